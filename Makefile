@@ -1,0 +1,60 @@
+# Two commands on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make demo   validate, generate and prove the bundled SLOs in slos/, then print a summary
+#   make test   install what the tests need and run the whole suite
+# Everything else here is a building block of those two.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SLOCTL := $(BIN)/sloctl
+STAMP  := $(VENV)/.installed
+# Debian packages: promtool/prometheus, amtool/alertmanager, the databases the testbed and
+# collector run against, and chromium for the HTML report screenshots.
+DEB_DEMO := prometheus
+DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
+            prometheus-postgres-exporter prometheus-redis-exporter
+
+.PHONY: demo test lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
+
+demo: venv system-deps-demo
+	$(SLOCTL) validate slos/
+	$(SLOCTL) generate slos/ -o .
+	$(SLOCTL) test rules/
+	$(SLOCTL) explain slos/
+
+test: venv system-deps-test lint typecheck check-generated
+	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dashboards,collector,testbed,load,chaos,dev]'
+	touch $(STAMP)
+
+system-deps-demo:
+	scripts/install-debian-packages $(DEB_DEMO)
+
+system-deps-test:
+	scripts/install-debian-packages $(DEB_TEST)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check sloctl testbed
+
+typecheck: venv
+	$(BIN)/mypy
+
+generate: venv
+	$(SLOCTL) generate slos/ -o .
+
+# Generated files are checked in: CI fails when they are stale.
+check-generated: venv
+	$(SLOCTL) generate slos/ -o . --check
+
+testbed: venv system-deps-test
+	$(SLOCTL) testbed up
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

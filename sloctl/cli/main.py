@@ -1,0 +1,89 @@
+"""Entry point of the ``sloctl`` command.
+
+Each sub-command lives in its own module under ``sloctl.cli`` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` to a callable taking the
+parsed arguments and returning the exit code. Modules are imported only when their command
+is run, so that ``sloctl validate`` never imports the collector's or the load tester's
+dependencies.
+
+Exit codes: 0 success, 1 the input or the checked system is not as it should be, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# command name -> (module under sloctl.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("spec_commands", "check SLO files and report every error with its location"),
+    "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
+    "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
+    "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
+    "test": ("generate", "run promtool checks and the generated rule tests"),
+    "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
+    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
+    "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
+    "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
+    "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
+    "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on usage errors, which is our convention too."""
+
+
+def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="sloctl", description="SLOs as code: one SLO file, every artefact proven.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    registered: set[str] = set()
+    for name, (module, help_text) in COMMANDS.items():
+        if command is not None and name == command and module not in registered:
+            try:
+                mod = importlib.import_module(f"sloctl.cli.{module}")
+            except ModuleNotFoundError as exc:
+                # An optional extra is not installed, or the command is not built yet.
+                sub.add_parser(name, help=help_text).set_defaults(
+                    func=lambda _a, _e=exc, _n=name: _missing(_n, _e)
+                )
+                continue
+            mod.register(sub)
+            registered.add(module)
+        elif name not in sub.choices:
+            sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _missing(name: str, exc: ModuleNotFoundError) -> int:
+    print(
+        f"sloctl {name}: needs the Python module {exc.name!r}, which is not installed; "
+        f"install sloctl with its extras (make test installs all of them)",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    parser = _build_parser(command if command in COMMANDS else None)
+    args = parser.parse_args(args_list)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = func(args)
+    except KeyboardInterrupt:
+        print("sloctl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
