@@ -1,0 +1,337 @@
+"""PostgreSQL and PgBouncer on loopback, with password (SCRAM) authentication everywhere.
+
+Both refuse to run as root, so when we are root they run as the ``postgres`` user and their
+files live in a directory that user owns and can reach.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from ._process import (
+    LOOPBACK,
+    ManagedProcess,
+    ServerStartError,
+    chown_to,
+    free_port,
+    reachable_by_others,
+    service_user,
+)
+
+__all__ = ["PgBouncerServer", "PostgresServer", "pg_bin", "start_pgbouncer", "start_postgres"]
+
+PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+
+
+def pg_bin(name: str) -> str:
+    """Path of a PostgreSQL program (``initdb``, ``postgres``, ``pg_dump``, ``psql``)."""
+    for directory in PG_BIN_DIRS:
+        candidate = Path(directory) / name
+        if candidate.exists():
+            return str(candidate)
+    raise ServerStartError(
+        f"PostgreSQL program {name!r} not found in {', '.join(PG_BIN_DIRS)}; "
+        "install the Debian postgresql package (scripts/install-debian-packages)"
+    )
+
+
+def _service_dir(workdir: Path, name: str, user: str | None) -> Path:
+    """A directory for ``name``'s files that the service user can reach.
+
+    Under ``workdir`` when possible; otherwise (pytest's 0700 temp dirs) a fresh directory in
+    /tmp, with a symlink from ``workdir`` so that the files are still easy to find.
+    """
+    workdir = workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if user is None or reachable_by_others(workdir):
+        path = workdir / name
+        path.mkdir(exist_ok=True)
+    else:
+        path = Path(tempfile.mkdtemp(prefix=f"sloctl-{name}-"))
+        link = workdir / name
+        if not link.exists():
+            link.symlink_to(path)
+    os.chmod(path, 0o700)
+    chown_to(path, user)
+    return path
+
+
+def _uri(user: str, password: str, host: str, port: int, database: str) -> str:
+    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(database)}"
+
+
+def _psql(
+    host: str, port: int, user: str, password: str, database: str, sql: str, timeout: float = 10
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "2"}
+    cmd = [pg_bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", str(port)]
+    cmd += ["-U", user, "-d", database, "-Atc", sql]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class PostgresServer(ManagedProcess):
+    """A PostgreSQL 15 cluster: superuser ``postgres`` and app role ``platform`` owning
+    database ``platform``, both with SCRAM passwords."""
+
+    name = "postgres"
+    # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM ("smart") waits for every client
+    # (PgBouncer's pooled connections) to leave, which can take forever.
+    _stop_signal = signal.SIGINT
+
+    def __init__(
+        self,
+        *,
+        port: int,
+        datadir: Path,
+        logfile: Path,
+        run_as: str | None,
+        password: str,
+        superuser_password: str,
+        max_connections: int,
+    ) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
+        self.datadir = datadir
+        self.user = "platform"
+        self.password = password
+        self.database = "platform"
+        self.superuser = "postgres"
+        self.superuser_password = superuser_password
+        self.max_connections = max_connections
+
+    @property
+    def dsn(self) -> str:
+        """libpq URI of the app role ``platform`` on database ``platform``."""
+        return _uri(self.user, self.password, self.host, self.port, self.database)
+
+    @property
+    def admin_dsn(self) -> str:
+        """libpq URI of the superuser on database ``platform``."""
+        return _uri(self.superuser, self.superuser_password, self.host, self.port, self.database)
+
+    def _command(self) -> Sequence[str]:
+        return [
+            pg_bin("postgres"),
+            "-D",
+            str(self.datadir),
+            "-c",
+            f"listen_addresses={self.host}",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            f"max_connections={self.max_connections}",
+            "-c",
+            "fsync=off",  # test and dev data only: durability is not the point, speed is
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
+
+    def _ready(self) -> bool:
+        probe = _psql(
+            self.host, self.port, self.superuser, self.superuser_password, "postgres", "SELECT 1", 3
+        )
+        return probe.returncode == 0
+
+    def sql(self, statement: str, *, database: str = "postgres") -> str:
+        """Run SQL as the superuser through psql (setup and fault injection; not a driver)."""
+        done = _psql(self.host, self.port, self.superuser, self.superuser_password, database, statement)
+        if done.returncode != 0:
+            raise ServerStartError(f"psql failed on {self.host}:{self.port}: {done.stderr.strip()}")
+        return done.stdout
+
+    def __repr__(self) -> str:
+        return f"PostgresServer(host={self.host!r}, port={self.port}, datadir={str(self.datadir)!r})"
+
+
+def start_postgres(
+    workdir: Path,
+    *,
+    password: str = "platform-secret",
+    superuser_password: str = "postgres-secret",
+    max_connections: int = 100,
+    port: int | None = None,
+) -> PostgresServer:
+    """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port.
+
+    >>> pg = start_postgres(tmp_path)            # doctest: +SKIP
+    >>> psycopg.connect(pg.dsn)                  # doctest: +SKIP
+    """
+    run_as = service_user()
+    home = _service_dir(Path(workdir), "postgres", run_as)
+    datadir = home / "data"
+    logfile = home / "postgres.log"
+    if not (datadir / "PG_VERSION").exists():
+        pwfile = home / "pwfile"
+        pwfile.write_text(superuser_password + "\n")
+        chown_to(home, run_as)
+        init = subprocess.run(
+            [
+                pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            user=run_as,
+            check=False,
+        )
+        pwfile.unlink()
+        if init.returncode != 0:
+            raise ServerStartError(f"initdb failed in {datadir}:\n{init.stdout}\n{init.stderr}")
+        fresh = True
+    else:
+        fresh = False
+    last_error: ServerStartError | None = None
+    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
+        server = PostgresServer(
+            port=port or free_port(),
+            datadir=datadir,
+            logfile=logfile,
+            run_as=run_as,
+            password=password,
+            superuser_password=superuser_password,
+            max_connections=max_connections,
+        )
+        try:
+            server._spawn()
+        except ServerStartError as exc:
+            last_error = exc
+            if port is not None or "already in use" not in str(exc):
+                raise
+            continue
+        break
+    else:
+        assert last_error is not None
+        raise last_error
+    if fresh:
+        try:
+            # Two calls: psql -c runs one transaction, and CREATE DATABASE refuses to be in one.
+            server.sql(f"CREATE ROLE platform LOGIN PASSWORD {_sql_literal(password)}")
+            server.sql("CREATE DATABASE platform OWNER platform")
+        except ServerStartError:
+            server.stop()
+            raise
+    return server
+
+
+class PgBouncerServer(ManagedProcess):
+    """PgBouncer in front of a :class:`PostgresServer`, SCRAM auth from a userlist file."""
+
+    name = "pgbouncer"
+    startup_timeout = 15.0
+
+    def __init__(
+        self, *, port: int, home: Path, logfile: Path, run_as: str | None, upstream: PostgresServer
+    ) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
+        self.home = home
+        self.upstream = upstream
+        self.user = upstream.user
+        self.password = upstream.password
+        self.database = upstream.database
+        self.admin_user = "pgbouncer"
+        self.admin_password = "pgbouncer-secret"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "pgbouncer.ini"
+
+    @property
+    def dsn(self) -> str:
+        """The app role through PgBouncer to database ``platform``."""
+        return _uri(self.user, self.password, self.host, self.port, self.database)
+
+    @property
+    def admin_dsn(self) -> str:
+        """PgBouncer's admin console (database ``pgbouncer``)."""
+        return _uri(self.admin_user, self.admin_password, self.host, self.port, "pgbouncer")
+
+    def _command(self) -> Sequence[str]:
+        return ["pgbouncer", str(self.config_path)]
+
+    def _ready(self) -> bool:
+        probe = _psql(
+            self.host, self.port, self.admin_user, self.admin_password, "pgbouncer", "SHOW VERSION", 3
+        )
+        return probe.returncode == 0
+
+    def __repr__(self) -> str:
+        return f"PgBouncerServer(host={self.host!r}, port={self.port}, upstream={self.upstream.port})"
+
+
+def start_pgbouncer(
+    workdir: Path,
+    upstream: PostgresServer,
+    *,
+    pool_mode: str = "transaction",
+    default_pool_size: int = 5,
+    max_client_conn: int = 100,
+    query_wait_timeout: float = 10.0,
+    port: int | None = None,
+) -> PgBouncerServer:
+    """Start PgBouncer on 127.0.0.1 pooling database ``platform`` of ``upstream``."""
+    if pool_mode not in ("session", "transaction", "statement"):
+        raise ValueError(f"pool_mode must be session, transaction or statement, not {pool_mode!r}")
+    run_as = service_user()
+    home = _service_dir(Path(workdir), "pgbouncer", run_as)
+    users = {
+        upstream.user: upstream.password,
+        upstream.superuser: upstream.superuser_password,
+        "pgbouncer": "pgbouncer-secret",
+    }
+    (home / "userlist.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in users.items()))
+    chosen = port or free_port()
+    server = PgBouncerServer(
+        port=chosen, home=home, logfile=home / "pgbouncer.log", run_as=run_as, upstream=upstream
+    )
+    server.config_path.write_text(
+        "\n".join(
+            [
+                "[databases]",
+                f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
+                f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
+                "[pgbouncer]",
+                f"listen_addr = {LOOPBACK}",
+                f"listen_port = {chosen}",
+                "unix_socket_dir =",
+                "auth_type = scram-sha-256",
+                f"auth_file = {home / 'userlist.txt'}",
+                "admin_users = pgbouncer",
+                "stats_users = pgbouncer",
+                f"pool_mode = {pool_mode}",
+                f"default_pool_size = {int(default_pool_size)}",
+                f"max_client_conn = {int(max_client_conn)}",
+                f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
+                "server_connect_timeout = 5",
+                "server_login_retry = 1",
+                "ignore_startup_parameters = extra_float_digits,options",
+                "",
+            ]
+        )
+    )
+    chown_to(home, run_as)
+    os.chmod(home / "userlist.txt", 0o600)
+    server._spawn()
+    return server

@@ -1,0 +1,226 @@
+"""Process plumbing shared by every local server launcher.
+
+A server runs in its own session (``start_new_session=True``) so that its process group id
+equals its pid: PostgreSQL forks one backend per connection, and freezing or killing only
+the postmaster would leave those backends answering. ``pause()``, ``resume()`` and the
+SIGKILL escalation therefore signal the whole group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+__all__ = ["ManagedProcess", "ServerStartError", "free_port", "service_user", "wait_until"]
+
+#: Loopback only: every launcher binds here, never to a routable address.
+LOOPBACK = "127.0.0.1"
+
+
+class ServerStartError(RuntimeError):
+    """A server did not become ready; the message carries the tail of its log."""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that was free on ``host`` a moment ago (the kernel picks it).
+
+    There is a small race between closing this socket and the server binding the port; the
+    launchers retry start-up on another port when the bind fails.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def service_user(name: str = "postgres") -> str | None:
+    """The user that PostgreSQL and PgBouncer must run as: ``name`` when we are root (both
+    refuse to run as root), nobody in particular otherwise."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError as exc:
+        raise ServerStartError(
+            f"running as root, but there is no {name!r} user to run the server as; "
+            "install the Debian postgresql package (scripts/install-debian-packages)"
+        ) from exc
+    return name
+
+
+def chown_to(path: Path, user: str | None) -> None:
+    """Give ``path`` (recursively) to ``user`` when a service user is in use."""
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+        for name in (*dirs, *files):
+            os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+
+
+def reachable_by_others(path: Path) -> bool:
+    """True when a different user can traverse every ancestor of ``path``.
+
+    pytest's temporary directories (``/tmp/pytest-of-root``) are mode 0700: the postgres user
+    cannot reach a data directory inside them.
+    """
+    return all(not (parent.exists() and not os.stat(parent).st_mode & 1) for parent in [path, *path.parents])
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``check`` until it returns True or ``timeout`` seconds pass (bounded loop)."""
+    deadline = time.monotonic() + timeout
+    attempts = max(1, int(timeout / interval) + 1)
+    for _ in range(attempts):
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    return False
+
+
+def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+class ManagedProcess:
+    """One server process: start, readiness, stop, pause/resume, restart on the same port.
+
+    Subclasses implement ``_command()`` and ``_ready()``; ``_stop_signal`` is the signal that
+    asks the server for a fast, clean shutdown.
+    """
+
+    name = "server"
+    _stop_signal: int = signal.SIGTERM
+    startup_timeout: float = 30.0
+    stop_timeout: float = 10.0
+
+    def __init__(self, *, host: str, port: int, logfile: Path, run_as: str | None) -> None:
+        self.host = host
+        self.port = port
+        self.logfile = logfile
+        self.run_as = run_as
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    # -- to implement ----------------------------------------------------------------------
+    def _command(self) -> Sequence[str]:
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        raise NotImplementedError
+
+    def _env(self) -> dict[str, str] | None:
+        return None
+
+    # -- life cycle ------------------------------------------------------------------------
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise ServerStartError(f"{self.name} is not running")
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _spawn(self) -> None:
+        log = open(self.logfile, "ab")  # noqa: SIM115 - the child keeps the descriptor
+        try:
+            self._proc = subprocess.Popen(
+                list(self._command()),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                user=self.run_as,
+                env=self._env(),
+            )
+        finally:
+            log.close()
+        if not wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout):
+            self.stop()
+            raise ServerStartError(
+                f"{self.name} on {self.host}:{self.port} was not ready after {self.startup_timeout:.0f} s; "
+                f"log tail ({self.logfile}):\n{log_tail(self.logfile)}"
+            )
+        if not self.running:
+            code = self._proc.returncode if self._proc else None
+            self._proc = None
+            raise ServerStartError(
+                f"{self.name} exited with code {code} during start-up on {self.host}:{self.port}; "
+                f"log tail ({self.logfile}):\n{log_tail(self.logfile)}"
+            )
+
+    def _signal_group(self, sig: int) -> None:
+        if self._proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, sig)
+
+    def stop(self) -> None:
+        """Terminate by pid, wait, escalate to SIGKILL of the process group. Idempotent."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            self._signal_group(signal.SIGCONT)  # a paused server cannot handle SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(self._stop_signal)
+            try:
+                proc.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                proc.wait(timeout=10)
+        # Children left behind (a killed postmaster's backends) go with the group.
+        self._signal_group(signal.SIGKILL)
+        self._proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP the whole process group: the port stays open, nothing answers."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_group(signal.SIGCONT)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port with the same data."""
+        self.stop()
+        # The old socket may linger briefly; the servers set SO_REUSEADDR, but wait for the
+        # port to be free of listeners before binding again.
+        wait_until(lambda: not tcp_open(self.host, self.port, 0.2), timeout=5)
+        self._spawn()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __del__(self) -> None:  # last resort: never leave a server behind
+        with contextlib.suppress(Exception):
+            self.stop()

@@ -1,0 +1,194 @@
+"""Redis and MongoDB (SecantusDB) on loopback."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+
+from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
+
+__all__ = ["MongoServer", "RedisServer", "start_mongodb", "start_redis"]
+
+
+class RedisServer(ManagedProcess):
+    """redis-server with ``requirepass`` (when a password is given) and an append-only file,
+    so that :meth:`restart` keeps the data."""
+
+    name = "redis"
+    startup_timeout = 15.0
+
+    def __init__(self, *, port: int, home: Path, password: str | None) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=home / "redis.log", run_as=None)
+        self.home = home
+        self.password = password
+
+    @property
+    def url(self) -> str:
+        auth = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
+
+    def _command(self) -> Sequence[str]:
+        return ["redis-server", str(self.home / "redis.conf")]
+
+    def _ready(self) -> bool:
+        """AUTH and PING over raw RESP: no client library needed to start the server."""
+        request = b""
+        if self.password:
+            request += _resp("AUTH", self.password)
+        request += _resp("PING")
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                sock.sendall(request)
+                reply = b""
+                for _ in range(10):
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        break
+                    reply += chunk
+                    if b"PONG" in reply or b"-" in reply[:1]:
+                        break
+                return b"+PONG" in reply
+        except OSError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"RedisServer(host={self.host!r}, port={self.port})"
+
+
+def _resp(*parts: str) -> bytes:
+    out = f"*{len(parts)}\r\n".encode()
+    for part in parts:
+        data = part.encode()
+        out += b"$%d\r\n%s\r\n" % (len(data), data)
+    return out
+
+
+def start_redis(
+    workdir: Path,
+    *,
+    password: str | None = "redis-secret",
+    maxmemory: str | None = None,
+    port: int | None = None,
+) -> RedisServer:
+    """Start redis-server on 127.0.0.1 on a free port."""
+    if shutil.which("redis-server") is None:
+        raise ServerStartError("redis-server not found; install the Debian redis-server package")
+    home = Path(workdir).resolve() / "redis"
+    home.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        chosen = port or free_port()
+        lines = [
+            f"bind {LOOPBACK}",
+            f"port {chosen}",
+            "protected-mode yes",
+            "daemonize no",
+            f"dir {home}",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+        ]
+        if password:
+            lines.append(f'requirepass "{password}"')
+        if maxmemory:
+            lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]
+        (home / "redis.conf").write_text("\n".join(line for line in lines if line) + "\n")
+        server = RedisServer(port=chosen, home=home, password=password)
+        try:
+            server._spawn()
+        except ServerStartError as exc:
+            if port is not None or "in use" not in str(exc):
+                raise
+            continue
+        return server
+    raise ServerStartError("redis-server: no free port after 3 attempts")
+
+
+class MongoServer(ManagedProcess):
+    """SecantusDB (a MongoDB wire-protocol server on WiredTiger), storage kept across
+    :meth:`restart`. It advertises a one-node replica set, so :attr:`uri` asks for a direct
+    connection (the driver would otherwise look for the advertised host name)."""
+
+    name = "mongodb"
+    startup_timeout = 30.0
+
+    def __init__(self, *, port: int, home: Path) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=home / "mongodb.log", run_as=None)
+        self.home = home
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+    def _command(self) -> Sequence[str]:
+        exe = Path(sys.executable).parent / "secantusd-py"
+        prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "secantus.cli"]
+        return [
+            *prefix,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--storage-path",
+            str(self.home / "data"),
+            "--log-level",
+            "WARNING",
+            "--cache-size",
+            "256M",
+        ]
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def _ready(self) -> bool:
+        """A ``ping`` through the OP_MSG protocol, without needing pymongo."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                sock.sendall(_op_msg_ping())
+                header = sock.recv(16)
+                return len(header) == 16
+        except OSError:
+            return False
+
+    def __repr__(self) -> str:
+        return f"MongoServer(host={self.host!r}, port={self.port})"
+
+
+def _op_msg_ping() -> bytes:
+    # BSON {"ping": 1, "$db": "admin"} built by hand; OP_MSG (opcode 2013), one kind-0 section.
+    def element_int(name: str, value: int) -> bytes:
+        return b"\x10" + name.encode() + b"\x00" + value.to_bytes(4, "little", signed=True)
+
+    def element_str(name: str, value: str) -> bytes:
+        data = value.encode() + b"\x00"
+        return b"\x02" + name.encode() + b"\x00" + len(data).to_bytes(4, "little") + data
+
+    body = element_int("ping", 1) + element_str("$db", "admin")
+    doc = (len(body) + 5).to_bytes(4, "little") + body + b"\x00"
+    payload = (0).to_bytes(4, "little") + b"\x00" + doc
+    header = (16 + len(payload)).to_bytes(4, "little") + (1).to_bytes(4, "little")
+    header += (0).to_bytes(4, "little") + (2013).to_bytes(4, "little")
+    return header + payload
+
+
+def start_mongodb(workdir: Path, *, port: int | None = None) -> MongoServer:
+    """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra)."""
+    exe = Path(sys.executable).parent / "secantusd-py"
+    if not exe.exists() and shutil.which("secantusd-py") is None:
+        raise ServerStartError("SecantusDB not installed: pip install 'secantusdb==0.7.0b3' (the dev extra)")
+    home = Path(workdir).resolve() / "mongodb"
+    home.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        server = MongoServer(port=port or free_port(), home=home)
+        try:
+            server._spawn()
+        except ServerStartError as exc:
+            if port is not None or "in use" not in str(exc).lower():
+                raise
+            continue
+        return server
+    raise ServerStartError("mongodb: no free port after 3 attempts")

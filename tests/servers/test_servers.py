@@ -1,0 +1,131 @@
+"""The launchers start real servers with password auth, and stop, pause, resume and restart
+them on the same port."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import psycopg
+import pymongo
+import pytest
+import redis
+
+from sloctl.servers import (
+    MongoServer,
+    PgBouncerServer,
+    PostgresServer,
+    RedisServer,
+    ServerStartError,
+    free_port,
+    start_postgres,
+    start_redis,
+)
+
+pytestmark = pytest.mark.servers
+
+
+def test_free_port_is_a_loopback_port_nobody_listens_on() -> None:
+    port = free_port()
+    assert 1024 <= port <= 65535
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+def test_postgres_app_role_owns_its_database_and_is_not_a_superuser(postgres_server: PostgresServer) -> None:
+    assert postgres_server.host == "127.0.0.1"
+    with psycopg.connect(postgres_server.dsn) as conn:
+        row = conn.execute(
+            "SELECT current_user, current_database(), rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+    assert row == ("platform", "platform", False)
+    with psycopg.connect(postgres_server.admin_dsn) as conn:
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone() == (
+            True,
+        )
+
+
+def test_postgres_rejects_a_wrong_password(postgres_server: PostgresServer) -> None:
+    bad = postgres_server.dsn.replace(postgres_server.password, "wrong")
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        psycopg.connect(bad, connect_timeout=5)
+
+
+def test_pgbouncer_pools_in_transaction_mode_with_an_admin_console(pgbouncer_server: PgBouncerServer) -> None:
+    with psycopg.connect(pgbouncer_server.dsn, prepare_threshold=None) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("platform",)
+    with psycopg.connect(pgbouncer_server.admin_dsn, autocommit=True) as admin:
+        cur = admin.execute("SHOW CONFIG")
+        config = {row[0]: row[1] for row in cur.fetchall()}
+    assert config["pool_mode"] == "transaction"
+    assert config["auth_type"] == "scram-sha-256"
+
+
+def test_pgbouncer_rejects_a_wrong_password(pgbouncer_server: PgBouncerServer) -> None:
+    bad = pgbouncer_server.dsn.replace(pgbouncer_server.password, "wrong")
+    with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+        psycopg.connect(bad, connect_timeout=5)
+
+
+def test_redis_requires_its_password(redis_server: RedisServer) -> None:
+    assert redis.Redis.from_url(redis_server.url).ping() is True
+    anonymous = redis.Redis(host=redis_server.host, port=redis_server.port)
+    with pytest.raises(redis.AuthenticationError):
+        anonymous.ping()
+    anonymous.close()
+
+
+def test_mongodb_answers_pymongo(mongodb_server: MongoServer) -> None:
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        mongodb_server.uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        client.sloctl_test.things.insert_one({"k": 1})
+        assert client.sloctl_test.things.find_one({"k": 1}, {"_id": 0}) == {"k": 1}
+    finally:
+        client.close()
+
+
+def test_restart_keeps_port_and_data_and_pause_freezes(tmp_path: Path) -> None:
+    with start_redis(tmp_path) as server:
+        port = server.port
+        client = redis.Redis.from_url(server.url, socket_timeout=0.5)
+        client.set("k", "v")
+        first_pid = server.pid
+        server.restart()
+        assert server.port == port
+        assert server.pid != first_pid
+        assert client.get("k") == b"v"
+        server.pause()
+        started = time.monotonic()
+        with pytest.raises(redis.TimeoutError):
+            client.get("k")
+        assert time.monotonic() - started < 3
+        server.resume()
+        assert client.get("k") == b"v"
+        client.close()
+        server.stop()
+        server.stop()  # idempotent
+        assert not server.running
+
+
+def test_postgres_restart_on_the_same_port(tmp_path: Path) -> None:
+    with start_postgres(tmp_path) as server:
+        with psycopg.connect(server.dsn) as conn:
+            conn.execute("CREATE TABLE kept (v int)")
+            conn.execute("INSERT INTO kept VALUES (7)")
+        port = server.port
+        server.restart()
+        assert server.port == port
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchone() == (7,)
+
+
+def test_a_server_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ServerStartError, match="log tail"):
+            start_redis(tmp_path, port=port)
