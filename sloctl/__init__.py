@@ -1,0 +1,1 @@
+"""sloctl: SLOs as code."""

@@ -1,0 +1,40 @@
+"""Errors that point at the input: every problem names ``file:line:column`` and a field path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Location", "SpecError", "SpecErrors"]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in an input file; line and column count from 1."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """One problem in the input: where, which field, what was found and what was expected."""
+
+    location: Location
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f" {self.path}:" if self.path else ""
+        return f"{self.location}:{where} {self.message}"
+
+
+class SpecErrors(Exception):
+    """Raised with every error of a run; the CLI prints them and exits 1."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.location, e.path))
+        super().__init__("\n".join(str(e) for e in self.errors))

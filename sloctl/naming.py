@@ -1,0 +1,104 @@
+"""Every name that crosses a module boundary is defined here once: recording rules, labels,
+exported metrics and dashboard uids. docs/metrics.md and docs/rules.md document them and a test
+keeps the documents in step with this module.
+
+Recording rules follow ``level:metric:operations``; the level ``sloctl`` marks series computed
+per SLO by the rules that sloctl generates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sloctl.durations import format_duration
+
+# Labels carried by every generated series and alert.
+LABEL_SERVICE = "sloctl_service"
+LABEL_SLO = "sloctl_slo"
+LABEL_ID = "sloctl_id"
+LABEL_WINDOW = "sloctl_window"
+LABEL_TIER = "sloctl_tier"
+LABEL_SEVERITY = "severity"
+SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
+
+# Aggregated numerator and denominator, recorded once at the base window; longer windows are
+# derived from these (docs/rules.md).
+BASE_WINDOW = 300  # seconds: rate() over 5m tolerates a missed 1m scrape
+
+
+def errors_rate(window: int = BASE_WINDOW) -> str:
+    return f"sloctl:sli_errors:rate{format_duration(window)}"
+
+
+def events_rate(window: int = BASE_WINDOW) -> str:
+    return f"sloctl:sli_events:rate{format_duration(window)}"
+
+
+def error_ratio(window: int) -> str:
+    return f"sloctl:sli_error:ratio_rate{format_duration(window)}"
+
+
+def events_count(window: int) -> str:
+    return f"sloctl:sli_events:count{format_duration(window)}"
+
+
+# Metadata series for dashboards and `sloctl status`.
+OBJECTIVE = "sloctl:objective:ratio"
+ERROR_BUDGET = "sloctl:error_budget:ratio"
+PERIOD_SECONDS = "sloctl:period:seconds"
+CURRENT_BURN_RATE = "sloctl:current_burn_rate:ratio"
+PERIOD_BURN_RATE = "sloctl:period_burn_rate:ratio"
+BUDGET_REMAINING = "sloctl:period_error_budget_remaining:ratio"
+BURN_RATE_THRESHOLD = "sloctl:burn_rate_threshold:ratio"
+SLO_INFO = "sloctl_slo_info"
+
+# Collector probe metrics (docs/metrics.md).
+PROBE_ATTEMPTS = "sloctl_probe_attempts_total"
+PROBE_FAILURES = "sloctl_probe_failures_total"
+PROBE_DURATION = "sloctl_probe_duration_seconds"
+PROBE_UP = "sloctl_probe_up"
+PROBE_REASONS = (
+    "dns",
+    "refused",
+    "connect_timeout",
+    "tls",
+    "auth",
+    "pool_timeout",
+    "query_timeout",
+    "server_error",
+    "validation",
+    "protocol",
+)
+
+# Platform API metrics (docs/metrics.md).
+API_REQUESTS = "platform_http_requests_total"
+API_DURATION = "platform_http_request_duration_seconds"
+API_OPERATIONS = "platform_operations_total"
+BREAKER_STATE = "platform_circuit_breaker_state"
+BREAKER_TRANSITIONS = "platform_circuit_breaker_transitions_total"
+BREAKER_CALLS = "platform_circuit_breaker_calls_total"
+POOL_SIZE = "platform_pool_size"
+POOL_IN_USE = "platform_pool_in_use"
+POOL_WAITING = "platform_pool_waiting"
+
+_NON_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slug(text: str) -> str:
+    """Lower-case, dash-separated form of a name, for file names and group names."""
+    return _NON_SLUG.sub("-", text.lower()).strip("-") or "x"
+
+
+def rule_group(service: str, slo: str) -> str:
+    return f"sloctl-{slug(service)}-{slug(slo)}"
+
+
+def dashboard_uid(*parts: str) -> str:
+    """Stable Grafana uid (at most 40 characters) derived from names, so that re-generation
+    updates a dashboard instead of adding a copy."""
+    base = slug("-".join(parts))
+    if len(base) <= 40:
+        return base
+    digest = hashlib.sha256(base.encode()).hexdigest()[:8]
+    return f"{base[:31]}-{digest}"

@@ -1,0 +1,1 @@
+"""Pure renderers: model in, text out. No files, clocks or network here."""

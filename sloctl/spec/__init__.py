@@ -1,0 +1,206 @@
+"""SLO spec loaders: every supported format becomes the frozen model in ``sloctl.model``.
+
+>>> from sloctl.spec import load_paths
+>>> result = load_paths(["slos/"])          # doctest: +SKIP
+>>> [s.id for s in result.slos]             # doctest: +SKIP
+['platform-api-availability', ...]
+
+Formats, told apart by their header: ``apiVersion: sloctl/v1`` (native), ``version:
+prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: openslo/v1`` and
+``openslo/v1alpha``. ``AlertWindows`` documents (Sloth's shape) add burn-rate catalogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sloctl.errors import Location, SpecError, SpecErrors
+from sloctl.model import SLO, AlertWindows, Service
+from sloctl.spec import native, openslo, sloth
+from sloctl.spec.catalog import read_alert_windows
+from sloctl.spec.reader import Reader
+from sloctl.spec.yamlsrc import LIMITS, YNode, parse_documents
+
+__all__ = ["LoadResult", "SpecError", "SpecErrors", "group_by_service", "load_paths", "load_text"]
+
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILES = 10_000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    slos: tuple[SLO, ...]
+    errors: tuple[SpecError, ...]
+    warnings: tuple[SpecError, ...]
+    files: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _expand(paths: Iterable[str | Path], errors: list[SpecError]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
+            if not found:
+                errors.append(SpecError(Location(str(p), 1, 1), "", "directory holds no .yaml or .yml files"))
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            errors.append(SpecError(Location(str(p), 1, 1), "", "no such file or directory"))
+    if len(files) > MAX_FILES:
+        errors.append(SpecError(Location(str(files[MAX_FILES]), 1, 1), "",
+                                f"more than {MAX_FILES} files; split the input"))
+        files = files[:MAX_FILES]
+    return files
+
+
+def _header(doc: YNode) -> tuple[str, str]:
+    if not isinstance(doc.value, dict):
+        return "", ""
+    def text(key: str) -> str:
+        node = doc.value.get(key) if isinstance(doc.value, dict) else None
+        return node.value if node is not None and isinstance(node.value, str) else ""
+    if "version" in doc.value and "apiVersion" not in doc.value:
+        return text("version") or "?", "sloth-prometheus"
+    return text("apiVersion"), text("kind")
+
+
+_KNOWN = {
+    ("sloctl/v1", "Service"), ("sloctl/v1", "AlertWindows"),
+    (sloth.K8S_VERSION, "PrometheusServiceLevel"), (sloth.K8S_VERSION, "AlertWindows"),
+    (openslo.V1, "Service"), (openslo.V1, "SLI"), (openslo.V1, "SLO"), (openslo.V1ALPHA, "SLO"),
+}
+
+
+def load_documents(
+    sources: Sequence[tuple[str, bytes | str]],
+    *,
+    windows_sources: Sequence[tuple[str, bytes | str]] = (),
+    sloth_period: int | None = None,
+) -> LoadResult:
+    """Load SLOs from in-memory sources ``(name, content)``; the core of ``load_paths``."""
+    errors: list[SpecError] = []
+    warnings: list[SpecError] = []
+    parsed: list[tuple[str, YNode]] = []
+    catalogs: dict[int, AlertWindows] = {}
+    slis: dict[str, YNode] = {}
+    for name, data in [*windows_sources, *sources]:
+        docs, errs = parse_documents(data, name, LIMITS)
+        errors.extend(errs)
+        if not docs and not errs:
+            errors.append(SpecError(Location(name, 1, 1), "", "file holds no YAML document"))
+        for doc in docs:
+            api, kind = _header(doc)
+            reader = Reader(name)
+            if kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION):
+                catalog = read_alert_windows(doc, reader)
+                if catalog is not None:
+                    catalogs[catalog.period] = catalog
+            elif api == openslo.V1 and kind == "SLI":
+                found = openslo.read_v1_sli(doc, reader)
+                if found:
+                    slis[found[0]] = found[1]
+            else:
+                parsed.append((name, doc))
+            errors.extend(reader.errors)
+            warnings.extend(reader.warnings)
+    slos: list[SLO] = []
+    for name, doc in parsed:
+        api, kind = _header(doc)
+        reader = Reader(name, strict=api in ("sloctl/v1", openslo.V1))
+        if not isinstance(doc.value, dict):
+            reader.error(doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document")
+        elif kind == "sloth-prometheus":
+            if api != sloth.PROM_VERSION:
+                reader.error(doc.value["version"].loc, "version", f"unsupported version {api!r}; expected "
+                             f"{sloth.PROM_VERSION!r} (or apiVersion: sloctl/v1)")
+            else:
+                slos.extend(sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period))
+        elif (api, kind) == ("sloctl/v1", "Service"):
+            slos.extend(native.read_service(doc, reader, catalogs))
+        elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
+            slos.extend(sloth.read_k8s(doc, reader, catalogs, sloth_period))
+        elif (api, kind) == (openslo.V1, "SLO"):
+            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, slis))
+        elif (api, kind) == (openslo.V1, "Service"):
+            openslo.read_v1_service(doc, reader)
+        elif (api, kind) == (openslo.V1ALPHA, "SLO"):
+            slos.extend(openslo.read_v1alpha(doc, reader, catalogs))
+        else:
+            known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
+            what = f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
+            reader.error(doc.loc, "apiVersion" if api else "", f"unsupported {what}; supported: {known}")
+        errors.extend(reader.errors)
+        warnings.extend(reader.warnings)
+    errors.extend(_duplicates(slos))
+    return LoadResult(tuple(slos), tuple(sorted(set(errors), key=_order)), tuple(sorted(set(warnings), key=_order)),
+                      tuple(n for n, _ in sources))
+
+
+def _order(e: SpecError) -> tuple[str, int, int, str]:
+    return (e.location.file, e.location.line, e.location.column, e.path)
+
+
+def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
+    seen: dict[str, SLO] = {}
+    out: list[SpecError] = []
+    for slo in slos:
+        first = seen.get(slo.id)
+        if first is None:
+            seen[slo.id] = slo
+        else:
+            out.append(SpecError(slo.source, "name", f"duplicate SLO {slo.name!r} of service {slo.service!r}; "
+                                 f"first defined at {first.source}"))
+    return out
+
+
+def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, bytes]]:
+    out: list[tuple[str, bytes]] = []
+    for f in files:
+        try:
+            size = f.stat().st_size
+            if size > LIMITS.max_file_bytes:
+                errors.append(SpecError(Location(str(f), 1, 1), "",
+                                        f"file is {size} bytes; the limit is {LIMITS.max_file_bytes}"))
+                continue
+            out.append((str(f), f.read_bytes()))
+        except OSError as exc:
+            errors.append(SpecError(Location(str(f), 1, 1), "", f"cannot read: {exc.strerror}"))
+    return out
+
+
+def load_paths(
+    paths: Iterable[str | Path],
+    *,
+    windows_dirs: Iterable[str | Path] = (),
+    sloth_period: int | None = None,
+) -> LoadResult:
+    """Load every SLO in files and directories (recursively), with every error found."""
+    errors: list[SpecError] = []
+    sources = _read(_expand(paths, errors), errors)
+    windows = _read(_expand(windows_dirs, errors), errors)
+    result = load_documents(sources, windows_sources=windows, sloth_period=sloth_period)
+    if not errors:
+        return result
+    return LoadResult(result.slos, tuple(sorted([*errors, *result.errors], key=_order)), result.warnings,
+                      result.files)
+
+
+def load_text(text: str, name: str = "<string>") -> LoadResult:
+    """Load SLOs from one YAML string (tests, notebooks)."""
+    return load_documents([(name, text)])
+
+
+def group_by_service(slos: Iterable[SLO]) -> tuple[Service, ...]:
+    """Services in order of first appearance, each with its SLOs in input order."""
+    order: dict[str, list[SLO]] = {}
+    for slo in slos:
+        order.setdefault(slo.service, []).append(slo)
+    return tuple(Service(name, tuple(items)) for name, items in order.items())

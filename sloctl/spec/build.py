@@ -1,0 +1,108 @@
+"""Checks shared by every input format: names, labels, PromQL and the semantic rules.
+
+Format readers turn their documents into ``SLO`` objects through ``check_slo``, so a Sloth file
+and a native file are held to the same rules (and report them the same way).
+"""
+
+from __future__ import annotations
+
+import re
+
+import promql_parser
+
+from sloctl.durations import format_duration
+from sloctl.errors import Location
+from sloctl.model import SLI, SLO, WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, RatioSLI, RawSLI
+from sloctl.spec.reader import Reader
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
+ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
+
+
+def check_name(reader: Reader, value: str, loc: Location, path: str, what: str) -> None:
+    if value and not NAME.match(value):
+        reader.error(loc, path, f"{what} {value!r} must be letters, digits, '-', '_' or '.', "
+                     "starting and ending with a letter or digit")
+
+
+def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: str) -> None:
+    for name in labels:
+        if not LABEL_NAME.match(name):
+            reader.error(loc, f"{path}.{name}", f"{name!r} is not a valid Prometheus label name")
+
+
+def check_promql(reader: Reader, query: str, loc: Location, path: str, *, windowed: bool) -> None:
+    """Parse the query as Prometheus will see it, with ``{{.window}}`` rendered."""
+    if not query.strip():
+        reader.error(loc, path, "query is empty")
+        return
+    if windowed and WINDOW_PLACEHOLDER not in query:
+        reader.warn(loc, path, f"query has no {WINDOW_PLACEHOLDER}: every window reads the same range")
+    rendered = query.replace(WINDOW_PLACEHOLDER, "5m")
+    try:
+        promql_parser.parse(rendered)
+    except (ValueError, TypeError, OverflowError) as exc:
+        reader.error(loc, path, f"PromQL syntax error: {exc}")
+
+
+def check_selector(reader: Reader, selector: str, loc: Location, path: str) -> tuple[tuple[str, str], ...]:
+    """A label-matcher selector such as ``{route="/x",method="GET"}``; returns its equality
+    matchers."""
+    text = selector.strip() or "{}"
+    if not (text.startswith("{") and text.endswith("}")):
+        reader.error(loc, path, f"expected label matchers in braces such as {{route=\"/v1\"}}, found {selector!r}")
+        return ()
+    if text == "{}":
+        return ()
+    try:
+        expr = promql_parser.parse(f"up{text}")
+    except (ValueError, TypeError, OverflowError) as exc:
+        reader.error(loc, path, f"invalid label matchers: {exc}")
+        return ()
+    pairs: list[tuple[str, str]] = []
+    matchers = getattr(getattr(expr, "matchers", None), "matchers", [])
+    for m in matchers:
+        if m.op == promql_parser.MatchOp.Equal and m.name != "__name__":
+            pairs.append((m.name, m.value))
+    return tuple(sorted(pairs))
+
+
+def sli_queries(sli: SLI) -> list[tuple[str, str]]:
+    """(field, query) pairs of an SLI that hold user PromQL."""
+    if isinstance(sli, EventsSLI):
+        return [("errorQuery", sli.error_query), ("totalQuery", sli.total_query)]
+    if isinstance(sli, RatioSLI):
+        return [("goodQuery", sli.good_query), ("totalQuery", sli.total_query)]
+    if isinstance(sli, RawSLI):
+        return [("errorRatioQuery", sli.error_ratio_query)]
+    return []
+
+
+def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
+    """Semantic rules every SLO must meet, whatever its format."""
+    if not 0 < slo.objective < 100:
+        reader.error(loc, f"{path}.objective", f"objective {slo.objective:g} is outside (0, 100)")
+    sli = slo.sli
+    if isinstance(sli, EventsSLI) and _norm(sli.error_query) == _norm(sli.total_query):
+        reader.error(loc, f"{path}.sli", "error query equals total query: the SLO would always be 0 %")
+    if isinstance(sli, RatioSLI) and _norm(sli.good_query) == _norm(sli.total_query):
+        reader.error(loc, f"{path}.sli", "good query equals total query: the SLO could never burn budget")
+    if isinstance(sli, LatencySLI) and not METRIC_NAME.match(sli.histogram):
+        reader.error(loc, f"{path}.sli.latency.histogram", f"{sli.histogram!r} is not a metric name")
+    longest = max((w.long_window for w in slo.windows.windows), default=0)
+    if slo.alerting.enabled_tiers and longest > slo.period:
+        reader.error(loc, f"{path}.period", f"period {format_duration(slo.period)} is shorter than the "
+                     f"longest alert window ({format_duration(longest)}); use a longer period or a "
+                     "windows catalog for it")
+    for name in dict(slo.labels):
+        if name.startswith(RESERVED_LABEL_PREFIXES):
+            reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")
+    if slo.alerting.enabled_tiers and not ALERT_NAME.match(slo.alerting.name):
+        reader.error(loc, f"{path}.alerting.name", f"{slo.alerting.name!r} is not a valid alert name")
+
+
+def _norm(q: str) -> str:
+    return "".join(q.split())

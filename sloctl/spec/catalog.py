@@ -1,0 +1,90 @@
+"""Burn-rate window catalogs: data, not code.
+
+Catalogs use Sloth's ``AlertWindows`` shape. The defaults for 30d and 28d periods ship in
+``sloctl/spec/windows/``; users add their own (for example a 7d catalog) as ``AlertWindows``
+documents among their SLO files or with ``--windows DIR``. A period with no catalog of its own
+keeps the 30d catalog's windows and budget shares, so its burn factors scale with the period
+(factor = budgetPercent / 100 × period / longWindow).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from sloctl.durations import format_duration
+from sloctl.errors import Location
+from sloctl.model import AlertWindows, BurnWindow, Severity
+from sloctl.spec.reader import Reader
+from sloctl.spec.yamlsrc import YNode, parse_documents
+
+DEFAULT_PERIOD = 30 * 86400
+_SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
+_SPEEDS = ("quick", "slow")
+
+
+def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
+    """An ``AlertWindows`` document (``sloth.slok.dev/v1`` or ``sloctl/v1``)."""
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
+    spec = reader.mapping(top.get("spec"), "spec", ["sloPeriod", "page", "ticket"],
+                          ["sloPeriod", "page", "ticket"], loc=doc.loc)
+    period = reader.duration(spec.get("sloPeriod"), "spec.sloPeriod", default=DEFAULT_PERIOD)
+    windows: list[BurnWindow] = []
+    n_errors = len(reader.errors)
+    for severity in _SEVERITIES:
+        sev = reader.mapping(spec.get(severity), f"spec.{severity}", _SPEEDS, _SPEEDS, loc=doc.loc)
+        for speed in _SPEEDS:
+            path = f"spec.{severity}.{speed}"
+            node = sev.get(speed)
+            w = reader.mapping(node, path, ["errorBudgetPercent", "shortWindow", "longWindow"],
+                               ["errorBudgetPercent", "shortWindow", "longWindow"], loc=doc.loc)
+            pct = reader.number(w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
+            short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
+            long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=3600)
+            loc = node.loc if node is not None else doc.loc
+            if not 0 < pct <= 100:
+                reader.error(loc, f"{path}.errorBudgetPercent", f"{pct} is outside (0, 100]")
+            if short >= long:
+                reader.error(loc, path, f"shortWindow {format_duration(short)} must be shorter than "
+                             f"longWindow {format_duration(long)}")
+            if long > period:
+                reader.error(loc, f"{path}.longWindow", f"{format_duration(long)} is longer than the "
+                             f"period {format_duration(period)}")
+            windows.append(BurnWindow(severity, speed, pct, short, long))  # type: ignore[arg-type]
+    if len(reader.errors) > n_errors:
+        return None
+    return AlertWindows(period, tuple(windows), f"{reader.file}:{doc.loc.line}")
+
+
+def _builtin() -> dict[int, AlertWindows]:
+    out: dict[int, AlertWindows] = {}
+    for entry in sorted(resources.files("sloctl.spec").joinpath("windows").iterdir(), key=str):
+        if not entry.name.endswith(".yaml"):
+            continue
+        name = f"sloctl/spec/windows/{entry.name}"
+        docs, errors = parse_documents(entry.read_bytes(), name)
+        reader = Reader(name)
+        for doc in docs:
+            catalog = read_alert_windows(doc, reader)
+            if catalog is not None:
+                out[catalog.period] = catalog
+        if errors or reader.errors:  # a broken package, not user input
+            raise RuntimeError(f"invalid built-in catalog {name}: {errors or reader.errors}")
+    return out
+
+
+BUILTIN = _builtin()
+
+
+def resolve(period: int, user: dict[int, AlertWindows]) -> AlertWindows:
+    """The catalog for ``period``: the user's, else a built-in, else the 30d one rescaled."""
+    if period in user:
+        return user[period]
+    if period in BUILTIN:
+        return BUILTIN[period]
+    base = BUILTIN[DEFAULT_PERIOD]
+    return AlertWindows(period, base.windows, f"{base.source} (windows kept, factors scaled "
+                        f"to {format_duration(period)})")
+
+
+def origin(loc: Location) -> str:
+    return f"{loc.file}:{loc.line}"

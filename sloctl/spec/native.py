@@ -1,0 +1,234 @@
+"""The native format, ``apiVersion: sloctl/v1``, ``kind: Service`` (docs/spec.md).
+
+Strict: unknown fields are errors with a did-you-mean, because a misspelt ``for`` or
+``minEvents`` silently ignored would change when someone gets paged.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sloctl.errors import Location
+from sloctl.model import (
+    SLI,
+    SLO,
+    Alerting,
+    AlertTier,
+    AlertWindows,
+    EventsSLI,
+    LatencySLI,
+    ProbeSLI,
+    RatioSLI,
+    RawSLI,
+    SeverityAlert,
+    labels,
+)
+from sloctl.spec import build
+from sloctl.spec.catalog import DEFAULT_PERIOD, resolve
+from sloctl.spec.reader import Reader, index
+from sloctl.spec.yamlsrc import YNode
+
+API_VERSION = "sloctl/v1"
+TIER_KEYS = {"pageQuick": "page_quick", "pageSlow": "page_slow",
+             "ticketQuick": "ticket_quick", "ticketSlow": "ticket_slow"}
+_THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+
+
+def read_service(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) -> list[SLO]:
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"],
+                         ["apiVersion", "kind", "metadata", "spec"])
+    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "labels", "annotations"], ["name"],
+                          loc=doc.loc)
+    meta_node = top.get("metadata")
+    service = reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    build.check_name(reader, service, (meta_node or doc).loc, "metadata.name", "service name")
+    service_labels = reader.string_map(meta.get("labels"), "metadata.labels")
+    build.check_labels(reader, service_labels, (meta_node or doc).loc, "metadata.labels")
+    reader.string_map(meta.get("annotations"), "metadata.annotations")
+    spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"], loc=doc.loc)
+    slos: list[SLO] = []
+    items = reader.sequence(spec.get("slos"), "spec.slos", required=True)
+    if spec.get("slos") is not None and not items and not reader.errors:
+        reader.error(spec["slos"].loc, "spec.slos", "a service needs at least one SLO")
+    for i, node in enumerate(items):
+        slo = _read_slo(node, index("spec.slos", i), reader, service, service_labels, catalogs)
+        if slo is not None:
+            slos.append(slo)
+    return slos
+
+
+def _read_slo(node: YNode, path: str, reader: Reader, service: str, service_labels: dict[str, str],
+              catalogs: dict[int, AlertWindows]) -> SLO | None:
+    before = len(reader.errors)
+    f = reader.mapping(node, path, ["name", "description", "objective", "period", "labels", "sli",
+                                    "alerting"], ["name", "objective", "sli"])
+    name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
+    build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
+    objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
+    period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
+    slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
+    build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
+    sli = _read_sli(f.get("sli"), f"{path}.sli", reader, node.loc)
+    windows = resolve(period, catalogs)
+    alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
+    if sli is None or len(reader.errors) > before:
+        return None
+    slo = SLO(
+        service=service,
+        name=name,
+        objective=objective,
+        period=period,
+        sli=sli,
+        alerting=alerting,
+        windows=windows,
+        description=reader.string(f.get("description"), f"{path}.description"),
+        labels=labels({**service_labels, **slo_labels}),
+        source=node.loc,
+        spec_version=API_VERSION,
+    )
+    build.check_slo(reader, slo, node.loc, path)
+    return slo if len(reader.errors) == before else None
+
+
+def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> SLI | None:
+    kinds = ["events", "ratio", "raw", "latency", "probe"]
+    f = reader.mapping(node, path, kinds, loc=loc)
+    if node is None:
+        reader.error(loc, path, "required field is missing")
+        return None
+    present = [k for k in kinds if k in f]
+    if len(present) != 1:
+        reader.error(node.loc, path, f"exactly one SLI kind is needed ({', '.join(kinds)}); found "
+                     f"{len(present) or 'none'}")
+        return None
+    kind = present[0]
+    sub = f[kind]
+    p = f"{path}.{kind}"
+    if kind == "events":
+        g = reader.mapping(sub, p, ["errorQuery", "totalQuery"], ["errorQuery", "totalQuery"])
+        err = reader.string(g.get("errorQuery"), f"{p}.errorQuery", non_empty=True)
+        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
+        _promql(reader, g, p, "errorQuery", err)
+        _promql(reader, g, p, "totalQuery", tot)
+        return EventsSLI(err, tot)
+    if kind == "ratio":
+        g = reader.mapping(sub, p, ["goodQuery", "totalQuery"], ["goodQuery", "totalQuery"])
+        good = reader.string(g.get("goodQuery"), f"{p}.goodQuery", non_empty=True)
+        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
+        _promql(reader, g, p, "goodQuery", good)
+        _promql(reader, g, p, "totalQuery", tot)
+        return RatioSLI(good, tot)
+    if kind == "raw":
+        g = reader.mapping(sub, p, ["errorRatioQuery"], ["errorRatioQuery"])
+        q = reader.string(g.get("errorRatioQuery"), f"{p}.errorRatioQuery", non_empty=True)
+        _promql(reader, g, p, "errorRatioQuery", q)
+        return RawSLI(q)
+    if kind == "latency":
+        g = reader.mapping(sub, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
+        hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
+        for suffix in ("_bucket", "_count", "_sum"):
+            if hist.endswith(suffix):
+                reader.error(g["histogram"].loc, f"{p}.histogram",
+                             f"give the histogram's base name, without {suffix}")
+        sel_node = g.get("selector")
+        selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
+        matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
+        threshold = _threshold(reader, g.get("threshold"), f"{p}.threshold")
+        return LatencySLI(hist, selector.strip(), threshold, matchers)
+    g = reader.mapping(sub, p, ["target", "selector"])
+    target = reader.string(g.get("target"), f"{p}.target")
+    sel_node = g.get("selector")
+    selector = reader.string(sel_node, f"{p}.selector")
+    if bool(target) == bool(selector):
+        reader.error(sub.loc, p, "give either target (a collector target name) or selector")
+        return None
+    if target:
+        if not build.NAME.match(target):
+            reader.error(g["target"].loc, f"{p}.target", f"{target!r} is not a target name")
+        selector = f'{{target="{target}"}}'
+    matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
+    return ProbeSLI(selector.strip(), matchers)
+
+
+def _promql(reader: Reader, fields: dict[str, YNode], path: str, key: str, query: str) -> None:
+    if key in fields and query:
+        build.check_promql(reader, query, fields[key].loc, f"{path}.{key}", windowed=True)
+
+
+def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
+    if node is None:
+        return 0.2
+    raw = node.value
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        reader.error(node.loc, path, f"threshold {raw} has no unit; write it as {raw}ms or {raw}s")
+        return 0.2
+    m = _THRESHOLD.match(str(raw))
+    if not m:
+        reader.error(node.loc, path, f"expected a latency such as 200ms or 1.5s, found {raw!r}")
+        return 0.2
+    value = float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+    if value <= 0:
+        reader.error(node.loc, path, "threshold must be greater than zero")
+        return 0.2
+    return round(value, 6)
+
+
+def _read_alerting(node: YNode | None, path: str, reader: Reader, slo_name: str,
+                   windows: AlertWindows) -> Alerting:
+    f = reader.mapping(node, path, ["name", "labels", "annotations", "runbookUrl", "minEvents", "page",
+                                    "ticket", "tiers"])
+    loc = node.loc if node is not None else Location(reader.file, 1, 1)
+    name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
+    alert_labels = reader.string_map(f.get("labels"), f"{path}.labels")
+    build.check_labels(reader, alert_labels, loc, f"{path}.labels")
+    annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
+    min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)
+    if min_events < 0:
+        reader.error(loc, f"{path}.minEvents", "must be zero or more")
+    severities: dict[str, SeverityAlert] = {}
+    for sev in ("page", "ticket"):
+        s = reader.mapping(f.get(sev), f"{path}.{sev}", ["enabled", "labels", "annotations"])
+        lab = reader.string_map(s.get("labels"), f"{path}.{sev}.labels")
+        build.check_labels(reader, lab, loc, f"{path}.{sev}.labels")
+        severities[sev] = SeverityAlert(
+            enabled=reader.boolean(s.get("enabled"), f"{path}.{sev}.enabled", default=True),
+            labels=labels(lab),
+            annotations=labels(reader.string_map(s.get("annotations"), f"{path}.{sev}.annotations")),
+        )
+    t = reader.mapping(f.get("tiers"), f"{path}.tiers", list(TIER_KEYS))
+    tiers: list[AlertTier] = []
+    for window in windows.windows:
+        key = next(k for k, v in TIER_KEYS.items() if v == window.tier)
+        tp = f"{path}.tiers.{key}"
+        tf = reader.mapping(t.get(key), tp, ["enabled", "for"])
+        tiers.append(AlertTier(
+            window=window,
+            enabled=reader.boolean(tf.get("enabled"), f"{tp}.enabled", default=True),
+            for_seconds=_for(reader, tf.get("for"), f"{tp}.for"),
+        ))
+    return Alerting(
+        name=name,
+        labels=labels(alert_labels),
+        annotations=labels(annotations),
+        runbook_url=reader.string(f.get("runbookUrl"), f"{path}.runbookUrl") or None,
+        page=severities["page"],
+        ticket=severities["ticket"],
+        tiers=tuple(tiers),
+        min_events=min_events,
+    )
+
+
+def _for(reader: Reader, node: YNode | None, path: str) -> int:
+    if node is not None and node.value in ("0", "0s", 0):
+        return 0
+    return reader.duration(node, path, default=0)
+
+
+def default_alert_name(slo_name: str) -> str:
+    """``api-availability`` → ``ApiAvailabilityBudgetBurn``."""
+    parts = re.split(r"[^a-zA-Z0-9]+", slo_name)
+    camel = "".join(p[:1].upper() + p[1:] for p in parts if p)
+    if not camel or camel[0].isdigit():
+        camel = f"Slo{camel}"
+    return f"{camel}BudgetBurn"

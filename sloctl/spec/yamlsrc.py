@@ -1,0 +1,161 @@
+"""YAML documents with a location on every node, and limits that keep hostile input cheap.
+
+PyYAML's composer gives each node a start mark; we turn the node graph into ``YNode`` trees
+so that every later error can name ``file:line:column``. Aliases are expanded, so the number
+of expanded nodes and the nesting depth are capped (a "billion laughs" document fails fast
+with a clear error instead of eating memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import yaml
+
+from sloctl.errors import Location, SpecError
+
+__all__ = ["LIMITS", "Limits", "YNode", "parse_documents"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Input limits, documented in docs/spec.md."""
+
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_nodes: int = 200_000
+    max_depth: int = 64
+    max_documents: int = 1_000
+
+
+LIMITS = Limits()
+
+Scalar = Union[str, int, float, bool, None]
+
+
+@dataclass
+class YNode:
+    """A YAML node: a mapping (``dict[str, YNode]``), a sequence or a scalar, with its place."""
+
+    value: dict[str, YNode] | list[YNode] | Scalar
+    loc: Location
+    key_locs: dict[str, Location] = field(default_factory=dict)
+    tag: str = ""
+
+    @property
+    def is_map(self) -> bool:
+        return isinstance(self.value, dict)
+
+    @property
+    def is_seq(self) -> bool:
+        return isinstance(self.value, list)
+
+    def to_python(self) -> object:
+        """Plain Python value (for JSON Schema checks and for formats read as whole blobs)."""
+        if isinstance(self.value, dict):
+            return {k: v.to_python() for k, v in self.value.items()}
+        if isinstance(self.value, list):
+            return [v.to_python() for v in self.value]
+        return self.value
+
+
+def _loc(file: str, mark: yaml.Mark | None) -> Location:
+    if mark is None:
+        return Location(file, 1, 1)
+    return Location(file, mark.line + 1, mark.column + 1)
+
+
+class _TooBig(Exception):
+    def __init__(self, loc: Location, message: str) -> None:
+        self.loc = loc
+        self.message = message
+
+
+_SCALARS = yaml.constructor.SafeConstructor()
+_CoreLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Converter:
+    def __init__(self, file: str, limits: Limits) -> None:
+        self.file = file
+        self.limits = limits
+        self.count = 0
+        self.errors: list[SpecError] = []
+
+    def convert(self, node: yaml.Node, depth: int) -> YNode:
+        loc = _loc(self.file, node.start_mark)
+        self.count += 1
+        if self.count > self.limits.max_nodes:
+            raise _TooBig(loc, f"document expands to more than {self.limits.max_nodes} nodes "
+                          "(too large, or an alias bomb)")
+        if depth > self.limits.max_depth:
+            raise _TooBig(loc, f"nesting deeper than {self.limits.max_depth} levels")
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, YNode] = {}
+            key_locs: dict[str, Location] = {}
+            for key_node, value_node in node.value:
+                kloc = _loc(self.file, key_node.start_mark)
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.errors.append(SpecError(kloc, "", "YAML merge keys (<<) are not supported"))
+                    continue
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.errors.append(SpecError(kloc, "", "mapping keys must be plain strings"))
+                    continue
+                key = str(key_node.value)
+                if key in out:
+                    self.errors.append(SpecError(kloc, key, f"duplicate key {key!r}"))
+                    continue
+                out[key] = self.convert(value_node, depth + 1)
+                key_locs[key] = kloc
+            return YNode(out, loc, key_locs, node.tag)
+        if isinstance(node, yaml.SequenceNode):
+            return YNode([self.convert(n, depth + 1) for n in node.value], loc, tag=node.tag)
+        try:
+            value = _SCALARS.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            self.errors.append(SpecError(loc, "", f"invalid scalar {node.value!r}: {exc}"))
+            value = str(node.value)
+        if not isinstance(value, (str, int, float, bool)) and value is not None:
+            value = str(node.value)  # timestamps, binary: keep the text as written
+        return YNode(value, loc, tag=node.tag)
+
+
+def parse_documents(
+    data: bytes | str, file: str, limits: Limits = LIMITS
+) -> tuple[list[YNode], list[SpecError]]:
+    """Every non-empty document of a YAML stream, and the errors met reading it."""
+    loc0 = Location(file, 1, 1)
+    if isinstance(data, bytes):
+        if len(data) > limits.max_file_bytes:
+            return [], [SpecError(loc0, "", f"file is {len(data)} bytes; the limit is "
+                                  f"{limits.max_file_bytes} bytes")]
+        if b"\x00" in data:
+            return [], [SpecError(loc0, "", "file is binary (NUL bytes), not YAML")]
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            return [], [SpecError(Location(file, line, 1), "", "file is not valid UTF-8")]
+    else:
+        text = data
+    docs: list[YNode] = []
+    conv = _Converter(file, limits)
+    try:
+        for i, node in enumerate(yaml.compose_all(text, Loader=_CoreLoader)):
+            if i >= limits.max_documents:
+                raise _TooBig(loc0, f"more than {limits.max_documents} documents in one file")
+            if node is None:
+                continue
+            docs.append(conv.convert(node, 0))
+    except _TooBig as exc:
+        return [], [*conv.errors, SpecError(exc.loc, "", exc.message)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "malformed YAML"
+        return docs, [*conv.errors, SpecError(_loc(file, mark), "", f"YAML syntax error: {problem}")]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return docs, [*conv.errors, SpecError(_loc(file, mark), "", f"YAML error: {exc}")]
+    except RecursionError:
+        return [], [SpecError(loc0, "", "YAML nesting too deep")]
+    return docs, conv.errors
