@@ -1,0 +1,64 @@
+"""Configuration of the platform API: one frozen dataclass, defaults from the plan."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .breaker import BreakerSettings, default_timeouts
+
+__all__ = ["API_VERSION", "DEPENDENCIES", "TestbedConfig", "default_pool_size"]
+
+#: Date-based API version sent in the ``API-Version`` header of every response.
+API_VERSION = "2026-11-01"
+DEPENDENCIES = ("postgres", "redis", "mongodb")
+
+
+def default_pool_size(spindles: int = 1) -> int:
+    """The plan's formula ``(cores × 2) + spindles`` (PostgreSQL wiki, "Number of database
+    connections"); SSDs count as one spindle."""
+    return (os.cpu_count() or 1) * 2 + spindles
+
+
+@dataclass(frozen=True)
+class TestbedConfig:
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    postgres_dsn: str
+    redis_url: str
+    mongodb_uri: str
+    #: direct PostgreSQL (not PgBouncer) for pg_dump, which needs a session
+    postgres_direct_dsn: str | None = None
+    pool_size: int = field(default_factory=default_pool_size)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    #: call timeouts per dependency; ``breaker.call_timeout`` is the default for others
+    timeouts: tuple[tuple[str, float], ...] = tuple(sorted(default_timeouts().items()))
+    rate_limit_per_second: float = 1000.0
+    rate_limit_burst: int = 2000
+    backup_dir: Path = Path("backups")
+    backup_timeout: float = 60.0
+    page_size_default: int = 20
+    page_size_max: int = 100
+    otlp_endpoint: str | None = None
+    service_name: str = "platform-api"
+
+    def __post_init__(self) -> None:
+        if self.pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {self.pool_size}")
+        if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
+            raise ValueError("rate limit must be positive, with a burst of at least 1")
+        for name, seconds in self.timeouts:
+            if seconds <= 0:
+                raise ValueError(f"timeout of {name} must be positive, not {seconds}")
+
+    def breaker_for(self, dependency: str) -> BreakerSettings:
+        timeout = dict(self.timeouts).get(dependency, self.breaker.call_timeout)
+        return BreakerSettings(
+            failure_ratio=self.breaker.failure_ratio,
+            window_seconds=self.breaker.window_seconds,
+            minimum_calls=self.breaker.minimum_calls,
+            open_seconds=self.breaker.open_seconds,
+            call_timeout=timeout,
+            bucket_seconds=self.breaker.bucket_seconds,
+        )

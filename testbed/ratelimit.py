@@ -1,0 +1,97 @@
+"""Token-bucket rate limiter and the IETF RateLimit header fields.
+
+Headers follow draft-ietf-httpapi-ratelimit-headers (version 08 onwards):
+``RateLimit-Policy: "default";q=<capacity>;w=<seconds to refill>`` and
+``RateLimit: "default";r=<remaining>;t=<seconds until full>``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .breaker import Clock
+
+__all__ = ["Decision", "RateLimiter", "TokenBucket"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    remaining: int
+    #: seconds until one token is available (for Retry-After on a 429)
+    retry_after: float
+    #: seconds until the bucket is full again
+    reset: float
+
+
+class TokenBucket:
+    """``capacity`` tokens, refilled continuously at ``rate`` tokens per second."""
+
+    def __init__(self, rate: float, capacity: int, *, clock: Clock = time.monotonic) -> None:
+        if rate <= 0 or capacity < 1:
+            raise ValueError(
+                f"rate must be positive and capacity at least 1 (rate={rate}, capacity={capacity})"
+            )
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._tokens = float(capacity)
+        self._updated = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(float(self.capacity), self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def take(self) -> Decision:
+        self._refill()
+        allowed = self._tokens >= 1.0
+        if allowed:
+            self._tokens -= 1.0
+        retry_after = 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+        reset = (self.capacity - self._tokens) / self.rate
+        return Decision(allowed, int(self._tokens), retry_after, reset)
+
+
+class RateLimiter:
+    """One bucket per client key (the client address), at most ``max_clients`` remembered
+    (least recently used evicted) so that memory stays bounded."""
+
+    policy_name = "default"
+
+    def __init__(
+        self, rate: float, capacity: int, *, clock: Clock = time.monotonic, max_clients: int = 10_000
+    ) -> None:
+        TokenBucket(rate, capacity, clock=clock)  # validate once, early
+        self.rate = rate
+        self.capacity = capacity
+        self._clock = clock
+        self._max_clients = max_clients
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def check(self, key: str) -> Decision:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(self.rate, self.capacity, clock=self._clock)
+            self._buckets[key] = bucket
+            if len(self._buckets) > self._max_clients:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket.take()
+
+    def policy_header(self) -> str:
+        window = math.ceil(self.capacity / self.rate)
+        return f'"{self.policy_name}";q={self.capacity};w={window}'
+
+    def headers(self, decision: Decision) -> dict[str, str]:
+        out = {
+            "RateLimit-Policy": self.policy_header(),
+            "RateLimit": f'"{self.policy_name}";r={decision.remaining};t={math.ceil(decision.reset)}',
+        }
+        if not decision.allowed:
+            out["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+        return out
