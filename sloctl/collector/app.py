@@ -1,0 +1,141 @@
+"""Wiring: config + secrets + registry + tracer → a running collector. The only edge that
+reads the environment and files is :func:`run_from_path`; :class:`Collector` takes everything
+injected, which is how the tests run several collectors side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import signal
+import sys
+from typing import IO
+
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from sloctl.collector.config import CollectorConfig, ConfigError, load_config, resolve_secrets
+from sloctl.collector.logs import Masker, make_logger
+from sloctl.collector.metrics import CollectorMetrics
+from sloctl.collector.runner import Runner, build_probe
+from sloctl.collector.server import HttpServer
+from sloctl.collector.tracing import make_tracer_provider
+
+__all__ = ["Collector", "run_from_path"]
+
+
+class Collector:
+    """Probes every target on its schedule and serves ``/metrics``.
+
+    >>> # async with Collector(config, secrets, registry=CollectorRegistry()) as c: ...
+    """
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        secrets: dict[tuple[str, str], str],
+        *,
+        registry: CollectorRegistry | None = None,
+        tracer_provider: TracerProvider | None = None,
+        log_stream: IO[str] | None = None,
+        logger_name: str = "sloctl.collector",
+    ) -> None:
+        self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.tracer_provider = tracer_provider or make_tracer_provider(config.service_name, config.otlp)
+        self.masker = Masker(secrets.values())
+        self.logger: logging.Logger = make_logger(
+            log_stream or sys.stdout, self.masker, config.service_name, logger_name
+        )
+        self.metrics = CollectorMetrics(self.registry, config.targets)
+        self.runner = Runner(
+            config,
+            self.metrics,
+            self.tracer_provider,
+            self.logger,
+            self.masker,
+            lambda t, m: build_probe(t, m, secrets, config),
+        )
+        self.server = HttpServer(self.registry, self.debug_targets, config.listen_host, config.listen_port)
+
+    def debug_targets(self) -> dict[str, object]:
+        return {
+            "targets": [
+                {
+                    "name": s.target.name,
+                    "kind": s.target.kind.value,
+                    "address": f"{s.target.host}:{s.target.port}",
+                    "interval_seconds": s.target.interval,
+                    "timeout_seconds": s.target.timeout,
+                    "up": s.up,
+                    "runs": s.runs,
+                    "last": [dataclasses.asdict(r) for r in reversed(s.history)],
+                }
+                for s in self.runner.states.values()
+            ]
+        }
+
+    async def start(self) -> None:
+        await self.server.start()
+        self.runner.start()
+        self.logger.info(
+            "collector started",
+            extra={
+                "ecs": {
+                    "event.kind": "event",
+                    "event.action": "start",
+                    "labels.targets": len(self.config.targets),
+                    "url.port": self.server.port,
+                }
+            },
+        )
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        await self.server.stop()
+        self.tracer_provider.force_flush(2000)
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def _serve(collector: Collector, stop: asyncio.Event) -> None:
+    await collector.start()
+    try:
+        await stop.wait()
+    finally:
+        await collector.stop()
+        collector.tracer_provider.shutdown()
+
+
+def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
+    """``sloctl collector run``: load, resolve secrets, run until SIGINT/SIGTERM."""
+    try:
+        config = load_config(path)
+        secrets = resolve_secrets(config, os.environ if environ is None else environ)
+    except ConfigError as exc:
+        print(f"sloctl collector: {exc}", file=sys.stderr)
+        return 1
+    collector = Collector(config, secrets)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await _serve(collector, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:  # the listen address is taken, typically
+        print(
+            f"sloctl collector: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,168 @@
+"""What every probe shares: phase timing (with one child span per phase), the probe report,
+and the allow-listed TCP connect that gives every database kind a separately timed
+``connect`` phase and an unambiguous ``refused``."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from sloctl.collector.config import ConnectionMode, IPNetwork, Target, TlsConfig, address_allowed
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+
+__all__ = [
+    "PgBouncerPool",
+    "PgBouncerStats",
+    "PhaseRecorder",
+    "Probe",
+    "ProbeReport",
+    "client_ssl_context",
+    "resolve_allowed",
+    "tcp_connect",
+]
+
+
+@dataclass
+class PgBouncerPool:
+    database: str
+    user: str
+    cl_active: float
+    cl_waiting: float
+    sv_active: float
+    sv_idle: float
+    maxwait_seconds: float
+
+
+@dataclass
+class PgBouncerStats:
+    database: str
+    queries_total: float
+    query_seconds_total: float
+
+
+@dataclass
+class ProbeReport:
+    """Saturation and role facts a successful run learned; ``None`` means "not known"."""
+
+    connections_used: float | None = None
+    connections_max: float | None = None
+    memory_used: float | None = None
+    memory_max: float | None = None
+    role: str | None = None  # "primary" or "replica"
+    cert_not_after: float | None = None
+    pools: list[PgBouncerPool] = field(default_factory=list)
+    stats: list[PgBouncerStats] = field(default_factory=list)
+
+
+class PhaseRecorder:
+    """Times the phases of one run and opens a child span for each.
+
+    ``current`` is the phase in progress, so that a deadline that cancels the run can be
+    classified (``connect_timeout`` versus ``query_timeout``) without the probe's help.
+    """
+
+    def __init__(self, tracer: trace.Tracer, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._tracer = tracer
+        self._clock = clock
+        self.durations: dict[Phase, float] = {}
+        self.current: Phase | None = None
+        self.hint: Reason | None = None  # a probe may say what a timeout in this phase means
+
+    def record(self, phase: Phase, start_ns: int, end_ns: int, failed: bool = False) -> None:
+        """Record a phase measured by callbacks (httpx trace events) rather than a ``with`` block."""
+        self.durations[phase] = self.durations.get(phase, 0.0) + (end_ns - start_ns) / 1e9
+        span = self._tracer.start_span(phase.value, start_time=start_ns)
+        if failed:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=end_ns)
+
+    @asynccontextmanager
+    async def phase(self, phase: Phase) -> AsyncIterator[None]:
+        self.current = phase
+        start = self._clock()
+        with self._tracer.start_as_current_span(
+            phase.value, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield
+            except BaseException as exc:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            finally:
+                self.durations[phase] = self.durations.get(phase, 0.0) + self._clock() - start
+        self.current = None
+
+
+class Probe(Protocol):
+    """One per (target, connection mode). ``run`` raises on failure; ``close`` is bounded."""
+
+    async def run(self, rec: PhaseRecorder) -> ProbeReport: ...
+
+    async def close(self) -> None: ...
+
+
+async def resolve_allowed(host: str, port: int, allow: tuple[IPNetwork, ...]) -> tuple[str, int]:
+    """Resolve ``host`` and return the first address inside the allow-list.
+
+    Enforced at every run, not only at start-up, because a name can start resolving elsewhere.
+    A name with no allowed address fails the run with reason ``dns``.
+    """
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    for family, _type, _proto, _canon, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and address_allowed(str(sockaddr[0]), allow):
+            return str(sockaddr[0]), port
+    raise ProbeFailure(Reason.DNS, f"{host} resolves to no address inside allowNetworks")
+
+
+async def tcp_connect(
+    target: Target, allow: tuple[IPNetwork, ...], rec: PhaseRecorder
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """The ``connect`` phase: resolve, check the allow-list, complete the TCP handshake."""
+    async with rec.phase(Phase.CONNECT):
+        address, port = await resolve_allowed(target.host, target.port, allow)
+        reader, writer = await asyncio.open_connection(address, port, limit=1 << 20)
+    return address, reader, writer
+
+
+def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | None:
+    """``notAfter`` of the peer certificate as Unix time (only when it was verified)."""
+    if ssl_object is None:
+        return None
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None
+    return float(ssl.cert_time_to_seconds(str(cert["notAfter"])))
+
+
+async def close_quietly(writer: asyncio.StreamWriter | None) -> None:
+    if writer is None:
+        return
+    writer.close()
+    try:
+        # Bounded: a frozen peer must not hold up the lane that closes its connection.
+        async with asyncio.timeout(0.5):
+            await writer.wait_closed()
+    except (OSError, TimeoutError, ssl.SSLError):
+        writer.transport.abort()
+
+
+def mode_label(mode: ConnectionMode) -> str:
+    return mode.value

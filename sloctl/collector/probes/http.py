@@ -1,0 +1,193 @@
+"""HTTP probe of the platform API (httpx, async).
+
+Phases come from httpcore's trace events: ``connect`` is DNS + TCP handshake, ``tls`` the TLS
+handshake, ``query`` from sending the request line to the end of the body. Checks: the status is
+one of ``expect.status`` (a 5xx is ``server_error``, any other surprise ``validation``); error
+answers (4xx/5xx that were expected) must be RFC 9457 ``application/problem+json`` objects; when
+configured, the IETF ``RateLimit`` headers and a well-formed ``Link`` header must be present.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import time
+from collections.abc import Mapping
+
+import httpx
+
+from sloctl.collector.config import ConnectionMode, IPNetwork, Target
+from sloctl.collector.probes.base import (
+    PhaseRecorder,
+    ProbeReport,
+    cert_not_after,
+    client_ssl_context,
+    resolve_allowed,
+)
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+
+__all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
+
+_LINK_RE = re.compile(r'^\s*<[^>]+>\s*(;\s*[a-zA-Z*]+\s*=\s*("[^"]*"|[^;,]+)\s*)+$')
+
+
+def check_problem_json(headers: Mapping[str, str], body: bytes) -> str | None:
+    """Why an error body is not RFC 9457 problem details, or ``None`` when it is."""
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/problem+json":
+        return f"error answer has content type {ctype or 'none'!r}, not application/problem+json"
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "problem+json body is not JSON"
+    if not isinstance(doc, dict):
+        return "problem+json body is not an object"
+    for key, typ in (("type", str), ("title", str), ("status", int), ("detail", str), ("instance", str)):
+        if key in doc and not isinstance(doc[key], typ):
+            return f"problem+json member {key!r} has the wrong type"
+    if "title" not in doc and "type" not in doc:
+        return "problem+json body has neither 'type' nor 'title'"
+    return None
+
+
+def check_rate_limit(headers: Mapping[str, str]) -> str | None:
+    """IETF draft-ietf-httpapi-ratelimit-headers: ``RateLimit`` + ``RateLimit-Policy`` (draft 7+)
+    or the older ``RateLimit-Limit``/``-Remaining``/``-Reset`` triple."""
+    h = {k.lower(): v for k, v in headers.items()}
+    if "ratelimit" in h:
+        if "ratelimit-policy" not in h:
+            return "RateLimit header without RateLimit-Policy"
+        if not re.search(r"\br=\d+", h["ratelimit"]) and not re.search(r"remaining=\d+", h["ratelimit"]):
+            return "RateLimit header has no remaining quota (r=)"
+        return None
+    triple = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+    if all(k in h for k in triple):
+        if not all(h[k].split(",")[0].split(";")[0].strip().isdigit() for k in triple):
+            return "RateLimit-* headers are not integers"
+        return None
+    return "no RateLimit headers"
+
+
+def check_link(headers: Mapping[str, str]) -> str | None:
+    """RFC 8288 ``Link``: present, each entry ``<uri>; rel="…"``."""
+    value = headers.get("link")
+    if not value:
+        return "no Link header"
+    for part in re.split(r",(?=\s*<)", value):
+        if not _LINK_RE.match(part) or "rel=" not in part:
+            return "malformed Link header"
+    return None
+
+
+class HttpProbe:
+    def __init__(self, target: Target, mode: ConnectionMode, allow: tuple[IPNetwork, ...]) -> None:
+        assert target.url is not None and target.http is not None
+        self.target = target
+        self.mode = mode
+        self._allow = allow
+        self._client: httpx.AsyncClient | None = None
+        self._cert_not_after: float | None = None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        verify: ssl.SSLContext | bool = (
+            client_ssl_context(self.target.tls) if self.target.tls.enabled else True
+        )
+        return httpx.AsyncClient(
+            verify=verify,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+        )
+
+    async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        t = self.target
+        assert t.url is not None and t.http is not None
+        started: dict[str, int] = {}
+
+        async def trace(event: str, info: Mapping[str, object]) -> None:
+            name, _, stage = event.rpartition(".")
+            now = time.time_ns()
+            phase = {"connection.connect_tcp": Phase.CONNECT, "connection.start_tls": Phase.TLS}.get(name)
+            if name.startswith("http11.send_request_headers") or name.startswith(
+                "http2.send_request_headers"
+            ):
+                phase = Phase.QUERY
+            if phase is None:
+                if (
+                    name.endswith("receive_response_body")
+                    and stage in ("complete", "failed")
+                    and "q" in started
+                ):
+                    rec.record(Phase.QUERY, started.pop("q"), now, stage == "failed")
+                return
+            if stage == "started":
+                rec.current = phase
+                started["q" if phase is Phase.QUERY else phase.value] = now
+            elif phase is not Phase.QUERY and phase.value in started:
+                rec.record(phase, started.pop(phase.value), now, stage == "failed")
+                if phase is Phase.TLS and stage == "complete":
+                    stream = info.get("return_value")
+                    get = getattr(stream, "get_extra_info", None)
+                    obj = get("ssl_object") if get else None
+                    self._cert_not_after = cert_not_after(obj if isinstance(obj, ssl.SSLObject) else None)
+
+        rec.current = Phase.CONNECT
+        await resolve_allowed(t.host, t.port, self._allow)
+        if self._client is None or self.mode is ConnectionMode.COLD:
+            await self._drop()
+            self._client = self._new_client()
+        try:
+            response = await self._client.request(t.http.method, t.url, extensions={"trace": trace})
+            rec.current = None
+            self._validate(response)
+            return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
+        except httpx.ConnectTimeout as exc:
+            raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
+        except httpx.PoolTimeout as exc:
+            raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
+        except httpx.ConnectError as exc:
+            text = str(exc).lower()
+            if isinstance(exc.__cause__, ssl.SSLError) or "ssl" in text or "certificate" in text:
+                raise ProbeFailure(Reason.TLS, str(exc)) from exc
+            if "name or service" in text or "nodename" in text:
+                raise ProbeFailure(Reason.DNS, str(exc)) from exc
+            if "refused" in text or "errno 111" in text:
+                raise ProbeFailure(Reason.REFUSED, str(exc)) from exc
+            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
+        except BaseException:
+            await self._drop()
+            raise
+        finally:
+            if self.mode is ConnectionMode.COLD:
+                await self._drop()
+
+    def _validate(self, response: httpx.Response) -> None:
+        check = self.target.http
+        assert check is not None
+        status = response.status_code
+        if status not in check.expect_status:
+            reason = Reason.SERVER_ERROR if status >= 500 else Reason.VALIDATION
+            raise ProbeFailure(reason, f"HTTP {status}, expected {sorted(check.expect_status)}")
+        problems: list[str | None] = []
+        if status >= 400 and check.problem_json:
+            problems.append(check_problem_json(response.headers, response.content))
+        if check.rate_limit_headers:
+            problems.append(check_rate_limit(response.headers))
+        if check.link_header:
+            problems.append(check_link(response.headers))
+        first = next((p for p in problems if p), None)
+        if first:
+            raise ProbeFailure(Reason.VALIDATION, first)
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def close(self) -> None:
+        await self._drop()

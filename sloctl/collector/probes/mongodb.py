@@ -1,0 +1,118 @@
+"""MongoDB probe (pymongo's native asyncio client).
+
+Phases: ``connect`` is our own TCP handshake to the allow-listed address (it makes ``refused``
+unambiguous and shows a frozen server as ``connect_timeout``); ``auth`` is the driver's
+connection handshake — server selection, ``hello``, TLS when configured and SCRAM — ended by a
+``hello`` round trip that also tells the role; ``query`` is ``ping`` plus ``serverStatus``
+(connections); ``canary`` an upsert with ``w: majority`` then a read-back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+from pymongo.write_concern import WriteConcern
+
+from sloctl.collector.config import ConnectionMode, IPNetwork, Target
+from sloctl.collector.probes.base import PhaseRecorder, ProbeReport, close_quietly, tcp_connect
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+
+__all__ = ["MongoProbe"]
+
+
+class MongoProbe:
+    def __init__(
+        self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
+    ) -> None:
+        self.target = target
+        self.mode = mode
+        self._password = password
+        self._allow = allow
+        self._client: AsyncMongoClient[dict[str, object]] | None = None
+
+    def app_name(self) -> str:
+        """Lets fault tests aim a ``failCommand`` at this probe only."""
+        return f"sloctl-probe-{self.target.name}"
+
+    def _new_client(self, address: str) -> AsyncMongoClient[dict[str, object]]:
+        t = self.target
+        ms = int(t.timeout * 1000)
+        kwargs: dict[str, object] = {}
+        if t.user is not None:
+            kwargs.update(username=t.user, password=self._password, authSource=t.database or "admin")
+        if t.tls.enabled:
+            kwargs.update(tls=True, tlsAllowInvalidCertificates=t.tls.insecure_skip_verify)
+            if t.tls.ca_file:
+                kwargs["tlsCAFile"] = t.tls.ca_file
+        return AsyncMongoClient(
+            host=address,
+            port=t.port,
+            directConnection=True,
+            appname=self.app_name(),
+            serverSelectionTimeoutMS=ms,
+            connectTimeoutMS=ms,
+            maxPoolSize=1,
+            retryReads=False,
+            retryWrites=False,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        report = ProbeReport()
+        try:
+            if self._client is None or self.mode is ConnectionMode.COLD:
+                await self._drop()
+                address, _r, writer = await tcp_connect(self.target, self._allow, rec)
+                await close_quietly(writer)
+                self._client = self._new_client(address)
+                async with rec.phase(Phase.AUTH):
+                    hello = await self._client.admin.command("hello")
+                report.role = "primary" if hello.get("isWritablePrimary") else "replica"
+            client = self._client
+            async with rec.phase(Phase.QUERY):
+                await client.admin.command("ping")
+                status = await client.admin.command("serverStatus")
+                conns = status.get("connections")
+                if isinstance(conns, dict):
+                    current, available = conns.get("current"), conns.get("available")
+                    if isinstance(current, int | float):
+                        report.connections_used = float(current)
+                        if isinstance(available, int | float):
+                            report.connections_max = float(current) + float(available)
+                mem = status.get("mem")
+                if isinstance(mem, dict) and isinstance(mem.get("resident"), int | float):
+                    report.memory_used = float(mem["resident"]) * 1024 * 1024  # serverStatus reports MiB
+            if self.target.canary:
+                async with rec.phase(Phase.CANARY):
+                    coll = client.get_database(self.target.database or "sloctl").get_collection(
+                        "probe_canary", write_concern=WriteConcern(w="majority")
+                    )
+                    value = secrets.token_hex(8)
+                    key = f"{self.target.name}:{self.mode.value}"
+                    await coll.replace_one({"_id": key}, {"value": value}, upsert=True)
+                    doc = await coll.find_one({"_id": key})
+                    if doc is None or doc.get("value") != value:
+                        raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
+            return report
+        except BaseException:
+            await self._drop()
+            raise
+        finally:
+            if self.mode is ConnectionMode.COLD:
+                await self._drop()
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await client.close()
+        except (TimeoutError, PyMongoError, OSError):
+            pass
+
+    async def close(self) -> None:
+        await self._drop()

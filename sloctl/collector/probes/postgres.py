@@ -1,0 +1,277 @@
+"""PostgreSQL and PgBouncer probes (psycopg 3, async).
+
+Phases: ``connect`` is a TCP handshake of our own to the resolved, allow-listed address (libpq
+cannot hand us its socket, so this is a second, immediately closed connection: it is what makes
+``refused`` and a frozen server's ``connect_timeout`` unambiguous); ``auth`` is the driver's
+whole connect — its own TCP handshake, TLS when ``sslmode`` asks for it, the startup message
+and SCRAM — so TLS is not split out for PostgreSQL; ``query`` is one round trip reading role
+and saturation; ``canary`` an upsert then read-back in a probe table.
+
+The PgBouncer probe runs the same query through the pooler (transaction mode: no prepared
+statements) and reads ``SHOW POOLS``/``SHOW STATS`` from the admin console, which needs the
+simple query protocol (psycopg's client-side cursor). When the pooled query misses its
+deadline, the console says whether clients are queueing for a server connection, which turns
+an ambiguous ``query_timeout`` into the ``pool_timeout`` it really is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import psycopg
+from psycopg import AsyncClientCursor, AsyncConnection
+from psycopg.rows import TupleRow
+
+from sloctl.collector.config import ConnectionMode, IPNetwork, Kind, Target
+from sloctl.collector.probes.base import (
+    PgBouncerPool,
+    PgBouncerStats,
+    PhaseRecorder,
+    ProbeReport,
+    close_quietly,
+    resolve_allowed,
+    tcp_connect,
+)
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+
+__all__ = ["PgBouncerProbe", "PostgresProbe"]
+
+_SATURATION_SQL = (
+    "SELECT pg_is_in_recovery(),"
+    " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
+    " current_setting('max_connections')::int"
+)
+_CANARY_DDL = (
+    "CREATE TABLE IF NOT EXISTS sloctl_probe_canary"
+    " (target text PRIMARY KEY, value text NOT NULL, written_at timestamptz NOT NULL DEFAULT now())"
+)
+_CANARY_UPSERT = (
+    "INSERT INTO sloctl_probe_canary (target, value) VALUES (%s, %s)"
+    " ON CONFLICT (target) DO UPDATE SET value = EXCLUDED.value, written_at = now()"
+)
+
+
+async def _close_conn(conn: AsyncConnection[TupleRow] | None) -> None:
+    if conn is None or conn.closed:
+        return
+    try:
+        async with asyncio.timeout(0.5):
+            await conn.close()
+    except (TimeoutError, psycopg.Error, OSError):
+        conn.pgconn.finish()
+
+
+class PostgresProbe:
+    def __init__(
+        self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
+    ) -> None:
+        self.target = target
+        self.mode = mode
+        self._password = password
+        self._allow = allow
+        self._conn: AsyncConnection[TupleRow] | None = None
+        self._canary_ready = False
+
+    def _conninfo(self, address: str, dbname: str, user: str | None, password: str | None) -> str:
+        t = self.target
+        params: dict[str, str | int | None] = {
+            "host": t.host,
+            "hostaddr": address,
+            "port": t.port,
+            "dbname": dbname,
+            "user": user,
+            "application_name": f"sloctl-probe-{t.name}",
+            "connect_timeout": max(1, int(t.timeout)),
+            "sslmode": ("verify-full" if not t.tls.insecure_skip_verify else "require")
+            if t.tls.enabled
+            else "disable",
+        }
+        if t.tls.enabled and t.tls.ca_file:
+            params["sslrootcert"] = t.tls.ca_file
+        if password is not None:
+            params["password"] = password
+        return psycopg.conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+
+    async def _connect(self, rec: PhaseRecorder) -> AsyncConnection[TupleRow]:
+        address, _r, writer = await tcp_connect(self.target, self._allow, rec)
+        await close_quietly(writer)
+        async with rec.phase(Phase.AUTH):
+            assert self.target.database is not None
+            conn: AsyncConnection[TupleRow] = await AsyncConnection.connect(
+                self._conninfo(address, self.target.database, self.target.user, self._password),
+                autocommit=True,
+                prepare_threshold=None,  # PgBouncer in transaction mode cannot keep prepared statements
+            )
+        return conn
+
+    async def _query(self, conn: AsyncConnection[TupleRow], report: ProbeReport) -> None:
+        async with conn.cursor() as cur:
+            await cur.execute(_SATURATION_SQL)
+            row = await cur.fetchone()
+        if row is None:
+            raise ProbeFailure(Reason.VALIDATION, "saturation query returned no row")
+        in_recovery, used, max_conn = row
+        report.role = "replica" if in_recovery else "primary"
+        report.connections_used = float(used)
+        report.connections_max = float(max_conn)
+
+    def _canary_key(self) -> str:
+        # Per lane: the cold and the warm lane of one target run concurrently.
+        return f"{self.target.name}:{self.mode.value}"
+
+    async def _canary(self, conn: AsyncConnection[TupleRow]) -> None:
+        value = secrets.token_hex(8)
+        async with conn.cursor() as cur:
+            if not self._canary_ready:
+                await cur.execute(_CANARY_DDL)
+                self._canary_ready = True
+            await cur.execute(_CANARY_UPSERT, (self._canary_key(), value))
+            await cur.execute(
+                "SELECT value FROM sloctl_probe_canary WHERE target = %s", (self._canary_key(),)
+            )
+            row = await cur.fetchone()
+        if row is None or row[0] != value:
+            raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
+
+    async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        try:
+            if self._conn is None or self._conn.closed or self.mode is ConnectionMode.COLD:
+                await self._drop()
+                self._conn = await self._connect(rec)
+            conn = self._conn
+            report = ProbeReport()
+            async with rec.phase(Phase.QUERY):
+                await self._pooled_query(conn, report)
+            if self.target.canary:
+                async with rec.phase(Phase.CANARY):
+                    await self._canary(conn)
+            await self._extra(report)
+            return report
+        except BaseException:
+            await self._drop()
+            raise
+        finally:
+            if self.mode is ConnectionMode.COLD:
+                await self._drop()
+
+    async def _pooled_query(self, conn: AsyncConnection[TupleRow], report: ProbeReport) -> None:
+        await self._query(conn, report)
+
+    async def _extra(self, report: ProbeReport) -> None:
+        return None
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        await _close_conn(conn)
+
+    async def close(self) -> None:
+        await self._drop()
+
+
+class PgBouncerProbe(PostgresProbe):
+    """A query through the pooler plus the admin console's pools and stats."""
+
+    def __init__(
+        self,
+        target: Target,
+        mode: ConnectionMode,
+        password: str | None,
+        allow: tuple[IPNetwork, ...],
+        admin_password: str | None,
+    ) -> None:
+        super().__init__(target, mode, password, allow)
+        self._admin_password = admin_password
+        assert target.kind is Kind.PGBOUNCER
+
+    async def _pooled_query(self, conn: AsyncConnection[TupleRow], report: ProbeReport) -> None:
+        # Leave a fifth of the budget to ask the console why the query waited.
+        budget = self.target.timeout * 0.6
+        try:
+            async with asyncio.timeout(budget):
+                async with conn.cursor() as cur:
+                    await cur.execute("SELECT 1")
+                    await cur.fetchone()
+        except TimeoutError:
+            waiting = await self._clients_waiting()
+            if waiting:
+                raise ProbeFailure(
+                    Reason.POOL_TIMEOUT,
+                    f"no server connection within {budget:.2f}s; {waiting:g} clients waiting in the pool",
+                ) from None
+            raise ProbeFailure(Reason.QUERY_TIMEOUT, f"query did not answer within {budget:.2f}s") from None
+
+    async def _admin(self) -> AsyncConnection[TupleRow] | None:
+        if self.target.admin_user is None:
+            return None
+        address, _port = await resolve_allowed(self.target.host, self.target.port, self._allow)
+        return await AsyncConnection.connect(
+            self._conninfo(address, "pgbouncer", self.target.admin_user, self._admin_password),
+            autocommit=True,
+            cursor_factory=AsyncClientCursor,  # the console speaks only the simple query protocol
+        )
+
+    async def _show(self, conn: AsyncConnection[TupleRow], what: str) -> list[dict[str, object]]:
+        async with conn.cursor() as cur:
+            await cur.execute(f"SHOW {what}")
+            names = [d.name for d in cur.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+    async def _clients_waiting(self) -> float:
+        try:
+            async with asyncio.timeout(self.target.timeout * 0.3):
+                conn = await self._admin()
+                if conn is None:
+                    return 0.0
+                try:
+                    pools = await self._show(conn, "POOLS")
+                finally:
+                    await _close_conn(conn)
+        except (TimeoutError, psycopg.Error, OSError, ProbeFailure):
+            return 0.0
+        db, user = self.target.database, self.target.user
+        return sum(
+            _f(p.get("cl_waiting")) for p in pools if p.get("database") == db and p.get("user") == user
+        )
+
+    async def _extra(self, report: ProbeReport) -> None:
+        """Console figures are saturation data: their absence never fails the run."""
+        conn = None
+        try:
+            async with asyncio.timeout(max(0.1, self.target.timeout * 0.3)):
+                conn = await self._admin()
+                if conn is None:
+                    return
+                pools = await self._show(conn, "POOLS")
+                stats = await self._show(conn, "STATS")
+        except (TimeoutError, psycopg.Error, OSError, ProbeFailure):
+            return
+        finally:
+            await _close_conn(conn)
+        for p in pools:
+            report.pools.append(
+                PgBouncerPool(
+                    database=str(p.get("database")),
+                    user=str(p.get("user")),
+                    cl_active=_f(p.get("cl_active")),
+                    cl_waiting=_f(p.get("cl_waiting")),
+                    sv_active=_f(p.get("sv_active")),
+                    sv_idle=_f(p.get("sv_idle")),
+                    maxwait_seconds=_f(p.get("maxwait")) + _f(p.get("maxwait_us")) / 1e6,
+                )
+            )
+        for s in stats:
+            report.stats.append(
+                PgBouncerStats(
+                    database=str(s.get("database")),
+                    queries_total=_f(s.get("total_query_count")),
+                    query_seconds_total=_f(s.get("total_query_time")) / 1e6,  # microseconds
+                )
+            )
+
+
+def _f(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0.0

@@ -1,0 +1,147 @@
+"""The fixed set of failure reasons, and the mapping from driver exceptions to them.
+
+A probe run fails at its first failing phase with exactly one reason. Raw error text never
+becomes a label value (it is unbounded and may carry secrets); it goes only to the debug page
+and to logs, masked. The mapping is phase-aware: a timeout while connecting is a frozen or
+filtered target (``connect_timeout``), a timeout after the handshake is a slow server
+(``query_timeout``).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from enum import StrEnum
+
+__all__ = ["Phase", "ProbeFailure", "Reason", "classify"]
+
+
+class Reason(StrEnum):
+    DNS = "dns"
+    REFUSED = "refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS = "tls"
+    AUTH = "auth"
+    POOL_TIMEOUT = "pool_timeout"
+    QUERY_TIMEOUT = "query_timeout"
+    SERVER_ERROR = "server_error"
+    VALIDATION = "validation"
+    PROTOCOL = "protocol"
+
+
+class Phase(StrEnum):
+    CONNECT = "connect"
+    TLS = "tls"
+    AUTH = "auth"
+    QUERY = "query"
+    CANARY = "canary"
+    TOTAL = "total"
+
+
+_HANDSHAKE_PHASES = frozenset({Phase.CONNECT, Phase.TLS, Phase.AUTH})
+
+
+class ProbeFailure(Exception):
+    """Raised by probes when they already know the reason (e.g. a canary read-back mismatch)."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+# Substrings of server messages that identify the reason where drivers give no better handle.
+_AUTH_TEXT = (
+    "password authentication failed",
+    "wrongpass",
+    "noauth",
+    "authentication failed",
+    "invalid username-password",
+    "no password supplied",
+    "sasl authentication",
+)
+_POOL_TEXT = ("query_wait_timeout", "no more connections allowed", "pool_timeout")
+_CLOSED_TEXT = (
+    "server closed the connection",
+    "connection closed",
+    "consuming input failed",
+    "connection reset",
+    "eof",
+    "broken pipe",
+    "lost synchronization",
+)
+
+
+def timeout_reason(phase: Phase | None) -> Reason:
+    """A deadline hit during ``phase``: before or during the handshake is ``connect_timeout``."""
+    return Reason.CONNECT_TIMEOUT if phase in _HANDSHAKE_PHASES or phase is None else Reason.QUERY_TIMEOUT
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen and len(seen) < 8:  # bounded: cause chains can loop
+        seen.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return seen
+
+
+def classify(exc: BaseException, phase: Phase | None) -> Reason:
+    """Map an exception raised during ``phase`` to one :class:`Reason`."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, ProbeFailure):
+            return e.reason
+    for e in chain:
+        if isinstance(e, socket.gaierror):
+            return Reason.DNS
+        if isinstance(e, ConnectionRefusedError):
+            return Reason.REFUSED
+        if isinstance(e, ssl.SSLError | ssl.CertificateError):
+            return Reason.TLS
+    text = " ".join(str(e).lower() for e in chain)
+    sqlstate = next((getattr(e, "sqlstate", None) for e in chain if getattr(e, "sqlstate", None)), None)
+    code = next((getattr(e, "code", None) for e in chain if isinstance(getattr(e, "code", None), int)), None)
+    names = {type(e).__name__ for e in chain}
+
+    if any(t in text for t in _POOL_TEXT):
+        return Reason.POOL_TIMEOUT
+    if sqlstate in ("28P01", "28000") or code == 18 or any(t in text for t in _AUTH_TEXT):
+        return Reason.AUTH
+    if "connection refused" in text:
+        return Reason.REFUSED
+    if "name or service not known" in text or "could not translate host name" in text:
+        return Reason.DNS
+    if sqlstate == "57014" or names & {
+        "QueryCanceled",
+        "NetworkTimeout",
+        "ReadTimeout",
+        "WriteTimeout",
+        "ExecutionTimeout",
+        "PoolTimeout",
+    }:
+        if "PoolTimeout" in names:
+            return Reason.POOL_TIMEOUT
+        return timeout_reason(phase) if phase in _HANDSHAKE_PHASES else Reason.QUERY_TIMEOUT
+    if names & {"ServerSelectionTimeoutError", "ConnectTimeout"} or isinstance(exc, TimeoutError):
+        return timeout_reason(phase)
+    if "timed out" in text or "timeout expired" in text:
+        return timeout_reason(phase)
+    if names & {
+        "RemoteProtocolError",
+        "LocalProtocolError",
+        "ProtocolError",
+        "InvalidBSON",
+        "IncompleteReadError",
+    }:
+        return Reason.PROTOCOL
+    if any(t in text for t in _CLOSED_TEXT) or isinstance(exc, ConnectionError | EOFError):
+        return Reason.PROTOCOL
+    if sqlstate or names & {
+        "OperationFailure",
+        "ResponseError",
+        "WriteError",
+        "WriteConcernError",
+        "ServerError",
+    }:
+        return Reason.SERVER_ERROR
+    return Reason.PROTOCOL

@@ -1,0 +1,244 @@
+"""The scheduler: one asyncio task per (target, connection mode), each on its own fixed grid.
+
+Why a grid and not ``sleep(interval)`` after each run: a slow run must not shift later runs,
+and runs of one lane never overlap. Every run is bounded by the target's ``timeout`` (shorter
+than its interval, checked at load time), and every probe is async, so a frozen server costs
+its own lane one deadline and nothing else: other lanes and ``/metrics`` keep their pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
+from sloctl.collector.logs import Masker
+from sloctl.collector.metrics import CollectorMetrics
+from sloctl.collector.probes.base import PhaseRecorder, Probe
+from sloctl.collector.reasons import Phase, Reason, classify, timeout_reason
+
+__all__ = ["RunResult", "Runner", "build_probe"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run, as kept for ``/debug/targets`` (error text already masked)."""
+
+    target: str
+    connection: str
+    started: float  # Unix time
+    ok: bool
+    reason: str | None
+    error: str | None
+    durations: dict[str, float]
+    trace_id: str
+
+
+@dataclass
+class _TargetState:
+    target: Target
+    up: bool = False
+    history: collections.deque[RunResult] = field(default_factory=collections.deque)
+    runs: int = 0
+
+
+def build_probe(
+    target: Target, mode: ConnectionMode, secrets: dict[tuple[str, str], str], config: CollectorConfig
+) -> Probe:
+    """Import drivers lazily: a config with only Redis targets never imports pymongo."""
+    password = secrets.get((target.name, "password"))
+    if target.kind is Kind.POSTGRES:
+        from sloctl.collector.probes.postgres import PostgresProbe
+
+        return PostgresProbe(target, mode, password, config.allow)
+    if target.kind is Kind.PGBOUNCER:
+        from sloctl.collector.probes.postgres import PgBouncerProbe
+
+        return PgBouncerProbe(target, mode, password, config.allow, secrets.get((target.name, "admin")))
+    if target.kind is Kind.REDIS:
+        from sloctl.collector.probes.redis import RedisProbe
+
+        return RedisProbe(target, mode, password, config.allow)
+    if target.kind is Kind.MONGODB:
+        from sloctl.collector.probes.mongodb import MongoProbe
+
+        return MongoProbe(target, mode, password, config.allow)
+    from sloctl.collector.probes.http import HttpProbe
+
+    return HttpProbe(target, mode, config.allow)
+
+
+class Runner:
+    def __init__(
+        self,
+        config: CollectorConfig,
+        metrics: CollectorMetrics,
+        tracer_provider: trace.TracerProvider,
+        logger: logging.Logger,
+        masker: Masker,
+        probe_factory: Callable[[Target, ConnectionMode], Probe],
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.tracer = tracer_provider.get_tracer("sloctl.collector")
+        self.log = logger
+        self.mask = masker
+        self._factory = probe_factory
+        self._wall = wall_clock
+        self.states = {
+            t.name: _TargetState(t, history=collections.deque(maxlen=config.debug_history))
+            for t in config.targets
+        }
+        self._tasks: list[asyncio.Task[None]] = []
+        self._probes: list[Probe] = []
+        # Scheduling facts, for tests of "a frozen target delays nobody": (target, mode) → starts.
+        self.run_starts: dict[tuple[str, str], collections.deque[float]] = {}
+
+    def start(self) -> None:
+        lanes = [(t, m) for t in self.config.targets for m in t.connections]
+        for i, (target, mode) in enumerate(lanes):
+            probe = self._factory(target, mode)
+            self._probes.append(probe)
+            # Spread first runs over a tenth of the interval so that 200 targets do not all
+            # connect in the same millisecond, yet every target reports within one interval.
+            offset = target.interval * 0.1 * (i / max(1, len(lanes)))
+            self.run_starts[(target.name, mode.value)] = collections.deque(maxlen=256)
+            self._tasks.append(
+                asyncio.create_task(
+                    self._lane(target, mode, probe, offset), name=f"probe:{target.name}:{mode.value}"
+                )
+            )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        for probe in self._probes:
+            try:
+                async with asyncio.timeout(2.0):
+                    await probe.close()
+            except Exception:
+                pass
+        self._probes.clear()
+
+    async def _lane(self, target: Target, mode: ConnectionMode, probe: Probe, offset: float) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + offset
+        while True:
+            delay = next_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.run_starts[(target.name, mode.value)].append(loop.time())
+            await self.run_once(target, mode, probe)
+            next_at += target.interval
+            now = loop.time()
+            if next_at <= now:  # never run back-to-back to "catch up": skip to the next slot
+                missed = int((now - next_at) // target.interval) + 1
+                next_at += missed * target.interval
+
+    async def run_once(self, target: Target, mode: ConnectionMode, probe: Probe) -> RunResult:
+        labels = (target.name, target.kind.value)
+        self.metrics.attempts.labels(*labels).inc()
+        started_wall = self._wall()
+        t0 = time.perf_counter()
+        rec = PhaseRecorder(self.tracer)
+        reason: Reason | None = None
+        error: str | None = None
+        report = None
+        with self.tracer.start_as_current_span(
+            f"probe {target.kind.value}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "sloctl.target": target.name,
+                "sloctl.kind": target.kind.value,
+                "sloctl.connection": mode.value,
+                "server.address": target.host,
+                "server.port": target.port,
+            },
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            trace_id = format(span.get_span_context().trace_id, "032x")
+            deadline = asyncio.timeout(target.timeout)
+            try:
+                async with deadline:
+                    report = await probe.run(rec)
+            except TimeoutError as exc:
+                if deadline.expired():
+                    reason = rec.hint or timeout_reason(rec.current)
+                    phase = rec.current or "connect"
+                    error = f"no answer within the {target.timeout:g}s deadline (phase {phase})"
+                else:
+                    reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
+            total = time.perf_counter() - t0
+            durations = dict(rec.durations)
+            durations[Phase.TOTAL] = total
+            if reason is not None:
+                span.set_status(Status(StatusCode.ERROR, reason.value))
+                span.set_attribute("sloctl.reason", reason.value)
+                span.set_attribute("error.type", reason.value)
+            else:
+                span.set_status(Status(StatusCode.OK))
+        self.metrics.observe(target, mode.value, durations, trace_id)
+        self.metrics.last_run.labels(*labels).set(self._wall())
+        state = self.states[target.name]
+        was_up = state.up
+        state.up = reason is None
+        state.runs += 1
+        self.metrics.up.labels(*labels).set(1 if state.up else 0)
+        if reason is not None:
+            self.metrics.failures.labels(*labels, reason.value).inc()
+        elif report is not None:
+            self.metrics.report(target, report)
+        masked = self.mask(error) if error else None
+        result = RunResult(
+            target=target.name,
+            connection=mode.value,
+            started=started_wall,
+            ok=reason is None,
+            reason=reason.value if reason else None,
+            error=masked,
+            durations={p.value: round(s, 6) for p, s in durations.items()},
+            trace_id=trace_id,
+        )
+        state.history.append(result)
+        self._log(target, mode, result, was_up)
+        return result
+
+    def _log(self, target: Target, mode: ConnectionMode, result: RunResult, was_up: bool) -> None:
+        # Log failures and state changes, not every success: 200 targets every 10 s would
+        # otherwise write 20 lines a second that say nothing.
+        if result.ok and was_up:
+            return
+        ecs: dict[str, object] = {
+            "event.kind": "event",
+            "event.category": "network",
+            "event.type": "connection",
+            "event.action": "probe",
+            "event.outcome": "success" if result.ok else "failure",
+            "event.duration": int(result.durations.get("total", 0.0) * 1e9),
+            "labels.target": target.name,
+            "labels.kind": target.kind.value,
+            "labels.connection": mode.value,
+            "trace.id": result.trace_id,
+        }
+        if result.ok:
+            self.log.info("target %s is up", target.name, extra={"ecs": ecs})
+        else:
+            ecs["event.reason"] = result.reason
+            ecs["error.message"] = result.error
+            ecs["error.type"] = result.reason
+            self.log.warning("probe of %s failed: %s", target.name, result.reason, extra={"ecs": ecs})

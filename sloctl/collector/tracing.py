@@ -1,0 +1,45 @@
+"""OpenTelemetry set-up: one trace per probe run, one child span per phase.
+
+Runs that fail end with status ERROR so that the tail-sampling policy in
+``collector/otelcol.yaml`` keeps all of them; ``sloctl.synthetic=true`` on the resource lets
+Tempo queries and SLOs tell probe traffic from users'.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+from sloctl.collector.config import OtlpConfig
+
+__all__ = ["make_tracer_provider"]
+
+
+def make_tracer_provider(
+    service_name: str, otlp: OtlpConfig | None, version: str = "0.1.0"
+) -> TracerProvider:
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.version": version,
+            "sloctl.synthetic": True,
+            "telemetry.source": "synthetic-probe",
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if otlp is not None:
+        exporter: SpanExporter
+        if otlp.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+            exporter = GrpcExporter(endpoint=otlp.endpoint, insecure=otlp.endpoint.startswith("http://"))
+        else:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+            endpoint = otlp.endpoint.rstrip("/")
+            exporter = HttpExporter(
+                endpoint=endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
+            )
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
