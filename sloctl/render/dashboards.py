@@ -13,21 +13,26 @@ Output is classic dashboard JSON, byte-deterministic: sorted keys, panel ids num
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from grafana_foundation_sdk.builders import common as common_b
-from grafana_foundation_sdk.builders import dashboard as dash_b
-from grafana_foundation_sdk.builders import prometheus as prom_b
-from grafana_foundation_sdk.builders import stat as stat_b
-from grafana_foundation_sdk.builders import statetimeline as timeline_b
-from grafana_foundation_sdk.builders import table as table_b
-from grafana_foundation_sdk.builders import timeseries as ts_b
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models import common as common_m
-from grafana_foundation_sdk.models import dashboard as dash_m
-from grafana_foundation_sdk.models import prometheus as prom_m
+# The SDK warns at import that classic dashboards are deprecated in favour of v2; classic JSON is
+# what file provisioning of every Grafana in use reads, so we build it on purpose.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from grafana_foundation_sdk.builders import common as common_b
+    from grafana_foundation_sdk.builders import dashboard as dash_b
+    from grafana_foundation_sdk.builders import prometheus as prom_b
+    from grafana_foundation_sdk.builders import stat as stat_b
+    from grafana_foundation_sdk.builders import statetimeline as timeline_b
+    from grafana_foundation_sdk.builders import table as table_b
+    from grafana_foundation_sdk.builders import timeseries as ts_b
+    from grafana_foundation_sdk.cog import builder as cogbuilder
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common as common_m
+    from grafana_foundation_sdk.models import dashboard as dash_m
+    from grafana_foundation_sdk.models import prometheus as prom_m
 
 from sloctl import naming
 from sloctl.durations import format_duration
