@@ -1,6 +1,7 @@
 """Checks for the Alertmanager fragment with Debian's ``amtool`` (prometheus-alertmanager).
 
 >>> import shutil
+>>> from sloctl.render.alertmanager import alertmanager_fragment, standalone_config
 >>> shutil.which("amtool") is None or check_config(standalone_config(alertmanager_fragment([]))) == []
 True
 """
@@ -11,8 +12,6 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-
-from sloctl.render.alertmanager import alertmanager_fragment
 
 __all__ = ["check_config", "route_receivers"]
 

@@ -7,7 +7,7 @@ Output is classic dashboard JSON, byte-deterministic: sorted keys, panel ids num
 
 >>> files = render_dashboards([])
 >>> sorted(files)[:2]
-['sloctl-component-mongodb.json', 'sloctl-component-pgbouncer.json']
+['sloctl-component-http.json', 'sloctl-component-mongodb.json']
 """
 
 from __future__ import annotations

@@ -6,9 +6,8 @@ or any directory passed in): the dashboard as a whole, each panel's ``options`` 
 what the schemas cannot: duplicate panel ids, overlapping ``gridPos``, undefined ``$variables``,
 panels not on the data source variable, and missing or unknown units.
 
->>> findings = lint_dashboard({"title": "t", "templating": {"list": []}, "panels": []})
->>> findings
-[]
+>>> [f.message for f in lint_dashboard({"title": "t", "templating": {"list": []}, "panels": []})]
+['no data source variable']
 """
 
 from __future__ import annotations
