@@ -1,0 +1,159 @@
+"""Synthetic series for every metric of docs/metrics.md, as OpenMetrics text for
+``promtool tsdb create-blocks-from openmetrics`` (timestamps in seconds, ending with ``# EOF``).
+
+The platform API has an incident in its last hour (20 % of ``GET /v1/projects`` answer 503), so
+that page alerts fire and the "firing alerts" panels have something to show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sloctl import naming
+
+STEP = 30
+API_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.2", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
+PROBE_BUCKETS = ("0.001", "0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "+Inf")
+TARGETS = (
+    ("pg-main", "postgres"),
+    ("pgb-main", "pgbouncer"),
+    ("redis-main", "redis"),
+    ("mongo-main", "mongodb"),
+    ("api", "http"),
+)
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+class _Writer:
+    def __init__(self, start: int, end: int) -> None:
+        self.times = list(range(start, end + 1, STEP))
+        self.start = start
+        self.lines: list[str] = []
+        self.families: set[str] = set()
+
+    def family(self, name: str, kind: str) -> None:
+        assert name not in self.families, name
+        self.families.add(name)
+        self.lines.append(f"# TYPE {name} {kind}")
+
+    def series(self, name: str, labels: str, value_at: object) -> None:
+        fn = value_at  # a callable of the seconds since start
+        for t in self.times:
+            v = fn(t - self.start)  # type: ignore[operator]
+            self.lines.append(f"{name}{labels} {v:.6g} {t}")
+
+    def counter(
+        self, name: str, labels: str, per_second: float, incident: float = 0.0, since: int = 0
+    ) -> None:
+        def value(s: int) -> float:
+            return per_second * s + incident * max(0, s - since)
+
+        self.series(name, labels, value)
+
+    def gauge(self, name: str, labels: str, value: float) -> None:
+        self.series(name, labels, lambda _s: value)
+
+
+def openmetrics(start: int, end: int) -> str:
+    """Samples every 30 s from ``start`` to ``end`` (Unix seconds)."""
+    w = _Writer(start, end)
+    incident = end - start - 3600
+    api_routes = (
+        ("/v1/projects", "GET", "postgres"),
+        ("/v1/projects", "POST", "postgres"),
+        ("/v1/cache/{key}", "GET", "redis"),
+        ("/v1/documents", "POST", "mongodb"),
+    )
+
+    w.family(naming.API_REQUESTS.removesuffix("_total"), "counter")
+    for route, method, dep in api_routes:
+        w.counter(naming.API_REQUESTS, _labels(route=route, method=method, code="200", dependency=dep), 20.0)
+        bad = 5.0 if (route, method) == ("/v1/projects", "GET") else 0.0
+        w.counter(
+            naming.API_REQUESTS,
+            _labels(route=route, method=method, code="503", dependency=dep),
+            0.01,
+            bad,
+            incident,
+        )
+
+    w.family(naming.API_DURATION, "histogram")
+    for route, method, dep in api_routes:
+        base = {"route": route, "method": method, "dependency": dep}
+        for i, le in enumerate(API_BUCKETS):
+            share = min(1.0, 0.3 + 0.06 * i)
+            w.counter(f"{naming.API_DURATION}_bucket", _labels(**base, le=le), 20.0 * share)
+        w.counter(f"{naming.API_DURATION}_count", _labels(**base), 20.0)
+        w.counter(f"{naming.API_DURATION}_sum", _labels(**base), 2.0)
+
+    w.family(naming.API_OPERATIONS.removesuffix("_total"), "counter")
+    for op in ("provision_database", "backup"):
+        w.counter(naming.API_OPERATIONS, _labels(operation=op, outcome="success"), 0.5)
+        w.counter(naming.API_OPERATIONS, _labels(operation=op, outcome="failure"), 0.001)
+
+    w.family(naming.PROBE_ATTEMPTS.removesuffix("_total"), "counter")
+    for target, kind in TARGETS:
+        w.counter(naming.PROBE_ATTEMPTS, _labels(target=target, kind=kind), 0.2)
+    w.family(naming.PROBE_FAILURES.removesuffix("_total"), "counter")
+    for target, kind in TARGETS:
+        for reason in naming.PROBE_REASONS:
+            w.counter(
+                naming.PROBE_FAILURES,
+                _labels(target=target, kind=kind, reason=reason),
+                0.002 if reason == "query_timeout" else 0.0,
+            )
+    w.family(naming.PROBE_DURATION, "histogram")
+    for target, kind in TARGETS:
+        for phase in ("connect", "tls", "auth", "query", "canary", "total"):
+            for connection in ("cold", "warm"):
+                base = {"target": target, "kind": kind, "phase": phase, "connection": connection}
+                for i, le in enumerate(PROBE_BUCKETS):
+                    w.counter(
+                        f"{naming.PROBE_DURATION}_bucket",
+                        _labels(**base, le=le),
+                        0.1 * min(1.0, 0.2 * (i + 1)),
+                    )
+                w.counter(f"{naming.PROBE_DURATION}_count", _labels(**base), 0.1)
+                w.counter(f"{naming.PROBE_DURATION}_sum", _labels(**base), 0.002)
+    gauges = {
+        naming.PROBE_UP: 1.0,
+        "sloctl_probe_last_run_timestamp_seconds": float(end),
+        "sloctl_probe_connections_used": 12.0,
+        "sloctl_probe_connections_max": 100.0,
+        "sloctl_probe_memory_used_bytes": 64e6,
+        "sloctl_probe_memory_max_bytes": 256e6,
+        "sloctl_probe_tls_cert_expiry_timestamp_seconds": float(end + 90 * 86400),
+    }
+    for name, value in gauges.items():
+        w.family(name, "gauge")
+        for target, kind in TARGETS:
+            w.gauge(name, _labels(target=target, kind=kind), value)
+    w.family("sloctl_probe_role", "gauge")
+    for target, kind in TARGETS:
+        w.gauge("sloctl_probe_role", _labels(target=target, kind=kind, role="primary"), 1.0)
+        w.gauge("sloctl_probe_role", _labels(target=target, kind=kind, role="replica"), 0.0)
+    pool = {"target": "pgb-main", "database": "platform", "user": "platform"}
+    for name, value in (
+        ("sloctl_pgbouncer_pool_client_active", 8.0),
+        ("sloctl_pgbouncer_pool_client_waiting", 1.0),
+        ("sloctl_pgbouncer_pool_server_active", 4.0),
+        ("sloctl_pgbouncer_pool_server_idle", 2.0),
+        ("sloctl_pgbouncer_pool_maxwait_seconds", 0.05),
+    ):
+        w.family(name, "gauge")
+        w.gauge(name, _labels(**pool), value)
+    stats = {"target": "pgb-main", "database": "platform"}
+    w.family("sloctl_pgbouncer_queries", "counter")
+    w.counter("sloctl_pgbouncer_queries_total", _labels(**stats), 50.0)
+    w.family("sloctl_pgbouncer_query_seconds", "counter")
+    w.counter("sloctl_pgbouncer_query_seconds_total", _labels(**stats), 0.5)
+    return "\n".join(w.lines) + "\n# EOF\n"
+
+
+def metric_families(text: str) -> Iterator[str]:
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            yield line.split()[2]
