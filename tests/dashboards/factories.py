@@ -145,3 +145,29 @@ def many_slos(n: int) -> list[SLO]:
     return [
         replace(base[i % len(base)], service=f"service-{i // 10:04d}", name=f"slo-{i:05d}") for i in range(n)
     ]
+
+
+def spec_slos() -> list[SLO]:
+    """The SLOs of ``slos/`` and of the Sloth fixtures' valid input specs, loaded with
+    ``sloctl.spec.load_paths``, one per SLO id (several fixtures hold the same SLOs)."""
+    from pathlib import Path
+
+    from sloctl.spec import load_paths
+
+    root = Path(__file__).resolve().parents[2]
+    sloth = root.parent / "shared" / "fixtures" / "sloth" / "testdata"
+    paths = sorted(p for p in sloth.glob("in-*.yaml") if "invalid" not in p.name)
+    paths += sorted((root / "slos").glob("**/*.y*ml"))
+    seen: dict[str, SLO] = {}
+    for path in paths:
+        for slo in load_paths([path]).slos:
+            seen.setdefault(slo.id, slo)
+    return list(seen.values())
+
+
+def all_test_slos() -> list[SLO]:
+    """The representative set plus the spec SLOs, unique by id."""
+    out = {s.id: s for s in representative_slos()}
+    for slo in spec_slos():
+        out.setdefault(slo.id, slo)
+    return list(out.values())

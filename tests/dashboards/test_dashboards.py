@@ -21,7 +21,7 @@ from sloctl.render.dashboards_check import (
     lint_dashboard,
     validate_dashboard,
 )
-from tests.dashboards.factories import make_slo, many_slos, representative_slos
+from tests.dashboards.factories import make_slo, many_slos, representative_slos, spec_slos
 
 SCHEMAS = default_schema_dir(Path(__file__))
 VARIABLES = {"target": ".*", "service": ".*"}
@@ -41,6 +41,16 @@ def _load(files: dict[str, str], name: str) -> dict[str, object]:
 def test_generated_dashboards_have_no_schema_errors_and_no_lint_findings(files: dict[str, str]) -> None:
     findings = check_files(files, schema_dir=SCHEMAS)
     assert [str(f) for f in findings] == []
+
+
+def test_dashboards_for_the_sloth_fixtures_and_slos_dir_are_valid_and_their_promql_parses() -> None:
+    slos = spec_slos()
+    assert len(slos) >= 3
+    files = render_dashboards(slos)
+    assert [str(f) for f in check_files(files, schema_dir=SCHEMAS)] == []
+    for name in files:
+        for q in iter_queries(_load(files, name)):
+            promql_parser.parse(expand_macros(q.expr, VARIABLES))
 
 
 def test_there_is_an_overview_a_dashboard_per_service_and_one_per_component(files: dict[str, str]) -> None:

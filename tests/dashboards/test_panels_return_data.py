@@ -22,7 +22,7 @@ from sloctl import naming
 from sloctl.model import SLO
 from sloctl.render.dashboards import render_dashboards
 from sloctl.render.dashboards_check import expand_macros, iter_queries
-from tests.dashboards.factories import representative_slos
+from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -62,7 +62,7 @@ def _free_port() -> int:
 
 
 def _slos() -> list[SLO]:
-    return representative_slos()
+    return all_test_slos()
 
 
 @pytest.fixture(scope="module")
