@@ -49,6 +49,3 @@ def route_receivers(config_text: str, labels: Mapping[str, str], *, amtool: str 
             check=True,
         )
     return done.stdout.split()
-
-
-
