@@ -99,8 +99,9 @@ class Runner:
         }
         self._tasks: list[asyncio.Task[None]] = []
         self._probes: list[Probe] = []
-        # Scheduling facts, for tests of "a frozen target delays nobody": (target, mode) → starts.
-        self.run_starts: dict[tuple[str, str], collections.deque[float]] = {}
+        # Scheduling facts, for tests of "a frozen target delays nobody":
+        # (target, mode) → (scheduled, actual) start times on the loop's monotonic clock.
+        self.run_starts: dict[tuple[str, str], collections.deque[tuple[float, float]]] = {}
 
     def start(self) -> None:
         lanes = [(t, m) for t in self.config.targets for m in t.connections]
@@ -137,7 +138,7 @@ class Runner:
             delay = next_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.run_starts[(target.name, mode.value)].append(loop.time())
+            self.run_starts[(target.name, mode.value)].append((next_at, loop.time()))
             await self.run_once(target, mode, probe)
             next_at += target.interval
             now = loop.time()

@@ -28,6 +28,7 @@ __all__ = [
     "client_ssl_context",
     "resolve_allowed",
     "tcp_connect",
+    "worth_retrying",
 ]
 
 
@@ -100,6 +101,15 @@ class PhaseRecorder:
             finally:
                 self.durations[phase] = self.durations.get(phase, 0.0) + self._clock() - start
         self.current = None
+
+
+def worth_retrying(exc: BaseException) -> bool:
+    """A kept (warm) connection that fails for anything but a deadline, a rejected password or a
+    wrong answer is most likely stale (the server restarted): reconnect once within the run,
+    as connection pools do, instead of reporting a failure the server did not cause."""
+    if isinstance(exc, ProbeFailure):
+        return exc.reason is Reason.PROTOCOL
+    return isinstance(exc, Exception) and not isinstance(exc, TimeoutError)
 
 
 class Probe(Protocol):

@@ -17,7 +17,13 @@ from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from sloctl.collector.config import ConnectionMode, IPNetwork, Target
-from sloctl.collector.probes.base import PhaseRecorder, ProbeReport, close_quietly, tcp_connect
+from sloctl.collector.probes.base import (
+    PhaseRecorder,
+    ProbeReport,
+    close_quietly,
+    tcp_connect,
+    worth_retrying,
+)
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
 __all__ = ["MongoProbe"]
@@ -32,6 +38,7 @@ class MongoProbe:
         self._password = password
         self._allow = allow
         self._client: AsyncMongoClient[dict[str, object]] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     def app_name(self) -> str:
         """Lets fault tests aim a ``failCommand`` at this probe only."""
@@ -52,8 +59,11 @@ class MongoProbe:
             port=t.port,
             directConnection=True,
             appname=self.app_name(),
-            serverSelectionTimeoutMS=ms,
+            # Half the deadline: a kept client whose server went away waits in server selection,
+            # and must give up in time for one fresh attempt (which then sees "refused").
+            serverSelectionTimeoutMS=ms // 2,
             connectTimeoutMS=ms,
+            socketTimeoutMS=ms,
             maxPoolSize=1,
             retryReads=False,
             retryWrites=False,
@@ -61,6 +71,15 @@ class MongoProbe:
         )
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        reused = self._client is not None and self.mode is ConnectionMode.WARM
+        try:
+            return await self._attempt(rec)
+        except BaseException as exc:
+            if not (reused and worth_retrying(exc)):
+                raise
+        return await self._attempt(rec)
+
+    async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         report = ProbeReport()
         try:
             if self._client is None or self.mode is ConnectionMode.COLD:
@@ -105,14 +124,24 @@ class MongoProbe:
                 await self._drop()
 
     async def _drop(self) -> None:
+        """Close in the background: ``close()`` sends ``endSessions``, which waits on a frozen
+        server for up to the socket timeout, and the lane must not wait with it."""
         client, self._client = self._client, None
         if client is None:
             return
+        task = asyncio.create_task(self._close_client(client))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _close_client(client: AsyncMongoClient[dict[str, object]]) -> None:
         try:
-            async with asyncio.timeout(1.0):
+            async with asyncio.timeout(10.0):
                 await client.close()
         except (TimeoutError, PyMongoError, OSError):
             pass
 
     async def close(self) -> None:
         await self._drop()
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=10.0)

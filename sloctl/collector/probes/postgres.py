@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Coroutine
+from typing import TypeVar
 
 import psycopg
 from psycopg import AsyncClientCursor, AsyncConnection
@@ -32,10 +34,13 @@ from sloctl.collector.probes.base import (
     close_quietly,
     resolve_allowed,
     tcp_connect,
+    worth_retrying,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
-__all__ = ["PgBouncerProbe", "PostgresProbe"]
+__all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
+
+T = TypeVar("T")
 
 _SATURATION_SQL = (
     "SELECT pg_is_in_recovery(),"
@@ -50,6 +55,31 @@ _CANARY_UPSERT = (
     "INSERT INTO sloctl_probe_canary (target, value) VALUES (%s, %s)"
     " ON CONFLICT (target) DO UPDATE SET value = EXCLUDED.value, written_at = now()"
 )
+
+
+async def interruptible(coro: Coroutine[object, object, T]) -> T:
+    """Run a psycopg call so that a deadline interrupts it within a fraction of a second.
+
+    When cancelled mid-query, psycopg sends a cancel request and waits up to 5 s + 5 s for the
+    server to confirm: against a frozen server or a PgBouncer queue that would hold the lane
+    far past its deadline. A second cancellation makes psycopg close the connection at once,
+    which is what a prober wants (the connection is dropped after a failure anyway).
+    """
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())  # never "never retrieved"
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await _interrupt(task)
+        raise
+
+
+async def _interrupt(task: asyncio.Future[T]) -> None:
+    task.cancel()
+    done, _pending = await asyncio.wait({task}, timeout=0.1)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.5)
 
 
 async def _close_conn(conn: AsyncConnection[TupleRow] | None) -> None:
@@ -135,6 +165,15 @@ class PostgresProbe:
             raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        reused = self._conn is not None and self.mode is ConnectionMode.WARM
+        try:
+            return await self._attempt(rec)
+        except BaseException as exc:
+            if not (reused and worth_retrying(exc)):
+                raise
+        return await self._attempt(rec)
+
+    async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         try:
             if self._conn is None or self._conn.closed or self.mode is ConnectionMode.COLD:
                 await self._drop()
@@ -142,10 +181,10 @@ class PostgresProbe:
             conn = self._conn
             report = ProbeReport()
             async with rec.phase(Phase.QUERY):
-                await self._pooled_query(conn, report)
+                await interruptible(self._pooled_query(conn, report, rec))
             if self.target.canary:
                 async with rec.phase(Phase.CANARY):
-                    await self._canary(conn)
+                    await interruptible(self._canary(conn))
             await self._extra(report)
             return report
         except BaseException:
@@ -155,7 +194,9 @@ class PostgresProbe:
             if self.mode is ConnectionMode.COLD:
                 await self._drop()
 
-    async def _pooled_query(self, conn: AsyncConnection[TupleRow], report: ProbeReport) -> None:
+    async def _pooled_query(
+        self, conn: AsyncConnection[TupleRow], report: ProbeReport, rec: PhaseRecorder
+    ) -> None:
         await self._query(conn, report)
 
     async def _extra(self, report: ProbeReport) -> None:
@@ -184,22 +225,28 @@ class PgBouncerProbe(PostgresProbe):
         self._admin_password = admin_password
         assert target.kind is Kind.PGBOUNCER
 
-    async def _pooled_query(self, conn: AsyncConnection[TupleRow], report: ProbeReport) -> None:
-        # Leave a fifth of the budget to ask the console why the query waited.
-        budget = self.target.timeout * 0.6
+    async def _pooled_query(
+        self, conn: AsyncConnection[TupleRow], report: ProbeReport, rec: PhaseRecorder
+    ) -> None:
+        # When the query is still waiting after 40 % of the deadline, ask the console, while it
+        # keeps waiting, whether clients queue for a server connection. The run's deadline
+        # then reads as pool_timeout instead of an ambiguous query_timeout.
+        query = asyncio.ensure_future(self._select_one(conn))
+        query.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
-            async with asyncio.timeout(budget):
-                async with conn.cursor() as cur:
-                    await cur.execute("SELECT 1")
-                    await cur.fetchone()
-        except TimeoutError:
-            waiting = await self._clients_waiting()
-            if waiting:
-                raise ProbeFailure(
-                    Reason.POOL_TIMEOUT,
-                    f"no server connection within {budget:.2f}s; {waiting:g} clients waiting in the pool",
-                ) from None
-            raise ProbeFailure(Reason.QUERY_TIMEOUT, f"query did not answer within {budget:.2f}s") from None
+            done, _pending = await asyncio.wait({query}, timeout=self.target.timeout * 0.4)
+            if not done and await self._clients_waiting():
+                rec.hint = Reason.POOL_TIMEOUT
+            await query
+        finally:
+            if not query.done():
+                await _interrupt(query)
+
+    @staticmethod
+    async def _select_one(conn: AsyncConnection[TupleRow]) -> None:
+        async with conn.cursor() as cur:
+            await cur.execute("SELECT 1")
+            await cur.fetchone()
 
     async def _admin(self) -> AsyncConnection[TupleRow] | None:
         if self.target.admin_user is None:

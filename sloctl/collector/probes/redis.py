@@ -21,6 +21,7 @@ from sloctl.collector.probes.base import (
     client_ssl_context,
     close_quietly,
     tcp_connect,
+    worth_retrying,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
@@ -121,6 +122,15 @@ class RedisProbe:
                 await self._call(*args)
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        reused = self._conn is not None and self.mode is ConnectionMode.WARM
+        try:
+            return await self._attempt(rec)
+        except BaseException as exc:
+            if not (reused and worth_retrying(exc)):
+                raise
+        return await self._attempt(rec)
+
+    async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         fresh = self._conn is None or self.mode is ConnectionMode.COLD
         try:
             if fresh:

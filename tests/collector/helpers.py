@@ -1,0 +1,97 @@
+"""Run a Collector on an event loop in a background thread, so that synchronous tests can
+break servers (stop, SIGSTOP, DEBUG SLEEP) while the collector keeps its schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from sloctl.collector import Collector, load_config_text
+from sloctl.collector.runner import RunResult
+
+T = TypeVar("T")
+
+
+class LiveCollector:
+    def __init__(self, config_text: str, secrets: dict[tuple[str, str], str]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.logs = io.StringIO()
+        self.spans = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.collector = Collector(
+            load_config_text(config_text, "test.yaml"),
+            secrets,
+            registry=CollectorRegistry(),
+            tracer_provider=provider,
+            log_stream=self.logs,
+            logger_name=f"sloctl.collector.test{id(self)}",
+        )
+        self.call(self.collector.start())
+
+    def call(self, coro: Coroutine[object, object, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        try:
+            self.call(self.collector.stop())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+    def now(self) -> float:
+        """The loop's clock (monotonic), comparable with ``runner.run_starts``."""
+        return time.monotonic()
+
+    def history(self, target: str) -> list[RunResult]:
+        async def snap() -> list[RunResult]:
+            return list(self.collector.runner.states[target].history)
+
+        return self.call(snap())
+
+    def get(self, path: str, accept: str | None = None) -> tuple[str, str]:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.collector.server.port}{path}")
+        if accept:
+            req.add_header("Accept", accept)
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.headers.get("Content-Type", ""), resp.read().decode()
+
+    def wait_for(
+        self, target: str, pred: Callable[[RunResult], bool], *, after: float, timeout: float
+    ) -> RunResult:
+        """First run of ``target`` started after wall time ``after`` that matches ``pred``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # bounded poll
+            for r in self.history(target):
+                if r.started >= after and pred(r):
+                    return r
+            time.sleep(0.05)
+        raise AssertionError(
+            f"no matching run of {target} within {timeout}s; last runs: {self.history(target)[-4:]}"
+        )
+
+    def runs_since(self, target: str, after: float) -> list[RunResult]:
+        return sorted((r for r in self.history(target) if r.started >= after), key=lambda r: r.started)
+
+
+@contextmanager
+def live_collector(config_text: str, secrets: dict[tuple[str, str], str]) -> Iterator[LiveCollector]:
+    c = LiveCollector(config_text, secrets)
+    try:
+        yield c
+    finally:
+        c.close()

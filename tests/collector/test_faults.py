@@ -1,0 +1,365 @@
+"""The fault matrix against real servers (issue 5 §5): stop, freeze (SIGSTOP), slow, wrong
+password and PgBouncer pool exhaustion each map to exactly one reason; ``up`` drops within one
+interval; a restarted server recovers within one interval; a frozen target delays no other
+target's next probe by more than 10 % of the interval; and no configured password shows up in
+metrics, logs, traces or the debug page.
+
+Every server here is this module's own (faults would break the shared session fixtures), and
+all tests share one collector, so they run in one xdist group, in file order.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from sloctl.servers import MongoServer, free_port, start_mongodb, start_pgbouncer, start_postgres, start_redis
+from tests.collector.helpers import LiveCollector, live_collector
+
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("collector-faults")]
+
+INTERVAL = 1.0
+TIMEOUT = 0.8
+SLACK = 0.3  # scheduling and polling slack on a loaded 2-core machine
+WRONG_PASSWORD = "not-the-password-7f3a"
+
+
+class _FailpointMongo(MongoServer):
+    """SecantusDB with ``configureFailPoint`` enabled (``start_mongodb`` has no option for
+    ``--enable-test-commands``, which ``failCommand`` needs)."""
+
+    def _command(self) -> Sequence[str]:
+        return [*super()._command(), "--enable-test-commands"]
+
+
+class Servers:
+    def __init__(self, workdir: Path) -> None:
+        self.pg = start_postgres(workdir, password="pg-Secret-1a2b", superuser_password="su-Secret-9z8y")
+        self.pgb = start_pgbouncer(workdir, upstream=self.pg, default_pool_size=2, query_wait_timeout=30)
+        # Redis 7 refuses DEBUG unless enable-debug-command is set at start-up: add it, restart.
+        self.rd = start_redis(workdir, password="rd-Secret-3c4d")
+        conf = Path(workdir).resolve() / "redis" / "redis.conf"
+        conf.write_text(conf.read_text() + "enable-debug-command local\n")
+        self.rd.restart()
+        home = Path(workdir).resolve() / "mongodb"
+        home.mkdir(parents=True, exist_ok=True)
+        self.mg = _FailpointMongo(port=free_port(), home=home)
+        self.mg._spawn()
+
+    def stop(self) -> None:
+        for s in (self.pgb, self.pg, self.rd, self.mg):
+            s.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    workdir = tmp_path_factory.mktemp("collector-faults")
+    s = Servers(workdir)
+    try:
+        yield s
+    finally:
+        s.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _config(s: Servers) -> str:
+    common = f"interval: {INTERVAL}s, timeout: {int(TIMEOUT * 1000)}ms"
+    pg = f"user: platform, database: platform, password: {{env: PG}}, {common}"
+    return f"""\
+apiVersion: sloctl/v1
+kind: CollectorConfig
+listen: 127.0.0.1:0
+defaults: {{connections: [cold, warm]}}
+targets:
+  - {{name: pg, kind: postgres, port: {s.pg.port}, {pg}, canary: true}}
+  - {{name: pgb, kind: pgbouncer, port: {s.pgb.port}, {pg}, adminUser: pgbouncer, adminPassword: {{env: PGBA}}}}
+  - {{name: rd, kind: redis, port: {s.rd.port}, password: {{env: RD}}, canary: true, {common}}}
+  - {{name: mg, kind: mongodb, port: {s.mg.port}, canary: true, {common}}}
+  - {{name: pg-badpw, kind: postgres, port: {s.pg.port}, user: platform, database: platform,
+      password: {{env: BAD}}, connections: cold, {common}}}
+  - {{name: pgb-badpw, kind: pgbouncer, port: {s.pgb.port}, user: platform, database: platform,
+      password: {{env: BAD}}, connections: cold, {common}}}
+  - {{name: rd-badpw, kind: redis, port: {s.rd.port}, password: {{env: BAD}}, connections: cold, {common}}}
+"""
+
+
+def _secrets(s: Servers) -> dict[tuple[str, str], str]:
+    return {
+        ("pg", "password"): s.pg.password,
+        ("pgb", "password"): s.pgb.password,
+        ("pgb", "admin"): s.pgb.admin_password,
+        ("rd", "password"): "rd-Secret-3c4d",
+        ("pg-badpw", "password"): WRONG_PASSWORD,
+        ("pgb-badpw", "password"): WRONG_PASSWORD,
+        ("rd-badpw", "password"): WRONG_PASSWORD,
+    }
+
+
+@pytest.fixture(scope="module")
+def live(servers: Servers) -> Iterator[LiveCollector]:
+    with live_collector(_config(servers), _secrets(servers)) as c:
+        for name in ("pg", "pgb", "rd", "mg"):
+            c.wait_for(name, lambda r: r.ok, after=0, timeout=10)
+        yield c
+
+
+def _gauge(live: LiveCollector, name: str, target: str) -> float:
+    _ctype, body = live.get("/metrics")
+    for line in body.splitlines():
+        if line.startswith(f"{name}{{") and f'target="{target}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} for {target} not exported")
+
+
+def _assert_fault(
+    live: LiveCollector, target: str, reason: str, t_fault: float, *, lanes: Sequence[str] = ("cold", "warm")
+) -> None:
+    """Every lane's first failed run after the fault has ``reason`` and started within one
+    interval of the fault; ``up`` is 0 by then; no run in the window has another reason."""
+    for lane in lanes:
+        first = live.wait_for(
+            target, lambda r, lane=lane: not r.ok and r.connection == lane, after=t_fault, timeout=INTERVAL * 4
+        )
+        assert first.reason == reason, f"{target}/{lane}: {first}"
+        assert first.started - t_fault <= INTERVAL + SLACK, f"{target}/{lane} detected late: {first}"
+    assert _gauge(live, "sloctl_probe_up", target) == 0.0
+    reasons = {r.reason for r in live.runs_since(target, t_fault) if not r.ok and r.connection in lanes}
+    assert reasons == {reason}
+
+
+def _assert_recovers(live: LiveCollector, target: str, t_back: float) -> None:
+    ok = live.wait_for(target, lambda r: r.ok, after=t_back, timeout=INTERVAL * 4)
+    assert ok.started - t_back <= INTERVAL + SLACK, f"{target} recovered late: {ok}"
+    assert live.wait_for(target, lambda r: r.ok and r.connection == "warm", after=t_back, timeout=INTERVAL * 4)
+
+
+def _schedule_lateness(live: LiveCollector, since: float, exclude: str) -> float:
+    """Worst lateness (actual start − scheduled start) of any lane not of ``exclude``."""
+    worst = 0.0
+    for (target, _lane), starts in live.collector.runner.run_starts.items():
+        if target == exclude:
+            continue
+        for scheduled, actual in list(starts):
+            if scheduled >= since:
+                worst = max(worst, actual - scheduled)
+    return worst
+
+
+# --- wrong password ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["pg-badpw", "pgb-badpw", "rd-badpw"])
+def test_wrong_password_is_reason_auth(live: LiveCollector, target: str) -> None:
+    run = live.wait_for(target, lambda r: not r.ok, after=0, timeout=INTERVAL * 3)
+    assert run.reason == "auth", run
+    assert {r.reason for r in live.history(target)} == {"auth"}
+    assert _gauge(live, "sloctl_probe_up", target) == 0.0
+
+
+# --- stop and restart ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["pg", "pgb", "rd", "mg"])
+def test_stopped_server_is_refused_and_recovers_after_restart(
+    live: LiveCollector, servers: Servers, target: str
+) -> None:
+    server = {"pg": servers.pg, "pgb": servers.pgb, "rd": servers.rd, "mg": servers.mg}[target]
+    server.stop()
+    t_fault = time.time()
+    try:
+        _assert_fault(live, target, "refused", t_fault)
+    finally:
+        server.restart()
+    _assert_recovers(live, target, time.time())
+
+
+# --- freeze --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["pg", "pgb", "rd", "mg"])
+def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
+    live: LiveCollector, servers: Servers, target: str
+) -> None:
+    server = {"pg": servers.pg, "pgb": servers.pgb, "rd": servers.rd, "mg": servers.mg}[target]
+    live.wait_for(target, lambda r: r.ok, after=time.time(), timeout=INTERVAL * 4)  # clean start
+    since = live.now()
+    server.pause()
+    t_fault = time.time()
+    try:
+        # Only the cold lane is asserted: a warm lane that was mid-query when the server froze
+        # is, correctly, a query_timeout. Kept connections are covered by the slow-server tests.
+        _assert_fault(live, target, "connect_timeout", t_fault, lanes=("cold",))
+        time.sleep(INTERVAL * 2)
+        worst = _schedule_lateness(live, since, exclude=target)
+    finally:
+        server.resume()
+    assert worst <= 0.1 * INTERVAL, f"another target's probe started {worst * 1000:.0f} ms late"
+    _assert_recovers(live, target, time.time())
+
+
+# --- slow servers --------------------------------------------------------------------------
+
+
+def _next_start(live: LiveCollector, target: str, lane: str) -> float:
+    """Monotonic time of the lane's next scheduled run."""
+    scheduled, _actual = live.collector.runner.run_starts[(target, lane)][-1]
+    return scheduled + INTERVAL
+
+
+def _sleep_until(monotonic_t: float) -> None:
+    time.sleep(max(0.0, monotonic_t - time.monotonic()))
+
+
+def test_postgres_slowed_by_pg_sleep_lock_is_query_timeout(live: LiveCollector, servers: Servers) -> None:
+    # A session holds the canary table's lock while it runs pg_sleep: the probe connects and
+    # answers its first query, then its canary write waits past the deadline.
+    done = threading.Event()
+
+    def hold_lock() -> None:
+        with psycopg.connect(servers.pg.admin_dsn) as conn:
+            conn.execute("LOCK TABLE sloctl_probe_canary IN ACCESS EXCLUSIVE MODE")
+            started.set()
+            conn.execute("SELECT pg_sleep(2.5)")
+        done.set()
+
+    started = threading.Event()
+    t_fault = time.time()
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert started.wait(5)
+    try:
+        _assert_fault(live, "pg", "query_timeout", t_fault)
+    finally:
+        holder.join(10)
+    assert done.is_set()
+    _assert_recovers(live, "pg", time.time())
+
+
+def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
+    live: LiveCollector, servers: Servers
+) -> None:
+    # DEBUG SLEEP blocks the single-threaded server: a kept connection sees its PING go
+    # unanswered (query_timeout); a new one cannot even finish AUTH, like a frozen server
+    # (connect_timeout). Aim the sleep just before the warm lane's next run.
+    client = redis.Redis(host="127.0.0.1", port=servers.rd.port, password="rd-Secret-3c4d")
+    try:
+        _sleep_until(_next_start(live, "rd", "warm") - 0.05)
+        t_fault = time.time()
+        client.execute_command("DEBUG", "SLEEP", "1.0")
+        run = live.wait_for("rd", lambda r: not r.ok and r.connection == "warm", after=t_fault - 0.1,
+                            timeout=INTERVAL * 3)
+        assert run.reason == "query_timeout", run
+        assert run.durations["query"] >= TIMEOUT * 0.9
+        for r in live.runs_since("rd", t_fault - 0.1):
+            if not r.ok and r.connection == "cold":
+                assert r.reason == "connect_timeout", r
+    finally:
+        client.close()
+    _assert_recovers(live, "rd", time.time())
+
+
+def test_mongodb_slowed_by_failcommand_block_connection_is_query_timeout(
+    live: LiveCollector, servers: Servers
+) -> None:
+    import pymongo
+
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
+        servers.mg.uri, serverSelectionTimeoutMS=5000
+    )
+    try:
+        t_fault = time.time()
+        client.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": "alwaysOn",
+                "data": {
+                    "failCommands": ["ping"],
+                    "appName": "sloctl-probe-mg",
+                    "blockConnection": True,
+                    "blockTimeMS": 1500,
+                },
+            }
+        )
+        try:
+            _assert_fault(live, "mg", "query_timeout", t_fault)
+        finally:
+            client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+    finally:
+        client.close()
+    _assert_recovers(live, "mg", time.time())
+
+
+# --- pool exhaustion -----------------------------------------------------------------------
+
+
+def test_pgbouncer_pool_exhaustion_is_pool_timeout(live: LiveCollector, servers: Servers) -> None:
+    # default_pool_size=2: two clients in open transactions pin both server connections, so
+    # the probe's query queues in PgBouncer (cl_waiting) until its deadline.
+    holders = [psycopg.connect(servers.pgb.dsn, prepare_threshold=None) for _ in range(2)]
+    try:
+        for h in holders:
+            h.execute("SELECT 1")  # psycopg opens a transaction: the server connection is pinned
+        t_fault = time.time()
+        _assert_fault(live, "pgb", "pool_timeout", t_fault)
+    finally:
+        for h in holders:
+            h.close()
+    _assert_recovers(live, "pgb", time.time())
+
+
+# --- metrics, secrets --------------------------------------------------------------------
+
+
+def test_metrics_pass_promtool_and_carry_exemplars(live: LiveCollector) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    ctype, text = live.get("/metrics")
+    assert ctype.startswith("text/plain")
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    ctype, om = live.get("/metrics", accept="application/openmetrics-text; version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text")
+    assert om.rstrip().endswith("# EOF")
+    assert any("sloctl_probe_duration_seconds_bucket" in ln and '# {trace_id="' in ln for ln in om.splitlines())
+    for reason in ("dns", "refused", "connect_timeout", "tls", "auth", "pool_timeout", "query_timeout",
+                   "server_error", "validation", "protocol"):
+        assert f'sloctl_probe_failures_total{{kind="postgres",reason="{reason}",target="pg"}}' in text
+
+
+def test_no_configured_password_leaks_into_metrics_logs_traces_or_debug_page(
+    live: LiveCollector, servers: Servers
+) -> None:
+    passwords = set(_secrets(servers).values())
+    _c, metrics = live.get("/metrics")
+    _c, om = live.get("/metrics", accept="application/openmetrics-text")
+    _c, debug = live.get("/debug/targets")
+    logs = live.logs.getvalue()
+    spans = live.spans.get_finished_spans()
+    assert spans and logs and '"error"' in debug
+    traces = "\n".join(s.to_json() for s in spans)
+    assert "ERROR" in traces
+    for password in passwords:
+        for name, text in (("metrics", metrics), ("openmetrics", om), ("logs", logs), ("traces", traces),
+                           ("debug page", debug)):
+            assert password not in text, f"a configured password appears in the {name}"
+
+
+def test_logs_are_ecs_json_lines(live: LiveCollector) -> None:
+    import json
+
+    lines = [json.loads(ln) for ln in live.logs.getvalue().splitlines() if ln]
+    failures = [d for d in lines if d.get("event.outcome") == "failure"]
+    assert failures
+    for d in failures:
+        assert {"@timestamp", "log.level", "message", "event.action", "error.message", "labels.target"} <= d.keys()
+        assert d["event.reason"] in {"refused", "connect_timeout", "auth", "pool_timeout", "query_timeout",
+                                     "protocol", "server_error", "validation"}
