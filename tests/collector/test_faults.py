@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import redis
 
-from sloctl.servers import MongoServer, free_port, start_mongodb, start_pgbouncer, start_postgres, start_redis
+from sloctl.servers import MongoServer, free_port, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("collector-faults")]
@@ -80,7 +80,8 @@ listen: 127.0.0.1:0
 defaults: {{connections: [cold, warm]}}
 targets:
   - {{name: pg, kind: postgres, port: {s.pg.port}, {pg}, canary: true}}
-  - {{name: pgb, kind: pgbouncer, port: {s.pgb.port}, {pg}, adminUser: pgbouncer, adminPassword: {{env: PGBA}}}}
+  - {{name: pgb, kind: pgbouncer, port: {s.pgb.port}, {pg},
+      adminUser: pgbouncer, adminPassword: {{env: PGBA}}}}
   - {{name: rd, kind: redis, port: {s.rd.port}, password: {{env: RD}}, canary: true, {common}}}
   - {{name: mg, kind: mongodb, port: {s.mg.port}, canary: true, {common}}}
   - {{name: pg-badpw, kind: postgres, port: {s.pg.port}, user: platform, database: platform,
@@ -126,7 +127,10 @@ def _assert_fault(
     interval of the fault; ``up`` is 0 by then; no run in the window has another reason."""
     for lane in lanes:
         first = live.wait_for(
-            target, lambda r, lane=lane: not r.ok and r.connection == lane, after=t_fault, timeout=INTERVAL * 4
+            target,
+            lambda r, lane=lane: not r.ok and r.connection == lane,
+            after=t_fault,
+            timeout=INTERVAL * 4,
         )
         assert first.reason == reason, f"{target}/{lane}: {first}"
         assert first.started - t_fault <= INTERVAL + SLACK, f"{target}/{lane} detected late: {first}"
@@ -138,7 +142,9 @@ def _assert_fault(
 def _assert_recovers(live: LiveCollector, target: str, t_back: float) -> None:
     ok = live.wait_for(target, lambda r: r.ok, after=t_back, timeout=INTERVAL * 4)
     assert ok.started - t_back <= INTERVAL + SLACK, f"{target} recovered late: {ok}"
-    assert live.wait_for(target, lambda r: r.ok and r.connection == "warm", after=t_back, timeout=INTERVAL * 4)
+    assert live.wait_for(
+        target, lambda r: r.ok and r.connection == "warm", after=t_back, timeout=INTERVAL * 4
+    )
 
 
 def _schedule_lateness(live: LiveCollector, since: float, exclude: str) -> float:
@@ -254,8 +260,9 @@ def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
         _sleep_until(_next_start(live, "rd", "warm") - 0.05)
         t_fault = time.time()
         client.execute_command("DEBUG", "SLEEP", "1.0")
-        run = live.wait_for("rd", lambda r: not r.ok and r.connection == "warm", after=t_fault - 0.1,
-                            timeout=INTERVAL * 3)
+        run = live.wait_for(
+            "rd", lambda r: not r.ok and r.connection == "warm", after=t_fault - 0.1, timeout=INTERVAL * 3
+        )
         assert run.reason == "query_timeout", run
         assert run.durations["query"] >= TIMEOUT * 0.9
         for r in live.runs_since("rd", t_fault - 0.1):
@@ -324,14 +331,28 @@ def test_metrics_pass_promtool_and_carry_exemplars(live: LiveCollector) -> None:
         pytest.skip("promtool not installed (Debian package prometheus)")
     ctype, text = live.get("/metrics")
     assert ctype.startswith("text/plain")
-    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     ctype, om = live.get("/metrics", accept="application/openmetrics-text; version=1.0.0")
     assert ctype.startswith("application/openmetrics-text")
     assert om.rstrip().endswith("# EOF")
-    assert any("sloctl_probe_duration_seconds_bucket" in ln and '# {trace_id="' in ln for ln in om.splitlines())
-    for reason in ("dns", "refused", "connect_timeout", "tls", "auth", "pool_timeout", "query_timeout",
-                   "server_error", "validation", "protocol"):
+    assert any(
+        "sloctl_probe_duration_seconds_bucket" in ln and '# {trace_id="' in ln for ln in om.splitlines()
+    )
+    for reason in (
+        "dns",
+        "refused",
+        "connect_timeout",
+        "tls",
+        "auth",
+        "pool_timeout",
+        "query_timeout",
+        "server_error",
+        "validation",
+        "protocol",
+    ):
         assert f'sloctl_probe_failures_total{{kind="postgres",reason="{reason}",target="pg"}}' in text
 
 
@@ -348,8 +369,13 @@ def test_no_configured_password_leaks_into_metrics_logs_traces_or_debug_page(
     traces = "\n".join(s.to_json() for s in spans)
     assert "ERROR" in traces
     for password in passwords:
-        for name, text in (("metrics", metrics), ("openmetrics", om), ("logs", logs), ("traces", traces),
-                           ("debug page", debug)):
+        for name, text in (
+            ("metrics", metrics),
+            ("openmetrics", om),
+            ("logs", logs),
+            ("traces", traces),
+            ("debug page", debug),
+        ):
             assert password not in text, f"a configured password appears in the {name}"
 
 
@@ -360,6 +386,21 @@ def test_logs_are_ecs_json_lines(live: LiveCollector) -> None:
     failures = [d for d in lines if d.get("event.outcome") == "failure"]
     assert failures
     for d in failures:
-        assert {"@timestamp", "log.level", "message", "event.action", "error.message", "labels.target"} <= d.keys()
-        assert d["event.reason"] in {"refused", "connect_timeout", "auth", "pool_timeout", "query_timeout",
-                                     "protocol", "server_error", "validation"}
+        assert {
+            "@timestamp",
+            "log.level",
+            "message",
+            "event.action",
+            "error.message",
+            "labels.target",
+        } <= d.keys()
+        assert d["event.reason"] in {
+            "refused",
+            "connect_timeout",
+            "auth",
+            "pool_timeout",
+            "query_timeout",
+            "protocol",
+            "server_error",
+            "validation",
+        }
