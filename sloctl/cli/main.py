@@ -37,22 +37,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser(command: str | None) -> argparse.ArgumentParser:
+    """Registers the chosen command's module for real and every other command as a stub (for
+    ``--help``), so that only the chosen command's dependencies are imported."""
     parser = _Parser(prog="sloctl", description="SLOs as code: one SLO file, every artefact proven.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    registered: set[str] = set()
-    for name, (module, help_text) in COMMANDS.items():
-        if command is not None and name == command and module not in registered:
-            try:
-                mod = importlib.import_module(f"sloctl.cli.{module}")
-            except ModuleNotFoundError as exc:
-                # An optional extra is not installed, or the command is not built yet.
-                sub.add_parser(name, help=help_text).set_defaults(
-                    func=lambda _a, _e=exc, _n=name: _missing(_n, _e)
+    if command is not None:
+        module = COMMANDS[command][0]
+        try:
+            importlib.import_module(f"sloctl.cli.{module}").register(sub)
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("sloctl.cli") and exc.name is not None:
+                # An optional extra is not installed.
+                sub.add_parser(command, help=COMMANDS[command][1]).set_defaults(
+                    func=lambda _a, _e=exc, _n=command: _missing(_n, _e)
                 )
-                continue
-            mod.register(sub)
-            registered.add(module)
-        elif name not in sub.choices:
+            else:
+                raise
+    for name, (_module, help_text) in COMMANDS.items():
+        if name not in sub.choices:
             sub.add_parser(name, help=help_text, add_help=False)
     return parser
 

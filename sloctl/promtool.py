@@ -1,0 +1,101 @@
+"""Running promtool (Debian package ``prometheus``) over generated rules and their tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "run_rule_tests"]
+
+INSTALL_HINT = ("promtool is not installed; on Debian/Ubuntu run `apt-get install prometheus` "
+                "(or `make demo`, which installs it), or set PROMTOOL=/path/to/promtool")
+TIMEOUT = 900  # seconds for one promtool process: a bound, not an expectation
+
+
+class PromtoolMissing(RuntimeError):
+    pass
+
+
+def find_promtool() -> str:
+    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
+    if not path:
+        raise PromtoolMissing(INSTALL_HINT)
+    return path
+
+
+@dataclass
+class _Result:
+    kind: str
+    file: str
+    ok: bool
+    seconds: float
+    output: str
+
+
+@dataclass
+class RuleTestReport:
+    results: list[_Result] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.ok for r in self.results)
+
+    def lines(self) -> list[str]:
+        out: list[str] = []
+        for r in self.results:
+            if not r.ok:
+                out.append(f"FAIL {r.kind} {r.file} ({r.seconds:.1f}s)")
+                out.extend("    " + line for line in r.output.strip().splitlines()[-40:])
+        checks = [r for r in self.results if r.kind == "check"]
+        tests = [r for r in self.results if r.kind == "test"]
+        failed = [r for r in self.results if not r.ok]
+        if not self.results:
+            out.append("no rule files or rule tests found")
+        out.append(f"promtool check rules --lint-fatal: {sum(r.ok for r in checks)}/{len(checks)} file(s) passed")
+        out.append(f"promtool test rules: {sum(r.ok for r in tests)}/{len(tests)} file(s) passed, "
+                   f"{sum(r.seconds for r in tests):.1f}s of promtool time")
+        out.append(f"{len(self.results) - len(failed)} passed, {len(failed)} failed")
+        return out
+
+
+def _run(cmd: Sequence[str], kind: str, file: Path) -> _Result:
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=file.parent, check=False)
+        ok, output = proc.returncode == 0, proc.stdout + proc.stderr
+    except subprocess.TimeoutExpired:
+        ok, output = False, f"timed out after {TIMEOUT}s"
+    return _Result(kind, str(file), ok, time.monotonic() - start, output)
+
+
+def _collect(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    rules: list[Path] = []
+    tests: list[Path] = []
+    for p in paths:
+        files = sorted(p.rglob("*.y*ml")) if p.is_dir() else [p]
+        for f in files:
+            if f.name.endswith((".test.yml", ".test.yaml")):
+                tests.append(f)
+            elif f.suffix in (".yml", ".yaml"):
+                rules.append(f)
+    return rules, tests
+
+
+def run_rule_tests(paths: Sequence[Path], *, jobs: int = 2) -> RuleTestReport:
+    """``promtool check rules --lint-fatal`` on every rule file, then ``promtool test rules`` on
+    every ``*.test.yml``, ``jobs`` processes at a time."""
+    promtool = find_promtool()
+    rules, tests = _collect(paths)
+    report = RuleTestReport()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        checks = [pool.submit(_run, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules]
+        report.results.extend(c.result() for c in checks)
+        runs = [pool.submit(_run, [promtool, "test", "rules", f.name], "test", f) for f in tests]
+        report.results.extend(r.result() for r in runs)
+    return report
