@@ -1,0 +1,347 @@
+# Locust ships without complete type hints (untyped shape methods and event decorators).
+# mypy: disable-error-code="no-untyped-call,untyped-decorator"
+"""What the Locust files in ``loadtests/`` are made of: the platform API user, load shapes,
+and the hooks that bound a run and record its results.
+
+Imported only by Locust files (it imports locust, from the ``load`` extra). The CLI talks to
+it through environment variables (``SLOCTL_LOADTEST_*``), because Locust runs in its own
+process (and forks workers with ``--processes``):
+
+- ``SLOCTL_LOADTEST_OUT``: write the final stats, time series and breakpoint here (JSON), from
+  the master or the local runner only; Locust also runs quitting hooks on workers;
+- ``SLOCTL_LOADTEST_MAX_REQUESTS``: stop once this many requests were made;
+- ``SLOCTL_LOADTEST_ALLOW``: comma-separated networks the host may resolve to (default
+  loopback), checked again here so that running a file with plain ``locust`` is safe too;
+- ``SLOCTL_LOADTEST_USERS``, ``SLOCTL_LOADTEST_USER_RPS``, ``SLOCTL_LOADTEST_DURATION``:
+  shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of aggregate gates for the
+  breakpoint shape.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import uuid
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, events, task
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from .allowlist import AllowListError, check_url
+from .results import percentile
+
+__all__ = ["BreakpointShape", "PlatformUser", "SpikeShape", "StepState"]
+
+SAMPLE_SECONDS = 1.0
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+class PlatformUser(FastHttpUser):
+    """A client of every route of the platform API, in a read-heavy mix.
+
+    Requests are named by route template (as the API's metrics are), so gates can select the
+    route an SLO protects. Only 5xx answers and no answer are failures: that is what the
+    availability SLI counts (429 and expected 404s are not errors).
+    """
+
+    abstract = False
+    # per-user pacing: users × rate is the offered load (a fixed rate, not a closed loop)
+    _rate = _env_float("SLOCTL_LOADTEST_USER_RPS", 5.0)
+
+    def wait_time(self) -> float:
+        return 1.0 / self._rate if self._rate > 0 else 0.0
+
+    def on_start(self) -> None:
+        self.key = f"k{uuid.uuid4().hex[:10]}"
+        self.project_id = 0
+        self.document_id = ""
+        self._create_project()
+        self._put_cache()
+        self._post_document()
+
+    def _request(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
+        with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
+            status = response.status_code or 0
+            if status == 0 or status >= 500:
+                response.failure(f"HTTP {status}" if status else "no answer")
+            else:
+                response.success()
+            return response
+
+    def _create_project(self) -> None:
+        name = f"lt_{uuid.uuid4().hex[:16]}"
+        r = self._request("POST", "/v1/projects", "/v1/projects", json={"name": name})
+        if r.status_code == 201:
+            self.project_id = int(r.json()["id"])
+
+    def _put_cache(self) -> None:
+        self._request("PUT", f"/v1/cache/{self.key}", "/v1/cache/{key}", data=b"x" * 256)
+
+    def _post_document(self) -> None:
+        r = self._request("POST", "/v1/documents", "/v1/documents", json={"owner": self.key, "n": 1})
+        if r.status_code == 201:
+            self.document_id = str(r.json()["id"])
+
+    @task(4)
+    def list_projects(self) -> None:
+        self._request("GET", "/v1/projects?limit=20", "/v1/projects")
+
+    @task(6)
+    def get_project(self) -> None:
+        if self.project_id:
+            self._request("GET", f"/v1/projects/{self.project_id}", "/v1/projects/{project_id}")
+
+    @task(1)
+    def provision(self) -> None:
+        self._create_project()
+
+    @task(1)
+    def backup(self) -> None:
+        if self.project_id:
+            path = f"/v1/projects/{self.project_id}/backups"
+            self._request("POST", path, "/v1/projects/{project_id}/backups")
+
+    @task(8)
+    def get_cache(self) -> None:
+        self._request("GET", f"/v1/cache/{self.key}", "/v1/cache/{key}")
+
+    @task(4)
+    def put_cache(self) -> None:
+        self._put_cache()
+
+    @task(3)
+    def post_document(self) -> None:
+        self._post_document()
+
+    @task(6)
+    def get_document(self) -> None:
+        if self.document_id:
+            self._request("GET", f"/v1/documents/{self.document_id}", "/v1/documents/{document_id}")
+
+
+class SpikeShape(LoadTestShape):
+    """Baseline, a spike to 5× for a fifth of the run, then baseline again."""
+
+    def tick(self) -> tuple[int, float] | None:
+        users = int(_env_float("SLOCTL_LOADTEST_USERS", 10))
+        duration = _env_float("SLOCTL_LOADTEST_DURATION", 60)
+        t = self.get_run_time()
+        if t >= duration:
+            return None
+        if 0.4 * duration <= t < 0.6 * duration:
+            return users * 5, users * 5
+        return users, users
+
+
+class StepState:
+    """The breakpoint search, shared by the shape and the result writer (same process)."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, float]] = []
+        self.broken: dict[str, float | str] | None = None
+
+
+STEP = StepState()
+
+
+class BreakpointShape(LoadTestShape):
+    """Add ``SLOCTL_LOADTEST_USERS`` users every step until an aggregate gate breaks during a
+    step; report the highest request rate that held. Bounded by the duration and 20 steps."""
+
+    step_seconds = 5.0
+    max_steps = 20
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._step = 0
+        self._mark: tuple[float, int, int, dict[int, int]] | None = None
+
+    def _gates(self) -> list[dict[str, float | str]]:
+        raw = os.environ.get("SLOCTL_BREAKPOINT_GATES", "[]")
+        try:
+            gates = json.loads(raw)
+        except json.JSONDecodeError:
+            return []
+        return [g for g in gates if isinstance(g, dict)]
+
+    def _close_step(self) -> bool:
+        """Measure the step that just ended; True when a gate broke."""
+        assert self.runner is not None
+        total = self.runner.stats.total
+        now = time.monotonic()
+        times = dict(total.response_times)
+        if self._mark is None:
+            self._mark = (now, total.num_requests, total.num_failures, times)
+            return False
+        t0, n0, f0, times0 = self._mark
+        self._mark = (now, total.num_requests, total.num_failures, times)
+        n, f = total.num_requests - n0, total.num_failures - f0
+        delta = {k: v - times0.get(k, 0) for k, v in times.items() if v - times0.get(k, 0) > 0}
+        rps = n / (now - t0) if now > t0 else 0.0
+        step = {"users": float(self.get_current_user_count()), "rps": round(rps, 2), "requests": float(n)}
+        for gate in self._gates():
+            if gate.get("stat") == "percentile":
+                p = float(gate.get("percentile", 95))
+                value = percentile(delta, p)
+                step[f"p{p:g}_ms"] = value
+                if n and value > float(gate["limit"]):
+                    STEP.broken = {"gate": str(gate.get("expression")), "value": value, **step}
+            elif gate.get("stat") == "failure_ratio":
+                ratio = f / n if n else 0.0
+                step["failure_ratio"] = round(ratio, 6)
+                if n and ratio > float(gate["limit"]):
+                    STEP.broken = {"gate": str(gate.get("expression")), "value": ratio, **step}
+        if STEP.broken is None:
+            STEP.steps.append(step)
+        return STEP.broken is not None
+
+    def tick(self) -> tuple[int, float] | None:
+        per_step = int(_env_float("SLOCTL_LOADTEST_USERS", 10))
+        duration = _env_float("SLOCTL_LOADTEST_DURATION", 120)
+        t = self.get_run_time()
+        step = int(t // self.step_seconds)
+        if t >= duration or step >= self.max_steps:
+            return None
+        if step != self._step:
+            self._step = step
+            if self._close_step():
+                return None
+        elif self._mark is None and t > 0:
+            self._close_step()
+        return per_step * (step + 1), per_step
+
+
+# -- hooks --------------------------------------------------------------------------------------
+
+
+class _Recorder:
+    """Per-interval samples (not Locust's cumulative numbers) and the request-count bound."""
+
+    def __init__(self) -> None:
+        self.samples: list[dict[str, float]] = []
+        self.started = time.monotonic()
+        self.stopped_by = "duration"
+        self.workers = 0
+        self._prev: tuple[float, int, int, dict[int, int]] | None = None
+
+    def sample(self, environment: Environment) -> None:
+        runner = environment.runner
+        if runner is None:
+            return
+        if isinstance(runner, MasterRunner):
+            self.workers = max(self.workers, len(runner.clients))
+        total = runner.stats.total
+        now = time.monotonic()
+        times = dict(total.response_times)
+        prev = self._prev or (self.started, 0, 0, {})
+        self._prev = (now, total.num_requests, total.num_failures, times)
+        dt = now - prev[0]
+        n = total.num_requests - prev[1]
+        if dt <= 0 or n <= 0:
+            return  # distributed: workers report every few seconds; skip empty intervals
+        delta = {k: v - prev[3].get(k, 0) for k, v in times.items() if v - prev[3].get(k, 0) > 0}
+        self.samples.append(
+            {
+                "t": round(now - self.started, 2),
+                "users": float(runner.user_count),
+                "rps": round(n / dt, 2),
+                "failures_per_s": round((total.num_failures - prev[2]) / dt, 2),
+                "p50_ms": percentile(delta, 50),
+                "p95_ms": percentile(delta, 95),
+                "p99_ms": percentile(delta, 99),
+            }
+        )
+
+    def loop(self, environment: Environment, max_requests: int) -> None:
+        limit = int(_env_float("SLOCTL_LOADTEST_DURATION", 3600) / SAMPLE_SECONDS) + 600
+        for _ in range(limit):  # bounded: the run's duration plus ten minutes of samples
+            gevent.sleep(SAMPLE_SECONDS)
+            self.sample(environment)
+            runner = environment.runner
+            if runner is None:
+                return
+            if max_requests and runner.stats.total.num_requests >= max_requests:
+                self.stopped_by = "max_requests"
+                runner.quit()
+                return
+
+
+RECORDER = _Recorder()
+
+
+def _is_worker(environment: Environment) -> bool:
+    return isinstance(environment.runner, WorkerRunner)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_kwargs: Any) -> None:
+    if _is_worker(environment):
+        return
+    allow = os.environ.get("SLOCTL_LOADTEST_ALLOW", "")
+    try:
+        check_url(environment.host or "", [a for a in allow.split(",") if a] or None)
+    except AllowListError as exc:
+        environment.process_exit_code = 2
+        print(f"sloctl loadtest: {exc}", flush=True)
+        if environment.runner is not None:
+            gevent.spawn_later(0, environment.runner.quit)
+        return
+    max_requests = int(_env_float("SLOCTL_LOADTEST_MAX_REQUESTS", 0))
+    gevent.spawn(RECORDER.loop, environment, max_requests)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    if not _is_worker(environment):
+        RECORDER.started = time.monotonic()
+        RECORDER._prev = None
+
+
+@events.quit.add_listener
+def _on_quit(**_kwargs: Any) -> None:
+    """After Locust's runner quit (final worker reports included): write the results file."""
+    path = os.environ.get("SLOCTL_LOADTEST_OUT")
+    env = _ENV.get("env")
+    if not path or env is None or env.runner is None or _is_worker(env):
+        return
+    RECORDER.sample(env)
+    stats = env.runner.stats
+    data = {
+        # entry.serialize(), not stats.serialize_stats(): the latter resets the entries
+        "stats": [e.serialize() for e in stats.entries.values()],
+        "errors": [[str(e.error), int(e.occurrences)] for e in stats.errors.values()],
+        "samples": RECORDER.samples,
+        "stopped_by": RECORDER.stopped_by,
+        "breakpoint": {"steps": STEP.steps, "broken": STEP.broken},
+        "distributed": isinstance(env.runner, MasterRunner),
+        "workers": RECORDER.workers,
+    }
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, default=_json_default)
+    os.replace(tmp, path)
+
+
+_ENV: dict[str, Environment] = {}
+
+
+@events.init.add_listener
+def _remember(environment: Environment, **_kwargs: Any) -> None:
+    _ENV["env"] = environment
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)

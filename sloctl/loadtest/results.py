@@ -1,0 +1,193 @@
+"""Final statistics of a Locust run, read from the runner's own stats (the ``--csv`` files lag
+the final numbers), and the evaluation of gates against them. Pure.
+
+Locust stores response times rounded: exact below 100 ms, to 2 significant digits above
+(147 ms is counted as 150 ms). Percentiles here are nearest-rank over those buckets, so a
+gate at 200 ms is exact and one at 195 ms is not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .thresholds import Threshold
+
+__all__ = ["GateResult", "RouteStats", "RunStats", "Sample", "evaluate", "percentile"]
+
+
+def percentile(response_times: Mapping[int, int], percent: float) -> float:
+    """The smallest recorded time such that ``percent`` % of requests took at most that long."""
+    total = sum(response_times.values())
+    if total == 0:
+        return 0.0
+    rank = max(1, math.ceil(total * percent / 100))
+    seen = 0
+    for key in sorted(response_times):
+        seen += response_times[key]
+        if seen >= rank:
+            return float(key)
+    return float(max(response_times))
+
+
+@dataclass(frozen=True)
+class RouteStats:
+    """One Locust stats entry (name = route template, method), or the aggregate of all."""
+
+    name: str
+    method: str
+    num_requests: int
+    num_failures: int
+    total_response_time: float
+    max_response_time: float
+    response_times: tuple[tuple[int, int], ...]
+    start_time: float
+    last_request_timestamp: float
+
+    @property
+    def failure_ratio(self) -> float:
+        return self.num_failures / self.num_requests if self.num_requests else 0.0
+
+    @property
+    def avg(self) -> float:
+        return self.total_response_time / self.num_requests if self.num_requests else 0.0
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.last_request_timestamp - self.start_time)
+
+    @property
+    def rps(self) -> float:
+        return self.num_requests / self.duration if self.duration > 0 else 0.0
+
+    def percentile(self, percent: float) -> float:
+        return percentile(dict(self.response_times), percent)
+
+    def summary(self) -> dict[str, float | int | str]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "requests": self.num_requests,
+            "failures": self.num_failures,
+            "failure_ratio": round(self.failure_ratio, 6),
+            "rps": round(self.rps, 2),
+            "avg_ms": round(self.avg, 2),
+            "p50_ms": self.percentile(50),
+            "p95_ms": self.percentile(95),
+            "p99_ms": self.percentile(99),
+            "max_ms": self.max_response_time,
+        }
+
+    @classmethod
+    def from_locust(cls, entry: Mapping[str, object]) -> RouteStats:
+        """From one element of Locust's ``serialize_stats()`` (``--json`` has the same shape)."""
+        times_raw = entry.get("response_times") or {}
+        if not isinstance(times_raw, Mapping):
+            raise ValueError("response_times must be a mapping of milliseconds to counts")
+        times = tuple(sorted((int(k), int(v)) for k, v in times_raw.items()))
+
+        def num(key: str) -> float:
+            value = entry.get(key)
+            return float(value) if isinstance(value, int | float) else 0.0
+
+        return cls(
+            name=str(entry.get("name", "")),
+            method=str(entry.get("method") or ""),
+            num_requests=int(num("num_requests")),
+            num_failures=int(num("num_failures")),
+            total_response_time=num("total_response_time"),
+            max_response_time=num("max_response_time"),
+            response_times=times,
+            start_time=num("start_time"),
+            last_request_timestamp=num("last_request_timestamp"),
+        )
+
+
+def aggregate(entries: Sequence[RouteStats], name: str = "Aggregated") -> RouteStats:
+    merged: dict[int, int] = {}
+    for e in entries:
+        for k, v in e.response_times:
+            merged[k] = merged.get(k, 0) + v
+    starts = [e.start_time for e in entries if e.num_requests]
+    lasts = [e.last_request_timestamp for e in entries if e.num_requests]
+    return RouteStats(
+        name=name,
+        method="",
+        num_requests=sum(e.num_requests for e in entries),
+        num_failures=sum(e.num_failures for e in entries),
+        total_response_time=sum(e.total_response_time for e in entries),
+        max_response_time=max((e.max_response_time for e in entries), default=0.0),
+        response_times=tuple(sorted(merged.items())),
+        start_time=min(starts, default=0.0),
+        last_request_timestamp=max(lasts, default=0.0),
+    )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One point of the time series recorded during the run (per interval, not cumulative)."""
+
+    t: float
+    users: int
+    rps: float
+    failures_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+@dataclass(frozen=True)
+class RunStats:
+    routes: tuple[RouteStats, ...]
+    samples: tuple[Sample, ...] = ()
+    errors: tuple[tuple[str, int], ...] = ()
+    breakpoint: tuple[tuple[str, float], ...] = ()
+    stopped_by: str = "duration"
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def total(self) -> RouteStats:
+        return aggregate(self.routes)
+
+    def select(self, route: str | None, method: str | None) -> RouteStats | None:
+        if route is None:
+            return self.total
+        chosen = [r for r in self.routes if r.name == route and (method is None or r.method == method)]
+        if not chosen:
+            return None
+        return aggregate(chosen, name=route)
+
+
+@dataclass(frozen=True)
+class GateResult:
+    threshold: Threshold
+    value: float | None
+    passed: bool
+    note: str = ""
+
+
+def _measure(t: Threshold, stats: RouteStats) -> float:
+    if t.stat == "percentile":
+        return stats.percentile(t.percentile or 0)
+    if t.stat == "avg":
+        return stats.avg
+    if t.stat == "max":
+        return stats.max_response_time
+    if t.stat == "failure_ratio":
+        return stats.failure_ratio
+    return stats.rps
+
+
+def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult, ...]:
+    """Every gate against the final stats. A gate on a route that got no requests fails: a
+    load test that never exercised what the SLO protects proves nothing."""
+    out: list[GateResult] = []
+    for t in thresholds:
+        stats = run.select(t.route, t.method)
+        if stats is None or stats.num_requests == 0:
+            out.append(GateResult(t, None, False, f"no requests to {t.scope}"))
+            continue
+        value = _measure(t, stats)
+        out.append(GateResult(t, value, t.holds(value)))
+    return tuple(out)

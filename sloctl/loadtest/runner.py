@@ -1,0 +1,218 @@
+"""Run a Locust scenario headless in a child process and read its final statistics.
+
+Locust runs as ``python -m locust`` so that ``--processes N`` (distributed mode: one master
+and N forked workers on this machine) works unchanged; the scenario's hooks
+(:mod:`.locustlib`) write the runner's final stats to a JSON file when the master quits.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .allowlist import DEFAULT_ALLOW, check_url
+from .results import RouteStats, RunStats, Sample
+from .thresholds import Threshold
+
+__all__ = ["SCENARIOS", "LoadtestError", "RunOptions", "resolve_scenario", "run_scenario"]
+
+SCENARIOS = ("steady", "spike", "soak", "breakpoint")
+#: a run may not exceed this, whatever --duration says (bounded by design)
+MAX_DURATION = 24 * 3600.0
+
+
+class LoadtestError(RuntimeError):
+    """The run could not be made or read; the message says why (no traceback for users)."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    host: str
+    duration: float
+    users: int = 10
+    spawn_rate: float = 10.0
+    user_rps: float = 5.0
+    max_requests: int = 0
+    processes: int = 0
+    allow: tuple[str, ...] = DEFAULT_ALLOW
+    breakpoint_gates: tuple[Threshold, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 < self.duration <= MAX_DURATION:
+            raise LoadtestError(f"duration must be between 0 and {MAX_DURATION:g} s, not {self.duration:g}")
+        if self.users < 1 or self.spawn_rate <= 0 or self.user_rps <= 0:
+            raise LoadtestError("users, spawn rate and per-user rate must be positive")
+        if self.max_requests < 0 or self.processes < 0:
+            raise LoadtestError("max requests and processes cannot be negative")
+
+
+def _repo_loadtests() -> list[Path]:
+    return [Path.cwd() / "loadtests", Path(__file__).resolve().parents[2] / "loadtests"]
+
+
+def resolve_scenario(name: str) -> Path:
+    """A scenario name (``steady``) from ``loadtests/``, or a path to a Locust file."""
+    candidate = Path(name)
+    if candidate.suffix == ".py":
+        if candidate.is_file():
+            return candidate.resolve()
+        raise LoadtestError(f"no such Locust file: {name}")
+    for directory in _repo_loadtests():
+        path = directory / f"{name}.py"
+        if path.is_file():
+            return path.resolve()
+    raise LoadtestError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} or give a .py file")
+
+
+def scenario_default_duration(path: Path) -> str | None:
+    """``DEFAULT_DURATION = "10m"`` in a scenario file, read without importing it."""
+    for line in path.read_text().splitlines():
+        if line.startswith("DEFAULT_DURATION"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return None
+
+
+def _gate_json(t: Threshold) -> dict[str, str | float | None]:
+    return {"stat": t.stat, "percentile": t.percentile, "limit": t.limit, "expression": t.expression}
+
+
+def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = None) -> RunStats:
+    """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`)."""
+    check_url(options.host, options.allow)
+    workdir = workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / "locust-final.json"
+    out.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "SLOCTL_LOADTEST_OUT": str(out),
+        "SLOCTL_LOADTEST_MAX_REQUESTS": str(options.max_requests),
+        "SLOCTL_LOADTEST_ALLOW": ",".join(options.allow),
+        "SLOCTL_LOADTEST_USERS": str(options.users),
+        "SLOCTL_LOADTEST_USER_RPS": str(options.user_rps),
+        "SLOCTL_LOADTEST_DURATION": str(options.duration),
+        "SLOCTL_BREAKPOINT_GATES": json.dumps(
+            [_gate_json(t) for t in options.breakpoint_gates if t.route is None and t.op in ("<", "<=")]
+        ),
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(scenario),
+        "--headless",
+        "--host",
+        options.host,
+        "--users",
+        str(options.users),
+        "--spawn-rate",
+        f"{options.spawn_rate:g}",
+        "--run-time",
+        f"{math.ceil(options.duration)}s",
+        "--stop-timeout",
+        "5",
+        "--only-summary",
+        "--skip-log-setup",
+        "--exit-code-on-error",
+        "0",
+    ]
+    if options.processes:
+        cmd += ["--processes", str(options.processes)]
+    log = workdir / "locust.log"
+    with open(log, "wb") as fh:
+        try:
+            done = subprocess.run(
+                cmd,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=options.duration + 120,
+                check=False,
+                cwd=scenario.parent,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LoadtestError(
+                f"Locust did not finish within {options.duration + 120:g} s; log: {log}"
+            ) from exc
+    if not out.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise LoadtestError(f"Locust exited with code {done.returncode} without results; log tail:\n{tail}")
+    return read_results(out)
+
+
+def read_results(path: Path) -> RunStats:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LoadtestError(f"cannot read Locust results {path}: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise LoadtestError(f"unexpected Locust results in {path}")
+    return parse_results(data)
+
+
+def parse_results(data: Mapping[str, object]) -> RunStats:
+    raw_stats = data.get("stats", [])
+    entries = (
+        [RouteStats.from_locust(e) for e in raw_stats if isinstance(e, Mapping)]
+        if isinstance(raw_stats, list)
+        else []
+    )
+    samples: list[Sample] = []
+    raw_samples = data.get("samples", [])
+    for s in raw_samples if isinstance(raw_samples, list) else []:
+        if isinstance(s, Mapping):
+            samples.append(
+                Sample(
+                    t=float(s.get("t", 0)),
+                    users=int(s.get("users", 0)),
+                    rps=float(s.get("rps", 0)),
+                    failures_per_s=float(s.get("failures_per_s", 0)),
+                    p50_ms=float(s.get("p50_ms", 0)),
+                    p95_ms=float(s.get("p95_ms", 0)),
+                    p99_ms=float(s.get("p99_ms", 0)),
+                )
+            )
+    errors_raw = data.get("errors", [])
+    errors = tuple(
+        (str(e[0]), int(e[1])) for e in (errors_raw if isinstance(errors_raw, list) else []) if len(e) == 2
+    )
+    bp = data.get("breakpoint")
+    breakpoint_pairs: list[tuple[str, float]] = []
+    if isinstance(bp, Mapping):
+        steps = bp.get("steps")
+        if isinstance(steps, list) and steps:
+            held = max((s for s in steps if isinstance(s, Mapping)), key=lambda s: float(s.get("rps", 0)))
+            breakpoint_pairs += [
+                ("held_rps", float(held.get("rps", 0))),
+                ("held_users", float(held.get("users", 0))),
+            ]
+        broken = bp.get("broken")
+        if isinstance(broken, Mapping):
+            breakpoint_pairs += [
+                ("broke_at_users", float(broken.get("users", 0))),
+                ("broke_at_rps", float(broken.get("rps", 0))),
+            ]
+    extra = (("distributed", str(bool(data.get("distributed")))), ("workers", str(data.get("workers", 0))))
+    return RunStats(
+        routes=tuple(entries),
+        samples=tuple(samples),
+        errors=errors,
+        breakpoint=tuple(breakpoint_pairs),
+        stopped_by=str(data.get("stopped_by", "duration")),
+        extra=extra,
+    )
+
+
+def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:
+    """Aggregate latency and failure gates: those the breakpoint shape can watch per step."""
+    return tuple(t for t in thresholds if t.route is None and t.stat in ("percentile", "failure_ratio"))
