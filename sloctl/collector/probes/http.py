@@ -25,7 +25,7 @@ from sloctl.collector.probes.base import (
     client_ssl_context,
     resolve_allowed,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
 
 __all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
 
@@ -156,7 +156,9 @@ class HttpProbe:
                 raise ProbeFailure(Reason.DNS, str(exc)) from exc
             if "refused" in text or "errno 111" in text:
                 raise ProbeFailure(Reason.REFUSED, str(exc)) from exc
-            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
+            # anyio wraps the per-address errors ("All connection attempts failed"): the cause
+            # chain holds the real one (ConnectionRefusedError, a timeout, ...).
+            raise ProbeFailure(classify(exc, Phase.CONNECT), str(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
         except BaseException:

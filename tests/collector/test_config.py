@@ -1,0 +1,133 @@
+"""Config loading: a valid file becomes a frozen model; every mistake is reported at file:line."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from sloctl.collector.config import (
+    ConfigError,
+    ConnectionMode,
+    Kind,
+    SecretRef,
+    load_config,
+    load_config_text,
+    parse_duration,
+    resolve_secrets,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+
+
+def _err(text: str) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config_text(HEAD + text, "t.yaml")
+    return info.value
+
+
+def test_the_shipped_targets_file_loads_and_keeps_every_password_out_of_it() -> None:
+    config = load_config(ROOT / "collector" / "targets.yaml")
+    kinds = {t.kind for t in config.targets}
+    assert kinds == set(Kind)
+    for t in config.targets:
+        assert t.timeout < t.interval
+        if t.password is not None:
+            assert isinstance(t.password, SecretRef)
+
+
+def test_a_full_target_becomes_a_frozen_model_with_defaults_applied() -> None:
+    config = load_config_text(
+        HEAD
+        + """
+defaults: {interval: 2s, connections: [cold, warm]}
+targets:
+  - {name: pg, kind: postgres, port: 5433, user: u, database: d, password: {env: PGPW}, canary: true}
+  - {name: api, kind: http, url: "http://127.0.0.1:8080/x", expect: {status: [200, 204], linkHeader: true}}
+""",
+        "t.yaml",
+    )
+    pg, api = config.targets
+    assert (pg.kind, pg.port, pg.interval, pg.timeout) == (Kind.POSTGRES, 5433, 2.0, 1.6)
+    assert pg.connections == (ConnectionMode.COLD, ConnectionMode.WARM)
+    assert pg.password == SecretRef("env", "PGPW")
+    assert api.http is not None and api.http.expect_status == frozenset({200, 204}) and api.http.link_header
+    assert (api.host, api.port) == ("127.0.0.1", 8080)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        pg.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "location", "fragment"),
+    [
+        ("targets:\n  - {name: a, kind: redis, interval: 1s, timeout: 1s}\n", "t.yaml:4", "shorter than"),
+        ("targets:\n  - name: a\n    kind: cassandra\n", "t.yaml:5", "kind 'cassandra'"),
+        (
+            "targets:\n  - name: a\n    kind: redis\n    pasword: {env: X}\n",
+            "t.yaml:6",
+            "unknown field 'pasword'",
+        ),
+        ("targets:\n  - name: a\n    kind: redis\n    password: hunter2\n", "t.yaml:6", "literal passwords"),
+        ("targets:\n  - name: A!\n    kind: redis\n", "t.yaml:4", "must match"),
+        ("targets:\n  - name: a\n    kind: redis\n    host: 10.1.2.3\n", "t.yaml:4", "outside allowNetworks"),
+        ("targets:\n  - {name: a, kind: redis}\n  - {name: a, kind: redis}\n", "t.yaml:5", "duplicate"),
+        ("targets:\n  - {name: a, kind: postgres}\n", "t.yaml:4", "needs 'user' and 'database'"),
+        ("targets:\n  - {name: a, kind: http, url: 'ftp://x/'}\n", "t.yaml:4", "http://"),
+        ("targets: [\n", "t.yaml:4", "invalid YAML"),
+        ("listen: nowhere\n", "t.yaml:3", "HOST:PORT"),
+        ("allowNetworks: [not-a-net]\n", "t.yaml:3", "allowNetworks"),
+        ("targets:\n  - {name: a, kind: redis, interval: soon}\n", "t.yaml:4", "duration"),
+    ],
+)
+def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragment: str) -> None:
+    err = _err(text)
+    assert err.location == location, str(err)
+    assert fragment in str(err)
+
+
+def test_wrong_api_version_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="apiVersion"):
+        load_config_text("apiVersion: v2\nkind: CollectorConfig\n", "t.yaml")
+
+
+def test_widening_the_allow_list_admits_other_addresses() -> None:
+    config = load_config_text(
+        HEAD + "allowNetworks: ['10.0.0.0/8']\ntargets:\n  - {name: a, kind: redis, host: 10.1.2.3}\n",
+        "t.yaml",
+    )
+    assert config.targets[0].host == "10.1.2.3"
+
+
+def test_durations() -> None:
+    assert parse_duration("500ms") == 0.5
+    assert parse_duration("10s") == 10.0
+    assert parse_duration("1m") == 60.0
+    assert parse_duration(3) == 3.0
+    for bad in ("0s", "-1s", "10", True, "1h"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+
+
+def test_secrets_resolve_from_env_and_file_and_missing_ones_name_the_target_not_the_value(
+    tmp_path: Path,
+) -> None:
+    pwfile = tmp_path / "pw"
+    pwfile.write_text("from-file\n")
+    config = load_config_text(
+        HEAD
+        + f"""targets:
+  - {{name: a, kind: redis, password: {{env: A_PW}}}}
+  - {{name: b, kind: redis, password: {{file: {pwfile}}}}}
+""",
+        "t.yaml",
+    )
+    assert resolve_secrets(config, {"A_PW": "from-env"}) == {
+        ("a", "password"): "from-env",
+        ("b", "password"): "from-file",
+    }
+    with pytest.raises(ConfigError, match="A_PW is not set") as info:
+        resolve_secrets(config, {})
+    assert info.value.location == "t.yaml:4"

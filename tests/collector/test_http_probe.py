@@ -1,0 +1,149 @@
+"""The HTTP probe against a real loopback HTTP server scripted per path: status, problem+json,
+RateLimit and Link checks, timeouts and broken answers each give their one reason."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import CollectorRegistry
+
+from sloctl.collector import Collector, load_config_text
+from sloctl.collector.runner import RunResult
+from sloctl.servers import free_port
+
+PROBLEM = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode()
+
+
+def _answer(status: int, headers: dict[str, str], body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n" + body
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:  # keep-alive: serve requests until the client closes
+            head = await reader.readuntil(b"\r\n\r\n")
+            path = head.split(b" ")[1].decode()
+            if path == "/ok":
+                writer.write(
+                    _answer(
+                        200,
+                        {
+                            "RateLimit": '"default";r=9;t=1',
+                            "RateLimit-Policy": '"default";q=10;w=1',
+                            "Link": '</ok?c=1>; rel="next"',
+                        },
+                        b"{}",
+                    )
+                )
+            elif path == "/missing":
+                writer.write(_answer(404, {"Content-Type": "application/problem+json"}, PROBLEM))
+            elif path == "/html404":
+                writer.write(_answer(404, {"Content-Type": "text/html"}, b"<h1>no</h1>"))
+            elif path == "/boom":
+                writer.write(_answer(500, {"Content-Type": "application/problem+json"}, PROBLEM))
+            elif path == "/nolimits":
+                writer.write(_answer(200, {}, b"{}"))
+            elif path == "/slow":
+                await asyncio.sleep(3)
+            elif path == "/cut":
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+                await writer.drain()
+                break
+            elif path == "/garbage":
+                writer.write(b"\x00\x01 not http at all\r\n\r\n")
+                await writer.drain()
+                break
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def _config(port: int, dead_port: int) -> str:
+    def t(name: str, path: str, extra: str = "") -> str:
+        return f"  - {{name: {name}, kind: http, url: 'http://127.0.0.1:{port}{path}'{extra}}}\n"
+
+    return (
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+        "defaults: {interval: 1s, timeout: 500ms, connections: [cold, warm]}\ntargets:\n"
+        + t("ok", "/ok", ", expect: {rateLimitHeaders: true, linkHeader: true}")
+        + t("missing", "/missing", ", expect: {status: 404}")
+        + t("html404", "/html404", ", expect: {status: 404}")
+        + t("unexpected", "/missing")
+        + t("boom", "/boom")
+        + t("nolimits", "/nolimits", ", expect: {rateLimitHeaders: true}")
+        + t("slow", "/slow")
+        + t("cut", "/cut")
+        + t("garbage", "/garbage")
+        + f"  - {{name: refused, kind: http, url: 'http://127.0.0.1:{dead_port}/'}}\n"
+        + "  - {name: nxdomain, kind: http, url: 'http://no-such-host.invalid/'}\n"
+    )
+
+
+EXPECTED = {
+    "ok": None,
+    "missing": None,
+    "html404": "validation",
+    "unexpected": "validation",
+    "boom": "server_error",
+    "nolimits": "validation",
+    "slow": "query_timeout",
+    "cut": "protocol",
+    "garbage": "protocol",
+    "refused": "refused",
+    "nxdomain": "dns",
+}
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[str, list[RunResult]]:
+    async def main() -> dict[str, list[RunResult]]:
+        server = await asyncio.start_server(_handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        collector = Collector(
+            load_config_text(_config(port, free_port()), "http.yaml"),
+            {},
+            registry=CollectorRegistry(),
+            tracer_provider=provider,
+            log_stream=io.StringIO(),
+            logger_name="sloctl.collector.httptest",
+        )
+        async with collector:
+            await asyncio.sleep(1.9)  # two runs per lane
+            out = {name: list(s.history) for name, s in collector.runner.states.items()}
+        server.close()
+        await server.wait_closed()
+        return out
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("target", sorted(EXPECTED))
+def test_each_http_outcome_maps_to_one_reason(results: dict[str, list[RunResult]], target: str) -> None:
+    runs = results[target]
+    assert len(runs) >= 2, runs
+    assert {r.reason for r in runs} == {EXPECTED[target]}, runs
+
+
+def test_phases_are_split_and_warm_runs_skip_the_handshake(results: dict[str, list[RunResult]]) -> None:
+    cold = [r for r in results["ok"] if r.connection == "cold"]
+    warm = [r for r in results["ok"] if r.connection == "warm"]
+    assert all({"connect", "query", "total"} <= r.durations.keys() for r in cold)
+    assert "connect" in warm[0].durations  # the first warm run opens the connection
+    assert all("connect" not in r.durations for r in warm[1:])
+
+
+def test_the_deadline_cuts_a_slow_answer(results: dict[str, list[RunResult]]) -> None:
+    for r in results["slow"]:
+        assert 0.45 <= r.durations["total"] < 0.9, r

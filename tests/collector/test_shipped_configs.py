@@ -1,0 +1,129 @@
+"""The shipped configs: collector/otelcol.yaml structurally (no otelcol binary can be installed
+here), collector/prometheus.yml with promtool, and the CLI around collector/targets.yaml."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def otelcol() -> dict[str, dict[str, object]]:
+    doc = yaml.safe_load((ROOT / "collector" / "otelcol.yaml").read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+def _base(name: str) -> str:
+    return name.split("/", 1)[0]
+
+
+def test_otelcol_has_the_components_the_plan_asks_for(otelcol: dict[str, dict[str, object]]) -> None:
+    receivers = otelcol["receivers"]
+    assert isinstance(receivers, dict)
+    assert set(receivers["otlp"]["protocols"]) == {"grpc", "http"}  # type: ignore[index]
+    assert {"memory_limiter", "tail_sampling", "batch"} <= set(otelcol["processors"])
+    assert {_base(e) for e in otelcol["exporters"]} >= {"otlp", "prometheusremotewrite", "loki"}
+    tempo = next(e for e in otelcol["exporters"] if e.startswith("otlp/"))
+    assert "tempo" in tempo
+
+
+def test_otelcol_pipelines_reference_only_defined_components_in_a_sane_order(
+    otelcol: dict[str, dict[str, object]],
+) -> None:
+    service = otelcol["service"]
+    pipelines = service["pipelines"]  # type: ignore[index]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for name, p in pipelines.items():
+        for kind in ("receivers", "processors", "exporters"):
+            for component in p[kind]:
+                assert component in otelcol[kind], f"{name}: {component} is not defined under {kind}"
+        assert p["processors"][0] == "memory_limiter", f"{name}: memory_limiter must come first"
+        assert p["processors"][-1] == "batch", f"{name}: batch must come last"
+    assert "tail_sampling" in pipelines["traces"]["processors"]
+    assert any(e.startswith("otlp/") for e in pipelines["traces"]["exporters"])
+    assert pipelines["metrics"]["exporters"] == ["prometheusremotewrite"]
+    assert pipelines["logs"]["exporters"] == ["loki"]
+    for ext in service.get("extensions", []):  # type: ignore[attr-defined]
+        assert ext in otelcol["extensions"]
+
+
+def test_tail_sampling_keeps_every_error_trace_and_ten_percent_of_the_rest(
+    otelcol: dict[str, dict[str, object]],
+) -> None:
+    policies = otelcol["processors"]["tail_sampling"]["policies"]  # type: ignore[index]
+    assert len(policies) == 2
+    by_type = {p["type"]: p for p in policies}
+    assert by_type["status_code"]["status_code"]["status_codes"] == ["ERROR"]
+    assert by_type["probabilistic"]["probabilistic"]["sampling_percentage"] == 10
+    # Policies are OR-ed: a trace is kept when any policy samples it. So errors are 100 %.
+    limiter = otelcol["processors"]["memory_limiter"]
+    assert limiter["limit_mib"] > limiter["spike_limit_mib"] > 0  # type: ignore[index,operator]
+
+
+@pytest.mark.promtool
+def test_prometheus_config_passes_promtool() -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    done = subprocess.run(
+        [promtool, "check", "config", "--syntax-only", str(ROOT / "collector" / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = yaml.safe_load((ROOT / "collector" / "prometheus.yml").read_text())
+    assert doc["rule_files"] == ["../rules/*.yml"]
+    jobs = {j["job_name"] for j in doc["scrape_configs"]}
+    assert jobs == {"sloctl-collector", "platform-api"}
+
+
+def _sloctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sloctl.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_cli_check_accepts_the_shipped_targets_when_passwords_are_set() -> None:
+    env = {"SLOCTL_PG_PASSWORD": "x", "SLOCTL_PGBOUNCER_ADMIN_PASSWORD": "y", "SLOCTL_REDIS_PASSWORD": "z"}
+    done = _sloctl("collector", "check", "--config", "collector/targets.yaml", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "7 targets OK" in done.stdout
+
+
+def test_cli_reports_a_bad_config_with_its_location_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: sloctl/v1\nkind: CollectorConfig\ntargets:\n  - {name: a, kind: nope}\n")
+    done = _sloctl("collector", "run", "--config", str(bad))
+    assert done.returncode == 1
+    assert f"{bad}:4" in done.stderr and "Traceback" not in done.stderr
+    missing = _sloctl("collector", "run", "--config", str(tmp_path / "absent.yaml"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_importing_sloctl_does_not_import_collector_dependencies() -> None:
+    code = (
+        "import sys, sloctl, sloctl.cli.main, sloctl.cli.collector;"
+        "heavy = ('psycopg', 'pymongo', 'httpx', 'prometheus_client', 'opentelemetry', 'sloctl.collector');"
+        "bad = [m for m in heavy if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
