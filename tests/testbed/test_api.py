@@ -18,25 +18,9 @@ pytestmark = pytest.mark.servers
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    server = start_api(
-        tmp_path_factory.mktemp("api"),
-        postgres=postgres_server,
-        pgbouncer=pgbouncer_server,
-        redis=redis_server,
-        mongodb=mongodb_server,
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+@pytest.fixture
+def api(platform_api: ApiServer) -> ApiServer:
+    return platform_api
 
 
 @pytest.fixture

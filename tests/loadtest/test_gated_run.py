@@ -1,0 +1,116 @@
+"""Real Locust runs against the testbed with its real databases, gated by the SLOs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sloctl.cli.main import main
+from sloctl.testbed_runner import ApiServer
+
+SLOS = str(Path(__file__).parent / "slos")
+
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
+
+
+def test_a_30_second_steady_load_test_holds_the_slos(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "steady",
+            "--slo",
+            SLOS,
+            "--host",
+            platform_api.url,
+            "--duration",
+            "30s",
+            "--users",
+            "10",
+            "--user-rps",
+            "5",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["passed"] is True
+    assert len(report["thresholds"]) == 5
+    assert {t["source"] for t in report["thresholds"]} >= {
+        "SLO platform-api-availability",
+        "SLO platform-api-latency",
+    }
+    # ~50 req/s offered for 30 s; every route was exercised
+    assert 1000 <= report["total"]["requests"] <= 1800
+    assert len(report["routes"]) == 8
+    assert report["total"]["failures"] == 0
+    assert len(report["timeseries"]) >= 20
+    assert "<svg" in (tmp_path / "report.html").read_text()
+    assert "PASSED" in out
+
+
+def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "steady",
+            "--slo",
+            SLOS,
+            "--host",
+            platform_api.url,
+            "--duration",
+            "20s",
+            "--processes",
+            "2",
+            "--users",
+            "4",
+            "--max-requests",
+            "200",
+            "--threshold",
+            "max<0.5",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1, out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["run"] == {"distributed": "True", "workers": "2"}
+    assert report["stopped_by"] == "max_requests"
+    assert 200 <= report["total"]["requests"] < 400
+    failed = [t for t in report["thresholds"] if not t["passed"]]
+    assert [t["expression"] for t in failed] == ["max < 0.5"]
+    assert "FAIL    max < 0.5" in out
+
+
+def test_breakpoint_steps_up_until_a_gate_breaks(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # p(50) <= 1 ms breaks at once: the shape must stop at the first measured step.
+    code = main(
+        [
+            "loadtest",
+            "breakpoint",
+            "--host",
+            platform_api.url,
+            "--duration",
+            "30s",
+            "--users",
+            "5",
+            "--threshold",
+            "p(50)<=1",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["breakpoint"]["broke_at_users"] == 5
+    assert report["total"]["requests"] > 0

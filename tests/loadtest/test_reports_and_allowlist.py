@@ -1,0 +1,129 @@
+"""Reports (table, JSON, self-contained HTML with SVG plots) and the host allow-list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sloctl.cli.main import main
+from sloctl.loadtest import AllowListError, Report, RunStats, check_url, evaluate, parse_threshold
+from sloctl.loadtest.report import render_html, render_json, render_table
+from sloctl.loadtest.results import RouteStats, Sample
+from sloctl.loadtest.runner import parse_results
+
+
+def sample_report() -> Report:
+    route = RouteStats("/v1/projects", "GET", 100, 1, 900.0, 40.0, ((5, 90), (40, 10)), 0.0, 10.0)
+    run = RunStats(
+        routes=(route,),
+        samples=tuple(Sample(float(t), 10, 10.0, 0.1, 5, 40, 40) for t in range(1, 11)),
+    )
+    gates = evaluate([parse_threshold("p(95)<50"), parse_threshold("failure_ratio<0.001")], run)
+    return Report("steady", "http://127.0.0.1:8000", 10.0, gates, (), run, "sloctl loadtest steady")
+
+
+def test_table_marks_each_threshold_and_the_verdict() -> None:
+    text = render_table(sample_report())
+    assert "PASS    p(95) < 50 ms" in text
+    assert "FAIL    failure_ratio < 0.001" in text
+    assert text.rstrip().endswith("FAILED: at least one threshold was violated")
+
+
+def test_json_report_has_thresholds_routes_and_timeseries() -> None:
+    data = json.loads(render_json(sample_report()))
+    assert data["passed"] is False
+    assert [t["passed"] for t in data["thresholds"]] == [True, False]
+    assert data["routes"][0]["p95_ms"] == 40
+    assert len(data["timeseries"]) == 10
+
+
+def test_html_report_is_self_contained_with_svg_plots() -> None:
+    page = render_html(sample_report())
+    assert page.count("<svg") == 2
+    assert "Latency percentiles" in page and "Request rate" in page
+    assert "<script" not in page
+    assert "http://" not in page.replace("http://127.0.0.1:8000", "").replace(
+        "http://www.w3.org/2000/svg", ""
+    )
+
+
+def test_results_file_from_locust_is_parsed() -> None:
+    data = {
+        "stats": [
+            {
+                "name": "/v1/projects",
+                "method": "GET",
+                "num_requests": 3,
+                "num_failures": 0,
+                "total_response_time": 30,
+                "max_response_time": 12,
+                "response_times": {"9": 1, "10": 1, "12": 1},
+                "start_time": 1.0,
+                "last_request_timestamp": 2.0,
+            }
+        ],
+        "samples": [
+            {"t": 1, "users": 1, "rps": 3, "failures_per_s": 0, "p50_ms": 10, "p95_ms": 12, "p99_ms": 12}
+        ],
+        "breakpoint": {
+            "steps": [{"users": 10, "rps": 50}, {"users": 20, "rps": 95}],
+            "broken": {"users": 30, "rps": 99},
+        },
+        "stopped_by": "max_requests",
+    }
+    run = parse_results(data)
+    assert run.total.percentile(95) == 12
+    assert dict(run.breakpoint) == {
+        "held_rps": 95,
+        "held_users": 20,
+        "broke_at_users": 30,
+        "broke_at_rps": 99,
+    }
+    assert run.stopped_by == "max_requests"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80/x"])
+def test_loopback_is_allowed_by_default(url: str) -> None:
+    check_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://192.0.2.1:80", "http://10.1.2.3", "ftp://127.0.0.1", "127.0.0.1:8000"]
+)
+def test_anything_else_is_refused_by_default(url: str) -> None:
+    with pytest.raises(AllowListError):
+        check_url(url)
+
+
+def test_an_explicit_allow_list_extends_the_reach() -> None:
+    assert check_url("http://192.0.2.1:80", ["192.0.2.0/24"]) == "192.0.2.1"
+
+
+def test_cli_refuses_a_non_loopback_host_with_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "steady",
+            "--threshold",
+            "p(95)<200",
+            "--host",
+            "http://192.0.2.1:80",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 2
+    assert "allow-list" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_thresholds_and_unknown_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["loadtest", "steady", "--threshold", "p95<200", "--host", "http://127.0.0.1:1"]) == 2
+    assert "cannot parse threshold" in capsys.readouterr().err
+    assert main(["loadtest", "nope", "--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]) == 2
+    assert "unknown scenario" in capsys.readouterr().err
+    assert main(["loadtest", "steady", "--host", "http://127.0.0.1:1"]) == 2
+    assert "no thresholds" in capsys.readouterr().err

@@ -1,0 +1,100 @@
+"""Gates from SLOs and from k6-style expressions, evaluated on Locust's final stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sloctl.loadtest import RouteStats, RunStats, evaluate, parse_threshold, thresholds_from_slos
+from sloctl.loadtest.results import percentile
+from sloctl.loadtest.thresholds import Threshold, ThresholdError
+from sloctl.spec import load_paths
+
+SLOS = Path(__file__).parent / "slos"
+
+
+def entry(name: str, method: str, times: dict[int, int], failures: int = 0) -> RouteStats:
+    n = sum(times.values())
+    return RouteStats(
+        name=name,
+        method=method,
+        num_requests=n,
+        num_failures=failures,
+        total_response_time=float(sum(k * v for k, v in times.items())),
+        max_response_time=float(max(times)),
+        response_times=tuple(sorted(times.items())),
+        start_time=100.0,
+        last_request_timestamp=110.0,
+    )
+
+
+def test_slo_file_becomes_percentile_and_failure_ratio_gates_per_route() -> None:
+    loaded = load_paths([SLOS])
+    assert loaded.ok, loaded.errors
+    gates, skipped = thresholds_from_slos(loaded.slos)
+    described = {g.source: g.describe() for g in gates}
+    assert described == {
+        "SLO platform-api-availability": "failure_ratio <= 0.001 (all requests)",
+        "SLO platform-api-latency": "p(95) <= 200 ms (all requests)",
+        "SLO platform-api-list-projects-latency": "p(99) <= 250 ms (GET /v1/projects)",
+        "SLO platform-api-provisioning": "failure_ratio <= 0.005 (POST /v1/projects)",
+        "SLO platform-api-backup": "failure_ratio <= 0.001 (POST /v1/projects/{project_id}/backups)",
+    }
+    assert [s.slo for s in skipped] == ["platform-api-postgres-probe"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("p(95)<200", Threshold("percentile", "<", 200, 95.0)),
+        ("p(99.9) <= 1.5s", Threshold("percentile", "<=", 1500, 99.9)),
+        ("avg<50ms", Threshold("avg", "<", 50)),
+        ("http_req_failed<0.01", Threshold("failure_ratio", "<", 0.01)),
+        ("rps>=100", Threshold("rps", ">=", 100)),
+        ("GET /v1/projects:max<900", Threshold("max", "<", 900, None, "/v1/projects", "GET")),
+        ("/v1/cache/{key}:p(50)<10", Threshold("percentile", "<", 10, 50.0, "/v1/cache/{key}")),
+    ],
+)
+def test_k6_style_thresholds_parse(text: str, expected: Threshold) -> None:
+    assert parse_threshold(text) == expected
+
+
+@pytest.mark.parametrize("text", ["p95<200", "p(0)<1", "failure_ratio<5", "rps>10ms", "latency<3", ""])
+def test_bad_thresholds_are_refused_with_an_example(text: str) -> None:
+    with pytest.raises(ThresholdError, match=r"p\(95\)|percentile|ratio|unit"):
+        parse_threshold(text)
+
+
+def test_percentile_is_nearest_rank_over_locust_buckets() -> None:
+    times = {10: 90, 150: 9, 900: 1}
+    assert percentile(times, 50) == 10
+    assert percentile(times, 90) == 10
+    assert percentile(times, 95) == 150
+    assert percentile(times, 99) == 150
+    assert percentile(times, 100) == 900
+    assert percentile({}, 95) == 0
+
+
+def test_gates_pass_and_fail_on_final_stats_per_route() -> None:
+    run = RunStats(
+        routes=(
+            entry("/v1/projects", "GET", {5: 95, 300: 5}),
+            entry("/v1/cache/{key}", "GET", {2: 1000}, failures=2),
+        )
+    )
+    results = evaluate(
+        [
+            parse_threshold("GET /v1/projects:p(95)<=200"),
+            parse_threshold("GET /v1/projects:p(99)<=200"),
+            parse_threshold("failure_ratio<=0.001"),
+            parse_threshold("/v1/cache/{key}:failure_ratio<=0.002"),
+            parse_threshold("POST /v1/documents:p(95)<100"),
+            parse_threshold("rps>100"),
+        ],
+        run,
+    )
+    assert [r.passed for r in results] == [True, False, False, True, False, True]
+    assert results[2].value == pytest.approx(2 / 1100)
+    assert results[4].note == "no requests to POST /v1/documents"
+    assert results[5].value == pytest.approx(110.0)
