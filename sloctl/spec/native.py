@@ -72,7 +72,7 @@ def _read_slo(node: YNode, path: str, reader: Reader, service: str, service_labe
     sli = _read_sli(f.get("sli"), f"{path}.sli", reader, node.loc)
     windows = resolve(period, catalogs)
     alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
-    if sli is None or len(reader.errors) > before:
+    if sli is None:
         return None
     slo = SLO(
         service=service,

@@ -133,6 +133,7 @@ def read_v1_service(doc: YNode, reader: Reader) -> None:
 
 def read_v1_slo(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows],
                 slis: dict[str, YNode]) -> list[SLO]:
+    doc_errors = len(reader.errors)
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata", "spec"])
     meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName", "labels", "annotations"],
                           ["name"], loc=doc.loc)
@@ -171,7 +172,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows],
             continue
         objective = (reader.number(o["target"], f"{p}.target") * 100 if "target" in o
                      else reader.number(o["targetPercent"], f"{p}.targetPercent"))
-        if sli is None or len(reader.errors) > before:
+        if sli is None or len(reader.errors) > doc_errors:
             continue
         slo_name = name if len(objectives) == 1 else f"{name}-{i}"
         slo = SLO(service=service, name=slo_name, objective=objective, period=period, sli=sli,

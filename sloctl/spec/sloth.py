@@ -81,7 +81,7 @@ def _read_spec(f: dict[str, YNode], prefix: str, node: YNode, reader: Reader,
         slo_period = period or DEFAULT_PERIOD
         windows = resolve(slo_period, catalogs)
         alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
-        if sli is None or len(reader.errors) > before:
+        if sli is None:
             continue
         slo = SLO(service=service, name=name, objective=objective, period=slo_period, sli=sli,
                   alerting=alerting, windows=windows,

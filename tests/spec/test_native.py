@@ -1,0 +1,284 @@
+"""The native sloctl/v1 format: what it accepts, and how it reports what it rejects."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sloctl.model import EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+from sloctl.spec import load_paths, load_text
+
+BASE = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata:
+  name: api
+  labels: {team: core}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(req_total{code=~"5.."}[{{.window}}]))
+          totalQuery: sum(rate(req_total[{{.window}}]))
+"""
+
+
+def load(text: str) -> tuple[list[str], list[str]]:
+    result = load_text(textwrap.dedent(text), "f.yaml")
+    return [str(e) for e in result.errors], [s.id for s in result.slos]
+
+
+def with_slo(body: str) -> str:
+    head = BASE.split("    - name: availability")[0]
+    return head + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def test_a_minimal_service_loads_with_defaults() -> None:
+    result = load_text(BASE, "f.yaml")
+    assert not result.errors
+    (slo,) = result.slos
+    assert slo.id == "api-availability"
+    assert slo.period == 30 * 86400
+    assert dict(slo.labels) == {"team": "core"}
+    assert slo.alerting.name == "AvailabilityBudgetBurn"
+    assert [t.name for t in slo.alerting.enabled_tiers] == ["page_quick", "page_slow", "ticket_quick", "ticket_slow"]
+    assert [round(t.window.burn_factor(slo.period), 3) for t in slo.alerting.tiers] == [14.4, 6.0, 3.0, 1.0]
+    assert slo.source.line == 8
+
+
+def test_every_sli_kind_is_read() -> None:
+    text = with_slo("""\
+        - name: events
+          objective: 99
+          sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+        - name: ratio
+          objective: 99
+          sli: {ratio: {goodQuery: 'sum(rate(g[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+        - name: raw
+          objective: 99
+          sli: {raw: {errorRatioQuery: 'sum(rate(e[{{.window}}])) / sum(rate(t[{{.window}}]))'}}
+        - name: latency
+          objective: 95
+          period: 7d
+          sli: {latency: {histogram: http_duration_seconds, selector: '{route="/v1/x", method=~"GET|PUT"}', threshold: 250ms}}
+        - name: probe
+          objective: 99.9
+          sli: {probe: {target: postgres}}
+        """)
+    result = load_text(text, "f.yaml")
+    assert not result.errors, result.errors
+    kinds = {s.name: s.sli for s in result.slos}
+    assert isinstance(kinds["events"], EventsSLI)
+    assert isinstance(kinds["ratio"], RatioSLI)
+    assert isinstance(kinds["raw"], RawSLI)
+    latency = kinds["latency"]
+    assert isinstance(latency, LatencySLI)
+    assert latency.threshold_seconds == 0.25
+    assert latency.matchers == (("route", "/v1/x"),)
+    probe = kinds["probe"]
+    assert isinstance(probe, ProbeSLI) and probe.selector == '{target="postgres"}'
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("objective: 100", "objective 100 is outside (0, 100)"),
+        ("objective: 0", "objective 0 is outside (0, 100)"),
+        ("objective: high", "expected a number, found str 'high'"),
+        ("period: 2h", "period 2h is shorter than the longest alert window (3d)"),
+        ("period: 30 days", "is not a Prometheus duration"),
+        ("objectiv: 99", "unknown field (did you mean 'objective'?)"),
+    ],
+)
+def test_bad_fields_are_reported_with_what_was_found_and_expected(body: str, expected: str) -> None:
+    text = BASE.replace("      objective: 99.9\n", "      objective: 99.9\n      " + body + "\n")
+    if body.startswith("objective"):
+        text = BASE.replace("      objective: 99.9\n", "      " + body + "\n")
+    errors, _ = load(text)
+    assert any(expected in e for e in errors), errors
+    assert all(e.startswith("f.yaml:") for e in errors)
+
+
+def test_an_error_query_equal_to_the_total_query_is_rejected() -> None:
+    errors, _ = load(BASE.replace('req_total{code=~"5.."}', "req_total"))
+    assert any("error query equals total query" in e for e in errors)
+
+
+def test_a_latency_threshold_without_a_unit_is_rejected() -> None:
+    errors, _ = load(with_slo("""\
+        - name: lat
+          objective: 95
+          sli: {latency: {histogram: h, threshold: 200}}
+        """))
+    assert any("threshold 200 has no unit; write it as 200ms or 200s" in e for e in errors), errors
+
+
+def test_a_promql_syntax_error_points_at_the_query() -> None:
+    errors, _ = load(BASE.replace("sum(rate(req_total[{{.window}}]))", "sum(rate(req_total[{{.window}}])"))
+    (error,) = errors
+    assert error.startswith("f.yaml:13:23: spec.slos[0].sli.events.totalQuery: PromQL syntax error")
+
+
+def test_all_errors_of_a_file_are_reported_not_just_the_first() -> None:
+    text = BASE.replace("objective: 99.9", "objective: 101\n      period: soon").replace("name: api", "name: 'a pi'")
+    errors, _ = load(text)
+    assert len(errors) >= 3, errors
+
+
+def test_alert_tiers_can_be_disabled_and_given_a_for() -> None:
+    text = BASE + textwrap.indent(textwrap.dedent("""\
+        alerting:
+          runbookUrl: https://runbooks.example/api
+          minEvents: 50
+          ticket: {enabled: false}
+          tiers:
+            pageQuick: {for: 2m}
+            pageSlow: {enabled: false}
+        """), "      ")
+    (slo,) = load_text(text, "f.yaml").slos
+    assert [t.name for t in slo.alerting.enabled_tiers] == ["page_quick"]
+    assert slo.alerting.tiers[0].for_seconds == 120
+    assert slo.alerting.min_events == 50
+    assert slo.alerting.runbook_url == "https://runbooks.example/api"
+
+
+def test_a_windows_catalog_among_the_inputs_overrides_the_default(tmp_path: Path) -> None:
+    catalog = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sloth" / "windows" / "7d.yaml")
+    (tmp_path / "slo.yaml").write_text(BASE.replace("objective: 99.9", "objective: 99.9\n      period: 7d"))
+    result = load_paths([tmp_path], windows_dirs=[catalog.parent])
+    assert not result.errors
+    (slo,) = result.slos
+    assert slo.windows.source.endswith("7d.yaml:1")
+    assert slo.alerting.tiers[0].window.budget_percent == 8
+
+
+def test_a_period_without_a_catalog_keeps_the_windows_and_scales_the_factors() -> None:
+    (slo,) = load_text(BASE.replace("objective: 99.9", "objective: 99.9\n      period: 90d"), "f").slos
+    assert [round(t.window.burn_factor(slo.period), 2) for t in slo.alerting.tiers] == [43.2, 18.0, 9.0, 3.0]
+
+
+def test_directories_are_read_recursively_and_duplicates_across_files_are_found(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "b").mkdir()
+    (tmp_path / "a" / "one.yaml").write_text(BASE)
+    (tmp_path / "a" / "b" / "two.yml").write_text(BASE)
+    result = load_paths([tmp_path])
+    assert len(result.slos) == 2
+    (error,) = result.errors
+    assert "duplicate SLO 'availability' of service 'api'" in str(error)
+    assert str(tmp_path / "a" / "one.yaml") in str(error) or str(tmp_path / "a" / "b" / "two.yml") in str(error)
+
+
+def test_multi_document_files_are_read() -> None:
+    result = load_text(BASE + "---\n" + BASE.replace("name: api", "name: web"), "f.yaml")
+    assert not result.errors
+    assert [s.id for s in result.slos] == ["api-availability", "web-availability"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", "file holds no YAML document"),
+        ("- a\n- b\n", "expected a mapping with apiVersion and kind"),
+        ("apiVersion: sloctl/v2\nkind: Service\n", "unsupported apiVersion 'sloctl/v2'"),
+        ("a: [1,\n", "YAML syntax error"),
+        ("a: &x 1\nb: *y\n", "YAML syntax error"),
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+    ],
+)
+def test_malformed_input_gives_a_located_error(text: str, expected: str) -> None:
+    result = load_text(text, "f.yaml")
+    assert any(expected in str(e) for e in result.errors), result.errors
+    assert all(e.location.line >= 1 and e.location.column >= 1 for e in result.errors)
+
+
+def test_binary_and_oversized_files_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\x01\x02garbage")
+    (tmp_path / "big.yaml").write_bytes(b"a: " + b"x" * (9 * 1024 * 1024))
+    (tmp_path / "latin1.yaml").write_bytes("a: caf\xe9\n".encode("latin-1"))
+    result = load_paths([tmp_path])
+    messages = sorted(str(e) for e in result.errors)
+    assert any("binary" in m for m in messages)
+    assert any("the limit is" in m for m in messages)
+    assert any("not valid UTF-8" in m for m in messages)
+
+
+def test_an_alias_bomb_fails_fast_with_a_clear_error() -> None:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    result = load_text("\n".join(lines) + "\n", "bomb.yaml")
+    (error,) = result.errors
+    assert "more than 200000 nodes" in str(error)
+
+
+def test_openslo_v1_reads_a_referenced_sli_and_rejects_unsupported_features_by_name() -> None:
+    text = """\
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: good-requests}
+spec:
+  ratioMetric:
+    counter: true
+    good: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(ok_total[{{.window}}]))'}}}
+    total: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(all_total[{{.window}}]))'}}}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: api-availability}
+spec:
+  service: api
+  indicatorRef: good-requests
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 28d, isRolling: true}]
+  objectives: [{target: 0.995}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: calendar}
+spec:
+  service: api
+  indicatorRef: good-requests
+  budgetingMethod: Timeslices
+  timeWindow: [{duration: 1M, isRolling: false, calendar: {startTime: "2024-01-01 00:00:00", timeZone: UTC}}]
+  objectives: [{target: 0.99}]
+"""
+    result = load_text(text, "o.yaml")
+    assert [s.id for s in result.slos] == ["api-api-availability"]
+    assert isinstance(result.slos[0].sli, RatioSLI) and result.slos[0].objective == pytest.approx(99.5)
+    messages = " ".join(str(e) for e in result.errors)
+    assert "budgeting method 'Timeslices' is not supported yet" in messages
+    assert "calendar time windows are not supported yet" in messages
+
+
+def test_sloth_unknown_fields_are_warnings_as_sloth_ignores_them() -> None:
+    text = """\
+version: prometheus/v1
+service: svc
+slos:
+  - name: s
+    objective: 99
+    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
+    alerting: {name: A, pageAlert: {labels: {a: b}}}
+"""
+    result = load_text(text, "s.yaml")
+    assert not result.errors
+    assert "unknown field ignored (did you mean 'page_alert'?)" in str(result.warnings[0])
+
+
+def test_sloth_plugin_slis_are_rejected_by_name() -> None:
+    text = """\
+version: prometheus/v1
+service: svc
+slos:
+  - name: s
+    objective: 99
+    sli: {plugin: {id: sloth-common/availability}}
+    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}
+"""
+    result = load_text(text, "s.yaml")
+    assert "Sloth SLI plugins are not supported" in str(result.errors[0])
