@@ -15,7 +15,7 @@ import difflib
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sloctl import __version__, naming
@@ -49,11 +49,16 @@ class GenerateOptions:
     disable_alerts: bool = False
     disable_recordings: bool = False
     version: str = __version__
-    sources: Mapping[str, str] = field(default_factory=dict)
+    source_root: str | None = None
+    """Source file names in headers are shown relative to this directory (the output root), so
+    that the generated text does not depend on where the repository is checked out."""
 
 
-def _display_source(slo: SLO) -> str:
-    return slo.source.file
+def _display_source(slo: SLO, options: GenerateOptions) -> str:
+    name = slo.source.file
+    if options.source_root is not None and os.path.isabs(name) == os.path.isabs(options.source_root):
+        name = os.path.relpath(name, options.source_root)
+    return Path(name).as_posix()
 
 
 def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions()) -> dict[str, str]:
@@ -61,7 +66,7 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
     out: dict[str, str] = {}
     services = group_by_service(slos)
     for service in services:
-        sources = sorted({_display_source(s) for s in service.slos})
+        sources = sorted({_display_source(s, options) for s in service.slos})
         name = f"{RULES_DIR}/{naming.slug(service.name)}.yml"
         if options.compat == "sloth":
             from sloctl.render.sloth_compat import render_sloth
@@ -77,7 +82,7 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
                                                            namespace=options.namespace)
         if options.tests:
             for slo in service.slos:
-                for fname, ftext in render_rule_tests(slo, options.version).files:
+                for fname, ftext in render_rule_tests(slo, options.version, _display_source(slo, options)).files:
                     out[f"{TESTS_DIR}/{fname}"] = ftext
     if options.dashboards:
         from sloctl.render.dashboards import render_dashboards, render_provider
@@ -145,11 +150,11 @@ def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], li
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            staged.append((Path(tmp), dest))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-            staged.append((Path(tmp), dest))
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

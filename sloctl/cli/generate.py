@@ -45,6 +45,7 @@ def _generate(args: argparse.Namespace) -> int:
         dashboards=not args.no_dashboards and not sloth, alertmanager=not args.no_alertmanager and not sloth,
         interval=interval, extra_labels=extra, operator_labels=op_labels, namespace=args.namespace,
         disable_alerts=args.disable_alerts, disable_recordings=args.disable_recordings,
+        source_root=str(Path(args.output).absolute()) if Path(args.paths[0]).is_absolute() else args.output,
     )
     try:
         planned = plan_outputs(result.slos, options)

@@ -1,0 +1,108 @@
+"""The command line: exit codes, no tracebacks, and each command doing its job end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from sloctl.cli.main import main
+from tests.paths import ROOT
+
+SLOS = ROOT / "slos"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sloctl.cli.main", *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_validate_accepts_the_bundled_slos() -> None:
+    proc = run("validate", str(SLOS))
+    assert proc.returncode == 0, proc.stderr
+    assert "valid: 14 SLO(s) of 3 service(s) in 3 file(s)" in proc.stdout
+
+
+def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  slos:\n"
+                   "    - {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}\n"
+                   "    - {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}\n")
+    proc = run("validate", str(bad))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"{bad}:6:7: spec.slos[0].objective: objective 120 is outside (0, 100)" in proc.stderr
+    assert f"{bad}:7:" in proc.stderr and "has no unit" in proc.stderr
+    assert "error(s) in 1 file(s)" in proc.stderr
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff\xfe garbage", b"", b"{{{{", b"- - - -\n  : :", "é: ü\n".encode("utf-16")])
+def test_garbage_never_produces_a_traceback(tmp_path: Path, content: bytes) -> None:
+    f = tmp_path / "g.yaml"
+    f.write_bytes(content)
+    proc = run("validate", str(f))
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("validate").returncode == 2
+    assert run("no-such-command").returncode == 2
+    assert run("generate", str(SLOS)).returncode == 2  # -o is required
+    assert run().returncode == 2
+
+
+def test_a_missing_path_is_an_input_error() -> None:
+    proc = run("validate", "/nonexistent/slos")
+    assert proc.returncode == 1 and "no such file or directory" in proc.stderr
+
+
+def test_schema_is_valid_json_schema_and_every_bundled_slo_file_validates_against_it(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    files = sorted(SLOS.glob("*.yaml"))
+    assert files
+    for f in files:
+        for doc in yaml.safe_load_all(f.read_text()):
+            errors = list(validator.iter_errors(doc))
+            assert not errors, (f, [e.message for e in errors])
+    # and the schema rejects what the loader rejects, for the common mistakes
+    bad = yaml.safe_load((SLOS / "platform-api.yaml").read_text())
+    bad["spec"]["slos"][0]["objectiv"] = 99
+    assert list(validator.iter_errors(bad))
+
+
+def test_the_checked_in_schema_matches_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["schema"])
+    assert (ROOT / "docs" / "sloctl-v1.schema.json").read_text() == capsys.readouterr().out
+
+
+def test_explain_reports_budgets_windows_and_detection_times(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(SLOS / "platform-api.yaml"), "-o", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    availability = next(d for d in data if d["id"] == "platform-api-availability")
+    assert availability["error_budget_minutes"] == pytest.approx(43.2)
+    quick = availability["tiers"][0]
+    assert quick["tier"] == "page_quick" and quick["burn_factor"] == 14.4
+    assert quick["trips_at_error_ratio"] == pytest.approx(0.0144)
+    assert quick["budget_spent_at_threshold_percent"] == 2
+    # the plan's detection target: a full outage pages in under 5 minutes
+    assert quick["full_outage_detection_seconds"] < 300
+    assert main(["explain", str(SLOS)]) == 0
+    text = capsys.readouterr().out
+    assert "platform-jobs-backups" in text and "page_quick (off)" in text
+
+
+def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    for command in ("validate", "generate", "collector", "gameday", "backtest"):
+        assert command in proc.stdout
