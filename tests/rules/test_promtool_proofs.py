@@ -1,0 +1,52 @@
+"""The generated rules and their generated tests, run by the real promtool.
+
+Also shows the tests have teeth: a rule broken on purpose makes them fail.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sloctl.promtool import find_promtool, run_rule_tests
+from tests.paths import ROOT
+
+pytestmark = pytest.mark.promtool
+
+
+def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
+    report = run_rule_tests([ROOT / "rules"], jobs=2)
+    lines = "\n".join(report.lines())
+    assert report.ok, lines
+    assert sum(r.kind == "check" for r in report.results) == 17
+    assert sum(r.kind == "test" for r in report.results) == 28
+
+
+@pytest.mark.parametrize(
+    ("mutation", "what"),
+    [
+        (("> 14.4", "> 20"), "a page factor raised"),
+        (("1 - sloctl:period_burn_rate:ratio", "0.5 - sloctl:period_burn_rate:ratio"), "a wrong budget"),
+        (("sum_over_time(sloctl:sli_errors:rate5m", "avg_over_time(sloctl:sli_errors:rate5m"), "an unweighted ratio"),
+        ((" >= 100\n", " >= 1\n"), "a weakened low-traffic guard"),
+        (("clamp_min(sloctl:sli_events:rate5m", "(sloctl:sli_events:rate5m"), "a NaN on zero traffic"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_the_generated_tests_catch_a_broken_rule(tmp_path: Path, mutation: tuple[str, str], what: str) -> None:
+    src = ROOT / "rules" / "tests"
+    for f in src.glob("platform-api--availability*"):
+        shutil.copy(f, tmp_path / f.name)
+    rules = tmp_path / "platform-api--availability.rules.yml"
+    old, new = mutation
+    text = rules.read_text()
+    assert old in text, what
+    rules.write_text(text.replace(old, new))
+    tests = sorted(p.name for p in tmp_path.glob("*.test.yml"))
+    proc = subprocess.run([find_promtool(), "test", "rules", *tests], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode != 0, f"{what} went unnoticed"
+    assert "FAILED" in proc.stdout + proc.stderr
