@@ -74,7 +74,7 @@ def _config(port: int, dead_port: int) -> str:
 
     return (
         "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 1s, timeout: 500ms, connections: [cold, warm]}\ntargets:\n"
+        "defaults: {interval: 1s, timeout: 800ms, connections: [cold, warm]}\ntargets:\n"
         + t("ok", "/ok", ", expect: {rateLimitHeaders: true, linkHeader: true}")
         + t("missing", "/missing", ", expect: {status: 404}")
         + t("html404", "/html404", ", expect: {status: 404}")
@@ -146,4 +146,4 @@ def test_phases_are_split_and_warm_runs_skip_the_handshake(results: dict[str, li
 
 def test_the_deadline_cuts_a_slow_answer(results: dict[str, list[RunResult]]) -> None:
     for r in results["slow"]:
-        assert 0.45 <= r.durations["total"] < 0.9, r
+        assert 0.75 <= r.durations["total"] < 0.99, r
