@@ -24,7 +24,17 @@ def listening(host: str, port: int) -> bool:
 
 def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sloctl.cli.main", "testbed", "up", "--workdir", str(tmp_path), "--for", "120s"],
+        [
+            sys.executable,
+            "-m",
+            "sloctl.cli.main",
+            "testbed",
+            "up",
+            "--workdir",
+            str(tmp_path),
+            "--for",
+            "120s",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
