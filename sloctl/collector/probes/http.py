@@ -9,6 +9,8 @@ configured, the IETF ``RateLimit`` headers and a well-formed ``Link`` header mus
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import re
 import ssl
@@ -88,7 +90,13 @@ class HttpProbe:
         self._allow = allow
         self._client: httpx.AsyncClient | None = None
         self._cert_not_after: float | None = None
-        self._ssl: ssl.SSLContext | None = None
+        # Build now, not in the first run: with many targets starting together, the CA bundle
+        # load and httpcore's lazy import of its asyncio backend would block the event loop
+        # long enough to push every other first run past its deadline.
+        self._ssl: ssl.SSLContext | None = client_ssl_context(target.tls)
+        for module in ("anyio._backends._asyncio", "httpcore._backends.anyio"):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
 
     def _new_client(self) -> httpx.AsyncClient:
         # One SSL context per probe, built once: httpx would otherwise load the CA bundle for
