@@ -196,12 +196,19 @@ class Dependencies:
     @contextlib.asynccontextmanager
     async def pg(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
         async with self.pg_pool.connection() as conn:
-            if not self._schema_ready:
-                async with self._schema_lock:
-                    if not self._schema_ready:
-                        await conn.execute(DDL)
-                        self._schema_ready = True
-            yield conn
+            try:
+                if not self._schema_ready:
+                    async with self._schema_lock:
+                        if not self._schema_ready:
+                            await conn.execute(DDL)
+                            self._schema_ready = True
+                yield conn
+            except psycopg.OperationalError:
+                # A connection error (class 08, server shutdown): PgBouncer may keep the client
+                # side open, so the pool would hand the broken connection out again. A closed
+                # connection is dropped by the pool instead.
+                await conn.close()
+                raise
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "BreakerOpenError",
@@ -226,16 +226,25 @@ class CircuitBreaker:
         say) propagate without counting against the dependency.
         """
         trial = self.acquire()
+        # The call runs in its own task so that the caller gets its answer when the timeout
+        # expires, not when the cancelled driver has finished cleaning up (psycopg, cancelled,
+        # sends the server a cancel request and waits for it: up to another 5 s).
+        task = asyncio.ensure_future(fn())
         try:
-            async with asyncio.timeout(self.settings.call_timeout):
-                value = await fn()
-        except TimeoutError:
-            self.record_failure(trial, timeout=True)
-            raise
+            done, _ = await asyncio.wait({task}, timeout=self.settings.call_timeout)
         except asyncio.CancelledError:
+            task.cancel()
+            _abandon(task)
             if trial:
                 self.release_trial()
             raise
+        if not done:
+            task.cancel()
+            _abandon(task)
+            self.record_failure(trial, timeout=True)
+            raise TimeoutError(f"{self.dependency} call timed out after {self.settings.call_timeout:g} s")
+        try:
+            value = task.result()
         except Exception as exc:
             if is_failure is None or is_failure(exc):
                 self.record_failure(trial)
@@ -244,3 +253,17 @@ class CircuitBreaker:
             raise
         self.record_success(trial)
         return value
+
+
+#: cancelled calls still cleaning up; referenced so that they are not garbage collected
+_ABANDONED: set[asyncio.Future[Any]] = set()
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    def forget(done: asyncio.Future[Any]) -> None:
+        _ABANDONED.discard(done)
+        if not done.cancelled():
+            done.exception()  # retrieved: no "exception was never retrieved" warning
+
+    _ABANDONED.add(task)
+    task.add_done_callback(forget)

@@ -273,20 +273,67 @@ def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
                 if kinds[-1] == "circuit-open":
                     break
             assert kinds == ["dependency-timeout", "dependency-timeout", "circuit-open"]
+            started = time.monotonic()
             for _ in range(50):
                 assert c.post("/v1/documents", json={"a": 1}).json()["type"].endswith("/circuit-open")
+            # 50 calls that waited for the 0.3 s timeout would take 15 s
+            assert time.monotonic() - started < 5
             hist = samples(c, "platform_http_request_duration_seconds_bucket")
-            fast = [
-                v
-                for k, v in hist.items()
-                if dict(k).get("route") == "/v1/documents" and dict(k)["le"] == "0.005"
-            ]
-            assert sum(fast) >= 50
+
+            def at_most(le: str) -> float:
+                return sum(
+                    v
+                    for k, v in hist.items()
+                    if dict(k).get("route") == "/v1/documents" and dict(k)["le"] == le
+                )
+
+            # 54 requests: 1 success, 2 timeouts (>= 0.3 s each), 51 rejections. Rejections do
+            # not wait for the frozen server; 5 ms covers HTTP handling on a busy 2-core CI
+            # machine for nearly all of them (benchmarks/testbed.py measures the breaker alone).
+            assert at_most("0.005") >= 40, hist
             timeouts = value(
                 c, "platform_circuit_breaker_calls_total", dependency="mongodb", result="timeout"
             )
             assert timeouts == 2
-            # The 2 timed-out calls took >= 0.3 s each; the rejections all sat in the 5 ms
-            # bucket, HTTP handling included (benchmarks/testbed.py measures the breaker alone)
         finally:
             mongo.resume()
+
+
+def test_postgres_breaker_opens_when_postgres_stops_and_closes_after_restart(
+    tmp_path: Path, redis_server: RedisServer, mongodb_server: MongoServer
+) -> None:
+    """Through PgBouncer: the call timeout bounds the wait, broken pooled connections are
+    dropped, and the half-open trial after the restart closes the breaker."""
+    from sloctl.servers import start_pgbouncer, start_postgres
+
+    with (
+        start_postgres(tmp_path) as pg,
+        start_pgbouncer(tmp_path, upstream=pg) as pgb,
+        start_api(
+            tmp_path,
+            postgres=pg,
+            pgbouncer=pgb,
+            redis=redis_server,
+            mongodb=mongodb_server,
+            options={"breaker-open-seconds": 2, "breaker-minimum-calls": 4, "postgres-timeout": 1},
+        ) as api,
+        httpx.Client(base_url=api.url, timeout=10) as c,
+    ):
+        assert c.get("/v1/projects").status_code == 200
+        pg.stop()
+        kinds = []
+        for _ in range(10):
+            started = time.monotonic()
+            r = c.get("/v1/projects")
+            assert time.monotonic() - started < 1.5  # never longer than the 1 s call timeout
+            assert r.status_code == 503
+            kinds.append(r.json()["type"].rsplit("/", 1)[1])
+            if kinds[-1] == "circuit-open":
+                break
+        assert kinds[-1] == "circuit-open"
+        assert set(kinds[:-1]) <= {"dependency-timeout", "dependency-failure"}
+        opened_at = time.monotonic()
+        pg.restart()
+        time.sleep(max(0.0, opened_at + 2.1 - time.monotonic()))
+        assert c.get("/v1/projects").status_code == 200
+        assert value(c, "platform_circuit_breaker_state", dependency="postgres") == 0
