@@ -114,3 +114,28 @@ def test_breakpoint_steps_up_until_a_gate_breaks(
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["breakpoint"]["broke_at_users"] == 5
     assert report["total"]["requests"] > 0
+
+
+def test_spike_scenario_runs_five_times_the_users_in_the_middle(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "spike",
+            "--host",
+            platform_api.url,
+            "--duration",
+            "10s",
+            "--users",
+            "2",
+            "--threshold",
+            "failure_ratio<=0.001",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0, capsys.readouterr().out
+    users = [s["users"] for s in json.loads((tmp_path / "report.json").read_text())["timeseries"]]
+    assert max(users) == 10
+    assert users[0] == 2

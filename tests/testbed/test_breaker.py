@@ -188,3 +188,27 @@ def test_async_call_does_not_count_client_errors_against_the_dependency() -> Non
 def test_invalid_settings_are_refused_with_a_message(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
         BreakerSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_timeout_answers_on_time_even_when_cancellation_is_slow() -> None:
+    """psycopg, cancelled, sends a cancel request and waits for it; the caller must not."""
+    b = CircuitBreaker("postgres", BreakerSettings(call_timeout=0.05), clock=FakeClock())
+
+    async def stubborn() -> int:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.5)  # slow clean-up
+            raise
+        return 1
+
+    async def scenario() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await b.call(stubborn)
+        elapsed = loop.time() - started
+        await asyncio.sleep(0.6)  # let the abandoned call finish its clean-up
+        return elapsed
+
+    assert asyncio.run(scenario()) < 0.3
