@@ -302,36 +302,43 @@ def start_pgbouncer(
         "pgbouncer": "pgbouncer-secret",
     }
     (home / "userlist.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in users.items()))
-    chosen = port or free_port()
-    server = PgBouncerServer(
-        port=chosen, home=home, logfile=home / "pgbouncer.log", run_as=run_as, upstream=upstream
-    )
-    server.config_path.write_text(
-        "\n".join(
-            [
-                "[databases]",
-                f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
-                f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
-                "[pgbouncer]",
-                f"listen_addr = {LOOPBACK}",
-                f"listen_port = {chosen}",
-                "unix_socket_dir =",
-                "auth_type = scram-sha-256",
-                f"auth_file = {home / 'userlist.txt'}",
-                "admin_users = pgbouncer",
-                "stats_users = pgbouncer",
-                f"pool_mode = {pool_mode}",
-                f"default_pool_size = {int(default_pool_size)}",
-                f"max_client_conn = {int(max_client_conn)}",
-                f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
-                "server_connect_timeout = 5",
-                "server_login_retry = 1",
-                "ignore_startup_parameters = extra_float_digits,options",
-                "",
-            ]
+    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
+        chosen = port or free_port()
+        server = PgBouncerServer(
+            port=chosen, home=home, logfile=home / "pgbouncer.log", run_as=run_as, upstream=upstream
         )
-    )
-    chown_to(home, run_as)
-    os.chmod(home / "userlist.txt", 0o600)
-    server._spawn()
-    return server
+        server.config_path.write_text(
+            "\n".join(
+                [
+                    "[databases]",
+                    f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
+                    f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
+                    "[pgbouncer]",
+                    f"listen_addr = {LOOPBACK}",
+                    f"listen_port = {chosen}",
+                    "unix_socket_dir =",
+                    "auth_type = scram-sha-256",
+                    f"auth_file = {home / 'userlist.txt'}",
+                    "admin_users = pgbouncer",
+                    "stats_users = pgbouncer",
+                    f"pool_mode = {pool_mode}",
+                    f"default_pool_size = {int(default_pool_size)}",
+                    f"max_client_conn = {int(max_client_conn)}",
+                    f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
+                    "server_connect_timeout = 5",
+                    "server_login_retry = 1",
+                    "ignore_startup_parameters = extra_float_digits,options",
+                    "",
+                ]
+            )
+        )
+        chown_to(home, run_as)
+        os.chmod(home / "userlist.txt", 0o600)
+        try:
+            server._spawn()
+        except ServerStartError as exc:
+            if port is not None or "in use" not in str(exc):
+                raise
+            continue
+        return server
+    raise ServerStartError("pgbouncer: no free port after 3 attempts")
