@@ -41,6 +41,11 @@ def _fmt(value: float | None, stat: str) -> str:
     return f"{value:g} ms"
 
 
+def _expr(g: GateResult) -> str:
+    t = g.threshold
+    return t.expression + (" ms" if t.stat in ("percentile", "avg", "max") else "")
+
+
 def render_table(report: Report) -> str:
     rows = [("result", "threshold", "scope", "measured", "source")]
     for g in report.gates:
@@ -48,7 +53,7 @@ def render_table(report: Report) -> str:
         rows.append(
             (
                 "PASS" if g.passed else "FAIL",
-                t.expression + (" ms" if t.stat in ("percentile", "avg", "max") else ""),
+                _expr(g),
                 t.scope,
                 _fmt(g.value, t.stat) if g.value is not None else g.note,
                 t.source,
@@ -182,7 +187,7 @@ def render_html(report: Report) -> str:
     verdict = "PASSED" if report.passed else "FAILED"
     gate_rows = "".join(
         f"<tr class={'pass' if g.passed else 'fail'}><td>{'PASS' if g.passed else 'FAIL'}</td>"
-        f"<td>{e(g.threshold.expression)}</td><td>{e(g.threshold.scope)}</td>"
+        f"<td>{e(_expr(g))}</td><td>{e(g.threshold.scope)}</td>"
         f"<td>{e(_fmt(g.value, g.threshold.stat) if g.value is not None else g.note)}</td>"
         f"<td>{e(g.threshold.source)}</td></tr>"
         for g in report.gates

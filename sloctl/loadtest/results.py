@@ -76,7 +76,7 @@ class RouteStats:
             "p50_ms": self.percentile(50),
             "p95_ms": self.percentile(95),
             "p99_ms": self.percentile(99),
-            "max_ms": self.max_response_time,
+            "max_ms": round(self.max_response_time, 2),
         }
 
     @classmethod
