@@ -93,6 +93,8 @@ def to_dict(report: Report) -> dict[str, object]:
                 "limit": g.threshold.limit,
                 "route": g.threshold.route,
                 "method": g.threshold.method,
+                "dependency": g.threshold.dependency,
+                "scope": g.threshold.scope,
                 "source": g.threshold.source,
                 "value": g.value,
                 "passed": g.passed,

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .thresholds import Threshold
+from .thresholds import ROUTE_DEPENDENCIES, Threshold
 
 __all__ = ["GateResult", "RouteStats", "RunStats", "Sample", "evaluate", "percentile"]
 
@@ -150,13 +150,21 @@ class RunStats:
     def total(self) -> RouteStats:
         return aggregate(self.routes)
 
-    def select(self, route: str | None, method: str | None) -> RouteStats | None:
-        if route is None:
-            return self.total
-        chosen = [r for r in self.routes if r.name == route and (method is None or r.method == method)]
+    def select(
+        self, route: str | None, method: str | None, dependency: str | None = None
+    ) -> RouteStats | None:
+        """The requests a gate covers: one route, the routes of one dependency, or all;
+        narrowed to one method when given. None when no request matched."""
+        chosen = [
+            r
+            for r in self.routes
+            if (route is None or r.name == route)
+            and (route is not None or dependency is None or ROUTE_DEPENDENCIES.get(r.name) == dependency)
+            and (method is None or r.method == method)
+        ]
         if not chosen:
             return None
-        return aggregate(chosen, name=route)
+        return aggregate(chosen, name=route or dependency or "Aggregated")
 
 
 @dataclass(frozen=True)
@@ -184,7 +192,7 @@ def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult
     load test that never exercised what the SLO protects proves nothing."""
     out: list[GateResult] = []
     for t in thresholds:
-        stats = run.select(t.route, t.method)
+        stats = run.select(t.route, t.method, t.dependency)
         if stats is None or stats.num_requests == 0:
             out.append(GateResult(t, None, False, f"no requests to {t.scope}"))
             continue

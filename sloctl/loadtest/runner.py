@@ -99,7 +99,7 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
         "SLOCTL_LOADTEST_USER_RPS": str(options.user_rps),
         "SLOCTL_LOADTEST_DURATION": str(options.duration),
         "SLOCTL_BREAKPOINT_GATES": json.dumps(
-            [_gate_json(t) for t in options.breakpoint_gates if t.route is None and t.op in ("<", "<=")]
+            [_gate_json(t) for t in options.breakpoint_gates if t.op in ("<", "<=")]
         ),
         "PYTHONUNBUFFERED": "1",
     }
@@ -215,4 +215,11 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
 
 def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:
     """Aggregate latency and failure gates: those the breakpoint shape can watch per step."""
-    return tuple(t for t in thresholds if t.route is None and t.stat in ("percentile", "failure_ratio"))
+    return tuple(
+        t
+        for t in thresholds
+        if t.route is None
+        and t.dependency is None
+        and t.method is None
+        and t.stat in ("percentile", "failure_ratio")
+    )

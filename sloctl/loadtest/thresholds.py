@@ -14,7 +14,8 @@ From an SLO:
   operation (``provision_database`` → ``POST /v1/projects``, ``backup`` → its backups route).
 
 Gates are per route when the SLO's selector names one (``route="/v1/projects"``, with
-``method`` if given), otherwise over all requests. Probe SLIs and other metrics cannot be
+``method`` if given), per dependency when it names a ``dependency`` (the routes backed by that
+database, from docs/metrics.md), otherwise over all requests. Probe SLIs and other metrics cannot be
 measured by a load test; they are listed as skipped, with the reason.
 
 >>> parse_threshold("p(95)<200").describe()
@@ -53,6 +54,18 @@ OPERATION_ROUTES: dict[str, tuple[str, str]] = {
     "provision_database": ("POST", "/v1/projects"),
     "backup": ("POST", "/v1/projects/{project_id}/backups"),
 }
+#: route template -> dependency, as in docs/metrics.md ("Routes of the platform API"); a test
+#: keeps it equal to the testbed's own table
+ROUTE_DEPENDENCIES: dict[str, str] = {
+    "/v1/projects": "postgres",
+    "/v1/projects/{project_id}": "postgres",
+    "/v1/projects/{project_id}/backups": "postgres",
+    "/v1/cache/{key}": "redis",
+    "/v1/documents": "mongodb",
+    "/v1/documents/{document_id}": "mongodb",
+    "/healthz": "none",
+    "/metrics": "none",
+}
 _UNITS = {"percentile": "ms", "avg": "ms", "max": "ms", "failure_ratio": "", "rps": "/s"}
 
 
@@ -71,6 +84,8 @@ class Threshold:
     route: str | None = None
     method: str | None = None
     source: str = "command line"
+    #: the routes backed by this dependency (when ``route`` is None)
+    dependency: str | None = None
 
     @property
     def expression(self) -> str:
@@ -80,7 +95,8 @@ class Threshold:
     @property
     def scope(self) -> str:
         if self.route is None:
-            return "all requests"
+            base = f"{self.dependency} routes" if self.dependency else "all requests"
+            return f"{self.method} {base}" if self.method else base
         return f"{self.method} {self.route}" if self.method else self.route
 
     def describe(self) -> str:
@@ -153,6 +169,7 @@ def parse_threshold(text: str) -> Threshold:
 
 _ROUTE = re.compile(r'\broute\s*=\s*"([^"]*)"')
 _METHOD = re.compile(r'\bmethod\s*=\s*"([^"]*)"')
+_DEPENDENCY = re.compile(r'\bdependency\s*=\s*"([^"]*)"')
 _OPERATION = re.compile(r'\boperation\s*=\s*"([^"]*)"')
 
 
@@ -180,8 +197,9 @@ def _from_slo(slo: SLO) -> Threshold | Skipped:
             round(sli.threshold_seconds * 1000, 6),
             percentile=slo.objective,
             route=matchers.get("route"),
-            method=matchers.get("method") if "route" in matchers else None,
+            method=matchers.get("method"),
             source=source,
+            dependency=matchers.get("dependency"),
         )
     if isinstance(sli, ProbeSLI):
         return Skipped(slo.id, "probe SLIs measure the collector's probes, not load")
@@ -190,8 +208,11 @@ def _from_slo(slo: SLO) -> Threshold | Skipped:
     budget = round(slo.error_budget, 10)
     if REQUESTS_METRIC in text:
         route = next((m.group(1) for q in queries if (m := _ROUTE.search(q))), None)
-        method = next((m.group(1) for q in queries if (m := _METHOD.search(q))), None) if route else None
-        return Threshold("failure_ratio", "<=", budget, route=route, method=method, source=source)
+        method = next((m.group(1) for q in queries if (m := _METHOD.search(q))), None)
+        dependency = next((m.group(1) for q in queries if (m := _DEPENDENCY.search(q))), None)
+        return Threshold(
+            "failure_ratio", "<=", budget, route=route, method=method, source=source, dependency=dependency
+        )
     if OPERATIONS_METRIC in text:
         operation = next((m.group(1) for q in queries if (m := _OPERATION.search(q))), None)
         if operation not in OPERATION_ROUTES:

@@ -11,6 +11,7 @@ from sloctl.cli.main import main
 from sloctl.testbed_runner import ApiServer
 
 SLOS = str(Path(__file__).parent / "slos")
+PLATFORM_SLOS = str(Path(__file__).resolve().parents[2] / "slos")
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -22,6 +23,8 @@ def test_a_30_second_steady_load_test_holds_the_slos(
         [
             "loadtest",
             "steady",
+            "--slo",
+            PLATFORM_SLOS,
             "--slo",
             SLOS,
             "--host",
@@ -40,7 +43,10 @@ def test_a_30_second_steady_load_test_holds_the_slos(
     assert code == 0, out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["passed"] is True
-    assert len(report["thresholds"]) == 5
+    # slos/ (per dependency and per operation) and the route-level fixture
+    assert len(report["thresholds"]) == 15
+    scopes = {t["route"] or t["dependency"] or "all" for t in report["thresholds"]}
+    assert scopes >= {"all", "postgres", "redis", "mongodb", "/v1/projects"}
     assert {t["source"] for t in report["thresholds"]} >= {
         "SLO platform-api-availability",
         "SLO platform-api-latency",

@@ -35,13 +35,13 @@ def test_slo_file_becomes_percentile_and_failure_ratio_gates_per_route() -> None
     gates, skipped = thresholds_from_slos(loaded.slos)
     described = {g.source: g.describe() for g in gates}
     assert described == {
-        "SLO platform-api-availability": "failure_ratio <= 0.001 (all requests)",
-        "SLO platform-api-latency": "p(95) <= 200 ms (all requests)",
-        "SLO platform-api-list-projects-latency": "p(99) <= 250 ms (GET /v1/projects)",
-        "SLO platform-api-provisioning": "failure_ratio <= 0.005 (POST /v1/projects)",
-        "SLO platform-api-backup": "failure_ratio <= 0.001 (POST /v1/projects/{project_id}/backups)",
+        "SLO gates-availability": "failure_ratio <= 0.001 (all requests)",
+        "SLO gates-latency": "p(95) <= 200 ms (all requests)",
+        "SLO gates-list-projects-latency": "p(99) <= 250 ms (GET /v1/projects)",
+        "SLO gates-provisioning": "failure_ratio <= 0.005 (POST /v1/projects)",
+        "SLO gates-backup": "failure_ratio <= 0.001 (POST /v1/projects/{project_id}/backups)",
     }
-    assert [s.slo for s in skipped] == ["platform-api-postgres-probe"]
+    assert [s.slo for s in skipped] == ["gates-postgres-probe"]
 
 
 @pytest.mark.parametrize(
@@ -98,3 +98,39 @@ def test_gates_pass_and_fail_on_final_stats_per_route() -> None:
     assert results[2].value == pytest.approx(2 / 1100)
     assert results[4].note == "no requests to POST /v1/documents"
     assert results[5].value == pytest.approx(110.0)
+
+
+def test_the_platforms_slos_gate_per_dependency_and_per_operation() -> None:
+    loaded = load_paths([Path(__file__).resolve().parents[2] / "slos"])
+    assert loaded.ok, loaded.errors
+    gates, skipped = thresholds_from_slos(loaded.slos)
+    described = {g.source: g.describe() for g in gates}
+    assert described["SLO platform-api-redis-latency"] == "p(95) <= 200 ms (redis routes)"
+    assert described["SLO platform-api-postgres-availability"] == "failure_ratio <= 0.001 (postgres routes)"
+    assert described["SLO platform-jobs-provisioning"] == "failure_ratio <= 0.005 (POST /v1/projects)"
+    assert all("probe" in s.reason for s in skipped)
+
+
+def test_a_dependency_gate_covers_exactly_the_routes_of_that_database() -> None:
+    run = RunStats(
+        routes=(
+            entry("/v1/cache/{key}", "GET", {2: 99, 900: 1}),
+            entry("/v1/cache/{key}", "PUT", {3: 100}),
+            entry("/v1/documents", "POST", {500: 100}, failures=100),
+        )
+    )
+    redis_p99 = Threshold("percentile", "<=", 200, 99.0, source="t", dependency="redis")
+    redis_failures = Threshold("failure_ratio", "<=", 0.001, source="t", dependency="redis")
+    mongo_failures = Threshold("failure_ratio", "<=", 0.001, source="t", dependency="mongodb")
+    pg = Threshold("failure_ratio", "<=", 0.001, source="t", dependency="postgres")
+    results = evaluate([redis_p99, redis_failures, mongo_failures, pg], run)
+    assert [r.passed for r in results] == [True, True, False, False]
+    assert results[0].value == 3
+    assert results[3].note == "no requests to postgres routes"
+
+
+def test_the_route_table_matches_the_testbed() -> None:
+    from sloctl.loadtest.thresholds import ROUTE_DEPENDENCIES
+    from testbed.app import ROUTE_DEPENDENCY
+
+    assert ROUTE_DEPENDENCIES == ROUTE_DEPENDENCY
