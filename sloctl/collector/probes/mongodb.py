@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
@@ -28,6 +31,8 @@ from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
 __all__ = ["MongoProbe"]
 
+T = TypeVar("T")
+
 
 class MongoProbe:
     def __init__(
@@ -38,7 +43,7 @@ class MongoProbe:
         self._password = password
         self._allow = allow
         self._client: AsyncMongoClient[dict[str, object]] | None = None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[Any]] = set()
 
     def app_name(self) -> str:
         """Lets fault tests aim a ``failCommand`` at this probe only."""
@@ -88,12 +93,12 @@ class MongoProbe:
                 await close_quietly(writer)
                 self._client = self._new_client(address)
                 async with rec.phase(Phase.AUTH):
-                    hello = await self._client.admin.command("hello")
+                    hello = await self._detach(self._client.admin.command("hello"))
                 report.role = "primary" if hello.get("isWritablePrimary") else "replica"
             client = self._client
             async with rec.phase(Phase.QUERY):
-                await client.admin.command("ping")
-                status = await client.admin.command("serverStatus")
+                await self._detach(client.admin.command("ping"))
+                status = await self._detach(client.admin.command("serverStatus"))
                 conns = status.get("connections")
                 if isinstance(conns, dict):
                     current, available = conns.get("current"), conns.get("available")
@@ -111,8 +116,8 @@ class MongoProbe:
                     )
                     value = secrets.token_hex(8)
                     key = f"{self.target.name}:{self.mode.value}"
-                    await coll.replace_one({"_id": key}, {"value": value}, upsert=True)
-                    doc = await coll.find_one({"_id": key})
+                    await self._detach(coll.replace_one({"_id": key}, {"value": value}, upsert=True))
+                    doc = await self._detach(coll.find_one({"_id": key}))
                     if doc is None or doc.get("value") != value:
                         raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
             return report
@@ -122,6 +127,29 @@ class MongoProbe:
         finally:
             if self.mode is ConnectionMode.COLD:
                 await self._drop()
+
+    async def _detach(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await a driver call that the run's deadline may abandon but never cancels.
+
+        pymongo 4.x leaks the socket when a task is cancelled inside its connect
+        (``pool_shared._async_create_connection`` closes it only on ``TimeoutError`` and
+        ``OSError``). So the call runs in its own task under pymongo's own deadline
+        (``pymongo.timeout``), which ends it cleanly; on cancellation the run moves on and
+        the task finishes in the background.
+        """
+
+        async def bounded() -> T:
+            with pymongo.timeout(self.target.timeout):
+                return await coro
+
+        task = asyncio.ensure_future(bounded())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+            raise
 
     async def _drop(self) -> None:
         """Close in the background: ``close()`` sends ``endSessions``, which waits on a frozen
