@@ -27,7 +27,7 @@ import uuid
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, LoadTestShape, events, task
+from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -56,11 +56,9 @@ class PlatformUser(FastHttpUser):
     """
 
     abstract = False
-    # per-user pacing: users × rate is the offered load (a fixed rate, not a closed loop)
-    _rate = _env_float("SLOCTL_LOADTEST_USER_RPS", 5.0)
-
-    def wait_time(self) -> float:
-        return 1.0 / self._rate if self._rate > 0 else 0.0
+    # Open-model pacing: each user starts a task every 1/rate seconds whatever the latency
+    # (Locust's constant_throughput), so users × rate is the offered load.
+    wait_time = constant_throughput(_env_float("SLOCTL_LOADTEST_USER_RPS", 5.0))
 
     def on_start(self) -> None:
         self.key = f"k{uuid.uuid4().hex[:10]}"

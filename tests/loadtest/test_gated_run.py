@@ -52,7 +52,7 @@ def test_a_30_second_steady_load_test_holds_the_slos(
         "SLO platform-api-latency",
     }
     # ~50 req/s offered for 30 s; every route was exercised
-    assert 1000 <= report["total"]["requests"] <= 1800
+    assert 900 <= report["total"]["requests"] <= 1800
     assert len(report["routes"]) == 8
     assert report["total"]["failures"] == 0
     assert len(report["timeseries"]) >= 20
