@@ -15,6 +15,8 @@ from types import FrameType
 
 __all__ = ["parse_duration", "register"]
 
+MAX_RUN_SECONDS = 7 * 24 * 3600.0
+
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -40,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--breaker-open-seconds", type=float, help="override the plan's 30 s open time (game days, demos)"
     )
+    up.add_argument("--rate-limit", type=float, help="requests/s per client (default 1000)")
+    up.add_argument("--rate-burst", type=int, help="bucket size (default 2000)")
     up.set_defaults(func=_up)
     parser.set_defaults(func=lambda _a: _usage(parser))
 
@@ -58,8 +62,13 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="sloctl-testbed-"))
     options: dict[str, str | int | float] = {}
-    if args.breaker_open_seconds is not None:
-        options["breaker-open-seconds"] = args.breaker_open_seconds
+    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
+        value = getattr(args, flag)
+        if value is not None:
+            if value <= 0:
+                print(f"sloctl testbed up: --{flag.replace('_', '-')} must be positive", file=sys.stderr)
+                return 2
+            options[flag.replace("_", "-")] = value
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -78,12 +87,13 @@ def _up(args: argparse.Namespace) -> int:
                 print(f"{name:16} {url}", flush=True)
             limit = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
             print(f"sloctl testbed: running {limit}", file=sys.stderr, flush=True)
-            deadline = time.monotonic() + args.duration if args.duration else None
-            while not stop.is_set():
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+            # "Until Ctrl-C" is bounded too: a forgotten testbed stops after a week.
+            deadline = time.monotonic() + (args.duration or MAX_RUN_SECONDS)
+            for _ in range(int(MAX_RUN_SECONDS) + 2):  # one wake-up per second at most
+                remaining = deadline - time.monotonic()
+                if stop.is_set() or remaining <= 0:
                     break
-                stop.wait(1.0 if remaining is None else min(1.0, remaining))
+                stop.wait(min(1.0, remaining))
                 if not testbed.api.running:
                     print("sloctl testbed: the API exited; stopping", file=sys.stderr)
                     return 1
