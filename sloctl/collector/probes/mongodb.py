@@ -34,6 +34,10 @@ __all__ = ["MongoProbe"]
 T = TypeVar("T")
 
 
+class _Abandoned(Exception):
+    """A driver call passed its budget; on a kept client this is worth one fresh attempt."""
+
+
 class MongoProbe:
     def __init__(
         self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
@@ -44,6 +48,7 @@ class MongoProbe:
         self._allow = allow
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
+        self._budget = target.timeout
 
     def app_name(self) -> str:
         """Lets fault tests aim a ``failCommand`` at this probe only."""
@@ -86,6 +91,10 @@ class MongoProbe:
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         report = ProbeReport()
+        # A kept client gets half the deadline, so that when its server went away (and pymongo
+        # waits in server selection) one fresh attempt still fits and reports what is wrong.
+        reused = self._client is not None and self.mode is ConnectionMode.WARM
+        self._budget = self.target.timeout * (0.5 if reused else 1.0)
         try:
             if self._client is None or self.mode is ConnectionMode.COLD:
                 await self._drop()
@@ -139,17 +148,26 @@ class MongoProbe:
         """
 
         async def bounded() -> T:
-            with pymongo.timeout(self.target.timeout):
+            with pymongo.timeout(self._budget):
                 return await coro
 
         task = asyncio.ensure_future(bounded())
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
-            return await asyncio.shield(task)
+            done, _pending = await asyncio.wait({task}, timeout=self._budget)
         except asyncio.CancelledError:
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._abandon(task)
             raise
+        if not done:
+            # pymongo did not honour its own deadline (seen when a kept client's server was
+            # just stopped): give up on it here, so that a fresh attempt still fits.
+            self._abandon(task)
+            raise _Abandoned(f"timed out after {self._budget:.2f}s")
+        return task.result()
+
+    def _abandon(self, task: asyncio.Task[Any]) -> None:
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _drop(self) -> None:
         """Close in the background: ``close()`` sends ``endSessions``, which waits on a frozen
