@@ -61,6 +61,10 @@ def _up(args: argparse.Namespace) -> int:
         print(f"sloctl testbed up: --port must be 1-65535, not {args.port}", file=sys.stderr)
         return 2
     workdir: Path = args.workdir or Path(tempfile.mkdtemp(prefix="sloctl-testbed-"))
+    if args.workdir is None:
+        # mkdtemp makes it 0700; PostgreSQL's user must be able to traverse it to keep the
+        # data inside (and after the run).
+        workdir.chmod(0o711)
     options: dict[str, str | int | float] = {}
     for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
         value = getattr(args, flag)

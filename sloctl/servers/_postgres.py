@@ -6,7 +6,9 @@ files live in a directory that user owns and can reach.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -41,20 +43,41 @@ def pg_bin(name: str) -> str:
     )
 
 
+_EXTERNAL_DIRS: list[Path] = []
+
+
+def _remove_at_exit(path: Path) -> None:
+    """Directories made outside the work directory go when this process exits: their servers
+    are stopped by then (fixtures, context managers, ``sloctl testbed up``), and tests would
+    otherwise leave a PostgreSQL cluster in /tmp per run."""
+    if not _EXTERNAL_DIRS:
+        atexit.register(_cleanup_external_dirs)
+    _EXTERNAL_DIRS.append(path)
+
+
+def _cleanup_external_dirs() -> None:
+    for path in _EXTERNAL_DIRS:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _service_dir(workdir: Path, name: str, user: str | None) -> Path:
     """A directory for ``name``'s files that the service user can reach.
 
     Under ``workdir`` when possible; otherwise (pytest's 0700 temp dirs) a fresh directory in
-    /tmp, with a symlink from ``workdir`` so that the files are still easy to find.
+    /tmp, with a symlink from ``workdir`` so that the files are still easy to find, removed when
+    this process exits.
     """
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    if user is None or reachable_by_others(workdir):
+    link = workdir / name
+    if link.is_symlink() and link.resolve().is_dir():
+        path = link.resolve()  # a restart of a server that was started before in this workdir
+    elif user is None or reachable_by_others(workdir):
         path = workdir / name
         path.mkdir(exist_ok=True)
     else:
         path = Path(tempfile.mkdtemp(prefix=f"sloctl-{name}-"))
-        link = workdir / name
+        _remove_at_exit(path)
         if not link.exists():
             link.symlink_to(path)
     os.chmod(path, 0o700)
