@@ -37,7 +37,7 @@ def test_slo_file_becomes_percentile_and_failure_ratio_gates_per_route() -> None
     assert described == {
         "SLO gates-availability": "failure_ratio <= 0.001 (all requests)",
         "SLO gates-latency": "p(95) <= 200 ms (all requests)",
-        "SLO gates-list-projects-latency": "p(99) <= 250 ms (GET /v1/projects)",
+        "SLO gates-list-projects-latency": "p(95) <= 250 ms (GET /v1/projects)",
         "SLO gates-provisioning": "failure_ratio <= 0.005 (POST /v1/projects)",
         "SLO gates-backup": "failure_ratio <= 0.001 (POST /v1/projects/{project_id}/backups)",
     }
