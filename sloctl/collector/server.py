@@ -69,7 +69,9 @@ class HttpServer:
             if method not in ("GET", "HEAD"):
                 status, ctype, body = 405, "text/plain; charset=utf-8", b"method not allowed\n"
             else:
-                status, ctype, body = self.respond(path, headers.get("accept", ""))
+                # Rendering 200 targets' histograms takes a few hundred milliseconds of CPU: do
+                # it in a thread so that the probes' event loop keeps its schedule meanwhile.
+                status, ctype, body = await asyncio.to_thread(self.respond, path, headers.get("accept", ""))
             reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed"}[status]
             writer.write(
                 f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
