@@ -163,7 +163,9 @@ def _scrape_cost(cmd: list[str], env: dict[str, str], port: int, scrapes: int) -
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=40.0, help="measured seconds per mode (default 40)")
     parser.add_argument("--scrapes", type=int, default=30, help="exporter scrapes measured (default 30)")
     args = parser.parse_args()
@@ -178,7 +180,16 @@ def main() -> int:
     (web_dir / "index.html").write_text("ok\n")
     http_port = free_port()
     web = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(http_port), "--bind", "127.0.0.1", "--directory", str(web_dir)],
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(http_port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(web_dir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -202,9 +213,12 @@ def main() -> int:
         rd_cpu, rd_size = _scrape_cost(
             [
                 "/usr/bin/prometheus-redis-exporter",
-                "-redis.addr", f"redis://127.0.0.1:{rd.port}",
-                "-redis.password", rd.password or "",
-                "-web.listen-address", f"127.0.0.1:{re_port}",
+                "-redis.addr",
+                f"redis://127.0.0.1:{rd.port}",
+                "-redis.password",
+                rd.password or "",
+                "-web.listen-address",
+                f"127.0.0.1:{re_port}",
             ],
             os.environ.copy(),
             re_port,
@@ -219,19 +233,30 @@ def main() -> int:
     cold, warm = results["cold"], results["warm"]
     print(f"| measure (200 targets, {INTERVAL:g} s interval, {args.seconds:g} s measured per mode) | value |")
     print("|---|---|")
+    rows: list[tuple[str, str]] = []
     for mode, r in (("cold", cold), ("warm", warm)):
-        print(f"| collector CPU per probe run, {mode} connections | {r['cpu_per_probe'] * 1000:.2f} ms "
-              f"({r['probes']:.0f} runs, {r['cpu']:.2f} CPU s in {r['wall']:.1f} s; {r['down']:.0f} targets down) |")
-        print(f"| collector CPU share at this load, {mode} | {r['cpu'] / r['wall'] * 100:.1f} % of one core |")
-        print(f"| collector resident memory, {mode} | {r['rss_mib']:.0f} MiB |")
-    print(f"| collector CPU per `/metrics` render (200 targets) | {warm['render'] * 1000:.1f} ms |")
-    print(f"| prometheus-postgres-exporter 0.11 CPU per scrape | {pg_cpu * 1000:.1f} ms ({pg_size} bytes) |")
-    print(f"| prometheus-redis-exporter CPU per scrape | {rd_cpu * 1000:.1f} ms ({rd_size} bytes) |")
-    if pg_cpu > 0 and rd_cpu > 0:
-        print(f"| ratio: collector cold probe / postgres-exporter scrape | {cold['cpu_per_probe'] / pg_cpu:.2f} |")
-        print(f"| ratio: collector warm probe / postgres-exporter scrape | {warm['cpu_per_probe'] / pg_cpu:.2f} |")
-        print(f"| ratio: collector cold probe / redis-exporter scrape | {cold['cpu_per_probe'] / rd_cpu:.2f} |")
-        print(f"| ratio: collector warm probe / redis-exporter scrape | {warm['cpu_per_probe'] / rd_cpu:.2f} |")
+        detail = (
+            f"{r['probes']:.0f} runs, {r['cpu']:.2f} CPU s in {r['wall']:.1f} s; {r['down']:.0f} targets down"
+        )
+        rows.append(
+            (
+                f"collector CPU per probe run, {mode} connections",
+                f"{r['cpu_per_probe'] * 1000:.2f} ms ({detail})",
+            )
+        )
+        rows.append(
+            (f"collector CPU at this load, {mode}", f"{r['cpu'] / r['wall'] * 100:.1f} % of one core")
+        )
+        rows.append((f"collector resident memory, {mode}", f"{r['rss_mib']:.0f} MiB"))
+    rows.append(("collector CPU per `/metrics` render (200 targets)", f"{warm['render'] * 1000:.1f} ms"))
+    rows.append(("prometheus-postgres-exporter CPU per scrape", f"{pg_cpu * 1000:.1f} ms ({pg_size} bytes)"))
+    rows.append(("prometheus-redis-exporter CPU per scrape", f"{rd_cpu * 1000:.1f} ms ({rd_size} bytes)"))
+    for exporter, cost in (("postgres", pg_cpu), ("redis", rd_cpu)):
+        for mode, r in (("cold", cold), ("warm", warm)):
+            ratio = r["cpu_per_probe"] / cost if cost > 0 else float("nan")
+            rows.append((f"collector {mode} probe / {exporter}-exporter scrape", f"{ratio:.2f}"))
+    for name, value in rows:
+        print(f"| {name} | {value} |")
     return 0
 
 
