@@ -50,6 +50,10 @@ def _env_float(name: str, default: float) -> float:
 class PlatformUser(FastHttpUser):
     """A client of every route of the platform API, in a read-heavy mix.
 
+    Weights: reads 120, cache and document writes 35, provisioning 1, backups 1 (rare admin
+    operations, as on a real platform; each user also provisions and backs up once at start,
+    so that the operations' gates always have requests to judge).
+
     Requests are named by route template (as the API's metrics are), so gates can select the
     route an SLO protects. Only 5xx answers and no answer are failures: that is what the
     availability SLI counts (429 and expected 404s are not errors).
@@ -65,6 +69,7 @@ class PlatformUser(FastHttpUser):
         self.project_id = 0
         self.document_id = ""
         self._create_project()
+        self._backup()
         self._put_cache()
         self._post_document()
 
@@ -91,11 +96,11 @@ class PlatformUser(FastHttpUser):
         if r.status_code == 201:
             self.document_id = str(r.json()["id"])
 
-    @task(4)
+    @task(20)
     def list_projects(self) -> None:
         self._request("GET", "/v1/projects?limit=20", "/v1/projects")
 
-    @task(6)
+    @task(30)
     def get_project(self) -> None:
         if self.project_id:
             self._request("GET", f"/v1/projects/{self.project_id}", "/v1/projects/{project_id}")
@@ -104,25 +109,28 @@ class PlatformUser(FastHttpUser):
     def provision(self) -> None:
         self._create_project()
 
-    @task(1)
-    def backup(self) -> None:
+    def _backup(self) -> None:
         if self.project_id:
             path = f"/v1/projects/{self.project_id}/backups"
             self._request("POST", path, "/v1/projects/{project_id}/backups")
 
-    @task(8)
+    @task(1)
+    def backup(self) -> None:
+        self._backup()
+
+    @task(40)
     def get_cache(self) -> None:
         self._request("GET", f"/v1/cache/{self.key}", "/v1/cache/{key}")
 
-    @task(4)
+    @task(20)
     def put_cache(self) -> None:
         self._put_cache()
 
-    @task(3)
+    @task(15)
     def post_document(self) -> None:
         self._post_document()
 
-    @task(6)
+    @task(30)
     def get_document(self) -> None:
         if self.document_id:
             self._request("GET", f"/v1/documents/{self.document_id}", "/v1/documents/{document_id}")
