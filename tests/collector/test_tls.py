@@ -1,0 +1,108 @@
+"""TLS on the HTTP probe against a real loopback HTTPS server with a throw-away certificate:
+the handshake is its own phase, the certificate's notAfter is exported, and a certificate the
+probe cannot verify is reason ``tls``."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+
+from sloctl.collector import Collector, load_config_text
+from sloctl.collector.runner import RunResult
+
+
+def _make_cert(tmp: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        writer.close()
+
+
+def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: Path) -> None:
+    cert, key = _make_cert(tmp_path)
+
+    async def main() -> tuple[dict[str, list[RunResult]], str]:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
+        port = server.sockets[0].getsockname()[1]
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
+            f"  - {{name: trusted, kind: http, url: 'https://127.0.0.1:{port}/',\n"
+            f"      tls: {{caFile: '{cert}'}}}}\n"
+            f"  - {{name: untrusted, kind: http, url: 'https://127.0.0.1:{port}/'}}\n"
+        )
+        registry = CollectorRegistry()
+        collector = Collector(
+            load_config_text(config, "tls.yaml"),
+            {},
+            registry=registry,
+            tracer_provider=TracerProvider(),
+            log_stream=io.StringIO(),
+            logger_name="sloctl.collector.tlstest",
+        )
+        async with collector:
+            await asyncio.sleep(1.5)
+            history = {n: list(s.history) for n, s in collector.runner.states.items()}
+            body = collector.server.respond("/metrics", "")[2].decode()
+        server.close()
+        await server.wait_closed()
+        return history, body
+
+    history, metrics = asyncio.run(main())
+    trusted, untrusted = history["trusted"], history["untrusted"]
+    assert trusted and all(r.ok for r in trusted), trusted
+    assert all({"connect", "tls", "query"} <= r.durations.keys() for r in trusted)
+    assert untrusted and {r.reason for r in untrusted} == {"tls"}, untrusted
+    expiry = [
+        ln
+        for ln in metrics.splitlines()
+        if ln.startswith('sloctl_probe_tls_cert_expiry_timestamp_seconds{kind="http",target="trusted"}')
+    ]
+    assert expiry, "no certificate expiry exported"
+    not_after = ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(cert))["notAfter"])  # type: ignore[attr-defined]
+    assert float(expiry[0].rsplit(" ", 1)[1]) == pytest.approx(not_after)
