@@ -552,9 +552,9 @@ def resolve_secrets(
                 out[(t.name, slot)] = environ[ref.ref]
             else:
                 try:
-                    out[(t.name, slot)] = (
-                        read_file(ref.ref).splitlines()[0].strip() if read_file(ref.ref) else ""
-                    )
+                    lines = read_file(ref.ref).splitlines()
+                    # The first line, as Docker/Kubernetes secrets and .pgpass-style files have it.
+                    out[(t.name, slot)] = lines[0].strip() if lines else ""
                 except OSError as exc:
                     raise ConfigError(
                         t.location, f"target {t.name!r}: cannot read password file {ref.ref}: {exc.strerror}"

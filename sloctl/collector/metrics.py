@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from sloctl import naming
 from sloctl.collector.config import Target
 from sloctl.collector.probes.base import ProbeReport
 from sloctl.collector.reasons import Phase, Reason
@@ -22,10 +23,10 @@ __all__ = ["DURATION_BUCKETS", "METRIC_NAMES", "CollectorMetrics"]
 DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 METRIC_NAMES = (
-    "sloctl_probe_attempts_total",
-    "sloctl_probe_failures_total",
-    "sloctl_probe_duration_seconds",
-    "sloctl_probe_up",
+    naming.PROBE_ATTEMPTS,
+    naming.PROBE_FAILURES,
+    naming.PROBE_DURATION,
+    naming.PROBE_UP,
     "sloctl_probe_last_run_timestamp_seconds",
     "sloctl_probe_connections_used",
     "sloctl_probe_connections_max",
@@ -48,19 +49,24 @@ _TK = ("target", "kind")
 class CollectorMetrics:
     def __init__(self, registry: CollectorRegistry, targets: Iterable[Target]) -> None:
         # prometheus_client appends _total to counters itself: pass the bare name.
-        self.attempts = Counter("sloctl_probe_attempts", "Probe runs started.", _TK, registry=registry)
+        self.attempts = Counter(
+            naming.PROBE_ATTEMPTS.removesuffix("_total"), "Probe runs started.", _TK, registry=registry
+        )
         self.failures = Counter(
-            "sloctl_probe_failures", "Probe runs that failed, by reason.", (*_TK, "reason"), registry=registry
+            naming.PROBE_FAILURES.removesuffix("_total"),
+            "Probe runs that failed, by reason.",
+            (*_TK, "reason"),
+            registry=registry,
         )
         self.duration = Histogram(
-            "sloctl_probe_duration_seconds",
+            naming.PROBE_DURATION,
             "Duration of each phase of a probe run; exemplars carry the run's trace_id.",
             (*_TK, "phase", "connection"),
             buckets=DURATION_BUCKETS,
             registry=registry,
         )
         self.up = Gauge(
-            "sloctl_probe_up", "1 when the last run succeeded, 0 otherwise.", _TK, registry=registry
+            naming.PROBE_UP, "1 when the last run succeeded, 0 otherwise.", _TK, registry=registry
         )
         self.last_run = Gauge(
             "sloctl_probe_last_run_timestamp_seconds",
