@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["DurationError", "format_duration", "parse_duration"]
@@ -51,6 +52,7 @@ def parse_duration(text: str) -> int:
     return total
 
 
+@functools.lru_cache(maxsize=4096)
 def format_duration(seconds: int) -> str:
     """Prometheus' canonical spelling of a duration: years and weeks only when they divide it
     exactly (``28d`` is ``4w``, ``30d`` stays ``30d``), as Prometheus and Sloth print them."""

@@ -22,7 +22,8 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
     lines = "\n".join(report.lines())
     assert report.ok, lines
     assert sum(r.kind == "check" for r in report.results) == 17
-    assert sum(r.kind == "test" for r in report.results) == 28
+    assert sum(r.kind == "test" for r in report.results) == len(list((ROOT / "rules" / "tests").glob("*.test.yml")))
+    assert sum(r.kind == "test" for r in report.results) >= 14 * 3
 
 
 @pytest.mark.parametrize(
