@@ -32,9 +32,9 @@ from sloctl.render.ruletests import rule_test_documents
 from sloctl.spec import load_text
 
 SLIS = [
-    "events: {errorQuery: 'sum(rate(http_requests_total{job=\"svc%(s)d\",code=~\"5..\"}[{{.window}}]))', "
+    'events: {errorQuery: \'sum(rate(http_requests_total{job="svc%(s)d",code=~"5.."}[{{.window}}]))\', '
     "totalQuery: 'sum(rate(http_requests_total{job=\"svc%(s)d\"}[{{.window}}]))'}",
-    "ratio: {goodQuery: 'sum(rate(jobs_total{job=\"svc%(s)d\",outcome=\"ok\"}[{{.window}}]))', "
+    'ratio: {goodQuery: \'sum(rate(jobs_total{job="svc%(s)d",outcome="ok"}[{{.window}}]))\', '
     "totalQuery: 'sum(rate(jobs_total{job=\"svc%(s)d\"}[{{.window}}]))'}",
     "latency: {histogram: http_request_duration_seconds, selector: '{job=\"svc%(s)d\"}', threshold: 250ms}",
     "probe: {target: db-%(s)d}",
@@ -58,9 +58,12 @@ def fleet(n: int) -> tuple[SLO, ...]:
             slos.append(
                 f"    - name: slo-{i}\n      objective: {OBJECTIVES[k % len(OBJECTIVES)]}\n"
                 f"      period: {'28d' if k % 3 == 0 else '30d'}\n      labels: {{owner: team-{s % 7}}}\n"
-                f"      sli: {{{SLIS[k % len(SLIS)] % {'s': s}}}}\n      alerting: {TIERS[k % len(TIERS)]}\n")
-        docs.append(f"apiVersion: sloctl/v1\nkind: Service\nmetadata: {{name: service-{s}}}\nspec:\n  slos:\n"
-                    + "".join(slos))
+                f"      sli: {{{SLIS[k % len(SLIS)] % {'s': s}}}}\n      alerting: {TIERS[k % len(TIERS)]}\n"
+            )
+        docs.append(
+            f"apiVersion: sloctl/v1\nkind: Service\nmetadata: {{name: service-{s}}}\nspec:\n  slos:\n"
+            + "".join(slos)
+        )
     result = load_text("---\n".join(docs), "fleet.yaml")
     assert not result.errors, result.errors[:3]
     return result.slos
@@ -85,10 +88,17 @@ def measure(n: int, tests: bool) -> dict[str, float]:
     planned = plan_outputs(slos, options)
     ours = time.perf_counter() - start
     floor = floor_seconds(slos, tests)
-    return {"slos": n, "tests": tests, "seconds": round(ours, 3), "slos_per_second": round(n / ours),
-            "files": len(planned), "megabytes": round(sum(len(t) for t in planned.values()) / 1e6, 1),
-            "floor_seconds": round(floor, 3), "ratio_to_floor": round(ours / floor, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "slos": n,
+        "tests": tests,
+        "seconds": round(ours, 3),
+        "slos_per_second": round(n / ours),
+        "files": len(planned),
+        "megabytes": round(sum(len(t) for t in planned.values()) / 1e6, 1),
+        "floor_seconds": round(floor, 3),
+        "ratio_to_floor": round(ours / floor, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def main() -> int:
@@ -104,12 +114,16 @@ def main() -> int:
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n)] + (["--no-tests"] if args.no_tests else [])
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
-    print(f"{'SLOs':>6} {'tests':>5} {'wall s':>8} {'SLOs/s':>8} {'files':>7} {'MB':>6} {'floor s':>8} "
-          f"{'ratio':>6} {'peak MB':>8}")
+    print(
+        f"{'SLOs':>6} {'tests':>5} {'wall s':>8} {'SLOs/s':>8} {'files':>7} {'MB':>6} {'floor s':>8} "
+        f"{'ratio':>6} {'peak MB':>8}"
+    )
     for r in rows:
-        print(f"{r['slos']:>6} {'yes' if r['tests'] else 'no':>5} {r['seconds']:>8} {r['slos_per_second']:>8} "
-              f"{r['files']:>7} {r['megabytes']:>6} {r['floor_seconds']:>8} {r['ratio_to_floor']:>6} "
-              f"{r['peak_rss_mb']:>8}")
+        print(
+            f"{r['slos']:>6} {'yes' if r['tests'] else 'no':>5} {r['seconds']:>8} {r['slos_per_second']:>8} "
+            f"{r['files']:>7} {r['megabytes']:>6} {r['floor_seconds']:>8} {r['ratio_to_floor']:>6} "
+            f"{r['peak_rss_mb']:>8}"
+        )
     return 0
 
 

@@ -71,18 +71,28 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
         if options.compat == "sloth":
             from sloctl.render.sloth_compat import render_sloth
 
-            out[name] = render_sloth(service.slos, version=options.version, disable_alerts=options.disable_alerts,
-                                     disable_recordings=options.disable_recordings,
-                                     extra_labels=dict(options.extra_labels))
+            out[name] = render_sloth(
+                service.slos,
+                version=options.version,
+                disable_alerts=options.disable_alerts,
+                disable_recordings=options.disable_recordings,
+                extra_labels=dict(options.extra_labels),
+            )
             continue
         rule_options = RuleOptions(interval=options.interval, extra_labels=options.extra_labels)
         text = render_rule_file(service.slos, sources, options.version, rule_options)
-        out[wrap_name(name, options.flavour)] = wrap_rules(text, service.name, options.flavour,
-                                                           labels=dict(options.operator_labels),
-                                                           namespace=options.namespace)
+        out[wrap_name(name, options.flavour)] = wrap_rules(
+            text,
+            service.name,
+            options.flavour,
+            labels=dict(options.operator_labels),
+            namespace=options.namespace,
+        )
         if options.tests:
             for slo in service.slos:
-                for fname, ftext in render_rule_tests(slo, options.version, _display_source(slo, options)).files:
+                for fname, ftext in render_rule_tests(
+                    slo, options.version, _display_source(slo, options)
+                ).files:
                     out[f"{TESTS_DIR}/{fname}"] = ftext
     if options.dashboards:
         from sloctl.render.dashboards import render_dashboards, render_provider
@@ -132,9 +142,18 @@ def check_outputs(root: Path, planned: Mapping[str, str]) -> list[str]:
         path = root / rel
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
         if current != text:
-            diffs.append("".join(difflib.unified_diff(
-                current.splitlines(keepends=True), text.splitlines(keepends=True),
-                fromfile=f"a/{rel}", tofile=f"b/{rel}", n=2)) or f"--- {rel}: differs\n")
+            diffs.append(
+                "".join(
+                    difflib.unified_diff(
+                        current.splitlines(keepends=True),
+                        text.splitlines(keepends=True),
+                        fromfile=f"a/{rel}",
+                        tofile=f"b/{rel}",
+                        n=2,
+                    )
+                )
+                or f"--- {rel}: differs\n"
+            )
     for rel in _stale(root, planned, _managed(planned)):
         diffs.append(f"--- a/{rel}\n+++ /dev/null\n(generated file no longer produced; remove it)\n")
     return diffs
@@ -149,19 +168,19 @@ def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], li
             if dest.is_file() and dest.read_text(encoding="utf-8") == text:
                 continue
             dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            staged.append((Path(tmp), dest))
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            staged.append((Path(tmp_name), dest))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        for staged_path, _ in staged:
+            staged_path.unlink(missing_ok=True)
         raise
     written: list[str] = []
-    for tmp, dest in staged:
-        os.replace(tmp, dest)
+    for staged_path, dest in staged:
+        os.replace(staged_path, dest)
         written.append(dest.relative_to(root).as_posix())
     removed = _stale(root, planned, _managed(planned))
     for rel in removed:

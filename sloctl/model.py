@@ -17,18 +17,18 @@ from sloctl.errors import Location
 
 __all__ = [
     "SEVERITIES",
-    "Alerting",
+    "SLI",
+    "SLO",
     "AlertTier",
     "AlertWindows",
+    "Alerting",
     "BurnWindow",
     "EventsSLI",
-    "LatencySLI",
     "Labels",
+    "LatencySLI",
     "ProbeSLI",
     "RatioSLI",
     "RawSLI",
-    "SLI",
-    "SLO",
     "Service",
     "Severity",
 ]

@@ -13,8 +13,10 @@ from pathlib import Path
 
 __all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "run_rule_tests"]
 
-INSTALL_HINT = ("promtool is not installed; on Debian/Ubuntu run `apt-get install prometheus` "
-                "(or `make demo`, which installs it), or set PROMTOOL=/path/to/promtool")
+INSTALL_HINT = (
+    "promtool is not installed; on Debian/Ubuntu run `apt-get install prometheus` "
+    "(or `make demo`, which installs it), or set PROMTOOL=/path/to/promtool"
+)
 TIMEOUT = 900  # seconds for one promtool process: a bound, not an expectation
 
 
@@ -57,9 +59,13 @@ class RuleTestReport:
         failed = [r for r in self.results if not r.ok]
         if not self.results:
             out.append("no rule files or rule tests found")
-        out.append(f"promtool check rules --lint-fatal: {sum(r.ok for r in checks)}/{len(checks)} file(s) passed")
-        out.append(f"promtool test rules: {sum(r.ok for r in tests)}/{len(tests)} file(s) passed, "
-                   f"{sum(r.seconds for r in tests):.1f}s of promtool time")
+        out.append(
+            f"promtool check rules --lint-fatal: {sum(r.ok for r in checks)}/{len(checks)} file(s) passed"
+        )
+        out.append(
+            f"promtool test rules: {sum(r.ok for r in tests)}/{len(tests)} file(s) passed, "
+            f"{sum(r.seconds for r in tests):.1f}s of promtool time"
+        )
         out.append(f"{len(self.results) - len(failed)} passed, {len(failed)} failed")
         return out
 
@@ -67,7 +73,9 @@ class RuleTestReport:
 def _run(cmd: Sequence[str], kind: str, file: Path) -> _Result:
     start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=file.parent, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=TIMEOUT, cwd=file.parent, check=False
+        )
         ok, output = proc.returncode == 0, proc.stdout + proc.stderr
     except subprocess.TimeoutExpired:
         ok, output = False, f"timed out after {TIMEOUT}s"
@@ -94,7 +102,9 @@ def run_rule_tests(paths: Sequence[Path], *, jobs: int = 2) -> RuleTestReport:
     rules, tests = _collect(paths)
     report = RuleTestReport()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        checks = [pool.submit(_run, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules]
+        checks = [
+            pool.submit(_run, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules
+        ]
         report.results.extend(c.result() for c in checks)
         runs = [pool.submit(_run, [promtool, "test", "rules", f.name], "test", f) for f in tests]
         report.results.extend(r.result() for r in runs)

@@ -41,10 +41,17 @@ def _generate(args: argparse.Namespace) -> int:
         return result
     sloth = args.compat == "sloth"
     options = GenerateOptions(
-        flavour=args.flavour, compat=args.compat, tests=not args.no_tests and not sloth,
-        dashboards=not args.no_dashboards and not sloth, alertmanager=not args.no_alertmanager and not sloth,
-        interval=interval, extra_labels=extra, operator_labels=op_labels, namespace=args.namespace,
-        disable_alerts=args.disable_alerts, disable_recordings=args.disable_recordings,
+        flavour=args.flavour,
+        compat=args.compat,
+        tests=not args.no_tests and not sloth,
+        dashboards=not args.no_dashboards and not sloth,
+        alertmanager=not args.no_alertmanager and not sloth,
+        interval=interval,
+        extra_labels=extra,
+        operator_labels=op_labels,
+        namespace=args.namespace,
+        disable_alerts=args.disable_alerts,
+        disable_recordings=args.disable_recordings,
         source_root=str(Path(args.output).absolute()) if Path(args.paths[0]).is_absolute() else args.output,
     )
     try:
@@ -57,8 +64,11 @@ def _generate(args: argparse.Namespace) -> int:
         diffs = check_outputs(root, planned)
         if diffs:
             sys.stdout.write("".join(diffs))
-            print(f"{len(diffs)} generated file(s) are stale; run: sloctl generate {' '.join(args.paths)} "
-                  f"-o {args.output}", file=sys.stderr)
+            print(
+                f"{len(diffs)} generated file(s) are stale; run: sloctl generate {' '.join(args.paths)} "
+                f"-o {args.output}",
+                file=sys.stderr,
+            )
             return 1
         print(f"up to date: {len(planned)} generated file(s)")
         return 0
@@ -67,8 +77,10 @@ def _generate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sloctl: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
-    print(f"generated {len(planned)} file(s) for {len(result.slos)} SLO(s) in {root}: "
-          f"{len(written)} written, {len(planned) - len(written)} unchanged, {len(removed)} removed")
+    print(
+        f"generated {len(planned)} file(s) for {len(result.slos)} SLO(s) in {root}: "
+        f"{len(written)} written, {len(planned) - len(written)} unchanged, {len(removed)} removed"
+    )
     return 0
 
 
@@ -86,18 +98,43 @@ def _test(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("generate", help="compile SLO files into rules, rule tests, dashboards and routes")
     add_input_arguments(p)
-    p.add_argument("-o", "--output", required=True, metavar="DIR",
-                   help="output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 with a diff when files are stale")
-    p.add_argument("--flavour", choices=sorted(FLAVOURS), default="prometheus",
-                   help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler")
-    p.add_argument("--compat", choices=["sloth"], default=None,
-                   help="write exactly what Sloth writes (rules only), for a migration")
-    p.add_argument("--operator-label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label on the PrometheusRule, for the operator's rule selector")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it",
+    )
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 with a diff when files are stale"
+    )
+    p.add_argument(
+        "--flavour",
+        choices=sorted(FLAVOURS),
+        default="prometheus",
+        help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler",
+    )
+    p.add_argument(
+        "--compat",
+        choices=["sloth"],
+        default=None,
+        help="write exactly what Sloth writes (rules only), for a migration",
+    )
+    p.add_argument(
+        "--operator-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label on the PrometheusRule, for the operator's rule selector",
+    )
     p.add_argument("--namespace", default="monitoring", help="namespace of PrometheusRule objects")
-    p.add_argument("--extra-label", action="append", default=[], metavar="KEY=VALUE",
-                   help="label added to every generated rule")
+    p.add_argument(
+        "--extra-label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="label added to every generated rule",
+    )
     p.add_argument("--interval", default=None, metavar="DURATION", help="evaluation interval of the groups")
     p.add_argument("--no-tests", action="store_true", help="do not write promtool tests")
     p.add_argument("--no-dashboards", action="store_true", help="do not write Grafana dashboards")

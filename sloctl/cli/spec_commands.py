@@ -14,10 +14,19 @@ from sloctl.spec.schema import schema_text
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="SLO files or directories (searched recursively)")
-    p.add_argument("--windows", action="append", default=[], metavar="DIR",
-                   help="extra burn-rate window catalogs (AlertWindows documents)")
-    p.add_argument("--sloth-period", default=None, metavar="DURATION",
-                   help="period of Sloth-format SLOs, as Sloth's --default-slo-period (default 30d)")
+    p.add_argument(
+        "--windows",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra burn-rate window catalogs (AlertWindows documents)",
+    )
+    p.add_argument(
+        "--sloth-period",
+        default=None,
+        metavar="DURATION",
+        help="period of Sloth-format SLOs, as Sloth's --default-slo-period (default 30d)",
+    )
 
 
 def load_or_report(args: argparse.Namespace, *, quiet_warnings: bool = False) -> LoadResult | int:
@@ -77,6 +86,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("explain", help="summarise SLOs: budgets, alert tiers, detection times")
     add_input_arguments(p)
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
-    p.add_argument("--requests-per-second", type=float, default=None, metavar="RATE",
-                   help="typical traffic, to express the error budget in events")
+    p.add_argument(
+        "--requests-per-second",
+        type=float,
+        default=None,
+        metavar="RATE",
+        help="typical traffic, to express the error budget in events",
+    )
     p.set_defaults(func=_explain)

@@ -135,7 +135,10 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         {"record": naming.PERIOD_SECONDS, "expr": f"vector({slo.period})", "labels": _labels(slo, options)},
         {
             "record": naming.CURRENT_BURN_RATE,
-            "expr": f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(naming.BASE_WINDOW)}{sel}) / {budget}",
+            "expr": (
+                f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(naming.BASE_WINDOW)}{sel})"
+                f" / {budget}"
+            ),
             "labels": _labels(slo, options),
         },
         {
@@ -183,7 +186,7 @@ def _alert_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         factor = promql.fmt_number(w.burn_factor(slo.period))
         long_w, short_w = format_duration(w.long_window), format_duration(w.short_window)
 
-        def burn(window: int) -> str:
+        def burn(window: int, factor: str = factor) -> str:
             return (
                 f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(window)}{sel}) / {budget}"
                 f" > {factor}"
@@ -210,7 +213,8 @@ def _alert_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             "description": (
                 f"SLO {slo.name} of {slo.service} (objective {promql.fmt_number(slo.objective)}% over "
                 f"{format_duration(slo.period)}) is burning its error budget at "
-                f'{{{{ printf "%.2f" $value }}}}x over the last {long_w} (and above {factor}x over {short_w}). '
+                f'{{{{ printf "%.2f" $value }}}}x over the last {long_w} '
+                f"(and above {factor}x over {short_w}). "
                 f"At this rate {pct}% of the budget is gone within {long_w}."
             ),
         }

@@ -32,7 +32,7 @@ from sloctl import naming
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, EventsSLI
 from sloctl.render import promql
-from sloctl.render.rules import RuleOptions, alert_windows, render_rule_file
+from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.yamlout import dump_yaml
 
 __all__ = ["DetectionBound", "TestFiles", "designed_detection", "render_rule_tests", "twin"]
@@ -182,8 +182,9 @@ class _Model:
 class _Run:
     """A scenario's series and what the rules do on them."""
 
-    def __init__(self, slo: SLO, req: list[float], err: list[float], req_txt: str, err_txt: str,
-                 eval_step: int) -> None:
+    def __init__(
+        self, slo: SLO, req: list[float], err: list[float], req_txt: str, err_txt: str, eval_step: int
+    ) -> None:
         self.slo = slo
         self.req_txt = req_txt
         self.err_txt = err_txt
@@ -242,7 +243,9 @@ def _alert_labels(slo: SLO, tier: AlertTier) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _expected_alerts(slo: SLO, run: _Run, i: int, rendered: dict[str, dict[str, object]]) -> list[dict[str, object]]:
+def _expected_alerts(
+    slo: SLO, run: _Run, i: int, rendered: dict[str, dict[str, object]]
+) -> list[dict[str, object]]:
     """The alerts firing at step ``i``: the firing state and values from the (memoised, name-free)
     run, the labels and annotations from ``slo``."""
     out: list[dict[str, object]] = []
@@ -250,8 +253,9 @@ def _expected_alerts(slo: SLO, run: _Run, i: int, rendered: dict[str, dict[str, 
         if not run.fire[tier.name][i]:
             continue
         value = run.value(i, tier)
-        annotations = {k: _expand(str(v), slo, value) for k, v in
-                       dict(rendered[tier.name]["annotations"]).items()}  # type: ignore[call-overload]
+        template = rendered[tier.name]["annotations"]
+        assert isinstance(template, dict)
+        annotations = {k: _expand(str(v), slo, value) for k, v in template.items()}
         out.append({"exp_labels": _alert_labels(slo, tier), "exp_annotations": annotations})
     return out
 
@@ -286,17 +290,25 @@ class _Builder:
         self.eval_step = eval_step
         self.per = eval_step // STEP
         self.groups: list[dict[str, object]] = []
-        self.rendered = {r["labels"][naming.LABEL_TIER]: r  # type: ignore[index]
-                         for r in render_rule_file_groups(slo) if "alert" in r}
+        self.rendered = {
+            r["labels"][naming.LABEL_TIER]: r  # type: ignore[index]
+            for r in render_rule_file_groups(slo)
+            if "alert" in r
+        }
         self.sel = promql.slo_selector(slo)
 
     def _run(self, segments: Sequence[_Segment]) -> _Run:
         # The model depends on the SLO's numbers only, not on its names: fleets share a few
         # objective/period/tier profiles, so runs are memoised by those numbers.
         slo = self.slo
-        key = (slo.period, slo.objective, slo.alerting.min_events,
-               tuple((t.window, t.for_seconds) for t in slo.alerting.enabled_tiers),
-               tuple(segments), self.eval_step)
+        key = (
+            slo.period,
+            slo.objective,
+            slo.alerting.min_events,
+            tuple((t.window, t.for_seconds) for t in slo.alerting.enabled_tiers),
+            tuple(segments),
+            self.eval_step,
+        )
         run = _RUNS.get(key)
         if run is None:
             if len(_RUNS) >= _RUNS_MAX:
@@ -308,7 +320,9 @@ class _Builder:
     def _time(self, i: int) -> str:
         return format_duration(i * self.eval_step) if i else "0s"
 
-    def _group(self, name: str, run: _Run, alert_checks: list[float], expr_checks: list[dict[str, object]]) -> None:
+    def _group(
+        self, name: str, run: _Run, alert_checks: Sequence[int], expr_checks: list[dict[str, object]]
+    ) -> None:
         group: dict[str, object] = {
             "name": name,
             "interval": format_duration(STEP),
@@ -319,23 +333,36 @@ class _Builder:
         }
         if alert_checks and self.slo.alerting.enabled_tiers:
             group["alert_rule_test"] = [
-                {"eval_time": self._time(i), "alertname": self.slo.alerting.name,
-                 "exp_alerts": _expected_alerts(self.slo, run, i, self.rendered)} for i in alert_checks]
+                {
+                    "eval_time": self._time(i),
+                    "alertname": self.slo.alerting.name,
+                    "exp_alerts": _expected_alerts(self.slo, run, i, self.rendered),
+                }
+                for i in alert_checks
+            ]
         if expr_checks:
             group["promql_expr_test"] = expr_checks
         self.groups.append(group)
 
-    def _close_to(self, metric: str, value: float, i: int, rel: float,
-                  extra: dict[str, str] | None = None) -> dict[str, object]:
+    def _close_to(
+        self, metric: str, value: float, i: int, rel: float, extra: dict[str, str] | None = None
+    ) -> dict[str, object]:
         """``|metric - value| <= rel × |value|`` as a promtool check that returns 1."""
         labels = dict(self.slo.labels)
-        labels.update({naming.LABEL_ID: self.slo.id, naming.LABEL_SERVICE: self.slo.service,
-                       naming.LABEL_SLO: self.slo.name})
+        labels.update(
+            {
+                naming.LABEL_ID: self.slo.id,
+                naming.LABEL_SERVICE: self.slo.service,
+                naming.LABEL_SLO: self.slo.name,
+            }
+        )
         labels.update(extra or {})
         tol = promql.fmt_number(max(abs(value) * rel, 1e-12))
-        return {"expr": f"abs({metric}{self.sel} - {promql.fmt_number(value)}) <= bool {tol}",
-                "eval_time": self._time(i),
-                "exp_samples": [{"labels": _labels_text(labels), "value": 1}]}
+        return {
+            "expr": f"abs({metric}{self.sel} - {promql.fmt_number(value)}) <= bool {tol}",
+            "eval_time": self._time(i),
+            "exp_samples": [{"labels": _labels_text(labels), "value": 1}],
+        }
 
     # -- scenarios -----------------------------------------------------------------------------
 
@@ -363,8 +390,10 @@ class _Builder:
             late = next(i for i in range(first, run.steps) if run.agreed(i))
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
-            name = (f"{tier.name} fires within {format_duration(bound)} of a burn {multiple:g} times "
-                    "its factor, and not before")
+            name = (
+                f"{tier.name} fires within {format_duration(bound)} of a burn {multiple:g} times "
+                "its factor, and not before"
+            )
         else:
             if any(mine):
                 raise AssertionError(f"{slo.id} {tier.name}: the model fires below the factor")
@@ -376,10 +405,15 @@ class _Builder:
         steps = (3600 // self.eval_step + 2) * self.per
         run = self._run([_Segment(steps, 0, 0)])
         last = run.steps - 1
-        self._group("zero traffic burns no budget and never alerts", run, [last // 2, last], [
-            self._close_to(naming.BUDGET_REMAINING, 1.0, last, 0.0),
-            self._close_to(naming.CURRENT_BURN_RATE, 0.0, last, 0.0),
-        ])
+        self._group(
+            "zero traffic burns no budget and never alerts",
+            run,
+            [last // 2, last],
+            [
+                self._close_to(naming.BUDGET_REMAINING, 1.0, last, 0.0),
+                self._close_to(naming.CURRENT_BURN_RATE, 0.0, last, 0.0),
+            ],
+        )
 
     def counter_reset(self) -> None:
         slo = self.slo
@@ -394,11 +428,20 @@ class _Builder:
         last = run.steps - 1
         truth = errors / rpm  # the same ratio before and after the reset
         mid = half // self.per
-        self._group("a counter reset does not fire and does not distort the budget", run,
-                    [mid + 1, mid + 3, last], [
-                        self._close_to(naming.error_ratio(slo.period), truth, last, 1e-9,
-                                       {naming.LABEL_WINDOW: format_duration(slo.period)}),
-                    ])
+        self._group(
+            "a counter reset does not fire and does not distort the budget",
+            run,
+            [mid + 1, mid + 3, last],
+            [
+                self._close_to(
+                    naming.error_ratio(slo.period),
+                    truth,
+                    last,
+                    1e-9,
+                    {naming.LABEL_WINDOW: format_duration(slo.period)},
+                ),
+            ],
+        )
 
     def low_traffic(self) -> None:
         """A total outage on a service too quiet to reach ``minEvents`` must not page."""
@@ -414,8 +457,13 @@ class _Builder:
         if any(any(run.fire[t.name]) for t in pages):
             raise AssertionError(f"{slo.id}: the model pages below minEvents")
         checks = [i for i in (run.steps // 2, run.steps - 1) if run.agreed(i)]
-        self._group(f"a total outage with fewer than {promql.fmt_number(slo.alerting.min_events)} events "
-                    "in the window does not page", run, checks, [])
+        self._group(
+            f"a total outage with fewer than {promql.fmt_number(slo.alerting.min_events)} events "
+            "in the window does not page",
+            run,
+            checks,
+            [],
+        )
 
     def uneven_traffic(self) -> None:
         slo = self.slo
@@ -432,13 +480,27 @@ class _Builder:
         last = min(run.steps - 1, slo.period // self.eval_step)
         s = last * self.per
         truth = run.err[s] / run.req[s]
-        self._group("with ten times the traffic in one hour a day the period ratio is events-weighted",
-                    run, [], [self._close_to(naming.error_ratio(slo.period), truth, last, PERIOD_BOUND,
-                                             {naming.LABEL_WINDOW: format_duration(slo.period)})])
+        self._group(
+            "with ten times the traffic in one hour a day the period ratio is events-weighted",
+            run,
+            [],
+            [
+                self._close_to(
+                    naming.error_ratio(slo.period),
+                    truth,
+                    last,
+                    PERIOD_BOUND,
+                    {naming.LABEL_WINDOW: format_duration(slo.period)},
+                )
+            ],
+        )
 
     def document(self) -> dict[str, object]:
-        return {"rule_files": [self.rule_file], "evaluation_interval": format_duration(self.eval_step),
-                "tests": self.groups}
+        return {
+            "rule_files": [self.rule_file],
+            "evaluation_interval": format_duration(self.eval_step),
+            "tests": self.groups,
+        }
 
 
 def render_rule_file_groups(slo: SLO) -> list[dict[str, object]]:
@@ -462,13 +524,14 @@ def tier_eval(tier: AlertTier) -> int:
     return max(STEP, tier.window.long_window // SAMPLES_PER_WINDOW // STEP * STEP)
 
 
-def rule_test_documents(slo: SLO, version: str, source: str | None = None) -> tuple[tuple[str, str], list[tuple[str, dict[str, object]]]]:
+def rule_test_documents(
+    slo: SLO, version: str, source: str | None = None
+) -> tuple[tuple[str, str], list[tuple[str, dict[str, object]]]]:
     """The twin rule file ``(name, text)`` and the test documents ``(name, data)`` of ``slo``."""
     base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
     rules_name = f"{base}.rules.yml"
     source = source or slo.source.file
-    rules_text = render_rule_file([twin(slo)], [f"{source} (test twin of {slo.id})"], version,
-                                  RuleOptions())
+    rules_text = render_rule_file([twin(slo)], [f"{source} (test twin of {slo.id})"], version, RuleOptions())
     builders: dict[int, _Builder] = {}
 
     def builder(eval_step: int) -> _Builder:
@@ -486,7 +549,9 @@ def rule_test_documents(slo: SLO, version: str, source: str | None = None) -> tu
     if pages and slo.alerting.min_events > 0:
         builder(max(tier_eval(t) for t in pages)).low_traffic()
     builder(UNEVEN_EVAL).uneven_traffic()
-    docs = [(f"{base}.{format_duration(step)}.test.yml", builders[step].document()) for step in sorted(builders)]
+    docs = [
+        (f"{base}.{format_duration(step)}.test.yml", builders[step].document()) for step in sorted(builders)
+    ]
     return (rules_name, rules_text), docs
 
 
@@ -498,8 +563,10 @@ def render_rule_tests(slo: SLO, version: str, source: str | None = None) -> Test
     files = [rules]
     for name, doc in docs:
         interval = doc["evaluation_interval"]
-        header = (f"# Code generated by sloctl {version} from {source}. DO NOT EDIT.\n"
-                  f"# promtool unit tests of the rules of SLO {slo.id} at a {interval} "
-                  f"evaluation interval; run: promtool test rules {name}\n")
+        header = (
+            f"# Code generated by sloctl {version} from {source}. DO NOT EDIT.\n"
+            f"# promtool unit tests of the rules of SLO {slo.id} at a {interval} "
+            f"evaluation interval; run: promtool test rules {name}\n"
+        )
         files.append((name, header + dump_yaml(doc)))
     return TestFiles(tuple(files))

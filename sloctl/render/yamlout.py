@@ -93,12 +93,12 @@ def _emit(value: object, indent: str, out: list[str]) -> None:
         if isinstance(item, dict) and item:
             sub: list[str] = []
             _emit(item, indent + "  ", sub)
-            out.append(f"{indent}- {sub[0][len(indent) + 2:]}")
+            out.append(f"{indent}- {sub[0][len(indent) + 2 :]}")
             out.extend(sub[1:])
         elif isinstance(item, list) and item:
             sub = []
             _emit(item, indent + "  ", sub)
-            out.append(f"{indent}- {sub[0][len(indent) + 2:]}")
+            out.append(f"{indent}- {sub[0][len(indent) + 2 :]}")
             out.extend(sub[1:])
         else:
             out.append(f"{indent}- {_inline(item, indent + '  ')}")

@@ -55,8 +55,11 @@ def _expand(paths: Iterable[str | Path], errors: list[SpecError]) -> list[Path]:
         else:
             errors.append(SpecError(Location(str(p), 1, 1), "", "no such file or directory"))
     if len(files) > MAX_FILES:
-        errors.append(SpecError(Location(str(files[MAX_FILES]), 1, 1), "",
-                                f"more than {MAX_FILES} files; split the input"))
+        errors.append(
+            SpecError(
+                Location(str(files[MAX_FILES]), 1, 1), "", f"more than {MAX_FILES} files; split the input"
+            )
+        )
         files = files[:MAX_FILES]
     return files
 
@@ -64,18 +67,25 @@ def _expand(paths: Iterable[str | Path], errors: list[SpecError]) -> list[Path]:
 def _header(doc: YNode) -> tuple[str, str]:
     if not isinstance(doc.value, dict):
         return "", ""
+
     def text(key: str) -> str:
         node = doc.value.get(key) if isinstance(doc.value, dict) else None
         return node.value if node is not None and isinstance(node.value, str) else ""
+
     if "version" in doc.value and "apiVersion" not in doc.value:
         return text("version") or "?", "sloth-prometheus"
     return text("apiVersion"), text("kind")
 
 
 _KNOWN = {
-    ("sloctl/v1", "Service"), ("sloctl/v1", "AlertWindows"),
-    (sloth.K8S_VERSION, "PrometheusServiceLevel"), (sloth.K8S_VERSION, "AlertWindows"),
-    (openslo.V1, "Service"), (openslo.V1, "SLI"), (openslo.V1, "SLO"), (openslo.V1ALPHA, "SLO"),
+    ("sloctl/v1", "Service"),
+    ("sloctl/v1", "AlertWindows"),
+    (sloth.K8S_VERSION, "PrometheusServiceLevel"),
+    (sloth.K8S_VERSION, "AlertWindows"),
+    (openslo.V1, "Service"),
+    (openslo.V1, "SLI"),
+    (openslo.V1, "SLO"),
+    (openslo.V1ALPHA, "SLO"),
 }
 
 
@@ -116,11 +126,17 @@ def load_documents(
         api, kind = _header(doc)
         reader = Reader(name, strict=api in ("sloctl/v1", openslo.V1))
         if not isinstance(doc.value, dict):
-            reader.error(doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document")
+            reader.error(
+                doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document"
+            )
         elif kind == "sloth-prometheus":
             if api != sloth.PROM_VERSION:
-                reader.error(doc.value["version"].loc, "version", f"unsupported version {api!r}; expected "
-                             f"{sloth.PROM_VERSION!r} (or apiVersion: sloctl/v1)")
+                reader.error(
+                    doc.value["version"].loc,
+                    "version",
+                    f"unsupported version {api!r}; expected "
+                    f"{sloth.PROM_VERSION!r} (or apiVersion: sloctl/v1)",
+                )
             else:
                 slos.extend(sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period))
         elif (api, kind) == ("sloctl/v1", "Service"):
@@ -135,13 +151,19 @@ def load_documents(
             slos.extend(openslo.read_v1alpha(doc, reader, catalogs))
         else:
             known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
-            what = f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
+            what = (
+                f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
+            )
             reader.error(doc.loc, "apiVersion" if api else "", f"unsupported {what}; supported: {known}")
         errors.extend(reader.errors)
         warnings.extend(reader.warnings)
     errors.extend(_duplicates(slos))
-    return LoadResult(tuple(slos), tuple(sorted(set(errors), key=_order)), tuple(sorted(set(warnings), key=_order)),
-                      tuple(n for n, _ in sources))
+    return LoadResult(
+        tuple(slos),
+        tuple(sorted(set(errors), key=_order)),
+        tuple(sorted(set(warnings), key=_order)),
+        tuple(n for n, _ in sources),
+    )
 
 
 def _order(e: SpecError) -> tuple[str, int, int, str]:
@@ -156,8 +178,13 @@ def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
         if first is None:
             seen[slo.id] = slo
         else:
-            out.append(SpecError(slo.source, "name", f"duplicate SLO {slo.name!r} of service {slo.service!r}; "
-                                 f"first defined at {first.source}"))
+            out.append(
+                SpecError(
+                    slo.source,
+                    "name",
+                    f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at {first.source}",
+                )
+            )
     return out
 
 
@@ -167,8 +194,13 @@ def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, byt
         try:
             size = f.stat().st_size
             if size > LIMITS.max_file_bytes:
-                errors.append(SpecError(Location(str(f), 1, 1), "",
-                                        f"file is {size} bytes; the limit is {LIMITS.max_file_bytes}"))
+                errors.append(
+                    SpecError(
+                        Location(str(f), 1, 1),
+                        "",
+                        f"file is {size} bytes; the limit is {LIMITS.max_file_bytes}",
+                    )
+                )
                 continue
             out.append((str(f), f.read_bytes()))
         except OSError as exc:
@@ -189,8 +221,9 @@ def load_paths(
     result = load_documents(sources, windows_sources=windows, sloth_period=sloth_period)
     if not errors:
         return result
-    return LoadResult(result.slos, tuple(sorted([*errors, *result.errors], key=_order)), result.warnings,
-                      result.files)
+    return LoadResult(
+        result.slos, tuple(sorted([*errors, *result.errors], key=_order)), result.warnings, result.files
+    )
 
 
 def load_text(text: str, name: str = "<string>") -> LoadResult:

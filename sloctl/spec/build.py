@@ -24,8 +24,12 @@ RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
 
 def check_name(reader: Reader, value: str, loc: Location, path: str, what: str) -> None:
     if value and not NAME.match(value):
-        reader.error(loc, path, f"{what} {value!r} must be letters, digits, '-', '_' or '.', "
-                     "starting and ending with a letter or digit")
+        reader.error(
+            loc,
+            path,
+            f"{what} {value!r} must be letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit",
+        )
 
 
 def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: str) -> None:
@@ -53,7 +57,9 @@ def check_selector(reader: Reader, selector: str, loc: Location, path: str) -> t
     matchers."""
     text = selector.strip() or "{}"
     if not (text.startswith("{") and text.endswith("}")):
-        reader.error(loc, path, f"expected label matchers in braces such as {{route=\"/v1\"}}, found {selector!r}")
+        reader.error(
+            loc, path, f'expected label matchers in braces such as {{route="/v1"}}, found {selector!r}'
+        )
         return ()
     if text == "{}":
         return ()
@@ -94,9 +100,13 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
         reader.error(loc, f"{path}.sli.latency.histogram", f"{sli.histogram!r} is not a metric name")
     longest = max((w.long_window for w in slo.windows.windows), default=0)
     if slo.alerting.enabled_tiers and longest > slo.period:
-        reader.error(loc, f"{path}.period", f"period {format_duration(slo.period)} is shorter than the "
-                     f"longest alert window ({format_duration(longest)}); use a longer period or a "
-                     "windows catalog for it")
+        reader.error(
+            loc,
+            f"{path}.period",
+            f"period {format_duration(slo.period)} is shorter than the "
+            f"longest alert window ({format_duration(longest)}); use a longer period or a "
+            "windows catalog for it",
+        )
     for name in dict(slo.labels):
         if name.startswith(RESERVED_LABEL_PREFIXES):
             reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")

@@ -25,8 +25,9 @@ _SPEEDS = ("quick", "slow")
 def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
     """An ``AlertWindows`` document (``sloth.slok.dev/v1`` or ``sloctl/v1``)."""
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
-    spec = reader.mapping(top.get("spec"), "spec", ["sloPeriod", "page", "ticket"],
-                          ["sloPeriod", "page", "ticket"], loc=doc.loc)
+    spec = reader.mapping(
+        top.get("spec"), "spec", ["sloPeriod", "page", "ticket"], ["sloPeriod", "page", "ticket"], loc=doc.loc
+    )
     period = reader.duration(spec.get("sloPeriod"), "spec.sloPeriod", default=DEFAULT_PERIOD)
     windows: list[BurnWindow] = []
     n_errors = len(reader.errors)
@@ -35,8 +36,13 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
         for speed in _SPEEDS:
             path = f"spec.{severity}.{speed}"
             node = sev.get(speed)
-            w = reader.mapping(node, path, ["errorBudgetPercent", "shortWindow", "longWindow"],
-                               ["errorBudgetPercent", "shortWindow", "longWindow"], loc=doc.loc)
+            w = reader.mapping(
+                node,
+                path,
+                ["errorBudgetPercent", "shortWindow", "longWindow"],
+                ["errorBudgetPercent", "shortWindow", "longWindow"],
+                loc=doc.loc,
+            )
             pct = reader.number(w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
             short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
             long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=3600)
@@ -44,11 +50,18 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
             if not 0 < pct <= 100:
                 reader.error(loc, f"{path}.errorBudgetPercent", f"{pct} is outside (0, 100]")
             if short >= long:
-                reader.error(loc, path, f"shortWindow {format_duration(short)} must be shorter than "
-                             f"longWindow {format_duration(long)}")
+                reader.error(
+                    loc,
+                    path,
+                    f"shortWindow {format_duration(short)} must be shorter than "
+                    f"longWindow {format_duration(long)}",
+                )
             if long > period:
-                reader.error(loc, f"{path}.longWindow", f"{format_duration(long)} is longer than the "
-                             f"period {format_duration(period)}")
+                reader.error(
+                    loc,
+                    f"{path}.longWindow",
+                    f"{format_duration(long)} is longer than the period {format_duration(period)}",
+                )
             windows.append(BurnWindow(severity, speed, pct, short, long))  # type: ignore[arg-type]
     if len(reader.errors) > n_errors:
         return None
@@ -82,8 +95,9 @@ def resolve(period: int, user: dict[int, AlertWindows]) -> AlertWindows:
     if period in BUILTIN:
         return BUILTIN[period]
     base = BUILTIN[DEFAULT_PERIOD]
-    return AlertWindows(period, base.windows, f"{base.source} (windows kept, factors scaled "
-                        f"to {format_duration(period)})")
+    return AlertWindows(
+        period, base.windows, f"{base.source} (windows kept, factors scaled to {format_duration(period)})"
+    )
 
 
 def origin(loc: Location) -> str:

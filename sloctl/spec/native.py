@@ -29,17 +29,23 @@ from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import YNode
 
 API_VERSION = "sloctl/v1"
-TIER_KEYS = {"pageQuick": "page_quick", "pageSlow": "page_slow",
-             "ticketQuick": "ticket_quick", "ticketSlow": "ticket_slow"}
+TIER_KEYS = {
+    "pageQuick": "page_quick",
+    "pageSlow": "page_slow",
+    "ticketQuick": "ticket_quick",
+    "ticketSlow": "ticket_slow",
+}
 _THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 def read_service(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) -> list[SLO]:
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"],
-                         ["apiVersion", "kind", "metadata", "spec"])
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "labels", "annotations"], ["name"],
-                          loc=doc.loc)
+    top = reader.mapping(
+        doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
+    )
+    meta = reader.mapping(
+        top.get("metadata"), "metadata", ["name", "labels", "annotations"], ["name"], loc=doc.loc
+    )
     meta_node = top.get("metadata")
     service = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, service, (meta_node or doc).loc, "metadata.name", "service name")
@@ -58,11 +64,21 @@ def read_service(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) 
     return slos
 
 
-def _read_slo(node: YNode, path: str, reader: Reader, service: str, service_labels: dict[str, str],
-              catalogs: dict[int, AlertWindows]) -> SLO | None:
+def _read_slo(
+    node: YNode,
+    path: str,
+    reader: Reader,
+    service: str,
+    service_labels: dict[str, str],
+    catalogs: dict[int, AlertWindows],
+) -> SLO | None:
     before = len(reader.errors)
-    f = reader.mapping(node, path, ["name", "description", "objective", "period", "labels", "sli",
-                                    "alerting"], ["name", "objective", "sli"])
+    f = reader.mapping(
+        node,
+        path,
+        ["name", "description", "objective", "period", "labels", "sli", "alerting"],
+        ["name", "objective", "sli"],
+    )
     name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
     build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
     objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
@@ -99,8 +115,11 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> S
         return None
     present = [k for k in kinds if k in f]
     if len(present) != 1:
-        reader.error(node.loc, path, f"exactly one SLI kind is needed ({', '.join(kinds)}); found "
-                     f"{len(present) or 'none'}")
+        reader.error(
+            node.loc,
+            path,
+            f"exactly one SLI kind is needed ({', '.join(kinds)}); found {len(present) or 'none'}",
+        )
         return None
     kind = present[0]
     sub = f[kind]
@@ -129,8 +148,9 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> S
         hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
         for suffix in ("_bucket", "_count", "_sum"):
             if hist.endswith(suffix):
-                reader.error(g["histogram"].loc, f"{p}.histogram",
-                             f"give the histogram's base name, without {suffix}")
+                reader.error(
+                    g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
+                )
         sel_node = g.get("selector")
         selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
         matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
@@ -174,10 +194,12 @@ def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
     return round(value, 6)
 
 
-def _read_alerting(node: YNode | None, path: str, reader: Reader, slo_name: str,
-                   windows: AlertWindows) -> Alerting:
-    f = reader.mapping(node, path, ["name", "labels", "annotations", "runbookUrl", "minEvents", "page",
-                                    "ticket", "tiers"])
+def _read_alerting(
+    node: YNode | None, path: str, reader: Reader, slo_name: str, windows: AlertWindows
+) -> Alerting:
+    f = reader.mapping(
+        node, path, ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers"]
+    )
     loc = node.loc if node is not None else Location(reader.file, 1, 1)
     name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
     alert_labels = reader.string_map(f.get("labels"), f"{path}.labels")
@@ -202,11 +224,13 @@ def _read_alerting(node: YNode | None, path: str, reader: Reader, slo_name: str,
         key = next(k for k, v in TIER_KEYS.items() if v == window.tier)
         tp = f"{path}.tiers.{key}"
         tf = reader.mapping(t.get(key), tp, ["enabled", "for"])
-        tiers.append(AlertTier(
-            window=window,
-            enabled=reader.boolean(tf.get("enabled"), f"{tp}.enabled", default=True),
-            for_seconds=_for(reader, tf.get("for"), f"{tp}.for"),
-        ))
+        tiers.append(
+            AlertTier(
+                window=window,
+                enabled=reader.boolean(tf.get("enabled"), f"{tp}.enabled", default=True),
+                for_seconds=_for(reader, tf.get("for"), f"{tp}.for"),
+            )
+        )
     return Alerting(
         name=name,
         labels=labels(alert_labels),

@@ -29,18 +29,29 @@ def _alerting(name: str, windows: AlertWindows) -> Alerting:
 
 # -- v1alpha, as Sloth reads it ------------------------------------------------------------------
 
+
 def read_v1alpha(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) -> list[SLO]:
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"])
+    top = reader.mapping(
+        doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
+    )
     meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName"], ["name"], loc=doc.loc)
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     spec_node = top.get("spec")
-    spec = reader.mapping(spec_node, "spec", ["service", "description", "budgetingMethod", "objectives",
-                                              "timeWindows"], ["service", "objectives"], loc=doc.loc)
+    spec = reader.mapping(
+        spec_node,
+        "spec",
+        ["service", "description", "budgetingMethod", "objectives", "timeWindows"],
+        ["service", "objectives"],
+        loc=doc.loc,
+    )
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method != "Occurrences":
-        reader.error((spec.get("budgetingMethod") or doc).loc, "spec.budgetingMethod",
-                     f"budgeting method {method!r} is not supported; only Occurrences is")
+        reader.error(
+            (spec.get("budgetingMethod") or doc).loc,
+            "spec.budgetingMethod",
+            f"budgeting method {method!r} is not supported; only Occurrences is",
+        )
     period = DEFAULT_PERIOD
     tws = reader.sequence(spec.get("timeWindows"), "spec.timeWindows")
     for i, tw in enumerate(tws[:1]):
@@ -63,34 +74,57 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) 
     for i, obj in enumerate(reader.sequence(spec.get("objectives"), "spec.objectives", required=True)):
         p = index("spec.objectives", i)
         before = len(reader.errors)
-        o = reader.mapping(obj, p, ["ratioMetrics", "target", "displayName", "value", "op"], ["ratioMetrics", "target"])
+        o = reader.mapping(
+            obj, p, ["ratioMetrics", "target", "displayName", "value", "op"], ["ratioMetrics", "target"]
+        )
         for unsupported in ("value", "op"):
             if unsupported in o:
-                reader.error(o[unsupported].loc, f"{p}.{unsupported}", "threshold objectives are not supported")
+                reader.error(
+                    o[unsupported].loc, f"{p}.{unsupported}", "threshold objectives are not supported"
+                )
         target = reader.number(o.get("target"), f"{p}.target", default=0.99)
-        rm = reader.mapping(o.get("ratioMetrics"), f"{p}.ratioMetrics", ["good", "bad", "total", "counter"],
-                            ["total"], loc=obj.loc)
+        rm = reader.mapping(
+            o.get("ratioMetrics"),
+            f"{p}.ratioMetrics",
+            ["good", "bad", "total", "counter"],
+            ["total"],
+            loc=obj.loc,
+        )
         queries: dict[str, str] = {}
         for part in ("good", "bad", "total"):
             if part not in rm:
                 continue
-            q = reader.mapping(rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"],
-                               ["query"])
+            q = reader.mapping(
+                rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"], ["query"]
+            )
             source = reader.string(q.get("source"), f"{p}.ratioMetrics.{part}.source", default="prometheus")
             if source.lower() != "prometheus":
-                reader.error(rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported")
+                reader.error(
+                    rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported"
+                )
             text = reader.string(q.get("query"), f"{p}.ratioMetrics.{part}.query", non_empty=True)
             if text and "query" in q:
-                build.check_promql(reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True)
+                build.check_promql(
+                    reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True
+                )
             queries[part] = text
         sli = _ratio(reader, queries, obj.loc, f"{p}.ratioMetrics")
         if sli is None or len(reader.errors) > before:
             continue
         slo_name = f"{name}-{i}"
-        slo = SLO(service=service, name=slo_name, objective=target * 100, period=period, sli=sli,
-                  alerting=_alerting(name, windows), windows=windows,
-                  description=reader.string(spec.get("description"), "spec.description"),
-                  source=obj.loc, spec_version=V1ALPHA, document_name=name)
+        slo = SLO(
+            service=service,
+            name=slo_name,
+            objective=target * 100,
+            period=period,
+            sli=sli,
+            alerting=_alerting(name, windows),
+            windows=windows,
+            description=reader.string(spec.get("description"), "spec.description"),
+            source=obj.loc,
+            spec_version=V1ALPHA,
+            document_name=name,
+        )
         build.check_slo(reader, slo, obj.loc, p)
         if len(reader.errors) == before:
             out.append(slo)
@@ -113,11 +147,17 @@ def _ratio(reader: Reader, q: dict[str, str], loc: Location, path: str) -> SLI |
 
 # -- v1 ------------------------------------------------------------------------------------------
 
+
 def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
     """An ``SLI`` document, kept for ``indicatorRef`` lookups."""
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata", "spec"])
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName", "labels", "annotations"],
-                          ["name"], loc=doc.loc)
+    meta = reader.mapping(
+        top.get("metadata"),
+        "metadata",
+        ["name", "displayName", "labels", "annotations"],
+        ["name"],
+        loc=doc.loc,
+    )
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     spec = top.get("spec")
     return (name, spec) if name and spec is not None else None
@@ -125,34 +165,64 @@ def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
 
 def read_v1_service(doc: YNode, reader: Reader) -> None:
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata"])
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName", "labels", "annotations"],
-                          ["name"], loc=doc.loc)
+    meta = reader.mapping(
+        top.get("metadata"),
+        "metadata",
+        ["name", "displayName", "labels", "annotations"],
+        ["name"],
+        loc=doc.loc,
+    )
     reader.string(meta.get("name"), "metadata.name", non_empty=True)
     reader.mapping(top.get("spec"), "spec", ["description"])
 
 
-def read_v1_slo(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows],
-                slis: dict[str, YNode]) -> list[SLO]:
+def read_v1_slo(
+    doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], slis: dict[str, YNode]
+) -> list[SLO]:
     doc_errors = len(reader.errors)
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata", "spec"])
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName", "labels", "annotations"],
-                          ["name"], loc=doc.loc)
+    meta = reader.mapping(
+        top.get("metadata"),
+        "metadata",
+        ["name", "displayName", "labels", "annotations"],
+        ["name"],
+        loc=doc.loc,
+    )
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     slo_labels = reader.string_map(meta.get("labels"), "metadata.labels")
     build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
     spec_node = top.get("spec")
-    spec = reader.mapping(spec_node, "spec", ["description", "service", "indicator", "indicatorRef",
-                                              "budgetingMethod", "timeWindow", "objectives", "alertPolicies"],
-                          ["service", "budgetingMethod", "timeWindow", "objectives"], loc=doc.loc)
+    spec = reader.mapping(
+        spec_node,
+        "spec",
+        [
+            "description",
+            "service",
+            "indicator",
+            "indicatorRef",
+            "budgetingMethod",
+            "timeWindow",
+            "objectives",
+            "alertPolicies",
+        ],
+        ["service", "budgetingMethod", "timeWindow", "objectives"],
+        loc=doc.loc,
+    )
     sloc = (spec_node or doc).loc
     if "alertPolicies" in spec:
-        reader.error(spec["alertPolicies"].loc, "spec.alertPolicies",
-                     "alert policies are not supported; alerts come from the burn-rate windows catalog")
+        reader.error(
+            spec["alertPolicies"].loc,
+            "spec.alertPolicies",
+            "alert policies are not supported; alerts come from the burn-rate windows catalog",
+        )
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method != "Occurrences":
-        reader.error((spec.get("budgetingMethod") or doc).loc, "spec.budgetingMethod",
-                     f"budgeting method {method!r} is not supported yet; only Occurrences is")
+        reader.error(
+            (spec.get("budgetingMethod") or doc).loc,
+            "spec.budgetingMethod",
+            f"budgeting method {method!r} is not supported yet; only Occurrences is",
+        )
     period = _v1_window(reader, spec.get("timeWindow"))
     sli = _v1_indicator(reader, spec, sloc, slis)
     windows = resolve(period, catalogs)
@@ -161,24 +231,58 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows],
     for i, obj in enumerate(objectives):
         p = index("spec.objectives", i)
         before = len(reader.errors)
-        o = reader.mapping(obj, p, ["displayName", "target", "targetPercent", "op", "value", "timeSliceTarget",
-                                    "timeSliceWindow", "indicator", "indicatorRef", "compositeWeight"])
-        for unsupported in ("op", "value", "timeSliceTarget", "timeSliceWindow", "indicator", "indicatorRef",
-                            "compositeWeight"):
+        o = reader.mapping(
+            obj,
+            p,
+            [
+                "displayName",
+                "target",
+                "targetPercent",
+                "op",
+                "value",
+                "timeSliceTarget",
+                "timeSliceWindow",
+                "indicator",
+                "indicatorRef",
+                "compositeWeight",
+            ],
+        )
+        for unsupported in (
+            "op",
+            "value",
+            "timeSliceTarget",
+            "timeSliceWindow",
+            "indicator",
+            "indicatorRef",
+            "compositeWeight",
+        ):
             if unsupported in o:
                 reader.error(o[unsupported].loc, f"{p}.{unsupported}", f"{unsupported} is not supported yet")
         if ("target" in o) == ("targetPercent" in o):
             reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
             continue
-        objective = (reader.number(o["target"], f"{p}.target") * 100 if "target" in o
-                     else reader.number(o["targetPercent"], f"{p}.targetPercent"))
+        objective = (
+            reader.number(o["target"], f"{p}.target") * 100
+            if "target" in o
+            else reader.number(o["targetPercent"], f"{p}.targetPercent")
+        )
         if sli is None or len(reader.errors) > doc_errors:
             continue
         slo_name = name if len(objectives) == 1 else f"{name}-{i}"
-        slo = SLO(service=service, name=slo_name, objective=objective, period=period, sli=sli,
-                  alerting=_alerting(slo_name, windows), windows=windows,
-                  description=reader.string(spec.get("description"), "spec.description"),
-                  labels=labels(slo_labels), source=obj.loc, spec_version=V1, document_name=name)
+        slo = SLO(
+            service=service,
+            name=slo_name,
+            objective=objective,
+            period=period,
+            sli=sli,
+            alerting=_alerting(slo_name, windows),
+            windows=windows,
+            description=reader.string(spec.get("description"), "spec.description"),
+            labels=labels(slo_labels),
+            source=obj.loc,
+            spec_version=V1,
+            document_name=name,
+        )
         build.check_slo(reader, slo, obj.loc, p)
         if len(reader.errors) == before:
             out.append(slo)
@@ -195,8 +299,11 @@ def _v1_window(reader: Reader, node: YNode | None) -> int:
         reader.error(items[1].loc, "spec.timeWindow[1]", "only one time window is supported")
     t = reader.mapping(items[0], "spec.timeWindow[0]", ["duration", "isRolling", "calendar"], ["duration"])
     if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is not True):
-        reader.error(items[0].loc, "spec.timeWindow[0]",
-                     "calendar time windows are not supported yet; use isRolling: true")
+        reader.error(
+            items[0].loc,
+            "spec.timeWindow[0]",
+            "calendar time windows are not supported yet; use isRolling: true",
+        )
     text = reader.string(t.get("duration"), "spec.timeWindow[0].duration", default="30d")
     try:
         return parse_duration(text)
@@ -205,15 +312,20 @@ def _v1_window(reader: Reader, node: YNode | None) -> int:
         return DEFAULT_PERIOD
 
 
-def _v1_indicator(reader: Reader, spec: dict[str, YNode], loc: Location, slis: dict[str, YNode]) -> SLI | None:
+def _v1_indicator(
+    reader: Reader, spec: dict[str, YNode], loc: Location, slis: dict[str, YNode]
+) -> SLI | None:
     if ("indicator" in spec) == ("indicatorRef" in spec):
         reader.error(loc, "spec", "give exactly one of indicator or indicatorRef")
         return None
     if "indicatorRef" in spec:
         ref = reader.string(spec["indicatorRef"], "spec.indicatorRef", non_empty=True)
         if ref not in slis:
-            reader.error(spec["indicatorRef"].loc, "spec.indicatorRef",
-                         f"no SLI document named {ref!r} among the input files")
+            reader.error(
+                spec["indicatorRef"].loc,
+                "spec.indicatorRef",
+                f"no SLI document named {ref!r} among the input files",
+            )
             return None
         return _v1_sli_spec(reader, slis[ref], f"SLI {ref}.spec")
     ind = reader.mapping(spec["indicator"], "spec.indicator", ["metadata", "spec"], ["spec"])
@@ -225,7 +337,9 @@ def _v1_indicator(reader: Reader, spec: dict[str, YNode], loc: Location, slis: d
 def _v1_sli_spec(reader: Reader, node: YNode, path: str) -> SLI | None:
     s = reader.mapping(node, path, ["description", "ratioMetric", "thresholdMetric"])
     if "thresholdMetric" in s:
-        reader.error(s["thresholdMetric"].loc, f"{path}.thresholdMetric", "threshold metrics are not supported yet")
+        reader.error(
+            s["thresholdMetric"].loc, f"{path}.thresholdMetric", "threshold metrics are not supported yet"
+        )
         return None
     if "ratioMetric" not in s:
         reader.error(node.loc, f"{path}.ratioMetric", "required field is missing")
@@ -239,8 +353,11 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str) -> SLI | None:
     if "raw" in queries:
         raw_type = reader.string(rm.get("rawType"), f"{p}.rawType", default="")
         if raw_type not in ("success", "failure"):
-            reader.error((rm.get("rawType") or s["ratioMetric"]).loc, f"{p}.rawType",
-                         "rawType must be success or failure")
+            reader.error(
+                (rm.get("rawType") or s["ratioMetric"]).loc,
+                f"{p}.rawType",
+                "rawType must be success or failure",
+            )
             return None
         q = queries["raw"]
         return RawSLI(q if raw_type == "failure" else f"1 - ({q})")
@@ -249,12 +366,20 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str) -> SLI | None:
 
 def _metric_source(reader: Reader, node: YNode, path: str) -> str:
     f = reader.mapping(node, path, ["metricSource"], ["metricSource"])
-    ms = reader.mapping(f.get("metricSource"), f"{path}.metricSource", ["metricSourceRef", "type", "spec"],
-                        ["type", "spec"], loc=node.loc)
+    ms = reader.mapping(
+        f.get("metricSource"),
+        f"{path}.metricSource",
+        ["metricSourceRef", "type", "spec"],
+        ["type", "spec"],
+        loc=node.loc,
+    )
     kind = reader.string(ms.get("type"), f"{path}.metricSource.type")
     if kind and kind.lower() != "prometheus":
-        reader.error(ms["type"].loc, f"{path}.metricSource.type", f"metric source {kind!r} is not supported; "
-                     "only Prometheus is")
+        reader.error(
+            ms["type"].loc,
+            f"{path}.metricSource.type",
+            f"metric source {kind!r} is not supported; only Prometheus is",
+        )
     spec = reader.mapping(ms.get("spec"), f"{path}.metricSource.spec", ["query", "promql"], loc=node.loc)
     key = "query" if "query" in spec else "promql"
     text = reader.string(spec.get(key), f"{path}.metricSource.spec.{key}", non_empty=True)

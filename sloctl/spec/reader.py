@@ -96,9 +96,7 @@ class Reader:
 
     # -- scalars -----------------------------------------------------------------------------
 
-    def string(
-        self, node: YNode | None, path: str, *, default: str = "", non_empty: bool = False
-    ) -> str:
+    def string(self, node: YNode | None, path: str, *, default: str = "", non_empty: bool = False) -> str:
         if node is None or node.value is None:
             if non_empty and node is not None:
                 self.error(node.loc, path, "must not be empty")

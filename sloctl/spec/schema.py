@@ -12,10 +12,16 @@ from sloctl.spec.native import TIER_KEYS
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
 
-_DURATION = {"type": "string", "pattern": r"^([0-9]+(y|w|d|h|m|s))+$",
-             "description": "Prometheus duration, e.g. 5m, 1h30m, 30d"}
-_LABELS = {"type": "object", "propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"},
-           "additionalProperties": {"type": ["string", "number", "boolean"]}}
+_DURATION = {
+    "type": "string",
+    "pattern": r"^([0-9]+(y|w|d|h|m|s))+$",
+    "description": "Prometheus duration, e.g. 5m, 1h30m, 30d",
+}
+_LABELS = {
+    "type": "object",
+    "propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"},
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+}
 _ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 _NAME = {"type": "string", "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$"}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
@@ -36,53 +42,87 @@ def json_schema() -> dict[str, object]:
         "events": _obj({"errorQuery": _QUERY, "totalQuery": _QUERY}, ["errorQuery", "totalQuery"]),
         "ratio": _obj({"goodQuery": _QUERY, "totalQuery": _QUERY}, ["goodQuery", "totalQuery"]),
         "raw": _obj({"errorRatioQuery": _QUERY}, ["errorRatioQuery"]),
-        "latency": _obj({
-            "histogram": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
-                          "description": "base name of a classic histogram (without _bucket)"},
-            "selector": {"type": "string", "description": "label matchers, e.g. {route=\"/v1/projects\"}"},
-            "threshold": {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m)\s*$",
-                          "description": "latency with its unit, e.g. 200ms"},
-        }, ["histogram", "threshold"]),
-        "probe": _obj({"target": _NAME, "selector": {"type": "string"}},
-                      oneOf=[{"required": ["target"]}, {"required": ["selector"]}]),
+        "latency": _obj(
+            {
+                "histogram": {
+                    "type": "string",
+                    "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                    "description": "base name of a classic histogram (without _bucket)",
+                },
+                "selector": {"type": "string", "description": 'label matchers, e.g. {route="/v1/projects"}'},
+                "threshold": {
+                    "type": "string",
+                    "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m)\s*$",
+                    "description": "latency with its unit, e.g. 200ms",
+                },
+            },
+            ["histogram", "threshold"],
+        ),
+        "probe": _obj(
+            {"target": _NAME, "selector": {"type": "string"}},
+            oneOf=[{"required": ["target"]}, {"required": ["selector"]}],
+        ),
     }
-    sli = {"type": "object", "properties": sli_kinds, "additionalProperties": False,
-           "minProperties": 1, "maxProperties": 1}
-    alerting = _obj({
-        "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
-        "labels": _LABELS,
-        "annotations": _ANNOTATIONS,
-        "runbookUrl": {"type": "string"},
-        "minEvents": {"type": "number", "minimum": 0},
-        "page": severity,
-        "ticket": severity,
-        "tiers": _obj({k: tier for k in TIER_KEYS}),
-    })
-    slo = _obj({
-        "name": _NAME,
-        "description": {"type": "string"},
-        "objective": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
-        "period": _DURATION,
-        "labels": _LABELS,
-        "sli": sli,
-        "alerting": alerting,
-    }, ["name", "objective", "sli"])
-    service = _obj({
-        "apiVersion": {"const": "sloctl/v1"},
-        "kind": {"const": "Service"},
-        "metadata": _obj({"name": _NAME, "labels": _LABELS, "annotations": _ANNOTATIONS}, ["name"]),
-        "spec": _obj({"slos": {"type": "array", "minItems": 1, "items": slo}}, ["slos"]),
-    }, ["apiVersion", "kind", "metadata", "spec"])
-    window = _obj({"errorBudgetPercent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
-                   "shortWindow": _DURATION, "longWindow": _DURATION},
-                  ["errorBudgetPercent", "shortWindow", "longWindow"])
+    sli = {
+        "type": "object",
+        "properties": sli_kinds,
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 1,
+    }
+    alerting = _obj(
+        {
+            "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+            "labels": _LABELS,
+            "annotations": _ANNOTATIONS,
+            "runbookUrl": {"type": "string"},
+            "minEvents": {"type": "number", "minimum": 0},
+            "page": severity,
+            "ticket": severity,
+            "tiers": _obj({k: tier for k in TIER_KEYS}),
+        }
+    )
+    slo = _obj(
+        {
+            "name": _NAME,
+            "description": {"type": "string"},
+            "objective": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+            "period": _DURATION,
+            "labels": _LABELS,
+            "sli": sli,
+            "alerting": alerting,
+        },
+        ["name", "objective", "sli"],
+    )
+    service = _obj(
+        {
+            "apiVersion": {"const": "sloctl/v1"},
+            "kind": {"const": "Service"},
+            "metadata": _obj({"name": _NAME, "labels": _LABELS, "annotations": _ANNOTATIONS}, ["name"]),
+            "spec": _obj({"slos": {"type": "array", "minItems": 1, "items": slo}}, ["slos"]),
+        },
+        ["apiVersion", "kind", "metadata", "spec"],
+    )
+    window = _obj(
+        {
+            "errorBudgetPercent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            "shortWindow": _DURATION,
+            "longWindow": _DURATION,
+        },
+        ["errorBudgetPercent", "shortWindow", "longWindow"],
+    )
     speeds = _obj({"quick": window, "slow": window}, ["quick", "slow"])
-    windows = _obj({
-        "apiVersion": {"enum": ["sloctl/v1", "sloth.slok.dev/v1"]},
-        "kind": {"const": "AlertWindows"},
-        "metadata": {"type": "object"},
-        "spec": _obj({"sloPeriod": _DURATION, "page": speeds, "ticket": speeds}, ["sloPeriod", "page", "ticket"]),
-    }, ["apiVersion", "kind", "spec"])
+    windows = _obj(
+        {
+            "apiVersion": {"enum": ["sloctl/v1", "sloth.slok.dev/v1"]},
+            "kind": {"const": "AlertWindows"},
+            "metadata": {"type": "object"},
+            "spec": _obj(
+                {"sloPeriod": _DURATION, "page": speeds, "ticket": speeds}, ["sloPeriod", "page", "ticket"]
+            ),
+        },
+        ["apiVersion", "kind", "spec"],
+    )
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,

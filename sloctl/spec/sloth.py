@@ -39,8 +39,9 @@ class _Keys:
         self.ticket_alert = "ticketAlert" if camel else "ticket_alert"
 
 
-def read_prometheus_v1(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows],
-                       period: int | None) -> list[SLO]:
+def read_prometheus_v1(
+    doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], period: int | None
+) -> list[SLO]:
     top = reader.mapping(doc, "", ["version", "service", "labels", "slos"], ["version", "service", "slos"])
     return _read_spec(top, "", doc, reader, catalogs, period, _Keys(camel=False), PROM_VERSION, "", "")
 
@@ -50,14 +51,32 @@ def read_k8s(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], peri
     meta = reader.mapping(top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"])
     spec_node = top.get("spec")
     spec = reader.mapping(spec_node, "spec", ["service", "labels", "slos"], ["service", "slos"], loc=doc.loc)
-    return _read_spec(spec, "spec.", spec_node or doc, reader, catalogs, period, _Keys(camel=True),
-                      K8S_VERSION, reader.string(meta.get("name"), "metadata.name"),
-                      reader.string(meta.get("namespace"), "metadata.namespace"))
+    return _read_spec(
+        spec,
+        "spec.",
+        spec_node or doc,
+        reader,
+        catalogs,
+        period,
+        _Keys(camel=True),
+        K8S_VERSION,
+        reader.string(meta.get("name"), "metadata.name"),
+        reader.string(meta.get("namespace"), "metadata.namespace"),
+    )
 
 
-def _read_spec(f: dict[str, YNode], prefix: str, node: YNode, reader: Reader,
-               catalogs: dict[int, AlertWindows], period: int | None, keys: _Keys, version: str,
-               doc_name: str, namespace: str) -> list[SLO]:
+def _read_spec(
+    f: dict[str, YNode],
+    prefix: str,
+    node: YNode,
+    reader: Reader,
+    catalogs: dict[int, AlertWindows],
+    period: int | None,
+    keys: _Keys,
+    version: str,
+    doc_name: str,
+    namespace: str,
+) -> list[SLO]:
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
@@ -70,8 +89,12 @@ def _read_spec(f: dict[str, YNode], prefix: str, node: YNode, reader: Reader,
     for i, item in enumerate(items):
         path = index(f"{prefix}slos", i)
         before = len(reader.errors)
-        s = reader.mapping(item, path, ["name", "objective", "description", "labels", "sli", "alerting"],
-                           ["name", "objective", "sli"])
+        s = reader.mapping(
+            item,
+            path,
+            ["name", "objective", "description", "labels", "sli", "alerting"],
+            ["name", "objective", "sli"],
+        )
         name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
         build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
         objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
@@ -83,11 +106,21 @@ def _read_spec(f: dict[str, YNode], prefix: str, node: YNode, reader: Reader,
         alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
         if sli is None:
             continue
-        slo = SLO(service=service, name=name, objective=objective, period=slo_period, sli=sli,
-                  alerting=alerting, windows=windows,
-                  description=reader.string(s.get("description"), f"{path}.description"),
-                  labels=labels({**service_labels, **slo_labels}), source=item.loc,
-                  spec_version=version, document_name=doc_name, document_namespace=namespace)
+        slo = SLO(
+            service=service,
+            name=name,
+            objective=objective,
+            period=slo_period,
+            sli=sli,
+            alerting=alerting,
+            windows=windows,
+            description=reader.string(s.get("description"), f"{path}.description"),
+            labels=labels({**service_labels, **slo_labels}),
+            source=item.loc,
+            spec_version=version,
+            document_name=doc_name,
+            document_namespace=namespace,
+        )
         build.check_slo(reader, slo, item.loc, path)
         if len(reader.errors) == before:
             out.append(slo)
@@ -100,18 +133,23 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, keys: _Keys, parent
         reader.error(parent.loc, path, "required field is missing")
         return None
     if "plugin" in f:
-        reader.error(f["plugin"].loc, f"{path}.plugin", "Sloth SLI plugins are not supported; write the "
-                     "plugin's queries as an events or raw SLI")
+        reader.error(
+            f["plugin"].loc,
+            f"{path}.plugin",
+            "Sloth SLI plugins are not supported; write the plugin's queries as an events or raw SLI",
+        )
         return None
     present = [k for k in ("events", "raw") if k in f]
     if len(present) != 1:
-        reader.error(node.loc, path, f"exactly one SLI type is needed (events or raw); found "
-                     f"{len(present) or 'none'}")
+        reader.error(
+            node.loc, path, f"exactly one SLI type is needed (events or raw); found {len(present) or 'none'}"
+        )
         return None
     if present[0] == "events":
         p = f"{path}.events"
-        g = reader.mapping(f["events"], p, [keys.error_query, keys.total_query],
-                           [keys.error_query, keys.total_query])
+        g = reader.mapping(
+            f["events"], p, [keys.error_query, keys.total_query], [keys.error_query, keys.total_query]
+        )
         err = reader.string(g.get(keys.error_query), f"{p}.{keys.error_query}", non_empty=True)
         tot = reader.string(g.get(keys.total_query), f"{p}.{keys.total_query}", non_empty=True)
         for key, q in ((keys.error_query, err), (keys.total_query, tot)):
@@ -122,15 +160,18 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, keys: _Keys, parent
     g = reader.mapping(f["raw"], p, [keys.error_ratio_query], [keys.error_ratio_query])
     q = reader.string(g.get(keys.error_ratio_query), f"{p}.{keys.error_ratio_query}", non_empty=True)
     if keys.error_ratio_query in g and q:
-        build.check_promql(reader, q, g[keys.error_ratio_query].loc, f"{p}.{keys.error_ratio_query}",
-                           windowed=True)
+        build.check_promql(
+            reader, q, g[keys.error_ratio_query].loc, f"{p}.{keys.error_ratio_query}", windowed=True
+        )
     return RawSLI(q)
 
 
-def _read_alerting(node: YNode | None, path: str, reader: Reader, keys: _Keys, windows: AlertWindows,
-                   parent: YNode) -> Alerting:
-    f = reader.mapping(node, path, ["name", "labels", "annotations", keys.page_alert, keys.ticket_alert],
-                       loc=parent.loc)
+def _read_alerting(
+    node: YNode | None, path: str, reader: Reader, keys: _Keys, windows: AlertWindows, parent: YNode
+) -> Alerting:
+    f = reader.mapping(
+        node, path, ["name", "labels", "annotations", keys.page_alert, keys.ticket_alert], loc=parent.loc
+    )
     severities: dict[str, SeverityAlert] = {}
     for sev, key in (("page", keys.page_alert), ("ticket", keys.ticket_alert)):
         s = reader.mapping(f.get(key), f"{path}.{key}", ["disable", "labels", "annotations"])
@@ -143,8 +184,11 @@ def _read_alerting(node: YNode | None, path: str, reader: Reader, keys: _Keys, w
         )
     name = reader.string(f.get("name"), f"{path}.name")
     if not name and (severities["page"].enabled or severities["ticket"].enabled):
-        reader.error((f.get("name") or node or parent).loc, f"{path}.name",
-                     "alert name is required when page or ticket alerts are enabled")
+        reader.error(
+            (f.get("name") or node or parent).loc,
+            f"{path}.name",
+            "alert name is required when page or ticket alerts are enabled",
+        )
     alert_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, alert_labels, parent.loc, f"{path}.labels")
     return Alerting(

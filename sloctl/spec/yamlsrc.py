@@ -9,7 +9,6 @@ with a clear error instead of eating memory).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import yaml
 
@@ -30,7 +29,7 @@ class Limits:
 
 LIMITS = Limits()
 
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 @dataclass
@@ -86,8 +85,10 @@ class _Converter:
         loc = _loc(self.file, node.start_mark)
         self.count += 1
         if self.count > self.limits.max_nodes:
-            raise _TooBig(loc, f"document expands to more than {self.limits.max_nodes} nodes "
-                          "(too large, or an alias bomb)")
+            raise _TooBig(
+                loc,
+                f"document expands to more than {self.limits.max_nodes} nodes (too large, or an alias bomb)",
+            )
         if depth > self.limits.max_depth:
             raise _TooBig(loc, f"nesting deeper than {self.limits.max_depth} levels")
         if isinstance(node, yaml.MappingNode):
@@ -127,8 +128,9 @@ def parse_documents(
     loc0 = Location(file, 1, 1)
     if isinstance(data, bytes):
         if len(data) > limits.max_file_bytes:
-            return [], [SpecError(loc0, "", f"file is {len(data)} bytes; the limit is "
-                                  f"{limits.max_file_bytes} bytes")]
+            return [], [
+                SpecError(loc0, "", f"file is {len(data)} bytes; the limit is {limits.max_file_bytes} bytes")
+            ]
         if b"\x00" in data:
             return [], [SpecError(loc0, "", "file is binary (NUL bytes), not YAML")]
         try:

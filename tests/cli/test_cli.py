@@ -18,8 +18,13 @@ SLOS = ROOT / "slos"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sloctl.cli.main", *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sloctl.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_validate_accepts_the_bundled_slos() -> None:
@@ -30,9 +35,11 @@ def test_validate_accepts_the_bundled_slos() -> None:
 
 def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  slos:\n"
-                   "    - {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}\n"
-                   "    - {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}\n")
+    bad.write_text(
+        "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  slos:\n"
+        "    - {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}\n"
+        "    - {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}\n"
+    )
     proc = run("validate", str(bad))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
@@ -41,7 +48,9 @@ def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path)
     assert "error(s) in 1 file(s)" in proc.stderr
 
 
-@pytest.mark.parametrize("content", [b"\x00\xff\xfe garbage", b"", b"{{{{", b"- - - -\n  : :", "é: ü\n".encode("utf-16")])
+@pytest.mark.parametrize(
+    "content", [b"\x00\xff\xfe garbage", b"", b"{{{{", b"- - - -\n  : :", "é: ü\n".encode("utf-16")]
+)
 def test_garbage_never_produces_a_traceback(tmp_path: Path, content: bytes) -> None:
     f = tmp_path / "g.yaml"
     f.write_bytes(content)
@@ -63,7 +72,8 @@ def test_a_missing_path_is_an_input_error() -> None:
 
 
 def test_schema_is_valid_json_schema_and_every_bundled_slo_file_validates_against_it(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     jsonschema.Draft202012Validator.check_schema(schema)

@@ -22,7 +22,9 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
     lines = "\n".join(report.lines())
     assert report.ok, lines
     assert sum(r.kind == "check" for r in report.results) == 17
-    assert sum(r.kind == "test" for r in report.results) == len(list((ROOT / "rules" / "tests").glob("*.test.yml")))
+    assert sum(r.kind == "test" for r in report.results) == len(
+        list((ROOT / "rules" / "tests").glob("*.test.yml"))
+    )
     assert sum(r.kind == "test" for r in report.results) >= 14 * 3
 
 
@@ -31,13 +33,18 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
     [
         (("> 14.4", "> 20"), "a page factor raised"),
         (("1 - sloctl:period_burn_rate:ratio", "0.5 - sloctl:period_burn_rate:ratio"), "a wrong budget"),
-        (("sum_over_time(sloctl:sli_errors:rate5m", "avg_over_time(sloctl:sli_errors:rate5m"), "an unweighted ratio"),
+        (
+            ("sum_over_time(sloctl:sli_errors:rate5m", "avg_over_time(sloctl:sli_errors:rate5m"),
+            "an unweighted ratio",
+        ),
         ((" >= 100\n", " >= 1\n"), "a weakened low-traffic guard"),
         (("clamp_min(sloctl:sli_events:rate5m", "(sloctl:sli_events:rate5m"), "a NaN on zero traffic"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_the_generated_tests_catch_a_broken_rule(tmp_path: Path, mutation: tuple[str, str], what: str) -> None:
+def test_the_generated_tests_catch_a_broken_rule(
+    tmp_path: Path, mutation: tuple[str, str], what: str
+) -> None:
     src = ROOT / "rules" / "tests"
     for f in src.glob("platform-api--availability*"):
         shutil.copy(f, tmp_path / f.name)
@@ -47,7 +54,13 @@ def test_the_generated_tests_catch_a_broken_rule(tmp_path: Path, mutation: tuple
     assert old in text, what
     rules.write_text(text.replace(old, new))
     tests = sorted(p.name for p in tmp_path.glob("*.test.yml"))
-    proc = subprocess.run([find_promtool(), "test", "rules", *tests], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        [find_promtool(), "test", "rules", *tests],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode != 0, f"{what} went unnoticed"
     assert "FAILED" in proc.stdout + proc.stderr

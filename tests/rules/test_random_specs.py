@@ -30,12 +30,26 @@ PERIODS = ["4d", "7d", "10d", "14d", "28d", "30d", "6w", "90d"]
 OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
 FORS = [None, "0s", "1m", "2m", "5m", "15m"]
 SLIS: list[dict[str, object]] = [
-    {"events": {"errorQuery": 'sum(rate(req_total{code=~"5.."}[{{.window}}]))',
-                "totalQuery": "sum(rate(req_total[{{.window}}]))"}},
-    {"ratio": {"goodQuery": 'sum(rate(req_total{code!~"5.."}[{{.window}}]))',
-               "totalQuery": "sum(rate(req_total[{{.window}}]))"}},
+    {
+        "events": {
+            "errorQuery": 'sum(rate(req_total{code=~"5.."}[{{.window}}]))',
+            "totalQuery": "sum(rate(req_total[{{.window}}]))",
+        }
+    },
+    {
+        "ratio": {
+            "goodQuery": 'sum(rate(req_total{code!~"5.."}[{{.window}}]))',
+            "totalQuery": "sum(rate(req_total[{{.window}}]))",
+        }
+    },
     {"raw": {"errorRatioQuery": "1 - avg(avg_over_time(up[{{.window}}]))"}},
-    {"latency": {"histogram": "http_request_duration_seconds", "selector": '{route="/api"}', "threshold": "300ms"}},
+    {
+        "latency": {
+            "histogram": "http_request_duration_seconds",
+            "selector": '{route="/api"}',
+            "threshold": "300ms",
+        }
+    },
     {"latency": {"histogram": "rpc_seconds", "threshold": "1s"}},
     {"probe": {"target": "db"}},
 ]
@@ -59,8 +73,13 @@ def random_slo(rng: random.Random, index: int) -> dict[str, object]:
         alerting["labels"] = {"team": rng.choice(["a", "b"])}
     if rng.random() < 0.15:
         alerting[rng.choice(["page", "ticket"])] = {"enabled": False}
-    return {"name": f"slo-{index}", "objective": rng.choice(OBJECTIVES), "period": rng.choice(PERIODS),
-            "sli": rng.choice(SLIS), "alerting": alerting}
+    return {
+        "name": f"slo-{index}",
+        "objective": rng.choice(OBJECTIVES),
+        "period": rng.choice(PERIODS),
+        "sli": rng.choice(SLIS),
+        "alerting": alerting,
+    }
 
 
 def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) -> None:
@@ -68,8 +87,12 @@ def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) 
     slos = [random_slo(rng, i) for i in range(N_SPECS)]
     (tmp_path / "slos").mkdir()
     for f in range(N_SPECS // 10):
-        doc = {"apiVersion": "sloctl/v1", "kind": "Service", "metadata": {"name": f"svc-{f}"},
-               "spec": {"slos": slos[f * 10:(f + 1) * 10]}}
+        doc = {
+            "apiVersion": "sloctl/v1",
+            "kind": "Service",
+            "metadata": {"name": f"svc-{f}"},
+            "spec": {"slos": slos[f * 10 : (f + 1) * 10]},
+        }
         (tmp_path / "slos" / f"svc-{f}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     result = load_paths([tmp_path / "slos"])
     assert not result.errors, result.errors[:5]

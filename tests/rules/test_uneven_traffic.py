@@ -72,27 +72,51 @@ def test_events_weighted_period_ratio_is_exact_where_sloths_average_of_ratios_is
     test = {
         "rule_files": ["ours.yml", "sloth.yml"],
         "evaluation_interval": "1m",
-        "tests": [{
-            "interval": "1m",
-            "input_series": [
-                {"series": 'http_requests_total{code="200"}', "values": _counter(ok)},
-                {"series": 'http_requests_total{code="500"}', "values": _counter(err)},
-            ],
-            "promql_expr_test": [
-                # ours: within 1 % of the truth
-                {"expr": f"abs(sloctl:sli_error:ratio_rate30d{sel_ours} - {truth!r}) <= bool {truth * 0.01!r}",
-                 "eval_time": end,
-                 "exp_samples": [{"labels": '{sloctl_id="shop-availability", sloctl_service="shop", '
-                                            'sloctl_slo="availability", sloctl_window="30d"}', "value": 1}]},
-                # Sloth's: off by more than 10 %
-                {"expr": f"abs(slo:sli_error:ratio_rate30d{sel_sloth} - {truth!r}) > bool {truth * 0.10!r}",
-                 "eval_time": end,
-                 "exp_samples": [{"labels": '{sloth_id="shop-availability", sloth_service="shop", '
-                                            'sloth_slo="availability", sloth_window="30d"}', "value": 1}]},
-            ],
-        }],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": 'http_requests_total{code="200"}', "values": _counter(ok)},
+                    {"series": 'http_requests_total{code="500"}', "values": _counter(err)},
+                ],
+                "promql_expr_test": [
+                    # ours: within 1 % of the truth
+                    {
+                        "expr": f"abs(sloctl:sli_error:ratio_rate30d{sel_ours} - {truth!r})"
+                        f" <= bool {truth * 0.01!r}",
+                        "eval_time": end,
+                        "exp_samples": [
+                            {
+                                "labels": '{sloctl_id="shop-availability", sloctl_service="shop", '
+                                'sloctl_slo="availability", sloctl_window="30d"}',
+                                "value": 1,
+                            }
+                        ],
+                    },
+                    # Sloth's: off by more than 10 %
+                    {
+                        "expr": f"abs(slo:sli_error:ratio_rate30d{sel_sloth} - {truth!r})"
+                        f" > bool {truth * 0.10!r}",
+                        "eval_time": end,
+                        "exp_samples": [
+                            {
+                                "labels": '{sloth_id="shop-availability", sloth_service="shop", '
+                                'sloth_slo="availability", sloth_window="30d"}',
+                                "value": 1,
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
     }
     (tmp_path / "uneven.test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run([find_promtool(), "test", "rules", "uneven.test.yml"], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [find_promtool(), "test", "rules", "uneven.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

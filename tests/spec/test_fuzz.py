@@ -23,17 +23,28 @@ SEEDS += [p.read_text() for p in sorted(SLOTH_TESTDATA.glob("in-*.yaml")) if "in
 SEEDS += [p.read_text() for p in sorted((SLOTH_TESTDATA / "validate" / "good").glob("*.yaml"))]
 DOCS: list[Any] = [d for text in SEEDS for d in yaml.safe_load_all(text) if d is not None]
 
-SETTINGS = settings(max_examples=6_000, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=6_000,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**20, 10**20),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
     st.sampled_from(["{{.window}}", "5m", "30d", "200ms", "sum(rate(x[5m]))", "sum(", "", "page", "-1"]),
 )
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                       st.dictionaries(st.text(max_size=10), inner, max_size=3)),
-                      max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -100,7 +111,7 @@ def test_textual_mutations_never_raise_and_errors_are_located(data: st.DataObjec
     elif action == "insert":
         raw = raw[:pos] + blob + raw[pos:]
     elif action == "overwrite":
-        raw = raw[:pos] + blob + raw[pos + len(blob):]
+        raw = raw[:pos] + blob + raw[pos + len(blob) :]
     else:
         raw = data.draw(st.binary(max_size=200))
     _check(raw)

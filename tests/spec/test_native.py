@@ -45,7 +45,12 @@ def test_a_minimal_service_loads_with_defaults() -> None:
     assert slo.period == 30 * 86400
     assert dict(slo.labels) == {"team": "core"}
     assert slo.alerting.name == "AvailabilityBudgetBurn"
-    assert [t.name for t in slo.alerting.enabled_tiers] == ["page_quick", "page_slow", "ticket_quick", "ticket_slow"]
+    assert [t.name for t in slo.alerting.enabled_tiers] == [
+        "page_quick",
+        "page_slow",
+        "ticket_quick",
+        "ticket_slow",
+    ]
     assert [round(t.window.burn_factor(slo.period), 3) for t in slo.alerting.tiers] == [14.4, 6.0, 3.0, 1.0]
     assert slo.source.line == 8
 
@@ -64,7 +69,11 @@ def test_every_sli_kind_is_read() -> None:
         - name: latency
           objective: 95
           period: 7d
-          sli: {latency: {histogram: http_duration_seconds, selector: '{route="/v1/x", method=~"GET|PUT"}', threshold: 250ms}}
+          sli:
+            latency:
+              histogram: http_duration_seconds
+              selector: '{route="/v1/x", method=~"GET|PUT"}'
+              threshold: 250ms
         - name: probe
           objective: 99.9
           sli: {probe: {target: postgres}}
@@ -109,11 +118,13 @@ def test_an_error_query_equal_to_the_total_query_is_rejected() -> None:
 
 
 def test_a_latency_threshold_without_a_unit_is_rejected() -> None:
-    errors, _ = load(with_slo("""\
+    errors, _ = load(
+        with_slo("""\
         - name: lat
           objective: 95
           sli: {latency: {histogram: h, threshold: 200}}
-        """))
+        """)
+    )
     assert any("threshold 200 has no unit; write it as 200ms or 200s" in e for e in errors), errors
 
 
@@ -124,13 +135,16 @@ def test_a_promql_syntax_error_points_at_the_query() -> None:
 
 
 def test_all_errors_of_a_file_are_reported_not_just_the_first() -> None:
-    text = BASE.replace("objective: 99.9", "objective: 101\n      period: soon").replace("name: api", "name: 'a pi'")
+    text = BASE.replace("objective: 99.9", "objective: 101\n      period: soon").replace(
+        "name: api", "name: 'a pi'"
+    )
     errors, _ = load(text)
     assert len(errors) >= 3, errors
 
 
 def test_alert_tiers_can_be_disabled_and_given_a_for() -> None:
-    text = BASE + textwrap.indent(textwrap.dedent("""\
+    text = BASE + textwrap.indent(
+        textwrap.dedent("""\
         alerting:
           runbookUrl: https://runbooks.example/api
           minEvents: 50
@@ -138,7 +152,9 @@ def test_alert_tiers_can_be_disabled_and_given_a_for() -> None:
           tiers:
             pageQuick: {for: 2m}
             pageSlow: {enabled: false}
-        """), "      ")
+        """),
+        "      ",
+    )
     (slo,) = load_text(text, "f.yaml").slos
     assert [t.name for t in slo.alerting.enabled_tiers] == ["page_quick"]
     assert slo.alerting.tiers[0].for_seconds == 120
@@ -147,7 +163,9 @@ def test_alert_tiers_can_be_disabled_and_given_a_for() -> None:
 
 
 def test_a_windows_catalog_among_the_inputs_overrides_the_default(tmp_path: Path) -> None:
-    catalog = (Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sloth" / "windows" / "7d.yaml")
+    catalog = (
+        Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sloth" / "windows" / "7d.yaml"
+    )
     (tmp_path / "slo.yaml").write_text(BASE.replace("objective: 99.9", "objective: 99.9\n      period: 7d"))
     result = load_paths([tmp_path], windows_dirs=[catalog.parent])
     assert not result.errors
@@ -170,7 +188,9 @@ def test_directories_are_read_recursively_and_duplicates_across_files_are_found(
     assert len(result.slos) == 2
     (error,) = result.errors
     assert "duplicate SLO 'availability' of service 'api'" in str(error)
-    assert str(tmp_path / "a" / "one.yaml") in str(error) or str(tmp_path / "a" / "b" / "two.yml") in str(error)
+    assert str(tmp_path / "a" / "one.yaml") in str(error) or str(tmp_path / "a" / "b" / "two.yml") in str(
+        error
+    )
 
 
 def test_multi_document_files_are_read() -> None:

@@ -44,7 +44,9 @@ def test_duplicates_across_files_fail_as_duplicates(case: str, capsys: pytest.Ca
     assert "duplicate SLO" in err and "first defined at" in err
 
 
-@pytest.mark.parametrize("path", [p for p in INPUTS if p.name != "in-invalid-version.yaml"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in INPUTS if p.name != "in-invalid-version.yaml"], ids=lambda p: p.name
+)
 def test_every_sloth_input_loads(path: Path) -> None:
     assert main(["validate", str(path)]) == 0
 
