@@ -212,7 +212,9 @@ class _Run:
         """A safe time to assert: no comparison of any tier sits on its threshold, and no
         printed value on a rounding edge of ``%.2f`` (float summation order could flip either)."""
         for tier in self.slo.alerting.enabled_tiers:
-            if self._on_edge(i, tier):
+            # With `for`, the state at i depends on the evaluations during the pending time too.
+            pending = math.ceil(tier.for_seconds / self.model.eval_step)
+            if any(self._on_edge(j, tier) for j in range(max(0, i - pending), i + 1)):
                 return False
             if self.fire[tier.name][i] and abs((self.value(i, tier) * 100) % 1 - 0.5) < 1e-6:
                 return False
