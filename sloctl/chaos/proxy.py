@@ -258,6 +258,12 @@ class FaultProxy:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # A cancelled handler (proxy shutdown) must end quietly: asyncio's stream callback
+        # would log the CancelledError as an unhandled exception.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._serve(reader, writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._accepted += 1
         if len(self._writers) >= self.max_connections:
             writer.transport.abort()

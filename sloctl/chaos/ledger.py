@@ -1,0 +1,52 @@
+"""The fault ledger: every action registers how to undo its fault *before* applying it, and
+the control (:mod:`sloctl.chaos.control`) undoes whatever is still registered on every exit
+path, whether or not Chaos Toolkit ran the experiment's rollbacks."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+
+__all__ = ["LEDGER", "FaultLedger"]
+
+logger = logging.getLogger("sloctl.chaos")
+
+
+class FaultLedger:
+    def __init__(self) -> None:
+        self._undo: dict[str, Callable[[], object]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, key: str, undo: Callable[[], object]) -> None:
+        with self._lock:
+            self._undo[key] = undo
+
+    def done(self, key: str) -> None:
+        with self._lock:
+            self._undo.pop(key, None)
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._undo)
+
+    def undo_all(self) -> list[str]:
+        """Undo every registered fault, newest first; return the keys that could not be undone
+        (they stay registered)."""
+        with self._lock:
+            items = list(self._undo.items())[::-1]
+        failed: list[str] = []
+        for key, undo in items:
+            try:
+                undo()
+            except Exception:
+                logger.exception("could not undo fault %s", key)
+                failed.append(key)
+            else:
+                with contextlib.suppress(KeyError), self._lock:
+                    self._undo.pop(key, None)
+        return failed
+
+
+LEDGER = FaultLedger()

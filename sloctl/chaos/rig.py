@@ -1,0 +1,162 @@
+"""A game-day rig: the testbed's real databases and API, with a :class:`FaultProxy` between
+the API and each database, so that latency and resets can be injected on the data path.
+
+    with start_rig(workdir, options={"breaker-open-seconds": 3}) as rig:   # doctest: +SKIP
+        run_gameday("chaos/connection-loss.json", configuration=rig.configuration())
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+from urllib.parse import urlsplit, urlunsplit
+
+from sloctl.servers import (
+    MongoServer,
+    PgBouncerServer,
+    PostgresServer,
+    RedisServer,
+    ServerStartError,
+    free_port,
+    start_pgbouncer,
+    start_postgres,
+    start_redis,
+)
+from sloctl.testbed_runner import ApiServer
+
+from .proxy import FaultProxy
+
+__all__ = ["GamedayRig", "TestCommandsMongo", "start_mongodb_with_test_commands", "start_rig", "with_port"]
+
+
+class TestCommandsMongo(MongoServer):
+    """SecantusDB with ``--enable-test-commands`` (``configureFailPoint``)."""
+
+    __test__ = False
+
+    def _command(self) -> Sequence[str]:
+        return [*super()._command(), "--enable-test-commands"]
+
+
+def start_mongodb_with_test_commands(workdir: Path) -> MongoServer:
+    home = Path(workdir).resolve() / "mongodb"
+    home.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):
+        server = TestCommandsMongo(port=free_port(), home=home)
+        try:
+            server._spawn()
+        except ServerStartError as exc:
+            if "in use" not in str(exc).lower():
+                raise
+            continue
+        return server
+    raise ServerStartError("mongodb: no free port after 3 attempts")
+
+
+def with_port(url: str, port: int) -> str:
+    """``url`` with its port replaced (credentials, path and query kept)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)
+    host = netloc[-1].rsplit(":", 1)[0]
+    new = f"{host}:{port}" if len(netloc) == 1 else f"{netloc[0]}@{host}:{port}"
+    return urlunsplit(parts._replace(netloc=new))
+
+
+@dataclass
+class GamedayRig:
+    postgres: PostgresServer
+    pgbouncer: PgBouncerServer
+    redis: RedisServer
+    mongodb: MongoServer
+    proxies: dict[str, FaultProxy]
+    api: ApiServer
+    workdir: Path
+    options: dict[str, str | int | float] = field(default_factory=dict)
+
+    def configuration(self) -> dict[str, str | int | float]:
+        """The ``configuration`` block that the generated experiments expect."""
+        return {
+            "api_url": self.api.url,
+            "metrics_url": f"{self.api.url}/metrics",
+            "postgres_admin_dsn": self.postgres.admin_dsn,
+            "pgbouncer_dsn": self.pgbouncer.dsn,
+            "pgbouncer_admin_dsn": self.pgbouncer.admin_dsn,
+            "redis_url": self.redis.url,
+            "mongodb_uri": self.mongodb.uri,
+            **{f"{name}_proxy_control_port": proxy.control_port for name, proxy in self.proxies.items()},
+        }
+
+    def stop(self) -> None:
+        for stop in (
+            self.api.stop,
+            *(p.stop for p in self.proxies.values()),
+            self.pgbouncer.stop,
+            self.postgres.stop,
+            self.redis.stop,
+            self.mongodb.stop,
+        ):
+            with contextlib.suppress(Exception):
+                stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_rig(workdir: Path, *, options: Mapping[str, str | int | float] | None = None) -> GamedayRig:
+    """Start PostgreSQL, PgBouncer, Redis, SecantusDB (test commands on), one fault proxy per
+    database path (``postgres`` in front of PgBouncer, ``redis``, ``mongodb``) and the API
+    through the proxies. ``options`` are ``python -m testbed`` flags without dashes."""
+    workdir = Path(workdir)
+    stack = contextlib.ExitStack()
+    try:
+        pg = stack.enter_context(start_postgres(workdir))
+        pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
+        rd = stack.enter_context(start_redis(workdir))
+        mg = stack.enter_context(start_mongodb_with_test_commands(workdir))
+        proxies = {
+            "postgres": stack.enter_context(FaultProxy((pgb.host, pgb.port))),
+            "redis": stack.enter_context(FaultProxy((rd.host, rd.port))),
+            "mongodb": stack.enter_context(FaultProxy((mg.host, mg.port))),
+        }
+        home = workdir.resolve() / "api"
+        home.mkdir(parents=True, exist_ok=True)
+        args = [
+            "--postgres-dsn",
+            with_port(pgb.dsn, proxies["postgres"].port),
+            "--postgres-direct-dsn",
+            pg.dsn,
+            "--redis-url",
+            with_port(rd.url, proxies["redis"].port),
+            "--mongodb-uri",
+            with_port(mg.uri, proxies["mongodb"].port),
+            "--backup-dir",
+            str(home / "backups"),
+        ]
+        for key, value in (options or {}).items():
+            args += [f"--{key}", str(value)]
+        api = ApiServer(port=free_port(), home=home, args=args)
+        api._spawn()
+        stack.enter_context(api)
+    except BaseException:
+        stack.close()
+        raise
+    stack.pop_all()
+    return GamedayRig(
+        postgres=pg,
+        pgbouncer=pgb,
+        redis=rd,
+        mongodb=mg,
+        proxies=proxies,
+        api=api,
+        workdir=workdir,
+        options=dict(options or {}),
+    )
