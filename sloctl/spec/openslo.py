@@ -148,9 +148,11 @@ def _ratio(reader: Reader, q: dict[str, str], loc: Location, path: str) -> SLI |
 # -- v1 ------------------------------------------------------------------------------------------
 
 
-def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
-    """An ``SLI`` document, kept for ``indicatorRef`` lookups."""
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata", "spec"])
+def _v1_head(
+    doc: YNode, reader: Reader, required: list[str]
+) -> tuple[dict[str, YNode], dict[str, YNode], str]:
+    """The top level and metadata shared by every OpenSLO v1 kind, and the document's name."""
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], required)
     meta = reader.mapping(
         top.get("metadata"),
         "metadata",
@@ -158,21 +160,18 @@ def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
         ["name"],
         loc=doc.loc,
     )
-    name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    return top, meta, reader.string(meta.get("name"), "metadata.name", non_empty=True)
+
+
+def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
+    """An ``SLI`` document, kept for ``indicatorRef`` lookups."""
+    top, _meta, name = _v1_head(doc, reader, ["metadata", "spec"])
     spec = top.get("spec")
     return (name, spec) if name and spec is not None else None
 
 
 def read_v1_service(doc: YNode, reader: Reader) -> None:
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata"])
-    meta = reader.mapping(
-        top.get("metadata"),
-        "metadata",
-        ["name", "displayName", "labels", "annotations"],
-        ["name"],
-        loc=doc.loc,
-    )
-    reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    top, _, _ = _v1_head(doc, reader, ["metadata"])
     reader.mapping(top.get("spec"), "spec", ["description"])
 
 
@@ -180,15 +179,7 @@ def read_v1_slo(
     doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], slis: dict[str, YNode]
 ) -> list[SLO]:
     doc_errors = len(reader.errors)
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["metadata", "spec"])
-    meta = reader.mapping(
-        top.get("metadata"),
-        "metadata",
-        ["name", "displayName", "labels", "annotations"],
-        ["name"],
-        loc=doc.loc,
-    )
-    name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
     slo_labels = reader.string_map(meta.get("labels"), "metadata.labels")
     build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
     spec_node = top.get("spec")
