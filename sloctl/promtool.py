@@ -26,7 +26,7 @@ class PromtoolMissing(RuntimeError):
 
 def find_promtool() -> str:
     path = os.environ.get("PROMTOOL") or shutil.which("promtool")
-    if not path:
+    if not path or not os.access(path, os.X_OK):
         raise PromtoolMissing(INSTALL_HINT)
     return path
 

@@ -116,3 +116,27 @@ def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing()
     assert proc.returncode == 0
     for command in ("validate", "generate", "collector", "gameday", "backtest"):
         assert command in proc.stdout
+
+
+def test_sloctl_test_without_promtool_says_how_to_install_it(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "PROMTOOL": str(tmp_path / "missing")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sloctl.cli.main", "test", str(ROOT / "rules")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert "apt-get install prometheus" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
+    for f in (ROOT / "rules" / "tests").glob("platform-jobs--backups.*"):
+        (tmp_path / f.name).write_text(f.read_text())
+    rules = tmp_path / "platform-jobs--backups.rules.yml"
+    rules.write_text(rules.read_text().replace("> 3\n", "> 30\n"))
+    proc = run("test", str(tmp_path))
+    assert proc.returncode == 1, proc.stdout
+    assert "FAIL test" in proc.stdout and "passed," in proc.stdout and " failed" in proc.stdout
