@@ -1,0 +1,31 @@
+"""Backtests of generated alerts on the real Prometheus engine (docs/backtest.md).
+
+>>> from sloctl.backtest import SCENARIOS, run_scenarios          # doctest: +SKIP
+>>> results = run_scenarios(slo, SCENARIOS[:2], Path("/tmp/bt"))  # doctest: +SKIP
+>>> results[0].tiers[0].detection_seconds                         # doctest: +SKIP
+207
+"""
+
+from .engine import AlertSeries, Backtest, RuleSet, replay
+from .report import render_html
+from .run import ScenarioResult, TierResult, our_rules, run_scenarios, scenario_slo
+from .scenarios import SCENARIOS, Counts, Incident, Scenario, counts, scenario
+
+__all__ = [
+    "SCENARIOS",
+    "AlertSeries",
+    "Backtest",
+    "Counts",
+    "Incident",
+    "RuleSet",
+    "Scenario",
+    "ScenarioResult",
+    "TierResult",
+    "counts",
+    "our_rules",
+    "render_html",
+    "replay",
+    "run_scenarios",
+    "scenario",
+    "scenario_slo",
+]

@@ -1,0 +1,262 @@
+"""Replay rule files over series with the real Prometheus engine.
+
+1. The scenario counters are written as OpenMetrics (timestamps in seconds, ``# EOF``) and
+   backfilled with ``promtool tsdb create-blocks-from openmetrics``.
+2. A throwaway Prometheus serves them; recording rules are backfilled with ``promtool tsdb
+   create-blocks-from rules`` one dependency level at a time (promtool evaluates a rule with a
+   range query against the running server, so a rule that reads another recording needs that
+   recording already in the server): after each level Prometheus restarts on the same data
+   directory with ``--storage.tsdb.allow-overlapping-blocks``.
+3. Alert expressions are evaluated by the same server as range queries at the group's
+   interval; ``for`` is applied to the resulting per-evaluation truth values, the way the rule
+   manager does (pending from the first true evaluation, firing once ``for`` has elapsed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from sloctl.durations import parse_duration
+from sloctl.promtool import find_promtool
+from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+
+__all__ = ["AlertSeries", "Backtest", "RuleSet", "backfill_openmetrics", "query_range", "replay"]
+
+TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
+
+
+@dataclass(frozen=True)
+class AlertSeries:
+    """One alert rule's output series: its labels (rule labels merged) and firing times."""
+
+    alert: str
+    labels: Mapping[str, str]
+    active: tuple[float, ...]
+    """Evaluation times (Unix seconds) at which the expression returned this series."""
+    firing: tuple[float, ...]
+    """Evaluation times at which the alert was firing (``for`` applied)."""
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    name: str
+    text: str
+    """A Prometheus rule file."""
+
+
+def _get(url: str, params: Mapping[str, str | int | float], timeout: float = 120) -> object:
+    query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+    with urllib.request.urlopen(f"{url}?{query}", timeout=timeout) as resp:
+        body = json.load(resp)
+    if body.get("status") != "success":
+        raise RuntimeError(f"Prometheus answered {body}")
+    return body["data"]
+
+
+def query_range(base: str, expr: str, start: float, end: float, step: int) -> list[dict[str, object]]:
+    data = _get(f"{base}/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
+    assert isinstance(data, dict)
+    result = data["result"]
+    assert isinstance(result, list)
+    return result
+
+
+def query(base: str, expr: str, time: int | None = None) -> list[dict[str, object]]:
+    params: dict[str, str | int | float] = {"query": expr}
+    if time is not None:
+        params["time"] = time
+    data = _get(f"{base}/api/v1/query", params)
+    assert isinstance(data, dict)
+    result = data["result"]
+    assert isinstance(result, list)
+    return result
+
+
+def backfill_openmetrics(text: str, workdir: Path, data_dir: Path) -> None:
+    src = workdir / "series.om"
+    src.write_text(text)
+    subprocess.run(
+        [find_promtool(), "tsdb", "create-blocks-from", "openmetrics", str(src), str(data_dir)],
+        check=True,
+        capture_output=True,
+        timeout=TIMEOUT,
+    )
+    src.unlink()
+
+
+def _rules(text: str) -> list[dict[str, object]]:
+    groups: list[dict[str, object]] = []
+    for doc in yaml.safe_load_all(text):
+        if doc and isinstance(doc, dict):
+            groups.extend(doc.get("groups", []))
+    return groups
+
+
+def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
+    """Recording rules per dependency level, each as groups that keep their interval."""
+    records: dict[str, int] = {}
+    rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
+    for g in groups:
+        for r in g.get("rules", []):  # type: ignore[attr-defined]
+            if "record" in r:
+                rules.append((g, r))
+    names = {str(r["record"]) for _g, r in rules}
+    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])") for n in names}
+    pending = list(rules)
+    level = 0
+    out: list[list[dict[str, object]]] = []
+    while pending:
+        this = [
+            (g, r)
+            for g, r in pending
+            if all(n in records for n in names if n != r["record"] and pattern[n].search(str(r["expr"])))
+        ]
+        if not this:
+            raise ValueError("recording rules with a dependency cycle")
+        by_group: dict[str, dict[str, object]] = {}
+        for g, r in this:
+            grp = by_group.setdefault(
+                str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
+            )
+            grp["rules"].append(dict(r))  # type: ignore[attr-defined]
+        for _g, r in this:
+            records[str(r["record"])] = level
+        pending = [p for p in pending if p not in this]
+        out.append(list(by_group.values()))
+        level += 1
+    return out
+
+
+def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...]:
+    firing: list[float] = []
+    since: float | None = None
+    prev: float | None = None
+    for t in times:
+        if prev is None or t - prev > step * 1.5:
+            since = t
+        prev = t
+        assert since is not None
+        if t - since >= hold:
+            firing.append(t)
+    return tuple(firing)
+
+
+@dataclass
+class Backtest:
+    """A throwaway Prometheus holding backfilled series and recordings of one rule set."""
+
+    server: PrometheusServer
+    rules: RuleSet
+    start: int
+    end: int
+    step: int
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]:
+        return query(self.url, expr, self.end if time is None else time)
+
+    def range(self, expr: str) -> list[dict[str, object]]:
+        return query_range(self.url, expr, self.start, self.end, self.step)
+
+    def group_offset(self, group: Mapping[str, object], interval: int) -> float:
+        """Seconds after ``start`` of the group's first evaluation: like the rule manager,
+        promtool evaluates a group at a hash-dependent offset within its interval."""
+        record = next((str(r["record"]) for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
+        if record is None:
+            return 0.0
+        res = query(self.url, f"{record}[{interval * 3}s]", self.start + interval * 4)
+        if not res:
+            return 0.0
+        values = res[0]["values"]
+        assert isinstance(values, list)
+        # Sample timestamps are milliseconds: round, or a float start lands a hair before them.
+        return round((float(values[-1][0]) - self.start) % interval, 3)
+
+    def alerts(self) -> list[AlertSeries]:
+        """Every alert's series, evaluated at its group's evaluation times (``for`` applied)."""
+        out: list[AlertSeries] = []
+        for g in _rules(self.rules.text):
+            interval = parse_duration(str(g.get("interval", f"{self.step}s")))
+            offset = self.group_offset(g, interval)
+            for r in g.get("rules", []):  # type: ignore[attr-defined]
+                if "alert" not in r:
+                    continue
+                hold = parse_duration(str(r["for"])) if r.get("for") else 0
+                rule_labels = {str(k): str(v) for k, v in (r.get("labels") or {}).items()}
+                for series in query_range(self.url, str(r["expr"]), self.start + offset, self.end, interval):
+                    metric = series["metric"]
+                    values = series["values"]
+                    assert isinstance(metric, dict) and isinstance(values, list)
+                    times = tuple(float(t) for t, _v in values)
+                    labels = {**metric, **rule_labels, "alertname": str(r["alert"])}
+                    out.append(AlertSeries(str(r["alert"]), labels, times, _apply_for(times, interval, hold)))
+        return out
+
+
+_CONFIG = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n"
+_OVERLAP = ("--storage.tsdb.allow-overlapping-blocks", "--query.lookback-delta=5m")
+
+
+@contextmanager
+def replay(
+    rules: RuleSet,
+    series_text: str,
+    workdir: Path,
+    *,
+    start: int,
+    end: int,
+    step: int = 60,
+    warmup_start: int | None = None,
+) -> Iterator[Backtest]:
+    """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
+    ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
+
+    Recordings that read only raw series (the first level) start at ``warmup_start``, so that
+    long windows evaluated from ``start`` on see a full history, as they would in production."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    data = workdir / "data"
+    backfill_openmetrics(series_text, workdir, data)
+    promtool = find_promtool()
+    levels = _levels(_rules(rules.text))
+    server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=_OVERLAP)
+    try:
+        for i, groups in enumerate(levels):
+            # One path for every level: promtool offsets a group's evaluations by a hash of its
+            # name and file, and every level must be evaluated at the same instants.
+            rule_file = workdir / "backfill.yml"
+            rule_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+            out = workdir / f"level{i}-blocks"
+            first = warmup_start if i == 0 and warmup_start is not None else start
+            subprocess.run(
+                [
+                    promtool, "tsdb", "create-blocks-from", "rules",
+                    f"--start={first}", f"--end={end}", f"--url={server.url}",
+                    f"--output-dir={out}", f"--eval-interval={step}s", "--quiet", rule_file.name,
+                ],
+                cwd=workdir,
+                check=True,
+                capture_output=True,
+                timeout=TIMEOUT,
+            )  # fmt: skip
+            server.stop()
+            for block in out.iterdir():
+                if block.is_dir():
+                    shutil.move(str(block), data / block.name)
+            server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=_OVERLAP)
+        yield Backtest(server, rules, start, end, step)
+    finally:
+        server.stop()
