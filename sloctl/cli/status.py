@@ -1,0 +1,42 @@
+"""``sloctl status --prometheus URL``: remaining budget, burn rates and firing alerts per SLO.
+
+Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "status",
+        help="remaining budget, burn rates and firing alerts from a live Prometheus",
+        description="Read every SLO's remaining error budget, current and period burn rates and "
+        "firing alert tiers from the series the generated rules record.",
+    )
+    p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
+    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
+    p.add_argument(
+        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError
+    from sloctl.status import StatusError, collect, render_json, render_table
+
+    try:
+        rows = collect(args.prometheus, allow=[*DEFAULT_ALLOW, *args.allow_host], time=args.time)
+    except AllowListError as exc:
+        print(f"sloctl status: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, StatusError) as exc:
+        print(f"sloctl status: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render_json(rows) if args.output == "json" else render_table(rows))
+    return 0

@@ -1,0 +1,138 @@
+"""``sloctl status`` against a real throwaway Prometheus that evaluates the generated rules over
+backfilled series ending now: one SLO in a full outage (its page fires), one healthy."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sloctl.backtest.engine import backfill_openmetrics, query
+from sloctl.backtest.run import openmetrics, scenario_slo
+from sloctl.backtest.scenarios import Incident, Scenario, counts
+from sloctl.cli.main import main
+from sloctl.loadtest.allowlist import AllowListError
+from sloctl.render.rules import render_rule_file
+from sloctl.servers.prometheus import DEFAULT_BINARY, PrometheusServer, start_prometheus
+from sloctl.spec import load_text
+from sloctl.status import StatusRow, collect, render_json, render_table
+
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e[{{.window}}]))
+          totalQuery: sum(rate(t[{{.window}}]))
+      alerting: {name: ShopBudgetBurn}
+"""
+OUTAGE = Scenario("outage", "", 2 * 3600, (Incident(5400, 7200, math.inf),), warmup=0)
+HEALTHY = Scenario("healthy", "", 2 * 3600, warmup=0)
+
+
+def test_status_refuses_a_prometheus_outside_loopback_without_sending_a_request() -> None:
+    sent: list[str] = []
+
+    def transport(url: str) -> object:
+        sent.append(url)
+        return {}
+
+    with pytest.raises(AllowListError):
+        collect("http://192.0.2.1:9090", transport=transport)
+    assert sent == []
+
+
+def test_status_rows_come_from_the_generated_series_through_an_injected_transport() -> None:
+    def transport(url: str) -> object:
+        def vec(value: float, **labels: str) -> dict[str, object]:
+            return {"metric": {"sloctl_id": "a-b", "sloctl_service": "a", "sloctl_slo": "b", **labels},
+                    "value": [0, str(value)]}  # fmt: skip
+
+        if "ALERTS" in url:
+            result = [vec(1, sloctl_tier="page_quick", alertname="X", alertstate="firing")]
+        elif "remaining" in url:
+            result = [vec(0.25)]
+        elif "current_burn" in url:
+            result = [vec(20.0)]
+        elif "period_burn" in url:
+            result = [vec(0.75)]
+        else:
+            result = [vec(1)]
+        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+    rows = collect("http://127.0.0.1:9", transport=transport)
+    assert rows == [StatusRow("a-b", "a", "b", 0.25, 20.0, 0.75, ("page_quick",))]
+    assert "25.0%" in render_table(rows) and "page_quick" in render_table(rows)
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    if shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file():
+        pytest.skip("Debian's prometheus package is missing")
+    tmp = tmp_path_factory.mktemp("status")
+    (base,) = load_text(SPEC).slos
+    end = int(time.time()) // 60 * 60
+    start = end - OUTAGE.duration
+    items = [(s, counts(s, base.error_budget)) for s in (OUTAGE, HEALTHY)]
+    backfill_openmetrics(openmetrics(items, start=start), tmp, tmp / "data")
+    slos = [scenario_slo(base, s) for s in (OUTAGE, HEALTHY)]
+    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
+    server = start_prometheus(
+        tmp, config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n"
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not query(server.url, 'ALERTS{alertstate="firing", sloctl_id="backtest-outage"}'):
+            assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_quiet(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--prometheus", prometheus.url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["SLO", "BUDGET", "LEFT"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert set(rows) == {"backtest-outage", "backtest-healthy"}
+    assert "page_quick" in rows["backtest-outage"]
+    assert rows["backtest-healthy"].endswith("-")
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_status_json_has_budget_burn_rates_and_firing_tiers(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--prometheus", prometheus.url, "-o", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    by_id = {r["slo"]: r for r in doc["slos"]}
+    outage, healthy = by_id["backtest-outage"], by_id["backtest-healthy"]
+    # Every request fails: the 5m burn rate is 1 / budget = 1000x, the budget is overspent.
+    assert outage["current_burn_rate"] == pytest.approx(1000, rel=0.01)
+    assert outage["budget_remaining"] < 0
+    assert "page_quick" in outage["firing"]
+    assert healthy["current_burn_rate"] == pytest.approx(0.1, rel=0.01)
+    assert healthy["budget_remaining"] == pytest.approx(0.9, abs=0.01)
+    assert healthy["firing"] == []
+    assert render_json([]) == '{\n  "slos": []\n}\n'
+
+
+def test_status_cli_says_why_a_remote_prometheus_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--prometheus", "http://192.0.2.1:9090"]) == 2
+    assert "192.0.2.1" in capsys.readouterr().err
