@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -41,6 +42,7 @@ SLIS = [
     "raw: {errorRatioQuery: '1 - avg(avg_over_time(up{job=\"svc%(s)d\"}[{{.window}}]))'}",
 ]
 OBJECTIVES = [99, 99.5, 99.9, 99.95, 95]
+JOBS = min(2, os.cpu_count() or 1)  # `sloctl generate` uses both cores for large inputs
 TIERS = [
     "{}",
     "{tiers: {pageQuick: {for: 2m}}, minEvents: 100}",
@@ -81,9 +83,9 @@ def floor_seconds(slos: tuple[SLO, ...], tests: bool) -> float:
     return time.perf_counter() - start
 
 
-def measure(n: int, tests: bool) -> dict[str, float]:
+def measure(n: int, tests: bool, jobs: int) -> dict[str, float]:
     slos = fleet(n)
-    options = GenerateOptions(tests=tests, dashboards=False, alertmanager=False)
+    options = GenerateOptions(tests=tests, dashboards=False, alertmanager=False, jobs=jobs)
     start = time.perf_counter()
     planned = plan_outputs(slos, options)
     ours = time.perf_counter() - start
@@ -105,14 +107,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--no-tests", action="store_true", help="rules only")
+    parser.add_argument("--jobs", type=int, default=JOBS, help="worker processes (default: both cores)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, not args.no_tests)))
+        print(json.dumps(measure(args.one, not args.no_tests, args.jobs)))
         return 0
     rows = []
     for n in args.sizes:
-        cmd = [sys.executable, __file__, "--one", str(n)] + (["--no-tests"] if args.no_tests else [])
+        cmd = [sys.executable, __file__, "--one", str(n), "--jobs", str(args.jobs)]
+        cmd += ["--no-tests"] if args.no_tests else []
         rows.append(json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout))
     print(
         f"{'SLOs':>6} {'tests':>5} {'wall s':>8} {'SLOs/s':>8} {'files':>7} {'MB':>6} {'floor s':>8} "

@@ -12,14 +12,16 @@ leaves a half-written file.
 from __future__ import annotations
 
 import difflib
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from sloctl import __version__, naming
-from sloctl.model import SLO
+from sloctl.model import SLO, Service
 from sloctl.render.flavours import FLAVOURS, wrap_rules
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import render_rule_tests
@@ -49,6 +51,8 @@ class GenerateOptions:
     disable_alerts: bool = False
     disable_recordings: bool = False
     version: str = __version__
+    jobs: int = 1
+    """Worker processes for large inputs (see ``PARALLEL_MIN_SLOS``)."""
     source_root: str | None = None
     """Source file names in headers are shown relative to this directory (the output root), so
     that the generated text does not depend on where the repository is checked out."""
@@ -61,10 +65,43 @@ def _display_source(slo: SLO, options: GenerateOptions) -> str:
     return Path(name).as_posix()
 
 
+PARALLEL_MIN_SLOS = 2000
+"""Below this many SLOs one process is faster than starting workers and shipping text back."""
+
+
 def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions()) -> dict[str, str]:
-    """Every file ``sloctl generate`` writes for ``slos``, relative to the output directory."""
-    out: dict[str, str] = {}
+    """Every file ``sloctl generate`` writes for ``slos``, relative to the output directory.
+
+    With ``options.jobs > 1`` and a large input, services are rendered by that many worker
+    processes; the result is the same either way (sorted by path)."""
     services = group_by_service(slos)
+    out: dict[str, str] = {}
+    if options.jobs > 1 and len(slos) >= PARALLEL_MIN_SLOS and len(services) > 1:
+        batches = [services[i :: options.jobs] for i in range(options.jobs)]
+        ctx = (
+            multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        )
+        with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx) as pool:
+            for part in pool.map(_plan_services, batches, [options] * len(batches)):
+                out.update(part)
+    else:
+        out = _plan_services(services, options)
+    if options.dashboards:
+        from sloctl.render.dashboards import render_dashboards, render_provider
+
+        for fname, ftext in render_dashboards(slos).items():
+            out[f"{DASHBOARDS_DIR}/{fname}"] = ftext
+        out[f"{DASHBOARDS_DIR}/provider.yaml"] = render_provider()
+    if options.alertmanager:
+        from sloctl.render.alertmanager import render_alertmanager
+
+        out[ALERTMANAGER_FILE] = render_alertmanager(slos)
+    return dict(sorted(out.items()))
+
+
+def _plan_services(services: Sequence[Service], options: GenerateOptions) -> dict[str, str]:
+    """Rules (and rule tests) of ``services``."""
+    out: dict[str, str] = {}
     for service in services:
         sources = sorted({_display_source(s, options) for s in service.slos})
         name = f"{RULES_DIR}/{naming.slug(service.name)}.yml"
@@ -94,17 +131,7 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
                     slo, options.version, _display_source(slo, options)
                 ).files:
                     out[f"{TESTS_DIR}/{fname}"] = ftext
-    if options.dashboards:
-        from sloctl.render.dashboards import render_dashboards, render_provider
-
-        for fname, ftext in render_dashboards(slos).items():
-            out[f"{DASHBOARDS_DIR}/{fname}"] = ftext
-        out[f"{DASHBOARDS_DIR}/provider.yaml"] = render_provider()
-    if options.alertmanager:
-        from sloctl.render.alertmanager import render_alertmanager
-
-        out[ALERTMANAGER_FILE] = render_alertmanager(slos)
-    return dict(sorted(out.items()))
+    return out
 
 
 def wrap_name(name: str, flavour: str) -> str:

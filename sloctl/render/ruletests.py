@@ -24,7 +24,9 @@ within the bound documented in docs/rules.md).
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -33,7 +35,7 @@ from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, EventsSLI
 from sloctl.render import promql
 from sloctl.render.rules import RuleOptions, render_rule_file
-from sloctl.render.yamlout import dump_yaml
+from sloctl.render.yamlout import dump_yaml, yaml_inline, yaml_string
 
 __all__ = ["DetectionBound", "TestFiles", "designed_detection", "render_rule_tests", "twin"]
 
@@ -54,10 +56,24 @@ PERIOD_BOUND = 0.01
 """Relative bound asserted between the period error ratio and the events-weighted truth."""
 
 
+def _untemplated(annotations: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in annotations if "{{" not in v)
+
+
 def twin(slo: SLO) -> SLO:
-    """The SLO with its SLI replaced by the synthetic test counters."""
+    """The SLO with its SLI replaced by the synthetic test counters. The user's annotations
+    that are Go templates are left out of the twin: Prometheus expands them and nothing here
+    could predict their text; the alerting logic under test does not depend on them."""
+    a = slo.alerting
+    alerting = replace(
+        a,
+        annotations=_untemplated(a.annotations),
+        page=replace(a.page, annotations=_untemplated(a.page.annotations)),
+        ticket=replace(a.ticket, annotations=_untemplated(a.ticket.annotations)),
+    )
     return replace(
         slo,
+        alerting=alerting,
         sli=EventsSLI(
             f"sum(rate({ERRORS_METRIC}[{{{{.window}}}}]))", f"sum(rate({REQUESTS_METRIC}[{{{{.window}}}}]))"
         ),
@@ -222,7 +238,15 @@ class _Run:
 
 
 def _labels_text(labels: dict[str, str]) -> str:
-    return "{" + ", ".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
+    return "{" + ", ".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+
+
+def _user_labels(labels: dict[str, str], fixed: dict[str, str]) -> dict[str, str]:
+    """``fixed`` first, then the user's labels sorted: promtool compares them as sets, and a
+    stable block of the user's labels after the fixed ones lets fleets share rendered tests."""
+    out = dict(fixed)
+    out.update(sorted((k, v) for k, v in labels.items() if k not in fixed))
+    return out
 
 
 def _escape(v: str) -> str:
@@ -230,19 +254,17 @@ def _escape(v: str) -> str:
 
 
 def _alert_labels(slo: SLO, tier: AlertTier) -> dict[str, str]:
-    out = dict(slo.labels)
-    out.update(slo.alerting.labels)
-    out.update(slo.alerting.severity(tier.severity).labels)
-    out.update(
-        {
-            naming.LABEL_ID: slo.id,
-            naming.LABEL_SERVICE: slo.service,
-            naming.LABEL_SLO: slo.name,
-            naming.LABEL_SEVERITY: tier.severity,
-            naming.LABEL_TIER: tier.name,
-        }
-    )
-    return dict(sorted(out.items()))
+    user = dict(slo.labels)
+    user.update(slo.alerting.labels)
+    user.update(slo.alerting.severity(tier.severity).labels)
+    fixed = {
+        naming.LABEL_SEVERITY: tier.severity,
+        naming.LABEL_ID: slo.id,
+        naming.LABEL_SERVICE: slo.service,
+        naming.LABEL_SLO: slo.name,
+        naming.LABEL_TIER: tier.name,
+    }
+    return _user_labels(user, fixed)
 
 
 def _expected_alerts(
@@ -257,7 +279,9 @@ def _expected_alerts(
         value = run.value(i, tier)
         template = rendered[tier.name]["annotations"]
         assert isinstance(template, dict)
-        annotations = {k: _expand(str(v), slo, value) for k, v in template.items()}
+        first = {k: template[k] for k in ("description", "summary") if k in template}
+        rest = sorted((k, v) for k, v in template.items() if k not in first)
+        annotations = {k: _expand(str(v), slo, value) for k, v in [*first.items(), *rest]}
         out.append({"exp_labels": _alert_labels(slo, tier), "exp_annotations": annotations})
     return out
 
@@ -350,15 +374,13 @@ class _Builder:
         self, metric: str, value: float, i: int, rel: float, extra: dict[str, str] | None = None
     ) -> dict[str, object]:
         """``|metric - value| <= rel × |value|`` as a promtool check that returns 1."""
-        labels = dict(self.slo.labels)
-        labels.update(
-            {
-                naming.LABEL_ID: self.slo.id,
-                naming.LABEL_SERVICE: self.slo.service,
-                naming.LABEL_SLO: self.slo.name,
-            }
-        )
-        labels.update(extra or {})
+        fixed = {
+            naming.LABEL_ID: self.slo.id,
+            naming.LABEL_SERVICE: self.slo.service,
+            naming.LABEL_SLO: self.slo.name,
+        }
+        fixed.update(extra or {})
+        labels = _user_labels(dict(self.slo.labels), fixed)
         tol = promql.fmt_number(max(abs(value) * rel, 1e-12))
         return {
             "expr": f"abs({metric}{self.sel} - {promql.fmt_number(value)}) <= bool {tol}",
@@ -527,13 +549,17 @@ def tier_eval(tier: AlertTier) -> int:
 
 
 def rule_test_documents(
-    slo: SLO, version: str, source: str | None = None
+    slo: SLO, version: str, source: str | None = None, *, with_rules: bool = True
 ) -> tuple[tuple[str, str], list[tuple[str, dict[str, object]]]]:
     """The twin rule file ``(name, text)`` and the test documents ``(name, data)`` of ``slo``."""
     base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
     rules_name = f"{base}.rules.yml"
     source = source or slo.source.file
-    rules_text = render_rule_file([twin(slo)], [f"{source} (test twin of {slo.id})"], version, RuleOptions())
+    rules_text = (
+        render_rule_file([twin(slo)], [f"{source} (test twin of {slo.id})"], version, RuleOptions())
+        if with_rules
+        else ""
+    )
     builders: dict[int, _Builder] = {}
 
     def builder(eval_step: int) -> _Builder:
@@ -557,18 +583,150 @@ def rule_test_documents(
     return (rules_name, rules_text), docs
 
 
+def _direct_test_texts(slo: SLO, version: str, source: str) -> list[tuple[str, str]]:
+    """Test files rendered straight from ``slo``'s documents: ``(name, body without header)``."""
+    _, docs = rule_test_documents(slo, version, source, with_rules=False)
+    return [(name, dump_yaml(doc)) for name, doc in docs]
+
+
+# -- shared rendering per alerting profile --------------------------------------------------------
+#
+# The tests of two SLOs with the same numbers (objective, period, catalog, tiers, `for`, guard)
+# differ only in names, labels and annotations. Fleets repeat a few such profiles, so the text
+# is rendered once per profile for a placeholder SLO and then given each SLO's names and label
+# blocks. Placeholders are plain words that cannot occur otherwise; SLOs whose names or labels
+# would be written differently in place (quoting) take the direct path. A test checks that both
+# paths give the same bytes.
+
+_SVC, _NAME, _ALERT = "zzsloctlsvctkn", "zzsloctlslotkn", "ZzsloctlAlertTkn"
+_SENTINEL = "zzsentinel"
+_SLO_LABELS = f"{_SENTINEL}slolabels"
+_SEV_LABELS = f"{_SENTINEL}severitylabels"
+_SEV_ANNOTATIONS = f"{_SENTINEL}annotations"
+_PLAIN_VALUE = re.compile(r"^[^'\"\\\x00-\x1f\x7f]*$")
+
+
+def _profile(slo: SLO) -> SLO:
+    a = slo.alerting
+    return replace(
+        slo,
+        service=_SVC,
+        name=_NAME,
+        description="",
+        labels=((_SLO_LABELS, "x"),),
+        sli=EventsSLI("", ""),
+        document_name="",
+        document_namespace="",
+        spec_version="",
+        alerting=replace(
+            a,
+            name=_ALERT,
+            labels=(),
+            annotations=(),
+            runbook_url=None,
+            page=replace(a.page, labels=((_SEV_LABELS, "page"),), annotations=((_SEV_ANNOTATIONS, "page"),)),
+            ticket=replace(
+                a.ticket, labels=((_SEV_LABELS, "ticket"),), annotations=((_SEV_ANNOTATIONS, "ticket"),)
+            ),
+        ),
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _profile_texts(profile: SLO, version: str) -> tuple[tuple[str, str], ...]:
+    return tuple(_direct_test_texts(profile, version, "<profile>"))
+
+
+def _shareable(slo: SLO) -> bool:
+    t = twin(slo)
+    a = t.alerting
+    names = (slo.service, slo.name, slo.id, a.name, naming.slug(slo.service), naming.slug(slo.name))
+    if any(yaml_string(n) != n for n in names):
+        return False
+    annotations = [*a.annotations, *a.page.annotations, *a.ticket.annotations]
+    if any(k in ("summary", "description") for k, _ in annotations):
+        return False
+    labels = [*slo.labels, *a.labels, *a.page.labels, *a.ticket.labels]
+    return all(_PLAIN_VALUE.match(v) and v.isprintable() for _, v in labels)
+
+
+def _block(items: dict[str, str], indent: str) -> str:
+    return "".join(
+        f"{indent}{yaml_string(k)}: {yaml_inline(v, indent + '  ')}\n" for k, v in sorted(items.items())
+    )
+
+
+def _materialise(slo: SLO, text: str) -> str:
+    t = twin(slo)
+    a = t.alerting
+    fixed = {
+        naming.LABEL_SEVERITY,
+        naming.LABEL_ID,
+        naming.LABEL_SERVICE,
+        naming.LABEL_SLO,
+        naming.LABEL_TIER,
+    }
+    severity_labels = {}
+    severity_annotations = {}
+    for sev in ("page", "ticket"):
+        merged = dict(slo.labels)
+        merged.update(a.labels)
+        merged.update(a.severity(sev).labels)
+        severity_labels[sev] = {k: v for k, v in merged.items() if k not in fixed}
+        notes = dict(a.annotations)
+        notes.update(a.severity(sev).annotations)
+        if a.runbook_url:
+            notes["runbook_url"] = a.runbook_url
+        severity_annotations[sev] = notes
+    slo_labels = "".join(f', {k}="{_escape(v)}"' for k, v in sorted(slo.labels))
+    text = text.replace(f', {_SLO_LABELS}="x"', slo_labels)
+    # Every remaining sentinel is a mapping line "<indent><sentinel>: <value>"; str.split keeps
+    # this a single C-speed pass over text that can run to hundreds of kilobytes.
+    chunks = text.split(_SENTINEL)
+    out = [chunks[0]]
+    for chunk in chunks[1:]:
+        prev = out[-1]
+        indent = prev[len(prev.rstrip(" ")) :]
+        out[-1] = prev[: len(prev) - len(indent)]
+        line, _, rest = chunk.partition("\n")
+        what, _, value = line.partition(": ")
+        if what == "severitylabels":
+            out.append(_block(severity_labels[value], indent))
+        elif what == "annotations":
+            out.append(_block(severity_annotations[value], indent))
+        out.append(rest)
+    text = "".join(out)
+    base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
+    return (
+        text.replace(f"{_SVC}--{_NAME}", base)
+        .replace(_ALERT, a.name)
+        .replace(_SVC, slo.service)
+        .replace(_NAME, slo.name)
+    )
+
+
 def render_rule_tests(slo: SLO, version: str, source: str | None = None) -> TestFiles:
     """The promtool tests (and the twin rules they load) for ``slo``: one test file per
     evaluation interval used (see ``tier_eval``), named ``<service>--<slo>.<interval>.test.yml``."""
     source = source or slo.source.file
-    rules, docs = rule_test_documents(slo, version, source)
-    files = [rules]
-    for name, doc in docs:
-        interval = doc["evaluation_interval"]
+    base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
+    rules_name = f"{base}.rules.yml"
+    rules_text = render_rule_file([twin(slo)], [f"{source} (test twin of {slo.id})"], version, RuleOptions())
+    if _shareable(slo):
+        profile_base = f"{_SVC}--{_NAME}"
+        bodies = [
+            (name.replace(profile_base, base), _materialise(slo, text))
+            for name, text in _profile_texts(_profile(slo), version)
+        ]
+    else:
+        bodies = _direct_test_texts(slo, version, source)
+    files = [(rules_name, rules_text)]
+    for name, body in bodies:
+        interval = name.rsplit(".", 3)[-3]
         header = (
             f"# Code generated by sloctl {version} from {source}. DO NOT EDIT.\n"
             f"# promtool unit tests of the rules of SLO {slo.id} at a {interval} "
             f"evaluation interval; run: promtool test rules {name}\n"
         )
-        files.append((name, header + dump_yaml(doc)))
+        files.append((name, header + body))
     return TestFiles(tuple(files))

@@ -14,7 +14,7 @@ import functools
 import json
 import re
 
-__all__ = ["dump_yaml"]
+__all__ = ["dump_yaml", "yaml_inline", "yaml_string"]
 
 # YAML 1.1 (PyYAML) and 1.2 resolve these plain scalars to something other than a string.
 _SPECIAL = re.compile(
@@ -77,6 +77,10 @@ def _emit(value: object, indent: str, out: list[str]) -> None:
         if not value:
             out.append(f"{indent}{{}}")
             return
+        if all(type(v) is str for v in value.values()):
+            # Label sets: the same few repeat on every rule of an SLO.
+            out.extend(_flat(tuple(value.items()), indent))
+            return
         for key, item in value.items():
             k = _scalar(str(key))
             if isinstance(item, dict) and item:
@@ -104,15 +108,24 @@ def _emit(value: object, indent: str, out: list[str]) -> None:
             out.append(f"{indent}- {_inline(item, indent + '  ')}")
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _flat(items: tuple[tuple[str, str], ...], indent: str) -> tuple[str, ...]:
+    return tuple(f"{indent}{_string(str(k))}: {_inline_str(v, indent + '  ')}" for k, v in items)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _inline_str(value: str, indent: str) -> str:
+    block = _block(value, indent)
+    return block if block is not None else _string(value)
+
+
 def _inline(value: object, indent: str) -> str:
     if isinstance(value, dict):
         return "{}"
     if isinstance(value, list):
         return "[]"
     if isinstance(value, str):
-        block = _block(value, indent)
-        if block is not None:
-            return block
+        return _inline_str(value, indent)
     return _scalar(value)
 
 
@@ -123,3 +136,13 @@ def dump_yaml(data: object) -> str:
     out: list[str] = []
     _emit(data, "", out)
     return "\n".join(out) + "\n"
+
+
+def yaml_string(value: str) -> str:
+    """How ``dump_yaml`` writes a string as a mapping key or a one-line value."""
+    return _string(value)
+
+
+def yaml_inline(value: str, indent: str) -> str:
+    """How ``dump_yaml`` writes a string value whose continuation lines sit at ``indent``."""
+    return _inline_str(value, indent)

@@ -1,0 +1,91 @@
+"""Rule tests rendered once per alerting profile and given each SLO's names are byte-identical
+to the tests rendered straight from the SLO."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sloctl.model import SLO
+from sloctl.render import ruletests
+from sloctl.spec import load_paths, load_text
+from tests.paths import ROOT
+from tests.rules.test_random_specs import random_slo
+
+EXOTIC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: "true", labels: {quote: "o'brien", team: core}}
+spec:
+  slos:
+    - name: "1.5"
+      objective: 99.9
+      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+      alerting:
+        annotations: {summary: custom, dashboard: "https://grafana/d/x?var={{ $labels.team }}"}
+---
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: checkout, labels: {team: core}}
+spec:
+  slos:
+    - name: plain
+      objective: 99
+      labels: {a: "multi word value", z: "x:y"}
+      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+      alerting:
+        runbookUrl: https://runbooks/x
+        labels: {severity: ignored, owner: me}
+        annotations: {dashboard: "https://grafana/d/abc", note: "line one\\nline two"}
+        page: {labels: {pager: primary}, annotations: {escalation: "15m"}}
+        ticket: {labels: {queue: sre}}
+"""
+
+
+def _both(
+    slo: SLO, monkeypatch: pytest.MonkeyPatch
+) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+    shared = ruletests.render_rule_tests(slo, "t").files
+    with monkeypatch.context() as m:
+        m.setattr(ruletests, "_shareable", lambda _slo: False)
+        direct = ruletests.render_rule_tests(slo, "t").files
+    return shared, direct
+
+
+def test_shared_and_direct_rendering_agree_for_the_bundled_slos(monkeypatch: pytest.MonkeyPatch) -> None:
+    slos = load_paths([ROOT / "slos"]).slos
+    assert all(ruletests._shareable(s) for s in slos)  # the fast path is really taken
+    for slo in slos:
+        shared, direct = _both(slo, monkeypatch)
+        assert shared == direct, slo.id
+
+
+def test_shared_and_direct_rendering_agree_for_random_specs(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(7)
+    specs = [random_slo(rng, i) for i in range(60)]
+    import yaml
+
+    doc = {
+        "apiVersion": "sloctl/v1",
+        "kind": "Service",
+        "metadata": {"name": "svc", "labels": {"env": "prod"}},
+        "spec": {"slos": specs},
+    }
+    result = load_text(yaml.safe_dump(doc, sort_keys=False), "random.yaml")
+    assert not result.errors
+    for slo in result.slos:
+        shared, direct = _both(slo, monkeypatch)
+        assert shared == direct, slo.id
+
+
+def test_slos_whose_names_or_labels_need_quoting_take_the_direct_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = load_text(EXOTIC, "exotic.yaml")
+    assert not result.errors, result.errors
+    odd, plain = result.slos
+    assert not ruletests._shareable(odd)
+    assert ruletests._shareable(plain)
+    shared, direct = _both(plain, monkeypatch)
+    assert shared == direct
