@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -52,6 +53,7 @@ def _generate(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         disable_alerts=args.disable_alerts,
         disable_recordings=args.disable_recordings,
+        jobs=max(1, args.jobs),
         source_root=str(Path(args.output).absolute()) if Path(args.paths[0]).is_absolute() else args.output,
     )
     try:
@@ -137,6 +139,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--interval", default=None, metavar="DURATION", help="evaluation interval of the groups")
     p.add_argument("--no-tests", action="store_true", help="do not write promtool tests")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="worker processes for inputs of thousands of SLOs (default: up to 2)",
+    )
     p.add_argument("--no-dashboards", action="store_true", help="do not write Grafana dashboards")
     p.add_argument("--no-alertmanager", action="store_true", help="do not write the Alertmanager fragment")
     p.add_argument("--disable-alerts", action="store_true", help="(--compat sloth) no alert rules")
