@@ -275,9 +275,10 @@ def redis_client_unpause(url: str) -> dict[str, Any]:
     return {"paused": False}
 
 
-def redis_maxmemory_squeeze(url: str, headroom_bytes: int = 1024, apply: bool = True) -> dict[str, Any]:
-    """Set ``maxmemory`` just above what Redis uses, with ``noeviction``: writes fail with OOM.
-    Confirmed by a 64 KiB ``SET`` that must be refused."""
+def redis_maxmemory_squeeze(url: str, fraction: float = 0.5, apply: bool = True) -> dict[str, Any]:
+    """Set ``maxmemory`` to ``fraction`` of what Redis already uses, with ``noeviction``:
+    every write fails with OOM, reads go on. Confirmed by a one-byte ``SET`` that must be
+    refused (a limit just above the current use would let small writes through)."""
     import redis
 
     client = _redis(url)
@@ -286,9 +287,9 @@ def redis_maxmemory_squeeze(url: str, headroom_bytes: int = 1024, apply: bool = 
             LEDGER.register(f"redis-maxmemory:{url}", lambda: redis_maxmemory_restore(url))
             used = int(client.info("memory")["used_memory"])
             client.config_set("maxmemory-policy", "noeviction")
-            client.config_set("maxmemory", str(used + int(headroom_bytes)))
+            client.config_set("maxmemory", str(max(1, int(used * min(max(float(fraction), 0.0), 0.99)))))
         try:
-            client.set("sloctl:gameday:squeeze-check", b"x" * 65536, ex=5)
+            client.set("sloctl:gameday:squeeze-check", b"x", ex=5)
         except redis.ResponseError as exc:
             # redis-py maps Redis' OOM error to OutOfMemoryError (message without the prefix).
             if isinstance(exc, redis.exceptions.OutOfMemoryError) or "OOM" in str(exc):
@@ -297,7 +298,7 @@ def redis_maxmemory_squeeze(url: str, headroom_bytes: int = 1024, apply: bool = 
         client.delete("sloctl:gameday:squeeze-check")
     finally:
         client.close()
-    raise FaultNotActive("Redis accepted a 64 KiB write: memory is not squeezed")
+    raise FaultNotActive("Redis accepted a write: memory is not squeezed")
 
 
 def redis_maxmemory_restore(url: str, maxmemory: str = "0", policy: str = "noeviction") -> dict[str, Any]:

@@ -17,11 +17,32 @@ logger = logging.getLogger("sloctl.chaos")
 class FaultLedger:
     def __init__(self) -> None:
         self._undo: dict[str, Callable[[], object]] = {}
+        #: every undo registered since :meth:`start_run`: undos are idempotent, so a final
+        #: sweep can replay them all (an action may apply its fault after an early undo ran)
+        self._history: dict[str, Callable[[], object]] = {}
         self._lock = threading.Lock()
+
+    def start_run(self) -> None:
+        with self._lock:
+            self._history = dict(self._undo)
 
     def register(self, key: str, undo: Callable[[], object]) -> None:
         with self._lock:
             self._undo[key] = undo
+            self._history[key] = undo
+
+    def sweep(self) -> list[str]:
+        """Replay every undo of the run (newest first), then :meth:`undo_all`."""
+        with self._lock:
+            items = list(self._history.items())[::-1]
+        failed: list[str] = []
+        for key, undo in items:
+            try:
+                undo()
+            except Exception:
+                logger.exception("could not undo fault %s", key)
+                failed.append(key)
+        return sorted(set(failed) | set(self.undo_all()))
 
     def done(self, key: str) -> None:
         with self._lock:

@@ -348,18 +348,26 @@ class FaultProxy:
 def control(port: int, request: dict[str, object] | None = None, *, host: str = "127.0.0.1") -> ProxyState:
     """Send one request to a proxy's control port (``{}`` asks for the state only)."""
     check_allowed(host)
-    deadline = time.monotonic() + 5
-    try:
-        with socket.create_connection((host, port), timeout=5) as sock:
-            sock.sendall(json.dumps(request or {}).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n") and time.monotonic() < deadline:
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-    except OSError as exc:
-        raise ProxyError(f"fault proxy control port {host}:{port}: {exc}") from exc
+    payload = json.dumps(request or {}).encode() + b"\n"
+    data = b""
+    for attempt in range(3):  # bounded retries: a reset on a busy shared machine is transient
+        deadline = time.monotonic() + 5
+        data = b""
+        try:
+            with socket.create_connection((host, port), timeout=5) as sock:
+                sock.sendall(payload)
+                while not data.endswith(b"\n") and time.monotonic() < deadline:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            break
+        except (ConnectionResetError, ConnectionRefusedError) as exc:
+            if attempt == 2:
+                raise ProxyError(f"fault proxy control port {host}:{port}: {exc}") from exc
+            time.sleep(0.05)
+        except OSError as exc:
+            raise ProxyError(f"fault proxy control port {host}:{port}: {exc}") from exc
     try:
         answer = json.loads(data)
     except ValueError as exc:

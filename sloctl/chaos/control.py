@@ -1,0 +1,256 @@
+"""The sloctl safety control for Chaos Toolkit: rollbacks on every exit path and stop
+conditions that abort a run.
+
+Declare it in an experiment's ``controls``::
+
+    {"name": "sloctl-safety",
+     "provider": {"type": "python", "module": "sloctl.chaos.control",
+                  "arguments": {"stop_conditions": [
+                      {"kind": "budget", "prometheus_url": "${prometheus_url}",
+                       "service": "platform-api", "slo": "availability", "max_percent": 2},
+                      {"kind": "alert", "prometheus_url": "${prometheus_url}",
+                       "alertname": "PlatformApiAvailabilityBudgetBurn"}]}}}
+
+Rollbacks: every action of :mod:`sloctl.chaos.actions` registers its undo in the fault ledger
+before it applies the fault, and this control undoes whatever is still registered after the
+experiment — whichever way it ended (success, deviation, abort, failure, SIGINT, SIGTERM) — and
+once more at interpreter exit. SIGINT is ignored while undoing, so a second Ctrl-C cannot
+leave a fault half-removed.
+
+Stop conditions are polled every ``interval`` seconds (0.25 by default) in a thread. When one
+trips, the control sends SIGUSR1 to the main thread: Chaos Toolkit turns it into a graceful
+exit that interrupts any pause or activity, and the ledger undoes the faults, so a run stops
+well within 2 s. :data:`STATUS` records why.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ledger import LEDGER
+
+__all__ = [
+    "STATUS",
+    "after_experiment_control",
+    "before_experiment_control",
+    "cleanup_control",
+    "configure_control",
+    "evaluate_stop_condition",
+]
+
+logger = logging.getLogger("sloctl.chaos")
+
+
+@dataclass
+class ControlStatus:
+    """What the control saw during the last run (read by the game-day runner)."""
+
+    stop_reason: str | None = None
+    stopped_at: float | None = None
+    undo_failures: list[str] = field(default_factory=list)
+    undone_at: float | None = None
+    checks: int = 0
+
+    def reset(self) -> None:
+        self.stop_reason = None
+        self.stopped_at = None
+        self.undo_failures = []
+        self.undone_at = None
+        self.checks = 0
+
+
+STATUS = ControlStatus()
+_watcher: threading.Thread | None = None
+_stop_watching = threading.Event()
+_main_thread_id: int | None = None
+
+
+def evaluate_stop_condition(condition: dict[str, Any]) -> str | None:
+    """The reason to stop, or None. Kinds: ``budget`` (percent of the period's budget
+    consumed since the start above ``max_percent``), ``alert`` (``alertname`` firing),
+    ``metric`` (a sample of a ``/metrics`` endpoint above ``max``)."""
+    from . import probes
+
+    kind = condition.get("kind")
+    if kind == "budget":
+        consumed = probes.budget_consumed(condition["prometheus_url"], condition["service"], condition["slo"])
+        start = float(condition.get("_start_percent", 0.0))
+        limit = float(condition["max_percent"])
+        if not math.isnan(consumed) and consumed - start > limit:
+            return (
+                f"budget of {condition['service']}/{condition['slo']}: {consumed - start:.3f} % > {limit} %"
+            )
+        return None
+    if kind == "alert":
+        alertname = str(condition["alertname"])
+        if probes.alert_firing(
+            condition["prometheus_url"], alertname, str(condition.get("severity", "page"))
+        ):
+            return f"alert {alertname} fires"
+        return None
+    if kind == "metric":
+        samples = probes._scrape(str(condition["metrics_url"]), None)
+        want = set(dict(condition.get("labels", {})).items())
+        total = sum(
+            value for (name, labels), value in samples.items() if name == condition["name"] and want <= labels
+        )
+        if total > float(condition["max"]):
+            return f"{condition['name']} = {total:g} > {condition['max']}"
+        return None
+    raise ValueError(f"unknown stop condition kind {kind!r}")
+
+
+def _watch(conditions: list[dict[str, Any]], interval: float, max_seconds: float) -> None:
+    deadline = time.monotonic() + max_seconds
+    while not _stop_watching.is_set() and time.monotonic() < deadline:
+        for condition in conditions:
+            try:
+                reason = evaluate_stop_condition(condition)
+            except Exception as exc:  # an unreachable Prometheus must not stop a game day
+                logger.warning("stop condition %s could not be evaluated: %s", condition.get("kind"), exc)
+                reason = None
+            STATUS.checks += 1
+            if reason is not None:
+                from .load import STOP
+
+                STATUS.stop_reason = reason
+                STATUS.stopped_at = time.time()
+                STOP.set()
+                # Undo the faults here and now, not after Chaos Toolkit has unwound: the
+                # final sweep replays these undos in case an action was half-way through.
+                STATUS.undo_failures = LEDGER.undo_all()
+                STATUS.undone_at = time.time()
+                logger.warning("stop condition tripped: %s; aborting", reason)
+                # Only while Chaos Toolkit's handler is installed: SIGUSR1's default kills.
+                handler = signal.getsignal(signal.SIGUSR1)
+                if _main_thread_id is not None and callable(handler):
+                    with contextlib.suppress(Exception):
+                        signal.pthread_kill(_main_thread_id, signal.SIGUSR1)
+                return
+        _stop_watching.wait(interval)
+
+
+def _undo_faults() -> None:
+    in_main = threading.current_thread() is threading.main_thread()
+    previous: Any = None
+    if in_main:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        failed = LEDGER.sweep()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+    STATUS.undo_failures = failed
+    if STATUS.undone_at is None:
+        STATUS.undone_at = time.time()
+
+
+atexit.register(LEDGER.undo_all)
+
+
+def configure_control(
+    stop_conditions: list[dict[str, Any]] | None = None,
+    interval: float = 0.25,
+    max_seconds: float = 3600.0,
+    configuration: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> None:
+    global _watcher, _main_thread_id
+    from chaoslib import substitute
+
+    STATUS.reset()
+    LEDGER.start_run()
+    conditions: list[dict[str, Any]] = substitute(list(stop_conditions or []), configuration, secrets)
+    # Conditions that read Prometheus are skipped when no Prometheus is configured.
+    conditions = [c for c in conditions if c.get("kind") == "metric" or c.get("prometheus_url")]
+    for condition in conditions:
+        if condition.get("kind") == "budget":
+            with contextlib.suppress(Exception):
+                condition["_start_percent"] = evaluate_budget_start(condition)
+    _main_thread_id = threading.main_thread().ident
+    _stop_watching.clear()
+    _chain_signals()
+    if conditions:
+        _watcher = threading.Thread(
+            target=_watch, args=(conditions, float(interval), float(max_seconds)), daemon=True
+        )
+        _watcher.start()
+
+
+_previous_handlers: dict[int, Any] = {}
+
+
+def _chain_signals() -> None:
+    """On SIGINT and SIGTERM, first stop the background load (Chaos Toolkit waits for
+    background activities before it plays rollbacks), then do what was done before (raise
+    KeyboardInterrupt, or Chaos Toolkit's own SIGTERM handling)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    from .load import STOP
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+
+        def handler(num: int, frame: Any, _previous: Any = previous) -> None:
+            STOP.set()
+            _stop_watching.set()
+            if callable(_previous):
+                _previous(num, frame)
+            elif _previous == signal.SIG_DFL and num == signal.SIGINT:
+                raise KeyboardInterrupt
+            elif _previous == signal.SIG_DFL:
+                raise SystemExit(128 + num)
+
+        _previous_handlers[signum] = previous
+        signal.signal(signum, handler)
+
+
+def _restore_signals() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, previous in _previous_handlers.items():
+        with contextlib.suppress(ValueError, TypeError):
+            signal.signal(signum, previous)
+    _previous_handlers.clear()
+
+
+def evaluate_budget_start(condition: dict[str, Any]) -> float:
+    from . import probes
+
+    value = probes.budget_consumed(condition["prometheus_url"], condition["service"], condition["slo"])
+    return 0.0 if math.isnan(value) else value
+
+
+def before_experiment_control(context: Any, **kwargs: Any) -> None:
+    """Nothing to do: :func:`configure_control` has started the watcher."""
+
+
+def after_experiment_control(context: Any, state: Any = None, **kwargs: Any) -> None:
+    from .load import STOP
+
+    STOP.set()
+    _stop_watching.set()
+    _undo_faults()
+    if isinstance(state, dict) and STATUS.stop_reason:
+        state["status"] = "aborted"
+        state.setdefault("x-sloctl", {})["stop_reason"] = STATUS.stop_reason
+
+
+def cleanup_control() -> None:
+    """Called by Chaos Toolkit in a ``finally``: the last chance in the run itself."""
+    global _watcher
+    _stop_watching.set()
+    if LEDGER.pending():
+        _undo_faults()
+    _restore_signals()
+    if _watcher is not None:
+        _watcher.join(2)
+        _watcher = None

@@ -1,0 +1,361 @@
+"""``sloctl gameday run``: one experiment through Chaos Toolkit, phases baseline → inject →
+recover, a verdict, and the journal plus JSON and HTML reports.
+
+Verdicts:
+
+- ``inconclusive`` when the baseline was not healthy or a fault could not be confirmed active
+  (an ``inject:`` action failed): nothing was learnt about the system;
+- ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
+  method failed, or when the steady state did not come back;
+- ``pass`` otherwise;
+- ``dry-run`` when nothing was run.
+
+Rollbacks always run (``runtime.rollbacks.strategy = always``), and the sloctl control undoes
+whatever fault is still registered on every exit path.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["GamedayResult", "apply_configuration", "render_html", "run_gameday", "verdict_of"]
+
+
+@dataclass
+class GamedayResult:
+    experiment: str
+    gameday: str
+    verdict: str
+    reasons: list[str]
+    status: str
+    phases: dict[str, list[float]]
+    time_to_detect_s: float | None
+    time_to_recover_s: float | None
+    expected_alerts: list[str]
+    alerts: dict[str, str]
+    budget_consumed_percent: float | None
+    stop_reason: str | None
+    faults_left: list[str]
+    checks: list[dict[str, Any]]
+    load: dict[str, Any] | None
+    duration_s: float
+    #: seconds from the start of the run to the start of the load (the timeline's offset)
+    load_offset_s: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def apply_configuration(experiment: dict[str, Any], configuration: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment with ``configuration`` values set literally (env lookups replaced)."""
+    merged = dict(experiment.get("configuration", {}))
+    merged.update(configuration)
+    return {**experiment, "configuration": merged}
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def _runs(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in journal.get("run", []) if isinstance(r, dict)]
+
+
+def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tuple[str, list[str]]:
+    reasons: list[str] = []
+    before = journal.get("steady_states", {}).get("before")
+    if stop_reason:
+        return "fail", [f"aborted by a stop condition: {stop_reason}"]
+    if journal.get("status") in ("interrupted", "aborted"):
+        return "fail", [f"run {journal.get('status')}"]
+    if before is not None and not before.get("steady_state_met"):
+        missed = [
+            f"{p['activity'].get('name')} = {p.get('output')!r} ({p.get('status')})"
+            for p in before.get("probes", [])
+            if not p.get("tolerance_met", p.get("status") == "succeeded")
+        ]
+        return "inconclusive", ["the baseline did not meet the SLOs: nothing to compare with", *missed]
+    for run in _runs(journal):
+        name = str(run["activity"].get("name", ""))
+        if name.startswith("inject:") and run.get("status") != "succeeded":
+            reasons.append(f"fault not confirmed active: {name}: {_error(run)}")
+    if reasons:
+        return "inconclusive", reasons
+    for run in _runs(journal):
+        name = str(run["activity"].get("name", ""))
+        if run.get("status") != "succeeded":
+            reasons.append(f"{name}: {_error(run)}")
+    after = journal.get("steady_states", {}).get("after")
+    if journal.get("deviated") or (after is not None and not after.get("steady_state_met")):
+        reasons.append("the steady state did not come back after recovery")
+    if journal.get("status") == "failed":
+        reasons.append("Chaos Toolkit reported the run failed")
+    return ("fail", reasons) if reasons else ("pass", ["every check held"])
+
+
+def _error(run: Mapping[str, Any]) -> str:
+    text = str(run.get("exception") or run.get("output") or "")
+    if isinstance(run.get("exception"), list):
+        text = "".join(run["exception"]).strip().splitlines()[-1]
+    return text[:300]
+
+
+def _summarise(
+    journal: Mapping[str, Any], experiment: Mapping[str, Any], stop_reason: str | None
+) -> GamedayResult:
+    ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
+    runs = _runs(journal)
+    start = _ts(journal.get("start")) or time.time()
+    end = _ts(journal.get("end")) or time.time()
+    inject = [r for r in runs if str(r["activity"].get("name", "")).startswith("inject:")]
+    recover = [r for r in runs if str(r["activity"].get("name", "")).startswith("recover:")]
+    inject_start = _ts(inject[0]["start"]) if inject else None
+    inject_end = _ts(inject[-1]["end"]) if inject else None
+    recover_start = _ts(recover[0]["start"]) if recover else None
+    phases: dict[str, list[float]] = {"baseline": [0.0, round((inject_start or end) - start, 3)]}
+    if inject_start is not None:
+        phases["inject"] = [round(inject_start - start, 3), round((recover_start or end) - start, 3)]
+    if recover_start is not None:
+        phases["recover"] = [round(recover_start - start, 3), round(end - start, 3)]
+    detect = recover_time = None
+    checks: list[dict[str, Any]] = []
+    for run in runs:
+        name = str(run["activity"].get("name", ""))
+        if name.startswith("check:"):
+            checks.append({"name": name, "status": run.get("status"), "output": run.get("output")})
+        provider = run["activity"].get("provider", {})
+        if provider.get("func") == "wait_for_breaker" and run.get("status") == "succeeded":
+            state = provider.get("arguments", {}).get("state")
+            if state == "open" and inject_end is not None:
+                finished = _ts(run["end"]) or inject_end
+                detect = max(detect or 0.0, round(finished - inject_end, 3))
+            if state == "closed" and recover_start is not None:
+                finished = _ts(run["end"]) or recover_start
+                recover_time = max(recover_time or 0.0, round(finished - recover_start, 3))
+    load = next(
+        (
+            r.get("output")
+            for r in runs
+            if r["activity"].get("provider", {}).get("func") == "generate_load"
+            and isinstance(r.get("output"), dict)
+        ),
+        None,
+    )
+    verdict, reasons = verdict_of(journal, stop_reason)
+    from .ledger import LEDGER
+
+    return GamedayResult(
+        experiment=str(experiment.get("title", "")),
+        gameday=str(ext.get("gameday", "")),
+        verdict=verdict,
+        reasons=reasons,
+        status=str(journal.get("status")),
+        phases=phases,
+        time_to_detect_s=detect,
+        time_to_recover_s=recover_time,
+        expected_alerts=list(ext.get("expected_alerts", [])),
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=stop_reason,
+        faults_left=LEDGER.pending(),
+        checks=checks,
+        load=load,
+        duration_s=round(end - start, 3),
+        load_offset_s=round(float(load.get("started", start)) - start, 3) if load else 0.0,
+    )
+
+
+def _prometheus_figures(
+    configuration: Mapping[str, Any], alerts: list[str], before: float | None
+) -> tuple[dict[str, str], float | None]:
+    url = str(configuration.get("prometheus_url") or "")
+    if not url:
+        return {a: "not evaluated: no prometheus_url" for a in alerts}, None
+    from . import probes
+
+    states: dict[str, str] = {}
+    for alert in alerts:
+        try:
+            states[alert] = "firing" if probes.alert_firing(url, alert) else "not firing"
+        except Exception as exc:
+            states[alert] = f"unknown: {exc}"
+    try:
+        after = probes.budget_consumed(url, "platform-api", "availability")
+    except Exception:
+        return states, None
+    return states, (round(after - before, 6) if before is not None else None)
+
+
+def run_gameday(
+    experiment_path: Path,
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    out_dir: Path | None = None,
+    dry_run: bool = False,
+) -> GamedayResult:
+    """Run one experiment file; write ``journal.json``, ``report.json`` and ``report.html`` to
+    ``out_dir`` (default: next to the experiment, in ``reports/<name>/``)."""
+    from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
+
+    from . import control
+    from .ledger import LEDGER
+
+    experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
+    out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_experiment_is_valid(experiment)
+    if dry_run:
+        ext: dict[str, Any] = next(
+            (e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {}
+        )
+        result = GamedayResult(
+            experiment=str(experiment.get("title", "")),
+            gameday=str(ext.get("gameday", "")),
+            verdict="dry-run",
+            reasons=["validated; nothing was run: " + ", ".join(a["name"] for a in experiment["method"])],
+            status="not run",
+            phases={},
+            time_to_detect_s=None,
+            time_to_recover_s=None,
+            expected_alerts=list(ext.get("expected_alerts", [])),
+            alerts={},
+            budget_consumed_percent=None,
+            stop_reason=None,
+            faults_left=[],
+            checks=[],
+            load=None,
+            duration_s=0.0,
+        )
+        return _write(result, None, out_dir)
+    cfg = experiment["configuration"]
+    budget_before: float | None = None
+    if cfg.get("prometheus_url"):
+        from . import probes
+
+        try:
+            budget_before = probes.budget_consumed(str(cfg["prometheus_url"]), "platform-api", "availability")
+        except Exception:
+            budget_before = None
+    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    journal: dict[str, Any]
+    try:
+        journal = run_experiment(experiment, settings=settings)
+    finally:
+        # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
+        LEDGER.undo_all()
+    result = _summarise(journal, experiment, control.STATUS.stop_reason)
+    result.alerts, result.budget_consumed_percent = _prometheus_figures(
+        cfg, result.expected_alerts, budget_before
+    )
+    if result.budget_consumed_percent is None and not cfg.get("prometheus_url"):
+        result.reasons.append("error budget consumed: not measured (no Prometheus configured)")
+    return _write(result, journal, out_dir)
+
+
+def _write(result: GamedayResult, journal: Mapping[str, Any] | None, out_dir: Path) -> GamedayResult:
+    if journal is not None:
+        (out_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+        result.files["journal"] = str(out_dir / "journal.json")
+    result.files["json"] = str(out_dir / "report.json")
+    result.files["html"] = str(out_dir / "report.html")
+    (out_dir / "report.json").write_text(json.dumps(result.to_json(), indent=2, default=str) + "\n")
+    (out_dir / "report.html").write_text(render_html(result))
+    return result
+
+
+_COLOURS = {"postgres": "#1f77b4", "redis": "#d62728", "mongodb": "#2ca02c"}
+_PHASE_COLOURS = {"baseline": "#eef5ee", "inject": "#fbe9e7", "recover": "#e8eaf6"}
+
+
+def timeline_svg(result: GamedayResult, width: int = 720, height: int = 220) -> str:
+    """An inline SVG: phases as bands, and per dependency the share of failed or rejected
+    requests each second (0 to 100 %)."""
+    total = max(result.duration_s, 1.0)
+    left, top, plot_w, plot_h = 40, 10, width - 50, height - 40
+
+    def x(seconds: float) -> float:
+        return round(left + plot_w * min(max(seconds, 0.0), total) / total, 1)
+
+    def y(ratio: float) -> float:
+        return round(top + plot_h * (1 - ratio), 1)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"'
+        f' aria-label="timeline of {html.escape(result.gameday)}">'
+    ]
+    for phase, (a, b) in result.phases.items():
+        parts.append(
+            f'<rect x="{x(a)}" y="{top}" width="{max(0.0, x(b) - x(a))}" height="{plot_h}"'
+            f' fill="{_PHASE_COLOURS.get(phase, "#eee")}"><title>{phase}</title></rect>'
+            f'<text x="{x(a) + 3}" y="{top + 12}" font-size="10">{phase}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{y(0)}" x2="{left + plot_w}" y2="{y(0)}" stroke="#333"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0)}" stroke="#333"/>'
+        f'<text x="2" y="{y(1) + 4}" font-size="10">100%</text>'
+        f'<text x="12" y="{y(0)}" font-size="10">0%</text>'
+        f'<text x="{left + plot_w - 30}" y="{height - 5}" font-size="10">{total:.0f} s</text>'
+    )
+    if result.load:
+        offset = result.load_offset_s
+        for legend, (dep, rows) in enumerate(sorted(result.load.get("timeline", {}).items())):
+            points = []
+            for second, ok, errors, rejected in rows:
+                count = ok + errors + rejected
+                ratio = (errors + rejected) / count if count else 0.0
+                points.append(f"{x(offset + second + 0.5)},{y(ratio)}")
+            colour = _COLOURS.get(dep, "#555")
+            parts.append(
+                f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(points)}">'
+                f"<title>{dep}: failed or rejected share per second</title></polyline>"
+                f'<text x="{left + 10 + 90 * legend}" y="{height - 5}" font-size="11"'
+                f' fill="{colour}">{dep}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(result: GamedayResult) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(c['name'])}</td><td>{esc(str(c['status']))}</td>"
+        f"<td><code>{esc(json.dumps(c['output'], default=str)[:200])}</code></td></tr>"
+        for c in result.checks
+    )
+    facts = {
+        "verdict": result.verdict,
+        "status": result.status,
+        "time to detect (breaker open after the fault)": f"{result.time_to_detect_s} s",
+        "time to recover (breaker closed after recovery started)": f"{result.time_to_recover_s} s",
+        "error budget consumed": (
+            f"{result.budget_consumed_percent} %"
+            if result.budget_consumed_percent is not None
+            else "not measured"
+        ),
+        "expected alerts": ", ".join(f"{a}: {result.alerts.get(a, '?')}" for a in result.expected_alerts)
+        or "none",
+        "stop condition": result.stop_reason or "did not trip",
+        "faults left behind": ", ".join(result.faults_left) or "none",
+        "duration": f"{result.duration_s} s",
+    }
+    fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
+    reasons = "".join(f"<li>{esc(r)}</li>" for r in result.reasons)
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<title>{esc(result.gameday)}: {esc(result.verdict)}</title>"
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
+        "td,th{border-bottom:1px solid #ddd;padding:.2em .5em;text-align:left}</style>"
+        f"<h1>{esc(result.experiment)}</h1>"
+        f"<p class=verdict><strong>{esc(result.verdict.upper())}</strong></p><ul>{reasons}</ul>"
+        f"<table>{fact_rows}</table><h2>Timeline</h2>{timeline_svg(result)}"
+        f"<h2>Checks</h2><table><tr><th>check</th><th>status</th><th>output</th></tr>{rows}</table>"
+        "</html>\n"
+    )

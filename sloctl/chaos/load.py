@@ -1,0 +1,233 @@
+"""Steady traffic during a game day (a background Chaos Toolkit action) and the assertions
+that read it. Without traffic no breaker sees a failure, so every generated experiment starts
+this first. Bounded: 200 requests/s per dependency, 300 s, 8 workers per dependency; it stops
+early when :data:`STOP` is set (the control sets it when a run ends or aborts)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import httpx
+from chaoslib.exceptions import ActivityFailed
+
+from .probes import _client
+
+__all__ = [
+    "ROUTES",
+    "STOP",
+    "expect_fast_fail",
+    "expect_routes_healthy",
+    "generate_load",
+    "route_p95_ms",
+    "routes_availability",
+    "stop_load",
+    "wait_for_pool",
+]
+
+#: One representative route per dependency: (method, path). ``{document}`` is a document that
+#: the load creates before it starts.
+ROUTES: dict[str, tuple[str, str]] = {
+    "postgres": ("GET", "/v1/projects?limit=5"),
+    "redis": ("PUT", "/v1/cache/sloctl-gameday"),
+    "mongodb": ("GET", "/v1/documents/{document}"),
+}
+STOP = threading.Event()
+
+
+def _request(client: httpx.Client, api_url: str, dependency: str, document: str) -> tuple[int, bool]:
+    method, path = ROUTES[dependency]
+    url = api_url.rstrip("/") + path.replace("{document}", document)
+    try:
+        response = client.request(method, url, content=b"v" if method == "PUT" else None)
+    except httpx.HTTPError:
+        return 0, False
+    rejected = response.status_code == 503 and "circuit-open" in response.text
+    return response.status_code, rejected
+
+
+def _document(client: httpx.Client, api_url: str) -> str:
+    try:
+        response = client.post(api_url.rstrip("/") + "/v1/documents", json={"gameday": True})
+        if response.status_code == 201:
+            return str(response.json()["id"])
+    except (httpx.HTTPError, ValueError, KeyError):
+        pass
+    return "000000000000000000000000"
+
+
+def generate_load(
+    api_url: str,
+    dependencies: list[str] | None = None,
+    rate: float = 20.0,
+    seconds: float = 60.0,
+    workers: int = 4,
+) -> dict[str, Any]:
+    """Send ``rate`` requests/s to each dependency's route for ``seconds``; returns a per-second
+    timeline ``{dependency: [[t, ok, errors, rejected], …]}`` (``t`` from ``started``, epoch
+    seconds), totals and the latencies of the breaker's fast-fail answers."""
+    deps = [d for d in (dependencies or list(ROUTES)) if d in ROUTES]
+    rate = max(0.1, min(float(rate), 200.0))
+    seconds = max(0.1, min(float(seconds), 300.0))
+    workers = max(1, min(int(workers), 8))
+    STOP.clear()
+    started = time.time()
+    deadline = time.monotonic() + seconds
+    buckets: dict[str, dict[int, list[int]]] = {d: {} for d in deps}
+    fast_fail_ms: list[float] = []
+    lock = threading.Lock()
+    with _client(api_url, None, timeout=5.0) as setup:
+        document = _document(setup, api_url) if "mongodb" in deps else ""
+
+    def worker(dependency: str) -> None:
+        interval = workers / rate
+        next_at = time.monotonic()
+        with _client(api_url, None, timeout=5.0) as client:
+            while not STOP.is_set() and time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                code, rejected = _request(client, api_url, dependency, document)
+                elapsed = (time.perf_counter() - t0) * 1000
+                second = int(time.time() - started)
+                with lock:
+                    row = buckets[dependency].setdefault(second, [0, 0, 0])
+                    if rejected:
+                        row[2] += 1
+                        fast_fail_ms.append(elapsed)
+                    elif code == 0 or code >= 500:
+                        row[1] += 1
+                    else:
+                        row[0] += 1
+                next_at += interval
+                STOP.wait(max(0.0, next_at - time.monotonic()))
+
+    threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in deps for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    # Wait for the workers; once stopped, give in-flight requests 0.3 s, not their 5 s timeout
+    # (the threads are daemons and end by themselves): an abort must be quick.
+    hard_deadline = time.monotonic() + seconds + 10
+    stop_deadline: float | None = None
+    while any(t.is_alive() for t in threads) and time.monotonic() < hard_deadline:
+        if STOP.is_set() and stop_deadline is None:
+            stop_deadline = time.monotonic() + 0.3
+        if stop_deadline is not None and time.monotonic() > stop_deadline:
+            break
+        STOP.wait(0.05) if not STOP.is_set() else time.sleep(0.05)
+    with lock:
+        timeline = {d: [[s, *row] for s, row in sorted(rows.items())] for d, rows in buckets.items()}
+    totals = {
+        d: {
+            "ok": sum(r[1] for r in rows),
+            "errors": sum(r[2] for r in rows),
+            "rejected": sum(r[3] for r in rows),
+        }
+        for d, rows in timeline.items()
+    }
+    ordered = sorted(fast_fail_ms)
+    return {
+        "started": started,
+        "seconds": round(time.time() - started, 3),
+        "timeline": timeline,
+        "totals": totals,
+        "fast_fail_p50_ms": round(ordered[len(ordered) // 2], 3) if ordered else None,
+    }
+
+
+def stop_load() -> dict[str, bool]:
+    """End :func:`generate_load` early (the last step of a game day's method)."""
+    STOP.set()
+    return {"stopped": True}
+
+
+def expect_fast_fail(
+    api_url: str, dependency: str, max_ms: float = 1.0, requests: int = 20
+) -> dict[str, Any]:
+    """The open breaker answers ``circuit-open`` quickly: the server-side time (the median of
+    ``requests`` answers, client time minus an idle round trip to ``/healthz``) under ``max_ms``."""
+    count = max(3, min(int(requests), 200))
+    with _client(api_url, None) as client:
+        base: list[float] = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            client.get(api_url.rstrip("/") + "/healthz")
+            base.append((time.perf_counter() - t0) * 1000)
+        rejected: list[float] = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            _, was_rejected = _request(client, api_url, dependency, "000000000000000000000000")
+            if was_rejected:
+                rejected.append((time.perf_counter() - t0) * 1000)
+    if not rejected:
+        raise ActivityFailed(f"the {dependency} breaker did not fast-fail any of {count} requests")
+    median = sorted(rejected)[len(rejected) // 2]
+    idle = sorted(base)[len(base) // 2]
+    server_ms = max(0.0, median - idle)
+    if server_ms > float(max_ms):
+        raise ActivityFailed(f"fast-fail took {server_ms:.3f} ms over a /healthz round trip (> {max_ms} ms)")
+    return {"fast_fail_ms": round(median, 3), "healthz_ms": round(idle, 3), "server_ms": round(server_ms, 3)}
+
+
+def expect_routes_healthy(
+    api_url: str, dependencies: list[str], objective: float = 99.9, requests: int = 20
+) -> dict[str, Any]:
+    """Routes of the dependencies that were *not* failed keep their SLO: at least
+    ``objective`` % of ``requests`` answers per route are not 5xx."""
+    count = max(1, min(int(requests), 200))
+    result: dict[str, Any] = {}
+    with _client(api_url, None) as client:
+        document = _document(client, api_url) if "mongodb" in dependencies else ""
+        for dependency in dependencies:
+            good = sum(
+                1 for _ in range(count) if 0 < _request(client, api_url, dependency, document)[0] < 500
+            )
+            result[dependency] = 100.0 * good / count
+    failing = {d: r for d, r in result.items() if r < float(objective)}
+    if failing:
+        raise ActivityFailed(f"routes below {objective} %: {failing}")
+    return result
+
+
+def routes_availability(api_url: str, dependencies: list[str], requests: int = 20) -> float:
+    """The lowest availability (% of answers that are not 5xx) over the dependencies' routes."""
+    count = max(1, min(int(requests), 200))
+    with _client(api_url, None) as client:
+        document = _document(client, api_url) if "mongodb" in dependencies else ""
+        return min(
+            100.0
+            * sum(1 for _ in range(count) if 0 < _request(client, api_url, dep, document)[0] < 500)
+            / count
+            for dep in dependencies
+        )
+
+
+def route_p95_ms(api_url: str, dependencies: list[str], requests: int = 20) -> float:
+    """The highest p95 latency (ms) over the dependencies' routes."""
+    count = max(1, min(int(requests), 200))
+    worst = 0.0
+    with _client(api_url, None) as client:
+        document = _document(client, api_url) if "mongodb" in dependencies else ""
+        for dep in dependencies:
+            durations = []
+            for _ in range(count):
+                t0 = time.perf_counter()
+                _request(client, api_url, dep, document)
+                durations.append((time.perf_counter() - t0) * 1000)
+            durations.sort()
+            worst = max(worst, durations[max(0, int(0.95 * count + 0.999) - 1)])
+    return round(worst, 3)
+
+
+def wait_for_pool(metrics_url: str, dependency: str, timeout: float = 10.0) -> dict[str, float]:
+    """The pool of ``dependency`` has no waiting caller within ``timeout`` s (60 at most): the
+    open breaker protects it from exhaustion."""
+    from .probes import pool_saturation
+
+    deadline = time.monotonic() + min(float(timeout), 60.0)
+    pool = pool_saturation(metrics_url, dependency)
+    while pool["waiting"] > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        pool = pool_saturation(metrics_url, dependency)
+    if pool["waiting"] > 0:
+        raise ActivityFailed(f"{dependency} pool exhausted: {pool}")
+    return pool

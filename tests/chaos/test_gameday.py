@@ -1,0 +1,319 @@
+"""The five game days run for real against a rig (real databases, fault proxies, the API with
+3 s breakers), with their verdicts asserted; an unapplied fault is inconclusive; SIGINT in the
+inject phase leaves no fault behind; a stop condition aborts within 2 s."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from chaoslib.experiment import ensure_experiment_is_valid
+
+from sloctl.chaos.actions import pgbouncer_start
+from sloctl.chaos.experiments import build_experiments
+from sloctl.chaos.gameday import run_gameday
+from sloctl.chaos.ledger import LEDGER
+from sloctl.chaos.load import routes_availability
+from sloctl.chaos.probes import breaker_state
+from sloctl.chaos.proxy import ProxyError, control
+from sloctl.chaos.rig import GamedayRig
+from sloctl.spec import load_paths
+from tests.paths import ROOT as REPO_ROOT
+
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
+
+CHAOS_DIR = REPO_ROOT / "chaos"
+
+#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms: the plan's
+#: 1 ms is measured as server time over a /healthz round trip; on a shared 2-core CI machine we
+#: gate at 5 ms and the report carries the figure.
+TIMINGS: dict[str, Any] = {
+    "breaker_open_seconds": 3,
+    "breaker_window_seconds": 10,
+    "recover_timeout_seconds": 15,
+    "gameday_seconds": 55,
+    "load_rate": 20,
+    "latency_ms": 800,
+    "mongodb_block_ms": 3000,
+    "fast_fail_ms": 5,
+}
+
+
+def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
+    return {**rig.configuration(), **TIMINGS, **extra}
+
+
+def wait_until_healthy(rig: GamedayRig, timeout: float = 20.0) -> None:
+    """Every breaker closed before a game day starts: the previous one may still recover."""
+    metrics = f"{rig.api.url}/metrics"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(breaker_state(metrics, dep) == "closed" for dep in ("postgres", "redis", "mongodb")):
+            return
+        for dep in ("postgres", "redis", "mongodb"):  # a half-open breaker needs a trial call
+            routes_availability(rig.api.url, [dep], requests=1)
+        time.sleep(0.3)
+    raise AssertionError("the rig did not recover between game days")
+
+
+def assert_no_fault_left(rig: GamedayRig) -> None:
+    """Checked against the servers and the proxies themselves, not against our bookkeeping."""
+    for proxy in rig.proxies.values():
+        assert control(proxy.control_port).fault == "none"
+    client = redis.Redis.from_url(rig.redis.url, socket_timeout=2)
+    try:
+        assert client.config_get("maxmemory")["maxmemory"] == "0"
+        assert client.set("sloctl:test:write", b"x" * 65536, ex=5)  # neither paused nor squeezed
+    finally:
+        client.close()
+    with psycopg.connect(rig.pgbouncer.dsn, connect_timeout=3, prepare_threshold=None) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with psycopg.connect(rig.postgres.admin_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+            " AND query LIKE '%sloctl-gameday-storm%' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        assert row == (0,)
+    assert not LEDGER.pending()
+
+
+def test_generated_experiments_are_the_ones_in_chaos_and_are_valid() -> None:
+    experiments = build_experiments(load_paths([REPO_ROOT / "slos"]).slos)
+    assert sorted(experiments) == sorted(p.name for p in CHAOS_DIR.glob("*.json"))
+    for name, experiment in experiments.items():
+        on_disk = json.loads((CHAOS_DIR / name).read_text())
+        assert on_disk == experiment, f"chaos/{name} is stale: run sloctl gameday generate"
+        ensure_experiment_is_valid(json.loads(json.dumps(experiment)))
+
+
+def test_chaos_validate_accepts_a_generated_experiment() -> None:
+    chaos = Path(sys.executable).parent / "chaos"
+    done = subprocess.run(
+        [str(chaos), "--no-log-file", "validate", str(CHAOS_DIR / "memory-exhaustion.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Expected verdicts. connection-loss FAILS, for a real reason found by this game day: while
+# PgBouncer refuses connections, the API's psycopg pool keeps every timed-out request as a
+# waiter (platform_pool_waiting grows and does not drain while the breaker is open), so the
+# check "the PostgreSQL pool is not exhausted" fails. See docs/gameday.md.
+EXPECTED = {
+    "connection-loss": ("fail", "pool is not exhausted"),
+    "network-latency-spike": ("pass", None),
+    "slow-query-storm": ("pass", None),
+    "memory-exhaustion": ("pass", None),
+    "cascading-failure": ("pass", None),
+}
+
+
+@pytest.mark.parametrize("gameday", sorted(EXPECTED))
+def test_game_day_runs_for_real_with_the_expected_verdict(
+    rig: GamedayRig, gameday: str, tmp_path: Path
+) -> None:
+    wait_until_healthy(rig)
+    started = time.monotonic()
+    result = run_gameday(CHAOS_DIR / f"{gameday}.json", configuration=configuration(rig), out_dir=tmp_path)
+    elapsed = time.monotonic() - started
+    verdict, reason = EXPECTED[gameday]
+    assert result.verdict == verdict, result.reasons
+    if reason:
+        assert any(reason in r for r in result.reasons), result.reasons
+    assert elapsed <= 60
+    assert (
+        result.time_to_detect_s is not None and result.time_to_detect_s <= TIMINGS["breaker_window_seconds"]
+    )
+    assert result.time_to_recover_s is not None
+    assert set(result.phases) == {"baseline", "inject", "recover"}
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == verdict
+    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "completed"
+    page = (tmp_path / "report.html").read_text()
+    assert "<svg" in page and "<polyline" in page
+    assert_no_fault_left(rig)
+    time.sleep(0.5)
+
+
+def test_a_fault_that_is_not_applied_is_inconclusive(rig: GamedayRig, tmp_path: Path) -> None:
+    wait_until_healthy(rig)
+    experiment = json.loads((CHAOS_DIR / "memory-exhaustion.json").read_text())
+    for activity in experiment["method"]:
+        if activity["name"].startswith("inject:"):
+            activity["provider"]["arguments"]["apply"] = False
+    path = tmp_path / "not-applied.json"
+    path.write_text(json.dumps(experiment))
+    result = run_gameday(path, configuration=configuration(rig), out_dir=tmp_path / "report")
+    assert result.verdict == "inconclusive", result.reasons
+    assert any("fault not confirmed active" in r for r in result.reasons)
+    assert_no_fault_left(rig)
+
+
+def test_dry_run_changes_nothing(rig: GamedayRig, tmp_path: Path) -> None:
+    result = run_gameday(
+        CHAOS_DIR / "connection-loss.json", configuration=configuration(rig), out_dir=tmp_path, dry_run=True
+    )
+    assert result.verdict == "dry-run"
+    assert not (tmp_path / "journal.json").exists()
+    assert_no_fault_left(rig)
+
+
+def _interruptible(rig: GamedayRig) -> dict[str, Any]:
+    """Three faults at once (proxy latency, Redis squeeze, PgBouncer stopped), then a long pause."""
+    experiment: dict[str, Any] = json.loads((CHAOS_DIR / "memory-exhaustion.json").read_text())
+    inject = next(a for a in experiment["method"] if a["name"].startswith("inject:"))
+    extra = json.loads(json.dumps(inject))
+    extra["name"] = "inject: pgbouncer_stop"
+    extra["provider"]["func"] = "pgbouncer_stop"
+    extra["provider"]["arguments"] = {"admin_dsn": "${pgbouncer_admin_dsn}"}
+    latency = json.loads(json.dumps(inject))
+    latency["name"] = "inject: proxy_fault"
+    latency["provider"]["func"] = "proxy_fault"
+    latency["provider"]["arguments"] = {
+        "control_port": "${postgres_proxy_control_port}",
+        "fault": "latency",
+        "latency_ms": 500,
+    }
+    latency["pauses"] = {"after": 40}
+    index = experiment["method"].index(inject)
+    experiment["method"][index + 1 : index + 1] = [extra, latency]
+    return experiment
+
+
+def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_path: Path) -> None:
+    wait_until_healthy(rig)
+    path = tmp_path / "interrupted.json"
+    path.write_text(json.dumps(_interruptible(rig)))
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(configuration(rig)))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sloctl.cli.main",
+            "gameday",
+            "run",
+            str(path),
+            "--config",
+            str(config),
+            "--report-dir",
+            str(tmp_path / "report"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while (
+            time.monotonic() < deadline and control(rig.proxies["postgres"].control_port).fault != "latency"
+        ):
+            time.sleep(0.1)
+        assert control(rig.proxies["postgres"].control_port).fault == "latency", "inject phase never reached"
+        client = redis.Redis.from_url(rig.redis.url, socket_timeout=2)
+        assert client.config_get("maxmemory")["maxmemory"] != "0"  # the faults are really on
+        client.close()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 1, out
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["verdict"] == "fail" and report["status"] == "interrupted"
+    assert report["faults_left"] == []
+    assert_no_fault_left(rig)
+
+
+class _StubPrometheus(http.server.BaseHTTPRequestHandler):
+    """The part of the Prometheus HTTP API that stop conditions read: ``ALERTS`` fires once
+    :attr:`firing` is set."""
+
+    firing = threading.Event()
+
+    def do_GET(self) -> None:
+        result = [{"metric": {}, "value": [time.time(), "1"]}] if self.firing.is_set() else []
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stub_prometheus() -> Iterator[str]:
+    _StubPrometheus.firing.clear()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubPrometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_page_alert_aborts_the_run_within_two_seconds(
+    rig: GamedayRig, tmp_path: Path, stub_prometheus: str
+) -> None:
+    wait_until_healthy(rig)
+    experiment = _interruptible(rig)
+    experiment["controls"][0]["provider"]["arguments"]["stop_conditions"] = [
+        {
+            "kind": "alert",
+            "prometheus_url": "${prometheus_url}",
+            "alertname": "PlatformApiRedisAvailabilityBudgetBurn",
+        }
+    ]
+    path = tmp_path / "stopped.json"
+    path.write_text(json.dumps(experiment))
+
+    def fire_when_injected() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ProxyError):
+                if control(rig.proxies["postgres"].control_port).fault == "latency":
+                    _StubPrometheus.firing.set()
+                    return
+            time.sleep(0.05)
+
+    firer = threading.Thread(target=fire_when_injected, daemon=True)
+    firer.start()
+    result = run_gameday(
+        path, configuration=configuration(rig, prometheus_url=stub_prometheus), out_dir=tmp_path / "r"
+    )
+    firer.join(5)
+    from sloctl.chaos.control import STATUS
+
+    assert result.verdict == "fail", result.reasons
+    assert result.stop_reason and "PlatformApiRedisAvailabilityBudgetBurn" in result.stop_reason
+    assert STATUS.stopped_at is not None and STATUS.undone_at is not None
+    assert STATUS.undone_at - STATUS.stopped_at < 2.0  # faults removed
+    journal = json.loads((tmp_path / "r" / "journal.json").read_text())
+    ended = datetime.fromisoformat(journal["end"]).timestamp()
+    assert ended - STATUS.stopped_at < 2.0  # the run itself over, rollbacks played
+    assert journal["status"] == "aborted"
+    assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["rollback: redis_maxmemory_restore"]
+    assert_no_fault_left(rig)
+    pgbouncer_start(rig.pgbouncer.admin_dsn)  # idempotent; the assertion above already saw it enabled
