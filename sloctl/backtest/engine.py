@@ -221,12 +221,15 @@ def replay(
     end: int,
     step: int = 60,
     warmup_start: int | None = None,
+    live_rules: str | None = None,
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
 
     Recordings that read only raw series (the first level) start at ``warmup_start``, so that
-    long windows evaluated from ``start`` on see a full history, as they would in production."""
+    long windows evaluated from ``start`` on see a full history, as they would in production.
+    With ``live_rules`` (a rule file), the final server also evaluates those rules live, at
+    the intervals of their groups (cost measurements)."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     backfill_openmetrics(series_text, workdir, data)
@@ -256,7 +259,12 @@ def replay(
             for block in out.iterdir():
                 if block.is_dir():
                     shutil.move(str(block), data / block.name)
-            server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=_OVERLAP)
+            last = i == len(levels) - 1
+            config = _CONFIG
+            if last and live_rules is not None:
+                (workdir / "live.yml").write_text(live_rules)
+                config += "rule_files: [live.yml]\n"
+            server = start_prometheus(workdir, config_text=config, data_dir=data, extra_args=_OVERLAP)
         yield Backtest(server, rules, start, end, step)
     finally:
         server.stop()

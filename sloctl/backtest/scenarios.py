@@ -18,7 +18,7 @@ __all__ = ["SCENARIOS", "Counts", "Incident", "Scenario", "counts", "scenario"]
 HOUR = 3600
 DAY = 86400
 
-Shape = Literal["flat", "diurnal", "quiet_night"]
+Shape = Literal["flat", "diurnal", "quiet_night", "busy_hour"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,9 @@ def _traffic(s: Scenario, t: int) -> float:
     if s.shape == "diurnal":
         # Peak at 14:00, trough at 02:00, ten to one.
         return s.rps * (0.55 + 0.45 * math.cos(2 * math.pi * (t / DAY - 14 / 24)))
+    if s.shape == "busy_hour":
+        # Ten times the traffic from 14:00 to 15:00.
+        return s.rps * (10.0 if (t - 1) // HOUR % 24 == 14 else 1.0)
     if s.shape == "quiet_night":
         hour = (t // HOUR) % 24
         return s.rps * (0.02 if hour < 6 else 1.0)
@@ -154,9 +157,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "diurnal_incident",
-        "diurnal traffic (10:1) with a 15-minute 50x incident at the afternoon peak",
+        "diurnal traffic (10:1) with a 30-minute 50x incident at the afternoon peak",
         24 * HOUR,
-        (Incident(14 * HOUR, 14 * HOUR + 900, 50.0),),
+        (Incident(14 * HOUR, 14 * HOUR + 1800, 50.0),),
         ("page_quick",),
         shape="diurnal",
     ),

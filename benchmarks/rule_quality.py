@@ -1,0 +1,295 @@
+"""Rule-quality benchmark: our rules, Sloth's (``--compat sloth``) and raw-window rules (Pyrra
+style: a rate over the raw series for every window and the period), on the same SLO and the same
+series, all evaluated by a real Prometheus (docs/benchmarks.md, "Rule quality").
+
+    .venv/bin/python benchmarks/rule_quality.py [--series 1000] [--cost-hours 6]
+
+(a) period error ratio against the ground truth under uneven traffic; (b) detection times per
+scenario and tier; (c) evaluation cost measured by Prometheus itself with ``--series`` raw series
+per SLO: ``prometheus_rule_group_last_duration_seconds`` of the live rule group (median of
+several evaluations) and the samples its queries touch (``totalQueryableSamples`` of each rule's
+expression, query stats ``stats=all``). Everything is printed, ratios included, in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sloctl import naming
+from sloctl.backtest.engine import Backtest, RuleSet, replay
+from sloctl.backtest.run import EPOCH, openmetrics, scenario_slo
+from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
+from sloctl.durations import format_duration, parse_duration
+from sloctl.model import SLO
+from sloctl.render import promql
+from sloctl.render.rules import RuleOptions, render_groups, render_rule_file
+from sloctl.render.ruletests import designed_detection
+from sloctl.render.sloth_compat import render_sloth
+from sloctl.render.yamlout import dump_yaml
+from sloctl.spec import load_text
+
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      period: 30d
+      sli:
+        events:
+          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+          totalQuery: sum(rate(http_requests_total[{{.window}}]))
+      alerting:
+        name: ShopAvailabilityBudgetBurn
+        minEvents: 100
+"""
+
+UNEVEN = Scenario(
+    "uneven_traffic",
+    "two days; ten times the traffic from 14:00 to 15:00 with 5 % errors, 0.17 % otherwise",
+    2 * DAY,
+    (Incident(14 * HOUR, 15 * HOUR, 50.0), Incident(38 * HOUR, 39 * HOUR, 50.0)),
+    shape="busy_hour",
+    background_burn=1.7,
+    warmup=0,
+)
+DETECTION = ("full_outage", "burn_14x", "burn_6x", "diurnal_incident")
+
+
+def ours(slos: Sequence[SLO]) -> RuleSet:
+    return RuleSet("sloctl", render_rule_file(slos, ["bench"], "bench", RuleOptions(interval=60)))
+
+
+def sloth(slos: Sequence[SLO]) -> RuleSet:
+    return RuleSet("sloth", render_sloth(slos, version="bench"))
+
+
+def raw_window(slos: Sequence[SLO]) -> RuleSet:
+    """Our groups, names and alerts, but every window ratio (and the period's) is
+    ``errors rate[W] / total rate[W]`` over the raw series, as Pyrra generates them."""
+    groups = render_groups(slos, RuleOptions(interval=60))
+    by_group = {naming.rule_group(s.service, s.name): s for s in slos}
+    for g in groups:
+        slo = by_group[str(g["name"])]
+        for r in g["rules"]:  # type: ignore[attr-defined]
+            m = re.fullmatch(r"sloctl:sli_error:ratio_rate(\w+)", str(r.get("record", "")))
+            if m and m.group(1) != "5m":
+                w = parse_duration(m.group(1))
+                r["expr"] = (
+                    f"({promql.error_rate(slo.sli, w)})\n/\nclamp_min({promql.total_rate(slo.sli, w)}, 1e-12)"
+                )
+    return RuleSet("raw-window", dump_yaml({"groups": groups}))
+
+
+RULE_SETS: dict[str, Callable[[Sequence[SLO]], RuleSet]] = {
+    "sloctl": ours,
+    "sloth": sloth,
+    "raw-window": raw_window,
+}
+
+
+def _id_label(name: str) -> str:
+    return "sloth_id" if name == "sloth" else naming.LABEL_ID
+
+
+def _period_expr(name: str, slo: SLO) -> str:
+    w = format_duration(slo.period)
+    if name == "sloth":
+        return f'max(slo:sli_error:ratio_rate{w}{{sloth_id="{slo.id}"}})'
+    return f'max(sloctl:sli_error:ratio_rate{w}{{{naming.LABEL_ID}="{slo.id}"}})'
+
+
+def _tier(name: str, labels: dict[str, str]) -> str:
+    return labels.get("sloth_severity", "?") if name == "sloth" else labels.get(naming.LABEL_TIER, "?")
+
+
+def _value(bt: Backtest, expr: str, t: int) -> float:
+    res = bt.query(expr, t)
+    if not res:
+        return math.nan
+    v = res[0]["value"]
+    assert isinstance(v, list)
+    return float(v[1])
+
+
+def quality(base: SLO, workdir: Path) -> dict[str, dict[str, object]]:
+    """(a) and (b) for every rule set, on the same series."""
+    chosen = [UNEVEN, *(scenario(n) for n in DETECTION)]
+    items: list[tuple[Scenario, SLO, Counts]] = [
+        (s, scenario_slo(base, s), counts(s, base.error_budget)) for s in chosen
+    ]
+    text = openmetrics([(s, c) for s, _slo, c in items])
+    end = EPOCH + max(s.duration for s in chosen)
+    warm = EPOCH - max(s.warmup for s in chosen)
+    out: dict[str, dict[str, object]] = {}
+    for name, make in RULE_SETS.items():
+        t0 = time.monotonic()
+        rules = make([slo for _s, slo, _c in items])
+        with replay(rules, text, workdir / name, start=EPOCH, end=end, warmup_start=warm) as bt:
+            alerts = bt.alerts()
+            period: dict[str, tuple[float, float]] = {}
+            detection: dict[str, dict[str, float | None]] = {}
+            for s, slo, c in items:
+                period[s.name] = (_value(bt, _period_expr(name, slo), EPOCH + s.duration), c.truth_ratio())
+                if s.name == UNEVEN.name:
+                    continue
+                inc = s.incidents[0]
+                per_tier: dict[str, float | None] = {}
+                for a in alerts:
+                    if a.labels.get(_id_label(name)) != slo.id:
+                        continue
+                    tier = _tier(name, dict(a.labels))
+                    first = next((t - EPOCH - inc.start for t in a.firing if t - EPOCH >= inc.start), None)
+                    prev = per_tier.get(tier)
+                    if first is not None and (prev is None or first < prev):
+                        per_tier[tier] = math.ceil(first)
+                    else:
+                        per_tier.setdefault(tier, prev)
+                detection[s.name] = per_tier
+        out[name] = {"period": period, "detection": detection, "seconds": time.monotonic() - t0}
+    return out
+
+
+_GROUP_METRIC = re.compile(
+    r"(prometheus_rule_group_last_(?:duration_seconds|evaluation_samples))"
+    r'\{rule_group="[^"]*;([^"]+)"\} (\S+)'
+)
+
+
+def _metrics(url: str) -> dict[str, dict[str, float]]:
+    """``prometheus_rule_group_last_*`` gauges per group, from the server's own /metrics."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    out: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        m = _GROUP_METRIC.match(line)
+        if m:
+            out.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+    return out
+
+
+def _touched(url: str, expr: str, t: float) -> int:
+    q = urllib.parse.urlencode({"query": expr, "time": t, "stats": "all"})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=120) as resp:
+        body = json.load(resp)
+    return int(body["data"]["stats"]["samples"]["totalQueryableSamples"])
+
+
+def cost(base: SLO, series: int, hours: int, workdir: Path, interval: int = 5) -> dict[str, dict[str, float]]:
+    """(c): live evaluation of each rule set over ``series`` raw series and ``hours`` of history
+    ending now (recordings backfilled over that history)."""
+    s = replace(scenario("burn_14x"), name="cost", series=series, warmup=0, duration=hours * HOUR)
+    s = replace(s, incidents=(Incident(s.duration - 2 * HOUR, s.duration, 14.4 * 1.15),))
+    slo = scenario_slo(base, s)
+    end = int(time.time()) // 60 * 60 - 60
+    start = end - s.duration
+    text = openmetrics([(s, counts(s, base.error_budget))], start=start)
+    out: dict[str, dict[str, float]] = {}
+    for name, make in RULE_SETS.items():
+        rules = make([slo])
+        docs = [d for d in yaml.safe_load_all(rules.text) if d]
+        for d in docs:
+            for g in d["groups"]:
+                g["interval"] = f"{interval}s"
+        live = "".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+        with replay(rules, text, workdir / f"cost-{name}", start=start, end=end, live_rules=live) as bt:
+            durations: list[float] = []
+            samples = 0.0
+            deadline = time.monotonic() + 12 * interval
+            seen = 0.0
+            while time.monotonic() < deadline and len(durations) < 8:
+                m = _metrics(bt.url)
+                d = sum(g.get("prometheus_rule_group_last_duration_seconds", 0.0) for g in m.values())
+                samples = sum(g.get("prometheus_rule_group_last_evaluation_samples", 0.0) for g in m.values())
+                if d > 0 and d != seen:
+                    durations.append(d)
+                    seen = d
+                time.sleep(interval / 2)
+            now = time.time()
+            touched = 0
+            for d in docs:
+                for g in d["groups"]:
+                    for r in g["rules"]:
+                        touched += _touched(bt.url, str(r["expr"]), now)
+        out[name] = {
+            "duration_s": statistics.median(durations) if durations else math.nan,
+            "evaluations": len(durations),
+            "output_samples": samples,
+            "samples_touched": touched,
+        }
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--series", type=int, default=1000, help="raw series per SLO for the cost part")
+    ap.add_argument("--cost-hours", type=int, default=6, help="history for the cost part")
+    ap.add_argument("--skip-quality", action="store_true")
+    args = ap.parse_args(argv)
+    (base,) = load_text(SPEC, "bench.yaml").slos
+    with tempfile.TemporaryDirectory(prefix="rule-quality-") as tmp:
+        work = Path(tmp)
+        if not args.skip_quality:
+            q = quality(base, work)
+            print("(a) period error ratio vs ground truth (relative error)")
+            for sc in [UNEVEN.name, *DETECTION]:
+                cells = []
+                truth = q["sloctl"]["period"][sc][1]  # type: ignore[index]
+                for name in RULE_SETS:
+                    got = q[name]["period"][sc][0]  # type: ignore[index]
+                    cells.append(f"{name} {got:.6f} ({(got - truth) / truth:+.2%})")
+                print(f"  {sc:18} truth {truth:.6f} | " + " | ".join(cells))
+            print("(b) detection (seconds from incident start; designed for ours)")
+            for sc in DETECTION:
+                inc = scenario(sc).incidents[0]
+                burn = 1 / base.error_budget if math.isinf(inc.burn) else inc.burn
+                for tier in base.alerting.enabled_tiers:
+                    f = tier.window.burn_factor(base.period)
+                    designed = designed_detection(base, tier, burn, eval_step=60) if burn > f else None
+                    got = q["sloctl"]["detection"][sc].get(tier.name)  # type: ignore[index]
+                    raw = q["raw-window"]["detection"][sc].get(tier.name)  # type: ignore[index]
+                    sl = q["sloth"]["detection"][sc].get(tier.severity)  # type: ignore[index]
+                    print(
+                        f"  {sc:18} {tier.name:13} designed {designed!s:>6}  ours {got!s:>6}  "
+                        f"raw-window {raw!s:>6}  sloth({tier.severity}) {sl!s:>6}"
+                    )
+            print("  replay seconds: " + ", ".join(f"{n} {q[n]['seconds']:.0f}" for n in RULE_SETS))
+        c = cost(base, args.series, args.cost_hours, work)
+        print(
+            f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
+            "live group every 5s"
+        )
+        for name, v in c.items():
+            print(
+                f"  {name:10} duration {v['duration_s'] * 1000:8.2f} ms (median of {v['evaluations']:.0f})  "
+                f"samples touched {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
+            )
+        o = c["sloctl"]
+        for name in ("raw-window", "sloth"):
+            print(
+                f"  ours / {name}: duration {o['duration_s'] / c[name]['duration_s']:.3f}, "
+                f"samples touched {o['samples_touched'] / c[name]['samples_touched']:.4f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
