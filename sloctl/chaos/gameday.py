@@ -23,7 +23,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pagerduty import GamedayPagerDuty
 
 __all__ = ["GamedayResult", "apply_configuration", "render_html", "run_gameday", "verdict_of"]
 
@@ -200,6 +203,8 @@ def run_gameday(
     configuration: Mapping[str, Any] | None = None,
     out_dir: Path | None = None,
     dry_run: bool = False,
+    pagerduty: GamedayPagerDuty | None = None,
+    practice_incident: bool = False,
 ) -> GamedayResult:
     """Run one experiment file; write ``journal.json``, ``report.json`` and ``report.html`` to
     ``out_dir`` (default: next to the experiment, in ``reports/<name>/``)."""
@@ -212,10 +217,8 @@ def run_gameday(
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     ensure_experiment_is_valid(experiment)
+    ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
     if dry_run:
-        ext: dict[str, Any] = next(
-            (e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {}
-        )
         result = GamedayResult(
             experiment=str(experiment.get("title", "")),
             gameday=str(ext.get("gameday", "")),
@@ -245,6 +248,12 @@ def run_gameday(
         except Exception:
             budget_before = None
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+    ext_name = str(ext.get("gameday", ""))
+    incident: str | None = None
+    if pagerduty is not None:
+        pagerduty.start(ext_name, {"experiment": str(experiment_path)})
+        if practice_incident:
+            incident = pagerduty.trigger_practice_incident(ext_name)
     journal: dict[str, Any]
     try:
         journal = run_experiment(experiment, settings=settings)
@@ -252,6 +261,14 @@ def run_gameday(
         # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
         LEDGER.undo_all()
     result = _summarise(journal, experiment, control.STATUS.stop_reason)
+    if pagerduty is not None:
+        if incident is not None:
+            pagerduty.resolve_practice_incident(incident)
+        pagerduty.end(
+            ext_name,
+            result.verdict,
+            {"time_to_detect_s": result.time_to_detect_s, "time_to_recover_s": result.time_to_recover_s},
+        )
     result.alerts, result.budget_consumed_percent = _prometheus_figures(
         cfg, result.expected_alerts, budget_before
     )

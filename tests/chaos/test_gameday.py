@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import psycopg
 import pytest
 import redis
@@ -27,10 +28,12 @@ from sloctl.chaos.experiments import build_experiments
 from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
+from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
 from sloctl.chaos.rig import GamedayRig
 from sloctl.spec import load_paths
+from tests.chaos.test_pagerduty import Recorder
 from tests.paths import ROOT as REPO_ROOT
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -128,8 +131,16 @@ def test_game_day_runs_for_real_with_the_expected_verdict(
     rig: GamedayRig, gameday: str, tmp_path: Path
 ) -> None:
     wait_until_healthy(rig)
+    recorder = Recorder()
+    pagerduty = GamedayPagerDuty(routing_key="R" * 32, transport=httpx2.MockTransport(recorder))
     started = time.monotonic()
-    result = run_gameday(CHAOS_DIR / f"{gameday}.json", configuration=configuration(rig), out_dir=tmp_path)
+    result = run_gameday(
+        CHAOS_DIR / f"{gameday}.json",
+        configuration=configuration(rig),
+        out_dir=tmp_path,
+        pagerduty=pagerduty,
+        practice_incident=True,
+    )
     elapsed = time.monotonic() - started
     verdict, reason = EXPECTED[gameday]
     assert result.verdict == verdict, result.reasons
@@ -147,7 +158,15 @@ def test_game_day_runs_for_real_with_the_expected_verdict(
     page = (tmp_path / "report.html").read_text()
     assert "<svg" in page and "<polyline" in page
     assert_no_fault_left(rig)
-    time.sleep(0.5)
+    # PagerDuty (mock transport): change event, practice incident, resolve, change event.
+    sent = [(url.rsplit("/", 2)[-2:], body) for _, url, body in recorder.requests]
+    assert [s[0] for s in sent] == [
+        ["change", "enqueue"],
+        ["v2", "enqueue"],
+        ["v2", "enqueue"],
+        ["change", "enqueue"],
+    ]
+    assert sent[-1][1]["payload"]["custom_details"]["verdict"] == verdict
 
 
 def test_a_fault_that_is_not_applied_is_inconclusive(rig: GamedayRig, tmp_path: Path) -> None:
