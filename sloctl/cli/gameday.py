@@ -3,7 +3,9 @@
 - ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
 - ``run EXPERIMENT``: baseline → inject → recover, verdict, journal + JSON + HTML report;
   ``--config FILE`` (JSON) or ``--set key=value`` supply the targets; ``--dry-run`` validates
-  and changes nothing.
+  and changes nothing;
+- ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
+  Actions workflow.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
 """
@@ -21,7 +23,7 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "gameday", help="generate and run SLO-driven Chaos Toolkit game days", description=__doc__
+        "gameday", help="generate, run and schedule SLO-driven Chaos Toolkit game days", description=__doc__
     )
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
@@ -37,6 +39,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--report-dir", type=Path, help="default: reports/<experiment>/ beside the experiment")
     run.add_argument("--dry-run", action="store_true", help="validate and plan; change nothing")
     run.set_defaults(func=_run)
+    sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
+    sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
+    sch.add_argument("--out", type=Path, default=Path("chaos/schedule"), help="output directory")
+    sch.set_defaults(func=_schedule)
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    from sloctl.chaos.schedule import ScheduleError, load_schedule, write_schedule
+
+    try:
+        schedule = load_schedule(args.file)
+    except (OSError, ScheduleError) as exc:
+        print(f"sloctl gameday schedule: {exc}", file=sys.stderr)
+        return 1
+    for path in write_schedule(schedule, args.out):
+        print(path)
+    return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
