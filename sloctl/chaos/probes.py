@@ -25,7 +25,6 @@ __all__ = [
     "alert_firing",
     "breaker_state",
     "budget_consumed",
-    "parse_metrics",
     "pool_saturation",
     "prometheus_query",
     "route_latency",

@@ -1,0 +1,67 @@
+"""Prometheus-backed probes on an httpx mock transport (the generated recording rules'
+names), the /metrics parser, and the discovery document ``chaos discover`` gets."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from sloctl import naming
+from sloctl.chaos import discover, probes
+
+PROM = "http://127.0.0.1:9090"
+
+
+def prometheus(values: dict[str, float]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        for needle, value in values.items():
+            if needle in query:
+                result = [{"metric": {}, "value": [0, str(value)]}]
+                return httpx.Response(200, json={"status": "success", "data": {"result": result}})
+        return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+
+    return httpx.MockTransport(handler)
+
+
+def test_burn_rate_and_budget_come_from_the_generated_recording_rules() -> None:
+    transport = prometheus({naming.CURRENT_BURN_RATE: 14.4, naming.BUDGET_REMAINING: 0.97})
+    assert probes.slo_burn_rate(PROM, "platform-api", "availability", transport=transport) == 14.4
+    assert probes.budget_consumed(PROM, "platform-api", "availability", transport=transport) == pytest.approx(
+        3.0
+    )
+
+
+def test_alert_firing_reads_the_alerts_series() -> None:
+    assert probes.alert_firing(PROM, "X", transport=prometheus({'alertname="X"': 1}))
+    assert not probes.alert_firing(PROM, "X", transport=prometheus({}))
+    assert math.isnan(probes.prometheus_query(PROM, "up", transport=prometheus({})))
+
+
+def test_metrics_text_is_parsed_with_labels() -> None:
+    text = (
+        "# HELP platform_circuit_breaker_state x\n"
+        'platform_circuit_breaker_state{dependency="redis"} 2.0\n'
+        'platform_pool_size{dependency="a,b"} 5\n'
+    )
+    samples = probes.parse_metrics(text)
+    assert samples[("platform_circuit_breaker_state", frozenset({("dependency", "redis")}))] == 2.0
+    assert samples[("platform_pool_size", frozenset({("dependency", "a,b")}))] == 5.0
+
+
+def test_breaker_state_names_the_gauge_value() -> None:
+    body = 'platform_circuit_breaker_state{dependency="redis"} 2.0\n'
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=body))
+    assert probes.breaker_state("http://127.0.0.1:1/metrics", "redis", transport=transport) == "open"
+
+
+def test_discovery_lists_the_actions_and_probes() -> None:
+    found = {(a["type"], a["name"]) for a in discover()["activities"]}
+    assert ("action", "pgbouncer_stop") in found
+    assert ("action", "proxy_fault") in found
+    assert ("action", "generate_load") in found
+    assert ("probe", "breaker_state") in found
+    assert ("probe", "budget_consumed") in found
+    assert not any(name.startswith("_") for _, name in found)
