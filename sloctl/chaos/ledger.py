@@ -48,6 +48,12 @@ class FaultLedger:
         with self._lock:
             self._undo.pop(key, None)
 
+    def forget(self) -> None:
+        """Drop every entry without undoing it (a test harness whose targets are gone)."""
+        with self._lock:
+            self._undo.clear()
+            self._history.clear()
+
     def pending(self) -> list[str]:
         with self._lock:
             return list(self._undo)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.rig import GamedayRig, start_rig
 
 #: Breakers tuned for game days of ≤ 60 s: 3 s open, a 5 s window, 10 calls minimum.
@@ -21,6 +22,15 @@ RIG_OPTIONS: dict[str, str | int | float] = {
     "rate-limit": 100000,
     "rate-burst": 100000,
 }
+
+
+@pytest.fixture(autouse=True)
+def clean_ledger() -> Iterator[None]:
+    """A failed test must not leave faults, or ledger entries for servers that are gone, to
+    the next one."""
+    yield
+    LEDGER.undo_all()
+    LEDGER.forget()
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,8 @@ from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.paths import ROOT as REPO_ROOT
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+# One xdist worker runs every test that uses the rig: they break things on purpose, in order.
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
@@ -59,15 +60,17 @@ def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
     return {**rig.configuration(), **TIMINGS, **extra}
 
 
-def wait_until_healthy(rig: GamedayRig, timeout: float = 20.0) -> None:
-    """Every breaker closed before a game day starts: the previous one may still recover."""
+def wait_until_healthy(rig: GamedayRig, timeout: float = 30.0) -> None:
+    """Every breaker closed and every route answering before a game day starts: the previous
+    one may still be recovering (stale pooled connections after PgBouncer's KILL, half-open
+    breakers waiting for a trial call)."""
     metrics = f"{rig.api.url}/metrics"
+    deps = ["postgres", "redis", "mongodb"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(breaker_state(metrics, dep) == "closed" for dep in ("postgres", "redis", "mongodb")):
+        healthy = routes_availability(rig.api.url, deps, requests=10) == 100.0
+        if healthy and all(breaker_state(metrics, dep) == "closed" for dep in deps):
             return
-        for dep in ("postgres", "redis", "mongodb"):  # a half-open breaker needs a trial call
-            routes_availability(rig.api.url, [dep], requests=1)
         time.sleep(0.3)
     raise AssertionError("the rig did not recover between game days")
 
