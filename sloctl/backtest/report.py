@@ -74,19 +74,30 @@ def _plots(r: ScenarioResult) -> str:
         ]
     )
     top = min(peak * 1.1, 1 / r.slo.error_budget * 1.05)
+    # Log scale: a full outage burns at 1000x, the slow tiers' thresholds sit at 1x to 6x.
+    floor = 0.1
+
+    def log(points: Sequence[tuple[int, float]]) -> list[tuple[int, float]]:
+        return [(t, math.log10(max(v, floor))) for t, v in points if math.isfinite(v)]
+
+    y0, y1 = math.log10(floor), math.log10(top)
     body = ""
     for tier in tiers:
         colour = COLOURS.get(tier.name, "#333")
         f = tier.window.burn_factor(r.slo.period)
-        body += _polyline([(0, f), (x1, f)], 0, x1, 0.0, top, colour).replace(
+        body += _polyline(log([(0, f), (x1, f)]), 0, x1, y0, y1, colour).replace(
             'stroke-width="1.5"', 'stroke-width="1" stroke-dasharray="4 3" class="threshold"'
         )
-        body += _polyline(r.series.get(f"burn_{tier.name}", []), 0, x1, 0.0, top, colour)
-    body += _polyline(r.series.get("burn", []), 0, x1, 0.0, top, "#555").replace(
+        body += _polyline(log(r.series.get(f"burn_{tier.name}", [])), 0, x1, y0, y1, colour)
+    body += _polyline(log(r.series.get("burn", [])), 0, x1, y0, y1, "#555").replace(
         'stroke-width="1.5"', 'stroke-width="0.7"'
     )
     burn_svg = _frame(
-        "burn rate: 5m (grey), each tier's long window, thresholds dashed", 0.0, top, body, "x budget"
+        "burn rate (log): 5m in grey, each tier's long window, thresholds dashed",
+        floor,
+        top,
+        body,
+        "x budget",
     )
     return budget_svg + burn_svg
 
