@@ -11,4 +11,13 @@ Alertmanager routes, probes, game days and load-test gates. The library is the p
 from sloctl.spec import LoadResult, load_paths, load_text
 
 __version__ = "0.1.0"
-__all__ = ["LoadResult", "__version__", "load_paths", "load_text"]
+__all__ = ["LoadResult", "__version__", "discover", "load_paths", "load_text"]
+
+
+def discover(discover_system: bool = True) -> dict[str, object]:
+    """Chaos Toolkit's extension discovery (`chaos discover sloctl`). Imported lazily so that
+    importing sloctl stays light: the extension lives in ``sloctl.chaos``."""
+    from sloctl.chaos import discover as chaos_discover
+
+    result: dict[str, object] = chaos_discover(discover_system)
+    return result

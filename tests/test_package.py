@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.paths import ROOT
 
@@ -53,3 +55,19 @@ def test_the_console_script_is_installed() -> None:
         check=False,
     )
     assert proc.returncode == 0 and "generate" in proc.stdout
+
+
+def test_chaos_discover_finds_the_extension(tmp_path: Path) -> None:
+    chaos = ROOT / ".venv" / "bin" / "chaos"
+    proc = subprocess.run(
+        [str(chaos) if chaos.exists() else "chaos", "discover", "sloctl", "--no-system-info", "--no-install"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    discovery = json.loads((tmp_path / "discovery.json").read_text())
+    names = {a["name"] for a in discovery["activities"]}
+    assert {"pgbouncer_stop", "pgbouncer_start", "mongodb_fail_command"} <= names
