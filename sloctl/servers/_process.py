@@ -8,6 +8,7 @@ SIGKILL escalation therefore signal the whole group.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import pwd
@@ -106,7 +107,7 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-class ManagedProcess:
+class ManagedProcess(abc.ABC):
     """One server process: start, readiness, stop, pause/resume, restart on the same port.
 
     Subclasses implement ``_command()`` and ``_ready()``; ``_stop_signal`` is the signal that
@@ -126,11 +127,13 @@ class ManagedProcess:
         self._proc: subprocess.Popen[bytes] | None = None
 
     # -- to implement ----------------------------------------------------------------------
+    @abc.abstractmethod
     def _command(self) -> Sequence[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
+    @abc.abstractmethod
     def _ready(self) -> bool:
-        raise NotImplementedError
+        """True once the server accepts clients."""
 
     def _env(self) -> dict[str, str] | None:
         return None
