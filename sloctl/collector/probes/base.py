@@ -8,7 +8,7 @@ import asyncio
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,6 +27,7 @@ __all__ = [
     "ProbeReport",
     "client_ssl_context",
     "resolve_allowed",
+    "retry_stale_once",
     "tcp_connect",
     "worth_retrying",
 ]
@@ -110,6 +111,17 @@ def worth_retrying(exc: BaseException) -> bool:
     if isinstance(exc, ProbeFailure):
         return exc.reason is Reason.PROTOCOL
     return isinstance(exc, Exception) and not isinstance(exc, TimeoutError)
+
+
+async def retry_stale_once(reused: bool, attempt: Callable[[], Awaitable[ProbeReport]]) -> ProbeReport:
+    """Run ``attempt``; when it ran on a reused connection and failed in a way that
+    ``worth_retrying`` blames on staleness, run it once more (the probe reconnects)."""
+    try:
+        return await attempt()
+    except BaseException as exc:
+        if not (reused and worth_retrying(exc)):
+            raise
+    return await attempt()
 
 
 class Probe(Protocol):

@@ -24,8 +24,8 @@ from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
     close_quietly,
+    retry_stale_once,
     tcp_connect,
-    worth_retrying,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
@@ -82,12 +82,7 @@ class MongoProbe:
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
         reused = self._client is not None and self.mode is ConnectionMode.WARM
-        try:
-            return await self._attempt(rec)
-        except BaseException as exc:
-            if not (reused and worth_retrying(exc)):
-                raise
-        return await self._attempt(rec)
+        return await retry_stale_once(reused, lambda: self._attempt(rec))
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         report = ProbeReport()

@@ -20,8 +20,8 @@ from sloctl.collector.probes.base import (
     cert_not_after,
     client_ssl_context,
     close_quietly,
+    retry_stale_once,
     tcp_connect,
-    worth_retrying,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 
@@ -123,12 +123,7 @@ class RedisProbe:
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
         reused = self._conn is not None and self.mode is ConnectionMode.WARM
-        try:
-            return await self._attempt(rec)
-        except BaseException as exc:
-            if not (reused and worth_retrying(exc)):
-                raise
-        return await self._attempt(rec)
+        return await retry_stale_once(reused, lambda: self._attempt(rec))
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         fresh = self._conn is None or self.mode is ConnectionMode.COLD
