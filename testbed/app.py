@@ -102,6 +102,8 @@ class Dependencies:
             for dep in DEPENDENCIES
         }
         self.in_flight = dict.fromkeys(DEPENDENCIES, 0)
+        #: callers waiting for a PostgreSQL connection from the pool
+        self.pg_waiting = 0
         pg_timeout = config.breaker_for("postgres").call_timeout
         self.pg_pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             config.postgres_dsn,
@@ -147,17 +149,15 @@ class Dependencies:
             self.metrics.init_dependency(dep)
             self.metrics.pool_size.labels(dep).set(size)
 
-        def pg_stats(key: str) -> Callable[[], float]:
-            def read() -> float:
-                stats = self.pg_pool.get_stats()
-                if key == "in_use":
-                    return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
-                return float(stats.get("requests_waiting", 0))
+        def pg_in_use() -> float:
+            stats = self.pg_pool.get_stats()
+            return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
 
-            return read
-
-        self.metrics.pool_in_use.labels("postgres").set_function(pg_stats("in_use"))
-        self.metrics.pool_waiting.labels("postgres").set_function(pg_stats("waiting"))
+        self.metrics.pool_in_use.labels("postgres").set_function(pg_in_use)
+        # Not psycopg_pool's ``requests_waiting``: it keeps callers that timed out or were
+        # cancelled in its queue until a connection comes back, so it only grows while the
+        # database is unreachable. We count the callers that are waiting right now.
+        self.metrics.pool_waiting.labels("postgres").set_function(lambda: float(self.pg_waiting))
         # redis-py and pymongo do not expose their waiters: calls in flight beyond the pool's
         # size are the ones waiting for a connection.
         for dep in ("redis", "mongodb"):
@@ -194,8 +194,19 @@ class Dependencies:
             self.in_flight[dependency] -= 1
 
     @contextlib.asynccontextmanager
+    async def _pg_connection(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """A connection from the pool; :attr:`pg_waiting` counts callers until they get one."""
+        async with contextlib.AsyncExitStack() as stack:
+            self.pg_waiting += 1
+            try:
+                conn = await stack.enter_async_context(self.pg_pool.connection())
+            finally:
+                self.pg_waiting -= 1
+            yield conn
+
+    @contextlib.asynccontextmanager
     async def pg(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
-        async with self.pg_pool.connection() as conn:
+        async with self._pg_connection() as conn:
             try:
                 if not self._schema_ready:
                     async with self._schema_lock:
@@ -653,7 +664,11 @@ class PlatformMiddleware:
                     nonlocal status
                     if message["type"] == "http.response.start":
                         status = message["status"]
-                        message = {**message, "headers": [*message.get("headers", []), *extra]}
+                        # W3C Server-Timing: the time the API took until it answered, so that
+                        # clients (the game days' fast-fail check) can tell it from the network.
+                        took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
+                        headers = [*message.get("headers", []), *extra, (b"server-timing", took)]
+                        message = {**message, "headers": headers}
                     await send(message)
 
                 await self.app(scope, receive, send_with_headers)
