@@ -3,7 +3,10 @@
 - ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
 - ``run EXPERIMENT``: baseline → inject → recover, verdict, journal + JSON + HTML report;
   ``--config FILE`` (JSON) or ``--set key=value`` supply the targets; ``--dry-run`` validates
-  and changes nothing;
+  and changes nothing; ``--pagerduty`` sends change events at the start and the end,
+  ``--practice-incident`` also triggers and resolves a practice incident (the Events API v2
+  routing key is read from the environment variable named by ``--pagerduty-routing-key-env``,
+  never from the command line);
 - ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
   Actions workflow.
 
@@ -14,11 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from sloctl.chaos.pagerduty import GamedayPagerDuty
+
+__all__ = ["ROUTING_KEY_ENV", "register"]
+
+#: default environment variable of the PagerDuty Events API v2 routing key
+ROUTING_KEY_ENV = "PAGERDUTY_ROUTING_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,6 +48,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     run.add_argument("--report-dir", type=Path, help="default: reports/<experiment>/ beside the experiment")
     run.add_argument("--dry-run", action="store_true", help="validate and plan; change nothing")
+    run.add_argument(
+        "--pagerduty",
+        action="store_true",
+        help="send PagerDuty change events at the start and the end (needs the routing key in the"
+        " environment, see --pagerduty-routing-key-env)",
+    )
+    run.add_argument(
+        "--practice-incident",
+        action="store_true",
+        help="also trigger and resolve a PagerDuty practice incident (severity info); implies --pagerduty",
+    )
+    run.add_argument(
+        "--pagerduty-routing-key-env",
+        default=ROUTING_KEY_ENV,
+        metavar="NAME",
+        help="environment variable holding the PagerDuty Events API v2 routing key"
+        f" (default {ROUTING_KEY_ENV}); the key itself is never taken on the command line",
+    )
     run.set_defaults(func=_run)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
@@ -79,32 +107,128 @@ def _value(text: str) -> Any:
         return text
 
 
+def _fail(message: str) -> int:
+    print(f"sloctl gameday run: {message}", file=sys.stderr)
+    return 2
+
+
+#: what a top-level JSON value that is not an object is, in JSON's words
+_JSON_TYPES: dict[type, str] = {
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
+    """The JSON object in ``path``, or an error message."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        return f"{what} {path}: cannot read it: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return f"{what} {path}: not UTF-8 text: {exc.reason} at byte {exc.start}"
+    except json.JSONDecodeError as exc:
+        return f"{what} {path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if not isinstance(data, dict):
+        return f"{what} {path}: expected a JSON object, found {_JSON_TYPES.get(type(data), 'a value')}"
+    return data
+
+
 def _run(args: argparse.Namespace) -> int:
     from sloctl.chaos.gameday import run_gameday
 
     configuration: dict[str, Any] = {}
     if args.config:
-        try:
-            configuration.update(json.loads(args.config.read_text()))
-        except (OSError, ValueError) as exc:
-            print(f"sloctl gameday run: --config {args.config}: {exc}", file=sys.stderr)
-            return 2
+        loaded = _read_json_object(args.config, "--config")
+        if isinstance(loaded, str):
+            return _fail(loaded)
+        configuration.update(loaded)
     for item in args.set:
         key, sep, value = item.partition("=")
-        if not sep:
-            print(f"sloctl gameday run: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
-            return 2
+        if not sep or not key:
+            return _fail(f"--set {item!r}: expected KEY=VALUE")
         configuration[key] = _value(value)
     if not args.experiment.is_file():
-        print(f"sloctl gameday run: {args.experiment}: no such file", file=sys.stderr)
-        return 2
-    result = run_gameday(
-        args.experiment, configuration=configuration, out_dir=args.report_dir, dry_run=args.dry_run
-    )
+        return _fail(f"{args.experiment}: no such file")
+    experiment = _read_json_object(args.experiment, "experiment")
+    if isinstance(experiment, str):
+        return _fail(experiment)
+    pagerduty = _pagerduty(args)
+    if isinstance(pagerduty, str):
+        return _fail(pagerduty)
+    if args.report_dir is not None:
+        try:
+            args.report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return _fail(f"--report-dir {args.report_dir}: {exc.strerror or exc}")
+    from chaoslib.exceptions import ChaosException, InvalidActivity, InvalidControl, InvalidExperiment
+
+    practice = pagerduty is not None and args.practice_incident
+    try:
+        result = run_gameday(
+            args.experiment,
+            configuration=configuration,
+            out_dir=args.report_dir,
+            dry_run=args.dry_run,
+            # A dry run sends nothing: run_gameday does not get a client at all.
+            pagerduty=None if args.dry_run else pagerduty,
+            practice_incident=practice and not args.dry_run,
+        )
+    except (InvalidExperiment, InvalidActivity, InvalidControl) as exc:
+        return _fail(f"{args.experiment}: Chaos Toolkit rejected the experiment: {str(exc).strip()}")
+    except ChaosException as exc:
+        return _fail(f"{args.experiment}: Chaos Toolkit: {str(exc).strip()}")
+    except Exception as exc:
+        if pagerduty is not None and _is_pagerduty_error(exc):
+            return _fail(
+                f"PagerDuty refused a request ({exc}); check the routing key in"
+                f" ${args.pagerduty_routing_key_env}"
+            )
+        raise
     print(f"{result.gameday}: {result.verdict}")
     for reason in result.reasons:
         print(f"  - {reason}")
     print(f"  time to detect: {result.time_to_detect_s} s, time to recover: {result.time_to_recover_s} s")
+    if pagerduty is not None:
+        sent = "change events at start and end" + (
+            ", practice incident triggered and resolved" if practice else ""
+        )
+        if args.dry_run:
+            print(f"  pagerduty: dry run, nothing sent to PagerDuty (a real run sends {sent})")
+        else:
+            print(f"  pagerduty: sent {sent}")
     for kind, path in result.files.items():
         print(f"  {kind}: {path}")
     return 0 if result.verdict in ("pass", "dry-run") else 1
+
+
+def _pagerduty(args: argparse.Namespace) -> GamedayPagerDuty | str | None:
+    """The PagerDuty client asked for by the options, ``None`` when none was, or an error
+    message when the routing key is missing."""
+    if not (args.pagerduty or args.practice_incident):
+        return None
+    name: str = args.pagerduty_routing_key_env
+    key = os.environ.get(name, "").strip() if name else ""
+    if not key:
+        option = "--practice-incident" if args.practice_incident and not args.pagerduty else "--pagerduty"
+        state = "is empty" if name in os.environ else "is not set"
+        return (
+            f"{option} needs the PagerDuty Events API v2 routing key in the environment variable"
+            f" {name or '(empty name)'}, which {state} (choose the variable with"
+            " --pagerduty-routing-key-env NAME)"
+        )
+    from sloctl.chaos.pagerduty import GamedayPagerDuty
+
+    return GamedayPagerDuty(routing_key=key)
+
+
+def _is_pagerduty_error(exc: BaseException) -> bool:
+    try:
+        import pagerduty
+    except ImportError:  # pragma: no cover - the chaos extra installs it
+        return False
+    return isinstance(exc, pagerduty.Error)

@@ -1,14 +1,22 @@
-"""``sloctl gameday generate`` and ``run --dry-run`` through the CLI entry point."""
+"""``sloctl gameday generate`` and ``run`` through the CLI entry point: dry runs, PagerDuty
+options (nothing reaches the network) and usage errors (exit 2, a message, never a traceback)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import sloctl.chaos.gameday
+from sloctl.chaos.gameday import GamedayResult
+from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.cli.main import main
 from tests.paths import ROOT
+
+EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
+KEY = "R0UTINGKEY" + "0" * 22
 
 
 def test_generate_writes_the_five_experiments_of_chaos(
@@ -47,3 +55,207 @@ def test_dry_run_validates_and_reports_without_running(
 def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
     assert main(["gameday", "run", str(tmp_path / "missing.json")]) == 2
     assert main(["gameday", "run", str(ROOT / "chaos" / "slow-query-storm.json"), "--set", "novalue"]) == 2
+
+
+def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
+    """Runs ``argv``, checks exit 2 and a one-line message without a traceback; returns it."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    assert captured.err.startswith("sloctl gameday run: ")
+    return captured.err
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"title": "x",\n', "not valid JSON"),
+        ("", "not valid JSON: Expecting value (line 1, column 1)"),
+        ("[1, 2]", "expected a JSON object, found an array"),
+    ],
+)
+def test_an_experiment_that_is_not_a_json_object_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
+    assert f"experiment {bad}: {expected}" in err
+
+
+def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "no-method.json"
+    bad.write_text(json.dumps({"title": "t", "description": "d"}))
+    err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
+    assert f"{bad}: Chaos Toolkit rejected the experiment: an experiment requires a method" in err
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1]", "expected a JSON object, found an array"),
+        ('"api_url"', "expected a JSON object, found a string"),
+        ("{api_url: 1}", "not valid JSON"),
+    ],
+)
+def test_a_config_that_is_not_a_json_object_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(text)
+    argv = ["gameday", "run", str(EXPERIMENT), "--config", str(config), "--dry-run"]
+    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
+    assert f"--config {config}: {expected}" in err
+
+
+@pytest.mark.parametrize("flag", ["--pagerduty", "--practice-incident"])
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_pagerduty_without_a_routing_key_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flag: str,
+    value: str | None,
+) -> None:
+    if value is None:
+        monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
+    else:
+        monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", value)
+    argv = ["gameday", "run", str(EXPERIMENT), flag, "--dry-run", "--report-dir", str(tmp_path)]
+    err = _usage_error(capsys, argv)
+    state = "is not set" if value is None else "is empty"
+    assert f"{flag} needs the PagerDuty Events API v2 routing key" in err
+    assert f"environment variable PAGERDUTY_ROUTING_KEY, which {state}" in err
+    assert not (tmp_path / "report.json").exists()
+
+
+def test_the_routing_key_variable_can_be_renamed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.delenv("GAMEDAY_PD_KEY", raising=False)
+    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty", "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY"]
+    err = _usage_error(capsys, [*argv, "--dry-run", "--report-dir", str(tmp_path)])
+    assert "environment variable GAMEDAY_PD_KEY, which is not set" in err
+
+
+def test_a_dry_run_with_pagerduty_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pagerduty
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a dry run must not create a PagerDuty client")
+
+    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+    code = main([*argv, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "slow-query-storm: dry-run" in captured.out
+    assert "pagerduty: dry run, nothing sent to PagerDuty" in captured.out
+    assert KEY not in captured.out + captured.err
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "dry-run"
+
+
+def _fake_result(verdict: str) -> GamedayResult:
+    return GamedayResult(
+        experiment="t",
+        gameday="slow-query-storm",
+        verdict=verdict,
+        reasons=["every check held"],
+        status="completed",
+        phases={},
+        time_to_detect_s=1.0,
+        time_to_recover_s=2.0,
+        expected_alerts=[],
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=None,
+        faults_left=[],
+        checks=[],
+        load=None,
+        duration_s=3.0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "practice"),
+    [
+        (["--pagerduty"], False),
+        (["--pagerduty", "--practice-incident"], True),
+        (["--practice-incident"], True),
+    ],
+)
+def test_the_pagerduty_options_reach_run_gameday(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    practice: bool,
+) -> None:
+    """A real run needs the databases of the rig; here run_gameday is replaced by a recorder."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        calls.append({"experiment_path": experiment_path, **kwargs})
+        return _fake_result("pass")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("GAMEDAY_PD_KEY", f" {KEY}\n")
+    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY", *flags]
+    assert main([*argv, "--report-dir", str(tmp_path)]) == 0
+    (call,) = calls
+    pd = call["pagerduty"]
+    assert isinstance(pd, GamedayPagerDuty) and pd.routing_key == KEY and pd.transport is None
+    assert call["practice_incident"] is practice and call["dry_run"] is False
+    assert call["experiment_path"] == EXPERIMENT and call["out_dir"] == tmp_path
+    out = capsys.readouterr().out
+    assert "pagerduty: sent change events at start and end" in out
+    assert ("practice incident triggered and resolved" in out) is practice
+    assert KEY not in out
+
+
+def test_without_pagerduty_options_run_gameday_gets_no_client(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        calls.append(kwargs)
+        return _fake_result("fail")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    assert main(["gameday", "run", str(EXPERIMENT), "--report-dir", str(tmp_path)]) == 1
+    assert calls[0]["pagerduty"] is None and calls[0]["practice_incident"] is False
+    assert "pagerduty" not in capsys.readouterr().out
+
+
+def test_a_routing_key_pagerduty_refuses_is_reported_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pagerduty
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        raise pagerduty.Error("invalid routing key")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]
+    err = _usage_error(capsys, argv)
+    assert "PagerDuty refused a request (invalid routing key)" in err
+    assert "$PAGERDUTY_ROUTING_KEY" in err and KEY not in err
+
+
+def test_a_report_dir_that_is_a_file_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    err = _usage_error(capsys, ["gameday", "run", str(EXPERIMENT), "--dry-run", "--report-dir", str(taken)])
+    assert f"--report-dir {taken}: " in err
