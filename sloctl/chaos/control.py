@@ -7,9 +7,11 @@ Declare it in an experiment's ``controls``::
      "provider": {"type": "python", "module": "sloctl.chaos.control",
                   "arguments": {"stop_conditions": [
                       {"kind": "budget", "prometheus_url": "${prometheus_url}",
-                       "service": "platform-api", "slo": "availability", "max_percent": 2},
+                       "service": "platform-api", "slo": "availability",
+                       "error_query": "sum(rate(errors[{{.window}}]))",
+                       "total_query": "sum(rate(requests[{{.window}}]))", "max_percent": 2},
                       {"kind": "alert", "prometheus_url": "${prometheus_url}",
-                       "alertname": "PlatformApiAvailabilityBudgetBurn"}]}}}
+                       "alertname": "PlatformApiRedisAvailabilityBudgetBurn"}]}}}
 
 Rollbacks: every action of :mod:`sloctl.chaos.actions` registers its undo in the fault ledger
 before it applies the fault, and this control undoes whatever is still registered after the
@@ -74,20 +76,25 @@ _main_thread_id: int | None = None
 
 
 def evaluate_stop_condition(condition: dict[str, Any]) -> str | None:
-    """The reason to stop, or None. Kinds: ``budget`` (percent of the period's budget
-    consumed since the start above ``max_percent``), ``alert`` (``alertname`` firing),
+    """The reason to stop, or None. Kinds: ``budget`` (percent of the period's budget spent
+    since the start, by ``error_query`` over ``total_query``, above ``max_percent``), ``alert`` (``alertname``
+    firing: a page alert of an SLO the game day must not hurt),
     ``metric`` (a sample of a ``/metrics`` endpoint above ``max``)."""
     from . import probes
 
     kind = condition.get("kind")
     if kind == "budget":
-        consumed = probes.budget_consumed(condition["prometheus_url"], condition["service"], condition["slo"])
-        start = float(condition.get("_start_percent", 0.0))
+        consumed = probes.budget_consumed_since(
+            condition["prometheus_url"],
+            condition["service"],
+            condition["slo"],
+            condition["error_query"],
+            condition["total_query"],
+            since=float(condition["_since"]),
+        )
         limit = float(condition["max_percent"])
-        if not math.isnan(consumed) and consumed - start > limit:
-            return (
-                f"budget of {condition['service']}/{condition['slo']}: {consumed - start:.3f} % > {limit} %"
-            )
+        if not math.isnan(consumed) and consumed > limit:
+            return f"budget of {condition['service']}/{condition['slo']}: {consumed:.3f} % > {limit} %"
         return None
     if kind == "alert":
         alertname = str(condition["alertname"])
@@ -171,10 +178,9 @@ def configure_control(
     conditions: list[dict[str, Any]] = substitute(list(stop_conditions or []), configuration, secrets)
     # Conditions that read Prometheus are skipped when no Prometheus is configured.
     conditions = [c for c in conditions if c.get("kind") == "metric" or c.get("prometheus_url")]
+    started = time.time()
     for condition in conditions:
-        if condition.get("kind") == "budget":
-            with contextlib.suppress(Exception):
-                condition["_start_percent"] = evaluate_budget_start(condition)
+        condition["_since"] = started
     _main_thread_id = threading.main_thread().ident
     _stop_watching.clear()
     _chain_signals()
@@ -220,13 +226,6 @@ def _restore_signals() -> None:
         with contextlib.suppress(ValueError, TypeError):
             signal.signal(signum, previous)
     _previous_handlers.clear()
-
-
-def evaluate_budget_start(condition: dict[str, Any]) -> float:
-    from . import probes
-
-    value = probes.budget_consumed(condition["prometheus_url"], condition["service"], condition["slo"])
-    return 0.0 if math.isnan(value) else value
 
 
 def before_experiment_control(context: Any, **kwargs: Any) -> None:

@@ -1,6 +1,7 @@
 """The five game days of the reliability plan as Chaos Toolkit experiments, generated from the
 SLO files: hypotheses and tolerances come from the SLO objectives and latency thresholds, the
-stop conditions from the error budget and the page alert of the SLO under test.
+expected alerts from the SLOs of the failed dependencies, the stop conditions from the API's
+availability budget and the page alerts of the SLOs that must not suffer.
 
 Pure: :func:`build_experiments` takes SLOs and returns dicts; :func:`write_experiments` writes
 them (the CLI's ``sloctl gameday generate``).
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sloctl.model import SLO
+from sloctl.render import promql
 
 __all__ = ["GAMEDAYS", "GameDay", "build_experiments", "render_experiment", "write_experiments"]
 
@@ -125,6 +127,11 @@ CONFIGURATION: dict[str, Any] = {
     "latency_ms": 1500,
     "mongodb_block_ms": 12000,
     "fast_fail_ms": 1,
+    #: a run that spends more than this share (%) of the period's availability budget stops
+    "stop_budget_percent": 2,
+    #: > 0: the expected page alerts must fire within this many seconds of the fault (needs
+    #: prometheus_url); 0: time to detect is reported, not judged
+    "detection_deadline_seconds": 0,
 }
 
 
@@ -135,6 +142,18 @@ def _find(slos: Sequence[SLO], name: str) -> SLO | None:
 def _objective(slos: Sequence[SLO], name: str, default: float) -> float:
     slo = _find(slos, name)
     return slo.objective if slo else default
+
+
+def _budget(slos: Sequence[SLO]) -> dict[str, str]:
+    """The API's availability SLO as the budget a game day spends: its error and total queries
+    with ``{{.window}}`` left in (empty for a raw SLI, which has no event counts)."""
+    slo = _find(slos, "availability")
+    if slo is None:
+        return {}
+    errors, total = promql.error_rate_template(slo.sli), promql.total_rate_template(slo.sli)
+    if errors is None or total is None:
+        return {}
+    return {"service": slo.service, "slo": slo.name, "error_query": errors, "total_query": total}
 
 
 def _threshold_ms(slos: Sequence[SLO], name: str, default: float) -> float:
@@ -271,17 +290,27 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
             )
         )
     method.append(_action("load", "stop_load", "load: stop", {}))
-    stop_conditions: list[dict[str, Any]] = [
-        {
-            "kind": "budget",
-            "prometheus_url": "${prometheus_url}",
-            "service": API_SERVICE,
-            "slo": "availability",
-            "max_percent": 2,
-        }
+    # Stop conditions: the run spends more than its share of the API's availability budget, or
+    # a page fires for a dependency that is *not* under test. The expected alerts must fire:
+    # they are what the game day measures (time to detect), never a reason to stop it.
+    budget = _budget(slos)
+    stop_conditions: list[dict[str, Any]] = (
+        [
+            {
+                "kind": "budget",
+                "prometheus_url": "${prometheus_url}",
+                **budget,
+                "max_percent": "${stop_budget_percent}",
+            }
+        ]
+        if budget
+        else []
+    )
+    protected = [
+        s.alerting.name for s in (_find(slos, f"{dep}-availability") for dep in others) if s is not None
     ]
     stop_conditions += [
-        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in alerts
+        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in protected
     ]
     configuration = dict(CONFIGURATION)
     configuration["recover_timeout_seconds"] = 60
@@ -316,6 +345,8 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
                 "gameday": day.name,
                 "failed_dependencies": list(day.failed),
                 "expected_alerts": alerts,
+                "protected_alerts": protected,
+                "budget": budget,
                 "validates": list(day.validates),
                 "generated_from": sources,
             }

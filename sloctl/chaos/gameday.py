@@ -6,7 +6,8 @@ Verdicts:
 - ``inconclusive`` when the baseline was not healthy or a fault could not be confirmed active
   (an ``inject:`` action failed): nothing was learnt about the system;
 - ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
-  method failed, or when the steady state did not come back;
+  method failed, when the steady state did not come back, or (``detection_deadline_seconds``
+  > 0) when an expected page did not fire in time;
 - ``pass`` otherwise;
 - ``dry-run`` when nothing was run.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -39,7 +41,11 @@ class GamedayResult:
     reasons: list[str]
     status: str
     phases: dict[str, list[float]]
+    #: the first expected page alert firing, seconds after the fault was confirmed (Prometheus)
     time_to_detect_s: float | None
+    #: the breakers of the failed dependencies open, seconds after the fault was confirmed
+    breaker_open_s: float | None
+    #: the breakers closed again, seconds after recovery started
     time_to_recover_s: float | None
     expected_alerts: list[str]
     alerts: dict[str, str]
@@ -51,6 +57,8 @@ class GamedayResult:
     duration_s: float
     #: seconds from the start of the run to the start of the load (the timeline's offset)
     load_offset_s: float = 0.0
+    #: seconds from the start of the run to the fault being confirmed active
+    fault_at_s: float | None = None
     files: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -128,7 +136,7 @@ def _summarise(
         phases["inject"] = [round(inject_start - start, 3), round((recover_start or end) - start, 3)]
     if recover_start is not None:
         phases["recover"] = [round(recover_start - start, 3), round(end - start, 3)]
-    detect = recover_time = None
+    breaker_open = recover_time = None
     checks: list[dict[str, Any]] = []
     for run in runs:
         name = str(run["activity"].get("name", ""))
@@ -139,7 +147,7 @@ def _summarise(
             state = provider.get("arguments", {}).get("state")
             if state == "open" and inject_end is not None:
                 finished = _ts(run["end"]) or inject_end
-                detect = max(detect or 0.0, round(finished - inject_end, 3))
+                breaker_open = max(breaker_open or 0.0, round(finished - inject_end, 3))
             if state == "closed" and recover_start is not None:
                 finished = _ts(run["end"]) or recover_start
                 recover_time = max(recover_time or 0.0, round(finished - recover_start, 3))
@@ -162,7 +170,8 @@ def _summarise(
         reasons=reasons,
         status=str(journal.get("status")),
         phases=phases,
-        time_to_detect_s=detect,
+        time_to_detect_s=None,
+        breaker_open_s=breaker_open,
         time_to_recover_s=recover_time,
         expected_alerts=list(ext.get("expected_alerts", [])),
         alerts={},
@@ -173,28 +182,64 @@ def _summarise(
         load=load,
         duration_s=round(end - start, 3),
         load_offset_s=round(float(load.get("started", start)) - start, 3) if load else 0.0,
+        fault_at_s=round(inject_end - start, 3) if inject_end is not None else None,
     )
 
 
 def _prometheus_figures(
-    configuration: Mapping[str, Any], alerts: list[str], before: float | None
-) -> tuple[dict[str, str], float | None]:
+    result: GamedayResult, configuration: Mapping[str, Any], ext: Mapping[str, Any], start: float
+) -> None:
+    """Did the expected alerts fire, and when; the error budget the run spent. Needs a
+    Prometheus that scrapes the API with the generated rules (``prometheus_url``)."""
     url = str(configuration.get("prometheus_url") or "")
     if not url:
-        return {a: "not evaluated: no prometheus_url" for a in alerts}, None
+        result.alerts = {a: "not evaluated: no prometheus_url" for a in result.expected_alerts}
+        result.reasons.append("alerts and error budget: not measured (no Prometheus configured)")
+        return
     from . import probes
 
-    states: dict[str, str] = {}
-    for alert in alerts:
+    end = start + result.duration_s
+    fault = start + result.fault_at_s if result.fault_at_s is not None else None
+    after_fault: dict[str, float | None] = {}
+    for alert in result.expected_alerts:
+        after_fault[alert] = None
         try:
-            states[alert] = "firing" if probes.alert_firing(url, alert) else "not firing"
+            fired = probes.alert_fired_at(url, alert, start, end + 1.0)
+        except Exception as exc:  # Prometheus down must not lose the report
+            result.alerts[alert] = f"unknown: {exc}"
+            continue
+        if fired is None:
+            result.alerts[alert] = "did not fire"
+        elif fault is not None and fired < fault:
+            result.alerts[alert] = "was already firing before the fault"
+        else:
+            after_fault[alert] = round(fired - (fault if fault is not None else start), 3)
+            result.alerts[alert] = f"fired {after_fault[alert]} s after the fault"
+    detected = [t for t in after_fault.values() if t is not None]
+    result.time_to_detect_s = min(detected) if detected else None
+    deadline = float(configuration.get("detection_deadline_seconds") or 0)
+    missed = [a for a, t in after_fault.items() if t is None or t > deadline]
+    if deadline > 0 and missed and result.verdict == "pass":
+        result.verdict = "fail"
+        result.reasons = [
+            f"expected alert {a} did not fire within {deadline:g} s of the fault: {result.alerts[a]}"
+            for a in missed
+        ]
+    budget = ext.get("budget") or {}
+    if budget:
+        try:
+            consumed = probes.budget_consumed_since(
+                url,
+                budget["service"],
+                budget["slo"],
+                budget["error_query"],
+                budget["total_query"],
+                since=start,
+                now=end,
+            )
+            result.budget_consumed_percent = None if math.isnan(consumed) else consumed
         except Exception as exc:
-            states[alert] = f"unknown: {exc}"
-    try:
-        after = probes.budget_consumed(url, "platform-api", "availability")
-    except Exception:
-        return states, None
-    return states, (round(after - before, 6) if before is not None else None)
+            result.reasons.append(f"error budget consumed: not measured ({exc})")
 
 
 def run_gameday(
@@ -214,9 +259,9 @@ def run_gameday(
     from .ledger import LEDGER
 
     experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
+    ensure_experiment_is_valid(experiment)
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    ensure_experiment_is_valid(experiment)
     ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
     if dry_run:
         result = GamedayResult(
@@ -227,6 +272,7 @@ def run_gameday(
             status="not run",
             phases={},
             time_to_detect_s=None,
+            breaker_open_s=None,
             time_to_recover_s=None,
             expected_alerts=list(ext.get("expected_alerts", [])),
             alerts={},
@@ -238,22 +284,13 @@ def run_gameday(
             duration_s=0.0,
         )
         return _write(result, None, out_dir)
-    cfg = experiment["configuration"]
-    budget_before: float | None = None
-    if cfg.get("prometheus_url"):
-        from . import probes
-
-        try:
-            budget_before = probes.budget_consumed(str(cfg["prometheus_url"]), "platform-api", "availability")
-        except Exception:
-            budget_before = None
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    ext_name = str(ext.get("gameday", ""))
+    name = str(ext.get("gameday", ""))
     incident: str | None = None
     if pagerduty is not None:
-        pagerduty.start(ext_name, {"experiment": str(experiment_path)})
+        pagerduty.start(name, {"experiment": str(experiment_path)})
         if practice_incident:
-            incident = pagerduty.trigger_practice_incident(ext_name)
+            incident = pagerduty.trigger_practice_incident(name)
     journal: dict[str, Any]
     try:
         journal = run_experiment(experiment, settings=settings)
@@ -261,19 +298,25 @@ def run_gameday(
         # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
         LEDGER.undo_all()
     result = _summarise(journal, experiment, control.STATUS.stop_reason)
+    _prometheus_figures(result, experiment["configuration"], ext, _ts(journal.get("start")) or time.time())
     if pagerduty is not None:
-        if incident is not None:
-            pagerduty.resolve_practice_incident(incident)
-        pagerduty.end(
-            ext_name,
-            result.verdict,
-            {"time_to_detect_s": result.time_to_detect_s, "time_to_recover_s": result.time_to_recover_s},
-        )
-    result.alerts, result.budget_consumed_percent = _prometheus_figures(
-        cfg, result.expected_alerts, budget_before
-    )
-    if result.budget_consumed_percent is None and not cfg.get("prometheus_url"):
-        result.reasons.append("error budget consumed: not measured (no Prometheus configured)")
+        # The game day has run and its faults are undone: a PagerDuty failure now is reported,
+        # it does not lose the report.
+        try:
+            if incident is not None:
+                pagerduty.resolve_practice_incident(incident)
+            pagerduty.end(
+                name,
+                result.verdict,
+                {
+                    "time_to_detect_s": result.time_to_detect_s,
+                    "breaker_open_s": result.breaker_open_s,
+                    "time_to_recover_s": result.time_to_recover_s,
+                    "budget_consumed_percent": result.budget_consumed_percent,
+                },
+            )
+        except Exception as exc:
+            result.reasons.append(f"PagerDuty: the end of the game day was not sent: {exc}")
     return _write(result, journal, out_dir)
 
 
@@ -293,8 +336,8 @@ _PHASE_COLOURS = {"baseline": "#eef5ee", "inject": "#fbe9e7", "recover": "#e8eaf
 
 
 def timeline_svg(result: GamedayResult, width: int = 720, height: int = 220) -> str:
-    """An inline SVG: phases as bands, and per dependency the share of failed or rejected
-    requests each second (0 to 100 %)."""
+    """An inline SVG: phases as bands, the fault and the first page as dashed lines, and per
+    dependency the share of failed or rejected requests each second (0 to 100 %)."""
     total = max(result.duration_s, 1.0)
     left, top, plot_w, plot_h = 40, 10, width - 50, height - 40
 
@@ -314,6 +357,16 @@ def timeline_svg(result: GamedayResult, width: int = 720, height: int = 220) -> 
             f' fill="{_PHASE_COLOURS.get(phase, "#eee")}"><title>{phase}</title></rect>'
             f'<text x="{x(a) + 3}" y="{top + 12}" font-size="10">{phase}</text>'
         )
+    marks = {"fault": result.fault_at_s}
+    if result.fault_at_s is not None and result.time_to_detect_s is not None:
+        marks["page"] = result.fault_at_s + result.time_to_detect_s
+    for label, at in marks.items():
+        if at is not None:
+            parts.append(
+                f'<line x1="{x(at)}" y1="{top}" x2="{x(at)}" y2="{y(0)}" stroke="#555"'
+                f' stroke-dasharray="4 3"><title>{label} at {at:.1f} s</title></line>'
+                f'<text x="{x(at) + 2}" y="{top + 24}" font-size="10">{label}</text>'
+            )
     parts.append(
         f'<line x1="{left}" y1="{y(0)}" x2="{left + plot_w}" y2="{y(0)}" stroke="#333"/>'
         f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0)}" stroke="#333"/>'
@@ -350,7 +403,10 @@ def render_html(result: GamedayResult) -> str:
     facts = {
         "verdict": result.verdict,
         "status": result.status,
-        "time to detect (breaker open after the fault)": f"{result.time_to_detect_s} s",
+        "time to detect (expected page alert firing after the fault)": (
+            f"{result.time_to_detect_s} s" if result.time_to_detect_s is not None else "not detected"
+        ),
+        "breaker open (after the fault)": f"{result.breaker_open_s} s",
         "time to recover (breaker closed after recovery started)": f"{result.time_to_recover_s} s",
         "error budget consumed": (
             f"{result.budget_consumed_percent} %"

@@ -17,16 +17,21 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 
 from sloctl import naming
+from sloctl.durations import format_duration
+from sloctl.model import WINDOW_PLACEHOLDER
 
 from .proxy import check_allowed
 
 __all__ = [
     "BREAKER_STATES",
+    "alert_fired_at",
     "alert_firing",
     "breaker_state",
     "budget_consumed",
+    "budget_consumed_since",
     "pool_saturation",
     "prometheus_query",
+    "prometheus_range",
     "route_latency",
     "slo_burn_rate",
     "wait_for_breaker",
@@ -166,33 +171,63 @@ def route_latency(
             durations.append((time.perf_counter() - started) * 1000)
             codes[code] = codes.get(code, 0) + 1
     return {
-        "p50_ms": _percentile(durations, 50),
-        "p95_ms": _percentile(durations, 95),
+        "p50_ms": percentile(durations, 50),
+        "p95_ms": percentile(durations, 95),
         "max_ms": max(durations),
         "codes": codes,
         "errors": sum(n for c, n in codes.items() if c == "error" or c.startswith("5")),
-        "fast_fail_p50_ms": _percentile(rejected, 50) if rejected else None,
+        "fast_fail_p50_ms": percentile(rejected, 50),
     }
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (nearest rank) of ``values``, in their unit to 3 decimals."""
+    if not values:
+        return None
     ordered = sorted(values)
-    index = max(0, math.ceil(q / 100 * len(ordered)) - 1)
-    return round(ordered[index], 3)
+    return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 3)
 
 
-def prometheus_query(prometheus_url: str, query: str, transport: httpx.BaseTransport | None = None) -> float:
-    """The value of an instant query that returns one sample (NaN when it returns none)."""
+def _prometheus_api(
+    prometheus_url: str, endpoint: str, params: dict[str, str], transport: httpx.BaseTransport | None
+) -> list[dict[str, Any]]:
     with _client(prometheus_url, transport) as client:
-        response = client.get(f"{prometheus_url.rstrip('/')}/api/v1/query", params={"query": query})
-        response.raise_for_status()
+        response = client.get(f"{prometheus_url.rstrip('/')}/api/v1/{endpoint}", params=params)
         body = response.json()
-    if body.get("status") != "success":
-        raise ActivityFailed(f"Prometheus query failed: {body.get('error')}")
-    result = body["data"]["result"]
+    if response.status_code != 200 or body.get("status") != "success":
+        raise ActivityFailed(f"Prometheus query failed: {body.get('error', response.status_code)}")
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def prometheus_query(
+    prometheus_url: str, query: str, at: float | None = None, transport: httpx.BaseTransport | None = None
+) -> float:
+    """The value of an instant query that returns one sample (NaN when it returns none), now or
+    ``at`` (epoch seconds)."""
+    params = {"query": query} if at is None else {"query": query, "time": f"{at:.3f}"}
+    result = _prometheus_api(prometheus_url, "query", params, transport)
     if not result:
         return math.nan
     return float(result[0]["value"][1])
+
+
+def prometheus_range(
+    prometheus_url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float = 1.0,
+    transport: httpx.BaseTransport | None = None,
+) -> list[tuple[dict[str, str], list[tuple[float, float]]]]:
+    """A range query: ``[(labels, [(epoch seconds, value), …]), …]`` (11,000 points at most,
+    Prometheus' own limit, so ``step`` grows with long ranges)."""
+    step = max(float(step), (end - start) / 10_000, 0.001)
+    params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"}
+    return [
+        (dict(series.get("metric", {})), [(float(t), float(v)) for t, v in series.get("values", [])])
+        for series in _prometheus_api(prometheus_url, "query_range", params, transport)
+    ]
 
 
 def _selector(service: str, slo: str) -> str:
@@ -203,17 +238,70 @@ def slo_burn_rate(
     prometheus_url: str, service: str, slo: str, transport: httpx.BaseTransport | None = None
 ) -> float:
     """The current burn rate, from the generated ``sloctl:current_burn_rate:ratio``."""
-    return prometheus_query(prometheus_url, naming.CURRENT_BURN_RATE + _selector(service, slo), transport)
+    return prometheus_query(
+        prometheus_url, naming.CURRENT_BURN_RATE + _selector(service, slo), transport=transport
+    )
 
 
 def budget_consumed(
     prometheus_url: str, service: str, slo: str, transport: httpx.BaseTransport | None = None
 ) -> float:
     """Percent of the period's error budget consumed so far, from the generated
-    ``sloctl:period_error_budget_remaining:ratio``; a game day reports the difference between
-    its end and its start."""
-    remaining = prometheus_query(prometheus_url, naming.BUDGET_REMAINING + _selector(service, slo), transport)
+    ``sloctl:period_error_budget_remaining:ratio`` (what a game day spent itself:
+    :func:`budget_consumed_since`)."""
+    remaining = prometheus_query(
+        prometheus_url, naming.BUDGET_REMAINING + _selector(service, slo), transport=transport
+    )
     return round(100 * (1 - remaining), 6)
+
+
+def budget_consumed_since(
+    prometheus_url: str,
+    service: str,
+    slo: str,
+    error_query: str,
+    total_query: str,
+    since: float,
+    now: float | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> float:
+    """Percent of the period's error budget spent since ``since`` (epoch seconds): the burn
+    rate over the run times its length over the period, ``ratio / budget × D / period``, with
+    the run's error ratio from the SLO's own queries at ``D`` and the budget and period from the
+    generated recordings (``sloctl:error_budget:ratio``, ``sloctl:period:seconds``). It does
+    not depend on how much history Prometheus holds (a difference of
+    ``sloctl:period_error_budget_remaining:ratio`` would). 0 while the run is shorter than two
+    scrapes or saw no event."""
+    now = time.time() if now is None else now
+    window = max(1, math.ceil(now - since))
+    selector = _selector(service, slo)
+    period = prometheus_query(prometheus_url, naming.PERIOD_SECONDS + selector, now, transport)
+    budget = prometheus_query(prometheus_url, naming.ERROR_BUDGET + selector, now, transport)
+    if math.isnan(period) or math.isnan(budget) or budget <= 0:
+        raise ActivityFailed(f"no generated recording rules for {service}/{slo} in Prometheus")
+    at = format_duration(window)
+    errors = prometheus_query(prometheus_url, error_query.replace(WINDOW_PLACEHOLDER, at), now, transport)
+    events = prometheus_query(prometheus_url, total_query.replace(WINDOW_PLACEHOLDER, at), now, transport)
+    if math.isnan(errors) or math.isnan(events) or events <= 0:
+        return 0.0
+    return round(100 * (errors / events) / budget * window / period, 6)
+
+
+def alert_fired_at(
+    prometheus_url: str,
+    alertname: str,
+    start: float,
+    end: float,
+    severity: str = "page",
+    step: float = 1.0,
+    transport: httpx.BaseTransport | None = None,
+) -> float | None:
+    """The first moment (epoch seconds, to ``step``) in ``[start, end]`` at which ``alertname``
+    was firing with ``severity``, from Prometheus' ``ALERTS`` series; None when it never was."""
+    query = f'max(ALERTS{{alertname="{alertname}", alertstate="firing", severity="{severity}"}})'
+    series = prometheus_range(prometheus_url, query, start, end, step, transport)
+    moments = [moment for _, points in series for moment, _ in points]
+    return min(moments) if moments else None
 
 
 def alert_firing(
@@ -221,5 +309,5 @@ def alert_firing(
 ) -> bool:
     """Whether ``alertname`` fires with ``severity`` (Prometheus' ``ALERTS`` series)."""
     query = f'count(ALERTS{{alertname="{alertname}", alertstate="firing", severity="{severity}"}})'
-    value = prometheus_query(prometheus_url, query, transport)
+    value = prometheus_query(prometheus_url, query, transport=transport)
     return not math.isnan(value) and value > 0

@@ -192,7 +192,12 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{result.gameday}: {result.verdict}")
     for reason in result.reasons:
         print(f"  - {reason}")
-    print(f"  time to detect: {result.time_to_detect_s} s, time to recover: {result.time_to_recover_s} s")
+    print(
+        f"  time to detect (page): {result.time_to_detect_s} s, breaker open: {result.breaker_open_s} s,"
+        f" time to recover: {result.time_to_recover_s} s, budget consumed: {result.budget_consumed_percent} %"
+    )
+    for alert, state in result.alerts.items():
+        print(f"  {alert}: {state}")
     if pagerduty is not None:
         sent = "change events at start and end" + (
             ", practice incident triggered and resolved" if practice else ""

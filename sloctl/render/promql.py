@@ -27,13 +27,14 @@ def le_matcher(threshold: float) -> str:
     return f'le=~"{alts}"'
 
 
-def error_rate(sli: SLI, window: int) -> str | None:
-    """Errors per second over ``window``; None for raw SLIs, which have no event counts."""
-    w = format_duration(window)
+def error_rate_template(sli: SLI) -> str | None:
+    """Errors per second with ``{{.window}}`` left in; None for raw SLIs, which have no event
+    counts. Game days render it at the length of a run."""
+    w = WINDOW_PLACEHOLDER
     if isinstance(sli, EventsSLI):
-        return at_window(sli.error_query, window)
+        return sli.error_query.strip()
     if isinstance(sli, RatioSLI):
-        return f"({at_window(sli.total_query, window)}) - ({at_window(sli.good_query, window)})"
+        return f"({sli.total_query.strip()}) - ({sli.good_query.strip()})"
     if isinstance(sli, LatencySLI):
         total = f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
         good = (
@@ -45,15 +46,27 @@ def error_rate(sli: SLI, window: int) -> str | None:
     return None
 
 
-def total_rate(sli: SLI, window: int) -> str | None:
-    w = format_duration(window)
+def error_rate(sli: SLI, window: int) -> str | None:
+    """Errors per second over ``window``; None for raw SLIs, which have no event counts."""
+    template = error_rate_template(sli)
+    return None if template is None else at_window(template, window)
+
+
+def total_rate_template(sli: SLI) -> str | None:
+    """Events per second with ``{{.window}}`` left in; None for raw SLIs."""
+    w = WINDOW_PLACEHOLDER
     if isinstance(sli, (EventsSLI, RatioSLI)):
-        return at_window(sli.total_query, window)
+        return sli.total_query.strip()
     if isinstance(sli, LatencySLI):
         return f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
     if isinstance(sli, ProbeSLI):
         return f"sum(rate({naming.PROBE_ATTEMPTS}{_merge(sli.selector, '')}[{w}]))"
     return None
+
+
+def total_rate(sli: SLI, window: int) -> str | None:
+    template = total_rate_template(sli)
+    return None if template is None else at_window(template, window)
 
 
 def raw_ratio(sli: RawSLI, window: int) -> str:

@@ -171,6 +171,7 @@ def _fake_result(verdict: str) -> GamedayResult:
         status="completed",
         phases={},
         time_to_detect_s=1.0,
+        breaker_open_s=0.5,
         time_to_recover_s=2.0,
         expected_alerts=[],
         alerts={},

@@ -6,9 +6,10 @@ from __future__ import annotations
 import http.server
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
-from urllib.parse import unquote
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -18,19 +19,29 @@ from sloctl.chaos.ledger import FaultLedger
 
 
 class _Stub(http.server.BaseHTTPRequestHandler):
-    remaining: ClassVar[float] = 1.0
+    """Answers the instant queries of the budget stop condition, and a /metrics page."""
+
+    errors_per_second: ClassVar[float] = 0.0
     metrics: ClassVar[str] = ""
+    queries: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         if self.path.startswith("/metrics"):
             body = self.metrics.encode()
             kind = "text/plain"
         else:
-            result = (
-                [{"metric": {}, "value": [0, str(self.remaining)]}]
-                if naming.BUDGET_REMAINING in unquote(self.path)
-                else []
+            query = parse_qs(urlsplit(self.path).query)["query"][0]
+            self.queries.append(query)
+            value = (
+                2592000.0
+                if query.startswith(naming.PERIOD_SECONDS)
+                else 0.001
+                if query.startswith(naming.ERROR_BUDGET)
+                else 10.0
+                if query.startswith("sum(rate(requests")
+                else self.errors_per_second
             )
+            result = [{"metric": {}, "value": [0, str(value)]}]
             body = json.dumps({"status": "success", "data": {"result": result}}).encode()
             kind = "application/json"
         self.send_response(200)
@@ -56,20 +67,27 @@ def stub() -> Iterator[str]:
         thread.join(5)
 
 
-def test_budget_stop_condition_counts_from_the_start_of_the_run(stub: str) -> None:
+def test_budget_stop_condition_is_the_burn_rate_of_the_run_times_its_length_over_the_period(
+    stub: str,
+) -> None:
+    """10 events/s. A run of 100 s at 0.1 error/s burns at 10x (1 % errors over a 0.1 %
+    budget): 10 x 100 s / 30 d = 0.039 % of the budget; at 0.5 error/s, 50x: 0.193 %."""
     condition = {
         "kind": "budget",
         "prometheus_url": stub,
         "service": "platform-api",
         "slo": "availability",
-        "max_percent": 2,
-        "_start_percent": 10.0,
+        "error_query": 'sum(rate(errors{code=~"5.."}[{{.window}}]))',
+        "total_query": "sum(rate(requests[{{.window}}]))",
+        "max_percent": 0.1,
+        "_since": time.time() - 99.5,
     }
-    _Stub.remaining = 0.89  # 11 % consumed: 1 % since the start
+    _Stub.errors_per_second = 0.1
     assert evaluate_stop_condition(condition) is None
-    _Stub.remaining = 0.87  # 13 %: 3 % since the start
-    reason = evaluate_stop_condition(condition)
-    assert reason is not None and "platform-api/availability" in reason
+    assert 'sum(rate(errors{code=~"5.."}[1m40s]))' in _Stub.queries  # the run's length, rounded up
+    assert "sum(rate(requests[1m40s]))" in _Stub.queries
+    _Stub.errors_per_second = 0.5
+    assert evaluate_stop_condition(condition) == "budget of platform-api/availability: 0.193 % > 0.1 %"
 
 
 def test_metric_stop_condition_sums_matching_samples(stub: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,9 +31,10 @@ from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
-from sloctl.chaos.probes import breaker_state
+from sloctl.chaos.probes import breaker_state, prometheus_query
 from sloctl.chaos.proxy import ProxyError, control
 from sloctl.chaos.rig import GamedayRig
+from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.paths import ROOT as REPO_ROOT
@@ -41,9 +44,9 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("ch
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
-#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms: the plan's
-#: 1 ms is measured as server time over a /healthz round trip; on a shared 2-core CI machine we
-#: gate at 5 ms and the report carries the figure.
+#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms is the
+#: plan's 1 ms, as the API measures it (Server-Timing). With Prometheus scraping every second,
+#: the expected page must fire within 30 s of the fault.
 TIMINGS: dict[str, Any] = {
     "breaker_open_seconds": 3,
     "breaker_window_seconds": 10,
@@ -52,7 +55,8 @@ TIMINGS: dict[str, Any] = {
     "load_rate": 20,
     "latency_ms": 800,
     "mongodb_block_ms": 3000,
-    "fast_fail_ms": 5,
+    "fast_fail_ms": 1,
+    "detection_deadline_seconds": 30,
 }
 
 
@@ -116,22 +120,45 @@ def test_chaos_validate_accepts_a_generated_experiment() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-# Expected verdicts. connection-loss FAILS, for a real reason found by this game day: while
-# PgBouncer refuses connections, the API's psycopg pool keeps every timed-out request as a
-# waiter (platform_pool_waiting grows and does not drain while the breaker is open), so the
-# check "the PostgreSQL pool is not exhausted" fails. See docs/gameday.md.
+@pytest.fixture
+def prometheus(rig: GamedayRig, tmp_path: Path) -> Iterator[str]:
+    """A fresh Prometheus per game day: scrapes the rig's API every second and evaluates the
+    generated rules of rules/platform-api.yml every second (alerts of one game day must not
+    leak into the next)."""
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    shutil.copy(REPO_ROOT / "rules" / "platform-api.yml", workdir / "rules.yml")
+    target = rig.api.url.removeprefix("http://")
+    config = (
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "rule_files: [rules.yml]\n"
+        f"scrape_configs: [{{job_name: platform-api, static_configs: [{{targets: ['{target}']}}]}}]\n"
+    )
+    with start_prometheus(workdir, config_text=config) as server:
+        selector = '{sloctl_service="platform-api", sloctl_slo="availability"}'
+        deadline = time.monotonic() + 30
+        while math.isnan(prometheus_query(server.url, f"sloctl:sli_events:rate5m{selector} > 0")):
+            assert time.monotonic() < deadline, (workdir / "prometheus.log").read_text()[-3000:]
+            routes_availability(rig.api.url, ["postgres", "redis", "mongodb"], requests=5)
+            time.sleep(0.5)
+        yield server.url
+
+
+# Every game day passes since the testbed counts the PostgreSQL callers waiting *now*: the first
+# runs of connection-loss failed "the pool is not exhausted" because psycopg_pool keeps callers
+# that timed out in its queue (docs/gameday.md, findings).
 EXPECTED = {
-    "connection-loss": ("fail", "pool is not exhausted"),
-    "network-latency-spike": ("pass", None),
-    "slow-query-storm": ("pass", None),
-    "memory-exhaustion": ("pass", None),
-    "cascading-failure": ("pass", None),
+    "connection-loss": "pass",
+    "network-latency-spike": "pass",
+    "slow-query-storm": "pass",
+    "memory-exhaustion": "pass",
+    "cascading-failure": "pass",
 }
 
 
 @pytest.mark.parametrize("gameday", sorted(EXPECTED))
 def test_game_day_runs_for_real_with_the_expected_verdict(
-    rig: GamedayRig, gameday: str, tmp_path: Path
+    rig: GamedayRig, prometheus: str, gameday: str, tmp_path: Path
 ) -> None:
     wait_until_healthy(rig)
     recorder = Recorder()
@@ -139,24 +166,30 @@ def test_game_day_runs_for_real_with_the_expected_verdict(
     started = time.monotonic()
     result = run_gameday(
         CHAOS_DIR / f"{gameday}.json",
-        configuration=configuration(rig),
+        configuration=configuration(rig, prometheus_url=prometheus),
         out_dir=tmp_path,
         pagerduty=pagerduty,
         practice_incident=True,
     )
     elapsed = time.monotonic() - started
-    verdict, reason = EXPECTED[gameday]
-    assert result.verdict == verdict, result.reasons
-    if reason:
-        assert any(reason in r for r in result.reasons), result.reasons
+    assert result.verdict == EXPECTED[gameday], (result.reasons, result.alerts, result.checks)
     assert elapsed <= 60
-    assert (
-        result.time_to_detect_s is not None and result.time_to_detect_s <= TIMINGS["breaker_window_seconds"]
-    )
+    assert result.breaker_open_s is not None and result.breaker_open_s <= TIMINGS["breaker_window_seconds"]
     assert result.time_to_recover_s is not None
+    # Detection, from the real Prometheus: every expected page fired after the fault, within
+    # the deadline (the verdict checks it too), and the run spent a sane share of the budget.
+    assert result.expected_alerts and all(
+        result.alerts[a].startswith("fired ") for a in result.expected_alerts
+    ), result.alerts
+    assert result.time_to_detect_s is not None and 0 <= result.time_to_detect_s <= 30
+    assert result.budget_consumed_percent is not None
+    assert 0 < result.budget_consumed_percent < TIMINGS.get("stop_budget_percent", 2)
+    assert result.load is not None
+    spent = _budget_from_load(result.load, result.duration_s)
+    assert spent / 2 <= result.budget_consumed_percent <= spent * 2, (result.budget_consumed_percent, spent)
     assert set(result.phases) == {"baseline", "inject", "recover"}
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["verdict"] == verdict
+    assert report["verdict"] == EXPECTED[gameday]
     assert json.loads((tmp_path / "journal.json").read_text())["status"] == "completed"
     page = (tmp_path / "report.html").read_text()
     assert "<svg" in page and "<polyline" in page
@@ -169,7 +202,17 @@ def test_game_day_runs_for_real_with_the_expected_verdict(
         ["v2", "enqueue"],
         ["change", "enqueue"],
     ]
-    assert sent[-1][1]["payload"]["custom_details"]["verdict"] == verdict
+    assert sent[-1][1]["payload"]["custom_details"]["verdict"] == EXPECTED[gameday]
+
+
+def _budget_from_load(load: dict[str, Any], seconds: float) -> float:
+    """The share of a 30-day, 99.9 % budget that a run of ``seconds`` spends at the error ratio
+    the load saw (burn rate × length / period): a rough oracle (the checks' own requests are
+    not in it) for the figure Prometheus gives."""
+    totals = load["totals"].values()
+    failed = sum(t["errors"] + t["rejected"] for t in totals)
+    ratio = failed / sum(t["ok"] + t["errors"] + t["rejected"] for t in totals)
+    return 100 * ratio / 0.001 * seconds / (30 * 86400)
 
 
 def test_a_fault_that_is_not_applied_is_inconclusive(rig: GamedayRig, tmp_path: Path) -> None:
@@ -339,3 +382,24 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["rollback: redis_maxmemory_restore"]
     assert_no_fault_left(rig)
     pgbouncer_start(rig.pgbouncer.admin_dsn)  # idempotent; the assertion above already saw it enabled
+
+
+def test_the_budget_stop_condition_trips_on_a_real_prometheus(
+    rig: GamedayRig, prometheus: str, tmp_path: Path
+) -> None:
+    """The whole chain: failed requests → scrape → the generated recordings → the control's
+    budget check → abort. A limit of 0.01 % trips a few seconds into the fault (a full game day
+    spends about 0.08 %)."""
+    wait_until_healthy(rig)
+    result = run_gameday(
+        CHAOS_DIR / "connection-loss.json",
+        configuration=configuration(rig, prometheus_url=prometheus, stop_budget_percent=0.01),
+        out_dir=tmp_path,
+    )
+    from sloctl.chaos.control import STATUS
+
+    assert result.verdict == "fail" and result.status == "aborted", result.reasons
+    assert result.stop_reason and result.stop_reason.startswith("budget of platform-api/availability")
+    assert STATUS.stopped_at is not None and STATUS.undone_at is not None
+    assert STATUS.undone_at - STATUS.stopped_at < 2.0
+    assert_no_fault_left(rig)

@@ -1,0 +1,147 @@
+"""The figures a game-day report reads from Prometheus (time to detect, the detection deadline,
+budget consumed), against a stub of the Prometheus HTTP API on loopback, and the HTML report."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sloctl import naming
+from sloctl.chaos.gameday import GamedayResult, _prometheus_figures, render_html
+
+START = 1_800_000_000.0
+ALERT = "PlatformApiPostgresAvailabilityBudgetBurn"
+BUDGET = {
+    "service": "platform-api",
+    "slo": "availability",
+    "error_query": "sum(rate(errors[{{.window}}]))",
+    "total_query": "sum(rate(requests[{{.window}}]))",
+}
+
+
+class _Prometheus(http.server.BaseHTTPRequestHandler):
+    #: epoch seconds at which ALERTS has a firing sample (range queries)
+    firing_at: ClassVar[list[float]] = []
+    queries: ClassVar[list[dict[str, str]]] = []
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        params = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.queries.append(params)
+        query = params["query"]
+        if url.path.endswith("/query_range"):
+            values = [[t, "1"] for t in self.firing_at if float(params["start"]) <= t <= float(params["end"])]
+            data: dict[str, Any] = {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
+        else:
+            value = {naming.PERIOD_SECONDS: 2592000.0, naming.ERROR_BUDGET: 0.001}.get(query.split("{")[0])
+            if value is None:
+                value = 0.5 if query.startswith("sum(rate(errors") else 50.0
+            data = {"resultType": "vector", "result": [{"metric": {}, "value": [START, str(value)]}]}
+        body = json.dumps({"status": "success", "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    _Prometheus.queries = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def result() -> GamedayResult:
+    """A passed 20 s run whose fault was confirmed 4 s in."""
+    return GamedayResult(
+        experiment="Game day: connection loss",
+        gameday="connection-loss",
+        verdict="pass",
+        reasons=["every check held"],
+        status="completed",
+        phases={"baseline": [0.0, 2.0], "inject": [2.0, 12.0], "recover": [12.0, 20.0]},
+        time_to_detect_s=None,
+        breaker_open_s=3.0,
+        time_to_recover_s=2.5,
+        expected_alerts=[ALERT],
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=None,
+        faults_left=[],
+        checks=[],
+        load=None,
+        duration_s=20.0,
+        fault_at_s=4.0,
+    )
+
+
+def test_time_to_detect_is_the_first_firing_after_the_fault_and_budget_is_burn_times_length(
+    prometheus: str,
+) -> None:
+    _Prometheus.firing_at = [START + 7.0, START + 8.0]
+    report = result()
+    _prometheus_figures(
+        report, {"prometheus_url": prometheus, "detection_deadline_seconds": 30}, {"budget": BUDGET}, START
+    )
+    assert report.verdict == "pass"
+    assert report.time_to_detect_s == 3.0 and report.alerts[ALERT] == "fired 3.0 s after the fault"
+    # 1 % errors over a 0.1 % budget (10x) for 20 s of a 30-day period
+    assert report.budget_consumed_percent == pytest.approx(100 * 10 * 20 / 2592000, abs=1e-6)
+    assert {"query": "sum(rate(errors[20s]))", "time": f"{START + 20:.3f}"} in _Prometheus.queries
+    page = render_html(report)
+    assert "fired 3.0 s after the fault" in page and ">page</text>" in page
+
+
+def test_a_page_that_did_not_fire_within_the_deadline_fails_the_game_day(prometheus: str) -> None:
+    _Prometheus.firing_at = [START + 19.0]  # 15 s after the fault
+    report = result()
+    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
+    assert report.verdict == "fail"
+    assert report.reasons == [
+        f"expected alert {ALERT} did not fire within 10 s of the fault: fired 15.0 s after the fault"
+    ]
+    _Prometheus.firing_at = []
+    report = result()
+    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
+    assert report.verdict == "fail" and report.alerts[ALERT] == "did not fire"
+    assert report.time_to_detect_s is None
+
+
+def test_without_a_deadline_detection_is_reported_not_judged(prometheus: str) -> None:
+    _Prometheus.firing_at = []
+    report = result()
+    _prometheus_figures(report, {"prometheus_url": prometheus}, {}, START)
+    assert report.verdict == "pass" and report.alerts[ALERT] == "did not fire"
+
+
+def test_an_alert_already_firing_before_the_fault_is_not_a_detection(prometheus: str) -> None:
+    _Prometheus.firing_at = [START + 1.0, START + 5.0]
+    report = result()
+    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 30}, {}, START)
+    assert report.alerts[ALERT] == "was already firing before the fault"
+    assert report.time_to_detect_s is None and report.verdict == "fail"
+
+
+def test_without_prometheus_nothing_is_measured() -> None:
+    report = result()
+    _prometheus_figures(report, {"prometheus_url": ""}, {"budget": BUDGET}, START)
+    assert report.verdict == "pass" and report.budget_consumed_percent is None
+    assert report.alerts == {ALERT: "not evaluated: no prometheus_url"}
+    assert "not measured (no Prometheus configured)" in report.reasons[-1]
