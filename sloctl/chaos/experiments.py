@@ -129,6 +129,8 @@ CONFIGURATION: dict[str, Any] = {
     "fast_fail_ms": 1,
     #: a run that spends more than this share (%) of the period's availability budget stops
     "stop_budget_percent": 2,
+    #: a game day does not start when the SLO has less than this share (%) of its budget left
+    "min_budget_remaining_percent": 25,
     #: > 0: the expected page alerts must fire within this many seconds of the fault (needs
     #: prometheus_url); 0: time to detect is reported, not judged
     "detection_deadline_seconds": 0,

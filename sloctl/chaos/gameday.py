@@ -4,7 +4,8 @@ recover, a verdict, and the journal plus JSON and HTML reports.
 Verdicts:
 
 - ``inconclusive`` when the baseline was not healthy or a fault could not be confirmed active
-  (an ``inject:`` action failed): nothing was learnt about the system;
+  (an ``inject:`` action failed): nothing was learnt about the system; also when the run was
+  refused because the SLO had too little budget left (``min_budget_remaining_percent``);
 - ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
   method failed, when the steady state did not come back, or (``detection_deadline_seconds``
   > 0) when an expected page did not fire in time;
@@ -26,6 +27,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sloctl import naming
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -242,6 +245,53 @@ def _prometheus_figures(
             result.reasons.append(f"error budget consumed: not measured ({exc})")
 
 
+def _not_run(
+    experiment: Mapping[str, Any], ext: Mapping[str, Any], verdict: str, reasons: list[str]
+) -> GamedayResult:
+    return GamedayResult(
+        experiment=str(experiment.get("title", "")),
+        gameday=str(ext.get("gameday", "")),
+        verdict=verdict,
+        reasons=reasons,
+        status="not run",
+        phases={},
+        time_to_detect_s=None,
+        breaker_open_s=None,
+        time_to_recover_s=None,
+        expected_alerts=list(ext.get("expected_alerts", [])),
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=None,
+        faults_left=[],
+        checks=[],
+        load=None,
+        duration_s=0.0,
+    )
+
+
+def _budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str | None:
+    """Why the game day must not start: the SLO it spends has less than
+    ``min_budget_remaining_percent`` of its period's budget left (a team out of budget does not
+    burn more of it on purpose). Needs ``prometheus_url``; None when the gate is open."""
+    url = str(configuration.get("prometheus_url") or "")
+    minimum = float(configuration.get("min_budget_remaining_percent") or 0)
+    budget = ext.get("budget") or {}
+    if not url or minimum <= 0 or not budget:
+        return None
+    from . import probes
+
+    slo = f"{budget['service']}/{budget['slo']}"
+    try:
+        remaining = 100 - probes.budget_consumed(url, budget["service"], budget["slo"])
+    except Exception as exc:
+        return f"refused: the error budget of {slo} could not be read: {exc}"
+    if math.isnan(remaining):
+        return f"refused: no {naming.BUDGET_REMAINING} for {slo} in Prometheus (generated rules loaded?)"
+    if remaining < minimum:
+        return f"refused: {slo} has {remaining:.1f} % of its error budget left, under {minimum:g} %"
+    return None
+
+
 def run_gameday(
     experiment_path: Path,
     *,
@@ -263,27 +313,20 @@ def run_gameday(
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
-    if dry_run:
-        result = GamedayResult(
-            experiment=str(experiment.get("title", "")),
-            gameday=str(ext.get("gameday", "")),
-            verdict="dry-run",
-            reasons=["validated; nothing was run: " + ", ".join(a["name"] for a in experiment["method"])],
-            status="not run",
-            phases={},
-            time_to_detect_s=None,
-            breaker_open_s=None,
-            time_to_recover_s=None,
-            expected_alerts=list(ext.get("expected_alerts", [])),
-            alerts={},
-            budget_consumed_percent=None,
-            stop_reason=None,
-            faults_left=[],
-            checks=[],
-            load=None,
-            duration_s=0.0,
+    refusal = _budget_gate(experiment["configuration"], ext)
+    if dry_run or refusal:
+        reasons = [refusal] if refusal else []
+        planned = ", ".join(a["name"] for a in experiment["method"])
+        return _write(
+            _not_run(
+                experiment,
+                ext,
+                "dry-run" if dry_run else "inconclusive",
+                [*reasons, f"nothing was run: {planned}"],
+            ),
+            None,
+            out_dir,
         )
-        return _write(result, None, out_dir)
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     name = str(ext.get("gameday", ""))
     incident: str | None = None

@@ -366,7 +366,10 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     firer = threading.Thread(target=fire_when_injected, daemon=True)
     firer.start()
     result = run_gameday(
-        path, configuration=configuration(rig, prometheus_url=stub_prometheus), out_dir=tmp_path / "r"
+        path,
+        # The stub has no recordings for the budget gate: it only answers ALERTS.
+        configuration=configuration(rig, prometheus_url=stub_prometheus, min_budget_remaining_percent=0),
+        out_dir=tmp_path / "r",
     )
     firer.join(5)
     from sloctl.chaos.control import STATUS

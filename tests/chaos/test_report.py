@@ -7,13 +7,16 @@ import http.server
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from sloctl import naming
-from sloctl.chaos.gameday import GamedayResult, _prometheus_figures, render_html
+from sloctl.chaos.gameday import GamedayResult, _prometheus_figures, render_html, run_gameday
+from sloctl.chaos.ledger import LEDGER
+from tests.paths import ROOT
 
 START = 1_800_000_000.0
 ALERT = "PlatformApiPostgresAvailabilityBudgetBurn"
@@ -29,6 +32,8 @@ class _Prometheus(http.server.BaseHTTPRequestHandler):
     #: epoch seconds at which ALERTS has a firing sample (range queries)
     firing_at: ClassVar[list[float]] = []
     queries: ClassVar[list[dict[str, str]]] = []
+    #: sloctl:period_error_budget_remaining:ratio
+    remaining: ClassVar[float] = 1.0
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -39,7 +44,11 @@ class _Prometheus(http.server.BaseHTTPRequestHandler):
             values = [[t, "1"] for t in self.firing_at if float(params["start"]) <= t <= float(params["end"])]
             data: dict[str, Any] = {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
         else:
-            value = {naming.PERIOD_SECONDS: 2592000.0, naming.ERROR_BUDGET: 0.001}.get(query.split("{")[0])
+            value = {
+                naming.PERIOD_SECONDS: 2592000.0,
+                naming.ERROR_BUDGET: 0.001,
+                naming.BUDGET_REMAINING: self.remaining,
+            }.get(query.split("{")[0])
             if value is None:
                 value = 0.5 if query.startswith("sum(rate(errors") else 50.0
             data = {"resultType": "vector", "result": [{"metric": {}, "value": [START, str(value)]}]}
@@ -145,3 +154,23 @@ def test_without_prometheus_nothing_is_measured() -> None:
     assert report.verdict == "pass" and report.budget_consumed_percent is None
     assert report.alerts == {ALERT: "not evaluated: no prometheus_url"}
     assert "not measured (no Prometheus configured)" in report.reasons[-1]
+
+
+def test_a_game_day_does_not_start_when_the_slo_is_short_of_budget(prometheus: str, tmp_path: Path) -> None:
+    """20 % of the budget left, under the 25 % minimum: refused before anything runs (the
+    targets do not even exist), reported inconclusive, no journal."""
+    _Prometheus.remaining = 0.2
+    try:
+        report = run_gameday(
+            ROOT / "chaos" / "connection-loss.json",
+            configuration={"prometheus_url": prometheus, "pgbouncer_admin_dsn": "postgresql://127.0.0.1:9/x"},
+            out_dir=tmp_path,
+        )
+    finally:
+        _Prometheus.remaining = 1.0
+    assert report.verdict == "inconclusive" and report.status == "not run"
+    assert report.reasons[0] == (
+        "refused: platform-api/availability has 20.0 % of its error budget left, under 25 %"
+    )
+    assert not (tmp_path / "journal.json").exists() and not LEDGER.pending()
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "inconclusive"
