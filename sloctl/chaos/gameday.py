@@ -14,6 +14,12 @@ Verdicts:
 
 Rollbacks always run (``runtime.rollbacks.strategy = always``), and the sloctl control undoes
 whatever fault is still registered on every exit path.
+
+PagerDuty (``pagerduty=``): a change event at the start and at the end, an optional practice
+incident, and, with ``maintenance_services``, a maintenance window on those services for the
+length of the run (:func:`maintenance_minutes`), opened after the start change event and always
+closed afterwards. It never covers ``protected_services``, the services that receive the alert
+under test: such a window is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import html
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +39,14 @@ from sloctl import naming
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
 
-__all__ = ["GamedayResult", "apply_configuration", "render_html", "run_gameday", "verdict_of"]
+__all__ = [
+    "GamedayResult",
+    "apply_configuration",
+    "maintenance_minutes",
+    "render_html",
+    "run_gameday",
+    "verdict_of",
+]
 
 
 @dataclass
@@ -292,6 +305,43 @@ def _budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> st
     return None
 
 
+#: minutes added to a maintenance window beyond the run's expected length
+MAINTENANCE_MARGIN_MINUTES = 5
+
+
+def _seconds(value: Any, default: float) -> float:
+    """A configuration value in seconds; ``default`` when it is not a finite number (e.g. an
+    environment lookup that Chaos Toolkit resolves later)."""
+    if isinstance(value, bool):
+        return default
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return default
+    return max(seconds, 0.0) if math.isfinite(seconds) else default
+
+
+def maintenance_minutes(configuration: Mapping[str, Any]) -> int:
+    """The length of a game day's maintenance window: ``gameday_seconds`` (the load and the
+    fault) plus ``recover_timeout_seconds`` (waiting for the breakers to close), each 60 s when
+    missing or not a number, rounded up to whole minutes, plus
+    :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440 (PagerDuty's day). The window is closed
+    as soon as the run is over: its length only matters if sloctl dies mid-run."""
+    seconds = _seconds(configuration.get("gameday_seconds"), 60) + _seconds(
+        configuration.get("recover_timeout_seconds"), 60
+    )
+    return min(max(math.ceil(seconds / 60) + MAINTENANCE_MARGIN_MINUTES, 1), 24 * 60)
+
+
+def _close_window(pagerduty: GamedayPagerDuty, window_id: str) -> str | None:
+    """Close the maintenance window; what went wrong, never an exception."""
+    try:
+        pagerduty.close_maintenance_window(window_id)
+    except Exception as exc:
+        return f"PagerDuty: maintenance window {window_id} was not closed, close it by hand: {exc}"
+    return None
+
+
 def run_gameday(
     experiment_path: Path,
     *,
@@ -300,16 +350,37 @@ def run_gameday(
     dry_run: bool = False,
     pagerduty: GamedayPagerDuty | None = None,
     practice_incident: bool = False,
+    maintenance_services: Sequence[str] = (),
+    protected_services: Sequence[str] = (),
 ) -> GamedayResult:
     """Run one experiment file; write ``journal.json``, ``report.json`` and ``report.html`` to
-    ``out_dir`` (default: next to the experiment, in ``reports/<name>/``)."""
+    ``out_dir`` (default: next to the experiment, in ``reports/<name>/``).
+
+    With ``pagerduty`` and ``maintenance_services`` (PagerDuty service ids), a maintenance window
+    covers those services during the run and is closed afterwards, whatever happens; a failure
+    to close it is one of the result's reasons. ``protected_services`` are the services that
+    receive the alert under test: a window on one of them (or a window without any protected
+    service) raises :class:`~sloctl.chaos.pagerduty.MaintenanceWindowError` before anything
+    runs, dry runs included. Dry runs open nothing."""
     from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
 
     from . import control
     from .ledger import LEDGER
+    from .pagerduty import check_maintenance_services
 
+    for option, ids in (
+        ("maintenance_services", maintenance_services),
+        ("protected_services", protected_services),
+    ):
+        if isinstance(ids, str):
+            raise TypeError(f"{option} is a sequence of PagerDuty service ids, not the string {ids!r}")
     experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
     ensure_experiment_is_valid(experiment)
+    if maintenance_services:
+        # Refused before anything runs: no report, no change event, no fault.
+        check_maintenance_services(maintenance_services, protected_services)
+        if pagerduty is not None:
+            pagerduty.check_maintenance_window(maintenance_services, protected_services)
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
@@ -330,36 +401,61 @@ def run_gameday(
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     name = str(ext.get("gameday", ""))
     incident: str | None = None
+    window: str | None = None
     if pagerduty is not None:
         pagerduty.start(name, {"experiment": str(experiment_path)})
-        if practice_incident:
-            incident = pagerduty.trigger_practice_incident(name)
-    journal: dict[str, Any]
-    try:
-        journal = run_experiment(experiment, settings=settings)
-    finally:
-        # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
-        LEDGER.undo_all()
-    result = _summarise(journal, experiment, control.STATUS.stop_reason)
-    _prometheus_figures(result, experiment["configuration"], ext, _ts(journal.get("start")) or time.time())
-    if pagerduty is not None:
-        # The game day has run and its faults are undone: a PagerDuty failure now is reported,
-        # it does not lose the report.
-        try:
-            if incident is not None:
-                pagerduty.resolve_practice_incident(incident)
-            pagerduty.end(
+        if maintenance_services:
+            window = pagerduty.open_maintenance_window(
                 name,
-                result.verdict,
-                {
-                    "time_to_detect_s": result.time_to_detect_s,
-                    "breaker_open_s": result.breaker_open_s,
-                    "time_to_recover_s": result.time_to_recover_s,
-                    "budget_consumed_percent": result.budget_consumed_percent,
-                },
+                maintenance_services,
+                protected_services,
+                maintenance_minutes(experiment["configuration"]),
             )
-        except Exception as exc:
-            result.reasons.append(f"PagerDuty: the end of the game day was not sent: {exc}")
+    window_problem: str | None = None
+    failure: BaseException | None = None
+    try:
+        if pagerduty is not None and practice_incident:
+            incident = pagerduty.trigger_practice_incident(name)
+        journal: dict[str, Any]
+        try:
+            journal = run_experiment(experiment, settings=settings)
+        finally:
+            # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
+            LEDGER.undo_all()
+        result = _summarise(journal, experiment, control.STATUS.stop_reason)
+        _prometheus_figures(
+            result, experiment["configuration"], ext, _ts(journal.get("start")) or time.time()
+        )
+        if pagerduty is not None:
+            # The game day has run and its faults are undone: a PagerDuty failure now is
+            # reported, it does not lose the report.
+            try:
+                if incident is not None:
+                    pagerduty.resolve_practice_incident(incident)
+                pagerduty.end(
+                    name,
+                    result.verdict,
+                    {
+                        "time_to_detect_s": result.time_to_detect_s,
+                        "breaker_open_s": result.breaker_open_s,
+                        "time_to_recover_s": result.time_to_recover_s,
+                        "budget_consumed_percent": result.budget_consumed_percent,
+                    },
+                )
+            except Exception as exc:
+                result.reasons.append(f"PagerDuty: the end of the game day was not sent: {exc}")
+    except BaseException as exc:
+        failure = exc
+        raise
+    finally:
+        # The window is closed whatever happened (also on an exception or an interrupt); a
+        # failure to close it never replaces the report nor the exception of the run.
+        if pagerduty is not None and window is not None:
+            window_problem = _close_window(pagerduty, window)
+            if window_problem is not None and failure is not None:
+                failure.add_note(window_problem)
+    if window_problem is not None:
+        result.reasons.append(window_problem)
     return _write(result, journal, out_dir)
 
 

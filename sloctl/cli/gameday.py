@@ -6,7 +6,11 @@
   and changes nothing; ``--pagerduty`` sends change events at the start and the end,
   ``--practice-incident`` also triggers and resolves a practice incident (the Events API v2
   routing key is read from the environment variable named by ``--pagerduty-routing-key-env``,
-  never from the command line);
+  never from the command line); ``--maintenance-service ID`` (repeatable, implies
+  ``--pagerduty``) puts those PagerDuty services in a maintenance window during the run, never
+  one of the ``--protected-service ID`` (the services of the alert under test, at least one);
+  it needs a REST API key in the environment variable named by ``--pagerduty-api-key-env`` and
+  ``--pagerduty-from EMAIL``;
 - ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
   Actions workflow.
 
@@ -25,10 +29,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sloctl.chaos.pagerduty import GamedayPagerDuty
 
-__all__ = ["ROUTING_KEY_ENV", "register"]
+__all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
 
 #: default environment variable of the PagerDuty Events API v2 routing key
 ROUTING_KEY_ENV = "PAGERDUTY_ROUTING_KEY"
+#: default environment variable of the PagerDuty REST API key (maintenance windows)
+API_KEY_ENV = "PAGERDUTY_API_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,6 +71,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="environment variable holding the PagerDuty Events API v2 routing key"
         f" (default {ROUTING_KEY_ENV}); the key itself is never taken on the command line",
+    )
+    run.add_argument(
+        "--maintenance-service",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="PagerDuty service put in a maintenance window for the length of the run and closed"
+        " afterwards (repeatable); implies --pagerduty and needs --protected-service, the REST API"
+        " key (see --pagerduty-api-key-env) and --pagerduty-from",
+    )
+    run.add_argument(
+        "--protected-service",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="PagerDuty service that receives the alert under test (repeatable): the maintenance"
+        " window never covers it",
+    )
+    run.add_argument(
+        "--pagerduty-api-key-env",
+        default=API_KEY_ENV,
+        metavar="NAME",
+        help="environment variable holding the PagerDuty REST API key for the maintenance window"
+        f" (default {API_KEY_ENV}); the key itself is never taken on the command line",
+    )
+    run.add_argument(
+        "--pagerduty-from",
+        metavar="EMAIL",
+        help="email address of a PagerDuty user, the From header the REST API requires to open and"
+        " close the maintenance window",
     )
     run.set_defaults(func=_run)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
@@ -139,7 +175,8 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sloctl.chaos.gameday import run_gameday
+    from sloctl.chaos.gameday import apply_configuration, maintenance_minutes, run_gameday
+    from sloctl.chaos.pagerduty import MaintenanceWindowError
 
     configuration: dict[str, Any] = {}
     if args.config:
@@ -177,16 +214,25 @@ def _run(args: argparse.Namespace) -> int:
             # A dry run sends nothing: run_gameday does not get a client at all.
             pagerduty=None if args.dry_run else pagerduty,
             practice_incident=practice and not args.dry_run,
+            maintenance_services=tuple(args.maintenance_service),
+            protected_services=tuple(args.protected_service),
         )
+    except MaintenanceWindowError as exc:
+        return _fail(f"--maintenance-service: {exc}")
     except (InvalidExperiment, InvalidActivity, InvalidControl) as exc:
         return _fail(f"{args.experiment}: Chaos Toolkit rejected the experiment: {str(exc).strip()}")
     except ChaosException as exc:
         return _fail(f"{args.experiment}: Chaos Toolkit: {str(exc).strip()}")
     except Exception as exc:
         if pagerduty is not None and _is_pagerduty_error(exc):
+            maintenance = (
+                f", the REST API key in ${args.pagerduty_api_key_env} and --pagerduty-from"
+                if args.maintenance_service
+                else ""
+            )
             return _fail(
                 f"PagerDuty refused a request ({exc}); check the routing key in"
-                f" ${args.pagerduty_routing_key_env}"
+                f" ${args.pagerduty_routing_key_env}{maintenance}"
             )
         raise
     print(f"{result.gameday}: {result.verdict}")
@@ -202,6 +248,10 @@ def _run(args: argparse.Namespace) -> int:
         sent = "change events at start and end" + (
             ", practice incident triggered and resolved" if practice else ""
         )
+        if args.maintenance_service:
+            minutes = maintenance_minutes(apply_configuration(experiment, configuration)["configuration"])
+            services = ", ".join(sorted(set(args.maintenance_service)))
+            sent += f", maintenance window on {services} ({minutes} min, closed after the run)"
         if args.dry_run:
             print(f"  pagerduty: dry run, nothing sent to PagerDuty (a real run sends {sent})")
         else:
@@ -211,24 +261,60 @@ def _run(args: argparse.Namespace) -> int:
     return 0 if result.verdict in ("pass", "dry-run") else 1
 
 
+def _from_environment(name: str) -> str:
+    return os.environ.get(name, "").strip() if name else ""
+
+
+def _missing(name: str) -> str:
+    return f"{name or '(empty name)'}, which {'is empty' if name in os.environ else 'is not set'}"
+
+
 def _pagerduty(args: argparse.Namespace) -> GamedayPagerDuty | str | None:
     """The PagerDuty client asked for by the options, ``None`` when none was, or an error
-    message when the routing key is missing."""
-    if not (args.pagerduty or args.practice_incident):
+    message when something it needs is missing (a key, the From address) or when the
+    maintenance window would cover a protected service."""
+    maintenance: list[str] = args.maintenance_service
+    if not (args.pagerduty or args.practice_incident or maintenance):
         return None
+    from sloctl.chaos.pagerduty import GamedayPagerDuty, MaintenanceWindowError, check_maintenance_services
+
+    if maintenance:
+        try:
+            check_maintenance_services(maintenance, args.protected_service)
+        except MaintenanceWindowError as exc:
+            hint = " (--protected-service ID)" if not args.protected_service else ""
+            return f"--maintenance-service: {exc}{hint}"
     name: str = args.pagerduty_routing_key_env
-    key = os.environ.get(name, "").strip() if name else ""
+    key = _from_environment(name)
     if not key:
-        option = "--practice-incident" if args.practice_incident and not args.pagerduty else "--pagerduty"
-        state = "is empty" if name in os.environ else "is not set"
+        if args.pagerduty:
+            option = "--pagerduty"
+        elif args.practice_incident:
+            option = "--practice-incident"
+        else:
+            option = "--maintenance-service"
         return (
             f"{option} needs the PagerDuty Events API v2 routing key in the environment variable"
-            f" {name or '(empty name)'}, which {state} (choose the variable with"
-            " --pagerduty-routing-key-env NAME)"
+            f" {_missing(name)} (choose the variable with --pagerduty-routing-key-env NAME)"
         )
-    from sloctl.chaos.pagerduty import GamedayPagerDuty
-
-    return GamedayPagerDuty(routing_key=key)
+    if not maintenance:
+        return GamedayPagerDuty(routing_key=key)
+    api_name: str = args.pagerduty_api_key_env
+    api_key = _from_environment(api_name)
+    if not api_key:
+        return (
+            "--maintenance-service needs a PagerDuty REST API key in the environment variable"
+            f" {_missing(api_name)} (choose the variable with --pagerduty-api-key-env NAME)"
+        )
+    sender = (args.pagerduty_from or "").strip()
+    if not sender:
+        return (
+            "--maintenance-service needs --pagerduty-from EMAIL, the email address of a PagerDuty"
+            " user (the REST API requires a From header to open and close a maintenance window)"
+        )
+    if "@" not in sender or any(c.isspace() for c in sender):
+        return f"--pagerduty-from {sender!r}: not an email address"
+    return GamedayPagerDuty(routing_key=key, api_key=api_key, from_email=sender)
 
 
 def _is_pagerduty_error(exc: BaseException) -> bool:

@@ -260,3 +260,207 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error(
     taken.write_text("")
     err = _usage_error(capsys, ["gameday", "run", str(EXPERIMENT), "--dry-run", "--report-dir", str(taken)])
     assert f"--report-dir {taken}: " in err
+
+
+API_KEY = "uPAPIKEY" + "y" * 12
+MAINTENANCE = [
+    "--maintenance-service",
+    "PNOISY2",
+    "--maintenance-service",
+    "PNOISY1",
+    "--protected-service",
+    "PAPI",
+]
+
+
+def _never_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        raise AssertionError("run_gameday must not be called")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+
+
+@pytest.mark.parametrize(
+    ("argv", "environment", "expected"),
+    [
+        (
+            [
+                "--maintenance-service",
+                "PNOISY1",
+                "--maintenance-service",
+                "PAPI",
+                "--protected-service",
+                "PAPI",
+            ],
+            {},
+            "--maintenance-service: a maintenance window on PAPI would silence the alert under test",
+        ),
+        (
+            ["--maintenance-service", "PNOISY1"],
+            {},
+            "--maintenance-service: name the PagerDuty service(s) that receive the alert under test",
+        ),
+        (
+            MAINTENANCE,
+            {"PAGERDUTY_ROUTING_KEY": None},
+            "--maintenance-service needs the PagerDuty Events API v2 routing key in the environment"
+            " variable PAGERDUTY_ROUTING_KEY, which is not set",
+        ),
+        (
+            MAINTENANCE,
+            {"PAGERDUTY_API_KEY": None},
+            "--maintenance-service needs a PagerDuty REST API key in the environment variable"
+            " PAGERDUTY_API_KEY, which is not set (choose the variable with --pagerduty-api-key-env NAME)",
+        ),
+        (
+            [*MAINTENANCE, "--pagerduty-api-key-env", "GAMEDAY_PD_API"],
+            {"GAMEDAY_PD_API": "  "},
+            "REST API key in the environment variable GAMEDAY_PD_API, which is empty",
+        ),
+        (
+            [*MAINTENANCE, "--pagerduty-from", ""],
+            {},
+            "--maintenance-service needs --pagerduty-from EMAIL, the email address of a PagerDuty user",
+        ),
+        (
+            [*MAINTENANCE, "--pagerduty-from", "sre at example.com"],
+            {},
+            "--pagerduty-from 'sre at example.com': not an email address",
+        ),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_maintenance_window_that_cannot_be_opened_safely_is_a_usage_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    environment: dict[str, str | None],
+    expected: str,
+    dry_run: bool,
+) -> None:
+    _never_run(monkeypatch)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+    sender = [] if "--pagerduty-from" in argv else ["--pagerduty-from", "sre@example.com"]
+    dry = ["--dry-run"] if dry_run else []
+    err = _usage_error(
+        capsys, ["gameday", "run", str(EXPERIMENT), *argv, *sender, *dry, "--report-dir", str(tmp_path)]
+    )
+    assert expected in err
+    assert KEY not in err and API_KEY not in err
+    assert not (tmp_path / "report.json").exists()
+
+
+@pytest.mark.parametrize("pagerduty_flag", [[], ["--pagerduty"]])
+def test_the_maintenance_options_reach_run_gameday(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    pagerduty_flag: list[str],
+) -> None:
+    """--maintenance-service implies --pagerduty; the client gets both keys and the From."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        calls.append(kwargs)
+        return _fake_result("pass")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.delenv("PAGERDUTY_API_KEY", raising=False)
+    monkeypatch.setenv("GAMEDAY_PD_API", f"{API_KEY}\n")
+    argv = ["gameday", "run", str(EXPERIMENT), *pagerduty_flag, *MAINTENANCE]
+    argv += ["--pagerduty-api-key-env", "GAMEDAY_PD_API", "--pagerduty-from", "sre@example.com"]
+    assert main([*argv, "--report-dir", str(tmp_path)]) == 0
+    (call,) = calls
+    pd = call["pagerduty"]
+    assert isinstance(pd, GamedayPagerDuty)
+    assert (pd.routing_key, pd.api_key, pd.from_email) == (KEY, API_KEY, "sre@example.com")
+    assert call["maintenance_services"] == ("PNOISY2", "PNOISY1")
+    assert call["protected_services"] == ("PAPI",)
+    assert call["practice_incident"] is False and call["dry_run"] is False
+    captured = capsys.readouterr()
+    # slow-query-storm: 60 s of game day + 60 s to recover = 2 min, plus a 5 min margin
+    assert "maintenance window on PNOISY1, PNOISY2 (7 min, closed after the run)" in captured.out
+    assert KEY not in captured.out + captured.err and API_KEY not in captured.out + captured.err
+
+
+def test_without_maintenance_options_run_gameday_gets_no_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        calls.append(kwargs)
+        return _fake_result("pass")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    assert main(["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]) == 0
+    (call,) = calls
+    assert call["maintenance_services"] == () and call["protected_services"] == ()
+    assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
+
+
+def test_a_dry_run_with_a_maintenance_window_opens_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pagerduty
+
+    def no_network(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a dry run must not create a PagerDuty client")
+
+    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
+    monkeypatch.setattr(pagerduty, "RestApiV2Client", no_network)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+    argv += [*MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
+    code = main([*argv, "--report-dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "pagerduty: dry run, nothing sent to PagerDuty (a real run sends change events" in captured.out
+    assert "maintenance window on PNOISY1, PNOISY2 (16 min, closed after the run)" in captured.out
+    assert KEY not in captured.out + captured.err and API_KEY not in captured.out + captured.err
+    assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "dry-run"
+
+
+def test_a_window_refused_by_run_gameday_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sloctl.chaos.pagerduty import MaintenanceWindowError
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        raise MaintenanceWindowError("a REST API key is needed for maintenance windows")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
+    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
+    assert "--maintenance-service: a REST API key is needed for maintenance windows" in err
+
+
+def test_a_request_pagerduty_refuses_with_a_window_names_every_credential(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pagerduty
+
+    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        raise pagerduty.Error("Received 401 Unauthorized response from the API")
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
+    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
+    assert "PagerDuty refused a request (Received 401 Unauthorized" in err
+    assert "$PAGERDUTY_ROUTING_KEY, the REST API key in $PAGERDUTY_API_KEY and --pagerduty-from" in err
+    assert API_KEY not in err
