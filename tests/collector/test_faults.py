@@ -221,7 +221,9 @@ def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
         worst = _schedule_lateness(live, since, exclude=target)
     finally:
         server.resume()
-    assert worst <= 0.1 * INTERVAL, f"another target's probe started {worst * 1000:.0f} ms late"
+    # A probe held up by the frozen one would start a whole TIMEOUT (800 ms) late; the bound
+    # leaves room for a busy 2-core machine (111 ms seen in CI beside other test suites).
+    assert worst <= 0.3 * INTERVAL, f"another target's probe started {worst * 1000:.0f} ms late"
     _assert_recovers(live, target, time.time())
 
 
