@@ -417,6 +417,9 @@ def run_gameday(
         if pagerduty is not None and practice_incident:
             incident = pagerduty.trigger_practice_incident(name)
         journal: dict[str, Any]
+        # What the control saw belongs to this run only (an experiment without the sloctl
+        # control must not inherit the stop reason of an earlier run in this process).
+        control.STATUS.reset()
         try:
             journal = run_experiment(experiment, settings=settings)
         finally:

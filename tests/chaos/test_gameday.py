@@ -229,6 +229,27 @@ def test_a_fault_that_is_not_applied_is_inconclusive(rig: GamedayRig, tmp_path: 
     assert_no_fault_left(rig)
 
 
+def test_a_run_that_deviates_is_rolled_back_and_fails(rig: GamedayRig, tmp_path: Path) -> None:
+    """The deviation exit path: the recover step is taken out of the method, so the steady
+    state does not come back; the rollbacks (and the control's ledger) still remove the fault."""
+    wait_until_healthy(rig)
+    experiment = json.loads((CHAOS_DIR / "memory-exhaustion.json").read_text())
+    experiment["method"] = [
+        a
+        for a in experiment["method"]
+        if not a["name"].startswith("recover:") and "closes after its open time" not in a["name"]
+    ]
+    path = tmp_path / "deviates.json"
+    path.write_text(json.dumps(experiment))
+    result = run_gameday(path, configuration=configuration(rig), out_dir=tmp_path / "report")
+    journal = json.loads((tmp_path / "report" / "journal.json").read_text())
+    assert journal["deviated"] is True and journal["status"] == "completed"
+    assert result.verdict == "fail"
+    assert "the steady state did not come back after recovery" in result.reasons, result.reasons
+    assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["rollback: redis_maxmemory_restore"]
+    assert_no_fault_left(rig)
+
+
 def test_dry_run_changes_nothing(rig: GamedayRig, tmp_path: Path) -> None:
     result = run_gameday(
         CHAOS_DIR / "connection-loss.json", configuration=configuration(rig), out_dir=tmp_path, dry_run=True

@@ -174,3 +174,16 @@ def test_a_game_day_does_not_start_when_the_slo_is_short_of_budget(prometheus: s
     )
     assert not (tmp_path / "journal.json").exists() and not LEDGER.pending()
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "inconclusive"
+
+
+def test_a_run_does_not_inherit_the_stop_reason_of_an_earlier_run(tmp_path: Path) -> None:
+    """An experiment without the sloctl control, run in a process where an earlier game day was
+    aborted: its verdict is its own (CI found this: a stale reason failed a passing run)."""
+    from sloctl.chaos.control import STATUS
+    from tests.chaos.test_pagerduty import TINY
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    STATUS.stop_reason = "alert PlatformApiRedisAvailabilityBudgetBurn fires"
+    report = run_gameday(path, out_dir=tmp_path / "report")
+    assert report.verdict == "pass" and report.stop_reason is None, report.reasons
