@@ -44,9 +44,12 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("ch
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
-#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms is the
-#: plan's 1 ms, as the API measures it (Server-Timing). With Prometheus scraping every second,
-#: the expected page must fire within 30 s of the fault.
+#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms: the API's
+#: own time (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API
+#: shares 2 cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms
+#: here (the plan's 1 ms stays the experiments' default). A breaker that waited for the
+#: dependency would take the call timeout, 500 ms and more. With Prometheus scraping every
+#: second, the expected page must fire within 30 s of the fault.
 TIMINGS: dict[str, Any] = {
     "breaker_open_seconds": 3,
     "breaker_window_seconds": 10,
@@ -55,7 +58,7 @@ TIMINGS: dict[str, Any] = {
     "load_rate": 20,
     "latency_ms": 800,
     "mongodb_block_ms": 3000,
-    "fast_fail_ms": 1,
+    "fast_fail_ms": 3,
     "detection_deadline_seconds": 30,
 }
 
