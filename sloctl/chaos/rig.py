@@ -30,7 +30,55 @@ from sloctl.testbed_runner import ApiServer
 
 from .proxy import FaultProxy
 
-__all__ = ["GamedayRig", "TestCommandsMongo", "start_mongodb_with_test_commands", "start_rig", "with_port"]
+__all__ = [
+    "QUICK_OPTIONS",
+    "QUICK_TIMINGS",
+    "GamedayRig",
+    "TestCommandsMongo",
+    "prometheus_config",
+    "start_mongodb_with_test_commands",
+    "start_rig",
+    "with_port",
+]
+
+#: API flags for game days of at most 60 s: breakers open for 3 s, judge a 5 s window of at
+#: least 10 calls; short call timeouts; no rate limit in the way of the load.
+QUICK_OPTIONS: dict[str, str | int | float] = {
+    "breaker-open-seconds": 3,
+    "breaker-window-seconds": 5,
+    "breaker-minimum-calls": 10,
+    "postgres-timeout": 1,
+    "redis-timeout": 0.5,
+    "mongodb-timeout": 1,
+    "rate-limit": 100000,
+    "rate-burst": 100000,
+}
+
+#: The experiments' timings matched to :data:`QUICK_OPTIONS` (the defaults in the experiments
+#: are the plan's: 30 s open, 10 s window): latency above the 0.5 s Redis timeout, a MongoDB
+#: block above its 1 s timeout, the expected page within 30 s of the fault.
+QUICK_TIMINGS: dict[str, str | int | float] = {
+    "breaker_open_seconds": 3,
+    "breaker_window_seconds": 10,
+    "recover_timeout_seconds": 15,
+    "gameday_seconds": 55,
+    "load_rate": 20,
+    "latency_ms": 800,
+    "mongodb_block_ms": 3000,
+    "detection_deadline_seconds": 30,
+}
+
+
+def prometheus_config(api_url: str, rule_files: Sequence[str], interval: str = "1s") -> str:
+    """A Prometheus configuration that scrapes the API's ``/metrics`` and evaluates
+    ``rule_files`` (the generated rules), both every ``interval``."""
+    target = urlsplit(api_url).netloc
+    files = ", ".join(f"'{f}'" for f in rule_files)
+    return (
+        f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
+        f"rule_files: [{files}]\n"
+        f"scrape_configs: [{{job_name: platform-api, static_configs: [{{targets: ['{target}']}}]}}]\n"
+    )
 
 
 class TestCommandsMongo(MongoServer):

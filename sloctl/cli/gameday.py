@@ -1,4 +1,4 @@
-"""``sloctl gameday generate|run``: SLO-driven Chaos Toolkit game days.
+"""``sloctl gameday generate|run|schedule|rig``: SLO-driven Chaos Toolkit game days.
 
 - ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
 - ``run EXPERIMENT``: baseline → inject → recover, verdict, journal + JSON + HTML report;
@@ -12,7 +12,9 @@
   it needs a REST API key in the environment variable named by ``--pagerduty-api-key-env`` and
   ``--pagerduty-from EMAIL``;
 - ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
-  Actions workflow.
+  Actions workflow;
+- ``rig``: a local target to try them on (the testbed behind fault proxies, Prometheus with the
+  generated rules), until Ctrl-C; it writes the ``--config`` file for ``run``.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
 """
@@ -20,11 +22,15 @@ Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
     from sloctl.chaos.pagerduty import GamedayPagerDuty
@@ -107,6 +113,73 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     sch.add_argument("--out", type=Path, default=Path("chaos/schedule"), help="output directory")
     sch.set_defaults(func=_schedule)
+    rig = sub.add_parser(
+        "rig",
+        help="a local target to try game days on: the testbed behind fault proxies, and Prometheus",
+        description="Start the testbed's databases and API with a TCP fault proxy on each database"
+        " path, breakers tuned for game days of at most 60 s, and a Prometheus that scrapes the API"
+        " and evaluates the generated rules; write the targets for `sloctl gameday run --config`;"
+        " stop everything on Ctrl-C, SIGTERM or --for.",
+    )
+    rig.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
+    rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
+    rig.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("rules/platform-api.yml"),
+        help="the generated rules Prometheus evaluates (default rules/platform-api.yml)",
+    )
+    rig.add_argument(
+        "--config-out", type=Path, help="where to write the targets (default: <workdir>/targets.json)"
+    )
+    rig.set_defaults(func=_rig)
+
+
+def _rig(args: argparse.Namespace) -> int:
+    from sloctl.chaos.rig import QUICK_OPTIONS, QUICK_TIMINGS, prometheus_config, start_rig
+    from sloctl.servers import ServerStartError
+    from sloctl.servers.prometheus import start_prometheus
+
+    if not args.rules.is_file():
+        print(
+            f"sloctl gameday rig: {args.rules}: no such file (`sloctl generate slos/ -o .`, or --rules)",
+            file=sys.stderr,
+        )
+        return 2
+    workdir = make_workdir(args.workdir, "sloctl-gameday-")
+    config_out: Path = args.config_out or workdir / "targets.json"
+    with stop_on_signals() as stop, contextlib.ExitStack() as stack:
+        print(f"sloctl gameday rig: starting in {workdir} ...", file=sys.stderr, flush=True)
+        try:
+            target = stack.enter_context(start_rig(workdir, options=QUICK_OPTIONS))
+            prom_dir = workdir / "prometheus"
+            prom_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(args.rules, prom_dir / "rules.yml")
+            config = prometheus_config(target.api.url, ["rules.yml"])
+            prometheus = stack.enter_context(start_prometheus(prom_dir, config_text=config))
+        except (ServerStartError, OSError) as exc:
+            print(f"sloctl gameday rig: {exc}", file=sys.stderr)
+            return 1
+        targets = {**target.configuration(), **QUICK_TIMINGS, "prometheus_url": prometheus.url}
+        config_out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = config_out.with_name(config_out.name + ".tmp")
+        tmp.write_text(json.dumps(targets, indent=2) + "\n")
+        tmp.replace(config_out)
+        # The targets die with the rig: no stale file that points at closed ports.
+        stack.callback(config_out.unlink, missing_ok=True)
+        print(f"{'api':16} {target.api.url}\n{'prometheus':16} {prometheus.url}\n{'targets':16} {config_out}")
+        print(f"try: sloctl gameday run chaos/connection-loss.json --config {config_out}", flush=True)
+        limit = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
+        print(f"sloctl gameday rig: running {limit}", file=sys.stderr, flush=True)
+
+        def broken() -> str | None:
+            if not target.api.running:
+                return "the API exited"
+            return None if prometheus.running else "Prometheus exited"
+
+        reason = wait_in_foreground(stop, args.duration, broken)
+        print(f"sloctl gameday rig: {reason or 'stopping'} ...", file=sys.stderr, flush=True)
+        return 1 if reason else 0
 
 
 def _schedule(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli.testbed import parse_duration
+from sloctl.cli._foreground import parse_duration
 
 if TYPE_CHECKING:
     from sloctl.model import SLO

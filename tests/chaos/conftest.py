@@ -9,19 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloctl.chaos.ledger import LEDGER
-from sloctl.chaos.rig import GamedayRig, start_rig
-
-#: Breakers tuned for game days of ≤ 60 s: 3 s open, a 5 s window, 10 calls minimum.
-RIG_OPTIONS: dict[str, str | int | float] = {
-    "breaker-open-seconds": 3,
-    "breaker-window-seconds": 5,
-    "breaker-minimum-calls": 10,
-    "postgres-timeout": 1,
-    "redis-timeout": 0.5,
-    "mongodb-timeout": 1,
-    "rate-limit": 100000,
-    "rate-burst": 100000,
-}
+from sloctl.chaos.rig import QUICK_OPTIONS, GamedayRig, start_rig
 
 
 @pytest.fixture(autouse=True)
@@ -35,5 +23,5 @@ def clean_ledger() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GamedayRig]:
-    with start_rig(tmp_path_factory.mktemp("gameday"), options=RIG_OPTIONS) as started:
+    with start_rig(tmp_path_factory.mktemp("gameday"), options=QUICK_OPTIONS) as started:
         yield started

@@ -464,3 +464,11 @@ def test_a_request_pagerduty_refuses_with_a_window_names_every_credential(
     assert "PagerDuty refused a request (Received 401 Unauthorized" in err
     assert "$PAGERDUTY_ROUTING_KEY, the REST API key in $PAGERDUTY_API_KEY and --pagerduty-from" in err
     assert API_KEY not in err
+
+
+def test_rig_without_the_generated_rules_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gameday", "rig", "--rules", str(tmp_path / "none.yml"), "--workdir", str(tmp_path)]) == 2
+    assert "none.yml: no such file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing was started

@@ -33,7 +33,7 @@ from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state, prometheus_query
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import GamedayRig
+from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig, prometheus_config
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
@@ -44,23 +44,12 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("ch
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
-#: Timings shortened to the rig's breakers (tests/chaos/conftest.py). fast_fail_ms: the API's
-#: own time (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API
-#: shares 2 cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms
-#: here (the plan's 1 ms stays the experiments' default). A breaker that waited for the
-#: dependency would take the call timeout, 500 ms and more. With Prometheus scraping every
-#: second, the expected page must fire within 30 s of the fault.
-TIMINGS: dict[str, Any] = {
-    "breaker_open_seconds": 3,
-    "breaker_window_seconds": 10,
-    "recover_timeout_seconds": 15,
-    "gameday_seconds": 55,
-    "load_rate": 20,
-    "latency_ms": 800,
-    "mongodb_block_ms": 3000,
-    "fast_fail_ms": 3,
-    "detection_deadline_seconds": 30,
-}
+#: The quick rig's timings (sloctl.chaos.rig.QUICK_TIMINGS). fast_fail_ms: the API's own time
+#: (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API shares 2
+#: cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms here (the
+#: plan's 1 ms stays the experiments' default). A breaker that waited for the dependency would
+#: take the call timeout, 500 ms and more.
+TIMINGS: dict[str, Any] = {**QUICK_TIMINGS, "fast_fail_ms": 3}
 
 
 def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
@@ -131,12 +120,7 @@ def prometheus(rig: GamedayRig, tmp_path: Path) -> Iterator[str]:
     workdir = tmp_path / "prometheus"
     workdir.mkdir()
     shutil.copy(REPO_ROOT / "rules" / "platform-api.yml", workdir / "rules.yml")
-    target = rig.api.url.removeprefix("http://")
-    config = (
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-        "rule_files: [rules.yml]\n"
-        f"scrape_configs: [{{job_name: platform-api, static_configs: [{{targets: ['{target}']}}]}}]\n"
-    )
+    config = prometheus_config(rig.api.url, ["rules.yml"])
     with start_prometheus(workdir, config_text=config) as server:
         selector = '{sloctl_service="platform-api", sloctl_slo="availability"}'
         deadline = time.monotonic() + 30

@@ -1,0 +1,79 @@
+"""Servers run in the foreground until Ctrl-C, SIGTERM or a time limit: what ``sloctl testbed
+up`` and ``sloctl gameday rig`` share. "Until Ctrl-C" is bounded too: a forgotten run stops
+after a week."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+
+__all__ = ["MAX_RUN_SECONDS", "make_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
+
+MAX_RUN_SECONDS = 7 * 24 * 3600.0
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``30s``, ``5m``, ``1h``, ``250ms`` or plain seconds → seconds (argparse type)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 30s, 5m, 1h)")
+    seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    return seconds
+
+
+def make_workdir(workdir: Path | None, prefix: str) -> Path:
+    """``workdir``, or a new temporary directory that PostgreSQL's user can traverse (mkdtemp
+    makes it 0700), so that the data stay inside it, also after the run."""
+    if workdir is not None:
+        return workdir
+    made = Path(tempfile.mkdtemp(prefix=prefix))
+    made.chmod(0o711)
+    return made
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event that SIGINT and SIGTERM set (instead of killing the process) while inside, so
+    that whatever was started is stopped cleanly; the previous handlers come back after."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def wait_in_foreground(
+    stop: threading.Event, duration: float | None, broken: Callable[[], str | None]
+) -> str | None:
+    """Wait until ``stop`` is set or ``duration`` seconds (a week at most) have passed; checks
+    ``broken()`` once a second and returns its reason as soon as it gives one (None: a normal
+    stop)."""
+    deadline = time.monotonic() + min(duration or MAX_RUN_SECONDS, MAX_RUN_SECONDS)
+    for _ in range(int(MAX_RUN_SECONDS) + 2):  # one wake-up per second at most
+        remaining = deadline - time.monotonic()
+        if stop.is_set() or remaining <= 0:
+            return None
+        stop.wait(min(1.0, remaining))
+        reason = broken()
+        if reason:
+            return reason
+    return None
