@@ -8,6 +8,8 @@ the API and each database, so that latency and resets can be injected on the dat
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ from sloctl.servers import (
     RedisServer,
     ServerStartError,
     free_port,
+    start_mongodb,
     start_pgbouncer,
     start_postgres,
     start_redis,
@@ -34,10 +37,9 @@ __all__ = [
     "QUICK_OPTIONS",
     "QUICK_TIMINGS",
     "GamedayRig",
-    "TestCommandsMongo",
     "prometheus_config",
-    "start_mongodb_with_test_commands",
     "start_rig",
+    "wait_for_recordings",
     "with_port",
 ]
 
@@ -81,28 +83,18 @@ def prometheus_config(api_url: str, rule_files: Sequence[str], interval: str = "
     )
 
 
-class TestCommandsMongo(MongoServer):
-    """SecantusDB with ``--enable-test-commands`` (``configureFailPoint``)."""
+def wait_for_recordings(prometheus_url: str, timeout: float = 30.0) -> None:
+    """Until Prometheus has evaluated the generated rules once (the game days' budget gate
+    reads ``sloctl:period_error_budget_remaining:ratio``); ServerStartError after ``timeout``."""
+    from sloctl import naming
 
-    __test__ = False
+    from .probes import prometheus_query
 
-    def _command(self) -> Sequence[str]:
-        return [*super()._command(), "--enable-test-commands"]
-
-
-def start_mongodb_with_test_commands(workdir: Path) -> MongoServer:
-    home = Path(workdir).resolve() / "mongodb"
-    home.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        server = TestCommandsMongo(port=free_port(), home=home)
-        try:
-            server._spawn()
-        except ServerStartError as exc:
-            if "in use" not in str(exc).lower():
-                raise
-            continue
-        return server
-    raise ServerStartError("mongodb: no free port after 3 attempts")
+    deadline = time.monotonic() + timeout
+    while math.isnan(prometheus_query(prometheus_url, naming.BUDGET_REMAINING)):
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"Prometheus evaluated no generated rule within {timeout:g} s")
+        time.sleep(0.25)
 
 
 def with_port(url: str, port: int) -> str:
@@ -169,7 +161,7 @@ def start_rig(workdir: Path, *, options: Mapping[str, str | int | float] | None 
         pg = stack.enter_context(start_postgres(workdir))
         pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
         rd = stack.enter_context(start_redis(workdir))
-        mg = stack.enter_context(start_mongodb_with_test_commands(workdir))
+        mg = stack.enter_context(start_mongodb(workdir, test_commands=True))
         proxies = {
             "postgres": stack.enter_context(FaultProxy((pgb.host, pgb.port))),
             "redis": stack.enter_context(FaultProxy((rd.host, rd.port))),

@@ -136,7 +136,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _rig(args: argparse.Namespace) -> int:
-    from sloctl.chaos.rig import QUICK_OPTIONS, QUICK_TIMINGS, prometheus_config, start_rig
+    from sloctl.chaos.rig import (
+        QUICK_OPTIONS,
+        QUICK_TIMINGS,
+        prometheus_config,
+        start_rig,
+        wait_for_recordings,
+    )
     from sloctl.servers import ServerStartError
     from sloctl.servers.prometheus import start_prometheus
 
@@ -157,6 +163,7 @@ def _rig(args: argparse.Namespace) -> int:
             shutil.copyfile(args.rules, prom_dir / "rules.yml")
             config = prometheus_config(target.api.url, ["rules.yml"])
             prometheus = stack.enter_context(start_prometheus(prom_dir, config_text=config))
+            wait_for_recordings(prometheus.url)
         except (ServerStartError, OSError) as exc:
             print(f"sloctl gameday rig: {exc}", file=sys.stderr)
             return 1

@@ -74,8 +74,10 @@ def start_redis(
     password: str | None = "redis-secret",
     maxmemory: str | None = None,
     port: int | None = None,
+    debug_command: bool = False,
 ) -> RedisServer:
-    """Start redis-server on 127.0.0.1 on a free port."""
+    """Start redis-server on 127.0.0.1 on a free port. ``debug_command``: allow ``DEBUG`` from
+    loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``)."""
     if shutil.which("redis-server") is None:
         raise ServerStartError("redis-server not found; install the Debian redis-server package")
     home = Path(workdir).resolve() / "redis"
@@ -96,6 +98,8 @@ def start_redis(
             lines.append(f'requirepass "{password}"')
         if maxmemory:
             lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]
+        if debug_command:
+            lines.append("enable-debug-command local")
         (home / "redis.conf").write_text("\n".join(line for line in lines if line) + "\n")
         server = RedisServer(port=chosen, home=home, password=password)
         try:
@@ -116,9 +120,10 @@ class MongoServer(ManagedProcess):
     name = "mongodb"
     startup_timeout = 30.0
 
-    def __init__(self, *, port: int, home: Path) -> None:
+    def __init__(self, *, port: int, home: Path, test_commands: bool = False) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=home / "mongodb.log", run_as=None)
         self.home = home
+        self.test_commands = test_commands
 
     @property
     def uri(self) -> str:
@@ -139,6 +144,7 @@ class MongoServer(ManagedProcess):
             "WARNING",
             "--cache-size",
             "256M",
+            *(["--enable-test-commands"] if self.test_commands else []),
         ]
 
     def _env(self) -> dict[str, str]:
@@ -175,15 +181,16 @@ def _op_msg_ping() -> bytes:
     return header + payload
 
 
-def start_mongodb(workdir: Path, *, port: int | None = None) -> MongoServer:
-    """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra)."""
+def start_mongodb(workdir: Path, *, port: int | None = None, test_commands: bool = False) -> MongoServer:
+    """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra).
+    ``test_commands``: enable ``configureFailPoint`` (``failCommand``, for fault injection)."""
     exe = Path(sys.executable).parent / "secantusd-py"
     if not exe.exists() and shutil.which("secantusd-py") is None:
         raise ServerStartError("SecantusDB not installed: pip install 'secantusdb==0.7.0b3' (the dev extra)")
     home = Path(workdir).resolve() / "mongodb"
     home.mkdir(parents=True, exist_ok=True)
     for _ in range(3):
-        server = MongoServer(port=port or free_port(), home=home)
+        server = MongoServer(port=port or free_port(), home=home, test_commands=test_commands)
         try:
             server._spawn()
         except ServerStartError as exc:

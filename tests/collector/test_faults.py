@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import redis
 
-from sloctl.servers import MongoServer, free_port, start_pgbouncer, start_postgres, start_redis
+from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
 
 pytestmark = [
@@ -45,27 +45,12 @@ SLACK = 0.3  # scheduling and polling slack on a loaded 2-core machine
 WRONG_PASSWORD = "not-the-password-7f3a"
 
 
-class _FailpointMongo(MongoServer):
-    """SecantusDB with ``configureFailPoint`` enabled (``start_mongodb`` has no option for
-    ``--enable-test-commands``, which ``failCommand`` needs)."""
-
-    def _command(self) -> Sequence[str]:
-        return [*super()._command(), "--enable-test-commands"]
-
-
 class Servers:
     def __init__(self, workdir: Path) -> None:
         self.pg = start_postgres(workdir, password="pg-Secret-1a2b", superuser_password="su-Secret-9z8y")
         self.pgb = start_pgbouncer(workdir, upstream=self.pg, default_pool_size=2, query_wait_timeout=30)
-        # Redis 7 refuses DEBUG unless enable-debug-command is set at start-up: add it, restart.
-        self.rd = start_redis(workdir, password="rd-Secret-3c4d")
-        conf = Path(workdir).resolve() / "redis" / "redis.conf"
-        conf.write_text(conf.read_text() + "enable-debug-command local\n")
-        self.rd.restart()
-        home = Path(workdir).resolve() / "mongodb"
-        home.mkdir(parents=True, exist_ok=True)
-        self.mg = _FailpointMongo(port=free_port(), home=home)
-        self.mg._spawn()
+        self.rd = start_redis(workdir, password="rd-Secret-3c4d", debug_command=True)
+        self.mg = start_mongodb(workdir, test_commands=True)
 
     def stop(self) -> None:
         for s in (self.pgb, self.pg, self.rd, self.mg):
