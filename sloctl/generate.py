@@ -128,7 +128,7 @@ def _plan_services(services: Sequence[Service], options: GenerateOptions) -> dic
         if options.tests:
             for slo in service.slos:
                 for fname, ftext in render_rule_tests(
-                    slo, options.version, _display_source(slo, options)
+                    slo, options.version, _display_source(slo, options), service_slos=service.slos
                 ).files:
                     out[f"{TESTS_DIR}/{fname}"] = ftext
     return out

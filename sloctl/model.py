@@ -16,21 +16,32 @@ from typing import Literal
 from sloctl.errors import Location
 
 __all__ = [
+    "CALENDAR_UNITS",
+    "POLICY_ACTIONS",
     "SEVERITIES",
     "SLI",
     "SLO",
     "AlertTier",
     "AlertWindows",
     "Alerting",
+    "BudgetPolicy",
     "BurnWindow",
+    "Calendar",
+    "CalendarUnit",
+    "Component",
+    "CompositeSLI",
     "EventsSLI",
     "Labels",
     "LatencySLI",
+    "NoDataAlert",
+    "PolicyAction",
+    "PolicyStep",
     "ProbeSLI",
     "RatioSLI",
     "RawSLI",
     "Service",
     "Severity",
+    "Timeslices",
 ]
 
 Labels = tuple[tuple[str, str], ...]
@@ -40,6 +51,12 @@ Severity = Literal["page", "ticket"]
 SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
 
 WINDOW_PLACEHOLDER = "{{.window}}"
+
+
+def derived_alert_name(burn_alert: str, suffix: str) -> str:
+    """``PlatformApiAvailabilityBudgetBurn`` → ``PlatformApiAvailabilityNoData``: the no-data and
+    policy alerts of an SLO are named after its burn-rate alert."""
+    return burn_alert.removesuffix("BudgetBurn") + suffix
 
 
 def labels(mapping: dict[str, str] | None = None) -> Labels:
@@ -98,7 +115,99 @@ class ProbeSLI:
     kind: Literal["probe"] = "probe"
 
 
-SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI
+@dataclass(frozen=True)
+class Component:
+    """One SLO of the same service inside a composite, with its ``compositeWeight``."""
+
+    slo: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class CompositeSLI:
+    """An SLO computed from other SLOs of its service: its error ratio over any window is the
+    weighted mean of theirs, ``Σ wᵢ·rᵢ / Σ wᵢ`` (OpenSLO ``compositeWeight``)."""
+
+    components: tuple[Component, ...]
+    kind: Literal["composite"] = "composite"
+
+    @property
+    def total_weight(self) -> float:
+        return sum(c.weight for c in self.components)
+
+
+SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI | CompositeSLI
+
+
+@dataclass(frozen=True)
+class Timeslices:
+    """Timeslice budgeting (OpenSLO ``Timeslices``, Google's windows-based SLOs): the period is
+    cut into slices of ``slice_seconds``; a slice is good when at least ``target`` percent of its
+    events are good. For a latency SLI that is "the slice's ``target``-th percentile is at or
+    below the threshold". The objective is the share of good slices; slices without events do
+    not count."""
+
+    slice_seconds: int
+    target: float
+
+    @property
+    def allowed_error_ratio(self) -> float:
+        """A slice whose error ratio exceeds this is bad."""
+        return (100 - self.target) / 100
+
+
+CalendarUnit = Literal["week", "month", "quarter"]
+CALENDAR_UNITS: tuple[CalendarUnit, ...] = ("week", "month", "quarter")
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """A budget that resets at a calendar boundary: Monday, the 1st of a month or of a quarter,
+    at midnight in ``time_zone``.
+
+    ``offsets`` holds the zone's UTC offset at those midnights as data, so that renderers stay
+    pure: ``(month, first_day, last_day, seconds)`` rows saying that a boundary falling on a day
+    of ``month`` between ``first_day`` and ``last_day`` is at local midnight = UTC midnight −
+    ``seconds``. The loader derives them from the IANA zone database and rejects a zone whose
+    offsets at these midnights are not the same every year."""
+
+    unit: CalendarUnit
+    time_zone: str = "UTC"
+    offsets: tuple[tuple[int, int, int, int], ...] = ((1, 1, 31, 0),)
+
+    @property
+    def max_seconds(self) -> int:
+        """The longest period of this unit (a range no PromQL window may be shorter than)."""
+        return {"week": 7, "month": 31, "quarter": 92}[self.unit] * 86400 + 86400
+
+
+PolicyAction = Literal["notify", "freeze"]
+POLICY_ACTIONS: tuple[PolicyAction, ...] = ("notify", "freeze")
+
+
+@dataclass(frozen=True)
+class PolicyStep:
+    """At or below ``budget_left_percent`` of the period's budget left, ``action`` applies:
+    ``notify`` files a ticket with the owning team, ``freeze`` makes ``sloctl gate`` refuse
+    releases (and files a ticket too)."""
+
+    budget_left_percent: float
+    action: PolicyAction
+
+    @property
+    def tier(self) -> str:
+        return f"policy_{self.action}"
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """The error-budget policy of an SLO, as code (docs/spec.md, "Error-budget policy")."""
+
+    steps: tuple[PolicyStep, ...] = ()
+    unknown: Literal["freeze", "proceed"] = "freeze"
+    """What ``sloctl gate`` does when the budget is unknown (no data in the period)."""
+    name: str = ""
+    """Alert name of the policy tickets."""
 
 
 @dataclass(frozen=True)
@@ -166,6 +275,21 @@ class SeverityAlert:
 
 
 @dataclass(frozen=True)
+class NoDataAlert:
+    """A ticket (by default) when the SLI saw no event for ``for_seconds``: a series that is
+    absent or flat zero is not a healthy service."""
+
+    enabled: bool = True
+    for_seconds: int = 1800
+    severity: Severity = "ticket"
+    name: str = ""
+
+    @property
+    def tier(self) -> str:
+        return "no_data"
+
+
+@dataclass(frozen=True)
 class Alerting:
     """How an SLO pages and files tickets."""
 
@@ -178,6 +302,7 @@ class Alerting:
     tiers: tuple[AlertTier, ...] = ()
     min_events: float = 0.0
     """Low-traffic guard: pages need at least this many events in the tier's long window."""
+    no_data: NoDataAlert = NoDataAlert()
 
     def severity(self, severity: Severity) -> SeverityAlert:
         return self.page if severity == "page" else self.ticket
@@ -205,6 +330,12 @@ class SLO:
     document_name: str = ""
     """``metadata.name`` of the source document, where the format has one (Kubernetes output)."""
     document_namespace: str = ""
+    timeslices: Timeslices | None = None
+    """Timeslice budgeting; None counts events (OpenSLO ``Occurrences``)."""
+    calendar: Calendar | None = None
+    """A calendar-aligned period; None is a rolling ``period``. With a calendar, ``period`` is
+    the unit's nominal length (7d, 30d, 91d) that picks the windows catalog."""
+    policy: BudgetPolicy = BudgetPolicy()
 
     @property
     def id(self) -> str:
@@ -214,6 +345,18 @@ class SLO:
     def error_budget(self) -> float:
         """Allowed error ratio, ``1 - objective``; computed as Sloth does, for identical output."""
         return (100 - self.objective) / 100
+
+    @property
+    def no_data_alert_name(self) -> str:
+        return self.alerting.no_data.name or derived_alert_name(self.alerting.name, "NoData")
+
+    @property
+    def policy_alert_name(self) -> str:
+        return self.policy.name or derived_alert_name(self.alerting.name, "BudgetPolicy")
+
+    @property
+    def budgeting(self) -> Literal["occurrences", "timeslices"]:
+        return "timeslices" if self.timeslices is not None else "occurrences"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ LABEL_ID = "sloctl_id"
 LABEL_WINDOW = "sloctl_window"
 LABEL_TIER = "sloctl_tier"
 LABEL_SEVERITY = "severity"
+LABEL_CANDIDATE = "sloctl_candidate"
+LABEL_POLICY_ACTION = "sloctl_policy_action"
 SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 
 # Aggregated numerator and denominator, recorded once at the base window; longer windows are
@@ -42,6 +44,30 @@ def error_ratio(window: int) -> str:
 def events_count(window: int) -> str:
     return f"sloctl:sli_events:count{format_duration(window)}"
 
+
+def period_window_label(unit: str | None, period: int) -> str:
+    """``sloctl_window`` of the period ratio: the calendar unit (``month``) or the rolling
+    period (``30d``)."""
+    return unit if unit is not None else format_duration(period)
+
+
+def period_error_ratio(unit: str | None, period: int) -> str:
+    """The period's error ratio: rolling (``…ratio_rate30d``) or calendar-to-date
+    (``…ratio_month``)."""
+    return f"sloctl:sli_error:ratio_{unit}" if unit is not None else error_ratio(period)
+
+
+# No data, timeslices and calendar periods (docs/rules.md).
+NO_DATA = "sloctl:sli_no_data:bool"
+TIMESLICE_BAD = "sloctl:sli_timeslice_bad:bool"
+CALENDAR_UTC_START = "sloctl:calendar_utc_start:timestamp"
+CALENDAR_BOUNDARY = "sloctl:calendar_boundary:timestamp"
+PERIOD_START = "sloctl:period_start:timestamp"
+PERIOD_END = "sloctl:period_end:timestamp"
+CALENDAR_PARTIAL_START = "sloctl:calendar_partial_start:timestamp"
+CALENDAR_NUMERATOR = "sloctl:calendar_numerator:sum1h"
+CALENDAR_DENOMINATOR = "sloctl:calendar_denominator:sum1h"
+POLICY_THRESHOLD = "sloctl:budget_policy_threshold:ratio"
 
 # Metadata series for dashboards and `sloctl status`.
 OBJECTIVE = "sloctl:objective:ratio"

@@ -103,38 +103,70 @@ def _rules(text: str) -> list[dict[str, object]]:
     return groups
 
 
+_MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
+
+
+def _may_match(rule: Mapping[str, object], matchers: Mapping[str, str]) -> bool:
+    """Whether a selector's equality matchers can select the output of ``rule`` (by its
+    static labels): ``{sloctl_id="a"}`` never reads a rule that sets ``sloctl_id: b``."""
+    labels = rule.get("labels") or {}
+    assert isinstance(labels, Mapping)
+    return all(str(labels.get(k, v)) == v for k, v in matchers.items())
+
+
 def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
-    """Recording rules per dependency level, each as groups that keep their interval."""
-    records: dict[str, int] = {}
+    """Recording rules per dependency level, each as groups that keep their interval.
+
+    A rule depends on every rule recording a name it reads, except that a rule reading the very
+    name it records depends only on the rules before it in its group (Prometheus evaluates a
+    group in order, so a later rule of the same name is not there yet)."""
     rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
     for g in groups:
         for r in g.get("rules", []):  # type: ignore[attr-defined]
             if "record" in r:
                 rules.append((g, r))
     names = {str(r["record"]) for _g, r in rules}
-    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])") for n in names}
-    pending = list(rules)
-    level = 0
-    out: list[list[dict[str, object]]] = []
-    while pending:
-        this = [
-            (g, r)
-            for g, r in pending
-            if all(n in records for n in names if n != r["record"] and pattern[n].search(str(r["expr"])))
-        ]
-        if not this:
+    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])(\{{[^}}]*\}})?") for n in names}
+    deps: list[list[int]] = []
+    for i, (g, r) in enumerate(rules):
+        # name -> the equality matchers of each selector of it in the expression
+        read: dict[str, list[dict[str, str]]] = {}
+        for n in names:
+            for m in pattern[n].finditer(str(r["expr"])):
+                read.setdefault(n, []).append(dict(_MATCHER.findall(m.group(1) or "")))
+        deps.append(
+            [
+                j
+                for j, (h, q) in enumerate(rules)
+                if j != i
+                and str(q["record"]) in read
+                and not (q["record"] == r["record"] and (h is not g or j > i))
+                and any(_may_match(q, m) for m in read[str(q["record"])])
+            ]
+        )
+    level: dict[int, int] = {}
+
+    def depth(i: int, seen: frozenset[int]) -> int:
+        if i in level:
+            return level[i]
+        if i in seen:
             raise ValueError("recording rules with a dependency cycle")
+        level[i] = 1 + max((depth(j, seen | {i}) for j in deps[i]), default=-1)
+        return level[i]
+
+    out: list[list[dict[str, object]]] = []
+    for i in range(len(rules)):
+        depth(i, frozenset())
+    for depth_level in range(max(level.values(), default=-1) + 1):
         by_group: dict[str, dict[str, object]] = {}
-        for g, r in this:
+        for i, (g, r) in enumerate(rules):
+            if level[i] != depth_level:
+                continue
             grp = by_group.setdefault(
                 str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
             )
             grp["rules"].append(dict(r))  # type: ignore[attr-defined]
-        for _g, r in this:
-            records[str(r["record"])] = level
-        pending = [p for p in pending if p not in this]
         out.append(list(by_group.values()))
-        level += 1
     return out
 
 

@@ -2,12 +2,22 @@
 
 Pure: ``render_groups`` turns SLOs into rule groups (plain data); ``render_rule_file`` into the
 text of a rule file. One group per SLO holds its recordings and its alerts, because alerts that
-read recordings from another group were flaky under promtool in our trials.
+read recordings from another group were flaky under promtool in our trials; a composite SLO's
+group also holds the SLOs it is composed of, for the same reason.
 
-Long windows are events-weighted and cheap: the SLO's numerator and denominator are recorded
-once at 5m (``sloctl:sli_errors:rate5m``, ``sloctl:sli_events:rate5m``), and every longer window
-is ``sum_over_time(errors) / sum_over_time(events)`` over those recordings — Σerrors / Σevents,
-never an average of short ratios and never a range query over the raw series.
+Windows are fast where pages need it and cheap where they are long:
+
+- the SLO's numerator and denominator are recorded once at 5m (``sloctl:sli_errors:rate5m``,
+  ``sloctl:sli_events:rate5m``);
+- windows up to the quick page tier's long window (1h by default) read the raw series with the
+  SLI's own queries, so a full outage pages as soon as raw-window rules do;
+- longer windows, and the period, are ``sum_over_time(errors) / sum_over_time(events)`` over
+  the 5m recordings — Σerrors / Σevents, never an average of short ratios and never a range
+  query over the raw series.
+
+Timeslice SLOs record whether the current slice is bad and read every window as the share of
+bad slices (a subquery stepping one slice at a time); calendar SLOs record where their period
+started and sum only the samples since then (``sloctl.render.calendar``).
 """
 
 from __future__ import annotations
@@ -17,13 +27,21 @@ from dataclasses import dataclass
 
 from sloctl import naming
 from sloctl.durations import format_duration
-from sloctl.model import SLO, RawSLI
+from sloctl.model import SLO, CompositeSLI, PolicyStep, RawSLI, Severity
+from sloctl.render import calendar as cal
 from sloctl.render import promql
 from sloctl.render.yamlout import dump_yaml
 
-__all__ = ["RuleOptions", "alert_windows", "render_groups", "render_rule_file"]
+__all__ = [
+    "RuleOptions",
+    "alert_windows",
+    "composite_members",
+    "raw_window_limit",
+    "render_groups",
+    "render_rule_file",
+]
 
-# Division guard: with no traffic the ratio is 0 (no budget burnt), never NaN.
+# Division guard: with no traffic a window's ratio is 0 (no budget burnt), never NaN.
 _EPSILON = "1e-12"
 
 
@@ -39,11 +57,31 @@ Group = dict[str, object]
 
 
 def alert_windows(slo: SLO) -> list[int]:
-    """Every window the rules of ``slo`` record, shortest first, the period last."""
-    windows = {naming.BASE_WINDOW, slo.period}
+    """Every window whose error ratio the rules of ``slo`` record, shortest first; the rolling
+    period last (a calendar period is recorded apart, see ``naming.period_error_ratio``)."""
+    windows = {naming.BASE_WINDOW}
+    if slo.calendar is None:
+        windows.add(slo.period)
     for w in slo.windows.windows:
         windows.update((w.short_window, w.long_window))
     return sorted(windows)
+
+
+def raw_window_limit(slo: SLO) -> int:
+    """Windows up to this length are read from the raw series: the quick page tier's long
+    window, so that the fastest page sees an outage as soon as raw-window rules do. Longer
+    windows sum the 5m recordings (docs/rules.md, "Fast and exact")."""
+    return max(naming.BASE_WINDOW, slo.windows.window("page", "quick").long_window)
+
+
+def composite_members(slos: Sequence[SLO]) -> dict[tuple[str, str], SLO]:
+    """(service, SLO name) of each component → its composite."""
+    out: dict[tuple[str, str], SLO] = {}
+    for slo in slos:
+        if isinstance(slo.sli, CompositeSLI):
+            for c in slo.sli.components:
+                out[(slo.service, c.slo)] = slo
+    return out
 
 
 def _labels(slo: SLO, options: RuleOptions, **extra: str) -> dict[str, str]:
@@ -54,142 +92,354 @@ def _labels(slo: SLO, options: RuleOptions, **extra: str) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _sli_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+def _record(name: str, expr: str, labels: dict[str, str]) -> Rule:
+    return {"record": name, "expr": expr, "labels": labels}
+
+
+def _window_labels(slo: SLO, options: RuleOptions, window: int) -> dict[str, str]:
+    return _labels(slo, options, **{naming.LABEL_WINDOW: format_duration(window)})
+
+
+def _calendar_ratio_rules(
+    slo: SLO, options: RuleOptions, numerator: str, denominator: str = "", *, counted: bool = False
+) -> list[Rule]:
+    """The ratio of the calendar period so far: Σ numerator / Σ denominator over the 5m slices
+    since the period started (``counted``: the denominator counts the slices with a sample).
+
+    A 5m rate read every 5 minutes counts each event once. Reading a month of 5m slices at
+    every evaluation is 8,928 steps (26,784 for a quarter), so the slices are summed per hour
+    first (``…:sum1h``, 12 slices), the whole hours since the period start are read at 1h steps,
+    and the slices since the last whole hour at 5m steps. ``@ end()`` pins the period start to
+    the rule's evaluation time inside the subqueries (docs/rules.md, "Calendar periods")."""
+    assert slo.calendar is not None
+    sel = promql.slo_selector(slo)
+    span = format_duration(slo.calendar.max_seconds)
+    agg = "count_over_time" if counted else "sum_over_time"
+    den = numerator if counted else denominator
+
+    def after(selector: str, start: str) -> str:
+        return f"({selector} and on() (vector(time()) > on() ({start}{sel} @ end())))"
+
+    def total(hour: str, slices: str, slice_agg: str) -> str:
+        hours = f"sum(sum_over_time({after(f'{hour}{sel}', naming.PERIOD_START)}[{span}:1h]))"
+        recent = f"sum({slice_agg}({after(slices, naming.CALENDAR_PARTIAL_START)}[1h:5m]))"
+        return f"({hours} or on() vector(0))\n+\n({recent} or on() vector(0))"
+
+    # Slices at 5m steps are 5m points p; with evaluations off the 5m grid the hour picked at H
+    # holds the points H-60m..H-5m (on the grid: H-55m..H), so the rest starts one point earlier.
+    partial = (
+        f"clamp_min(vector(time() - time() % 3600 - 300 * (time() % 300 > bool 0)), "
+        f"scalar({naming.PERIOD_START}{sel}))"
+    )
+    return [
+        _record(naming.CALENDAR_PARTIAL_START, partial, _labels(slo, options)),
+        _record(naming.CALENDAR_NUMERATOR, f"sum_over_time({numerator}[3599s:5m])", _labels(slo, options)),
+        _record(naming.CALENDAR_DENOMINATOR, f"{agg}({den}[3599s:5m])", _labels(slo, options)),
+        _record(
+            _period_ratio_name(slo),
+            f"(\n{total(naming.CALENDAR_NUMERATOR, numerator, 'sum_over_time')}\n)\n/\n((\n"
+            f"{total(naming.CALENDAR_DENOMINATOR, den, agg)}\n) > 0)",
+            _period_labels(slo, options),
+        ),
+    ]
+
+
+def _calendar_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    assert slo.calendar is not None
+    sel = promql.slo_selector(slo)
+    inner = sel[1:-1]
+    recorded = f'{naming.CALENDAR_UTC_START}{{{inner}, {naming.LABEL_CANDIDATE}="CANDIDATE"}}'
+    rules = [
+        _record(naming.CALENDAR_UTC_START, expr, _labels(slo, options, **{naming.LABEL_CANDIDATE: name}))
+        for name, expr in cal.candidate_exprs(slo.calendar, recorded)
+    ]
+    rules.append(
+        _record(
+            naming.CALENDAR_BOUNDARY,
+            cal.boundary_expr(slo.calendar, f"{naming.CALENDAR_UTC_START}{sel}"),
+            _labels(slo, options),
+        )
+    )
+    start, end = cal.period_bound_exprs(f"{naming.CALENDAR_BOUNDARY}{sel}")
+    rules.append(_record(naming.PERIOD_START, start, _labels(slo, options)))
+    rules.append(_record(naming.PERIOD_END, end, _labels(slo, options)))
+    return rules
+
+
+def _period_labels(slo: SLO, options: RuleOptions) -> dict[str, str]:
+    unit = slo.calendar.unit if slo.calendar else None
+    return _labels(slo, options, **{naming.LABEL_WINDOW: naming.period_window_label(unit, slo.period)})
+
+
+def _period_ratio_name(slo: SLO) -> str:
+    return naming.period_error_ratio(slo.calendar.unit if slo.calendar else None, slo.period)
+
+
+def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
+    # No event counts: windows up to the raw limit run the ratio query itself, longer ones are
+    # time-weighted averages of the 5m ratio (docs/rules.md explains the cost of exactness).
+    # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
     base = naming.BASE_WINDOW
-    rules: list[Rule] = []
-    if isinstance(slo.sli, RawSLI):
-        # No event counts: the ratio is recorded at 5m and longer windows are time-weighted
-        # averages of it (docs/rules.md explains the cost of exactness here).
+    limit = raw_window_limit(slo)
+    ratio5m = f"{naming.error_ratio(base)}{sel}"
+    rules = [
+        _record(naming.error_ratio(base), promql.raw_ratio(sli, base), _window_labels(slo, options, base))
+    ]
+    for w in alert_windows(slo):
+        if w == base:
+            continue
+        expr = promql.raw_ratio(sli, w) if w <= limit else f"avg_over_time({ratio5m}[{format_duration(w)}])"
+        rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
+    if slo.calendar is not None:
+        rules.extend(_calendar_ratio_rules(slo, options, ratio5m, counted=True))
+    if slo.alerting.no_data.enabled:
         rules.append(
-            {
-                "record": naming.error_ratio(base),
-                "expr": f"({promql.raw_ratio(slo.sli, base)}) or on() vector(0)",
-                "labels": _labels(slo, options, **{naming.LABEL_WINDOW: format_duration(base)}),
-            }
-        )
-        for w in alert_windows(slo):
-            if w == base:
-                continue
-            rules.append(
-                {
-                    "record": naming.error_ratio(w),
-                    "expr": f"avg_over_time({naming.error_ratio(base)}{sel}[{format_duration(w)}])",
-                    "labels": _labels(slo, options, **{naming.LABEL_WINDOW: format_duration(w)}),
-                }
+            _record(
+                naming.NO_DATA,
+                f"(absent_over_time({ratio5m}[{format_duration(slo.alerting.no_data.for_seconds)}]))"
+                " or on() vector(0)",
+                _labels(slo, options),
             )
+        )
+    return rules
+
+
+def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    """The 5m error and event rates, and the no-data state read from the events."""
+    sel = promql.slo_selector(slo)
+    if isinstance(slo.sli, CompositeSLI):
+        # Events of a composite: all its components' events (for the low-traffic guard and the
+        # dashboards); its error ratios are weighted means, recorded per window.
+        members = [_member_selector(slo, c.slo) for c in slo.sli.components]
+        events = "sum(" + " or ".join(f"{naming.events_rate()}{m}" for m in members) + ")"
+        rules = [_record(naming.events_rate(), events, _labels(slo, options))]
+        if slo.alerting.no_data.enabled:
+            flags = " or ".join(f"{naming.NO_DATA}{m}" for m in members)
+            rules.append(_record(naming.NO_DATA, f"max({flags}) or on() vector(0)", _labels(slo, options)))
         return rules
+    base = naming.BASE_WINDOW
     errors = promql.error_rate(slo.sli, base)
     total = promql.total_rate(slo.sli, base)
     # `or on() vector(0)`: an error series that never appeared (no 5xx yet) must read as zero
     # errors, not as "no data" that would blank every ratio built on it.
-    rules.append(
-        {
-            "record": naming.errors_rate(),
-            "expr": f"({errors}) or on() vector(0)",
-            "labels": _labels(slo, options),
-        }
+    rules = [
+        _record(naming.errors_rate(), f"({errors}) or on() vector(0)", _labels(slo, options)),
+        _record(naming.events_rate(), f"({total}) or on() vector(0)", _labels(slo, options)),
+    ]
+    if slo.alerting.no_data.enabled:
+        # No event for the whole `for` (the series absent or flat zero): judged over the history
+        # Prometheus has, so a fresh SLI whose query matches nothing is flagged at once.
+        window = format_duration(slo.alerting.no_data.for_seconds)
+        rules.append(
+            _record(
+                naming.NO_DATA,
+                f"max_over_time({naming.events_rate()}{sel}[{window}]) == bool 0",
+                _labels(slo, options),
+            )
+        )
+    return rules
+
+
+def _member_selector(slo: SLO, name: str) -> str:
+    return (
+        f'{{{naming.LABEL_ID}="{slo.service}-{name}", {naming.LABEL_SERVICE}="{slo.service}", '
+        f'{naming.LABEL_SLO}="{name}"}}'
     )
-    rules.append(
-        {
-            "record": naming.events_rate(),
-            "expr": f"({total}) or on() vector(0)",
-            "labels": _labels(slo, options),
-        }
-    )
-    rules.append(
-        {
-            "record": naming.error_ratio(base),
-            "expr": f"{naming.errors_rate()}{sel}\n/\nclamp_min({naming.events_rate()}{sel}, {_EPSILON})",
-            "labels": _labels(slo, options, **{naming.LABEL_WINDOW: format_duration(base)}),
-        }
-    )
+
+
+def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    sel = promql.slo_selector(slo)
+    base = naming.BASE_WINDOW
+    limit = raw_window_limit(slo)
+    errors5m, events5m = f"{naming.errors_rate()}{sel}", f"{naming.events_rate()}{sel}"
+    rules = [
+        _record(
+            naming.error_ratio(base),
+            f"{errors5m}\n/\nclamp_min({events5m}, {_EPSILON})",
+            _window_labels(slo, options, base),
+        )
+    ]
     for w in alert_windows(slo):
         if w == base:
             continue
         wd = format_duration(w)
-        rules.append(
-            {
-                "record": naming.error_ratio(w),
-                "expr": (
-                    f"sum_over_time({naming.errors_rate()}{sel}[{wd}])\n/\n"
-                    f"clamp_min(sum_over_time({naming.events_rate()}{sel}[{wd}]), {_EPSILON})"
-                ),
-                "labels": _labels(slo, options, **{naming.LABEL_WINDOW: wd}),
-            }
-        )
+        if w <= limit:
+            num = f"(({promql.error_rate(slo.sli, w)}) or on() vector(0))"
+            den = f"(({promql.total_rate(slo.sli, w)}) or on() vector(0))"
+        else:
+            num = f"sum_over_time({errors5m}[{wd}])"
+            den = f"sum_over_time({events5m}[{wd}])"
+        # The period's denominator must have seen events: with none the ratio is unknown, not
+        # 0, and the remaining budget with it (docs/rules.md, "No data").
+        guarded = f"({den} > 0)" if w == slo.period else f"clamp_min({den}, {_EPSILON})"
+        expr = f"{num}\n/\n{guarded}"
+        rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
+    if slo.calendar is not None:
+        rules.extend(_calendar_ratio_rules(slo, options, errors5m, events5m))
     return rules
+
+
+def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    assert slo.timeslices is not None
+    sel = promql.slo_selector(slo)
+    ts = slo.timeslices
+    step = format_duration(ts.slice_seconds)
+    if ts.slice_seconds == naming.BASE_WINDOW:
+        errors, events = f"{naming.errors_rate()}{sel}", f"{naming.events_rate()}{sel}"
+    else:
+        errors = f"(({promql.error_rate(slo.sli, ts.slice_seconds)}) or on() vector(0))"
+        events = f"({promql.total_rate(slo.sli, ts.slice_seconds)})"
+    # A slice is bad when its error ratio is above what the target allows; a slice without
+    # events is neither good nor bad (its sample is absent).
+    bad = f"({errors}\n/\n({events} > 0)) > bool {promql.fmt_number(ts.allowed_error_ratio)}"
+    rules = [_record(naming.TIMESLICE_BAD, bad, _labels(slo, options))]
+    bad_sel = f"{naming.TIMESLICE_BAD}{sel}"
+    for w in alert_windows(slo):
+        rules.append(
+            _record(
+                naming.error_ratio(w),
+                f"avg_over_time({bad_sel}[{format_duration(w)}:{step}])",
+                _window_labels(slo, options, w),
+            )
+        )
+    if slo.calendar is not None:
+        rules.extend(_calendar_ratio_rules(slo, options, bad_sel, counted=True))
+    return rules
+
+
+def _composite_rules(slo: SLO, sli: CompositeSLI, options: RuleOptions) -> list[Rule]:
+    total = promql.fmt_number(sli.total_weight)
+    windows: list[tuple[str, dict[str, str]]] = [
+        (naming.error_ratio(w), _window_labels(slo, options, w)) for w in alert_windows(slo)
+    ]
+    rules: list[Rule] = []
+    for name, labels in windows:
+        terms = " + ".join(
+            f"{promql.fmt_number(c.weight)} * max({name}{_member_selector(slo, c.slo)})"
+            for c in sli.components
+        )
+        rules.append(_record(name, f"({terms}) / {total}", labels))
+    return rules
+
+
+def _sli_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    rules: list[Rule] = []
+    if slo.calendar is not None:
+        rules.extend(_calendar_rules(slo, options))
+    if isinstance(slo.sli, RawSLI):
+        return rules + _raw_sli_rules(slo, slo.sli, options)
+    rules.extend(_count_rules(slo, options))
+    if isinstance(slo.sli, CompositeSLI):
+        return rules + _composite_rules(slo, slo.sli, options)
+    if slo.timeslices is not None:
+        return rules + _timeslice_rules(slo, options)
+    return rules + _occurrence_rules(slo, options)
+
+
+def _threshold(slo: SLO, factor: float, budget_percent: float, long_window: int) -> str:
+    """The burn-rate factor of a tier: a constant for a rolling period; for a calendar period
+    computed from the current period's length (a 31-day month allows more than February)."""
+    if slo.calendar is None:
+        return promql.fmt_number(factor)
+    sel = promql.slo_selector(slo)
+    return f"({naming.PERIOD_SECONDS}{sel} * {promql.fmt_number(budget_percent / 100 / long_window)})"
 
 
 def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     budget = promql.fmt_number(slo.error_budget)
-    period_ratio = f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(slo.period)}{sel})"
+    period_ratio = f"max without ({naming.LABEL_WINDOW}) ({_period_ratio_name(slo)}{sel})"
+    period_seconds = (
+        f"{naming.PERIOD_END}{sel} - {naming.PERIOD_START}{sel}" if slo.calendar else f"vector({slo.period})"
+    )
     rules: list[Rule] = [
-        {
-            "record": naming.OBJECTIVE,
-            "expr": f"vector({promql.fmt_number(slo.objective / 100)})",
-            "labels": _labels(slo, options),
-        },
-        {"record": naming.ERROR_BUDGET, "expr": f"vector({budget})", "labels": _labels(slo, options)},
-        {"record": naming.PERIOD_SECONDS, "expr": f"vector({slo.period})", "labels": _labels(slo, options)},
-        {
-            "record": naming.CURRENT_BURN_RATE,
-            "expr": (
-                f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(naming.BASE_WINDOW)}{sel})"
-                f" / {budget}"
-            ),
-            "labels": _labels(slo, options),
-        },
-        {
-            "record": naming.PERIOD_BURN_RATE,
-            "expr": f"{period_ratio} / {budget}",
-            "labels": _labels(slo, options),
-        },
-        {
-            "record": naming.BUDGET_REMAINING,
-            "expr": f"1 - {naming.PERIOD_BURN_RATE}{sel}",
-            "labels": _labels(slo, options),
-        },
+        _record(naming.OBJECTIVE, f"vector({promql.fmt_number(slo.objective / 100)})", _labels(slo, options)),
+        _record(naming.ERROR_BUDGET, f"vector({budget})", _labels(slo, options)),
+        _record(naming.PERIOD_SECONDS, period_seconds, _labels(slo, options)),
+        _record(
+            naming.CURRENT_BURN_RATE,
+            f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(naming.BASE_WINDOW)}{sel}) / {budget}",
+            _labels(slo, options),
+        ),
+        _record(naming.PERIOD_BURN_RATE, f"{period_ratio} / {budget}", _labels(slo, options)),
+        _record(naming.BUDGET_REMAINING, f"1 - {naming.PERIOD_BURN_RATE}{sel}", _labels(slo, options)),
     ]
     for tier in slo.alerting.enabled_tiers:
+        w = tier.window
+        threshold = _threshold(slo, w.burn_factor(slo.period), w.budget_percent, w.long_window)
+        expr = threshold if slo.calendar else f"vector({threshold})"
         rules.append(
-            {
-                "record": naming.BURN_RATE_THRESHOLD,
-                "expr": f"vector({promql.fmt_number(tier.window.burn_factor(slo.period))})",
-                "labels": _labels(slo, options, **{naming.LABEL_TIER: tier.name}),
-            }
+            _record(naming.BURN_RATE_THRESHOLD, expr, _labels(slo, options, **{naming.LABEL_TIER: tier.name}))
         )
-    rules.append(
-        {
-            "record": naming.SLO_INFO,
-            "expr": "vector(1)",
-            "labels": _labels(
-                slo,
-                options,
-                sloctl_objective=promql.fmt_number(slo.objective),
-                sloctl_period=format_duration(slo.period),
-                sloctl_sli=slo.sli.kind,
-                sloctl_spec=slo.spec_version,
-            ),
-        }
-    )
+    for step in slo.policy.steps:
+        rules.append(
+            _record(
+                naming.POLICY_THRESHOLD,
+                f"vector({promql.fmt_number(step.budget_left_percent / 100)})",
+                _labels(slo, options, **{naming.LABEL_POLICY_ACTION: step.action}),
+            )
+        )
+    info = {
+        "sloctl_objective": promql.fmt_number(slo.objective),
+        "sloctl_period": slo.calendar.unit if slo.calendar else format_duration(slo.period),
+        "sloctl_sli": slo.sli.kind,
+        "sloctl_spec": slo.spec_version,
+        "sloctl_budgeting": slo.budgeting,
+        "sloctl_policy_unknown": slo.policy.unknown if slo.policy.steps else "proceed",
+    }
+    if slo.calendar is not None:
+        info["sloctl_time_zone"] = slo.calendar.time_zone
+    if slo.timeslices is not None:
+        info["sloctl_slice"] = format_duration(slo.timeslices.slice_seconds)
+    rules.append(_record(naming.SLO_INFO, "vector(1)", _labels(slo, options, **info)))
     return rules
 
 
-def _alert_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+def _alert_labels(slo: SLO, severity: Severity, tier: str, **extra: str) -> dict[str, str]:
+    labels = dict(slo.alerting.labels)
+    labels.update(slo.alerting.severity(severity).labels)
+    labels.update({naming.LABEL_SEVERITY: severity, naming.LABEL_TIER: tier, **extra})
+    return dict(sorted(labels.items()))
+
+
+def _alert_annotations(slo: SLO, severity: Severity, summary: str, description: str) -> dict[str, str]:
+    annotations = {"summary": summary, "description": description}
+    annotations.update(slo.alerting.annotations)
+    annotations.update(slo.alerting.severity(severity).annotations)
+    if slo.alerting.runbook_url:
+        annotations["runbook_url"] = slo.alerting.runbook_url
+    return dict(sorted(annotations.items()))
+
+
+def _who(slo: SLO) -> str:
+    return f"{{{{ $labels.{naming.LABEL_SERVICE} }}}} {{{{ $labels.{naming.LABEL_SLO} }}}}"
+
+
+def _objective_text(slo: SLO) -> str:
+    if slo.calendar is not None:
+        over = f"this calendar {slo.calendar.unit} ({slo.calendar.time_zone})"
+    else:
+        over = format_duration(slo.period)
+    what = f"of {format_duration(slo.timeslices.slice_seconds)} slices " if slo.timeslices else ""
+    return f"objective {promql.fmt_number(slo.objective)}% {what}over {over}"
+
+
+def _burn_alerts(slo: SLO) -> list[Rule]:
     sel = promql.slo_selector(slo)
     budget = promql.fmt_number(slo.error_budget)
     rules: list[Rule] = []
     for tier in slo.alerting.enabled_tiers:
         w = tier.window
-        factor = promql.fmt_number(w.burn_factor(slo.period))
+        factor_value = w.burn_factor(slo.period)
+        factor = promql.fmt_number(factor_value)
+        threshold = _threshold(slo, factor_value, w.budget_percent, w.long_window)
         long_w, short_w = format_duration(w.long_window), format_duration(w.short_window)
 
-        def burn(window: int, factor: str = factor) -> str:
+        def burn(window: int, threshold: str = threshold) -> str:
             return (
                 f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(window)}{sel}) / {budget}"
-                f" > {factor}"
+                f" > {threshold}"
             )
 
         # The long window comes first so that the alert's value is its burn rate.
@@ -200,45 +450,97 @@ def _alert_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
                 f"\nand on ({naming.LABEL_ID})\n(\n  avg_over_time({naming.events_rate()}{sel}[{long_w}])"
                 f" * {w.long_window} >= {promql.fmt_number(slo.alerting.min_events)}\n)"
             )
-        sev = slo.alerting.severity(tier.severity)
-        labels = dict(slo.alerting.labels)
-        labels.update(sev.labels)
-        labels.update({naming.LABEL_SEVERITY: tier.severity, naming.LABEL_TIER: tier.name})
         pct = promql.fmt_number(w.budget_percent)
-        annotations = {
-            "summary": (
-                f"{{{{ $labels.{naming.LABEL_SERVICE} }}}} {{{{ $labels.{naming.LABEL_SLO} }}}}: "
-                f"error budget burning {factor}x too fast ({tier.severity})"
-            ),
-            "description": (
-                f"SLO {slo.name} of {slo.service} (objective {promql.fmt_number(slo.objective)}% over "
-                f"{format_duration(slo.period)}) is burning its error budget at "
-                f'{{{{ printf "%.2f" $value }}}}x over the last {long_w} '
-                f"(and above {factor}x over {short_w}). "
-                f"At this rate {pct}% of the budget is gone within {long_w}."
-            ),
-        }
-        annotations.update(slo.alerting.annotations)
-        annotations.update(sev.annotations)
-        if slo.alerting.runbook_url:
-            annotations["runbook_url"] = slo.alerting.runbook_url
+        near = "about " if slo.calendar else ""
         rule: Rule = {"alert": slo.alerting.name, "expr": expr}
         if tier.for_seconds:
             rule["for"] = format_duration(tier.for_seconds)
-        rule["labels"] = dict(sorted(labels.items()))
-        rule["annotations"] = dict(sorted(annotations.items()))
+        rule["labels"] = _alert_labels(slo, tier.severity, tier.name)
+        rule["annotations"] = _alert_annotations(
+            slo,
+            tier.severity,
+            f"{_who(slo)}: error budget burning {near}{factor}x too fast ({tier.severity})",
+            f"SLO {slo.name} of {slo.service} ({_objective_text(slo)}) is burning its error budget at "
+            f'{{{{ printf "%.2f" $value }}}}x over the last {long_w} '
+            f"(and above {near}{factor}x over {short_w}). "
+            f"At this rate {pct}% of the budget is gone within {long_w}.",
+        )
         rules.append(rule)
     return rules
 
 
+def _no_data_alert(slo: SLO) -> list[Rule]:
+    nd = slo.alerting.no_data
+    if not nd.enabled:
+        return []
+    sel = promql.slo_selector(slo)
+    window = format_duration(nd.for_seconds)
+    return [
+        {
+            "alert": slo.no_data_alert_name,
+            "expr": f"{naming.NO_DATA}{sel} == 1",
+            "labels": _alert_labels(slo, nd.severity, nd.tier),
+            "annotations": _alert_annotations(
+                slo,
+                nd.severity,
+                f"{_who(slo)}: no data for {window}",
+                f"SLO {slo.name} of {slo.service} has seen no event for {window}: its SLI's series are "
+                "absent or flat zero. Its budget cannot be judged; check the service and the SLI's queries.",
+            ),
+        }
+    ]
+
+
+def _policy_alert(slo: SLO, step: PolicyStep) -> Rule:
+    sel = promql.slo_selector(slo)
+    what = {
+        "notify": "the owning team is asked to prioritise reliability work",
+        "freeze": "releases are frozen (sloctl gate refuses them) until the budget recovers",
+    }[step.action]
+    left = promql.fmt_number(step.budget_left_percent)
+    return {
+        "alert": slo.policy_alert_name,
+        "expr": f"{naming.BUDGET_REMAINING}{sel} <= {promql.fmt_number(step.budget_left_percent / 100)}",
+        "labels": _alert_labels(slo, "ticket", step.tier, **{naming.LABEL_POLICY_ACTION: step.action}),
+        "annotations": _alert_annotations(
+            slo,
+            "ticket",
+            f"{_who(slo)}: error-budget policy says {step.action}",
+            f"SLO {slo.name} of {slo.service} has {{{{ $value | humanizePercentage }}}} of its error "
+            f"budget left, at or below {left}%: by its error-budget policy {what}.",
+        ),
+    }
+
+
+def _alert_rules(slo: SLO) -> list[Rule]:
+    return [*_burn_alerts(slo), *_no_data_alert(slo), *(_policy_alert(slo, s) for s in slo.policy.steps)]
+
+
+def _slo_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
+    return [*_sli_rules(slo, options), *_meta_rules(slo, options), *_alert_rules(slo)]
+
+
 def render_groups(slos: Sequence[SLO], options: RuleOptions = RuleOptions()) -> list[Group]:
-    """One group per SLO: its SLI recordings, metadata recordings, then its alerts."""
+    """One group per SLO: its SLI recordings, metadata recordings, then its alerts. A composite
+    SLO's group holds its components' rules first (they must be among ``slos``)."""
+    by_key = {(s.service, s.name): s for s in slos}
+    members = composite_members(slos)
     groups: list[Group] = []
     for slo in slos:
+        if (slo.service, slo.name) in members:
+            continue
+        rules: list[Rule] = []
+        if isinstance(slo.sli, CompositeSLI):
+            for c in slo.sli.components:
+                member = by_key.get((slo.service, c.slo))
+                if member is None:
+                    raise ValueError(f"composite SLO {slo.id}: component {c.slo!r} is not among the SLOs")
+                rules.extend(_slo_rules(member, options))
+        rules.extend(_slo_rules(slo, options))
         group: Group = {"name": naming.rule_group(slo.service, slo.name)}
         if options.interval:
             group["interval"] = format_duration(options.interval)
-        group["rules"] = [*_sli_rules(slo, options), *_meta_rules(slo, options), *_alert_rules(slo, options)]
+        group["rules"] = rules
         groups.append(group)
     return groups
 

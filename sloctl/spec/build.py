@@ -12,7 +12,7 @@ import promql_parser
 
 from sloctl.durations import format_duration
 from sloctl.errors import Location
-from sloctl.model import SLI, SLO, WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, RatioSLI, RawSLI
+from sloctl.model import SLI, SLO, WINDOW_PLACEHOLDER, CompositeSLI, EventsSLI, LatencySLI, RatioSLI, RawSLI
 from sloctl.spec.reader import Reader
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -112,6 +112,56 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
             reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")
     if slo.alerting.enabled_tiers and not ALERT_NAME.match(slo.alerting.name):
         reader.error(loc, f"{path}.alerting.name", f"{slo.alerting.name!r} is not a valid alert name")
+    if slo.timeslices is not None and isinstance(sli, RawSLI):
+        reader.error(
+            loc, f"{path}.timeslices", "timeslices need event counts to judge a slice; a raw SLI has none"
+        )
+    if isinstance(sli, CompositeSLI):
+        for field, value in (("timeslices", slo.timeslices), ("calendar", slo.calendar)):
+            if value is not None:
+                reader.error(
+                    loc, f"{path}.{field}", f"a composite SLO is rolling and counts events; drop {field}"
+                )
+
+
+def check_composites(reader: Reader, slos: list[SLO]) -> None:
+    """A composite's components are SLOs of its service that record every window it reads,
+    count events on a rolling period, and belong to no other composite."""
+    from sloctl.render.rules import alert_windows
+
+    by_name = {s.name: s for s in slos}
+    owner: dict[str, str] = {}
+    for slo in slos:
+        if not isinstance(slo.sli, CompositeSLI):
+            continue
+        where = f"spec.slos[{slo.name}].sli.composite.components"
+        needed = set(alert_windows(slo))
+        for c in slo.sli.components:
+            comp = by_name.get(c.slo)
+            if comp is None or comp is slo:
+                known = ", ".join(sorted(n for n in by_name if n != slo.name)) or "none"
+                reader.error(
+                    slo.source,
+                    where,
+                    f"{c.slo!r} is not another SLO of service {slo.service!r} (known: {known})",
+                )
+                continue
+            problem = None
+            if isinstance(comp.sli, (CompositeSLI, RawSLI)):
+                problem = f"is a {comp.sli.kind} SLO; components need event counts of their own"
+            elif comp.timeslices is not None or comp.calendar is not None:
+                problem = "uses timeslices or a calendar period; components count events on a rolling period"
+            elif not needed <= set(alert_windows(comp)):
+                problem = (
+                    "does not record every window the composite reads (period "
+                    f"{format_duration(comp.period)} against {format_duration(slo.period)}); "
+                    "give both the same period and windows catalog"
+                )
+            elif c.slo in owner:
+                problem = f"is already a component of {owner[c.slo]!r}"
+            if problem:
+                reader.error(slo.source, where, f"component {c.slo!r} {problem}")
+            owner.setdefault(c.slo, slo.name)
 
 
 def _norm(q: str) -> str:

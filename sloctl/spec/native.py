@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import re
 
+from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
+from sloctl.durations import format_duration
 from sloctl.errors import Location
 from sloctl.model import (
+    CALENDAR_UNITS,
+    POLICY_ACTIONS,
+    SEVERITIES,
     SLI,
     SLO,
     Alerting,
     AlertTier,
     AlertWindows,
+    BudgetPolicy,
+    Calendar,
+    Component,
+    CompositeSLI,
     EventsSLI,
     LatencySLI,
+    NoDataAlert,
+    PolicyStep,
     ProbeSLI,
     RatioSLI,
     RawSLI,
     SeverityAlert,
+    Timeslices,
     labels,
 )
 from sloctl.spec import build
@@ -61,6 +73,7 @@ def read_service(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) 
         slo = _read_slo(node, index("spec.slos", i), reader, service, service_labels, catalogs)
         if slo is not None:
             slos.append(slo)
+    build.check_composites(reader, slos)
     return slos
 
 
@@ -76,18 +89,38 @@ def _read_slo(
     f = reader.mapping(
         node,
         path,
-        ["name", "description", "objective", "period", "labels", "sli", "alerting"],
+        [
+            "name",
+            "description",
+            "objective",
+            "period",
+            "calendar",
+            "timeslices",
+            "labels",
+            "sli",
+            "alerting",
+            "policy",
+        ],
         ["name", "objective", "sli"],
     )
     name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
     build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
     objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
     period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
+    calendar = _read_calendar(f.get("calendar"), f"{path}.calendar", reader)
+    if calendar is not None:
+        if "period" in f:
+            reader.error(
+                f["period"].loc, f"{path}.period", "give either period (rolling) or calendar, not both"
+            )
+        period = NOMINAL_SECONDS[calendar.unit]
+    timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
     sli = _read_sli(f.get("sli"), f"{path}.sli", reader, node.loc)
     windows = resolve(period, catalogs)
     alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
+    policy = _read_policy(f.get("policy"), f"{path}.policy", reader, node.loc)
     if sli is None:
         return None
     slo = SLO(
@@ -102,13 +135,16 @@ def _read_slo(
         labels=labels({**service_labels, **slo_labels}),
         source=node.loc,
         spec_version=API_VERSION,
+        timeslices=timeslices,
+        calendar=calendar,
+        policy=policy,
     )
     build.check_slo(reader, slo, node.loc, path)
     return slo if len(reader.errors) == before else None
 
 
 def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> SLI | None:
-    kinds = ["events", "ratio", "raw", "latency", "probe"]
+    kinds = ["events", "ratio", "raw", "latency", "probe", "composite"]
     f = reader.mapping(node, path, kinds, loc=loc)
     if node is None:
         reader.error(loc, path, "required field is missing")
@@ -143,6 +179,8 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> S
         q = reader.string(g.get("errorRatioQuery"), f"{p}.errorRatioQuery", non_empty=True)
         _promql(reader, g, p, "errorRatioQuery", q)
         return RawSLI(q)
+    if kind == "composite":
+        return _read_composite(sub, p, reader)
     if kind == "latency":
         g = reader.mapping(sub, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
         hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
@@ -169,6 +207,124 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> S
         selector = f'{{target="{target}"}}'
     matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
     return ProbeSLI(selector.strip(), matchers)
+
+
+def _loc(node: YNode | None, default: Location) -> Location:
+    return node.loc if node is not None else default
+
+
+def _read_composite(node: YNode, path: str, reader: Reader) -> CompositeSLI | None:
+    g = reader.mapping(node, path, ["components"], ["components"])
+    items = reader.sequence(g.get("components"), f"{path}.components", required=True)
+    if g.get("components") is not None and not items and not reader.errors:
+        reader.error(node.loc, f"{path}.components", "a composite needs at least one component")
+    components: list[Component] = []
+    for i, item in enumerate(items):
+        p = index(f"{path}.components", i)
+        c = reader.mapping(item, p, ["slo", "weight"], ["slo"])
+        name = reader.string(c.get("slo"), f"{p}.slo", non_empty=True)
+        weight = reader.number(c.get("weight"), f"{p}.weight", default=1.0)
+        if weight <= 0:
+            reader.error(
+                (c.get("weight") or item).loc, f"{p}.weight", f"weight {weight:g} must be greater than 0"
+            )
+        if any(x.slo == name for x in components):
+            reader.error(item.loc, f"{p}.slo", f"component {name!r} is listed twice")
+        components.append(Component(name, weight))
+    return CompositeSLI(tuple(components)) if components else None
+
+
+def _read_calendar(node: YNode | None, path: str, reader: Reader) -> Calendar | None:
+    if node is None:
+        return None
+    f = reader.mapping(node, path, ["unit", "timeZone"], ["unit"])
+    unit = reader.string(f.get("unit"), f"{path}.unit", default="month")
+    zone = reader.string(f.get("timeZone"), f"{path}.timeZone", default="UTC")
+    if unit not in CALENDAR_UNITS:
+        reader.error(
+            (f.get("unit") or node).loc,
+            f"{path}.unit",
+            f"unknown unit {unit!r}; expected week, month or quarter",
+        )
+        return None
+    try:
+        offsets = boundary_offsets(unit, zone)
+    except CalendarError as exc:
+        reader.error((f.get("timeZone") or node).loc, f"{path}.timeZone", str(exc))
+        return None
+    return Calendar(unit, zone, offsets)
+
+
+def _read_timeslices(node: YNode | None, path: str, reader: Reader) -> Timeslices | None:
+    if node is None:
+        return None
+    f = reader.mapping(node, path, ["slice", "target"], ["slice", "target"])
+    size = reader.duration(f.get("slice"), f"{path}.slice", default=300)
+    target = reader.number(f.get("target"), f"{path}.target", default=99.0)
+    if size != 300:
+        # Slices are judged from the 5m base recordings (and the generated tests scrape every 5m).
+        reader.error(
+            _loc(f.get("slice"), node.loc),
+            f"{path}.slice",
+            f"slice {format_duration(size)} is not supported; slices are 5m (the base window)",
+        )
+    if not 0 < target < 100:
+        reader.error(
+            (f.get("target") or node).loc, f"{path}.target", f"target {target:g} is outside (0, 100)"
+        )
+    return Timeslices(size, target)
+
+
+def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -> BudgetPolicy:
+    f = reader.mapping(node, path, ["steps", "whenUnknown", "alertName"])
+    steps: list[PolicyStep] = []
+    for i, item in enumerate(reader.sequence(f.get("steps"), f"{path}.steps")):
+        p = index(f"{path}.steps", i)
+        s = reader.mapping(item, p, ["budgetLeft", "action"], ["budgetLeft", "action"])
+        left = reader.number(s.get("budgetLeft"), f"{p}.budgetLeft", default=0.0)
+        action = reader.string(s.get("action"), f"{p}.action", default="notify")
+        if not -1000 <= left <= 100:
+            reader.error(
+                item.loc, f"{p}.budgetLeft", f"{left:g} is a percentage of the budget left, at most 100"
+            )
+        if action not in POLICY_ACTIONS:
+            reader.error(item.loc, f"{p}.action", f"unknown action {action!r}; expected notify or freeze")
+            continue
+        if any(x.action == action for x in steps):
+            reader.error(item.loc, f"{p}.action", f"a policy has at most one {action} step")
+        steps.append(PolicyStep(left, action))
+    unknown = reader.string(f.get("whenUnknown"), f"{path}.whenUnknown", default="freeze")
+    if unknown not in ("freeze", "proceed"):
+        reader.error(
+            _loc(f.get("whenUnknown"), loc),
+            f"{path}.whenUnknown",
+            f"expected freeze or proceed, found {unknown!r}",
+        )
+        unknown = "freeze"
+    name = reader.string(f.get("alertName"), f"{path}.alertName")
+    if name and not build.ALERT_NAME.match(name):
+        reader.error(loc, f"{path}.alertName", f"{name!r} is not a valid alert name")
+    return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
+
+
+def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) -> NoDataAlert:
+    f = reader.mapping(node, path, ["enabled", "for", "severity", "name"])
+    for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
+    if for_seconds < 300:
+        reader.error(_loc(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
+    severity = reader.string(f.get("severity"), f"{path}.severity", default="ticket")
+    if severity not in SEVERITIES:
+        reader.error(loc, f"{path}.severity", f"expected page or ticket, found {severity!r}")
+        severity = "ticket"
+    name = reader.string(f.get("name"), f"{path}.name")
+    if name and not build.ALERT_NAME.match(name):
+        reader.error(loc, f"{path}.name", f"{name!r} is not a valid alert name")
+    return NoDataAlert(
+        enabled=reader.boolean(f.get("enabled"), f"{path}.enabled", default=True),
+        for_seconds=for_seconds,
+        severity=severity,  # type: ignore[arg-type]
+        name=name,
+    )
 
 
 def _promql(reader: Reader, fields: dict[str, YNode], path: str, key: str, query: str) -> None:
@@ -198,7 +354,9 @@ def _read_alerting(
     node: YNode | None, path: str, reader: Reader, slo_name: str, windows: AlertWindows
 ) -> Alerting:
     f = reader.mapping(
-        node, path, ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers"]
+        node,
+        path,
+        ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers", "noData"],
     )
     loc = node.loc if node is not None else Location(reader.file, 1, 1)
     name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
@@ -240,6 +398,7 @@ def _read_alerting(
         ticket=severities["ticket"],
         tiers=tuple(tiers),
         min_events=min_events,
+        no_data=_read_no_data(f.get("noData"), f"{path}.noData", reader, loc),
     )
 
 

@@ -1,0 +1,218 @@
+"""Calendar periods: the PromQL that finds where the current week, month or quarter started,
+evaluated by a real Prometheus over dates with DST changes, month lengths and year ends, against
+the zone database (``sloctl.calendars.period_bounds``) as the oracle."""
+
+from __future__ import annotations
+
+import calendar as pycal
+import json
+import shutil
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from sloctl import naming
+from sloctl.backtest.engine import RuleSet, query_range, replay
+from sloctl.calendars import CalendarError, boundary_offsets, period_bounds
+from sloctl.model import CalendarUnit
+from sloctl.render import promql
+from sloctl.render.rules import render_groups, render_rule_file
+from sloctl.servers.prometheus import DEFAULT_BINARY, start_prometheus
+from sloctl.spec import load_text
+
+needs_prometheus = pytest.mark.skipif(
+    shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file(),
+    reason="Debian's prometheus package is missing",
+)
+
+ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Sydney", "Asia/Kathmandu")
+UNITS = ("week", "month", "quarter")
+
+
+def _spec() -> str:
+    slos = []
+    for unit in UNITS:
+        for zone in ZONES:
+            name = f"{unit}-{zone.replace('/', '-').lower()}"
+            slos.append(
+                f"    - name: {name}\n      objective: 99\n      calendar: {{unit: {unit}, timeZone: {zone}}}\n"
+                "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', "
+                "totalQuery: 'sum(rate(t[{{.window}}]))'}}\n      alerting: {noData: {enabled: false}}\n"
+            )
+    return "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: cal}\nspec:\n  slos:\n" + "".join(slos)
+
+
+def _inlined(slo_rules: list[dict[str, object]], sel: str) -> dict[str, str]:
+    """PERIOD_START and PERIOD_END of one SLO as single expressions of ``time()``: each
+    recording read by a later rule replaced by its own expression (with the labels the rule
+    would give it), so that a range query evaluates the chain at every step."""
+    inner = sel[1:-1]
+    candidates: dict[str, str] = {}
+    out: dict[str, str] = {}
+    wanted = {naming.CALENDAR_UTC_START, naming.CALENDAR_BOUNDARY, naming.PERIOD_START, naming.PERIOD_END}
+    for rule in slo_rules:
+        if rule.get("record") not in wanted:
+            continue
+        expr = str(rule["expr"])
+        labels = rule.get("labels") or {}
+        assert isinstance(labels, dict)
+        for name, text in candidates.items():
+            expr = expr.replace(
+                f'{naming.CALENDAR_UTC_START}{{{inner}, {naming.LABEL_CANDIDATE}="{name}"}}', f"({text})"
+            )
+        union = " or ".join(
+            f'label_replace(({t}), "{naming.LABEL_CANDIDATE}", "{n}", "", "")' for n, t in candidates.items()
+        )
+        expr = expr.replace(f"{naming.CALENDAR_UTC_START}{sel}", f"({union})")
+        if naming.CALENDAR_BOUNDARY in out:
+            expr = expr.replace(f"{naming.CALENDAR_BOUNDARY}{sel}", f"({out[naming.CALENDAR_BOUNDARY]})")
+        record = str(rule["record"])
+        if record == naming.CALENDAR_UTC_START:
+            candidates[str(labels[naming.LABEL_CANDIDATE])] = expr
+        else:
+            out[record] = expr
+    return out
+
+
+def _ts(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp())
+
+
+# Spans with DST changes on both hemispheres, a month end on a DST day in Paris (2024: last
+# Sunday of March is the 31st), the US autumn change on November 1st (2026), a year end and a
+# leap February.
+SPANS = (
+    ("2024-03-29T00:00", "2024-04-02T12:00"),
+    ("2026-03-27T00:00", "2026-04-07T00:00"),
+    ("2026-09-29T00:00", "2026-10-02T00:00"),
+    ("2026-10-24T00:00", "2026-11-03T00:00"),
+    ("2026-12-30T00:00", "2027-01-05T00:00"),
+    ("2028-02-26T00:00", "2028-03-02T12:00"),
+)
+STEP = 900
+"""Backfill evaluation interval of the recorded-chain test."""
+
+
+def test_zone_offsets_are_data_and_a_zone_whose_rules_move_is_refused() -> None:
+    rows = boundary_offsets("month", "Europe/Paris")
+    assert (4, 1, 1, 7200) in rows and (11, 1, 1, 3600) in rows
+    # Paris: a Monday from the 26th of March on is after the last Sunday of March (CEST).
+    assert (3, 26, 31, 7200) in boundary_offsets("week", "Europe/Paris")
+    with pytest.raises(CalendarError, match="Africa/Casablanca"):
+        boundary_offsets("month", "Africa/Casablanca")
+    with pytest.raises(CalendarError, match="unknown time zone"):
+        boundary_offsets("month", "Mars/Olympus")
+
+
+def test_a_calendar_slo_with_a_zone_the_rules_cannot_follow_is_a_validation_error() -> None:
+    text = _spec().replace("timeZone: UTC}", "timeZone: Africa/Casablanca}", 1)
+    result = load_text(text, "cal.yaml")
+    assert not result.ok
+    assert any("timeZone" in e.path and "Casablanca" in e.message for e in result.errors)
+
+
+@needs_prometheus
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_period_start_and_end_match_the_zone_database_across_dst_month_and_year_boundaries(
+    tmp_path: Path,
+) -> None:
+    slos = load_text(_spec(), "cal.yaml").slos
+    assert len(slos) == len(UNITS) * len(ZONES)
+    groups = render_groups(slos)
+    checked = 0
+    with start_prometheus(tmp_path, config_text="scrape_configs: []\n") as prom:
+        for slo, group in zip(slos, groups, strict=True):
+            assert slo.calendar is not None
+            rules = group["rules"]
+            assert isinstance(rules, list)
+            exprs = _inlined(rules, promql.slo_selector(slo))
+            for t in _instants(slo.calendar.unit, slo.calendar.time_zone):
+                want = period_bounds(slo.calendar.unit, slo.calendar.time_zone, t)
+                have = (_post_instant(prom.url, exprs[naming.PERIOD_START], t),
+                        _post_instant(prom.url, exprs[naming.PERIOD_END], t))  # fmt: skip
+                assert have == want, (slo.id, datetime.fromtimestamp(t, UTC).isoformat(), have, want)
+                checked += 1
+    assert checked > 1_000
+
+
+def _instants(unit: CalendarUnit, zone: str) -> list[int]:
+    """Instants around every period boundary and DST change in the spans (1 s, 15 min and 1 h
+    either side, and on them), and every 6 hours in between."""
+    tz = ZoneInfo(zone)
+    out: set[int] = set()
+    for a, b in SPANS:
+        start, end = _ts(a), _ts(b)
+        marks: set[int] = set()
+        t = start
+        while t < end:
+            bounds = period_bounds(unit, zone, t)
+            marks.update(bounds)
+            out.add(t)
+            before, after = (
+                datetime.fromtimestamp(t, tz).utcoffset(),
+                datetime.fromtimestamp(t + 3600, tz).utcoffset(),
+            )
+            if before != after:
+                marks.add(t + 3600)
+            t += 6 * 3600
+        for m in marks:
+            out.update(m + d for d in (-3600, -900, -1, 0, 1, 900, 3600) if start <= m + d <= end)
+    return sorted(out)
+
+
+def _post_instant(url: str, expr: str, t: int) -> int:
+    data = urllib.parse.urlencode({"query": expr, "time": t}).encode()
+    with urllib.request.urlopen(f"{url}/api/v1/query", data=data, timeout=60) as resp:
+        body = json.load(resp)
+    assert body["status"] == "success", body
+    (sample,) = body["data"]["result"]
+    return int(float(sample["value"][1]))
+
+
+@needs_prometheus
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_the_recorded_chain_gives_the_same_bounds_when_prometheus_evaluates_it_group_by_group(
+    tmp_path: Path,
+) -> None:
+    # The same rules as recordings, backfilled level by level (sloctl.backtest.engine): the
+    # Paris month around the DST change and the end of March.
+    (slo,) = [s for s in load_text(_spec(), "cal.yaml").slos if s.id == "cal-month-europe-paris"]
+    text = render_rule_file([slo], ["test"], "test")
+    doc = yaml.safe_load(text)
+    wanted = {naming.CALENDAR_UTC_START, naming.CALENDAR_BOUNDARY, naming.PERIOD_START, naming.PERIOD_END}
+    for g in doc["groups"]:
+        g["rules"] = [r for r in g["rules"] if r.get("record") in wanted]
+    start, end = _ts("2026-03-31T12:00"), _ts("2026-04-01T06:00")
+    dummy = "# TYPE x gauge\nx 1 1700000000\n# EOF\n"
+    with replay(
+        RuleSet("calendar", yaml.safe_dump(doc)), dummy, tmp_path, start=start, end=end, step=STEP
+    ) as bt:
+        # Every minute, so that each evaluation (at the group's offset within 15 minutes) is seen.
+        (series,) = query_range(
+            bt.url, f'{naming.PERIOD_START}{{{naming.LABEL_ID}="{slo.id}"}}', start, end, 60
+        )
+        values = series["values"]
+        assert isinstance(values, list) and len(values) > 60
+        for t, v in values:
+            # The value is of the evaluation up to 15 minutes before the query time.
+            assert int(float(v)) in {
+                period_bounds("month", "Europe/Paris", float(t) - d)[0] for d in (0, STEP)
+            }
+        firsts = {int(float(v)) for _t, v in values}
+    # March started at 2026-02-28T23:00Z (CET), April at 2026-03-31T22:00Z (CEST).
+    assert firsts == {_ts("2026-02-28T23:00"), _ts("2026-03-31T22:00")}
+
+
+def test_the_oracle_knows_the_month_lengths_and_the_dst_hour() -> None:
+    # March 2026 in Paris: 31 days minus the hour lost on the 29th.
+    start, end = period_bounds("month", "Europe/Paris", _ts("2026-03-15T12:00"))
+    assert end - start == 31 * 86400 - 3600
+    start, end = period_bounds("month", "UTC", _ts("2028-02-10T00:00"))
+    assert end - start == pycal.monthrange(2028, 2)[1] * 86400 == 29 * 86400
