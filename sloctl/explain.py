@@ -9,13 +9,19 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sloctl.durations import format_duration
-from sloctl.model import SLO
-from sloctl.render.ruletests import designed_detection
+from sloctl.model import SLO, CompositeSLI, LatencySLI
+from sloctl.render.rules import raw_window_limit
+from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
 __all__ = ["SLOExplanation", "TierExplanation", "explain", "format_explanations"]
 
 EVALUATION_INTERVAL = 60
-"""Assumed rule evaluation interval (Prometheus' usual global setting) for detection times."""
+"""Assumed rule evaluation and scrape interval (Prometheus' usual global setting) for
+detection times."""
+
+_CALENDAR_DAYS = {"week": (7, 7), "month": (28, 31), "quarter": (90, 92)}
+"""Shortest and longest period of each calendar unit, in days (a DST change adds or removes an
+hour)."""
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,14 @@ class TierExplanation:
     enabled: bool
     long_window: str
     short_window: str
+    long_window_source: str
+    """``raw series`` (read with the SLI's queries) or ``5m recordings`` (summed)."""
     burn_factor: float
+    burn_factor_range: tuple[float, float] | None
+    """For a calendar period: the factor in its shortest and longest period."""
     trips_at_error_ratio: float
+    trips_at_bad_slices: int | None
+    """For timeslices: bad slices in the long window that trip the tier."""
     budget_spent_at_threshold_percent: float
     for_: str
     full_outage_detection_seconds: int
@@ -41,13 +53,60 @@ class SLOExplanation:
     sli: str
     objective_percent: float
     period: str
+    budgeting: str
+    meaning: str
+    """The promise in words: what is counted, over which period, what a good slice is."""
     error_budget_ratio: float
     error_budget_minutes: float
+    error_budget_slices: float | None
     one_error_in_events: float
     error_budget_events: float | None
     min_events: float
+    no_data: str
+    policy: tuple[str, ...]
     windows_source: str
     tiers: tuple[TierExplanation, ...]
+
+
+def _meaning(slo: SLO) -> str:
+    if slo.calendar is not None:
+        over = (
+            f"each calendar {slo.calendar.unit} in {slo.calendar.time_zone} (the budget resets at local "
+            f"midnight {'on Monday' if slo.calendar.unit == 'week' else 'on the 1st'})"
+        )
+    else:
+        over = f"a rolling {format_duration(slo.period)}"
+    if isinstance(slo.sli, CompositeSLI):
+        parts = ", ".join(f"{c.slo} ×{c.weight:g}" for c in slo.sli.components)
+        return (
+            f"{slo.objective:g}% over {over}, of the weighted mean of its components' error ratios "
+            f"({parts}; Σ wᵢ·rᵢ / {slo.sli.total_weight:g})"
+        )
+    if slo.timeslices is not None:
+        size = format_duration(slo.timeslices.slice_seconds)
+        target = slo.timeslices.target
+        if isinstance(slo.sli, LatencySLI):
+            good = (
+                f"its p{target:g} latency is at most {slo.sli.threshold_seconds * 1000:g}ms "
+                f"({target:g}% of its requests at most that fast)"
+            )
+        else:
+            good = f"at least {target:g}% of its events are good"
+        return (
+            f"{slo.objective:g}% of {size} slices over {over} are good; a slice is good when {good}; "
+            "slices without events do not count"
+        )
+    return f"{slo.objective:g}% of events over {over} are good"
+
+
+def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[float, float] | None:
+    if slo.calendar is None:
+        return None
+    shortest, longest = _CALENDAR_DAYS[slo.calendar.unit]
+    return (
+        round(budget_percent / 100 * (shortest * 86400 - 3600) / long_window, 2),
+        round(budget_percent / 100 * (longest * 86400 + 3600) / long_window, 2),
+    )
 
 
 def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) -> list[SLOExplanation]:
@@ -56,11 +115,20 @@ def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) ->
         budget = slo.error_budget
         tiers: list[TierExplanation] = []
         enabled = {t.name for t in slo.alerting.enabled_tiers}
+        slices = slo.timeslices.slice_seconds if slo.timeslices else None
+        budget_slices = budget * slo.period / slices if slices else None
         for tier in slo.alerting.tiers:
             w = tier.window
             factor = w.burn_factor(slo.period)
             outage = 1 / budget
-            detect = designed_detection(slo, tier, outage, EVALUATION_INTERVAL) if outage > factor else 0
+            detect = (
+                designed_detection(slo, tier, outage, EVALUATION_INTERVAL) if outage > factor or slices else 0
+            )
+            bad = timeslice_slices_to_fire(slo, tier) if slices else None
+            if bad is not None and budget_slices:
+                spent = 100 * bad / budget_slices
+            else:
+                spent = 100 * detect / (budget * slo.period)
             tiers.append(
                 TierExplanation(
                     tier=tier.name,
@@ -68,16 +136,29 @@ def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) ->
                     enabled=tier.name in enabled,
                     long_window=format_duration(w.long_window),
                     short_window=format_duration(w.short_window),
+                    long_window_source=(
+                        "bad slices"
+                        if slices
+                        else "raw series"
+                        if w.long_window <= raw_window_limit(slo)
+                        else "5m recordings"
+                    ),
                     burn_factor=round(factor, 4),
+                    burn_factor_range=_factor_range(slo, w.budget_percent, w.long_window),
                     trips_at_error_ratio=min(1.0, factor * budget),
+                    trips_at_bad_slices=bad,
                     budget_spent_at_threshold_percent=round(w.budget_percent, 4),
                     for_=format_duration(tier.for_seconds) if tier.for_seconds else "0s",
                     full_outage_detection_seconds=detect,
-                    budget_spent_before_full_outage_alert_percent=round(
-                        100 * detect / (budget * slo.period), 4
-                    ),
+                    budget_spent_before_full_outage_alert_percent=round(spent, 4),
                 )
             )
+        nd = slo.alerting.no_data
+        policy = tuple(
+            f"at or below {s.budget_left_percent:g}% of the budget left: {s.action}" for s in slo.policy.steps
+        )
+        if policy:
+            policy += (f"budget unknown (no data): {slo.policy.unknown}",)
         out.append(
             SLOExplanation(
                 id=slo.id,
@@ -85,16 +166,25 @@ def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) ->
                 slo=slo.name,
                 sli=slo.sli.kind,
                 objective_percent=slo.objective,
-                period=format_duration(slo.period),
+                period=slo.calendar.unit if slo.calendar else format_duration(slo.period),
+                budgeting=slo.budgeting,
+                meaning=_meaning(slo),
                 error_budget_ratio=budget,
                 error_budget_minutes=round(budget * slo.period / 60, 2),
+                error_budget_slices=round(budget_slices, 2) if budget_slices else None,
                 one_error_in_events=round(1 / budget, 2),
                 error_budget_events=(
                     round(budget * requests_per_second * slo.period)
-                    if requests_per_second is not None
+                    if requests_per_second is not None and not slices
                     else None
                 ),
                 min_events=slo.alerting.min_events,
+                no_data=(
+                    f"{nd.severity} after {format_duration(nd.for_seconds)} without events"
+                    if nd.enabled
+                    else "off"
+                ),
+                policy=policy,
                 windows_source=slo.windows.source,
                 tiers=tuple(tiers),
             )
@@ -113,35 +203,57 @@ def _human(seconds: float) -> str:
     return f"{s / 86400:.1f}d"
 
 
+def _budget_line(e: SLOExplanation) -> str:
+    if e.error_budget_slices is not None:
+        return (
+            f"  error budget {e.error_budget_ratio:.4%} of the slices = "
+            f"{e.error_budget_slices:,.1f} bad slices ({e.error_budget_minutes:,.1f} min) per {e.period}"
+        )
+    events = (
+        f", {e.error_budget_events:,.0f} events at the given rate"
+        if e.error_budget_events is not None
+        else ""
+    )
+    return (
+        f"  error budget {e.error_budget_ratio:.4%} = {e.error_budget_minutes:,.1f} min of full outage, "
+        f"1 error in {e.one_error_in_events:,.0f} events{events}"
+    )
+
+
 def format_explanations(items: Sequence[SLOExplanation]) -> str:
     """A readable report: one block per SLO and a table of its alert tiers."""
     lines: list[str] = []
+    calendar = timeslices = False
     for e in items:
-        events = (
-            f", {e.error_budget_events:,.0f} events at the given rate"
-            if e.error_budget_events is not None
-            else ""
-        )
-        lines.append(f"{e.id}  ({e.sli} SLI)")
-        lines.append(
-            f"  objective {e.objective_percent:g}% over a rolling {e.period}: error budget "
-            f"{e.error_budget_ratio:.4%} = {e.error_budget_minutes:,.1f} min of full outage, "
-            f"1 error in {e.one_error_in_events:,.0f} events{events}"
-        )
+        lines.append(f"{e.id}  ({e.sli} SLI, {e.budgeting})")
+        lines.append(f"  promise: {e.meaning}")
+        lines.append(_budget_line(e))
         if e.min_events:
             lines.append(
                 f"  pages need at least {e.min_events:g} events in the long window (low-traffic guard)"
             )
+        lines.append(f"  no data: {e.no_data}")
+        for p in e.policy:
+            lines.append(f"  policy: {p}")
         header = ("tier", "windows", "factor", "trips at", "budget", "for", "outage detected", "budget used")
         rows = [header]
         for t in e.tiers:
             state = "" if t.enabled else " (off)"
+            factor = f"{t.burn_factor:g}x"
+            if t.burn_factor_range:
+                factor = f"{t.burn_factor_range[0]:g}-{t.burn_factor_range[1]:g}x"
+                calendar = True
+            trips = f"{t.trips_at_error_ratio:.4%}"
+            if t.trips_at_bad_slices is not None:
+                trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
+                timeslices = True
+            raw = "*" if t.long_window_source == "raw series" else ""
             rows.append(
                 (
                     f"{t.tier}{state}",
-                    f"{t.long_window}/{t.short_window}",
-                    f"{t.burn_factor:g}x",
-                    f"{t.trips_at_error_ratio:.4%}",
+                    f"{t.long_window}{raw}/{t.short_window}",
+                    factor,
+                    trips,
                     f"{t.budget_spent_at_threshold_percent:g}%",
                     t.for_,
                     _human(t.full_outage_detection_seconds) if t.full_outage_detection_seconds else "n/a",
@@ -155,8 +267,22 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
     lines.append(
         "trips at: error ratio that fires the tier; budget: share of the period's budget spent in the "
         "long window at that ratio; outage detected: designed time to fire on a total outage "
-        f"({EVALUATION_INTERVAL}s rule evaluation); budget used: budget spent by then."
+        f"({EVALUATION_INTERVAL}s scrapes and rule evaluation); budget used: budget spent by then. "
+        "A * marks a long window read from the raw series (as fast as raw-window rules); the others "
+        "sum the 5m recordings."
     )
+    if timeslices:
+        lines.append(
+            "Timeslices: a tier trips when its long window holds that many bad slices (its short "
+            "window one at least); a total breach is detected after those slices have ended."
+        )
+    if calendar:
+        lines.append(
+            "Calendar periods: the budget is the objective's share of the current period's events (or "
+            "slices) and resets at the boundary; a tier's factor is its budget share times the "
+            "current period's length over its long window, so it is lower in February than in a "
+            "31-day month (the range shown, a DST change included)."
+        )
     return "\n".join(lines) + "\n"
 
 

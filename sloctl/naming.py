@@ -22,6 +22,8 @@ LABEL_TIER = "sloctl_tier"
 LABEL_SEVERITY = "severity"
 LABEL_CANDIDATE = "sloctl_candidate"
 LABEL_POLICY_ACTION = "sloctl_policy_action"
+LABEL_POLICY_UNKNOWN = "sloctl_policy_unknown"
+"""On ``sloctl_slo_info``: the policy's action when the budget is unknown."""
 SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 
 # Aggregated numerator and denominator, recorded once at the base window; longer windows are

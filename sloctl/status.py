@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from sloctl import naming
 from sloctl.loadtest.allowlist import check_url
+from sloctl.policy import Decision, decide
 
 __all__ = [
     "StatusError",
@@ -53,6 +54,22 @@ class StatusRow:
     period_burn_rate: float
     firing: tuple[str, ...] = field(default=())
     """Firing tiers (``sloctl_tier``), sorted."""
+    no_data: bool = False
+    """The SLI has seen no event for its no-data time (``sloctl:sli_no_data:bool``)."""
+    policy: tuple[tuple[str, float], ...] = ()
+    """The error-budget policy's steps: (action, budget-left ratio), from the generated rules."""
+    policy_unknown: str = "proceed"
+    """The policy's action when the budget or the state is unknown."""
+
+    @property
+    def state(self) -> str:
+        return "no_data" if self.no_data else "ok"
+
+    def decision(self, floor: float | None = None) -> Decision:
+        """What the SLO's error-budget policy says now (``floor``: an extra freeze step)."""
+        return decide(
+            self.budget_remaining, dict(self.policy), self.policy_unknown, no_data=self.no_data, floor=floor
+        )
 
 
 def _query(base: str, expr: str, transport: Transport, time: float | None) -> list[dict[str, object]]:
@@ -64,6 +81,16 @@ def _query(base: str, expr: str, transport: Transport, time: float | None) -> li
     assert isinstance(data, dict)
     result = data.get("result")
     return result if isinstance(result, list) else []
+
+
+def _policies(rows: list[dict[str, object]]) -> dict[str, list[tuple[str, float]]]:
+    out: dict[str, list[tuple[str, float]]] = {}
+    for r in rows:
+        metric, value = r.get("metric"), r.get("value")
+        if isinstance(metric, dict) and isinstance(value, list) and naming.LABEL_ID in metric:
+            action = str(metric.get(naming.LABEL_POLICY_ACTION, ""))
+            out.setdefault(str(metric[naming.LABEL_ID]), []).append((action, float(value[1])))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _by_id(rows: list[dict[str, object]]) -> dict[str, tuple[dict[str, str], float]]:
@@ -88,6 +115,23 @@ def collect(
     base = url.rstrip("/")
     by = f"max by ({', '.join(naming.SLO_LABELS)})"
     info = _by_id(_query(base, f"{by} ({naming.SLO_INFO})", transport, time))
+    unknown = _by_id(
+        _query(
+            base,
+            f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_UNKNOWN}) ({naming.SLO_INFO})",
+            transport,
+            time,
+        )
+    )
+    no_data = _by_id(_query(base, f"{by} ({naming.NO_DATA})", transport, time))
+    policies = _policies(
+        _query(
+            base,
+            f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
+            transport,
+            time,
+        )
+    )
     budget = _by_id(_query(base, f"{by} ({naming.BUDGET_REMAINING})", transport, time))
     current = _by_id(_query(base, f"{by} ({naming.CURRENT_BURN_RATE})", transport, time))
     period = _by_id(_query(base, f"{by} ({naming.PERIOD_BURN_RATE})", transport, time))
@@ -110,19 +154,32 @@ def collect(
                 current_burn_rate=current.get(slo_id, ({}, math.nan))[1],
                 period_burn_rate=period.get(slo_id, ({}, math.nan))[1],
                 firing=tuple(sorted(firing.get(slo_id, ()))),
+                no_data=no_data.get(slo_id, ({}, 0.0))[1] == 1,
+                policy=tuple(policies.get(slo_id, ())),
+                policy_unknown=unknown.get(slo_id, ({}, 0.0))[0].get(naming.LABEL_POLICY_UNKNOWN, "proceed"),
             )
         )
     return rows
 
 
+def _percent(v: float) -> str:
+    return f"{v * 100:.1f}%" if math.isfinite(v) else "unknown"
+
+
+def _rate(v: float) -> str:
+    return f"{v:.2f}x" if math.isfinite(v) else "unknown"
+
+
 def render_table(rows: Sequence[StatusRow]) -> str:
-    header = ("SLO", "BUDGET LEFT", "BURN NOW", "BURN PERIOD", "FIRING")
+    header = ("SLO", "STATE", "BUDGET LEFT", "BURN NOW", "BURN PERIOD", "POLICY", "FIRING")
     body = [
         (
             r.slo,
-            f"{r.budget_remaining * 100:.1f}%",
-            f"{r.current_burn_rate:.2f}x",
-            f"{r.period_burn_rate:.2f}x",
+            r.state,
+            _percent(r.budget_remaining),
+            _rate(r.current_burn_rate),
+            _rate(r.period_burn_rate),
+            r.decision().action if r.policy else "-",
             ",".join(r.firing) or "-",
         )
         for r in rows
@@ -139,11 +196,18 @@ def _finite(v: float) -> float | None:
 
 
 def render_json(rows: Sequence[StatusRow]) -> str:
+    """Unknown numbers (no data in the period) are null."""
     out = []
     for r in rows:
         d = asdict(r)
         for k in ("budget_remaining", "current_burn_rate", "period_burn_rate"):
             d[k] = _finite(d[k])
         d["firing"] = list(r.firing)
+        d["state"] = r.state
+        d["policy"] = {"steps": dict(r.policy), "when_unknown": r.policy_unknown} if r.policy else None
+        del d["policy_unknown"]
+        decision = r.decision()
+        d["policy_action"] = decision.action if r.policy else None
+        d["policy_reason"] = decision.reason
         out.append(d)
     return json.dumps({"slos": out}, indent=2, sort_keys=True) + "\n"

@@ -34,8 +34,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloctl import naming
-
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
 
@@ -283,25 +281,27 @@ def _not_run(
 
 
 def _budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str | None:
-    """Why the game day must not start: the SLO it spends has less than
-    ``min_budget_remaining_percent`` of its period's budget left (a team out of budget does not
-    burn more of it on purpose). Needs ``prometheus_url``; None when the gate is open."""
+    """Why the game day must not start: ``sloctl gate`` says freeze for the SLO it spends — its
+    error-budget policy does, or it has less than ``min_budget_remaining_percent`` of its
+    period's budget left (a team out of budget does not burn more of it on purpose). An unknown
+    budget (no traffic counted yet, as on a fresh rig) does not stop a game day: there is no
+    spent budget to protect. Needs ``prometheus_url``; None when the gate is open."""
     url = str(configuration.get("prometheus_url") or "")
     minimum = float(configuration.get("min_budget_remaining_percent") or 0)
     budget = ext.get("budget") or {}
-    if not url or minimum <= 0 or not budget:
+    if not url or not budget:
         return None
-    from . import probes
+    from sloctl.gate import evaluate
 
     slo = f"{budget['service']}/{budget['slo']}"
     try:
-        remaining = 100 - probes.budget_consumed(url, budget["service"], budget["slo"])
+        verdict = evaluate(
+            url, slos=[slo], floor_percent=minimum if minimum > 0 else None, when_unknown="proceed"
+        )
     except Exception as exc:
         return f"refused: the error budget of {slo} could not be read: {exc}"
-    if math.isnan(remaining):
-        return f"refused: no {naming.BUDGET_REMAINING} for {slo} in Prometheus (generated rules loaded?)"
-    if remaining < minimum:
-        return f"refused: {slo} has {remaining:.1f} % of its error budget left, under {minimum:g} %"
+    if verdict.freeze:
+        return f"refused: sloctl gate says freeze for {slo}: {verdict.reason}"
     return None
 
 

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
     "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
     "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
+    "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
 }
 
 

@@ -386,7 +386,7 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         "sloctl_sli": slo.sli.kind,
         "sloctl_spec": slo.spec_version,
         "sloctl_budgeting": slo.budgeting,
-        "sloctl_policy_unknown": slo.policy.unknown if slo.policy.steps else "proceed",
+        naming.LABEL_POLICY_UNKNOWN: slo.policy.unknown if slo.policy.steps else "proceed",
     }
     if slo.calendar is not None:
         info["sloctl_time_zone"] = slo.calendar.time_zone

@@ -738,7 +738,8 @@ class _Builder:
         assert slo.timeslices is not None
         bad = math.ceil(rpm * min(1.0, slo.timeslices.allowed_error_ratio * 2 + 0.01))
         prefix = w.long_window // STEP + 2
-        count = n if enough else n - 1
+        # Enough: a breach that lasts through the tier's `for`; short: one slice too few.
+        count = n + math.ceil(tier.for_seconds / STEP) if enough else n - 1
         after = w.long_window // STEP + 3
         segments = [_Segment(prefix, rpm, 0), _Segment(count, rpm, bad), _Segment(after, rpm, 0)]
         run = self._run(_one(segments))
@@ -754,7 +755,9 @@ class _Builder:
             late = next(i for i in range(first, run.steps) if run.agreed(i))
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
-            name = f"{tier.name} fires after {n} bad slices in a row, within {format_duration(bound)}"
+            name = (
+                f"{tier.name} fires on {n} bad slices in a row, within {format_duration(bound)} of a breach"
+            )
         else:
             if any(mine):
                 raise AssertionError(f"{slo.id} {tier.name}: the model fires one slice short")

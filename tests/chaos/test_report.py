@@ -43,6 +43,20 @@ class _Prometheus(http.server.BaseHTTPRequestHandler):
         if url.path.endswith("/query_range"):
             values = [[t, "1"] for t in self.firing_at if float(params["start"]) <= t <= float(params["end"])]
             data: dict[str, Any] = {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
+        elif query.startswith(("max by", "ALERTS")):
+            # sloctl.status / sloctl gate: per-SLO series of the generated rules
+            slo = {naming.LABEL_ID: "platform-api-availability", naming.LABEL_SERVICE: "platform-api",
+                   naming.LABEL_SLO: "availability"}  # fmt: skip
+            series = {
+                naming.SLO_INFO: 1.0,
+                naming.BUDGET_REMAINING: self.remaining,
+                naming.NO_DATA: 0.0,
+                naming.CURRENT_BURN_RATE: 0.1,
+                naming.PERIOD_BURN_RATE: 1 - self.remaining,
+            }
+            found = [v for name, v in series.items() if f"({name})" in query]
+            result = [{"metric": slo, "value": [START, str(found[0])]}] if found else []
+            data = {"resultType": "vector", "result": result}
         else:
             value = {
                 naming.PERIOD_SECONDS: 2592000.0,
@@ -157,8 +171,9 @@ def test_without_prometheus_nothing_is_measured() -> None:
 
 
 def test_a_game_day_does_not_start_when_the_slo_is_short_of_budget(prometheus: str, tmp_path: Path) -> None:
-    """20 % of the budget left, under the 25 % minimum: refused before anything runs (the
-    targets do not even exist), reported inconclusive, no journal."""
+    """20 % of the budget left, under the game day's 25 % minimum: ``sloctl gate`` (what the game
+    day asks) says freeze, so the run is refused before anything runs (the targets do not even
+    exist), reported inconclusive, no journal."""
     _Prometheus.remaining = 0.2
     try:
         report = run_gameday(
@@ -170,7 +185,8 @@ def test_a_game_day_does_not_start_when_the_slo_is_short_of_budget(prometheus: s
         _Prometheus.remaining = 1.0
     assert report.verdict == "inconclusive" and report.status == "not run"
     assert report.reasons[0] == (
-        "refused: platform-api/availability has 20.0 % of its error budget left, under 25 %"
+        "refused: sloctl gate says freeze for platform-api/availability: platform-api-availability: "
+        "20.0 % of the error budget left, at or below the freeze step at 25.0 %"
     )
     assert not (tmp_path / "journal.json").exists() and not LEDGER.pending()
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "inconclusive"

@@ -106,9 +106,45 @@ def test_explain_reports_budgets_windows_and_detection_times(capsys: pytest.Capt
     assert quick["budget_spent_at_threshold_percent"] == 2
     # the plan's detection target: a full outage pages in under 5 minutes
     assert quick["full_outage_detection_seconds"] < 300
+    # the quick page's long window is read from the raw series: as fast as raw-window rules
+    # (51.8 s of a full outage fill 1.44 % of an hour, then a scrape and an evaluation)
+    assert quick["long_window_source"] == "raw series"
+    assert quick["full_outage_detection_seconds"] == 172
+    assert availability["tiers"][1]["long_window_source"] == "5m recordings"
+    assert availability["policy"][:2] == [
+        "at or below 50% of the budget left: notify",
+        "at or below 0% of the budget left: freeze",
+    ]
+    latency = next(d for d in data if d["id"] == "platform-api-latency")
+    assert latency["budgeting"] == "timeslices"
+    assert "p95 latency is at most 200ms" in latency["meaning"]
+    assert latency["error_budget_slices"] == pytest.approx(43.2)
+    # one bad 5m slice in an hour is 2.3 % of a 43.2-slice budget: the quick page's 2 %
+    assert [t["trips_at_bad_slices"] for t in latency["tiers"]] == [1, 3, 5, 5]
     assert main(["explain", str(SLOS)]) == 0
     text = capsys.readouterr().out
-    assert "platform-jobs-backups" in text and "page_quick (off)" in text
+    assert "platform-jobs-backups" in text and "page_slow (off)" in text
+    assert "1h*/5m" in text and "Timeslices:" in text
+
+
+def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_period(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "monthly.yaml"
+    spec.write_text(
+        "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: shop}\nspec:\n  slos:\n"
+        "    - name: monthly\n      objective: 99.9\n"
+        "      calendar: {unit: month, timeZone: Europe/Paris}\n"
+        "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}\n"
+    )
+    assert main(["explain", str(spec), "-o", "json"]) == 0
+    (monthly,) = json.loads(capsys.readouterr().out)
+    assert monthly["period"] == "month"
+    assert "each calendar month in Europe/Paris" in monthly["meaning"]
+    quick = monthly["tiers"][0]
+    # 2 % of a 28-day February (less the DST hour of March is not in it) to a 31-day month
+    # with the autumn hour: 0.02 × (28 d − 1 h) / 1 h and 0.02 × (31 d + 1 h) / 1 h
+    assert quick["burn_factor_range"] == [13.42, 14.9]
 
 
 def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing() -> None:

@@ -1,9 +1,11 @@
 """Property: for 300 randomly generated valid specs, the rules pass `promtool check rules
 --lint-fatal` and their generated promtool tests pass.
 
-Specs vary period (catalogued 28d/30d and rescaled others), objective, SLI kind, enabled tiers
-and severities, ``for``, the low-traffic guard and labels. They are drawn from a seeded random
-generator so that a failure reproduces; set ``SLOCTL_RANDOM_SEED`` to explore other corpora.
+Specs vary period (catalogued 28d/30d and rescaled others, and calendar weeks, months and
+quarters in several time zones), objective, SLI kind, budgeting (events or 5m timeslices),
+enabled tiers and severities, ``for``, the low-traffic guard, the no-data ticket, error-budget
+policies and labels; each file also holds a composite of two of its SLOs when two fit. They are
+drawn from a seeded random generator so that a failure reproduces; set ``SLOCTL_RANDOM_SEED`` to explore other corpora.
 (Hypothesis is not used here: its first example of a large composite is the minimal one, and
 shrinking 300 promtool runs would take hours.)
 """
@@ -27,6 +29,8 @@ N_SPECS = 300
 SEED = int(os.environ.get("SLOCTL_RANDOM_SEED", "20261126"))
 
 PERIODS = ["4d", "7d", "10d", "14d", "28d", "30d", "6w", "90d"]
+CALENDAR_UNITS = ["week", "month", "quarter"]
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
 OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
 FORS = [None, "0s", "1m", "2m", "5m", "15m"]
 SLIS: list[dict[str, object]] = [
@@ -73,12 +77,48 @@ def random_slo(rng: random.Random, index: int) -> dict[str, object]:
         alerting["labels"] = {"team": rng.choice(["a", "b"])}
     if rng.random() < 0.15:
         alerting[rng.choice(["page", "ticket"])] = {"enabled": False}
-    return {
+    if rng.random() < 0.3:
+        alerting["noData"] = rng.choice(
+            [{"enabled": False}, {"for": "1h"}, {"for": "10m", "severity": "page"}, {"for": "6h"}]
+        )
+    slo: dict[str, object] = {
         "name": f"slo-{index}",
         "objective": rng.choice(OBJECTIVES),
         "period": rng.choice(PERIODS),
         "sli": rng.choice(SLIS),
         "alerting": alerting,
+    }
+    if rng.random() < 0.12:
+        del slo["period"]
+        slo["calendar"] = {"unit": rng.choice(CALENDAR_UNITS), "timeZone": rng.choice(ZONES)}
+    if rng.random() < 0.1 and "raw" not in slo["sli"]:  # type: ignore[operator]
+        slo["timeslices"] = {"slice": "5m", "target": rng.choice([90, 95, 99])}
+    if rng.random() < 0.2:
+        steps = [{"budgetLeft": rng.choice([25, 50, 75]), "action": "notify"}]
+        if rng.random() < 0.7:
+            steps.append({"budgetLeft": rng.choice([0, 10, -20]), "action": "freeze"})
+        slo["policy"] = {"steps": steps, "whenUnknown": rng.choice(["freeze", "proceed"])}
+    return slo
+
+
+def composite_of(slos: list[dict[str, object]], name: str) -> dict[str, object] | None:
+    """A composite of the first two SLOs that can be components (rolling, events counted, same
+    period), weighted 2 and 1; None when fewer than two fit."""
+    fit = [s for s in slos if "period" in s and "timeslices" not in s and "raw" not in s["sli"]]  # type: ignore[operator]
+    by_period: dict[object, list[dict[str, object]]] = {}
+    for s in fit:
+        by_period.setdefault(s["period"], []).append(s)
+    pair = next((group[:2] for group in by_period.values() if len(group) >= 2), None)
+    if pair is None:
+        return None
+    return {
+        "name": name,
+        "objective": 99.5,
+        "period": pair[0]["period"],
+        "sli": {
+            "composite": {"components": [{"slo": pair[0]["name"], "weight": 2}, {"slo": pair[1]["name"]}]}
+        },
+        "alerting": {"minEvents": 10},
     }
 
 
@@ -86,23 +126,33 @@ def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) 
     rng = random.Random(SEED)
     slos = [random_slo(rng, i) for i in range(N_SPECS)]
     (tmp_path / "slos").mkdir()
+    composites = 0
     for f in range(N_SPECS // 10):
+        items = slos[f * 10 : (f + 1) * 10]
+        composite = composite_of(items, f"composite-{f}")
+        if composite is not None:
+            items = [*items, composite]
+            composites += 1
         doc = {
             "apiVersion": "sloctl/v1",
             "kind": "Service",
             "metadata": {"name": f"svc-{f}"},
-            "spec": {"slos": slos[f * 10 : (f + 1) * 10]},
+            "spec": {"slos": items},
         }
         (tmp_path / "slos" / f"svc-{f}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
     result = load_paths([tmp_path / "slos"])
     assert not result.errors, result.errors[:5]
-    assert len(result.slos) == N_SPECS
+    assert len(result.slos) == N_SPECS + composites
     # the corpus really varies what it claims to vary
-    assert {s.sli.kind for s in result.slos} == {"events", "ratio", "raw", "latency", "probe"}
-    assert len({s.period for s in result.slos}) == len(PERIODS)
+    assert {s.sli.kind for s in result.slos} == {"events", "ratio", "raw", "latency", "probe", "composite"}
+    assert len({s.period for s in result.slos if s.calendar is None}) == len(PERIODS)
+    assert {s.calendar.unit for s in result.slos if s.calendar} == set(CALENDAR_UNITS)
+    assert sum(s.timeslices is not None for s in result.slos) >= 10
+    assert sum(bool(s.policy.steps) for s in result.slos) >= 30
+    assert composites >= 10
     assert len({s.objective for s in result.slos}) == len(OBJECTIVES)
     assert len({tuple(t.name for t in s.alerting.enabled_tiers) for s in result.slos}) > 8
     write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False)))
     report = run_rule_tests([tmp_path / "rules"], jobs=2)
     assert report.ok, f"seed {SEED}:\n" + "\n".join(report.lines())
-    assert sum(r.kind == "test" for r in report.results) >= N_SPECS
+    assert sum(r.kind == "test" for r in report.results) >= N_SPECS + composites

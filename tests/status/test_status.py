@@ -60,6 +60,10 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
 
         if "ALERTS" in url:
             result = [vec(1, sloctl_tier="page_quick", alertname="X", alertstate="firing")]
+        elif "no_data" in url:
+            result = [vec(0)]
+        elif "policy_threshold" in url:
+            result = [vec(0.5, sloctl_policy_action="notify"), vec(0.0, sloctl_policy_action="freeze")]
         elif "remaining" in url:
             result = [vec(0.25)]
         elif "current_burn" in url:
@@ -71,8 +75,13 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
         return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
     rows = collect("http://127.0.0.1:9", transport=transport)
-    assert rows == [StatusRow("a-b", "a", "b", 0.25, 20.0, 0.75, ("page_quick",))]
-    assert "25.0%" in render_table(rows) and "page_quick" in render_table(rows)
+    assert rows == [
+        StatusRow(
+            "a-b", "a", "b", 0.25, 20.0, 0.75, ("page_quick",), False, (("freeze", 0.0), ("notify", 0.5))
+        )
+    ]
+    table = render_table(rows)
+    assert "25.0%" in table and "page_quick" in table and " notify " in table and " ok " in table
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +116,7 @@ def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_qu
 ) -> None:
     assert main(["status", "--prometheus", prometheus.url]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split()[:3] == ["SLO", "BUDGET", "LEFT"]
+    assert lines[0].split()[:4] == ["SLO", "STATE", "BUDGET", "LEFT"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"backtest-outage", "backtest-healthy"}
     assert "page_quick" in rows["backtest-outage"]

@@ -1,0 +1,56 @@
+"""``sloctl gate --prometheus URL [--slo ID ...]``: exit 1 while an error-budget policy says
+freeze, with a JSON verdict and its reason on stdout.
+
+Exit codes: 0 proceed, 1 freeze, 2 usage (URL outside the allow-list, an SLO Prometheus does not
+know), 3 Prometheus could not be read (no verdict)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "gate",
+        help="CI/CD verdict from the error-budget policies: exit 1 while one says freeze",
+        description="Read every selected SLO's remaining error budget, no-data state and "
+        "error-budget policy (compiled into the generated rules) from Prometheus, and exit 1 when "
+        "a policy says freeze. The verdict and its reason are printed as JSON. Exit codes: 0 "
+        "proceed, 1 freeze, 2 usage error, 3 Prometheus could not be read.",
+    )
+    p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
+    p.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="an SLO to judge, as service-name or service/name (repeatable; default: every SLO)",
+    )
+    p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
+    p.add_argument(
+        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sloctl.gate import GateError, evaluate, render_verdict
+    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError
+    from sloctl.status import StatusError
+
+    try:
+        verdict = evaluate(
+            args.prometheus, slos=args.slo, allow=[*DEFAULT_ALLOW, *args.allow_host], time=args.time
+        )
+    except (AllowListError, GateError) as exc:
+        print(f"sloctl gate: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, StatusError) as exc:
+        print(f"sloctl gate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+        return 3
+    sys.stdout.write(render_verdict(verdict, url=args.prometheus, time=args.time))
+    print(f"sloctl gate: {verdict.action}: {verdict.reason}", file=sys.stderr)
+    return 1 if verdict.freeze else 0

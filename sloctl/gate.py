@@ -1,0 +1,110 @@
+"""``sloctl gate``: a CI/CD verdict from the error-budget policies, read from a live Prometheus.
+
+The policies are code (``policy:`` in the SLO files) compiled into the generated rules; the gate
+reads what those rules record — remaining budget, no-data state, the policy's steps — through
+``sloctl.status`` (same HTTP code, same loopback allow-list) and freezes when any selected SLO's
+policy says freeze.
+
+>>> verdict = evaluate("http://127.0.0.1:9090", slos=["platform-api-availability"])  # doctest: +SKIP
+>>> verdict.freeze, verdict.reason                                                   # doctest: +SKIP
+(False, 'platform-api-availability: 82.0 % of the error budget left, above every step')
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from sloctl.policy import Action, Decision
+from sloctl.status import StatusRow, Transport, collect, urllib_transport
+
+__all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
+
+
+class GateError(ValueError):
+    """A selected SLO that Prometheus does not know."""
+
+
+@dataclass(frozen=True)
+class SloVerdict:
+    row: StatusRow
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Verdict:
+    slos: tuple[SloVerdict, ...]
+
+    @property
+    def freeze(self) -> bool:
+        return any(v.decision.action == "freeze" for v in self.slos)
+
+    @property
+    def action(self) -> Action:
+        return "freeze" if self.freeze else "proceed"
+
+    @property
+    def reason(self) -> str:
+        chosen = [v for v in self.slos if v.decision.action == "freeze"] or [
+            v for v in self.slos if v.decision.action == "notify"
+        ]
+        if not chosen and not self.slos:
+            return "no SLO selected"
+        return "; ".join(f"{v.row.slo}: {v.decision.reason}" for v in (chosen or self.slos))
+
+
+def _key(row: StatusRow) -> set[str]:
+    return {row.slo, f"{row.service}/{row.name}"}
+
+
+def evaluate(
+    url: str,
+    *,
+    slos: Sequence[str] = (),
+    transport: Transport = urllib_transport,
+    allow: Sequence[str] | None = None,
+    time: float | None = None,
+    floor_percent: float | None = None,
+    when_unknown: str | None = None,
+) -> Verdict:
+    """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
+    ``platform-api/availability``; every SLO Prometheus knows when empty). ``floor_percent`` adds
+    a freeze step of the caller's (a game day does not start under its minimum budget), and
+    ``when_unknown`` replaces the policies' action for an unknown budget or state."""
+    rows = collect(url, transport=transport, allow=allow, time=time)
+    if slos:
+        missing = [s for s in slos if not any(s in _key(r) for r in rows)]
+        if missing:
+            known = ", ".join(r.slo for r in rows) or "none (are the generated rules loaded?)"
+            raise GateError(f"Prometheus knows no SLO {', '.join(map(repr, missing))}; known: {known}")
+        rows = [r for r in rows if _key(r) & set(slos)]
+    floor = None if floor_percent is None else floor_percent / 100
+    if when_unknown is not None:
+        rows = [replace(r, policy_unknown=when_unknown) for r in rows]
+    return Verdict(tuple(SloVerdict(r, r.decision(floor)) for r in rows))
+
+
+def render_verdict(verdict: Verdict, *, url: str, time: float | None) -> str:
+    """The verdict as JSON: ``verdict`` (freeze or proceed), ``reason``, and per SLO its action,
+    reason, remaining budget (null when unknown) and state."""
+    doc = {
+        "verdict": verdict.action,
+        "reason": verdict.reason,
+        "prometheus": url,
+        "time": time,
+        "slos": [
+            {
+                "slo": v.row.slo,
+                "action": v.decision.action,
+                "reason": v.decision.reason,
+                "budget_remaining": v.row.budget_remaining if math.isfinite(v.row.budget_remaining) else None,
+                "state": v.row.state,
+                "policy": dict(v.row.policy),
+                "when_unknown": v.row.policy_unknown,
+            }
+            for v in verdict.slos
+        ],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

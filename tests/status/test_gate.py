@@ -1,0 +1,242 @@
+"""``sloctl gate`` against a real throwaway Prometheus evaluating the generated rules over
+backfilled series ending now: one SLO in each state of its error-budget policy (proceed,
+notify, freeze, unknown budget with either ``whenUnknown``), plus the usage and read errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sloctl import naming
+from sloctl.backtest.engine import backfill_openmetrics, query
+from sloctl.backtest.run import openmetrics, scenario_slo
+from sloctl.backtest.scenarios import Scenario, counts
+from sloctl.cli.main import main
+from sloctl.gate import evaluate
+from sloctl.policy import decide
+from sloctl.render.rules import render_rule_file
+from sloctl.servers.prometheus import DEFAULT_BINARY, PrometheusServer, start_prometheus
+from sloctl.spec import load_text
+
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e[{{.window}}]))
+          totalQuery: sum(rate(t[{{.window}}]))
+      alerting: {name: ShopBudgetBurn}
+      policy:
+        steps:
+          - {budgetLeft: 50, action: notify}
+          - {budgetLeft: 0, action: freeze}
+        whenUnknown: WHEN
+"""
+# The live rules record since Prometheus started, so the period ratio is the last minutes'
+# error ratio: 0.1x the budget leaves 90 % of it, 0.7x 30 % (notify), 2x -100 % (freeze).
+STATES = {
+    "proceed": Scenario("proceed", "", 3600, background_burn=0.1, warmup=0),
+    "notify": Scenario("notify", "", 3600, background_burn=0.7, warmup=0),
+    "freeze": Scenario("freeze", "", 3600, background_burn=2.0, warmup=0),
+    "unknown-freeze": Scenario("unknown-freeze", "", 3600, rps=0.0, warmup=0),
+    "unknown-proceed": Scenario("unknown-proceed", "", 3600, rps=0.0, warmup=0),
+}
+
+
+def _id(state: str) -> str:
+    return f"backtest-{state}"
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    if shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file():
+        pytest.skip("Debian's prometheus package is missing")
+    tmp = tmp_path_factory.mktemp("gate")
+    end = int(time.time()) // 60 * 60
+    start = end - 3600
+    slos = []
+    items = []
+    for state, s in STATES.items():
+        (base,) = load_text(SPEC.replace("WHEN", "proceed" if state == "unknown-proceed" else "freeze")).slos
+        slos.append(scenario_slo(base, s))
+        items.append((s, counts(s, base.error_budget)))
+    backfill_openmetrics(openmetrics(items, start=start), tmp, tmp / "data")
+    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
+    server = start_prometheus(
+        tmp, config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n"
+    )
+    try:
+        # Every SLO's remaining budget (or, without events, its no-data flag) is recorded.
+        deadline = time.monotonic() + 60
+        while len(query(server.url, f"{naming.NO_DATA} or {naming.BUDGET_REMAINING}")) < len(
+            STATES
+        ) or not query(server.url, f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{_id("freeze")}"}} < 0'):
+            assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()[-3000:]
+            time.sleep(0.5)
+        yield server
+    finally:
+        server.stop()
+
+
+def _gate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object], str]:
+    code = main(["gate", *args])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out) if captured.out else {}, captured.err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("state", "code", "action", "reason"),
+    [
+        ("proceed", 0, "proceed", "above every step"),
+        ("notify", 0, "notify", "at or below the notify step at 50.0 %"),
+        ("freeze", 1, "freeze", "at or below the freeze step at 0.0 %"),
+        ("unknown-freeze", 1, "freeze", "the policy says freeze when unknown"),
+        ("unknown-proceed", 0, "proceed", "the policy says proceed when unknown"),
+    ],
+)
+def test_the_gate_exits_on_what_the_policy_says_in_each_state(
+    prometheus: PrometheusServer,
+    capsys: pytest.CaptureFixture[str],
+    state: str,
+    code: int,
+    action: str,
+    reason: str,
+) -> None:
+    got, verdict, err = _gate(capsys, "--prometheus", prometheus.url, "--slo", _id(state))
+    assert got == code, (verdict, err)
+    assert verdict["verdict"] == ("freeze" if code else "proceed")
+    (slo,) = verdict["slos"]  # type: ignore[misc]
+    assert slo["slo"] == _id(state) and slo["action"] == action
+    assert reason in slo["reason"] and reason in str(verdict["reason"])
+    assert f"sloctl gate: {verdict['verdict']}" in err
+    if state.startswith("unknown"):
+        # No event in the period: the budget is unknown, not 100 %, and the SLI has no data.
+        assert slo["budget_remaining"] is None and slo["state"] == "no_data"
+    else:
+        assert slo["state"] == "ok"
+        assert slo["policy"] == {"freeze": 0.0, "notify": 0.5}
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_without_slo_the_gate_judges_every_slo_and_freezes_on_any(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    got, verdict, _err = _gate(capsys, "--prometheus", prometheus.url)
+    assert got == 1
+    actions = {s["slo"]: s["action"] for s in verdict["slos"]}  # type: ignore[attr-defined]
+    assert actions == {
+        _id("proceed"): "proceed",
+        _id("notify"): "notify",
+        _id("freeze"): "freeze",
+        _id("unknown-freeze"): "freeze",
+        _id("unknown-proceed"): "proceed",
+    }
+    # The reason names the SLOs that freeze, and only those.
+    assert _id("freeze") in str(verdict["reason"]) and _id("notify") not in str(verdict["reason"])
+    got, verdict, _err = _gate(
+        capsys, "--prometheus", prometheus.url, "--slo", _id("proceed"), "--slo", "backtest/notify"
+    )
+    assert got == 0 and [s["action"] for s in verdict["slos"]] == ["notify", "proceed"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_floor_of_the_callers_and_an_override_for_unknown_budgets_change_the_verdict(
+    prometheus: PrometheusServer,
+) -> None:
+    # What a game day asks: 25 % minimum, unknown budgets do not stop it.
+    assert evaluate(prometheus.url, slos=[_id("notify")], floor_percent=25).freeze is False
+    assert evaluate(prometheus.url, slos=[_id("notify")], floor_percent=40).freeze is True
+    assert evaluate(prometheus.url, slos=[_id("unknown-freeze")], when_unknown="proceed").freeze is False
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_status_shows_the_no_data_state_an_unknown_budget_and_the_policy_action(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--prometheus", prometheus.url]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "SLO",
+        "STATE",
+        "BUDGET",
+        "LEFT",
+        "BURN",
+        "NOW",
+        "BURN",
+        "PERIOD",
+        "POLICY",
+        "FIRING",
+    ]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert rows[_id("unknown-freeze")][1:3] == ["no_data", "unknown"]
+    assert rows[_id("freeze")][1] == "ok" and rows[_id("freeze")][5] == "freeze"
+    assert rows[_id("notify")][5] == "notify"
+    assert main(["status", "--prometheus", prometheus.url, "-o", "json"]) == 0
+    doc = {r["slo"]: r for r in json.loads(capsys.readouterr().out)["slos"]}
+    unknown = doc[_id("unknown-freeze")]
+    assert unknown["state"] == "no_data" and unknown["budget_remaining"] is None
+    assert unknown["policy_action"] == "freeze"
+    assert doc[_id("proceed")]["budget_remaining"] == pytest.approx(0.9, abs=0.02)
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_an_slo_prometheus_does_not_know_is_a_usage_error_naming_the_known_ones(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gate", "--prometheus", prometheus.url, "--slo", "shop-nope"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert "no SLO 'shop-nope'" in captured.err and _id("notify") in captured.err
+
+
+def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert main(["gate", "--prometheus", f"http://127.0.0.1:{port}"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == "" and "cannot read Prometheus" in captured.err
+
+
+def test_the_gate_refuses_a_prometheus_outside_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gate", "--prometheus", "http://192.0.2.1:9090"]) == 2
+    assert "192.0.2.1" in capsys.readouterr().err
+
+
+def test_the_decision_is_the_strictest_step_reached() -> None:
+    steps = {"notify": 0.5, "freeze": 0.0}
+    assert decide(0.51, steps, "freeze", no_data=False).action == "proceed"
+    assert decide(0.5, steps, "freeze", no_data=False).action == "notify"
+    assert decide(0.0, steps, "freeze", no_data=False).action == "freeze"
+    assert decide(-3.0, {"notify": 0.5}, "freeze", no_data=False).action == "notify"
+    assert decide(0.9, {}, "freeze", no_data=True).reason == "no error-budget policy"
+    # No data now with a known budget: the state is unknown, so the policy's unknown action.
+    assert decide(0.9, steps, "freeze", no_data=True).action == "freeze"
+    assert decide(0.9, steps, "proceed", no_data=True).action == "proceed"
+    assert decide(0.3, steps, "proceed", no_data=False, floor=0.25).action == "notify"
+    assert decide(0.2, steps, "proceed", no_data=False, floor=0.25).action == "freeze"
+
+
+def test_gate_help_is_plain_text_with_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["gate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "--prometheus URL" in out and "--slo ID" in out and "1 freeze" in out
