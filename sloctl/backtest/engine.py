@@ -170,6 +170,11 @@ def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, objec
     return out
 
 
+def _full_group(text: str, group: Mapping[str, object]) -> Mapping[str, object]:
+    """The group of the rule file that a level's (partial) ``group`` comes from."""
+    return next(g for g in _rules(text) if g.get("name") == group.get("name"))
+
+
 def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...]:
     firing: list[float] = []
     since: float | None = None
@@ -207,16 +212,7 @@ class Backtest:
     def group_offset(self, group: Mapping[str, object], interval: int) -> float:
         """Seconds after ``start`` of the group's first evaluation: like the rule manager,
         promtool evaluates a group at a hash-dependent offset within its interval."""
-        record = next((str(r["record"]) for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
-        if record is None:
-            return 0.0
-        res = query(self.url, f"{record}[{interval * 3}s]", self.start + interval * 4)
-        if not res:
-            return 0.0
-        values = res[0]["values"]
-        assert isinstance(values, list)
-        # Sample timestamps are milliseconds: round, or a float start lands a hair before them.
-        return round((float(values[-1][0]) - self.start) % interval, 3)
+        return _group_offset(self.url, group, interval, self.start)
 
     def alerts(self) -> list[AlertSeries]:
         """Every alert's series, evaluated at its group's evaluation times (``for`` applied)."""
@@ -237,6 +233,56 @@ class Backtest:
                     labels = {**metric, **rule_labels, "alertname": str(r["alert"])}
                     out.append(AlertSeries(str(r["alert"]), labels, times, _apply_for(times, interval, hold)))
         return out
+
+
+def _group_offset(url: str, group: Mapping[str, object], interval: int, start: int) -> float:
+    for r in group.get("rules", []):  # type: ignore[attr-defined]
+        if "record" not in r:
+            continue
+        res = query(url, f"{r['record']}[{interval * 3}s]", start + interval * 4)
+        if res:
+            values = res[0]["values"]
+            assert isinstance(values, list)
+            # Sample timestamps are milliseconds: round, or a float start lands a hair before them.
+            return round((float(values[-1][0]) - start) % interval, 3)
+    return 0.0
+
+
+def _pinned(rule: Mapping[str, object]) -> bool:
+    """A rule that pins a time with ``@ end()``: a range query (promtool's backfill) resolves
+    ``end()`` to the end of the whole range, a rule evaluation to the evaluation time."""
+    return "@ end()" in str(rule.get("expr", ""))
+
+
+def _evaluate_pinned(
+    url: str,
+    group: Mapping[str, object],
+    rules: Sequence[Mapping[str, object]],
+    start: int,
+    end: int,
+    step: int,
+) -> str:
+    """Evaluate ``rules`` of ``group`` with an instant query at each of the group's evaluation
+    times, as the rule manager would; the samples as OpenMetrics (timestamps in seconds)."""
+    interval = parse_duration(str(group.get("interval", f"{step}s")))
+    first = start + _group_offset(url, group, interval, start)
+    lines: list[str] = []
+    for r in rules:
+        name = str(r["record"])
+        lines.append(f"# TYPE {name} gauge")
+        fixed = {str(k): str(v) for k, v in (r.get("labels") or {}).items()}  # type: ignore[attr-defined]
+        t = first
+        while t <= end:
+            for sample in query(url, str(r["expr"]), t):  # type: ignore[arg-type]
+                metric = sample["metric"]
+                value = sample["value"]
+                assert isinstance(metric, dict) and isinstance(value, list)
+                labels = {str(k): str(v) for k, v in metric.items() if k != "__name__"} | fixed
+                text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                lines.append(f"{name}{{{text}}} {value[1]} {t:.3f}")
+            t += interval
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"
 
 
 _CONFIG = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n"
@@ -273,20 +319,29 @@ def replay(
             # One path for every level: promtool offsets a group's evaluations by a hash of its
             # name and file, and every level must be evaluated at the same instants.
             rule_file = workdir / "backfill.yml"
-            rule_file.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+            batch = [g | {"rules": [r for r in g["rules"] if not _pinned(r)]} for g in groups]  # type: ignore[attr-defined]
+            batch = [g for g in batch if g["rules"]]
             out = workdir / f"level{i}-blocks"
+            out.mkdir(exist_ok=True)
             first = warmup_start if i == 0 and warmup_start is not None else start
-            subprocess.run(
-                [
-                    promtool, "tsdb", "create-blocks-from", "rules",
-                    f"--start={first}", f"--end={end}", f"--url={server.url}",
-                    f"--output-dir={out}", f"--eval-interval={step}s", "--quiet", rule_file.name,
-                ],
-                cwd=workdir,
-                check=True,
-                capture_output=True,
-                timeout=TIMEOUT,
-            )  # fmt: skip
+            if batch:
+                rule_file.write_text(yaml.safe_dump({"groups": batch}, sort_keys=False))
+                subprocess.run(
+                    [
+                        promtool, "tsdb", "create-blocks-from", "rules",
+                        f"--start={first}", f"--end={end}", f"--url={server.url}",
+                        f"--output-dir={out}", f"--eval-interval={step}s", "--quiet", rule_file.name,
+                    ],
+                    cwd=workdir,
+                    check=True,
+                    capture_output=True,
+                    timeout=TIMEOUT,
+                )  # fmt: skip
+            for g in groups:
+                pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
+                if pinned:
+                    text = _evaluate_pinned(server.url, _full_group(rules.text, g), pinned, first, end, step)
+                    backfill_openmetrics(text, workdir, out)
             server.stop()
             for block in out.iterdir():
                 if block.is_dir():

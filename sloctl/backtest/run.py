@@ -8,24 +8,30 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sloctl import naming
+from sloctl.calendars import period_bounds
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI
+from sloctl.model import SLO, Component, CompositeSLI, EventsSLI, LatencySLI
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 
 from .engine import AlertSeries, Backtest, RuleSet, replay
-from .scenarios import Counts, Scenario, counts
+from .scenarios import Counts, Scenario, counts, slice_truth
 
 __all__ = [
     "EPOCH",
     "ERRORS",
+    "HISTOGRAM",
     "REQUESTS",
     "Episode",
+    "Feed",
+    "Item",
     "ScenarioResult",
     "TierResult",
+    "designed_no_data",
     "evaluate",
     "openmetrics",
     "our_rules",
+    "prepare",
     "run_scenarios",
     "scenario_slo",
 ]
@@ -34,32 +40,82 @@ EPOCH = 1767225600
 """2026-01-01T00:00:00Z: scenarios start at midnight UTC, so hours of the day mean something."""
 ERRORS = "sloctl_backtest_errors_total"
 REQUESTS = "sloctl_backtest_requests_total"
+HISTOGRAM = "sloctl_backtest_duration_seconds"
+"""Latency SLIs are replayed as a classic histogram: the slow requests are those above the
+SLO's threshold bucket."""
 
 
-def scenario_slo(base: SLO, s: Scenario) -> SLO:
-    """``base`` (objective, period, catalog, tiers, guard) with its SLI reading the scenario's
-    counters; service ``backtest``, SLO name = scenario name."""
-    sel = f'{{scenario="{s.name}"}}'
-    return replace(
-        base,
-        service="backtest",
-        name=s.name.replace("_", "-"),
-        sli=EventsSLI(
+def _labels(s: Scenario, component: str | None) -> str:
+    """The feed's labels, as OpenMetrics writes them (no spaces) and PromQL reads them."""
+    extra = f',component="{component}"' if component else ""
+    return f'scenario="{s.name}"{extra}'
+
+
+def _selector(s: Scenario, component: str | None) -> str:
+    return "{" + _labels(s, component) + "}"
+
+
+def scenario_slo(base: SLO, s: Scenario, component: str | None = None) -> SLO:
+    """``base`` (objective, period, budgeting, catalog, tiers, guard, policy) with its SLI
+    reading the scenario's counters — or its histogram, for a latency SLI; service
+    ``backtest``, SLO name = scenario name (and component)."""
+    sel = _selector(s, component)
+    name = s.name.replace("_", "-") + (f"-{component}" if component else "")
+    if isinstance(base.sli, LatencySLI):
+        sli: EventsSLI | LatencySLI = LatencySLI(HISTOGRAM, sel, base.sli.threshold_seconds)
+    else:
+        sli = EventsSLI(
             f"sum(rate({ERRORS}{sel}[{{{{.window}}}}]))", f"sum(rate({REQUESTS}{sel}[{{{{.window}}}}]))"
-        ),
-        labels=(),
-    )
+        )
+    return replace(base, service="backtest", name=name, sli=sli, labels=())
 
 
-def openmetrics(items: Sequence[tuple[Scenario, Counts]], start: int = EPOCH) -> str:
-    """Counters of every scenario, split over ``series`` shards (timestamps in seconds)."""
+@dataclass(frozen=True)
+class Feed:
+    """The counters of one SLI in a run: a scenario's counts, for an SLO or one component of
+    a composite, as event counters or (``le``: the threshold bucket) a latency histogram."""
+
+    scenario: Scenario
+    counts: Counts
+    component: str | None = None
+    le: float | None = None
+
+
+def _histogram_lines(feeds: Sequence[Feed], start: int) -> list[str]:
+    lines = [f"# TYPE {HISTOGRAM} histogram"]
+    for f in feeds:
+        c = f.counts
+        base = _labels(f.scenario, f.component)
+        fast = total = 0.0
+        for i in range(len(c.requests)):
+            if c.reset[i]:
+                fast = total = 0.0
+            total += c.requests[i]
+            fast += c.requests[i] - c.errors[i]
+            if not c.scraped[i]:
+                continue
+            t = start - c.warmup + i * c.step
+            lines.append(f'{HISTOGRAM}_bucket{{{base},le="{f.le:g}"}} {fast:.12g} {t}')
+            lines.append(f'{HISTOGRAM}_bucket{{{base},le="+Inf"}} {total:.12g} {t}')
+            lines.append(f"{HISTOGRAM}_count{{{base}}} {total:.12g} {t}")
+            lines.append(f"{HISTOGRAM}_sum{{{base}}} {total * 0.05:.12g} {t}")
+    return lines
+
+
+def openmetrics(items: Sequence[tuple[Scenario, Counts] | Feed], start: int = EPOCH) -> str:
+    """Counters (and histograms) of every feed, split over the scenario's ``series`` shards
+    (timestamps in seconds)."""
+    feeds = [i if isinstance(i, Feed) else Feed(i[0], i[1]) for i in items]
     lines: list[str] = []
+    counters = [f for f in feeds if f.le is None]
     for metric, pick in ((ERRORS, 0), (REQUESTS, 1)):
         lines.append(f"# TYPE {metric.removesuffix('_total')} counter")
-        for s, c in items:
+        for f in counters:
+            s, c = f.scenario, f.counts
             per_step = c.errors if pick == 0 else c.requests
+            base = _labels(s, f.component)
             for shard in range(s.series):
-                labels = f'{{scenario="{s.name}",shard="{shard}"}}'
+                labels = f'{{{base},shard="{shard}"}}'
                 value = 0.0
                 for i, inc in enumerate(per_step):
                     if c.reset[i]:
@@ -67,12 +123,61 @@ def openmetrics(items: Sequence[tuple[Scenario, Counts]], start: int = EPOCH) ->
                     value += inc / s.series
                     if c.scraped[i]:
                         lines.append(f"{metric}{labels} {value:.12g} {start - c.warmup + i * c.step}")
+    histograms = [f for f in feeds if f.le is not None]
+    if histograms:
+        lines.extend(_histogram_lines(histograms, start))
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
 
 def our_rules(slos: Sequence[SLO], interval: int = 60) -> RuleSet:
     return RuleSet("sloctl", render_rule_file(slos, ["backtest"], "backtest", RuleOptions(interval=interval)))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One scenario against one SLO: the SLO's backtest twin, the twins of its components
+    (a composite) and the counters they read."""
+
+    scenario: Scenario
+    slo: SLO
+    feeds: tuple[Feed, ...]
+    members: tuple[SLO, ...] = ()
+
+    @property
+    def slos(self) -> tuple[SLO, ...]:
+        return (*self.members, self.slo)
+
+
+def _heaviest(sli: CompositeSLI) -> str:
+    return max(sli.components, key=lambda c: (c.weight, c.slo)).slo
+
+
+def prepare(base: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> Item:
+    """The twin of ``base`` for ``s``; a composite's components (from ``service_slos``) each get
+    their counters, and the scenario's incidents hit the heaviest one."""
+    if not isinstance(base.sli, CompositeSLI):
+        le = base.sli.threshold_seconds if isinstance(base.sli, LatencySLI) else None
+        return Item(s, scenario_slo(base, s), (Feed(s, counts(s, base.error_budget), None, le),))
+    by_name = {m.name: m for m in service_slos if m.service == base.service}
+    heavy = _heaviest(base.sli)
+    members: list[SLO] = []
+    feeds: list[Feed] = []
+    for c in base.sli.components:
+        member = by_name[c.slo]
+        sub = s if c.slo == heavy else replace(s, incidents=())
+        members.append(scenario_slo(member, s, component=c.slo))
+        feeds.append(Feed(sub, counts(sub, member.error_budget), c.slo))
+    twin = replace(
+        base,
+        service="backtest",
+        name=s.name.replace("_", "-"),
+        labels=(),
+        sli=CompositeSLI(
+            tuple(Component(m.name, c.weight) for m, c in zip(members, base.sli.components, strict=True))
+        ),
+    )
+    return Item(s, twin, tuple(feeds), tuple(members))
 
 
 @dataclass(frozen=True)
@@ -89,7 +194,8 @@ class TierResult:
     expected: bool
     designed_seconds: int | None
     detection_seconds: int | None
-    """From the first incident's start to the first firing evaluation."""
+    """From the first incident's start (the first quiet interval's, for ``no_data``) to the
+    first firing evaluation."""
     false_alerts: int
     alert_seconds: int
     """Firing time of the detecting episode."""
@@ -114,9 +220,12 @@ class ScenarioResult:
     period_ratio: float
     period_ratio_truth: float
     series: dict[str, list[tuple[int, float]]]
-    """Plots: ``budget``, ``burn`` (current 5m burn rate), ``burn_<tier>`` (long-window burn)."""
+    """Plots: ``budget``, ``burn`` (current 5m burn rate), ``burn_<tier>`` (long-window burn),
+    and ``period_ratio``."""
     source_id: str = ""
     """Id of the SLO the scenario SLO was derived from."""
+    start: int = EPOCH
+    """Unix seconds of the scenario's start."""
 
 
 def _episodes(firing: Sequence[int], step: int) -> list[Episode]:
@@ -129,27 +238,57 @@ def _episodes(firing: Sequence[int], step: int) -> list[Episode]:
     return out
 
 
-def _tier_result(slo: SLO, s: Scenario, tier_name: str, firing: Sequence[int], step: int) -> TierResult:
-    tier = next(t for t in slo.alerting.enabled_tiers if t.name == tier_name)
+def designed_no_data(slo: SLO, step: int) -> int:
+    """Designed time from the last event to the no-data alert: the 5m rate reaches zero one
+    base window after it, then ``for`` of zeros, then a scrape and an evaluation."""
+    return slo.alerting.no_data.for_seconds + naming.BASE_WINDOW + 2 * step
+
+
+def _burn(item: Item, burn: float) -> float:
+    """The SLO's burn (in multiples of its budget) for an incident of ``burn``: for a
+    composite, the heaviest component's error ratio diluted by its weight."""
+    slo = item.slo
+    if not isinstance(slo.sli, CompositeSLI):
+        return 1 / slo.error_budget if math.isinf(burn) else burn
+    heavy = max(slo.sli.components, key=lambda c: (c.weight, c.slo))
+    member = next(m for m in item.members if m.name == heavy.slo)
+    ratio = 1.0 if math.isinf(burn) else min(1.0, burn * member.error_budget)
+    return ratio * heavy.weight / slo.sli.total_weight / slo.error_budget
+
+
+def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, start: int) -> TierResult:
+    slo, s = item.slo, item.scenario
     eps = _episodes(firing, step)
-    inc = s.incidents[0] if s.incidents else None
-    long_w = tier.window.long_window
     designed = None
-    if inc is not None and tier_name in s.expect:
-        burn = 1 / slo.error_budget if math.isinf(inc.burn) else inc.burn
-        designed = designed_detection(slo, tier, burn, eval_step=step)
-    true_eps = [e for e in eps if inc is not None and inc.start <= e.start <= inc.end + long_w]
-    first = true_eps[0] if true_eps else None
+    if tier_name == "no_data":
+        spans = [(a, b, designed_no_data(slo, step)) for a, b in s.quiet]
+        if spans and tier_name in s.expect:
+            designed = designed_no_data(slo, step)
+    else:
+        tier = next(t for t in slo.alerting.enabled_tiers if t.name == tier_name)
+        spans = [(inc.start, inc.end, tier.window.long_window) for inc in s.incidents]
+        if s.incidents and tier_name in s.expect:
+            inc = s.incidents[0]
+            period = None
+            if slo.calendar is not None:
+                begin, end = period_bounds(slo.calendar.unit, slo.calendar.time_zone, start + inc.start)
+                period = end - begin
+            designed = designed_detection(slo, tier, _burn(item, inc.burn), eval_step=step, period=period)
+    # An episode is true when it starts during an incident or within the tier's long window
+    # after it (the window still holds the incident).
+    true_eps = [e for e in eps if any(a <= e.start <= b + extra for a, b, extra in spans)]
+    first_span = spans[0] if spans else None
+    first = next((e for e in true_eps if first_span and e.start >= first_span[0]), None)
     return TierResult(
         tier=tier_name,
         expected=tier_name in s.expect,
         designed_seconds=designed,
-        detection_seconds=None if first is None or inc is None else first.start - inc.start,
+        detection_seconds=None if first is None or first_span is None else first.start - first_span[0],
         false_alerts=len(eps) - len(true_eps),
         alert_seconds=0 if first is None else first.end - first.start + step,
         reset_seconds=None
-        if first is None or inc is None or first.end >= s.duration - step
-        else max(0, first.end + step - inc.end),
+        if first is None or first_span is None or first.end >= s.duration - step
+        else max(0, first.end + step - first_span[1]),
         episodes=tuple(eps),
     )
 
@@ -163,9 +302,41 @@ def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
     return [(int(float(t)) - start, float(v)) for t, v in values]
 
 
+def truth(item: Item, start: int, at: int | None = None) -> float:
+    """The ground truth of the period ratio at ``at`` seconds into the scenario (its end by
+    default), from the raw per-step counts: Σerrors / Σevents over the period — since the
+    calendar period's start, and never before the scenario's (recordings of the replay start
+    there) for calendar and timeslice SLOs; the share of bad 5m slices for timeslices; the
+    weighted mean of the components' for a composite."""
+    slo, s = item.slo, item.scenario
+    at = s.duration if at is None else at
+    c = item.feeds[0].counts
+    end_index = (c.warmup + at) // c.step
+    first = 0
+    if slo.calendar is not None or slo.timeslices is not None:
+        first = c.warmup // c.step
+    if slo.calendar is not None:
+        begin, _end = period_bounds(slo.calendar.unit, slo.calendar.time_zone, start + at)
+        first = max(first, (begin - start + c.warmup) // c.step)
+    if isinstance(slo.sli, CompositeSLI):
+        total = 0.0
+        for comp, feed in zip(slo.sli.components, item.feeds, strict=True):
+            total += comp.weight * feed.counts.truth_ratio(first, end_index)
+        return total / slo.sli.total_weight
+    if slo.timeslices is not None:
+        share = slice_truth(c, slo.timeslices.allowed_error_ratio, first, end_index)
+        return math.nan if share is None else share
+    req = sum(c.requests[first + 1 : end_index + 1])
+    return c.truth_ratio(first, end_index) if req else math.nan
+
+
+def _period_ratio_name(slo: SLO) -> str:
+    return naming.period_error_ratio(slo.calendar.unit if slo.calendar else None, slo.period)
+
+
 def evaluate(
     bt: Backtest,
-    items: Sequence[tuple[Scenario, SLO, Counts]],
+    items: Sequence[Item],
     alerts: Sequence[AlertSeries],
     *,
     start: int = EPOCH,
@@ -173,38 +344,57 @@ def evaluate(
 ) -> list[ScenarioResult]:
     """Per-scenario results of our rules in ``bt`` (their series names)."""
     out: list[ScenarioResult] = []
-    for s, slo, c in items:
+    for item in items:
+        s, slo = item.scenario, item.slo
         sel = f'{{{naming.LABEL_ID}="{slo.id}"}}'
         end = start + s.duration
         tiers: list[TierResult] = []
-        for tier in slo.alerting.enabled_tiers:
+        names = [t.name for t in slo.alerting.enabled_tiers]
+        if slo.alerting.no_data.enabled:
+            names.append("no_data")
+        for tier_name in names:
             firing = sorted(
                 math.ceil(t - start)
                 for a in alerts
-                if a.labels.get(naming.LABEL_ID) == slo.id and a.labels.get(naming.LABEL_TIER) == tier.name
+                if a.labels.get(naming.LABEL_ID) == slo.id and a.labels.get(naming.LABEL_TIER) == tier_name
                 for t in a.firing
                 if t <= end
             )
-            tiers.append(_tier_result(slo, s, tier.name, firing, bt.step))
+            tiers.append(_tier_result(item, tier_name, firing, bt.step, start))
         budget = slo.error_budget
-        truth = c.truth_ratio()
-        ratio = _value_at(bt, f"max({naming.error_ratio(slo.period)}{sel})", end)
+        ratio = _value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
+        # The truth at the evaluation that recorded that value (at most a minute before the end);
+        # calendar and timeslice ratios read 5m points, so they end at the last one before it.
+        recorded = _value_at(bt, f"max(timestamp({_period_ratio_name(slo)}{sel}))", end)
+        grid = naming.BASE_WINDOW if slo.calendar or slo.timeslices else s.step
+        at = s.duration if math.isnan(recorded) else int(recorded - start) // grid * grid
+        true_ratio = truth(item, start, at=at)
         left = _value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
+
+        def plot(expr: str) -> list[tuple[int, float]]:
+            return [p for p in _points(bt, expr, start) if p[0] <= s.duration]  # noqa: B023
+
         series = {
-            "budget": [
-                p for p in _points(bt, f"max({naming.BUDGET_REMAINING}{sel})", start) if p[0] <= s.duration
-            ],
-            "burn": [
-                p for p in _points(bt, f"max({naming.CURRENT_BURN_RATE}{sel})", start) if p[0] <= s.duration
-            ],
+            "budget": plot(f"max({naming.BUDGET_REMAINING}{sel})"),
+            "burn": plot(f"max({naming.CURRENT_BURN_RATE}{sel})"),
+            "period_ratio": plot(f"max({_period_ratio_name(slo)}{sel})"),
         }
         for tier in slo.alerting.enabled_tiers:
             w = naming.error_ratio(tier.window.long_window)
-            series[f"burn_{tier.name}"] = [
-                p for p in _points(bt, f"max({w}{sel}) / {budget}", start) if p[0] <= s.duration
-            ]
+            series[f"burn_{tier.name}"] = plot(f"max({w}{sel}) / {budget}")
         out.append(
-            ScenarioResult(s, slo, tuple(tiers), left, 1 - truth / budget, ratio, truth, series, source_id)
+            ScenarioResult(
+                s,
+                slo,
+                tuple(tiers),
+                left,
+                1 - true_ratio / budget,
+                ratio,
+                true_ratio,
+                series,
+                source_id,
+                start,
+            )
         )
     return out
 
@@ -224,16 +414,24 @@ def run_scenarios(
     workdir: Path,
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
+    service_slos: Sequence[SLO] = (),
 ) -> list[ScenarioResult]:
-    """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus."""
-    items = [(s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios]
-    step = min(s.step for s in scenarios)
-    end = EPOCH + max(s.duration for s in scenarios)
-    warmup = EPOCH - max(s.warmup for s in scenarios)
-    text = openmetrics([(s, c) for s, _slo, c in items])
-    ruleset = rules([slo for _s, slo, _c in items])
-    with replay(ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup) as bt:
-        return evaluate(bt, items, bt.alerts(), source_id=base.id)
+    """Backtest ``scenarios`` against the rules of ``base``, one throwaway Prometheus per
+    scenario start (most scenarios start at ``EPOCH``; calendar ones at their dates)."""
+    results: list[ScenarioResult] = []
+    starts = sorted({s.epoch or EPOCH for s in scenarios})
+    for n, epoch in enumerate(starts):
+        chosen = [s for s in scenarios if (s.epoch or EPOCH) == epoch]
+        items = [prepare(base, s, service_slos) for s in chosen]
+        step = min(s.step for s in chosen)
+        end = epoch + max(s.duration for s in chosen)
+        warmup = epoch - max(s.warmup for s in chosen)
+        text = openmetrics([f for i in items for f in i.feeds], start=epoch)
+        ruleset = rules([slo for i in items for slo in i.slos])
+        sub = workdir if len(starts) == 1 else workdir / f"start-{n}"
+        with replay(ruleset, text, sub, start=epoch, end=end, step=step, warmup_start=warmup) as bt:
+            results.extend(evaluate(bt, items, bt.alerts(), start=epoch, source_id=base.id))
+    return results
 
 
 def run_history(
@@ -247,18 +445,19 @@ def run_history(
     s = history_scenario(slo, start, end - (end - start) % step, warmup)
     c = history_counts(url, slo, start - warmup, start + s.duration, step=step)
     c = replace(c, warmup=warmup)
-    twin = scenario_slo(slo, s)
-    text = openmetrics([(s, c)], start=start)
+    # History gives event counts (the SLI's own 5m rates), so even a latency SLI replays counters.
+    twin = scenario_slo(replace(slo, sli=EventsSLI("", "")), s)
+    item = Item(s, twin, (Feed(s, c),))
     with replay(
         our_rules([twin]),
-        text,
+        openmetrics(item.feeds, start=start),
         workdir,
         start=start,
         end=start + s.duration,
         step=step,
         warmup_start=start - warmup,
     ) as bt:
-        return evaluate(bt, [(s, twin, c)], bt.alerts(), start=start, source_id=slo.id)
+        return evaluate(bt, [item], bt.alerts(), start=start, source_id=slo.id)
 
 
 def describe(seconds: int | None) -> str:

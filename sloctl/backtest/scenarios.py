@@ -1,24 +1,45 @@
 """Backtest scenarios as data, and the per-step counts they generate.
 
 A scenario describes traffic and errors for one SLO on a 1m grid: a base request rate, a traffic
-shape (flat, diurnal, or quiet nights), a background burn (in multiples of the error budget),
-incidents (intervals with a higher burn), counter resets and scrape gaps. ``counts`` turns it
-into exact per-step request and error counts, from which both the counters fed to Prometheus
-and the ground truth are derived.
+shape (flat, diurnal, or quiet nights), a background burn (in multiples of the error budget, or
+as an error ratio), incidents (intervals with a higher burn), intervals without traffic, counter
+resets and scrape gaps. ``counts`` turns it into exact per-step request and error counts, from
+which both the counters fed to Prometheus and the ground truth are derived.
+
+Scenarios are for a kind of SLO: ``occurrences`` (a rolling period counting events),
+``timeslices``, ``calendar`` (built per calendar by ``calendar_scenarios``, at the dates where its
+zone changes its period or its clock) and ``composite`` (one component fails).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["SCENARIOS", "Counts", "Incident", "Scenario", "counts", "scenario"]
+from sloctl.calendars import period_bounds
+from sloctl.model import SLO, CompositeSLI
+
+__all__ = [
+    "CALENDAR_SCENARIOS",
+    "SCENARIOS",
+    "Counts",
+    "Incident",
+    "Scenario",
+    "applies",
+    "calendar_scenarios",
+    "counts",
+    "scenario",
+    "slice_truth",
+]
 
 HOUR = 3600
 DAY = 86400
 
 Shape = Literal["flat", "diurnal", "quiet_night", "busy_hour"]
+Kind = Literal["occurrences", "timeslices", "calendar", "composite"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,13 @@ class Scenario:
     warmup: int = 3 * DAY
     """Healthy history before the scenario, at least the longest alert window: windows longer
     than the history would otherwise see only the scenario (a freshly deployed SLO)."""
+    kind: Kind = "occurrences"
+    quiet: tuple[tuple[int, int], ...] = ()
+    """Intervals (seconds from the start) without any traffic: the SLI's series go flat."""
+    epoch: int | None = None
+    """Unix seconds of the scenario's start; None: the run's (2026-01-01T00:00Z)."""
+    ratio: bool = False
+    """Burns are error ratios (0.15 = 15 % of requests fail or are slow), not budget multiples."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +120,12 @@ def counts(s: Scenario, budget: float) -> Counts:
     err: list[float] = [0.0]
     for i in range(1, n + 1):
         t = i * s.step - s.warmup
-        r = _traffic(s, t) * s.step
+        r = 0.0 if any(a < t <= b for a, b in s.quiet) else _traffic(s, t) * s.step
         burn = s.background_burn
         for inc in s.incidents:
             if inc.start < t <= inc.end:
                 burn = inc.burn
-        ratio = 1.0 if math.isinf(burn) else min(1.0, burn * budget)
+        ratio = 1.0 if math.isinf(burn) else min(1.0, burn * (1.0 if s.ratio else budget))
         req.append(r)
         err.append(r * ratio)
     times = [i * s.step - s.warmup for i in range(n + 1)]
@@ -176,6 +204,143 @@ SCENARIOS: tuple[Scenario, ...] = (
         gaps=((2 * HOUR, 2 * HOUR + 180), (5 * HOUR, 5 * HOUR + 600)),
     ),
 )
+
+
+def _slice_breaches() -> Scenario:
+    # 1 % of requests slow in the background; breaches of 15 % slow requests on whole 5m slices
+    # (15 % keeps a slice shifted by up to a minute on the same side of a 95 % target).
+    breaches = (
+        Incident(3 * HOUR, 3 * HOUR + 900, 0.15),
+        Incident(9 * HOUR, 9 * HOUR + 900, 0.15),
+        Incident(15 * HOUR, 15 * HOUR + 900, 0.15),
+        Incident(20 * HOUR, 20 * HOUR + 300, 0.15),
+    )
+    return Scenario(
+        "slice_breaches",
+        "p95 breaches (15 % of requests slow) on 10 whole 5m slices in a day: 3 × 15 min and 5 min",
+        DAY,
+        breaches,
+        ("page_quick", "page_slow"),
+        background_burn=0.01,
+        kind="timeslices",
+        ratio=True,
+    )
+
+
+SCENARIOS += (
+    Scenario(
+        "no_data",
+        "the SLI's series go flat for 2 hours after 2 healthy hours: the no-data ticket, then back",
+        6 * HOUR,
+        expect=("no_data",),
+        quiet=((2 * HOUR, 4 * HOUR),),
+    ),
+    _slice_breaches(),
+    Scenario(
+        "dependency_fails",
+        "the heaviest component of a composite fails completely for 20 minutes after a healthy hour",
+        2 * HOUR,
+        (Incident(HOUR, HOUR + 20 * 60, math.inf),),
+        ("page_quick", "ticket_quick"),
+        kind="composite",
+    ),
+)
+
+
+def applies(s: Scenario, slo: SLO) -> bool:
+    """Whether scenario ``s`` is meant for ``slo``'s kind."""
+    if isinstance(slo.sli, CompositeSLI):
+        return s.kind == "composite"
+    if s.kind == "calendar":
+        return slo.calendar is not None and s.epoch is not None
+    if slo.timeslices is not None:
+        return s.kind == "timeslices"
+    return s.kind == "occurrences" and slo.calendar is None
+
+
+def _after(unit: str, zone: str, t: int) -> int:
+    return period_bounds(unit, zone, t)[1]  # type: ignore[arg-type]
+
+
+def _transition(zone: str, after: int) -> int | None:
+    """The zone's first change of UTC offset after ``after`` within a year (hourly scan)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    t = after - after % HOUR
+    before = dt.datetime.fromtimestamp(t, tz).utcoffset()
+    for _ in range(366 * 24):
+        t += HOUR
+        if dt.datetime.fromtimestamp(t, tz).utcoffset() != before:
+            return t
+    return None
+
+
+CALENDAR_SCENARIOS = ("period_boundary", "dst_change")
+
+
+def calendar_scenarios(slo: SLO) -> tuple[Scenario, ...]:
+    """The calendar scenarios of a calendar SLO: ``period_boundary`` (the period that ends
+    after 2026-02-27, a 28-day February for months) and ``dst_change`` (its zone's first clock
+    change of 2026, then its next period boundary; none in a zone without one).
+
+    The boundary's burn sits between the quick page's factors in the periods before and after
+    it when they differ (it fires before the boundary and stops at it: a 31-day month allows
+    more than February), and 15 % above the factor otherwise."""
+    calendar = slo.calendar
+    if calendar is None:
+        return ()
+    unit, zone = calendar.unit, calendar.time_zone
+    quick = slo.windows.window("page", "quick")
+    out: list[Scenario] = []
+    boundary = _after(unit, zone, 1772150400)  # 2026-02-27T00:00Z
+    lengths = (
+        boundary - period_bounds(unit, zone, boundary - 1)[0],
+        _after(unit, zone, boundary) - boundary,
+    )
+    before, after = (quick.budget_percent / 100 * n / quick.long_window for n in lengths)
+    burn = (before + after) / 2 if after > before * 1.01 else before * 1.15
+    out.append(
+        Scenario(
+            "period_boundary",
+            f"a burn of {burn:.2f}x across the {unit} boundary in {zone}: the budget restarts there, "
+            "and the quick page's factor follows the period's length",
+            40 * HOUR,
+            (Incident(27 * HOUR, 33 * HOUR, burn),),
+            ("page_quick",),
+            kind="calendar",
+            epoch=boundary - 30 * HOUR,
+        )
+    )
+    change = _transition(zone, 1772323200)  # 2026-03-01T00:00Z
+    if change is not None:
+        end = _after(unit, zone, change)
+        start = change - 30 * HOUR
+        out.append(
+            Scenario(
+                "dst_change",
+                f"the clock change of {zone} then its {unit} boundary: a full outage of 20 minutes "
+                "from the change, and a budget that restarts at local midnight",
+                end - start + 12 * HOUR - (end - start) % 60,
+                (Incident(30 * HOUR, 30 * HOUR + 1200, math.inf),),
+                ("page_quick",),
+                kind="calendar",
+                epoch=start,
+            )
+        )
+    return tuple(out)
+
+
+def slice_truth(c: Counts, allowed: float, start_index: int, end_index: int, per: int = 5) -> float | None:
+    """Share of bad slices among the ``per``-step slices ending in ``(start_index, end_index]``
+    with traffic (a slice is bad when its error ratio exceeds ``allowed``)."""
+    first = start_index + 1
+    bad = total = 0
+    for last in range(first + per - 1, end_index + 1, per):
+        req = sum(c.requests[last - per + 1 : last + 1])
+        if req <= 0:
+            continue
+        total += 1
+        bad += sum(c.errors[last - per + 1 : last + 1]) / req > allowed
+    return bad / total if total else None
 
 
 def scenario(name: str) -> Scenario:

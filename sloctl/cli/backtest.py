@@ -32,7 +32,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "reset time and budget left against the ground truth, per SLO and tier.",
     )
     p.add_argument("paths", nargs="+", help="SLO files or directories")
-    p.add_argument("--scenario", action="append", default=[], help="scenario name (repeatable; default all)")
+    p.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help="scenario name (repeatable; default: every scenario meant for each SLO's kind)",
+    )
     p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
     p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
@@ -46,10 +51,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sloctl.backtest import SCENARIOS, render_html, scenario
+    from sloctl.backtest import SCENARIOS, render_html
     from sloctl.backtest.output import render_json, render_table
     from sloctl.backtest.run import run_history, run_scenarios
+    from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
     from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError, check_url
+    from sloctl.model import CompositeSLI
     from sloctl.spec import load_paths
 
     loaded = load_paths(args.paths)
@@ -57,10 +64,14 @@ def _run(args: argparse.Namespace) -> int:
         for e in loaded.errors:
             print(e, file=sys.stderr)
         return 2
-    try:
-        chosen = [scenario(n) for n in args.scenario] if args.scenario else list(SCENARIOS)
-    except KeyError as exc:
-        print(f"sloctl backtest: {exc.args[0]}", file=sys.stderr)
+    known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
+    unknown = [n for n in args.scenario if n not in known]
+    if unknown:
+        print(
+            f"sloctl backtest: no scenario {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(sorted(known))}",
+            file=sys.stderr,
+        )
         return 2
     if args.prometheus:
         if args.start is None or args.end is None or args.end <= args.start:
@@ -80,9 +91,19 @@ def _run(args: argparse.Namespace) -> int:
         for i, slo in enumerate(loaded.slos):
             sub = workdir / f"{i}-{slo.id}"
             if args.prometheus:
+                if isinstance(slo.sli, CompositeSLI):
+                    print(
+                        f"sloctl backtest: {slo.id}: a composite has no history of its own; skipped",
+                        file=sys.stderr,
+                    )
+                    continue
                 results.extend(run_history(slo, args.prometheus, args.start, args.end, sub))
-            else:
-                results.extend(run_scenarios(slo, chosen, sub))
+                continue
+            # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
+            own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
+            chosen = [s for s in own if not args.scenario or s.name in args.scenario]
+            if chosen:
+                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos))
     if args.report:
         args.report.write_text(render_html(results))
     if args.output == "json":

@@ -36,7 +36,8 @@ with warnings.catch_warnings():
 
 from sloctl import naming
 from sloctl.durations import format_duration
-from sloctl.model import SLO
+from sloctl.model import SLO, CompositeSLI
+from sloctl.render.rules import alert_windows
 
 __all__ = [
     "COMPONENTS",
@@ -297,6 +298,8 @@ class _Kit:
         steps: list[dash_m.Threshold] | None = None,
         decimals: float | None = None,
         description: str = "",
+        no_value: str | None = None,
+        mappings: list[dash_m.ValueMapping] | None = None,
     ) -> stat_b.Panel:
         pid, pos = grid.place(w, h)
         panel = (
@@ -319,6 +322,10 @@ class _Kit:
         )
         if decimals is not None:
             panel = panel.decimals(decimals)
+        if no_value is not None:
+            panel = panel.no_value(no_value)
+        if mappings is not None:
+            panel = panel.mappings(mappings)
         return panel
 
 
@@ -370,6 +377,17 @@ def _overview(kit: _Kit) -> dash_b.Dashboard:
             ),
             w=6,
             steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+        )
+    )
+    board = board.with_panel(
+        kit.stat(
+            grid,
+            "SLOs without data",
+            "none",
+            kit.target(f"count({naming.NO_DATA}{{{svc}}} == 1) or vector(0)", "no data", "A", instant=True),
+            w=6,
+            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+            description="SLIs whose series are absent or flat zero: their budgets cannot be judged.",
         )
     )
     for severity in ("page", "ticket"):
@@ -554,26 +572,39 @@ def _service(kit: _Kit, service: str, slos: Sequence[SLO]) -> dash_b.Dashboard:
     for slo in slos:
         rid, rpos = grid.row()
         board = board.with_row(
-            dash_b.Row(f"{slo.name}: {slo.objective:g}% over {format_duration(slo.period)}")
-            .id(rid)
-            .grid_pos(rpos)
-            .collapsed(False)
+            dash_b.Row(f"{slo.name}: {_promise(slo)}").id(rid).grid_pos(rpos).collapsed(False)
         )
         for panel in _slo_panels(kit, grid, slo):
             board = board.with_panel(panel)
     return board
 
 
-def _slo_windows(slo: SLO) -> list[int]:
-    windows = {naming.BASE_WINDOW, slo.period}
-    for w in slo.windows.windows:
-        windows.update((w.short_window, w.long_window))
-    return sorted(windows)
+def _promise(slo: SLO) -> str:
+    """The row title's promise: the objective, what it counts, over which period."""
+    over = f"each calendar {slo.calendar.unit}" if slo.calendar else format_duration(slo.period)
+    if isinstance(slo.sli, CompositeSLI):
+        parts = ", ".join(f"{c.slo} ×{c.weight:g}" for c in slo.sli.components)
+        return f"{slo.objective:g}% over {over}, composite of {parts}"
+    if slo.timeslices:
+        return f"{slo.objective:g}% of {format_duration(slo.timeslices.slice_seconds)} slices over {over}"
+    return f"{slo.objective:g}% over {over}"
+
+
+_STATE_MAPPINGS: list[dash_m.ValueMapping] = [
+    dash_m.ValueMap(
+        options={
+            "0": dash_m.ValueMappingResult(text="ok", color="green", index=0),
+            "1": dash_m.ValueMappingResult(text="no data", color="red", index=1),
+        }
+    )
+]
 
 
 def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[dash_m.Panel]]:
     sel = _slo_sel(slo)
-    period = format_duration(slo.period)
+    unit = slo.calendar.unit if slo.calendar else None
+    period = f"this {unit}" if unit else format_duration(slo.period)
+    period_ratio = naming.period_error_ratio(unit, slo.period)
     budget_by = f"on ({naming.LABEL_ID}) group_left max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET}{sel})"
     panels: list[cogbuilder.Builder[dash_m.Panel]] = []
     desc = slo.description or f"{slo.service} / {slo.name}"
@@ -587,15 +618,34 @@ def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[das
             h=8,
             steps=_BUDGET_STEPS,
             decimals=1,
-            description=f"Share of the {period} error budget left; negative when overspent.",
+            description=f"Share of the {period} error budget left; negative when overspent; "
+            "unknown when the period saw no event.",
+            no_value="unknown",
         )
     )
+    if slo.alerting.no_data.enabled:
+        panels.append(
+            kit.stat(
+                grid,
+                "State",
+                "none",
+                kit.target(f"max({naming.NO_DATA}{sel})", "state", "A", instant=True),
+                w=4,
+                h=8,
+                description=(
+                    f"no data: the SLI saw no event for {format_duration(slo.alerting.no_data.for_seconds)} "
+                    "(its series absent or flat zero)."
+                ),
+                mappings=_STATE_MAPPINGS,
+                steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+            )
+        )
     panels.append(
         kit.stat(
             grid,
             f"SLI over {period}",
             "percentunit",
-            kit.target(f"1 - max({naming.error_ratio(slo.period)}{sel})", "SLI", "A", instant=True),
+            kit.target(f"1 - max({period_ratio}{sel})", "SLI", "A", instant=True),
             w=4,
             h=8,
             steps=[
@@ -613,7 +663,7 @@ def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[das
             "percentunit",
             [
                 kit.target(f"1 - max({naming.error_ratio(naming.BASE_WINDOW)}{sel})", "SLI (5m)", "A"),
-                kit.target(f"1 - max({naming.error_ratio(slo.period)}{sel})", f"SLI ({period})", "B"),
+                kit.target(f"1 - max({period_ratio}{sel})", f"SLI ({period})", "B"),
                 kit.target(f"max({naming.OBJECTIVE}{sel})", "objective", "C"),
             ],
         ).with_override(_by_names(["objective"]), [_dashed()])
@@ -632,7 +682,7 @@ def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[das
             format_duration(w),
             f"W{i}",
         )
-        for i, w in enumerate(_slo_windows(slo))
+        for i, w in enumerate(alert_windows(slo))
     ]
     burn = kit.timeseries(
         grid,
@@ -650,7 +700,37 @@ def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[das
             )
         ).with_override(_by_names([f"threshold {t.name}" for t in slo.alerting.enabled_tiers]), [_dashed()])
     panels.append(burn)
-    if slo.sli.kind != "raw":
+    if isinstance(slo.sli, CompositeSLI):
+        # What each component brings: its error ratio over the quick page's window, times its
+        # weight share.
+        total = slo.sli.total_weight
+        window = slo.windows.window("page", "quick").long_window
+        ratio = naming.error_ratio(window)
+        panels.append(
+            kit.timeseries(
+                grid,
+                f"Components: weighted {format_duration(window)} error ratio",
+                "percentunit",
+                [
+                    kit.target(
+                        f'{c.weight / total:.6g} * max({ratio}{{{naming.LABEL_ID}="{slo.service}-{c.slo}"}})',
+                        f"{c.slo} ×{c.weight:g}",
+                        f"C{i}",
+                    )
+                    for i, c in enumerate(slo.sli.components)
+                ],
+                description="The composite's error ratio is the sum of these.",
+            )
+        )
+        panels.append(
+            kit.timeseries(
+                grid,
+                "Events (all components)",
+                "eps",
+                [kit.target(f"max({naming.events_rate()}{sel})", "events", "A")],
+            )
+        )
+    elif slo.sli.kind != "raw":
         panels.append(
             kit.timeseries(
                 grid,
@@ -660,6 +740,20 @@ def _slo_panels(kit: _Kit, grid: _Grid, slo: SLO) -> list[cogbuilder.Builder[das
                     kit.target(f"max({naming.events_rate()}{sel})", "events", "A"),
                     kit.target(f"max({naming.errors_rate()}{sel})", "errors", "B"),
                 ],
+            )
+        )
+    if slo.timeslices is not None:
+        panels.append(
+            kit.timeseries(
+                grid,
+                "Bad slices",
+                "none",
+                [kit.target(f"max({naming.TIMESLICE_BAD}{sel})", "bad slice", "A")],
+                description=(
+                    f"1 while the last {format_duration(slo.timeslices.slice_seconds)} slice is bad "
+                    f"(fewer than {slo.timeslices.target:g}% of its events good), 0 while good, "
+                    "empty without events."
+                ),
             )
         )
     if slo.alerting.enabled_tiers:

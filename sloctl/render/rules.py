@@ -123,13 +123,22 @@ def _calendar_ratio_rules(
     def total(hour: str, slices: str, slice_agg: str) -> str:
         hours = f"sum(sum_over_time({after(f'{hour}{sel}', naming.PERIOD_START)}[{span}:1h]))"
         recent = f"sum({slice_agg}({after(slices, naming.CALENDAR_PARTIAL_START)}[1h:5m]))"
-        return f"({hours} or on() vector(0))\n+\n({recent} or on() vector(0))"
+        at_start = (
+            f"sum({slice_agg}(({slices} and on() (vector(time()) == on() "
+            f"({naming.PERIOD_START}{sel} @ end())))[{span}:1h]))"
+        )
+        return (
+            f"({hours} or on() vector(0))\n+\n({recent} or on() vector(0))\n-\n"
+            f"({at_start} or on() vector(0)) * (time() % 300 > bool 0)"
+        )
 
-    # Slices at 5m steps are 5m points p; with evaluations off the 5m grid the hour picked at H
-    # holds the points H-60m..H-5m (on the grid: H-55m..H), so the rest starts one point earlier.
+    # Slices at 5m steps are 5m points p (the 5m before p). With evaluations off the 5m grid
+    # the hour picked at H holds the points H-60m..H-5m (on the grid: H-55m..H): the rest
+    # starts one point earlier, and the point at the period's start (the 5m before it) is
+    # taken out again.
     partial = (
-        f"clamp_min(vector(time() - time() % 3600 - 300 * (time() % 300 > bool 0)), "
-        f"scalar({naming.PERIOD_START}{sel}))"
+        f"clamp_min(vector(time() - time() % 3600), scalar({naming.PERIOD_START}{sel}))"
+        " - 300 * (time() % 300 > bool 0)"
     )
     return [
         _record(naming.CALENDAR_PARTIAL_START, partial, _labels(slo, options)),

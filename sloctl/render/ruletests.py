@@ -740,15 +740,17 @@ class _Builder:
         prefix = w.long_window // STEP + 2
         # Enough: a breach that lasts through the tier's `for`; short: one slice too few.
         count = n + math.ceil(tier.for_seconds / STEP) if enough else n - 1
-        after = w.long_window // STEP + 3
+        bound = designed_detection(
+            slo, tier, 1 / slo.error_budget, STEP, scrape=STEP, period=_first_period(slo)
+        )
+        # Good slices after the run: past the designed time, or (one short) just past the run,
+        # where its window holds the most bad slices.
+        after = max(3, math.ceil(bound / STEP) - count + 3) if enough else 3
         segments = [_Segment(prefix, rpm, 0), _Segment(count, rpm, bad), _Segment(after, rpm, 0)]
         run = self._run(_one(segments))
         mine = run.fire[tier.name]
         start = prefix
         if enough:
-            bound = designed_detection(
-                slo, tier, 1 / slo.error_budget, STEP, scrape=STEP, period=_first_period(slo)
-            )
             first = next((i for i, f in enumerate(mine) if f), None)
             if first is None or (first - start) * STEP > bound:
                 raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")

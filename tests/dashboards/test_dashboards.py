@@ -157,8 +157,9 @@ def test_schema_check_finds_bad_options_field_config_and_queries(files: dict[str
     panels = bad["panels"]
     assert isinstance(panels, list)
     panels[0]["options"]["graphMode"] = "sparkles"
-    panels[6]["fieldConfig"]["defaults"]["custom"]["lineWidth"] = "thick"
-    panels[6]["targets"][0]["format"] = "csv"
+    ts = next(p for p in panels if p["type"] == "timeseries")
+    ts["fieldConfig"]["defaults"]["custom"]["lineWidth"] = "thick"
+    ts["targets"][0]["format"] = "csv"
     bad["graphTooltip"] = 7
     paths = {f.path for f in validate_dashboard(bad, schema_dir=SCHEMAS)}
     assert {"options/graphMode", "fieldConfig/defaults/custom/lineWidth", "targets/0/format"} <= paths

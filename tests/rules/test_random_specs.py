@@ -122,6 +122,7 @@ def composite_of(slos: list[dict[str, object]], name: str) -> dict[str, object] 
     }
 
 
+@pytest.mark.timeout(2400)
 def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     slos = [random_slo(rng, i) for i in range(N_SPECS)]

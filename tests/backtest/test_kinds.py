@@ -1,0 +1,229 @@
+"""Backtests of the SLO math beyond the rolling ratio, on the real Prometheus engine: the
+no-data ticket, timeslice latency breaches read from a histogram, a calendar month boundary
+(February's budget against March's), a DST change (Europe/Paris) and a composite whose heaviest
+dependency fails. Each designed alert fires at its designed time, and the budgets equal the
+truth computed from the raw per-step counts."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sloctl.backtest.run import ScenarioResult, prepare, run_scenarios, truth
+from sloctl.backtest.scenarios import SCENARIOS, calendar_scenarios, scenario
+from sloctl.calendars import period_bounds
+from sloctl.model import SLO
+from sloctl.servers.prometheus import DEFAULT_BINARY
+from sloctl.spec import load_text
+
+pytestmark = [
+    pytest.mark.promtool,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file(),
+        reason="Debian's prometheus package is missing",
+    ),
+]
+
+SCRAPE = 60
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
+      alerting: {minEvents: 100}
+    - name: latency
+      objective: 99.5
+      timeslices: {slice: 5m, target: 95}
+      sli:
+        latency: {histogram: http_seconds, threshold: 200ms}
+    - name: monthly
+      objective: 99.9
+      calendar: {unit: month, timeZone: Europe/Paris}
+      sli:
+        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
+    - name: weekly
+      objective: 99.9
+      calendar: {unit: week, timeZone: Europe/Paris}
+      sli:
+        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
+    - name: pg
+      objective: 99.9
+      sli:
+        events: {errorQuery: 'sum(rate(pe[{{.window}}]))', totalQuery: 'sum(rate(pt[{{.window}}]))'}
+    - name: redis
+      objective: 99.9
+      sli:
+        events: {errorQuery: 'sum(rate(re[{{.window}}]))', totalQuery: 'sum(rate(rt[{{.window}}]))'}
+    - name: mongo
+      objective: 99.9
+      sli:
+        events: {errorQuery: 'sum(rate(me[{{.window}}]))', totalQuery: 'sum(rate(mt[{{.window}}]))'}
+    - name: api
+      objective: 99.9
+      sli:
+        composite:
+          components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
+"""
+
+
+def _slos() -> dict[str, SLO]:
+    result = load_text(SPEC, "shop.yaml")
+    assert result.ok, result.errors
+    return {s.name: s for s in result.slos}
+
+
+def _designed_alerts_fire_in_time_and_none_is_false(r: ScenarioResult) -> None:
+    checked = 0
+    for t in r.tiers:
+        if t.expected:
+            assert t.designed_seconds is not None and t.detection_seconds is not None, (r.scenario.name, t)
+            # As in test_backtest: the design assumes scrapes aligned with the 5m base window.
+            assert t.detection_seconds <= t.designed_seconds + SCRAPE, (r.scenario.name, t)
+            checked += 1
+        assert t.false_alerts == 0, (r.scenario.name, t)
+    assert checked == len(r.scenario.expect)
+
+
+def _at(r: ScenarioResult, name: str, second: int) -> float:
+    """The recorded value at the last evaluation at or before ``second`` into the scenario."""
+    points = [v for t, v in r.series[name] if t <= second]
+    assert points, (name, second)
+    return points[-1]
+
+
+@pytest.fixture(scope="module")
+def slos() -> dict[str, SLO]:
+    return _slos()
+
+
+def test_the_new_scenarios_are_offered_to_the_kinds_they_are_for(slos: dict[str, SLO]) -> None:
+    from sloctl.backtest.scenarios import applies
+
+    def names(slo: SLO) -> set[str]:
+        return {s.name for s in SCENARIOS if applies(s, slo)} | {s.name for s in calendar_scenarios(slo)}
+
+    assert "no_data" in names(slos["availability"]) and "slice_breaches" not in names(slos["availability"])
+    assert names(slos["latency"]) == {"slice_breaches"}
+    assert names(slos["api"]) == {"dependency_fails"}
+    assert names(slos["monthly"]) == {"period_boundary", "dst_change"}
+    # A zone without clock changes has no DST scenario.
+    utc = load_text(SPEC.replace("Europe/Paris}", "UTC}", 1), "x.yaml").slos
+    assert {s.name for s in calendar_scenarios(next(s for s in utc if s.name == "monthly"))} == {
+        "period_boundary"
+    }
+
+
+def test_no_data_files_its_ticket_in_time_and_clears_when_traffic_is_back(
+    slos: dict[str, SLO], tmp_path: Path
+) -> None:
+    (r,) = run_scenarios(slos["availability"], [scenario("no_data")], tmp_path)
+    _designed_alerts_fire_in_time_and_none_is_false(r)
+    no_data = next(t for t in r.tiers if t.tier == "no_data")
+    # 30m of zeros after the 5m rate reached zero: not before that.
+    assert no_data.detection_seconds is not None and no_data.detection_seconds >= 30 * 60 + 5 * 60 - SCRAPE
+    # Traffic is back after 2 hours: the ticket resolves within a few minutes.
+    assert no_data.reset_seconds is not None and no_data.reset_seconds <= 5 * 60
+    assert len(no_data.episodes) == 1
+    # The silence burns no budget and does not distort it.
+    assert r.period_ratio == pytest.approx(r.period_ratio_truth, rel=0.01)
+    assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
+
+
+def test_timeslice_latency_breaches_page_at_their_designed_times_and_count_bad_slices_exactly(
+    slos: dict[str, SLO], tmp_path: Path
+) -> None:
+    (r,) = run_scenarios(slos["latency"], [scenario("slice_breaches")], tmp_path)
+    _designed_alerts_fire_in_time_and_none_is_false(r)
+    quick = next(t for t in r.tiers if t.tier == "page_quick")
+    # One page per breach: each breach is at least one bad slice in an hour of good ones.
+    assert len(quick.episodes) == 4
+    # 10 bad slices of the day's 288 (287 when the last evaluation falls before the last
+    # slice ends), read from the histogram's 200 ms bucket.
+    assert r.period_ratio_truth in (pytest.approx(10 / 288), pytest.approx(10 / 287))
+    assert r.period_ratio == pytest.approx(r.period_ratio_truth, rel=1e-9)
+    assert r.budget_left == pytest.approx(r.budget_left_truth, rel=1e-9)
+
+
+def test_a_composite_pages_when_its_heaviest_dependency_fails_and_its_budget_is_the_weighted_truth(
+    slos: dict[str, SLO], tmp_path: Path
+) -> None:
+    (r,) = run_scenarios(
+        slos["api"], [scenario("dependency_fails")], tmp_path, service_slos=list(slos.values())
+    )
+    _designed_alerts_fire_in_time_and_none_is_false(r)
+    item = prepare(slos["api"], scenario("dependency_fails"), list(slos.values()))
+    # pg (weight 2 of 4) fails for 20 of the 3 days and 2 hours of data; the others do not.
+    ratios = [f.counts.truth_ratio() for f in item.feeds]
+    assert ratios[0] > 10 * ratios[1] and ratios[1] == pytest.approx(ratios[2])
+    # (the truth is taken at the last evaluation, up to a minute before the end)
+    assert r.period_ratio_truth == pytest.approx((2 * ratios[0] + ratios[1] + ratios[2]) / 4, rel=1e-3)
+    assert r.period_ratio == pytest.approx(r.period_ratio_truth, rel=0.01)
+    assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
+
+
+def _calendar_checks(r: ScenarioResult, item_slo: SLO, boundary: int, start: int) -> None:
+    item = prepare(item_slo, r.scenario)
+    for second in (
+        boundary - start - 2 * 3600,
+        boundary - start + 600,
+        boundary - start + 2 * 3600,
+        r.scenario.duration,
+    ):
+        got = _at(r, "period_ratio", second)
+        # The ratio reads 5m points: up to the last one at or before its evaluation, which is
+        # `second` itself or up to a minute before it (the group's phase).
+        wants = [truth(item, start, at=t) for t in (second - second % 300, (second - 1) // 300 * 300)]
+        assert any(got == pytest.approx(w, rel=0.01) for w in wants), (r.scenario.name, second, got, wants)
+
+
+def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_months_length(
+    slos: dict[str, SLO], tmp_path: Path
+) -> None:
+    monthly = slos["monthly"]
+    (s,) = [x for x in calendar_scenarios(monthly) if x.name == "period_boundary"]
+    (r,) = run_scenarios(monthly, [s], tmp_path)
+    assert s.epoch is not None
+    boundary = period_bounds("month", "Europe/Paris", s.epoch + 40 * 3600)[0]
+    # March starts at local midnight, 2026-02-28T23:00Z (CET).
+    assert boundary == 1772319600
+    _designed_alerts_fire_in_time_and_none_is_false(r)
+    quick = next(t for t in r.tiers if t.tier == "page_quick")
+    # The burn (14.15x) is above February's factor (0.02 × 28 d / 1 h = 13.44) and below
+    # March's (0.02 × (31 d − 1 h) / 1 h = 14.86): it pages in February and stops at midnight.
+    (episode,) = quick.episodes
+    assert abs(s.epoch + episode.end - boundary) <= 2 * SCRAPE, (episode, boundary - s.epoch)
+    _calendar_checks(r, monthly, boundary, s.epoch)
+    # Right after the boundary the ratio is March's alone, the incident's 1.415 % of errors,
+    # where February's included a day of background before the incident.
+    after = _at(r, "period_ratio", boundary - s.epoch + 600)
+    assert after == pytest.approx(14.15 * 0.001, rel=1e-3)
+    assert _at(r, "period_ratio", boundary - s.epoch - 600) < after / 5
+    assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
+
+
+@pytest.mark.parametrize("unit", ["week", "month"])
+def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart_at_local_midnight(
+    slos: dict[str, SLO], tmp_path: Path, unit: str
+) -> None:
+    slo = slos["weekly" if unit == "week" else "monthly"]
+    (s,) = [x for x in calendar_scenarios(slo) if x.name == "dst_change"]
+    assert s.epoch is not None
+    # The clock moves forward at 2026-03-29T01:00Z; the week then starts on Monday at 00:00
+    # CEST (22:00Z on Sunday), the month on April 1st at 00:00 CEST (22:00Z on March 31st).
+    assert s.epoch + 30 * 3600 == 1774746000
+    boundary = {"week": 1774821600, "month": 1774994400}[unit]
+    assert period_bounds(unit, "Europe/Paris", boundary)[0] == boundary  # type: ignore[arg-type]
+    (r,) = run_scenarios(slo, [s], tmp_path)
+    _designed_alerts_fire_in_time_and_none_is_false(r)
+    _calendar_checks(r, slo, boundary, s.epoch)
+    assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
+    assert math.isfinite(r.period_ratio)
