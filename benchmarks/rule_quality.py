@@ -72,10 +72,12 @@ UNEVEN = Scenario(
     warmup=0,
 )
 DETECTION = ("full_outage", "burn_14x", "burn_6x", "diurnal_incident")
+INTERVAL = 60
+"""Scrape and evaluation interval of the replays (the acceptance allows ours one of it more)."""
 
 
 def ours(slos: Sequence[SLO]) -> RuleSet:
-    return RuleSet("sloctl", render_rule_file(slos, ["bench"], "bench", RuleOptions(interval=60)))
+    return RuleSet("sloctl", render_rule_file(slos, ["bench"], "bench", RuleOptions(interval=INTERVAL)))
 
 
 def sloth(slos: Sequence[SLO]) -> RuleSet:
@@ -272,6 +274,31 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"raw-window {raw!s:>6}  sloth({tier.severity}) {sl!s:>6}"
                     )
             print("  replay seconds: " + ", ".join(f"{n} {q[n]['seconds']:.0f}" for n in RULE_SETS))
+            # The acceptance figures: the first page of a full outage, and the worst period error.
+            pages = {t.name for t in base.alerting.enabled_tiers if t.severity == "page"}
+            first: dict[str, float | None] = {}
+            for name in RULE_SETS:
+                det = q[name]["detection"]["full_outage"]  # type: ignore[index]
+                keys = {"page"} if name == "sloth" else pages
+                times = [v for k, v in det.items() if k in keys and v is not None]
+                first[name] = min(times) if times else None
+            ours = first["sloctl"]
+            print("(d) acceptance")
+            for name in ("raw-window", "sloth"):
+                theirs = first[name]
+                ok = ours is not None and theirs is not None and ours <= theirs + INTERVAL
+                print(
+                    f"  full outage, first page: ours {ours}s, {name} {theirs}s "
+                    f"(ours ≤ theirs + {INTERVAL}s: {'yes' if ok else 'NO'})"
+                )
+            worst = max(
+                abs(q["sloctl"]["period"][sc][0] - q["sloctl"]["period"][sc][1])
+                / q["sloctl"]["period"][sc][1]  # type: ignore[index]
+                for sc in [UNEVEN.name, *DETECTION]
+            )
+            print(
+                f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
+            )
         c = cost(base, args.series, args.cost_hours, work)
         print(
             f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
@@ -288,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"  ours / {name}: duration {o['duration_s'] / c[name]['duration_s']:.3f}, "
                 f"samples touched {o['samples_touched'] / c[name]['samples_touched']:.4f}"
             )
+        ratio = o["duration_s"] / c["sloth"]["duration_s"]
+        print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
     return 0
 
 

@@ -61,6 +61,9 @@ ABOVE = 1.15
 BELOW = 0.85
 PERIOD_BOUND = 0.01
 """Relative bound asserted between the period error ratio and the events-weighted truth."""
+MAX_SLICES = 2400
+"""Longest run of 5m slices in a timeslice scenario: promtool's test engine refuses queries
+that load more than 10,000 samples, and a period's subquery reads every slice of the run."""
 
 
 def _untemplated(annotations: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
@@ -922,9 +925,12 @@ class _Builder:
         scale = _composite_scale(slo)
         lowest = min(s.budget_left_percent for s in steps) / 100
         if slo.timeslices is not None:
-            # Bad slices after a long healthy run: each spends about a fifth of the budget.
-            healthy = math.ceil(5 / slo.error_budget)
-            count = math.ceil((1 - lowest) * 5 * 1.2) + 1
+            # Bad slices after a long healthy run: each spends about a fifth of the budget — at
+            # most 2,400 slices, as promtool refuses queries of more than 10,000 samples (the
+            # period's subquery reads every slice), so a tiny budget drains in bigger steps.
+            healthy = min(math.ceil(5 / slo.error_budget), MAX_SLICES)
+            per_slice = 1 / (healthy * slo.error_budget)
+            count = math.ceil((1 - lowest) * 1.2 / per_slice) + 1
             bad = math.ceil(rpm * min(1.0, slo.timeslices.allowed_error_ratio * 2 + 0.01))
             run = self._run(_one([_Segment(healthy, rpm, 0), _Segment(count, rpm, bad), _Segment(2, rpm, 0)]))
             checks = [i for i in range(healthy, run.steps) if run.policy_agreed(i)]
@@ -940,6 +946,16 @@ class _Builder:
                 )
             )
             checks = [i for i in range(2 * hour, run.steps, max(1, hour // 2)) if run.policy_agreed(i)]
+        # Around each step: the last evaluation above it and the first at or below it.
+        for step in steps:
+            limit = step.budget_left_percent / 100
+            cross = next(
+                (i for i in range(run.steps) if (left := run.remaining(i)) is not None and left <= limit),
+                None,
+            )
+            if cross is not None:
+                checks += [i for i in (cross - 1, cross) if i >= 0 and run.policy_agreed(i)]
+        checks = sorted(set(checks))
         fired = {
             s.action
             for i in checks

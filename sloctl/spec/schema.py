@@ -62,6 +62,23 @@ def json_schema() -> dict[str, object]:
             {"target": _NAME, "selector": {"type": "string"}},
             oneOf=[{"required": ["target"]}, {"required": ["selector"]}],
         ),
+        "composite": _obj(
+            {
+                "components": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": _obj(
+                        {
+                            "slo": {**_NAME, "description": "another SLO of this service"},
+                            "weight": {"type": "number", "exclusiveMinimum": 0, "description": "default 1"},
+                        },
+                        ["slo"],
+                    ),
+                }
+            },
+            ["components"],
+            description="weighted mean of other SLOs' error ratios (OpenSLO compositeWeight)",
+        ),
     }
     sli = {
         "type": "object",
@@ -70,6 +87,35 @@ def json_schema() -> dict[str, object]:
         "minProperties": 1,
         "maxProperties": 1,
     }
+    alert_name = {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"}
+    no_data = _obj(
+        {
+            "enabled": {"type": "boolean"},
+            "for": {**_DURATION, "description": "time without any event before the alert (default 30m)"},
+            "severity": {"enum": ["page", "ticket"]},
+            "name": alert_name,
+        }
+    )
+    policy = _obj(
+        {
+            "steps": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "budgetLeft": {
+                            "type": "number",
+                            "maximum": 100,
+                            "description": "percent of the budget left",
+                        },
+                        "action": {"enum": ["notify", "freeze"]},
+                    },
+                    ["budgetLeft", "action"],
+                ),
+            },
+            "whenUnknown": {"enum": ["freeze", "proceed"]},
+            "alertName": alert_name,
+        }
+    )
     alerting = _obj(
         {
             "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
@@ -80,6 +126,7 @@ def json_schema() -> dict[str, object]:
             "page": severity,
             "ticket": severity,
             "tiers": _obj({k: tier for k in TIER_KEYS}),
+            "noData": no_data,
         }
     )
     slo = _obj(
@@ -88,9 +135,23 @@ def json_schema() -> dict[str, object]:
             "description": {"type": "string"},
             "objective": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
             "period": _DURATION,
+            "calendar": _obj(
+                {"unit": {"enum": ["week", "month", "quarter"]}, "timeZone": {"type": "string"}},
+                ["unit"],
+                description="a budget that resets at the calendar boundary (instead of period)",
+            ),
+            "timeslices": _obj(
+                {
+                    "slice": {"const": "5m"},
+                    "target": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
+                },
+                ["slice", "target"],
+                description="objective: share of good slices; a slice is good when target % of it is",
+            ),
             "labels": _LABELS,
             "sli": sli,
             "alerting": alerting,
+            "policy": policy,
         },
         ["name", "objective", "sli"],
     )

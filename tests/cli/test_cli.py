@@ -30,7 +30,7 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_accepts_the_bundled_slos() -> None:
     proc = run("validate", str(SLOS))
     assert proc.returncode == 0, proc.stderr
-    assert "valid: 14 SLO(s) of 3 service(s) in 3 file(s)" in proc.stdout
+    assert "valid: 15 SLO(s) of 3 service(s) in 3 file(s)" in proc.stdout
 
 
 def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path) -> None:
@@ -135,15 +135,16 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
         "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: shop}\nspec:\n  slos:\n"
         "    - name: monthly\n      objective: 99.9\n"
         "      calendar: {unit: month, timeZone: Europe/Paris}\n"
-        "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}\n"
+        "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))',\n"
+        "                     totalQuery: 'sum(rate(t[{{.window}}]))'}}\n"
     )
     assert main(["explain", str(spec), "-o", "json"]) == 0
     (monthly,) = json.loads(capsys.readouterr().out)
     assert monthly["period"] == "month"
     assert "each calendar month in Europe/Paris" in monthly["meaning"]
     quick = monthly["tiers"][0]
-    # 2 % of a 28-day February (less the DST hour of March is not in it) to a 31-day month
-    # with the autumn hour: 0.02 × (28 d − 1 h) / 1 h and 0.02 × (31 d + 1 h) / 1 h
+    # 2 % of the shortest month to the longest, a DST hour either way:
+    # 0.02 × (28 d − 1 h) / 1 h and 0.02 × (31 d + 1 h) / 1 h
     assert quick["burn_factor_range"] == [13.42, 14.9]
 
 

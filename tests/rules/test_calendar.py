@@ -40,7 +40,8 @@ def _spec() -> str:
         for zone in ZONES:
             name = f"{unit}-{zone.replace('/', '-').lower()}"
             slos.append(
-                f"    - name: {name}\n      objective: 99\n      calendar: {{unit: {unit}, timeZone: {zone}}}\n"
+                f"    - name: {name}\n      objective: 99\n"
+                f"      calendar: {{unit: {unit}, timeZone: {zone}}}\n"
                 "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', "
                 "totalQuery: 'sum(rate(t[{{.window}}]))'}}\n      alerting: {noData: {enabled: false}}\n"
             )

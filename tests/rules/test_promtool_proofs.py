@@ -21,7 +21,7 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
     report = run_rule_tests([ROOT / "rules"], jobs=2)
     lines = "\n".join(report.lines())
     assert report.ok, lines
-    assert sum(r.kind == "check" for r in report.results) == 17
+    assert sum(r.kind == "check" for r in report.results) == 18
     assert sum(r.kind == "test" for r in report.results) == len(
         list((ROOT / "rules" / "tests").glob("*.test.yml"))
     )
@@ -29,26 +29,44 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
 
 
 @pytest.mark.parametrize(
-    ("mutation", "what"),
+    ("slo", "mutation", "what"),
     [
-        (("> 14.4", "> 20"), "a page factor raised"),
-        (("1 - sloctl:period_burn_rate:ratio", "0.5 - sloctl:period_burn_rate:ratio"), "a wrong budget"),
+        ("availability", ("> 14.4", "> 20"), "a page factor raised"),
         (
+            "availability",
+            ("1 - sloctl:period_burn_rate:ratio", "0.5 - sloctl:period_burn_rate:ratio"),
+            "a wrong budget",
+        ),
+        (
+            "availability",
             ("sum_over_time(sloctl:sli_errors:rate5m", "avg_over_time(sloctl:sli_errors:rate5m"),
             "an unweighted ratio",
         ),
-        ((" >= 100\n", " >= 1\n"), "a weakened low-traffic guard"),
-        (("clamp_min(sloctl:sli_events:rate5m", "(sloctl:sli_events:rate5m"), "a NaN on zero traffic"),
+        ("availability", (" >= 100\n", " >= 1\n"), "a weakened low-traffic guard"),
+        (
+            "availability",
+            ("clamp_min(sloctl:sli_events:rate5m", "(sloctl:sli_events:rate5m"),
+            "a NaN on zero traffic",
+        ),
+        (
+            "availability",
+            ("sum(rate(sloctl_test_errors_total[1h]))", "sum(rate(sloctl_test_errors_total[1h] offset 10m))"),
+            "a slow quick page",
+        ),
+        ("availability", ("[30m]) == bool 0", "[30m]) == bool 1"), "a no-data flag that never rises"),
+        ("availability", ("} <= 0.5", "} <= 0.4"), "a policy step moved"),
+        ("latency", ("> bool 0.05", "> bool 0.5"), "a slice judged against the wrong target"),
+        ("availability-by-dependency", ("(2 * max(", "(1 * max("), "a composite weight lost"),
     ],
-    ids=lambda v: v if isinstance(v, str) else None,
+    ids=lambda v: v if isinstance(v, str) and " " in v else None,
 )
 def test_the_generated_tests_catch_a_broken_rule(
-    tmp_path: Path, mutation: tuple[str, str], what: str
+    tmp_path: Path, slo: str, mutation: tuple[str, str], what: str
 ) -> None:
     src = ROOT / "rules" / "tests"
-    for f in src.glob("platform-api--availability*"):
+    for f in src.glob(f"platform-api--{slo}.*"):
         shutil.copy(f, tmp_path / f.name)
-    rules = tmp_path / "platform-api--availability.rules.yml"
+    rules = tmp_path / f"platform-api--{slo}.rules.yml"
     old, new = mutation
     text = rules.read_text()
     assert old in text, what

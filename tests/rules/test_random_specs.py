@@ -5,7 +5,8 @@ Specs vary period (catalogued 28d/30d and rescaled others, and calendar weeks, m
 quarters in several time zones), objective, SLI kind, budgeting (events or 5m timeslices),
 enabled tiers and severities, ``for``, the low-traffic guard, the no-data ticket, error-budget
 policies and labels; each file also holds a composite of two of its SLOs when two fit. They are
-drawn from a seeded random generator so that a failure reproduces; set ``SLOCTL_RANDOM_SEED`` to explore other corpora.
+drawn from a seeded random generator so that a failure reproduces; set ``SLOCTL_RANDOM_SEED``
+to explore other corpora.
 (Hypothesis is not used here: its first example of a large composite is the minimal one, and
 shrinking 300 promtool runs would take hours.)
 """
