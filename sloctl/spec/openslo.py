@@ -2,16 +2,31 @@
 ``openslo/v1alpha`` as Sloth reads it.
 
 Compiled: Prometheus ``ratioMetric`` (good/total, bad/total, or ``raw`` with ``rawType``),
-rolling ``timeWindow``, ``Occurrences`` budgeting. Everything else OpenSLO allows (calendar
-windows, timeslice budgeting, threshold metrics, other data sources, alert policies) is rejected
-by name rather than silently ignored.
+rolling ``timeWindow`` and (v1) calendar ones of a week, a month or a quarter, ``Occurrences``
+and (v1) ``Timeslices`` budgeting with 5m slices. Everything else OpenSLO allows (other calendar
+lengths, ``RatioTimeslices``, composite weights, threshold metrics, other data sources, alert
+policies) is rejected by name rather than silently ignored.
 """
 
 from __future__ import annotations
 
-from sloctl.durations import DurationError, parse_duration
+from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
+from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.errors import Location
-from sloctl.model import SLI, SLO, Alerting, AlertTier, AlertWindows, EventsSLI, RatioSLI, RawSLI, labels
+from sloctl.model import (
+    SLI,
+    SLO,
+    Alerting,
+    AlertTier,
+    AlertWindows,
+    Calendar,
+    CalendarUnit,
+    EventsSLI,
+    RatioSLI,
+    RawSLI,
+    Timeslices,
+    labels,
+)
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, resolve
 from sloctl.spec.native import default_alert_name
@@ -208,13 +223,13 @@ def read_v1_slo(
         )
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
-    if method != "Occurrences":
+    if method not in ("Occurrences", "Timeslices"):
         reader.error(
             (spec.get("budgetingMethod") or doc).loc,
             "spec.budgetingMethod",
-            f"budgeting method {method!r} is not supported yet; only Occurrences is",
+            f"budgeting method {method!r} is not supported yet; Occurrences and Timeslices are",
         )
-    period = _v1_window(reader, spec.get("timeWindow"))
+    period, calendar = _v1_window(reader, spec.get("timeWindow"))
     sli = _v1_indicator(reader, spec, sloc, slis)
     windows = resolve(period, catalogs)
     objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
@@ -238,17 +253,16 @@ def read_v1_slo(
                 "compositeWeight",
             ],
         )
-        for unsupported in (
-            "op",
-            "value",
-            "timeSliceTarget",
-            "timeSliceWindow",
-            "indicator",
-            "indicatorRef",
-            "compositeWeight",
-        ):
+        for unsupported in ("op", "value", "indicator", "indicatorRef", "compositeWeight"):
             if unsupported in o:
                 reader.error(o[unsupported].loc, f"{p}.{unsupported}", f"{unsupported} is not supported yet")
+        timeslices = None
+        if method == "Timeslices":
+            timeslices = _v1_timeslices(reader, o, obj.loc, p)
+        else:
+            for field in ("timeSliceTarget", "timeSliceWindow"):
+                if field in o:
+                    reader.error(o[field].loc, f"{p}.{field}", f"{field} needs budgetingMethod: Timeslices")
         if ("target" in o) == ("targetPercent" in o):
             reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
             continue
@@ -273,6 +287,8 @@ def read_v1_slo(
             source=obj.loc,
             spec_version=V1,
             document_name=name,
+            timeslices=timeslices,
+            calendar=calendar,
         )
         build.check_slo(reader, slo, obj.loc, p)
         if len(reader.errors) == before:
@@ -280,27 +296,62 @@ def read_v1_slo(
     return out
 
 
-def _v1_window(reader: Reader, node: YNode | None) -> int:
+def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str) -> Timeslices | None:
+    if "timeSliceTarget" not in o or "timeSliceWindow" not in o:
+        reader.error(loc, path, "Timeslices budgeting needs timeSliceTarget and timeSliceWindow")
+        return None
+    target = reader.number(o["timeSliceTarget"], f"{path}.timeSliceTarget")
+    if not 0 < target < 1:
+        reader.error(o["timeSliceTarget"].loc, f"{path}.timeSliceTarget", f"{target:g} is outside (0, 1)")
+    size = reader.duration(o["timeSliceWindow"], f"{path}.timeSliceWindow", default=300)
+    if size != 300:
+        reader.error(
+            o["timeSliceWindow"].loc,
+            f"{path}.timeSliceWindow",
+            f"{format_duration(size)} slices are not supported; slices are 5m",
+        )
+    return Timeslices(300, target * 100)
+
+
+# OpenSLO's calendar durations (its shorthand: M for months, Q for quarters).
+_CALENDAR_DURATIONS: dict[str, CalendarUnit] = {"1w": "week", "7d": "week", "1M": "month", "1Q": "quarter"}
+
+
+def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None]:
     items = reader.sequence(node, "spec.timeWindow", required=True)
     if not items:
         if node is not None and node.value is not None:
             reader.error(node.loc, "spec.timeWindow", "one time window is required")
-        return DEFAULT_PERIOD
+        return DEFAULT_PERIOD, None
     if len(items) > 1:
         reader.error(items[1].loc, "spec.timeWindow[1]", "only one time window is supported")
     t = reader.mapping(items[0], "spec.timeWindow[0]", ["duration", "isRolling", "calendar"], ["duration"])
-    if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is not True):
-        reader.error(
-            items[0].loc,
-            "spec.timeWindow[0]",
-            "calendar time windows are not supported yet; use isRolling: true",
-        )
     text = reader.string(t.get("duration"), "spec.timeWindow[0].duration", default="30d")
+    rolling = t.get("isRolling") is None or t["isRolling"].value is True
+    if "calendar" in t or not rolling:
+        unit = _CALENDAR_DURATIONS.get(text)
+        if unit is None:
+            reader.error(
+                (t.get("duration") or items[0]).loc,
+                "spec.timeWindow[0].duration",
+                f"calendar window {text!r} is not supported; use 1w, 1M or 1Q",
+            )
+            return DEFAULT_PERIOD, None
+        c = reader.mapping(t.get("calendar"), "spec.timeWindow[0].calendar", ["startTime", "timeZone"])
+        zone = reader.string(c.get("timeZone"), "spec.timeWindow[0].calendar.timeZone", default="UTC")
+        try:
+            offsets = boundary_offsets(unit, zone)
+        except CalendarError as exc:
+            reader.error(
+                (c.get("timeZone") or items[0]).loc, "spec.timeWindow[0].calendar.timeZone", str(exc)
+            )
+            return DEFAULT_PERIOD, None
+        return NOMINAL_SECONDS[unit], Calendar(unit, zone, offsets)
     try:
-        return parse_duration(text)
+        return parse_duration(text), None
     except DurationError as exc:
         reader.error((t.get("duration") or items[0]).loc, "spec.timeWindow[0].duration", str(exc))
-        return DEFAULT_PERIOD
+        return DEFAULT_PERIOD, None
 
 
 def _v1_indicator(

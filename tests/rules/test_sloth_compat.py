@@ -292,3 +292,16 @@ def check_rules(*paths: Path) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sloth_compat_refuses_slos_sloth_cannot_express_with_a_located_message(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from sloctl.cli.main import main
+    from tests.paths import ROOT
+
+    code = main(["generate", str(ROOT / "slos"), "-o", str(tmp_path), "--compat", "sloth"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "platform-api.yaml:" in err and "which Sloth cannot express" in err
+    assert not (tmp_path / "rules").exists()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.model import EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+from sloctl.model import EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
 from sloctl.spec import load_paths, load_text
+from tests.paths import ROOT
 
 BASE = """\
 apiVersion: sloctl/v1
@@ -259,20 +260,125 @@ spec:
 ---
 apiVersion: openslo/v1
 kind: SLO
-metadata: {name: calendar}
+metadata: {name: latency}
 spec:
   service: api
   indicatorRef: good-requests
   budgetingMethod: Timeslices
-  timeWindow: [{duration: 1M, isRolling: false, calendar: {startTime: "2024-01-01 00:00:00", timeZone: UTC}}]
-  objectives: [{target: 0.99}]
+  timeWindow:
+    - {duration: 1M, isRolling: false, calendar: {startTime: "2024-01-01 00:00:00", timeZone: Europe/Paris}}
+  objectives: [{target: 0.995, timeSliceTarget: 0.95, timeSliceWindow: 5m}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: ratio-slices}
+spec:
+  service: api
+  indicatorRef: good-requests
+  budgetingMethod: RatioTimeslices
+  timeWindow: [{duration: 2M, isRolling: false, calendar: {timeZone: UTC}}]
+  objectives: [{target: 0.99, compositeWeight: 2}]
 """
     result = load_text(text, "o.yaml")
-    assert [s.id for s in result.slos] == ["api-api-availability"]
+    assert [s.id for s in result.slos] == ["api-api-availability", "api-latency"]
     assert isinstance(result.slos[0].sli, RatioSLI) and result.slos[0].objective == pytest.approx(99.5)
+    latency = result.slos[1]
+    assert latency.timeslices == Timeslices(300, 95.0) and latency.objective == pytest.approx(99.5)
+    assert latency.calendar is not None
+    assert (latency.calendar.unit, latency.calendar.time_zone) == ("month", "Europe/Paris")
     messages = " ".join(str(e) for e in result.errors)
-    assert "budgeting method 'Timeslices' is not supported yet" in messages
-    assert "calendar time windows are not supported yet" in messages
+    assert "budgeting method 'RatioTimeslices' is not supported yet" in messages
+    assert "calendar window '2M' is not supported; use 1w, 1M or 1Q" in messages
+    assert "compositeWeight is not supported yet" in messages
+
+
+NEW_FIELDS = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: api}
+spec:
+  slos:
+    - name: a
+      objective: 99.9
+      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+    - name: b
+      objective: 99.9
+      period: 28d
+      sli: {events: {errorQuery: 'sum(rate(e2[{{.window}}]))', totalQuery: 'sum(rate(t2[{{.window}}]))'}}
+    - name: c
+      objective: 99
+      period: 7d
+      calendar: {unit: month}
+      timeslices: {slice: 1m, target: 95}
+      sli: {raw: {errorRatioQuery: 'avg(rate(x[{{.window}}]))'}}
+      alerting: {noData: {for: 1m, severity: loud}}
+      policy:
+        steps:
+          - {budgetLeft: 50, action: notify}
+          - {budgetLeft: 20, action: notify}
+          - {budgetLeft: 0, action: pray}
+        whenUnknown: maybe
+    - name: d
+      objective: 99.9
+      calendar: {unit: fortnight}
+      sli: {composite: {components: [{slo: a, weight: 0}, {slo: b}, {slo: nope}, {slo: d}]}}
+"""
+
+
+def test_new_fields_report_every_mistake_with_its_field() -> None:
+    result = load_text(NEW_FIELDS, "api.yaml")
+    errors = {e.path: e.message for e in result.errors}
+    assert errors["spec.slos[2].period"] == "give either period (rolling) or calendar, not both"
+    assert "slices are 5m" in errors["spec.slos[2].timeslices.slice"]
+    assert "a raw SLI has none" in errors["spec.slos[2].timeslices"]
+    assert errors["spec.slos[2].alerting.noData.for"] == "must be at least 5m (the base window)"
+    assert "expected page or ticket" in errors["spec.slos[2].alerting.noData.severity"]
+    assert "at most one notify step" in errors["spec.slos[2].policy.steps[1].action"]
+    assert "unknown action 'pray'" in errors["spec.slos[2].policy.steps[2].action"]
+    assert "expected freeze or proceed" in errors["spec.slos[2].policy.whenUnknown"]
+    assert "unknown unit 'fortnight'" in errors["spec.slos[3].calendar.unit"]
+    assert "weight 0 must be greater than 0" in errors["spec.slos[3].sli.composite.components[0].weight"]
+
+
+def test_a_composite_names_its_components_problems() -> None:
+    text = NEW_FIELDS.split("    - name: c")[0] + (
+        "    - name: d\n      objective: 99.9\n"
+        "      sli: {composite: {components: [{slo: a, weight: 2}, {slo: b}, {slo: nope}, {slo: d}]}}\n"
+        "    - name: e\n      objective: 99\n"
+        "      sli: {composite: {components: [{slo: a}]}}\n"
+    )
+    result = load_text(text, "api.yaml")
+    messages = [e.message for e in result.errors if e.path == "spec.slos[d].sli.composite.components"]
+    assert any("'b' does not record every window" in m and "period 4w against 30d" in m for m in messages), (
+        messages
+    )
+    assert any("'nope' is not another SLO of service 'api' (known: a, b, e)" in m for m in messages)
+    assert any("'d' is not another SLO" in m for m in messages)
+    others = [e.message for e in result.errors if e.path == "spec.slos[e].sli.composite.components"]
+    assert others == ["component 'a' is already a component of 'd'"]
+
+
+def test_a_valid_composite_timeslice_and_calendar_spec_loads_into_the_model() -> None:
+    from sloctl.model import Component, CompositeSLI
+
+    result = load_text(ROOT.joinpath("slos", "platform-api.yaml").read_text(), "platform-api.yaml")
+    assert result.ok, result.errors
+    by = {s.name: s for s in result.slos}
+    assert by["latency"].timeslices == Timeslices(300, 95.0)
+    assert by["availability-by-dependency"].sli == CompositeSLI(
+        (
+            Component("postgres-availability", 2),
+            Component("redis-availability", 1),
+            Component("mongodb-availability", 1),
+        )
+    )
+    policy = by["availability"].policy
+    assert [(s.budget_left_percent, s.action) for s in policy.steps] == [(50, "notify"), (0, "freeze")]
+    assert (
+        policy.unknown == "freeze"
+        and by["availability"].policy_alert_name == "PlatformApiAvailabilityBudgetPolicy"
+    )
+    assert by["availability"].no_data_alert_name == "PlatformApiAvailabilityNoData"
 
 
 def test_sloth_unknown_fields_are_warnings_as_sloth_ignores_them() -> None:
