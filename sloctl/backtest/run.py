@@ -12,6 +12,7 @@ from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
+from sloctl.shelf import PrometheusEngine
 
 from .engine import AlertSeries, Backtest, RuleSet, replay
 from .scenarios import Counts, Scenario, counts
@@ -224,20 +225,32 @@ def run_scenarios(
     workdir: Path,
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
+    engine: PrometheusEngine | None = None,
 ) -> list[ScenarioResult]:
-    """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus."""
+    """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus
+    (``engine``'s, or the default engine's)."""
     items = [(s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios]
     step = min(s.step for s in scenarios)
     end = EPOCH + max(s.duration for s in scenarios)
     warmup = EPOCH - max(s.warmup for s in scenarios)
     text = openmetrics([(s, c) for s, _slo, c in items])
     ruleset = rules([slo for _s, slo, _c in items])
-    with replay(ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup) as bt:
+    with replay(
+        ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup, engine=engine
+    ) as bt:
         return evaluate(bt, items, bt.alerts(), source_id=base.id)
 
 
 def run_history(
-    slo: SLO, url: str, start: int, end: int, workdir: Path, *, warmup: int = 3 * 86400, step: int = 60
+    slo: SLO,
+    url: str,
+    start: int,
+    end: int,
+    workdir: Path,
+    *,
+    warmup: int = 3 * 86400,
+    step: int = 60,
+    engine: PrometheusEngine | None = None,
 ) -> list[ScenarioResult]:
     """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url`` (the
     caller checks the allow-list), with ``warmup`` of history before ``start`` for long windows."""
@@ -257,6 +270,7 @@ def run_history(
         end=start + s.duration,
         step=step,
         warmup_start=start - warmup,
+        engine=engine,
     ) as bt:
         return evaluate(bt, [(s, twin, c)], bt.alerts(), start=start, source_id=slo.id)
 

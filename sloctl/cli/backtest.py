@@ -13,6 +13,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from sloctl.cli.spec_commands import add_engine_argument
+
 __all__ = ["register"]
 
 
@@ -42,6 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
     )
+    add_engine_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -50,8 +53,14 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest.output import render_json, render_table
     from sloctl.backtest.run import run_history, run_scenarios
     from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError, check_url
+    from sloctl.shelf import ToolMissing, default_engine, engine_named
     from sloctl.spec import load_paths
 
+    try:
+        engine = default_engine() if args.engine == "default" else engine_named(args.engine)
+    except ToolMissing as exc:
+        print(f"sloctl backtest: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
     loaded = load_paths(args.paths)
     if not loaded.ok:
         for e in loaded.errors:
@@ -80,9 +89,9 @@ def _run(args: argparse.Namespace) -> int:
         for i, slo in enumerate(loaded.slos):
             sub = workdir / f"{i}-{slo.id}"
             if args.prometheus:
-                results.extend(run_history(slo, args.prometheus, args.start, args.end, sub))
+                results.extend(run_history(slo, args.prometheus, args.start, args.end, sub, engine=engine))
             else:
-                results.extend(run_scenarios(slo, chosen, sub))
+                results.extend(run_scenarios(slo, chosen, sub, engine=engine))
     if args.report:
         args.report.write_text(render_html(results))
     if args.output == "json":

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from sloctl.cli.spec_commands import add_input_arguments, load_or_report
+from sloctl.cli.spec_commands import add_engine_argument, add_input_arguments, load_or_report
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
@@ -87,14 +87,34 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
+    from sloctl.shelf import ToolMissing, default_engine, engine_named, prometheus_engines
+
     try:
-        report = run_rule_tests([Path(p) for p in args.paths], jobs=args.jobs)
-    except PromtoolMissing as exc:
-        print(f"sloctl test: {exc}", file=sys.stderr)
+        if args.engine == "all":
+            engines = prometheus_engines()
+            if not engines:
+                raise ToolMissing(
+                    "no Prometheus on this machine (apt-get install prometheus, scripts/tools.sh)"
+                )
+        else:
+            engines = [default_engine() if args.engine == "default" else engine_named(args.engine)]
+    except ToolMissing as exc:
+        print(f"sloctl test: --engine {args.engine}: {exc}", file=sys.stderr)
         return 2
-    for line in report.lines():
-        print(line)
-    return 0 if report.ok else 1
+    ok = True
+    for engine in engines:
+        try:
+            report = run_rule_tests(
+                [Path(p) for p in args.paths], jobs=args.jobs, promtool=str(engine.promtool)
+            )
+        except PromtoolMissing as exc:
+            print(f"sloctl test: {exc}", file=sys.stderr)
+            return 2
+        print(f"== {engine.name} {engine.version} ({engine.promtool})")
+        for line in report.lines():
+            print(line)
+        ok = ok and report.ok
+    return 0 if ok else 1
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -154,4 +174,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("test", help="run promtool checks and the generated rule tests")
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
     p.add_argument("-j", "--jobs", type=int, default=2, help="promtool processes in parallel (default 2)")
+    add_engine_argument(p, allow_all=True)
     p.set_defaults(func=_test)

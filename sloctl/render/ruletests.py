@@ -33,15 +33,16 @@ from dataclasses import dataclass, replace
 from sloctl import naming
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, EventsSLI
-from sloctl.render import promql
+from sloctl.render import promql, promsim
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.yamlout import dump_yaml, yaml_inline, yaml_string
 
 __all__ = ["DetectionBound", "TestFiles", "designed_detection", "render_rule_tests", "twin"]
 
-STEP = 300
-"""Scrape interval of the synthetic series: equal to the 5m base window, so each recorded rate
-reads exactly two samples and the model is exact."""
+STEP = 60
+"""Scrape interval of the synthetic series. Shorter than the 5m base window so that a ``[5m]``
+range holds several samples on both engines (6 on Prometheus 2, 5 on the left-open ranges of
+Prometheus 3); ``promsim`` models both exactly."""
 SAMPLES_PER_WINDOW = 24
 """Each tier is tested at an evaluation interval of about 1/24 of its long window (5m for 1h,
 15m for 6h, 1h for 1d, 3h for 3d): promtool's cost grows with steps × rules, and 24 samples per
@@ -86,14 +87,16 @@ class DetectionBound:
     seconds: int
 
 
-def designed_detection(slo: SLO, tier: AlertTier, burn: float, eval_step: int = STEP) -> int:
+def designed_detection(slo: SLO, tier: AlertTier, burn: float, eval_step: int = naming.BASE_WINDOW) -> int:
     """Designed time from the start of a constant burn (``burn`` × budget) to the alert firing,
     for a service whose windows were healthy before.
 
     The long window's ratio grows linearly and crosses the factor after ``W × factor / burn``,
     where ``W`` is the long window plus one evaluation interval (a range selector holds the
-    samples at both ends); the 5m rate ramps in over one base window, delaying that by half of
-    it; the crossing is seen at the next evaluation; then ``for`` rounded up to evaluations.
+    samples at both ends on Prometheus 2; Prometheus 3's left-open ranges are one interval
+    shorter and cross earlier, so this bounds both); the 5m rate ramps in over one base window,
+    delaying that by half of it; the crossing is seen at the next evaluation; then ``for``
+    rounded up to evaluations.
     """
     factor = tier.window.burn_factor(slo.period)
     if burn <= factor:
@@ -132,25 +135,23 @@ def _series(segments: Sequence[_Segment]) -> tuple[list[float], list[float], str
 
 
 class _Model:
-    """The generated rules, evaluated exactly on synthetic counters, with Prometheus 2's range
-    semantics (a range ``[t - W, t]`` holds the samples at both ends): the engine that Debian's
-    promtool runs. Prometheus 3 makes ranges left-open; the model would need that change."""
+    """The generated rules, evaluated exactly on synthetic counters by one engine's range
+    semantics (``promsim``): the 5m rates with ``rate()``'s extrapolation, every longer window as
+    sums of the recorded 5m rates over the samples its range selector holds."""
 
-    def __init__(self, slo: SLO, req: list[float], err: list[float], eval_step: int) -> None:
+    def __init__(
+        self, slo: SLO, req: list[float], err: list[float], eval_step: int, sem: promsim.RangeSemantics
+    ) -> None:
         self.slo = slo
         self.eval_step = eval_step
-        per = eval_step // STEP
-        n = (len(req) - 1) // per + 1
-
-        def rate(c: list[float], i: int) -> float:
-            s = i * per
-            if s == 0:
-                return 0.0  # one sample: no rate, and `or on() vector(0)` records zero
-            d = c[s] - c[s - 1] if c[s] >= c[s - 1] else c[s]  # rate() corrects a reset
-            return d / naming.BASE_WINDOW
-
-        self.e5 = [rate(err, i) for i in range(n)]
-        self.n5 = [rate(req, i) for i in range(n)]
+        self.sem = sem
+        scrapes = [k * STEP for k in range(len(req))]
+        n = (len(req) - 1) // (eval_step // STEP) + 1
+        self.times = [i * eval_step for i in range(n)]
+        base = naming.BASE_WINDOW
+        # No rate (fewer than two samples in range) records zero: `or on() vector(0)`.
+        self.e5 = [promsim.rate(scrapes, err, t, base, sem) or 0.0 for t in self.times]
+        self.n5 = [promsim.rate(scrapes, req, t, base, sem) or 0.0 for t in self.times]
         self.steps = n
         self.pe = [0.0]
         self.pn = [0.0]
@@ -159,19 +160,17 @@ class _Model:
             self.pn.append(self.pn[-1] + self.n5[i])
 
     def _span(self, i: int, window: int) -> tuple[int, int]:
-        return max(i - window // self.eval_step, 0), i
+        return promsim.in_range(self.times, self.times[i], window, self.sem)
 
     def ratio(self, i: int, window: int) -> float:
         if window == naming.BASE_WINDOW:
             return self.e5[i] / max(self.n5[i], 1e-12)
         lo, hi = self._span(i, window)
-        e = self.pe[hi + 1] - self.pe[lo]
-        t = self.pn[hi + 1] - self.pn[lo]
-        return e / max(t, 1e-12)
+        return (self.pe[hi] - self.pe[lo]) / max(self.pn[hi] - self.pn[lo], 1e-12)
 
     def events(self, i: int, window: int) -> float:
         lo, hi = self._span(i, window)
-        return (self.pn[hi + 1] - self.pn[lo]) / (hi - lo + 1) * window
+        return (self.pn[hi] - self.pn[lo]) / (hi - lo) * window
 
     def active(self, i: int, tier: AlertTier) -> bool:
         w = tier.window
@@ -194,9 +193,23 @@ class _Model:
                 out.append(False)
         return out
 
+    def value(self, i: int, tier: AlertTier) -> float:
+        """The alert's value: the burn rate over the tier's long window."""
+        return self.ratio(i, tier.window.long_window) / self.slo.error_budget
+
+    def on_edge(self, i: int, tier: AlertTier) -> bool:
+        """A comparison of the alert sits on its threshold, where float noise decides it."""
+        factor = tier.window.burn_factor(self.slo.period)
+        for window in (tier.window.long_window, tier.window.short_window):
+            burn = self.ratio(i, window) / self.slo.error_budget
+            if abs(burn - factor) <= 1e-9 * max(1.0, factor):
+                return True
+        guard = self.slo.alerting.min_events
+        return guard > 0 and abs(self.events(i, tier.window.long_window) - guard) <= 1e-9 * guard
+
 
 class _Run:
-    """A scenario's series and what the rules do on them."""
+    """A scenario's series and what the rules do on them, on every engine of ``promsim.ENGINES``."""
 
     def __init__(
         self, slo: SLO, req: list[float], err: list[float], req_txt: str, err_txt: str, eval_step: int
@@ -206,34 +219,44 @@ class _Run:
         self.err_txt = err_txt
         self.req = req
         self.err = err
-        self.model = _Model(slo, req, err, eval_step)
+        self.models = [_Model(slo, req, err, eval_step, sem) for sem in promsim.ENGINES]
+        self.model = self.models[0]
         self.steps = self.model.steps
-        self.fire = {t.name: self.model.firing(t) for t in slo.alerting.enabled_tiers}
+        self.fires = {t.name: [m.firing(t) for m in self.models] for t in slo.alerting.enabled_tiers}
+        # Where the engines disagree nothing is asserted (``agreed``); elsewhere this is the state.
+        self.fire = {name: [any(f) for f in zip(*per, strict=True)] for name, per in self.fires.items()}
 
     def value(self, i: int, tier: AlertTier) -> float:
-        """The alert's value: the burn rate over the tier's long window."""
-        return self.model.ratio(i, tier.window.long_window) / self.slo.error_budget
+        return self.model.value(i, tier)
 
-    def _on_edge(self, i: int, tier: AlertTier) -> bool:
-        """A comparison of the alert sits on its threshold, where float noise decides it."""
-        factor = tier.window.burn_factor(self.slo.period)
-        for window in (tier.window.long_window, tier.window.short_window):
-            burn = self.model.ratio(i, window) / self.slo.error_budget
-            if abs(burn - factor) <= 1e-9 * max(1.0, factor):
-                return True
-        guard = self.slo.alerting.min_events
-        return guard > 0 and abs(self.model.events(i, tier.window.long_window) - guard) <= 1e-9 * guard
+    def first_firing(self, tier: AlertTier) -> int | None:
+        """The first evaluation at which any engine fires."""
+        return next((i for i, f in enumerate(self.fire[tier.name]) if f), None)
+
+    def last_first_firing(self, tier: AlertTier) -> int | None:
+        """The evaluation by which every engine has fired (None if one never does)."""
+        firsts = [next((i for i, f in enumerate(fire) if f), None) for fire in self.fires[tier.name]]
+        return None if None in firsts else max(i for i in firsts if i is not None)
 
     def agreed(self, i: int) -> bool:
-        """A safe time to assert: no comparison of any tier sits on its threshold, and no
-        printed value on a rounding edge of ``%.2f`` (float summation order could flip either)."""
+        """A safe time to assert: every engine gives the same state and printed value, no
+        comparison of any tier sits on its threshold, and no printed value on a rounding edge of
+        ``%.2f`` (float summation order could flip either)."""
         for tier in self.slo.alerting.enabled_tiers:
+            states = {fire[i] for fire in self.fires[tier.name]}
+            if len(states) > 1:
+                return False
             # With `for`, the state at i depends on the evaluations during the pending time too.
             pending = math.ceil(tier.for_seconds / self.model.eval_step)
-            if any(self._on_edge(j, tier) for j in range(max(0, i - pending), i + 1)):
-                return False
-            if self.fire[tier.name][i] and abs((self.value(i, tier) * 100) % 1 - 0.5) < 1e-6:
-                return False
+            for m in self.models:
+                if any(m.on_edge(j, tier) for j in range(max(0, i - pending), i + 1)):
+                    return False
+            if self.fire[tier.name][i]:
+                values = [m.value(i, tier) for m in self.models]
+                if len({f"{v:.2f}" for v in values}) > 1:
+                    return False
+                if any(abs((v * 100) % 1 - 0.5) < 1e-6 for v in values):
+                    return False
         return True
 
 
@@ -405,13 +428,12 @@ class _Builder:
         else:
             burn_steps = (w.long_window // self.eval_step + 3) * self.per
         run = self._run([_Segment(prefix, rpm, 0), _Segment(burn_steps, rpm, errors)])
-        mine = run.fire[tier.name]
         start = prefix // self.per  # last healthy evaluation; errors start right after it
         if multiple > 1:
-            first = next((i for i, f in enumerate(mine) if f), None)
-            if first is None or first * self.eval_step - prefix * STEP > bound:
+            first, every = run.first_firing(tier), run.last_first_firing(tier)
+            if first is None or every is None or every * self.eval_step - prefix * STEP > bound:
                 raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")
-            late = next(i for i in range(first, run.steps) if run.agreed(i))
+            late = next(i for i in range(every, run.steps) if run.agreed(i))
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
             name = (
@@ -419,7 +441,7 @@ class _Builder:
                 "its factor, and not before"
             )
         else:
-            if any(mine):
+            if any(run.fire[tier.name]):
                 raise AssertionError(f"{slo.id} {tier.name}: the model fires below the factor")
             checks = [i for i in (start + (run.steps - start) // 2, run.steps - 1) if run.agreed(i)]
             name = f"{tier.name} never fires at a burn {multiple:g} times its factor"
@@ -451,6 +473,8 @@ class _Builder:
             raise AssertionError(f"{slo.id}: the model fires on a counter reset")
         last = run.steps - 1
         truth = errors / rpm  # the same ratio before and after the reset
+        if any(abs(m.ratio(last, slo.period) - truth) > 1e-9 * truth for m in run.models):
+            raise AssertionError(f"{slo.id}: the model's period ratio is distorted by the reset")
         mid = half // self.per
         self._group(
             "a counter reset does not fire and does not distort the budget",
@@ -504,6 +528,8 @@ class _Builder:
         last = min(run.steps - 1, slo.period // self.eval_step)
         s = last * self.per
         truth = run.err[s] / run.req[s]
+        if any(abs(m.ratio(last, slo.period) - truth) > PERIOD_BOUND * truth for m in run.models):
+            raise AssertionError(f"{slo.id}: the model's period ratio is off the events-weighted truth")
         self._group(
             "with ten times the traffic in one hour a day the period ratio is events-weighted",
             run,
@@ -545,7 +571,8 @@ class TestFiles:
 
 def tier_eval(tier: AlertTier) -> int:
     """Evaluation interval of a tier's tests: ~1/24 of its long window, a multiple of 5m."""
-    return max(STEP, tier.window.long_window // SAMPLES_PER_WINDOW // STEP * STEP)
+    base = naming.BASE_WINDOW
+    return max(base, tier.window.long_window // SAMPLES_PER_WINDOW // base * base)
 
 
 def rule_test_documents(
@@ -571,8 +598,8 @@ def rule_test_documents(
         b = builder(tier_eval(tier))
         b.burn(tier, ABOVE)
         b.burn(tier, BELOW)
-    builder(STEP).zero_traffic()
-    builder(STEP).counter_reset()
+    builder(naming.BASE_WINDOW).zero_traffic()
+    builder(naming.BASE_WINDOW).counter_reset()
     pages = [t for t in slo.alerting.enabled_tiers if t.severity == "page"]
     if pages and slo.alerting.min_events > 0:
         builder(max(tier_eval(t) for t in pages)).low_traffic()
