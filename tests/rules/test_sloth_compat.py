@@ -31,7 +31,8 @@ from sloctl.model import (
     ProbeSLI,
 )
 from sloctl.render import promql
-from sloctl.render.sloth_compat import go_float, go_float_f, render_sloth
+from sloctl.gofmt import go_float, go_float_f
+from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_paths
 
 SLOTH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sloth"
