@@ -113,8 +113,10 @@ def _slo(rng: random.Random, camel: bool, used: set[str]) -> dict[str, object]:
     while name in used:
         name = _name(rng)
     used.add(name)
+    # Below 99.95 so that rounding never gives 100: Sloth accepts 100 (no budget), sloctl rejects
+    # it on purpose (docs/spec.md).
     objective = (
-        rng.choice(_OBJECTIVES) if rng.random() < 0.6 else round(rng.uniform(80, 99.999), rng.randint(1, 3))
+        rng.choice(_OBJECTIVES) if rng.random() < 0.6 else round(rng.uniform(80, 99.9), rng.randint(1, 3))
     )
     slo: dict[str, object] = {"name": name, "objective": objective}
     if rng.random() < 0.5:
