@@ -16,11 +16,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from sloctl.collector.config import CollectorConfig, ConfigError, load_config, resolve_secrets
-from sloctl.collector.logs import Masker, make_logger
+from sloctl.collector.logs import make_logger
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
 from sloctl.collector.server import HttpServer
 from sloctl.collector.tracing import make_tracer_provider
+from sloctl.masking import Masker
 
 __all__ = ["Collector", "run_from_path"]
 

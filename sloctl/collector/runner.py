@@ -19,10 +19,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
-from sloctl.collector.logs import Masker
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.probes.base import PhaseRecorder, Probe
 from sloctl.collector.reasons import Phase, Reason, classify, timeout_reason
+from sloctl.masking import Masker
 
 __all__ = ["RunResult", "Runner", "build_probe"]
 
