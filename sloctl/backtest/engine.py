@@ -14,20 +14,21 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 import shutil
 import subprocess
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import yaml
 
 from sloctl.durations import parse_duration
+from sloctl.egress import Egress, get_json
 from sloctl.promtool import find_promtool
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 
@@ -55,11 +56,17 @@ class RuleSet:
     """A Prometheus rule file."""
 
 
-def _get(url: str, params: Mapping[str, str | int | float], timeout: float = 120) -> object:
+@functools.cache
+def _client() -> httpx.Client:
+    """One guarded client for the process: the replay's own Prometheus is on loopback, and a
+    ``*_proxy`` variable must not send its queries elsewhere (urllib would honour it)."""
+    return Egress(action="query the replay's Prometheus at").http_client(timeout=120)
+
+
+def _get(url: str, params: Mapping[str, str | int | float]) -> object:
     query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-    with urllib.request.urlopen(f"{url}?{query}", timeout=timeout) as resp:
-        body = json.load(resp)
-    if body.get("status") != "success":
+    body = get_json(_client(), f"{url}?{query}")
+    if not isinstance(body, dict) or body.get("status") != "success":
         raise RuntimeError(f"Prometheus answered {body}")
     return body["data"]
 

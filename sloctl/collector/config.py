@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from sloctl.egress import LOOPBACK, Egress
+
 __all__ = [
-    "DEFAULT_ALLOW",
     "CollectorConfig",
     "ConfigError",
     "ConnectionMode",
@@ -42,13 +43,6 @@ __all__ = [
 ]
 
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# Probes go to loopback only unless the operator widens the allow-list on purpose: a prober
-# with a typo in a host name must not start hammering a production database.
-DEFAULT_ALLOW: tuple[IPNetwork, ...] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -141,11 +135,17 @@ class CollectorConfig:
     targets: tuple[Target, ...]
     listen_host: str = "127.0.0.1"
     listen_port: int = 9465
-    allow: tuple[IPNetwork, ...] = DEFAULT_ALLOW
+    # Probes go to loopback only unless the operator widens the allow-list on purpose: a
+    # prober with a typo in a host name must not start hammering a production database.
+    allow: tuple[IPNetwork, ...] = LOOPBACK
     otlp: OtlpConfig | None = None
     debug_history: int = 20
     service_name: str = "sloctl-collector"
     source: str = field(default="<string>", compare=False)
+
+    def egress(self) -> Egress:
+        """The guard every probe connects through."""
+        return Egress(allow=self.allow, action="probe", widen="allowNetworks in the collector config")
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
@@ -435,7 +435,7 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT")
     host = host.strip("[]")
 
-    allow = DEFAULT_ALLOW
+    allow = LOOPBACK
     allow_raw = ctx.raw("allowNetworks")
     if allow_raw is not None:
         if not isinstance(allow_raw, list) or not allow_raw:
@@ -494,29 +494,21 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     )
     ctx.finish()
     for t in config.targets:
-        _check_literal_host(t, config.allow)
+        _check_literal_host(t, config.egress())
     return config
 
 
-def _check_literal_host(target: Target, allow: tuple[IPNetwork, ...]) -> None:
-    """Reject IP literals outside the allow-list now; names are checked when resolved."""
+def _check_literal_host(target: Target, egress: Egress) -> None:
+    """Reject IP literals outside the allow-list now; names are checked at every run."""
     try:
-        addr = ipaddress.ip_address(target.host)
+        addr = ipaddress.ip_address(target.host.strip("[]"))
     except ValueError:
         return
-    if not any(addr in net for net in allow):
+    if not egress.allowed(str(addr)):
+        allowed = ", ".join(map(str, egress.allow))
         raise ConfigError(
-            target.location,
-            f"target {target.name!r}: {addr} is outside allowNetworks ({', '.join(map(str, allow))})",
+            target.location, f"target {target.name!r}: {addr} is outside allowNetworks ({allowed})"
         )
-
-
-def address_allowed(address: str, allow: tuple[IPNetwork, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    return any(addr in net for net in allow)
 
 
 def load_config(path: str | Path) -> CollectorConfig:
