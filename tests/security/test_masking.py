@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from sloctl.masking import Masker
 from tests.security.masking_corpus import CLEAN, SENSITIVE, STRUCTURED, STRUCTURED_CLEAN
 
 
@@ -31,6 +30,8 @@ def corpus_figures(mask: Callable[[str], str], mask_data: Callable[[object], obj
 
 
 def test_the_masking_corpus_has_no_leak_and_nothing_over_masked() -> None:
+    from sloctl.masking import Masker
+
     masker = Masker()
     figures = corpus_figures(masker, masker.data)
     assert figures["strings"] >= 100
@@ -38,6 +39,8 @@ def test_the_masking_corpus_has_no_leak_and_nothing_over_masked() -> None:
 
 
 def test_known_secret_values_are_masked_wherever_they_turn_up() -> None:
+    from sloctl.masking import Masker
+
     masker = Masker(["Pl4tf0rm-pw"]).with_secrets(["second-pw"])
     assert masker("auth Pl4tf0rm-pw then second-pw") == "auth [secret] then [secret]"
     assert masker.data({"note": ["Pl4tf0rm-pw"]}) == {"note": ["[secret]"]}
