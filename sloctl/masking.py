@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["SECRET", "Masker", "is_secret_key", "mask_data", "mask_text", "url_secrets"]
+__all__ = ["SECRET", "Masker", "is_secret_key", "mask_text", "url_secrets"]
 
 SECRET = "[secret]"
 EMAIL = "[email]"
@@ -220,9 +220,6 @@ class Masker:
         # to be secrets worth a log line anyway.
         self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
 
-    def with_secrets(self, secrets: Iterable[str]) -> Masker:
-        return Masker([*self._secrets, *secrets])
-
     def __call__(self, text: str) -> str:
         for s in self._secrets:
             text = text.replace(s, SECRET)
@@ -260,8 +257,3 @@ _DEFAULT = Masker()
 def mask_text(text: str) -> str:
     """:class:`Masker` without exact secrets, on text."""
     return _DEFAULT(text)
-
-
-def mask_data(value: object) -> object:
-    """:meth:`Masker.data` without exact secrets."""
-    return _DEFAULT.data(value)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import shutil
 import subprocess
@@ -24,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
 from sloctl.durations import parse_duration
@@ -56,16 +54,16 @@ class RuleSet:
     """A Prometheus rule file."""
 
 
-@functools.cache
-def _client() -> httpx.Client:
-    """One guarded client for the process: the replay's own Prometheus is on loopback, and a
-    ``*_proxy`` variable must not send its queries elsewhere (urllib would honour it)."""
-    return Egress(action="query the replay's Prometheus at").http_client(timeout=120)
+#: The replay's own Prometheus is on loopback, and a ``*_proxy`` variable must not send its
+#: queries elsewhere (urllib would honour one).
+_LOCAL = Egress(action="query the replay's Prometheus at")
 
 
 def _get(url: str, params: Mapping[str, str | int | float]) -> object:
     query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-    body = get_json(_client(), f"{url}?{query}")
+    # Plain HTTP on loopback: no certificate store to load for each query's client.
+    with _LOCAL.http_client(timeout=120, verify=False) as client:
+        body = get_json(client, f"{url}?{query}")
     if not isinstance(body, dict) or body.get("status") != "success":
         raise RuntimeError(f"Prometheus answered {body}")
     return body["data"]

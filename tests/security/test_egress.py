@@ -7,9 +7,14 @@ a hope. ``OUTSIDE`` is where the tricks point.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
 import pytest
 
 from sloctl.cli.main import main
+from sloctl.testbed_runner import ApiServer
 from tests.collector.helpers import live_collector
 from tests.security.conftest import OUTSIDE, FakeDNS, FakeHttp
 
@@ -147,3 +152,63 @@ def test_status_refusals_name_status_and_its_own_flags(capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "refusing to query Prometheus at 192.0.2.7" in err and "load-test" not in err
     assert "--allow-host" in err
+
+
+LOCUSTFILE = '''\
+"""A Locust scenario with fake DNS and a tripwire in the Locust process itself (the test's
+own fakes do not cross into it). Gevent's resolver and sockets are what the users use."""
+import ipaddress, json, os, socket
+
+import gevent.socket
+
+ANSWERS = json.loads(os.environ["SLOCTL_TEST_FAKE_DNS"])
+_real = gevent.socket.getaddrinfo
+
+
+def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    queue = ANSWERS.get(name)
+    if queue is None:  # literals only: a name not in the table fails, it is never looked up
+        return _real(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    answer = queue.pop(0) if len(queue) > 1 else queue[0]
+    return [r for a in answer for r in _real(a, port, family, type, proto, flags | socket.AI_NUMERICHOST)]
+
+
+socket.getaddrinfo = gevent.socket.getaddrinfo = getaddrinfo
+_connect = gevent.socket.socket.connect
+
+
+def connect(self, address):
+    if isinstance(address, tuple) and not ipaddress.ip_address(address[0].split("%")[0]).is_loopback:
+        with open(os.environ["SLOCTL_TEST_TRIPWIRE"], "a") as fh:
+            fh.write(address[0] + "\\n")
+        raise ConnectionRefusedError(111, "refused by the test's tripwire (off loopback)")
+    return _connect(self, address)
+
+
+gevent.socket.socket.connect = connect
+
+from sloctl.loadtest.locustlib import PlatformUser  # noqa: E402,F401  (the user and the hooks)
+'''
+
+
+@pytest.mark.servers
+@pytest.mark.slow
+def test_dns_rebinding_cannot_move_the_locust_users(
+    fake_dns: FakeDNS, tmp_path: Path, platform_api: ApiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sloctl.loadtest import RunOptions, run_scenario
+
+    port = urlsplit(platform_api.url).port
+    fake_dns.set("rebind.test", ["127.0.0.1"])  # what the CLI's own check sees
+    # In the Locust process: loopback first, then outside for every later lookup.
+    monkeypatch.setenv("SLOCTL_TEST_FAKE_DNS", json.dumps({"rebind.test": [["127.0.0.1"], [OUTSIDE]]}))
+    tripwire = tmp_path / "tripwire.txt"
+    monkeypatch.setenv("SLOCTL_TEST_TRIPWIRE", str(tripwire))
+    scenario = tmp_path / "rebind.py"
+    scenario.write_text(LOCUSTFILE)
+    options = RunOptions(host=f"http://rebind.test:{port}", duration=6, users=2, user_rps=5, max_requests=40)
+    stats = run_scenario(scenario, options, workdir=tmp_path / "run")
+    answered = sum(r.num_requests - r.num_failures for r in stats.routes)
+    assert answered > 0, stats  # the users reached the API at the address checked at start
+    assert not tripwire.exists(), tripwire.read_text()

@@ -41,6 +41,6 @@ def test_the_masking_corpus_has_no_leak_and_nothing_over_masked() -> None:
 def test_known_secret_values_are_masked_wherever_they_turn_up() -> None:
     from sloctl.masking import Masker
 
-    masker = Masker(["Pl4tf0rm-pw"]).with_secrets(["second-pw"])
+    masker = Masker(["Pl4tf0rm-pw", "second-pw"])
     assert masker("auth Pl4tf0rm-pw then second-pw") == "auth [secret] then [secret]"
     assert masker.data({"note": ["Pl4tf0rm-pw"]}) == {"note": ["[secret]"]}

@@ -151,9 +151,10 @@ async def tcp_connect(
     """The ``connect`` phase: resolve, check the allow-list, complete the TCP handshake to the
     checked address."""
     async with rec.phase(Phase.CONNECT):
-        address = await checked_address(egress, target.host, target.port)
-        reader, writer = await asyncio.open_connection(address, target.port, limit=1 << 20)
-    return address, reader, writer
+        try:
+            return await egress.open_connection(target.host, target.port, limit=1 << 20)
+        except EgressDenied as exc:
+            raise ProbeFailure(Reason.DNS, str(exc)) from None
 
 
 def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
