@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from sloctl.durations import parse_duration
+from sloctl.egress import Egress, get_json
 from sloctl.promtool import find_promtool
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
@@ -56,11 +55,17 @@ class RuleSet:
     """A Prometheus rule file."""
 
 
-def _get(url: str, params: Mapping[str, str | int | float], timeout: float = 120) -> object:
+#: The replay's own Prometheus is on loopback, and a ``*_proxy`` variable must not send its
+#: queries elsewhere (urllib would honour one).
+_LOCAL = Egress(action="query the replay's Prometheus at")
+
+
+def _get(url: str, params: Mapping[str, str | int | float]) -> object:
     query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-    with urllib.request.urlopen(f"{url}?{query}", timeout=timeout) as resp:
-        body = json.load(resp)
-    if body.get("status") != "success":
+    # Plain HTTP on loopback: no certificate store to load for each query's client.
+    with _LOCAL.http_client(timeout=120, verify=False) as client:
+        body = get_json(client, f"{url}?{query}")
+    if not isinstance(body, dict) or body.get("status") != "success":
         raise RuntimeError(f"Prometheus answered {body}")
     return body["data"]
 

@@ -251,14 +251,16 @@ def run_history(
     warmup: int = 3 * 86400,
     step: int = 60,
     engine: PrometheusEngine | None = None,
+    allow: Sequence[str] = (),
 ) -> list[ScenarioResult]:
-    """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url`` (the
-    caller checks the allow-list), with ``warmup`` of history before ``start`` for long windows."""
+    """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url``
+    (through the egress guard: loopback plus ``allow``), with ``warmup`` of history before
+    ``start`` for long windows."""
     from .history import history_counts, history_scenario
 
     start -= (start - EPOCH) % step
     s = history_scenario(slo, start, end - (end - start) % step, warmup)
-    c = history_counts(url, slo, start - warmup, start + s.duration, step=step)
+    c = history_counts(url, slo, start - warmup, start + s.duration, step=step, allow=allow)
     c = replace(c, warmup=warmup)
     twin = scenario_slo(slo, s)
     text = openmetrics([(s, c)], start=start)

@@ -38,7 +38,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
     p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="CIDR")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="allow --prometheus in this network besides loopback (repeatable)",
+    )
     p.add_argument("--report", type=Path, help="write an HTML report here")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
@@ -52,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest import SCENARIOS, render_html, scenario
     from sloctl.backtest.output import render_json, render_table
     from sloctl.backtest.run import run_history, run_scenarios
-    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError, check_url
+    from sloctl.egress import Egress, EgressDenied
     from sloctl.shelf import ToolMissing, default_engine, engine_named
     from sloctl.spec import load_paths
 
@@ -79,8 +85,10 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         try:
-            check_url(args.prometheus, [*DEFAULT_ALLOW, *args.allow_host])
-        except AllowListError as exc:
+            Egress.of(
+                args.allow_host, action="read history from Prometheus at", widen="--allow-host"
+            ).check_url(args.prometheus, flag="--prometheus")
+        except EgressDenied as exc:
             print(f"sloctl backtest: {exc}", file=sys.stderr)
             return 2
     with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
@@ -89,7 +97,11 @@ def _run(args: argparse.Namespace) -> int:
         for i, slo in enumerate(loaded.slos):
             sub = workdir / f"{i}-{slo.id}"
             if args.prometheus:
-                results.extend(run_history(slo, args.prometheus, args.start, args.end, sub, engine=engine))
+                results.extend(
+                    run_history(
+                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                    )
+                )
             else:
                 results.extend(run_scenarios(slo, chosen, sub, engine=engine))
     if args.report:

@@ -12,6 +12,7 @@ from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.promcheck import label_problem
 
 
 def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
@@ -19,7 +20,7 @@ def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            print(f"sloctl: {flag} expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            print(f"sloctl generate: {flag} expects KEY=VALUE, got {item!r}", file=sys.stderr)
             return None
         out.append((key, value))
     return tuple(sorted(out))
@@ -30,12 +31,18 @@ def _generate(args: argparse.Namespace) -> int:
     op_labels = _pairs(args.operator_label, "--operator-label")
     if extra is None or op_labels is None:
         return 2
+    for key, value in extra:
+        # The same rules as alert labels in SLO files: these go on every generated rule.
+        problem = label_problem(key, value, templated=True)
+        if problem:
+            print(f"sloctl generate: --extra-label {key}={value}: {problem}", file=sys.stderr)
+            return 2
     interval = None
     if args.interval:
         try:
             interval = parse_duration(args.interval)
         except DurationError as exc:
-            print(f"sloctl: --interval: {exc}", file=sys.stderr)
+            print(f"sloctl generate: --interval: {exc}", file=sys.stderr)
             return 2
     result = load_or_report(args)
     if isinstance(result, int):
@@ -59,7 +66,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         planned = plan_outputs(result.slos, options)
     except ValueError as exc:
-        print(f"sloctl: {exc}", file=sys.stderr)
+        print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1
     root = Path(args.output)
     if args.check:
@@ -77,7 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         written, removed = write_outputs(root, planned)
     except OSError as exc:
-        print(f"sloctl: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"sloctl generate: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     print(
         f"generated {len(planned)} file(s) for {len(result.slos)} SLO(s) in {root}: "

@@ -36,6 +36,9 @@ def find_prometheus() -> str:
     return str(path)
 
 
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 class PrometheusServer(ManagedProcess):
     name = "prometheus"
     startup_timeout = 60.0
@@ -71,7 +74,8 @@ class PrometheusServer(ManagedProcess):
 
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
+            # Our own server on loopback: never through a *_proxy of the environment.
+            with _DIRECT.open(f"{self.url}/-/ready", timeout=1) as resp:
                 return bool(resp.status == 200)
         except (OSError, urllib.error.URLError):
             return False

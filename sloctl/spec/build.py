@@ -128,6 +128,9 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
             reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")
     if slo.alerting.enabled_tiers and not ALERT_NAME.match(slo.alerting.name):
         reader.error(loc, f"{path}.alerting.name", f"{slo.alerting.name!r} is not a valid alert name")
+    from sloctl.spec import promcheck  # it builds on this module's names
+
+    promcheck.check_alerting(reader, slo, loc, path)
 
 
 def _norm(q: str) -> str:

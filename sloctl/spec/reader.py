@@ -125,8 +125,12 @@ class Reader:
                     return parsed
             self.error(node.loc, path, f"expected a number, found {_found(node)}")
             return default
-        if not math.isfinite(v):
-            self.error(node.loc, path, "expected a finite number")
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            self.error(node.loc, path, f"expected a finite number, found {_found(node)}")
             return default
         return float(v)
 

@@ -14,7 +14,7 @@ from sloctl.backtest.engine import backfill_openmetrics, query
 from sloctl.backtest.run import openmetrics, scenario_slo
 from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
-from sloctl.loadtest.allowlist import AllowListError
+from sloctl.egress import EgressDenied
 from sloctl.render.rules import render_rule_file
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
@@ -48,7 +48,7 @@ def test_status_refuses_a_prometheus_outside_loopback_without_sending_a_request(
         sent.append(url)
         return {}
 
-    with pytest.raises(AllowListError):
+    with pytest.raises(EgressDenied):
         collect("http://192.0.2.1:9090", transport=transport)
     assert sent == []
 
