@@ -1,12 +1,13 @@
 """Numbers printed as Go prints them (Sloth is written in Go; ``--compat sloth`` and reading Sloth
 files must agree with it to the last digit).
 
->>> go_float(14.4), go_float(1e-05), go_float_f(99.9)
-('14.4', '1e-05', '99.9')
+>>> go_float(14.4), go_float(1e-05), go_float_f(99.9), go_float(float("inf"))
+('14.4', '1e-05', '99.9', '+Inf')
 """
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 __all__ = ["go_float", "go_float_f"]
@@ -19,6 +20,8 @@ def go_float(value: float) -> str:
     >>> go_float(14.4), go_float(1e-05), go_float(30.0), go_float(2500000.0)
     ('14.4', '1e-05', '30', '2.5e+06')
     """
+    if not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     digits, point = _shortest(value)
     sign = "-" if value < 0 else ""
     if digits == "0":
@@ -37,6 +40,8 @@ def go_float_f(value: float) -> str:
     >>> go_float_f(99.9), go_float_f(95.0)
     ('99.9', '95')
     """
+    if not math.isfinite(value):
+        return go_float(value)
     digits, point = _shortest(value)
     sign = "-" if value < 0 else ""
     return sign + ("0" if digits == "0" else _fixed(digits, point))
