@@ -36,6 +36,7 @@ from bson.errors import InvalidDocument, InvalidId
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import sql
@@ -60,7 +61,7 @@ from .metrics import PlatformMetrics
 from .problems import problem
 from .ratelimit import RateLimiter
 
-__all__ = ["ROUTES", "create_app"]
+__all__ = ["ROUTES", "create_app", "make_tracer_provider"]
 
 T = TypeVar("T")
 
@@ -827,8 +828,12 @@ def _dsns(config: TestbedConfig) -> list[str]:
     ]
 
 
-def _tracer_provider(config: TestbedConfig) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+def make_tracer_provider(config: TestbedConfig, id_generator: IdGenerator | None = None) -> TracerProvider:
+    """The API's tracer provider: OTLP/HTTP export when ``config.otlp_endpoint`` is set;
+    ``id_generator`` is the SDK's random one unless given (tests seed it)."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": config.service_name}), id_generator=id_generator
+    )
     if config.otlp_endpoint:
         # Optional: the OTLP exporter ships with the collector extra.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -864,7 +869,7 @@ def create_app(
     database operation); none is written without it."""
     metrics = metrics or PlatformMetrics()
     metrics.init_operations()
-    provider = tracer_provider or _tracer_provider(config)
+    provider = tracer_provider or make_tracer_provider(config)
     tracer = provider.get_tracer("testbed")
     # The passwords of the connection strings are masked wherever a driver error repeats them.
     secrets = [p for dsn in _dsns(config) for p in url_secrets(dsn)]

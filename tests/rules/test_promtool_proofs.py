@@ -64,8 +64,13 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_the_generated_tests_catch_a_broken_rule(
-    tmp_path: Path, mutation: tuple[str, str], what: str, prometheus_engine: PrometheusEngine
+    tmp_path: Path,
+    mutation: tuple[str, str],
+    what: str,
+    prometheus_engine: PrometheusEngine,
+    request: pytest.FixtureRequest,
 ) -> None:
+    compat(request, prometheus_engine.name, "generated tests")
     src = ROOT / "rules" / "tests"
     for f in src.glob("platform-api--availability*"):
         shutil.copy(f, tmp_path / f.name)
