@@ -84,6 +84,7 @@ def random_slo(rng: random.Random, index: int) -> dict[str, object]:
     }
 
 
+@pytest.mark.timeout(1800)  # about 1,400 promtool runs per engine: 3 min idle, 7 min on a busy machine
 def test_random_valid_specs_pass_lint_and_their_generated_tests(
     tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:
