@@ -14,7 +14,7 @@ DEB_DEMO := prometheus
 DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
             prometheus-postgres-exporter prometheus-redis-exporter
 
-.PHONY: demo test lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
+.PHONY: demo test tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
 
 demo: venv system-deps-demo
 	$(SLOCTL) validate slos/
@@ -22,8 +22,14 @@ demo: venv system-deps-demo
 	$(SLOCTL) test rules/
 	$(SLOCTL) explain slos/
 
-test: venv system-deps-test lint typecheck check-generated
+test: venv system-deps-test tools lint typecheck check-generated
 	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+# The tool shelf (docs/compat.md): Prometheus 3, Alertmanager 0.35, Sloth, VictoriaMetrics and an
+# OpenTelemetry Collector built from Go modules once per machine into ~/.cache/sloctl/tools.
+# Without Go or the module proxy it says so and the engine tests skip, naming what is missing.
+tools: venv
+	scripts/tools.sh --if-go
 
 venv: $(STAMP)
 

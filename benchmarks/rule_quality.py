@@ -1,6 +1,6 @@
-"""Rule-quality benchmark: our rules, Sloth's (``--compat sloth``) and raw-window rules (Pyrra
-style: a rate over the raw series for every window and the period), on the same SLO and the same
-series, all evaluated by a real Prometheus (docs/benchmarks.md, "Rule quality").
+"""Rule-quality benchmark: our rules, the real Sloth's (v0.16.0 from the tool shelf) and
+raw-window rules (Pyrra style: a rate over the raw series for every window and the period), on
+the same SLO and the same series, all evaluated by a real Prometheus (docs/benchmarks.md, "Rule quality").
 
     .venv/bin/python benchmarks/rule_quality.py [--series 1000] [--cost-hours 6]
 
@@ -14,10 +14,12 @@ expression, query stats ``stats=all``). Everything is printed, ratios included, 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,16 +33,15 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sloctl import naming
+from sloctl import naming, shelf
 from sloctl.backtest.engine import Backtest, RuleSet, replay
 from sloctl.backtest.run import EPOCH, openmetrics, scenario_slo
 from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
 from sloctl.durations import format_duration, parse_duration
-from sloctl.model import SLO
+from sloctl.model import SLO, EventsSLI
 from sloctl.render import promql
 from sloctl.render.rules import RuleOptions, render_groups, render_rule_file
 from sloctl.render.ruletests import designed_detection
-from sloctl.render.sloth_compat import render_sloth
 from sloctl.render.yamlout import dump_yaml
 from sloctl.spec import load_text
 
@@ -81,7 +82,47 @@ def ours(slos: Sequence[SLO]) -> RuleSet:
 
 
 def sloth(slos: Sequence[SLO]) -> RuleSet:
-    return RuleSet("sloth", render_sloth(slos, version="bench"))
+    """What the real ``sloth generate`` (v0.16.0, the tool shelf's) writes for ``slos``, written
+    as a Sloth ``prometheus/v1`` file per service (``--compat sloth`` writes the same rules,
+    tests/engines/test_sloth_oracle.py proves it; here the real binary is the one measured)."""
+    binary = shelf.require("sloth")
+    texts = []
+    with tempfile.TemporaryDirectory(prefix="sloctl-bench-sloth-") as tmp:
+        for service, group in itertools.groupby(
+            sorted(slos, key=lambda s: s.service), key=lambda s: s.service
+        ):
+            spec = {
+                "version": "prometheus/v1",
+                "service": service,
+                "slos": [
+                    {
+                        "name": s.name,
+                        "objective": s.objective,
+                        "sli": {
+                            "events": {"error_query": promql_events(s)[0], "total_query": promql_events(s)[1]}
+                        },
+                        "alerting": {"name": s.alerting.name},
+                    }
+                    for s in group
+                ],
+            }
+            src, out = Path(tmp) / f"{service}.yaml", Path(tmp) / f"{service}.rules.yaml"
+            src.write_text(yaml.safe_dump(spec, sort_keys=False))
+            period = f"--default-slo-period={format_duration(slos[0].period)}"
+            subprocess.run(
+                [str(binary), "generate", "--no-log", "-i", str(src), "-o", str(out), period],
+                check=True,
+                capture_output=True,
+                timeout=120,
+            )
+            texts.append(out.read_text())
+    return RuleSet("sloth", "\n".join(texts))
+
+
+def promql_events(slo: SLO) -> tuple[str, str]:
+    """The SLO's error and total queries with Sloth's ``{{.window}}`` placeholder."""
+    assert isinstance(slo.sli, EventsSLI), "the benchmark's SLOs are events SLOs"
+    return slo.sli.error_query, slo.sli.total_query
 
 
 def raw_window(slos: Sequence[SLO]) -> RuleSet:

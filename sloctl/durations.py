@@ -26,6 +26,9 @@ _UNITS: tuple[tuple[str, int], ...] = (
 )
 _SECONDS = dict(_UNITS)
 _PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+#: Prometheus keeps durations in nanoseconds in an int64: 106751d 23h 47m 16s at most
+#: (``promtool check rules`` says "duration out of range" beyond).
+MAX_SECONDS = (2**63 - 1) // 10**9
 _WHOLE = re.compile(r"^(?:\d+(?:ms|y|w|d|h|m|s))+$")
 
 
@@ -49,6 +52,10 @@ def parse_duration(text: str) -> int:
         total += int(number) * _SECONDS[unit]
     if total <= 0:
         raise DurationError(f"{text!r} must be longer than zero")
+    if total > MAX_SECONDS:
+        raise DurationError(
+            f"{text!r} is longer than Prometheus accepts ({format_duration(MAX_SECONDS)} at most)"
+        )
     return total
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sloctl.policy import Action, Decision
-from sloctl.status import StatusRow, Transport, collect, urllib_transport
+from sloctl.status import StatusRow, Transport, collect
 
 __all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
 
@@ -63,14 +63,15 @@ def evaluate(
     url: str,
     *,
     slos: Sequence[str] = (),
-    transport: Transport = urllib_transport,
-    allow: Sequence[str] | None = None,
+    transport: Transport | None = None,
+    allow: Sequence[str] = (),
     time: float | None = None,
     floor_percent: float | None = None,
     when_unknown: str | None = None,
 ) -> Verdict:
     """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
-    ``platform-api/availability``; every SLO Prometheus knows when empty). ``floor_percent`` adds
+    ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
+    to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state."""
     rows = collect(url, transport=transport, allow=allow, time=time)

@@ -11,6 +11,7 @@ leaves a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import multiprocessing
 import os
@@ -187,14 +188,19 @@ def check_outputs(root: Path, planned: Mapping[str, str]) -> list[str]:
 
 
 def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], list[str]]:
-    """Write changed files atomically and remove stale generated ones; returns (written, removed)."""
+    """Write changed files atomically and remove stale generated ones; returns (written, removed).
+    On failure nothing changes: staged files are removed, and so are the directories made for
+    them."""
     staged: list[tuple[Path, Path]] = []
+    made: list[Path] = []
     try:
         for rel, text in planned.items():
             dest = root / rel
             if dest.is_file() and dest.read_text(encoding="utf-8") == text:
                 continue
+            missing = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
             dest.parent.mkdir(parents=True, exist_ok=True)
+            made += missing
             fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
             staged.append((Path(tmp_name), dest))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
@@ -204,6 +210,9 @@ def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], li
     except BaseException:
         for staged_path, _ in staged:
             staged_path.unlink(missing_ok=True)
+        for directory in sorted(made, key=lambda d: len(d.parts), reverse=True):  # deepest first
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
         raise
     written: list[str] = []
     for staged_path, dest in staged:

@@ -10,6 +10,7 @@ builds them from files. All durations are whole seconds; objectives are percenta
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -51,6 +52,13 @@ Severity = Literal["page", "ticket"]
 SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
 
 WINDOW_PLACEHOLDER = "{{.window}}"
+_ANY_WINDOW = re.compile(r"\{\{ *\.window *\}\}")
+
+
+def canonical_window(query: str) -> str:
+    """``query`` with every ``{{ .window }}`` spelling (Sloth accepts spaces inside the braces, as
+    Go templates do) written as ``{{.window}}``, the one form every renderer replaces."""
+    return _ANY_WINDOW.sub(WINDOW_PLACEHOLDER, query)
 
 
 def derived_alert_name(burn_alert: str, suffix: str) -> str:
@@ -72,6 +80,10 @@ class EventsSLI:
     total_query: str
     kind: Literal["events"] = "events"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error_query", canonical_window(self.error_query))
+        object.__setattr__(self, "total_query", canonical_window(self.total_query))
+
 
 @dataclass(frozen=True)
 class RatioSLI:
@@ -81,6 +93,10 @@ class RatioSLI:
     total_query: str
     kind: Literal["ratio"] = "ratio"
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "good_query", canonical_window(self.good_query))
+        object.__setattr__(self, "total_query", canonical_window(self.total_query))
+
 
 @dataclass(frozen=True)
 class RawSLI:
@@ -88,6 +104,9 @@ class RawSLI:
 
     error_ratio_query: str
     kind: Literal["raw"] = "raw"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "error_ratio_query", canonical_window(self.error_ratio_query))
 
 
 @dataclass(frozen=True)

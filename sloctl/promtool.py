@@ -1,9 +1,11 @@
-"""Running promtool (Debian package ``prometheus``) over generated rules and their tests."""
+"""Running promtool over generated rules and their tests.
+
+Any Prometheus 2.42+ or 3.x promtool works: the generated tests assert only where both engines'
+range semantics agree (``sloctl.render.promsim``). Which promtool runs: ``sloctl.shelf.default_engine``
+(``$PROMTOOL``, then PATH, then the tool shelf's Prometheus 3), or the one passed in."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -11,12 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sloctl.shelf import ToolMissing, default_engine
+
 __all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "run_rule_tests"]
 
-INSTALL_HINT = (
-    "promtool is not installed; on Debian/Ubuntu run `apt-get install prometheus` "
-    "(or `make demo`, which installs it), or set PROMTOOL=/path/to/promtool"
-)
 TIMEOUT = 900  # seconds for one promtool process: a bound, not an expectation
 
 
@@ -25,10 +25,11 @@ class PromtoolMissing(RuntimeError):
 
 
 def find_promtool() -> str:
-    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
-    if not path or not os.access(path, os.X_OK):
-        raise PromtoolMissing(INSTALL_HINT)
-    return path
+    """The default engine's promtool (see ``sloctl.shelf.default_engine``)."""
+    try:
+        return str(default_engine().promtool)
+    except ToolMissing as exc:
+        raise PromtoolMissing(str(exc)) from None
 
 
 @dataclass
@@ -95,10 +96,11 @@ def _collect(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return rules, tests
 
 
-def run_rule_tests(paths: Sequence[Path], *, jobs: int = 2) -> RuleTestReport:
+def run_rule_tests(paths: Sequence[Path], *, jobs: int = 2, promtool: str | None = None) -> RuleTestReport:
     """``promtool check rules --lint-fatal`` on every rule file, then ``promtool test rules`` on
-    every ``*.test.yml``, ``jobs`` processes at a time."""
-    promtool = find_promtool()
+    every ``*.test.yml``, ``jobs`` processes at a time, with ``promtool`` (default: the default
+    engine's)."""
+    promtool = promtool or find_promtool()
     rules, tests = _collect(paths)
     report = RuleTestReport()
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -1,8 +1,9 @@
 """``sloctl status``: every SLO's remaining budget, current burn rate and firing alerts, read
 from a live Prometheus through the series that the generated rules record.
 
-HTTP goes through an injectable ``Transport`` (a callable from URL to parsed JSON), so tests can
-run without a server; by default only loopback addresses are allowed (``allow=``).
+HTTP goes through the egress guard (:mod:`sloctl.egress`: loopback only unless ``allow=`` adds
+networks, no redirect followed, no ``*_proxy`` variable honoured), or through an injected
+``Transport`` (a callable from URL to parsed JSON), so tests can run without a server.
 
 >>> rows = collect("http://127.0.0.1:9090")     # doctest: +SKIP
 >>> print(render_table(rows))                    # doctest: +SKIP
@@ -13,12 +14,11 @@ from __future__ import annotations
 import json
 import math
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from sloctl import naming
-from sloctl.loadtest.allowlist import check_url
+from sloctl.egress import Egress, get_json
 from sloctl.policy import Decision, decide
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "collect",
     "render_json",
     "render_table",
-    "urllib_transport",
 ]
 
 Transport = Callable[[str], object]
@@ -37,11 +36,6 @@ Transport = Callable[[str], object]
 
 class StatusError(RuntimeError):
     pass
-
-
-def urllib_transport(url: str, timeout: float = 30) -> object:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.load(resp)
 
 
 @dataclass(frozen=True)
@@ -106,13 +100,21 @@ def _by_id(rows: list[dict[str, object]]) -> dict[str, tuple[dict[str, str], flo
 def collect(
     url: str,
     *,
-    transport: Transport = urllib_transport,
-    allow: Sequence[str] | None = None,
+    transport: Transport | None = None,
+    allow: Sequence[str] = (),
     time: float | None = None,
 ) -> list[StatusRow]:
-    """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``)."""
-    check_url(url, allow)
-    base = url.rstrip("/")
+    """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``); ``allow``
+    adds networks to loopback (``--allow-host``)."""
+    egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
+    egress.check_url(url, flag="--prometheus")
+    if transport is not None:
+        return _collect(url.rstrip("/"), transport, time)
+    with egress.http_client(timeout=30) as client:
+        return _collect(url.rstrip("/"), lambda u: get_json(client, u), time)
+
+
+def _collect(base: str, transport: Transport, time: float | None) -> list[StatusRow]:
     by = f"max by ({', '.join(naming.SLO_LABELS)})"
     info = _by_id(_query(base, f"{by} ({naming.SLO_INFO})", transport, time))
     unknown = _by_id(

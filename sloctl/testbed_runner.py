@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,26 +32,60 @@ from sloctl.servers import (
     start_redis,
 )
 
-__all__ = ["ApiServer", "Testbed", "start_api", "start_testbed"]
+__all__ = ["ApiServer", "Testbed", "api_secrets", "start_api", "start_testbed"]
+
+
+def api_secrets(
+    *, postgres_dsn: str, postgres_direct_dsn: str, redis_url: str, mongodb_uri: str
+) -> dict[str, str]:
+    """The API's connection strings as the environment variables ``python -m testbed`` reads:
+    passwords never go on a command line, which any user can read in ``ps``."""
+    return {
+        "TESTBED_POSTGRES_DSN": postgres_dsn,
+        "TESTBED_POSTGRES_DIRECT_DSN": postgres_direct_dsn,
+        "TESTBED_REDIS_URL": redis_url,
+        "TESTBED_MONGODB_URI": mongodb_uri,
+    }
 
 
 class ApiServer(ManagedProcess):
-    """``python -m testbed`` (uvicorn) in a child process."""
+    """``python -m testbed`` (uvicorn) in a child process; ``secrets`` are environment
+    variables of the child only (see :func:`api_secrets`), ``args`` its other flags. The audit
+    log goes to ``home/audit.ndjson``."""
 
     name = "platform-api"
     startup_timeout = 30.0
 
-    def __init__(self, *, port: int, home: Path, args: Sequence[str]) -> None:
+    def __init__(self, *, port: int, home: Path, args: Sequence[str], secrets: Mapping[str, str]) -> None:
         super().__init__(host="127.0.0.1", port=port, logfile=home / "api.log", run_as=None)
         self.home = home
         self.args = tuple(args)
+        self._secrets = dict(secrets)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def audit_log(self) -> Path:
+        return self.home / "audit.ndjson"
+
     def _command(self) -> Sequence[str]:
-        return [sys.executable, "-m", "testbed", "--host", self.host, "--port", str(self.port), *self.args]
+        return [
+            sys.executable,
+            "-m",
+            "testbed",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--audit-log",
+            str(self.audit_log),
+            *self.args,
+        ]
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self._secrets}
 
     def _ready(self) -> bool:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
@@ -77,21 +112,16 @@ def start_api(
     flags without the dashes, e.g. ``{"breaker-open-seconds": 2}``."""
     home = Path(workdir).resolve() / "api"
     home.mkdir(parents=True, exist_ok=True)
-    args = [
-        "--postgres-dsn",
-        pgbouncer.dsn,
-        "--postgres-direct-dsn",
-        postgres.dsn,
-        "--redis-url",
-        redis.url,
-        "--mongodb-uri",
-        mongodb.uri,
-        "--backup-dir",
-        str(home / "backups"),
-    ]
+    args = ["--backup-dir", str(home / "backups")]
     for key, value in (options or {}).items():
         args += [f"--{key}", str(value)]
-    server = ApiServer(port=port or free_port(), home=home, args=args)
+    secrets = api_secrets(
+        postgres_dsn=pgbouncer.dsn,
+        postgres_direct_dsn=postgres.dsn,
+        redis_url=redis.url,
+        mongodb_uri=mongodb.uri,
+    )
+    server = ApiServer(port=port or free_port(), home=home, args=args, secrets=secrets)
     server._spawn()
     return server
 

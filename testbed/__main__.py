@@ -1,19 +1,32 @@
 """``python -m testbed``: serve the platform API with uvicorn on loopback.
 
 ``sloctl testbed up`` runs this in a child process after starting the databases; tests and
-benchmarks do the same (sloctl.testbed_runner).
+benchmarks do the same (sloctl.testbed_runner). Connection strings carry passwords, so they are
+read from the environment (``TESTBED_POSTGRES_DSN``, …) rather than from flags, which any user
+of the machine can read in ``ps``; the flags remain for a quick manual start.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 from .breaker import BreakerSettings, default_timeouts
 from .config import TestbedConfig, default_pool_size
+
+#: flag → environment variable that may hold it instead (secrets stay out of ``ps``)
+SECRET_FLAGS = {
+    "postgres_dsn": "TESTBED_POSTGRES_DSN",
+    "postgres_direct_dsn": "TESTBED_POSTGRES_DIRECT_DSN",
+    "redis_url": "TESTBED_REDIS_URL",
+    "mongodb_uri": "TESTBED_MONGODB_URI",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,10 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--postgres-dsn", required=True, help="through PgBouncer (transaction mode)")
-    p.add_argument("--postgres-direct-dsn", help="direct PostgreSQL, for pg_dump")
-    p.add_argument("--redis-url", required=True)
-    p.add_argument("--mongodb-uri", required=True)
+    p.add_argument(
+        "--postgres-dsn", help="through PgBouncer (transaction mode); default $TESTBED_POSTGRES_DSN"
+    )
+    p.add_argument(
+        "--postgres-direct-dsn", help="direct PostgreSQL, for pg_dump; default $TESTBED_POSTGRES_DIRECT_DSN"
+    )
+    p.add_argument("--redis-url", help="default $TESTBED_REDIS_URL")
+    p.add_argument("--mongodb-uri", help="default $TESTBED_MONGODB_URI")
     p.add_argument("--pool-size", type=int, default=default_pool_size(), help="default (cores × 2) + 1")
     p.add_argument("--breaker-open-seconds", type=float, default=BreakerSettings.open_seconds)
     p.add_argument("--breaker-window-seconds", type=float, default=BreakerSettings.window_seconds)
@@ -38,8 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-burst", type=int, default=2000)
     p.add_argument("--backup-dir", type=Path, default=Path("backups"))
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
+    p.add_argument(
+        "--audit-log",
+        default="-",
+        metavar="PATH",
+        help="append the audit log here, one ECS JSON line per database operation, created 0600"
+        " (default -: standard error)",
+    )
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a reverse proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable."
+        " Without one the header is ignored: any client could name itself anyone (rate limit)",
+    )
     p.add_argument("--log-level", default="warning")
     return p
+
+
+def _secrets_from_env(args: argparse.Namespace, environ: dict[str, str]) -> None:
+    for flag, variable in SECRET_FLAGS.items():
+        if getattr(args, flag) is None and environ.get(variable):
+            setattr(args, flag, environ[variable])
+    for flag in ("postgres_dsn", "redis_url", "mongodb_uri"):
+        if not getattr(args, flag):
+            raise ValueError(f"give --{flag.replace('_', '-')} or set {SECRET_FLAGS[flag]}")
+
+
+@contextlib.contextmanager
+def _audit_stream(path: str) -> Iterator[IO[str]]:
+    if path == "-":
+        yield sys.stderr
+        return
+    # 0600 from the start: the log holds client addresses and what they did.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with open(fd, "a", buffering=1, encoding="utf-8") as stream:
+        yield stream
 
 
 def config_from_args(args: argparse.Namespace) -> TestbedConfig:
@@ -70,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not ipaddress.ip_address(args.host).is_loopback:
             print(f"testbed: refusing to bind {args.host}: loopback addresses only", file=sys.stderr)
             return 2
+        for proxy in args.trusted_proxy:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"--trusted-proxy {proxy!r} is not an address or a network") from None
+        _secrets_from_env(args, dict(os.environ))
         config = config_from_args(args)
     except ValueError as exc:
         print(f"testbed: {exc}", file=sys.stderr)
@@ -78,15 +136,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .app import create_app
 
-    uvicorn.run(
-        create_app(config),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
+    with _audit_stream(args.audit_log) as audit:
+        uvicorn.run(
+            create_app(config, audit_stream=audit),
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on loopback that is
+            # every client, and a spoofed header per request would dodge the rate limit.
+            proxy_headers=bool(args.trusted_proxy),
+            forwarded_allow_ips=",".join(args.trusted_proxy) or None,
+        )
     return 0
 
 

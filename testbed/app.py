@@ -3,6 +3,12 @@
 Routes, dependencies and metrics are those of docs/metrics.md. Every database call goes
 through its dependency's circuit breaker (which applies the call timeout); failures become
 RFC 9457 problems: 503 with ``Retry-After`` when a breaker is open.
+
+What the client got wrong is settled before any dependency is called, so that it answers 400,
+413 or 422 and never counts against a breaker: bodies are limited while they stream, numbers in
+paths and queries are ASCII digits within range, JSON is parsed with its nesting and digit
+limits caught, and documents are checked against what BSON and MongoDB accept. Every database
+operation is written to the audit log (:mod:`testbed.audit`).
 """
 
 from __future__ import annotations
@@ -16,18 +22,21 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import redis.asyncio as aioredis
 from bson import ObjectId
-from bson.errors import InvalidId
+from bson import encode as bson_encode
+from bson.errors import InvalidDocument, InvalidId
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import sql
@@ -43,13 +52,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sloctl.masking import Masker, url_secrets
+
+from .audit import AuditLog, Caller, EventType
 from .breaker import BreakerOpenError, CircuitBreaker, Clock
 from .config import API_VERSION, DEPENDENCIES, TestbedConfig
 from .metrics import PlatformMetrics
 from .problems import problem
 from .ratelimit import RateLimiter
 
-__all__ = ["ROUTES", "create_app"]
+__all__ = ["ROUTES", "create_app", "make_tracer_provider"]
 
 T = TypeVar("T")
 
@@ -67,6 +79,10 @@ ROUTE_DEPENDENCY: dict[str, str] = {
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CACHE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_BODY = 64 * 1024
+#: Ids and counters are PostgreSQL bigints and BSON int64s.
+MAX_INT64 = 2**63 - 1
+#: Documents nest at most this deep (MongoDB refuses more than 100 levels; ours are shallow).
+MAX_DEPTH = 32
 DDL = """
 CREATE TABLE IF NOT EXISTS projects (
     id bigserial PRIMARY KEY,
@@ -75,6 +91,16 @@ CREATE TABLE IF NOT EXISTS projects (
     created_at timestamptz NOT NULL DEFAULT now()
 )
 """
+# Every statement once, so that what runs is what the audit log says ran (placeholders kept).
+SQL_LIST = "SELECT id, name, schema_name, created_at FROM projects WHERE id > %s ORDER BY id LIMIT %s"
+SQL_INSERT = (
+    "INSERT INTO projects (name, schema_name) VALUES (%s, %s) RETURNING id, name, schema_name, created_at"
+)
+SQL_SCHEMA = "CREATE SCHEMA {}"
+SQL_ITEMS = "CREATE TABLE {}.items (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
+SQL_GET = "SELECT id, name, schema_name, created_at FROM projects WHERE id = %s"
+SQL_SCHEMA_OF = "SELECT schema_name FROM projects WHERE id = %s"
+DUMP = "pg_dump --schema=%s --no-owner"
 
 
 class ClientProblem(Exception):
@@ -92,11 +118,17 @@ class Dependencies:
     """Pools, clients and breakers of the three databases."""
 
     def __init__(
-        self, config: TestbedConfig, metrics: PlatformMetrics, tracer: trace.Tracer, clock: Clock
+        self,
+        config: TestbedConfig,
+        metrics: PlatformMetrics,
+        tracer: trace.Tracer,
+        clock: Clock,
+        audit: AuditLog | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
         self.tracer = tracer
+        self.audit = audit or AuditLog(None, config.service_name, Masker(), tracer)
         self.breakers = {
             dep: CircuitBreaker(dep, config.breaker_for(dep), clock=clock, listener=metrics)
             for dep in DEPENDENCIES
@@ -211,7 +243,14 @@ class Dependencies:
                 if not self._schema_ready:
                     async with self._schema_lock:
                         if not self._schema_ready:
-                            await conn.execute(DDL)
+                            with self.audit.operation(
+                                "postgresql",
+                                "create",
+                                " ".join(DDL.split()),
+                                target="projects",
+                                kind="creation",
+                            ):
+                                await conn.execute(DDL)
                             self._schema_ready = True
                 yield conn
             except psycopg.OperationalError:
@@ -241,6 +280,38 @@ def _deps(request: Request) -> Dependencies:
 
 def _bad_request(detail: str, instance: str) -> Response:
     return problem(400, "invalid-request", "Invalid request", detail, instance=instance)
+
+
+def _unprocessable(detail: str, instance: str) -> Response:
+    return problem(422, "invalid-document", "Unprocessable document", detail, instance=instance)
+
+
+def _int_param(text: str, low: int, high: int) -> int | None:
+    """A whole number written in ASCII digits within ``[low, high]``, else None. Not
+    ``str.isdigit()``, which also accepts '²' (that ``int()`` refuses) and '١' (that it reads)."""
+    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+def _caller(request: Request) -> Caller:
+    return Caller(
+        request.client.host if request.client else None,
+        request.method,
+        str(request.scope.get("state", {}).get("route", "other")),
+    )
+
+
+@contextlib.contextmanager
+def _audited(
+    request: Request, system: str, action: str, query: str, target: str, kind: EventType = "access"
+) -> Iterator[None]:
+    """One database operation of this request, in its own span and audit line."""
+    with _deps(request).audit.operation(
+        system, action, query, target=target, kind=kind, caller=_caller(request)
+    ):
+        yield
 
 
 def _not_found(what: str, instance: str) -> Response:
@@ -294,28 +365,72 @@ def _decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise ValueError("cursor is not valid") from exc
-    if not raw.startswith("id:") or not raw[3:].isdigit():
+    after = _int_param(raw[3:], 0, MAX_INT64) if raw.startswith("id:") else None
+    if after is None:
         raise ValueError("cursor is not valid")
-    return int(raw[3:])
+    return after
 
 
 def _project(row: tuple[Any, ...]) -> dict[str, object]:
     return {"id": row[0], "name": row[1], "schema": row[2], "created_at": row[3].isoformat()}
 
 
+async def _read_body(request: Request) -> bytes | Response:
+    """The body, refused as soon as it is known to exceed ``MAX_BODY``: from ``Content-Length``
+    before reading, else while it streams. Never more than ``MAX_BODY`` bytes are held."""
+    too_large = problem(
+        413, "too-large", "Body too large", f"at most {MAX_BODY} bytes", instance=request.url.path
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        return too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            return too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _read_json_object(request: Request) -> dict[str, Any] | Response:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return problem(
-            413, "too-large", "Body too large", f"at most {MAX_BODY} bytes", instance=request.url.path
-        )
+    body = await _read_body(request)
+    if isinstance(body, Response):
+        return body
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _bad_request("the body is not valid JSON", request.url.path)
+    except (ValueError, RecursionError):
+        # ValueError: not JSON, not UTF-8, or an integer of more than 4,300 digits (Python's
+        # limit); RecursionError: nested deeper than the parser's stack.
+        return _bad_request(
+            "the body is not valid JSON (or nests too deep, or holds a number too long)", request.url.path
+        )
     if not isinstance(data, dict):
         return _bad_request("the body must be a JSON object", request.url.path)
     return data
+
+
+def _document_problem(value: object, depth: int = 0) -> str | None:
+    """Why MongoDB (or BSON) would refuse ``value``, or None: checked before the call, so that
+    the refusal is the client's 422 and not a dependency failure."""
+    if depth > MAX_DEPTH:
+        return f"documents nest at most {MAX_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not key or "\x00" in key or key.startswith("$") or "." in key:
+                return f"field name {key!r} is empty, holds a NUL or a '.', or starts with '$'"
+            found = _document_problem(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _document_problem(item, depth + 1)
+            if found:
+                return found
+    elif isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT64 - 1 <= value <= MAX_INT64:
+        return "integers must fit in 64 bits (-2**63 to 2**63-1)"
+    return None
 
 
 # -- postgres routes ---------------------------------------------------------------------------
@@ -323,21 +438,22 @@ async def _read_json_object(request: Request) -> dict[str, Any] | Response:
 
 async def list_projects(request: Request) -> Response:
     config = _deps(request).config
+    raw_limit = request.query_params.get("limit")
+    limit = config.page_size_default if raw_limit is None else _int_param(raw_limit, 1, config.page_size_max)
+    if limit is None:
+        return _bad_request(
+            f"limit must be a whole number from 1 to {config.page_size_max}", request.url.path
+        )
     try:
-        limit = int(request.query_params.get("limit", config.page_size_default))
         after = _decode_cursor(request.query_params["cursor"]) if "cursor" in request.query_params else 0
     except ValueError as exc:
-        return _bad_request(f"limit must be an integer and cursor opaque: {exc}", request.url.path)
-    if not 1 <= limit <= config.page_size_max:
-        return _bad_request(f"limit must be between 1 and {config.page_size_max}", request.url.path)
+        return _bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
 
     async def run() -> Response:
         async with _deps(request).pg() as conn:
-            cur = await conn.execute(
-                "SELECT id, name, schema_name, created_at FROM projects WHERE id > %s ORDER BY id LIMIT %s",
-                (after, limit + 1),
-            )
-            rows = await cur.fetchall()
+            with _audited(request, "postgresql", "select", SQL_LIST, "projects"):
+                cur = await conn.execute(SQL_LIST, (after, limit + 1))
+                rows = await cur.fetchall()
         items = [_project(r) for r in rows[:limit]]
         headers: dict[str, str] = {}
         links = [f'</v1/projects?limit={limit}>; rel="first"']
@@ -365,18 +481,13 @@ async def create_project(request: Request) -> Response:
         async with _deps(request).pg() as conn:
             try:
                 async with conn.transaction():
-                    cur = await conn.execute(
-                        "INSERT INTO projects (name, schema_name) VALUES (%s, %s) "
-                        "RETURNING id, name, schema_name, created_at",
-                        (name, schema),
-                    )
-                    row = await cur.fetchone()
-                    await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-                    await conn.execute(
-                        sql.SQL(
-                            "CREATE TABLE {}.items (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
-                        ).format(sql.Identifier(schema))
-                    )
+                    with _audited(request, "postgresql", "insert", SQL_INSERT, "projects", "creation"):
+                        cur = await conn.execute(SQL_INSERT, (name, schema))
+                        row = await cur.fetchone()
+                    with _audited(request, "postgresql", "create", SQL_SCHEMA, "schema", "creation"):
+                        await conn.execute(sql.SQL(SQL_SCHEMA).format(sql.Identifier(schema)))
+                    with _audited(request, "postgresql", "create", SQL_ITEMS, "items", "creation"):
+                        await conn.execute(sql.SQL(SQL_ITEMS).format(sql.Identifier(schema)))
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema) as exc:
                 raise ClientProblem(409, "conflict", "Conflict", f"project {name!r} exists") from exc
         assert row is not None
@@ -394,8 +505,7 @@ async def create_project(request: Request) -> Response:
 
 
 def _project_id(request: Request) -> int | None:
-    raw = request.path_params["project_id"]
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return _int_param(request.path_params["project_id"], 1, MAX_INT64)
 
 
 async def get_project(request: Request) -> Response:
@@ -405,10 +515,9 @@ async def get_project(request: Request) -> Response:
 
     async def run() -> Response:
         async with _deps(request).pg() as conn:
-            cur = await conn.execute(
-                "SELECT id, name, schema_name, created_at FROM projects WHERE id = %s", (project_id,)
-            )
-            row = await cur.fetchone()
+            with _audited(request, "postgresql", "select", SQL_GET, "projects"):
+                cur = await conn.execute(SQL_GET, (project_id,))
+                row = await cur.fetchone()
         if row is None:
             raise ClientProblem(404, "not-found", "Not found", "project does not exist")
         return _json(_project(row))
@@ -438,8 +547,9 @@ async def create_backup(request: Request) -> Response:
 
     async def lookup() -> Response:
         async with deps.pg() as conn:
-            cur = await conn.execute("SELECT schema_name FROM projects WHERE id = %s", (project_id,))
-            row = await cur.fetchone()
+            with _audited(request, "postgresql", "select", SQL_SCHEMA_OF, "projects"):
+                cur = await conn.execute(SQL_SCHEMA_OF, (project_id,))
+                row = await cur.fetchone()
         if row is None:
             raise ClientProblem(404, "not-found", "Not found", "project does not exist")
         found.append(str(row[0]))
@@ -458,37 +568,19 @@ async def create_backup(request: Request) -> Response:
     backup_dir.mkdir(parents=True, exist_ok=True)
     target = backup_dir / f"project-{project_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}.sql"
     started = time.perf_counter()
-    with deps.tracer.start_as_current_span("pg_dump", kind=SpanKind.CLIENT) as span:
-        proc = await asyncio.create_subprocess_exec(
-            _pg_dump_binary(),
-            f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})}",
-            f"--schema={found[0]}",
-            "--no-owner",
-            f"--file={target}",
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
+    failed: str | None = None
+    try:
+        with _audited(request, "postgresql", "dump", DUMP, "schema"):
+            failed = await _pg_dump(params, env, found[0], target, deps.config.backup_timeout)
+            if failed is not None:
+                raise BackupFailed(failed)
+    except BackupFailed:
+        deps.metrics.operations.labels("backup", "failure").inc()
+        with contextlib.suppress(OSError):
+            target.unlink()
+        return problem(
+            503, "backup-failed", "Backup failed", f"pg_dump failed: {failed}", instance=request.url.path
         )
-        try:
-            async with asyncio.timeout(deps.config.backup_timeout):
-                _, stderr = await proc.communicate()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            stderr = b"pg_dump timed out"
-        if proc.returncode != 0:
-            span.set_status(Status(StatusCode.ERROR, "pg_dump failed"))
-            deps.metrics.operations.labels("backup", "failure").inc()
-            with contextlib.suppress(OSError):
-                target.unlink()
-            last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            return problem(
-                503,
-                "backup-failed",
-                "Backup failed",
-                f"pg_dump failed: {last[0][:200]}",
-                instance=request.url.path,
-            )
     deps.metrics.operations.labels("backup", "success").inc()
     body = {
         "project_id": project_id,
@@ -497,6 +589,38 @@ async def create_backup(request: Request) -> Response:
         "duration_seconds": round(time.perf_counter() - started, 4),
     }
     return _json(body, 201)
+
+
+class BackupFailed(Exception):
+    """pg_dump exited with an error (its last line of output is the message)."""
+
+
+async def _pg_dump(
+    params: dict[str, Any], env: dict[str, str], schema: str, target: Path, timeout: float
+) -> str | None:
+    """Run pg_dump (password in the environment, never on its command line); the last line of
+    its output when it failed, else None."""
+    proc = await asyncio.create_subprocess_exec(
+        _pg_dump_binary(),
+        f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})}",
+        f"--schema={schema}",
+        "--no-owner",
+        f"--file={target}",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            _, stderr = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        stderr = b"pg_dump timed out"
+    if proc.returncode == 0:
+        return None
+    last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    return last[0][:200]
 
 
 # -- redis routes ------------------------------------------------------------------------------
@@ -513,7 +637,8 @@ async def get_cache(request: Request) -> Response:
         return _bad_request("key must match [A-Za-z0-9_.:-]{1,200}", request.url.path)
 
     async def run() -> Response:
-        value = await _deps(request).redis.get(f"cache:{key}")
+        with _audited(request, "redis", "get", "GET cache:%s", "cache"):
+            value = await _deps(request).redis.get(f"cache:{key}")
         if value is None:
             raise ClientProblem(404, "not-found", "Not found", f"cache key {key!r} does not exist")
         return Response(
@@ -527,18 +652,18 @@ async def put_cache(request: Request) -> Response:
     key = _cache_key(request)
     if key is None:
         return _bad_request("key must match [A-Za-z0-9_.:-]{1,200}", request.url.path)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return problem(
-            413, "too-large", "Body too large", f"at most {MAX_BODY} bytes", instance=request.url.path
-        )
     ttl_raw = request.query_params.get("ttl")
-    if ttl_raw is not None and not (ttl_raw.isdigit() and 0 < int(ttl_raw) <= 86400 * 30):
+    ttl = None if ttl_raw is None else _int_param(ttl_raw, 1, 86400 * 30)
+    if ttl_raw is not None and ttl is None:
         return _bad_request("ttl must be a whole number of seconds, 1 to 2592000", request.url.path)
-    ttl = int(ttl_raw) if ttl_raw else None
+    body = await _read_body(request)
+    if isinstance(body, Response):
+        return body
 
     async def run() -> Response:
-        await _deps(request).redis.set(f"cache:{key}", body, ex=ttl)
+        query = "SET cache:%s %s" + (" EX %s" if ttl else "")
+        with _audited(request, "redis", "set", query, "cache", "change"):
+            await _deps(request).redis.set(f"cache:{key}", body, ex=ttl)
         return Response(status_code=204)
 
     return await _guarded(request, "redis", run)
@@ -552,9 +677,18 @@ async def create_document(request: Request) -> Response:
     if isinstance(data, Response):
         return data
     data.pop("_id", None)
+    invalid = _document_problem(data)
+    if invalid is None:
+        try:
+            bson_encode(data)  # BSON's own encoder has the last word
+        except (InvalidDocument, OverflowError) as exc:
+            invalid = str(exc)
+    if invalid is not None:
+        return _unprocessable(invalid, request.url.path)
 
     async def run() -> Response:
-        result = await _deps(request).mongo.platform.documents.insert_one(dict(data))
+        with _audited(request, "mongodb", "insert", '{"insert": "documents"}', "documents", "creation"):
+            result = await _deps(request).mongo.platform.documents.insert_one(dict(data))
         doc_id = str(result.inserted_id)
         return _json({"id": doc_id}, 201, {"Location": f"/v1/documents/{doc_id}"})
 
@@ -568,7 +702,10 @@ async def get_document(request: Request) -> Response:
         return _not_found("document", request.url.path)
 
     async def run() -> Response:
-        doc = await _deps(request).mongo.platform.documents.find_one({"_id": oid})
+        with _audited(
+            request, "mongodb", "find", '{"find": "documents", "filter": {"_id": "%s"}}', "documents"
+        ):
+            doc = await _deps(request).mongo.platform.documents.find_one({"_id": oid})
         if doc is None:
             raise ClientProblem(404, "not-found", "Not found", "document does not exist")
         doc["id"] = str(doc.pop("_id"))
@@ -633,6 +770,8 @@ class PlatformMiddleware:
             return
         started = time.perf_counter()
         route = self._route(scope)
+        # For the audit log: the route template, not the path (ids in paths are values).
+        scope.setdefault("state", {})["route"] = route
         method: str = scope["method"]
         dependency = ROUTE_DEPENDENCY.get(route, "none")
         extra: list[tuple[bytes, bytes]] = [(b"api-version", API_VERSION.encode())]
@@ -681,8 +820,20 @@ class PlatformMiddleware:
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
 
 
-def _tracer_provider(config: TestbedConfig) -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({"service.name": config.service_name}))
+def _dsns(config: TestbedConfig) -> list[str]:
+    return [
+        dsn
+        for dsn in (config.postgres_dsn, config.postgres_direct_dsn, config.redis_url, config.mongodb_uri)
+        if dsn
+    ]
+
+
+def make_tracer_provider(config: TestbedConfig, id_generator: IdGenerator | None = None) -> TracerProvider:
+    """The API's tracer provider: OTLP/HTTP export when ``config.otlp_endpoint`` is set;
+    ``id_generator`` is the SDK's random one unless given (tests seed it)."""
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": config.service_name}), id_generator=id_generator
+    )
     if config.otlp_endpoint:
         # Optional: the OTLP exporter ships with the collector extra.
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -692,20 +843,38 @@ def _tracer_provider(config: TestbedConfig) -> TracerProvider:
     return provider
 
 
+def _database_users(config: TestbedConfig) -> dict[str, str | None]:
+    """The role each dependency is used as, for the audit log's ``user.name``."""
+    from redis.connection import parse_url
+
+    redis_user = parse_url(config.redis_url).get("username")  # type: ignore[no-untyped-call]
+    mongo_user = urlsplit(config.mongodb_uri).username
+    return {
+        "postgresql": str(conninfo_to_dict(config.postgres_dsn).get("user") or "") or None,
+        "redis": str(redis_user or "default"),
+        "mongodb": unquote(mongo_user) if mongo_user else None,
+    }
+
+
 def create_app(
     config: TestbedConfig,
     *,
     metrics: PlatformMetrics | None = None,
     clock: Clock = time.monotonic,
     tracer_provider: TracerProvider | None = None,
+    audit_stream: IO[str] | None = None,
 ) -> Starlette:
     """Build the ASGI app. Clients connect lazily: the API starts even when a database is down
-    (its breaker will tell)."""
+    (its breaker will tell). ``audit_stream`` receives the audit log (one JSON line per
+    database operation); none is written without it."""
     metrics = metrics or PlatformMetrics()
     metrics.init_operations()
-    provider = tracer_provider or _tracer_provider(config)
+    provider = tracer_provider or make_tracer_provider(config)
     tracer = provider.get_tracer("testbed")
-    deps = Dependencies(config, metrics, tracer, clock)
+    # The passwords of the connection strings are masked wherever a driver error repeats them.
+    secrets = [p for dsn in _dsns(config) for p in url_secrets(dsn)]
+    audit = AuditLog(audit_stream, config.service_name, Masker(secrets), tracer, _database_users(config))
+    deps = Dependencies(config, metrics, tracer, clock, audit)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -715,6 +884,17 @@ def create_app(
         finally:
             await deps.close()
             provider.shutdown()
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        # Starlette's last resort (its ServerErrorMiddleware) answers text/plain otherwise; every
+        # 5xx of the API is a problem document. The exception is still logged by the server.
+        return problem(
+            500,
+            "internal-error",
+            "Internal server error",
+            "the API failed while answering; the error is in its log",
+            instance=request.url.path,
+        )
 
     async def http_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -728,7 +908,11 @@ def create_app(
             headers=exc.headers,
         )
 
-    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers={HTTPException: http_problem})
+    app = Starlette(
+        routes=ROUTES,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_problem, Exception: internal_error},
+    )
     app.state.deps = deps
     app.add_middleware(
         PlatformMiddleware,

@@ -14,12 +14,10 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,8 +26,10 @@ from pathlib import Path
 import yaml
 
 from sloctl.durations import parse_duration
+from sloctl.egress import Egress, get_json
 from sloctl.promtool import find_promtool
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.shelf import PrometheusEngine, default_engine
 
 __all__ = ["AlertSeries", "Backtest", "RuleSet", "backfill_openmetrics", "query_range", "replay"]
 
@@ -55,11 +55,17 @@ class RuleSet:
     """A Prometheus rule file."""
 
 
-def _get(url: str, params: Mapping[str, str | int | float], timeout: float = 120) -> object:
+#: The replay's own Prometheus is on loopback, and a ``*_proxy`` variable must not send its
+#: queries elsewhere (urllib would honour one).
+_LOCAL = Egress(action="query the replay's Prometheus at")
+
+
+def _get(url: str, params: Mapping[str, str | int | float]) -> object:
     query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
-    with urllib.request.urlopen(f"{url}?{query}", timeout=timeout) as resp:
-        body = json.load(resp)
-    if body.get("status") != "success":
+    # Plain HTTP on loopback: no certificate store to load for each query's client.
+    with _LOCAL.http_client(timeout=120, verify=False) as client:
+        body = get_json(client, f"{url}?{query}")
+    if not isinstance(body, dict) or body.get("status") != "success":
         raise RuntimeError(f"Prometheus answered {body}")
     return body["data"]
 
@@ -83,11 +89,13 @@ def query(base: str, expr: str, time: int | None = None) -> list[dict[str, objec
     return result
 
 
-def backfill_openmetrics(text: str, workdir: Path, data_dir: Path) -> None:
+def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: str | None = None) -> None:
+    """Write OpenMetrics ``text`` as TSDB blocks into ``data_dir`` (``promtool tsdb
+    create-blocks-from openmetrics``, the default engine's promtool unless one is given)."""
     src = workdir / "series.om"
     src.write_text(text)
     subprocess.run(
-        [find_promtool(), "tsdb", "create-blocks-from", "openmetrics", str(src), str(data_dir)],
+        [promtool or find_promtool(), "tsdb", "create-blocks-from", "openmetrics", str(src), str(data_dir)],
         check=True,
         capture_output=True,
         timeout=TIMEOUT,
@@ -286,7 +294,8 @@ def _evaluate_pinned(
 
 
 _CONFIG = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n"
-_OVERLAP = ("--storage.tsdb.allow-overlapping-blocks", "--query.lookback-delta=5m")
+_LOOKBACK = ("--query.lookback-delta=5m",)
+_OVERLAP_2X = ("--storage.tsdb.allow-overlapping-blocks",)
 
 
 @contextmanager
@@ -300,6 +309,7 @@ def replay(
     step: int = 60,
     warmup_start: int | None = None,
     live_rules: str | None = None,
+    engine: PrometheusEngine | None = None,
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
@@ -307,13 +317,17 @@ def replay(
     Recordings that read only raw series (the first level) start at ``warmup_start``, so that
     long windows evaluated from ``start`` on see a full history, as they would in production.
     With ``live_rules`` (a rule file), the final server also evaluates those rules live, at
-    the intervals of their groups (cost measurements)."""
+    the intervals of their groups (cost measurements). ``engine`` picks the Prometheus (promtool
+    and server); the default engine otherwise."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
-    backfill_openmetrics(series_text, workdir, data)
-    promtool = find_promtool()
+    engine = engine or default_engine()
+    promtool, binary = str(engine.promtool), engine.prometheus
+    # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
+    overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
+    backfill_openmetrics(series_text, workdir, data, promtool=promtool)
     levels = _levels(_rules(rules.text))
-    server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=_OVERLAP)
+    server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):
             # One path for every level: promtool offsets a group's evaluations by a hash of its
@@ -341,7 +355,7 @@ def replay(
                 pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
                 if pinned:
                     text = _evaluate_pinned(server.url, _full_group(rules.text, g), pinned, first, end, step)
-                    backfill_openmetrics(text, workdir, out)
+                    backfill_openmetrics(text, workdir, out, promtool=promtool)
             server.stop()
             for block in out.iterdir():
                 if block.is_dir():
@@ -351,7 +365,9 @@ def replay(
             if last and live_rules is not None:
                 (workdir / "live.yml").write_text(live_rules)
                 config += "rule_files: [live.yml]\n"
-            server = start_prometheus(workdir, config_text=config, data_dir=data, extra_args=_OVERLAP)
+            server = start_prometheus(
+                workdir, config_text=config, data_dir=data, extra_args=overlap, binary=binary
+            )
         yield Backtest(server, rules, start, end, step)
     finally:
         server.stop()

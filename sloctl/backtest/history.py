@@ -4,12 +4,11 @@ traffic), so that the same replay and ground truth apply as for synthetic scenar
 
 from __future__ import annotations
 
-import json
 import urllib.parse
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sloctl import naming
+from sloctl.egress import Egress, get_json
 from sloctl.model import SLO
 from sloctl.render import promql
 
@@ -19,11 +18,6 @@ __all__ = ["history_counts", "history_scenario"]
 
 Transport = Callable[[str], object]
 MAX_POINTS = 10_000  # Prometheus refuses range queries of more than 11,000 points
-
-
-def _get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=120) as resp:
-        return json.load(resp)
 
 
 def _series(base: str, expr: str, start: int, end: int, step: int, transport: Transport) -> dict[int, float]:
@@ -47,10 +41,25 @@ def history_scenario(slo: SLO, start: int, end: int, warmup: int) -> Scenario:
 
 
 def history_counts(
-    base: str, slo: SLO, start: int, end: int, *, step: int = 60, transport: Transport = _get
+    base: str,
+    slo: SLO,
+    start: int,
+    end: int,
+    *,
+    step: int = 60,
+    transport: Transport | None = None,
+    allow: Sequence[str] = (),
 ) -> Counts:
     """Per-step counts of ``slo`` over ``[start, end]`` (Unix seconds, ``start`` included as
-    the first, empty, step)."""
+    the first, empty, step), read through ``transport`` or the egress guard (loopback plus
+    ``allow``, the ``--allow-host`` networks)."""
+    if transport is None:
+        egress = Egress.of(allow, action="read history from Prometheus at", widen="--allow-host")
+        egress.check_url(base, flag="--prometheus")
+        with egress.http_client(timeout=120) as client:
+            return history_counts(
+                base, slo, start, end, step=step, transport=lambda url: get_json(client, url)
+            )
     err_q = promql.error_rate(slo.sli, naming.BASE_WINDOW)
     tot_q = promql.total_rate(slo.sli, naming.BASE_WINDOW)
     if err_q is None or tot_q is None:

@@ -13,6 +13,7 @@ from sloctl.durations import format_duration
 from sloctl.model import SLO, Component, CompositeSLI, EventsSLI, LatencySLI
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
+from sloctl.shelf import PrometheusEngine
 
 from .engine import AlertSeries, Backtest, RuleSet, replay
 from .scenarios import Counts, Scenario, counts, slice_truth
@@ -415,9 +416,11 @@ def run_scenarios(
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
     service_slos: Sequence[SLO] = (),
+    engine: PrometheusEngine | None = None,
 ) -> list[ScenarioResult]:
-    """Backtest ``scenarios`` against the rules of ``base``, one throwaway Prometheus per
-    scenario start (most scenarios start at ``EPOCH``; calendar ones at their dates)."""
+    """Backtest ``scenarios`` against the rules of ``base``, one throwaway Prometheus
+    (``engine``'s, or the default engine's) per scenario start (most scenarios start at
+    ``EPOCH``; calendar ones at their dates)."""
     results: list[ScenarioResult] = []
     starts = sorted({s.epoch or EPOCH for s in scenarios})
     for n, epoch in enumerate(starts):
@@ -429,21 +432,33 @@ def run_scenarios(
         text = openmetrics([f for i in items for f in i.feeds], start=epoch)
         ruleset = rules([slo for i in items for slo in i.slos])
         sub = workdir if len(starts) == 1 else workdir / f"start-{n}"
-        with replay(ruleset, text, sub, start=epoch, end=end, step=step, warmup_start=warmup) as bt:
+        with replay(
+            ruleset, text, sub, start=epoch, end=end, step=step, warmup_start=warmup, engine=engine
+        ) as bt:
             results.extend(evaluate(bt, items, bt.alerts(), start=epoch, source_id=base.id))
     return results
 
 
 def run_history(
-    slo: SLO, url: str, start: int, end: int, workdir: Path, *, warmup: int = 3 * 86400, step: int = 60
+    slo: SLO,
+    url: str,
+    start: int,
+    end: int,
+    workdir: Path,
+    *,
+    warmup: int = 3 * 86400,
+    step: int = 60,
+    engine: PrometheusEngine | None = None,
+    allow: Sequence[str] = (),
 ) -> list[ScenarioResult]:
-    """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url`` (the
-    caller checks the allow-list), with ``warmup`` of history before ``start`` for long windows."""
+    """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url``
+    (through the egress guard: loopback plus ``allow``), with ``warmup`` of history before
+    ``start`` for long windows."""
     from .history import history_counts, history_scenario
 
     start -= (start - EPOCH) % step
     s = history_scenario(slo, start, end - (end - start) % step, warmup)
-    c = history_counts(url, slo, start - warmup, start + s.duration, step=step)
+    c = history_counts(url, slo, start - warmup, start + s.duration, step=step, allow=allow)
     c = replace(c, warmup=warmup)
     # History gives event counts (the SLI's own 5m rates), so even a latency SLI replays counters.
     twin = scenario_slo(replace(slo, sli=EventsSLI("", "")), s)
@@ -456,6 +471,7 @@ def run_history(
         end=start + s.duration,
         step=step,
         warmup_start=start - warmup,
+        engine=engine,
     ) as bt:
         return evaluate(bt, [item], bt.alerts(), start=start, source_id=slo.id)
 

@@ -6,7 +6,9 @@ that is safe to run twice and safe to run when the fault was never applied.
 Every action takes ``apply`` (default true): ``apply=False`` skips the injection but still
 runs the check, which is how the tests prove that an unapplied fault is caught.
 
-Servers are reached only on loopback (:func:`sloctl.chaos.proxy.check_allowed`).
+Servers are reached only on loopback, through the egress guard (:mod:`sloctl.egress`): a DSN,
+URL or URI is read by its driver's own parser, every host in it is resolved once and checked,
+and the driver is handed the checked address.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import contextlib
 import threading
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from chaoslib.exceptions import ActivityFailed
+
+from sloctl.egress import Egress
 
 from . import proxy as _proxy
 from .ledger import LEDGER
@@ -47,9 +50,15 @@ class FaultNotActive(ActivityFailed):  # type: ignore[misc]
     """The fault was requested but could not be confirmed active."""
 
 
-def _loopback(url: str) -> None:
-    host = urlsplit(url).hostname or "127.0.0.1"
-    _proxy.check_allowed(host)
+#: Game days reach loopback only; there is no flag to widen it.
+GAMEDAY = Egress(action="inject a fault into")
+
+
+def _pg(dsn: str, **kwargs: Any) -> Any:
+    """``psycopg.connect`` to the checked address of every host of ``dsn``."""
+    import psycopg
+
+    return psycopg.connect(GAMEDAY.pin_dsn(dsn), autocommit=True, connect_timeout=5, **kwargs)
 
 
 # -- TCP fault proxy ----------------------------------------------------------------------
@@ -79,10 +88,7 @@ def proxy_clear(control_port: int) -> dict[str, Any]:
 def postgres_terminate_backends(admin_dsn: str, user: str = "platform", apply: bool = True) -> dict[str, Any]:
     """``pg_terminate_backend`` every session of ``user`` (PgBouncer's server connections
     included): the connection loss a failover or a crash causes."""
-    import psycopg
-
-    _loopback(admin_dsn)
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+    with _pg(admin_dsn) as conn:
         before = conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()", (user,)
         ).fetchone()
@@ -100,12 +106,9 @@ def postgres_terminate_backends(admin_dsn: str, user: str = "platform", apply: b
 
 
 def _pgbouncer_admin(admin_dsn: str, *commands: str) -> list[tuple[Any, ...]]:
-    import psycopg
-
-    _loopback(admin_dsn)
     rows: list[tuple[Any, ...]] = []
     # The admin console speaks the simple query protocol only.
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5, prepare_threshold=None) as conn:
+    with _pg(admin_dsn, prepare_threshold=None) as conn:
         for command in commands:
             cur = conn.cursor()
             cur.execute(command.encode(), prepare=False)
@@ -115,9 +118,7 @@ def _pgbouncer_admin(admin_dsn: str, *commands: str) -> list[tuple[Any, ...]]:
 
 
 def _pgbouncer_disabled(admin_dsn: str, database: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5, prepare_threshold=None) as conn:
+    with _pg(admin_dsn, prepare_threshold=None) as conn:
         cur = conn.cursor()
         cur.execute(b"SHOW DATABASES", prepare=False)
         names = [d.name for d in cur.description or ()]
@@ -169,7 +170,8 @@ def postgres_slow_query_storm(
     one storm query is running on the server. Bounded: 64 connections and 300 s at most."""
     import psycopg
 
-    _loopback(dsn)
+    GAMEDAY.pin_dsn(admin_dsn)  # refused before any storm starts
+    pinned = GAMEDAY.pin_dsn(dsn)
     connections = max(1, min(int(connections), 64))
     seconds = max(0.1, min(float(seconds), 300.0))
     if apply:
@@ -177,7 +179,9 @@ def postgres_slow_query_storm(
 
         def sleeper() -> None:
             try:
-                with psycopg.connect(dsn, autocommit=True, connect_timeout=5, prepare_threshold=None) as conn:
+                with psycopg.connect(
+                    pinned, autocommit=True, connect_timeout=5, prepare_threshold=None
+                ) as conn:
                     conn.execute(f"/* {STORM_MARK} */ SELECT pg_sleep({seconds:.3f})".encode())
             except psycopg.Error:
                 pass  # cancelled by the rollback, or refused: the check below decides
@@ -199,11 +203,8 @@ def postgres_slow_query_storm(
 
 
 def _storm_queries(admin_dsn: str, cancel: bool = False) -> int:
-    import psycopg
-
-    _loopback(admin_dsn)
     function = "pg_cancel_backend(pid)" if cancel else "pid"
-    with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=5) as conn:
+    with _pg(admin_dsn) as conn:
         rows = conn.execute(
             f"SELECT {function} FROM pg_stat_activity"
             " WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
@@ -234,8 +235,10 @@ def postgres_slow_query_storm_stop(admin_dsn: str) -> dict[str, Any]:
 def _redis(url: str, timeout: float = 2.0) -> Any:
     import redis
 
-    _loopback(url)
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    pool = redis.ConnectionPool(
+        **GAMEDAY.pin_redis_url(url), socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    return redis.Redis.from_pool(pool)
 
 
 def redis_client_pause(url: str, seconds: float = 10.0, apply: bool = True) -> dict[str, Any]:
@@ -313,11 +316,11 @@ def redis_maxmemory_restore(url: str, maxmemory: str = "0", policy: str = "noevi
 
 
 # -- MongoDB ------------------------------------------------------------------------------
-def _mongo(uri: str) -> Any:
+def _mongo(uri: str, **kwargs: Any) -> Any:
     import pymongo
 
-    _loopback(uri)
-    return pymongo.MongoClient(uri, serverSelectionTimeoutMS=3000, appname="sloctl-gameday")
+    options = {"serverSelectionTimeoutMS": 3000, "appname": "sloctl-gameday", **kwargs}
+    return pymongo.MongoClient(GAMEDAY.pin_mongodb_uri(uri), **options)
 
 
 def mongodb_fail_command(
@@ -357,9 +360,7 @@ def mongodb_fail_command(
         finally:
             client.close()
     # The check: a client with the scoped application name runs one failing command.
-    probe: Any = pymongo.MongoClient(
-        uri, serverSelectionTimeoutMS=3000, appname=app_name, socketTimeoutMS=1000, retryReads=False
-    )
+    probe = _mongo(uri, appname=app_name, socketTimeoutMS=1000, retryReads=False)
     try:
         started = time.monotonic()
         probe.get_database("platform").get_collection("documents").find_one({})

@@ -15,6 +15,10 @@ Verdicts:
 Rollbacks always run (``runtime.rollbacks.strategy = always``), and the sloctl control undoes
 whatever fault is still registered on every exit path.
 
+The journal and the reports hold no password: the configuration's connection strings are
+masked, and so are their passwords wherever else they turn up (a driver's error message); the
+files are written atomically and readable by their owner only (0600).
+
 PagerDuty (``pagerduty=``): a change event at the start and at the end, an optional practice
 incident, and, with ``maintenance_services``, a maintenance window on those services for the
 length of the run (:func:`maintenance_minutes`), opened after the start change event and always
@@ -33,6 +37,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sloctl.files import write_text
+from sloctl.masking import Masker, url_secrets
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -376,6 +383,8 @@ def run_gameday(
             raise TypeError(f"{option} is a sequence of PagerDuty service ids, not the string {ids!r}")
     experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
     ensure_experiment_is_valid(experiment)
+    # Passwords of the configuration's connection strings, masked wherever they turn up.
+    masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
     if maintenance_services:
         # Refused before anything runs: no report, no change event, no fault.
         check_maintenance_services(maintenance_services, protected_services)
@@ -397,6 +406,7 @@ def run_gameday(
             ),
             None,
             out_dir,
+            masker,
         )
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     name = str(ext.get("gameday", ""))
@@ -459,17 +469,23 @@ def run_gameday(
                 failure.add_note(window_problem)
     if window_problem is not None:
         result.reasons.append(window_problem)
-    return _write(result, journal, out_dir)
+    return _write(result, journal, out_dir, masker)
 
 
-def _write(result: GamedayResult, journal: Mapping[str, Any] | None, out_dir: Path) -> GamedayResult:
+def _write(
+    result: GamedayResult, journal: Mapping[str, Any] | None, out_dir: Path, masker: Masker
+) -> GamedayResult:
     if journal is not None:
-        (out_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n")
+        text = json.dumps(masker.data(journal), indent=2, default=str) + "\n"
+        write_text(out_dir / "journal.json", text, private=True)
         result.files["journal"] = str(out_dir / "journal.json")
     result.files["json"] = str(out_dir / "report.json")
     result.files["html"] = str(out_dir / "report.html")
-    (out_dir / "report.json").write_text(json.dumps(result.to_json(), indent=2, default=str) + "\n")
-    (out_dir / "report.html").write_text(render_html(result))
+    masked = GamedayResult(**masker.data(asdict(result)))  # type: ignore[arg-type]
+    write_text(
+        out_dir / "report.json", json.dumps(masked.to_json(), indent=2, default=str) + "\n", private=True
+    )
+    write_text(out_dir / "report.html", render_html(masked), private=True)
     return result
 
 

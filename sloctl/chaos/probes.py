@@ -3,7 +3,8 @@
 budget consumed read from Prometheus through the generated recording rules.
 
 All of them take an optional ``transport`` (an ``httpx`` transport) so tests can run without a
-network; real targets must be on loopback.
+network; real targets must be on loopback, reached through the egress guard
+(:mod:`sloctl.egress`: checked address, no redirect, no ``*_proxy`` variable).
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from __future__ import annotations
 import math
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from chaoslib.exceptions import ActivityFailed
 
 from sloctl import naming
 from sloctl.durations import format_duration
+from sloctl.egress import Egress
 from sloctl.model import WINDOW_PLACEHOLDER
-
-from .proxy import check_allowed
 
 __all__ = [
     "BREAKER_STATES",
@@ -41,10 +40,17 @@ __all__ = [
 BREAKER_STATES = {0: "closed", 1: "half-open", 2: "open"}
 
 
+#: Game-day probes and load reach loopback only; there is no flag to widen it.
+GAMEDAY = Egress(action="probe")
+
+
 def _client(url: str, transport: httpx.BaseTransport | None, timeout: float = 5.0) -> httpx.Client:
-    if transport is None:
-        check_allowed(urlsplit(url).hostname or "127.0.0.1")
-    return httpx.Client(transport=transport, timeout=timeout)
+    """A client for ``url``: guarded, or on ``transport`` (tests). The URL is checked now, so
+    that a bad one fails before a background load starts."""
+    if transport is not None:
+        return httpx.Client(transport=transport, timeout=timeout)
+    GAMEDAY.check_url(url, flag="the game-day configuration", example="http://127.0.0.1:8000")
+    return GAMEDAY.http_client(timeout=timeout)
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -2,7 +2,8 @@
 
 toxiproxy cannot be installed here, so game days put this proxy between the platform API and
 a database. It listens on loopback, forwards to an upstream that must be on the allow-list
-(loopback only by default), and applies one fault at a time:
+(loopback only by default; resolved once, every address checked, and the proxy connects to the
+checked address: :mod:`sloctl.egress`), and applies one fault at a time:
 
 - ``latency``: every chunk is delayed by ``latency_ms`` in both directions;
 - ``reset``: live connections are aborted with a TCP RST and new ones are reset at once;
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import socket
 import struct
@@ -35,41 +35,27 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Literal, Self
 
+from sloctl.egress import LOOPBACK, Egress, EgressDenied, Network, parse_networks
+
 __all__ = [
     "FAULTS",
-    "LOOPBACK_NETWORKS",
     "MAX_LATENCY_MS",
     "FaultProxy",
     "ProxyError",
     "ProxyState",
-    "check_allowed",
     "control",
 ]
 
 Fault = Literal["none", "latency", "reset", "blackhole"]
 FAULTS: tuple[Fault, ...] = ("none", "latency", "reset", "blackhole")
-LOOPBACK_NETWORKS: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
 MAX_LATENCY_MS = 30_000
 _CHUNK = 65536
+#: The control port is ours, on loopback: nothing else is ever asked to change a fault.
+_CONTROL = Egress(action="reach a fault proxy's control port at")
 
 
 class ProxyError(RuntimeError):
     """A refused upstream, a bad fault or an unreachable control port."""
-
-
-def check_allowed(host: str, allow: Iterable[str] = LOOPBACK_NETWORKS) -> None:
-    """Raise :class:`ProxyError` unless ``host`` is an IP address inside ``allow``.
-
-    Names are resolved first, so ``localhost`` passes and a public name does not."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise ProxyError(f"cannot resolve {host!r}: {exc}") from exc
-    networks = [ipaddress.ip_network(net) for net in allow]
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]))
-        if not any(address in net for net in networks):
-            raise ProxyError(f"{host!r} ({address}) is outside the allow-list {', '.join(map(str, allow))}")
 
 
 @dataclass(frozen=True)
@@ -90,15 +76,18 @@ class FaultProxy:
         *,
         listen_port: int = 0,
         control_port: int | None = 0,
-        allow: Iterable[str] = LOOPBACK_NETWORKS,
+        allow: Iterable[str | Network] = LOOPBACK,
         max_connections: int = 256,
         idle_timeout: float = 600.0,
         max_lifetime: float = 6 * 3600.0,
         connect_timeout: float = 5.0,
     ) -> None:
-        self.allow = tuple(allow)
-        check_allowed(upstream[0], self.allow)
-        self.upstream = upstream
+        egress = Egress(allow=parse_networks(allow), action="forward faults to")
+        try:
+            # Pinned: the proxy connects to the address checked here, never to a new resolution.
+            self.upstream = (egress.check(upstream[0], upstream[1]).addresses[0], upstream[1])
+        except EgressDenied as exc:
+            raise ProxyError(str(exc)) from None
         self.host = "127.0.0.1"
         self._listen_port = listen_port
         self._control_port = control_port
@@ -347,14 +336,13 @@ class FaultProxy:
 
 def control(port: int, request: dict[str, object] | None = None, *, host: str = "127.0.0.1") -> ProxyState:
     """Send one request to a proxy's control port (``{}`` asks for the state only)."""
-    check_allowed(host)
     payload = json.dumps(request or {}).encode() + b"\n"
     data = b""
     for attempt in range(3):  # bounded retries: a reset on a busy shared machine is transient
         deadline = time.monotonic() + 5
         data = b""
         try:
-            with socket.create_connection((host, port), timeout=5) as sock:
+            with _CONTROL.connect(host, port, timeout=5) as sock:
                 sock.sendall(payload)
                 while not data.endswith(b"\n") and time.monotonic() < deadline:
                     chunk = sock.recv(4096)
@@ -366,7 +354,7 @@ def control(port: int, request: dict[str, object] | None = None, *, host: str = 
             if attempt == 2:
                 raise ProxyError(f"fault proxy control port {host}:{port}: {exc}") from exc
             time.sleep(0.05)
-        except OSError as exc:
+        except (OSError, EgressDenied) as exc:
             raise ProxyError(f"fault proxy control port {host}:{port}: {exc}") from exc
     try:
         answer = json.loads(data)

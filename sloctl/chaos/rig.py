@@ -29,7 +29,7 @@ from sloctl.servers import (
     start_postgres,
     start_redis,
 )
-from sloctl.testbed_runner import ApiServer
+from sloctl.testbed_runner import ApiServer, api_secrets
 
 from .proxy import FaultProxy
 
@@ -169,21 +169,16 @@ def start_rig(workdir: Path, *, options: Mapping[str, str | int | float] | None 
         }
         home = workdir.resolve() / "api"
         home.mkdir(parents=True, exist_ok=True)
-        args = [
-            "--postgres-dsn",
-            with_port(pgb.dsn, proxies["postgres"].port),
-            "--postgres-direct-dsn",
-            pg.dsn,
-            "--redis-url",
-            with_port(rd.url, proxies["redis"].port),
-            "--mongodb-uri",
-            with_port(mg.uri, proxies["mongodb"].port),
-            "--backup-dir",
-            str(home / "backups"),
-        ]
+        args = ["--backup-dir", str(home / "backups")]
         for key, value in (options or {}).items():
             args += [f"--{key}", str(value)]
-        api = ApiServer(port=free_port(), home=home, args=args)
+        secrets = api_secrets(
+            postgres_dsn=with_port(pgb.dsn, proxies["postgres"].port),
+            postgres_direct_dsn=pg.dsn,
+            redis_url=with_port(rd.url, proxies["redis"].port),
+            mongodb_uri=with_port(mg.uri, proxies["mongodb"].port),
+        )
+        api = ApiServer(port=free_port(), home=home, args=args, secrets=secrets)
         api._spawn()
         stack.enter_context(api)
     except BaseException:

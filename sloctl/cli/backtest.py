@@ -13,6 +13,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from sloctl.cli.spec_commands import add_engine_argument
+
 __all__ = ["register"]
 
 
@@ -41,12 +43,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
     p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
-    p.add_argument("--allow-host", action="append", default=[], metavar="CIDR")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="allow --prometheus in this network besides loopback (repeatable)",
+    )
     p.add_argument("--report", type=Path, help="write an HTML report here")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
     )
+    add_engine_argument(p)
     p.set_defaults(func=_run)
 
 
@@ -55,10 +64,16 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest.output import render_json, render_table
     from sloctl.backtest.run import run_history, run_scenarios
     from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
-    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError, check_url
+    from sloctl.egress import Egress, EgressDenied
     from sloctl.model import CompositeSLI
+    from sloctl.shelf import ToolMissing, default_engine, engine_named
     from sloctl.spec import load_paths
 
+    try:
+        engine = default_engine() if args.engine == "default" else engine_named(args.engine)
+    except ToolMissing as exc:
+        print(f"sloctl backtest: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
     loaded = load_paths(args.paths)
     if not loaded.ok:
         for e in loaded.errors:
@@ -81,8 +96,10 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
         try:
-            check_url(args.prometheus, [*DEFAULT_ALLOW, *args.allow_host])
-        except AllowListError as exc:
+            Egress.of(
+                args.allow_host, action="read history from Prometheus at", widen="--allow-host"
+            ).check_url(args.prometheus, flag="--prometheus")
+        except EgressDenied as exc:
             print(f"sloctl backtest: {exc}", file=sys.stderr)
             return 2
     with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
@@ -97,13 +114,17 @@ def _run(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     continue
-                results.extend(run_history(slo, args.prometheus, args.start, args.end, sub))
+                results.extend(
+                    run_history(
+                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                    )
+                )
                 continue
             # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
             own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
             chosen = [s for s in own if not args.scenario or s.name in args.scenario]
             if chosen:
-                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos))
+                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
     if args.report:
         args.report.write_text(render_html(results))
     if args.output == "json":

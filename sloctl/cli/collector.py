@@ -30,11 +30,12 @@ def _check(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from sloctl.collector.config import ConfigError, load_config, resolve_secrets
+    from sloctl.collector.config import ConfigError, check_reach, load_config, resolve_secrets
 
     try:
         config = load_config(args.config)
         resolve_secrets(config, os.environ)
+        check_reach(config)
     except ConfigError as exc:
         print(f"sloctl collector: {exc}", file=sys.stderr)
         return 1

@@ -143,6 +143,7 @@ def _rig(args: argparse.Namespace) -> int:
         start_rig,
         wait_for_recordings,
     )
+    from sloctl.files import write_text
     from sloctl.servers import ServerStartError
     from sloctl.servers.prometheus import start_prometheus
 
@@ -168,10 +169,8 @@ def _rig(args: argparse.Namespace) -> int:
             print(f"sloctl gameday rig: {exc}", file=sys.stderr)
             return 1
         targets = {**target.configuration(), **QUICK_TIMINGS, "prometheus_url": prometheus.url}
-        config_out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = config_out.with_name(config_out.name + ".tmp")
-        tmp.write_text(json.dumps(targets, indent=2) + "\n")
-        tmp.replace(config_out)
+        # It holds the databases' passwords: readable by its owner only.
+        write_text(config_out, json.dumps(targets, indent=2) + "\n", private=True)
         # The targets die with the rig: no stale file that points at closed ports.
         stack.callback(config_out.unlink, missing_ok=True)
         print(f"{'api':16} {target.api.url}\n{'prometheus':16} {prometheus.url}\n{'targets':16} {config_out}")

@@ -37,15 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sloctl.egress import EgressDenied
     from sloctl.gate import GateError, evaluate, render_verdict
-    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError
     from sloctl.status import StatusError
 
     try:
-        verdict = evaluate(
-            args.prometheus, slos=args.slo, allow=[*DEFAULT_ALLOW, *args.allow_host], time=args.time
-        )
-    except (AllowListError, GateError) as exc:
+        verdict = evaluate(args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time)
+    except (EgressDenied, GateError) as exc:
         print(f"sloctl gate: {exc}", file=sys.stderr)
         return 2
     except (OSError, StatusError) as exc:

@@ -7,11 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from sloctl.cli.spec_commands import add_input_arguments, load_or_report
+from sloctl.cli.spec_commands import add_engine_argument, add_input_arguments, load_or_report
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.promcheck import label_problem
 
 
 def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
@@ -19,7 +20,7 @@ def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            print(f"sloctl: {flag} expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            print(f"sloctl generate: {flag} expects KEY=VALUE, got {item!r}", file=sys.stderr)
             return None
         out.append((key, value))
     return tuple(sorted(out))
@@ -30,12 +31,18 @@ def _generate(args: argparse.Namespace) -> int:
     op_labels = _pairs(args.operator_label, "--operator-label")
     if extra is None or op_labels is None:
         return 2
+    for key, value in extra:
+        # The same rules as alert labels in SLO files: these go on every generated rule.
+        problem = label_problem(key, value, templated=True)
+        if problem:
+            print(f"sloctl generate: --extra-label {key}={value}: {problem}", file=sys.stderr)
+            return 2
     interval = None
     if args.interval:
         try:
             interval = parse_duration(args.interval)
         except DurationError as exc:
-            print(f"sloctl: --interval: {exc}", file=sys.stderr)
+            print(f"sloctl generate: --interval: {exc}", file=sys.stderr)
             return 2
     result = load_or_report(args)
     if isinstance(result, int):
@@ -59,7 +66,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         planned = plan_outputs(result.slos, options)
     except ValueError as exc:
-        print(f"sloctl: {exc}", file=sys.stderr)
+        print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1
     root = Path(args.output)
     if args.check:
@@ -77,7 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
     try:
         written, removed = write_outputs(root, planned)
     except OSError as exc:
-        print(f"sloctl: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(f"sloctl generate: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     print(
         f"generated {len(planned)} file(s) for {len(result.slos)} SLO(s) in {root}: "
@@ -87,14 +94,34 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
+    from sloctl.shelf import ToolMissing, default_engine, engine_named, prometheus_engines
+
     try:
-        report = run_rule_tests([Path(p) for p in args.paths], jobs=args.jobs)
-    except PromtoolMissing as exc:
-        print(f"sloctl test: {exc}", file=sys.stderr)
+        if args.engine == "all":
+            engines = prometheus_engines()
+            if not engines:
+                raise ToolMissing(
+                    "no Prometheus on this machine (apt-get install prometheus, scripts/tools.sh)"
+                )
+        else:
+            engines = [default_engine() if args.engine == "default" else engine_named(args.engine)]
+    except ToolMissing as exc:
+        print(f"sloctl test: --engine {args.engine}: {exc}", file=sys.stderr)
         return 2
-    for line in report.lines():
-        print(line)
-    return 0 if report.ok else 1
+    ok = True
+    for engine in engines:
+        try:
+            report = run_rule_tests(
+                [Path(p) for p in args.paths], jobs=args.jobs, promtool=str(engine.promtool)
+            )
+        except PromtoolMissing as exc:
+            print(f"sloctl test: {exc}", file=sys.stderr)
+            return 2
+        print(f"== {engine.name} {engine.version} ({engine.promtool})")
+        for line in report.lines():
+            print(line)
+        ok = ok and report.ok
+    return 0 if ok else 1
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -154,4 +181,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("test", help="run promtool checks and the generated rule tests")
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
     p.add_argument("-j", "--jobs", type=int, default=2, help="promtool processes in parallel (default 2)")
+    add_engine_argument(p, allow_all=True)
     p.set_defaults(func=_test)

@@ -55,9 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sloctl.egress import EgressDenied, parse_networks
+    from sloctl.files import write_text
     from sloctl.loadtest import (
-        DEFAULT_ALLOW,
-        AllowListError,
         LoadtestError,
         Report,
         RunOptions,
@@ -72,6 +72,7 @@ def _run(args: argparse.Namespace) -> int:
         thresholds_from_slos,
     )
     from sloctl.loadtest.runner import breakpoint_gates, scenario_default_duration
+    from sloctl.masking import mask_text
     from sloctl.spec import load_paths
 
     def fail(message: str, code: int = 2) -> int:
@@ -99,8 +100,8 @@ def _run(args: argparse.Namespace) -> int:
     if duration is None:
         default = scenario_default_duration(scenario)
         duration = parse_duration(default) if default else 30.0
-    allow = tuple(DEFAULT_ALLOW) + tuple(args.allow_host)
     try:
+        allow = RunOptions.allow + tuple(str(n) for n in parse_networks(args.allow_host))
         options = RunOptions(
             host=args.host,
             duration=duration,
@@ -112,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             allow=allow,
             breakpoint_gates=breakpoint_gates(gates),
         )
-    except LoadtestError as exc:
+    except (LoadtestError, EgressDenied) as exc:
         return fail(str(exc))
     report_dir: Path = args.report_dir
     print(
@@ -123,22 +124,21 @@ def _run(args: argparse.Namespace) -> int:
     )
     try:
         run = run_scenario(scenario, options, workdir=report_dir)
-    except AllowListError as exc:
+    except EgressDenied as exc:
         return fail(str(exc))
     except LoadtestError as exc:
         return fail(str(exc), 1)
     report = Report(
         scenario=scenario.stem,
-        host=args.host,
+        host=mask_text(args.host),
         duration=duration,
         gates=evaluate(gates, run),
         skipped=skipped,
         run=run,
-        command="sloctl loadtest " + " ".join(shlex.quote(a) for a in sys.argv[2:]),
+        command=mask_text("sloctl loadtest " + " ".join(shlex.quote(a) for a in sys.argv[2:])),
     )
-    report_dir.mkdir(parents=True, exist_ok=True)
-    (report_dir / "report.json").write_text(render_json(report))
-    (report_dir / "report.html").write_text(render_html(report))
+    write_text(report_dir / "report.json", render_json(report))
+    write_text(report_dir / "report.html", render_html(report))
     print(render_table(report))
     print(f"reports: {report_dir / 'report.json'}, {report_dir / 'report.html'}", file=sys.stderr)
     return 0 if report.passed else 1

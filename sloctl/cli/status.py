@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sloctl.loadtest.allowlist import DEFAULT_ALLOW, AllowListError
+    from sloctl.egress import EgressDenied
     from sloctl.status import StatusError, collect, render_json, render_table
 
     try:
-        rows = collect(args.prometheus, allow=[*DEFAULT_ALLOW, *args.allow_host], time=args.time)
-    except AllowListError as exc:
+        rows = collect(args.prometheus, allow=args.allow_host, time=args.time)
+    except EgressDenied as exc:
         print(f"sloctl status: {exc}", file=sys.stderr)
         return 2
     except (OSError, StatusError) as exc:

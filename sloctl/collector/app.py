@@ -15,12 +15,13 @@ from typing import IO
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from sloctl.collector.config import CollectorConfig, ConfigError, load_config, resolve_secrets
-from sloctl.collector.logs import Masker, make_logger
+from sloctl.collector.config import CollectorConfig, ConfigError, check_reach, load_config, resolve_secrets
+from sloctl.collector.logs import make_logger
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
 from sloctl.collector.server import HttpServer
 from sloctl.collector.tracing import make_tracer_provider
+from sloctl.masking import Masker
 
 __all__ = ["Collector", "run_from_path"]
 
@@ -57,7 +58,12 @@ class Collector:
             self.masker,
             lambda t, m: build_probe(t, m, secrets, config),
         )
-        self.server = HttpServer(self.registry, self.debug_targets, config.listen_host, config.listen_port)
+        self.server = HttpServer(
+            self.registry,
+            self.debug_targets if config.debug_targets else None,
+            config.listen_host,
+            config.listen_port,
+        )
 
     def debug_targets(self) -> dict[str, object]:
         return {
@@ -77,6 +83,9 @@ class Collector:
         }
 
     async def start(self) -> None:
+        """Listen and start probing; :class:`ConfigError` when the listen address or the OTLP
+        endpoint resolves off loopback and the config does not allow it."""
+        check_reach(self.config)
         await self.server.start()
         self.runner.start()
         self.logger.info(
@@ -132,6 +141,9 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
 
     try:
         asyncio.run(main())
+    except ConfigError as exc:
+        print(f"sloctl collector: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # the listen address is taken, typically
         print(
             f"sloctl collector: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}",

@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from sloctl.egress import LOOPBACK, Egress, EgressDenied
+
 __all__ = [
-    "DEFAULT_ALLOW",
     "CollectorConfig",
     "ConfigError",
     "ConnectionMode",
@@ -36,19 +37,13 @@ __all__ = [
     "SecretRef",
     "Target",
     "TlsConfig",
+    "check_reach",
     "load_config",
     "load_config_text",
     "resolve_secrets",
 ]
 
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# Probes go to loopback only unless the operator widens the allow-list on purpose: a prober
-# with a typo in a host name must not start hammering a production database.
-DEFAULT_ALLOW: tuple[IPNetwork, ...] = (
-    ipaddress.ip_network("127.0.0.0/8"),
-    ipaddress.ip_network("::1/128"),
-)
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -113,6 +108,15 @@ class HttpCheck:
 class OtlpConfig:
     endpoint: str
     protocol: str = "http/protobuf"  # or "grpc"
+    #: traces (target names, addresses, errors) may leave the machine only when this says so
+    allow_non_loopback: bool = False
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The endpoint's host and port (gRPC endpoints may be written without a scheme)."""
+        parts = urlsplit(self.endpoint if "://" in self.endpoint else f"//{self.endpoint}")
+        default = 4317 if self.protocol == "grpc" else 4318
+        return parts.hostname or "", parts.port or default
 
 
 @dataclass(frozen=True)
@@ -141,11 +145,26 @@ class CollectorConfig:
     targets: tuple[Target, ...]
     listen_host: str = "127.0.0.1"
     listen_port: int = 9465
-    allow: tuple[IPNetwork, ...] = DEFAULT_ALLOW
+    #: /metrics and /debug/targets on an address off loopback, only when this says so
+    listen_non_loopback: bool = False
+    #: /debug/targets (last runs, masked errors); false: it answers 404
+    debug_targets: bool = True
+    # Probes go to loopback only unless the operator widens the allow-list on purpose: a
+    # prober with a typo in a host name must not start hammering a production database.
+    allow: tuple[IPNetwork, ...] = LOOPBACK
     otlp: OtlpConfig | None = None
     debug_history: int = 20
     service_name: str = "sloctl-collector"
     source: str = field(default="<string>", compare=False)
+
+    def egress(self) -> Egress:
+        """The guard every probe connects through."""
+        return Egress(allow=self.allow, action="probe", widen="allowNetworks in the collector config")
+
+
+#: Where the collector may listen and export without saying so: loopback.
+LISTEN = Egress(action="listen on", widen="allowNonLoopbackListen: true in the collector config")
+EXPORT = Egress(action="export traces to", widen="allowNonLoopback: true under otlp in the collector config")
 
 
 # --- YAML with line numbers ---------------------------------------------------------------
@@ -434,8 +453,12 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
         raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT")
     host = host.strip("[]")
+    listen_non_loopback = ctx.bool_("allowNonLoopbackListen", False)
+    refused = None if listen_non_loopback else _refused_literal(host, LISTEN)
+    if refused:
+        raise ctx.err("listen", refused)
 
-    allow = DEFAULT_ALLOW
+    allow = LOOPBACK
     allow_raw = ctx.raw("allowNetworks")
     if allow_raw is not None:
         if not isinstance(allow_raw, list) or not allow_raw:
@@ -453,8 +476,21 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         protocol = o.str_("protocol", "http/protobuf")
         if protocol not in ("http/protobuf", "grpc"):
             raise o.err("protocol", "otlp protocol must be http/protobuf or grpc")
+        otlp = OtlpConfig(
+            endpoint=str(endpoint),
+            protocol=str(protocol),
+            allow_non_loopback=o.bool_("allowNonLoopback", False),
+        )
         o.finish()
-        otlp = OtlpConfig(endpoint=str(endpoint), protocol=str(protocol))
+        try:
+            otlp_host = otlp.host_port[0]
+        except ValueError:
+            raise o.err("endpoint", f"otlp endpoint {endpoint!r} is not a URL") from None
+        if not otlp_host:
+            raise o.err("endpoint", f"otlp endpoint {endpoint!r} names no host")
+        refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
+        if refused:
+            raise o.err("endpoint", refused)
 
     d_raw = ctx.raw("defaults")
     d_interval: float = 10.0
@@ -486,6 +522,8 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         targets=tuple(targets),
         listen_host=host,
         listen_port=int(port_s),
+        listen_non_loopback=listen_non_loopback,
+        debug_targets=ctx.bool_("debugTargets", True),
         allow=allow,
         otlp=otlp,
         debug_history=ctx.int_("debugHistory", 20, 1, 1000),
@@ -494,29 +532,47 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     )
     ctx.finish()
     for t in config.targets:
-        _check_literal_host(t, config.allow)
+        _check_literal_host(t, config.egress())
     return config
 
 
-def _check_literal_host(target: Target, allow: tuple[IPNetwork, ...]) -> None:
-    """Reject IP literals outside the allow-list now; names are checked when resolved."""
+def _refused_literal(host: str, egress: Egress) -> str | None:
+    """Why an IP literal is outside ``egress``'s list, or None (names are checked when the
+    collector starts: this parser never resolves)."""
     try:
-        addr = ipaddress.ip_address(target.host)
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    try:
+        egress.check(host, 0)  # a literal: no lookup
+    except EgressDenied as exc:
+        return str(exc)
+    return None
+
+
+def check_reach(config: CollectorConfig) -> None:
+    """Where the collector listens and exports, names resolved: loopback unless the config allows
+    more. Raises :class:`ConfigError` (this is the edge that resolves; the parser never does)."""
+    try:
+        if not config.listen_non_loopback:
+            LISTEN.check(config.listen_host, config.listen_port)
+        if config.otlp is not None and not config.otlp.allow_non_loopback:
+            EXPORT.check(*config.otlp.host_port)
+    except EgressDenied as exc:
+        raise ConfigError(config.source, str(exc)) from None
+
+
+def _check_literal_host(target: Target, egress: Egress) -> None:
+    """Reject IP literals outside the allow-list now; names are checked at every run."""
+    try:
+        addr = ipaddress.ip_address(target.host.strip("[]"))
     except ValueError:
         return
-    if not any(addr in net for net in allow):
+    if not egress.allowed(str(addr)):
+        allowed = ", ".join(map(str, egress.allow))
         raise ConfigError(
-            target.location,
-            f"target {target.name!r}: {addr} is outside allowNetworks ({', '.join(map(str, allow))})",
+            target.location, f"target {target.name!r}: {addr} is outside allowNetworks ({allowed})"
         )
-
-
-def address_allowed(address: str, allow: tuple[IPNetwork, ...]) -> bool:
-    try:
-        addr = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    return any(addr in net for net in allow)
 
 
 def load_config(path: str | Path) -> CollectorConfig:

@@ -1,58 +1,21 @@
 """JSON-lines logs with ECS field names, with secrets and personal data masked.
 
-The platform's audit-log plan forbids emails, card numbers and phone numbers in logs; error
-texts from drivers can carry any of them (a failing ``INSERT`` echoes its values), and they
-can carry connection strings with passwords. Every string that leaves through a log line or
-the debug page goes through :class:`Masker` first.
+Error texts from drivers can carry personal data (a failing ``INSERT`` echoes its values) and
+connection strings with passwords: every value that leaves through a log line or the debug page
+goes through the shared :class:`sloctl.masking.Masker` first.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
-__all__ = ["EcsJsonFormatter", "Masker", "make_logger"]
+from sloctl.masking import Masker
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-_PHONE = re.compile(
-    r"(?<![\w.:])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]\d{3,4}\b"
-)
-_URL_USERINFO = re.compile(r"(://[^:/@\s]+:)[^@/\s]+@")
-_KV_SECRET = re.compile(r"(?i)\b(password|passwd|pwd|secret|token)\s*[=:]\s*('[^']*'|\"[^\"]*\"|\S+)")
-
-
-def _luhn(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-class Masker:
-    """Masks configured secrets (exact values), credentials in URLs and ``key=value`` pairs,
-    emails, card numbers (Luhn-checked, so that ports and counters survive) and phone numbers."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # Longest first so that a password containing another password is masked whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "[secret]")
-        text = _URL_USERINFO.sub(r"\1[secret]@", text)
-        text = _KV_SECRET.sub(lambda m: f"{m.group(1)}=[secret]", text)
-        text = _EMAIL.sub("[email]", text)
-        text = _CARD.sub(lambda m: "[card]" if _luhn(re.sub(r"\D", "", m.group(0))) else m.group(0), text)
-        text = _PHONE.sub("[phone]", text)
-        return text
+__all__ = ["EcsJsonFormatter", "make_logger"]
 
 
 class EcsJsonFormatter(logging.Formatter):
@@ -80,7 +43,7 @@ class EcsJsonFormatter(logging.Formatter):
         extra = getattr(record, "ecs", None)
         if isinstance(extra, dict):
             for key, value in extra.items():
-                doc[str(key)] = self._mask(value) if isinstance(value, str) else value
+                doc[str(key)] = self._mask.data(value)
         if record.exc_info and record.exc_info[1] is not None:
             doc["error.type"] = type(record.exc_info[1]).__name__
             doc["error.message"] = self._mask(str(record.exc_info[1]))

@@ -19,10 +19,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
-from sloctl.collector.logs import Masker
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.probes.base import PhaseRecorder, Probe
 from sloctl.collector.reasons import Phase, Reason, classify, timeout_reason
+from sloctl.masking import Masker
 
 __all__ = ["RunResult", "Runner", "build_probe"]
 
@@ -57,22 +57,22 @@ def build_probe(
     if target.kind is Kind.POSTGRES:
         from sloctl.collector.probes.postgres import PostgresProbe
 
-        return PostgresProbe(target, mode, password, config.allow)
+        return PostgresProbe(target, mode, password, config.egress())
     if target.kind is Kind.PGBOUNCER:
         from sloctl.collector.probes.postgres import PgBouncerProbe
 
-        return PgBouncerProbe(target, mode, password, config.allow, secrets.get((target.name, "admin")))
+        return PgBouncerProbe(target, mode, password, config.egress(), secrets.get((target.name, "admin")))
     if target.kind is Kind.REDIS:
         from sloctl.collector.probes.redis import RedisProbe
 
-        return RedisProbe(target, mode, password, config.allow)
+        return RedisProbe(target, mode, password, config.egress())
     if target.kind is Kind.MONGODB:
         from sloctl.collector.probes.mongodb import MongoProbe
 
-        return MongoProbe(target, mode, password, config.allow)
+        return MongoProbe(target, mode, password, config.egress())
     from sloctl.collector.probes.http import HttpProbe
 
-    return HttpProbe(target, mode, config.allow)
+    return HttpProbe(target, mode, config.egress())
 
 
 class Runner:

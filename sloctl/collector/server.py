@@ -22,8 +22,13 @@ _MAX_HEADER = 16 * 1024
 
 class HttpServer:
     def __init__(
-        self, registry: CollectorRegistry, debug: Callable[[], object], host: str = "127.0.0.1", port: int = 0
+        self,
+        registry: CollectorRegistry,
+        debug: Callable[[], object] | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
+        """``debug``: what ``/debug/targets`` shows; ``None`` turns the page off (404)."""
         self._registry = registry
         self._debug = debug
         self._host = host
@@ -52,7 +57,7 @@ class HttpServer:
             # OpenMetrics only when asked: it is the only format that carries exemplars.
             encoder, content_type = choose_encoder(accept)
             return 200, content_type, encoder(self._registry)
-        if route == "/debug/targets":
+        if route == "/debug/targets" and self._debug is not None:
             body = json.dumps(self._debug(), indent=2, sort_keys=True).encode()
             return 200, "application/json", body
         return 404, "text/plain; charset=utf-8", b"not found\n"

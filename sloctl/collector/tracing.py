@@ -10,6 +10,7 @@ from __future__ import annotations
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from sloctl.collector.config import OtlpConfig
 
@@ -17,8 +18,13 @@ __all__ = ["make_tracer_provider"]
 
 
 def make_tracer_provider(
-    service_name: str, otlp: OtlpConfig | None, version: str = "0.1.0"
+    service_name: str,
+    otlp: OtlpConfig | None,
+    version: str = "0.1.0",
+    id_generator: IdGenerator | None = None,
 ) -> TracerProvider:
+    """``id_generator``: the SDK's random one unless given (tests seed it, so that which trace
+    ids a probabilistic sampler keeps is reproducible)."""
     resource = Resource.create(
         {
             "service.name": service_name,
@@ -27,7 +33,7 @@ def make_tracer_provider(
             "telemetry.source": "synthetic-probe",
         }
     )
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, id_generator=id_generator)
     if otlp is not None:
         exporter: SpanExporter
         if otlp.protocol == "grpc":

@@ -4,16 +4,13 @@
 Locust; the rest is importable without the ``load`` extra.
 """
 
-from .allowlist import DEFAULT_ALLOW, AllowListError, check_url
 from .report import Report, render_html, render_json, render_table
 from .results import GateResult, RouteStats, RunStats, evaluate
 from .runner import SCENARIOS, LoadtestError, RunOptions, resolve_scenario, run_scenario
 from .thresholds import Skipped, Threshold, ThresholdError, parse_threshold, thresholds_from_slos
 
 __all__ = [
-    "DEFAULT_ALLOW",
     "SCENARIOS",
-    "AllowListError",
     "GateResult",
     "LoadtestError",
     "Report",
@@ -23,7 +20,6 @@ __all__ = [
     "Skipped",
     "Threshold",
     "ThresholdError",
-    "check_url",
     "evaluate",
     "parse_threshold",
     "render_html",

@@ -11,7 +11,9 @@ process (and forks workers with ``--processes``):
   the master or the local runner only; Locust also runs quitting hooks on workers;
 - ``SLOCTL_LOADTEST_MAX_REQUESTS``: stop once this many requests were made;
 - ``SLOCTL_LOADTEST_ALLOW``: comma-separated networks the host may resolve to (default
-  loopback), checked again here so that running a file with plain ``locust`` is safe too;
+  loopback), checked again here so that running a file with plain ``locust`` is safe too; the
+  host is resolved once and the users connect to the checked address (``Host`` header kept),
+  so that DNS cannot send them elsewhere in the middle of a run;
 - ``SLOCTL_LOADTEST_USERS``, ``SLOCTL_LOADTEST_USER_RPS``, ``SLOCTL_LOADTEST_DURATION``:
   shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of aggregate gates for the
   breakpoint shape.
@@ -25,14 +27,17 @@ import os
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from .allowlist import AllowListError, check_url
+from sloctl.egress import EgressDenied
+
 from .results import percentile
+from .runner import RunOptions, check_host
 
 __all__ = ["BreakpointShape", "PlatformUser", "SpikeShape", "StepState"]
 
@@ -295,18 +300,35 @@ def _is_worker(environment: Environment) -> bool:
     return isinstance(environment.runner, WorkerRunner)
 
 
+def _pin_host(environment: Environment) -> None:
+    """Point the users at the checked address of ``--host``; they send the name in ``Host``."""
+    allow = tuple(a for a in os.environ.get("SLOCTL_LOADTEST_ALLOW", "").split(",") if a)
+    host = environment.host or ""
+    address = check_host(host, allow or RunOptions.allow).addresses[0]
+    parts = urlsplit(host)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    shown = f"[{address}]" if ":" in address else address
+    environment.host = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+    for user_class in environment.user_classes:
+        if issubclass(user_class, FastHttpUser):
+            user_class.default_headers = {
+                **(user_class.default_headers or {}),
+                "Host": parts.netloc.rpartition("@")[2],
+            }
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
-    if _is_worker(environment):
-        return
-    allow = os.environ.get("SLOCTL_LOADTEST_ALLOW", "")
     try:
-        check_url(environment.host or "", [a for a in allow.split(",") if a] or None)
-    except AllowListError as exc:
+        if environment.host or not _is_worker(environment):
+            _pin_host(environment)
+    except EgressDenied as exc:
         environment.process_exit_code = 2
         print(f"sloctl loadtest: {exc}", flush=True)
         if environment.runner is not None:
             gevent.spawn_later(0, environment.runner.quit)
+        return
+    if _is_worker(environment):
         return
     max_requests = int(_env_float("SLOCTL_LOADTEST_MAX_REQUESTS", 0))
     gevent.spawn(RECORDER.loop, environment, max_requests)

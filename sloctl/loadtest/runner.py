@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .allowlist import DEFAULT_ALLOW, check_url
+from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
+
 from .results import RouteStats, RunStats, Sample
 from .thresholds import Threshold
 
@@ -41,7 +42,8 @@ class RunOptions:
     user_rps: float = 5.0
     max_requests: int = 0
     processes: int = 0
-    allow: tuple[str, ...] = DEFAULT_ALLOW
+    #: networks the host may resolve to: loopback plus ``--allow-host``
+    allow: tuple[str, ...] = tuple(str(n) for n in LOOPBACK)
     breakpoint_gates: tuple[Threshold, ...] = ()
 
     def __post_init__(self) -> None:
@@ -83,9 +85,16 @@ def _gate_json(t: Threshold) -> dict[str, str | float | None]:
     return {"stat": t.stat, "percentile": t.percentile, "limit": t.limit, "expression": t.expression}
 
 
+def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
+    """``--host`` resolved once, every address inside ``allow`` (loopback plus ``--allow-host``)."""
+    egress = Egress(allow=parse_networks(allow), action="load-test", widen="--allow-host")
+    return egress.check_url(host, flag="--host", example="http://127.0.0.1:8000")
+
+
 def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = None) -> RunStats:
-    """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`)."""
-    check_url(options.host, options.allow)
+    """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`, or
+    :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list)."""
+    check_host(options.host, options.allow)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "locust-final.json"

@@ -70,6 +70,18 @@ def alertmanager_fragment(
     dashboard = _dashboard_url(slos, options)
     overview = f"{options.grafana_url.rstrip('/')}/d/{naming.dashboard_uid('sloctl', 'overview')}"
     runbook = "{{ .CommonAnnotations.runbook_url }}"
+    service, slo = f".CommonLabels.{naming.LABEL_SERVICE}", f".CommonLabels.{naming.LABEL_SLO}"
+    # A group is one SLO of one service, but its tiers' summaries differ (page_quick and
+    # page_slow often fire together): then there is no common summary, so name the SLO and the
+    # tiers. ``.Alerts`` (not ``.Alerts.Firing``) so that a resolve event says what resolved.
+    tiers = (
+        "{{ range $i, $a := .Alerts }}{{ if $i }}, {{ end }}"
+        f"{{{{ $a.Labels.{naming.LABEL_TIER} }}}}{{{{ end }}}}"
+    )
+    summary = (
+        f"{{{{ with .CommonAnnotations.summary }}}}{{{{ . }}}}{{{{ else }}}}"
+        f"{{{{ {service} }}}} {{{{ {slo} }}}}: error budget burning ({tiers}){{{{ end }}}}"
+    )
     route: dict[str, object] = {
         "receiver": options.ticket_receiver,
         "matchers": [is_sloctl],
@@ -95,17 +107,19 @@ def alertmanager_fragment(
         "severity": "critical",
         "client": "sloctl",
         "client_url": dashboard,
-        "description": '{{ .CommonAnnotations.summary | reReplaceAll "^$" "SLO burn rate alert" }}',
+        # PagerDuty's payload.source is "the affected system": the service (a group label).
+        "source": f"{{{{ {service} }}}}",
+        "description": summary,
         "links": [
             {"href": dashboard, "text": "SLO dashboard"},
             # PagerDuty rejects a link without a URL: fall back to the overview without a runbook.
             {"href": f'{{{{ or .CommonAnnotations.runbook_url "{overview}" }}}}', "text": "Runbook"},
         ],
         "details": {
-            "service": f"{{{{ .CommonLabels.{naming.LABEL_SERVICE} }}}}",
-            "slo": f"{{{{ .CommonLabels.{naming.LABEL_SLO} }}}}",
+            "service": f"{{{{ {service} }}}}",
+            "slo": f"{{{{ {slo} }}}}",
             "tiers": f"{{{{ range .Alerts.Firing }}}}{{{{ .Labels.{naming.LABEL_TIER} }}}} {{{{ end }}}}",
-            "description": "{{ .CommonAnnotations.description }}",
+            "description": "{{ range .Alerts.Firing }}{{ .Annotations.description }} {{ end }}",
             "runbook_url": runbook,
             "dashboard_url": dashboard,
             "num_firing": "{{ .Alerts.Firing | len }}",
@@ -144,11 +158,17 @@ def render_alertmanager(slos: Sequence[SLO], options: AlertmanagerOptions = Aler
     return _HEADER + _dump(alertmanager_fragment(slos, options))
 
 
-def standalone_config(fragment: Mapping[str, object], default_receiver: str = "default") -> str:
+def standalone_config(
+    fragment: Mapping[str, object],
+    default_receiver: str = "default",
+    global_config: Mapping[str, object] | None = None,
+) -> str:
     """A complete Alertmanager configuration around ``fragment``: a root route whose only child
-    is the SLO route, and an empty default receiver. For ``amtool check-config`` and for trials."""
+    is the SLO route, and an empty default receiver. For ``amtool check-config`` and for trials;
+    ``global_config`` becomes its ``global`` section (e.g. ``resolve_timeout``, ``pagerduty_url``)."""
     receivers = list(fragment["receivers"])  # type: ignore[call-overload]
     config = {
+        **({"global": dict(global_config)} if global_config else {}),
         "route": {"receiver": default_receiver, "routes": [fragment["route"]]},
         "receivers": [{"name": default_receiver}, *receivers],
         "inhibit_rules": fragment["inhibit_rules"],

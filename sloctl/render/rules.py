@@ -305,10 +305,12 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     rules = [_record(naming.TIMESLICE_BAD, bad, _labels(slo, options))]
     bad_sel = f"{naming.TIMESLICE_BAD}{sel}"
     for w in alert_windows(slo):
+        # One second short of W: the window holds W / 5m slices on both engines (a range of
+        # exactly W would also hold the slice on its left edge on Prometheus 2, not on 3).
         rules.append(
             _record(
                 naming.error_ratio(w),
-                f"avg_over_time({bad_sel}[{format_duration(w)}:{step}])",
+                f"avg_over_time({bad_sel}[{format_duration(w - 1)}:{step}])",
                 _window_labels(slo, options, w),
             )
         )

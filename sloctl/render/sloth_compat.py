@@ -30,10 +30,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from itertools import groupby
 
 from sloctl.durations import format_duration
+from sloctl.gofmt import go_float, go_float_f
 from sloctl.model import (
     SLO,
     BurnWindow,
@@ -68,56 +68,6 @@ _WINDOW_TPL = re.compile(r"\{\{\s*\.window\s*\}\}")
 Rule = dict[str, object]
 Group = dict[str, object]
 Document = dict[str, object]
-
-
-def go_float(value: float) -> str:
-    """A float64 as Go's ``%v``/``%g`` prints it: shortest digits, exponent below 1e-4 and from
-    1e6 (``1e-05``, ``1.5e+06``), which is how Sloth's templates print every number.
-
-    >>> go_float(14.4), go_float(1e-05), go_float(30.0), go_float(2500000.0)
-    ('14.4', '1e-05', '30', '2.5e+06')
-    """
-    digits, point = _shortest(value)
-    sign = "-" if value < 0 else ""
-    if digits == "0":
-        return sign + "0"
-    exp = point - 1
-    if exp < -4 or exp >= 6:  # Go: "if precision was the shortest possible, use precision 6"
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        return f"{sign}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    return sign + _fixed(digits, point)
-
-
-def go_float_f(value: float) -> str:
-    """A float64 as Go's ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest digits, never an
-    exponent (Sloth's ``sloth_objective`` label).
-
-    >>> go_float_f(99.9), go_float_f(95.0)
-    ('99.9', '95')
-    """
-    digits, point = _shortest(value)
-    sign = "-" if value < 0 else ""
-    return sign + ("0" if digits == "0" else _fixed(digits, point))
-
-
-def _shortest(value: float) -> tuple[str, int]:
-    """Shortest round-trip decimal digits of ``value`` without trailing zeros (Python's repr and
-    Go's strconv agree on them) and the position of the decimal point after the first ``point``
-    digits: ``0.05`` is ``("5", -1)``, ``30.0`` is ``("3", 2)``."""
-    parts = Decimal(repr(abs(value))).as_tuple()
-    assert isinstance(parts.exponent, int)
-    digits = "".join(map(str, parts.digits)).lstrip("0")
-    if not digits:
-        return "0", 1
-    return digits.rstrip("0"), len(digits) + parts.exponent
-
-
-def _fixed(digits: str, point: int) -> str:
-    if point <= 0:
-        return "0." + "0" * -point + digits
-    if point >= len(digits):
-        return digits + "0" * (point - len(digits))
-    return digits[:point] + "." + digits[point:]
 
 
 def _hours(seconds: int) -> float:

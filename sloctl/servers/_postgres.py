@@ -2,12 +2,19 @@
 
 Both refuse to run as root, so when we are root they run as the ``postgres`` user and their
 files live in a directory that user owns and can reach.
+
+Passwords are random unless given: a cluster's are drawn when it is initialised and kept beside
+its data in ``passwords.json`` (mode 0600), so that a later start on the same data directory
+finds them; PgBouncer's admin password is drawn at every start. Files that hold a password are
+created 0600, and passwords reach ``psql`` through its environment, never its command line.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -15,6 +22,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
+
+from sloctl.files import write_text
 
 from ._process import (
     LOOPBACK,
@@ -179,15 +188,34 @@ class PostgresServer(ManagedProcess):
         return f"PostgresServer(host={self.host!r}, port={self.port}, datadir={str(self.datadir)!r})"
 
 
+def new_password() -> str:
+    """A random password (URL-safe, so that it needs no quoting in a URI)."""
+    return secrets.token_urlsafe(18)
+
+
+def _cluster_passwords(home: Path, password: str | None, superuser_password: str | None) -> tuple[str, str]:
+    """The app role's and the superuser's passwords: given, kept from the cluster's
+    initialisation, or new."""
+    kept = home / "passwords.json"
+    stored: dict[str, str] = {}
+    if kept.is_file():
+        stored = json.loads(kept.read_text())
+    return (
+        password or stored.get("platform") or new_password(),
+        superuser_password or stored.get("postgres") or new_password(),
+    )
+
+
 def start_postgres(
     workdir: Path,
     *,
-    password: str = "platform-secret",
-    superuser_password: str = "postgres-secret",
+    password: str | None = None,
+    superuser_password: str | None = None,
     max_connections: int = 100,
     port: int | None = None,
 ) -> PostgresServer:
-    """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port.
+    """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port. Passwords
+    are random unless given (see the module docstring).
 
     >>> pg = start_postgres(tmp_path)            # doctest: +SKIP
     >>> psycopg.connect(pg.dsn)                  # doctest: +SKIP
@@ -196,9 +224,14 @@ def start_postgres(
     home = _service_dir(Path(workdir), "postgres", run_as)
     datadir = home / "data"
     logfile = home / "postgres.log"
+    password, superuser_password = _cluster_passwords(home, password, superuser_password)
     if not (datadir / "PG_VERSION").exists():
-        pwfile = home / "pwfile"
-        pwfile.write_text(superuser_password + "\n")
+        pwfile = write_text(home / "pwfile", superuser_password + "\n", private=True)
+        write_text(
+            home / "passwords.json",
+            json.dumps({"platform": password, "postgres": superuser_password}),
+            private=True,
+        )
         chown_to(home, run_as)
         init = subprocess.run(
             [
@@ -266,7 +299,14 @@ class PgBouncerServer(ManagedProcess):
     startup_timeout = 15.0
 
     def __init__(
-        self, *, port: int, home: Path, logfile: Path, run_as: str | None, upstream: PostgresServer
+        self,
+        *,
+        port: int,
+        home: Path,
+        logfile: Path,
+        run_as: str | None,
+        upstream: PostgresServer,
+        admin_password: str,
     ) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
         self.home = home
@@ -275,7 +315,7 @@ class PgBouncerServer(ManagedProcess):
         self.password = upstream.password
         self.database = upstream.database
         self.admin_user = "pgbouncer"
-        self.admin_password = "pgbouncer-secret"
+        self.admin_password = admin_password
 
     @property
     def config_path(self) -> Path:
@@ -319,16 +359,22 @@ def start_pgbouncer(
         raise ValueError(f"pool_mode must be session, transaction or statement, not {pool_mode!r}")
     run_as = service_user()
     home = _service_dir(Path(workdir), "pgbouncer", run_as)
+    admin_password = new_password()
     users = {
         upstream.user: upstream.password,
         upstream.superuser: upstream.superuser_password,
-        "pgbouncer": "pgbouncer-secret",
+        "pgbouncer": admin_password,
     }
-    (home / "userlist.txt").write_text("".join(f'"{u}" "{p}"\n' for u, p in users.items()))
+    write_text(home / "userlist.txt", "".join(f'"{u}" "{p}"\n' for u, p in users.items()), private=True)
     for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
         chosen = port or free_port()
         server = PgBouncerServer(
-            port=chosen, home=home, logfile=home / "pgbouncer.log", run_as=run_as, upstream=upstream
+            port=chosen,
+            home=home,
+            logfile=home / "pgbouncer.log",
+            run_as=run_as,
+            upstream=upstream,
+            admin_password=admin_password,
         )
         server.config_path.write_text(
             "\n".join(
@@ -356,7 +402,6 @@ def start_pgbouncer(
             )
         )
         chown_to(home, run_as)
-        os.chmod(home / "userlist.txt", 0o600)
         try:
             server._spawn()
         except ServerStartError as exc:

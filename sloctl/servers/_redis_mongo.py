@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -10,37 +11,35 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from sloctl.files import write_text
+
 from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
 
 __all__ = ["MongoServer", "RedisServer", "start_mongodb", "start_redis"]
 
 
 class RedisServer(ManagedProcess):
-    """redis-server with ``requirepass`` (when a password is given) and an append-only file,
-    so that :meth:`restart` keeps the data."""
+    """redis-server with ``requirepass`` and an append-only file, so that :meth:`restart`
+    keeps the data."""
 
     name = "redis"
     startup_timeout = 15.0
 
-    def __init__(self, *, port: int, home: Path, password: str | None) -> None:
+    def __init__(self, *, port: int, home: Path, password: str) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=home / "redis.log", run_as=None)
         self.home = home
         self.password = password
 
     @property
     def url(self) -> str:
-        auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"redis://{auth}{self.host}:{self.port}/0"
+        return f"redis://:{quote(self.password, safe='')}@{self.host}:{self.port}/0"
 
     def _command(self) -> Sequence[str]:
         return ["redis-server", str(self.home / "redis.conf")]
 
     def _ready(self) -> bool:
         """AUTH and PING over raw RESP: no client library needed to start the server."""
-        request = b""
-        if self.password:
-            request += _resp("AUTH", self.password)
-        request += _resp("PING")
+        request = _resp("AUTH", self.password) + _resp("PING")
         try:
             with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
                 sock.sendall(request)
@@ -71,17 +70,19 @@ def _resp(*parts: str) -> bytes:
 def start_redis(
     workdir: Path,
     *,
-    password: str | None = "redis-secret",
+    password: str | None = None,
     maxmemory: str | None = None,
     port: int | None = None,
     debug_command: bool = False,
 ) -> RedisServer:
-    """Start redis-server on 127.0.0.1 on a free port. ``debug_command``: allow ``DEBUG`` from
-    loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``)."""
+    """Start redis-server on 127.0.0.1 on a free port, with ``password`` (random unless given;
+    its configuration file, which holds it, is mode 0600). ``debug_command``: allow ``DEBUG``
+    from loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``)."""
     if shutil.which("redis-server") is None:
         raise ServerStartError("redis-server not found; install the Debian redis-server package")
     home = Path(workdir).resolve() / "redis"
     home.mkdir(parents=True, exist_ok=True)
+    password = password or secrets.token_urlsafe(18)
     for _ in range(3):
         chosen = port or free_port()
         lines = [
@@ -94,13 +95,12 @@ def start_redis(
             "appendfsync everysec",
             'save ""',
         ]
-        if password:
-            lines.append(f'requirepass "{password}"')
+        lines.append(f'requirepass "{password}"')
         if maxmemory:
             lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]
         if debug_command:
             lines.append("enable-debug-command local")
-        (home / "redis.conf").write_text("\n".join(line for line in lines if line) + "\n")
+        write_text(home / "redis.conf", "\n".join(line for line in lines if line) + "\n", private=True)
         server = RedisServer(port=chosen, home=home, password=password)
         try:
             server._spawn()

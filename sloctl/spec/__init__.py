@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.model import SLO, AlertWindows, Service
-from sloctl.spec import native, openslo, sloth
+from sloctl.spec import native, openslo, promcheck, sloth
 from sloctl.spec.catalog import read_alert_windows
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import LIMITS, YNode, parse_documents
@@ -158,6 +158,7 @@ def load_documents(
         errors.extend(reader.errors)
         warnings.extend(reader.warnings)
     errors.extend(_duplicates(slos))
+    errors.extend(promcheck.check_across(slos))
     return LoadResult(
         tuple(slos),
         tuple(sorted(set(errors), key=_order)),

@@ -12,7 +12,17 @@ import promql_parser
 
 from sloctl.durations import format_duration
 from sloctl.errors import Location
-from sloctl.model import SLI, SLO, WINDOW_PLACEHOLDER, CompositeSLI, EventsSLI, LatencySLI, RatioSLI, RawSLI
+from sloctl.model import (
+    SLI,
+    SLO,
+    WINDOW_PLACEHOLDER,
+    CompositeSLI,
+    EventsSLI,
+    LatencySLI,
+    RatioSLI,
+    RawSLI,
+    canonical_window,
+)
 from sloctl.spec.reader import Reader
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -43,6 +53,7 @@ def check_promql(reader: Reader, query: str, loc: Location, path: str, *, window
     if not query.strip():
         reader.error(loc, path, "query is empty")
         return
+    query = canonical_window(query)
     if windowed and WINDOW_PLACEHOLDER not in query:
         reader.warn(loc, path, f"query has no {WINDOW_PLACEHOLDER}: every window reads the same range")
     rendered = query.replace(WINDOW_PLACEHOLDER, "5m")
@@ -90,7 +101,13 @@ def sli_queries(sli: SLI) -> list[tuple[str, str]]:
 def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
     """Semantic rules every SLO must meet, whatever its format."""
     if not 0 < slo.objective < 100:
-        reader.error(loc, f"{path}.objective", f"objective {slo.objective:g} is outside (0, 100)")
+        why = (
+            " (100 leaves no error budget: every failed event would burn it infinitely fast; Sloth "
+            "accepts it, sloctl does not)"
+            if slo.objective == 100
+            else ""
+        )
+        reader.error(loc, f"{path}.objective", f"objective {slo.objective:g} is outside (0, 100){why}")
     sli = slo.sli
     if isinstance(sli, EventsSLI) and _norm(sli.error_query) == _norm(sli.total_query):
         reader.error(loc, f"{path}.sli", "error query equals total query: the SLO would always be 0 %")
@@ -122,6 +139,10 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
                 reader.error(
                     loc, f"{path}.{field}", f"a composite SLO is rolling and counts events; drop {field}"
                 )
+
+    from sloctl.spec import promcheck  # it builds on this module's names
+
+    promcheck.check_alerting(reader, slo, loc, path)
 
 
 def check_composites(reader: Reader, slos: list[SLO]) -> None:

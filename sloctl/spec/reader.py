@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import Location, SpecError
-from sloctl.spec.yamlsrc import YNode
+from sloctl.gofmt import go_float
+from sloctl.spec.yamlsrc import Scalar, YNode
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
@@ -124,8 +125,12 @@ class Reader:
                     return parsed
             self.error(node.loc, path, f"expected a number, found {_found(node)}")
             return default
-        if not math.isfinite(v):
-            self.error(node.loc, path, "expected a finite number")
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            self.error(node.loc, path, f"expected a finite number, found {_found(node)}")
             return default
         return float(v)
 
@@ -160,6 +165,53 @@ class Reader:
         for key, child in node.value.items():
             out[key] = self.string(child, _join(path, key))
         return out
+
+    def go_string_map(self, node: YNode | None, path: str) -> dict[str, str]:
+        """Labels and annotations of a format read by a Go program (Sloth): keys and values as Go's
+        YAML 1.1 reading gives them (``on: yes`` is ``"true": "true"``, ``1.50`` is ``"1.5"``);
+        two keys that read the same keep the later value, as Sloth does, with a warning."""
+        if node is None or node.value is None:
+            return {}
+        if not isinstance(node.value, dict):
+            self.error(node.loc, path, f"expected a mapping of strings, found {_found(node)}")
+            return {}
+        out: dict[str, str] = {}
+        for key, child in node.value.items():
+            name = go_yaml_text(key, key in node.plain_keys)
+            if name in out:
+                loc = node.key_locs.get(key, node.loc)
+                self.warn(
+                    loc,
+                    _join(path, key),
+                    f"{key!r} reads as {name!r}, which an earlier key set; the last wins",
+                )
+            if isinstance(child.value, (dict, list)):
+                self.error(child.loc, _join(path, key), f"expected a string, found {_found(child)}")
+                continue
+            out[name] = go_yaml_text(child.value, child.plain)
+        return out
+
+
+# YAML 1.1 booleans as Go's YAML libraries resolve plain scalars (PyYAML knows all but y/n).
+_GO_TRUE = frozenset(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
+_GO_FALSE = frozenset(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"))
+
+
+def go_yaml_text(value: Scalar, plain: bool) -> str:
+    """A scalar as a Go program that reads YAML 1.1 into strings sees it (Sloth): booleans in any
+    YAML 1.1 spelling become ``true``/``false``, numbers print as Go prints them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    text = "" if value is None else str(value)
+    if plain and text in _GO_TRUE:
+        return "true"
+    if plain and text in _GO_FALSE:
+        return "false"
+    return text
 
 
 def _join(path: str, key: str) -> str:

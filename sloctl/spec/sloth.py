@@ -80,7 +80,7 @@ def _read_spec(
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
-    service_labels = reader.string_map(f.get("labels"), f"{prefix}labels")
+    service_labels = reader.go_string_map(f.get("labels"), f"{prefix}labels")
     build.check_labels(reader, service_labels, node.loc, f"{prefix}labels")
     out: list[SLO] = []
     items = reader.sequence(f.get("slos"), f"{prefix}slos", required=True)
@@ -98,7 +98,7 @@ def _read_spec(
         name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
         build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
         objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
-        slo_labels = reader.string_map(s.get("labels"), f"{path}.labels")
+        slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
         build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
         sli = _read_sli(s.get("sli"), f"{path}.sli", reader, keys, item)
         slo_period = period or DEFAULT_PERIOD
@@ -175,12 +175,12 @@ def _read_alerting(
     severities: dict[str, SeverityAlert] = {}
     for sev, key in (("page", keys.page_alert), ("ticket", keys.ticket_alert)):
         s = reader.mapping(f.get(key), f"{path}.{key}", ["disable", "labels", "annotations"])
-        lab = reader.string_map(s.get("labels"), f"{path}.{key}.labels")
+        lab = reader.go_string_map(s.get("labels"), f"{path}.{key}.labels")
         build.check_labels(reader, lab, parent.loc, f"{path}.{key}.labels")
         severities[sev] = SeverityAlert(
             enabled=not reader.boolean(s.get("disable"), f"{path}.{key}.disable", default=False),
             labels=labels(lab),
-            annotations=labels(reader.string_map(s.get("annotations"), f"{path}.{key}.annotations")),
+            annotations=labels(reader.go_string_map(s.get("annotations"), f"{path}.{key}.annotations")),
         )
     name = reader.string(f.get("name"), f"{path}.name")
     if not name and (severities["page"].enabled or severities["ticket"].enabled):
@@ -189,12 +189,12 @@ def _read_alerting(
             f"{path}.name",
             "alert name is required when page or ticket alerts are enabled",
         )
-    alert_labels = reader.string_map(f.get("labels"), f"{path}.labels")
+    alert_labels = reader.go_string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, alert_labels, parent.loc, f"{path}.labels")
     return Alerting(
         name=name,
         labels=labels(alert_labels),
-        annotations=labels(reader.string_map(f.get("annotations"), f"{path}.annotations")),
+        annotations=labels(reader.go_string_map(f.get("annotations"), f"{path}.annotations")),
         page=severities["page"],
         ticket=severities["ticket"],
         tiers=tuple(AlertTier(w) for w in windows.windows),

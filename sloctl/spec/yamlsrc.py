@@ -40,6 +40,9 @@ class YNode:
     loc: Location
     key_locs: dict[str, Location] = field(default_factory=dict)
     tag: str = ""
+    plain: bool = False
+    """A scalar written without quotes (YAML 1.1 readers such as Go's resolve ``y``/``N`` in it)."""
+    plain_keys: frozenset[str] = frozenset()
 
     @property
     def is_map(self) -> bool:
@@ -94,6 +97,7 @@ class _Converter:
         if isinstance(node, yaml.MappingNode):
             out: dict[str, YNode] = {}
             key_locs: dict[str, Location] = {}
+            plain_keys: set[str] = set()
             for key_node, value_node in node.value:
                 kloc = _loc(self.file, key_node.start_mark)
                 if key_node.tag == "tag:yaml.org,2002:merge":
@@ -108,7 +112,9 @@ class _Converter:
                     continue
                 out[key] = self.convert(value_node, depth + 1)
                 key_locs[key] = kloc
-            return YNode(out, loc, key_locs, node.tag)
+                if not getattr(key_node, "style", None):  # None (PyYAML) or "" (libyaml): plain
+                    plain_keys.add(key)
+            return YNode(out, loc, key_locs, node.tag, plain_keys=frozenset(plain_keys))
         if isinstance(node, yaml.SequenceNode):
             return YNode([self.convert(n, depth + 1) for n in node.value], loc, tag=node.tag)
         try:
@@ -118,7 +124,7 @@ class _Converter:
             value = str(node.value)
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             value = str(node.value)  # timestamps, binary: keep the text as written
-        return YNode(value, loc, tag=node.tag)
+        return YNode(value, loc, tag=node.tag, plain=not getattr(node, "style", None))
 
 
 def parse_documents(

@@ -1,8 +1,11 @@
-"""The Alertmanager fragment against Debian's amtool: valid config, pages and tickets routed."""
+"""The Alertmanager fragment against real amtools: Debian's 0.25 and the tool shelf's 0.35, the
+latter in its three matcher modes (UTF-8 with classic fallback, the default; UTF-8 strict;
+classic). Valid config, pages and tickets routed, no input that needs the classic fallback."""
 
 from __future__ import annotations
 
-import shutil
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -16,11 +19,10 @@ from sloctl.render.alertmanager import (
 )
 from sloctl.render.alertmanager_check import check_config, route_receivers
 from sloctl.render.dashboards import service_uid
+from sloctl.shelf import find
 from tests.dashboards.factories import representative_slos
+from tests.fixtures.engines import compat
 
-needs_amtool = pytest.mark.skipif(
-    shutil.which("amtool") is None, reason="amtool (prometheus-alertmanager) missing"
-)
 OPTIONS = AlertmanagerOptions(
     page_receiver="pd",
     ticket_receiver="jira",
@@ -28,6 +30,41 @@ OPTIONS = AlertmanagerOptions(
     ticket_webhook_url="http://127.0.0.1:9999/hook",
     grafana_url="https://grafana.example.com/",
 )
+DEBIAN_AMTOOL = Path("/usr/bin/amtool")
+
+
+@dataclass(frozen=True)
+class Amtool:
+    engine: str
+    """The matrix row (docs/compat.md): ``alertmanager-0.25`` or ``alertmanager-0.35``."""
+    path: str
+    features: tuple[str, ...] = ()
+
+
+def _shelf_amtool() -> Path | None:
+    return find("amtool")
+
+
+# id → (where the binary is, matcher-mode features, why it may be missing)
+_AMTOOLS = {
+    "amtool-0.25": (
+        lambda: DEBIAN_AMTOOL if DEBIAN_AMTOOL.is_file() else None,
+        (),
+        "apt-get install prometheus-alertmanager",
+    ),
+    "amtool-0.35": (_shelf_amtool, (), "scripts/tools.sh alertmanager"),
+    "amtool-0.35-utf8-strict": (_shelf_amtool, ("utf8-strict-mode",), "scripts/tools.sh alertmanager"),
+    "amtool-0.35-classic": (_shelf_amtool, ("classic-mode",), "scripts/tools.sh alertmanager"),
+}
+
+
+@pytest.fixture(params=sorted(_AMTOOLS))
+def amtool(request: pytest.FixtureRequest) -> Amtool:
+    locate, features, how = _AMTOOLS[request.param]
+    path = locate()
+    if path is None:
+        pytest.skip(f"{request.param} is not on this machine: {how}")
+    return Amtool(f"alertmanager-{request.param.split('-')[1]}", str(path), features)
 
 
 def _alert(severity: str, service: str = "platform-api", slo: str = "availability") -> dict[str, str]:
@@ -41,24 +78,49 @@ def _alert(severity: str, service: str = "platform-api", slo: str = "availabilit
     }
 
 
-@needs_amtool
-def test_a_full_config_built_around_the_fragment_passes_amtool_check_config() -> None:
+def test_a_full_config_built_around_the_fragment_passes_amtool_check_config(
+    amtool: Amtool, request: pytest.FixtureRequest
+) -> None:
+    compat(request, amtool.engine, "check-config")
     config = standalone_config(alertmanager_fragment(representative_slos(), OPTIONS))
-    assert check_config(config) == []
+    assert check_config(config, amtool=amtool.path, features=amtool.features) == []
 
 
-@needs_amtool
-def test_amtool_rejects_a_broken_config() -> None:
+def test_amtool_rejects_a_broken_config(amtool: Amtool) -> None:
     config = standalone_config(alertmanager_fragment(representative_slos(), OPTIONS))
-    assert check_config(config.replace("routing_key_file", "routing_key_fil")) != []
+    broken = config.replace("routing_key_file", "routing_key_fil")
+    assert check_config(broken, amtool=amtool.path, features=amtool.features) != []
 
 
-@needs_amtool
-def test_pages_go_to_pagerduty_tickets_to_the_ticket_receiver_and_other_alerts_elsewhere() -> None:
+def test_pages_go_to_pagerduty_tickets_to_the_ticket_receiver_and_other_alerts_elsewhere(
+    amtool: Amtool, request: pytest.FixtureRequest
+) -> None:
+    compat(request, amtool.engine, "routes test")
     config = standalone_config(alertmanager_fragment(representative_slos(), OPTIONS))
-    assert route_receivers(config, _alert("page")) == ["pd"]
-    assert route_receivers(config, _alert("ticket")) == ["jira"]
-    assert route_receivers(config, {"alertname": "NodeDown", "severity": "page"}) == ["default"]
+
+    def receivers(labels: dict[str, str]) -> list[str]:
+        return route_receivers(config, labels, amtool=amtool.path, features=amtool.features)
+
+    assert receivers(_alert("page")) == ["pd"]
+    assert receivers(_alert("ticket")) == ["jira"]
+    assert receivers({"alertname": "NodeDown", "severity": "page"}) == ["default"]
+
+
+def test_a_matcher_only_the_classic_parser_reads_is_a_complaint_on_alertmanager_0_3x() -> None:
+    """The check the fragment passes can fail: an unquoted value with a backslash parses only
+    classically; 0.35 accepts it with a fallback warning by default and refuses it in strict mode."""
+    shelf = _shelf_amtool()
+    if shelf is None:
+        pytest.skip("amtool 0.35 is not on this machine: scripts/tools.sh alertmanager")
+    fragment = alertmanager_fragment(representative_slos(), OPTIONS)
+    route = dict(fragment["route"])  # type: ignore[call-overload]
+    route["matchers"] = ["sloctl_id=a\\b"]
+    config = standalone_config({**fragment, "route": route})
+    (warning,) = check_config(config, amtool=str(shelf))
+    assert "incompatible" in warning and "level=WARN" in warning
+    strict = check_config(config, amtool=str(shelf), features=("utf8-strict-mode",))
+    assert any("FAILED" in line for line in strict)
+    assert check_config(config, amtool=str(shelf), features=("classic-mode",)) == []
 
 
 def test_the_routing_key_is_read_from_a_file_never_inlined() -> None:

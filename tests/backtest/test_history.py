@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -15,7 +14,8 @@ from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.backtest.run import openmetrics
 from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
-from sloctl.servers.prometheus import DEFAULT_BINARY, start_prometheus
+from sloctl.servers.prometheus import start_prometheus
+from sloctl.shelf import PrometheusEngine
 
 SPEC = """\
 apiVersion: sloctl/v1
@@ -36,26 +36,28 @@ HISTORY = Scenario("history", "", 4 * 3600, (Incident(3 * 3600, 4 * 3600, math.i
 
 @pytest.mark.promtool
 @pytest.mark.slow
-@pytest.mark.skipif(
-    shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file(),
-    reason="Debian's prometheus is missing",
-)
 def test_history_of_an_outage_replays_with_its_page_and_the_budget_of_the_raw_series(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prometheus_engine: PrometheusEngine
 ) -> None:
     end = int(time.time()) // 3600 * 3600 - 3600
     start = end - HISTORY.duration
     backfill_openmetrics(
-        openmetrics([(HISTORY, counts(HISTORY, 0.001))], start=start), tmp_path, tmp_path / "data"
+        openmetrics([(HISTORY, counts(HISTORY, 0.001))], start=start),
+        tmp_path,
+        tmp_path / "data",
+        promtool=str(prometheus_engine.promtool),
     )
     spec = tmp_path / "shop.yaml"
     spec.write_text(SPEC)
     with start_prometheus(
-        tmp_path / "source", config_text="scrape_configs: []\n", data_dir=tmp_path / "data"
+        tmp_path / "source",
+        config_text="scrape_configs: []\n",
+        data_dir=tmp_path / "data",
+        binary=prometheus_engine.prometheus,
     ) as src:
         code = main(
             ["backtest", str(spec), "--prometheus", src.url, "--from", str(start + 3600), "--to", str(end),
-             "-o", "json", "--workdir", str(tmp_path / "work")]
+             "-o", "json", "--workdir", str(tmp_path / "work"), "--engine", prometheus_engine.name]
         )  # fmt: skip
     assert code == 0
     (row,) = json.loads(capsys.readouterr().out)

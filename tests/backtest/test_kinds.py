@@ -16,16 +16,14 @@ from sloctl.backtest.run import ScenarioResult, prepare, run_scenarios, truth
 from sloctl.backtest.scenarios import SCENARIOS, calendar_scenarios, scenario
 from sloctl.calendars import period_bounds
 from sloctl.model import SLO
-from sloctl.servers.prometheus import DEFAULT_BINARY
+from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
+from tests.fixtures.engines import compat
 
 pytestmark = [
     pytest.mark.promtool,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file(),
-        reason="Debian's prometheus package is missing",
-    ),
+    pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool (apt-get install prometheus)"),
 ]
 
 SCRAPE = 60
@@ -123,9 +121,10 @@ def test_the_new_scenarios_are_offered_to_the_kinds_they_are_for(slos: dict[str,
 
 
 def test_no_data_files_its_ticket_in_time_and_clears_when_traffic_is_back(
-    slos: dict[str, SLO], tmp_path: Path
+    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:
-    (r,) = run_scenarios(slos["availability"], [scenario("no_data")], tmp_path)
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
+    (r,) = run_scenarios(slos["availability"], [scenario("no_data")], tmp_path, engine=prometheus_engine)
     _designed_alerts_fire_in_time_and_none_is_false(r)
     no_data = next(t for t in r.tiers if t.tier == "no_data")
     # 30m of zeros after the 5m rate reached zero: not before that.
@@ -139,9 +138,10 @@ def test_no_data_files_its_ticket_in_time_and_clears_when_traffic_is_back(
 
 
 def test_timeslice_latency_breaches_page_at_their_designed_times_and_count_bad_slices_exactly(
-    slos: dict[str, SLO], tmp_path: Path
+    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:
-    (r,) = run_scenarios(slos["latency"], [scenario("slice_breaches")], tmp_path)
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
+    (r,) = run_scenarios(slos["latency"], [scenario("slice_breaches")], tmp_path, engine=prometheus_engine)
     _designed_alerts_fire_in_time_and_none_is_false(r)
     quick = next(t for t in r.tiers if t.tier == "page_quick")
     # One page per breach: each breach is at least one bad slice in an hour of good ones.
@@ -154,10 +154,15 @@ def test_timeslice_latency_breaches_page_at_their_designed_times_and_count_bad_s
 
 
 def test_a_composite_pages_when_its_heaviest_dependency_fails_and_its_budget_is_the_weighted_truth(
-    slos: dict[str, SLO], tmp_path: Path
+    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
     (r,) = run_scenarios(
-        slos["api"], [scenario("dependency_fails")], tmp_path, service_slos=list(slos.values())
+        slos["api"],
+        [scenario("dependency_fails")],
+        tmp_path,
+        service_slos=list(slos.values()),
+        engine=prometheus_engine,
     )
     _designed_alerts_fire_in_time_and_none_is_false(r)
     item = prepare(slos["api"], scenario("dependency_fails"), list(slos.values()))
@@ -186,11 +191,12 @@ def _calendar_checks(r: ScenarioResult, item_slo: SLO, boundary: int, start: int
 
 
 def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_months_length(
-    slos: dict[str, SLO], tmp_path: Path
+    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
     monthly = slos["monthly"]
     (s,) = [x for x in calendar_scenarios(monthly) if x.name == "period_boundary"]
-    (r,) = run_scenarios(monthly, [s], tmp_path)
+    (r,) = run_scenarios(monthly, [s], tmp_path, engine=prometheus_engine)
     assert s.epoch is not None
     boundary = period_bounds("month", "Europe/Paris", s.epoch + 40 * 3600)[0]
     # March starts at local midnight, 2026-02-28T23:00Z (CET).
@@ -212,8 +218,13 @@ def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_mon
 
 @pytest.mark.parametrize("unit", ["week", "month"])
 def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart_at_local_midnight(
-    slos: dict[str, SLO], tmp_path: Path, unit: str
+    slos: dict[str, SLO],
+    tmp_path: Path,
+    unit: str,
+    prometheus_engine: PrometheusEngine,
+    request: pytest.FixtureRequest,
 ) -> None:
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
     slo = slos["weekly" if unit == "week" else "monthly"]
     (s,) = [x for x in calendar_scenarios(slo) if x.name == "dst_change"]
     assert s.epoch is not None
@@ -222,7 +233,7 @@ def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart
     assert s.epoch + 30 * 3600 == 1774746000
     boundary = {"week": 1774821600, "month": 1774994400}[unit]
     assert period_bounds(unit, "Europe/Paris", boundary)[0] == boundary  # type: ignore[arg-type]
-    (r,) = run_scenarios(slo, [s], tmp_path)
+    (r,) = run_scenarios(slo, [s], tmp_path, engine=prometheus_engine)
     _designed_alerts_fire_in_time_and_none_is_false(r)
     _calendar_checks(r, slo, boundary, s.epoch)
     assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)

@@ -12,9 +12,10 @@ import psycopg
 import pytest
 from pymongo.errors import NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
-from sloctl.collector.logs import Masker, make_logger
+from sloctl.collector.logs import make_logger
 from sloctl.collector.probes.http import check_link, check_problem_json, check_rate_limit
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
+from sloctl.masking import Masker
 
 
 @pytest.mark.parametrize(

@@ -1,46 +1,42 @@
 """Data smoke test: every panel query of every generated dashboard returns data from a real
-Prometheus (Debian's /usr/bin/prometheus) that holds synthetic series for every metric of
+Prometheus (2.42 and 3.x: ``prometheus_engine``) that holds synthetic series for every metric of
 docs/metrics.md (backfilled with ``promtool tsdb create-blocks-from openmetrics``) and evaluates
 the rules that ``sloctl.render.rules`` generates for the same SLOs."""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime
 
 import pytest
 
 from sloctl import naming
+from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.model import SLO, RawSLI
 from sloctl.render.dashboards import render_dashboards
 from sloctl.render.dashboards_check import expand_macros, iter_queries
+from sloctl.servers._process import wait_until
+from sloctl.servers.prometheus import start_prometheus
+from sloctl.shelf import PrometheusEngine
 from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics
+from tests.fixtures.engines import compat
 
-PROMETHEUS = "/usr/bin/prometheus"
-PROMTOOL = shutil.which("promtool")
 VARIABLES = {"target": ".*", "service": ".*"}
 
-pytestmark = [
-    pytest.mark.promtool,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        PROMTOOL is None or not Path(PROMETHEUS).is_file(), reason="Debian's prometheus package is missing"
-    ),
-]
+pytestmark = [pytest.mark.promtool, pytest.mark.slow]
 
 
 @dataclass
 class Prom:
     url: str
+    engine: str
     slices_ready: bool = False
     """A 5m slice has ended since the rules started (timeslice windows have data)."""
 
@@ -55,12 +51,14 @@ class Prom:
         assert isinstance(result, list)
         return result
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    def groups_evaluated_after(self, t: float) -> bool:
+        with urllib.request.urlopen(f"{self.url}/api/v1/rules", timeout=10) as resp:
+            groups = json.load(resp)["data"]["groups"]
+        return bool(groups) and all(
+            # RFC 3339 with nanoseconds; whole seconds are precise enough here.
+            datetime.fromisoformat(g["lastEvaluation"][:19] + "+00:00").timestamp() > t
+            for g in groups
+        )
 
 
 def _slos() -> list[SLO]:
@@ -68,76 +66,52 @@ def _slos() -> list[SLO]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom]:
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
+) -> Iterator[Prom]:
     from sloctl.render.rules import render_rule_file
 
-    assert PROMTOOL is not None
     tmp = tmp_path_factory.mktemp("prometheus")
     end = int(time.time())
-    (tmp / "series.om").write_text(openmetrics(end - 3 * 3600, end))
-    data = tmp / "data"
-    subprocess.run(
-        [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", str(tmp / "series.om"), str(data)],
-        check=True,
-        capture_output=True,
-        timeout=120,
+    backfill_openmetrics(
+        openmetrics(end - 3 * 3600, end), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
     )
     (tmp / "rules.yml").write_text(render_rule_file(_slos(), ["tests"], "test"))
     checked = subprocess.run(
-        [PROMTOOL, "check", "rules", str(tmp / "rules.yml")], capture_output=True, text=True
+        [str(prometheus_engine.promtool), "check", "rules", str(tmp / "rules.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    (tmp / "prometheus.yml").write_text(
-        "global:\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs: []\n"
-    )
-    port = _free_port()
-    log = (tmp / "prometheus.log").open("w")
     started = time.time()
-    proc = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={tmp / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--storage.tsdb.retention.time=30d",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    prom = Prom(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-3000:]
-            try:
-                # Ready once every SLO's rules have run and the incident's page alert fires.
-                info = prom.query(f"count({naming.SLO_INFO})")
-                firing = prom.query('ALERTS{alertstate="firing", severity="page"}')
-                if info and info[0]["value"][1] == str(len(_slos())) and firing:  # type: ignore[index]
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()[-3000:]
-            time.sleep(0.5)
-        time.sleep(2)  # a couple more evaluations, so that every rule of every group has run
+    with start_prometheus(
+        tmp,
+        config_text="global:\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs: []\n",
+        binary=prometheus_engine.prometheus,
+    ) as server:
+        prom = Prom(server.url, prometheus_engine.name)
+
+        def rules_ran() -> bool:
+            # Every SLO's rules have run and the incident's page alert fires.
+            info = prom.query(f"count({naming.SLO_INFO})")
+            firing = prom.query('ALERTS{alertstate="firing", severity="page"}')
+            return bool(info and firing) and info[0]["value"][1] == str(len(_slos()))  # type: ignore[index]
+
+        assert wait_until(rules_ran, timeout=90, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
+        # Then two more evaluations of every group, so that rules reading recordings of an
+        # earlier evaluation (windows of windows) have data too.
+        since = time.time() + 2
+        assert wait_until(lambda: prom.groups_evaluated_after(since), timeout=60, interval=0.25)
         # Timeslice windows read the slices ending on 5m boundaries: until the first one after
         # the rules started, a freshly deployed timeslice SLO is unknown. Either that boundary is
         # under 40 s away (wait for it) or the test runs well before it.
         boundary = started - started % 300 + 300
         if boundary - time.time() < 40:
-            while time.time() < boundary + 10:  # real timer: the wall clock's 5m boundary
-                assert proc.poll() is None
-                time.sleep(1)
+            # real timer: the wall clock's 5m boundary
+            assert wait_until(lambda: time.time() > boundary + 10, timeout=60, interval=1)
         prom.slices_ready = time.time() > boundary
         yield prom
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def _unknown_without_data(slo: SLO, ready: bool = True) -> tuple[str, ...]:
@@ -154,10 +128,13 @@ def _unknown_without_data(slo: SLO, ready: bool = True) -> tuple[str, ...]:
     return names
 
 
-def test_every_panel_query_of_every_dashboard_returns_data(prometheus: Prom) -> None:
+def test_every_panel_query_of_every_dashboard_returns_data(
+    prometheus: Prom, request: pytest.FixtureRequest
+) -> None:
     """Every query returns data — except the period's budget and ratio of an SLO whose SLI has
     no data at all (here: the Sloth fixtures' metrics and a few slos/ SLIs the synthetic series
     do not cover), which must be unknown (empty), not a full budget."""
+    compat(request, prometheus.engine, "dashboards' queries return data")
     slos = _slos()
     silent = {
         r["metric"][naming.LABEL_ID]  # type: ignore[index]

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli.main import main
-from sloctl.loadtest import AllowListError, Report, RunStats, check_url, evaluate, parse_threshold
+from sloctl.egress import EgressDenied
+from sloctl.loadtest import Report, RunOptions, RunStats, evaluate, parse_threshold
 from sloctl.loadtest.report import render_html, render_json, render_table
 from sloctl.loadtest.results import RouteStats, Sample
-from sloctl.loadtest.runner import parse_results
+from sloctl.loadtest.runner import check_host, parse_results
 
 
 def sample_report() -> Report:
@@ -86,19 +87,19 @@ def test_results_file_from_locust_is_parsed() -> None:
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:1", "http://[::1]:80/x"])
 def test_loopback_is_allowed_by_default(url: str) -> None:
-    check_url(url)
+    assert check_host(url, RunOptions.allow).addresses
 
 
 @pytest.mark.parametrize(
     "url", ["http://192.0.2.1:80", "http://10.1.2.3", "ftp://127.0.0.1", "127.0.0.1:8000"]
 )
 def test_anything_else_is_refused_by_default(url: str) -> None:
-    with pytest.raises(AllowListError):
-        check_url(url)
+    with pytest.raises(EgressDenied):
+        check_host(url, RunOptions.allow)
 
 
 def test_an_explicit_allow_list_extends_the_reach() -> None:
-    assert check_url("http://192.0.2.1:80", ["192.0.2.0/24"]) == "192.0.2.1"
+    assert check_host("http://192.0.2.1:80", ("192.0.2.0/24",)).addresses == ("192.0.2.1",)
 
 
 def test_cli_refuses_a_non_loopback_host_with_exit_2(

@@ -22,12 +22,12 @@ from sloctl.calendars import CalendarError, boundary_offsets, period_bounds
 from sloctl.model import CalendarUnit
 from sloctl.render import promql
 from sloctl.render.rules import render_groups, render_rule_file
-from sloctl.servers.prometheus import DEFAULT_BINARY, start_prometheus
+from sloctl.servers.prometheus import start_prometheus
+from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 
 needs_prometheus = pytest.mark.skipif(
-    shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file(),
-    reason="Debian's prometheus package is missing",
+    shutil.which("promtool") is None, reason="no promtool (apt-get install prometheus)"
 )
 
 ZONES = ("UTC", "Europe/Paris", "America/New_York", "Australia/Sydney", "Asia/Kathmandu")
@@ -121,13 +121,15 @@ def test_a_calendar_slo_with_a_zone_the_rules_cannot_follow_is_a_validation_erro
 @pytest.mark.promtool
 @pytest.mark.slow
 def test_period_start_and_end_match_the_zone_database_across_dst_month_and_year_boundaries(
-    tmp_path: Path,
+    tmp_path: Path, prometheus_engine: PrometheusEngine
 ) -> None:
     slos = load_text(_spec(), "cal.yaml").slos
     assert len(slos) == len(UNITS) * len(ZONES)
     groups = render_groups(slos)
     checked = 0
-    with start_prometheus(tmp_path, config_text="scrape_configs: []\n") as prom:
+    with start_prometheus(
+        tmp_path, config_text="scrape_configs: []\n", binary=prometheus_engine.prometheus
+    ) as prom:
         for slo, group in zip(slos, groups, strict=True):
             assert slo.calendar is not None
             rules = group["rules"]
@@ -180,7 +182,7 @@ def _post_instant(url: str, expr: str, t: int) -> int:
 @pytest.mark.promtool
 @pytest.mark.slow
 def test_the_recorded_chain_gives_the_same_bounds_when_prometheus_evaluates_it_group_by_group(
-    tmp_path: Path,
+    tmp_path: Path, prometheus_engine: PrometheusEngine
 ) -> None:
     # The same rules as recordings, backfilled level by level (sloctl.backtest.engine): the
     # Paris month around the DST change and the end of March.
@@ -193,7 +195,13 @@ def test_the_recorded_chain_gives_the_same_bounds_when_prometheus_evaluates_it_g
     start, end = _ts("2026-03-31T12:00"), _ts("2026-04-01T06:00")
     dummy = "# TYPE x gauge\nx 1 1700000000\n# EOF\n"
     with replay(
-        RuleSet("calendar", yaml.safe_dump(doc)), dummy, tmp_path, start=start, end=end, step=STEP
+        RuleSet("calendar", yaml.safe_dump(doc)),
+        dummy,
+        tmp_path,
+        start=start,
+        end=end,
+        step=STEP,
+        engine=prometheus_engine,
     ) as bt:
         # Every minute, so that each evaluation (at the group's offset within 15 minutes) is seen.
         (series,) = query_range(

@@ -11,14 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.promtool import find_promtool, run_rule_tests
+from sloctl.promtool import run_rule_tests
+from sloctl.shelf import PrometheusEngine
+from tests.fixtures.engines import compat
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.promtool
 
 
-def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
-    report = run_rule_tests([ROOT / "rules"], jobs=2)
+def test_rules_for_slos_load_in_promtool_with_lint_fatal(
+    prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+) -> None:
+    compat(request, prometheus_engine.name, "rules load")
+    files = sorted((ROOT / "rules").glob("*.yml")) + sorted((ROOT / "rules" / "tests").glob("*.rules.yml"))
+    proc = subprocess.run(
+        [str(prometheus_engine.promtool), "check", "rules", "--lint-fatal", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("SUCCESS") == len(files) == 18
+
+
+def test_rules_for_slos_pass_lint_and_their_generated_tests(
+    prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+) -> None:
+    compat(request, prometheus_engine.name, "generated tests")
+    report = run_rule_tests([ROOT / "rules"], jobs=2, promtool=str(prometheus_engine.promtool))
     lines = "\n".join(report.lines())
     assert report.ok, lines
     assert sum(r.kind == "check" for r in report.results) == 18
@@ -61,8 +82,14 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests() -> None:
     ids=lambda v: v if isinstance(v, str) and " " in v else None,
 )
 def test_the_generated_tests_catch_a_broken_rule(
-    tmp_path: Path, slo: str, mutation: tuple[str, str], what: str
+    tmp_path: Path,
+    slo: str,
+    mutation: tuple[str, str],
+    what: str,
+    prometheus_engine: PrometheusEngine,
+    request: pytest.FixtureRequest,
 ) -> None:
+    compat(request, prometheus_engine.name, "generated tests")
     src = ROOT / "rules" / "tests"
     for f in src.glob(f"platform-api--{slo}.*"):
         shutil.copy(f, tmp_path / f.name)
@@ -73,7 +100,7 @@ def test_the_generated_tests_catch_a_broken_rule(
     rules.write_text(text.replace(old, new))
     tests = sorted(p.name for p in tmp_path.glob("*.test.yml"))
     proc = subprocess.run(
-        [find_promtool(), "test", "rules", *tests],
+        [str(prometheus_engine.promtool), "test", "rules", *tests],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -22,7 +22,9 @@ import yaml
 
 from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
+from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_paths
+from tests.fixtures.engines import compat
 
 pytestmark = [pytest.mark.promtool, pytest.mark.slow]
 
@@ -123,8 +125,11 @@ def composite_of(slos: list[dict[str, object]], name: str) -> dict[str, object] 
     }
 
 
-@pytest.mark.timeout(2400)
-def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) -> None:
+@pytest.mark.timeout(3600)  # about 1,400 promtool runs per engine: 20 min of promtool time each
+def test_random_valid_specs_pass_lint_and_their_generated_tests(
+    tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+) -> None:
+    compat(request, prometheus_engine.name, "generated tests")
     rng = random.Random(SEED)
     slos = [random_slo(rng, i) for i in range(N_SPECS)]
     (tmp_path / "slos").mkdir()
@@ -155,6 +160,6 @@ def test_random_valid_specs_pass_lint_and_their_generated_tests(tmp_path: Path) 
     assert len({s.objective for s in result.slos}) == len(OBJECTIVES)
     assert len({tuple(t.name for t in s.alerting.enabled_tiers) for s in result.slos}) > 8
     write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False)))
-    report = run_rule_tests([tmp_path / "rules"], jobs=2)
+    report = run_rule_tests([tmp_path / "rules"], jobs=2, promtool=str(prometheus_engine.promtool))
     assert report.ok, f"seed {SEED}:\n" + "\n".join(report.lines())
     assert sum(r.kind == "test" for r in report.results) >= N_SPECS + composites

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from sloctl.gofmt import go_float, go_float_f
 from sloctl.model import (
     SLI,
     SLO,
@@ -31,7 +32,7 @@ from sloctl.model import (
     ProbeSLI,
 )
 from sloctl.render import promql
-from sloctl.render.sloth_compat import go_float, go_float_f, render_sloth
+from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_paths
 
 SLOTH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sloth"

@@ -5,11 +5,9 @@ notify, freeze, unknown budget with either ``whenUnknown``), plus the usage and 
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +19,9 @@ from sloctl.cli.main import main
 from sloctl.gate import evaluate
 from sloctl.policy import decide
 from sloctl.render.rules import render_rule_file
-from sloctl.servers.prometheus import DEFAULT_BINARY, PrometheusServer, start_prometheus
+from sloctl.servers._process import wait_until
+from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 
 SPEC = """\
@@ -59,9 +59,9 @@ def _id(state: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    if shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file():
-        pytest.skip("Debian's prometheus package is missing")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
+) -> Iterator[PrometheusServer]:
     tmp = tmp_path_factory.mktemp("gate")
     end = int(time.time()) // 60 * 60
     start = end - 3600
@@ -71,19 +71,23 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
         (base,) = load_text(SPEC.replace("WHEN", "proceed" if state == "unknown-proceed" else "freeze")).slos
         slos.append(scenario_slo(base, s))
         items.append((s, counts(s, base.error_budget)))
-    backfill_openmetrics(openmetrics(items, start=start), tmp, tmp / "data")
+    backfill_openmetrics(
+        openmetrics(items, start=start), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
+    )
     (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
     server = start_prometheus(
-        tmp, config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n"
+        tmp,
+        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
+        binary=prometheus_engine.prometheus,
     )
     try:
         # Every SLO's remaining budget (or, without events, its no-data flag) is recorded.
-        deadline = time.monotonic() + 60
-        while len(query(server.url, f"{naming.NO_DATA} or {naming.BUDGET_REMAINING}")) < len(
-            STATES
-        ) or not query(server.url, f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{_id("freeze")}"}} < 0'):
-            assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()[-3000:]
-            time.sleep(0.5)
+        def recorded() -> bool:
+            states = query(server.url, f"{naming.NO_DATA} == 1 or {naming.BUDGET_REMAINING}")
+            frozen = f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{_id("freeze")}"}} < 0'
+            return len(states) == len(STATES) and bool(query(server.url, frozen))
+
+        assert wait_until(recorded, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
         yield server
     finally:
         server.stop()

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -16,11 +14,14 @@ from sloctl.backtest.engine import backfill_openmetrics, query
 from sloctl.backtest.run import openmetrics, scenario_slo
 from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
-from sloctl.loadtest.allowlist import AllowListError
+from sloctl.egress import EgressDenied
 from sloctl.render.rules import render_rule_file
-from sloctl.servers.prometheus import DEFAULT_BINARY, PrometheusServer, start_prometheus
+from sloctl.servers._process import wait_until
+from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from sloctl.status import StatusRow, collect, render_json, render_table
+from tests.fixtures.engines import compat
 
 SPEC = """\
 apiVersion: sloctl/v1
@@ -47,7 +48,7 @@ def test_status_refuses_a_prometheus_outside_loopback_without_sending_a_request(
         sent.append(url)
         return {}
 
-    with pytest.raises(AllowListError):
+    with pytest.raises(EgressDenied):
         collect("http://192.0.2.1:9090", transport=transport)
     assert sent == []
 
@@ -85,25 +86,32 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
 
 
 @pytest.fixture(scope="module")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    if shutil.which("promtool") is None or not Path(DEFAULT_BINARY).is_file():
-        pytest.skip("Debian's prometheus package is missing")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory,
+    prometheus_engine: PrometheusEngine,
+    request: pytest.FixtureRequest,
+) -> Iterator[PrometheusServer]:
     tmp = tmp_path_factory.mktemp("status")
     (base,) = load_text(SPEC).slos
     end = int(time.time()) // 60 * 60
     start = end - OUTAGE.duration
     items = [(s, counts(s, base.error_budget)) for s in (OUTAGE, HEALTHY)]
-    backfill_openmetrics(openmetrics(items, start=start), tmp, tmp / "data")
+    backfill_openmetrics(
+        openmetrics(items, start=start), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
+    )
     slos = [scenario_slo(base, s) for s in (OUTAGE, HEALTHY)]
     (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
     server = start_prometheus(
-        tmp, config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n"
+        tmp,
+        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
+        binary=prometheus_engine.prometheus,
     )
+    server.engine = prometheus_engine.name  # type: ignore[attr-defined]
     try:
-        deadline = time.monotonic() + 60
-        while not query(server.url, 'ALERTS{alertstate="firing", sloctl_id="backtest-outage"}'):
-            assert time.monotonic() < deadline, (tmp / "prometheus.log").read_text()[-3000:]
-            time.sleep(0.5)
+        firing = 'ALERTS{alertstate="firing", sloctl_id="backtest-outage"}'
+        assert wait_until(lambda: bool(query(server.url, firing)), timeout=60, interval=0.25), (
+            tmp / "prometheus.log"
+        ).read_text()[-3000:]
         yield server
     finally:
         server.stop()
@@ -112,8 +120,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
 @pytest.mark.promtool
 @pytest.mark.slow
 def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_quiet(
-    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
+    compat(request, prometheus.engine, "status")  # type: ignore[attr-defined]
     assert main(["status", "--prometheus", prometheus.url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:4] == ["SLO", "STATE", "BUDGET", "LEFT"]
@@ -126,8 +135,9 @@ def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_qu
 @pytest.mark.promtool
 @pytest.mark.slow
 def test_status_json_has_budget_burn_rates_and_firing_tiers(
-    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
+    compat(request, prometheus.engine, "status")  # type: ignore[attr-defined]
     assert main(["status", "--prometheus", prometheus.url, "-o", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     by_id = {r["slo"]: r for r in doc["slos"]}

@@ -5,7 +5,6 @@ and the allow-listed TCP connect that gives every database kind a separately tim
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,8 +15,9 @@ from typing import Protocol
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from sloctl.collector.config import ConnectionMode, IPNetwork, Target, TlsConfig, address_allowed
+from sloctl.collector.config import ConnectionMode, Target, TlsConfig
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
     "PgBouncerPool",
@@ -25,8 +25,8 @@ __all__ = [
     "PhaseRecorder",
     "Probe",
     "ProbeReport",
+    "checked_address",
     "client_ssl_context",
-    "resolve_allowed",
     "retry_stale_once",
     "tcp_connect",
     "worth_retrying",
@@ -132,28 +132,29 @@ class Probe(Protocol):
     async def close(self) -> None: ...
 
 
-async def resolve_allowed(host: str, port: int, allow: tuple[IPNetwork, ...]) -> tuple[str, int]:
-    """Resolve ``host`` and return the first address inside the allow-list.
+async def checked_address(egress: Egress, host: str, port: int) -> str:
+    """The address to connect to: ``host`` resolved once, every address inside the allow-list.
 
     Enforced at every run, not only at start-up, because a name can start resolving elsewhere.
-    A name with no allowed address fails the run with reason ``dns``.
+    A name that does not resolve, or resolves to any address outside, fails the run with
+    reason ``dns``.
     """
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    for family, _type, _proto, _canon, sockaddr in infos:
-        if family in (socket.AF_INET, socket.AF_INET6) and address_allowed(str(sockaddr[0]), allow):
-            return str(sockaddr[0]), port
-    raise ProbeFailure(Reason.DNS, f"{host} resolves to no address inside allowNetworks")
+    try:
+        return (await egress.check_async(host, port)).addresses[0]
+    except EgressDenied as exc:
+        raise ProbeFailure(Reason.DNS, str(exc)) from None
 
 
 async def tcp_connect(
-    target: Target, allow: tuple[IPNetwork, ...], rec: PhaseRecorder
+    target: Target, egress: Egress, rec: PhaseRecorder
 ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
-    """The ``connect`` phase: resolve, check the allow-list, complete the TCP handshake."""
+    """The ``connect`` phase: resolve, check the allow-list, complete the TCP handshake to the
+    checked address."""
     async with rec.phase(Phase.CONNECT):
-        address, port = await resolve_allowed(target.host, target.port, allow)
-        reader, writer = await asyncio.open_connection(address, port, limit=1 << 20)
-    return address, reader, writer
+        try:
+            return await egress.open_connection(target.host, target.port, limit=1 << 20)
+        except EgressDenied as exc:
+            raise ProbeFailure(Reason.DNS, str(exc)) from None
 
 
 def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:

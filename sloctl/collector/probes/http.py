@@ -19,15 +19,15 @@ from collections.abc import Mapping
 
 import httpx
 
-from sloctl.collector.config import ConnectionMode, IPNetwork, Target
+from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
     cert_not_after,
     client_ssl_context,
-    resolve_allowed,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
+from sloctl.egress import Egress, EgressDenied
 
 __all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
 
@@ -83,11 +83,11 @@ def check_link(headers: Mapping[str, str]) -> str | None:
 
 
 class HttpProbe:
-    def __init__(self, target: Target, mode: ConnectionMode, allow: tuple[IPNetwork, ...]) -> None:
+    def __init__(self, target: Target, mode: ConnectionMode, egress: Egress) -> None:
         assert target.url is not None and target.http is not None
         self.target = target
         self.mode = mode
-        self._allow = allow
+        self._egress = egress
         self._client: httpx.AsyncClient | None = None
         self._cert_not_after: float | None = None
         # Build now, not in the first run: with many targets starting together, the CA bundle
@@ -103,10 +103,10 @@ class HttpProbe:
         # every cold client (tens of milliseconds of CPU per run, even for http:// URLs).
         if self._ssl is None:
             self._ssl = client_ssl_context(self.target.tls)
-        return httpx.AsyncClient(
+        # The guard's client: each request goes to a checked address, no redirect is followed
+        # and no *_proxy variable is honoured.
+        return self._egress.async_http_client(
             verify=self._ssl,
-            follow_redirects=False,
-            trust_env=False,
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
 
@@ -143,7 +143,6 @@ class HttpProbe:
                     self._cert_not_after = cert_not_after(obj if isinstance(obj, ssl.SSLObject) else None)
 
         rec.current = Phase.CONNECT
-        await resolve_allowed(t.host, t.port, self._allow)
         if self._client is None or self.mode is ConnectionMode.COLD:
             await self._drop()
             self._client = self._new_client()
@@ -152,6 +151,8 @@ class HttpProbe:
             rec.current = None
             self._validate(response)
             return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
+        except EgressDenied as exc:
+            raise ProbeFailure(Reason.DNS, str(exc)) from None
         except httpx.ConnectTimeout as exc:
             raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
         except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:

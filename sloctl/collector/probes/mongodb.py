@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 from pymongo.write_concern import WriteConcern
 
-from sloctl.collector.config import ConnectionMode, IPNetwork, Target
+from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
@@ -28,6 +28,7 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.egress import Egress
 
 __all__ = ["MongoProbe"]
 
@@ -39,13 +40,11 @@ class _Abandoned(Exception):
 
 
 class MongoProbe:
-    def __init__(
-        self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
-    ) -> None:
+    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
         self.target = target
         self.mode = mode
         self._password = password
-        self._allow = allow
+        self._egress = egress
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
         self._budget = target.timeout
@@ -93,7 +92,7 @@ class MongoProbe:
         try:
             if self._client is None or self.mode is ConnectionMode.COLD:
                 await self._drop()
-                address, _r, writer = await tcp_connect(self.target, self._allow, rec)
+                address, _r, writer = await tcp_connect(self.target, self._egress, rec)
                 await close_quietly(writer)
                 self._client = self._new_client(address)
                 async with rec.phase(Phase.AUTH):

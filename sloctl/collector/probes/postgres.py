@@ -25,18 +25,19 @@ import psycopg
 from psycopg import AsyncClientCursor, AsyncConnection
 from psycopg.rows import TupleRow
 
-from sloctl.collector.config import ConnectionMode, IPNetwork, Kind, Target
+from sloctl.collector.config import ConnectionMode, Kind, Target
 from sloctl.collector.probes.base import (
     PgBouncerPool,
     PgBouncerStats,
     PhaseRecorder,
     ProbeReport,
+    checked_address,
     close_quietly,
-    resolve_allowed,
     retry_stale_once,
     tcp_connect,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.egress import Egress
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
 
@@ -93,13 +94,11 @@ async def _close_conn(conn: AsyncConnection[TupleRow] | None) -> None:
 
 
 class PostgresProbe:
-    def __init__(
-        self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
-    ) -> None:
+    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
         self.target = target
         self.mode = mode
         self._password = password
-        self._allow = allow
+        self._egress = egress
         self._conn: AsyncConnection[TupleRow] | None = None
         self._canary_ready = False
 
@@ -124,7 +123,7 @@ class PostgresProbe:
         return psycopg.conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
     async def _connect(self, rec: PhaseRecorder) -> AsyncConnection[TupleRow]:
-        address, _r, writer = await tcp_connect(self.target, self._allow, rec)
+        address, _r, writer = await tcp_connect(self.target, self._egress, rec)
         await close_quietly(writer)
         async with rec.phase(Phase.AUTH):
             assert self.target.database is not None
@@ -213,10 +212,10 @@ class PgBouncerProbe(PostgresProbe):
         target: Target,
         mode: ConnectionMode,
         password: str | None,
-        allow: tuple[IPNetwork, ...],
+        egress: Egress,
         admin_password: str | None,
     ) -> None:
-        super().__init__(target, mode, password, allow)
+        super().__init__(target, mode, password, egress)
         self._admin_password = admin_password
         assert target.kind is Kind.PGBOUNCER
 
@@ -246,7 +245,7 @@ class PgBouncerProbe(PostgresProbe):
     async def _admin(self) -> AsyncConnection[TupleRow] | None:
         if self.target.admin_user is None:
             return None
-        address, _port = await resolve_allowed(self.target.host, self.target.port, self._allow)
+        address = await checked_address(self._egress, self.target.host, self.target.port)
         return await AsyncConnection.connect(
             self._conninfo(address, "pgbouncer", self.target.admin_user, self._admin_password),
             autocommit=True,

@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import ssl
 
-from sloctl.collector.config import ConnectionMode, IPNetwork, Target
+from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
@@ -24,6 +24,7 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.egress import Egress
 
 __all__ = ["RedisProbe", "RespError"]
 
@@ -81,13 +82,11 @@ def parse_info(text: str) -> dict[str, str]:
 
 
 class RedisProbe:
-    def __init__(
-        self, target: Target, mode: ConnectionMode, password: str | None, allow: tuple[IPNetwork, ...]
-    ) -> None:
+    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
         self.target = target
         self.mode = mode
         self._password = password
-        self._allow = allow
+        self._egress = egress
         self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self._cert_not_after: float | None = None
 
@@ -104,7 +103,7 @@ class RedisProbe:
             raise ProbeFailure(Reason.PROTOCOL, f"malformed reply: {exc}") from exc
 
     async def _open(self, rec: PhaseRecorder) -> None:
-        _addr, reader, writer = await tcp_connect(self.target, self._allow, rec)
+        _addr, reader, writer = await tcp_connect(self.target, self._egress, rec)
         self._conn = (reader, writer)
         if self.target.tls.enabled:
             async with rec.phase(Phase.TLS):

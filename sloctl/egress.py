@@ -1,0 +1,435 @@
+"""The egress guard: every outbound connection sloctl makes goes only where the allow-list says.
+
+Probes, load, faults and queries reach loopback (127.0.0.0/8, ::1) by default, so that a typo
+in a host name, a DNS answer or a redirect cannot turn them on somebody else's system. The
+guard is one :class:`Egress` policy per use, and it holds because it is the one that connects:
+
+- a name is resolved **once**, **every** address it resolves to must be allowed (a name with
+  one address outside fails whole), and the connection goes to a checked address, never to a
+  second resolution (which DNS rebinding would answer differently);
+- HTTP goes through :meth:`Egress.http_client` / :meth:`Egress.async_http_client`, whose
+  transport checks and pins every request it sends: a redirect (never followed by default) can
+  only reach a checked address, and ``*_proxy`` environment variables are ignored;
+- PostgreSQL connection strings are read by libpq's own parser (:meth:`Egress.pin_dsn`), so
+  ``host=``/``hostaddr=`` keywords, URI query parameters, multi-host lists and ``PG*``
+  environment variables are all checked, and the result names each checked address in
+  ``hostaddr`` (libpq then never resolves); MongoDB URIs (:meth:`Egress.pin_mongodb_uri`, every
+  seed) and Redis URLs (:meth:`Egress.pin_redis_url`) likewise;
+- IPv4-mapped IPv6 addresses count as the IPv4 address they carry (``::ffff:127.0.0.1`` is
+  loopback); Unix-domain sockets never leave the machine and are allowed.
+
+Error messages name the command's action and the flag (or setting) that widens the list:
+
+>>> try:
+...     Egress(action="query Prometheus at", widen="--allow-host").check("192.0.2.7", 9090)
+... except EgressDenied as exc:
+...     print(exc)  # doctest: +NORMALIZE_WHITESPACE
+refusing to query Prometheus at 192.0.2.7: it is outside the allow-list
+(127.0.0.0/8, ::1/128); add its network with --allow-host if you really mean it
+
+Tests fake resolution in-process (monkeypatch ``socket.getaddrinfo``): the guard resolves
+through it, and nothing else resolves afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from sloctl.masking import mask_text
+
+__all__ = [
+    "LOOPBACK",
+    "AsyncGuardedTransport",
+    "Egress",
+    "EgressDenied",
+    "Endpoint",
+    "GuardedTransport",
+    "Network",
+    "UnexpectedAnswer",
+    "get_json",
+    "parse_networks",
+]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+class EgressDenied(ValueError):
+    """A destination outside the allow-list, a name that does not resolve, or a target the guard
+    cannot check (an SRV seed list, a libpq service file); the message says which and why."""
+
+
+class UnexpectedAnswer(OSError):
+    """An HTTP answer that is not what a JSON API sends (a redirect, which is never followed,
+    or a body that is not JSON), or no answer at all. An ``OSError``, as a network failure is."""
+
+
+def parse_networks(items: Iterable[str | Network]) -> tuple[Network, ...]:
+    """CIDR strings (``10.0.0.0/8``, ``192.0.2.7``) → networks; :class:`EgressDenied` names the bad one."""
+    out: list[Network] = []
+    for item in items:
+        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            out.append(item)
+            continue
+        try:
+            out.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError as exc:
+            raise EgressDenied(f"not a network for the allow-list: {item!r} ({exc})") from None
+    return tuple(out)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address without its zone; an IPv4-mapped IPv6 address as the IPv4 address it maps."""
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _local_socket(host: str) -> bool:
+    """libpq and Redis read a host starting with '/' (or '@', Linux's abstract namespace) as a
+    Unix-domain socket: it cannot leave the machine."""
+    return host.startswith(("/", "@"))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A destination the guard checked: the name as given, its port, and every address it resolved
+    to (all inside the allow-list; connect to these, not to the name)."""
+
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Egress:
+    """Where one use of sloctl may connect, and how to say no.
+
+    ``action`` completes "refusing to …" (``"load-test"``, ``"query Prometheus at"``);
+    ``widen`` names the flag or setting that adds a network (``"--allow-host"``), or ``None``
+    when there is none (game days reach loopback only).
+    """
+
+    allow: tuple[Network, ...] = LOOPBACK
+    action: str = "connect to"
+    widen: str | None = None
+
+    @classmethod
+    def of(cls, extra: Iterable[str] = (), **kwargs: Any) -> Egress:
+        """Loopback plus ``extra`` networks (``--allow-host`` values)."""
+        return cls(allow=LOOPBACK + parse_networks(extra), **kwargs)
+
+    # -- checks -------------------------------------------------------------------------------
+    def allowed(self, address: str) -> bool:
+        ip = _address(address)
+        return ip is not None and any(ip in net for net in self.allow)
+
+    def _deny(self, host: str, address: str) -> EgressDenied:
+        allowed = ", ".join(str(n) for n in self.allow)
+        hint = (
+            f"add its network with {self.widen} if you really mean it"
+            if self.widen
+            else "only loopback is allowed here"
+        )
+        shown = host if address == host else f"{host} ({address})"
+        return EgressDenied(
+            f"refusing to {self.action} {shown}: it is outside the allow-list ({allowed}); {hint}"
+        )
+
+    def _checked(self, host: str, port: int, infos: Sequence[tuple[Any, ...]]) -> Endpoint:
+        addresses: list[str] = []
+        for info in infos:
+            if info[0] not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            address = str(info[4][0])
+            if not self.allowed(address):
+                raise self._deny(host, address)
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise EgressDenied(f"cannot {self.action} {host}: it resolves to no IP address")
+        return Endpoint(host, port, tuple(addresses))
+
+    def check(self, host: str, port: int) -> Endpoint:
+        """Resolve ``host`` once and check every address; raises :class:`EgressDenied`."""
+        host = host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+            raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
+        return self._checked(host, port, infos)
+
+    async def check_async(self, host: str, port: int) -> Endpoint:
+        """:meth:`check` on the running event loop (the resolver runs in its executor)."""
+        host = host.strip("[]")
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+            raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
+        return self._checked(host, port, infos)
+
+    def check_url(self, url: str, *, flag: str, example: str = "http://127.0.0.1:9090") -> Endpoint:
+        """The endpoint of an http(s) URL given with ``flag``; every address checked."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            parts, port = None, 0
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise EgressDenied(f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}")
+        return self.check(parts.hostname, port)
+
+    # -- sockets ------------------------------------------------------------------------------
+    def connect(self, host: str, port: int, timeout: float) -> socket.socket:
+        """A TCP connection to a checked address of ``host`` (tried in resolver order)."""
+        endpoint = self.check(host, port)
+        error: OSError | None = None
+        for address in endpoint.addresses:
+            try:
+                return socket.create_connection((address, port), timeout=timeout)
+            except OSError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    async def open_connection(
+        self, host: str, port: int, **kwargs: Any
+    ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+        """``asyncio.open_connection`` to a checked address of ``host``: (address, reader, writer)."""
+        endpoint = await self.check_async(host, port)
+        error: OSError | None = None
+        for address in endpoint.addresses:
+            try:
+                reader, writer = await asyncio.open_connection(address, port, **kwargs)
+                return address, reader, writer
+            except OSError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    def http_client(
+        self, *, timeout: float = 5.0, follow_redirects: bool = False, **kwargs: Any
+    ) -> httpx.Client:
+        """An ``httpx.Client`` whose every request (redirects too) goes to a checked address;
+        ``*_proxy`` variables ignored. ``kwargs`` go to ``httpx.HTTPTransport`` (``verify``,
+        ``limits``)."""
+        return httpx.Client(
+            transport=GuardedTransport(self, **kwargs),
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            trust_env=False,
+        )
+
+    def async_http_client(
+        self, *, timeout: float = 5.0, follow_redirects: bool = False, **kwargs: Any
+    ) -> httpx.AsyncClient:
+        """:meth:`http_client` for asyncio."""
+        return httpx.AsyncClient(
+            transport=AsyncGuardedTransport(self, **kwargs),
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            trust_env=False,
+        )
+
+    # -- database connection strings ----------------------------------------------------------
+    def pin_dsn(self, dsn: str) -> str:
+        """A libpq connection string (URI or ``key=value``) with every host checked and its
+        checked address in ``hostaddr``. Read by libpq's own parser, with the ``PG*`` variables
+        libpq would fall back on; ``service=`` is refused (a service file can name any host)."""
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        try:
+            params: dict[str, Any] = conninfo_to_dict(dsn)
+        except ProgrammingError as exc:
+            raise EgressDenied(f"not a PostgreSQL connection string: {mask_text(str(exc))}") from None
+        if params.get("service") or os.environ.get("PGSERVICE"):
+            raise EgressDenied(
+                "a libpq service (service= or PGSERVICE) can name any host, which the allow-list cannot"
+                " check; write host and port in the connection string"
+            )
+        hosts = str(params.get("host") or os.environ.get("PGHOST", "")).split(",")
+        given = str(params.get("hostaddr") or os.environ.get("PGHOSTADDR", ""))
+        addrs = given.split(",") if given else [""] * len(hosts)
+        ports = str(params.get("port") or os.environ.get("PGPORT", "") or "5432").split(",")
+        if len(addrs) != len(hosts) or len(ports) not in (1, len(hosts)):
+            raise EgressDenied(
+                f"the connection string lists {len(hosts)} host(s), {len(addrs)} hostaddr"
+                f" and {len(ports)} port(s)"
+            )
+        pinned: list[str] = []
+        for i, (host, addr) in enumerate(zip(hosts, addrs, strict=True)):
+            port = int(ports[0] if len(ports) == 1 else ports[i] or "5432")
+            if addr:
+                if not self.allowed(addr):
+                    raise self._deny(host or addr, addr)
+                pinned.append(addr)
+            elif not host or _local_socket(host):
+                pinned.append("")  # a Unix-domain socket (libpq's default without a host)
+            else:
+                pinned.append(self.check(host, port).addresses[0])
+        params["host"] = ",".join(hosts)
+        params["hostaddr"] = ",".join(pinned)
+        return make_conninfo("", **params)
+
+    def pin_redis_url(self, url: str) -> dict[str, Any]:
+        """``redis.ConnectionPool`` keyword arguments for ``url`` (parsed by redis-py's own
+        ``parse_url``, query parameters included) with the host replaced by its checked address."""
+        from redis.connection import parse_url
+
+        try:
+            kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
+        except ValueError as exc:
+            raise EgressDenied(f"not a Redis URL: {mask_text(str(exc))}") from None
+        if "path" in kwargs:
+            return kwargs  # unix://: a local socket
+        host = str(kwargs.get("host") or "localhost")
+        kwargs["host"] = self.check(host, int(kwargs.get("port") or 6379)).addresses[0]
+        return kwargs
+
+    def pin_mongodb_uri(self, uri: str) -> str:
+        """``uri`` with its seed checked and replaced by its checked address, and
+        ``directConnection=true`` (replica-set discovery would connect to members the guard has
+        not checked). SRV URIs and seed lists of several hosts are refused."""
+        from pymongo.errors import InvalidURI
+        from pymongo.uri_parser import parse_uri
+
+        scheme, sep, rest = uri.partition("://")
+        if scheme == "mongodb+srv":
+            raise EgressDenied(
+                "mongodb+srv:// makes the driver look up SRV records the allow-list cannot check;"
+                " give the server as mongodb://HOST:PORT/?directConnection=true"
+            )
+        try:
+            parsed = parse_uri(uri)
+        except (InvalidURI, ValueError) as exc:
+            raise EgressDenied(f"not a MongoDB URI: {mask_text(str(exc))}") from None
+        nodes = parsed["nodelist"]
+        checked = [
+            (host, port) if _local_socket(host) else (self.check(host, port).addresses[0], port)
+            for host, port in nodes
+        ]
+        if len(checked) != 1:
+            raise EgressDenied(
+                f"a seed list of {len(checked)} hosts: the driver would discover and connect to replica-set"
+                " members the allow-list has not checked; give one server with directConnection=true"
+            )
+        if parsed["options"].get("directConnection") is False:
+            raise EgressDenied(
+                "directConnection=false lets the driver connect to replica-set members the allow-list"
+                " has not checked; remove it"
+            )
+        host, port = checked[0]
+        shown = f"[{host}]" if ":" in host else host
+        end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+        userinfo, at, _hosts = rest[:end].rpartition("@")
+        tail = rest[end:] or "/"
+        if tail.startswith("?"):
+            tail = "/" + tail
+        if "directConnection" not in parsed["options"]:
+            tail += ("&" if "?" in tail else "?") + "directConnection=true"
+        return f"{scheme}{sep}{userinfo}{at}{shown}:{port}{tail}"
+
+
+def _pin(request: httpx.Request, address: str) -> httpx.URL:
+    """Send ``request`` to ``address``; the ``Host`` header and the TLS server name (SNI and
+    certificate check) keep the name. Returns the original URL, to be put back."""
+    original = request.url
+    if _address(original.host) is None:
+        request.extensions = {**request.extensions, "sni_hostname": original.host}
+    request.url = original.copy_with(host=address)
+    return original
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """An ``httpx.HTTPTransport`` behind the guard: each request's host is checked and the
+    connection goes to a checked address (pooled connections are keyed by that address)."""
+
+    def __init__(self, egress: Egress, **kwargs: Any) -> None:
+        self._egress = egress
+        self._inner = httpx.HTTPTransport(trust_env=False, **kwargs)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        endpoint = self._egress.check(request.url.host, request.url.port or _default_port(request.url))
+        error: httpx.ConnectError | None = None
+        for address in endpoint.addresses:
+            original = _pin(request, address)
+            try:
+                return self._inner.handle_request(request)
+            except httpx.ConnectError as exc:
+                error = exc
+            finally:
+                request.url = original
+        assert error is not None
+        raise error
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class AsyncGuardedTransport(httpx.AsyncBaseTransport):
+    """:class:`GuardedTransport` for asyncio."""
+
+    def __init__(self, egress: Egress, **kwargs: Any) -> None:
+        self._egress = egress
+        self._inner = httpx.AsyncHTTPTransport(trust_env=False, **kwargs)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        endpoint = await self._egress.check_async(url.host, url.port or _default_port(url))
+        error: httpx.ConnectError | None = None
+        for address in endpoint.addresses:
+            original = _pin(request, address)
+            try:
+                return await self._inner.handle_async_request(request)
+            except httpx.ConnectError as exc:
+                error = exc
+            finally:
+                request.url = original
+        assert error is not None
+        raise error
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.scheme == "https" else 80
+
+
+def get_json(client: httpx.Client, url: str) -> object:
+    """GET ``url`` with a guarded client and decode its JSON body, whatever the status (APIs such
+    as Prometheus' answer errors in JSON). A redirect is an error: it is not followed, because
+    it could lead outside the allow-list."""
+    try:
+        response = client.get(url)
+    except httpx.HTTPError as exc:
+        raise UnexpectedAnswer(f"{mask_text(url)}: {mask_text(str(exc)) or type(exc).__name__}") from None
+    if response.is_redirect:
+        target = mask_text(response.headers.get("location", "?"))
+        raise UnexpectedAnswer(
+            f"{mask_text(url)} answered {response.status_code}, a redirect to {target}: redirects are not"
+            " followed (they could lead outside the allow-list); give the final URL"
+        )
+    try:
+        return response.json()
+    except ValueError:
+        raise UnexpectedAnswer(
+            f"{mask_text(url)} answered {response.status_code} without a JSON body"
+        ) from None

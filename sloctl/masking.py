@@ -1,0 +1,259 @@
+"""Masking of secrets and personal data, shared by the collector's logs, the testbed's audit
+log and every journal and report sloctl writes.
+
+The platform's audit-log plan forbids emails, national identity numbers, card numbers and phone
+numbers in logs, and credentials anywhere outside a secret store. Driver errors can echo any of
+them (a failing ``INSERT`` repeats its values, a refused connection its connection string), so
+whatever leaves through a log line, a debug page or a report goes through :class:`Masker`:
+
+- exact secret values the caller knows (passwords resolved from the environment);
+- passwords in URLs and connection strings (``postgresql://u:pw@h``, ``redis://:pw@h``,
+  ``password=pw`` in a libpq DSN), ``Authorization`` / ``Bearer`` / ``Basic`` credentials and
+  JWTs;
+- ``password``/``secret``/``token``/``api_key``… fields, in ``key=value`` text and, in
+  structured data (:meth:`Masker.data`), at any depth and whatever the value's type;
+- emails, US social security numbers, card numbers (issuer prefix, length and Luhn checked, so
+  that epoch milliseconds and counters survive) and phone numbers (E.164 and national forms).
+
+What must survive unmasked, because operators need it: durations, ports and port lists, pids,
+trace and span ids, UUIDs, timestamps, addresses (tests/security/masking_corpus.py holds the
+corpus that pins both sides).
+
+>>> Masker(["hunter2"])("login hunter2 for jane@example.com at redis://:pw@127.0.0.1:6379/0")
+'login [secret] for [email] at redis://:[secret]@127.0.0.1:6379/0'
+>>> Masker().data({"db": {"password": ["a", "b"]}, "port": 5432})
+{'db': {'password': '[secret]'}, 'port': 5432}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["SECRET", "Masker", "is_secret_key", "mask_text", "url_secrets"]
+
+SECRET = "[secret]"
+EMAIL = "[email]"
+SSN = "[ssn]"
+CARD = "[card]"
+PHONE = "[phone]"
+
+# Field names whose values are credentials, compared without case, '-' or '_'. Substrings, so
+# that PGPASSWORD, client_secret and X-Api-Key match; "key" alone is not one (cache keys, sort
+# keys and dictionary keys are everywhere and are not secrets).
+_SECRET_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "routingkey",  # a PagerDuty Events API routing key lets anyone page the team
+    "authorization",
+    "credential",
+    "cookie",
+)
+_SECRET_KEY_TEXT = (
+    r"[A-Za-z0-9_.-]*?(?:pass(?:word|wd|phrase)|pwd|secret|token|api[-_]?key|access[-_]?key"
+    r"|private[-_]?key|routing[-_]?key|credentials?)"
+)
+# key=value, key: value, "key": "value" in free text; the value ends at a separator.
+_KV_SECRET = re.compile(
+    rf"""(?ix)
+    (?<![A-Za-z0-9])(?P<q>["']?)(?P<key>{_SECRET_KEY_TEXT})(?P=q)
+    (?P<sep>\s*[=:]\s*)
+    (?P<value>\\"(?:(?!\\").)*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}\])"'\\]+)
+    """
+)
+_AUTH_HEADER = re.compile(
+    r"(?i)\b(?P<head>(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+    r"(?P<scheme>(?:bearer|basic|digest|token|negotiate|apikey)\s+)?(?P<cred>[^\s\"',;]+)"
+)
+_BEARER = re.compile(r"(?i)\b(?P<scheme>bearer\s+)(?P<cred>[A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC = re.compile(r"\b(?P<scheme>Basic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+# scheme://authority: the userinfo is everything before the last '@' of the authority.
+_URL_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#\s\"'<>]*@)")
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])(?<!//)[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b"
+)
+# US SSN with separators: area 001-899 but 666, group 01-99, serial 0001-9999 (SSA rules).
+_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")
+_CARD_CANDIDATE = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-])")
+# E.164: '+', country code, then 7 to 14 more digits in groups (spaces, dots, dashes, brackets).
+_E164 = re.compile(r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,14}(?![\w])")
+# National forms: NANP (415) 555-0100, 415-555-0100, 415.555.0100, 415 555 0100; trunk-prefix
+# forms with a leading 0 (020 7946 0958, 07700 900123, 06 12 34 56 78, 030-12345678).
+_NANP = re.compile(r"(?<![\w.:/-])(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w.-])")
+_TRUNK = re.compile(
+    r"(?<![\w.:/-])(?:"
+    r"0[1-9](?:[ .-]\d{2}){4}"  # France: 06 12 34 56 78
+    r"|0\d{2,4}[ -]?\d{3,4}[ -]\d{3,4}"  # United Kingdom: 020 7946 0958, 0161 496 0000
+    r"|0\d{2,4}[ -]\d{6}"  # United Kingdom: 07700 900123
+    r"|0\d{2,4}[ /-]\d{5,8}"  # Germany: 030 12345678, 089-1234567
+    r")(?![\w.:-])"
+)
+
+
+def _normal_key(key: str) -> str:
+    return key.lower().replace("-", "").replace("_", "").replace(".", "")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a field of this name holds a credential (``password``, ``X-Api-Key``, ...)."""
+    normal = _normal_key(key)
+    return any(word in normal for word in _SECRET_WORDS)
+
+
+def _luhn(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+# Issuer identification numbers and lengths (ISO/IEC 7812 as the networks publish them). A
+# 13-digit Visa and the one-digit UATP prefix are left out on purpose: they would turn epoch
+# milliseconds and large counters into "cards".
+_CARD_BRANDS: tuple[tuple[tuple[int, int], int, tuple[int, ...]], ...] = (
+    ((4, 4), 1, (16, 19)),  # Visa
+    ((51, 55), 2, (16,)),  # Mastercard
+    ((2221, 2720), 4, (16,)),  # Mastercard 2-series
+    ((34, 34), 2, (15,)),  # American Express
+    ((37, 37), 2, (15,)),
+    ((6011, 6011), 4, (16, 17, 18, 19)),  # Discover
+    ((644, 649), 3, (16, 17, 18, 19)),
+    ((65, 65), 2, (16, 17, 18, 19)),
+    ((3528, 3589), 4, (16, 17, 18, 19)),  # JCB
+    ((300, 305), 3, (14, 15, 16, 17, 18, 19)),  # Diners Club
+    ((36, 36), 2, (14, 15, 16, 17, 18, 19)),
+    ((38, 39), 2, (16, 17, 18, 19)),
+    ((62, 62), 2, (16, 17, 18, 19)),  # UnionPay
+)
+
+
+def _is_card(digits: str) -> bool:
+    for (low, high), width, lengths in _CARD_BRANDS:
+        if len(digits) in lengths and low <= int(digits[:width]) <= high:
+            return _luhn(digits)
+    return False
+
+
+def _card(match: re.Match[str]) -> str:
+    return CARD if _is_card(re.sub(r"\D", "", match.group(0))) else match.group(0)
+
+
+def _phone_digits(text: str, low: int, high: int) -> bool:
+    return low <= sum(ch.isdigit() for ch in text) <= high
+
+
+def _e164(match: re.Match[str]) -> str:
+    return PHONE if _phone_digits(match.group(0), 8, 15) else match.group(0)
+
+
+def _trunk(match: re.Match[str]) -> str:
+    return PHONE if _phone_digits(match.group(0), 9, 12) else match.group(0)
+
+
+def _basic(match: re.Match[str]) -> str:
+    """``Basic <base64 of user:password>`` only: "Basic authentication" stays readable."""
+    cred = match.group("cred")
+    try:
+        decoded = base64.b64decode(cred + "=" * (-len(cred) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return match.group(0)
+    return match.group("scheme") + SECRET if ":" in decoded else match.group(0)
+
+
+def _userinfo(match: re.Match[str]) -> str:
+    # The pattern is greedy: the group ends at the authority's last '@', so a password that
+    # itself holds an '@' is masked whole.
+    user, colon, _password = match.group("authority")[:-1].partition(":")
+    if not colon:
+        return match.group(0)
+    return f"{match.group('scheme')}{user}:{SECRET}@"
+
+
+def _kv(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote = '\\"' if value.startswith('\\"') else value[0] if value[:1] in ("'", '"') else ""
+    q = match.group("q")
+    return f"{q}{match.group('key')}{q}{match.group('sep')}{quote}{SECRET}{quote}"
+
+
+def url_secrets(text: str) -> list[str]:
+    """Passwords written in the URLs and ``password=`` pairs of ``text``, as written and
+    percent-decoded: the exact values a :class:`Masker` should also hide where they turn up
+    without their context (a driver's error message, a command line)."""
+    found: list[str] = []
+    for match in _URL_AUTHORITY.finditer(text):
+        try:
+            password = urlsplit(match.group(0) + "x").password
+        except ValueError:
+            password = None
+        if password:
+            found += [password, unquote(password)]
+    for match in _KV_SECRET.finditer(text):
+        value = match.group("value").strip("'\"")
+        if value:
+            found.append(value)
+    return sorted({s for s in found if len(s) >= 3})
+
+
+class Masker:
+    """Masks ``secrets`` (exact values, longest first) and everything the module docstring
+    lists. Call it on text; :meth:`data` walks dicts, lists and tuples."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        # Longest first so that a password containing another password is masked whole. Values
+        # shorter than 3 characters would mask digits and words everywhere: they are too weak
+        # to be secrets worth a log line anyway.
+        self._secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, SECRET)
+        text = _JWT.sub(SECRET, text)
+        text = _URL_AUTHORITY.sub(_userinfo, text)
+        text = _AUTH_HEADER.sub(lambda m: f"{m.group('head')}{m.group('scheme') or ''}{SECRET}", text)
+        text = _BEARER.sub(lambda m: m.group("scheme") + SECRET, text)
+        text = _BASIC.sub(_basic, text)
+        text = _KV_SECRET.sub(_kv, text)
+        text = _EMAIL.sub(EMAIL, text)
+        text = _SSN.sub(SSN, text)
+        text = _CARD_CANDIDATE.sub(_card, text)
+        text = _E164.sub(_e164, text)
+        text = _NANP.sub(PHONE, text)
+        return _TRUNK.sub(_trunk, text)
+
+    def data(self, value: object) -> object:
+        """``value`` with every string masked and every secret-named field replaced whole,
+        at any depth (dict keys are kept; tuples come back as lists, as JSON has them)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, Mapping):
+            return {
+                key: SECRET if isinstance(key, str) and is_secret_key(key) else self.data(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.data(item) for item in value]
+        return value
+
+
+_DEFAULT = Masker()
+
+
+def mask_text(text: str) -> str:
+    """:class:`Masker` without exact secrets, on text."""
+    return _DEFAULT(text)

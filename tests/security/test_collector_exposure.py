@@ -1,0 +1,61 @@
+"""The collector keeps its pages and its traces on loopback unless its config says otherwise,
+and /debug/targets can be turned off."""
+
+from __future__ import annotations
+
+import urllib.error
+
+import pytest
+
+from sloctl.collector import Collector, ConfigError, load_config_text
+from tests.collector.helpers import live_collector
+from tests.security.conftest import OUTSIDE, FakeDNS
+
+HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:9465", "[::]:9465", f"{OUTSIDE}:9465"])
+def test_listening_off_loopback_is_refused_unless_the_config_allows_it(listen: str) -> None:
+    with pytest.raises(ConfigError, match="allowNonLoopbackListen: true") as caught:
+        load_config_text(f"{HEAD}listen: '{listen}'\n", "c.yaml")
+    assert str(caught.value).startswith("c.yaml:3: refusing to listen on")
+    allowed = load_config_text(f"{HEAD}listen: '{listen}'\nallowNonLoopbackListen: true\n", "c.yaml")
+    assert allowed.listen_non_loopback
+
+
+@pytest.mark.parametrize("endpoint", [f"http://{OUTSIDE}:4318", f"{OUTSIDE}:4317"])
+def test_exporting_traces_off_loopback_is_refused_unless_the_config_allows_it(endpoint: str) -> None:
+    protocol = "grpc" if "://" not in endpoint else "http/protobuf"
+    otlp = f"otlp: {{endpoint: '{endpoint}', protocol: {protocol}}}\n"
+    with pytest.raises(ConfigError, match="allowNonLoopback: true under otlp"):
+        load_config_text(HEAD + otlp, "c.yaml")
+    allowed = otlp.replace("}", ", allowNonLoopback: true}")
+    config = load_config_text(HEAD + allowed, "c.yaml")
+    assert config.otlp is not None and config.otlp.allow_non_loopback
+
+
+def test_names_that_resolve_off_loopback_are_refused_when_the_collector_starts(
+    fake_dns: FakeDNS, tripwire: list[object]
+) -> None:
+    import asyncio
+
+    fake_dns.set("metrics.test", [OUTSIDE])
+    fake_dns.set("otel.test", ["127.0.0.1", OUTSIDE])
+    for extra in (
+        "listen: metrics.test:0\n",
+        "listen: 127.0.0.1:0\notlp: {endpoint: 'http://otel.test:4318'}\n",
+    ):
+        collector = Collector(load_config_text(HEAD + extra, "c.yaml"), {})
+        with pytest.raises(ConfigError, match="refusing to"):
+            asyncio.run(collector.start())
+        assert collector.server._server is None  # never listened
+    assert tripwire == []
+
+
+def test_debug_targets_can_be_turned_off() -> None:
+    with live_collector(f"{HEAD}listen: 127.0.0.1:0\ndebugTargets: false\ntargets: []\n", {}) as c:
+        assert c.get("/metrics")[0].startswith("text/plain")
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            c.get("/debug/targets")
+        caught.value.close()  # the error holds the open response
+        assert caught.value.code == 404

@@ -1,0 +1,46 @@
+"""Secrets and personal data never leak through the shared masker, and what operators need to
+read (durations, ports, pids, trace ids, UUIDs, timestamps) is never masked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from tests.security.masking_corpus import CLEAN, SENSITIVE, STRUCTURED, STRUCTURED_CLEAN
+
+
+def corpus_figures(mask: Callable[[str], str], mask_data: Callable[[object], object]) -> dict[str, object]:
+    """Leaks (sensitive values still present) and over-masked texts (clean texts changed)."""
+    leaks = [(text, value) for text, values in SENSITIVE for value in values if value in mask(text)]
+    leaks += [
+        (json.dumps(data), value)
+        for data, values in STRUCTURED
+        for value in values
+        if value in json.dumps(mask_data(data))
+    ]
+    over = [text for text in CLEAN if mask(text) != text]
+    over += [json.dumps(data) for data in STRUCTURED_CLEAN if mask_data(data) != data]
+    return {
+        "strings": len(SENSITIVE) + len(CLEAN) + len(STRUCTURED) + len(STRUCTURED_CLEAN),
+        "sensitive_values": sum(len(v) for _, v in SENSITIVE) + sum(len(v) for _, v in STRUCTURED),
+        "clean": len(CLEAN) + len(STRUCTURED_CLEAN),
+        "leaks": leaks,
+        "over_masked": over,
+    }
+
+
+def test_the_masking_corpus_has_no_leak_and_nothing_over_masked() -> None:
+    from sloctl.masking import Masker
+
+    masker = Masker()
+    figures = corpus_figures(masker, masker.data)
+    assert figures["strings"] >= 100
+    assert figures["leaks"] == [] and figures["over_masked"] == [], figures
+
+
+def test_known_secret_values_are_masked_wherever_they_turn_up() -> None:
+    from sloctl.masking import Masker
+
+    masker = Masker(["Pl4tf0rm-pw", "second-pw"])
+    assert masker("auth Pl4tf0rm-pw then second-pw") == "auth [secret] then [secret]"
+    assert masker.data({"note": ["Pl4tf0rm-pw"]}) == {"note": ["[secret]"]}
