@@ -173,7 +173,7 @@ def _value(bt: Backtest, expr: str, t: int) -> float:
     return float(v[1])
 
 
-def quality(base: SLO, workdir: Path) -> dict[str, dict[str, object]]:
+def quality(base: SLO, workdir: Path, engine: shelf.PrometheusEngine) -> dict[str, dict[str, object]]:
     """(a) and (b) for every rule set, on the same series."""
     chosen = [UNEVEN, *(scenario(n) for n in DETECTION)]
     items: list[tuple[Scenario, SLO, Counts]] = [
@@ -186,7 +186,9 @@ def quality(base: SLO, workdir: Path) -> dict[str, dict[str, object]]:
     for name, make in RULE_SETS.items():
         t0 = time.monotonic()
         rules = make([slo for _s, slo, _c in items])
-        with replay(rules, text, workdir / name, start=EPOCH, end=end, warmup_start=warm) as bt:
+        with replay(
+            rules, text, workdir / name, start=EPOCH, end=end, warmup_start=warm, engine=engine
+        ) as bt:
             alerts = bt.alerts()
             period: dict[str, tuple[float, float]] = {}
             detection: dict[str, dict[str, float | None]] = {}
@@ -236,7 +238,9 @@ def _touched(url: str, expr: str, t: float) -> int:
     return int(body["data"]["stats"]["samples"]["totalQueryableSamples"])
 
 
-def cost(base: SLO, series: int, hours: int, workdir: Path, interval: int = 5) -> dict[str, dict[str, float]]:
+def cost(
+    base: SLO, series: int, hours: int, workdir: Path, engine: shelf.PrometheusEngine, interval: int = 5
+) -> dict[str, dict[str, float]]:
     """(c): live evaluation of each rule set over ``series`` raw series and ``hours`` of history
     ending now (recordings backfilled over that history)."""
     s = replace(scenario("burn_14x"), name="cost", series=series, warmup=0, duration=hours * HOUR)
@@ -253,7 +257,9 @@ def cost(base: SLO, series: int, hours: int, workdir: Path, interval: int = 5) -
             for g in d["groups"]:
                 g["interval"] = f"{interval}s"
         live = "".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
-        with replay(rules, text, workdir / f"cost-{name}", start=start, end=end, live_rules=live) as bt:
+        with replay(
+            rules, text, workdir / f"cost-{name}", start=start, end=end, live_rules=live, engine=engine
+        ) as bt:
             durations: list[float] = []
             samples = 0.0
             deadline = time.monotonic() + 12 * interval
@@ -286,12 +292,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--series", type=int, default=1000, help="raw series per SLO for the cost part")
     ap.add_argument("--cost-hours", type=int, default=6, help="history for the cost part")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument(
+        "--engine",
+        choices=("default", *shelf.ENGINE_NAMES, "all"),
+        default="all",
+        help="Prometheus to replay and evaluate on (default: every one this machine has)",
+    )
     args = ap.parse_args(argv)
     (base,) = load_text(SPEC, "bench.yaml").slos
+    if args.engine == "all":
+        engines = []
+        for name in shelf.ENGINE_NAMES:
+            try:
+                engines.append(shelf.engine_named(name))
+            except shelf.ToolMissing as exc:
+                print(f"== {name}: not on this machine ({exc}); skipped")
+    elif args.engine == "default":
+        engines = [shelf.default_engine()]
+    else:
+        engines = [shelf.engine_named(args.engine)]
+    for engine in engines:
+        print(f"== {engine.name} ({engine.prometheus})")
+        _bench(base, args, engine)
+    return 0
+
+
+def _bench(base: SLO, args: argparse.Namespace, engine: shelf.PrometheusEngine) -> None:
     with tempfile.TemporaryDirectory(prefix="rule-quality-") as tmp:
         work = Path(tmp)
         if not args.skip_quality:
-            q = quality(base, work)
+            q = quality(base, work, engine)
             print("(a) period error ratio vs ground truth (relative error)")
             for sc in [UNEVEN.name, *DETECTION]:
                 cells = []
@@ -340,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(
                 f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
             )
-        c = cost(base, args.series, args.cost_hours, work)
+        c = cost(base, args.series, args.cost_hours, work, engine)
         print(
             f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
             "live group every 5s"
@@ -358,7 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         ratio = o["duration_s"] / c["sloth"]["duration_s"]
         print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -408,3 +408,14 @@ slos:
 """
     result = load_text(text, "s.yaml")
     assert "Sloth SLI plugins are not supported" in str(result.errors[0])
+
+
+def test_the_complete_example_of_docs_spec_md_is_valid() -> None:
+    text = (ROOT / "docs" / "spec.md").read_text()
+    example = text.split("## A complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    result = load_text(example, "docs/spec.md")
+    assert result.ok, result.errors
+    kinds = {s.name: (s.sli.kind, s.budgeting, s.calendar.unit if s.calendar else None) for s in result.slos}
+    assert kinds["latency"] == ("latency", "timeslices", None)
+    assert kinds["availability-monthly"] == ("events", "occurrences", "month")
+    assert kinds["availability-by-dependency"][0] == "composite"
