@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from sloctl.durations import format_duration
 from sloctl.model import SLO, CompositeSLI, LatencySLI
-from sloctl.render.rules import raw_window_limit
+from sloctl.render.rules import raw_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
 __all__ = ["SLOExplanation", "TierExplanation", "explain", "format_explanations"]
@@ -140,7 +140,7 @@ def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) ->
                         "bad slices"
                         if slices
                         else "raw series"
-                        if w.long_window <= raw_window_limit(slo)
+                        if w.long_window == raw_window(slo)
                         else "5m recordings"
                     ),
                     burn_factor=round(factor, 4),

@@ -9,9 +9,9 @@ Windows are fast where pages need it and cheap where they are long:
 
 - the SLO's numerator and denominator are recorded once at 5m (``sloctl:sli_errors:rate5m``,
   ``sloctl:sli_events:rate5m``);
-- windows up to the quick page tier's long window (1h by default) read the raw series with the
-  SLI's own queries, so a full outage pages as soon as raw-window rules do;
-- longer windows, and the period, are ``sum_over_time(errors) / sum_over_time(events)`` over
+- the quick page tier's long window (1h by default) reads the raw series with the SLI's own
+  queries, so a full outage pages as soon as raw-window rules do;
+- every other window, and the period, is ``sum_over_time(errors) / sum_over_time(events)`` over
   the 5m recordings — Σerrors / Σevents, never an average of short ratios and never a range
   query over the raw series.
 
@@ -36,7 +36,7 @@ __all__ = [
     "RuleOptions",
     "alert_windows",
     "composite_members",
-    "raw_window_limit",
+    "raw_window",
     "render_groups",
     "render_rule_file",
 ]
@@ -67,11 +67,11 @@ def alert_windows(slo: SLO) -> list[int]:
     return sorted(windows)
 
 
-def raw_window_limit(slo: SLO) -> int:
-    """Windows up to this length are read from the raw series: the quick page tier's long
-    window, so that the fastest page sees an outage as soon as raw-window rules do. Longer
-    windows sum the 5m recordings (docs/rules.md, "Fast and exact")."""
-    return max(naming.BASE_WINDOW, slo.windows.window("page", "quick").long_window)
+def raw_window(slo: SLO) -> int:
+    """The one window besides 5m read from the raw series: the quick page tier's long window, so
+    that the fastest page sees an outage as soon as raw-window rules do. Every other window sums
+    the 5m recordings (docs/rules.md, "Fast and exact")."""
+    return slo.windows.window("page", "quick").long_window
 
 
 def composite_members(slos: Sequence[SLO]) -> dict[tuple[str, str], SLO]:
@@ -185,12 +185,12 @@ def _period_ratio_name(slo: SLO) -> str:
 
 
 def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
-    # No event counts: windows up to the raw limit run the ratio query itself, longer ones are
+    # No event counts: the quick page's window runs the ratio query itself, the others are
     # time-weighted averages of the 5m ratio (docs/rules.md explains the cost of exactness).
     # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
     base = naming.BASE_WINDOW
-    limit = raw_window_limit(slo)
+    raw = raw_window(slo)
     ratio5m = f"{naming.error_ratio(base)}{sel}"
     rules = [
         _record(naming.error_ratio(base), promql.raw_ratio(sli, base), _window_labels(slo, options, base))
@@ -198,7 +198,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
     for w in alert_windows(slo):
         if w == base:
             continue
-        expr = promql.raw_ratio(sli, w) if w <= limit else f"avg_over_time({ratio5m}[{format_duration(w)}])"
+        expr = promql.raw_ratio(sli, w) if w == raw else f"avg_over_time({ratio5m}[{format_duration(w)}])"
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, ratio5m, counted=True))
@@ -260,7 +260,7 @@ def _member_selector(slo: SLO, name: str) -> str:
 def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     base = naming.BASE_WINDOW
-    limit = raw_window_limit(slo)
+    raw = raw_window(slo)
     errors5m, events5m = f"{naming.errors_rate()}{sel}", f"{naming.events_rate()}{sel}"
     rules = [
         _record(
@@ -273,7 +273,7 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         if w == base:
             continue
         wd = format_duration(w)
-        if w <= limit:
+        if w == raw:
             num = f"(({promql.error_rate(slo.sli, w)}) or on() vector(0))"
             den = f"(({promql.total_rate(slo.sli, w)}) or on() vector(0))"
         else:

@@ -41,7 +41,7 @@ from sloctl.calendars import rule_bounds
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, EventsSLI
 from sloctl.render import promql, promsim
-from sloctl.render.rules import RuleOptions, raw_window_limit, render_groups, render_rule_file
+from sloctl.render.rules import RuleOptions, raw_window, render_groups, render_rule_file
 from sloctl.render.yamlout import dump_yaml, yaml_inline, yaml_string
 
 __all__ = ["TestFiles", "designed_detection", "render_rule_tests", "twin", "twin_slos"]
@@ -128,7 +128,7 @@ def designed_detection(
     for a service whose windows were healthy before; ``scrape`` defaults to ``eval_step`` and
     ``period`` (the current period's length, for a calendar SLO) to ``slo.period``.
 
-    - A long window read from the raw series (up to ``raw_window_limit``) crosses the factor
+    - A long window read from the raw series (``raw_window``, the quick page's) crosses the factor
       after ``W × factor / burn``; the errors show in the next scrape and the crossing in the
       next evaluation.
     - A long window summed from the 5m recordings crosses after ``(W + i) × factor / burn``
@@ -150,7 +150,7 @@ def designed_detection(
         return n * size + (scrape or eval_step) + eval_step + pending
     if burn <= factor:
         raise ValueError("a burn at or below the factor never fires")
-    if long_w <= raw_window_limit(slo):
+    if long_w == raw_window(slo):
         crossing = long_w * factor / burn + (scrape or eval_step)
     else:
         crossing = (long_w + eval_step) * factor / burn + naming.BASE_WINDOW / 2
@@ -232,7 +232,7 @@ class _Model:
         for i in range(self.steps):
             self.pe.append(self.pe[-1] + self.e5[i])
             self.pn.append(self.pn[-1] + self.n5[i])
-        self.limit = raw_window_limit(slo)
+        self.raw = raw_window(slo)
         self.bad: list[float | None] = []
         if slo.timeslices is not None:
             allowed = slo.timeslices.allowed_error_ratio
@@ -263,7 +263,7 @@ class _Model:
         if window == naming.BASE_WINDOW:
             return self.e5[i] / max(self.n5[i], 1e-12)
         rolling_period = window == self.slo.period and self.slo.calendar is None
-        if window <= self.limit:
+        if window == self.raw:
             t = self.times[i]
             e = promsim.rate(self.scrapes, self.c.err, t, window, self.sem) or 0.0
             n = promsim.rate(self.scrapes, self.c.req, t, window, self.sem) or 0.0
