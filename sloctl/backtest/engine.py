@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -32,7 +33,18 @@ from sloctl.promtool import find_promtool
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
 
-__all__ = ["AlertSeries", "Backtest", "RuleSet", "backfill_openmetrics", "query_range", "replay"]
+__all__ = [
+    "AlertSeries",
+    "Backtest",
+    "Replayed",
+    "RuleSet",
+    "alert_groups",
+    "backfill_openmetrics",
+    "query_range",
+    "recording_levels",
+    "replay",
+    "rule_groups",
+]
 
 TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
 
@@ -98,7 +110,7 @@ def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: 
     src.unlink()
 
 
-def _rules(text: str) -> list[dict[str, object]]:
+def rule_groups(text: str) -> list[dict[str, object]]:
     groups: list[dict[str, object]] = []
     for doc in yaml.safe_load_all(text):
         if doc and isinstance(doc, dict):
@@ -106,7 +118,7 @@ def _rules(text: str) -> list[dict[str, object]]:
     return groups
 
 
-def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
+def recording_levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
     """Recording rules per dependency level, each as groups that keep their interval."""
     records: dict[str, int] = {}
     rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
@@ -155,6 +167,27 @@ def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...
     return tuple(firing)
 
 
+def alert_groups(groups: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
+    """The alerting rules of ``groups``, each group keeping its name and interval."""
+    out: list[dict[str, object]] = []
+    for g in groups:
+        alerts = [dict(r) for r in g.get("rules", []) if "alert" in r]  # type: ignore[attr-defined]
+        if alerts:
+            out.append({k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": alerts})
+    return out
+
+
+class Replayed(Protocol):
+    """A replayed rule set that answers queries over its time range (Prometheus or VictoriaMetrics)."""
+
+    @property
+    def step(self) -> int: ...
+
+    def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]: ...
+
+    def range(self, expr: str) -> list[dict[str, object]]: ...
+
+
 @dataclass
 class Backtest:
     """A throwaway Prometheus holding backfilled series and recordings of one rule set."""
@@ -178,10 +211,16 @@ class Backtest:
     def group_offset(self, group: Mapping[str, object], interval: int) -> float:
         """Seconds after ``start`` of the group's first evaluation: like the rule manager,
         promtool evaluates a group at a hash-dependent offset within its interval."""
-        record = next((str(r["record"]) for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
-        if record is None:
+        rule = next((r for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
+        if rule is None:
             return 0.0
-        res = query(self.url, f"{record}[{interval * 3}s]", self.start + interval * 4)
+        # The record's own labels pick this group's series: other groups record the same names
+        # at other offsets, and their offset would evaluate this group's alerts between two of
+        # its recordings (one evaluation late).
+        matchers = ", ".join(
+            f"{k}={json.dumps(str(v))}" for k, v in sorted((rule.get("labels") or {}).items())
+        )
+        res = query(self.url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", self.start + interval * 4)
         if not res:
             return 0.0
         values = res[0]["values"]
@@ -192,7 +231,7 @@ class Backtest:
     def alerts(self) -> list[AlertSeries]:
         """Every alert's series, evaluated at its group's evaluation times (``for`` applied)."""
         out: list[AlertSeries] = []
-        for g in _rules(self.rules.text):
+        for g in rule_groups(self.rules.text):
             interval = parse_duration(str(g.get("interval", f"{self.step}s")))
             offset = self.group_offset(g, interval)
             for r in g.get("rules", []):  # type: ignore[attr-defined]
@@ -243,7 +282,7 @@ def replay(
     # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
     overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
     backfill_openmetrics(series_text, workdir, data, promtool=promtool)
-    levels = _levels(_rules(rules.text))
+    levels = recording_levels(rule_groups(rules.text))
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):

@@ -14,8 +14,10 @@ from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
 
-from .engine import AlertSeries, Backtest, RuleSet, replay
+from .engine import AlertSeries, Replayed, RuleSet, replay
 from .scenarios import Counts, Scenario, counts
+from .series import EPOCH, ERRORS, REQUESTS, openmetrics, samples
+from .victoria import VictoriaEngine, replay_victoria
 
 __all__ = [
     "EPOCH",
@@ -31,11 +33,6 @@ __all__ = [
     "scenario_slo",
 ]
 
-EPOCH = 1767225600
-"""2026-01-01T00:00:00Z: scenarios start at midnight UTC, so hours of the day mean something."""
-ERRORS = "sloctl_backtest_errors_total"
-REQUESTS = "sloctl_backtest_requests_total"
-
 
 def scenario_slo(base: SLO, s: Scenario) -> SLO:
     """``base`` (objective, period, catalog, tiers, guard) with its SLI reading the scenario's
@@ -50,26 +47,6 @@ def scenario_slo(base: SLO, s: Scenario) -> SLO:
         ),
         labels=(),
     )
-
-
-def openmetrics(items: Sequence[tuple[Scenario, Counts]], start: int = EPOCH) -> str:
-    """Counters of every scenario, split over ``series`` shards (timestamps in seconds)."""
-    lines: list[str] = []
-    for metric, pick in ((ERRORS, 0), (REQUESTS, 1)):
-        lines.append(f"# TYPE {metric.removesuffix('_total')} counter")
-        for s, c in items:
-            per_step = c.errors if pick == 0 else c.requests
-            for shard in range(s.series):
-                labels = f'{{scenario="{s.name}",shard="{shard}"}}'
-                value = 0.0
-                for i, inc in enumerate(per_step):
-                    if c.reset[i]:
-                        value = 0.0
-                    value += inc / s.series
-                    if c.scraped[i]:
-                        lines.append(f"{metric}{labels} {value:.12g} {start - c.warmup + i * c.step}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
 
 
 def our_rules(slos: Sequence[SLO], interval: int = 60) -> RuleSet:
@@ -155,7 +132,7 @@ def _tier_result(slo: SLO, s: Scenario, tier_name: str, firing: Sequence[int], s
     )
 
 
-def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
+def _points(bt: Replayed, expr: str, start: int) -> list[tuple[int, float]]:
     res = bt.range(expr)
     if not res:
         return []
@@ -165,7 +142,7 @@ def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
 
 
 def evaluate(
-    bt: Backtest,
+    bt: Replayed,
     items: Sequence[tuple[Scenario, SLO, Counts]],
     alerts: Sequence[AlertSeries],
     *,
@@ -210,7 +187,7 @@ def evaluate(
     return out
 
 
-def _value_at(bt: Backtest, expr: str, t: int) -> float:
+def _value_at(bt: Replayed, expr: str, t: int) -> float:
     res = bt.query(expr, t)
     if not res:
         return math.nan
@@ -225,16 +202,30 @@ def run_scenarios(
     workdir: Path,
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
-    engine: PrometheusEngine | None = None,
+    engine: PrometheusEngine | VictoriaEngine | None = None,
 ) -> list[ScenarioResult]:
     """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus
-    (``engine``'s, or the default engine's)."""
+    (``engine``'s, or the default engine's), or in VictoriaMetrics evaluated by vmalert."""
     items = [(s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios]
     step = min(s.step for s in scenarios)
     end = EPOCH + max(s.duration for s in scenarios)
     warmup = EPOCH - max(s.warmup for s in scenarios)
-    text = openmetrics([(s, c) for s, _slo, c in items])
+    pairs = [(s, c) for s, _slo, c in items]
     ruleset = rules([slo for _s, slo, _c in items])
+    if isinstance(engine, VictoriaEngine):
+        series = list(samples(pairs))
+        with replay_victoria(
+            ruleset,
+            series,
+            workdir,
+            start=EPOCH,
+            end=end,
+            step=step,
+            warmup_start=warmup,
+            topology=engine.topology,
+        ) as vm:
+            return evaluate(vm, items, vm.alerts(), source_id=base.id)
+    text = openmetrics(pairs)
     with replay(
         ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup, engine=engine
     ) as bt:
