@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import urllib.parse
@@ -30,6 +29,7 @@ import yaml
 
 from sloctl.durations import parse_duration
 from sloctl.promtool import find_promtool
+from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
 
@@ -38,12 +38,12 @@ __all__ = [
     "Backtest",
     "Replayed",
     "RuleSet",
-    "alert_groups",
     "backfill_openmetrics",
     "query_range",
     "recording_levels",
     "replay",
     "rule_groups",
+    "split_levels",
 ]
 
 TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
@@ -118,39 +118,27 @@ def rule_groups(text: str) -> list[dict[str, object]]:
     return groups
 
 
+def split_levels(
+    groups: Sequence[Mapping[str, object]], *, kinds: tuple[str, ...] = ("record", "alert")
+) -> list[list[dict[str, object]]]:
+    """The rules of ``kinds`` per dependency level (``sloctl.render.levels``, across groups),
+    each level as groups that keep their name and interval."""
+    rules = [(g, r) for g in groups for r in g.get("rules", [])]  # type: ignore[attr-defined]
+    levels = rule_levels([r for _g, r in rules])
+    out: list[dict[str, dict[str, object]]] = [{} for _ in range(max(levels, default=-1) + 1)]
+    for (g, r), level in zip(rules, levels, strict=True):
+        if not any(k in r for k in kinds):
+            continue
+        group = out[level].setdefault(
+            str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
+        )
+        group["rules"].append(dict(r))  # type: ignore[attr-defined]
+    return [list(by_name.values()) for by_name in out if by_name]
+
+
 def recording_levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
     """Recording rules per dependency level, each as groups that keep their interval."""
-    records: dict[str, int] = {}
-    rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
-    for g in groups:
-        for r in g.get("rules", []):  # type: ignore[attr-defined]
-            if "record" in r:
-                rules.append((g, r))
-    names = {str(r["record"]) for _g, r in rules}
-    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])") for n in names}
-    pending = list(rules)
-    level = 0
-    out: list[list[dict[str, object]]] = []
-    while pending:
-        this = [
-            (g, r)
-            for g, r in pending
-            if all(n in records for n in names if n != r["record"] and pattern[n].search(str(r["expr"])))
-        ]
-        if not this:
-            raise ValueError("recording rules with a dependency cycle")
-        by_group: dict[str, dict[str, object]] = {}
-        for g, r in this:
-            grp = by_group.setdefault(
-                str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
-            )
-            grp["rules"].append(dict(r))  # type: ignore[attr-defined]
-        for _g, r in this:
-            records[str(r["record"])] = level
-        pending = [p for p in pending if p not in this]
-        out.append(list(by_group.values()))
-        level += 1
-    return out
+    return split_levels(groups, kinds=("record",))
 
 
 def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...]:
@@ -165,16 +153,6 @@ def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...
         if t - since >= hold:
             firing.append(t)
     return tuple(firing)
-
-
-def alert_groups(groups: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
-    """The alerting rules of ``groups``, each group keeping its name and interval."""
-    out: list[dict[str, object]] = []
-    for g in groups:
-        alerts = [dict(r) for r in g.get("rules", []) if "alert" in r]  # type: ignore[attr-defined]
-        if alerts:
-            out.append({k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": alerts})
-    return out
 
 
 class Replayed(Protocol):

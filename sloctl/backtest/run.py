@@ -24,11 +24,13 @@ __all__ = [
     "ERRORS",
     "REQUESTS",
     "Episode",
+    "ScenarioPlan",
     "ScenarioResult",
     "TierResult",
     "evaluate",
     "openmetrics",
     "our_rules",
+    "plan_scenarios",
     "run_scenarios",
     "scenario_slo",
 ]
@@ -196,6 +198,36 @@ def _value_at(bt: Replayed, expr: str, t: int) -> float:
     return float(value[1])
 
 
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """What a synthetic backtest replays: each scenario with its SLO twin and counts, the
+    rule set, and the time range (from the longest warm-up to the longest scenario's end)."""
+
+    items: tuple[tuple[Scenario, SLO, Counts], ...]
+    rules: RuleSet
+    step: int
+    end: int
+    warmup_start: int
+    start: int = EPOCH
+
+    @property
+    def counters(self) -> list[tuple[Scenario, Counts]]:
+        return [(s, c) for s, _slo, c in self.items]
+
+
+def plan_scenarios(
+    base: SLO, scenarios: Sequence[Scenario], rules: Callable[[Sequence[SLO]], RuleSet] = our_rules
+) -> ScenarioPlan:
+    items = tuple((s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios)
+    return ScenarioPlan(
+        items,
+        rules([slo for _s, slo, _c in items]),
+        step=min(s.step for s in scenarios),
+        end=EPOCH + max(s.duration for s in scenarios),
+        warmup_start=EPOCH - max(s.warmup for s in scenarios),
+    )
+
+
 def run_scenarios(
     base: SLO,
     scenarios: Sequence[Scenario],
@@ -206,30 +238,26 @@ def run_scenarios(
 ) -> list[ScenarioResult]:
     """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus
     (``engine``'s, or the default engine's), or in VictoriaMetrics evaluated by vmalert."""
-    items = [(s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios]
-    step = min(s.step for s in scenarios)
-    end = EPOCH + max(s.duration for s in scenarios)
-    warmup = EPOCH - max(s.warmup for s in scenarios)
-    pairs = [(s, c) for s, _slo, c in items]
-    ruleset = rules([slo for _s, slo, _c in items])
+    p = plan_scenarios(base, scenarios, rules)
     if isinstance(engine, VictoriaEngine):
-        series = list(samples(pairs))
+        series = list(samples(p.counters))
         with replay_victoria(
-            ruleset,
-            series,
-            workdir,
-            start=EPOCH,
-            end=end,
-            step=step,
-            warmup_start=warmup,
+            p.rules, series, workdir, start=p.start, end=p.end, step=p.step, warmup_start=p.warmup_start,
             topology=engine.topology,
-        ) as vm:
-            return evaluate(vm, items, vm.alerts(), source_id=base.id)
-    text = openmetrics(pairs)
+        ) as vm:  # fmt: skip
+            return evaluate(vm, p.items, vm.alerts(), source_id=base.id)
+    text = openmetrics(p.counters)
     with replay(
-        ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup, engine=engine
+        p.rules,
+        text,
+        workdir,
+        start=p.start,
+        end=p.end,
+        step=p.step,
+        warmup_start=p.warmup_start,
+        engine=engine,
     ) as bt:
-        return evaluate(bt, items, bt.alerts(), source_id=base.id)
+        return evaluate(bt, p.items, bt.alerts(), source_id=base.id)
 
 
 def run_history(

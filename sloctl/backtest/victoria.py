@@ -48,7 +48,7 @@ from sloctl.servers.victoria import (
     start_vmauth,
 )
 
-from .engine import AlertSeries, RuleSet, alert_groups, query, query_range, recording_levels, rule_groups
+from .engine import AlertSeries, RuleSet, query, query_range, rule_groups, split_levels
 from .series import Sample, import_text
 
 __all__ = ["ENGINES", "NodeLoss", "Topology", "VictoriaBacktest", "VictoriaEngine", "replay_victoria"]
@@ -89,6 +89,9 @@ class Phase:
     end: int
     samples: int
     seconds: float
+    reads: tuple[int, ...] = ()
+    """``/api/v1/query_range`` requests each node had served just before node 0 was stopped
+    (recorded on that step only): where the reads went while both nodes were up."""
 
 
 @dataclass
@@ -264,7 +267,7 @@ def replay_victoria(
     if warmup_start is not None and warmup_start > start:
         raise ValueError(f"warm-up start {warmup_start} is after the start {start}")
     groups = rule_groups(rules.text)
-    levels = [*recording_levels(groups), alert_groups(groups)]
+    levels = split_levels(groups)
     first = start if warmup_start is None else warmup_start
     if (start - first) % step:
         raise ValueError(f"warm-up start {first} is not on the {step}s grid of start {start}")
@@ -276,7 +279,7 @@ def replay_victoria(
             raise ValueError(
                 f"node loss at {node_loss.at} must be on the {step}s grid strictly inside ({start}, {end})"
             )
-        held = [str(r["alert"]) for g in levels[-1] for r in g["rules"] if r.get("for")]  # type: ignore[attr-defined]
+        held = [str(r["alert"]) for g in groups for r in g["rules"] if "alert" in r and r.get("for")]  # type: ignore[attr-defined]
         if held:
             # vmalert keeps an alert's pending state in memory; a second replay run starts it over.
             raise ValueError(
@@ -306,9 +309,10 @@ def replay_victoria(
         for k, (a, b) in enumerate(segments):
             if k == 1:
                 t0 = time.monotonic()
+                reads = tuple(n.requests_served("/api/v1/query_range") for n in nodes)
                 nodes[0].stop()
                 running = [n for n in nodes if n.running]
-                bt.phases.append(Phase("node 0 stopped", a, b, 0, time.monotonic() - t0))
+                bt.phases.append(Phase("node 0 stopped", a, b, 0, time.monotonic() - t0, reads))
             t0 = time.monotonic()
             batch = [x for x in series if a <= x.time <= b or (k == 0 and x.time < a)]
             for i in range(0, len(batch), _BATCH):
@@ -331,6 +335,6 @@ def replay_victoria(
                     max_points=(b - lo) // _interval(level, step) + 1,
                     extra_args=("-replay.rulesDelay=0s",),
                 )
-                what = "alerts" if i == len(levels) - 1 else f"level {i} recordings"
+                what = f"level {i}"
                 _record(bt, running, what, _names(level), n, lo, b, t0)
         yield bt

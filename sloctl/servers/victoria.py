@@ -113,10 +113,9 @@ class VictoriaMetricsServer(_VMProcess):
             # would drop it on arrival.
             "-retentionPeriod=100y",
             # Backfilled history lands in time ranges a query may already have cached as empty.
+            # (-search.latencyOffset keeps its default, 30 s: it only hides samples of the last
+            # 30 s from queries near now, which is what vmalert users run with.)
             "-search.disableCache",
-            # Samples are visible as soon as they are flushed, even those of the last 30 s
-            # (sloctl status reads series written a moment ago).
-            "-search.latencyOffset=0s",
             *self.extra_args,
         ]
 
