@@ -54,9 +54,9 @@ def vmalert_groups(
         if spacing < min_spacing or interval % count:
             raise ValueError(
                 f"--flavour vmalert: group {g['name']} evaluates every {format_duration(interval)} "
-                f"and chains {count} levels of rules; each level needs at least {min_spacing}s after the one it reads, "
-                f"in whole seconds: use an --interval that is a multiple of {count}s and at least "
-                f"{format_duration(count * min_spacing)}"
+                f"and chains {count} levels of rules; each level needs at least {min_spacing}s after "
+                f"the one it reads, in whole seconds: use an --interval that is a multiple of "
+                f"{count}s and at least {format_duration(count * min_spacing)}"
             )
         for k in range(count):
             group: dict[str, object] = {
