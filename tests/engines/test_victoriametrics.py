@@ -9,8 +9,9 @@ says where and by how much Prometheus' extrapolation departs from the truth.
 
 from __future__ import annotations
 
+import json
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +25,16 @@ from sloctl.backtest.run import (
     evaluate,
     our_rules,
     plan_scenarios,
+    run_scenarios,
     scenario_slo,
 )
 from sloctl.backtest.scenarios import Scenario
 from sloctl.backtest.series import ERRORS, REQUESTS, openmetrics, samples
 from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, replay_victoria
+from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render import promsim
+from sloctl.render.flavours import wrap_rules
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
@@ -395,3 +399,43 @@ def test_the_node_loss_run_is_refused_with_alerts_that_hold_for_a_while(
         ),
     ):  # fmt: skip
         pass
+
+
+# -- the vmalert flavour and the CLI ----------------------------------------------------------------
+
+
+def _vmalert_flavour(slos: Sequence[SLO]) -> RuleSet:
+    plain = our_rules(slos)
+    return RuleSet(
+        "vmalert", wrap_rules(plain.text, "backtest", "vmalert", labels={}, namespace="monitoring")
+    )
+
+
+def test_the_vmalert_flavour_fires_the_same_alerts_and_spends_the_same_budget_as_the_default_output(
+    tmp_path: Path, victoria_runs: dict[str, VictoriaRun]
+) -> None:
+    flavour = _by_name(run_scenarios(_base(), [scenario(n) for n in NAMES], tmp_path, rules=_vmalert_flavour,
+                                     engine=ENGINES[0]))  # fmt: skip
+    default = victoria_runs["victoriametrics"].results
+    assert _firsts(flavour) == _firsts(default)
+    for n in NAMES:
+        assert [t.episodes for t in flavour[n].tiers] == [t.episodes for t in default[n].tiers], n
+        assert flavour[n].budget_left == default[n].budget_left, n
+
+
+def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    args = ["backtest", str(spec), "--scenario", "full_outage", "--engine", "victoriametrics", "-o", "json",
+            "--workdir", str(tmp_path / "work")]  # fmt: skip
+    code = main(args)
+    (row,) = json.loads(capsys.readouterr().out)
+    assert code == 0
+    page = next(t for t in row["tiers"] if t["tier"] == "page_quick")
+    assert page["detection_seconds"] < 300
+    history = ["backtest", str(spec), "--engine", "victoriametrics-ha", "--prometheus", "http://127.0.0.1:9",
+               "--from", "0", "--to", "3600"]  # fmt: skip
+    assert main(history) == 2
+    assert "replays the synthetic scenarios" in capsys.readouterr().err
