@@ -109,10 +109,11 @@ class VictoriaBacktest:
     phases: list[Phase] = field(default_factory=list)
     origin: int = 0
     """The first sample's time: every count of stored samples starts here."""
-    written: dict[str, int] = field(default_factory=dict)
-    """Samples written per metric name group (``raw series``, ``level 0 recordings`` …, ``alerts``)."""
-    names: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    """The metric names of each entry of ``written``."""
+    written: int = 0
+    """Samples written so far: raw series, recordings and alert states."""
+    names: set[str] = field(default_factory=set)
+    """Their metric names (levels may share one: a raw SLI records its 5m ratio at level 0,
+    an events SLI at level 1), so samples are counted over all of them together."""
 
     def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]:
         return query(self.url, expr, self.end if time is None else time)
@@ -132,11 +133,12 @@ class VictoriaBacktest:
         stopped = [n for n in self.nodes if not n.running]
         for node in stopped:
             node.restart()
-        for what, count in self.written.items():
-            _wait_visible(stopped, self.names[what], count, self.origin, self.end, f"{what} after rejoining")
+        _wait_visible(
+            stopped, sorted(self.names), self.written, self.origin, self.end, "catching up after rejoining"
+        )
         seconds = time.monotonic() - t0
         self.phases.append(Phase(f"{len(stopped)} node(s) rejoined and caught up", self.origin, self.end,
-                                 sum(self.written.values()), seconds))  # fmt: skip
+                                 self.written, seconds))  # fmt: skip
         return seconds
 
     def alerts(self) -> list[AlertSeries]:
@@ -239,10 +241,10 @@ def _record(
     end: int,
     t0: float,
 ) -> None:
-    """Count ``samples`` more of ``what``, wait until every running node holds them all."""
-    bt.names[what] = tuple(names)
-    bt.written[what] = bt.written.get(what, 0) + samples
-    _wait_visible(running, names, bt.written[what], bt.origin, bt.end, what)
+    """Count ``samples`` more of ``what``, wait until every running node holds all written."""
+    bt.names.update(names)
+    bt.written += samples
+    _wait_visible(running, sorted(bt.names), bt.written, bt.origin, bt.end, what)
     bt.phases.append(Phase(what, start, end, samples, time.monotonic() - t0))
 
 

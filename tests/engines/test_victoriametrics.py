@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,16 +30,22 @@ from sloctl.backtest.run import (
     scenario_slo,
 )
 from sloctl.backtest.scenarios import Scenario
-from sloctl.backtest.series import ERRORS, REQUESTS, openmetrics, samples
+from sloctl.backtest.series import ERRORS, REQUESTS, Sample, openmetrics, samples
 from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, replay_victoria
 from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render import promsim
+from sloctl.render.dashboards import render_dashboards
+from sloctl.render.dashboards_check import expand_macros, iter_queries
 from sloctl.render.flavours import wrap_rules
+from sloctl.render.rules import render_rule_file
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.backtest.test_backtest import SPEC
+from tests.dashboards.factories import all_test_slos
+from tests.dashboards.synthetic import openmetrics as dashboard_series
+from tests.dashboards.test_panels_return_data import VARIABLES, Prom
 from tests.fixtures.engines import compat
 from tests.paths import ROOT
 
@@ -439,3 +446,47 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
                "--from", "0", "--to", "3600"]  # fmt: skip
     assert main(history) == 2
     assert "replays the synthetic scenarios" in capsys.readouterr().err
+
+
+# -- the dashboards' queries ------------------------------------------------------------------------
+
+
+def _samples_of(openmetrics_text: str) -> list[Sample]:
+    out: list[Sample] = []
+    for line in openmetrics_text.splitlines():
+        if line.startswith("#"):
+            continue
+        series, value, stamp = line.rsplit(" ", 2)
+        brace = series.find("{")
+        metric, labels = (series, "") if brace < 0 else (series[:brace], series[brace:])
+        out.append(Sample(metric, labels, float(value), int(stamp)))
+    return out
+
+
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
+    name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The dashboards' data smoke test (tests/dashboards) with VictoriaMetrics as Grafana's
+    datasource: the same synthetic series and rules, the rules replayed by vmalert."""
+    compat(request, name, "dashboards' queries return data")
+    engine = next(e for e in ENGINES if e.name == name)
+    slos = all_test_slos()
+    end = int(time.time()) // EVAL * EVAL
+    series = _samples_of(dashboard_series(end - 3 * 3600, end))
+    rules = RuleSet("dashboards", render_rule_file(slos, ["tests"], "test"))
+    with replay_victoria(
+        rules, series, tmp_path, start=end - 3 * 3600, end=end, topology=engine.topology
+    ) as bt:
+        prom = Prom(bt.url, name)
+        empty: list[str] = []
+        count = 0
+        for fname, text in sorted(render_dashboards(slos).items()):
+            for q in iter_queries(json.loads(text)):
+                count += 1
+                if not prom.query(expand_macros(q.expr, VARIABLES)):
+                    empty.append(f"{fname} panel {q.panel} {q.title!r} {q.ref_id}: {q.expr}")
+        assert empty == []
+        assert count > 80
+        firing = prom.query('ALERTS{alertstate="firing", severity="page"}')
+        assert "platform-api-availability" in {r["metric"]["sloctl_id"] for r in firing}  # type: ignore[index]
