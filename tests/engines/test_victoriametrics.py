@@ -47,6 +47,7 @@ from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics as dashboard_series
 from tests.dashboards.test_panels_return_data import VARIABLES, Prom
 from tests.fixtures.engines import compat
+from tests.fixtures.once import once_per_run
 from tests.paths import ROOT
 
 VMALERT = find("vmalert")
@@ -112,18 +113,24 @@ def plan() -> ScenarioPlan:
     return _plan(silent=True)
 
 
-@pytest.fixture(scope="module")
-def prometheus_run(tmp_path_factory: pytest.TempPathFactory) -> PrometheusRun:
+def _run_prometheus(root: Path) -> PrometheusRun:
     plan = _plan(silent=False)
     engine = _prometheus_engine()
     text = openmetrics(plan.counters)
     with replay(
-        plan.rules, text, tmp_path_factory.mktemp("prometheus"), start=plan.start, end=plan.end,
-        step=plan.step, warmup_start=plan.warmup_start, engine=engine,
+        plan.rules, text, root, start=plan.start, end=plan.end, step=plan.step,
+        warmup_start=plan.warmup_start, engine=engine,
     ) as bt:  # fmt: skip
         results = _by_name(evaluate(bt, plan.items, bt.alerts()))
         offsets = {str(g["name"]): bt.group_offset(g, EVAL) for g in rule_groups(plan.rules.text)}
     return PrometheusRun(engine, results, offsets)
+
+
+@pytest.fixture(scope="module")
+def prometheus_run(tmp_path_factory: pytest.TempPathFactory) -> PrometheusRun:
+    # The costliest fixture here (a minute of promtool backfill): once per run, not per worker.
+    root = tmp_path_factory.mktemp("prometheus")
+    return once_per_run(tmp_path_factory, "victoriametrics-prometheus-run", lambda: _run_prometheus(root))
 
 
 @pytest.fixture(scope="module")
@@ -295,7 +302,6 @@ def test_sloctl_status_reads_the_budget_and_the_firing_page_from_victoriametrics
 
 @dataclass
 class NodeLossRun:
-    backtest: VictoriaBacktest
     results: dict[str, ScenarioResult]
     at: int
     reads_at_loss: tuple[int, ...]
@@ -306,14 +312,13 @@ class NodeLossRun:
     """Per metric, the raw samples each node holds once the lost one has rejoined."""
 
 
-@pytest.fixture(scope="module")
-def node_loss(tmp_path_factory: pytest.TempPathFactory, plan: ScenarioPlan) -> Iterator[NodeLossRun]:
+def _run_node_loss(root: Path, plan: ScenarioPlan) -> NodeLossRun:
     # The node vmauth prefers stops with the incidents' first hour written: every scenario's
     # incident starts then, and no page fires before it.
     at = plan.start + 3600
     with replay_victoria(
-        plan.rules, list(samples(plan.counters)), tmp_path_factory.mktemp("node-loss"), start=plan.start,
-        end=plan.end, step=plan.step, warmup_start=plan.warmup_start, topology="ha", node_loss=NodeLoss(at),
+        plan.rules, list(samples(plan.counters)), root, start=plan.start, end=plan.end, step=plan.step,
+        warmup_start=plan.warmup_start, topology="ha", node_loss=NodeLoss(at),
     ) as bt:  # fmt: skip
         assert not bt.nodes[0].running
         results = _by_name(evaluate(bt, plan.items, bt.alerts()))
@@ -324,7 +329,13 @@ def node_loss(tmp_path_factory: pytest.TempPathFactory, plan: ScenarioPlan) -> I
             m: (bt.export(m, url=bt.nodes[0].url), bt.export(m, url=bt.nodes[1].url))
             for m in ("ALERTS", "sloctl:period_error_budget_remaining:ratio", ERRORS)
         }
-        yield NodeLossRun(bt, results, at, stopped.reads, reads_after, seconds, exports)
+        return NodeLossRun(results, at, stopped.reads, reads_after, seconds, exports)
+
+
+@pytest.fixture(scope="module")
+def node_loss(tmp_path_factory: pytest.TempPathFactory, plan: ScenarioPlan) -> NodeLossRun:
+    root = tmp_path_factory.mktemp("node-loss")
+    return once_per_run(tmp_path_factory, "victoriametrics-node-loss", lambda: _run_node_loss(root, plan))
 
 
 def _firsts(results: Mapping[str, ScenarioResult]) -> dict[tuple[str, str], int | None]:

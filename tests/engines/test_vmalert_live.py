@@ -16,8 +16,8 @@ vmalert's default 2 s flush.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -32,6 +32,7 @@ from sloctl.servers.victoria import VictoriaMetricsServer, start_victoria_metric
 from sloctl.shelf import find
 from sloctl.spec import load_text
 from tests.backtest.test_backtest import SPEC
+from tests.fixtures.once import once_per_run
 
 pytestmark = [
     pytest.mark.slow,
@@ -78,15 +79,18 @@ def _samples(vm: VictoriaMetricsServer, name: str, since: int) -> dict[int, floa
 
 @dataclass
 class Live:
-    vm: VictoriaMetricsServer
-    started: int
+    """What one vmalert recorded: level 0's 5m error ratio (from its two recordings), level 1's
+    window ratio and level 2's burn rate, by sample time."""
+
+    level0: dict[int, float]
+    level1: dict[int, float]
+    burn: dict[int, float]
     budget: float
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live]]:
+def _run_live(root: Path) -> dict[str, Live]:
     """The default output and the vmalert flavour, each evaluated live by its own vmalert on its
-    own VictoriaMetrics, until both have recorded two evaluations of the window ratios."""
+    own VictoriaMetrics, until both have recorded a window ratio read from 5m rates."""
     (base,) = load_text(SPEC, "shop.yaml").slos
     slo = scenario_slo(base, LIVE)
     default = yaml.safe_load(our_rules([slo], interval=DEFAULT_INTERVAL).text)["groups"]
@@ -94,15 +98,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live]]:
         yaml.safe_load(our_rules([slo], interval=INTERVAL).text)["groups"], min_spacing=SPACING
     )
     now = int(time.time())
+    since = now - 600
     series = import_text(_series(now))
-    runs: dict[str, Live] = {}
+    vms: dict[str, VictoriaMetricsServer] = {}
     servers: list[ManagedProcess] = []
     try:
         for name, groups, interval in (
             ("default", default, DEFAULT_INTERVAL),
             ("flavour", flavour, INTERVAL),
         ):
-            work = tmp_path_factory.mktemp(f"vmalert-live-{name}")
+            work = root / name
             vm = start_victoria_metrics(work / "vm")
             servers.append(vm)
             _post(vm.import_url, series)
@@ -115,14 +120,14 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live]]:
                     evaluation_interval=interval, extra_args=("-remoteWrite.flushInterval=500ms",),
                 )
             )  # fmt: skip
-            runs[name] = Live(vm, now, slo.error_budget)
+            vms[name] = vm
 
         def evaluated() -> bool:
             # real timer: vmalert evaluates on its own schedule. The default output records its
             # first window ratio at its second evaluation (the first finds no 5m rates yet); the
             # flavour's burn rate follows its window ratio one level (SPACING) later.
-            level1 = {name: _samples(r.vm, RATIO5M, r.started - 600) for name, r in runs.items()}
-            burn = _samples(runs["flavour"].vm, BURN, now - 600)
+            level1 = {name: _samples(vm, RATIO5M, since) for name, vm in vms.items()}
+            burn = _samples(vms["flavour"], BURN, since)
             return (
                 bool(level1["default"])
                 and bool(level1["flavour"])
@@ -130,43 +135,44 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live]]:
             )
 
         assert wait_until(evaluated, timeout=8 * INTERVAL, interval=1.0), "vmalert did not evaluate the rules"
-        for r in runs.values():
-            r.vm.force_flush()
-        yield runs
+        out: dict[str, Live] = {}
+        for name, vm in vms.items():
+            vm.force_flush()
+            errors, events = _samples(vm, ERRORS5M, since), _samples(vm, EVENTS5M, since)
+            level0 = {t: errors[t] / events[t] for t in errors.keys() & events.keys()}
+            out[name] = Live(
+                level0, _samples(vm, RATIO5M, since), _samples(vm, BURN, since), slo.error_budget
+            )
+        return out
     finally:
         for server in reversed(servers):
             server.stop()
 
 
-def _ratios(run: Live) -> tuple[dict[int, float], dict[int, float]]:
-    errors, events = (
-        _samples(run.vm, ERRORS5M, run.started - 600),
-        _samples(run.vm, EVENTS5M, run.started - 600),
-    )
-    level0 = {t: errors[t] / events[t] for t in errors.keys() & events.keys()}
-    return level0, _samples(run.vm, RATIO5M, run.started - 600)
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Live]:
+    root = tmp_path_factory.mktemp("vmalert-live")
+    return once_per_run(tmp_path_factory, "vmalert-live", lambda: _run_live(root))
 
 
 def test_the_default_output_reads_recordings_of_its_own_group_one_evaluation_late_on_vmalert(
     live: dict[str, Live],
 ) -> None:
-    level0, level1 = _ratios(live["default"])
-    assert level1
-    for t, value in sorted(level1.items()):
-        assert t in level0 and t - DEFAULT_INTERVAL in level0, (t, sorted(level0))
-        assert value != pytest.approx(level0[t], rel=1e-9)  # not this evaluation's 5m rates …
-        assert value == pytest.approx(level0[t - DEFAULT_INTERVAL], rel=1e-9)  # … the previous one's
+    run = live["default"]
+    assert run.level1
+    for t, value in sorted(run.level1.items()):
+        assert t in run.level0 and t - DEFAULT_INTERVAL in run.level0, (t, sorted(run.level0))
+        assert value != pytest.approx(run.level0[t], rel=1e-9)  # not this evaluation's 5m rates …
+        assert value == pytest.approx(run.level0[t - DEFAULT_INTERVAL], rel=1e-9)  # … the previous one's
 
 
 def test_the_vmalert_flavour_reads_each_level_from_the_same_evaluation(live: dict[str, Live]) -> None:
     run = live["flavour"]
-    level0, level1 = _ratios(run)
-    burn = _samples(run.vm, BURN, run.started - 600)
-    assert level1
-    for t, value in sorted(level1.items()):
+    assert run.level1
+    for t, value in sorted(run.level1.items()):
         # Each level's sample is SPACING seconds after the one of the same evaluation it reads.
-        assert t - SPACING in level0, (t, sorted(level0))
-        assert value == pytest.approx(level0[t - SPACING], rel=1e-9)
-        assert value != pytest.approx(level0.get(t - SPACING - INTERVAL, -1.0), rel=1e-9)
-    t, value = max(level1.items())
-    assert burn[t + SPACING] == pytest.approx(value / run.budget, rel=1e-9), (t, sorted(burn))
+        assert t - SPACING in run.level0, (t, sorted(run.level0))
+        assert value == pytest.approx(run.level0[t - SPACING], rel=1e-9)
+        assert value != pytest.approx(run.level0.get(t - SPACING - INTERVAL, -1.0), rel=1e-9)
+    t, value = max(run.level1.items())
+    assert run.burn[t + SPACING] == pytest.approx(value / run.budget, rel=1e-9), (t, sorted(run.burn))
