@@ -51,7 +51,15 @@ from sloctl.servers.victoria import (
 from .engine import AlertSeries, RuleSet, query, query_range, rule_groups, split_levels
 from .series import Sample, import_text
 
-__all__ = ["ENGINES", "NodeLoss", "Topology", "VictoriaBacktest", "VictoriaEngine", "replay_victoria"]
+__all__ = [
+    "ENGINES",
+    "NodeLoss",
+    "Phase",
+    "Topology",
+    "VictoriaBacktest",
+    "VictoriaEngine",
+    "replay_victoria",
+]
 
 Topology = Literal["single", "ha"]
 TOPOLOGIES: tuple[Topology, ...] = ("single", "ha")
