@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 import subprocess
 import urllib.parse
@@ -22,16 +22,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
 from sloctl.durations import parse_duration
 from sloctl.egress import Egress, get_json
 from sloctl.promtool import find_promtool
+from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
 
-__all__ = ["AlertSeries", "Backtest", "RuleSet", "backfill_openmetrics", "query_range", "replay"]
+__all__ = [
+    "AlertSeries",
+    "Backtest",
+    "Replayed",
+    "RuleSet",
+    "backfill_openmetrics",
+    "query_range",
+    "recording_levels",
+    "replay",
+    "rule_groups",
+    "split_levels",
+]
 
 TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
 
@@ -103,7 +116,7 @@ def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: 
     src.unlink()
 
 
-def _rules(text: str) -> list[dict[str, object]]:
+def rule_groups(text: str) -> list[dict[str, object]]:
     groups: list[dict[str, object]] = []
     for doc in yaml.safe_load_all(text):
         if doc and isinstance(doc, dict):
@@ -111,39 +124,27 @@ def _rules(text: str) -> list[dict[str, object]]:
     return groups
 
 
-def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
+def split_levels(
+    groups: Sequence[Mapping[str, object]], *, kinds: tuple[str, ...] = ("record", "alert")
+) -> list[list[dict[str, object]]]:
+    """The rules of ``kinds`` per dependency level (``sloctl.render.levels``, across groups),
+    each level as groups that keep their name and interval."""
+    rules = [(g, r) for g in groups for r in g.get("rules", [])]  # type: ignore[attr-defined]
+    levels = rule_levels([r for _g, r in rules])
+    out: list[dict[str, dict[str, object]]] = [{} for _ in range(max(levels, default=-1) + 1)]
+    for (g, r), level in zip(rules, levels, strict=True):
+        if not any(k in r for k in kinds):
+            continue
+        group = out[level].setdefault(
+            str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
+        )
+        group["rules"].append(dict(r))  # type: ignore[attr-defined]
+    return [list(by_name.values()) for by_name in out if by_name]
+
+
+def recording_levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
     """Recording rules per dependency level, each as groups that keep their interval."""
-    records: dict[str, int] = {}
-    rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
-    for g in groups:
-        for r in g.get("rules", []):  # type: ignore[attr-defined]
-            if "record" in r:
-                rules.append((g, r))
-    names = {str(r["record"]) for _g, r in rules}
-    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])") for n in names}
-    pending = list(rules)
-    level = 0
-    out: list[list[dict[str, object]]] = []
-    while pending:
-        this = [
-            (g, r)
-            for g, r in pending
-            if all(n in records for n in names if n != r["record"] and pattern[n].search(str(r["expr"])))
-        ]
-        if not this:
-            raise ValueError("recording rules with a dependency cycle")
-        by_group: dict[str, dict[str, object]] = {}
-        for g, r in this:
-            grp = by_group.setdefault(
-                str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
-            )
-            grp["rules"].append(dict(r))  # type: ignore[attr-defined]
-        for _g, r in this:
-            records[str(r["record"])] = level
-        pending = [p for p in pending if p not in this]
-        out.append(list(by_group.values()))
-        level += 1
-    return out
+    return split_levels(groups, kinds=("record",))
 
 
 def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...]:
@@ -158,6 +159,17 @@ def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...
         if t - since >= hold:
             firing.append(t)
     return tuple(firing)
+
+
+class Replayed(Protocol):
+    """A replayed rule set that answers queries over its time range (Prometheus or VictoriaMetrics)."""
+
+    @property
+    def step(self) -> int: ...
+
+    def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]: ...
+
+    def range(self, expr: str) -> list[dict[str, object]]: ...
 
 
 @dataclass
@@ -183,10 +195,16 @@ class Backtest:
     def group_offset(self, group: Mapping[str, object], interval: int) -> float:
         """Seconds after ``start`` of the group's first evaluation: like the rule manager,
         promtool evaluates a group at a hash-dependent offset within its interval."""
-        record = next((str(r["record"]) for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
-        if record is None:
+        rule = next((r for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
+        if rule is None:
             return 0.0
-        res = query(self.url, f"{record}[{interval * 3}s]", self.start + interval * 4)
+        # The record's own labels pick this group's series: other groups record the same names
+        # at other offsets, and their offset would evaluate this group's alerts between two of
+        # its recordings (one evaluation late).
+        matchers = ", ".join(
+            f"{k}={json.dumps(str(v))}" for k, v in sorted((rule.get("labels") or {}).items())
+        )
+        res = query(self.url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", self.start + interval * 4)
         if not res:
             return 0.0
         values = res[0]["values"]
@@ -197,7 +215,7 @@ class Backtest:
     def alerts(self) -> list[AlertSeries]:
         """Every alert's series, evaluated at its group's evaluation times (``for`` applied)."""
         out: list[AlertSeries] = []
-        for g in _rules(self.rules.text):
+        for g in rule_groups(self.rules.text):
             interval = parse_duration(str(g.get("interval", f"{self.step}s")))
             offset = self.group_offset(g, interval)
             for r in g.get("rules", []):  # type: ignore[attr-defined]
@@ -248,7 +266,7 @@ def replay(
     # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
     overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
     backfill_openmetrics(series_text, workdir, data, promtool=promtool)
-    levels = _levels(_rules(rules.text))
+    levels = recording_levels(rule_groups(rules.text))
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):

@@ -14,27 +14,26 @@ from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
 
-from .engine import AlertSeries, Backtest, RuleSet, replay
+from .engine import AlertSeries, Replayed, RuleSet, replay
 from .scenarios import Counts, Scenario, counts
+from .series import EPOCH, ERRORS, REQUESTS, openmetrics, samples
+from .victoria import VictoriaEngine, replay_victoria
 
 __all__ = [
     "EPOCH",
     "ERRORS",
     "REQUESTS",
     "Episode",
+    "ScenarioPlan",
     "ScenarioResult",
     "TierResult",
     "evaluate",
     "openmetrics",
     "our_rules",
+    "plan_scenarios",
     "run_scenarios",
     "scenario_slo",
 ]
-
-EPOCH = 1767225600
-"""2026-01-01T00:00:00Z: scenarios start at midnight UTC, so hours of the day mean something."""
-ERRORS = "sloctl_backtest_errors_total"
-REQUESTS = "sloctl_backtest_requests_total"
 
 
 def scenario_slo(base: SLO, s: Scenario) -> SLO:
@@ -50,26 +49,6 @@ def scenario_slo(base: SLO, s: Scenario) -> SLO:
         ),
         labels=(),
     )
-
-
-def openmetrics(items: Sequence[tuple[Scenario, Counts]], start: int = EPOCH) -> str:
-    """Counters of every scenario, split over ``series`` shards (timestamps in seconds)."""
-    lines: list[str] = []
-    for metric, pick in ((ERRORS, 0), (REQUESTS, 1)):
-        lines.append(f"# TYPE {metric.removesuffix('_total')} counter")
-        for s, c in items:
-            per_step = c.errors if pick == 0 else c.requests
-            for shard in range(s.series):
-                labels = f'{{scenario="{s.name}",shard="{shard}"}}'
-                value = 0.0
-                for i, inc in enumerate(per_step):
-                    if c.reset[i]:
-                        value = 0.0
-                    value += inc / s.series
-                    if c.scraped[i]:
-                        lines.append(f"{metric}{labels} {value:.12g} {start - c.warmup + i * c.step}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
 
 
 def our_rules(slos: Sequence[SLO], interval: int = 60) -> RuleSet:
@@ -155,7 +134,7 @@ def _tier_result(slo: SLO, s: Scenario, tier_name: str, firing: Sequence[int], s
     )
 
 
-def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
+def _points(bt: Replayed, expr: str, start: int) -> list[tuple[int, float]]:
     res = bt.range(expr)
     if not res:
         return []
@@ -165,7 +144,7 @@ def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
 
 
 def evaluate(
-    bt: Backtest,
+    bt: Replayed,
     items: Sequence[tuple[Scenario, SLO, Counts]],
     alerts: Sequence[AlertSeries],
     *,
@@ -210,7 +189,7 @@ def evaluate(
     return out
 
 
-def _value_at(bt: Backtest, expr: str, t: int) -> float:
+def _value_at(bt: Replayed, expr: str, t: int) -> float:
     res = bt.query(expr, t)
     if not res:
         return math.nan
@@ -219,26 +198,66 @@ def _value_at(bt: Backtest, expr: str, t: int) -> float:
     return float(value[1])
 
 
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """What a synthetic backtest replays: each scenario with its SLO twin and counts, the
+    rule set, and the time range (from the longest warm-up to the longest scenario's end)."""
+
+    items: tuple[tuple[Scenario, SLO, Counts], ...]
+    rules: RuleSet
+    step: int
+    end: int
+    warmup_start: int
+    start: int = EPOCH
+
+    @property
+    def counters(self) -> list[tuple[Scenario, Counts]]:
+        return [(s, c) for s, _slo, c in self.items]
+
+
+def plan_scenarios(
+    base: SLO, scenarios: Sequence[Scenario], rules: Callable[[Sequence[SLO]], RuleSet] = our_rules
+) -> ScenarioPlan:
+    items = tuple((s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios)
+    return ScenarioPlan(
+        items,
+        rules([slo for _s, slo, _c in items]),
+        step=min(s.step for s in scenarios),
+        end=EPOCH + max(s.duration for s in scenarios),
+        warmup_start=EPOCH - max(s.warmup for s in scenarios),
+    )
+
+
 def run_scenarios(
     base: SLO,
     scenarios: Sequence[Scenario],
     workdir: Path,
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
-    engine: PrometheusEngine | None = None,
+    engine: PrometheusEngine | VictoriaEngine | None = None,
 ) -> list[ScenarioResult]:
     """Backtest ``scenarios`` against the rules of ``base`` in one throwaway Prometheus
-    (``engine``'s, or the default engine's)."""
-    items = [(s, scenario_slo(base, s), counts(s, base.error_budget)) for s in scenarios]
-    step = min(s.step for s in scenarios)
-    end = EPOCH + max(s.duration for s in scenarios)
-    warmup = EPOCH - max(s.warmup for s in scenarios)
-    text = openmetrics([(s, c) for s, _slo, c in items])
-    ruleset = rules([slo for _s, slo, _c in items])
+    (``engine``'s, or the default engine's), or in VictoriaMetrics evaluated by vmalert."""
+    p = plan_scenarios(base, scenarios, rules)
+    if isinstance(engine, VictoriaEngine):
+        series = list(samples(p.counters))
+        with replay_victoria(
+            p.rules, series, workdir, start=p.start, end=p.end, step=p.step, warmup_start=p.warmup_start,
+            topology=engine.topology,
+        ) as vm:  # fmt: skip
+            return evaluate(vm, p.items, vm.alerts(), source_id=base.id)
+    text = openmetrics(p.counters)
     with replay(
-        ruleset, text, workdir, start=EPOCH, end=end, step=step, warmup_start=warmup, engine=engine
+        p.rules,
+        text,
+        workdir,
+        start=p.start,
+        end=p.end,
+        step=p.step,
+        warmup_start=p.warmup_start,
+        engine=engine,
     ) as bt:
-        return evaluate(bt, items, bt.alerts(), source_id=base.id)
+        return evaluate(bt, p.items, bt.alerts(), source_id=base.id)
 
 
 def run_history(
