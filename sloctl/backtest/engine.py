@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-import re
+import json
 import shutil
 import subprocess
 import urllib.parse
@@ -22,16 +22,29 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
 from sloctl.durations import parse_duration
 from sloctl.egress import Egress, get_json
 from sloctl.promtool import find_promtool
+from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
 
-__all__ = ["AlertSeries", "Backtest", "RuleSet", "backfill_openmetrics", "query_range", "replay"]
+__all__ = [
+    "AlertSeries",
+    "Backtest",
+    "Replayed",
+    "RuleSet",
+    "backfill_openmetrics",
+    "query_range",
+    "recording_levels",
+    "replay",
+    "rule_groups",
+    "split_levels",
+]
 
 TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
 
@@ -103,7 +116,7 @@ def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: 
     src.unlink()
 
 
-def _rules(text: str) -> list[dict[str, object]]:
+def rule_groups(text: str) -> list[dict[str, object]]:
     groups: list[dict[str, object]] = []
     for doc in yaml.safe_load_all(text):
         if doc and isinstance(doc, dict):
@@ -111,76 +124,32 @@ def _rules(text: str) -> list[dict[str, object]]:
     return groups
 
 
-_MATCHER = re.compile(r'(\w+)\s*=\s*"([^"]*)"')
-
-
-def _may_match(rule: Mapping[str, object], matchers: Mapping[str, str]) -> bool:
-    """Whether a selector's equality matchers can select the output of ``rule`` (by its
-    static labels): ``{sloctl_id="a"}`` never reads a rule that sets ``sloctl_id: b``."""
-    labels = rule.get("labels") or {}
-    assert isinstance(labels, Mapping)
-    return all(str(labels.get(k, v)) == v for k, v in matchers.items())
-
-
-def _levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
-    """Recording rules per dependency level, each as groups that keep their interval.
-
-    A rule depends on every rule recording a name it reads, except that a rule reading the very
-    name it records depends only on the rules before it in its group (Prometheus evaluates a
-    group in order, so a later rule of the same name is not there yet)."""
-    rules: list[tuple[Mapping[str, object], Mapping[str, object]]] = []
-    for g in groups:
-        for r in g.get("rules", []):  # type: ignore[attr-defined]
-            if "record" in r:
-                rules.append((g, r))
-    names = {str(r["record"]) for _g, r in rules}
-    pattern = {n: re.compile(rf"(?<![\w:]){re.escape(n)}(?![\w:])(\{{[^}}]*\}})?") for n in names}
-    deps: list[list[int]] = []
-    for i, (g, r) in enumerate(rules):
-        # name -> the equality matchers of each selector of it in the expression
-        read: dict[str, list[dict[str, str]]] = {}
-        for n in names:
-            for m in pattern[n].finditer(str(r["expr"])):
-                read.setdefault(n, []).append(dict(_MATCHER.findall(m.group(1) or "")))
-        deps.append(
-            [
-                j
-                for j, (h, q) in enumerate(rules)
-                if j != i
-                and str(q["record"]) in read
-                and not (q["record"] == r["record"] and (h is not g or j > i))
-                and any(_may_match(q, m) for m in read[str(q["record"])])
-            ]
+def split_levels(
+    groups: Sequence[Mapping[str, object]], *, kinds: tuple[str, ...] = ("record", "alert")
+) -> list[list[dict[str, object]]]:
+    """The rules of ``kinds`` per dependency level (``sloctl.render.levels``, across groups),
+    each level as groups that keep their name and interval."""
+    rules = [(g, r) for g in groups for r in g.get("rules", [])]  # type: ignore[attr-defined]
+    levels = rule_levels([r for _g, r in rules])
+    out: list[dict[str, dict[str, object]]] = [{} for _ in range(max(levels, default=-1) + 1)]
+    for (g, r), level in zip(rules, levels, strict=True):
+        if not any(k in r for k in kinds):
+            continue
+        group = out[level].setdefault(
+            str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
         )
-    level: dict[int, int] = {}
+        group["rules"].append(dict(r))  # type: ignore[attr-defined]
+    return [list(by_name.values()) for by_name in out if by_name]
 
-    def depth(i: int, seen: frozenset[int]) -> int:
-        if i in level:
-            return level[i]
-        if i in seen:
-            raise ValueError("recording rules with a dependency cycle")
-        level[i] = 1 + max((depth(j, seen | {i}) for j in deps[i]), default=-1)
-        return level[i]
 
-    out: list[list[dict[str, object]]] = []
-    for i in range(len(rules)):
-        depth(i, frozenset())
-    for depth_level in range(max(level.values(), default=-1) + 1):
-        by_group: dict[str, dict[str, object]] = {}
-        for i, (g, r) in enumerate(rules):
-            if level[i] != depth_level:
-                continue
-            grp = by_group.setdefault(
-                str(g["name"]), {k: v for k, v in g.items() if k in ("name", "interval")} | {"rules": []}
-            )
-            grp["rules"].append(dict(r))  # type: ignore[attr-defined]
-        out.append(list(by_group.values()))
-    return out
+def recording_levels(groups: Sequence[Mapping[str, object]]) -> list[list[dict[str, object]]]:
+    """Recording rules per dependency level, each as groups that keep their interval."""
+    return split_levels(groups, kinds=("record",))
 
 
 def _full_group(text: str, group: Mapping[str, object]) -> Mapping[str, object]:
     """The group of the rule file that a level's (partial) ``group`` comes from."""
-    return next(g for g in _rules(text) if g.get("name") == group.get("name"))
+    return next(g for g in rule_groups(text) if g.get("name") == group.get("name"))
 
 
 def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...]:
@@ -195,6 +164,17 @@ def _apply_for(times: Sequence[float], step: int, hold: int) -> tuple[float, ...
         if t - since >= hold:
             firing.append(t)
     return tuple(firing)
+
+
+class Replayed(Protocol):
+    """A replayed rule set that answers queries over its time range (Prometheus or VictoriaMetrics)."""
+
+    @property
+    def step(self) -> int: ...
+
+    def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]: ...
+
+    def range(self, expr: str) -> list[dict[str, object]]: ...
 
 
 @dataclass
@@ -225,7 +205,7 @@ class Backtest:
     def alerts(self) -> list[AlertSeries]:
         """Every alert's series, evaluated at its group's evaluation times (``for`` applied)."""
         out: list[AlertSeries] = []
-        for g in _rules(self.rules.text):
+        for g in rule_groups(self.rules.text):
             interval = parse_duration(str(g.get("interval", f"{self.step}s")))
             offset = self.group_offset(g, interval)
             for r in g.get("rules", []):  # type: ignore[attr-defined]
@@ -244,16 +224,20 @@ class Backtest:
 
 
 def _group_offset(url: str, group: Mapping[str, object], interval: int, start: int) -> float:
-    for r in group.get("rules", []):  # type: ignore[attr-defined]
-        if "record" not in r:
-            continue
-        res = query(url, f"{r['record']}[{interval * 3}s]", start + interval * 4)
-        if res:
-            values = res[0]["values"]
-            assert isinstance(values, list)
-            # Sample timestamps are milliseconds: round, or a float start lands a hair before them.
-            return round((float(values[-1][0]) - start) % interval, 3)
-    return 0.0
+    rule = next((r for r in group.get("rules", []) if "record" in r), None)  # type: ignore[attr-defined]
+    if rule is None:
+        return 0.0
+    # The record's own labels pick this group's series: other groups record the same names
+    # at other offsets, and their offset would evaluate this group's alerts between two of
+    # its recordings (one evaluation late).
+    matchers = ", ".join(f"{k}={json.dumps(str(v))}" for k, v in sorted((rule.get("labels") or {}).items()))
+    res = query(url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", start + interval * 4)
+    if not res:
+        return 0.0
+    values = res[0]["values"]
+    assert isinstance(values, list)
+    # Sample timestamps are milliseconds: round, or a float start lands a hair before them.
+    return round((float(values[-1][0]) - start) % interval, 3)
 
 
 def _pinned(rule: Mapping[str, object]) -> bool:
@@ -326,7 +310,7 @@ def replay(
     # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
     overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
     backfill_openmetrics(series_text, workdir, data, promtool=promtool)
-    levels = _levels(_rules(rules.text))
+    levels = recording_levels(rule_groups(rules.text))
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):

@@ -15,8 +15,10 @@ from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
 
-from .engine import AlertSeries, Backtest, RuleSet, replay
-from .scenarios import Counts, Scenario, counts, slice_truth
+from .engine import AlertSeries, Replayed, RuleSet, replay
+from .scenarios import Scenario, counts, slice_truth
+from .series import EPOCH, ERRORS, HISTOGRAM, REQUESTS, Feed, labels, openmetrics, samples
+from .victoria import VictoriaEngine, replay_victoria
 
 __all__ = [
     "EPOCH",
@@ -26,34 +28,22 @@ __all__ = [
     "Episode",
     "Feed",
     "Item",
+    "ScenarioPlan",
     "ScenarioResult",
     "TierResult",
     "designed_no_data",
     "evaluate",
     "openmetrics",
     "our_rules",
+    "plan_scenarios",
     "prepare",
     "run_scenarios",
     "scenario_slo",
 ]
 
-EPOCH = 1767225600
-"""2026-01-01T00:00:00Z: scenarios start at midnight UTC, so hours of the day mean something."""
-ERRORS = "sloctl_backtest_errors_total"
-REQUESTS = "sloctl_backtest_requests_total"
-HISTOGRAM = "sloctl_backtest_duration_seconds"
-"""Latency SLIs are replayed as a classic histogram: the slow requests are those above the
-SLO's threshold bucket."""
-
-
-def _labels(s: Scenario, component: str | None) -> str:
-    """The feed's labels, as OpenMetrics writes them (no spaces) and PromQL reads them."""
-    extra = f',component="{component}"' if component else ""
-    return f'scenario="{s.name}"{extra}'
-
 
 def _selector(s: Scenario, component: str | None) -> str:
-    return "{" + _labels(s, component) + "}"
+    return "{" + labels(s, component) + "}"
 
 
 def scenario_slo(base: SLO, s: Scenario, component: str | None = None) -> SLO:
@@ -69,66 +59,6 @@ def scenario_slo(base: SLO, s: Scenario, component: str | None = None) -> SLO:
             f"sum(rate({ERRORS}{sel}[{{{{.window}}}}]))", f"sum(rate({REQUESTS}{sel}[{{{{.window}}}}]))"
         )
     return replace(base, service="backtest", name=name, sli=sli, labels=())
-
-
-@dataclass(frozen=True)
-class Feed:
-    """The counters of one SLI in a run: a scenario's counts, for an SLO or one component of
-    a composite, as event counters or (``le``: the threshold bucket) a latency histogram."""
-
-    scenario: Scenario
-    counts: Counts
-    component: str | None = None
-    le: float | None = None
-
-
-def _histogram_lines(feeds: Sequence[Feed], start: int) -> list[str]:
-    lines = [f"# TYPE {HISTOGRAM} histogram"]
-    for f in feeds:
-        c = f.counts
-        base = _labels(f.scenario, f.component)
-        fast = total = 0.0
-        for i in range(len(c.requests)):
-            if c.reset[i]:
-                fast = total = 0.0
-            total += c.requests[i]
-            fast += c.requests[i] - c.errors[i]
-            if not c.scraped[i]:
-                continue
-            t = start - c.warmup + i * c.step
-            lines.append(f'{HISTOGRAM}_bucket{{{base},le="{f.le:g}"}} {fast:.12g} {t}')
-            lines.append(f'{HISTOGRAM}_bucket{{{base},le="+Inf"}} {total:.12g} {t}')
-            lines.append(f"{HISTOGRAM}_count{{{base}}} {total:.12g} {t}")
-            lines.append(f"{HISTOGRAM}_sum{{{base}}} {total * 0.05:.12g} {t}")
-    return lines
-
-
-def openmetrics(items: Sequence[tuple[Scenario, Counts] | Feed], start: int = EPOCH) -> str:
-    """Counters (and histograms) of every feed, split over the scenario's ``series`` shards
-    (timestamps in seconds)."""
-    feeds = [i if isinstance(i, Feed) else Feed(i[0], i[1]) for i in items]
-    lines: list[str] = []
-    counters = [f for f in feeds if f.le is None]
-    for metric, pick in ((ERRORS, 0), (REQUESTS, 1)):
-        lines.append(f"# TYPE {metric.removesuffix('_total')} counter")
-        for f in counters:
-            s, c = f.scenario, f.counts
-            per_step = c.errors if pick == 0 else c.requests
-            base = _labels(s, f.component)
-            for shard in range(s.series):
-                labels = f'{{{base},shard="{shard}"}}'
-                value = 0.0
-                for i, inc in enumerate(per_step):
-                    if c.reset[i]:
-                        value = 0.0
-                    value += inc / s.series
-                    if c.scraped[i]:
-                        lines.append(f"{metric}{labels} {value:.12g} {start - c.warmup + i * c.step}")
-    histograms = [f for f in feeds if f.le is not None]
-    if histograms:
-        lines.extend(_histogram_lines(histograms, start))
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
 
 
 def our_rules(slos: Sequence[SLO], interval: int = 60) -> RuleSet:
@@ -294,7 +224,7 @@ def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, s
     )
 
 
-def _points(bt: Backtest, expr: str, start: int) -> list[tuple[int, float]]:
+def _points(bt: Replayed, expr: str, start: int) -> list[tuple[int, float]]:
     res = bt.range(expr)
     if not res:
         return []
@@ -336,7 +266,7 @@ def _period_ratio_name(slo: SLO) -> str:
 
 
 def evaluate(
-    bt: Backtest,
+    bt: Replayed,
     items: Sequence[Item],
     alerts: Sequence[AlertSeries],
     *,
@@ -400,13 +330,56 @@ def evaluate(
     return out
 
 
-def _value_at(bt: Backtest, expr: str, t: int) -> float:
+def _value_at(bt: Replayed, expr: str, t: int) -> float:
     res = bt.query(expr, t)
     if not res:
         return math.nan
     value = res[0]["value"]
     assert isinstance(value, list)
     return float(value[1])
+
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """What one synthetic replay holds: scenarios that start at one moment, each against its
+    SLO twin with its counters, the rule set, and the time range (from the longest warm-up to
+    the longest scenario's end)."""
+
+    items: tuple[Item, ...]
+    rules: RuleSet
+    step: int
+    end: int
+    warmup_start: int
+    start: int = EPOCH
+
+    @property
+    def feeds(self) -> list[Feed]:
+        return [f for i in self.items for f in i.feeds]
+
+
+def plan_scenarios(
+    base: SLO,
+    scenarios: Sequence[Scenario],
+    rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
+    service_slos: Sequence[SLO] = (),
+) -> list[ScenarioPlan]:
+    """One plan per scenario start (most scenarios start at ``EPOCH``; calendar ones at their
+    dates), in the order of those starts."""
+    plans: list[ScenarioPlan] = []
+    for epoch in sorted({s.epoch or EPOCH for s in scenarios}):
+        chosen = [s for s in scenarios if (s.epoch or EPOCH) == epoch]
+        items = tuple(prepare(base, s, service_slos) for s in chosen)
+        plans.append(
+            ScenarioPlan(
+                items,
+                rules([slo for i in items for slo in i.slos]),
+                step=min(s.step for s in chosen),
+                end=epoch + max(s.duration for s in chosen),
+                warmup_start=epoch - max(s.warmup for s in chosen),
+                start=epoch,
+            )
+        )
+    return plans
 
 
 def run_scenarios(
@@ -416,26 +389,33 @@ def run_scenarios(
     *,
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
     service_slos: Sequence[SLO] = (),
-    engine: PrometheusEngine | None = None,
+    engine: PrometheusEngine | VictoriaEngine | None = None,
 ) -> list[ScenarioResult]:
-    """Backtest ``scenarios`` against the rules of ``base``, one throwaway Prometheus
-    (``engine``'s, or the default engine's) per scenario start (most scenarios start at
-    ``EPOCH``; calendar ones at their dates)."""
+    """Backtest ``scenarios`` against the rules of ``base``, per scenario start, in one
+    throwaway Prometheus (``engine``'s, or the default engine's) or in VictoriaMetrics
+    evaluated by vmalert."""
+    plans = plan_scenarios(base, scenarios, rules, service_slos)
     results: list[ScenarioResult] = []
-    starts = sorted({s.epoch or EPOCH for s in scenarios})
-    for n, epoch in enumerate(starts):
-        chosen = [s for s in scenarios if (s.epoch or EPOCH) == epoch]
-        items = [prepare(base, s, service_slos) for s in chosen]
-        step = min(s.step for s in chosen)
-        end = epoch + max(s.duration for s in chosen)
-        warmup = epoch - max(s.warmup for s in chosen)
-        text = openmetrics([f for i in items for f in i.feeds], start=epoch)
-        ruleset = rules([slo for i in items for slo in i.slos])
-        sub = workdir if len(starts) == 1 else workdir / f"start-{n}"
+    for n, p in enumerate(plans):
+        sub = workdir if len(plans) == 1 else workdir / f"start-{n}"
+        if isinstance(engine, VictoriaEngine):
+            with replay_victoria(
+                p.rules, list(samples(p.feeds, start=p.start)), sub, start=p.start, end=p.end,
+                step=p.step, warmup_start=p.warmup_start, topology=engine.topology,
+            ) as vm:  # fmt: skip
+                results.extend(evaluate(vm, p.items, vm.alerts(), start=p.start, source_id=base.id))
+            continue
         with replay(
-            ruleset, text, sub, start=epoch, end=end, step=step, warmup_start=warmup, engine=engine
+            p.rules,
+            openmetrics(p.feeds, start=p.start),
+            sub,
+            start=p.start,
+            end=p.end,
+            step=p.step,
+            warmup_start=p.warmup_start,
+            engine=engine,
         ) as bt:
-            results.extend(evaluate(bt, items, bt.alerts(), start=epoch, source_id=base.id))
+            results.extend(evaluate(bt, p.items, bt.alerts(), start=p.start, source_id=base.id))
     return results
 
 

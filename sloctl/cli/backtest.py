@@ -1,5 +1,6 @@
 """``sloctl backtest SLO_FILES``: replay the generated alerts of each SLO over synthetic
-scenarios, or over history from ``--prometheus URL --from --to``, on a throwaway Prometheus.
+scenarios, or over history from ``--prometheus URL --from --to``, on a throwaway Prometheus (or,
+for scenarios, on VictoriaMetrics with vmalert: ``--engine victoriametrics[-ha]``).
 
 Exit codes: 0 every designed alert fired within its designed time and none was false, 1 not,
 2 usage errors."""
@@ -30,8 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "backtest",
         help="replay the generated alerts over scenarios or history",
         description="Replay the generated rules on the real Prometheus engine (promtool backfill "
-        "and a throwaway Prometheus) and report detection time, false alerts, alert duration, "
-        "reset time and budget left against the ground truth, per SLO and tier.",
+        "and a throwaway Prometheus), or on VictoriaMetrics with vmalert's replay mode, and report "
+        "detection time, false alerts, alert duration, reset time and budget left against the "
+        "ground truth, per SLO and tier.",
     )
     p.add_argument("paths", nargs="+", help="SLO files or directories")
     p.add_argument(
@@ -55,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
     )
-    add_engine_argument(p)
+    add_engine_argument(p, victoria=True)
     p.set_defaults(func=_run)
 
 
@@ -64,15 +66,30 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest.output import render_json, render_table
     from sloctl.backtest.run import run_history, run_scenarios
     from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
+    from sloctl.backtest.victoria import ENGINES, VictoriaEngine
     from sloctl.egress import Egress, EgressDenied
     from sloctl.model import CompositeSLI
-    from sloctl.shelf import ToolMissing, default_engine, engine_named
+    from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, require
     from sloctl.spec import load_paths
 
+    victoria = {e.name: e for e in ENGINES}
+    engine: PrometheusEngine | VictoriaEngine
     try:
-        engine = default_engine() if args.engine == "default" else engine_named(args.engine)
+        if args.engine in victoria:
+            for binary in ("victoria-metrics", "vmalert", "vmagent", "vmauth"):
+                require(binary)
+            engine = victoria[args.engine]
+        else:
+            engine = default_engine() if args.engine == "default" else engine_named(args.engine)
     except ToolMissing as exc:
         print(f"sloctl backtest: --engine {args.engine}: {exc}", file=sys.stderr)
+        return 2
+    if args.prometheus and isinstance(engine, VictoriaEngine):
+        print(
+            f"sloctl backtest: --engine {args.engine} replays the synthetic scenarios; history read "
+            "with --prometheus is replayed on Prometheus (--engine default, prometheus-2 or prometheus-3)",
+            file=sys.stderr,
+        )
         return 2
     loaded = load_paths(args.paths)
     if not loaded.ok:
@@ -114,6 +131,7 @@ def _run(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     continue
+                assert isinstance(engine, PrometheusEngine)
                 results.extend(
                     run_history(
                         slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine

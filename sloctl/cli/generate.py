@@ -141,7 +141,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--flavour",
         choices=sorted(FLAVOURS),
         default="prometheus",
-        help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler",
+        help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler, "
+        "vmalert (one group per chained level, staggered with eval_offset; docs/rules.md)",
     )
     p.add_argument(
         "--compat",

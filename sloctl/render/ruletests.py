@@ -730,24 +730,35 @@ class _Builder:
         if ratio >= 1:
             return  # the factor needs more than every request failing in one component
         errors = max(1, round(rpm * ratio)) if multiple > 1 else math.floor(rpm * ratio)
-        burn = errors / rpm / slo.error_budget / scale
         # A healthy prefix one long window long (whole evaluation intervals), then the burn.
         prefix = (w.long_window // self.eval_step + 2) * self.per
-        if multiple > 1:
-            bound = designed_detection(
-                slo, tier, burn, self.eval_step, scrape=STEP, period=_first_period(slo)
-            )
-            burn_steps = (math.ceil(bound / self.eval_step) + 3) * self.per
-        else:
-            burn_steps = (w.long_window // self.eval_step + 3) * self.per
-        healthy = _Segment(prefix + burn_steps, rpm, 0)
-        run = self._run(self._healthy(healthy, [_Segment(prefix, rpm, 0), _Segment(burn_steps, rpm, errors)]))
         start = prefix // self.per  # last healthy evaluation; errors start right after it
-        if multiple > 1:
+        # Above the factor, the firing must be asserted at a step where the engines agree and no
+        # printed value sits on a rounding edge; an error rate that keeps the value on such an edge
+        # for the whole run is nudged by one error per minute (at most twice).
+        for nudge in range(min(3, rpm - errors + 1) if multiple > 1 else 1):
+            burn = (errors + nudge) / rpm / slo.error_budget / scale
+            if multiple > 1:
+                bound = designed_detection(
+                    slo, tier, burn, self.eval_step, scrape=STEP, period=_first_period(slo)
+                )
+                burn_steps = (math.ceil(bound / self.eval_step) + 3) * self.per
+            else:
+                burn_steps = (w.long_window // self.eval_step + 3) * self.per
+            healthy = _Segment(prefix + burn_steps, rpm, 0)
+            failing = [_Segment(prefix, rpm, 0), _Segment(burn_steps, rpm, errors + nudge)]
+            run = self._run(self._healthy(healthy, failing))
+            if multiple <= 1:
+                break
             first, every = run.first_firing(tier), run.last_first_firing(tier)
             if first is None or every is None or every * self.eval_step - prefix * STEP > bound:
                 raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")
-            late = next(i for i in range(every, run.steps) if run.agreed(i))
+            late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
+            if late is not None:
+                break
+        if multiple > 1:
+            if late is None or first is None:
+                raise AssertionError(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
             name = (
@@ -780,19 +791,29 @@ class _Builder:
         )
         # Good slices after the run: past the designed time, or (one short) just past the run,
         # where its window holds the most bad slices.
-        after = max(3, math.ceil(bound / SLICE) - count + 3) if enough else 3
-        segments = [
-            _Segment(prefix * SLICE_STEPS, rpm, 0),
-            _Segment(count * SLICE_STEPS, rpm, bad),
-            _Segment(after * SLICE_STEPS, rpm, 0),
-        ]
-        run = self._run(_one(segments))
         start = prefix
-        if enough:
+        # As in ``burn``: a breach whose slice ratios keep a printed value on a rounding edge is
+        # made one slice longer (at most twice), so that the firing can be asserted.
+        for _longer in range(3 if enough else 1):
+            after = max(3, math.ceil(bound / SLICE) - count + 3) if enough else 3
+            segments = [
+                _Segment(prefix * SLICE_STEPS, rpm, 0),
+                _Segment(count * SLICE_STEPS, rpm, bad),
+                _Segment(after * SLICE_STEPS, rpm, 0),
+            ]
+            run = self._run(_one(segments))
+            if not enough:
+                break
             first, every = run.first_firing(tier), run.last_first_firing(tier)
             if first is None or every is None or (every - start) * SLICE > bound:
                 raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")
-            late = next(i for i in range(every, run.steps) if run.agreed(i))
+            late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
+            if late is not None:
+                break
+            count += 1
+        if enough:
+            if late is None or first is None:
+                raise AssertionError(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
             name = (

@@ -1,0 +1,381 @@
+"""VictoriaMetrics on loopback: single-node ``victoria-metrics``, ``vmagent``, ``vmauth`` and
+``vmalert`` from the tool shelf (``scripts/tools.sh victoriametrics``), each on a free port.
+
+The cluster trio (vminsert/vmselect/vmstorage) cannot be built here (the Go module proxy refuses
+VictoriaMetrics' ``-cluster`` tags), so the distributed set-up is VictoriaMetrics' documented
+high-availability pattern built from single-node instances: ``vmagent`` replicates every write
+to each node, ``vmauth`` with ``first_available`` sends reads to the first node that answers.
+
+>>> with start_victoria_metrics(tmp / "a") as a, start_victoria_metrics(tmp / "b") as b:  # doctest: +SKIP
+...     with start_vmagent(tmp / "agent", remote_write=[a.write_url, b.write_url]) as agent:
+...         with start_vmauth(tmp / "auth", backends=[a.url, b.url]) as auth:
+...             urllib.request.urlopen(auth.url + "/api/v1/query?query=up")
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from sloctl.shelf import ToolMissing, require
+
+from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port, log_tail
+
+__all__ = [
+    "ReplayError",
+    "VictoriaMetricsServer",
+    "VmagentServer",
+    "VmalertServer",
+    "VmauthServer",
+    "replay_vmalert",
+    "start_victoria_metrics",
+    "start_vmagent",
+    "start_vmalert",
+    "start_vmauth",
+    "vm_binary",
+]
+
+
+def vm_binary(name: str) -> str:
+    """A VictoriaMetrics binary from the tool shelf; ServerStartError says how to build it."""
+    try:
+        return str(require(name))
+    except ToolMissing as exc:
+        raise ServerStartError(str(exc)) from None
+
+
+def _health(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+class _VMProcess(ManagedProcess):
+    """Every VictoriaMetrics component answers ``/health`` once it serves requests."""
+
+    startup_timeout = 60.0
+    binary_name = ""
+
+    def __init__(self, *, workdir: Path, binary: str | None) -> None:
+        super().__init__(host=LOOPBACK, port=free_port(), logfile=workdir / f"{self.name}.log", run_as=None)
+        self.workdir = workdir
+        self.binary = binary or vm_binary(self.binary_name)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def listen(self) -> str:
+        return f"-httpListenAddr={self.host}:{self.port}"
+
+    def _ready(self) -> bool:
+        return _health(self.url)
+
+
+class VictoriaMetricsServer(_VMProcess):
+    """Single-node VictoriaMetrics: storage, ingestion and MetricsQL queries in one process."""
+
+    name = "victoria-metrics"
+    binary_name = "victoria-metrics"
+
+    def __init__(
+        self, *, workdir: Path, data_dir: Path, extra_args: Sequence[str] = (), binary: str | None = None
+    ) -> None:
+        super().__init__(workdir=workdir, binary=binary)
+        self.data_dir = data_dir
+        self.extra_args = tuple(extra_args)
+
+    @property
+    def write_url(self) -> str:
+        """The Prometheus remote-write endpoint."""
+        return f"{self.url}/api/v1/write"
+
+    @property
+    def import_url(self) -> str:
+        """Prometheus text format with millisecond timestamps."""
+        return f"{self.url}/api/v1/import/prometheus"
+
+    def _command(self) -> Sequence[str]:
+        return [
+            self.binary,
+            self.listen,
+            f"-storageDataPath={self.data_dir}",
+            # Backtests write history (2026-01-01 on): the default retention of one month
+            # would drop it on arrival.
+            "-retentionPeriod=100y",
+            # Backfilled history lands in time ranges a query may already have cached as empty.
+            # (-search.latencyOffset keeps its default, 30 s: it only hides samples of the last
+            # 30 s from queries near now, which is what vmalert users run with.)
+            "-search.disableCache",
+            *self.extra_args,
+        ]
+
+    def requests_served(self, path: str) -> int:
+        """How many requests to ``path`` (``/api/v1/query_range`` …) this process has served
+        (``vm_http_requests_total`` on ``/metrics``)."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as resp:
+            text = resp.read().decode()
+        line = f'vm_http_requests_total{{path="{path}"}} '
+        return sum(int(float(x[len(line) :])) for x in text.splitlines() if x.startswith(line))
+
+    def force_flush(self) -> None:
+        """Make every sample received so far searchable now (``/internal/force_flush``)."""
+        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30) as resp:
+            resp.read()
+
+
+class VmagentServer(_VMProcess):
+    """vmagent replicating every sample it receives to each ``remote_write`` URL; a URL that is
+    down gets its samples queued on disk and delivered once it is back."""
+
+    name = "vmagent"
+    binary_name = "vmagent"
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        remote_write: Sequence[str],
+        extra_args: Sequence[str] = (),
+        binary: str | None = None,
+    ) -> None:
+        super().__init__(workdir=workdir, binary=binary)
+        if not remote_write:
+            raise ValueError("vmagent needs at least one remote_write URL")
+        self.remote_write = tuple(remote_write)
+        self.extra_args = tuple(extra_args)
+
+    @property
+    def write_url(self) -> str:
+        return f"{self.url}/api/v1/write"
+
+    @property
+    def import_url(self) -> str:
+        return f"{self.url}/api/v1/import/prometheus"
+
+    def _command(self) -> Sequence[str]:
+        return [
+            self.binary,
+            self.listen,
+            *(f"-remoteWrite.url={u}" for u in self.remote_write),
+            f"-remoteWrite.tmpDataPath={self.workdir / 'vmagent-queue'}",
+            # Short flushes and retries: the backtest waits for each sample to land.
+            "-remoteWrite.flushInterval=200ms",
+            "-remoteWrite.retryMinInterval=200ms",
+            "-remoteWrite.retryMaxInterval=2s",
+            *self.extra_args,
+        ]
+
+
+class VmauthServer(_VMProcess):
+    """vmauth proxying every request to the first of ``backends`` that answers
+    (``load_balancing_policy: first_available``, VictoriaMetrics' documented hot standby)."""
+
+    name = "vmauth"
+    binary_name = "vmauth"
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        backends: Sequence[str],
+        extra_args: Sequence[str] = (),
+        binary: str | None = None,
+    ) -> None:
+        super().__init__(workdir=workdir, binary=binary)
+        if not backends:
+            raise ValueError("vmauth needs at least one backend URL")
+        self.backends = tuple(backends)
+        self.extra_args = tuple(extra_args)
+        self.config = workdir / "vmauth.yml"
+        prefixes = "".join(f"    - {b.rstrip('/')}/\n" for b in self.backends)
+        # Retry on another backend when one answers 5xx, not only when it refuses connections.
+        self.config.write_text(
+            "unauthorized_user:\n  url_prefix:\n" + prefixes + "  load_balancing_policy: first_available\n"
+            "  retry_status_codes: [500, 502, 503]\n"
+        )
+
+    def _command(self) -> Sequence[str]:
+        return [self.binary, self.listen, f"-auth.config={self.config}", *self.extra_args]
+
+
+class VmalertServer(_VMProcess):
+    """vmalert evaluating ``rules`` live against ``datasource``, writing recordings and alert
+    states to ``remote_write`` (a base URL: vmalert appends ``/api/v1/write``); no notifier, the
+    ``ALERTS`` series are what the tests read."""
+
+    name = "vmalert"
+    binary_name = "vmalert"
+
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        rules: Sequence[Path],
+        datasource: str,
+        remote_write: str,
+        evaluation_interval: int = 60,
+        extra_args: Sequence[str] = (),
+        binary: str | None = None,
+    ) -> None:
+        super().__init__(workdir=workdir, binary=binary)
+        self.rules = tuple(rules)
+        self.datasource = datasource
+        self.remote_write = remote_write
+        self.evaluation_interval = evaluation_interval
+        self.extra_args = tuple(extra_args)
+
+    def _command(self) -> Sequence[str]:
+        return [
+            self.binary,
+            self.listen,
+            *_vmalert_common(self.rules, self.datasource, self.remote_write, self.url),
+            f"-evaluationInterval={self.evaluation_interval}s",
+            *self.extra_args,
+        ]
+
+
+def _vmalert_common(rules: Sequence[Path], datasource: str, remote_write: str, external: str) -> list[str]:
+    return [
+        *(f"-rule={r}" for r in rules),
+        f"-datasource.url={datasource}",
+        f"-remoteWrite.url={remote_write}",
+        # The alert source link; without it vmalert derives one from the host name.
+        f"-external.url={external}",
+        "-notifier.blackhole",
+    ]
+
+
+_Server = TypeVar("_Server", bound=_VMProcess)
+
+
+def _start(server: _Server) -> _Server:
+    for attempt in range(3):  # the free port may be taken between probing and binding
+        try:
+            server._spawn()
+            return server
+        except ServerStartError:
+            if attempt == 2:
+                raise
+            server.port = free_port()
+    return server  # pragma: no cover - the loop returns or raises
+
+
+def start_victoria_metrics(
+    workdir: Path, *, extra_args: Sequence[str] = (), binary: str | None = None
+) -> VictoriaMetricsServer:
+    """Single-node VictoriaMetrics with its data in ``workdir/data``; returns once ``/health``
+    answers (at most 60 s)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = VictoriaMetricsServer(
+        workdir=workdir, data_dir=workdir / "data", extra_args=extra_args, binary=binary
+    )
+    return _start(server)
+
+
+def start_vmagent(
+    workdir: Path, *, remote_write: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
+) -> VmagentServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _start(
+        VmagentServer(workdir=workdir, remote_write=remote_write, extra_args=extra_args, binary=binary)
+    )
+
+
+def start_vmauth(
+    workdir: Path, *, backends: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
+) -> VmauthServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return _start(VmauthServer(workdir=workdir, backends=backends, extra_args=extra_args, binary=binary))
+
+
+def start_vmalert(
+    workdir: Path,
+    *,
+    rules: Sequence[Path],
+    datasource: str,
+    remote_write: str,
+    evaluation_interval: int = 60,
+    extra_args: Sequence[str] = (),
+    binary: str | None = None,
+) -> VmalertServer:
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = VmalertServer(
+        workdir=workdir,
+        rules=rules,
+        datasource=datasource,
+        remote_write=remote_write,
+        evaluation_interval=evaluation_interval,
+        extra_args=extra_args,
+        binary=binary,
+    )
+    return _start(server)
+
+
+class ReplayError(RuntimeError):
+    """vmalert's replay failed; the message carries the tail of its output."""
+
+
+_GENERATED = re.compile(r"replay evaluation finished, generated (\d+) samples")
+
+
+def _rfc3339(t: int) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def replay_vmalert(
+    workdir: Path,
+    *,
+    rules: Path,
+    datasource: str,
+    remote_write: str,
+    start: int,
+    end: int,
+    max_points: int,
+    timeout: float = 600,
+    extra_args: Sequence[str] = (),
+    binary: str | None = None,
+) -> int:
+    """Evaluate ``rules`` at every group interval of ``[start, end]`` (Unix seconds) with
+    vmalert's replay mode (``/api/v1/query_range`` against ``datasource``, results written to
+    ``remote_write``); returns the number of samples vmalert wrote. vmalert exits non-zero when a
+    sample could not be delivered, which raises ReplayError.
+
+    ``max_points`` bounds the points of one range query: with at least the points of the whole
+    range, each rule is one query, and no evaluation sits on the boundary of two queries (vmalert
+    would evaluate it twice)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"vmalert-replay-{rules.stem}-{start}.log"
+    command = [
+        binary or vm_binary("vmalert"),
+        f"-httpListenAddr={LOOPBACK}:{free_port()}",
+        *_vmalert_common([rules], datasource, remote_write, f"http://{LOOPBACK}"),
+        f"-replay.timeFrom={_rfc3339(start)}",
+        f"-replay.timeTo={_rfc3339(end)}",
+        f"-replay.maxDatapointsPerQuery={max_points}",
+        "-replay.disableProgressBar",
+        *extra_args,
+    ]
+    with open(log, "wb") as out:
+        try:
+            done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReplayError(f"vmalert replay of {rules} took more than {timeout:.0f} s; log tail ({log}):\n"
+                              f"{log_tail(log)}") from None  # fmt: skip
+    text = log.read_text(errors="replace")
+    found = _GENERATED.search(text)
+    if done.returncode != 0 or found is None:
+        raise ReplayError(
+            f"vmalert replay of {rules} exited with code {done.returncode}; "
+            f"log tail ({log}):\n{log_tail(log)}"
+        )
+    return int(found.group(1))

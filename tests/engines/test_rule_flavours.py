@@ -1,0 +1,209 @@
+"""The rule flavours for engines other than Prometheus: Mimir/Cortex ruler namespaces (checked
+against the ruler's documented file format; Mimir itself is AGPL and not run here) and vmalert's
+chained groups (checked by vmalert and by the property that no rule reads its own group)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from sloctl.cli.main import main
+from sloctl.render.flavours import VMALERT_MIN_SPACING, vmalert_groups
+from sloctl.shelf import find
+from tests.paths import ROOT
+
+SLOS = ROOT / "slos"
+PROMTOOL = shutil.which("promtool")
+VMALERT = find("vmalert")
+
+_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
+_LABELS = {"type": "object", "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
+           "additionalProperties": {"type": "string"}}  # fmt: skip
+_RULE_COMMON = {"expr": {"type": "string", "minLength": 1}, "labels": _LABELS}
+# The ruler namespace file `mimirtool rules load|sync|lint` reads (the cortextool format before
+# it): an optional `namespace` (default: the file name) and Prometheus rule groups, each optionally
+# federated with `source_tenants`. mimirtool decodes it with unknown fields refused, then
+# validates every group with Prometheus' own rule-file checks (promtool's, run below).
+MIMIR_RULER_NAMESPACE = {
+    "type": "object",
+    "required": ["groups"],
+    "additionalProperties": False,
+    "properties": {
+        "namespace": {"type": "string", "minLength": 1},
+        "groups": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "rules"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "interval": {"type": "string", "pattern": _DURATION},
+                    "query_offset": {"type": "string", "pattern": _DURATION},
+                    "limit": {"type": "integer", "minimum": 0},
+                    "labels": _LABELS,
+                    "source_tenants": {"type": "array", "items": {"type": "string"}},
+                    "rules": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "oneOf": [
+                                {
+                                    "type": "object",
+                                    "required": ["record", "expr"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "record": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+                                        **_RULE_COMMON,
+                                    },
+                                },
+                                {
+                                    "type": "object",
+                                    "required": ["alert", "expr"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "alert": {"type": "string", "minLength": 1},
+                                        "for": {"type": "string", "pattern": _DURATION},
+                                        "keep_firing_for": {"type": "string", "pattern": _DURATION},
+                                        "annotations": {
+                                            "type": "object",
+                                            "additionalProperties": {"type": "string"},
+                                        },
+                                        **_RULE_COMMON,
+                                    },
+                                },
+                            ]
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def _generate(tmp_path: Path, *flags: str) -> list[Path]:
+    args = ["generate", str(SLOS), "-o", str(tmp_path), "--no-dashboards", "--no-tests", "--no-alertmanager"]
+    assert main([*args, *flags]) == 0
+    files = sorted((tmp_path / "rules").glob("*.yml"))
+    assert len(files) >= 3
+    return files
+
+
+def test_mimir_flavour_files_are_valid_ruler_namespaces_with_unique_groups(tmp_path: Path) -> None:
+    for path in _generate(tmp_path, "--flavour", "mimir"):
+        doc = yaml.safe_load(path.read_text())
+        jsonschema.validate(doc, MIMIR_RULER_NAMESPACE)
+        names = [g["name"] for g in doc["groups"]]
+        assert len(names) == len(set(names)), path  # the ruler refuses a repeated group name
+        assert doc["namespace"] == f"sloctl-{path.name.removesuffix('.mimir.yml')}"
+
+
+@pytest.mark.promtool
+@pytest.mark.skipif(PROMTOOL is None, reason="no promtool (apt-get install prometheus)")
+def test_mimir_flavour_groups_pass_prometheus_rule_file_checks(tmp_path: Path) -> None:
+    for path in _generate(tmp_path, "--flavour", "mimir"):
+        groups = yaml.safe_load(path.read_text())["groups"]
+        plain = tmp_path / f"{path.stem}.groups.yml"
+        plain.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+        assert PROMTOOL is not None
+        done = subprocess.run(
+            [PROMTOOL, "check", "rules", "--lint-fatal", str(plain)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_ruler_schema_refuses_what_mimir_would_refuse(tmp_path: Path) -> None:
+    (path, *_rest) = _generate(tmp_path, "--flavour", "mimir")
+    doc = yaml.safe_load(path.read_text())
+    # vmalert's group fields are unknown to the ruler …
+    with pytest.raises(jsonschema.ValidationError, match="eval_offset"):
+        jsonschema.validate(
+            {**doc, "groups": [{**doc["groups"][0], "eval_offset": "15s"}]}, MIMIR_RULER_NAMESPACE
+        )
+    # … and so is a rule with both a record and an alert name.
+    bad_rule = {**doc["groups"][0]["rules"][0], "alert": "Both"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(
+            {**doc, "groups": [{**doc["groups"][0], "rules": [bad_rule]}]}, MIMIR_RULER_NAMESPACE
+        )
+
+
+# -- vmalert ---------------------------------------------------------------------------------------
+
+
+def _reads(expr: str, name: str) -> bool:
+    return re.search(rf"(?<![\w:]){re.escape(name)}(?![\w:])", expr) is not None
+
+
+def test_vmalert_flavour_splits_each_slo_into_staggered_levels_that_never_read_their_own_group(
+    tmp_path: Path,
+) -> None:
+    for path in _generate(tmp_path, "--flavour", "vmalert"):
+        assert path.name.endswith(".vmalert.yml")
+        groups = yaml.safe_load(path.read_text())["groups"]
+        plain = yaml.safe_load((ROOT / "rules" / path.name.replace(".vmalert", "")).read_text())["groups"]
+        by_slo: dict[str, list[dict[str, object]]] = {}
+        for g in groups:
+            by_slo.setdefault(g["name"].rsplit("-level", 1)[0], []).append(g)
+        assert sorted(by_slo) == sorted(g["name"] for g in plain)
+        for original in plain:
+            levels = by_slo[original["name"]]
+            # Same rules, each once, in the same order within a level.
+            flat = [r for g in levels for r in g["rules"]]
+            assert sorted(map(str, flat)) == sorted(map(str, original["rules"]))
+            assert [g["eval_offset"] for g in levels] == ["0s", "15s", "30s", "45s"]  # 1m, four levels
+            assert all(g["interval"] == "1m" for g in levels)
+            assert "params" not in levels[0] and all(
+                g["params"] == {"latency_offset": ["1ms"]} for g in levels[1:]
+            )
+            # Every rule reads only recordings of earlier levels: none of its own group's.
+            records = {str(r["record"]) for r in original["rules"] if "record" in r}
+            earlier: set[str] = set()
+            for g in levels:
+                for r in g["rules"]:
+                    read = {n for n in records if n != r.get("record") and _reads(str(r["expr"]), n)}
+                    assert read <= earlier, (g["name"], r.get("record") or r.get("alert"), read - earlier)
+                earlier |= {str(r["record"]) for r in g["rules"] if "record" in r}
+            alerts = [g for g in levels if any("alert" in r for r in g["rules"])]
+            assert [g["eval_offset"] for g in alerts] == ["30s"]  # windows at 15s, alerts at 30s
+
+
+@pytest.mark.skipif(VMALERT is None, reason="VictoriaMetrics is not on the tool shelf")
+def test_vmalert_loads_the_vmalert_flavour(tmp_path: Path) -> None:
+    files = _generate(tmp_path, "--flavour", "vmalert")
+    assert VMALERT is not None
+    done = subprocess.run(
+        [str(VMALERT), "-dryRun", *(f"-rule={f}" for f in files)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+def test_vmalert_flavour_refuses_an_interval_too_short_for_its_levels_and_says_which_to_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["generate", str(SLOS), "-o", str(tmp_path), "--flavour", "vmalert", "--interval", "20s"]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "--flavour vmalert" in err and "every 20s" in err and "at least 40s" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "rules").exists()  # nothing half-written
+    groups = [
+        {
+            "name": "g",
+            "interval": "40s",
+            "rules": [{"record": "a:b", "expr": "x"}, {"alert": "A", "expr": "a:b"}],
+        }
+    ]
+    assert [g["eval_offset"] for g in vmalert_groups(groups)] == ["0s", "20s"]
+    with pytest.raises(ValueError, match="at least 20s"):
+        vmalert_groups([{**groups[0], "interval": "10s"}], min_spacing=VMALERT_MIN_SPACING)
