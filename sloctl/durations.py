@@ -1,7 +1,18 @@
-"""Prometheus durations (``5m``, ``1h30m``, ``28d``) parsed to whole seconds and formatted back.
+"""The one duration grammar of sloctl: Prometheus durations (``5m``, ``1h30m``, ``28d``, ``250ms``).
+
+Every duration the toolkit reads goes through this module: SLO periods and alert windows,
+``generate --interval``, ``loadtest --duration``, ``testbed up --for``, collector intervals and
+timeouts. The grammar is Prometheus' own: one or more ``<integer><unit>`` parts, units from
+largest to smallest and each at most once, units ``y w d h m s ms``. Two readings of it:
+
+* :func:`parse_duration` gives whole seconds and refuses ``ms`` (rule files work in seconds);
+* :func:`parse_seconds` gives seconds as a float, ``ms`` allowed, and takes a YAML number as a
+  count of seconds (``interval: 10``) -- for timers, not for rules.
 
 >>> parse_duration("1h30m")
 5400
+>>> parse_seconds("1m30s500ms")
+90.5
 >>> format_duration(5400)
 '1h30m'
 >>> format_duration(28 * 86400)
@@ -13,7 +24,14 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["DurationError", "format_duration", "parse_duration"]
+__all__ = [
+    "DURATION_PATTERN",
+    "WHOLE_SECONDS_PATTERN",
+    "DurationError",
+    "format_duration",
+    "parse_duration",
+    "parse_seconds",
+]
 
 # Units Prometheus accepts, largest first; a year is 365 days and a week 7, as in Prometheus.
 _UNITS: tuple[tuple[str, int], ...] = (
@@ -29,34 +47,56 @@ _PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
 #: Prometheus keeps durations in nanoseconds in an int64: 106751d 23h 47m 16s at most
 #: (``promtool check rules`` says "duration out of range" beyond).
 MAX_SECONDS = (2**63 - 1) // 10**9
-_WHOLE = re.compile(r"^(?:\d+(?:ms|y|w|d|h|m|s))+$")
+#: the grammar as a regular expression (units in order, each once, at least one part), also the
+#: ``pattern`` of every duration in our JSON Schemas
+DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$"
+#: the same for durations in rule files, which work in whole seconds (no ``ms`` part)
+WHOLE_SECONDS_PATTERN = DURATION_PATTERN.replace("([0-9]+ms)?", "")
+_GRAMMAR = re.compile(DURATION_PATTERN)
+_PARTS_ONLY = re.compile(r"^(?:\d+(?:ms|y|w|d|h|m|s))+$")
+_EXAMPLES = "such as 500ms, 10s, 5m, 1h30m or 30d"
 
 
 class DurationError(ValueError):
     """A string that is not a Prometheus duration."""
 
 
-def parse_duration(text: str) -> int:
-    """Seconds in a Prometheus duration; sub-second parts are rejected (rules work in seconds)."""
-    if not isinstance(text, str) or not _WHOLE.match(text):
-        raise DurationError(f"{text!r} is not a Prometheus duration such as 5m, 1h30m or 30d")
-    total = 0
-    last_rank = -1
-    for number, unit in _PART.findall(text):
-        if unit == "ms":
-            raise DurationError(f"{text!r}: milliseconds are not supported here; use whole seconds")
-        rank = [u for u, _ in _UNITS].index(unit)
-        if rank <= last_rank:
-            raise DurationError(f"{text!r}: units must go from largest to smallest, each once")
-        last_rank = rank
-        total += int(number) * _SECONDS[unit]
+def _milliseconds(text: object) -> int:
+    """Milliseconds in a duration of the grammar; raises :class:`DurationError`."""
+    if not isinstance(text, str) or not _PARTS_ONLY.match(text):
+        raise DurationError(f"{text!r} is not a Prometheus duration {_EXAMPLES}")
+    if not _GRAMMAR.match(text):
+        raise DurationError(f"{text!r}: units must go from largest to smallest, each once")
+    total = sum(
+        int(number) * (1 if unit == "ms" else _SECONDS[unit] * 1000) for number, unit in _PART.findall(text)
+    )
     if total <= 0:
         raise DurationError(f"{text!r} must be longer than zero")
-    if total > MAX_SECONDS:
+    if total > MAX_SECONDS * 1000:
         raise DurationError(
             f"{text!r} is longer than Prometheus accepts ({format_duration(MAX_SECONDS)} at most)"
         )
     return total
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in a Prometheus duration; sub-second parts are rejected (rules work in seconds)."""
+    if isinstance(text, str) and text.endswith("ms") and _GRAMMAR.match(text):
+        raise DurationError(f"{text!r}: milliseconds are not supported here; use whole seconds")
+    return _milliseconds(text) // 1000
+
+
+def parse_seconds(value: object) -> float:
+    """Seconds in a duration (``ms`` allowed), or in a YAML number of seconds (``10``, ``0.5``).
+
+    >>> parse_seconds("1h30m"), parse_seconds("250ms"), parse_seconds(3)
+    (5400.0, 0.25, 3.0)
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not 0 < value <= MAX_SECONDS:
+            raise DurationError(f"{value!r} seconds is not a positive duration")
+        return float(value)
+    return _milliseconds(value) / 1000
 
 
 @functools.lru_cache(maxsize=4096)

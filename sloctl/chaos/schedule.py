@@ -27,9 +27,13 @@ from typing import Any
 
 import yaml
 
+from sloctl.errors import Location, SpecError
 from sloctl.naming import slug
+from sloctl.spec.shape import Field, Shape, check_document
+from sloctl.spec.yamlsrc import parse_documents
 
 __all__ = [
+    "SHAPE",
     "GamedayEntry",
     "Schedule",
     "ScheduleError",
@@ -88,27 +92,78 @@ def _check_cron(cron: str) -> list[str]:
     return fields
 
 
+def _cron_problem(cron: str) -> str | None:
+    try:
+        _check_cron(cron)
+    except ScheduleError as exc:
+        return str(exc)
+    return None
+
+
+SHAPE = Shape(
+    {
+        "apiVersion": Field("string", required=True, enum=("sloctl/v1",)),
+        "kind": Field("string", required=True, enum=("GamedaySchedule",)),
+        "metadata": Field("mapping", shape=Shape({"name": Field("string")})),
+        "spec": Field(
+            "mapping",
+            required=True,
+            shape=Shape(
+                {
+                    "image": Field("string", "container image of the CronJob"),
+                    "config": Field("string", "--config of sloctl gameday run (default chaos/targets.json)"),
+                    "gamedays": Field(
+                        "list",
+                        required=True,
+                        items=Field(
+                            "mapping",
+                            shape=Shape(
+                                {
+                                    "experiment": Field("string", "experiment file", required=True),
+                                    "cron": Field(
+                                        "string",
+                                        "minute hour day-of-month month day-of-week, UTC",
+                                        required=True,
+                                        validate=_cron_problem,
+                                    ),
+                                }
+                            ),
+                        ),
+                    ),
+                }
+            ),
+        ),
+    },
+    "the game-day calendar (docs/gameday.md)",
+)
+
+
 def load_schedule(path: Path) -> Schedule:
-    doc: Any = yaml.safe_load(Path(path).read_text())
-    if (
-        not isinstance(doc, dict)
-        or doc.get("apiVersion") != "sloctl/v1"
-        or doc.get("kind") != "GamedaySchedule"
-    ):
-        raise ScheduleError(f"{path}: expected apiVersion sloctl/v1, kind GamedaySchedule")
-    spec = doc.get("spec") or {}
+    """Read and check a ``GamedaySchedule`` file; every problem is a :class:`ScheduleError`
+    naming ``file:line:column``."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ScheduleError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    docs, errors = parse_documents(data, str(path))
+    if not errors and len(docs) != 1:
+        errors = [SpecError(Location(str(path), 1, 1), "", "expected exactly one YAML document")]
+    if not errors:
+        errors = check_document(SHAPE, docs[0])
+    if errors:
+        raise ScheduleError("\n".join(str(e) for e in errors))
+    doc = docs[0].to_python()
+    assert isinstance(doc, dict)
+    spec = doc["spec"]
     entries = []
-    for item in spec.get("gamedays") or []:
-        if not isinstance(item, dict) or "experiment" not in item or "cron" not in item:
-            raise ScheduleError(f"{path}: every game day needs experiment and cron")
-        _check_cron(str(item["cron"]))
+    for item in spec["gamedays"]:
         entries.append(GamedayEntry(experiment=str(item["experiment"]), cron=str(item["cron"])))
     if not entries:
-        raise ScheduleError(f"{path}: no game day scheduled")
+        raise ScheduleError(f"{docs[0].loc}: spec.gamedays: no game day scheduled")
     return Schedule(
         name=slug(str((doc.get("metadata") or {}).get("name", "gamedays"))),
-        image=str(spec.get("image", "ghcr.io/example/sloctl:latest")),
-        config=str(spec.get("config", "chaos/targets.json")),
+        image=str(spec.get("image") or "ghcr.io/example/sloctl:latest"),
+        config=str(spec.get("config") or "chaos/targets.json"),
         gamedays=tuple(entries),
         source=str(path),
     )

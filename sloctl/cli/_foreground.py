@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import signal
 import tempfile
 import threading
@@ -15,23 +14,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+from sloctl.durations import DurationError, parse_seconds
+
 __all__ = ["MAX_RUN_SECONDS", "make_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
 
 MAX_RUN_SECONDS = 7 * 24 * 3600.0
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
 
 def parse_duration(text: str) -> float:
-    """``30s``, ``5m``, ``1h``, ``250ms`` or plain seconds → seconds (argparse type)."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 30s, 5m, 1h)")
-    seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
-    return seconds
+    """``30s``, ``5m``, ``1h30m``, ``250ms`` → seconds (argparse type; the grammar is
+    :mod:`sloctl.durations`, the one every duration of the toolkit is read with)."""
+    try:
+        return parse_seconds(text.strip())
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def make_workdir(workdir: Path | None, prefix: str) -> Path:

@@ -61,7 +61,17 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(schema_text())
+    if args.kind == "Service":
+        sys.stdout.write(schema_text())
+        return 0
+    from sloctl.spec.shape import document_schema
+
+    if args.kind == "CollectorConfig":
+        from sloctl.collector.config import SHAPE
+    else:
+        from sloctl.chaos.schedule import SHAPE
+    schema = document_schema(SHAPE, schema_id=f"https://sloctl.dev/schemas/{args.kind}.json", title=args.kind)
+    sys.stdout.write(json.dumps(schema, indent=2, sort_keys=True) + "\n")
     return 0
 
 
@@ -82,6 +92,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_input_arguments(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("schema", help="print the JSON Schema of the native sloctl/v1 format")
+    p.add_argument(
+        "--kind",
+        choices=["Service", "CollectorConfig", "GamedaySchedule"],
+        default="Service",
+        help="document kind (default Service: SLO files; CollectorConfig: collector targets; "
+        "GamedaySchedule: the game-day calendar)",
+    )
     p.set_defaults(func=_schema)
     p = sub.add_parser("explain", help="summarise SLOs: budgets, alert tiers, detection times")
     add_input_arguments(p)

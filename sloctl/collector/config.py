@@ -23,11 +23,14 @@ from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
-import yaml
-
+from sloctl.durations import parse_seconds
 from sloctl.egress import LOOPBACK, Egress, EgressDenied
+from sloctl.errors import Location, SpecError
+from sloctl.spec.shape import Field, Shape, check_document
+from sloctl.spec.yamlsrc import YNode, parse_documents
 
 __all__ = [
+    "SHAPE",
     "CollectorConfig",
     "ConfigError",
     "ConnectionMode",
@@ -167,152 +170,162 @@ LISTEN = Egress(action="listen on", widen="allowNonLoopbackListen: true in the c
 EXPORT = Egress(action="export traces to", widen="allowNonLoopback: true under otlp in the collector config")
 
 
-# --- YAML with line numbers ---------------------------------------------------------------
+# --- the document's shape: validation and JSON Schema both come from it ----------------------
 
-
-class _Map(dict[str, object]):
-    """A mapping that remembers the line of itself and of each key."""
-
-    line: int = 0
-    key_lines: dict[str, int]
-
-
-class _Seq(list[object]):
-    line: int = 0
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
-    out = _Map()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        out[str(key)] = loader.construct_object(value_node, deep=True)
-        out.key_lines[str(key)] = key_node.start_mark.line + 1
-    return out
-
-
-def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
-    out = _Seq(loader.construct_object(n, deep=True) for n in node.value)
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+_SECRET = Field(
+    "mapping",
+    "where the password comes from: {env: NAME} or {file: PATH} (first line)",
+    shape=Shape({"env": Field("string"), "file": Field("string")}, exactly_one=("env", "file")),
+    wrong_type="literal passwords are not accepted; use {env: NAME} or {file: PATH}",
+)
+_CONNECTIONS = Field(
+    "list",
+    "cold: a new connection per run; warm: a kept one",
+    items=Field("string", enum=tuple(m.value for m in ConnectionMode)),
+    one_or_list=True,
+)
+_TIMERS = {
+    "interval": Field("duration", "time between runs (default 10s)"),
+    "timeout": Field("duration", "limit of one run, shorter than the interval (default 80 % of it)"),
+    "connections": _CONNECTIONS,
+}
+#: fields of a target that only some kinds take
+_KIND_FIELDS: dict[str, frozenset[Kind]] = {
+    "url": frozenset({Kind.HTTP}),
+    "expect": frozenset({Kind.HTTP}),
+    "host": frozenset(Kind) - {Kind.HTTP},
+    "port": frozenset(Kind) - {Kind.HTTP},
+    "user": frozenset(Kind) - {Kind.HTTP},
+    "database": frozenset(Kind) - {Kind.HTTP},
+    "password": frozenset(Kind) - {Kind.HTTP},
+    "canary": frozenset(Kind) - {Kind.HTTP},
+    "adminUser": frozenset({Kind.PGBOUNCER}),
+    "adminPassword": frozenset({Kind.PGBOUNCER}),
+}
+TARGET_SHAPE = Shape(
+    {
+        "name": Field("string", "unique target name", required=True, pattern=_NAME_RE.pattern),
+        "kind": Field("string", required=True, enum=tuple(k.value for k in Kind)),
+        **_TIMERS,
+        "tls": Field(
+            "mapping",
+            shape=Shape(
+                {
+                    "enabled": Field("boolean"),
+                    "caFile": Field("string"),
+                    "serverName": Field("string"),
+                    "insecureSkipVerify": Field("boolean"),
+                }
+            ),
+        ),
+        "url": Field("string", "http: the absolute http:// or https:// URL probed", required=False),
+        "expect": Field(
+            "mapping",
+            "http: what the answer must be",
+            shape=Shape(
+                {
+                    "status": Field(
+                        "list", items=Field("integer", minimum=100, maximum=599), one_or_list=True
+                    ),
+                    "method": Field("string"),
+                    "problemJson": Field("boolean"),
+                    "rateLimitHeaders": Field("boolean"),
+                    "linkHeader": Field("boolean"),
+                }
+            ),
+        ),
+        "host": Field("string", "default 127.0.0.1"),
+        "port": Field("integer", "default: the kind's conventional port", minimum=1, maximum=65535),
+        "user": Field("string", "postgres and pgbouncer: required"),
+        "database": Field("string", "postgres and pgbouncer: required"),
+        "password": _SECRET,
+        "canary": Field("boolean", "write-path canary (upsert/SET, then read back)"),
+        "adminUser": Field("string", "pgbouncer: user of the admin console"),
+        "adminPassword": _SECRET,
+    },
+    "one probed target; which fields apply depends on its kind (docs/collector.md)",
+)
+SHAPE = Shape(
+    {
+        "apiVersion": Field("string", required=True, enum=("sloctl/v1",)),
+        "kind": Field("string", required=True, enum=("CollectorConfig",)),
+        "listen": Field("string", "HOST:PORT of /metrics (default 127.0.0.1:9465)"),
+        "allowNonLoopbackListen": Field("boolean"),
+        "allowNetworks": Field("list", "CIDR networks probes may reach", items=Field("string")),
+        "otlp": Field(
+            "mapping",
+            shape=Shape(
+                {
+                    "endpoint": Field("string", required=True),
+                    "protocol": Field("string", enum=("http/protobuf", "grpc")),
+                    "allowNonLoopback": Field("boolean"),
+                }
+            ),
+        ),
+        "debugTargets": Field("boolean"),
+        "debugHistory": Field("integer", minimum=1, maximum=1000),
+        "serviceName": Field("string"),
+        "defaults": Field("mapping", shape=Shape(_TIMERS)),
+        "targets": Field("list", items=Field("mapping", shape=TARGET_SHAPE)),
+    },
+    "sloctl collector targets (docs/collector.md)",
+)
 
 
 class _Ctx:
-    """Reads one mapping and reports errors at the line of the offending key."""
+    """Typed reads from one mapping whose shape was checked; errors at the line of the key."""
 
-    def __init__(self, source: str, data: object, where: str, line: int) -> None:
+    def __init__(self, source: str, node: YNode) -> None:
         self.source = source
-        if not isinstance(data, _Map):
-            raise ConfigError(f"{source}:{line}", f"{where} must be a mapping")
-        self.data = data
-        self.where = where
-        self.used: set[str] = set()
+        self.node = node
+        self.data: dict[str, YNode] = node.value if isinstance(node.value, dict) else {}
 
     def loc(self, key: str | None = None) -> str:
-        line = self.data.key_lines.get(key, self.data.line) if key else self.data.line
-        return f"{self.source}:{line}"
+        where = self.node.key_locs.get(key, self.node.loc) if key else self.node.loc
+        return f"{self.source}:{where.line}"
 
     def err(self, key: str | None, message: str) -> ConfigError:
         return ConfigError(self.loc(key), message)
 
     def raw(self, key: str) -> object:
-        self.used.add(key)
-        return self.data.get(key)
+        child = self.data.get(key)
+        return None if child is None else child.value
 
-    def str_(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+    def sub(self, key: str) -> _Ctx | None:
+        child = self.data.get(key)
+        return None if child is None or child.value is None else _Ctx(self.source, child)
+
+    def str_(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
-        if value is None:
-            if required:
-                raise self.err(None, f"{self.where}: missing required field {key!r}")
-            return default
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise self.err(key, f"{key!r} must be a string")
-        return str(value)
+        return default if value is None else str(value)
 
     def bool_(self, key: str, default: bool) -> bool:
         value = self.raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.err(key, f"{key!r} must be true or false")
-        return value
+        return value if isinstance(value, bool) else default
 
-    def int_(self, key: str, default: int, lo: int, hi: int) -> int:
+    def int_(self, key: str, default: int) -> int:
         value = self.raw(key)
-        if value is None:
-            return default
-        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-            raise self.err(key, f"{key!r} must be an integer between {lo} and {hi}")
-        return value
+        return value if isinstance(value, int) and not isinstance(value, bool) else default
 
     def duration(self, key: str, default: float | None) -> float | None:
         value = self.raw(key)
-        if value is None:
-            return default
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise self.err(key, f"{key!r}: {exc}") from None
+        return default if value is None else parse_seconds(value)
 
     def secret(self, key: str) -> SecretRef | None:
-        value = self.raw(key)
-        if value is None:
+        sub = self.sub(key)
+        if sub is None:
             return None
-        if isinstance(value, str):
-            raise self.err(
-                key,
-                f"{key!r}: literal passwords are not accepted; use {{env: NAME}} or {{file: PATH}}",
-            )
-        sub = _Ctx(self.source, value, key, self.data.key_lines.get(key, self.data.line))
-        env, path = sub.str_("env"), sub.str_("file")
-        sub.finish()
-        if (env is None) == (path is None):
-            raise self.err(key, f"{key!r} needs exactly one of 'env' or 'file'")
-        return SecretRef("env", env) if env is not None else SecretRef("file", str(path))
-
-    def finish(self) -> None:
-        unknown = [k for k in self.data if k not in self.used]
-        if unknown:
-            raise self.err(unknown[0], f"{self.where}: unknown field {unknown[0]!r}")
-
-
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m)$")
-
-
-def parse_duration(value: object) -> float:
-    """``"500ms"``, ``"10s"``, ``"1m"`` or a number of seconds → seconds (> 0)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 10s or 500ms")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (m := _DURATION_RE.match(value.strip())):
-        seconds = float(m.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[m.group(2)]
-    else:
-        raise ValueError(f"expected a duration such as 10s or 500ms, got {value!r}")
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
+        env = sub.str_("env")
+        return SecretRef("env", env) if env is not None else SecretRef("file", str(sub.str_("file")))
 
 
 def _parse_target(ctx: _Ctx, defaults: tuple[float, float | None, tuple[ConnectionMode, ...]]) -> Target:
-    name = ctx.str_("name", required=True)
-    assert name is not None
-    if not _NAME_RE.match(name):
-        raise ctx.err("name", f"target name {name!r} must match [a-z0-9_-]+")
-    kind_s = ctx.str_("kind", required=True)
-    try:
-        kind = Kind(str(kind_s))
-    except ValueError:
-        raise ctx.err("kind", f"kind {kind_s!r} is not one of {', '.join(k.value for k in Kind)}") from None
+    name = str(ctx.str_("name"))
+    kind = Kind(str(ctx.str_("kind")))
+    for key in ctx.data:
+        kinds = _KIND_FIELDS.get(key)
+        if kinds is not None and kind not in kinds:
+            raise ctx.err(key, f"targets {name!r}: field {key!r} does not apply to kind {kind.value}")
     interval = ctx.duration("interval", defaults[0])
     assert interval is not None
     timeout = ctx.duration("timeout", defaults[1])
@@ -320,134 +333,111 @@ def _parse_target(ctx: _Ctx, defaults: tuple[float, float | None, tuple[Connecti
         timeout = interval * 0.8
     if timeout >= interval:
         raise ctx.err("timeout", f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)")
-    connections = _parse_connections(ctx, defaults[2])
-    tls_ctx_raw = ctx.raw("tls")
     tls = TlsConfig()
-    if tls_ctx_raw is not None:
-        t = _Ctx(ctx.source, tls_ctx_raw, "tls", ctx.data.key_lines.get("tls", ctx.data.line))
+    if (t := ctx.sub("tls")) is not None:
         tls = TlsConfig(
             enabled=t.bool_("enabled", True),
             ca_file=t.str_("caFile"),
             server_name=t.str_("serverName"),
             insecure_skip_verify=t.bool_("insecureSkipVerify", False),
         )
-        t.finish()
     common = {
         "name": name,
         "kind": kind,
         "interval": interval,
         "timeout": timeout,
-        "connections": connections,
+        "connections": _parse_connections(ctx, defaults[2]),
         "location": ctx.loc(),
         "tls": tls,
     }
     if kind is Kind.HTTP:
-        url = ctx.str_("url", required=True)
-        assert url is not None
+        url = ctx.str_("url")
+        if url is None:
+            raise ctx.err(None, f"target {name!r}: kind http needs 'url'")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ctx.err("url", f"url {url!r} must be an absolute http:// or https:// URL")
-        check = _parse_http_check(ctx)
-        tls = TlsConfig(
+        common["tls"] = TlsConfig(
             enabled=parts.scheme == "https",
             ca_file=tls.ca_file,
             server_name=tls.server_name,
             insecure_skip_verify=tls.insecure_skip_verify,
         )
-        common["tls"] = tls
-        target = Target(
+        return Target(
             host=parts.hostname,
             port=parts.port or (443 if parts.scheme == "https" else 80),
             url=url,
-            http=check,
+            http=_parse_http_check(ctx.sub("expect")),
             password=None,
             **common,  # type: ignore[arg-type]
         )
-    else:
-        host = ctx.str_("host", "127.0.0.1")
-        assert host is not None
-        port = ctx.int_("port", _DEFAULT_PORTS[kind], 1, 65535)
-        user = ctx.str_("user")
-        database = ctx.str_("database")
-        if kind in (Kind.POSTGRES, Kind.PGBOUNCER) and (user is None or database is None):
-            raise ctx.err(None, f"target {name!r}: kind {kind.value} needs 'user' and 'database'")
-        admin_user = admin_password = None
-        if kind is Kind.PGBOUNCER:
-            admin_user = ctx.str_("adminUser")
-            admin_password = ctx.secret("adminPassword")
-        target = Target(
-            host=host,
-            port=port,
-            user=user,
-            database=database,
-            password=ctx.secret("password"),
-            canary=ctx.bool_("canary", False),
-            admin_user=admin_user,
-            admin_password=admin_password,
-            **common,  # type: ignore[arg-type]
-        )
-    ctx.finish()
-    return target
+    user, database = ctx.str_("user"), ctx.str_("database")
+    if kind in (Kind.POSTGRES, Kind.PGBOUNCER) and (user is None or database is None):
+        raise ctx.err(None, f"target {name!r}: kind {kind.value} needs 'user' and 'database'")
+    return Target(
+        host=str(ctx.str_("host", "127.0.0.1")),
+        port=ctx.int_("port", _DEFAULT_PORTS[kind]),
+        user=user,
+        database=database,
+        password=ctx.secret("password"),
+        canary=ctx.bool_("canary", False),
+        admin_user=ctx.str_("adminUser"),
+        admin_password=ctx.secret("adminPassword"),
+        **common,  # type: ignore[arg-type]
+    )
 
 
 def _parse_connections(ctx: _Ctx, default: tuple[ConnectionMode, ...]) -> tuple[ConnectionMode, ...]:
-    value = ctx.raw("connections")
-    if value is None:
+    value = ctx.data.get("connections")
+    if value is None or value.value is None:
         return default
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items:
+    items = value.value if isinstance(value.value, list) else [value]
+    if not items:
         raise ctx.err("connections", "'connections' must be cold, warm or a list of them")
     modes: list[ConnectionMode] = []
     for item in items:
-        try:
-            mode = ConnectionMode(str(item))
-        except ValueError:
-            raise ctx.err("connections", f"connection mode {item!r} is not cold or warm") from None
+        mode = ConnectionMode(str(item.value))
         if mode not in modes:
             modes.append(mode)
     return tuple(modes)
 
 
-def _parse_http_check(ctx: _Ctx) -> HttpCheck:
-    raw = ctx.raw("expect")
-    if raw is None:
+def _parse_http_check(e: _Ctx | None) -> HttpCheck:
+    if e is None:
         return HttpCheck()
-    e = _Ctx(ctx.source, raw, "expect", ctx.data.key_lines.get("expect", ctx.data.line))
-    status_raw = e.raw("status")
     statuses = frozenset({200})
-    if status_raw is not None:
-        items = status_raw if isinstance(status_raw, list) else [status_raw]
-        if not items or not all(isinstance(s, int) and 100 <= s <= 599 for s in items):
+    if (status := e.data.get("status")) is not None and status.value is not None:
+        items = status.value if isinstance(status.value, list) else [status]
+        if not items:
             raise e.err("status", "'status' must be an HTTP status code or a list of them")
-        statuses = frozenset(s for s in items if isinstance(s, int))
-    method = (e.str_("method", "GET") or "GET").upper()
-    check = HttpCheck(
-        method=method,
+        statuses = frozenset(int(str(s.value)) for s in items)
+    return HttpCheck(
+        method=(e.str_("method", "GET") or "GET").upper(),
         expect_status=statuses,
         problem_json=e.bool_("problemJson", True),
         rate_limit_headers=e.bool_("rateLimitHeaders", False),
         link_header=e.bool_("linkHeader", False),
     )
-    e.finish()
-    return check
+
+
+def _document(text: str, source: str) -> YNode:
+    """The one document of ``text``, its shape checked: the first problem as a ConfigError."""
+    docs, errors = parse_documents(text, source)
+    if not errors and len(docs) != 1:
+        second = docs[1].loc if docs else Location(source, 1, 1)
+        errors = [SpecError(second, "", "expected exactly one YAML document")]
+    if not errors:
+        errors = check_document(SHAPE, docs[0])
+    if errors:
+        first = errors[0]
+        field_path = f"{first.path}: " if first.path else ""
+        raise ConfigError(f"{first.location.file}:{first.location.line}", field_path + first.message)
+    return docs[0]
 
 
 def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     """Parse and validate a ``CollectorConfig`` document; raises :class:`ConfigError`."""
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(f"{source}:{line}", f"invalid YAML: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}:1", f"invalid YAML: {exc}") from None
-    ctx = _Ctx(source, data, "document", 1)
-    if ctx.str_("apiVersion", required=True) != "sloctl/v1":
-        raise ctx.err("apiVersion", "apiVersion must be sloctl/v1")
-    if ctx.str_("kind", required=True) != "CollectorConfig":
-        raise ctx.err("kind", "kind must be CollectorConfig")
-
+    ctx = _Ctx(source, _document(text, source))
     listen = ctx.str_("listen", "127.0.0.1:9465") or ""
     host, _, port_s = listen.rpartition(":")
     if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
@@ -459,29 +449,22 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         raise ctx.err("listen", refused)
 
     allow = LOOPBACK
-    allow_raw = ctx.raw("allowNetworks")
-    if allow_raw is not None:
-        if not isinstance(allow_raw, list) or not allow_raw:
+    if (networks := ctx.data.get("allowNetworks")) is not None and isinstance(networks.value, list):
+        if not networks.value:
             raise ctx.err("allowNetworks", "'allowNetworks' must be a non-empty list of CIDR networks")
         try:
-            allow = tuple(ipaddress.ip_network(str(n), strict=False) for n in allow_raw)
+            allow = tuple(ipaddress.ip_network(str(n.value), strict=False) for n in networks.value)
         except ValueError as exc:
             raise ctx.err("allowNetworks", f"'allowNetworks': {exc}") from None
 
     otlp = None
-    otlp_raw = ctx.raw("otlp")
-    if otlp_raw is not None:
-        o = _Ctx(source, otlp_raw, "otlp", ctx.data.key_lines.get("otlp", 1))
-        endpoint = o.str_("endpoint", required=True)
-        protocol = o.str_("protocol", "http/protobuf")
-        if protocol not in ("http/protobuf", "grpc"):
-            raise o.err("protocol", "otlp protocol must be http/protobuf or grpc")
+    if (o := ctx.sub("otlp")) is not None:
+        endpoint = str(o.str_("endpoint"))
         otlp = OtlpConfig(
-            endpoint=str(endpoint),
-            protocol=str(protocol),
+            endpoint=endpoint,
+            protocol=str(o.str_("protocol", "http/protobuf")),
             allow_non_loopback=o.bool_("allowNonLoopback", False),
         )
-        o.finish()
         try:
             otlp_host = otlp.host_port[0]
         except ValueError:
@@ -492,27 +475,19 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         if refused:
             raise o.err("endpoint", refused)
 
-    d_raw = ctx.raw("defaults")
     d_interval: float = 10.0
     d_timeout: float | None = None
     d_conn: tuple[ConnectionMode, ...] = (ConnectionMode.COLD,)
-    if d_raw is not None:
-        d = _Ctx(source, d_raw, "defaults", ctx.data.key_lines.get("defaults", 1))
+    if (d := ctx.sub("defaults")) is not None:
         d_interval = d.duration("interval", 10.0) or 10.0
         d_timeout = d.duration("timeout", None)
         d_conn = _parse_connections(d, d_conn)
-        d.finish()
 
-    targets_raw = ctx.raw("targets")
-    if targets_raw is None:
-        targets_raw = _Seq()
-    if not isinstance(targets_raw, list):
-        raise ctx.err("targets", "'targets' must be a list")
     targets: list[Target] = []
     seen: dict[str, str] = {}
-    for i, item in enumerate(targets_raw):
-        line = item.line if isinstance(item, _Map) else getattr(targets_raw, "line", 1)
-        t = _parse_target(_Ctx(source, item, f"targets[{i}]", line), (d_interval, d_timeout, d_conn))
+    items = ctx.data.get("targets")
+    for item in items.value if items is not None and isinstance(items.value, list) else []:
+        t = _parse_target(_Ctx(source, item), (d_interval, d_timeout, d_conn))
         if t.name in seen:
             raise ConfigError(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
         seen[t.name] = t.location
@@ -526,11 +501,10 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
         debug_targets=ctx.bool_("debugTargets", True),
         allow=allow,
         otlp=otlp,
-        debug_history=ctx.int_("debugHistory", 20, 1, 1000),
+        debug_history=ctx.int_("debugHistory", 20),
         service_name=ctx.str_("serviceName", "sloctl-collector") or "sloctl-collector",
         source=source,
     )
-    ctx.finish()
     for t in config.targets:
         _check_literal_host(t, config.egress())
     return config

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 
+from sloctl.durations import WHOLE_SECONDS_PATTERN
 from sloctl.spec.native import TIER_KEYS
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
 
 _DURATION = {
     "type": "string",
-    "pattern": r"^([0-9]+(y|w|d|h|m|s))+$",
+    "pattern": WHOLE_SECONDS_PATTERN,
     "description": "Prometheus duration, e.g. 5m, 1h30m, 30d",
 }
 _LABELS = {

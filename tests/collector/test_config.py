@@ -14,9 +14,9 @@ from sloctl.collector.config import (
     SecretRef,
     load_config,
     load_config_text,
-    parse_duration,
     resolve_secrets,
 )
+from sloctl.durations import DurationError, parse_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ targets:
         ("targets:\n  - {name: a, kind: redis}\n  - {name: a, kind: redis}\n", "t.yaml:5", "duplicate"),
         ("targets:\n  - {name: a, kind: postgres}\n", "t.yaml:4", "needs 'user' and 'database'"),
         ("targets:\n  - {name: a, kind: http, url: 'ftp://x/'}\n", "t.yaml:4", "http://"),
-        ("targets: [\n", "t.yaml:4", "invalid YAML"),
+        ("targets: [\n", "t.yaml:4", "YAML syntax error"),
         ("listen: nowhere\n", "t.yaml:3", "HOST:PORT"),
         ("allowNetworks: [not-a-net]\n", "t.yaml:3", "allowNetworks"),
         ("targets:\n  - {name: a, kind: redis, interval: soon}\n", "t.yaml:4", "duration"),
@@ -101,14 +101,18 @@ def test_widening_the_allow_list_admits_other_addresses() -> None:
     assert config.targets[0].host == "10.1.2.3"
 
 
-def test_durations() -> None:
-    assert parse_duration("500ms") == 0.5
-    assert parse_duration("10s") == 10.0
-    assert parse_duration("1m") == 60.0
-    assert parse_duration(3) == 3.0
-    for bad in ("0s", "-1s", "10", True, "1h"):
-        with pytest.raises(ValueError):
-            parse_duration(bad)
+def test_intervals_and_timeouts_read_the_one_duration_grammar() -> None:
+    assert parse_seconds("500ms") == 0.5
+    assert parse_seconds("10s") == 10.0
+    assert parse_seconds("1m") == 60.0
+    assert parse_seconds(3) == 3.0
+    for bad in ("0s", "-1s", "10", True, "1.5s", "1s1m"):
+        with pytest.raises(DurationError):
+            parse_seconds(bad)
+    config = load_config_text(
+        HEAD + "targets:\n  - {name: a, kind: redis, interval: 1h30m, timeout: 1m30s500ms}\n", "t.yaml"
+    )
+    assert (config.targets[0].interval, config.targets[0].timeout) == (5400.0, 90.5)
 
 
 def test_secrets_resolve_from_env_and_file_and_missing_ones_name_the_target_not_the_value(

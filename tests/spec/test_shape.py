@@ -1,0 +1,91 @@
+"""One shape per document kind: the loader's checks and the JSON Schema come from the same
+declaration, so they accept and refuse the same documents."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+import yaml
+
+from sloctl.chaos.schedule import SHAPE as SCHEDULE
+from sloctl.collector.config import SHAPE as COLLECTOR
+from sloctl.spec.shape import Shape, check_document, document_schema
+from sloctl.spec.yamlsrc import parse_documents
+from tests.paths import ROOT
+
+COLLECTOR_HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+SCHEDULE_HEAD = "apiVersion: sloctl/v1\nkind: GamedaySchedule\n"
+
+
+def _verdicts(shape: Shape, text: str) -> tuple[bool, bool]:
+    docs, errors = parse_documents(text, "t.yaml")
+    assert not errors and len(docs) == 1
+    by_shape = not check_document(shape, docs[0])
+    validator = jsonschema.Draft202012Validator(document_schema(shape, schema_id="x", title="x"))
+    by_schema = validator.is_valid(yaml.safe_load(text))
+    return by_shape, by_schema
+
+
+@pytest.mark.parametrize(
+    ("shape", "path"),
+    [(COLLECTOR, "collector/targets.yaml"), (SCHEDULE, "chaos/schedule.yaml")],
+)
+def test_the_repository_files_pass_both_the_shape_and_its_json_schema(shape: Shape, path: str) -> None:
+    assert _verdicts(shape, (ROOT / path).read_text()) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("shape", "text", "valid"),
+    [
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1h30m}\n", True),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 2.5}\n", True),
+        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: warm}\n", True),
+        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: [cold, warm]}\n", True),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 10}\n", True),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1.5s}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1s1m}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: cassandra}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: A!, kind: redis}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {kind: redis}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, pasword: {env: X}}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, password: hunter2}\n", False),
+        (
+            COLLECTOR,
+            COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, password: {env: X, file: y}}\n",
+            False,
+        ),
+        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, port: 70000}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "debugHistory: 0\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: [cold, lukewarm]}\n", False),
+        (COLLECTOR, COLLECTOR_HEAD + "otlp: {protocol: grpc}\n", False),
+        (COLLECTOR, "apiVersion: sloctl/v2\nkind: CollectorConfig\n", False),
+        (
+            SCHEDULE,
+            SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json, cron: '0 10 * * *'}\n",
+            True,
+        ),
+        (SCHEDULE, SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json}\n", False),
+        (SCHEDULE, SCHEDULE_HEAD + "spec:\n  imag: x\n  gamedays: []\n", False),
+        (SCHEDULE, SCHEDULE_HEAD + "metadata: {name: [x]}\nspec: {gamedays: []}\n", False),
+    ],
+)
+def test_the_shape_check_and_the_json_schema_agree_on_a_document(
+    shape: Shape, text: str, valid: bool
+) -> None:
+    assert _verdicts(shape, text) == (valid, valid)
+
+
+def test_every_structural_problem_is_reported_at_once_with_its_place() -> None:
+    text = COLLECTOR_HEAD + "listn: x\ntargets:\n  - {name: a, kind: redis, port: no}\n  - {kind: redis}\n"
+    docs, _ = parse_documents(text, "t.yaml")
+    problems = [str(e) for e in check_document(COLLECTOR, docs[0])]
+    assert problems == [
+        "t.yaml:3:1: listn: unknown field 'listn' (did you mean 'listen'?)",
+        "t.yaml:5:34: targets[0].port: must be an integer between 1 and 65535",
+        "t.yaml:6:5: targets[1].name: missing required field 'name'",
+    ]
+
+
+def test_a_cron_rule_json_schema_cannot_say_is_still_checked_by_the_shape() -> None:
+    text = SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json, cron: '*/5 * * * *'}\n"
+    assert _verdicts(SCHEDULE, text) == (False, True)
