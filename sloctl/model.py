@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sloctl.errors import Location
+from sloctl.naming import BASE_WINDOW
 
 __all__ = [
     "CALENDAR_UNITS",
@@ -43,6 +44,7 @@ __all__ = [
     "Service",
     "Severity",
     "Timeslices",
+    "alert_windows",
 ]
 
 Labels = tuple[tuple[str, str], ...]
@@ -384,3 +386,14 @@ class Service:
 
     name: str
     slos: tuple[SLO, ...]
+
+
+def alert_windows(slo: SLO) -> list[int]:
+    """Every window whose error ratio the rules of ``slo`` record, shortest first; the rolling
+    period last (a calendar period is recorded apart, see ``naming.period_error_ratio``)."""
+    windows = {BASE_WINDOW}
+    if slo.calendar is None:
+        windows.add(slo.period)
+    for w in slo.windows.windows:
+        windows.update((w.short_window, w.long_window))
+    return sorted(windows)

@@ -1,6 +1,7 @@
-"""Every name that crosses a module boundary is defined here once: recording rules, labels,
-exported metrics and dashboard uids. docs/metrics.md and docs/rules.md document them and a test
-keeps the documents in step with this module.
+"""Every name that crosses a module boundary is defined here once: recording rules, labels and
+dashboard uids (the metrics the collector and the platform API export are in
+:mod:`sloctl.contract`). docs/rules.md documents them and a test keeps it in step with this
+module.
 
 Recording rules follow ``level:metric:operations``; the level ``sloctl`` marks series computed
 per SLO by the rules that sloctl generates.
@@ -80,35 +81,6 @@ PERIOD_BURN_RATE = "sloctl:period_burn_rate:ratio"
 BUDGET_REMAINING = "sloctl:period_error_budget_remaining:ratio"
 BURN_RATE_THRESHOLD = "sloctl:burn_rate_threshold:ratio"
 SLO_INFO = "sloctl_slo_info"
-
-# Collector probe metrics (docs/metrics.md).
-PROBE_ATTEMPTS = "sloctl_probe_attempts_total"
-PROBE_FAILURES = "sloctl_probe_failures_total"
-PROBE_DURATION = "sloctl_probe_duration_seconds"
-PROBE_UP = "sloctl_probe_up"
-PROBE_REASONS = (
-    "dns",
-    "refused",
-    "connect_timeout",
-    "tls",
-    "auth",
-    "pool_timeout",
-    "query_timeout",
-    "server_error",
-    "validation",
-    "protocol",
-)
-
-# Platform API metrics (docs/metrics.md).
-API_REQUESTS = "platform_http_requests_total"
-API_DURATION = "platform_http_request_duration_seconds"
-API_OPERATIONS = "platform_operations_total"
-BREAKER_STATE = "platform_circuit_breaker_state"
-BREAKER_TRANSITIONS = "platform_circuit_breaker_transitions_total"
-BREAKER_CALLS = "platform_circuit_breaker_calls_total"
-POOL_SIZE = "platform_pool_size"
-POOL_IN_USE = "platform_pool_in_use"
-POOL_WAITING = "platform_pool_waiting"
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 

@@ -52,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sloctl import contract
 from sloctl.masking import Masker, url_secrets
 
 from .audit import AuditLog, Caller, EventType
@@ -65,17 +66,8 @@ __all__ = ["ROUTES", "create_app", "make_tracer_provider"]
 
 T = TypeVar("T")
 
-#: route template -> dependency label (docs/metrics.md, "Routes of the platform API")
-ROUTE_DEPENDENCY: dict[str, str] = {
-    "/v1/projects": "postgres",
-    "/v1/projects/{project_id}": "postgres",
-    "/v1/projects/{project_id}/backups": "postgres",
-    "/v1/cache/{key}": "redis",
-    "/v1/documents": "mongodb",
-    "/v1/documents/{document_id}": "mongodb",
-    "/healthz": "none",
-    "/metrics": "none",
-}
+#: route template -> dependency label (the contract's route table)
+ROUTE_DEPENDENCY = contract.ROUTE_DEPENDENCY
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CACHE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MAX_BODY = 64 * 1024

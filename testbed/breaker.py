@@ -12,13 +12,14 @@ tested with an injected clock (tests/testbed/test_breaker.py).
 from __future__ import annotations
 
 import asyncio
-import enum
 import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
+
+from sloctl.contract import BreakerResult, BreakerState
 
 __all__ = [
     "BreakerOpenError",
@@ -37,16 +38,8 @@ class Clock(Protocol):
     def __call__(self) -> float: ...
 
 
-class State(enum.Enum):
-    """Values are those of the ``platform_circuit_breaker_state`` gauge."""
-
-    CLOSED = 0
-    HALF_OPEN = 1
-    OPEN = 2
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
+#: the breaker's states, whose values are those of ``platform_circuit_breaker_state``
+State = BreakerState
 
 
 def default_timeouts() -> dict[str, float]:
@@ -178,12 +171,12 @@ class CircuitBreaker:
         call; raises :class:`BreakerOpenError` when the call must fail fast."""
         if self._state is State.OPEN:
             if self.retry_after() > 0:
-                self._listener.result(self.dependency, "rejected")
+                self._listener.result(self.dependency, BreakerResult.REJECTED)
                 raise BreakerOpenError(self.dependency, self.retry_after())
             self._move(State.HALF_OPEN)
         if self._state is State.HALF_OPEN:
             if self._trial_in_flight:
-                self._listener.result(self.dependency, "rejected")
+                self._listener.result(self.dependency, BreakerResult.REJECTED)
                 # the trial decides soon; tell clients to come back within a second
                 raise BreakerOpenError(self.dependency, 1.0)
             self._trial_in_flight = True
@@ -191,7 +184,7 @@ class CircuitBreaker:
         return False
 
     def record_success(self, trial: bool = False) -> None:
-        self._listener.result(self.dependency, "success")
+        self._listener.result(self.dependency, BreakerResult.SUCCESS)
         if trial or self._state is State.HALF_OPEN:
             self._trial_in_flight = False
             self._move(State.CLOSED)
@@ -199,7 +192,7 @@ class CircuitBreaker:
         self._count(True)
 
     def record_failure(self, trial: bool = False, *, timeout: bool = False) -> None:
-        self._listener.result(self.dependency, "timeout" if timeout else "failure")
+        self._listener.result(self.dependency, BreakerResult.TIMEOUT if timeout else BreakerResult.FAILURE)
         if trial or self._state is State.HALF_OPEN:
             self._trial_in_flight = False
             self._move(State.OPEN)

@@ -11,6 +11,7 @@ from sloctl import naming
 from sloctl.calendars import period_bounds
 from sloctl.durations import format_duration
 from sloctl.model import SLO, Component, CompositeSLI, EventsSLI, LatencySLI
+from sloctl.render.promql import matchers
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
@@ -277,7 +278,7 @@ def evaluate(
     out: list[ScenarioResult] = []
     for item in items:
         s, slo = item.scenario, item.slo
-        sel = f'{{{naming.LABEL_ID}="{slo.id}"}}'
+        sel = matchers({naming.LABEL_ID: slo.id})
         end = start + s.duration
         tiers: list[TierResult] = []
         names = [t.name for t in slo.alerting.enabled_tiers]

@@ -75,11 +75,12 @@ _stop_watching = threading.Event()
 _main_thread_id: int | None = None
 
 
-def evaluate_stop_condition(condition: dict[str, Any]) -> str | None:
+def evaluate_stop_condition(condition: dict[str, Any], *, now: float | None = None) -> str | None:
     """The reason to stop, or None. Kinds: ``budget`` (percent of the period's budget spent
     since the start, by ``error_query`` over ``total_query``, above ``max_percent``), ``alert`` (``alertname``
     firing: a page alert of an SLO the game day must not hurt),
-    ``metric`` (a sample of a ``/metrics`` endpoint above ``max``)."""
+    ``metric`` (a sample of a ``/metrics`` endpoint above ``max``). ``now`` (epoch seconds,
+    default the clock) ends the run a budget condition measures."""
     from . import probes
 
     kind = condition.get("kind")
@@ -91,6 +92,7 @@ def evaluate_stop_condition(condition: dict[str, Any]) -> str | None:
             condition["error_query"],
             condition["total_query"],
             since=float(condition["_since"]),
+            now=now,
         )
         limit = float(condition["max_percent"])
         if not math.isnan(consumed) and consumed > limit:

@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from chaoslib.exceptions import ActivityFailed
 
-from sloctl import naming
+from sloctl import contract, naming
 from sloctl.durations import format_duration
 from sloctl.egress import Egress
 from sloctl.model import WINDOW_PLACEHOLDER
+from sloctl.render import promql
 
 __all__ = [
     "BREAKER_STATES",
@@ -36,8 +37,8 @@ __all__ = [
     "wait_for_breaker",
 ]
 
-#: ``platform_circuit_breaker_state`` values (docs/metrics.md).
-BREAKER_STATES = {0: "closed", 1: "half-open", 2: "open"}
+#: ``platform_circuit_breaker_state`` values and the one spelling of each state
+BREAKER_STATES = {state.value: state.label for state in contract.BreakerState}
 
 
 #: Game-day probes and load reach loopback only; there is no flag to widen it.
@@ -107,8 +108,8 @@ def _scrape(metrics_url: str, transport: httpx.BaseTransport | None) -> dict[Any
 
 
 def breaker_state(metrics_url: str, dependency: str, transport: httpx.BaseTransport | None = None) -> str:
-    """``closed``, ``half-open`` or ``open``."""
-    value = _metric(_scrape(metrics_url, transport), "platform_circuit_breaker_state", dependency=dependency)
+    """``closed``, ``half_open`` or ``open``."""
+    value = _metric(_scrape(metrics_url, transport), contract.BREAKER_STATE.name, dependency=dependency)
     return BREAKER_STATES.get(int(value), "unknown")
 
 
@@ -138,9 +139,9 @@ def pool_saturation(
 ) -> dict[str, float]:
     """``in_use / size`` and ``waiting`` of a dependency's pool; ``exhausted`` when callers wait."""
     samples = _scrape(metrics_url, transport)
-    size = _metric(samples, "platform_pool_size", dependency=dependency)
-    in_use = _metric(samples, "platform_pool_in_use", dependency=dependency)
-    waiting = _metric(samples, "platform_pool_waiting", dependency=dependency)
+    size = _metric(samples, contract.POOL_SIZE.name, dependency=dependency)
+    in_use = _metric(samples, contract.POOL_IN_USE.name, dependency=dependency)
+    waiting = _metric(samples, contract.POOL_WAITING.name, dependency=dependency)
     return {
         "size": size,
         "in_use": in_use,
@@ -237,7 +238,7 @@ def prometheus_range(
 
 
 def _selector(service: str, slo: str) -> str:
-    return f'{{{naming.LABEL_SERVICE}="{service}", {naming.LABEL_SLO}="{slo}"}}'
+    return promql.matchers({naming.LABEL_SERVICE: service, naming.LABEL_SLO: slo})
 
 
 def slo_burn_rate(
@@ -304,7 +305,7 @@ def alert_fired_at(
 ) -> float | None:
     """The first moment (epoch seconds, to ``step``) in ``[start, end]`` at which ``alertname``
     was firing with ``severity``, from Prometheus' ``ALERTS`` series; None when it never was."""
-    query = f'max(ALERTS{{alertname="{alertname}", alertstate="firing", severity="{severity}"}})'
+    query = f"max({promql.selector('ALERTS', alertname=alertname, alertstate='firing', severity=severity)})"
     series = prometheus_range(prometheus_url, query, start, end, step, transport)
     moments = [moment for _, points in series for moment, _ in points]
     return min(moments) if moments else None
@@ -314,6 +315,6 @@ def alert_firing(
     prometheus_url: str, alertname: str, severity: str = "page", transport: httpx.BaseTransport | None = None
 ) -> bool:
     """Whether ``alertname`` fires with ``severity`` (Prometheus' ``ALERTS`` series)."""
-    query = f'count(ALERTS{{alertname="{alertname}", alertstate="firing", severity="{severity}"}})'
+    query = f"count({promql.selector('ALERTS', alertname=alertname, alertstate='firing', severity=severity)})"
     value = prometheus_query(prometheus_url, query, transport=transport)
     return not math.isnan(value) and value > 0

@@ -14,6 +14,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from sloctl.cli._common import UsageError, add_allow_host_argument, load_slos
 from sloctl.cli.spec_commands import add_engine_argument
 
 __all__ = ["register"]
@@ -45,13 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
     p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
-    p.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="CIDR",
-        help="allow --prometheus in this network besides loopback (repeatable)",
-    )
+    add_allow_host_argument(p, "--prometheus")
     p.add_argument("--report", type=Path, help="write an HTML report here")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
@@ -70,7 +65,6 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import Egress, EgressDenied
     from sloctl.model import CompositeSLI
     from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, require
-    from sloctl.spec import load_paths
 
     victoria = {e.name: e for e in ENGINES}
     engine: PrometheusEngine | VictoriaEngine
@@ -82,43 +76,26 @@ def _run(args: argparse.Namespace) -> int:
         else:
             engine = default_engine() if args.engine == "default" else engine_named(args.engine)
     except ToolMissing as exc:
-        print(f"sloctl backtest: --engine {args.engine}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--engine {args.engine}: {exc}") from None
     if args.prometheus and isinstance(engine, VictoriaEngine):
-        print(
-            f"sloctl backtest: --engine {args.engine} replays the synthetic scenarios; history read "
-            "with --prometheus is replayed on Prometheus (--engine default, prometheus-2 or prometheus-3)",
-            file=sys.stderr,
+        raise UsageError(
+            f"--engine {args.engine} replays the synthetic scenarios; history read "
+            "with --prometheus is replayed on Prometheus (--engine default, prometheus-2 or prometheus-3)"
         )
-        return 2
-    loaded = load_paths(args.paths)
-    if not loaded.ok:
-        for e in loaded.errors:
-            print(e, file=sys.stderr)
-        return 2
+    loaded = load_slos(args.paths)
     known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
     unknown = [n for n in args.scenario if n not in known]
     if unknown:
-        print(
-            f"sloctl backtest: no scenario {', '.join(map(repr, unknown))}; "
-            f"known: {', '.join(sorted(known))}",
-            file=sys.stderr,
-        )
-        return 2
+        raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
     if args.prometheus:
         if args.start is None or args.end is None or args.end <= args.start:
-            print(
-                "sloctl backtest: --prometheus needs --from and --to, with --from before --to",
-                file=sys.stderr,
-            )
-            return 2
+            raise UsageError("--prometheus needs --from and --to, with --from before --to")
         try:
             Egress.of(
                 args.allow_host, action="read history from Prometheus at", widen="--allow-host"
             ).check_url(args.prometheus, flag="--prometheus")
         except EgressDenied as exc:
-            print(f"sloctl backtest: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(str(exc)) from None
     with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
         workdir = args.workdir or Path(tmp)
         results = []

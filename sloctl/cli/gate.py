@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sloctl.cli._common import UsageError, add_live_prometheus_arguments
+
 __all__ = ["register"]
 
 
@@ -21,17 +23,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "a policy says freeze. The verdict and its reason are printed as JSON. Exit codes: 0 "
         "proceed, 1 freeze, 2 usage error, 3 Prometheus could not be read.",
     )
-    p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
+    add_live_prometheus_arguments(p)
     p.add_argument(
         "--slo",
         action="append",
         default=[],
         metavar="ID",
         help="an SLO to judge, as service-name or service/name (repeatable; default: every SLO)",
-    )
-    p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
-    p.add_argument(
-        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
     )
     p.set_defaults(func=_run)
 
@@ -44,8 +42,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         verdict = evaluate(args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time)
     except (EgressDenied, GateError) as exc:
-        print(f"sloctl gate: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except (OSError, StatusError) as exc:
         print(f"sloctl gate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
         return 3

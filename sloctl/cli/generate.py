@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from sloctl.cli.spec_commands import add_engine_argument, add_input_arguments, load_or_report
+from sloctl.cli._common import UsageError, add_input_arguments, load_slos_of
+from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
@@ -15,13 +16,12 @@ from sloctl.render.flavours import FLAVOURS
 from sloctl.spec.promcheck import label_problem
 
 
-def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
+def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            print(f"sloctl generate: {flag} expects KEY=VALUE, got {item!r}", file=sys.stderr)
-            return None
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
         out.append((key, value))
     return tuple(sorted(out))
 
@@ -29,24 +29,18 @@ def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...] | None:
 def _generate(args: argparse.Namespace) -> int:
     extra = _pairs(args.extra_label, "--extra-label")
     op_labels = _pairs(args.operator_label, "--operator-label")
-    if extra is None or op_labels is None:
-        return 2
     for key, value in extra:
         # The same rules as alert labels in SLO files: these go on every generated rule.
         problem = label_problem(key, value, templated=True)
         if problem:
-            print(f"sloctl generate: --extra-label {key}={value}: {problem}", file=sys.stderr)
-            return 2
+            raise UsageError(f"--extra-label {key}={value}: {problem}")
     interval = None
     if args.interval:
         try:
             interval = parse_duration(args.interval)
         except DurationError as exc:
-            print(f"sloctl generate: --interval: {exc}", file=sys.stderr)
-            return 2
-    result = load_or_report(args)
-    if isinstance(result, int):
-        return result
+            raise UsageError(f"--interval: {exc}") from None
+    result = load_slos_of(args)
     sloth = args.compat == "sloth"
     options = GenerateOptions(
         flavour=args.flavour,
@@ -106,8 +100,7 @@ def _test(args: argparse.Namespace) -> int:
         else:
             engines = [default_engine() if args.engine == "default" else engine_named(args.engine)]
     except ToolMissing as exc:
-        print(f"sloctl test: --engine {args.engine}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--engine {args.engine}: {exc}") from None
     ok = True
     for engine in engines:
         try:
@@ -115,8 +108,7 @@ def _test(args: argparse.Namespace) -> int:
                 [Path(p) for p in args.paths], jobs=args.jobs, promtool=str(engine.promtool)
             )
         except PromtoolMissing as exc:
-            print(f"sloctl test: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(str(exc)) from None
         print(f"== {engine.name} {engine.version} ({engine.promtool})")
         for line in report.lines():
             print(line)

@@ -7,6 +7,9 @@ is run, so that ``sloctl validate`` never imports the collector's or the load te
 dependencies.
 
 Exit codes: 0 success, 1 the input or the checked system is not as it should be, 2 usage error.
+Commands raise :class:`~sloctl.cli._common.UsageError` for a flag to change and
+:class:`~sloctl.cli._common.InputErrors` for SLO files that do not load; both are printed here
+(argparse's own usage errors exit 2 too).
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+
+from sloctl.cli._common import InputErrors, UsageError, print_input_errors
 
 # command name -> (module under sloctl.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -80,6 +85,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         code: int = func(args)
+    except UsageError as exc:
+        print(f"{getattr(args, 'prog', None) or 'sloctl ' + args.command}: {exc}", file=sys.stderr)
+        return 2
+    except InputErrors as exc:
+        print_input_errors(exc.errors)
+        return 1
     except KeyboardInterrupt:
         print("sloctl: interrupted", file=sys.stderr)
         return 130

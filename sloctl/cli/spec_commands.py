@@ -6,55 +6,13 @@ import argparse
 import json
 import sys
 
-from sloctl.durations import DurationError, parse_duration
+from sloctl.cli._common import add_input_arguments, load_slos_of
 from sloctl.explain import as_dicts, explain, format_explanations
-from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.schema import schema_text
 
 
-def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="SLO files or directories (searched recursively)")
-    p.add_argument(
-        "--windows",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra burn-rate window catalogs (AlertWindows documents)",
-    )
-    p.add_argument(
-        "--sloth-period",
-        default=None,
-        metavar="DURATION",
-        help="period of Sloth-format SLOs, as Sloth's --default-slo-period (default 30d)",
-    )
-
-
-def load_or_report(args: argparse.Namespace, *, quiet_warnings: bool = False) -> LoadResult | int:
-    """Load the inputs; on errors print every one of them and return exit code 1."""
-    period = None
-    if args.sloth_period:
-        try:
-            period = parse_duration(args.sloth_period)
-        except DurationError as exc:
-            print(f"sloctl: --sloth-period: {exc}", file=sys.stderr)
-            return 2
-    result = load_paths(args.paths, windows_dirs=args.windows, sloth_period=period)
-    if not quiet_warnings:
-        for w in result.warnings:
-            print(f"warning: {w}", file=sys.stderr)
-    if result.errors:
-        for e in result.errors:
-            print(f"error: {e}", file=sys.stderr)
-        files = len({e.location.file for e in result.errors})
-        print(f"{len(result.errors)} error(s) in {files} file(s)", file=sys.stderr)
-        return 1
-    return result
-
-
 def _validate(args: argparse.Namespace) -> int:
-    result = load_or_report(args)
-    if isinstance(result, int):
-        return result
+    result = load_slos_of(args)
     services = len({s.service for s in result.slos})
     print(f"valid: {len(result.slos)} SLO(s) of {services} service(s) in {len(result.files)} file(s)")
     return 0
@@ -76,9 +34,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    result = load_or_report(args, quiet_warnings=True)
-    if isinstance(result, int):
-        return result
+    result = load_slos_of(args, quiet_warnings=True)
     items = explain(result.slos, requests_per_second=args.requests_per_second)
     if args.output == "json":
         print(json.dumps(as_dicts(items), indent=2))

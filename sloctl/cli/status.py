@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sloctl.cli._common import UsageError, add_live_prometheus_arguments
+
 __all__ = ["register"]
 
 
@@ -17,12 +19,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Read every SLO's remaining error budget, current and period burn rates and "
         "firing alert tiers from the series the generated rules record.",
     )
-    p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
+    add_live_prometheus_arguments(p)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
-    p.add_argument(
-        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
-    )
     p.set_defaults(func=_run)
 
 
@@ -33,8 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         rows = collect(args.prometheus, allow=args.allow_host, time=args.time)
     except EgressDenied as exc:
-        print(f"sloctl status: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except (OSError, StatusError) as exc:
         print(f"sloctl status: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sloctl.cli._common import UsageError
+
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 __all__ = ["register"]
@@ -38,16 +40,14 @@ def _up(args: argparse.Namespace) -> int:
     from sloctl.testbed_runner import start_testbed
 
     if args.port is not None and not 0 < args.port < 65536:
-        print(f"sloctl testbed up: --port must be 1-65535, not {args.port}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--port must be 1-65535, not {args.port}")
     workdir = make_workdir(args.workdir, "sloctl-testbed-")
     options: dict[str, str | int | float] = {}
     for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
         value = getattr(args, flag)
         if value is not None:
             if value <= 0:
-                print(f"sloctl testbed up: --{flag.replace('_', '-')} must be positive", file=sys.stderr)
-                return 2
+                raise UsageError(f"--{flag.replace('_', '-')} must be positive")
             options[flag.replace("_", "-")] = value
     with stop_on_signals() as stop:
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)

@@ -18,11 +18,11 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
+from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
 from sloctl.egress import LOOPBACK, Egress, EgressDenied
 from sloctl.errors import Location, SpecError
@@ -50,19 +50,9 @@ IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 _NAME_RE = re.compile(r"^[a-z0-9_-]+$")
 
 
-class Kind(StrEnum):
-    POSTGRES = "postgres"
-    PGBOUNCER = "pgbouncer"
-    REDIS = "redis"
-    MONGODB = "mongodb"
-    HTTP = "http"
-
-
-class ConnectionMode(StrEnum):
-    """``cold`` opens a new connection for every run; ``warm`` keeps one open between runs."""
-
-    COLD = "cold"
-    WARM = "warm"
+#: the collector's target kinds and connection modes are label values of the contract
+Kind = ProbeKind
+ConnectionMode = ProbeConnection
 
 
 _DEFAULT_PORTS = {Kind.POSTGRES: 5432, Kind.PGBOUNCER: 6432, Kind.REDIS: 6379, Kind.MONGODB: 27017}

@@ -11,31 +11,10 @@ from __future__ import annotations
 
 import socket
 import ssl
-from enum import StrEnum
+
+from sloctl.contract import Phase, Reason
 
 __all__ = ["Phase", "ProbeFailure", "Reason", "classify"]
-
-
-class Reason(StrEnum):
-    DNS = "dns"
-    REFUSED = "refused"
-    CONNECT_TIMEOUT = "connect_timeout"
-    TLS = "tls"
-    AUTH = "auth"
-    POOL_TIMEOUT = "pool_timeout"
-    QUERY_TIMEOUT = "query_timeout"
-    SERVER_ERROR = "server_error"
-    VALIDATION = "validation"
-    PROTOCOL = "protocol"
-
-
-class Phase(StrEnum):
-    CONNECT = "connect"
-    TLS = "tls"
-    AUTH = "auth"
-    QUERY = "query"
-    CANARY = "canary"
-    TOTAL = "total"
 
 
 _HANDSHAKE_PHASES = frozenset({Phase.CONNECT, Phase.TLS, Phase.AUTH})

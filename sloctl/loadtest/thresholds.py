@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from sloctl import contract
 from sloctl.model import SLO, CompositeSLI, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
 
 __all__ = [
@@ -47,25 +48,12 @@ __all__ = [
 Op = Literal["<", "<=", ">", ">="]
 Stat = Literal["percentile", "avg", "max", "failure_ratio", "rps"]
 
-REQUESTS_METRIC = "platform_http_requests_total"
-OPERATIONS_METRIC = "platform_operations_total"
-#: platform_operations_total{operation=...} -> (method, route) that performs it (docs/metrics.md)
-OPERATION_ROUTES: dict[str, tuple[str, str]] = {
-    "provision_database": ("POST", "/v1/projects"),
-    "backup": ("POST", "/v1/projects/{project_id}/backups"),
-}
-#: route template -> dependency, as in docs/metrics.md ("Routes of the platform API"); a test
-#: keeps it equal to the testbed's own table
-ROUTE_DEPENDENCIES: dict[str, str] = {
-    "/v1/projects": "postgres",
-    "/v1/projects/{project_id}": "postgres",
-    "/v1/projects/{project_id}/backups": "postgres",
-    "/v1/cache/{key}": "redis",
-    "/v1/documents": "mongodb",
-    "/v1/documents/{document_id}": "mongodb",
-    "/healthz": "none",
-    "/metrics": "none",
-}
+REQUESTS_METRIC = contract.API_REQUESTS.name
+OPERATIONS_METRIC = contract.API_OPERATIONS.name
+#: platform_operations_total{operation=...} -> (method, route) that performs it
+OPERATION_ROUTES = contract.OPERATION_ROUTES
+#: route template -> dependency (the contract's route table, which the testbed serves)
+ROUTE_DEPENDENCIES = contract.ROUTE_DEPENDENCY
 _UNITS = {"percentile": "ms", "avg": "ms", "max": "ms", "failure_ratio": "", "rps": "/s"}
 
 
@@ -188,7 +176,7 @@ def _from_slo(slo: SLO) -> Threshold | Skipped:
     source = f"SLO {slo.id}"
     sli = slo.sli
     if isinstance(sli, LatencySLI):
-        if not sli.histogram.startswith("platform_http_request_duration_seconds"):
+        if not sli.histogram.startswith(contract.API_DURATION.name):
             return Skipped(slo.id, f"latency of {sli.histogram} is not measured by HTTP load")
         matchers = dict(sli.matchers)
         # A timeslice SLO promises its percentile in each slice (p95 < 200 ms in 99.5 % of 5m

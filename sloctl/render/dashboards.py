@@ -34,10 +34,9 @@ with warnings.catch_warnings():
     from grafana_foundation_sdk.models import dashboard as dash_m
     from grafana_foundation_sdk.models import prometheus as prom_m
 
-from sloctl import naming
+from sloctl import contract, naming
 from sloctl.durations import format_duration
-from sloctl.model import SLO, CompositeSLI
-from sloctl.render.rules import alert_windows
+from sloctl.model import SLO, CompositeSLI, alert_windows
 
 __all__ = [
     "COMPONENTS",
@@ -824,7 +823,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
         f"Components / {c.title}", component_uid(c.kind), [TAG, COMPONENT_TAG]
     ).with_variable(
         kit.query_variable(
-            TARGET_VAR, "Target", f'label_values({naming.PROBE_UP}{{kind="{c.kind}"}}, target)'
+            TARGET_VAR, "Target", f'label_values({contract.PROBE_UP.name}{{kind="{c.kind}"}}, target)'
         )
     )
     panels: list[cogbuilder.Builder[dash_m.Panel]] = [
@@ -832,7 +831,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             grid,
             "Targets up",
             "none",
-            kit.target(f"sum({naming.PROBE_UP}{sel})", "up", "A", instant=True),
+            kit.target(f"sum({contract.PROBE_UP.name}{sel})", "up", "A", instant=True),
             w=4,
             h=8,
             description="Targets whose last probe run succeeded.",
@@ -841,7 +840,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             grid,
             "Targets down",
             "none",
-            kit.target(f"count({naming.PROBE_UP}{sel} == 0) or vector(0)", "down", "A", instant=True),
+            kit.target(f"count({contract.PROBE_UP.name}{sel} == 0) or vector(0)", "down", "A", instant=True),
             w=4,
             h=8,
             steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
@@ -852,8 +851,8 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             "percentunit",
             [
                 kit.target(
-                    f"1 - sum by ({by_t}) ({_rate(naming.PROBE_FAILURES, sel)})"
-                    f" / sum by ({by_t}) ({_rate(naming.PROBE_ATTEMPTS, sel)})",
+                    f"1 - sum by ({by_t}) ({_rate(contract.PROBE_FAILURES.name, sel)})"
+                    f" / sum by ({by_t}) ({_rate(contract.PROBE_ATTEMPTS.name, sel)})",
                     "{{target}}",
                     "A",
                 )
@@ -865,7 +864,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             "ops",
             [
                 kit.target(
-                    f"sum by ({by_t}, reason) ({_rate(naming.PROBE_FAILURES, sel)})",
+                    f"sum by ({by_t}, reason) ({_rate(contract.PROBE_FAILURES.name, sel)})",
                     "{{target}} {{reason}}",
                     "A",
                 )
@@ -878,7 +877,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             [
                 kit.target(
                     "histogram_quantile(0.95, sum by (le, target, phase) "
-                    f"({_rate(naming.PROBE_DURATION + '_bucket', sel)}))",
+                    f"({_rate(contract.PROBE_DURATION.series('bucket'), sel)}))",
                     "{{target}} {{phase}}",
                     "A",
                 )
@@ -892,7 +891,7 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
             [
                 kit.target(
                     "histogram_quantile(0.99, sum by (le, target, connection) "
-                    f"({_rate(naming.PROBE_DURATION + '_bucket', total_sel)}))",
+                    f"({_rate(contract.PROBE_DURATION.series('bucket'), total_sel)}))",
                     "{{target}} {{connection}}",
                     "A",
                 )
@@ -958,21 +957,21 @@ def _component(kit: _Kit, c: Component) -> dash_b.Dashboard:
     return board
 
 
-# Collector series not (yet) in sloctl.naming; names from docs/metrics.md.
-_LAST_RUN = "sloctl_probe_last_run_timestamp_seconds"
-_CONN_USED = "sloctl_probe_connections_used"
-_CONN_MAX = "sloctl_probe_connections_max"
-_MEM_USED = "sloctl_probe_memory_used_bytes"
-_MEM_MAX = "sloctl_probe_memory_max_bytes"
-_ROLE = "sloctl_probe_role"
-_CERT_EXPIRY = "sloctl_probe_tls_cert_expiry_timestamp_seconds"
-_PGB_CLIENT_ACTIVE = "sloctl_pgbouncer_pool_client_active"
-_PGB_CLIENT_WAITING = "sloctl_pgbouncer_pool_client_waiting"
-_PGB_SERVER_ACTIVE = "sloctl_pgbouncer_pool_server_active"
-_PGB_SERVER_IDLE = "sloctl_pgbouncer_pool_server_idle"
-_PGB_MAXWAIT = "sloctl_pgbouncer_pool_maxwait_seconds"
-_PGB_QUERIES = "sloctl_pgbouncer_queries_total"
-_PGB_QUERY_SECONDS = "sloctl_pgbouncer_query_seconds_total"
+# Collector series of the contract, short names for the panels below.
+_LAST_RUN = contract.PROBE_LAST_RUN.name
+_CONN_USED = contract.PROBE_CONNECTIONS_USED.name
+_CONN_MAX = contract.PROBE_CONNECTIONS_MAX.name
+_MEM_USED = contract.PROBE_MEMORY_USED.name
+_MEM_MAX = contract.PROBE_MEMORY_MAX.name
+_ROLE = contract.PROBE_ROLE.name
+_CERT_EXPIRY = contract.PROBE_CERT_EXPIRY.name
+_PGB_CLIENT_ACTIVE = contract.PGBOUNCER_CLIENT_ACTIVE.name
+_PGB_CLIENT_WAITING = contract.PGBOUNCER_CLIENT_WAITING.name
+_PGB_SERVER_ACTIVE = contract.PGBOUNCER_SERVER_ACTIVE.name
+_PGB_SERVER_IDLE = contract.PGBOUNCER_SERVER_IDLE.name
+_PGB_MAXWAIT = contract.PGBOUNCER_MAXWAIT.name
+_PGB_QUERIES = contract.PGBOUNCER_QUERIES.name
+_PGB_QUERY_SECONDS = contract.PGBOUNCER_QUERY_SECONDS.name
 _DIRECT_VS_POOLED = '{kind=~"postgres|pgbouncer", phase="query"}'
 
 
@@ -1031,7 +1030,7 @@ def _pgbouncer_panels(kit: _Kit, grid: _Grid) -> list[cogbuilder.Builder[dash_m.
             [
                 kit.target(
                     "histogram_quantile(0.95, sum by (le, kind) "
-                    f"({_rate(naming.PROBE_DURATION + '_bucket', _DIRECT_VS_POOLED)}))",
+                    f"({_rate(contract.PROBE_DURATION.series('bucket'), _DIRECT_VS_POOLED)}))",
                     "{{kind}}",
                     "A",
                 )

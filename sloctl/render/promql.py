@@ -1,10 +1,50 @@
-"""PromQL building blocks shared by the rule renderers: SLI queries at a window, selectors."""
+"""The one place PromQL is built: selectors with correctly escaped label values, SLI queries at
+a window. Rules, dashboards, game-day probes, backtests and ``sloctl status`` build their
+queries here.
+
+>>> selector(c.API_REQUESTS, route="/v1/projects", code='5"x')
+'platform_http_requests_total{route="/v1/projects", code="5\\\\"x"}'
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from sloctl import contract as c
 from sloctl import naming
 from sloctl.durations import format_duration
 from sloctl.model import SLI, SLO, WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI
+
+#: what a character becomes inside a double-quoted PromQL string: the escapes Go's
+#: strconv.Unquote (Prometheus) and the Rust promql-parser both read back
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def quote(value: str) -> str:
+    """``value`` as a PromQL string literal: backslash, quote and control characters escaped,
+    everything else (any Unicode) kept as it is."""
+    out = []
+    for ch in value:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def matchers(labels: Mapping[str, str] | None = None, op: str = "=", /, **more: str) -> str:
+    """``{a="x", b="y"}`` with every value quoted by :func:`quote` (``op`` for all of them)."""
+    pairs = {**(labels or {}), **more}
+    return "{" + ", ".join(f"{name}{op}{quote(str(value))}" for name, value in pairs.items()) + "}"
+
+
+def selector(metric: c.Metric | str, labels: Mapping[str, str] | None = None, /, **more: str) -> str:
+    """A vector selector: ``metric{label="value", …}`` (no braces when there is no label)."""
+    name = metric.name if isinstance(metric, c.Metric) else metric
+    pairs = {**(labels or {}), **more}
+    return name + (matchers(pairs) if pairs else "")
 
 
 def at_window(query: str, window: int) -> str:
@@ -42,7 +82,7 @@ def error_rate_template(sli: SLI) -> str | None:
         )
         return f"{total} - {good}"
     if isinstance(sli, ProbeSLI):
-        return f"sum(rate({naming.PROBE_FAILURES}{_merge(sli.selector, '')}[{w}]))"
+        return f"sum(rate({c.PROBE_FAILURES.name}{_merge(sli.selector, '')}[{w}]))"
     return None
 
 
@@ -60,7 +100,7 @@ def total_rate_template(sli: SLI) -> str | None:
     if isinstance(sli, LatencySLI):
         return f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
     if isinstance(sli, ProbeSLI):
-        return f"sum(rate({naming.PROBE_ATTEMPTS}{_merge(sli.selector, '')}[{w}]))"
+        return f"sum(rate({c.PROBE_ATTEMPTS.name}{_merge(sli.selector, '')}[{w}]))"
     return None
 
 
@@ -75,10 +115,7 @@ def raw_ratio(sli: RawSLI, window: int) -> str:
 
 def slo_selector(slo: SLO) -> str:
     """Selects the series of one SLO among the generated recordings."""
-    return (
-        f'{{{naming.LABEL_ID}="{slo.id}", {naming.LABEL_SERVICE}="{slo.service}", '
-        f'{naming.LABEL_SLO}="{slo.name}"}}'
-    )
+    return matchers({naming.LABEL_ID: slo.id, naming.LABEL_SERVICE: slo.service, naming.LABEL_SLO: slo.name})
 
 
 def fmt_number(value: float) -> str:

@@ -27,14 +27,13 @@ from dataclasses import dataclass
 
 from sloctl import naming
 from sloctl.durations import format_duration
-from sloctl.model import SLO, CompositeSLI, PolicyStep, RawSLI, Severity
+from sloctl.model import SLO, CompositeSLI, PolicyStep, RawSLI, Severity, alert_windows
 from sloctl.render import calendar as cal
 from sloctl.render import promql
 from sloctl.render.yamlout import dump_yaml
 
 __all__ = [
     "RuleOptions",
-    "alert_windows",
     "composite_members",
     "raw_window",
     "render_groups",
@@ -54,17 +53,6 @@ class RuleOptions:
 
 Rule = dict[str, object]
 Group = dict[str, object]
-
-
-def alert_windows(slo: SLO) -> list[int]:
-    """Every window whose error ratio the rules of ``slo`` record, shortest first; the rolling
-    period last (a calendar period is recorded apart, see ``naming.period_error_ratio``)."""
-    windows = {naming.BASE_WINDOW}
-    if slo.calendar is None:
-        windows.add(slo.period)
-    for w in slo.windows.windows:
-        windows.update((w.short_window, w.long_window))
-    return sorted(windows)
 
 
 def raw_window(slo: SLO) -> int:

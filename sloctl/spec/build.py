@@ -21,6 +21,7 @@ from sloctl.model import (
     LatencySLI,
     RatioSLI,
     RawSLI,
+    alert_windows,
     canonical_window,
 )
 from sloctl.spec.reader import Reader
@@ -148,7 +149,6 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
 def check_composites(reader: Reader, slos: list[SLO]) -> None:
     """A composite's components are SLOs of its service that record every window it reads,
     count events on a rolling period, and belong to no other composite."""
-    from sloctl.render.rules import alert_windows
 
     by_name = {s.name: s for s in slos}
     owner: dict[str, str] = {}

@@ -25,11 +25,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from sloctl import contract
 from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.model import SLO
 from sloctl.render.alertmanager import AlertmanagerOptions, alertmanager_fragment, standalone_config
@@ -41,6 +41,7 @@ from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import ToolMissing, engine_named, find
 from sloctl.spec import load_paths
 from tests.fixtures.engines import compat
+from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.slow
@@ -88,7 +89,7 @@ class Recorder:
 
 
 def _series(labels: str, value: float) -> str:
-    return f"platform_http_requests_total{{{labels}}} {value:.3f}"
+    return f"{contract.API_REQUESTS.name}{{{labels}}} {value:.3f}"
 
 
 def _labels(code: str, target: str | None = None) -> str:
@@ -100,53 +101,33 @@ def _labels(code: str, target: str | None = None) -> str:
 
 @pytest.fixture
 def recorder() -> Iterator[tuple[Recorder, int]]:
+    """PagerDuty's Events API (POST) and the platform API's /metrics (GET), on one stub."""
     rec = Recorder()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+    def answer(request: StubRequest) -> Answer:
+        if request.method == "POST":
+            body = json.loads(request.body or b"{}")
             with rec.lock:
-                rec.requests.append((time.time(), self.path, body))
-            status, answer = (202, {"status": "success", "message": "Event processed"}), b""
-            if self.path == EVENTS_PATH:
-                answer = json.dumps({**status[1], "dedup_key": body.get("dedup_key")}).encode()
-            self.send_response(status[0] if self.path == EVENTS_PATH else 200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+                rec.requests.append((time.time(), request.path, body))
+            if request.path != EVENTS_PATH:
+                return Answer(b"")
+            accepted = {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
+            return Answer(json.dumps(accepted).encode(), status=202)
+        total, errors = rec.counters(time.time())
+        return text(
+            f"# TYPE {contract.API_REQUESTS.name} counter\n"
+            f"{_series(_labels('200'), total - errors)}\n"
+            f"{_series(_labels('500'), errors)}\n"
+        )
 
-        def do_GET(self) -> None:
-            total, errors = rec.counters(time.time())
-            text = (
-                "# TYPE platform_http_requests_total counter\n"
-                f"{_series(_labels('200'), total - errors)}\n"
-                f"{_series(_labels('500'), errors)}\n"
-            ).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(text)))
-            self.end_headers()
-            self.wfile.write(text)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield rec, int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(answer) as stub:
+        yield rec, stub.port
 
 
 def _backfill(rec: Recorder, target: str, now: int, workdir: Path, promtool: Path) -> Path:
     """The last hour of the API's counters, up to a sample before ``now`` (the scrape takes over)."""
     rec.start = now - HISTORY
-    lines = ["# TYPE platform_http_requests counter"]
+    lines = [f"# TYPE {contract.API_REQUESTS.client_name} counter"]
     for t in range(now - HISTORY, now - STEP + 1, STEP):
         total, errors = rec.counters(t)
         lines.append(f"{_series(_labels('200', target), total - errors)} {t}")

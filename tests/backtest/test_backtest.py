@@ -19,27 +19,17 @@ from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.backtest.pngstats import colour_stats
 from tests.fixtures.engines import compat
+from tests.fixtures.specs import shop_slo
 
 PROMTOOL = shutil.which("promtool")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      period: 30d
-      sli:
-        events:
-          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
-          totalQuery: sum(rate(http_requests_total[{{.window}}]))
-      alerting:
-        name: ShopAvailabilityBudgetBurn
-        minEvents: 100
-"""
+SPEC = shop_slo(
+    errors='sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))',
+    total="sum(rate(http_requests_total[{{.window}}]))",
+    period="30d",
+    extra="alerting: {name: ShopAvailabilityBudgetBurn, minEvents: 100}",
+)
 
 needs_prometheus = pytest.mark.skipif(PROMTOOL is None, reason="no promtool (apt-get install prometheus)")
 SCRAPE = 60

@@ -16,21 +16,13 @@ from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import PrometheusEngine
+from tests.fixtures.specs import shop_slo
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(sloctl_backtest_errors_total{scenario="history"}[{{.window}}]))
-          totalQuery: sum(rate(sloctl_backtest_requests_total{scenario="history"}[{{.window}}]))
-      alerting: {name: ShopBudgetBurn}
-"""
+SPEC = shop_slo(
+    errors='sum(rate(sloctl_backtest_errors_total{scenario="history"}[{{.window}}]))',
+    total='sum(rate(sloctl_backtest_requests_total{scenario="history"}[{{.window}}]))',
+    extra="alerting: {name: ShopBudgetBurn}",
+)
 HISTORY = Scenario("history", "", 4 * 3600, (Incident(3 * 3600, 4 * 3600, math.inf),), warmup=0)
 
 

@@ -19,6 +19,7 @@ from sloctl.model import SLO
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.engines import compat
+from tests.fixtures.specs import shop_slo
 
 pytestmark = [
     pytest.mark.promtool,
@@ -27,17 +28,9 @@ pytestmark = [
 ]
 
 SCRAPE = 60
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
-      alerting: {minEvents: 100}
+SPEC = shop_slo(
+    extra="alerting: {minEvents: 100}",
+    more_slos="""\
     - name: latency
       objective: 99.5
       timeslices: {slice: 5m, target: 95}
@@ -70,7 +63,8 @@ spec:
       sli:
         composite:
           components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
-"""
+""",
+)
 
 
 def _slos() -> dict[str, SLO]:

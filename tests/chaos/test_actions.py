@@ -3,29 +3,19 @@ fault, and with ``apply=False`` it raises FaultNotActive instead of pretending."
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import httpx
 import psycopg
 import pytest
 import redis
 
+from sloctl import contract
 from sloctl.chaos import actions, probes
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.proxy import control
 from sloctl.chaos.rig import GamedayRig
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
-
-
-def until_ok(check: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_pgbouncer_stop_refuses_clients_until_started_again(rig: GamedayRig) -> None:
@@ -92,7 +82,9 @@ def test_mongodb_fail_command_hits_the_api_connections_only(rig: GamedayRig, mod
         finally:
             actions.mongodb_fail_command_off(uri)
         # The driver may have marked the server unknown: it rediscovers it within seconds.
-        assert until_ok(lambda: http.get(f"/v1/documents/{doc}").status_code == 200)
+        wait_until(
+            lambda: http.get(f"/v1/documents/{doc}").status_code == 200, timeout=10, what="the document again"
+        )
     with pytest.raises(actions.FaultNotActive):
         actions.mongodb_fail_command(uri, mode=mode, apply=False)
 
@@ -132,7 +124,7 @@ def test_proxy_latency_on_the_redis_path_times_out_the_cache_routes(rig: Gameday
 
 def test_probes_read_breaker_state_and_pool_saturation(rig: GamedayRig) -> None:
     metrics = f"{rig.api.url}/metrics"
-    assert probes.breaker_state(metrics, "postgres") in ("closed", "half-open", "open")
+    assert probes.breaker_state(metrics, "postgres") in {s.label for s in contract.BreakerState}
     pool = probes.pool_saturation(metrics, "postgres")
     assert pool["size"] >= 1 and 0 <= pool["saturation"] <= 1
     latency = probes.route_latency(f"{rig.api.url}/v1/projects", requests=5)

@@ -5,7 +5,6 @@ inject phase leaves no fault behind; a stop condition aborts within 2 s."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import math
 import shutil
@@ -37,7 +36,9 @@ from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig, prometheus_config
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
+from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT as REPO_ROOT
+from tests.waiting import wait_until
 
 # One xdist worker runs every test that uses the rig: they break things on purpose, in order.
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
@@ -62,13 +63,14 @@ def wait_until_healthy(rig: GamedayRig, timeout: float = 30.0) -> None:
     breakers waiting for a trial call)."""
     metrics = f"{rig.api.url}/metrics"
     deps = ["postgres", "redis", "mongodb"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        healthy = routes_availability(rig.api.url, deps, requests=10) == 100.0
-        if healthy and all(breaker_state(metrics, dep) == "closed" for dep in deps):
-            return
-        time.sleep(0.3)
-    raise AssertionError("the rig did not recover between game days")
+    wait_until(
+        lambda: (
+            routes_availability(rig.api.url, deps, requests=10) == 100.0
+            and all(breaker_state(metrics, dep) == "closed" for dep in deps)
+        ),
+        timeout=timeout,
+        what="the rig's recovery between game days",
+    )
 
 
 def assert_no_fault_left(rig: GamedayRig) -> None:
@@ -123,11 +125,17 @@ def prometheus(rig: GamedayRig, tmp_path: Path) -> Iterator[str]:
     config = prometheus_config(rig.api.url, ["rules.yml"])
     with start_prometheus(workdir, config_text=config) as server:
         selector = '{sloctl_service="platform-api", sloctl_slo="availability"}'
-        deadline = time.monotonic() + 30
-        while math.isnan(prometheus_query(server.url, f"sloctl:sli_events:rate5m{selector} > 0")):
-            assert time.monotonic() < deadline, (workdir / "prometheus.log").read_text()[-3000:]
+
+        def recorded() -> bool:
+            if not math.isnan(prometheus_query(server.url, f"sloctl:sli_events:rate5m{selector} > 0")):
+                return True
             routes_availability(rig.api.url, ["postgres", "redis", "mongodb"], requests=5)
-            time.sleep(0.5)
+            return False
+
+        try:
+            wait_until(recorded, timeout=30, what="the first recorded events", interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {(workdir / 'prometheus.log').read_text()[-3000:]}") from None
         yield server.url
 
 
@@ -292,12 +300,11 @@ def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while (
-            time.monotonic() < deadline and control(rig.proxies["postgres"].control_port).fault != "latency"
-        ):
-            time.sleep(0.1)
-        assert control(rig.proxies["postgres"].control_port).fault == "latency", "inject phase never reached"
+        wait_until(
+            lambda: control(rig.proxies["postgres"].control_port).fault == "latency",
+            timeout=30,
+            what="the inject phase",
+        )
         client = redis.Redis.from_url(rig.redis.url, socket_timeout=2)
         assert client.config_get("maxmemory")["maxmemory"] != "0"  # the faults are really on
         client.close()
@@ -314,41 +321,21 @@ def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_
     assert_no_fault_left(rig)
 
 
-class _StubPrometheus(http.server.BaseHTTPRequestHandler):
-    """The part of the Prometheus HTTP API that stop conditions read: ``ALERTS`` fires once
-    :attr:`firing` is set."""
-
-    firing = threading.Event()
-
-    def do_GET(self) -> None:
-        result = [{"metric": {}, "value": [time.time(), "1"]}] if self.firing.is_set() else []
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+@pytest.fixture
+def firing() -> threading.Event:
+    """Set it, and the stub Prometheus's ``ALERTS`` fires."""
+    return threading.Event()
 
 
 @pytest.fixture
-def stub_prometheus() -> Iterator[str]:
-    _StubPrometheus.firing.clear()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StubPrometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def stub_prometheus(firing: threading.Event) -> Iterator[str]:
+    """The part of the Prometheus HTTP API that stop conditions read."""
+    with serve(lambda _request: vector(({}, 1.0), at=time.time()) if firing.is_set() else vector()) as stub:
+        yield stub.url
 
 
 def test_a_page_alert_aborts_the_run_within_two_seconds(
-    rig: GamedayRig, tmp_path: Path, stub_prometheus: str
+    rig: GamedayRig, tmp_path: Path, stub_prometheus: str, firing: threading.Event
 ) -> None:
     wait_until_healthy(rig)
     experiment = _interruptible(rig)
@@ -362,14 +349,16 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     path = tmp_path / "stopped.json"
     path.write_text(json.dumps(experiment))
 
+    def injected() -> bool:
+        with contextlib.suppress(ProxyError):
+            return control(rig.proxies["postgres"].control_port).fault == "latency"
+        return False
+
     def fire_when_injected() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ProxyError):
-                if control(rig.proxies["postgres"].control_port).fault == "latency":
-                    _StubPrometheus.firing.set()
-                    return
-            time.sleep(0.05)
+        # In a thread: a timeout here shows as the game day's own failure below.
+        with contextlib.suppress(AssertionError):
+            wait_until(injected, timeout=30, what="the inject phase")
+            firing.set()
 
     firer = threading.Thread(target=fire_when_injected, daemon=True)
     firer.start()

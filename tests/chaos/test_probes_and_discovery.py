@@ -8,7 +8,7 @@ import math
 import httpx
 import pytest
 
-from sloctl import naming
+from sloctl import contract, naming
 from sloctl.chaos import discover, probes
 
 PROM = "http://127.0.0.1:9090"
@@ -42,17 +42,17 @@ def test_alert_firing_reads_the_alerts_series() -> None:
 
 def test_metrics_text_is_parsed_with_labels() -> None:
     text = (
-        "# HELP platform_circuit_breaker_state x\n"
-        'platform_circuit_breaker_state{dependency="redis"} 2.0\n'
-        'platform_pool_size{dependency="a,b"} 5\n'
+        f"# HELP {contract.BREAKER_STATE.name} x\n"
+        f'{contract.BREAKER_STATE.name}{{dependency="redis"}} 2.0\n'
+        f'{contract.POOL_SIZE.name}{{dependency="a,b"}} 5\n'
     )
     samples = probes.parse_metrics(text)
-    assert samples[("platform_circuit_breaker_state", frozenset({("dependency", "redis")}))] == 2.0
-    assert samples[("platform_pool_size", frozenset({("dependency", "a,b")}))] == 5.0
+    assert samples[(contract.BREAKER_STATE.name, frozenset({("dependency", "redis")}))] == 2.0
+    assert samples[(contract.POOL_SIZE.name, frozenset({("dependency", "a,b")}))] == 5.0
 
 
 def test_breaker_state_names_the_gauge_value() -> None:
-    body = 'platform_circuit_breaker_state{dependency="redis"} 2.0\n'
+    body = f'{contract.BREAKER_STATE.name}{{dependency="redis"}} 2.0\n'
     transport = httpx.MockTransport(lambda request: httpx.Response(200, text=body))
     assert probes.breaker_state("http://127.0.0.1:1/metrics", "redis", transport=transport) == "open"
 

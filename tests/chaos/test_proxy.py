@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloctl.chaos.proxy import FaultProxy, ProxyError, control
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -129,10 +130,7 @@ def test_only_loopback_upstreams_are_allowed_by_default() -> None:
 
 def test_the_proxy_stops_itself_after_its_lifetime(echo_server: tuple[str, int]) -> None:
     proxy = FaultProxy(echo_server, max_lifetime=0.3).start()
-    deadline = time.monotonic() + 5
-    while proxy.running and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not proxy.running
+    wait_until(lambda: not proxy.running, timeout=5, what="the proxy's end of life")
     with pytest.raises(ProxyError, match="not running"):
         proxy.set_fault("reset")
     proxy.stop()

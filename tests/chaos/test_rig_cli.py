@@ -10,13 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.paths import ROOT
+from tests.waiting import wait_until
 
 # Beside the other game days, never in parallel with them: two rigs would share 2 cores.
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
@@ -48,10 +48,8 @@ def test_rig_then_run_then_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        while not targets.exists() and rig.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.3)
-        assert targets.exists(), rig.stderr.read() if rig.poll() is not None and rig.stderr else "timeout"
+        wait_until(lambda: targets.exists() or rig.poll() is not None, timeout=90, what="the targets file")
+        assert targets.exists(), rig.stderr.read() if rig.stderr else "no targets file"
         config = json.loads(targets.read_text())
         endpoints = [config["api_url"], config["prometheus_url"]]
         assert all(urlsplit(u).hostname == "127.0.0.1" for u in endpoints)

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
+from tests.waiting import wait_until
 
 T = TypeVar("T")
 
@@ -74,15 +75,14 @@ class LiveCollector:
         self, target: str, pred: Callable[[RunResult], bool], *, after: float, timeout: float
     ) -> RunResult:
         """First run of ``target`` started after wall time ``after`` that matches ``pred``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # bounded poll
-            for r in self.history(target):
-                if r.started >= after and pred(r):
-                    return r
-            time.sleep(0.05)
-        raise AssertionError(
-            f"no matching run of {target} within {timeout}s; last runs: {self.history(target)[-4:]}"
-        )
+        try:
+            return wait_until(
+                lambda: next((r for r in self.history(target) if r.started >= after and pred(r)), None),
+                timeout=timeout,
+                what=f"a matching run of {target}",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; last runs: {self.history(target)[-4:]}") from None
 
     def runs_since(self, target: str, after: float) -> list[RunResult]:
         return sorted((r for r in self.history(target) if r.started >= after), key=lambda r: r.started)

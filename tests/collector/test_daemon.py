@@ -8,11 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
+from sloctl import contract
 from sloctl.servers import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,6 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 def _get(port: int, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
         return str(resp.read().decode())
+
+
+def _answers(port: int) -> bool:
+    try:
+        return _get(port, "/healthz") == "ok\n"
+    except OSError:
+        return False
+
+
+def _refused(metrics: str) -> float:
+    """Refused runs of the ``cache`` target so far."""
+    for ln in metrics.splitlines():
+        if ln.startswith(contract.PROBE_FAILURES.name) and 'reason="refused",target="cache"' in ln:
+            return float(ln.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -40,25 +56,13 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
         env={**os.environ, "RPW": "daemon-pw-0xc0ffee"},
     )
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # bounded wait for the listener
-            try:
-                assert _get(port, "/healthz") == "ok\n"
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until(lambda: _answers(port), timeout=20, what="the collector's listener")
         metrics = _get(port, "/metrics")
-        assert 'sloctl_probe_up{kind="postgres",target="db"} 0.0' in metrics
-        assert 'sloctl_probe_failures_total{kind="postgres",reason="tls",target="db"} 0.0' in metrics
-        time.sleep(1.2)
+        assert f'{contract.PROBE_UP.name}{{kind="postgres",target="db"}} 0.0' in metrics
+        assert f'{contract.PROBE_FAILURES.name}{{kind="postgres",reason="tls",target="db"}} 0.0' in metrics
+        wait_until(lambda: _refused(_get(port, "/metrics")) >= 2, timeout=10, what="two refused runs")
         metrics = _get(port, "/metrics")
-        assert 'sloctl_probe_up{kind="redis",target="cache"} 0.0' in metrics
-        refused = [
-            ln
-            for ln in metrics.splitlines()
-            if ln.startswith("sloctl_probe_failures_total") and 'reason="refused",target="cache"' in ln
-        ]
-        assert refused and float(refused[0].rsplit(" ", 1)[1]) >= 2
+        assert f'{contract.PROBE_UP.name}{{kind="redis",target="cache"}} 0.0' in metrics
         assert '"reason": "refused"' in _get(port, "/debug/targets")
     finally:
         proc.send_signal(signal.SIGTERM)

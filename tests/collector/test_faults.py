@@ -22,8 +22,10 @@ import psycopg
 import pytest
 import redis
 
+from sloctl import contract
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
+from tests.waiting import wait_until
 
 pytestmark = [
     pytest.mark.servers,
@@ -69,7 +71,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
 
 
 def _config(s: Servers) -> str:
-    common = f"interval: {INTERVAL}s, timeout: {int(TIMEOUT * 1000)}ms"
+    common = f"interval: {int(INTERVAL * 1000)}ms, timeout: {int(TIMEOUT * 1000)}ms"
     pg = f"user: platform, database: platform, password: {{env: PG}}, {common}"
     return f"""\
 apiVersion: sloctl/v1
@@ -133,7 +135,7 @@ def _assert_fault(
         )
         assert first.reason == reason, f"{target}/{lane}: {first}"
         assert first.started - t_fault <= INTERVAL + SLACK, f"{target}/{lane} detected late: {first}"
-    assert _gauge(live, "sloctl_probe_up", target) == 0.0
+    assert _gauge(live, contract.PROBE_UP.name, target) == 0.0
     reasons = {r.reason for r in live.runs_since(target, t_fault) if not r.ok and r.connection in lanes}
     assert reasons == {reason}
 
@@ -144,6 +146,12 @@ def _assert_recovers(live: LiveCollector, target: str, t_back: float) -> None:
     assert live.wait_for(
         target, lambda r: r.ok and r.connection == "warm", after=t_back, timeout=INTERVAL * 4
     )
+
+
+def _run_counts(live: LiveCollector, exclude: str) -> dict[tuple[str, str], int]:
+    """Runs started so far per lane, ``exclude``'s aside."""
+    starts = live.collector.runner.run_starts
+    return {key: len(s) for key, s in list(starts.items()) if key[0] != exclude}
 
 
 def _schedule_lateness(live: LiveCollector, since: float, exclude: str) -> float:
@@ -166,7 +174,7 @@ def test_wrong_password_is_reason_auth(live: LiveCollector, target: str) -> None
     run = live.wait_for(target, lambda r: not r.ok, after=0, timeout=INTERVAL * 3)
     assert run.reason == "auth", run
     assert {r.reason for r in live.history(target)} == {"auth"}
-    assert _gauge(live, "sloctl_probe_up", target) == 0.0
+    assert _gauge(live, contract.PROBE_UP.name, target) == 0.0
 
 
 # --- stop and restart ----------------------------------------------------------------------
@@ -202,7 +210,13 @@ def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
         # Only the cold lane is asserted: a warm lane that was mid-query when the server froze
         # is, correctly, a query_timeout. Kept connections are covered by the slow-server tests.
         _assert_fault(live, target, "connect_timeout", t_fault, lanes=("cold",))
-        time.sleep(INTERVAL * 2)
+        # Two more runs of every other lane while the target stays frozen.
+        runs = _run_counts(live, exclude=target)
+        wait_until(
+            lambda: all(n >= runs[k] + 2 for k, n in _run_counts(live, exclude=target).items()),
+            timeout=INTERVAL * 6,
+            what="two more runs of every other lane",
+        )
         worst = _schedule_lateness(live, since, exclude=target)
     finally:
         server.resume()
@@ -222,6 +236,7 @@ def _next_start(live: LiveCollector, target: str, lane: str) -> float:
 
 
 def _sleep_until(monotonic_t: float) -> None:
+    # real timer: the fault is aimed at the collector's own schedule (its next run of a lane)
     time.sleep(max(0.0, monotonic_t - time.monotonic()))
 
 
@@ -340,7 +355,7 @@ def test_metrics_pass_promtool_and_carry_exemplars(live: LiveCollector) -> None:
     assert ctype.startswith("application/openmetrics-text")
     assert om.rstrip().endswith("# EOF")
     assert any(
-        "sloctl_probe_duration_seconds_bucket" in ln and '# {trace_id="' in ln for ln in om.splitlines()
+        f"{contract.PROBE_DURATION.name}_bucket" in ln and '# {trace_id="' in ln for ln in om.splitlines()
     )
     for reason in (
         "dns",
@@ -354,7 +369,7 @@ def test_metrics_pass_promtool_and_carry_exemplars(live: LiveCollector) -> None:
         "validation",
         "protocol",
     ):
-        assert f'sloctl_probe_failures_total{{kind="postgres",reason="{reason}",target="pg"}}' in text
+        assert f'{contract.PROBE_FAILURES.name}{{kind="postgres",reason="{reason}",target="pg"}}' in text
 
 
 def test_no_configured_password_leaks_into_metrics_logs_traces_or_debug_page(

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
 from sloctl.servers import free_port
+from tests.waiting import wait_until
 
 PROBLEM = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode()
 
@@ -52,6 +53,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             elif path == "/nolimits":
                 writer.write(_answer(200, {}, b"{}"))
             elif path == "/slow":
+                # real timer: a server that answers after the probe's 800 ms deadline, the thing tested
                 await asyncio.sleep(3)
             elif path == "/cut":
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
@@ -120,7 +122,14 @@ def results() -> dict[str, list[RunResult]]:
             logger_name="sloctl.collector.httptest",
         )
         async with collector:
-            await asyncio.sleep(1.9)  # two runs per lane
+            states = collector.runner.states.values()
+            # two runs per lane (cold and warm) of every target
+            await asyncio.to_thread(
+                wait_until,
+                lambda: all(len(s.history) >= 4 for s in states),
+                timeout=10,
+                what="two runs per lane",
+            )
             out = {name: list(s.history) for name, s in collector.runner.states.items()}
         server.close()
         await server.wait_closed()

@@ -29,7 +29,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import grpc
@@ -59,6 +58,7 @@ from sloctl.servers.otelcol import (
 from sloctl.shelf import find
 from testbed import app as testbed_app
 from testbed.config import TestbedConfig
+from tests.fixtures.stub_http import serve, text
 from tests.paths import ROOT
 from tests.servers.ports import listening_ports
 
@@ -194,26 +194,8 @@ def receiver() -> Iterator[tuple[str, Received]]:
 @pytest.fixture
 def http_target() -> Iterator[str]:
     """A loopback HTTP server for the probes: 200 to everything."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(lambda _request: text("ok", "text/plain")) as stub:
+        yield f"{stub.url}/"
 
 
 def _tap(provider: TracerProvider) -> InMemorySpanExporter:
@@ -244,6 +226,8 @@ async def _probe_runs(url: str, otlp_grpc: str, tap_into: list[InMemorySpanExpor
     start = loop.time()
     try:
         for i in range(TRACES_PER_SOURCE):
+            # real timer: traffic paced over SEND_SECONDS, so that the OTel Collector's batch and
+            # tail-sampling windows (its own timers, the thing tested) pass several times
             await asyncio.sleep(max(0.0, start + i * SEND_SECONDS / TRACES_PER_SOURCE - loop.time()))
             target = gone if i % ERROR_EVERY == ERROR_EVERY - 1 else api
             await collector.runner.run_once(target, ConnectionMode.COLD, probes[target.name])
@@ -277,6 +261,8 @@ async def _api_requests(
         await redis_client.rpush("cache:a-list", "x")  # a GET of it: WRONGTYPE
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             for i in range(TRACES_PER_SOURCE):
+                # real timer: traffic paced over SEND_SECONDS, so that the OTel Collector's batch and
+                # tail-sampling windows (its own timers, the thing tested) pass several times
                 await asyncio.sleep(max(0.0, start + i * SEND_SECONDS / TRACES_PER_SOURCE - loop.time()))
                 if i % ERROR_EVERY == ERROR_EVERY - 1:
                     assert (await client.get("/v1/cache/a-list")).status_code == 503

@@ -15,8 +15,10 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
+from sloctl import contract
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
+from tests.waiting import wait_until
 
 
 def _make_cert(tmp: Path) -> tuple[Path, Path]:
@@ -86,7 +88,10 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
             logger_name="sloctl.collector.tlstest",
         )
         async with collector:
-            await asyncio.sleep(1.5)
+            states = collector.runner.states.values()
+            await asyncio.to_thread(
+                wait_until, lambda: all(s.history for s in states), timeout=10, what="a run of each"
+            )
             history = {n: list(s.history) for n, s in collector.runner.states.items()}
             body = collector.server.respond("/metrics", "")[2].decode()
         server.close()
@@ -101,7 +106,7 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
     expiry = [
         ln
         for ln in metrics.splitlines()
-        if ln.startswith('sloctl_probe_tls_cert_expiry_timestamp_seconds{kind="http",target="trusted"}')
+        if ln.startswith(f'{contract.PROBE_CERT_EXPIRY.name}{{kind="http",target="trusted"}}')
     ]
     assert expiry, "no certificate expiry exported"
     not_after = ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(cert))["notAfter"])  # type: ignore[attr-defined]

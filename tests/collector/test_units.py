@@ -115,17 +115,3 @@ def test_link_header() -> None:
     assert check_link({"link": good}) is None
     assert check_link({}) == "no Link header"
     assert check_link({"link": "/v1/projects; next"}) is not None
-
-
-def test_reasons_and_metric_names_match_the_naming_module_and_the_contract() -> None:
-    from pathlib import Path
-
-    from sloctl import naming
-    from sloctl.collector.metrics import METRIC_NAMES
-
-    assert tuple(r.value for r in Reason) == naming.PROBE_REASONS
-    contract = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
-    for name in METRIC_NAMES:
-        assert f"`{name}`" in contract, f"{name} is not in docs/metrics.md"
-    for reason in Reason:
-        assert f"| `{reason.value}` |" in contract

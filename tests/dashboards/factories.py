@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sloctl import contract
 from sloctl.model import (
     SLI,
     SLO,
@@ -74,8 +75,8 @@ def make_slo(
     )
 
 
-API_ERRORS = 'sum(rate(platform_http_requests_total{code=~"5..",dependency="postgres"}[{{.window}}]))'
-API_TOTAL = 'sum(rate(platform_http_requests_total{dependency="postgres"}[{{.window}}]))'
+API_ERRORS = f'sum(rate({contract.API_REQUESTS.name}{{code=~"5..",dependency="postgres"}}[{{{{.window}}}}]))'
+API_TOTAL = f'sum(rate({contract.API_REQUESTS.name}{{dependency="postgres"}}[{{{{.window}}}}]))'
 
 
 def representative_slos() -> list[SLO]:
@@ -85,7 +86,7 @@ def representative_slos() -> list[SLO]:
         "platform-api",
         "latency",
         LatencySLI(
-            "platform_http_request_duration_seconds",
+            contract.API_DURATION.name,
             '{route="/v1/projects",method="GET"}',
             0.2,
             labels({"route": "/v1/projects", "method": "GET"}),
@@ -97,8 +98,8 @@ def representative_slos() -> list[SLO]:
         "provisioning",
         "provision-success",
         RatioSLI(
-            'sum(rate(platform_operations_total{operation="provision_database",outcome="success"}[{{.window}}]))',
-            'sum(rate(platform_operations_total{operation="provision_database"}[{{.window}}]))',
+            f'sum(rate({contract.API_OPERATIONS.name}{{operation="provision_database",outcome="success"}}[{{{{.window}}}}]))',
+            f'sum(rate({contract.API_OPERATIONS.name}{{operation="provision_database"}}[{{{{.window}}}}]))',
         ),
         objective=99.5,
         ticket=False,
@@ -107,8 +108,8 @@ def representative_slos() -> list[SLO]:
         "provisioning",
         "backup-success",
         RawSLI(
-            'sum(rate(platform_operations_total{operation="backup",outcome="failure"}[{{.window}}]))'
-            ' / sum(rate(platform_operations_total{operation="backup"}[{{.window}}]))'
+            f'sum(rate({contract.API_OPERATIONS.name}{{operation="backup",outcome="failure"}}[{{{{.window}}}}]))'
+            f' / sum(rate({contract.API_OPERATIONS.name}{{operation="backup"}}[{{{{.window}}}}]))'
         ),
         page=False,
         runbook=None,

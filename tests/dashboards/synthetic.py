@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sloctl import naming
+from sloctl import contract
 
 STEP = 30
 API_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.2", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
@@ -68,88 +68,90 @@ def openmetrics(start: int, end: int) -> str:
         ("/v1/documents", "POST", "mongodb"),
     )
 
-    w.family(naming.API_REQUESTS.removesuffix("_total"), "counter")
+    w.family(contract.API_REQUESTS.client_name, "counter")
     for route, method, dep in api_routes:
-        w.counter(naming.API_REQUESTS, _labels(route=route, method=method, code="200", dependency=dep), 20.0)
+        w.counter(
+            contract.API_REQUESTS.name, _labels(route=route, method=method, code="200", dependency=dep), 20.0
+        )
         bad = 5.0 if (route, method) == ("/v1/projects", "GET") else 0.0
         w.counter(
-            naming.API_REQUESTS,
+            contract.API_REQUESTS.name,
             _labels(route=route, method=method, code="503", dependency=dep),
             0.01,
             bad,
             incident,
         )
 
-    w.family(naming.API_DURATION, "histogram")
+    w.family(contract.API_DURATION.name, "histogram")
     for route, method, dep in api_routes:
         base = {"route": route, "method": method, "dependency": dep}
         for i, le in enumerate(API_BUCKETS):
             share = min(1.0, 0.3 + 0.06 * i)
-            w.counter(f"{naming.API_DURATION}_bucket", _labels(**base, le=le), 20.0 * share)
-        w.counter(f"{naming.API_DURATION}_count", _labels(**base), 20.0)
-        w.counter(f"{naming.API_DURATION}_sum", _labels(**base), 2.0)
+            w.counter(f"{contract.API_DURATION.name}_bucket", _labels(**base, le=le), 20.0 * share)
+        w.counter(f"{contract.API_DURATION.name}_count", _labels(**base), 20.0)
+        w.counter(f"{contract.API_DURATION.name}_sum", _labels(**base), 2.0)
 
-    w.family(naming.API_OPERATIONS.removesuffix("_total"), "counter")
+    w.family(contract.API_OPERATIONS.client_name, "counter")
     for op in ("provision_database", "backup"):
-        w.counter(naming.API_OPERATIONS, _labels(operation=op, outcome="success"), 0.5)
-        w.counter(naming.API_OPERATIONS, _labels(operation=op, outcome="failure"), 0.001)
+        w.counter(contract.API_OPERATIONS.name, _labels(operation=op, outcome="success"), 0.5)
+        w.counter(contract.API_OPERATIONS.name, _labels(operation=op, outcome="failure"), 0.001)
 
-    w.family(naming.PROBE_ATTEMPTS.removesuffix("_total"), "counter")
+    w.family(contract.PROBE_ATTEMPTS.client_name, "counter")
     for target, kind in TARGETS:
-        w.counter(naming.PROBE_ATTEMPTS, _labels(target=target, kind=kind), 0.2)
-    w.family(naming.PROBE_FAILURES.removesuffix("_total"), "counter")
+        w.counter(contract.PROBE_ATTEMPTS.name, _labels(target=target, kind=kind), 0.2)
+    w.family(contract.PROBE_FAILURES.client_name, "counter")
     for target, kind in TARGETS:
-        for reason in naming.PROBE_REASONS:
+        for reason in tuple(contract.Reason):
             w.counter(
-                naming.PROBE_FAILURES,
+                contract.PROBE_FAILURES.name,
                 _labels(target=target, kind=kind, reason=reason),
                 0.002 if reason == "query_timeout" else 0.0,
             )
-    w.family(naming.PROBE_DURATION, "histogram")
+    w.family(contract.PROBE_DURATION.name, "histogram")
     for target, kind in TARGETS:
         for phase in ("connect", "tls", "auth", "query", "canary", "total"):
             for connection in ("cold", "warm"):
                 base = {"target": target, "kind": kind, "phase": phase, "connection": connection}
                 for i, le in enumerate(PROBE_BUCKETS):
                     w.counter(
-                        f"{naming.PROBE_DURATION}_bucket",
+                        f"{contract.PROBE_DURATION.name}_bucket",
                         _labels(**base, le=le),
                         0.1 * min(1.0, 0.2 * (i + 1)),
                     )
-                w.counter(f"{naming.PROBE_DURATION}_count", _labels(**base), 0.1)
-                w.counter(f"{naming.PROBE_DURATION}_sum", _labels(**base), 0.002)
+                w.counter(f"{contract.PROBE_DURATION.name}_count", _labels(**base), 0.1)
+                w.counter(f"{contract.PROBE_DURATION.name}_sum", _labels(**base), 0.002)
     gauges = {
-        naming.PROBE_UP: 1.0,
-        "sloctl_probe_last_run_timestamp_seconds": float(end),
-        "sloctl_probe_connections_used": 12.0,
-        "sloctl_probe_connections_max": 100.0,
-        "sloctl_probe_memory_used_bytes": 64e6,
-        "sloctl_probe_memory_max_bytes": 256e6,
-        "sloctl_probe_tls_cert_expiry_timestamp_seconds": float(end + 90 * 86400),
+        contract.PROBE_UP.name: 1.0,
+        contract.PROBE_LAST_RUN.name: float(end),
+        contract.PROBE_CONNECTIONS_USED.name: 12.0,
+        contract.PROBE_CONNECTIONS_MAX.name: 100.0,
+        contract.PROBE_MEMORY_USED.name: 64e6,
+        contract.PROBE_MEMORY_MAX.name: 256e6,
+        contract.PROBE_CERT_EXPIRY.name: float(end + 90 * 86400),
     }
     for name, value in gauges.items():
         w.family(name, "gauge")
         for target, kind in TARGETS:
             w.gauge(name, _labels(target=target, kind=kind), value)
-    w.family("sloctl_probe_role", "gauge")
+    w.family(contract.PROBE_ROLE.name, "gauge")
     for target, kind in TARGETS:
-        w.gauge("sloctl_probe_role", _labels(target=target, kind=kind, role="primary"), 1.0)
-        w.gauge("sloctl_probe_role", _labels(target=target, kind=kind, role="replica"), 0.0)
+        w.gauge(contract.PROBE_ROLE.name, _labels(target=target, kind=kind, role="primary"), 1.0)
+        w.gauge(contract.PROBE_ROLE.name, _labels(target=target, kind=kind, role="replica"), 0.0)
     pool = {"target": "pgb-main", "database": "platform", "user": "platform"}
     for name, value in (
-        ("sloctl_pgbouncer_pool_client_active", 8.0),
-        ("sloctl_pgbouncer_pool_client_waiting", 1.0),
-        ("sloctl_pgbouncer_pool_server_active", 4.0),
-        ("sloctl_pgbouncer_pool_server_idle", 2.0),
-        ("sloctl_pgbouncer_pool_maxwait_seconds", 0.05),
+        (contract.PGBOUNCER_CLIENT_ACTIVE.name, 8.0),
+        (contract.PGBOUNCER_CLIENT_WAITING.name, 1.0),
+        (contract.PGBOUNCER_SERVER_ACTIVE.name, 4.0),
+        (contract.PGBOUNCER_SERVER_IDLE.name, 2.0),
+        (contract.PGBOUNCER_MAXWAIT.name, 0.05),
     ):
         w.family(name, "gauge")
         w.gauge(name, _labels(**pool), value)
     stats = {"target": "pgb-main", "database": "platform"}
-    w.family("sloctl_pgbouncer_queries", "counter")
-    w.counter("sloctl_pgbouncer_queries_total", _labels(**stats), 50.0)
-    w.family("sloctl_pgbouncer_query_seconds", "counter")
-    w.counter("sloctl_pgbouncer_query_seconds_total", _labels(**stats), 0.5)
+    w.family(contract.PGBOUNCER_QUERIES.client_name, "counter")
+    w.counter(contract.PGBOUNCER_QUERIES.name, _labels(**stats), 50.0)
+    w.family(contract.PGBOUNCER_QUERY_SECONDS.client_name, "counter")
+    w.counter(contract.PGBOUNCER_QUERY_SECONDS.name, _labels(**stats), 0.5)
     return "\n".join(w.lines) + "\n# EOF\n"
 
 

@@ -17,23 +17,15 @@ from sloctl.promtool import find_promtool
 from sloctl.render.rules import render_rule_file
 from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_text
+from tests.fixtures.specs import shop_slo
 
 pytestmark = pytest.mark.promtool
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      period: 30d
-      sli:
-        events:
-          errorQuery: sum(rate(http_requests_total{code="500"}[{{.window}}]))
-          totalQuery: sum(rate(http_requests_total[{{.window}}]))
-"""
+SPEC = shop_slo(
+    errors='sum(rate(http_requests_total{code="500"}[{{.window}}]))',
+    total="sum(rate(http_requests_total[{{.window}}]))",
+    period="30d",
+)
 QUIET_OK, QUIET_ERR = 600, 1  # per minute: 0.17 % errors
 BUSY_OK, BUSY_ERR = 5_700, 300  # ten times the traffic, 5 % errors
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from sloctl import contract
 from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
 from sloctl.testbed_runner import ApiServer, start_api
 
@@ -41,14 +42,14 @@ def breaker_figures(client: httpx.Client) -> dict[str, float]:
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for s in family.samples:
             dep = s.labels.get("dependency", "")
-            if s.name == "platform_circuit_breaker_state":
+            if s.name == contract.BREAKER_STATE.name:
                 out[f"state:{dep}"] = s.value
-            elif s.name == "platform_circuit_breaker_calls_total" and s.labels["result"] in (
+            elif s.name == contract.BREAKER_CALLS.name and s.labels["result"] in (
                 "failure",
                 "timeout",
             ):
                 out[f"{s.labels['result']}:{dep}"] = s.value
-            elif s.name == "platform_circuit_breaker_transitions_total" and s.labels["to_state"] == "open":
+            elif s.name == contract.BREAKER_TRANSITIONS.name and s.labels["to_state"] == "open":
                 out[f"opened:{dep}"] = out.get(f"opened:{dep}", 0.0) + s.value
     return out
 

@@ -13,27 +13,20 @@ import pytest
 from sloctl.cli.main import main
 from sloctl.generate import write_outputs
 from sloctl.spec import load_text
+from tests.fixtures.specs import shop_slo
 
-BASE = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: OBJECTIVE
-      period: PERIOD
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting:
-        labels: LABELS
-        annotations: ANNOTATIONS
-        runbookUrl: RUNBOOK
-        minEvents: MIN_EVENTS
-        tiers: {pageSlow: {for: FOR}}
-"""
+BASE = shop_slo(
+    objective="OBJECTIVE",
+    period="PERIOD",
+    extra="""
+    alerting:
+      labels: LABELS
+      annotations: ANNOTATIONS
+      runbookUrl: RUNBOOK
+      minEvents: MIN_EVENTS
+      tiers: {pageSlow: {for: FOR}}
+    """,
+)
 GOOD = {
     "OBJECTIVE": "99.9",
     "PERIOD": "30d",

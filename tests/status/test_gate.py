@@ -23,26 +23,18 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
+from tests.fixtures.specs import shop_slo
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting: {name: ShopBudgetBurn}
-      policy:
-        steps:
-          - {budgetLeft: 50, action: notify}
-          - {budgetLeft: 0, action: freeze}
-        whenUnknown: WHEN
-"""
+SPEC = shop_slo(
+    extra="""
+    alerting: {name: ShopBudgetBurn}
+    policy:
+      steps:
+        - {budgetLeft: 50, action: notify}
+        - {budgetLeft: 0, action: freeze}
+      whenUnknown: WHEN
+    """
+)
 # The live rules record since Prometheus started, so the period ratio is the last minutes'
 # error ratio: 0.1x the budget leaves 90 % of it, 0.7x 30 % (notify), 2x -100 % (freeze).
 STATES = {

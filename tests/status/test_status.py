@@ -22,21 +22,9 @@ from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from sloctl.status import StatusRow, collect, render_json, render_table
 from tests.fixtures.engines import compat
+from tests.fixtures.specs import shop_slo
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting: {name: ShopBudgetBurn}
-"""
+SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
 OUTAGE = Scenario("outage", "", 2 * 3600, (Incident(5400, 7200, math.inf),), warmup=0)
 HEALTHY = Scenario("healthy", "", 2 * 3600, warmup=0)
 

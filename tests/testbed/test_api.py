@@ -10,8 +10,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sloctl import contract
 from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer, start_redis
 from sloctl.testbed_runner import ApiServer, start_api
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -52,7 +54,7 @@ def server_timing_ms(response: httpx.Response) -> float:
 def test_projects_are_provisioned_as_schemas_through_pgbouncer(
     client: httpx.Client, postgres_server: PostgresServer
 ) -> None:
-    before = value(client, "platform_operations_total", operation="provision_database", outcome="success")
+    before = value(client, contract.API_OPERATIONS.name, operation="provision_database", outcome="success")
     r = client.post("/v1/projects", json={"name": "orders"})
     assert r.status_code == 201, r.text
     project = r.json()
@@ -63,19 +65,19 @@ def test_projects_are_provisioned_as_schemas_through_pgbouncer(
     )
     assert schemas.strip() == "project_orders"
     assert client.get(f"/v1/projects/{project['id']}").json()["name"] == "orders"
-    after = value(client, "platform_operations_total", operation="provision_database", outcome="success")
+    after = value(client, contract.API_OPERATIONS.name, operation="provision_database", outcome="success")
     assert after == before + 1
 
 
 def test_a_duplicate_project_is_a_409_problem_not_a_provisioning_failure(client: httpx.Client) -> None:
     client.post("/v1/projects", json={"name": "dup"})
-    failures = value(client, "platform_operations_total", operation="provision_database", outcome="failure")
+    failures = value(client, contract.API_OPERATIONS.name, operation="provision_database", outcome="failure")
     r = client.post("/v1/projects", json={"name": "dup"})
     assert r.status_code == 409
     assert r.headers["content-type"] == PROBLEM
     assert r.json()["status"] == 409
     assert (
-        value(client, "platform_operations_total", operation="provision_database", outcome="failure")
+        value(client, contract.API_OPERATIONS.name, operation="provision_database", outcome="failure")
         == failures
     )
 
@@ -121,13 +123,13 @@ def test_project_list_pages_with_cursor_link_headers(client: httpx.Client) -> No
 
 def test_backup_dumps_the_project_schema_and_counts_the_outcome(client: httpx.Client, api: ApiServer) -> None:
     project = client.post("/v1/projects", json={"name": "billing"}).json()
-    before = value(client, "platform_operations_total", operation="backup", outcome="success")
+    before = value(client, contract.API_OPERATIONS.name, operation="backup", outcome="success")
     r = client.post(f"/v1/projects/{project['id']}/backups")
     assert r.status_code == 201, r.text
     dump = (api.home / "backups" / r.json()["file"]).read_text()
     assert "project_billing" in dump
     assert "CREATE TABLE project_billing.items" in dump
-    assert value(client, "platform_operations_total", operation="backup", outcome="success") == before + 1
+    assert value(client, contract.API_OPERATIONS.name, operation="backup", outcome="success") == before + 1
     assert client.post("/v1/projects/424242/backups").status_code == 404
 
 
@@ -152,16 +154,16 @@ def test_metrics_follow_the_contract(client: httpx.Client) -> None:
     client.get("/v1/cache/absent")
     text = client.get("/metrics").text
     assert (
-        'platform_http_requests_total{code="404",dependency="redis",method="GET",route="/v1/cache/{key}"}'
+        f'{contract.API_REQUESTS.name}{{code="404",dependency="redis",method="GET",route="/v1/cache/{{key}}"}}'
         in text
     )
-    assert 'platform_http_request_duration_seconds_bucket{dependency="redis",le="0.2",method="GET"' in text
+    assert f'{contract.API_DURATION.name}_bucket{{dependency="redis",le="0.2",method="GET"' in text
     for dep in ("postgres", "redis", "mongodb"):
-        assert f'platform_circuit_breaker_state{{dependency="{dep}"}} 0.0' in text
-        assert f'platform_pool_size{{dependency="{dep}"}}' in text
-        assert f'platform_pool_in_use{{dependency="{dep}"}}' in text
-        assert f'platform_pool_waiting{{dependency="{dep}"}}' in text
-    assert 'platform_circuit_breaker_calls_total{dependency="redis",result="rejected"} 0.0' in text
+        assert f'{contract.BREAKER_STATE.name}{{dependency="{dep}"}} 0.0' in text
+        assert f'{contract.POOL_SIZE.name}{{dependency="{dep}"}}' in text
+        assert f'{contract.POOL_IN_USE.name}{{dependency="{dep}"}}' in text
+        assert f'{contract.POOL_WAITING.name}{{dependency="{dep}"}}' in text
+    assert f'{contract.BREAKER_CALLS.name}{{dependency="redis",result="rejected"}} 0.0' in text
     assert "/v1/cache/absent" not in text  # route templates only, never raw paths
 
 
@@ -230,21 +232,22 @@ def test_redis_breaker_opens_when_redis_stops_and_closes_after_restart(
         assert rejected.status_code == 503
         assert rejected.json()["type"].endswith("/circuit-open")
         assert rejected.headers["Retry-After"] == "2"
-        assert value(c, "platform_circuit_breaker_state", dependency="redis") == 2
+        assert value(c, contract.BREAKER_STATE.name, dependency="redis") == 2
         # Other dependencies are unaffected.
         assert c.post("/v1/documents", json={"a": 1}).status_code == 201
 
         redis.restart()
         # Still open until open_seconds have passed: calls fail fast without trying.
         assert c.get("/v1/cache/k").json()["type"].endswith("/circuit-open")
+        # real timer: the breaker's own open time is what this test measures
         time.sleep(max(0.0, opened_at + open_seconds + 0.1 - time.monotonic()))
         trial = c.get("/v1/cache/k")
         assert (trial.status_code, trial.content) == (200, b"v")
-        assert value(c, "platform_circuit_breaker_state", dependency="redis") == 0
-        transitions = samples(c, "platform_circuit_breaker_transitions_total")
+        assert value(c, contract.BREAKER_STATE.name, dependency="redis") == 0
+        transitions = samples(c, contract.BREAKER_TRANSITIONS.name)
         seen = {dict(k)["from_state"] + ">" + dict(k)["to_state"] for k, v in transitions.items() if v > 0}
         assert seen == {"closed>open", "open>half_open", "half_open>closed"}
-        assert value(c, "platform_circuit_breaker_calls_total", dependency="redis", result="rejected") >= 2
+        assert value(c, contract.BREAKER_CALLS.name, dependency="redis", result="rejected") >= 2
 
 
 def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
@@ -290,7 +293,7 @@ def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
             assert time.monotonic() - started < 5
             # The plan's fast-fail target, as the API itself measures it (Server-Timing).
             assert sorted(server_ms)[len(server_ms) // 2] < 1.0, server_ms
-            hist = samples(c, "platform_http_request_duration_seconds_bucket")
+            hist = samples(c, f"{contract.API_DURATION.name}_bucket")
 
             def at_most(le: str) -> float:
                 return sum(
@@ -303,9 +306,7 @@ def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
             # not wait for the frozen server; 5 ms covers HTTP handling on a busy 2-core CI
             # machine for nearly all of them (benchmarks/testbed.py measures the breaker alone).
             assert at_most("0.005") >= 40, hist
-            timeouts = value(
-                c, "platform_circuit_breaker_calls_total", dependency="mongodb", result="timeout"
-            )
+            timeouts = value(c, contract.BREAKER_CALLS.name, dependency="mongodb", result="timeout")
             assert timeouts == 2
         finally:
             mongo.resume()
@@ -345,12 +346,13 @@ def test_postgres_breaker_opens_when_postgres_stops_and_closes_after_restart(
         assert kinds[-1] == "circuit-open"
         assert set(kinds[:-1]) <= {"dependency-timeout", "dependency-failure"}
         # Callers that timed out are not left counted as waiting for a connection.
-        assert value(c, "platform_pool_waiting", dependency="postgres") == 0
+        assert value(c, contract.POOL_WAITING.name, dependency="postgres") == 0
         opened_at = time.monotonic()
         pg.restart()
+        # real timer: the breaker's own open time (2 s here) is what this test measures
         time.sleep(max(0.0, opened_at + 2.1 - time.monotonic()))
         assert c.get("/v1/projects").status_code == 200
-        assert value(c, "platform_circuit_breaker_state", dependency="postgres") == 0
+        assert value(c, contract.BREAKER_STATE.name, dependency="postgres") == 0
 
 
 def test_postgres_callers_that_time_out_do_not_stay_counted_as_waiting(
@@ -378,9 +380,13 @@ def test_postgres_callers_that_time_out_do_not_stay_counted_as_waiting(
         codes = [c.get("/v1/projects").status_code for _ in range(6)]
         assert codes == [503] * 6  # timeouts; the breaker (100 calls minimum) stays closed
         # The last abandoned call may still be unwinding (breaker.py cancels it in the background).
-        waiting = [value(c, "platform_pool_waiting", dependency="postgres")]
-        deadline = time.monotonic() + 3
-        while waiting[-1] and time.monotonic() < deadline:
-            time.sleep(0.1)
-            waiting.append(value(c, "platform_pool_waiting", dependency="postgres"))
-        assert waiting[-1] == 0, waiting
+        waiting: list[float] = []
+
+        def none_waiting() -> bool:
+            waiting.append(value(c, contract.POOL_WAITING.name, dependency="postgres"))
+            return waiting[-1] == 0
+
+        try:
+            wait_until(none_waiting, timeout=3, what="no caller left waiting", interval=0.1)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {waiting}") from None

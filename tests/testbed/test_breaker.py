@@ -154,7 +154,7 @@ def test_async_call_applies_the_timeout_and_counts_it() -> None:
     )
 
     async def slow() -> int:
-        await asyncio.sleep(1)
+        await asyncio.Event().wait()  # a dependency that never answers
         return 1
 
     with pytest.raises(TimeoutError):
@@ -194,21 +194,26 @@ def test_the_timeout_answers_on_time_even_when_cancellation_is_slow() -> None:
     """psycopg, cancelled, sends a cancel request and waits for it; the caller must not."""
     b = CircuitBreaker("postgres", BreakerSettings(call_timeout=0.05), clock=FakeClock())
 
-    async def stubborn() -> int:
-        try:
-            await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            await asyncio.sleep(0.5)  # slow clean-up
-            raise
-        return 1
-
     async def scenario() -> float:
+        release, cleaned = asyncio.Event(), asyncio.Event()
+
+        async def stubborn() -> int:
+            try:
+                await asyncio.Event().wait()  # a dependency that never answers
+            except asyncio.CancelledError:
+                await release.wait()  # a clean-up that lasts until the test lets it end
+                cleaned.set()
+                raise
+            return 1
+
         loop = asyncio.get_running_loop()
         started = loop.time()
         with pytest.raises(TimeoutError):
-            await b.call(stubborn)
+            # bounded: a breaker that waited for the clean-up would answer only after 2 s
+            await asyncio.wait_for(b.call(stubborn), 2)
         elapsed = loop.time() - started
-        await asyncio.sleep(0.6)  # let the abandoned call finish its clean-up
+        release.set()
+        await asyncio.wait_for(cleaned.wait(), 5)  # the abandoned call finishes its clean-up
         return elapsed
 
     assert asyncio.run(scenario()) < 0.3

@@ -1,0 +1,361 @@
+"""The metric contract: every series the toolkit exports or reads from the collector and the
+platform API, declared once (name, type, labels, unit, help), with the label values that have a
+fixed set (reasons, phases, kinds, routes, breaker states).
+
+The collector's and the testbed's registrars register from these declarations, the dashboards,
+game-day probes, load-test gates and synthetic test data read them, and ``docs/metrics.md`` is
+checked against them by a test. No other module spells one of these names: a test fails when a
+string literal outside this module does (``tests/test_contract.py``).
+
+Recording rules that sloctl generates are named in :mod:`sloctl.naming`.
+
+>>> API_REQUESTS.name, API_REQUESTS.client_name, API_DURATION.series("bucket")
+('platform_http_requests_total', 'platform_http_requests', 'platform_http_request_duration_seconds_bucket')
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = [
+    "API_DURATION",
+    "API_METRICS",
+    "API_OPERATIONS",
+    "API_REQUESTS",
+    "BREAKER_CALLS",
+    "BREAKER_STATE",
+    "BREAKER_TRANSITIONS",
+    "COLLECTOR_METRICS",
+    "METRICS",
+    "OPERATION_ROUTES",
+    "PGBOUNCER_CLIENT_ACTIVE",
+    "PGBOUNCER_CLIENT_WAITING",
+    "PGBOUNCER_MAXWAIT",
+    "PGBOUNCER_QUERIES",
+    "PGBOUNCER_QUERY_SECONDS",
+    "PGBOUNCER_SERVER_ACTIVE",
+    "PGBOUNCER_SERVER_IDLE",
+    "POOL_IN_USE",
+    "POOL_SIZE",
+    "POOL_WAITING",
+    "PROBE_ATTEMPTS",
+    "PROBE_CERT_EXPIRY",
+    "PROBE_CONNECTIONS_MAX",
+    "PROBE_CONNECTIONS_USED",
+    "PROBE_DURATION",
+    "PROBE_FAILURES",
+    "PROBE_LAST_RUN",
+    "PROBE_MEMORY_MAX",
+    "PROBE_MEMORY_USED",
+    "PROBE_ROLE",
+    "PROBE_UP",
+    "ROUTES",
+    "ROUTE_DEPENDENCY",
+    "BreakerResult",
+    "BreakerState",
+    "Dependency",
+    "Metric",
+    "Operation",
+    "Outcome",
+    "Phase",
+    "ProbeConnection",
+    "ProbeKind",
+    "Reason",
+    "Role",
+]
+
+MetricType = Literal["counter", "gauge", "histogram"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One exported series family, as ``docs/metrics.md`` lists it."""
+
+    name: str
+    """As exported and queried (counters end in ``_total``)."""
+    type: MetricType
+    labels: tuple[str, ...]
+    help: str
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def unit(self) -> str:
+        """The base unit the name ends in (``seconds``, ``bytes``), or ``""``."""
+        for unit in ("seconds", "bytes"):
+            if self.name.removesuffix("_total").endswith(f"_{unit}"):
+                return unit
+        return ""
+
+    @property
+    def client_name(self) -> str:
+        """The name prometheus_client is given: it appends ``_total`` to counters itself."""
+        return self.name.removesuffix("_total") if self.type == "counter" else self.name
+
+    def series(self, suffix: str) -> str:
+        """A histogram's ``bucket``, ``sum`` or ``count`` series."""
+        assert self.type == "histogram" and suffix in ("bucket", "sum", "count"), (self.name, suffix)
+        return f"{self.name}_{suffix}"
+
+    def counter(self, registry: CollectorRegistry) -> Counter:
+        from prometheus_client import Counter
+
+        assert self.type == "counter", self.name
+        return Counter(self.client_name, self.help, self.labels, registry=registry)
+
+    def gauge(self, registry: CollectorRegistry) -> Gauge:
+        from prometheus_client import Gauge
+
+        assert self.type == "gauge", self.name
+        return Gauge(self.name, self.help, self.labels, registry=registry)
+
+    def histogram(self, registry: CollectorRegistry) -> Histogram:
+        from prometheus_client import Histogram
+
+        assert self.type == "histogram" and self.buckets, self.name
+        return Histogram(self.name, self.help, self.labels, buckets=self.buckets, registry=registry)
+
+
+# --- label values with a fixed set ------------------------------------------------------------
+
+
+class ProbeKind(StrEnum):
+    """``kind`` of a collector target."""
+
+    POSTGRES = "postgres"
+    PGBOUNCER = "pgbouncer"
+    REDIS = "redis"
+    MONGODB = "mongodb"
+    HTTP = "http"
+
+
+class ProbeConnection(StrEnum):
+    """``connection``: ``cold`` opens a new connection for every run; ``warm`` keeps one open."""
+
+    COLD = "cold"
+    WARM = "warm"
+
+
+class Reason(StrEnum):
+    """``reason`` of a failed probe run: the fixed set, nothing else is ever exported."""
+
+    DNS = "dns"
+    REFUSED = "refused"
+    CONNECT_TIMEOUT = "connect_timeout"
+    TLS = "tls"
+    AUTH = "auth"
+    POOL_TIMEOUT = "pool_timeout"
+    QUERY_TIMEOUT = "query_timeout"
+    SERVER_ERROR = "server_error"
+    VALIDATION = "validation"
+    PROTOCOL = "protocol"
+
+
+class Phase(StrEnum):
+    """``phase`` of a probe run."""
+
+    CONNECT = "connect"
+    TLS = "tls"
+    AUTH = "auth"
+    QUERY = "query"
+    CANARY = "canary"
+    TOTAL = "total"
+
+
+class Role(StrEnum):
+    PRIMARY = "primary"
+    REPLICA = "replica"
+
+
+class Dependency(StrEnum):
+    """``dependency`` of the platform API's series; ``none`` for routes that use no database."""
+
+    POSTGRES = "postgres"
+    REDIS = "redis"
+    MONGODB = "mongodb"
+    NONE = "none"
+
+
+class BreakerState(enum.Enum):
+    """Values of ``platform_circuit_breaker_state``; :attr:`label` is the one spelling of a state
+    (``from_state``/``to_state`` label values, game-day probes, ``/healthz``)."""
+
+    CLOSED = 0
+    HALF_OPEN = 1
+    OPEN = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class BreakerResult(StrEnum):
+    """``result`` of ``platform_circuit_breaker_calls_total``."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMEOUT = "timeout"
+    REJECTED = "rejected"
+
+
+class Operation(StrEnum):
+    """``operation`` of ``platform_operations_total``."""
+
+    PROVISION_DATABASE = "provision_database"
+    BACKUP = "backup"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+#: (method, route template, dependency) of every route of the platform API
+ROUTES: tuple[tuple[str, str, Dependency], ...] = (
+    ("GET", "/v1/projects", Dependency.POSTGRES),
+    ("POST", "/v1/projects", Dependency.POSTGRES),
+    ("GET", "/v1/projects/{project_id}", Dependency.POSTGRES),
+    ("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES),
+    ("GET", "/v1/cache/{key}", Dependency.REDIS),
+    ("PUT", "/v1/cache/{key}", Dependency.REDIS),
+    ("POST", "/v1/documents", Dependency.MONGODB),
+    ("GET", "/v1/documents/{document_id}", Dependency.MONGODB),
+    ("GET", "/healthz", Dependency.NONE),
+    ("GET", "/metrics", Dependency.NONE),
+)
+#: route template -> its ``dependency`` label value
+ROUTE_DEPENDENCY: dict[str, str] = {route: dep.value for _method, route, dep in ROUTES}
+#: the (method, route) that runs each operation
+OPERATION_ROUTES: dict[str, tuple[str, str]] = {
+    Operation.PROVISION_DATABASE: ("POST", "/v1/projects"),
+    Operation.BACKUP: ("POST", "/v1/projects/{project_id}/backups"),
+}
+
+# --- collector probe metrics --------------------------------------------------------------------
+
+_TK = ("target", "kind")
+_POOL = ("target", "database", "user")
+#: probe latencies run from sub-millisecond (warm Redis PING on loopback) to the deadline
+PROBE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+PROBE_ATTEMPTS = Metric("sloctl_probe_attempts_total", "counter", _TK, "Probe runs started.")
+PROBE_FAILURES = Metric(
+    "sloctl_probe_failures_total", "counter", (*_TK, "reason"), "Probe runs that failed, by reason."
+)
+PROBE_DURATION = Metric(
+    "sloctl_probe_duration_seconds",
+    "histogram",
+    (*_TK, "phase", "connection"),
+    "Duration of each phase of a probe run; exemplars carry the run's trace_id.",
+    PROBE_BUCKETS,
+)
+PROBE_UP = Metric("sloctl_probe_up", "gauge", _TK, "1 when the last run succeeded, 0 otherwise.")
+PROBE_LAST_RUN = Metric(
+    "sloctl_probe_last_run_timestamp_seconds", "gauge", _TK, "End of the last run (Unix time)."
+)
+PROBE_CONNECTIONS_USED = Metric("sloctl_probe_connections_used", "gauge", _TK, "Server connections in use.")
+PROBE_CONNECTIONS_MAX = Metric("sloctl_probe_connections_max", "gauge", _TK, "Server connection limit.")
+PROBE_MEMORY_USED = Metric("sloctl_probe_memory_used_bytes", "gauge", _TK, "Server memory used.")
+PROBE_MEMORY_MAX = Metric("sloctl_probe_memory_max_bytes", "gauge", _TK, "Server memory limit.")
+PROBE_ROLE = Metric("sloctl_probe_role", "gauge", (*_TK, "role"), "1 for the server's current role.")
+PROBE_CERT_EXPIRY = Metric(
+    "sloctl_probe_tls_cert_expiry_timestamp_seconds", "gauge", _TK, "notAfter of the peer certificate."
+)
+PGBOUNCER_CLIENT_ACTIVE = Metric(
+    "sloctl_pgbouncer_pool_client_active", "gauge", _POOL, "SHOW POOLS cl_active."
+)
+PGBOUNCER_CLIENT_WAITING = Metric(
+    "sloctl_pgbouncer_pool_client_waiting", "gauge", _POOL, "SHOW POOLS cl_waiting."
+)
+PGBOUNCER_SERVER_ACTIVE = Metric(
+    "sloctl_pgbouncer_pool_server_active", "gauge", _POOL, "SHOW POOLS sv_active."
+)
+PGBOUNCER_SERVER_IDLE = Metric("sloctl_pgbouncer_pool_server_idle", "gauge", _POOL, "SHOW POOLS sv_idle.")
+PGBOUNCER_MAXWAIT = Metric(
+    "sloctl_pgbouncer_pool_maxwait_seconds", "gauge", _POOL, "SHOW POOLS maxwait + maxwait_us."
+)
+# SHOW STATS totals are the pooler's own counters: mirrored as gauges set to their value would
+# break the _total convention, so they are exported as counters advanced by deltas.
+PGBOUNCER_QUERIES = Metric(
+    "sloctl_pgbouncer_queries_total", "counter", ("target", "database"), "SHOW STATS total_query_count."
+)
+PGBOUNCER_QUERY_SECONDS = Metric(
+    "sloctl_pgbouncer_query_seconds_total", "counter", ("target", "database"), "SHOW STATS total_query_time."
+)
+
+COLLECTOR_METRICS: tuple[Metric, ...] = (
+    PROBE_ATTEMPTS,
+    PROBE_FAILURES,
+    PROBE_DURATION,
+    PROBE_UP,
+    PROBE_LAST_RUN,
+    PROBE_CONNECTIONS_USED,
+    PROBE_CONNECTIONS_MAX,
+    PROBE_MEMORY_USED,
+    PROBE_MEMORY_MAX,
+    PROBE_ROLE,
+    PROBE_CERT_EXPIRY,
+    PGBOUNCER_CLIENT_ACTIVE,
+    PGBOUNCER_CLIENT_WAITING,
+    PGBOUNCER_SERVER_ACTIVE,
+    PGBOUNCER_SERVER_IDLE,
+    PGBOUNCER_MAXWAIT,
+    PGBOUNCER_QUERIES,
+    PGBOUNCER_QUERY_SECONDS,
+)
+
+# --- platform API metrics (testbed) ---------------------------------------------------------------
+
+#: 0.2 is the latency SLO's threshold: it must be a bucket boundary
+API_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+API_REQUESTS = Metric(
+    "platform_http_requests_total", "counter", ("route", "method", "code", "dependency"), "Requests answered."
+)
+API_DURATION = Metric(
+    "platform_http_request_duration_seconds",
+    "histogram",
+    ("route", "method", "dependency"),
+    "Request latency.",
+    API_BUCKETS,
+)
+API_OPERATIONS = Metric(
+    "platform_operations_total", "counter", ("operation", "outcome"), "Long-running operations by outcome."
+)
+BREAKER_STATE = Metric(
+    "platform_circuit_breaker_state", "gauge", ("dependency",), "0 closed, 1 half_open, 2 open."
+)
+BREAKER_TRANSITIONS = Metric(
+    "platform_circuit_breaker_transitions_total",
+    "counter",
+    ("dependency", "from_state", "to_state"),
+    "Circuit breaker state changes.",
+)
+BREAKER_CALLS = Metric(
+    "platform_circuit_breaker_calls_total",
+    "counter",
+    ("dependency", "result"),
+    "Calls through a breaker by result.",
+)
+POOL_SIZE = Metric("platform_pool_size", "gauge", ("dependency",), "Connection pool capacity.")
+POOL_IN_USE = Metric("platform_pool_in_use", "gauge", ("dependency",), "Checked-out connections.")
+POOL_WAITING = Metric("platform_pool_waiting", "gauge", ("dependency",), "Callers waiting for a connection.")
+
+API_METRICS: tuple[Metric, ...] = (
+    API_REQUESTS,
+    API_DURATION,
+    API_OPERATIONS,
+    BREAKER_STATE,
+    BREAKER_TRANSITIONS,
+    BREAKER_CALLS,
+    POOL_SIZE,
+    POOL_IN_USE,
+    POOL_WAITING,
+)
+
+METRICS: tuple[Metric, ...] = COLLECTOR_METRICS + API_METRICS

@@ -1,0 +1,133 @@
+"""docs/architecture.md's layer table is the rule: every sloctl package imports only what its row
+lists, and every package of the tree has a row."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from tests.paths import ROOT
+
+TABLE = ROOT / "docs" / "architecture.md"
+
+
+def allowed_imports() -> dict[str, set[str] | None]:
+    """package -> the sloctl packages it may import (None: any)."""
+    rows: dict[str, set[str] | None] = {}
+    for line in TABLE.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and (m := re.fullmatch(r"`([a-z_]+)`", cells[0])):
+            rows[m.group(1)] = None if cells[2] == "any" else set(re.findall(r"`([a-z_]+)`", cells[2]))
+    return rows
+
+
+def _unit(path: Path) -> str:
+    if path.is_relative_to(ROOT / "testbed"):
+        return "testbed"
+    return path.relative_to(ROOT / "sloctl").with_suffix("").parts[0]
+
+
+def imports_of(text: str) -> dict[str, int]:
+    """sloctl packages imported anywhere in ``text`` (inside functions too) -> first line."""
+    out: dict[str, int] = {}
+    for node in ast.walk(ast.parse(text)):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"sloctl.{a.name}" for a in node.names] if node.module == "sloctl" else [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "sloctl" and len(parts) > 1:
+                out.setdefault(parts[1], node.lineno)
+    return out
+
+
+def actual_imports(files: list[Path]) -> dict[str, dict[str, str]]:
+    """package -> {imported sloctl package: first place that imports it}."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for path in files:
+        unit = _unit(path)
+        out.setdefault(unit, {})
+        for target, line in imports_of(path.read_text(encoding="utf-8")).items():
+            if target != unit:
+                out[unit].setdefault(target, f"{path.relative_to(ROOT)}:{line}")
+    return out
+
+
+def _sources() -> list[Path]:
+    return sorted([*(ROOT / "sloctl").rglob("*.py"), *(ROOT / "testbed").rglob("*.py")])
+
+
+def test_every_package_imports_only_what_docs_architecture_allows() -> None:
+    allowed = allowed_imports()
+    wrong = [
+        f"{where}: {unit} imports {target}"
+        for unit, targets in actual_imports(_sources()).items()
+        if allowed.get(unit, set()) is not None
+        for target, where in targets.items()
+        if target not in (allowed.get(unit) or set())
+    ]
+    assert not wrong, "update the code or docs/architecture.md:\n" + "\n".join(wrong)
+
+
+def test_every_package_of_the_tree_has_a_row_and_every_row_a_package() -> None:
+    tree = {_unit(p) for p in _sources()}
+    assert tree == set(allowed_imports())
+
+
+def test_nothing_but_the_command_line_imports_it() -> None:
+    for unit, targets in actual_imports(_sources()).items():
+        assert unit == "cli" or "cli" not in targets, targets.get("cli")
+
+
+def test_the_checker_sees_an_import_inside_a_function_that_the_table_forbids() -> None:
+    found = imports_of("def f() -> None:\n    from sloctl.collector import config\n")
+    assert found == {"collector": 2}
+    assert "collector" not in (allowed_imports()["render"] or set())
+
+
+def _where_things_are() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Where things are", 1)[1].split("\n## ", 1)[0]
+    return [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| `")
+    ]
+
+
+def test_the_readme_table_names_every_top_level_folder_and_only_existing_paths() -> None:
+    rows = _where_things_are()
+    folders = {name.rstrip("/") for row in rows for name in re.findall(r"`([^`]+/)`", row[0])}
+    on_disk = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    tracked = on_disk - {"__pycache__", "build", "dist"} - {p for p in on_disk if p.endswith(".egg-info")}
+    assert folders == tracked
+    for row in rows:
+        for path in re.findall(r"`((?:[a-z_]+/)*[a-z_]+(?:\.py|/))`", row[1]):
+            assert (ROOT / "sloctl" / path).exists() or (ROOT / path).exists(), path
+
+
+def test_no_test_sleeps_a_fixed_time_unless_a_real_timer_is_the_thing_tested() -> None:
+    """Waits go through tests/waiting.py; a ``sleep()`` elsewhere carries ``# real timer`` on its
+    line or on the comment lines just above it, saying whose timer and why."""
+    unexplained = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        if path.name == "waiting.py":
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", getattr(node.func, "id", "")) == "sleep"
+            ):
+                above = lines[node.lineno - 1]
+                i = node.lineno - 2
+                while i >= 0 and lines[i].strip().startswith("#"):
+                    above += lines[i]
+                    i -= 1
+                if "real timer" not in above:
+                    unexplained.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not unexplained, "wait on a condition (tests/waiting.py) instead:\n" + "\n".join(unexplained)
