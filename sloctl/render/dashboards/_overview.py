@@ -1,0 +1,221 @@
+"""The overview dashboard: every SLO's budget, burn pace and firing alerts."""
+
+from __future__ import annotations
+
+from sloctl import naming
+
+from ._kit import (
+    BUDGET_STEPS,
+    SERVICE_TAG,
+    SERVICE_VAR,
+    SLO_BY,
+    TAG,
+    Grid,
+    Kit,
+    by_names,
+    common_b,
+    common_m,
+    dash_b,
+    dash_m,
+    table_b,
+)
+from ._uids import overview_uid
+
+
+def overview(kit: Kit) -> dash_b.Dashboard:
+    grid = Grid()
+    svc = f'{naming.LABEL_SERVICE}=~"${SERVICE_VAR}"'
+    board = kit.dashboard("SLOs / Overview", overview_uid(), [TAG]).with_variable(
+        kit.query_variable(SERVICE_VAR, "Service", f"label_values({naming.SLO_INFO}, {naming.LABEL_SERVICE})")
+    )
+    board = board.with_panel(
+        kit.stat(
+            grid,
+            "SLOs",
+            "none",
+            kit.target(f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", "A", instant=True),
+            w=6,
+        )
+    )
+    board = board.with_panel(
+        kit.stat(
+            grid,
+            "SLOs out of error budget",
+            "none",
+            kit.target(
+                f"count({naming.BUDGET_REMAINING}{{{svc}}} < 0) or vector(0)",
+                "out of budget",
+                "A",
+                instant=True,
+            ),
+            w=6,
+            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+        )
+    )
+    board = board.with_panel(
+        kit.stat(
+            grid,
+            "SLOs without data",
+            "none",
+            kit.target(f"count({naming.NO_DATA}{{{svc}}} == 1) or vector(0)", "no data", "A", instant=True),
+            w=6,
+            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+            description="SLIs whose series are absent or flat zero: their budgets cannot be judged.",
+        )
+    )
+    for severity in ("page", "ticket"):
+        board = board.with_panel(
+            kit.stat(
+                grid,
+                f"Firing {severity} alerts",
+                "none",
+                kit.target(
+                    f'count(ALERTS{{alertstate="firing", {naming.LABEL_SEVERITY}="{severity}", '
+                    f'{naming.LABEL_ID}!="", {svc}}}) or vector(0)',
+                    severity,
+                    "A",
+                    instant=True,
+                ),
+                w=6,
+                steps=[
+                    dash_m.Threshold(value=None, color="green"),
+                    dash_m.Threshold(value=1.0, color="red" if severity == "page" else "orange"),
+                ],
+            )
+        )
+    board = board.with_panel(_overview_table(kit, grid, svc))
+    board = board.with_panel(_firing_table(kit, grid, svc))
+    board = board.with_panel(
+        kit.timeseries(
+            grid,
+            "Remaining error budget, 10 lowest",
+            "percentunit",
+            [
+                kit.target(
+                    f"bottomk(10, max by ({SLO_BY}) ({naming.BUDGET_REMAINING}{{{svc}}}))",
+                    "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}",
+                    "A",
+                )
+            ],
+            w=12,
+        )
+    )
+    board = board.with_panel(
+        kit.timeseries(
+            grid,
+            "Current burn rate (5m), 10 highest",
+            "suffix:×",
+            [
+                kit.target(
+                    f"topk(10, max by ({SLO_BY}) ({naming.CURRENT_BURN_RATE}{{{svc}}}))",
+                    "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}",
+                    "A",
+                )
+            ],
+            w=12,
+        )
+    )
+    return board
+
+
+def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+    # Grafana's schema only allows object values in overrides, so every column shares the
+    # table's unit: burn rates read as "share of the period's budget this pace would spend".
+    columns = [
+        ("A", "Objective", naming.OBJECTIVE),
+        ("B", "Budget remaining", naming.BUDGET_REMAINING),
+        ("C", "Budget spent so far", naming.PERIOD_BURN_RATE),
+        ("D", "Burn pace (5m)", naming.CURRENT_BURN_RATE),
+    ]
+    pid, pos = grid.place(24, 12)
+    rename = {f"Value #{ref}": title for ref, title, _ in columns}
+    rename.update({naming.LABEL_SERVICE: "Service", naming.LABEL_SLO: "SLO"})
+    return (
+        table_b.Panel()
+        .id(pid)
+        .grid_pos(pos)
+        .title("SLOs, least remaining error budget first")
+        .description(
+            "Burn pace: the share of the whole period's error budget that the last 5 minutes' error "
+            "ratio would spend (100 % = exactly on budget). Click a row to open its service dashboard."
+        )
+        .datasource(kit.ds)
+        .unit("percentunit")
+        .decimals(2)
+        .targets(
+            [
+                kit.target(f"max by ({SLO_BY}) ({metric}{{{svc}}})", title, ref, instant=True, table=True)
+                for ref, title, metric in columns
+            ]
+        )
+        .with_transformation(dash_m.DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(
+            dash_m.DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True, naming.LABEL_ID: True},
+                    "indexByName": {
+                        naming.LABEL_SERVICE: 0,
+                        naming.LABEL_SLO: 1,
+                        **{f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(columns)},
+                    },
+                    "renameByName": rename,
+                },
+            )
+        )
+        .sort_by([common_b.TableSortByFieldState().display_name("Budget remaining").desc(False)])
+        .cell_height(common_m.TableCellHeight.SM)
+        .show_header(True)
+        .data_links(
+            [
+                # Service dashboards are tagged and titled by service; a search link stays right
+                # even where a long service name made the uid end in a hash.
+                dash_b.DashboardLink("Service dashboard").url(
+                    f"/dashboards?tag={SERVICE_TAG}&query=${{__data.fields.Service}}"
+                )
+            ]
+        )
+        .with_override(
+            by_names(["Budget remaining"]),
+            [
+                dash_m.DynamicConfigValue(
+                    id_val="thresholds",
+                    value={"mode": "absolute", "steps": [t.to_json() for t in BUDGET_STEPS]},
+                ),
+                dash_m.DynamicConfigValue(
+                    id_val="custom.cellOptions", value={"type": "color-background", "mode": "basic"}
+                ),
+            ],
+        )
+    )
+
+
+def _firing_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+    pid, pos = grid.place(24, 8)
+    return (
+        table_b.Panel()
+        .id(pid)
+        .grid_pos(pos)
+        .title("Firing SLO alerts")
+        .description("Empty when no SLO alert fires.")
+        .datasource(kit.ds)
+        .unit("none")
+        .with_target(
+            kit.target(
+                f"max by ({SLO_BY}, alertname, {naming.LABEL_SEVERITY}, {naming.LABEL_TIER}) "
+                f'(ALERTS{{alertstate="firing", {naming.LABEL_ID}!="", {svc}}})',
+                "",
+                "A",
+                instant=True,
+                table=True,
+            )
+        )
+        .with_transformation(
+            dash_m.DataTransformerConfig(
+                id_val="organize",
+                options={"excludeByName": {"Time": True, "Value": True, naming.LABEL_ID: True}},
+            )
+        )
+        .cell_height(common_m.TableCellHeight.SM)
+        .show_header(True)
+    )

@@ -1,0 +1,306 @@
+"""A dashboard per service: a row per SLO with its budget, SLI, burn rates and alert states."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sloctl import naming
+from sloctl.durations import format_duration
+from sloctl.model import SLO, CompositeSLI, alert_windows
+from sloctl.render import promql
+
+from ._kit import (
+    BUDGET_STEPS,
+    SERVICE_TAG,
+    TAG,
+    Grid,
+    Kit,
+    PanelBuilder,
+    by_names,
+    common_b,
+    common_m,
+    dash_b,
+    dash_m,
+    dashed,
+    timeline_b,
+)
+from ._uids import overview_uid, service_uid
+
+
+def _slo_sel(slo: SLO, **extra: str) -> str:
+    return promql.matchers({naming.LABEL_ID: slo.id, **extra})
+
+
+def service(kit: Kit, service: str, slos: Sequence[SLO]) -> dash_b.Dashboard:
+    grid = Grid()
+    board = kit.dashboard(f"SLOs / {service}", service_uid(service), [TAG, SERVICE_TAG]).link(
+        dash_b.DashboardLink("Overview")
+        .type(dash_m.DashboardLinkType.LINK)
+        .url(f"/d/{overview_uid()}")
+        .include_vars(False)
+        .keep_time(True)
+    )
+    for slo in slos:
+        rid, rpos = grid.row()
+        board = board.with_row(
+            dash_b.Row(f"{slo.name}: {_promise(slo)}").id(rid).grid_pos(rpos).collapsed(False)
+        )
+        for panel in _slo_panels(kit, grid, slo):
+            board = board.with_panel(panel)
+    return board
+
+
+def _promise(slo: SLO) -> str:
+    """The row title's promise: the objective, what it counts, over which period."""
+    over = f"each calendar {slo.calendar.unit}" if slo.calendar else format_duration(slo.period)
+    if isinstance(slo.sli, CompositeSLI):
+        parts = ", ".join(f"{c.slo} ×{c.weight:g}" for c in slo.sli.components)
+        return f"{slo.objective:g}% over {over}, composite of {parts}"
+    if slo.timeslices:
+        return f"{slo.objective:g}% of {format_duration(slo.timeslices.slice_seconds)} slices over {over}"
+    return f"{slo.objective:g}% over {over}"
+
+
+_STATE_MAPPINGS: list[dash_m.ValueMapping] = [
+    dash_m.ValueMap(
+        options={
+            "0": dash_m.ValueMappingResult(text="ok", color="green", index=0),
+            "1": dash_m.ValueMappingResult(text="no data", color="red", index=1),
+        }
+    )
+]
+
+
+def _slo_panels(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
+    """A row of the service dashboard: headline stats, trends, events and the alert states."""
+    panels = [*_headline(kit, grid, slo), *_trends(kit, grid, slo), *_events(kit, grid, slo)]
+    if slo.alerting.enabled_tiers:
+        panels.append(_alert_state(kit, grid, slo))
+    grid.newline()
+    return panels
+
+
+def _period(slo: SLO) -> tuple[str, str]:
+    """How the period reads in titles (``30d``, ``this month``) and its error-ratio recording."""
+    unit = slo.calendar.unit if slo.calendar else None
+    return (f"this {unit}" if unit else format_duration(slo.period)), naming.period_error_ratio(
+        unit, slo.period
+    )
+
+
+def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
+    """Budget left, the no-data state and the SLI over the period, as stats."""
+    sel = _slo_sel(slo)
+    period, period_ratio = _period(slo)
+    desc = slo.description or f"{slo.service} / {slo.name}"
+    panels: list[PanelBuilder] = []
+    panels.append(
+        kit.stat(
+            grid,
+            "Error budget remaining",
+            "percentunit",
+            kit.target(f"max({naming.BUDGET_REMAINING}{sel})", "remaining", "A", instant=True),
+            w=4,
+            h=8,
+            steps=BUDGET_STEPS,
+            decimals=1,
+            description=f"Share of the {period} error budget left; negative when overspent; "
+            "unknown when the period saw no event.",
+            no_value="unknown",
+        )
+    )
+    if slo.alerting.no_data.enabled:
+        panels.append(
+            kit.stat(
+                grid,
+                "State",
+                "none",
+                kit.target(f"max({naming.NO_DATA}{sel})", "state", "A", instant=True),
+                w=4,
+                h=8,
+                description=(
+                    f"no data: the SLI saw no event for {format_duration(slo.alerting.no_data.for_seconds)} "
+                    "(its series absent or flat zero)."
+                ),
+                mappings=_STATE_MAPPINGS,
+                steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
+            )
+        )
+    panels.append(
+        kit.stat(
+            grid,
+            f"SLI over {period}",
+            "percentunit",
+            kit.target(f"1 - max({period_ratio}{sel})", "SLI", "A", instant=True),
+            w=4,
+            h=8,
+            steps=[
+                dash_m.Threshold(value=None, color="red"),
+                dash_m.Threshold(value=slo.objective / 100, color="green"),
+            ],
+            decimals=3,
+            description=desc,
+        )
+    )
+    return panels
+
+
+def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
+    """The SLI against its objective, the budget over the period, burn rates by window."""
+    sel = _slo_sel(slo)
+    period, period_ratio = _period(slo)
+    budget_by = f"on ({naming.LABEL_ID}) group_left max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET}{sel})"
+    panels: list[PanelBuilder] = []
+    panels.append(
+        kit.timeseries(
+            grid,
+            "SLI against objective",
+            "percentunit",
+            [
+                kit.target(f"1 - max({naming.error_ratio(naming.BASE_WINDOW)}{sel})", "SLI (5m)", "A"),
+                kit.target(f"1 - max({period_ratio}{sel})", f"SLI ({period})", "B"),
+                kit.target(f"max({naming.OBJECTIVE}{sel})", "objective", "C"),
+            ],
+        ).with_override(by_names(["objective"]), [dashed()])
+    )
+    panels.append(
+        kit.timeseries(
+            grid,
+            f"Error budget remaining over {period}",
+            "percentunit",
+            [kit.target(f"max({naming.BUDGET_REMAINING}{sel})", "remaining", "A")],
+        )
+    )
+    burn_targets = [
+        kit.target(
+            f"max by ({naming.LABEL_ID}) ({naming.error_ratio(w)}{sel}) / {budget_by}",
+            format_duration(w),
+            f"W{i}",
+        )
+        for i, w in enumerate(alert_windows(slo))
+    ]
+    burn = kit.timeseries(
+        grid,
+        "Burn rate by window",
+        "suffix:×",
+        burn_targets,
+        description="Error ratio over each window divided by the error budget; dashed: alert thresholds.",
+    )
+    if slo.alerting.enabled_tiers:
+        burn = burn.with_target(
+            kit.target(
+                f"max by ({naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{sel})",
+                "threshold {{" + naming.LABEL_TIER + "}}",
+                "T",
+            )
+        ).with_override(by_names([f"threshold {t.name}" for t in slo.alerting.enabled_tiers]), [dashed()])
+    panels.append(burn)
+    return panels
+
+
+def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
+    """Events and errors (or a composite's weighted components) and bad slices."""
+    sel = _slo_sel(slo)
+    panels: list[PanelBuilder] = []
+    if isinstance(slo.sli, CompositeSLI):
+        # What each component brings: its error ratio over the quick page's window, times its
+        # weight share.
+        total = slo.sli.total_weight
+        window = slo.windows.window("page", "quick").long_window
+        ratio = naming.error_ratio(window)
+        panels.append(
+            kit.timeseries(
+                grid,
+                f"Components: weighted {format_duration(window)} error ratio",
+                "percentunit",
+                [
+                    kit.target(
+                        f'{c.weight / total:.6g} * max({ratio}{{{naming.LABEL_ID}="{slo.service}-{c.slo}"}})',
+                        f"{c.slo} ×{c.weight:g}",
+                        f"C{i}",
+                    )
+                    for i, c in enumerate(slo.sli.components)
+                ],
+                description="The composite's error ratio is the sum of these.",
+            )
+        )
+        panels.append(
+            kit.timeseries(
+                grid,
+                "Events (all components)",
+                "eps",
+                [kit.target(f"max({naming.events_rate()}{sel})", "events", "A")],
+            )
+        )
+    elif slo.sli.kind != "raw":
+        panels.append(
+            kit.timeseries(
+                grid,
+                "Events and errors",
+                "eps",
+                [
+                    kit.target(f"max({naming.events_rate()}{sel})", "events", "A"),
+                    kit.target(f"max({naming.errors_rate()}{sel})", "errors", "B"),
+                ],
+            )
+        )
+    if slo.timeslices is not None:
+        panels.append(
+            kit.timeseries(
+                grid,
+                "Bad slices",
+                "none",
+                [kit.target(f"max({naming.TIMESLICE_BAD}{sel})", "bad slice", "A")],
+                description=(
+                    f"1 while the last {format_duration(slo.timeslices.slice_seconds)} slice is bad "
+                    f"(fewer than {slo.timeslices.target:g}% of its events good), 0 while good, "
+                    "empty without events."
+                ),
+            )
+        )
+    return panels
+
+
+def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
+    sel_f = _slo_sel(slo, alertstate="firing")
+    sel_p = _slo_sel(slo, alertstate="pending")
+    tier = naming.LABEL_TIER
+    # 2 firing, 1 pending, and 0 for every enabled tier (from the threshold series) otherwise.
+    expr = (
+        f"max by ({tier}) (2 * ALERTS{sel_f} or ALERTS{sel_p})"
+        f" or max by ({tier}) (0 * {naming.BURN_RATE_THRESHOLD}{_slo_sel(slo)})"
+    )
+    pid, pos = grid.place(8, 8)
+    return (
+        timeline_b.Panel()
+        .id(pid)
+        .grid_pos(pos)
+        .title(f"Alert state: {slo.alerting.name}")
+        .datasource(kit.ds)
+        .unit("none")
+        .with_target(kit.target(expr, "{{" + tier + "}}", "A"))
+        .mappings(
+            [
+                dash_m.ValueMap(
+                    options={
+                        "0": dash_m.ValueMappingResult(text="ok", color="green", index=0),
+                        "1": dash_m.ValueMappingResult(text="pending", color="orange", index=1),
+                        "2": dash_m.ValueMappingResult(text="firing", color="red", index=2),
+                    }
+                )
+            ]
+        )
+        .show_value(common_m.VisibilityMode.NEVER)
+        .legend(
+            common_b.VizLegendOptions()
+            .display_mode(common_m.LegendDisplayMode.LIST)
+            .placement(common_m.LegendPlacement.BOTTOM)
+            .show_legend(True)
+            .calcs([])
+        )
+        .tooltip(
+            common_b.VizTooltipOptions()
+            .mode(common_m.TooltipDisplayMode.SINGLE)
+            .sort(common_m.SortOrder.NONE)
+        )
+    )
