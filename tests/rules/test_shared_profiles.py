@@ -10,6 +10,7 @@ import pytest
 
 from sloctl.model import SLO
 from sloctl.render import ruletests
+from sloctl.render.ruletests import _profiles
 from sloctl.spec import load_paths, load_text
 from tests.paths import ROOT
 from tests.rules.test_random_specs import random_slo
@@ -49,7 +50,7 @@ def _both(
 ) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
     shared = ruletests.render_rule_tests(slo, "t", service_slos=service_slos).files
     with monkeypatch.context() as m:
-        m.setattr(ruletests, "_shareable", lambda _slo: False)
+        m.setattr(_profiles, "_shareable", lambda _slo: False)
         direct = ruletests.render_rule_tests(slo, "t", service_slos=service_slos).files
     return shared, direct
 
@@ -58,8 +59,8 @@ def test_shared_and_direct_rendering_agree_for_the_bundled_slos(monkeypatch: pyt
     slos = load_paths([ROOT / "slos"]).slos
     # The fast path is really taken, for every SLO but timeslice, calendar and composite ones.
     plain = [s for s in slos if s.timeslices is None and s.calendar is None and s.sli.kind != "composite"]
-    assert len(plain) >= 10 and all(ruletests._shareable(s) for s in plain)
-    assert not any(ruletests._shareable(s) for s in slos if s not in plain)
+    assert len(plain) >= 10 and all(_profiles._shareable(s) for s in plain)
+    assert not any(_profiles._shareable(s) for s in slos if s not in plain)
     for slo in slos:
         shared, direct = _both(slo, monkeypatch, slos)
         assert shared == direct, slo.id
@@ -89,7 +90,7 @@ def test_slos_whose_names_or_labels_need_quoting_take_the_direct_path(
     result = load_text(EXOTIC, "exotic.yaml")
     assert not result.errors, result.errors
     odd, plain = result.slos
-    assert not ruletests._shareable(odd)
-    assert ruletests._shareable(plain)
+    assert not _profiles._shareable(odd)
+    assert _profiles._shareable(plain)
     shared, direct = _both(plain, monkeypatch)
     assert shared == direct
