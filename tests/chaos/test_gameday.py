@@ -120,7 +120,7 @@ def prometheus(rig: GamedayRig, tmp_path: Path) -> Iterator[str]:
     workdir = tmp_path / "prometheus"
     workdir.mkdir()
     shutil.copy(REPO_ROOT / "rules" / "platform-api.yml", workdir / "rules.yml")
-    config = prometheus_config(rig.api.url, ["rules.yml"])
+    config = prometheus_config({"platform-api": rig.api.url}, ["rules.yml"])
     with start_prometheus(workdir, config_text=config) as server:
         selector = '{sloctl_service="platform-api", sloctl_slo="availability"}'
         deadline = time.monotonic() + 30
