@@ -59,7 +59,9 @@ def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_fo
 
 
 @pytest.mark.slow
-def test_a_backfilled_prometheus_gives_every_slo_its_whole_budget_and_the_gate_proceeds(tmp_path: Path) -> None:
+def test_a_backfilled_prometheus_gives_every_slo_its_whole_budget_and_the_gate_proceeds(
+    tmp_path: Path,
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
     backfill_openmetrics(healthy_history(RULES.read_text(), end=time.time() - 1), tmp_path, data)
