@@ -88,8 +88,8 @@ def healthy_history(
     traffic at ``rate`` events/s per SLO up to ``end``.
 
     The last ``recent`` seconds have one sample per ``step``, aligned on multiples of ``step``
-    (where the timeslice subqueries evaluate); the rest of the period is one sample near its
-    start that carries that stretch's weight. Prometheus writes a block per two hours of
+    (where the timeslice subqueries evaluate); the rest of the period is one sample in its
+    middle that carries that stretch's weight. Prometheus writes a block per two hours of
     samples, and backfilling a month at 5-minute steps took 48 s here; two layers take a few
     seconds and keep every window up to ``recent`` exact. A timeslice SLO sees only the recent
     layer's slices (a day: 288 good slices), so one bad slice spends more of its budget than
@@ -98,7 +98,10 @@ def healthy_history(
         raise ValueError("need 0 < step <= recent < period and a positive eval_interval")
     last = int(end // step) * step
     recent_times = list(range(last - (recent // step - 1) * step, last + 1, step))
-    older = last - (period // step - 2) * step
+    # The older stretch's weight sits in its middle: inside the period's window for half a
+    # period to come (a sample at its start would leave the 30-day window minutes after the rig
+    # starts), outside every alert window shorter than the older stretch's end.
+    older = last - ((period + recent) // 2 // step) * step
     weights = [(older, (period - recent) / eval_interval)] + [(t, step / eval_interval) for t in recent_times]
     by_name: dict[str, list[HistorySeries]] = {}
     for s in history_series(rules_text):

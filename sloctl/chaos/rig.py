@@ -182,14 +182,16 @@ def start_rig(
     profile: TimingProfile = PROFILES["quick"],
     options: Mapping[str, str | int | float] | None = None,
     rules: Path | None = None,
-    history_rate: float = 1.0,
+    history_rate: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> GamedayRig:
     """Start the testbed with a fault proxy on each database path (``postgres`` in front of
     PgBouncer, ``redis``, ``mongodb``), SecantusDB's test commands on, and the API with the
     ``profile``'s flags (``options`` override single flags). With ``rules`` (a generated rule
     file), also a Prometheus over a backfilled healthy month at ``history_rate`` events/s per
-    SLO, returned once every SLO's budget is recorded."""
+    SLO (default: the profile's ``load_rate``, the traffic a game day sends each route group, so
+    that its fault weighs against its history as it would on a platform with that traffic),
+    returned once every SLO's budget is recorded."""
     say = progress or (lambda _message: None)
     workdir = Path(workdir)
     flags = {**profile.api_options, **(options or {})}
@@ -200,7 +202,8 @@ def start_rig(
         return rig
     try:
         say(f"backfilling a healthy month for the SLOs of {rules} and starting Prometheus")
-        rig.prometheus = _start_prometheus(rig, rules, history_rate)
+        rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
+        rig.prometheus = _start_prometheus(rig, rules, rate)
     except BaseException:
         rig.stop()
         raise

@@ -55,7 +55,10 @@ def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_fo
     times = sorted({s[3] for s in samples})
     assert times[-1] <= end and end - times[-1] < step
     assert all(t % step == 0 for t in times)  # where the timeslice subqueries evaluate
-    assert times[-1] - times[1] == recent - step and end - times[0] < period
+    assert times[-1] - times[1] == recent - step
+    # the older stretch's sample sits in its middle: inside the period's window for half that
+    # stretch to come, outside the 3-day alert windows
+    assert (period - recent) / 2 - step <= period - (end - times[0]) and end - times[0] > 3 * 86400
 
 
 @pytest.mark.slow
