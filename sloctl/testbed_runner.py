@@ -12,11 +12,12 @@ import contextlib
 import http.client
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
+from urllib.parse import urlsplit, urlunsplit
 
 from sloctl.servers import (
     ManagedProcess,
@@ -32,7 +33,7 @@ from sloctl.servers import (
     start_redis,
 )
 
-__all__ = ["ApiServer", "Testbed", "api_secrets", "start_api", "start_testbed"]
+__all__ = ["ApiServer", "Front", "FrontFactory", "Testbed", "api_secrets", "start_api", "start_testbed"]
 
 
 def api_secrets(
@@ -98,6 +99,30 @@ class ApiServer(ManagedProcess):
             conn.close()
 
 
+class Front(Protocol):
+    """Something that listens on loopback in front of a database (a game day's fault proxy)."""
+
+    port: int
+
+    def stop(self) -> None: ...
+
+
+#: ``(dependency, (host, port)) -> Front``: started in front of ``postgres`` (PgBouncer),
+#: ``redis`` and ``mongodb``; the API connects through it.
+FrontFactory = Callable[[str, tuple[str, int]], Front]
+
+
+def _with_port(url: str, port: int | None) -> str:
+    """``url`` with its port replaced (credentials, path and query kept); ``url`` itself when
+    ``port`` is None."""
+    if port is None:
+        return url
+    parts = urlsplit(url)
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host = hostport.rsplit(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{port}"))
+
+
 def start_api(
     workdir: Path,
     *,
@@ -107,28 +132,33 @@ def start_api(
     mongodb: MongoServer,
     port: int | None = None,
     options: Mapping[str, str | int | float] | None = None,
+    through: Mapping[str, int] | None = None,
 ) -> ApiServer:
     """Start the API against running servers. ``options`` are extra ``python -m testbed``
-    flags without the dashes, e.g. ``{"breaker-open-seconds": 2}``."""
+    flags without the dashes, e.g. ``{"breaker-open-seconds": 2}``; ``through`` maps
+    ``postgres`` (the PgBouncer path), ``redis`` and ``mongodb`` to the loopback port the API
+    must connect to instead of the server's own (a fault proxy in front of it)."""
     home = Path(workdir).resolve() / "api"
     home.mkdir(parents=True, exist_ok=True)
     args = ["--backup-dir", str(home / "backups")]
     for key, value in (options or {}).items():
         args += [f"--{key}", str(value)]
+    ports = dict(through or {})
     secrets = api_secrets(
-        postgres_dsn=pgbouncer.dsn,
+        postgres_dsn=_with_port(pgbouncer.dsn, ports.get("postgres")),
         postgres_direct_dsn=postgres.dsn,
-        redis_url=redis.url,
-        mongodb_uri=mongodb.uri,
+        redis_url=_with_port(redis.url, ports.get("redis")),
+        mongodb_uri=_with_port(mongodb.uri, ports.get("mongodb")),
     )
     server = ApiServer(port=port or free_port(), home=home, args=args, secrets=secrets)
-    server._spawn()
+    server.start()
     return server
 
 
 @dataclass
 class Testbed:
-    """Every process of a running testbed; :meth:`stop` stops them API first."""
+    """Every process of a running testbed; :meth:`stop` stops them API first, then the fronts,
+    then the databases."""
 
     postgres: PostgresServer
     pgbouncer: PgBouncerServer
@@ -136,24 +166,25 @@ class Testbed:
     mongodb: MongoServer
     api: ApiServer
     workdir: Path
-    _stopped: bool = field(default=False, repr=False)
+    fronts: dict[str, Front] = field(default_factory=dict)
 
     def urls(self) -> dict[str, str]:
+        """Where each part listens, without credentials (for a terminal or a log)."""
         return {
             "api": self.api.url,
             "metrics": f"{self.api.url}/metrics",
-            "postgres": self.postgres.dsn,
-            "pgbouncer": self.pgbouncer.dsn,
-            "pgbouncer_admin": self.pgbouncer.admin_dsn,
-            "redis": self.redis.url,
-            "mongodb": self.mongodb.uri,
+            "postgres": f"{self.postgres.host}:{self.postgres.port}",
+            "pgbouncer": f"{self.pgbouncer.host}:{self.pgbouncer.port}",
+            "redis": f"{self.redis.host}:{self.redis.port}",
+            "mongodb": f"{self.mongodb.host}:{self.mongodb.port}",
         }
 
     def stop(self) -> None:
-        for server in (self.api, self.pgbouncer, self.postgres, self.redis, self.mongodb):
+        stops = [self.api.stop, *(f.stop for f in self.fronts.values())]
+        stops += [s.stop for s in (self.pgbouncer, self.postgres, self.redis, self.mongodb)]
+        for stop in stops:
             with contextlib.suppress(Exception):
-                server.stop()
-        self._stopped = True
+                stop()
 
     def __enter__(self) -> Self:
         return self
@@ -165,27 +196,42 @@ class Testbed:
 
 
 def start_testbed(
-    workdir: Path, *, port: int | None = None, options: Mapping[str, str | int | float] | None = None
+    workdir: Path,
+    *,
+    port: int | None = None,
+    options: Mapping[str, str | int | float] | None = None,
+    mongodb_test_commands: bool = False,
+    front: FrontFactory | None = None,
 ) -> Testbed:
-    """Start the databases, then the API. On any failure, stop what was started and raise
+    """Start the databases, a ``front`` in front of each database path when given (a game
+    day's fault proxies), then the API; the one launcher of ``sloctl testbed up``, the
+    game-day rig and the test fixtures. On any failure, stop what was started and raise
     :class:`~sloctl.servers.ServerStartError`."""
-    started: list[ManagedProcess] = []
-    try:
-        pg = start_postgres(workdir)
-        started.append(pg)
-        pgb = start_pgbouncer(workdir, upstream=pg)
-        started.append(pgb)
-        rd = start_redis(workdir)
-        started.append(rd)
-        mg = start_mongodb(workdir)
-        started.append(mg)
-        api = start_api(workdir, postgres=pg, pgbouncer=pgb, redis=rd, mongodb=mg, port=port, options=options)
-    except BaseException:
-        for server in reversed(started):
-            with contextlib.suppress(Exception):
-                server.stop()
-        raise
-    return Testbed(postgres=pg, pgbouncer=pgb, redis=rd, mongodb=mg, api=api, workdir=Path(workdir))
+    with contextlib.ExitStack() as stack:
+        pg = stack.enter_context(start_postgres(workdir))
+        pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
+        rd = stack.enter_context(start_redis(workdir))
+        mg = stack.enter_context(start_mongodb(workdir, test_commands=mongodb_test_commands))
+        fronts: dict[str, Front] = {}
+        if front is not None:
+            for name, server in (("postgres", pgb), ("redis", rd), ("mongodb", mg)):
+                fronts[name] = front(name, (server.host, server.port))
+                stack.callback(fronts[name].stop)
+        through = {name: f.port for name, f in fronts.items()}
+        api = start_api(
+            workdir,
+            postgres=pg,
+            pgbouncer=pgb,
+            redis=rd,
+            mongodb=mg,
+            port=port,
+            options=options,
+            through=through,
+        )
+        stack.pop_all()
+    return Testbed(
+        postgres=pg, pgbouncer=pgb, redis=rd, mongodb=mg, api=api, workdir=Path(workdir), fronts=fronts
+    )
 
 
 # Re-exported so callers can catch start-up failures without importing sloctl.servers.

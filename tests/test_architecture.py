@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -102,8 +103,11 @@ def _where_things_are() -> list[list[str]]:
 def test_the_readme_table_names_every_top_level_folder_and_only_existing_paths() -> None:
     rows = _where_things_are()
     folders = {name.rstrip("/") for row in rows for name in re.findall(r"`([^`]+/)`", row[0])}
-    on_disk = {p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith(".")}
-    tracked = on_disk - {"__pycache__", "build", "dist"} - {p for p in on_disk if p.endswith(".egg-info")}
+    # The folders git tracks (not what a run left behind, such as reports/ or .venv/).
+    listed = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    tracked = {f.split("/")[0] for f in listed if "/" in f and not f.startswith(".")}
     assert folders == tracked
     for row in rows:
         for path in re.findall(r"`((?:[a-z_]+/)*[a-z_]+(?:\.py|/))`", row[1]):

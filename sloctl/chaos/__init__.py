@@ -6,7 +6,12 @@
 - :mod:`sloctl.chaos.control`: rollbacks on every exit path, stop conditions;
 - :mod:`sloctl.chaos.proxy`: the TCP fault proxy (standard library only);
 - :mod:`sloctl.chaos.experiments`, :mod:`sloctl.chaos.gameday`, :mod:`sloctl.chaos.schedule`,
-  :mod:`sloctl.chaos.pagerduty`: generation, runs and reports, scheduling, PagerDuty.
+  :mod:`sloctl.chaos.pagerduty`: generation, runs, scheduling, PagerDuty;
+- :mod:`sloctl.chaos.result`, :mod:`sloctl.chaos.detection`, :mod:`sloctl.chaos.report`: a
+  run's verdict, what Prometheus saw of it (time to detect and to resolve, every page), its
+  report files;
+- :mod:`sloctl.chaos.rig`, :mod:`sloctl.chaos.profiles`, :mod:`sloctl.chaos.history`: a local
+  target with its timing profiles and a Prometheus over a backfilled healthy month.
 
 Needs the ``chaos`` extra, except :mod:`sloctl.chaos.proxy`. :func:`discover` is what
 ``chaos discover`` calls.

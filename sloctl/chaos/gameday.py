@@ -1,16 +1,12 @@
 """``sloctl gameday run``: one experiment through Chaos Toolkit, phases baseline → inject →
-recover, a verdict, and the journal plus JSON and HTML reports.
+recover, then (with ``prometheus_url``) a wait until its pages have resolved, a verdict
+(:mod:`sloctl.chaos.result`), and the journal plus JSON and HTML reports
+(:mod:`sloctl.chaos.report`); :func:`run_gamedays` runs several in sequence on one target.
 
-Verdicts:
-
-- ``inconclusive`` when the baseline was not healthy or a fault could not be confirmed active
-  (an ``inject:`` action failed): nothing was learnt about the system; also when the run was
-  refused because the SLO had too little budget left (``min_budget_remaining_percent``);
-- ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
-  method failed, when the steady state did not come back, or (``detection_deadline_seconds``
-  > 0) when an expected page did not fire in time;
-- ``pass`` otherwise;
-- ``dry-run`` when nothing was run.
+Before a run, ``sloctl gate`` judges the error budget of the SLO the game day spends
+(:func:`budget_gate`): a team out of budget does not burn more of it on purpose. A rig gives
+its Prometheus a healthy month of history (:mod:`sloctl.chaos.history`), so that this budget
+means what it would on a real platform.
 
 Rollbacks always run (``runtime.rollbacks.strategy = always``), and the sloctl control undoes
 whatever fault is still registered on every exit path.
@@ -28,62 +24,38 @@ under test: such a window is refused before anything runs.
 
 from __future__ import annotations
 
-import html
+import contextlib
 import json
+import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloctl.files import write_text
 from sloctl.masking import Masker, url_secrets
+
+from .detection import detection_figures, resolution_figures
+from .report import render_html, write_reports
+from .result import GamedayResult, not_run, sloctl_extension, summarise, verdict_of
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
 
 __all__ = [
     "GamedayResult",
+    "Progress",
     "apply_configuration",
+    "budget_gate",
     "maintenance_minutes",
     "render_html",
     "run_gameday",
+    "run_gamedays",
     "verdict_of",
 ]
 
-
-@dataclass
-class GamedayResult:
-    experiment: str
-    gameday: str
-    verdict: str
-    reasons: list[str]
-    status: str
-    phases: dict[str, list[float]]
-    #: the first expected page alert firing, seconds after the fault was confirmed (Prometheus)
-    time_to_detect_s: float | None
-    #: the breakers of the failed dependencies open, seconds after the fault was confirmed
-    breaker_open_s: float | None
-    #: the breakers closed again, seconds after recovery started
-    time_to_recover_s: float | None
-    expected_alerts: list[str]
-    alerts: dict[str, str]
-    budget_consumed_percent: float | None
-    stop_reason: str | None
-    faults_left: list[str]
-    checks: list[dict[str, Any]]
-    load: dict[str, Any] | None
-    duration_s: float
-    #: seconds from the start of the run to the start of the load (the timeline's offset)
-    load_offset_s: float = 0.0
-    #: seconds from the start of the run to the fault being confirmed active
-    fault_at_s: float | None = None
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+#: where a game day says what it is doing (a line at a time), e.g. ``print`` to stderr
+Progress = Callable[[str], None]
 
 
 def apply_configuration(experiment: dict[str, Any], configuration: Mapping[str, Any]) -> dict[str, Any]:
@@ -93,201 +65,7 @@ def apply_configuration(experiment: dict[str, Any], configuration: Mapping[str, 
     return {**experiment, "configuration": merged}
 
 
-def _ts(value: str | None) -> float | None:
-    return datetime.fromisoformat(value).timestamp() if value else None
-
-
-def _runs(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in journal.get("run", []) if isinstance(r, dict)]
-
-
-def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tuple[str, list[str]]:
-    reasons: list[str] = []
-    before = journal.get("steady_states", {}).get("before")
-    if stop_reason:
-        return "fail", [f"aborted by a stop condition: {stop_reason}"]
-    if journal.get("status") in ("interrupted", "aborted"):
-        return "fail", [f"run {journal.get('status')}"]
-    if before is not None and not before.get("steady_state_met"):
-        missed = [
-            f"{p['activity'].get('name')} = {p.get('output')!r} ({p.get('status')})"
-            for p in before.get("probes", [])
-            if not p.get("tolerance_met", p.get("status") == "succeeded")
-        ]
-        return "inconclusive", ["the baseline did not meet the SLOs: nothing to compare with", *missed]
-    for run in _runs(journal):
-        name = str(run["activity"].get("name", ""))
-        if name.startswith("inject:") and run.get("status") != "succeeded":
-            reasons.append(f"fault not confirmed active: {name}: {_error(run)}")
-    if reasons:
-        return "inconclusive", reasons
-    for run in _runs(journal):
-        name = str(run["activity"].get("name", ""))
-        if run.get("status") != "succeeded":
-            reasons.append(f"{name}: {_error(run)}")
-    after = journal.get("steady_states", {}).get("after")
-    if journal.get("deviated") or (after is not None and not after.get("steady_state_met")):
-        reasons.append("the steady state did not come back after recovery")
-    if journal.get("status") == "failed":
-        reasons.append("Chaos Toolkit reported the run failed")
-    return ("fail", reasons) if reasons else ("pass", ["every check held"])
-
-
-def _error(run: Mapping[str, Any]) -> str:
-    text = str(run.get("exception") or run.get("output") or "")
-    if isinstance(run.get("exception"), list):
-        text = "".join(run["exception"]).strip().splitlines()[-1]
-    return text[:300]
-
-
-def _summarise(
-    journal: Mapping[str, Any], experiment: Mapping[str, Any], stop_reason: str | None
-) -> GamedayResult:
-    ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
-    runs = _runs(journal)
-    start = _ts(journal.get("start")) or time.time()
-    end = _ts(journal.get("end")) or time.time()
-    inject = [r for r in runs if str(r["activity"].get("name", "")).startswith("inject:")]
-    recover = [r for r in runs if str(r["activity"].get("name", "")).startswith("recover:")]
-    inject_start = _ts(inject[0]["start"]) if inject else None
-    inject_end = _ts(inject[-1]["end"]) if inject else None
-    recover_start = _ts(recover[0]["start"]) if recover else None
-    phases: dict[str, list[float]] = {"baseline": [0.0, round((inject_start or end) - start, 3)]}
-    if inject_start is not None:
-        phases["inject"] = [round(inject_start - start, 3), round((recover_start or end) - start, 3)]
-    if recover_start is not None:
-        phases["recover"] = [round(recover_start - start, 3), round(end - start, 3)]
-    breaker_open = recover_time = None
-    checks: list[dict[str, Any]] = []
-    for run in runs:
-        name = str(run["activity"].get("name", ""))
-        if name.startswith("check:"):
-            checks.append({"name": name, "status": run.get("status"), "output": run.get("output")})
-        provider = run["activity"].get("provider", {})
-        if provider.get("func") == "wait_for_breaker" and run.get("status") == "succeeded":
-            state = provider.get("arguments", {}).get("state")
-            if state == "open" and inject_end is not None:
-                finished = _ts(run["end"]) or inject_end
-                breaker_open = max(breaker_open or 0.0, round(finished - inject_end, 3))
-            if state == "closed" and recover_start is not None:
-                finished = _ts(run["end"]) or recover_start
-                recover_time = max(recover_time or 0.0, round(finished - recover_start, 3))
-    load = next(
-        (
-            r.get("output")
-            for r in runs
-            if r["activity"].get("provider", {}).get("func") == "generate_load"
-            and isinstance(r.get("output"), dict)
-        ),
-        None,
-    )
-    verdict, reasons = verdict_of(journal, stop_reason)
-    from .ledger import LEDGER
-
-    return GamedayResult(
-        experiment=str(experiment.get("title", "")),
-        gameday=str(ext.get("gameday", "")),
-        verdict=verdict,
-        reasons=reasons,
-        status=str(journal.get("status")),
-        phases=phases,
-        time_to_detect_s=None,
-        breaker_open_s=breaker_open,
-        time_to_recover_s=recover_time,
-        expected_alerts=list(ext.get("expected_alerts", [])),
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=stop_reason,
-        faults_left=LEDGER.pending(),
-        checks=checks,
-        load=load,
-        duration_s=round(end - start, 3),
-        load_offset_s=round(float(load.get("started", start)) - start, 3) if load else 0.0,
-        fault_at_s=round(inject_end - start, 3) if inject_end is not None else None,
-    )
-
-
-def _prometheus_figures(
-    result: GamedayResult, configuration: Mapping[str, Any], ext: Mapping[str, Any], start: float
-) -> None:
-    """Did the expected alerts fire, and when; the error budget the run spent. Needs a
-    Prometheus that scrapes the API with the generated rules (``prometheus_url``)."""
-    url = str(configuration.get("prometheus_url") or "")
-    if not url:
-        result.alerts = {a: "not evaluated: no prometheus_url" for a in result.expected_alerts}
-        result.reasons.append("alerts and error budget: not measured (no Prometheus configured)")
-        return
-    from . import probes
-
-    end = start + result.duration_s
-    fault = start + result.fault_at_s if result.fault_at_s is not None else None
-    after_fault: dict[str, float | None] = {}
-    for alert in result.expected_alerts:
-        after_fault[alert] = None
-        try:
-            fired = probes.alert_fired_at(url, alert, start, end + 1.0)
-        except Exception as exc:  # Prometheus down must not lose the report
-            result.alerts[alert] = f"unknown: {exc}"
-            continue
-        if fired is None:
-            result.alerts[alert] = "did not fire"
-        elif fault is not None and fired < fault:
-            result.alerts[alert] = "was already firing before the fault"
-        else:
-            after_fault[alert] = round(fired - (fault if fault is not None else start), 3)
-            result.alerts[alert] = f"fired {after_fault[alert]} s after the fault"
-    detected = [t for t in after_fault.values() if t is not None]
-    result.time_to_detect_s = min(detected) if detected else None
-    deadline = float(configuration.get("detection_deadline_seconds") or 0)
-    missed = [a for a, t in after_fault.items() if t is None or t > deadline]
-    if deadline > 0 and missed and result.verdict == "pass":
-        result.verdict = "fail"
-        result.reasons = [
-            f"expected alert {a} did not fire within {deadline:g} s of the fault: {result.alerts[a]}"
-            for a in missed
-        ]
-    budget = ext.get("budget") or {}
-    if budget:
-        try:
-            consumed = probes.budget_consumed_since(
-                url,
-                budget["service"],
-                budget["slo"],
-                budget["error_query"],
-                budget["total_query"],
-                since=start,
-                now=end,
-            )
-            result.budget_consumed_percent = None if math.isnan(consumed) else consumed
-        except Exception as exc:
-            result.reasons.append(f"error budget consumed: not measured ({exc})")
-
-
-def _not_run(
-    experiment: Mapping[str, Any], ext: Mapping[str, Any], verdict: str, reasons: list[str]
-) -> GamedayResult:
-    return GamedayResult(
-        experiment=str(experiment.get("title", "")),
-        gameday=str(ext.get("gameday", "")),
-        verdict=verdict,
-        reasons=reasons,
-        status="not run",
-        phases={},
-        time_to_detect_s=None,
-        breaker_open_s=None,
-        time_to_recover_s=None,
-        expected_alerts=list(ext.get("expected_alerts", [])),
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=None,
-        faults_left=[],
-        checks=[],
-        load=None,
-        duration_s=0.0,
-    )
-
-
-def _budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str | None:
+def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str | None:
     """Why the game day must not start: ``sloctl gate`` says freeze for the SLO it spends — its
     error-budget policy does, or it has less than ``min_budget_remaining_percent`` of its
     period's budget left (a team out of budget does not burn more of it on purpose). An unknown
@@ -349,6 +127,140 @@ def _close_window(pagerduty: GamedayPagerDuty, window_id: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _activities_to(progress: Progress | None, name: str) -> Iterator[None]:
+    """Chaos Toolkit's own log lines (each activity as it starts) to ``progress``."""
+    if progress is None:
+        yield
+        return
+
+    say = progress
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            say(f"{name}: {record.getMessage()}")
+
+    logger = logging.getLogger("chaostoolkit")
+    handler, level = Forward(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _check_services(
+    maintenance_services: Sequence[str], protected_services: Sequence[str], pagerduty: GamedayPagerDuty | None
+) -> None:
+    from .pagerduty import check_maintenance_services
+
+    for option, ids in (
+        ("maintenance_services", maintenance_services),
+        ("protected_services", protected_services),
+    ):
+        if isinstance(ids, str):
+            raise TypeError(f"{option} is a sequence of PagerDuty service ids, not the string {ids!r}")
+    if maintenance_services:
+        # Refused before anything runs: no report, no change event, no fault.
+        check_maintenance_services(maintenance_services, protected_services)
+        if pagerduty is not None:
+            pagerduty.check_maintenance_window(maintenance_services, protected_services)
+
+
+def _experiment_run(
+    experiment: dict[str, Any], progress: Progress | None
+) -> tuple[GamedayResult, dict[str, Any]]:
+    """Chaos Toolkit's run, the faults undone whatever happens, and what Prometheus saw."""
+    from chaoslib.experiment import run_experiment
+
+    from . import control
+    from .ledger import LEDGER
+
+    ext = sloctl_extension(experiment)
+    name = str(ext.get("gameday", ""))
+    # What the control saw belongs to this run only (an experiment without the sloctl
+    # control must not inherit the stop reason of an earlier run in this process).
+    control.STATUS.reset()
+    try:
+        with _activities_to(progress, name):
+            journal: dict[str, Any] = run_experiment(
+                experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}}
+            )
+    finally:
+        # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
+        LEDGER.undo_all()
+    result = summarise(journal, experiment, control.STATUS.stop_reason)
+    start = _start_of(journal)
+    if progress is not None and experiment["configuration"].get("prometheus_url"):
+        progress(f"{name}: run over ({result.verdict} so far); waiting for its pages to resolve")
+    until = resolution_figures(result, experiment["configuration"], start, progress)
+    detection_figures(result, experiment["configuration"], ext, start, until)
+    return result, journal
+
+
+def _start_of(journal: Mapping[str, Any]) -> float:
+    from datetime import datetime
+
+    value = journal.get("start")
+    return datetime.fromisoformat(value).timestamp() if value else time.time()
+
+
+def _end_to_pagerduty(
+    pagerduty: GamedayPagerDuty, name: str, result: GamedayResult, incident: str | None
+) -> None:
+    # The game day has run and its faults are undone: a PagerDuty failure now is reported,
+    # it does not lose the report.
+    try:
+        if incident is not None:
+            pagerduty.resolve_practice_incident(incident)
+        figures = {
+            "time_to_detect_s": result.time_to_detect_s,
+            "breaker_open_s": result.breaker_open_s,
+            "time_to_recover_s": result.time_to_recover_s,
+            "time_to_resolve_s": result.time_to_resolve_s,
+            "budget_consumed_percent": result.budget_consumed_percent,
+        }
+        pagerduty.end(name, result.verdict, figures)
+    except Exception as exc:
+        result.reasons.append(f"PagerDuty: the end of the game day was not sent: {exc}")
+
+
+def _with_pagerduty(
+    experiment: dict[str, Any],
+    experiment_path: Path,
+    progress: Progress | None,
+    pagerduty: GamedayPagerDuty | None,
+    practice_incident: bool,
+    maintenance_services: Sequence[str],
+    protected_services: Sequence[str],
+) -> tuple[GamedayResult, dict[str, Any]]:
+    """The run between PagerDuty's start and end; a maintenance window closed whatever
+    happened (a failure to close it never replaces the report nor the run's exception)."""
+    if pagerduty is None:
+        return _experiment_run(experiment, progress)
+    name = str(sloctl_extension(experiment).get("gameday", ""))
+    pagerduty.start(name, {"experiment": str(experiment_path)})
+    window = None
+    if maintenance_services:
+        minutes = maintenance_minutes(experiment["configuration"])
+        window = pagerduty.open_maintenance_window(name, maintenance_services, protected_services, minutes)
+    try:
+        incident = pagerduty.trigger_practice_incident(name) if practice_incident else None
+        result, journal = _experiment_run(experiment, progress)
+        _end_to_pagerduty(pagerduty, name, result, incident)
+    except BaseException as exc:
+        problem = _close_window(pagerduty, window) if window is not None else None
+        if problem is not None:
+            exc.add_note(problem)
+        raise
+    problem = _close_window(pagerduty, window) if window is not None else None
+    if problem is not None:
+        result.reasons.append(problem)
+    return result, journal
+
+
 def run_gameday(
     experiment_path: Path,
     *,
@@ -359,9 +271,11 @@ def run_gameday(
     practice_incident: bool = False,
     maintenance_services: Sequence[str] = (),
     protected_services: Sequence[str] = (),
+    progress: Progress | None = None,
 ) -> GamedayResult:
     """Run one experiment file; write ``journal.json``, ``report.json`` and ``report.html`` to
-    ``out_dir`` (default: next to the experiment, in ``reports/<name>/``).
+    ``out_dir`` (default: next to the experiment, in ``reports/<name>/``). ``progress`` hears
+    each activity as it starts and the wait for the pages to resolve.
 
     With ``pagerduty`` and ``maintenance_services`` (PagerDuty service ids), a maintenance window
     covers those services during the run and is closed afterwards, whatever happens; a failure
@@ -369,224 +283,55 @@ def run_gameday(
     receive the alert under test: a window on one of them (or a window without any protected
     service) raises :class:`~sloctl.chaos.pagerduty.MaintenanceWindowError` before anything
     runs, dry runs included. Dry runs open nothing."""
-    from chaoslib.experiment import ensure_experiment_is_valid, run_experiment
+    from chaoslib.experiment import ensure_experiment_is_valid
 
-    from . import control
-    from .ledger import LEDGER
-    from .pagerduty import check_maintenance_services
-
-    for option, ids in (
-        ("maintenance_services", maintenance_services),
-        ("protected_services", protected_services),
-    ):
-        if isinstance(ids, str):
-            raise TypeError(f"{option} is a sequence of PagerDuty service ids, not the string {ids!r}")
+    _check_services(maintenance_services, protected_services, pagerduty)
     experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
     ensure_experiment_is_valid(experiment)
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
-    if maintenance_services:
-        # Refused before anything runs: no report, no change event, no fault.
-        check_maintenance_services(maintenance_services, protected_services)
-        if pagerduty is not None:
-            pagerduty.check_maintenance_window(maintenance_services, protected_services)
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
-    ext: dict[str, Any] = next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
-    refusal = _budget_gate(experiment["configuration"], ext)
+    ext = sloctl_extension(experiment)
+    refusal = None if dry_run else budget_gate(experiment["configuration"], ext)
     if dry_run or refusal:
-        reasons = [refusal] if refusal else []
         planned = ", ".join(a["name"] for a in experiment["method"])
-        return _write(
-            _not_run(
-                experiment,
-                ext,
-                "dry-run" if dry_run else "inconclusive",
-                [*reasons, f"nothing was run: {planned}"],
-            ),
-            None,
-            out_dir,
-            masker,
+        reasons = [*([refusal] if refusal else []), f"nothing was run: {planned}"]
+        skipped = not_run(experiment, ext, "dry-run" if dry_run else "inconclusive", reasons)
+        return write_reports(skipped, None, out_dir, masker)
+    if progress is not None:
+        profile = experiment["configuration"].get("timing_profile") or "no stated"
+        progress(f"{ext.get('gameday', '')}: starting ({profile} timing profile)")
+    result, journal = _with_pagerduty(
+        experiment,
+        Path(experiment_path),
+        progress,
+        pagerduty,
+        practice_incident and pagerduty is not None,
+        maintenance_services,
+        protected_services,
+    )
+    return write_reports(result, journal, out_dir, masker)
+
+
+def run_gamedays(
+    experiments: Sequence[Path],
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> list[GamedayResult]:
+    """Run ``experiments`` one after the other on the same target, each into
+    ``out_dir/<experiment name>/`` (default: beside each experiment). Each waits until its
+    pages have resolved before the next starts (with ``prometheus_url``); ``options`` are
+    :func:`run_gameday`'s."""
+    results = []
+    for index, path in enumerate(experiments, 1):
+        if progress is not None:
+            progress(f"game day {index} of {len(experiments)}: {path}")
+        target = out_dir / Path(path).stem if out_dir is not None else None
+        results.append(
+            run_gameday(path, configuration=configuration, out_dir=target, progress=progress, **options)
         )
-    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
-    name = str(ext.get("gameday", ""))
-    incident: str | None = None
-    window: str | None = None
-    if pagerduty is not None:
-        pagerduty.start(name, {"experiment": str(experiment_path)})
-        if maintenance_services:
-            window = pagerduty.open_maintenance_window(
-                name,
-                maintenance_services,
-                protected_services,
-                maintenance_minutes(experiment["configuration"]),
-            )
-    window_problem: str | None = None
-    failure: BaseException | None = None
-    try:
-        if pagerduty is not None and practice_incident:
-            incident = pagerduty.trigger_practice_incident(name)
-        journal: dict[str, Any]
-        # What the control saw belongs to this run only (an experiment without the sloctl
-        # control must not inherit the stop reason of an earlier run in this process).
-        control.STATUS.reset()
-        try:
-            journal = run_experiment(experiment, settings=settings)
-        finally:
-            # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
-            LEDGER.undo_all()
-        result = _summarise(journal, experiment, control.STATUS.stop_reason)
-        _prometheus_figures(
-            result, experiment["configuration"], ext, _ts(journal.get("start")) or time.time()
-        )
-        if pagerduty is not None:
-            # The game day has run and its faults are undone: a PagerDuty failure now is
-            # reported, it does not lose the report.
-            try:
-                if incident is not None:
-                    pagerduty.resolve_practice_incident(incident)
-                pagerduty.end(
-                    name,
-                    result.verdict,
-                    {
-                        "time_to_detect_s": result.time_to_detect_s,
-                        "breaker_open_s": result.breaker_open_s,
-                        "time_to_recover_s": result.time_to_recover_s,
-                        "budget_consumed_percent": result.budget_consumed_percent,
-                    },
-                )
-            except Exception as exc:
-                result.reasons.append(f"PagerDuty: the end of the game day was not sent: {exc}")
-    except BaseException as exc:
-        failure = exc
-        raise
-    finally:
-        # The window is closed whatever happened (also on an exception or an interrupt); a
-        # failure to close it never replaces the report nor the exception of the run.
-        if pagerduty is not None and window is not None:
-            window_problem = _close_window(pagerduty, window)
-            if window_problem is not None and failure is not None:
-                failure.add_note(window_problem)
-    if window_problem is not None:
-        result.reasons.append(window_problem)
-    return _write(result, journal, out_dir, masker)
-
-
-def _write(
-    result: GamedayResult, journal: Mapping[str, Any] | None, out_dir: Path, masker: Masker
-) -> GamedayResult:
-    if journal is not None:
-        text = json.dumps(masker.data(journal), indent=2, default=str) + "\n"
-        write_text(out_dir / "journal.json", text, private=True)
-        result.files["journal"] = str(out_dir / "journal.json")
-    result.files["json"] = str(out_dir / "report.json")
-    result.files["html"] = str(out_dir / "report.html")
-    masked = GamedayResult(**masker.data(asdict(result)))  # type: ignore[arg-type]
-    write_text(
-        out_dir / "report.json", json.dumps(masked.to_json(), indent=2, default=str) + "\n", private=True
-    )
-    write_text(out_dir / "report.html", render_html(masked), private=True)
-    return result
-
-
-_COLOURS = {"postgres": "#1f77b4", "redis": "#d62728", "mongodb": "#2ca02c"}
-_PHASE_COLOURS = {"baseline": "#eef5ee", "inject": "#fbe9e7", "recover": "#e8eaf6"}
-
-
-def timeline_svg(result: GamedayResult, width: int = 720, height: int = 220) -> str:
-    """An inline SVG: phases as bands, the fault and the first page as dashed lines, and per
-    dependency the share of failed or rejected requests each second (0 to 100 %)."""
-    total = max(result.duration_s, 1.0)
-    left, top, plot_w, plot_h = 40, 10, width - 50, height - 40
-
-    def x(seconds: float) -> float:
-        return round(left + plot_w * min(max(seconds, 0.0), total) / total, 1)
-
-    def y(ratio: float) -> float:
-        return round(top + plot_h * (1 - ratio), 1)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"'
-        f' aria-label="timeline of {html.escape(result.gameday)}">'
-    ]
-    for phase, (a, b) in result.phases.items():
-        parts.append(
-            f'<rect x="{x(a)}" y="{top}" width="{max(0.0, x(b) - x(a))}" height="{plot_h}"'
-            f' fill="{_PHASE_COLOURS.get(phase, "#eee")}"><title>{phase}</title></rect>'
-            f'<text x="{x(a) + 3}" y="{top + 12}" font-size="10">{phase}</text>'
-        )
-    marks = {"fault": result.fault_at_s}
-    if result.fault_at_s is not None and result.time_to_detect_s is not None:
-        marks["page"] = result.fault_at_s + result.time_to_detect_s
-    for label, at in marks.items():
-        if at is not None:
-            parts.append(
-                f'<line x1="{x(at)}" y1="{top}" x2="{x(at)}" y2="{y(0)}" stroke="#555"'
-                f' stroke-dasharray="4 3"><title>{label} at {at:.1f} s</title></line>'
-                f'<text x="{x(at) + 2}" y="{top + 24}" font-size="10">{label}</text>'
-            )
-    parts.append(
-        f'<line x1="{left}" y1="{y(0)}" x2="{left + plot_w}" y2="{y(0)}" stroke="#333"/>'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{y(0)}" stroke="#333"/>'
-        f'<text x="2" y="{y(1) + 4}" font-size="10">100%</text>'
-        f'<text x="12" y="{y(0)}" font-size="10">0%</text>'
-        f'<text x="{left + plot_w - 30}" y="{height - 5}" font-size="10">{total:.0f} s</text>'
-    )
-    if result.load:
-        offset = result.load_offset_s
-        for legend, (dep, rows) in enumerate(sorted(result.load.get("timeline", {}).items())):
-            points = []
-            for second, ok, errors, rejected in rows:
-                count = ok + errors + rejected
-                ratio = (errors + rejected) / count if count else 0.0
-                points.append(f"{x(offset + second + 0.5)},{y(ratio)}")
-            colour = _COLOURS.get(dep, "#555")
-            parts.append(
-                f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(points)}">'
-                f"<title>{dep}: failed or rejected share per second</title></polyline>"
-                f'<text x="{left + 10 + 90 * legend}" y="{height - 5}" font-size="11"'
-                f' fill="{colour}">{dep}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def render_html(result: GamedayResult) -> str:
-    esc = html.escape
-    rows = "".join(
-        f"<tr><td>{esc(c['name'])}</td><td>{esc(str(c['status']))}</td>"
-        f"<td><code>{esc(json.dumps(c['output'], default=str)[:200])}</code></td></tr>"
-        for c in result.checks
-    )
-    facts = {
-        "verdict": result.verdict,
-        "status": result.status,
-        "time to detect (expected page alert firing after the fault)": (
-            f"{result.time_to_detect_s} s" if result.time_to_detect_s is not None else "not detected"
-        ),
-        "breaker open (after the fault)": f"{result.breaker_open_s} s",
-        "time to recover (breaker closed after recovery started)": f"{result.time_to_recover_s} s",
-        "error budget consumed": (
-            f"{result.budget_consumed_percent} %"
-            if result.budget_consumed_percent is not None
-            else "not measured"
-        ),
-        "expected alerts": ", ".join(f"{a}: {result.alerts.get(a, '?')}" for a in result.expected_alerts)
-        or "none",
-        "stop condition": result.stop_reason or "did not trip",
-        "faults left behind": ", ".join(result.faults_left) or "none",
-        "duration": f"{result.duration_s} s",
-    }
-    fact_rows = "".join(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items())
-    reasons = "".join(f"<li>{esc(r)}</li>" for r in result.reasons)
-    return (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
-        f"<title>{esc(result.gameday)}: {esc(result.verdict)}</title>"
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}"
-        "td,th{border-bottom:1px solid #ddd;padding:.2em .5em;text-align:left}</style>"
-        f"<h1>{esc(result.experiment)}</h1>"
-        f"<p class=verdict><strong>{esc(result.verdict.upper())}</strong></p><ul>{reasons}</ul>"
-        f"<table>{fact_rows}</table><h2>Timeline</h2>{timeline_svg(result)}"
-        f"<h2>Checks</h2><table><tr><th>check</th><th>status</th><th>output</th></tr>{rows}</table>"
-        "</html>\n"
-    )
+    return results

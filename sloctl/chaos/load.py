@@ -13,6 +13,7 @@ import httpx
 from chaoslib.exceptions import ActivityFailed
 
 from .probes import _client, percentile
+from .result import SETUP_FAILED
 
 __all__ = [
     "ROUTES",
@@ -68,13 +69,16 @@ def server_time_ms(response: httpx.Response) -> float | None:
 
 
 def _document(client: httpx.Client, api_url: str) -> str:
+    """The MongoDB document the load reads. Without it every read would be a 404 that counts
+    as healthy: the game day would learn nothing, so it stops as inconclusive instead."""
     try:
         response = client.post(api_url.rstrip("/") + "/v1/documents", json={"gameday": True})
         if response.status_code == 201:
             return str(response.json()["id"])
-    except (httpx.HTTPError, ValueError, KeyError):
-        pass
-    return "000000000000000000000000"
+        problem = f"the API answered {response.status_code}"
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+    raise ActivityFailed(f"{SETUP_FAILED}: no MongoDB document for the load to read ({problem})")
 
 
 def generate_load(

@@ -1,146 +1,147 @@
-"""A game-day rig: the testbed's real databases and API, with a :class:`FaultProxy` between
-the API and each database, so that latency and resets can be injected on the data path.
+"""A game-day rig: the testbed's real databases and API (one launcher,
+:func:`sloctl.testbed_runner.start_testbed`) with a :class:`FaultProxy` between the API and each
+database, so that latency and resets can be injected on the data path; optionally a Prometheus
+that scrapes the API and evaluates the generated rules over a backfilled healthy history
+(:mod:`sloctl.chaos.history`).
 
-    with start_rig(workdir, options={"breaker-open-seconds": 3}) as rig:   # doctest: +SKIP
-        run_gameday("chaos/connection-loss.json", configuration=rig.configuration())
+    with start_rig(workdir, profile=PROFILES["quick"], rules=Path("rules/platform-api.yml")) as rig:
+        run_gameday("chaos/connection-loss.json", configuration=rig.configuration())  # doctest: +SKIP
+
+Timing profiles: ``quick`` shortens the breakers and call timeouts so that a game day takes
+about a minute; ``plan`` keeps the reliability plan's (30 s open, 10 s window, timeouts 3 s
+default, PostgreSQL 5 s, MongoDB 10 s, Redis 1 s). Every report states which one ran.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
+import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-from sloctl.servers import (
-    MongoServer,
-    PgBouncerServer,
-    PostgresServer,
-    RedisServer,
-    ServerStartError,
-    free_port,
-    start_mongodb,
-    start_pgbouncer,
-    start_postgres,
-    start_redis,
-)
-from sloctl.testbed_runner import ApiServer, api_secrets
+from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer, ServerStartError
+from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.testbed_runner import ApiServer, Front, Testbed, start_testbed
 
+from .profiles import PROFILES, QUICK_OPTIONS, QUICK_TIMINGS, TimingProfile
 from .proxy import FaultProxy
 
 __all__ = [
+    "PROFILES",
     "QUICK_OPTIONS",
     "QUICK_TIMINGS",
     "GamedayRig",
+    "TimingProfile",
     "prometheus_config",
     "start_rig",
     "wait_for_recordings",
-    "with_port",
 ]
 
-#: API flags for game days of at most 60 s: breakers open for 3 s, judge a 5 s window of at
-#: least 10 calls; short call timeouts; no rate limit in the way of the load.
-QUICK_OPTIONS: dict[str, str | int | float] = {
-    "breaker-open-seconds": 3,
-    "breaker-window-seconds": 5,
-    "breaker-minimum-calls": 10,
-    "postgres-timeout": 1,
-    "redis-timeout": 0.5,
-    "mongodb-timeout": 1,
-    "rate-limit": 100000,
-    "rate-burst": 100000,
-}
 
-#: The experiments' timings matched to :data:`QUICK_OPTIONS` (the defaults in the experiments
-#: are the plan's: 30 s open, 10 s window): latency above the 0.5 s Redis timeout, a MongoDB
-#: block above its 1 s timeout, the expected page within 30 s of the fault.
-QUICK_TIMINGS: dict[str, str | int | float] = {
-    "breaker_open_seconds": 3,
-    "breaker_window_seconds": 10,
-    "recover_timeout_seconds": 15,
-    "gameday_seconds": 55,
-    "load_rate": 20,
-    "latency_ms": 800,
-    "mongodb_block_ms": 3000,
-    "detection_deadline_seconds": 30,
-}
-
-
-def prometheus_config(api_url: str, rule_files: Sequence[str], interval: str = "1s") -> str:
-    """A Prometheus configuration that scrapes the API's ``/metrics`` and evaluates
-    ``rule_files`` (the generated rules), both every ``interval``."""
-    target = urlsplit(api_url).netloc
+def prometheus_config(targets: Mapping[str, str], rule_files: Sequence[str], interval: str = "1s") -> str:
+    """A Prometheus configuration that scrapes each ``job: url`` target's ``/metrics`` and
+    evaluates ``rule_files`` (the generated rules), both every ``interval``."""
     files = ", ".join(f"'{f}'" for f in rule_files)
+    jobs = ", ".join(
+        f"{{job_name: {job}, static_configs: [{{targets: ['{urlsplit(url).netloc}']}}]}}"
+        for job, url in sorted(targets.items())
+    )
     return (
         f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
         f"rule_files: [{files}]\n"
-        f"scrape_configs: [{{job_name: platform-api, static_configs: [{{targets: ['{target}']}}]}}]\n"
+        f"scrape_configs: [{jobs}]\n"
     )
 
 
-def wait_for_recordings(prometheus_url: str, timeout: float = 30.0) -> None:
-    """Until Prometheus has evaluated the generated rules once (the game days' budget gate
-    reads ``sloctl:period_error_budget_remaining:ratio``); ServerStartError after ``timeout``."""
+def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float = 30.0) -> None:
+    """Until Prometheus records the remaining error budget of ``expected`` SLOs (every rule
+    group evaluated once: the game days' budget gate reads it);
+    :class:`ServerStartError` after ``timeout``."""
     from sloctl import naming
 
     from .probes import prometheus_query
 
     deadline = time.monotonic() + timeout
-    while math.isnan(prometheus_query(prometheus_url, naming.BUDGET_REMAINING)):
+    query = f"count({naming.BUDGET_REMAINING})"
+    while (found := prometheus_query(prometheus_url, query)) < expected or math.isnan(found):
         if time.monotonic() > deadline:
-            raise ServerStartError(f"Prometheus evaluated no generated rule within {timeout:g} s")
+            raise ServerStartError(
+                f"Prometheus recorded the budget of {0 if math.isnan(found) else found:g} of"
+                f" {expected} SLOs within {timeout:g} s"
+            )
         time.sleep(0.25)
-
-
-def with_port(url: str, port: int) -> str:
-    """``url`` with its port replaced (credentials, path and query kept)."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = netloc[-1].rsplit(":", 1)[0]
-    new = f"{host}:{port}" if len(netloc) == 1 else f"{netloc[0]}@{host}:{port}"
-    return urlunsplit(parts._replace(netloc=new))
 
 
 @dataclass
 class GamedayRig:
-    postgres: PostgresServer
-    pgbouncer: PgBouncerServer
-    redis: RedisServer
-    mongodb: MongoServer
-    proxies: dict[str, FaultProxy]
-    api: ApiServer
+    testbed: Testbed
+    profile: TimingProfile
     workdir: Path
-    options: dict[str, str | int | float] = field(default_factory=dict)
+    prometheus: PrometheusServer | None = None
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+
+    @property
+    def proxies(self) -> dict[str, FaultProxy]:
+        return {name: f for name, f in self.testbed.fronts.items() if isinstance(f, FaultProxy)}
+
+    @property
+    def api(self) -> ApiServer:
+        return self.testbed.api
+
+    @property
+    def postgres(self) -> PostgresServer:
+        return self.testbed.postgres
+
+    @property
+    def pgbouncer(self) -> PgBouncerServer:
+        return self.testbed.pgbouncer
+
+    @property
+    def redis(self) -> RedisServer:
+        return self.testbed.redis
+
+    @property
+    def mongodb(self) -> MongoServer:
+        return self.testbed.mongodb
 
     def configuration(self) -> dict[str, str | int | float]:
-        """The ``configuration`` block that the generated experiments expect."""
-        return {
-            "api_url": self.api.url,
-            "metrics_url": f"{self.api.url}/metrics",
-            "postgres_admin_dsn": self.postgres.admin_dsn,
-            "pgbouncer_dsn": self.pgbouncer.dsn,
-            "pgbouncer_admin_dsn": self.pgbouncer.admin_dsn,
-            "redis_url": self.redis.url,
-            "mongodb_uri": self.mongodb.uri,
+        """The ``configuration`` block that the generated experiments expect: targets, the
+        profile's timings and its name (``timing_profile``), and ``prometheus_url``."""
+        tb = self.testbed
+        config: dict[str, str | int | float] = {
+            "api_url": tb.api.url,
+            "metrics_url": f"{tb.api.url}/metrics",
+            "postgres_admin_dsn": tb.postgres.admin_dsn,
+            "pgbouncer_dsn": tb.pgbouncer.dsn,
+            "pgbouncer_admin_dsn": tb.pgbouncer.admin_dsn,
+            "redis_url": tb.redis.url,
+            "mongodb_uri": tb.mongodb.uri,
             **{f"{name}_proxy_control_port": proxy.control_port for name, proxy in self.proxies.items()},
+            **self.profile.timings,
+            "timing_profile": self.profile.name,
         }
+        if self.prometheus is not None:
+            config["prometheus_url"] = self.prometheus.url
+        return config
+
+    def write_targets(self, path: Path) -> None:
+        """The :meth:`configuration` as JSON for ``sloctl gameday run --config``; it holds the
+        databases' passwords, so readable by its owner only (0600), written atomically."""
+        from sloctl.files import write_text
+
+        write_text(path, json.dumps(self.configuration(), indent=2) + "\n", private=True)
 
     def stop(self) -> None:
-        for stop in (
-            self.api.stop,
-            *(p.stop for p in self.proxies.values()),
-            self.pgbouncer.stop,
-            self.postgres.stop,
-            self.redis.stop,
-            self.mongodb.stop,
-        ):
-            with contextlib.suppress(Exception):
-                stop()
+        with contextlib.suppress(Exception):
+            self._stack.close()
+        self.testbed.stop()
 
     def __enter__(self) -> Self:
         return self
@@ -151,47 +152,59 @@ class GamedayRig:
         self.stop()
 
 
-def start_rig(workdir: Path, *, options: Mapping[str, str | int | float] | None = None) -> GamedayRig:
-    """Start PostgreSQL, PgBouncer, Redis, SecantusDB (test commands on), one fault proxy per
-    database path (``postgres`` in front of PgBouncer, ``redis``, ``mongodb``) and the API
-    through the proxies. ``options`` are ``python -m testbed`` flags without dashes."""
+def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
+    return FaultProxy(upstream).start()
+
+
+def _start_prometheus(rig: GamedayRig, rules: Path, history_rate: float) -> PrometheusServer:
+    """Backfill a healthy month for the SLOs of ``rules``, then start Prometheus on it."""
+    from sloctl.backtest.engine import backfill_openmetrics
+
+    from .history import healthy_history, history_series
+
+    workdir = rig.workdir / "prometheus"
+    data = workdir / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    text = rules.read_text(encoding="utf-8")
+    shutil.copyfile(rules, workdir / "rules.yml")
+    backfill_openmetrics(healthy_history(text, end=time.time() - 1, rate=history_rate), workdir, data)
+    config = prometheus_config({"platform-api": rig.testbed.api.url}, ["rules.yml"])
+    server = start_prometheus(workdir, config_text=config, data_dir=data)
+    rig._stack.callback(server.stop)
+    slos = {s.labels for s in history_series(text) if not s.events}
+    wait_for_recordings(server.url, expected=len(slos))
+    return server
+
+
+def start_rig(
+    workdir: Path,
+    *,
+    profile: TimingProfile = PROFILES["quick"],
+    options: Mapping[str, str | int | float] | None = None,
+    rules: Path | None = None,
+    history_rate: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> GamedayRig:
+    """Start the testbed with a fault proxy on each database path (``postgres`` in front of
+    PgBouncer, ``redis``, ``mongodb``), SecantusDB's test commands on, and the API with the
+    ``profile``'s flags (``options`` override single flags). With ``rules`` (a generated rule
+    file), also a Prometheus over a backfilled healthy month at ``history_rate`` events/s per
+    SLO (default: the profile's ``load_rate``, the traffic a game day sends each route group, so
+    that its fault weighs against its history as it would on a platform with that traffic),
+    returned once every SLO's budget is recorded."""
+    say = progress or (lambda _message: None)
     workdir = Path(workdir)
-    stack = contextlib.ExitStack()
+    flags = {**profile.api_options, **(options or {})}
+    say(f"starting the testbed with fault proxies ({profile.name} timings) in {workdir}")
+    testbed = start_testbed(workdir, options=flags, mongodb_test_commands=True, front=_fault_proxy)
+    rig = GamedayRig(testbed=testbed, profile=profile, workdir=workdir)
+    if rules is None:
+        return rig
     try:
-        pg = stack.enter_context(start_postgres(workdir))
-        pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
-        rd = stack.enter_context(start_redis(workdir))
-        mg = stack.enter_context(start_mongodb(workdir, test_commands=True))
-        proxies = {
-            "postgres": stack.enter_context(FaultProxy((pgb.host, pgb.port))),
-            "redis": stack.enter_context(FaultProxy((rd.host, rd.port))),
-            "mongodb": stack.enter_context(FaultProxy((mg.host, mg.port))),
-        }
-        home = workdir.resolve() / "api"
-        home.mkdir(parents=True, exist_ok=True)
-        args = ["--backup-dir", str(home / "backups")]
-        for key, value in (options or {}).items():
-            args += [f"--{key}", str(value)]
-        secrets = api_secrets(
-            postgres_dsn=with_port(pgb.dsn, proxies["postgres"].port),
-            postgres_direct_dsn=pg.dsn,
-            redis_url=with_port(rd.url, proxies["redis"].port),
-            mongodb_uri=with_port(mg.uri, proxies["mongodb"].port),
-        )
-        api = ApiServer(port=free_port(), home=home, args=args, secrets=secrets)
-        api._spawn()
-        stack.enter_context(api)
+        say(f"backfilling a healthy month for the SLOs of {rules} and starting Prometheus")
+        rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
+        rig.prometheus = _start_prometheus(rig, rules, rate)
     except BaseException:
-        stack.close()
+        rig.stop()
         raise
-    stack.pop_all()
-    return GamedayRig(
-        postgres=pg,
-        pgbouncer=pgb,
-        redis=rd,
-        mongodb=mg,
-        proxies=proxies,
-        api=api,
-        workdir=workdir,
-        options=dict(options or {}),
-    )
+    return rig

@@ -1,7 +1,9 @@
 """``sloctl gameday generate|run|schedule|rig``: SLO-driven Chaos Toolkit game days.
 
 - ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
-- ``run EXPERIMENT``: baseline → inject → recover, verdict, journal + JSON + HTML report;
+- ``run EXPERIMENT...``: baseline → inject → recover, then (with a Prometheus) a wait until
+  its pages have resolved; verdict, time to detect and to resolve, every page that fired,
+  journal + JSON + HTML report; several experiments run one after the other;
   ``--config FILE`` (JSON) or ``--set key=value`` supply the targets; ``--dry-run`` validates
   and changes nothing; ``--pagerduty`` sends change events at the start and the end,
   ``--practice-incident`` also triggers and resolves a practice incident (the Events API v2
@@ -11,10 +13,13 @@
   one of the ``--protected-service ID`` (the services of the alert under test, at least one);
   it needs a REST API key in the environment variable named by ``--pagerduty-api-key-env`` and
   ``--pagerduty-from EMAIL``;
+- ``suite``: every game day of ``chaos/schedule.yaml``, in sequence, as ``run`` does;
 - ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
   Actions workflow;
 - ``rig``: a local target to try them on (the testbed behind fault proxies, Prometheus with the
-  generated rules), until Ctrl-C; it writes the ``--config`` file for ``run``.
+  generated rules over a backfilled healthy month), until Ctrl-C; it writes the ``--config``
+  file for ``run``. ``--profile quick`` (default) shortens the breakers and timeouts so that a
+  game day takes about a minute; ``--profile plan`` keeps the reliability plan's.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
 """
@@ -25,14 +30,17 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sloctl.chaos.profiles import PROFILES
+
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
+    from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
 
 __all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
@@ -52,63 +60,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen.add_argument("--slo", action="append", default=[], metavar="PATH", help="SLO file or directory")
     gen.add_argument("--out", type=Path, default=Path("chaos"), help="output directory (default chaos/)")
     gen.set_defaults(func=_generate)
-    run = sub.add_parser("run", help="run one game day and report its verdict")
-    run.add_argument("experiment", type=Path)
-    run.add_argument("--config", type=Path, help="JSON file of configuration values (targets, timings)")
-    run.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
-    )
-    run.add_argument("--report-dir", type=Path, help="default: reports/<experiment>/ beside the experiment")
-    run.add_argument("--dry-run", action="store_true", help="validate and plan; change nothing")
-    run.add_argument(
-        "--pagerduty",
-        action="store_true",
-        help="send PagerDuty change events at the start and the end (needs the routing key in the"
-        " environment, see --pagerduty-routing-key-env)",
-    )
-    run.add_argument(
-        "--practice-incident",
-        action="store_true",
-        help="also trigger and resolve a PagerDuty practice incident (severity info); implies --pagerduty",
-    )
-    run.add_argument(
-        "--pagerduty-routing-key-env",
-        default=ROUTING_KEY_ENV,
-        metavar="NAME",
-        help="environment variable holding the PagerDuty Events API v2 routing key"
-        f" (default {ROUTING_KEY_ENV}); the key itself is never taken on the command line",
-    )
-    run.add_argument(
-        "--maintenance-service",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="PagerDuty service put in a maintenance window for the length of the run and closed"
-        " afterwards (repeatable); implies --pagerduty and needs --protected-service, the REST API"
-        " key (see --pagerduty-api-key-env) and --pagerduty-from",
-    )
-    run.add_argument(
-        "--protected-service",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="PagerDuty service that receives the alert under test (repeatable): the maintenance"
-        " window never covers it",
-    )
-    run.add_argument(
-        "--pagerduty-api-key-env",
-        default=API_KEY_ENV,
-        metavar="NAME",
-        help="environment variable holding the PagerDuty REST API key for the maintenance window"
-        f" (default {API_KEY_ENV}); the key itself is never taken on the command line",
-    )
-    run.add_argument(
-        "--pagerduty-from",
-        metavar="EMAIL",
-        help="email address of a PagerDuty user, the From header the REST API requires to open and"
-        " close the maintenance window",
-    )
+    run = sub.add_parser("run", help="run game days one after the other and report their verdicts")
+    run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
+    _run_options(run)
     run.set_defaults(func=_run)
+    suite = sub.add_parser("suite", help="run every game day of a schedule file, one after the other")
+    suite.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
+    _run_options(suite)
+    suite.set_defaults(func=_suite)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     sch.add_argument("--out", type=Path, default=Path("chaos/schedule"), help="output directory")
@@ -132,20 +91,83 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rig.add_argument(
         "--config-out", type=Path, help="where to write the targets (default: <workdir>/targets.json)"
     )
+    rig.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="timing profile: quick (breakers open 3 s, short timeouts; about a minute per game day) or"
+        " plan (the reliability plan's 30 s open, 10 s window, 3/5/10/1 s timeouts)",
+    )
     rig.set_defaults(func=_rig)
 
 
-def _rig(args: argparse.Namespace) -> int:
-    from sloctl.chaos.rig import (
-        QUICK_OPTIONS,
-        QUICK_TIMINGS,
-        prometheus_config,
-        start_rig,
-        wait_for_recordings,
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="JSON file of configuration values (targets, timings)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
     )
-    from sloctl.files import write_text
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        help="default: reports/<experiment>/ beside each experiment; with several, DIR/<experiment>/",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="validate and plan; change nothing")
+    parser.add_argument(
+        "--pagerduty",
+        action="store_true",
+        help="send PagerDuty change events at the start and the end (needs the routing key in the"
+        " environment, see --pagerduty-routing-key-env)",
+    )
+    parser.add_argument(
+        "--practice-incident",
+        action="store_true",
+        help="also trigger and resolve a PagerDuty practice incident (severity info); implies --pagerduty",
+    )
+    parser.add_argument(
+        "--pagerduty-routing-key-env",
+        default=ROUTING_KEY_ENV,
+        metavar="NAME",
+        help="environment variable holding the PagerDuty Events API v2 routing key"
+        f" (default {ROUTING_KEY_ENV}); the key itself is never taken on the command line",
+    )
+    parser.add_argument(
+        "--maintenance-service",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="PagerDuty service put in a maintenance window for the length of the run and closed"
+        " afterwards (repeatable); implies --pagerduty and needs --protected-service, the REST API"
+        " key (see --pagerduty-api-key-env) and --pagerduty-from",
+    )
+    parser.add_argument(
+        "--protected-service",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="PagerDuty service that receives the alert under test (repeatable): the maintenance"
+        " window never covers it",
+    )
+    parser.add_argument(
+        "--pagerduty-api-key-env",
+        default=API_KEY_ENV,
+        metavar="NAME",
+        help="environment variable holding the PagerDuty REST API key for the maintenance window"
+        f" (default {API_KEY_ENV}); the key itself is never taken on the command line",
+    )
+    parser.add_argument(
+        "--pagerduty-from",
+        metavar="EMAIL",
+        help="email address of a PagerDuty user, the From header the REST API requires to open and"
+        " close the maintenance window",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="print no progress while a game day runs (only the results)"
+    )
+
+
+def _rig(args: argparse.Namespace) -> int:
+    from sloctl.chaos.rig import start_rig
     from sloctl.servers import ServerStartError
-    from sloctl.servers.prometheus import start_prometheus
 
     if not args.rules.is_file():
         print(
@@ -155,28 +177,26 @@ def _rig(args: argparse.Namespace) -> int:
         return 2
     workdir = make_workdir(args.workdir, "sloctl-gameday-")
     config_out: Path = args.config_out or workdir / "targets.json"
+
+    def say(message: str) -> None:
+        print(f"sloctl gameday rig: {message}", file=sys.stderr, flush=True)
+
     with stop_on_signals() as stop, contextlib.ExitStack() as stack:
-        print(f"sloctl gameday rig: starting in {workdir} ...", file=sys.stderr, flush=True)
         try:
-            target = stack.enter_context(start_rig(workdir, options=QUICK_OPTIONS))
-            prom_dir = workdir / "prometheus"
-            prom_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(args.rules, prom_dir / "rules.yml")
-            config = prometheus_config(target.api.url, ["rules.yml"])
-            prometheus = stack.enter_context(start_prometheus(prom_dir, config_text=config))
-            wait_for_recordings(prometheus.url)
-        except (ServerStartError, OSError) as exc:
-            print(f"sloctl gameday rig: {exc}", file=sys.stderr)
+            target = stack.enter_context(
+                start_rig(workdir, profile=PROFILES[args.profile], rules=args.rules, progress=say)
+            )
+        except (ServerStartError, OSError, subprocess.SubprocessError) as exc:
+            say(str(exc))
             return 1
-        targets = {**target.configuration(), **QUICK_TIMINGS, "prometheus_url": prometheus.url}
-        # It holds the databases' passwords: readable by its owner only.
-        write_text(config_out, json.dumps(targets, indent=2) + "\n", private=True)
         # The targets die with the rig: no stale file that points at closed ports.
         stack.callback(config_out.unlink, missing_ok=True)
+        target.write_targets(config_out)
+        prometheus = target.prometheus
+        assert prometheus is not None  # started with rules
         print(f"{'api':16} {target.api.url}\n{'prometheus':16} {prometheus.url}\n{'targets':16} {config_out}")
         print(f"try: sloctl gameday run chaos/connection-loss.json --config {config_out}", flush=True)
-        limit = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
-        print(f"sloctl gameday rig: running {limit}", file=sys.stderr, flush=True)
+        say(f"running {f'for {args.duration:g} s' if args.duration else 'until Ctrl-C'}")
 
         def broken() -> str | None:
             if not target.api.running:
@@ -184,7 +204,7 @@ def _rig(args: argparse.Namespace) -> int:
             return None if prometheus.running else "Prometheus exited"
 
         reason = wait_in_foreground(stop, args.duration, broken)
-        print(f"sloctl gameday rig: {reason or 'stopping'} ...", file=sys.stderr, flush=True)
+        say(f"{reason or 'stopping'} ...")
         return 1 if reason else 0
 
 
@@ -202,7 +222,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from sloctl.chaos.experiments import write_experiments
+    from sloctl.chaos.experiments import MissingSlo, write_experiments
     from sloctl.spec import load_paths
 
     result = load_paths(args.slo or ["slos"])
@@ -210,7 +230,12 @@ def _generate(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
     if not result.ok:
         return 1
-    for path in write_experiments(result.slos, args.out):
+    try:
+        written = write_experiments(result.slos, args.out)
+    except MissingSlo as exc:
+        print(f"sloctl gameday generate: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
         print(path)
     return 0
 
@@ -253,26 +278,48 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
     return data
 
 
-def _run(args: argparse.Namespace) -> int:
-    from sloctl.chaos.gameday import apply_configuration, maintenance_minutes, run_gameday
-    from sloctl.chaos.pagerduty import MaintenanceWindowError
-
+def _configuration(args: argparse.Namespace) -> dict[str, Any] | str:
+    """``--config`` then ``--set``, or an error message."""
     configuration: dict[str, Any] = {}
     if args.config:
         loaded = _read_json_object(args.config, "--config")
         if isinstance(loaded, str):
-            return _fail(loaded)
+            return loaded
         configuration.update(loaded)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            return _fail(f"--set {item!r}: expected KEY=VALUE")
+            return f"--set {item!r}: expected KEY=VALUE"
         configuration[key] = _value(value)
-    if not args.experiment.is_file():
-        return _fail(f"{args.experiment}: no such file")
-    experiment = _read_json_object(args.experiment, "experiment")
-    if isinstance(experiment, str):
-        return _fail(experiment)
+    return configuration
+
+
+def _run(args: argparse.Namespace) -> int:
+    return _run_experiments(args, list(args.experiments))
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from sloctl.chaos.schedule import ScheduleError, load_schedule
+
+    try:
+        schedule = load_schedule(args.file)
+    except (OSError, ScheduleError) as exc:
+        return _fail(f"--file {args.file}: {exc}")
+    return _run_experiments(args, [Path(entry.experiment) for entry in schedule.gamedays])
+
+
+def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
+    configuration = _configuration(args)
+    if isinstance(configuration, str):
+        return _fail(configuration)
+    experiments: dict[Path, dict[str, Any]] = {}
+    for path in paths:
+        if not path.is_file():
+            return _fail(f"{path}: no such file")
+        experiment = _read_json_object(path, "experiment")
+        if isinstance(experiment, str):
+            return _fail(experiment)
+        experiments[path] = experiment
     pagerduty = _pagerduty(args)
     if isinstance(pagerduty, str):
         return _fail(pagerduty)
@@ -281,27 +328,57 @@ def _run(args: argparse.Namespace) -> int:
             args.report_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return _fail(f"--report-dir {args.report_dir}: {exc.strerror or exc}")
+    verdicts = []
+    for index, (path, experiment) in enumerate(experiments.items(), 1):
+        if not args.quiet and len(experiments) > 1:
+            _progress(f"game day {index} of {len(experiments)}: {path}")
+        out_dir = args.report_dir / path.stem if args.report_dir and len(experiments) > 1 else args.report_dir
+        result = _run_one(args, path, experiment, configuration, pagerduty, out_dir)
+        if isinstance(result, int):
+            return result
+        verdicts.append(result.verdict)
+    if len(verdicts) > 1:
+        print(f"{sum(v == 'pass' for v in verdicts)} of {len(verdicts)} game days passed")
+    return 0 if all(v in ("pass", "dry-run") for v in verdicts) else 1
+
+
+def _progress(message: str) -> None:
+    print(f"sloctl gameday: {message}", file=sys.stderr, flush=True)
+
+
+def _run_one(
+    args: argparse.Namespace,
+    path: Path,
+    experiment: dict[str, Any],
+    configuration: dict[str, Any],
+    pagerduty: GamedayPagerDuty | None,
+    out_dir: Path | None,
+) -> GamedayResult | int:
+    """One game day, its result printed; an exit code when it could not run at all."""
     from chaoslib.exceptions import ChaosException, InvalidActivity, InvalidControl, InvalidExperiment
 
-    practice = pagerduty is not None and args.practice_incident
+    from sloctl.chaos.gameday import run_gameday
+    from sloctl.chaos.pagerduty import MaintenanceWindowError
+
     try:
         result = run_gameday(
-            args.experiment,
+            path,
             configuration=configuration,
-            out_dir=args.report_dir,
+            out_dir=out_dir,
             dry_run=args.dry_run,
             # A dry run sends nothing: run_gameday does not get a client at all.
             pagerduty=None if args.dry_run else pagerduty,
-            practice_incident=practice and not args.dry_run,
+            practice_incident=pagerduty is not None and args.practice_incident and not args.dry_run,
             maintenance_services=tuple(args.maintenance_service),
             protected_services=tuple(args.protected_service),
+            progress=None if args.quiet else _progress,
         )
     except MaintenanceWindowError as exc:
         return _fail(f"--maintenance-service: {exc}")
     except (InvalidExperiment, InvalidActivity, InvalidControl) as exc:
-        return _fail(f"{args.experiment}: Chaos Toolkit rejected the experiment: {str(exc).strip()}")
+        return _fail(f"{path}: Chaos Toolkit rejected the experiment: {str(exc).strip()}")
     except ChaosException as exc:
-        return _fail(f"{args.experiment}: Chaos Toolkit: {str(exc).strip()}")
+        return _fail(f"{path}: Chaos Toolkit: {str(exc).strip()}")
     except Exception as exc:
         if pagerduty is not None and _is_pagerduty_error(exc):
             maintenance = (
@@ -314,18 +391,36 @@ def _run(args: argparse.Namespace) -> int:
                 f" ${args.pagerduty_routing_key_env}{maintenance}"
             )
         raise
+    _print_result(args, result, experiment, configuration, pagerduty)
+    return result
+
+
+def _print_result(
+    args: argparse.Namespace,
+    result: GamedayResult,
+    experiment: dict[str, Any],
+    configuration: dict[str, Any],
+    pagerduty: GamedayPagerDuty | None,
+) -> None:
+    from sloctl.chaos.gameday import apply_configuration, maintenance_minutes
+
     print(f"{result.gameday}: {result.verdict}")
     for reason in result.reasons:
         print(f"  - {reason}")
     print(
-        f"  time to detect (page): {result.time_to_detect_s} s, breaker open: {result.breaker_open_s} s,"
-        f" time to recover: {result.time_to_recover_s} s, budget consumed: {result.budget_consumed_percent} %"
+        f"  time to detect (page): {result.time_to_detect_s} s,"
+        f" time to resolve: {result.time_to_resolve_s} s, breaker open: {result.breaker_open_s} s,"
+        f" time to recover: {result.time_to_recover_s} s,"
+        f" budget consumed: {result.budget_consumed_percent} %"
     )
+    print(f"  timing profile: {result.timing_profile or 'not stated'}")
     for alert, state in result.alerts.items():
         print(f"  {alert}: {state}")
+    for alert, state in result.pages.items():
+        print(f"  page {alert}: {state}")
     if pagerduty is not None:
         sent = "change events at start and end" + (
-            ", practice incident triggered and resolved" if practice else ""
+            ", practice incident triggered and resolved" if args.practice_incident else ""
         )
         if args.maintenance_service:
             minutes = maintenance_minutes(apply_configuration(experiment, configuration)["configuration"])
@@ -337,7 +432,6 @@ def _run(args: argparse.Namespace) -> int:
             print(f"  pagerduty: sent {sent}")
     for kind, path in result.files.items():
         print(f"  {kind}: {path}")
-    return 0 if result.verdict in ("pass", "dry-run") else 1
 
 
 def _from_environment(name: str) -> str:

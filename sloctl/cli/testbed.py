@@ -26,6 +26,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument("--rate-limit", type=float, help="requests/s per client (default 1000)")
     up.add_argument("--rate-burst", type=int, help="bucket size (default 2000)")
+    up.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="DIR",
+        help="write the collector's targets, a Prometheus configuration (API and collector, generated"
+        " rules), the game-day targets and testbed.env into DIR; passwords go to DIR/secrets/ (0600)",
+    )
+    up.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("rules"),
+        help="generated rules for --write-config (default rules/)",
+    )
+    up.add_argument(
+        "--collector-listen",
+        metavar="HOST:PORT",
+        help="where the collector of --write-config listens (default 127.0.0.1 on a free port)",
+    )
     up.set_defaults(func=_up)
     parser.set_defaults(func=lambda _a: _usage(parser))
 
@@ -57,8 +75,21 @@ def _up(args: argparse.Namespace) -> int:
             print(f"sloctl testbed up: {exc}", file=sys.stderr)
             return 1
         with testbed:
+            if args.write_config is not None:
+                from sloctl.servers import free_port
+                from sloctl.testbed_config import write_config
+
+                listen = args.collector_listen or f"127.0.0.1:{free_port()}"
+                try:
+                    write_config(testbed, args.write_config, rules=args.rules, collector_listen=listen)
+                except OSError as exc:
+                    print(f"sloctl testbed up: --write-config {args.write_config}: {exc}", file=sys.stderr)
+                    return 1
+            # Addresses only: the passwords are in the --write-config files, never on a terminal.
             for name, url in testbed.urls().items():
                 print(f"{name:16} {url}", flush=True)
+            if args.write_config is not None:
+                print(f"{'config':16} {args.write_config}", flush=True)
             limit = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
             print(f"sloctl testbed: running {limit}", file=sys.stderr, flush=True)
             broken = wait_in_foreground(

@@ -271,7 +271,7 @@ def start_postgres(
             max_connections=max_connections,
         )
         try:
-            server._spawn()
+            server.start()
         except ServerStartError as exc:
             last_error = exc
             if port is not None or "already in use" not in str(exc):
@@ -403,7 +403,7 @@ def start_pgbouncer(
         )
         chown_to(home, run_as)
         try:
-            server._spawn()
+            server.start()
         except ServerStartError as exc:
             if port is not None or "in use" not in str(exc):
                 raise

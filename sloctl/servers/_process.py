@@ -149,7 +149,9 @@ class ManagedProcess(abc.ABC):
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def _spawn(self) -> None:
+    def start(self) -> None:
+        """Start the process and wait until it is ready (``startup_timeout``); on failure stop
+        it and raise :class:`ServerStartError` with the tail of its log."""
         log = open(self.logfile, "ab")  # noqa: SIM115 - the child keeps the descriptor
         try:
             self._proc = subprocess.Popen(
@@ -214,7 +216,7 @@ class ManagedProcess(abc.ABC):
         # The old socket may linger briefly; the servers set SO_REUSEADDR, but wait for the
         # port to be free of listeners before binding again.
         wait_until(lambda: not tcp_open(self.host, self.port, 0.2), timeout=5)
-        self._spawn()
+        self.start()
 
     def __enter__(self) -> Self:
         return self
@@ -223,7 +225,3 @@ class ManagedProcess(abc.ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-    def __del__(self) -> None:  # last resort: never leave a server behind
-        with contextlib.suppress(Exception):
-            self.stop()

@@ -103,7 +103,7 @@ def start_redis(
         write_text(home / "redis.conf", "\n".join(line for line in lines if line) + "\n", private=True)
         server = RedisServer(port=chosen, home=home, password=password)
         try:
-            server._spawn()
+            server.start()
         except ServerStartError as exc:
             if port is not None or "in use" not in str(exc):
                 raise
@@ -192,7 +192,7 @@ def start_mongodb(workdir: Path, *, port: int | None = None, test_commands: bool
     for _ in range(3):
         server = MongoServer(port=port or free_port(), home=home, test_commands=test_commands)
         try:
-            server._spawn()
+            server.start()
         except ServerStartError as exc:
             if port is not None or "in use" not in str(exc).lower():
                 raise

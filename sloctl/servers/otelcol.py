@@ -135,7 +135,7 @@ def start_otelcol(
     server = OtelCollector(workdir=workdir, config=config, exporters=exporters or {})
     for attempt in range(3):  # a free port may be taken between probing and binding
         try:
-            server._spawn()
+            server.start()
             return server
         except ServerStartError:
             if attempt == 2:

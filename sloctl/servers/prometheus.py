@@ -103,7 +103,7 @@ def start_prometheus(
     )
     for attempt in range(3):  # the free port may be taken between probing and binding
         try:
-            server._spawn()
+            server.start()
             return server
         except ServerStartError:
             if attempt == 2:

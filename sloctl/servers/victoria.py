@@ -261,7 +261,7 @@ _Server = TypeVar("_Server", bound=_VMProcess)
 def _start(server: _Server) -> _Server:
     for attempt in range(3):  # the free port may be taken between probing and binding
         try:
-            server._spawn()
+            server.start()
             return server
         except ServerStartError:
             if attempt == 2:

@@ -1,6 +1,7 @@
 """A game-day rig per test module: real PostgreSQL, PgBouncer, Redis, SecantusDB (test
-commands on), a fault proxy on each database path and the platform API with short breaker
-timings (never the shared session servers: these tests break things on purpose)."""
+commands on), a fault proxy on each database path, the platform API with short breaker
+timings and a Prometheus over a backfilled healthy month evaluating rules/platform-api.yml
+(never the shared session servers: these tests break things on purpose)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.rig import QUICK_OPTIONS, GamedayRig, start_rig
+from tests.paths import ROOT
 
 
 @pytest.fixture(autouse=True)
@@ -23,5 +25,6 @@ def clean_ledger() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GamedayRig]:
-    with start_rig(tmp_path_factory.mktemp("gameday"), options=QUICK_OPTIONS) as started:
+    rules = ROOT / "rules" / "platform-api.yml"
+    with start_rig(tmp_path_factory.mktemp("gameday"), options=QUICK_OPTIONS, rules=rules) as started:
         yield started

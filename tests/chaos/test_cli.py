@@ -472,3 +472,23 @@ def test_rig_without_the_generated_rules_is_a_usage_error(
     assert main(["gameday", "rig", "--rules", str(tmp_path / "none.yml"), "--workdir", str(tmp_path)]) == 2
     assert "none.yml: no such file" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+def test_generate_names_a_missing_slo_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The API's SLO file without its Redis availability SLO (and the composite built on it):
+    # two game days need it for their expected page, the others for a page that must not fire.
+    text = (ROOT / "slos" / "platform-api.yaml").read_text()
+    text = text[: text.index("    - name: availability-by-dependency")]
+    start = text.index("    - name: redis-availability")
+    end = text.index("    - name: redis-latency")
+    slos = tmp_path / "slos"
+    slos.mkdir()
+    (slos / "platform-api.yaml").write_text(text[:start] + text[end:])
+    out = tmp_path / "chaos"
+    assert main(["gameday", "generate", "--slo", str(slos), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "no SLO platform-api/redis-availability in the SLO files" in err
+    assert "Traceback" not in err
+    assert not out.exists() or not list(out.iterdir())

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,10 +28,9 @@ from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
-from sloctl.chaos.probes import breaker_state, prometheus_query
+from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig, prometheus_config
-from sloctl.servers.prometheus import start_prometheus
+from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.fixtures.stub_http import serve, vector
@@ -54,7 +51,10 @@ TIMINGS: dict[str, Any] = {**QUICK_TIMINGS, "fast_fail_ms": 3}
 
 
 def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
-    return {**rig.configuration(), **TIMINGS, **extra}
+    """The rig's targets and quick timings; its Prometheus only when asked for (``extra``):
+    a test that breaks things on purpose does not wait for the pages it causes to resolve."""
+    targets = {k: v for k, v in rig.configuration().items() if k != "prometheus_url"}
+    return {**targets, **TIMINGS, **extra}
 
 
 def wait_until_healthy(rig: GamedayRig, timeout: float = 30.0) -> None:
@@ -114,31 +114,6 @@ def test_chaos_validate_accepts_a_generated_experiment() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.fixture
-def prometheus(rig: GamedayRig, tmp_path: Path) -> Iterator[str]:
-    """A fresh Prometheus per game day: scrapes the rig's API every second and evaluates the
-    generated rules of rules/platform-api.yml every second (alerts of one game day must not
-    leak into the next)."""
-    workdir = tmp_path / "prometheus"
-    workdir.mkdir()
-    shutil.copy(REPO_ROOT / "rules" / "platform-api.yml", workdir / "rules.yml")
-    config = prometheus_config(rig.api.url, ["rules.yml"])
-    with start_prometheus(workdir, config_text=config) as server:
-        selector = '{sloctl_service="platform-api", sloctl_slo="availability"}'
-
-        def recorded() -> bool:
-            if not math.isnan(prometheus_query(server.url, f"sloctl:sli_events:rate5m{selector} > 0")):
-                return True
-            routes_availability(rig.api.url, ["postgres", "redis", "mongodb"], requests=5)
-            return False
-
-        try:
-            wait_until(recorded, timeout=30, what="the first recorded events", interval=0.5)
-        except AssertionError as exc:
-            raise AssertionError(f"{exc}: {(workdir / 'prometheus.log').read_text()[-3000:]}") from None
-        yield server.url
-
-
 # Every game day passes since the testbed counts the PostgreSQL callers waiting *now*: the first
 # runs of connection-loss failed "the pool is not exhausted" because psycopg_pool keeps callers
 # that timed out in its queue (docs/gameday.md, findings).
@@ -151,53 +126,82 @@ EXPECTED = {
 }
 
 
-@pytest.mark.parametrize("gameday", sorted(EXPECTED))
-def test_game_day_runs_for_real_with_the_expected_verdict(
-    rig: GamedayRig, prometheus: str, gameday: str, tmp_path: Path
+def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolved(
+    rig: GamedayRig, tmp_path: Path
 ) -> None:
+    """The schedule's five game days one after the other against one rig and its one
+    Prometheus (over the rig's backfilled healthy month): ``sloctl gate`` lets each start,
+    each pages within the quick profile's 30 s, and each waits until its pages resolve before
+    the next starts (the plan's MTTR bound, 15 min)."""
+    from sloctl.chaos.detection import firing_pages
+    from sloctl.chaos.gameday import run_gamedays
+    from sloctl.chaos.schedule import load_schedule
+
+    assert rig.prometheus is not None
     wait_until_healthy(rig)
+    assert not firing_pages(rig.prometheus.url)
+    paths = [REPO_ROOT / e.experiment for e in load_schedule(CHAOS_DIR / "schedule.yaml").gamedays]
+    assert [p.stem for p in paths] == list(EXPECTED)
     recorder = Recorder()
     pagerduty = GamedayPagerDuty(routing_key="R" * 32, transport=httpx2.MockTransport(recorder))
-    started = time.monotonic()
-    result = run_gameday(
-        CHAOS_DIR / f"{gameday}.json",
-        configuration=configuration(rig, prometheus_url=prometheus),
+    said: list[str] = []
+    results = run_gamedays(
+        paths,
+        configuration=configuration(rig, prometheus_url=rig.prometheus.url),
         out_dir=tmp_path,
+        progress=said.append,
         pagerduty=pagerduty,
         practice_incident=True,
     )
-    elapsed = time.monotonic() - started
-    assert result.verdict == EXPECTED[gameday], (result.reasons, result.alerts, result.checks)
-    assert elapsed <= 60
-    assert result.breaker_open_s is not None and result.breaker_open_s <= TIMINGS["breaker_window_seconds"]
-    assert result.time_to_recover_s is not None
-    # Detection, from the real Prometheus: every expected page fired after the fault, within
-    # the deadline (the verdict checks it too), and the run spent a sane share of the budget.
-    assert result.expected_alerts and all(
-        result.alerts[a].startswith("fired ") for a in result.expected_alerts
-    ), result.alerts
-    assert result.time_to_detect_s is not None and 0 <= result.time_to_detect_s <= 30
-    assert result.budget_consumed_percent is not None
-    assert 0 < result.budget_consumed_percent < TIMINGS.get("stop_budget_percent", 2)
-    assert result.load is not None
-    spent = _budget_from_load(result.load, result.duration_s)
-    assert spent / 2 <= result.budget_consumed_percent <= spent * 2, (result.budget_consumed_percent, spent)
-    assert set(result.phases) == {"baseline", "inject", "recover"}
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["verdict"] == EXPECTED[gameday]
-    assert json.loads((tmp_path / "journal.json").read_text())["status"] == "completed"
-    page = (tmp_path / "report.html").read_text()
-    assert "<svg" in page and "<polyline" in page
+    summary = {r.gameday: (r.verdict, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results}
+    for result in results:
+        _assert_detected_and_resolved(result, tmp_path / result.gameday)
+    assert [r.verdict for r in results] == list(EXPECTED.values()), summary
+    assert not firing_pages(rig.prometheus.url)  # the last one resolved too
     assert_no_fault_left(rig)
-    # PagerDuty (mock transport): change event, practice incident, resolve, change event.
+    # Progress while they ran: each activity as it started, and the waits for the pages.
+    assert any("inject:" in line for line in said) and any("waiting for its pages" in line for line in said)
+    # PagerDuty (mock transport), per game day: change event, practice incident, resolve, change event.
     sent = [(url.rsplit("/", 2)[-2:], body) for _, url, body in recorder.requests]
     assert [s[0] for s in sent] == [
         ["change", "enqueue"],
         ["v2", "enqueue"],
         ["v2", "enqueue"],
         ["change", "enqueue"],
-    ]
-    assert sent[-1][1]["payload"]["custom_details"]["verdict"] == EXPECTED[gameday]
+    ] * 5
+    assert all(s[1]["payload"]["custom_details"]["time_to_resolve_s"] for s in sent[3::4])
+
+
+def _assert_detected_and_resolved(result: Any, report_dir: Path) -> None:
+    reasons = (result.gameday, result.reasons, result.alerts, result.pages, result.checks)
+    assert result.verdict == EXPECTED[result.gameday], reasons
+    assert result.timing_profile == "quick"
+    assert result.breaker_open_s is not None and result.breaker_open_s <= TIMINGS["breaker_window_seconds"]
+    assert result.time_to_recover_s is not None
+    # Detection, from the real Prometheus: every expected page fired after the fault, within
+    # the deadline (the verdict checks it too), and is listed among the run's pages.
+    assert result.expected_alerts and all(
+        result.alerts[a].startswith("fired ") for a in result.expected_alerts
+    )
+    assert all(result.pages[a].startswith("expected, fired ") for a in result.expected_alerts), reasons
+    assert result.time_to_detect_s is not None and 0 <= result.time_to_detect_s <= 30
+    # Resolution: after detection, within the plan's 15 minutes.
+    assert result.time_to_resolve_s is not None and result.time_to_detect_s < result.time_to_resolve_s <= 900
+    # The budget gate let it start (the rig's history), and the run spent a sane share of it.
+    assert result.budget_consumed_percent is not None
+    assert 0 < result.budget_consumed_percent < TIMINGS.get("stop_budget_percent", 2)
+    assert result.load is not None
+    spent = _budget_from_load(result.load, result.duration_s)
+    assert spent / 2 <= result.budget_consumed_percent <= spent * 2, (result.budget_consumed_percent, spent)
+    assert set(result.phases) == {"baseline", "inject", "recover"}
+    report = json.loads((report_dir / "report.json").read_text())
+    assert (
+        report["verdict"] == EXPECTED[result.gameday]
+        and report["time_to_resolve_s"] == result.time_to_resolve_s
+    )
+    assert json.loads((report_dir / "journal.json").read_text())["status"] == "completed"
+    page = (report_dir / "report.html").read_text()
+    assert "<svg" in page and "<polyline" in page and "Timing profile: quick" in page
 
 
 def _budget_from_load(load: dict[str, Any], seconds: float) -> float:

@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from sloctl import naming
-from sloctl.chaos.gameday import GamedayResult, _prometheus_figures, render_html, run_gameday
+from sloctl.chaos.detection import detection_figures
+from sloctl.chaos.gameday import GamedayResult, render_html, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from tests.paths import ROOT
 
@@ -120,7 +121,7 @@ def test_time_to_detect_is_the_first_firing_after_the_fault_and_budget_is_burn_t
 ) -> None:
     _Prometheus.firing_at = [START + 7.0, START + 8.0]
     report = result()
-    _prometheus_figures(
+    detection_figures(
         report, {"prometheus_url": prometheus, "detection_deadline_seconds": 30}, {"budget": BUDGET}, START
     )
     assert report.verdict == "pass"
@@ -135,14 +136,14 @@ def test_time_to_detect_is_the_first_firing_after_the_fault_and_budget_is_burn_t
 def test_a_page_that_did_not_fire_within_the_deadline_fails_the_game_day(prometheus: str) -> None:
     _Prometheus.firing_at = [START + 19.0]  # 15 s after the fault
     report = result()
-    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
+    detection_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
     assert report.verdict == "fail"
     assert report.reasons == [
         f"expected alert {ALERT} did not fire within 10 s of the fault: fired 15.0 s after the fault"
     ]
     _Prometheus.firing_at = []
     report = result()
-    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
+    detection_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 10}, {}, START)
     assert report.verdict == "fail" and report.alerts[ALERT] == "did not fire"
     assert report.time_to_detect_s is None
 
@@ -150,21 +151,21 @@ def test_a_page_that_did_not_fire_within_the_deadline_fails_the_game_day(prometh
 def test_without_a_deadline_detection_is_reported_not_judged(prometheus: str) -> None:
     _Prometheus.firing_at = []
     report = result()
-    _prometheus_figures(report, {"prometheus_url": prometheus}, {}, START)
+    detection_figures(report, {"prometheus_url": prometheus}, {}, START)
     assert report.verdict == "pass" and report.alerts[ALERT] == "did not fire"
 
 
 def test_an_alert_already_firing_before_the_fault_is_not_a_detection(prometheus: str) -> None:
     _Prometheus.firing_at = [START + 1.0, START + 5.0]
     report = result()
-    _prometheus_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 30}, {}, START)
+    detection_figures(report, {"prometheus_url": prometheus, "detection_deadline_seconds": 30}, {}, START)
     assert report.alerts[ALERT] == "was already firing before the fault"
     assert report.time_to_detect_s is None and report.verdict == "fail"
 
 
 def test_without_prometheus_nothing_is_measured() -> None:
     report = result()
-    _prometheus_figures(report, {"prometheus_url": ""}, {"budget": BUDGET}, START)
+    detection_figures(report, {"prometheus_url": ""}, {"budget": BUDGET}, START)
     assert report.verdict == "pass" and report.budget_consumed_percent is None
     assert report.alerts == {ALERT: "not evaluated: no prometheus_url"}
     assert "not measured (no Prometheus configured)" in report.reasons[-1]
@@ -203,3 +204,58 @@ def test_a_run_does_not_inherit_the_stop_reason_of_an_earlier_run(tmp_path: Path
     STATUS.stop_reason = "alert PlatformApiRedisAvailabilityBudgetBurn fires"
     report = run_gameday(path, out_dir=tmp_path / "report")
     assert report.verdict == "pass" and report.stop_reason is None, report.reasons
+
+
+class _RefusingApi(http.server.BaseHTTPRequestHandler):
+    """An API that cannot create the game day's MongoDB document (its database is down)."""
+
+    def do_POST(self) -> None:
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        # Reads of a document that does not exist: a load without its document would count
+        # these 404s as healthy answers.
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_game_day_whose_setup_fails_is_inconclusive_not_healthy(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    experiment = {
+        "version": "1.0.0",
+        "title": "Game day: setup",
+        "description": "The load against an API that cannot create the document it reads.",
+        "configuration": {"api_url": f"http://127.0.0.1:{server.server_address[1]}"},
+        "extensions": [{"name": "sloctl", "gameday": "setup", "expected_alerts": []}],
+        "method": [
+            {
+                "type": "action",
+                "name": "load: steady traffic on the MongoDB route",
+                "provider": {
+                    "type": "python",
+                    "module": "sloctl.chaos.load",
+                    "func": "generate_load",
+                    "arguments": {"api_url": "${api_url}", "dependencies": ["mongodb"], "seconds": 1},
+                },
+            }
+        ],
+    }
+    path = tmp_path / "setup.json"
+    path.write_text(json.dumps(experiment))
+    try:
+        result = run_gameday(path, out_dir=tmp_path / "report")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert result.verdict == "inconclusive", result.reasons
+    assert "setup failed" in result.reasons[0] and "503" in result.reasons[0], result.reasons
+    assert result.load is None  # no healthy-looking timeline of 404s

@@ -1,7 +1,8 @@
 """The workflow a user follows to try a game day on a laptop: ``sloctl gameday rig`` starts a
 target and writes its configuration, ``sloctl gameday run --config`` runs a real game day
-against it (with Prometheus: the page is detected), Ctrl-C stops every process and removes the
-targets file."""
+against it (with Prometheus: the page is detected, then resolves), Ctrl-C stops every process
+and removes the targets file. The rig runs the plan's timing profile here (30 s open, 10 s
+window, 3/5/10/1 s timeouts), the one run of a game day with the plan's values."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ def _listening(url: str) -> bool:
         return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 0)) == 0
 
 
-def test_rig_then_run_then_ctrl_c(tmp_path: Path) -> None:
+def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_then_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
     targets = tmp_path / "targets.json"
     sloctl = [sys.executable, "-m", "sloctl.cli.main", "gameday"]
     rules = str(ROOT / "rules" / "platform-api.yml")
@@ -41,7 +44,7 @@ def test_rig_then_run_then_ctrl_c(tmp_path: Path) -> None:
             str(tmp_path / "rig"),
             "--config-out",
             str(targets),
-            *("--for", "180s", "--rules", rules),
+            *("--for", "900s", "--rules", rules, "--profile", "plan"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -66,13 +69,28 @@ def test_rig_then_run_then_ctrl_c(tmp_path: Path) -> None:
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=600,  # 90 s of load, then the page resolves (its 5-minute window)
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "memory-exhaustion: pass" in run.stdout
+        # Progress while it ran: each activity, and the wait for the pages to resolve.
+        assert "memory-exhaustion: Action: inject: redis_maxmemory_squeeze" in run.stderr
+        assert "waiting for its pages to resolve" in run.stderr
         result = json.loads((tmp_path / "report" / "report.json").read_text())
-        assert result["time_to_detect_s"] is not None  # the rig's Prometheus saw the page
+        # The rig's Prometheus saw the page (the plan: within 5 min) and saw it resolve (15 min).
         assert result["alerts"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("fired ")
+        assert result["time_to_detect_s"] is not None and result["time_to_detect_s"] < 300
+        assert result["time_to_resolve_s"] is not None
+        assert result["time_to_detect_s"] < result["time_to_resolve_s"] < 900
+        assert result["pages"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("expected, fired ")
+        # The plan's timings, stated in the report: the breaker stayed open its 30 s.
+        assert result["timing_profile"] == "plan" and config["timing_profile"] == "plan"
+        assert config["breaker_open_seconds"] == 30 and result["time_to_recover_s"] >= 25
+        page = (tmp_path / "report" / "report.html").read_text()
+        assert (
+            "Timing profile: plan" in page
+            and "<td>breaker-open-seconds</td><td>30 s</td><td>30 s</td>" in page
+        )
     finally:
         rig.send_signal(signal.SIGINT)
         out, err = rig.communicate(timeout=60)

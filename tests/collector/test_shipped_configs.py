@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sloctl.testbed_config import prometheus_config as render_prometheus_config
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -87,6 +89,11 @@ def test_prometheus_config_passes_promtool() -> None:
     assert doc["rule_files"] == ["../rules/*.yml"]
     jobs = {j["job_name"] for j in doc["scrape_configs"]}
     assert jobs == {"sloctl-collector", "platform-api"}
+    # One source with `sloctl testbed up --write-config`, and no port: the addresses live in the
+    # target files that command writes.
+    text = (ROOT / "collector" / "prometheus.yml").read_text()
+    assert text == render_prometheus_config("../rules/*.yml")
+    assert "127.0.0.1" not in text
 
 
 def _sloctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

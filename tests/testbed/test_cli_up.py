@@ -1,9 +1,15 @@
-"""``sloctl testbed up`` starts everything on loopback and stops everything on SIGTERM."""
+"""``sloctl testbed up`` starts everything on loopback and stops everything on SIGTERM; with
+``--write-config DIR`` it wires the rest of the toolkit to it (collector targets, a Prometheus
+configuration a real Prometheus scrapes the API with, the game-day targets) and never prints a
+password."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -12,6 +18,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+
+from sloctl.chaos.probes import prometheus_query
+from sloctl.collector.config import load_config
+from sloctl.servers.prometheus import start_prometheus
+from tests.paths import ROOT
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -34,12 +46,17 @@ def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: P
             str(tmp_path),
             "--for",
             "120s",
+            "--write-config",
+            str(tmp_path / "config"),
+            "--rules",
+            str(ROOT / "rules"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     urls: dict[str, str] = {}
+    printed: list[str] = []
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -47,20 +64,47 @@ def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: P
             line = proc.stdout.readline()
             if not line:
                 break
+            printed.append(line)
             name, _, url = line.strip().partition(" ")
             urls[name] = url.strip()
-        assert set(urls) == {"api", "metrics", "postgres", "pgbouncer", "pgbouncer_admin", "redis", "mongodb"}
+        assert set(urls) == {"api", "metrics", "postgres", "pgbouncer", "redis", "mongodb", "config"}
+        config = Path(urls.pop("config"))
         for url in urls.values():
-            assert urlsplit(url).hostname == "127.0.0.1"
+            assert urlsplit(url if "://" in url else f"tcp://{url}").hostname == "127.0.0.1"
+        _assert_config_wires_the_testbed(config, urls["api"], tmp_path / "prometheus")
         r = httpx.post(f"{urls['api']}/v1/documents", json={"hello": "world"}, timeout=10)
         assert r.status_code == 201
         assert httpx.get(f"{urls['api']}/v1/projects", timeout=10).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopping" in err
+    secrets = [p.read_text().strip() for p in (config / "secrets").iterdir()]
+    assert len(secrets) == 3 and not any(secret in "".join(printed) + out + err for secret in secrets)
     for url in urls.values():
-        parts = urlsplit(url)
+        parts = urlsplit(url if "://" in url else f"tcp://{url}")
         assert parts.hostname and parts.port
         assert not listening(parts.hostname, parts.port), url
+
+
+def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> None:
+    for private in [*(config / "secrets").iterdir(), config / "targets.json"]:
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
+    collector = load_config(config / "collector.yaml")
+    assert {t.name for t in collector.targets} >= {"postgres", "pgbouncer", "redis", "mongodb"}
+    assert json.loads((config / "targets.json").read_text())["api_url"] == api
+    assert f"SLOCTL_API_URL={api}\n" in (config / "testbed.env").read_text()
+    # A real Prometheus on the written configuration: the generated rules load, the API is up.
+    prometheus_yml = (config / "prometheus.yml").read_text()
+    assert f"  - {ROOT / 'rules'}/*.yml\n" in prometheus_yml
+    shutil.copytree(config, workdir)
+    with start_prometheus(workdir, config_text=prometheus_yml.replace("15s", "1s")) as prometheus:
+        wait_until(
+            lambda: prometheus_query(prometheus.url, 'up{job="platform-api"}') == 1,
+            timeout=30,
+            what="Prometheus to scrape the API (up == 1)",
+            interval=0.5,
+        )
+        rules = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+        assert any(g["name"] == "sloctl-platform-api-availability" for g in rules)

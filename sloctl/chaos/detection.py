@@ -1,0 +1,165 @@
+"""What Prometheus saw of a game day: whether and when the expected pages fired (time to
+detect), every page that fired during the run, expected or not, the error budget the run spent,
+and how long the pages took to resolve (time to resolve).
+
+The reliability plan asks for detection in under 5 minutes and resolution in under 15: a run
+fails when an expected page misses ``detection_deadline_seconds`` (when above 0) or when the
+pages still fire ``resolve_deadline_seconds`` after the fault (default 900 s, the plan's MTTR).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import probes
+from .result import GamedayResult
+
+__all__ = [
+    "PLAN_MTTR_SECONDS",
+    "detection_figures",
+    "firing_pages",
+    "pages_between",
+    "resolution_figures",
+    "wait_until_resolved",
+]
+
+#: the plan's mean time to resolve, the default bound of the wait for the pages to resolve
+PLAN_MTTR_SECONDS = 900.0
+#: every page alert, from Prometheus' ALERTS series
+_PAGES = 'max by (alertname) (ALERTS{alertstate="firing", severity="page"})'
+
+
+def pages_between(url: str, start: float, end: float) -> dict[str, float]:
+    """Every page alert firing at some moment of ``[start, end]``: name → first such moment."""
+    series = probes.prometheus_range(url, _PAGES, start, end, 1.0)
+    return {labels.get("alertname", "?"): min(t for t, _ in points) for labels, points in series if points}
+
+
+def firing_pages(url: str) -> set[str]:
+    """The page alerts firing now."""
+    return {
+        s["metric"].get("alertname", "?")
+        for s in probes._prometheus_api(url, "query", {"query": _PAGES}, None)
+    }
+
+
+def wait_until_resolved(
+    url: str, *, timeout: float, progress: Callable[[str], None] | None = None, every: float = 15.0
+) -> float | None:
+    """Poll Prometheus until no page fires; the epoch second it was seen so, or None after
+    ``timeout`` seconds (a bounded loop, one query a second)."""
+    deadline = time.monotonic() + timeout
+    next_report = time.monotonic() + every
+    while True:
+        firing = firing_pages(url)
+        if not firing:
+            return time.time()
+        if time.monotonic() >= deadline:
+            return None
+        if progress is not None and time.monotonic() >= next_report:
+            progress(f"waiting for the pages to resolve: {', '.join(sorted(firing))}")
+            next_report += every
+        time.sleep(1.0)  # Prometheus evaluates the rules every second on a rig
+
+
+def resolution_figures(
+    result: GamedayResult,
+    configuration: Mapping[str, Any],
+    start: float,
+    progress: Callable[[str], None] | None = None,
+) -> float | None:
+    """Wait until the pages of the run resolve (at most ``resolve_deadline_seconds`` after the
+    fault), then list every page that fired since ``start`` and set the time to resolve; the
+    moment the wait ended (None without Prometheus)."""
+    url = str(configuration.get("prometheus_url") or "")
+    if not url:
+        return None
+    deadline = float(configuration.get("resolve_deadline_seconds") or PLAN_MTTR_SECONDS)
+    fault = start + (result.fault_at_s if result.fault_at_s is not None else 0.0)
+    try:
+        resolved = wait_until_resolved(
+            url, timeout=max(0.0, fault + deadline - time.time()), progress=progress
+        )
+        ended = resolved if resolved is not None else time.time()
+        seen = pages_between(url, start, ended)
+    except Exception as exc:  # Prometheus down must not lose the report
+        result.reasons.append(f"pages and time to resolve: not measured ({exc})")
+        return None
+    for alert, first in sorted(seen.items()):
+        kind = "expected" if alert in result.expected_alerts else "unexpected"
+        result.pages[alert] = f"{kind}, fired {round(first - fault, 3)} s after the fault"
+    if resolved is None:
+        result.pages = {a: f"{s}, still firing" for a, s in result.pages.items()}
+        if result.verdict == "pass":
+            result.verdict, result.reasons = "fail", []
+        result.reasons.append(
+            f"the pages still fired {deadline:g} s after the fault (resolve_deadline_seconds)"
+        )
+    elif seen:
+        result.time_to_resolve_s = round(resolved - fault, 3)
+    return ended
+
+
+def detection_figures(
+    result: GamedayResult,
+    configuration: Mapping[str, Any],
+    ext: Mapping[str, Any],
+    start: float,
+    until: float | None = None,
+) -> None:
+    """Did the expected alerts fire, and when; the error budget the run spent. Needs a
+    Prometheus that scrapes the API with the generated rules (``prometheus_url``)."""
+    url = str(configuration.get("prometheus_url") or "")
+    if not url:
+        result.alerts = {a: "not evaluated: no prometheus_url" for a in result.expected_alerts}
+        result.reasons.append("alerts and error budget: not measured (no Prometheus configured)")
+        return
+    end = start + result.duration_s
+    fault = start + result.fault_at_s if result.fault_at_s is not None else None
+    after_fault: dict[str, float | None] = {}
+    for alert in result.expected_alerts:
+        after_fault[alert] = None
+        try:
+            fired = probes.alert_fired_at(url, alert, start, max(end + 1.0, until or 0.0))
+        except Exception as exc:  # Prometheus down must not lose the report
+            result.alerts[alert] = f"unknown: {exc}"
+            continue
+        if fired is None:
+            result.alerts[alert] = "did not fire"
+        elif fault is not None and fired < fault:
+            result.alerts[alert] = "was already firing before the fault"
+        else:
+            after_fault[alert] = round(fired - (fault if fault is not None else start), 3)
+            result.alerts[alert] = f"fired {after_fault[alert]} s after the fault"
+    detected = [t for t in after_fault.values() if t is not None]
+    result.time_to_detect_s = min(detected) if detected else None
+    deadline = float(configuration.get("detection_deadline_seconds") or 0)
+    missed = [a for a, t in after_fault.items() if t is None or t > deadline]
+    if deadline > 0 and missed and result.verdict == "pass":
+        result.verdict = "fail"
+        result.reasons = [
+            f"expected alert {a} did not fire within {deadline:g} s of the fault: {result.alerts[a]}"
+            for a in missed
+        ]
+    _budget_figure(result, url, ext, start, end)
+
+
+def _budget_figure(result: GamedayResult, url: str, ext: Mapping[str, Any], start: float, end: float) -> None:
+    budget = ext.get("budget") or {}
+    if budget:
+        try:
+            consumed = probes.budget_consumed_since(
+                url,
+                budget["service"],
+                budget["slo"],
+                budget["error_query"],
+                budget["total_query"],
+                since=start,
+                now=end,
+            )
+            result.budget_consumed_percent = None if math.isnan(consumed) else consumed
+        except Exception as exc:
+            result.reasons.append(f"error budget consumed: not measured ({exc})")

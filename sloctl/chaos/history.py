@@ -1,0 +1,116 @@
+"""A healthy past for a fresh game-day rig, so that its Prometheus judges a game day against a
+budget the rig can meaningfully have.
+
+A rig's Prometheus starts empty: its 30-day error budget is computed over the few minutes it
+has seen, so one 30-second fault spends it many times over ("−19074.8 % of its error budget
+left") and the second game day is refused by ``sloctl gate``; the 6 h and 30 m windows of the
+slow page hold nothing but the fault, so that page stays firing for half an hour. A real
+platform has a month of mostly healthy traffic behind it. The rig therefore backfills one
+(``promtool tsdb create-blocks-from openmetrics``) before Prometheus starts: for every SLO of the
+rule file, its 5-minute event and error rates (errors 0) and, for a timeslice SLO, its bad-slice
+flag (0), over the whole period up to the rig's start.
+
+The long windows are ``sum_over_time`` ratios of the 5-minute rates, which weigh each sample
+alike: the rig evaluates its rules every ``eval_interval`` but the history has one sample per
+``step``, so each historic event rate is scaled by ``step / eval_interval`` to weigh as much as
+the live samples of the same stretch of time would. The 1-hour window of the quick page reads
+the raw counters, which are not backfilled: a fault still pages as on a young service.
+
+>>> text = healthy_history(RULES, end=1_700_000_000, period=3600, rate=20.0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from sloctl import naming
+
+__all__ = ["HistorySeries", "healthy_history", "history_series"]
+
+#: the generated rules' 5-minute event and error rates (``naming``)
+_EVENTS = "sloctl:sli_events:rate5m"
+_ERRORS = "sloctl:sli_errors:rate5m"
+
+
+@dataclass(frozen=True)
+class HistorySeries:
+    """One recorded series to backfill: its name, labels and the value of a healthy sample."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    #: ``rate`` for an event rate (scaled at render time), 0 for errors and bad slices
+    events: bool
+
+
+def _slo_records(doc: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str]]]:
+    for group in doc.get("groups") or []:
+        for rule in group.get("rules") or []:
+            if "record" in rule:
+                yield str(rule["record"]), {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
+
+
+def history_series(rules_text: str) -> list[HistorySeries]:
+    """The series a healthy history needs, from a generated rule file: each SLO that records
+    its own error rate (a composite, computed from its components, records none) gets its event
+    and error rates; a timeslice SLO also its bad-slice flag."""
+    records = [
+        r for doc in yaml.safe_load_all(rules_text) if isinstance(doc, dict) for r in _slo_records(doc)
+    ]
+    with_errors = {labels.get(naming.LABEL_ID) for name, labels in records if name == _ERRORS}
+    series: list[HistorySeries] = []
+    for name, labels in records:
+        if labels.get(naming.LABEL_ID) not in with_errors:
+            continue
+        if name in (_EVENTS, _ERRORS, naming.TIMESLICE_BAD):
+            series.append(HistorySeries(name, tuple(sorted(labels.items())), events=name == _EVENTS))
+    return series
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def healthy_history(
+    rules_text: str,
+    *,
+    end: float,
+    period: int = 30 * 86400,
+    recent: int = 86400,
+    rate: float = 1.0,
+    step: int = naming.BASE_WINDOW,
+    eval_interval: float = 1.0,
+) -> str:
+    """OpenMetrics text (timestamps in seconds, ``# EOF``) of ``period`` seconds of healthy
+    traffic at ``rate`` events/s per SLO up to ``end``.
+
+    The last ``recent`` seconds have one sample per ``step``, aligned on multiples of ``step``
+    (where the timeslice subqueries evaluate); the rest of the period is one sample in its
+    middle that carries that stretch's weight. Prometheus writes a block per two hours of
+    samples, and backfilling a month at 5-minute steps took 48 s here; two layers take a few
+    seconds and keep every window up to ``recent`` exact. A timeslice SLO sees only the recent
+    layer's slices (a day: 288 good slices), so one bad slice spends more of its budget than
+    it would after a month."""
+    if step <= 0 or eval_interval <= 0 or not step <= recent < period:
+        raise ValueError("need 0 < step <= recent < period and a positive eval_interval")
+    last = int(end // step) * step
+    recent_times = list(range(last - (recent // step - 1) * step, last + 1, step))
+    # The older stretch's weight sits in its middle: inside the period's window for half a
+    # period to come (a sample at its start would leave the 30-day window minutes after the rig
+    # starts), outside every alert window shorter than the older stretch's end.
+    older = last - ((period + recent) // 2 // step) * step
+    weights = [(older, (period - recent) / eval_interval)] + [(t, step / eval_interval) for t in recent_times]
+    by_name: dict[str, list[HistorySeries]] = {}
+    for s in history_series(rules_text):
+        by_name.setdefault(s.name, []).append(s)
+    lines: list[str] = []
+    for name, series in by_name.items():
+        lines.append(f"# TYPE {name} gauge")
+        for s in series:
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in s.labels)
+            lines.extend(f"{name}{{{labels}}} {rate * w if s.events else 0:g} {t}" for t, w in weights)
+    lines.append("# EOF")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,238 @@
+"""A game day's result: the verdict from the Chaos Toolkit journal, the phases, the breaker
+timings, the checks and the load, as one :class:`GamedayResult` (Prometheus' figures, time to
+detect and to resolve, are added by :mod:`sloctl.chaos.detection`).
+
+Verdicts:
+
+- ``inconclusive`` when the baseline was not healthy, when the game day's setup failed, or when
+  a fault could not be confirmed active (an ``inject:`` action failed): nothing was learnt about
+  the system; also when the run was refused by the budget gate;
+- ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
+  method failed, when the steady state did not come back, or when an expected page did not
+  fire or the pages did not resolve in time;
+- ``pass`` otherwise;
+- ``dry-run`` when nothing was run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+__all__ = ["SETUP_FAILED", "GamedayResult", "not_run", "sloctl_extension", "summarise", "verdict_of"]
+
+#: how a game day's own setup failure starts its message (:mod:`sloctl.chaos.load`)
+SETUP_FAILED = "setup failed"
+
+
+@dataclass
+class GamedayResult:
+    experiment: str
+    gameday: str
+    verdict: str
+    reasons: list[str]
+    status: str
+    phases: dict[str, list[float]]
+    #: the first expected page alert firing, seconds after the fault was confirmed (Prometheus)
+    time_to_detect_s: float | None
+    #: the breakers of the failed dependencies open, seconds after the fault was confirmed
+    breaker_open_s: float | None
+    #: the breakers closed again, seconds after recovery started
+    time_to_recover_s: float | None
+    expected_alerts: list[str]
+    alerts: dict[str, str]
+    budget_consumed_percent: float | None
+    stop_reason: str | None
+    faults_left: list[str]
+    checks: list[dict[str, Any]]
+    load: dict[str, Any] | None
+    duration_s: float
+    #: seconds from the start of the run to the start of the load (the timeline's offset)
+    load_offset_s: float = 0.0
+    #: seconds from the start of the run to the fault being confirmed active
+    fault_at_s: float | None = None
+    #: the last page of the run resolved, seconds after the fault was confirmed (Prometheus)
+    time_to_resolve_s: float | None = None
+    #: every page that fired from the start of the run until they resolved, expected or not:
+    #: alert name → what happened to it
+    pages: dict[str, str] = field(default_factory=dict)
+    #: the rig's timing profile (``timing_profile`` of the configuration; "" when not said)
+    timing_profile: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ts(value: str | None) -> float | None:
+    return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def _runs(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in journal.get("run", []) if isinstance(r, dict)]
+
+
+def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tuple[str, list[str]]:
+    reasons: list[str] = []
+    before = journal.get("steady_states", {}).get("before")
+    if stop_reason:
+        return "fail", [f"aborted by a stop condition: {stop_reason}"]
+    if journal.get("status") in ("interrupted", "aborted"):
+        return "fail", [f"run {journal.get('status')}"]
+    if before is not None and not before.get("steady_state_met"):
+        missed = [
+            f"{p['activity'].get('name')} = {p.get('output')!r} ({p.get('status')})"
+            for p in before.get("probes", [])
+            if not p.get("tolerance_met", p.get("status") == "succeeded")
+        ]
+        return "inconclusive", ["the baseline did not meet the SLOs: nothing to compare with", *missed]
+    for run in _runs(journal):
+        name = str(run["activity"].get("name", ""))
+        if run.get("status") != "succeeded" and SETUP_FAILED in _error(run):
+            reasons.append(f"the game day's setup failed, nothing was learnt: {name}: {_error(run)}")
+        elif name.startswith("inject:") and run.get("status") != "succeeded":
+            reasons.append(f"fault not confirmed active: {name}: {_error(run)}")
+    if reasons:
+        return "inconclusive", reasons
+    for run in _runs(journal):
+        name = str(run["activity"].get("name", ""))
+        if run.get("status") != "succeeded":
+            reasons.append(f"{name}: {_error(run)}")
+    after = journal.get("steady_states", {}).get("after")
+    if journal.get("deviated") or (after is not None and not after.get("steady_state_met")):
+        reasons.append("the steady state did not come back after recovery")
+    if journal.get("status") == "failed":
+        reasons.append("Chaos Toolkit reported the run failed")
+    return ("fail", reasons) if reasons else ("pass", ["every check held"])
+
+
+def _error(run: Mapping[str, Any]) -> str:
+    text = str(run.get("exception") or run.get("output") or "")
+    if isinstance(run.get("exception"), list):
+        text = "".join(run["exception"]).strip().splitlines()[-1]
+    return text[:300]
+
+
+def _phases(runs: list[dict[str, Any]], start: float, end: float) -> dict[str, list[float]]:
+    inject = [r for r in runs if str(r["activity"].get("name", "")).startswith("inject:")]
+    recover = [r for r in runs if str(r["activity"].get("name", "")).startswith("recover:")]
+    inject_start = _ts(inject[0]["start"]) if inject else None
+    recover_start = _ts(recover[0]["start"]) if recover else None
+    phases: dict[str, list[float]] = {"baseline": [0.0, round((inject_start or end) - start, 3)]}
+    if inject_start is not None:
+        phases["inject"] = [round(inject_start - start, 3), round((recover_start or end) - start, 3)]
+    if recover_start is not None:
+        phases["recover"] = [round(recover_start - start, 3), round(end - start, 3)]
+    return phases
+
+
+def _breaker_times(
+    runs: list[dict[str, Any]], inject_end: float | None, recover_start: float | None
+) -> tuple[float | None, float | None]:
+    """Seconds from the fault confirmed to the breakers open, and from recovery started to
+    the breakers closed (the slowest of the failed dependencies)."""
+    breaker_open = recover_time = None
+    for run in runs:
+        provider = run["activity"].get("provider", {})
+        if provider.get("func") != "wait_for_breaker" or run.get("status") != "succeeded":
+            continue
+        state = provider.get("arguments", {}).get("state")
+        if state == "open" and inject_end is not None:
+            finished = _ts(run["end"]) or inject_end
+            breaker_open = max(breaker_open or 0.0, round(finished - inject_end, 3))
+        if state == "closed" and recover_start is not None:
+            finished = _ts(run["end"]) or recover_start
+            recover_time = max(recover_time or 0.0, round(finished - recover_start, 3))
+    return breaker_open, recover_time
+
+
+def _load_output(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next(
+        (
+            r["output"]
+            for r in runs
+            if r["activity"].get("provider", {}).get("func") == "generate_load"
+            and isinstance(r.get("output"), dict)
+        ),
+        None,
+    )
+
+
+def sloctl_extension(experiment: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment's ``sloctl`` extension (game day name, expected alerts, budget)."""
+    return next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
+
+
+def summarise(
+    journal: Mapping[str, Any], experiment: Mapping[str, Any], stop_reason: str | None
+) -> GamedayResult:
+    """The result of a run from its Chaos Toolkit journal (Prometheus' figures come later)."""
+    ext = sloctl_extension(experiment)
+    runs = _runs(journal)
+    start = _ts(journal.get("start")) or time.time()
+    end = _ts(journal.get("end")) or time.time()
+    inject = [r for r in runs if str(r["activity"].get("name", "")).startswith("inject:")]
+    recover = [r for r in runs if str(r["activity"].get("name", "")).startswith("recover:")]
+    inject_end = _ts(inject[-1]["end"]) if inject else None
+    breaker_open, recover_time = _breaker_times(
+        runs, inject_end, _ts(recover[0]["start"]) if recover else None
+    )
+    checks = [
+        {"name": r["activity"].get("name"), "status": r.get("status"), "output": r.get("output")}
+        for r in runs
+        if str(r["activity"].get("name", "")).startswith("check:")
+    ]
+    load = _load_output(runs)
+    verdict, reasons = verdict_of(journal, stop_reason)
+    from .ledger import LEDGER
+
+    return GamedayResult(
+        experiment=str(experiment.get("title", "")),
+        gameday=str(ext.get("gameday", "")),
+        verdict=verdict,
+        reasons=reasons,
+        status=str(journal.get("status")),
+        phases=_phases(runs, start, end),
+        time_to_detect_s=None,
+        breaker_open_s=breaker_open,
+        time_to_recover_s=recover_time,
+        expected_alerts=list(ext.get("expected_alerts", [])),
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=stop_reason,
+        faults_left=LEDGER.pending(),
+        checks=checks,
+        load=load,
+        duration_s=round(end - start, 3),
+        load_offset_s=round(float(load.get("started", start)) - start, 3) if load else 0.0,
+        fault_at_s=round(inject_end - start, 3) if inject_end is not None else None,
+        timing_profile=str(experiment.get("configuration", {}).get("timing_profile", "")),
+    )
+
+
+def not_run(
+    experiment: Mapping[str, Any], ext: Mapping[str, Any], verdict: str, reasons: list[str]
+) -> GamedayResult:
+    return GamedayResult(
+        experiment=str(experiment.get("title", "")),
+        gameday=str(ext.get("gameday", "")),
+        verdict=verdict,
+        reasons=reasons,
+        status="not run",
+        phases={},
+        time_to_detect_s=None,
+        breaker_open_s=None,
+        time_to_recover_s=None,
+        expected_alerts=list(ext.get("expected_alerts", [])),
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=None,
+        faults_left=[],
+        checks=[],
+        load=None,
+        duration_s=0.0,
+        timing_profile=str(experiment.get("configuration", {}).get("timing_profile", "")),
+    )

@@ -1,0 +1,136 @@
+"""``sloctl testbed up --write-config DIR``: everything the rest of the toolkit needs to reach a
+running testbed, written once instead of seven hand edits.
+
+DIR receives:
+
+- ``secrets/`` — one file per password (0600): PostgreSQL's app role, PgBouncer's admin
+  console, Redis;
+- ``collector.yaml`` — the collector's targets (its databases and its API) on the testbed's
+  ports, passwords as ``{file: …}`` references to ``secrets/``;
+- ``prometheus.yml`` with ``targets/platform-api.json`` and ``targets/sloctl-collector.json``
+  — a Prometheus configuration that scrapes the API and the collector through file-based
+  service discovery (the shipped ``collector/prometheus.yml`` is the same file with the rules
+  of the repository: ports live only in the target files) and loads the generated rules;
+- ``targets.json`` — the configuration of ``sloctl gameday run --config`` (0600: its
+  connection strings carry passwords);
+- ``testbed.env`` — ``SLOCTL_API_URL`` and the other addresses for a shell or a CI job
+  (``sloctl loadtest --host "$SLOCTL_API_URL"``), no password in it.
+
+The terminal only ever shows addresses without credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sloctl.files import write_text
+from sloctl.testbed_runner import Testbed
+
+__all__ = ["collector_config", "prometheus_config", "write_config"]
+
+
+def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, Any]:
+    """The collector's configuration for ``testbed``; passwords read from files in ``secrets``."""
+    pg, pgb, rd, mg, api = testbed.postgres, testbed.pgbouncer, testbed.redis, testbed.mongodb, testbed.api
+    password = {"file": str(secrets / "postgres-password")}
+    database = {"user": pg.user, "database": pg.database, "password": password, "canary": True}
+    return {
+        "apiVersion": "sloctl/v1",
+        "kind": "CollectorConfig",
+        "listen": listen,
+        "serviceName": "sloctl-collector",
+        "defaults": {"interval": "10s", "timeout": "5s", "connections": ["cold", "warm"]},
+        "targets": [
+            {"name": "postgres", "kind": "postgres", "host": pg.host, "port": pg.port, **database},
+            {
+                "name": "pgbouncer",
+                "kind": "pgbouncer",
+                "host": pgb.host,
+                "port": pgb.port,
+                **database,
+                "adminUser": pgb.admin_user,
+                "adminPassword": {"file": str(secrets / "pgbouncer-admin-password")},
+            },
+            {
+                "name": "redis",
+                "kind": "redis",
+                "host": rd.host,
+                "port": rd.port,
+                "password": {"file": str(secrets / "redis-password")},
+                "canary": True,
+            },
+            {"name": "mongodb", "kind": "mongodb", "host": mg.host, "port": mg.port, "database": "sloctl"},
+            {"name": "api-projects", "kind": "http", "url": f"{api.url}/v1/projects?limit=10"},
+            {
+                "name": "api-health",
+                "kind": "http",
+                "url": f"{api.url}/healthz",
+                "interval": "5s",
+                "timeout": "2s",
+            },
+        ],
+    }
+
+
+def prometheus_config(rule_files: str) -> str:
+    """A Prometheus configuration scraping the platform API and the sloctl collector, whose
+    addresses come from ``targets/<job>.json`` beside it, and loading ``rule_files`` (a glob)."""
+    jobs = "".join(
+        f"  - job_name: {job}\n"
+        f"    file_sd_configs:\n"
+        f"      - files: [targets/{job}.json]\n"
+        f"        refresh_interval: 30s\n"
+        for job in ("platform-api", "sloctl-collector")
+    )
+    return (
+        "# Prometheus for the testbed: scrapes the platform API and the sloctl collector and loads\n"
+        "# the rules `sloctl generate` writes. Addresses live in targets/*.json beside this file\n"
+        "# (`sloctl testbed up --write-config DIR` writes them), never here.\n"
+        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n"
+        "  external_labels:\n    environment: testbed\n"
+        f"rule_files:\n  - {rule_files}\n"
+        f"scrape_configs:\n{jobs}"
+    )
+
+
+def _file_sd(address: str, service: str) -> str:
+    return json.dumps([{"targets": [address], "labels": {"service": service}}], indent=2) + "\n"
+
+
+def write_config(testbed: Testbed, out: Path, *, rules: Path, collector_listen: str) -> list[Path]:
+    """Write the files of the module docstring into ``out``; the paths written, in order."""
+    secrets = out.resolve() / "secrets"
+    files: dict[Path, tuple[str, bool]] = {
+        secrets / "postgres-password": (testbed.postgres.password + "\n", True),
+        secrets / "pgbouncer-admin-password": (testbed.pgbouncer.admin_password + "\n", True),
+        secrets / "redis-password": (testbed.redis.password + "\n", True),
+    }
+    collector = collector_config(testbed, secrets, collector_listen)
+    files[out / "collector.yaml"] = (yaml.safe_dump(collector, sort_keys=False), False)
+    files[out / "prometheus.yml"] = (prometheus_config(str(rules.resolve() / "*.yml")), False)
+    api = testbed.api.url.split("://", 1)[1]
+    files[out / "targets" / "platform-api.json"] = (_file_sd(api, "platform-api"), False)
+    files[out / "targets" / "sloctl-collector.json"] = (_file_sd(collector_listen, "sloctl-collector"), False)
+    targets = {
+        "api_url": testbed.api.url,
+        "metrics_url": f"{testbed.api.url}/metrics",
+        "postgres_admin_dsn": testbed.postgres.admin_dsn,
+        "pgbouncer_dsn": testbed.pgbouncer.dsn,
+        "pgbouncer_admin_dsn": testbed.pgbouncer.admin_dsn,
+        "redis_url": testbed.redis.url,
+        "mongodb_uri": testbed.mongodb.uri,
+    }
+    files[out / "targets.json"] = (json.dumps(targets, indent=2) + "\n", True)
+    env = {"SLOCTL_API_URL": testbed.api.url, "SLOCTL_COLLECTOR_LISTEN": collector_listen}
+    env |= {f"SLOCTL_{k.upper()}": v for k, v in testbed.urls().items() if k not in ("api", "metrics")}
+    files[out / "testbed.env"] = ("".join(f"{k}={v}\n" for k, v in env.items()), False)
+    for path, (text, private) in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, text, private=private)
+    if secrets.is_dir():
+        secrets.chmod(0o700)
+    return list(files)

@@ -1,0 +1,163 @@
+"""The CI examples of docs/examples/ run here as a runner would run them: the YAML is parsed,
+each job's shell steps (GitHub Actions ``run:``, GitLab CI ``script:``) run in order with the
+workflow's variables, the install steps left out (this machine has what they install). The
+service under test starts in the job, the load test passes its SLO gates, a violated gate fails
+the step, the game-day suite runs on a rig, and the reports are where the artifact steps upload
+them from."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.paths import ROOT
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.servers, pytest.mark.slow]
+
+EXAMPLES = ROOT / "docs" / "examples"
+#: lighter than the examples' defaults (20 req/s for 30 s: the machine is shared with the other
+#: test worker); the game days as a dry run (the five run for real in tests/chaos/test_gameday.py,
+#: half an hour)
+QUICK = {"LOADTEST_DURATION": "30s", "LOADTEST_EXTRA": "--users 4", "GAMEDAY_FLAGS": "--dry-run"}
+
+
+def _github_steps(job: dict[str, Any]) -> list[str]:
+    return [s["run"] for s in job["steps"] if "run" in s and not s.get("name", "").startswith("Install")]
+
+
+def _gitlab_script(job: dict[str, Any]) -> list[str]:
+    # GitLab runs the script's lines in one shell; before_script (the install) is left out.
+    return ["\n".join(job["script"])]
+
+
+def _artifact_paths(job: dict[str, Any]) -> list[str]:
+    if "steps" in job:
+        return [
+            s["with"]["path"]
+            for s in job["steps"]
+            if str(s.get("uses", "")).startswith("actions/upload-artifact")
+        ]
+    return list(job["artifacts"]["paths"])
+
+
+class Runner:
+    """Runs steps like a CI runner: bash -e, the job's variables, ``$GITHUB_ENV`` carried
+    from one step to the next; stops whatever the job left in the background by its pid file."""
+
+    def __init__(self, workdir: Path, variables: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.github_env = workdir / "github.env"
+        self.github_env.touch()
+        bin_dir = str(Path(sys.executable).parent)
+        self.env = {**os.environ, **variables, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        self.env["GITHUB_ENV"] = str(self.github_env)
+
+    def run(self, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        extra = dict(line.split("=", 1) for line in self.github_env.read_text().splitlines() if "=" in line)
+        return subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=self.workdir,
+            env={**self.env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def stop_background(self) -> None:
+        for pid_file in (self.workdir / ".sloctl").glob("*.pid"):
+            pid = int(pid_file.read_text())
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            _wait_for_exit(pid)
+
+
+def _wait_for_exit(pid: int, timeout: float = 60) -> None:
+    # The job's background sloctl is a child of an exited bash: poll its /proc entry.
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=timeout, what=f"process {pid} to exit")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A checkout as a job sees it: the SLOs, the generated rules, the experiments, the load tests."""
+    for name in ("slos", "rules", "chaos", "loadtests"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return tmp_path
+
+
+def _jobs(name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    doc = yaml.safe_load((EXAMPLES / name).read_text())
+    if "jobs" in doc:
+        return doc["jobs"], {k: str(v) for k, v in doc["env"].items()}
+    return {k: v for k, v in doc.items() if isinstance(v, dict) and "script" in v}, {
+        k: str(v) for k, v in doc["variables"].items()
+    }
+
+
+@pytest.fixture(params=["github-actions-drills.yml", "gitlab-ci-drills.yml"])
+def example(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _steps(example: str, job: dict[str, Any]) -> list[str]:
+    return _github_steps(job) if example.startswith("github") else _gitlab_script(job)
+
+
+@pytest.fixture
+def runner(example: str, workdir: Path) -> Iterator[Runner]:
+    _, variables = _jobs(example)
+    started = Runner(workdir, {**variables, **QUICK})
+    try:
+        yield started
+    finally:
+        started.stop_background()
+
+
+def test_the_load_test_job_passes_its_slo_gates_and_leaves_its_report_for_the_artifact(
+    example: str, runner: Runner, workdir: Path
+) -> None:
+    jobs, _ = _jobs(example)
+    for step in _steps(example, jobs["loadtest"]):
+        done = runner.run(step)
+        assert done.returncode == 0, (step, done.stdout, done.stderr)
+    assert "SLOCTL_API_URL=http://127.0.0.1:" in (workdir / ".sloctl" / "testbed.env").read_text()
+    for path in _artifact_paths(jobs["loadtest"]):
+        assert any((workdir / path).glob("*.json")) and any((workdir / path).glob("*.html")), path
+
+
+def test_a_violated_load_test_gate_fails_the_job(example: str, runner: Runner, workdir: Path) -> None:
+    jobs, _ = _jobs(example)
+    runner.env["LOADTEST_EXTRA"] += " --threshold p(95)<0.001"  # no API answers in a microsecond
+    steps = _steps(example, jobs["loadtest"])
+    results = [runner.run(step) for step in steps]
+    assert results[-1].returncode == 1, (results[-1].stdout, results[-1].stderr)
+    assert all(r.returncode == 0 for r in results[:-1])
+    assert "threshold was violated" in results[-1].stdout
+    report = json.loads((workdir / "reports" / "loadtest" / "report.json").read_text())
+    failed = [t for t in report["thresholds"] if not t["passed"]]
+    assert any(t["limit"] == 0.001 and t["percentile"] == 95 for t in failed), failed
+
+
+def test_the_game_day_job_starts_a_rig_and_runs_the_schedule_as_a_suite(
+    example: str, runner: Runner, workdir: Path
+) -> None:
+    jobs, _ = _jobs(example)
+    for step in _steps(example, jobs["gamedays"]):
+        done = runner.run(step)
+        assert done.returncode == 0, (step, done.stdout, done.stderr)
+    reports = workdir / _artifact_paths(jobs["gamedays"])[0]
+    stems = sorted(p.parent.name for p in reports.glob("*/report.json"))
+    assert stems == sorted(p.stem for p in (ROOT / "chaos").glob("*.json"))
+    assert all(json.loads(p.read_text())["verdict"] == "dry-run" for p in reports.glob("*/report.json"))
