@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a reverse proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable."
         " Without one the header is ignored: any client could name itself anyone (rate limit)",
     )
+    p.add_argument(
+        "--keep-alive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this long (uvicorn's default: 5)",
+    )
     p.add_argument("--log-level", default="warning")
     return p
 
@@ -145,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=args.keep_alive,
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on loopback that is
             # every client, and a spoofed header per request would dodge the rate limit.
             proxy_headers=bool(args.trusted_proxy),

@@ -25,6 +25,7 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     cert_not_after,
     client_ssl_context,
+    retry_stale_once,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
 from sloctl.egress import Egress, EgressDenied
@@ -111,6 +112,13 @@ class HttpProbe:
         )
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        # A warm run may meet the server closing its idle keep-alive connection at the moment
+        # the request goes out (uvicorn closes after 5 s idle, the default interval is 5 s or a
+        # multiple): the request then dies with no answer. Reopen once, as the database probes do.
+        reused = self._client is not None and self.mode is ConnectionMode.WARM
+        return await retry_stale_once(reused, lambda: self._attempt(rec))
+
+    async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         t = self.target
         assert t.url is not None and t.http is not None
         started: dict[str, int] = {}
@@ -171,6 +179,8 @@ class HttpProbe:
             # chain holds the real one (ConnectionRefusedError, a timeout, ...).
             raise ProbeFailure(classify(exc, Phase.CONNECT), str(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # A new client for the next attempt: the broken connection must not be offered again.
+            await self._drop()
             raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
         except BaseException:
             await self._drop()
