@@ -100,6 +100,8 @@ SQL_SCHEMA = "CREATE SCHEMA {}"
 SQL_ITEMS = "CREATE TABLE {}.items (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
 SQL_GET = "SELECT id, name, schema_name, created_at FROM projects WHERE id = %s"
 SQL_SCHEMA_OF = "SELECT schema_name FROM projects WHERE id = %s"
+SQL_DELETE = "DELETE FROM projects WHERE id = %s RETURNING schema_name"
+SQL_DROP = "DROP SCHEMA {} CASCADE"
 DUMP = "pg_dump --schema=%s --no-owner"
 
 
@@ -525,6 +527,26 @@ async def get_project(request: Request) -> Response:
     return await _guarded(request, "postgres", run)
 
 
+async def delete_project(request: Request) -> Response:
+    """Deprovision: the project's row and its schema go in one transaction."""
+    project_id = _project_id(request)
+    if project_id is None:
+        return _not_found("project", request.url.path)
+
+    async def run() -> Response:
+        async with _deps(request).pg() as conn, conn.transaction():
+            with _audited(request, "postgresql", "delete", SQL_DELETE, "projects", "deletion"):
+                cur = await conn.execute(SQL_DELETE, (project_id,))
+                row = await cur.fetchone()
+            if row is None:
+                raise ClientProblem(404, "not-found", "Not found", "project does not exist")
+            with _audited(request, "postgresql", "drop", SQL_DROP, "schema", "deletion"):
+                await conn.execute(sql.SQL(SQL_DROP).format(sql.Identifier(str(row[0]))))
+        return Response(status_code=204)
+
+    return await _guarded(request, "postgres", run)
+
+
 def _pg_dump_binary() -> str:
     from sloctl.servers import ServerStartError, pg_bin
 
@@ -731,6 +753,7 @@ ROUTES = [
     Route("/v1/projects", list_projects, methods=["GET"]),
     Route("/v1/projects", create_project, methods=["POST"]),
     Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
+    Route("/v1/projects/{project_id}", delete_project, methods=["DELETE"]),
     Route("/v1/projects/{project_id}/backups", create_backup, methods=["POST"]),
     Route("/v1/cache/{key}", get_cache, methods=["GET"]),
     Route("/v1/cache/{key}", put_cache, methods=["PUT"]),

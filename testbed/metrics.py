@@ -8,8 +8,9 @@ from .breaker import State
 
 __all__ = ["LATENCY_BUCKETS", "PlatformMetrics"]
 
-#: 0.2 is the latency SLO's threshold: it must be a bucket boundary.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Every latency threshold an SLO or a gate uses must be a bucket bound, or Prometheus can only
+#: interpolate it: 0.2 is the latency SLO's threshold, 0.02 the plan's load-test p95 target.
+LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class PlatformMetrics:

@@ -21,6 +21,7 @@ process (and forks workers with ``--processes``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -72,6 +73,10 @@ class PlatformUser(FastHttpUser):
     wait_time = constant_throughput(_env_float("SLOCTL_LOADTEST_USER_RPS", 5.0))
     _backed_up = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provisioned: list[int] = []  # project ids to deprovision when the user stops
+
     def on_start(self) -> None:
         self.key = f"k{uuid.uuid4().hex[:10]}"
         self.project_id = 0
@@ -97,6 +102,18 @@ class PlatformUser(FastHttpUser):
         r = self._request("POST", "/v1/projects", "/v1/projects", json={"name": name})
         if r.status_code == 201:
             self.project_id = int(r.json()["id"])
+            self.provisioned.append(self.project_id)
+
+    def on_stop(self) -> None:
+        """Deprovision what this user provisioned, so that a run leaves no project (and no
+        ``project_lt_*`` schema) behind. Through the session's own HTTP client, not through
+        ``self.client.request``: the clean-up is not load and is kept out of the statistics."""
+        headers = dict(self.default_headers or {})
+        for project_id in self.provisioned:
+            url = f"{self.client.base_url}/v1/projects/{project_id}"
+            with contextlib.suppress(Exception):  # a run that broke the API must still stop
+                self.client.client.urlopen(url, method="DELETE", headers=headers).read()
+        self.provisioned.clear()
 
     def _put_cache(self) -> None:
         self._request("PUT", f"/v1/cache/{self.key}", "/v1/cache/{key}", data=b"x" * 256)

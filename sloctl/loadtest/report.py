@@ -69,6 +69,11 @@ def render_table(report: Report) -> str:
         f"p50 {total.percentile(50):g} ms, p95 {total.percentile(95):g} ms, p99 {total.percentile(99):g} ms "
         f"(stopped by {report.run.stopped_by})"
     )
+    for group in report.run.groups:
+        lines.append(
+            f"  {group.name}: {group.num_requests} requests, p50 {group.percentile(50):g} ms, "
+            f"p95 {group.percentile(95):g} ms, p99 {group.percentile(99):g} ms"
+        )
     for s in report.skipped:
         lines.append(f"skipped: {s.slo}: {s.reason}")
     if report.run.breakpoint:
@@ -105,6 +110,7 @@ def to_dict(report: Report) -> dict[str, object]:
         "skipped": [{"slo": s.slo, "reason": s.reason} for s in report.skipped],
         "total": report.run.total.summary(),
         "routes": [r.summary() for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))],
+        "groups": [g.summary() for g in report.run.groups],
         "errors": [{"error": e, "occurrences": n} for e, n in report.run.errors],
         "timeseries": [s.__dict__ for s in report.run.samples],
         "breakpoint": dict(report.run.breakpoint),
@@ -198,6 +204,10 @@ def render_html(report: Report) -> str:
         "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r.summary().values()) + "</tr>"
         for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))
     )
+    group_rows = "".join(
+        "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in g.summary().values()) + "</tr>"
+        for g in report.run.groups
+    )
     headers = "".join(f"<th>{e(k)}</th>" for k in report.run.total.summary())
     skipped = "".join(f"<li>{e(s.slo)}: {e(s.reason)}</li>" for s in report.skipped)
     bp = ", ".join(f"{k} = {v:g}" for k, v in report.run.breakpoint)
@@ -219,6 +229,8 @@ h1 span.PASSED{{color:#2a7d2a}} h1 span.FAILED{{color:#c00}}
 {f"<h2>Breakpoint</h2><p>{e(bp)}</p>" if bp else ""}
 <h2>Over time</h2>
 {_plots(report.run.samples)}
+<h2>Per dependency</h2>
+<table><tr>{headers}</tr>{group_rows}</table>
 <h2>Routes</h2>
 <table><tr>{headers}</tr>{route_rows}
 <tr>{"".join(f"<td><b>{e(str(v))}</b></td>" for v in report.run.total.summary().values())}</tr></table>

@@ -150,6 +150,16 @@ class RunStats:
     def total(self) -> RouteStats:
         return aggregate(self.routes)
 
+    @property
+    def groups(self) -> tuple[RouteStats, ...]:
+        """The routes merged per dependency (``postgres``, ``redis``, …), the scopes the
+        per-dependency SLOs judge; routes outside the API's catalogue form ``other``."""
+        names = sorted({ROUTE_DEPENDENCIES.get(r.name, "other") for r in self.routes})
+        return tuple(
+            aggregate([r for r in self.routes if ROUTE_DEPENDENCIES.get(r.name, "other") == n], name=n)
+            for n in names
+        )
+
     def select(
         self, route: str | None, method: str | None, dependency: str | None = None
     ) -> RouteStats | None:

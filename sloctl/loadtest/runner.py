@@ -95,7 +95,9 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
     """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`, or
     :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list)."""
     check_host(options.host, options.allow)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))
+    # Absolute before Locust starts: it runs in the scenario's folder, where a relative report
+    # folder would name another place than the one the user meant.
+    workdir = (workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "locust-final.json"
     out.unlink(missing_ok=True)

@@ -67,6 +67,21 @@ def test_projects_are_provisioned_as_schemas_through_pgbouncer(
     assert after == before + 1
 
 
+def test_deleting_a_project_drops_its_schema_and_a_second_delete_is_404(
+    client: httpx.Client, postgres_server: PostgresServer
+) -> None:
+    project = client.post("/v1/projects", json={"name": "shortlived"}).json()
+    r = client.delete(f"/v1/projects/{project['id']}")
+    assert r.status_code == 204, r.text
+    schemas = postgres_server.sql(
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'project_shortlived'", database="platform"
+    )
+    assert schemas.strip() == "0"
+    assert client.get(f"/v1/projects/{project['id']}").status_code == 404
+    again = client.delete(f"/v1/projects/{project['id']}")
+    assert (again.status_code, again.headers["content-type"]) == (404, "application/problem+json")
+
+
 def test_a_duplicate_project_is_a_409_problem_not_a_provisioning_failure(client: httpx.Client) -> None:
     client.post("/v1/projects", json={"name": "dup"})
     failures = value(client, "platform_operations_total", operation="provision_database", outcome="failure")
