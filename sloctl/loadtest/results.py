@@ -145,6 +145,11 @@ class RunStats:
     breakpoint: tuple[tuple[str, float], ...] = ()
     stopped_by: str = "duration"
     extra: tuple[tuple[str, str], ...] = field(default=())
+    #: the API's own time per answer (``Server-Timing``), ms → count; empty when not measured
+    server_times: tuple[tuple[int, int], ...] = ()
+    #: open model: how late each arrival left its slot, ms → count; and arrivals dropped
+    arrival_lags: tuple[tuple[int, int], ...] = ()
+    dropped: int = 0
 
     @property
     def total(self) -> RouteStats:

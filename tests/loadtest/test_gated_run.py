@@ -166,3 +166,35 @@ def test_spike_scenario_runs_five_times_the_users_in_the_middle(
     users = [s["users"] for s in json.loads((tmp_path / "report.json").read_text())["timeseries"]]
     assert max(users) == 10
     assert users[0] == 2
+
+
+def test_the_constant_rate_scenario_offers_its_rate_and_tells_server_time_from_client_delay(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "constant",
+            "--rate",
+            "40",
+            "--threshold",
+            "failure_ratio<0.01",
+            "--host",
+            platform_api.url,
+            "--duration",
+            "8s",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads((tmp_path / "report.json").read_text())
+    # the open model: 40 arrivals/s for 8 s whatever the latency (plus the user's start-up calls)
+    assert 280 <= report["total"]["requests"] <= 360, report["total"]
+    assert report["arrivals"]["dropped"] == 0
+    lag, server = report["arrivals"]["lag_ms"], report["server_side_ms"]
+    assert lag["p50"] <= lag["p95"] <= lag["p99"]
+    # the API's own time is part of what the client waited for
+    assert server["p50"] <= report["total"]["p50_ms"]
+    assert "server-side (Server-Timing): p50" in out and "arrival lag" in out
