@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -38,6 +38,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -56,9 +57,9 @@ from sloctl.masking import Masker, url_secrets
 
 from .audit import AuditLog, Caller, EventType
 from .breaker import BreakerOpenError, CircuitBreaker, Clock
-from .config import API_VERSION, DEPENDENCIES, TestbedConfig
+from .config import API_VERSION, DEPENDENCIES, DEPRECATED_VERSIONS, TestbedConfig
 from .metrics import PlatformMetrics
-from .problems import problem
+from .problems import REQUEST_ID, problem
 from .ratelimit import RateLimiter
 
 __all__ = ["ROUTES", "create_app", "make_tracer_provider"]
@@ -797,12 +798,27 @@ class PlatformMiddleware:
         scope.setdefault("state", {})["route"] = route
         method: str = scope["method"]
         dependency = ROUTE_DEPENDENCY.get(route, "none")
-        extra: list[tuple[bytes, bytes]] = [(b"api-version", API_VERSION.encode())]
+        request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        version, version_headers = negotiate_version(request_headers.get("api-version"))
+        extra: list[tuple[bytes, bytes]] = [(b"api-version", (version or API_VERSION).encode())]
+        extra += [(k.lower().encode(), v.encode()) for k, v in version_headers.items()]
         status = 500
-        with self.tracer.start_as_current_span(f"{method} {route}", kind=SpanKind.SERVER) as span:
+        # W3C trace context: a caller's traceparent (the collector's probe, a client) is
+        # continued, so that one trace spans the caller, the API and the database calls.
+        parent = _W3C.extract(request_headers)
+        with self.tracer.start_as_current_span(
+            f"{method} {route}", kind=SpanKind.SERVER, context=parent
+        ) as span:
+            request_id = format(span.get_span_context().trace_id, "032x")
+            token = REQUEST_ID.set(request_id)
+            extra.append((b"x-request-id", request_id.encode()))
             span.set_attribute("http.request.method", method)
             span.set_attribute("http.route", route)
             try:
+                if route.startswith("/v1/") and version is None:
+                    status = 400
+                    await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
+                    return
                 if route.startswith("/v1/"):
                     client = scope.get("client")
                     decision = self.limiter.check(client[0] if client else "unknown")
@@ -815,10 +831,10 @@ class PlatformMiddleware:
                             f"the rate limit is {self.limiter.rate:g} requests/s with bursts of "
                             f"{self.limiter.capacity}",
                             instance=scope["path"],
-                            headers={**headers, "API-Version": API_VERSION},
+                            headers=headers,
                         )
                         status = 429
-                        await response(scope, receive, send)
+                        await response(scope, receive, _with_headers(send, extra))
                         return
                     extra += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
@@ -835,12 +851,56 @@ class PlatformMiddleware:
 
                 await self.app(scope, receive, send_with_headers)
             finally:
+                REQUEST_ID.reset(token)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(route, method, str(status), dependency).inc()
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
+
+
+    @staticmethod
+    async def _refuse_version(
+        asked: str, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        supported = ", ".join([API_VERSION, *DEPRECATED_VERSIONS])
+        response = problem(
+            400,
+            "unsupported-version",
+            "Unsupported API version",
+            f"API-Version {asked[:40]!r} is not served; supported: {supported}",
+            instance=scope["path"],
+        )
+        await response(scope, receive, _with_headers(send, extra))
+
+
+_W3C = TraceContextTextMapPropagator()
+
+
+def _with_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def _http_date(unix: int) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(unix))
+
+
+def negotiate_version(asked: str | None) -> tuple[str | None, dict[str, str]]:
+    """The version to answer with (``None``: not served) and the headers that go with it: an
+    older version is served with ``Deprecation: @<unix>`` (RFC 9745) and ``Sunset`` (RFC 8594)."""
+    if asked is None or asked.strip() == API_VERSION:
+        return API_VERSION, {}
+    asked = asked.strip()
+    if asked in DEPRECATED_VERSIONS:
+        deprecated, sunset = DEPRECATED_VERSIONS[asked]
+        return asked, {"Deprecation": f"@{deprecated}", "Sunset": _http_date(sunset)}
+    return None, {}
 
 
 def _dsns(config: TestbedConfig) -> list[str]:

@@ -6,12 +6,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .breaker import BreakerSettings, default_timeouts
+from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 
-__all__ = ["API_VERSION", "DEPENDENCIES", "TestbedConfig", "default_pool_size"]
+__all__ = ["API_VERSION", "DEPENDENCIES", "DEPRECATED_VERSIONS", "TestbedConfig", "default_pool_size"]
 
 #: Date-based API version sent in the ``API-Version`` header of every response.
 API_VERSION = "2026-11-01"
+#: Older versions still served, each with its deprecation and sunset dates (Unix seconds):
+#: a client that asks for one gets ``Deprecation`` (RFC 9745) and ``Sunset`` (RFC 8594).
+DEPRECATED_VERSIONS: dict[str, tuple[int, int]] = {
+    "2025-06-01": (1780272000, 1798761600),  # deprecated 2026-06-01, sunset 2027-01-01
+}
 DEPENDENCIES = ("postgres", "redis", "mongodb")
 
 
@@ -34,6 +39,8 @@ class TestbedConfig:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     #: call timeouts per dependency; ``breaker.call_timeout`` is the default for others
     timeouts: tuple[tuple[str, float], ...] = tuple(sorted(default_timeouts().items()))
+    #: failure ratios that trip each dependency's breaker; ``breaker.failure_ratio`` for others
+    failure_ratios: tuple[tuple[str, float], ...] = tuple(sorted(default_failure_ratios().items()))
     rate_limit_per_second: float = 1000.0
     rate_limit_burst: int = 2000
     backup_dir: Path = Path("backups")
@@ -51,11 +58,14 @@ class TestbedConfig:
         for name, seconds in self.timeouts:
             if seconds <= 0:
                 raise ValueError(f"timeout of {name} must be positive, not {seconds}")
+        for name, ratio in self.failure_ratios:
+            if not 0 < ratio <= 1:
+                raise ValueError(f"failure ratio of {name} must be in (0, 1], not {ratio}")
 
     def breaker_for(self, dependency: str) -> BreakerSettings:
         timeout = dict(self.timeouts).get(dependency, self.breaker.call_timeout)
         return BreakerSettings(
-            failure_ratio=self.breaker.failure_ratio,
+            failure_ratio=dict(self.failure_ratios).get(dependency, self.breaker.failure_ratio),
             window_seconds=self.breaker.window_seconds,
             minimum_calls=self.breaker.minimum_calls,
             open_seconds=self.breaker.open_seconds,

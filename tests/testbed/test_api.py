@@ -115,6 +115,22 @@ def test_bad_input_is_a_problem_document(client: httpx.Client) -> None:
     assert (wrong_method.status_code, wrong_method.headers["content-type"]) == (405, PROBLEM)
 
 
+def test_an_old_api_version_is_served_with_deprecation_and_sunset_and_an_unknown_one_refused(
+    client: httpx.Client,
+) -> None:
+    current = client.get("/v1/cache/absent")
+    assert current.headers["API-Version"] == "2026-11-01"
+    assert "Deprecation" not in current.headers and "Sunset" not in current.headers
+    old = client.get("/v1/cache/absent", headers={"API-Version": "2025-06-01"})
+    assert old.headers["API-Version"] == "2025-06-01"
+    assert old.headers["Deprecation"] == "@1780272000"  # RFC 9745: 2026-06-01
+    assert old.headers["Sunset"] == "Fri, 01 Jan 2027 00:00:00 GMT"  # RFC 8594
+    unknown = client.get("/v1/cache/absent", headers={"API-Version": "1999-01-01"})
+    assert (unknown.status_code, unknown.headers["content-type"]) == (400, PROBLEM)
+    assert "2026-11-01, 2025-06-01" in unknown.json()["detail"]
+    assert unknown.json()["request_id"] == unknown.headers["X-Request-ID"]
+
+
 def test_project_list_pages_with_cursor_link_headers(client: httpx.Client) -> None:
     for i in range(5):
         client.post("/v1/projects", json={"name": f"page_{i}"})
@@ -184,6 +200,9 @@ def test_every_v1_response_carries_ratelimit_headers(client: httpx.Client) -> No
     r = client.get("/v1/cache/absent")
     assert r.headers["RateLimit-Policy"].startswith('"default";q=')
     assert r.headers["RateLimit"].startswith('"default";r=')
+    assert r.headers["RateLimit-Limit"] == "2000"
+    remaining, reset = r.headers["RateLimit-Remaining"], r.headers["RateLimit-Reset"]
+    assert r.headers["RateLimit"] == f'"default";r={remaining};t={reset}'
     assert "RateLimit" not in client.get("/healthz").headers
 
 
@@ -210,7 +229,8 @@ def test_rate_limited_requests_get_429_problem_with_retry_after(
         r = c.get("/v1/cache/x")
         assert r.status_code == 429
         assert r.headers["content-type"] == PROBLEM
-        assert int(r.headers["Retry-After"]) >= 1
+        assert 1 <= int(r.headers["Retry-After"]) <= int(r.headers["RateLimit-Reset"])
+        assert r.headers["RateLimit-Remaining"] == "0"
         assert r.headers["RateLimit"].startswith('"default";r=0;')
         assert 'code="429"' in c.get("/metrics").text
 
