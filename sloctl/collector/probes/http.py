@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 
 import httpx
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
@@ -32,6 +33,7 @@ from sloctl.egress import Egress, EgressDenied
 
 __all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
 
+_W3C = TraceContextTextMapPropagator()
 _LINK_RE = re.compile(r'^\s*<[^>]+>\s*(;\s*[a-zA-Z*]+\s*=\s*("[^"]*"|[^;,]+)\s*)+$')
 
 
@@ -155,7 +157,13 @@ class HttpProbe:
             await self._drop()
             self._client = self._new_client()
         try:
-            response = await self._client.request(t.http.method, t.url, extensions={"trace": trace})
+            # W3C trace context of the run's span: the API continues it, so one trace holds the
+            # probe's phases, the API's server span and its database calls.
+            headers: dict[str, str] = {}
+            _W3C.inject(headers)
+            response = await self._client.request(
+                t.http.method, t.url, headers=headers, extensions={"trace": trace}
+            )
             rec.current = None
             self._validate(response)
             return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
