@@ -14,8 +14,6 @@ operation is written to the audit log (:mod:`testbed.audit`).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import os
@@ -58,6 +56,7 @@ from sloctl.masking import Masker, url_secrets
 from .audit import AuditLog, Caller, EventType
 from .breaker import BreakerOpenError, CircuitBreaker, Clock
 from .config import API_VERSION, DEPENDENCIES, DEPRECATED_VERSIONS, TestbedConfig
+from .cursors import Direction, decode_cursor, encode_cursor
 from .metrics import PlatformMetrics
 from .problems import REQUEST_ID, problem
 from .ratelimit import RateLimiter
@@ -94,6 +93,13 @@ CREATE TABLE IF NOT EXISTS projects (
 """
 # Every statement once, so that what runs is what the audit log says ran (placeholders kept).
 SQL_LIST = "SELECT id, name, schema_name, created_at FROM projects WHERE id > %s ORDER BY id LIMIT %s"
+SQL_LIST_BEFORE = (
+    "SELECT id, name, schema_name, created_at FROM projects WHERE id < %s ORDER BY id DESC LIMIT %s"
+)
+# Offset pagination, for comparison only (benchmarks/pagination.py): the database reads and
+# throws away every row before the offset, so its cost grows with the depth.
+SQL_LIST_OFFSET = "SELECT id, name, schema_name, created_at FROM projects ORDER BY id LIMIT %s OFFSET %s"
+MAX_OFFSET = 10_000_000
 SQL_INSERT = (
     "INSERT INTO projects (name, schema_name) VALUES (%s, %s) RETURNING id, name, schema_name, created_at"
 )
@@ -176,6 +182,8 @@ class Dependencies:
         )
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
+        #: signs pagination cursors (testbed.cursors)
+        self.cursor_key = config.cursor_key or os.urandom(32)
         self._export_pool_gauges()
 
     def _export_pool_gauges(self) -> None:
@@ -359,21 +367,6 @@ async def _guarded(request: Request, dependency: str, fn: Callable[[], Awaitable
         )
 
 
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("cursor is not valid") from exc
-    after = _int_param(raw[3:], 0, MAX_INT64) if raw.startswith("id:") else None
-    if after is None:
-        raise ValueError("cursor is not valid")
-    return after
-
-
 def _project(row: tuple[Any, ...]) -> dict[str, object]:
     return {"id": row[0], "name": row[1], "schema": row[2], "created_at": row[3].isoformat()}
 
@@ -440,32 +433,62 @@ def _document_problem(value: object, depth: int = 0) -> str | None:
 
 
 async def list_projects(request: Request) -> Response:
-    config = _deps(request).config
+    """Cursor pagination (``cursor``: opaque, signed; ``Link`` first/next/prev), or ``offset``
+    for comparison; not both."""
+    deps = _deps(request)
+    config = deps.config
     raw_limit = request.query_params.get("limit")
     limit = config.page_size_default if raw_limit is None else _int_param(raw_limit, 1, config.page_size_max)
     if limit is None:
         return _bad_request(
             f"limit must be a whole number from 1 to {config.page_size_max}", request.url.path
         )
-    try:
-        after = _decode_cursor(request.query_params["cursor"]) if "cursor" in request.query_params else 0
-    except ValueError as exc:
-        return _bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
+    raw_offset = request.query_params.get("offset")
+    offset = None if raw_offset is None else _int_param(raw_offset, 0, MAX_OFFSET)
+    if raw_offset is not None and offset is None:
+        return _bad_request(f"offset must be a whole number from 0 to {MAX_OFFSET}", request.url.path)
+    direction: Direction = "after"
+    position = 0
+    if "cursor" in request.query_params:
+        if offset is not None:
+            return _bad_request("give cursor or offset, not both", request.url.path)
+        try:
+            direction, position = decode_cursor(request.query_params["cursor"], deps.cursor_key)
+        except ValueError as exc:
+            return _bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
 
     async def run() -> Response:
-        async with _deps(request).pg() as conn:
-            with _audited(request, "postgresql", "select", SQL_LIST, "projects"):
-                cur = await conn.execute(SQL_LIST, (after, limit + 1))
-                rows = await cur.fetchall()
-        items = [_project(r) for r in rows[:limit]]
-        headers: dict[str, str] = {}
-        links = [f'</v1/projects?limit={limit}>; rel="first"']
-        if len(rows) > limit:
-            links.append(
-                f'</v1/projects?limit={limit}&cursor={_encode_cursor(rows[limit - 1][0])}>; rel="next"'
-            )
-        headers["Link"] = ", ".join(links)
-        return _json({"items": items}, headers=headers)
+        async with deps.pg() as conn:
+            if offset is not None:
+                with _audited(request, "postgresql", "select", SQL_LIST_OFFSET, "projects"):
+                    cur = await conn.execute(SQL_LIST_OFFSET, (limit + 1, offset))
+                    rows = await cur.fetchall()
+            elif direction == "before":
+                with _audited(request, "postgresql", "select", SQL_LIST_BEFORE, "projects"):
+                    cur = await conn.execute(SQL_LIST_BEFORE, (position, limit + 1))
+                    rows = list(reversed(await cur.fetchall()))
+            else:
+                with _audited(request, "postgresql", "select", SQL_LIST, "projects"):
+                    cur = await conn.execute(SQL_LIST, (position, limit + 1))
+                    rows = await cur.fetchall()
+        more = len(rows) > limit
+        page = (rows[1:] if direction == "before" else rows[:limit]) if more else rows
+        items = [_project(r) for r in page]
+        base = f"/v1/projects?limit={limit}"
+        links = [f'<{base}>; rel="first"']
+        if offset is not None:
+            if more:
+                links.append(f'<{base}&offset={offset + limit}>; rel="next"')
+            if offset > 0:
+                links.append(f'<{base}&offset={max(0, offset - limit)}>; rel="prev"')
+        elif page:
+            key = deps.cursor_key
+            # after a backwards page the rows after it exist (we came from them)
+            if more or direction == "before":
+                links.append(f'<{base}&cursor={encode_cursor("after", page[-1][0], key)}>; rel="next"')
+            if position > 0 and (direction == "after" or more):
+                links.append(f'<{base}&cursor={encode_cursor("before", page[0][0], key)}>; rel="prev"')
+        return _json({"items": items}, headers={"Link": ", ".join(links)})
 
     return await _guarded(request, "postgres", run)
 
@@ -858,7 +881,6 @@ class PlatformMiddleware:
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(route, method, str(status), dependency).inc()
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
-
 
     @staticmethod
     async def _refuse_version(

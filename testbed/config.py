@@ -48,6 +48,8 @@ class TestbedConfig:
     page_size_default: int = 20
     page_size_max: int = 100
     otlp_endpoint: str | None = None
+    #: HMAC key of pagination cursors; None: random per process (cursors die with it)
+    cursor_key: bytes | None = None
     service_name: str = "platform-api"
 
     def __post_init__(self) -> None:

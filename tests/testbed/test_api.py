@@ -150,6 +150,38 @@ def test_project_list_pages_with_cursor_link_headers(client: httpx.Client) -> No
     assert len(seen) == len(set(seen)) >= 5
 
 
+def test_prev_links_walk_back_the_pages_next_links_walked(client: httpx.Client) -> None:
+    for i in range(7):
+        client.post("/v1/projects", json={"name": f"walk_{i}"})
+    forward: list[list[int]] = []
+    r = client.get("/v1/projects?limit=3")
+    assert "prev" not in r.links  # the first page has none
+    for _ in range(2):  # pages 1 and 2 (7 projects at least: a third page exists)
+        forward.append([p["id"] for p in r.json()["items"]])
+        r = client.get(r.links["next"]["url"])
+    back = [p["id"] for p in client.get(r.links["prev"]["url"]).json()["items"]]
+    assert back == forward[-1]
+    again = client.get(client.get(r.links["prev"]["url"]).links["prev"]["url"])
+    assert [p["id"] for p in again.json()["items"]] == forward[-2]
+    assert [p["id"] for p in client.get(again.links["next"]["url"]).json()["items"]] == forward[-1]
+
+
+def test_a_tampered_cursor_is_a_400_and_offset_pages_agree_with_cursor_pages(client: httpx.Client) -> None:
+    for i in range(4):
+        client.post("/v1/projects", json={"name": f"tamper_{i}"})
+    first = client.get("/v1/projects?limit=2")
+    cursor = first.links["next"]["url"].split("cursor=")[1]
+    forged = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    bad = client.get(f"/v1/projects?limit=2&cursor={forged}")
+    assert (bad.status_code, bad.headers["content-type"]) == (400, PROBLEM)
+    by_cursor = client.get(first.links["next"]["url"]).json()["items"]
+    by_offset = client.get("/v1/projects?limit=2&offset=2")
+    assert by_offset.json()["items"] == by_cursor
+    assert by_offset.links["prev"]["url"].endswith("offset=0")
+    both = client.get(f"/v1/projects?limit=2&offset=2&cursor={cursor}")
+    assert both.status_code == 400
+
+
 def test_backup_dumps_the_project_schema_and_counts_the_outcome(client: httpx.Client, api: ApiServer) -> None:
     project = client.post("/v1/projects", json={"name": "billing"}).json()
     before = value(client, "platform_operations_total", operation="backup", outcome="success")
