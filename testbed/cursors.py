@@ -42,8 +42,9 @@ def decode_cursor(cursor: str, key: bytes) -> tuple[Direction, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except (binascii.Error, ValueError) as exc:
         raise ValueError("cursor is not valid") from exc
-    payload, dot, mac = raw.rpartition(b".")
-    if not dot or len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(payload, key)):
+    # The MAC is binary and may hold a '.': split by length, not by the separator.
+    payload, dot, mac = raw[: -_MAC_BYTES - 1], raw[-_MAC_BYTES - 1 : -_MAC_BYTES], raw[-_MAC_BYTES:]
+    if dot != b"." or len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(payload, key)):
         raise ValueError("cursor is not valid")
     kind, _, number = payload.decode("ascii", errors="replace").partition(":")
     direction: Direction | None = {"a": "after", "b": "before"}.get(kind)  # type: ignore[assignment]
