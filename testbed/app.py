@@ -58,6 +58,7 @@ from .breaker import BreakerOpenError, CircuitBreaker, Clock
 from .config import API_VERSION, DEPENDENCIES, DEPRECATED_VERSIONS, TestbedConfig
 from .cursors import Direction, decode_cursor, encode_cursor
 from .metrics import PlatformMetrics
+from .openapi import openapi_document
 from .problems import REQUEST_ID, problem
 from .ratelimit import RateLimiter
 
@@ -75,6 +76,7 @@ ROUTE_DEPENDENCY: dict[str, str] = {
     "/v1/documents/{document_id}": "mongodb",
     "/healthz": "none",
     "/metrics": "none",
+    "/openapi.json": "none",
 }
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CACHE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -769,6 +771,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "breakers": {d: b.state.label for d, b in deps.breakers.items()}})
 
 
+async def openapi_endpoint(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
 async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(_deps(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -785,6 +791,7 @@ ROUTES = [
     Route("/v1/documents/{document_id}", get_document, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi_endpoint, methods=["GET"]),
 ]
 
 
