@@ -166,7 +166,7 @@ class Dependencies:
         redis_timeout = config.breaker_for("redis").call_timeout
         self.redis_pool = aioredis.BlockingConnectionPool.from_url(
             config.redis_url,
-            max_connections=config.pool_size,
+            max_connections=config.pool_max("redis"),
             timeout=redis_timeout,
             socket_timeout=redis_timeout,
             socket_connect_timeout=redis_timeout,
@@ -176,7 +176,9 @@ class Dependencies:
         mongo_ms = int(config.breaker_for("mongodb").call_timeout * 1000)
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             config.mongodb_uri,
-            maxPoolSize=config.pool_size,
+            minPoolSize=config.document_pool[0],
+            maxPoolSize=config.pool_max("mongodb"),
+            maxIdleTimeMS=int(config.pool_idle_seconds * 1000),
             serverSelectionTimeoutMS=mongo_ms,
             connectTimeoutMS=mongo_ms,
             appname="platform-api",
@@ -189,10 +191,9 @@ class Dependencies:
         self._export_pool_gauges()
 
     def _export_pool_gauges(self) -> None:
-        size = self.config.pool_size
         for dep in DEPENDENCIES:
             self.metrics.init_dependency(dep)
-            self.metrics.pool_size.labels(dep).set(size)
+            self.metrics.pool_size.labels(dep).set(self.config.pool_max(dep))
 
         def pg_in_use() -> float:
             stats = self.pg_pool.get_stats()
@@ -210,10 +211,10 @@ class Dependencies:
             self.metrics.pool_waiting.labels(dep).set_function(self._waiting_reader(dep))
 
     def _in_use_reader(self, dep: str) -> Callable[[], float]:
-        return lambda: float(min(self.in_flight[dep], self.config.pool_size))
+        return lambda: float(min(self.in_flight[dep], self.config.pool_max(dep)))
 
     def _waiting_reader(self, dep: str) -> Callable[[], float]:
-        return lambda: float(max(0, self.in_flight[dep] - self.config.pool_size))
+        return lambda: float(max(0, self.in_flight[dep] - self.config.pool_max(dep)))
 
     async def open(self) -> None:
         await self.pg_pool.open(wait=False)

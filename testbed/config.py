@@ -35,7 +35,12 @@ class TestbedConfig:
     mongodb_uri: str
     #: direct PostgreSQL (not PgBouncer) for pg_dump, which needs a session
     postgres_direct_dsn: str | None = None
+    #: PostgreSQL's pool (through PgBouncer): the plan's (cores × 2) + spindles
     pool_size: int = field(default_factory=default_pool_size)
+    #: Redis and MongoDB pools: the plan's 10 to 100 connections, idle ones closed after 30 s
+    #: (redis-py keeps no minimum and closes no idle connection: for Redis only the maximum holds)
+    document_pool: tuple[int, int] = (10, 100)
+    pool_idle_seconds: float = 30.0
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     #: call timeouts per dependency; ``breaker.call_timeout`` is the default for others
     timeouts: tuple[tuple[str, float], ...] = tuple(sorted(default_timeouts().items()))
@@ -55,6 +60,9 @@ class TestbedConfig:
     def __post_init__(self) -> None:
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, not {self.pool_size}")
+        low, high = self.document_pool
+        if not 0 <= low <= high or high < 1:
+            raise ValueError(f"document_pool must be (min, max), 0 <= min <= max, not {self.document_pool}")
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:
@@ -63,6 +71,9 @@ class TestbedConfig:
         for name, ratio in self.failure_ratios:
             if not 0 < ratio <= 1:
                 raise ValueError(f"failure ratio of {name} must be in (0, 1], not {ratio}")
+
+    def pool_max(self, dependency: str) -> int:
+        return self.pool_size if dependency == "postgres" else self.document_pool[1]
 
     def breaker_for(self, dependency: str) -> BreakerSettings:
         timeout = dict(self.timeouts).get(dependency, self.breaker.call_timeout)
