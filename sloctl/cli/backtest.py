@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -169,7 +170,25 @@ def _run(args: argparse.Namespace) -> int:
                 continue
             print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
             began = time.monotonic()
-            results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
+            try:
+                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
+            except subprocess.TimeoutExpired as exc:
+                tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
+                print(
+                    f"sloctl backtest: {slo.id}: {tool} did not finish within {exc.timeout:g} s (the machine"
+                    " may be overloaded, or pick fewer scenarios with --scenario); no verdict",
+                    file=sys.stderr,
+                )
+                return 1
+            except subprocess.CalledProcessError as exc:
+                detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [
+                    "no output"
+                ]
+                print(
+                    f"sloctl backtest: {slo.id}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"{progress}: done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     if args.report:
         args.report.write_text(render_html(results))

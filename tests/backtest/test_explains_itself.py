@@ -104,3 +104,19 @@ def test_a_broken_page_rule_exits_1_naming_the_slo_scenario_and_tier(
         re.MULTILINE,
     ), err
     assert "tier page_slow" not in err  # the other tiers still meet their design
+
+
+def test_a_tool_that_times_out_is_a_message_naming_the_slo_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def overloaded(*args: object, **kwargs: object) -> list[object]:
+        # what promtool's backfill raised on this 2-core machine at load average 20
+        raise subprocess.TimeoutExpired(["/usr/bin/promtool", "tsdb", "create-blocks-from", "rules"], 600)
+
+    monkeypatch.setattr(backtest_run, "run_scenarios", overloaded)
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(_spec("99.9"))
+    assert main(["backtest", str(spec), "--scenario", "full_outage"]) == 1
+    err = capsys.readouterr().err
+    assert "sloctl backtest: shop-availability: promtool did not finish within 600 s" in err
+    assert "Traceback" not in err
