@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from .breaker import BreakerSettings, default_timeouts
+from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 from .config import TestbedConfig, default_pool_size
 
 #: flag → environment variable that may hold it instead (secrets stay out of ``ps``)
@@ -47,10 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--breaker-open-seconds", type=float, default=BreakerSettings.open_seconds)
     p.add_argument("--breaker-window-seconds", type=float, default=BreakerSettings.window_seconds)
     p.add_argument("--breaker-minimum-calls", type=int, default=BreakerSettings.minimum_calls)
-    p.add_argument("--breaker-failure-ratio", type=float, default=BreakerSettings.failure_ratio)
     p.add_argument("--default-timeout", type=float, default=BreakerSettings.call_timeout)
     for dep, seconds in default_timeouts().items():
         p.add_argument(f"--{dep}-timeout", type=float, default=seconds)
+    for dep, ratio in default_failure_ratios().items():
+        p.add_argument(
+            f"--{dep}-failure-ratio",
+            type=float,
+            default=ratio,
+            help=f"share of failed {dep} calls in the window that opens its breaker (default {ratio:g})",
+        )
     p.add_argument("--rate-limit", type=float, default=1000.0, help="requests/s per client")
     p.add_argument("--rate-burst", type=int, default=2000)
     p.add_argument("--backup-dir", type=Path, default=Path("backups"))
@@ -69,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="a reverse proxy (address or CIDR) whose X-Forwarded-For is believed; repeatable."
         " Without one the header is ignored: any client could name itself anyone (rate limit)",
+    )
+    p.add_argument(
+        "--keep-alive",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="close an idle keep-alive connection after this long (uvicorn's default: 5)",
     )
     p.add_argument("--log-level", default="warning")
     return p
@@ -102,13 +115,15 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         mongodb_uri=args.mongodb_uri,
         pool_size=args.pool_size,
         breaker=BreakerSettings(
-            failure_ratio=args.breaker_failure_ratio,
             window_seconds=args.breaker_window_seconds,
             minimum_calls=args.breaker_minimum_calls,
             open_seconds=args.breaker_open_seconds,
             call_timeout=args.default_timeout,
         ),
         timeouts=tuple(sorted((dep, float(getattr(args, f"{dep}_timeout"))) for dep in default_timeouts())),
+        failure_ratios=tuple(
+            sorted((dep, float(getattr(args, f"{dep}_failure_ratio"))) for dep in default_failure_ratios())
+        ),
         rate_limit_per_second=args.rate_limit,
         rate_limit_burst=args.rate_burst,
         backup_dir=args.backup_dir,
@@ -145,6 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            timeout_keep_alive=args.keep_alive,
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on loopback that is
             # every client, and a spoofed header per request would dodge the rate limit.
             proxy_headers=bool(args.trusted_proxy),

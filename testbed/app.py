@@ -14,15 +14,13 @@ operation is written to the audit log (:mod:`testbed.audit`).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import os
 import re
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -38,6 +36,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -57,9 +56,11 @@ from sloctl.masking import Masker, url_secrets
 
 from .audit import AuditLog, Caller, EventType
 from .breaker import BreakerOpenError, CircuitBreaker, Clock
-from .config import API_VERSION, DEPENDENCIES, TestbedConfig
+from .config import API_VERSION, DEPENDENCIES, DEPRECATED_VERSIONS, TestbedConfig
+from .cursors import Direction, decode_cursor, encode_cursor
 from .metrics import PlatformMetrics
-from .problems import problem
+from .openapi import openapi_document
+from .problems import REQUEST_ID, problem
 from .ratelimit import RateLimiter
 
 __all__ = ["ROUTES", "create_app", "make_tracer_provider"]
@@ -85,6 +86,13 @@ CREATE TABLE IF NOT EXISTS projects (
 """
 # Every statement once, so that what runs is what the audit log says ran (placeholders kept).
 SQL_LIST = "SELECT id, name, schema_name, created_at FROM projects WHERE id > %s ORDER BY id LIMIT %s"
+SQL_LIST_BEFORE = (
+    "SELECT id, name, schema_name, created_at FROM projects WHERE id < %s ORDER BY id DESC LIMIT %s"
+)
+# Offset pagination, for comparison only (benchmarks/pagination.py): the database reads and
+# throws away every row before the offset, so its cost grows with the depth.
+SQL_LIST_OFFSET = "SELECT id, name, schema_name, created_at FROM projects ORDER BY id LIMIT %s OFFSET %s"
+MAX_OFFSET = 10_000_000
 SQL_INSERT = (
     "INSERT INTO projects (name, schema_name) VALUES (%s, %s) RETURNING id, name, schema_name, created_at"
 )
@@ -92,6 +100,8 @@ SQL_SCHEMA = "CREATE SCHEMA {}"
 SQL_ITEMS = "CREATE TABLE {}.items (id bigserial PRIMARY KEY, body jsonb NOT NULL)"
 SQL_GET = "SELECT id, name, schema_name, created_at FROM projects WHERE id = %s"
 SQL_SCHEMA_OF = "SELECT schema_name FROM projects WHERE id = %s"
+SQL_DELETE = "DELETE FROM projects WHERE id = %s RETURNING schema_name"
+SQL_DROP = "DROP SCHEMA {} CASCADE"
 DUMP = "pg_dump --schema=%s --no-owner"
 
 
@@ -147,7 +157,7 @@ class Dependencies:
         redis_timeout = config.breaker_for("redis").call_timeout
         self.redis_pool = aioredis.BlockingConnectionPool.from_url(
             config.redis_url,
-            max_connections=config.pool_size,
+            max_connections=config.pool_max("redis"),
             timeout=redis_timeout,
             socket_timeout=redis_timeout,
             socket_connect_timeout=redis_timeout,
@@ -157,7 +167,9 @@ class Dependencies:
         mongo_ms = int(config.breaker_for("mongodb").call_timeout * 1000)
         self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             config.mongodb_uri,
-            maxPoolSize=config.pool_size,
+            minPoolSize=config.document_pool[0],
+            maxPoolSize=config.pool_max("mongodb"),
+            maxIdleTimeMS=int(config.pool_idle_seconds * 1000),
             serverSelectionTimeoutMS=mongo_ms,
             connectTimeoutMS=mongo_ms,
             appname="platform-api",
@@ -165,13 +177,14 @@ class Dependencies:
         )
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
+        #: signs pagination cursors (testbed.cursors)
+        self.cursor_key = config.cursor_key or os.urandom(32)
         self._export_pool_gauges()
 
     def _export_pool_gauges(self) -> None:
-        size = self.config.pool_size
         for dep in DEPENDENCIES:
             self.metrics.init_dependency(dep)
-            self.metrics.pool_size.labels(dep).set(size)
+            self.metrics.pool_size.labels(dep).set(self.config.pool_max(dep))
 
         def pg_in_use() -> float:
             stats = self.pg_pool.get_stats()
@@ -189,10 +202,10 @@ class Dependencies:
             self.metrics.pool_waiting.labels(dep).set_function(self._waiting_reader(dep))
 
     def _in_use_reader(self, dep: str) -> Callable[[], float]:
-        return lambda: float(min(self.in_flight[dep], self.config.pool_size))
+        return lambda: float(min(self.in_flight[dep], self.config.pool_max(dep)))
 
     def _waiting_reader(self, dep: str) -> Callable[[], float]:
-        return lambda: float(max(0, self.in_flight[dep] - self.config.pool_size))
+        return lambda: float(max(0, self.in_flight[dep] - self.config.pool_max(dep)))
 
     async def open(self) -> None:
         await self.pg_pool.open(wait=False)
@@ -348,21 +361,6 @@ async def _guarded(request: Request, dependency: str, fn: Callable[[], Awaitable
         )
 
 
-def _encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError) as exc:
-        raise ValueError("cursor is not valid") from exc
-    after = _int_param(raw[3:], 0, MAX_INT64) if raw.startswith("id:") else None
-    if after is None:
-        raise ValueError("cursor is not valid")
-    return after
-
-
 def _project(row: tuple[Any, ...]) -> dict[str, object]:
     return {"id": row[0], "name": row[1], "schema": row[2], "created_at": row[3].isoformat()}
 
@@ -429,32 +427,62 @@ def _document_problem(value: object, depth: int = 0) -> str | None:
 
 
 async def list_projects(request: Request) -> Response:
-    config = _deps(request).config
+    """Cursor pagination (``cursor``: opaque, signed; ``Link`` first/next/prev), or ``offset``
+    for comparison; not both."""
+    deps = _deps(request)
+    config = deps.config
     raw_limit = request.query_params.get("limit")
     limit = config.page_size_default if raw_limit is None else _int_param(raw_limit, 1, config.page_size_max)
     if limit is None:
         return _bad_request(
             f"limit must be a whole number from 1 to {config.page_size_max}", request.url.path
         )
-    try:
-        after = _decode_cursor(request.query_params["cursor"]) if "cursor" in request.query_params else 0
-    except ValueError as exc:
-        return _bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
+    raw_offset = request.query_params.get("offset")
+    offset = None if raw_offset is None else _int_param(raw_offset, 0, MAX_OFFSET)
+    if raw_offset is not None and offset is None:
+        return _bad_request(f"offset must be a whole number from 0 to {MAX_OFFSET}", request.url.path)
+    direction: Direction = "after"
+    position = 0
+    if "cursor" in request.query_params:
+        if offset is not None:
+            return _bad_request("give cursor or offset, not both", request.url.path)
+        try:
+            direction, position = decode_cursor(request.query_params["cursor"], deps.cursor_key)
+        except ValueError as exc:
+            return _bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
 
     async def run() -> Response:
-        async with _deps(request).pg() as conn:
-            with _audited(request, "postgresql", "select", SQL_LIST, "projects"):
-                cur = await conn.execute(SQL_LIST, (after, limit + 1))
-                rows = await cur.fetchall()
-        items = [_project(r) for r in rows[:limit]]
-        headers: dict[str, str] = {}
-        links = [f'</v1/projects?limit={limit}>; rel="first"']
-        if len(rows) > limit:
-            links.append(
-                f'</v1/projects?limit={limit}&cursor={_encode_cursor(rows[limit - 1][0])}>; rel="next"'
-            )
-        headers["Link"] = ", ".join(links)
-        return _json({"items": items}, headers=headers)
+        async with deps.pg() as conn:
+            if offset is not None:
+                with _audited(request, "postgresql", "select", SQL_LIST_OFFSET, "projects"):
+                    cur = await conn.execute(SQL_LIST_OFFSET, (limit + 1, offset))
+                    rows = await cur.fetchall()
+            elif direction == "before":
+                with _audited(request, "postgresql", "select", SQL_LIST_BEFORE, "projects"):
+                    cur = await conn.execute(SQL_LIST_BEFORE, (position, limit + 1))
+                    rows = list(reversed(await cur.fetchall()))
+            else:
+                with _audited(request, "postgresql", "select", SQL_LIST, "projects"):
+                    cur = await conn.execute(SQL_LIST, (position, limit + 1))
+                    rows = await cur.fetchall()
+        more = len(rows) > limit
+        page = (rows[1:] if direction == "before" else rows[:limit]) if more else rows
+        items = [_project(r) for r in page]
+        base = f"/v1/projects?limit={limit}"
+        links = [f'<{base}>; rel="first"']
+        if offset is not None:
+            if more:
+                links.append(f'<{base}&offset={offset + limit}>; rel="next"')
+            if offset > 0:
+                links.append(f'<{base}&offset={max(0, offset - limit)}>; rel="prev"')
+        elif page:
+            key = deps.cursor_key
+            # after a backwards page the rows after it exist (we came from them)
+            if more or direction == "before":
+                links.append(f'<{base}&cursor={encode_cursor("after", page[-1][0], key)}>; rel="next"')
+            if position > 0 and (direction == "after" or more):
+                links.append(f'<{base}&cursor={encode_cursor("before", page[0][0], key)}>; rel="prev"')
+        return _json({"items": items}, headers={"Link": ", ".join(links)})
 
     return await _guarded(request, "postgres", run)
 
@@ -513,6 +541,26 @@ async def get_project(request: Request) -> Response:
         if row is None:
             raise ClientProblem(404, "not-found", "Not found", "project does not exist")
         return _json(_project(row))
+
+    return await _guarded(request, "postgres", run)
+
+
+async def delete_project(request: Request) -> Response:
+    """Deprovision: the project's row and its schema go in one transaction."""
+    project_id = _project_id(request)
+    if project_id is None:
+        return _not_found("project", request.url.path)
+
+    async def run() -> Response:
+        async with _deps(request).pg() as conn, conn.transaction():
+            with _audited(request, "postgresql", "delete", SQL_DELETE, "projects", "deletion"):
+                cur = await conn.execute(SQL_DELETE, (project_id,))
+                row = await cur.fetchone()
+            if row is None:
+                raise ClientProblem(404, "not-found", "Not found", "project does not exist")
+            with _audited(request, "postgresql", "drop", SQL_DROP, "schema", "deletion"):
+                await conn.execute(sql.SQL(SQL_DROP).format(sql.Identifier(str(row[0]))))
+        return Response(status_code=204)
 
     return await _guarded(request, "postgres", run)
 
@@ -715,6 +763,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "breakers": {d: b.state.label for d, b in deps.breakers.items()}})
 
 
+async def openapi_endpoint(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
 async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(_deps(request).metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -723,6 +775,7 @@ ROUTES = [
     Route("/v1/projects", list_projects, methods=["GET"]),
     Route("/v1/projects", create_project, methods=["POST"]),
     Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
+    Route("/v1/projects/{project_id}", delete_project, methods=["DELETE"]),
     Route("/v1/projects/{project_id}/backups", create_backup, methods=["POST"]),
     Route("/v1/cache/{key}", get_cache, methods=["GET"]),
     Route("/v1/cache/{key}", put_cache, methods=["PUT"]),
@@ -730,6 +783,7 @@ ROUTES = [
     Route("/v1/documents/{document_id}", get_document, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics_endpoint, methods=["GET"]),
+    Route("/openapi.json", openapi_endpoint, methods=["GET"]),
 ]
 
 
@@ -766,12 +820,27 @@ class PlatformMiddleware:
         scope.setdefault("state", {})["route"] = route
         method: str = scope["method"]
         dependency = ROUTE_DEPENDENCY.get(route, "none")
-        extra: list[tuple[bytes, bytes]] = [(b"api-version", API_VERSION.encode())]
+        request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        version, version_headers = negotiate_version(request_headers.get("api-version"))
+        extra: list[tuple[bytes, bytes]] = [(b"api-version", (version or API_VERSION).encode())]
+        extra += [(k.lower().encode(), v.encode()) for k, v in version_headers.items()]
         status = 500
-        with self.tracer.start_as_current_span(f"{method} {route}", kind=SpanKind.SERVER) as span:
+        # W3C trace context: a caller's traceparent (the collector's probe, a client) is
+        # continued, so that one trace spans the caller, the API and the database calls.
+        parent = _W3C.extract(request_headers)
+        with self.tracer.start_as_current_span(
+            f"{method} {route}", kind=SpanKind.SERVER, context=parent
+        ) as span:
+            request_id = format(span.get_span_context().trace_id, "032x")
+            token = REQUEST_ID.set(request_id)
+            extra.append((b"x-request-id", request_id.encode()))
             span.set_attribute("http.request.method", method)
             span.set_attribute("http.route", route)
             try:
+                if route.startswith("/v1/") and version is None:
+                    status = 400
+                    await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
+                    return
                 if route.startswith("/v1/"):
                     client = scope.get("client")
                     decision = self.limiter.check(client[0] if client else "unknown")
@@ -784,10 +853,10 @@ class PlatformMiddleware:
                             f"the rate limit is {self.limiter.rate:g} requests/s with bursts of "
                             f"{self.limiter.capacity}",
                             instance=scope["path"],
-                            headers={**headers, "API-Version": API_VERSION},
+                            headers=headers,
                         )
                         status = 429
-                        await response(scope, receive, send)
+                        await response(scope, receive, _with_headers(send, extra))
                         return
                     extra += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
@@ -804,12 +873,55 @@ class PlatformMiddleware:
 
                 await self.app(scope, receive, send_with_headers)
             finally:
+                REQUEST_ID.reset(token)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(route, method, str(status), dependency).inc()
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
+
+    @staticmethod
+    async def _refuse_version(
+        asked: str, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        supported = ", ".join([API_VERSION, *DEPRECATED_VERSIONS])
+        response = problem(
+            400,
+            "unsupported-version",
+            "Unsupported API version",
+            f"API-Version {asked[:40]!r} is not served; supported: {supported}",
+            instance=scope["path"],
+        )
+        await response(scope, receive, _with_headers(send, extra))
+
+
+_W3C = TraceContextTextMapPropagator()
+
+
+def _with_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def _http_date(unix: int) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(unix))
+
+
+def negotiate_version(asked: str | None) -> tuple[str | None, dict[str, str]]:
+    """The version to answer with (``None``: not served) and the headers that go with it: an
+    older version is served with ``Deprecation: @<unix>`` (RFC 9745) and ``Sunset`` (RFC 8594)."""
+    if asked is None or asked.strip() == API_VERSION:
+        return API_VERSION, {}
+    asked = asked.strip()
+    if asked in DEPRECATED_VERSIONS:
+        deprecated, sunset = DEPRECATED_VERSIONS[asked]
+        return asked, {"Deprecation": f"@{deprecated}", "Sunset": _http_date(sunset)}
+    return None, {}
 
 
 def _dsns(config: TestbedConfig) -> list[str]:

@@ -28,6 +28,7 @@ __all__ = [
     "Clock",
     "Listener",
     "State",
+    "default_failure_ratios",
     "default_timeouts",
 ]
 
@@ -45,6 +46,12 @@ State = BreakerState
 def default_timeouts() -> dict[str, float]:
     """The plan's call timeouts per dependency (seconds); others get ``default_timeout``."""
     return {"postgres": 5.0, "mongodb": 10.0, "redis": 1.0}
+
+
+def default_failure_ratios() -> dict[str, float]:
+    """The plan's per-database trip thresholds: the share of failed calls in the window that
+    opens the breaker (a cache may fail more often before the API stops calling it)."""
+    return {"postgres": 0.5, "mongodb": 0.6, "redis": 0.7}
 
 
 @dataclass(frozen=True)

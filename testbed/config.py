@@ -6,12 +6,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .breaker import BreakerSettings, default_timeouts
+from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 
-__all__ = ["API_VERSION", "DEPENDENCIES", "TestbedConfig", "default_pool_size"]
+__all__ = ["API_VERSION", "DEPENDENCIES", "DEPRECATED_VERSIONS", "TestbedConfig", "default_pool_size"]
 
 #: Date-based API version sent in the ``API-Version`` header of every response.
 API_VERSION = "2026-11-01"
+#: Older versions still served, each with its deprecation and sunset dates (Unix seconds):
+#: a client that asks for one gets ``Deprecation`` (RFC 9745) and ``Sunset`` (RFC 8594).
+DEPRECATED_VERSIONS: dict[str, tuple[int, int]] = {
+    "2025-06-01": (1780272000, 1798761600),  # deprecated 2026-06-01, sunset 2027-01-01
+}
 DEPENDENCIES = ("postgres", "redis", "mongodb")
 
 
@@ -30,10 +35,17 @@ class TestbedConfig:
     mongodb_uri: str
     #: direct PostgreSQL (not PgBouncer) for pg_dump, which needs a session
     postgres_direct_dsn: str | None = None
+    #: PostgreSQL's pool (through PgBouncer): the plan's (cores × 2) + spindles
     pool_size: int = field(default_factory=default_pool_size)
+    #: Redis and MongoDB pools: the plan's 10 to 100 connections, idle ones closed after 30 s
+    #: (redis-py keeps no minimum and closes no idle connection: for Redis only the maximum holds)
+    document_pool: tuple[int, int] = (10, 100)
+    pool_idle_seconds: float = 30.0
     breaker: BreakerSettings = field(default_factory=BreakerSettings)
     #: call timeouts per dependency; ``breaker.call_timeout`` is the default for others
     timeouts: tuple[tuple[str, float], ...] = tuple(sorted(default_timeouts().items()))
+    #: failure ratios that trip each dependency's breaker; ``breaker.failure_ratio`` for others
+    failure_ratios: tuple[tuple[str, float], ...] = tuple(sorted(default_failure_ratios().items()))
     rate_limit_per_second: float = 1000.0
     rate_limit_burst: int = 2000
     backup_dir: Path = Path("backups")
@@ -41,21 +53,32 @@ class TestbedConfig:
     page_size_default: int = 20
     page_size_max: int = 100
     otlp_endpoint: str | None = None
+    #: HMAC key of pagination cursors; None: random per process (cursors die with it)
+    cursor_key: bytes | None = None
     service_name: str = "platform-api"
 
     def __post_init__(self) -> None:
         if self.pool_size < 1:
             raise ValueError(f"pool_size must be at least 1, not {self.pool_size}")
+        low, high = self.document_pool
+        if not 0 <= low <= high or high < 1:
+            raise ValueError(f"document_pool must be (min, max), 0 <= min <= max, not {self.document_pool}")
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:
             if seconds <= 0:
                 raise ValueError(f"timeout of {name} must be positive, not {seconds}")
+        for name, ratio in self.failure_ratios:
+            if not 0 < ratio <= 1:
+                raise ValueError(f"failure ratio of {name} must be in (0, 1], not {ratio}")
+
+    def pool_max(self, dependency: str) -> int:
+        return self.pool_size if dependency == "postgres" else self.document_pool[1]
 
     def breaker_for(self, dependency: str) -> BreakerSettings:
         timeout = dict(self.timeouts).get(dependency, self.breaker.call_timeout)
         return BreakerSettings(
-            failure_ratio=self.breaker.failure_ratio,
+            failure_ratio=dict(self.failure_ratios).get(dependency, self.breaker.failure_ratio),
             window_seconds=self.breaker.window_seconds,
             minimum_calls=self.breaker.minimum_calls,
             open_seconds=self.breaker.open_seconds,

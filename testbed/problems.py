@@ -1,13 +1,20 @@
-"""RFC 9457 problem details (``application/problem+json``)."""
+"""RFC 9457 problem details (``application/problem+json``), with two extension members: the
+``request_id`` (the W3C trace id of the request) and the ``timestamp`` (RFC 3339, UTC)."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 from starlette.responses import Response
 
-__all__ = ["PROBLEM_BASE", "problem"]
+__all__ = ["PROBLEM_BASE", "REQUEST_ID", "problem"]
+
+#: The id of the request being answered (the trace id of its server span, set by the
+#: middleware): every problem carries it, so a client's bug report finds the trace.
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
 
 #: Problem type URIs live under a reserved (.invalid) domain: they identify, nobody fetches them.
 PROBLEM_BASE = "https://platform.sloctl.invalid/problems/"
@@ -31,6 +38,9 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    if REQUEST_ID.get():
+        body["request_id"] = REQUEST_ID.get()
+    body["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if extra:
         body.update(extra)
     return Response(

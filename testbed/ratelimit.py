@@ -1,8 +1,12 @@
 """Token-bucket rate limiter and the IETF RateLimit header fields.
 
-Headers follow draft-ietf-httpapi-ratelimit-headers (version 08 onwards):
-``RateLimit-Policy: "default";q=<capacity>;w=<seconds to refill>`` and
-``RateLimit: "default";r=<remaining>;t=<seconds until full>``.
+Headers: the reliability plan's ``RateLimit-Limit`` / ``RateLimit-Remaining`` /
+``RateLimit-Reset`` (draft-ietf-httpapi-ratelimit-headers up to version 06: the capacity, the
+whole requests left, the seconds until the bucket is full again), and the structured fields of
+version 08 onwards, which say the same: ``RateLimit-Policy: "default";q=<capacity>;w=<seconds
+to refill>`` and ``RateLimit: "default";r=<remaining>;t=<seconds until full>``. A refused request
+also gets ``Retry-After``: the seconds until one request is allowed again, never more than
+``RateLimit-Reset`` (the bucket refills one token long before it is full).
 """
 
 from __future__ import annotations
@@ -88,10 +92,14 @@ class RateLimiter:
         return f'"{self.policy_name}";q={self.capacity};w={window}'
 
     def headers(self, decision: Decision) -> dict[str, str]:
+        reset = math.ceil(decision.reset)
         out = {
+            "RateLimit-Limit": str(self.capacity),
+            "RateLimit-Remaining": str(decision.remaining),
+            "RateLimit-Reset": str(reset),
             "RateLimit-Policy": self.policy_header(),
-            "RateLimit": f'"{self.policy_name}";r={decision.remaining};t={math.ceil(decision.reset)}',
+            "RateLimit": f'"{self.policy_name}";r={decision.remaining};t={reset}',
         }
         if not decision.allowed:
-            out["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+            out["Retry-After"] = str(min(reset, max(1, math.ceil(decision.retry_after))))
         return out

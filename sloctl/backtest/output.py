@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .run import ScenarioResult, describe
 
-__all__ = ["render_json", "render_table"]
+__all__ = ["failures", "render_json", "render_table"]
 
 
 def _num(v: float) -> float | None:
@@ -33,6 +33,7 @@ def render_json(results: Sequence[ScenarioResult]) -> list[dict[str, object]]:
                     "alerts": len(t.episodes),
                     "alert_seconds": t.alert_seconds,
                     "reset_seconds": t.reset_seconds,
+                    "note": t.note,
                 }
                 for t in r.tiers
             ],
@@ -75,4 +76,30 @@ def render_table(results: Sequence[ScenarioResult]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (header, *rows)
     ]
-    return "\n".join(lines) + "\n* designed to fire in this scenario\n"
+    notes = [
+        f"{r.source_id} {r.scenario.name} {t.tier}: {t.note}" for r in results for t in r.tiers if t.note
+    ]
+    return "\n".join([*lines, "* designed to fire in this scenario", *notes]) + "\n"
+
+
+def failures(results: Sequence[ScenarioResult]) -> list[str]:
+    """One sentence per tier that missed its design, naming the SLO, scenario and tier."""
+    out: list[str] = []
+    for r in results:
+        where = f"{r.source_id}, scenario {r.scenario.name}, tier {{}}"
+        for t in r.tiers:
+            if t.within_design is False:
+                if t.detection_seconds is None:
+                    what = f"designed to fire within {describe(t.designed_seconds)} but did not fire"
+                else:
+                    what = (
+                        f"fired after {describe(t.detection_seconds)}, later than its designed "
+                        f"{describe(t.designed_seconds)}"
+                    )
+                out.append(f"{where.format(t.tier)}: {what}")
+            if t.false_alerts:
+                out.append(
+                    f"{where.format(t.tier)}: {t.false_alerts} false alert(s): firing outside every incident"
+                    " and its window"
+                )
+    return out

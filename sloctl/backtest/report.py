@@ -43,7 +43,22 @@ def _polyline(
     return f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{pts}"/>'
 
 
-def _frame(title: str, y0: float, y1: float, body: str, label: str) -> str:
+def _incidents(r: ScenarioResult) -> str:
+    """The scenario's incidents (and intervals without traffic) as shaded bands, drawn first."""
+    x1 = r.scenario.duration
+    bands = [(i.start, i.end) for i in r.scenario.incidents] + list(r.scenario.quiet)
+    out = ""
+    for a, b in bands:
+        left = PAD + max(0, a) / x1 * (W - 2 * PAD)
+        right = PAD + min(x1, b) / x1 * (W - 2 * PAD)
+        out += (
+            f'<rect class="incident" x="{left:.1f}" y="{PAD}" width="{max(1.0, right - left):.1f}" '
+            f'height="{H - 2 * PAD}" fill="#fbd5d5"><title>incident</title></rect>'
+        )
+    return out
+
+
+def _frame(title: str, y0: float, y1: float, body: str, label: str, ylabel: str) -> str:
     return (
         f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
         f'viewBox="0 0 {W} {H}">'
@@ -54,7 +69,9 @@ def _frame(title: str, y0: float, y1: float, body: str, label: str) -> str:
         f'<text x="4" y="{PAD + 4}" font-size="10" font-family="sans-serif">{y1:.3g}</text>'
         f'<text x="4" y="{H - PAD}" font-size="10" font-family="sans-serif">{y0:.3g}</text>'
         f'<text x="{W - PAD}" y="{H - 10}" font-size="10" font-family="sans-serif" text-anchor="end">'
-        f"{html.escape(label)}</text>{body}</svg>"
+        f"{html.escape(label)}</text>"
+        f'<text x="12" y="{H / 2}" font-size="10" font-family="sans-serif" text-anchor="middle" '
+        f'transform="rotate(-90 12 {H / 2})">{html.escape(ylabel)}</text>{body}</svg>'
     )
 
 
@@ -62,10 +79,13 @@ def _plots(r: ScenarioResult) -> str:
     x1 = r.scenario.duration
     budget = r.series.get("budget", [])
     lo = min([0.0, *(v for _t, v in budget)])
-    b_body = _polyline([(0, 0.0), (x1, 0.0)], 0, x1, lo, 1.0, "#999") + _polyline(
-        budget, 0, x1, lo, 1.0, "#6a3d9a"
+    b_body = (
+        _incidents(r)
+        + _polyline([(0, 0.0), (x1, 0.0)], 0, x1, lo, 1.0, "#999")
+        + _polyline(budget, 0, x1, lo, 1.0, "#6a3d9a")
     )
-    budget_svg = _frame("error budget remaining", lo, 1.0, b_body, f"time, 0 to {_secs(x1)}")
+    xlabel = f"time since the scenario start, 0 to {_secs(x1)} (incident shaded)"
+    budget_svg = _frame("error budget remaining", lo, 1.0, b_body, xlabel, "share of the budget left")
     tiers = [t for t in r.slo.alerting.enabled_tiers]
     peak = max(
         [
@@ -81,7 +101,7 @@ def _plots(r: ScenarioResult) -> str:
         return [(t, math.log10(max(v, floor))) for t, v in points if math.isfinite(v)]
 
     y0, y1 = math.log10(floor), math.log10(top)
-    body = ""
+    body = _incidents(r)
     for tier in tiers:
         colour = COLOURS.get(tier.name, "#333")
         f = tier.window.burn_factor(r.slo.period)
@@ -97,7 +117,8 @@ def _plots(r: ScenarioResult) -> str:
         floor,
         top,
         body,
-        "x budget",
+        xlabel,
+        "burn rate, × budget (log)",
     )
     return budget_svg + burn_svg
 
@@ -113,14 +134,15 @@ def render_html(results: Sequence[ScenarioResult], title: str = "sloctl backtest
     ]
     for r in results:
         s = r.scenario
-        parts.append(f"<section><h2>{html.escape(s.name)}</h2><p>{html.escape(s.description)}</p>")
+        heading = f"{r.source_id}: {s.name}" if r.source_id else s.name
+        parts.append(f"<section><h2>{html.escape(heading)}</h2><p>{html.escape(s.description)}</p>")
         parts.append(
             f"<p>budget left at the end: {r.budget_left:.4f} (ground truth {r.budget_left_truth:.4f}); "
             f"period error ratio {r.period_ratio:.6g} (truth {r.period_ratio_truth:.6g})</p>"
         )
         parts.append(
             "<table><tr><th>tier</th><th>expected</th><th>designed</th><th>detection</th>"
-            "<th>false alerts</th><th>alert duration</th><th>reset</th></tr>"
+            "<th>false alerts</th><th>alert duration</th><th>reset</th><th>note</th></tr>"
         )
         for t in r.tiers:
             cls = ' class="bad"' if t.within_design is False or t.false_alerts else ""
@@ -128,7 +150,7 @@ def render_html(results: Sequence[ScenarioResult], title: str = "sloctl backtest
                 f"<tr{cls}><td>{t.tier}</td><td>{'yes' if t.expected else ''}</td>"
                 f"<td>{_secs(t.designed_seconds)}</td>"
                 f"<td>{_secs(t.detection_seconds)}</td><td>{t.false_alerts}</td><td>{_secs(t.alert_seconds)}</td>"
-                f"<td>{_secs(t.reset_seconds)}</td></tr>"
+                f"<td>{_secs(t.reset_seconds)}</td><td>{html.escape(t.note)}</td></tr>"
             )
         parts.append("</table>")
         parts.append(_plots(r))

@@ -10,7 +10,7 @@ from pathlib import Path
 from sloctl import naming
 from sloctl.calendars import period_bounds
 from sloctl.durations import format_duration
-from sloctl.model import SLO, Component, CompositeSLI, EventsSLI, LatencySLI
+from sloctl.model import SLO, AlertTier, Component, CompositeSLI, EventsSLI, LatencySLI
 from sloctl.render.promql import matchers
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
@@ -134,6 +134,8 @@ class TierResult:
     reset_seconds: int | None
     """From the end of the incident to the last firing evaluation of the detecting episode."""
     episodes: tuple[Episode, ...]
+    note: str = ""
+    """Why a tier the scenario is built to fire is expected silent for this SLO (its design)."""
 
     @property
     def within_design(self) -> bool | None:
@@ -188,24 +190,57 @@ def _burn(item: Item, burn: float) -> float:
     return ratio * heavy.weight / slo.sli.total_weight / slo.error_budget
 
 
+def _expectation(item: Item, tier: AlertTier, step: int, start: int) -> tuple[int | None, str]:
+    """The tier's designed detection time in this scenario, or ``None`` and why the SLO's own
+    design keeps it silent: the incident's burn does not reach the tier's factor, it ends
+    before the designed detection, or the low-traffic guard holds the page back."""
+    slo, s = item.slo, item.scenario
+    inc = s.incidents[0]
+    period = None
+    if slo.calendar is not None:
+        begin, end = period_bounds(slo.calendar.unit, slo.calendar.time_zone, start + inc.start)
+        period = end - begin
+    burn = _burn(item, inc.burn)
+    factor = tier.window.burn_factor(period or slo.period)
+    if slo.timeslices is None and burn <= factor:
+        return None, f"designed silent: a {burn:.3g}x burn never reaches its {factor:.3g}x factor"
+    designed = designed_detection(slo, tier, burn, eval_step=step, period=period)
+    if slo.timeslices is not None or s.kind != "occurrences":
+        return designed, ""  # the catalogue builds these incidents to fire; no shorter check
+    lasts = inc.end - inc.start
+    if designed > lasts:
+        return None, (
+            f"designed silent: it fires after {describe(designed)} of a {burn:.3g}x burn, "
+            f"the incident lasts {describe(lasts)}"
+        )
+    if slo.alerting.min_events > 0 and tier.severity == "page":
+        c = item.feeds[0].counts
+        at = (c.warmup + inc.start + designed) // c.step
+        events = sum(c.requests[max(0, at - tier.window.long_window // c.step) + 1 : at + 1])
+        if events < slo.alerting.min_events:
+            return None, (
+                f"designed silent: {events:.0f} events in its {describe(tier.window.long_window)} window, "
+                f"under the guard's minEvents {slo.alerting.min_events:g}"
+            )
+    return designed, ""
+
+
 def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, start: int) -> TierResult:
     slo, s = item.slo, item.scenario
     eps = _episodes(firing, step)
     designed = None
+    expected = tier_name in s.expect
+    note = ""
     if tier_name == "no_data":
         spans = [(a, b, designed_no_data(slo, step)) for a, b in s.quiet]
-        if spans and tier_name in s.expect:
+        if spans and expected:
             designed = designed_no_data(slo, step)
     else:
         tier = next(t for t in slo.alerting.enabled_tiers if t.name == tier_name)
         spans = [(inc.start, inc.end, tier.window.long_window) for inc in s.incidents]
-        if s.incidents and tier_name in s.expect:
-            inc = s.incidents[0]
-            period = None
-            if slo.calendar is not None:
-                begin, end = period_bounds(slo.calendar.unit, slo.calendar.time_zone, start + inc.start)
-                period = end - begin
-            designed = designed_detection(slo, tier, _burn(item, inc.burn), eval_step=step, period=period)
+        if s.incidents and expected:
+            designed, note = _expectation(item, tier, step, start)
+            expected = designed is not None
     # An episode is true when it starts during an incident or within the tier's long window
     # after it (the window still holds the incident).
     true_eps = [e for e in eps if any(a <= e.start <= b + extra for a, b, extra in spans)]
@@ -213,7 +248,7 @@ def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, s
     first = next((e for e in true_eps if first_span and e.start >= first_span[0]), None)
     return TierResult(
         tier=tier_name,
-        expected=tier_name in s.expect,
+        expected=expected,
         designed_seconds=designed,
         detection_seconds=None if first is None or first_span is None else first.start - first_span[0],
         false_alerts=len(eps) - len(true_eps),
@@ -222,6 +257,7 @@ def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, s
         if first is None or first_span is None or first.end >= s.duration - step
         else max(0, first.end + step - first_span[1]),
         episodes=tuple(eps),
+        note=note,
     )
 
 

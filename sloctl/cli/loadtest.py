@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run a Locust scenario headless against the platform API; thresholds come "
         "from the SLOs (and --threshold); exit 1 when one is violated.",
     )
-    p.add_argument("scenario", help="steady, spike, soak, breakpoint, or a path to a Locust file")
+    p.add_argument("scenario", help="steady, constant, spike, soak, breakpoint, or a path to a Locust file")
     p.add_argument(
         "--slo", action="append", default=[], metavar="FILE", help="SLO file or directory (repeatable)"
     )
@@ -44,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--users", type=int, default=10, help="users (per step for breakpoint)")
     p.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
     p.add_argument("--user-rps", type=float, default=5.0, help="requests per second of each user")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="requests per second of the constant (open-model) scenario (default: users × user-rps)",
+    )
     p.add_argument("--processes", type=int, default=0, help="Locust worker processes (distributed mode)")
     p.add_argument(
         "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
@@ -108,6 +114,7 @@ def _run(args: argparse.Namespace) -> int:
             users=args.users,
             spawn_rate=args.spawn_rate,
             user_rps=args.user_rps,
+            rate=args.rate,
             max_requests=args.max_requests,
             processes=args.processes,
             allow=allow,

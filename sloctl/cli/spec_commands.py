@@ -15,6 +15,21 @@ def _validate(args: argparse.Namespace) -> int:
     result = load_slos_of(args)
     services = len({s.service for s in result.slos})
     print(f"valid: {len(result.slos)} SLO(s) of {services} service(s) in {len(result.files)} file(s)")
+    if args.prometheus:
+        from sloctl.buckets import bucket_warnings
+        from sloctl.egress import EgressDenied
+        from sloctl.status import StatusError
+
+        try:
+            warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
+        except EgressDenied as exc:
+            print(f"sloctl validate: {exc}", file=sys.stderr)
+            return 2
+        except (OSError, StatusError) as exc:
+            print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+            return 3
+        for w in warnings:
+            print(f"warning: {w.message}", file=sys.stderr)
     return 0
 
 
@@ -46,6 +61,14 @@ def _explain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check SLO files and report every error with its location")
     add_input_arguments(p)
+    p.add_argument(
+        "--prometheus",
+        metavar="URL",
+        help="also warn when a latency SLO's threshold is not a bucket bound of its histogram there",
+    )
+    p.add_argument(
+        "--allow-host", action="append", default=[], metavar="CIDR", help="allow --prometheus in this network"
+    )
     p.set_defaults(func=_validate)
     p = sub.add_parser("schema", help="print the JSON Schema of the native sloctl/v1 format")
     p.add_argument(

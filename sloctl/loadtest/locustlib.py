@@ -21,25 +21,36 @@ process (and forks workers with ``--processes``):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import random
+import re
 import time
 import uuid
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import gevent
-from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
+import gevent.pool
+from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from sloctl.egress import EgressDenied
 
 from .results import percentile
-from .runner import RunOptions, check_host
+from .runner import MAX_DURATION, RunOptions, check_host
 
-__all__ = ["BreakpointShape", "PlatformUser", "SpikeShape", "StepState"]
+__all__ = [
+    "BreakpointShape",
+    "ConstantRateShape",
+    "ConstantRateUser",
+    "PlatformUser",
+    "SpikeShape",
+    "StepState",
+]
 
 SAMPLE_SECONDS = 1.0
 
@@ -72,6 +83,10 @@ class PlatformUser(FastHttpUser):
     wait_time = constant_throughput(_env_float("SLOCTL_LOADTEST_USER_RPS", 5.0))
     _backed_up = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provisioned: list[int] = []  # project ids to deprovision when the user stops
+
     def on_start(self) -> None:
         self.key = f"k{uuid.uuid4().hex[:10]}"
         self.project_id = 0
@@ -86,6 +101,7 @@ class PlatformUser(FastHttpUser):
     def _request(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
             status = response.status_code or 0
+            SERVER_TIMES.record(response.headers.get("server-timing") if status else None)
             if status == 0 or status >= 500:
                 response.failure(f"HTTP {status}" if status else "no answer")
             else:
@@ -97,6 +113,18 @@ class PlatformUser(FastHttpUser):
         r = self._request("POST", "/v1/projects", "/v1/projects", json={"name": name})
         if r.status_code == 201:
             self.project_id = int(r.json()["id"])
+            self.provisioned.append(self.project_id)
+
+    def on_stop(self) -> None:
+        """Deprovision what this user provisioned, so that a run leaves no project (and no
+        ``project_lt_*`` schema) behind. Through the session's own HTTP client, not through
+        ``self.client.request``: the clean-up is not load and is kept out of the statistics."""
+        headers = dict(self.default_headers or {})
+        for project_id in self.provisioned:
+            url = f"{self.client.base_url}/v1/projects/{project_id}"
+            with contextlib.suppress(Exception):  # a run that broke the API must still stop
+                self.client.client.urlopen(url, method="DELETE", headers=headers).read()
+        self.provisioned.clear()
 
     def _put_cache(self) -> None:
         self._request("PUT", f"/v1/cache/{self.key}", "/v1/cache/{key}", data=b"x" * 256)
@@ -144,6 +172,54 @@ class PlatformUser(FastHttpUser):
     def get_document(self) -> None:
         if self.document_id:
             self._request("GET", f"/v1/documents/{self.document_id}", "/v1/documents/{document_id}")
+
+
+class ConstantRateUser(PlatformUser):
+    """The open model: requests arrive at a constant rate whatever the answers take.
+
+    Locust's users are a closed model: a user waits for its answer before its next request, so
+    a slow server lowers the offered load and hides the queueing it causes. Here one user per
+    process starts ``SLOCTL_LOADTEST_RATE`` requests per second on a fixed grid, each in its
+    own greenlet, drawn from :class:`PlatformUser`'s weighted mix. How late each request left
+    against its slot (``arrival_lag``) is client-side delay (the load generator starved of
+    CPU), not server latency. At most ``MAX_IN_FLIGHT`` requests wait at once; an arrival
+    beyond that is counted as ``dropped`` rather than queued without bound.
+    """
+
+    MAX_IN_FLIGHT = 500
+    concurrency = MAX_IN_FLIGHT  # FastHttpUser's connection pool: one connection per request
+    # The one task below offers the whole run's arrivals; then the user idles until the end.
+    wait_time = constant(MAX_DURATION)
+
+    def arrivals(self) -> None:
+        rate = _env_float("SLOCTL_LOADTEST_RATE", 50.0)
+        duration = _env_float("SLOCTL_LOADTEST_DURATION", 30.0)
+        mix = [t for t in PlatformUser.tasks if callable(t)]
+        pool = gevent.pool.Pool(self.MAX_IN_FLIGHT)
+        start = time.monotonic()
+        for k in range(1, int(rate * duration) + 1):  # bounded: the run's arrivals, no more
+            due = start + k / rate
+            gevent.sleep(max(0.0, due - time.monotonic()))
+            ARRIVALS.lag(time.monotonic() - due)
+            if pool.full():
+                ARRIVALS.dropped += 1
+                continue
+            pool.spawn(random.choice(mix), self)
+        pool.join(timeout=10)
+
+
+# Not ``@task``: Locust would add the inherited mix to this class's tasks; the mix is drawn by
+# ``arrivals`` itself.
+ConstantRateUser.tasks = [ConstantRateUser.arrivals]
+
+
+class ConstantRateShape(LoadTestShape):
+    """One :class:`ConstantRateUser` for the run's duration (the rate is the user's own)."""
+
+    def tick(self) -> tuple[int, float] | None:
+        if self.get_run_time() >= _env_float("SLOCTL_LOADTEST_DURATION", 30.0):
+            return None
+        return 1, 1
 
 
 class SpikeShape(LoadTestShape):
@@ -239,6 +315,38 @@ class BreakpointShape(LoadTestShape):
 
 
 # -- hooks --------------------------------------------------------------------------------------
+
+
+class _ServerTimes:
+    """The API's own time per answer, from its W3C ``Server-Timing: app;dur=…`` header, in
+    Locust's millisecond buckets: set beside the client-side figures, the difference is the
+    network, the HTTP client and client-side queueing. Kept per process (not sent by workers)."""
+
+    def __init__(self) -> None:
+        self.times: dict[int, int] = {}
+
+    def record(self, header: str | None) -> None:
+        match = _DUR.search(header or "")
+        if match:
+            key = round(float(match.group(1)))
+            self.times[key] = self.times.get(key, 0) + 1
+
+
+class _Arrivals:
+    """Open-model bookkeeping: how late each arrival left (ms buckets) and how many were dropped."""
+
+    def __init__(self) -> None:
+        self.lags: dict[int, int] = {}
+        self.dropped = 0
+
+    def lag(self, seconds: float) -> None:
+        key = round(seconds * 1000)
+        self.lags[key] = self.lags.get(key, 0) + 1
+
+
+_DUR = re.compile(r"\bapp;dur=([0-9.]+)")
+SERVER_TIMES = _ServerTimes()
+ARRIVALS = _Arrivals()
 
 
 class _Recorder:
@@ -357,6 +465,12 @@ def _on_quit(**_kwargs: Any) -> None:
         "samples": RECORDER.samples,
         "stopped_by": RECORDER.stopped_by,
         "breakpoint": {"steps": STEP.steps, "broken": STEP.broken},
+        "server_times": {str(k): v for k, v in sorted(SERVER_TIMES.times.items())},
+        "arrivals": (
+            {"lags": {str(k): v for k, v in sorted(ARRIVALS.lags.items())}, "dropped": ARRIVALS.dropped}
+            if ARRIVALS.lags
+            else None
+        ),
         "distributed": isinstance(env.runner, MasterRunner),
         "workers": RECORDER.workers,
     }

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .results import GateResult, RunStats, Sample
+from .results import GateResult, RunStats, Sample, percentile
 from .thresholds import Skipped
 
 __all__ = ["Report", "render_html", "render_json", "render_table"]
@@ -69,12 +69,39 @@ def render_table(report: Report) -> str:
         f"p50 {total.percentile(50):g} ms, p95 {total.percentile(95):g} ms, p99 {total.percentile(99):g} ms "
         f"(stopped by {report.run.stopped_by})"
     )
+    for group in report.run.groups:
+        lines.append(
+            f"  {group.name}: {group.num_requests} requests, p50 {group.percentile(50):g} ms, "
+            f"p95 {group.percentile(95):g} ms, p99 {group.percentile(99):g} ms"
+        )
+    for label, pcts in _side_figures(report.run):
+        lines.append(f"{label}: " + ", ".join(f"{k} {v:g} ms" for k, v in pcts.items()))
+    if report.run.arrival_lags:
+        lines.append(f"arrivals dropped (over {_MAX_IN_FLIGHT} in flight): {report.run.dropped}")
     for s in report.skipped:
         lines.append(f"skipped: {s.slo}: {s.reason}")
     if report.run.breakpoint:
         lines.append("breakpoint: " + ", ".join(f"{k}={v:g}" for k, v in report.run.breakpoint))
     lines.append("PASSED" if report.passed else "FAILED: at least one threshold was violated")
     return "\n".join(lines)
+
+
+_MAX_IN_FLIGHT = 500  # ConstantRateUser.MAX_IN_FLIGHT (locustlib imports Locust; not here)
+
+
+def _pcts(times: tuple[tuple[int, int], ...]) -> dict[str, float]:
+    d = dict(times)
+    return {"p50": percentile(d, 50), "p95": percentile(d, 95), "p99": percentile(d, 99)}
+
+
+def _side_figures(run: RunStats) -> list[tuple[str, dict[str, float]]]:
+    """Server-side latency (Server-Timing) and open-model arrival lag, when measured."""
+    out = []
+    if run.server_times:
+        out.append(("server-side (Server-Timing)", _pcts(run.server_times)))
+    if run.arrival_lags:
+        out.append(("arrival lag (client-side delay)", _pcts(run.arrival_lags)))
+    return out
 
 
 def to_dict(report: Report) -> dict[str, object]:
@@ -105,6 +132,13 @@ def to_dict(report: Report) -> dict[str, object]:
         "skipped": [{"slo": s.slo, "reason": s.reason} for s in report.skipped],
         "total": report.run.total.summary(),
         "routes": [r.summary() for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))],
+        "groups": [g.summary() for g in report.run.groups],
+        "server_side_ms": _pcts(report.run.server_times) if report.run.server_times else None,
+        "arrivals": (
+            {"lag_ms": _pcts(report.run.arrival_lags), "dropped": report.run.dropped}
+            if report.run.arrival_lags
+            else None
+        ),
         "errors": [{"error": e, "occurrences": n} for e, n in report.run.errors],
         "timeseries": [s.__dict__ for s in report.run.samples],
         "breakpoint": dict(report.run.breakpoint),
@@ -198,9 +232,17 @@ def render_html(report: Report) -> str:
         "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in r.summary().values()) + "</tr>"
         for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))
     )
+    group_rows = "".join(
+        "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in g.summary().values()) + "</tr>"
+        for g in report.run.groups
+    )
     headers = "".join(f"<th>{e(k)}</th>" for k in report.run.total.summary())
     skipped = "".join(f"<li>{e(s.slo)}: {e(s.reason)}</li>" for s in report.skipped)
     bp = ", ".join(f"{k} = {v:g}" for k, v in report.run.breakpoint)
+    side = "".join(
+        f"<li>{e(label)}: {e(', '.join(f'{k} {v:g} ms' for k, v in pcts.items()))}</li>"
+        for label, pcts in _side_figures(report.run)
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>sloctl loadtest {e(report.scenario)}: {verdict}</title>
@@ -219,6 +261,9 @@ h1 span.PASSED{{color:#2a7d2a}} h1 span.FAILED{{color:#c00}}
 {f"<h2>Breakpoint</h2><p>{e(bp)}</p>" if bp else ""}
 <h2>Over time</h2>
 {_plots(report.run.samples)}
+{f"<ul>{side}</ul>" if side else ""}
+<h2>Per dependency</h2>
+<table><tr>{headers}</tr>{group_rows}</table>
 <h2>Routes</h2>
 <table><tr>{headers}</tr>{route_rows}
 <tr>{"".join(f"<td><b>{e(str(v))}</b></td>" for v in report.run.total.summary().values())}</tr></table>

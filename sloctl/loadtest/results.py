@@ -145,10 +145,25 @@ class RunStats:
     breakpoint: tuple[tuple[str, float], ...] = ()
     stopped_by: str = "duration"
     extra: tuple[tuple[str, str], ...] = field(default=())
+    #: the API's own time per answer (``Server-Timing``), ms → count; empty when not measured
+    server_times: tuple[tuple[int, int], ...] = ()
+    #: open model: how late each arrival left its slot, ms → count; and arrivals dropped
+    arrival_lags: tuple[tuple[int, int], ...] = ()
+    dropped: int = 0
 
     @property
     def total(self) -> RouteStats:
         return aggregate(self.routes)
+
+    @property
+    def groups(self) -> tuple[RouteStats, ...]:
+        """The routes merged per dependency (``postgres``, ``redis``, …), the scopes the
+        per-dependency SLOs judge; routes outside the API's catalogue form ``other``."""
+        names = sorted({ROUTE_DEPENDENCIES.get(r.name, "other") for r in self.routes})
+        return tuple(
+            aggregate([r for r in self.routes if ROUTE_DEPENDENCIES.get(r.name, "other") == n], name=n)
+            for n in names
+        )
 
     def select(
         self, route: str | None, method: str | None, dependency: str | None = None

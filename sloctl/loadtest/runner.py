@@ -24,7 +24,7 @@ from .thresholds import Threshold
 
 __all__ = ["SCENARIOS", "LoadtestError", "RunOptions", "resolve_scenario", "run_scenario"]
 
-SCENARIOS = ("steady", "spike", "soak", "breakpoint")
+SCENARIOS = ("steady", "constant", "spike", "soak", "breakpoint")
 #: a run may not exceed this, whatever --duration says (bounded by design)
 MAX_DURATION = 24 * 3600.0
 
@@ -42,6 +42,8 @@ class RunOptions:
     user_rps: float = 5.0
     max_requests: int = 0
     processes: int = 0
+    #: requests/s of the ``constant`` (open-model) scenario; 0: users × user_rps
+    rate: float = 0.0
     #: networks the host may resolve to: loopback plus ``--allow-host``
     allow: tuple[str, ...] = tuple(str(n) for n in LOOPBACK)
     breakpoint_gates: tuple[Threshold, ...] = ()
@@ -51,6 +53,8 @@ class RunOptions:
             raise LoadtestError(f"duration must be between 0 and {MAX_DURATION:g} s, not {self.duration:g}")
         if self.users < 1 or self.spawn_rate <= 0 or self.user_rps <= 0:
             raise LoadtestError("users, spawn rate and per-user rate must be positive")
+        if self.rate < 0:
+            raise LoadtestError("the rate cannot be negative")
         if self.max_requests < 0 or self.processes < 0:
             raise LoadtestError("max requests and processes cannot be negative")
 
@@ -95,7 +99,9 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
     """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`, or
     :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list)."""
     check_host(options.host, options.allow)
-    workdir = workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))
+    # Absolute before Locust starts: it runs in the scenario's folder, where a relative report
+    # folder would name another place than the one the user meant.
+    workdir = (workdir or Path(tempfile.mkdtemp(prefix="sloctl-loadtest-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "locust-final.json"
     out.unlink(missing_ok=True)
@@ -106,6 +112,7 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
         "SLOCTL_LOADTEST_ALLOW": ",".join(options.allow),
         "SLOCTL_LOADTEST_USERS": str(options.users),
         "SLOCTL_LOADTEST_USER_RPS": str(options.user_rps),
+        "SLOCTL_LOADTEST_RATE": str(options.rate or options.users * options.user_rps),
         "SLOCTL_LOADTEST_DURATION": str(options.duration),
         "SLOCTL_BREAKPOINT_GATES": json.dumps(
             [_gate_json(t) for t in options.breakpoint_gates if t.op in ("<", "<=")]
@@ -211,6 +218,9 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
                 ("broke_at_users", float(broken.get("users", 0))),
                 ("broke_at_rps", float(broken.get("rps", 0))),
             ]
+    arrivals = data.get("arrivals")
+    lags = _histogram(arrivals.get("lags") if isinstance(arrivals, Mapping) else None)
+    dropped = int(arrivals.get("dropped", 0)) if isinstance(arrivals, Mapping) else 0
     extra = (("distributed", str(bool(data.get("distributed")))), ("workers", str(data.get("workers", 0))))
     return RunStats(
         routes=tuple(entries),
@@ -219,7 +229,17 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         breakpoint=tuple(breakpoint_pairs),
         stopped_by=str(data.get("stopped_by", "duration")),
         extra=extra,
+        server_times=_histogram(data.get("server_times")),
+        arrival_lags=lags,
+        dropped=dropped,
     )
+
+
+def _histogram(raw: object) -> tuple[tuple[int, int], ...]:
+    """``{"12": 40, ...}`` (milliseconds → count) as sorted pairs; anything else as empty."""
+    if not isinstance(raw, Mapping):
+        return ()
+    return tuple(sorted((int(k), int(v)) for k, v in raw.items()))
 
 
 def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:

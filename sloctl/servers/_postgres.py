@@ -351,6 +351,7 @@ def start_pgbouncer(
     pool_mode: str = "transaction",
     default_pool_size: int = 5,
     max_client_conn: int = 100,
+    max_db_connections: int = 200,
     query_wait_timeout: float = 10.0,
     port: int | None = None,
 ) -> PgBouncerServer:
@@ -393,6 +394,8 @@ def start_pgbouncer(
                     f"pool_mode = {pool_mode}",
                     f"default_pool_size = {int(default_pool_size)}",
                     f"max_client_conn = {int(max_client_conn)}",
+                    # the plan's cap on server connections per database, whatever the pools ask
+                    f"max_db_connections = {int(max_db_connections)}",
                     f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
                     "server_connect_timeout = 5",
                     "server_login_retry = 1",

@@ -18,6 +18,8 @@ from sloctl.collector.runner import RunResult
 from sloctl.servers import free_port
 from tests.waiting import wait_until
 
+#: the W3C traceparent of every request to /ok, as the server received it
+TRACEPARENTS: list[str] = []
 PROBLEM = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode()
 
 
@@ -33,6 +35,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             head = await reader.readuntil(b"\r\n\r\n")
             path = head.split(b" ")[1].decode()
             if path == "/ok":
+                TRACEPARENTS.extend(
+                    line.split(b":", 1)[1].strip().decode()
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"traceparent:")
+                )
                 writer.write(
                     _answer(
                         200,
@@ -156,3 +163,10 @@ def test_phases_are_split_and_warm_runs_skip_the_handshake(results: dict[str, li
 def test_the_deadline_cuts_a_slow_answer(results: dict[str, list[RunResult]]) -> None:
     for r in results["slow"]:
         assert 0.75 <= r.durations["total"] < 0.99, r
+
+
+def test_each_request_carries_the_runs_trace_context(results: dict[str, list[RunResult]]) -> None:
+    # traceparent = version-traceid-parentid-flags: the API continues the probe's trace
+    sent = {tp.split("-")[1] for tp in TRACEPARENTS}
+    assert {r.trace_id for r in results["ok"]} <= sent
+    assert all(len(tp.split("-")) == 4 and tp.startswith("00-") for tp in TRACEPARENTS)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from sloctl.cli.main import main
+from sloctl.servers import PostgresServer
 from sloctl.testbed_runner import ApiServer
 
 SLOS = str(Path(__file__).parent / "slos")
@@ -16,9 +18,24 @@ PLATFORM_SLOS = str(Path(__file__).resolve().parents[2] / "slos")
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 
-def test_a_30_second_steady_load_test_holds_the_slos(
-    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _load_test_schemas(postgres: PostgresServer) -> list[str]:
+    with psycopg.connect(postgres.dsn) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'project_lt%' ORDER BY 1"
+        ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def test_a_30_second_steady_load_test_holds_the_slos_and_leaves_nothing_behind(
+    platform_api: ApiServer,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    before = _load_test_schemas(postgres_server)
+    # The default report folder, from where the user ran the command (not Locust's folder).
+    monkeypatch.chdir(tmp_path)
     code = main(
         [
             "loadtest",
@@ -35,13 +52,12 @@ def test_a_30_second_steady_load_test_holds_the_slos(
             "10",
             "--user-rps",
             "5",
-            "--report-dir",
-            str(tmp_path),
         ]
     )
     out = capsys.readouterr().out
     assert code == 0, out
-    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loadtest-report"]
+    report = json.loads((tmp_path / "loadtest-report" / "report.json").read_text())
     assert report["passed"] is True
     # slos/ (per dependency and per operation) and the route-level fixture
     assert len(report["thresholds"]) == 15
@@ -56,8 +72,13 @@ def test_a_30_second_steady_load_test_holds_the_slos(
     assert len(report["routes"]) == 8
     assert report["total"]["failures"] == 0
     assert len(report["timeseries"]) >= 20
-    assert "<svg" in (tmp_path / "report.html").read_text()
+    assert {g["name"] for g in report["groups"]} == {"postgres", "redis", "mongodb"}
+    assert "<svg" in (tmp_path / "loadtest-report" / "report.html").read_text()
     assert "PASSED" in out
+    # each of the 10 users provisioned at least one project; every one was deprovisioned
+    created = [r for r in report["routes"] if (r["method"], r["name"]) == ("POST", "/v1/projects")]
+    assert created[0]["requests"] >= 10
+    assert _load_test_schemas(postgres_server) == before
 
 
 def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(
@@ -145,3 +166,35 @@ def test_spike_scenario_runs_five_times_the_users_in_the_middle(
     users = [s["users"] for s in json.loads((tmp_path / "report.json").read_text())["timeseries"]]
     assert max(users) == 10
     assert users[0] == 2
+
+
+def test_the_constant_rate_scenario_offers_its_rate_and_tells_server_time_from_client_delay(
+    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "loadtest",
+            "constant",
+            "--rate",
+            "40",
+            "--threshold",
+            "failure_ratio<0.01",
+            "--host",
+            platform_api.url,
+            "--duration",
+            "8s",
+            "--report-dir",
+            str(tmp_path),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = json.loads((tmp_path / "report.json").read_text())
+    # the open model: 40 arrivals/s for 8 s whatever the latency (plus the user's start-up calls)
+    assert 280 <= report["total"]["requests"] <= 360, report["total"]
+    assert report["arrivals"]["dropped"] == 0
+    lag, server = report["arrivals"]["lag_ms"], report["server_side_ms"]
+    assert lag["p50"] <= lag["p95"] <= lag["p99"]
+    # the API's own time is part of what the client waited for
+    assert server["p50"] <= report["total"]["p50_ms"]
+    assert "server-side (Server-Timing): p50" in out and "arrival lag" in out

@@ -40,6 +40,23 @@ def test_json_report_has_thresholds_routes_and_timeseries() -> None:
     assert len(data["timeseries"]) == 10
 
 
+def test_the_report_merges_routes_per_dependency_with_their_own_percentiles() -> None:
+    routes = (
+        RouteStats("/v1/projects", "GET", 10, 0, 100.0, 30.0, ((5, 9), (30, 1)), 0.0, 10.0),
+        RouteStats("/v1/projects/{project_id}", "GET", 10, 0, 100.0, 50.0, ((8, 8), (50, 2)), 0.0, 10.0),
+        RouteStats("/v1/cache/{key}", "GET", 20, 0, 40.0, 3.0, ((2, 20),), 0.0, 10.0),
+    )
+    report = Report("steady", "http://127.0.0.1:8000", 10.0, (), (), RunStats(routes=routes), "")
+    groups = {g["name"]: g for g in json.loads(render_json(report))["groups"]}
+    assert set(groups) == {"postgres", "redis"}
+    # 20 PostgreSQL requests: 9 at 5 ms, 8 at 8 ms, 1 at 30 ms, 2 at 50 ms
+    assert (groups["postgres"]["requests"], groups["postgres"]["p50_ms"]) == (20, 8)
+    assert (groups["postgres"]["p95_ms"], groups["postgres"]["p99_ms"]) == (50, 50)
+    assert groups["redis"]["p99_ms"] == 2
+    assert "postgres: 20 requests, p50 8 ms, p95 50 ms, p99 50 ms" in render_table(report)
+    assert "<h2>Per dependency</h2>" in render_html(report)
+
+
 def test_html_report_is_self_contained_with_svg_plots() -> None:
     page = render_html(sample_report())
     assert page.count("<svg") == 2

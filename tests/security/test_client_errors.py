@@ -173,10 +173,10 @@ def test_an_unexpected_failure_is_a_500_problem_document(
     import testbed.app
     from testbed.config import TestbedConfig
 
-    def broken(cursor: str) -> int:
+    def broken(cursor: str, key: bytes) -> tuple[str, int]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(testbed.app, "_decode_cursor", broken)
+    monkeypatch.setattr(testbed.app, "decode_cursor", broken)
     app = testbed.app.create_app(
         TestbedConfig(
             postgres_dsn=pgbouncer_server.dsn, redis_url=redis_server.url, mongodb_uri=mongodb_server.uri

@@ -69,6 +69,21 @@ def test_projects_are_provisioned_as_schemas_through_pgbouncer(
     assert after == before + 1
 
 
+def test_deleting_a_project_drops_its_schema_and_a_second_delete_is_404(
+    client: httpx.Client, postgres_server: PostgresServer
+) -> None:
+    project = client.post("/v1/projects", json={"name": "shortlived"}).json()
+    r = client.delete(f"/v1/projects/{project['id']}")
+    assert r.status_code == 204, r.text
+    schemas = postgres_server.sql(
+        "SELECT count(*) FROM pg_namespace WHERE nspname = 'project_shortlived'", database="platform"
+    )
+    assert schemas.strip() == "0"
+    assert client.get(f"/v1/projects/{project['id']}").status_code == 404
+    again = client.delete(f"/v1/projects/{project['id']}")
+    assert (again.status_code, again.headers["content-type"]) == (404, "application/problem+json")
+
+
 def test_a_duplicate_project_is_a_409_problem_not_a_provisioning_failure(client: httpx.Client) -> None:
     client.post("/v1/projects", json={"name": "dup"})
     failures = value(client, contract.API_OPERATIONS.name, operation="provision_database", outcome="failure")
@@ -102,6 +117,22 @@ def test_bad_input_is_a_problem_document(client: httpx.Client) -> None:
     assert (wrong_method.status_code, wrong_method.headers["content-type"]) == (405, PROBLEM)
 
 
+def test_an_old_api_version_is_served_with_deprecation_and_sunset_and_an_unknown_one_refused(
+    client: httpx.Client,
+) -> None:
+    current = client.get("/v1/cache/absent")
+    assert current.headers["API-Version"] == "2026-11-01"
+    assert "Deprecation" not in current.headers and "Sunset" not in current.headers
+    old = client.get("/v1/cache/absent", headers={"API-Version": "2025-06-01"})
+    assert old.headers["API-Version"] == "2025-06-01"
+    assert old.headers["Deprecation"] == "@1780272000"  # RFC 9745: 2026-06-01
+    assert old.headers["Sunset"] == "Fri, 01 Jan 2027 00:00:00 GMT"  # RFC 8594
+    unknown = client.get("/v1/cache/absent", headers={"API-Version": "1999-01-01"})
+    assert (unknown.status_code, unknown.headers["content-type"]) == (400, PROBLEM)
+    assert "2026-11-01, 2025-06-01" in unknown.json()["detail"]
+    assert unknown.json()["request_id"] == unknown.headers["X-Request-ID"]
+
+
 def test_project_list_pages_with_cursor_link_headers(client: httpx.Client) -> None:
     for i in range(5):
         client.post("/v1/projects", json={"name": f"page_{i}"})
@@ -119,6 +150,38 @@ def test_project_list_pages_with_cursor_link_headers(client: httpx.Client) -> No
     assert url is None
     assert seen == sorted(seen)
     assert len(seen) == len(set(seen)) >= 5
+
+
+def test_prev_links_walk_back_the_pages_next_links_walked(client: httpx.Client) -> None:
+    for i in range(7):
+        client.post("/v1/projects", json={"name": f"walk_{i}"})
+    forward: list[list[int]] = []
+    r = client.get("/v1/projects?limit=3")
+    assert "prev" not in r.links  # the first page has none
+    for _ in range(2):  # pages 1 and 2 (7 projects at least: a third page exists)
+        forward.append([p["id"] for p in r.json()["items"]])
+        r = client.get(r.links["next"]["url"])
+    back = [p["id"] for p in client.get(r.links["prev"]["url"]).json()["items"]]
+    assert back == forward[-1]
+    again = client.get(client.get(r.links["prev"]["url"]).links["prev"]["url"])
+    assert [p["id"] for p in again.json()["items"]] == forward[-2]
+    assert [p["id"] for p in client.get(again.links["next"]["url"]).json()["items"]] == forward[-1]
+
+
+def test_a_tampered_cursor_is_a_400_and_offset_pages_agree_with_cursor_pages(client: httpx.Client) -> None:
+    for i in range(4):
+        client.post("/v1/projects", json={"name": f"tamper_{i}"})
+    first = client.get("/v1/projects?limit=2")
+    cursor = first.links["next"]["url"].split("cursor=")[1]
+    forged = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    bad = client.get(f"/v1/projects?limit=2&cursor={forged}")
+    assert (bad.status_code, bad.headers["content-type"]) == (400, PROBLEM)
+    by_cursor = client.get(first.links["next"]["url"]).json()["items"]
+    by_offset = client.get("/v1/projects?limit=2&offset=2")
+    assert by_offset.json()["items"] == by_cursor
+    assert by_offset.links["prev"]["url"].endswith("offset=0")
+    both = client.get(f"/v1/projects?limit=2&offset=2&cursor={cursor}")
+    assert both.status_code == 400
 
 
 def test_backup_dumps_the_project_schema_and_counts_the_outcome(client: httpx.Client, api: ApiServer) -> None:
@@ -171,6 +234,9 @@ def test_every_v1_response_carries_ratelimit_headers(client: httpx.Client) -> No
     r = client.get("/v1/cache/absent")
     assert r.headers["RateLimit-Policy"].startswith('"default";q=')
     assert r.headers["RateLimit"].startswith('"default";r=')
+    assert r.headers["RateLimit-Limit"] == "2000"
+    remaining, reset = r.headers["RateLimit-Remaining"], r.headers["RateLimit-Reset"]
+    assert r.headers["RateLimit"] == f'"default";r={remaining};t={reset}'
     assert "RateLimit" not in client.get("/healthz").headers
 
 
@@ -197,7 +263,8 @@ def test_rate_limited_requests_get_429_problem_with_retry_after(
         r = c.get("/v1/cache/x")
         assert r.status_code == 429
         assert r.headers["content-type"] == PROBLEM
-        assert int(r.headers["Retry-After"]) >= 1
+        assert 1 <= int(r.headers["Retry-After"]) <= int(r.headers["RateLimit-Reset"])
+        assert r.headers["RateLimit-Remaining"] == "0"
         assert r.headers["RateLimit"].startswith('"default";r=0;')
         assert 'code="429"' in c.get("/metrics").text
 

@@ -217,3 +217,16 @@ def test_the_timeout_answers_on_time_even_when_cancellation_is_slow() -> None:
         return elapsed
 
     assert asyncio.run(scenario()) < 0.3
+
+
+def test_each_database_trips_at_the_plans_own_failure_ratio() -> None:
+    from testbed.config import TestbedConfig
+
+    config = TestbedConfig(
+        postgres_dsn="postgresql://x@127.0.0.1/x", redis_url="redis://127.0.0.1", mongodb_uri="m"
+    )
+    got = {dep: (config.breaker_for(dep).call_timeout, config.breaker_for(dep).failure_ratio) for dep in
+           ("postgres", "mongodb", "redis")}  # fmt: skip
+    assert got == {"postgres": (5.0, 0.5), "mongodb": (10.0, 0.6), "redis": (1.0, 0.7)}
+    with pytest.raises(ValueError, match="failure ratio of redis"):
+        TestbedConfig(postgres_dsn="p", redis_url="r", mongodb_uri="m", failure_ratios=(("redis", 1.5),))

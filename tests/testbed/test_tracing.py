@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 import pytest
@@ -63,3 +64,36 @@ def test_a_failed_dependency_marks_the_server_span_as_an_error(
     assert asyncio.run(get_status(create_app(config, tracer_provider=provider), "/v1/cache/traced")) == 503
     server = next(s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.ERROR
+
+
+def test_an_incoming_traceparent_is_continued_and_names_the_problems_request_id(
+    pgbouncer_server: PgBouncerServer, redis_server: RedisServer, mongodb_server: MongoServer
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    config = TestbedConfig(
+        postgres_dsn=pgbouncer_server.dsn, redis_url=redis_server.url, mongodb_uri=mongodb_server.uri
+    )
+    app = create_app(config, tracer_provider=provider)
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+
+    async def call() -> httpx.Response:
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+                headers = {"traceparent": f"00-{trace_id}-{parent_id}-01"}
+                return await client.get("/v1/cache/absent-traced", headers=headers)
+        finally:
+            await app.state.deps.close()
+
+    response = asyncio.run(call())
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    server, db = spans["GET /v1/cache/{key}"], spans["redis call"]
+    # one trace: the caller's span is the server span's parent, the database call its child
+    assert format(server.context.trace_id, "032x") == trace_id
+    assert server.parent is not None and format(server.parent.span_id, "016x") == parent_id
+    assert db.context.trace_id == server.context.trace_id
+    body = response.json()
+    assert body["request_id"] == trace_id == response.headers["X-Request-ID"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body["timestamp"])

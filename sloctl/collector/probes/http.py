@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 
 import httpx
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
@@ -25,12 +26,14 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     cert_not_after,
     client_ssl_context,
+    retry_stale_once,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
 
+_W3C = TraceContextTextMapPropagator()
 _LINK_RE = re.compile(r'^\s*<[^>]+>\s*(;\s*[a-zA-Z*]+\s*=\s*("[^"]*"|[^;,]+)\s*)+$')
 
 
@@ -111,6 +114,13 @@ class HttpProbe:
         )
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        # A warm run may meet the server closing its idle keep-alive connection at the moment
+        # the request goes out (uvicorn closes after 5 s idle, the default interval is 5 s or a
+        # multiple): the request then dies with no answer. Reopen once, as the database probes do.
+        reused = self._client is not None and self.mode is ConnectionMode.WARM
+        return await retry_stale_once(reused, lambda: self._attempt(rec))
+
+    async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         t = self.target
         assert t.url is not None and t.http is not None
         started: dict[str, int] = {}
@@ -147,7 +157,13 @@ class HttpProbe:
             await self._drop()
             self._client = self._new_client()
         try:
-            response = await self._client.request(t.http.method, t.url, extensions={"trace": trace})
+            # W3C trace context of the run's span: the API continues it, so one trace holds the
+            # probe's phases, the API's server span and its database calls.
+            headers: dict[str, str] = {}
+            _W3C.inject(headers)
+            response = await self._client.request(
+                t.http.method, t.url, headers=headers, extensions={"trace": trace}
+            )
             rec.current = None
             self._validate(response)
             return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
@@ -171,6 +187,8 @@ class HttpProbe:
             # chain holds the real one (ConnectionRefusedError, a timeout, ...).
             raise ProbeFailure(classify(exc, Phase.CONNECT), str(exc)) from exc
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # A new client for the next attempt: the broken connection must not be offered again.
+            await self._drop()
             raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
         except BaseException:
             await self._drop()

@@ -1,0 +1,200 @@
+"""What bounds the plan's p95 < 20 ms at 50 req/s over the route mix (docs/benchmarks.md).
+
+    .venv/bin/python benchmarks/latency.py [--rounds 3] [--seconds 20] [--json out.json]
+
+Starts the testbed (PostgreSQL through PgBouncer, Redis, SecantusDB, the API), then offers
+50 req/s in the open model (arrivals on a fixed grid, each request on its own connection slot,
+whatever the answers take) with the route mix of ``sloctl.loadtest.locustlib.PlatformUser``,
+in alternating rounds of two variants run side by side so that the machine's changing load hits
+both alike:
+
+- ``full``: the whole mix, provisioning (a transaction with DDL) and backups (``pg_dump``)
+  included at their weights (1 of 312 each);
+- ``no-admin``: the same mix without provisioning and backups.
+
+Per request it records the client-side time, the API's own time (``Server-Timing``) and the
+arrival time, and per round the histogram's share of requests at or under 20 ms (from
+``/metrics``: 0.02 is a bucket bound). It reports p50/p95/p99 client- and server-side per
+variant, the p95 of requests that overlapped a backup or a provisioning against the others, and
+the load average, which on this shared 2-core machine decides most of the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sloctl.contract import API_DURATION  # noqa: E402
+from sloctl.testbed_runner import start_testbed  # noqa: E402
+
+RATE = 50.0
+HIST = API_DURATION.name
+#: (weight, method, path template, name): PlatformUser's mix (locustlib), admin operations last
+MIX = [
+    (40, "GET", "/v1/projects?limit=20", "GET projects"),
+    (60, "GET", "/v1/projects/{pid}", "GET project"),
+    (80, "GET", "/v1/cache/{key}", "GET cache"),
+    (40, "PUT", "/v1/cache/{key}", "PUT cache"),
+    (30, "POST", "/v1/documents", "POST document"),
+    (60, "GET", "/v1/documents/{did}", "GET document"),
+    (1, "POST", "/v1/projects", "provision"),
+    (1, "POST", "/v1/projects/{pid}/backups", "backup"),
+]
+ADMIN = {"provision", "backup"}
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest rank, as the load-test reports."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q + 0.999999) - 1))]
+
+
+def share_under_20ms(client: httpx.Client) -> tuple[float, float]:
+    """(requests ≤ 20 ms, all requests) of the API's histogram, /healthz and /metrics excluded."""
+    under = total = 0.0
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for s in family.samples:
+            if s.name != f"{HIST}_bucket" or s.labels["route"] in ("/healthz", "/metrics"):
+                continue
+            if s.labels["le"] == "0.02":
+                under += s.value
+            elif s.labels["le"] == "+Inf":
+                total += s.value
+    return under, total
+
+
+async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, float | str]]:
+    records: list[dict[str, float | str]] = []
+    limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as c:
+        pid = (await c.post("/v1/projects", json={"name": f"b{uuid.uuid4().hex[:12]}"})).json()["id"]
+        key = f"k{uuid.uuid4().hex[:8]}"
+        await c.put(f"/v1/cache/{key}", content=b"x" * 256)
+        did = (await c.post("/v1/documents", json={"owner": key, "n": 1})).json()["id"]
+        mix = [m for m in MIX if admin or m[3] not in ADMIN]
+        names = [m for m in mix for _ in range(m[0])]
+        created: list[int] = []
+        start = time.monotonic()
+
+        async def one(method: str, template: str, name: str, due: float) -> None:
+            path = template.format(pid=pid, key=key, did=did)
+            kwargs: dict[str, object] = {}
+            if name == "provision":
+                kwargs["json"] = {"name": f"b{uuid.uuid4().hex[:12]}"}
+            elif name == "PUT cache":
+                kwargs["content"] = b"x" * 256
+            elif name == "POST document":
+                kwargs["json"] = {"owner": key, "n": 1}
+            sent = time.monotonic()
+            r = await c.request(method, path, **kwargs)  # type: ignore[arg-type]
+            done = time.monotonic()
+            server = float(r.headers.get("server-timing", "app;dur=nan").split("dur=")[1])
+            if name == "provision" and r.status_code == 201:
+                created.append(int(r.json()["id"]))
+            records.append(
+                {
+                    "name": name,
+                    "status": r.status_code,
+                    "t": sent - start,
+                    "end": done - start,
+                    "lag_ms": (sent - due) * 1000,
+                    "client_ms": (done - sent) * 1000,
+                    "server_ms": server,
+                }
+            )
+
+        tasks = []
+        for k in range(int(RATE * seconds)):  # bounded: the round's arrivals
+            due = start + k / RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            _, method, template, name = random.choice(names)
+            tasks.append(asyncio.create_task(one(method, template, name, due)))
+        await asyncio.gather(*tasks)
+        for project in [pid, *created]:  # leave nothing behind
+            await c.delete(f"/v1/projects/{project}")
+    return records
+
+
+def summarise(records: list[dict[str, float | str]], under: float, total: float) -> dict[str, object]:
+    client = [float(r["client_ms"]) for r in records]
+    server = [float(r["server_ms"]) for r in records]
+    admin = [r for r in records if r["name"] in ADMIN]
+    # Requests sent while an admin operation was in flight.
+    windows = [(float(r["t"]), float(r["end"])) for r in admin]
+    overlapped = [
+        r for r in records if r["name"] not in ADMIN and any(a <= float(r["t"]) <= b for a, b in windows)
+    ]
+    clear = [r for r in records if r["name"] not in ADMIN and r not in overlapped]
+    return {
+        "requests": len(records),
+        "errors_5xx": sum(1 for r in records if int(r["status"]) >= 500),
+        "client_ms": {q: pct(client, p) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
+        "server_ms": {q: pct(server, p) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
+        "arrival_lag_p95_ms": pct([float(r["lag_ms"]) for r in records], 0.95),
+        "histogram_share_under_20ms": under / total if total else float("nan"),
+        "admin_operations_server_ms": [
+            (str(r["name"]), round(float(r["server_ms"]), 1))
+            for r in sorted(admin, key=lambda r: float(r["t"]))
+        ],
+        "overlapping_admin": {
+            "requests": len(overlapped),
+            "client_p95_ms": pct([float(r["client_ms"]) for r in overlapped], 0.95),
+            "server_p95_ms": pct([float(r["server_ms"]) for r in overlapped], 0.95),
+        },
+        "clear_of_admin": {
+            "requests": len(clear),
+            "client_p95_ms": pct([float(r["client_ms"]) for r in clear], 0.95),
+            "server_p95_ms": pct([float(r["server_ms"]) for r in clear], 0.95),
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds per round (default 20)")
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args()
+    out: dict[str, object] = {"load_average_start": os.getloadavg()}
+    results: dict[str, list[dict[str, float | str]]] = {"full": [], "no-admin": []}
+    shares = {v: [0.0, 0.0] for v in results}
+    with (
+        tempfile.TemporaryDirectory(prefix="sloctl-bench-latency-") as tmp,
+        start_testbed(Path(tmp)) as tb,
+        httpx.Client(base_url=tb.api.url, timeout=10) as metrics,
+    ):
+        for _ in range(args.rounds):
+            for variant in results:
+                before = share_under_20ms(metrics)
+                results[variant] += asyncio.run(one_round(tb.api.url, args.seconds, variant == "full"))
+                after = share_under_20ms(metrics)
+                shares[variant][0] += after[0] - before[0]
+                shares[variant][1] += after[1] - before[1]
+    out["load_average_end"] = os.getloadavg()
+    for variant, records in results.items():
+        out[variant] = summarise(records, *shares[variant])
+    text = json.dumps(out, indent=2, default=lambda v: round(v, 2) if isinstance(v, float) else str(v))
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,286 @@
+"""The platform API's OpenAPI 3.1 description, served at ``/openapi.json``.
+
+Written as data next to the routes it describes; ``tests/testbed/test_openapi.py`` checks it
+with openapi-spec-validator and against the route table (every route described, nothing else).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import API_VERSION
+
+__all__ = ["openapi_document"]
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_JSON = "application/json"
+
+
+def _rate_limited(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "description": description,
+        "headers": {
+            name: {"$ref": f"#/components/headers/{name}"}
+            for name in (
+                "API-Version",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            )
+        },
+    }
+    if content is not None:
+        out["content"] = content
+    return out
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(c): _PROBLEM for c in (*codes, 429, 503)}
+
+
+def _json_schema(ref: str) -> dict[str, Any]:
+    return {_JSON: {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
+
+
+def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def openapi_document() -> dict[str, Any]:
+    project_id = _path_param("project_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
+    key = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"})
+    document_id = _path_param("document_id", {"type": "string", "pattern": "^[0-9a-f]{24}$"})
+    version = {"$ref": "#/components/parameters/API-Version"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Platform API (sloctl testbed)",
+            "version": API_VERSION,
+            "description": "Projects on PostgreSQL (through PgBouncer), a cache on Redis, documents on "
+            "MongoDB. Errors are RFC 9457 problem documents.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": {
+            "/v1/projects": {
+                "get": {
+                    "summary": "List projects, a page at a time",
+                    "parameters": [
+                        version,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "description": "opaque and signed; from a Link header of this API",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "description": "offset pagination, for comparison; not with cursor",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": _rate_limited(
+                            "a page; Link has first, next and prev", _json_schema("ProjectPage")
+                        ),
+                        **_errors(400),
+                    },
+                },
+                "post": {
+                    "summary": "Provision a project (a PostgreSQL schema)",
+                    "parameters": [version],
+                    "requestBody": {"required": True, "content": _json_schema("NewProject")},
+                    "responses": {
+                        "201": _rate_limited("provisioned", _json_schema("Project")),
+                        **_errors(400, 409, 413),
+                    },
+                },
+            },
+            "/v1/projects/{project_id}": {
+                "parameters": [project_id, version],
+                "get": {
+                    "summary": "One project",
+                    "responses": {
+                        "200": _rate_limited("the project", _json_schema("Project")),
+                        **_errors(404),
+                    },
+                },
+                "delete": {
+                    "summary": "Deprovision a project (drops its schema)",
+                    "responses": {"204": _rate_limited("deprovisioned"), **_errors(404)},
+                },
+            },
+            "/v1/projects/{project_id}/backups": {
+                "parameters": [project_id, version],
+                "post": {
+                    "summary": "Back the project's schema up (pg_dump)",
+                    "responses": {"201": _rate_limited("backed up", _json_schema("Backup")), **_errors(404)},
+                },
+            },
+            "/v1/cache/{key}": {
+                "parameters": [key, version],
+                "get": {
+                    "summary": "Read a cached value",
+                    "responses": {
+                        "200": _rate_limited(
+                            "the value", {"application/octet-stream": {"schema": {"type": "string"}}}
+                        ),
+                        **_errors(400, 404),
+                    },
+                },
+                "put": {
+                    "summary": "Write a cached value",
+                    "parameters": [
+                        {
+                            "name": "ttl",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
+                        }
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}
+                        },
+                    },
+                    "responses": {"204": _rate_limited("stored"), **_errors(400, 413)},
+                },
+            },
+            "/v1/documents": {
+                "post": {
+                    "summary": "Store a JSON document",
+                    "parameters": [version],
+                    "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+                    "responses": {
+                        "201": _rate_limited("stored", _json_schema("DocumentId")),
+                        **_errors(400, 413, 422),
+                    },
+                },
+            },
+            "/v1/documents/{document_id}": {
+                "parameters": [document_id, version],
+                "get": {
+                    "summary": "One document",
+                    "responses": {
+                        "200": _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
+                        **_errors(404),
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness and breaker states (no database call)",
+                    "responses": {
+                        "200": {"description": "alive", "content": {_JSON: {"schema": {"type": "object"}}}}
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "exposition",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This description",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1",
+                            "content": {_JSON: {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+        },
+        "components": {
+            "parameters": {
+                "API-Version": {
+                    "name": "API-Version",
+                    "in": "header",
+                    "description": "the version to answer with; an older one gets Deprecation and Sunset",
+                    "schema": {"type": "string", "default": API_VERSION},
+                }
+            },
+            "headers": {
+                "API-Version": {"schema": {"type": "string"}},
+                "X-Request-ID": {"description": "the request's W3C trace id", "schema": {"type": "string"}},
+                "RateLimit-Limit": {"schema": {"type": "integer"}},
+                "RateLimit-Remaining": {"schema": {"type": "integer"}},
+                "RateLimit-Reset": {
+                    "description": "seconds until the bucket is full",
+                    "schema": {"type": "integer"},
+                },
+            },
+            "responses": {
+                "Problem": {
+                    "description": "an RFC 9457 problem document",
+                    "content": {
+                        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    },
+                }
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail", "timestamp"],
+                    "properties": {
+                        "type": {"type": "string", "format": "uri"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                        "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "NewProject": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}},
+                },
+                "Project": {
+                    "type": "object",
+                    "required": ["id", "name", "schema", "created_at"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "schema": {"type": "string"},
+                        "created_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "ProjectPage": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}
+                    },
+                },
+                "Backup": {
+                    "type": "object",
+                    "properties": {
+                        "project_id": {"type": "integer"},
+                        "file": {"type": "string"},
+                        "bytes": {"type": "integer"},
+                        "duration_seconds": {"type": "number"},
+                    },
+                },
+                "DocumentId": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {"id": {"type": "string"}},
+                },
+            },
+        },
+    }
