@@ -52,7 +52,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="CIDR",
         help="allow --prometheus in this network besides loopback (repeatable)",
     )
-    p.add_argument("--report", type=Path, help="write an HTML report here")
+    p.add_argument(
+        "--report", type=Path, help="write an HTML report here (and its JSON beside it, for sloctl serve)"
+    )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
@@ -143,10 +145,13 @@ def _run(args: argparse.Namespace) -> int:
             chosen = [s for s in own if not args.scenario or s.name in args.scenario]
             if chosen:
                 results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
+    as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
     if args.report:
+        # The JSON beside the page is what ``sloctl serve --backtests DIR`` lists.
         args.report.write_text(render_html(results))
+        args.report.with_suffix(".json").write_text(as_json)
     if args.output == "json":
-        sys.stdout.write(json.dumps(render_json(results), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(as_json)
     else:
         sys.stdout.write(render_table(results))
     ok = all(t.within_design is not False and t.false_alerts == 0 for r in results for t in r.tiers)

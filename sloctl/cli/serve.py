@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="load-test reports (repeatable; default loadtest-report if it exists)")  # fmt: skip
     p.add_argument("--backtests", action="append", type=Path, default=[], metavar="DIR",
                    help="backtest JSON reports (repeatable; default backtest-report if any)")  # fmt: skip
+    p.add_argument("--range", choices=("period", "1h", "6h", "1d", "7d", "30d"),
+                   help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
     p.add_argument(
         "--grafana-url", default="", metavar="URL", help="link each SLO to its generated dashboard"
     )
@@ -101,6 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         },
         grafana_url=args.grafana_url,
         cache_seconds=args.cache,
+        default_range=args.range or ("6h" if args.demo else "period"),
     )
     with stop_on_signals() as stop:
         if args.demo:

@@ -135,7 +135,8 @@ class Prometheus:
 
 
 def _num(v: float) -> str:
-    return f"{v:.3f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+    # Milliseconds, Prometheus' own resolution.
+    return f"{v:.3f}"
 
 
 def _result(data: Any) -> Result:

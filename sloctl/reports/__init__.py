@@ -16,18 +16,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from sloctl.durations import format_duration
 
-__all__ = ["render"]
+__all__ = ["percent", "rate", "render", "secs"]
 
 
-def _percent(v: float | None, digits: int = 1) -> str:
+def percent(v: float | None, digits: int = 1) -> str:
+    """A ratio as a percentage; ``unknown`` for no value (the overview's and status's wording)."""
     return f"{v * 100:.{digits}f} %" if v is not None and math.isfinite(v) else "unknown"
 
 
-def _rate(v: float | None) -> str:
+def rate(v: float | None) -> str:
     return f"{v:.2f}x" if v is not None and math.isfinite(v) else "unknown"
 
 
-def _secs(v: float | None) -> str:
+def secs(v: float | None) -> str:
     if v is None:
         return "-"
     return format_duration(int(v)) if v == int(v) and v and int(v) % 60 == 0 else f"{v:g}s"
@@ -43,7 +44,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(percent=_percent, rate=_rate, secs=_secs)
+    env.filters.update(percent=percent, rate=rate, secs=secs)
     return env
 
 

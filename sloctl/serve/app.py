@@ -50,6 +50,9 @@ class ServeConfig:
     run_dirs: Mapping[Kind, tuple[Path, ...]] = field(default_factory=dict)
     grafana_url: str = ""
     cache_seconds: float = 10.0
+    default_range: str = "period"
+    """The SLO page's range without ``range=``: the SLO's period, or one of :data:`RANGES`
+    (the demo's history is hours long)."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class App:
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
         period = _period_seconds(row)
-        chosen = _one(query, "range", "period")
+        chosen = _one(query, "range", self.config.default_range)
         span = RANGES.get(chosen) or period
         chosen = chosen if chosen in RANGES else "period"
         end = self.now()

@@ -25,14 +25,18 @@ from sloctl.backtest.series import Feed, openmetrics
 from sloctl.model import SLO, CompositeSLI
 from sloctl.render.rules import render_rule_file
 from sloctl.servers import ServerStartError
+from sloctl.shelf import PrometheusEngine
 
 __all__ = ["AHEAD", "DemoError", "demo", "demo_items"]
 
 AHEAD = 2 * HOUR
 """How far past "now" the scenarios' traffic goes (the live rules read it until then)."""
-STEP = 60
-SPAN = 26 * HOUR
-"""The history every SLO gets by default (a day's range is full)."""
+STEP = 300
+"""Evaluation step of the backfilled recordings: a demo needs their shape, not every minute
+(a tenth of the rule backfill of a 1m step)."""
+SPAN = 6 * HOUR
+"""The history every SLO gets by default: enough for every page, while the backfill of all of
+slos/ stays a few minutes on two busy cores (docs/serve.md)."""
 
 
 class DemoError(RuntimeError):
@@ -89,9 +93,11 @@ def demo(
     workdir: Path | None = None,
     now: float | None = None,
     span: int = SPAN,
+    engine: PrometheusEngine | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> Iterator[str]:
-    """A running, filled Prometheus for ``slos``; yields its URL and stops it on exit."""
+    """A running, filled Prometheus for ``slos`` (``engine``'s, or the default one); yields its
+    URL and stops it on exit. The scenarios end at ``now`` + :data:`AHEAD`."""
     items = demo_items(slos, span)
     if not items:
         raise DemoError("no SLO to show: give SLO files (default slos/) that the backtest has scenarios for")
@@ -113,6 +119,7 @@ def demo(
                 end=end,
                 step=STEP,
                 live_rules=rules,
+                engine=engine,
             ) as bt:
                 yield bt.url
         except ServerStartError as exc:
