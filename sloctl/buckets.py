@@ -6,8 +6,8 @@ cannot be measured at all (``histogram_quantile`` could only interpolate between
 ``sloctl validate --prometheus URL`` asks Prometheus for the bounds of every latency SLO's
 histogram (``count by (le)`` over its ``_bucket`` series, selector included) and warns.
 
-HTTP goes through the egress guard (loopback unless ``allow`` adds networks), or through an
-injected :data:`~sloctl.status.Transport` in tests.
+HTTP goes through :class:`sloctl.prometheus.Prometheus` and its egress guard (loopback unless
+``allow`` adds networks), or through an injected httpx transport in tests.
 
 >>> for w in bucket_warnings(slos, "http://127.0.0.1:9090"):   # doctest: +SKIP
 ...     print(w.message)
@@ -19,9 +19,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sloctl.egress import Egress, get_json
+import httpx
+
+from sloctl.egress import Egress
 from sloctl.model import SLO, LatencySLI
-from sloctl.status import Transport, _query
+from sloctl.prometheus import Prometheus
 
 __all__ = ["BucketWarning", "bucket_warnings"]
 
@@ -37,8 +39,8 @@ def _selector(sli: LatencySLI) -> str:
     return inner if inner.startswith("{") else f"{{{inner}}}"
 
 
-def _bounds(base: str, sli: LatencySLI, transport: Transport) -> list[float]:
-    rows = _query(base, f"count by (le) ({sli.histogram}_bucket{_selector(sli)})", transport, None)
+def _bounds(prom: Prometheus, sli: LatencySLI) -> list[float]:
+    rows = prom.query(f"count by (le) ({sli.histogram}_bucket{_selector(sli)})")
     out: list[float] = []
     for row in rows:
         metric = row.get("metric")
@@ -54,13 +56,13 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:g} ms"
 
 
-def _check(base: str, slos: Sequence[SLO], transport: Transport) -> list[BucketWarning]:
+def _check(prom: Prometheus, slos: Sequence[SLO]) -> list[BucketWarning]:
     out: list[BucketWarning] = []
     for slo in slos:
         sli = slo.sli
         if not isinstance(sli, LatencySLI):
             continue
-        bounds = _bounds(base, sli, transport)
+        bounds = _bounds(prom, sli)
         if not bounds:
             out.append(
                 BucketWarning(
@@ -83,14 +85,10 @@ def _check(base: str, slos: Sequence[SLO], transport: Transport) -> list[BucketW
 
 
 def bucket_warnings(
-    slos: Sequence[SLO], url: str, *, allow: Sequence[str] = (), transport: Transport | None = None
+    slos: Sequence[SLO], url: str, *, allow: Sequence[str] = (), transport: httpx.BaseTransport | None = None
 ) -> list[BucketWarning]:
     """One warning per latency SLO whose threshold is not a bucket bound of its histogram as
     Prometheus at ``url`` sees it (or whose histogram Prometheus does not have)."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    egress.check_url(url, flag="--prometheus")
-    base = url.rstrip("/")
-    if transport is not None:
-        return _check(base, slos, transport)
-    with egress.http_client(timeout=30) as client:
-        return _check(base, slos, lambda u: get_json(client, u))
+    with Prometheus.connect(url, egress=egress, transport=transport) as prom:
+        return _check(prom, slos)

@@ -17,8 +17,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+import httpx
+
 from sloctl.policy import Action, Decision
-from sloctl.status import StatusRow, Transport, collect
+from sloctl.status import StatusRow, collect
 
 __all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
 
@@ -63,7 +65,7 @@ def evaluate(
     url: str,
     *,
     slos: Sequence[str] = (),
-    transport: Transport | None = None,
+    transport: httpx.BaseTransport | None = None,
     allow: Sequence[str] = (),
     time: float | None = None,
     floor_percent: float | None = None,

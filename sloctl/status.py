@@ -1,9 +1,10 @@
 """``sloctl status``: every SLO's remaining budget, current burn rate and firing alerts, read
 from a live Prometheus through the series that the generated rules record.
 
-HTTP goes through the egress guard (:mod:`sloctl.egress`: loopback only unless ``allow=`` adds
-networks, no redirect followed, no ``*_proxy`` variable honoured), or through an injected
-``Transport`` (a callable from URL to parsed JSON), so tests can run without a server.
+HTTP goes through the one Prometheus access layer (:mod:`sloctl.prometheus`), hence the egress
+guard (loopback only unless ``allow=`` adds networks, no redirect followed, no ``*_proxy``
+variable honoured), or through an injected httpx transport, so tests can run without a server.
+``sloctl gate`` and ``sloctl serve`` read the same rows through :func:`collect_from`.
 
 >>> rows = collect("http://127.0.0.1:9090")     # doctest: +SKIP
 >>> print(render_table(rows))                    # doctest: +SKIP
@@ -13,29 +14,24 @@ from __future__ import annotations
 
 import json
 import math
-import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+import httpx
+
 from sloctl import naming
-from sloctl.egress import Egress, get_json
+from sloctl.egress import Egress
 from sloctl.policy import Decision, decide
+from sloctl.prometheus import Prometheus, Result, by_label
 
 __all__ = [
-    "StatusError",
+    "QUERIES",
     "StatusRow",
-    "Transport",
     "collect",
+    "collect_from",
     "render_json",
     "render_table",
 ]
-
-Transport = Callable[[str], object]
-"""GET ``url`` and return the decoded JSON body."""
-
-
-class StatusError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -66,18 +62,7 @@ class StatusRow:
         )
 
 
-def _query(base: str, expr: str, transport: Transport, time: float | None) -> list[dict[str, object]]:
-    params = {"query": expr} | ({"time": str(time)} if time is not None else {})
-    body = transport(f"{base}/api/v1/query?{urllib.parse.urlencode(params)}")
-    if not isinstance(body, dict) or body.get("status") != "success":
-        raise StatusError(f"Prometheus did not answer {expr!r}: {body!r}"[:500])
-    data = body["data"]
-    assert isinstance(data, dict)
-    result = data.get("result")
-    return result if isinstance(result, list) else []
-
-
-def _policies(rows: list[dict[str, object]]) -> dict[str, list[tuple[str, float]]]:
+def _policies(rows: Result) -> dict[str, list[tuple[str, float]]]:
     out: dict[str, list[tuple[str, float]]] = {}
     for r in rows:
         metric, value = r.get("metric"), r.get("value")
@@ -87,58 +72,50 @@ def _policies(rows: list[dict[str, object]]) -> dict[str, list[tuple[str, float]
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _by_id(rows: list[dict[str, object]]) -> dict[str, tuple[dict[str, str], float]]:
-    out: dict[str, tuple[dict[str, str], float]] = {}
-    for r in rows:
-        metric = r.get("metric")
-        value = r.get("value")
-        if isinstance(metric, dict) and isinstance(value, list) and naming.LABEL_ID in metric:
-            out[str(metric[naming.LABEL_ID])] = ({str(k): str(v) for k, v in metric.items()}, float(value[1]))
-    return out
+def _by_id(rows: Result) -> dict[str, tuple[dict[str, str], float]]:
+    return by_label(rows, naming.LABEL_ID)
 
 
 def collect(
     url: str,
     *,
-    transport: Transport | None = None,
+    transport: httpx.BaseTransport | None = None,
     allow: Sequence[str] = (),
     time: float | None = None,
 ) -> list[StatusRow]:
     """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``); ``allow``
     adds networks to loopback (``--allow-host``)."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    egress.check_url(url, flag="--prometheus")
-    if transport is not None:
-        return _collect(url.rstrip("/"), transport, time)
-    with egress.http_client(timeout=30) as client:
-        return _collect(url.rstrip("/"), lambda u: get_json(client, u), time)
+    with Prometheus.connect(url, egress=egress, transport=transport) as prom:
+        return collect_from(prom, time)
 
 
-def _collect(base: str, transport: Transport, time: float | None) -> list[StatusRow]:
-    by = f"max by ({', '.join(naming.SLO_LABELS)})"
-    info = _by_id(_query(base, f"{by} ({naming.SLO_INFO})", transport, time))
-    unknown = _by_id(
-        _query(
-            base,
-            f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_UNKNOWN}) ({naming.SLO_INFO})",
-            transport,
-            time,
-        )
-    )
-    no_data = _by_id(_query(base, f"{by} ({naming.NO_DATA})", transport, time))
-    policies = _policies(
-        _query(
-            base,
-            f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
-            transport,
-            time,
-        )
-    )
-    budget = _by_id(_query(base, f"{by} ({naming.BUDGET_REMAINING})", transport, time))
-    current = _by_id(_query(base, f"{by} ({naming.CURRENT_BURN_RATE})", transport, time))
-    period = _by_id(_query(base, f"{by} ({naming.PERIOD_BURN_RATE})", transport, time))
+#: The queries of :func:`collect_from`, a fixed number whatever the number of SLOs: each reads
+#: one generated series over every SLO at once and is split by ``sloctl_id`` here.
+_BY = f"max by ({', '.join(naming.SLO_LABELS)})"
+QUERIES = {
+    "info": f"{_BY} ({naming.SLO_INFO})",
+    "unknown": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_UNKNOWN}) ({naming.SLO_INFO})",
+    "no_data": f"{_BY} ({naming.NO_DATA})",
+    "policies": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
+    "budget": f"{_BY} ({naming.BUDGET_REMAINING})",
+    "current": f"{_BY} ({naming.CURRENT_BURN_RATE})",
+    "period": f"{_BY} ({naming.PERIOD_BURN_RATE})",
+    "firing": f'ALERTS{{alertstate="firing", {naming.LABEL_ID}!=""}}',
+}
+
+
+def collect_from(prom: Prometheus, time: float | None = None) -> list[StatusRow]:
+    """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus` (:data:`QUERIES`)."""
+    info = _by_id(prom.query(QUERIES["info"], time))
+    unknown = _by_id(prom.query(QUERIES["unknown"], time))
+    no_data = _by_id(prom.query(QUERIES["no_data"], time))
+    policies = _policies(prom.query(QUERIES["policies"], time))
+    budget = _by_id(prom.query(QUERIES["budget"], time))
+    current = _by_id(prom.query(QUERIES["current"], time))
+    period = _by_id(prom.query(QUERIES["period"], time))
     firing: dict[str, set[str]] = {}
-    for r in _query(base, 'ALERTS{alertstate="firing", sloctl_id!=""}', transport, time):
+    for r in prom.query(QUERIES["firing"], time):
         metric = r.get("metric")
         if isinstance(metric, dict):
             firing.setdefault(str(metric[naming.LABEL_ID]), set()).add(

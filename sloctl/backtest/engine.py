@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from typing import Protocol
 import yaml
 
 from sloctl.durations import parse_duration
-from sloctl.egress import Egress, get_json
+from sloctl.egress import Egress
+from sloctl.prometheus import Prometheus, Result
 from sloctl.promtool import find_promtool
 from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
@@ -39,6 +39,7 @@ __all__ = [
     "Replayed",
     "RuleSet",
     "backfill_openmetrics",
+    "query",
     "query_range",
     "recording_levels",
     "replay",
@@ -69,37 +70,25 @@ class RuleSet:
 
 
 #: The replay's own Prometheus is on loopback, and a ``*_proxy`` variable must not send its
-#: queries elsewhere (urllib would honour one).
+#: queries elsewhere.
 _LOCAL = Egress(action="query the replay's Prometheus at")
 
 
-def _get(url: str, params: Mapping[str, str | int | float]) -> object:
-    query = urllib.parse.urlencode({k: str(v) for k, v in params.items()})
+def _local(base: str) -> Prometheus:
     # Plain HTTP on loopback: no certificate store to load for each query's client.
-    with _LOCAL.http_client(timeout=120, verify=False) as client:
-        body = get_json(client, f"{url}?{query}")
-    if not isinstance(body, dict) or body.get("status") != "success":
-        raise RuntimeError(f"Prometheus answered {body}")
-    return body["data"]
+    return Prometheus(base, egress=_LOCAL, timeout=120, verify=False, flag="the replay's URL")
 
 
-def query_range(base: str, expr: str, start: float, end: float, step: int) -> list[dict[str, object]]:
-    data = _get(f"{base}/api/v1/query_range", {"query": expr, "start": start, "end": end, "step": step})
-    assert isinstance(data, dict)
-    result = data["result"]
-    assert isinstance(result, list)
-    return result
+def query_range(base: str, expr: str, start: float, end: float, step: int) -> Result:
+    """A range query on the replay's own Prometheus at ``base`` (:mod:`sloctl.prometheus`)."""
+    with _local(base) as prom:
+        return prom.query_range(expr, start, end, step)
 
 
-def query(base: str, expr: str, time: int | None = None) -> list[dict[str, object]]:
-    params: dict[str, str | int | float] = {"query": expr}
-    if time is not None:
-        params["time"] = time
-    data = _get(f"{base}/api/v1/query", params)
-    assert isinstance(data, dict)
-    result = data["result"]
-    assert isinstance(result, list)
-    return result
+def query(base: str, expr: str, time: int | None = None) -> Result:
+    """An instant query on the replay's own Prometheus at ``base`` (:mod:`sloctl.prometheus`)."""
+    with _local(base) as prom:
+        return prom.query(expr, time)
 
 
 def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: str | None = None) -> None:

@@ -40,10 +40,7 @@ def pages_between(url: str, start: float, end: float) -> dict[str, float]:
 
 def firing_pages(url: str) -> set[str]:
     """The page alerts firing now."""
-    return {
-        s["metric"].get("alertname", "?")
-        for s in probes._prometheus_api(url, "query", {"query": _PAGES}, None)
-    }
+    return {labels.get("alertname", "?") for labels in probes.prometheus_labels(url, _PAGES)}
 
 
 def wait_until_resolved(

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from sloctl.masking import Masker, url_secrets
 
 from .detection import detection_figures, resolution_figures
-from .report import render_html, write_reports
+from .report import write_reports
 from .result import GamedayResult, not_run, sloctl_extension, summarise, verdict_of
 
 if TYPE_CHECKING:
@@ -48,7 +48,6 @@ __all__ = [
     "apply_configuration",
     "budget_gate",
     "maintenance_minutes",
-    "render_html",
     "run_gameday",
     "run_gamedays",
     "verdict_of",

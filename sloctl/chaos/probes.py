@@ -20,6 +20,7 @@ from sloctl import contract, naming
 from sloctl.durations import format_duration
 from sloctl.egress import Egress
 from sloctl.model import WINDOW_PLACEHOLDER
+from sloctl.prometheus import Prometheus, PrometheusError, scalar
 from sloctl.render import promql
 
 __all__ = [
@@ -55,41 +56,18 @@ def _client(url: str, transport: httpx.BaseTransport | None, timeout: float = 5.
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """The Prometheus text format, samples only: ``{(name, labels): value}``."""
-    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        name, brace, rest = head.partition("{")
-        labels: list[tuple[str, str]] = []
-        if brace:
-            body = rest.rsplit("}", 1)[0]
-            for part in _split_labels(body):
-                key, _, raw = part.partition("=")
-                labels.append((key.strip(), raw.strip().strip('"')))
-        try:
-            samples[(name.strip(), frozenset(labels))] = float(value)
-        except ValueError:
-            continue
-    return samples
+    """The Prometheus text format, samples only: ``{(name, labels): value}``, read by
+    ``prometheus_client``'s own parser (escaped label values included)."""
+    from prometheus_client.parser import text_string_to_metric_families
 
-
-def _split_labels(body: str) -> list[str]:
-    parts: list[str] = []
-    current = ""
-    quoted = False
-    for char in body:
-        if char == '"' and not current.endswith("\\"):
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        parts.append(current)
-    return parts
+    try:
+        return {
+            (sample.name, frozenset(sample.labels.items())): float(sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+    except ValueError as exc:
+        raise ActivityFailed(f"the metrics page is not in the Prometheus text format: {exc}") from None
 
 
 def _metric(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
@@ -195,16 +173,10 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 3)
 
 
-def _prometheus_api(
-    prometheus_url: str, endpoint: str, params: dict[str, str], transport: httpx.BaseTransport | None
-) -> list[dict[str, Any]]:
-    with _client(prometheus_url, transport) as client:
-        response = client.get(f"{prometheus_url.rstrip('/')}/api/v1/{endpoint}", params=params)
-        body = response.json()
-    if response.status_code != 200 or body.get("status") != "success":
-        raise ActivityFailed(f"Prometheus query failed: {body.get('error', response.status_code)}")
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
+def _prometheus(prometheus_url: str, transport: httpx.BaseTransport | None) -> Prometheus:
+    return Prometheus(
+        prometheus_url, egress=GAMEDAY, transport=transport, timeout=5.0, flag="the game-day configuration"
+    )
 
 
 def prometheus_query(
@@ -212,11 +184,22 @@ def prometheus_query(
 ) -> float:
     """The value of an instant query that returns one sample (NaN when it returns none), now or
     ``at`` (epoch seconds)."""
-    params = {"query": query} if at is None else {"query": query, "time": f"{at:.3f}"}
-    result = _prometheus_api(prometheus_url, "query", params, transport)
-    if not result:
-        return math.nan
-    return float(result[0]["value"][1])
+    try:
+        with _prometheus(prometheus_url, transport) as prom:
+            return scalar(prom.query(query, at))
+    except PrometheusError as exc:
+        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
+
+
+def prometheus_labels(
+    prometheus_url: str, query: str, transport: httpx.BaseTransport | None = None
+) -> list[dict[str, str]]:
+    """The label sets of an instant query's series, now."""
+    try:
+        with _prometheus(prometheus_url, transport) as prom:
+            return [dict(series.get("metric", {})) for series in prom.query(query)]
+    except PrometheusError as exc:
+        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
 
 
 def prometheus_range(
@@ -230,10 +213,14 @@ def prometheus_range(
     """A range query: ``[(labels, [(epoch seconds, value), …]), …]`` (11,000 points at most,
     Prometheus' own limit, so ``step`` grows with long ranges)."""
     step = max(float(step), (end - start) / 10_000, 0.001)
-    params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"}
+    try:
+        with _prometheus(prometheus_url, transport) as prom:
+            result = prom.query_range(query, start, end, step)
+    except PrometheusError as exc:
+        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
     return [
         (dict(series.get("metric", {})), [(float(t), float(v)) for t, v in series.get("values", [])])
-        for series in _prometheus_api(prometheus_url, "query_range", params, transport)
+        for series in result
     ]
 
 

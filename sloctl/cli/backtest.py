@@ -69,7 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
     add_allow_host_argument(p, "--prometheus")
-    p.add_argument("--report", type=Path, help="write an HTML report here")
+    p.add_argument(
+        "--report", type=Path, help="write an HTML report here (and its JSON beside it, for sloctl serve)"
+    )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
@@ -85,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
     from sloctl.backtest.victoria import ENGINES, VictoriaEngine
     from sloctl.egress import Egress, EgressDenied
+    from sloctl.files import write_text
     from sloctl.model import CompositeSLI
     from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, require
 
@@ -167,10 +170,13 @@ def _run(args: argparse.Namespace) -> int:
                 )
                 return 1
             print(f"{progress}: done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
     if args.report:
-        args.report.write_text(render_html(results))
+        # The JSON beside the page is what ``sloctl serve --backtests DIR`` lists.
+        write_text(args.report, render_html(results))
+        write_text(args.report.with_suffix(".json"), as_json)
     if args.output == "json":
-        sys.stdout.write(json.dumps(render_json(results), indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(as_json)
     else:
         sys.stdout.write(render_table(results))
     if args.prometheus:

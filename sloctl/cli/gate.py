@@ -37,13 +37,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
     from sloctl.gate import GateError, evaluate, render_verdict
-    from sloctl.status import StatusError
+    from sloctl.prometheus import PrometheusError
 
     try:
         verdict = evaluate(args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time)
     except (EgressDenied, GateError) as exc:
         raise UsageError(str(exc)) from None
-    except (OSError, StatusError) as exc:
+    except (OSError, PrometheusError) as exc:
         print(f"sloctl gate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
         return 3
     sys.stdout.write(render_verdict(verdict, url=args.prometheus, time=args.time))

@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
     "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
     "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
+    "serve": ("serve", "the SLO web UI: budgets, burn rates, alerts and the runs that exercised them"),
 }
 
 

@@ -18,14 +18,14 @@ def _validate(args: argparse.Namespace) -> int:
     if args.prometheus:
         from sloctl.buckets import bucket_warnings
         from sloctl.egress import EgressDenied
-        from sloctl.status import StatusError
+        from sloctl.prometheus import PrometheusError
 
         try:
             warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
         except EgressDenied as exc:
             print(f"sloctl validate: {exc}", file=sys.stderr)
             return 2
-        except (OSError, StatusError) as exc:
+        except (OSError, PrometheusError) as exc:
             print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
             return 3
         for w in warnings:

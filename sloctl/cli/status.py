@@ -26,13 +26,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
-    from sloctl.status import StatusError, collect, render_json, render_table
+    from sloctl.prometheus import PrometheusError
+    from sloctl.status import collect, render_json, render_table
 
     try:
         rows = collect(args.prometheus, allow=args.allow_host, time=args.time)
     except EgressDenied as exc:
         raise UsageError(str(exc)) from None
-    except (OSError, StatusError) as exc:
+    except (OSError, PrometheusError) as exc:
         print(f"sloctl status: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(render_json(rows) if args.output == "json" else render_table(rows))

@@ -15,8 +15,9 @@ import pytest
 
 from sloctl import naming
 from sloctl.chaos.detection import detection_figures
-from sloctl.chaos.gameday import GamedayResult, render_html, run_gameday
+from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
+from sloctl.reports.gameday import render_html
 from tests.paths import ROOT
 
 START = 1_800_000_000.0

@@ -8,6 +8,7 @@ import math
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from sloctl.backtest.engine import backfill_openmetrics, query
@@ -30,19 +31,21 @@ HEALTHY = Scenario("healthy", "", 2 * 3600, warmup=0)
 
 
 def test_status_refuses_a_prometheus_outside_loopback_without_sending_a_request() -> None:
-    sent: list[str] = []
+    sent: list[httpx.Request] = []
 
-    def transport(url: str) -> object:
-        sent.append(url)
-        return {}
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
 
     with pytest.raises(EgressDenied):
-        collect("http://192.0.2.1:9090", transport=transport)
+        collect("http://192.0.2.1:9090", transport=httpx.MockTransport(handler))
     assert sent == []
 
 
 def test_status_rows_come_from_the_generated_series_through_an_injected_transport() -> None:
-    def transport(url: str) -> object:
+    def handler(request: httpx.Request) -> httpx.Response:
+        url = request.url.params["query"]
+
         def vec(value: float, **labels: str) -> dict[str, object]:
             return {"metric": {"sloctl_id": "a-b", "sloctl_service": "a", "sloctl_slo": "b", **labels},
                     "value": [0, str(value)]}  # fmt: skip
@@ -61,9 +64,11 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
             result = [vec(0.75)]
         else:
             result = [vec(1)]
-        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
 
-    rows = collect("http://127.0.0.1:9", transport=transport)
+    rows = collect("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
     assert rows == [
         StatusRow(
             "a-b", "a", "b", 0.25, 20.0, 0.75, ("page_quick",), False, (("freeze", 0.0), ("notify", 0.5))

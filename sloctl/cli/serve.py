@@ -1,0 +1,144 @@
+"""``sloctl serve --prometheus URL [SLO paths]``: the SLO web UI, read-only, on loopback.
+
+Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--for``), 1 Prometheus or the demo could not start,
+2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
+
+__all__ = ["register"]
+
+_EXPOSE_HELP = (
+    "allow a non-loopback --listen address; needs --basic-auth-file or --behind-proxy "
+    "(docs/serve.md shows a reverse-proxy set-up)"
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="the SLO web UI: budgets, burn rates, alerts, game days, load tests, backtests",
+        description="Serve a read-only web UI over a live Prometheus that evaluates the generated "
+        "rules: an overview of every SLO (the numbers of `sloctl status`), a page per SLO with "
+        "its SLI, budget burn-down and burn rates per alert window, and the game days, load "
+        "tests and backtests found in report directories. With --demo, a throwaway Prometheus "
+        "on loopback is filled from the backtest's scenarios for the given SLOs first.",
+    )
+    p.add_argument("paths", nargs="*", metavar="SLO_PATH", help="SLO files or directories (spec links, "
+                   "designed detection times); default slos/ with --demo")  # fmt: skip
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--prometheus", metavar="URL", help="e.g. http://127.0.0.1:9090")
+    src.add_argument("--demo", action="store_true", help="start a throwaway Prometheus full of scenario data")
+    p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
+    p.add_argument("--expose", action="store_true", help=_EXPOSE_HELP)
+    p.add_argument("--basic-auth-file", type=Path, metavar="FILE", help="one line user:password")
+    p.add_argument("--behind-proxy", action="store_true", help="a reverse proxy in front authenticates")
+    p.add_argument("--gamedays", action="append", type=Path, default=[], metavar="DIR",
+                   help="game-day reports (repeatable; default chaos/reports if it exists)")  # fmt: skip
+    p.add_argument("--loadtests", action="append", type=Path, default=[], metavar="DIR",
+                   help="load-test reports (repeatable; default loadtest-report if it exists)")  # fmt: skip
+    p.add_argument("--backtests", action="append", type=Path, default=[], metavar="DIR",
+                   help="backtest JSON reports (repeatable; default backtest-report if any)")  # fmt: skip
+    p.add_argument("--range", choices=("period", "1h", "6h", "1d", "7d", "30d"),
+                   help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
+    p.add_argument(
+        "--grafana-url", default="", metavar="URL", help="link each SLO to its generated dashboard"
+    )
+    p.add_argument("--cache", type=parse_duration, default=10.0, metavar="DURATION",
+                   help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
+    p.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
+                   help="stop after this long (default: until Ctrl-C, a week at most)")  # fmt: skip
+    p.add_argument("--workdir", type=Path, help="--demo: keep the throwaway Prometheus' data here")
+    p.add_argument(
+        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
+    )
+    p.set_defaults(func=_run)
+
+
+def _default_dirs(given: list[Path], default: str) -> tuple[Path, ...]:
+    if given:
+        return tuple(given)
+    return (Path(default),) if Path(default).is_dir() else ()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from sloctl.egress import Egress, EgressDenied
+    from sloctl.prometheus import Prometheus
+    from sloctl.serve import App, ServeConfig
+    from sloctl.serve.server import ListenError, parse_listen, start
+    from sloctl.spec import load_paths
+
+    def fail(message: str, code: int = 2) -> int:
+        print(f"sloctl serve: {message}", file=sys.stderr)
+        return code
+
+    paths = args.paths or (["slos"] if args.demo else [])
+    loaded = load_paths(paths) if paths else None
+    if loaded is not None and loaded.errors:
+        for error in loaded.errors:
+            print(error, file=sys.stderr)
+        return fail(f"the SLO files have {len(loaded.errors)} error(s)")
+    specs = tuple(loaded.slos) if loaded is not None else ()
+    auth = None
+    if args.basic_auth_file is not None:
+        try:
+            auth = args.basic_auth_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            return fail(f"--basic-auth-file {args.basic_auth_file}: {exc.strerror or exc}")
+    try:
+        parse_listen(args.listen)
+    except ListenError as exc:
+        return fail(str(exc))
+    config = ServeConfig(
+        specs=specs,
+        run_dirs={
+            "gameday": _default_dirs(args.gamedays, "chaos/reports"),
+            "loadtest": _default_dirs(args.loadtests, "loadtest-report"),
+            "backtest": _default_dirs(args.backtests, "backtest-report"),
+        },
+        grafana_url=args.grafana_url,
+        cache_seconds=args.cache,
+        default_range=args.range or ("6h" if args.demo else "period"),
+    )
+    with stop_on_signals() as stop:
+        if args.demo:
+            from sloctl.serve.demo import DemoError, demo
+
+            try:
+                ctx = demo(specs, workdir=args.workdir, progress=lambda m: print(m, file=sys.stderr))
+            except DemoError as exc:
+                return fail(str(exc), 1)
+        else:
+            from contextlib import nullcontext
+
+            ctx = nullcontext(args.prometheus)  # type: ignore[assignment]
+        with ctx as url:
+            egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
+            try:
+                prom = Prometheus(url, egress=egress)
+            except EgressDenied as exc:
+                return fail(str(exc))
+            with prom:
+                try:
+                    listener = start(
+                        App(config, prom),
+                        args.listen,
+                        expose=args.expose,
+                        auth=auth,
+                        behind_proxy=args.behind_proxy,
+                    )
+                except ListenError as exc:
+                    return fail(str(exc))
+                except OSError as exc:
+                    return fail(f"cannot listen on {args.listen}: {exc.strerror or exc}", 1)
+                print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
+                try:
+                    wait_in_foreground(stop, args.duration, lambda: None)
+                finally:
+                    listener.stop()
+    return 0

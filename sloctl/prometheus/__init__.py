@@ -1,0 +1,25 @@
+"""The one way sloctl talks to a Prometheus (or a Prometheus-compatible engine's HTTP API):
+instant and range queries, rules, alerts and TSDB status, through the egress guard.
+
+``sloctl status``, ``sloctl gate``, the backtest (the replay's own server and ``--prometheus``
+history), the game days' probes and ``sloctl serve`` all read through :class:`Prometheus`:
+
+>>> with Prometheus.connect("http://127.0.0.1:9090") as prom:   # doctest: +SKIP
+...     prom.query("up")
+[{'metric': {'__name__': 'up', ...}, 'value': [1700000000.0, '1']}]
+
+Results keep Prometheus' JSON shape (``{"metric": {...}, "value": [t, "v"]}`` for a vector,
+``"values"`` for a matrix), which every caller already reads; :func:`scalar` and :func:`by_label`
+are the two small readers several of them share.
+"""
+
+from ._client import (
+    MAX_POINTS,
+    Prometheus,
+    PrometheusError,
+    Result,
+    by_label,
+    scalar,
+)
+
+__all__ = ["MAX_POINTS", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]

@@ -1,0 +1,184 @@
+"""The one chart module: line charts as inline SVG, for every HTML report (backtest, load test,
+game day) and the ``sloctl serve`` pages. Drawn on the server, so a chart shows without
+JavaScript and a report file fetches nothing when opened. Pure and deterministic: the same
+input gives the same bytes.
+
+>>> svg = line_chart("burn rate", [Line("5m", ((0, 1.0), (60, 2.0)))])
+>>> svg.startswith("<svg") and "<polyline" in svg
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from markupsafe import Markup, escape
+
+__all__ = ["PALETTE", "Band", "Line", "Mark", "clock", "line_chart", "seconds"]
+
+#: Colours in order of use: distinct hues, each dark enough for text on white (WCAG AA, 4.5:1).
+PALETTE = ("#1f62a8", "#c0282a", "#2b7a2b", "#7b3fa8", "#a65300", "#8c564b", "#0f7480", "#595959")
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str
+    points: Sequence[tuple[float, float]]
+    """(x, y) pairs; non-finite y values are left out."""
+    colour: str = ""
+    """Empty: the next colour of :data:`PALETTE`."""
+    dashed: bool = False
+    css_class: str = ""
+    width: float = 1.5
+    legend: bool = True
+
+
+@dataclass(frozen=True)
+class Band:
+    """A shaded x interval (a game day's phases)."""
+
+    start: float
+    end: float
+    label: str
+    colour: str = "#eeeeee"
+    css_class: str = ""
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A dashed vertical line at ``at`` with a label (a fault, a page)."""
+
+    at: float
+    label: str
+
+
+def seconds(x: float) -> str:
+    """An x axis of seconds since the start."""
+    return f"{x:.0f}s"
+
+
+def clock(x: float) -> str:
+    """An x axis of Unix times, shown as UTC."""
+    return datetime.fromtimestamp(x, UTC).strftime("%m-%d %H:%M")
+
+
+def _num(v: float) -> str:
+    return f"{v:.1f}"
+
+
+def line_chart(
+    title: str,
+    lines: Sequence[Line],
+    *,
+    x_range: tuple[float, float] | None = None,
+    y_range: tuple[float, float] | None = None,
+    log: bool = False,
+    unit: str = "",
+    x_format: Callable[[float], str] = seconds,
+    bands: Sequence[Band] = (),
+    marks: Sequence[Mark] = (),
+    width: int = 640,
+    height: int = 220,
+    css_class: str = "chart",
+    x_label: str = "",
+) -> Markup:
+    """A line chart. ``log``: a log10 y axis (burn rates span 0.1x to 1000x); y values are
+    clamped to ``y_range`` (default: 0 or the lowest value, to the highest plus 10 %)."""
+    left, right, top, bottom = 56, 12, 24, 30
+    xs = [x for line in lines for x, _ in line.points]
+    if x_range is None:
+        x_range = (min(xs, default=0.0), max(xs, default=1.0))
+    x0, x1 = x_range
+    if x1 <= x0:
+        x1 = x0 + 1
+    ys = [y for line in lines for _, y in line.points if math.isfinite(y)]
+    if y_range is None:
+        lo = min([0.0, *ys]) if not log else max(min(ys, default=0.1), 1e-3)
+        hi = max(ys, default=1.0)
+        y_range = (lo, hi * 1.1 if hi > 0 else lo + 1)
+    y0, y1 = y_range
+    if y1 <= y0:
+        y1 = y0 + 1
+
+    def ty(v: float) -> float:
+        return math.log10(max(v, 1e-12)) if log else v
+
+    ly0, ly1 = ty(y0), ty(y1)
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def px(x: float) -> float:
+        return left + plot_w * (min(max(x, x0), x1) - x0) / (x1 - x0)
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - (min(max(ty(y), ly0), ly1) - ly0) / (ly1 - ly0))
+
+    e = escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{e(css_class)}" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}"'
+        ' font-family="sans-serif" font-size="11">',
+        f"<title>{e(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{left}" y="15" font-size="13">{e(title)}</text>',
+    ]
+    for band in bands:
+        a, b = px(band.start), px(band.end)
+        band_class = f' class="{e(band.css_class)}"' if band.css_class else ""
+        parts.append(
+            f'<rect{band_class} x="{_num(a)}" y="{top}" width="{_num(max(0.0, b - a))}" height="{plot_h}"'
+            f' fill="{e(band.colour)}"><title>{e(band.label)}</title></rect>'
+            f'<text x="{_num(a + 3)}" y="{top + 12}" font-size="10">{e(band.label)}</text>'
+        )
+    for i in range(5):
+        v = ly0 + (ly1 - ly0) * i / 4
+        shown = 10**v if log else v
+        y = top + plot_h * (1 - i / 4)
+        parts.append(
+            f'<line x1="{left}" y1="{_num(y)}" x2="{width - right}" y2="{_num(y)}" stroke="#e4e4e4"/>'
+            f'<text x="{left - 4}" y="{_num(y + 4)}" text-anchor="end">{shown:.3g}</text>'
+        )
+    for i in range(5):
+        x = x0 + (x1 - x0) * i / 4
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
+        label = e(x_format(x))
+        parts.append(
+            f'<text x="{_num(px(x))}" y="{height - bottom + 14}" text-anchor="{anchor}">{label}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#333"/>'
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>'
+    )
+    if unit:
+        parts.append(f'<text x="4" y="{top - 8}">{e(unit)}</text>')
+    if x_label:
+        parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">{e(x_label)}</text>')
+    for mark in marks:
+        mx = _num(px(mark.at))
+        parts.append(
+            f'<line x1="{mx}" y1="{top}" x2="{mx}" y2="{top + plot_h}" stroke="#555" stroke-dasharray="4 3">'
+            f"<title>{e(mark.label)} at {e(x_format(mark.at))}</title></line>"
+            f'<text x="{_num(px(mark.at) + 2)}" y="{top + 24}" font-size="10">{e(mark.label)}</text>'
+        )
+    legend = 0
+    for n, line in enumerate(lines):
+        colour = line.colour or PALETTE[n % len(PALETTE)]
+        pts = " ".join(f"{_num(px(x))},{_num(py(y))}" for x, y in line.points if math.isfinite(y))
+        if not pts:
+            continue
+        attrs = f' class="{e(line.css_class)}"' if line.css_class else ""
+        dash = ' stroke-dasharray="4 3"' if line.dashed else ""
+        parts.append(
+            f'<polyline{attrs} fill="none" stroke="{e(colour)}" stroke-width="{line.width:g}"{dash}'
+            f' points="{pts}"><title>{e(line.name)}</title></polyline>'
+        )
+        if line.legend:
+            parts.append(
+                f'<text x="{width - right - 4}" y="{top + 12 * legend + 4}" text-anchor="end"'
+                f' fill="{e(colour)}">{e(line.name)}</text>'
+            )
+            legend += 1
+    parts.append("</svg>")
+    return Markup("".join(parts))

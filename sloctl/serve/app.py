@@ -1,0 +1,341 @@
+"""The pages of ``sloctl serve``: a WSGI-free request handler over :mod:`sloctl.serve.data` and
+:mod:`sloctl.serve.runs`, rendered with the report kit (:mod:`sloctl.reports`).
+
+:meth:`App.handle` maps a GET path and query to a :class:`Page` without any socket, so tests and
+the benchmark call it directly; :mod:`sloctl.serve.server` puts it behind a loopback listener.
+Every page's state is in its URL (filters, sort, time range, refresh), so a link shows what
+its sender saw; tables and charts are HTML and SVG from the server, so they work without
+JavaScript, and refresh is a ``<meta http-equiv=refresh>``.
+"""
+
+from __future__ import annotations
+
+import math
+import time as clock
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sloctl import naming
+from sloctl.durations import format_duration, parse_duration
+from sloctl.model import SLO
+from sloctl.prometheus import Prometheus
+from sloctl.reports import render
+from sloctl.reports.charts import Line, line_chart
+from sloctl.reports.charts import clock as clock_axis
+
+from .data import Overview, SloRow, SloSeries, TtlCache, overview, slo_series, sort_rows
+from .runs import KINDS, Kind, RunIndex, find_runs
+
+__all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
+
+#: Time ranges of the SLO page (``range=``); ``period`` is the SLO's own period.
+RANGES = {"1h": 3600, "6h": 6 * 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+#: Auto-refresh choices (``refresh=``, seconds; 0 is off).
+REFRESH = (0, 30, 60, 300)
+STATES = ("firing", "pending", "no_data", "ok")
+SORTS = ("slo", "service", "state", "sli", "budget", "burn")
+TIER_COLOURS = {
+    "page_quick": "#c0282a",
+    "page_slow": "#a65300",
+    "ticket_quick": "#1f62a8",
+    "ticket_slow": "#2b7a2b",
+}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    specs: tuple[SLO, ...] = ()
+    run_dirs: Mapping[Kind, tuple[Path, ...]] = field(default_factory=dict)
+    grafana_url: str = ""
+    cache_seconds: float = 10.0
+    default_range: str = "period"
+    """The SLO page's range without ``range=``: the SLO's period, or one of :data:`RANGES`
+    (the demo's history is hours long)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    #: The run's own HTML report is served in a sandbox: it is a file from disk, not our page.
+    sandbox: bool = False
+
+
+def _one(query: Mapping[str, Sequence[str]], key: str, default: str = "") -> str:
+    values = query.get(key)
+    return values[0] if values else default
+
+
+class App:
+    def __init__(self, config: ServeConfig, prometheus: Prometheus, now: float | None = None) -> None:
+        self.config = config
+        self.prom = prometheus
+        self.specs = {s.id: s for s in config.specs}
+        self._cache = TtlCache(config.cache_seconds)
+        self._fixed_now = now
+
+    def now(self) -> float:
+        return clock.time() if self._fixed_now is None else self._fixed_now
+
+    # -- data -------------------------------------------------------------------------------------
+    def overview(self) -> Overview:
+        time = self._fixed_now
+        got = self._cache.get(("overview", time), lambda: overview(self.prom, self.specs, time))
+        assert isinstance(got, Overview)
+        return got
+
+    def runs(self) -> RunIndex:
+        got = self._cache.get("runs", lambda: find_runs(self.config.run_dirs, self.config.specs))
+        assert isinstance(got, RunIndex)
+        return got
+
+    # -- routing ----------------------------------------------------------------------------------
+    def handle(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
+        parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
+        if not parts:
+            return self._html(200, self._overview_page(query))
+        if parts[0] == "slo" and len(parts) == 2:
+            return self._slo_page(parts[1], query)
+        if parts[0] == "runs" and len(parts) == 2:
+            kind = next((k for k in KINDS if k == parts[1]), None)
+            if kind is not None:
+                return self._html(200, self._runs_page(kind, query))
+        if parts[0] == "report":
+            return self._report(_one(query, "run"))
+        if parts == ["healthz"]:
+            return Page(200, b"ok\n", "text/plain; charset=utf-8")
+        return self._not_found(f"no page at {path}")
+
+    def _html(self, status: int, text: str) -> Page:
+        return Page(status, text.encode())
+
+    def _not_found(self, what: str) -> Page:
+        return self._html(
+            404, render("serve_error.html.j2", title="Not found", message=what, **self._chrome({}))
+        )
+
+    def _chrome(self, query: Mapping[str, Sequence[str]]) -> dict[str, object]:
+        refresh = _one(query, "refresh", "0")
+        return {
+            "kinds": KINDS,
+            "refresh": int(refresh) if refresh.isdigit() and int(refresh) in REFRESH else 0,
+            "refresh_choices": REFRESH,
+        }
+
+    # -- overview ---------------------------------------------------------------------------------
+    def _overview_page(self, query: Mapping[str, Sequence[str]]) -> str:
+        ov = self.overview()
+        service = _one(query, "service")
+        label = _one(query, "label").strip()
+        state = _one(query, "state")
+        sort = _one(query, "sort", "slo")
+        sort = sort if sort in SORTS else "slo"
+        descending = _one(query, "dir") == "desc"
+        rows = list(ov.rows)
+        if service:
+            rows = [r for r in rows if r.status.service == service]
+        if state in STATES:
+            rows = [r for r in rows if r.state == state]
+        if label:
+            key, _, value = label.partition("=")
+            rows = [r for r in rows if _label_matches(r, key.strip(), value.strip())]
+        rows = sort_rows(rows, sort, descending)
+        chrome = self._chrome(query)
+        keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
+        if chrome["refresh"]:
+            keep["refresh"] = str(chrome["refresh"])
+
+        def sort_link(column: str) -> str:
+            flip = "asc" if sort == column and descending else "desc" if sort == column else "asc"
+            return "?" + urllib.parse.urlencode({**keep, "sort": column, "dir": flip})
+
+        runs = self.runs()
+        return render(
+            "serve_overview.html.j2",
+            title="sloctl: SLO overview",
+            overview=ov,
+            rows=rows,
+            services=sorted({r.status.service for r in ov.rows}),
+            states=STATES,
+            service=service,
+            label=label,
+            state=state,
+            sort=sort,
+            descending=descending,
+            sort_link=sort_link,
+            runs_by_slo={r.id: len(runs.for_slo(r.id)) for r in rows},
+            at=clock_axis(ov.at),
+            **chrome,
+        )
+
+    # -- one SLO ----------------------------------------------------------------------------------
+    def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
+        ov = self.overview()
+        row = next((r for r in ov.rows if r.id == slo_id), None)
+        if row is None:
+            return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
+        period = _period_seconds(row)
+        chosen = _one(query, "range", self.config.default_range)
+        span = RANGES.get(chosen) or period
+        chosen = chosen if chosen in RANGES else "period"
+        end = self.now()
+        budget = _error_budget(row)
+        series = self._cache.get(
+            ("slo", slo_id, span, end // 60),
+            lambda: slo_series(self.prom, slo_id, budget, end - span, end),
+        )
+        assert isinstance(series, SloSeries)
+        thresholds = dict(row.thresholds)
+        burn_lines = [Line(f"{w} window", pts, width=1.2) for w, pts in series.burns.items()]
+        for tier, value in sorted(thresholds.items()):
+            burn_lines.append(
+                Line(
+                    f"{tier} threshold {value:g}x",
+                    ((series.start, value), (series.end, value)),
+                    colour=TIER_COLOURS.get(tier, "#595959"),
+                    dashed=True,
+                    css_class="threshold",
+                    width=1,
+                )
+            )
+        x_range = (end - span, end)
+        objective = _objective_ratio(row)
+        charts = [
+            line_chart(
+                "SLI (1 − 5m error ratio) with the objective",
+                [
+                    Line("SLI", series.sli),
+                    Line(
+                        f"objective {row.objective} %",
+                        ((x_range[0], objective), (x_range[1], objective)),
+                        colour="#595959",
+                        dashed=True,
+                        css_class="objective",
+                    ),
+                ],
+                x_range=x_range,
+                x_format=clock_axis,
+                y_range=_sli_range(series.sli, objective),
+            ),
+            line_chart(
+                "error budget remaining (burn-down) over the SLO period",
+                [
+                    Line("budget remaining", series.budget),
+                    Line(
+                        "empty",
+                        ((x_range[0], 0.0), (x_range[1], 0.0)),
+                        colour="#595959",
+                        dashed=True,
+                        legend=False,
+                    ),
+                ],
+                x_range=x_range,
+                x_format=clock_axis,
+                y_range=(min([0.0, *(v for _, v in series.budget)]), 1.0),
+            ),
+            line_chart(
+                "burn rate per window (log), each tier's threshold dashed",
+                burn_lines,
+                x_range=x_range,
+                x_format=clock_axis,
+                log=True,
+                y_range=(
+                    0.1,
+                    max(10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v))) * 1.2,
+                ),
+            ),
+        ]
+        chrome = self._chrome(query)
+        keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
+        range_links = {
+            name: "?" + urllib.parse.urlencode({**keep, "range": name}) for name in ("period", *RANGES)
+        }
+        spec = row.spec
+        grafana = ""
+        if self.config.grafana_url:
+            uid = naming.dashboard_uid("sloctl", "service", row.status.service)
+            grafana = (
+                f"{self.config.grafana_url.rstrip('/')}/d/{uid}?var-slo={urllib.parse.quote(row.status.name)}"
+            )
+        text = render(
+            "serve_slo.html.j2",
+            title=f"sloctl: {slo_id}",
+            row=row,
+            charts=charts,
+            step=format_duration(series.step),
+            range=chosen,
+            range_links=range_links,
+            explanation=row.explanation,
+            spec=spec,
+            runbook=spec.alerting.runbook_url if spec else None,
+            grafana=grafana,
+            runs=self.runs().for_slo(slo_id),
+            decision=row.status.decision(),
+            **chrome,
+        )
+        return self._html(200, text)
+
+    # -- runs -------------------------------------------------------------------------------------
+    def _runs_page(self, kind: Kind, query: Mapping[str, Sequence[str]]) -> str:
+        index = self.runs()
+        slo = _one(query, "slo")
+        runs = index.of_kind(kind)
+        if slo:
+            runs = [r for r in runs if slo in r.slos]
+        return render(
+            "serve_runs.html.j2",
+            title=f"sloctl: {KINDS[kind].lower()}",
+            heading=KINDS[kind],
+            kind=kind,
+            runs=runs,
+            slo=slo,
+            skipped=index.skipped,
+            dirs=self.config.run_dirs.get(kind, ()),
+            **self._chrome(query),
+        )
+
+    def _report(self, key: str) -> Page:
+        run = self.runs().get(key)
+        if run is None or run.html is None:
+            return self._not_found(f"no HTML report for run {key!r}")
+        try:
+            return Page(200, run.html.read_bytes(), sandbox=True)
+        except OSError as exc:
+            return self._not_found(f"{run.html}: {exc.strerror or exc}")
+
+
+def _label_matches(row: SloRow, key: str, value: str) -> bool:
+    if not value:
+        return any(key in (k, v) for k, v in row.labels.items())
+    return row.labels.get(key) == value
+
+
+def _period_seconds(row: SloRow) -> int:
+    if row.spec is not None:
+        return row.spec.period
+    try:
+        return parse_duration(row.period)
+    except ValueError:
+        return 30 * 86400
+
+
+def _error_budget(row: SloRow) -> float:
+    objective = _objective_ratio(row)
+    return 1 - objective if math.isfinite(objective) else math.nan
+
+
+def _objective_ratio(row: SloRow) -> float:
+    try:
+        return float(row.objective) / 100
+    except ValueError:
+        return math.nan
+
+
+def _sli_range(points: Sequence[tuple[float, float]], objective: float) -> tuple[float, float]:
+    values = [v for _, v in points if math.isfinite(v)]
+    low = min([objective, *values]) if math.isfinite(objective) else min(values, default=0.0)
+    span = max(1.0 - low, 1e-4)
+    return (max(0.0, low - span * 0.2), 1.0 + span * 0.05)

@@ -1,0 +1,268 @@
+"""What the pages of ``sloctl serve`` show, read from Prometheus through the one access layer.
+
+The overview runs a fixed number of instant queries whatever the number of SLOs: the queries of
+``sloctl status`` (:data:`sloctl.status.QUERIES`, so the two show the same numbers) plus
+:data:`EXTRA_QUERIES`, each reading one generated series over every SLO at once. The SLO page
+runs range queries for one SLO, with a step chosen for the time range (:func:`step_for`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time as clock
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sloctl import naming
+from sloctl.durations import parse_duration
+from sloctl.explain import SLOExplanation, explain
+from sloctl.model import SLO
+from sloctl.prometheus import Prometheus, Result, by_label
+from sloctl.status import QUERIES, StatusRow, collect_from
+
+__all__ = [
+    "EXTRA_QUERIES",
+    "MAX_POINTS_PER_CHART",
+    "Overview",
+    "SloRow",
+    "SloSeries",
+    "TtlCache",
+    "overview",
+    "slo_series",
+    "step_for",
+]
+
+_RATIO = "sloctl:sli_error:ratio_rate"
+EXTRA_QUERIES = {
+    # Every label of the info series: objective, period, budgeting, SLI kind and the SLO's own
+    # labels (team, tier), which the overview filters on.
+    "info_labels": naming.SLO_INFO,
+    "ratios": f'{{__name__=~"{_RATIO}.+", {naming.LABEL_ID}!=""}}',
+    "error_budget": f"max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET})",
+    "thresholds": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD})",
+    "alerts": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}, alertstate)"
+    f' (ALERTS{{{naming.LABEL_ID}!=""}})',
+}
+#: The overview's query count: constant, whatever the number of SLOs.
+OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES)
+
+#: A chart shows at most this many points per series: the step grows with the range.
+MAX_POINTS_PER_CHART = 360
+_STEPS = (15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
+
+
+def step_for(range_seconds: float) -> int:
+    """The smallest usual step that keeps a range under :data:`MAX_POINTS_PER_CHART` points."""
+    for step in _STEPS:
+        if range_seconds / step <= MAX_POINTS_PER_CHART:
+            return step
+    return math.ceil(range_seconds / MAX_POINTS_PER_CHART)
+
+
+@dataclass(frozen=True)
+class SloRow:
+    """One SLO on the overview: the ``status`` row plus what the UI shows beside it."""
+
+    status: StatusRow
+    labels: Mapping[str, str]
+    """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
+    objective: str
+    period: str
+    budgeting: str
+    sli_kind: str
+    sli_now: float
+    """1 − the 5m error ratio (NaN when unknown)."""
+    burns: tuple[tuple[str, float], ...]
+    """(window, burn rate) for every recorded window, shortest first."""
+    thresholds: tuple[tuple[str, float], ...]
+    alerts: tuple[tuple[str, str], ...]
+    """(tier, pending|firing)."""
+    spec: SLO | None = None
+    explanation: SLOExplanation | None = None
+
+    @property
+    def id(self) -> str:
+        return self.status.slo
+
+    @property
+    def state(self) -> str:
+        """``firing``, ``pending``, ``no_data`` or ``ok``: what the overview filters on."""
+        states = {s for _, s in self.alerts}
+        if "firing" in states:
+            return "firing"
+        if "pending" in states:
+            return "pending"
+        return self.status.state
+
+    def burn(self, window: str) -> float:
+        return dict(self.burns).get(window, math.nan)
+
+
+@dataclass(frozen=True)
+class Overview:
+    rows: tuple[SloRow, ...]
+    windows: tuple[str, ...]
+    """Every window some SLO records, shortest first (the overview's burn-rate columns)."""
+    at: float
+    queries: int
+    """Prometheus queries this overview took (constant: :data:`OVERVIEW_QUERY_COUNT`)."""
+    unknown_specs: tuple[str, ...] = ()
+    """SLOs of the given files that Prometheus does not know (rules not loaded?)."""
+
+
+def _window_seconds(window: str) -> int:
+    try:
+        return parse_duration(window)
+    except ValueError:
+        return 0
+
+
+def overview(prom: Prometheus, specs: Mapping[str, SLO], time: float | None = None) -> Overview:
+    """Every SLO Prometheus knows, joined with its spec where one of the served files has it."""
+    before = prom.requests
+    rows = collect_from(prom, time)
+    results = {name: prom.query(expr, time) for name, expr in EXTRA_QUERIES.items()}
+    info = by_label(results["info_labels"], naming.LABEL_ID)
+    budget = by_label(results["error_budget"], naming.LABEL_ID)
+    burns: dict[str, dict[str, float]] = {}
+    for r in results["ratios"]:
+        m = r["metric"]
+        window = m.get(naming.LABEL_WINDOW) or str(m.get("__name__", "")).removeprefix(_RATIO)
+        b = budget.get(m.get(naming.LABEL_ID, ""), ({}, math.nan))[1]
+        ratio = float(r["value"][1])
+        burns.setdefault(m.get(naming.LABEL_ID, ""), {})[window] = ratio / b if b > 0 else math.nan
+    thresholds = _pairs(results["thresholds"], naming.LABEL_TIER, lambda r: float(r["value"][1]))
+    alerts = _pairs(results["alerts"], naming.LABEL_TIER, lambda r: str(r["metric"].get("alertstate", "")))
+    explained = {e.id: e for e in explain(list(specs.values()))}
+    out = []
+    for row in rows:
+        labels = info.get(row.slo, ({}, 0.0))[0]
+        by_window = burns.get(row.slo, {})
+        ordered = tuple(sorted(by_window.items(), key=lambda kv: _window_seconds(kv[0])))
+        ratio5m = by_window.get("5m", math.nan) * budget.get(row.slo, ({}, math.nan))[1]
+        out.append(
+            SloRow(
+                status=row,
+                labels={k: v for k, v in sorted(labels.items()) if not k.startswith(("sloctl_", "__"))},
+                objective=labels.get("sloctl_objective", ""),
+                period=labels.get("sloctl_period", ""),
+                budgeting=labels.get("sloctl_budgeting", ""),
+                sli_kind=labels.get("sloctl_sli", ""),
+                sli_now=1 - ratio5m if math.isfinite(ratio5m) else math.nan,
+                burns=ordered,
+                thresholds=tuple(sorted(thresholds.get(row.slo, {}).items())),
+                alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
+                spec=specs.get(row.slo),
+                explanation=explained.get(row.slo),
+            )
+        )
+    windows = sorted({w for r in out for w, _ in r.burns}, key=_window_seconds)
+    known = {r.id for r in out}
+    return Overview(
+        rows=tuple(out),
+        windows=tuple(windows),
+        at=clock.time() if time is None else time,
+        queries=prom.requests - before,
+        unknown_specs=tuple(sorted(set(specs) - known)),
+    )
+
+
+def _pairs(result: Result, label: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in result:
+        m = r.get("metric", {})
+        if naming.LABEL_ID in m:
+            out.setdefault(m[naming.LABEL_ID], {})[m.get(label, "")] = value(r)
+    return out
+
+
+@dataclass(frozen=True)
+class SloSeries:
+    """The SLO page's charts: ``[(t, v), …]`` per series over ``[start, end]`` at ``step``."""
+
+    start: float
+    end: float
+    step: int
+    sli: tuple[tuple[float, float], ...]
+    budget: tuple[tuple[float, float], ...]
+    burns: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+
+
+def _selector(slo_id: str) -> str:
+    return f"{{{naming.LABEL_ID}={json.dumps(slo_id)}}}"
+
+
+def _points(result: Result) -> tuple[tuple[float, float], ...]:
+    if not result:
+        return ()
+    return tuple((float(t), float(v)) for t, v in result[0]["values"])
+
+
+def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
+    """Range queries for one SLO: SLI (1 − 5m error ratio), budget remaining, and the burn rate
+    of every recorded window (error ratio / budget)."""
+    step = step_for(end - start)
+    sel = _selector(slo_id)
+    sli = prom.query_range(f"1 - max({_RATIO}5m{sel})", start, end, step)
+    budget = prom.query_range(f"max({naming.BUDGET_REMAINING}{sel})", start, end, step)
+    ratios = prom.query_range(
+        f'max by ({naming.LABEL_WINDOW}) ({{__name__=~"{_RATIO}.+", {sel[1:-1]}}})',
+        start,
+        end,
+        step,
+    )
+    burns = {
+        str(r["metric"].get(naming.LABEL_WINDOW, "?")): tuple(
+            (float(t), float(v) / error_budget if error_budget > 0 else math.nan) for t, v in r["values"]
+        )
+        for r in ratios
+    }
+    ordered = dict(sorted(burns.items(), key=lambda kv: _window_seconds(kv[0])))
+    return SloSeries(start, end, step, _points(sli), _points(budget), ordered)
+
+
+class TtlCache:
+    """A short cache of one computed value per key (the overview of "now", say), so that a page
+    reloaded by many people at once costs Prometheus one set of queries per ``ttl`` seconds."""
+
+    def __init__(self, ttl: float, now: Callable[[], float] = clock.monotonic) -> None:
+        self.ttl = ttl
+        self._now = now
+        self._lock = threading.Lock()
+        self._items: dict[object, tuple[float, object]] = {}
+
+    def get(self, key: object, compute: Callable[[], object]) -> object:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and self._now() - hit[0] < self.ttl:
+                return hit[1]
+        value = compute()
+        with self._lock:
+            self._items[key] = (self._now(), value)
+            if len(self._items) > 256:  # bounded: old keys (past time ranges) go first
+                for old in sorted(self._items, key=lambda k: self._items[k][0])[:128]:
+                    del self._items[old]
+        return value
+
+
+def sort_rows(rows: Sequence[SloRow], key: str, descending: bool) -> list[SloRow]:
+    """Rows sorted by a column of the overview; unknown numbers last either way."""
+    getters: dict[str, Callable[[SloRow], object]] = {
+        "slo": lambda r: r.id,
+        "service": lambda r: (r.status.service, r.id),
+        "state": lambda r: (r.state, r.id),
+        "budget": lambda r: r.status.budget_remaining,
+        "burn": lambda r: r.status.current_burn_rate,
+        "sli": lambda r: r.sli_now,
+    }
+    get = getters.get(key, getters["slo"])
+
+    def unknown(r: SloRow) -> bool:
+        v = get(r)
+        return isinstance(v, float) and math.isnan(v)
+
+    known = sorted((r for r in rows if not unknown(r)), key=get, reverse=descending)  # type: ignore[arg-type]
+    return known + sorted((r for r in rows if unknown(r)), key=lambda r: r.id)

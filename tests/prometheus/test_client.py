@@ -1,0 +1,88 @@
+"""The one Prometheus access layer (:mod:`sloctl.prometheus`) on an httpx mock transport: the
+allow-list is checked before any request, errors name the query, long ranges are chunked under
+Prometheus' point limit and joined, rules/alerts/TSDB status are read; and the exposition-format
+parser the probes use reads escaped label values right."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from sloctl.chaos.probes import parse_metrics
+from sloctl.egress import EgressDenied
+from sloctl.prometheus import MAX_POINTS, Prometheus, PrometheusError, by_label, scalar
+
+
+def _ok(data: object) -> httpx.Response:
+    return httpx.Response(200, json={"status": "success", "data": data})
+
+
+def test_a_prometheus_outside_the_allow_list_is_refused_before_any_request() -> None:
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: sent.append(r) or _ok({}))  # type: ignore[func-returns-value]
+    with pytest.raises(EgressDenied, match=r"192\.0\.2\.1"):
+        Prometheus("http://192.0.2.1:9090", transport=transport)
+    assert sent == []
+
+
+def test_an_error_answer_names_the_query_and_prometheus_error() -> None:
+    transport = httpx.MockTransport(
+        lambda r: httpx.Response(400, json={"status": "error", "error": "parse error at char 3"})
+    )
+    with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:
+        with pytest.raises(PrometheusError, match=r"'sum\(\(': parse error at char 3"):
+            prom.query("sum((")
+        assert prom.requests == 1
+
+
+def test_a_long_range_is_read_in_chunks_under_the_point_limit_and_joined_per_series() -> None:
+    seen: list[tuple[float, float, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        p = request.url.params
+        start, end, step = float(p["start"]), float(p["end"]), float(p["step"])
+        seen.append((start, end, step))
+        values = [[start + i * step, "1"] for i in range(int((end - start) / step) + 1)]
+        return _ok({"resultType": "matrix", "result": [{"metric": {"a": "b"}, "values": values}]})
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        (series,) = prom.query_range("up", 0, 25_000, 1)
+    assert len(seen) == 3
+    assert all((end - start) / step + 1 <= MAX_POINTS for start, end, step in seen)
+    times = [t for t, _ in series["values"]]
+    assert times == list(range(25_001))
+
+
+def test_rules_alerts_and_tsdb_status_read_their_endpoints() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path.endswith("/rules"):
+            assert request.url.params["type"] == "alert"
+            return _ok({"groups": [{"name": "g", "rules": []}]})
+        if path.endswith("/alerts"):
+            return _ok({"alerts": [{"labels": {"alertname": "X"}, "state": "firing"}]})
+        assert path.endswith("/status/tsdb")
+        return _ok({"headStats": {"numSeries": 7}})
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        assert [g["name"] for g in prom.rules("alert")] == ["g"]
+        assert prom.alerts()[0]["state"] == "firing"
+        assert prom.tsdb_status()["headStats"]["numSeries"] == 7
+        assert prom.requests == 3
+
+
+def test_vector_readers_give_nan_for_no_sample_and_key_by_a_label() -> None:
+    vector = [{"metric": {"id": "a"}, "value": [0, "0.5"]}, {"metric": {}, "value": [0, "1"]}]
+    assert math.isnan(scalar([]))
+    assert scalar(vector) == 0.5
+    assert by_label(vector, "id") == {"a": ({"id": "a"}, 0.5)}
+
+
+def test_escaped_label_values_of_the_exposition_format_are_read_whole() -> None:
+    # Our former hand-written parser split on the comma and kept the backslashes.
+    text = '# TYPE platform_pool_size gauge\nplatform_pool_size{dependency="a,\\"b\\"",x="c\\\\d"} 5\n'
+    assert parse_metrics(text) == {
+        ("platform_pool_size", frozenset({("dependency", 'a,"b"'), ("x", "c\\d")})): 5.0
+    }

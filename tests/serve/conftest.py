@@ -1,0 +1,120 @@
+"""A filled Prometheus for the UI tests: ``sloctl serve --demo``'s own builder (the backtest's
+scenarios for two of the bundled SLO files, backfilled with their generated rules, evaluated
+live), plus one report of each kind on disk for the runs pages."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from sloctl.backtest.output import render_json as backtest_json
+from sloctl.backtest.report import render_html as backtest_html
+from sloctl.backtest.run import run_scenarios
+from sloctl.backtest.scenarios import scenario
+from sloctl.chaos.gameday import GamedayResult
+from sloctl.loadtest import Report, RunStats, evaluate
+from sloctl.loadtest.report import render_html as loadtest_html
+from sloctl.loadtest.report import render_json as loadtest_json
+from sloctl.loadtest.results import RouteStats, Sample
+from sloctl.loadtest.thresholds import thresholds_from_slos
+from sloctl.model import SLO
+from sloctl.reports.gameday import render_html
+from sloctl.serve.demo import demo
+from sloctl.shelf import default_engine
+from sloctl.spec import load_paths
+from tests.paths import ROOT
+
+SPAN = 3 * 3600
+FILES = ("slos/platform-api.yaml", "slos/platform-jobs.yaml")
+#: A spread of kinds and scenarios, few enough for a quick backfill: a full outage, a
+#: timeslice SLO, a 14x burn, a composite with its components, a slow burn and a night spike.
+CHOSEN = (
+    "platform-api-availability",
+    "platform-api-latency",
+    "platform-api-postgres-availability",
+    "platform-api-redis-availability",
+    "platform-api-mongodb-availability",
+    "platform-api-availability-by-dependency",
+    "platform-jobs-provisioning",
+    "platform-jobs-backups",
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    at: float
+    """The time the pages and ``status --time`` read (the demo's "now")."""
+    slos: tuple[SLO, ...]
+    reports: dict[str, Path]
+
+
+def _gameday(out: Path, slos: tuple[SLO, ...]) -> None:
+    api = next(s for s in slos if s.id == "platform-api-availability")
+    result = GamedayResult(
+        experiment="Game day: connection loss",
+        gameday="connection-loss",
+        verdict="pass",
+        reasons=["every check held"],
+        status="completed",
+        phases={"baseline": [0.0, 20.0], "inject": [20.0, 80.0], "recover": [80.0, 120.0]},
+        time_to_detect_s=41.0,
+        breaker_open_s=3.0,
+        time_to_recover_s=2.5,
+        expected_alerts=[api.alerting.name],
+        alerts={api.alerting.name: "fired 41.0 s after the fault"},
+        budget_consumed_percent=0.42,
+        stop_reason=None,
+        faults_left=[],
+        checks=[{"name": "check: postgres breaker open", "status": "succeeded", "output": True}],
+        load=None,
+        duration_s=120.0,
+        fault_at_s=20.0,
+    )
+    out.mkdir(parents=True)
+    (out / "report.json").write_text(json.dumps(result.to_json()))
+    (out / "report.html").write_text(render_html(result))
+
+
+def _loadtest(out: Path, slos: tuple[SLO, ...]) -> None:
+    route = RouteStats("/v1/projects", "GET", 100, 0, 900.0, 40.0, ((5, 90), (40, 10)), 0.0, 10.0)
+    run = RunStats(
+        routes=(route,), samples=tuple(Sample(float(t), 10, 10.0, 0.0, 5, 40, 40) for t in range(1, 11))
+    )
+    thresholds, skipped = thresholds_from_slos(slos)
+    report = Report("steady", "http://127.0.0.1:8000", 10.0, evaluate(thresholds, run), skipped, run, "")
+    out.mkdir(parents=True)
+    (out / "report.json").write_text(loadtest_json(report))
+    (out / "report.html").write_text(loadtest_html(report))
+
+
+def _backtest(out: Path, slos: list[SLO], workdir: Path) -> None:
+    """What ``sloctl backtest --report`` writes (the page and its JSON), for a full outage
+    without the scenario's 3-day warm-up (a quicker replay)."""
+    short = replace(scenario("full_outage"), warmup=0)
+    results = [r for i, s in enumerate(slos) for r in run_scenarios(s, [short], workdir / str(i))]
+    out.mkdir()
+    (out / "jobs.html").write_text(backtest_html(results))
+    (out / "jobs.json").write_text(json.dumps(backtest_json(results)))
+
+
+@pytest.fixture(scope="session")
+def serve_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    tmp = tmp_path_factory.mktemp("serve")
+    loaded = load_paths([ROOT / f for f in FILES])
+    assert not loaded.errors
+    slos = tuple(s for s in loaded.slos if s.id in CHOSEN)
+    reports = {k: tmp / k for k in ("gameday", "loadtest", "backtest")}
+    _gameday(reports["gameday"] / "connection-loss", slos)
+    _loadtest(reports["loadtest"] / "steady", slos)
+    _backtest(reports["backtest"], [s for s in slos if s.service == "platform-jobs"], tmp / "backtest-work")
+    now = time.time()
+    with demo(slos, workdir=tmp / "demo", now=now, span=SPAN, engine=default_engine()) as url:
+        # The demo's "now" (its scenarios run AHEAD further): the pages and status read it.
+        at = float(int(now // 60 * 60))
+        yield Stack(url, at, slos, reports)
