@@ -38,7 +38,9 @@ def load_or_report(args: argparse.Namespace, *, quiet_warnings: bool = False) ->
         except DurationError as exc:
             print(f"sloctl: --sloth-period: {exc}", file=sys.stderr)
             return 2
-    result = load_paths(args.paths, windows_dirs=args.windows, sloth_period=period)
+    result = load_paths(
+        args.paths, windows_dirs=args.windows, sloth_period=period, compat=getattr(args, "compat", None)
+    )
     if not quiet_warnings:
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
