@@ -91,6 +91,7 @@ def load_slos(
     windows: Sequence[str] = (),
     sloth_period: str | None = None,
     quiet_warnings: bool = False,
+    compat: str | None = None,
 ) -> LoadResult:
     """Load SLO files; warnings are printed here, errors raised as :class:`InputErrors`."""
     period = None
@@ -99,7 +100,7 @@ def load_slos(
             period = parse_duration(sloth_period)
         except DurationError as exc:
             raise UsageError(f"--sloth-period: {exc}") from None
-    result = load_paths(list(paths), windows_dirs=list(windows), sloth_period=period)
+    result = load_paths(list(paths), windows_dirs=list(windows), sloth_period=period, compat=compat)
     if not quiet_warnings:
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -111,5 +112,9 @@ def load_slos(
 def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> LoadResult:
     """:func:`load_slos` with the arguments of :func:`add_input_arguments`."""
     return load_slos(
-        args.paths, windows=args.windows, sloth_period=args.sloth_period, quiet_warnings=quiet_warnings
+        args.paths,
+        windows=args.windows,
+        sloth_period=args.sloth_period,
+        quiet_warnings=quiet_warnings,
+        compat=getattr(args, "compat", None),
     )

@@ -22,7 +22,7 @@ Where the model holds things Sloth cannot express, the closest Sloth rendering i
   differs from ``BurnWindow.burn_factor`` in the last digit for some periods.
 
 >>> from sloctl.spec import load_paths
->>> slos = load_paths(["in-base.yaml"], sloth_period=28 * 86400).slos  # doctest: +SKIP
+>>> slos = load_paths(["in-base.yaml"], sloth_period=28 * 86400, compat="sloth").slos  # doctest: +SKIP
 >>> text = render_sloth(slos, version="v0.16.0", extra_labels={"team": "sre"})  # doctest: +SKIP
 """
 
@@ -349,7 +349,7 @@ def render_sloth(
     ``--extra-labels``. Several source documents give a multi-document file.
 
     >>> from sloctl.spec import load_paths
-    >>> slos = load_paths(["in-base.yaml"]).slos                    # doctest: +SKIP
+    >>> slos = load_paths(["in-base.yaml"], compat="sloth").slos                 # doctest: +SKIP
     >>> print(render_sloth(slos, version="v0.16.0")[:60])           # doctest: +SKIP
     <BLANKLINE>
     ---

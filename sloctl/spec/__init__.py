@@ -19,7 +19,7 @@ from pathlib import Path
 from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.model import SLO, AlertWindows, Service
 from sloctl.spec import native, openslo, promcheck, sloth
-from sloctl.spec.catalog import read_alert_windows
+from sloctl.spec.catalog import Catalogs, read_alert_windows
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import LIMITS, YNode, parse_documents
 
@@ -94,12 +94,14 @@ def load_documents(
     *,
     windows_sources: Sequence[tuple[str, bytes | str]] = (),
     sloth_period: int | None = None,
+    compat: str | None = None,
 ) -> LoadResult:
-    """Load SLOs from in-memory sources ``(name, content)``; the core of ``load_paths``."""
+    """Load SLOs from in-memory sources ``(name, content)``; the core of ``load_paths``.
+    ``compat="sloth"`` picks windows catalogs as Sloth does (``generate --compat sloth``)."""
     errors: list[SpecError] = []
     warnings: list[SpecError] = []
     parsed: list[tuple[str, YNode]] = []
-    catalogs: dict[int, AlertWindows] = {}
+    user_catalogs: dict[int, AlertWindows] = {}
     slis: dict[str, YNode] = {}
     for name, data in [*windows_sources, *sources]:
         docs, errs = parse_documents(data, name, LIMITS)
@@ -112,7 +114,7 @@ def load_documents(
             if kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION):
                 catalog = read_alert_windows(doc, reader)
                 if catalog is not None:
-                    catalogs[catalog.period] = catalog
+                    user_catalogs[catalog.period] = catalog
             elif api == openslo.V1 and kind == "SLI":
                 found = openslo.read_v1_sli(doc, reader)
                 if found:
@@ -121,6 +123,7 @@ def load_documents(
                 parsed.append((name, doc))
             errors.extend(reader.errors)
             warnings.extend(reader.warnings)
+    catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
     slos: list[SLO] = []
     for name, doc in parsed:
         api, kind = _header(doc)
@@ -214,12 +217,13 @@ def load_paths(
     *,
     windows_dirs: Iterable[str | Path] = (),
     sloth_period: int | None = None,
+    compat: str | None = None,
 ) -> LoadResult:
     """Load every SLO in files and directories (recursively), with every error found."""
     errors: list[SpecError] = []
     sources = _read(_expand(paths, errors), errors)
     windows = _read(_expand(windows_dirs, errors), errors)
-    result = load_documents(sources, windows_sources=windows, sloth_period=sloth_period)
+    result = load_documents(sources, windows_sources=windows, sloth_period=sloth_period, compat=compat)
     if not errors:
         return result
     return LoadResult(

@@ -24,11 +24,11 @@ from sloctl.model import (
     alert_windows,
     canonical_window,
 )
+from sloctl.spec.metricsql import metricsql_functions
 from sloctl.spec.reader import Reader
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
-ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
 
@@ -61,7 +61,17 @@ def check_promql(reader: Reader, query: str, loc: Location, path: str, *, window
     try:
         promql_parser.parse(rendered)
     except (ValueError, TypeError, OverflowError) as exc:
-        reader.error(loc, path, f"PromQL syntax error: {exc}")
+        extensions = metricsql_functions(query)
+        if extensions:
+            names = ", ".join(f"{n}()" for n in extensions)
+            reader.error(
+                loc,
+                path,
+                f"{names}: MetricsQL (VictoriaMetrics) only, not PromQL; sloctl writes PromQL rules that "
+                "Prometheus and promtool run (the vmalert flavour too): write the query in PromQL",
+            )
+        else:
+            reader.error(loc, path, f"PromQL syntax error: {exc}")
 
 
 def check_selector(reader: Reader, selector: str, loc: Location, path: str) -> tuple[tuple[str, str], ...]:
@@ -128,8 +138,10 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
     for name in dict(slo.labels):
         if name.startswith(RESERVED_LABEL_PREFIXES):
             reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")
-    if slo.alerting.enabled_tiers and not ALERT_NAME.match(slo.alerting.name):
-        reader.error(loc, f"{path}.alerting.name", f"{slo.alerting.name!r} is not a valid alert name")
+    # Prometheus takes any non-empty string as an alert name (rulefmt checks only that it is set),
+    # and the outputs quote it wherever it goes; so does sloctl.
+    if slo.alerting.enabled_tiers and not slo.alerting.name:
+        reader.error(loc, f"{path}.alerting.name", "an alert name is required while alerts are enabled")
     if slo.timeslices is not None and isinstance(sli, RawSLI):
         reader.error(
             loc, f"{path}.timeslices", "timeslices need event counts to judge a slice; a raw SLI has none"

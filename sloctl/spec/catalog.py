@@ -1,14 +1,21 @@
 """Burn-rate window catalogs: data, not code.
 
-Catalogs use Sloth's ``AlertWindows`` shape. The defaults for 30d and 28d periods ship in
-``sloctl/spec/windows/``; users add their own (for example a 7d catalog) as ``AlertWindows``
-documents among their SLO files or with ``--windows DIR``. A period with no catalog of its own
-keeps the 30d catalog's windows and budget shares, so its burn factors scale with the period
-(factor = budgetPercent / 100 × period / longWindow).
+Catalogs use Sloth's ``AlertWindows`` shape. The defaults for 7d, 14d (2w), 28d (4w), 30d and
+90d periods ship in ``sloctl/spec/windows/``, each with factors of at least 1× (factor =
+budgetPercent / 100 × period / longWindow); users add their own as ``AlertWindows`` documents
+among their SLO files or with ``--windows DIR``. A period with no catalog is an error naming the
+catalogs there are: rescaling another period's catalog would put tiers below 1× burn (tickets
+while the SLO is met).
+
+Under ``--compat sloth`` Sloth's own behaviour applies instead (``windows/sloth/``: its 28d and
+30d catalogs, and other periods keep the 30d windows with factors scaled), so that the output is
+the one Sloth writes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 
 from sloctl.durations import format_duration
@@ -68,12 +75,12 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
     return AlertWindows(period, tuple(windows), f"{reader.file}:{doc.loc.line}")
 
 
-def _builtin() -> dict[int, AlertWindows]:
+def _builtin(folder: str) -> dict[int, AlertWindows]:
     out: dict[int, AlertWindows] = {}
-    for entry in sorted(resources.files("sloctl.spec").joinpath("windows").iterdir(), key=str):
+    for entry in sorted(resources.files("sloctl.spec").joinpath(folder).iterdir(), key=str):
         if not entry.name.endswith(".yaml"):
             continue
-        name = f"sloctl/spec/windows/{entry.name}"
+        name = f"sloctl/spec/{folder}/{entry.name}"
         docs, errors = parse_documents(entry.read_bytes(), name)
         reader = Reader(name)
         for doc in docs:
@@ -85,19 +92,42 @@ def _builtin() -> dict[int, AlertWindows]:
     return out
 
 
-BUILTIN = _builtin()
+BUILTIN = _builtin("windows")
+SLOTH_BUILTIN = _builtin("windows/sloth")
 
 
-def resolve(period: int, user: dict[int, AlertWindows]) -> AlertWindows:
-    """The catalog for ``period``: the user's, else a built-in, else the 30d one rescaled."""
-    if period in user:
-        return user[period]
-    if period in BUILTIN:
-        return BUILTIN[period]
-    base = BUILTIN[DEFAULT_PERIOD]
-    return AlertWindows(
-        period, base.windows, f"{base.source} (windows kept, factors scaled to {format_duration(period)})"
-    )
+@dataclass(frozen=True)
+class Catalogs:
+    """The catalogs a load can use: the user's (by period) on top of the built-in ones; with
+    ``sloth``, Sloth's built-in catalogs and its rescaling (``--compat sloth``)."""
+
+    user: Mapping[int, AlertWindows] = field(default_factory=dict)
+    sloth: bool = False
+
+    def resolve(self, period: int, reader: Reader, loc: Location, path: str) -> AlertWindows:
+        """The catalog for ``period``. Without one that is an error (recorded on ``reader``) and
+        the 30d catalog is returned so that reading goes on."""
+        if period in self.user:
+            return self.user[period]
+        builtin = SLOTH_BUILTIN if self.sloth else BUILTIN
+        if period in builtin:
+            return builtin[period]
+        base = builtin[DEFAULT_PERIOD]
+        if self.sloth:
+            return AlertWindows(
+                period,
+                base.windows,
+                f"{base.source} (windows kept, factors scaled to {format_duration(period)})",
+            )
+        there = ", ".join(format_duration(p) for p in sorted({*BUILTIN, *self.user}))
+        reader.error(
+            loc,
+            path,
+            f"no burn-rate windows catalog for a {format_duration(period)} period; there are catalogs "
+            f"for {there}. Use one of these periods or add an AlertWindows document for this one "
+            '(docs/spec.md, "Burn-rate windows catalogs")',
+        )
+        return base
 
 
 def origin(loc: Location) -> str:

@@ -36,7 +36,7 @@ from sloctl.model import (
     labels,
 )
 from sloctl.spec import build
-from sloctl.spec.catalog import DEFAULT_PERIOD, resolve
+from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import YNode
 
@@ -51,7 +51,7 @@ _THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
-def read_service(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) -> list[SLO]:
+def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     top = reader.mapping(
         doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
     )
@@ -83,7 +83,7 @@ def _read_slo(
     reader: Reader,
     service: str,
     service_labels: dict[str, str],
-    catalogs: dict[int, AlertWindows],
+    catalogs: Catalogs,
 ) -> SLO | None:
     before = len(reader.errors)
     f = reader.mapping(
@@ -118,7 +118,9 @@ def _read_slo(
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
     sli = _read_sli(f.get("sli"), f"{path}.sli", reader, node.loc)
-    windows = resolve(period, catalogs)
+    windows = catalogs.resolve(
+        period, reader, (f.get("calendar") or f.get("period") or node).loc, f"{path}.period"
+    )
     alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
     policy = _read_policy(f.get("policy"), f"{path}.policy", reader, node.loc)
     if sli is None:
@@ -302,8 +304,6 @@ def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -
         )
         unknown = "freeze"
     name = reader.string(f.get("alertName"), f"{path}.alertName")
-    if name and not build.ALERT_NAME.match(name):
-        reader.error(loc, f"{path}.alertName", f"{name!r} is not a valid alert name")
     return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
 
 
@@ -317,8 +317,6 @@ def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) 
         reader.error(loc, f"{path}.severity", f"expected page or ticket, found {severity!r}")
         severity = "ticket"
     name = reader.string(f.get("name"), f"{path}.name")
-    if name and not build.ALERT_NAME.match(name):
-        reader.error(loc, f"{path}.name", f"{name!r} is not a valid alert name")
     return NoDataAlert(
         enabled=reader.boolean(f.get("enabled"), f"{path}.enabled", default=True),
         for_seconds=for_seconds,

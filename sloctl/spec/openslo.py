@@ -28,7 +28,7 @@ from sloctl.model import (
     labels,
 )
 from sloctl.spec import build
-from sloctl.spec.catalog import DEFAULT_PERIOD, resolve
+from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.native import default_alert_name
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import YNode
@@ -45,7 +45,7 @@ def _alerting(name: str, windows: AlertWindows) -> Alerting:
 # -- v1alpha, as Sloth reads it ------------------------------------------------------------------
 
 
-def read_v1alpha(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) -> list[SLO]:
+def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     top = reader.mapping(
         doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
     )
@@ -84,7 +84,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows]) 
             period = int(count) * _UNITS[unit]
     if len(tws) > 1:
         reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
-    windows = resolve(period, catalogs)
+    windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
     out: list[SLO] = []
     for i, obj in enumerate(reader.sequence(spec.get("objectives"), "spec.objectives", required=True)):
         p = index("spec.objectives", i)
@@ -190,9 +190,7 @@ def read_v1_service(doc: YNode, reader: Reader) -> None:
     reader.mapping(top.get("spec"), "spec", ["description"])
 
 
-def read_v1_slo(
-    doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], slis: dict[str, YNode]
-) -> list[SLO]:
+def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, YNode]) -> list[SLO]:
     doc_errors = len(reader.errors)
     top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
     slo_labels = reader.string_map(meta.get("labels"), "metadata.labels")
@@ -231,7 +229,8 @@ def read_v1_slo(
         )
     period, calendar = _v1_window(reader, spec.get("timeWindow"))
     sli = _v1_indicator(reader, spec, sloc, slis)
-    windows = resolve(period, catalogs)
+    tw_node = spec.get("timeWindow")
+    windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
     objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
     out: list[SLO] = []
     for i, obj in enumerate(objectives):

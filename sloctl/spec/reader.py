@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
+import struct
 from collections.abc import Iterable
 
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import Location, SpecError
 from sloctl.gofmt import go_float
-from sloctl.spec.yamlsrc import Scalar, YNode
+from sloctl.spec.yamlsrc import YNode
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
@@ -177,7 +179,7 @@ class Reader:
             return {}
         out: dict[str, str] = {}
         for key, child in node.value.items():
-            name = go_yaml_text(key, key in node.plain_keys)
+            name = go_scalar_text(YNode(key, node.loc, plain=key in node.plain_keys, text=key))
             if name in out:
                 loc = node.key_locs.get(key, node.loc)
                 self.warn(
@@ -188,30 +190,74 @@ class Reader:
             if isinstance(child.value, (dict, list)):
                 self.error(child.loc, _join(path, key), f"expected a string, found {_found(child)}")
                 continue
-            out[name] = go_yaml_text(child.value, child.plain)
+            out[name] = go_scalar_text(child)
         return out
 
 
 # YAML 1.1 booleans as Go's YAML libraries resolve plain scalars (PyYAML knows all but y/n).
 _GO_TRUE = frozenset(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"))
 _GO_FALSE = frozenset(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"))
+_GO_NULL = frozenset(("", "~", "null", "Null", "NULL"))
+_GO_INF = {".inf": "+Inf", ".Inf": "+Inf", ".INF": "+Inf", "-.inf": "-Inf", "-.Inf": "-Inf", "-.INF": "-Inf"}
+_GO_INF.update({"+" + k: v for k, v in _GO_INF.items() if not k.startswith("-")})
+_GO_NAN = frozenset((".nan", ".NaN", ".NAN"))
+# strconv.ParseInt(s, 0, 64) syntax: a sign, then 0x / 0o / 0b digits, a leading 0 (octal) or decimal.
+_GO_INT = re.compile(r"^([-+]?)(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)$")
+_GO_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+_GO_BASES = {"0x": 16, "0o": 8, "0b": 2}
+_INT64 = 2**63
+_UINT64 = 2**64
 
 
-def go_yaml_text(value: Scalar, plain: bool) -> str:
-    """A scalar as a Go program that reads YAML 1.1 into strings sees it (Sloth): booleans in any
-    YAML 1.1 spelling become ``true``/``false``, numbers print as Go prints them."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
-    text = "" if value is None else str(value)
-    if plain and text in _GO_TRUE:
+def go_scalar_text(node: YNode) -> str:
+    """A scalar as Sloth reads it into a string field: Go's YAML 1.1 reader (go-yaml v2) resolves
+    plain scalars to booleans, integers and floats, which are then printed as strings (integers
+    in decimal, floats as float32 in Go's ``%g`` form). So ``on`` is ``"true"``, ``0o17`` is
+    ``"15"``, ``1e3`` is ``"1000"`` and ``3.14159265358979`` is ``"3.1415927"``."""
+    text = node.text if node.text or node.value is None else str(node.value)
+    if not node.plain:
+        return text
+    if text in _GO_TRUE:
         return "true"
-    if plain and text in _GO_FALSE:
+    if text in _GO_FALSE:
         return "false"
+    if text in _GO_NULL:
+        return ""
+    if text in _GO_INF:
+        return _GO_INF[text]
+    if text in _GO_NAN:
+        return "NaN"
+    plain = text.replace("_", "")  # go-yaml v2 drops every underscore before parsing numbers
+    m = _GO_INT.match(plain)
+    if m:
+        digits = m.group(2)
+        prefix = digits[:2].lower()
+        if prefix in _GO_BASES:
+            magnitude = int(digits[2:], _GO_BASES[prefix])
+        else:
+            magnitude = int(digits, 8 if digits.startswith("0") else 10)  # a leading 0 is octal to Go
+        value = -magnitude if m.group(1) == "-" else magnitude
+        if -_INT64 <= value < _INT64 or (not m.group(1) and value < _UINT64):
+            return str(value)
+    if _GO_FLOAT.match(plain):
+        number = float(plain)
+        if math.isfinite(number):
+            return go_float32(number)
     return text
+
+
+def go_float32(value: float) -> str:
+    """``strconv.FormatFloat(value, 'g', -1, 32)``: the shortest digits that read back as the same
+    float32, in Go's ``%g`` layout."""
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:  # beyond float32: Go's conversion gives an infinity
+        return "+Inf" if value > 0 else "-Inf"
+    for digits in range(1, 10):
+        text = f"{single:.{digits - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
+            return go_float(float(text))
+    return go_float(single)
 
 
 def _join(path: str, key: str) -> str:

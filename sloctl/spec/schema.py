@@ -88,7 +88,7 @@ def json_schema() -> dict[str, object]:
         "minProperties": 1,
         "maxProperties": 1,
     }
-    alert_name = {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"}
+    alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
     no_data = _obj(
         {
             "enabled": {"type": "boolean"},

@@ -20,7 +20,7 @@ from sloctl.model import (
     labels,
 )
 from sloctl.spec import build
-from sloctl.spec.catalog import DEFAULT_PERIOD, resolve
+from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import YNode
 
@@ -39,14 +39,12 @@ class _Keys:
         self.ticket_alert = "ticketAlert" if camel else "ticket_alert"
 
 
-def read_prometheus_v1(
-    doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], period: int | None
-) -> list[SLO]:
+def read_prometheus_v1(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
     top = reader.mapping(doc, "", ["version", "service", "labels", "slos"], ["version", "service", "slos"])
     return _read_spec(top, "", doc, reader, catalogs, period, _Keys(camel=False), PROM_VERSION, "", "")
 
 
-def read_k8s(doc: YNode, reader: Reader, catalogs: dict[int, AlertWindows], period: int | None) -> list[SLO]:
+def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
     meta = reader.mapping(top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"])
     spec_node = top.get("spec")
@@ -70,7 +68,7 @@ def _read_spec(
     prefix: str,
     node: YNode,
     reader: Reader,
-    catalogs: dict[int, AlertWindows],
+    catalogs: Catalogs,
     period: int | None,
     keys: _Keys,
     version: str,
@@ -102,7 +100,7 @@ def _read_spec(
         build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
         sli = _read_sli(s.get("sli"), f"{path}.sli", reader, keys, item)
         slo_period = period or DEFAULT_PERIOD
-        windows = resolve(slo_period, catalogs)
+        windows = catalogs.resolve(slo_period, reader, item.loc, "--sloth-period")
         alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
         if sli is None:
             continue

@@ -43,6 +43,8 @@ class YNode:
     plain: bool = False
     """A scalar written without quotes (YAML 1.1 readers such as Go's resolve ``y``/``N`` in it)."""
     plain_keys: frozenset[str] = frozenset()
+    text: str = ""
+    """A scalar's text as written (Go's YAML reading resolves some plain scalars differently)."""
 
     @property
     def is_map(self) -> bool:
@@ -124,7 +126,7 @@ class _Converter:
             value = str(node.value)
         if not isinstance(value, (str, int, float, bool)) and value is not None:
             value = str(node.value)  # timestamps, binary: keep the text as written
-        return YNode(value, loc, tag=node.tag, plain=not getattr(node, "style", None))
+        return YNode(value, loc, tag=node.tag, plain=not getattr(node, "style", None), text=str(node.value))
 
 
 def parse_documents(

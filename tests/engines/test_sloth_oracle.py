@@ -20,6 +20,7 @@ from sloctl.shelf import find
 from sloctl.spec import load_paths
 from tests.engines.sloth_specs import Case, Flags, random_case
 from tests.paths import SLOTH, SLOTH_TESTDATA
+from tests.spec.test_rejections import SLOTH_LABELS, sloth_spec
 
 SLOTH_BIN = find("sloth")
 VERSION = "v0.16.0"
@@ -64,6 +65,7 @@ def ours(spec: Path, flags: Flags, windows_dir: Path) -> str:
         [spec],
         windows_dirs=[windows_dir] if flags.windows else [],
         sloth_period=parse_duration(flags.period),
+        compat="sloth",
     )
     assert result.ok, [str(e) for e in result.errors]
     return render_sloth(
@@ -154,3 +156,11 @@ def test_random_sloth_specs_generate_exactly_what_the_real_sloth_writes(tmp_path
     assert sum(bool(c.flags.extra_labels) for c in cases) > 30
     assert sum("PrometheusServiceLevel" in c.text for c in cases) > 40
     assert found == [], f"{len(found)} of {len(cases)} specs differ:\n" + "\n".join(found[:10])
+
+
+def test_label_values_go_reads_as_numbers_and_booleans_are_written_as_sloth_writes_them(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "labels.yaml"
+    spec.write_text(sloth_spec(SLOTH_LABELS))
+    assert differences(spec, Flags(), tmp_path, tmp_path / "out.yaml") == []

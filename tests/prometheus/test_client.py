@@ -82,7 +82,7 @@ def test_vector_readers_give_nan_for_no_sample_and_key_by_a_label() -> None:
 
 def test_escaped_label_values_of_the_exposition_format_are_read_whole() -> None:
     # Our former hand-written parser split on the comma and kept the backslashes.
-    text = '# TYPE platform_pool_size gauge\nplatform_pool_size{dependency="a,\\"b\\"",x="c\\\\d"} 5\n'
+    text = '# TYPE example_pool_size gauge\nexample_pool_size{dependency="a,\\"b\\"",x="c\\\\d"} 5\n'
     assert parse_metrics(text) == {
-        ("platform_pool_size", frozenset({("dependency", 'a,"b"'), ("x", "c\\d")})): 5.0
+        ("example_pool_size", frozenset({("dependency", 'a,"b"'), ("x", "c\\d")})): 5.0
     }

@@ -32,6 +32,26 @@ N_SPECS = 300
 SEED = int(os.environ.get("SLOCTL_RANDOM_SEED", "20261126"))
 
 PERIODS = ["4d", "7d", "10d", "14d", "28d", "30d", "6w", "90d"]
+# Periods without a built-in catalog get one of the user's (an AlertWindows document beside the
+# SLOs); each tier at least 1x, as the built-in ones.
+USER_CATALOGS = {
+    "4d": ((15, "5m", "1h"), (37.5, "30m", "6h"), (70, "2h", "1d"), (75, "6h", "3d")),
+    "10d": ((6, "5m", "1h"), (15, "30m", "6h"), (30, "2h", "1d"), (30, "6h", "3d")),
+    "6w": ((1.5, "5m", "1h"), (4, "30m", "6h"), (8, "2h", "1d"), (8, "6h", "3d")),
+}
+
+
+def user_catalog(period: str) -> dict[str, object]:
+    tiers = iter(USER_CATALOGS[period])
+    spec: dict[str, object] = {"sloPeriod": period}
+    for severity in ("page", "ticket"):
+        spec[severity] = {
+            speed: dict(zip(("errorBudgetPercent", "shortWindow", "longWindow"), next(tiers), strict=True))
+            for speed in ("quick", "slow")
+        }
+    return {"apiVersion": "sloctl/v1", "kind": "AlertWindows", "spec": spec}
+
+
 CALENDAR_UNITS = ["week", "month", "quarter"]
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
 OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
@@ -147,6 +167,9 @@ def test_random_valid_specs_pass_lint_and_their_generated_tests(
             "spec": {"slos": items},
         }
         (tmp_path / "slos" / f"svc-{f}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (tmp_path / "slos" / "catalogs.yaml").write_text(
+        yaml.safe_dump_all([user_catalog(p) for p in USER_CATALOGS], sort_keys=False)
+    )
     result = load_paths([tmp_path / "slos"])
     assert not result.errors, result.errors[:5]
     assert len(result.slos) == N_SPECS + composites

@@ -175,11 +175,6 @@ def test_a_windows_catalog_among_the_inputs_overrides_the_default(tmp_path: Path
     assert slo.alerting.tiers[0].window.budget_percent == 8
 
 
-def test_a_period_without_a_catalog_keeps_the_windows_and_scales_the_factors() -> None:
-    (slo,) = load_text(BASE.replace("objective: 99.9", "objective: 99.9\n      period: 90d"), "f").slos
-    assert [round(t.window.burn_factor(slo.period), 2) for t in slo.alerting.tiers] == [43.2, 18.0, 9.0, 3.0]
-
-
 def test_directories_are_read_recursively_and_duplicates_across_files_are_found(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "b").mkdir()

@@ -331,9 +331,9 @@ class _Builder:
         w = tier.window
         rpm = _traffic(slo)
         n = timeslice_slices_to_fire(slo, tier, _first_period(slo))
-        if not enough and n < 2:
-            return
         assert slo.timeslices is not None
+        if (not enough and n < 2) or n > w.long_window // slo.timeslices.slice_seconds:
+            return  # (or) the factor needs more bad slices than the long window holds, as in ``burn``
         bad = math.ceil(rpm * min(1.0, slo.timeslices.allowed_error_ratio * 2 + 0.01))
         prefix = w.long_window // SLICE + 2  # slices, and evaluations
         # Enough: a breach that lasts through the tier's `for`; short: one slice too few.

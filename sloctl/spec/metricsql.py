@@ -1,0 +1,168 @@
+"""Function names MetricsQL (VictoriaMetrics' query language) has and PromQL does not.
+
+A query that calls one of them fails PromQL parsing; the error then names MetricsQL, so that a
+team migrating rules written for vmalert knows why (and that sloctl's rules, the vmalert flavour
+included, are PromQL that Prometheus and promtool run too).
+
+The names are those of the ``metricsql`` Go library's rollup, transform and aggregate function
+tables (VictoriaMetrics/metricsql ``rollup.go``, ``transform.go``, ``aggr.go``), less every name
+that PromQL also has.
+"""
+
+from __future__ import annotations
+
+import re
+
+METRICSQL_ONLY: frozenset[str] = frozenset(
+    [
+        "aggr_over_time",
+        "any",
+        "ascent_over_time",
+        "bitmap_and",
+        "bitmap_or",
+        "bitmap_xor",
+        "bottomk_avg",
+        "bottomk_last",
+        "bottomk_max",
+        "bottomk_median",
+        "bottomk_min",
+        "buckets_limit",
+        "changes_prometheus",
+        "count_eq_over_time",
+        "count_gt_over_time",
+        "count_le_over_time",
+        "count_ne_over_time",
+        "decreases_over_time",
+        "default_rollup",
+        "delta_prometheus",
+        "deriv_fast",
+        "descent_over_time",
+        "distinct",
+        "distinct_over_time",
+        "drop_common_labels",
+        "drop_empty_series",
+        "duration_over_time",
+        "geomean",
+        "geomean_over_time",
+        "histogram",
+        "histogram_over_time",
+        "histogram_quantiles",
+        "histogram_share",
+        "hoeffding_bound_lower",
+        "hoeffding_bound_upper",
+        "ideriv",
+        "increase_prometheus",
+        "increase_pure",
+        "increases_over_time",
+        "integrate",
+        "interpolate",
+        "keep_last_value",
+        "keep_next_value",
+        "label_copy",
+        "label_del",
+        "label_graphite_group",
+        "label_keep",
+        "label_lowercase",
+        "label_map",
+        "label_match",
+        "label_mismatch",
+        "label_move",
+        "label_set",
+        "label_transform",
+        "label_uppercase",
+        "label_value",
+        "label_values",
+        "labels_equal",
+        "lag",
+        "lifetime",
+        "limit_offset",
+        "mad",
+        "median",
+        "median_over_time",
+        "mode",
+        "mode_over_time",
+        "now",
+        "outlier_iqr_over_time",
+        "outliers_iqr",
+        "outliers_mad",
+        "outliersk",
+        "prometheus_buckets",
+        "quantiles",
+        "quantiles_over_time",
+        "rand",
+        "rand_exponential",
+        "rand_normal",
+        "range_avg",
+        "range_first",
+        "range_last",
+        "range_linear_regression",
+        "range_mad",
+        "range_max",
+        "range_min",
+        "range_normalize",
+        "range_over_time",
+        "range_quantile",
+        "range_stddev",
+        "range_stdvar",
+        "range_sum",
+        "range_trim_outliers",
+        "range_trim_spikes",
+        "range_trim_zscore",
+        "range_zscore",
+        "rate_over_sum",
+        "remove_resets",
+        "rollup",
+        "rollup_candlestick",
+        "rollup_delta",
+        "rollup_deriv",
+        "rollup_increase",
+        "rollup_rate",
+        "rollup_scrape_interval",
+        "running_avg",
+        "running_max",
+        "running_min",
+        "running_sum",
+        "scrape_interval",
+        "share",
+        "share_eq_over_time",
+        "share_gt_over_time",
+        "share_le_over_time",
+        "smooth_exponential",
+        "sort_by_label_numeric",
+        "sort_by_label_numeric_desc",
+        "stale_samples_over_time",
+        "sum2",
+        "sum2_over_time",
+        "sum_gt_over_time",
+        "sum_lt_over_time",
+        "tfirst_over_time",
+        "timestamp_with_name",
+        "timezone_offset",
+        "tlast_change_over_time",
+        "tlast_over_time",
+        "tmax_over_time",
+        "tmin_over_time",
+        "topk_avg",
+        "topk_last",
+        "topk_max",
+        "topk_median",
+        "topk_min",
+        "union",
+        "utilization",
+        "zscore",
+        "zscore_over_time",
+    ]
+)
+
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
+
+
+def metricsql_functions(query: str) -> list[str]:
+    """MetricsQL-only functions ``query`` calls, in order of first use (strings skipped)."""
+    code = _STRING.sub('""', query)
+    found: list[str] = []
+    for name in _CALL.findall(code):
+        if name.lower() in METRICSQL_ONLY and name not in found:
+            found.append(name)
+    return found

@@ -1,0 +1,143 @@
+"""Burn-rate catalogs for short and odd periods: no tier of a built-in catalog fires below 1× burn
+(a ticket while the SLO is met), a period without a catalog is an error naming the catalogs,
+and ``--compat sloth`` keeps Sloth's own catalogs and rescaling."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from sloctl.durations import format_duration, parse_duration
+from sloctl.errors import Location
+from sloctl.model import SLO
+from sloctl.render.rules import render_rule_file
+from sloctl.spec import load_text
+from sloctl.spec.catalog import BUILTIN, Catalogs
+from sloctl.spec.reader import Reader
+
+DAY = 86400
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: api}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      WINDOW
+      sli:
+        events:
+          errorQuery: sum(rate(req_total{code=~"5.."}[{{.window}}]))
+          totalQuery: sum(rate(req_total[{{.window}}]))
+"""
+THRESHOLD = re.compile(r"/ 0\.000999\d* > ([0-9.]+)")
+
+
+def burn_thresholds(slo: SLO) -> list[float]:
+    """The burn factors the rendered alert rules compare against, read back from the rule text."""
+    text = render_rule_file([slo], ["f.yaml"], "test")
+    return [float(m) for m in THRESHOLD.findall(text)]
+
+
+def load_one(window: str) -> SLO:
+    result = load_text(SPEC.replace("WINDOW", window), "f.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    (slo,) = result.slos
+    return slo
+
+
+@pytest.mark.parametrize(
+    ("window", "period"),
+    [
+        ("period: 7d", 7),
+        ("period: 1w", 7),
+        ("period: 14d", 14),
+        ("period: 2w", 14),
+        ("period: 28d", 28),
+        ("period: 4w", 28),
+        ("period: 30d", 30),
+        ("period: 90d", 90),
+        ("calendar: {unit: week}", 7),
+        ("calendar: {unit: month}", 30),
+        ("calendar: {unit: quarter}", 90),
+    ],
+)
+def test_every_short_and_odd_period_gets_a_catalog_whose_rendered_tiers_all_fire_at_or_above_1x_burn(
+    window: str, period: int
+) -> None:
+    slo = load_one(window)
+    assert slo.windows.period == period * DAY
+    factors = [t.window.burn_factor(slo.period) for t in slo.alerting.tiers]
+    assert min(factors) >= 1, factors
+    assert factors == sorted(factors, reverse=True), "page tiers must need faster burns than tickets"
+    if slo.calendar is None:
+        # The rules themselves, not only the model: every threshold written is at least 1×.
+        found = burn_thresholds(slo)
+        assert len(found) >= 8 and min(found) >= 1, found
+
+
+def test_the_rendered_threshold_check_catches_the_sub_1x_tickets_of_a_rescaled_30d_catalog() -> None:
+    """The check above would have caught the old behaviour: the 30d catalog rescaled to 7d and
+    2w periods (what Sloth still does) writes tickets at 0.23× and 0.47×."""
+    reader = Reader("f.yaml")
+    for days, low in ((7, 0.23), (14, 0.47)):
+        rescaled = Catalogs(sloth=True).resolve(days * DAY, reader, Location("f.yaml", 1, 1), "period")
+        slo = load_one(f"period: {days}d")
+        tiers = tuple(replace(t, window=w) for t, w in zip(slo.alerting.tiers, rescaled.windows, strict=True))
+        old = replace(slo, windows=rescaled, alerting=replace(slo.alerting, tiers=tiers))
+        assert round(min(burn_thresholds(old)), 2) == low
+    assert reader.errors == []
+
+
+def test_every_built_in_catalog_has_factors_of_at_least_1x_for_its_own_period() -> None:
+    assert sorted(BUILTIN) == [7 * DAY, 14 * DAY, 28 * DAY, 30 * DAY, 90 * DAY]
+    for period, catalog in BUILTIN.items():
+        factors = {w.tier: w.burn_factor(period) for w in catalog.windows}
+        assert min(factors.values()) >= 1, (period, factors)
+        assert factors["page_quick"] > factors["page_slow"] > factors["ticket_quick"] > factors["ticket_slow"]
+
+
+@pytest.mark.parametrize("period", ["10d", "6w", "1d", "365d"])
+def test_a_period_without_a_catalog_is_an_error_that_lists_the_catalogs_there_are(period: str) -> None:
+    result = load_text(SPEC.replace("WINDOW", f"period: {period}"), "f.yaml")
+    assert not result.slos
+    (error,) = [str(e) for e in result.errors if "no burn-rate windows catalog" in str(e)]
+    assert f"no burn-rate windows catalog for a {format_duration(parse_duration(period))} period" in error
+    assert "there are catalogs for 1w, 2w, 4w, 30d, 90d" in error
+    assert "f.yaml:8" in error and "period" in error
+
+
+def test_a_users_alertwindows_document_gives_an_odd_period_its_catalog() -> None:
+    catalog = """\
+---
+apiVersion: sloctl/v1
+kind: AlertWindows
+spec:
+  sloPeriod: 10d
+  page:
+    quick: {errorBudgetPercent: 5, shortWindow: 5m, longWindow: 1h}
+    slow: {errorBudgetPercent: 10, shortWindow: 30m, longWindow: 6h}
+  ticket:
+    quick: {errorBudgetPercent: 20, shortWindow: 2h, longWindow: 1d}
+    slow: {errorBudgetPercent: 30, shortWindow: 6h, longWindow: 3d}
+"""
+    result = load_text(SPEC.replace("WINDOW", "period: 10d") + catalog, "f.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert result.slos[0].windows.source == "f.yaml:14"
+
+
+def test_under_compat_sloth_the_catalogs_are_sloths_own_so_the_output_stays_sloths() -> None:
+    reader = Reader("f.yaml")
+    here = Location("f.yaml", 1, 1)
+    sloth = Catalogs(sloth=True)
+    sloth_28d = sloth.resolve(28 * DAY, reader, here, "period")
+    assert round(sloth_28d.window("ticket", "slow").burn_factor(28 * DAY), 2) == 0.93
+    assert [round(w.burn_factor(7 * DAY), 2) for w in sloth.resolve(7 * DAY, reader, here, "p").windows] == [
+        3.36,
+        1.4,
+        0.7,
+        0.23,
+    ]
+    assert reader.errors == []

@@ -1,0 +1,155 @@
+"""Rejections are right: what Prometheus and Sloth accept is accepted, read as they read it, and
+what is refused names the reason (a MetricsQL function names MetricsQL)."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
+from sloctl.promtool import run_rule_tests
+from sloctl.spec import load_text
+from sloctl.spec.metricsql import METRICSQL_ONLY, metricsql_functions
+
+NATIVE = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: api}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: ERROR
+          totalQuery: sum(rate(req_total[{{.window}}]))
+      alerting:
+        name: NAME
+"""
+GOOD_ERROR = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
+
+
+def native(name: str = "ApiAvailability", error: str = GOOD_ERROR) -> str:
+    return NATIVE.replace("ERROR", error).replace("NAME", name)
+
+
+@pytest.mark.promtool
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_alert_names_prometheus_accepts_but_no_metric_name_would_load_generate_and_pass_promtool(
+    tmp_path: Path,
+) -> None:
+    names = ["Disk full / 90 % — é", "1-api.availability", "api availability (checkout)"]
+    text = "---\n".join(
+        native(f'"{n}"').replace("name: api}", f"name: api{i}}}") for i, n in enumerate(names)
+    )
+    result = load_text(text, "f.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert [s.alerting.name for s in result.slos] == names
+    write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False)))
+    report = run_rule_tests([tmp_path / "rules"], jobs=2)
+    assert report.ok, "\n".join(report.lines())
+    assert sum(1 for r in report.results if r.kind == "test") >= 3
+    generated = "".join(p.read_text() for p in (tmp_path / "rules").glob("*.yml"))
+    assert all(f"alert: {n}" in generated or f"alert: '{n}'" in generated for n in names)
+
+
+def test_an_empty_native_alert_name_means_the_derived_one() -> None:
+    result = load_text(native('""'), "f.yaml")
+    assert result.ok, "an empty native name means the default one"
+    assert result.slos[0].alerting.name == "AvailabilityBudgetBurn"
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ('rollup_rate(req_total{code=~"5.."}[{{.window}}])', "rollup_rate()"),
+        ("sum(histogram_share(1, rate(b[{{.window}}])))", "histogram_share()"),
+        ("range_first(sum(rate(e[{{.window}}]))) + median(rate(e[{{.window}}]))", "range_first(), median()"),
+    ],
+)
+def test_a_metricsql_only_function_names_metricsql_and_the_function_in_its_error(
+    query: str, named: str
+) -> None:
+    result = load_text(native(error=query), "f.yaml")
+    (error,) = [str(e) for e in result.errors]
+    assert f"{named}: MetricsQL (VictoriaMetrics) only, not PromQL" in error
+    assert "spec.slos[0].sli.events.errorQuery" in error and "f.yaml:10" in error
+
+
+def test_a_plain_promql_syntax_error_does_not_blame_metricsql_even_with_a_metricsql_word_in_a_string() -> (
+    None
+):
+    result = load_text(native(error='sum(rate(req_total{fn="rollup_rate("}[{{.window}}])'), "f.yaml")
+    (error,) = [str(e) for e in result.errors]
+    assert "PromQL syntax error" in error and "MetricsQL" not in error
+
+
+def test_no_name_on_the_metricsql_list_is_a_function_promql_parses() -> None:
+    import promql_parser
+
+    # Each name called with the argument shapes PromQL functions take: none may parse, else the
+    # list would blame MetricsQL for a query Prometheus runs.
+    shapes = ["x", "x[5m]", "1, x[5m]", "x, 1", "", "1", "x[5m], 1", "x, 'a', 'b'", "x, 'a', 'b', 'c', 'd'"]
+    for name in sorted(METRICSQL_ONLY):
+        for args in shapes:
+            with pytest.raises(ValueError):
+                promql_parser.parse(f"{name}({args})")
+    assert metricsql_functions('any(x) + Sum(rate(y[1m])) + label_set(z, "a", "b")') == ["any", "label_set"]
+
+
+SLOTH_LABELS = {
+    # value as written (plain YAML) -> what Sloth v0.16 writes (checked with the real binary, see
+    # tests/engines/test_sloth_oracle.py::test_label_values_go_reads_as_numbers_and_booleans...)
+    "1e3": "1000",
+    "0o17": "15",
+    "017": "15",
+    "09": "9",
+    "0b101": "5",
+    "-0b101": "-5",
+    "1_000": "1000",
+    "1__0": "10",
+    "1:20": "1:20",
+    "12e-1": "1.2",
+    "1e-7": "1e-07",
+    "0.1e1": "1",
+    "3.14159265358979": "3.1415927",
+    "123456789012345678901234": "1.2345679e+23",
+    "9223372036854775808": "9223372036854775808",
+    "1e400": "1e400",
+    "0o8": "0o8",
+    "yes": "true",
+    "Off": "false",
+    "y": "true",
+    ".inf": "+Inf",
+    "1.50": "1.5",
+    "2001-12-14": "2001-12-14",
+}
+
+
+def sloth_spec(values: dict[str, str]) -> str:
+    labels = "".join(f"  k{i}: {v}\n" for i, v in enumerate(values))
+    return textwrap.dedent("""\
+        version: prometheus/v1
+        service: svc
+        labels:
+        LABELS
+        slos:
+          - name: ab
+            objective: 99.9
+            sli:
+              events:
+                error_query: sum(rate(e[{{.window}}]))
+                total_query: sum(rate(t[{{.window}}]))
+            alerting:
+              name: A
+        """).replace("LABELS\n", labels)
+
+
+def test_sloth_label_values_that_go_reads_as_numbers_or_booleans_are_the_strings_sloth_writes() -> None:
+    result = load_text(sloth_spec(SLOTH_LABELS), "s.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    got = dict(result.slos[0].labels)
+    assert {v: got[f"k{i}"] for i, v in enumerate(SLOTH_LABELS)} == SLOTH_LABELS
