@@ -65,6 +65,7 @@ ROUTE_DEPENDENCIES: dict[str, str] = {
     "/v1/documents/{document_id}": "mongodb",
     "/healthz": "none",
     "/metrics": "none",
+    "/openapi.json": "none",
 }
 _UNITS = {"percentile": "ms", "avg": "ms", "max": "ms", "failure_ratio": "", "rps": "/s"}
 

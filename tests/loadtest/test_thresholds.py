@@ -131,7 +131,7 @@ def test_a_dependency_gate_covers_exactly_the_routes_of_that_database() -> None:
 
 def test_the_route_table_matches_the_testbed() -> None:
     from sloctl.loadtest.thresholds import ROUTE_DEPENDENCIES
-    from testbed.app import ROUTE_DEPENDENCY
+    from testbed.routes import ROUTE_DEPENDENCY
 
     assert ROUTE_DEPENDENCIES == ROUTE_DEPENDENCY
 
