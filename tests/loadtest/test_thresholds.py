@@ -131,7 +131,7 @@ def test_a_dependency_gate_covers_exactly_the_routes_of_that_database() -> None:
 
 def test_the_testbed_serves_exactly_the_routes_of_the_contract() -> None:
     from sloctl import contract
-    from testbed.app import ROUTES
+    from testbed.routes import ROUTES
 
     served = {(method, route.path) for route in ROUTES for method in route.methods or () if method != "HEAD"}
     assert served == {(method, route) for method, route, _dependency in contract.ROUTES}

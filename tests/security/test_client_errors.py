@@ -171,12 +171,13 @@ def test_an_unexpected_failure_is_a_500_problem_document(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import testbed.app
+    import testbed.routes.projects
     from testbed.config import TestbedConfig
 
     def broken(cursor: str, key: bytes) -> tuple[str, int]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(testbed.app, "decode_cursor", broken)
+    monkeypatch.setattr(testbed.routes.projects, "decode_cursor", broken)
     app = testbed.app.create_app(
         TestbedConfig(
             postgres_dsn=pgbouncer_server.dsn, redis_url=redis_server.url, mongodb_uri=mongodb_server.uri

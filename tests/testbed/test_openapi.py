@@ -9,8 +9,8 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from sloctl.testbed_runner import ApiServer
-from testbed.app import ROUTES
 from testbed.openapi import openapi_document
+from testbed.routes import ROUTES
 
 pytestmark = pytest.mark.servers
 

@@ -1,0 +1,158 @@
+"""The API's ASGI middleware: route template, API version, trace context, rate limit, request
+id, Server-Timing, request counter and latency histogram."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .config import API_VERSION, DEPRECATED_VERSIONS
+from .metrics import PlatformMetrics
+from .problems import REQUEST_ID, problem
+from .ratelimit import RateLimiter
+from .routes import ROUTE_DEPENDENCY, ROUTES
+
+__all__ = ["PlatformMiddleware", "negotiate_version"]
+
+
+class PlatformMiddleware:
+    """Pure ASGI middleware (cheaper than BaseHTTPMiddleware): route template, rate limit,
+    server span, ``API-Version`` header, request counter and latency histogram."""
+
+    def __init__(
+        self, app: ASGIApp, *, metrics: PlatformMetrics, limiter: RateLimiter, tracer: trace.Tracer
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.limiter = limiter
+        self.tracer = tracer
+
+    @staticmethod
+    def _route(scope: Scope) -> str:
+        partial = None
+        for route in ROUTES:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route.path
+            if match is Match.PARTIAL and partial is None:
+                partial = route.path
+        return partial or "other"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = self._route(scope)
+        # For the audit log: the route template, not the path (ids in paths are values).
+        scope.setdefault("state", {})["route"] = route
+        method: str = scope["method"]
+        dependency = ROUTE_DEPENDENCY.get(route, "none")
+        request_headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        version, version_headers = negotiate_version(request_headers.get("api-version"))
+        extra: list[tuple[bytes, bytes]] = [(b"api-version", (version or API_VERSION).encode())]
+        extra += [(k.lower().encode(), v.encode()) for k, v in version_headers.items()]
+        status = 500
+        # W3C trace context: a caller's traceparent (the collector's probe, a client) is
+        # continued, so that one trace spans the caller, the API and the database calls.
+        parent = _W3C.extract(request_headers)
+        with self.tracer.start_as_current_span(
+            f"{method} {route}", kind=SpanKind.SERVER, context=parent
+        ) as span:
+            request_id = format(span.get_span_context().trace_id, "032x")
+            token = REQUEST_ID.set(request_id)
+            extra.append((b"x-request-id", request_id.encode()))
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("http.route", route)
+            try:
+                if route.startswith("/v1/") and version is None:
+                    status = 400
+                    await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
+                    return
+                if route.startswith("/v1/"):
+                    client = scope.get("client")
+                    decision = self.limiter.check(client[0] if client else "unknown")
+                    headers = self.limiter.headers(decision)
+                    if not decision.allowed:
+                        response = problem(
+                            429,
+                            "rate-limited",
+                            "Too many requests",
+                            f"the rate limit is {self.limiter.rate:g} requests/s with bursts of "
+                            f"{self.limiter.capacity}",
+                            instance=scope["path"],
+                            headers=headers,
+                        )
+                        status = 429
+                        await response(scope, receive, _with_headers(send, extra))
+                        return
+                    extra += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+
+                async def send_with_headers(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        # W3C Server-Timing: the time the API took until it answered, so that
+                        # clients (the game days' fast-fail check) can tell it from the network.
+                        took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
+                        headers = [*message.get("headers", []), *extra, (b"server-timing", took)]
+                        message = {**message, "headers": headers}
+                    await send(message)
+
+                await self.app(scope, receive, send_with_headers)
+            finally:
+                REQUEST_ID.reset(token)
+                span.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                elapsed = time.perf_counter() - started
+                self.metrics.requests.labels(route, method, str(status), dependency).inc()
+                self.metrics.duration.labels(route, method, dependency).observe(elapsed)
+
+    @staticmethod
+    async def _refuse_version(
+        asked: str, scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        supported = ", ".join([API_VERSION, *DEPRECATED_VERSIONS])
+        response = problem(
+            400,
+            "unsupported-version",
+            "Unsupported API version",
+            f"API-Version {asked[:40]!r} is not served; supported: {supported}",
+            instance=scope["path"],
+        )
+        await response(scope, receive, _with_headers(send, extra))
+
+
+_W3C = TraceContextTextMapPropagator()
+
+
+def _with_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return wrapped
+
+
+def _http_date(unix: int) -> str:
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(unix))
+
+
+def negotiate_version(asked: str | None) -> tuple[str | None, dict[str, str]]:
+    """The version to answer with (``None``: not served) and the headers that go with it: an
+    older version is served with ``Deprecation: @<unix>`` (RFC 9745) and ``Sunset`` (RFC 8594)."""
+    if asked is None or asked.strip() == API_VERSION:
+        return API_VERSION, {}
+    asked = asked.strip()
+    if asked in DEPRECATED_VERSIONS:
+        deprecated, sunset = DEPRECATED_VERSIONS[asked]
+        return asked, {"Deprecation": f"@{deprecated}", "Sunset": _http_date(sunset)}
+    return None, {}
