@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sloctl import naming
 from sloctl.durations import format_duration, parse_duration
+from sloctl.explain import explain
 from sloctl.model import SLO
 from sloctl.prometheus import Prometheus
 from sloctl.reports import render
@@ -74,6 +75,7 @@ class App:
         self.config = config
         self.prom = prometheus
         self.specs = {s.id: s for s in config.specs}
+        self.explained = {e.id: e for e in explain(config.specs)}
         self._cache = TtlCache(config.cache_seconds)
         self._fixed_now = now
 
@@ -83,7 +85,9 @@ class App:
     # -- data -------------------------------------------------------------------------------------
     def overview(self) -> Overview:
         time = self._fixed_now
-        got = self._cache.get(("overview", time), lambda: overview(self.prom, self.specs, time))
+        got = self._cache.get(
+            ("overview", time), lambda: overview(self.prom, self.specs, time, self.explained)
+        )
         assert isinstance(got, Overview)
         return got
 

@@ -120,8 +120,14 @@ def _window_seconds(window: str) -> int:
         return 0
 
 
-def overview(prom: Prometheus, specs: Mapping[str, SLO], time: float | None = None) -> Overview:
-    """Every SLO Prometheus knows, joined with its spec where one of the served files has it."""
+def overview(
+    prom: Prometheus,
+    specs: Mapping[str, SLO],
+    time: float | None = None,
+    explained: Mapping[str, SLOExplanation] | None = None,
+) -> Overview:
+    """Every SLO Prometheus knows, joined with its spec where one of the served files has it
+    (and its ``explain`` figures: computed here unless given, as the UI does once)."""
     before = prom.requests
     rows = collect_from(prom, time)
     results = {name: prom.query(expr, time) for name, expr in EXTRA_QUERIES.items()}
@@ -136,7 +142,8 @@ def overview(prom: Prometheus, specs: Mapping[str, SLO], time: float | None = No
         burns.setdefault(m.get(naming.LABEL_ID, ""), {})[window] = ratio / b if b > 0 else math.nan
     thresholds = _pairs(results["thresholds"], naming.LABEL_TIER, lambda r: float(r["value"][1]))
     alerts = _pairs(results["alerts"], naming.LABEL_TIER, lambda r: str(r["metric"].get("alertstate", "")))
-    explained = {e.id: e for e in explain(list(specs.values()))}
+    if explained is None:
+        explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
     for row in rows:
         labels = info.get(row.slo, ({}, 0.0))[0]
