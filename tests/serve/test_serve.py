@@ -17,6 +17,7 @@ from sloctl import naming
 from sloctl.cli.main import main
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
+from sloctl.serve.app import PAGE_SIZE
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, step_for
 from sloctl.serve.runs import find_runs
 from sloctl.spec import load_text
@@ -64,7 +65,8 @@ def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(
         page = App(ServeConfig(), prom).handle("/", {})
     assert page.status == 200
     assert len(calls) == OVERVIEW_QUERY_COUNT == 13
-    assert page.body.count(b"<tr data-slo=") == n
+    assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
+    assert (b'href="?sort=slo&amp;dir=asc&amp;page=2"' in page.body) == (n > PAGE_SIZE)
 
 
 def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:
