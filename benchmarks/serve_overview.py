@@ -33,10 +33,12 @@ from sloctl.prometheus import Prometheus
 from sloctl.render.rules import render_rule_file
 from sloctl.serve import App, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
+from sloctl.serve.data import EXTRA_QUERIES
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import default_engine
 from sloctl.spec import load_text
+from sloctl.status import QUERIES
 
 SERVICES = 20
 
@@ -100,9 +102,14 @@ def measure(n: int, pages: int, work: Path) -> dict[str, float]:
             interval=1,
         )
         app = App(ServeConfig(specs=tuple(slos), cache_seconds=0), prom)
-        times, queries = [], []
+        times, queries, answers = [], [], []
         body = b""
+        everything = {**QUERIES, **EXTRA_QUERIES}
         for _ in range(pages):
+            # Prometheus' share: the same 13 queries alone, sent together as the page sends them.
+            t0 = time.perf_counter()
+            prom.query_many(everything)
+            answers.append(time.perf_counter() - t0)
             before = prom.requests
             t0 = time.perf_counter()
             page = app.handle("/", {})
@@ -127,6 +134,7 @@ def measure(n: int, pages: int, work: Path) -> dict[str, float]:
         "p50_ms": statistics.median(times) * 1000,
         "p95_ms": p95(times) * 1000,
         "http_p95_ms": p95(http_times) * 1000,
+        "prometheus_p50_ms": statistics.median(answers) * 1000,
         "bytes": len(body),
         "gzip_bytes": len(gzip.compress(body)),
     }
@@ -141,12 +149,16 @@ def main() -> None:
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="sloctl-bench-serve-") as tmp:
             rows.append(measure(n, args.pages, Path(tmp)))
-    print("| SLOs | queries per overview | server time p50 | p95 | p95 over HTTP | page | gzip |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| SLOs | queries per overview | server time p50 | p95 | p95 over HTTP"
+        " | of which Prometheus (p50) | page | gzip |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['slos']:,} | {r['queries']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | "
-            f"{r['http_p95_ms']:.0f} ms | {r['bytes'] / 1024:.0f} KiB | {r['gzip_bytes'] / 1024:.0f} KiB |"
+            f"{r['http_p95_ms']:.0f} ms | {r['prometheus_p50_ms']:.0f} ms | {r['bytes'] / 1024:.0f} KiB | "
+            f"{r['gzip_bytes'] / 1024:.0f} KiB |"
         )
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
