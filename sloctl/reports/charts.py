@@ -130,8 +130,8 @@ def line_chart(
             f'<text x="{_num(a + 3)}" y="{top + 12}" font-size="10">{e(band.label)}</text>'
         )
     # Linear ticks get the decimals their spacing needs (an SLI axis from 0.999 to 1 reads
-    # 0.9990, 0.9993, …, not 0.999 three times); log ticks three significant digits.
-    decimals = max(0, math.ceil(-math.log10((ly1 - ly0) / 4))) if not log else 0
+    # 0.99900, 0.99925, …, not 0.999 three times); log ticks three significant digits.
+    decimals = max(0, math.ceil(-math.log10((ly1 - ly0) / 4) + 0.5)) if not log else 0
     for i in range(5):
         v = ly0 + (ly1 - ly0) * i / 4
         shown = f"{10**v:.3g}" if log else f"{v:.{decimals}f}"

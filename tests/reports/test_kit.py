@@ -26,13 +26,10 @@ def test_a_chart_escapes_its_names_and_is_byte_stable() -> None:
 
 def test_linear_ticks_show_as_many_decimals_as_their_spacing_needs() -> None:
     svg = line_chart("sli", [Line("a", ((0, 0.999), (1, 1.0)))], y_range=(0.999, 1.0))
-    assert re.findall(r'text-anchor="end">([0-9.]+)<', svg) == [
-        "0.9990",
-        "0.9992",
-        "0.9995",
-        "0.9998",
-        "1.0000",
-    ]
+    ticks = ["0.99900", "0.99925", "0.99950", "0.99975", "1.00000"]
+    assert re.findall(r'text-anchor="end">([0-9.]+)<', svg) == ticks
+    half = line_chart("share", [Line("a", ((0, 0.0), (1, 1.0)))], y_range=(0.0, 1.0))
+    assert re.findall(r'text-anchor="end">([0-9.]+)<', half) == ["0.00", "0.25", "0.50", "0.75", "1.00"]
 
 
 def test_log_scale_spans_the_burn_rates() -> None:
