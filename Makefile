@@ -14,7 +14,7 @@ DEB_DEMO := prometheus
 DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
             prometheus-postgres-exporter prometheus-redis-exporter
 
-.PHONY: demo test tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
+.PHONY: demo test browser-deps tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
 
 demo: venv system-deps-demo
 	$(SLOCTL) validate slos/
@@ -22,8 +22,14 @@ demo: venv system-deps-demo
 	$(SLOCTL) test rules/
 	$(SLOCTL) explain slos/
 
-test: venv system-deps-test tools lint typecheck check-generated
+test: venv system-deps-test tools browser-deps lint typecheck check-generated
 	$(BIN)/pytest -n 2 --dist loadgroup -q
+
+# The browser tests of `sloctl serve` drive the system Chromium (chromium in DEB_TEST) with
+# playwright-core and run axe-core, both pinned in tests/browser/package-lock.json; no browser
+# is ever downloaded.
+browser-deps:
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
 
 # The tool shelf (docs/compat.md): Prometheus 3, Alertmanager 0.35, Sloth, VictoriaMetrics and an
 # OpenTelemetry Collector built from Go modules once per machine into ~/.cache/sloctl/tools.

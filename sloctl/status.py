@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import httpx
@@ -31,6 +31,7 @@ __all__ = [
     "collect_from",
     "render_json",
     "render_table",
+    "rows_from",
 ]
 
 
@@ -107,15 +108,20 @@ QUERIES = {
 
 def collect_from(prom: Prometheus, time: float | None = None) -> list[StatusRow]:
     """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus` (:data:`QUERIES`)."""
-    info = _by_id(prom.query(QUERIES["info"], time))
-    unknown = _by_id(prom.query(QUERIES["unknown"], time))
-    no_data = _by_id(prom.query(QUERIES["no_data"], time))
-    policies = _policies(prom.query(QUERIES["policies"], time))
-    budget = _by_id(prom.query(QUERIES["budget"], time))
-    current = _by_id(prom.query(QUERIES["current"], time))
-    period = _by_id(prom.query(QUERIES["period"], time))
+    return rows_from(prom.query_many(QUERIES, time))
+
+
+def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
+    """The rows from the answers to :data:`QUERIES` (by name)."""
+    info = _by_id(results["info"])
+    unknown = _by_id(results["unknown"])
+    no_data = _by_id(results["no_data"])
+    policies = _policies(results["policies"])
+    budget = _by_id(results["budget"])
+    current = _by_id(results["current"])
+    period = _by_id(results["period"])
     firing: dict[str, set[str]] = {}
-    for r in prom.query(QUERIES["firing"], time):
+    for r in results["firing"]:
         metric = r.get("metric")
         if isinstance(metric, dict):
             firing.setdefault(str(metric[naming.LABEL_ID]), set()).add(

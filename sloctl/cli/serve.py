@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sloctl.serve.app import RANGES
+
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
 
 __all__ = ["register"]
@@ -44,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="load-test reports (repeatable; default loadtest-report if it exists)")  # fmt: skip
     p.add_argument("--backtests", action="append", type=Path, default=[], metavar="DIR",
                    help="backtest JSON reports (repeatable; default backtest-report if any)")  # fmt: skip
-    p.add_argument("--range", choices=("period", "1h", "6h", "1d", "7d", "30d"),
+    p.add_argument("--range", choices=("period", *RANGES),
                    help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
     p.add_argument(
         "--grafana-url", default="", metavar="URL", help="link each SLO to its generated dashboard"

@@ -132,13 +132,16 @@ def line_chart(
             f' fill="{e(band.colour)}"><title>{e(band.label)}</title></rect>'
             f'<text x="{_num(a + 3)}" y="{top + 12}" font-size="10">{e(band.label)}</text>'
         )
+    # Linear ticks get the decimals their spacing needs (an SLI axis from 0.999 to 1 reads
+    # 0.99900, 0.99925, …, not 0.999 three times); log ticks three significant digits.
+    decimals = max(0, math.ceil(-math.log10((ly1 - ly0) / 4) + 0.5)) if not log else 0
     for i in range(5):
         v = ly0 + (ly1 - ly0) * i / 4
-        shown = 10**v if log else v
+        shown = f"{10**v:.3g}" if log else f"{v:.{decimals}f}"
         y = top + plot_h * (1 - i / 4)
         parts.append(
             f'<line x1="{left}" y1="{_num(y)}" x2="{width - right}" y2="{_num(y)}" stroke="#e4e4e4"/>'
-            f'<text x="{left - 4}" y="{_num(y + 4)}" text-anchor="end">{shown:.3g}</text>'
+            f'<text x="{left - 4}" y="{_num(y + 4)}" text-anchor="end">{shown}</text>'
         )
     for i in range(5):
         x = x0 + (x1 - x0) * i / 4

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sloctl import naming
 from sloctl.durations import format_duration, parse_duration
+from sloctl.explain import explain
 from sloctl.model import SLO
 from sloctl.prometheus import Prometheus
 from sloctl.reports import render
@@ -35,6 +36,8 @@ RANGES = {"1h": 3600, "6h": 6 * 3600, "1d": 86400, "7d": 7 * 86400, "30d": 30 * 
 #: Auto-refresh choices (``refresh=``, seconds; 0 is off).
 REFRESH = (0, 30, 60, 300)
 STATES = ("firing", "pending", "no_data", "ok")
+#: Overview rows per page (``page=``): a thousand SLOs stay one query set, not one huge table.
+PAGE_SIZE = 100
 SORTS = ("slo", "service", "state", "sli", "budget", "burn")
 TIER_COLOURS = {
     "page_quick": "#c0282a",
@@ -74,6 +77,7 @@ class App:
         self.config = config
         self.prom = prometheus
         self.specs = {s.id: s for s in config.specs}
+        self.explained = {e.id: e for e in explain(config.specs)}
         self._cache = TtlCache(config.cache_seconds)
         self._fixed_now = now
 
@@ -83,7 +87,9 @@ class App:
     # -- data -------------------------------------------------------------------------------------
     def overview(self) -> Overview:
         time = self._fixed_now
-        got = self._cache.get(("overview", time), lambda: overview(self.prom, self.specs, time))
+        got = self._cache.get(
+            ("overview", time), lambda: overview(self.prom, self.specs, time, self.explained)
+        )
         assert isinstance(got, Overview)
         return got
 
@@ -147,6 +153,13 @@ class App:
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
         if chrome["refresh"]:
             keep["refresh"] = str(chrome["refresh"])
+        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        page_text = _one(query, "page", "1")
+        page = min(max(int(page_text) if page_text.isdigit() else 1, 1), pages)
+        matched = len(rows)
+        rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        here = {**keep, "sort": sort, "dir": "desc" if descending else "asc"}
+        page_links = {n: "?" + urllib.parse.urlencode({**here, "page": str(n)}) for n in range(1, pages + 1)}
 
         def sort_link(column: str) -> str:
             flip = "asc" if sort == column and descending else "desc" if sort == column else "asc"
@@ -167,6 +180,10 @@ class App:
             descending=descending,
             sort_link=sort_link,
             runs_by_slo={r.id: len(runs.for_slo(r.id)) for r in rows},
+            matched=matched,
+            page=page,
+            page_links=page_links if pages > 1 else {},
+            first=(page - 1) * PAGE_SIZE + 1,
             at=clock_axis(ov.at),
             **chrome,
         )

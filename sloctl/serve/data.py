@@ -1,8 +1,9 @@
 """What the pages of ``sloctl serve`` show, read from Prometheus through the one access layer.
 
-The overview runs a fixed number of instant queries whatever the number of SLOs: the queries of
-``sloctl status`` (:data:`sloctl.status.QUERIES`, so the two show the same numbers) plus
-:data:`EXTRA_QUERIES`, each reading one generated series over every SLO at once. The SLO page
+The overview runs a fixed number of instant queries whatever the number of SLOs, sent together:
+the queries of ``sloctl status`` (:data:`sloctl.status.QUERIES`, read into rows by the same
+:func:`sloctl.status.rows_from`, so the two show the same numbers) plus :data:`EXTRA_QUERIES`,
+each reading one generated series over every SLO at once. The SLO page
 runs range queries for one SLO, with a step chosen for the time range (:func:`step_for`).
 """
 
@@ -21,7 +22,7 @@ from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO
 from sloctl.prometheus import Prometheus, Result, by_label
-from sloctl.status import QUERIES, StatusRow, collect_from
+from sloctl.status import QUERIES, StatusRow, rows_from
 
 __all__ = [
     "EXTRA_QUERIES",
@@ -120,11 +121,17 @@ def _window_seconds(window: str) -> int:
         return 0
 
 
-def overview(prom: Prometheus, specs: Mapping[str, SLO], time: float | None = None) -> Overview:
-    """Every SLO Prometheus knows, joined with its spec where one of the served files has it."""
+def overview(
+    prom: Prometheus,
+    specs: Mapping[str, SLO],
+    time: float | None = None,
+    explained: Mapping[str, SLOExplanation] | None = None,
+) -> Overview:
+    """Every SLO Prometheus knows, joined with its spec where one of the served files has it
+    (and its ``explain`` figures: computed here unless given, as the UI does once)."""
     before = prom.requests
-    rows = collect_from(prom, time)
-    results = {name: prom.query(expr, time) for name, expr in EXTRA_QUERIES.items()}
+    results = prom.query_many({**QUERIES, **EXTRA_QUERIES}, time)
+    rows = rows_from(results)
     info = by_label(results["info_labels"], naming.LABEL_ID)
     budget = by_label(results["error_budget"], naming.LABEL_ID)
     burns: dict[str, dict[str, float]] = {}
@@ -136,7 +143,8 @@ def overview(prom: Prometheus, specs: Mapping[str, SLO], time: float | None = No
         burns.setdefault(m.get(naming.LABEL_ID, ""), {})[window] = ratio / b if b > 0 else math.nan
     thresholds = _pairs(results["thresholds"], naming.LABEL_TIER, lambda r: float(r["value"][1]))
     alerts = _pairs(results["alerts"], naming.LABEL_TIER, lambda r: str(r["metric"].get("alertstate", "")))
-    explained = {e.id: e for e in explain(list(specs.values()))}
+    if explained is None:
+        explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
     for row in rows:
         labels = info.get(row.slo, ({}, 0.0))[0]

@@ -2,11 +2,12 @@
 scenarios for the given SLOs, so that every page of the UI has data in one command.
 
 Each SLO gets one of the backtest scenarios meant for its kind (in turn: a full outage, a 14x
-burn, a slow burn, a night spike, …), its series written as the backtest writes them and its
-generated rules backfilled over the whole span (:func:`sloctl.backtest.engine.replay`); the
-server then evaluates the same rules live, so alerts fire and pend as they would. The
-scenarios end :data:`AHEAD` in the future: the live rules keep seeing traffic for that long.
-The SLOs keep their service, name and labels; only their SLI reads the scenario's counters.
+burn, a slow burn, a night spike, …), ending now, its series written as the backtest writes them
+and its generated rules backfilled over the whole span (:func:`sloctl.backtest.engine.replay`);
+the server then evaluates the same rules live, so alerts fire and pend as they would. The
+traffic goes on :data:`AHEAD` into the future as it was at the scenario's end, so that the live
+rules keep seeing it. The SLOs keep their service, name and labels; only their SLI reads the
+scenario's counters (a composite, its components').
 """
 
 from __future__ import annotations
@@ -44,20 +45,24 @@ class DemoError(RuntimeError):
 
 
 def _fit(s: Scenario, index: int, slo: SLO, span: int) -> Scenario:
-    """``s`` renamed for one SLO and stretched or cut to ``span``, so that it ends where the
-    demo ends: its incidents, quiet times, gaps and resets keep their distance to the end."""
+    """``s`` renamed for one SLO, cut or padded to ``span`` seconds of history whose end is the
+    scenario's own end (incidents, quiet times, gaps and resets keep their distance to it), then
+    :data:`AHEAD` more in which whatever was going on at the end goes on."""
     shift = span - s.duration
+    last = span + AHEAD
 
     def moved(pairs: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
-        return tuple((a + shift, b + shift) for a, b in pairs if b + shift > 0)
+        return tuple((a + shift, last if b >= s.duration else b + shift) for a, b in pairs if b + shift > 0)
 
     return replace(
         s,
         name=f"demo_{index}",
         description=f"{s.name} for {slo.id}: {s.description}",
-        duration=span,
+        duration=last,
         incidents=tuple(
-            replace(i, start=i.start + shift, end=i.end + shift) for i in s.incidents if i.end + shift > 0
+            replace(i, start=i.start + shift, end=last if i.end >= s.duration else i.end + shift)
+            for i in s.incidents
+            if i.end + shift > 0
         ),
         quiet=moved(s.quiet),
         gaps=moved(s.gaps),
@@ -67,22 +72,28 @@ def _fit(s: Scenario, index: int, slo: SLO, span: int) -> Scenario:
 
 
 def demo_items(slos: Sequence[SLO], span: int = SPAN) -> list[Item]:
-    """One backtest item per SLO (composites with their components), named back to the SLO."""
+    """One backtest item per SLO, named back to the SLO. A composite reads its components' own
+    demo series (it has none of its own), so it is shown when all of them are."""
     out: list[Item] = []
     turn: dict[str, int] = {}
+    ids = {s.id for s in slos}
     for index, slo in enumerate(slos):
+        if isinstance(slo.sli, CompositeSLI):
+            if all(f"{slo.service}-{c.slo}" in ids for c in slo.sli.components):
+                out.append(
+                    Item(Scenario(f"demo_{index}", "its components' scenarios", span + AHEAD), slo, ())
+                )
+            continue
         meant = [s for s in SCENARIOS if applies(s, slo)]
         if not meant:
             continue
-        kind = type(slo.sli).__name__ + str(slo.timeslices is not None)
+        kind = "timeslices" if slo.timeslices is not None else "calendar" if slo.calendar else "occurrences"
         s = meant[turn.get(kind, 0) % len(meant)]
         turn[kind] = turn.get(kind, 0) + 1
         item = prepare(slo, _fit(s, index, slo, span), slos)
-        members = tuple(replace(m, service=slo.service) for m in item.members)
-        twin = replace(item.slo, service=slo.service, name=slo.name, labels=slo.labels)
-        if isinstance(slo.sli, CompositeSLI):
-            twin = replace(twin, sli=item.slo.sli)
-        out.append(replace(item, slo=twin, members=members))
+        out.append(
+            replace(item, slo=replace(item.slo, service=slo.service, name=slo.name, labels=slo.labels))
+        )
     return out
 
 
@@ -102,6 +113,7 @@ def demo(
     if not items:
         raise DemoError("no SLO to show: give SLO files (default slos/) that the backtest has scenarios for")
     end = int((time.time() if now is None else now) // STEP * STEP) + AHEAD
+    first = end - AHEAD - span
     feeds: list[Feed] = [f for i in items for f in i.feeds]
     twins = [s for i in items for s in i.slos]
     rules = render_rule_file(twins, ["sloctl serve --demo"], "demo")
@@ -113,9 +125,9 @@ def demo(
         try:
             with replay(
                 RuleSet("demo", rules),
-                openmetrics(feeds, start=end - span),
+                openmetrics(feeds, start=first),
                 where,
-                start=end - span,
+                start=first,
                 end=end,
                 step=STEP,
                 live_rules=rules,

@@ -466,15 +466,19 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
 
 
 def _samples_of(openmetrics_text: str) -> list[Sample]:
-    out: list[Sample] = []
-    for line in openmetrics_text.splitlines():
-        if line.startswith("#"):
-            continue
-        series, value, stamp = line.rsplit(" ", 2)
-        brace = series.find("{")
-        metric, labels = (series, "") if brace < 0 else (series[:brace], series[brace:])
-        out.append(Sample(metric, labels, float(value), int(stamp)))
-    return out
+    """The samples of an OpenMetrics text, read by prometheus_client's own parser."""
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    return [
+        Sample(
+            s.name,
+            "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in s.labels.items()) + "}" if s.labels else "",
+            float(s.value),
+            int(float(s.timestamp)),
+        )
+        for family in text_string_to_metric_families(openmetrics_text)
+        for s in family.samples
+    ]
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)

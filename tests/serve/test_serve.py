@@ -1,0 +1,190 @@
+"""``sloctl serve`` without a browser: the overview's query count does not grow with the number
+of SLOs, reads are cached for a short time, the SLO page's step follows its range, the listener
+is read-only and loopback unless exposed with authentication, and the runs index reads each
+kind of report (and says why it skipped a file)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sloctl import naming
+from sloctl.cli.main import main
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ListenError, ServeConfig, start
+from sloctl.serve.app import PAGE_SIZE
+from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, step_for
+from sloctl.serve.runs import find_runs
+from sloctl.spec import load_text
+
+SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e[{{.window}}]))
+          totalQuery: sum(rate(t[{{.window}}]))
+      alerting: {name: ShopBudgetBurn}
+"""
+
+
+def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
+    """``n`` SLOs in every generated series the overview reads, one vector per query."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = request.url.params["query"]
+        calls.append(query)
+        result = []
+        for i in range(n):
+            labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
+            if naming.SLO_INFO in query:
+                labels |= {"sloctl_objective": "99.9", "sloctl_period": "30d", "team": f"t{i % 2}"}
+            if "ratio_rate" in query:
+                labels |= {naming.LABEL_WINDOW: "5m"}
+            value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
+            result.append({"metric": labels, "value": [0, value]})
+        return httpx.Response(200, json={"status": "success", "data": {"result": result}})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("n", [1, 50, 1000])
+def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(n: int) -> None:
+    calls: list[str] = []
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
+        page = App(ServeConfig(), prom).handle("/", {})
+    assert page.status == 200
+    assert len(calls) == OVERVIEW_QUERY_COUNT == 13
+    assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
+    assert (b'href="?sort=slo&amp;dir=asc&amp;page=2"' in page.body) == (n > PAGE_SIZE)
+
+
+def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:
+    now = [0.0]
+    cache = TtlCache(10, now=lambda: now[0])
+    computed: list[int] = []
+    assert cache.get("k", lambda: computed.append(1) or "a") == "a"  # type: ignore[func-returns-value]
+    now[0] = 9.9
+    assert cache.get("k", lambda: computed.append(1) or "b") == "a"  # type: ignore[func-returns-value]
+    now[0] = 10.0
+    assert cache.get("k", lambda: computed.append(1) or "c") == "c"  # type: ignore[func-returns-value]
+    assert computed == [1, 1]
+
+
+def test_the_slo_page_step_keeps_every_range_under_the_chart_points() -> None:
+    assert step_for(3600) == 15
+    for span in (3600, 6 * 3600, 86400, 7 * 86400, 28 * 86400, 30 * 86400, 91 * 86400, 400 * 86400):
+        assert span / step_for(span) <= MAX_POINTS_PER_CHART
+    assert step_for(30 * 86400) == 7200
+
+
+def test_filters_and_sort_come_from_the_url() -> None:
+    calls: list[str] = []
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(4, calls)) as prom:
+        app = App(ServeConfig(), prom)
+        team0 = app.handle("/", {"label": ["team=t0"]}).body.decode()
+        desc = app.handle("/", {"sort": ["slo"], "dir": ["desc"]}).body.decode()
+        missing = app.handle("/slo/nope", {})
+    assert team0.count("<tr data-slo=") == 2 and 'data-slo="s-1"' not in team0
+    assert desc.index('data-slo="s-3"') < desc.index('data-slo="s-0"')
+    assert missing.status == 404 and b"nope" in missing.body
+
+
+@pytest.fixture
+def listener() -> Iterator[str]:
+    calls: list[str] = []
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(2, calls)) as prom:
+        served = start(App(ServeConfig(), prom), "127.0.0.1:0", auth="ann:s3cret")
+        try:
+            yield served.url
+        finally:
+            served.stop()
+
+
+def test_the_listener_is_read_only_needs_its_password_and_forbids_scripts(listener: str) -> None:
+    good = {"Authorization": "Basic " + base64.b64encode(b"ann:s3cret").decode()}
+    with httpx.Client(trust_env=False) as client:
+        assert client.get(listener + "/").status_code == 401
+        assert client.get(listener + "/", headers={"Authorization": "Basic eDp5"}).status_code == 401
+        page = client.get(listener + "/", headers=good)
+        assert page.status_code == 200 and "script-src" not in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert client.post(listener + "/", headers=good).status_code == 405
+
+
+def test_a_non_loopback_listen_needs_expose_and_then_authentication() -> None:
+    app = App(ServeConfig(), None)  # type: ignore[arg-type]
+    with pytest.raises(ListenError, match="--expose"):
+        start(app, "0.0.0.0:0")
+    with pytest.raises(ListenError, match="--basic-auth-file"):
+        start(app, "0.0.0.0:0", expose=True)
+    with pytest.raises(ListenError, match="IP address"):
+        start(app, "localhost:8080")
+
+
+def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        main(["serve", "--prometheus", "http://192.0.2.1:9090", "--listen", "127.0.0.1:0", "--for", "1s"])
+        == 2
+    )
+    assert "192.0.2.1" in capsys.readouterr().err
+    assert (
+        main(["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "10.0.0.1:80", "--for", "1s"]) == 2
+    )
+    assert "--expose" in capsys.readouterr().err
+
+
+def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path: Path) -> None:
+    (slo,) = load_text(SPEC).slos
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "report.json").write_text(json.dumps({
+        "gameday": "db-loss", "experiment": "DB loss", "verdict": "fail", "time_to_detect_s": 61.5,
+        "budget_consumed_percent": 1.25, "expected_alerts": ["ShopBudgetBurn"],
+        "checks": [{"name": "check: breaker", "status": "failed"}],
+    }))  # fmt: skip
+    (tmp_path / "g" / "journal.json").write_text("{}")
+    (tmp_path / "l").mkdir()
+    (tmp_path / "l" / "report.json").write_text(json.dumps({
+        "scenario": "steady", "passed": True, "host": "h", "total": {"num_requests": 5},
+        "thresholds": [
+            {"expression": "p(95) < 200", "passed": True, "value": 12.0, "source": "SLO shop-availability"}
+        ],
+    }))  # fmt: skip
+    (tmp_path / "l" / "notes.json").write_text("[1, 2]")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.json").write_text(json.dumps([{
+        "slo": "shop-availability", "scenario": "full_outage", "budget_left": 0.25,
+        "tiers": [{"tier": "page_quick", "expected": True, "detection_seconds": 120, "designed_seconds": 180,
+                   "false_alerts": 0}],
+    }]))  # fmt: skip
+    index = find_runs(
+        {"gameday": (tmp_path / "g",), "loadtest": (tmp_path / "l",), "backtest": (tmp_path / "b",)}, [slo]
+    )
+    by_kind = {r.kind: r for r in index.runs}
+    assert set(by_kind) == {"gameday", "loadtest", "backtest"}
+    g, ld, b = by_kind["gameday"], by_kind["loadtest"], by_kind["backtest"]
+    assert (g.verdict, g.time_to_detect_s, g.budget_spent_percent, g.slos) == (
+        "fail",
+        61.5,
+        1.25,
+        ("shop-availability",),
+    )
+    assert [x.passed for x in g.gates] == [False]
+    assert (ld.verdict, ld.slos, ld.gates[0].passed) == ("pass", ("shop-availability",), True)
+    assert (b.verdict, b.time_to_detect_s, b.budget_spent_percent) == ("pass", 120.0, 75.0)
+    assert index.skipped == (
+        (str(tmp_path / "l" / "notes.json"), "not a game-day, load-test or backtest report"),
+    )
+    assert len(index.for_slo("shop-availability")) == 3 and index.for_slo("other") == []
