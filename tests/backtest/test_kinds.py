@@ -171,7 +171,10 @@ def test_a_composite_pages_when_its_heaviest_dependency_fails_and_its_budget_is_
     assert r.period_ratio == pytest.approx(r.period_ratio_truth, rel=0.01)
     # A 500x burn leaves -135 % of the budget: the budget is the period ratio's, 1 % included.
     assert r.budget_left == pytest.approx(1 - r.period_ratio / 0.001, rel=1e-9)
-    assert r.budget_left == pytest.approx(r.budget_left_truth, rel=0.01)
+    # Within 1 % of the budget *spent* (2.35 budgets here): the remaining budget, 1 minus that,
+    # would magnify the period ratio's error by 2.35 / 1.35 (Prometheus 3's left-open ranges move
+    # the outage's edge by one 5m point: 0.8 % on the ratio, 1.4 % on what is left).
+    assert 1 - r.budget_left == pytest.approx(1 - r.budget_left_truth, rel=0.01)
 
 
 def _calendar_checks(r: ScenarioResult, item_slo: SLO, boundary: int, start: int) -> None:
