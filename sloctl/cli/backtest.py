@@ -11,11 +11,19 @@ import argparse
 import json
 import sys
 import tempfile
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sloctl.cli._common import UsageError, add_allow_host_argument, load_slos
 from sloctl.cli.spec_commands import add_engine_argument
+
+if TYPE_CHECKING:
+    from sloctl.backtest.run import ScenarioResult
+    from sloctl.backtest.victoria import VictoriaEngine
+    from sloctl.model import SLO
+    from sloctl.shelf import PrometheusEngine
 
 __all__ = ["register"]
 
@@ -59,12 +67,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest import SCENARIOS, render_html
     from sloctl.backtest.output import render_json, render_table
-    from sloctl.backtest.run import run_history, run_scenarios
-    from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
+    from sloctl.backtest.scenarios import CALENDAR_SCENARIOS
+
+    engine = _engine(args)
+    loaded = load_slos(args.paths)
+    known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
+    unknown = [n for n in args.scenario if n not in known]
+    if unknown:
+        raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+    if args.prometheus:
+        _check_history_flags(args)
+    with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
+        results = _replay(args, loaded.slos, engine, args.workdir or Path(tmp))
+    if args.report:
+        args.report.write_text(render_html(results))
+    if args.output == "json":
+        sys.stdout.write(json.dumps(render_json(results), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_table(results))
+    ok = all(t.within_design is not False and t.false_alerts == 0 for r in results for t in r.tiers)
+    return 0 if ok or args.prometheus else 1
+
+
+def _engine(args: argparse.Namespace) -> PrometheusEngine | VictoriaEngine:
+    """The engine ``--engine`` names, its binaries found."""
     from sloctl.backtest.victoria import ENGINES, VictoriaEngine
-    from sloctl.egress import Egress, EgressDenied
-    from sloctl.model import CompositeSLI
-    from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, require
+    from sloctl.shelf import ToolMissing, default_engine, engine_named, require
 
     victoria = {e.name: e for e in ENGINES}
     engine: PrometheusEngine | VictoriaEngine
@@ -82,49 +110,52 @@ def _run(args: argparse.Namespace) -> int:
             f"--engine {args.engine} replays the synthetic scenarios; history read "
             "with --prometheus is replayed on Prometheus (--engine default, prometheus-2 or prometheus-3)"
         )
-    loaded = load_slos(args.paths)
-    known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
-    unknown = [n for n in args.scenario if n not in known]
-    if unknown:
-        raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
-    if args.prometheus:
-        if args.start is None or args.end is None or args.end <= args.start:
-            raise UsageError("--prometheus needs --from and --to, with --from before --to")
-        try:
-            Egress.of(
-                args.allow_host, action="read history from Prometheus at", widen="--allow-host"
-            ).check_url(args.prometheus, flag="--prometheus")
-        except EgressDenied as exc:
-            raise UsageError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        results = []
-        for i, slo in enumerate(loaded.slos):
-            sub = workdir / f"{i}-{slo.id}"
-            if args.prometheus:
-                if isinstance(slo.sli, CompositeSLI):
-                    print(
-                        f"sloctl backtest: {slo.id}: a composite has no history of its own; skipped",
-                        file=sys.stderr,
-                    )
-                    continue
-                assert isinstance(engine, PrometheusEngine)
-                results.extend(
-                    run_history(
-                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
-                    )
+    return engine
+
+
+def _check_history_flags(args: argparse.Namespace) -> None:
+    from sloctl.egress import Egress, EgressDenied
+
+    if args.start is None or args.end is None or args.end <= args.start:
+        raise UsageError("--prometheus needs --from and --to, with --from before --to")
+    try:
+        Egress.of(args.allow_host, action="read history from Prometheus at", widen="--allow-host").check_url(
+            args.prometheus, flag="--prometheus"
+        )
+    except EgressDenied as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _replay(
+    args: argparse.Namespace, slos: Sequence[SLO], engine: PrometheusEngine | VictoriaEngine, workdir: Path
+) -> list[ScenarioResult]:
+    """Every SLO's history (``--prometheus``) or its scenarios, each in its own directory."""
+    from sloctl.backtest import SCENARIOS
+    from sloctl.backtest.run import run_history, run_scenarios
+    from sloctl.backtest.scenarios import applies, calendar_scenarios
+    from sloctl.model import CompositeSLI
+    from sloctl.shelf import PrometheusEngine
+
+    results: list[ScenarioResult] = []
+    for i, slo in enumerate(slos):
+        sub = workdir / f"{i}-{slo.id}"
+        if args.prometheus:
+            if isinstance(slo.sli, CompositeSLI):
+                print(
+                    f"sloctl backtest: {slo.id}: a composite has no history of its own; skipped",
+                    file=sys.stderr,
                 )
                 continue
-            # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
-            own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
-            chosen = [s for s in own if not args.scenario or s.name in args.scenario]
-            if chosen:
-                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
-    if args.report:
-        args.report.write_text(render_html(results))
-    if args.output == "json":
-        sys.stdout.write(json.dumps(render_json(results), indent=2, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(render_table(results))
-    ok = all(t.within_design is not False and t.false_alerts == 0 for r in results for t in r.tiers)
-    return 0 if ok or args.prometheus else 1
+            assert isinstance(engine, PrometheusEngine)
+            results.extend(
+                run_history(
+                    slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                )
+            )
+            continue
+        # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
+        own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
+        chosen = [s for s in own if not args.scenario or s.name in args.scenario]
+        if chosen:
+            results.extend(run_scenarios(slo, chosen, sub, service_slos=slos, engine=engine))
+    return results
