@@ -87,6 +87,9 @@ def overview(kit: Kit) -> dash_b.Dashboard:
 
 
 def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+    # Longer than most: one panel's whole definition, a single builder chain (queries, merge and
+    # organize transformations, sort, data link, the budget column's colours); split, it would
+    # scatter one table's options over helpers that nothing else uses.
     # Grafana's schema only allows object values in overrides, so every column shares the
     # table's unit: burn rates read as "share of the period's budget this pace would spend".
     columns = [
