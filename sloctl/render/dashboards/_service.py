@@ -17,12 +17,13 @@ from ._kit import (
     Kit,
     PanelBuilder,
     by_names,
-    common_b,
     common_m,
     dash_b,
     dash_m,
     dashed,
+    legend,
     timeline_b,
+    tooltip,
 )
 from ._uids import overview_uid, service_uid
 
@@ -291,16 +292,6 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
             ]
         )
         .show_value(common_m.VisibilityMode.NEVER)
-        .legend(
-            common_b.VizLegendOptions()
-            .display_mode(common_m.LegendDisplayMode.LIST)
-            .placement(common_m.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
-        .tooltip(
-            common_b.VizTooltipOptions()
-            .mode(common_m.TooltipDisplayMode.SINGLE)
-            .sort(common_m.SortOrder.NONE)
-        )
+        .legend(legend())
+        .tooltip(tooltip(common_m.TooltipDisplayMode.SINGLE, common_m.SortOrder.NONE))
     )
