@@ -48,7 +48,12 @@ def test_rig_then_run_then_ctrl_c(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        wait_until(lambda: targets.exists() or rig.poll() is not None, timeout=90, what="the targets file")
+        wait_until(
+            lambda: targets.exists() or rig.poll() is not None,
+            timeout=90,
+            what="the targets file",
+            interval=0.3,
+        )
         assert targets.exists(), rig.stderr.read() if rig.stderr else "no targets file"
         config = json.loads(targets.read_text())
         endpoints = [config["api_url"], config["prometheus_url"]]
