@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument("--rate-limit", type=float, help="requests/s per client (default 1000)")
     up.add_argument("--rate-burst", type=int, help="bucket size (default 2000)")
-    up.set_defaults(func=_up)
+    up.set_defaults(func=_up, prog=up.prog)
     parser.set_defaults(func=lambda _a: _usage(parser))
 
 
