@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sloctl.durations import format_duration
-from sloctl.model import SLO, CompositeSLI, LatencySLI
+from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
 from sloctl.render.rules import raw_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
@@ -110,86 +110,76 @@ def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[fl
 
 
 def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) -> list[SLOExplanation]:
-    out: list[SLOExplanation] = []
-    for slo in slos:
-        budget = slo.error_budget
-        tiers: list[TierExplanation] = []
-        enabled = {t.name for t in slo.alerting.enabled_tiers}
-        slices = slo.timeslices.slice_seconds if slo.timeslices else None
-        budget_slices = budget * slo.period / slices if slices else None
-        for tier in slo.alerting.tiers:
-            w = tier.window
-            factor = w.burn_factor(slo.period)
-            outage = 1 / budget
-            detect = (
-                designed_detection(slo, tier, outage, EVALUATION_INTERVAL) if outage > factor or slices else 0
-            )
-            bad = timeslice_slices_to_fire(slo, tier) if slices else None
-            if bad is not None and budget_slices:
-                spent = 100 * bad / budget_slices
-            else:
-                spent = 100 * detect / (budget * slo.period)
-            tiers.append(
-                TierExplanation(
-                    tier=tier.name,
-                    severity=tier.severity,
-                    enabled=tier.name in enabled,
-                    long_window=format_duration(w.long_window),
-                    short_window=format_duration(w.short_window),
-                    long_window_source=(
-                        "bad slices"
-                        if slices
-                        else "raw series"
-                        if w.long_window == raw_window(slo)
-                        else "5m recordings"
-                    ),
-                    burn_factor=round(factor, 4),
-                    burn_factor_range=_factor_range(slo, w.budget_percent, w.long_window),
-                    trips_at_error_ratio=min(1.0, factor * budget),
-                    trips_at_bad_slices=bad,
-                    budget_spent_at_threshold_percent=round(w.budget_percent, 4),
-                    for_=format_duration(tier.for_seconds) if tier.for_seconds else "0s",
-                    full_outage_detection_seconds=detect,
-                    budget_spent_before_full_outage_alert_percent=round(spent, 4),
-                )
-            )
-        nd = slo.alerting.no_data
-        policy = tuple(
-            f"at or below {s.budget_left_percent:g}% of the budget left: {s.action}" for s in slo.policy.steps
-        )
-        if policy:
-            policy += (f"budget unknown (no data): {slo.policy.unknown}",)
-        out.append(
-            SLOExplanation(
-                id=slo.id,
-                service=slo.service,
-                slo=slo.name,
-                sli=slo.sli.kind,
-                objective_percent=slo.objective,
-                period=slo.calendar.unit if slo.calendar else format_duration(slo.period),
-                budgeting=slo.budgeting,
-                meaning=_meaning(slo),
-                error_budget_ratio=budget,
-                error_budget_minutes=round(budget * slo.period / 60, 2),
-                error_budget_slices=round(budget_slices, 2) if budget_slices else None,
-                one_error_in_events=round(1 / budget, 2),
-                error_budget_events=(
-                    round(budget * requests_per_second * slo.period)
-                    if requests_per_second is not None and not slices
-                    else None
-                ),
-                min_events=slo.alerting.min_events,
-                no_data=(
-                    f"{nd.severity} after {format_duration(nd.for_seconds)} without events"
-                    if nd.enabled
-                    else "off"
-                ),
-                policy=policy,
-                windows_source=slo.windows.source,
-                tiers=tuple(tiers),
-            )
-        )
-    return out
+    return [_explain_slo(slo, requests_per_second) for slo in slos]
+
+
+def _explain_slo(slo: SLO, requests_per_second: float | None) -> SLOExplanation:
+    budget = slo.error_budget
+    slices = slo.timeslices.slice_seconds if slo.timeslices else None
+    budget_slices = budget * slo.period / slices if slices else None
+    nd = slo.alerting.no_data
+    policy = tuple(
+        f"at or below {s.budget_left_percent:g}% of the budget left: {s.action}" for s in slo.policy.steps
+    )
+    if policy:
+        policy += (f"budget unknown (no data): {slo.policy.unknown}",)
+    return SLOExplanation(
+        id=slo.id,
+        service=slo.service,
+        slo=slo.name,
+        sli=slo.sli.kind,
+        objective_percent=slo.objective,
+        period=slo.calendar.unit if slo.calendar else format_duration(slo.period),
+        budgeting=slo.budgeting,
+        meaning=_meaning(slo),
+        error_budget_ratio=budget,
+        error_budget_minutes=round(budget * slo.period / 60, 2),
+        error_budget_slices=round(budget_slices, 2) if budget_slices else None,
+        one_error_in_events=round(1 / budget, 2),
+        error_budget_events=(
+            round(budget * requests_per_second * slo.period)
+            if requests_per_second is not None and not slices
+            else None
+        ),
+        min_events=slo.alerting.min_events,
+        no_data=f"{nd.severity} after {format_duration(nd.for_seconds)} without events"
+        if nd.enabled
+        else "off",
+        policy=policy,
+        windows_source=slo.windows.source,
+        tiers=tuple(_explain_tier(slo, tier, budget_slices) for tier in slo.alerting.tiers),
+    )
+
+
+def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> TierExplanation:
+    budget = slo.error_budget
+    slices = slo.timeslices.slice_seconds if slo.timeslices else None
+    w = tier.window
+    factor = w.burn_factor(slo.period)
+    outage = 1 / budget
+    detect = designed_detection(slo, tier, outage, EVALUATION_INTERVAL) if outage > factor or slices else 0
+    bad = timeslice_slices_to_fire(slo, tier) if slices else None
+    if bad is not None and budget_slices:
+        spent = 100 * bad / budget_slices
+    else:
+        spent = 100 * detect / (budget * slo.period)
+    source = "bad slices" if slices else "raw series" if w.long_window == raw_window(slo) else "5m recordings"
+    return TierExplanation(
+        tier=tier.name,
+        severity=tier.severity,
+        enabled=tier.name in {t.name for t in slo.alerting.enabled_tiers},
+        long_window=format_duration(w.long_window),
+        short_window=format_duration(w.short_window),
+        long_window_source=source,
+        burn_factor=round(factor, 4),
+        burn_factor_range=_factor_range(slo, w.budget_percent, w.long_window),
+        trips_at_error_ratio=min(1.0, factor * budget),
+        trips_at_bad_slices=bad,
+        budget_spent_at_threshold_percent=round(w.budget_percent, 4),
+        for_=format_duration(tier.for_seconds) if tier.for_seconds else "0s",
+        full_outage_detection_seconds=detect,
+        budget_spent_before_full_outage_alert_percent=round(spent, 4),
+    )
 
 
 def _human(seconds: float) -> str:
@@ -235,34 +225,9 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
         lines.append(f"  no data: {e.no_data}")
         for p in e.policy:
             lines.append(f"  policy: {p}")
-        header = ("tier", "windows", "factor", "trips at", "budget", "for", "outage detected", "budget used")
-        rows = [header]
-        for t in e.tiers:
-            state = "" if t.enabled else " (off)"
-            factor = f"{t.burn_factor:g}x"
-            if t.burn_factor_range:
-                factor = f"{t.burn_factor_range[0]:g}-{t.burn_factor_range[1]:g}x"
-                calendar = True
-            trips = f"{t.trips_at_error_ratio:.4%}"
-            if t.trips_at_bad_slices is not None:
-                trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
-                timeslices = True
-            raw = "*" if t.long_window_source == "raw series" else ""
-            rows.append(
-                (
-                    f"{t.tier}{state}",
-                    f"{t.long_window}{raw}/{t.short_window}",
-                    factor,
-                    trips,
-                    f"{t.budget_spent_at_threshold_percent:g}%",
-                    t.for_,
-                    _human(t.full_outage_detection_seconds) if t.full_outage_detection_seconds else "n/a",
-                    f"{t.budget_spent_before_full_outage_alert_percent:.3f}%",
-                )
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-        for r in rows:
-            lines.append("  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        table, has_range, has_slices = _tier_table(e)
+        calendar, timeslices = calendar or has_range, timeslices or has_slices
+        lines.extend(table)
         lines.append("")
     lines.append(
         "trips at: error ratio that fires the tier; budget: share of the period's budget spent in the "
@@ -284,6 +249,39 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
             "31-day month (the range shown, a DST change included)."
         )
     return "\n".join(lines) + "\n"
+
+
+def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
+    """The tier table's lines, and whether it shows a factor range (calendar) or bad slices."""
+    calendar = timeslices = False
+    header = ("tier", "windows", "factor", "trips at", "budget", "for", "outage detected", "budget used")
+    rows = [header]
+    for t in e.tiers:
+        state = "" if t.enabled else " (off)"
+        factor = f"{t.burn_factor:g}x"
+        if t.burn_factor_range:
+            factor = f"{t.burn_factor_range[0]:g}-{t.burn_factor_range[1]:g}x"
+            calendar = True
+        trips = f"{t.trips_at_error_ratio:.4%}"
+        if t.trips_at_bad_slices is not None:
+            trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
+            timeslices = True
+        raw = "*" if t.long_window_source == "raw series" else ""
+        rows.append(
+            (
+                f"{t.tier}{state}",
+                f"{t.long_window}{raw}/{t.short_window}",
+                factor,
+                trips,
+                f"{t.budget_spent_at_threshold_percent:g}%",
+                t.for_,
+                _human(t.full_outage_detection_seconds) if t.full_outage_detection_seconds else "n/a",
+                f"{t.budget_spent_before_full_outage_alert_percent:.3f}%",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    return lines, calendar, timeslices
 
 
 def as_dicts(items: Sequence[SLOExplanation]) -> list[dict[str, object]]:

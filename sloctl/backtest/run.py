@@ -316,19 +316,13 @@ def evaluate(
         s, slo = item.scenario, item.slo
         sel = matchers({naming.LABEL_ID: slo.id})
         end = start + s.duration
-        tiers: list[TierResult] = []
         names = [t.name for t in slo.alerting.enabled_tiers]
         if slo.alerting.no_data.enabled:
             names.append("no_data")
-        for tier_name in names:
-            firing = sorted(
-                math.ceil(t - start)
-                for a in alerts
-                if a.labels.get(naming.LABEL_ID) == slo.id and a.labels.get(naming.LABEL_TIER) == tier_name
-                for t in a.firing
-                if t <= end
-            )
-            tiers.append(_tier_result(item, tier_name, firing, bt.step, start))
+        tiers = tuple(
+            _tier_result(item, name, _firing_offsets(alerts, slo, name, start, end), bt.step, start)
+            for name in names
+        )
         budget = slo.error_budget
         ratio = _value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
         # The truth at the evaluation that recorded that value (at most a minute before the end);
@@ -338,33 +332,41 @@ def evaluate(
         at = s.duration if math.isnan(recorded) else int(recorded - start) // grid * grid
         true_ratio = truth(item, start, at=at)
         left = _value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
-
-        def plot(expr: str) -> list[tuple[int, float]]:
-            return [p for p in _points(bt, expr, start) if p[0] <= s.duration]  # noqa: B023
-
-        series = {
-            "budget": plot(f"max({naming.BUDGET_REMAINING}{sel})"),
-            "burn": plot(f"max({naming.CURRENT_BURN_RATE}{sel})"),
-            "period_ratio": plot(f"max({_period_ratio_name(slo)}{sel})"),
-        }
-        for tier in slo.alerting.enabled_tiers:
-            w = naming.error_ratio(tier.window.long_window)
-            series[f"burn_{tier.name}"] = plot(f"max({w}{sel}) / {budget}")
+        series = _plots(bt, slo, sel, start, s.duration)
         out.append(
             ScenarioResult(
-                s,
-                slo,
-                tuple(tiers),
-                left,
-                1 - true_ratio / budget,
-                ratio,
-                true_ratio,
-                series,
-                source_id,
-                start,
+                s, slo, tiers, left, 1 - true_ratio / budget, ratio, true_ratio, series, source_id, start
             )
         )
     return out
+
+
+def _firing_offsets(alerts: Sequence[AlertSeries], slo: SLO, tier: str, start: int, end: int) -> list[int]:
+    """Seconds from ``start`` at which the SLO's ``tier`` alert was firing, up to ``end``."""
+    return sorted(
+        math.ceil(t - start)
+        for a in alerts
+        if a.labels.get(naming.LABEL_ID) == slo.id and a.labels.get(naming.LABEL_TIER) == tier
+        for t in a.firing
+        if t <= end
+    )
+
+
+def _plots(bt: Replayed, slo: SLO, sel: str, start: int, duration: int) -> dict[str, list[tuple[int, float]]]:
+    """The series a report plots: budget left, burn rates, the period ratio."""
+
+    def plot(expr: str) -> list[tuple[int, float]]:
+        return [p for p in _points(bt, expr, start) if p[0] <= duration]
+
+    series = {
+        "budget": plot(f"max({naming.BUDGET_REMAINING}{sel})"),
+        "burn": plot(f"max({naming.CURRENT_BURN_RATE}{sel})"),
+        "period_ratio": plot(f"max({_period_ratio_name(slo)}{sel})"),
+    }
+    for tier in slo.alerting.enabled_tiers:
+        w = naming.error_ratio(tier.window.long_window)
+        series[f"burn_{tier.name}"] = plot(f"max({w}{sel}) / {slo.error_budget}")
+    return series
 
 
 def _value_at(bt: Replayed, expr: str, t: int) -> float:

@@ -13,11 +13,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sloctl.cli._common import UsageError, add_allow_host_argument, load_slos
 from sloctl.cli.spec_commands import add_engine_argument
+
+if TYPE_CHECKING:
+    from sloctl.backtest.run import ScenarioResult
+    from sloctl.backtest.victoria import VictoriaEngine
+    from sloctl.model import SLO
+    from sloctl.shelf import PrometheusEngine
 
 __all__ = ["register"]
 
@@ -83,13 +91,48 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest import SCENARIOS, render_html
     from sloctl.backtest.output import failures, render_json, render_table
-    from sloctl.backtest.run import run_history, run_scenarios
-    from sloctl.backtest.scenarios import CALENDAR_SCENARIOS, applies, calendar_scenarios
-    from sloctl.backtest.victoria import ENGINES, VictoriaEngine
-    from sloctl.egress import Egress, EgressDenied
+    from sloctl.backtest.scenarios import CALENDAR_SCENARIOS
     from sloctl.files import write_text
-    from sloctl.model import CompositeSLI
-    from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, require
+
+    engine = _engine(args)
+    loaded = load_slos(args.paths)
+    known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
+    unknown = [n for n in args.scenario if n not in known]
+    if unknown:
+        raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
+    if args.prometheus:
+        _check_history_flags(args)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
+            results = _replay(args, loaded.slos, engine, args.workdir or Path(tmp))
+    except _NoVerdict as exc:
+        print(f"sloctl backtest: {exc}", file=sys.stderr)
+        return 1
+    as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
+    if args.report:
+        # The JSON beside the page is what ``sloctl serve --backtests DIR`` lists.
+        write_text(args.report, render_html(results))
+        write_text(args.report.with_suffix(".json"), as_json)
+    if args.output == "json":
+        sys.stdout.write(as_json)
+    else:
+        sys.stdout.write(render_table(results))
+    if args.prometheus:
+        return 0  # history has no designed incident to miss
+    missed = failures(results)
+    for line in missed:
+        print(f"sloctl backtest: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+class _NoVerdict(Exception):
+    """A tool of the replay failed or timed out: the SLO has no verdict (exit 1, named)."""
+
+
+def _engine(args: argparse.Namespace) -> PrometheusEngine | VictoriaEngine:
+    """The engine ``--engine`` names, its binaries found."""
+    from sloctl.backtest.victoria import ENGINES, VictoriaEngine
+    from sloctl.shelf import ToolMissing, default_engine, engine_named, require
 
     victoria = {e.name: e for e in ENGINES}
     engine: PrometheusEngine | VictoriaEngine
@@ -107,81 +150,67 @@ def _run(args: argparse.Namespace) -> int:
             f"--engine {args.engine} replays the synthetic scenarios; history read "
             "with --prometheus is replayed on Prometheus (--engine default, prometheus-2 or prometheus-3)"
         )
-    loaded = load_slos(args.paths)
-    known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
-    unknown = [n for n in args.scenario if n not in known]
-    if unknown:
-        raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
-    if args.prometheus:
-        if args.start is None or args.end is None or args.end <= args.start:
-            raise UsageError("--prometheus needs --from and --to, with --from before --to")
+    return engine
+
+
+def _check_history_flags(args: argparse.Namespace) -> None:
+    from sloctl.egress import Egress, EgressDenied
+
+    if args.start is None or args.end is None or args.end <= args.start:
+        raise UsageError("--prometheus needs --from and --to, with --from before --to")
+    try:
+        Egress.of(args.allow_host, action="read history from Prometheus at", widen="--allow-host").check_url(
+            args.prometheus, flag="--prometheus"
+        )
+    except EgressDenied as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _replay(
+    args: argparse.Namespace, slos: Sequence[SLO], engine: PrometheusEngine | VictoriaEngine, workdir: Path
+) -> list[ScenarioResult]:
+    """Every SLO's history (``--prometheus``) or its scenarios, each in its own directory, with
+    progress on stderr."""
+    from sloctl.backtest import SCENARIOS
+    from sloctl.backtest.run import run_history, run_scenarios
+    from sloctl.backtest.scenarios import applies, calendar_scenarios
+    from sloctl.model import CompositeSLI
+    from sloctl.shelf import PrometheusEngine
+
+    results: list[ScenarioResult] = []
+    for i, slo in enumerate(slos):
+        sub = workdir / f"{i}-{slo.id}"
+        progress = f"sloctl backtest: [{i + 1}/{len(slos)}] {slo.id}"
+        if args.prometheus:
+            if isinstance(slo.sli, CompositeSLI):
+                print(f"{progress}: a composite has no history of its own; skipped", file=sys.stderr)
+                continue
+            assert isinstance(engine, PrometheusEngine)
+            print(f"{progress}: history", file=sys.stderr, flush=True)
+            results.extend(
+                run_history(
+                    slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                )
+            )
+            continue
+        # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
+        own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
+        chosen = [s for s in own if not args.scenario or s.name in args.scenario]
+        if not chosen:
+            print(f"{progress}: no scenario for its kind", file=sys.stderr, flush=True)
+            continue
+        print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
+        began = time.monotonic()
         try:
-            Egress.of(
-                args.allow_host, action="read history from Prometheus at", widen="--allow-host"
-            ).check_url(args.prometheus, flag="--prometheus")
-        except EgressDenied as exc:
-            raise UsageError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
-        workdir = args.workdir or Path(tmp)
-        results = []
-        for i, slo in enumerate(loaded.slos):
-            sub = workdir / f"{i}-{slo.id}"
-            progress = f"sloctl backtest: [{i + 1}/{len(loaded.slos)}] {slo.id}"
-            if args.prometheus:
-                if isinstance(slo.sli, CompositeSLI):
-                    print(
-                        f"sloctl backtest: {slo.id}: a composite has no history of its own; skipped",
-                        file=sys.stderr,
-                    )
-                    continue
-                assert isinstance(engine, PrometheusEngine)
-                print(f"{progress}: history", file=sys.stderr, flush=True)
-                results.extend(
-                    run_history(
-                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
-                    )
-                )
-                continue
-            # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
-            own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
-            chosen = [s for s in own if not args.scenario or s.name in args.scenario]
-            if not chosen:
-                print(f"{progress}: no scenario for its kind", file=sys.stderr, flush=True)
-                continue
-            print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
-            began = time.monotonic()
-            try:
-                results.extend(run_scenarios(slo, chosen, sub, service_slos=loaded.slos, engine=engine))
-            except subprocess.TimeoutExpired as exc:
-                tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
-                print(
-                    f"sloctl backtest: {slo.id}: {tool} did not finish within {exc.timeout:g} s (the machine"
-                    " may be overloaded, or pick fewer scenarios with --scenario); no verdict",
-                    file=sys.stderr,
-                )
-                return 1
-            except subprocess.CalledProcessError as exc:
-                detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or [
-                    "no output"
-                ]
-                print(
-                    f"sloctl backtest: {slo.id}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"{progress}: done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
-    as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
-    if args.report:
-        # The JSON beside the page is what ``sloctl serve --backtests DIR`` lists.
-        write_text(args.report, render_html(results))
-        write_text(args.report.with_suffix(".json"), as_json)
-    if args.output == "json":
-        sys.stdout.write(as_json)
-    else:
-        sys.stdout.write(render_table(results))
-    if args.prometheus:
-        return 0  # history has no designed incident to miss
-    missed = failures(results)
-    for line in missed:
-        print(f"sloctl backtest: {line}", file=sys.stderr)
-    return 1 if missed else 0
+            results.extend(run_scenarios(slo, chosen, sub, service_slos=slos, engine=engine))
+        except subprocess.TimeoutExpired as exc:
+            tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
+            raise _NoVerdict(
+                f"{slo.id}: {tool} did not finish within {exc.timeout:g} s (the machine may be"
+                " overloaded, or pick fewer scenarios with --scenario); no verdict"
+            ) from None
+        except subprocess.CalledProcessError as exc:
+            detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise _NoVerdict(f"{slo.id}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}") from None
+        print(f"{progress}: done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    return results

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="HOST:PORT",
         help="where the collector of --write-config listens (default 127.0.0.1 on a free port)",
     )
-    up.set_defaults(func=_up)
+    up.set_defaults(func=_up, prog=up.prog)
     parser.set_defaults(func=lambda _a: _usage(parser))
 
 

@@ -309,7 +309,7 @@ class _Ctx:
         return SecretRef("env", env) if env is not None else SecretRef("file", str(sub.str_("file")))
 
 
-def _parse_target(ctx: _Ctx, defaults: tuple[float, float | None, tuple[ConnectionMode, ...]]) -> Target:
+def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     name = str(ctx.str_("name"))
     kind = Kind(str(ctx.str_("kind")))
     for key in ctx.data:
@@ -331,7 +331,7 @@ def _parse_target(ctx: _Ctx, defaults: tuple[float, float | None, tuple[Connecti
             server_name=t.str_("serverName"),
             insecure_skip_verify=t.bool_("insecureSkipVerify", False),
         )
-    common = {
+    common: dict[str, object] = {
         "name": name,
         "kind": kind,
         "interval": interval,
@@ -341,29 +341,41 @@ def _parse_target(ctx: _Ctx, defaults: tuple[float, float | None, tuple[Connecti
         "tls": tls,
     }
     if kind is Kind.HTTP:
-        url = ctx.str_("url")
-        if url is None:
-            raise ctx.err(None, f"target {name!r}: kind http needs 'url'")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ctx.err("url", f"url {url!r} must be an absolute http:// or https:// URL")
-        common["tls"] = TlsConfig(
-            enabled=parts.scheme == "https",
-            ca_file=tls.ca_file,
-            server_name=tls.server_name,
-            insecure_skip_verify=tls.insecure_skip_verify,
-        )
-        return Target(
-            host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 80),
-            url=url,
-            http=_parse_http_check(ctx.sub("expect")),
-            password=None,
-            **common,  # type: ignore[arg-type]
-        )
+        return _http_target(ctx, common, tls)
+    return _server_target(ctx, common)
+
+
+def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target:
+    """An ``http`` target: its URL decides host, port and TLS."""
+    url = ctx.str_("url")
+    if url is None:
+        raise ctx.err(None, f"target {common['name']!r}: kind http needs 'url'")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ctx.err("url", f"url {url!r} must be an absolute http:// or https:// URL")
+    common["tls"] = TlsConfig(
+        enabled=parts.scheme == "https",
+        ca_file=tls.ca_file,
+        server_name=tls.server_name,
+        insecure_skip_verify=tls.insecure_skip_verify,
+    )
+    return Target(
+        host=parts.hostname,
+        port=parts.port or (443 if parts.scheme == "https" else 80),
+        url=url,
+        http=_parse_http_check(ctx.sub("expect")),
+        password=None,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _server_target(ctx: _Ctx, common: dict[str, object]) -> Target:
+    """A database or pooler target: host, port, credentials, canary."""
+    kind = common["kind"]
+    assert isinstance(kind, Kind)
     user, database = ctx.str_("user"), ctx.str_("database")
     if kind in (Kind.POSTGRES, Kind.PGBOUNCER) and (user is None or database is None):
-        raise ctx.err(None, f"target {name!r}: kind {kind.value} needs 'user' and 'database'")
+        raise ctx.err(None, f"target {common['name']!r}: kind {kind.value} needs 'user' and 'database'")
     return Target(
         host=str(ctx.str_("host", "127.0.0.1")),
         port=ctx.int_("port", _DEFAULT_PORTS[kind]),
@@ -428,69 +440,15 @@ def _document(text: str, source: str) -> YNode:
 def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     """Parse and validate a ``CollectorConfig`` document; raises :class:`ConfigError`."""
     ctx = _Ctx(source, _document(text, source))
-    listen = ctx.str_("listen", "127.0.0.1:9465") or ""
-    host, _, port_s = listen.rpartition(":")
-    if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
-        raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT")
-    host = host.strip("[]")
-    listen_non_loopback = ctx.bool_("allowNonLoopbackListen", False)
-    refused = None if listen_non_loopback else _refused_literal(host, LISTEN)
-    if refused:
-        raise ctx.err("listen", refused)
-
-    allow = LOOPBACK
-    if (networks := ctx.data.get("allowNetworks")) is not None and isinstance(networks.value, list):
-        if not networks.value:
-            raise ctx.err("allowNetworks", "'allowNetworks' must be a non-empty list of CIDR networks")
-        try:
-            allow = tuple(ipaddress.ip_network(str(n.value), strict=False) for n in networks.value)
-        except ValueError as exc:
-            raise ctx.err("allowNetworks", f"'allowNetworks': {exc}") from None
-
-    otlp = None
-    if (o := ctx.sub("otlp")) is not None:
-        endpoint = str(o.str_("endpoint"))
-        otlp = OtlpConfig(
-            endpoint=endpoint,
-            protocol=str(o.str_("protocol", "http/protobuf")),
-            allow_non_loopback=o.bool_("allowNonLoopback", False),
-        )
-        try:
-            otlp_host = otlp.host_port[0]
-        except ValueError:
-            raise o.err("endpoint", f"otlp endpoint {endpoint!r} is not a URL") from None
-        if not otlp_host:
-            raise o.err("endpoint", f"otlp endpoint {endpoint!r} names no host")
-        refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
-        if refused:
-            raise o.err("endpoint", refused)
-
-    d_interval: float = 10.0
-    d_timeout: float | None = None
-    d_conn: tuple[ConnectionMode, ...] = (ConnectionMode.COLD,)
-    if (d := ctx.sub("defaults")) is not None:
-        d_interval = d.duration("interval", 10.0) or 10.0
-        d_timeout = d.duration("timeout", None)
-        d_conn = _parse_connections(d, d_conn)
-
-    targets: list[Target] = []
-    seen: dict[str, str] = {}
-    items = ctx.data.get("targets")
-    for item in items.value if items is not None and isinstance(items.value, list) else []:
-        t = _parse_target(_Ctx(source, item), (d_interval, d_timeout, d_conn))
-        if t.name in seen:
-            raise ConfigError(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
-        seen[t.name] = t.location
-        targets.append(t)
-
+    host, port, listen_non_loopback = _listen(ctx)
     config = CollectorConfig(
-        targets=tuple(targets),
+        targets=_targets(ctx, _defaults(ctx)),
         listen_host=host,
-        listen_port=int(port_s),
+        listen_port=port,
         listen_non_loopback=listen_non_loopback,
         debug_targets=ctx.bool_("debugTargets", True),
-        allow=allow,
-        otlp=otlp,
+        allow=_allow(ctx),
+        otlp=_otlp(ctx),
         debug_history=ctx.int_("debugHistory", 20),
         service_name=ctx.str_("serviceName", "sloctl-collector") or "sloctl-collector",
         source=source,
@@ -498,6 +456,81 @@ def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
     for t in config.targets:
         _check_literal_host(t, config.egress())
     return config
+
+
+def _listen(ctx: _Ctx) -> tuple[str, int, bool]:
+    """``listen``'s host and port, and whether it may be off loopback."""
+    listen = ctx.str_("listen", "127.0.0.1:9465") or ""
+    host, _, port_s = listen.rpartition(":")
+    if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT")
+    host = host.strip("[]")
+    non_loopback = ctx.bool_("allowNonLoopbackListen", False)
+    refused = None if non_loopback else _refused_literal(host, LISTEN)
+    if refused:
+        raise ctx.err("listen", refused)
+    return host, int(port_s), non_loopback
+
+
+def _allow(ctx: _Ctx) -> tuple[IPNetwork, ...]:
+    """``allowNetworks``: where probes may go (loopback unless widened)."""
+    networks = ctx.data.get("allowNetworks")
+    if networks is None or not isinstance(networks.value, list):
+        return LOOPBACK
+    if not networks.value:
+        raise ctx.err("allowNetworks", "'allowNetworks' must be a non-empty list of CIDR networks")
+    try:
+        return tuple(ipaddress.ip_network(str(n.value), strict=False) for n in networks.value)
+    except ValueError as exc:
+        raise ctx.err("allowNetworks", f"'allowNetworks': {exc}") from None
+
+
+def _otlp(ctx: _Ctx) -> OtlpConfig | None:
+    """``otlp``: where traces go, checked against loopback unless allowed off it."""
+    o = ctx.sub("otlp")
+    if o is None:
+        return None
+    endpoint = str(o.str_("endpoint"))
+    otlp = OtlpConfig(
+        endpoint=endpoint,
+        protocol=str(o.str_("protocol", "http/protobuf")),
+        allow_non_loopback=o.bool_("allowNonLoopback", False),
+    )
+    try:
+        otlp_host = otlp.host_port[0]
+    except ValueError:
+        raise o.err("endpoint", f"otlp endpoint {endpoint!r} is not a URL") from None
+    if not otlp_host:
+        raise o.err("endpoint", f"otlp endpoint {endpoint!r} names no host")
+    refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
+    if refused:
+        raise o.err("endpoint", refused)
+    return otlp
+
+
+_Defaults = tuple[float, float | None, tuple[ConnectionMode, ...]]
+
+
+def _defaults(ctx: _Ctx) -> _Defaults:
+    """``defaults``: interval, timeout and connection modes of targets that do not set theirs."""
+    d = ctx.sub("defaults")
+    if d is None:
+        return 10.0, None, (ConnectionMode.COLD,)
+    interval = d.duration("interval", 10.0) or 10.0
+    return interval, d.duration("timeout", None), _parse_connections(d, (ConnectionMode.COLD,))
+
+
+def _targets(ctx: _Ctx, defaults: _Defaults) -> tuple[Target, ...]:
+    targets: list[Target] = []
+    seen: dict[str, str] = {}
+    items = ctx.data.get("targets")
+    for item in items.value if items is not None and isinstance(items.value, list) else []:
+        t = _parse_target(_Ctx(ctx.source, item), defaults)
+        if t.name in seen:
+            raise ConfigError(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
+        seen[t.name] = t.location
+        targets.append(t)
+    return tuple(targets)
 
 
 def _refused_literal(host: str, egress: Egress) -> str | None:

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
 from sloctl.collector.metrics import CollectorMetrics
-from sloctl.collector.probes.base import PhaseRecorder, Probe
+from sloctl.collector.probes.base import PhaseRecorder, Probe, ProbeReport
 from sloctl.collector.reasons import Phase, Reason, classify, timeout_reason
 from sloctl.masking import Masker
 
@@ -73,6 +73,17 @@ def build_probe(
     from sloctl.collector.probes.http import HttpProbe
 
     return HttpProbe(target, mode, config.egress())
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What one traced run found, before it is counted."""
+
+    reason: Reason | None
+    error: str | None
+    report: ProbeReport | None
+    durations: dict[Phase, float]
+    trace_id: str
 
 
 class Runner:
@@ -150,6 +161,34 @@ class Runner:
         labels = (target.name, target.kind.value)
         self.metrics.attempts.labels(*labels).inc()
         started_wall = self._wall()
+        outcome = await self._traced_run(target, mode, probe)
+        self.metrics.observe(target, mode.value, outcome.durations, outcome.trace_id)
+        self.metrics.last_run.labels(*labels).set(self._wall())
+        state = self.states[target.name]
+        was_up = state.up
+        state.up = outcome.reason is None
+        state.runs += 1
+        self.metrics.up.labels(*labels).set(1 if state.up else 0)
+        if outcome.reason is not None:
+            self.metrics.failures.labels(*labels, outcome.reason.value).inc()
+        elif outcome.report is not None:
+            self.metrics.report(target, outcome.report)
+        result = RunResult(
+            target=target.name,
+            connection=mode.value,
+            started=started_wall,
+            ok=outcome.reason is None,
+            reason=outcome.reason.value if outcome.reason else None,
+            error=self.mask(outcome.error) if outcome.error else None,
+            durations={p.value: round(s, 6) for p, s in outcome.durations.items()},
+            trace_id=outcome.trace_id,
+        )
+        state.history.append(result)
+        self._log(target, mode, result, was_up)
+        return result
+
+    async def _traced_run(self, target: Target, mode: ConnectionMode, probe: Probe) -> _Outcome:
+        """One run of ``probe`` in its span, under the target's deadline: what failed and why."""
         t0 = time.perf_counter()
         rec = PhaseRecorder(self.tracer)
         reason: Reason | None = None
@@ -184,40 +223,15 @@ class Runner:
                 raise
             except Exception as exc:
                 reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
-            total = time.perf_counter() - t0
             durations = dict(rec.durations)
-            durations[Phase.TOTAL] = total
+            durations[Phase.TOTAL] = time.perf_counter() - t0
             if reason is not None:
                 span.set_status(Status(StatusCode.ERROR, reason.value))
                 span.set_attribute("sloctl.reason", reason.value)
                 span.set_attribute("error.type", reason.value)
             else:
                 span.set_status(Status(StatusCode.OK))
-        self.metrics.observe(target, mode.value, durations, trace_id)
-        self.metrics.last_run.labels(*labels).set(self._wall())
-        state = self.states[target.name]
-        was_up = state.up
-        state.up = reason is None
-        state.runs += 1
-        self.metrics.up.labels(*labels).set(1 if state.up else 0)
-        if reason is not None:
-            self.metrics.failures.labels(*labels, reason.value).inc()
-        elif report is not None:
-            self.metrics.report(target, report)
-        masked = self.mask(error) if error else None
-        result = RunResult(
-            target=target.name,
-            connection=mode.value,
-            started=started_wall,
-            ok=reason is None,
-            reason=reason.value if reason else None,
-            error=masked,
-            durations={p.value: round(s, 6) for p, s in durations.items()},
-            trace_id=trace_id,
-        )
-        state.history.append(result)
-        self._log(target, mode, result, was_up)
-        return result
+        return _Outcome(reason, error, report, durations, trace_id)
 
     def _log(self, target: Target, mode: ConnectionMode, result: RunResult, was_up: bool) -> None:
         # Log failures and state changes, not every success: 200 targets every 10 s would

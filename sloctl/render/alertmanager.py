@@ -67,21 +67,6 @@ def alertmanager_fragment(
 ) -> dict[str, object]:
     """The fragment as plain data (see the module docstring)."""
     is_sloctl = f'{naming.LABEL_ID}=~".+"'
-    dashboard = _dashboard_url(slos, options)
-    overview = f"{options.grafana_url.rstrip('/')}/d/{naming.dashboard_uid('sloctl', 'overview')}"
-    runbook = "{{ .CommonAnnotations.runbook_url }}"
-    service, slo = f".CommonLabels.{naming.LABEL_SERVICE}", f".CommonLabels.{naming.LABEL_SLO}"
-    # A group is one SLO of one service, but its tiers' summaries differ (page_quick and
-    # page_slow often fire together): then there is no common summary, so name the SLO and the
-    # tiers. ``.Alerts`` (not ``.Alerts.Firing``) so that a resolve event says what resolved.
-    tiers = (
-        "{{ range $i, $a := .Alerts }}{{ if $i }}, {{ end }}"
-        f"{{{{ $a.Labels.{naming.LABEL_TIER} }}}}{{{{ end }}}}"
-    )
-    summary = (
-        f"{{{{ with .CommonAnnotations.summary }}}}{{{{ . }}}}{{{{ else }}}}"
-        f"{{{{ {service} }}}} {{{{ {slo} }}}}: error budget burning ({tiers}){{{{ end }}}}"
-    )
     route: dict[str, object] = {
         "receiver": options.ticket_receiver,
         "matchers": [is_sloctl],
@@ -101,7 +86,40 @@ def alertmanager_fragment(
             },
         ],
     }
-    pagerduty: dict[str, object] = {
+    receivers: list[dict[str, object]] = [
+        {"name": options.page_receiver, "pagerduty_configs": [_pagerduty(slos, options)]},
+        {
+            "name": options.ticket_receiver,
+            "webhook_configs": [{"url": options.ticket_webhook_url, "send_resolved": True}],
+        },
+    ]
+    inhibit = [
+        {
+            "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"'],
+            "target_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="ticket"'],
+            "equal": [naming.LABEL_SERVICE, naming.LABEL_SLO],
+        }
+    ]
+    return {"route": route, "receivers": receivers, "inhibit_rules": inhibit}
+
+
+def _pagerduty(slos: Sequence[SLO], options: AlertmanagerOptions) -> dict[str, object]:
+    """The page receiver's PagerDuty (Events API v2) settings, templated per alert group."""
+    dashboard = _dashboard_url(slos, options)
+    overview = f"{options.grafana_url.rstrip('/')}/d/{naming.dashboard_uid('sloctl', 'overview')}"
+    service, slo = f".CommonLabels.{naming.LABEL_SERVICE}", f".CommonLabels.{naming.LABEL_SLO}"
+    # A group is one SLO of one service, but its tiers' summaries differ (page_quick and
+    # page_slow often fire together): then there is no common summary, so name the SLO and the
+    # tiers. ``.Alerts`` (not ``.Alerts.Firing``) so that a resolve event says what resolved.
+    tiers = (
+        "{{ range $i, $a := .Alerts }}{{ if $i }}, {{ end }}"
+        f"{{{{ $a.Labels.{naming.LABEL_TIER} }}}}{{{{ end }}}}"
+    )
+    summary = (
+        f"{{{{ with .CommonAnnotations.summary }}}}{{{{ . }}}}{{{{ else }}}}"
+        f"{{{{ {service} }}}} {{{{ {slo} }}}}: error budget burning ({tiers}){{{{ end }}}}"
+    )
+    return {
         "routing_key_file": options.routing_key_file,
         "send_resolved": True,
         "severity": "critical",
@@ -120,26 +138,11 @@ def alertmanager_fragment(
             "slo": f"{{{{ {slo} }}}}",
             "tiers": f"{{{{ range .Alerts.Firing }}}}{{{{ .Labels.{naming.LABEL_TIER} }}}} {{{{ end }}}}",
             "description": "{{ range .Alerts.Firing }}{{ .Annotations.description }} {{ end }}",
-            "runbook_url": runbook,
+            "runbook_url": "{{ .CommonAnnotations.runbook_url }}",
             "dashboard_url": dashboard,
             "num_firing": "{{ .Alerts.Firing | len }}",
         },
     }
-    receivers: list[dict[str, object]] = [
-        {"name": options.page_receiver, "pagerduty_configs": [pagerduty]},
-        {
-            "name": options.ticket_receiver,
-            "webhook_configs": [{"url": options.ticket_webhook_url, "send_resolved": True}],
-        },
-    ]
-    inhibit = [
-        {
-            "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"'],
-            "target_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="ticket"'],
-            "equal": [naming.LABEL_SERVICE, naming.LABEL_SLO],
-        }
-    ]
-    return {"route": route, "receivers": receivers, "inhibit_rules": inhibit}
 
 
 _HEADER = (

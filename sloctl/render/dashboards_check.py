@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -255,54 +255,67 @@ def lint_dashboard(
     boxes: list[tuple[int, int, int, int, int]] = []
     for panel in iter_panels(board):
         pid = panel.get("id")
-        ptype = panel.get("type")
         if not isinstance(pid, int):
             add(None, "id", f"panel {panel.get('title')!r} has no integer id")
             continue
         if pid in seen:
             add(pid, "id", f"id {pid} is also used by {seen[pid]!r}")
         seen[pid] = str(panel.get("title", ""))
-        pos = panel.get("gridPos") or {}
-        if not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
-            add(pid, "gridPos", "missing or incomplete gridPos")
-        else:
-            x, y, w, h = pos["x"], pos["y"], pos["w"], pos["h"]
-            if x < 0 or w <= 0 or h <= 0 or x + w > 24:
-                add(pid, "gridPos", f"{pos} does not fit the 24-column grid")
-            for ox, oy, ow, oh, other in boxes:
-                if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
-                    add(pid, "gridPos", f"overlaps panel {other}")
-            boxes.append((x, y, w, h, pid))
+        _lint_place(panel, pid, boxes, add)
         for text in _strings({k: v for k, v in panel.items() if k != "panels"}):
             for m in _VARIABLE.finditer(text):
                 var = m.group(1) or m.group(2)
                 if not var.startswith("__") and var not in defined:
                     add(pid, "", f"${var} is used but not defined")
-        if ptype == "row":
-            continue
-        ds = panel.get("datasource") or {}
-        if not _on_variable(ds, ds_vars):
-            add(pid, "datasource", f"panel data source {ds!r} is not a data source variable")
-        for i, target in enumerate(panel.get("targets") or []):
-            tds = target.get("datasource")
-            if tds is not None and not _on_variable(tds, ds_vars):
-                add(
-                    pid, f"targets/{i}/datasource", f"query data source {tds!r} is not a data source variable"
-                )
-        if not panel.get("targets"):
-            add(pid, "targets", "panel has no queries")
-        unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
-        if not unit:
-            add(pid, "fieldConfig/defaults/unit", "no unit")
-        elif known_units and unit not in known_units and not str(unit).startswith(_CUSTOM_UNIT):
-            add(pid, "fieldConfig/defaults/unit", f"unknown unit {unit!r}")
-        for o, override in enumerate((panel.get("fieldConfig") or {}).get("overrides") or []):
-            for prop in override.get("properties") or []:
-                if prop.get("id") == "unit" and known_units:
-                    u = str(prop.get("value", ""))
-                    if u not in known_units and not u.startswith(_CUSTOM_UNIT):
-                        add(pid, f"fieldConfig/overrides/{o}", f"unknown unit {u!r}")
+        if panel.get("type") != "row":
+            _lint_queries_and_units(panel, pid, ds_vars, known_units, add)
     return found
+
+
+_Add = Callable[[int | None, str, str], None]
+
+
+def _lint_place(
+    panel: Mapping[str, JSON], pid: int, boxes: list[tuple[int, int, int, int, int]], add: _Add
+) -> None:
+    """The panel fits the 24-column grid and overlaps none placed before it."""
+    pos = panel.get("gridPos") or {}
+    if not all(isinstance(pos.get(k), int) for k in ("x", "y", "w", "h")):
+        add(pid, "gridPos", "missing or incomplete gridPos")
+        return
+    x, y, w, h = pos["x"], pos["y"], pos["w"], pos["h"]
+    if x < 0 or w <= 0 or h <= 0 or x + w > 24:
+        add(pid, "gridPos", f"{pos} does not fit the 24-column grid")
+    for ox, oy, ow, oh, other in boxes:
+        if x < ox + ow and ox < x + w and y < oy + oh and oy < y + h:
+            add(pid, "gridPos", f"overlaps panel {other}")
+    boxes.append((x, y, w, h, pid))
+
+
+def _lint_queries_and_units(
+    panel: Mapping[str, JSON], pid: int, ds_vars: set[str], known_units: frozenset[str], add: _Add
+) -> None:
+    """Panel and queries on a data source variable, at least one query, a known unit."""
+    ds = panel.get("datasource") or {}
+    if not _on_variable(ds, ds_vars):
+        add(pid, "datasource", f"panel data source {ds!r} is not a data source variable")
+    for i, target in enumerate(panel.get("targets") or []):
+        tds = target.get("datasource")
+        if tds is not None and not _on_variable(tds, ds_vars):
+            add(pid, f"targets/{i}/datasource", f"query data source {tds!r} is not a data source variable")
+    if not panel.get("targets"):
+        add(pid, "targets", "panel has no queries")
+    unit = ((panel.get("fieldConfig") or {}).get("defaults") or {}).get("unit")
+    if not unit:
+        add(pid, "fieldConfig/defaults/unit", "no unit")
+    elif known_units and unit not in known_units and not str(unit).startswith(_CUSTOM_UNIT):
+        add(pid, "fieldConfig/defaults/unit", f"unknown unit {unit!r}")
+    for o, override in enumerate((panel.get("fieldConfig") or {}).get("overrides") or []):
+        for prop in override.get("properties") or []:
+            if prop.get("id") == "unit" and known_units:
+                u = str(prop.get("value", ""))
+                if u not in known_units and not u.startswith(_CUSTOM_UNIT):
+                    add(pid, f"fieldConfig/overrides/{o}", f"unknown unit {u!r}")
 
 
 def _on_variable(ds: JSON, ds_vars: set[str]) -> bool:

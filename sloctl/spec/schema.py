@@ -37,8 +37,17 @@ def _obj(props: dict[str, object], required: list[str] | None = None, **extra: o
 
 
 def json_schema() -> dict[str, object]:
-    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ANNOTATIONS})
-    tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "sloctl/v1 SLO file",
+        "description": "A service and its SLOs, or a burn-rate windows catalog (docs/spec.md).",
+        "oneOf": [{"$ref": "#/$defs/Service"}, {"$ref": "#/$defs/AlertWindows"}],
+        "$defs": {"Service": _service(), "AlertWindows": _windows()},
+    }
+
+
+def _sli() -> dict[str, object]:
     sli_kinds: dict[str, object] = {
         "events": _obj({"errorQuery": _QUERY, "totalQuery": _QUERY}, ["errorQuery", "totalQuery"]),
         "ratio": _obj({"goodQuery": _QUERY, "totalQuery": _QUERY}, ["goodQuery", "totalQuery"]),
@@ -88,6 +97,13 @@ def json_schema() -> dict[str, object]:
         "minProperties": 1,
         "maxProperties": 1,
     }
+    return sli
+
+
+def _alerting() -> tuple[dict[str, object], dict[str, object]]:
+    """The ``alerting`` and ``policy`` blocks."""
+    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ANNOTATIONS})
+    tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
     alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
     no_data = _obj(
         {
@@ -130,6 +146,12 @@ def json_schema() -> dict[str, object]:
             "noData": no_data,
         }
     )
+    return alerting, policy
+
+
+def _service() -> dict[str, object]:
+    alerting, policy = _alerting()
+    sli = _sli()
     slo = _obj(
         {
             "name": _NAME,
@@ -165,6 +187,10 @@ def json_schema() -> dict[str, object]:
         },
         ["apiVersion", "kind", "metadata", "spec"],
     )
+    return service
+
+
+def _windows() -> dict[str, object]:
     window = _obj(
         {
             "errorBudgetPercent": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
@@ -185,14 +211,7 @@ def json_schema() -> dict[str, object]:
         },
         ["apiVersion", "kind", "spec"],
     )
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": SCHEMA_ID,
-        "title": "sloctl/v1 SLO file",
-        "description": "A service and its SLOs, or a burn-rate windows catalog (docs/spec.md).",
-        "oneOf": [{"$ref": "#/$defs/Service"}, {"$ref": "#/$defs/AlertWindows"}],
-        "$defs": {"Service": service, "AlertWindows": windows},
-    }
+    return windows
 
 
 def schema_text() -> str:

@@ -83,7 +83,10 @@ def test_mongodb_fail_command_hits_the_api_connections_only(rig: GamedayRig, mod
             actions.mongodb_fail_command_off(uri)
         # The driver may have marked the server unknown: it rediscovers it within seconds.
         wait_until(
-            lambda: http.get(f"/v1/documents/{doc}").status_code == 200, timeout=10, what="the document again"
+            lambda: http.get(f"/v1/documents/{doc}").status_code == 200,
+            timeout=10,
+            what="the document again",
+            interval=0.2,
         )
     with pytest.raises(actions.FaultNotActive):
         actions.mongodb_fail_command(uri, mode=mode, apply=False)

@@ -70,6 +70,7 @@ def wait_until_healthy(rig: GamedayRig, timeout: float = 30.0) -> None:
         ),
         timeout=timeout,
         what="the rig's recovery between game days",
+        interval=0.3,
     )
 
 
@@ -308,6 +309,7 @@ def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_
             lambda: control(rig.proxies["postgres"].control_port).fault == "latency",
             timeout=30,
             what="the inject phase",
+            interval=0.1,
         )
         client = redis.Redis.from_url(rig.redis.url, socket_timeout=2)
         assert client.config_get("maxmemory")["maxmemory"] != "0"  # the faults are really on

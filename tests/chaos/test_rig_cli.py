@@ -51,7 +51,12 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
         text=True,
     )
     try:
-        wait_until(lambda: targets.exists() or rig.poll() is not None, timeout=90, what="the targets file")
+        wait_until(
+            lambda: targets.exists() or rig.poll() is not None,
+            timeout=90,
+            what="the targets file",
+            interval=0.3,
+        )
         assert targets.exists(), rig.stderr.read() if rig.stderr else "no targets file"
         config = json.loads(targets.read_text())
         endpoints = [config["api_url"], config["prometheus_url"]]

@@ -56,7 +56,7 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
         env={**os.environ, "RPW": "daemon-pw-0xc0ffee"},
     )
     try:
-        wait_until(lambda: _answers(port), timeout=20, what="the collector's listener")
+        wait_until(lambda: _answers(port), timeout=20, what="the collector's listener", interval=0.1)
         metrics = _get(port, "/metrics")
         assert f'{contract.PROBE_UP.name}{{kind="postgres",target="db"}} 0.0' in metrics
         assert f'{contract.PROBE_FAILURES.name}{{kind="postgres",reason="tls",target="db"}} 0.0' in metrics

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sloctl import contract
@@ -33,6 +35,25 @@ def own_api(
         yield api
     finally:
         api.stop()
+
+
+def module_api(name: str, options: Mapping[str, str | int | float] | None = None) -> Any:
+    """A module-scoped fixture ``api``: a platform API of the module's own (so that what its
+    tests do to breakers and limits stays theirs), on the session's database servers."""
+
+    @pytest.fixture(scope="module")
+    def api(
+        tmp_path_factory: pytest.TempPathFactory,
+        postgres_server: PostgresServer,
+        pgbouncer_server: PgBouncerServer,
+        redis_server: RedisServer,
+        mongodb_server: MongoServer,
+    ) -> Iterator[ApiServer]:
+        servers = (postgres_server, pgbouncer_server, redis_server, mongodb_server)
+        with own_api(tmp_path_factory.mktemp(name), *servers, options=options) as server:
+            yield server
+
+    return api
 
 
 def breaker_figures(client: httpx.Client) -> dict[str, float]:

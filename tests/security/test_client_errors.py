@@ -15,28 +15,13 @@ import pytest
 
 from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
 from sloctl.testbed_runner import ApiServer
-from tests.security.api import breaker_figures, is_problem, own_api
+from tests.security.api import breaker_figures, is_problem, module_api, own_api
 
 pytestmark = pytest.mark.servers
 
 
-@pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    """Plan defaults: a breaker opens on ≥ 50 % failures of ≥ 20 calls in 10 s."""
-    with own_api(
-        tmp_path_factory.mktemp("client-errors"),
-        postgres_server,
-        pgbouncer_server,
-        redis_server,
-        mongodb_server,
-    ) as server:
-        yield server
+# Plan defaults: a breaker opens on ≥ 50 % failures of ≥ 20 calls in 10 s.
+api = module_api("client-errors")
 
 
 @pytest.fixture

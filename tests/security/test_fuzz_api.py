@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
@@ -15,9 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
 from sloctl.testbed_runner import ApiServer
-from tests.security.api import breaker_figures, is_problem, own_api
+from tests.security.api import breaker_figures, is_problem, module_api
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -90,23 +88,7 @@ def _request(draw: st.DrawFn) -> tuple[str, str, bytes]:
     return method, f"{path}?{qs}" if qs else path, body
 
 
-@pytest.fixture(scope="module")
-def api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    with own_api(
-        tmp_path_factory.mktemp("fuzz"),
-        postgres_server,
-        pgbouncer_server,
-        redis_server,
-        mongodb_server,
-        options={"rate-limit": 100000, "rate-burst": 100000},
-    ) as server:
-        yield server
+api = module_api("fuzz", {"rate-limit": 100000, "rate-burst": 100000})
 
 
 def test_fuzzed_requests_get_problem_documents_and_never_trip_a_breaker(api: ApiServer) -> None:

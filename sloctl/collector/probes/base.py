@@ -27,6 +27,7 @@ __all__ = [
     "ProbeReport",
     "checked_address",
     "client_ssl_context",
+    "connection_lifetime",
     "retry_stale_once",
     "tcp_connect",
     "worth_retrying",
@@ -189,3 +190,23 @@ async def close_quietly(writer: asyncio.StreamWriter | None) -> None:
 
 def mode_label(mode: ConnectionMode) -> str:
     return mode.value
+
+
+class _KeepsAConnection(Protocol):
+    mode: ConnectionMode
+
+    async def _drop(self) -> None: ...
+
+
+@asynccontextmanager
+async def connection_lifetime(probe: _KeepsAConnection) -> AsyncIterator[None]:
+    """A run's hold on its probe's connection: dropped when the run fails in any way (a broken
+    connection is never kept), and after every cold run; a warm run that succeeded keeps it."""
+    try:
+        yield
+    except BaseException:
+        await probe._drop()
+        raise
+    finally:
+        if probe.mode is ConnectionMode.COLD:
+            await probe._drop()

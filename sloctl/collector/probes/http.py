@@ -15,7 +15,7 @@ import json
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import httpx
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -123,6 +123,45 @@ class HttpProbe:
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         t = self.target
         assert t.url is not None and t.http is not None
+        rec.current = Phase.CONNECT
+        if self._client is None or self.mode is ConnectionMode.COLD:
+            await self._drop()
+            self._client = self._new_client()
+        try:
+            # W3C trace context of the run's span: the API continues it, so one trace holds the
+            # probe's phases, the API's server span and its database calls.
+            headers: dict[str, str] = {}
+            _W3C.inject(headers)
+            response = await self._client.request(
+                t.http.method, t.url, headers=headers, extensions={"trace": self._trace(rec)}
+            )
+            rec.current = None
+            self._validate(response)
+            return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
+        except EgressDenied as exc:
+            raise ProbeFailure(Reason.DNS, str(exc)) from None
+        except httpx.ConnectTimeout as exc:
+            raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
+        except httpx.PoolTimeout as exc:
+            raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
+        except httpx.ConnectError as exc:
+            raise ProbeFailure(_connect_reason(exc), str(exc)) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            # A new client for the next attempt: the broken connection must not be offered again.
+            await self._drop()
+            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
+        except BaseException:
+            await self._drop()
+            raise
+        finally:
+            if self.mode is ConnectionMode.COLD:
+                await self._drop()
+
+    def _trace(self, rec: PhaseRecorder) -> Callable[[str, Mapping[str, object]], Awaitable[None]]:
+        """httpcore's trace callback: connect, TLS and query phases into ``rec``, and the peer
+        certificate's expiry once TLS completes."""
         started: dict[str, int] = {}
 
         async def trace(event: str, info: Mapping[str, object]) -> None:
@@ -152,50 +191,7 @@ class HttpProbe:
                     obj = get("ssl_object") if get else None
                     self._cert_not_after = cert_not_after(obj if isinstance(obj, ssl.SSLObject) else None)
 
-        rec.current = Phase.CONNECT
-        if self._client is None or self.mode is ConnectionMode.COLD:
-            await self._drop()
-            self._client = self._new_client()
-        try:
-            # W3C trace context of the run's span: the API continues it, so one trace holds the
-            # probe's phases, the API's server span and its database calls.
-            headers: dict[str, str] = {}
-            _W3C.inject(headers)
-            response = await self._client.request(
-                t.http.method, t.url, headers=headers, extensions={"trace": trace}
-            )
-            rec.current = None
-            self._validate(response)
-            return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
-        except EgressDenied as exc:
-            raise ProbeFailure(Reason.DNS, str(exc)) from None
-        except httpx.ConnectTimeout as exc:
-            raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
-        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-            raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
-        except httpx.PoolTimeout as exc:
-            raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
-        except httpx.ConnectError as exc:
-            text = str(exc).lower()
-            if isinstance(exc.__cause__, ssl.SSLError) or "ssl" in text or "certificate" in text:
-                raise ProbeFailure(Reason.TLS, str(exc)) from exc
-            if "name or service" in text or "nodename" in text:
-                raise ProbeFailure(Reason.DNS, str(exc)) from exc
-            if "refused" in text or "errno 111" in text:
-                raise ProbeFailure(Reason.REFUSED, str(exc)) from exc
-            # anyio wraps the per-address errors ("All connection attempts failed"): the cause
-            # chain holds the real one (ConnectionRefusedError, a timeout, ...).
-            raise ProbeFailure(classify(exc, Phase.CONNECT), str(exc)) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            # A new client for the next attempt: the broken connection must not be offered again.
-            await self._drop()
-            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
-        except BaseException:
-            await self._drop()
-            raise
-        finally:
-            if self.mode is ConnectionMode.COLD:
-                await self._drop()
+        return trace
 
     def _validate(self, response: httpx.Response) -> None:
         check = self.target.http
@@ -222,3 +218,17 @@ class HttpProbe:
 
     async def close(self) -> None:
         await self._drop()
+
+
+def _connect_reason(exc: httpx.ConnectError) -> Reason:
+    """Why a connection failed, from httpx's wrapped error."""
+    text = str(exc).lower()
+    if isinstance(exc.__cause__, ssl.SSLError) or "ssl" in text or "certificate" in text:
+        return Reason.TLS
+    if "name or service" in text or "nodename" in text:
+        return Reason.DNS
+    if "refused" in text or "errno 111" in text:
+        return Reason.REFUSED
+    # anyio wraps the per-address errors ("All connection attempts failed"): the cause chain holds
+    # the real one (ConnectionRefusedError, a timeout, ...).
+    return classify(exc, Phase.CONNECT)

@@ -24,6 +24,7 @@ from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
     close_quietly,
+    connection_lifetime,
     retry_stale_once,
     tcp_connect,
 )
@@ -89,7 +90,7 @@ class MongoProbe:
         # waits in server selection) one fresh attempt still fits and reports what is wrong.
         reused = self._client is not None and self.mode is ConnectionMode.WARM
         self._budget = self.target.timeout * (0.5 if reused else 1.0)
-        try:
+        async with connection_lifetime(self):
             if self._client is None or self.mode is ConnectionMode.COLD:
                 await self._drop()
                 address, _r, writer = await tcp_connect(self.target, self._egress, rec)
@@ -124,12 +125,6 @@ class MongoProbe:
                     if doc is None or doc.get("value") != value:
                         raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
             return report
-        except BaseException:
-            await self._drop()
-            raise
-        finally:
-            if self.mode is ConnectionMode.COLD:
-                await self._drop()
 
     async def _detach(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await a driver call that the run's deadline may abandon but never cancels.

@@ -33,6 +33,7 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     checked_address,
     close_quietly,
+    connection_lifetime,
     retry_stale_once,
     tcp_connect,
 )
@@ -168,7 +169,7 @@ class PostgresProbe:
         return await retry_stale_once(reused, lambda: self._attempt(rec))
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
-        try:
+        async with connection_lifetime(self):
             if self._conn is None or self._conn.closed or self.mode is ConnectionMode.COLD:
                 await self._drop()
                 self._conn = await self._connect(rec)
@@ -181,12 +182,6 @@ class PostgresProbe:
                     await interruptible(self._canary(conn))
             await self._extra(report)
             return report
-        except BaseException:
-            await self._drop()
-            raise
-        finally:
-            if self.mode is ConnectionMode.COLD:
-                await self._drop()
 
     async def _pooled_query(
         self, conn: AsyncConnection[TupleRow], report: ProbeReport, rec: PhaseRecorder

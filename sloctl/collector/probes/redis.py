@@ -20,6 +20,7 @@ from sloctl.collector.probes.base import (
     cert_not_after,
     client_ssl_context,
     close_quietly,
+    connection_lifetime,
     retry_stale_once,
     tcp_connect,
 )
@@ -126,44 +127,38 @@ class RedisProbe:
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         fresh = self._conn is None or self.mode is ConnectionMode.COLD
-        try:
-            if fresh:
-                await self._drop()
-                await self._open(rec)
-            report = ProbeReport(cert_not_after=self._cert_not_after)
-            async with rec.phase(Phase.QUERY):
-                pong = await self._call("PING")
-                if pong != "PONG":
-                    raise ProbeFailure(Reason.VALIDATION, f"PING answered {pong!r}")
-                raw = await self._call("INFO", "clients", "memory", "replication")
-                if not isinstance(raw, bytes):
-                    raise ProbeFailure(Reason.PROTOCOL, "INFO did not answer a bulk string")
-                info = parse_info(raw.decode("utf-8", "replace"))
-                report.connections_used = _num(info.get("connected_clients"))
-                report.connections_max = _num(info.get("maxclients"))
-                report.memory_used = _num(info.get("used_memory"))
-                maxmem = _num(info.get("maxmemory"))
-                report.memory_max = maxmem if maxmem else None  # 0 means "no limit"
-                role = info.get("role")
-                report.role = {"master": "primary", "slave": "replica"}.get(role or "")
-            if self.target.canary:
-                async with rec.phase(Phase.CANARY):
-                    key = f"sloctl:canary:{self.target.name}:{self.mode.value}"
-                    value = secrets.token_hex(8)
-                    await self._call("SET", key, value, "EX", "60")
-                    got = await self._call("GET", key)
-                    if got != value.encode():
-                        raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
-            return report
-        except RespError as exc:
-            await self._drop()
-            raise ProbeFailure(Reason.SERVER_ERROR, str(exc)) from exc
-        except BaseException:
-            await self._drop()
-            raise
-        finally:
-            if self.mode is ConnectionMode.COLD:
-                await self._drop()
+        async with connection_lifetime(self):
+            try:
+                if fresh:
+                    await self._drop()
+                    await self._open(rec)
+                report = ProbeReport(cert_not_after=self._cert_not_after)
+                async with rec.phase(Phase.QUERY):
+                    pong = await self._call("PING")
+                    if pong != "PONG":
+                        raise ProbeFailure(Reason.VALIDATION, f"PING answered {pong!r}")
+                    raw = await self._call("INFO", "clients", "memory", "replication")
+                    if not isinstance(raw, bytes):
+                        raise ProbeFailure(Reason.PROTOCOL, "INFO did not answer a bulk string")
+                    info = parse_info(raw.decode("utf-8", "replace"))
+                    report.connections_used = _num(info.get("connected_clients"))
+                    report.connections_max = _num(info.get("maxclients"))
+                    report.memory_used = _num(info.get("used_memory"))
+                    maxmem = _num(info.get("maxmemory"))
+                    report.memory_max = maxmem if maxmem else None  # 0 means "no limit"
+                    role = info.get("role")
+                    report.role = {"master": "primary", "slave": "replica"}.get(role or "")
+                if self.target.canary:
+                    async with rec.phase(Phase.CANARY):
+                        key = f"sloctl:canary:{self.target.name}:{self.mode.value}"
+                        value = secrets.token_hex(8)
+                        await self._call("SET", key, value, "EX", "60")
+                        got = await self._call("GET", key)
+                        if got != value.encode():
+                            raise ProbeFailure(Reason.VALIDATION, "canary read-back mismatch")
+                return report
+            except RespError as exc:
+                raise ProbeFailure(Reason.SERVER_ERROR, str(exc)) from exc
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -73,6 +73,7 @@ def component(kit: Kit, c: Component) -> dash_b.Dashboard:
 
 def _component_series(c: Component, sel: str) -> list[Series]:
     """The time-series panels of a component's dashboard, below its two stats."""
+    # Long as a table is long: one row per panel, no logic beyond which rows a kind has.
     total_sel = sel.replace("}", ', phase="total"}')
     bucket = contract.PROBE_DURATION.series("bucket")
     rows = [

@@ -51,9 +51,11 @@ __all__ = [
     "dash_m",
     "dashed",
     "encode",
+    "legend",
     "rate",
     "table_b",
     "timeline_b",
+    "tooltip",
 ]
 
 TAG = "sloctl"
@@ -187,18 +189,8 @@ class Kit:
             .unit(unit)
             .line_width(1)
             .fill_opacity(10)
-            .legend(
-                common_b.VizLegendOptions()
-                .display_mode(common_m.LegendDisplayMode.LIST)
-                .placement(common_m.LegendPlacement.BOTTOM)
-                .show_legend(True)
-                .calcs([])
-            )
-            .tooltip(
-                common_b.VizTooltipOptions()
-                .mode(common_m.TooltipDisplayMode.MULTI)
-                .sort(common_m.SortOrder.DESCENDING)
-            )
+            .legend(legend())
+            .tooltip(tooltip(common_m.TooltipDisplayMode.MULTI, common_m.SortOrder.DESCENDING))
         )
         return panel.targets(list(targets))
 
@@ -276,3 +268,18 @@ def by_names(names: list[str]) -> dash_m.MatcherConfig:
 
 def dashed() -> dash_m.DynamicConfigValue:
     return dash_m.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]})
+
+
+def legend() -> common_b.VizLegendOptions:
+    """The legend of every time-series and state panel: a list below the graph."""
+    return (
+        common_b.VizLegendOptions()
+        .display_mode(common_m.LegendDisplayMode.LIST)
+        .placement(common_m.LegendPlacement.BOTTOM)
+        .show_legend(True)
+        .calcs([])
+    )
+
+
+def tooltip(mode: common_m.TooltipDisplayMode, sort: common_m.SortOrder) -> common_b.VizTooltipOptions:
+    return common_b.VizTooltipOptions().mode(mode).sort(sort)

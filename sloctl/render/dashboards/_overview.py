@@ -12,6 +12,7 @@ from ._kit import (
     TAG,
     Grid,
     Kit,
+    Series,
     by_names,
     common_b,
     common_m,
@@ -21,6 +22,8 @@ from ._kit import (
 )
 from ._uids import overview_uid
 
+_RED_AT_ONE = [dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")]
+
 
 def overview(kit: Kit) -> dash_b.Dashboard:
     grid = Grid()
@@ -28,97 +31,65 @@ def overview(kit: Kit) -> dash_b.Dashboard:
     board = kit.dashboard("SLOs / Overview", overview_uid(), [TAG]).with_variable(
         kit.query_variable(SERVICE_VAR, "Service", f"label_values({naming.SLO_INFO}, {naming.LABEL_SERVICE})")
     )
-    board = board.with_panel(
-        kit.stat(
-            grid,
-            "SLOs",
-            "none",
-            kit.target(f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", "A", instant=True),
-            w=6,
-        )
-    )
-    board = board.with_panel(
-        kit.stat(
-            grid,
+    # (title, query, legend, threshold steps, description): the counts across the top
+    firing = f'alertstate="firing", {naming.LABEL_SEVERITY}="{{}}", {naming.LABEL_ID}!="", {svc}'
+    stats: list[tuple[str, str, str, list[dash_m.Threshold] | None, str]] = [
+        ("SLOs", f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", None, ""),
+        (
             "SLOs out of error budget",
-            "none",
-            kit.target(
-                f"count({naming.BUDGET_REMAINING}{{{svc}}} < 0) or vector(0)",
-                "out of budget",
-                "A",
-                instant=True,
-            ),
-            w=6,
-            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
-        )
-    )
-    board = board.with_panel(
-        kit.stat(
-            grid,
+            f"count({naming.BUDGET_REMAINING}{{{svc}}} < 0) or vector(0)",
+            "out of budget",
+            _RED_AT_ONE,
+            "",
+        ),
+        (
             "SLOs without data",
-            "none",
-            kit.target(f"count({naming.NO_DATA}{{{svc}}} == 1) or vector(0)", "no data", "A", instant=True),
-            w=6,
-            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
-            description="SLIs whose series are absent or flat zero: their budgets cannot be judged.",
-        )
-    )
-    for severity in ("page", "ticket"):
-        board = board.with_panel(
-            kit.stat(
-                grid,
+            f"count({naming.NO_DATA}{{{svc}}} == 1) or vector(0)",
+            "no data",
+            _RED_AT_ONE,
+            "SLIs whose series are absent or flat zero: their budgets cannot be judged.",
+        ),
+        *(
+            (
                 f"Firing {severity} alerts",
-                "none",
-                kit.target(
-                    f'count(ALERTS{{alertstate="firing", {naming.LABEL_SEVERITY}="{severity}", '
-                    f'{naming.LABEL_ID}!="", {svc}}}) or vector(0)',
-                    severity,
-                    "A",
-                    instant=True,
-                ),
-                w=6,
-                steps=[
-                    dash_m.Threshold(value=None, color="green"),
-                    dash_m.Threshold(value=1.0, color="red" if severity == "page" else "orange"),
-                ],
+                f"count(ALERTS{{{firing.format(severity)}}}) or vector(0)",
+                severity,
+                [dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color=colour)],
+                "",
             )
+            for severity, colour in (("page", "red"), ("ticket", "orange"))
+        ),
+    ]
+    for title, query, legend, steps, description in stats:
+        target = kit.target(query, legend, "A", instant=True)
+        board = board.with_panel(
+            kit.stat(grid, title, "none", target, w=6, steps=steps, description=description)
         )
     board = board.with_panel(_overview_table(kit, grid, svc))
     board = board.with_panel(_firing_table(kit, grid, svc))
-    board = board.with_panel(
-        kit.timeseries(
-            grid,
+    by_slo = "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}"
+    for row in (
+        Series(
             "Remaining error budget, 10 lowest",
             "percentunit",
-            [
-                kit.target(
-                    f"bottomk(10, max by ({SLO_BY}) ({naming.BUDGET_REMAINING}{{{svc}}}))",
-                    "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}",
-                    "A",
-                )
-            ],
+            ((f"bottomk(10, max by ({SLO_BY}) ({naming.BUDGET_REMAINING}{{{svc}}}))", by_slo),),
             w=12,
-        )
-    )
-    board = board.with_panel(
-        kit.timeseries(
-            grid,
+        ),
+        Series(
             "Current burn rate (5m), 10 highest",
             "suffix:×",
-            [
-                kit.target(
-                    f"topk(10, max by ({SLO_BY}) ({naming.CURRENT_BURN_RATE}{{{svc}}}))",
-                    "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}",
-                    "A",
-                )
-            ],
+            ((f"topk(10, max by ({SLO_BY}) ({naming.CURRENT_BURN_RATE}{{{svc}}}))", by_slo),),
             w=12,
-        )
-    )
+        ),
+    ):
+        board = board.with_panel(kit.series(grid, row))
     return board
 
 
 def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+    # Longer than most: one panel's whole definition, a single builder chain (queries, merge and
+    # organize transformations, sort, data link, the budget column's colours); split, it would
+    # scatter one table's options over helpers that nothing else uses.
     # Grafana's schema only allows object values in overrides, so every column shares the
     # table's unit: burn rates read as "share of the period's budget this pace would spend".
     columns = [

@@ -17,12 +17,13 @@ from ._kit import (
     Kit,
     PanelBuilder,
     by_names,
-    common_b,
     common_m,
     dash_b,
     dash_m,
     dashed,
+    legend,
     timeline_b,
+    tooltip,
 )
 from ._uids import overview_uid, service_uid
 
@@ -200,6 +201,7 @@ def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
 
 def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
     """Events and errors (or a composite's weighted components) and bad slices."""
+    # A little over 60 lines: three panel declarations, each for one kind of SLI.
     sel = _slo_sel(slo)
     panels: list[PanelBuilder] = []
     if isinstance(slo.sli, CompositeSLI):
@@ -291,16 +293,6 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
             ]
         )
         .show_value(common_m.VisibilityMode.NEVER)
-        .legend(
-            common_b.VizLegendOptions()
-            .display_mode(common_m.LegendDisplayMode.LIST)
-            .placement(common_m.LegendPlacement.BOTTOM)
-            .show_legend(True)
-            .calcs([])
-        )
-        .tooltip(
-            common_b.VizTooltipOptions()
-            .mode(common_m.TooltipDisplayMode.SINGLE)
-            .sort(common_m.SortOrder.NONE)
-        )
+        .legend(legend())
+        .tooltip(tooltip(common_m.TooltipDisplayMode.SINGLE, common_m.SortOrder.NONE))
     )
