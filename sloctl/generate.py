@@ -18,11 +18,12 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sloctl import __version__, naming
 from sloctl.model import SLO, Service
+from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS, wrap_rules
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import render_rule_tests
@@ -54,6 +55,14 @@ class GenerateOptions:
     version: str = __version__
     jobs: int = 1
     """Worker processes for large inputs (see ``PARALLEL_MIN_SLOS``)."""
+    alertmanager_options: AlertmanagerOptions = field(default_factory=AlertmanagerOptions)
+    """Receivers, routing-key file, ticket webhook and Grafana URL of the Alertmanager fragment."""
+    datasource_uid: str | None = None
+    """Data source the dashboards select by default (None: Grafana's default Prometheus)."""
+    components: tuple[str, ...] | None = None
+    """Collector component dashboards to write; None: all of them when an SLO reads probes."""
+    grafana_folder: str = "SLOs"
+    grafana_path: str = "/var/lib/grafana/dashboards/sloctl"
     source_root: str | None = None
     """Source file names in headers are shown relative to this directory (the output root), so
     that the generated text does not depend on where the repository is checked out."""
@@ -90,13 +99,18 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
     if options.dashboards:
         from sloctl.render.dashboards import render_dashboards, render_provider
 
-        for fname, ftext in render_dashboards(slos).items():
+        dashboards = render_dashboards(
+            slos, datasource_uid=options.datasource_uid, components=options.components
+        )
+        for fname, ftext in dashboards.items():
             out[f"{DASHBOARDS_DIR}/{fname}"] = ftext
-        out[f"{DASHBOARDS_DIR}/provider.yaml"] = render_provider()
+        out[f"{DASHBOARDS_DIR}/provider.yaml"] = render_provider(
+            path=options.grafana_path, folder=options.grafana_folder
+        )
     if options.alertmanager:
         from sloctl.render.alertmanager import render_alertmanager
 
-        out[ALERTMANAGER_FILE] = render_alertmanager(slos)
+        out[ALERTMANAGER_FILE] = render_alertmanager(slos, options.alertmanager_options)
     return dict(sorted(out.items()))
 
 

@@ -9,11 +9,27 @@ import sys
 from sloctl.durations import DurationError, parse_duration
 from sloctl.explain import as_dicts, explain, format_explanations
 from sloctl.spec import LoadResult, load_paths
+from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
+from sloctl.spec.project import schema_text as project_schema_text
 from sloctl.spec.schema import schema_text
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="SLO files or directories (searched recursively)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="SLO files or directories (searched recursively; - reads standard input)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help=f"project file (default: {FILE_NAME} in the first directory given; docs/spec.md, Project file)",
+    )
+    for key in ("include", "exclude"):
+        setting = next(s for s in SETTINGS if s.key == key)
+        p.add_argument(setting.flag, action="append", default=[], metavar="GLOB", help=setting.help)
     p.add_argument(
         "--windows",
         action="append",
@@ -38,8 +54,22 @@ def load_or_report(args: argparse.Namespace, *, quiet_warnings: bool = False) ->
         except DurationError as exc:
             print(f"sloctl: --sloth-period: {exc}", file=sys.stderr)
             return 2
+    project_file = find_project(args.paths, args.config)
+    project = Project()
+    if project_file is not None:
+        project, errors = load_project(project_file)
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        if errors:
+            return 1
+    args.project = project
     result = load_paths(
-        args.paths, windows_dirs=args.windows, sloth_period=period, compat=getattr(args, "compat", None)
+        args.paths,
+        windows_dirs=args.windows,
+        sloth_period=period,
+        compat=getattr(args, "compat", None),
+        include=args.include or _strings(project.get("include")),
+        exclude=args.exclude or _strings(project.get("exclude")),
     )
     if not quiet_warnings:
         for w in result.warnings:
@@ -53,6 +83,10 @@ def load_or_report(args: argparse.Namespace, *, quiet_warnings: bool = False) ->
     return result
 
 
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def _validate(args: argparse.Namespace) -> int:
     result = load_or_report(args)
     if isinstance(result, int):
@@ -63,7 +97,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    sys.stdout.write(schema_text())
+    sys.stdout.write(project_schema_text() if args.project else schema_text())
     return 0
 
 
@@ -84,6 +118,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_input_arguments(p)
     p.set_defaults(func=_validate)
     p = sub.add_parser("schema", help="print the JSON Schema of the native sloctl/v1 format")
+    p.add_argument(
+        "--project", action="store_true", help=f"the JSON Schema of the project file ({FILE_NAME}) instead"
+    )
     p.set_defaults(func=_schema)
     p = sub.add_parser("explain", help="summarise SLOs: budgets, alert tiers, detection times")
     add_input_arguments(p)

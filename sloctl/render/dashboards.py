@@ -36,7 +36,7 @@ with warnings.catch_warnings():
 
 from sloctl import naming
 from sloctl.durations import format_duration
-from sloctl.model import SLO, CompositeSLI
+from sloctl.model import SLO, CompositeSLI, ProbeSLI
 from sloctl.render.rules import alert_windows
 
 __all__ = [
@@ -91,15 +91,29 @@ def component_uid(kind: str) -> str:
     return naming.dashboard_uid("sloctl", "component", kind)
 
 
-def render_dashboards(slos: Sequence[SLO], *, datasource_uid_var: str = "datasource") -> dict[str, str]:
+def render_dashboards(
+    slos: Sequence[SLO],
+    *,
+    datasource_uid_var: str = "datasource",
+    datasource_uid: str | None = None,
+    components: Sequence[str] | None = None,
+) -> dict[str, str]:
     """Every dashboard as ``{file name: JSON text}``; a file is named after its dashboard's uid,
     relative to ``dashboards/``. ``datasource_uid_var`` names the data source template variable
-    that every panel and query reads.
+    that every panel and query reads, ``datasource_uid`` its default (Grafana's default data
+    source without one). ``components`` picks the collector component dashboards; None writes
+    all of them when an SLO reads the collector's probes, and none otherwise.
 
     >>> sorted(render_dashboards([]))[-1]
     'sloctl-overview.json'
     """
-    kit = _Kit(datasource_uid_var)
+    kit = _Kit(datasource_uid_var, datasource_uid)
+    if components is None:
+        components = [c.kind for c in COMPONENTS] if any(isinstance(s.sli, ProbeSLI) for s in slos) else []
+    unknown = sorted(set(components) - {c.kind for c in COMPONENTS})
+    if unknown:
+        known = ", ".join(c.kind for c in COMPONENTS)
+        raise ValueError(f"unknown component dashboard(s) {', '.join(unknown)}; known: {known}")
     by_service: dict[str, list[SLO]] = {}
     for slo in slos:
         by_service.setdefault(slo.service, []).append(slo)
@@ -115,7 +129,8 @@ def render_dashboards(slos: Sequence[SLO], *, datasource_uid_var: str = "datasou
     for service, service_slos in by_service.items():
         files[f"{service_uid(service)}.json"] = _encode(_service(kit, service, service_slos))
     for component in COMPONENTS:
-        files[f"{component_uid(component.kind)}.json"] = _encode(_component(kit, component))
+        if component.kind in components:
+            files[f"{component_uid(component.kind)}.json"] = _encode(_component(kit, component))
     return dict(sorted(files.items()))
 
 
@@ -197,8 +212,9 @@ class _Grid:
 
 
 class _Kit:
-    def __init__(self, datasource_var: str) -> None:
+    def __init__(self, datasource_var: str, datasource_uid: str | None = None) -> None:
         self.var = datasource_var
+        self.default_uid = datasource_uid
         self.ds = common_m.DataSourceRef(type_val="prometheus", uid="${" + datasource_var + "}")
 
     def target(
@@ -211,7 +227,12 @@ class _Kit:
         return q
 
     def datasource_variable(self) -> dash_b.DatasourceVariable:
-        return dash_b.DatasourceVariable(self.var).label("Data source").type("prometheus")
+        variable = dash_b.DatasourceVariable(self.var).label("Data source").type("prometheus")
+        if self.default_uid:
+            variable = variable.current(
+                dash_m.VariableOption(selected=True, text=self.default_uid, value=self.default_uid)
+            )
+        return variable
 
     def query_variable(self, name: str, label: str, query: str) -> dash_b.QueryVariable:
         return (

@@ -113,6 +113,17 @@ TOOLS: tuple[Tool, ...] = (
         ("-X github.com/slok/sloth/internal/info.Version=v0.16.0",),
     ),
     Tool(
+        # Pyrra's `generate` command writes the rules Pyrra would: the oracle for reading its specs.
+        "pyrra",
+        "github.com/pyrra-dev/pyrra",
+        "v0.9.5",
+        "0.9.5",
+        (".",),
+        ("pyrra",),
+        (),
+        placeholders=("ui/build/index.html",),
+    ),
+    Tool(
         # The cluster trio (vminsert/vmselect/vmstorage) lives on VictoriaMetrics' `-cluster` tags,
         # which the Go module proxy refuses (403); the distributed set-up is an HA pair of
         # single-node instances fed by vmagent's replication, queried through vmauth.
