@@ -52,7 +52,8 @@ class Tool:
     release: str
     """The product's own version, as its users know it."""
     packages: tuple[str, ...]
-    """Main packages, relative to ``module`` (or ``.`` for our own ``source``)."""
+    """Main packages, relative to ``module``: ``.`` is the module's root package (or our own
+    ``source``)."""
     binaries: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
