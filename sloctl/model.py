@@ -36,6 +36,8 @@ __all__ = [
     "Labels",
     "LatencySLI",
     "NoDataAlert",
+    "PluginRef",
+    "Plugins",
     "PolicyAction",
     "PolicyStep",
     "ProbeSLI",
@@ -334,6 +336,25 @@ class Alerting:
 
 
 @dataclass(frozen=True)
+class PluginRef:
+    """One Sloth SLO plugin of a chain: its id, priority (below 0 runs before Sloth's default
+    plugins) and configuration, as canonical JSON (frozen and hashable)."""
+
+    id: str
+    priority: int = 0
+    config: str = "{}"
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """The Sloth SLO plugins of an SLO (service-level ones first, then the SLO's own);
+    ``override`` drops Sloth's default chain (validate, SLI, metadata and alert rules)."""
+
+    chain: tuple[PluginRef, ...] = ()
+    override: bool = False
+
+
+@dataclass(frozen=True)
 class SLO:
     """One service level objective, whatever format it was read from."""
 
@@ -351,12 +372,18 @@ class SLO:
     document_name: str = ""
     """``metadata.name`` of the source document, where the format has one (Kubernetes output)."""
     document_namespace: str = ""
+    document_labels: Labels = ()
+    """``metadata.labels`` and ``metadata.annotations`` of a Kubernetes source document, which
+    Sloth copies onto the ``PrometheusRule`` it writes."""
+    document_annotations: Labels = ()
     timeslices: Timeslices | None = None
     """Timeslice budgeting; None counts events (OpenSLO ``Occurrences``)."""
     calendar: Calendar | None = None
     """A calendar-aligned period; None is a rolling ``period``. With a calendar, ``period`` is
     the unit's nominal length (7d, 30d, 91d) that picks the windows catalog."""
     policy: BudgetPolicy = BudgetPolicy()
+    plugins: Plugins = Plugins()
+    """Sloth SLO plugins: they shape ``--compat sloth`` output (sloctl.render.sloth_plugins)."""
 
     @property
     def id(self) -> str:

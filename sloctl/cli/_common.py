@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import SpecError
 from sloctl.spec import LoadResult, load_paths
+from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
 
 __all__ = [
     "InputErrors",
@@ -48,9 +49,23 @@ def print_input_errors(errors: Sequence[SpecError]) -> None:
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    """The SLO inputs of validate, explain and generate: paths, extra window catalogs, Sloth's
-    default period."""
-    p.add_argument("paths", nargs="+", metavar="PATH", help="SLO files or directories (searched recursively)")
+    """The SLO inputs of validate, explain and generate: paths, the project file and its
+    include/exclude globs, extra window catalogs, Sloth's default period."""
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="SLO files or directories (searched recursively; - reads standard input)",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help=f"project file (default: {FILE_NAME} in the first directory given; docs/spec.md, Project file)",
+    )
+    for key in ("include", "exclude"):
+        setting = next(s for s in SETTINGS if s.key == key)
+        p.add_argument(setting.flag, action="append", default=[], metavar="GLOB", help=setting.help)
     p.add_argument(
         "--windows",
         action="append",
@@ -92,6 +107,8 @@ def load_slos(
     sloth_period: str | None = None,
     quiet_warnings: bool = False,
     compat: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> LoadResult:
     """Load SLO files; warnings are printed here, errors raised as :class:`InputErrors`."""
     period = None
@@ -100,7 +117,14 @@ def load_slos(
             period = parse_duration(sloth_period)
         except DurationError as exc:
             raise UsageError(f"--sloth-period: {exc}") from None
-    result = load_paths(list(paths), windows_dirs=list(windows), sloth_period=period, compat=compat)
+    result = load_paths(
+        list(paths),
+        windows_dirs=list(windows),
+        sloth_period=period,
+        compat=compat,
+        include=list(include),
+        exclude=list(exclude),
+    )
     if not quiet_warnings:
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -110,11 +134,26 @@ def load_slos(
 
 
 def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> LoadResult:
-    """:func:`load_slos` with the arguments of :func:`add_input_arguments`."""
+    """:func:`load_slos` with the arguments of :func:`add_input_arguments`, after the project
+    file (``--config``, or ``sloctl.yaml`` beside the SLOs), which is left in ``args.project``;
+    flags win over the file."""
+    project_file = find_project(args.paths, args.config)
+    project = Project()
+    if project_file is not None:
+        project, errors = load_project(project_file)
+        if errors:
+            raise InputErrors(errors)
+    args.project = project
     return load_slos(
         args.paths,
         windows=args.windows,
         sloth_period=args.sloth_period,
         quiet_warnings=quiet_warnings,
         compat=getattr(args, "compat", None),
+        include=args.include or _strings(project.get("include")),
+        exclude=args.exclude or _strings(project.get("exclude")),
     )
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []

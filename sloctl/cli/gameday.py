@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sloctl.chaos.profiles import PROFILES
 
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
+from .main import plain_help
 
 if TYPE_CHECKING:
     from sloctl.chaos.gameday import GamedayResult
@@ -53,7 +54,10 @@ API_KEY_ENV = "PAGERDUTY_API_KEY"
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "gameday", help="generate, run and schedule SLO-driven Chaos Toolkit game days", description=__doc__
+        "gameday",
+        help="generate, run and schedule SLO-driven Chaos Toolkit game days",
+        description=plain_help(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")

@@ -12,7 +12,9 @@ from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
+from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.project import SETTINGS, Project, Setting
 from sloctl.spec.promcheck import label_problem
 
 
@@ -24,6 +26,33 @@ def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...]:
             raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
         out.append((key, value))
     return tuple(sorted(out))
+
+
+# Settings whose built-in default is a loopback URL: a project file must set them.
+_NO_LOOPBACK_DEFAULT = ("grafana.url", "alertmanager.ticketWebhookUrl")
+
+
+def _flag_or_file(args: argparse.Namespace, project: Project, setting: Setting) -> object:
+    """The flag's value when given, else the project file's (None when neither)."""
+    given = getattr(args, setting.dest, None)
+    if setting.key == "output":
+        given = args.output
+    elif setting.key == "flavour":
+        given = args.flavour
+    elif setting.key == "extraLabels":
+        given = None  # merged key by key with --extra-label
+    if given not in (None, []):
+        return given
+    return project.get(setting.key)
+
+
+def _text(settings: dict[str, object], key: str, default: str) -> str:
+    value = settings.get(key)
+    return value if isinstance(value, str) and value else default
+
+
+def _map(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -41,13 +70,37 @@ def _generate(args: argparse.Namespace) -> int:
         except DurationError as exc:
             raise UsageError(f"--interval: {exc}") from None
     result = load_slos_of(args)
+    project: Project = args.project
+    settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
+    # Labels from the project file, then --extra-label (which wins for a key in both).
+    extra = tuple(sorted({**_map(project.get("extraLabels")), **dict(extra)}.items()))
+    for key, value in extra:
+        problem = label_problem(key, value, templated=True)
+        if problem:
+            raise UsageError(f"{project.source}: extraLabels.{key}: {problem}")
+    output = settings["output"]
+    if not isinstance(output, str) or not output:
+        raise UsageError("give -o DIR, or output in the project file")
+    args.output = output
     sloth = args.compat == "sloth"
+    alertmanager = not args.no_alertmanager and not sloth
+    if project.source and alertmanager:
+        # With a project file nothing falls back to a loopback URL unless the file says so.
+        missing = [s.key for s in SETTINGS if s.key in _NO_LOOPBACK_DEFAULT and not settings[s.key]]
+        if missing:
+            flags = ", ".join(next(s.flag for s in SETTINGS if s.key == k) for k in missing)
+            raise UsageError(
+                f"{project.source}: set {', '.join(missing)} (or {flags}) for the "
+                "Alertmanager configuration, or pass --no-alertmanager"
+            )
+    defaults = AlertmanagerOptions()
+    components = settings["dashboards.components"]
     options = GenerateOptions(
-        flavour=args.flavour,
+        flavour=str(settings["flavour"] or "prometheus"),
         compat=args.compat,
         tests=not args.no_tests and not sloth,
         dashboards=not args.no_dashboards and not sloth,
-        alertmanager=not args.no_alertmanager and not sloth,
+        alertmanager=alertmanager,
         interval=interval,
         extra_labels=extra,
         operator_labels=op_labels,
@@ -55,7 +108,20 @@ def _generate(args: argparse.Namespace) -> int:
         disable_alerts=args.disable_alerts,
         disable_recordings=args.disable_recordings,
         jobs=max(1, args.jobs),
-        source_root=str(Path(args.output).absolute()) if Path(args.paths[0]).is_absolute() else args.output,
+        source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
+        alertmanager_options=AlertmanagerOptions(
+            page_receiver=_text(settings, "alertmanager.pageReceiver", defaults.page_receiver),
+            ticket_receiver=_text(settings, "alertmanager.ticketReceiver", defaults.ticket_receiver),
+            routing_key_file=_text(
+                settings, "alertmanager.pagerdutyRoutingKeyFile", defaults.routing_key_file
+            ),
+            ticket_webhook_url=_text(settings, "alertmanager.ticketWebhookUrl", defaults.ticket_webhook_url),
+            grafana_url=_text(settings, "grafana.url", defaults.grafana_url),
+        ),
+        datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
+        components=tuple(components) if isinstance(components, list) else None,
+        grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
+        grafana_path=_text(settings, "grafana.path", GenerateOptions.grafana_path),
     )
     try:
         planned = plan_outputs(result.slos, options)
@@ -122,9 +188,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "-o",
         "--output",
-        required=True,
+        default=None,
         metavar="DIR",
-        help="output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it",
+        help="output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it "
+        "(or output in the project file)",
     )
     p.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 with a diff when files are stale"
@@ -132,7 +199,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--flavour",
         choices=sorted(FLAVOURS),
-        default="prometheus",
+        default=None,
         help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler, "
         "vmalert (one group per chained level, staggered with eval_offset; docs/rules.md)",
     )
@@ -170,6 +237,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-alertmanager", action="store_true", help="do not write the Alertmanager fragment")
     p.add_argument("--disable-alerts", action="store_true", help="(--compat sloth) no alert rules")
     p.add_argument("--disable-recordings", action="store_true", help="(--compat sloth) no recording rules")
+    for setting in SETTINGS:
+        if setting.key in ("include", "exclude", "output", "flavour", "extraLabels"):
+            continue  # input flags, or flags the command had before the project file
+        p.add_argument(
+            setting.flag,
+            dest=setting.dest,
+            action="append" if setting.kind == "list" else "store",
+            default=None,
+            metavar="VALUE",
+            help=f"{setting.help} (project file: {setting.key})",
+        )
     p.set_defaults(func=_generate)
     p = sub.add_parser("test", help="run promtool checks and the generated rule tests")
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
+from sloctl import __version__
 from sloctl.cli._common import InputErrors, UsageError, print_input_errors
 
 # command name -> (module under sloctl.cli, one-line help)
@@ -43,10 +45,18 @@ class _Parser(argparse.ArgumentParser):
     """argparse exits with 2 on usage errors, which is our convention too."""
 
 
+def plain_help(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: reStructuredText's double backquotes and roles
+    dropped (``sloctl gameday run`` reads as sloctl gameday run), line breaks kept."""
+    text = re.sub(r":(?:func|class|mod|meth|data|attr):`~?([^`]+)`", r"\1", doc or "")
+    return text.replace("``", "").strip() + "\n"
+
+
 def _build_parser(command: str | None) -> argparse.ArgumentParser:
     """Registers the chosen command's module for real and every other command as a stub (for
     ``--help``), so that only the chosen command's dependencies are imported."""
     parser = _Parser(prog="sloctl", description="SLOs as code: one SLO file, every artefact proven.")
+    parser.add_argument("--version", action="version", version=f"sloctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:
         module = COMMANDS[command][0]

@@ -8,6 +8,8 @@ import sys
 
 from sloctl.cli._common import add_input_arguments, load_slos_of
 from sloctl.explain import as_dicts, explain, format_explanations
+from sloctl.spec.project import FILE_NAME
+from sloctl.spec.project import schema_text as project_schema_text
 from sloctl.spec.schema import schema_text
 
 
@@ -34,6 +36,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
+    if args.project:
+        sys.stdout.write(project_schema_text())
+        return 0
     if args.kind == "Service":
         sys.stdout.write(schema_text())
         return 0
@@ -77,6 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="Service",
         help="document kind (default Service: SLO files; CollectorConfig: collector targets; "
         "GamedaySchedule: the game-day calendar)",
+    )
+    p.add_argument(
+        "--project", action="store_true", help=f"the JSON Schema of the project file ({FILE_NAME}) instead"
     )
     p.set_defaults(func=_schema)
     p = sub.add_parser("explain", help="summarise SLOs: budgets, alert tiers, detection times")

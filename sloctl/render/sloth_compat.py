@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from itertools import groupby
 
 from sloctl.durations import format_duration
@@ -46,6 +47,7 @@ from sloctl.model import (
     Severity,
 )
 from sloctl.render import promql
+from sloctl.render.sloth_plugins import Context, RuleGroup, run_chain
 from sloctl.render.yamlout import dump_yaml
 
 __all__ = ["SLOTH_K8S_VERSION", "go_float", "go_float_f", "render_sloth", "sloth_documents"]
@@ -94,10 +96,16 @@ def _id_labels(slo: SLO) -> dict[str, str]:
 
 
 def _filter(slo: SLO) -> str:
+    return _label_filter(_id_labels(slo))
+
+
+def _label_filter(labels: Mapping[str, str]) -> str:
+    """Prometheus' ``model.LabelSet.String()``, which Sloth writes filters with."""
+
     def esc(v: str) -> str:
         return v.replace("\\", "\\\\").replace('"', '\\"')
 
-    return "{" + ", ".join(f'{k}="{esc(v)}"' for k, v in sorted(_id_labels(slo).items())) + "}"
+    return "{" + ", ".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
 def _merge(*maps: Mapping[str, str]) -> dict[str, str]:
@@ -146,12 +154,12 @@ def _windows(slo: SLO) -> list[int]:
     return windows
 
 
-def _sli_rules(slo: SLO, labels: Mapping[str, str]) -> list[Rule]:
+def _sli_rules(slo: SLO, labels: Mapping[str, str], disable_optimized: bool = False) -> list[Rule]:
     quick_short = slo.windows.window("page", "quick").short_window
     rules: list[Rule] = []
     for window in _windows(slo):
         wd = format_duration(window)
-        if window == slo.period and window != quick_short:
+        if window == slo.period and window != quick_short and not disable_optimized:
             # Sloth's "optimized" period rule: the average of the short-window ratios.
             metric, flt = _metric(quick_short), _filter(slo)
             expr = (
@@ -271,15 +279,29 @@ def _groups(
     for slo in slos:
         # Sloth's --extra-labels are merged into the SLO's labels, overriding them.
         labels = _merge(dict(slo.labels), extra_labels)
-        parts = []
-        if not disable_recordings:
-            parts.append(("sli-recordings", _sli_rules(slo, labels)))
-            parts.append(("meta-recordings", _meta_rules(slo, labels, version)))
-        if not disable_alerts:
-            parts.append(("alerts", _alert_rules(slo)))
-        groups.extend(
-            {"name": f"sloth-slo-{kind}-{slo.id}", "rules": rules} for kind, rules in parts if rules
+        ctx = Context(
+            slo=slo,
+            labels=labels,
+            sli_rules=partial(_sli_rules, slo, labels),
+            meta_rules=partial(_meta_rules, slo, labels, version),
+            alert_rules=partial(_alert_rules, slo),
+            filter=_label_filter,
+            id_labels=_id_labels(slo),
         )
+        result = run_chain(ctx)
+        parts: list[tuple[str, RuleGroup]] = []
+        if not disable_recordings:
+            parts += [("sli-recordings", result.sli), ("meta-recordings", result.meta)]
+        if not disable_alerts:
+            parts.append(("alerts", result.alerts))
+        for kind, group in parts:
+            if not group.rules:
+                continue
+            out: Group = {"name": f"sloth-slo-{kind}-{slo.id}"}
+            if group.interval:
+                out["interval"] = format_duration(group.interval)
+            out["rules"] = group.rules
+            groups.append(out)
     return groups
 
 
@@ -310,16 +332,23 @@ def sloth_documents(
 ) -> list[Document]:
     """The YAML documents of :func:`render_sloth` as plain data, one per source document."""
     docs: list[Document] = []
-    for (_, spec, _, name, namespace), members in groupby(slos, key=_document_key):
-        groups = _groups(list(members), version, disable_alerts, disable_recordings, extra_labels or {})
+    for (_, spec, _, name, namespace), group in groupby(slos, key=_document_key):
+        members = list(group)
+        groups = _groups(members, version, disable_alerts, disable_recordings, extra_labels or {})
         if not groups:
             # Sloth refuses to write an empty rule file: usually a typo or too many switches off.
             raise ValueError("no rules to write: every recording and alert is disabled")
         if spec == SLOTH_K8S_VERSION:
+            # The source object's labels and annotations are copied, Sloth's two labels on top.
             metadata: dict[str, object] = {
-                "labels": {"app.kubernetes.io/component": "SLO", "app.kubernetes.io/managed-by": "sloth"},
+                "labels": _merge(
+                    dict(members[0].document_labels),
+                    {"app.kubernetes.io/component": "SLO", "app.kubernetes.io/managed-by": "sloth"},
+                ),
                 "name": name,
             }
+            if members[0].document_annotations:
+                metadata["annotations"] = dict(members[0].document_annotations)
             if namespace:
                 metadata["namespace"] = namespace
             doc: Document = {

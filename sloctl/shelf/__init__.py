@@ -52,7 +52,8 @@ class Tool:
     release: str
     """The product's own version, as its users know it."""
     packages: tuple[str, ...]
-    """Main packages, relative to ``module`` (or ``.`` for our own ``source``)."""
+    """Main packages, relative to ``module``: ``.`` is the module's root package (or our own
+    ``source``)."""
     binaries: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
@@ -111,6 +112,17 @@ TOOLS: tuple[Tool, ...] = (
         ("cmd/sloth",),
         ("sloth",),
         ("-X github.com/slok/sloth/internal/info.Version=v0.16.0",),
+    ),
+    Tool(
+        # Pyrra's `generate` command writes the rules Pyrra would: the oracle for reading its specs.
+        "pyrra",
+        "github.com/pyrra-dev/pyrra",
+        "v0.9.5",
+        "0.9.5",
+        (".",),
+        ("pyrra",),
+        (),
+        placeholders=("ui/build/index.html",),
     ),
     Tool(
         # The cluster trio (vminsert/vmselect/vmstorage) lives on VictoriaMetrics' `-cluster` tags,

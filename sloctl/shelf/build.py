@@ -147,7 +147,7 @@ def _prepare(t: Tool, work: Path, log: Path, say: Callable[[str], None]) -> list
             shutil.copy(f, work / f.name)
         packages = ["."]
     else:
-        packages = [f"{t.module}/{p}" for p in t.packages]
+        packages = [t.module if p == "." else f"{t.module}/{p}" for p in t.packages]
         imports = "".join(f'\t_ "{p}"\n' for p in packages)
         (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
     _run(["go", "get", f"{t.module}@{t.version}", *t.requires], work, log, say, "go get")

@@ -7,18 +7,22 @@
 
 Formats, told apart by their header: ``apiVersion: sloctl/v1`` (native), ``version:
 prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: openslo/v1`` and
-``openslo/v1alpha``. ``AlertWindows`` documents (Sloth's shape) add burn-rate catalogs.
+``openslo/v1alpha``, ``apiVersion: pyrra.dev/v1alpha1`` (Pyrra). ``AlertWindows`` documents
+(Sloth's shape) add burn-rate catalogs.
 """
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sloctl import naming
 from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.model import SLO, AlertWindows, Service
-from sloctl.spec import native, openslo, promcheck, sloth
+from sloctl.spec import native, openslo, project, promcheck, pyrra, sloth
 from sloctl.spec.catalog import Catalogs, read_alert_windows
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import LIMITS, YNode, parse_documents
@@ -41,12 +45,25 @@ class LoadResult:
         return not self.errors
 
 
-def _expand(paths: Iterable[str | Path], errors: list[SpecError]) -> list[Path]:
+def _expand(
+    paths: Iterable[str | Path],
+    errors: list[SpecError],
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix in YAML_SUFFIXES and f.is_file())
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.suffix in YAML_SUFFIXES
+                and f.is_file()
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and _selected(f.relative_to(p), include, exclude)
+                and not _generated(f)
+            )
             if not found:
                 errors.append(SpecError(Location(str(p), 1, 1), "", "directory holds no .yaml or .yml files"))
             files.extend(found)
@@ -62,6 +79,45 @@ def _expand(paths: Iterable[str | Path], errors: list[SpecError]) -> list[Path]:
         )
         files = files[:MAX_FILES]
     return files
+
+
+def _selected(rel: Path, include: Sequence[str], exclude: Sequence[str]) -> bool:
+    """``rel`` (relative to the searched directory) matches an include glob (when there are any)
+    and no exclude glob; ``**`` spans folders."""
+    text = rel.as_posix()
+    return (not include or any(_glob(g).fullmatch(text) for g in include)) and not any(
+        _glob(g).fullmatch(text) for g in exclude
+    )
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A path glob as a regular expression: ``**/`` any folders (or none), ``*`` and ``?`` within
+    one path part."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def _generated(f: Path) -> bool:
+    """A file ``sloctl generate`` (or Sloth) wrote: a directory search skips it, so that
+    ``sloctl validate .`` works after ``sloctl generate -o .``."""
+    try:
+        with f.open("rb") as fh:
+            head = fh.read(400).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return any(m in head for m in naming.GENERATED_MARKERS)
 
 
 def _header(doc: YNode) -> tuple[str, str]:
@@ -80,12 +136,14 @@ def _header(doc: YNode) -> tuple[str, str]:
 _KNOWN = {
     ("sloctl/v1", "Service"),
     ("sloctl/v1", "AlertWindows"),
+    (project.API_VERSION, project.KIND),
     (sloth.K8S_VERSION, "PrometheusServiceLevel"),
     (sloth.K8S_VERSION, "AlertWindows"),
     (openslo.V1, "Service"),
     (openslo.V1, "SLI"),
     (openslo.V1, "SLO"),
     (openslo.V1ALPHA, "SLO"),
+    (pyrra.API_VERSION, pyrra.KIND),
 }
 
 
@@ -127,7 +185,9 @@ def load_documents(
     slos: list[SLO] = []
     for name, doc in parsed:
         api, kind = _header(doc)
-        reader = Reader(name, strict=api in ("sloctl/v1", openslo.V1))
+        reader = Reader(
+            name, strict=api in ("sloctl/v1", openslo.V1)
+        )  # Sloth and Pyrra ignore unknown fields
         if not isinstance(doc.value, dict):
             reader.error(
                 doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document"
@@ -144,12 +204,17 @@ def load_documents(
                 slos.extend(sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period))
         elif (api, kind) == ("sloctl/v1", "Service"):
             slos.extend(native.read_service(doc, reader, catalogs))
+        elif (api, kind) == (project.API_VERSION, project.KIND):
+            pass  # the project file (sloctl.yaml) beside the SLOs, read by the commands
+
         elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
             slos.extend(sloth.read_k8s(doc, reader, catalogs, sloth_period))
         elif (api, kind) == (openslo.V1, "SLO"):
             slos.extend(openslo.read_v1_slo(doc, reader, catalogs, slis))
         elif (api, kind) == (openslo.V1, "Service"):
             openslo.read_v1_service(doc, reader)
+        elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):
+            slos.extend(pyrra.read_slo(doc, reader, catalogs))
         elif (api, kind) == (openslo.V1ALPHA, "SLO"):
             slos.extend(openslo.read_v1alpha(doc, reader, catalogs))
         else:
@@ -218,10 +283,18 @@ def load_paths(
     windows_dirs: Iterable[str | Path] = (),
     sloth_period: int | None = None,
     compat: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> LoadResult:
-    """Load every SLO in files and directories (recursively), with every error found."""
+    """Load every SLO in files and directories (recursively; ``-`` is standard input), with every
+    error found. A directory search skips hidden folders (``.git``, ``.venv``) and the files
+    ``sloctl generate`` wrote, and keeps the files that match an ``include`` glob (if any) and no
+    ``exclude`` glob (relative to the directory searched)."""
     errors: list[SpecError] = []
-    sources = _read(_expand(paths, errors), errors)
+    paths = list(paths)
+    # `-` is standard input (once), read like a file named <stdin>.
+    stdin = [("<stdin>", sys.stdin.buffer.read())] if any(str(p) == "-" for p in paths) else []
+    sources = stdin + _read(_expand([p for p in paths if str(p) != "-"], errors, include, exclude), errors)
     windows = _read(_expand(windows_dirs, errors), errors)
     result = load_documents(sources, windows_sources=windows, sloth_period=sloth_period, compat=compat)
     if not errors:

@@ -49,8 +49,12 @@ def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: st
             reader.error(loc, f"{path}.{name}", f"{name!r} is not a valid Prometheus label name")
 
 
-def check_promql(reader: Reader, query: str, loc: Location, path: str, *, windowed: bool) -> None:
-    """Parse the query as Prometheus will see it, with ``{{.window}}`` rendered."""
+def check_promql(
+    reader: Reader, query: str, loc: Location, path: str, *, windowed: bool, metricsql: bool = False
+) -> None:
+    """Parse the query as Prometheus will see it, with ``{{.window}}`` rendered. With
+    ``metricsql`` (Sloth's ``validate_victoria_metrics`` plugin under ``--compat sloth``), a query
+    PromQL cannot parse is accepted as MetricsQL, unchecked."""
     if not query.strip():
         reader.error(loc, path, "query is empty")
         return
@@ -61,6 +65,8 @@ def check_promql(reader: Reader, query: str, loc: Location, path: str, *, window
     try:
         promql_parser.parse(rendered)
     except (ValueError, TypeError, OverflowError) as exc:
+        if metricsql:
+            return  # Sloth validates these as MetricsQL; sloctl has no MetricsQL parser to do so
         extensions = metricsql_functions(query)
         if extensions:
             names = ", ".join(f"{n}()" for n in extensions)

@@ -38,6 +38,7 @@ from sloctl.model import (
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
+from sloctl.spec.sli_plugins import read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
 API_VERSION = "sloctl/v1"
@@ -117,7 +118,13 @@ def _read_slo(
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
-    sli = _read_sli(f.get("sli"), f"{path}.sli", reader, node.loc)
+    sli = _read_sli(
+        f.get("sli"),
+        f"{path}.sli",
+        reader,
+        node.loc,
+        (service, name, objective, {**service_labels, **slo_labels}),
+    )
     windows = catalogs.resolve(
         period, reader, (f.get("calendar") or f.get("period") or node).loc, f"{path}.period"
     )
@@ -145,8 +152,14 @@ def _read_slo(
     return slo if len(reader.errors) == before else None
 
 
-def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> SLI | None:
-    kinds = ["events", "ratio", "raw", "latency", "probe", "composite"]
+def _read_sli(
+    node: YNode | None,
+    path: str,
+    reader: Reader,
+    loc: Location,
+    plugin_meta: tuple[str, str, float, dict[str, str]],
+) -> SLI | None:
+    kinds = ["events", "ratio", "raw", "latency", "probe", "composite", "plugin"]
     f = reader.mapping(node, path, kinds, loc=loc)
     if node is None:
         reader.error(loc, path, "required field is missing")
@@ -162,6 +175,18 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, loc: Location) -> S
     kind = present[0]
     sub = f[kind]
     p = f"{path}.{kind}"
+    if kind == "plugin":
+        service, name, objective, slo_labels = plugin_meta
+        return read_sli_plugin(
+            sub,
+            p,
+            reader,
+            options_key="options",
+            service=service,
+            slo=name,
+            objective=objective,
+            labels=slo_labels,
+        )
     if kind == "events":
         g = reader.mapping(sub, p, ["errorQuery", "totalQuery"], ["errorQuery", "totalQuery"])
         err = reader.string(g.get("errorQuery"), f"{p}.errorQuery", non_empty=True)

@@ -227,7 +227,9 @@ def go_scalar_text(node: YNode) -> str:
         return _GO_INF[text]
     if text in _GO_NAN:
         return "NaN"
-    plain = text.replace("_", "")  # go-yaml v2 drops every underscore before parsing numbers
+    if not text or text[0] not in "+-.0123456789":
+        return text  # go-yaml v2 tries numbers only for text starting like one (`_1` stays text)
+    plain = text.replace("_", "")  # and then drops every underscore before parsing them
     m = _GO_INT.match(plain)
     if m:
         digits = m.group(2)

@@ -68,6 +68,16 @@ def _sli() -> dict[str, object]:
             },
             ["histogram", "threshold"],
         ),
+        "plugin": _obj(
+            {
+                "id": {"type": "string", "description": "an SLI plugin id (docs/plugins.md)"},
+                "options": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
+            },
+            ["id"],
+        ),
         "probe": _obj(
             {"target": _NAME, "selector": {"type": "string"}},
             oneOf=[{"required": ["target"]}, {"required": ["selector"]}],

@@ -3,10 +3,14 @@
 
 Sloth ignores unknown fields, so files written for it often carry some (``pageAlert`` in a
 ``prometheus/v1`` file, which Sloth never reads); we read them as Sloth does and report such
-fields as warnings. Plugin SLIs cannot be compiled here and are rejected by name.
+fields as warnings. SLO plugins (``slo_plugins``/``sloPlugins``, per-SLO ``plugins``) are read
+into the model: Sloth v0.16's built-in ones shape ``--compat sloth`` output exactly
+(``sloctl.render.sloth_plugins``); any other id is an error naming it.
 """
 
 from __future__ import annotations
+
+import json
 
 from sloctl.model import (
     SLI,
@@ -15,13 +19,17 @@ from sloctl.model import (
     AlertTier,
     AlertWindows,
     EventsSLI,
+    PluginRef,
+    Plugins,
     RawSLI,
     SeverityAlert,
     labels,
 )
+from sloctl.render.sloth_plugins import DEFAULT_CHAIN, NEUTRAL, SLO_PLUGINS, VICTORIA_METRICS
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
+from sloctl.spec.sli_plugins import read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
 PROM_VERSION = "prometheus/v1"
@@ -37,18 +45,25 @@ class _Keys:
         self.error_ratio_query = "errorRatioQuery" if camel else "error_ratio_query"
         self.page_alert = "pageAlert" if camel else "page_alert"
         self.ticket_alert = "ticketAlert" if camel else "ticket_alert"
+        self.slo_plugins = "sloPlugins" if camel else "slo_plugins"
 
 
 def read_prometheus_v1(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
-    top = reader.mapping(doc, "", ["version", "service", "labels", "slos"], ["version", "service", "slos"])
-    return _read_spec(top, "", doc, reader, catalogs, period, _Keys(camel=False), PROM_VERSION, "", "")
+    top = reader.mapping(
+        doc, "", ["version", "service", "labels", "slo_plugins", "slos"], ["version", "service", "slos"]
+    )
+    return _read_spec(
+        top, "", doc, reader, catalogs, period, _Keys(camel=False), PROM_VERSION, "", "", {}, {}
+    )
 
 
 def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
     meta = reader.mapping(top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"])
     spec_node = top.get("spec")
-    spec = reader.mapping(spec_node, "spec", ["service", "labels", "slos"], ["service", "slos"], loc=doc.loc)
+    spec = reader.mapping(
+        spec_node, "spec", ["service", "labels", "sloPlugins", "slos"], ["service", "slos"], loc=doc.loc
+    )
     return _read_spec(
         spec,
         "spec.",
@@ -60,6 +75,8 @@ def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None)
         K8S_VERSION,
         reader.string(meta.get("name"), "metadata.name"),
         reader.string(meta.get("namespace"), "metadata.namespace"),
+        reader.go_string_map(meta.get("labels"), "metadata.labels"),
+        reader.go_string_map(meta.get("annotations"), "metadata.annotations"),
     )
 
 
@@ -74,12 +91,15 @@ def _read_spec(
     version: str,
     doc_name: str,
     namespace: str,
+    doc_labels: dict[str, str],
+    doc_annotations: dict[str, str],
 ) -> list[SLO]:
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
     service_labels = reader.go_string_map(f.get("labels"), f"{prefix}labels")
     build.check_labels(reader, service_labels, node.loc, f"{prefix}labels")
+    group_plugins = read_plugins(f.get(keys.slo_plugins), f"{prefix}{keys.slo_plugins}", reader)
     out: list[SLO] = []
     items = reader.sequence(f.get("slos"), f"{prefix}slos", required=True)
     if not items and f.get("slos") is not None and f["slos"].value is not None:
@@ -90,15 +110,28 @@ def _read_spec(
         s = reader.mapping(
             item,
             path,
-            ["name", "objective", "description", "labels", "sli", "alerting"],
+            ["name", "objective", "description", "labels", "sli", "alerting", "plugins"],
             ["name", "objective", "sli"],
+        )
+        own = read_plugins(s.get("plugins"), f"{path}.plugins", reader)
+        plugins = Plugins(
+            (own.chain if own.override else (*group_plugins.chain, *own.chain)),
+            group_plugins.override or own.override,
         )
         name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
         build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
         objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
         slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
         build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
-        sli = _read_sli(s.get("sli"), f"{path}.sli", reader, keys, item)
+        sli = _read_sli(
+            s.get("sli"),
+            f"{path}.sli",
+            reader,
+            keys,
+            item,
+            metricsql=_victoria(plugins) and catalogs.sloth,
+            plugin_meta=(service, name, objective, {**service_labels, **slo_labels}),
+        )
         slo_period = period or DEFAULT_PERIOD
         windows = catalogs.resolve(slo_period, reader, item.loc, "--sloth-period")
         alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
@@ -118,29 +151,59 @@ def _read_spec(
             spec_version=version,
             document_name=doc_name,
             document_namespace=namespace,
+            plugins=plugins,
+            document_labels=labels(doc_labels),
+            document_annotations=labels(doc_annotations),
         )
         build.check_slo(reader, slo, item.loc, path)
+        for ref in plugins.chain:
+            if SLO_PLUGINS[ref.id].events_only and not isinstance(sli, EventsSLI):
+                reader.error(item.loc, f"{path}.plugins", f"{ref.id} needs an events SLI")
+        shaping = sorted({r.id for r in plugins.chain} - set(NEUTRAL))
+        if (shaping or plugins.override) and not catalogs.sloth:
+            reader.warn(
+                item.loc,
+                f"{path}.plugins",
+                f"Sloth SLO plugins ({', '.join(shaping) or 'overridePrevious'}) shape the rules of "
+                "generate --compat sloth only; sloctl's own rules are event-weighted already",
+            )
         if len(reader.errors) == before:
             out.append(slo)
     return out
 
 
-def _read_sli(node: YNode | None, path: str, reader: Reader, keys: _Keys, parent: YNode) -> SLI | None:
+def _read_sli(
+    node: YNode | None,
+    path: str,
+    reader: Reader,
+    keys: _Keys,
+    parent: YNode,
+    *,
+    metricsql: bool,
+    plugin_meta: tuple[str, str, float, dict[str, str]],
+) -> SLI | None:
     f = reader.mapping(node, path, ["events", "raw", "plugin"], loc=parent.loc)
     if node is None:
         reader.error(parent.loc, path, "required field is missing")
         return None
-    if "plugin" in f:
-        reader.error(
-            f["plugin"].loc,
+    present = [k for k in ("events", "raw", "plugin") if k in f]
+    if present == ["plugin"]:
+        service, name, objective, slo_labels = plugin_meta
+        return read_sli_plugin(
+            f["plugin"],
             f"{path}.plugin",
-            "Sloth SLI plugins are not supported; write the plugin's queries as an events or raw SLI",
+            reader,
+            options_key="options",
+            service=service,
+            slo=name,
+            objective=objective,
+            labels=slo_labels,
         )
-        return None
-    present = [k for k in ("events", "raw") if k in f]
     if len(present) != 1:
         reader.error(
-            node.loc, path, f"exactly one SLI type is needed (events or raw); found {len(present) or 'none'}"
+            node.loc,
+            path,
+            f"exactly one SLI type is needed (events, raw or plugin); found {len(present) or 'none'}",
         )
         return None
     if present[0] == "events":
@@ -152,14 +215,19 @@ def _read_sli(node: YNode | None, path: str, reader: Reader, keys: _Keys, parent
         tot = reader.string(g.get(keys.total_query), f"{p}.{keys.total_query}", non_empty=True)
         for key, q in ((keys.error_query, err), (keys.total_query, tot)):
             if key in g and q:
-                build.check_promql(reader, q, g[key].loc, f"{p}.{key}", windowed=True)
+                build.check_promql(reader, q, g[key].loc, f"{p}.{key}", windowed=True, metricsql=metricsql)
         return EventsSLI(err, tot)
     p = f"{path}.raw"
     g = reader.mapping(f["raw"], p, [keys.error_ratio_query], [keys.error_ratio_query])
     q = reader.string(g.get(keys.error_ratio_query), f"{p}.{keys.error_ratio_query}", non_empty=True)
     if keys.error_ratio_query in g and q:
         build.check_promql(
-            reader, q, g[keys.error_ratio_query].loc, f"{p}.{keys.error_ratio_query}", windowed=True
+            reader,
+            q,
+            g[keys.error_ratio_query].loc,
+            f"{p}.{keys.error_ratio_query}",
+            windowed=True,
+            metricsql=metricsql,
         )
     return RawSLI(q)
 
@@ -197,3 +265,43 @@ def _read_alerting(
         ticket=severities["ticket"],
         tiers=tuple(AlertTier(w) for w in windows.windows),
     )
+
+
+def read_plugins(node: YNode | None, path: str, reader: Reader) -> Plugins:
+    """A Sloth SLO plugin chain (``{overridePrevious, chain: [{id, priority, config}]}``); an id
+    that is not one of Sloth v0.16's built-in plugins is an error naming it."""
+    f = reader.mapping(node, path, ["overridePrevious", "chain"])
+    refs: list[PluginRef] = []
+    for i, item in enumerate(reader.sequence(f.get("chain"), f"{path}.chain")):
+        p = index(f"{path}.chain", i)
+        g = reader.mapping(item, p, ["id", "priority", "config"], ["id"])
+        plugin_id = reader.string(g.get("id"), f"{p}.id", non_empty=True)
+        priority = reader.number(g.get("priority"), f"{p}.priority", default=0)
+        config = g["config"].to_python() if g.get("config") is not None else {}
+        if not isinstance(config, dict):
+            reader.error(item.loc, f"{p}.config", "expected a mapping")
+            config = {}
+        plugin = SLO_PLUGINS.get(plugin_id)
+        if plugin is None:
+            if plugin_id:
+                known = ", ".join(sorted(SLO_PLUGINS))
+                reader.error(
+                    (g.get("id") or item).loc,
+                    f"{p}.id",
+                    f"unknown Sloth SLO plugin {plugin_id!r}: sloctl reproduces Sloth v0.16's built-in "
+                    f"ones ({known}); a custom Go plugin cannot run here, so write its effect as rules",
+                )
+            continue
+        for problem in plugin.check(config):
+            reader.error(item.loc, f"{p}.config.{problem}", f"{plugin_id}: {problem.split(': ', 1)[1]}")
+        if priority != int(priority):
+            reader.error(item.loc, f"{p}.priority", "expected a whole number")
+        refs.append(PluginRef(plugin_id, int(priority), json.dumps(config, sort_keys=True, default=str)))
+    override = reader.boolean(f.get("overridePrevious"), f"{path}.overridePrevious", default=False)
+    return Plugins(tuple(refs), override)
+
+
+def _victoria(plugins: Plugins) -> bool:
+    """MetricsQL is what Sloth validates with ``validate_victoria_metrics`` replacing ``validate``."""
+    ids = {p.id for p in plugins.chain}
+    return VICTORIA_METRICS in ids and (plugins.override and DEFAULT_CHAIN[0] not in ids)

@@ -75,6 +75,7 @@ def render(case: Case) -> str:
         [TESTDATA / f"{case.source}.yaml"],
         windows_dirs=[WINDOWS] if case.custom_windows else [],
         sloth_period=case.period_days * 86400 if case.period_days else None,
+        compat="sloth",
     )
     assert result.ok, result.errors
     return render_sloth(
@@ -166,7 +167,7 @@ def test_compat_output_is_byte_stable_across_runs() -> None:
 
 
 def test_compat_refuses_to_write_a_file_with_no_rules_as_sloth_does() -> None:
-    result = load_paths([TESTDATA / "in-base.yaml"])
+    result = load_paths([TESTDATA / "in-base.yaml"], compat="sloth")
     with pytest.raises(ValueError, match="no rules"):
         render_sloth(result.slos, version=VERSION, disable_alerts=True, disable_recordings=True)
 

@@ -391,7 +391,7 @@ slos:
     assert "unknown field ignored (did you mean 'page_alert'?)" in str(result.warnings[0])
 
 
-def test_sloth_plugin_slis_are_rejected_by_name() -> None:
+def test_an_unported_sloth_sli_plugin_is_rejected_by_name() -> None:
     text = """\
 version: prometheus/v1
 service: svc
@@ -402,7 +402,7 @@ slos:
     alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}
 """
     result = load_text(text, "s.yaml")
-    assert "Sloth SLI plugins are not supported" in str(result.errors[0])
+    assert "SLI plugin 'sloth-common/availability' has no sloctl port" in str(result.errors[0])
 
 
 def test_the_complete_example_of_docs_spec_md_is_valid() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sloctl.model import SLO
+from sloctl.model import SLO, ProbeSLI
 
 from ._components import COMPONENTS, Component
 from ._components import component as component_dashboard
@@ -37,15 +37,29 @@ __all__ = [
 ]
 
 
-def render_dashboards(slos: Sequence[SLO], *, datasource_uid_var: str = "datasource") -> dict[str, str]:
+def render_dashboards(
+    slos: Sequence[SLO],
+    *,
+    datasource_uid_var: str = "datasource",
+    datasource_uid: str | None = None,
+    components: Sequence[str] | None = None,
+) -> dict[str, str]:
     """Every dashboard as ``{file name: JSON text}``; a file is named after its dashboard's uid,
     relative to ``dashboards/``. ``datasource_uid_var`` names the data source template variable
-    that every panel and query reads.
+    that every panel and query reads, ``datasource_uid`` its default (Grafana's default data
+    source without one). ``components`` picks the collector component dashboards; None writes
+    all of them when an SLO reads the collector's probes, and none otherwise.
 
     >>> sorted(render_dashboards([]))[-1]
     'sloctl-overview.json'
     """
-    kit = Kit(datasource_uid_var)
+    kit = Kit(datasource_uid_var, datasource_uid)
+    if components is None:
+        components = [c.kind for c in COMPONENTS] if any(isinstance(s.sli, ProbeSLI) for s in slos) else []
+    unknown = sorted(set(components) - {c.kind for c in COMPONENTS})
+    if unknown:
+        known = ", ".join(c.kind for c in COMPONENTS)
+        raise ValueError(f"unknown component dashboard(s) {', '.join(unknown)}; known: {known}")
     by_service: dict[str, list[SLO]] = {}
     for slo in slos:
         by_service.setdefault(slo.service, []).append(slo)
@@ -61,7 +75,8 @@ def render_dashboards(slos: Sequence[SLO], *, datasource_uid_var: str = "datasou
     for service, service_slos in by_service.items():
         files[f"{service_uid(service)}.json"] = encode(service_dashboard(kit, service, service_slos))
     for component in COMPONENTS:
-        files[f"{component_uid(component.kind)}.json"] = encode(component_dashboard(kit, component))
+        if component.kind in components:
+            files[f"{component_uid(component.kind)}.json"] = encode(component_dashboard(kit, component))
     return dict(sorted(files.items()))
 
 

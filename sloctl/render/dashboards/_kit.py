@@ -115,8 +115,9 @@ class Grid:
 
 
 class Kit:
-    def __init__(self, datasource_var: str) -> None:
+    def __init__(self, datasource_var: str, datasource_uid: str | None = None) -> None:
         self.var = datasource_var
+        self.default_uid = datasource_uid
         self.ds = common_m.DataSourceRef(type_val="prometheus", uid="${" + datasource_var + "}")
 
     def target(
@@ -129,7 +130,12 @@ class Kit:
         return q
 
     def datasource_variable(self) -> dash_b.DatasourceVariable:
-        return dash_b.DatasourceVariable(self.var).label("Data source").type("prometheus")
+        variable = dash_b.DatasourceVariable(self.var).label("Data source").type("prometheus")
+        if self.default_uid:
+            variable = variable.current(
+                dash_m.VariableOption(selected=True, text=self.default_uid, value=self.default_uid)
+            )
+        return variable
 
     def query_variable(self, name: str, label: str, query: str) -> dash_b.QueryVariable:
         return (

@@ -1,0 +1,192 @@
+"""The project file, ``sloctl.yaml``: deployment settings without Python.
+
+Every setting is declared once, in ``SETTINGS`` (its key, type, flag and help); the reader, the
+JSON Schema (``sloctl schema --project``, docs/sloctl-project.schema.json) and the flags of
+``sloctl generate`` and ``sloctl validate`` come from that table. A flag given on the command line
+wins over the file. The file is found beside the SLOs (``sloctl.yaml`` in the first directory
+given) or named with ``--config``.
+
+>>> [s.key for s in SETTINGS][:3]
+['include', 'exclude', 'output']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from sloctl.errors import Location, SpecError
+from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.reader import Reader
+from sloctl.spec.yamlsrc import YNode, parse_documents
+
+__all__ = ["FILE_NAME", "SETTINGS", "Project", "Setting", "find_project", "load_project", "schema_text"]
+
+FILE_NAME = "sloctl.yaml"
+API_VERSION = "sloctl/v1"
+KIND = "Project"
+
+Kind = Literal["string", "list", "map"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    """Dotted path in the file (``grafana.url``); the flag is ``--`` and the path in kebab case."""
+    kind: Kind
+    help: str
+    choices: tuple[str, ...] = ()
+    existing_flag: str = ""
+    """A flag the command already had for this setting (``--output``); else one is derived."""
+
+    @property
+    def flag(self) -> str:
+        if self.existing_flag:
+            return self.existing_flag
+        return "--" + "-".join(re.sub(r"(?<!^)(?=[A-Z])", "-", part).lower() for part in self.key.split("."))
+
+    @property
+    def dest(self) -> str:
+        return "project_" + self.key.replace(".", "_")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "include",
+        "list",
+        "globs of SLO files to read under the SLO directories (default: every *.yaml, *.yml)",
+    ),
+    Setting("exclude", "list", "globs of files to skip under the SLO directories (e.g. 'ci/**')"),
+    Setting(
+        "output",
+        "string",
+        "output root of sloctl generate (rules/, dashboards/, alertmanager/)",
+        (),
+        "--output",
+    ),
+    Setting("flavour", "string", "rule file format", tuple(sorted(FLAVOURS)), "--flavour"),
+    Setting("extraLabels", "map", "labels added to every generated rule", (), "--extra-label"),
+    Setting("grafana.url", "string", "Grafana base URL, for the dashboard links of notifications"),
+    Setting("grafana.datasourceUid", "string", "uid of the Prometheus data source the dashboards select"),
+    Setting("grafana.folder", "string", "dashboard folder of the provisioning file"),
+    Setting("grafana.path", "string", "where the dashboard JSON files are mounted in the Grafana server"),
+    Setting(
+        "dashboards.components",
+        "list",
+        "collector component dashboards to write (postgres, pgbouncer, redis, mongodb, http)",
+    ),
+    Setting("alertmanager.pageReceiver", "string", "Alertmanager receiver name for pages"),
+    Setting("alertmanager.ticketReceiver", "string", "Alertmanager receiver name for tickets"),
+    Setting("alertmanager.pagerdutyRoutingKeyFile", "string", "file holding the PagerDuty routing key"),
+    Setting("alertmanager.ticketWebhookUrl", "string", "webhook URL tickets are sent to"),
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Settings from a project file (and flags), by setting key; ``source`` names the file."""
+
+    values: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""
+
+    def get(self, key: str) -> object:
+        return self.values.get(key)
+
+    def string(self, key: str, default: str) -> str:
+        value = self.values.get(key)
+        return value if isinstance(value, str) and value else default
+
+
+def _schema_of(s: Setting) -> dict[str, object]:
+    if s.kind == "list":
+        return {"type": "array", "items": {"type": "string"}, "description": s.help}
+    if s.kind == "map":
+        return {"type": "object", "additionalProperties": {"type": "string"}, "description": s.help}
+    out: dict[str, object] = {"type": "string", "description": s.help}
+    if s.choices:
+        out["enum"] = list(s.choices)
+    return out
+
+
+def schema() -> dict[str, object]:
+    """The JSON Schema of ``sloctl.yaml``, from ``SETTINGS``."""
+    tree: dict[str, object] = {}
+    for s in SETTINGS:
+        *parents, leaf = s.key.split(".")
+        node = tree
+        for p in parents:
+            node = node.setdefault(p, {"type": "object", "additionalProperties": False, "properties": {}})  # type: ignore[assignment]
+            node = node["properties"]  # type: ignore[assignment]
+        node[leaf] = _schema_of(s)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "sloctl project file (sloctl.yaml)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind"],
+        "properties": {"apiVersion": {"const": API_VERSION}, "kind": {"const": KIND}, **tree},
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(schema(), indent=2) + "\n"
+
+
+def _read(doc: YNode, reader: Reader) -> dict[str, object]:
+    tops = sorted({s.key.split(".")[0] for s in SETTINGS})
+    top = reader.mapping(doc, "", ["apiVersion", "kind", *tops], ["apiVersion", "kind"])
+    api = reader.string(top.get("apiVersion"), "apiVersion")
+    kind = reader.string(top.get("kind"), "kind")
+    if (api, kind) != (API_VERSION, KIND) and "apiVersion" in top and "kind" in top:
+        reader.error(doc.loc, "kind", f"expected apiVersion {API_VERSION} and kind {KIND}")
+    values: dict[str, object] = {}
+    groups: dict[str, dict[str, YNode]] = {}
+    for group in {s.key.split(".")[0] for s in SETTINGS if "." in s.key}:
+        leaves = [s.key.split(".", 1)[1] for s in SETTINGS if s.key.startswith(group + ".")]
+        groups[group] = reader.mapping(top.get(group), group, leaves)
+    for s in SETTINGS:
+        node = groups[s.key.split(".")[0]].get(s.key.split(".", 1)[1]) if "." in s.key else top.get(s.key)
+        if node is None:
+            continue
+        if s.kind == "list":
+            values[s.key] = [reader.string(n, s.key, non_empty=True) for n in reader.sequence(node, s.key)]
+        elif s.kind == "map":
+            values[s.key] = reader.string_map(node, s.key)
+        else:
+            text = reader.string(node, s.key, non_empty=True)
+            if s.choices and text not in s.choices:
+                reader.error(node.loc, s.key, f"{text!r} is not one of {', '.join(s.choices)}")
+            values[s.key] = text
+    return values
+
+
+def load_project(path: Path) -> tuple[Project, list[SpecError]]:
+    """Read ``path``; relative paths in it (output, include, exclude) stay relative to it."""
+    name = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Project(), [
+            SpecError(Location(name, 1, 1), "", f"cannot read the project file: {exc.strerror}")
+        ]
+    docs, errors = parse_documents(data, name)
+    reader = Reader(name)
+    if len(docs) != 1:
+        reader.error(Location(name, 1, 1), "", "a project file holds one YAML document")
+    values = _read(docs[0], reader) if docs else {}
+    return Project(values, name), [*errors, *reader.errors]
+
+
+def find_project(paths: list[str], config: str | None) -> Path | None:
+    """``--config``, else ``sloctl.yaml`` in the first directory among ``paths``."""
+    if config:
+        return Path(config)
+    for p in paths:
+        candidate = Path(p) / FILE_NAME
+        if Path(p).is_dir() and candidate.is_file():
+            return candidate
+    return None

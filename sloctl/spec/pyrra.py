@@ -1,0 +1,232 @@
+"""Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: the Kubernetes object, and the same
+document in the files Pyrra's filesystem mode reads.
+
+Each object is one SLO. Its service is the object's namespace (``default`` without one), its
+name the object's name. Indicators become queries with the meaning Pyrra gives them:
+
+- ``ratio``: errors and total are counters; the error rate is ``rate(errors)``;
+- ``latency``: ``success`` is the histogram bucket at the threshold (``le``), ``total`` its count;
+- ``latencyNative``: a native histogram, errors are the requests above ``latency``
+  (``histogram_fraction``);
+- ``bool_gauge``: a 0/1 gauge (``up``), every sample is an event and a 0 an error.
+
+``grouping`` keeps one SLO per group: every query is summed ``by`` the grouping labels, so the
+recording rules, the alerts (one per group) and the dashboards' series stay per group. A group
+whose error counter has not appeared yet reads as zero errors (``or total * 0``), not as no data.
+
+The windows catalog is sloctl's for the ``window`` (7d, 2w, 4w, 28d, 30d, 90d: docs/spec.md);
+Pyrra's own windows are not reproduced. Like Kubernetes, unknown fields are ignored with a
+warning.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sloctl.errors import Location
+from sloctl.model import (
+    SLI,
+    SLO,
+    Alerting,
+    AlertTier,
+    BurnWindow,
+    EventsSLI,
+    NoDataAlert,
+    RatioSLI,
+    labels,
+)
+from sloctl.spec import build
+from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
+from sloctl.spec.native import default_alert_name
+from sloctl.spec.reader import Reader
+from sloctl.spec.yamlsrc import YNode
+
+API_VERSION = "pyrra.dev/v1alpha1"
+KIND = "ServiceLevelObjective"
+PROPAGATED = "pyrra.dev/"
+"""Metadata labels with this prefix become labels of the SLO's rules, as in Pyrra."""
+_INDICATORS = ("ratio", "latency", "latencyNative", "bool_gauge")
+_IGNORED = {
+    "partial_response_strategy": "a Thanos query setting; sloctl's rules run in Prometheus",
+    "performanceOverAccuracy": "Pyrra's split of its increase rules; sloctl records 5m rates",
+    "ruleOutput": "labels of Pyrra's own increase rules, which sloctl does not write",
+}
+
+
+def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
+    before = len(reader.errors)
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec", "status"], ["metadata", "spec"])
+    meta = reader.mapping(
+        top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"], ["name"], loc=doc.loc
+    )
+    name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    build.check_name(reader, name, doc.loc, "metadata.name", "SLO name")
+    namespace = reader.string(meta.get("namespace"), "metadata.namespace")
+    meta_labels = reader.string_map(meta.get("labels"), "metadata.labels")
+    slo_labels = {k.removeprefix(PROPAGATED): v for k, v in meta_labels.items() if k.startswith(PROPAGATED)}
+    build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
+    annotations = {
+        k.removeprefix(PROPAGATED): v
+        for k, v in reader.string_map(meta.get("annotations"), "metadata.annotations").items()
+        if k.startswith(PROPAGATED)
+    }
+    spec_node = top.get("spec")
+    spec = reader.mapping(
+        spec_node,
+        "spec",
+        ["description", "target", "window", "indicator", "alerting", *_IGNORED],
+        ["target", "window", "indicator"],
+        loc=doc.loc,
+    )
+    sloc = (spec_node or doc).loc
+    for key, why in _IGNORED.items():
+        if key in spec:
+            reader.warn(spec[key].loc, f"spec.{key}", f"ignored: {why}")
+    target_node = spec.get("target")
+    objective = reader.number(target_node, "spec.target", default=99.0)
+    period = reader.duration(spec.get("window"), "spec.window", default=DEFAULT_PERIOD)
+    windows = catalogs.resolve(period, reader, (spec.get("window") or spec_node or doc).loc, "spec.window")
+    sli = _read_indicator(spec.get("indicator"), reader, sloc)
+    alerting = _read_alerting(spec.get("alerting"), reader, name, windows.windows, annotations)
+    if sli is None:
+        return []
+    slo = SLO(
+        service=namespace or "default",
+        name=name,
+        objective=objective,
+        period=period,
+        sli=sli,
+        alerting=alerting,
+        windows=windows,
+        description=reader.string(spec.get("description"), "spec.description"),
+        labels=labels(slo_labels),
+        source=doc.loc,
+        spec_version=API_VERSION,
+        document_name=name,
+        document_namespace=namespace,
+    )
+    build.check_slo(reader, slo, doc.loc, "spec")
+    return [slo] if len(reader.errors) == before else []
+
+
+def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> SLI | None:
+    f = reader.mapping(node, "spec.indicator", _INDICATORS)
+    present = [k for k in _INDICATORS if k in f]
+    if len(present) != 1:
+        reader.error(
+            node.loc if node is not None else loc,
+            "spec.indicator",
+            f"exactly one indicator is needed ({', '.join(_INDICATORS)}); found {len(present) or 'none'}",
+        )
+        return None
+    kind = present[0]
+    path = f"spec.indicator.{kind}"
+    fields = {
+        "ratio": ["errors", "total", "grouping"],
+        "latency": ["success", "total", "grouping"],
+        "latencyNative": ["total", "latency", "grouping"],
+        "bool_gauge": ["metric", "grouping"],
+    }[kind]
+    required = [k for k in fields if k != "grouping"]
+    g = reader.mapping(f[kind], path, fields, required)
+    by = _grouping(g.get("grouping"), f"{path}.grouping", reader, f[kind].loc)
+
+    def metric(key: str) -> str:
+        if key == "metric":  # bool_gauge inlines its query
+            m = g
+            mpath = path
+        else:
+            m = reader.mapping(g.get(key), f"{path}.{key}", ["metric"], ["metric"], loc=f[kind].loc)
+            mpath = f"{path}.{key}"
+        text = reader.string(m.get("metric"), f"{mpath}.metric", non_empty=True)
+        if text:
+            build.check_promql(
+                reader, text, (m.get("metric") or f[kind]).loc, f"{mpath}.metric", windowed=False
+            )
+        return text
+
+    def summed(fn: str, selector: str) -> str:
+        return f"sum{by}({fn}({selector}[{{{{.window}}}}]))"
+
+    if kind == "ratio":
+        errors, total = metric("errors"), metric("total")
+        err, tot = summed("rate", errors), summed("rate", total)
+        sli: SLI = EventsSLI(f"({err}) or ({tot} * 0)" if by else err, tot)
+    elif kind == "latency":
+        sli = RatioSLI(summed("rate", metric("success")), summed("rate", metric("total")))
+    elif kind == "latencyNative":
+        total = metric("total")
+        seconds = _seconds(g.get("latency"), reader, f"{path}.latency")
+        hist = summed("rate", total)
+        count = f"histogram_count({hist})"
+        sli = EventsSLI(f"{count} * (1 - histogram_fraction(0, {seconds!r}, {hist}))", count)
+    else:
+        gauge = metric("metric")
+        samples = summed("count_over_time", gauge)
+        sli = EventsSLI(f"{samples} - {summed('sum_over_time', gauge)}", samples)
+    for field, query in build.sli_queries(sli):
+        build.check_promql(reader, query, f[kind].loc, f"{path} ({field})", windowed=True)
+    return sli
+
+
+def _seconds(node: YNode | None, reader: Reader, path: str) -> float:
+    """A Prometheus duration that may be below a second (``latency: 100ms``), in seconds."""
+    text = reader.string(node, path)
+    for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        number = text.removesuffix(unit)
+        if number != text:
+            try:
+                value = float(number) * scale
+            except ValueError:
+                break
+            if value > 0 and math.isfinite(value):
+                return value
+            break
+    if node is not None:
+        reader.error(node.loc, path, f"expected a positive duration such as 100ms or 1s, found {text!r}")
+    return 0.0
+
+
+def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> str:
+    """`` by (a, b) `` for the grouping labels; empty without grouping."""
+    names = [reader.string(n, path) for n in reader.sequence(node, path)]
+    for n in names:
+        if not build.LABEL_NAME.match(n):
+            reader.error(node.loc if node else loc, path, f"{n!r} is not a label name")
+    return f" by ({', '.join(names)}) " if names else ""
+
+
+def _read_alerting(
+    node: YNode | None,
+    reader: Reader,
+    slo_name: str,
+    windows: tuple[BurnWindow, ...],
+    annotations: dict[str, str],
+) -> Alerting:
+    """Pyrra's alert options. Without ``name`` the alert is ``<Name>BudgetBurn`` (and the absent
+    alert ``<Name>NoData``), not Pyrra's shared ``ErrorBudgetBurn``/``SLOMetricAbsent``: two
+    SLOs of one namespace share a rule file here, and promtool refuses two alert rules that
+    differ only in their expression."""
+    f = reader.mapping(
+        node, "spec.alerting", ["disabled", "name", "burnrates", "absent", "absentName", "severities"]
+    )
+    disabled = reader.boolean(f.get("disabled"), "spec.alerting.disabled", default=False)
+    burnrates = reader.boolean(f.get("burnrates"), "spec.alerting.burnrates", default=True)
+    absent = reader.boolean(f.get("absent"), "spec.alerting.absent", default=True)
+    if "severities" in f:
+        reader.warn(
+            f["severities"].loc,
+            "spec.alerting.severities",
+            "ignored: sloctl's alerts carry severity page (fast and medium burn) or ticket (slow and "
+            "long-term burn), which the Alertmanager routes read; add labels with a native spec",
+        )
+    burn_on = burnrates and not disabled
+    return Alerting(
+        name=reader.string(f.get("name"), "spec.alerting.name") or default_alert_name(slo_name),
+        annotations=labels(annotations),
+        tiers=tuple(AlertTier(w, enabled=burn_on) for w in windows),
+        no_data=NoDataAlert(
+            enabled=absent and not disabled,
+            name=reader.string(f.get("absentName"), "spec.alerting.absentName"),
+        ),
+    )

@@ -1,0 +1,184 @@
+"""The project file (sloctl.yaml) and the flags beside it: deployment settings without Python."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloctl.cli.main import COMMANDS, main
+from sloctl.spec.project import SETTINGS, schema_text
+from tests.paths import ROOT
+
+PROJECT = """\
+apiVersion: sloctl/v1
+kind: Project
+exclude: ["ci/**"]
+output: out
+extraLabels: {cluster: prod-eu}
+grafana:
+  url: https://grafana.example.test
+  datasourceUid: prom-main
+  folder: Platform SLOs
+  path: /etc/grafana/dashboards/platform
+dashboards:
+  components: [postgres, redis]
+alertmanager:
+  pageReceiver: oncall-pagerduty
+  ticketReceiver: team-tickets
+  pagerdutyRoutingKeyFile: /run/secrets/pd-key
+  ticketWebhookUrl: https://tickets.example.test/hook
+"""
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository mixing SLOs with other YAML (a compose file under ci/)."""
+    shutil.copytree(ROOT / "slos", tmp_path / "slos")
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "docker-compose.yml").write_text("services:\n  web: {image: nginx}\n")
+    (tmp_path / "sloctl.yaml").write_text(PROJECT)
+    return tmp_path
+
+
+def all_text(folder: Path) -> str:
+    return "".join(p.read_text() for p in sorted(folder.rglob("*")) if p.is_file())
+
+
+def test_the_committed_project_schema_is_the_one_the_settings_table_generates() -> None:
+    assert (ROOT / "docs" / "sloctl-project.schema.json").read_text() == schema_text()
+    properties = json.loads(schema_text())["properties"]
+    assert properties["grafana"]["properties"]["url"]["type"] == "string"
+    assert properties["alertmanager"]["additionalProperties"] is False
+
+
+def test_generate_with_a_project_file_writes_its_settings_and_no_loopback_url(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo)
+    assert main(["generate", "."]) == 0
+    out = repo / "out"
+    assert "127.0.0.1" not in all_text(out)
+    am = yaml.safe_load((out / "alertmanager" / "sloctl.yml").read_text())
+    receivers = {r["name"]: r for r in am["receivers"]}
+    assert set(receivers) == {"oncall-pagerduty", "team-tickets"}
+    assert receivers["oncall-pagerduty"]["pagerduty_configs"][0]["routing_key_file"] == "/run/secrets/pd-key"
+    assert receivers["team-tickets"]["webhook_configs"][0]["url"] == "https://tickets.example.test/hook"
+    assert "https://grafana.example.test/d/" in all_text(out / "alertmanager")
+    dashboards = sorted(p.name for p in (out / "dashboards").glob("sloctl-component-*.json"))
+    assert dashboards == ["sloctl-component-postgres.json", "sloctl-component-redis.json"]
+    overview = json.loads((out / "dashboards" / "sloctl-overview.json").read_text())
+    ds = next(v for v in overview["templating"]["list"] if v["type"] == "datasource")
+    assert ds["current"]["value"] == "prom-main"
+    provider = yaml.safe_load((out / "dashboards" / "provider.yaml").read_text())["providers"][0]
+    assert (provider["folder"], provider["options"]["path"]) == (
+        "Platform SLOs",
+        "/etc/grafana/dashboards/platform",
+    )
+    assert "cluster: prod-eu" in (out / "rules" / "platform-api.yml").read_text()
+
+
+def test_a_flag_wins_over_the_project_file(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    code = main(
+        [
+            "generate",
+            ".",
+            "-o",
+            "elsewhere",
+            "--grafana-url",
+            "https://g2.example.test",
+            "--extra-label",
+            "cluster=dr",
+        ]
+    )
+    assert code == 0 and not (repo / "out").exists()
+    assert "https://g2.example.test/d/" in all_text(repo / "elsewhere" / "alertmanager")
+    assert "cluster: dr" in (repo / "elsewhere" / "rules" / "platform-api.yml").read_text()
+
+
+def test_a_project_file_without_the_urls_is_refused_rather_than_writing_loopback_ones(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "sloctl.yaml").write_text(
+        "apiVersion: sloctl/v1\nkind: Project\noutput: out\nexclude: ['ci/**']\n"
+    )
+    assert main(["generate", str(repo)]) == 2
+    err = capsys.readouterr().err
+    assert "set grafana.url, alertmanager.ticketWebhookUrl" in err and "--grafana-url" in err
+    assert main(["generate", str(repo), "--no-alertmanager", "-o", str(repo / "o")]) == 0
+    assert "127.0.0.1" not in all_text(repo / "o")
+
+
+def test_exclude_globs_let_a_repo_mix_slos_with_other_yaml_and_validate_reads_past_generated_files(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "sloctl.yaml").write_text(PROJECT.replace('exclude: ["ci/**"]\n', ""))
+    assert main(["validate", str(repo)]) == 1
+    assert "docker-compose.yml" in capsys.readouterr().err
+    (repo / "sloctl.yaml").write_text(PROJECT)
+    assert main(["generate", str(repo), "-o", str(repo)]) == 0  # outputs beside the SLOs
+    capsys.readouterr()
+    assert main(["validate", str(repo)]) == 0
+    assert "valid: 15 SLO(s)" in capsys.readouterr().out
+    assert main(["validate", str(repo), "--include", "slos/platform-api.yaml"]) == 0
+    assert "in 1 file(s)" in capsys.readouterr().out
+
+
+def test_a_misspelt_project_setting_is_an_error_with_the_file_and_a_suggestion(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "sloctl.yaml").write_text(PROJECT.replace("  url:", "  ulr:"))
+    assert main(["validate", str(repo)]) == 1
+    err = capsys.readouterr().err
+    assert "sloctl.yaml:7:3: grafana.ulr: unknown field (did you mean 'url'?)" in err
+
+
+def test_config_names_a_project_file_elsewhere(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "conf" / "project.yaml"
+    elsewhere.parent.mkdir()
+    (repo / "sloctl.yaml").rename(elsewhere)
+    assert main(["validate", str(repo / "slos"), "--config", str(elsewhere)]) == 0
+    assert main(["validate", str(repo / "slos"), "--config", str(tmp_path / "missing.yaml")]) == 1
+
+
+def test_slos_are_read_from_standard_input(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = (ROOT / "slos" / "platform-api.yaml").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    assert main(["validate", "-"]) == 0
+    assert "valid: 9 SLO(s) of 1 service(s) in 1 file(s)" in capsys.readouterr().out
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from sloctl import __version__
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sloctl {__version__}"
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_help_texts_carry_no_restructuredtext_markup(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: sloctl")
+    for markup in ("``", ":func:", ":class:", ":mod:"):
+        assert markup not in text, (command, markup)
+
+
+def test_every_setting_has_a_flag_on_generate(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    text = capsys.readouterr().out
+    assert all(s.flag in text for s in SETTINGS)

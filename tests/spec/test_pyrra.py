@@ -1,0 +1,157 @@
+"""Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: every field Pyrra's own examples use
+(tests/spec/fixtures/pyrra, written for sloctl), read with Pyrra's meaning."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sloctl.model import SLO, EventsSLI, RatioSLI
+from sloctl.spec import load_paths, load_text
+from tests.paths import ROOT
+
+FIXTURES = ROOT / "tests" / "spec" / "fixtures" / "pyrra"
+DAY = 86400
+
+
+def by_id() -> dict[str, SLO]:
+    result = load_paths([FIXTURES])
+    assert result.ok, [str(e) for e in result.errors]
+    return {s.id: s for s in result.slos}
+
+
+def test_every_pyrra_fixture_loads_one_slo_per_object_in_its_namespace() -> None:
+    slos = by_id()
+    assert sorted(slos) == [
+        "default-api-latency-native",
+        "monitoring-targets-up",
+        "shop-checkout-errors",
+        "shop-checkout-latency",
+    ]
+    errors = slos["shop-checkout-errors"]
+    assert (errors.objective, errors.period, errors.spec_version) == (99.5, 14 * DAY, "pyrra.dev/v1alpha1")
+    assert (errors.document_name, errors.document_namespace) == ("checkout-errors", "shop")
+    assert errors.description.startswith("Checkout requests")
+    # Only pyrra.dev/ labels and annotations propagate, without their prefix (as in Pyrra).
+    assert dict(errors.labels) == {"team": "payments"}
+    assert dict(errors.alerting.annotations) == {"runbook": "https://runbooks.example.test/checkout"}
+
+
+def test_pyrra_windows_pick_the_catalog_of_their_period_with_no_tier_below_1x() -> None:
+    slos = by_id()
+    for slo_id, days in [
+        ("shop-checkout-errors", 14),
+        ("shop-checkout-latency", 28),
+        ("default-api-latency-native", 28),
+        ("monitoring-targets-up", 7),
+    ]:
+        slo = slos[slo_id]
+        assert slo.windows.period == days * DAY
+        assert min(t.window.burn_factor(slo.period) for t in slo.alerting.tiers) >= 1
+
+
+def test_a_ratio_indicator_sums_by_its_grouping_and_a_group_without_errors_reads_as_zero() -> None:
+    sli = by_id()["shop-checkout-errors"].sli
+    assert isinstance(sli, EventsSLI)
+    total = 'sum by (route) (rate(shop_http_requests_total{job="checkout"}[{{.window}}]))'
+    assert sli.total_query == total
+    assert sli.error_query == (
+        '(sum by (route) (rate(shop_http_requests_total{job="checkout",code=~"5.."}[{{.window}}])))'
+        f" or ({total} * 0)"
+    )
+
+
+def test_a_latency_indicator_counts_the_bucket_as_good_events_per_group() -> None:
+    sli = by_id()["shop-checkout-latency"].sli
+    assert isinstance(sli, RatioSLI)
+    assert sli.good_query.startswith(
+        "sum by (route, method) (rate(shop_http_request_duration_seconds_bucket{"
+    )
+    assert 'le="0.3"' in sli.good_query
+    assert sli.total_query.startswith(
+        "sum by (route, method) (rate(shop_http_request_duration_seconds_count{"
+    )
+
+
+def test_native_latency_and_bool_gauge_indicators_count_the_events_pyrra_counts() -> None:
+    slos = by_id()
+    native = slos["default-api-latency-native"].sli
+    assert isinstance(native, EventsSLI)
+    assert "histogram_fraction(0, 0.25, sum(rate(api_request_duration_seconds{" in native.error_query
+    assert (
+        native.total_query
+        == 'histogram_count(sum(rate(api_request_duration_seconds{job="api"}[{{.window}}])))'
+    )
+    gauge = slos["monitoring-targets-up"].sli
+    assert isinstance(gauge, EventsSLI)
+    assert gauge.total_query == 'sum by (job) (count_over_time(up{job=~"api|worker"}[{{.window}}]))'
+    assert (
+        gauge.error_query
+        == f'{gauge.total_query} - sum by (job) (sum_over_time(up{{job=~"api|worker"}}[{{{{.window}}}}]))'
+    )
+
+
+def test_alerting_disabled_burnrates_name_and_absent_options_are_honoured() -> None:
+    slos = by_id()
+    errors = slos["shop-checkout-errors"]
+    assert errors.alerting.name == "CheckoutErrorBudgetBurn"
+    assert errors.no_data_alert_name == "CheckoutMetricsAbsent"
+    assert len(errors.alerting.enabled_tiers) == 4 and errors.alerting.no_data.enabled
+    latency = slos["shop-checkout-latency"]  # burnrates: false keeps the absent alert
+    assert latency.alerting.enabled_tiers == () and latency.alerting.no_data.enabled
+    assert latency.alerting.name == "CheckoutLatencyBudgetBurn"
+    up = slos["monitoring-targets-up"]  # disabled: no alert at all
+    assert up.alerting.enabled_tiers == () and not up.alerting.no_data.enabled
+
+
+def test_settings_sloctl_has_no_use_for_are_warnings_that_say_why() -> None:
+    result = load_paths([FIXTURES / "platform.yaml"])
+    warnings = {w.path: w.message for w in result.warnings}
+    assert set(warnings) == {
+        "spec.partial_response_strategy",
+        "spec.performanceOverAccuracy",
+        "spec.ruleOutput",
+        "spec.alerting.severities",
+    }
+    assert all(m.startswith("ignored: ") for m in warnings.values())
+
+
+BASE = """\
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata: {name: api}
+spec:
+  target: "99"
+  window: WINDOW
+  indicator:
+    INDICATOR
+"""
+
+
+@pytest.mark.parametrize(
+    ("window", "indicator", "message"),
+    [
+        ("10d", "ratio: {errors: {metric: e}, total: {metric: t}}", "no burn-rate windows catalog for a 10d"),
+        ("4w", "{}", "exactly one indicator is needed"),
+        ("4w", "ratio: {errors: {metric: e}, total: {metric: 't{'}}", "PromQL syntax error"),
+        (
+            "4w",
+            "ratio: {errors: {metric: e}, total: {metric: t}, grouping: [bad-label]}",
+            "'bad-label' is not a label name",
+        ),
+        ("4w", "latencyNative: {latency: fast, total: {metric: h}}", "expected a positive duration"),
+        (
+            "4w",
+            "bool_gauge: {grouping: [job]}",
+            "spec.indicator.bool_gauge.metric: required field is missing",
+        ),
+    ],
+)
+def test_a_broken_pyrra_object_is_refused_with_the_field_and_the_reason(
+    window: str, indicator: str, message: str
+) -> None:
+    text = BASE.replace("WINDOW", window).replace("INDICATOR", textwrap.dedent(indicator))
+    result = load_text(text, "p.yaml")
+    assert not result.slos
+    assert any(message in str(e) for e in result.errors), [str(e) for e in result.errors]
