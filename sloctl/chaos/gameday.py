@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.masking import Masker, url_secrets
 
-from .detection import detection_figures, resolution_figures
+from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
 from .report import render_html, write_reports
 from .result import GamedayResult, not_run, sloctl_extension, summarise, verdict_of
 
@@ -109,12 +109,16 @@ def _seconds(value: Any, default: float) -> float:
 def maintenance_minutes(configuration: Mapping[str, Any]) -> int:
     """The length of a game day's maintenance window: ``gameday_seconds`` (the load and the
     fault) plus ``recover_timeout_seconds`` (waiting for the breakers to close), each 60 s when
-    missing or not a number, rounded up to whole minutes, plus
-    :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440 (PagerDuty's day). The window is closed
-    as soon as the run is over: its length only matters if sloctl dies mid-run."""
+    missing or not a number, plus, with a ``prometheus_url``, ``resolve_deadline_seconds`` (the
+    wait for the pages to resolve, default :data:`~sloctl.chaos.detection.PLAN_MTTR_SECONDS`),
+    rounded up to whole minutes, plus :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440
+    (PagerDuty's day). The window is closed as soon as the run is over: its length only matters
+    if sloctl dies mid-run."""
     seconds = _seconds(configuration.get("gameday_seconds"), 60) + _seconds(
         configuration.get("recover_timeout_seconds"), 60
     )
+    if configuration.get("prometheus_url"):
+        seconds += _seconds(configuration.get("resolve_deadline_seconds"), PLAN_MTTR_SECONDS)
     return min(max(math.ceil(seconds / 60) + MAINTENANCE_MARGIN_MINUTES, 1), 24 * 60)
 
 
