@@ -19,7 +19,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,25 +39,9 @@ __all__ = [
     "QUICK_TIMINGS",
     "GamedayRig",
     "TimingProfile",
-    "prometheus_config",
     "start_rig",
     "wait_for_recordings",
 ]
-
-
-def prometheus_config(targets: Mapping[str, str], rule_files: Sequence[str], interval: str = "1s") -> str:
-    """A Prometheus configuration that scrapes each ``job: url`` target's ``/metrics`` and
-    evaluates ``rule_files`` (the generated rules), both every ``interval``."""
-    files = ", ".join(f"'{f}'" for f in rule_files)
-    jobs = ", ".join(
-        f"{{job_name: {job}, static_configs: [{{targets: ['{urlsplit(url).netloc}']}}]}}"
-        for job, url in sorted(targets.items())
-    )
-    return (
-        f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
-        f"rule_files: [{files}]\n"
-        f"scrape_configs: [{jobs}]\n"
-    )
 
 
 def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float = 30.0) -> None:
@@ -159,6 +143,8 @@ def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
 def _start_prometheus(rig: GamedayRig, rules: Path, history_rate: float) -> PrometheusServer:
     """Backfill a healthy month for the SLOs of ``rules``, then start Prometheus on it."""
     from sloctl.backtest.engine import backfill_openmetrics
+    from sloctl.files import write_text
+    from sloctl.testbed_config import file_sd, prometheus_config
 
     from .history import healthy_history, history_series
 
@@ -168,7 +154,9 @@ def _start_prometheus(rig: GamedayRig, rules: Path, history_rate: float) -> Prom
     text = rules.read_text(encoding="utf-8")
     shutil.copyfile(rules, workdir / "rules.yml")
     backfill_openmetrics(healthy_history(text, end=time.time() - 1, rate=history_rate), workdir, data)
-    config = prometheus_config({"platform-api": rig.testbed.api.url}, ["rules.yml"])
+    api = urlsplit(rig.testbed.api.url).netloc
+    write_text(workdir / "targets" / "platform-api.json", file_sd(api, "platform-api"))
+    config = prometheus_config("rules.yml", interval="1s", jobs=["platform-api"])
     server = start_prometheus(workdir, config_text=config, data_dir=data)
     rig._stack.callback(server.stop)
     slos = {s.labels for s in history_series(text) if not s.events}
