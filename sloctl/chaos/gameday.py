@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
 from .report import render_html, write_reports
-from .result import GamedayResult, not_run, sloctl_extension, summarise, verdict_of
+from .result import GamedayResult, journal_start, not_run, sloctl_extension, summarise, verdict_of
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -196,19 +195,12 @@ def _experiment_run(
         # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
         LEDGER.undo_all()
     result = summarise(journal, experiment, control.STATUS.stop_reason)
-    start = _start_of(journal)
+    start = journal_start(journal)
     if progress is not None and experiment["configuration"].get("prometheus_url"):
         progress(f"{name}: run over ({result.verdict} so far); waiting for its pages to resolve")
     until = resolution_figures(result, experiment["configuration"], start, progress)
     detection_figures(result, experiment["configuration"], ext, start, until)
     return result, journal
-
-
-def _start_of(journal: Mapping[str, Any]) -> float:
-    from datetime import datetime
-
-    value = journal.get("start")
-    return datetime.fromisoformat(value).timestamp() if value else time.time()
 
 
 def _end_to_pagerduty(

@@ -25,7 +25,7 @@ from chaoslib.experiment import ensure_experiment_is_valid
 
 from sloctl.chaos.actions import pgbouncer_start
 from sloctl.chaos.experiments import build_experiments
-from sloctl.chaos.gameday import run_gameday
+from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
@@ -170,7 +170,7 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
     assert all(s[1]["payload"]["custom_details"]["time_to_resolve_s"] for s in sent[3::4])
 
 
-def _assert_detected_and_resolved(result: Any, report_dir: Path) -> None:
+def _assert_detected_and_resolved(result: GamedayResult, report_dir: Path) -> None:
     reasons = (result.gameday, result.reasons, result.alerts, result.pages, result.checks)
     assert result.verdict == EXPECTED[result.gameday], reasons
     assert result.timing_profile == "quick"
