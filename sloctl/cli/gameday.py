@@ -337,7 +337,9 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
         if isinstance(result, int):
             return result
         verdicts.append(result.verdict)
-    if len(verdicts) > 1:
+    if len(verdicts) > 1 and args.dry_run:
+        print(f"{len(verdicts)} game days planned (dry run), nothing run")
+    elif len(verdicts) > 1:
         print(f"{sum(v == 'pass' for v in verdicts)} of {len(verdicts)} game days passed")
     return 0 if all(v in ("pass", "dry-run") for v in verdicts) else 1
 
