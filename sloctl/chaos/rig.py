@@ -30,13 +30,11 @@ from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisSe
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import ApiServer, Front, Testbed, start_testbed
 
-from .profiles import PROFILES, QUICK_OPTIONS, QUICK_TIMINGS, TimingProfile
+from .profiles import PROFILES, TimingProfile
 from .proxy import FaultProxy
 
 __all__ = [
     "PROFILES",
-    "QUICK_OPTIONS",
-    "QUICK_TIMINGS",
     "GamedayRig",
     "TimingProfile",
     "start_rig",

@@ -31,7 +31,7 @@ from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig
+from sloctl.chaos.rig import PROFILES, GamedayRig
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.paths import ROOT as REPO_ROOT
@@ -41,12 +41,12 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("ch
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
-#: The quick rig's timings (sloctl.chaos.rig.QUICK_TIMINGS). fast_fail_ms: the API's own time
+#: The quick rig's timings (sloctl.chaos.profiles). fast_fail_ms: the API's own time
 #: (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API shares 2
 #: cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms here (the
 #: plan's 1 ms stays the experiments' default). A breaker that waited for the dependency would
 #: take the call timeout, 500 ms and more.
-TIMINGS: dict[str, Any] = {**QUICK_TIMINGS, "fast_fail_ms": 3}
+TIMINGS: dict[str, Any] = {**PROFILES["quick"].timings, "fast_fail_ms": 3}
 
 
 def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
