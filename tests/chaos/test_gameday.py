@@ -408,16 +408,17 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     pgbouncer_start(rig.pgbouncer.admin_dsn)  # idempotent; the assertion above already saw it enabled
 
 
-def test_the_budget_stop_condition_trips_on_a_real_prometheus(
-    rig: GamedayRig, prometheus: str, tmp_path: Path
-) -> None:
+def test_the_budget_stop_condition_trips_on_a_real_prometheus(rig: GamedayRig, tmp_path: Path) -> None:
     """The whole chain: failed requests → scrape → the generated recordings → the control's
     budget check → abort. A limit of 0.01 % trips a few seconds into the fault (a full game day
-    spends about 0.08 %)."""
+    spends about 0.08 %). The pages it causes are listed, not waited for (deadline 0)."""
+    assert rig.prometheus is not None
     wait_until_healthy(rig)
     result = run_gameday(
         CHAOS_DIR / "connection-loss.json",
-        configuration=configuration(rig, prometheus_url=prometheus, stop_budget_percent=0.01),
+        configuration=configuration(
+            rig, prometheus_url=rig.prometheus.url, stop_budget_percent=0.01, resolve_deadline_seconds=0
+        ),
         out_dir=tmp_path,
     )
     from sloctl.chaos.control import STATUS
