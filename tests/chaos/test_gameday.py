@@ -155,9 +155,9 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
         practice_incident=True,
     )
     summary = {r.gameday: (r.verdict, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results}
+    assert [r.verdict for r in results] == list(EXPECTED.values()), summary
     for result in results:
         _assert_detected_and_resolved(result, tmp_path / result.gameday)
-    assert [r.verdict for r in results] == list(EXPECTED.values()), summary
     assert not firing_pages(rig.prometheus.url)  # the last one resolved too
     assert_no_fault_left(rig)
     # Progress while they ran: each activity as it started, and the waits for the pages.
