@@ -154,7 +154,9 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
         pagerduty=pagerduty,
         practice_incident=True,
     )
-    summary = {r.gameday: (r.verdict, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results}
+    summary = {
+        r.gameday: (r.verdict, r.reasons, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results
+    }
     assert [r.verdict for r in results] == list(EXPECTED.values()), summary
     for result in results:
         _assert_detected_and_resolved(result, tmp_path / result.gameday)
