@@ -31,7 +31,7 @@ from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import PROFILES, GamedayRig
+from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.paths import ROOT as REPO_ROOT
@@ -40,6 +40,7 @@ from tests.paths import ROOT as REPO_ROOT
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
 
 CHAOS_DIR = REPO_ROOT / "chaos"
+RULES = REPO_ROOT / "rules" / "platform-api.yml"
 
 #: The quick rig's timings (sloctl.chaos.profiles). fast_fail_ms: the API's own time
 #: (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API shares 2
@@ -374,6 +375,9 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
             "alertname": "PlatformApiRedisAvailabilityBudgetBurn",
         }
     ]
+    # The stub only answers ALERTS: no budget for sloctl gate to judge (it would refuse an SLO
+    # Prometheus does not know), and no budget figure to read.
+    experiment["extensions"][0]["budget"] = {}
     path = tmp_path / "stopped.json"
     path.write_text(json.dumps(experiment))
 
@@ -390,8 +394,7 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     firer.start()
     result = run_gameday(
         path,
-        # The stub has no recordings for the budget gate: it only answers ALERTS.
-        configuration=configuration(rig, prometheus_url=stub_prometheus, min_budget_remaining_percent=0),
+        configuration=configuration(rig, prometheus_url=stub_prometheus, resolve_deadline_seconds=0),
         out_dir=tmp_path / "r",
     )
     firer.join(5)
@@ -413,16 +416,18 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
 def test_the_budget_stop_condition_trips_on_a_real_prometheus(rig: GamedayRig, tmp_path: Path) -> None:
     """The whole chain: failed requests → scrape → the generated recordings → the control's
     budget check → abort. A limit of 0.01 % trips a few seconds into the fault (a full game day
-    spends about 0.08 %). The pages it causes are listed, not waited for (deadline 0)."""
-    assert rig.prometheus is not None
+    spends about 0.08 %). Its own Prometheus: the pages of the earlier tests' faults, still
+    firing on the rig's, would trip the protected-alert stop condition first. The pages it
+    causes are listed, not waited for (deadline 0)."""
     wait_until_healthy(rig)
-    result = run_gameday(
-        CHAOS_DIR / "connection-loss.json",
-        configuration=configuration(
-            rig, prometheus_url=rig.prometheus.url, stop_budget_percent=0.01, resolve_deadline_seconds=0
-        ),
-        out_dir=tmp_path,
-    )
+    with start_rig_prometheus(rig.api.url, tmp_path / "prometheus", RULES, 20.0) as prometheus:
+        result = run_gameday(
+            CHAOS_DIR / "connection-loss.json",
+            configuration=configuration(
+                rig, prometheus_url=prometheus.url, stop_budget_percent=0.01, resolve_deadline_seconds=0
+            ),
+            out_dir=tmp_path / "report",
+        )
     from sloctl.chaos.control import STATUS
 
     assert result.verdict == "fail" and result.status == "aborted", result.reasons
