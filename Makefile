@@ -14,7 +14,7 @@ DEB_DEMO := prometheus
 DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
             prometheus-postgres-exporter prometheus-redis-exporter
 
-.PHONY: demo test browser-deps tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
+.PHONY: demo test drills browser-deps tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
 
 demo: venv system-deps-demo
 	$(SLOCTL) validate slos/
@@ -23,7 +23,7 @@ demo: venv system-deps-demo
 	$(SLOCTL) explain slos/
 
 test: venv system-deps-test tools browser-deps lint typecheck check-generated
-	$(BIN)/pytest -n 2 --dist loadgroup -q
+	$(BIN)/pytest -n 2 --dist loadgroup -q -m "not drill"
 
 # The browser tests of `sloctl serve` drive the system Chromium (chromium in DEB_TEST) with
 # playwright-core and run axe-core, both pinned in tests/browser/package-lock.json; no browser
@@ -70,3 +70,8 @@ testbed: venv system-deps-test
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The five game days in sequence on one rig, each waiting for its pages to resolve (about 45
+# minutes): too long for every `make test`; run before a release or on a schedule.
+drills: venv system-deps-test tools
+	$(BIN)/pytest -q -m drill

@@ -22,6 +22,7 @@ The terminal only ever shows addresses without credentials.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import yaml
 from sloctl.files import write_text
 from sloctl.testbed_runner import Testbed
 
-__all__ = ["collector_config", "prometheus_config", "write_config"]
+__all__ = ["JOBS", "collector_config", "file_sd", "prometheus_config", "write_config"]
 
 
 def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, Any]:
@@ -76,28 +77,35 @@ def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, 
     }
 
 
-def prometheus_config(rule_files: str) -> str:
-    """A Prometheus configuration scraping the platform API and the sloctl collector, whose
-    addresses come from ``targets/<job>.json`` beside it, and loading ``rule_files`` (a glob)."""
-    jobs = "".join(
+#: the jobs Prometheus scrapes on a testbed
+JOBS = ("platform-api", "sloctl-collector")
+
+
+def prometheus_config(rule_files: str, *, interval: str = "15s", jobs: Sequence[str] = JOBS) -> str:
+    """A Prometheus configuration scraping ``jobs`` (the platform API and the sloctl
+    collector), whose addresses come from ``targets/<job>.json`` beside it
+    (:func:`file_sd`), and loading ``rule_files`` (a glob); scrapes and rule evaluations every
+    ``interval`` (a game-day rig: 1 s)."""
+    scrape = "".join(
         f"  - job_name: {job}\n"
         f"    file_sd_configs:\n"
         f"      - files: [targets/{job}.json]\n"
         f"        refresh_interval: 30s\n"
-        for job in ("platform-api", "sloctl-collector")
+        for job in jobs
     )
     return (
         "# Prometheus for the testbed: scrapes the platform API and the sloctl collector and loads\n"
         "# the rules `sloctl generate` writes. Addresses live in targets/*.json beside this file\n"
         "# (`sloctl testbed up --write-config DIR` writes them), never here.\n"
-        "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\n"
+        f"global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
         "  external_labels:\n    environment: testbed\n"
         f"rule_files:\n  - {rule_files}\n"
-        f"scrape_configs:\n{jobs}"
+        f"scrape_configs:\n{scrape}"
     )
 
 
-def _file_sd(address: str, service: str) -> str:
+def file_sd(address: str, service: str) -> str:
+    """A ``targets/<job>.json`` file for :func:`prometheus_config`: one ``host:port``."""
     return json.dumps([{"targets": [address], "labels": {"service": service}}], indent=2) + "\n"
 
 
@@ -113,8 +121,8 @@ def write_config(testbed: Testbed, out: Path, *, rules: Path, collector_listen: 
     files[out / "collector.yaml"] = (yaml.safe_dump(collector, sort_keys=False), False)
     files[out / "prometheus.yml"] = (prometheus_config(str(rules.resolve() / "*.yml")), False)
     api = testbed.api.url.split("://", 1)[1]
-    files[out / "targets" / "platform-api.json"] = (_file_sd(api, "platform-api"), False)
-    files[out / "targets" / "sloctl-collector.json"] = (_file_sd(collector_listen, "sloctl-collector"), False)
+    files[out / "targets" / "platform-api.json"] = (file_sd(api, "platform-api"), False)
+    files[out / "targets" / "sloctl-collector.json"] = (file_sd(collector_listen, "sloctl-collector"), False)
     targets = {
         "api_url": testbed.api.url,
         "metrics_url": f"{testbed.api.url}/metrics",

@@ -62,6 +62,15 @@ def wait_until_resolved(
         time.sleep(1.0)  # Prometheus evaluates the rules every second on a rig
 
 
+def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
+    value = configuration.get("resolve_deadline_seconds", PLAN_MTTR_SECONDS)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return PLAN_MTTR_SECONDS
+    return seconds if math.isfinite(seconds) else PLAN_MTTR_SECONDS
+
+
 def resolution_figures(
     result: GamedayResult,
     configuration: Mapping[str, Any],
@@ -69,17 +78,20 @@ def resolution_figures(
     progress: Callable[[str], None] | None = None,
 ) -> float | None:
     """Wait until the pages of the run resolve (at most ``resolve_deadline_seconds`` after the
-    fault), then list every page that fired since ``start`` and set the time to resolve; the
-    moment the wait ended (None without Prometheus)."""
+    fault; 0: do not wait, only list them), then list every page that fired since ``start`` and
+    set the time to resolve; the moment the wait ended (None without Prometheus)."""
     url = str(configuration.get("prometheus_url") or "")
     if not url:
         return None
-    deadline = float(configuration.get("resolve_deadline_seconds") or PLAN_MTTR_SECONDS)
+    deadline = _resolve_deadline(configuration)
     fault = start + (result.fault_at_s if result.fault_at_s is not None else 0.0)
     try:
-        resolved = wait_until_resolved(
-            url, timeout=max(0.0, fault + deadline - time.time()), progress=progress
-        )
+        if deadline > 0:
+            resolved = wait_until_resolved(
+                url, timeout=max(0.0, fault + deadline - time.time()), progress=progress
+            )
+        else:
+            resolved = time.time() if not firing_pages(url) else None
         ended = resolved if resolved is not None else time.time()
         seen = pages_between(url, start, ended)
     except Exception as exc:  # Prometheus down must not lose the report
@@ -90,11 +102,12 @@ def resolution_figures(
         result.pages[alert] = f"{kind}, fired {round(first - fault, 3)} s after the fault"
     if resolved is None:
         result.pages = {a: f"{s}, still firing" for a, s in result.pages.items()}
-        if result.verdict == "pass":
-            result.verdict, result.reasons = "fail", []
-        result.reasons.append(
-            f"the pages still fired {deadline:g} s after the fault (resolve_deadline_seconds)"
-        )
+        if deadline > 0:
+            if result.verdict == "pass":
+                result.verdict, result.reasons = "fail", []
+            result.reasons.append(
+                f"the pages still fired {deadline:g} s after the fault (resolve_deadline_seconds)"
+            )
     elif seen:
         result.time_to_resolve_s = round(resolved - fault, 3)
     return ended

@@ -28,16 +28,15 @@ import contextlib
 import json
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sloctl.masking import Masker, url_secrets
 
-from .detection import detection_figures, resolution_figures
+from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
 from .report import write_reports
-from .result import GamedayResult, not_run, sloctl_extension, summarise, verdict_of
+from .result import GamedayResult, journal_start, not_run, sloctl_extension, summarise, verdict_of
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -108,12 +107,16 @@ def _seconds(value: Any, default: float) -> float:
 def maintenance_minutes(configuration: Mapping[str, Any]) -> int:
     """The length of a game day's maintenance window: ``gameday_seconds`` (the load and the
     fault) plus ``recover_timeout_seconds`` (waiting for the breakers to close), each 60 s when
-    missing or not a number, rounded up to whole minutes, plus
-    :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440 (PagerDuty's day). The window is closed
-    as soon as the run is over: its length only matters if sloctl dies mid-run."""
+    missing or not a number, plus, with a ``prometheus_url``, ``resolve_deadline_seconds`` (the
+    wait for the pages to resolve, default :data:`~sloctl.chaos.detection.PLAN_MTTR_SECONDS`),
+    rounded up to whole minutes, plus :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440
+    (PagerDuty's day). The window is closed as soon as the run is over: its length only matters
+    if sloctl dies mid-run."""
     seconds = _seconds(configuration.get("gameday_seconds"), 60) + _seconds(
         configuration.get("recover_timeout_seconds"), 60
     )
+    if configuration.get("prometheus_url"):
+        seconds += _seconds(configuration.get("resolve_deadline_seconds"), PLAN_MTTR_SECONDS)
     return min(max(math.ceil(seconds / 60) + MAINTENANCE_MARGIN_MINUTES, 1), 24 * 60)
 
 
@@ -191,19 +194,12 @@ def _experiment_run(
         # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
         LEDGER.undo_all()
     result = summarise(journal, experiment, control.STATUS.stop_reason)
-    start = _start_of(journal)
+    start = journal_start(journal)
     if progress is not None and experiment["configuration"].get("prometheus_url"):
         progress(f"{name}: run over ({result.verdict} so far); waiting for its pages to resolve")
     until = resolution_figures(result, experiment["configuration"], start, progress)
     detection_figures(result, experiment["configuration"], ext, start, until)
     return result, journal
-
-
-def _start_of(journal: Mapping[str, Any]) -> float:
-    from datetime import datetime
-
-    value = journal.get("start")
-    return datetime.fromisoformat(value).timestamp() if value else time.time()
 
 
 def _end_to_pagerduty(

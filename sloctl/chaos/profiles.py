@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["PROFILES", "QUICK_OPTIONS", "QUICK_TIMINGS", "TimingProfile", "profile_table"]
+__all__ = ["PROFILES", "TimingProfile", "profile_table"]
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,6 @@ _PLAN = TimingProfile(
 
 #: the rig's timing profiles by name
 PROFILES: dict[str, TimingProfile] = {p.name: p for p in (_QUICK, _PLAN)}
-#: the quick profile's API flags and experiment timings (kept for callers of the old names)
-QUICK_OPTIONS = dict(_QUICK.api_options)
-QUICK_TIMINGS = dict(_QUICK.timings)
 
 
 def profile_table(name: str) -> list[tuple[str, str, str]]:

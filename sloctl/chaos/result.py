@@ -22,7 +22,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["SETUP_FAILED", "GamedayResult", "not_run", "sloctl_extension", "summarise", "verdict_of"]
+__all__ = [
+    "SETUP_FAILED",
+    "GamedayResult",
+    "journal_start",
+    "not_run",
+    "sloctl_extension",
+    "summarise",
+    "verdict_of",
+]
 
 #: how a game day's own setup failure starts its message (:mod:`sloctl.chaos.load`)
 SETUP_FAILED = "setup failed"
@@ -69,6 +77,11 @@ class GamedayResult:
 
 def _ts(value: str | None) -> float | None:
     return datetime.fromisoformat(value).timestamp() if value else None
+
+
+def journal_start(journal: Mapping[str, Any]) -> float:
+    """When the run started (epoch seconds); now when the journal does not say."""
+    return _ts(journal.get("start")) or time.time()
 
 
 def _runs(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -172,7 +185,7 @@ def summarise(
     """The result of a run from its Chaos Toolkit journal (Prometheus' figures come later)."""
     ext = sloctl_extension(experiment)
     runs = _runs(journal)
-    start = _ts(journal.get("start")) or time.time()
+    start = journal_start(journal)
     end = _ts(journal.get("end")) or time.time()
     inject = [r for r in runs if str(r["activity"].get("name", "")).startswith("inject:")]
     recover = [r for r in runs if str(r["activity"].get("name", "")).startswith("recover:")]

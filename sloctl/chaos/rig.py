@@ -19,7 +19,7 @@ import json
 import math
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -30,34 +30,17 @@ from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisSe
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import ApiServer, Front, Testbed, start_testbed
 
-from .profiles import PROFILES, QUICK_OPTIONS, QUICK_TIMINGS, TimingProfile
+from .profiles import PROFILES, TimingProfile
 from .proxy import FaultProxy
 
 __all__ = [
     "PROFILES",
-    "QUICK_OPTIONS",
-    "QUICK_TIMINGS",
     "GamedayRig",
     "TimingProfile",
-    "prometheus_config",
     "start_rig",
+    "start_rig_prometheus",
     "wait_for_recordings",
 ]
-
-
-def prometheus_config(targets: Mapping[str, str], rule_files: Sequence[str], interval: str = "1s") -> str:
-    """A Prometheus configuration that scrapes each ``job: url`` target's ``/metrics`` and
-    evaluates ``rule_files`` (the generated rules), both every ``interval``."""
-    files = ", ".join(f"'{f}'" for f in rule_files)
-    jobs = ", ".join(
-        f"{{job_name: {job}, static_configs: [{{targets: ['{urlsplit(url).netloc}']}}]}}"
-        for job, url in sorted(targets.items())
-    )
-    return (
-        f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
-        f"rule_files: [{files}]\n"
-        f"scrape_configs: [{jobs}]\n"
-    )
 
 
 def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float = 30.0) -> None:
@@ -156,23 +139,31 @@ def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
     return FaultProxy(upstream).start()
 
 
-def _start_prometheus(rig: GamedayRig, rules: Path, history_rate: float) -> PrometheusServer:
-    """Backfill a healthy month for the SLOs of ``rules``, then start Prometheus on it."""
+def start_rig_prometheus(api_url: str, workdir: Path, rules: Path, history_rate: float) -> PrometheusServer:
+    """A Prometheus in ``workdir`` that scrapes the API at ``api_url`` and evaluates ``rules``
+    every second over a backfilled healthy month at ``history_rate`` events/s per SLO; returned
+    once every SLO's budget is recorded (stopped again on failure)."""
     from sloctl.backtest.engine import backfill_openmetrics
+    from sloctl.files import write_text
+    from sloctl.testbed_config import file_sd, prometheus_config
 
     from .history import healthy_history, history_series
 
-    workdir = rig.workdir / "prometheus"
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
     text = rules.read_text(encoding="utf-8")
     shutil.copyfile(rules, workdir / "rules.yml")
     backfill_openmetrics(healthy_history(text, end=time.time() - 1, rate=history_rate), workdir, data)
-    config = prometheus_config({"platform-api": rig.testbed.api.url}, ["rules.yml"])
+    write_text(workdir / "targets" / "platform-api.json", file_sd(urlsplit(api_url).netloc, "platform-api"))
+    config = prometheus_config("rules.yml", interval="1s", jobs=["platform-api"])
     server = start_prometheus(workdir, config_text=config, data_dir=data)
-    rig._stack.callback(server.stop)
-    slos = {s.labels for s in history_series(text) if not s.events}
-    wait_for_recordings(server.url, expected=len(slos))
+    try:
+        wait_for_recordings(
+            server.url, expected=len({s.labels for s in history_series(text) if not s.events})
+        )
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
@@ -203,7 +194,8 @@ def start_rig(
     try:
         say(f"backfilling a healthy month for the SLOs of {rules} and starting Prometheus")
         rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
-        rig.prometheus = _start_prometheus(rig, rules, rate)
+        rig.prometheus = start_rig_prometheus(rig.testbed.api.url, workdir / "prometheus", rules, rate)
+        rig._stack.callback(rig.prometheus.stop)
     except BaseException:
         rig.stop()
         raise

@@ -251,8 +251,8 @@ def _value(text: str) -> Any:
         return text
 
 
-def _fail(message: str) -> int:
-    print(f"sloctl gameday run: {message}", file=sys.stderr)
+def _fail(message: str, command: str = "run") -> int:
+    print(f"sloctl gameday {command}: {message}", file=sys.stderr)
     return 2
 
 
@@ -308,30 +308,30 @@ def _suite(args: argparse.Namespace) -> int:
     try:
         schedule = load_schedule(args.file)
     except (OSError, ScheduleError) as exc:
-        return _fail(f"--file {args.file}: {exc}")
+        return _fail(f"--file {args.file}: {exc}", "suite")
     return _run_experiments(args, [Path(entry.experiment) for entry in schedule.gamedays])
 
 
 def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
     configuration = _configuration(args)
     if isinstance(configuration, str):
-        return _fail(configuration)
+        return _fail(configuration, args.gameday_command)
     experiments: dict[Path, dict[str, Any]] = {}
     for path in paths:
         if not path.is_file():
-            return _fail(f"{path}: no such file")
+            return _fail(f"{path}: no such file", args.gameday_command)
         experiment = _read_json_object(path, "experiment")
         if isinstance(experiment, str):
-            return _fail(experiment)
+            return _fail(experiment, args.gameday_command)
         experiments[path] = experiment
     pagerduty = _pagerduty(args)
     if isinstance(pagerduty, str):
-        return _fail(pagerduty)
+        return _fail(pagerduty, args.gameday_command)
     if args.report_dir is not None:
         try:
             args.report_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            return _fail(f"--report-dir {args.report_dir}: {exc.strerror or exc}")
+            return _fail(f"--report-dir {args.report_dir}: {exc.strerror or exc}", args.gameday_command)
     verdicts = []
     for index, (path, experiment) in enumerate(experiments.items(), 1):
         if not args.quiet and len(experiments) > 1:
@@ -341,7 +341,9 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
         if isinstance(result, int):
             return result
         verdicts.append(result.verdict)
-    if len(verdicts) > 1:
+    if len(verdicts) > 1 and args.dry_run:
+        print(f"{len(verdicts)} game days planned (dry run), nothing run")
+    elif len(verdicts) > 1:
         print(f"{sum(v == 'pass' for v in verdicts)} of {len(verdicts)} game days passed")
     return 0 if all(v in ("pass", "dry-run") for v in verdicts) else 1
 
@@ -378,11 +380,13 @@ def _run_one(
             progress=None if args.quiet else _progress,
         )
     except MaintenanceWindowError as exc:
-        return _fail(f"--maintenance-service: {exc}")
+        return _fail(f"--maintenance-service: {exc}", args.gameday_command)
     except (InvalidExperiment, InvalidActivity, InvalidControl) as exc:
-        return _fail(f"{path}: Chaos Toolkit rejected the experiment: {str(exc).strip()}")
+        return _fail(
+            f"{path}: Chaos Toolkit rejected the experiment: {str(exc).strip()}", args.gameday_command
+        )
     except ChaosException as exc:
-        return _fail(f"{path}: Chaos Toolkit: {str(exc).strip()}")
+        return _fail(f"{path}: Chaos Toolkit: {str(exc).strip()}", args.gameday_command)
     except Exception as exc:
         if pagerduty is not None and _is_pagerduty_error(exc):
             maintenance = (
@@ -392,7 +396,8 @@ def _run_one(
             )
             return _fail(
                 f"PagerDuty refused a request ({exc}); check the routing key in"
-                f" ${args.pagerduty_routing_key_env}{maintenance}"
+                f" ${args.pagerduty_routing_key_env}{maintenance}",
+                args.gameday_command,
             )
         raise
     _print_result(args, result, experiment, configuration, pagerduty)

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloctl.chaos.ledger import LEDGER
-from sloctl.chaos.rig import QUICK_OPTIONS, GamedayRig, start_rig
+from sloctl.chaos.rig import GamedayRig, start_rig
 from tests.paths import ROOT
 
 
@@ -26,5 +26,5 @@ def clean_ledger() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GamedayRig]:
     rules = ROOT / "rules" / "platform-api.yml"
-    with start_rig(tmp_path_factory.mktemp("gameday"), options=QUICK_OPTIONS, rules=rules) as started:
+    with start_rig(tmp_path_factory.mktemp("gameday"), rules=rules) as started:
         yield started

@@ -492,3 +492,39 @@ def test_generate_names_a_missing_slo_and_writes_nothing(
     assert "no SLO platform-api/redis-availability in the SLO files" in err
     assert "Traceback" not in err
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_suite_runs_every_game_day_of_the_schedule_in_its_order_into_one_folder_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schedule = tmp_path / "schedule.yaml"
+    schedule.write_text(
+        "apiVersion: sloctl/v1\nkind: GamedaySchedule\nmetadata: {name: two}\nspec:\n"
+        "  config: targets.json\n  gamedays:\n"
+        f"    - {{experiment: {ROOT / 'chaos' / 'memory-exhaustion.json'}, cron: '0 10 8 1 *'}}\n"
+        f"    - {{experiment: {ROOT / 'chaos' / 'connection-loss.json'}, cron: '0 10 9 1 *'}}\n"
+    )
+    code = main(
+        ["gameday", "suite", "--file", str(schedule), "--dry-run", "--report-dir", str(tmp_path / "r")]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    # in the schedule's order, each with its result, then one line for the suite
+    lines = captured.out.splitlines()
+    assert [line for line in lines if line.endswith(": dry-run")] == [
+        "memory-exhaustion: dry-run",
+        "connection-loss: dry-run",
+    ]
+    assert lines[-1] == "2 game days planned (dry run), nothing run"
+    assert "game day 1 of 2" in captured.err and "game day 2 of 2" in captured.err  # progress
+    for name in ("memory-exhaustion", "connection-loss"):
+        assert json.loads((tmp_path / "r" / name / "report.json").read_text())["verdict"] == "dry-run"
+
+
+def test_suite_names_a_schedule_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gameday", "suite", "--file", str(tmp_path / "missing.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"sloctl gameday suite: --file {tmp_path / 'missing.yaml'}: ")
+        and "Traceback" not in err
+    )

@@ -24,13 +24,13 @@ from chaoslib.experiment import ensure_experiment_is_valid
 
 from sloctl.chaos.actions import pgbouncer_start
 from sloctl.chaos.experiments import build_experiments
-from sloctl.chaos.gameday import run_gameday
+from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import QUICK_TIMINGS, GamedayRig
+from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
 from tests.fixtures.stub_http import serve, vector
@@ -41,13 +41,14 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("chaos-rig")]
 
 CHAOS_DIR = REPO_ROOT / "chaos"
+RULES = REPO_ROOT / "rules" / "platform-api.yml"
 
-#: The quick rig's timings (sloctl.chaos.rig.QUICK_TIMINGS). fast_fail_ms: the API's own time
+#: The quick rig's timings (sloctl.chaos.profiles). fast_fail_ms: the API's own time
 #: (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API shares 2
 #: cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms here (the
 #: plan's 1 ms stays the experiments' default). A breaker that waited for the dependency would
 #: take the call timeout, 500 ms and more.
-TIMINGS: dict[str, Any] = {**QUICK_TIMINGS, "fast_fail_ms": 3}
+TIMINGS: dict[str, Any] = {**PROFILES["quick"].timings, "fast_fail_ms": 3}
 
 
 def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:
@@ -127,6 +128,11 @@ EXPECTED = {
 }
 
 
+# Five runs of about a minute, each followed by 5 to 10 minutes until its pages resolve (the
+# quick page's 5-minute window; latency pages judge 5-minute slices): about 45 minutes, bounded
+# by the plan's 15 minutes each.
+@pytest.mark.drill
+@pytest.mark.timeout(5 * (60 + 900) + 120)
 def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolved(
     rig: GamedayRig, tmp_path: Path
 ) -> None:
@@ -154,10 +160,12 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
         pagerduty=pagerduty,
         practice_incident=True,
     )
-    summary = {r.gameday: (r.verdict, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results}
+    summary = {
+        r.gameday: (r.verdict, r.reasons, r.time_to_detect_s, r.time_to_resolve_s, r.pages) for r in results
+    }
+    assert [r.verdict for r in results] == list(EXPECTED.values()), summary
     for result in results:
         _assert_detected_and_resolved(result, tmp_path / result.gameday)
-    assert [r.verdict for r in results] == list(EXPECTED.values()), summary
     assert not firing_pages(rig.prometheus.url)  # the last one resolved too
     assert_no_fault_left(rig)
     # Progress while they ran: each activity as it started, and the waits for the pages.
@@ -173,7 +181,7 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
     assert all(s[1]["payload"]["custom_details"]["time_to_resolve_s"] for s in sent[3::4])
 
 
-def _assert_detected_and_resolved(result: Any, report_dir: Path) -> None:
+def _assert_detected_and_resolved(result: GamedayResult, report_dir: Path) -> None:
     reasons = (result.gameday, result.reasons, result.alerts, result.pages, result.checks)
     assert result.verdict == EXPECTED[result.gameday], reasons
     assert result.timing_profile == "quick"
@@ -352,6 +360,9 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
             "alertname": "PlatformApiRedisAvailabilityBudgetBurn",
         }
     ]
+    # The stub only answers ALERTS: no budget for sloctl gate to judge (it would refuse an SLO
+    # Prometheus does not know), and no budget figure to read.
+    experiment["extensions"][0]["budget"] = {}
     path = tmp_path / "stopped.json"
     path.write_text(json.dumps(experiment))
 
@@ -370,8 +381,7 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     firer.start()
     result = run_gameday(
         path,
-        # The stub has no recordings for the budget gate: it only answers ALERTS.
-        configuration=configuration(rig, prometheus_url=stub_prometheus, min_budget_remaining_percent=0),
+        configuration=configuration(rig, prometheus_url=stub_prometheus, resolve_deadline_seconds=0),
         out_dir=tmp_path / "r",
     )
     firer.join(5)
@@ -390,18 +400,21 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     pgbouncer_start(rig.pgbouncer.admin_dsn)  # idempotent; the assertion above already saw it enabled
 
 
-def test_the_budget_stop_condition_trips_on_a_real_prometheus(
-    rig: GamedayRig, prometheus: str, tmp_path: Path
-) -> None:
+def test_the_budget_stop_condition_trips_on_a_real_prometheus(rig: GamedayRig, tmp_path: Path) -> None:
     """The whole chain: failed requests → scrape → the generated recordings → the control's
     budget check → abort. A limit of 0.01 % trips a few seconds into the fault (a full game day
-    spends about 0.08 %)."""
+    spends about 0.08 %). Its own Prometheus: the pages of the earlier tests' faults, still
+    firing on the rig's, would trip the protected-alert stop condition first. The pages it
+    causes are listed, not waited for (deadline 0)."""
     wait_until_healthy(rig)
-    result = run_gameday(
-        CHAOS_DIR / "connection-loss.json",
-        configuration=configuration(rig, prometheus_url=prometheus, stop_budget_percent=0.01),
-        out_dir=tmp_path,
-    )
+    with start_rig_prometheus(rig.api.url, tmp_path / "prometheus", RULES, 20.0) as prometheus:
+        result = run_gameday(
+            CHAOS_DIR / "connection-loss.json",
+            configuration=configuration(
+                rig, prometheus_url=prometheus.url, stop_budget_percent=0.01, resolve_deadline_seconds=0
+            ),
+            out_dir=tmp_path / "report",
+        )
     from sloctl.chaos.control import STATUS
 
     assert result.verdict == "fail" and result.status == "aborted", result.reasons

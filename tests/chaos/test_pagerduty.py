@@ -146,6 +146,9 @@ def test_a_maintenance_window_needs_a_protected_service_to_be_checked_against() 
         ({"gameday_seconds": 0, "recover_timeout_seconds": -3}, 0 + 5),
         ({"gameday_seconds": float("nan"), "recover_timeout_seconds": True}, 2 + 5),
         ({"gameday_seconds": 10**9}, 24 * 60),
+        # with Prometheus, the wait for the pages to resolve (the plan's 15 min by default)
+        ({"prometheus_url": "http://127.0.0.1:9090"}, 2 + 15 + 5),
+        ({"prometheus_url": "http://127.0.0.1:9090", "resolve_deadline_seconds": 300}, 2 + 5 + 5),
     ],
 )
 def test_the_maintenance_window_covers_the_run_with_a_margin(

@@ -30,6 +30,7 @@ def _listening(url: str) -> bool:
         return s.connect_ex((parts.hostname or "127.0.0.1", parts.port or 0)) == 0
 
 
+@pytest.mark.timeout(1200)  # 90 s of game day, then about 5 min until the page resolves
 def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_then_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:

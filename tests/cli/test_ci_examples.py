@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 EXAMPLES = ROOT / "docs" / "examples"
 #: lighter than the examples' defaults (20 req/s for 30 s: the machine is shared with the other
 #: test worker); the game days as a dry run (the five run for real in tests/chaos/test_gameday.py,
-#: half an hour)
+#: about 45 minutes)
 QUICK = {"LOADTEST_DURATION": "30s", "LOADTEST_EXTRA": "--users 4", "GAMEDAY_FLAGS": "--dry-run"}
 
 

@@ -1,0 +1,133 @@
+"""Time to resolve and the run's pages, against a scripted Prometheus (its ALERTS series): the
+wait ends when no page fires, every page that fired is listed as expected or not, pages still
+firing at the deadline fail the game day, and a deadline of 0 lists them without waiting."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from sloctl.chaos.detection import resolution_figures
+from sloctl.chaos.gameday import GamedayResult
+
+EXPECTED = "PlatformApiRedisAvailabilityBudgetBurn"
+OTHER = "PlatformApiAvailabilityBudgetBurn"
+
+
+class _Alerts(http.server.BaseHTTPRequestHandler):
+    #: alert name → epoch seconds at which it fired (range queries)
+    fired: ClassVar[dict[str, float]] = {}
+    #: how many instant queries still see the pages firing
+    firing_polls: ClassVar[int] = 0
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        params = {k: v[0] for k, v in parse_qs(url.query).items()}
+        assert 'ALERTS{alertstate="firing", severity="page"}' in params["query"]
+        if url.path.endswith("/query_range"):
+            result: list[dict[str, Any]] = [
+                {"metric": {"alertname": name}, "values": [[at, "1"]]} for name, at in self.fired.items()
+            ]
+            data = {"resultType": "matrix", "result": result}
+        else:
+            firing = type(self).firing_polls > 0
+            type(self).firing_polls -= 1
+            result = (
+                [{"metric": {"alertname": n}, "value": [time.time(), "1"]} for n in self.fired]
+                if firing
+                else []
+            )
+            data = {"resultType": "vector", "result": result}
+        body = json.dumps({"status": "success", "data": data}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def prometheus() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Alerts)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _result() -> GamedayResult:
+    return GamedayResult(
+        experiment="Game day: memory exhaustion",
+        gameday="memory-exhaustion",
+        verdict="pass",
+        reasons=["every check held"],
+        status="completed",
+        phases={},
+        time_to_detect_s=None,
+        breaker_open_s=None,
+        time_to_recover_s=None,
+        expected_alerts=[EXPECTED],
+        alerts={},
+        budget_consumed_percent=None,
+        stop_reason=None,
+        faults_left=[],
+        checks=[],
+        load=None,
+        duration_s=20.0,
+        fault_at_s=4.0,
+    )
+
+
+def test_the_wait_ends_when_no_page_fires_and_every_page_of_the_run_is_listed(prometheus: str) -> None:
+    start = time.time() - 20
+    _Alerts.fired = {EXPECTED: start + 6.0, OTHER: start + 7.0}
+    _Alerts.firing_polls = 2  # two polls, a second apart, see them firing
+    result = _result()
+    ended = resolution_figures(result, {"prometheus_url": prometheus}, start)
+    assert ended is not None and result.time_to_resolve_s is not None
+    # from the fault (4 s into the run) to the poll that saw no page any more
+    assert result.time_to_resolve_s == pytest.approx(ended - (start + 4.0), abs=0.01)
+    assert ended - time.time() < 1 and result.time_to_resolve_s >= 16 + 2 - 0.1
+    assert result.pages == {
+        EXPECTED: "expected, fired 2.0 s after the fault",
+        OTHER: "unexpected, fired 3.0 s after the fault",
+    }
+    assert result.verdict == "pass"
+
+
+def test_pages_still_firing_at_the_resolve_deadline_fail_the_game_day(prometheus: str) -> None:
+    start = time.time() - 20
+    _Alerts.fired = {EXPECTED: start + 6.0}
+    _Alerts.firing_polls = 10**6
+    result = _result()
+    # the deadline (17 s after the fault, 4 s into the run) is 1 s away: one or two polls
+    resolution_figures(result, {"prometheus_url": prometheus, "resolve_deadline_seconds": 17}, start)
+    assert result.verdict == "fail" and result.time_to_resolve_s is None
+    assert result.reasons == ["the pages still fired 17 s after the fault (resolve_deadline_seconds)"]
+    assert result.pages == {EXPECTED: "expected, fired 2.0 s after the fault, still firing"}
+
+
+def test_a_resolve_deadline_of_0_lists_the_pages_without_waiting(prometheus: str) -> None:
+    start = time.time() - 20
+    _Alerts.fired = {OTHER: start + 5.0}
+    _Alerts.firing_polls = 10**6
+    result = _result()
+    began = time.monotonic()
+    resolution_figures(result, {"prometheus_url": prometheus, "resolve_deadline_seconds": 0}, start)
+    assert time.monotonic() - began < 1
+    assert result.verdict == "pass" and result.time_to_resolve_s is None
+    assert result.pages == {OTHER: "unexpected, fired 1.0 s after the fault, still firing"}
