@@ -81,7 +81,21 @@ class _VMProcess(ManagedProcess):
         return _health(self.url)
 
 
-class VictoriaMetricsServer(_VMProcess):
+class _Ingest(_VMProcess):
+    """A process that takes samples in: the single node, and vmagent in front of a pair."""
+
+    @property
+    def write_url(self) -> str:
+        """The Prometheus remote-write endpoint."""
+        return f"{self.url}/api/v1/write"
+
+    @property
+    def import_url(self) -> str:
+        """Prometheus text format with millisecond timestamps."""
+        return f"{self.url}/api/v1/import/prometheus"
+
+
+class VictoriaMetricsServer(_Ingest):
     """Single-node VictoriaMetrics: storage, ingestion and MetricsQL queries in one process."""
 
     name = "victoria-metrics"
@@ -93,16 +107,6 @@ class VictoriaMetricsServer(_VMProcess):
         super().__init__(workdir=workdir, binary=binary)
         self.data_dir = data_dir
         self.extra_args = tuple(extra_args)
-
-    @property
-    def write_url(self) -> str:
-        """The Prometheus remote-write endpoint."""
-        return f"{self.url}/api/v1/write"
-
-    @property
-    def import_url(self) -> str:
-        """Prometheus text format with millisecond timestamps."""
-        return f"{self.url}/api/v1/import/prometheus"
 
     def _command(self) -> Sequence[str]:
         return [
@@ -133,7 +137,7 @@ class VictoriaMetricsServer(_VMProcess):
             resp.read()
 
 
-class VmagentServer(_VMProcess):
+class VmagentServer(_Ingest):
     """vmagent replicating every sample it receives to each ``remote_write`` URL; a URL that is
     down gets its samples queued on disk and delivered once it is back."""
 
@@ -153,14 +157,6 @@ class VmagentServer(_VMProcess):
             raise ValueError("vmagent needs at least one remote_write URL")
         self.remote_write = tuple(remote_write)
         self.extra_args = tuple(extra_args)
-
-    @property
-    def write_url(self) -> str:
-        return f"{self.url}/api/v1/write"
-
-    @property
-    def import_url(self) -> str:
-        return f"{self.url}/api/v1/import/prometheus"
 
     def _command(self) -> Sequence[str]:
         return [
