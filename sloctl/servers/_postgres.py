@@ -29,6 +29,7 @@ from ._process import (
     LOOPBACK,
     ManagedProcess,
     ServerStartError,
+    as_user,
     chown_to,
     free_port,
     reachable_by_others,
@@ -234,23 +235,25 @@ def start_postgres(
         )
         chown_to(home, run_as)
         init = subprocess.run(
-            [
-                pg_bin("initdb"),
-                "-D",
-                str(datadir),
-                "-U",
-                "postgres",
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "-E",
-                "UTF8",
-                "--locale=C",
-                "--no-sync",
-            ],
+            as_user(
+                [
+                    pg_bin("initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                run_as,
+            ),
             capture_output=True,
             text=True,
             timeout=120,
-            user=run_as,
             check=False,
         )
         pwfile.unlink()

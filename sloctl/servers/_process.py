@@ -12,6 +12,7 @@ import abc
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -56,6 +57,25 @@ def service_user(name: str = "postgres") -> str | None:
             "install the Debian postgresql package (scripts/install-debian-packages)"
         ) from exc
     return name
+
+
+def as_user(argv: Sequence[str], user: str | None) -> list[str]:
+    """``argv`` run as ``user`` (when one is in use) through setpriv(1) of util-linux.
+
+    The switch of user happens in the new program, so Python spawns the child with vfork.
+    Python's own ``user=`` forces a plain fork(), which runs the at-fork handlers of every
+    library loaded in this process: gRPC's (the OpenTelemetry exporter) crash the child with
+    SIGSEGV before it reaches exec.
+    """
+    if user is None:
+        return list(argv)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise ServerStartError(
+            f"running as root, but setpriv (util-linux) is missing to run {argv[0]} as {user}"
+        )
+    entry = pwd.getpwnam(user)
+    return [setpriv, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--init-groups", "--", *argv]
 
 
 def chown_to(path: Path, user: str | None) -> None:
@@ -155,12 +175,11 @@ class ManagedProcess(abc.ABC):
         log = open(self.logfile, "ab")  # noqa: SIM115 - the child keeps the descriptor
         try:
             self._proc = subprocess.Popen(
-                list(self._command()),
+                as_user(self._command(), self.run_as),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                user=self.run_as,
                 env=self._env(),
             )
         finally:
