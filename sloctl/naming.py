@@ -26,6 +26,9 @@ LABEL_POLICY_ACTION = "sloctl_policy_action"
 LABEL_POLICY_UNKNOWN = "sloctl_policy_unknown"
 """On ``sloctl_slo_info``: the policy's action when the budget is unknown."""
 SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
+LABEL_NOTIFICATION_TARGET = "notification_target"
+"""On the alerts of an OpenSLO SLO with alert policies: its ``AlertNotificationTarget`` names,
+comma-joined, for Alertmanager routes to match."""
 
 # Aggregated numerator and denominator, recorded once at the base window; longer windows are
 # derived from these (docs/rules.md).

@@ -140,7 +140,7 @@ _KNOWN = {
     (sloth.K8S_VERSION, "PrometheusServiceLevel"),
     (sloth.K8S_VERSION, "AlertWindows"),
     (openslo.V1, "Service"),
-    (openslo.V1, "SLI"),
+    *((openslo.V1, kind) for kind in openslo.REFERABLE),
     (openslo.V1, "SLO"),
     (openslo.V1ALPHA, "SLO"),
     (pyrra.API_VERSION, pyrra.KIND),
@@ -160,7 +160,7 @@ def load_documents(
     warnings: list[SpecError] = []
     parsed: list[tuple[str, YNode]] = []
     user_catalogs: dict[int, AlertWindows] = {}
-    slis: dict[str, YNode] = {}
+    objects = openslo.V1Objects()
     for name, data in [*windows_sources, *sources]:
         docs, errs = parse_documents(data, name, LIMITS)
         errors.extend(errs)
@@ -173,10 +173,8 @@ def load_documents(
                 catalog = read_alert_windows(doc, reader)
                 if catalog is not None:
                     user_catalogs[catalog.period] = catalog
-            elif api == openslo.V1 and kind == "SLI":
-                found = openslo.read_v1_sli(doc, reader)
-                if found:
-                    slis[found[0]] = found[1]
+            elif api == openslo.V1 and kind in openslo.REFERABLE:
+                openslo.read_v1_object(kind, doc, reader, objects)
             else:
                 parsed.append((name, doc))
             errors.extend(reader.errors)
@@ -210,7 +208,7 @@ def load_documents(
         elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
             slos.extend(sloth.read_k8s(doc, reader, catalogs, sloth_period))
         elif (api, kind) == (openslo.V1, "SLO"):
-            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, slis))
+            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, objects))
         elif (api, kind) == (openslo.V1, "Service"):
             openslo.read_v1_service(doc, reader)
         elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):

@@ -10,18 +10,29 @@ policies) is rejected by name rather than silently ignored.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+
+from sloctl import naming
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.errors import Location
+from sloctl.gofmt import go_float
 from sloctl.model import (
+    SEVERITIES,
     SLI,
     SLO,
+    WINDOW_PLACEHOLDER,
     Alerting,
     AlertTier,
     AlertWindows,
     Calendar,
     CalendarUnit,
+    Component,
+    CompositeSLI,
     EventsSLI,
+    NoDataAlert,
     RatioSLI,
     RawSLI,
     Timeslices,
@@ -162,6 +173,45 @@ def _ratio(reader: Reader, q: dict[str, str], loc: Location, path: str) -> SLI |
 
 # -- v1 ------------------------------------------------------------------------------------------
 
+# The v1 kinds other documents refer to by name, collected before any SLO is read.
+REFERABLE = ("SLI", "DataSource", "AlertPolicy", "AlertCondition", "AlertNotificationTarget")
+
+# Quoted in errors: the sections of the OpenSLO v1 specification (README.md of OpenSLO/OpenSLO)
+# that decide why a field cannot be compiled.
+_SPEC_SLI = (
+    "OpenSLO v1, SLI: a metric source's `spec` holds 'arbitrary chosen fields for every data source type'"
+)
+_SPEC_TYPE = (
+    "OpenSLO v1, Ratio Metric: 'Field `type` can't be omitted because the reference to an existing "
+    "DataSource is not specified'"
+)
+_SPEC_DURATION = "OpenSLO v1, duration-shorthand: 'm – minutes', 'M – months'"
+_SPEC_RATIO_TIMESLICES = (
+    "OpenSLO v1, Notes (SLO): 'RatioTimeslices method uses an average of all time slices' success ratios'"
+)
+_SPEC_COMPOSITE_TIMESLICES = (
+    "OpenSLO v1, Notes (Composite SLO): Timeslices composites count 'a bad minute for any individual "
+    "objective' as bad, which is not a weighted mean"
+)
+_SPEC_OP = "OpenSLO v1, Objectives: op is the 'operator used to compare the SLI against the value'"
+
+# Data source types whose queries are PromQL.
+_PROMQL_SOURCES = ("prometheus",)
+# A thresholdMetric is a value sampled over time; each sample at this step is one occurrence.
+_THRESHOLD_STEP = 60
+# The negation of each OpenSLO operator: the samples that miss the objective.
+_MISSES = {"lt": ">=", "lte": ">", "gt": "<=", "gte": "<"}
+
+
+@dataclass
+class V1Objects:
+    """The named v1 documents an SLO may refer to, by kind then ``metadata.name``."""
+
+    by_kind: dict[str, dict[str, YNode]] = field(default_factory=lambda: {k: {} for k in REFERABLE})
+
+    def get(self, kind: str, name: str) -> YNode | None:
+        return self.by_kind[kind].get(name)
+
 
 def _v1_head(
     doc: YNode, reader: Reader, required: list[str]
@@ -178,22 +228,67 @@ def _v1_head(
     return top, meta, reader.string(meta.get("name"), "metadata.name", non_empty=True)
 
 
-def read_v1_sli(doc: YNode, reader: Reader) -> tuple[str, YNode] | None:
-    """An ``SLI`` document, kept for ``indicatorRef`` lookups."""
-    top, _meta, name = _v1_head(doc, reader, ["metadata", "spec"])
-    spec = top.get("spec")
-    return (name, spec) if name and spec is not None else None
+_REFERABLE_FIELDS = {
+    "SLI": ["description", "ratioMetric", "thresholdMetric"],
+    "DataSource": ["description", "type", "connectionDetails"],
+    "AlertPolicy": [
+        "description",
+        "alertWhenNoData",
+        "alertWhenResolved",
+        "alertWhenBreaching",
+        "conditions",
+        "notificationTargets",
+    ],
+    "AlertCondition": ["description", "severity", "condition"],
+    "AlertNotificationTarget": ["description", "target"],
+}
+
+
+def read_v1_object(kind: str, doc: YNode, reader: Reader, objects: V1Objects) -> None:
+    """A document of a kind in ``REFERABLE``, kept for lookups by name (its fields are checked
+    where an SLO uses it; its top-level fields here)."""
+    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
+    _v1_labels(reader, meta.get("labels"))
+    reader.mapping(top.get("spec"), "spec", _REFERABLE_FIELDS[kind], loc=doc.loc)
+    if name and top.get("spec") is not None:
+        if name in objects.by_kind[kind]:
+            reader.error(doc.loc, "metadata.name", f"a second {kind} named {name!r}")
+        objects.by_kind[kind][name] = top["spec"]
 
 
 def read_v1_service(doc: YNode, reader: Reader) -> None:
-    top, _, _ = _v1_head(doc, reader, ["metadata"])
+    top, meta, _ = _v1_head(doc, reader, ["metadata"])
+    _v1_labels(reader, meta.get("labels"))
     reader.mapping(top.get("spec"), "spec", ["description"])
 
 
-def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, YNode]) -> list[SLO]:
+def _v1_labels(reader: Reader, node: YNode | None) -> dict[str, str]:
+    """``metadata.labels``: OpenSLO allows a string or a list of strings per key ('the `value` of
+    `key` segment can be a string or an array of strings'); a list becomes one Prometheus label
+    value, its items joined by commas in their order, and an empty list no label."""
+    if node is None or node.value is None:
+        return {}
+    if not isinstance(node.value, dict):
+        reader.error(node.loc, "metadata.labels", "expected a mapping of strings or lists of strings")
+        return {}
+    out: dict[str, str] = {}
+    for key, child in node.value.items():
+        path = f"metadata.labels.{key}"
+        if isinstance(child.value, list):
+            items = [
+                reader.string(item, index(path, i), non_empty=True) for i, item in enumerate(child.value)
+            ]
+            if items:
+                out[key] = ",".join(items)
+        else:
+            out[key] = reader.string(child, path)
+    return out
+
+
+def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objects) -> list[SLO]:
     doc_errors = len(reader.errors)
     top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
-    slo_labels = reader.string_map(meta.get("labels"), "metadata.labels")
+    slo_labels = _v1_labels(reader, meta.get("labels"))
     build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
     spec_node = top.get("spec")
     spec = reader.mapping(
@@ -209,30 +304,47 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, 
             "objectives",
             "alertPolicies",
         ],
-        ["service", "budgetingMethod", "timeWindow", "objectives"],
+        ["service", "budgetingMethod", "objectives"],
         loc=doc.loc,
     )
     sloc = (spec_node or doc).loc
-    if "alertPolicies" in spec:
-        reader.error(
-            spec["alertPolicies"].loc,
-            "spec.alertPolicies",
-            "alert policies are not supported; alerts come from the burn-rate windows catalog",
-        )
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
-    if method not in ("Occurrences", "Timeslices"):
+    if method == "RatioTimeslices":
+        reader.error(
+            spec["budgetingMethod"].loc,
+            "spec.budgetingMethod",
+            f"RatioTimeslices is not compiled: sloctl counts events (Occurrences) or good slices "
+            f"(Timeslices), and an average of slice ratios is neither ({_SPEC_RATIO_TIMESLICES})",
+        )
+    elif method not in ("Occurrences", "Timeslices"):
         reader.error(
             (spec.get("budgetingMethod") or doc).loc,
             "spec.budgetingMethod",
-            f"budgeting method {method!r} is not supported yet; Occurrences and Timeslices are",
+            f"unknown budgeting method {method!r}; expected Occurrences, Timeslices or RatioTimeslices",
         )
     period, calendar = _v1_window(reader, spec.get("timeWindow"))
-    sli = _v1_indicator(reader, spec, sloc, slis)
+    objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
+    if not objectives and spec.get("objectives") is not None and spec["objectives"].value == []:
+        reader.error(spec["objectives"].loc, "spec.objectives", "at least one objective is required")
+    composite = any(
+        isinstance(o.value, dict) and ("indicator" in o.value or "indicatorRef" in o.value)
+        for o in objectives
+    )
+    sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
     tw_node = spec.get("timeWindow")
     windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
-    objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
+    alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
+    if composite and method == "Timeslices":
+        reader.error(
+            spec["budgetingMethod"].loc,
+            "spec.budgetingMethod",
+            f"a composite is compiled as the weighted mean of its objectives' error ratios, with "
+            f"Occurrences budgeting only ({_SPEC_COMPOSITE_TIMESLICES})",
+        )
     out: list[SLO] = []
+    components: list[Component] = []
+    budgets: list[tuple[float, float]] = []
     for i, obj in enumerate(objectives):
         p = index("spec.objectives", i)
         before = len(reader.errors)
@@ -252,16 +364,31 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, 
                 "compositeWeight",
             ],
         )
-        for unsupported in ("op", "value", "indicator", "indicatorRef", "compositeWeight"):
-            if unsupported in o:
-                reader.error(o[unsupported].loc, f"{p}.{unsupported}", f"{unsupported} is not supported yet")
+        objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if composite else sli
+        if composite and not ("indicator" in o or "indicatorRef" in o):
+            reader.error(obj.loc, p, "every objective of a composite needs its indicator or indicatorRef")
+        slo_sli: SLI | None
+        if isinstance(objective_sli, _Threshold):
+            slo_sli = _v1_threshold(reader, objective_sli, o, obj.loc, p)
+        else:
+            slo_sli = objective_sli
+            _v1_ratio_op(reader, o, p)
+        if "compositeWeight" in o and not composite:
+            reader.error(
+                o["compositeWeight"].loc,
+                f"{p}.compositeWeight",
+                "compositeWeight belongs to composite SLOs, whose objectives each name their indicator",
+            )
+        weight = reader.number(o.get("compositeWeight"), f"{p}.compositeWeight", default=1.0)
+        if weight <= 0:
+            reader.error(o["compositeWeight"].loc, f"{p}.compositeWeight", f"{weight:g} is not above 0")
         timeslices = None
         if method == "Timeslices":
             timeslices = _v1_timeslices(reader, o, obj.loc, p)
         else:
-            for field in ("timeSliceTarget", "timeSliceWindow"):
-                if field in o:
-                    reader.error(o[field].loc, f"{p}.{field}", f"{field} needs budgetingMethod: Timeslices")
+            for f in ("timeSliceTarget", "timeSliceWindow"):
+                if f in o and method != "RatioTimeslices":
+                    reader.error(o[f].loc, f"{p}.{f}", f"{f} needs budgetingMethod: Timeslices")
         if ("target" in o) == ("targetPercent" in o):
             reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
             continue
@@ -270,16 +397,16 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, 
             if "target" in o
             else reader.number(o["targetPercent"], f"{p}.targetPercent")
         )
-        if sli is None or len(reader.errors) > doc_errors:
+        if slo_sli is None or len(reader.errors) > doc_errors:
             continue
-        slo_name = name if len(objectives) == 1 else f"{name}-{i}"
+        slo_name = name if len(objectives) == 1 and not composite else f"{name}-{i}"
         slo = SLO(
             service=service,
             name=slo_name,
             objective=objective,
             period=period,
-            sli=sli,
-            alerting=_alerting(slo_name, windows),
+            sli=slo_sli,
+            alerting=_v1_alerting(slo_name, windows, alerting),
             windows=windows,
             description=reader.string(spec.get("description"), "spec.description"),
             labels=labels(slo_labels),
@@ -292,7 +419,81 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, slis: dict[str, 
         build.check_slo(reader, slo, obj.loc, p)
         if len(reader.errors) == before:
             out.append(slo)
+            components.append(Component(slo_name, weight))
+            budgets.append((weight, slo.error_budget))
+    if composite and out and len(reader.errors) == doc_errors:
+        # The composite burns at the weighted mean of its objectives' burn rates ("Weight
+        # multiplies the rate of burning"): its budget is the weighted mean of theirs.
+        total = sum(w for w, _ in budgets)
+        budget = sum(w * b for w, b in budgets) / total
+        whole = SLO(
+            service=service,
+            name=name,
+            objective=100 - budget * 100,
+            period=period,
+            sli=CompositeSLI(tuple(components)),
+            alerting=_v1_alerting(name, windows, alerting),
+            windows=windows,
+            description=reader.string(spec.get("description"), "spec.description"),
+            labels=labels(slo_labels),
+            source=sloc,
+            spec_version=V1,
+            document_name=name,
+        )
+        build.check_slo(reader, whole, sloc, "spec")
+        out.append(whole)
+        build.check_composites(reader, out)
     return out
+
+
+def _v1_ratio_op(reader: Reader, o: dict[str, YNode], path: str) -> None:
+    """``op`` on a ratio objective compares the share of good events with the target: ``gt`` and
+    ``gte`` say what the target means anyway (they differ only when the ratio equals the target
+    exactly, where sloctl's budget is just spent); ``lt``/``lte`` would make an SLO of failing."""
+    if "value" in o:
+        reader.error(
+            o["value"].loc,
+            f"{path}.value",
+            f"value compares a thresholdMetric; this SLI is a ratio ({_SPEC_OP})",
+        )
+    if "op" not in o:
+        return
+    op = reader.string(o["op"], f"{path}.op")
+    if op in ("lt", "lte"):
+        reader.error(
+            o["op"].loc,
+            f"{path}.op",
+            f"op {op} would hold the share of good events below the target; a ratio objective is "
+            f"met at or above it: use gt or gte ({_SPEC_OP})",
+        )
+    elif op not in ("gt", "gte"):
+        reader.error(o["op"].loc, f"{path}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+
+
+@dataclass(frozen=True)
+class _Threshold:
+    """A thresholdMetric's query, until the objective gives its ``op`` and ``value``."""
+
+    query: str
+
+
+def _v1_threshold(reader: Reader, t: _Threshold, o: dict[str, YNode], loc: Location, path: str) -> SLI | None:
+    """A thresholdMetric: every sample of the metric (one a minute) is an occurrence, good when
+    ``metric op value`` holds; the errors are the samples that miss it."""
+    if "op" not in o or "value" not in o:
+        reader.error(loc, path, f"a thresholdMetric objective needs op and value ({_SPEC_OP})")
+        return None
+    op = reader.string(o["op"], f"{path}.op")
+    if op not in _MISSES:
+        reader.error(o["op"].loc, f"{path}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+        return None
+    value = go_float(reader.number(o["value"], f"{path}.value"))
+    if not t.query:
+        return None  # its metric source was refused
+    step = format_duration(_THRESHOLD_STEP)
+    samples = f"({t.query.strip()})[{WINDOW_PLACEHOLDER}:{step}]"
+    misses = f"(({t.query.strip()}) {_MISSES[op]} {value})[{WINDOW_PLACEHOLDER}:{step}]"
+    return EventsSLI(f"sum(count_over_time({misses}))", f"sum(count_over_time({samples}))")
 
 
 def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str) -> Timeslices | None:
@@ -300,40 +501,55 @@ def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str
         reader.error(loc, path, "Timeslices budgeting needs timeSliceTarget and timeSliceWindow")
         return None
     target = reader.number(o["timeSliceTarget"], f"{path}.timeSliceTarget")
-    if not 0 < target < 1:
-        reader.error(o["timeSliceTarget"].loc, f"{path}.timeSliceTarget", f"{target:g} is outside (0, 1)")
-    size = reader.duration(o["timeSliceWindow"], f"{path}.timeSliceWindow", default=300)
-    if size != 300:
+    if not 0 < target <= 1:
+        reader.error(o["timeSliceTarget"].loc, f"{path}.timeSliceTarget", f"{target:g} is outside (0, 1]")
+    node = o["timeSliceWindow"]
+    # "Default interpretation of unit if specified as a number in minutes."
+    if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        size = int(node.value * 60)
+    else:
+        size = reader.duration(node, f"{path}.timeSliceWindow", default=naming.BASE_WINDOW)
+    if size != naming.BASE_WINDOW:
         reader.error(
-            o["timeSliceWindow"].loc,
+            node.loc,
             f"{path}.timeSliceWindow",
-            f"{format_duration(size)} slices are not supported; slices are 5m",
+            f"{format_duration(size)} slices are not compiled: sloctl's slices are 5m, the base window "
+            "its rules record, and a slice of another size would judge other slices good or bad",
         )
-    return Timeslices(300, target * 100)
+    return Timeslices(naming.BASE_WINDOW, target * 100)
 
 
 # OpenSLO's calendar durations (its shorthand: M for months, Q for quarters).
 _CALENDAR_DURATIONS: dict[str, CalendarUnit] = {"1w": "week", "7d": "week", "1M": "month", "1Q": "quarter"}
+_STARTS = {
+    "week": "a Monday",
+    "month": "the 1st of a month",
+    "quarter": "the 1st of January, April, July or October",
+}
 
 
 def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None]:
-    items = reader.sequence(node, "spec.timeWindow", required=True)
+    items = reader.sequence(node, "spec.timeWindow")
     if not items:
-        if node is not None and node.value is not None:
-            reader.error(node.loc, "spec.timeWindow", "one time window is required")
+        # "timeWindow[ ] optional": the default period, rolling.
         return DEFAULT_PERIOD, None
     if len(items) > 1:
-        reader.error(items[1].loc, "spec.timeWindow[1]", "only one time window is supported")
+        reader.error(items[1].loc, "spec.timeWindow[1]", "exactly one time window is allowed")
     t = reader.mapping(items[0], "spec.timeWindow[0]", ["duration", "isRolling", "calendar"], ["duration"])
     text = reader.string(t.get("duration"), "spec.timeWindow[0].duration", default="30d")
-    rolling = t.get("isRolling") is None or t["isRolling"].value is True
-    if "calendar" in t or not rolling:
+    # "isRolling: false # if omitted assumed `false` if `calendar:` is present"
+    rolling = reader.boolean(t.get("isRolling"), "spec.timeWindow[0].isRolling", default="calendar" not in t)
+    if rolling and "calendar" in t:
+        reader.error(t["calendar"].loc, "spec.timeWindow[0].calendar", "a rolling window has no calendar")
+    if not rolling:
         unit = _CALENDAR_DURATIONS.get(text)
         if unit is None:
+            minute = " (1m is one minute; a month is 1M)" if text.endswith("m") else ""
             reader.error(
                 (t.get("duration") or items[0]).loc,
                 "spec.timeWindow[0].duration",
-                f"calendar window {text!r} is not supported; use 1w, 1M or 1Q",
+                f"calendar window {text!r}{minute} is not compiled; sloctl's calendar windows are "
+                f"1w, 1M and 1Q ({_SPEC_DURATION})",
             )
             return DEFAULT_PERIOD, None
         c = reader.mapping(t.get("calendar"), "spec.timeWindow[0].calendar", ["startTime", "timeZone"])
@@ -345,6 +561,8 @@ def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None
                 (c.get("timeZone") or items[0]).loc, "spec.timeWindow[0].calendar.timeZone", str(exc)
             )
             return DEFAULT_PERIOD, None
+        if "startTime" in c:
+            _v1_start(reader, c["startTime"], unit)
         return NOMINAL_SECONDS[unit], Calendar(unit, zone, offsets)
     try:
         return parse_duration(text), None
@@ -353,44 +571,77 @@ def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None
         return DEFAULT_PERIOD, None
 
 
+def _v1_start(reader: Reader, node: YNode, unit: CalendarUnit) -> None:
+    """``calendar.startTime`` anchors the windows; sloctl's start at local midnight on the first
+    day of the unit, so a start elsewhere would shift every period."""
+    path = "spec.timeWindow[0].calendar.startTime"
+    value = node.value
+    if isinstance(value, dt.datetime):
+        start = value.replace(tzinfo=None)
+    elif isinstance(value, dt.date):
+        start = dt.datetime(value.year, value.month, value.day)
+    else:
+        text = reader.string(node, path)
+        try:
+            start = dt.datetime.fromisoformat(text)
+        except ValueError:
+            reader.error(node.loc, path, f"{text!r} is not a date and time such as 2024-01-01 00:00:00")
+            return
+    day = start.date()
+    aligned = start.time() == dt.time() and (
+        (unit == "week" and day.weekday() == 0)
+        or (unit == "month" and day.day == 1)
+        or (unit == "quarter" and day.day == 1 and day.month in (1, 4, 7, 10))
+    )
+    if not aligned:
+        reader.error(
+            node.loc,
+            path,
+            f"{start:%Y-%m-%d %H:%M:%S} ({start:%A}) does not start a calendar {unit} as sloctl "
+            f"counts them: at 00:00 on {_STARTS[unit]} in the time zone",
+        )
+
+
 def _v1_indicator(
-    reader: Reader, spec: dict[str, YNode], loc: Location, slis: dict[str, YNode]
-) -> SLI | None:
+    reader: Reader, spec: dict[str, YNode], loc: Location, objects: V1Objects, path: str
+) -> SLI | _Threshold | None:
     if ("indicator" in spec) == ("indicatorRef" in spec):
-        reader.error(loc, "spec", "give exactly one of indicator or indicatorRef")
+        reader.error(loc, path, "give exactly one of indicator or indicatorRef")
         return None
     if "indicatorRef" in spec:
-        ref = reader.string(spec["indicatorRef"], "spec.indicatorRef", non_empty=True)
-        if ref not in slis:
+        ref = reader.string(spec["indicatorRef"], f"{path}.indicatorRef", non_empty=True)
+        node = objects.get("SLI", ref)
+        if node is None:
             reader.error(
                 spec["indicatorRef"].loc,
-                "spec.indicatorRef",
+                f"{path}.indicatorRef",
                 f"no SLI document named {ref!r} among the input files",
             )
             return None
-        return _v1_sli_spec(reader, slis[ref], f"SLI {ref}.spec")
-    ind = reader.mapping(spec["indicator"], "spec.indicator", ["metadata", "spec"], ["spec"])
+        return _v1_sli_spec(reader, node, f"SLI {ref}.spec", objects)
+    ind = reader.mapping(spec["indicator"], f"{path}.indicator", ["metadata", "spec"], ["spec"])
     if "spec" not in ind:
         return None
-    return _v1_sli_spec(reader, ind["spec"], "spec.indicator.spec")
+    return _v1_sli_spec(reader, ind["spec"], f"{path}.indicator.spec", objects)
 
 
-def _v1_sli_spec(reader: Reader, node: YNode, path: str) -> SLI | None:
+def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> SLI | _Threshold | None:
     s = reader.mapping(node, path, ["description", "ratioMetric", "thresholdMetric"])
+    if ("ratioMetric" in s) == ("thresholdMetric" in s):
+        reader.error(node.loc, path, "give exactly one of ratioMetric or thresholdMetric")
+        return None
     if "thresholdMetric" in s:
-        reader.error(
-            s["thresholdMetric"].loc, f"{path}.thresholdMetric", "threshold metrics are not supported yet"
+        query = _metric_source(
+            reader, s["thresholdMetric"], f"{path}.thresholdMetric", objects, windowed=False
         )
-        return None
-    if "ratioMetric" not in s:
-        reader.error(node.loc, f"{path}.ratioMetric", "required field is missing")
-        return None
+        return _Threshold(query)
     p = f"{path}.ratioMetric"
     rm = reader.mapping(s["ratioMetric"], p, ["counter", "good", "bad", "total", "raw", "rawType"])
+    reader.boolean(rm.get("counter"), f"{p}.counter", default=True)
     queries: dict[str, str] = {}
     for part in ("good", "bad", "total", "raw"):
         if part in rm:
-            queries[part] = _metric_source(reader, rm[part], f"{p}.{part}")
+            queries[part] = _metric_source(reader, rm[part], f"{p}.{part}", objects, windowed=True)
     if "raw" in queries:
         raw_type = reader.string(rm.get("rawType"), f"{p}.rawType", default="")
         if raw_type not in ("success", "failure"):
@@ -405,27 +656,237 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str) -> SLI | None:
     return _ratio(reader, queries, s["ratioMetric"].loc, p)
 
 
-def _metric_source(reader: Reader, node: YNode, path: str) -> str:
+def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *, windowed: bool) -> str:
+    """The PromQL of a ``metricSource``: its ``type`` given inline or by the ``DataSource`` its
+    ``metricSourceRef`` names must be Prometheus, as the query is in its source's language."""
     f = reader.mapping(node, path, ["metricSource"], ["metricSource"])
+    mpath = f"{path}.metricSource"
     ms = reader.mapping(
-        f.get("metricSource"),
-        f"{path}.metricSource",
-        ["metricSourceRef", "type", "spec"],
-        ["type", "spec"],
+        f.get("metricSource"), mpath, ["metricSourceRef", "type", "spec"], ["spec"], loc=node.loc
+    )
+    kind = reader.string(ms.get("type"), f"{mpath}.type")
+    kind_node = ms.get("type")
+    if "metricSourceRef" in ms:
+        ref = reader.string(ms["metricSourceRef"], f"{mpath}.metricSourceRef", non_empty=True)
+        source = objects.get("DataSource", ref)
+        if source is None:
+            reader.error(
+                ms["metricSourceRef"].loc,
+                f"{mpath}.metricSourceRef",
+                f"no DataSource document named {ref!r} among the input files",
+            )
+            return ""
+        ds = reader.mapping(source, f"DataSource {ref}.spec", _REFERABLE_FIELDS["DataSource"])
+        ref_kind = reader.string(ds.get("type"), f"DataSource {ref}.spec.type")
+        if kind and ref_kind and kind != ref_kind:
+            reader.error(
+                ms["type"].loc,
+                f"{mpath}.type",
+                f"type {kind!r} differs from the type {ref_kind!r} of DataSource {ref!r}",
+            )
+            return ""
+        if not kind:
+            kind, kind_node = ref_kind, ds.get("type")
+    if not kind:
+        reader.error(
+            (ms.get("type") or node).loc,
+            f"{mpath}.type",
+            f"give type: Prometheus or a metricSourceRef to a DataSource ({_SPEC_TYPE})",
+        )
+        return ""
+    if kind.lower() not in _PROMQL_SOURCES:
+        reader.error(
+            (kind_node or node).loc,
+            f"{mpath}.type",
+            f"data source type {kind!r} is not compiled: sloctl writes Prometheus rules, so its "
+            f"queries must be PromQL of a Prometheus source; the query of a source of type {kind!r} is "
+            f"in that source's own terms ({_SPEC_SLI})",
+        )
+        return ""
+    spec = reader.mapping(ms.get("spec"), f"{mpath}.spec", ["query", "promql"], loc=node.loc)
+    key = "query" if "query" in spec else "promql"
+    text = reader.string(spec.get(key), f"{mpath}.spec.{key}", non_empty=True)
+    if key not in spec:
+        reader.error(node.loc, f"{mpath}.spec.query", "required field is missing")
+    elif text:
+        build.check_promql(reader, text, spec[key].loc, f"{mpath}.spec.{key}", windowed=windowed)
+    return text
+
+
+# -- alert policies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Policies:
+    """What an SLO's ``alertPolicies`` say, in sloctl's terms."""
+
+    tiers: dict[str, int]
+    """Enabled catalog tiers, by name, with their ``for`` (``alertAfter``) in seconds."""
+    no_data: bool
+    targets: tuple[str, ...]
+
+
+def _v1_alerting(name: str, windows: AlertWindows, policies: _Policies | None) -> Alerting:
+    if policies is None:
+        return _alerting(name, windows)
+    tiers = tuple(
+        AlertTier(w, enabled=w.tier in policies.tiers, for_seconds=policies.tiers.get(w.tier, 0))
+        for w in windows.windows
+    )
+    extra = {naming.LABEL_NOTIFICATION_TARGET: ",".join(policies.targets)} if policies.targets else {}
+    return Alerting(
+        name=default_alert_name(name),
+        tiers=tiers,
+        labels=labels(extra),
+        no_data=NoDataAlert(enabled=policies.no_data),
+    )
+
+
+def _inline_or_ref(
+    reader: Reader, node: YNode, path: str, ref_key: str, kind: str, objects: V1Objects
+) -> tuple[YNode, str, str] | None:
+    """An item given inline (``kind``, ``metadata``, ``spec``) or by ``ref_key``: its spec node,
+    the path its fields are reported under, and its name."""
+    if isinstance(node.value, dict) and ref_key in node.value:
+        item = reader.mapping(node, path, [ref_key], [ref_key])
+        ref = reader.string(item.get(ref_key), f"{path}.{ref_key}", non_empty=True)
+        found = objects.get(kind, ref)
+        if found is None:
+            reader.error(
+                node.loc, f"{path}.{ref_key}", f"no {kind} document named {ref!r} among the input files"
+            )
+            return None
+        return found, f"{kind} {ref}.spec", ref
+    item = reader.mapping(node, path, ["kind", "metadata", "spec"], ["metadata", "spec"])
+    k = reader.string(item.get("kind"), f"{path}.kind", default=kind)
+    if k != kind:
+        reader.error(item["kind"].loc, f"{path}.kind", f"expected {kind} or {ref_key}")
+        return None
+    meta = reader.mapping(
+        item.get("metadata"), f"{path}.metadata", ["name", "displayName", "labels", "annotations"]
+    )
+    name = reader.string(meta.get("name"), f"{path}.metadata.name", non_empty=True)
+    return (item["spec"], f"{path}.spec", name) if "spec" in item else None
+
+
+def _v1_alert_policies(
+    reader: Reader, node: YNode | None, objects: V1Objects, windows: AlertWindows, period: int
+) -> _Policies | None:
+    """Alert policies mapped onto the tiers of the SLO's burn-rate catalog: a ``burnrate``
+    condition enables the tier of its severity whose long window is its ``lookbackWindow`` and
+    whose burn factor is its ``threshold``; notification targets become a label Alertmanager
+    routes on (the spec's own suggestion for Prometheus rule generators). No policy (or an empty
+    list) keeps every tier of the catalog."""
+    items = reader.sequence(node, "spec.alertPolicies")
+    if not items:
+        return None
+    tiers: dict[str, int] = {}
+    no_data = False
+    targets: list[str] = []
+    for i, item in enumerate(items):
+        p = index("spec.alertPolicies", i)
+        found = _inline_or_ref(reader, item, p, "alertPolicyRef", "AlertPolicy", objects)
+        if found is None:
+            continue
+        spec_node, sp, _ = found
+        s = reader.mapping(
+            spec_node, sp, _REFERABLE_FIELDS["AlertPolicy"], ["conditions", "notificationTargets"]
+        )
+        breaching = reader.boolean(s.get("alertWhenBreaching"), f"{sp}.alertWhenBreaching", default=True)
+        no_data = reader.boolean(s.get("alertWhenNoData"), f"{sp}.alertWhenNoData", default=False) or no_data
+        if reader.boolean(s.get("alertWhenResolved"), f"{sp}.alertWhenResolved", default=False):
+            reader.error(
+                s["alertWhenResolved"].loc,
+                f"{sp}.alertWhenResolved",
+                "resolved notifications are a setting of the Alertmanager receiver (send_resolved), "
+                "not of an alert rule; set it on the receiver and drop it here",
+            )
+        conditions = reader.sequence(s.get("conditions"), f"{sp}.conditions", required=True)
+        if len(conditions) > 1:
+            reader.error(
+                conditions[1].loc,
+                f"{sp}.conditions[1]",
+                "an alert policy has one condition ('only allows one single condition to be defined')",
+            )
+        for j, cond in enumerate(conditions[:1]):
+            cp = index(f"{sp}.conditions", j)
+            got = _inline_or_ref(reader, cond, cp, "conditionRef", "AlertCondition", objects)
+            if got is not None:
+                tier = _v1_condition(reader, got[0], got[1], windows, period)
+                if tier is not None and breaching:
+                    tiers[tier[0]] = tier[1]
+        for j, target in enumerate(
+            reader.sequence(s.get("notificationTargets"), f"{sp}.notificationTargets")
+        ):
+            tp = index(f"{sp}.notificationTargets", j)
+            got = _inline_or_ref(reader, target, tp, "targetRef", "AlertNotificationTarget", objects)
+            if got is None:
+                continue
+            reader.mapping(got[0], got[1], _REFERABLE_FIELDS["AlertNotificationTarget"], ["target"])
+            if got[2] and got[2] not in targets:
+                targets.append(got[2])
+    return _Policies(tiers, no_data, tuple(sorted(targets)))
+
+
+def _v1_condition(
+    reader: Reader, node: YNode, path: str, windows: AlertWindows, period: int
+) -> tuple[str, int] | None:
+    s = reader.mapping(node, path, _REFERABLE_FIELDS["AlertCondition"], ["severity", "condition"])
+    severity = reader.string(s.get("severity"), f"{path}.severity", non_empty=True)
+    if severity and severity not in SEVERITIES:
+        reader.error(
+            s["severity"].loc,
+            f"{path}.severity",
+            f"severity {severity!r}: sloctl's alert tiers are page or ticket (Alertmanager routes "
+            "pages to PagerDuty and tickets to the ticket webhook)",
+        )
+        return None
+    cp = f"{path}.condition"
+    c = reader.mapping(
+        s.get("condition"),
+        cp,
+        ["kind", "op", "threshold", "lookbackWindow", "alertAfter"],
+        ["op", "threshold", "lookbackWindow"],
         loc=node.loc,
     )
-    kind = reader.string(ms.get("type"), f"{path}.metricSource.type")
-    if kind and kind.lower() != "prometheus":
+    kind = reader.string(c.get("kind"), f"{cp}.kind", default="burnrate")
+    if kind != "burnrate":
+        reader.error(c["kind"].loc, f"{cp}.kind", f"unknown condition kind {kind!r}; expected burnrate")
+        return None
+    op = reader.string(c.get("op"), f"{cp}.op")
+    if op in ("lt", "lte"):
         reader.error(
-            ms["type"].loc,
-            f"{path}.metricSource.type",
-            f"metric source {kind!r} is not supported; only Prometheus is",
+            c["op"].loc,
+            f"{cp}.op",
+            f"op {op} would alert while the budget burns slowly; sloctl alerts when the burn rate "
+            "exceeds the threshold: use gt or gte",
         )
-    spec = reader.mapping(ms.get("spec"), f"{path}.metricSource.spec", ["query", "promql"], loc=node.loc)
-    key = "query" if "query" in spec else "promql"
-    text = reader.string(spec.get(key), f"{path}.metricSource.spec.{key}", non_empty=True)
-    if key not in spec:
-        reader.error(node.loc, f"{path}.metricSource.spec.query", "required field is missing")
-    elif text:
-        build.check_promql(reader, text, spec[key].loc, f"{path}.metricSource.spec.{key}", windowed=True)
-    return text
+        return None
+    if "op" in c and op not in ("gt", "gte"):
+        reader.error(c["op"].loc, f"{cp}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+        return None
+    threshold = reader.number(c.get("threshold"), f"{cp}.threshold")
+    lookback = reader.duration(c.get("lookbackWindow"), f"{cp}.lookbackWindow", default=0)
+    after = reader.duration(c.get("alertAfter"), f"{cp}.alertAfter", default=0)
+    if not severity or "threshold" not in c or not lookback:
+        return None
+    for w in windows.windows:
+        if (
+            w.severity == severity
+            and w.long_window == lookback
+            and math.isclose(w.burn_factor(period), threshold, rel_tol=1e-3)
+        ):
+            return w.tier, after
+    offered = "; ".join(
+        f"lookbackWindow {format_duration(w.long_window)} threshold {w.burn_factor(period):g}"
+        for w in windows.windows
+        if w.severity == severity
+    )
+    reader.error(
+        (c.get("lookbackWindow") or node).loc,
+        cp,
+        f"burn rate {threshold:g} over {format_duration(lookback)} is no {severity} tier of the "
+        f"multi-window catalog of {format_duration(period)} ({windows.source}); its {severity} "
+        f"tiers are: {offered}. Use one of them, or give an AlertWindows catalog with this tier",
+    )
+    return None

@@ -282,9 +282,9 @@ spec:
     assert latency.calendar is not None
     assert (latency.calendar.unit, latency.calendar.time_zone) == ("month", "Europe/Paris")
     messages = " ".join(str(e) for e in result.errors)
-    assert "budgeting method 'RatioTimeslices' is not supported yet" in messages
-    assert "calendar window '2M' is not supported; use 1w, 1M or 1Q" in messages
-    assert "compositeWeight is not supported yet" in messages
+    assert "RatioTimeslices is not compiled" in messages
+    assert "calendar window '2M' is not compiled; sloctl's calendar windows are 1w, 1M and 1Q" in messages
+    assert "compositeWeight belongs to composite SLOs" in messages
 
 
 NEW_FIELDS = """\

@@ -1,0 +1,245 @@
+"""OpenSLO v1 as the specification defines it: data sources, alert policies, op, thresholdMetric,
+multi-valued labels, calendar starts and composite objectives. The fixtures are our own; they
+use the features of OpenSLO's repository examples with Prometheus sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from sloctl.model import CompositeSLI, EventsSLI, RatioSLI, Timeslices
+from sloctl.spec import load_text
+
+PROM = "{type: Prometheus, spec: {query: 'sum(rate(%s[{{.window}}]))'}}"
+RATIO = f"{{good: {{metricSource: {PROM % 'ok_total'}}}, total: {{metricSource: {PROM % 'all_total'}}}}}"
+
+
+def slo(spec: str, name: str = "api-slo") -> str:
+    return f"apiVersion: openslo/v1\nkind: SLO\nmetadata: {{name: {name}}}\nspec:\n{spec}"
+
+
+def errors_of(text: str) -> dict[str, str]:
+    return {e.path: e.message for e in load_text(text, "o.yaml").errors}
+
+
+def test_a_threshold_metric_counts_each_sample_as_an_occurrence_good_when_op_value_holds() -> None:
+    result = load_text(
+        slo(
+            """  service: shop
+  indicator:
+    spec:
+      thresholdMetric:
+        metricSource: {type: Prometheus, spec: {query: 'search_latency_ms'}}
+  timeWindow: [{duration: 2w, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{op: lt, value: 500, target: 0.99}]
+  alertPolicies: []
+"""
+        )
+    )
+    assert result.ok, result.errors
+    (s,) = result.slos
+    assert isinstance(s.sli, EventsSLI) and s.objective == pytest.approx(99) and s.period == 14 * 86400
+    # lt 500 is good, so >= 500 is an error; both count one sample a minute.
+    assert s.sli.error_query == "sum(count_over_time(((search_latency_ms) >= 500)[{{.window}}:1m]))"
+    assert s.sli.total_query == "sum(count_over_time((search_latency_ms)[{{.window}}:1m]))"
+
+
+def test_op_on_a_ratio_objective_accepts_gt_and_gte_and_refuses_lt_with_the_spec_quoted() -> None:
+    base = "  service: api\n  indicator: {spec: {ratioMetric: %s}}\n  budgetingMethod: Occurrences\n" % RATIO
+    assert load_text(slo(base + "  objectives: [{op: gt, target: 0.99}, {op: gte, target: 0.9}]\n")).ok
+    errors = errors_of(slo(base + "  objectives: [{op: lte, target: 0.99}]\n"))
+    assert "use gt or gte" in errors["spec.objectives[0].op"]
+    assert "OpenSLO v1, Objectives" in errors["spec.objectives[0].op"]
+
+
+DATA_SOURCE = """apiVersion: openslo/v1
+kind: DataSource
+metadata: {name: prom}
+spec: {type: Prometheus, connectionDetails: {url: 'http://127.0.0.1:9090'}}
+---
+"""
+
+
+def test_a_metric_source_takes_its_type_from_the_data_source_it_refers_to() -> None:
+    src = "{metricSource: {metricSourceRef: prom, spec: {query: 'sum(rate(%s[{{.window}}]))'}}}"
+    text = DATA_SOURCE + slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {{counter: true, good: {src % "ok"}, total: {src % "all"}}}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.995}}]
+"""
+    )
+    result = load_text(text)
+    assert result.ok, result.errors
+    assert isinstance(result.slos[0].sli, RatioSLI)
+    without_source = errors_of(text.split("---\n", 1)[1])
+    assert "no DataSource document named 'prom' among the input files" in without_source.values()
+
+
+def test_a_metric_source_without_type_or_reference_and_one_of_another_type_are_refused_by_field() -> None:
+    no_type = "{metricSource: {spec: {query: 'sum(rate(x[{{.window}}]))'}}}"
+    datadog = "{metricSource: {type: Datadog, spec: {query: 'sum:trace.hits{*}.as_count()'}}}"
+    errors = errors_of(
+        slo(
+            f"""  service: api
+  indicator: {{spec: {{ratioMetric: {{good: {no_type}, total: {datadog}}}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.99}}]
+"""
+        )
+    )
+    good = errors["spec.indicator.spec.ratioMetric.good.metricSource.type"]
+    assert "Field `type` can't be omitted" in good
+    total = errors["spec.indicator.spec.ratioMetric.total.metricSource.type"]
+    assert "data source type 'Datadog' is not compiled" in total and "OpenSLO v1, SLI" in total
+
+
+POLICIES = """apiVersion: openslo/v1
+kind: AlertCondition
+metadata: {name: fast-burn}
+spec:
+  severity: page
+  condition: {kind: burnrate, op: gt, threshold: 14.4, lookbackWindow: 1h, alertAfter: 2m}
+---
+apiVersion: openslo/v1
+kind: AlertNotificationTarget
+metadata: {name: oncall}
+spec: {target: pagerduty}
+---
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: paging}
+spec:
+  alertWhenBreaching: true
+  alertWhenNoData: true
+  conditions: [{conditionRef: fast-burn}]
+  notificationTargets: [{targetRef: oncall}]
+---
+"""
+
+
+def test_alert_policies_enable_the_catalog_tiers_their_burn_rate_conditions_name() -> None:
+    inline_ticket = """
+    - kind: AlertPolicy
+      metadata: {name: tickets}
+      spec:
+        conditions:
+          - kind: AlertCondition
+            metadata: {name: slow}
+            spec: {severity: ticket, condition: {op: gte, threshold: 1, lookbackWindow: 3d}}
+        notificationTargets:
+          - {kind: AlertNotificationTarget, metadata: {name: tracker}, spec: {target: webhook}}
+"""
+    text = POLICIES + slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  timeWindow: [{{duration: 30d, isRolling: true}}]
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.999}}]
+  alertPolicies:
+    - alertPolicyRef: paging{inline_ticket}"""
+    )
+    result = load_text(text)
+    assert result.ok, result.errors
+    alerting = result.slos[0].alerting
+    enabled = {t.name: t.for_seconds for t in alerting.tiers if t.enabled}
+    assert enabled == {"page_quick": 120, "ticket_slow": 0}
+    assert dict(alerting.labels) == {"notification_target": "oncall,tracker"}
+    assert alerting.no_data.enabled
+
+
+def test_an_alert_condition_matching_no_catalog_tier_is_refused_with_the_tiers_it_could_use() -> None:
+    text = POLICIES.replace("threshold: 14.4", "threshold: 3") + slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.999}}]
+  alertPolicies: [{{alertPolicyRef: paging}}]
+"""
+    )
+    message = errors_of(text)["AlertCondition fast-burn.spec.condition"]
+    assert "burn rate 3 over 1h is no page tier" in message
+    assert "lookbackWindow 1h threshold 14.4" in message
+
+
+def test_labels_with_several_values_become_one_comma_joined_label_and_empty_lists_none() -> None:
+    text = slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.99}}]
+""",
+    ).replace(
+        "metadata: {name: api-slo}",
+        "metadata: {name: api-slo, labels: {team: [identity, rbac], tier: 'one', none: []}}",
+    )
+    result = load_text(text)
+    assert result.ok, result.errors
+    assert dict(result.slos[0].labels) == {"team": "identity,rbac", "tier": "one"}
+
+
+@pytest.mark.parametrize(
+    ("duration", "start", "ok"),
+    [
+        ("1w", "2024-01-01 00:00:00", True),  # a Monday
+        ("1w", "2022-01-01 12:00:00", False),  # a Saturday, at noon
+        ("1M", "2024-03-01 00:00:00", True),
+        ("1Q", "2024-02-01 00:00:00", False),
+    ],
+)
+def test_a_calendar_start_must_fall_where_sloctl_starts_the_unit(duration: str, start: str, ok: bool) -> None:
+    text = slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  timeWindow: [{{duration: {duration}, calendar: {{startTime: '{start}', timeZone: America/New_York}}}}]
+  budgetingMethod: Timeslices
+  objectives: [{{op: gt, target: 0.9995, timeSliceTarget: 0.95, timeSliceWindow: 5m}}]
+"""
+    )
+    result = load_text(text)
+    if ok:
+        assert result.ok, result.errors
+        assert result.slos[0].timeslices == Timeslices(300, 95.0)
+        assert result.slos[0].calendar is not None and result.slos[0].calendar.time_zone == "America/New_York"
+    else:
+        assert "does not start a calendar" in errors_of(text)["spec.timeWindow[0].calendar.startTime"]
+
+
+def test_a_one_minute_calendar_window_is_named_as_the_minute_the_shorthand_says_it_is() -> None:
+    text = slo(
+        f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  timeWindow: [{{duration: 1m, isRolling: false, calendar: {{timeZone: UTC}}}}]
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.99}}]
+"""
+    )
+    message = errors_of(text)["spec.timeWindow[0].duration"]
+    assert "1m is one minute; a month is 1M" in message and "'M – months'" in message
+
+
+def test_composite_objectives_become_component_slos_and_their_weighted_composite() -> None:
+    text = slo(
+        f"""  service: shop
+  budgetingMethod: Occurrences
+  timeWindow: [{{duration: 28d, isRolling: true}}]
+  objectives:
+    - {{target: 0.99, compositeWeight: 3, indicator: {{spec: {{ratioMetric: {RATIO}}}}}}}
+    - target: 0.999
+      indicator:
+        spec:
+          ratioMetric:
+            bad: {{metricSource: {PROM % "failed_total"}}}
+            total: {{metricSource: {PROM % "checkout_total"}}}
+""",
+        name="checkout",
+    )
+    result = load_text(text)
+    assert result.ok, result.errors
+    names = [s.name for s in result.slos]
+    assert names == ["checkout-0", "checkout-1", "checkout"]
+    whole = result.slos[2]
+    assert isinstance(whole.sli, CompositeSLI)
+    assert [(c.slo, c.weight) for c in whole.sli.components] == [("checkout-0", 3.0), ("checkout-1", 1.0)]
+    # Budget: (3 x 1 % + 1 x 0.1 %) / 4 = 0.775 %.
+    assert whole.objective == pytest.approx(99.225)
