@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("spec_commands", "check SLO files and report every error with its location"),
     "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
     "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
+    "convert": ("convert", "write SLOs in another format, naming what it cannot express"),
     "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
     "test": ("generate", "run promtool checks and the generated rule tests"),
     "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),

@@ -45,7 +45,8 @@ def test_a_threshold_metric_counts_each_sample_as_an_occurrence_good_when_op_val
 
 
 def test_op_on_a_ratio_objective_accepts_gt_and_gte_and_refuses_lt_with_the_spec_quoted() -> None:
-    base = f"  service: api\n  indicator: {{spec: {{ratioMetric: {RATIO}}}}}\n  budgetingMethod: Occurrences\n"
+    indicator = f"  indicator: {{spec: {{ratioMetric: {RATIO}}}}}\n"
+    base = f"  service: api\n{indicator}  budgetingMethod: Occurrences\n"
     assert load_text(slo(base + "  objectives: [{op: gt, target: 0.99}, {op: gte, target: 0.9}]\n")).ok
     errors = errors_of(slo(base + "  objectives: [{op: lte, target: 0.99}]\n"))
     assert "use gt or gte" in errors["spec.objectives[0].op"]

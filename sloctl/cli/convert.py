@@ -1,0 +1,61 @@
+"""``sloctl convert``: write the SLOs read from any supported format as another format.
+
+Every field the target format cannot express is reported on standard error, one line each
+(``<service>-<slo>: <field>: <why>``); with such losses the command writes nothing and exits 1
+unless ``--lossy`` accepts them. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
+one file, ``DIR/<format>.yaml``, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sloctl.cli._common import UsageError, add_input_arguments, load_slos_of
+from sloctl.convert import FORMATS, convert, render_text
+from sloctl.files import write_text
+
+from .main import plain_help
+
+
+def _convert(args: argparse.Namespace) -> int:
+    result = load_slos_of(args, quiet_warnings=True)
+    out = convert(result.slos, args.to)
+    for loss in out.losses:
+        print(f"{'lost' if args.lossy else 'cannot convert'}: {loss}", file=sys.stderr)
+    if out.losses and not args.lossy:
+        print(
+            f"sloctl convert: {len(out.losses)} field(s) {args.to} cannot express; nothing written "
+            "(--lossy writes the rest)",
+            file=sys.stderr,
+        )
+        return 1
+    text = render_text(out)
+    if args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    target = Path(args.output)
+    if target.exists() and not target.is_dir():
+        raise UsageError(f"-o {args.output}: not a directory")
+    path = write_text(target / f"{args.to}.yaml", text)
+    print(f"wrote {path} ({len(out.documents)} document(s))")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "convert",
+        help="write SLOs in another format (native, openslo, sloth, pyrra), naming what it cannot express",
+        description=plain_help(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_arguments(p)
+    p.add_argument("--to", required=True, choices=sorted(FORMATS), help="the output format")
+    p.add_argument(
+        "-o", "--output", default="-", metavar="DIR", help="output directory, or - for stdout (default)"
+    )
+    p.add_argument(
+        "--lossy", action="store_true", help="write what the format can express and only report the rest"
+    )
+    p.set_defaults(func=_convert)

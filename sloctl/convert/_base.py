@@ -1,0 +1,39 @@
+"""What every format's converter returns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sloctl.model import SLO
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A field of an SLO the output format cannot express: written closest or left out."""
+
+    slo: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.slo}: {self.field}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Converted:
+    documents: tuple[Mapping[str, object], ...]
+    losses: tuple[Loss, ...]
+
+
+class Losses:
+    """Collects the losses of one conversion."""
+
+    def __init__(self) -> None:
+        self.items: list[Loss] = []
+
+    def add(self, slo: SLO, field: str, reason: str) -> None:
+        self.items.append(Loss(slo.id, field, reason))
+
+
+__all__ = ["Converted", "Loss", "Losses"]

@@ -1,0 +1,135 @@
+"""To ``openslo/v1``: one ``SLO`` document per SLO with its indicator inline (Prometheus
+``ratioMetric``: good/total, bad/total or ``raw`` failure ratios), rolling or calendar
+``timeWindow``, Occurrences or Timeslices budgeting, and the enabled burn-rate tiers as
+``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
+the catalog). Lost: what OpenSLO has no field for (alert names, labels and annotations, runbook,
+low-traffic guard, error-budget policies), and latency, probe and composite SLIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sloctl.convert._base import Converted, Losses
+from sloctl.durations import format_duration
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
+from sloctl.spec.native import default_alert_name
+
+API_VERSION = "openslo/v1"
+_CALENDAR = {"week": "1w", "month": "1M", "quarter": "1Q"}
+
+
+def _source(query: str) -> dict[str, object]:
+    return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
+
+
+def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    sli = slo.sli
+    if isinstance(sli, RatioSLI):
+        metric: dict[str, object] = {"good": _source(sli.good_query), "total": _source(sli.total_query)}
+    elif isinstance(sli, EventsSLI):
+        metric = {"bad": _source(sli.error_query), "total": _source(sli.total_query)}
+    elif isinstance(sli, RawSLI):
+        metric = {"rawType": "failure", "raw": _source(sli.error_ratio_query)}
+    else:
+        losses.add(slo, "sli", f"a {sli.kind} SLI has no OpenSLO form here; the SLO is not written")
+        return None
+    return {"spec": {"ratioMetric": {"counter": True, **metric}}}
+
+
+def _policies(slo: SLO, losses: Losses) -> list[dict[str, object]]:
+    a = slo.alerting
+    default_tiers = all(t.enabled and not t.for_seconds for t in a.tiers)
+    if default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert():
+        return []  # no policy: the reader enables every tier of the catalog
+    if a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket" or a.no_data.name:
+        losses.add(slo, "alerting.noData", "OpenSLO's alertWhenNoData has no duration, severity or name")
+    enabled = list(a.enabled_tiers)
+    if any(t.for_seconds and not t.enabled for t in a.tiers):
+        losses.add(slo, "alerting.tiers", "a disabled tier's for has no OpenSLO field")
+    policies: list[dict[str, object]] = []
+    for i, t in enumerate(enabled or a.tiers[:1]):
+        condition: dict[str, object] = {
+            "kind": "burnrate",
+            "op": "gt",
+            "threshold": t.window.burn_factor(slo.period),
+            "lookbackWindow": format_duration(t.window.long_window),
+        }
+        if t.for_seconds:
+            condition["alertAfter"] = format_duration(t.for_seconds)
+        policies.append(
+            {
+                "kind": "AlertPolicy",
+                "metadata": {"name": f"{slo.name}-{t.name.replace('_', '-')}"},
+                "spec": {
+                    "alertWhenBreaching": bool(enabled),
+                    "alertWhenNoData": a.no_data.enabled and i == 0,
+                    "conditions": [
+                        {
+                            "kind": "AlertCondition",
+                            "metadata": {"name": f"{slo.name}-{t.name.replace('_', '-')}"},
+                            "spec": {
+                                "severity": t.severity,
+                                "condition": condition,
+                            },
+                        }
+                    ],
+                    "notificationTargets": [],
+                },
+            }
+        )
+    return policies
+
+
+def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    indicator = _indicator(slo, losses)
+    if indicator is None:
+        return None
+    a = slo.alerting
+    for field, lost in (
+        ("alerting.name", a.name != default_alert_name(slo.name)),
+        ("alerting.labels", bool(a.labels)),
+        ("alerting.annotations", bool(a.annotations)),
+        ("alerting.runbookUrl", bool(a.runbook_url)),
+        ("alerting.minEvents", bool(a.min_events)),
+        ("alerting.page", a.page != SeverityAlert()),
+        ("alerting.ticket", a.ticket != SeverityAlert()),
+        ("policy", bool(slo.policy.steps)),
+        ("plugins", bool(slo.plugins.chain or slo.plugins.override)),
+    ):
+        if lost:
+            losses.add(slo, field, "OpenSLO has no field for it; left out")
+    window: dict[str, object]
+    if slo.calendar is not None:
+        window = {
+            "duration": _CALENDAR[slo.calendar.unit],
+            "isRolling": False,
+            "calendar": {"timeZone": slo.calendar.time_zone},
+        }
+    else:
+        window = {"duration": format_duration(slo.period), "isRolling": True}
+    objective: dict[str, object] = {"targetPercent": slo.objective}
+    if slo.timeslices is not None:
+        objective["timeSliceTarget"] = slo.timeslices.target / 100
+        objective["timeSliceWindow"] = format_duration(slo.timeslices.slice_seconds)
+    spec: dict[str, object] = {"service": slo.service}
+    if slo.description:
+        spec["description"] = slo.description
+    spec |= {
+        "indicator": indicator,
+        "timeWindow": [window],
+        "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
+        "objectives": [objective],
+    }
+    policies = _policies(slo, losses)
+    if policies:
+        spec["alertPolicies"] = policies
+    metadata: dict[str, object] = {"name": slo.name}
+    if slo.labels:
+        metadata["labels"] = dict(slo.labels)
+    return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": spec}
+
+
+def convert(slos: Sequence[SLO]) -> Converted:
+    losses = Losses()
+    docs = [d for d in (slo_document(s, losses) for s in slos) if d is not None]
+    return Converted(tuple(docs), tuple(losses.items))

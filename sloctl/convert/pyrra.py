@@ -1,0 +1,97 @@
+"""To Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: one per SLO, its service as the
+namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
+events SLI of that shape becomes a ``ratio`` indicator, a ratio SLI a ``latency`` one (success
+and total). Alerts: the alert name, and all burn-rate tiers on or off together. Lost: other
+query shapes, raw, latency, probe and composite SLIs, per-tier switches and ``for``, alert
+labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sloctl.convert._base import Converted, Losses
+from sloctl.durations import format_duration
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, SeverityAlert
+from sloctl.spec.native import default_alert_name
+
+API_VERSION = "pyrra.dev/v1alpha1"
+PROPAGATED = "pyrra.dev/"  # Pyrra copies labels and annotations with this prefix onto its rules
+# The one query shape Pyrra writes (and reads back): a selector summed over rate at the window.
+_SUMMED_RATE = re.compile(r"^sum\(rate\((?P<selector>[^\[\]]+)\[\{\{\.window\}\}\]\)\)$")
+
+
+def _selector(query: str) -> str | None:
+    m = _SUMMED_RATE.match(query.strip())
+    return m.group("selector") if m else None
+
+
+def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        errors, total = _selector(sli.error_query), _selector(sli.total_query)
+        if errors and total:
+            return {"ratio": {"errors": {"metric": errors}, "total": {"metric": total}}}
+    elif isinstance(sli, RatioSLI):
+        good, total = _selector(sli.good_query), _selector(sli.total_query)
+        if good and total:
+            return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
+    losses.add(
+        slo,
+        "sli",
+        f"a {sli.kind} SLI other than sum(rate(<selector>[{{{{.window}}}}])) queries has no "
+        "Pyrra form; the SLO is not written",
+    )
+    return None
+
+
+def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    indicator = _indicator(slo, losses)
+    if indicator is None:
+        return None
+    a = slo.alerting
+    enabled = {t.enabled for t in a.tiers}
+    for field, lost in (
+        ("calendar", slo.calendar is not None),
+        ("timeslices", slo.timeslices is not None),
+        ("alerting.tiers", len(enabled) > 1 or any(t.for_seconds for t in a.tiers)),
+        ("alerting.labels", bool(a.labels)),
+        ("alerting.runbookUrl", bool(a.runbook_url)),
+        ("alerting.minEvents", bool(a.min_events)),
+        ("alerting.page", a.page != SeverityAlert()),
+        ("alerting.ticket", a.ticket != SeverityAlert()),
+        (
+            "alerting.noData",
+            a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket",
+        ),
+        ("policy", bool(slo.policy.steps)),
+    ):
+        if lost:
+            losses.add(slo, field, "Pyrra has no field for it; left out")
+    alerting: dict[str, object] = {}
+    if a.name != default_alert_name(slo.name):
+        alerting["name"] = a.name
+    if enabled == {False}:
+        alerting["burnrates"] = False
+    if not a.no_data.enabled:
+        alerting["absent"] = False
+    if a.no_data.name:
+        alerting["absentName"] = a.no_data.name
+    metadata: dict[str, object] = {"name": slo.name, "namespace": slo.service}
+    if slo.labels:
+        metadata["labels"] = {f"{PROPAGATED}{k}": v for k, v in slo.labels}
+    if a.annotations:
+        metadata["annotations"] = {f"{PROPAGATED}{k}": v for k, v in a.annotations}
+    spec: dict[str, object] = {}
+    if slo.description:
+        spec["description"] = slo.description
+    spec |= {"target": slo.objective, "window": format_duration(slo.period), "indicator": indicator}
+    if alerting:
+        spec["alerting"] = alerting
+    return {"apiVersion": API_VERSION, "kind": "ServiceLevelObjective", "metadata": metadata, "spec": spec}
+
+
+def convert(slos: Sequence[SLO]) -> Converted:
+    losses = Losses()
+    docs = [d for d in (slo_document(s, losses) for s in slos) if d is not None]
+    return Converted(tuple(docs), tuple(losses.items))

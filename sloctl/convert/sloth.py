@@ -1,0 +1,105 @@
+"""To Sloth's ``prometheus/v1``: one document per service, events (``error_query``/``total_query``)
+and raw SLIs, the alert name, labels and annotations and the page and ticket alerts, and Sloth
+SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, sloctl's
+``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field
+for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
+timeslices, calendars, and ratio, latency, probe and composite SLIs (a ratio SLI is written as
+the equivalent events SLI, ``total - good`` errors)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sloctl.convert._base import Converted, Losses
+from sloctl.durations import format_duration
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
+
+VERSION = "prometheus/v1"
+PERIOD = 30 * 86400  # Sloth's default --default-slo-period
+
+
+def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    sli = slo.sli
+    if isinstance(sli, EventsSLI):
+        return {"events": {"error_query": sli.error_query, "total_query": sli.total_query}}
+    if isinstance(sli, RawSLI):
+        return {"raw": {"error_ratio_query": sli.error_ratio_query}}
+    if isinstance(sli, RatioSLI):
+        losses.add(slo, "sli.ratio", "written as an events SLI whose errors are total - good")
+        errors = f"({sli.total_query.strip()}) - ({sli.good_query.strip()})"
+        return {"events": {"error_query": errors, "total_query": sli.total_query}}
+    losses.add(slo, "sli", f"a {sli.kind} SLI has no Sloth form; the SLO is not written")
+    return None
+
+
+def _severity(s: SeverityAlert) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if not s.enabled:
+        out["disable"] = True
+    if s.labels:
+        out["labels"] = dict(s.labels)
+    if s.annotations:
+        out["annotations"] = dict(s.annotations)
+    return out
+
+
+def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
+    sli = _sli(slo, losses)
+    if sli is None:
+        return None
+    a = slo.alerting
+    if slo.period != PERIOD:
+        losses.add(
+            slo,
+            "period",
+            f"Sloth's period is a flag for every SLO: run it with --default-slo-period "
+            f"{format_duration(slo.period)}",
+        )
+    for field, lost in (
+        ("calendar", slo.calendar is not None),
+        ("timeslices", slo.timeslices is not None),
+        ("alerting.tiers", any(not t.enabled or t.for_seconds for t in a.tiers)),
+        ("alerting.runbookUrl", bool(a.runbook_url)),
+        ("alerting.minEvents", bool(a.min_events)),
+        ("alerting.noData", a.no_data != NoDataAlert()),
+        ("policy", bool(slo.policy.steps)),
+    ):
+        if lost:
+            losses.add(slo, field, "Sloth has no field for it; left out")
+    doc: dict[str, object] = {"name": slo.name, "objective": slo.objective}
+    if slo.description:
+        doc["description"] = slo.description
+    if slo.labels:
+        doc["labels"] = dict(slo.labels)
+    doc["sli"] = sli
+    alerting: dict[str, object] = {"name": a.name}
+    if a.labels:
+        alerting["labels"] = dict(a.labels)
+    if a.annotations:
+        alerting["annotations"] = dict(a.annotations)
+    for key, s in (("page_alert", a.page), ("ticket_alert", a.ticket)):
+        sev = _severity(s)
+        if sev:
+            alerting[key] = sev
+    doc["alerting"] = alerting
+    if slo.plugins.chain or slo.plugins.override:
+        doc["plugins"] = {
+            "overridePrevious": slo.plugins.override,
+            "chain": [
+                {"id": r.id, "priority": r.priority, "config": json.loads(r.config)}
+                for r in slo.plugins.chain
+            ],
+        }
+    return doc
+
+
+def convert(slos: Sequence[SLO]) -> Converted:
+    losses = Losses()
+    services: dict[str, list[dict[str, object]]] = {}
+    for slo in slos:
+        doc = slo_document(slo, losses)
+        if doc is not None:
+            services.setdefault(slo.service, []).append(doc)
+    docs = tuple({"version": VERSION, "service": name, "slos": items} for name, items in services.items())
+    return Converted(docs, tuple(losses.items))

@@ -1,0 +1,234 @@
+"""Property: an SLO converted without a reported loss reads back into the same model.
+
+Seeded random native specs (like tests/rules/test_random_specs.py's, restricted to what each
+format can express) go native → X → native for X in openslo, sloth and pyrra, and through the
+chain native → OpenSLO → Sloth → Pyrra → native; every hop must report no loss and the SLOs
+read back must equal the originals (their source location and format aside). A second property
+checks the other direction: whatever the random spec, each loss the converter does not report
+is a field that survives."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloctl.convert import FORMATS, convert, render_text
+from sloctl.model import SLO
+from sloctl.spec import load_text
+
+SLOCTL = str(Path(sys.executable).with_name("sloctl"))
+SEED = int(os.environ.get("SLOCTL_RANDOM_SEED", "20261201"))
+N_SPECS = 60
+
+EVENTS = {
+    "events": {
+        "errorQuery": 'sum(rate(req_total{code=~"5.."}[{{.window}}]))',
+        "totalQuery": "sum(rate(req_total[{{.window}}]))",
+    }
+}
+RATIO = {
+    "ratio": {
+        "goodQuery": 'sum(rate(req_total{code!~"5.."}[{{.window}}]))',
+        "totalQuery": "sum(rate(req_total[{{.window}}]))",
+    }
+}
+RAW = {"raw": {"errorRatioQuery": "1 - avg(avg_over_time(up[{{.window}}]))"}}
+LATENCY = {
+    "latency": {
+        "histogram": "http_request_duration_seconds",
+        "selector": '{route="/api"}',
+        "threshold": "300ms",
+    }
+}
+OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
+TIER_KEYS = ("pageQuick", "pageSlow", "ticketQuick", "ticketSlow")
+
+# What each format can express, as choices of the generator.
+CAN = {
+    "native": {
+        "slis": [EVENTS, RATIO, RAW, LATENCY],
+        "periods": ["7d", "14d", "28d", "30d", "90d"],
+        "calendar": True,
+        "timeslices": True,
+        "tiers": True,
+        "labels": True,
+        "no_data": True,
+        "policy": True,
+        "alert_name": True,
+    },
+    "openslo": {
+        "slis": [EVENTS, RATIO, RAW],
+        "periods": ["7d", "14d", "28d", "30d", "90d"],
+        "calendar": True,
+        "timeslices": True,
+        "tiers": True,
+        "labels": True,
+        "no_data": False,
+        "policy": False,
+        "alert_name": False,
+    },
+    "sloth": {
+        "slis": [EVENTS, RAW],
+        "periods": ["30d"],
+        "calendar": False,
+        "timeslices": False,
+        "tiers": False,
+        "labels": True,
+        "no_data": False,
+        "policy": False,
+        "alert_name": True,
+    },
+    "pyrra": {
+        "slis": [EVENTS, RATIO],
+        "periods": ["7d", "14d", "28d", "30d", "90d"],
+        "calendar": False,
+        "timeslices": False,
+        "tiers": False,
+        "labels": True,
+        "no_data": False,
+        "policy": False,
+        "alert_name": True,
+    },
+}
+CHAIN = ("openslo", "sloth", "pyrra")
+
+
+def random_slo(rng: random.Random, index: int, can: dict[str, object]) -> dict[str, object]:
+    slo: dict[str, object] = {
+        "name": f"slo-{index}",
+        "objective": rng.choice(OBJECTIVES),
+        "sli": rng.choice(can["slis"]),  # type: ignore[arg-type]
+    }
+    if can["calendar"] and rng.random() < 0.2:
+        slo["calendar"] = {
+            "unit": rng.choice(["week", "month", "quarter"]),
+            "timeZone": rng.choice(["UTC", "Europe/Paris"]),
+        }
+    else:
+        slo["period"] = rng.choice(can["periods"])  # type: ignore[arg-type]
+    if can["timeslices"] and rng.random() < 0.2 and "raw" not in slo["sli"]:  # type: ignore[operator]
+        slo["timeslices"] = {"slice": "5m", "target": rng.choice([90, 95, 99])}
+    if can["labels"] and rng.random() < 0.5:
+        slo["labels"] = {"team": rng.choice(["a", "b"])}
+    if rng.random() < 0.3:
+        slo["description"] = f"SLO number {index}"
+    alerting: dict[str, object] = {}
+    if can["tiers"]:
+        tiers: dict[str, object] = {}
+        for key in TIER_KEYS:
+            if rng.random() < 0.25:
+                tiers[key] = {"enabled": False}
+            elif rng.random() < 0.3:
+                tiers[key] = {"for": rng.choice(["1m", "5m"])}
+        if tiers:
+            alerting["tiers"] = tiers
+    if can["alert_name"] and rng.random() < 0.3:
+        alerting["name"] = f"Custom{index}Burn"
+    if can["no_data"] and rng.random() < 0.3:
+        alerting["noData"] = rng.choice([{"enabled": False}, {"for": "1h"}])
+    if can["policy"] and rng.random() < 0.2:
+        alerting["minEvents"] = 10
+        slo["policy"] = {"steps": [{"budgetLeft": 50, "action": "notify"}], "whenUnknown": "proceed"}
+    if alerting:
+        slo["alerting"] = alerting
+    return slo
+
+
+def native_text(slos: list[dict[str, object]], service: str = "api") -> str:
+    doc = {
+        "apiVersion": "sloctl/v1",
+        "kind": "Service",
+        "metadata": {"name": service},
+        "spec": {"slos": slos},
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def comparable(slo: SLO) -> SLO:
+    """The model without what records where it was read from."""
+    return dataclasses.replace(
+        slo,
+        spec_version="",
+        document_name="",
+        document_namespace="",
+        document_labels=(),
+        document_annotations=(),
+    )
+
+
+def read(text: str) -> tuple[SLO, ...]:
+    result = load_text(text, "converted.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    return result.slos
+
+
+def hop(slos: tuple[SLO, ...], to: str) -> tuple[SLO, ...]:
+    out = convert(slos, to)
+    assert out.losses == (), [str(loss) for loss in out.losses]
+    return read(render_text(out))
+
+
+@pytest.mark.parametrize("fmt", ["native", "openslo", "sloth", "pyrra"])
+def test_specs_a_format_can_express_survive_native_to_it_and_back_unchanged(fmt: str) -> None:
+    rng = random.Random(f"{SEED}-{fmt}")
+    original = read(native_text([random_slo(rng, i, CAN[fmt]) for i in range(N_SPECS)]))
+    back = hop(hop(original, fmt), "native")
+    assert [comparable(s) for s in back] == [comparable(s) for s in original]
+
+
+def test_specs_all_formats_express_survive_the_chain_native_openslo_sloth_pyrra_native() -> None:
+    rng = random.Random(f"{SEED}-chain")
+    common = {
+        k: (v if not isinstance(v, bool) else all(CAN[f][k] for f in CHAIN)) for k, v in CAN["pyrra"].items()
+    }
+    common["slis"] = [EVENTS]
+    common["periods"] = ["30d"]
+    original = read(native_text([random_slo(rng, i, common) for i in range(N_SPECS)]))
+    slos = original
+    for fmt in (*CHAIN, "native"):
+        slos = hop(slos, fmt)
+    assert [comparable(s) for s in slos] == [comparable(s) for s in original]
+
+
+def test_a_field_a_format_cannot_express_is_reported_by_name_and_the_rest_still_converts() -> None:
+    rng = random.Random(f"{SEED}-lossy")
+    original = read(native_text([random_slo(rng, i, CAN["native"]) for i in range(N_SPECS)]))
+    for fmt in FORMATS:
+        out = convert(original, fmt)
+        back = {s.name: comparable(s) for s in read(render_text(out))} if out.documents else {}
+        lossy = {loss.slo.removeprefix("api-") for loss in out.losses}
+        for slo in original:
+            if slo.name not in lossy:
+                # Not reported: it must have come back whole.
+                assert back.get(slo.name) == comparable(slo), (fmt, slo.name)
+        assert all(loss.field and loss.reason for loss in out.losses)
+
+
+def test_convert_refuses_losses_without_lossy_and_writes_the_rest_atomically_with_it(tmp_path: Path) -> None:
+    spec = tmp_path / "api.yaml"
+    spec.write_text(native_text([{**random_slo(random.Random(1), 0, CAN["sloth"]), "period": "28d"}]))
+    refused = subprocess.run(
+        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "cannot convert: api-slo-0: period: Sloth's period is a flag" in refused.stderr
+    assert not (tmp_path / "out").exists()
+    done = subprocess.run(
+        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out"), "--lossy"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (slo,) = read((tmp_path / "out" / "sloth.yaml").read_text())
+    assert slo.name == "slo-0" and slo.period == 30 * 86400
