@@ -6,9 +6,9 @@
 ['platform-api-availability', ...]
 
 Formats, told apart by their header: ``apiVersion: sloctl/v1`` (native), ``version:
-prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: openslo/v1`` and
-``openslo/v1alpha``, ``apiVersion: pyrra.dev/v1alpha1`` (Pyrra). ``AlertWindows`` documents
-(Sloth's shape) add burn-rate catalogs.
+prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: openslo/v1``,
+``openslo/v1alpha`` and the ``openslo.com/v2alpha`` draft, ``apiVersion: pyrra.dev/v1alpha1``
+(Pyrra). ``AlertWindows`` documents (Sloth's shape) add burn-rate catalogs.
 """
 
 from __future__ import annotations
@@ -139,9 +139,11 @@ _KNOWN = {
     (project.API_VERSION, project.KIND),
     (sloth.K8S_VERSION, "PrometheusServiceLevel"),
     (sloth.K8S_VERSION, "AlertWindows"),
-    (openslo.V1, "Service"),
-    *((openslo.V1, kind) for kind in openslo.REFERABLE),
-    (openslo.V1, "SLO"),
+    *(
+        (api, kind)
+        for api in (openslo.V1, openslo.V2ALPHA)
+        for kind in ("Service", "SLO", *openslo.REFERABLE)
+    ),
     (openslo.V1ALPHA, "SLO"),
     (pyrra.API_VERSION, pyrra.KIND),
 }
@@ -160,7 +162,7 @@ def load_documents(
     warnings: list[SpecError] = []
     parsed: list[tuple[str, YNode]] = []
     user_catalogs: dict[int, AlertWindows] = {}
-    objects = openslo.V1Objects()
+    objects = {api: openslo.V1Objects(api) for api in (openslo.V1, openslo.V2ALPHA)}
     for name, data in [*windows_sources, *sources]:
         docs, errs = parse_documents(data, name, LIMITS)
         errors.extend(errs)
@@ -173,8 +175,8 @@ def load_documents(
                 catalog = read_alert_windows(doc, reader)
                 if catalog is not None:
                     user_catalogs[catalog.period] = catalog
-            elif api == openslo.V1 and kind in openslo.REFERABLE:
-                openslo.read_v1_object(kind, doc, reader, objects)
+            elif api in objects and kind in openslo.REFERABLE:
+                openslo.read_v1_object(kind, doc, reader, objects[api])
             else:
                 parsed.append((name, doc))
             errors.extend(reader.errors)
@@ -184,7 +186,7 @@ def load_documents(
     for name, doc in parsed:
         api, kind = _header(doc)
         reader = Reader(
-            name, strict=api in ("sloctl/v1", openslo.V1)
+            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA)
         )  # Sloth and Pyrra ignore unknown fields
         if not isinstance(doc.value, dict):
             reader.error(
@@ -207,10 +209,10 @@ def load_documents(
 
         elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
             slos.extend(sloth.read_k8s(doc, reader, catalogs, sloth_period))
-        elif (api, kind) == (openslo.V1, "SLO"):
-            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, objects))
-        elif (api, kind) == (openslo.V1, "Service"):
-            openslo.read_v1_service(doc, reader)
+        elif api in objects and kind == "SLO":
+            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, objects[api]))
+        elif api in objects and kind == "Service":
+            openslo.read_v1_service(doc, reader, api)
         elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):
             slos.extend(pyrra.read_slo(doc, reader, catalogs))
         elif (api, kind) == (openslo.V1ALPHA, "SLO"):

@@ -46,6 +46,11 @@ from sloctl.spec.yamlsrc import YNode
 
 V1 = "openslo/v1"
 V1ALPHA = "openslo/v1alpha"
+V2ALPHA = "openslo.com/v2alpha"
+"""The draft of OpenSLO v2 (enhancements/v2alpha.md of OpenSLO's repository): ``sli``/``sliRef``
+for ``indicator``/``indicatorRef``, metric sources as ``dataSourceRef`` or an inline
+``dataSourceSpec`` beside the query ``spec``, no ``displayName`` in metadata, Kubernetes label
+values, and a duration shorthand of m, h, d and w only."""
 _UNITS = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": 86400, "Week": 7 * 86400}
 
 
@@ -186,6 +191,7 @@ _SPEC_TYPE = (
     "DataSource is not specified'"
 )
 _SPEC_DURATION = "OpenSLO v1, duration-shorthand: 'm – minutes', 'M – months'"
+_SPEC_DURATION_V2 = "OpenSLO v2alpha, General Schema: duration-shorthand postfixes m, h, d and w"
 _SPEC_RATIO_TIMESLICES = (
     "OpenSLO v1, Notes (SLO): 'RatioTimeslices method uses an average of all time slices' success ratios'"
 )
@@ -205,23 +211,40 @@ _MISSES = {"lt": ">=", "lte": ">", "gt": "<=", "gte": "<"}
 
 @dataclass
 class V1Objects:
-    """The named v1 documents an SLO may refer to, by kind then ``metadata.name``."""
+    """The named documents of one OpenSLO version (``api``: v1 or v2alpha) an SLO of that version
+    may refer to, by kind then ``metadata.name``."""
 
+    api: str = V1
     by_kind: dict[str, dict[str, YNode]] = field(default_factory=lambda: {k: {} for k in REFERABLE})
 
     def get(self, kind: str, name: str) -> YNode | None:
         return self.by_kind[kind].get(name)
 
+    @property
+    def v2(self) -> bool:
+        return self.api == V2ALPHA
+
+    @property
+    def indicator(self) -> str:
+        return "sli" if self.v2 else "indicator"
+
+    @property
+    def indicator_ref(self) -> str:
+        return "sliRef" if self.v2 else "indicatorRef"
+
 
 def _v1_head(
-    doc: YNode, reader: Reader, required: list[str]
+    doc: YNode, reader: Reader, required: list[str], api: str = V1
 ) -> tuple[dict[str, YNode], dict[str, YNode], str]:
-    """The top level and metadata shared by every OpenSLO v1 kind, and the document's name."""
+    """The top level and metadata shared by every OpenSLO kind, and the document's name
+    (v2alpha: 'Remove `displayName` from the ObjectMeta')."""
     top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], required)
     meta = reader.mapping(
         top.get("metadata"),
         "metadata",
-        ["name", "displayName", "labels", "annotations"],
+        ["name", "labels", "annotations"]
+        if api == V2ALPHA
+        else ["name", "displayName", "labels", "annotations"],
         ["name"],
         loc=doc.loc,
     )
@@ -247,8 +270,8 @@ _REFERABLE_FIELDS = {
 def read_v1_object(kind: str, doc: YNode, reader: Reader, objects: V1Objects) -> None:
     """A document of a kind in ``REFERABLE``, kept for lookups by name (its fields are checked
     where an SLO uses it; its top-level fields here)."""
-    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
-    _v1_labels(reader, meta.get("labels"))
+    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"], objects.api)
+    _v1_labels(reader, meta.get("labels"), objects.api)
     reader.mapping(top.get("spec"), "spec", _REFERABLE_FIELDS[kind], loc=doc.loc)
     if name and top.get("spec") is not None:
         if name in objects.by_kind[kind]:
@@ -256,39 +279,44 @@ def read_v1_object(kind: str, doc: YNode, reader: Reader, objects: V1Objects) ->
         objects.by_kind[kind][name] = top["spec"]
 
 
-def read_v1_service(doc: YNode, reader: Reader) -> None:
-    top, meta, _ = _v1_head(doc, reader, ["metadata"])
-    _v1_labels(reader, meta.get("labels"))
+def read_v1_service(doc: YNode, reader: Reader, api: str = V1) -> None:
+    top, meta, _ = _v1_head(doc, reader, ["metadata"], api)
+    _v1_labels(reader, meta.get("labels"), api)
     reader.mapping(top.get("spec"), "spec", ["description"])
 
 
-def _v1_labels(reader: Reader, node: YNode | None) -> dict[str, str]:
-    """``metadata.labels``: OpenSLO allows a string or a list of strings per key ('the `value` of
-    `key` segment can be a string or an array of strings'); a list becomes one Prometheus label
-    value, its items joined by commas in their order, and an empty list no label."""
+def _v1_labels(
+    reader: Reader, node: YNode | None, api: str = V1, path: str = "metadata.labels"
+) -> dict[str, str]:
+    """``metadata.labels``: OpenSLO v1 allows a string or a list of strings per key ('the `value`
+    of `key` segment can be a string or an array of strings'); a list becomes one Prometheus
+    label value, its items joined by commas in their order, and an empty list no label. v2alpha
+    labels are Kubernetes ones: strings."""
+    if api == V2ALPHA:
+        return reader.string_map(node, path)
     if node is None or node.value is None:
         return {}
     if not isinstance(node.value, dict):
-        reader.error(node.loc, "metadata.labels", "expected a mapping of strings or lists of strings")
+        reader.error(node.loc, path, "expected a mapping of strings or lists of strings")
         return {}
     out: dict[str, str] = {}
     for key, child in node.value.items():
-        path = f"metadata.labels.{key}"
+        key_path = f"{path}.{key}"
         if isinstance(child.value, list):
             items = [
-                reader.string(item, index(path, i), non_empty=True) for i, item in enumerate(child.value)
+                reader.string(item, index(key_path, i), non_empty=True) for i, item in enumerate(child.value)
             ]
             if items:
                 out[key] = ",".join(items)
         else:
-            out[key] = reader.string(child, path)
+            out[key] = reader.string(child, key_path)
     return out
 
 
 def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objects) -> list[SLO]:
     doc_errors = len(reader.errors)
-    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"])
-    slo_labels = _v1_labels(reader, meta.get("labels"))
+    top, meta, name = _v1_head(doc, reader, ["metadata", "spec"], objects.api)
+    slo_labels = _v1_labels(reader, meta.get("labels"), objects.api)
     build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
     spec_node = top.get("spec")
     spec = reader.mapping(
@@ -299,6 +327,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             "service",
             "indicator",
             "indicatorRef",
+            *(["sli", "sliRef"] if objects.v2 else []),
             "budgetingMethod",
             "timeWindow",
             "objectives",
@@ -307,6 +336,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         ["service", "budgetingMethod", "objectives"],
         loc=doc.loc,
     )
+    _v2_renamed(reader, spec, "spec", objects)
     sloc = (spec_node or doc).loc
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
@@ -323,12 +353,12 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             "spec.budgetingMethod",
             f"unknown budgeting method {method!r}; expected Occurrences, Timeslices or RatioTimeslices",
         )
-    period, calendar = _v1_window(reader, spec.get("timeWindow"))
+    period, calendar = _v1_window(reader, spec.get("timeWindow"), objects.api)
     objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
     if not objectives and spec.get("objectives") is not None and spec["objectives"].value == []:
         reader.error(spec["objectives"].loc, "spec.objectives", "at least one objective is required")
     composite = any(
-        isinstance(o.value, dict) and ("indicator" in o.value or "indicatorRef" in o.value)
+        isinstance(o.value, dict) and (objects.indicator in o.value or objects.indicator_ref in o.value)
         for o in objectives
     )
     sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
@@ -362,11 +392,20 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
                 "indicator",
                 "indicatorRef",
                 "compositeWeight",
+                *(["sli", "sliRef", "labels"] if objects.v2 else []),
             ],
         )
+        _v2_renamed(reader, o, p, objects)
+        # v2alpha objectives carry labels of their own, on top of the document's.
+        objective_labels = {**slo_labels, **_v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")}
+        build.check_labels(reader, objective_labels, obj.loc, f"{p}.labels")
         objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if composite else sli
-        if composite and not ("indicator" in o or "indicatorRef" in o):
-            reader.error(obj.loc, p, "every objective of a composite needs its indicator or indicatorRef")
+        if composite and not (objects.indicator in o or objects.indicator_ref in o):
+            reader.error(
+                obj.loc,
+                p,
+                f"every objective of a composite needs its {objects.indicator} or {objects.indicator_ref}",
+            )
         slo_sli: SLI | None
         if isinstance(objective_sli, _Threshold):
             slo_sli = _v1_threshold(reader, objective_sli, o, obj.loc, p)
@@ -409,9 +448,9 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             alerting=_v1_alerting(slo_name, windows, alerting),
             windows=windows,
             description=reader.string(spec.get("description"), "spec.description"),
-            labels=labels(slo_labels),
+            labels=labels(objective_labels),
             source=obj.loc,
-            spec_version=V1,
+            spec_version=objects.api,
             document_name=name,
             timeslices=timeslices,
             calendar=calendar,
@@ -437,13 +476,26 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             description=reader.string(spec.get("description"), "spec.description"),
             labels=labels(slo_labels),
             source=sloc,
-            spec_version=V1,
+            spec_version=objects.api,
             document_name=name,
         )
         build.check_slo(reader, whole, sloc, "spec")
         out.append(whole)
         build.check_composites(reader, out)
     return out
+
+
+def _v2_renamed(reader: Reader, fields: dict[str, YNode], path: str, objects: V1Objects) -> None:
+    """v1's ``indicator``/``indicatorRef`` in a v2alpha document, named with their new names."""
+    if not objects.v2:
+        return
+    for old, new in (("indicator", "sli"), ("indicatorRef", "sliRef")):
+        if old in fields:
+            reader.error(
+                fields.pop(old).loc,
+                f"{path}.{old}",
+                f"v2alpha calls it {new} ('Change field indicator to `sli` and `indicatorRef` to `sliRef`')",
+            )
 
 
 def _v1_ratio_op(reader: Reader, o: dict[str, YNode], path: str) -> None:
@@ -514,13 +566,16 @@ def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str
             node.loc,
             f"{path}.timeSliceWindow",
             f"{format_duration(size)} slices are not compiled: sloctl's slices are 5m, the base window "
-            "its rules record, and a slice of another size would judge other slices good or bad",
+            "its rules record (rate() over a 1m slice would see one sample at a 1m scrape interval), "
+            "and a slice of another size would judge other slices good or bad",
         )
     return Timeslices(naming.BASE_WINDOW, target * 100)
 
 
 # OpenSLO's calendar durations (its shorthand: M for months, Q for quarters).
 _CALENDAR_DURATIONS: dict[str, CalendarUnit] = {"1w": "week", "7d": "week", "1M": "month", "1Q": "quarter"}
+# v2alpha's shorthand has no months or quarters ('allowed postfixed changed: m, h, d, w').
+_CALENDAR_DURATIONS_V2: dict[str, CalendarUnit] = {"1w": "week", "7d": "week"}
 _STARTS = {
     "week": "a Monday",
     "month": "the 1st of a month",
@@ -528,7 +583,7 @@ _STARTS = {
 }
 
 
-def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None]:
+def _v1_window(reader: Reader, node: YNode | None, api: str = V1) -> tuple[int, Calendar | None]:
     items = reader.sequence(node, "spec.timeWindow")
     if not items:
         # "timeWindow[ ] optional": the default period, rolling.
@@ -542,14 +597,20 @@ def _v1_window(reader: Reader, node: YNode | None) -> tuple[int, Calendar | None
     if rolling and "calendar" in t:
         reader.error(t["calendar"].loc, "spec.timeWindow[0].calendar", "a rolling window has no calendar")
     if not rolling:
-        unit = _CALENDAR_DURATIONS.get(text)
+        calendars = _CALENDAR_DURATIONS_V2 if api == V2ALPHA else _CALENDAR_DURATIONS
+        unit = calendars.get(text)
         if unit is None:
-            minute = " (1m is one minute; a month is 1M)" if text.endswith("m") else ""
+            minute = " (1m is one minute; a month is 1M)" if text.endswith("m") and api == V1 else ""
+            offered, quoted = (
+                ("1w (months and quarters have no shorthand)", _SPEC_DURATION_V2)
+                if api == V2ALPHA
+                else ("1w, 1M and 1Q", _SPEC_DURATION)
+            )
             reader.error(
                 (t.get("duration") or items[0]).loc,
                 "spec.timeWindow[0].duration",
                 f"calendar window {text!r}{minute} is not compiled; sloctl's calendar windows are "
-                f"1w, 1M and 1Q ({_SPEC_DURATION})",
+                f"{offered} ({quoted})",
             )
             return DEFAULT_PERIOD, None
         c = reader.mapping(t.get("calendar"), "spec.timeWindow[0].calendar", ["startTime", "timeZone"])
@@ -605,24 +666,25 @@ def _v1_start(reader: Reader, node: YNode, unit: CalendarUnit) -> None:
 def _v1_indicator(
     reader: Reader, spec: dict[str, YNode], loc: Location, objects: V1Objects, path: str
 ) -> SLI | _Threshold | None:
-    if ("indicator" in spec) == ("indicatorRef" in spec):
-        reader.error(loc, path, "give exactly one of indicator or indicatorRef")
+    key, ref_key = objects.indicator, objects.indicator_ref
+    if (key in spec) == (ref_key in spec):
+        reader.error(loc, path, f"give exactly one of {key} or {ref_key}")
         return None
-    if "indicatorRef" in spec:
-        ref = reader.string(spec["indicatorRef"], f"{path}.indicatorRef", non_empty=True)
+    if ref_key in spec:
+        ref = reader.string(spec[ref_key], f"{path}.{ref_key}", non_empty=True)
         node = objects.get("SLI", ref)
         if node is None:
             reader.error(
-                spec["indicatorRef"].loc,
-                f"{path}.indicatorRef",
+                spec[ref_key].loc,
+                f"{path}.{ref_key}",
                 f"no SLI document named {ref!r} among the input files",
             )
             return None
         return _v1_sli_spec(reader, node, f"SLI {ref}.spec", objects)
-    ind = reader.mapping(spec["indicator"], f"{path}.indicator", ["metadata", "spec"], ["spec"])
+    ind = reader.mapping(spec[key], f"{path}.{key}", ["metadata", "spec"], ["spec"])
     if "spec" not in ind:
         return None
-    return _v1_sli_spec(reader, ind["spec"], f"{path}.indicator.spec", objects)
+    return _v1_sli_spec(reader, ind["spec"], f"{path}.{key}.spec", objects)
 
 
 def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> SLI | _Threshold | None:
@@ -659,6 +721,8 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> 
 def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *, windowed: bool) -> str:
     """The PromQL of a ``metricSource``: its ``type`` given inline or by the ``DataSource`` its
     ``metricSourceRef`` names must be Prometheus, as the query is in its source's language."""
+    if objects.v2:
+        return _data_source_metric(reader, node, path, objects, windowed=windowed)
     f = reader.mapping(node, path, ["metricSource"], ["metricSource"])
     mpath = f"{path}.metricSource"
     ms = reader.mapping(
@@ -703,14 +767,52 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
             f"in that source's own terms ({_SPEC_SLI})",
         )
         return ""
-    spec = reader.mapping(ms.get("spec"), f"{mpath}.spec", ["query", "promql"], loc=node.loc)
+    return _query(reader, ms.get("spec"), node, mpath, windowed=windowed)
+
+
+def _query(reader: Reader, node: YNode | None, parent: YNode, path: str, *, windowed: bool) -> str:
+    """The PromQL ``query`` (or ``promql``) of a Prometheus metric's ``spec``."""
+    spec = reader.mapping(node, f"{path}.spec", ["query", "promql"], loc=parent.loc)
     key = "query" if "query" in spec else "promql"
-    text = reader.string(spec.get(key), f"{mpath}.spec.{key}", non_empty=True)
+    text = reader.string(spec.get(key), f"{path}.spec.{key}", non_empty=True)
     if key not in spec:
-        reader.error(node.loc, f"{mpath}.spec.query", "required field is missing")
+        reader.error(parent.loc, f"{path}.spec.query", "required field is missing")
     elif text:
-        build.check_promql(reader, text, spec[key].loc, f"{mpath}.spec.{key}", windowed=windowed)
+        build.check_promql(reader, text, spec[key].loc, f"{path}.spec.{key}", windowed=windowed)
     return text
+
+
+def _data_source_metric(reader: Reader, node: YNode, path: str, objects: V1Objects, *, windowed: bool) -> str:
+    """A v2alpha metric: ``dataSourceRef`` to a DataSource document or an inline ``dataSourceSpec``
+    ('either dataSourceRef or <<dataSourceName>> must be provided'), and the query ``spec``."""
+    f = reader.mapping(node, path, ["dataSourceRef", "dataSourceSpec", "spec"], ["spec"])
+    if ("dataSourceRef" in f) == ("dataSourceSpec" in f):
+        reader.error(node.loc, path, "give exactly one of dataSourceRef or dataSourceSpec")
+        return ""
+    if "dataSourceRef" in f:
+        ref = reader.string(f["dataSourceRef"], f"{path}.dataSourceRef", non_empty=True)
+        source = objects.get("DataSource", ref)
+        if source is None:
+            reader.error(
+                f["dataSourceRef"].loc,
+                f"{path}.dataSourceRef",
+                f"no DataSource document named {ref!r} among the input files",
+            )
+            return ""
+        spath = f"DataSource {ref}.spec"
+    else:
+        source, spath = f["dataSourceSpec"], f"{path}.dataSourceSpec"
+    ds = reader.mapping(source, spath, _REFERABLE_FIELDS["DataSource"], ["type"])
+    kind = reader.string(ds.get("type"), f"{spath}.type", non_empty=True)
+    if kind and kind.lower() not in _PROMQL_SOURCES:
+        reader.error(
+            ds["type"].loc,
+            f"{spath}.type",
+            f"data source type {kind!r} is not compiled: sloctl writes Prometheus rules, so its "
+            f"queries must be PromQL of a Prometheus source ({_SPEC_SLI})",
+        )
+        return ""
+    return _query(reader, f.get("spec"), node, path, windowed=windowed) if kind else ""
 
 
 # -- alert policies ------------------------------------------------------------------------------

@@ -244,3 +244,70 @@ def test_composite_objectives_become_component_slos_and_their_weighted_composite
     assert [(c.slo, c.weight) for c in whole.sli.components] == [("checkout-0", 3.0), ("checkout-1", 1.0)]
     # Budget: (3 x 1 % + 1 x 0.1 %) / 4 = 0.775 %.
     assert whole.objective == pytest.approx(99.225)
+
+
+V2 = """\
+apiVersion: openslo.com/v2alpha
+kind: DataSource
+metadata: {name: prom}
+spec: {type: Prometheus, connectionDetails: {url: 'http://127.0.0.1:9090'}}
+---
+apiVersion: openslo.com/v2alpha
+kind: SLI
+metadata: {name: search-latency}
+spec:
+  thresholdMetric:
+    dataSourceRef: prom
+    spec: {query: 'max(search_latency_ms)'}
+---
+apiVersion: openslo.com/v2alpha
+kind: SLO
+metadata: {name: search, labels: {team: shop}}
+spec:
+  service: shop
+  sliRef: search-latency
+  timeWindow: [{duration: 1w, calendar: {startTime: '2024-01-01 00:00:00', timeZone: UTC}}]
+  budgetingMethod: Occurrences
+  objectives:
+    - {op: lte, value: 300, target: 0.95, labels: {tier: fast}}
+    - {op: lte, value: 1000, target: 0.99}
+"""
+
+
+def test_v2alpha_documents_read_sli_refs_data_source_refs_and_several_threshold_objectives() -> None:
+    result = load_text(V2)
+    assert result.ok, [str(e) for e in result.errors]
+    fast, slow = result.slos
+    assert (fast.name, slow.name) == ("search-0", "search-1")
+    assert fast.spec_version == "openslo.com/v2alpha"
+    assert dict(fast.labels) == {"team": "shop", "tier": "fast"} and dict(slow.labels) == {"team": "shop"}
+    assert isinstance(fast.sli, EventsSLI) and "> 300" in fast.sli.error_query
+    assert fast.calendar is not None and fast.calendar.unit == "week"
+
+
+def test_v2alpha_refuses_v1_spellings_other_sources_and_months_by_field() -> None:
+    text = (
+        V2.replace("sliRef: search-latency", "indicatorRef: search-latency")
+        .replace("metadata: {name: search, labels", "metadata: {name: search, displayName: S, labels")
+        .replace("duration: 1w", "duration: 1M")
+        + """---
+apiVersion: openslo.com/v2alpha
+kind: SLO
+metadata: {name: other}
+spec:
+  service: shop
+  sli:
+    spec:
+      ratioMetric:
+        good: {dataSourceSpec: {type: Datadog}, spec: {query: 'sum:hits{ok}'}}
+        total: {dataSourceRef: prom, spec: {query: 'sum(rate(all_total[{{.window}}]))'}}
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.9}]
+"""
+    )
+    errors = errors_of(text)
+    assert "v2alpha calls it sliRef" in errors["spec.indicatorRef"]
+    assert "unknown field" in errors["metadata.displayName"]
+    assert "OpenSLO v2alpha" in errors["spec.timeWindow[0].duration"]
+    datadog = errors["spec.sli.spec.ratioMetric.good.dataSourceSpec.type"]
+    assert "data source type 'Datadog' is not compiled" in datadog

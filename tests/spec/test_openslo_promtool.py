@@ -1,0 +1,78 @@
+"""An OpenSLO thresholdMetric compiled and run by the real promtool: the recorded error ratio is
+the share of samples that miss ``metric op value``."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sloctl import naming
+from sloctl.promtool import find_promtool
+from sloctl.render.rules import render_rule_file
+from sloctl.spec import load_text
+
+pytestmark = pytest.mark.promtool
+
+SLO = """\
+apiVersion: openslo/v1
+kind: DataSource
+metadata: {name: prom}
+spec: {type: Prometheus}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: search}
+spec:
+  service: shop
+  indicator:
+    spec:
+      thresholdMetric:
+        metricSource: {metricSourceRef: prom, spec: {query: 'max(search_latency_ms)'}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{op: lt, value: 500, target: 0.99}]
+"""
+
+
+def test_a_threshold_metric_records_the_share_of_samples_missing_the_objective(tmp_path: Path) -> None:
+    result = load_text(SLO, "search.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    (tmp_path / "rules.yml").write_text(render_rule_file(result.slos, ["search.yaml"], "test"))
+    ratio = f"sum({naming.error_ratio(naming.BASE_WINDOW)})"
+    # 20 minutes at 100 ms (good: below 500), then 20 at 900 ms (bad), then 20 at exactly 500
+    # (bad too: lt is strict).
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": "search_latency_ms", "values": "100x19 900x19 500x19"}],
+                "promql_expr_test": [
+                    {"expr": ratio, "eval_time": "15m", "exp_samples": [{"labels": "{}", "value": 0}]},
+                    {"expr": ratio, "eval_time": "30m", "exp_samples": [{"labels": "{}", "value": 1}]},
+                    {"expr": ratio, "eval_time": "50m", "exp_samples": [{"labels": "{}", "value": 1}]},
+                    # Across the change, 3 bad samples of the window's 5 (Prometheus 3) or 6
+                    # (Prometheus 2 closes ranges on both ends).
+                    {
+                        "expr": f"({ratio} >= bool 0.5) * ({ratio} <= bool 0.6)",
+                        "eval_time": "22m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(tests))
+    proc = subprocess.run(
+        [find_promtool(), "test", "rules", "t.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
