@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sloctl.spec import load_documents
 
-MARKERS = {"pyrra": "kind: ServiceLevelObjective", "openslo": "apiVersion: openslo/"}
+MARKERS = {"pyrra": "kind: ServiceLevelObjective", "openslo": "apiVersion: openslo"}
 
 
 def _files(repo: Path, ref: str = "HEAD") -> dict[str, str]:

@@ -3,7 +3,8 @@
 ``timeWindow``, Occurrences or Timeslices budgeting, and the enabled burn-rate tiers as
 ``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
 the catalog). Lost: what OpenSLO has no field for (alert names, labels and annotations, runbook,
-low-traffic guard, error-budget policies), and latency, probe and composite SLIs."""
+low-traffic guard, error-budget policies) and composite SLIs; latency and probe SLIs are written
+as the PromQL of their bad and total events (reported: they read back as events SLIs)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
+from sloctl.render import promql
 from sloctl.spec.native import default_alert_name
 
 API_VERSION = "openslo/v1"
@@ -31,8 +33,12 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     elif isinstance(sli, RawSLI):
         metric = {"rawType": "failure", "raw": _source(sli.error_ratio_query)}
     else:
-        losses.add(slo, "sli", f"a {sli.kind} SLI has no OpenSLO form here; the SLO is not written")
-        return None
+        errors, total = promql.error_rate_template(sli), promql.total_rate_template(sli)
+        if errors is None or total is None:
+            losses.add(slo, "sli", f"a {sli.kind} SLI has no OpenSLO form; the SLO is not written")
+            return None
+        losses.add(slo, "sli", f"a {sli.kind} SLI is written as the PromQL of its bad and total events")
+        metric = {"bad": _source(errors), "total": _source(total)}
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
 
 

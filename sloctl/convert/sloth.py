@@ -3,8 +3,8 @@ and raw SLIs, the alert name, labels and annotations and the page and ticket ale
 SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, sloctl's
 ``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field
 for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
-timeslices, calendars, and ratio, latency, probe and composite SLIs (a ratio SLI is written as
-the equivalent events SLI, ``total - good`` errors)."""
+timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
+equivalent events SLI (reported, as they read back as events SLIs)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI, SeverityAlert
+from sloctl.render import promql
 
 VERSION = "prometheus/v1"
 PERIOD = 30 * 86400  # Sloth's default --default-slo-period
@@ -25,12 +26,12 @@ def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:
         return {"events": {"error_query": sli.error_query, "total_query": sli.total_query}}
     if isinstance(sli, RawSLI):
         return {"raw": {"error_ratio_query": sli.error_ratio_query}}
-    if isinstance(sli, RatioSLI):
-        losses.add(slo, "sli.ratio", "written as an events SLI whose errors are total - good")
-        errors = f"({sli.total_query.strip()}) - ({sli.good_query.strip()})"
-        return {"events": {"error_query": errors, "total_query": sli.total_query}}
-    losses.add(slo, "sli", f"a {sli.kind} SLI has no Sloth form; the SLO is not written")
-    return None
+    errors, total = promql.error_rate_template(sli), promql.total_rate_template(sli)
+    if errors is None or total is None:
+        losses.add(slo, "sli", f"a {sli.kind} SLI has no Sloth form; the SLO is not written")
+        return None
+    losses.add(slo, "sli", f"a {sli.kind} SLI is written as the events SLI of its bad and total events")
+    return {"events": {"error_query": errors, "total_query": total}}
 
 
 def _severity(s: SeverityAlert) -> dict[str, object]:

@@ -21,7 +21,8 @@ import yaml
 
 from sloctl.convert import FORMATS, convert, render_text
 from sloctl.model import SLO
-from sloctl.spec import load_text
+from sloctl.spec import load_paths, load_text
+from tests.paths import ROOT
 
 SLOCTL = str(Path(sys.executable).with_name("sloctl"))
 SEED = int(os.environ.get("SLOCTL_RANDOM_SEED", "20261201"))
@@ -232,3 +233,9 @@ def test_convert_refuses_losses_without_lossy_and_writes_the_rest_atomically_wit
     assert done.returncode == 0, done.stderr
     (slo,) = read((tmp_path / "out" / "sloth.yaml").read_text())
     assert slo.name == "slo-0" and slo.period == 30 * 86400
+
+
+def test_the_platform_slos_convert_to_native_and_back_unchanged() -> None:
+    original = load_paths([ROOT / "slos"]).slos
+    assert len(original) >= 10
+    assert [comparable(s) for s in hop(original, "native")] == [comparable(s) for s in original]
