@@ -10,11 +10,14 @@ import pytest
 import yaml
 
 from sloctl import naming
+from sloctl.generate import GenerateOptions, plan_outputs
 from sloctl.promtool import find_promtool
 from sloctl.render.rules import render_rule_file
-from sloctl.spec import load_text
+from sloctl.spec import load_paths, load_text
 
 pytestmark = pytest.mark.promtool
+
+FIXTURES = Path(__file__).parent / "fixtures" / "openslo"
 
 SLO = """\
 apiVersion: openslo/v1
@@ -76,3 +79,31 @@ def test_a_threshold_metric_records_the_share_of_samples_missing_the_objective(t
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_an_openslo_service_with_every_compiled_feature_generates_rules_promtool_lints(
+    tmp_path: Path,
+) -> None:
+    """A data source, an alert policy with a referenced condition and an inline target, a
+    multi-valued label, a thresholdMetric, and a calendar week in New York counted in 5m slices."""
+    result = load_paths([FIXTURES / "shop.yaml"])
+    assert result.ok, [str(e) for e in result.errors]
+    assert [s.name for s in result.slos] == ["search", "availability"]
+    outputs = plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False))
+    rules = []
+    for name, text in outputs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+        if name.endswith((".yml", ".yaml")) and "test.yml" not in name:
+            rules.append(str(tmp_path / name))
+    search = (tmp_path / "rules" / "shop.yml").read_text()
+    assert "notification_target: oncall" in search and "for: 2m" in search
+    proc = subprocess.run(
+        [find_promtool(), "check", "rules", "--lint-fatal", *rules],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("SUCCESS") == len(rules) >= 1
