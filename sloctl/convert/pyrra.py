@@ -1,8 +1,9 @@
 """To Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: one per SLO, its service as the
 namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
 events SLI of that shape becomes a ``ratio`` indicator, a ratio SLI a ``latency`` one (success
-and total). Alerts: the alert name, and all burn-rate tiers on or off together. Lost: other
-query shapes, raw, latency, probe and composite SLIs, per-tier switches and ``for``, alert
+and total), and so does a latency SLI (the bucket at its threshold and the count; reported, as it
+reads back as a ratio SLI). Alerts: the alert name, and all burn-rate tiers on or off together.
+Lost: other query shapes, raw, probe and composite SLIs, per-tier switches and ``for``, alert
 labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, SeverityAlert
+from sloctl.model import SLO, EventsSLI, LatencySLI, NoDataAlert, RatioSLI, SeverityAlert
+from sloctl.render import promql
 from sloctl.spec.native import default_alert_name
 
 API_VERSION = "pyrra.dev/v1alpha1"
@@ -35,6 +37,19 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     elif isinstance(sli, RatioSLI):
         good, total = _selector(sli.good_query), _selector(sli.total_query)
         if good and total:
+            return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
+    elif isinstance(sli, LatencySLI):
+        # The bucket and count selectors of sloctl's own latency queries (render/promql.py):
+        # errors are "<count> - <bucket at the threshold>".
+        errors, total_query = promql.error_rate_template(sli), promql.total_rate_template(sli)
+        assert errors is not None and total_query is not None
+        good, total = _selector(errors.split(" - ", 1)[1]), _selector(total_query)
+        if good and total:
+            losses.add(
+                slo,
+                "sli",
+                "a latency SLI is written as Pyrra's latency indicator; it reads back as a ratio SLI",
+            )
             return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
     losses.add(
         slo,

@@ -1,11 +1,15 @@
-"""OpenSLO: ``openslo/v1`` (Service, SLI, SLO with an inline or referenced SLI) and
+"""OpenSLO: ``openslo/v1`` (every kind: Service, SLI, SLO, DataSource, AlertPolicy,
+AlertCondition, AlertNotificationTarget), the ``openslo.com/v2alpha`` draft, and
 ``openslo/v1alpha`` as Sloth reads it.
 
-Compiled: Prometheus ``ratioMetric`` (good/total, bad/total, or ``raw`` with ``rawType``),
-rolling ``timeWindow`` and (v1) calendar ones of a week, a month or a quarter, ``Occurrences``
-and (v1) ``Timeslices`` budgeting with 5m slices. Everything else OpenSLO allows (other calendar
-lengths, ``RatioTimeslices``, composite weights, threshold metrics, other data sources, alert
-policies) is rejected by name rather than silently ignored.
+Compiled: Prometheus metric sources (``type`` inline or from a referenced ``DataSource``),
+``ratioMetric`` (good/total, bad/total, or ``raw`` with ``rawType``) and ``thresholdMetric``
+(each sample an occurrence, good while ``metric op value`` holds), rolling and calendar-aligned
+(week, month, quarter) ``timeWindow``, ``Occurrences`` and ``Timeslices`` budgeting with 5m
+slices, composite objectives (``compositeWeight``), and alert policies mapped onto the tiers of
+the burn-rate catalog. What sloctl cannot compile (other data source types, ``RatioTimeslices``,
+other slice sizes and calendar lengths) is rejected field by field, each error quoting the
+section of the specification that makes the field mean what sloctl cannot express.
 """
 
 from __future__ import annotations
