@@ -205,8 +205,10 @@ _SPEC_COMPOSITE_TIMESLICES = (
 )
 _SPEC_OP = "OpenSLO v1, Objectives: op is the 'operator used to compare the SLI against the value'"
 
-# Data source types whose queries are PromQL.
-_PROMQL_SOURCES = ("prometheus",)
+# Data source types whose queries are PromQL, compared without case: the engines sloctl's rule
+# flavours run on (docs/compat.md).
+_PROMQL_NAMES = ("Prometheus", "Thanos", "Mimir", "Cortex", "VictoriaMetrics")
+_PROMQL_SOURCES = tuple(n.lower() for n in _PROMQL_NAMES)
 # A thresholdMetric is a value sampled over time; each sample at this step is one occurrence.
 _THRESHOLD_STEP = 60
 # The negation of each OpenSLO operator: the samples that miss the objective.
@@ -767,8 +769,8 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
             (kind_node or node).loc,
             f"{mpath}.type",
             f"data source type {kind!r} is not compiled: sloctl writes Prometheus rules, so its "
-            f"queries must be PromQL of a Prometheus source; the query of a source of type {kind!r} is "
-            f"in that source's own terms ({_SPEC_SLI})",
+            f"queries must be PromQL (types {', '.join(_PROMQL_NAMES)}); the query of a source of "
+            f"type {kind!r} is in that source's own terms ({_SPEC_SLI})",
         )
         return ""
     return _query(reader, ms.get("spec"), node, mpath, windowed=windowed)
@@ -813,7 +815,7 @@ def _data_source_metric(reader: Reader, node: YNode, path: str, objects: V1Objec
             ds["type"].loc,
             f"{spath}.type",
             f"data source type {kind!r} is not compiled: sloctl writes Prometheus rules, so its "
-            f"queries must be PromQL of a Prometheus source ({_SPEC_SLI})",
+            f"queries must be PromQL (types {', '.join(_PROMQL_NAMES)}) ({_SPEC_SLI})",
         )
         return ""
     return _query(reader, f.get("spec"), node, path, windowed=windowed) if kind else ""
