@@ -7,8 +7,8 @@ Compiled: Prometheus metric sources (``type`` inline or from a referenced ``Data
 (each sample an occurrence, good while ``metric op value`` holds), rolling and calendar-aligned
 (week, month, quarter) ``timeWindow``, ``Occurrences`` and ``Timeslices`` budgeting with 5m
 slices, composite objectives (``compositeWeight``), and alert policies mapped onto the tiers of
-the burn-rate catalog. What sloctl cannot compile (other data source types, ``RatioTimeslices``,
-other slice sizes and calendar lengths) is rejected field by field, each error quoting the
+the burn-rate catalog; ``RatioTimeslices`` as a raw SLI of the 5m slice ratio. What sloctl
+cannot compile (other data source types, other slice sizes and calendar lengths) is rejected field by field, each error quoting the
 section of the specification that makes the field mean what sloctl cannot express.
 """
 
@@ -347,11 +347,12 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method == "RatioTimeslices":
-        reader.error(
+        reader.warn(
             spec["budgetingMethod"].loc,
             "spec.budgetingMethod",
-            f"RatioTimeslices is not compiled: sloctl counts events (Occurrences) or good slices "
-            f"(Timeslices), and an average of slice ratios is neither ({_SPEC_RATIO_TIMESLICES})",
+            "RatioTimeslices is compiled as a raw SLI of the 5m slice ratio: every window and the "
+            "period average the ratios of sliding 5m slices, each counted alike; the quick page's "
+            f"1h window alone reads the ratio over the hour ({_SPEC_RATIO_TIMESLICES})",
         )
     elif method not in ("Occurrences", "Timeslices"):
         reader.error(
@@ -371,7 +372,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     tw_node = spec.get("timeWindow")
     windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
     alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
-    if composite and method == "Timeslices":
+    if composite and method in ("Timeslices", "RatioTimeslices"):
         reader.error(
             spec["budgetingMethod"].loc,
             "spec.budgetingMethod",
@@ -430,9 +431,11 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         timeslices = None
         if method == "Timeslices":
             timeslices = _v1_timeslices(reader, o, obj.loc, p)
+        elif method == "RatioTimeslices":
+            slo_sli = _v1_ratio_timeslices(reader, slo_sli, o, obj.loc, p)
         else:
             for f in ("timeSliceTarget", "timeSliceWindow"):
-                if f in o and method != "RatioTimeslices":
+                if f in o:
                     reader.error(o[f].loc, f"{p}.{f}", f"{f} needs budgetingMethod: Timeslices")
         if ("target" in o) == ("targetPercent" in o):
             reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
@@ -561,21 +564,48 @@ def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str
     target = reader.number(o["timeSliceTarget"], f"{path}.timeSliceTarget")
     if not 0 < target <= 1:
         reader.error(o["timeSliceTarget"].loc, f"{path}.timeSliceTarget", f"{target:g} is outside (0, 1]")
-    node = o["timeSliceWindow"]
+    _v1_slice(reader, o["timeSliceWindow"], f"{path}.timeSliceWindow")
+    return Timeslices(naming.BASE_WINDOW, target * 100)
+
+
+def _v1_ratio_timeslices(
+    reader: Reader, sli: SLI | None, o: dict[str, YNode], loc: Location, path: str
+) -> SLI | None:
+    """RatioTimeslices: the SLI as the error ratio of one 5m slice (absent when the slice has no
+    events, so that an empty slice is not averaged in), which raw SLIs' rules average over every
+    window but the quick page's (docs/rules.md, raw SLIs)."""
+    if "timeSliceWindow" not in o:
+        reader.error(loc, path, "RatioTimeslices budgeting needs timeSliceWindow")
+        return None
+    if "timeSliceTarget" in o:
+        reader.error(
+            o["timeSliceTarget"].loc,
+            f"{path}.timeSliceTarget",
+            "timeSliceTarget judges slices good or bad, which RatioTimeslices does not: drop it",
+        )
+    _v1_slice(reader, o["timeSliceWindow"], f"{path}.timeSliceWindow")
+    if isinstance(sli, EventsSLI):
+        return RawSLI(f"({sli.error_query.strip()}) / (({sli.total_query.strip()}) > 0)")
+    if isinstance(sli, RatioSLI):
+        return RawSLI(f"1 - (({sli.good_query.strip()}) / (({sli.total_query.strip()}) > 0))")
+    return sli
+
+
+def _v1_slice(reader: Reader, node: YNode, path: str) -> None:
+    """A ``timeSliceWindow``: sloctl's slices are 5m."""
     # "Default interpretation of unit if specified as a number in minutes."
     if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         size = int(node.value * 60)
     else:
-        size = reader.duration(node, f"{path}.timeSliceWindow", default=naming.BASE_WINDOW)
+        size = reader.duration(node, path, default=naming.BASE_WINDOW)
     if size != naming.BASE_WINDOW:
         reader.error(
             node.loc,
-            f"{path}.timeSliceWindow",
+            path,
             f"{format_duration(size)} slices are not compiled: sloctl's slices are 5m, the base window "
             "its rules record (rate() over a 1m slice would see one sample at a 1m scrape interval), "
             "and a slice of another size would judge other slices good or bad",
         )
-    return Timeslices(naming.BASE_WINDOW, target * 100)
 
 
 # OpenSLO's calendar durations (its shorthand: M for months, Q for quarters).

@@ -282,7 +282,7 @@ spec:
     assert latency.calendar is not None
     assert (latency.calendar.unit, latency.calendar.time_zone) == ("month", "Europe/Paris")
     messages = " ".join(str(e) for e in result.errors)
-    assert "RatioTimeslices is not compiled" in messages
+    assert "RatioTimeslices is compiled as a raw SLI" in " ".join(str(w) for w in result.warnings)
     assert "calendar window '2M' is not compiled; sloctl's calendar windows are 1w, 1M and 1Q" in messages
     assert "compositeWeight belongs to composite SLOs" in messages
 

@@ -107,3 +107,62 @@ def test_an_openslo_service_with_every_compiled_feature_generates_rules_promtool
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("SUCCESS") == len(rules) >= 1
+
+
+RATIO_TIMESLICES = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: checkout}
+spec:
+  service: shop
+  indicator:
+    spec:
+      ratioMetric:
+        counter: true
+        good: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(ok_total[{{.window}}]))'}}}
+        total: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(all_total[{{.window}}]))'}}}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: RatioTimeslices
+  objectives: [{target: 0.99, timeSliceWindow: 5m}]
+"""
+
+
+def test_ratio_timeslices_average_slice_ratios_however_many_events_each_slice_holds(tmp_path: Path) -> None:
+    result = load_text(RATIO_TIMESLICES, "checkout.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert any("RatioTimeslices is compiled as a raw SLI" in str(w) for w in result.warnings)
+    (tmp_path / "rules.yml").write_text(render_rule_file(result.slos, ["checkout.yaml"], "test"))
+    ratio = f"sum({naming.error_ratio(1800)})"
+    # 15 minutes at 1000 requests a minute without an error, then 15 at 10 a minute, half failing:
+    # events-weighted, 75 errors in 15,150 requests (0.5 %); slice by slice, about a third of the
+    # 30 minutes' slices are at 50 %.
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": "ok_total", "values": "0+1000x15 15005+5x14"},
+                    {"series": "all_total", "values": "0+1000x15 15010+10x14"},
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": f"({ratio} >= bool 0.15) * ({ratio} <= bool 0.3)",
+                        "eval_time": "30m",
+                        "exp_samples": [{"labels": "{}", "value": 1}],
+                    },
+                ],
+            }
+        ],
+    }
+    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(tests))
+    proc = subprocess.run(
+        [find_promtool(), "test", "rules", "t.test.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
