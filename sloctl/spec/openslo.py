@@ -8,8 +8,9 @@ Compiled: Prometheus metric sources (``type`` inline or from a referenced ``Data
 (week, month, quarter) ``timeWindow``, ``Occurrences`` and ``Timeslices`` budgeting with 5m
 slices, composite objectives (``compositeWeight``), and alert policies mapped onto the tiers of
 the burn-rate catalog; ``RatioTimeslices`` as a raw SLI of the 5m slice ratio. What sloctl
-cannot compile (other data source types, other slice sizes and calendar lengths) is rejected field by field, each error quoting the
-section of the specification that makes the field mean what sloctl cannot express.
+cannot compile (other data source types, other slice sizes and calendar lengths) is rejected
+field by field, each error quoting the section of the specification that makes the field mean
+what sloctl cannot express.
 """
 
 from __future__ import annotations
