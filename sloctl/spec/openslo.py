@@ -442,7 +442,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
             continue
         objective = (
-            reader.number(o["target"], f"{p}.target") * 100
+            _percent(reader.number(o["target"], f"{p}.target"))
             if "target" in o
             else reader.number(o["targetPercent"], f"{p}.targetPercent")
         )
@@ -566,7 +566,13 @@ def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str
     if not 0 < target <= 1:
         reader.error(o["timeSliceTarget"].loc, f"{path}.timeSliceTarget", f"{target:g} is outside (0, 1]")
     _v1_slice(reader, o["timeSliceWindow"], f"{path}.timeSliceWindow")
-    return Timeslices(naming.BASE_WINDOW, target * 100)
+    return Timeslices(naming.BASE_WINDOW, _percent(target))
+
+
+def _percent(fraction: float) -> float:
+    """A 0-1 target as a percentage, without the binary noise of ``* 100`` (0.567 → 56.7, not
+    56.699999999999996): targets are written in decimal, and ``targetPercent`` gives the same."""
+    return round(fraction * 100, 10)
 
 
 def _v1_ratio_timeslices(
