@@ -570,8 +570,8 @@ def _v1_timeslices(reader: Reader, o: dict[str, YNode], loc: Location, path: str
 
 
 def _percent(fraction: float) -> float:
-    """A 0-1 target as a percentage, without the binary noise of ``* 100`` (0.567 → 56.7, not
-    56.699999999999996): targets are written in decimal, and ``targetPercent`` gives the same."""
+    """A 0-1 target as a percentage, without the binary noise of ``* 100`` (0.5015 → 50.15, not
+    50.14999999999999): targets are written in decimal, and ``targetPercent`` gives the same."""
     return round(fraction * 100, 10)
 
 

@@ -115,7 +115,7 @@ def random_slo(rng: random.Random, index: int, can: dict[str, object]) -> dict[s
     else:
         slo["period"] = rng.choice(can["periods"])  # type: ignore[arg-type]
     if can["timeslices"] and rng.random() < 0.2 and "raw" not in slo["sli"]:  # type: ignore[operator]
-        slo["timeslices"] = {"slice": "5m", "target": rng.choice([90, 95, 99, 56.7, 99.95])}
+        slo["timeslices"] = {"slice": "5m", "target": rng.choice([90, 95, 99, 50.15, 99.95])}
     if can["labels"] and rng.random() < 0.5:
         slo["labels"] = {"team": rng.choice(["a", "b"])}
     if rng.random() < 0.3:
