@@ -947,6 +947,8 @@ def _v1_alert_policies(
                 "not of an alert rule; set it on the receiver and drop it here",
             )
         conditions = reader.sequence(s.get("conditions"), f"{sp}.conditions", required=True)
+        if not conditions and "conditions" in s and s["conditions"].value == []:
+            reader.error(s["conditions"].loc, f"{sp}.conditions", "an alert policy needs its one condition")
         if len(conditions) > 1:
             reader.error(
                 conditions[1].loc,

@@ -311,3 +311,23 @@ spec:
     assert "OpenSLO v2alpha" in errors["spec.timeWindow[0].duration"]
     datadog = errors["spec.sli.spec.ratioMetric.good.dataSourceSpec.type"]
     assert "data source type 'Datadog' is not compiled" in datadog
+
+
+def test_empty_lists_mean_the_defaults_the_spec_gives_and_an_empty_condition_list_is_refused() -> None:
+    base = f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.99}}]
+"""
+    result = load_text(slo(base + "  timeWindow: []\n  alertPolicies: []\n"))
+    assert result.ok, [str(e) for e in result.errors]
+    (s,) = result.slos
+    assert s.period == 30 * 86400 and s.calendar is None
+    assert all(t.enabled for t in s.alerting.tiers)
+    empty = "{conditions: [], notificationTargets: []}"
+    policy = f"  alertPolicies: [{{kind: AlertPolicy, metadata: {{name: p}}, spec: {empty}}}]\n"
+    errors = errors_of(slo(base + policy))
+    assert errors["spec.alertPolicies[0].spec.conditions"] == "an alert policy needs its one condition"
+    assert (
+        "at least one objective" in errors_of(slo(base.replace("[{target: 0.99}]", "[]")))["spec.objectives"]
+    )
