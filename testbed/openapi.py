@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sloctl.contract import TIERS
+
 from .config import API_VERSION
 
 __all__ = ["openapi_document"]
@@ -36,7 +38,7 @@ def _rate_limited(description: str, content: dict[str, Any] | None = None) -> di
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _PROBLEM for c in (*codes, 429, 503)}
+    return {str(c): _PROBLEM for c in (*codes, 401, 429, 503)}
 
 
 def _json_schema(ref: str) -> dict[str, Any]:
@@ -204,7 +206,17 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
+        # An API key is optional: with one, the caller gets its tier's rate limit and pool.
+        "security": [{}, {"apiKey": []}],
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key naming a tenant and its tier"
+                    f" ({', '.join(t.name for t in TIERS)}); an unknown key is a 401",
+                }
+            },
             "parameters": {
                 "API-Version": {
                     "name": "API-Version",
