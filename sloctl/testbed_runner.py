@@ -63,6 +63,10 @@ def api_secrets(
     }
 
 
+#: the API keys by tier, for clients, in the API's home (see :func:`write_api_keys`)
+CLIENT_KEYS = "client-keys.json"
+
+
 class ApiServer(ManagedProcess):
     """``python -m testbed`` (uvicorn) in a child process; ``secrets`` are environment
     variables of the child only (see :func:`api_secrets`), ``args`` its other flags. The audit
@@ -90,6 +94,11 @@ class ApiServer(ManagedProcess):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def client_keys_file(self) -> Path:
+        """``{tier: key}`` (0600): what a client of each tier sends as ``Bearer``."""
+        return self.home / CLIENT_KEYS
 
     @property
     def audit_log(self) -> Path:
@@ -147,15 +156,17 @@ def _with_port(url: str, port: int | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{port}"))
 
 
-def write_api_keys(path: Path) -> dict[str, str]:
-    """Draw one API key per tier (tenant ``<tier>-tenant``), write their SHA-256 to ``path``
-    (0600, the API's ``--api-keys`` file) and return ``{tier: key}``."""
+def write_api_keys(home: Path) -> dict[str, str]:
+    """Draw one API key per tier (tenant ``<tier>-tenant``); write their SHA-256 to
+    ``home/api-keys.json`` (the API's ``--api-keys``) and the keys themselves, by tier, to
+    ``home/client-keys.json`` (for clients: game days, tests), both 0600; return ``{tier: key}``."""
     keys = {tier.name: random_secrets.token_urlsafe(24) for tier in TIERS}
     entries = [
         {"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": f"{tier}-tenant", "tier": tier}
         for tier, key in keys.items()
     ]
-    write_text(path, json.dumps({"keys": entries}, indent=2) + "\n", private=True)
+    write_text(home / "api-keys.json", json.dumps({"keys": entries}, indent=2) + "\n", private=True)
+    write_text(home / CLIENT_KEYS, json.dumps(keys, indent=2) + "\n", private=True)
     return keys
 
 
@@ -176,7 +187,7 @@ def start_api(
     must connect to instead of the server's own (a fault proxy in front of it)."""
     home = Path(workdir).resolve() / "api"
     home.mkdir(parents=True, exist_ok=True)
-    keys = write_api_keys(home / "api-keys.json")
+    keys = write_api_keys(home)
     args = ["--backup-dir", str(home / "backups"), "--api-keys", str(home / "api-keys.json")]
     for key, value in (options or {}).items():
         args += [f"--{key}", str(value)]
