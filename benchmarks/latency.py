@@ -1,6 +1,8 @@
 """What bounds the plan's p95 < 20 ms at 50 req/s over the route mix (docs/benchmarks.md).
 
     .venv/bin/python benchmarks/latency.py [--rounds 3] [--seconds 20] [--json out.json]
+    git archive REV | tar -x -C /tmp/before
+    .venv/bin/python benchmarks/latency.py --baseline /tmp/before   # before/after, side by side
 
 Starts the testbed (PostgreSQL through PgBouncer, Redis, SecantusDB, the API), then offers
 50 req/s in the open model (arrivals on a fixed grid, each request on its own connection slot,
@@ -9,7 +11,8 @@ in alternating rounds of two variants run side by side so that the machine's cha
 both alike:
 
 - ``full``: the whole mix, provisioning (a transaction with DDL) and backups (``pg_dump``)
-  included at their weights (1 of 312 each);
+  included at their weights (1 of 312 each); a backup's window runs until its dump ended (the
+  API answers 202 at once and dumps off the request path: the script follows the job);
 - ``no-admin``: the same mix without provisioning and backups.
 
 Per request it records the client-side time, the API's own time (``Server-Timing``) and the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -39,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sloctl.contract import API_DURATION  # noqa: E402
-from sloctl.testbed_runner import start_testbed  # noqa: E402
+from sloctl.servers import free_port  # noqa: E402
+from sloctl.testbed_runner import ApiServer, Testbed, api_secrets, start_testbed  # noqa: E402
 
 RATE = 50.0
 HIST = API_DURATION.name
@@ -107,12 +112,21 @@ async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, flo
             server = float(r.headers.get("server-timing", "app;dur=nan").split("dur=")[1])
             if name == "provision" and r.status_code == 201:
                 created.append(int(r.json()["id"]))
+            # A queued backup (202) is dumped off the request path: its window, for the overlap
+            # figures, runs until the job has ended (looked at every 50 ms, 20 s at most).
+            ended = done
+            if name == "backup" and r.status_code == 202:
+                for _ in range(400):
+                    if (await c.get(r.headers["Location"])).json()["status"] in ("done", "failed"):
+                        break
+                    await asyncio.sleep(0.05)
+                ended = time.monotonic()
             records.append(
                 {
                     "name": name,
                     "status": r.status_code,
                     "t": sent - start,
-                    "end": done - start,
+                    "end": ended - start,
                     "lag_ms": (sent - due) * 1000,
                     "client_ms": (done - sent) * 1000,
                     "server_ms": server,
@@ -165,35 +179,85 @@ def summarise(records: list[dict[str, float | str]], under: float, total: float)
     }
 
 
+def start_baseline_api(tb: Testbed, tree: Path, home: Path) -> ApiServer:
+    """A second API on the same databases, served by the ``testbed`` package of ``tree`` (the
+    code before a change): its own flags only, found first on its ``PYTHONPATH``."""
+    home.mkdir(parents=True, exist_ok=True)
+    secrets = api_secrets(
+        postgres_dsn=tb.pgbouncer.dsn,
+        postgres_direct_dsn=tb.postgres.dsn,
+        redis_url=tb.redis.url,
+        mongodb_uri=tb.mongodb.uri,
+    )
+    server = ApiServer(
+        port=free_port(),
+        home=home,
+        args=["--backup-dir", str(home / "backups")],
+        secrets={**secrets, "PYTHONPATH": str(tree.resolve())},
+    )
+    server.start()
+    return server
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per round (default 20)")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="TREE",
+        help="a source tree of the code before a change (git archive REV | tar -x -C TREE): its API"
+        " runs beside this one on the same databases, rounds alternate, and ratios are reported",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args()
     out: dict[str, object] = {"load_average_start": os.getloadavg()}
-    results: dict[str, list[dict[str, float | str]]] = {"full": [], "no-admin": []}
-    shares = {v: [0.0, 0.0] for v in results}
+    apis = ["current", *(["baseline"] if args.baseline else [])]
+    runs = [(api, variant) for api in apis for variant in ("full", "no-admin")]
+    results: dict[tuple[str, str], list[dict[str, float | str]]] = {run: [] for run in runs}
+    shares = {run: [0.0, 0.0] for run in runs}
     with (
         tempfile.TemporaryDirectory(prefix="sloctl-bench-latency-") as tmp,
         start_testbed(Path(tmp)) as tb,
-        httpx.Client(base_url=tb.api.url, timeout=10) as metrics,
+        contextlib.ExitStack() as stack,
     ):
+        urls = {"current": tb.api.url}
+        if args.baseline:
+            baseline = start_baseline_api(tb, args.baseline, Path(tmp) / "baseline-api")
+            stack.callback(baseline.stop)
+            urls["baseline"] = baseline.url
         for _ in range(args.rounds):
-            for variant in results:
-                before = share_under_20ms(metrics)
-                results[variant] += asyncio.run(one_round(tb.api.url, args.seconds, variant == "full"))
-                after = share_under_20ms(metrics)
-                shares[variant][0] += after[0] - before[0]
-                shares[variant][1] += after[1] - before[1]
+            for api, variant in runs:  # alternating, so the machine's changing load hits all alike
+                with httpx.Client(base_url=urls[api], timeout=10) as metrics:
+                    before = share_under_20ms(metrics)
+                    records = asyncio.run(one_round(urls[api], args.seconds, variant == "full"))
+                    results[api, variant] += records
+                    after = share_under_20ms(metrics)
+                shares[api, variant][0] += after[0] - before[0]
+                shares[api, variant][1] += after[1] - before[1]
     out["load_average_end"] = os.getloadavg()
-    for variant, records in results.items():
-        out[variant] = summarise(records, *shares[variant])
+    summaries = {run: summarise(records, *shares[run]) for run, records in results.items()}
+    for (api, variant), summary in summaries.items():
+        out[variant if api == "current" else f"baseline {variant}"] = summary
+    if args.baseline:
+        out["ratios_current_to_baseline"] = {
+            f"{variant} {side} p95": ratio(summaries, variant, side)
+            for variant in ("full", "no-admin")
+            for side in ("client_ms", "server_ms")
+        }
     text = json.dumps(out, indent=2, default=lambda v: round(v, 2) if isinstance(v, float) else str(v))
     print(text)
     if args.json:
         args.json.write_text(text + "\n")
     return 0
+
+
+def ratio(summaries: dict[tuple[str, str], dict[str, object]], variant: str, side: str) -> float:
+    current = summaries["current", variant][side]
+    baseline = summaries["baseline", variant][side]
+    assert isinstance(current, dict) and isinstance(baseline, dict)
+    return float(current["p95"]) / float(baseline["p95"])
 
 
 if __name__ == "__main__":

@@ -230,6 +230,8 @@ ROUTES: tuple[tuple[str, str, Dependency], ...] = (
     ("GET", "/v1/projects/{project_id}", Dependency.POSTGRES),
     ("DELETE", "/v1/projects/{project_id}", Dependency.POSTGRES),
     ("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES),
+    # a backup job's status: in the API's memory (testbed.backups), no database call
+    ("GET", "/v1/projects/{project_id}/backups/{backup_id}", Dependency.NONE),
     ("GET", "/v1/cache/{key}", Dependency.REDIS),
     ("PUT", "/v1/cache/{key}", Dependency.REDIS),
     ("POST", "/v1/documents", Dependency.MONGODB),

@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         " and PostgreSQL pool (docs/testbed.md); default: no keys, every caller unauthenticated",
     )
     p.add_argument("--backup-dir", type=Path, default=Path("backups"))
+    p.add_argument(
+        "--backup-workers", type=int, default=1, help="pg_dump processes at a time, off the request path"
+    )
+    p.add_argument(
+        "--backup-queue", type=int, default=16, help="backups waiting at most; more are refused with 503"
+    )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
@@ -141,6 +147,8 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         rate_limit_burst=args.rate_burst,
         api_keys=load_api_keys(args.api_keys) if args.api_keys else (),
         backup_dir=args.backup_dir,
+        backup_workers=args.backup_workers,
+        backup_queue=args.backup_queue,
         otlp_endpoint=args.otlp_endpoint,
     )
 

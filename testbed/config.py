@@ -58,6 +58,9 @@ class TestbedConfig:
     api_keys: tuple[ApiKey, ...] = ()
     backup_dir: Path = Path("backups")
     backup_timeout: float = 60.0
+    #: backups run off the request path (testbed.backups): dumps at a time, jobs waiting
+    backup_workers: int = 1
+    backup_queue: int = 16
     page_size_default: int = 20
     page_size_max: int = 100
     otlp_endpoint: str | None = None
@@ -71,6 +74,8 @@ class TestbedConfig:
         low, high = self.document_pool
         if not 0 <= low <= high or high < 1:
             raise ValueError(f"document_pool must be (min, max), 0 <= min <= max, not {self.document_pool}")
+        if self.backup_workers < 1 or self.backup_queue < 1:
+            raise ValueError("backup workers and backup queue must be at least 1")
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -21,6 +22,7 @@ from sloctl.contract import TIERS
 from sloctl.masking import Masker
 
 from .audit import AuditLog
+from .backups import DUMP, BackupFailed, BackupJob, BackupJobs, pg_dump
 from .breaker import CircuitBreaker, Clock, State
 from .config import DEPENDENCIES, TestbedConfig
 from .metrics import PlatformMetrics
@@ -131,6 +133,13 @@ class Dependencies:
             appname="platform-api",
             connect=False,
         )
+        self.backups = BackupJobs(
+            config.backup_dir,
+            self._dump,
+            self._count_backup,
+            workers=config.backup_workers,
+            queue=config.backup_queue,
+        )
         self._schema_ready = False
         #: one lock per pool (None: the shared one): a tier whose connections are stuck must not
         #: hold another tier's first request behind the table's creation
@@ -190,8 +199,26 @@ class Dependencies:
     async def open(self) -> None:
         for pool in (self.pg_pool, *self.tier_pools.values()):
             await pool.open(wait=False)
+        self.backups.start()
+
+    async def _dump(self, job: BackupJob, target: Path) -> str | None:
+        """pg_dump of the job's schema, audited: direct to PostgreSQL, since pg_dump needs a
+        session, which PgBouncer's transaction mode does not give."""
+        dsn = self.config.postgres_direct_dsn or self.config.postgres_dsn
+        try:
+            with self.audit.operation("postgresql", "dump", DUMP, target="schema", caller=job.caller):
+                error = await pg_dump(dsn, job.schema, target, self.config.backup_timeout)
+                if error is not None:
+                    raise BackupFailed(error)
+        except BackupFailed as exc:
+            return str(exc)
+        return None
+
+    def _count_backup(self, success: bool) -> None:
+        self.metrics.operations.labels("backup", "success" if success else "failure").inc()
 
     async def close(self) -> None:
+        await self.backups.stop()
         for pool in (self.pg_pool, *self.tier_pools.values()):
             with contextlib.suppress(Exception):
                 await pool.close(timeout=5)
