@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from sloctl.contract import API_DURATION  # noqa: E402
 from sloctl.servers import free_port  # noqa: E402
 from sloctl.testbed_runner import ApiServer, Testbed, api_secrets, start_testbed  # noqa: E402
+from testbed.openapi import openapi_document  # noqa: E402
 
 RATE = 50.0
 HIST = API_DURATION.name
@@ -114,10 +115,12 @@ async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, flo
                 created.append(int(r.json()["id"]))
             # A queued backup (202) is dumped off the request path: its window, for the overlap
             # figures, runs until the job has ended (looked at every 50 ms, 20 s at most).
-            ended = done
+            ended, dump_ms = done, float("nan")
             if name == "backup" and r.status_code == 202:
                 for _ in range(400):
-                    if (await c.get(r.headers["Location"])).json()["status"] in ("done", "failed"):
+                    job = (await c.get(r.headers["Location"])).json()
+                    if job["status"] in ("done", "failed"):
+                        dump_ms = float(job["duration_seconds"]) * 1000
                         break
                     await asyncio.sleep(0.05)
                 ended = time.monotonic()
@@ -130,6 +133,7 @@ async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, flo
                     "lag_ms": (sent - due) * 1000,
                     "client_ms": (done - sent) * 1000,
                     "server_ms": server,
+                    "dump_ms": dump_ms,
                 }
             )
 
@@ -162,6 +166,13 @@ def summarise(records: list[dict[str, float | str]], under: float, total: float)
         "server_ms": {q: pct(server, p) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
         "arrival_lag_p95_ms": pct([float(r["lag_ms"]) for r in records], 0.95),
         "histogram_share_under_20ms": under / total if total else float("nan"),
+        "server_p95_ms_by_request": {
+            name: pct([float(r["server_ms"]) for r in records if r["name"] == name], 0.95)
+            for name in sorted({str(r["name"]) for r in records})
+        },
+        "backup_dumps_off_the_request_path_ms": [
+            round(float(r["dump_ms"]), 1) for r in admin if r["dump_ms"] == r["dump_ms"]
+        ],
         "admin_operations_server_ms": [
             (str(r["name"]), round(float(r["server_ms"]), 1))
             for r in sorted(admin, key=lambda r: float(r["t"]))
@@ -179,9 +190,18 @@ def summarise(records: list[dict[str, float | str]], under: float, total: float)
     }
 
 
+class BaselineApi(ApiServer):
+    """``python -P -m testbed``: without ``-P``, ``-m`` puts the working directory first on the
+    path, and the current tree's ``testbed`` would shadow the baseline's ``PYTHONPATH``."""
+
+    def _command(self) -> list[str]:
+        executable, *rest = super()._command()
+        return [executable, "-P", *rest]
+
+
 def start_baseline_api(tb: Testbed, tree: Path, home: Path) -> ApiServer:
     """A second API on the same databases, served by the ``testbed`` package of ``tree`` (the
-    code before a change): its own flags only, found first on its ``PYTHONPATH``."""
+    code before a change, its own flags only); refused when it serves this tree's routes."""
     home.mkdir(parents=True, exist_ok=True)
     secrets = api_secrets(
         postgres_dsn=tb.pgbouncer.dsn,
@@ -189,13 +209,16 @@ def start_baseline_api(tb: Testbed, tree: Path, home: Path) -> ApiServer:
         redis_url=tb.redis.url,
         mongodb_uri=tb.mongodb.uri,
     )
-    server = ApiServer(
+    server = BaselineApi(
         port=free_port(),
         home=home,
         args=["--backup-dir", str(home / "backups")],
         secrets={**secrets, "PYTHONPATH": str(tree.resolve())},
     )
     server.start()
+    if httpx.get(f"{server.url}/openapi.json").json()["paths"] == openapi_document()["paths"]:
+        server.stop()
+        raise SystemExit(f"--baseline {tree}: its API serves the same routes as this tree's")
     return server
 
 
