@@ -71,6 +71,18 @@ def pct(values: list[float], q: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, int(len(ordered) * q + 0.999999) - 1))]
 
 
+def scheduler_ms(pid: int) -> tuple[float, float]:
+    """(CPU time, time runnable but waiting for a CPU) of every thread of ``pid`` so far, in ms,
+    from Linux's ``/proc/<pid>/task/*/schedstat``: the second is what a loaded machine costs the
+    API (threads that ended are not counted)."""
+    cpu = wait = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            on_cpu, queued, _ = (int(v) for v in (task / "schedstat").read_text().split())
+            cpu, wait = cpu + on_cpu, wait + queued
+    return cpu / 1e6, wait / 1e6
+
+
 def share_under_20ms(client: httpx.Client) -> tuple[float, float]:
     """(requests ≤ 20 ms, all requests) of the API's histogram, /healthz and /metrics excluded."""
     under = total = 0.0
@@ -108,7 +120,13 @@ async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, flo
             elif name == "POST document":
                 kwargs["json"] = {"owner": key, "n": 1}
             sent = time.monotonic()
-            r = await c.request(method, path, **kwargs)  # type: ignore[arg-type]
+            try:
+                r = await c.request(method, path, **kwargs)  # type: ignore[arg-type]
+            except httpx.TransportError as exc:
+                # No answer (e.g. a kept-alive connection the server closed as it was reused):
+                # recorded as such, not retried, and counted apart from the 5xx.
+                records.append({"name": name, "status": 0, "error": type(exc).__name__, "t": sent - start})
+                return
             done = time.monotonic()
             server = float(r.headers.get("server-timing", "app;dur=nan").split("dur=")[1])
             if name == "provision" and r.status_code == 201:
@@ -149,7 +167,8 @@ async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, flo
     return records
 
 
-def summarise(records: list[dict[str, float | str]], under: float, total: float) -> dict[str, object]:
+def summarise(answered: list[dict[str, float | str]], under: float, total: float) -> dict[str, object]:
+    records = [r for r in answered if int(r["status"]) != 0]
     client = [float(r["client_ms"]) for r in records]
     server = [float(r["server_ms"]) for r in records]
     admin = [r for r in records if r["name"] in ADMIN]
@@ -161,6 +180,7 @@ def summarise(records: list[dict[str, float | str]], under: float, total: float)
     clear = [r for r in records if r["name"] not in ADMIN and r not in overlapped]
     return {
         "requests": len(records),
+        "no_answer": len(answered) - len(records),
         "errors_5xx": sum(1 for r in records if int(r["status"]) >= 500),
         "client_ms": {q: pct(client, p) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
         "server_ms": {q: pct(server, p) for q, p in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
@@ -240,27 +260,37 @@ def main() -> int:
     runs = [(api, variant) for api in apis for variant in ("full", "no-admin")]
     results: dict[tuple[str, str], list[dict[str, float | str]]] = {run: [] for run in runs}
     shares = {run: [0.0, 0.0] for run in runs}
+    sched = {run: [0.0, 0.0] for run in runs}
     with (
         tempfile.TemporaryDirectory(prefix="sloctl-bench-latency-") as tmp,
         start_testbed(Path(tmp)) as tb,
         contextlib.ExitStack() as stack,
     ):
         urls = {"current": tb.api.url}
+        pids = {"current": tb.api.pid}
         if args.baseline:
             baseline = start_baseline_api(tb, args.baseline, Path(tmp) / "baseline-api")
             stack.callback(baseline.stop)
             urls["baseline"] = baseline.url
+            pids["baseline"] = baseline.pid
         for _ in range(args.rounds):
             for api, variant in runs:  # alternating, so the machine's changing load hits all alike
                 with httpx.Client(base_url=urls[api], timeout=10) as metrics:
+                    cpu_before, wait_before = scheduler_ms(pids[api])
                     before = share_under_20ms(metrics)
                     records = asyncio.run(one_round(urls[api], args.seconds, variant == "full"))
                     results[api, variant] += records
                     after = share_under_20ms(metrics)
+                    cpu_after, wait_after = scheduler_ms(pids[api])
+                sched[api, variant][0] += cpu_after - cpu_before
+                sched[api, variant][1] += wait_after - wait_before
                 shares[api, variant][0] += after[0] - before[0]
                 shares[api, variant][1] += after[1] - before[1]
     out["load_average_end"] = os.getloadavg()
     summaries = {run: summarise(records, *shares[run]) for run, records in results.items()}
+    for run, (cpu, wait) in sched.items():
+        summaries[run]["api_cpu_ms_per_request"] = cpu / max(1, len(results[run]))
+        summaries[run]["api_waiting_for_a_cpu_ms_per_request"] = wait / max(1, len(results[run]))
     for (api, variant), summary in summaries.items():
         out[variant if api == "current" else f"baseline {variant}"] = summary
     if args.baseline:
