@@ -46,8 +46,6 @@ class BackupJob:
     bytes: int | None = None
     duration_seconds: float | None = None
     error: str | None = None
-    #: set when the job has ended (tests and shutdown wait on it)
-    ended: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -153,7 +151,6 @@ class BackupJobs:
             with contextlib.suppress(OSError):
                 target.unlink()
         self._outcome(error is None)
-        job.ended.set()
 
 
 def pg_dump_binary() -> str:
@@ -191,6 +188,10 @@ async def pg_dump(dsn: str, schema: str, target: Path, timeout: float) -> str | 
         proc.kill()
         await proc.wait()
         stderr = b"pg_dump timed out"
+    except asyncio.CancelledError:  # the API stops: no pg_dump outlives it
+        proc.kill()
+        await proc.wait()
+        raise
     if proc.returncode == 0:
         return None
     last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]

@@ -214,7 +214,8 @@ def _tier_isolation(threshold_ms: float) -> list[dict[str, Any]]:
         _action(
             "actions",
             "postgres_slow_query_storm",
-            f"inject: slow queries hold the {exhausted.name} tier's PgBouncer pool",
+            # Not "inject:": the game day's fault (whose end times detection) is the storm before.
+            f"isolation: slow queries hold the {exhausted.name} tier's PgBouncer pool",
             {
                 "dsn": "${pgbouncer_dsn}",
                 "database": exhausted.pgbouncer_database,

@@ -309,14 +309,20 @@ def expect_tier_isolation(
     def exhaust() -> None:
         # Keep the exhausted tier's requests in flight until the protected tier is measured:
         # they wait for its pool (then time out at the PostgreSQL call timeout) and come back.
+        # A client that honours Retry-After (its tier's 429, its breaker's 503) waits as told:
+        # callers spinning on fast refusals would load the API's CPU, not the tier's pool.
         with _client(api_url, None, timeout=30.0) as client:
             while not done.is_set() and not STOP.is_set() and time.monotonic() < deadline + 60:
+                retry = None
                 try:
-                    code = client.request(method, url, headers=_bearer(keys, exhausted)).status_code
+                    answer = client.request(method, url, headers=_bearer(keys, exhausted))
+                    code, retry = answer.status_code, answer.headers.get("Retry-After")
                 except httpx.HTTPError:
                     code = 0
                 with lock:
                     exhausting[str(code)] = exhausting.get(str(code), 0) + 1
+                if retry is not None:
+                    done.wait(min(float(retry) if retry.isdigit() else 1.0, 5.0))
 
     threads = [threading.Thread(target=exhaust, daemon=True) for _ in range(16)]
     for thread in threads:

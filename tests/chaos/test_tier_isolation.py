@@ -17,6 +17,7 @@ from chaoslib.exceptions import ActivityFailed
 from sloctl import contract
 from sloctl.chaos.actions import STORM_MARK, postgres_slow_query_storm_stop
 from sloctl.chaos.probes import parse_metrics
+from sloctl.chaos.result import verdict_of
 from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig
 from sloctl.contract import TIERS
 from tests.paths import ROOT
@@ -107,3 +108,36 @@ def test_the_isolation_check_fails_when_the_tier_it_protects_is_the_exhausted_on
     finally:
         postgres_slow_query_storm_stop(plain_rig.postgres.admin_dsn)
     assert storm_queries(plain_rig) == 0
+
+
+def test_an_isolation_fault_that_did_not_hold_makes_the_game_day_inconclusive_not_failed() -> None:
+    journal = {
+        "status": "completed",
+        "steady_states": {"before": {"steady_state_met": True}},
+        "run": [
+            {"activity": {"name": "inject: postgres_slow_query_storm"}, "status": "succeeded"},
+            {
+                "activity": {"name": f"isolation: slow queries hold the {FREE.name} tier's PgBouncer pool"},
+                "status": "failed",
+                "exception": ["Traceback …\n", "FaultNotActive: no slow query of the storm is running\n"],
+            },
+        ],
+    }
+    verdict, reasons = verdict_of(journal)
+    assert verdict == "inconclusive"
+    assert reasons == [
+        f"fault not confirmed active: isolation: slow queries hold the {FREE.name} tier's PgBouncer pool:"
+        " FaultNotActive: no slow query of the storm is running"
+    ]
+
+
+def test_the_isolation_fault_comes_after_the_game_day_s_own_and_is_not_its_fault() -> None:
+    """The game day times detection from the end of its last ``inject:`` action: the isolation
+    fault, injected after the checks, must not move the fault's time (a first run reported the
+    page "already firing before the fault")."""
+    method = json.loads((ROOT / "chaos" / "slow-query-storm.json").read_text())["method"]
+    names = [a["name"] for a in method]
+    injects = [n for n in names if n.startswith("inject:")]
+    isolation = next(n for n in names if n.startswith("isolation:"))
+    assert injects == ["inject: postgres_slow_query_storm"]
+    assert names.index(isolation) > names.index(injects[-1])
