@@ -16,6 +16,7 @@ Recording rules that sloctl generates are named in :mod:`sloctl.naming`.
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
@@ -57,6 +58,12 @@ __all__ = [
     "PROBE_UP",
     "ROUTES",
     "ROUTE_DEPENDENCY",
+    "TIERS",
+    "TIER_BREAKER_STATE",
+    "TIER_POOL_IN_USE",
+    "TIER_POOL_SCALE",
+    "TIER_POOL_SIZE",
+    "TIER_POOL_WAITING",
     "BreakerResult",
     "BreakerState",
     "Dependency",
@@ -68,6 +75,7 @@ __all__ = [
     "ProbeKind",
     "Reason",
     "Role",
+    "Tier",
 ]
 
 MetricType = Literal["counter", "gauge", "histogram"]
@@ -222,6 +230,8 @@ ROUTES: tuple[tuple[str, str, Dependency], ...] = (
     ("GET", "/v1/projects/{project_id}", Dependency.POSTGRES),
     ("DELETE", "/v1/projects/{project_id}", Dependency.POSTGRES),
     ("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES),
+    # a backup job's status: in the API's memory (testbed.backups), no database call
+    ("GET", "/v1/projects/{project_id}/backups/{backup_id}", Dependency.NONE),
     ("GET", "/v1/cache/{key}", Dependency.REDIS),
     ("PUT", "/v1/cache/{key}", Dependency.REDIS),
     ("POST", "/v1/documents", Dependency.MONGODB),
@@ -237,6 +247,50 @@ OPERATION_ROUTES: dict[str, tuple[str, str]] = {
     Operation.PROVISION_DATABASE: ("POST", "/v1/projects"),
     Operation.BACKUP: ("POST", "/v1/projects/{project_id}/backups"),
 }
+
+# --- the platform API's tiers -------------------------------------------------------------------
+
+#: The plan's pools are divided by this on the testbed (rounded up): their maxima add up to 770
+#: connections, and the testbed has one PgBouncer (``max_client_conn`` 200) in front of one
+#: PostgreSQL (``max_connections`` 100) on 2 cores; divided by 10 they add up to 77.
+TIER_POOL_SCALE = 10
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A customer tier: the plan's rate limit and PostgreSQL pool (min/max connections).
+
+    >>> TIERS[0].name, TIERS[0].requests_per_minute, TIERS[0].pool, TIERS[0].testbed_pool
+    ('free', 100, (2, 20), (1, 2))
+    """
+
+    name: str
+    requests_per_minute: int
+    pool: tuple[int, int]
+    #: where the figure comes from, for the docs' table
+    source: str = "the plan"
+
+    @property
+    def testbed_pool(self) -> tuple[int, int]:
+        """The plan's pool divided by :data:`TIER_POOL_SCALE`, rounded up (at least 1)."""
+        low, high = self.pool
+        return max(1, math.ceil(low / TIER_POOL_SCALE)), max(1, math.ceil(high / TIER_POOL_SCALE))
+
+    @property
+    def pgbouncer_database(self) -> str:
+        """The PgBouncer database (an alias of ``platform``) that isolates this tier's server
+        connections: a tier that holds all of its own cannot queue another tier's queries."""
+        return f"platform_{self.name}"
+
+
+#: One table for the API, PgBouncer's configuration, the docs and the tests. The plan names no
+#: rate limit for Starter; 500/min (between Free's and Pro's) is ours.
+TIERS: tuple[Tier, ...] = (
+    Tier("free", 100, (2, 20)),
+    Tier("starter", 500, (5, 50), source="the plan's pool; the limit is ours"),
+    Tier("pro", 1_000, (20, 200)),
+    Tier("enterprise", 10_000, (50, 500)),
+)
 
 # --- collector probe metrics --------------------------------------------------------------------
 
@@ -348,6 +402,19 @@ BREAKER_CALLS = Metric(
 POOL_SIZE = Metric("platform_pool_size", "gauge", ("dependency",), "Connection pool capacity.")
 POOL_IN_USE = Metric("platform_pool_in_use", "gauge", ("dependency",), "Checked-out connections.")
 POOL_WAITING = Metric("platform_pool_waiting", "gauge", ("dependency",), "Callers waiting for a connection.")
+TIER_POOL_SIZE = Metric("platform_tier_pool_size", "gauge", ("tier",), "A tier's PostgreSQL pool capacity.")
+TIER_POOL_IN_USE = Metric(
+    "platform_tier_pool_in_use", "gauge", ("tier",), "A tier's checked-out PostgreSQL connections."
+)
+TIER_POOL_WAITING = Metric(
+    "platform_tier_pool_waiting", "gauge", ("tier",), "A tier's callers waiting for a PostgreSQL connection."
+)
+TIER_BREAKER_STATE = Metric(
+    "platform_tier_circuit_breaker_state",
+    "gauge",
+    ("tier",),
+    "A tier's PostgreSQL breaker state.",
+)
 
 API_METRICS: tuple[Metric, ...] = (
     API_REQUESTS,
@@ -359,6 +426,10 @@ API_METRICS: tuple[Metric, ...] = (
     POOL_SIZE,
     POOL_IN_USE,
     POOL_WAITING,
+    TIER_POOL_SIZE,
+    TIER_POOL_IN_USE,
+    TIER_POOL_WAITING,
+    TIER_BREAKER_STATE,
 )
 
 METRICS: tuple[Metric, ...] = COLLECTOR_METRICS + API_METRICS

@@ -116,6 +116,8 @@ def write_config(testbed: Testbed, out: Path, *, rules: Path, collector_listen: 
         secrets / "postgres-password": (testbed.postgres.password + "\n", True),
         secrets / "pgbouncer-admin-password": (testbed.pgbouncer.admin_password + "\n", True),
         secrets / "redis-password": (testbed.redis.password + "\n", True),
+        # {tier: API key}, for the game day's tier-isolation check and any client of a tier
+        secrets / "api-keys.json": (json.dumps(testbed.api.api_keys, indent=2) + "\n", True),
     }
     collector = collector_config(testbed, secrets, collector_listen)
     files[out / "collector.yaml"] = (yaml.safe_dump(collector, sort_keys=False), False)
@@ -131,6 +133,7 @@ def write_config(testbed: Testbed, out: Path, *, rules: Path, collector_listen: 
         "pgbouncer_admin_dsn": testbed.pgbouncer.admin_dsn,
         "redis_url": testbed.redis.url,
         "mongodb_uri": testbed.mongodb.uri,
+        "api_keys_file": str(secrets / "api-keys.json"),
     }
     files[out / "targets.json"] = (json.dumps(targets, indent=2) + "\n", True)
     env = {"SLOCTL_API_URL": testbed.api.url, "SLOCTL_COLLECTOR_LISTEN": collector_listen}

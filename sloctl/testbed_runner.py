@@ -9,8 +9,11 @@ fixtures (:mod:`sloctl.servers`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
+import json
 import os
+import secrets as random_secrets
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +22,8 @@ from types import TracebackType
 from typing import Protocol, Self
 from urllib.parse import urlsplit, urlunsplit
 
+from sloctl.contract import TIERS
+from sloctl.files import write_text
 from sloctl.servers import (
     ManagedProcess,
     MongoServer,
@@ -33,7 +38,16 @@ from sloctl.servers import (
     start_redis,
 )
 
-__all__ = ["ApiServer", "Front", "FrontFactory", "Testbed", "api_secrets", "start_api", "start_testbed"]
+__all__ = [
+    "ApiServer",
+    "Front",
+    "FrontFactory",
+    "Testbed",
+    "api_secrets",
+    "start_api",
+    "start_testbed",
+    "write_api_keys",
+]
 
 
 def api_secrets(
@@ -49,6 +63,10 @@ def api_secrets(
     }
 
 
+#: the API keys by tier, for clients, in the API's home (see :func:`write_api_keys`)
+CLIENT_KEYS = "client-keys.json"
+
+
 class ApiServer(ManagedProcess):
     """``python -m testbed`` (uvicorn) in a child process; ``secrets`` are environment
     variables of the child only (see :func:`api_secrets`), ``args`` its other flags. The audit
@@ -57,15 +75,30 @@ class ApiServer(ManagedProcess):
     name = "platform-api"
     startup_timeout = 30.0
 
-    def __init__(self, *, port: int, home: Path, args: Sequence[str], secrets: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        home: Path,
+        args: Sequence[str],
+        secrets: Mapping[str, str],
+        api_keys: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(host="127.0.0.1", port=port, logfile=home / "api.log", run_as=None)
         self.home = home
         self.args = tuple(args)
         self._secrets = dict(secrets)
+        #: tier -> an API key of that tier's tenant (``Authorization: Bearer <key>``)
+        self.api_keys = dict(api_keys or {})
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def client_keys_file(self) -> Path:
+        """``{tier: key}`` (0600): what a client of each tier sends as ``Bearer``."""
+        return self.home / CLIENT_KEYS
 
     @property
     def audit_log(self) -> Path:
@@ -123,6 +156,20 @@ def _with_port(url: str, port: int | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{host}:{port}"))
 
 
+def write_api_keys(home: Path) -> dict[str, str]:
+    """Draw one API key per tier (tenant ``<tier>-tenant``); write their SHA-256 to
+    ``home/api-keys.json`` (the API's ``--api-keys``) and the keys themselves, by tier, to
+    ``home/client-keys.json`` (for clients: game days, tests), both 0600; return ``{tier: key}``."""
+    keys = {tier.name: random_secrets.token_urlsafe(24) for tier in TIERS}
+    entries = [
+        {"sha256": hashlib.sha256(key.encode()).hexdigest(), "tenant": f"{tier}-tenant", "tier": tier}
+        for tier, key in keys.items()
+    ]
+    write_text(home / "api-keys.json", json.dumps({"keys": entries}, indent=2) + "\n", private=True)
+    write_text(home / CLIENT_KEYS, json.dumps(keys, indent=2) + "\n", private=True)
+    return keys
+
+
 def start_api(
     workdir: Path,
     *,
@@ -140,7 +187,8 @@ def start_api(
     must connect to instead of the server's own (a fault proxy in front of it)."""
     home = Path(workdir).resolve() / "api"
     home.mkdir(parents=True, exist_ok=True)
-    args = ["--backup-dir", str(home / "backups")]
+    keys = write_api_keys(home)
+    args = ["--backup-dir", str(home / "backups"), "--api-keys", str(home / "api-keys.json")]
     for key, value in (options or {}).items():
         args += [f"--{key}", str(value)]
     ports = dict(through or {})
@@ -150,7 +198,7 @@ def start_api(
         redis_url=_with_port(redis.url, ports.get("redis")),
         mongodb_uri=_with_port(mongodb.uri, ports.get("mongodb")),
     )
-    server = ApiServer(port=port or free_port(), home=home, args=args, secrets=secrets)
+    server = ApiServer(port=port or free_port(), home=home, args=args, secrets=secrets, api_keys=keys)
     server.start()
     return server
 

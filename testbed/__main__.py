@@ -19,6 +19,7 @@ from typing import IO
 
 from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 from .config import TestbedConfig, default_pool_size
+from .tiers import load_api_keys
 
 #: flag → environment variable that may hold it instead (secrets stay out of ``ps``)
 SECRET_FLAGS = {
@@ -57,9 +58,27 @@ def build_parser() -> argparse.ArgumentParser:
             default=ratio,
             help=f"share of failed {dep} calls in the window that opens its breaker (default {ratio:g})",
         )
-    p.add_argument("--rate-limit", type=float, default=1000.0, help="requests/s per client")
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=1000.0,
+        help="requests/s per address (no API key)",
+    )
     p.add_argument("--rate-burst", type=int, default=2000)
+    p.add_argument(
+        "--api-keys",
+        type=Path,
+        metavar="PATH",
+        help='JSON {"keys": [{"sha256", "tenant", "tier"}]}: callers with a key get their tier\'s rate limit'
+        " and PostgreSQL pool (docs/testbed.md); default: no keys, every caller unauthenticated",
+    )
     p.add_argument("--backup-dir", type=Path, default=Path("backups"))
+    p.add_argument(
+        "--backup-workers", type=int, default=1, help="pg_dump processes at a time, off the request path"
+    )
+    p.add_argument(
+        "--backup-queue", type=int, default=16, help="backups waiting at most; more are refused with 503"
+    )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
@@ -126,7 +145,10 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         ),
         rate_limit_per_second=args.rate_limit,
         rate_limit_burst=args.rate_burst,
+        api_keys=load_api_keys(args.api_keys) if args.api_keys else (),
         backup_dir=args.backup_dir,
+        backup_workers=args.backup_workers,
+        backup_queue=args.backup_queue,
         otlp_endpoint=args.otlp_endpoint,
     )
 

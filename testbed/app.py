@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sloctl.contract import TIERS
 from sloctl.masking import Masker, url_secrets
 
 from .audit import AuditLog
@@ -147,5 +148,10 @@ def create_app(
         metrics=metrics,
         limiter=RateLimiter(config.rate_limit_per_second, config.rate_limit_burst, clock=clock),
         tracer=tracer,
+        api_keys=config.api_keys,
+        tier_limiters={
+            t.name: RateLimiter.per_minute(t.requests_per_minute, clock=clock, policy_name=t.name)
+            for t in TIERS
+        },
     )
     return app

@@ -6,7 +6,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from sloctl.contract import TIERS
+
 from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
+from .tiers import ApiKey
 
 __all__ = ["API_VERSION", "DEPENDENCIES", "DEPRECATED_VERSIONS", "TestbedConfig", "default_pool_size"]
 
@@ -46,10 +51,16 @@ class TestbedConfig:
     timeouts: tuple[tuple[str, float], ...] = tuple(sorted(default_timeouts().items()))
     #: failure ratios that trip each dependency's breaker; ``breaker.failure_ratio`` for others
     failure_ratios: tuple[tuple[str, float], ...] = tuple(sorted(default_failure_ratios().items()))
+    #: the unauthenticated policy (requests without an API key): per client address
     rate_limit_per_second: float = 1000.0
     rate_limit_burst: int = 2000
+    #: API keys (their SHA-256) → tenant and tier (testbed.tiers); none: no tier pools are opened
+    api_keys: tuple[ApiKey, ...] = ()
     backup_dir: Path = Path("backups")
     backup_timeout: float = 60.0
+    #: backups run off the request path (testbed.backups): dumps at a time, jobs waiting
+    backup_workers: int = 1
+    backup_queue: int = 16
     page_size_default: int = 20
     page_size_max: int = 100
     otlp_endpoint: str | None = None
@@ -63,6 +74,8 @@ class TestbedConfig:
         low, high = self.document_pool
         if not 0 <= low <= high or high < 1:
             raise ValueError(f"document_pool must be (min, max), 0 <= min <= max, not {self.document_pool}")
+        if self.backup_workers < 1 or self.backup_queue < 1:
+            raise ValueError("backup workers and backup queue must be at least 1")
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:
@@ -71,6 +84,15 @@ class TestbedConfig:
         for name, ratio in self.failure_ratios:
             if not 0 < ratio <= 1:
                 raise ValueError(f"failure ratio of {name} must be in (0, 1], not {ratio}")
+
+    def tier_dsn(self, tier: str) -> str:
+        """``postgres_dsn`` on the tier's PgBouncer database (``platform_<tier>``, an alias of the
+        same database with its own server connections: ``sloctl.servers.start_pgbouncer``)."""
+        params = conninfo_to_dict(self.postgres_dsn)
+        database = next(t.pgbouncer_database for t in TIERS if t.name == tier)
+        return make_conninfo(
+            **{**{k: str(v) for k, v in params.items() if v is not None}, "dbname": database}
+        )
 
     def pool_max(self, dependency: str) -> int:
         return self.pool_size if dependency == "postgres" else self.document_pool[1]

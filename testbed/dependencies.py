@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
@@ -17,12 +18,15 @@ from pymongo import AsyncMongoClient
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from sloctl.contract import TIERS
 from sloctl.masking import Masker
 
 from .audit import AuditLog
-from .breaker import CircuitBreaker, Clock
+from .backups import DUMP, BackupFailed, BackupJob, BackupJobs, pg_dump
+from .breaker import CircuitBreaker, Clock, State
 from .config import DEPENDENCIES, TestbedConfig
 from .metrics import PlatformMetrics
+from .tiers import CALLER_TIER
 
 __all__ = ["ClientProblem", "Dependencies"]
 
@@ -49,8 +53,28 @@ class ClientProblem(Exception):
         self.detail = detail
 
 
+class _TierListener:
+    """A tier's PostgreSQL breaker reports its state under its tier (its calls are counted
+    with the dependency's: ``platform_circuit_breaker_calls_total{dependency="postgres"}``)."""
+
+    def __init__(self, metrics: PlatformMetrics, tier: str) -> None:
+        self.metrics = metrics
+        self.tier = tier
+
+    def transition(self, dependency: str, old: State, new: State) -> None:
+        self.metrics.tier_breaker_state.labels(self.tier).set(new.value)
+
+    def result(self, dependency: str, result: str) -> None:
+        self.metrics.result(dependency, result)
+
+
+PgPool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
+
+
 class Dependencies:
-    """Pools, clients and breakers of the three databases."""
+    """Pools, clients and breakers of the three databases; with API keys configured, also a
+    PostgreSQL pool and breaker per tier (:data:`sloctl.contract.TIERS`), so that a tier that
+    exhausts its pool or times out its queries queues and trips only itself."""
 
     def __init__(
         self,
@@ -71,22 +95,23 @@ class Dependencies:
         self.in_flight = dict.fromkeys(DEPENDENCIES, 0)
         #: callers waiting for a PostgreSQL connection from the pool
         self.pg_waiting = 0
-        pg_timeout = config.breaker_for("postgres").call_timeout
-        self.pg_pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
-            config.postgres_dsn,
-            min_size=1,
-            max_size=config.pool_size,
-            open=False,
-            # PgBouncer in transaction mode forbids server-side prepared statements.
-            kwargs={
-                "prepare_threshold": None,
-                "autocommit": True,
-                "connect_timeout": max(1, int(pg_timeout)),
-            },
-            timeout=pg_timeout,
-            reconnect_timeout=3600.0,
-            name="platform",
-        )
+        self.pg_pool = self._pg_pool(config.postgres_dsn, 1, config.pool_size, "platform")
+        #: tier -> its pool, breaker and waiting callers (only with API keys: no key, no tier)
+        tiers = [t for t in TIERS if any(k.tier == t.name for k in config.api_keys)]
+        self.tier_pools = {
+            t.name: self._pg_pool(config.tier_dsn(t.name), *t.testbed_pool, t.pgbouncer_database)
+            for t in tiers
+        }
+        self.tier_breakers = {
+            t.name: CircuitBreaker(
+                "postgres",
+                config.breaker_for("postgres"),
+                clock=clock,
+                listener=_TierListener(metrics, t.name),
+            )
+            for t in tiers
+        }
+        self.tier_waiting = dict.fromkeys(self.tier_pools, 0)
         redis_timeout = config.breaker_for("redis").call_timeout
         self.redis_pool = aioredis.BlockingConnectionPool.from_url(
             config.redis_url,
@@ -108,22 +133,50 @@ class Dependencies:
             appname="platform-api",
             connect=False,
         )
+        self.backups = BackupJobs(
+            config.backup_dir,
+            self._dump,
+            self._count_backup,
+            workers=config.backup_workers,
+            queue=config.backup_queue,
+        )
         self._schema_ready = False
-        self._schema_lock = asyncio.Lock()
+        #: one lock per pool (None: the shared one): a tier whose connections are stuck must not
+        #: hold another tier's first request behind the table's creation
+        self._schema_locks = {tier: asyncio.Lock() for tier in (None, *self.tier_pools)}
         #: signs pagination cursors (testbed.cursors)
         self.cursor_key = config.cursor_key or os.urandom(32)
         self._export_pool_gauges()
+
+    def _pg_pool(self, dsn: str, low: int, high: int, name: str) -> PgPool:
+        pg_timeout = self.config.breaker_for("postgres").call_timeout
+        return AsyncConnectionPool(
+            dsn,
+            min_size=low,
+            max_size=high,
+            open=False,
+            # PgBouncer in transaction mode forbids server-side prepared statements.
+            kwargs={
+                "prepare_threshold": None,
+                "autocommit": True,
+                "connect_timeout": max(1, int(pg_timeout)),
+            },
+            timeout=pg_timeout,
+            reconnect_timeout=3600.0,
+            name=name,
+        )
 
     def _export_pool_gauges(self) -> None:
         for dep in DEPENDENCIES:
             self.metrics.init_dependency(dep)
             self.metrics.pool_size.labels(dep).set(self.config.pool_max(dep))
 
-        def pg_in_use() -> float:
-            stats = self.pg_pool.get_stats()
-            return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
-
-        self.metrics.pool_in_use.labels("postgres").set_function(pg_in_use)
+        self.metrics.pool_in_use.labels("postgres").set_function(_in_use(self.pg_pool))
+        for tier, pool in self.tier_pools.items():
+            self.metrics.tier_pool_size.labels(tier).set(pool.max_size)
+            self.metrics.tier_pool_in_use.labels(tier).set_function(_in_use(pool))
+            self.metrics.tier_pool_waiting.labels(tier).set_function(self._tier_waiting_reader(tier))
+            self.metrics.tier_breaker_state.labels(tier).set(State.CLOSED.value)
         # Not psycopg_pool's ``requests_waiting``: it keeps callers that timed out or were
         # cancelled in its queue until a connection comes back, so it only grows while the
         # database is unreachable. We count the callers that are waiting right now.
@@ -134,6 +187,9 @@ class Dependencies:
             self.metrics.pool_in_use.labels(dep).set_function(self._in_use_reader(dep))
             self.metrics.pool_waiting.labels(dep).set_function(self._waiting_reader(dep))
 
+    def _tier_waiting_reader(self, tier: str) -> Callable[[], float]:
+        return lambda: float(self.tier_waiting[tier])
+
     def _in_use_reader(self, dep: str) -> Callable[[], float]:
         return lambda: float(min(self.in_flight[dep], self.config.pool_max(dep)))
 
@@ -141,11 +197,31 @@ class Dependencies:
         return lambda: float(max(0, self.in_flight[dep] - self.config.pool_max(dep)))
 
     async def open(self) -> None:
-        await self.pg_pool.open(wait=False)
+        for pool in (self.pg_pool, *self.tier_pools.values()):
+            await pool.open(wait=False)
+        self.backups.start()
+
+    async def _dump(self, job: BackupJob, target: Path) -> str | None:
+        """pg_dump of the job's schema, audited: direct to PostgreSQL, since pg_dump needs a
+        session, which PgBouncer's transaction mode does not give."""
+        dsn = self.config.postgres_direct_dsn or self.config.postgres_dsn
+        try:
+            with self.audit.operation("postgresql", "dump", DUMP, target="schema", caller=job.caller):
+                error = await pg_dump(dsn, job.schema, target, self.config.backup_timeout)
+                if error is not None:
+                    raise BackupFailed(error)
+        except BackupFailed as exc:
+            return str(exc)
+        return None
+
+    def _count_backup(self, success: bool) -> None:
+        self.metrics.operations.labels("backup", "success" if success else "failure").inc()
 
     async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.pg_pool.close(timeout=5)
+        await self.backups.stop()
+        for pool in (self.pg_pool, *self.tier_pools.values()):
+            with contextlib.suppress(Exception):
+                await pool.close(timeout=5)
         with contextlib.suppress(Exception):
             await self.redis.aclose()
             await self.redis_pool.aclose()
@@ -153,8 +229,9 @@ class Dependencies:
             await self.mongo.close()
 
     async def call(self, dependency: str, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run ``fn`` through the dependency's breaker, in a client span."""
-        breaker = self.breakers[dependency]
+        """Run ``fn`` through the dependency's breaker (PostgreSQL: the caller's tier's), in a
+        client span."""
+        breaker = self.breaker_for(dependency)
         self.in_flight[dependency] += 1
         try:
             with self.tracer.start_as_current_span(f"{dependency} call", kind=SpanKind.CLIENT) as span:
@@ -163,30 +240,50 @@ class Dependencies:
         finally:
             self.in_flight[dependency] -= 1
 
+    def breaker_for(self, dependency: str) -> CircuitBreaker:
+        tier = CALLER_TIER.get()
+        if dependency == "postgres" and tier is not None:
+            return self.tier_breakers[tier]
+        return self.breakers[dependency]
+
     @contextlib.asynccontextmanager
     async def _pg_connection(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
-        """A connection from the pool; :attr:`pg_waiting` counts callers until they get one."""
+        """A connection from the caller's tier's pool (no tier: the shared one); the waiting
+        counters count callers until they get one."""
+        tier = CALLER_TIER.get()
+        pool = self.pg_pool if tier is None else self.tier_pools[tier]
         async with contextlib.AsyncExitStack() as stack:
-            self.pg_waiting += 1
+            self._waiting(tier, +1)
             try:
-                conn = await stack.enter_async_context(self.pg_pool.connection())
+                conn = await stack.enter_async_context(pool.connection())
             finally:
-                self.pg_waiting -= 1
+                self._waiting(tier, -1)
             yield conn
+
+    def _waiting(self, tier: str | None, delta: int) -> None:
+        if tier is None:
+            self.pg_waiting += delta
+        else:
+            self.tier_waiting[tier] += delta
 
     @contextlib.asynccontextmanager
     async def pg(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
         async with self._pg_connection() as conn:
             try:
                 if not self._schema_ready:
-                    async with self._schema_lock:
+                    async with self._schema_locks[CALLER_TIER.get()]:
                         if not self._schema_ready:
-                            with self.audit.operation(
-                                "postgresql",
-                                "create",
-                                " ".join(DDL.split()),
-                                target="projects",
-                                kind="creation",
+                            # Two pools may race to create it: IF NOT EXISTS is not atomic
+                            # in PostgreSQL, and the loser's unique violation means "exists".
+                            with (
+                                self.audit.operation(
+                                    "postgresql",
+                                    "create",
+                                    " ".join(DDL.split()),
+                                    target="projects",
+                                    kind="creation",
+                                ),
+                                contextlib.suppress(psycopg.errors.UniqueViolation),
                             ):
                                 await conn.execute(DDL)
                             self._schema_ready = True
@@ -197,3 +294,11 @@ class Dependencies:
                 # connection is dropped by the pool instead.
                 await conn.close()
                 raise
+
+
+def _in_use(pool: PgPool) -> Callable[[], float]:
+    def read() -> float:
+        stats = pool.get_stats()
+        return float(stats.get("pool_size", 0) - stats.get("pool_available", 0))
+
+    return read

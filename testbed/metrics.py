@@ -27,6 +27,10 @@ class PlatformMetrics:
         self.pool_size = c.POOL_SIZE.gauge(r)
         self.pool_in_use = c.POOL_IN_USE.gauge(r)
         self.pool_waiting = c.POOL_WAITING.gauge(r)
+        self.tier_pool_size = c.TIER_POOL_SIZE.gauge(r)
+        self.tier_pool_in_use = c.TIER_POOL_IN_USE.gauge(r)
+        self.tier_pool_waiting = c.TIER_POOL_WAITING.gauge(r)
+        self.tier_breaker_state = c.TIER_BREAKER_STATE.gauge(r)
 
     def init_dependency(self, dependency: str) -> None:
         """Export every series of a dependency at 0 from start-up (no absent series)."""

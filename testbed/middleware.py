@@ -4,7 +4,8 @@ id, Server-Timing, request counter and latency histogram."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import Token
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -17,6 +18,7 @@ from .metrics import PlatformMetrics
 from .problems import REQUEST_ID, problem
 from .ratelimit import RateLimiter
 from .routes import ROUTE_DEPENDENCY, ROUTES
+from .tiers import CALLER_TIER, ApiKey, bearer_key, key_digest
 
 __all__ = ["PlatformMiddleware", "negotiate_version"]
 
@@ -26,12 +28,34 @@ class PlatformMiddleware:
     server span, ``API-Version`` header, request counter and latency histogram."""
 
     def __init__(
-        self, app: ASGIApp, *, metrics: PlatformMetrics, limiter: RateLimiter, tracer: trace.Tracer
+        self,
+        app: ASGIApp,
+        *,
+        metrics: PlatformMetrics,
+        limiter: RateLimiter,
+        tracer: trace.Tracer,
+        api_keys: Sequence[ApiKey] = (),
+        tier_limiters: Mapping[str, RateLimiter] | None = None,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        #: requests without an API key: a bucket per client address
         self.limiter = limiter
         self.tracer = tracer
+        self.api_keys = {k.sha256: k for k in api_keys}
+        #: tier -> its limiter: a bucket per tenant
+        self.tier_limiters = dict(tier_limiters or {})
+
+    def _caller(self, headers: Mapping[str, str], scope: Scope) -> tuple[RateLimiter, str, str | None] | None:
+        """(limiter, bucket key, tier) of the request; None for a key this API does not know."""
+        key = bearer_key(headers.get("authorization"))
+        if key is None:
+            client = scope.get("client")
+            return self.limiter, client[0] if client else "unknown", None
+        known = self.api_keys.get(key_digest(key)) if key else None
+        if known is None:
+            return None
+        return self.tier_limiters[known.tier], known.tenant, known.tier
 
     @staticmethod
     def _route(scope: Scope) -> str:
@@ -70,22 +94,30 @@ class PlatformMiddleware:
             extra.append((b"x-request-id", request_id.encode()))
             span.set_attribute("http.request.method", method)
             span.set_attribute("http.route", route)
+            tier_token: Token[str | None] | None = None
             try:
                 if route.startswith("/v1/") and version is None:
                     status = 400
                     await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
                     return
                 if route.startswith("/v1/"):
-                    client = scope.get("client")
-                    decision = self.limiter.check(client[0] if client else "unknown")
-                    headers = self.limiter.headers(decision)
+                    caller = self._caller(request_headers, scope)
+                    if caller is None:
+                        status = 401
+                        await self._refuse_key(scope, receive, send, extra)
+                        return
+                    limiter, bucket, tier = caller
+                    if tier is not None:
+                        span.set_attribute("platform.tier", tier)
+                        tier_token = CALLER_TIER.set(tier)
+                    decision = limiter.check(bucket)
+                    headers = limiter.headers(decision)
                     if not decision.allowed:
                         response = problem(
                             429,
                             "rate-limited",
                             "Too many requests",
-                            f"the rate limit is {self.limiter.rate:g} requests/s with bursts of "
-                            f"{self.limiter.capacity}",
+                            limiter.describe(),
                             instance=scope["path"],
                             headers=headers,
                         )
@@ -108,12 +140,28 @@ class PlatformMiddleware:
                 await self.app(scope, receive, send_with_headers)
             finally:
                 REQUEST_ID.reset(token)
+                if tier_token is not None:
+                    CALLER_TIER.reset(tier_token)
                 span.set_attribute("http.response.status_code", status)
                 if status >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(route, method, str(status), dependency).inc()
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
+
+    @staticmethod
+    async def _refuse_key(
+        scope: Scope, receive: Receive, send: Send, extra: list[tuple[bytes, bytes]]
+    ) -> None:
+        response = problem(
+            401,
+            "unauthorized",
+            "Unknown API key",
+            "the Authorization header must be 'Bearer <key>' with a key of this API (or be left out)",
+            instance=scope["path"],
+            headers={"WWW-Authenticate": 'Bearer realm="platform"'},
+        )
+        await response(scope, receive, _with_headers(send, extra))
 
     @staticmethod
     async def _refuse_version(

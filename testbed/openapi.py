@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sloctl.contract import TIERS
+
 from .config import API_VERSION
 
 __all__ = ["openapi_document"]
@@ -35,8 +37,13 @@ def _rate_limited(description: str, content: dict[str, Any] | None = None) -> di
     return out
 
 
+def _with_location(response: dict[str, Any]) -> dict[str, Any]:
+    headers = {**response["headers"], "Location": {"schema": {"type": "string"}}}
+    return {**response, "headers": headers}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _PROBLEM for c in (*codes, 429, 503)}
+    return {str(c): _PROBLEM for c in (*codes, 401, 429, 503)}
 
 
 def _json_schema(ref: str) -> dict[str, Any]:
@@ -50,6 +57,7 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     project_id = _path_param("project_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
     key = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"})
+    backup_id = _path_param("backup_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
     document_id = _path_param("document_id", {"type": "string", "pattern": "^[0-9a-f]{24}$"})
     version = {"$ref": "#/components/parameters/API-Version"}
     return {
@@ -119,8 +127,18 @@ def openapi_document() -> dict[str, Any]:
             "/v1/projects/{project_id}/backups": {
                 "parameters": [project_id, version],
                 "post": {
-                    "summary": "Back the project's schema up (pg_dump)",
-                    "responses": {"201": _rate_limited("backed up", _json_schema("Backup")), **_errors(404)},
+                    "summary": "Queue a backup of the project's schema (pg_dump, off the request path)",
+                    "responses": {
+                        "202": _with_location(_rate_limited("queued", _json_schema("Backup"))),
+                        **_errors(404),
+                    },
+                },
+            },
+            "/v1/projects/{project_id}/backups/{backup_id}": {
+                "parameters": [project_id, backup_id, version],
+                "get": {
+                    "summary": "A backup's status: pending, running, done or failed",
+                    "responses": {"200": _rate_limited("the backup", _json_schema("Backup")), **_errors(404)},
                 },
             },
             "/v1/cache/{key}": {
@@ -204,7 +222,17 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
+        # An API key is optional: with one, the caller gets its tier's rate limit and pool.
+        "security": [{}, {"apiKey": []}],
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API key naming a tenant and its tier"
+                    f" ({', '.join(t.name for t in TIERS)}); an unknown key is a 401",
+                }
+            },
             "parameters": {
                 "API-Version": {
                     "name": "API-Version",
@@ -269,11 +297,16 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Backup": {
                     "type": "object",
+                    "required": ["id", "project_id", "status", "created_at"],
                     "properties": {
+                        "id": {"type": "string"},
                         "project_id": {"type": "integer"},
-                        "file": {"type": "string"},
-                        "bytes": {"type": "integer"},
-                        "duration_seconds": {"type": "number"},
+                        "status": {"enum": ["pending", "running", "done", "failed"]},
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "file": {"type": ["string", "null"]},
+                        "bytes": {"type": ["integer", "null"]},
+                        "duration_seconds": {"type": ["number", "null"]},
+                        "error": {"type": ["string", "null"], "description": "pg_dump's last line"},
                     },
                 },
                 "DocumentId": {

@@ -61,17 +61,23 @@ class TokenBucket:
 
 
 class RateLimiter:
-    """One bucket per client key (the client address), at most ``max_clients`` remembered
-    (least recently used evicted) so that memory stays bounded."""
-
-    policy_name = "default"
+    """One bucket per client key (the client address, or a tier's tenant), at most
+    ``max_clients`` remembered (least recently used evicted) so that memory stays bounded.
+    ``policy_name`` names the policy in the structured headers (``default``, or the tier)."""
 
     def __init__(
-        self, rate: float, capacity: int, *, clock: Clock = time.monotonic, max_clients: int = 10_000
+        self,
+        rate: float,
+        capacity: int,
+        *,
+        clock: Clock = time.monotonic,
+        max_clients: int = 10_000,
+        policy_name: str = "default",
     ) -> None:
         TokenBucket(rate, capacity, clock=clock)  # validate once, early
         self.rate = rate
         self.capacity = capacity
+        self.policy_name = policy_name
         self._clock = clock
         self._max_clients = max_clients
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
@@ -86,6 +92,18 @@ class RateLimiter:
         else:
             self._buckets.move_to_end(key)
         return bucket.take()
+
+    @classmethod
+    def per_minute(cls, requests: int, *, clock: Clock = time.monotonic, policy_name: str) -> RateLimiter:
+        """``requests`` per minute, all of which may come at once (a tier's limit): the bucket
+        holds a minute's worth and refills it in 60 s, so ``RateLimit-Policy`` says ``w=60``."""
+        return cls(requests / 60.0, requests, clock=clock, policy_name=policy_name)
+
+    def describe(self) -> str:
+        """The limit in words, for the 429's detail."""
+        if self.policy_name == "default":
+            return f"the rate limit is {self.rate:g} requests/s with bursts of {self.capacity}"
+        return f"the {self.policy_name} tier's rate limit is {round(self.rate * 60)} requests per minute"
 
     def policy_header(self) -> str:
         window = math.ceil(self.capacity / self.rate)

@@ -164,14 +164,19 @@ def postgres_slow_query_storm(
     connections: int = 8,
     seconds: float = 10.0,
     apply: bool = True,
+    database: str = "",
 ) -> dict[str, Any]:
-    """Run ``connections`` sessions of ``pg_sleep(seconds)`` through ``dsn`` (PgBouncer), in
+    """Run ``connections`` sessions of ``pg_sleep(seconds)`` through ``dsn`` (PgBouncer), or
+    through its ``database`` when given (a tier's PgBouncer pool, ``platform_free``), in
     background threads, to hold every server connection of the pool; confirmed when at least
-    one storm query is running on the server. Bounded: 64 connections and 300 s at most."""
+    one query of this storm is running on the server. Bounded: 64 connections and 300 s at
+    most."""
     import psycopg
+    from psycopg.conninfo import make_conninfo
 
     GAMEDAY.pin_dsn(admin_dsn)  # refused before any storm starts
-    pinned = GAMEDAY.pin_dsn(dsn)
+    pinned = GAMEDAY.pin_dsn(make_conninfo(dsn, dbname=database) if database else dsn)
+    tag = f"{STORM_MARK} {database or 'default'}"
     connections = max(1, min(int(connections), 64))
     seconds = max(0.1, min(float(seconds), 300.0))
     if apply:
@@ -182,7 +187,7 @@ def postgres_slow_query_storm(
                 with psycopg.connect(
                     pinned, autocommit=True, connect_timeout=5, prepare_threshold=None
                 ) as conn:
-                    conn.execute(f"/* {STORM_MARK} */ SELECT pg_sleep({seconds:.3f})".encode())
+                    conn.execute(f"/* {tag} */ SELECT pg_sleep({seconds:.3f})".encode())
             except psycopg.Error:
                 pass  # cancelled by the rollback, or refused: the check below decides
 
@@ -193,7 +198,7 @@ def postgres_slow_query_storm(
     running = 0
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        running = _storm_queries(admin_dsn)
+        running = _storm_queries(admin_dsn, tag=tag)
         if running:
             break
         time.sleep(0.1)
@@ -202,13 +207,14 @@ def postgres_slow_query_storm(
     return {"active": True, "running": running, "connections": connections, "seconds": seconds}
 
 
-def _storm_queries(admin_dsn: str, cancel: bool = False) -> int:
+def _storm_queries(admin_dsn: str, cancel: bool = False, tag: str = STORM_MARK) -> int:
+    """Running queries of every storm (or of the one ``tag`` names), cancelled with ``cancel``."""
     function = "pg_cancel_backend(pid)" if cancel else "pid"
     with _pg(admin_dsn) as conn:
         rows = conn.execute(
             f"SELECT {function} FROM pg_stat_activity"
             " WHERE state = 'active' AND query LIKE %s AND pid <> pg_backend_pid()",
-            (f"%{STORM_MARK}%SELECT pg_sleep%",),
+            (f"%{tag}%SELECT pg_sleep%",),
         ).fetchall()
     return len(rows)
 

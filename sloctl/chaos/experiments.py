@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sloctl.contract import TIERS
 from sloctl.model import SLO
 from sloctl.render import promql
 
@@ -78,7 +79,14 @@ GAMEDAYS: tuple[GameDay, ...] = (
             ),
         ),
         recover=(("postgres_slow_query_storm_stop", {"admin_dsn": "${postgres_admin_dsn}"}),),
-        validates=("breaker-opens", "fast-fail", "pool-not-exhausted", "others-keep-slo", "breaker-recovers"),
+        validates=(
+            "breaker-opens",
+            "fast-fail",
+            "pool-not-exhausted",
+            "others-keep-slo",
+            "tier-isolation",
+            "breaker-recovers",
+        ),
     ),
     GameDay(
         name="memory-exhaustion",
@@ -116,6 +124,8 @@ CONFIGURATION: dict[str, Any] = {
     "postgres_admin_dsn": "",
     "redis_url": "",
     "mongodb_uri": "",
+    #: {tier: API key} (0600) for the tier-isolation check; the testbed writes api/client-keys.json
+    "api_keys_file": "",
     "redis_proxy_control_port": 0,
     "postgres_proxy_control_port": 0,
     "mongodb_proxy_control_port": 0,
@@ -192,6 +202,44 @@ def _action(module: str, func: str, name: str, arguments: dict[str, Any], **extr
         },
         **extra,
     }
+
+
+def _tier_isolation(threshold_ms: float) -> list[dict[str, Any]]:
+    """The plan's isolation promise: slow queries hold every server connection of the free
+    tier's PgBouncer pool (its API pool then fills with waiting callers), and the enterprise
+    tier's PostgreSQL route keeps the latency SLO's threshold. The day's recovery (cancelling
+    every storm query) ends it."""
+    exhausted, protected = TIERS[0], TIERS[-1]
+    return [
+        _action(
+            "actions",
+            "postgres_slow_query_storm",
+            # Not "inject:": the game day's fault (whose end times detection) is the storm before.
+            f"isolation: slow queries hold the {exhausted.name} tier's PgBouncer pool",
+            {
+                "dsn": "${pgbouncer_dsn}",
+                "database": exhausted.pgbouncer_database,
+                "admin_dsn": "${postgres_admin_dsn}",
+                "connections": exhausted.testbed_pool[1],
+                "seconds": "${gameday_seconds}",
+            },
+        ),
+        _action(
+            "load",
+            "expect_tier_isolation",
+            f"check: the {protected.name} tier keeps p95 < {threshold_ms} ms while the"
+            f" {exhausted.name} tier's pool is exhausted",
+            {
+                "api_url": "${api_url}",
+                "metrics_url": "${metrics_url}",
+                "api_keys_file": "${api_keys_file}",
+                "exhausted": exhausted.name,
+                "protected": protected.name,
+                "max_p95_ms": threshold_ms,
+            },
+            kind="probe",
+        ),
+    ]
 
 
 def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
@@ -295,6 +343,8 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
                 kind="probe",
             )
         )
+    if "tier-isolation" in day.validates:
+        method += _tier_isolation(latency_threshold)
     for func, args in day.recover:
         method.append(_action("actions", func, f"recover: {func}", dict(args)))
     for dep in day.failed:
@@ -383,6 +433,8 @@ _VALIDATES = {
     "fast-fail": "the open breaker fails fast (under fast_fail_ms, 1 ms in the plan)",
     "pool-not-exhausted": "the PostgreSQL pool is not exhausted",
     "others-keep-slo": "routes that do not use {deps} keep their availability SLO",
+    "tier-isolation": f"the {TIERS[-1].name} tier keeps its latency SLO while the {TIERS[0].name} tier's"
+    " pool is exhausted",
     "breaker-recovers": "the breaker closes again after its open time",
 }
 

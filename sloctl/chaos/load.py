@@ -5,8 +5,10 @@ early when :data:`STOP` is set (the control sets it when a run ends or aborts)."
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ __all__ = [
     "STOP",
     "expect_fast_fail",
     "expect_routes_healthy",
+    "expect_tier_isolation",
     "generate_load",
     "route_p95_ms",
     "routes_availability",
@@ -260,3 +263,120 @@ def wait_for_pool(metrics_url: str, dependency: str, timeout: float = 10.0) -> d
     if pool["waiting"] > 0:
         raise ActivityFailed(f"{dependency} pool exhausted: {pool}")
     return pool
+
+
+def _tier_waiting(client: httpx.Client, metrics_url: str, tier: str) -> float:
+    from sloctl import contract
+
+    from .probes import _metric, parse_metrics
+
+    samples = parse_metrics(client.get(metrics_url).text)
+    return _metric(samples, contract.TIER_POOL_WAITING.name, tier=tier)
+
+
+def expect_tier_isolation(
+    api_url: str,
+    metrics_url: str,
+    api_keys_file: str,
+    exhausted: str = "free",
+    protected: str = "enterprise",
+    max_p95_ms: float = 200.0,
+    requests: int = 30,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
+    """The plan's isolation promise: while the ``exhausted`` tier's PostgreSQL pool has callers
+    waiting (its server connections held by slow queries, and this probe keeping more of its
+    requests in flight), the ``protected`` tier's PostgreSQL route answers with a p95 under
+    ``max_p95_ms`` (the latency SLO's threshold), no 5xx and no 429. Fails when the exhausted tier's
+    pool never had a caller waiting within ``timeout`` s (the check would prove nothing).
+    ``api_keys_file``: ``{tier: key}`` (0600; the testbed writes it), so that no key reaches
+    the journal. Bounded: 200 protected requests, 16 exhausting callers, 60 s."""
+    try:
+        keys = json.loads(Path(api_keys_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ActivityFailed(
+            f"{SETUP_FAILED}: api_keys_file {api_keys_file!r} is not a readable JSON {{tier: key}}"
+            f" (the testbed writes one: api/client-keys.json): {exc}"
+        ) from None
+    method, path = ROUTES["postgres"]
+    url = api_url.rstrip("/") + path
+    count = max(5, min(int(requests), 200))
+    deadline = time.monotonic() + min(float(timeout), 60.0)
+    done = threading.Event()
+    exhausting: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def exhaust() -> None:
+        # Keep the exhausted tier's requests in flight until the protected tier is measured:
+        # they wait for its pool (then time out at the PostgreSQL call timeout) and come back.
+        # A client that honours Retry-After (its tier's 429, its breaker's 503) waits as told:
+        # callers spinning on fast refusals would load the API's CPU, not the tier's pool.
+        with _client(api_url, None, timeout=30.0) as client:
+            while not done.is_set() and not STOP.is_set() and time.monotonic() < deadline + 60:
+                retry = None
+                try:
+                    answer = client.request(method, url, headers=_bearer(keys, exhausted))
+                    code, retry = answer.status_code, answer.headers.get("Retry-After")
+                except httpx.HTTPError:
+                    code = 0
+                with lock:
+                    exhausting[str(code)] = exhausting.get(str(code), 0) + 1
+                if retry is not None:
+                    done.wait(min(float(retry) if retry.isdigit() else 1.0, 5.0))
+
+    threads = [threading.Thread(target=exhaust, daemon=True) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    try:
+        with _client(api_url, None, timeout=30.0) as client:
+            waiting = 0.0
+            while (waiting := _tier_waiting(client, metrics_url, exhausted)) < 1:
+                if time.monotonic() > deadline:
+                    raise ActivityFailed(
+                        f"the {exhausted} tier's pool had no caller waiting within {timeout} s:"
+                        " the isolation check would prove nothing"
+                    )
+                time.sleep(0.1)
+            durations: list[float] = []
+            failed = 0
+            for _ in range(count):
+                t0 = time.perf_counter()
+                try:
+                    code = client.request(method, url, headers=_bearer(keys, protected)).status_code
+                except httpx.HTTPError:
+                    code = 0
+                durations.append((time.perf_counter() - t0) * 1000)
+                # 429: the protected tier was not served either (its limit is not under test)
+                failed += code in (0, 429) or code >= 500
+            still_waiting = _tier_waiting(client, metrics_url, exhausted)
+    finally:
+        done.set()
+        # Their requests in flight come back at the call timeout at most: count their answers.
+        join_by = time.monotonic() + 35.0
+        for thread in threads:
+            thread.join(max(0.0, join_by - time.monotonic()))
+    p95 = percentile(durations, 95)
+    figures: dict[str, Any] = {
+        "exhausted_tier": exhausted,
+        "protected_tier": protected,
+        "exhausted_waiting_before": waiting,
+        "exhausted_waiting_after": still_waiting,
+        "protected_requests": count,
+        "protected_failed": failed,
+        "protected_p50_ms": percentile(durations, 50),
+        "protected_p95_ms": p95,
+        "protected_max_ms": round(max(durations), 3),
+        "exhausted_answers": dict(sorted(exhausting.items())),
+    }
+    if failed or (p95 or 0.0) > float(max_p95_ms):
+        raise ActivityFailed(
+            f"the {protected} tier suffered from the {exhausted} tier's exhausted pool"
+            f" (p95 over {max_p95_ms} ms, or answers 5xx or 429): {figures}"
+        )
+    return figures
+
+
+def _bearer(keys: dict[str, str], tier: str) -> dict[str, str]:
+    if tier not in keys:
+        raise ActivityFailed(f"no API key for tier {tier!r} in the keys file (tiers: {', '.join(keys)})")
+    return {"Authorization": f"Bearer {keys[tier]}"}

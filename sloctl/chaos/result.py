@@ -106,7 +106,8 @@ def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tu
         name = str(run["activity"].get("name", ""))
         if run.get("status") != "succeeded" and SETUP_FAILED in _error(run):
             reasons.append(f"the game day's setup failed, nothing was learnt: {name}: {_error(run)}")
-        elif name.startswith("inject:") and run.get("status") != "succeeded":
+        # "isolation:" is the fault a check needs (tier isolation): unconfirmed, it taught nothing.
+        elif name.startswith(("inject:", "isolation:")) and run.get("status") != "succeeded":
             reasons.append(f"fault not confirmed active: {name}: {_error(run)}")
     if reasons:
         return "inconclusive", reasons

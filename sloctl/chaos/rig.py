@@ -106,6 +106,7 @@ class GamedayRig:
             "pgbouncer_admin_dsn": tb.pgbouncer.admin_dsn,
             "redis_url": tb.redis.url,
             "mongodb_uri": tb.mongodb.uri,
+            "api_keys_file": str(tb.api.client_keys_file),
             **{f"{name}_proxy_control_port": proxy.control_port for name, proxy in self.proxies.items()},
             **self.profile.timings,
             "timing_profile": self.profile.name,

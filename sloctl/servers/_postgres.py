@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+from sloctl.contract import TIERS
 from sloctl.files import write_text
 
 from ._process import (
@@ -353,7 +354,7 @@ def start_pgbouncer(
     *,
     pool_mode: str = "transaction",
     default_pool_size: int = 5,
-    max_client_conn: int = 100,
+    max_client_conn: int = 200,
     max_db_connections: int = 200,
     query_wait_timeout: float = 10.0,
     port: int | None = None,
@@ -386,6 +387,14 @@ def start_pgbouncer(
                     "[databases]",
                     f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
                     f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
+                    # One pool of server connections per tier (sloctl.contract.TIERS), as large
+                    # as the tier's API pool: a tier holding all of its own (slow queries)
+                    # queues only its own queries.
+                    *(
+                        f"{tier.pgbouncer_database} = host={upstream.host} port={upstream.port}"
+                        f" dbname={upstream.database} pool_size={tier.testbed_pool[1]}"
+                        for tier in TIERS
+                    ),
                     "[pgbouncer]",
                     f"listen_addr = {LOOPBACK}",
                     f"listen_port = {chosen}",

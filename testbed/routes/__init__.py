@@ -9,7 +9,14 @@ from sloctl import contract
 
 from .cache import get_cache, put_cache
 from .documents import create_document, get_document
-from .projects import create_backup, create_project, delete_project, get_project, list_projects
+from .projects import (
+    create_backup,
+    create_project,
+    delete_project,
+    get_backup,
+    get_project,
+    list_projects,
+)
 from .service import healthz, metrics_endpoint, openapi_endpoint
 
 __all__ = ["ROUTES", "ROUTE_DEPENDENCY"]
@@ -25,6 +32,7 @@ ROUTES = [
     Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
     Route("/v1/projects/{project_id}", delete_project, methods=["DELETE"]),
     Route("/v1/projects/{project_id}/backups", create_backup, methods=["POST"]),
+    Route("/v1/projects/{project_id}/backups/{backup_id}", get_backup, methods=["GET"]),
     Route("/v1/cache/{key}", get_cache, methods=["GET"]),
     Route("/v1/cache/{key}", put_cache, methods=["PUT"]),
     Route("/v1/documents", create_document, methods=["POST"]),

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import re
-import shutil
-import time
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..backups import QueueFull
 from ..cursors import Direction, decode_cursor, encode_cursor
 from ..dependencies import ClientProblem
 from ..problems import problem
@@ -24,6 +18,7 @@ from .common import (
     MAX_INT64,
     audited,
     bad_request,
+    caller_of,
     deps_of,
     guarded,
     int_param,
@@ -32,7 +27,7 @@ from .common import (
     read_json_object,
 )
 
-__all__ = ["create_backup", "create_project", "delete_project", "get_project", "list_projects"]
+__all__ = ["create_backup", "create_project", "delete_project", "get_backup", "get_project", "list_projects"]
 
 
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -54,7 +49,6 @@ SQL_GET = "SELECT id, name, schema_name, created_at FROM projects WHERE id = %s"
 SQL_SCHEMA_OF = "SELECT schema_name FROM projects WHERE id = %s"
 SQL_DELETE = "DELETE FROM projects WHERE id = %s RETURNING schema_name"
 SQL_DROP = "DROP SCHEMA {} CASCADE"
-DUMP = "pg_dump --schema=%s --no-owner"
 
 
 async def list_projects(request: Request) -> Response:
@@ -194,20 +188,9 @@ async def delete_project(request: Request) -> Response:
     return await guarded(request, "postgres", run)
 
 
-def _pg_dump_binary() -> str:
-    from sloctl.servers import ServerStartError, pg_bin
-
-    try:
-        return pg_bin("pg_dump")
-    except ServerStartError:
-        found = shutil.which("pg_dump")
-        if found is None:
-            raise
-        return found
-
-
 async def create_backup(request: Request) -> Response:
-    """``pg_dump`` of the project's schema to the backup directory, outcome counted."""
+    """Queue a backup of the project's schema (:mod:`testbed.backups`): 202 with the job's
+    ``Location``; the dump runs off the request path and its outcome is counted when it ends."""
     deps = deps_of(request)
     project_id = _project_id(request)
     if project_id is None:
@@ -229,67 +212,31 @@ async def create_backup(request: Request) -> Response:
         if looked_up.status_code >= 500:
             deps.metrics.operations.labels("backup", "failure").inc()
         return looked_up
-    # pg_dump needs a session: it runs against PostgreSQL directly, not through PgBouncer.
-    params = conninfo_to_dict(deps.config.postgres_direct_dsn or deps.config.postgres_dsn)
-    password = str(params.pop("password", "") or "")
-    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
-    backup_dir = Path(deps.config.backup_dir)
-    backup_dir.mkdir(parents=True, exist_ok=True)
-    target = backup_dir / f"project-{project_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(3).hex()}.sql"
-    started = time.perf_counter()
-    failed: str | None = None
     try:
-        with audited(request, "postgresql", "dump", DUMP, "schema"):
-            failed = await _pg_dump(params, env, found[0], target, deps.config.backup_timeout)
-            if failed is not None:
-                raise BackupFailed(failed)
-    except BackupFailed:
+        job = deps.backups.submit(project_id, found[0], caller_of(request))
+    except QueueFull:
+        # A backup asked for and not taken: a failed backup, as a failed dump is.
         deps.metrics.operations.labels("backup", "failure").inc()
-        with contextlib.suppress(OSError):
-            target.unlink()
         return problem(
-            503, "backup-failed", "Backup failed", f"pg_dump failed: {failed}", instance=request.url.path
+            503,
+            "backup-busy",
+            "Backups busy",
+            f"{deps.config.backup_queue} backups are already waiting; try again later",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
         )
-    deps.metrics.operations.labels("backup", "success").inc()
-    body = {
-        "project_id": project_id,
-        "file": target.name,
-        "bytes": target.stat().st_size,
-        "duration_seconds": round(time.perf_counter() - started, 4),
-    }
-    return json_response(body, 201)
+    return json_response(job.to_json(), 202, {"Location": f"{request.url.path}/{job.id}"})
 
 
-class BackupFailed(Exception):
-    """pg_dump exited with an error (its last line of output is the message)."""
-
-
-async def _pg_dump(
-    params: dict[str, Any], env: dict[str, str], schema: str, target: Path, timeout: float
-) -> str | None:
-    """Run pg_dump (password in the environment, never on its command line); the last line of
-    its output when it failed, else None."""
-    proc = await asyncio.create_subprocess_exec(
-        _pg_dump_binary(),
-        f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})}",
-        f"--schema={schema}",
-        "--no-owner",
-        f"--file={target}",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(timeout):
-            _, stderr = await proc.communicate()
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        stderr = b"pg_dump timed out"
-    if proc.returncode == 0:
-        return None
-    last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-    return last[0][:200]
+async def get_backup(request: Request) -> Response:
+    """A backup job: ``pending``, ``running`` (with ``Retry-After``: when to look again),
+    ``done`` (file and size) or ``failed`` (pg_dump's last line)."""
+    project_id = _project_id(request)
+    job = deps_of(request).backups.get(request.path_params["backup_id"])
+    if project_id is None or job is None or job.project_id != project_id:
+        return not_found("backup", request.url.path)
+    headers = {"Retry-After": "1"} if job.status in ("pending", "running") else {}
+    return json_response(job.to_json(), headers=headers)
 
 
 def _project(row: tuple[Any, ...]) -> dict[str, object]:

@@ -184,16 +184,30 @@ def test_a_tampered_cursor_is_a_400_and_offset_pages_agree_with_cursor_pages(cli
     assert both.status_code == 400
 
 
-def test_backup_dumps_the_project_schema_and_counts_the_outcome(client: httpx.Client, api: ApiServer) -> None:
+def test_backup_is_queued_with_202_and_its_location_says_done_once_the_schema_is_dumped(
+    client: httpx.Client, api: ApiServer
+) -> None:
     project = client.post("/v1/projects", json={"name": "billing"}).json()
     before = value(client, contract.API_OPERATIONS.name, operation="backup", outcome="success")
     r = client.post(f"/v1/projects/{project['id']}/backups")
-    assert r.status_code == 201, r.text
-    dump = (api.home / "backups" / r.json()["file"]).read_text()
-    assert "project_billing" in dump
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] in ("pending", "running")
+    location = r.headers["Location"]
+    assert location == f"/v1/projects/{project['id']}/backups/{r.json()['id']}"
+    job = wait_until(
+        lambda: (j := client.get(location).json())["status"] in ("done", "failed") and j,
+        timeout=30,
+        what="the backup job's end",
+    )
+    assert job["status"] == "done", job
+    dump = (api.home / "backups" / job["file"]).read_text()
+    assert job["bytes"] == len(dump.encode())
     assert "CREATE TABLE project_billing.items" in dump
     assert value(client, contract.API_OPERATIONS.name, operation="backup", outcome="success") == before + 1
     assert client.post("/v1/projects/424242/backups").status_code == 404
+    assert client.get(f"/v1/projects/{project['id']}/backups/0123456789abcdef").status_code == 404
+    other = client.post("/v1/projects", json={"name": "billing_other"}).json()
+    assert client.get(f"/v1/projects/{other['id']}/backups/{job['id']}").status_code == 404
 
 
 def test_cache_round_trip_through_redis(client: httpx.Client) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from sloctl.chaos.probes import prometheus_query
 from sloctl.collector.config import load_config
+from sloctl.contract import TIERS
 from sloctl.servers.prometheus import start_prometheus
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -80,8 +81,10 @@ def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: P
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "stopping" in err
-    secrets = [p.read_text().strip() for p in (config / "secrets").iterdir()]
-    assert len(secrets) == 3 and not any(secret in "".join(printed) + out + err for secret in secrets)
+    secrets = [p.read_text().strip() for p in (config / "secrets").iterdir() if p.suffix != ".json"]
+    secrets += json.loads((config / "secrets" / "api-keys.json").read_text()).values()
+    assert len(secrets) == 3 + len(TIERS)
+    assert not any(secret in "".join(printed) + out + err for secret in secrets)
     for url in urls.values():
         parts = urlsplit(url if "://" in url else f"tcp://{url}")
         assert parts.hostname and parts.port
@@ -93,7 +96,13 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
         assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
     collector = load_config(config / "collector.yaml")
     assert {t.name for t in collector.targets} >= {"postgres", "pgbouncer", "redis", "mongodb"}
-    assert json.loads((config / "targets.json").read_text())["api_url"] == api
+    targets = json.loads((config / "targets.json").read_text())
+    assert targets["api_url"] == api
+    # The game days' api_keys_file: a key of each tier, which the API knows as that tier.
+    keys = json.loads(Path(targets["api_keys_file"]).read_text())
+    assert sorted(keys) == sorted(t.name for t in TIERS)
+    answer = httpx.get(f"{api}/v1/projects", headers={"Authorization": f"Bearer {keys['pro']}"}, timeout=10)
+    assert answer.status_code == 200 and answer.headers["RateLimit-Policy"].startswith('"pro"')
     assert f"SLOCTL_API_URL={api}\n" in (config / "testbed.env").read_text()
     # A real Prometheus on the written configuration: the generated rules load, the API is up.
     prometheus_yml = (config / "prometheus.yml").read_text()

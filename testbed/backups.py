@@ -1,0 +1,198 @@
+"""Backups off the request path: ``POST …/backups`` queues a job and answers 202 with its
+``Location``; a bounded number of workers run ``pg_dump``; ``GET …/backups/{backup_id}`` says
+``pending``, ``running``, ``done`` or ``failed``.
+
+Why: a ``pg_dump`` per request (a process, 100–380 ms on 2 shared cores) held the request and
+slowed the requests around it (docs/benchmarks.md, "Latency at 50 req/s"). The operation's
+outcome (``platform_operations_total{operation="backup"}``) is counted when the dump ends, so
+the backup SLO judges the dumps, not their acceptance. Bounded: ``workers`` dumps at a time,
+``queue`` jobs waiting (a full queue is a 503 and a failed backup), the last ``keep`` jobs
+remembered (a job that was forgotten is a 404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from .audit import Caller
+
+__all__ = ["DUMP", "BackupFailed", "BackupJob", "BackupJobs", "QueueFull", "Status", "pg_dump"]
+
+DUMP = "pg_dump --schema=%s --no-owner"
+Status = Literal["pending", "running", "done", "failed"]
+
+
+@dataclass
+class BackupJob:
+    id: str
+    project_id: int
+    schema: str
+    #: who asked, for the dump's audit line
+    caller: Caller | None = None
+    created_at: float = field(default_factory=time.time)
+    status: Status = "pending"
+    file: str | None = None
+    bytes: int | None = None
+    duration_seconds: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "project_id": self.project_id,
+            "status": self.status,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created_at)),
+            "file": self.file,
+            "bytes": self.bytes,
+            "duration_seconds": self.duration_seconds,
+            "error": self.error,
+        }
+
+
+class BackupFailed(Exception):
+    """pg_dump exited with an error (its last line of output is the message)."""
+
+
+class QueueFull(Exception):
+    """As many jobs are waiting as the queue holds."""
+
+
+#: (job) -> the error of a failed dump, None when it succeeded; also audits it
+Dumper = Callable[[BackupJob, Path], Awaitable[str | None]]
+#: (success) -> None: counts the outcome
+Outcome = Callable[[bool], None]
+
+
+class BackupJobs:
+    def __init__(
+        self,
+        backup_dir: Path,
+        dump: Dumper,
+        outcome: Outcome,
+        *,
+        workers: int = 1,
+        queue: int = 16,
+        keep: int = 1000,
+    ) -> None:
+        if workers < 1 or queue < 1 or keep < queue:
+            raise ValueError(
+                f"backup workers and queue must be at least 1 (workers={workers}, queue={queue})"
+            )
+        self.backup_dir = Path(backup_dir)
+        self._dump = dump
+        self._outcome = outcome
+        self._workers = workers
+        self._queue: asyncio.Queue[BackupJob] = asyncio.Queue(maxsize=queue)
+        self._jobs: OrderedDict[str, BackupJob] = OrderedDict()
+        self._keep = keep
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"backup-worker-{i}") for i in range(self._workers)
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def submit(self, project_id: int, schema: str, caller: Caller | None = None) -> BackupJob:
+        job = BackupJob(os.urandom(8).hex(), project_id, schema, caller)
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            raise QueueFull from None
+        self._jobs[job.id] = job
+        while len(self._jobs) > self._keep:
+            self._jobs.popitem(last=False)
+        return job
+
+    def get(self, backup_id: str) -> BackupJob | None:
+        return self._jobs.get(backup_id)
+
+    async def _work(self) -> None:
+        while True:
+            job = await self._queue.get()
+            try:
+                await self._run(job)
+            finally:
+                self._queue.task_done()
+
+    async def _run(self, job: BackupJob) -> None:
+        job.status = "running"
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        target = self.backup_dir / f"project-{job.project_id}-{stamp}-{job.id[:6]}.sql"
+        started = time.perf_counter()
+        try:
+            error = await self._dump(job, target)
+        except Exception as exc:  # a worker must outlive any one job
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        job.duration_seconds = round(time.perf_counter() - started, 4)
+        if error is None:
+            job.status, job.file, job.bytes = "done", target.name, target.stat().st_size
+        else:
+            job.status, job.error = "failed", error
+            with contextlib.suppress(OSError):
+                target.unlink()
+        self._outcome(error is None)
+
+
+def pg_dump_binary() -> str:
+    from sloctl.servers import ServerStartError, pg_bin
+
+    try:
+        return pg_bin("pg_dump")
+    except ServerStartError:
+        found = shutil.which("pg_dump")
+        if found is None:
+            raise
+        return found
+
+
+async def pg_dump(dsn: str, schema: str, target: Path, timeout: float) -> str | None:
+    """Run pg_dump against ``dsn`` (password in the environment, never on its command line); the
+    last line of its output when it failed, else None."""
+    params: dict[str, Any] = conninfo_to_dict(dsn)
+    password = str(params.pop("password", "") or "")
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
+    proc = await asyncio.create_subprocess_exec(
+        pg_dump_binary(),
+        f"--dbname={make_conninfo(**{k: str(v) for k, v in params.items() if v is not None})}",
+        f"--schema={schema}",
+        "--no-owner",
+        f"--file={target}",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            _, stderr = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        stderr = b"pg_dump timed out"
+    except asyncio.CancelledError:  # the API stops: no pg_dump outlives it
+        proc.kill()
+        await proc.wait()
+        raise
+    if proc.returncode == 0:
+        return None
+    last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+    return last[0][:200]
