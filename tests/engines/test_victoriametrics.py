@@ -265,11 +265,13 @@ def _only(bt: VictoriaBacktest, expr: str, at: int) -> float:
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)
-def test_an_slo_without_series_has_its_whole_budget_no_burn_and_no_alert(
+def test_an_slo_without_series_is_flagged_without_data_has_an_unknown_budget_and_no_burn_alert(
     name: str, victoria_runs: dict[str, VictoriaRun], plan: ScenarioPlan
 ) -> None:
     bt = victoria_runs[name].backtest
     sel = '{sloctl_id="backtest-silent"}'
+    (flag,) = bt.query(f"{naming.NO_DATA}{sel}", plan.end)
+    assert flag["value"][1] == "1"  # type: ignore[index]
     # No data is not healthy: the budget is unknown (no series, not 100 %), as on Prometheus.
     assert bt.query(f"sloctl:period_error_budget_remaining:ratio{sel}", plan.end) == []
     # No burn alert pages or tickets for it; only its no-data ticket may fire.
