@@ -183,22 +183,27 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
     rules = [
         _record(naming.error_ratio(base), promql.raw_ratio(sli, base), _window_labels(slo, options, base))
     ]
+    # `max without (sloctl_window)`: the average keeps the 5m ratio's `sloctl_window="5m"`, which
+    # the rule's own window label replaces on Prometheus but vmalert keeps, renamed
+    # `exported_sloctl_window`, on the window and on every recording and alert read from it.
     for w in alert_windows(slo):
         if w == base:
             continue
-        expr = promql.raw_ratio(sli, w) if w == raw else f"avg_over_time({ratio5m}[{format_duration(w)}])"
+        averaged = f"max without ({naming.LABEL_WINDOW}) (avg_over_time({ratio5m}[{format_duration(w)}]))"
+        expr = promql.raw_ratio(sli, w) if w == raw else averaged
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, ratio5m, counted=True))
     if slo.alerting.no_data.enabled:
-        rules.append(
-            _record(
-                naming.NO_DATA,
-                f"(absent_over_time({ratio5m}[{format_duration(slo.alerting.no_data.for_seconds)}]))"
-                " or on() vector(0)",
-                _labels(slo, options),
-            )
-        )
+        # `max(… or on() vector(0))`, not `absent_over_time(…) or on() vector(0)`: that one is
+        # labelled by the selector while absent and unlabelled otherwise, two series once the rule's
+        # labels are applied, which vmalert's replay (one range query per rule) refuses as
+        # duplicates. Nor `max(absent_over_time(…)) or …`: MetricsQL keeps the selector's labels
+        # through an aggregation of absent_over_time. The outer max has one empty labelset at every
+        # step on every engine (docs/compat.md, "MetricsQL and vmalert").
+        window = format_duration(slo.alerting.no_data.for_seconds)
+        expr = f"max(absent_over_time({ratio5m}[{window}]) or on() vector(0))"
+        rules.append(_record(naming.NO_DATA, expr, _labels(slo, options)))
     return rules
 
 

@@ -128,6 +128,53 @@ def _unknown_without_data(slo: SLO, ready: bool = True) -> tuple[str, ...]:
     return names
 
 
+@dataclass(frozen=True)
+class PanelCheck:
+    """Every panel query of the SLOs' dashboards run against one engine."""
+
+    empty: list[str]
+    """Queries that returned nothing although their SLO has data."""
+    unknown_but_not_empty: list[str]
+    """Queries of a silent SLO's period budget or ratio that returned data (they must be unknown)."""
+    count: int
+    unknown: int
+    silent: set[str]
+    """The SLOs whose ``sloctl:sli_no_data:bool`` is 1 (and, before a slice ended, timeslice SLOs)."""
+
+
+def check_panels(prom: Prom, slos: list[SLO]) -> PanelCheck:
+    """Runs every panel query: each returns data, except the period's budget and ratio (and every
+    ratio of a raw SLI) of an SLO whose SLI has no data at all, which must be unknown (empty)."""
+    silent = {
+        r["metric"][naming.LABEL_ID]  # type: ignore[index]
+        for r in prom.query(f"{naming.NO_DATA} == 1")
+    }
+    if not prom.slices_ready:
+        # No slice has ended yet: every window of a timeslice SLO is unknown too.
+        silent |= {s.id for s in slos if s.timeslices is not None}
+    empty: list[str] = []
+    unknown_but_not_empty: list[str] = []
+    count = unknown = 0
+    for name, text in sorted(render_dashboards(slos).items()):
+        for q in iter_queries(json.loads(text)):
+            count += 1
+            expected_unknown = any(
+                f'"{s.id}"' in q.expr
+                and any(m in q.expr for m in _unknown_without_data(s, prom.slices_ready))
+                for s in slos
+                if s.id in silent
+            ) and not any(f'"{s.id}"' in q.expr for s in slos if s.id not in silent)
+            result = prom.query(expand_macros(q.expr, VARIABLES))
+            where = f"{name} panel {q.panel} {q.title!r} {q.ref_id}: {q.expr}"
+            if expected_unknown:
+                unknown += 1
+                if result:
+                    unknown_but_not_empty.append(where)
+            elif not result:
+                empty.append(where)
+    return PanelCheck(empty, unknown_but_not_empty, count, unknown, silent)
+
+
 def test_every_panel_query_of_every_dashboard_returns_data(
     prometheus: Prom, request: pytest.FixtureRequest
 ) -> None:
@@ -136,40 +183,12 @@ def test_every_panel_query_of_every_dashboard_returns_data(
     do not cover), which must be unknown (empty), not a full budget."""
     compat(request, prometheus.engine, "dashboards' queries return data")
     slos = _slos()
-    silent = {
-        r["metric"][naming.LABEL_ID]  # type: ignore[index]
-        for r in prometheus.query(f"{naming.NO_DATA} == 1")
-    }
-    if not prometheus.slices_ready:
-        # No slice has ended yet: every window of a timeslice SLO is unknown too.
-        fresh = {s.id for s in slos if s.timeslices is not None}
-        silent |= fresh
-    files = render_dashboards(slos)
-    empty: list[str] = []
-    unknown_but_not_empty: list[str] = []
-    count = unknown = 0
-    for name, text in sorted(files.items()):
-        for q in iter_queries(json.loads(text)):
-            count += 1
-            expected_unknown = any(
-                f'"{s.id}"' in q.expr
-                and any(m in q.expr for m in _unknown_without_data(s, prometheus.slices_ready))
-                for s in slos
-                if s.id in silent
-            ) and not any(f'"{s.id}"' in q.expr for s in slos if s.id not in silent)
-            result = prometheus.query(expand_macros(q.expr, VARIABLES))
-            where = f"{name} panel {q.panel} {q.title!r} {q.ref_id}: {q.expr}"
-            if expected_unknown:
-                unknown += 1
-                if result:
-                    unknown_but_not_empty.append(where)
-            elif not result:
-                empty.append(where)
-    assert empty == []
-    assert unknown_but_not_empty == []
-    assert count > 80
+    check = check_panels(prometheus, slos)
+    assert check.empty == []
+    assert check.unknown_but_not_empty == []
+    assert check.count > 80
     # Both halves were exercised: SLOs with data, and silent ones shown as unknown.
-    assert 0 < len(silent) < len(slos) and unknown > 0
+    assert 0 < len(check.silent) < len(slos) and check.unknown > 0
 
 
 def test_the_overview_lists_every_slo_and_the_firing_page(prometheus: Prom) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from sloctl import naming
 from sloctl.backtest import scenario
 from sloctl.backtest.engine import RuleSet, replay, rule_groups
 from sloctl.backtest.run import (
@@ -35,18 +36,15 @@ from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, replay
 from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render import promsim
-from sloctl.render.dashboards import render_dashboards
-from sloctl.render.dashboards_check import expand_macros, iter_queries
 from sloctl.render.flavours import wrap_rules
 from sloctl.render.rules import render_rule_file
-from sloctl.servers.victoria import ReplayError
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.backtest.test_backtest import SPEC
 from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics as dashboard_series
-from tests.dashboards.test_panels_return_data import VARIABLES, Prom
+from tests.dashboards.test_panels_return_data import Prom, check_panels
 from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
 from tests.paths import ROOT
@@ -267,11 +265,13 @@ def _only(bt: VictoriaBacktest, expr: str, at: int) -> float:
 
 
 @pytest.mark.parametrize("name", ENGINE_NAMES)
-def test_an_slo_without_series_has_its_whole_budget_no_burn_and_no_alert(
+def test_an_slo_without_series_is_flagged_without_data_has_an_unknown_budget_and_no_burn_alert(
     name: str, victoria_runs: dict[str, VictoriaRun], plan: ScenarioPlan
 ) -> None:
     bt = victoria_runs[name].backtest
     sel = '{sloctl_id="backtest-silent"}'
+    (flag,) = bt.query(f"{naming.NO_DATA}{sel}", plan.end)
+    assert flag["value"][1] == "1"  # type: ignore[index]
     # No data is not healthy: the budget is unknown (no series, not 100 %), as on Prometheus.
     assert bt.query(f"sloctl:period_error_budget_remaining:ratio{sel}", plan.end) == []
     # No burn alert pages or tickets for it; only its no-data ticket may fire.
@@ -487,20 +487,13 @@ def _samples_of(openmetrics_text: str) -> list[Sample]:
     ]
 
 
-# Known defect, open: under MetricsQL the no-data recording `sloctl:sli_no_data:bool` of an SLO
-# whose total has several series returns two series with one labelset, and vmalert's replay stops
-# ("result contains metrics with the same labelset"). Strict: the test fails once it is fixed.
-@pytest.mark.xfail(
-    strict=True,
-    raises=ReplayError,
-    reason="sloctl:sli_no_data:bool yields duplicate labelsets under MetricsQL (open defect)",
-)
 @pytest.mark.parametrize("name", ENGINE_NAMES)
 def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The dashboards' data smoke test (tests/dashboards) with VictoriaMetrics as Grafana's
-    datasource: the same synthetic series and rules, the rules replayed by vmalert."""
+    datasource: the same synthetic series, rules and checks (the period budget of an SLO without
+    data is unknown, every other query returns data), the rules replayed by vmalert."""
     compat(request, name, "dashboards' queries return data")
     engine = next(e for e in ENGINES if e.name == name)
     slos = all_test_slos()
@@ -510,15 +503,113 @@ def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
     with replay_victoria(
         rules, series, tmp_path, start=end - 3 * 3600, end=end, topology=engine.topology
     ) as bt:
-        prom = Prom(bt.url, name)
-        empty: list[str] = []
-        count = 0
-        for fname, text in sorted(render_dashboards(slos).items()):
-            for q in iter_queries(json.loads(text)):
-                count += 1
-                if not prom.query(expand_macros(q.expr, VARIABLES)):
-                    empty.append(f"{fname} panel {q.panel} {q.title!r} {q.ref_id}: {q.expr}")
-        assert empty == []
-        assert count > 80
+        prom = Prom(bt.url, name, slices_ready=True)  # three hours replayed: slices have ended
+        check = check_panels(prom, slos)
+        assert check.empty == []
+        assert check.unknown_but_not_empty == []
+        assert check.count > 80
+        # Both halves: SLOs with data, and silent ones whose budgets are unknown, as on Prometheus.
+        assert 0 < len(check.silent) < len(slos) and check.unknown > 0
         firing = prom.query('ALERTS{alertstate="firing", severity="page"}')
         assert "platform-api-availability" in {r["metric"]["sloctl_id"] for r in firing}  # type: ignore[index]
+        # Where a rule's label would replace one its expression keeps, Prometheus replaces it and
+        # vmalert keeps it as `exported_<name>`: no recording or alert may carry one.
+        written = prom.query('{__name__=~"sloctl:.+|ALERTS|ALERTS_FOR_STATE"}')
+        exported = sorted({k for r in written for k in r["metric"] if k.startswith("exported_")})  # type: ignore[attr-defined]
+        assert len(written) > 500 and exported == []
+
+
+# -- a raw SLI's no-data flag and windows, on every engine -----------------------------------------
+
+RAW_SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: uptime
+      objective: 99.5
+      period: 30d
+      sli:
+        raw: {errorRatioQuery: '1 - avg(avg_over_time(up{job="shop"}[{{.window}}]))'}
+      alerting: {name: ShopUptime}
+"""
+RAW_T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, as the backtest's scenarios
+RAW_MINUTES = 180
+RAW_LABELS = {"sloctl_id": "shop-uptime", "sloctl_service": "shop", "sloctl_slo": "uptime"}
+# noData.for is 30m: no 5m ratio yet at minute 10; one at 60; the last near minute 105, so still
+# seen at 120 and gone for 30m at 170.
+RAW_NO_DATA = {10: 1.0, 60: 0.0, 120: 0.0, 170: 1.0}
+RAW_WINDOW_AT = 95
+"""Every 5m ratio of the 30m before this minute is 0 (up since minute 50)."""
+
+
+def _raw_up(minute: int) -> float | None:
+    """``up{job="shop"}``: absent for the first 20 minutes and after minute 100, 0 from 40 to 49."""
+    if minute < 20 or minute > 100:
+        return None
+    return 0.0 if 40 <= minute < 50 else 1.0
+
+
+def _labels_text(name: str, labels: Mapping[str, str]) -> str:
+    return name + "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+@pytest.mark.parametrize("name", ["prometheus-2", "prometheus-3", "victoriametrics"])
+def test_a_raw_sli_records_one_no_data_series_and_its_windows_without_a_stray_label_on_every_engine(
+    name: str, tmp_path: Path
+) -> None:
+    """The no-data flag of a raw SLI is one series with the rule's labels, 1 before the 5m ratio
+    appears and 30m after it is gone, 0 between (vmalert's replay refuses a rule whose result
+    changes labelset over the range); its averaged windows carry the rule's labels only (vmalert
+    keeps a replaced label as ``exported_…``)."""
+    (slo,) = load_text(RAW_SPEC, "shop.yaml").slos
+    rules = render_rule_file([slo], ["tests"], "test")
+    window = {**RAW_LABELS, "sloctl_window": "30m"}
+    if name.startswith("prometheus"):
+        try:
+            promtool = engine_named(name).promtool
+        except ToolMissing as exc:
+            pytest.skip(f"{name} is not on this machine: {exc}")
+        (tmp_path / "rules.yml").write_text(rules)
+        values = " ".join("_" if v is None else f"{v:g}" for v in map(_raw_up, range(RAW_MINUTES + 1)))
+        checks = [(naming.NO_DATA, RAW_LABELS, m, v) for m, v in RAW_NO_DATA.items()]
+        checks.append(("sloctl:sli_error:ratio_rate30m", window, RAW_WINDOW_AT, 0.0))
+        test = {
+            "rule_files": ["rules.yml"],
+            "evaluation_interval": "1m",
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": [{"series": 'up{job="shop"}', "values": values}],
+                    # exp_samples lists every series the query returns: a second one fails.
+                    "promql_expr_test": [
+                        {
+                            "expr": metric,
+                            "eval_time": f"{m}m",
+                            "exp_samples": [{"labels": _labels_text(metric, labels), "value": v}],
+                        }
+                        for metric, labels, m, v in checks
+                    ],
+                }
+            ],
+        }
+        (tmp_path / "raw.test.yml").write_text(json.dumps(test))
+        done = subprocess.run([str(promtool), "test", "rules", "raw.test.yml"], cwd=tmp_path,
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return
+    series = [
+        Sample("up", '{job="shop"}', v, RAW_T0 + 60 * m)
+        for m in range(RAW_MINUTES + 1)
+        if (v := _raw_up(m)) is not None
+    ]
+    end = RAW_T0 + 60 * RAW_MINUTES
+    with replay_victoria(RuleSet("raw", rules), series, tmp_path, start=RAW_T0, end=end) as bt:
+        (flag,) = bt.range(naming.NO_DATA)  # one series over the whole range
+        assert flag["metric"] == {"__name__": naming.NO_DATA, **RAW_LABELS}
+        seen = {(int(t) - RAW_T0) // 60: float(v) for t, v in flag["values"]}  # type: ignore[attr-defined]
+        assert {m: seen[m] for m in RAW_NO_DATA} == RAW_NO_DATA
+        (ratio,) = bt.query("sloctl:sli_error:ratio_rate30m", RAW_T0 + 60 * RAW_WINDOW_AT)
+        assert ratio["metric"] == {"__name__": "sloctl:sli_error:ratio_rate30m", **window}
+        assert float(ratio["value"][1]) == 0.0  # type: ignore[index]
