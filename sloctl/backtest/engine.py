@@ -316,7 +316,7 @@ def replay(
                 # promtool writes one block per rule and block range (2h by default), and the
                 # server merges every overlapping block on each query: blocks at least as long
                 # as the replay (promtool picks the largest 2h × 3^k under the flag) make it one
-                # or two per rule. The demo of slos/ starts 3.7 to 5.5x sooner (docs/serve.md).
+                # or two per rule. The demo of slos/ starts 4 to 5.5x sooner (docs/benchmarks.md).
                 blocks = f"--max-block-duration={3 * (end - first)}s"
                 subprocess.run(
                     [
