@@ -3,13 +3,20 @@ with its generated rules evaluated by a real throwaway Prometheus (the default e
 little backfilled traffic. Measured per size:
 
 * Prometheus queries per overview (must not grow with N);
-* server time of the overview page, cache off (``App.handle``: queries + join + template), over
-  ``--pages`` renders: p50 and p95, and through the HTTP listener (socket and all) p95;
+* server time of the overview page with the cache off, so every page is a cache miss
+  (``App.handle``: the queries, the join, the template), over ``--pages`` renders: p50 and p95,
+  and through the HTTP listener (socket and all) p95;
+* Prometheus' CPU time per page (its process' user + system time over the pages, less what it
+  spends evaluating the rules meanwhile: its CPU rate over ``IDLE`` seconds without pages);
 * page weight (bytes of HTML, and gzip-compressed; the overview shows 100 rows a page).
+
+With ``--baseline DIR`` (another checkout of sloctl, e.g. ``git archive REV sloctl | tar -x -C
+DIR``), that version's overview is rendered too, in a worker process with ``PYTHONPATH=DIR``,
+page by page in turn with this one against the same Prometheus, so both see the same load.
 
 Usage::
 
-    .venv/bin/python benchmarks/serve_overview.py [--sizes 100,1000] [--pages 30]
+    .venv/bin/python benchmarks/serve_overview.py [--sizes 100,1000] [--pages 30] [--baseline DIR]
 
 Prints a Markdown table for docs/benchmarks.md.
 """
@@ -18,27 +25,25 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
+# Only API that earlier versions have too: a --baseline worker imports this module's spec()
+# and the sloctl of its own checkout.
 from sloctl import naming
-from sloctl.backtest.engine import backfill_openmetrics
-from sloctl.backtest.run import openmetrics
-from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.prometheus import Prometheus
-from sloctl.render.rules import render_rule_file
 from sloctl.serve import App, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
-from sloctl.serve.data import EXTRA_QUERIES
-from sloctl.servers._process import wait_until
-from sloctl.servers.prometheus import start_prometheus
-from sloctl.shelf import default_engine
 from sloctl.spec import load_text
-from sloctl.status import QUERIES
 
 SERVICES = 20
 
@@ -70,9 +75,64 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18]
 
 
-def measure(n: int, pages: int, work: Path) -> dict[str, float]:
+IDLE = 20.0
+"""Seconds of Prometheus' CPU rate without pages (rule evaluation only), subtracted per page."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def render_page(app: App, prom: Prometheus) -> dict[str, float]:
+    before = prom.requests
+    t0 = time.perf_counter()
+    page = app.handle("/", {})
+    seconds = time.perf_counter() - t0
+    assert page.status == 200 and page.body.count(b"<tr data-slo=") > 0
+    return {
+        "seconds": seconds,
+        "queries": prom.requests - before,
+        "bytes": len(page.body),
+        "gzip_bytes": len(gzip.compress(page.body)),
+    }
+
+
+def worker(url: str, n: int) -> None:
+    """``--worker``: one overview per line read, answered with a JSON line."""
+    with Prometheus.connect(url) as prom:
+        app = App(ServeConfig(specs=tuple(load_text(spec(n)).slos), cache_seconds=0), prom)
+        print(json.dumps(render_page(app, prom)), flush=True)  # warm: templates, imports
+        for _ in sys.stdin:
+            print(json.dumps(render_page(app, prom)), flush=True)
+
+
+def summary(pages: list[dict[str, float]], cpu: list[float]) -> dict[str, float]:
+    times = [p["seconds"] for p in pages]
+    return {
+        "queries": max(p["queries"] for p in pages),
+        "queries_min": min(p["queries"] for p in pages),
+        "p50_ms": statistics.median(times) * 1000,
+        "p95_ms": p95(times) * 1000,
+        "prometheus_cpu_ms": statistics.mean(cpu) * 1000,
+        "bytes": pages[-1]["bytes"],
+        "gzip_bytes": pages[-1]["gzip_bytes"],
+    }
+
+
+def measure(n: int, pages: int, work: Path, baseline: Path | None) -> dict[str, dict[str, float]]:
     slos = load_text(spec(n)).slos
     assert len(slos) == n
+    # Imported here: a --baseline worker needs none of it.
+    from sloctl.backtest.engine import backfill_openmetrics
+    from sloctl.backtest.run import openmetrics
+    from sloctl.backtest.scenarios import Incident, Scenario, counts
+    from sloctl.render.rules import render_rule_file
+    from sloctl.servers._process import wait_until
+    from sloctl.servers.prometheus import start_prometheus
+    from sloctl.shelf import default_engine
+
     end = int(time.time()) // 60 * 60
     span = 3600
     items = []
@@ -102,66 +162,94 @@ def measure(n: int, pages: int, work: Path) -> dict[str, float]:
             interval=1,
         )
         app = App(ServeConfig(specs=tuple(slos), cache_seconds=0), prom)
-        times, queries, answers = [], [], []
-        body = b""
-        everything = {**QUERIES, **EXTRA_QUERIES}
-        for _ in range(pages):
-            # Prometheus' share: the same 13 queries alone, sent together as the page sends them.
-            t0 = time.perf_counter()
-            prom.query_many(everything)
-            answers.append(time.perf_counter() - t0)
-            before = prom.requests
-            t0 = time.perf_counter()
-            page = app.handle("/", {})
-            times.append(time.perf_counter() - t0)
-            queries.append(prom.requests - before)
-            body = page.body
-        assert body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
+        render_page(app, prom)  # warm: templates
+        variants: dict[str, Callable[[], dict[str, float]]] = {"this": lambda: render_page(app, prom)}
+        other = None
+        if baseline is not None:
+            other = subprocess.Popen(
+                [sys.executable, __file__, "--worker", server.url, str(n)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env={**os.environ, "PYTHONPATH": str(baseline.resolve())},
+                cwd=baseline,
+            )  # fmt: skip
+            assert other.stdin is not None and other.stdout is not None
+            json.loads(other.stdout.readline())  # its warm-up page
+            stdin, stdout = other.stdin, other.stdout
+
+            def ask() -> dict[str, float]:
+                stdin.write("page\n")
+                stdin.flush()
+                answer: dict[str, float] = json.loads(stdout.readline())
+                return answer
+
+            variants["baseline"] = ask
+        try:
+            c0, t0 = cpu_seconds(server.pid), time.perf_counter()
+            time.sleep(IDLE)  # real timer: Prometheus' CPU rate when no page is asked
+            idle_rate = (cpu_seconds(server.pid) - c0) / (time.perf_counter() - t0)
+            results: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+            cpu: dict[str, list[float]] = {k: [] for k in variants}
+            for _ in range(pages):
+                for name, page in variants.items():  # in turn: both see the same load
+                    c0, t0 = cpu_seconds(server.pid), time.perf_counter()
+                    results[name].append(page())
+                    cpu[name].append(cpu_seconds(server.pid) - c0 - idle_rate * (time.perf_counter() - t0))
+        finally:
+            if other is not None:
+                other.communicate(timeout=60)
+        out = {name: summary(results[name], cpu[name]) | {"slos": n} for name in variants}
         listener = start(app, "127.0.0.1:0")
         http_times = []
         try:
             with httpx.Client(trust_env=False, timeout=60) as client:
                 for _ in range(pages):
                     t0 = time.perf_counter()
-                    client.get(listener.url + "/").raise_for_status()
+                    body = client.get(listener.url + "/").raise_for_status().content
                     http_times.append(time.perf_counter() - t0)
         finally:
             listener.stop()
-    return {
-        "slos": n,
-        "queries": max(queries),
-        "queries_min": min(queries),
-        "p50_ms": statistics.median(times) * 1000,
-        "p95_ms": p95(times) * 1000,
-        "http_p95_ms": p95(http_times) * 1000,
-        "prometheus_p50_ms": statistics.median(answers) * 1000,
-        "bytes": len(body),
-        "gzip_bytes": len(gzip.compress(body)),
-    }
+        assert body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
+        out["this"]["http_p95_ms"] = p95(http_times) * 1000
+    return out
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        worker(sys.argv[2], int(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000")
     parser.add_argument("--pages", type=int, default=30)
+    parser.add_argument("--baseline", type=Path, help="another checkout of sloctl, measured in turn")
     args = parser.parse_args()
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="sloctl-bench-serve-") as tmp:
-            rows.append(measure(n, args.pages, Path(tmp)))
+            rows.append(measure(n, args.pages, Path(tmp), args.baseline))
     print(
-        "| SLOs | queries per overview | server time p50 | p95 | p95 over HTTP"
-        " | of which Prometheus (p50) | page | gzip |"
+        "| SLOs | version | queries per overview | server time p50 | p95 | p95 over HTTP"
+        " | Prometheus CPU per page | page | gzip |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['slos']:,} | {r['queries']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | "
-            f"{r['http_p95_ms']:.0f} ms | {r['prometheus_p50_ms']:.0f} ms | {r['bytes'] / 1024:.0f} KiB | "
-            f"{r['gzip_bytes'] / 1024:.0f} KiB |"
-        )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for by_name in rows:
+        for name, r in by_name.items():
+            http = f"{r['http_p95_ms']:.0f} ms" if "http_p95_ms" in r else "-"
+            print(
+                f"| {r['slos']:,} | {name} | {r['queries']} | {r['p50_ms']:.0f} ms | {r['p95_ms']:.0f} ms | "
+                f"{http} | {r['prometheus_cpu_ms']:.0f} ms | {r['bytes'] / 1024:.0f} KiB | "
+                f"{r['gzip_bytes'] / 1024:.0f} KiB |"
+            )
+    for by_name in rows:
+        if "baseline" in by_name:
+            a, b = by_name["baseline"], by_name["this"]
+            print(
+                f"\n{b['slos']:,} SLOs, this ÷ baseline: p50 {b['p50_ms'] / a['p50_ms']:.2f}x, "
+                f"p95 {b['p95_ms'] / a['p95_ms']:.2f}x, Prometheus CPU "
+                f"{b['prometheus_cpu_ms'] / max(a['prometheus_cpu_ms'], 1e-9):.2f}x, "
+                f"queries {b['queries']} vs {a['queries']}"
+            )
     if len(rows) > 1:
-        a, b = rows[0], rows[-1]
+        a, b = rows[0]["this"], rows[-1]["this"]
         print(
             f"\n{b['slos'] / a['slos']:.0f}x the SLOs: {b['queries'] / a['queries']:.1f}x the queries, "
             f"{b['p95_ms'] / a['p95_ms']:.1f}x the p95 server time, {b['bytes'] / a['bytes']:.1f}x the page"

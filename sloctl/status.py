@@ -92,17 +92,21 @@ def collect(
 
 
 #: The queries of :func:`collect_from`, a fixed number whatever the number of SLOs: each reads
-#: one generated series over every SLO at once and is split by ``sloctl_id`` here.
+#: one generated series over every SLO at once and is split by ``sloctl_id`` here. ``sloctl
+#: serve`` sends the same ones (and reads the info series' other labels and the pending alerts).
 _BY = f"max by ({', '.join(naming.SLO_LABELS)})"
 QUERIES = {
-    "info": f"{_BY} ({naming.SLO_INFO})",
-    "unknown": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_UNKNOWN}) ({naming.SLO_INFO})",
+    # Every label of the info series: service and name, the policy's action when the budget is
+    # unknown, and what the UI shows and filters on (objective, period, the SLO's own labels).
+    "info": naming.SLO_INFO,
     "no_data": f"{_BY} ({naming.NO_DATA})",
     "policies": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
     "budget": f"{_BY} ({naming.BUDGET_REMAINING})",
     "current": f"{_BY} ({naming.CURRENT_BURN_RATE})",
     "period": f"{_BY} ({naming.PERIOD_BURN_RATE})",
-    "firing": f'ALERTS{{alertstate="firing", {naming.LABEL_ID}!=""}}',
+    # Pending and firing alerts per tier: status shows the firing ones.
+    "alerts": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}, alertstate)"
+    f' (ALERTS{{{naming.LABEL_ID}!=""}})',
 }
 
 
@@ -114,16 +118,15 @@ def collect_from(prom: Prometheus, time: float | None = None) -> list[StatusRow]
 def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
     """The rows from the answers to :data:`QUERIES` (by name)."""
     info = _by_id(results["info"])
-    unknown = _by_id(results["unknown"])
     no_data = _by_id(results["no_data"])
     policies = _policies(results["policies"])
     budget = _by_id(results["budget"])
     current = _by_id(results["current"])
     period = _by_id(results["period"])
     firing: dict[str, set[str]] = {}
-    for r in results["firing"]:
+    for r in results["alerts"]:
         metric = r.get("metric")
-        if isinstance(metric, dict):
+        if isinstance(metric, dict) and metric.get("alertstate") == "firing":
             firing.setdefault(str(metric[naming.LABEL_ID]), set()).add(
                 str(metric.get(naming.LABEL_TIER, "?"))
             )
@@ -141,7 +144,7 @@ def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
                 firing=tuple(sorted(firing.get(slo_id, ()))),
                 no_data=no_data.get(slo_id, ({}, 0.0))[1] == 1,
                 policy=tuple(policies.get(slo_id, ())),
-                policy_unknown=unknown.get(slo_id, ({}, 0.0))[0].get(naming.LABEL_POLICY_UNKNOWN, "proceed"),
+                policy_unknown=labels.get(naming.LABEL_POLICY_UNKNOWN, "proceed"),
             )
         )
     return rows

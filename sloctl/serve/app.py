@@ -26,7 +26,7 @@ from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
 
-from .data import Overview, SloRow, SloSeries, TtlCache, overview, slo_series, sort_rows
+from .data import Details, Overview, SloRow, SloSeries, TtlCache, details, overview, slo_series, sort_rows
 from .runs import KINDS, Kind, RunIndex, find_runs
 
 __all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
@@ -91,6 +91,14 @@ class App:
             ("overview", time), lambda: overview(self.prom, self.specs, time, self.explained)
         )
         assert isinstance(got, Overview)
+        return got
+
+    def details(self, ids: Sequence[str]) -> Details:
+        """The burn rates and thresholds of the SLOs ``ids`` (a page's rows), in one query."""
+        time = self._fixed_now
+        key = ("details", tuple(ids), time)
+        got = self._cache.get(key, lambda: details(self.prom, ids, time))
+        assert isinstance(got, Details)
         return got
 
     def runs(self) -> RunIndex:
@@ -166,11 +174,14 @@ class App:
             return "?" + urllib.parse.urlencode({**keep, "sort": column, "dir": flip})
 
         runs = self.runs()
+        shown = self.details([r.id for r in rows])
         return render(
             "serve_overview.html.j2",
             title="sloctl: SLO overview",
             overview=ov,
+            queries=ov.queries + shown.queries,
             rows=rows,
+            details=shown,
             services=sorted({r.status.service for r in ov.rows}),
             states=STATES,
             service=service,
@@ -205,7 +216,8 @@ class App:
             lambda: slo_series(self.prom, slo_id, budget, end - span, end),
         )
         assert isinstance(series, SloSeries)
-        thresholds = dict(row.thresholds)
+        shown = self.details([slo_id])
+        thresholds = dict(shown.thresholds.get(slo_id, ()))
         burn_lines = [Line(f"{w} window", pts, width=1.2) for w, pts in series.burns.items()]
         for tier, value in sorted(thresholds.items()):
             burn_lines.append(
@@ -281,6 +293,8 @@ class App:
             "serve_slo.html.j2",
             title=f"sloctl: {slo_id}",
             row=row,
+            details=shown,
+            thresholds=thresholds,
             charts=charts,
             step=format_duration(series.step),
             range=chosen,

@@ -3,18 +3,23 @@
 The overview runs a fixed number of instant queries whatever the number of SLOs, sent together:
 the queries of ``sloctl status`` (:data:`sloctl.status.QUERIES`, read into rows by the same
 :func:`sloctl.status.rows_from`, so the two show the same numbers) plus :data:`EXTRA_QUERIES`,
-each reading one generated series over every SLO at once. The SLO page
-runs range queries for one SLO, with a step chosen for the time range (:func:`step_for`).
+each reading one generated series over every SLO at once: what the overview sorts and filters
+on. What it only shows (the burn rate of every window) is read afterwards for the rows of the
+page alone, in one more query (:func:`details`), so Prometheus reads about 8 series per SLO
+rather than 23. The SLO page runs range queries for one SLO, with a step chosen for the time
+range (:func:`step_for`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time as clock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from sloctl import naming
@@ -27,10 +32,13 @@ from sloctl.status import QUERIES, StatusRow, rows_from
 __all__ = [
     "EXTRA_QUERIES",
     "MAX_POINTS_PER_CHART",
+    "OVERVIEW_QUERY_COUNT",
+    "Details",
     "Overview",
     "SloRow",
     "SloSeries",
     "TtlCache",
+    "details",
     "overview",
     "slo_series",
     "step_for",
@@ -38,17 +46,11 @@ __all__ = [
 
 _RATIO = "sloctl:sli_error:ratio_rate"
 EXTRA_QUERIES = {
-    # Every label of the info series: objective, period, budgeting, SLI kind and the SLO's own
-    # labels (team, tier), which the overview filters on.
-    "info_labels": naming.SLO_INFO,
-    "ratios": f'{{__name__=~"{_RATIO}.+", {naming.LABEL_ID}!=""}}',
-    "error_budget": f"max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET})",
-    "thresholds": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD})",
-    "alerts": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}, alertstate)"
-    f' (ALERTS{{{naming.LABEL_ID}!=""}})',
+    # SLI now (1 − the 5m error ratio) of every SLO: the overview sorts on it.
+    "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
 }
-#: The overview's query count: constant, whatever the number of SLOs.
-OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES)
+#: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one).
+OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES) + 1
 
 #: A chart shows at most this many points per series: the step grows with the range.
 MAX_POINTS_PER_CHART = 360
@@ -76,9 +78,6 @@ class SloRow:
     sli_kind: str
     sli_now: float
     """1 − the 5m error ratio (NaN when unknown)."""
-    burns: tuple[tuple[str, float], ...]
-    """(window, burn rate) for every recorded window, shortest first."""
-    thresholds: tuple[tuple[str, float], ...]
     alerts: tuple[tuple[str, str], ...]
     """(tier, pending|firing)."""
     spec: SLO | None = None
@@ -98,22 +97,18 @@ class SloRow:
             return "pending"
         return self.status.state
 
-    def burn(self, window: str) -> float:
-        return dict(self.burns).get(window, math.nan)
-
 
 @dataclass(frozen=True)
 class Overview:
     rows: tuple[SloRow, ...]
-    windows: tuple[str, ...]
-    """Every window some SLO records, shortest first (the overview's burn-rate columns)."""
     at: float
     queries: int
-    """Prometheus queries this overview took (constant: :data:`OVERVIEW_QUERY_COUNT`)."""
+    """Prometheus queries this overview took (:data:`QUERIES` and :data:`EXTRA_QUERIES`)."""
     unknown_specs: tuple[str, ...] = ()
     """SLOs of the given files that Prometheus does not know (rules not loaded?)."""
 
 
+@lru_cache(maxsize=256)
 def _window_seconds(window: str) -> int:
     try:
         return parse_duration(window)
@@ -132,25 +127,15 @@ def overview(
     before = prom.requests
     results = prom.query_many({**QUERIES, **EXTRA_QUERIES}, time)
     rows = rows_from(results)
-    info = by_label(results["info_labels"], naming.LABEL_ID)
-    budget = by_label(results["error_budget"], naming.LABEL_ID)
-    burns: dict[str, dict[str, float]] = {}
-    for r in results["ratios"]:
-        m = r["metric"]
-        window = m.get(naming.LABEL_WINDOW) or str(m.get("__name__", "")).removeprefix(_RATIO)
-        b = budget.get(m.get(naming.LABEL_ID, ""), ({}, math.nan))[1]
-        ratio = float(r["value"][1])
-        burns.setdefault(m.get(naming.LABEL_ID, ""), {})[window] = ratio / b if b > 0 else math.nan
-    thresholds = _pairs(results["thresholds"], naming.LABEL_TIER, lambda r: float(r["value"][1]))
+    info = by_label(results["info"], naming.LABEL_ID)
+    sli = by_label(results["sli"], naming.LABEL_ID)
     alerts = _pairs(results["alerts"], naming.LABEL_TIER, lambda r: str(r["metric"].get("alertstate", "")))
     if explained is None:
         explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
     for row in rows:
         labels = info.get(row.slo, ({}, 0.0))[0]
-        by_window = burns.get(row.slo, {})
-        ordered = tuple(sorted(by_window.items(), key=lambda kv: _window_seconds(kv[0])))
-        ratio5m = by_window.get("5m", math.nan) * budget.get(row.slo, ({}, math.nan))[1]
+        ratio5m = sli.get(row.slo, ({}, math.nan))[1]
         out.append(
             SloRow(
                 status=row,
@@ -159,22 +144,76 @@ def overview(
                 period=labels.get("sloctl_period", ""),
                 budgeting=labels.get("sloctl_budgeting", ""),
                 sli_kind=labels.get("sloctl_sli", ""),
-                sli_now=1 - ratio5m if math.isfinite(ratio5m) else math.nan,
-                burns=ordered,
-                thresholds=tuple(sorted(thresholds.get(row.slo, {}).items())),
+                sli_now=1 - ratio5m,
                 alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
                 spec=specs.get(row.slo),
                 explanation=explained.get(row.slo),
             )
         )
-    windows = sorted({w for r in out for w, _ in r.burns}, key=_window_seconds)
     known = {r.id for r in out}
     return Overview(
         rows=tuple(out),
-        windows=tuple(windows),
         at=clock.time() if time is None else time,
         queries=prom.requests - before,
         unknown_specs=tuple(sorted(set(specs) - known)),
+    )
+
+
+@dataclass(frozen=True)
+class Details:
+    """What a page shows of a few SLOs only (the overview's page of rows, one SLO's page): the
+    burn rate of every recorded window and each tier's threshold, by SLO id."""
+
+    burns: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Error ratio ÷ error budget, by SLO id and window."""
+    thresholds: Mapping[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+    """(tier, burn-rate threshold), by SLO id."""
+    windows: tuple[str, ...] = ()
+    """Every window some of these SLOs record, shortest first (the overview's columns)."""
+    queries: int = 0
+
+    def burn(self, slo_id: str, window: str) -> float:
+        return self.burns.get(slo_id, {}).get(window, math.nan)
+
+
+def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
+    """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): every
+    window's error ratio, the error budget and the tiers' thresholds, matched by id."""
+    if not ids:
+        return Details()
+    before = prom.requests
+    # Names and ids are matched as regular expressions (RE2): escaped, and alternatives of
+    # literals, which Prometheus turns into a set lookup.
+    names = "|".join(
+        [*(re.escape(n) for n in (naming.ERROR_BUDGET, naming.BURN_RATE_THRESHOLD)), re.escape(_RATIO) + ".+"]
+    )
+    wanted = "|".join(re.escape(i) for i in sorted(set(ids)))
+    selector = f"__name__=~{json.dumps(names)}, {naming.LABEL_ID}=~{json.dumps(wanted)}"
+    by = f"__name__, {naming.LABEL_ID}, {naming.LABEL_WINDOW}, {naming.LABEL_TIER}"
+    result = prom.query(f"max by ({by}) ({{{selector}}})", time)
+    budgets: dict[str, float] = {}
+    ratios: dict[str, dict[str, float]] = {}
+    thresholds: dict[str, dict[str, float]] = {}
+    for r in result:
+        m, value = r["metric"], float(r["value"][1])
+        slo_id, name = m.get(naming.LABEL_ID, ""), m.get("__name__", "")
+        if name == naming.ERROR_BUDGET:
+            budgets[slo_id] = value
+        elif name == naming.BURN_RATE_THRESHOLD:
+            thresholds.setdefault(slo_id, {})[m.get(naming.LABEL_TIER, "")] = value
+        else:
+            ratios.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW) or name.removeprefix(_RATIO)] = value
+    return Details(
+        burns={
+            slo_id: {
+                w: ratio / b if (b := budgets.get(slo_id, math.nan)) > 0 else math.nan
+                for w, ratio in r.items()
+            }
+            for slo_id, r in ratios.items()
+        },
+        windows=tuple(sorted({w for r in ratios.values() for w in r}, key=_window_seconds)),
+        thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
+        queries=prom.requests - before,
     )
 
 

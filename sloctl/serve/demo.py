@@ -37,7 +37,7 @@ STEP = 300
 (a tenth of the rule backfill of a 1m step)."""
 SPAN = 6 * HOUR
 """The history every SLO gets by default: enough for every page, while the backfill of all of
-slos/ stays a few minutes on two busy cores (docs/serve.md)."""
+slos/ stays about a minute on two busy cores (docs/serve.md)."""
 
 
 class DemoError(RuntimeError):

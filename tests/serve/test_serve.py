@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +19,12 @@ from sloctl.cli.main import main
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
-from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, step_for
+from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
 from sloctl.serve.runs import find_runs
 from sloctl.spec import load_text
+from sloctl.status import collect_from
+
+from .conftest import Stack
 
 SPEC = """\
 apiVersion: sloctl/v1
@@ -39,18 +43,31 @@ spec:
 
 
 def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
-    """``n`` SLOs in every generated series the overview reads, one vector per query."""
+    """``n`` SLOs in every generated series the overview reads, one vector per query; the
+    page's details (asked by id) are a 5m and a 1h error ratio, the error budget and one
+    threshold per SLO asked for."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
         calls.append(query)
         result = []
+        asked = re.search(r'sloctl_id=~"([^"]*)"', query)
         for i in range(n):
             labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
+            if asked:
+                if re.fullmatch(json.loads(f'"{asked.group(1)}"'), labels[naming.LABEL_ID]):
+                    result += [
+                        {"metric": {**labels, "__name__": name, **extra}, "value": [0, value]}
+                        for name, extra, value in (
+                            ("sloctl:sli_error:ratio_rate5m", {naming.LABEL_WINDOW: "5m"}, "0.002"),
+                            ("sloctl:sli_error:ratio_rate1h", {naming.LABEL_WINDOW: "1h"}, "0.0144"),
+                            (naming.ERROR_BUDGET, {}, "0.001"),
+                            (naming.BURN_RATE_THRESHOLD, {naming.LABEL_TIER: "page_quick"}, "14.4"),
+                        )
+                    ]
+                continue
             if naming.SLO_INFO in query:
                 labels |= {"sloctl_objective": "99.9", "sloctl_period": "30d", "team": f"t{i % 2}"}
-            if "ratio_rate" in query:
-                labels |= {naming.LABEL_WINDOW: "5m"}
             value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
             result.append({"metric": labels, "value": [0, value]})
         return httpx.Response(200, json={"status": "success", "data": {"result": result}})
@@ -64,9 +81,61 @@ def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(
     with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
         page = App(ServeConfig(), prom).handle("/", {})
     assert page.status == 200
-    assert len(calls) == OVERVIEW_QUERY_COUNT == 13
+    assert len(calls) == OVERVIEW_QUERY_COUNT == 9
     assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
     assert (b'href="?sort=slo&amp;dir=asc&amp;page=2"' in page.body) == (n > PAGE_SIZE)
+
+
+def _ids_asked(calls: list[str]) -> list[set[str]]:
+    """The ids of each query that matches ``sloctl_id`` by regular expression (the details)."""
+    return [
+        {json.loads(f'"{x}"').replace("\\", "") for x in m.group(1).split("|")}
+        for m in (re.search(r'sloctl_id=~"([^"]*)"', q) for q in calls)
+        if m
+    ]
+
+
+def test_the_burn_rate_of_every_window_is_read_for_the_rows_of_the_page_alone() -> None:
+    calls: list[str] = []
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(250, calls)) as prom:
+        app = App(ServeConfig(), prom)
+        second = app.handle("/", {"page": ["2"]}).body.decode()
+        asked = _ids_asked(calls)
+        calls.clear()
+        one = app.handle("/slo/s-7", {}).body.decode()
+    shown = re.findall(r'<tr data-slo="([^"]+)"', second)
+    assert len(shown) == PAGE_SIZE and "s-0" not in shown  # page 2 of the ids in order
+    assert asked == [set(shown)]
+    # Each window's burn rate is its error ratio over the error budget: 2x over 5m, 14.4x over 1h.
+    assert '<th scope="col">burn 5m</th><th scope="col">burn 1h</th>' in second
+    assert second.count("<td>2.00x</td><td>14.40x</td>") == PAGE_SIZE
+    # The SLO page asks for its one SLO, and shows its tier's threshold read from Prometheus.
+    assert _ids_asked(calls) == [{"s-7"}]
+    assert "<td>14.40x</td>" in one
+
+
+@pytest.mark.slow
+@pytest.mark.promtool
+def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its_own_series(
+    serve_stack: Stack,
+) -> None:
+    at = serve_stack.at
+    with Prometheus.connect(serve_stack.url) as prom:
+        rows = {r.slo: r for r in collect_from(prom, at)}
+        got = details(prom, sorted(rows), at)
+        assert set(got.burns) == set(rows) and len(rows) >= 8
+        for slo_id, row in rows.items():
+            sel = f'{{{naming.LABEL_ID}="{slo_id}"}}'
+            (budget,) = prom.query(naming.ERROR_BUDGET + sel, at)
+            for window in got.burns[slo_id]:
+                (ratio,) = prom.query(f"sloctl:sli_error:ratio_rate{window}{sel}", at)
+                want = float(ratio["value"][1]) / float(budget["value"][1])
+                assert got.burn(slo_id, window) == pytest.approx(want, nan_ok=True), (slo_id, window)
+            # The 5m window's burn rate is what status calls the burn rate now.
+            assert got.burn(slo_id, "5m") == pytest.approx(row.current_burn_rate, nan_ok=True)
+            tiers = {r["metric"][naming.LABEL_TIER]: float(r["value"][1])
+                     for r in prom.query(naming.BURN_RATE_THRESHOLD + sel, at)}  # fmt: skip
+            assert dict(got.thresholds[slo_id]) == tiers and tiers
 
 
 def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:

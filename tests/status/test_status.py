@@ -51,7 +51,10 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
                     "value": [0, str(value)]}  # fmt: skip
 
         if "ALERTS" in url:
-            result = [vec(1, sloctl_tier="page_quick", alertname="X", alertstate="firing")]
+            result = [
+                vec(1, sloctl_tier="page_quick", alertname="X", alertstate="firing"),
+                vec(1, sloctl_tier="ticket_slow", alertname="X", alertstate="pending"),  # not firing
+            ]
         elif "no_data" in url:
             result = [vec(0)]
         elif "policy_threshold" in url:
