@@ -85,8 +85,18 @@ def _sloth(repo: Path, ref: str) -> int:
     return 0 if same == len(files) else 1
 
 
+USAGE = "usage: upstream_examples.py pyrra|openslo|sloth REPOSITORY [SLOTH_TAG]"
+
+
 def main(argv: list[str]) -> int:
+    most = 3 if argv[:1] == ["sloth"] else 2  # only sloth takes a tag
+    if not 2 <= len(argv) <= most or argv[0] not in (*MARKERS, "sloth"):
+        print(USAGE, file=sys.stderr)
+        return 2
     kind, repo = argv[0], Path(argv[1])
+    if not (repo / "HEAD").is_file() and not (repo / ".git").exists():
+        print(f"{repo}: not a git directory or checkout (a fetched snapshot or a clone)", file=sys.stderr)
+        return 2
     if kind == "sloth":
         return _sloth(repo, argv[2] if len(argv) > 2 else "v0.16.0")
     marker = MARKERS[kind]
