@@ -36,28 +36,28 @@ __all__ = [
 SETUP_FAILED = "setup failed"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GamedayResult:
     experiment: str
     gameday: str
     verdict: str
     reasons: list[str]
     status: str
-    phases: dict[str, list[float]]
+    phases: dict[str, list[float]] = field(default_factory=dict)
     #: the first expected page alert firing, seconds after the fault was confirmed (Prometheus)
-    time_to_detect_s: float | None
+    time_to_detect_s: float | None = None
     #: the breakers of the failed dependencies open, seconds after the fault was confirmed
-    breaker_open_s: float | None
+    breaker_open_s: float | None = None
     #: the breakers closed again, seconds after recovery started
-    time_to_recover_s: float | None
-    expected_alerts: list[str]
-    alerts: dict[str, str]
-    budget_consumed_percent: float | None
-    stop_reason: str | None
-    faults_left: list[str]
-    checks: list[dict[str, Any]]
-    load: dict[str, Any] | None
-    duration_s: float
+    time_to_recover_s: float | None = None
+    expected_alerts: list[str] = field(default_factory=list)
+    alerts: dict[str, str] = field(default_factory=dict)
+    budget_consumed_percent: float | None = None
+    stop_reason: str | None = None
+    faults_left: list[str] = field(default_factory=list)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    load: dict[str, Any] | None = None
+    duration_s: float = 0.0
     #: seconds from the start of the run to the start of the load (the timeline's offset)
     load_offset_s: float = 0.0
     #: seconds from the start of the run to the fault being confirmed active
@@ -210,12 +210,9 @@ def summarise(
         reasons=reasons,
         status=str(journal.get("status")),
         phases=_phases(runs, start, end),
-        time_to_detect_s=None,
         breaker_open_s=breaker_open,
         time_to_recover_s=recover_time,
         expected_alerts=list(ext.get("expected_alerts", [])),
-        alerts={},
-        budget_consumed_percent=None,
         stop_reason=stop_reason,
         faults_left=LEDGER.pending(),
         checks=checks,
@@ -236,17 +233,6 @@ def not_run(
         verdict=verdict,
         reasons=reasons,
         status="not run",
-        phases={},
-        time_to_detect_s=None,
-        breaker_open_s=None,
-        time_to_recover_s=None,
         expected_alerts=list(ext.get("expected_alerts", [])),
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=None,
-        faults_left=[],
-        checks=[],
-        load=None,
-        duration_s=0.0,
         timing_profile=str(experiment.get("configuration", {}).get("timing_profile", "")),
     )

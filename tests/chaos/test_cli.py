@@ -169,17 +169,9 @@ def _fake_result(verdict: str) -> GamedayResult:
         verdict=verdict,
         reasons=["every check held"],
         status="completed",
-        phases={},
         time_to_detect_s=1.0,
         breaker_open_s=0.5,
         time_to_recover_s=2.0,
-        expected_alerts=[],
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=None,
-        faults_left=[],
-        checks=[],
-        load=None,
         duration_s=3.0,
     )
 

@@ -4,69 +4,45 @@ firing at the deadline fail the game day, and a deadline of 0 lists them without
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from sloctl.chaos.detection import resolution_figures
 from sloctl.chaos.gameday import GamedayResult
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 
 EXPECTED = "PlatformApiRedisAvailabilityBudgetBurn"
 OTHER = "PlatformApiAvailabilityBudgetBurn"
 
 
-class _Alerts(http.server.BaseHTTPRequestHandler):
+class _Alerts:
+    """The scripted ALERTS series."""
+
     #: alert name → epoch seconds at which it fired (range queries)
     fired: ClassVar[dict[str, float]] = {}
     #: how many instant queries still see the pages firing
     firing_polls: ClassVar[int] = 0
 
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        params = {k: v[0] for k, v in parse_qs(url.query).items()}
-        assert 'ALERTS{alertstate="firing", severity="page"}' in params["query"]
-        if url.path.endswith("/query_range"):
-            result: list[dict[str, Any]] = [
-                {"metric": {"alertname": name}, "values": [[at, "1"]]} for name, at in self.fired.items()
-            ]
-            data = {"resultType": "matrix", "result": result}
-        else:
-            firing = type(self).firing_polls > 0
-            type(self).firing_polls -= 1
-            result = (
-                [{"metric": {"alertname": n}, "value": [time.time(), "1"]} for n in self.fired]
-                if firing
-                else []
-            )
-            data = {"resultType": "vector", "result": result}
-        body = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _answer(request: StubRequest) -> Answer:
+    assert 'ALERTS{alertstate="firing", severity="page"}' in request.query["query"]
+    if request.path.endswith("/query_range"):
+        result: list[dict[str, Any]] = [
+            {"metric": {"alertname": name}, "values": [[at, "1"]]} for name, at in _Alerts.fired.items()
+        ]
+        return prometheus_answer({"resultType": "matrix", "result": result})
+    firing = _Alerts.firing_polls > 0
+    _Alerts.firing_polls -= 1
+    return vector(*(({"alertname": n}, 1.0) for n in _Alerts.fired if firing), at=time.time())
 
 
 @pytest.fixture
 def prometheus() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Alerts)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(_answer) as stub:
+        yield stub.url
 
 
 def _result() -> GamedayResult:
@@ -76,17 +52,7 @@ def _result() -> GamedayResult:
         verdict="pass",
         reasons=["every check held"],
         status="completed",
-        phases={},
-        time_to_detect_s=None,
-        breaker_open_s=None,
-        time_to_recover_s=None,
         expected_alerts=[EXPECTED],
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=None,
-        faults_left=[],
-        checks=[],
-        load=None,
         duration_s=20.0,
         fault_at_s=4.0,
     )

@@ -3,13 +3,10 @@ budget consumed), against a stub of the Prometheus HTTP API on loopback, and the
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
+from typing import ClassVar
 
 import pytest
 
@@ -18,6 +15,7 @@ from sloctl.chaos.detection import detection_figures
 from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.reports.gameday import render_html
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 from tests.paths import ROOT
 
 START = 1_800_000_000.0
@@ -30,67 +28,53 @@ BUDGET = {
 }
 
 
-class _Prometheus(http.server.BaseHTTPRequestHandler):
+class _Prometheus:
+    """The scripted Prometheus: its ALERTS series, the budget left, every query asked."""
+
     #: epoch seconds at which ALERTS has a firing sample (range queries)
     firing_at: ClassVar[list[float]] = []
     queries: ClassVar[list[dict[str, str]]] = []
     #: sloctl:period_error_budget_remaining:ratio
     remaining: ClassVar[float] = 1.0
 
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        params = {k: v[0] for k, v in parse_qs(url.query).items()}
-        self.queries.append(params)
-        query = params["query"]
-        if url.path.endswith("/query_range"):
-            values = [[t, "1"] for t in self.firing_at if float(params["start"]) <= t <= float(params["end"])]
-            data: dict[str, Any] = {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}
-        elif query.startswith(("max by", "ALERTS")):
-            # sloctl.status / sloctl gate: per-SLO series of the generated rules
-            slo = {naming.LABEL_ID: "platform-api-availability", naming.LABEL_SERVICE: "platform-api",
-                   naming.LABEL_SLO: "availability"}  # fmt: skip
-            series = {
-                naming.SLO_INFO: 1.0,
-                naming.BUDGET_REMAINING: self.remaining,
-                naming.NO_DATA: 0.0,
-                naming.CURRENT_BURN_RATE: 0.1,
-                naming.PERIOD_BURN_RATE: 1 - self.remaining,
-            }
-            found = [v for name, v in series.items() if f"({name})" in query]
-            result = [{"metric": slo, "value": [START, str(found[0])]}] if found else []
-            data = {"resultType": "vector", "result": result}
-        else:
-            value = {
-                naming.PERIOD_SECONDS: 2592000.0,
-                naming.ERROR_BUDGET: 0.001,
-                naming.BUDGET_REMAINING: self.remaining,
-            }.get(query.split("{")[0])
-            if value is None:
-                value = 0.5 if query.startswith("sum(rate(errors") else 50.0
-            data = {"resultType": "vector", "result": [{"metric": {}, "value": [START, str(value)]}]}
-        body = json.dumps({"status": "success", "data": data}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _answer(request: StubRequest) -> Answer:
+    params = request.query
+    _Prometheus.queries.append(params)
+    query = params["query"]
+    if request.path.endswith("/query_range"):
+        values = [
+            [t, "1"] for t in _Prometheus.firing_at if float(params["start"]) <= t <= float(params["end"])
+        ]
+        return prometheus_answer({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
+    if query.startswith(("max by", "ALERTS")):
+        # sloctl.status / sloctl gate: per-SLO series of the generated rules
+        slo = {naming.LABEL_ID: "platform-api-availability", naming.LABEL_SERVICE: "platform-api",
+               naming.LABEL_SLO: "availability"}  # fmt: skip
+        series = {
+            naming.SLO_INFO: 1.0,
+            naming.BUDGET_REMAINING: _Prometheus.remaining,
+            naming.NO_DATA: 0.0,
+            naming.CURRENT_BURN_RATE: 0.1,
+            naming.PERIOD_BURN_RATE: 1 - _Prometheus.remaining,
+        }
+        found = [v for name, v in series.items() if f"({name})" in query]
+        return vector(*((slo, found[0]) for _ in found[:1]), at=START)
+    value = {
+        naming.PERIOD_SECONDS: 2592000.0,
+        naming.ERROR_BUDGET: 0.001,
+        naming.BUDGET_REMAINING: _Prometheus.remaining,
+    }.get(query.split("{")[0])
+    if value is None:
+        value = 0.5 if query.startswith("sum(rate(errors") else 50.0
+    return vector(({}, value), at=START)
 
 
 @pytest.fixture
 def prometheus() -> Iterator[str]:
     _Prometheus.queries = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Prometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serve(_answer) as stub:
+        yield stub.url
 
 
 def result() -> GamedayResult:
@@ -102,16 +86,9 @@ def result() -> GamedayResult:
         reasons=["every check held"],
         status="completed",
         phases={"baseline": [0.0, 2.0], "inject": [2.0, 12.0], "recover": [12.0, 20.0]},
-        time_to_detect_s=None,
         breaker_open_s=3.0,
         time_to_recover_s=2.5,
         expected_alerts=[ALERT],
-        alerts={},
-        budget_consumed_percent=None,
-        stop_reason=None,
-        faults_left=[],
-        checks=[],
-        load=None,
         duration_s=20.0,
         fault_at_s=4.0,
     )
@@ -207,34 +184,27 @@ def test_a_run_does_not_inherit_the_stop_reason_of_an_earlier_run(tmp_path: Path
     assert report.verdict == "pass" and report.stop_reason is None, report.reasons
 
 
-class _RefusingApi(http.server.BaseHTTPRequestHandler):
-    """An API that cannot create the game day's MongoDB document (its database is down)."""
-
-    def do_POST(self) -> None:
-        self.send_response(503)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def do_GET(self) -> None:
-        # Reads of a document that does not exist: a load without its document would count
-        # these 404s as healthy answers.
-        self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+def _refusing_api(request: StubRequest) -> Answer:
+    """An API that cannot create the game day's MongoDB document (its database is down); its
+    reads of a document that does not exist are 404s, which a load without its document would
+    count as healthy answers."""
+    return Answer(b"", status=503 if request.method == "POST" else 404)
 
 
 def test_a_game_day_whose_setup_fails_is_inconclusive_not_healthy(tmp_path: Path) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with serve(_refusing_api) as api:
+        result = run_gameday(_setup_experiment(tmp_path, api.url), out_dir=tmp_path / "report")
+    assert result.verdict == "inconclusive", result.reasons
+    assert "setup failed" in result.reasons[0] and "503" in result.reasons[0], result.reasons
+    assert result.load is None  # no healthy-looking timeline of 404s
+
+
+def _setup_experiment(tmp_path: Path, api_url: str) -> Path:
     experiment = {
         "version": "1.0.0",
         "title": "Game day: setup",
         "description": "The load against an API that cannot create the document it reads.",
-        "configuration": {"api_url": f"http://127.0.0.1:{server.server_address[1]}"},
+        "configuration": {"api_url": api_url},
         "extensions": [{"name": "sloctl", "gameday": "setup", "expected_alerts": []}],
         "method": [
             {
@@ -251,12 +221,4 @@ def test_a_game_day_whose_setup_fails_is_inconclusive_not_healthy(tmp_path: Path
     }
     path = tmp_path / "setup.json"
     path.write_text(json.dumps(experiment))
-    try:
-        result = run_gameday(path, out_dir=tmp_path / "report")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-    assert result.verdict == "inconclusive", result.reasons
-    assert "setup failed" in result.reasons[0] and "503" in result.reasons[0], result.reasons
-    assert result.load is None  # no healthy-looking timeline of 404s
+    return path

@@ -69,10 +69,7 @@ def _gameday(out: Path, slos: tuple[SLO, ...]) -> None:
         expected_alerts=[api.alerting.name],
         alerts={api.alerting.name: "fired 41.0 s after the fault"},
         budget_consumed_percent=0.42,
-        stop_reason=None,
-        faults_left=[],
         checks=[{"name": "check: postgres breaker open", "status": "succeeded", "output": True}],
-        load=None,
         duration_s=120.0,
         fault_at_s=20.0,
     )
