@@ -11,7 +11,8 @@ name the object's name. Indicators become queries with the meaning Pyrra gives t
 - ``bool_gauge``: a 0/1 gauge (``up``), every sample is an event and a 0 an error.
 
 ``grouping`` keeps one SLO per group: every query is summed ``by`` the grouping labels, so the
-recording rules, the alerts (one per group) and the dashboards' series stay per group. A group
+recording rules and the alerts (one per group) stay per group (the generated dashboards' panels
+still aggregate the groups into one series: an open defect, docs/spec.md). A group
 whose error counter has not appeared yet reads as zero errors (``or total * 0``), not as no data.
 
 The windows catalog is sloctl's for the ``window`` (7d, 2w, 4w, 28d, 30d, 90d: docs/spec.md);
