@@ -175,8 +175,11 @@ def configure_control(
     global _watcher, _main_thread_id
     from chaoslib import substitute
 
+    from .load import STOP
+
     STATUS.reset()
     LEDGER.start_run()
+    STOP.clear()  # set when the previous run in this process ended: a new run starts un-stopped
     conditions: list[dict[str, Any]] = substitute(list(stop_conditions or []), configuration, secrets)
     # Conditions that read Prometheus are skipped when no Prometheus is configured.
     conditions = [c for c in conditions if c.get("kind") == "metric" or c.get("prometheus_url")]

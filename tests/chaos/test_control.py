@@ -108,3 +108,19 @@ def test_the_ledger_undoes_newest_first_keeps_failures_and_sweeps_the_run() -> N
     ledger.done("b")
     assert sorted(ledger.sweep()) == ["b"]  # every undo of the run replayed, idempotently
     assert done == ["c", "a", "c", "a"]
+
+
+def test_a_run_starts_unstopped_after_the_previous_run_in_the_process_stopped_its_load() -> None:
+    from sloctl.chaos.control import after_experiment_control, cleanup_control, configure_control
+    from sloctl.chaos.load import STOP
+
+    configure_control()
+    after_experiment_control(None)
+    cleanup_control()
+    assert STOP.is_set()  # the first run ended: its load stops
+    configure_control()  # a second game day in the same process (gameday suite, a test session)
+    try:
+        assert not STOP.is_set()
+    finally:
+        after_experiment_control(None)
+        cleanup_control()
