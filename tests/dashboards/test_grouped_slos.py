@@ -9,18 +9,25 @@ read from the generated rules themselves (the records of a constant ``vector(…
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import promql_parser as pp
+import pytest
 import yaml
 
 from sloctl import naming
+from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.model import SLO
 from sloctl.render.dashboards import overview_uid, render_dashboards, service_uid
 from sloctl.render.dashboards_check import check_files, expand_macros, iter_panels, iter_queries
 from sloctl.render.rules import render_rule_file
+from sloctl.servers._process import wait_until
+from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_text
 from tests.dashboards.factories import representative_slos
 from tests.dashboards.test_dashboards import SCHEMAS
+from tests.dashboards.test_panels_return_data import Prom
 
 VARIABLES = {"target": ".*", "service": ".*"}
 
@@ -195,3 +202,56 @@ def test_the_overview_reads_a_grouped_slos_worst_group_and_says_so() -> None:
 def test_dashboards_of_grouped_and_ungrouped_slos_pass_the_schemas_and_the_lint() -> None:
     files = render_dashboards([*_slos(), *representative_slos()])
     assert [str(f) for f in check_files(files, schema_dir=SCHEMAS)] == []
+
+
+def _series(start: int, end: int) -> str:
+    """An hour of ``http_requests_total`` for two routes: ``/a`` healthy, ``/b`` failing 1 in 6."""
+    lines = ["# TYPE http_requests counter"]
+    for route, code, per_second in (
+        ("/a", "200", 10.0),
+        ("/a", "503", 0.01),
+        ("/b", "200", 10.0),
+        ("/b", "503", 2.0),
+    ):
+        for t in range(start, end + 1, 30):
+            lines.append(
+                f'http_requests_total{{route="{route}",code="{code}"}} {per_second * (t - start):.6g} {t}'
+            )
+    return "\n".join([*lines, "# EOF", ""])
+
+
+@pytest.mark.promtool
+def test_a_grouped_slos_panels_return_one_series_per_group_from_a_real_prometheus(tmp_path: Path) -> None:
+    (slo, _) = _slos()
+    assert slo.grouping == ("route",)
+    end = int(time.time())
+    backfill_openmetrics(_series(end - 3600, end), tmp_path, tmp_path / "data")
+    (tmp_path / "rules.yml").write_text(render_rule_file([slo], ["tests"], "test"))
+    with start_prometheus(
+        tmp_path,
+        config_text="global:\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs: []\n",
+    ) as server:
+        prom = Prom(server.url, "default")
+        # Both groups' budgets recorded, then two more evaluations for the rules that read them.
+        assert wait_until(lambda: len(prom.query(naming.BUDGET_REMAINING)) == 2, timeout=60, interval=0.25)
+        since = time.time() + 2
+        assert wait_until(lambda: prom.groups_evaluated_after(since), timeout=60, interval=0.25)
+        files = render_dashboards([slo])
+        groupless = _groupless((slo,))
+        budgets: dict[str, float] = {}
+        for q in iter_queries(json.loads(files[f"{service_uid('shop')}.json"])):
+            result = prom.query(expand_macros(q.expr, VARIABLES))
+            assert result, q
+            if _keeps(pp.parse(expand_macros(q.expr, VARIABLES)), "route", groupless):
+                routes = [r["metric"]["route"] for r in result]  # type: ignore[index]
+                assert sorted(set(routes)) == ["/a", "/b"], (routes, q)
+                if q.title == "Error budget remaining":
+                    budgets = {str(r["metric"]["route"]): float(r["value"][1]) for r in result}  # type: ignore[index]
+        # The healthy group has budget left, the failing one has overspent it: max() showed /a's.
+        assert set(budgets) == {"/a", "/b"}, budgets
+        assert budgets["/b"] < 0 < budgets["/a"], budgets
+        overview = json.loads(files[f"{overview_uid()}.json"])
+        (worst,) = [q for q in iter_queries(overview) if q.expr.startswith("min by (")]
+        (row,) = prom.query(expand_macros(worst.expr, VARIABLES))
+        # The overview's worst group is /b (the series is re-evaluated every second, hence approx).
+        assert float(row["value"][1]) == pytest.approx(budgets["/b"], rel=1e-6)  # type: ignore[index]
