@@ -384,6 +384,9 @@ class SLO:
     policy: BudgetPolicy = BudgetPolicy()
     plugins: Plugins = Plugins()
     """Sloth SLO plugins: they shape ``--compat sloth`` output (sloctl.render.sloth_plugins)."""
+    grouping: tuple[str, ...] = ()
+    """Labels the SLO is kept per group by (Pyrra ``grouping``): its queries keep them, so every
+    recorded series and alert is one per group, and the dashboards draw one series per group."""
 
     @property
     def id(self) -> str:

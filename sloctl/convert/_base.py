@@ -26,6 +26,13 @@ class Converted:
     losses: tuple[Loss, ...]
 
 
+GROUPING_LOST = (
+    "the queries keep their groups (one recorded series and alert per group), but the format has "
+    "no field naming the grouping labels, so the dashboards would draw the groups as one series"
+)
+"""The loss of ``grouping`` (Pyrra's) in a format without it."""
+
+
 class Losses:
     """Collects the losses of one conversion."""
 
@@ -36,4 +43,4 @@ class Losses:
         self.items.append(Loss(slo.id, field, reason))
 
 
-__all__ = ["Converted", "Loss", "Losses"]
+__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses"]

@@ -1,11 +1,12 @@
 """To ``sloctl/v1``: one ``Service`` document per service, every field of the model that a
-native spec holds. Lost: Sloth SLO plugins and the Kubernetes metadata of a source document."""
+native spec holds. Lost: Pyrra's grouping (its queries are kept), Sloth SLO plugins and the
+Kubernetes metadata of a source document."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sloctl.convert._base import Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import (
     SLI,
@@ -122,6 +123,8 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object]:
         losses.add(
             slo, "plugins", "Sloth SLO plugins shape --compat sloth output only; a native spec has none"
         )
+    if slo.grouping:
+        losses.add(slo, "grouping", GROUPING_LOST)
     if slo.document_labels or slo.document_annotations or slo.document_namespace not in ("", slo.service):
         losses.add(slo, "metadata", "the Kubernetes metadata of the source document has no native field")
     return doc

@@ -3,14 +3,15 @@
 ``timeWindow``, Occurrences or Timeslices budgeting, and the enabled burn-rate tiers as
 ``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
 the catalog). Lost: what OpenSLO has no field for (alert names, labels and annotations, runbook,
-low-traffic guard, error-budget policies) and composite SLIs; latency and probe SLIs are written
-as the PromQL of their bad and total events (reported: they read back as events SLIs)."""
+low-traffic guard, error-budget policies, Pyrra's grouping) and composite SLIs; latency and
+probe SLIs are written as the PromQL of their bad and total events (reported: they read back as
+events SLIs)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sloctl.convert._base import Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
 from sloctl.render import promql
@@ -104,6 +105,8 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     ):
         if lost:
             losses.add(slo, field, "OpenSLO has no field for it; left out")
+    if slo.grouping:
+        losses.add(slo, "grouping", GROUPING_LOST)
     window: dict[str, object]
     if slo.calendar is not None:
         window = {

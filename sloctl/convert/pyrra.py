@@ -2,7 +2,8 @@
 namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
 events SLI of that shape becomes a ``ratio`` indicator, a ratio SLI a ``latency`` one (success
 and total), and so does a latency SLI (the bucket at its threshold and the count; reported, as it
-reads back as a ratio SLI). Alerts: the alert name, and all burn-rate tiers on or off together.
+reads back as a ratio SLI); an SLO's ``grouping`` is written back when its queries are Pyrra's
+grouped ones. Alerts: the alert name, and all burn-rate tiers on or off together.
 Lost: other query shapes, raw, probe and composite SLIs, per-tier switches and ``for``, alert
 labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
 
@@ -15,12 +16,15 @@ from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, LatencySLI, NoDataAlert, RatioSLI, SeverityAlert
 from sloctl.render import promql
+from sloctl.spec import pyrra as reader
 from sloctl.spec.native import default_alert_name
 
 API_VERSION = "pyrra.dev/v1alpha1"
 PROPAGATED = "pyrra.dev/"  # Pyrra copies labels and annotations with this prefix onto its rules
-# The one query shape Pyrra writes (and reads back): a selector summed over rate at the window.
-_SUMMED_RATE = re.compile(r"^sum\(rate\((?P<selector>[^\[\]]+)\[\{\{\.window\}\}\]\)\)$")
+# The one query shape Pyrra writes (and reads back): a selector summed over rate at the window,
+# by the grouping labels if any; a grouped error query reads a missing group as zero errors.
+_SUMMED_RATE = re.compile(r"^sum(?: by \([^()]*\) )?\(rate\((?P<selector>[^\[\]]+)\[\{\{\.window\}\}\]\)\)$")
+_OR_ZERO = re.compile(r"^\((?P<errors>.+)\) or \(.+ \* 0\)$")
 
 
 def _selector(query: str) -> str | None:
@@ -28,16 +32,26 @@ def _selector(query: str) -> str | None:
     return m.group("selector") if m else None
 
 
+def _grouped(slo: SLO, indicator: str, metrics: dict[str, object]) -> dict[str, object]:
+    if slo.grouping:
+        metrics["grouping"] = list(slo.grouping)
+    return {indicator: metrics}
+
+
 def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     sli = slo.sli
+    # Selectors are taken from the queries, and kept only if Pyrra's reading of them (with the
+    # SLO's grouping) gives back the very same SLI.
     if isinstance(sli, EventsSLI):
-        errors, total = _selector(sli.error_query), _selector(sli.total_query)
-        if errors and total:
-            return {"ratio": {"errors": {"metric": errors}, "total": {"metric": total}}}
+        or_zero = _OR_ZERO.match(sli.error_query)
+        errors = _selector(or_zero.group("errors") if or_zero else sli.error_query)
+        total = _selector(sli.total_query)
+        if errors and total and reader.ratio_sli(errors, total, slo.grouping) == sli:
+            return _grouped(slo, "ratio", {"errors": {"metric": errors}, "total": {"metric": total}})
     elif isinstance(sli, RatioSLI):
         good, total = _selector(sli.good_query), _selector(sli.total_query)
-        if good and total:
-            return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
+        if good and total and reader.latency_sli(good, total, slo.grouping) == sli:
+            return _grouped(slo, "latency", {"success": {"metric": good}, "total": {"metric": total}})
     elif isinstance(sli, LatencySLI):
         # The bucket and count selectors of sloctl's own latency queries (render/promql.py):
         # errors are "<count> - <bucket at the threshold>".

@@ -3,7 +3,7 @@ and raw SLIs, the alert name, labels and annotations and the page and ticket ale
 SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, sloctl's
 ``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field
 for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
-timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
+Pyrra's grouping, timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
 equivalent events SLI (reported, as they read back as events SLIs)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sloctl.convert._base import Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI, SeverityAlert
 from sloctl.render import promql
@@ -68,6 +68,8 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     ):
         if lost:
             losses.add(slo, field, "Sloth has no field for it; left out")
+    if slo.grouping:
+        losses.add(slo, "grouping", GROUPING_LOST)
     doc: dict[str, object] = {"name": slo.name, "objective": slo.objective}
     if slo.description:
         doc["description"] = slo.description

@@ -11,9 +11,9 @@ name the object's name. Indicators become queries with the meaning Pyrra gives t
 - ``bool_gauge``: a 0/1 gauge (``up``), every sample is an event and a 0 an error.
 
 ``grouping`` keeps one SLO per group: every query is summed ``by`` the grouping labels, so the
-recording rules and the alerts (one per group) stay per group (the generated dashboards' panels
-still aggregate the groups into one series: an open defect, docs/spec.md). A group
-whose error counter has not appeared yet reads as zero errors (``or total * 0``), not as no data.
+recording rules and the alerts (one per group) stay per group, and the model carries the labels
+(``SLO.grouping``) so that the dashboards draw one series per group. A group whose error counter
+has not appeared yet reads as zero errors (``or total * 0``), not as no data.
 
 The windows catalog is sloctl's for the ``window`` (7d, 2w, 4w, 28d, 30d, 90d: docs/spec.md);
 Pyrra's own windows are not reproduced. Like Kubernetes, unknown fields are ignored with a
@@ -87,10 +87,11 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     objective = reader.number(target_node, "spec.target", default=99.0)
     period = reader.duration(spec.get("window"), "spec.window", default=DEFAULT_PERIOD)
     windows = catalogs.resolve(period, reader, (spec.get("window") or spec_node or doc).loc, "spec.window")
-    sli = _read_indicator(spec.get("indicator"), reader, sloc)
+    indicator = _read_indicator(spec.get("indicator"), reader, sloc)
     alerting = _read_alerting(spec.get("alerting"), reader, name, windows.windows, annotations)
-    if sli is None:
+    if indicator is None:
         return []
+    sli, grouping = indicator
     slo = SLO(
         service=namespace or "default",
         name=name,
@@ -105,12 +106,31 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         spec_version=API_VERSION,
         document_name=name,
         document_namespace=namespace,
+        grouping=grouping,
     )
     build.check_slo(reader, slo, doc.loc, "spec")
     return [slo] if len(reader.errors) == before else []
 
 
-def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> SLI | None:
+def summed(fn: str, selector: str, grouping: tuple[str, ...]) -> str:
+    """Pyrra's query of a metric selector: ``fn`` over the window, summed by the grouping."""
+    by = f" by ({', '.join(grouping)}) " if grouping else ""
+    return f"sum{by}({fn}({selector}[{{{{.window}}}}]))"
+
+
+def ratio_sli(errors: str, total: str, grouping: tuple[str, ...]) -> EventsSLI:
+    """The SLI of a ``ratio`` indicator (also what ``sloctl convert --to pyrra`` matches)."""
+    err, tot = summed("rate", errors, grouping), summed("rate", total, grouping)
+    return EventsSLI(f"({err}) or ({tot} * 0)" if grouping else err, tot)
+
+
+def latency_sli(success: str, total: str, grouping: tuple[str, ...]) -> RatioSLI:
+    """The SLI of a ``latency`` indicator (also what ``sloctl convert --to pyrra`` matches)."""
+    return RatioSLI(summed("rate", success, grouping), summed("rate", total, grouping))
+
+
+def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[SLI, tuple[str, ...]] | None:
+    """The SLI and its grouping labels."""
     f = reader.mapping(node, "spec.indicator", _INDICATORS)
     present = [k for k in _INDICATORS if k in f]
     if len(present) != 1:
@@ -146,28 +166,24 @@ def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> SLI | 
             )
         return text
 
-    def summed(fn: str, selector: str) -> str:
-        return f"sum{by}({fn}({selector}[{{{{.window}}}}]))"
-
+    sli: SLI
     if kind == "ratio":
-        errors, total = metric("errors"), metric("total")
-        err, tot = summed("rate", errors), summed("rate", total)
-        sli: SLI = EventsSLI(f"({err}) or ({tot} * 0)" if by else err, tot)
+        sli = ratio_sli(metric("errors"), metric("total"), by)
     elif kind == "latency":
-        sli = RatioSLI(summed("rate", metric("success")), summed("rate", metric("total")))
+        sli = latency_sli(metric("success"), metric("total"), by)
     elif kind == "latencyNative":
         total = metric("total")
         seconds = _seconds(g.get("latency"), reader, f"{path}.latency")
-        hist = summed("rate", total)
+        hist = summed("rate", total, by)
         count = f"histogram_count({hist})"
         sli = EventsSLI(f"{count} * (1 - histogram_fraction(0, {seconds!r}, {hist}))", count)
     else:
         gauge = metric("metric")
-        samples = summed("count_over_time", gauge)
-        sli = EventsSLI(f"{samples} - {summed('sum_over_time', gauge)}", samples)
+        samples = summed("count_over_time", gauge, by)
+        sli = EventsSLI(f"{samples} - {summed('sum_over_time', gauge, by)}", samples)
     for field, query in build.sli_queries(sli):
         build.check_promql(reader, query, f[kind].loc, f"{path} ({field})", windowed=True)
-    return sli
+    return sli, by
 
 
 def _seconds(node: YNode | None, reader: Reader, path: str) -> float:
@@ -188,13 +204,13 @@ def _seconds(node: YNode | None, reader: Reader, path: str) -> float:
     return 0.0
 
 
-def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> str:
-    """`` by (a, b) `` for the grouping labels; empty without grouping."""
-    names = [reader.string(n, path) for n in reader.sequence(node, path)]
+def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> tuple[str, ...]:
+    """The grouping labels, in the spec's order; empty without grouping."""
+    names = tuple(reader.string(n, path) for n in reader.sequence(node, path))
     for n in names:
         if not build.LABEL_NAME.match(n):
             reader.error(node.loc if node else loc, path, f"{n!r} is not a label name")
-    return f" by ({', '.join(names)}) " if names else ""
+    return names
 
 
 def _read_alerting(

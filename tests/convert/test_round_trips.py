@@ -239,3 +239,46 @@ def test_the_platform_slos_convert_to_native_and_back_unchanged() -> None:
     original = load_paths([ROOT / "slos"]).slos
     assert len(original) >= 10
     assert [comparable(s) for s in hop(original, "native")] == [comparable(s) for s in original]
+
+
+PYRRA_INDICATORS = {
+    "ratio": {"errors": {"metric": 'req_total{code=~"5.."}'}, "total": {"metric": "req_total"}},
+    "latency": {
+        "success": {"metric": 'req_seconds_bucket{le="0.3"}'},
+        "total": {"metric": "req_seconds_count"},
+    },
+}
+GROUPINGS: tuple[tuple[str, ...], ...] = ((), ("route",), ("route", "method"))
+
+
+def random_pyrra(rng: random.Random, index: int) -> dict[str, object]:
+    """A Pyrra spec of what ``convert --to pyrra`` writes: ratio or latency, grouped or not."""
+    kind = rng.choice(sorted(PYRRA_INDICATORS))
+    indicator: dict[str, object] = dict(PYRRA_INDICATORS[kind])
+    grouping = rng.choice(GROUPINGS)
+    if grouping:
+        indicator["grouping"] = list(grouping)
+    spec: dict[str, object] = {
+        "target": rng.choice(OBJECTIVES),
+        "window": rng.choice(CAN["pyrra"]["periods"]),  # type: ignore[index]
+        "indicator": {kind: indicator},
+    }
+    if rng.random() < 0.3:
+        spec["alerting"] = {"name": f"Custom{index}Burn"}
+    return {
+        "apiVersion": "pyrra.dev/v1alpha1",
+        "kind": "ServiceLevelObjective",
+        "metadata": {"name": f"slo-{index}", "namespace": "api"},
+        "spec": spec,
+    }
+
+
+def test_pyrra_specs_grouped_or_not_survive_pyrra_to_pyrra_and_other_formats_report_the_grouping() -> None:
+    rng = random.Random(f"{SEED}-pyrra-grouping")
+    original = read(yaml.safe_dump_all([random_pyrra(rng, i) for i in range(N_SPECS)], sort_keys=False))
+    assert {s.grouping for s in original} == set(GROUPINGS)
+    assert [comparable(s) for s in hop(original, "pyrra")] == [comparable(s) for s in original]
+    grouped = {s.id for s in original if s.grouping}
+    for fmt in ("native", "openslo", "sloth"):
+        lost = {loss.slo for loss in convert(original, fmt).losses if loss.field == "grouping"}
+        assert lost == grouped, fmt

@@ -71,7 +71,8 @@ def render_dashboards(
                 f"services {uids[uid]!r} and {service!r} map to the same dashboard uid {uid!r}; rename one"
             )
         uids[uid] = service
-    files: dict[str, str] = {f"{overview_uid()}.json": encode(overview(kit))}
+    grouping = tuple(sorted({g for s in slos for g in s.grouping}))
+    files: dict[str, str] = {f"{overview_uid()}.json": encode(overview(kit, grouping=grouping))}
     for service, service_slos in by_service.items():
         files[f"{service_uid(service)}.json"] = encode(service_dashboard(kit, service, service_slos))
     for component in COMPONENTS:

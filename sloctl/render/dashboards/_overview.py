@@ -25,8 +25,19 @@ from ._uids import overview_uid
 _RED_AT_ONE = [dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")]
 
 
-def overview(kit: Kit) -> dash_b.Dashboard:
+def overview(kit: Kit, *, grouping: tuple[str, ...] = ()) -> dash_b.Dashboard:
+    """``grouping``: the labels some SLOs are kept per group by (Pyrra's ``grouping``, one budget
+    per group). Their rows, counts and trends then read their worst group, and say so (an SLO
+    without groups is its own worst group: its figures are the same), and the firing alerts
+    name their group."""
     grid = Grid()
+    grouped = bool(grouping)
+    worst = " (worst group)" if grouped else ""
+
+    def per_slo(expr: str) -> str:
+        # An SLO counts once however many of its groups match.
+        return f"count by ({naming.LABEL_ID}) ({expr})" if grouped else expr
+
     svc = f'{naming.LABEL_SERVICE}=~"${SERVICE_VAR}"'
     board = kit.dashboard("SLOs / Overview", overview_uid(), [TAG]).with_variable(
         kit.query_variable(SERVICE_VAR, "Service", f"label_values({naming.SLO_INFO}, {naming.LABEL_SERVICE})")
@@ -37,14 +48,14 @@ def overview(kit: Kit) -> dash_b.Dashboard:
         ("SLOs", f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", None, ""),
         (
             "SLOs out of error budget",
-            f"count({naming.BUDGET_REMAINING}{{{svc}}} < 0) or vector(0)",
+            f"count({per_slo(f'{naming.BUDGET_REMAINING}{{{svc}}} < 0')}) or vector(0)",
             "out of budget",
             _RED_AT_ONE,
             "",
         ),
         (
             "SLOs without data",
-            f"count({naming.NO_DATA}{{{svc}}} == 1) or vector(0)",
+            f"count({per_slo(f'{naming.NO_DATA}{{{svc}}} == 1')}) or vector(0)",
             "no data",
             _RED_AT_ONE,
             "SLIs whose series are absent or flat zero: their budgets cannot be judged.",
@@ -65,18 +76,18 @@ def overview(kit: Kit) -> dash_b.Dashboard:
         board = board.with_panel(
             kit.stat(grid, title, "none", target, w=6, steps=steps, description=description)
         )
-    board = board.with_panel(_overview_table(kit, grid, svc))
-    board = board.with_panel(_firing_table(kit, grid, svc))
+    board = board.with_panel(_overview_table(kit, grid, svc, worst))
+    board = board.with_panel(_firing_table(kit, grid, svc, grouping))
     by_slo = "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}"
     for row in (
         Series(
-            "Remaining error budget, 10 lowest",
+            f"Remaining error budget{worst}, 10 lowest",
             "percentunit",
-            ((f"bottomk(10, max by ({SLO_BY}) ({naming.BUDGET_REMAINING}{{{svc}}}))", by_slo),),
+            ((f"bottomk(10, {_budget(worst)} by ({SLO_BY}) ({naming.BUDGET_REMAINING}{{{svc}}}))", by_slo),),
             w=12,
         ),
         Series(
-            "Current burn rate (5m), 10 highest",
+            f"Current burn rate (5m{', worst group' if worst else ''}), 10 highest",
             "suffix:×",
             ((f"topk(10, max by ({SLO_BY}) ({naming.CURRENT_BURN_RATE}{{{svc}}}))", by_slo),),
             w=12,
@@ -86,20 +97,27 @@ def overview(kit: Kit) -> dash_b.Dashboard:
     return board
 
 
-def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+def _budget(worst: str) -> str:
+    """The aggregation of a budget across an SLO's series: its least when groups are read."""
+    return "min" if worst else "max"
+
+
+def _overview_table(kit: Kit, grid: Grid, svc: str, worst: str) -> table_b.Panel:
     # Longer than most: one panel's whole definition, a single builder chain (queries, merge and
     # organize transformations, sort, data link, the budget column's colours); split, it would
     # scatter one table's options over helpers that nothing else uses.
     # Grafana's schema only allows object values in overrides, so every column shares the
     # table's unit: burn rates read as "share of the period's budget this pace would spend".
+    # (ref, title, aggregation, metric): burn rates read the fastest series, budgets the least.
+    budget = f"Budget remaining{worst}"
     columns = [
-        ("A", "Objective", naming.OBJECTIVE),
-        ("B", "Budget remaining", naming.BUDGET_REMAINING),
-        ("C", "Budget spent so far", naming.PERIOD_BURN_RATE),
-        ("D", "Burn pace (5m)", naming.CURRENT_BURN_RATE),
+        ("A", "Objective", "max", naming.OBJECTIVE),
+        ("B", budget, _budget(worst), naming.BUDGET_REMAINING),
+        ("C", f"Budget spent so far{worst}", "max", naming.PERIOD_BURN_RATE),
+        ("D", f"Burn pace (5m{', worst group' if worst else ''})", "max", naming.CURRENT_BURN_RATE),
     ]
     pid, pos = grid.place(24, 12)
-    rename = {f"Value #{ref}": title for ref, title, _ in columns}
+    rename = {f"Value #{ref}": title for ref, title, _, _ in columns}
     rename.update({naming.LABEL_SERVICE: "Service", naming.LABEL_SLO: "SLO"})
     return (
         table_b.Panel()
@@ -115,8 +133,8 @@ def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
         .decimals(2)
         .targets(
             [
-                kit.target(f"max by ({SLO_BY}) ({metric}{{{svc}}})", title, ref, instant=True, table=True)
-                for ref, title, metric in columns
+                kit.target(f"{agg} by ({SLO_BY}) ({metric}{{{svc}}})", title, ref, instant=True, table=True)
+                for ref, title, agg, metric in columns
             ]
         )
         .with_transformation(dash_m.DataTransformerConfig(id_val="merge", options={}))
@@ -128,13 +146,13 @@ def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
                     "indexByName": {
                         naming.LABEL_SERVICE: 0,
                         naming.LABEL_SLO: 1,
-                        **{f"Value #{ref}": i + 2 for i, (ref, _, _) in enumerate(columns)},
+                        **{f"Value #{ref}": i + 2 for i, (ref, _, _, _) in enumerate(columns)},
                     },
                     "renameByName": rename,
                 },
             )
         )
-        .sort_by([common_b.TableSortByFieldState().display_name("Budget remaining").desc(False)])
+        .sort_by([common_b.TableSortByFieldState().display_name(budget).desc(False)])
         .cell_height(common_m.TableCellHeight.SM)
         .show_header(True)
         .data_links(
@@ -147,7 +165,7 @@ def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
             ]
         )
         .with_override(
-            by_names(["Budget remaining"]),
+            by_names([budget]),
             [
                 dash_m.DynamicConfigValue(
                     id_val="thresholds",
@@ -161,7 +179,8 @@ def _overview_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
     )
 
 
-def _firing_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
+def _firing_table(kit: Kit, grid: Grid, svc: str, grouping: tuple[str, ...]) -> table_b.Panel:
+    by = ", ".join([SLO_BY, "alertname", naming.LABEL_SEVERITY, naming.LABEL_TIER, *grouping])
     pid, pos = grid.place(24, 8)
     return (
         table_b.Panel()
@@ -173,8 +192,7 @@ def _firing_table(kit: Kit, grid: Grid, svc: str) -> table_b.Panel:
         .unit("none")
         .with_target(
             kit.target(
-                f"max by ({SLO_BY}, alertname, {naming.LABEL_SEVERITY}, {naming.LABEL_TIER}) "
-                f'(ALERTS{{alertstate="firing", {naming.LABEL_ID}!="", {svc}}})',
+                f'max by ({by}) (ALERTS{{alertstate="firing", {naming.LABEL_ID}!="", {svc}}})',
                 "",
                 "A",
                 instant=True,

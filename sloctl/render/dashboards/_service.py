@@ -32,6 +32,24 @@ def _slo_sel(slo: SLO, **extra: str) -> str:
     return promql.matchers({naming.LABEL_ID: slo.id, **extra})
 
 
+# A grouped SLO (Pyrra's ``grouping``) records one series per group: its panels keep the groups
+# apart (one series, one stat, one legend entry each) instead of folding them into one value.
+def _max(slo: SLO, expr: str, *by: str) -> str:
+    """``expr`` aggregated to one series per group of ``slo`` (and per ``by`` label)."""
+    labels = [*by, *slo.grouping]
+    return f"max by ({', '.join(labels)}) ({expr})" if labels else f"max({expr})"
+
+
+def _legend(slo: SLO, name: str) -> str:
+    """A series' legend, followed by its group's labels for a grouped SLO."""
+    return " ".join([name, *("{{" + g + "}}" for g in slo.grouping)])
+
+
+def _stat_legend(slo: SLO, name: str) -> str:
+    """A stat's legend: its group's labels for a grouped SLO (one stat per group)."""
+    return " ".join("{{" + g + "}}" for g in slo.grouping) or name
+
+
 def service(kit: Kit, service: str, slos: Sequence[SLO]) -> dash_b.Dashboard:
     grid = Grid()
     board = kit.dashboard(f"SLOs / {service}", service_uid(service), [TAG, SERVICE_TAG]).link(
@@ -100,7 +118,12 @@ def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             grid,
             "Error budget remaining",
             "percentunit",
-            kit.target(f"max({naming.BUDGET_REMAINING}{sel})", "remaining", "A", instant=True),
+            kit.target(
+                _max(slo, f"{naming.BUDGET_REMAINING}{sel}"),
+                _stat_legend(slo, "remaining"),
+                "A",
+                instant=True,
+            ),
             w=4,
             h=8,
             steps=BUDGET_STEPS,
@@ -116,7 +139,9 @@ def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 grid,
                 "State",
                 "none",
-                kit.target(f"max({naming.NO_DATA}{sel})", "state", "A", instant=True),
+                kit.target(
+                    _max(slo, f"{naming.NO_DATA}{sel}"), _stat_legend(slo, "state"), "A", instant=True
+                ),
                 w=4,
                 h=8,
                 description=(
@@ -132,7 +157,9 @@ def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             grid,
             f"SLI over {period}",
             "percentunit",
-            kit.target(f"1 - max({period_ratio}{sel})", "SLI", "A", instant=True),
+            kit.target(
+                f"1 - {_max(slo, f'{period_ratio}{sel}')}", _stat_legend(slo, "SLI"), "A", instant=True
+            ),
             w=4,
             h=8,
             steps=[
@@ -158,8 +185,12 @@ def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             "SLI against objective",
             "percentunit",
             [
-                kit.target(f"1 - max({naming.error_ratio(naming.BASE_WINDOW)}{sel})", "SLI (5m)", "A"),
-                kit.target(f"1 - max({period_ratio}{sel})", f"SLI ({period})", "B"),
+                kit.target(
+                    f"1 - {_max(slo, f'{naming.error_ratio(naming.BASE_WINDOW)}{sel}')}",
+                    _legend(slo, "SLI (5m)"),
+                    "A",
+                ),
+                kit.target(f"1 - {_max(slo, f'{period_ratio}{sel}')}", _legend(slo, f"SLI ({period})"), "B"),
                 kit.target(f"max({naming.OBJECTIVE}{sel})", "objective", "C"),
             ],
         ).with_override(by_names(["objective"]), [dashed()])
@@ -169,13 +200,13 @@ def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             grid,
             f"Error budget remaining over {period}",
             "percentunit",
-            [kit.target(f"max({naming.BUDGET_REMAINING}{sel})", "remaining", "A")],
+            [kit.target(_max(slo, f"{naming.BUDGET_REMAINING}{sel}"), _legend(slo, "remaining"), "A")],
         )
     )
     burn_targets = [
         kit.target(
-            f"max by ({naming.LABEL_ID}) ({naming.error_ratio(w)}{sel}) / {budget_by}",
-            format_duration(w),
+            f"{_max(slo, f'{naming.error_ratio(w)}{sel}', naming.LABEL_ID)} / {budget_by}",
+            _legend(slo, format_duration(w)),
             f"W{i}",
         )
         for i, w in enumerate(alert_windows(slo))
@@ -231,7 +262,7 @@ def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 grid,
                 "Events (all components)",
                 "eps",
-                [kit.target(f"max({naming.events_rate()}{sel})", "events", "A")],
+                [kit.target(_max(slo, f"{naming.events_rate()}{sel}"), _legend(slo, "events"), "A")],
             )
         )
     elif slo.sli.kind != "raw":
@@ -241,8 +272,8 @@ def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 "Events and errors",
                 "eps",
                 [
-                    kit.target(f"max({naming.events_rate()}{sel})", "events", "A"),
-                    kit.target(f"max({naming.errors_rate()}{sel})", "errors", "B"),
+                    kit.target(_max(slo, f"{naming.events_rate()}{sel}"), _legend(slo, "events"), "A"),
+                    kit.target(_max(slo, f"{naming.errors_rate()}{sel}"), _legend(slo, "errors"), "B"),
                 ],
             )
         )
@@ -252,7 +283,7 @@ def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 grid,
                 "Bad slices",
                 "none",
-                [kit.target(f"max({naming.TIMESLICE_BAD}{sel})", "bad slice", "A")],
+                [kit.target(_max(slo, f"{naming.TIMESLICE_BAD}{sel}"), _legend(slo, "bad slice"), "A")],
                 description=(
                     f"1 while the last {format_duration(slo.timeslices.slice_seconds)} slice is bad "
                     f"(fewer than {slo.timeslices.target:g}% of its events good), 0 while good, "
@@ -268,10 +299,22 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
     sel_p = _slo_sel(slo, alertstate="pending")
     tier = naming.LABEL_TIER
     # 2 firing, 1 pending, and 0 for every enabled tier (from the threshold series) otherwise.
-    expr = (
-        f"max by ({tier}) (2 * ALERTS{sel_f} or ALERTS{sel_p})"
-        f" or max by ({tier}) (0 * {naming.BURN_RATE_THRESHOLD}{_slo_sel(slo)})"
-    )
+    states = _max(slo, f"2 * ALERTS{sel_f} or ALERTS{sel_p}", tier)
+    if slo.grouping:
+        # The threshold series have no group: each group's 0 comes from its 5m error ratio, once
+        # per enabled tier (PromQL cannot join the two many-to-many).
+        groups = _max(slo, f"0 * {naming.error_ratio(naming.BASE_WINDOW)}{_slo_sel(slo)}")
+        expr = " or ".join(
+            [
+                states,
+                *(
+                    f'label_replace({groups}, "{tier}", "{t.name}", "", "")'
+                    for t in slo.alerting.enabled_tiers
+                ),
+            ]
+        )
+    else:
+        expr = f"{states} or max by ({tier}) (0 * {naming.BURN_RATE_THRESHOLD}{_slo_sel(slo)})"
     pid, pos = grid.place(8, 8)
     return (
         timeline_b.Panel()
@@ -280,7 +323,7 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
         .title(f"Alert state: {slo.alerting.name}")
         .datasource(kit.ds)
         .unit("none")
-        .with_target(kit.target(expr, "{{" + tier + "}}", "A"))
+        .with_target(kit.target(expr, _legend(slo, "{{" + tier + "}}"), "A"))
         .mappings(
             [
                 dash_m.ValueMap(
