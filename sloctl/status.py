@@ -94,14 +94,17 @@ def collect(
 #: The queries of :func:`collect_from`, a fixed number whatever the number of SLOs: each reads
 #: one generated series over every SLO at once and is split by ``sloctl_id`` here. ``sloctl
 #: serve`` sends the same ones (and reads the info series' other labels and the pending alerts).
+#: An SLO with groups (Pyrra's ``grouping``) has a series per group: a row shows its worst group,
+#: the least budget (``min``) and the fastest burn (``max``), as the overview dashboard does.
 _BY = f"max by ({', '.join(naming.SLO_LABELS)})"
+_LEAST = f"min by ({', '.join(naming.SLO_LABELS)})"
 QUERIES = {
     # Every label of the info series: service and name, the policy's action when the budget is
     # unknown, and what the UI shows and filters on (objective, period, the SLO's own labels).
     "info": naming.SLO_INFO,
     "no_data": f"{_BY} ({naming.NO_DATA})",
     "policies": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
-    "budget": f"{_BY} ({naming.BUDGET_REMAINING})",
+    "budget": f"{_LEAST} ({naming.BUDGET_REMAINING})",
     "current": f"{_BY} ({naming.CURRENT_BURN_RATE})",
     "period": f"{_BY} ({naming.PERIOD_BURN_RATE})",
     # Pending and firing alerts per tier: status shows the firing ones.

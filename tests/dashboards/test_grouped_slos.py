@@ -25,6 +25,7 @@ from sloctl.render.rules import render_rule_file
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_text
+from sloctl.status import collect
 from tests.dashboards.factories import representative_slos
 from tests.dashboards.test_dashboards import SCHEMAS
 from tests.dashboards.test_panels_return_data import Prom
@@ -221,7 +222,7 @@ def _series(start: int, end: int) -> str:
 
 
 @pytest.mark.promtool
-def test_a_grouped_slos_panels_return_one_series_per_group_from_a_real_prometheus(tmp_path: Path) -> None:
+def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_from_a_real_prometheus(tmp_path: Path) -> None:
     (slo, _) = _slos()
     assert slo.grouping == ("route",)
     end = int(time.time())
@@ -255,3 +256,8 @@ def test_a_grouped_slos_panels_return_one_series_per_group_from_a_real_prometheu
         (row,) = prom.query(expand_macros(worst.expr, VARIABLES))
         # The overview's worst group is /b (the series is re-evaluated every second, hence approx).
         assert float(row["value"][1]) == pytest.approx(budgets["/b"], rel=1e-6)  # type: ignore[index]
+        # `sloctl status` (and so `gate` and `serve`) shows the same worst group: one row whose
+        # budget is /b's (a `max by` showed /a's, and the gate let a frozen group through).
+        (status_row,) = collect(server.url)
+        assert status_row.budget_remaining == pytest.approx(budgets["/b"], rel=1e-4)
+        assert status_row.budget_remaining < 0
