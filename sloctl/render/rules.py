@@ -217,7 +217,12 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         events = "sum(" + " or ".join(f"{naming.events_rate()}{m}" for m in members) + ")"
         rules = [_record(naming.events_rate(), events, _labels(slo, options))]
         if slo.alerting.no_data.enabled:
-            flags = " or ".join(f"{naming.NO_DATA}{m}" for m in members)
+            # No data when any component has seen no event for the composite's own `for`
+            # (whatever the component's no-data settings: its ratio is unknown all the same).
+            window = format_duration(slo.alerting.no_data.for_seconds)
+            flags = " or ".join(
+                f"(max_over_time({naming.events_rate()}{m}[{window}]) == bool 0)" for m in members
+            )
             rules.append(_record(naming.NO_DATA, f"max({flags}) or on() vector(0)", _labels(slo, options)))
         return rules
     base = naming.BASE_WINDOW

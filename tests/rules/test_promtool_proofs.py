@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
 from sloctl.shelf import PrometheusEngine
+from sloctl.spec import load_paths
 from tests.fixtures.engines import compat
 from tests.paths import ROOT
 
@@ -78,6 +80,11 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
         ("availability", ("} <= 0.5", "} <= 0.4"), "a policy step moved"),
         ("latency", ("> bool 0.05", "> bool 0.5"), "a slice judged against the wrong target"),
         ("availability-by-dependency", ("(2 * max(", "(1 * max("), "a composite weight lost"),
+        (
+            "availability-by-dependency",
+            ("[30m]) == bool 0)", "[30m]) == bool 1)"),
+            "a composite's no-data flag that never rises",
+        ),
     ],
     ids=lambda v: v if isinstance(v, str) and " " in v else None,
 )
@@ -109,3 +116,46 @@ def test_the_generated_tests_catch_a_broken_rule(
     )
     assert proc.returncode != 0, f"{what} went unnoticed"
     assert "FAILED" in proc.stdout + proc.stderr
+
+
+COMPOSITE_OF_QUIET_COMPONENTS = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: checkout
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e_c[{{.window}}]))
+          totalQuery: sum(rate(t_c[{{.window}}]))
+      alerting: {noData: {enabled: false}}
+    - name: search
+      objective: 99
+      sli:
+        events:
+          errorQuery: sum(rate(e_s[{{.window}}]))
+          totalQuery: sum(rate(t_s[{{.window}}]))
+      alerting: {noData: {for: 6h}}
+    - name: shop
+      objective: 99.5
+      sli: {composite: {components: [{slo: checkout, weight: 2}, {slo: search}]}}
+      alerting: {noData: {for: 10m}}
+"""
+
+
+def test_a_composite_flags_no_data_after_its_own_for_whatever_its_components_say(tmp_path: Path) -> None:
+    # The components' no-data switches (off, 6h) do not decide the composite's (10m): any
+    # component without an event for 10m leaves its ratio unknown. The generated tests prove the
+    # ticket 10m after traffic stops (the generator refused this spec when the composite's flag
+    # was its components' flags: "the model never flags the missing data").
+    (tmp_path / "slos").mkdir()
+    (tmp_path / "slos" / "shop.yaml").write_text(COMPOSITE_OF_QUIET_COMPONENTS)
+    result = load_paths([tmp_path / "slos"])
+    assert not result.errors, [str(e) for e in result.errors]
+    write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False)))
+    tests = "".join(p.read_text() for p in (tmp_path / "rules" / "tests").glob("shop--shop.*.test.yml"))
+    assert "the no-data ticket fires 10m after traffic stops" in tests
+    report = run_rule_tests([tmp_path / "rules"], jobs=2)
+    assert report.ok, "\n".join(report.lines())

@@ -162,8 +162,9 @@ class _Model:
         lo, hi = self._span(i, window)
         return (self.pn[hi] - self.pn[lo]) / max(hi - lo, 1) * window
 
-    def no_data(self, i: int) -> bool:
-        lo, hi = self._span(i, self.slo.alerting.no_data.for_seconds)
+    def no_data(self, i: int, for_seconds: int | None = None) -> bool:
+        """No event for ``for_seconds`` (default: the SLO's ``noData.for``)."""
+        lo, hi = self._span(i, for_seconds or self.slo.alerting.no_data.for_seconds)
         return max(self.n5[lo:hi], default=0.0) == 0
 
 
@@ -198,7 +199,8 @@ class _Composite:
         return sum(m.events(i, window) for m in self.members.values())
 
     def no_data(self, i: int) -> bool:
-        return any(m.no_data(i) for m in self.members.values())
+        """Any component without an event for the composite's ``noData.for``."""
+        return any(m.no_data(i, self.slo.alerting.no_data.for_seconds) for m in self.members.values())
 
 
 _AnyModel = _Model | _Composite
