@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
+from sloctl import naming
 from sloctl.durations import format_duration
 from sloctl.errors import Location
 from sloctl.model import AlertWindows, BurnWindow, Severity
@@ -108,7 +109,10 @@ class Catalogs:
         """The catalog for ``period``. Without one that is an error (recorded on ``reader``) and
         the 30d catalog is returned so that reading goes on."""
         if period in self.user:
-            return self.user[period]
+            catalog = self.user[period]
+            if not self.sloth:
+                _check_base_window(catalog, reader, loc, path)
+            return catalog
         builtin = SLOTH_BUILTIN if self.sloth else BUILTIN
         if period in builtin:
             return builtin[period]
@@ -128,6 +132,30 @@ class Catalogs:
             '(docs/spec.md, "Burn-rate windows catalogs")',
         )
         return base
+
+
+def _check_base_window(catalog: AlertWindows, reader: Reader, loc: Location, path: str) -> None:
+    """sloctl's rules build every window but the quick page's long one from the recorded 5m
+    rates: a shorter window would silently read as 5m (Sloth's layout, ``--compat sloth``, reads
+    each window raw and takes any)."""
+    short = sorted(
+        {
+            (w.severity, w.speed, name, seconds)
+            for w in catalog.windows
+            for name, seconds in (("shortWindow", w.short_window), ("longWindow", w.long_window))
+            if seconds < naming.BASE_WINDOW
+        }
+    )
+    if short:
+        severity, speed, name, seconds = short[0]
+        reader.error(
+            loc,
+            path,
+            f"the AlertWindows at {catalog.source} has spec.{severity}.{speed}.{name}"
+            f" {format_duration(seconds)}, shorter than the {format_duration(naming.BASE_WINDOW)} rates"
+            f" the rules record (it would read as {format_duration(naming.BASE_WINDOW)}); use"
+            f" {format_duration(naming.BASE_WINDOW)} or longer",
+        )
 
 
 def origin(loc: Location) -> str:

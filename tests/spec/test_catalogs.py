@@ -13,7 +13,7 @@ from sloctl.durations import format_duration, parse_duration
 from sloctl.errors import Location
 from sloctl.model import SLO
 from sloctl.render.rules import render_rule_file
-from sloctl.spec import load_text
+from sloctl.spec import load_documents, load_text
 from sloctl.spec.catalog import BUILTIN, Catalogs
 from sloctl.spec.reader import Reader
 
@@ -141,3 +141,39 @@ def test_under_compat_sloth_the_catalogs_are_sloths_own_so_the_output_stays_slot
         0.23,
     ]
     assert reader.errors == []
+
+
+SUB_BASE_WINDOW = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: api}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli: {raw: {errorRatioQuery: '1 - avg(avg_over_time(up[{{.window}}]))'}}
+---
+apiVersion: sloctl/v1
+kind: AlertWindows
+spec:
+  sloPeriod: 30d
+  page:
+    quick: {errorBudgetPercent: 2, shortWindow: 1m, longWindow: 1h}
+    slow: {errorBudgetPercent: 5, shortWindow: 30m, longWindow: 6h}
+  ticket:
+    quick: {errorBudgetPercent: 10, shortWindow: 2h, longWindow: 1d}
+    slow: {errorBudgetPercent: 10, shortWindow: 6h, longWindow: 3d}
+"""
+
+
+def test_a_users_window_shorter_than_the_recorded_5m_rates_is_an_error_naming_it() -> None:
+    # sloctl's rules read every window but the quick page's long one from the 5m recordings:
+    # a 1m short window rendered as sum_over_time(…rate5m[1m]), the 5m ratio under a 1m label.
+    result = load_text(SUB_BASE_WINDOW, "f.yaml")
+    assert not result.slos
+    (error,) = [str(e) for e in result.errors]
+    assert "f.yaml:10" in error and "spec.page.quick.shortWindow 1m" in error
+    assert "shorter than the 5m rates the rules record" in error
+    # Sloth's layout reads each window raw: the same catalog is Sloth's to take.
+    sloth = load_documents([("f.yaml", SUB_BASE_WINDOW)], compat="sloth")
+    assert sloth.ok, [str(e) for e in sloth.errors]
