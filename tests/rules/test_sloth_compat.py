@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from sloctl.model import (
 from sloctl.render import promql
 from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_paths
+from tests.fixtures.promtool import assert_promtool_passes
 
 SLOTH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sloth"
 TESTDATA = SLOTH / "testdata"
@@ -286,14 +286,7 @@ def check_rules(*paths: Path) -> None:
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     if not Path(promtool).exists():
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
-    proc = subprocess.run(
-        [promtool, "check", "rules", "--lint-fatal", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_promtool_passes(*paths, promtool=promtool)
 
 
 def test_sloth_compat_refuses_slos_sloth_cannot_express_with_a_located_message(
