@@ -27,15 +27,13 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 import yaml
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -58,6 +56,7 @@ from sloctl.servers.otelcol import (
 from sloctl.shelf import find
 from testbed import app as testbed_app
 from testbed.config import TestbedConfig
+from tests.collector.otlp import otlp_grpc_receiver
 from tests.fixtures.stub_http import serve, text
 from tests.paths import ROOT
 from tests.servers.ports import listening_ports
@@ -169,26 +168,18 @@ class Received:
 def receiver() -> Iterator[tuple[str, Received]]:
     received = Received()
 
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):  # type: ignore[no-untyped-def]
-            now = time.time()
-            spans: dict[str, int] = defaultdict(int)
-            for rs in request.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        spans[span.trace_id.hex()] += 1
-            with received.lock:
-                received.exports.append((now, dict(spans)))
-            return trace_service_pb2.ExportTraceServiceResponse()
+    def record(request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+        now = time.time()
+        spans: dict[str, int] = defaultdict(int)
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    spans[span.trace_id.hex()] += 1
+        with received.lock:
+            received.exports.append((now, dict(spans)))
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}", received
-    finally:
-        server.stop(grace=None).wait(5)
+    with otlp_grpc_receiver(record) as address:
+        yield address, received
 
 
 @pytest.fixture
