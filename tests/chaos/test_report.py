@@ -15,6 +15,7 @@ from sloctl.chaos.detection import detection_figures
 from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.reports.gameday import render_html
+from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 from tests.paths import ROOT
 
@@ -79,12 +80,8 @@ def prometheus() -> Iterator[str]:
 
 def result() -> GamedayResult:
     """A passed 20 s run whose fault was confirmed 4 s in."""
-    return GamedayResult(
-        experiment="Game day: connection loss",
-        gameday="connection-loss",
-        verdict="pass",
-        reasons=["every check held"],
-        status="completed",
+    return completed_run(
+        "connection-loss",
         phases={"baseline": [0.0, 2.0], "inject": [2.0, 12.0], "recover": [12.0, 20.0]},
         breaker_open_s=3.0,
         time_to_recover_s=2.5,
