@@ -48,8 +48,9 @@ def _answer(request: StubRequest) -> Answer:
             [t, "1"] for t in _Prometheus.firing_at if float(params["start"]) <= t <= float(params["end"])
         ]
         return prometheus_answer({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
-    if query.startswith(("max by", "ALERTS")):
-        # sloctl.status / sloctl gate: per-SLO series of the generated rules
+    if query.startswith(("max by", "min by", "ALERTS")):
+        # sloctl.status / sloctl gate: per-SLO series of the generated rules (the budget left by
+        # its least group, the rest by the most)
         slo = {naming.LABEL_ID: "platform-api-availability", naming.LABEL_SERVICE: "platform-api",
                naming.LABEL_SLO: "availability"}  # fmt: skip
         series = {
