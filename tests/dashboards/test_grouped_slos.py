@@ -222,7 +222,9 @@ def _series(start: int, end: int) -> str:
 
 
 @pytest.mark.promtool
-def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_from_a_real_prometheus(tmp_path: Path) -> None:
+def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_from_a_real_prometheus(
+    tmp_path: Path,
+) -> None:
     (slo, _) = _slos()
     assert slo.grouping == ("route",)
     end = int(time.time())
