@@ -36,9 +36,9 @@ from sloctl.render.alertmanager import AlertmanagerOptions, alertmanager_fragmen
 from sloctl.render.dashboards import service_uid
 from sloctl.render.rules import render_rule_file
 from sloctl.servers._process import wait_until
-from sloctl.servers.alertmanager import DEBIAN_ALERTMANAGER, start_alertmanager
+from sloctl.servers.alertmanager import start_alertmanager
 from sloctl.servers.prometheus import start_prometheus
-from sloctl.shelf import ToolMissing, engine_named, find
+from sloctl.shelf import ToolMissing, engine_named
 from sloctl.spec import load_paths
 from tests.fixtures.engines import compat
 from tests.fixtures.stub_http import Answer, StubRequest, serve, text
@@ -139,32 +139,13 @@ def _backfill(rec: Recorder, target: str, now: int, workdir: Path, promtool: Pat
     return data
 
 
-# id → (where the binary is, how to get it)
-_ALERTMANAGERS = {
-    "alertmanager-0.35": (lambda: find("alertmanager"), "scripts/tools.sh alertmanager"),
-    "alertmanager-0.25": (
-        lambda: DEBIAN_ALERTMANAGER if DEBIAN_ALERTMANAGER.is_file() else None,
-        "apt-get install prometheus-alertmanager",
-    ),
-}
-
-
-@pytest.fixture(params=sorted(_ALERTMANAGERS))
-def alertmanager(request: pytest.FixtureRequest) -> tuple[str, Path]:
-    locate, how = _ALERTMANAGERS[request.param]
-    path = locate()
-    if path is None:
-        pytest.skip(f"{request.param} is not on this machine: {how}")
-    return request.param, path
-
-
 def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_when_the_series_heal(
     tmp_path: Path,
     recorder: tuple[Recorder, int],
-    alertmanager: tuple[str, Path],
+    alertmanager_binary: tuple[str, Path],
     request: pytest.FixtureRequest,
 ) -> None:
-    version, binary = alertmanager
+    version, binary = alertmanager_binary
     compat(request, version, "page reaches PagerDuty, then resolves")
     try:
         engine = engine_named("prometheus-3")

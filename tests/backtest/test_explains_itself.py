@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import sloctl.backtest.run as backtest_run
 from sloctl.backtest.scenarios import SCENARIOS
 from sloctl.cli.main import main
 from sloctl.model import SLO
+from tests.fixtures.cli import run_sloctl
 
 PROMTOOL = shutil.which("promtool")
 needs_prometheus = pytest.mark.skipif(PROMTOOL is None, reason="no promtool (apt-get install prometheus)")
@@ -42,12 +42,9 @@ spec:
 
 
 def test_help_lists_every_scenario_with_its_kind_and_description() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "sloctl.cli.main", "backtest", "--help"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    done = run_sloctl("backtest", "--help")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
     for s in SCENARIOS:
         assert re.search(rf"^  {s.name} +\[{s.kind}\] ", out, re.MULTILINE), s.name
     assert "period_boundary" in out and "dst_change" in out

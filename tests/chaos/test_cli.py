@@ -4,6 +4,7 @@ options (nothing reaches the network) and usage errors (exit 2, a message, never
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import sloctl.chaos.gameday
 from sloctl.chaos.gameday import GamedayResult
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.cli.main import main
+from tests.chaos.results import completed_run
 from tests.paths import ROOT
 
 EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
@@ -162,18 +164,30 @@ def test_a_dry_run_with_pagerduty_sends_nothing(
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "dry-run"
 
 
-def _fake_result(verdict: str) -> GamedayResult:
-    return GamedayResult(
-        experiment="t",
-        gameday="slow-query-storm",
-        verdict=verdict,
-        reasons=["every check held"],
-        status="completed",
-        time_to_detect_s=1.0,
-        breaker_open_s=0.5,
-        time_to_recover_s=2.0,
-        duration_s=3.0,
-    )
+@dataclass
+class FakeRun:
+    """What the CLI asked of ``run_gameday``: each call's arguments. The fake returns a
+    result of ``verdict``, or raises ``error`` when one is set."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    verdict: str = "pass"
+    error: Exception | None = None
+
+
+@pytest.fixture
+def fake_run(monkeypatch: pytest.MonkeyPatch) -> FakeRun:
+    """``run_gameday`` replaced by a recorder: a real run needs the databases of the rig."""
+    fake = FakeRun()
+
+    def run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
+        fake.calls.append({"experiment_path": experiment_path, **kwargs})
+        if fake.error is not None:
+            raise fake.error
+        figures = {"time_to_detect_s": 1.0, "breaker_open_s": 0.5, "time_to_recover_s": 2.0}
+        return completed_run("slow-query-storm", verdict=fake.verdict, duration_s=3.0, **figures)
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", run_gameday)
+    return fake
 
 
 @pytest.mark.parametrize(
@@ -188,21 +202,14 @@ def test_the_pagerduty_options_reach_run_gameday(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    fake_run: FakeRun,
     flags: list[str],
     practice: bool,
 ) -> None:
-    """A real run needs the databases of the rig; here run_gameday is replaced by a recorder."""
-    calls: list[dict[str, Any]] = []
-
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        calls.append({"experiment_path": experiment_path, **kwargs})
-        return _fake_result("pass")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
     monkeypatch.setenv("GAMEDAY_PD_KEY", f" {KEY}\n")
     argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY", *flags]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
-    (call,) = calls
+    (call,) = fake_run.calls
     pd = call["pagerduty"]
     assert isinstance(pd, GamedayPagerDuty) and pd.routing_key == KEY and pd.transport is None
     assert call["practice_incident"] is practice and call["dry_run"] is False
@@ -214,30 +221,22 @@ def test_the_pagerduty_options_reach_run_gameday(
 
 
 def test_without_pagerduty_options_run_gameday_gets_no_client(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        calls.append(kwargs)
-        return _fake_result("fail")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    fake_run.verdict = "fail"
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     assert main(["gameday", "run", str(EXPERIMENT), "--report-dir", str(tmp_path)]) == 1
-    assert calls[0]["pagerduty"] is None and calls[0]["practice_incident"] is False
+    (call,) = fake_run.calls
+    assert call["pagerduty"] is None and call["practice_incident"] is False
     assert "pagerduty" not in capsys.readouterr().out
 
 
 def test_a_routing_key_pagerduty_refuses_is_reported_without_a_traceback(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
     import pagerduty
 
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        raise pagerduty.Error("invalid routing key")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+    fake_run.error = pagerduty.Error("invalid routing key")
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]
     err = _usage_error(capsys, argv)
@@ -265,11 +264,10 @@ MAINTENANCE = [
 ]
 
 
-def _never_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        raise AssertionError("run_gameday must not be called")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
+def both_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Events API routing key and the REST API key in their default variables."""
+    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
+    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
 
 
 @pytest.mark.parametrize(
@@ -326,14 +324,14 @@ def test_a_maintenance_window_that_cannot_be_opened_safely_is_a_usage_error(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    fake_run: FakeRun,
     argv: list[str],
     environment: dict[str, str | None],
     expected: str,
     dry_run: bool,
 ) -> None:
-    _never_run(monkeypatch)
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    fake_run.error = AssertionError("run_gameday must not be called")
+    both_keys(monkeypatch)
     for name, value in environment.items():
         if value is None:
             monkeypatch.delenv(name, raising=False)
@@ -347,6 +345,7 @@ def test_a_maintenance_window_that_cannot_be_opened_safely_is_a_usage_error(
     assert expected in err
     assert KEY not in err and API_KEY not in err
     assert not (tmp_path / "report.json").exists()
+    assert fake_run.calls == []
 
 
 @pytest.mark.parametrize("pagerduty_flag", [[], ["--pagerduty"]])
@@ -354,23 +353,17 @@ def test_the_maintenance_options_reach_run_gameday(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    fake_run: FakeRun,
     pagerduty_flag: list[str],
 ) -> None:
     """--maintenance-service implies --pagerduty; the client gets both keys and the From."""
-    calls: list[dict[str, Any]] = []
-
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        calls.append(kwargs)
-        return _fake_result("pass")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("PAGERDUTY_API_KEY", raising=False)
     monkeypatch.setenv("GAMEDAY_PD_API", f"{API_KEY}\n")
     argv = ["gameday", "run", str(EXPERIMENT), *pagerduty_flag, *MAINTENANCE]
     argv += ["--pagerduty-api-key-env", "GAMEDAY_PD_API", "--pagerduty-from", "sre@example.com"]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
-    (call,) = calls
+    (call,) = fake_run.calls
     pd = call["pagerduty"]
     assert isinstance(pd, GamedayPagerDuty)
     assert (pd.routing_key, pd.api_key, pd.from_email) == (KEY, API_KEY, "sre@example.com")
@@ -384,19 +377,11 @@ def test_the_maintenance_options_reach_run_gameday(
 
 
 def test_without_maintenance_options_run_gameday_gets_no_services(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
-    calls: list[dict[str, Any]] = []
-
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        calls.append(kwargs)
-        return _fake_result("pass")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    both_keys(monkeypatch)
     assert main(["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]) == 0
-    (call,) = calls
+    (call,) = fake_run.calls
     assert call["maintenance_services"] == () and call["protected_services"] == ()
     assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
 
@@ -411,8 +396,7 @@ def test_a_dry_run_with_a_maintenance_window_opens_nothing(
 
     monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
     monkeypatch.setattr(pagerduty, "RestApiV2Client", no_network)
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    both_keys(monkeypatch)
     argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
     argv += [*MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
     code = main([*argv, "--report-dir", str(tmp_path)])
@@ -425,32 +409,24 @@ def test_a_dry_run_with_a_maintenance_window_opens_nothing(
 
 
 def test_a_window_refused_by_run_gameday_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
     from sloctl.chaos.pagerduty import MaintenanceWindowError
 
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        raise MaintenanceWindowError("a REST API key is needed for maintenance windows")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    fake_run.error = MaintenanceWindowError("a REST API key is needed for maintenance windows")
+    both_keys(monkeypatch)
     argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
     err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
     assert "--maintenance-service: a REST API key is needed for maintenance windows" in err
 
 
 def test_a_request_pagerduty_refuses_with_a_window_names_every_credential(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
     import pagerduty
 
-    def fake_run_gameday(experiment_path: Path, **kwargs: Any) -> GamedayResult:
-        raise pagerduty.Error("Received 401 Unauthorized response from the API")
-
-    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", fake_run_gameday)
-    monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    monkeypatch.setenv("PAGERDUTY_API_KEY", API_KEY)
+    fake_run.error = pagerduty.Error("Received 401 Unauthorized response from the API")
+    both_keys(monkeypatch)
     argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
     err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
     assert "PagerDuty refused a request (Received 401 Unauthorized" in err

@@ -12,6 +12,7 @@ import pytest
 
 from sloctl.chaos.detection import resolution_figures
 from sloctl.chaos.gameday import GamedayResult
+from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 
 EXPECTED = "PlatformApiRedisAvailabilityBudgetBurn"
@@ -46,16 +47,7 @@ def prometheus() -> Iterator[str]:
 
 
 def _result() -> GamedayResult:
-    return GamedayResult(
-        experiment="Game day: memory exhaustion",
-        gameday="memory-exhaustion",
-        verdict="pass",
-        reasons=["every check held"],
-        status="completed",
-        expected_alerts=[EXPECTED],
-        duration_s=20.0,
-        fault_at_s=4.0,
-    )
+    return completed_run("memory-exhaustion", expected_alerts=[EXPECTED], duration_s=20.0, fault_at_s=4.0)
 
 
 def test_the_wait_ends_when_no_page_fires_and_every_page_of_the_run_is_listed(prometheus: str) -> None:

@@ -33,6 +33,7 @@ from sloctl.chaos.proxy import ProxyError, control
 from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.test_pagerduty import Recorder
+from tests.fixtures.cli import SLOCTL
 from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT as REPO_ROOT
 from tests.waiting import wait_until
@@ -297,9 +298,7 @@ def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_
     config.write_text(json.dumps(configuration(rig)))
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "sloctl.cli.main",
+            *SLOCTL,
             "gameday",
             "run",
             str(path),

@@ -15,6 +15,7 @@ from sloctl.chaos.detection import detection_figures
 from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.reports.gameday import render_html
+from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 from tests.paths import ROOT
 
@@ -47,8 +48,9 @@ def _answer(request: StubRequest) -> Answer:
             [t, "1"] for t in _Prometheus.firing_at if float(params["start"]) <= t <= float(params["end"])
         ]
         return prometheus_answer({"resultType": "matrix", "result": [{"metric": {}, "values": values}]})
-    if query.startswith(("max by", "ALERTS")):
-        # sloctl.status / sloctl gate: per-SLO series of the generated rules
+    if query.startswith(("max by", "min by", "ALERTS")):
+        # sloctl.status / sloctl gate: per-SLO series of the generated rules (the budget left by
+        # its least group, the rest by the most)
         slo = {naming.LABEL_ID: "platform-api-availability", naming.LABEL_SERVICE: "platform-api",
                naming.LABEL_SLO: "availability"}  # fmt: skip
         series = {
@@ -79,12 +81,8 @@ def prometheus() -> Iterator[str]:
 
 def result() -> GamedayResult:
     """A passed 20 s run whose fault was confirmed 4 s in."""
-    return GamedayResult(
-        experiment="Game day: connection loss",
-        gameday="connection-loss",
-        verdict="pass",
-        reasons=["every check held"],
-        status="completed",
+    return completed_run(
+        "connection-loss",
         phases={"baseline": [0.0, 2.0], "inject": [2.0, 12.0], "recover": [12.0, 20.0]},
         breaker_open_s=3.0,
         time_to_recover_s=2.5,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -12,23 +10,14 @@ import pytest
 import yaml
 
 from sloctl.cli.main import main
+from tests.fixtures.cli import run_sloctl
 from tests.paths import ROOT
 
 SLOS = ROOT / "slos"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sloctl.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_validate_accepts_the_bundled_slos() -> None:
-    proc = run("validate", str(SLOS))
+    proc = run_sloctl("validate", str(SLOS))
     assert proc.returncode == 0, proc.stderr
     assert "valid: 15 SLO(s) of 3 service(s) in 3 file(s)" in proc.stdout
 
@@ -40,7 +29,7 @@ def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path)
         "    - {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}\n"
         "    - {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}\n"
     )
-    proc = run("validate", str(bad))
+    proc = run_sloctl("validate", str(bad))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert f"{bad}:6:7: spec.slos[0].objective: objective 120 is outside (0, 100)" in proc.stderr
@@ -54,20 +43,20 @@ def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path)
 def test_garbage_never_produces_a_traceback(tmp_path: Path, content: bytes) -> None:
     f = tmp_path / "g.yaml"
     f.write_bytes(content)
-    proc = run("validate", str(f))
+    proc = run_sloctl("validate", str(f))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
 
 
 def test_usage_errors_exit_2() -> None:
-    assert run("validate").returncode == 2
-    assert run("no-such-command").returncode == 2
-    assert run("generate", str(SLOS)).returncode == 2  # -o is required
-    assert run().returncode == 2
+    assert run_sloctl("validate").returncode == 2
+    assert run_sloctl("no-such-command").returncode == 2
+    assert run_sloctl("generate", str(SLOS)).returncode == 2  # -o is required
+    assert run_sloctl().returncode == 2
 
 
 def test_a_missing_path_is_an_input_error() -> None:
-    proc = run("validate", "/nonexistent/slos")
+    proc = run_sloctl("validate", "/nonexistent/slos")
     assert proc.returncode == 1 and "no such file or directory" in proc.stderr
 
 
@@ -149,7 +138,7 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
 
 
 def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing() -> None:
-    proc = run("--help")
+    proc = run_sloctl("--help")
     assert proc.returncode == 0
     for command in ("validate", "generate", "collector", "gameday", "backtest"):
         assert command in proc.stdout
@@ -157,14 +146,7 @@ def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing()
 
 def test_sloctl_test_without_promtool_says_how_to_install_it(tmp_path: Path) -> None:
     env = {"PATH": str(tmp_path), "PROMTOOL": str(tmp_path / "missing")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "sloctl.cli.main", "test", str(ROOT / "rules")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
+    proc = run_sloctl("test", str(ROOT / "rules"), env=env)
     assert proc.returncode == 2
     assert "apt-get install prometheus" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -174,6 +156,6 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
         (tmp_path / f.name).write_text(f.read_text())
     rules = tmp_path / "platform-jobs--backups.rules.yml"
     rules.write_text(rules.read_text().replace("> 3\n", "> 30\n"))
-    proc = run("test", str(tmp_path))
+    proc = run_sloctl("test", str(tmp_path))
     assert proc.returncode == 1, proc.stdout
     assert "FAIL test" in proc.stdout and "passed," in proc.stdout and " failed" in proc.stdout

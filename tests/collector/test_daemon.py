@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from sloctl import contract
 from sloctl.servers import free_port
+from tests.fixtures.cli import SLOCTL
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
         f"  - {{name: db, kind: postgres, port: {dead}, user: u, database: d, interval: 30s}}\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sloctl.cli.main", "collector", "run", "--config", str(config)],
+        [*SLOCTL, "collector", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
-from sloctl.testbed_runner import ApiServer, start_api
+from sloctl.testbed_runner import ApiServer
+from tests.fixtures.servers import api_fixture
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -25,26 +24,7 @@ LANES = 40  # warm probes side by side, so that 500 runs take seconds, not minut
 SECONDS = 14
 
 
-@pytest.fixture(scope="module")
-def short_keep_alive_api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    server = start_api(
-        tmp_path_factory.mktemp("soak-api"),
-        postgres=postgres_server,
-        pgbouncer=pgbouncer_server,
-        redis=redis_server,
-        mongodb=mongodb_server,
-        options={"keep-alive": 1},
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+short_keep_alive_api = api_fixture("soak-api", {"keep-alive": 1})
 
 
 def _soak(url: str, tmp: Path) -> list[RunResult]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 import random
 import re
 import threading
@@ -27,15 +28,13 @@ import time
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
 import httpx
 import pytest
 import yaml
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -58,6 +57,7 @@ from sloctl.servers.otelcol import (
 from sloctl.shelf import find
 from testbed import app as testbed_app
 from testbed.config import TestbedConfig
+from tests.collector.otlp import otlp_grpc_receiver
 from tests.fixtures.stub_http import serve, text
 from tests.paths import ROOT
 from tests.servers.ports import listening_ports
@@ -92,17 +92,9 @@ def test_validate_refuses_a_config_the_collector_could_not_run(tmp_path: Path) -
 
 
 def test_every_address_in_the_config_is_an_env_variable_the_launcher_sets() -> None:
-    def strings(node: object) -> Iterator[str]:
-        if isinstance(node, dict):
-            for value in node.values():
-                yield from strings(value)
-        elif isinstance(node, list):
-            for value in node:
-                yield from strings(value)
-        elif isinstance(node, str):
-            yield node
-
-    used = {m for text in strings(_shipped()) for m in re.findall(r"\$\{env:([A-Z0-9_]+):-[^}]+\}", text)}
+    # The parsed document written out again: every key and value, none of the file's comments.
+    text = json.dumps(_shipped())
+    used = set(re.findall(r"\$\{env:([A-Z0-9_]+):-[^}]+\}", text))
     known = set(LISTEN_VARIABLES.values()) | {var for var, _shape in EXPORTER_VARIABLES.values()}
     assert used == known
 
@@ -169,26 +161,18 @@ class Received:
 def receiver() -> Iterator[tuple[str, Received]]:
     received = Received()
 
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):  # type: ignore[no-untyped-def]
-            now = time.time()
-            spans: dict[str, int] = defaultdict(int)
-            for rs in request.resource_spans:
-                for ss in rs.scope_spans:
-                    for span in ss.spans:
-                        spans[span.trace_id.hex()] += 1
-            with received.lock:
-                received.exports.append((now, dict(spans)))
-            return trace_service_pb2.ExportTraceServiceResponse()
+    def record(request: trace_service_pb2.ExportTraceServiceRequest) -> None:
+        now = time.time()
+        spans: dict[str, int] = defaultdict(int)
+        for rs in request.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    spans[span.trace_id.hex()] += 1
+        with received.lock:
+            received.exports.append((now, dict(spans)))
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}", received
-    finally:
-        server.stop(grace=None).wait(5)
+    with otlp_grpc_receiver(record) as address:
+        yield address, received
 
 
 @pytest.fixture

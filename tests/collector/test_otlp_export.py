@@ -1,23 +1,18 @@
 """The collector's traces really leave over OTLP, over HTTP and over gRPC.
 
-A receiver on loopback (a plain HTTP server, and a real gRPC TraceService) decodes what the
+A receiver on loopback (the suite's stub HTTP server, and a real gRPC TraceService) decodes what the
 exporter the collector configures sends: the resource attributes, the span, its ERROR status.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from concurrent import futures
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
-import grpc
-import pytest
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.trace import Status, StatusCode
 
 from sloctl.collector.config import OtlpConfig
 from sloctl.collector.tracing import make_tracer_provider
+from tests.collector.otlp import otlp_grpc_receiver
+from tests.fixtures.stub_http import Answer, serve
 
 
 def _emit(endpoint: str, protocol: str) -> None:
@@ -42,58 +37,21 @@ def _check(request: trace_service_pb2.ExportTraceServiceRequest) -> None:
     assert spans["probe postgres"].status.code == 2  # STATUS_CODE_ERROR: tail sampling keeps it
 
 
-@pytest.fixture
-def http_receiver() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    received: list[tuple[str, bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append((self.path, body))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.end_headers()
-            self.wfile.write(trace_service_pb2.ExportTraceServiceResponse().SerializeToString())
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def test_traces_are_exported_over_otlp_http(http_receiver: tuple[str, list[tuple[str, bytes]]]) -> None:
-    endpoint, received = http_receiver
-    _emit(endpoint, "http/protobuf")
-    (path, body), *_ = received
-    assert path == "/v1/traces"
+def test_traces_are_exported_over_otlp_http() -> None:
+    reply = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
+    answer = Answer(reply, "application/x-protobuf")
+    with serve(lambda _request: answer) as receiver:
+        _emit(receiver.url, "http/protobuf")
+    first, *_ = receiver.requests
+    assert (first.method, first.path) == ("POST", "/v1/traces")
     request = trace_service_pb2.ExportTraceServiceRequest()
-    request.ParseFromString(body)
+    request.ParseFromString(first.body)
     _check(request)
 
 
 def test_traces_are_exported_over_otlp_grpc() -> None:
     received: list[trace_service_pb2.ExportTraceServiceRequest] = []
-
-    class Service(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):  # type: ignore[no-untyped-def]
-            received.append(request)
-            return trace_service_pb2.ExportTraceServiceResponse()
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        _emit(f"http://127.0.0.1:{port}", "grpc")
-    finally:
-        server.stop(grace=None).wait(5)
+    with otlp_grpc_receiver(received.append) as address:
+        _emit(f"http://{address}", "grpc")
     assert received
     _check(received[0])

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from sloctl.testbed_config import prometheus_config as render_prometheus_config
+from tests.fixtures.cli import run_sloctl
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,15 +98,8 @@ def test_prometheus_config_passes_promtool() -> None:
 
 
 def _sloctl(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sloctl.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+    """``sloctl`` in the repository, with ``env`` added to this environment."""
+    return run_sloctl(*args, cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60)
 
 
 def test_cli_check_accepts_the_shipped_targets_when_passwords_are_set() -> None:

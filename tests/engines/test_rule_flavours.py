@@ -16,6 +16,7 @@ import yaml
 from sloctl.cli.main import main
 from sloctl.render.flavours import VMALERT_MIN_SPACING, vmalert_groups
 from sloctl.shelf import find
+from tests.fixtures.promtool import assert_promtool_passes
 from tests.paths import ROOT
 
 SLOS = ROOT / "slos"
@@ -113,13 +114,7 @@ def test_mimir_flavour_groups_pass_prometheus_rule_file_checks(tmp_path: Path) -
         plain = tmp_path / f"{path.stem}.groups.yml"
         plain.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
         assert PROMTOOL is not None
-        done = subprocess.run(
-            [PROMTOOL, "check", "rules", "--lint-fatal", str(plain)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert_promtool_passes(plain, promtool=PROMTOOL)
 
 
 def test_the_ruler_schema_refuses_what_mimir_would_refuse(tmp_path: Path) -> None:

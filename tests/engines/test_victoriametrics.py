@@ -47,6 +47,7 @@ from tests.dashboards.synthetic import openmetrics as dashboard_series
 from tests.dashboards.test_panels_return_data import Prom, check_panels
 from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
+from tests.fixtures.promtool import assert_unit_test_passes
 from tests.paths import ROOT
 
 VMALERT = find("vmalert")
@@ -571,33 +572,24 @@ def test_a_raw_sli_records_one_no_data_series_and_its_windows_without_a_stray_la
             promtool = engine_named(name).promtool
         except ToolMissing as exc:
             pytest.skip(f"{name} is not on this machine: {exc}")
-        (tmp_path / "rules.yml").write_text(rules)
         values = " ".join("_" if v is None else f"{v:g}" for v in map(_raw_up, range(RAW_MINUTES + 1)))
         checks = [(naming.NO_DATA, RAW_LABELS, m, v) for m, v in RAW_NO_DATA.items()]
         checks.append(("sloctl:sli_error:ratio_rate30m", window, RAW_WINDOW_AT, 0.0))
-        test = {
-            "rule_files": ["rules.yml"],
-            "evaluation_interval": "1m",
-            "tests": [
+        assert_unit_test_passes(
+            tmp_path,
+            {"rules.yml": rules},
+            [{"series": 'up{job="shop"}', "values": values}],
+            # exp_samples lists every series the query returns: a second one fails.
+            [
                 {
-                    "interval": "1m",
-                    "input_series": [{"series": 'up{job="shop"}', "values": values}],
-                    # exp_samples lists every series the query returns: a second one fails.
-                    "promql_expr_test": [
-                        {
-                            "expr": metric,
-                            "eval_time": f"{m}m",
-                            "exp_samples": [{"labels": _labels_text(metric, labels), "value": v}],
-                        }
-                        for metric, labels, m, v in checks
-                    ],
+                    "expr": metric,
+                    "eval_time": f"{m}m",
+                    "exp_samples": [{"labels": _labels_text(metric, labels), "value": v}],
                 }
+                for metric, labels, m, v in checks
             ],
-        }
-        (tmp_path / "raw.test.yml").write_text(json.dumps(test))
-        done = subprocess.run([str(promtool), "test", "rules", "raw.test.yml"], cwd=tmp_path,
-                              capture_output=True, text=True, check=False)  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+            promtool=str(promtool),
+        )
         return
     series = [
         Sample("up", '{job="shop"}', v, RAW_T0 + 60 * m)

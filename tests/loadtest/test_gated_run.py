@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,6 +18,27 @@ SLOS = str(Path(__file__).parent / "slos")
 PLATFORM_SLOS = str(Path(__file__).resolve().parents[2] / "slos")
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
+
+
+#: ``run(scenario, **flags)``: the exit code, what it printed and the report it wrote
+LoadTest = Callable[..., tuple[int, str, dict[str, Any]]]
+
+
+@pytest.fixture
+def loadtest(platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> LoadTest:
+    """``sloctl loadtest <scenario> --host <the platform API> --<flag> <value>… --report-dir
+    <tmp_path>``."""
+
+    def run(scenario: str, **flags: object) -> tuple[int, str, dict[str, Any]]:
+        argv = ["loadtest", scenario, "--host", platform_api.url, "--report-dir", str(tmp_path)]
+        for flag, value in flags.items():
+            argv += [f"--{flag}", str(value)]
+        code = main(argv)
+        out = capsys.readouterr().out
+        assert (tmp_path / "report.json").is_file(), out
+        return code, out, json.loads((tmp_path / "report.json").read_text())
+
+    return run
 
 
 def _load_test_schemas(postgres: PostgresServer) -> list[str]:
@@ -81,34 +104,10 @@ def test_a_30_second_steady_load_test_holds_the_slos_and_leaves_nothing_behind(
     assert _load_test_schemas(postgres_server) == before
 
 
-def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(
-    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(
-        [
-            "loadtest",
-            "steady",
-            "--slo",
-            SLOS,
-            "--host",
-            platform_api.url,
-            "--duration",
-            "20s",
-            "--processes",
-            "2",
-            "--users",
-            "4",
-            "--max-requests",
-            "200",
-            "--threshold",
-            "max<0.5",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
-    out = capsys.readouterr().out
+def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(loadtest: LoadTest) -> None:
+    flags = {"slo": SLOS, "duration": "20s", "processes": 2, "users": 4, "max-requests": 200}
+    code, out, report = loadtest("steady", threshold="max<0.5", **flags)
     assert code == 1, out
-    report = json.loads((tmp_path / "report.json").read_text())
     assert report["run"] == {"distributed": "True", "workers": "2"}
     assert report["stopped_by"] == "max_requests"
     assert 200 <= report["total"]["requests"] < 400
@@ -117,79 +116,27 @@ def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(
     assert "FAIL    max < 0.5" in out
 
 
-def test_breakpoint_steps_up_until_a_gate_breaks(
-    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_breakpoint_steps_up_until_a_gate_breaks(loadtest: LoadTest) -> None:
     # p(50) <= 1 ms breaks at once: the shape must stop at the first measured step.
-    code = main(
-        [
-            "loadtest",
-            "breakpoint",
-            "--host",
-            platform_api.url,
-            "--duration",
-            "30s",
-            "--users",
-            "5",
-            "--threshold",
-            "p(50)<=1",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
-    assert code == 1
-    report = json.loads((tmp_path / "report.json").read_text())
+    code, out, report = loadtest("breakpoint", duration="30s", users=5, threshold="p(50)<=1")
+    assert code == 1, out
     assert report["breakpoint"]["broke_at_users"] == 5
     assert report["total"]["requests"] > 0
 
 
-def test_spike_scenario_runs_five_times_the_users_in_the_middle(
-    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(
-        [
-            "loadtest",
-            "spike",
-            "--host",
-            platform_api.url,
-            "--duration",
-            "10s",
-            "--users",
-            "2",
-            "--threshold",
-            "failure_ratio<=0.001",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
-    assert code == 0, capsys.readouterr().out
-    users = [s["users"] for s in json.loads((tmp_path / "report.json").read_text())["timeseries"]]
+def test_spike_scenario_runs_five_times_the_users_in_the_middle(loadtest: LoadTest) -> None:
+    code, out, report = loadtest("spike", duration="10s", users=2, threshold="failure_ratio<=0.001")
+    assert code == 0, out
+    users = [s["users"] for s in report["timeseries"]]
     assert max(users) == 10
     assert users[0] == 2
 
 
 def test_the_constant_rate_scenario_offers_its_rate_and_tells_server_time_from_client_delay(
-    platform_api: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    loadtest: LoadTest,
 ) -> None:
-    code = main(
-        [
-            "loadtest",
-            "constant",
-            "--rate",
-            "40",
-            "--threshold",
-            "failure_ratio<0.01",
-            "--host",
-            platform_api.url,
-            "--duration",
-            "8s",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
-    out = capsys.readouterr().out
+    code, out, report = loadtest("constant", rate=40, threshold="failure_ratio<0.01", duration="8s")
     assert code == 0, out
-    report = json.loads((tmp_path / "report.json").read_text())
     # the open model: 40 arrivals/s for 8 s whatever the latency (plus the user's start-up calls)
     assert 280 <= report["total"]["requests"] <= 360, report["total"]
     assert report["arrivals"]["dropped"] == 0

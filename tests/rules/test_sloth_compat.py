@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +24,6 @@ from sloctl.model import (
     SLO,
     Alerting,
     AlertTier,
-    AlertWindows,
-    BurnWindow,
     EventsSLI,
     LatencySLI,
     ProbeSLI,
@@ -34,6 +31,8 @@ from sloctl.model import (
 from sloctl.render import promql
 from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_paths
+from tests.dashboards.factories import catalog
+from tests.fixtures.promtool import assert_promtool_passes
 
 SLOTH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sloth"
 TESTDATA = SLOTH / "testdata"
@@ -202,23 +201,14 @@ def test_promtool_accepts_the_compat_rules(case: Case, tmp_path: Path) -> None:
 
 
 def native_slo(name: str, sli: SLI, *, objective: float = 99.9) -> SLO:
-    """A native SLO built straight from the model, with Sloth's default 30-day catalog."""
-    hour, day = 3600, 86400
-    windows = AlertWindows(
-        30 * day,
-        (
-            BurnWindow("page", "quick", 2, 300, hour),
-            BurnWindow("page", "slow", 5, 1800, 6 * hour),
-            BurnWindow("ticket", "quick", 10, 2 * hour, day),
-            BurnWindow("ticket", "slow", 10, 6 * hour, 3 * day),
-        ),
-        "tests",
-    )
+    """A native SLO built straight from the model, with Sloth's default 30-day catalog (the
+    Workbook's, as the dashboard tests' factories build it)."""
+    windows = catalog()
     return SLO(
         service="api",
         name=name,
         objective=objective,
-        period=30 * day,
+        period=windows.period,
         sli=sli,
         alerting=Alerting(
             name=f"{name}Burn",
@@ -286,14 +276,7 @@ def check_rules(*paths: Path) -> None:
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     if not Path(promtool).exists():
         pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
-    proc = subprocess.run(
-        [promtool, "check", "rules", "--lint-fatal", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_promtool_passes(*paths, promtool=promtool)
 
 
 def test_sloth_compat_refuses_slos_sloth_cannot_express_with_a_located_message(

@@ -7,16 +7,14 @@ promtool on the same series: two days, 1m scrapes and evaluations, with ten time
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from sloctl.promtool import find_promtool
 from sloctl.render.rules import render_rule_file
 from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_text
+from tests.fixtures.promtool import assert_unit_test_passes
 from tests.fixtures.specs import shop_slo
 
 pytestmark = pytest.mark.promtool
@@ -47,8 +45,6 @@ def _counter(per_minute: list[int]) -> str:
 
 def test_events_weighted_period_ratio_is_exact_where_sloths_average_of_ratios_is_off(tmp_path: Path) -> None:
     (slo,) = load_text(SPEC, "shop.yaml").slos
-    (tmp_path / "ours.yml").write_text(render_rule_file([slo], ["shop.yaml"], "test"))
-    (tmp_path / "sloth.yml").write_text(render_sloth([slo], version="test"))
     ok: list[int] = []
     err: list[int] = []
     for _day in range(2):
@@ -61,54 +57,40 @@ def test_events_weighted_period_ratio_is_exact_where_sloths_average_of_ratios_is
     end = f"{minutes}m"
     sel_ours = '{sloctl_id="shop-availability"}'
     sel_sloth = '{sloth_id="shop-availability"}'
-    test = {
-        "rule_files": ["ours.yml", "sloth.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    {"series": 'http_requests_total{code="200"}', "values": _counter(ok)},
-                    {"series": 'http_requests_total{code="500"}', "values": _counter(err)},
-                ],
-                "promql_expr_test": [
-                    # ours: within 1 % of the truth
-                    {
-                        "expr": f"abs(sloctl:sli_error:ratio_rate30d{sel_ours} - {truth!r})"
-                        f" <= bool {truth * 0.01!r}",
-                        "eval_time": end,
-                        "exp_samples": [
-                            {
-                                "labels": '{sloctl_id="shop-availability", sloctl_service="shop", '
-                                'sloctl_slo="availability", sloctl_window="30d"}',
-                                "value": 1,
-                            }
-                        ],
-                    },
-                    # Sloth's: off by more than 10 %
-                    {
-                        "expr": f"abs(slo:sli_error:ratio_rate30d{sel_sloth} - {truth!r})"
-                        f" > bool {truth * 0.10!r}",
-                        "eval_time": end,
-                        "exp_samples": [
-                            {
-                                "labels": '{sloth_id="shop-availability", sloth_service="shop", '
-                                'sloth_slo="availability", sloth_window="30d"}',
-                                "value": 1,
-                            }
-                        ],
-                    },
-                ],
-            }
+    assert_unit_test_passes(
+        tmp_path,
+        {
+            "ours.yml": render_rule_file([slo], ["shop.yaml"], "test"),
+            "sloth.yml": render_sloth([slo], version="test"),
+        },
+        [
+            {"series": 'http_requests_total{code="200"}', "values": _counter(ok)},
+            {"series": 'http_requests_total{code="500"}', "values": _counter(err)},
         ],
-    }
-    (tmp_path / "uneven.test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
-    proc = subprocess.run(
-        [find_promtool(), "test", "rules", "uneven.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+        [
+            # ours: within 1 % of the truth
+            {
+                "expr": f"abs(sloctl:sli_error:ratio_rate30d{sel_ours} - {truth!r}) <= bool {truth * 0.01!r}",
+                "eval_time": end,
+                "exp_samples": [
+                    {
+                        "labels": '{sloctl_id="shop-availability", sloctl_service="shop", '
+                        'sloctl_slo="availability", sloctl_window="30d"}',
+                        "value": 1,
+                    }
+                ],
+            },
+            # Sloth's: off by more than 10 %
+            {
+                "expr": f"abs(slo:sli_error:ratio_rate30d{sel_sloth} - {truth!r}) > bool {truth * 0.10!r}",
+                "eval_time": end,
+                "exp_samples": [
+                    {
+                        "labels": '{sloth_id="shop-availability", sloth_service="shop", '
+                        'sloth_slo="availability", sloth_window="30d"}',
+                        "value": 1,
+                    }
+                ],
+            },
+        ],
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr

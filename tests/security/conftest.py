@@ -7,13 +7,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from tests.fixtures.stub_http import serving
 
 #: An address off loopback that the tests point names at. Nothing ever connects to it: the
 #: tripwire refuses the connection inside this process.
@@ -147,11 +148,5 @@ def fake_http() -> Iterator[FakeHttp]:
 
     server = DualStack(("::ffff:127.0.0.1", 0), Handler)
     fake = FakeHttp(port=server.server_address[1], hosts=[])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

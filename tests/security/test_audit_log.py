@@ -17,32 +17,21 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from starlette.testclient import TestClient
 
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
 from sloctl.testbed_runner import ApiServer
 from testbed.app import create_app
-from testbed.config import TestbedConfig
+from tests.fixtures.servers import Databases
 
 pytestmark = pytest.mark.servers
 
 PERSONAL = ["jane.doe@example.com", "4111111111111111", "+1 415-555-0100", "123-45-6789", "hunter2-pw"]
 
 
-def test_every_database_operation_is_an_ecs_line_correlated_with_its_span(
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> None:
+def test_every_database_operation_is_an_ecs_line_correlated_with_its_span(databases: Databases) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     audit = io.StringIO()
-    config = TestbedConfig(
-        postgres_dsn=pgbouncer_server.dsn,
-        postgres_direct_dsn=postgres_server.dsn,
-        redis_url=redis_server.url,
-        mongodb_uri=mongodb_server.uri,
-    )
+    config = databases.config(postgres_direct_dsn=databases.postgres.dsn)
     app = create_app(config, tracer_provider=provider, audit_stream=audit)
     document = {"email": PERSONAL[0], "card": PERSONAL[1], "phone": PERSONAL[2], "ssn": PERSONAL[3]}
     with TestClient(app, base_url="http://127.0.0.1") as client:
@@ -56,7 +45,7 @@ def test_every_database_operation_is_an_ecs_line_correlated_with_its_span(
         assert client.get("/v1/projects?limit=5").status_code == 200
     text = audit.getvalue()
     lines = [json.loads(line) for line in text.splitlines()]
-    for value in (*PERSONAL, pgbouncer_server.password, redis_server.password):
+    for value in (*PERSONAL, databases.pgbouncer.password, databases.redis.password):
         assert value not in text
     actions = [line["event.action"] for line in lines]
     for expected in ("mongodb.insert", "mongodb.find", "redis.set", "redis.get", "postgresql.insert"):
@@ -80,7 +69,7 @@ def test_every_database_operation_is_an_ecs_line_correlated_with_its_span(
         call = next(s for s in spans.values() if s.context.span_id == span.parent.span_id)
         assert call.name.endswith(" call")  # the breaker's call span, under the request's
     pg = [line for line in lines if line["database.type"] == "postgresql"]
-    assert {line["user.name"] for line in pg} == {pgbouncer_server.user}
+    assert {line["user.name"] for line in pg} == {databases.pgbouncer.user}
     failed = [line for line in lines if line["event.outcome"] == "failure"]
     assert [line["event.action"] for line in failed] == ["postgresql.insert"]
     assert failed[0]["error.type"] == "UniqueViolation" and failed[0]["log.level"] == "warning"

@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
 from sloctl.testbed_runner import ApiServer
-from tests.security.api import breaker_figures, is_problem, module_api, own_api
+from tests.fixtures.servers import Databases, api_fixture
+from tests.security.api import breaker_figures, is_problem
 
 pytestmark = pytest.mark.servers
 
 
 # Plan defaults: a breaker opens on ≥ 50 % failures of ≥ 20 calls in 10 s.
-api = module_api("client-errors")
+api = api_fixture("client-errors")
 
 
 @pytest.fixture
@@ -127,22 +127,17 @@ def test_a_200_mb_body_is_refused_while_it_streams(api: ApiServer) -> None:
 
 
 def test_a_spoofed_x_forwarded_for_does_not_dodge_the_rate_limit(
-    tmp_path: Path,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
+    tmp_path: Path, databases: Databases
 ) -> None:
     limits = {"rate-limit": 0.5, "rate-burst": 3}
-    servers = (postgres_server, pgbouncer_server, redis_server, mongodb_server)
-    with own_api(tmp_path / "a", *servers, options=limits) as api, httpx.Client(base_url=api.url) as c:
+    with databases.api(tmp_path / "a", limits) as api, httpx.Client(base_url=api.url) as c:
         codes = [
             c.get("/v1/cache/x", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)
         ]
     assert 429 in codes, codes
     # With the proxy configured, its header is believed: eight clients, eight buckets.
     trusted = {**limits, "trusted-proxy": "127.0.0.1"}
-    with own_api(tmp_path / "b", *servers, options=trusted) as api, httpx.Client(base_url=api.url) as c:
+    with databases.api(tmp_path / "b", trusted) as api, httpx.Client(base_url=api.url) as c:
         codes = [
             c.get("/v1/cache/x", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)
         ]
@@ -150,24 +145,16 @@ def test_a_spoofed_x_forwarded_for_does_not_dodge_the_rate_limit(
 
 
 def test_an_unexpected_failure_is_a_500_problem_document(
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-    monkeypatch: pytest.MonkeyPatch,
+    databases: Databases, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import testbed.app
     import testbed.routes.projects
-    from testbed.config import TestbedConfig
 
     def broken(cursor: str, key: bytes) -> tuple[str, int]:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(testbed.routes.projects, "decode_cursor", broken)
-    app = testbed.app.create_app(
-        TestbedConfig(
-            postgres_dsn=pgbouncer_server.dsn, redis_url=redis_server.url, mongodb_uri=mongodb_server.uri
-        )
-    )
+    app = testbed.app.create_app(databases.config())
 
     async def get() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sloctl.testbed_runner import ApiServer
-from tests.security.api import breaker_figures, is_problem, module_api
+from tests.fixtures.servers import api_fixture
+from tests.security.api import breaker_figures, is_problem
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -88,7 +89,7 @@ def _request(draw: st.DrawFn) -> tuple[str, str, bytes]:
     return method, f"{path}?{qs}" if qs else path, body
 
 
-api = module_api("fuzz", {"rate-limit": 100000, "rate-burst": 100000})
+api = api_fixture("fuzz", {"rate-limit": 100000, "rate-burst": 100000})
 
 
 def test_fuzzed_requests_get_problem_documents_and_never_trip_a_breaker(api: ApiServer) -> None:

@@ -11,27 +11,16 @@ import pytest
 
 from sloctl.servers import ServerStartError
 from sloctl.servers._process import tcp_open
-from sloctl.servers.alertmanager import DEBIAN_ALERTMANAGER, start_alertmanager
-from sloctl.shelf import find
+from sloctl.servers.alertmanager import start_alertmanager
 from tests.servers.ports import listening_ports
 
 CONFIG = "route: {receiver: default}\nreceivers: [{name: default}]\n"
-_BINARIES = {
-    "alertmanager-0.35": (lambda: find("alertmanager"), "scripts/tools.sh alertmanager"),
-    "alertmanager-0.25": (
-        lambda: DEBIAN_ALERTMANAGER if DEBIAN_ALERTMANAGER.is_file() else None,
-        "apt-get install prometheus-alertmanager",
-    ),
-}
 
 
-@pytest.fixture(params=sorted(_BINARIES))
-def binary(request: pytest.FixtureRequest) -> Path:
-    locate, how = _BINARIES[request.param]
-    path = locate()
-    if path is None:
-        pytest.skip(f"{request.param} is not on this machine: {how}")
-    return path
+@pytest.fixture
+def binary(alertmanager_binary: tuple[str, Path]) -> Path:
+    """Each Alertmanager of the matrix (tests/fixtures/engines.py)."""
+    return alertmanager_binary[1]
 
 
 def test_alertmanager_listens_on_its_loopback_port_only_and_stops_by_pid(

@@ -16,22 +16,18 @@ from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_documents, load_text
 from sloctl.spec.catalog import BUILTIN, Catalogs
 from sloctl.spec.reader import Reader
+from tests.fixtures.specs import shop_slo
 
 DAY = 86400
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: api}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      WINDOW
-      sli:
-        events:
-          errorQuery: sum(rate(req_total{code=~"5.."}[{{.window}}]))
-          totalQuery: sum(rate(req_total[{{.window}}]))
-"""
+ERRORS = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
+TOTAL = "sum(rate(req_total[{{.window}}]))"
+
+
+def spec(*, period: str | None = None, extra: str = "") -> str:
+    """The service ``api`` with one events SLO, its ``period`` on line 8."""
+    return shop_slo(service="api", errors=ERRORS, total=TOTAL, period=period, extra=extra)
+
+
 THRESHOLD = re.compile(r"/ 0\.000999\d* > ([0-9.]+)")
 
 
@@ -42,7 +38,8 @@ def burn_thresholds(slo: SLO) -> list[float]:
 
 
 def load_one(window: str) -> SLO:
-    result = load_text(SPEC.replace("WINDOW", window), "f.yaml")
+    """The SLO with ``window`` (``period: …`` or ``calendar: …``)."""
+    result = load_text(spec(extra=window), "f.yaml")
     assert result.ok, [str(e) for e in result.errors]
     (slo,) = result.slos
     return slo
@@ -101,7 +98,7 @@ def test_every_built_in_catalog_has_factors_of_at_least_1x_for_its_own_period() 
 
 @pytest.mark.parametrize("period", ["10d", "6w", "1d", "365d"])
 def test_a_period_without_a_catalog_is_an_error_that_lists_the_catalogs_there_are(period: str) -> None:
-    result = load_text(SPEC.replace("WINDOW", f"period: {period}"), "f.yaml")
+    result = load_text(spec(period=period), "f.yaml")
     assert not result.slos
     (error,) = [str(e) for e in result.errors if "no burn-rate windows catalog" in str(e)]
     assert f"no burn-rate windows catalog for a {format_duration(parse_duration(period))} period" in error
@@ -123,7 +120,7 @@ spec:
     quick: {errorBudgetPercent: 20, shortWindow: 2h, longWindow: 1d}
     slow: {errorBudgetPercent: 30, shortWindow: 6h, longWindow: 3d}
 """
-    result = load_text(SPEC.replace("WINDOW", "period: 10d") + catalog, "f.yaml")
+    result = load_text(spec(period="10d") + catalog, "f.yaml")
     assert result.ok, [str(e) for e in result.errors]
     assert result.slos[0].windows.source == "f.yaml:14"
 

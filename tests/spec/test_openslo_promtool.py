@@ -3,17 +3,15 @@ the share of samples that miss ``metric op value``."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from sloctl import naming
 from sloctl.generate import GenerateOptions, plan_outputs
-from sloctl.promtool import find_promtool
 from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_paths, load_text
+from tests.fixtures.promtool import assert_promtool_passes, assert_unit_test_passes
 
 pytestmark = pytest.mark.promtool
 
@@ -43,42 +41,26 @@ spec:
 def test_a_threshold_metric_records_the_share_of_samples_missing_the_objective(tmp_path: Path) -> None:
     result = load_text(SLO, "search.yaml")
     assert result.ok, [str(e) for e in result.errors]
-    (tmp_path / "rules.yml").write_text(render_rule_file(result.slos, ["search.yaml"], "test"))
     ratio = f"sum({naming.error_ratio(naming.BASE_WINDOW)})"
     # 20 minutes at 100 ms (good: below 500), then 20 at 900 ms (bad), then 20 at exactly 500
     # (bad too: lt is strict).
-    tests = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
+    assert_unit_test_passes(
+        tmp_path,
+        {"rules.yml": render_rule_file(result.slos, ["search.yaml"], "test")},
+        [{"series": "search_latency_ms", "values": "100x19 900x19 500x19"}],
+        [
+            {"expr": ratio, "eval_time": "15m", "exp_samples": [{"labels": "{}", "value": 0}]},
+            {"expr": ratio, "eval_time": "30m", "exp_samples": [{"labels": "{}", "value": 1}]},
+            {"expr": ratio, "eval_time": "50m", "exp_samples": [{"labels": "{}", "value": 1}]},
+            # Across the change, 3 bad samples of the window's 5 (Prometheus 3) or 6
+            # (Prometheus 2 closes ranges on both ends).
             {
-                "interval": "1m",
-                "input_series": [{"series": "search_latency_ms", "values": "100x19 900x19 500x19"}],
-                "promql_expr_test": [
-                    {"expr": ratio, "eval_time": "15m", "exp_samples": [{"labels": "{}", "value": 0}]},
-                    {"expr": ratio, "eval_time": "30m", "exp_samples": [{"labels": "{}", "value": 1}]},
-                    {"expr": ratio, "eval_time": "50m", "exp_samples": [{"labels": "{}", "value": 1}]},
-                    # Across the change, 3 bad samples of the window's 5 (Prometheus 3) or 6
-                    # (Prometheus 2 closes ranges on both ends).
-                    {
-                        "expr": f"({ratio} >= bool 0.5) * ({ratio} <= bool 0.6)",
-                        "eval_time": "22m",
-                        "exp_samples": [{"labels": "{}", "value": 1}],
-                    },
-                ],
-            }
+                "expr": f"({ratio} >= bool 0.5) * ({ratio} <= bool 0.6)",
+                "eval_time": "22m",
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            },
         ],
-    }
-    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(tests))
-    proc = subprocess.run(
-        [find_promtool(), "test", "rules", "t.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_an_openslo_service_with_every_compiled_feature_generates_rules_promtool_lints(
@@ -95,18 +77,11 @@ def test_an_openslo_service_with_every_compiled_feature_generates_rules_promtool
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
         if name.endswith((".yml", ".yaml")) and "test.yml" not in name:
-            rules.append(str(tmp_path / name))
+            rules.append(tmp_path / name)
     search = (tmp_path / "rules" / "shop.yml").read_text()
     assert "notification_target: oncall" in search and "for: 2m" in search
-    proc = subprocess.run(
-        [find_promtool(), "check", "rules", "--lint-fatal", *rules],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("SUCCESS") == len(rules) >= 1
+    assert len(rules) >= 1
+    assert_promtool_passes(*rules)
 
 
 RATIO_TIMESLICES = """\
@@ -131,38 +106,22 @@ def test_ratio_timeslices_average_slice_ratios_however_many_events_each_slice_ho
     result = load_text(RATIO_TIMESLICES, "checkout.yaml")
     assert result.ok, [str(e) for e in result.errors]
     assert any("RatioTimeslices is compiled as a raw SLI" in str(w) for w in result.warnings)
-    (tmp_path / "rules.yml").write_text(render_rule_file(result.slos, ["checkout.yaml"], "test"))
     ratio = f"sum({naming.error_ratio(1800)})"
     # 15 minutes at 1000 requests a minute without an error, then 15 at 10 a minute, half failing:
     # events-weighted, 75 errors in 15,150 requests (0.5 %); slice by slice, about a third of the
     # 30 minutes' slices are at 50 %.
-    tests = {
-        "rule_files": ["rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": [
-            {
-                "interval": "1m",
-                "input_series": [
-                    {"series": "ok_total", "values": "0+1000x15 15005+5x14"},
-                    {"series": "all_total", "values": "0+1000x15 15010+10x14"},
-                ],
-                "promql_expr_test": [
-                    {
-                        "expr": f"({ratio} >= bool 0.15) * ({ratio} <= bool 0.3)",
-                        "eval_time": "30m",
-                        "exp_samples": [{"labels": "{}", "value": 1}],
-                    },
-                ],
-            }
+    assert_unit_test_passes(
+        tmp_path,
+        {"rules.yml": render_rule_file(result.slos, ["checkout.yaml"], "test")},
+        [
+            {"series": "ok_total", "values": "0+1000x15 15005+5x14"},
+            {"series": "all_total", "values": "0+1000x15 15010+10x14"},
         ],
-    }
-    (tmp_path / "t.test.yml").write_text(yaml.safe_dump(tests))
-    proc = subprocess.run(
-        [find_promtool(), "test", "rules", "t.test.yml"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        [
+            {
+                "expr": f"({ratio} >= bool 0.15) * ({ratio} <= bool 0.3)",
+                "eval_time": "30m",
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            },
+        ],
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -13,27 +13,16 @@ from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
 from sloctl.spec import load_text
 from sloctl.spec.metricsql import METRICSQL_ONLY, metricsql_functions
+from tests.fixtures.specs import shop_slo
 
-NATIVE = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: api}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: ERROR
-          totalQuery: sum(rate(req_total[{{.window}}]))
-      alerting:
-        name: NAME
-"""
 GOOD_ERROR = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
 
 
 def native(name: str = "ApiAvailability", error: str = GOOD_ERROR) -> str:
-    return NATIVE.replace("ERROR", error).replace("NAME", name)
+    """The service ``api`` with one events SLO (its errorQuery ``error`` on line 10) alerting as
+    ``name``."""
+    total = "sum(rate(req_total[{{.window}}]))"
+    return shop_slo(service="api", errors=error, total=total, extra=f"alerting:\n  name: {name}")
 
 
 @pytest.mark.promtool

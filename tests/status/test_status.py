@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -113,14 +113,29 @@ def prometheus(
         server.stop()
 
 
+#: ``status(*flags)``: what ``sloctl status`` printed (it exited 0)
+Status = Callable[..., str]
+
+
+@pytest.fixture
+def status(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> Status:
+    """``sloctl status --prometheus <the module's Prometheus> *flags``; the test counts in the
+    compatibility matrix's status cell of that Prometheus."""
+    compat(request, prometheus.engine, "status")  # type: ignore[attr-defined]
+
+    def run(*flags: str) -> str:
+        assert main(["status", "--prometheus", prometheus.url, *flags]) == 0
+        return capsys.readouterr().out
+
+    return run
+
+
 @pytest.mark.promtool
 @pytest.mark.slow
-def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_quiet(
-    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
-) -> None:
-    compat(request, prometheus.engine, "status")  # type: ignore[attr-defined]
-    assert main(["status", "--prometheus", prometheus.url]) == 0
-    lines = capsys.readouterr().out.splitlines()
+def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_quiet(status: Status) -> None:
+    lines = status().splitlines()
     assert lines[0].split()[:4] == ["SLO", "STATE", "BUDGET", "LEFT"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert set(rows) == {"backtest-outage", "backtest-healthy"}
@@ -130,12 +145,8 @@ def test_status_table_shows_the_outage_burning_and_paging_and_the_healthy_slo_qu
 
 @pytest.mark.promtool
 @pytest.mark.slow
-def test_status_json_has_budget_burn_rates_and_firing_tiers(
-    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
-) -> None:
-    compat(request, prometheus.engine, "status")  # type: ignore[attr-defined]
-    assert main(["status", "--prometheus", prometheus.url, "-o", "json"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+def test_status_json_has_budget_burn_rates_and_firing_tiers(status: Status) -> None:
+    doc = json.loads(status("-o", "json"))
     by_id = {r["slo"]: r for r in doc["slos"]}
     outage, healthy = by_id["backtest-outage"], by_id["backtest-healthy"]
     # Every request fails: the 5m burn rate is 1 / budget = 1000x, the budget is overspent.

@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sloctl import contract
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer, start_redis
-from sloctl.testbed_runner import ApiServer, start_api
+from sloctl.servers import PostgresServer, start_redis
+from sloctl.testbed_runner import ApiServer
+from tests.fixtures.servers import Databases
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -254,22 +255,9 @@ def test_every_v1_response_carries_ratelimit_headers(client: httpx.Client) -> No
     assert "RateLimit" not in client.get("/healthz").headers
 
 
-def test_rate_limited_requests_get_429_problem_with_retry_after(
-    tmp_path: Path,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> None:
+def test_rate_limited_requests_get_429_problem_with_retry_after(tmp_path: Path, databases: Databases) -> None:
     with (
-        start_api(
-            tmp_path,
-            postgres=postgres_server,
-            pgbouncer=pgbouncer_server,
-            redis=redis_server,
-            mongodb=mongodb_server,
-            options={"rate-limit": 0.5, "rate-burst": 3},
-        ) as api,
+        databases.api(tmp_path, {"rate-limit": 0.5, "rate-burst": 3}) as api,
         httpx.Client(base_url=api.url) as c,
     ):
         codes = [c.get("/v1/cache/x").status_code for _ in range(4)]
@@ -284,23 +272,14 @@ def test_rate_limited_requests_get_429_problem_with_retry_after(
 
 
 def test_redis_breaker_opens_when_redis_stops_and_closes_after_restart(
-    tmp_path: Path,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    mongodb_server: MongoServer,
+    tmp_path: Path, databases: Databases
 ) -> None:
     """The plan's semantics with a 2 s open time (30 s by default, see test_breaker)."""
     open_seconds = 2.0
+    options = {"breaker-open-seconds": open_seconds, "breaker-minimum-calls": 4}
     with (
         start_redis(tmp_path) as redis,
-        start_api(
-            tmp_path,
-            postgres=postgres_server,
-            pgbouncer=pgbouncer_server,
-            redis=redis,
-            mongodb=mongodb_server,
-            options={"breaker-open-seconds": open_seconds, "breaker-minimum-calls": 4},
-        ) as api,
+        databases._replace(redis=redis).api(tmp_path, options) as api,
         httpx.Client(base_url=api.url, timeout=10) as c,
     ):
         assert c.put("/v1/cache/k", content=b"v").status_code == 204
@@ -332,25 +311,15 @@ def test_redis_breaker_opens_when_redis_stops_and_closes_after_restart(
 
 
 def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
-    tmp_path: Path,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
+    tmp_path: Path, databases: Databases
 ) -> None:
     """Paused (frozen) MongoDB: calls time out, the breaker opens, then rejects at once."""
     from sloctl.servers import start_mongodb
 
+    options = {"mongodb-timeout": 0.3, "breaker-minimum-calls": 3}
     with (
         start_mongodb(tmp_path) as mongo,
-        start_api(
-            tmp_path,
-            postgres=postgres_server,
-            pgbouncer=pgbouncer_server,
-            redis=redis_server,
-            mongodb=mongo,
-            options={"mongodb-timeout": 0.3, "breaker-minimum-calls": 3},
-        ) as api,
+        databases._replace(mongodb=mongo).api(tmp_path, options) as api,
         httpx.Client(base_url=api.url, timeout=10) as c,
     ):
         assert c.post("/v1/documents", json={"a": 1}).status_code == 201
@@ -394,23 +363,17 @@ def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
 
 
 def test_postgres_breaker_opens_when_postgres_stops_and_closes_after_restart(
-    tmp_path: Path, redis_server: RedisServer, mongodb_server: MongoServer
+    tmp_path: Path, databases: Databases
 ) -> None:
     """Through PgBouncer: the call timeout bounds the wait, broken pooled connections are
     dropped, and the half-open trial after the restart closes the breaker."""
     from sloctl.servers import start_pgbouncer, start_postgres
 
+    options = {"breaker-open-seconds": 2, "breaker-minimum-calls": 4, "postgres-timeout": 1}
     with (
         start_postgres(tmp_path) as pg,
         start_pgbouncer(tmp_path, upstream=pg) as pgb,
-        start_api(
-            tmp_path,
-            postgres=pg,
-            pgbouncer=pgb,
-            redis=redis_server,
-            mongodb=mongodb_server,
-            options={"breaker-open-seconds": 2, "breaker-minimum-calls": 4, "postgres-timeout": 1},
-        ) as api,
+        databases._replace(postgres=pg, pgbouncer=pgb).api(tmp_path, options) as api,
         httpx.Client(base_url=api.url, timeout=10) as c,
     ):
         assert c.get("/v1/projects").status_code == 200
@@ -437,23 +400,17 @@ def test_postgres_breaker_opens_when_postgres_stops_and_closes_after_restart(
 
 
 def test_postgres_callers_that_time_out_do_not_stay_counted_as_waiting(
-    tmp_path: Path, postgres_server: PostgresServer, redis_server: RedisServer, mongodb_server: MongoServer
+    tmp_path: Path, databases: Databases
 ) -> None:
     """PgBouncer gone: each caller waits for the call timeout and gives up. psycopg_pool keeps
     such callers in its queue (its ``requests_waiting`` only grows); our gauge counts the callers
     waiting now, so it is back to 0 once they have all given up."""
     from sloctl.servers import start_pgbouncer
 
+    options = {"breaker-minimum-calls": 100, "postgres-timeout": 0.5}
     with (
-        start_pgbouncer(tmp_path, upstream=postgres_server) as pgb,
-        start_api(
-            tmp_path,
-            postgres=postgres_server,
-            pgbouncer=pgb,
-            redis=redis_server,
-            mongodb=mongodb_server,
-            options={"breaker-minimum-calls": 100, "postgres-timeout": 0.5},
-        ) as api,
+        start_pgbouncer(tmp_path, upstream=databases.postgres) as pgb,
+        databases._replace(pgbouncer=pgb).api(tmp_path, options) as api,
         httpx.Client(base_url=api.url, timeout=10) as c,
     ):
         assert c.get("/v1/projects").status_code == 200

@@ -4,42 +4,22 @@ counted as a failed backup."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sloctl import contract
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
-from sloctl.testbed_runner import ApiServer, start_api
+from sloctl.servers import PostgresServer
+from sloctl.testbed_runner import ApiServer
+from tests.fixtures.servers import api_fixture
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 
 
-@pytest.fixture(scope="module")
-def small_queue_api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    """One dump at a time and one job waiting at most."""
-    server = start_api(
-        tmp_path_factory.mktemp("backups-api"),
-        postgres=postgres_server,
-        pgbouncer=pgbouncer_server,
-        redis=redis_server,
-        mongodb=mongodb_server,
-        options={"backup-workers": 1, "backup-queue": 1},
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
+#: One dump at a time and one job waiting at most.
+small_queue_api = api_fixture("backups-api", {"backup-workers": 1, "backup-queue": 1})
 
 
 def backups_counted(client: httpx.Client, outcome: str) -> float:

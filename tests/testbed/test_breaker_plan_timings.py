@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from sloctl import contract
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, start_redis
-from sloctl.testbed_runner import start_api
+from sloctl.servers import start_redis
+from tests.fixtures.servers import Databases
 from tests.testbed.test_api import value
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -22,21 +22,11 @@ PLAN_OPEN_SECONDS = 30
 
 
 def test_the_redis_breaker_stays_open_30_s_then_closes_after_one_trial(
-    tmp_path: Path,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    mongodb_server: MongoServer,
+    tmp_path: Path, databases: Databases
 ) -> None:
     with (
         start_redis(tmp_path) as redis,
-        start_api(
-            tmp_path,
-            postgres=postgres_server,
-            pgbouncer=pgbouncer_server,
-            redis=redis,
-            mongodb=mongodb_server,
-            options={"breaker-minimum-calls": 4},
-        ) as api,
+        databases._replace(redis=redis).api(tmp_path, {"breaker-minimum-calls": 4}) as api,
         httpx.Client(base_url=api.url, timeout=10) as c,
     ):
         assert c.put("/v1/cache/k", content=b"v").status_code == 204

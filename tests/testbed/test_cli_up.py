@@ -11,7 +11,6 @@ import signal
 import socket
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from sloctl.chaos.probes import prometheus_query
 from sloctl.collector.config import load_config
 from sloctl.contract import TIERS
 from sloctl.servers.prometheus import start_prometheus
+from tests.fixtures.cli import SLOCTL
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -38,9 +38,7 @@ def listening(host: str, port: int) -> bool:
 def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "sloctl.cli.main",
+            *SLOCTL,
             "testbed",
             "up",
             "--workdir",

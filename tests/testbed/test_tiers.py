@@ -10,7 +10,6 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,9 +20,10 @@ from psycopg.conninfo import make_conninfo
 
 from sloctl import contract
 from sloctl.contract import TIERS
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer
-from sloctl.testbed_runner import ApiServer, start_api
+from sloctl.servers import PgBouncerServer, PostgresServer
+from sloctl.testbed_runner import ApiServer
 from testbed.tiers import load_api_keys
+from tests.fixtures.servers import api_fixture
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -34,32 +34,12 @@ LATENCY_THRESHOLD_MS = 200.0
 SLEEP_MARK = "tier-isolation-test"
 
 
-def _tiered_api(
-    tmp_path_factory: pytest.TempPathFactory,
-    postgres_server: PostgresServer,
-    pgbouncer_server: PgBouncerServer,
-    redis_server: RedisServer,
-    mongodb_server: MongoServer,
-) -> Iterator[ApiServer]:
-    """An API of its own (its buckets are fresh), with a 1 s PostgreSQL timeout so that the free
-    tier's held requests give up soon."""
-    server = start_api(
-        tmp_path_factory.mktemp("tiered-api"),
-        postgres=postgres_server,
-        pgbouncer=pgbouncer_server,
-        redis=redis_server,
-        mongodb=mongodb_server,
-        options={"postgres-timeout": 1},
-    )
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-tiered_api = pytest.fixture(scope="module")(_tiered_api)
+#: An API of its own (its buckets are fresh), with a 1 s PostgreSQL timeout so that the free
+#: tier's held requests give up soon.
+TIERED_OPTIONS = {"postgres-timeout": 1}
+tiered_api = api_fixture("tiered-api", TIERED_OPTIONS)
 #: the isolation test's own API: the rate-limit test spends the free tenant's minute of requests
-isolated_api = pytest.fixture(scope="module")(_tiered_api)
+isolated_api = api_fixture("isolated-api", TIERED_OPTIONS)
 
 
 def auth(api: ApiServer, tier: str) -> dict[str, str]:

@@ -13,11 +13,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 
-from sloctl.servers import MongoServer, PgBouncerServer, RedisServer, free_port
+from sloctl.servers import free_port
 from testbed.app import create_app
 from testbed.config import TestbedConfig
+from tests.fixtures.servers import Databases
 
 pytestmark = pytest.mark.servers
+
+
+def traced(config: TestbedConfig) -> tuple[Starlette, InMemorySpanExporter]:
+    """The API in process and the exporter that keeps its finished spans."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return create_app(config, tracer_provider=provider), exporter
 
 
 async def get_status(app: Starlette, path: str) -> int:
@@ -30,18 +39,9 @@ async def get_status(app: Starlette, path: str) -> int:
         await app.state.deps.close()
 
 
-def test_requests_and_dependency_calls_are_traced(
-    pgbouncer_server: PgBouncerServer, redis_server: RedisServer, mongodb_server: MongoServer
-) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    config = TestbedConfig(
-        postgres_dsn=pgbouncer_server.dsn,
-        redis_url=redis_server.url,
-        mongodb_uri=mongodb_server.uri,
-    )
-    assert asyncio.run(get_status(create_app(config, tracer_provider=provider), "/v1/cache/traced")) == 404
+def test_requests_and_dependency_calls_are_traced(databases: Databases) -> None:
+    app, exporter = traced(databases.config())
+    assert asyncio.run(get_status(app, "/v1/cache/traced")) == 404
     spans = {s.name: s for s in exporter.get_finished_spans()}
     server, call = spans["GET /v1/cache/{key}"], spans["redis call"]
     assert server.kind is SpanKind.SERVER and call.kind is SpanKind.CLIENT
@@ -50,32 +50,18 @@ def test_requests_and_dependency_calls_are_traced(
     assert server.status.status_code is StatusCode.UNSET
 
 
-def test_a_failed_dependency_marks_the_server_span_as_an_error(
-    pgbouncer_server: PgBouncerServer, mongodb_server: MongoServer
-) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    config = TestbedConfig(
-        postgres_dsn=pgbouncer_server.dsn,
-        redis_url=f"redis://:x@127.0.0.1:{free_port()}/0",  # nothing listens there
-        mongodb_uri=mongodb_server.uri,
-    )
-    assert asyncio.run(get_status(create_app(config, tracer_provider=provider), "/v1/cache/traced")) == 503
+def test_a_failed_dependency_marks_the_server_span_as_an_error(databases: Databases) -> None:
+    nowhere = f"redis://:x@127.0.0.1:{free_port()}/0"  # nothing listens there
+    app, exporter = traced(databases.config(redis_url=nowhere))
+    assert asyncio.run(get_status(app, "/v1/cache/traced")) == 503
     server = next(s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER)
     assert server.status.status_code is StatusCode.ERROR
 
 
 def test_an_incoming_traceparent_is_continued_and_names_the_problems_request_id(
-    pgbouncer_server: PgBouncerServer, redis_server: RedisServer, mongodb_server: MongoServer
+    databases: Databases,
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    config = TestbedConfig(
-        postgres_dsn=pgbouncer_server.dsn, redis_url=redis_server.url, mongodb_uri=mongodb_server.uri
-    )
-    app = create_app(config, tracer_provider=provider)
+    app, exporter = traced(databases.config())
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 
     async def call() -> httpx.Response:
