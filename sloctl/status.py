@@ -102,7 +102,9 @@ QUERIES = {
     # Every label of the info series: service and name, the policy's action when the budget is
     # unknown, and what the UI shows and filters on (objective, period, the SLO's own labels).
     "info": naming.SLO_INFO,
-    "no_data": f"{_BY} ({naming.NO_DATA})",
+    # Only the SLOs without data: a missing answer reads as "has data", and Prometheus need not
+    # send a thousand zeros.
+    "no_data": f"{_BY} ({naming.NO_DATA}) == 1",
     "policies": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
     "budget": f"{_LEAST} ({naming.BUDGET_REMAINING})",
     "current": f"{_BY} ({naming.CURRENT_BURN_RATE})",

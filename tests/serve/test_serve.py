@@ -20,7 +20,7 @@ from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
-from sloctl.serve.runs import find_runs
+from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.spec import load_text
 from sloctl.status import collect_from
 
@@ -239,7 +239,8 @@ def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path
                    "false_alerts": 0}],
     }]))  # fmt: skip
     index = find_runs(
-        {"gameday": (tmp_path / "g",), "loadtest": (tmp_path / "l",), "backtest": (tmp_path / "b",)}, [slo]
+        {"gameday": (tmp_path / "g",), "loadtest": (tmp_path / "l",), "backtest": (tmp_path / "b",)},
+        alert_owners([slo]),
     )
     by_kind = {r.kind: r for r in index.runs}
     assert set(by_kind) == {"gameday", "loadtest", "backtest"}
