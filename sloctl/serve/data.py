@@ -177,41 +177,36 @@ class Details:
 
 
 def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
-    """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): every
-    window's error ratio, the error budget and the tiers' thresholds, matched by id."""
+    """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): the burn
+    rate of every recorded window (its error ratio ÷ the error budget, divided by Prometheus:
+    the same IEEE division, and no budget series to send) and the tiers' thresholds, by id."""
     if not ids:
         return Details()
     before = prom.requests
-    # Names and ids are matched as regular expressions (RE2): escaped, and alternatives of
-    # literals, which Prometheus turns into a set lookup.
-    names = "|".join(
-        [*(re.escape(n) for n in (naming.ERROR_BUDGET, naming.BURN_RATE_THRESHOLD)), re.escape(_RATIO) + ".+"]
+    # Ids are matched as a regular expression (RE2): escaped alternatives of literals, which
+    # Prometheus turns into a set lookup.
+    wanted = f"{naming.LABEL_ID}=~{json.dumps('|'.join(re.escape(i) for i in sorted(set(ids))))}"
+    ratios = f"{{__name__=~{json.dumps(re.escape(_RATIO) + '.+')}, {wanted}}}"
+    # A budget of 0 or less has no burn rate (the window reads unknown), as a missing budget.
+    budget = f"max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET}{{{wanted}}}) > 0"
+    result = prom.query(
+        f"max by ({naming.LABEL_ID}, {naming.LABEL_WINDOW}) ({ratios})"
+        f" / on ({naming.LABEL_ID}) group_left () ({budget})"
+        f" or max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{{{wanted}}})",
+        time,
     )
-    wanted = "|".join(re.escape(i) for i in sorted(set(ids)))
-    selector = f"__name__=~{json.dumps(names)}, {naming.LABEL_ID}=~{json.dumps(wanted)}"
-    by = f"__name__, {naming.LABEL_ID}, {naming.LABEL_WINDOW}, {naming.LABEL_TIER}"
-    result = prom.query(f"max by ({by}) ({{{selector}}})", time)
-    budgets: dict[str, float] = {}
-    ratios: dict[str, dict[str, float]] = {}
+    burns: dict[str, dict[str, float]] = {}
     thresholds: dict[str, dict[str, float]] = {}
     for r in result:
         m, value = r["metric"], float(r["value"][1])
-        slo_id, name = m.get(naming.LABEL_ID, ""), m.get("__name__", "")
-        if name == naming.ERROR_BUDGET:
-            budgets[slo_id] = value
-        elif name == naming.BURN_RATE_THRESHOLD:
-            thresholds.setdefault(slo_id, {})[m.get(naming.LABEL_TIER, "")] = value
+        slo_id = m.get(naming.LABEL_ID, "")
+        if naming.LABEL_TIER in m:
+            thresholds.setdefault(slo_id, {})[m[naming.LABEL_TIER]] = value
         else:
-            ratios.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW) or name.removeprefix(_RATIO)] = value
+            burns.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW, "")] = value
     return Details(
-        burns={
-            slo_id: {
-                w: ratio / b if (b := budgets.get(slo_id, math.nan)) > 0 else math.nan
-                for w, ratio in r.items()
-            }
-            for slo_id, r in ratios.items()
-        },
-        windows=tuple(sorted({w for r in ratios.values() for w in r}, key=_window_seconds)),
+        burns=burns,
+        windows=tuple(sorted({w for b in burns.values() for w in b}, key=_window_seconds)),
         thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
         queries=prom.requests - before,
     )
