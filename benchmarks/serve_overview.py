@@ -75,8 +75,10 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18]
 
 
-IDLE = 20.0
-"""Seconds of Prometheus' CPU rate without pages (rule evaluation only), subtracted per page."""
+IDLE = 60.0
+"""Seconds of Prometheus' CPU rate without pages (rule evaluation only), subtracted per page:
+one whole evaluation interval, so that the rate holds one burst of rule evaluation, no more, no
+less (a shorter window held none or one, and the rate was off by a factor)."""
 
 
 def cpu_seconds(pid: int) -> float:

@@ -28,7 +28,19 @@ from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
 
-from .data import Details, Overview, SloRow, SloSeries, TtlCache, details, overview, slo_series, sort_rows
+from .data import (
+    Details,
+    Overview,
+    SloRow,
+    SloSeries,
+    TtlCache,
+    all_info,
+    details,
+    overview,
+    slo_series,
+    sort_rows,
+    with_info,
+)
 from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 
 __all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
@@ -104,6 +116,13 @@ class App:
         assert isinstance(got, Details)
         return got
 
+    def all_info(self) -> Mapping[str, Mapping[str, str]]:
+        """Every label of every SLO's info series, by id (a filter by label needs them)."""
+        time = self._fixed_now
+        got = self._cache.get(("info", time), lambda: all_info(self.prom, time))
+        assert isinstance(got, dict)
+        return got
+
     def runs(self) -> RunIndex:
         got = self._cache.get("runs", lambda: find_runs(self.config.run_dirs, self.owners))
         assert isinstance(got, RunIndex)
@@ -156,9 +175,12 @@ class App:
             rows = [r for r in rows if r.status.service == service]
         if state in STATES:
             rows = [r for r in rows if r.state == state]
+        queries = ov.queries
         if label:
             key, _, value = label.partition("=")
-            rows = [r for r in rows if _label_matches(r, key.strip(), value.strip())]
+            info = self.all_info()
+            queries += 1
+            rows = [r for r in rows if _label_matches(with_info(r, info), key.strip(), value.strip())]
         rows = sort_rows(rows, sort, descending)
         chrome = self._chrome(query)
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
@@ -182,8 +204,8 @@ class App:
             "serve_overview.html.j2",
             title="sloctl: SLO overview",
             overview=ov,
-            queries=ov.queries + shown.queries,
-            rows=rows,
+            queries=queries + shown.queries,
+            rows=[with_info(r, shown.info) for r in rows],
             details=shown,
             services=sorted({r.status.service for r in ov.rows}),
             states=STATES,
@@ -207,6 +229,8 @@ class App:
         row = next((r for r in self.overview().rows if r.id == slo_id), None)
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
+        shown = self.details([slo_id])
+        row = with_info(row, shown.info)
         chosen = _one(query, "range", self.config.default_range)
         span = RANGES.get(chosen) or _period_seconds(row)
         chosen = chosen if chosen in RANGES else "period"
@@ -217,7 +241,6 @@ class App:
             lambda: slo_series(self.prom, slo_id, budget, end - span, end),
         )
         assert isinstance(series, SloSeries)
-        shown = self.details([slo_id])
         thresholds = dict(shown.thresholds.get(slo_id, ()))
         chrome = self._chrome(query)
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}

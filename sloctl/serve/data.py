@@ -18,7 +18,7 @@ import re
 import threading
 import time as clock
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -38,10 +38,12 @@ __all__ = [
     "SloRow",
     "SloSeries",
     "TtlCache",
+    "all_info",
     "details",
     "overview",
     "slo_series",
     "step_for",
+    "with_info",
 ]
 
 _RATIO = "sloctl:sli_error:ratio_rate"
@@ -70,18 +72,36 @@ class SloRow:
     """One SLO on the overview: the ``status`` row plus what the UI shows beside it."""
 
     status: StatusRow
-    labels: Mapping[str, str]
-    """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
-    objective: str
-    period: str
-    budgeting: str
-    sli_kind: str
+    info: Mapping[str, str]
+    """The labels of the SLO's info series: all of them on a row shown (:func:`with_info`), only
+    :data:`sloctl.status.INFO_LABELS` on the others."""
     sli_now: float
     """1 − the 5m error ratio (NaN when unknown)."""
     alerts: tuple[tuple[str, str], ...]
     """(tier, pending|firing)."""
     spec: SLO | None = None
     explanation: SLOExplanation | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
+        return {k: v for k, v in sorted(self.info.items()) if not k.startswith(("sloctl_", "__"))}
+
+    @property
+    def objective(self) -> str:
+        return self.info.get("sloctl_objective", "")
+
+    @property
+    def period(self) -> str:
+        return self.info.get("sloctl_period", "")
+
+    @property
+    def budgeting(self) -> str:
+        return self.info.get("sloctl_budgeting", "")
+
+    @property
+    def sli_kind(self) -> str:
+        return self.info.get("sloctl_sli", "")
 
     @property
     def id(self) -> str:
@@ -134,16 +154,11 @@ def overview(
         explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
     for row in rows:
-        labels = info.get(row.slo, ({}, 0.0))[0]
         ratio5m = sli.get(row.slo, ({}, math.nan))[1]
         out.append(
             SloRow(
                 status=row,
-                labels={k: v for k, v in sorted(labels.items()) if not k.startswith(("sloctl_", "__"))},
-                objective=labels.get("sloctl_objective", ""),
-                period=labels.get("sloctl_period", ""),
-                budgeting=labels.get("sloctl_budgeting", ""),
-                sli_kind=labels.get("sloctl_sli", ""),
+                info=info.get(row.slo, ({}, 0.0))[0],
                 sli_now=1 - ratio5m,
                 alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
                 spec=specs.get(row.slo),
@@ -170,6 +185,8 @@ class Details:
     """(tier, burn-rate threshold), by SLO id."""
     windows: tuple[str, ...] = ()
     """Every window some of these SLOs record, shortest first (the overview's columns)."""
+    info: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Every label of the info series, by SLO id (objective, period, the SLO's own labels)."""
     queries: int = 0
 
     def burn(self, slo_id: str, window: str) -> float:
@@ -179,7 +196,8 @@ class Details:
 def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
     """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): the burn
     rate of every recorded window (its error ratio ÷ the error budget, divided by Prometheus:
-    the same IEEE division, and no budget series to send) and the tiers' thresholds, by id."""
+    the same IEEE division, and no budget series to send), the tiers' thresholds and the info
+    series with all its labels, by id."""
     if not ids:
         return Details()
     before = prom.requests
@@ -192,15 +210,19 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
     result = prom.query(
         f"max by ({naming.LABEL_ID}, {naming.LABEL_WINDOW}) ({ratios})"
         f" / on ({naming.LABEL_ID}) group_left () ({budget})"
-        f" or max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{{{wanted}}})",
+        f" or max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{{{wanted}}})"
+        f" or {naming.SLO_INFO}{{{wanted}}}",
         time,
     )
     burns: dict[str, dict[str, float]] = {}
     thresholds: dict[str, dict[str, float]] = {}
+    info: dict[str, dict[str, str]] = {}
     for r in result:
         m, value = r["metric"], float(r["value"][1])
         slo_id = m.get(naming.LABEL_ID, "")
-        if naming.LABEL_TIER in m:
+        if m.get("__name__") == naming.SLO_INFO:
+            info[slo_id] = m
+        elif naming.LABEL_TIER in m:
             thresholds.setdefault(slo_id, {})[m[naming.LABEL_TIER]] = value
         else:
             burns.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW, "")] = value
@@ -208,8 +230,21 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
         burns=burns,
         windows=tuple(sorted({w for b in burns.values() for w in b}, key=_window_seconds)),
         thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
+        info=info,
         queries=prom.requests - before,
     )
+
+
+def with_info(row: SloRow, info: Mapping[str, Mapping[str, str]]) -> SloRow:
+    """``row`` with every label of its info series, when ``info`` (:attr:`Details.info`, or
+    :func:`all_info`) has them."""
+    labels = info.get(row.id)
+    return replace(row, info=labels) if labels else row
+
+
+def all_info(prom: Prometheus, time: float | None = None) -> dict[str, Mapping[str, str]]:
+    """Every label of every SLO's info series, by id: one more query, for a filter by label."""
+    return {k: v for k, (v, _) in by_label(prom.query(naming.SLO_INFO, time), naming.LABEL_ID).items()}
 
 
 def _pairs(result: Result, label: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, dict[str, Any]]:

@@ -45,8 +45,9 @@ spec:
 
 def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
     """``n`` SLOs in every generated series the overview reads, one vector per query; the
-    page's details (asked by id) are, as Prometheus divides them, a 5m and a 1h burn rate and
-    one threshold per SLO asked for."""
+    page's details (asked by id) are, as Prometheus divides them, a 5m and a 1h burn rate, one
+    threshold and the info series per SLO asked for. The info series has every label only when
+    asked for as such (status's query keeps the labels it reads)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
@@ -55,6 +56,13 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
         asked = re.search(r'sloctl_id=~"([^"]*)"', query)
         for i in range(n):
             labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
+            info = {
+                "__name__": naming.SLO_INFO,
+                **labels,
+                "sloctl_objective": "99.9",
+                "sloctl_period": "30d",
+                "team": f"t{i % 2}",
+            }
             if asked:
                 if re.fullmatch(json.loads(f'"{asked.group(1)}"'), labels[naming.LABEL_ID]):
                     result += [
@@ -65,9 +73,10 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
                             ({naming.LABEL_TIER: "page_quick"}, "14.4"),
                         )
                     ]
+                    result.append({"metric": info, "value": [0, "1"]})
                 continue
-            if naming.SLO_INFO in query:
-                labels |= {"sloctl_objective": "99.9", "sloctl_period": "30d", "team": f"t{i % 2}"}
+            if query == naming.SLO_INFO:
+                labels = info
             value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
             result.append({"metric": labels, "value": [0, value]})
         return httpx.Response(200, json={"status": "success", "data": {"result": result}})
@@ -138,6 +147,9 @@ def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its
             tiers = {r["metric"][naming.LABEL_TIER]: float(r["value"][1])
                      for r in prom.query(naming.BURN_RATE_THRESHOLD + sel, at)}  # fmt: skip
             assert dict(got.thresholds[slo_id]) == tiers and tiers
+            # And every label of its info series (status reads only those it needs).
+            (info,) = prom.query(naming.SLO_INFO + sel, at)
+            assert got.info[slo_id] == info["metric"] and "sloctl_objective" in info["metric"]
 
 
 def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:
@@ -164,9 +176,14 @@ def test_filters_and_sort_come_from_the_url() -> None:
     with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(4, calls)) as prom:
         app = App(ServeConfig(), prom)
         team0 = app.handle("/", {"label": ["team=t0"]}).body.decode()
+        filtered = len(calls)
+        calls.clear()
         desc = app.handle("/", {"sort": ["slo"], "dir": ["desc"]}).body.decode()
         missing = app.handle("/slo/nope", {})
     assert team0.count("<tr data-slo=") == 2 and 'data-slo="s-1"' not in team0
+    # The info series' own labels, read for every SLO only when a label filter asks for them.
+    assert filtered == OVERVIEW_QUERY_COUNT + 1 and calls.count(naming.SLO_INFO) == 0
+    assert team0.count("<td>99.9 %</td>") == 2 and desc.count("<td>30d</td>") == 4
     assert desc.index('data-slo="s-3"') < desc.index('data-slo="s-0"')
     assert missing.status == 404 and b"nope" in missing.body
 
