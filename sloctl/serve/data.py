@@ -4,10 +4,11 @@ The overview runs a fixed number of instant queries whatever the number of SLOs,
 the queries of ``sloctl status`` (:data:`sloctl.status.QUERIES`, read into rows by the same
 :func:`sloctl.status.rows_from`, so the two show the same numbers) plus :data:`EXTRA_QUERIES`,
 each reading one generated series over every SLO at once: what the overview sorts and filters
-on. What it only shows (the burn rate of every window) is read afterwards for the rows of the
-page alone, in one more query (:func:`details`), so Prometheus reads about 8 series per SLO
-rather than 23. The SLO page runs range queries for one SLO, with a step chosen for the time
-range (:func:`step_for`).
+on. What it only shows (the burn rate of every window, the thresholds, the info series' other
+labels) is read afterwards for the rows of the page alone, in one more query (:func:`details`),
+so Prometheus reads about 8 series per SLO rather than 23, and sends only what is shown. The
+SLO page runs range queries for one SLO, with a step chosen for the time range
+(:func:`step_for`).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ EXTRA_QUERIES = {
     # SLI now (1 − the 5m error ratio) of every SLO: the overview sorts on it.
     "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
 }
-#: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one).
+#: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one; a
+#: label filter adds :func:`all_info`).
 OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES) + 1
 
 #: A chart shows at most this many points per series: the step grows with the range.
