@@ -6,9 +6,11 @@ kind of report (and says why it skipped a file)."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +19,14 @@ import pytest
 
 from sloctl import naming
 from sloctl.cli.main import main
+from sloctl.egress import Egress
 from sloctl.prometheus import Prometheus
+from sloctl.prometheus._client import PARALLEL
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
 from sloctl.serve.runs import alert_owners, find_runs
+from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
 
@@ -93,6 +98,56 @@ def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(
     assert len(calls) == OVERVIEW_QUERY_COUNT == 9
     assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
     assert (b'href="?sort=slo&amp;dir=asc&amp;page=2"' in page.body) == (n > PAGE_SIZE)
+
+
+def test_page_after_page_the_queries_go_out_on_the_same_few_threads() -> None:
+    threads: set[threading.Thread] = set()
+    fake = fake_prometheus(3, [])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if threading.current_thread() is not threading.main_thread():  # the page's one details query
+            threads.add(threading.current_thread())
+        return fake.handle_request(request)
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom)
+        assert app.handle("/", {}).status == 200
+        first = set(threads)
+        # Still there for the next page: a pool per page joined its threads before returning.
+        assert first and all(t.is_alive() for t in first)
+        for _ in range(3):
+            assert app.handle("/", {}).status == 200
+        assert len(threads) <= PARALLEL
+    assert not any(t.is_alive() for t in threads)  # closed with the client
+
+
+def test_a_loopback_prometheus_is_asked_not_to_compress_its_answers_and_another_may() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+
+    transport = httpx.MockTransport(handler)
+    with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:
+        prom.query("up")
+    with Prometheus.connect(
+        "http://192.0.2.7:9090", transport=transport, egress=Egress.of(["192.0.2.0/24"])
+    ) as prom:
+        prom.query("up")
+    assert sent[0].headers["accept-encoding"] == "identity"
+    assert "gzip" in sent[1].headers["accept-encoding"]
+
+
+def test_settling_the_heap_freezes_what_lives_and_raises_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000  # the modules, specs and templates loaded so far
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def _ids_asked(calls: list[str]) -> list[set[str]]:
