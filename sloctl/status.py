@@ -25,6 +25,7 @@ from sloctl.policy import Decision, decide
 from sloctl.prometheus import Prometheus, Result, by_label
 
 __all__ = [
+    "INFO_LABELS",
     "QUERIES",
     "StatusRow",
     "collect",
@@ -96,17 +97,25 @@ def collect(
 #: serve`` sends the same ones (and reads the info series' other labels and the pending alerts).
 #: An SLO with groups (Pyrra's ``grouping``) has a series per group: a row shows its worst group,
 #: the least budget (``min``) and the fastest burn (``max``), as the overview dashboard does.
-_BY = f"max by ({', '.join(naming.SLO_LABELS)})"
+#: Service and name are read from the info series, or from the budget's answer for an SLO without
+#: one; the other answers are read by id alone, so they carry only the id (``sloctl_id`` is
+#: ``service-slo``: the same groups, a third of the bytes for Prometheus to write and us to read).
+_BY_ID = f"max by ({naming.LABEL_ID})"
+#: The labels of the info series that :func:`rows_from` reads.
+INFO_LABELS = (*naming.SLO_LABELS, naming.LABEL_POLICY_UNKNOWN)
 _LEAST = f"min by ({', '.join(naming.SLO_LABELS)})"
 QUERIES = {
-    # Every label of the info series: service and name, the policy's action when the budget is
-    # unknown, and what the UI shows and filters on (objective, period, the SLO's own labels).
-    "info": naming.SLO_INFO,
-    "no_data": f"{_BY} ({naming.NO_DATA})",
+    # The info series' labels read here: service and name, and the policy's action when the
+    # budget is unknown (``sloctl serve`` reads the others, objective, period and the SLO's own
+    # labels, for the rows it shows: a thousand full label sets were a third of its answers).
+    "info": f"max by ({', '.join(INFO_LABELS)}) ({naming.SLO_INFO})",
+    # Only the SLOs without data: a missing answer reads as "has data", and Prometheus need not
+    # send a thousand zeros.
+    "no_data": f"{_BY_ID} ({naming.NO_DATA}) == 1",
     "policies": f"max by ({naming.LABEL_ID}, {naming.LABEL_POLICY_ACTION}) ({naming.POLICY_THRESHOLD})",
     "budget": f"{_LEAST} ({naming.BUDGET_REMAINING})",
-    "current": f"{_BY} ({naming.CURRENT_BURN_RATE})",
-    "period": f"{_BY} ({naming.PERIOD_BURN_RATE})",
+    "current": f"{_BY_ID} ({naming.CURRENT_BURN_RATE})",
+    "period": f"{_BY_ID} ({naming.PERIOD_BURN_RATE})",
     # Pending and firing alerts per tier: status shows the firing ones.
     "alerts": f"max by ({naming.LABEL_ID}, {naming.LABEL_TIER}, alertstate)"
     f' (ALERTS{{{naming.LABEL_ID}!=""}})',

@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import Egress, EgressDenied
     from sloctl.prometheus import Prometheus
     from sloctl.serve import App, ServeConfig
-    from sloctl.serve.server import ListenError, parse_listen, start
+    from sloctl.serve.server import ListenError, parse_listen, settle_heap, start
     from sloctl.spec import load_paths
 
     def fail(message: str, code: int = 2) -> int:
@@ -126,9 +126,11 @@ def _run(args: argparse.Namespace) -> int:
             except EgressDenied as exc:
                 return fail(str(exc))
             with prom:
+                app = App(config, prom)
+                settle_heap()
                 try:
                     listener = start(
-                        App(config, prom),
+                        app,
                         args.listen,
                         expose=args.expose,
                         auth=auth,

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from markupsafe import Markup
+
 from sloctl import naming
 from sloctl.durations import format_duration, parse_duration
 from sloctl.explain import explain
@@ -26,8 +28,20 @@ from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
 
-from .data import Details, Overview, SloRow, SloSeries, TtlCache, details, overview, slo_series, sort_rows
-from .runs import KINDS, Kind, RunIndex, find_runs
+from .data import (
+    Details,
+    Overview,
+    SloRow,
+    SloSeries,
+    TtlCache,
+    all_info,
+    details,
+    overview,
+    slo_series,
+    sort_rows,
+    with_info,
+)
+from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 
 __all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
 
@@ -78,6 +92,7 @@ class App:
         self.prom = prometheus
         self.specs = {s.id: s for s in config.specs}
         self.explained = {e.id: e for e in explain(config.specs)}
+        self.owners = alert_owners(config.specs)
         self._cache = TtlCache(config.cache_seconds)
         self._fixed_now = now
 
@@ -101,8 +116,15 @@ class App:
         assert isinstance(got, Details)
         return got
 
+    def all_info(self) -> Mapping[str, Mapping[str, str]]:
+        """Every label of every SLO's info series, by id (a filter by label needs them)."""
+        time = self._fixed_now
+        got = self._cache.get(("info", time), lambda: all_info(self.prom, time))
+        assert isinstance(got, dict)
+        return got
+
     def runs(self) -> RunIndex:
-        got = self._cache.get("runs", lambda: find_runs(self.config.run_dirs, self.config.specs))
+        got = self._cache.get("runs", lambda: find_runs(self.config.run_dirs, self.owners))
         assert isinstance(got, RunIndex)
         return got
 
@@ -153,9 +175,12 @@ class App:
             rows = [r for r in rows if r.status.service == service]
         if state in STATES:
             rows = [r for r in rows if r.state == state]
+        queries = ov.queries
         if label:
             key, _, value = label.partition("=")
-            rows = [r for r in rows if _label_matches(r, key.strip(), value.strip())]
+            info = self.all_info()
+            queries += 1
+            rows = [r for r in rows if _label_matches(with_info(r, info), key.strip(), value.strip())]
         rows = sort_rows(rows, sort, descending)
         chrome = self._chrome(query)
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
@@ -179,8 +204,8 @@ class App:
             "serve_overview.html.j2",
             title="sloctl: SLO overview",
             overview=ov,
-            queries=ov.queries + shown.queries,
-            rows=rows,
+            queries=queries + shown.queries,
+            rows=[with_info(r, shown.info) for r in rows],
             details=shown,
             services=sorted({r.status.service for r in ov.rows}),
             states=STATES,
@@ -201,13 +226,13 @@ class App:
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
-        ov = self.overview()
-        row = next((r for r in ov.rows if r.id == slo_id), None)
+        row = next((r for r in self.overview().rows if r.id == slo_id), None)
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
-        period = _period_seconds(row)
+        shown = self.details([slo_id])
+        row = with_info(row, shown.info)
         chosen = _one(query, "range", self.config.default_range)
-        span = RANGES.get(chosen) or period
+        span = RANGES.get(chosen) or _period_seconds(row)
         chosen = chosen if chosen in RANGES else "period"
         end = self.now()
         budget = _error_budget(row)
@@ -216,98 +241,37 @@ class App:
             lambda: slo_series(self.prom, slo_id, budget, end - span, end),
         )
         assert isinstance(series, SloSeries)
-        shown = self.details([slo_id])
         thresholds = dict(shown.thresholds.get(slo_id, ()))
-        burn_lines = [Line(f"{w} window", pts, width=1.2) for w, pts in series.burns.items()]
-        for tier, value in sorted(thresholds.items()):
-            burn_lines.append(
-                Line(
-                    f"{tier} threshold {value:g}x",
-                    ((series.start, value), (series.end, value)),
-                    colour=TIER_COLOURS.get(tier, "#595959"),
-                    dashed=True,
-                    css_class="threshold",
-                    width=1,
-                )
-            )
-        x_range = (end - span, end)
-        objective = _objective_ratio(row)
-        charts = [
-            line_chart(
-                "SLI (1 − 5m error ratio) with the objective",
-                [
-                    Line("SLI", series.sli),
-                    Line(
-                        f"objective {row.objective} %",
-                        ((x_range[0], objective), (x_range[1], objective)),
-                        colour="#595959",
-                        dashed=True,
-                        css_class="objective",
-                    ),
-                ],
-                x_range=x_range,
-                x_format=clock_axis,
-                y_range=_sli_range(series.sli, objective),
-            ),
-            line_chart(
-                "error budget remaining (burn-down) over the SLO period",
-                [
-                    Line("budget remaining", series.budget),
-                    Line(
-                        "empty",
-                        ((x_range[0], 0.0), (x_range[1], 0.0)),
-                        colour="#595959",
-                        dashed=True,
-                        legend=False,
-                    ),
-                ],
-                x_range=x_range,
-                x_format=clock_axis,
-                y_range=(min([0.0, *(v for _, v in series.budget)]), 1.0),
-            ),
-            line_chart(
-                "burn rate per window (log), each tier's threshold dashed",
-                burn_lines,
-                x_range=x_range,
-                x_format=clock_axis,
-                log=True,
-                y_range=(
-                    0.1,
-                    max(10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v))) * 1.2,
-                ),
-            ),
-        ]
         chrome = self._chrome(query)
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
-        range_links = {
-            name: "?" + urllib.parse.urlencode({**keep, "range": name}) for name in ("period", *RANGES)
-        }
-        spec = row.spec
-        grafana = ""
-        if self.config.grafana_url:
-            uid = naming.dashboard_uid("sloctl", "service", row.status.service)
-            grafana = (
-                f"{self.config.grafana_url.rstrip('/')}/d/{uid}?var-slo={urllib.parse.quote(row.status.name)}"
-            )
         text = render(
             "serve_slo.html.j2",
             title=f"sloctl: {slo_id}",
             row=row,
             details=shown,
             thresholds=thresholds,
-            charts=charts,
+            charts=_slo_charts(row, series, thresholds, (end - span, end)),
             step=format_duration(series.step),
             range=chosen,
-            range_links=range_links,
+            range_links={
+                name: "?" + urllib.parse.urlencode({**keep, "range": name}) for name in ("period", *RANGES)
+            },
             explanation=row.explanation,
-            spec=spec,
-            runbook=spec.alerting.runbook_url if spec else None,
-            grafana=grafana,
+            spec=row.spec,
+            runbook=row.spec.alerting.runbook_url if row.spec else None,
+            grafana=self._grafana_link(row),
             runs=self.runs().for_slo(slo_id),
             decision=row.status.decision(),
             **chrome,
         )
         return self._html(200, text)
+
+    def _grafana_link(self, row: SloRow) -> str:
+        """The generated service dashboard with the SLO selected, when ``--grafana-url`` is set."""
+        if not self.config.grafana_url:
+            return ""
+        uid = naming.dashboard_uid("sloctl", "service", row.status.service)
+        return f"{self.config.grafana_url.rstrip('/')}/d/{uid}?var-slo={urllib.parse.quote(row.status.name)}"
 
     # -- runs -------------------------------------------------------------------------------------
     def _runs_page(self, kind: Kind, query: Mapping[str, Sequence[str]]) -> str:
@@ -336,6 +300,64 @@ class App:
             return Page(200, run.html.read_bytes(), sandbox=True)
         except OSError as exc:
             return self._not_found(f"{run.html}: {exc.strerror or exc}")
+
+
+def _slo_charts(
+    row: SloRow, series: SloSeries, thresholds: Mapping[str, float], x_range: tuple[float, float]
+) -> list[Markup]:
+    """The SLO page's three charts: the SLI with the objective, the budget's burn-down, and the
+    burn rate of every window with each tier's threshold."""
+    objective = _objective_ratio(row)
+    sli = line_chart(
+        "SLI (1 − 5m error ratio) with the objective",
+        [
+            Line("SLI", series.sli),
+            Line(
+                f"objective {row.objective} %",
+                ((x_range[0], objective), (x_range[1], objective)),
+                colour="#595959",
+                dashed=True,
+                css_class="objective",
+            ),
+        ],
+        x_range=x_range,
+        x_format=clock_axis,
+        y_range=_sli_range(series.sli, objective),
+    )
+    budget = line_chart(
+        "error budget remaining (burn-down) over the SLO period",
+        [
+            Line("budget remaining", series.budget),
+            Line(
+                "empty", ((x_range[0], 0.0), (x_range[1], 0.0)), colour="#595959", dashed=True, legend=False
+            ),
+        ],
+        x_range=x_range,
+        x_format=clock_axis,
+        y_range=(min([0.0, *(v for _, v in series.budget)]), 1.0),
+    )
+    burn_lines = [Line(f"{w} window", pts, width=1.2) for w, pts in series.burns.items()]
+    burn_lines += [
+        Line(
+            f"{tier} threshold {value:g}x",
+            ((series.start, value), (series.end, value)),
+            colour=TIER_COLOURS.get(tier, "#595959"),
+            dashed=True,
+            css_class="threshold",
+            width=1,
+        )
+        for tier, value in sorted(thresholds.items())
+    ]
+    highest = max(10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v)))
+    burns = line_chart(
+        "burn rate per window (log), each tier's threshold dashed",
+        burn_lines,
+        x_range=x_range,
+        x_format=clock_axis,
+        log=True,
+        y_range=(0.1, highest * 1.2),
+    )
+    return [sli, budget, burns]
 
 
 def _label_matches(row: SloRow, key: str, value: str) -> bool:

@@ -4,10 +4,11 @@ The overview runs a fixed number of instant queries whatever the number of SLOs,
 the queries of ``sloctl status`` (:data:`sloctl.status.QUERIES`, read into rows by the same
 :func:`sloctl.status.rows_from`, so the two show the same numbers) plus :data:`EXTRA_QUERIES`,
 each reading one generated series over every SLO at once: what the overview sorts and filters
-on. What it only shows (the burn rate of every window) is read afterwards for the rows of the
-page alone, in one more query (:func:`details`), so Prometheus reads about 8 series per SLO
-rather than 23. The SLO page runs range queries for one SLO, with a step chosen for the time
-range (:func:`step_for`).
+on. What it only shows (the burn rate of every window, the thresholds, the info series' other
+labels) is read afterwards for the rows of the page alone, in one more query (:func:`details`),
+so Prometheus reads about 8 series per SLO rather than 23, and sends only what is shown. The
+SLO page runs range queries for one SLO, with a step chosen for the time range
+(:func:`step_for`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import threading
 import time as clock
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -38,10 +39,12 @@ __all__ = [
     "SloRow",
     "SloSeries",
     "TtlCache",
+    "all_info",
     "details",
     "overview",
     "slo_series",
     "step_for",
+    "with_info",
 ]
 
 _RATIO = "sloctl:sli_error:ratio_rate"
@@ -49,7 +52,8 @@ EXTRA_QUERIES = {
     # SLI now (1 − the 5m error ratio) of every SLO: the overview sorts on it.
     "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
 }
-#: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one).
+#: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one; a
+#: label filter adds :func:`all_info`).
 OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES) + 1
 
 #: A chart shows at most this many points per series: the step grows with the range.
@@ -70,18 +74,36 @@ class SloRow:
     """One SLO on the overview: the ``status`` row plus what the UI shows beside it."""
 
     status: StatusRow
-    labels: Mapping[str, str]
-    """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
-    objective: str
-    period: str
-    budgeting: str
-    sli_kind: str
+    info: Mapping[str, str]
+    """The labels of the SLO's info series: all of them on a row shown (:func:`with_info`), only
+    :data:`sloctl.status.INFO_LABELS` on the others."""
     sli_now: float
     """1 − the 5m error ratio (NaN when unknown)."""
     alerts: tuple[tuple[str, str], ...]
     """(tier, pending|firing)."""
     spec: SLO | None = None
     explanation: SLOExplanation | None = None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
+        return {k: v for k, v in sorted(self.info.items()) if not k.startswith(("sloctl_", "__"))}
+
+    @property
+    def objective(self) -> str:
+        return self.info.get("sloctl_objective", "")
+
+    @property
+    def period(self) -> str:
+        return self.info.get("sloctl_period", "")
+
+    @property
+    def budgeting(self) -> str:
+        return self.info.get("sloctl_budgeting", "")
+
+    @property
+    def sli_kind(self) -> str:
+        return self.info.get("sloctl_sli", "")
 
     @property
     def id(self) -> str:
@@ -134,16 +156,11 @@ def overview(
         explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
     for row in rows:
-        labels = info.get(row.slo, ({}, 0.0))[0]
         ratio5m = sli.get(row.slo, ({}, math.nan))[1]
         out.append(
             SloRow(
                 status=row,
-                labels={k: v for k, v in sorted(labels.items()) if not k.startswith(("sloctl_", "__"))},
-                objective=labels.get("sloctl_objective", ""),
-                period=labels.get("sloctl_period", ""),
-                budgeting=labels.get("sloctl_budgeting", ""),
-                sli_kind=labels.get("sloctl_sli", ""),
+                info=info.get(row.slo, ({}, 0.0))[0],
                 sli_now=1 - ratio5m,
                 alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
                 spec=specs.get(row.slo),
@@ -170,6 +187,8 @@ class Details:
     """(tier, burn-rate threshold), by SLO id."""
     windows: tuple[str, ...] = ()
     """Every window some of these SLOs record, shortest first (the overview's columns)."""
+    info: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """Every label of the info series, by SLO id (objective, period, the SLO's own labels)."""
     queries: int = 0
 
     def burn(self, slo_id: str, window: str) -> float:
@@ -177,44 +196,57 @@ class Details:
 
 
 def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
-    """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): every
-    window's error ratio, the error budget and the tiers' thresholds, matched by id."""
+    """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): the burn
+    rate of every recorded window (its error ratio ÷ the error budget, divided by Prometheus:
+    the same IEEE division, and no budget series to send), the tiers' thresholds and the info
+    series with all its labels, by id."""
     if not ids:
         return Details()
     before = prom.requests
-    # Names and ids are matched as regular expressions (RE2): escaped, and alternatives of
-    # literals, which Prometheus turns into a set lookup.
-    names = "|".join(
-        [*(re.escape(n) for n in (naming.ERROR_BUDGET, naming.BURN_RATE_THRESHOLD)), re.escape(_RATIO) + ".+"]
+    # Ids are matched as a regular expression (RE2): escaped alternatives of literals, which
+    # Prometheus turns into a set lookup.
+    wanted = f"{naming.LABEL_ID}=~{json.dumps('|'.join(re.escape(i) for i in sorted(set(ids))))}"
+    ratios = f"{{__name__=~{json.dumps(re.escape(_RATIO) + '.+')}, {wanted}}}"
+    # A budget of 0 or less has no burn rate (the window reads unknown), as a missing budget.
+    budget = f"max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET}{{{wanted}}}) > 0"
+    result = prom.query(
+        f"max by ({naming.LABEL_ID}, {naming.LABEL_WINDOW}) ({ratios})"
+        f" / on ({naming.LABEL_ID}) group_left () ({budget})"
+        f" or max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{{{wanted}}})"
+        f" or {naming.SLO_INFO}{{{wanted}}}",
+        time,
     )
-    wanted = "|".join(re.escape(i) for i in sorted(set(ids)))
-    selector = f"__name__=~{json.dumps(names)}, {naming.LABEL_ID}=~{json.dumps(wanted)}"
-    by = f"__name__, {naming.LABEL_ID}, {naming.LABEL_WINDOW}, {naming.LABEL_TIER}"
-    result = prom.query(f"max by ({by}) ({{{selector}}})", time)
-    budgets: dict[str, float] = {}
-    ratios: dict[str, dict[str, float]] = {}
+    burns: dict[str, dict[str, float]] = {}
     thresholds: dict[str, dict[str, float]] = {}
+    info: dict[str, dict[str, str]] = {}
     for r in result:
         m, value = r["metric"], float(r["value"][1])
-        slo_id, name = m.get(naming.LABEL_ID, ""), m.get("__name__", "")
-        if name == naming.ERROR_BUDGET:
-            budgets[slo_id] = value
-        elif name == naming.BURN_RATE_THRESHOLD:
-            thresholds.setdefault(slo_id, {})[m.get(naming.LABEL_TIER, "")] = value
+        slo_id = m.get(naming.LABEL_ID, "")
+        if m.get("__name__") == naming.SLO_INFO:
+            info[slo_id] = m
+        elif naming.LABEL_TIER in m:
+            thresholds.setdefault(slo_id, {})[m[naming.LABEL_TIER]] = value
         else:
-            ratios.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW) or name.removeprefix(_RATIO)] = value
+            burns.setdefault(slo_id, {})[m.get(naming.LABEL_WINDOW, "")] = value
     return Details(
-        burns={
-            slo_id: {
-                w: ratio / b if (b := budgets.get(slo_id, math.nan)) > 0 else math.nan
-                for w, ratio in r.items()
-            }
-            for slo_id, r in ratios.items()
-        },
-        windows=tuple(sorted({w for r in ratios.values() for w in r}, key=_window_seconds)),
+        burns=burns,
+        windows=tuple(sorted({w for b in burns.values() for w in b}, key=_window_seconds)),
         thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
+        info=info,
         queries=prom.requests - before,
     )
+
+
+def with_info(row: SloRow, info: Mapping[str, Mapping[str, str]]) -> SloRow:
+    """``row`` with every label of its info series, when ``info`` (:attr:`Details.info`, or
+    :func:`all_info`) has them."""
+    labels = info.get(row.id)
+    return replace(row, info=labels) if labels else row
+
+
+def all_info(prom: Prometheus, time: float | None = None) -> dict[str, Mapping[str, str]]:
+    """Every label of every SLO's info series, by id: one more query, for a filter by label."""
+    return {k: v for k, (v, _) in by_label(prom.query(naming.SLO_INFO, time), naming.LABEL_ID).items()}
 
 
 def _pairs(result: Result, label: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, dict[str, Any]]:

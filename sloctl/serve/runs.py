@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from sloctl.model import SLO, derived_alert_name
 
-__all__ = ["KINDS", "Gate", "Run", "RunIndex", "find_runs"]
+__all__ = ["KINDS", "Gate", "Run", "RunIndex", "alert_owners", "find_runs"]
 
 Kind = Literal["gameday", "loadtest", "backtest"]
 KINDS: dict[Kind, str] = {"gameday": "Game days", "loadtest": "Load tests", "backtest": "Backtests"}
@@ -75,7 +75,9 @@ class RunIndex:
         return next((r for r in self.runs if r.key == key), None)
 
 
-def _alert_owners(specs: Iterable[SLO]) -> dict[str, str]:
+def alert_owners(specs: Iterable[SLO]) -> dict[str, str]:
+    """The SLO id of every alert name the SLOs' generated rules define (a game day names the
+    alerts it expects, not the SLOs). Computed once per server: it does not change."""
     owners: dict[str, str] = {}
     for slo in specs:
         for name in (slo.alerting.name, slo.no_data_alert_name, slo.policy_alert_name):
@@ -96,111 +98,124 @@ def _html_beside(path: Path) -> Path | None:
     return None
 
 
-def _runs_of(
-    kind_dir: str, base: Path, path: Path, doc: Any, owners: Mapping[str, str], when: float
-) -> list[Run]:
-    rel = path.relative_to(base).as_posix()
-    html = _html_beside(path)
+@dataclass(frozen=True)
+class _Found:
+    """Where a report file was found: what every :class:`Run` read from it shares."""
+
+    key: str
+    """``gameday-0/2026-12-01/report.json``: the configured directory and the path below it."""
+    path: Path
+    html: Path | None
+    when: float
+
+
+def _runs_of(found: _Found, doc: Any, owners: Mapping[str, str]) -> list[Run]:
+    """The runs of one JSON document, whichever of the three kinds it is."""
     if isinstance(doc, dict) and "gameday" in doc and "verdict" in doc:
-        slos = sorted({owners[a] for a in doc.get("expected_alerts", []) if a in owners})
-        gates = tuple(
-            Gate(str(c.get("name", "")), c.get("status") == "succeeded", str(c.get("status", "")))
-            for c in doc.get("checks", [])
-        )
-        return [
-            Run(
-                "gameday",
-                f"{kind_dir}/{rel}",
-                str(doc.get("experiment") or doc["gameday"]),
-                str(doc["verdict"]),
-                _num(doc.get("time_to_detect_s")),
-                _num(doc.get("budget_consumed_percent")),
-                gates,
-                tuple(slos),
-                path,
-                html,
-                when,
-                {"game day": str(doc["gameday"]), "status": str(doc.get("status", ""))},
-            )
-        ]
+        return [_gameday(found, doc, owners)]
     if isinstance(doc, dict) and "thresholds" in doc and "passed" in doc:
-        sources = {str(t.get("source", "")) for t in doc["thresholds"]}
-        slos = sorted(s.removeprefix("SLO ") for s in sources if s.startswith("SLO "))
-        gates = tuple(
-            Gate(
-                str(t.get("expression", "")) + (f" ({t['scope']})" if t.get("scope") else ""),
-                bool(t.get("passed")),
-                "" if t.get("value") is None else f"measured {t['value']:g}",
-            )
-            for t in doc["thresholds"]
-        )
-        total = doc["total"] if isinstance(doc.get("total"), dict) else {}
-        return [
-            Run(
-                "loadtest",
-                f"{kind_dir}/{rel}",
-                str(doc.get("scenario", "load test")),
-                "pass" if doc["passed"] else "fail",
-                None,
-                None,
-                gates,
-                tuple(slos),
-                path,
-                html,
-                when,
-                {"target": str(doc.get("host", "")), "requests": str(total.get("num_requests", ""))},
-            )
-        ]
+        return [_loadtest(found, doc)]
     if (
         isinstance(doc, list)
         and doc
         and all(isinstance(r, dict) and "tiers" in r and "slo" in r for r in doc)
     ):
-        out = []
-        for i, row in enumerate(doc):
-            checks: list[Gate] = []
-            detected: list[float] = []
-            for t in row["tiers"]:
-                det, designed = t.get("detection_seconds"), t.get("designed_seconds")
-                ok = (
-                    not t.get("expected") or (det is not None and (designed is None or det <= designed))
-                ) and not t.get("false_alerts")
-                if t.get("expected") and det is not None:
-                    detected.append(float(det))
-                detail = (
-                    f"detected after {det} s (designed {designed} s)" if det is not None else "did not fire"
-                )
-                checks.append(
-                    Gate(
-                        str(t["tier"]),
-                        ok,
-                        detail + (f", {t['false_alerts']} false" if t.get("false_alerts") else ""),
-                    )
-                )
-            left = _num(row.get("budget_left"))
-            out.append(
-                Run(
-                    "backtest",
-                    f"{kind_dir}/{rel}#{i}",
-                    f"{row['slo']} · {row.get('scenario', '')}",
-                    "pass" if all(g.passed for g in checks) else "fail",
-                    min(detected) if detected else None,
-                    None if left is None else round(100 * (1 - left), 4),
-                    tuple(checks),
-                    (str(row["slo"]),),
-                    path,
-                    html,
-                    when,
-                    {"scenario": str(row.get("scenario", ""))},
-                )
-            )
-        return out
+        return [_backtest(found, i, row) for i, row in enumerate(doc)]
     raise ValueError("not a game-day, load-test or backtest report")
 
 
-def find_runs(dirs: Mapping[Kind, Sequence[Path]], specs: Iterable[SLO]) -> RunIndex:
-    """Every report under ``dirs`` (recursively, ``*.json``), newest first."""
-    owners = _alert_owners(specs)
+def _gameday(found: _Found, doc: dict[str, Any], owners: Mapping[str, str]) -> Run:
+    """A game day exercised the SLOs whose alerts it expected; its checks are its gates."""
+    slos = sorted({owners[a] for a in doc.get("expected_alerts", []) if a in owners})
+    gates = tuple(
+        Gate(str(c.get("name", "")), c.get("status") == "succeeded", str(c.get("status", "")))
+        for c in doc.get("checks", [])
+    )
+    return Run(
+        "gameday",
+        found.key,
+        str(doc.get("experiment") or doc["gameday"]),
+        str(doc["verdict"]),
+        _num(doc.get("time_to_detect_s")),
+        _num(doc.get("budget_consumed_percent")),
+        gates,
+        tuple(slos),
+        found.path,
+        found.html,
+        found.when,
+        {"game day": str(doc["gameday"]), "status": str(doc.get("status", ""))},
+    )
+
+
+def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
+    """A load test exercised the SLOs its thresholds came from; the thresholds are its gates."""
+    sources = {str(t.get("source", "")) for t in doc["thresholds"]}
+    slos = sorted(s.removeprefix("SLO ") for s in sources if s.startswith("SLO "))
+    gates = tuple(
+        Gate(
+            str(t.get("expression", "")) + (f" ({t['scope']})" if t.get("scope") else ""),
+            bool(t.get("passed")),
+            "" if t.get("value") is None else f"measured {t['value']:g}",
+        )
+        for t in doc["thresholds"]
+    )
+    total = doc["total"] if isinstance(doc.get("total"), dict) else {}
+    return Run(
+        "loadtest",
+        found.key,
+        str(doc.get("scenario", "load test")),
+        "pass" if doc["passed"] else "fail",
+        None,
+        None,
+        gates,
+        tuple(slos),
+        found.path,
+        found.html,
+        found.when,
+        {"target": str(doc.get("host", "")), "requests": str(total.get("num_requests", ""))},
+    )
+
+
+def _backtest(found: _Found, index: int, row: dict[str, Any]) -> Run:
+    """One row of a backtest (an SLO and a scenario): each tier is a gate, passed when it fired
+    within its designed time if expected and raised no false alert."""
+    gates = tuple(_tier_gate(t) for t in row["tiers"])
+    detected = [
+        float(t["detection_seconds"])
+        for t in row["tiers"]
+        if t.get("expected") and t.get("detection_seconds") is not None
+    ]
+    left = _num(row.get("budget_left"))
+    return Run(
+        "backtest",
+        f"{found.key}#{index}",
+        f"{row['slo']} · {row.get('scenario', '')}",
+        "pass" if all(g.passed for g in gates) else "fail",
+        min(detected) if detected else None,
+        None if left is None else round(100 * (1 - left), 4),
+        gates,
+        (str(row["slo"]),),
+        found.path,
+        found.html,
+        found.when,
+        {"scenario": str(row.get("scenario", ""))},
+    )
+
+
+def _tier_gate(tier: dict[str, Any]) -> Gate:
+    det, designed = tier.get("detection_seconds"), tier.get("designed_seconds")
+    passed = (
+        not tier.get("expected") or (det is not None and (designed is None or det <= designed))
+    ) and not tier.get("false_alerts")
+    detail = f"detected after {det} s (designed {designed} s)" if det is not None else "did not fire"
+    if tier.get("false_alerts"):
+        detail += f", {tier['false_alerts']} false"
+    return Gate(str(tier["tier"]), passed, detail)
+
+
+def find_runs(dirs: Mapping[Kind, Sequence[Path]], owners: Mapping[str, str]) -> RunIndex:
+    """Every report under ``dirs`` (recursively, ``*.json``), newest first; ``owners`` maps the
+    alert names a game day expects to SLO ids (:func:`alert_owners`)."""
     runs: list[Run] = []
     skipped: list[tuple[str, str]] = []
     seen = 0
@@ -220,7 +235,13 @@ def find_runs(dirs: Mapping[Kind, Sequence[Path]], specs: Iterable[SLO]) -> RunI
                     if path.stat().st_size > MAX_BYTES:
                         raise ValueError(f"larger than {MAX_BYTES} bytes")
                     doc = json.loads(path.read_text(encoding="utf-8"))
-                    found = _runs_of(f"{kind}-{index}", base, path, doc, owners, path.stat().st_mtime)
+                    where = _Found(
+                        f"{kind}-{index}/{path.relative_to(base).as_posix()}",
+                        path,
+                        _html_beside(path),
+                        path.stat().st_mtime,
+                    )
+                    found = _runs_of(where, doc, owners)
                 except (OSError, ValueError) as exc:
                     skipped.append((str(path), str(exc)))
                     continue

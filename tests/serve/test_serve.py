@@ -6,8 +6,11 @@ kind of report (and says why it skipped a file)."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
+import math
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +19,14 @@ import pytest
 
 from sloctl import naming
 from sloctl.cli.main import main
+from sloctl.egress import Egress
 from sloctl.prometheus import Prometheus
+from sloctl.prometheus._client import PARALLEL
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
-from sloctl.serve.runs import find_runs
+from sloctl.serve.runs import alert_owners, find_runs
+from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
 
@@ -44,8 +50,9 @@ spec:
 
 def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
     """``n`` SLOs in every generated series the overview reads, one vector per query; the
-    page's details (asked by id) are a 5m and a 1h error ratio, the error budget and one
-    threshold per SLO asked for."""
+    page's details (asked by id) are, as Prometheus divides them, a 5m and a 1h burn rate, one
+    threshold and the info series per SLO asked for. The info series has every label only when
+    asked for as such (status's query keeps the labels it reads)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
@@ -54,20 +61,27 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
         asked = re.search(r'sloctl_id=~"([^"]*)"', query)
         for i in range(n):
             labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
+            info = {
+                "__name__": naming.SLO_INFO,
+                **labels,
+                "sloctl_objective": "99.9",
+                "sloctl_period": "30d",
+                "team": f"t{i % 2}",
+            }
             if asked:
                 if re.fullmatch(json.loads(f'"{asked.group(1)}"'), labels[naming.LABEL_ID]):
                     result += [
-                        {"metric": {**labels, "__name__": name, **extra}, "value": [0, value]}
-                        for name, extra, value in (
-                            ("sloctl:sli_error:ratio_rate5m", {naming.LABEL_WINDOW: "5m"}, "0.002"),
-                            ("sloctl:sli_error:ratio_rate1h", {naming.LABEL_WINDOW: "1h"}, "0.0144"),
-                            (naming.ERROR_BUDGET, {}, "0.001"),
-                            (naming.BURN_RATE_THRESHOLD, {naming.LABEL_TIER: "page_quick"}, "14.4"),
+                        {"metric": {naming.LABEL_ID: labels[naming.LABEL_ID], **extra}, "value": [0, value]}
+                        for extra, value in (
+                            ({naming.LABEL_WINDOW: "5m"}, "2"),
+                            ({naming.LABEL_WINDOW: "1h"}, "14.4"),
+                            ({naming.LABEL_TIER: "page_quick"}, "14.4"),
                         )
                     ]
+                    result.append({"metric": info, "value": [0, "1"]})
                 continue
-            if naming.SLO_INFO in query:
-                labels |= {"sloctl_objective": "99.9", "sloctl_period": "30d", "team": f"t{i % 2}"}
+            if query == naming.SLO_INFO:
+                labels = info
             value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
             result.append({"metric": labels, "value": [0, value]})
         return httpx.Response(200, json={"status": "success", "data": {"result": result}})
@@ -84,6 +98,56 @@ def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(
     assert len(calls) == OVERVIEW_QUERY_COUNT == 9
     assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
     assert (b'href="?sort=slo&amp;dir=asc&amp;page=2"' in page.body) == (n > PAGE_SIZE)
+
+
+def test_page_after_page_the_queries_go_out_on_the_same_few_threads() -> None:
+    threads: set[threading.Thread] = set()
+    fake = fake_prometheus(3, [])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if threading.current_thread() is not threading.main_thread():  # the page's one details query
+            threads.add(threading.current_thread())
+        return fake.handle_request(request)
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom)
+        assert app.handle("/", {}).status == 200
+        first = set(threads)
+        # Still there for the next page: a pool per page joined its threads before returning.
+        assert first and all(t.is_alive() for t in first)
+        for _ in range(3):
+            assert app.handle("/", {}).status == 200
+        assert len(threads) <= PARALLEL
+    assert not any(t.is_alive() for t in threads)  # closed with the client
+
+
+def test_a_loopback_prometheus_is_asked_not_to_compress_its_answers_and_another_may() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+
+    transport = httpx.MockTransport(handler)
+    with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:
+        prom.query("up")
+    with Prometheus.connect(
+        "http://192.0.2.7:9090", transport=transport, egress=Egress.of(["192.0.2.0/24"])
+    ) as prom:
+        prom.query("up")
+    assert sent[0].headers["accept-encoding"] == "identity"
+    assert "gzip" in sent[1].headers["accept-encoding"]
+
+
+def test_settling_the_heap_freezes_what_lives_and_raises_the_young_threshold() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
+        assert gc.get_freeze_count() > 1000  # the modules, specs and templates loaded so far
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def _ids_asked(calls: list[str]) -> list[set[str]]:
@@ -106,7 +170,7 @@ def test_the_burn_rate_of_every_window_is_read_for_the_rows_of_the_page_alone() 
     shown = re.findall(r'<tr data-slo="([^"]+)"', second)
     assert len(shown) == PAGE_SIZE and "s-0" not in shown  # page 2 of the ids in order
     assert asked == [set(shown)]
-    # Each window's burn rate is its error ratio over the error budget: 2x over 5m, 14.4x over 1h.
+    # Each window's burn rate in its column: 2x over 5m, 14.4x over 1h.
     assert '<th scope="col">burn 5m</th><th scope="col">burn 1h</th>' in second
     assert second.count("<td>2.00x</td><td>14.40x</td>") == PAGE_SIZE
     # The SLO page asks for its one SLO, and shows its tier's threshold read from Prometheus.
@@ -130,12 +194,17 @@ def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its
             for window in got.burns[slo_id]:
                 (ratio,) = prom.query(f"sloctl:sli_error:ratio_rate{window}{sel}", at)
                 want = float(ratio["value"][1]) / float(budget["value"][1])
-                assert got.burn(slo_id, window) == pytest.approx(want, nan_ok=True), (slo_id, window)
+                # Prometheus divides as Python does (IEEE doubles, written to round-trip).
+                burn = got.burn(slo_id, window)
+                assert burn == want or (math.isnan(burn) and math.isnan(want)), (slo_id, window)
             # The 5m window's burn rate is what status calls the burn rate now.
             assert got.burn(slo_id, "5m") == pytest.approx(row.current_burn_rate, nan_ok=True)
             tiers = {r["metric"][naming.LABEL_TIER]: float(r["value"][1])
                      for r in prom.query(naming.BURN_RATE_THRESHOLD + sel, at)}  # fmt: skip
             assert dict(got.thresholds[slo_id]) == tiers and tiers
+            # And every label of its info series (status reads only those it needs).
+            (info,) = prom.query(naming.SLO_INFO + sel, at)
+            assert got.info[slo_id] == info["metric"] and "sloctl_objective" in info["metric"]
 
 
 def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:
@@ -162,9 +231,14 @@ def test_filters_and_sort_come_from_the_url() -> None:
     with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(4, calls)) as prom:
         app = App(ServeConfig(), prom)
         team0 = app.handle("/", {"label": ["team=t0"]}).body.decode()
+        filtered = len(calls)
+        calls.clear()
         desc = app.handle("/", {"sort": ["slo"], "dir": ["desc"]}).body.decode()
         missing = app.handle("/slo/nope", {})
     assert team0.count("<tr data-slo=") == 2 and 'data-slo="s-1"' not in team0
+    # The info series' own labels, read for every SLO only when a label filter asks for them.
+    assert filtered == OVERVIEW_QUERY_COUNT + 1 and calls.count(naming.SLO_INFO) == 0
+    assert team0.count("<td>99.9 %</td>") == 2 and desc.count("<td>30d</td>") == 4
     assert desc.index('data-slo="s-3"') < desc.index('data-slo="s-0"')
     assert missing.status == 404 and b"nope" in missing.body
 
@@ -239,7 +313,8 @@ def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path
                    "false_alerts": 0}],
     }]))  # fmt: skip
     index = find_runs(
-        {"gameday": (tmp_path / "g",), "loadtest": (tmp_path / "l",), "backtest": (tmp_path / "b",)}, [slo]
+        {"gameday": (tmp_path / "g",), "loadtest": (tmp_path / "l",), "backtest": (tmp_path / "b",)},
+        alert_owners([slo]),
     )
     by_kind = {r.kind: r for r in index.runs}
     assert set(by_kind) == {"gameday", "loadtest", "backtest"}
