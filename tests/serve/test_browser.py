@@ -32,6 +32,7 @@ DRIVER = ROOT / "tests" / "browser"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.promtool,
+    pytest.mark.xdist_group("serve-stack"),  # one worker builds the demo stack (40 s), not both
     pytest.mark.skipif(CHROMIUM is None or NODE is None, reason="needs chromium and node (make test)"),
     pytest.mark.skipif(
         not (DRIVER / "node_modules" / "playwright-core").is_dir(),
