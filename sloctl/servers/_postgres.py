@@ -32,9 +32,9 @@ from ._process import (
     ServerStartError,
     as_user,
     chown_to,
-    free_port,
     reachable_by_others,
     service_user,
+    start_on_free_port,
 )
 
 __all__ = ["PgBouncerServer", "PostgresServer", "pg_bin", "start_pgbouncer", "start_postgres"]
@@ -263,28 +263,18 @@ def start_postgres(
         fresh = True
     else:
         fresh = False
-    last_error: ServerStartError | None = None
-    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
-        server = PostgresServer(
-            port=port or free_port(),
+    server = start_on_free_port(
+        lambda chosen: PostgresServer(
+            port=chosen,
             datadir=datadir,
             logfile=logfile,
             run_as=run_as,
             password=password,
             superuser_password=superuser_password,
             max_connections=max_connections,
-        )
-        try:
-            server.start()
-        except ServerStartError as exc:
-            last_error = exc
-            if port is not None or "already in use" not in str(exc):
-                raise
-            continue
-        break
-    else:
-        assert last_error is not None
-        raise last_error
+        ),
+        port=port,
+    )
     if fresh:
         try:
             # Two calls: psql -c runs one transaction, and CREATE DATABASE refuses to be in one.
@@ -371,8 +361,8 @@ def start_pgbouncer(
         "pgbouncer": admin_password,
     }
     write_text(home / "userlist.txt", "".join(f'"{u}" "{p}"\n' for u, p in users.items()), private=True)
-    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
-        chosen = port or free_port()
+
+    def server_on(chosen: int) -> PgBouncerServer:
         server = PgBouncerServer(
             port=chosen,
             home=home,
@@ -417,11 +407,6 @@ def start_pgbouncer(
             )
         )
         chown_to(home, run_as)
-        try:
-            server.start()
-        except ServerStartError as exc:
-            if port is not None or "in use" not in str(exc):
-                raise
-            continue
         return server
-    raise ServerStartError("pgbouncer: no free port after 3 attempts")
+
+    return start_on_free_port(server_on, port=port)
