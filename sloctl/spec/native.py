@@ -7,6 +7,7 @@ Strict: unknown fields are errors with a did-you-mean, because a misspelt ``for`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
 from sloctl.durations import format_duration
@@ -152,6 +153,14 @@ def _read_slo(
     return slo if len(reader.errors) == before else None
 
 
+_QUERY_SLIS: dict[str, tuple[tuple[str, ...], Callable[..., SLI]]] = {
+    "events": (("errorQuery", "totalQuery"), EventsSLI),
+    "ratio": (("goodQuery", "totalQuery"), RatioSLI),
+    "raw": (("errorRatioQuery",), RawSLI),
+}
+"""The SLI kinds made of PromQL queries only → (their fields, in the SLI's order; the SLI)."""
+
+
 def _read_sli(
     node: YNode | None,
     path: str,
@@ -187,52 +196,55 @@ def _read_sli(
             objective=objective,
             labels=slo_labels,
         )
-    if kind == "events":
-        g = reader.mapping(sub, p, ["errorQuery", "totalQuery"], ["errorQuery", "totalQuery"])
-        err = reader.string(g.get("errorQuery"), f"{p}.errorQuery", non_empty=True)
-        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
-        _promql(reader, g, p, "errorQuery", err)
-        _promql(reader, g, p, "totalQuery", tot)
-        return EventsSLI(err, tot)
-    if kind == "ratio":
-        g = reader.mapping(sub, p, ["goodQuery", "totalQuery"], ["goodQuery", "totalQuery"])
-        good = reader.string(g.get("goodQuery"), f"{p}.goodQuery", non_empty=True)
-        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
-        _promql(reader, g, p, "goodQuery", good)
-        _promql(reader, g, p, "totalQuery", tot)
-        return RatioSLI(good, tot)
-    if kind == "raw":
-        g = reader.mapping(sub, p, ["errorRatioQuery"], ["errorRatioQuery"])
-        q = reader.string(g.get("errorRatioQuery"), f"{p}.errorRatioQuery", non_empty=True)
-        _promql(reader, g, p, "errorRatioQuery", q)
-        return RawSLI(q)
+    if kind in _QUERY_SLIS:
+        keys, make = _QUERY_SLIS[kind]
+        return make(*_queries(sub, p, reader, keys))
     if kind == "composite":
         return _read_composite(sub, p, reader)
     if kind == "latency":
-        g = reader.mapping(sub, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
-        hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
-        for suffix in ("_bucket", "_count", "_sum"):
-            if hist.endswith(suffix):
-                reader.error(
-                    g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
-                )
-        sel_node = g.get("selector")
-        selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
-        matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
-        threshold = _threshold(reader, g.get("threshold"), f"{p}.threshold")
-        return LatencySLI(hist, selector.strip(), threshold, matchers)
-    g = reader.mapping(sub, p, ["target", "selector"])
+        return _read_latency(sub, p, reader)
+    return _read_probe(sub, p, reader)
+
+
+def _queries(node: YNode, path: str, reader: Reader, keys: tuple[str, ...]) -> list[str]:
+    """The PromQL queries of ``keys`` (all required), each checked."""
+    g = reader.mapping(node, path, list(keys), list(keys))
+    queries = []
+    for key in keys:
+        query = reader.string(g.get(key), f"{path}.{key}", non_empty=True)
+        _promql(reader, g, path, key, query)
+        queries.append(query)
+    return queries
+
+
+def _read_latency(node: YNode, p: str, reader: Reader) -> LatencySLI:
+    g = reader.mapping(node, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
+    hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
+    for suffix in ("_bucket", "_count", "_sum"):
+        if hist.endswith(suffix):
+            reader.error(
+                g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
+            )
+    sel_node = g.get("selector")
+    selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
+    matchers = build.check_selector(reader, selector, (sel_node or node).loc, f"{p}.selector")
+    threshold = _threshold(reader, g.get("threshold"), f"{p}.threshold")
+    return LatencySLI(hist, selector.strip(), threshold, matchers)
+
+
+def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
+    g = reader.mapping(node, p, ["target", "selector"])
     target = reader.string(g.get("target"), f"{p}.target")
     sel_node = g.get("selector")
     selector = reader.string(sel_node, f"{p}.selector")
     if bool(target) == bool(selector):
-        reader.error(sub.loc, p, "give either target (a collector target name) or selector")
+        reader.error(node.loc, p, "give either target (a collector target name) or selector")
         return None
     if target:
         if not build.NAME.match(target):
             reader.error(g["target"].loc, f"{p}.target", f"{target!r} is not a target name")
         selector = f'{{target="{target}"}}'
-    matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
+    matchers = build.check_selector(reader, selector, (sel_node or node).loc, f"{p}.selector")
     return ProbeSLI(selector.strip(), matchers)
 
 

@@ -774,14 +774,8 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
     kind = reader.string(ms.get("type"), f"{mpath}.type")
     kind_node = ms.get("type")
     if "metricSourceRef" in ms:
-        ref = reader.string(ms["metricSourceRef"], f"{mpath}.metricSourceRef", non_empty=True)
-        source = objects.get("DataSource", ref)
+        ref, source = _data_source(reader, ms["metricSourceRef"], f"{mpath}.metricSourceRef", objects)
         if source is None:
-            reader.error(
-                ms["metricSourceRef"].loc,
-                f"{mpath}.metricSourceRef",
-                f"no DataSource document named {ref!r} among the input files",
-            )
             return ""
         ds = reader.mapping(source, f"DataSource {ref}.spec", _REFERABLE_FIELDS["DataSource"])
         ref_kind = reader.string(ds.get("type"), f"DataSource {ref}.spec.type")
@@ -813,6 +807,16 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
     return _query(reader, ms.get("spec"), node, mpath, windowed=windowed)
 
 
+def _data_source(reader: Reader, node: YNode, path: str, objects: V1Objects) -> tuple[str, YNode | None]:
+    """The name at ``node`` and the DataSource document of that name; None, with an error at
+    ``node``, when no input file declares it."""
+    ref = reader.string(node, path, non_empty=True)
+    source = objects.get("DataSource", ref)
+    if source is None:
+        reader.error(node.loc, path, f"no DataSource document named {ref!r} among the input files")
+    return ref, source
+
+
 def _query(reader: Reader, node: YNode | None, parent: YNode, path: str, *, windowed: bool) -> str:
     """The PromQL ``query`` (or ``promql``) of a Prometheus metric's ``spec``."""
     spec = reader.mapping(node, f"{path}.spec", ["query", "promql"], loc=parent.loc)
@@ -833,14 +837,8 @@ def _data_source_metric(reader: Reader, node: YNode, path: str, objects: V1Objec
         reader.error(node.loc, path, "give exactly one of dataSourceRef or dataSourceSpec")
         return ""
     if "dataSourceRef" in f:
-        ref = reader.string(f["dataSourceRef"], f"{path}.dataSourceRef", non_empty=True)
-        source = objects.get("DataSource", ref)
+        ref, source = _data_source(reader, f["dataSourceRef"], f"{path}.dataSourceRef", objects)
         if source is None:
-            reader.error(
-                f["dataSourceRef"].loc,
-                f"{path}.dataSourceRef",
-                f"no DataSource document named {ref!r} among the input files",
-            )
             return ""
         spath = f"DataSource {ref}.spec"
     else:
