@@ -182,6 +182,7 @@ def _test(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# Long but flat: one argparse declaration per flag of `generate`, nothing else.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("generate", help="compile SLO files into rules, rule tests, dashboards and routes")
     add_input_arguments(p)
