@@ -257,29 +257,7 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
     sources = sorted({f"{Path(s.source.file).name}:{s.source.line}" for s in under_test})
     hypothesis = _hypothesis(availability, latency_threshold)
     method = _method(day, others, availability, latency_threshold)
-    # Stop conditions: the run spends more than its share of the API's availability budget, or
-    # a page fires for a dependency that is *not* under test. The expected alerts must fire:
-    # they are what the game day measures (time to detect), never a reason to stop it.
-    budget = _budget(slos)
-    stop_conditions: list[dict[str, Any]] = (
-        [
-            {
-                "kind": "budget",
-                "prometheus_url": "${prometheus_url}",
-                **budget,
-                "max_percent": "${stop_budget_percent}",
-            }
-        ]
-        if budget
-        else []
-    )
-    protected = [
-        _require(slos, f"{dep}-availability", day.name, "a page that must not fire").alerting.name
-        for dep in others
-    ]
-    stop_conditions += [
-        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in protected
-    ]
+    stop_conditions, budget, protected = _stop_conditions(day, slos, others)
     configuration = dict(CONFIGURATION)
     configuration["recover_timeout_seconds"] = 60
     return {
@@ -320,6 +298,37 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _stop_conditions(
+    day: GameDay, slos: Sequence[SLO], others: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
+    """The safety control's stop conditions, the budget they watch and the protected alerts.
+
+    A game day stops when it spends more than its share of the API's availability budget, or
+    when a page fires for a dependency that is *not* under test. The expected alerts must fire:
+    they are what the game day measures (time to detect), never a reason to stop it."""
+    budget = _budget(slos)
+    stop_conditions: list[dict[str, Any]] = (
+        [
+            {
+                "kind": "budget",
+                "prometheus_url": "${prometheus_url}",
+                **budget,
+                "max_percent": "${stop_budget_percent}",
+            }
+        ]
+        if budget
+        else []
+    )
+    protected = [
+        _require(slos, f"{dep}-availability", day.name, "a page that must not fire").alerting.name
+        for dep in others
+    ]
+    stop_conditions += [
+        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in protected
+    ]
+    return stop_conditions, budget, protected
 
 
 def _hypothesis(availability: float, latency_threshold: float) -> dict[str, Any]:
@@ -373,6 +382,19 @@ def _method(
         extra = {"pauses": {"before": 2}} if index == 0 else {}
         method.append(_action("actions", func, f"inject: {func}", dict(args), **extra))
     method += _breaker_waits(day, "open", "opens within the breaker window", "${breaker_window_seconds}")
+    method += _checks(day, others, availability, latency_threshold)
+    for func, args in day.recover:
+        method.append(_action("actions", func, f"recover: {func}", dict(args)))
+    method += _breaker_waits(day, "closed", "closes after its open time", "${recover_timeout_seconds}")
+    method.append(_action("load", "stop_load", "load: stop", {}))
+    return method
+
+
+def _checks(
+    day: GameDay, others: list[str], availability: float, latency_threshold: float
+) -> list[dict[str, Any]]:
+    """The probes of what the day validates while its faults hold."""
+    method: list[dict[str, Any]] = []
     if "fast-fail" in day.validates:
         method.append(
             _action(
@@ -406,10 +428,6 @@ def _method(
         )
     if "tier-isolation" in day.validates:
         method += _tier_isolation(latency_threshold)
-    for func, args in day.recover:
-        method.append(_action("actions", func, f"recover: {func}", dict(args)))
-    method += _breaker_waits(day, "closed", "closes after its open time", "${recover_timeout_seconds}")
-    method.append(_action("load", "stop_load", "load: stop", {}))
     return method
 
 
