@@ -88,23 +88,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             "spec.budgetingMethod",
             f"budgeting method {method!r} is not supported; only Occurrences is",
         )
-    period = DEFAULT_PERIOD
-    tws = reader.sequence(spec.get("timeWindows"), "spec.timeWindows")
-    for i, tw in enumerate(tws[:1]):
-        p = index("spec.timeWindows", i)
-        t = reader.mapping(tw, p, ["count", "unit", "isRolling", "calendar"], ["count", "unit"])
-        if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is False):
-            reader.error(tw.loc, p, "calendar time windows are not supported; use a rolling window")
-        count = reader.number(t.get("count"), f"{p}.count", default=30)
-        unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
-        if unit not in _UNITS:
-            reader.error(tw.loc, f"{p}.unit", f"unknown unit {unit!r}; expected one of {', '.join(_UNITS)}")
-        elif count <= 0 or count != int(count):
-            reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
-        else:
-            period = int(count) * _UNITS[unit]
-    if len(tws) > 1:
-        reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
+    period, tws = _v1alpha_period(reader, spec)
     windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
     out: list[SLO] = []
     for i, obj in enumerate(reader.sequence(spec.get("objectives"), "spec.objectives", required=True)):
@@ -119,31 +103,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
                     o[unsupported].loc, f"{p}.{unsupported}", "threshold objectives are not supported"
                 )
         target = reader.number(o.get("target"), f"{p}.target", default=0.99)
-        rm = reader.mapping(
-            o.get("ratioMetrics"),
-            f"{p}.ratioMetrics",
-            ["good", "bad", "total", "counter"],
-            ["total"],
-            loc=obj.loc,
-        )
-        queries: dict[str, str] = {}
-        for part in ("good", "bad", "total"):
-            if part not in rm:
-                continue
-            q = reader.mapping(
-                rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"], ["query"]
-            )
-            source = reader.string(q.get("source"), f"{p}.ratioMetrics.{part}.source", default="prometheus")
-            if source.lower() != "prometheus":
-                reader.error(
-                    rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported"
-                )
-            text = reader.string(q.get("query"), f"{p}.ratioMetrics.{part}.query", non_empty=True)
-            if text and "query" in q:
-                build.check_promql(
-                    reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True
-                )
-            queries[part] = text
+        queries = _v1alpha_queries(reader, o, obj.loc, p)
         sli = _ratio(reader, queries, obj.loc, f"{p}.ratioMetrics")
         if sli is None or len(reader.errors) > before:
             continue
@@ -165,6 +125,56 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         if len(reader.errors) == before:
             out.append(slo)
     return out
+
+
+def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[YNode]]:
+    """The period of the one rolling time window (default 30 days), and the windows given."""
+    period = DEFAULT_PERIOD
+    tws = reader.sequence(spec.get("timeWindows"), "spec.timeWindows")
+    for i, tw in enumerate(tws[:1]):
+        p = index("spec.timeWindows", i)
+        t = reader.mapping(tw, p, ["count", "unit", "isRolling", "calendar"], ["count", "unit"])
+        if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is False):
+            reader.error(tw.loc, p, "calendar time windows are not supported; use a rolling window")
+        count = reader.number(t.get("count"), f"{p}.count", default=30)
+        unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
+        if unit not in _UNITS:
+            reader.error(tw.loc, f"{p}.unit", f"unknown unit {unit!r}; expected one of {', '.join(_UNITS)}")
+        elif count <= 0 or count != int(count):
+            reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
+        else:
+            period = int(count) * _UNITS[unit]
+    if len(tws) > 1:
+        reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
+    return period, tws
+
+
+def _v1alpha_queries(reader: Reader, o: dict[str, YNode], loc: Location, p: str) -> dict[str, str]:
+    """The PromQL of ``ratioMetrics``: ``good``, ``bad`` and ``total``, those given."""
+    rm = reader.mapping(
+        o.get("ratioMetrics"),
+        f"{p}.ratioMetrics",
+        ["good", "bad", "total", "counter"],
+        ["total"],
+        loc=loc,
+    )
+    queries: dict[str, str] = {}
+    for part in ("good", "bad", "total"):
+        if part not in rm:
+            continue
+        q = reader.mapping(
+            rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"], ["query"]
+        )
+        source = reader.string(q.get("source"), f"{p}.ratioMetrics.{part}.source", default="prometheus")
+        if source.lower() != "prometheus":
+            reader.error(
+                rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported"
+            )
+        text = reader.string(q.get("query"), f"{p}.ratioMetrics.{part}.query", non_empty=True)
+        if text and "query" in q:
+            build.check_promql(reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True)
+        queries[part] = text
+    return queries
 
 
 def _ratio(reader: Reader, q: dict[str, str], loc: Location, path: str) -> SLI | None:
@@ -1055,6 +1065,28 @@ def _v1_alert_policies(
     return _Policies(tiers, no_data, tuple(sorted(targets)))
 
 
+def _v1_burn_rate_above(reader: Reader, c: dict[str, YNode], cp: str) -> bool:
+    """True when the condition is a burn rate above its threshold (kind burnrate, op gt or
+    gte), the one kind of condition sloctl alerts on; an error otherwise."""
+    kind = reader.string(c.get("kind"), f"{cp}.kind", default="burnrate")
+    if kind != "burnrate":
+        reader.error(c["kind"].loc, f"{cp}.kind", f"unknown condition kind {kind!r}; expected burnrate")
+        return False
+    op = reader.string(c.get("op"), f"{cp}.op")
+    if op in ("lt", "lte"):
+        reader.error(
+            c["op"].loc,
+            f"{cp}.op",
+            f"op {op} would alert while the budget burns slowly; sloctl alerts when the burn rate "
+            "exceeds the threshold: use gt or gte",
+        )
+        return False
+    if "op" in c and op not in ("gt", "gte"):
+        reader.error(c["op"].loc, f"{cp}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+        return False
+    return True
+
+
 def _v1_condition(
     reader: Reader, node: YNode, path: str, windows: AlertWindows, period: int
 ) -> tuple[str, int] | None:
@@ -1076,21 +1108,7 @@ def _v1_condition(
         ["op", "threshold", "lookbackWindow"],
         loc=node.loc,
     )
-    kind = reader.string(c.get("kind"), f"{cp}.kind", default="burnrate")
-    if kind != "burnrate":
-        reader.error(c["kind"].loc, f"{cp}.kind", f"unknown condition kind {kind!r}; expected burnrate")
-        return None
-    op = reader.string(c.get("op"), f"{cp}.op")
-    if op in ("lt", "lte"):
-        reader.error(
-            c["op"].loc,
-            f"{cp}.op",
-            f"op {op} would alert while the budget burns slowly; sloctl alerts when the burn rate "
-            "exceeds the threshold: use gt or gte",
-        )
-        return None
-    if "op" in c and op not in ("gt", "gte"):
-        reader.error(c["op"].loc, f"{cp}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+    if not _v1_burn_rate_above(reader, c, cp):
         return None
     threshold = reader.number(c.get("threshold"), f"{cp}.threshold")
     lookback = reader.duration(c.get("lookbackWindow"), f"{cp}.lookbackWindow", default=0)
