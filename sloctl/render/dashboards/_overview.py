@@ -30,6 +30,8 @@ def overview(kit: Kit, *, grouping: tuple[str, ...] = ()) -> dash_b.Dashboard:
     per group). Their rows, counts and trends then read their worst group, and say so (an SLO
     without groups is its own worst group: its figures are the same), and the firing alerts
     name their group."""
+    # Long but flat: the panels are two tables (the counts across the top, the trend rows) and
+    # the two tables of their own functions, placed in order.
     grid = Grid()
     grouped = bool(grouping)
     worst = " (worst group)" if grouped else ""

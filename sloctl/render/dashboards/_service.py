@@ -109,6 +109,7 @@ def _period(slo: SLO) -> tuple[str, str]:
 
 def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
     """Budget left, the no-data state and the SLI over the period, as stats."""
+    # Long but flat: three stat panel declarations, the middle one only with no-data alerting.
     sel = _slo_sel(slo)
     period, period_ratio = _period(slo)
     desc = slo.description or f"{slo.service} / {slo.name}"
