@@ -79,6 +79,33 @@ def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     return slos
 
 
+_SLO_FIELDS = (
+    "name",
+    "description",
+    "objective",
+    "period",
+    "calendar",
+    "timeslices",
+    "labels",
+    "sli",
+    "alerting",
+    "policy",
+)
+
+
+def _read_period(f: dict[str, YNode], path: str, reader: Reader) -> tuple[int, Calendar | None]:
+    """A rolling ``period`` (default 30 days), or a ``calendar`` and its nominal length."""
+    period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
+    calendar = _read_calendar(f.get("calendar"), f"{path}.calendar", reader)
+    if calendar is not None:
+        if "period" in f:
+            reader.error(
+                f["period"].loc, f"{path}.period", "give either period (rolling) or calendar, not both"
+            )
+        period = NOMINAL_SECONDS[calendar.unit]
+    return period, calendar
+
+
 def _read_slo(
     node: YNode,
     path: str,
@@ -88,34 +115,11 @@ def _read_slo(
     catalogs: Catalogs,
 ) -> SLO | None:
     before = len(reader.errors)
-    f = reader.mapping(
-        node,
-        path,
-        [
-            "name",
-            "description",
-            "objective",
-            "period",
-            "calendar",
-            "timeslices",
-            "labels",
-            "sli",
-            "alerting",
-            "policy",
-        ],
-        ["name", "objective", "sli"],
-    )
+    f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
     name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
     build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
     objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
-    period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
-    calendar = _read_calendar(f.get("calendar"), f"{path}.calendar", reader)
-    if calendar is not None:
-        if "period" in f:
-            reader.error(
-                f["period"].loc, f"{path}.period", "give either period (rolling) or calendar, not both"
-            )
-        period = NOMINAL_SECONDS[calendar.unit]
+    period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
