@@ -299,6 +299,34 @@ def _start_topology(
     return nodes, (agent.import_url, agent.url, auth.url)
 
 
+def _replay_level(
+    bt: VictoriaBacktest,
+    running: list[VictoriaMetricsServer],
+    workdir: Path,
+    i: int,
+    level: list[dict[str, object]],
+    lo: int,
+    hi: int,
+    urls: tuple[str, str],
+) -> None:
+    """Replay the rules of level ``i`` over ``[lo, hi]`` with vmalert, reading from and writing
+    to ``urls``, and wait until every running node holds what it wrote."""
+    t0 = time.monotonic()
+    path = workdir / f"level{i}.yml"
+    path.write_text(yaml.safe_dump({"groups": level}, sort_keys=False))
+    n = replay_vmalert(
+        workdir,
+        rules=path,
+        datasource=urls[0],
+        remote_write=urls[1],
+        start=lo,
+        end=hi,
+        max_points=(hi - lo) // _interval(level, bt.step) + 1,
+        extra_args=("-replay.rulesDelay=0s",),
+    )
+    _record(bt, running, f"level {i}", _names(level), n, lo, hi, t0)
+
+
 @contextmanager
 def replay_victoria(
     rules: RuleSet,
@@ -349,19 +377,5 @@ def replay_victoria(
                 lo = max(a, first if i == 0 else start)
                 if not level or lo > b:
                     continue
-                t0 = time.monotonic()
-                path = workdir / f"level{i}.yml"
-                path.write_text(yaml.safe_dump({"groups": level}, sort_keys=False))
-                n = replay_vmalert(
-                    workdir,
-                    rules=path,
-                    datasource=read_url,
-                    remote_write=write_url,
-                    start=lo,
-                    end=b,
-                    max_points=(b - lo) // _interval(level, step) + 1,
-                    extra_args=("-replay.rulesDelay=0s",),
-                )
-                what = f"level {i}"
-                _record(bt, running, what, _names(level), n, lo, b, t0)
+                _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
         yield bt
