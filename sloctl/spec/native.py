@@ -177,15 +177,9 @@ def _read_sli(
     if node is None:
         reader.error(loc, path, "required field is missing")
         return None
-    present = [k for k in kinds if k in f]
-    if len(present) != 1:
-        reader.error(
-            node.loc,
-            path,
-            f"exactly one SLI kind is needed ({', '.join(kinds)}); found {len(present) or 'none'}",
-        )
+    kind = reader.one_key(f, kinds, node.loc, path, ("SLI kind", ", ".join(kinds)))
+    if kind is None:
         return None
-    kind = present[0]
     sub = f[kind]
     p = f"{path}.{kind}"
     if kind == "plugin":

@@ -156,6 +156,19 @@ class Reader:
             self.error(node.loc, path, str(exc))
             return default
 
+    def one_key(
+        self, fields: dict[str, YNode], keys: Iterable[str], loc: Location, path: str, what: tuple[str, str]
+    ) -> str | None:
+        """The one of ``keys`` that ``fields`` holds; None, with an error, when it holds none or
+        several. ``what``: what a key names, and the choices as the error lists them."""
+        present = [k for k in keys if k in fields]
+        if len(present) != 1:
+            self.error(
+                loc, path, f"exactly one {what[0]} is needed ({what[1]}); found {len(present) or 'none'}"
+            )
+            return None
+        return present[0]
+
     def string_map(self, node: YNode | None, path: str) -> dict[str, str]:
         """Labels and annotations: a mapping of strings to strings (numbers are converted)."""
         fields = self._string_mapping(node, path)

@@ -209,8 +209,12 @@ def _read_sli(
     if node is None:
         reader.error(parent.loc, path, "required field is missing")
         return None
-    present = [k for k in ("events", "raw", "plugin") if k in f]
-    if present == ["plugin"]:
+    kind = reader.one_key(
+        f, ("events", "raw", "plugin"), node.loc, path, ("SLI type", "events, raw or plugin")
+    )
+    if kind is None:
+        return None
+    if kind == "plugin":
         service, name, objective, slo_labels = plugin_meta
         return read_sli_plugin(
             f["plugin"],
@@ -222,14 +226,7 @@ def _read_sli(
             objective=objective,
             labels=slo_labels,
         )
-    if len(present) != 1:
-        reader.error(
-            node.loc,
-            path,
-            f"exactly one SLI type is needed (events, raw or plugin); found {len(present) or 'none'}",
-        )
-        return None
-    if present[0] == "events":
+    if kind == "events":
         p = f"{path}.events"
         g = reader.mapping(
             f["events"], p, [keys.error_query, keys.total_query], [keys.error_query, keys.total_query]
