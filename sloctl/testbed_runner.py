@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import json
 import os
 import secrets as random_secrets
@@ -18,19 +17,19 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from sloctl.contract import TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
-    ManagedProcess,
+    HttpProcess,
     MongoServer,
     PgBouncerServer,
     PostgresServer,
     RedisServer,
     ServerStartError,
+    Stoppable,
     free_port,
     start_mongodb,
     start_pgbouncer,
@@ -67,13 +66,14 @@ def api_secrets(
 CLIENT_KEYS = "client-keys.json"
 
 
-class ApiServer(ManagedProcess):
+class ApiServer(HttpProcess):
     """``python -m testbed`` (uvicorn) in a child process; ``secrets`` are environment
     variables of the child only (see :func:`api_secrets`), ``args`` its other flags. The audit
     log goes to ``home/audit.ndjson``."""
 
     name = "platform-api"
     startup_timeout = 30.0
+    ready_path = "/healthz"
 
     def __init__(
         self,
@@ -90,10 +90,6 @@ class ApiServer(ManagedProcess):
         self._secrets = dict(secrets)
         #: tier -> an API key of that tier's tenant (``Authorization: Bearer <key>``)
         self.api_keys = dict(api_keys or {})
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def client_keys_file(self) -> Path:
@@ -120,16 +116,6 @@ class ApiServer(ManagedProcess):
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, **self._secrets}
-
-    def _ready(self) -> bool:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
-        try:
-            conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
 
 
 class Front(Protocol):
@@ -204,7 +190,7 @@ def start_api(
 
 
 @dataclass
-class Testbed:
+class Testbed(Stoppable):
     """Every process of a running testbed; :meth:`stop` stops them API first, then the fronts,
     then the databases."""
 
@@ -233,14 +219,6 @@ class Testbed:
         for stop in stops:
             with contextlib.suppress(Exception):
                 stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def start_testbed(

@@ -271,6 +271,51 @@ _LOOKBACK = ("--query.lookback-delta=5m",)
 _OVERLAP_2X = ("--storage.tsdb.allow-overlapping-blocks",)
 
 
+def _backfill_level(
+    url: str,
+    rules: RuleSet,
+    groups: list[dict[str, object]],
+    out: Path,
+    promtool: str,
+    first: int,
+    end: int,
+    step: int,
+) -> Path:
+    """Blocks in ``out`` of one level's recordings over ``[first, end]``, evaluated by promtool
+    against the Prometheus at ``url`` (pinned rules by :func:`_evaluate_pinned`)."""
+    workdir = out.parent  # promtool runs there, on the rule file it holds
+    out.mkdir(exist_ok=True)
+    # One path for every level: promtool offsets a group's evaluations by a hash of its
+    # name and file, and every level must be evaluated at the same instants.
+    rule_file = workdir / "backfill.yml"
+    batch = [g | {"rules": [r for r in g["rules"] if not _pinned(r)]} for g in groups]  # type: ignore[attr-defined]
+    batch = [g for g in batch if g["rules"]]
+    if batch:
+        rule_file.write_text(yaml.safe_dump({"groups": batch}, sort_keys=False))
+        # promtool writes one block per rule and block range (2h by default), and the
+        # server merges every overlapping block on each query: blocks at least as long
+        # as the replay (promtool picks the largest 2h × 3^k under the flag) make it one
+        # or two per rule. The demo of slos/ starts 4 to 5.5x sooner (docs/benchmarks.md).
+        blocks = f"--max-block-duration={3 * (end - first)}s"
+        subprocess.run(
+            [
+                promtool, "tsdb", "create-blocks-from", "rules",
+                f"--start={first}", f"--end={end}", f"--url={url}",
+                f"--output-dir={out}", f"--eval-interval={step}s", blocks, "--quiet", rule_file.name,
+            ],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=TIMEOUT,
+        )  # fmt: skip
+    for g in groups:
+        pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
+        if pinned:
+            text = _evaluate_pinned(url, _full_group(rules.text, g), pinned, first, end, step)
+            backfill_openmetrics(text, workdir, out, promtool=promtool)
+    return out
+
+
 @contextmanager
 def replay(
     rules: RuleSet,
@@ -303,37 +348,10 @@ def replay(
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):
-            # One path for every level: promtool offsets a group's evaluations by a hash of its
-            # name and file, and every level must be evaluated at the same instants.
-            rule_file = workdir / "backfill.yml"
-            batch = [g | {"rules": [r for r in g["rules"] if not _pinned(r)]} for g in groups]  # type: ignore[attr-defined]
-            batch = [g for g in batch if g["rules"]]
-            out = workdir / f"level{i}-blocks"
-            out.mkdir(exist_ok=True)
             first = warmup_start if i == 0 and warmup_start is not None else start
-            if batch:
-                rule_file.write_text(yaml.safe_dump({"groups": batch}, sort_keys=False))
-                # promtool writes one block per rule and block range (2h by default), and the
-                # server merges every overlapping block on each query: blocks at least as long
-                # as the replay (promtool picks the largest 2h × 3^k under the flag) make it one
-                # or two per rule. The demo of slos/ starts 4 to 5.5x sooner (docs/benchmarks.md).
-                blocks = f"--max-block-duration={3 * (end - first)}s"
-                subprocess.run(
-                    [
-                        promtool, "tsdb", "create-blocks-from", "rules",
-                        f"--start={first}", f"--end={end}", f"--url={server.url}",
-                        f"--output-dir={out}", f"--eval-interval={step}s", blocks, "--quiet", rule_file.name,
-                    ],
-                    cwd=workdir,
-                    check=True,
-                    capture_output=True,
-                    timeout=TIMEOUT,
-                )  # fmt: skip
-            for g in groups:
-                pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
-                if pinned:
-                    text = _evaluate_pinned(server.url, _full_group(rules.text, g), pinned, first, end, step)
-                    backfill_openmetrics(text, workdir, out, promtool=promtool)
+            out = _backfill_level(
+                server.url, rules, groups, workdir / f"level{i}-blocks", promtool, first, end, step
+            )
             server.stop()
             for block in out.iterdir():
                 if block.is_dir():

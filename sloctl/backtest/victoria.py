@@ -256,6 +256,77 @@ def _record(
     bt.phases.append(Phase(what, start, end, samples, time.monotonic() - t0))
 
 
+def _segments(
+    groups: list[dict[str, object]],
+    first: int,
+    start: int,
+    end: int,
+    step: int,
+    topology: Topology,
+    node_loss: NodeLoss | None,
+) -> list[tuple[int, int]]:
+    """The time ranges replayed one after the other: the whole range, or the two either side
+    of a node loss (checked to be possible)."""
+    if node_loss is None:
+        return [(first, end)]
+    if topology != "ha":
+        raise ValueError("a node loss needs the replicated pair (topology 'ha')")
+    if not start < node_loss.at < end or (node_loss.at - start) % step:
+        raise ValueError(
+            f"node loss at {node_loss.at} must be on the {step}s grid strictly inside ({start}, {end})"
+        )
+    held = [str(r["alert"]) for g in groups for r in g["rules"] if "alert" in r and r.get("for")]  # type: ignore[attr-defined]
+    if held:
+        # vmalert keeps an alert's pending state in memory; a second replay run starts it over.
+        raise ValueError(f"alerts with `for` cannot span a node-loss split (vmalert replay state): {held}")
+    return [(first, node_loss.at), (node_loss.at + step, end)]
+
+
+def _start_topology(
+    stack: ExitStack, workdir: Path, topology: Topology, vm_args: Sequence[str]
+) -> tuple[tuple[VictoriaMetricsServer, ...], tuple[str, str, str]]:
+    """The storage nodes, and the URLs to import raw series at, to write recordings to and to
+    read from: the node itself, or vmagent and vmauth in front of the replicated pair."""
+    count = 2 if topology == "ha" else 1
+    nodes = tuple(
+        stack.enter_context(start_victoria_metrics(workdir / f"vm-{i}", extra_args=vm_args))
+        for i in range(count)
+    )
+    if topology != "ha":
+        return nodes, (nodes[0].import_url, nodes[0].url, nodes[0].url)
+    agent = stack.enter_context(start_vmagent(workdir / "vmagent", remote_write=[n.write_url for n in nodes]))
+    auth = stack.enter_context(start_vmauth(workdir / "vmauth", backends=[n.url for n in nodes]))
+    return nodes, (agent.import_url, agent.url, auth.url)
+
+
+def _replay_level(
+    bt: VictoriaBacktest,
+    running: list[VictoriaMetricsServer],
+    workdir: Path,
+    i: int,
+    level: list[dict[str, object]],
+    lo: int,
+    hi: int,
+    urls: tuple[str, str],
+) -> None:
+    """Replay the rules of level ``i`` over ``[lo, hi]`` with vmalert, reading from and writing
+    to ``urls``, and wait until every running node holds what it wrote."""
+    t0 = time.monotonic()
+    path = workdir / f"level{i}.yml"
+    path.write_text(yaml.safe_dump({"groups": level}, sort_keys=False))
+    n = replay_vmalert(
+        workdir,
+        rules=path,
+        datasource=urls[0],
+        remote_write=urls[1],
+        start=lo,
+        end=hi,
+        max_points=(hi - lo) // _interval(level, bt.step) + 1,
+        extra_args=("-replay.rulesDelay=0s",),
+    )
+    _record(bt, running, f"level {i}", _names(level), n, lo, hi, t0)
+
+
 @contextmanager
 def replay_victoria(
     rules: RuleSet,
@@ -281,39 +352,13 @@ def replay_victoria(
     first = start if warmup_start is None else warmup_start
     if (start - first) % step:
         raise ValueError(f"warm-up start {first} is not on the {step}s grid of start {start}")
-    segments = [(first, end)]
-    if node_loss is not None:
-        if topology != "ha":
-            raise ValueError("a node loss needs the replicated pair (topology 'ha')")
-        if not start < node_loss.at < end or (node_loss.at - start) % step:
-            raise ValueError(
-                f"node loss at {node_loss.at} must be on the {step}s grid strictly inside ({start}, {end})"
-            )
-        held = [str(r["alert"]) for g in groups for r in g["rules"] if "alert" in r and r.get("for")]  # type: ignore[attr-defined]
-        if held:
-            # vmalert keeps an alert's pending state in memory; a second replay run starts it over.
-            raise ValueError(
-                f"alerts with `for` cannot span a node-loss split (vmalert replay state): {held}"
-            )
-        segments = [(first, node_loss.at), (node_loss.at + step, end)]
+    segments = _segments(groups, first, start, end, step, topology, node_loss)
     points = (end - first) // _interval(groups, step) + 1
     vm_args = (f"-search.maxPointsPerTimeseries={max(30_000, points + 1)}",)
     raw_names = sorted({x.metric for x in series})
     origin = min([first, *(x.time for x in series)])
     with ExitStack() as stack:
-        count = 2 if topology == "ha" else 1
-        nodes = tuple(
-            stack.enter_context(start_victoria_metrics(workdir / f"vm-{i}", extra_args=vm_args))
-            for i in range(count)
-        )
-        if topology == "ha":
-            agent = stack.enter_context(
-                start_vmagent(workdir / "vmagent", remote_write=[n.write_url for n in nodes])
-            )
-            auth = stack.enter_context(start_vmauth(workdir / "vmauth", backends=[n.url for n in nodes]))
-            import_url, write_url, read_url = agent.import_url, agent.url, auth.url
-        else:
-            import_url, write_url, read_url = nodes[0].import_url, nodes[0].url, nodes[0].url
+        nodes, (import_url, write_url, read_url) = _start_topology(stack, workdir, topology, vm_args)
         bt = VictoriaBacktest(read_url, rules, start, end, step, topology, nodes, origin=origin)
         running = list(nodes)
         for k, (a, b) in enumerate(segments):
@@ -332,19 +377,5 @@ def replay_victoria(
                 lo = max(a, first if i == 0 else start)
                 if not level or lo > b:
                     continue
-                t0 = time.monotonic()
-                path = workdir / f"level{i}.yml"
-                path.write_text(yaml.safe_dump({"groups": level}, sort_keys=False))
-                n = replay_vmalert(
-                    workdir,
-                    rules=path,
-                    datasource=read_url,
-                    remote_write=write_url,
-                    start=lo,
-                    end=b,
-                    max_points=(b - lo) // _interval(level, step) + 1,
-                    extra_args=("-replay.rulesDelay=0s",),
-                )
-                what = f"level {i}"
-                _record(bt, running, what, _names(level), n, lo, b, t0)
+                _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
         yield bt

@@ -255,137 +255,9 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
     ]
     alerts = [s.alerting.name for s in under_test]
     sources = sorted({f"{Path(s.source.file).name}:{s.source.line}" for s in under_test})
-    hypothesis = {
-        "title": (
-            f"The platform API meets its SLOs (availability ≥ {availability} %, p95 < {latency_threshold} ms)"
-        ),
-        "probes": [
-            _action(
-                "load",
-                "routes_availability",
-                "every route meets the availability objective",
-                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
-                kind="probe",
-                tolerance={"type": "range", "range": [availability, 100.0]},
-            ),
-            _action(
-                "load",
-                "route_p95_ms",
-                f"p95 latency of every route under {latency_threshold} ms",
-                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
-                kind="probe",
-                tolerance={"type": "range", "range": [0.0, latency_threshold]},
-            ),
-        ],
-    }
-    method: list[dict[str, Any]] = [
-        _action(
-            "load",
-            "generate_load",
-            "load: steady traffic on every route",
-            {
-                "api_url": "${api_url}",
-                "dependencies": ["postgres", "redis", "mongodb"],
-                "rate": "${load_rate}",
-                "seconds": "${gameday_seconds}",
-            },
-            background=True,
-        )
-    ]
-    for index, (func, args) in enumerate(day.inject):
-        # A background activity's pauses run in its own thread: the baseline under load is a
-        # pause *before* the first fault.
-        extra = {"pauses": {"before": 2}} if index == 0 else {}
-        method.append(_action("actions", func, f"inject: {func}", dict(args), **extra))
-    for dep in day.failed:
-        method.append(
-            _action(
-                "probes",
-                "wait_for_breaker",
-                f"check: the {dep} breaker opens within the breaker window",
-                {
-                    "metrics_url": "${metrics_url}",
-                    "dependency": dep,
-                    "state": "open",
-                    "timeout": "${breaker_window_seconds}",
-                },
-                kind="probe",
-            )
-        )
-    if "fast-fail" in day.validates:
-        method.append(
-            _action(
-                "load",
-                "expect_fast_fail",
-                f"check: the open {day.failed[0]} breaker fast-fails in under the target",
-                {"api_url": "${api_url}", "dependency": day.failed[0], "max_ms": "${fast_fail_ms}"},
-                kind="probe",
-            )
-        )
-    if "pool-not-exhausted" in day.validates:
-        pool_dep = "postgres"
-        method.append(
-            _action(
-                "load",
-                "wait_for_pool",
-                f"check: the {pool_dep} pool is not exhausted",
-                {"metrics_url": "${metrics_url}", "dependency": pool_dep, "timeout": 5},
-                kind="probe",
-            )
-        )
-    if others:
-        method.append(
-            _action(
-                "load",
-                "expect_routes_healthy",
-                f"check: routes that do not use {', '.join(day.failed)} keep their SLO",
-                {"api_url": "${api_url}", "dependencies": others, "objective": availability},
-                kind="probe",
-            )
-        )
-    if "tier-isolation" in day.validates:
-        method += _tier_isolation(latency_threshold)
-    for func, args in day.recover:
-        method.append(_action("actions", func, f"recover: {func}", dict(args)))
-    for dep in day.failed:
-        method.append(
-            _action(
-                "probes",
-                "wait_for_breaker",
-                f"check: the {dep} breaker closes after its open time",
-                {
-                    "metrics_url": "${metrics_url}",
-                    "dependency": dep,
-                    "state": "closed",
-                    "timeout": "${recover_timeout_seconds}",
-                },
-                kind="probe",
-            )
-        )
-    method.append(_action("load", "stop_load", "load: stop", {}))
-    # Stop conditions: the run spends more than its share of the API's availability budget, or
-    # a page fires for a dependency that is *not* under test. The expected alerts must fire:
-    # they are what the game day measures (time to detect), never a reason to stop it.
-    budget = _budget(slos)
-    stop_conditions: list[dict[str, Any]] = (
-        [
-            {
-                "kind": "budget",
-                "prometheus_url": "${prometheus_url}",
-                **budget,
-                "max_percent": "${stop_budget_percent}",
-            }
-        ]
-        if budget
-        else []
-    )
-    protected = [
-        _require(slos, f"{dep}-availability", day.name, "a page that must not fire").alerting.name
-        for dep in others
-    ]
-    stop_conditions += [
-        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in protected
-    ]
+    hypothesis = _hypothesis(availability, latency_threshold)
+    method = _method(day, others, availability, latency_threshold)
+    stop_conditions, budget, protected = _stop_conditions(day, slos, others)
     configuration = dict(CONFIGURATION)
     configuration["recover_timeout_seconds"] = 60
     return {
@@ -426,6 +298,151 @@ def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _stop_conditions(
+    day: GameDay, slos: Sequence[SLO], others: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, str], list[str]]:
+    """The safety control's stop conditions, the budget they watch and the protected alerts.
+
+    A game day stops when it spends more than its share of the API's availability budget, or
+    when a page fires for a dependency that is *not* under test. The expected alerts must fire:
+    they are what the game day measures (time to detect), never a reason to stop it."""
+    budget = _budget(slos)
+    stop_conditions: list[dict[str, Any]] = (
+        [
+            {
+                "kind": "budget",
+                "prometheus_url": "${prometheus_url}",
+                **budget,
+                "max_percent": "${stop_budget_percent}",
+            }
+        ]
+        if budget
+        else []
+    )
+    protected = [
+        _require(slos, f"{dep}-availability", day.name, "a page that must not fire").alerting.name
+        for dep in others
+    ]
+    stop_conditions += [
+        {"kind": "alert", "prometheus_url": "${prometheus_url}", "alertname": a} for a in protected
+    ]
+    return stop_conditions, budget, protected
+
+
+def _hypothesis(availability: float, latency_threshold: float) -> dict[str, Any]:
+    """The steady state: every route meets the availability objective and the latency threshold."""
+    return {
+        "title": (
+            f"The platform API meets its SLOs (availability ≥ {availability} %, p95 < {latency_threshold} ms)"
+        ),
+        "probes": [
+            _action(
+                "load",
+                "routes_availability",
+                "every route meets the availability objective",
+                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
+                kind="probe",
+                tolerance={"type": "range", "range": [availability, 100.0]},
+            ),
+            _action(
+                "load",
+                "route_p95_ms",
+                f"p95 latency of every route under {latency_threshold} ms",
+                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
+                kind="probe",
+                tolerance={"type": "range", "range": [0.0, latency_threshold]},
+            ),
+        ],
+    }
+
+
+def _method(
+    day: GameDay, others: list[str], availability: float, latency_threshold: float
+) -> list[dict[str, Any]]:
+    """Load in the background, the faults, the checks of what the day validates, recovery."""
+    method: list[dict[str, Any]] = [
+        _action(
+            "load",
+            "generate_load",
+            "load: steady traffic on every route",
+            {
+                "api_url": "${api_url}",
+                "dependencies": ["postgres", "redis", "mongodb"],
+                "rate": "${load_rate}",
+                "seconds": "${gameday_seconds}",
+            },
+            background=True,
+        )
+    ]
+    for index, (func, args) in enumerate(day.inject):
+        # A background activity's pauses run in its own thread: the baseline under load is a
+        # pause *before* the first fault.
+        extra = {"pauses": {"before": 2}} if index == 0 else {}
+        method.append(_action("actions", func, f"inject: {func}", dict(args), **extra))
+    method += _breaker_waits(day, "open", "opens within the breaker window", "${breaker_window_seconds}")
+    method += _checks(day, others, availability, latency_threshold)
+    for func, args in day.recover:
+        method.append(_action("actions", func, f"recover: {func}", dict(args)))
+    method += _breaker_waits(day, "closed", "closes after its open time", "${recover_timeout_seconds}")
+    method.append(_action("load", "stop_load", "load: stop", {}))
+    return method
+
+
+def _checks(
+    day: GameDay, others: list[str], availability: float, latency_threshold: float
+) -> list[dict[str, Any]]:
+    """The probes of what the day validates while its faults hold."""
+    method: list[dict[str, Any]] = []
+    if "fast-fail" in day.validates:
+        method.append(
+            _action(
+                "load",
+                "expect_fast_fail",
+                f"check: the open {day.failed[0]} breaker fast-fails in under the target",
+                {"api_url": "${api_url}", "dependency": day.failed[0], "max_ms": "${fast_fail_ms}"},
+                kind="probe",
+            )
+        )
+    if "pool-not-exhausted" in day.validates:
+        pool_dep = "postgres"
+        method.append(
+            _action(
+                "load",
+                "wait_for_pool",
+                f"check: the {pool_dep} pool is not exhausted",
+                {"metrics_url": "${metrics_url}", "dependency": pool_dep, "timeout": 5},
+                kind="probe",
+            )
+        )
+    if others:
+        method.append(
+            _action(
+                "load",
+                "expect_routes_healthy",
+                f"check: routes that do not use {', '.join(day.failed)} keep their SLO",
+                {"api_url": "${api_url}", "dependencies": others, "objective": availability},
+                kind="probe",
+            )
+        )
+    if "tier-isolation" in day.validates:
+        method += _tier_isolation(latency_threshold)
+    return method
+
+
+def _breaker_waits(day: GameDay, state: str, what: str, timeout: str) -> list[dict[str, Any]]:
+    """A probe per failed dependency: its breaker reaches ``state`` within ``timeout``."""
+    return [
+        _action(
+            "probes",
+            "wait_for_breaker",
+            f"check: the {dep} breaker {what}",
+            {"metrics_url": "${metrics_url}", "dependency": dep, "state": state, "timeout": timeout},
+            kind="probe",
+        )
+        for dep in day.failed
+    ]
 
 
 _VALIDATES = {

@@ -4,7 +4,6 @@ path, whether or not Chaos Toolkit ran the experiment's rollbacks."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -35,13 +34,7 @@ class FaultLedger:
         """Replay every undo of the run (newest first), then :meth:`undo_all`."""
         with self._lock:
             items = list(self._history.items())[::-1]
-        failed: list[str] = []
-        for key, undo in items:
-            try:
-                undo()
-            except Exception:
-                logger.exception("could not undo fault %s", key)
-                failed.append(key)
+        failed = [key for key, undo in items if not _undone(key, undo)]
         return sorted(set(failed) | set(self.undo_all()))
 
     def done(self, key: str) -> None:
@@ -65,15 +58,22 @@ class FaultLedger:
             items = list(self._undo.items())[::-1]
         failed: list[str] = []
         for key, undo in items:
-            try:
-                undo()
-            except Exception:
-                logger.exception("could not undo fault %s", key)
+            if not _undone(key, undo):
                 failed.append(key)
-            else:
-                with contextlib.suppress(KeyError), self._lock:
-                    self._undo.pop(key, None)
+                continue
+            with self._lock:
+                self._undo.pop(key, None)
         return failed
+
+
+def _undone(key: str, undo: Callable[[], object]) -> bool:
+    """Run one undo; False, logged, when it raised (a sweep goes on with the others)."""
+    try:
+        undo()
+    except Exception:
+        logger.exception("could not undo fault %s", key)
+        return False
+    return True
 
 
 LEDGER = FaultLedger()

@@ -130,16 +130,7 @@ def generate_load(
     threads = [threading.Thread(target=worker, args=(d,), daemon=True) for d in deps for _ in range(workers)]
     for thread in threads:
         thread.start()
-    # Wait for the workers; once stopped, give in-flight requests 0.3 s, not their 5 s timeout
-    # (the threads are daemons and end by themselves): an abort must be quick.
-    hard_deadline = time.monotonic() + seconds + 10
-    stop_deadline: float | None = None
-    while any(t.is_alive() for t in threads) and time.monotonic() < hard_deadline:
-        if STOP.is_set() and stop_deadline is None:
-            stop_deadline = time.monotonic() + 0.3
-        if stop_deadline is not None and time.monotonic() > stop_deadline:
-            break
-        STOP.wait(0.05) if not STOP.is_set() else time.sleep(0.05)
+    _wait_workers(threads, seconds)
     with lock:
         timeline = {d: [[s, *row] for s, row in sorted(rows.items())] for d, rows in buckets.items()}
     totals = {
@@ -158,6 +149,19 @@ def generate_load(
         "fast_fail_p50_ms": percentile(fast_fail_ms, 50),
         "fast_fail_p95_ms": percentile(fast_fail_ms, 95),
     }
+
+
+def _wait_workers(threads: list[threading.Thread], seconds: float) -> None:
+    """Wait for the load's workers; once stopped, give in-flight requests 0.3 s, not their 5 s
+    timeout (the threads are daemons and end by themselves): an abort must be quick."""
+    hard_deadline = time.monotonic() + seconds + 10
+    stop_deadline: float | None = None
+    while any(t.is_alive() for t in threads) and time.monotonic() < hard_deadline:
+        if STOP.is_set() and stop_deadline is None:
+            stop_deadline = time.monotonic() + 0.3
+        if stop_deadline is not None and time.monotonic() > stop_deadline:
+            break
+        STOP.wait(0.05) if not STOP.is_set() else time.sleep(0.05)
 
 
 def stop_load() -> dict[str, bool]:
@@ -274,6 +278,61 @@ def _tier_waiting(client: httpx.Client, metrics_url: str, tier: str) -> float:
     return _metric(samples, contract.TIER_POOL_WAITING.name, tier=tier)
 
 
+def _client_keys(api_keys_file: str) -> dict[str, str]:
+    """``{tier: key}`` from the file the testbed writes; a setup failure when it is unreadable."""
+    try:
+        keys: dict[str, str] = json.loads(Path(api_keys_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ActivityFailed(
+            f"{SETUP_FAILED}: api_keys_file {api_keys_file!r} is not a readable JSON {{tier: key}}"
+            f" (the testbed writes one: api/client-keys.json): {exc}"
+        ) from None
+    return keys
+
+
+class _Exhaust:
+    """16 callers keeping one tier's requests in flight until :meth:`stop` (or ``until``, a
+    monotonic time), counting the answers by status code (0: no answer)."""
+
+    callers = 16
+
+    def __init__(self, api_url: str, method: str, url: str, headers: dict[str, str], *, until: float) -> None:
+        self.api_url, self.method, self.url, self.headers, self.until = api_url, method, url, headers, until
+        self.answers: dict[str, int] = {}
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._call, daemon=True) for _ in range(self.callers)]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        # Their requests in flight come back at the call timeout at most: count their answers.
+        join_by = time.monotonic() + 35.0
+        for thread in self._threads:
+            thread.join(max(0.0, join_by - time.monotonic()))
+
+    def _call(self) -> None:
+        # Keep the exhausted tier's requests in flight until the protected tier is measured:
+        # they wait for its pool (then time out at the PostgreSQL call timeout) and come back.
+        # A client that honours Retry-After (its tier's 429, its breaker's 503) waits as told:
+        # callers spinning on fast refusals would load the API's CPU, not the tier's pool.
+        with _client(self.api_url, None, timeout=30.0) as client:
+            while not self._done.is_set() and not STOP.is_set() and time.monotonic() < self.until:
+                retry = None
+                try:
+                    answer = client.request(self.method, self.url, headers=self.headers)
+                    code, retry = answer.status_code, answer.headers.get("Retry-After")
+                except httpx.HTTPError:
+                    code = 0
+                with self._lock:
+                    self.answers[str(code)] = self.answers.get(str(code), 0) + 1
+                if retry is not None:
+                    self._done.wait(min(float(retry) if retry.isdigit() else 1.0, 5.0))
+
+
 def expect_tier_isolation(
     api_url: str,
     metrics_url: str,
@@ -291,42 +350,13 @@ def expect_tier_isolation(
     pool never had a caller waiting within ``timeout`` s (the check would prove nothing).
     ``api_keys_file``: ``{tier: key}`` (0600; the testbed writes it), so that no key reaches
     the journal. Bounded: 200 protected requests, 16 exhausting callers, 60 s."""
-    try:
-        keys = json.loads(Path(api_keys_file).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ActivityFailed(
-            f"{SETUP_FAILED}: api_keys_file {api_keys_file!r} is not a readable JSON {{tier: key}}"
-            f" (the testbed writes one: api/client-keys.json): {exc}"
-        ) from None
+    keys = _client_keys(api_keys_file)
     method, path = ROUTES["postgres"]
     url = api_url.rstrip("/") + path
     count = max(5, min(int(requests), 200))
     deadline = time.monotonic() + min(float(timeout), 60.0)
-    done = threading.Event()
-    exhausting: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def exhaust() -> None:
-        # Keep the exhausted tier's requests in flight until the protected tier is measured:
-        # they wait for its pool (then time out at the PostgreSQL call timeout) and come back.
-        # A client that honours Retry-After (its tier's 429, its breaker's 503) waits as told:
-        # callers spinning on fast refusals would load the API's CPU, not the tier's pool.
-        with _client(api_url, None, timeout=30.0) as client:
-            while not done.is_set() and not STOP.is_set() and time.monotonic() < deadline + 60:
-                retry = None
-                try:
-                    answer = client.request(method, url, headers=_bearer(keys, exhausted))
-                    code, retry = answer.status_code, answer.headers.get("Retry-After")
-                except httpx.HTTPError:
-                    code = 0
-                with lock:
-                    exhausting[str(code)] = exhausting.get(str(code), 0) + 1
-                if retry is not None:
-                    done.wait(min(float(retry) if retry.isdigit() else 1.0, 5.0))
-
-    threads = [threading.Thread(target=exhaust, daemon=True) for _ in range(16)]
-    for thread in threads:
-        thread.start()
+    load = _Exhaust(api_url, method, url, _bearer(keys, exhausted), until=deadline + 60)
+    load.start()
     try:
         with _client(api_url, None, timeout=30.0) as client:
             waiting = 0.0
@@ -337,24 +367,10 @@ def expect_tier_isolation(
                         " the isolation check would prove nothing"
                     )
                 time.sleep(0.1)
-            durations: list[float] = []
-            failed = 0
-            for _ in range(count):
-                t0 = time.perf_counter()
-                try:
-                    code = client.request(method, url, headers=_bearer(keys, protected)).status_code
-                except httpx.HTTPError:
-                    code = 0
-                durations.append((time.perf_counter() - t0) * 1000)
-                # 429: the protected tier was not served either (its limit is not under test)
-                failed += code in (0, 429) or code >= 500
+            durations, failed = _timed(client, method, url, _bearer(keys, protected), count)
             still_waiting = _tier_waiting(client, metrics_url, exhausted)
     finally:
-        done.set()
-        # Their requests in flight come back at the call timeout at most: count their answers.
-        join_by = time.monotonic() + 35.0
-        for thread in threads:
-            thread.join(max(0.0, join_by - time.monotonic()))
+        load.stop()
     p95 = percentile(durations, 95)
     figures: dict[str, Any] = {
         "exhausted_tier": exhausted,
@@ -366,7 +382,7 @@ def expect_tier_isolation(
         "protected_p50_ms": percentile(durations, 50),
         "protected_p95_ms": p95,
         "protected_max_ms": round(max(durations), 3),
-        "exhausted_answers": dict(sorted(exhausting.items())),
+        "exhausted_answers": dict(sorted(load.answers.items())),
     }
     if failed or (p95 or 0.0) > float(max_p95_ms):
         raise ActivityFailed(
@@ -374,6 +390,24 @@ def expect_tier_isolation(
             f" (p95 over {max_p95_ms} ms, or answers 5xx or 429): {figures}"
         )
     return figures
+
+
+def _timed(
+    client: httpx.Client, method: str, url: str, headers: dict[str, str], count: int
+) -> tuple[list[float], int]:
+    """``count`` requests one after the other: their durations (ms) and how many failed."""
+    durations: list[float] = []
+    failed = 0
+    for _ in range(count):
+        t0 = time.perf_counter()
+        try:
+            code = client.request(method, url, headers=headers).status_code
+        except httpx.HTTPError:
+            code = 0
+        durations.append((time.perf_counter() - t0) * 1000)
+        # 429: the protected tier was not served either (its limit is not under test)
+        failed += code in (0, 429) or code >= 500
+    return durations, failed
 
 
 def _bearer(keys: dict[str, str], tier: str) -> dict[str, str]:

@@ -22,11 +22,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 from urllib.parse import urlsplit
 
-from sloctl.servers import MongoServer, PgBouncerServer, PostgresServer, RedisServer, ServerStartError
+from sloctl.servers import (
+    MongoServer,
+    PgBouncerServer,
+    PostgresServer,
+    RedisServer,
+    ServerStartError,
+    Stoppable,
+)
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import ApiServer, Front, Testbed, start_testbed
 
@@ -63,7 +68,7 @@ def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float =
 
 
 @dataclass
-class GamedayRig:
+class GamedayRig(Stoppable):
     testbed: Testbed
     profile: TimingProfile
     workdir: Path
@@ -126,14 +131,6 @@ class GamedayRig:
         with contextlib.suppress(Exception):
             self._stack.close()
         self.testbed.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:

@@ -105,6 +105,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rig.set_defaults(func=_rig)
 
 
+# Long but flat: one argparse declaration per flag of `gameday run`, nothing else.
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="JSON file of configuration values (targets, timings)")
     parser.add_argument(

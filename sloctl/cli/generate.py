@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from sloctl.cli._common import UsageError, add_input_arguments, load_slos_of
@@ -58,11 +59,8 @@ def _map(value: object) -> dict[str, str]:
 def _generate(args: argparse.Namespace) -> int:
     extra = _pairs(args.extra_label, "--extra-label")
     op_labels = _pairs(args.operator_label, "--operator-label")
-    for key, value in extra:
-        # The same rules as alert labels in SLO files: these go on every generated rule.
-        problem = label_problem(key, value, templated=True)
-        if problem:
-            raise UsageError(f"--extra-label {key}={value}: {problem}")
+    # The same rules as alert labels in SLO files: these go on every generated rule.
+    _check_labels(extra, lambda key, value: f"--extra-label {key}={value}")
     interval = None
     if args.interval:
         try:
@@ -74,10 +72,7 @@ def _generate(args: argparse.Namespace) -> int:
     settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
     # Labels from the project file, then --extra-label (which wins for a key in both).
     extra = tuple(sorted({**_map(project.get("extraLabels")), **dict(extra)}.items()))
-    for key, value in extra:
-        problem = label_problem(key, value, templated=True)
-        if problem:
-            raise UsageError(f"{project.source}: extraLabels.{key}: {problem}")
+    _check_labels(extra, lambda key, _: f"{project.source}: extraLabels.{key}")
     output = settings["output"]
     if not isinstance(output, str) or not output:
         raise UsageError("give -o DIR, or output in the project file")
@@ -93,7 +88,6 @@ def _generate(args: argparse.Namespace) -> int:
                 f"{project.source}: set {', '.join(missing)} (or {flags}) for the "
                 "Alertmanager configuration, or pass --no-alertmanager"
             )
-    defaults = AlertmanagerOptions()
     components = settings["dashboards.components"]
     options = GenerateOptions(
         flavour=str(settings["flavour"] or "prometheus"),
@@ -109,15 +103,7 @@ def _generate(args: argparse.Namespace) -> int:
         disable_recordings=args.disable_recordings,
         jobs=max(1, args.jobs),
         source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
-        alertmanager_options=AlertmanagerOptions(
-            page_receiver=_text(settings, "alertmanager.pageReceiver", defaults.page_receiver),
-            ticket_receiver=_text(settings, "alertmanager.ticketReceiver", defaults.ticket_receiver),
-            routing_key_file=_text(
-                settings, "alertmanager.pagerdutyRoutingKeyFile", defaults.routing_key_file
-            ),
-            ticket_webhook_url=_text(settings, "alertmanager.ticketWebhookUrl", defaults.ticket_webhook_url),
-            grafana_url=_text(settings, "grafana.url", defaults.grafana_url),
-        ),
+        alertmanager_options=_alertmanager_options(settings),
         datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
         components=tuple(components) if isinstance(components, list) else None,
         grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
@@ -128,26 +114,52 @@ def _generate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1
+    return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+
+
+def _check_labels(labels: Sequence[tuple[str, str]], where: Callable[[str, str], str]) -> None:
+    """A usage error, at ``where`` the label was given, for the first label that is not valid."""
+    for key, value in labels:
+        problem = label_problem(key, value, templated=True)
+        if problem:
+            raise UsageError(f"{where(key, value)}: {problem}")
+
+
+def _alertmanager_options(settings: dict[str, object]) -> AlertmanagerOptions:
+    defaults = AlertmanagerOptions()
+    return AlertmanagerOptions(
+        page_receiver=_text(settings, "alertmanager.pageReceiver", defaults.page_receiver),
+        ticket_receiver=_text(settings, "alertmanager.ticketReceiver", defaults.ticket_receiver),
+        routing_key_file=_text(settings, "alertmanager.pagerdutyRoutingKeyFile", defaults.routing_key_file),
+        ticket_webhook_url=_text(settings, "alertmanager.ticketWebhookUrl", defaults.ticket_webhook_url),
+        grafana_url=_text(settings, "grafana.url", defaults.grafana_url),
+    )
+
+
+def _check(args: argparse.Namespace, planned: Mapping[str, str]) -> int:
+    """``--check``: exit 1, with the differences, when a generated file is not what it would be."""
+    diffs = check_outputs(Path(args.output), planned)
+    if diffs:
+        sys.stdout.write("".join(diffs))
+        print(
+            f"{len(diffs)} generated file(s) are stale; run: sloctl generate {' '.join(args.paths)} "
+            f"-o {args.output}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"up to date: {len(planned)} generated file(s)")
+    return 0
+
+
+def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> int:
     root = Path(args.output)
-    if args.check:
-        diffs = check_outputs(root, planned)
-        if diffs:
-            sys.stdout.write("".join(diffs))
-            print(
-                f"{len(diffs)} generated file(s) are stale; run: sloctl generate {' '.join(args.paths)} "
-                f"-o {args.output}",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"up to date: {len(planned)} generated file(s)")
-        return 0
     try:
         written, removed = write_outputs(root, planned)
     except OSError as exc:
         print(f"sloctl generate: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     print(
-        f"generated {len(planned)} file(s) for {len(result.slos)} SLO(s) in {root}: "
+        f"generated {len(planned)} file(s) for {slos} SLO(s) in {root}: "
         f"{len(written)} written, {len(planned) - len(written)} unchanged, {len(removed)} removed"
     )
     return 0
@@ -182,6 +194,7 @@ def _test(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+# Long but flat: one argparse declaration per flag of `generate`, nothing else.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("generate", help="compile SLO files into rules, rule tests, dashboards and routes")
     add_input_arguments(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sloctl.model import SLO
+from sloctl.model import SLO, SeverityAlert
 
 
 @dataclass(frozen=True)
@@ -43,4 +43,18 @@ class Losses:
         self.items.append(Loss(slo.id, field, reason))
 
 
-__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses"]
+__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses", "severity_fields"]
+
+
+def severity_fields(s: SeverityAlert, disabled: tuple[str, bool]) -> dict[str, object]:
+    """A severity's alert settings as the native and Sloth formats write them: ``disabled``
+    (the format's field and value for "off") when it is off, its labels and annotations when
+    it has any; empty when everything is the default."""
+    out: dict[str, object] = {}
+    if not s.enabled:
+        out[disabled[0]] = disabled[1]
+    if s.labels:
+        out["labels"] = dict(s.labels)
+    if s.annotations:
+        out["annotations"] = dict(s.annotations)
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields
 from sloctl.durations import format_duration
 from sloctl.model import (
     SLI,
@@ -56,13 +56,7 @@ def _alerting(slo: SLO, a: Alerting) -> dict[str, object]:
         out["minEvents"] = a.min_events
     for sev in ("page", "ticket"):
         s = a.page if sev == "page" else a.ticket
-        doc: dict[str, object] = {}
-        if not s.enabled:
-            doc["enabled"] = False
-        if s.labels:
-            doc["labels"] = dict(s.labels)
-        if s.annotations:
-            doc["annotations"] = dict(s.annotations)
+        doc = severity_fields(s, ("enabled", False))
         if doc:
             out[sev] = doc
     tiers: dict[str, object] = {}

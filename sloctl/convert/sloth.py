@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI, SeverityAlert
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI
 from sloctl.render import promql
 
 VERSION = "prometheus/v1"
@@ -32,17 +32,6 @@ def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:
         return None
     losses.add(slo, "sli", f"a {sli.kind} SLI is written as the events SLI of its bad and total events")
     return {"events": {"error_query": errors, "total_query": total}}
-
-
-def _severity(s: SeverityAlert) -> dict[str, object]:
-    out: dict[str, object] = {}
-    if not s.enabled:
-        out["disable"] = True
-    if s.labels:
-        out["labels"] = dict(s.labels)
-    if s.annotations:
-        out["annotations"] = dict(s.annotations)
-    return out
 
 
 def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
@@ -82,7 +71,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     if a.annotations:
         alerting["annotations"] = dict(a.annotations)
     for key, s in (("page_alert", a.page), ("ticket_alert", a.ticket)):
-        sev = _severity(s)
+        sev = severity_fields(s, ("disable", True))
         if sev:
             alerting[key] = sev
     doc["alerting"] = alerting

@@ -105,6 +105,34 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "locust-final.json"
     out.unlink(missing_ok=True)
+    env = _locust_environment(options, out)
+    cmd = _locust_command(scenario, options)
+    log = workdir / "locust.log"
+    with open(log, "wb") as fh:
+        try:
+            done = subprocess.run(
+                cmd,
+                env=env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=options.duration + 120,
+                check=False,
+                cwd=scenario.parent,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise LoadtestError(
+                f"Locust did not finish within {options.duration + 120:g} s; log: {log}"
+            ) from exc
+    if not out.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise LoadtestError(f"Locust exited with code {done.returncode} without results; log tail:\n{tail}")
+    return read_results(out)
+
+
+def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
+    """What the scenario's locustfile reads (sloctl.loadtest.locustlib): where to write the
+    final stats, its bounds and the load's shape."""
     env = {
         **os.environ,
         "SLOCTL_LOADTEST_OUT": str(out),
@@ -119,6 +147,11 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
         ),
         "PYTHONUNBUFFERED": "1",
     }
+    return env
+
+
+def _locust_command(scenario: Path, options: RunOptions) -> list[str]:
+    """Locust headless on ``scenario``, for the run's users and time."""
     cmd = [
         sys.executable,
         "-m",
@@ -143,27 +176,7 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
     ]
     if options.processes:
         cmd += ["--processes", str(options.processes)]
-    log = workdir / "locust.log"
-    with open(log, "wb") as fh:
-        try:
-            done = subprocess.run(
-                cmd,
-                env=env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=options.duration + 120,
-                check=False,
-                cwd=scenario.parent,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise LoadtestError(
-                f"Locust did not finish within {options.duration + 120:g} s; log: {log}"
-            ) from exc
-    if not out.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise LoadtestError(f"Locust exited with code {done.returncode} without results; log tail:\n{tail}")
-    return read_results(out)
+    return cmd
 
 
 def read_results(path: Path) -> RunStats:

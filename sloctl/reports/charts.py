@@ -87,7 +87,90 @@ def line_chart(
 ) -> Markup:
     """A line chart. ``log``: a log10 y axis (burn rates span 0.1x to 1000x); y values are
     clamped to ``y_range`` (default: 0 or the lowest value, to the highest plus 10 %)."""
-    left, right, top, bottom = 56, 12, 24, 30
+    f = _frame(lines, x_range, y_range, log, width, height)
+    e = escape
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{e(css_class)}" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}"'
+        ' font-family="sans-serif" font-size="11">',
+        f"<title>{e(title)}</title>",
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{f.left}" y="15" font-size="13">{e(title)}</text>',
+    ]
+    for band in bands:
+        a, b = f.px(band.start), f.px(band.end)
+        band_class = f' class="{e(band.css_class)}"' if band.css_class else ""
+        parts.append(
+            f'<rect{band_class} x="{_num(a)}" y="{f.top}" width="{_num(max(0.0, b - a))}" height="{f.plot_h}"'
+            f' fill="{e(band.colour)}"><title>{e(band.label)}</title></rect>'
+            f'<text x="{_num(a + 3)}" y="{f.top + 12}" font-size="10">{e(band.label)}</text>'
+        )
+    parts += _axes(f, x_format)
+    if unit:
+        parts.append(f'<text x="4" y="{f.top - 8}">{e(unit)}</text>')
+    if x_label:
+        parts.append(f'<text x="{width - f.right}" y="{height - 2}" text-anchor="end">{e(x_label)}</text>')
+    for mark in marks:
+        mx = _num(f.px(mark.at))
+        parts.append(
+            f'<line x1="{mx}" y1="{f.top}" x2="{mx}" y2="{f.top + f.plot_h}" stroke="#555"'
+            ' stroke-dasharray="4 3">'
+            f"<title>{e(mark.label)} at {e(x_format(mark.at))}</title></line>"
+            f'<text x="{_num(f.px(mark.at) + 2)}" y="{f.top + 24}" font-size="10">{e(mark.label)}</text>'
+        )
+    parts += _polylines(f, lines)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A chart's size, its plot area inside the margins, and the data ranges drawn on it
+    (``ly0``, ``ly1``: the y range on the axis's own scale, log10 on a log axis)."""
+
+    width: int
+    height: int
+    x0: float
+    x1: float
+    ly0: float
+    ly1: float
+    log: bool
+    left = 56
+    right = 12
+    top = 24
+    bottom = 30
+
+    @property
+    def plot_w(self) -> int:
+        return self.width - self.left - self.right
+
+    @property
+    def plot_h(self) -> int:
+        return self.height - self.top - self.bottom
+
+    def px(self, x: float) -> float:
+        return self.left + self.plot_w * (min(max(x, self.x0), self.x1) - self.x0) / (self.x1 - self.x0)
+
+    def py(self, y: float) -> float:
+        scaled = _scale(y, self.log)
+        return self.top + self.plot_h * (
+            1 - (min(max(scaled, self.ly0), self.ly1) - self.ly0) / (self.ly1 - self.ly0)
+        )
+
+
+def _scale(v: float, log: bool) -> float:
+    return math.log10(max(v, 1e-12)) if log else v
+
+
+def _frame(
+    lines: Sequence[Line],
+    x_range: tuple[float, float] | None,
+    y_range: tuple[float, float] | None,
+    log: bool,
+    width: int,
+    height: int,
+) -> _Frame:
+    """The ranges of the axes: given, else the data's (see :func:`line_chart`); never empty."""
     xs = [x for line in lines for x, _ in line.points]
     if x_range is None:
         x_range = (min(xs, default=0.0), max(xs, default=1.0))
@@ -102,73 +185,47 @@ def line_chart(
     y0, y1 = y_range
     if y1 <= y0:
         y1 = y0 + 1
+    return _Frame(width, height, x0, x1, _scale(y0, log), _scale(y1, log), log)
 
-    def ty(v: float) -> float:
-        return math.log10(max(v, 1e-12)) if log else v
 
-    ly0, ly1 = ty(y0), ty(y1)
-    plot_w, plot_h = width - left - right, height - top - bottom
-
-    def px(x: float) -> float:
-        return left + plot_w * (min(max(x, x0), x1) - x0) / (x1 - x0)
-
-    def py(y: float) -> float:
-        return top + plot_h * (1 - (min(max(ty(y), ly0), ly1) - ly0) / (ly1 - ly0))
-
-    e = escape
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="{e(css_class)}" width="{width}" height="{height}"'
-        f' viewBox="0 0 {width} {height}" role="img" aria-label="{e(title)}"'
-        ' font-family="sans-serif" font-size="11">',
-        f"<title>{e(title)}</title>",
-        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{left}" y="15" font-size="13">{e(title)}</text>',
-    ]
-    for band in bands:
-        a, b = px(band.start), px(band.end)
-        band_class = f' class="{e(band.css_class)}"' if band.css_class else ""
-        parts.append(
-            f'<rect{band_class} x="{_num(a)}" y="{top}" width="{_num(max(0.0, b - a))}" height="{plot_h}"'
-            f' fill="{e(band.colour)}"><title>{e(band.label)}</title></rect>'
-            f'<text x="{_num(a + 3)}" y="{top + 12}" font-size="10">{e(band.label)}</text>'
-        )
+def _axes(f: _Frame, x_format: Callable[[float], str]) -> list[str]:
+    """Five ticks with grid lines on each axis, and the axis lines."""
+    parts = []
     # Linear ticks get the decimals their spacing needs (an SLI axis from 0.999 to 1 reads
     # 0.99900, 0.99925, …, not 0.999 three times); log ticks three significant digits.
-    decimals = max(0, math.ceil(-math.log10((ly1 - ly0) / 4) + 0.5)) if not log else 0
+    decimals = max(0, math.ceil(-math.log10((f.ly1 - f.ly0) / 4) + 0.5)) if not f.log else 0
     for i in range(5):
-        v = ly0 + (ly1 - ly0) * i / 4
-        shown = f"{10**v:.3g}" if log else f"{v:.{decimals}f}"
-        y = top + plot_h * (1 - i / 4)
+        v = f.ly0 + (f.ly1 - f.ly0) * i / 4
+        shown = f"{10**v:.3g}" if f.log else f"{v:.{decimals}f}"
+        y = f.top + f.plot_h * (1 - i / 4)
         parts.append(
-            f'<line x1="{left}" y1="{_num(y)}" x2="{width - right}" y2="{_num(y)}" stroke="#e4e4e4"/>'
-            f'<text x="{left - 4}" y="{_num(y + 4)}" text-anchor="end">{shown}</text>'
+            f'<line x1="{f.left}" y1="{_num(y)}" x2="{f.width - f.right}" y2="{_num(y)}" stroke="#e4e4e4"/>'
+            f'<text x="{f.left - 4}" y="{_num(y + 4)}" text-anchor="end">{shown}</text>'
         )
     for i in range(5):
-        x = x0 + (x1 - x0) * i / 4
+        x = f.x0 + (f.x1 - f.x0) * i / 4
         anchor = "start" if i == 0 else "end" if i == 4 else "middle"
-        label = e(x_format(x))
+        label = escape(x_format(x))
         parts.append(
-            f'<text x="{_num(px(x))}" y="{height - bottom + 14}" text-anchor="{anchor}">{label}</text>'
+            f'<text x="{_num(f.px(x))}" y="{f.height - f.bottom + 14}" text-anchor="{anchor}">{label}</text>'
         )
+    bottom = f.top + f.plot_h
     parts.append(
-        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" stroke="#333"/>'
-        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#333"/>'
+        f'<line x1="{f.left}" y1="{bottom}" x2="{f.width - f.right}" y2="{bottom}" stroke="#333"/>'
+        f'<line x1="{f.left}" y1="{f.top}" x2="{f.left}" y2="{bottom}" stroke="#333"/>'
     )
-    if unit:
-        parts.append(f'<text x="4" y="{top - 8}">{e(unit)}</text>')
-    if x_label:
-        parts.append(f'<text x="{width - right}" y="{height - 2}" text-anchor="end">{e(x_label)}</text>')
-    for mark in marks:
-        mx = _num(px(mark.at))
-        parts.append(
-            f'<line x1="{mx}" y1="{top}" x2="{mx}" y2="{top + plot_h}" stroke="#555" stroke-dasharray="4 3">'
-            f"<title>{e(mark.label)} at {e(x_format(mark.at))}</title></line>"
-            f'<text x="{_num(px(mark.at) + 2)}" y="{top + 24}" font-size="10">{e(mark.label)}</text>'
-        )
+    return parts
+
+
+def _polylines(f: _Frame, lines: Sequence[Line]) -> list[str]:
+    """Each line with a point, in :data:`PALETTE`'s colours unless it has its own; the legend
+    stacked at the top right."""
+    e = escape
+    parts = []
     legend = 0
     for n, line in enumerate(lines):
         colour = line.colour or PALETTE[n % len(PALETTE)]
-        pts = " ".join(f"{_num(px(x))},{_num(py(y))}" for x, y in line.points if math.isfinite(y))
+        pts = " ".join(f"{_num(f.px(x))},{_num(f.py(y))}" for x, y in line.points if math.isfinite(y))
         if not pts:
             continue
         attrs = f' class="{e(line.css_class)}"' if line.css_class else ""
@@ -179,9 +236,8 @@ def line_chart(
         )
         if line.legend:
             parts.append(
-                f'<text x="{width - right - 4}" y="{top + 12 * legend + 4}" text-anchor="end"'
+                f'<text x="{f.width - f.right - 4}" y="{f.top + 12 * legend + 4}" text-anchor="end"'
                 f' fill="{e(colour)}">{e(line.name)}</text>'
             )
             legend += 1
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return parts

@@ -11,16 +11,18 @@ manager support.
 """
 
 from ._postgres import PgBouncerServer, PostgresServer, pg_bin, start_pgbouncer, start_postgres
-from ._process import ManagedProcess, ServerStartError, free_port
+from ._process import HttpProcess, ManagedProcess, ServerStartError, Stoppable, free_port
 from ._redis_mongo import MongoServer, RedisServer, start_mongodb, start_redis
 
 __all__ = [
+    "HttpProcess",
     "ManagedProcess",
     "MongoServer",
     "PgBouncerServer",
     "PostgresServer",
     "RedisServer",
     "ServerStartError",
+    "Stoppable",
     "free_port",
     "pg_bin",
     "start_mongodb",

@@ -32,9 +32,9 @@ from ._process import (
     ServerStartError,
     as_user,
     chown_to,
-    free_port,
     reachable_by_others,
     service_user,
+    start_on_free_port,
 )
 
 __all__ = ["PgBouncerServer", "PostgresServer", "pg_bin", "start_pgbouncer", "start_postgres"]
@@ -208,6 +208,43 @@ def _cluster_passwords(home: Path, password: str | None, superuser_password: str
     )
 
 
+def _initdb(home: Path, datadir: Path, run_as: str | None, password: str, superuser_password: str) -> None:
+    """A new cluster in ``datadir`` whose superuser has ``superuser_password``; both passwords
+    kept (0600) for the next start on the same directory."""
+    pwfile = write_text(home / "pwfile", superuser_password + "\n", private=True)
+    write_text(
+        home / "passwords.json",
+        json.dumps({"platform": password, "postgres": superuser_password}),
+        private=True,
+    )
+    chown_to(home, run_as)
+    init = subprocess.run(
+        as_user(
+            [
+                pg_bin("initdb"),
+                "-D",
+                str(datadir),
+                "-U",
+                "postgres",
+                f"--pwfile={pwfile}",
+                "--auth=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            run_as,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    pwfile.unlink()
+    if init.returncode != 0:
+        raise ServerStartError(f"initdb failed in {datadir}:\n{init.stdout}\n{init.stderr}")
+
+
 def start_postgres(
     workdir: Path,
     *,
@@ -227,64 +264,21 @@ def start_postgres(
     datadir = home / "data"
     logfile = home / "postgres.log"
     password, superuser_password = _cluster_passwords(home, password, superuser_password)
-    if not (datadir / "PG_VERSION").exists():
-        pwfile = write_text(home / "pwfile", superuser_password + "\n", private=True)
-        write_text(
-            home / "passwords.json",
-            json.dumps({"platform": password, "postgres": superuser_password}),
-            private=True,
-        )
-        chown_to(home, run_as)
-        init = subprocess.run(
-            as_user(
-                [
-                    pg_bin("initdb"),
-                    "-D",
-                    str(datadir),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth=scram-sha-256",
-                    "-E",
-                    "UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ],
-                run_as,
-            ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        pwfile.unlink()
-        if init.returncode != 0:
-            raise ServerStartError(f"initdb failed in {datadir}:\n{init.stdout}\n{init.stderr}")
-        fresh = True
-    else:
-        fresh = False
-    last_error: ServerStartError | None = None
-    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
-        server = PostgresServer(
-            port=port or free_port(),
+    fresh = not (datadir / "PG_VERSION").exists()
+    if fresh:
+        _initdb(home, datadir, run_as, password, superuser_password)
+    server = start_on_free_port(
+        lambda chosen: PostgresServer(
+            port=chosen,
             datadir=datadir,
             logfile=logfile,
             run_as=run_as,
             password=password,
             superuser_password=superuser_password,
             max_connections=max_connections,
-        )
-        try:
-            server.start()
-        except ServerStartError as exc:
-            last_error = exc
-            if port is not None or "already in use" not in str(exc):
-                raise
-            continue
-        break
-    else:
-        assert last_error is not None
-        raise last_error
+        ),
+        port=port,
+    )
     if fresh:
         try:
             # Two calls: psql -c runs one transaction, and CREATE DATABASE refuses to be in one.
@@ -348,6 +342,53 @@ class PgBouncerServer(ManagedProcess):
         return f"PgBouncerServer(host={self.host!r}, port={self.port}, upstream={self.upstream.port})"
 
 
+def _pgbouncer_ini(
+    upstream: PostgresServer,
+    home: Path,
+    port: int,
+    *,
+    pool_mode: str,
+    default_pool_size: int,
+    max_client_conn: int,
+    max_db_connections: int,
+    query_wait_timeout: float,
+) -> str:
+    """``pgbouncer.ini``: the databases it pools on ``upstream`` and how, listening on ``port``."""
+    return "\n".join(
+        [
+            "[databases]",
+            f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
+            f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
+            # One pool of server connections per tier (sloctl.contract.TIERS), as large
+            # as the tier's API pool: a tier holding all of its own (slow queries)
+            # queues only its own queries.
+            *(
+                f"{tier.pgbouncer_database} = host={upstream.host} port={upstream.port}"
+                f" dbname={upstream.database} pool_size={tier.testbed_pool[1]}"
+                for tier in TIERS
+            ),
+            "[pgbouncer]",
+            f"listen_addr = {LOOPBACK}",
+            f"listen_port = {port}",
+            "unix_socket_dir =",
+            "auth_type = scram-sha-256",
+            f"auth_file = {home / 'userlist.txt'}",
+            "admin_users = pgbouncer",
+            "stats_users = pgbouncer",
+            f"pool_mode = {pool_mode}",
+            f"default_pool_size = {int(default_pool_size)}",
+            f"max_client_conn = {int(max_client_conn)}",
+            # the plan's cap on server connections per database, whatever the pools ask
+            f"max_db_connections = {int(max_db_connections)}",
+            f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
+            "server_connect_timeout = 5",
+            "server_login_retry = 1",
+            "ignore_startup_parameters = extra_float_digits,options",
+            "",
+        ]
+    )
+
+
 def start_pgbouncer(
     workdir: Path,
     upstream: PostgresServer,
@@ -371,8 +412,8 @@ def start_pgbouncer(
         "pgbouncer": admin_password,
     }
     write_text(home / "userlist.txt", "".join(f'"{u}" "{p}"\n' for u, p in users.items()), private=True)
-    for _ in range(3):  # bounded retry: the free port may be taken between probe and bind
-        chosen = port or free_port()
+
+    def server_on(chosen: int) -> PgBouncerServer:
         server = PgBouncerServer(
             port=chosen,
             home=home,
@@ -382,46 +423,18 @@ def start_pgbouncer(
             admin_password=admin_password,
         )
         server.config_path.write_text(
-            "\n".join(
-                [
-                    "[databases]",
-                    f"platform = host={upstream.host} port={upstream.port} dbname={upstream.database}",
-                    f"postgres = host={upstream.host} port={upstream.port} dbname=postgres",
-                    # One pool of server connections per tier (sloctl.contract.TIERS), as large
-                    # as the tier's API pool: a tier holding all of its own (slow queries)
-                    # queues only its own queries.
-                    *(
-                        f"{tier.pgbouncer_database} = host={upstream.host} port={upstream.port}"
-                        f" dbname={upstream.database} pool_size={tier.testbed_pool[1]}"
-                        for tier in TIERS
-                    ),
-                    "[pgbouncer]",
-                    f"listen_addr = {LOOPBACK}",
-                    f"listen_port = {chosen}",
-                    "unix_socket_dir =",
-                    "auth_type = scram-sha-256",
-                    f"auth_file = {home / 'userlist.txt'}",
-                    "admin_users = pgbouncer",
-                    "stats_users = pgbouncer",
-                    f"pool_mode = {pool_mode}",
-                    f"default_pool_size = {int(default_pool_size)}",
-                    f"max_client_conn = {int(max_client_conn)}",
-                    # the plan's cap on server connections per database, whatever the pools ask
-                    f"max_db_connections = {int(max_db_connections)}",
-                    f"query_wait_timeout = {max(1, round(query_wait_timeout))}",
-                    "server_connect_timeout = 5",
-                    "server_login_retry = 1",
-                    "ignore_startup_parameters = extra_float_digits,options",
-                    "",
-                ]
+            _pgbouncer_ini(
+                upstream,
+                home,
+                chosen,
+                pool_mode=pool_mode,
+                default_pool_size=default_pool_size,
+                max_client_conn=max_client_conn,
+                max_db_connections=max_db_connections,
+                query_wait_timeout=query_wait_timeout,
             )
         )
         chown_to(home, run_as)
-        try:
-            server.start()
-        except ServerStartError as exc:
-            if port is not None or "in use" not in str(exc):
-                raise
-            continue
         return server
-    raise ServerStartError("pgbouncer: no free port after 3 attempts")
+
+    return start_on_free_port(server_on, port=port)

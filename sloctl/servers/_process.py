@@ -17,12 +17,24 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Self, TypeVar
 
-__all__ = ["ManagedProcess", "ServerStartError", "free_port", "service_user", "wait_until"]
+__all__ = [
+    "HttpProcess",
+    "ManagedProcess",
+    "ServerStartError",
+    "Stoppable",
+    "free_port",
+    "http_ok",
+    "service_user",
+    "start_on_free_port",
+    "wait_until",
+]
 
 #: Loopback only: every launcher binds here, never to a routable address.
 LOOPBACK = "127.0.0.1"
@@ -119,6 +131,19 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+# Our own servers on loopback: never through a *_proxy of the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within a second (a readiness or health check)."""
+    try:
+        with _DIRECT.open(url, timeout=1) as resp:
+            return bool(resp.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def log_tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -127,7 +152,24 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-class ManagedProcess(abc.ABC):
+class Stoppable(abc.ABC):
+    """Something that runs until :meth:`stop`; as a context manager it stops on the way out,
+    whatever happened inside."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop; idempotent."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class ManagedProcess(Stoppable):
     """One server process: start, readiness, stop, pause/resume, restart on the same port.
 
     Subclasses implement ``_command()`` and ``_ready()``; ``_stop_signal`` is the signal that
@@ -237,10 +279,42 @@ class ManagedProcess(abc.ABC):
         wait_until(lambda: not tcp_open(self.host, self.port, 0.2), timeout=5)
         self.start()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+class HttpProcess(ManagedProcess):
+    """A server that speaks HTTP on ``host:port`` and answers 200 on ``ready_path`` once it
+    serves requests."""
+
+    ready_path = "/-/ready"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def _ready(self) -> bool:
+        return http_ok(self.url + self.ready_path)
+
+
+_Server = TypeVar("_Server", bound=ManagedProcess)
+
+
+def start_on_free_port(
+    make: Callable[[int], _Server], *, port: int | None = None, attempts: int = 3
+) -> _Server:
+    """``make(port)`` started on ``port``, or on a free port when None; returns once it is ready.
+
+    A free port may be taken by another process between probing and binding: when the start
+    fails for that reason ("address already in use" in the log), build and start again on
+    another free port, ``attempts`` times at most. Any other failure, or a failure on a port
+    the caller chose, raises at once.
+    """
+    for _ in range(attempts - 1):
+        server = make(port or free_port())
+        try:
+            server.start()
+            return server
+        except ServerStartError as exc:
+            if port is not None or "in use" not in str(exc).lower():
+                raise
+    server = make(port or free_port())
+    server.start()
+    return server

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from sloctl.files import write_text
 
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
+from ._process import LOOPBACK, ManagedProcess, ServerStartError, start_on_free_port
 
 __all__ = ["MongoServer", "RedisServer", "start_mongodb", "start_redis"]
 
@@ -83,8 +83,8 @@ def start_redis(
     home = Path(workdir).resolve() / "redis"
     home.mkdir(parents=True, exist_ok=True)
     password = password or secrets.token_urlsafe(18)
-    for _ in range(3):
-        chosen = port or free_port()
+
+    def server_on(chosen: int) -> RedisServer:
         lines = [
             f"bind {LOOPBACK}",
             f"port {chosen}",
@@ -94,22 +94,16 @@ def start_redis(
             "appendonly yes",
             "appendfsync everysec",
             'save ""',
+            f'requirepass "{password}"',
         ]
-        lines.append(f'requirepass "{password}"')
         if maxmemory:
             lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]
         if debug_command:
             lines.append("enable-debug-command local")
-        write_text(home / "redis.conf", "\n".join(line for line in lines if line) + "\n", private=True)
-        server = RedisServer(port=chosen, home=home, password=password)
-        try:
-            server.start()
-        except ServerStartError as exc:
-            if port is not None or "in use" not in str(exc):
-                raise
-            continue
-        return server
-    raise ServerStartError("redis-server: no free port after 3 attempts")
+        write_text(home / "redis.conf", "\n".join(lines) + "\n", private=True)
+        return RedisServer(port=chosen, home=home, password=password)
+
+    return start_on_free_port(server_on, port=port)
 
 
 class MongoServer(ManagedProcess):
@@ -189,13 +183,6 @@ def start_mongodb(workdir: Path, *, port: int | None = None, test_commands: bool
         raise ServerStartError("SecantusDB not installed: pip install 'secantusdb==0.7.0b3' (the dev extra)")
     home = Path(workdir).resolve() / "mongodb"
     home.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        server = MongoServer(port=port or free_port(), home=home, test_commands=test_commands)
-        try:
-            server.start()
-        except ServerStartError as exc:
-            if port is not None or "in use" not in str(exc).lower():
-                raise
-            continue
-        return server
-    raise ServerStartError("mongodb: no free port after 3 attempts")
+    return start_on_free_port(
+        lambda chosen: MongoServer(port=chosen, home=home, test_commands=test_commands), port=port
+    )

@@ -10,14 +10,12 @@ sends notifications.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from sloctl.shelf import find
 
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
+from ._process import LOOPBACK, HttpProcess, ServerStartError, start_on_free_port
 
 __all__ = ["DEBIAN_ALERTMANAGER", "AlertmanagerServer", "find_alertmanager", "start_alertmanager"]
 
@@ -36,19 +34,17 @@ def find_alertmanager() -> Path:
     )
 
 
-class AlertmanagerServer(ManagedProcess):
+class AlertmanagerServer(HttpProcess):
     name = "alertmanager"
 
-    def __init__(self, *, workdir: Path, config: Path, binary: Path, extra_args: Sequence[str]) -> None:
-        super().__init__(host=LOOPBACK, port=free_port(), logfile=workdir / "alertmanager.log", run_as=None)
+    def __init__(
+        self, *, workdir: Path, port: int, config: Path, binary: Path, extra_args: Sequence[str]
+    ) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=workdir / "alertmanager.log", run_as=None)
         self.binary = binary
         self.config = config
         self.data_dir = workdir / "data"
         self.extra_args = tuple(extra_args)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def _command(self) -> Sequence[str]:
         return [
@@ -60,13 +56,6 @@ class AlertmanagerServer(ManagedProcess):
             *self.extra_args,
         ]
 
-    def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
-
 
 def start_alertmanager(
     workdir: Path, *, config_text: str, binary: Path | None = None, extra_args: Sequence[str] = ()
@@ -76,15 +65,9 @@ def start_alertmanager(
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
     config.write_text(config_text)
-    server = AlertmanagerServer(
-        workdir=workdir, config=config, binary=binary or find_alertmanager(), extra_args=extra_args
+    binary = binary or find_alertmanager()
+    return start_on_free_port(
+        lambda port: AlertmanagerServer(
+            workdir=workdir, port=port, config=config, binary=binary, extra_args=extra_args
+        )
     )
-    for attempt in range(3):  # the free port may be taken between probing and binding
-        try:
-            server.start()
-            return server
-        except ServerStartError:
-            if attempt == 2:
-                raise
-            server.port = free_port()
-    return server  # pragma: no cover - the loop returns or raises

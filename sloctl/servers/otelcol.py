@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from sloctl.shelf import ToolMissing, require
 
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
+from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port, http_ok, start_on_free_port
 
 __all__ = ["EXPORTER_VARIABLES", "LISTEN_VARIABLES", "OtelCollector", "start_otelcol", "validate_otelcol"]
 
@@ -64,18 +62,15 @@ def validate_otelcol(config: Path) -> list[str]:
 class OtelCollector(ManagedProcess):
     name = "otelcol-sloctl"
 
-    def __init__(self, *, workdir: Path, config: Path, exporters: Mapping[str, str]) -> None:
-        super().__init__(host=LOOPBACK, port=free_port(), logfile=workdir / "otelcol.log", run_as=None)
+    def __init__(self, *, workdir: Path, port: int, config: Path, exporters: Mapping[str, str]) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=workdir / "otelcol.log", run_as=None)
         unknown = sorted(set(exporters) - set(EXPORTER_VARIABLES))
         if unknown:
             raise ValueError(f"unknown exporter(s) {unknown}; known: {sorted(EXPORTER_VARIABLES)}")
         self.binary = _binary()
         self.config = config
         self.exporters = dict(exporters)
-        self._assign_ports()
-
-    def _assign_ports(self) -> None:
-        # ``port`` (ManagedProcess's) is the OTLP/HTTP receiver: the one a retry must move.
+        # ``port`` (ManagedProcess's) is the OTLP/HTTP receiver: the one a retry moves.
         others = {k: free_port() for k in LISTEN_VARIABLES if k != "otlp_http"}
         self.ports = {"otlp_http": self.port, **others}
         self._nowhere = {k: free_port() for k in EXPORTER_VARIABLES}
@@ -116,11 +111,7 @@ class OtelCollector(ManagedProcess):
         return [str(self.binary), f"--config={self.config}"]
 
     def _ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.health_url, timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
+        return http_ok(self.health_url)
 
 
 def start_otelcol(
@@ -132,14 +123,6 @@ def start_otelcol(
     ``exporters`` maps ``traces`` (``host:port``, OTLP/gRPC), ``remote_write`` and ``logs`` (URLs)
     to where they should send."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = OtelCollector(workdir=workdir, config=config, exporters=exporters or {})
-    for attempt in range(3):  # a free port may be taken between probing and binding
-        try:
-            server.start()
-            return server
-        except ServerStartError:
-            if attempt == 2:
-                raise
-            server.port = free_port()
-            server._assign_ports()
-    return server  # pragma: no cover - the loop returns or raises
+    return start_on_free_port(
+        lambda port: OtelCollector(workdir=workdir, port=port, config=config, exporters=exporters or {})
+    )

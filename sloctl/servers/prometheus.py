@@ -10,14 +10,12 @@ directory that already holds backfilled blocks, query it, stop it by pid.
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 from sloctl.shelf import ToolMissing, default_engine
 
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port
+from ._process import LOOPBACK, HttpProcess, ServerStartError, start_on_free_port
 
 __all__ = ["PrometheusServer", "find_prometheus", "start_prometheus"]
 
@@ -36,10 +34,7 @@ def find_prometheus() -> str:
     return str(path)
 
 
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class PrometheusServer(ManagedProcess):
+class PrometheusServer(HttpProcess):
     name = "prometheus"
     startup_timeout = 60.0
 
@@ -47,20 +42,17 @@ class PrometheusServer(ManagedProcess):
         self,
         *,
         workdir: Path,
+        port: int,
         config: Path,
         data_dir: Path,
         extra_args: Sequence[str],
-        binary: Path | None = None,
+        binary: str,
     ) -> None:
-        super().__init__(host=LOOPBACK, port=free_port(), logfile=workdir / "prometheus.log", run_as=None)
-        self.binary = str(binary) if binary else find_prometheus()
+        super().__init__(host=LOOPBACK, port=port, logfile=workdir / "prometheus.log", run_as=None)
+        self.binary = binary
         self.config = config
         self.data_dir = data_dir
         self.extra_args = tuple(extra_args)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def _command(self) -> Sequence[str]:
         return [
@@ -71,14 +63,6 @@ class PrometheusServer(ManagedProcess):
             "--storage.tsdb.retention.time=3650d",
             *self.extra_args,
         ]
-
-    def _ready(self) -> bool:
-        try:
-            # Our own server on loopback: never through a *_proxy of the environment.
-            with _DIRECT.open(f"{self.url}/-/ready", timeout=1) as resp:
-                return bool(resp.status == 200)
-        except (OSError, urllib.error.URLError):
-            return False
 
 
 def start_prometheus(
@@ -94,19 +78,14 @@ def start_prometheus(
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(config_text)
-    server = PrometheusServer(
-        workdir=workdir,
-        config=config,
-        data_dir=data_dir or workdir / "data",
-        extra_args=extra_args,
-        binary=binary,
+    binary_path = str(binary) if binary else find_prometheus()
+    return start_on_free_port(
+        lambda port: PrometheusServer(
+            workdir=workdir,
+            port=port,
+            config=config,
+            data_dir=data_dir or workdir / "data",
+            extra_args=extra_args,
+            binary=binary_path,
+        )
     )
-    for attempt in range(3):  # the free port may be taken between probing and binding
-        try:
-            server.start()
-            return server
-        except ServerStartError:
-            if attempt == 2:
-                raise
-            server.port = free_port()
-    return server  # pragma: no cover - the loop returns or raises

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import re
 import subprocess
-import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 from sloctl.shelf import ToolMissing, require
 
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port, log_tail
+from ._process import LOOPBACK, HttpProcess, ServerStartError, free_port, log_tail, start_on_free_port
 
 __all__ = [
     "ReplayError",
@@ -50,35 +48,22 @@ def vm_binary(name: str) -> str:
         raise ServerStartError(str(exc)) from None
 
 
-def _health(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except (OSError, urllib.error.URLError):
-        return False
-
-
-class _VMProcess(ManagedProcess):
-    """Every VictoriaMetrics component answers ``/health`` once it serves requests."""
+class _VMProcess(HttpProcess):
+    """Every VictoriaMetrics component answers ``/health`` once it serves requests; its
+    ``extra_args`` go last on its command line."""
 
     startup_timeout = 60.0
-    binary_name = ""
+    ready_path = "/health"
 
-    def __init__(self, *, workdir: Path, binary: str | None) -> None:
-        super().__init__(host=LOOPBACK, port=free_port(), logfile=workdir / f"{self.name}.log", run_as=None)
+    def __init__(self, *, workdir: Path, port: int, extra_args: Sequence[str], binary: str | None) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=workdir / f"{self.name}.log", run_as=None)
         self.workdir = workdir
-        self.binary = binary or vm_binary(self.binary_name)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        self.extra_args = tuple(extra_args)
+        self.binary = binary or vm_binary(self.name)
 
     @property
     def listen(self) -> str:
         return f"-httpListenAddr={self.host}:{self.port}"
-
-    def _ready(self) -> bool:
-        return _health(self.url)
 
 
 class _Ingest(_VMProcess):
@@ -99,14 +84,18 @@ class VictoriaMetricsServer(_Ingest):
     """Single-node VictoriaMetrics: storage, ingestion and MetricsQL queries in one process."""
 
     name = "victoria-metrics"
-    binary_name = "victoria-metrics"
 
     def __init__(
-        self, *, workdir: Path, data_dir: Path, extra_args: Sequence[str] = (), binary: str | None = None
+        self,
+        *,
+        workdir: Path,
+        port: int,
+        data_dir: Path,
+        extra_args: Sequence[str] = (),
+        binary: str | None = None,
     ) -> None:
-        super().__init__(workdir=workdir, binary=binary)
+        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
         self.data_dir = data_dir
-        self.extra_args = tuple(extra_args)
 
     def _command(self) -> Sequence[str]:
         return [
@@ -142,21 +131,20 @@ class VmagentServer(_Ingest):
     down gets its samples queued on disk and delivered once it is back."""
 
     name = "vmagent"
-    binary_name = "vmagent"
 
     def __init__(
         self,
         *,
         workdir: Path,
+        port: int,
         remote_write: Sequence[str],
         extra_args: Sequence[str] = (),
         binary: str | None = None,
     ) -> None:
-        super().__init__(workdir=workdir, binary=binary)
         if not remote_write:
             raise ValueError("vmagent needs at least one remote_write URL")
+        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
         self.remote_write = tuple(remote_write)
-        self.extra_args = tuple(extra_args)
 
     def _command(self) -> Sequence[str]:
         return [
@@ -177,21 +165,20 @@ class VmauthServer(_VMProcess):
     (``load_balancing_policy: first_available``, VictoriaMetrics' documented hot standby)."""
 
     name = "vmauth"
-    binary_name = "vmauth"
 
     def __init__(
         self,
         *,
         workdir: Path,
+        port: int,
         backends: Sequence[str],
         extra_args: Sequence[str] = (),
         binary: str | None = None,
     ) -> None:
-        super().__init__(workdir=workdir, binary=binary)
         if not backends:
             raise ValueError("vmauth needs at least one backend URL")
+        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
         self.backends = tuple(backends)
-        self.extra_args = tuple(extra_args)
         self.config = workdir / "vmauth.yml"
         prefixes = "".join(f"    - {b.rstrip('/')}/\n" for b in self.backends)
         # Retry on another backend when one answers 5xx, not only when it refuses connections.
@@ -210,12 +197,12 @@ class VmalertServer(_VMProcess):
     ``ALERTS`` series are what the tests read."""
 
     name = "vmalert"
-    binary_name = "vmalert"
 
     def __init__(
         self,
         *,
         workdir: Path,
+        port: int,
         rules: Sequence[Path],
         datasource: str,
         remote_write: str,
@@ -223,12 +210,11 @@ class VmalertServer(_VMProcess):
         extra_args: Sequence[str] = (),
         binary: str | None = None,
     ) -> None:
-        super().__init__(workdir=workdir, binary=binary)
+        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
         self.rules = tuple(rules)
         self.datasource = datasource
         self.remote_write = remote_write
         self.evaluation_interval = evaluation_interval
-        self.extra_args = tuple(extra_args)
 
     def _command(self) -> Sequence[str]:
         return [
@@ -251,39 +237,27 @@ def _vmalert_common(rules: Sequence[Path], datasource: str, remote_write: str, e
     ]
 
 
-_Server = TypeVar("_Server", bound=_VMProcess)
-
-
-def _start(server: _Server) -> _Server:
-    for attempt in range(3):  # the free port may be taken between probing and binding
-        try:
-            server.start()
-            return server
-        except ServerStartError:
-            if attempt == 2:
-                raise
-            server.port = free_port()
-    return server  # pragma: no cover - the loop returns or raises
-
-
 def start_victoria_metrics(
     workdir: Path, *, extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VictoriaMetricsServer:
     """Single-node VictoriaMetrics with its data in ``workdir/data``; returns once ``/health``
     answers (at most 60 s)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = VictoriaMetricsServer(
-        workdir=workdir, data_dir=workdir / "data", extra_args=extra_args, binary=binary
+    return start_on_free_port(
+        lambda port: VictoriaMetricsServer(
+            workdir=workdir, port=port, data_dir=workdir / "data", extra_args=extra_args, binary=binary
+        )
     )
-    return _start(server)
 
 
 def start_vmagent(
     workdir: Path, *, remote_write: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VmagentServer:
     workdir.mkdir(parents=True, exist_ok=True)
-    return _start(
-        VmagentServer(workdir=workdir, remote_write=remote_write, extra_args=extra_args, binary=binary)
+    return start_on_free_port(
+        lambda port: VmagentServer(
+            workdir=workdir, port=port, remote_write=remote_write, extra_args=extra_args, binary=binary
+        )
     )
 
 
@@ -291,7 +265,11 @@ def start_vmauth(
     workdir: Path, *, backends: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VmauthServer:
     workdir.mkdir(parents=True, exist_ok=True)
-    return _start(VmauthServer(workdir=workdir, backends=backends, extra_args=extra_args, binary=binary))
+    return start_on_free_port(
+        lambda port: VmauthServer(
+            workdir=workdir, port=port, backends=backends, extra_args=extra_args, binary=binary
+        )
+    )
 
 
 def start_vmalert(
@@ -305,16 +283,18 @@ def start_vmalert(
     binary: str | None = None,
 ) -> VmalertServer:
     workdir.mkdir(parents=True, exist_ok=True)
-    server = VmalertServer(
-        workdir=workdir,
-        rules=rules,
-        datasource=datasource,
-        remote_write=remote_write,
-        evaluation_interval=evaluation_interval,
-        extra_args=extra_args,
-        binary=binary,
+    return start_on_free_port(
+        lambda port: VmalertServer(
+            workdir=workdir,
+            port=port,
+            rules=rules,
+            datasource=datasource,
+            remote_write=remote_write,
+            evaluation_interval=evaluation_interval,
+            extra_args=extra_args,
+            binary=binary,
+        )
     )
-    return _start(server)
 
 
 class ReplayError(RuntimeError):

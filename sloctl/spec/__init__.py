@@ -160,10 +160,40 @@ def load_documents(
     ``compat="sloth"`` picks windows catalogs as Sloth does (``generate --compat sloth``)."""
     errors: list[SpecError] = []
     warnings: list[SpecError] = []
+    objects = {api: openslo.V1Objects(api) for api in (openslo.V1, openslo.V2ALPHA)}
+    parsed, user_catalogs = _read_shared([*windows_sources, *sources], objects, errors, warnings)
+    catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
+    slos: list[SLO] = []
+    for name, doc in parsed:
+        api, _ = _header(doc)
+        reader = Reader(
+            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA)
+        )  # Sloth and Pyrra ignore unknown fields
+        slos.extend(_read_slos(doc, reader, catalogs, objects, sloth_period))
+        errors.extend(reader.errors)
+        warnings.extend(reader.warnings)
+    errors.extend(_duplicates(slos))
+    errors.extend(promcheck.check_across(slos))
+    return LoadResult(
+        tuple(slos),
+        tuple(sorted(set(errors), key=_order)),
+        tuple(sorted(set(warnings), key=_order)),
+        tuple(n for n, _ in sources),
+    )
+
+
+def _read_shared(
+    sources: Sequence[tuple[str, bytes | str]],
+    objects: dict[str, openslo.V1Objects],
+    errors: list[SpecError],
+    warnings: list[SpecError],
+) -> tuple[list[tuple[str, YNode]], dict[int, AlertWindows]]:
+    """Parse every source; read the documents other documents refer to (windows catalogs into
+    the returned catalogs, OpenSLO objects into ``objects``); return the others, the SLO
+    documents, for a second pass. Problems go to ``errors`` and ``warnings``."""
     parsed: list[tuple[str, YNode]] = []
     user_catalogs: dict[int, AlertWindows] = {}
-    objects = {api: openslo.V1Objects(api) for api in (openslo.V1, openslo.V2ALPHA)}
-    for name, data in [*windows_sources, *sources]:
+    for name, data in sources:
         docs, errs = parse_documents(data, name, LIMITS)
         errors.extend(errs)
         if not docs and not errs:
@@ -181,58 +211,49 @@ def load_documents(
                 parsed.append((name, doc))
             errors.extend(reader.errors)
             warnings.extend(reader.warnings)
-    catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
-    slos: list[SLO] = []
-    for name, doc in parsed:
-        api, kind = _header(doc)
-        reader = Reader(
-            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA)
-        )  # Sloth and Pyrra ignore unknown fields
-        if not isinstance(doc.value, dict):
-            reader.error(
-                doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document"
-            )
-        elif kind == "sloth-prometheus":
-            if api != sloth.PROM_VERSION:
-                reader.error(
-                    doc.value["version"].loc,
-                    "version",
-                    f"unsupported version {api!r}; expected "
-                    f"{sloth.PROM_VERSION!r} (or apiVersion: sloctl/v1)",
-                )
-            else:
-                slos.extend(sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period))
-        elif (api, kind) == ("sloctl/v1", "Service"):
-            slos.extend(native.read_service(doc, reader, catalogs))
-        elif (api, kind) == (project.API_VERSION, project.KIND):
-            pass  # the project file (sloctl.yaml) beside the SLOs, read by the commands
+    return parsed, user_catalogs
 
-        elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
-            slos.extend(sloth.read_k8s(doc, reader, catalogs, sloth_period))
-        elif api in objects and kind == "SLO":
-            slos.extend(openslo.read_v1_slo(doc, reader, catalogs, objects[api]))
-        elif api in objects and kind == "Service":
-            openslo.read_v1_service(doc, reader, api)
-        elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):
-            slos.extend(pyrra.read_slo(doc, reader, catalogs))
-        elif (api, kind) == (openslo.V1ALPHA, "SLO"):
-            slos.extend(openslo.read_v1alpha(doc, reader, catalogs))
-        else:
-            known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
-            what = (
-                f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
+
+def _read_slos(
+    doc: YNode,
+    reader: Reader,
+    catalogs: Catalogs,
+    objects: dict[str, openslo.V1Objects],
+    sloth_period: int | None,
+) -> list[SLO]:
+    """The SLOs of one document, by its apiVersion and kind; none for a document that holds
+    no SLO (an OpenSLO Service, the project file) or has errors."""
+    api, kind = _header(doc)
+    if not isinstance(doc.value, dict):
+        reader.error(doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document")
+    elif kind == "sloth-prometheus":
+        if api != sloth.PROM_VERSION:
+            reader.error(
+                doc.value["version"].loc,
+                "version",
+                f"unsupported version {api!r}; expected {sloth.PROM_VERSION!r} (or apiVersion: sloctl/v1)",
             )
-            reader.error(doc.loc, "apiVersion" if api else "", f"unsupported {what}; supported: {known}")
-        errors.extend(reader.errors)
-        warnings.extend(reader.warnings)
-    errors.extend(_duplicates(slos))
-    errors.extend(promcheck.check_across(slos))
-    return LoadResult(
-        tuple(slos),
-        tuple(sorted(set(errors), key=_order)),
-        tuple(sorted(set(warnings), key=_order)),
-        tuple(n for n, _ in sources),
-    )
+        else:
+            return sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period)
+    elif (api, kind) == ("sloctl/v1", "Service"):
+        return native.read_service(doc, reader, catalogs)
+    elif (api, kind) == (project.API_VERSION, project.KIND):
+        pass  # the project file (sloctl.yaml) beside the SLOs, read by the commands
+    elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
+        return sloth.read_k8s(doc, reader, catalogs, sloth_period)
+    elif api in objects and kind == "SLO":
+        return openslo.read_v1_slo(doc, reader, catalogs, objects[api])
+    elif api in objects and kind == "Service":
+        openslo.read_v1_service(doc, reader, api)
+    elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):
+        return pyrra.read_slo(doc, reader, catalogs)
+    elif (api, kind) == (openslo.V1ALPHA, "SLO"):
+        return openslo.read_v1alpha(doc, reader, catalogs)
+    else:
+        known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
+        what = f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
+        reader.error(doc.loc, "apiVersion" if api else "", f"unsupported {what}; supported: {known}")
+    return []
 
 
 def _order(e: SpecError) -> tuple[str, int, int, str]:

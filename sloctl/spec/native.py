@@ -7,6 +7,7 @@ Strict: unknown fields are errors with a did-you-mean, because a misspelt ``for`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
 from sloctl.durations import format_duration
@@ -78,6 +79,33 @@ def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     return slos
 
 
+_SLO_FIELDS = (
+    "name",
+    "description",
+    "objective",
+    "period",
+    "calendar",
+    "timeslices",
+    "labels",
+    "sli",
+    "alerting",
+    "policy",
+)
+
+
+def _read_period(f: dict[str, YNode], path: str, reader: Reader) -> tuple[int, Calendar | None]:
+    """A rolling ``period`` (default 30 days), or a ``calendar`` and its nominal length."""
+    period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
+    calendar = _read_calendar(f.get("calendar"), f"{path}.calendar", reader)
+    if calendar is not None:
+        if "period" in f:
+            reader.error(
+                f["period"].loc, f"{path}.period", "give either period (rolling) or calendar, not both"
+            )
+        period = NOMINAL_SECONDS[calendar.unit]
+    return period, calendar
+
+
 def _read_slo(
     node: YNode,
     path: str,
@@ -87,34 +115,11 @@ def _read_slo(
     catalogs: Catalogs,
 ) -> SLO | None:
     before = len(reader.errors)
-    f = reader.mapping(
-        node,
-        path,
-        [
-            "name",
-            "description",
-            "objective",
-            "period",
-            "calendar",
-            "timeslices",
-            "labels",
-            "sli",
-            "alerting",
-            "policy",
-        ],
-        ["name", "objective", "sli"],
-    )
+    f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
     name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
     build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
     objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
-    period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
-    calendar = _read_calendar(f.get("calendar"), f"{path}.calendar", reader)
-    if calendar is not None:
-        if "period" in f:
-            reader.error(
-                f["period"].loc, f"{path}.period", "give either period (rolling) or calendar, not both"
-            )
-        period = NOMINAL_SECONDS[calendar.unit]
+    period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
@@ -152,6 +157,14 @@ def _read_slo(
     return slo if len(reader.errors) == before else None
 
 
+_QUERY_SLIS: dict[str, tuple[tuple[str, ...], Callable[..., SLI]]] = {
+    "events": (("errorQuery", "totalQuery"), EventsSLI),
+    "ratio": (("goodQuery", "totalQuery"), RatioSLI),
+    "raw": (("errorRatioQuery",), RawSLI),
+}
+"""The SLI kinds made of PromQL queries only → (their fields, in the SLI's order; the SLI)."""
+
+
 def _read_sli(
     node: YNode | None,
     path: str,
@@ -164,15 +177,9 @@ def _read_sli(
     if node is None:
         reader.error(loc, path, "required field is missing")
         return None
-    present = [k for k in kinds if k in f]
-    if len(present) != 1:
-        reader.error(
-            node.loc,
-            path,
-            f"exactly one SLI kind is needed ({', '.join(kinds)}); found {len(present) or 'none'}",
-        )
+    kind = reader.one_key(f, kinds, node.loc, path, ("SLI kind", ", ".join(kinds)))
+    if kind is None:
         return None
-    kind = present[0]
     sub = f[kind]
     p = f"{path}.{kind}"
     if kind == "plugin":
@@ -187,52 +194,55 @@ def _read_sli(
             objective=objective,
             labels=slo_labels,
         )
-    if kind == "events":
-        g = reader.mapping(sub, p, ["errorQuery", "totalQuery"], ["errorQuery", "totalQuery"])
-        err = reader.string(g.get("errorQuery"), f"{p}.errorQuery", non_empty=True)
-        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
-        _promql(reader, g, p, "errorQuery", err)
-        _promql(reader, g, p, "totalQuery", tot)
-        return EventsSLI(err, tot)
-    if kind == "ratio":
-        g = reader.mapping(sub, p, ["goodQuery", "totalQuery"], ["goodQuery", "totalQuery"])
-        good = reader.string(g.get("goodQuery"), f"{p}.goodQuery", non_empty=True)
-        tot = reader.string(g.get("totalQuery"), f"{p}.totalQuery", non_empty=True)
-        _promql(reader, g, p, "goodQuery", good)
-        _promql(reader, g, p, "totalQuery", tot)
-        return RatioSLI(good, tot)
-    if kind == "raw":
-        g = reader.mapping(sub, p, ["errorRatioQuery"], ["errorRatioQuery"])
-        q = reader.string(g.get("errorRatioQuery"), f"{p}.errorRatioQuery", non_empty=True)
-        _promql(reader, g, p, "errorRatioQuery", q)
-        return RawSLI(q)
+    if kind in _QUERY_SLIS:
+        keys, make = _QUERY_SLIS[kind]
+        return make(*_queries(sub, p, reader, keys))
     if kind == "composite":
         return _read_composite(sub, p, reader)
     if kind == "latency":
-        g = reader.mapping(sub, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
-        hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
-        for suffix in ("_bucket", "_count", "_sum"):
-            if hist.endswith(suffix):
-                reader.error(
-                    g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
-                )
-        sel_node = g.get("selector")
-        selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
-        matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
-        threshold = _threshold(reader, g.get("threshold"), f"{p}.threshold")
-        return LatencySLI(hist, selector.strip(), threshold, matchers)
-    g = reader.mapping(sub, p, ["target", "selector"])
+        return _read_latency(sub, p, reader)
+    return _read_probe(sub, p, reader)
+
+
+def _queries(node: YNode, path: str, reader: Reader, keys: tuple[str, ...]) -> list[str]:
+    """The PromQL queries of ``keys`` (all required), each checked."""
+    g = reader.mapping(node, path, list(keys), list(keys))
+    queries = []
+    for key in keys:
+        query = reader.string(g.get(key), f"{path}.{key}", non_empty=True)
+        _promql(reader, g, path, key, query)
+        queries.append(query)
+    return queries
+
+
+def _read_latency(node: YNode, p: str, reader: Reader) -> LatencySLI:
+    g = reader.mapping(node, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
+    hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
+    for suffix in ("_bucket", "_count", "_sum"):
+        if hist.endswith(suffix):
+            reader.error(
+                g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
+            )
+    sel_node = g.get("selector")
+    selector = reader.string(sel_node, f"{p}.selector", default="{}") or "{}"
+    matchers = build.check_selector(reader, selector, (sel_node or node).loc, f"{p}.selector")
+    threshold = _threshold(reader, g.get("threshold"), f"{p}.threshold")
+    return LatencySLI(hist, selector.strip(), threshold, matchers)
+
+
+def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
+    g = reader.mapping(node, p, ["target", "selector"])
     target = reader.string(g.get("target"), f"{p}.target")
     sel_node = g.get("selector")
     selector = reader.string(sel_node, f"{p}.selector")
     if bool(target) == bool(selector):
-        reader.error(sub.loc, p, "give either target (a collector target name) or selector")
+        reader.error(node.loc, p, "give either target (a collector target name) or selector")
         return None
     if target:
         if not build.NAME.match(target):
             reader.error(g["target"].loc, f"{p}.target", f"{target!r} is not a target name")
         selector = f'{{target="{target}"}}'
-    matchers = build.check_selector(reader, selector, (sel_node or sub).loc, f"{p}.selector")
+    matchers = build.check_selector(reader, selector, (sel_node or node).loc, f"{p}.selector")
     return ProbeSLI(selector.strip(), matchers)
 
 

@@ -88,23 +88,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             "spec.budgetingMethod",
             f"budgeting method {method!r} is not supported; only Occurrences is",
         )
-    period = DEFAULT_PERIOD
-    tws = reader.sequence(spec.get("timeWindows"), "spec.timeWindows")
-    for i, tw in enumerate(tws[:1]):
-        p = index("spec.timeWindows", i)
-        t = reader.mapping(tw, p, ["count", "unit", "isRolling", "calendar"], ["count", "unit"])
-        if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is False):
-            reader.error(tw.loc, p, "calendar time windows are not supported; use a rolling window")
-        count = reader.number(t.get("count"), f"{p}.count", default=30)
-        unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
-        if unit not in _UNITS:
-            reader.error(tw.loc, f"{p}.unit", f"unknown unit {unit!r}; expected one of {', '.join(_UNITS)}")
-        elif count <= 0 or count != int(count):
-            reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
-        else:
-            period = int(count) * _UNITS[unit]
-    if len(tws) > 1:
-        reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
+    period, tws = _v1alpha_period(reader, spec)
     windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
     out: list[SLO] = []
     for i, obj in enumerate(reader.sequence(spec.get("objectives"), "spec.objectives", required=True)):
@@ -119,31 +103,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
                     o[unsupported].loc, f"{p}.{unsupported}", "threshold objectives are not supported"
                 )
         target = reader.number(o.get("target"), f"{p}.target", default=0.99)
-        rm = reader.mapping(
-            o.get("ratioMetrics"),
-            f"{p}.ratioMetrics",
-            ["good", "bad", "total", "counter"],
-            ["total"],
-            loc=obj.loc,
-        )
-        queries: dict[str, str] = {}
-        for part in ("good", "bad", "total"):
-            if part not in rm:
-                continue
-            q = reader.mapping(
-                rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"], ["query"]
-            )
-            source = reader.string(q.get("source"), f"{p}.ratioMetrics.{part}.source", default="prometheus")
-            if source.lower() != "prometheus":
-                reader.error(
-                    rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported"
-                )
-            text = reader.string(q.get("query"), f"{p}.ratioMetrics.{part}.query", non_empty=True)
-            if text and "query" in q:
-                build.check_promql(
-                    reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True
-                )
-            queries[part] = text
+        queries = _v1alpha_queries(reader, o, obj.loc, p)
         sli = _ratio(reader, queries, obj.loc, f"{p}.ratioMetrics")
         if sli is None or len(reader.errors) > before:
             continue
@@ -165,6 +125,56 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         if len(reader.errors) == before:
             out.append(slo)
     return out
+
+
+def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[YNode]]:
+    """The period of the one rolling time window (default 30 days), and the windows given."""
+    period = DEFAULT_PERIOD
+    tws = reader.sequence(spec.get("timeWindows"), "spec.timeWindows")
+    for i, tw in enumerate(tws[:1]):
+        p = index("spec.timeWindows", i)
+        t = reader.mapping(tw, p, ["count", "unit", "isRolling", "calendar"], ["count", "unit"])
+        if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is False):
+            reader.error(tw.loc, p, "calendar time windows are not supported; use a rolling window")
+        count = reader.number(t.get("count"), f"{p}.count", default=30)
+        unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
+        if unit not in _UNITS:
+            reader.error(tw.loc, f"{p}.unit", f"unknown unit {unit!r}; expected one of {', '.join(_UNITS)}")
+        elif count <= 0 or count != int(count):
+            reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
+        else:
+            period = int(count) * _UNITS[unit]
+    if len(tws) > 1:
+        reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
+    return period, tws
+
+
+def _v1alpha_queries(reader: Reader, o: dict[str, YNode], loc: Location, p: str) -> dict[str, str]:
+    """The PromQL of ``ratioMetrics``: ``good``, ``bad`` and ``total``, those given."""
+    rm = reader.mapping(
+        o.get("ratioMetrics"),
+        f"{p}.ratioMetrics",
+        ["good", "bad", "total", "counter"],
+        ["total"],
+        loc=loc,
+    )
+    queries: dict[str, str] = {}
+    for part in ("good", "bad", "total"):
+        if part not in rm:
+            continue
+        q = reader.mapping(
+            rm[part], f"{p}.ratioMetrics.{part}", ["source", "queryType", "query", "metadata"], ["query"]
+        )
+        source = reader.string(q.get("source"), f"{p}.ratioMetrics.{part}.source", default="prometheus")
+        if source.lower() != "prometheus":
+            reader.error(
+                rm[part].loc, f"{p}.ratioMetrics.{part}.source", f"source {source!r} is not supported"
+            )
+        text = reader.string(q.get("query"), f"{p}.ratioMetrics.{part}.query", non_empty=True)
+        if text and "query" in q:
+            build.check_promql(reader, text, q["query"].loc, f"{p}.ratioMetrics.{part}.query", windowed=True)
+        queries[part] = text
+    return queries
 
 
 def _ratio(reader: Reader, q: dict[str, str], loc: Location, path: str) -> SLI | None:
@@ -326,8 +336,84 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     slo_labels = _v1_labels(reader, meta.get("labels"), objects.api)
     build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
     spec_node = top.get("spec")
+    spec = _v1_spec(reader, spec_node, doc, objects)
+    sloc = (spec_node or doc).loc
+    service = reader.string(spec.get("service"), "spec.service", non_empty=True)
+    method = _v1_budgeting_method(reader, spec, doc)
+    period, calendar = _v1_window(reader, spec.get("timeWindow"), objects.api)
+    objectives, composite = _v1_objectives(reader, spec, objects)
+    sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
+    tw_node = spec.get("timeWindow")
+    windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
+    alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
+    if composite and method in ("Timeslices", "RatioTimeslices"):
+        reader.error(
+            spec["budgetingMethod"].loc,
+            "spec.budgetingMethod",
+            f"a composite is compiled as the weighted mean of its objectives' error ratios, with "
+            f"Occurrences budgeting only ({_SPEC_COMPOSITE_TIMESLICES})",
+        )
+    document = _V1Document(
+        name=name,
+        service=service,
+        method=method,
+        period=period,
+        calendar=calendar,
+        windows=windows,
+        alerting=alerting,
+        description=spec.get("description"),
+        labels=slo_labels,
+        composite=composite,
+        sli=sli,
+        objectives=len(objectives),
+        objects=objects,
+        source=sloc,
+        errors_before=doc_errors,
+    )
+    out: list[SLO] = []
+    components: list[Component] = []
+    budgets: list[tuple[float, float]] = []
+    for i, obj in enumerate(objectives):
+        before = len(reader.errors)
+        made = _v1_objective(reader, document, obj, i)
+        if made is not None and len(reader.errors) == before:
+            slo, weight = made
+            out.append(slo)
+            components.append(Component(slo.name, weight))
+            budgets.append((weight, slo.error_budget))
+    if composite and out and len(reader.errors) == doc_errors:
+        out.append(_v1_composite(reader, document, components, budgets))
+        build.check_composites(reader, out)
+    return out
+
+
+@dataclass(frozen=True)
+class _V1Document:
+    """What the objectives of one OpenSLO SLO document share, as read from it."""
+
+    name: str
+    service: str
+    method: str
+    """``budgetingMethod``"""
+    period: int
+    calendar: Calendar | None
+    windows: AlertWindows
+    alerting: _Policies | None
+    description: YNode | None
+    labels: dict[str, str]
+    composite: bool
+    sli: SLI | _Threshold | None
+    """The document's indicator (None for a composite, whose objectives name their own)."""
+    objectives: int
+    objects: V1Objects
+    source: Location
+    errors_before: int
+    """The reader's error count when the document's reading began."""
+
+
+def _v1_spec(reader: Reader, node: YNode | None, doc: YNode, objects: V1Objects) -> dict[str, YNode]:
     spec = reader.mapping(
-        spec_node,
+        node,
         "spec",
         [
             "description",
@@ -344,8 +430,51 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         loc=doc.loc,
     )
     _v2_renamed(reader, spec, "spec", objects)
-    sloc = (spec_node or doc).loc
-    service = reader.string(spec.get("service"), "spec.service", non_empty=True)
+    return spec
+
+
+def _v1_objectives(reader: Reader, spec: dict[str, YNode], objects: V1Objects) -> tuple[list[YNode], bool]:
+    """The objectives, and whether they make a composite (each names its own indicator)."""
+    objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
+    if not objectives and spec.get("objectives") is not None and spec["objectives"].value == []:
+        reader.error(spec["objectives"].loc, "spec.objectives", "at least one objective is required")
+    composite = any(
+        isinstance(o.value, dict) and (objects.indicator in o.value or objects.indicator_ref in o.value)
+        for o in objectives
+    )
+    return objectives, composite
+
+
+_V1_OBJECTIVE_FIELDS = (
+    "displayName",
+    "target",
+    "targetPercent",
+    "op",
+    "value",
+    "timeSliceTarget",
+    "timeSliceWindow",
+    "indicator",
+    "indicatorRef",
+    "compositeWeight",
+)
+"""The fields of an objective in v1 (v2alpha adds ``sli``, ``sliRef`` and ``labels``)."""
+
+
+def _v1_slicing(
+    reader: Reader, method: str, sli: SLI | None, o: dict[str, YNode], loc: Location, p: str
+) -> tuple[SLI | None, Timeslices | None]:
+    """An objective's SLI and time slices under the document's budgeting method."""
+    if method == "Timeslices":
+        return sli, _v1_timeslices(reader, o, loc, p)
+    if method == "RatioTimeslices":
+        return _v1_ratio_timeslices(reader, sli, o, loc, p), None
+    for f in ("timeSliceTarget", "timeSliceWindow"):
+        if f in o:
+            reader.error(o[f].loc, f"{p}.{f}", f"{f} needs budgetingMethod: Timeslices")
+    return sli, None
+
+
+def _v1_budgeting_method(reader: Reader, spec: dict[str, YNode], doc: YNode) -> str:
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method == "RatioTimeslices":
         reader.warn(
@@ -361,138 +490,101 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             "spec.budgetingMethod",
             f"unknown budgeting method {method!r}; expected Occurrences, Timeslices or RatioTimeslices",
         )
-    period, calendar = _v1_window(reader, spec.get("timeWindow"), objects.api)
-    objectives = reader.sequence(spec.get("objectives"), "spec.objectives", required=True)
-    if not objectives and spec.get("objectives") is not None and spec["objectives"].value == []:
-        reader.error(spec["objectives"].loc, "spec.objectives", "at least one objective is required")
-    composite = any(
-        isinstance(o.value, dict) and (objects.indicator in o.value or objects.indicator_ref in o.value)
-        for o in objectives
-    )
-    sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
-    tw_node = spec.get("timeWindow")
-    windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
-    alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
-    if composite and method in ("Timeslices", "RatioTimeslices"):
+    return method
+
+
+def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[SLO, float] | None:
+    """The SLO of objective ``i`` and its ``compositeWeight``; None when it has errors."""
+    p = index("spec.objectives", i)
+    objects = d.objects
+    o = reader.mapping(obj, p, [*_V1_OBJECTIVE_FIELDS, *(["sli", "sliRef", "labels"] if objects.v2 else [])])
+    _v2_renamed(reader, o, p, objects)
+    # v2alpha objectives carry labels of their own, on top of the document's.
+    objective_labels = {**d.labels, **_v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")}
+    build.check_labels(reader, objective_labels, obj.loc, f"{p}.labels")
+    objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if d.composite else d.sli
+    if d.composite and not (objects.indicator in o or objects.indicator_ref in o):
         reader.error(
-            spec["budgetingMethod"].loc,
-            "spec.budgetingMethod",
-            f"a composite is compiled as the weighted mean of its objectives' error ratios, with "
-            f"Occurrences budgeting only ({_SPEC_COMPOSITE_TIMESLICES})",
-        )
-    out: list[SLO] = []
-    components: list[Component] = []
-    budgets: list[tuple[float, float]] = []
-    for i, obj in enumerate(objectives):
-        p = index("spec.objectives", i)
-        before = len(reader.errors)
-        o = reader.mapping(
-            obj,
+            obj.loc,
             p,
-            [
-                "displayName",
-                "target",
-                "targetPercent",
-                "op",
-                "value",
-                "timeSliceTarget",
-                "timeSliceWindow",
-                "indicator",
-                "indicatorRef",
-                "compositeWeight",
-                *(["sli", "sliRef", "labels"] if objects.v2 else []),
-            ],
+            f"every objective of a composite needs its {objects.indicator} or {objects.indicator_ref}",
         )
-        _v2_renamed(reader, o, p, objects)
-        # v2alpha objectives carry labels of their own, on top of the document's.
-        objective_labels = {**slo_labels, **_v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")}
-        build.check_labels(reader, objective_labels, obj.loc, f"{p}.labels")
-        objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if composite else sli
-        if composite and not (objects.indicator in o or objects.indicator_ref in o):
-            reader.error(
-                obj.loc,
-                p,
-                f"every objective of a composite needs its {objects.indicator} or {objects.indicator_ref}",
-            )
-        slo_sli: SLI | None
-        if isinstance(objective_sli, _Threshold):
-            slo_sli = _v1_threshold(reader, objective_sli, o, obj.loc, p)
-        else:
-            slo_sli = objective_sli
-            _v1_ratio_op(reader, o, p)
-        if "compositeWeight" in o and not composite:
-            reader.error(
-                o["compositeWeight"].loc,
-                f"{p}.compositeWeight",
-                "compositeWeight belongs to composite SLOs, whose objectives each name their indicator",
-            )
-        weight = reader.number(o.get("compositeWeight"), f"{p}.compositeWeight", default=1.0)
-        if weight <= 0:
-            reader.error(o["compositeWeight"].loc, f"{p}.compositeWeight", f"{weight:g} is not above 0")
-        timeslices = None
-        if method == "Timeslices":
-            timeslices = _v1_timeslices(reader, o, obj.loc, p)
-        elif method == "RatioTimeslices":
-            slo_sli = _v1_ratio_timeslices(reader, slo_sli, o, obj.loc, p)
-        else:
-            for f in ("timeSliceTarget", "timeSliceWindow"):
-                if f in o:
-                    reader.error(o[f].loc, f"{p}.{f}", f"{f} needs budgetingMethod: Timeslices")
-        if ("target" in o) == ("targetPercent" in o):
-            reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
-            continue
-        objective = (
-            _percent(reader.number(o["target"], f"{p}.target"))
-            if "target" in o
-            else reader.number(o["targetPercent"], f"{p}.targetPercent")
+    slo_sli: SLI | None
+    if isinstance(objective_sli, _Threshold):
+        slo_sli = _v1_threshold(reader, objective_sli, o, obj.loc, p)
+    else:
+        slo_sli = objective_sli
+        _v1_ratio_op(reader, o, p)
+    weight = _v1_weight(reader, o, p, d.composite)
+    slo_sli, timeslices = _v1_slicing(reader, d.method, slo_sli, o, obj.loc, p)
+    if ("target" in o) == ("targetPercent" in o):
+        reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
+        return None
+    objective = (
+        _percent(reader.number(o["target"], f"{p}.target"))
+        if "target" in o
+        else reader.number(o["targetPercent"], f"{p}.targetPercent")
+    )
+    if slo_sli is None or len(reader.errors) > d.errors_before:
+        return None
+    slo_name = d.name if d.objectives == 1 and not d.composite else f"{d.name}-{i}"
+    slo = SLO(
+        service=d.service,
+        name=slo_name,
+        objective=objective,
+        period=d.period,
+        sli=slo_sli,
+        alerting=_v1_alerting(slo_name, d.windows, d.alerting),
+        windows=d.windows,
+        description=reader.string(d.description, "spec.description"),
+        labels=labels(objective_labels),
+        source=obj.loc,
+        spec_version=objects.api,
+        document_name=d.name,
+        timeslices=timeslices,
+        calendar=d.calendar,
+    )
+    build.check_slo(reader, slo, obj.loc, p)
+    return slo, weight
+
+
+def _v1_weight(reader: Reader, o: dict[str, YNode], p: str, composite: bool) -> float:
+    if "compositeWeight" in o and not composite:
+        reader.error(
+            o["compositeWeight"].loc,
+            f"{p}.compositeWeight",
+            "compositeWeight belongs to composite SLOs, whose objectives each name their indicator",
         )
-        if slo_sli is None or len(reader.errors) > doc_errors:
-            continue
-        slo_name = name if len(objectives) == 1 and not composite else f"{name}-{i}"
-        slo = SLO(
-            service=service,
-            name=slo_name,
-            objective=objective,
-            period=period,
-            sli=slo_sli,
-            alerting=_v1_alerting(slo_name, windows, alerting),
-            windows=windows,
-            description=reader.string(spec.get("description"), "spec.description"),
-            labels=labels(objective_labels),
-            source=obj.loc,
-            spec_version=objects.api,
-            document_name=name,
-            timeslices=timeslices,
-            calendar=calendar,
-        )
-        build.check_slo(reader, slo, obj.loc, p)
-        if len(reader.errors) == before:
-            out.append(slo)
-            components.append(Component(slo_name, weight))
-            budgets.append((weight, slo.error_budget))
-    if composite and out and len(reader.errors) == doc_errors:
-        # The composite burns at the weighted mean of its objectives' burn rates ("Weight
-        # multiplies the rate of burning"): its budget is the weighted mean of theirs.
-        total = sum(w for w, _ in budgets)
-        budget = sum(w * b for w, b in budgets) / total
-        whole = SLO(
-            service=service,
-            name=name,
-            objective=100 - budget * 100,
-            period=period,
-            sli=CompositeSLI(tuple(components)),
-            alerting=_v1_alerting(name, windows, alerting),
-            windows=windows,
-            description=reader.string(spec.get("description"), "spec.description"),
-            labels=labels(slo_labels),
-            source=sloc,
-            spec_version=objects.api,
-            document_name=name,
-        )
-        build.check_slo(reader, whole, sloc, "spec")
-        out.append(whole)
-        build.check_composites(reader, out)
-    return out
+    weight = reader.number(o.get("compositeWeight"), f"{p}.compositeWeight", default=1.0)
+    if weight <= 0:
+        reader.error(o["compositeWeight"].loc, f"{p}.compositeWeight", f"{weight:g} is not above 0")
+    return weight
+
+
+def _v1_composite(
+    reader: Reader, d: _V1Document, components: list[Component], budgets: list[tuple[float, float]]
+) -> SLO:
+    """The composite SLO over its objectives' SLOs; ``budgets``: (weight, error budget) of each."""
+    # The composite burns at the weighted mean of its objectives' burn rates ("Weight
+    # multiplies the rate of burning"): its budget is the weighted mean of theirs.
+    total = sum(w for w, _ in budgets)
+    budget = sum(w * b for w, b in budgets) / total
+    whole = SLO(
+        service=d.service,
+        name=d.name,
+        objective=100 - budget * 100,
+        period=d.period,
+        sli=CompositeSLI(tuple(components)),
+        alerting=_v1_alerting(d.name, d.windows, d.alerting),
+        windows=d.windows,
+        description=reader.string(d.description, "spec.description"),
+        labels=labels(d.labels),
+        source=d.source,
+        spec_version=d.objects.api,
+        document_name=d.name,
+    )
+    build.check_slo(reader, whole, d.source, "spec")
+    return whole
 
 
 def _v2_renamed(reader: Reader, fields: dict[str, YNode], path: str, objects: V1Objects) -> None:
@@ -774,14 +866,8 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
     kind = reader.string(ms.get("type"), f"{mpath}.type")
     kind_node = ms.get("type")
     if "metricSourceRef" in ms:
-        ref = reader.string(ms["metricSourceRef"], f"{mpath}.metricSourceRef", non_empty=True)
-        source = objects.get("DataSource", ref)
+        ref, source = _data_source(reader, ms["metricSourceRef"], f"{mpath}.metricSourceRef", objects)
         if source is None:
-            reader.error(
-                ms["metricSourceRef"].loc,
-                f"{mpath}.metricSourceRef",
-                f"no DataSource document named {ref!r} among the input files",
-            )
             return ""
         ds = reader.mapping(source, f"DataSource {ref}.spec", _REFERABLE_FIELDS["DataSource"])
         ref_kind = reader.string(ds.get("type"), f"DataSource {ref}.spec.type")
@@ -813,6 +899,16 @@ def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *
     return _query(reader, ms.get("spec"), node, mpath, windowed=windowed)
 
 
+def _data_source(reader: Reader, node: YNode, path: str, objects: V1Objects) -> tuple[str, YNode | None]:
+    """The name at ``node`` and the DataSource document of that name; None, with an error at
+    ``node``, when no input file declares it."""
+    ref = reader.string(node, path, non_empty=True)
+    source = objects.get("DataSource", ref)
+    if source is None:
+        reader.error(node.loc, path, f"no DataSource document named {ref!r} among the input files")
+    return ref, source
+
+
 def _query(reader: Reader, node: YNode | None, parent: YNode, path: str, *, windowed: bool) -> str:
     """The PromQL ``query`` (or ``promql``) of a Prometheus metric's ``spec``."""
     spec = reader.mapping(node, f"{path}.spec", ["query", "promql"], loc=parent.loc)
@@ -833,14 +929,8 @@ def _data_source_metric(reader: Reader, node: YNode, path: str, objects: V1Objec
         reader.error(node.loc, path, "give exactly one of dataSourceRef or dataSourceSpec")
         return ""
     if "dataSourceRef" in f:
-        ref = reader.string(f["dataSourceRef"], f"{path}.dataSourceRef", non_empty=True)
-        source = objects.get("DataSource", ref)
+        ref, source = _data_source(reader, f["dataSourceRef"], f"{path}.dataSourceRef", objects)
         if source is None:
-            reader.error(
-                f["dataSourceRef"].loc,
-                f"{path}.dataSourceRef",
-                f"no DataSource document named {ref!r} among the input files",
-            )
             return ""
         spath = f"DataSource {ref}.spec"
     else:
@@ -975,6 +1065,28 @@ def _v1_alert_policies(
     return _Policies(tiers, no_data, tuple(sorted(targets)))
 
 
+def _v1_burn_rate_above(reader: Reader, c: dict[str, YNode], cp: str) -> bool:
+    """True when the condition is a burn rate above its threshold (kind burnrate, op gt or
+    gte), the one kind of condition sloctl alerts on; an error otherwise."""
+    kind = reader.string(c.get("kind"), f"{cp}.kind", default="burnrate")
+    if kind != "burnrate":
+        reader.error(c["kind"].loc, f"{cp}.kind", f"unknown condition kind {kind!r}; expected burnrate")
+        return False
+    op = reader.string(c.get("op"), f"{cp}.op")
+    if op in ("lt", "lte"):
+        reader.error(
+            c["op"].loc,
+            f"{cp}.op",
+            f"op {op} would alert while the budget burns slowly; sloctl alerts when the burn rate "
+            "exceeds the threshold: use gt or gte",
+        )
+        return False
+    if "op" in c and op not in ("gt", "gte"):
+        reader.error(c["op"].loc, f"{cp}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+        return False
+    return True
+
+
 def _v1_condition(
     reader: Reader, node: YNode, path: str, windows: AlertWindows, period: int
 ) -> tuple[str, int] | None:
@@ -996,21 +1108,7 @@ def _v1_condition(
         ["op", "threshold", "lookbackWindow"],
         loc=node.loc,
     )
-    kind = reader.string(c.get("kind"), f"{cp}.kind", default="burnrate")
-    if kind != "burnrate":
-        reader.error(c["kind"].loc, f"{cp}.kind", f"unknown condition kind {kind!r}; expected burnrate")
-        return None
-    op = reader.string(c.get("op"), f"{cp}.op")
-    if op in ("lt", "lte"):
-        reader.error(
-            c["op"].loc,
-            f"{cp}.op",
-            f"op {op} would alert while the budget burns slowly; sloctl alerts when the burn rate "
-            "exceeds the threshold: use gt or gte",
-        )
-        return None
-    if "op" in c and op not in ("gt", "gte"):
-        reader.error(c["op"].loc, f"{cp}.op", f"unknown op {op!r}; expected lte, gte, lt or gt")
+    if not _v1_burn_rate_above(reader, c, cp):
         return None
     threshold = reader.number(c.get("threshold"), f"{cp}.threshold")
     lookback = reader.duration(c.get("lookbackWindow"), f"{cp}.lookbackWindow", default=0)

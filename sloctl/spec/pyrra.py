@@ -132,15 +132,10 @@ def latency_sli(success: str, total: str, grouping: tuple[str, ...]) -> RatioSLI
 def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[SLI, tuple[str, ...]] | None:
     """The SLI and its grouping labels."""
     f = reader.mapping(node, "spec.indicator", _INDICATORS)
-    present = [k for k in _INDICATORS if k in f]
-    if len(present) != 1:
-        reader.error(
-            node.loc if node is not None else loc,
-            "spec.indicator",
-            f"exactly one indicator is needed ({', '.join(_INDICATORS)}); found {len(present) or 'none'}",
-        )
+    where = node.loc if node is not None else loc
+    kind = reader.one_key(f, _INDICATORS, where, "spec.indicator", ("indicator", ", ".join(_INDICATORS)))
+    if kind is None:
         return None
-    kind = present[0]
     path = f"spec.indicator.{kind}"
     fields = {
         "ratio": ["errors", "total", "grouping"],

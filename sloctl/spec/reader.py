@@ -156,29 +156,42 @@ class Reader:
             self.error(node.loc, path, str(exc))
             return default
 
+    def one_key(
+        self, fields: dict[str, YNode], keys: Iterable[str], loc: Location, path: str, what: tuple[str, str]
+    ) -> str | None:
+        """The one of ``keys`` that ``fields`` holds; None, with an error, when it holds none or
+        several. ``what``: what a key names, and the choices as the error lists them."""
+        present = [k for k in keys if k in fields]
+        if len(present) != 1:
+            self.error(
+                loc, path, f"exactly one {what[0]} is needed ({what[1]}); found {len(present) or 'none'}"
+            )
+            return None
+        return present[0]
+
     def string_map(self, node: YNode | None, path: str) -> dict[str, str]:
         """Labels and annotations: a mapping of strings to strings (numbers are converted)."""
+        fields = self._string_mapping(node, path)
+        return {key: self.string(child, _join(path, key)) for key, child in fields.items()}
+
+    def _string_mapping(self, node: YNode | None, path: str) -> dict[str, YNode]:
+        """The entries of the mapping of strings at ``node``: none when it is absent or null,
+        none with an error when it is not a mapping."""
         if node is None or node.value is None:
             return {}
         if not isinstance(node.value, dict):
             self.error(node.loc, path, f"expected a mapping of strings, found {_found(node)}")
             return {}
-        out: dict[str, str] = {}
-        for key, child in node.value.items():
-            out[key] = self.string(child, _join(path, key))
-        return out
+        return node.value
 
     def go_string_map(self, node: YNode | None, path: str) -> dict[str, str]:
         """Labels and annotations of a format read by a Go program (Sloth): keys and values as Go's
         YAML 1.1 reading gives them (``on: yes`` is ``"true": "true"``, ``1.50`` is ``"1.5"``);
         two keys that read the same keep the later value, as Sloth does, with a warning."""
-        if node is None or node.value is None:
-            return {}
-        if not isinstance(node.value, dict):
-            self.error(node.loc, path, f"expected a mapping of strings, found {_found(node)}")
-            return {}
+        fields = self._string_mapping(node, path)
         out: dict[str, str] = {}
-        for key, child in node.value.items():
+        for key, child in fields.items():
+            assert node is not None  # it has entries
             name = go_scalar_text(YNode(key, node.loc, plain=key in node.plain_keys, text=key))
             if name in out:
                 loc = node.key_locs.get(key, node.loc)

@@ -47,6 +47,7 @@ def json_schema() -> dict[str, object]:
     }
 
 
+# Long but flat: a data table, the JSON Schema of each SLI kind.
 def _sli() -> dict[str, object]:
     sli_kinds: dict[str, object] = {
         "events": _obj({"errorQuery": _QUERY, "totalQuery": _QUERY}, ["errorQuery", "totalQuery"]),

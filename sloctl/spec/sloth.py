@@ -11,7 +11,9 @@ into the model: Sloth v0.16's built-in ones shape ``--compat sloth`` output exac
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
+from sloctl.errors import Location
 from sloctl.model import (
     SLI,
     SLO,
@@ -52,9 +54,7 @@ def read_prometheus_v1(doc: YNode, reader: Reader, catalogs: Catalogs, period: i
     top = reader.mapping(
         doc, "", ["version", "service", "labels", "slo_plugins", "slos"], ["version", "service", "slos"]
     )
-    return _read_spec(
-        top, "", doc, reader, catalogs, period, _Keys(camel=False), PROM_VERSION, "", "", {}, {}
-    )
+    return _read_spec(top, "", doc, reader, catalogs, _Document(_Keys(camel=False), PROM_VERSION, period))
 
 
 def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
@@ -64,112 +64,135 @@ def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None)
     spec = reader.mapping(
         spec_node, "spec", ["service", "labels", "sloPlugins", "slos"], ["service", "slos"], loc=doc.loc
     )
-    return _read_spec(
-        spec,
-        "spec.",
-        spec_node or doc,
-        reader,
-        catalogs,
-        period,
+    document = _Document(
         _Keys(camel=True),
         K8S_VERSION,
-        reader.string(meta.get("name"), "metadata.name"),
-        reader.string(meta.get("namespace"), "metadata.namespace"),
-        reader.go_string_map(meta.get("labels"), "metadata.labels"),
-        reader.go_string_map(meta.get("annotations"), "metadata.annotations"),
+        period,
+        name=reader.string(meta.get("name"), "metadata.name"),
+        namespace=reader.string(meta.get("namespace"), "metadata.namespace"),
+        labels=reader.go_string_map(meta.get("labels"), "metadata.labels"),
+        annotations=reader.go_string_map(meta.get("annotations"), "metadata.annotations"),
     )
+    return _read_spec(spec, "spec.", spec_node or doc, reader, catalogs, document)
+
+
+@dataclass(frozen=True)
+class _Document:
+    """What a Sloth document gives every SLO it holds: its format's field names, its version,
+    the period (``--sloth-period``; Sloth files have none), and a Kubernetes object's metadata."""
+
+    keys: _Keys
+    version: str
+    period: int | None
+    name: str = ""
+    namespace: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Service:
+    """What the SLOs of one service share: its name, its labels and its ``slo_plugins``."""
+
+    name: str
+    labels: dict[str, str]
+    plugins: Plugins
 
 
 def _read_spec(
-    f: dict[str, YNode],
-    prefix: str,
-    node: YNode,
-    reader: Reader,
-    catalogs: Catalogs,
-    period: int | None,
-    keys: _Keys,
-    version: str,
-    doc_name: str,
-    namespace: str,
-    doc_labels: dict[str, str],
-    doc_annotations: dict[str, str],
+    f: dict[str, YNode], prefix: str, node: YNode, reader: Reader, catalogs: Catalogs, d: _Document
 ) -> list[SLO]:
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
     service_labels = reader.go_string_map(f.get("labels"), f"{prefix}labels")
     build.check_labels(reader, service_labels, node.loc, f"{prefix}labels")
-    group_plugins = read_plugins(f.get(keys.slo_plugins), f"{prefix}{keys.slo_plugins}", reader)
+    group_plugins = read_plugins(f.get(d.keys.slo_plugins), f"{prefix}{d.keys.slo_plugins}", reader)
+    shared = _Service(service, service_labels, group_plugins)
     out: list[SLO] = []
     items = reader.sequence(f.get("slos"), f"{prefix}slos", required=True)
     if not items and f.get("slos") is not None and f["slos"].value is not None:
         reader.error(f["slos"].loc, f"{prefix}slos", "at least one SLO is required")
     for i, item in enumerate(items):
-        path = index(f"{prefix}slos", i)
         before = len(reader.errors)
-        s = reader.mapping(
-            item,
-            path,
-            ["name", "objective", "description", "labels", "sli", "alerting", "plugins"],
-            ["name", "objective", "sli"],
-        )
-        own = read_plugins(s.get("plugins"), f"{path}.plugins", reader)
-        plugins = Plugins(
-            (own.chain if own.override else (*group_plugins.chain, *own.chain)),
-            group_plugins.override or own.override,
-        )
-        name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
-        build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
-        objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
-        slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
-        build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
-        sli = _read_sli(
-            s.get("sli"),
-            f"{path}.sli",
-            reader,
-            keys,
-            item,
-            metricsql=_victoria(plugins) and catalogs.sloth,
-            plugin_meta=(service, name, objective, {**service_labels, **slo_labels}),
-        )
-        slo_period = period or DEFAULT_PERIOD
-        windows = catalogs.resolve(slo_period, reader, item.loc, "--sloth-period")
-        alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
-        if sli is None:
-            continue
-        slo = SLO(
-            service=service,
-            name=name,
-            objective=objective,
-            period=slo_period,
-            sli=sli,
-            alerting=alerting,
-            windows=windows,
-            description=reader.string(s.get("description"), f"{path}.description"),
-            labels=labels({**service_labels, **slo_labels}),
-            source=item.loc,
-            spec_version=version,
-            document_name=doc_name,
-            document_namespace=namespace,
-            plugins=plugins,
-            document_labels=labels(doc_labels),
-            document_annotations=labels(doc_annotations),
-        )
-        build.check_slo(reader, slo, item.loc, path)
-        for ref in plugins.chain:
-            if SLO_PLUGINS[ref.id].events_only and not isinstance(sli, EventsSLI):
-                reader.error(item.loc, f"{path}.plugins", f"{ref.id} needs an events SLI")
-        shaping = sorted({r.id for r in plugins.chain} - set(NEUTRAL))
-        if (shaping or plugins.override) and not catalogs.sloth:
-            reader.warn(
-                item.loc,
-                f"{path}.plugins",
-                f"Sloth SLO plugins ({', '.join(shaping) or 'overridePrevious'}) shape the rules of "
-                "generate --compat sloth only; sloctl's own rules are event-weighted already",
-            )
-        if len(reader.errors) == before:
+        slo = _read_slo(item, index(f"{prefix}slos", i), reader, catalogs, d, shared)
+        if slo is not None and len(reader.errors) == before:
             out.append(slo)
     return out
+
+
+def _read_slo(
+    item: YNode, path: str, reader: Reader, catalogs: Catalogs, d: _Document, service: _Service
+) -> SLO | None:
+    keys = d.keys
+    s = reader.mapping(
+        item,
+        path,
+        ["name", "objective", "description", "labels", "sli", "alerting", "plugins"],
+        ["name", "objective", "sli"],
+    )
+    own = read_plugins(s.get("plugins"), f"{path}.plugins", reader)
+    plugins = Plugins(
+        (own.chain if own.override else (*service.plugins.chain, *own.chain)),
+        service.plugins.override or own.override,
+    )
+    name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
+    build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
+    objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
+    slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
+    build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
+    sli = _read_sli(
+        s.get("sli"),
+        f"{path}.sli",
+        reader,
+        keys,
+        item,
+        metricsql=_victoria(plugins) and catalogs.sloth,
+        plugin_meta=(service.name, name, objective, {**service.labels, **slo_labels}),
+    )
+    slo_period = d.period or DEFAULT_PERIOD
+    windows = catalogs.resolve(slo_period, reader, item.loc, "--sloth-period")
+    alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
+    if sli is None:
+        return None
+    slo = SLO(
+        service=service.name,
+        name=name,
+        objective=objective,
+        period=slo_period,
+        sli=sli,
+        alerting=alerting,
+        windows=windows,
+        description=reader.string(s.get("description"), f"{path}.description"),
+        labels=labels({**service.labels, **slo_labels}),
+        source=item.loc,
+        spec_version=d.version,
+        document_name=d.name,
+        document_namespace=d.namespace,
+        plugins=plugins,
+        document_labels=labels(d.labels),
+        document_annotations=labels(d.annotations),
+    )
+    build.check_slo(reader, slo, item.loc, path)
+    _check_plugins(reader, plugins, sli, item.loc, path, sloth=catalogs.sloth)
+    return slo
+
+
+def _check_plugins(
+    reader: Reader, plugins: Plugins, sli: SLI, loc: Location, path: str, *, sloth: bool
+) -> None:
+    """An events-only plugin needs an events SLI; plugins that shape rules shape Sloth's only."""
+    for ref in plugins.chain:
+        if SLO_PLUGINS[ref.id].events_only and not isinstance(sli, EventsSLI):
+            reader.error(loc, f"{path}.plugins", f"{ref.id} needs an events SLI")
+    shaping = sorted({r.id for r in plugins.chain} - set(NEUTRAL))
+    if (shaping or plugins.override) and not sloth:
+        reader.warn(
+            loc,
+            f"{path}.plugins",
+            f"Sloth SLO plugins ({', '.join(shaping) or 'overridePrevious'}) shape the rules of "
+            "generate --compat sloth only; sloctl's own rules are event-weighted already",
+        )
 
 
 def _read_sli(
@@ -186,8 +209,12 @@ def _read_sli(
     if node is None:
         reader.error(parent.loc, path, "required field is missing")
         return None
-    present = [k for k in ("events", "raw", "plugin") if k in f]
-    if present == ["plugin"]:
+    kind = reader.one_key(
+        f, ("events", "raw", "plugin"), node.loc, path, ("SLI type", "events, raw or plugin")
+    )
+    if kind is None:
+        return None
+    if kind == "plugin":
         service, name, objective, slo_labels = plugin_meta
         return read_sli_plugin(
             f["plugin"],
@@ -199,14 +226,7 @@ def _read_sli(
             objective=objective,
             labels=slo_labels,
         )
-    if len(present) != 1:
-        reader.error(
-            node.loc,
-            path,
-            f"exactly one SLI type is needed (events, raw or plugin); found {len(present) or 'none'}",
-        )
-        return None
-    if present[0] == "events":
+    if kind == "events":
         p = f"{path}.events"
         g = reader.mapping(
             f["events"], p, [keys.error_query, keys.total_query], [keys.error_query, keys.total_query]

@@ -10,6 +10,7 @@ import json
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol, Self, TypeVar
 
 # The SDK warns at import that classic dashboards are deprecated in favour of v2; classic JSON is
 # what file provisioning of every Grafana in use reads, so we build it on purpose.
@@ -68,6 +69,20 @@ TARGET_VAR = "target"
 PanelBuilder = cogbuilder.Builder[dash_m.Panel]
 
 
+class _Placeable(Protocol):
+    """What every panel builder of the SDK has: the fields :meth:`Kit.place` sets."""
+
+    def id(self, id_val: int) -> Self: ...
+    def grid_pos(self, grid_pos: dash_m.GridPos) -> Self: ...
+    def title(self, title: str) -> Self: ...
+    def description(self, description: str) -> Self: ...
+    def datasource(self, datasource: common_m.DataSourceRef) -> Self: ...
+    def unit(self, unit: str) -> Self: ...
+
+
+_Panel = TypeVar("_Panel", bound=_Placeable)
+
+
 @dataclass(frozen=True)
 class Series:
     """A time-series panel as data: a title, a unit and its ``(query, legend)`` pairs, whose
@@ -119,6 +134,17 @@ class Kit:
         self.var = datasource_var
         self.default_uid = datasource_uid
         self.ds = common_m.DataSourceRef(type_val="prometheus", uid="${" + datasource_var + "}")
+
+    def place(
+        self, panel: _Panel, grid: Grid, w: int, h: int, title: str, unit: str, description: str | None = None
+    ) -> _Panel:
+        """``panel`` at the next ``w`` x ``h`` place of ``grid``, titled, on this kit's data source;
+        a ``description`` of None leaves the field out of the JSON."""
+        pid, pos = grid.place(w, h)
+        panel = panel.id(pid).grid_pos(pos).title(title)
+        if description is not None:
+            panel = panel.description(description)
+        return panel.datasource(self.ds).unit(unit)
 
     def target(
         self, expr: str, legend: str, ref: str, *, instant: bool = False, table: bool = False
@@ -184,15 +210,8 @@ class Kit:
         h: int = 8,
         description: str = "",
     ) -> ts_b.Panel:
-        pid, pos = grid.place(w, h)
         panel = (
-            ts_b.Panel()
-            .id(pid)
-            .grid_pos(pos)
-            .title(title)
-            .description(description)
-            .datasource(self.ds)
-            .unit(unit)
+            self.place(ts_b.Panel(), grid, w, h, title, unit, description)
             .line_width(1)
             .fill_opacity(10)
             .legend(legend())
@@ -215,15 +234,8 @@ class Kit:
         no_value: str | None = None,
         mappings: list[dash_m.ValueMapping] | None = None,
     ) -> stat_b.Panel:
-        pid, pos = grid.place(w, h)
         panel = (
-            stat_b.Panel()
-            .id(pid)
-            .grid_pos(pos)
-            .title(title)
-            .description(description)
-            .datasource(self.ds)
-            .unit(unit)
+            self.place(stat_b.Panel(), grid, w, h, title, unit, description)
             .with_target(target)
             .graph_mode(common_m.BigValueGraphMode.AREA)
             .color_mode(common_m.BigValueColorMode.VALUE)

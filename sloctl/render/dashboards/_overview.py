@@ -30,6 +30,8 @@ def overview(kit: Kit, *, grouping: tuple[str, ...] = ()) -> dash_b.Dashboard:
     per group). Their rows, counts and trends then read their worst group, and say so (an SLO
     without groups is its own worst group: its figures are the same), and the firing alerts
     name their group."""
+    # Long but flat: the panels are two tables (the counts across the top, the trend rows) and
+    # the two tables of their own functions, placed in order.
     grid = Grid()
     grouped = bool(grouping)
     worst = " (worst group)" if grouped else ""
@@ -116,20 +118,19 @@ def _overview_table(kit: Kit, grid: Grid, svc: str, worst: str) -> table_b.Panel
         ("C", f"Budget spent so far{worst}", "max", naming.PERIOD_BURN_RATE),
         ("D", f"Burn pace (5m{', worst group' if worst else ''})", "max", naming.CURRENT_BURN_RATE),
     ]
-    pid, pos = grid.place(24, 12)
     rename = {f"Value #{ref}": title for ref, title, _, _ in columns}
     rename.update({naming.LABEL_SERVICE: "Service", naming.LABEL_SLO: "SLO"})
     return (
-        table_b.Panel()
-        .id(pid)
-        .grid_pos(pos)
-        .title("SLOs, least remaining error budget first")
-        .description(
+        kit.place(
+            table_b.Panel(),
+            grid,
+            24,
+            12,
+            "SLOs, least remaining error budget first",
+            "percentunit",
             "Burn pace: the share of the whole period's error budget that the last 5 minutes' error "
-            "ratio would spend (100 % = exactly on budget). Click a row to open its service dashboard."
+            "ratio would spend (100 % = exactly on budget). Click a row to open its service dashboard.",
         )
-        .datasource(kit.ds)
-        .unit("percentunit")
         .decimals(2)
         .targets(
             [
@@ -181,15 +182,8 @@ def _overview_table(kit: Kit, grid: Grid, svc: str, worst: str) -> table_b.Panel
 
 def _firing_table(kit: Kit, grid: Grid, svc: str, grouping: tuple[str, ...]) -> table_b.Panel:
     by = ", ".join([SLO_BY, "alertname", naming.LABEL_SEVERITY, naming.LABEL_TIER, *grouping])
-    pid, pos = grid.place(24, 8)
     return (
-        table_b.Panel()
-        .id(pid)
-        .grid_pos(pos)
-        .title("Firing SLO alerts")
-        .description("Empty when no SLO alert fires.")
-        .datasource(kit.ds)
-        .unit("none")
+        kit.place(table_b.Panel(), grid, 24, 8, "Firing SLO alerts", "none", "Empty when no SLO alert fires.")
         .with_target(
             kit.target(
                 f'max by ({by}) (ALERTS{{alertstate="firing", {naming.LABEL_ID}!="", {svc}}})',

@@ -109,6 +109,7 @@ def _period(slo: SLO) -> tuple[str, str]:
 
 def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
     """Budget left, the no-data state and the SLI over the period, as stats."""
+    # Long but flat: three stat panel declarations, the middle one only with no-data alerting.
     sel = _slo_sel(slo)
     period, period_ratio = _period(slo)
     desc = slo.description or f"{slo.service} / {slo.name}"
@@ -315,14 +316,8 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
         )
     else:
         expr = f"{states} or max by ({tier}) (0 * {naming.BURN_RATE_THRESHOLD}{_slo_sel(slo)})"
-    pid, pos = grid.place(8, 8)
     return (
-        timeline_b.Panel()
-        .id(pid)
-        .grid_pos(pos)
-        .title(f"Alert state: {slo.alerting.name}")
-        .datasource(kit.ds)
-        .unit("none")
+        kit.place(timeline_b.Panel(), grid, 8, 8, f"Alert state: {slo.alerting.name}", "none")
         .with_target(kit.target(expr, _legend(slo, "{{" + tier + "}}"), "A"))
         .mappings(
             [
