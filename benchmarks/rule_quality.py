@@ -1,14 +1,19 @@
 """Rule-quality benchmark: our rules, the real Sloth's (v0.16.0 from the tool shelf) and
 raw-window rules (Pyrra style: a rate over the raw series for every window and the period), on
-the same SLO and the same series, all evaluated by a real Prometheus (docs/benchmarks.md, "Rule quality").
+the same SLO and the same series, all evaluated by a real Prometheus (2.42, 3.x) or by vmalert on
+VictoriaMetrics (docs/benchmarks.md, "Rule quality").
 
-    .venv/bin/python benchmarks/rule_quality.py [--series 1000] [--cost-hours 6]
+    .venv/bin/python benchmarks/rule_quality.py [--series 1000] [--cost-hours 6] [--engine all]
 
 (a) period error ratio against the ground truth under uneven traffic; (b) detection times per
-scenario and tier; (c) evaluation cost measured by Prometheus itself with ``--series`` raw series
-per SLO: ``prometheus_rule_group_last_duration_seconds`` of the live rule group (median of
-several evaluations) and the samples its queries touch (``totalQueryableSamples`` of each rule's
-expression, query stats ``stats=all``). Everything is printed, ratios included, in one run.
+scenario and tier; (c) evaluation cost measured by the engine itself with ``--series`` raw series
+per SLO, each rule set evaluated live every 5 s: on Prometheus,
+``prometheus_rule_group_last_duration_seconds`` (median of several evaluations) and the samples
+the queries touch (``totalQueryableSamples`` of each rule's expression, query stats
+``stats=all``); on vmalert, each group's iteration time from ``vmalert_iteration_duration_seconds``
+(``_sum``/``_count`` between polls: one evaluation, median of several) and the samples
+VictoriaMetrics scans for each rule's expression (``samplesScanned`` in its query trace).
+Everything is printed, ratios included, in one run.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,9 +40,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl import naming, shelf
-from sloctl.backtest.engine import Backtest, RuleSet, replay
-from sloctl.backtest.run import EPOCH, openmetrics, scenario_slo
+from sloctl.backtest.engine import Backtest, Replayed, RuleSet, replay
+from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
 from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
+from sloctl.backtest.series import samples
+from sloctl.backtest.victoria import ENGINES as VICTORIA
+from sloctl.backtest.victoria import VictoriaBacktest, VictoriaEngine, replay_victoria
 from sloctl.durations import format_duration, parse_duration
 from sloctl.model import SLO, EventsSLI
 from sloctl.render import promql
@@ -75,6 +84,7 @@ UNEVEN = Scenario(
 DETECTION = ("full_outage", "burn_14x", "burn_6x", "diurnal_incident")
 INTERVAL = 60
 """Scrape and evaluation interval of the replays (the acceptance allows ours one of it more)."""
+Engine = shelf.PrometheusEngine | VictoriaEngine
 
 
 def ours(slos: Sequence[SLO]) -> RuleSet:
@@ -164,7 +174,35 @@ def _tier(name: str, labels: dict[str, str]) -> str:
     return labels.get("sloth_severity", "?") if name == "sloth" else labels.get(naming.LABEL_TIER, "?")
 
 
-def _value(bt: Backtest, expr: str, t: int) -> float:
+@contextmanager
+def _replay(
+    engine: Engine,
+    rules: RuleSet,
+    feeds: Sequence[Feed],
+    workdir: Path,
+    *,
+    start: int,
+    end: int,
+    warmup_start: int | None = None,
+    live_rules: str | None = None,
+) -> Iterator[Backtest | VictoriaBacktest]:
+    """The backtest's replay of ``rules`` over ``feeds`` on ``engine``: promtool backfill into
+    Prometheus, or vmalert's replay into VictoriaMetrics (the same series either way)."""
+    if isinstance(engine, VictoriaEngine):
+        with replay_victoria(
+            rules, list(samples(feeds, start)), workdir, start=start, end=end, step=INTERVAL,
+            warmup_start=warmup_start, topology=engine.topology, live_rules=live_rules,
+        ) as vm:  # fmt: skip
+            yield vm
+        return
+    with replay(
+        rules, openmetrics(feeds, start), workdir, start=start, end=end, step=INTERVAL,
+        warmup_start=warmup_start, live_rules=live_rules, engine=engine,
+    ) as bt:  # fmt: skip
+        yield bt
+
+
+def _value(bt: Replayed, expr: str, t: int) -> float:
     res = bt.query(expr, t)
     if not res:
         return math.nan
@@ -173,22 +211,20 @@ def _value(bt: Backtest, expr: str, t: int) -> float:
     return float(v[1])
 
 
-def quality(base: SLO, workdir: Path, engine: shelf.PrometheusEngine) -> dict[str, dict[str, object]]:
+def quality(base: SLO, workdir: Path, engine: Engine) -> dict[str, dict[str, object]]:
     """(a) and (b) for every rule set, on the same series."""
     chosen = [UNEVEN, *(scenario(n) for n in DETECTION)]
     items: list[tuple[Scenario, SLO, Counts]] = [
         (s, scenario_slo(base, s), counts(s, base.error_budget)) for s in chosen
     ]
-    text = openmetrics([(s, c) for s, _slo, c in items])
+    feeds = [Feed(s, c) for s, _slo, c in items]
     end = EPOCH + max(s.duration for s in chosen)
     warm = EPOCH - max(s.warmup for s in chosen)
     out: dict[str, dict[str, object]] = {}
     for name, make in RULE_SETS.items():
         t0 = time.monotonic()
         rules = make([slo for _s, slo, _c in items])
-        with replay(
-            rules, text, workdir / name, start=EPOCH, end=end, warmup_start=warm, engine=engine
-        ) as bt:
+        with _replay(engine, rules, feeds, workdir / name, start=EPOCH, end=end, warmup_start=warm) as bt:
             alerts = bt.alerts()
             period: dict[str, tuple[float, float]] = {}
             detection: dict[str, dict[str, float | None]] = {}
@@ -238,8 +274,116 @@ def _touched(url: str, expr: str, t: float) -> int:
     return int(body["data"]["stats"]["samples"]["totalQueryableSamples"])
 
 
+def _prometheus_cost(bt: Backtest, docs: Sequence[dict[str, object]], interval: int) -> dict[str, float]:
+    """Group durations and samples touched as Prometheus reports them."""
+    durations: list[float] = []
+    output = 0.0
+    deadline = time.monotonic() + 12 * interval
+    seen = 0.0
+    while time.monotonic() < deadline and len(durations) < 8:
+        m = _metrics(bt.url)
+        d = sum(g.get("prometheus_rule_group_last_duration_seconds", 0.0) for g in m.values())
+        output = sum(g.get("prometheus_rule_group_last_evaluation_samples", 0.0) for g in m.values())
+        if d > 0 and d != seen:
+            durations.append(d)
+            seen = d
+        time.sleep(interval / 2)
+    now = time.time()
+    touched = sum(_touched(bt.url, expr, now) for expr in _exprs(docs))
+    return {
+        "duration_s": statistics.median(durations) if durations else math.nan,
+        "evaluations": len(durations),
+        "output_samples": output,
+        "samples_touched": touched,
+        **_rule_times(bt.url),
+    }
+
+
+def _rule_times(url: str) -> dict[str, float]:
+    """Each rule's last evaluation time (``evaluationTime`` in ``/api/v1/rules``, which
+    Prometheus and vmalert both serve): how many rules, their sum, the median and the slowest
+    one — where a group's time goes."""
+    with urllib.request.urlopen(f"{url}/api/v1/rules", timeout=30) as resp:
+        body = json.load(resp)
+    times = [float(r["evaluationTime"]) for g in body["data"]["groups"] for r in g["rules"]]
+    return {
+        "rules": len(times),
+        "rule_sum_s": sum(times),
+        "rule_median_s": statistics.median(times) if times else math.nan,
+        "rule_max_s": max(times, default=math.nan),
+    }
+
+
+_VM_ITERATION = re.compile(r'vmalert_iteration_duration_seconds_(sum|count)\{group="([^"]+)"[^}]*\} (\S+)')
+_VM_OUTPUT = re.compile(r"vmalert_(?:recording|alerting)_rules_last_evaluation_samples\{[^}]*\} (\S+)")
+_VM_SCANNED = re.compile(r"samplesScanned=(\d+)")
+
+
+def _text(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=30) as resp:
+        return str(resp.read().decode())
+
+
+def _vmalert_cost(bt: VictoriaBacktest, docs: Sequence[dict[str, object]], interval: int) -> dict[str, float]:
+    """Per group, one evaluation's time is the growth of ``vmalert_iteration_duration_seconds_sum``
+    between two polls over the growth of its ``_count`` (one evaluation, polled five times an
+    interval); the groups' medians are summed, as Prometheus' group durations are. Samples:
+    VictoriaMetrics' own ``samplesScanned`` of every rollup in the query trace (``trace=1``) of
+    each rule's expression at one instant, with ``nocache=1`` (Prometheus' stats do not cache
+    either)."""
+    assert bt.live is not None, "the cost replay starts a live vmalert"
+    per_group: dict[str, list[float]] = {}
+    last: dict[str, dict[str, float]] = {}
+    output = 0.0
+    deadline = time.monotonic() + 12 * interval
+    while time.monotonic() < deadline and (not per_group or min(map(len, per_group.values())) < 8):
+        text = _text(bt.live.url)
+        now: dict[str, dict[str, float]] = {}
+        for m in _VM_ITERATION.finditer(text):
+            now.setdefault(m.group(2), {})[m.group(1)] = float(m.group(3))
+        output = sum(float(m.group(1)) for m in _VM_OUTPUT.finditer(text))
+        for group, v in now.items():
+            per_group.setdefault(group, [])
+            before = last.get(group)
+            if before is not None and v["count"] > before["count"]:
+                per_group[group].append((v["sum"] - before["sum"]) / (v["count"] - before["count"]))
+        last = now
+        time.sleep(interval / 5)
+    rules = _rule_times(bt.live.url)
+    at = time.time()
+    touched = sum(_scanned(bt.url, expr, at) for expr in _exprs(docs))
+    complete = [v for v in per_group.values() if v]
+    return {
+        "duration_s": sum(statistics.median(v) for v in complete) if complete else math.nan,
+        "evaluations": min(map(len, per_group.values())) if per_group else 0,
+        "output_samples": output,
+        "samples_touched": touched,
+        **rules,
+    }
+
+
+def _scanned(url: str, expr: str, t: float) -> int:
+    q = urllib.parse.urlencode({"query": expr, "time": t, "nocache": 1, "trace": 1})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=120) as resp:
+        body = json.load(resp)
+    found = 0
+    stack = [body["trace"]]
+    while stack:
+        node = stack.pop()
+        found += sum(int(n) for n in _VM_SCANNED.findall(str(node.get("message", ""))))
+        stack.extend(node.get("children") or [])
+    return found
+
+
+def _exprs(docs: Sequence[dict[str, object]]) -> Iterator[str]:
+    for d in docs:
+        for g in d["groups"]:  # type: ignore[attr-defined]
+            for r in g["rules"]:
+                yield str(r["expr"])
+
+
 def cost(
-    base: SLO, series: int, hours: int, workdir: Path, engine: shelf.PrometheusEngine, interval: int = 5
+    base: SLO, series: int, hours: int, workdir: Path, engine: Engine, interval: int = 5
 ) -> dict[str, dict[str, float]]:
     """(c): live evaluation of each rule set over ``series`` raw series and ``hours`` of history
     ending now (recordings backfilled over that history)."""
@@ -248,7 +392,7 @@ def cost(
     slo = scenario_slo(base, s)
     end = int(time.time()) // 60 * 60 - 60
     start = end - s.duration
-    text = openmetrics([(s, counts(s, base.error_budget))], start=start)
+    feeds = [Feed(s, counts(s, base.error_budget))]
     out: dict[str, dict[str, float]] = {}
     for name, make in RULE_SETS.items():
         rules = make([slo])
@@ -257,33 +401,13 @@ def cost(
             for g in d["groups"]:
                 g["interval"] = f"{interval}s"
         live = "".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
-        with replay(
-            rules, text, workdir / f"cost-{name}", start=start, end=end, live_rules=live, engine=engine
+        with _replay(
+            engine, rules, feeds, workdir / f"cost-{name}", start=start, end=end, live_rules=live
         ) as bt:
-            durations: list[float] = []
-            samples = 0.0
-            deadline = time.monotonic() + 12 * interval
-            seen = 0.0
-            while time.monotonic() < deadline and len(durations) < 8:
-                m = _metrics(bt.url)
-                d = sum(g.get("prometheus_rule_group_last_duration_seconds", 0.0) for g in m.values())
-                samples = sum(g.get("prometheus_rule_group_last_evaluation_samples", 0.0) for g in m.values())
-                if d > 0 and d != seen:
-                    durations.append(d)
-                    seen = d
-                time.sleep(interval / 2)
-            now = time.time()
-            touched = 0
-            for d in docs:
-                for g in d["groups"]:
-                    for r in g["rules"]:
-                        touched += _touched(bt.url, str(r["expr"]), now)
-        out[name] = {
-            "duration_s": statistics.median(durations) if durations else math.nan,
-            "evaluations": len(durations),
-            "output_samples": samples,
-            "samples_touched": touched,
-        }
+            if isinstance(bt, VictoriaBacktest):
+                out[name] = _vmalert_cost(bt, docs, interval)
+            else:
+                out[name] = _prometheus_cost(bt, docs, interval)
     return out
 
 
@@ -294,30 +418,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument(
         "--engine",
-        choices=("default", *shelf.ENGINE_NAMES, "all"),
+        choices=("default", *shelf.ENGINE_NAMES, *(e.name for e in VICTORIA), "all"),
         default="all",
-        help="Prometheus to replay and evaluate on (default: every one this machine has)",
+        help="engine to replay and evaluate on: a Prometheus, or vmalert on VictoriaMetrics (one "
+        "node, or the replicated pair); default: every Prometheus this machine has and "
+        "VictoriaMetrics on one node",
     )
     args = ap.parse_args(argv)
     (base,) = load_text(SPEC, "bench.yaml").slos
-    if args.engine == "all":
-        engines = []
-        for name in shelf.ENGINE_NAMES:
-            try:
-                engines.append(shelf.engine_named(name))
-            except shelf.ToolMissing as exc:
-                print(f"== {name}: not on this machine ({exc}); skipped")
-    elif args.engine == "default":
-        engines = [shelf.default_engine()]
-    else:
-        engines = [shelf.engine_named(args.engine)]
+    names = [*shelf.ENGINE_NAMES, VICTORIA[0].name] if args.engine == "all" else [args.engine]
+    engines: list[Engine] = []
+    for name in names:
+        try:
+            engines.append(_engine(name))
+        except shelf.ToolMissing as exc:
+            if args.engine != "all":
+                print(f"--engine {name}: {exc}", file=sys.stderr)
+                return 2
+            print(f"== {name}: not on this machine ({exc}); skipped")
     for engine in engines:
-        print(f"== {engine.name} ({engine.prometheus})")
+        print(f"== {_describe(engine)}")
         _bench(base, args, engine)
     return 0
 
 
-def _bench(base: SLO, args: argparse.Namespace, engine: shelf.PrometheusEngine) -> None:
+def _engine(name: str) -> Engine:
+    """The engine ``name`` names, its binaries found (ToolMissing otherwise)."""
+    for e in VICTORIA:
+        if e.name == name:
+            pair = ("vmagent", "vmauth") if e.topology == "ha" else ()
+            for binary in ("victoria-metrics", "vmalert", *pair):
+                shelf.require(binary)
+            return e
+    return shelf.default_engine() if name == "default" else shelf.engine_named(name)
+
+
+def _describe(engine: Engine) -> str:
+    if isinstance(engine, VictoriaEngine):
+        return f"{engine.name} (vmalert {shelf.require('vmalert')}, topology {engine.topology})"
+    return f"{engine.name} ({engine.prometheus})"
+
+
+def _bench(base: SLO, args: argparse.Namespace, engine: Engine) -> None:
     with tempfile.TemporaryDirectory(prefix="rule-quality-") as tmp:
         work = Path(tmp)
         if not args.skip_quality:
@@ -362,15 +504,14 @@ def _bench(base: SLO, args: argparse.Namespace, engine: shelf.PrometheusEngine) 
                     f"  full outage, first page: ours {ours}s, {name} {theirs}s "
                     f"(ours ≤ theirs + {INTERVAL}s: {'yes' if ok else 'NO'})"
                 )
-            worst = max(
-                abs(q["sloctl"]["period"][sc][0] - q["sloctl"]["period"][sc][1])
-                / q["sloctl"]["period"][sc][1]  # type: ignore[index]
-                for sc in [UNEVEN.name, *DETECTION]
-            )
+            period: dict[str, tuple[float, float]] = q["sloctl"]["period"]  # type: ignore[assignment]
+            worst = max(abs(got - truth) / truth for got, truth in period.values())
             print(
                 f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
             )
         c = cost(base, args.series, args.cost_hours, work, engine)
+        # Prometheus: totalQueryableSamples (stats=all); VictoriaMetrics: samplesScanned (trace=1).
+        touched = "samples scanned" if isinstance(engine, VictoriaEngine) else "samples touched"
         print(
             f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
             "live group every 5s"
@@ -378,13 +519,17 @@ def _bench(base: SLO, args: argparse.Namespace, engine: shelf.PrometheusEngine) 
         for name, v in c.items():
             print(
                 f"  {name:10} duration {v['duration_s'] * 1000:8.2f} ms (median of {v['evaluations']:.0f})  "
-                f"samples touched {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
+                f"{touched} {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
+            )
+            print(
+                f"  {'':10} {v['rules']:.0f} rules, each rule's last: sum {v['rule_sum_s'] * 1000:.2f} ms, "
+                f"median {v['rule_median_s'] * 1000:.2f} ms, slowest {v['rule_max_s'] * 1000:.2f} ms"
             )
         o = c["sloctl"]
         for name in ("raw-window", "sloth"):
             print(
                 f"  ours / {name}: duration {o['duration_s'] / c[name]['duration_s']:.3f}, "
-                f"samples touched {o['samples_touched'] / c[name]['samples_touched']:.4f}"
+                f"{touched} {o['samples_touched'] / c[name]['samples_touched']:.4f}"
             )
         ratio = o["duration_s"] / c["sloth"]["duration_s"]
         print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")

@@ -42,9 +42,11 @@ from sloctl.durations import parse_duration
 from sloctl.servers._process import wait_until
 from sloctl.servers.victoria import (
     VictoriaMetricsServer,
+    VmalertServer,
     replay_vmalert,
     start_victoria_metrics,
     start_vmagent,
+    start_vmalert,
     start_vmauth,
 )
 
@@ -122,6 +124,8 @@ class VictoriaBacktest:
     names: set[str] = field(default_factory=set)
     """Their metric names (levels may share one: a raw SLI records its 5m ratio at level 0,
     an events SLI at level 1), so samples are counted over all of them together."""
+    live: VmalertServer | None = None
+    """vmalert evaluating ``live_rules`` from now on (cost measurements: its ``/metrics``)."""
 
     def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]:
         return query(self.url, expr, self.end if time is None else time)
@@ -339,10 +343,13 @@ def replay_victoria(
     warmup_start: int | None = None,
     topology: Topology = "single",
     node_loss: NodeLoss | None = None,
+    live_rules: str | None = None,
 ) -> Iterator[VictoriaBacktest]:
     """Write ``series`` and replay ``rules`` over ``[start, end]`` on VictoriaMetrics with
     vmalert; yields the running set-up, stopped on exit. Recordings that read only raw series
-    start at ``warmup_start`` (long windows see a full history, as in the Prometheus backtest)."""
+    start at ``warmup_start`` (long windows see a full history, as in the Prometheus backtest).
+    With ``live_rules`` (a rule file), a vmalert then evaluates those rules live at their
+    groups' intervals against the same storage (``bt.live``; cost measurements)."""
     if topology not in TOPOLOGIES:
         raise ValueError(f"unknown topology {topology!r}; expected one of {', '.join(TOPOLOGIES)}")
     if warmup_start is not None and warmup_start > start:
@@ -378,4 +385,16 @@ def replay_victoria(
                 if not level or lo > b:
                     continue
                 _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
+        if live_rules is not None:
+            path = workdir / "live.yml"
+            path.write_text(live_rules)
+            bt.live = stack.enter_context(
+                start_vmalert(
+                    workdir / "vmalert-live",
+                    rules=[path],
+                    datasource=read_url,
+                    remote_write=write_url,
+                    evaluation_interval=_interval(rule_groups(live_rules), step),
+                )
+            )
         yield bt

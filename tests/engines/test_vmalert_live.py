@@ -22,10 +22,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sloctl.backtest.engine import RuleSet
 from sloctl.backtest.run import our_rules, scenario_slo
 from sloctl.backtest.scenarios import Scenario
 from sloctl.backtest.series import ERRORS, REQUESTS, Sample, import_text
-from sloctl.backtest.victoria import _post
+from sloctl.backtest.victoria import _post, replay_victoria
 from sloctl.render.flavours import vmalert_groups
 from sloctl.servers._process import ManagedProcess, wait_until
 from sloctl.servers.victoria import VictoriaMetricsServer, start_victoria_metrics, start_vmalert
@@ -176,3 +177,43 @@ def test_the_vmalert_flavour_reads_each_level_from_the_same_evaluation(live: dic
         assert value != pytest.approx(run.level0.get(t - SPACING - INTERVAL, -1.0), rel=1e-9)
     t, value = max(run.level1.items())
     assert run.burn[t + SPACING] == pytest.approx(value / run.budget, rel=1e-9), (t, sorted(run.burn))
+
+
+def test_a_replay_with_live_rules_leaves_vmalert_evaluating_them_over_the_replayed_recordings(
+    tmp_path: Path,
+) -> None:
+    """The cost part of the rule-quality benchmark: a live vmalert over the replayed history. A
+    counter rising by 1 a second records a 5m rate of exactly 1 at every replayed step
+    (VictoriaMetrics' ``rate()`` does not extrapolate); the live rule averages that recording
+    over the last hour, so its value is 1 only if it reads the replay's recordings up to now."""
+    end = int(time.time()) // 60 * 60
+    start = end - 3600
+    labels = '{scenario="replayed",shard="0"}'
+    series = [Sample(REQUESTS, labels, 60.0 * i, start - 600 + 60 * i) for i in range(71)]
+    replayed = {
+        "name": "replayed",
+        "rules": [{"record": "replayed:rate5m", "expr": f"sum(rate({REQUESTS}[5m]))"}],
+    }
+    live = {
+        "name": "live",
+        "interval": "1s",
+        "rules": [{"record": "live:rate1h", "expr": "avg_over_time(replayed:rate5m[1h])"}],
+    }
+    with replay_victoria(
+        RuleSet("replayed", yaml.safe_dump({"groups": [replayed]})), series, tmp_path, start=start, end=end,
+        live_rules=yaml.safe_dump({"groups": [live]}),
+    ) as bt:  # fmt: skip
+        assert bt.live is not None and bt.live.running
+        recorded: list[dict[str, object]] = []
+
+        def evaluated() -> bool:
+            recorded[:] = bt.query("live:rate1h", int(time.time()))
+            return bool(recorded)
+
+        # real timer: vmalert's 1s group interval, and VictoriaMetrics' latency offset before
+        # the remote-written result is searchable
+        assert wait_until(evaluated, timeout=90, interval=0.5), "vmalert did not evaluate the live rule"
+        value = recorded[0]["value"]
+        assert isinstance(value, list)
+        assert float(value[1]) == pytest.approx(1.0, rel=1e-9)
+    assert not bt.live.running
