@@ -71,7 +71,8 @@ testbed: venv system-deps-test
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
-# The five game days in sequence on one rig, each waiting for its pages to resolve (about 45
-# minutes): too long for every `make test`; run before a release or on a schedule.
+# The five game days in sequence on one rig with the generated rules themselves, each waiting
+# for its pages to resolve (about 45 minutes): `make test` runs them with the rig's fast reset
+# (short windows ÷ 10, about 4 minutes); run this before a release or on a schedule.
 drills: venv system-deps-test tools
 	$(BIN)/pytest -q -m drill

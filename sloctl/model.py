@@ -11,7 +11,7 @@ builds them from files. All durations are whole seconds; objectives are percenta
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sloctl.errors import Location
@@ -47,6 +47,7 @@ __all__ = [
     "Severity",
     "Timeslices",
     "alert_windows",
+    "with_fast_reset",
 ]
 
 Labels = tuple[tuple[str, str], ...]
@@ -387,6 +388,9 @@ class SLO:
     grouping: tuple[str, ...] = ()
     """Labels the SLO is kept per group by (Pyrra ``grouping``): its queries keep them, so every
     recorded series and alert is one per group, and the dashboards draw one series per group."""
+    base_window: int = BASE_WINDOW
+    """The window of the recorded event and error rates every longer window is built from (and
+    the slice of a timeslice SLO); shorter only on a game-day rig (:func:`with_fast_reset`)."""
 
     @property
     def id(self) -> str:
@@ -421,9 +425,44 @@ class Service:
 def alert_windows(slo: SLO) -> list[int]:
     """Every window whose error ratio the rules of ``slo`` record, shortest first; the rolling
     period last (a calendar period is recorded apart, see ``naming.period_error_ratio``)."""
-    windows = {BASE_WINDOW}
+    windows = {slo.base_window}
     if slo.calendar is None:
         windows.add(slo.period)
     for w in slo.windows.windows:
         windows.update((w.short_window, w.long_window))
     return sorted(windows)
+
+
+def with_fast_reset(slo: SLO, divisor: int) -> SLO:
+    """``slo`` with its base window (and so its timeslice length) and every tier's short window
+    divided by ``divisor``, so that its alerts reset ``divisor`` times sooner once a burn stops.
+    The long windows, the burn-rate factors, the period and the budget stay as they are, so the
+    same burn trips the same tiers at the same moment. A game-day rig evaluates such rules to
+    run game days back to back (:mod:`sloctl.chaos.rig`); ``divisor`` 1 returns ``slo``.
+    ValueError when a window does not divide into whole seconds."""
+    if divisor < 1:
+        raise ValueError(f"the fast-reset divisor must be 1 or more, not {divisor}")
+    if divisor == 1:
+        return slo
+    shorter = [("the base window", slo.base_window)]
+    shorter += [(f"the {w.tier} short window", w.short_window) for w in slo.windows.windows]
+    if slo.timeslices is not None:
+        shorter.append(("the slice", slo.timeslices.slice_seconds))
+    for what, seconds in shorter:
+        if seconds % divisor:
+            raise ValueError(f"SLO {slo.id}: {what} ({seconds}s) does not divide by {divisor}")
+
+    def short(w: BurnWindow) -> BurnWindow:
+        return replace(w, short_window=w.short_window // divisor)
+
+    tiers = tuple(replace(t, window=short(t.window)) for t in slo.alerting.tiers)
+    slices = slo.timeslices
+    if slices is not None:
+        slices = replace(slices, slice_seconds=slices.slice_seconds // divisor)
+    return replace(
+        slo,
+        base_window=slo.base_window // divisor,
+        windows=replace(slo.windows, windows=tuple(short(w) for w in slo.windows.windows)),
+        alerting=replace(slo.alerting, tiers=tiers),
+        timeslices=slices,
+    )

@@ -7,10 +7,11 @@ left") and the second game day is refused by ``sloctl gate``; the 6 h and 30 m w
 slow page hold nothing but the fault, so that page stays firing for half an hour. A real
 platform has a month of mostly healthy traffic behind it. The rig therefore backfills one
 (``promtool tsdb create-blocks-from openmetrics``) before Prometheus starts: for every SLO of the
-rule file, its 5-minute event and error rates (errors 0) and, for a timeslice SLO, its bad-slice
-flag (0), over the whole period up to the rig's start.
+rule file, its event and error rates over the base window (5 minutes, shorter on a fast-reset
+rig; errors 0) and, for a timeslice SLO, its bad-slice flag (0), over the whole period up to the
+rig's start.
 
-The long windows are ``sum_over_time`` ratios of the 5-minute rates, which weigh each sample
+The long windows are ``sum_over_time`` ratios of the base-window rates, which weigh each sample
 alike: the rig evaluates its rules every ``eval_interval`` but the history has one sample per
 ``step``, so each historic event rate is scaled by ``step / eval_interval`` to weigh as much as
 the live samples of the same stretch of time would. The 1-hour window of the quick page reads
@@ -31,10 +32,6 @@ from sloctl import naming
 
 __all__ = ["HistorySeries", "healthy_history", "history_series"]
 
-#: the generated rules' 5-minute event and error rates (``naming``)
-_EVENTS = "sloctl:sli_events:rate5m"
-_ERRORS = "sloctl:sli_errors:rate5m"
-
 
 @dataclass(frozen=True)
 class HistorySeries:
@@ -53,20 +50,22 @@ def _slo_records(doc: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str]]]
                 yield str(rule["record"]), {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
 
 
-def history_series(rules_text: str) -> list[HistorySeries]:
-    """The series a healthy history needs, from a generated rule file: each SLO that records
-    its own error rate (a composite, computed from its components, records none) gets its event
-    and error rates; a timeslice SLO also its bad-slice flag."""
+def history_series(rules_text: str, base_window: int = naming.BASE_WINDOW) -> list[HistorySeries]:
+    """The series a healthy history needs, from a generated rule file whose rates are recorded
+    over ``base_window``: each SLO that records its own error rate (a composite, computed from
+    its components, records none) gets its event and error rates; a timeslice SLO also its
+    bad-slice flag."""
     records = [
         r for doc in yaml.safe_load_all(rules_text) if isinstance(doc, dict) for r in _slo_records(doc)
     ]
-    with_errors = {labels.get(naming.LABEL_ID) for name, labels in records if name == _ERRORS}
+    events, errors = naming.events_rate(base_window), naming.errors_rate(base_window)
+    with_errors = {labels.get(naming.LABEL_ID) for name, labels in records if name == errors}
     series: list[HistorySeries] = []
     for name, labels in records:
         if labels.get(naming.LABEL_ID) not in with_errors:
             continue
-        if name in (_EVENTS, _ERRORS, naming.TIMESLICE_BAD):
-            series.append(HistorySeries(name, tuple(sorted(labels.items())), events=name == _EVENTS))
+        if name in (events, errors, naming.TIMESLICE_BAD):
+            series.append(HistorySeries(name, tuple(sorted(labels.items())), events=name == events))
     return series
 
 
@@ -81,19 +80,22 @@ def healthy_history(
     period: int = 30 * 86400,
     recent: int = 86400,
     rate: float = 1.0,
-    step: int = naming.BASE_WINDOW,
+    base_window: int = naming.BASE_WINDOW,
     eval_interval: float = 1.0,
 ) -> str:
     """OpenMetrics text (timestamps in seconds, ``# EOF``) of ``period`` seconds of healthy
-    traffic at ``rate`` events/s per SLO up to ``end``.
+    traffic at ``rate`` events/s per SLO up to ``end``, for rules whose rates are recorded over
+    ``base_window``.
 
-    The last ``recent`` seconds have one sample per ``step``, aligned on multiples of ``step``
+    The last ``recent`` seconds have one sample per ``step`` (the base window), aligned on
+    multiples of ``step``
     (where the timeslice subqueries evaluate); the rest of the period is one sample in its
     middle that carries that stretch's weight. Prometheus writes a block per two hours of
     samples, and backfilling a month at 5-minute steps took 48 s here; two layers take a few
     seconds and keep every window up to ``recent`` exact. A timeslice SLO sees only the recent
     layer's slices (a day: 288 good slices), so one bad slice spends more of its budget than
     it would after a month."""
+    step = base_window
     if step <= 0 or eval_interval <= 0 or not step <= recent < period:
         raise ValueError("need 0 < step <= recent < period and a positive eval_interval")
     last = int(end // step) * step
@@ -104,7 +106,7 @@ def healthy_history(
     older = last - ((period + recent) // 2 // step) * step
     weights = [(older, (period - recent) / eval_interval)] + [(t, step / eval_interval) for t in recent_times]
     by_name: dict[str, list[HistorySeries]] = {}
-    for s in history_series(rules_text):
+    for s in history_series(rules_text, base_window):
         by_name.setdefault(s.name, []).append(s)
     lines: list[str] = []
     for name, series in by_name.items():

@@ -69,6 +69,9 @@ class GamedayResult:
     pages: dict[str, str] = field(default_factory=dict)
     #: the rig's timing profile (``timing_profile`` of the configuration; "" when not said)
     timing_profile: str = ""
+    #: the rig's Prometheus evaluated the rules with short windows this many times shorter
+    #: (``fast_reset`` of the configuration, :mod:`sloctl.chaos.rig`; 1: as generated)
+    fast_reset: int = 1
     files: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -220,8 +223,18 @@ def summarise(
         duration_s=round(end - start, 3),
         load_offset_s=round(float(load.get("started", start)) - start, 3) if load else 0.0,
         fault_at_s=round(inject_end - start, 3) if inject_end is not None else None,
-        timing_profile=str(experiment.get("configuration", {}).get("timing_profile", "")),
+        **_rig_stated(experiment),
     )
+
+
+def _rig_stated(experiment: Mapping[str, Any]) -> dict[str, Any]:
+    """What the configuration says of the rig: its timing profile and fast reset."""
+    configuration = experiment.get("configuration", {})
+    try:
+        fast_reset = max(1, int(configuration.get("fast_reset", 1)))
+    except (TypeError, ValueError):
+        fast_reset = 1
+    return {"timing_profile": str(configuration.get("timing_profile", "")), "fast_reset": fast_reset}
 
 
 def not_run(
@@ -234,5 +247,5 @@ def not_run(
         reasons=reasons,
         status="not run",
         expected_alerts=list(ext.get("expected_alerts", [])),
-        timing_profile=str(experiment.get("configuration", {}).get("timing_profile", "")),
+        **_rig_stated(experiment),
     )

@@ -1,15 +1,24 @@
 """A game-day rig: the testbed's real databases and API (one launcher,
 :func:`sloctl.testbed_runner.start_testbed`) with a :class:`FaultProxy` between the API and each
 database, so that latency and resets can be injected on the data path; optionally a Prometheus
-that scrapes the API and evaluates the generated rules over a backfilled healthy history
+that scrapes the API and evaluates the SLOs' generated rules over a backfilled healthy history
 (:mod:`sloctl.chaos.history`).
 
-    with start_rig(workdir, profile=PROFILES["quick"], rules=Path("rules/platform-api.yml")) as rig:
+    slos = load_paths(["slos/platform-api.yaml"]).slos
+    with start_rig(workdir, profile=PROFILES["quick"], slos=slos, fast_reset=10) as rig:
         run_gameday("chaos/connection-loss.json", configuration=rig.configuration())  # doctest: +SKIP
 
 Timing profiles: ``quick`` shortens the breakers and call timeouts so that a game day takes
 about a minute; ``plan`` keeps the reliability plan's (30 s open, 10 s window, timeouts 3 s
 default, PostgreSQL 5 s, MongoDB 10 s, Redis 1 s). Every report states which one ran.
+
+Fast reset: after a fault a page stays firing until its short window (5 minutes for the quick
+page) has forgotten the burn, so a game day waits 5 to 10 minutes for its pages to resolve. With
+``fast_reset=N`` the rig's Prometheus evaluates the same rules with the base window (and the
+timeslice length) and every short window divided by N (:func:`sloctl.model.with_fast_reset`):
+the long windows, burn-rate factors and budgets are those of the generated rules, so the same
+fault trips the same pages at the same moment, and they resolve N times sooner. The report
+states it; ``fast_reset=1`` evaluates exactly what ``sloctl generate`` writes.
 """
 
 from __future__ import annotations
@@ -17,13 +26,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sloctl.model import SLO, with_fast_reset
+from sloctl.naming import BASE_WINDOW
 from sloctl.servers import (
     MongoServer,
     PgBouncerServer,
@@ -42,6 +52,7 @@ __all__ = [
     "PROFILES",
     "GamedayRig",
     "TimingProfile",
+    "rig_rules",
     "start_rig",
     "start_rig_prometheus",
     "wait_for_recordings",
@@ -73,6 +84,8 @@ class GamedayRig(Stoppable):
     profile: TimingProfile
     workdir: Path
     prometheus: PrometheusServer | None = None
+    #: the short windows of the Prometheus' rules are this many times shorter (1: as generated)
+    fast_reset: int = 1
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
 
     @property
@@ -118,6 +131,7 @@ class GamedayRig(Stoppable):
         }
         if self.prometheus is not None:
             config["prometheus_url"] = self.prometheus.url
+            config["fast_reset"] = self.fast_reset
         return config
 
     def write_targets(self, path: Path) -> None:
@@ -137,10 +151,24 @@ def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
     return FaultProxy(upstream).start()
 
 
-def start_rig_prometheus(api_url: str, workdir: Path, rules: Path, history_rate: float) -> PrometheusServer:
-    """A Prometheus in ``workdir`` that scrapes the API at ``api_url`` and evaluates ``rules``
-    every second over a backfilled healthy month at ``history_rate`` events/s per SLO; returned
-    once every SLO's budget is recorded (stopped again on failure)."""
+def rig_rules(slos: Sequence[SLO], fast_reset: int = 1) -> str:
+    """The rule file a rig's Prometheus evaluates: the rules ``sloctl generate`` writes for
+    ``slos``, each SLO :func:`~sloctl.model.with_fast_reset` by ``fast_reset`` (ValueError when
+    a window does not divide by it)."""
+    from sloctl import __version__
+    from sloctl.render.rules import render_rule_file
+
+    sources = sorted({Path(s.source.file).as_posix() for s in slos})
+    return render_rule_file([with_fast_reset(s, fast_reset) for s in slos], sources, __version__)
+
+
+def start_rig_prometheus(
+    api_url: str, workdir: Path, slos: Sequence[SLO], history_rate: float, fast_reset: int = 1
+) -> PrometheusServer:
+    """A Prometheus in ``workdir`` that scrapes the API at ``api_url`` and evaluates the rules of
+    ``slos`` (:func:`rig_rules`) every second over a backfilled healthy month at
+    ``history_rate`` events/s per SLO; returned once every SLO's budget is recorded (stopped
+    again on failure)."""
     from sloctl.backtest.engine import backfill_openmetrics
     from sloctl.files import write_text
     from sloctl.testbed_config import file_sd, prometheus_config
@@ -149,15 +177,17 @@ def start_rig_prometheus(api_url: str, workdir: Path, rules: Path, history_rate:
 
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    text = rules.read_text(encoding="utf-8")
-    shutil.copyfile(rules, workdir / "rules.yml")
-    backfill_openmetrics(healthy_history(text, end=time.time() - 1, rate=history_rate), workdir, data)
+    text = rig_rules(slos, fast_reset)
+    base = BASE_WINDOW // fast_reset
+    write_text(workdir / "rules.yml", text)
+    history = healthy_history(text, end=time.time() - 1, rate=history_rate, base_window=base)
+    backfill_openmetrics(history, workdir, data)
     write_text(workdir / "targets" / "platform-api.json", file_sd(urlsplit(api_url).netloc, "platform-api"))
     config = prometheus_config("rules.yml", interval="1s", jobs=["platform-api"])
     server = start_prometheus(workdir, config_text=config, data_dir=data)
     try:
         wait_for_recordings(
-            server.url, expected=len({s.labels for s in history_series(text) if not s.events})
+            server.url, expected=len({s.labels for s in history_series(text, base) if not s.events})
         )
     except BaseException:
         server.stop()
@@ -170,29 +200,34 @@ def start_rig(
     *,
     profile: TimingProfile = PROFILES["quick"],
     options: Mapping[str, str | int | float] | None = None,
-    rules: Path | None = None,
+    slos: Sequence[SLO] = (),
+    fast_reset: int = 1,
     history_rate: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> GamedayRig:
     """Start the testbed with a fault proxy on each database path (``postgres`` in front of
     PgBouncer, ``redis``, ``mongodb``), SecantusDB's test commands on, and the API with the
-    ``profile``'s flags (``options`` override single flags). With ``rules`` (a generated rule
-    file), also a Prometheus over a backfilled healthy month at ``history_rate`` events/s per
-    SLO (default: the profile's ``load_rate``, the traffic a game day sends each route group, so
-    that its fault weighs against its history as it would on a platform with that traffic),
-    returned once every SLO's budget is recorded."""
+    ``profile``'s flags (``options`` override single flags). With ``slos``, also a Prometheus
+    that evaluates their rules (short windows divided by ``fast_reset``: :func:`rig_rules`) over
+    a backfilled healthy month at ``history_rate`` events/s per SLO (default: the profile's
+    ``load_rate``, the traffic a game day sends each route group, so that its fault weighs
+    against its history as it would on a platform with that traffic), returned once every SLO's
+    budget is recorded."""
     say = progress or (lambda _message: None)
     workdir = Path(workdir)
     flags = {**profile.api_options, **(options or {})}
     say(f"starting the testbed with fault proxies ({profile.name} timings) in {workdir}")
     testbed = start_testbed(workdir, options=flags, mongodb_test_commands=True, front=_fault_proxy)
-    rig = GamedayRig(testbed=testbed, profile=profile, workdir=workdir)
-    if rules is None:
+    rig = GamedayRig(testbed=testbed, profile=profile, workdir=workdir, fast_reset=fast_reset)
+    if not slos:
         return rig
     try:
-        say(f"backfilling a healthy month for the SLOs of {rules} and starting Prometheus")
+        reset = f", short windows ÷ {fast_reset}" if fast_reset > 1 else ""
+        say(f"backfilling a healthy month for {len(slos)} SLOs and starting Prometheus{reset}")
         rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
-        rig.prometheus = start_rig_prometheus(rig.testbed.api.url, workdir / "prometheus", rules, rate)
+        rig.prometheus = start_rig_prometheus(
+            rig.testbed.api.url, workdir / "prometheus", slos, rate, fast_reset
+        )
         rig._stack.callback(rig.prometheus.stop)
     except BaseException:
         rig.stop()

@@ -17,9 +17,11 @@
 - ``schedule``: ``chaos/schedule.yaml`` → systemd timers, Kubernetes CronJobs, a GitHub
   Actions workflow;
 - ``rig``: a local target to try them on (the testbed behind fault proxies, Prometheus with the
-  generated rules over a backfilled healthy month), until Ctrl-C; it writes the ``--config``
-  file for ``run``. ``--profile quick`` (default) shortens the breakers and timeouts so that a
-  game day takes about a minute; ``--profile plan`` keeps the reliability plan's.
+  generated rules of ``--slos`` over a backfilled healthy month), until Ctrl-C; it writes the
+  ``--config`` file for ``run``. ``--profile quick`` (default) shortens the breakers and
+  timeouts so that a game day takes about a minute; ``--profile plan`` keeps the reliability
+  plan's. ``--fast-reset N`` divides the rules' short windows by N, so that pages resolve N
+  times sooner and game days run back to back.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
 """
@@ -37,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 
+from ._common import UsageError, load_slos
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 from .main import plain_help
 
@@ -87,10 +90,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rig.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
     rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
     rig.add_argument(
-        "--rules",
+        "--slos",
         type=Path,
-        default=Path("rules/platform-api.yml"),
-        help="the generated rules Prometheus evaluates (default rules/platform-api.yml)",
+        default=Path("slos/platform-api.yaml"),
+        help="the SLO file (or folder) whose generated rules Prometheus evaluates (default"
+        " slos/platform-api.yaml)",
+    )
+    rig.add_argument(
+        "--fast-reset",
+        type=int,
+        default=1,
+        metavar="N",
+        help="divide the rules' base and short windows by N so that pages resolve N times sooner"
+        " after a fault (long windows, burn rates and budgets stay as generated); 1 (default):"
+        " exactly the rules `sloctl generate` writes",
     )
     rig.add_argument(
         "--config-out", type=Path, help="where to write the targets (default: <workdir>/targets.json)"
@@ -171,15 +184,14 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _rig(args: argparse.Namespace) -> int:
-    from sloctl.chaos.rig import start_rig
+    from sloctl.chaos.rig import rig_rules, start_rig
     from sloctl.servers import ServerStartError
 
-    if not args.rules.is_file():
-        print(
-            f"sloctl gameday rig: {args.rules}: no such file (`sloctl generate slos/ -o .`, or --rules)",
-            file=sys.stderr,
-        )
-        return 2
+    slos = load_slos([str(args.slos)]).slos
+    try:
+        rig_rules(slos, args.fast_reset)  # refused here, before anything starts
+    except ValueError as exc:
+        raise UsageError(f"--fast-reset {args.fast_reset}: {exc}") from None
     workdir = make_workdir(args.workdir, "sloctl-gameday-")
     config_out: Path = args.config_out or workdir / "targets.json"
 
@@ -189,7 +201,13 @@ def _rig(args: argparse.Namespace) -> int:
     with stop_on_signals() as stop, contextlib.ExitStack() as stack:
         try:
             target = stack.enter_context(
-                start_rig(workdir, profile=PROFILES[args.profile], rules=args.rules, progress=say)
+                start_rig(
+                    workdir,
+                    profile=PROFILES[args.profile],
+                    slos=slos,
+                    fast_reset=args.fast_reset,
+                    progress=say,
+                )
             )
         except (ServerStartError, OSError, subprocess.SubprocessError) as exc:
             say(str(exc))
@@ -424,6 +442,8 @@ def _print_result(
         f" budget consumed: {result.budget_consumed_percent} %"
     )
     print(f"  timing profile: {result.timing_profile or 'not stated'}")
+    if result.fast_reset > 1:
+        print(f"  rules' short windows: ÷ {result.fast_reset} (fast reset)")
     for alert, state in result.alerts.items():
         print(f"  {alert}: {state}")
     for alert, state in result.pages.items():

@@ -177,7 +177,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
     # time-weighted averages of the 5m ratio (docs/rules.md explains the cost of exactness).
     # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
-    base = naming.BASE_WINDOW
+    base = slo.base_window
     raw = raw_window(slo)
     ratio5m = f"{naming.error_ratio(base)}{sel}"
     rules = [
@@ -214,25 +214,24 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         # Events of a composite: all its components' events (for the low-traffic guard and the
         # dashboards); its error ratios are weighted means, recorded per window.
         members = [_member_selector(slo, c.slo) for c in slo.sli.components]
-        events = "sum(" + " or ".join(f"{naming.events_rate()}{m}" for m in members) + ")"
-        rules = [_record(naming.events_rate(), events, _labels(slo, options))]
+        rate = naming.events_rate(slo.base_window)
+        events = "sum(" + " or ".join(f"{rate}{m}" for m in members) + ")"
+        rules = [_record(rate, events, _labels(slo, options))]
         if slo.alerting.no_data.enabled:
             # No data when any component has seen no event for the composite's own `for`
             # (whatever the component's no-data settings: its ratio is unknown all the same).
             window = format_duration(slo.alerting.no_data.for_seconds)
-            flags = " or ".join(
-                f"(max_over_time({naming.events_rate()}{m}[{window}]) == bool 0)" for m in members
-            )
+            flags = " or ".join(f"(max_over_time({rate}{m}[{window}]) == bool 0)" for m in members)
             rules.append(_record(naming.NO_DATA, f"max({flags}) or on() vector(0)", _labels(slo, options)))
         return rules
-    base = naming.BASE_WINDOW
+    base = slo.base_window
     errors = promql.error_rate(slo.sli, base)
     total = promql.total_rate(slo.sli, base)
     # `or on() vector(0)`: an error series that never appeared (no 5xx yet) must read as zero
     # errors, not as "no data" that would blank every ratio built on it.
     rules = [
-        _record(naming.errors_rate(), f"({errors}) or on() vector(0)", _labels(slo, options)),
-        _record(naming.events_rate(), f"({total}) or on() vector(0)", _labels(slo, options)),
+        _record(naming.errors_rate(slo.base_window), f"({errors}) or on() vector(0)", _labels(slo, options)),
+        _record(naming.events_rate(slo.base_window), f"({total}) or on() vector(0)", _labels(slo, options)),
     ]
     if slo.alerting.no_data.enabled:
         # No event for the whole `for` (the series absent or flat zero): judged over the history
@@ -241,7 +240,7 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         rules.append(
             _record(
                 naming.NO_DATA,
-                f"max_over_time({naming.events_rate()}{sel}[{window}]) == bool 0",
+                f"max_over_time({naming.events_rate(slo.base_window)}{sel}[{window}]) == bool 0",
                 _labels(slo, options),
             )
         )
@@ -257,9 +256,9 @@ def _member_selector(slo: SLO, name: str) -> str:
 
 def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
-    base = naming.BASE_WINDOW
+    base = slo.base_window
     raw = raw_window(slo)
-    errors5m, events5m = f"{naming.errors_rate()}{sel}", f"{naming.events_rate()}{sel}"
+    errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     rules = [
         _record(
             naming.error_ratio(base),
@@ -292,8 +291,9 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     ts = slo.timeslices
     step = format_duration(ts.slice_seconds)
-    if ts.slice_seconds == naming.BASE_WINDOW:
-        errors, events = f"{naming.errors_rate()}{sel}", f"{naming.events_rate()}{sel}"
+    base = slo.base_window
+    if ts.slice_seconds == base:
+        errors, events = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     else:
         errors = f"(({promql.error_rate(slo.sli, ts.slice_seconds)}) or on() vector(0))"
         events = f"({promql.total_rate(slo.sli, ts.slice_seconds)})"
@@ -368,7 +368,7 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         _record(naming.PERIOD_SECONDS, period_seconds, _labels(slo, options)),
         _record(
             naming.CURRENT_BURN_RATE,
-            f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(naming.BASE_WINDOW)}{sel}) / {budget}",
+            f"max without ({naming.LABEL_WINDOW}) ({naming.error_ratio(slo.base_window)}{sel}) / {budget}",
             _labels(slo, options),
         ),
         _record(naming.PERIOD_BURN_RATE, f"{period_ratio} / {budget}", _labels(slo, options)),
@@ -443,6 +443,7 @@ def _burn_alerts(slo: SLO) -> list[Rule]:
         factor_value = w.burn_factor(slo.period)
         factor = promql.fmt_number(factor_value)
         threshold = _threshold(slo, factor_value, w.budget_percent, w.long_window)
+        events = naming.events_rate(slo.base_window)
         long_w, short_w = format_duration(w.long_window), format_duration(w.short_window)
 
         def burn(window: int, threshold: str = threshold) -> str:
@@ -456,7 +457,7 @@ def _burn_alerts(slo: SLO) -> list[Rule]:
         if slo.alerting.min_events > 0 and tier.severity == "page":
             # Low-traffic guard: a handful of errors on a quiet night must not page.
             expr += (
-                f"\nand on ({naming.LABEL_ID})\n(\n  avg_over_time({naming.events_rate()}{sel}[{long_w}])"
+                f"\nand on ({naming.LABEL_ID})\n(\n  avg_over_time({events}{sel}[{long_w}])"
                 f" * {w.long_window} >= {promql.fmt_number(slo.alerting.min_events)}\n)"
             )
         pct = promql.fmt_number(w.budget_percent)

@@ -1,7 +1,9 @@
 """A game-day rig per test module: real PostgreSQL, PgBouncer, Redis, SecantusDB (test
 commands on), a fault proxy on each database path, the platform API with short breaker
-timings and a Prometheus over a backfilled healthy month evaluating rules/platform-api.yml
-(never the shared session servers: these tests break things on purpose)."""
+timings and a Prometheus over a backfilled healthy month evaluating the rules of
+slos/platform-api.yaml with their short windows divided by :data:`FAST_RESET`, so that the
+pages of one game day resolve within a minute and the next can start (never the shared
+session servers: these tests break things on purpose)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,18 @@ import pytest
 
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.rig import GamedayRig, start_rig
+from sloctl.model import SLO
+from sloctl.spec import load_paths
 from tests.paths import ROOT
+
+#: the rig's short windows ÷ 10: the quick page's 5 minutes become 30 s
+FAST_RESET = 10
+
+
+def platform_slos() -> tuple[SLO, ...]:
+    loaded = load_paths([ROOT / "slos" / "platform-api.yaml"])
+    assert not loaded.errors, loaded.errors
+    return loaded.slos
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +38,7 @@ def clean_ledger() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GamedayRig]:
-    rules = ROOT / "rules" / "platform-api.yml"
-    with start_rig(tmp_path_factory.mktemp("gameday"), rules=rules) as started:
+    with start_rig(
+        tmp_path_factory.mktemp("gameday"), slos=platform_slos(), fast_reset=FAST_RESET
+    ) as started:
         yield started

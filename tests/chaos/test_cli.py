@@ -434,12 +434,29 @@ def test_a_request_pagerduty_refuses_with_a_window_names_every_credential(
     assert API_KEY not in err
 
 
-def test_rig_without_the_generated_rules_is_a_usage_error(
+def test_rig_without_its_slo_file_is_an_input_error_and_starts_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["gameday", "rig", "--rules", str(tmp_path / "none.yml"), "--workdir", str(tmp_path)]) == 2
-    assert "none.yml: no such file" in capsys.readouterr().err
+    # SLO files that do not load exit 1, as in every command that reads them
+    assert main(["gameday", "rig", "--slos", str(tmp_path / "none.yaml"), "--workdir", str(tmp_path)]) == 1
+    assert "none.yaml:1:1: no such file or directory" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []  # nothing was started
+
+
+@pytest.mark.parametrize(
+    ("divisor", "said"),
+    [("7", "the base window (300s) does not divide by 7"), ("0", "must be 1 or more, not 0")],
+    ids=["a-divisor-that-leaves-fractions-of-seconds", "zero"],
+)
+def test_a_fast_reset_the_windows_cannot_take_is_a_usage_error_and_starts_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], divisor: str, said: str
+) -> None:
+    slos = str(ROOT / "slos" / "platform-api.yaml")
+    argv = ["gameday", "rig", "--slos", slos, "--fast-reset", divisor, "--workdir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--fast-reset {divisor}:" in err and said in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_generate_names_a_missing_slo_and_writes_nothing(

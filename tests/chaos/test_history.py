@@ -42,7 +42,9 @@ def test_the_history_covers_every_slo_that_records_its_own_errors() -> None:
 
 def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_for() -> None:
     end, period, recent, step, rate = 1_800_000_123.0, 30 * 86400, 86400, 300, 2.0
-    text = healthy_history(RULES.read_text(), end=end, period=period, recent=recent, rate=rate, step=step)
+    text = healthy_history(
+        RULES.read_text(), end=end, period=period, recent=recent, rate=rate, base_window=step
+    )
     assert text.endswith("# EOF\n")
     samples = _samples(text)
     events = [s for s in samples if s[0] == "sloctl:sli_events:rate5m"]

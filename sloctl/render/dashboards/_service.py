@@ -187,7 +187,7 @@ def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             "percentunit",
             [
                 kit.target(
-                    f"1 - {_max(slo, f'{naming.error_ratio(naming.BASE_WINDOW)}{sel}')}",
+                    f"1 - {_max(slo, f'{naming.error_ratio(slo.base_window)}{sel}')}",
                     _legend(slo, "SLI (5m)"),
                     "A",
                 ),
@@ -263,7 +263,11 @@ def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 grid,
                 "Events (all components)",
                 "eps",
-                [kit.target(_max(slo, f"{naming.events_rate()}{sel}"), _legend(slo, "events"), "A")],
+                [
+                    kit.target(
+                        _max(slo, f"{naming.events_rate(slo.base_window)}{sel}"), _legend(slo, "events"), "A"
+                    )
+                ],
             )
         )
     elif slo.sli.kind != "raw":
@@ -273,8 +277,12 @@ def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
                 "Events and errors",
                 "eps",
                 [
-                    kit.target(_max(slo, f"{naming.events_rate()}{sel}"), _legend(slo, "events"), "A"),
-                    kit.target(_max(slo, f"{naming.errors_rate()}{sel}"), _legend(slo, "errors"), "B"),
+                    kit.target(
+                        _max(slo, f"{naming.events_rate(slo.base_window)}{sel}"), _legend(slo, "events"), "A"
+                    ),
+                    kit.target(
+                        _max(slo, f"{naming.errors_rate(slo.base_window)}{sel}"), _legend(slo, "errors"), "B"
+                    ),
                 ],
             )
         )
@@ -304,7 +312,7 @@ def _alert_state(kit: Kit, grid: Grid, slo: SLO) -> timeline_b.Panel:
     if slo.grouping:
         # The threshold series have no group: each group's 0 comes from its 5m error ratio, once
         # per enabled tier (PromQL cannot join the two many-to-many).
-        groups = _max(slo, f"0 * {naming.error_ratio(naming.BASE_WINDOW)}{_slo_sel(slo)}")
+        groups = _max(slo, f"0 * {naming.error_ratio(slo.base_window)}{_slo_sel(slo)}")
         expr = " or ".join(
             [
                 states,

@@ -1,0 +1,105 @@
+"""A fast reset (the game-day rig's rules, :func:`sloctl.model.with_fast_reset`) divides the base
+and short windows only: the long windows, burn-rate factors, period and budget stay, so the same
+burn trips the same tiers at the same moment, and the pages reset N times sooner. The last test
+proves it on a real Prometheus: a full outage replayed against both rule sets."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sloctl.backtest.run import TierResult, our_rules, run_scenarios
+from sloctl.backtest.scenarios import HOUR, Incident, scenario
+from sloctl.chaos.rig import rig_rules
+from sloctl.model import SLO, with_fast_reset
+from sloctl.naming import BASE_WINDOW
+from sloctl.spec import load_paths, load_text
+from tests.fixtures.specs import shop_slo
+from tests.paths import ROOT
+
+
+def _bundled() -> tuple[SLO, ...]:
+    loaded = load_paths([ROOT / "slos"])
+    assert not loaded.errors, loaded.errors
+    return loaded.slos
+
+
+@pytest.mark.parametrize("divisor", [2, 10, 20])
+def test_a_fast_reset_divides_the_base_and_short_windows_and_keeps_what_decides_a_page(divisor: int) -> None:
+    for slo in _bundled():
+        fast = with_fast_reset(slo, divisor)
+        assert fast.base_window * divisor == slo.base_window == BASE_WINDOW
+        for before, after in zip(slo.alerting.tiers, fast.alerting.tiers, strict=True):
+            w, f = before.window, after.window
+            assert (f.tier, f.long_window, f.budget_percent) == (w.tier, w.long_window, w.budget_percent)
+            assert f.short_window * divisor == w.short_window
+            assert f.burn_factor(fast.period) == w.burn_factor(slo.period)
+            assert after.for_seconds == before.for_seconds
+        assert [w.long_window for w in fast.windows.windows] == [w.long_window for w in slo.windows.windows]
+        assert (fast.period, fast.objective) == (slo.period, slo.objective)
+        assert fast.error_budget == slo.error_budget
+        assert fast.alerting.min_events == slo.alerting.min_events
+        if slo.timeslices is not None:
+            assert fast.timeslices is not None
+            assert fast.timeslices.slice_seconds * divisor == slo.timeslices.slice_seconds
+            assert fast.timeslices.target == slo.timeslices.target
+
+
+def test_no_fast_reset_is_exactly_what_sloctl_generate_writes() -> None:
+    slos = [s for s in _bundled() if s.service == "platform-api"]
+    assert all(with_fast_reset(s, 1) is s for s in slos)
+    # Line for line, but for the header's first line, which names the sources as given
+    ours = rig_rules(slos, 1).split("\n", 1)
+    generated = (ROOT / "rules" / "platform-api.yml").read_text().split("\n", 1)
+    assert ours[0].endswith("/slos/platform-api.yaml. DO NOT EDIT.") and ours[1] == generated[1]
+
+
+@pytest.mark.parametrize(
+    ("divisor", "said"),
+    [(0, "must be 1 or more, not 0"), (7, "the base window (300s) does not divide by 7")],
+)
+def test_a_divisor_the_windows_cannot_take_is_refused_with_the_window_named(divisor: int, said: str) -> None:
+    with pytest.raises(ValueError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        with_fast_reset(_bundled()[0], divisor)
+
+
+STEP = 5
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="no promtool (apt-get install prometheus)")
+def test_on_a_real_prometheus_a_full_outage_pages_at_the_same_moment_and_resets_ten_times_sooner(
+    tmp_path: Path,
+) -> None:
+    """A 10-minute full outage after an hour of healthy traffic, scraped and evaluated every 5 s:
+    the quick page fires at the same evaluation with either rule set; after the outage it keeps
+    firing for its short window, 5 minutes as generated, 30 s after a fast reset by 10."""
+    loaded = load_text(shop_slo(), "shop.yaml")
+    assert loaded.ok, loaded.errors
+    (slo,) = loaded.slos
+    outage = replace(
+        scenario("full_outage"),
+        duration=HOUR + 30 * 60,
+        incidents=(Incident(HOUR, HOUR + 10 * 60, math.inf),),
+        step=STEP,
+        warmup=HOUR,
+    )
+
+    def quick_page(base: SLO, where: str) -> TierResult:
+        (result,) = run_scenarios(
+            base, [outage], tmp_path / where, rules=lambda slos: our_rules(slos, interval=STEP)
+        )
+        return next(t for t in result.tiers if t.tier == "page_quick")
+
+    generated, fast = quick_page(slo, "generated"), quick_page(with_fast_reset(slo, 10), "fast")
+    assert generated.detection_seconds is not None and fast.detection_seconds is not None
+    assert abs(fast.detection_seconds - generated.detection_seconds) <= STEP, (generated, fast)
+    assert generated.reset_seconds is not None and fast.reset_seconds is not None
+    assert 300 - 2 * STEP <= generated.reset_seconds <= 300 + 2 * STEP, generated
+    assert 30 - 2 * STEP <= fast.reset_seconds <= 30 + 2 * STEP, fast
+    assert len(generated.episodes) == len(fast.episodes) == 1
