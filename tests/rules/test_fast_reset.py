@@ -103,3 +103,28 @@ def test_on_a_real_prometheus_a_full_outage_pages_at_the_same_moment_and_resets_
     assert 300 - 2 * STEP <= generated.reset_seconds <= 300 + 2 * STEP, generated
     assert 30 - 2 * STEP <= fast.reset_seconds <= 30 + 2 * STEP, fast
     assert len(generated.episodes) == len(fast.episodes) == 1
+
+
+def test_proofs_are_refused_for_a_fast_reset_slo_and_generate_says_so_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The proofs' model is built on the 5-minute rates: an SLO with another base window is
+    refused by name, and `sloctl generate` reports a refused proof as an error (exit 1, the
+    way out named), never a traceback."""
+    import sloctl.generate
+    from sloctl.cli.main import main
+    from sloctl.render.ruletests import UnprovableSLO, render_rule_tests
+
+    slo = next(s for s in _bundled() if s.id == "platform-api-availability")
+    with pytest.raises(UnprovableSLO, match="platform-api-availability, whose base window is not 300s"):
+        render_rule_tests(with_fast_reset(slo, 10), "test")
+    monkeypatch.setattr(
+        sloctl.generate,
+        "render_rule_tests",
+        lambda s, *a, **k: render_rule_tests(with_fast_reset(s, 10), *a, **k),
+    )
+    assert main(["generate", str(ROOT / "slos" / "platform-api.yaml"), "-o", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sloctl generate: cannot write the promtool proofs of platform-api-")
+    assert "--no-tests" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []  # nothing half written

@@ -30,7 +30,7 @@ policy's steps; for calendar SLOs, the period ratio counting only events since t
 
 from __future__ import annotations
 
-from ._params import ERRORS_METRIC, REQUESTS_METRIC, STEP
+from ._params import ERRORS_METRIC, REQUESTS_METRIC, STEP, UnprovableSLO
 from ._profiles import render_rule_tests
 from ._scenarios import TestFiles, rule_test_documents, tier_eval
 from ._twin import designed_detection, timeslice_slices_to_fire, twin, twin_slos
@@ -40,6 +40,7 @@ __all__ = [
     "REQUESTS_METRIC",
     "STEP",
     "TestFiles",
+    "UnprovableSLO",
     "designed_detection",
     "render_rule_tests",
     "rule_test_documents",

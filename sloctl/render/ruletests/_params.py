@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from sloctl import naming
 
+
+class UnprovableSLO(ValueError):
+    """The generator cannot write a proof for an SLO: its exact model of the rules misses a
+    designed time or finds no evaluation where both engines agree. A defect of sloctl, not of the
+    SLO; ``sloctl generate`` reports it (exit 1) and ``--no-tests`` writes the rules alone."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"cannot write the promtool proofs of {what} (a sloctl defect: please report it with"
+            " the SLO file); `sloctl generate --no-tests` writes the rules without them"
+        )
+
+
 STEP = 60
 """Scrape interval of the synthetic series. Shorter than the 5m base window so that a ``[5m]``
 range holds several samples on both engines (6 on Prometheus 2, 5 on the left-open ranges of

@@ -13,6 +13,7 @@ from sloctl.model import SLO, CompositeSLI, EventsSLI
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.yamlout import yaml_inline, yaml_string
 
+from ._params import UnprovableSLO
 from ._scenarios import TestFiles, _direct_test_texts, _escape
 from ._twin import twin, twin_slos
 
@@ -160,6 +161,9 @@ def render_rule_tests(
     """The promtool tests (and the twin rules they load) for ``slo``: one test file per
     evaluation interval used (see ``tier_eval``), named ``<service>--<slo>.<interval>.test.yml``.
     A composite needs its service's SLOs (``service_slos``) for its components."""
+    if slo.base_window != naming.BASE_WINDOW:
+        # The model and its scenarios are built on the 5m rates (a fast-reset rig's SLO is not).
+        raise UnprovableSLO(f"{slo.id}, whose base window is not {naming.BASE_WINDOW}s")
     source = source or slo.source.file
     base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
     rules_name = f"{base}.rules.yml"

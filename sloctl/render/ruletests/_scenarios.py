@@ -29,6 +29,7 @@ from ._params import (
     SLICE_STEPS,
     STEP,
     UNEVEN_EVAL,
+    UnprovableSLO,
 )
 from ._twin import designed_detection, timeslice_slices_to_fire, twin_slos
 
@@ -304,13 +305,13 @@ class _Builder:
                 break
             first, every = run.first_firing(tier), run.last_first_firing(tier)
             if first is None or every is None or every * self.eval_step - prefix * STEP > bound:
-                raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: the model misses the designed detection time")
             late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
             if late is not None:
                 break
         if multiple > 1:
             if late is None or first is None:
-                raise AssertionError(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
             name = (
@@ -319,7 +320,7 @@ class _Builder:
             )
         else:
             if any(run.fire[tier.name]):
-                raise AssertionError(f"{slo.id} {tier.name}: the model fires below the factor")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: the model fires below the factor")
             checks = [i for i in (start + (run.steps - start) // 2, run.steps - 1) if run.agreed(i)]
             name = f"{tier.name} never fires at a burn {multiple:g} times its factor"
         self._group(name, run, {"burn": sorted(set(checks))})
@@ -358,14 +359,14 @@ class _Builder:
                 break
             first, every = run.first_firing(tier), run.last_first_firing(tier)
             if first is None or every is None or (every - start) * SLICE > bound:
-                raise AssertionError(f"{slo.id} {tier.name}: the model misses the designed detection time")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: the model misses the designed detection time")
             late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
             if late is not None:
                 break
             count += 1
         if enough:
             if late is None or first is None:
-                raise AssertionError(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
             early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
             checks = [start] + [i for i in (early, late) if i is not None]
             name = (
@@ -373,7 +374,7 @@ class _Builder:
             )
         else:
             if any(run.fire[tier.name]):
-                raise AssertionError(f"{slo.id} {tier.name}: the model fires one slice short")
+                raise UnprovableSLO(f"{slo.id} {tier.name}: the model fires one slice short")
             checks = [i for i in (start + count, start + count + 2, run.steps - 1) if run.agreed(i)]
             name = f"{tier.name} never fires on {count} bad slices in a row"
         self._group(name, run, {"burn": sorted(set(checks))})
@@ -408,7 +409,7 @@ class _Builder:
         flags = [run.model.no_data(i) for i in range(run.steps)]
         first = next((i for i in range(stop, run.steps) if flags[i]), None)
         if first is None:
-            raise AssertionError(f"{self.slo.id}: the model never flags the missing data")
+            raise UnprovableSLO(f"{self.slo.id}: the model never flags the missing data")
         back = next(i for i in range(first, run.steps) if not flags[i])
         checks = [i for i in (stop, first - 1, first, back - 1, back) if run.no_data_agreed(i)]
         self._group(
@@ -429,7 +430,7 @@ class _Builder:
         half = 12 * self.per
         run = self._run(self._healthy([_Segment(half, rpm, errors), _Segment(half, rpm, errors, reset=True)]))
         if any(any(f) for f in run.fire.values()):
-            raise AssertionError(f"{slo.id}: the model fires on a counter reset")
+            raise UnprovableSLO(f"{slo.id}: the model fires on a counter reset")
         last = run.steps - 1
         truth = errors / rpm  # the same ratio before and after the reset
         mid = half // self.per
@@ -454,7 +455,7 @@ class _Builder:
         per_step = slo.alerting.min_events / 2 / (longest // STEP + 1) / series
         run = self._run(self._healthy(_Segment(steps, per_step, per_step)))
         if any(any(run.fire[t.name]) for t in pages):
-            raise AssertionError(f"{slo.id}: the model pages below minEvents")
+            raise UnprovableSLO(f"{slo.id}: the model pages below minEvents")
         checks = [i for i in (run.steps // 2, run.steps - 1) if run.agreed(i)]
         self._group(
             f"a total outage with fewer than {promql.fmt_number(slo.alerting.min_events)} events "
@@ -581,7 +582,7 @@ class _Builder:
             if (left := run.remaining(i)) is not None and left <= s.budget_left_percent / 100
         }
         if len(fired) != len(steps):
-            raise AssertionError(f"{slo.id}: the policy scenario does not reach every step")
+            raise UnprovableSLO(f"{slo.id}: the policy scenario does not reach every step")
         self._group("a draining budget files the policy's tickets at each step", run, {"policy": checks})
 
     def calendar_reset(self) -> None:
