@@ -434,35 +434,53 @@ def alert_windows(slo: SLO) -> list[int]:
 
 
 def with_fast_reset(slo: SLO, divisor: int) -> SLO:
-    """``slo`` with its base window (and so its timeslice length) and every tier's short window
-    divided by ``divisor``, so that its alerts reset ``divisor`` times sooner once a burn stops.
-    The long windows, the burn-rate factors, the period and the budget stay as they are, so the
-    same burn trips the same tiers at the same moment. A game-day rig evaluates such rules to
-    run game days back to back (:mod:`sloctl.chaos.rig`); ``divisor`` 1 returns ``slo``.
-    ValueError when a window does not divide into whole seconds."""
+    """``slo`` with its alerts resetting ``divisor`` times sooner once a burn stops, and
+    tripping on the same burns as before. A game-day rig evaluates such rules to run game days
+    back to back (:mod:`sloctl.chaos.rig`); ``divisor`` 1 returns ``slo``.
+
+    The base window and every tier's short window are divided by ``divisor``. What decides
+    whether a tier trips stays: for an SLO that counts events, the long windows (a fault of so
+    many seconds weighs in them as before), hence the burn-rate factors and the low-traffic
+    guard; for a timeslice SLO, whose slice is the base window, the number of slices in each
+    window, so its long windows are divided too, with the share of the budget each tier
+    allows in them (the burn-rate factors stay) and the guard's events. The period and the
+    objective stay. ValueError when a window does not divide into whole seconds."""
     if divisor < 1:
         raise ValueError(f"the fast-reset divisor must be 1 or more, not {divisor}")
     if divisor == 1:
         return slo
+    slices = slo.timeslices
     shorter = [("the base window", slo.base_window)]
-    shorter += [(f"the {w.tier} short window", w.short_window) for w in slo.windows.windows]
-    if slo.timeslices is not None:
-        shorter.append(("the slice", slo.timeslices.slice_seconds))
+    for w in slo.windows.windows:
+        shorter.append((f"the {w.tier} short window", w.short_window))
+        if slices is not None:
+            shorter.append((f"the {w.tier} long window", w.long_window))
+    if slices is not None:
+        shorter.append(("the slice", slices.slice_seconds))
     for what, seconds in shorter:
         if seconds % divisor:
             raise ValueError(f"SLO {slo.id}: {what} ({seconds}s) does not divide by {divisor}")
 
-    def short(w: BurnWindow) -> BurnWindow:
-        return replace(w, short_window=w.short_window // divisor)
+    def faster(w: BurnWindow) -> BurnWindow:
+        if slices is None:
+            return replace(w, short_window=w.short_window // divisor)
+        return replace(
+            w,
+            short_window=w.short_window // divisor,
+            long_window=w.long_window // divisor,
+            budget_percent=w.budget_percent / divisor,
+        )
 
-    tiers = tuple(replace(t, window=short(t.window)) for t in slo.alerting.tiers)
-    slices = slo.timeslices
+    alerting = replace(
+        slo.alerting, tiers=tuple(replace(t, window=faster(t.window)) for t in slo.alerting.tiers)
+    )
     if slices is not None:
+        alerting = replace(alerting, min_events=alerting.min_events / divisor)
         slices = replace(slices, slice_seconds=slices.slice_seconds // divisor)
     return replace(
         slo,
         base_window=slo.base_window // divisor,
-        windows=replace(slo.windows, windows=tuple(short(w) for w in slo.windows.windows)),
-        alerting=replace(slo.alerting, tiers=tiers),
+        windows=replace(slo.windows, windows=tuple(faster(w) for w in slo.windows.windows)),
+        alerting=alerting,
         timeslices=slices,
     )

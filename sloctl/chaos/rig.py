@@ -14,11 +14,11 @@ default, PostgreSQL 5 s, MongoDB 10 s, Redis 1 s). Every report states which one
 
 Fast reset: after a fault a page stays firing until its short window (5 minutes for the quick
 page) has forgotten the burn, so a game day waits 5 to 10 minutes for its pages to resolve. With
-``fast_reset=N`` the rig's Prometheus evaluates the same rules with the base window (and the
-timeslice length) and every short window divided by N (:func:`sloctl.model.with_fast_reset`):
-the long windows, burn-rate factors and budgets are those of the generated rules, so the same
-fault trips the same pages at the same moment, and they resolve N times sooner. The report
-states it; ``fast_reset=1`` evaluates exactly what ``sloctl generate`` writes.
+``fast_reset=N`` the rig's Prometheus evaluates the same SLOs with the base window and every
+short window divided by N, keeping what decides whether a tier trips
+(:func:`sloctl.model.with_fast_reset`), so the same fault trips the same pages and they resolve
+N times sooner. The report states it; ``fast_reset=1`` evaluates exactly what ``sloctl
+generate`` writes.
 """
 
 from __future__ import annotations

@@ -102,8 +102,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=1,
         metavar="N",
         help="divide the rules' base and short windows by N so that pages resolve N times sooner"
-        " after a fault (long windows, burn rates and budgets stay as generated); 1 (default):"
-        " exactly the rules `sloctl generate` writes",
+        " after a fault, the same faults tripping the same pages (burn rates and budgets stay as"
+        " generated; docs/gameday.md, Fast reset); 1 (default): exactly the rules `sloctl"
+        " generate` writes",
     )
     rig.add_argument(
         "--config-out", type=Path, help="where to write the targets (default: <workdir>/targets.json)"

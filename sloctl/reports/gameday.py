@@ -84,7 +84,7 @@ def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] =
         "timing profile": result.timing_profile or "not stated",
         "rules' short windows": (
             f"÷ {result.fast_reset} (fast reset: pages resolve {result.fast_reset}× sooner than with the"
-            " generated rules; long windows, burn rates and budgets as generated)"
+            " generated rules; the same faults trip them; burn rates and budgets as generated)"
             if result.fast_reset > 1
             else "as generated"
         ),

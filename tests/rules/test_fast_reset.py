@@ -29,24 +29,34 @@ def _bundled() -> tuple[SLO, ...]:
 
 
 @pytest.mark.parametrize("divisor", [2, 10, 20])
-def test_a_fast_reset_divides_the_base_and_short_windows_and_keeps_what_decides_a_page(divisor: int) -> None:
+def test_a_fast_reset_divides_the_short_windows_and_keeps_what_decides_a_page(divisor: int) -> None:
+    """Events-counting SLOs keep their long windows (a fault of so many seconds weighs in them as
+    before); timeslice SLOs keep their slices per window; both keep their burn-rate factors."""
+    checked = {"occurrences": 0, "timeslices": 0}
     for slo in _bundled():
         fast = with_fast_reset(slo, divisor)
         assert fast.base_window * divisor == slo.base_window == BASE_WINDOW
+        sliced = slo.timeslices is not None
+        scale = divisor if sliced else 1
         for before, after in zip(slo.alerting.tiers, fast.alerting.tiers, strict=True):
             w, f = before.window, after.window
-            assert (f.tier, f.long_window, f.budget_percent) == (w.tier, w.long_window, w.budget_percent)
-            assert f.short_window * divisor == w.short_window
-            assert f.burn_factor(fast.period) == w.burn_factor(slo.period)
+            assert f.tier == w.tier and f.short_window * divisor == w.short_window
+            assert f.long_window * scale == w.long_window
+            assert f.budget_percent * scale == pytest.approx(w.budget_percent)
+            assert f.burn_factor(fast.period) == pytest.approx(w.burn_factor(slo.period))
             assert after.for_seconds == before.for_seconds
-        assert [w.long_window for w in fast.windows.windows] == [w.long_window for w in slo.windows.windows]
+        assert [w.long_window * scale for w in fast.windows.windows] == [
+            w.long_window for w in slo.windows.windows
+        ]
         assert (fast.period, fast.objective) == (slo.period, slo.objective)
         assert fast.error_budget == slo.error_budget
-        assert fast.alerting.min_events == slo.alerting.min_events
+        assert fast.alerting.min_events * scale == pytest.approx(slo.alerting.min_events)
         if slo.timeslices is not None:
             assert fast.timeslices is not None
             assert fast.timeslices.slice_seconds * divisor == slo.timeslices.slice_seconds
             assert fast.timeslices.target == slo.timeslices.target
+        checked[slo.budgeting] += 1
+    assert all(checked.values()), checked
 
 
 def test_no_fast_reset_is_exactly_what_sloctl_generate_writes() -> None:
