@@ -19,7 +19,7 @@ from sloctl.model import SLO
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.engines import compat
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import events_slo, rate, service_doc
 
 pytestmark = [
     pytest.mark.promtool,
@@ -28,42 +28,34 @@ pytestmark = [
 ]
 
 SCRAPE = 60
-SPEC = shop_slo(
-    extra="alerting: {minEvents: 100}",
-    more_slos="""\
-    - name: latency
-      objective: 99.5
-      timeslices: {slice: 5m, target: 95}
-      sli:
-        latency: {histogram: http_seconds, threshold: 200ms}
-    - name: monthly
-      objective: 99.9
-      calendar: {unit: month, timeZone: Europe/Paris}
-      sli:
-        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
-    - name: weekly
-      objective: 99.9
-      calendar: {unit: week, timeZone: Europe/Paris}
-      sli:
-        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
-    - name: pg
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(pe[{{.window}}]))', totalQuery: 'sum(rate(pt[{{.window}}]))'}
-    - name: redis
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(re[{{.window}}]))', totalQuery: 'sum(rate(rt[{{.window}}]))'}
-    - name: mongo
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(me[{{.window}}]))', totalQuery: 'sum(rate(mt[{{.window}}]))'}
-    - name: api
-      objective: 99.9
-      sli:
-        composite:
-          components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
-""",
+SPEC = service_doc(
+    "shop",
+    [
+        events_slo("availability", extra="alerting: {minEvents: 100}"),
+        """\
+        - name: latency
+          objective: 99.5
+          timeslices: {slice: 5m, target: 95}
+          sli:
+            latency: {histogram: http_seconds, threshold: 200ms}
+        """,
+        *(
+            events_slo(f"{unit}ly", extra=f"calendar: {{unit: {unit}, timeZone: Europe/Paris}}")
+            for unit in ("month", "week")
+        ),
+        # the composite's components, each on its own series
+        *(
+            events_slo(name, errors=rate(f"{m}e"), total=rate(f"{m}t"))
+            for name, m in (("pg", "p"), ("redis", "r"), ("mongo", "m"))
+        ),
+        """\
+        - name: api
+          objective: 99.9
+          sli:
+            composite:
+              components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
+        """,
+    ],
 )
 
 

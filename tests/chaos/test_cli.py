@@ -69,20 +69,38 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("given", "text", "expected"),
     [
-        ('{"title": "x",\n', "not valid JSON"),
-        ("", "not valid JSON: Expecting value (line 1, column 1)"),
-        ("[1, 2]", "expected a JSON object, found an array"),
+        pytest.param("experiment", '{"title": "x",\n', "not valid JSON", id="an experiment cut short"),
+        pytest.param(
+            "experiment",
+            "",
+            "not valid JSON: Expecting value (line 1, column 1)",
+            id="an empty experiment",
+        ),
+        pytest.param(
+            "experiment",
+            "[1, 2]",
+            "expected a JSON object, found an array",
+            id="an experiment that is an array",
+        ),
+        pytest.param(
+            "--config", "[1]", "expected a JSON object, found an array", id="a config that is an array"
+        ),
+        pytest.param(
+            "--config", '"api_url"', "expected a JSON object, found a string", id="a config that is a string"
+        ),
+        pytest.param("--config", "{api_url: 1}", "not valid JSON", id="a config in YAML's flow style"),
     ],
 )
-def test_an_experiment_that_is_not_a_json_object_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+def test_a_json_file_that_is_not_a_json_object_is_a_usage_error_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, text: str, expected: str
 ) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(text)
-    err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
-    assert f"experiment {bad}: {expected}" in err
+    path = tmp_path / "given.json"
+    path.write_text(text)
+    files = [str(path)] if given == "experiment" else [str(EXPERIMENT), "--config", str(path)]
+    err = _usage_error(capsys, ["gameday", "run", *files, "--dry-run", "--report-dir", str(tmp_path)])
+    assert f"{given} {path}: {expected}" in err
 
 
 def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
@@ -93,24 +111,6 @@ def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
     err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
     assert f"{bad}: Chaos Toolkit rejected the experiment: an experiment requires a method" in err
     assert not (tmp_path / "report.json").exists()
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("[1]", "expected a JSON object, found an array"),
-        ('"api_url"', "expected a JSON object, found a string"),
-        ("{api_url: 1}", "not valid JSON"),
-    ],
-)
-def test_a_config_that_is_not_a_json_object_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
-) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(text)
-    argv = ["gameday", "run", str(EXPERIMENT), "--config", str(config), "--dry-run"]
-    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
-    assert f"--config {config}: {expected}" in err
 
 
 @pytest.mark.parametrize("flag", ["--pagerduty", "--practice-incident"])
