@@ -144,15 +144,22 @@ def test_the_routing_key_variable_can_be_renamed(
     assert "environment variable GAMEDAY_PD_KEY, which is not set" in err
 
 
-def test_a_dry_run_with_pagerduty_sends_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def no_pagerduty_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating a client of either PagerDuty API (events or REST) fails the test."""
     import pagerduty
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a dry run must not create a PagerDuty client")
 
-    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
+    for client in ("EventsApiV2Client", "RestApiV2Client"):
+        monkeypatch.setattr(pagerduty, client, no_network)
+
+
+@pytest.mark.usefixtures("no_pagerduty_client")
+def test_a_dry_run_with_pagerduty_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
     code = main([*argv, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
@@ -386,16 +393,10 @@ def test_without_maintenance_options_run_gameday_gets_no_services(
     assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
 
 
+@pytest.mark.usefixtures("no_pagerduty_client")
 def test_a_dry_run_with_a_maintenance_window_opens_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pagerduty
-
-    def no_network(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a dry run must not create a PagerDuty client")
-
-    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
-    monkeypatch.setattr(pagerduty, "RestApiV2Client", no_network)
     both_keys(monkeypatch)
     argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
     argv += [*MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
