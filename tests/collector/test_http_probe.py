@@ -60,8 +60,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             elif path == "/nolimits":
                 writer.write(_answer(200, {}, b"{}"))
             elif path == "/slow":
-                # real timer: a server that answers after the probe's 800 ms deadline, the thing tested
-                await asyncio.sleep(3)
+                # Never answers: the probe's own 800 ms deadline (the thing tested) ends the wait
+                # when it hangs up.
+                await reader.read()
+                break
             elif path == "/cut":
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
                 await writer.drain()
