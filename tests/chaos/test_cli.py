@@ -19,6 +19,8 @@ from tests.paths import ROOT
 
 EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
 KEY = "R0UTINGKEY" + "0" * 22
+#: a dry run of the slow-query storm against an API on a closed loopback port
+DRY_RUN = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
 
 
 def test_generate_writes_the_five_experiments_of_chaos(
@@ -35,18 +37,7 @@ def test_generate_writes_the_five_experiments_of_chaos(
 def test_dry_run_validates_and_reports_without_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "gameday",
-            "run",
-            str(ROOT / "chaos" / "slow-query-storm.json"),
-            "--set",
-            "api_url=http://127.0.0.1:9",
-            "--dry-run",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
+    code = main([*DRY_RUN, "--report-dir", str(tmp_path)])
     assert code == 0
     assert "slow-query-storm: dry-run" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
@@ -161,8 +152,7 @@ def test_a_dry_run_with_pagerduty_sends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
-    code = main([*argv, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
+    code = main([*DRY_RUN, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "slow-query-storm: dry-run" in captured.out
@@ -398,8 +388,7 @@ def test_a_dry_run_with_a_maintenance_window_opens_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     both_keys(monkeypatch)
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
-    argv += [*MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
+    argv = [*DRY_RUN, *MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
     code = main([*argv, "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
