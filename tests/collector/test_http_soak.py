@@ -6,18 +6,14 @@ probe must reopen instead of reporting a failure the API did not cause."""
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
 
-from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
 from sloctl.testbed_runner import ApiServer
+from tests.collector.helpers import histories_when, quiet_collector
 from tests.fixtures.servers import api_fixture
-from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -38,25 +34,14 @@ def _soak(url: str, tmp: Path) -> list[RunResult]:
     )
 
     async def main() -> list[RunResult]:
-        collector = Collector(
-            load_config_text(config, str(tmp / "soak.yaml")),
-            {},
-            registry=CollectorRegistry(),
-            tracer_provider=TracerProvider(),
-            log_stream=io.StringIO(),
-            logger_name="sloctl.collector.soak",
-        )
+        collector = quiet_collector(config, str(tmp / "soak.yaml"), logger="sloctl.collector.soak")
         async with collector:
-            states = collector.runner.states.values()
             # The soak ends at its 500th run (some 13 s of the lanes' 1 s schedule) however loaded
             # the machine; the deadline only bounds a collector that falls behind.
-            await asyncio.to_thread(
-                wait_until,
-                lambda: sum(len(s.history) for s in states) >= RUNS,
-                timeout=60,
-                what=f"{RUNS} warm runs",
+            runs = await histories_when(
+                collector, lambda n: sum(n) >= RUNS, timeout=60, what=f"{RUNS} warm runs"
             )
-            return [r for s in collector.runner.states.values() for r in s.history]
+            return [r for target in runs.values() for r in target]
 
     return asyncio.run(main())
 
