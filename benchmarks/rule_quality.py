@@ -40,8 +40,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl import naming, shelf
-from sloctl.backtest.engine import Backtest, Replayed, RuleSet, replay
-from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
+from sloctl.backtest.engine import Backtest, RuleSet, replay
+from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo, value_at
 from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
 from sloctl.backtest.series import samples
 from sloctl.backtest.victoria import ENGINES as VICTORIA
@@ -53,24 +53,14 @@ from sloctl.render.rules import RuleOptions, render_groups, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.render.yamlout import dump_yaml
 from sloctl.spec import load_text
+from tests.fixtures.specs import rate, shop_slo
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      period: 30d
-      sli:
-        events:
-          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
-          totalQuery: sum(rate(http_requests_total[{{.window}}]))
-      alerting:
-        name: ShopAvailabilityBudgetBurn
-        minEvents: 100
-"""
+SPEC = shop_slo(
+    period="30d",
+    errors=rate('http_requests_total{code=~"5.."}'),
+    total=rate("http_requests_total"),
+    extra="alerting:\n  name: ShopAvailabilityBudgetBurn\n  minEvents: 100",
+)
 
 UNEVEN = Scenario(
     "uneven_traffic",
@@ -202,15 +192,6 @@ def _replay(
         yield bt
 
 
-def _value(bt: Replayed, expr: str, t: int) -> float:
-    res = bt.query(expr, t)
-    if not res:
-        return math.nan
-    v = res[0]["value"]
-    assert isinstance(v, list)
-    return float(v[1])
-
-
 def quality(base: SLO, workdir: Path, engine: Engine) -> dict[str, dict[str, object]]:
     """(a) and (b) for every rule set, on the same series."""
     chosen = [UNEVEN, *(scenario(n) for n in DETECTION)]
@@ -229,7 +210,7 @@ def quality(base: SLO, workdir: Path, engine: Engine) -> dict[str, dict[str, obj
             period: dict[str, tuple[float, float]] = {}
             detection: dict[str, dict[str, float | None]] = {}
             for s, slo, c in items:
-                period[s.name] = (_value(bt, _period_expr(name, slo), EPOCH + s.duration), c.truth_ratio())
+                period[s.name] = (value_at(bt, _period_expr(name, slo), EPOCH + s.duration), c.truth_ratio())
                 if s.name == UNEVEN.name:
                     continue
                 inc = s.incidents[0]

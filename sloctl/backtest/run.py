@@ -40,6 +40,7 @@ __all__ = [
     "prepare",
     "run_scenarios",
     "scenario_slo",
+    "value_at",
 ]
 
 
@@ -324,14 +325,14 @@ def evaluate(
             for name in names
         )
         budget = slo.error_budget
-        ratio = _value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
+        ratio = value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
         # The truth at the evaluation that recorded that value (at most a minute before the end);
         # calendar and timeslice ratios read 5m points, so they end at the last one before it.
-        recorded = _value_at(bt, f"max(timestamp({_period_ratio_name(slo)}{sel}))", end)
+        recorded = value_at(bt, f"max(timestamp({_period_ratio_name(slo)}{sel}))", end)
         grid = naming.BASE_WINDOW if slo.calendar or slo.timeslices else s.step
         at = s.duration if math.isnan(recorded) else int(recorded - start) // grid * grid
         true_ratio = truth(item, start, at=at)
-        left = _value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
+        left = value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
         series = _plots(bt, slo, sel, start, s.duration)
         out.append(
             ScenarioResult(
@@ -369,7 +370,8 @@ def _plots(bt: Replayed, slo: SLO, sel: str, start: int, duration: int) -> dict[
     return series
 
 
-def _value_at(bt: Replayed, expr: str, t: int) -> float:
+def value_at(bt: Replayed, expr: str, t: int) -> float:
+    """The first sample of ``expr`` evaluated at ``t``; NaN when the vector is empty."""
     res = bt.query(expr, t)
     if not res:
         return math.nan

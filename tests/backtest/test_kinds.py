@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from sloctl.backtest.run import ScenarioResult, prepare, run_scenarios, truth
-from sloctl.backtest.scenarios import SCENARIOS, calendar_scenarios, scenario
+from sloctl.backtest.scenarios import SCENARIOS, Scenario, calendar_scenarios, scenario
 from sloctl.calendars import period_bounds
 from sloctl.model import SLO
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.engines import compat
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import events_slo, rate, service_doc
 
 pytestmark = [
     pytest.mark.promtool,
@@ -28,42 +30,34 @@ pytestmark = [
 ]
 
 SCRAPE = 60
-SPEC = shop_slo(
-    extra="alerting: {minEvents: 100}",
-    more_slos="""\
-    - name: latency
-      objective: 99.5
-      timeslices: {slice: 5m, target: 95}
-      sli:
-        latency: {histogram: http_seconds, threshold: 200ms}
-    - name: monthly
-      objective: 99.9
-      calendar: {unit: month, timeZone: Europe/Paris}
-      sli:
-        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
-    - name: weekly
-      objective: 99.9
-      calendar: {unit: week, timeZone: Europe/Paris}
-      sli:
-        events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
-    - name: pg
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(pe[{{.window}}]))', totalQuery: 'sum(rate(pt[{{.window}}]))'}
-    - name: redis
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(re[{{.window}}]))', totalQuery: 'sum(rate(rt[{{.window}}]))'}
-    - name: mongo
-      objective: 99.9
-      sli:
-        events: {errorQuery: 'sum(rate(me[{{.window}}]))', totalQuery: 'sum(rate(mt[{{.window}}]))'}
-    - name: api
-      objective: 99.9
-      sli:
-        composite:
-          components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
-""",
+SPEC = service_doc(
+    "shop",
+    [
+        events_slo("availability", extra="alerting: {minEvents: 100}"),
+        """\
+        - name: latency
+          objective: 99.5
+          timeslices: {slice: 5m, target: 95}
+          sli:
+            latency: {histogram: http_seconds, threshold: 200ms}
+        """,
+        *(
+            events_slo(f"{unit}ly", extra=f"calendar: {{unit: {unit}, timeZone: Europe/Paris}}")
+            for unit in ("month", "week")
+        ),
+        # the composite's components, each on its own series
+        *(
+            events_slo(name, errors=rate(f"{m}e"), total=rate(f"{m}t"))
+            for name, m in (("pg", "p"), ("redis", "r"), ("mongo", "m"))
+        ),
+        """\
+        - name: api
+          objective: 99.9
+          sli:
+            composite:
+              components: [{slo: pg, weight: 2}, {slo: redis}, {slo: mongo}]
+        """,
+    ],
 )
 
 
@@ -97,6 +91,24 @@ def slos() -> dict[str, SLO]:
     return _slos()
 
 
+class Backtest(Protocol):
+    def __call__(self, slo: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> ScenarioResult: ...
+
+
+@pytest.fixture
+def backtest(tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest) -> Backtest:
+    """Backtests one scenario of an SLO on the engine, counted in the compatibility matrix, and
+    checks that its designed alerts fire in time and that none is false."""
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
+
+    def run(slo: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> ScenarioResult:
+        (r,) = run_scenarios(slo, [s], tmp_path, service_slos=service_slos, engine=prometheus_engine)
+        _designed_alerts_fire_in_time_and_none_is_false(r)
+        return r
+
+    return run
+
+
 def test_the_new_scenarios_are_offered_to_the_kinds_they_are_for(slos: dict[str, SLO]) -> None:
     from sloctl.backtest.scenarios import applies
 
@@ -115,11 +127,9 @@ def test_the_new_scenarios_are_offered_to_the_kinds_they_are_for(slos: dict[str,
 
 
 def test_no_data_files_its_ticket_in_time_and_clears_when_traffic_is_back(
-    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+    slos: dict[str, SLO], backtest: Backtest
 ) -> None:
-    compat(request, prometheus_engine.name, "backtest alerts at designed time")
-    (r,) = run_scenarios(slos["availability"], [scenario("no_data")], tmp_path, engine=prometheus_engine)
-    _designed_alerts_fire_in_time_and_none_is_false(r)
+    r = backtest(slos["availability"], scenario("no_data"))
     no_data = next(t for t in r.tiers if t.tier == "no_data")
     # 30m of zeros after the 5m rate reached zero: not before that (less a scrape on either
     # range's left edge, which Prometheus 3 leaves open, and the group's phase).
@@ -135,11 +145,9 @@ def test_no_data_files_its_ticket_in_time_and_clears_when_traffic_is_back(
 
 
 def test_timeslice_latency_breaches_page_at_their_designed_times_and_count_bad_slices_exactly(
-    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+    slos: dict[str, SLO], backtest: Backtest
 ) -> None:
-    compat(request, prometheus_engine.name, "backtest alerts at designed time")
-    (r,) = run_scenarios(slos["latency"], [scenario("slice_breaches")], tmp_path, engine=prometheus_engine)
-    _designed_alerts_fire_in_time_and_none_is_false(r)
+    r = backtest(slos["latency"], scenario("slice_breaches"))
     quick = next(t for t in r.tiers if t.tier == "page_quick")
     # One page per breach: each breach is at least one bad slice in an hour of good ones.
     assert len(quick.episodes) == 4
@@ -151,17 +159,9 @@ def test_timeslice_latency_breaches_page_at_their_designed_times_and_count_bad_s
 
 
 def test_a_composite_pages_when_its_heaviest_dependency_fails_and_its_budget_is_the_weighted_truth(
-    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+    slos: dict[str, SLO], backtest: Backtest
 ) -> None:
-    compat(request, prometheus_engine.name, "backtest alerts at designed time")
-    (r,) = run_scenarios(
-        slos["api"],
-        [scenario("dependency_fails")],
-        tmp_path,
-        service_slos=list(slos.values()),
-        engine=prometheus_engine,
-    )
-    _designed_alerts_fire_in_time_and_none_is_false(r)
+    r = backtest(slos["api"], scenario("dependency_fails"), service_slos=list(slos.values()))
     item = prepare(slos["api"], scenario("dependency_fails"), list(slos.values()))
     # pg (weight 2 of 4) fails for 20 of the 3 days and 2 hours of data; the others do not.
     ratios = [f.counts.truth_ratio() for f in item.feeds]
@@ -193,17 +193,15 @@ def _calendar_checks(r: ScenarioResult, item_slo: SLO, boundary: int, start: int
 
 
 def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_months_length(
-    slos: dict[str, SLO], tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
+    slos: dict[str, SLO], backtest: Backtest
 ) -> None:
-    compat(request, prometheus_engine.name, "backtest alerts at designed time")
     monthly = slos["monthly"]
     (s,) = [x for x in calendar_scenarios(monthly) if x.name == "period_boundary"]
-    (r,) = run_scenarios(monthly, [s], tmp_path, engine=prometheus_engine)
     assert s.epoch is not None
     boundary = period_bounds("month", "Europe/Paris", s.epoch + 40 * 3600)[0]
     # March starts at local midnight, 2026-02-28T23:00Z (CET).
     assert boundary == 1772319600
-    _designed_alerts_fire_in_time_and_none_is_false(r)
+    r = backtest(monthly, s)
     quick = next(t for t in r.tiers if t.tier == "page_quick")
     # The burn (14.15x) is above February's factor (0.02 × 28 d / 1 h = 13.44) and below
     # March's (0.02 × (31 d − 1 h) / 1 h = 14.86): it pages in February and stops at midnight.
@@ -225,12 +223,8 @@ DST_UNIT = {"prometheus-2": "month", "prometheus-3": "week"}
 
 
 def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart_at_local_midnight(
-    slos: dict[str, SLO],
-    tmp_path: Path,
-    prometheus_engine: PrometheusEngine,
-    request: pytest.FixtureRequest,
+    slos: dict[str, SLO], backtest: Backtest, prometheus_engine: PrometheusEngine
 ) -> None:
-    compat(request, prometheus_engine.name, "backtest alerts at designed time")
     unit = DST_UNIT[prometheus_engine.name]
     slo = slos["weekly" if unit == "week" else "monthly"]
     (s,) = [x for x in calendar_scenarios(slo) if x.name == "dst_change"]
@@ -240,8 +234,7 @@ def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart
     assert s.epoch + 30 * 3600 == 1774746000
     boundary = {"week": 1774821600, "month": 1774994400}[unit]
     assert period_bounds(unit, "Europe/Paris", boundary)[0] == boundary  # type: ignore[arg-type]
-    (r,) = run_scenarios(slo, [s], tmp_path, engine=prometheus_engine)
-    _designed_alerts_fire_in_time_and_none_is_false(r)
+    r = backtest(slo, s)
     _calendar_checks(r, slo, boundary, s.epoch)
     assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
     assert math.isfinite(r.period_ratio)

@@ -19,6 +19,8 @@ from tests.paths import ROOT
 
 EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
 KEY = "R0UTINGKEY" + "0" * 22
+#: a dry run of the slow-query storm against an API on a closed loopback port
+DRY_RUN = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
 
 
 def test_generate_writes_the_five_experiments_of_chaos(
@@ -35,18 +37,7 @@ def test_generate_writes_the_five_experiments_of_chaos(
 def test_dry_run_validates_and_reports_without_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(
-        [
-            "gameday",
-            "run",
-            str(ROOT / "chaos" / "slow-query-storm.json"),
-            "--set",
-            "api_url=http://127.0.0.1:9",
-            "--dry-run",
-            "--report-dir",
-            str(tmp_path),
-        ]
-    )
+    code = main([*DRY_RUN, "--report-dir", str(tmp_path)])
     assert code == 0
     assert "slow-query-storm: dry-run" in capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
@@ -69,20 +60,38 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("given", "text", "expected"),
     [
-        ('{"title": "x",\n', "not valid JSON"),
-        ("", "not valid JSON: Expecting value (line 1, column 1)"),
-        ("[1, 2]", "expected a JSON object, found an array"),
+        pytest.param("experiment", '{"title": "x",\n', "not valid JSON", id="an experiment cut short"),
+        pytest.param(
+            "experiment",
+            "",
+            "not valid JSON: Expecting value (line 1, column 1)",
+            id="an empty experiment",
+        ),
+        pytest.param(
+            "experiment",
+            "[1, 2]",
+            "expected a JSON object, found an array",
+            id="an experiment that is an array",
+        ),
+        pytest.param(
+            "--config", "[1]", "expected a JSON object, found an array", id="a config that is an array"
+        ),
+        pytest.param(
+            "--config", '"api_url"', "expected a JSON object, found a string", id="a config that is a string"
+        ),
+        pytest.param("--config", "{api_url: 1}", "not valid JSON", id="a config in YAML's flow style"),
     ],
 )
-def test_an_experiment_that_is_not_a_json_object_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+def test_a_json_file_that_is_not_a_json_object_is_a_usage_error_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, text: str, expected: str
 ) -> None:
-    bad = tmp_path / "bad.json"
-    bad.write_text(text)
-    err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
-    assert f"experiment {bad}: {expected}" in err
+    path = tmp_path / "given.json"
+    path.write_text(text)
+    files = [str(path)] if given == "experiment" else [str(EXPERIMENT), "--config", str(path)]
+    err = _usage_error(capsys, ["gameday", "run", *files, "--dry-run", "--report-dir", str(tmp_path)])
+    assert f"{given} {path}: {expected}" in err
 
 
 def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
@@ -93,24 +102,6 @@ def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
     err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
     assert f"{bad}: Chaos Toolkit rejected the experiment: an experiment requires a method" in err
     assert not (tmp_path / "report.json").exists()
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("[1]", "expected a JSON object, found an array"),
-        ('"api_url"', "expected a JSON object, found a string"),
-        ("{api_url: 1}", "not valid JSON"),
-    ],
-)
-def test_a_config_that_is_not_a_json_object_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
-) -> None:
-    config = tmp_path / "config.json"
-    config.write_text(text)
-    argv = ["gameday", "run", str(EXPERIMENT), "--config", str(config), "--dry-run"]
-    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
-    assert f"--config {config}: {expected}" in err
 
 
 @pytest.mark.parametrize("flag", ["--pagerduty", "--practice-incident"])
@@ -144,18 +135,24 @@ def test_the_routing_key_variable_can_be_renamed(
     assert "environment variable GAMEDAY_PD_KEY, which is not set" in err
 
 
-def test_a_dry_run_with_pagerduty_sends_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def no_pagerduty_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating a client of either PagerDuty API (events or REST) fails the test."""
     import pagerduty
 
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a dry run must not create a PagerDuty client")
 
-    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
+    for client in ("EventsApiV2Client", "RestApiV2Client"):
+        monkeypatch.setattr(pagerduty, client, no_network)
+
+
+@pytest.mark.usefixtures("no_pagerduty_client")
+def test_a_dry_run_with_pagerduty_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
-    code = main([*argv, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
+    code = main([*DRY_RUN, "--pagerduty", "--practice-incident", "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "slow-query-storm: dry-run" in captured.out
@@ -386,19 +383,12 @@ def test_without_maintenance_options_run_gameday_gets_no_services(
     assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
 
 
+@pytest.mark.usefixtures("no_pagerduty_client")
 def test_a_dry_run_with_a_maintenance_window_opens_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pagerduty
-
-    def no_network(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a dry run must not create a PagerDuty client")
-
-    monkeypatch.setattr(pagerduty, "EventsApiV2Client", no_network)
-    monkeypatch.setattr(pagerduty, "RestApiV2Client", no_network)
     both_keys(monkeypatch)
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
-    argv += [*MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
+    argv = [*DRY_RUN, *MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
     code = main([*argv, "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err

@@ -115,6 +115,15 @@ def _steps(example: str, job: dict[str, Any]) -> list[str]:
     return _github_steps(job) if example.startswith("github") else _gitlab_script(job)
 
 
+def _run_job(example: str, runner: Runner, name: str) -> dict[str, Any]:
+    """Runs every step of the job ``name``, each of which must pass; returns the job."""
+    job: dict[str, Any] = _jobs(example)[0][name]
+    for step in _steps(example, job):
+        done = runner.run(step)
+        assert done.returncode == 0, (step, done.stdout, done.stderr)
+    return job
+
+
 @pytest.fixture
 def runner(example: str, workdir: Path) -> Iterator[Runner]:
     _, variables = _jobs(example)
@@ -128,12 +137,9 @@ def runner(example: str, workdir: Path) -> Iterator[Runner]:
 def test_the_load_test_job_passes_its_slo_gates_and_leaves_its_report_for_the_artifact(
     example: str, runner: Runner, workdir: Path
 ) -> None:
-    jobs, _ = _jobs(example)
-    for step in _steps(example, jobs["loadtest"]):
-        done = runner.run(step)
-        assert done.returncode == 0, (step, done.stdout, done.stderr)
+    job = _run_job(example, runner, "loadtest")
     assert "SLOCTL_API_URL=http://127.0.0.1:" in (workdir / ".sloctl" / "testbed.env").read_text()
-    for path in _artifact_paths(jobs["loadtest"]):
+    for path in _artifact_paths(job):
         assert any((workdir / path).glob("*.json")) and any((workdir / path).glob("*.html")), path
 
 
@@ -154,11 +160,7 @@ def test_a_violated_load_test_gate_fails_the_job(example: str, runner: Runner, w
 def test_the_game_day_job_starts_a_rig_and_runs_the_schedule_as_a_suite(
     example: str, runner: Runner, workdir: Path
 ) -> None:
-    jobs, _ = _jobs(example)
-    for step in _steps(example, jobs["gamedays"]):
-        done = runner.run(step)
-        assert done.returncode == 0, (step, done.stdout, done.stderr)
-    reports = workdir / _artifact_paths(jobs["gamedays"])[0]
+    reports = workdir / _artifact_paths(_run_job(example, runner, "gamedays"))[0]
     stems = sorted(p.parent.name for p in reports.glob("*/report.json"))
     assert stems == sorted(p.stem for p in (ROOT / "chaos").glob("*.json"))
     assert all(json.loads(p.read_text())["verdict"] == "dry-run" for p in reports.glob("*/report.json"))

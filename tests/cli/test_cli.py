@@ -11,6 +11,7 @@ import yaml
 
 from sloctl.cli.main import main
 from tests.fixtures.cli import run_sloctl
+from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT
 
 SLOS = ROOT / "slos"
@@ -25,9 +26,13 @@ def test_validate_accepts_the_bundled_slos() -> None:
 def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: x}\nspec:\n  slos:\n"
-        "    - {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}\n"
-        "    - {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}\n"
+        service_doc(
+            "x",
+            [
+                "- {name: a, objective: 120, sli: {events: {errorQuery: 'x', totalQuery: 'x'}}}",
+                "- {name: b, objective: 99, sli: {latency: {histogram: h, threshold: 200}}}",
+            ],
+        )
     )
     proc = run_sloctl("validate", str(bad))
     assert proc.returncode == 1
@@ -120,13 +125,8 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "monthly.yaml"
-    spec.write_text(
-        "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: shop}\nspec:\n  slos:\n"
-        "    - name: monthly\n      objective: 99.9\n"
-        "      calendar: {unit: month, timeZone: Europe/Paris}\n"
-        "      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))',\n"
-        "                     totalQuery: 'sum(rate(t[{{.window}}]))'}}\n"
-    )
+    calendar = "calendar: {unit: month, timeZone: Europe/Paris}"
+    spec.write_text(service_doc("shop", [events_slo("monthly", extra=calendar)]))
     assert main(["explain", str(spec), "-o", "json"]) == 0
     (monthly,) = json.loads(capsys.readouterr().out)
     assert monthly["period"] == "month"

@@ -10,7 +10,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,6 +24,40 @@ from tests.waiting import wait_until
 T = TypeVar("T")
 
 
+def quiet_collector(
+    config_text: str,
+    file: str,
+    *,
+    logger: str,
+    secrets: dict[tuple[str, str], str] | None = None,
+    tracer_provider: TracerProvider | None = None,
+    log_stream: IO[str] | None = None,
+) -> Collector:
+    """A Collector of ``config_text`` (read as ``file``) on a registry of its own, logging as
+    ``logger`` into ``log_stream`` (by default a buffer nobody reads), its spans to
+    ``tracer_provider`` (by default one that exports nowhere)."""
+    return Collector(
+        load_config_text(config_text, file),
+        secrets or {},
+        registry=CollectorRegistry(),
+        tracer_provider=tracer_provider or TracerProvider(),
+        log_stream=log_stream or io.StringIO(),
+        logger_name=logger,
+    )
+
+
+async def histories_when(
+    collector: Collector, enough: Callable[[list[int]], bool], *, timeout: float, what: str
+) -> dict[str, list[RunResult]]:
+    """Each target's runs so far, as soon as ``enough`` holds of the numbers of runs per target
+    of the running ``collector``; waited for in a thread, so that its event loop keeps running."""
+    states = collector.runner.states
+    await asyncio.to_thread(
+        wait_until, lambda: enough([len(s.history) for s in states.values()]), timeout=timeout, what=what
+    )
+    return {name: list(s.history) for name, s in states.items()}
+
+
 class LiveCollector:
     def __init__(self, config_text: str, secrets: dict[tuple[str, str], str]) -> None:
         self.loop = asyncio.new_event_loop()
@@ -33,13 +67,13 @@ class LiveCollector:
         self.spans = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.collector = Collector(
-            load_config_text(config_text, "test.yaml"),
-            secrets,
-            registry=CollectorRegistry(),
+        self.collector = quiet_collector(
+            config_text,
+            "test.yaml",
+            logger=f"sloctl.collector.test{id(self)}",
+            secrets=secrets,
             tracer_provider=provider,
             log_stream=self.logs,
-            logger_name=f"sloctl.collector.test{id(self)}",
         )
         self.call(self.collector.start())
 

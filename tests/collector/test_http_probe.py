@@ -4,19 +4,16 @@ RateLimit and Link checks, timeouts and broken answers each give their one reaso
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from prometheus_client import CollectorRegistry
 
-from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
 from sloctl.servers import free_port
-from tests.waiting import wait_until
+from tests.collector.helpers import histories_when, quiet_collector
 
 #: the W3C traceparent of every request to /ok, as the server received it
 TRACEPARENTS: list[str] = []
@@ -60,8 +57,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             elif path == "/nolimits":
                 writer.write(_answer(200, {}, b"{}"))
             elif path == "/slow":
-                # real timer: a server that answers after the probe's 800 ms deadline, the thing tested
-                await asyncio.sleep(3)
+                # Never answers: the probe's own 800 ms deadline (the thing tested) ends the wait
+                # when it hangs up.
+                await reader.read()
+                break
             elif path == "/cut":
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
                 await writer.drain()
@@ -120,24 +119,15 @@ def results() -> dict[str, list[RunResult]]:
         port = server.sockets[0].getsockname()[1]
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
-        collector = Collector(
-            load_config_text(_config(port, free_port()), "http.yaml"),
-            {},
-            registry=CollectorRegistry(),
-            tracer_provider=provider,
-            log_stream=io.StringIO(),
-            logger_name="sloctl.collector.httptest",
+        config = _config(port, free_port())
+        collector = quiet_collector(
+            config, "http.yaml", logger="sloctl.collector.httptest", tracer_provider=provider
         )
         async with collector:
-            states = collector.runner.states.values()
             # two runs per lane (cold and warm) of every target
-            await asyncio.to_thread(
-                wait_until,
-                lambda: all(len(s.history) >= 4 for s in states),
-                timeout=10,
-                what="two runs per lane",
+            out = await histories_when(
+                collector, lambda runs: min(runs) >= 4, timeout=10, what="two runs per lane"
             )
-            out = {name: list(s.history) for name, s in collector.runner.states.items()}
         server.close()
         await server.wait_closed()
         return out

@@ -5,20 +5,16 @@ probe cannot verify is reason ``tls``."""
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import ssl
 import subprocess
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
 
 from sloctl import contract
-from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
-from tests.waiting import wait_until
+from tests.collector.helpers import histories_when, quiet_collector
 
 
 def _make_cert(tmp: Path) -> tuple[Path, Path]:
@@ -78,21 +74,11 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
             f"      tls: {{caFile: '{cert}'}}}}\n"
             f"  - {{name: untrusted, kind: http, url: 'https://127.0.0.1:{port}/'}}\n"
         )
-        registry = CollectorRegistry()
-        collector = Collector(
-            load_config_text(config, "tls.yaml"),
-            {},
-            registry=registry,
-            tracer_provider=TracerProvider(),
-            log_stream=io.StringIO(),
-            logger_name="sloctl.collector.tlstest",
-        )
+        collector = quiet_collector(config, "tls.yaml", logger="sloctl.collector.tlstest")
         async with collector:
-            states = collector.runner.states.values()
-            await asyncio.to_thread(
-                wait_until, lambda: all(s.history for s in states), timeout=10, what="a run of each"
+            history = await histories_when(
+                collector, lambda runs: min(runs) >= 1, timeout=10, what="a run of each"
             )
-            history = {n: list(s.history) for n, s in collector.runner.states.items()}
             body = collector.server.respond("/metrics", "")[2].decode()
         server.close()
         await server.wait_closed()

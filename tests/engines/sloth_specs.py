@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
+
+from tests.fixtures.sloth import Flags
 
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789"
 _LABEL_START = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
@@ -20,26 +21,6 @@ _VALUE_PARTS = (
     "{{ $labels.job }}", "https://runbooks.example.com/x?y=1&z=2", "a:b", "x=y", "#hash",
 )  # fmt: skip
 _OBJECTIVES = (90.0, 95.0, 98.5, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999)
-
-
-@dataclass(frozen=True)
-class Flags:
-    """One ``sloth generate`` run's flags."""
-
-    period: str = "30d"
-    windows: str | None = None
-    """A catalog file name (in the run's windows folder) that replaces Sloth's defaults."""
-    disable_alerts: bool = False
-    disable_recordings: bool = False
-    extra_labels: tuple[tuple[str, str], ...] = ()
-
-    def argv(self, windows_dir: Path) -> list[str]:
-        out = [f"--default-slo-period={self.period}"]
-        if self.windows:
-            out.append(f"--slo-period-windows-path={windows_dir}")
-        out += ["--disable-alerts"] * self.disable_alerts + ["--disable-recordings"] * self.disable_recordings
-        out += [f"--extra-labels={k}={v}" for k, v in self.extra_labels]
-        return out
 
 
 @dataclass

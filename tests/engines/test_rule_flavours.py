@@ -27,23 +27,26 @@ _DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 _LABELS = {"type": "object", "propertyNames": {"pattern": "^[a-zA-Z_][a-zA-Z0-9_]*$"},
            "additionalProperties": {"type": "string"}}  # fmt: skip
 _RULE_COMMON = {"expr": {"type": "string", "minLength": 1}, "labels": _LABELS}
+
+
+def _closed(required: list[str], properties: dict[str, object]) -> dict[str, object]:
+    """A JSON object with these ``properties``, the ``required`` ones present, and no other key."""
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties}
+
+
 # The ruler namespace file `mimirtool rules load|sync|lint` reads (the cortextool format before
 # it): an optional `namespace` (default: the file name) and Prometheus rule groups, each optionally
 # federated with `source_tenants`. mimirtool decodes it with unknown fields refused, then
 # validates every group with Prometheus' own rule-file checks (promtool's, run below).
-MIMIR_RULER_NAMESPACE = {
-    "type": "object",
-    "required": ["groups"],
-    "additionalProperties": False,
-    "properties": {
+MIMIR_RULER_NAMESPACE = _closed(
+    ["groups"],
+    {
         "namespace": {"type": "string", "minLength": 1},
         "groups": {
             "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "rules"],
-                "additionalProperties": False,
-                "properties": {
+            "items": _closed(
+                ["name", "rules"],
+                {
                     "name": {"type": "string", "minLength": 1},
                     "interval": {"type": "string", "pattern": _DURATION},
                     "query_offset": {"type": "string", "pattern": _DURATION},
@@ -55,20 +58,16 @@ MIMIR_RULER_NAMESPACE = {
                         "minItems": 1,
                         "items": {
                             "oneOf": [
-                                {
-                                    "type": "object",
-                                    "required": ["record", "expr"],
-                                    "additionalProperties": False,
-                                    "properties": {
+                                _closed(
+                                    ["record", "expr"],
+                                    {
                                         "record": {"type": "string", "pattern": "^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
                                         **_RULE_COMMON,
                                     },
-                                },
-                                {
-                                    "type": "object",
-                                    "required": ["alert", "expr"],
-                                    "additionalProperties": False,
-                                    "properties": {
+                                ),
+                                _closed(
+                                    ["alert", "expr"],
+                                    {
                                         "alert": {"type": "string", "minLength": 1},
                                         "for": {"type": "string", "pattern": _DURATION},
                                         "keep_firing_for": {"type": "string", "pattern": _DURATION},
@@ -78,15 +77,15 @@ MIMIR_RULER_NAMESPACE = {
                                         },
                                         **_RULE_COMMON,
                                     },
-                                },
+                                ),
                             ]
                         },
                     },
                 },
-            },
+            ),
         },
     },
-}
+)
 
 
 def _generate(tmp_path: Path, *flags: str) -> list[Path]:

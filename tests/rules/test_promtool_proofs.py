@@ -17,6 +17,7 @@ from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_paths
 from tests.fixtures.engines import compat
 from tests.fixtures.promtool import assert_promtool_passes
+from tests.fixtures.specs import events_slo, rate, service_doc
 from tests.paths import ROOT
 
 pytestmark = pytest.mark.promtool
@@ -112,31 +113,27 @@ def test_the_generated_tests_catch_a_broken_rule(
     assert "FAILED" in proc.stdout + proc.stderr
 
 
-COMPOSITE_OF_QUIET_COMPONENTS = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: checkout
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e_c[{{.window}}]))
-          totalQuery: sum(rate(t_c[{{.window}}]))
-      alerting: {noData: {enabled: false}}
-    - name: search
-      objective: 99
-      sli:
-        events:
-          errorQuery: sum(rate(e_s[{{.window}}]))
-          totalQuery: sum(rate(t_s[{{.window}}]))
-      alerting: {noData: {for: 6h}}
-    - name: shop
-      objective: 99.5
-      sli: {composite: {components: [{slo: checkout, weight: 2}, {slo: search}]}}
-      alerting: {noData: {for: 10m}}
-"""
+COMPOSITE_OF_QUIET_COMPONENTS = service_doc(
+    "shop",
+    [
+        events_slo(
+            "checkout", errors=rate("e_c"), total=rate("t_c"), extra="alerting: {noData: {enabled: false}}"
+        ),
+        events_slo(
+            "search",
+            objective="99",
+            errors=rate("e_s"),
+            total=rate("t_s"),
+            extra="alerting: {noData: {for: 6h}}",
+        ),
+        """\
+        - name: shop
+          objective: 99.5
+          sli: {composite: {components: [{slo: checkout, weight: 2}, {slo: search}]}}
+          alerting: {noData: {for: 10m}}
+        """,
+    ],
+)
 
 
 def test_a_composite_flags_no_data_after_its_own_for_whatever_its_components_say(tmp_path: Path) -> None:

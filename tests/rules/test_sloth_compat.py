@@ -2,16 +2,13 @@
 
 The expected files are Go templates (``.tpl``): ``{{ .version }}`` is Sloth's version string and
 ``{{"..."}}`` prints a string literal (how Sloth's test data escapes ``{{$labels...}}``); both are
-evaluated here before the files are parsed as YAML and compared whole: documents, groups, rule
-names, labels, annotations and expressions (whitespace normalised).
+evaluated (tests/fixtures/sloth.py) before the files are parsed as YAML and compared whole:
+documents, groups, rule names, labels, annotations and expressions (whitespace normalised).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,79 +30,23 @@ from sloctl.render.sloth_compat import render_sloth
 from sloctl.spec import load_paths
 from tests.dashboards.factories import catalog
 from tests.fixtures.promtool import assert_promtool_passes
+from tests.fixtures.sloth import GOLDEN, Golden, documents, expand_template, render_like_sloth
+from tests.paths import SLOTH, SLOTH_TESTDATA
 
-SLOTH = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "sloth"
-TESTDATA = SLOTH / "testdata"
 WINDOWS = SLOTH / "windows"
 VERSION = "v0.16.0-sloctl-test"
 
-
-@dataclass(frozen=True)
-class Case:
-    """One golden pair from Sloth's integration tests and the ``sloth generate`` flags it needs."""
-
-    expected: str
-    source: str
-    disable_alerts: bool = False
-    disable_recordings: bool = False
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
-    period_days: int | None = None
-    custom_windows: bool = False
+pytestmark = pytest.mark.skipif(
+    not SLOTH_TESTDATA.is_dir(), reason=f"Sloth fixtures not found at {SLOTH_TESTDATA}"
+)
 
 
-CASES = [
-    Case("out-base", "in-base"),
-    Case("out-base-no-alerts", "in-base", disable_alerts=True),
-    Case("out-base-no-recordings", "in-base", disable_recordings=True),
-    Case("out-base-extra-labels", "in-base", extra_labels={"exk1": "exv1", "exk2": "exv2"}),
-    Case("out-base-28d", "in-base", period_days=28),
-    Case("out-base-custom-windows-7d", "in-base", period_days=7, custom_windows=True),
-    Case("out-base-k8s", "in-base-k8s"),
-    Case("out-multifile", "in-multifile"),
-    Case("out-multifile-k8s", "in-multifile-k8s"),
-    Case("out-openslo", "in-openslo"),
-]
-
-pytestmark = pytest.mark.skipif(not TESTDATA.is_dir(), reason=f"Sloth fixtures not found at {TESTDATA}")
+def render(case: Golden) -> str:
+    return render_like_sloth(SLOTH_TESTDATA / f"{case.source}.yaml", case.flags, WINDOWS, version=VERSION)
 
 
-def render(case: Case) -> str:
-    result = load_paths(
-        [TESTDATA / f"{case.source}.yaml"],
-        windows_dirs=[WINDOWS] if case.custom_windows else [],
-        sloth_period=case.period_days * 86400 if case.period_days else None,
-        compat="sloth",
-    )
-    assert result.ok, result.errors
-    return render_sloth(
-        result.slos,
-        version=VERSION,
-        disable_alerts=case.disable_alerts,
-        disable_recordings=case.disable_recordings,
-        extra_labels=case.extra_labels,
-    )
-
-
-_GO_ACTION = re.compile(r'\{\{\s*(?:(\.version)|"((?:[^"\\]|\\.)*)")\s*\}\}')
-
-
-def expand_template(text: str, version: str) -> str:
-    """The two Go template actions Sloth's golden files use: ``.version`` and string literals."""
-
-    def action(m: re.Match[str]) -> str:
-        if m.group(1):
-            return version
-        return m.group(2).encode().decode("unicode_escape")
-
-    return _GO_ACTION.sub(action, text)
-
-
-def expected(case: Case) -> str:
-    return expand_template((TESTDATA / f"{case.expected}.yaml.tpl").read_text(), VERSION)
-
-
-def documents(text: str) -> list[Any]:
-    return [d for d in yaml.safe_load_all(text) if d is not None]
+def expected(case: Golden) -> str:
+    return expand_template((SLOTH_TESTDATA / f"{case.expected}.yaml.tpl").read_text(), VERSION)
 
 
 def normalised(value: Any) -> Any:
@@ -126,11 +67,11 @@ def rule_groups(doc: Any) -> list[Any]:
     return groups
 
 
-IDS = [c.expected for c in CASES]
+IDS = [c.expected for c in GOLDEN]
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_compat_output_equals_sloths_golden_file_once_both_are_parsed(case: Case) -> None:
+@pytest.mark.parametrize("case", GOLDEN, ids=IDS)
+def test_compat_output_equals_sloths_golden_file_once_both_are_parsed(case: Golden) -> None:
     got, want = documents(render(case)), documents(expected(case))
     assert len(got) == len(want)
     for got_doc, want_doc in zip(got, want, strict=True):
@@ -142,16 +83,16 @@ def test_compat_output_equals_sloths_golden_file_once_both_are_parsed(case: Case
         assert normalised(got_doc) == normalised(want_doc)
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_compat_exprs_are_byte_identical_to_sloths(case: Case) -> None:
+@pytest.mark.parametrize("case", GOLDEN, ids=IDS)
+def test_compat_exprs_are_byte_identical_to_sloths(case: Golden) -> None:
     def exprs(text: str) -> list[str]:
         return [r["expr"] for d in documents(text) for g in rule_groups(d) for r in g["rules"]]
 
     assert exprs(render(case)) == exprs(expected(case))
 
 
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_compat_output_starts_every_document_with_sloths_header(case: Case) -> None:
+@pytest.mark.parametrize("case", GOLDEN, ids=IDS)
+def test_compat_output_starts_every_document_with_sloths_header(case: Golden) -> None:
     text = render(case)
     header = (
         f"\n---\n# Code generated by Sloth ({VERSION}): https://github.com/slok/sloth.\n# DO NOT EDIT.\n\n"
@@ -161,12 +102,12 @@ def test_compat_output_starts_every_document_with_sloths_header(case: Case) -> N
 
 
 def test_compat_output_is_byte_stable_across_runs() -> None:
-    case = CASES[0]
+    case = GOLDEN[0]
     assert render(case) == render(case)
 
 
 def test_compat_refuses_to_write_a_file_with_no_rules_as_sloth_does() -> None:
-    result = load_paths([TESTDATA / "in-base.yaml"], compat="sloth")
+    result = load_paths([SLOTH_TESTDATA / "in-base.yaml"], compat="sloth")
     with pytest.raises(ValueError, match="no rules"):
         render_sloth(result.slos, version=VERSION, disable_alerts=True, disable_recordings=True)
 
@@ -189,8 +130,8 @@ def test_template_expansion_evaluates_go_string_literals() -> None:
 
 
 @pytest.mark.promtool
-@pytest.mark.parametrize("case", CASES, ids=IDS)
-def test_promtool_accepts_the_compat_rules(case: Case, tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", GOLDEN, ids=IDS)
+def test_promtool_accepts_the_compat_rules(case: Golden, tmp_path: Path) -> None:
     files = []
     for i, doc in enumerate(documents(render(case))):
         path = tmp_path / f"{case.expected}-{i}.yaml"
@@ -261,7 +202,7 @@ def test_native_slos_get_sloths_groups_labels_and_a_prom_mode() -> None:
 
 
 def test_compat_output_repeats_labels_instead_of_using_yaml_aliases() -> None:
-    text = render(CASES[0]) + render_sloth(NATIVE, version=VERSION)
+    text = render(GOLDEN[0]) + render_sloth(NATIVE, version=VERSION)
     assert "&id" not in text and "*id" not in text
 
 

@@ -12,6 +12,7 @@ import math
 import re
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,23 +30,11 @@ from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
+from tests.fixtures.specs import shop_slo
 
 from .conftest import Stack
 
-SPEC = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting: {name: ShopBudgetBurn}
-"""
+SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
 
 
 def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
@@ -89,11 +78,18 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
+@contextmanager
+def fake_app(n: int, calls: list[str]) -> Iterator[App]:
+    """The UI over :func:`fake_prometheus` with ``n`` SLOs; every query it sends lands in ``calls``."""
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
+        yield App(ServeConfig(), prom)
+
+
 @pytest.mark.parametrize("n", [1, 50, 1000])
 def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(n: int) -> None:
     calls: list[str] = []
-    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
-        page = App(ServeConfig(), prom).handle("/", {})
+    with fake_app(n, calls) as app:
+        page = app.handle("/", {})
     assert page.status == 200
     assert len(calls) == OVERVIEW_QUERY_COUNT == 9
     assert page.body.count(b"<tr data-slo=") == min(n, PAGE_SIZE)
@@ -161,8 +157,7 @@ def _ids_asked(calls: list[str]) -> list[set[str]]:
 
 def test_the_burn_rate_of_every_window_is_read_for_the_rows_of_the_page_alone() -> None:
     calls: list[str] = []
-    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(250, calls)) as prom:
-        app = App(ServeConfig(), prom)
+    with fake_app(250, calls) as app:
         second = app.handle("/", {"page": ["2"]}).body.decode()
         asked = _ids_asked(calls)
         calls.clear()
@@ -229,8 +224,7 @@ def test_the_slo_page_step_keeps_every_range_under_the_chart_points() -> None:
 
 def test_filters_and_sort_come_from_the_url() -> None:
     calls: list[str] = []
-    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(4, calls)) as prom:
-        app = App(ServeConfig(), prom)
+    with fake_app(4, calls) as app:
         team0 = app.handle("/", {"label": ["team=t0"]}).body.decode()
         filtered = len(calls)
         calls.clear()
@@ -246,9 +240,8 @@ def test_filters_and_sort_come_from_the_url() -> None:
 
 @pytest.fixture
 def listener() -> Iterator[str]:
-    calls: list[str] = []
-    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(2, calls)) as prom:
-        served = start(App(ServeConfig(), prom), "127.0.0.1:0", auth="ann:s3cret")
+    with fake_app(2, []) as app:
+        served = start(app, "127.0.0.1:0", auth="ann:s3cret")
         try:
             yield served.url
         finally:

@@ -16,7 +16,7 @@ from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_documents, load_text
 from sloctl.spec.catalog import BUILTIN, Catalogs
 from sloctl.spec.reader import Reader
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import alert_windows, shop_slo
 
 DAY = 86400
 ERRORS = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
@@ -107,19 +107,9 @@ def test_a_period_without_a_catalog_is_an_error_that_lists_the_catalogs_there_ar
 
 
 def test_a_users_alertwindows_document_gives_an_odd_period_its_catalog() -> None:
-    catalog = """\
----
-apiVersion: sloctl/v1
-kind: AlertWindows
-spec:
-  sloPeriod: 10d
-  page:
-    quick: {errorBudgetPercent: 5, shortWindow: 5m, longWindow: 1h}
-    slow: {errorBudgetPercent: 10, shortWindow: 30m, longWindow: 6h}
-  ticket:
-    quick: {errorBudgetPercent: 20, shortWindow: 2h, longWindow: 1d}
-    slow: {errorBudgetPercent: 30, shortWindow: 6h, longWindow: 3d}
-"""
+    catalog = "---\n" + alert_windows(
+        "10d", page=((5, "5m", "1h"), (10, "30m", "6h")), ticket=((20, "2h", "1d"), (30, "6h", "3d"))
+    )
     result = load_text(spec(period="10d") + catalog, "f.yaml")
     assert result.ok, [str(e) for e in result.errors]
     assert result.slos[0].windows.source == "f.yaml:14"
@@ -150,17 +140,9 @@ spec:
       objective: 99.9
       sli: {raw: {errorRatioQuery: '1 - avg(avg_over_time(up[{{.window}}]))'}}
 ---
-apiVersion: sloctl/v1
-kind: AlertWindows
-spec:
-  sloPeriod: 30d
-  page:
-    quick: {errorBudgetPercent: 2, shortWindow: 1m, longWindow: 1h}
-    slow: {errorBudgetPercent: 5, shortWindow: 30m, longWindow: 6h}
-  ticket:
-    quick: {errorBudgetPercent: 10, shortWindow: 2h, longWindow: 1d}
-    slow: {errorBudgetPercent: 10, shortWindow: 6h, longWindow: 3d}
-"""
+""" + alert_windows(  # the quick page's short window, 1m, is shorter than the recorded 5m rates
+    "30d", page=((2, "1m", "1h"), (5, "30m", "6h")), ticket=((10, "2h", "1d"), (10, "6h", "3d"))
+)
 
 
 def test_a_users_window_shorter_than_the_recorded_5m_rates_is_an_error_naming_it() -> None:

@@ -376,32 +376,22 @@ def test_a_valid_composite_timeslice_and_calendar_spec_loads_into_the_model() ->
     assert by["availability"].no_data_alert_name == "PlatformApiAvailabilityNoData"
 
 
+def _sloth(sli: str, alerting: str) -> str:
+    """A Sloth ``prometheus/v1`` spec of one SLO ``s`` (99 %) with this ``sli`` and ``alerting``."""
+    head = "version: prometheus/v1\nservice: svc\nslos:\n  - name: s\n    objective: 99\n"
+    return f"{head}    sli: {sli}\n    alerting: {alerting}\n"
+
+
 def test_sloth_unknown_fields_are_warnings_as_sloth_ignores_them() -> None:
-    text = """\
-version: prometheus/v1
-service: svc
-slos:
-  - name: s
-    objective: 99
-    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
-    alerting: {name: A, pageAlert: {labels: {a: b}}}
-"""
-    result = load_text(text, "s.yaml")
+    sli = "{events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}"
+    result = load_text(_sloth(sli, "{name: A, pageAlert: {labels: {a: b}}}"), "s.yaml")
     assert not result.errors
     assert "unknown field ignored (did you mean 'page_alert'?)" in str(result.warnings[0])
 
 
 def test_an_unported_sloth_sli_plugin_is_rejected_by_name() -> None:
-    text = """\
-version: prometheus/v1
-service: svc
-slos:
-  - name: s
-    objective: 99
-    sli: {plugin: {id: sloth-common/availability}}
-    alerting: {page_alert: {disable: true}, ticket_alert: {disable: true}}
-"""
-    result = load_text(text, "s.yaml")
+    no_alerts = "{page_alert: {disable: true}, ticket_alert: {disable: true}}"
+    result = load_text(_sloth("{plugin: {id: sloth-common/availability}}", no_alerts), "s.yaml")
     assert "SLI plugin 'sloth-common/availability' has no sloctl port" in str(result.errors[0])
 
 
