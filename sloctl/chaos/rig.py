@@ -28,22 +28,17 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sloctl.model import SLO, with_fast_reset
 from sloctl.naming import BASE_WINDOW
 from sloctl.servers import (
-    MongoServer,
-    PgBouncerServer,
-    PostgresServer,
-    RedisServer,
     ServerStartError,
-    Stoppable,
 )
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
-from sloctl.testbed_runner import ApiServer, Front, Testbed, start_testbed
+from sloctl.testbed_runner import Front, Testbed, start_testbed
 
 from .profiles import PROFILES, TimingProfile
 from .proxy import FaultProxy
@@ -79,10 +74,11 @@ def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float =
 
 
 @dataclass
-class GamedayRig(Stoppable):
-    testbed: Testbed
-    profile: TimingProfile
-    workdir: Path
+class GamedayRig(Testbed):
+    """A testbed with a fault proxy on each database path, its timing profile, and the
+    Prometheus that evaluates the SLOs' rules (when started with SLOs)."""
+
+    profile: TimingProfile = PROFILES["quick"]
     prometheus: PrometheusServer | None = None
     #: the short windows of the Prometheus' rules are this many times shorter (1: as generated)
     fast_reset: int = 1
@@ -90,41 +86,20 @@ class GamedayRig(Stoppable):
 
     @property
     def proxies(self) -> dict[str, FaultProxy]:
-        return {name: f for name, f in self.testbed.fronts.items() if isinstance(f, FaultProxy)}
-
-    @property
-    def api(self) -> ApiServer:
-        return self.testbed.api
-
-    @property
-    def postgres(self) -> PostgresServer:
-        return self.testbed.postgres
-
-    @property
-    def pgbouncer(self) -> PgBouncerServer:
-        return self.testbed.pgbouncer
-
-    @property
-    def redis(self) -> RedisServer:
-        return self.testbed.redis
-
-    @property
-    def mongodb(self) -> MongoServer:
-        return self.testbed.mongodb
+        return {name: f for name, f in self.fronts.items() if isinstance(f, FaultProxy)}
 
     def configuration(self) -> dict[str, str | int | float]:
         """The ``configuration`` block that the generated experiments expect: targets, the
         profile's timings and its name (``timing_profile``), and ``prometheus_url``."""
-        tb = self.testbed
         config: dict[str, str | int | float] = {
-            "api_url": tb.api.url,
-            "metrics_url": f"{tb.api.url}/metrics",
-            "postgres_admin_dsn": tb.postgres.admin_dsn,
-            "pgbouncer_dsn": tb.pgbouncer.dsn,
-            "pgbouncer_admin_dsn": tb.pgbouncer.admin_dsn,
-            "redis_url": tb.redis.url,
-            "mongodb_uri": tb.mongodb.uri,
-            "api_keys_file": str(tb.api.client_keys_file),
+            "api_url": self.api.url,
+            "metrics_url": f"{self.api.url}/metrics",
+            "postgres_admin_dsn": self.postgres.admin_dsn,
+            "pgbouncer_dsn": self.pgbouncer.dsn,
+            "pgbouncer_admin_dsn": self.pgbouncer.admin_dsn,
+            "redis_url": self.redis.url,
+            "mongodb_uri": self.mongodb.uri,
+            "api_keys_file": str(self.api.client_keys_file),
             **{f"{name}_proxy_control_port": proxy.control_port for name, proxy in self.proxies.items()},
             **self.profile.timings,
             "timing_profile": self.profile.name,
@@ -144,7 +119,7 @@ class GamedayRig(Stoppable):
     def stop(self) -> None:
         with contextlib.suppress(Exception):
             self._stack.close()
-        self.testbed.stop()
+        super().stop()
 
 
 def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
@@ -218,16 +193,15 @@ def start_rig(
     flags = {**profile.api_options, **(options or {})}
     say(f"starting the testbed with fault proxies ({profile.name} timings) in {workdir}")
     testbed = start_testbed(workdir, options=flags, mongodb_test_commands=True, front=_fault_proxy)
-    rig = GamedayRig(testbed=testbed, profile=profile, workdir=workdir, fast_reset=fast_reset)
+    parts = {f.name: getattr(testbed, f.name) for f in fields(Testbed)}
+    rig = GamedayRig(**parts, profile=profile, fast_reset=fast_reset)
     if not slos:
         return rig
     try:
         reset = f", short windows ÷ {fast_reset}" if fast_reset > 1 else ""
         say(f"backfilling a healthy month for {len(slos)} SLOs and starting Prometheus{reset}")
         rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
-        rig.prometheus = start_rig_prometheus(
-            rig.testbed.api.url, workdir / "prometheus", slos, rate, fast_reset
-        )
+        rig.prometheus = start_rig_prometheus(rig.api.url, workdir / "prometheus", slos, rate, fast_reset)
         rig._stack.callback(rig.prometheus.stop)
     except BaseException:
         rig.stop()
