@@ -367,11 +367,13 @@ def expect_tier_isolation(
                         " the isolation check would prove nothing"
                     )
                 time.sleep(0.1)
-            durations, failed = _timed(client, method, url, _bearer(keys, protected), count)
+            durations, answers = _timed(client, method, url, _bearer(keys, protected), count)
             still_waiting = _tier_waiting(client, metrics_url, exhausted)
     finally:
         load.stop()
     p95 = percentile(durations, 95)
+    # 0: no answer; 429: the protected tier was not served either (its limit is not under test)
+    failed = sum(n for code, n in answers.items() if code in ("0", "429") or int(code) >= 500)
     figures: dict[str, Any] = {
         "exhausted_tier": exhausted,
         "protected_tier": protected,
@@ -379,6 +381,7 @@ def expect_tier_isolation(
         "exhausted_waiting_after": still_waiting,
         "protected_requests": count,
         "protected_failed": failed,
+        "protected_answers": answers,
         "protected_p50_ms": percentile(durations, 50),
         "protected_p95_ms": p95,
         "protected_max_ms": round(max(durations), 3),
@@ -394,10 +397,11 @@ def expect_tier_isolation(
 
 def _timed(
     client: httpx.Client, method: str, url: str, headers: dict[str, str], count: int
-) -> tuple[list[float], int]:
-    """``count`` requests one after the other: their durations (ms) and how many failed."""
+) -> tuple[list[float], dict[str, int]]:
+    """``count`` requests one after the other: their durations (ms) and how many got each
+    status code (``"0"``: no answer), so that a failed check says what the tier was answered."""
     durations: list[float] = []
-    failed = 0
+    answers: dict[str, int] = {}
     for _ in range(count):
         t0 = time.perf_counter()
         try:
@@ -405,9 +409,8 @@ def _timed(
         except httpx.HTTPError:
             code = 0
         durations.append((time.perf_counter() - t0) * 1000)
-        # 429: the protected tier was not served either (its limit is not under test)
-        failed += code in (0, 429) or code >= 500
-    return durations, failed
+        answers[str(code)] = answers.get(str(code), 0) + 1
+    return durations, dict(sorted(answers.items()))
 
 
 def _bearer(keys: dict[str, str], tier: str) -> dict[str, str]:

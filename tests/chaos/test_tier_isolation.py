@@ -103,6 +103,7 @@ def test_the_enterprise_tier_keeps_its_latency_slo_while_the_free_tier_s_pool_is
     threshold = check["provider"]["arguments"]["max_p95_ms"]
     assert threshold == 200.0
     assert figures["protected_failed"] == 0
+    assert sum(figures["protected_answers"].values()) == figures["protected_requests"]
     assert figures["protected_p95_ms"] < threshold
     assert storm_queries(plain_rig) == 0
 
