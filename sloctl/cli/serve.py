@@ -1,5 +1,11 @@
 """``sloctl serve --prometheus URL [SLO paths]``: the SLO web UI, read-only, on loopback.
 
+Serves a read-only web UI over a live Prometheus that evaluates the generated rules: an overview
+of every SLO (the numbers of ``sloctl status``), a page per SLO with its SLI, budget burn-down and
+burn rates per alert window, and the game days, load tests and backtests found in report
+directories. With --demo, a throwaway Prometheus on loopback is filled from the backtest's
+scenarios for the given SLOs first.
+
 Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--for``), 1 Prometheus or the demo could not start,
 2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback)."""
 
@@ -9,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sloctl.cli._common import add_allow_host_argument, add_command
 from sloctl.serve.app import RANGES
 
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
@@ -22,15 +29,7 @@ _EXPOSE_HELP = (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="the SLO web UI: budgets, burn rates, alerts, game days, load tests, backtests",
-        description="Serve a read-only web UI over a live Prometheus that evaluates the generated "
-        "rules: an overview of every SLO (the numbers of `sloctl status`), a page per SLO with "
-        "its SLI, budget burn-down and burn rates per alert window, and the game days, load "
-        "tests and backtests found in report directories. With --demo, a throwaway Prometheus "
-        "on loopback is filled from the backtest's scenarios for the given SLOs first.",
-    )
+    p = add_command(subparsers, "serve", _run, __doc__)
     p.add_argument("paths", nargs="*", metavar="SLO_PATH", help="SLO files or directories (spec links, "
                    "designed detection times); default slos/ with --demo")  # fmt: skip
     src = p.add_mutually_exclusive_group(required=True)
@@ -56,10 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
                    help="stop after this long (default: until Ctrl-C, a week at most)")  # fmt: skip
     p.add_argument("--workdir", type=Path, help="--demo: keep the throwaway Prometheus' data here")
-    p.add_argument(
-        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
-    )
-    p.set_defaults(func=_run)
+    add_allow_host_argument(p, "--prometheus")
 
 
 def _default_dirs(given: list[Path], default: str) -> tuple[Path, ...]:
