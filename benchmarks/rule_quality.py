@@ -40,7 +40,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl import naming, shelf
-from sloctl.backtest.engine import Backtest, Replayed, RuleSet, replay
+from sloctl.backtest.engine import Backtest, RuleSet, replay, value_at
 from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
 from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
 from sloctl.backtest.series import samples
@@ -202,15 +202,6 @@ def _replay(
         yield bt
 
 
-def _value(bt: Replayed, expr: str, t: int) -> float:
-    res = bt.query(expr, t)
-    if not res:
-        return math.nan
-    v = res[0]["value"]
-    assert isinstance(v, list)
-    return float(v[1])
-
-
 def quality(base: SLO, workdir: Path, engine: Engine) -> dict[str, dict[str, object]]:
     """(a) and (b) for every rule set, on the same series."""
     chosen = [UNEVEN, *(scenario(n) for n in DETECTION)]
@@ -229,7 +220,7 @@ def quality(base: SLO, workdir: Path, engine: Engine) -> dict[str, dict[str, obj
             period: dict[str, tuple[float, float]] = {}
             detection: dict[str, dict[str, float | None]] = {}
             for s, slo, c in items:
-                period[s.name] = (_value(bt, _period_expr(name, slo), EPOCH + s.duration), c.truth_ratio())
+                period[s.name] = (value_at(bt, _period_expr(name, slo), EPOCH + s.duration), c.truth_ratio())
                 if s.name == UNEVEN.name:
                     continue
                 inc = s.incidents[0]

@@ -16,7 +16,7 @@ from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
 
-from .engine import AlertSeries, Replayed, RuleSet, replay
+from .engine import AlertSeries, Replayed, RuleSet, replay, value_at
 from .scenarios import Scenario, counts, slice_truth
 from .series import EPOCH, ERRORS, HISTOGRAM, REQUESTS, Feed, labels, openmetrics, samples
 from .victoria import VictoriaEngine, replay_victoria
@@ -324,14 +324,14 @@ def evaluate(
             for name in names
         )
         budget = slo.error_budget
-        ratio = _value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
+        ratio = value_at(bt, f"max({_period_ratio_name(slo)}{sel})", end)
         # The truth at the evaluation that recorded that value (at most a minute before the end);
         # calendar and timeslice ratios read 5m points, so they end at the last one before it.
-        recorded = _value_at(bt, f"max(timestamp({_period_ratio_name(slo)}{sel}))", end)
+        recorded = value_at(bt, f"max(timestamp({_period_ratio_name(slo)}{sel}))", end)
         grid = naming.BASE_WINDOW if slo.calendar or slo.timeslices else s.step
         at = s.duration if math.isnan(recorded) else int(recorded - start) // grid * grid
         true_ratio = truth(item, start, at=at)
-        left = _value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
+        left = value_at(bt, f"max({naming.BUDGET_REMAINING}{sel})", end)
         series = _plots(bt, slo, sel, start, s.duration)
         out.append(
             ScenarioResult(
@@ -367,15 +367,6 @@ def _plots(bt: Replayed, slo: SLO, sel: str, start: int, duration: int) -> dict[
         w = naming.error_ratio(tier.window.long_window)
         series[f"burn_{tier.name}"] = plot(f"max({w}{sel}) / {slo.error_budget}")
     return series
-
-
-def _value_at(bt: Replayed, expr: str, t: int) -> float:
-    res = bt.query(expr, t)
-    if not res:
-        return math.nan
-    value = res[0]["value"]
-    assert isinstance(value, list)
-    return float(value[1])
 
 
 @dataclass(frozen=True)
