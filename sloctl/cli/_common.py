@@ -35,25 +35,6 @@ __all__ = [
 ]
 
 
-# command name -> (module under sloctl.cli, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("spec_commands", "check SLO files and report every error with its location"),
-    "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
-    "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
-    "convert": ("convert", "write SLOs in another format, naming what it cannot express"),
-    "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
-    "test": ("generate", "run promtool checks and the generated rule tests"),
-    "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
-    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
-    "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
-    "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
-    "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
-    "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
-    "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
-    "serve": ("serve", "the SLO web UI: budgets, burn rates, alerts and the runs that exercised them"),
-}
-
-
 class UsageError(Exception):
     """A flag or argument the user must change; the message names it and says what to do."""
 
@@ -71,6 +52,25 @@ def print_input_errors(errors: Sequence[SpecError]) -> None:
         print(f"error: {e}", file=sys.stderr)
     files = len({e.location.file for e in errors})
     print(f"{len(errors)} error(s) in {files} file(s)", file=sys.stderr)
+
+
+# command name -> (module under sloctl.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("spec_commands", "check SLO files and report every error with its location"),
+    "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
+    "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
+    "convert": ("convert", "write SLOs in another format, naming what it cannot express"),
+    "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
+    "test": ("generate", "run promtool checks and the generated rule tests"),
+    "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
+    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
+    "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
+    "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
+    "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
+    "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
+    "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
+    "serve": ("serve", "the SLO web UI: budgets, burn rates, alerts and the runs that exercised them"),
+}
 
 
 def add_command(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from sloctl.cli._common import UsageError, add_allow_host_argument, add_command
@@ -62,14 +63,8 @@ def _run(args: argparse.Namespace) -> int:
         slo_paths=tuple(args.slo),
         thresholds=tuple(args.threshold),
         duration=args.duration,
-        load=LoadShape(
-            users=args.users,
-            spawn_rate=args.spawn_rate,
-            user_rps=args.user_rps,
-            rate=args.rate,
-            max_requests=args.max_requests,
-            processes=args.processes,
-        ),
+        # The load flags are named as LoadShape's fields.
+        load=LoadShape(**{f.name: getattr(args, f.name) for f in fields(LoadShape)}),
         allow_host=tuple(args.allow_host),
         report_dir=args.report_dir,
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
