@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from sloctl.cli._common import add_command, add_input_arguments, load_slos_of
+from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
 from sloctl.explain import as_dicts, explain, format_explanations
 from sloctl.spec.project import FILE_NAME
 from sloctl.spec.project import schema_text as project_schema_text
@@ -25,8 +25,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
         except EgressDenied as exc:
-            print(f"sloctl validate: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(str(exc)) from None
         except (OSError, PrometheusError) as exc:
             print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
             return 3
