@@ -40,8 +40,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl import naming, shelf
-from sloctl.backtest.engine import Backtest, RuleSet, replay
-from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo, value_at
+from sloctl.backtest.engine import Backtest, RuleSet, replay, value_at
+from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
 from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
 from sloctl.backtest.series import samples
 from sloctl.backtest.victoria import ENGINES as VICTORIA

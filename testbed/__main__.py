@@ -30,6 +30,7 @@ SECRET_FLAGS = {
 }
 
 
+# Long but flat: one argparse declaration per flag of the testbed's server, nothing else.
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m testbed", description="Serve the platform API (loopback only)."

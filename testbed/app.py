@@ -114,33 +114,10 @@ def create_app(
             await deps.close()
             provider.shutdown()
 
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        # Starlette's last resort (its ServerErrorMiddleware) answers text/plain otherwise; every
-        # 5xx of the API is a problem document. The exception is still logged by the server.
-        return problem(
-            500,
-            "internal-error",
-            "Internal server error",
-            "the API failed while answering; the error is in its log",
-            instance=request.url.path,
-        )
-
-    async def http_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        return problem(
-            exc.status_code,
-            slug,
-            HTTPStatus(exc.status_code).phrase,
-            str(exc.detail),
-            instance=request.url.path,
-            headers=exc.headers,
-        )
-
     app = Starlette(
         routes=ROUTES,
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_problem, Exception: internal_error},
+        exception_handlers={HTTPException: _http_problem, Exception: _internal_error},
     )
     app.state.deps = deps
     app.add_middleware(
@@ -155,3 +132,28 @@ def create_app(
         },
     )
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette's last resort (its ServerErrorMiddleware) answers text/plain otherwise; every
+    # 5xx of the API is a problem document. The exception is still logged by the server.
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        "the API failed while answering; the error is in its log",
+        instance=request.url.path,
+    )
+
+
+async def _http_problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return problem(
+        exc.status_code,
+        slug,
+        HTTPStatus(exc.status_code).phrase,
+        str(exc.detail),
+        instance=request.url.path,
+        headers=exc.headers,
+    )

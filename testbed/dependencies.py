@@ -71,6 +71,34 @@ class _TierListener:
 PgPool = AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]]
 
 
+def _redis_pool(config: TestbedConfig) -> aioredis.BlockingConnectionPool:
+    """Redis connections: at most the configured pool, waits and calls bounded by the breaker's
+    call timeout."""
+    timeout = config.breaker_for("redis").call_timeout
+    return aioredis.BlockingConnectionPool.from_url(
+        config.redis_url,
+        max_connections=config.pool_max("redis"),
+        timeout=timeout,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+
+
+def _mongo_client(config: TestbedConfig) -> AsyncMongoClient[dict[str, Any]]:
+    """The MongoDB client, connecting lazily (the API starts while MongoDB is down)."""
+    timeout_ms = int(config.breaker_for("mongodb").call_timeout * 1000)
+    return AsyncMongoClient(
+        config.mongodb_uri,
+        minPoolSize=config.document_pool[0],
+        maxPoolSize=config.pool_max("mongodb"),
+        maxIdleTimeMS=int(config.pool_idle_seconds * 1000),
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        appname="platform-api",
+        connect=False,
+    )
+
+
 class Dependencies:
     """Pools, clients and breakers of the three databases; with API keys configured, also a
     PostgreSQL pool and breaker per tier (:data:`sloctl.contract.TIERS`), so that a tier that
@@ -112,27 +140,10 @@ class Dependencies:
             for t in tiers
         }
         self.tier_waiting = dict.fromkeys(self.tier_pools, 0)
-        redis_timeout = config.breaker_for("redis").call_timeout
-        self.redis_pool = aioredis.BlockingConnectionPool.from_url(
-            config.redis_url,
-            max_connections=config.pool_max("redis"),
-            timeout=redis_timeout,
-            socket_timeout=redis_timeout,
-            socket_connect_timeout=redis_timeout,
-        )
+        self.redis_pool = _redis_pool(config)
         # No client-side retries: the breaker and the caller decide, and failing fast is the point.
         self.redis = aioredis.Redis(connection_pool=self.redis_pool, retry=Retry(NoBackoff(), 0))
-        mongo_ms = int(config.breaker_for("mongodb").call_timeout * 1000)
-        self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            config.mongodb_uri,
-            minPoolSize=config.document_pool[0],
-            maxPoolSize=config.pool_max("mongodb"),
-            maxIdleTimeMS=int(config.pool_idle_seconds * 1000),
-            serverSelectionTimeoutMS=mongo_ms,
-            connectTimeoutMS=mongo_ms,
-            appname="platform-api",
-            connect=False,
-        )
+        self.mongo = _mongo_client(config)
         self.backups = BackupJobs(
             config.backup_dir,
             self._dump,

@@ -96,35 +96,14 @@ class PlatformMiddleware:
             span.set_attribute("http.route", route)
             tier_token: Token[str | None] | None = None
             try:
-                if route.startswith("/v1/") and version is None:
-                    status = 400
-                    await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
-                    return
                 if route.startswith("/v1/"):
-                    caller = self._caller(request_headers, scope)
-                    if caller is None:
-                        status = 401
-                        await self._refuse_key(scope, receive, send, extra)
-                        return
-                    limiter, bucket, tier = caller
+                    refused, tier = await self._admit(scope, receive, send, request_headers, version, extra)
                     if tier is not None:
                         span.set_attribute("platform.tier", tier)
                         tier_token = CALLER_TIER.set(tier)
-                    decision = limiter.check(bucket)
-                    headers = limiter.headers(decision)
-                    if not decision.allowed:
-                        response = problem(
-                            429,
-                            "rate-limited",
-                            "Too many requests",
-                            limiter.describe(),
-                            instance=scope["path"],
-                            headers=headers,
-                        )
-                        status = 429
-                        await response(scope, receive, _with_headers(send, extra))
+                    if refused is not None:
+                        status = refused
                         return
-                    extra += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
                 async def send_with_headers(message: Message) -> None:
                     nonlocal status
@@ -148,6 +127,41 @@ class PlatformMiddleware:
                 elapsed = time.perf_counter() - started
                 self.metrics.requests.labels(route, method, str(status), dependency).inc()
                 self.metrics.duration.labels(route, method, dependency).observe(elapsed)
+
+    async def _admit(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        request_headers: dict[str, str],
+        version: str | None,
+        extra: list[tuple[bytes, bytes]],
+    ) -> tuple[int | None, str | None]:
+        """A ``/v1/`` request's API version, key and rate limit: the status of the refusal sent
+        (None: admitted, its rate-limit headers added to ``extra``), and the caller's tier."""
+        if version is None:
+            await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
+            return 400, None
+        caller = self._caller(request_headers, scope)
+        if caller is None:
+            await self._refuse_key(scope, receive, send, extra)
+            return 401, None
+        limiter, bucket, tier = caller
+        decision = limiter.check(bucket)
+        headers = limiter.headers(decision)
+        if not decision.allowed:
+            response = problem(
+                429,
+                "rate-limited",
+                "Too many requests",
+                limiter.describe(),
+                instance=scope["path"],
+                headers=headers,
+            )
+            await response(scope, receive, _with_headers(send, extra))
+            return 429, tier
+        extra += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return None, tier
 
     @staticmethod
     async def _refuse_key(

@@ -54,12 +54,16 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+_PROJECT_ID = _path_param("project_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
+_KEY = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"})
+_BACKUP_ID = _path_param("backup_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
+_DOCUMENT_ID = _path_param("document_id", {"type": "string", "pattern": "^[0-9a-f]{24}$"})
+_VERSION = {"$ref": "#/components/parameters/API-Version"}
+
+
 def openapi_document() -> dict[str, Any]:
-    project_id = _path_param("project_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
-    key = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"})
-    backup_id = _path_param("backup_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
-    document_id = _path_param("document_id", {"type": "string", "pattern": "^[0-9a-f]{24}$"})
-    version = {"$ref": "#/components/parameters/API-Version"}
+    # Split at its seams: the paths per database and the operational ones, the schemas.
+    paths = {**_project_paths(), **_backup_paths(), **_cache_paths(), **_document_paths()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -69,159 +73,7 @@ def openapi_document() -> dict[str, Any]:
             "MongoDB. Errors are RFC 9457 problem documents.",
         },
         "servers": [{"url": "/"}],
-        "paths": {
-            "/v1/projects": {
-                "get": {
-                    "summary": "List projects, a page at a time",
-                    "parameters": [
-                        version,
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                        },
-                        {
-                            "name": "cursor",
-                            "in": "query",
-                            "description": "opaque and signed; from a Link header of this API",
-                            "schema": {"type": "string"},
-                        },
-                        {
-                            "name": "offset",
-                            "in": "query",
-                            "description": "offset pagination, for comparison; not with cursor",
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
-                    ],
-                    "responses": {
-                        "200": _rate_limited(
-                            "a page; Link has first, next and prev", _json_schema("ProjectPage")
-                        ),
-                        **_errors(400),
-                    },
-                },
-                "post": {
-                    "summary": "Provision a project (a PostgreSQL schema)",
-                    "parameters": [version],
-                    "requestBody": {"required": True, "content": _json_schema("NewProject")},
-                    "responses": {
-                        "201": _rate_limited("provisioned", _json_schema("Project")),
-                        **_errors(400, 409, 413),
-                    },
-                },
-            },
-            "/v1/projects/{project_id}": {
-                "parameters": [project_id, version],
-                "get": {
-                    "summary": "One project",
-                    "responses": {
-                        "200": _rate_limited("the project", _json_schema("Project")),
-                        **_errors(404),
-                    },
-                },
-                "delete": {
-                    "summary": "Deprovision a project (drops its schema)",
-                    "responses": {"204": _rate_limited("deprovisioned"), **_errors(404)},
-                },
-            },
-            "/v1/projects/{project_id}/backups": {
-                "parameters": [project_id, version],
-                "post": {
-                    "summary": "Queue a backup of the project's schema (pg_dump, off the request path)",
-                    "responses": {
-                        "202": _with_location(_rate_limited("queued", _json_schema("Backup"))),
-                        **_errors(404),
-                    },
-                },
-            },
-            "/v1/projects/{project_id}/backups/{backup_id}": {
-                "parameters": [project_id, backup_id, version],
-                "get": {
-                    "summary": "A backup's status: pending, running, done or failed",
-                    "responses": {"200": _rate_limited("the backup", _json_schema("Backup")), **_errors(404)},
-                },
-            },
-            "/v1/cache/{key}": {
-                "parameters": [key, version],
-                "get": {
-                    "summary": "Read a cached value",
-                    "responses": {
-                        "200": _rate_limited(
-                            "the value", {"application/octet-stream": {"schema": {"type": "string"}}}
-                        ),
-                        **_errors(400, 404),
-                    },
-                },
-                "put": {
-                    "summary": "Write a cached value",
-                    "parameters": [
-                        {
-                            "name": "ttl",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}
-                        },
-                    },
-                    "responses": {"204": _rate_limited("stored"), **_errors(400, 413)},
-                },
-            },
-            "/v1/documents": {
-                "post": {
-                    "summary": "Store a JSON document",
-                    "parameters": [version],
-                    "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
-                    "responses": {
-                        "201": _rate_limited("stored", _json_schema("DocumentId")),
-                        **_errors(400, 413, 422),
-                    },
-                },
-            },
-            "/v1/documents/{document_id}": {
-                "parameters": [document_id, version],
-                "get": {
-                    "summary": "One document",
-                    "responses": {
-                        "200": _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
-                        **_errors(404),
-                    },
-                },
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "Liveness and breaker states (no database call)",
-                    "responses": {
-                        "200": {"description": "alive", "content": {_JSON: {"schema": {"type": "object"}}}}
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "exposition",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        }
-                    },
-                }
-            },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This description",
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1",
-                            "content": {_JSON: {"schema": {"type": "object"}}},
-                        }
-                    },
-                }
-            },
-        },
+        "paths": {**paths, **_operations_paths()},
         # An API key is optional: with one, the caller gets its tier's rate limit and pool.
         "security": [{}, {"apiKey": []}],
         "components": {
@@ -259,61 +111,245 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-            "schemas": {
-                "Problem": {
-                    "type": "object",
-                    "required": ["type", "title", "status", "detail", "timestamp"],
-                    "properties": {
-                        "type": {"type": "string", "format": "uri"},
-                        "title": {"type": "string"},
-                        "status": {"type": "integer"},
-                        "detail": {"type": "string"},
-                        "instance": {"type": "string"},
-                        "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-                        "timestamp": {"type": "string", "format": "date-time"},
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _project_paths() -> dict[str, Any]:
+    """PostgreSQL: the projects."""
+    return {
+        "/v1/projects": {
+            "get": {
+                "summary": "List projects, a page at a time",
+                "parameters": [
+                    _VERSION,
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
                     },
-                },
-                "NewProject": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}},
-                },
-                "Project": {
-                    "type": "object",
-                    "required": ["id", "name", "schema", "created_at"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "name": {"type": "string"},
+                    {
+                        "name": "cursor",
+                        "in": "query",
+                        "description": "opaque and signed; from a Link header of this API",
                         "schema": {"type": "string"},
-                        "created_at": {"type": "string", "format": "date-time"},
                     },
-                },
-                "ProjectPage": {
-                    "type": "object",
-                    "required": ["items"],
-                    "properties": {
-                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "description": "offset pagination, for comparison; not with cursor",
+                        "schema": {"type": "integer", "minimum": 0},
                     },
-                },
-                "Backup": {
-                    "type": "object",
-                    "required": ["id", "project_id", "status", "created_at"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "project_id": {"type": "integer"},
-                        "status": {"enum": ["pending", "running", "done", "failed"]},
-                        "created_at": {"type": "string", "format": "date-time"},
-                        "file": {"type": ["string", "null"]},
-                        "bytes": {"type": ["integer", "null"]},
-                        "duration_seconds": {"type": ["number", "null"]},
-                        "error": {"type": ["string", "null"], "description": "pg_dump's last line"},
-                    },
-                },
-                "DocumentId": {
-                    "type": "object",
-                    "required": ["id"],
-                    "properties": {"id": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": _rate_limited(
+                        "a page; Link has first, next and prev", _json_schema("ProjectPage")
+                    ),
+                    **_errors(400),
                 },
             },
+            "post": {
+                "summary": "Provision a project (a PostgreSQL schema)",
+                "parameters": [_VERSION],
+                "requestBody": {"required": True, "content": _json_schema("NewProject")},
+                "responses": {
+                    "201": _rate_limited("provisioned", _json_schema("Project")),
+                    **_errors(400, 409, 413),
+                },
+            },
+        },
+        "/v1/projects/{project_id}": {
+            "parameters": [_PROJECT_ID, _VERSION],
+            "get": {
+                "summary": "One project",
+                "responses": {
+                    "200": _rate_limited("the project", _json_schema("Project")),
+                    **_errors(404),
+                },
+            },
+            "delete": {
+                "summary": "Deprovision a project (drops its schema)",
+                "responses": {"204": _rate_limited("deprovisioned"), **_errors(404)},
+            },
+        },
+    }
+
+
+def _backup_paths() -> dict[str, Any]:
+    """PostgreSQL: a project's backups (pg_dump)."""
+    return {
+        "/v1/projects/{project_id}/backups": {
+            "parameters": [_PROJECT_ID, _VERSION],
+            "post": {
+                "summary": "Queue a backup of the project's schema (pg_dump, off the request path)",
+                "responses": {
+                    "202": _with_location(_rate_limited("queued", _json_schema("Backup"))),
+                    **_errors(404),
+                },
+            },
+        },
+        "/v1/projects/{project_id}/backups/{backup_id}": {
+            "parameters": [_PROJECT_ID, _BACKUP_ID, _VERSION],
+            "get": {
+                "summary": "A backup's status: pending, running, done or failed",
+                "responses": {"200": _rate_limited("the backup", _json_schema("Backup")), **_errors(404)},
+            },
+        },
+    }
+
+
+def _cache_paths() -> dict[str, Any]:
+    """Redis: the cache."""
+    return {
+        "/v1/cache/{key}": {
+            "parameters": [_KEY, _VERSION],
+            "get": {
+                "summary": "Read a cached value",
+                "responses": {
+                    "200": _rate_limited(
+                        "the value", {"application/octet-stream": {"schema": {"type": "string"}}}
+                    ),
+                    **_errors(400, 404),
+                },
+            },
+            "put": {
+                "summary": "Write a cached value",
+                "parameters": [
+                    {
+                        "name": "ttl",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}
+                    },
+                },
+                "responses": {"204": _rate_limited("stored"), **_errors(400, 413)},
+            },
+        },
+    }
+
+
+def _document_paths() -> dict[str, Any]:
+    """MongoDB: the documents."""
+    return {
+        "/v1/documents": {
+            "post": {
+                "summary": "Store a JSON document",
+                "parameters": [_VERSION],
+                "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+                "responses": {
+                    "201": _rate_limited("stored", _json_schema("DocumentId")),
+                    **_errors(400, 413, 422),
+                },
+            },
+        },
+        "/v1/documents/{document_id}": {
+            "parameters": [_DOCUMENT_ID, _VERSION],
+            "get": {
+                "summary": "One document",
+                "responses": {
+                    "200": _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
+                    **_errors(404),
+                },
+            },
+        },
+    }
+
+
+def _operations_paths() -> dict[str, Any]:
+    """Health, metrics and this document."""
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "Liveness and breaker states (no database call)",
+                "responses": {
+                    "200": {"description": "alive", "content": {_JSON: {"schema": {"type": "object"}}}}
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "exposition",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This description",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {_JSON: {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    """The bodies' JSON Schemas."""
+    return {
+        "Problem": {
+            "type": "object",
+            "required": ["type", "title", "status", "detail", "timestamp"],
+            "properties": {
+                "type": {"type": "string", "format": "uri"},
+                "title": {"type": "string"},
+                "status": {"type": "integer"},
+                "detail": {"type": "string"},
+                "instance": {"type": "string"},
+                "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "timestamp": {"type": "string", "format": "date-time"},
+            },
+        },
+        "NewProject": {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"}},
+        },
+        "Project": {
+            "type": "object",
+            "required": ["id", "name", "schema", "created_at"],
+            "properties": {
+                "id": {"type": "integer"},
+                "name": {"type": "string"},
+                "schema": {"type": "string"},
+                "created_at": {"type": "string", "format": "date-time"},
+            },
+        },
+        "ProjectPage": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Project"}}},
+        },
+        "Backup": {
+            "type": "object",
+            "required": ["id", "project_id", "status", "created_at"],
+            "properties": {
+                "id": {"type": "string"},
+                "project_id": {"type": "integer"},
+                "status": {"enum": ["pending", "running", "done", "failed"]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "file": {"type": ["string", "null"]},
+                "bytes": {"type": ["integer", "null"]},
+                "duration_seconds": {"type": ["number", "null"]},
+                "error": {"type": ["string", "null"], "description": "pg_dump's last line"},
+            },
+        },
+        "DocumentId": {
+            "type": "object",
+            "required": ["id"],
+            "properties": {"id": {"type": "string"}},
         },
     }

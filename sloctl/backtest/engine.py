@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "replay",
     "rule_groups",
     "split_levels",
+    "value_at",
 ]
 
 TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
@@ -164,6 +166,16 @@ class Replayed(Protocol):
     def query(self, expr: str, time: int | None = None) -> list[dict[str, object]]: ...
 
     def range(self, expr: str) -> list[dict[str, object]]: ...
+
+
+def value_at(bt: Replayed, expr: str, t: int) -> float:
+    """The first series' value of the instant query ``expr`` at ``t``; NaN when it has none."""
+    res = bt.query(expr, t)
+    if not res:
+        return math.nan
+    value = res[0]["value"]
+    assert isinstance(value, list)
+    return float(value[1])
 
 
 @dataclass

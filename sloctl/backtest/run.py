@@ -16,7 +16,7 @@ from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
 from sloctl.shelf import PrometheusEngine
 
-from .engine import AlertSeries, Replayed, RuleSet, replay
+from .engine import AlertSeries, Replayed, RuleSet, replay, value_at
 from .scenarios import Scenario, counts, slice_truth
 from .series import EPOCH, ERRORS, HISTOGRAM, REQUESTS, Feed, labels, openmetrics, samples
 from .victoria import VictoriaEngine, replay_victoria
@@ -40,7 +40,6 @@ __all__ = [
     "prepare",
     "run_scenarios",
     "scenario_slo",
-    "value_at",
 ]
 
 
@@ -368,16 +367,6 @@ def _plots(bt: Replayed, slo: SLO, sel: str, start: int, duration: int) -> dict[
         w = naming.error_ratio(tier.window.long_window)
         series[f"burn_{tier.name}"] = plot(f"max({w}{sel}) / {slo.error_budget}")
     return series
-
-
-def value_at(bt: Replayed, expr: str, t: int) -> float:
-    """The first sample of ``expr`` evaluated at ``t``; NaN when the vector is empty."""
-    res = bt.query(expr, t)
-    if not res:
-        return math.nan
-    value = res[0]["value"]
-    assert isinstance(value, list)
-    return float(value[1])
 
 
 @dataclass(frozen=True)

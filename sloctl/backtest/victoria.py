@@ -370,31 +370,54 @@ def replay_victoria(
         running = list(nodes)
         for k, (a, b) in enumerate(segments):
             if k == 1:
-                t0 = time.monotonic()
-                reads = tuple(n.requests_served("/api/v1/query_range") for n in nodes)
-                nodes[0].stop()
-                running = [n for n in nodes if n.running]
-                bt.phases.append(Phase("node 0 stopped", a, b, 0, time.monotonic() - t0, reads))
-            t0 = time.monotonic()
+                running = _stop_first_node(bt, nodes, a, b)
             batch = [x for x in series if a <= x.time <= b or (k == 0 and x.time < a)]
-            for i in range(0, len(batch), _BATCH):
-                _post(import_url, import_text(batch[i : i + _BATCH]))
-            _record(bt, running, "raw series", raw_names, len(batch), a, b, t0)
+            _import_raw(bt, running, import_url, batch, raw_names, a, b)
             for i, level in enumerate(levels):
                 lo = max(a, first if i == 0 else start)
                 if not level or lo > b:
                     continue
                 _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
         if live_rules is not None:
-            path = workdir / "live.yml"
-            path.write_text(live_rules)
-            bt.live = stack.enter_context(
-                start_vmalert(
-                    workdir / "vmalert-live",
-                    rules=[path],
-                    datasource=read_url,
-                    remote_write=write_url,
-                    evaluation_interval=_interval(rule_groups(live_rules), step),
-                )
-            )
+            bt.live = stack.enter_context(_start_live(workdir, live_rules, read_url, write_url, step))
         yield bt
+
+
+def _stop_first_node(
+    bt: VictoriaBacktest, nodes: tuple[VictoriaMetricsServer, ...], a: int, b: int
+) -> list[VictoriaMetricsServer]:
+    """Node loss between two segments: stop node 0, keeping the reads each node had served."""
+    t0 = time.monotonic()
+    reads = tuple(n.requests_served("/api/v1/query_range") for n in nodes)
+    nodes[0].stop()
+    bt.phases.append(Phase("node 0 stopped", a, b, 0, time.monotonic() - t0, reads))
+    return [n for n in nodes if n.running]
+
+
+def _import_raw(
+    bt: VictoriaBacktest,
+    running: list[VictoriaMetricsServer],
+    import_url: str,
+    batch: Sequence[Sample],
+    raw_names: Sequence[str],
+    a: int,
+    b: int,
+) -> None:
+    """Import the raw samples of a segment, and wait until every running node holds them."""
+    t0 = time.monotonic()
+    for i in range(0, len(batch), _BATCH):
+        _post(import_url, import_text(batch[i : i + _BATCH]))
+    _record(bt, running, "raw series", raw_names, len(batch), a, b, t0)
+
+
+def _start_live(workdir: Path, live_rules: str, read_url: str, write_url: str, step: int) -> VmalertServer:
+    """A vmalert evaluating ``live_rules`` at their groups' intervals (cost measurements)."""
+    path = workdir / "live.yml"
+    path.write_text(live_rules)
+    return start_vmalert(
+        workdir / "vmalert-live",
+        rules=[path],
+        datasource=read_url,
+        remote_write=write_url,
+        evaluation_interval=_interval(rule_groups(live_rules), step),
+    )

@@ -101,9 +101,7 @@ def generate_load(
     STOP.clear()
     started = time.time()
     deadline = time.monotonic() + seconds
-    buckets: dict[str, dict[int, list[int]]] = {d: {} for d in deps}
-    fast_fail_ms: list[float] = []
-    lock = threading.Lock()
+    tally = _Tally(deps)
     with _client(api_url, None, timeout=5.0) as setup:
         document = _document(setup, api_url) if "mongodb" in deps else ""
 
@@ -113,17 +111,7 @@ def generate_load(
         with _client(api_url, None, timeout=5.0) as client:
             while not STOP.is_set() and time.monotonic() < deadline:
                 code, rejected, server_ms = _request(client, api_url, dependency, document)
-                second = int(time.time() - started)
-                with lock:
-                    row = buckets[dependency].setdefault(second, [0, 0, 0])
-                    if rejected:
-                        row[2] += 1
-                        if server_ms is not None:
-                            fast_fail_ms.append(server_ms)
-                    elif code == 0 or code >= 500:
-                        row[1] += 1
-                    else:
-                        row[0] += 1
+                tally.count(dependency, int(time.time() - started), code, rejected, server_ms)
                 next_at += interval
                 STOP.wait(max(0.0, next_at - time.monotonic()))
 
@@ -131,24 +119,51 @@ def generate_load(
     for thread in threads:
         thread.start()
     _wait_workers(threads, seconds)
-    with lock:
-        timeline = {d: [[s, *row] for s, row in sorted(rows.items())] for d, rows in buckets.items()}
-    totals = {
-        d: {
-            "ok": sum(r[1] for r in rows),
-            "errors": sum(r[2] for r in rows),
-            "rejected": sum(r[3] for r in rows),
+    return {"started": started, "seconds": round(time.time() - started, 3), **tally.summary()}
+
+
+class _Tally:
+    """The load's answers per dependency and second, ``[ok, errors, rejected]``, and the API's
+    own time of the breaker's fast-fail answers; the workers count from their threads."""
+
+    def __init__(self, dependencies: list[str]) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, dict[int, list[int]]] = {d: {} for d in dependencies}
+        self._fast_fail_ms: list[float] = []
+
+    def count(self, dependency: str, second: int, code: int, rejected: bool, server_ms: float | None) -> None:
+        with self._lock:
+            row = self._buckets[dependency].setdefault(second, [0, 0, 0])
+            if rejected:
+                row[2] += 1
+                if server_ms is not None:
+                    self._fast_fail_ms.append(server_ms)
+            elif code == 0 or code >= 500:
+                row[1] += 1
+            else:
+                row[0] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """The timeline ``{dependency: [[t, ok, errors, rejected], …]}``, totals and fast-fail
+        percentiles."""
+        with self._lock:
+            buckets = self._buckets
+            timeline = {d: [[s, *row] for s, row in sorted(rows.items())] for d, rows in buckets.items()}
+            fast_fail_ms = list(self._fast_fail_ms)
+        totals = {
+            d: {
+                "ok": sum(r[1] for r in rows),
+                "errors": sum(r[2] for r in rows),
+                "rejected": sum(r[3] for r in rows),
+            }
+            for d, rows in timeline.items()
         }
-        for d, rows in timeline.items()
-    }
-    return {
-        "started": started,
-        "seconds": round(time.time() - started, 3),
-        "timeline": timeline,
-        "totals": totals,
-        "fast_fail_p50_ms": percentile(fast_fail_ms, 50),
-        "fast_fail_p95_ms": percentile(fast_fail_ms, 95),
-    }
+        return {
+            "timeline": timeline,
+            "totals": totals,
+            "fast_fail_p50_ms": percentile(fast_fail_ms, 50),
+            "fast_fail_p95_ms": percentile(fast_fail_ms, 95),
+        }
 
 
 def _wait_workers(threads: list[threading.Thread], seconds: float) -> None:

@@ -1,5 +1,6 @@
-"""What every command shares: the one path to exit code 2 (:class:`UsageError`), and loading
-SLO files with their errors printed once (:func:`load_slos`).
+"""What every command shares: its parser with its one-line help said once (:func:`add_command`,
+:data:`COMMANDS`), the flags several commands take, the one path to exit code 2
+(:class:`UsageError`), and loading SLO files with their errors printed once (:func:`load_slos`).
 
 A command raises :class:`UsageError` for a flag or argument the user must change, and
 :class:`InputErrors` when the SLO files it was given do not load; ``sloctl.cli.main`` prints
@@ -9,8 +10,10 @@ either (after the command's name, or as ``error:`` lines with a count) and retur
 from __future__ import annotations
 
 import argparse
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import SpecError
@@ -18,13 +21,16 @@ from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
 
 __all__ = [
+    "COMMANDS",
     "InputErrors",
     "UsageError",
     "add_allow_host_argument",
+    "add_command",
     "add_input_arguments",
     "add_live_prometheus_arguments",
     "load_slos",
     "load_slos_of",
+    "plain_help",
     "print_input_errors",
 ]
 
@@ -46,6 +52,55 @@ def print_input_errors(errors: Sequence[SpecError]) -> None:
         print(f"error: {e}", file=sys.stderr)
     files = len({e.location.file for e in errors})
     print(f"{len(errors)} error(s) in {files} file(s)", file=sys.stderr)
+
+
+# command name -> (module under sloctl.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("spec_commands", "check SLO files and report every error with its location"),
+    "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
+    "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
+    "convert": ("convert", "write SLOs in another format, naming what it cannot express"),
+    "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
+    "test": ("generate", "run promtool checks and the generated rule tests"),
+    "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
+    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
+    "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
+    "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
+    "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
+    "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
+    "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
+    "serve": ("serve", "the SLO web UI: budgets, burn rates, alerts and the runs that exercised them"),
+}
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace], int] | None,
+    doc: str | None = None,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """The parser of command ``name``, its one-line help from :data:`COMMANDS` (said once, for
+    ``sloctl --help`` and the command alike), running ``run``; ``kwargs`` go to argparse. A
+    command of sub-commands passes None: given none, it prints its help and exits 2. ``doc``,
+    the command module's docstring, is its ``--help`` description (one text for both)."""
+    if doc is not None:
+        kwargs.update(description=plain_help(doc), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(name, help=COMMANDS[name][1], **kwargs)
+    parser.set_defaults(func=run or (lambda _args: _usage(parser)))
+    return parser
+
+
+def plain_help(doc: str | None) -> str:
+    """A module docstring as ``--help`` text: reStructuredText's double backquotes and roles
+    dropped (``sloctl gameday run`` reads as sloctl gameday run), line breaks kept."""
+    text = re.sub(r":(?:func|class|mod|meth|data|attr):`~?([^`]+)`", r"\1", doc or "")
+    return text.replace("``", "").strip() + "\n"
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return 2
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:

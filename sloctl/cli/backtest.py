@@ -2,6 +2,10 @@
 scenarios, or over history from ``--prometheus URL --from --to``, on a throwaway Prometheus (or,
 for scenarios, on VictoriaMetrics with vmalert: ``--engine victoriametrics[-ha]``).
 
+Replays the generated rules on the real Prometheus engine (promtool backfill and a throwaway
+Prometheus), or on VictoriaMetrics with vmalert's replay mode, and reports detection time, false
+alerts, alert duration, reset time and budget left against the ground truth, per SLO and tier.
+
 Exit codes: 0 every designed alert fired within its designed time and none was false, 1 not,
 2 usage errors."""
 
@@ -18,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, load_slos
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos
 from sloctl.cli.spec_commands import add_engine_argument
 
 if TYPE_CHECKING:
@@ -56,15 +60,12 @@ def _scenario_help() -> str:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "backtest",
-        help="replay the generated alerts over scenarios or history",
-        description="Replay the generated rules on the real Prometheus engine (promtool backfill "
-        "and a throwaway Prometheus), or on VictoriaMetrics with vmalert's replay mode, and report "
-        "detection time, false alerts, alert duration, reset time and budget left against the "
-        "ground truth, per SLO and tier.",
+        _run,
+        __doc__,
         epilog=_scenario_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="+", help="SLO files or directories")
     p.add_argument(
@@ -85,7 +86,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
     )
     add_engine_argument(p, victoria=True)
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sloctl.cli._common import add_command
+
 
 def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is private
-    parser = subparsers.add_parser(
-        "collector", help="probe databases and the API; export Prometheus and OTLP"
-    )
+    parser = add_command(subparsers, "collector", None)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
     run = sub.add_parser("run", help="run the collector until SIGINT/SIGTERM")
     run.add_argument("--config", required=True, help="collector targets file (collector/targets.yaml)")
@@ -17,7 +17,6 @@ def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is privat
     check = sub.add_parser("check", help="validate the config file and resolve its secrets, then exit")
     check.add_argument("--config", required=True)
     check.set_defaults(func=_check)
-    parser.set_defaults(func=lambda _a: (parser.print_help(), 2)[1])
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -12,11 +12,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_input_arguments, load_slos_of
+from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
 from sloctl.convert import FORMATS, convert, render_text
 from sloctl.files import write_text
-
-from .main import plain_help
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -44,12 +42,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "convert",
-        help="write SLOs in another format (native, openslo, sloth, pyrra), naming what it cannot express",
-        description=plain_help(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "convert", _convert, __doc__)
     add_input_arguments(p)
     p.add_argument("--to", required=True, choices=sorted(FORMATS), help="the output format")
     p.add_argument(
@@ -58,4 +51,3 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--lossy", action="store_true", help="write what the format can express and only report the rest"
     )
-    p.set_defaults(func=_convert)

@@ -1,6 +1,9 @@
 """``sloctl gate --prometheus URL [--slo ID ...]``: exit 1 while an error-budget policy says
 freeze, with a JSON verdict and its reason on stdout.
 
+Reads every selected SLO's remaining error budget, no-data state and error-budget policy
+(compiled into the generated rules) from Prometheus.
+
 Exit codes: 0 proceed, 1 freeze, 2 usage (URL outside the allow-list, an SLO Prometheus does not
 know), 3 Prometheus could not be read (no verdict)."""
 
@@ -9,20 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_live_prometheus_arguments
+from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
-        "gate",
-        help="CI/CD verdict from the error-budget policies: exit 1 while one says freeze",
-        description="Read every selected SLO's remaining error budget, no-data state and "
-        "error-budget policy (compiled into the generated rules) from Prometheus, and exit 1 when "
-        "a policy says freeze. The verdict and its reason are printed as JSON. Exit codes: 0 "
-        "proceed, 1 freeze, 2 usage error, 3 Prometheus could not be read.",
-    )
+    p = add_command(subparsers, "gate", _run, __doc__)
     add_live_prometheus_arguments(p)
     p.add_argument(
         "--slo",
@@ -31,7 +27,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="ID",
         help="an SLO to judge, as service-name or service/name (repeatable; default: every SLO)",
     )
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

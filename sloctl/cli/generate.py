@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_input_arguments, load_slos_of
+from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
 from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
@@ -196,7 +196,7 @@ def _test(args: argparse.Namespace) -> int:
 
 # Long but flat: one argparse declaration per flag of `generate`, nothing else.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("generate", help="compile SLO files into rules, rule tests, dashboards and routes")
+    p = add_command(sub, "generate", _generate)
     add_input_arguments(p)
     p.add_argument(
         "-o",
@@ -261,9 +261,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             metavar="VALUE",
             help=f"{setting.help} (project file: {setting.key})",
         )
-    p.set_defaults(func=_generate)
-    p = sub.add_parser("test", help="run promtool checks and the generated rule tests")
+    p = add_command(sub, "test", _test)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
     p.add_argument("-j", "--jobs", type=int, default=2, help="promtool processes in parallel (default 2)")
     add_engine_argument(p, allow_all=True)
-    p.set_defaults(func=_test)

@@ -16,41 +16,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections.abc import Sequence
 
 from sloctl import __version__
-from sloctl.cli._common import InputErrors, UsageError, print_input_errors
-
-# command name -> (module under sloctl.cli, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "validate": ("spec_commands", "check SLO files and report every error with its location"),
-    "schema": ("spec_commands", "print the JSON Schema of the native sloctl/v1 format"),
-    "explain": ("spec_commands", "summarise SLOs: budgets, alert tiers, detection times"),
-    "convert": ("convert", "write SLOs in another format, naming what it cannot express"),
-    "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
-    "test": ("generate", "run promtool checks and the generated rule tests"),
-    "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
-    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
-    "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
-    "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
-    "backtest": ("backtest", "replay the generated alerts over scenarios or history"),
-    "status": ("status", "remaining budget, burn rates and firing alerts from a live Prometheus"),
-    "gate": ("gate", "CI/CD verdict from the error-budget policies: exit 1 while one says freeze"),
-    "serve": ("serve", "the SLO web UI: budgets, burn rates, alerts and the runs that exercised them"),
-}
+from sloctl.cli._common import COMMANDS, InputErrors, UsageError, print_input_errors
+from sloctl.cli._common import plain_help as plain_help  # cli/gameday.py imports it from here
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse exits with 2 on usage errors, which is our convention too."""
-
-
-def plain_help(doc: str | None) -> str:
-    """A module docstring as ``--help`` text: reStructuredText's double backquotes and roles
-    dropped (``sloctl gameday run`` reads as sloctl gameday run), line breaks kept."""
-    text = re.sub(r":(?:func|class|mod|meth|data|attr):`~?([^`]+)`", r"\1", doc or "")
-    return text.replace("``", "").strip() + "\n"
 
 
 def _build_parser(command: str | None) -> argparse.ArgumentParser:

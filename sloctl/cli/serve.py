@@ -1,5 +1,11 @@
 """``sloctl serve --prometheus URL [SLO paths]``: the SLO web UI, read-only, on loopback.
 
+Serves a read-only web UI over a live Prometheus that evaluates the generated rules: an overview
+of every SLO (the numbers of ``sloctl status``), a page per SLO with its SLI, budget burn-down and
+burn rates per alert window, and the game days, load tests and backtests found in report
+directories. With --demo, a throwaway Prometheus on loopback is filled from the backtest's
+scenarios for the given SLOs first.
+
 Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--for``), 1 Prometheus or the demo could not start,
 2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback)."""
 
@@ -7,11 +13,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command
 from sloctl.serve.app import RANGES
 
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
+
+if TYPE_CHECKING:
+    from sloctl.model import SLO
+    from sloctl.serve import ServeConfig
 
 __all__ = ["register"]
 
@@ -22,15 +35,7 @@ _EXPOSE_HELP = (
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="the SLO web UI: budgets, burn rates, alerts, game days, load tests, backtests",
-        description="Serve a read-only web UI over a live Prometheus that evaluates the generated "
-        "rules: an overview of every SLO (the numbers of `sloctl status`), a page per SLO with "
-        "its SLI, budget burn-down and burn rates per alert window, and the game days, load "
-        "tests and backtests found in report directories. With --demo, a throwaway Prometheus "
-        "on loopback is filled from the backtest's scenarios for the given SLOs first.",
-    )
+    p = add_command(subparsers, "serve", _run, __doc__)
     p.add_argument("paths", nargs="*", metavar="SLO_PATH", help="SLO files or directories (spec links, "
                    "designed detection times); default slos/ with --demo")  # fmt: skip
     src = p.add_mutually_exclusive_group(required=True)
@@ -56,10 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
                    help="stop after this long (default: until Ctrl-C, a week at most)")  # fmt: skip
     p.add_argument("--workdir", type=Path, help="--demo: keep the throwaway Prometheus' data here")
-    p.add_argument(
-        "--allow-host", action="append", default=[], metavar="CIDR", help="allow a network besides loopback"
-    )
-    p.set_defaults(func=_run)
+    add_allow_host_argument(p, "--prometheus")
 
 
 def _default_dirs(given: list[Path], default: str) -> tuple[Path, ...]:
@@ -69,33 +71,15 @@ def _default_dirs(given: list[Path], default: str) -> tuple[Path, ...]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sloctl.egress import Egress, EgressDenied
-    from sloctl.prometheus import Prometheus
-    from sloctl.serve import App, ServeConfig
-    from sloctl.serve.server import ListenError, parse_listen, settle_heap, start
-    from sloctl.spec import load_paths
+    from sloctl.serve import ServeConfig
+    from sloctl.serve.server import ListenError, parse_listen
 
-    def fail(message: str, code: int = 2) -> int:
-        print(f"sloctl serve: {message}", file=sys.stderr)
-        return code
-
-    paths = args.paths or (["slos"] if args.demo else [])
-    loaded = load_paths(paths) if paths else None
-    if loaded is not None and loaded.errors:
-        for error in loaded.errors:
-            print(error, file=sys.stderr)
-        return fail(f"the SLO files have {len(loaded.errors)} error(s)")
-    specs = tuple(loaded.slos) if loaded is not None else ()
-    auth = None
-    if args.basic_auth_file is not None:
-        try:
-            auth = args.basic_auth_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            return fail(f"--basic-auth-file {args.basic_auth_file}: {exc.strerror or exc}")
+    specs = _specs(args)
+    auth = _auth(args.basic_auth_file)
     try:
         parse_listen(args.listen)
     except ListenError as exc:
-        return fail(str(exc))
+        raise UsageError(str(exc)) from None
     config = ServeConfig(
         specs=specs,
         run_dirs={
@@ -114,35 +98,67 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 ctx = demo(specs, workdir=args.workdir, progress=lambda m: print(m, file=sys.stderr))
             except DemoError as exc:
-                return fail(str(exc), 1)
+                print(f"sloctl serve: {exc}", file=sys.stderr)
+                return 1
         else:
             from contextlib import nullcontext
 
             ctx = nullcontext(args.prometheus)  # type: ignore[assignment]
         with ctx as url:
-            egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
-            try:
-                prom = Prometheus(url, egress=egress)
-            except EgressDenied as exc:
-                return fail(str(exc))
-            with prom:
-                app = App(config, prom)
-                settle_heap()
-                try:
-                    listener = start(
-                        app,
-                        args.listen,
-                        expose=args.expose,
-                        auth=auth,
-                        behind_proxy=args.behind_proxy,
-                    )
-                except ListenError as exc:
-                    return fail(str(exc))
-                except OSError as exc:
-                    return fail(f"cannot listen on {args.listen}: {exc.strerror or exc}", 1)
-                print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
-                try:
-                    wait_in_foreground(stop, args.duration, lambda: None)
-                finally:
-                    listener.stop()
+            return _serve(args, config, url, auth, stop)
+
+
+def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
+    """The SLOs given (default slos/ with --demo); files with errors are a usage error."""
+    from sloctl.spec import load_paths
+
+    paths = args.paths or (["slos"] if args.demo else [])
+    if not paths:
+        return ()
+    loaded = load_paths(paths)
+    if loaded.errors:
+        for error in loaded.errors:
+            print(error, file=sys.stderr)
+        raise UsageError(f"the SLO files have {len(loaded.errors)} error(s)")
+    return tuple(loaded.slos)
+
+
+def _auth(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise UsageError(f"--basic-auth-file {path}: {exc.strerror or exc}") from None
+
+
+def _serve(
+    args: argparse.Namespace, config: ServeConfig, url: str, auth: str | None, stop: threading.Event
+) -> int:
+    """Serve the UI over the Prometheus at ``url`` until ``stop`` or ``--for``."""
+    from sloctl.egress import Egress, EgressDenied
+    from sloctl.prometheus import Prometheus
+    from sloctl.serve import App
+    from sloctl.serve.server import ListenError, settle_heap, start
+
+    egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
+    try:
+        prom = Prometheus(url, egress=egress)
+    except EgressDenied as exc:
+        raise UsageError(str(exc)) from None
+    with prom:
+        app = App(config, prom)
+        settle_heap()
+        try:
+            listener = start(app, args.listen, expose=args.expose, auth=auth, behind_proxy=args.behind_proxy)
+        except ListenError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            print(f"sloctl serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
+        try:
+            wait_in_foreground(stop, args.duration, lambda: None)
+        finally:
+            listener.stop()
     return 0

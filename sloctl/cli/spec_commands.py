@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from sloctl.cli._common import add_input_arguments, load_slos_of
+from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
 from sloctl.explain import as_dicts, explain, format_explanations
 from sloctl.spec.project import FILE_NAME
 from sloctl.spec.project import schema_text as project_schema_text
@@ -25,8 +25,7 @@ def _validate(args: argparse.Namespace) -> int:
         try:
             warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
         except EgressDenied as exc:
-            print(f"sloctl validate: {exc}", file=sys.stderr)
-            return 2
+            raise UsageError(str(exc)) from None
         except (OSError, PrometheusError) as exc:
             print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
             return 3
@@ -64,7 +63,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("validate", help="check SLO files and report every error with its location")
+    p = add_command(sub, "validate", _validate)
     add_input_arguments(p)
     p.add_argument(
         "--prometheus",
@@ -74,8 +73,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--allow-host", action="append", default=[], metavar="CIDR", help="allow --prometheus in this network"
     )
-    p.set_defaults(func=_validate)
-    p = sub.add_parser("schema", help="print the JSON Schema of the native sloctl/v1 format")
+    p = add_command(sub, "schema", _schema)
     p.add_argument(
         "--kind",
         choices=["Service", "CollectorConfig", "GamedaySchedule"],
@@ -86,8 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--project", action="store_true", help=f"the JSON Schema of the project file ({FILE_NAME}) instead"
     )
-    p.set_defaults(func=_schema)
-    p = sub.add_parser("explain", help="summarise SLOs: budgets, alert tiers, detection times")
+    p = add_command(sub, "explain", _explain)
     add_input_arguments(p)
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.add_argument(
@@ -97,7 +94,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="RATE",
         help="typical traffic, to express the error budget in events",
     )
-    p.set_defaults(func=_explain)
 
 
 def add_engine_argument(

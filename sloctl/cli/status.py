@@ -1,5 +1,8 @@
 """``sloctl status --prometheus URL``: remaining budget, burn rates and firing alerts per SLO.
 
+Reads every SLO's remaining error budget, current and period burn rates and firing alert tiers
+from the series the generated rules record.
+
 Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list)."""
 
 from __future__ import annotations
@@ -7,21 +10,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_live_prometheus_arguments
+from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
-        "status",
-        help="remaining budget, burn rates and firing alerts from a live Prometheus",
-        description="Read every SLO's remaining error budget, current and period burn rates and "
-        "firing alert tiers from the series the generated rules record.",
-    )
+    p = add_command(subparsers, "status", _run, __doc__)
     add_live_prometheus_arguments(p)
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
-    p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError
+from sloctl.cli._common import UsageError, add_command
 
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
@@ -15,7 +15,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("testbed", help="start the reference platform API and its databases")
+    parser = add_command(subparsers, "testbed", None)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
     up = sub.add_parser("up", help="start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
     up.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
@@ -45,12 +45,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="where the collector of --write-config listens (default 127.0.0.1 on a free port)",
     )
     up.set_defaults(func=_up, prog=up.prog)
-    parser.set_defaults(func=lambda _a: _usage(parser))
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def _up(args: argparse.Namespace) -> int:

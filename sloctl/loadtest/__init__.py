@@ -6,12 +6,13 @@ Locust; the rest is importable without the ``load`` extra.
 
 from .report import Report, render_html, render_json, render_table
 from .results import GateResult, RouteStats, RunStats, evaluate
-from .runner import SCENARIOS, LoadtestError, RunOptions, resolve_scenario, run_scenario
+from .runner import SCENARIOS, LoadShape, LoadtestError, RunOptions, resolve_scenario, run_scenario
 from .thresholds import Skipped, Threshold, ThresholdError, parse_threshold, thresholds_from_slos
 
 __all__ = [
     "SCENARIOS",
     "GateResult",
+    "LoadShape",
     "LoadtestError",
     "Report",
     "RouteStats",

@@ -22,7 +22,7 @@ from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 from .results import RouteStats, RunStats, Sample
 from .thresholds import Threshold
 
-__all__ = ["SCENARIOS", "LoadtestError", "RunOptions", "resolve_scenario", "run_scenario"]
+__all__ = ["SCENARIOS", "LoadShape", "LoadtestError", "RunOptions", "resolve_scenario", "run_scenario"]
 
 SCENARIOS = ("steady", "constant", "spike", "soak", "breakpoint")
 #: a run may not exceed this, whatever --duration says (bounded by design)
@@ -33,10 +33,10 @@ class LoadtestError(RuntimeError):
     """The run could not be made or read; the message says why (no traceback for users)."""
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    host: str
-    duration: float
+@dataclass(frozen=True, kw_only=True)
+class LoadShape:
+    """How much load a run offers: the knobs the user sets (``sloctl loadtest`` flags)."""
+
     users: int = 10
     spawn_rate: float = 10.0
     user_rps: float = 5.0
@@ -44,6 +44,12 @@ class RunOptions:
     processes: int = 0
     #: requests/s of the ``constant`` (open-model) scenario; 0: users × user_rps
     rate: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOptions(LoadShape):
+    host: str
+    duration: float
     #: networks the host may resolve to: loopback plus ``--allow-host``
     allow: tuple[str, ...] = tuple(str(n) for n in LOOPBACK)
     breakpoint_gates: tuple[Threshold, ...] = ()

@@ -76,7 +76,7 @@ def error_rate_template(sli: SLI) -> str | None:
     if isinstance(sli, RatioSLI):
         return f"({sli.total_query.strip()}) - ({sli.good_query.strip()})"
     if isinstance(sli, LatencySLI):
-        total = f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
+        total = total_rate_template(sli)
         good = (
             f"sum(rate({sli.histogram}_bucket{_merge(sli.selector, le_matcher(sli.threshold_seconds))}[{w}]))"
         )

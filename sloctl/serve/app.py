@@ -170,25 +170,13 @@ class App:
         sort = _one(query, "sort", "slo")
         sort = sort if sort in SORTS else "slo"
         descending = _one(query, "dir") == "desc"
-        rows = list(ov.rows)
-        if service:
-            rows = [r for r in rows if r.status.service == service]
-        if state in STATES:
-            rows = [r for r in rows if r.state == state]
-        queries = ov.queries
-        if label:
-            key, _, value = label.partition("=")
-            info = self.all_info()
-            queries += 1
-            rows = [r for r in rows if _label_matches(with_info(r, info), key.strip(), value.strip())]
+        rows, queries = self._filtered(ov, service, label, state)
         rows = sort_rows(rows, sort, descending)
         chrome = self._chrome(query)
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
         if chrome["refresh"]:
             keep["refresh"] = str(chrome["refresh"])
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
-        page_text = _one(query, "page", "1")
-        page = min(max(int(page_text) if page_text.isdigit() else 1, 1), pages)
+        page, pages = _page_of(query, len(rows))
         matched = len(rows)
         rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         here = {**keep, "sort": sort, "dir": "desc" if descending else "asc"}
@@ -223,6 +211,22 @@ class App:
             at=clock_axis(ov.at),
             **chrome,
         )
+
+    def _filtered(self, ov: Overview, service: str, label: str, state: str) -> tuple[list[SloRow], int]:
+        """The overview's rows of ``service``, in ``state`` and with ``label`` (``key`` or
+        ``key=value``), and the Prometheus queries that took."""
+        rows = list(ov.rows)
+        if service:
+            rows = [r for r in rows if r.status.service == service]
+        if state in STATES:
+            rows = [r for r in rows if r.state == state]
+        queries = ov.queries
+        if label:
+            key, _, value = label.partition("=")
+            info = self.all_info()
+            queries += 1
+            rows = [r for r in rows if _label_matches(with_info(r, info), key.strip(), value.strip())]
+        return rows, queries
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
@@ -358,6 +362,13 @@ def _slo_charts(
         y_range=(0.1, highest * 1.2),
     )
     return [sli, budget, burns]
+
+
+def _page_of(query: Mapping[str, Sequence[str]], count: int) -> tuple[int, int]:
+    """The page asked for (``page``), kept within the pages of ``count`` rows, and how many."""
+    pages = max(1, -(-count // PAGE_SIZE))
+    page_text = _one(query, "page", "1")
+    return min(max(int(page_text) if page_text.isdigit() else 1, 1), pages), pages
 
 
 def _label_matches(row: SloRow, key: str, value: str) -> bool:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 import subprocess
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sloctl.shelf import ToolMissing, require
 
@@ -64,6 +65,9 @@ class _VMProcess(HttpProcess):
     @property
     def listen(self) -> str:
         return f"-httpListenAddr={self.host}:{self.port}"
+
+
+_VM = TypeVar("_VM", bound=_VMProcess)
 
 
 class _Ingest(_VMProcess):
@@ -237,39 +241,32 @@ def _vmalert_common(rules: Sequence[Path], datasource: str, remote_write: str, e
     ]
 
 
+def _start(make: Callable[..., _VM], workdir: Path, **kwargs: Any) -> _VM:
+    """The component ``make`` (its class) on a free port, its log in ``workdir``; returns once
+    ``/health`` answers (at most 60 s)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    return start_on_free_port(lambda port: make(workdir=workdir, port=port, **kwargs))
+
+
 def start_victoria_metrics(
     workdir: Path, *, extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VictoriaMetricsServer:
-    """Single-node VictoriaMetrics with its data in ``workdir/data``; returns once ``/health``
-    answers (at most 60 s)."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    return start_on_free_port(
-        lambda port: VictoriaMetricsServer(
-            workdir=workdir, port=port, data_dir=workdir / "data", extra_args=extra_args, binary=binary
-        )
+    """Single-node VictoriaMetrics with its data in ``workdir/data``."""
+    return _start(
+        VictoriaMetricsServer, workdir, data_dir=workdir / "data", extra_args=extra_args, binary=binary
     )
 
 
 def start_vmagent(
     workdir: Path, *, remote_write: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VmagentServer:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return start_on_free_port(
-        lambda port: VmagentServer(
-            workdir=workdir, port=port, remote_write=remote_write, extra_args=extra_args, binary=binary
-        )
-    )
+    return _start(VmagentServer, workdir, remote_write=remote_write, extra_args=extra_args, binary=binary)
 
 
 def start_vmauth(
     workdir: Path, *, backends: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
 ) -> VmauthServer:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return start_on_free_port(
-        lambda port: VmauthServer(
-            workdir=workdir, port=port, backends=backends, extra_args=extra_args, binary=binary
-        )
-    )
+    return _start(VmauthServer, workdir, backends=backends, extra_args=extra_args, binary=binary)
 
 
 def start_vmalert(
@@ -282,18 +279,15 @@ def start_vmalert(
     extra_args: Sequence[str] = (),
     binary: str | None = None,
 ) -> VmalertServer:
-    workdir.mkdir(parents=True, exist_ok=True)
-    return start_on_free_port(
-        lambda port: VmalertServer(
-            workdir=workdir,
-            port=port,
-            rules=rules,
-            datasource=datasource,
-            remote_write=remote_write,
-            evaluation_interval=evaluation_interval,
-            extra_args=extra_args,
-            binary=binary,
-        )
+    return _start(
+        VmalertServer,
+        workdir,
+        rules=rules,
+        datasource=datasource,
+        remote_write=remote_write,
+        evaluation_interval=evaluation_interval,
+        extra_args=extra_args,
+        binary=binary,
     )
 
 

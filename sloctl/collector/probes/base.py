@@ -20,6 +20,7 @@ from sloctl.collector.reasons import Phase, ProbeFailure, Reason
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
+    "DatabaseProbe",
     "PgBouncerPool",
     "PgBouncerStats",
     "PhaseRecorder",
@@ -123,6 +124,17 @@ async def retry_stale_once(reused: bool, attempt: Callable[[], Awaitable[ProbeRe
         if not (reused and worth_retrying(exc)):
             raise
     return await attempt()
+
+
+class DatabaseProbe:
+    """What a probe of a database target holds: the target, whether it keeps its connection,
+    the password (from the secrets) and the egress guard every address is checked against."""
+
+    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
+        self.target = target
+        self.mode = mode
+        self._password = password
+        self._egress = egress
 
 
 class Probe(Protocol):

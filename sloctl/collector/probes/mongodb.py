@@ -21,6 +21,7 @@ from pymongo.write_concern import WriteConcern
 
 from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
+    DatabaseProbe,
     PhaseRecorder,
     ProbeReport,
     close_quietly,
@@ -40,12 +41,9 @@ class _Abandoned(Exception):
     """A driver call passed its budget; on a kept client this is worth one fresh attempt."""
 
 
-class MongoProbe:
+class MongoProbe(DatabaseProbe):
     def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
-        self.target = target
-        self.mode = mode
-        self._password = password
-        self._egress = egress
+        super().__init__(target, mode, password, egress)
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
         self._budget = target.timeout

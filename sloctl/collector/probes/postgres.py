@@ -27,6 +27,7 @@ from psycopg.rows import TupleRow
 
 from sloctl.collector.config import ConnectionMode, Kind, Target
 from sloctl.collector.probes.base import (
+    DatabaseProbe,
     PgBouncerPool,
     PgBouncerStats,
     PhaseRecorder,
@@ -94,14 +95,9 @@ async def _close_conn(conn: AsyncConnection[TupleRow] | None) -> None:
         conn.pgconn.finish()
 
 
-class PostgresProbe:
-    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
-        self.target = target
-        self.mode = mode
-        self._password = password
-        self._egress = egress
-        self._conn: AsyncConnection[TupleRow] | None = None
-        self._canary_ready = False
+class PostgresProbe(DatabaseProbe):
+    _conn: AsyncConnection[TupleRow] | None = None
+    _canary_ready = False
 
     def _conninfo(self, address: str, dbname: str, user: str | None, password: str | None) -> str:
         t = self.target

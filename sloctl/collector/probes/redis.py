@@ -13,8 +13,9 @@ import asyncio
 import secrets
 import ssl
 
-from sloctl.collector.config import ConnectionMode, Target
+from sloctl.collector.config import ConnectionMode
 from sloctl.collector.probes.base import (
+    DatabaseProbe,
     PhaseRecorder,
     ProbeReport,
     cert_not_after,
@@ -25,7 +26,6 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
-from sloctl.egress import Egress
 
 __all__ = ["RedisProbe", "RespError"]
 
@@ -82,14 +82,9 @@ def parse_info(text: str) -> dict[str, str]:
     return fields
 
 
-class RedisProbe:
-    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
-        self.target = target
-        self.mode = mode
-        self._password = password
-        self._egress = egress
-        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._cert_not_after: float | None = None
+class RedisProbe(DatabaseProbe):
+    _conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    _cert_not_after: float | None = None
 
     async def _call(self, *args: str | bytes) -> object:
         assert self._conn is not None

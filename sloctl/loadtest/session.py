@@ -1,0 +1,142 @@
+"""One SLO-gated load test from request to reports: what ``sloctl loadtest`` runs.
+
+The thresholds come from the SLO files and the extra k6-style expressions, the scenario runs
+headless (:func:`~.runner.run_scenario`), and the verdicts are written as ``report.json`` and
+``report.html`` in the report directory. A request that cannot run raises
+:class:`LoadtestAborted`, which says whether the user must change a flag or a file (``usage``)
+or the run itself failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sloctl.durations import DurationError, parse_seconds
+from sloctl.egress import EgressDenied, parse_networks
+from sloctl.files import write_text
+from sloctl.masking import mask_text
+from sloctl.model import SLO
+from sloctl.spec import load_paths
+
+from .report import Report, render_html, render_json
+from .results import evaluate
+from .runner import (
+    LoadShape,
+    LoadtestError,
+    RunOptions,
+    breakpoint_gates,
+    resolve_scenario,
+    run_scenario,
+    scenario_default_duration,
+)
+from .thresholds import Threshold, ThresholdError, parse_threshold, thresholds_from_slos
+
+__all__ = ["DEFAULT_DURATION", "LoadtestAborted", "LoadtestRequest", "run_loadtest"]
+
+#: seconds a run lasts when neither the request nor the scenario file says
+DEFAULT_DURATION = 30.0
+
+
+class LoadtestAborted(Exception):
+    """The load test did not run to a verdict. ``usage``: a flag or file to change (the CLI's
+    exit 2); otherwise the run failed (exit 1). ``details`` are lines to show first (the SLO
+    files' errors)."""
+
+    def __init__(self, message: str, *, usage: bool = True, details: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.details = details
+
+
+@dataclass(frozen=True)
+class LoadtestRequest:
+    """What to run: the flags of ``sloctl loadtest`` (``docs/loadtest.md``)."""
+
+    scenario: str
+    host: str
+    slo_paths: tuple[str, ...] = ()
+    #: extra gates in k6 style (``p(95)<200``)
+    thresholds: tuple[str, ...] = ()
+    #: seconds; None: the scenario's ``DEFAULT_DURATION``, else :data:`DEFAULT_DURATION`
+    duration: float | None = None
+    load: LoadShape = field(default_factory=LoadShape)
+    #: networks besides loopback the host may resolve to (CIDR)
+    allow_host: tuple[str, ...] = ()
+    report_dir: Path = Path("loadtest-report")
+    #: the command line, kept (masked) in the report
+    command: str = ""
+
+
+def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Report:
+    """Run ``request`` and write its reports; ``progress`` hears one line before the run."""
+    try:
+        scenario = resolve_scenario(request.scenario)
+        extra = tuple(parse_threshold(t) for t in request.thresholds)
+    except (LoadtestError, ThresholdError) as exc:
+        raise LoadtestAborted(str(exc)) from None
+    derived, skipped = thresholds_from_slos(_load_slos(request.slo_paths))
+    gates = (*derived, *extra)
+    if not gates:
+        raise LoadtestAborted("no thresholds: give --slo with latency or availability SLOs, or --threshold")
+    options = _options(request, scenario, gates)
+    progress(
+        f"{scenario.stem} against {request.host} for {options.duration:g} s ({len(gates)} threshold(s)"
+        f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"
+    )
+    try:
+        run = run_scenario(scenario, options, workdir=request.report_dir)
+    except EgressDenied as exc:
+        raise LoadtestAborted(str(exc)) from None
+    except LoadtestError as exc:
+        raise LoadtestAborted(str(exc), usage=False) from None
+    report = Report(
+        scenario=scenario.stem,
+        host=mask_text(request.host),
+        duration=options.duration,
+        gates=evaluate(gates, run),
+        skipped=skipped,
+        run=run,
+        command=mask_text(request.command),
+    )
+    write_text(request.report_dir / "report.json", render_json(report))
+    write_text(request.report_dir / "report.html", render_html(report))
+    return report
+
+
+def _load_slos(paths: tuple[str, ...]) -> tuple[SLO, ...]:
+    if not paths:
+        return ()
+    loaded = load_paths(list(paths))
+    if loaded.errors:
+        raise LoadtestAborted(
+            f"{len(loaded.errors)} error(s) in the SLO files", details=tuple(str(e) for e in loaded.errors)
+        )
+    return tuple(loaded.slos)
+
+
+def _duration(request: LoadtestRequest, scenario: Path) -> float:
+    if request.duration is not None:
+        return request.duration
+    default = scenario_default_duration(scenario)
+    if not default:
+        return DEFAULT_DURATION
+    try:
+        return parse_seconds(default.strip())
+    except DurationError as exc:
+        raise LoadtestAborted(f"{scenario}: DEFAULT_DURATION: {exc}") from None
+
+
+def _options(request: LoadtestRequest, scenario: Path, gates: tuple[Threshold, ...]) -> RunOptions:
+    try:
+        allow = RunOptions.allow + tuple(str(n) for n in parse_networks(request.allow_host))
+        return RunOptions(
+            host=request.host,
+            duration=_duration(request, scenario),
+            allow=allow,
+            breakpoint_gates=breakpoint_gates(gates),
+            **asdict(request.load),
+        )
+    except (LoadtestError, EgressDenied) as exc:
+        raise LoadtestAborted(str(exc)) from None
