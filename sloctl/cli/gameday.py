@@ -1,4 +1,4 @@
-"""``sloctl gameday generate|run|schedule|rig``: SLO-driven Chaos Toolkit game days.
+"""``sloctl gameday generate|run|suite|schedule|rig``: SLO-driven Chaos Toolkit game days.
 
 - ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
 - ``run EXPERIMENT...``: baseline → inject → recover, then (with a Prometheus) a wait until
@@ -39,9 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 
-from ._common import UsageError, load_slos
+from ._common import UsageError, add_command, load_slos
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
-from .main import plain_help
 
 if TYPE_CHECKING:
     from sloctl.chaos.gameday import GamedayResult
@@ -56,12 +55,7 @@ API_KEY_ENV = "PAGERDUTY_API_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser(
-        "gameday",
-        help="generate, run and schedule SLO-driven Chaos Toolkit game days",
-        description=plain_help(__doc__),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(subparsers, "gameday", None, __doc__)
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
     gen.add_argument("--slo", action="append", default=[], metavar="PATH", help="SLO file or directory")
