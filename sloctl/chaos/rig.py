@@ -55,15 +55,16 @@ __all__ = [
 
 
 def wait_for_recordings(prometheus_url: str, expected: int = 1, timeout: float = 30.0) -> None:
-    """Until Prometheus records the remaining error budget of ``expected`` SLOs (every rule
-    group evaluated once: the game days' budget gate reads it);
+    """Until Prometheus records the remaining error budget of ``expected`` SLOs, counted by
+    ``sloctl_id`` (every SLO's rule group evaluated once: the game days' budget gate reads it;
+    an SLO with groups records a series per group, a composite records no rates of its own);
     :class:`ServerStartError` after ``timeout``."""
     from sloctl import naming
 
     from .probes import prometheus_query
 
     deadline = time.monotonic() + timeout
-    query = f"count({naming.BUDGET_REMAINING})"
+    query = f"count(count by ({naming.LABEL_ID}) ({naming.BUDGET_REMAINING}))"
     while (found := prometheus_query(prometheus_url, query)) < expected or math.isnan(found):
         if time.monotonic() > deadline:
             raise ServerStartError(
@@ -148,7 +149,7 @@ def start_rig_prometheus(
     from sloctl.files import write_text
     from sloctl.testbed_config import file_sd, prometheus_config
 
-    from .history import healthy_history, history_series
+    from .history import healthy_history
 
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -161,9 +162,7 @@ def start_rig_prometheus(
     config = prometheus_config("rules.yml", interval="1s", jobs=["platform-api"])
     server = start_prometheus(workdir, config_text=config, data_dir=data)
     try:
-        wait_for_recordings(
-            server.url, expected=len({s.labels for s in history_series(text, base) if not s.events})
-        )
+        wait_for_recordings(server.url, expected=len({s.id for s in slos}))
     except BaseException:
         server.stop()
         raise

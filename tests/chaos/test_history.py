@@ -10,12 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sloctl import naming
 from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.chaos.history import healthy_history, history_series
 from sloctl.chaos.rig import wait_for_recordings
 from sloctl.gate import evaluate
+from sloctl.servers import ServerStartError
 from sloctl.servers.prometheus import start_prometheus
 from tests.paths import ROOT
 
@@ -79,3 +81,23 @@ def test_a_backfilled_prometheus_gives_every_slo_its_whole_budget_and_the_gate_p
         remaining = {v.row.slo: v.row.budget_remaining for v in verdict.slos}
         assert len(remaining) == 9
         assert all(r == pytest.approx(1.0) for r in remaining.values()), remaining
+
+
+def test_the_wait_counts_slos_not_series(tmp_path: Path) -> None:
+    # One SLO with three groups records three budget series: two SLOs are not recorded until
+    # the second SLO's group has run (the rig let a game day's gate read Prometheus before the
+    # platform's composite SLO group had, and the gate refused: "knows no SLO").
+    rules = [
+        {
+            "record": naming.BUDGET_REMAINING,
+            "expr": "vector(1)",
+            "labels": {naming.LABEL_ID: "shop-checkout", "group": group},
+        }
+        for group in ("eu", "us", "ap")
+    ]
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump({"groups": [{"name": "shop", "rules": rules}]}))
+    config = "global: {evaluation_interval: 1s}\nrule_files: ['rules.yml']\n"
+    with start_prometheus(tmp_path, config_text=config) as prometheus:
+        wait_for_recordings(prometheus.url, expected=1)
+        with pytest.raises(ServerStartError, match="budget of 1 of 2 SLOs"):
+            wait_for_recordings(prometheus.url, expected=2, timeout=3)
