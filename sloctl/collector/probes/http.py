@@ -26,6 +26,7 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     cert_not_after,
     client_ssl_context,
+    connection_lifetime,
     retry_stale_once,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
@@ -127,37 +128,32 @@ class HttpProbe:
         if self._client is None or self.mode is ConnectionMode.COLD:
             await self._drop()
             self._client = self._new_client()
-        try:
-            # W3C trace context of the run's span: the API continues it, so one trace holds the
-            # probe's phases, the API's server span and its database calls.
-            headers: dict[str, str] = {}
-            _W3C.inject(headers)
-            response = await self._client.request(
-                t.http.method, t.url, headers=headers, extensions={"trace": self._trace(rec)}
-            )
-            rec.current = None
-            self._validate(response)
-            return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
-        except EgressDenied as exc:
-            raise ProbeFailure(Reason.DNS, str(exc)) from None
-        except httpx.ConnectTimeout as exc:
-            raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
-        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-            raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
-        except httpx.PoolTimeout as exc:
-            raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
-        except httpx.ConnectError as exc:
-            raise ProbeFailure(_connect_reason(exc), str(exc)) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            # A new client for the next attempt: the broken connection must not be offered again.
-            await self._drop()
-            raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
-        except BaseException:
-            await self._drop()
-            raise
-        finally:
-            if self.mode is ConnectionMode.COLD:
-                await self._drop()
+        async with connection_lifetime(self):  # any failure drops the client, as for the databases
+            try:
+                # W3C trace context of the run's span: the API continues it, so one trace holds the
+                # probe's phases, the API's server span and its database calls.
+                headers: dict[str, str] = {}
+                _W3C.inject(headers)
+                response = await self._client.request(
+                    t.http.method, t.url, headers=headers, extensions={"trace": self._trace(rec)}
+                )
+                rec.current = None
+                self._validate(response)
+                return ProbeReport(cert_not_after=self._cert_not_after if t.tls.enabled else None)
+            except EgressDenied as exc:
+                raise ProbeFailure(Reason.DNS, str(exc)) from None
+            except httpx.ConnectTimeout as exc:
+                raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
+            except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+                raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
+            except httpx.PoolTimeout as exc:
+                raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
+            except httpx.ConnectError as exc:
+                raise ProbeFailure(_connect_reason(exc), str(exc)) from exc
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                # The broken connection is dropped with its client (connection_lifetime): a
+                # stale keep-alive is reopened once by run().
+                raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
 
     def _trace(self, rec: PhaseRecorder) -> Callable[[str, Mapping[str, object]], Awaitable[None]]:
         """httpcore's trace callback: connect, TLS and query phases into ``rec``, and the peer
