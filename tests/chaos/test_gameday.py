@@ -36,6 +36,7 @@ from tests.chaos.conftest import FAST_RESET, platform_slos
 from tests.chaos.test_pagerduty import Recorder
 from tests.fixtures.cli import SLOCTL
 from tests.fixtures.stub_http import serve, vector
+from tests.fixtures.timing import FAST_FAIL_MS
 from tests.paths import ROOT as REPO_ROOT
 from tests.waiting import wait_until
 
@@ -44,12 +45,8 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.xdist_group("ch
 
 CHAOS_DIR = REPO_ROOT / "chaos"
 
-#: The quick rig's timings (sloctl.chaos.profiles). fast_fail_ms: the API's own time
-#: (Server-Timing) is 0.3-0.4 ms at the median on a quiet machine, but in CI the API shares 2
-#: cores with the other test worker and one run measured 1.001 ms; the gate is 3 ms here (the
-#: plan's 1 ms stays the experiments' default). A breaker that waited for the dependency would
-#: take the call timeout, 500 ms and more.
-TIMINGS: dict[str, Any] = {**PROFILES["quick"].timings, "fast_fail_ms": 3}
+#: The quick rig's timings (sloctl.chaos.profiles), the fast-fail gate the tests' (FAST_FAIL_MS).
+TIMINGS: dict[str, Any] = {**PROFILES["quick"].timings, "fast_fail_ms": FAST_FAIL_MS}
 
 
 def configuration(rig: GamedayRig, **extra: Any) -> dict[str, Any]:

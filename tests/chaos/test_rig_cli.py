@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.fixtures.timing import FAST_FAIL_MS
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -72,7 +73,7 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
                 experiment,
                 "--config",
                 str(targets),
-                *("--set", "fast_fail_ms=3", "--report-dir", report),
+                *("--set", f"fast_fail_ms={FAST_FAIL_MS:g}", "--report-dir", report),
             ],
             capture_output=True,
             text=True,
