@@ -30,7 +30,13 @@ from tests.fixtures.engines import compat
 
 VARIABLES = {"target": ".*", "service": ".*"}
 
-pytestmark = [pytest.mark.promtool, pytest.mark.slow]
+pytestmark = [
+    pytest.mark.promtool,
+    pytest.mark.slow,
+    # One worker builds each engine's Prometheus (a backfill and 50 s of rule evaluations on
+    # Prometheus 2) for both tests: split over two workers, it was built twice (CI: 55 + 50 s).
+    pytest.mark.xdist_group("dashboards-prometheus"),
+]
 
 
 @dataclass
