@@ -43,7 +43,7 @@ from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics as dashboard_series
-from tests.dashboards.test_panels_return_data import Prom, check_panels
+from tests.fixtures.dashboards import Prom, check_panels
 from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
 from tests.fixtures.promtool import assert_unit_test_passes
