@@ -20,6 +20,7 @@ from sloctl.chaos.pagerduty import (
     check_maintenance_services,
     plan_maintenance_window,
 )
+from tests.fixtures.experiments import TINY
 from tests.fixtures.pagerduty import Recorder
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -126,23 +127,6 @@ def test_the_maintenance_window_covers_the_run_with_a_margin(
 
 
 # -- the maintenance window around a real run_gameday -------------------------------------------
-
-#: a valid Chaos Toolkit experiment whose method is one harmless probe: the real run_gameday
-#: flow runs without any server.
-TINY = {
-    "version": "1.0.0",
-    "title": "Game day: tiny",
-    "description": "One harmless probe.",
-    "configuration": {"gameday_seconds": 5, "recover_timeout_seconds": 5},
-    "extensions": [{"name": "sloctl", "gameday": "tiny", "expected_alerts": []}],
-    "method": [
-        {
-            "type": "probe",
-            "name": "check: the root directory exists",
-            "provider": {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": "/"}},
-        }
-    ],
-}
 
 REST = "https://api.pagerduty.com"
 CHANGE = ("POST", "https://events.pagerduty.com/v2/change/enqueue")
