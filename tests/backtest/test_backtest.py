@@ -19,24 +19,17 @@ from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.backtest.pngstats import colour_stats
 from tests.fixtures.engines import compat
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import SHOP_HTTP_SPEC
 
 PROMTOOL = shutil.which("promtool")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-SPEC = shop_slo(
-    errors='sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))',
-    total="sum(rate(http_requests_total[{{.window}}]))",
-    period="30d",
-    extra="alerting: {name: ShopAvailabilityBudgetBurn, minEvents: 100}",
-)
 
 needs_prometheus = pytest.mark.skipif(PROMTOOL is None, reason="no promtool (apt-get install prometheus)")
 SCRAPE = 60
 
 
 def _slo() -> SLO:
-    (slo,) = load_text(SPEC, "shop.yaml").slos
+    (slo,) = load_text(SHOP_HTTP_SPEC, "shop.yaml").slos
     return slo
 
 
@@ -120,7 +113,7 @@ def test_cli_backtest_writes_json_and_an_html_report_that_renders_in_headless_ch
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "shop.yaml"
-    spec.write_text(SPEC)
+    spec.write_text(SHOP_HTTP_SPEC)
     report = tmp_path / "report.html"
     code = main(
         ["backtest", str(spec), "--scenario", "full_outage", "-o", "json", "--report", str(report),

@@ -33,8 +33,8 @@ from sloctl.chaos.proxy import ProxyError, control
 from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig, start_rig_prometheus
 from sloctl.spec import load_paths
 from tests.chaos.conftest import FAST_RESET, platform_slos
-from tests.chaos.test_pagerduty import Recorder
 from tests.fixtures.cli import SLOCTL
+from tests.fixtures.pagerduty import Recorder
 from tests.fixtures.stub_http import serve, vector
 from tests.fixtures.timing import FAST_FAIL_MS
 from tests.paths import ROOT as REPO_ROOT

@@ -5,7 +5,7 @@ on a real ``run_gameday`` of a one-probe experiment (no server needed)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,41 +20,10 @@ from sloctl.chaos.pagerduty import (
     check_maintenance_services,
     plan_maintenance_window,
 )
+from tests.fixtures.experiments import TINY
+from tests.fixtures.pagerduty import Recorder
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        #: the headers of each request, in the order of ``requests``
-        self.headers: list[dict[str, str]] = []
-        #: the status answered to ``DELETE /maintenance_windows/PMW1``
-        self.delete_status = 204
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        response = self.answer(request)
-        # pagerduty's REST client logs response.elapsed, which a mock response lacks.
-        response.elapsed = timedelta(milliseconds=1)
-        return response
-
-    def answer(self, request: httpx2.Request) -> httpx2.Response:
-        body = json.loads(request.content) if request.content else {}
-        self.requests.append((request.method, str(request.url), body))
-        self.headers.append(dict(request.headers))
-        if request.url.path == "/v2/enqueue":
-            return httpx2.Response(202, json={"status": "success", "dedup_key": body.get("dedup_key", "k")})
-        if request.url.path == "/v2/change/enqueue":
-            return httpx2.Response(202, json={"status": "success"})
-        if request.url.path == "/maintenance_windows" and request.method == "POST":
-            return httpx2.Response(
-                201, json={"maintenance_window": {"id": "PMW1", **body["maintenance_window"]}}
-            )
-        if request.url.path == "/maintenance_windows/PMW1" and request.method == "DELETE":
-            if self.delete_status >= 400:
-                return httpx2.Response(self.delete_status, json={"error": {"message": "Not Found"}})
-            return httpx2.Response(self.delete_status)
-        return httpx2.Response(404, json={"error": "unexpected"})
 
 
 @pytest.fixture
@@ -158,23 +127,6 @@ def test_the_maintenance_window_covers_the_run_with_a_margin(
 
 
 # -- the maintenance window around a real run_gameday -------------------------------------------
-
-#: a valid Chaos Toolkit experiment whose method is one harmless probe: the real run_gameday
-#: flow runs without any server.
-TINY = {
-    "version": "1.0.0",
-    "title": "Game day: tiny",
-    "description": "One harmless probe.",
-    "configuration": {"gameday_seconds": 5, "recover_timeout_seconds": 5},
-    "extensions": [{"name": "sloctl", "gameday": "tiny", "expected_alerts": []}],
-    "method": [
-        {
-            "type": "probe",
-            "name": "check: the root directory exists",
-            "provider": {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": "/"}},
-        }
-    ],
-}
 
 REST = "https://api.pagerduty.com"
 CHANGE = ("POST", "https://events.pagerduty.com/v2/change/enqueue")

@@ -16,6 +16,7 @@ from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.reports.gameday import render_html
 from tests.chaos.results import completed_run
+from tests.fixtures.experiments import TINY
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 from tests.paths import ROOT
 
@@ -173,7 +174,6 @@ def test_a_run_does_not_inherit_the_stop_reason_of_an_earlier_run(tmp_path: Path
     """An experiment without the sloctl control, run in a process where an earlier game day was
     aborted: its verdict is its own (CI found this: a stale reason failed a passing run)."""
     from sloctl.chaos.control import STATUS
-    from tests.chaos.test_pagerduty import TINY
 
     path = tmp_path / "tiny.json"
     path.write_text(json.dumps(TINY))

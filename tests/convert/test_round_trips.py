@@ -1,6 +1,6 @@
 """Property: an SLO converted without a reported loss reads back into the same model.
 
-Seeded random native specs (like tests/rules/test_random_specs.py's, restricted to what each
+Seeded random native specs (like tests/fixtures/random_specs.py's, restricted to what each
 format can express) go native → X → native for X in openslo, sloth and pyrra, and through the
 chain native → OpenSLO → Sloth → Pyrra → native; every hop must report no loss and the SLOs
 read back must equal the originals (their source location and format aside). A second property

@@ -6,7 +6,6 @@ import copy
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import promql_parser
 import pytest
@@ -15,16 +14,13 @@ import yaml
 from sloctl.render.dashboards import overview_uid, render_dashboards, render_provider, service_uid
 from sloctl.render.dashboards_check import (
     check_files,
-    default_schema_dir,
     expand_macros,
     iter_queries,
     lint_dashboard,
     validate_dashboard,
 )
 from tests.dashboards.factories import make_slo, many_slos, representative_slos, spec_slos
-
-SCHEMAS = default_schema_dir(Path(__file__))
-VARIABLES = {"target": ".*", "service": ".*"}
+from tests.fixtures.dashboards import SCHEMAS, VARIABLES
 
 
 @pytest.fixture(scope="module")

@@ -27,10 +27,7 @@ from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.dashboards.factories import representative_slos
-from tests.dashboards.test_dashboards import SCHEMAS
-from tests.dashboards.test_panels_return_data import Prom
-
-VARIABLES = {"target": ".*", "service": ".*"}
+from tests.fixtures.dashboards import SCHEMAS, VARIABLES, Prom
 
 
 def _pyrra(name: str, indicator: str, grouping: list[str]) -> str:

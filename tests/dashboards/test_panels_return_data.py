@@ -5,30 +5,22 @@ the rules that ``sloctl.render.rules`` generates for the same SLOs."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
 
 import pytest
 
 from sloctl import naming
 from sloctl.backtest.engine import backfill_openmetrics
-from sloctl.model import SLO, RawSLI
-from sloctl.render.dashboards import render_dashboards
-from sloctl.render.dashboards_check import expand_macros, iter_queries
+from sloctl.model import SLO
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import PrometheusEngine
 from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics
+from tests.fixtures.dashboards import Prom, check_panels
 from tests.fixtures.engines import compat
-
-VARIABLES = {"target": ".*", "service": ".*"}
 
 pytestmark = [
     pytest.mark.promtool,
@@ -37,34 +29,6 @@ pytestmark = [
     # Prometheus 2) for both tests: split over two workers, it was built twice (CI: 55 + 50 s).
     pytest.mark.xdist_group("dashboards-prometheus"),
 ]
-
-
-@dataclass
-class Prom:
-    url: str
-    engine: str
-    slices_ready: bool = False
-    """A 5m slice has ended since the rules started (timeslice windows have data)."""
-
-    def query(self, expr: str) -> list[dict[str, object]]:
-        data = urllib.parse.urlencode({"query": expr}).encode()
-        with urllib.request.urlopen(f"{self.url}/api/v1/query", data=data, timeout=10) as resp:
-            body = json.load(resp)
-        assert body["status"] == "success", body
-        result = body["data"]["result"]
-        if body["data"]["resultType"] == "scalar":
-            return [{"value": result}]
-        assert isinstance(result, list)
-        return result
-
-    def groups_evaluated_after(self, t: float) -> bool:
-        with urllib.request.urlopen(f"{self.url}/api/v1/rules", timeout=10) as resp:
-            groups = json.load(resp)["data"]["groups"]
-        return bool(groups) and all(
-            # RFC 3339 with nanoseconds; whole seconds are precise enough here.
-            datetime.fromisoformat(g["lastEvaluation"][:19] + "+00:00").timestamp() > t
-            for g in groups
-        )
 
 
 def _slos() -> list[SLO]:
@@ -118,67 +82,6 @@ def prometheus(
             assert wait_until(lambda: time.time() > boundary + 10, timeout=60, interval=1)
         prom.slices_ready = time.time() > boundary
         yield prom
-
-
-def _unknown_without_data(slo: SLO, ready: bool = True) -> tuple[str, ...]:
-    """Series that are unknown (absent) while the SLO's SLI has seen no event: the period's
-    ratio and budget; every ratio of a raw SLI (its query returns nothing)."""
-    unit = slo.calendar.unit if slo.calendar else None
-    names = (
-        naming.BUDGET_REMAINING,
-        naming.PERIOD_BURN_RATE,
-        f"{naming.period_error_ratio(unit, slo.period)}{{",
-    )
-    if isinstance(slo.sli, RawSLI) or (slo.timeslices is not None and not ready):
-        names += ("sloctl:sli_error:ratio_rate", naming.CURRENT_BURN_RATE)
-    return names
-
-
-@dataclass(frozen=True)
-class PanelCheck:
-    """Every panel query of the SLOs' dashboards run against one engine."""
-
-    empty: list[str]
-    """Queries that returned nothing although their SLO has data."""
-    unknown_but_not_empty: list[str]
-    """Queries of a silent SLO's period budget or ratio that returned data (they must be unknown)."""
-    count: int
-    unknown: int
-    silent: set[str]
-    """The SLOs whose ``sloctl:sli_no_data:bool`` is 1 (and, before a slice ended, timeslice SLOs)."""
-
-
-def check_panels(prom: Prom, slos: list[SLO]) -> PanelCheck:
-    """Runs every panel query: each returns data, except the period's budget and ratio (and every
-    ratio of a raw SLI) of an SLO whose SLI has no data at all, which must be unknown (empty)."""
-    silent = {
-        r["metric"][naming.LABEL_ID]  # type: ignore[index]
-        for r in prom.query(f"{naming.NO_DATA} == 1")
-    }
-    if not prom.slices_ready:
-        # No slice has ended yet: every window of a timeslice SLO is unknown too.
-        silent |= {s.id for s in slos if s.timeslices is not None}
-    empty: list[str] = []
-    unknown_but_not_empty: list[str] = []
-    count = unknown = 0
-    for name, text in sorted(render_dashboards(slos).items()):
-        for q in iter_queries(json.loads(text)):
-            count += 1
-            expected_unknown = any(
-                f'"{s.id}"' in q.expr
-                and any(m in q.expr for m in _unknown_without_data(s, prom.slices_ready))
-                for s in slos
-                if s.id in silent
-            ) and not any(f'"{s.id}"' in q.expr for s in slos if s.id not in silent)
-            result = prom.query(expand_macros(q.expr, VARIABLES))
-            where = f"{name} panel {q.panel} {q.title!r} {q.ref_id}: {q.expr}"
-            if expected_unknown:
-                unknown += 1
-                if result:
-                    unknown_but_not_empty.append(where)
-            elif not result:
-                empty.append(where)
-    return PanelCheck(empty, unknown_but_not_empty, count, unknown, silent)
 
 
 def test_every_panel_query_of_every_dashboard_returns_data(

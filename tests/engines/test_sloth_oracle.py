@@ -15,9 +15,17 @@ import pytest
 
 from sloctl.shelf import find
 from tests.engines.sloth_specs import Case, random_case
-from tests.fixtures.sloth import GOLDEN, Flags, Golden, documents, expand_template, render_like_sloth
+from tests.fixtures.sloth import (
+    GOLDEN,
+    SLOTH_LABELS,
+    Flags,
+    Golden,
+    documents,
+    expand_template,
+    render_like_sloth,
+    sloth_spec,
+)
 from tests.paths import ROOT, SLOTH, SLOTH_TESTDATA
-from tests.spec.test_rejections import SLOTH_LABELS, sloth_spec
 
 SLOTH_BIN = find("sloth")
 VERSION = "v0.16.0"

@@ -41,13 +41,13 @@ from sloctl.render.rules import render_rule_file
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
-from tests.backtest.test_backtest import SPEC
 from tests.dashboards.factories import all_test_slos
 from tests.dashboards.synthetic import openmetrics as dashboard_series
-from tests.dashboards.test_panels_return_data import Prom, check_panels
+from tests.fixtures.dashboards import Prom, check_panels
 from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
 from tests.fixtures.promtool import assert_unit_test_passes
+from tests.fixtures.specs import SHOP_HTTP_SPEC
 from tests.paths import ROOT
 
 VMALERT = find("vmalert")
@@ -69,7 +69,7 @@ SILENT = Scenario("silent", "an SLO whose counters never existed", 3600)
 
 
 def _base() -> SLO:
-    (slo,) = load_text(SPEC, "shop.yaml").slos
+    (slo,) = load_text(SHOP_HTTP_SPEC, "shop.yaml").slos
     return slo
 
 
@@ -451,7 +451,7 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = tmp_path / "shop.yaml"
-    spec.write_text(SPEC)
+    spec.write_text(SHOP_HTTP_SPEC)
     args = ["backtest", str(spec), "--scenario", "full_outage", "--engine", "victoriametrics", "-o", "json",
             "--workdir", str(tmp_path / "work")]  # fmt: skip
     code = main(args)

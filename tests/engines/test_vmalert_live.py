@@ -32,8 +32,8 @@ from sloctl.servers._process import ManagedProcess, wait_until
 from sloctl.servers.victoria import VictoriaMetricsServer, start_victoria_metrics, start_vmalert
 from sloctl.shelf import find
 from sloctl.spec import load_text
-from tests.backtest.test_backtest import SPEC
 from tests.fixtures.once import once_per_run
+from tests.fixtures.specs import SHOP_HTTP_SPEC
 
 pytestmark = [
     pytest.mark.slow,
@@ -92,7 +92,7 @@ class Live:
 def _run_live(root: Path) -> dict[str, Live]:
     """The default output and the vmalert flavour, each evaluated live by its own vmalert on its
     own VictoriaMetrics, until both have recorded a window ratio read from 5m rates."""
-    (base,) = load_text(SPEC, "shop.yaml").slos
+    (base,) = load_text(SHOP_HTTP_SPEC, "shop.yaml").slos
     slo = scenario_slo(base, LIVE)
     default = yaml.safe_load(our_rules([slo], interval=DEFAULT_INTERVAL).text)["groups"]
     flavour = vmalert_groups(

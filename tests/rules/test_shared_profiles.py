@@ -12,8 +12,8 @@ from sloctl.model import SLO
 from sloctl.render import ruletests
 from sloctl.render.ruletests import _profiles
 from sloctl.spec import load_paths, load_text
+from tests.fixtures.random_specs import USER_CATALOGS, random_slo, user_catalog
 from tests.paths import ROOT
-from tests.rules.test_random_specs import USER_CATALOGS, random_slo, user_catalog
 
 EXOTIC = """\
 apiVersion: sloctl/v1

@@ -4,7 +4,6 @@ what is refused names the reason (a MetricsQL function names MetricsQL)."""
 from __future__ import annotations
 
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
 from sloctl.spec import load_text
 from sloctl.spec.metricsql import METRICSQL_ONLY, metricsql_functions
+from tests.fixtures.sloth import SLOTH_LABELS, sloth_spec
 from tests.fixtures.specs import shop_slo
 
 GOOD_ERROR = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
@@ -87,55 +87,6 @@ def test_no_name_on_the_metricsql_list_is_a_function_promql_parses() -> None:
             with pytest.raises(ValueError):
                 promql_parser.parse(f"{name}({args})")
     assert metricsql_functions('any(x) + Sum(rate(y[1m])) + label_set(z, "a", "b")') == ["any", "label_set"]
-
-
-SLOTH_LABELS = {
-    # value as written (plain YAML) -> what Sloth v0.16 writes (checked with the real binary, see
-    # tests/engines/test_sloth_oracle.py::test_label_values_go_reads_as_numbers_and_booleans...)
-    "1e3": "1000",
-    "0o17": "15",
-    "017": "15",
-    "09": "9",
-    "0b101": "5",
-    "-0b101": "-5",
-    "1_000": "1000",
-    "1__0": "10",
-    "1:20": "1:20",
-    "12e-1": "1.2",
-    "1e-7": "1e-07",
-    "0.1e1": "1",
-    "3.14159265358979": "3.1415927",
-    "123456789012345678901234": "1.2345679e+23",
-    "9223372036854775808": "9223372036854775808",
-    "1e400": "1e400",
-    "0o8": "0o8",
-    "yes": "true",
-    "Off": "false",
-    "y": "true",
-    ".inf": "+Inf",
-    "1.50": "1.5",
-    "2001-12-14": "2001-12-14",
-    "_1": "_1",
-}
-
-
-def sloth_spec(values: dict[str, str]) -> str:
-    labels = "".join(f"  k{i}: {v}\n" for i, v in enumerate(values))
-    return textwrap.dedent("""\
-        version: prometheus/v1
-        service: svc
-        labels:
-        LABELS
-        slos:
-          - name: ab
-            objective: 99.9
-            sli:
-              events:
-                error_query: sum(rate(e[{{.window}}]))
-                total_query: sum(rate(t[{{.window}}]))
-            alerting:
-              name: A
-        """).replace("LABELS\n", labels)
 
 
 def test_sloth_label_values_that_go_reads_as_numbers_or_booleans_are_the_strings_sloth_writes() -> None:

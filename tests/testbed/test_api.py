@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from sloctl import contract
 from sloctl.servers import PostgresServer, start_redis
 from sloctl.testbed_runner import ApiServer
+from tests.fixtures.metrics import samples, value
 from tests.fixtures.servers import Databases
 from tests.fixtures.timing import FAST_FAIL_MS
 from tests.waiting import wait_until
@@ -31,19 +31,6 @@ def api(platform_api: ApiServer) -> ApiServer:
 def client(api: ApiServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=api.url, timeout=15) as c:
         yield c
-
-
-def samples(client: httpx.Client, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    out: dict[tuple[tuple[str, str], ...], float] = {}
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for s in family.samples:
-            if s.name == name:
-                out[tuple(sorted(s.labels.items()))] = s.value
-    return out
-
-
-def value(client: httpx.Client, name: str, **labels: str) -> float:
-    return sum(v for k, v in samples(client, name).items() if set(labels.items()) <= set(k))
 
 
 def server_timing_ms(response: httpx.Response) -> float:

@@ -13,8 +13,8 @@ import pytest
 
 from sloctl import contract
 from sloctl.servers import start_redis
+from tests.fixtures.metrics import value
 from tests.fixtures.servers import Databases
-from tests.testbed.test_api import value
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
