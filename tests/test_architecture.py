@@ -142,3 +142,21 @@ def test_no_test_sleeps_a_fixed_time_unless_a_real_timer_is_the_thing_tested() -
                 if "real timer" not in above:
                     unexplained.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not unexplained, "wait on a condition (tests/waiting.py) instead:\n" + "\n".join(unexplained)
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in tests/fixtures/ (or beside a package's tests, not in a
+    ``test_*`` module): importing a test module drags its marks and fixtures along, and nobody
+    looks there for a helper."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            if any(n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_") for n in names):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "move the shared helper to tests/fixtures/:\n" + "\n".join(found)
