@@ -33,10 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sloctl.model import SLO, with_fast_reset
-from sloctl.naming import BASE_WINDOW
-from sloctl.servers import (
-    ServerStartError,
-)
+from sloctl.servers import ServerStartError
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import Front, Testbed, start_testbed
 
@@ -131,11 +128,14 @@ def rig_rules(slos: Sequence[SLO], fast_reset: int = 1) -> str:
     """The rule file a rig's Prometheus evaluates: the rules ``sloctl generate`` writes for
     ``slos``, each SLO :func:`~sloctl.model.with_fast_reset` by ``fast_reset`` (ValueError when
     a window does not divide by it)."""
+    return _render([with_fast_reset(s, fast_reset) for s in slos])
+
+
+def _render(slos: Sequence[SLO]) -> str:
     from sloctl import __version__
     from sloctl.render.rules import render_rule_file
 
-    sources = sorted({Path(s.source.file).as_posix() for s in slos})
-    return render_rule_file([with_fast_reset(s, fast_reset) for s in slos], sources, __version__)
+    return render_rule_file(slos, sorted({Path(s.source.file).as_posix() for s in slos}), __version__)
 
 
 def start_rig_prometheus(
@@ -153,8 +153,9 @@ def start_rig_prometheus(
 
     data = workdir / "data"
     data.mkdir(parents=True, exist_ok=True)
-    text = rig_rules(slos, fast_reset)
-    base = BASE_WINDOW // fast_reset
+    reset = [with_fast_reset(s, fast_reset) for s in slos]
+    text = _render(reset)
+    (base,) = {s.base_window for s in reset}  # the history's step: one base window for all
     write_text(workdir / "rules.yml", text)
     history = healthy_history(text, end=time.time() - 1, rate=history_rate, base_window=base)
     backfill_openmetrics(history, workdir, data)
