@@ -22,7 +22,9 @@ leave a fault half-removed.
 Stop conditions are polled every ``interval`` seconds (0.25 by default) in a thread. When one
 trips, the control sends SIGUSR1 to the main thread: Chaos Toolkit turns it into a graceful
 exit that interrupts any pause or activity, and the ledger undoes the faults, so a run stops
-well within 2 s. :data:`STATUS` records why.
+well within 2 s. :data:`STATUS` records why. While a run is being stopped, Chaos Toolkit's
+pauses end at once (:class:`_PausesEndOnStop`): it would otherwise wait out an activity's
+``pauses.after`` before unwinding from a Ctrl-C or an abort that landed during the activity.
 """
 
 from __future__ import annotations
@@ -73,6 +75,31 @@ STATUS = ControlStatus()
 _watcher: threading.Thread | None = None
 _stop_watching = threading.Event()
 _main_thread_id: int | None = None
+#: set when the run is being stopped (Ctrl-C, SIGTERM, a stop condition): pauses end then
+_stopping = threading.Event()
+
+
+class _PausesEndOnStop:
+    """Chaos Toolkit's ``time`` while a run with this control is on: the same module, but a
+    ``sleep`` that ends as soon as the run is being stopped.
+
+    Chaos Toolkit pauses after an activity with ``time.sleep`` in a ``finally`` clause, also
+    when the activity was interrupted (chaoslib's ``execute_activity``): a Ctrl-C or a stop
+    condition's abort that lands while an action with ``pauses.after`` still runs would wait
+    out the whole pause before the run unwinds and its faults are undone."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        _stopping.wait(max(0.0, float(seconds)))
+
+
+def _pauses_end_on_stop(on: bool) -> None:
+    import chaoslib.activity
+
+    chaoslib.activity.time = _PausesEndOnStop() if on else time
 
 
 def evaluate_stop_condition(condition: dict[str, Any], *, now: float | None = None) -> str | None:
@@ -133,6 +160,7 @@ def _watch(conditions: list[dict[str, Any]], interval: float, max_seconds: float
                 STATUS.stop_reason = reason
                 STATUS.stopped_at = time.time()
                 STOP.set()
+                _stopping.set()
                 # Undo the faults here and now, not after Chaos Toolkit has unwound: the
                 # final sweep replays these undos in case an action was half-way through.
                 STATUS.undo_failures = LEDGER.undo_all()
@@ -188,6 +216,8 @@ def configure_control(
         condition["_since"] = started
     _main_thread_id = threading.main_thread().ident
     _stop_watching.clear()
+    _stopping.clear()
+    _pauses_end_on_stop(True)
     _chain_signals()
     if conditions:
         _watcher = threading.Thread(
@@ -213,6 +243,7 @@ def _chain_signals() -> None:
         def handler(num: int, frame: Any, _previous: Any = previous) -> None:
             STOP.set()
             _stop_watching.set()
+            _stopping.set()
             if callable(_previous):
                 _previous(num, frame)
             elif _previous == signal.SIG_DFL and num == signal.SIGINT:
@@ -255,6 +286,7 @@ def cleanup_control() -> None:
     if LEDGER.pending():
         _undo_faults()
     _restore_signals()
+    _pauses_end_on_stop(False)
     if _watcher is not None:
         _watcher.join(2)
         _watcher = None

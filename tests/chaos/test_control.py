@@ -3,14 +3,25 @@ loopback), and the fault ledger's guarantees."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from sloctl import contract, naming
 from sloctl.chaos.control import evaluate_stop_condition
 from sloctl.chaos.ledger import FaultLedger
+from tests.fixtures.cli import sigint_as_in_a_terminal
 from tests.fixtures.stub_http import Answer, StubHttp, StubRequest, serve, text, vector
+from tests.paths import ROOT
+from tests.waiting import wait_until
 
 
 class _Answers:
@@ -124,3 +135,95 @@ def test_a_run_starts_unstopped_after_the_previous_run_in_the_process_stopped_it
     finally:
         after_experiment_control(None)
         cleanup_control()
+
+
+# --- a run stopped while an action with a pause after it still runs ---------------------------
+
+_SLOW_ACTION = """
+import time
+from pathlib import Path
+
+def slow(marker: str) -> int:
+    Path(marker).write_text("started")
+    time.sleep(5)
+    return 1
+"""
+
+_RUN = """
+import json, sys, time
+from chaoslib.experiment import run_experiment
+
+experiment = json.loads(sys.argv[1])
+t0 = time.monotonic()
+journal = run_experiment(experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}})
+print(json.dumps({"status": journal["status"], "seconds": time.monotonic() - t0}))
+"""
+
+PAUSE_AFTER = 60
+
+
+@pytest.mark.parametrize("stopped_by", ["ctrl-c", "stop condition"])
+def test_a_run_stopped_during_an_action_does_not_wait_out_the_pause_after_it(
+    tmp_path: Path, stopped_by: str
+) -> None:
+    # Chaos Toolkit pauses after an activity in a `finally` clause, interrupted or not: without
+    # the control's own pauses the run below would wait its 60 s before unwinding.
+    (tmp_path / "slowmod.py").write_text(_SLOW_ACTION)
+    marker = tmp_path / "started"
+    tripped = threading.Event()
+    with serve(lambda _r: text(f"sloctl_test_trip {1 if tripped.is_set() else 0}\n")) as metrics:
+        url = f"{metrics.url}/metrics"
+        trip = {"kind": "metric", "metrics_url": url, "name": "sloctl_test_trip", "max": 0}
+        experiment = {
+            "title": "stopped mid-action",
+            "description": "an action, then a long pause",
+            "controls": [
+                {
+                    "name": "sloctl-safety",
+                    "provider": {
+                        "type": "python",
+                        "module": "sloctl.chaos.control",
+                        "arguments": {"stop_conditions": [trip], "interval": 0.1},
+                    },
+                }
+            ],
+            "method": [
+                {
+                    "type": "action",
+                    "name": "slow",
+                    "provider": {
+                        "type": "python",
+                        "module": "slowmod",
+                        "func": "slow",
+                        "arguments": {"marker": str(marker)},
+                    },
+                    "pauses": {"after": PAUSE_AFTER},
+                }
+            ],
+        }
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _RUN, json.dumps(experiment)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            preexec_fn=sigint_as_in_a_terminal,
+        )
+        try:
+            wait_until(marker.exists, timeout=30, what="the action to start")
+            if stopped_by == "ctrl-c":
+                proc.send_signal(signal.SIGINT)
+            else:
+                tripped.set()
+            stopped = time.monotonic()
+            out, _ = proc.communicate(timeout=PAUSE_AFTER / 2)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    waited = time.monotonic() - stopped
+    status = {"ctrl-c": "interrupted", "stop condition": "aborted"}[stopped_by]
+    assert json.loads(out.splitlines()[-1])["status"] == status, out
+    assert waited < 5, f"the run ended {waited:.1f} s after it was stopped"
