@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from sloctl.shelf import ToolMissing, require
 
@@ -49,6 +49,15 @@ def vm_binary(name: str) -> str:
         raise ServerStartError(str(exc)) from None
 
 
+class _Options(TypedDict, total=False):
+    """What every VictoriaMetrics component takes besides its own settings."""
+
+    extra_args: Sequence[str]
+    """Last on its command line."""
+    binary: str | None
+    """Its executable; the tool shelf's when None or not given."""
+
+
 class _VMProcess(HttpProcess):
     """Every VictoriaMetrics component answers ``/health`` once it serves requests; its
     ``extra_args`` go last on its command line."""
@@ -56,11 +65,17 @@ class _VMProcess(HttpProcess):
     startup_timeout = 60.0
     ready_path = "/health"
 
-    def __init__(self, *, workdir: Path, port: int, extra_args: Sequence[str], binary: str | None) -> None:
+    def __init__(self, *, workdir: Path, port: int, **options: Unpack[_Options]) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=workdir / f"{self.name}.log", run_as=None)
         self.workdir = workdir
-        self.extra_args = tuple(extra_args)
-        self.binary = binary or vm_binary(self.name)
+        self.extra_args = tuple(options.get("extra_args", ()))
+        self.binary = options.get("binary") or vm_binary(self.name)
+
+    def _urls(self, urls: Sequence[str], what: str) -> tuple[str, ...]:
+        """``urls``, of which a component needs at least one (``what`` names them)."""
+        if not urls:
+            raise ValueError(f"{self.name} needs at least one {what} URL")
+        return tuple(urls)
 
     @property
     def listen(self) -> str:
@@ -95,10 +110,9 @@ class VictoriaMetricsServer(_Ingest):
         workdir: Path,
         port: int,
         data_dir: Path,
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        **options: Unpack[_Options],
     ) -> None:
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
+        super().__init__(workdir=workdir, port=port, **options)
         self.data_dir = data_dir
 
     def _command(self) -> Sequence[str]:
@@ -137,18 +151,10 @@ class VmagentServer(_Ingest):
     name = "vmagent"
 
     def __init__(
-        self,
-        *,
-        workdir: Path,
-        port: int,
-        remote_write: Sequence[str],
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        self, *, workdir: Path, port: int, remote_write: Sequence[str], **options: Unpack[_Options]
     ) -> None:
-        if not remote_write:
-            raise ValueError("vmagent needs at least one remote_write URL")
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
-        self.remote_write = tuple(remote_write)
+        self.remote_write = self._urls(remote_write, "remote_write")
+        super().__init__(workdir=workdir, port=port, **options)
 
     def _command(self) -> Sequence[str]:
         return [
@@ -171,18 +177,10 @@ class VmauthServer(_VMProcess):
     name = "vmauth"
 
     def __init__(
-        self,
-        *,
-        workdir: Path,
-        port: int,
-        backends: Sequence[str],
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        self, *, workdir: Path, port: int, backends: Sequence[str], **options: Unpack[_Options]
     ) -> None:
-        if not backends:
-            raise ValueError("vmauth needs at least one backend URL")
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
-        self.backends = tuple(backends)
+        self.backends = self._urls(backends, "backend")
+        super().__init__(workdir=workdir, port=port, **options)
         self.config = workdir / "vmauth.yml"
         prefixes = "".join(f"    - {b.rstrip('/')}/\n" for b in self.backends)
         # Retry on another backend when one answers 5xx, not only when it refuses connections.
@@ -211,10 +209,9 @@ class VmalertServer(_VMProcess):
         datasource: str,
         remote_write: str,
         evaluation_interval: int = 60,
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        **options: Unpack[_Options],
     ) -> None:
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
+        super().__init__(workdir=workdir, port=port, **options)
         self.rules = tuple(rules)
         self.datasource = datasource
         self.remote_write = remote_write
@@ -248,25 +245,19 @@ def _start(make: Callable[..., _VM], workdir: Path, **kwargs: Any) -> _VM:
     return start_on_free_port(lambda port: make(workdir=workdir, port=port, **kwargs))
 
 
-def start_victoria_metrics(
-    workdir: Path, *, extra_args: Sequence[str] = (), binary: str | None = None
-) -> VictoriaMetricsServer:
+def start_victoria_metrics(workdir: Path, **options: Unpack[_Options]) -> VictoriaMetricsServer:
     """Single-node VictoriaMetrics with its data in ``workdir/data``."""
-    return _start(
-        VictoriaMetricsServer, workdir, data_dir=workdir / "data", extra_args=extra_args, binary=binary
-    )
+    return _start(VictoriaMetricsServer, workdir, data_dir=workdir / "data", **options)
 
 
 def start_vmagent(
-    workdir: Path, *, remote_write: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
+    workdir: Path, *, remote_write: Sequence[str], **options: Unpack[_Options]
 ) -> VmagentServer:
-    return _start(VmagentServer, workdir, remote_write=remote_write, extra_args=extra_args, binary=binary)
+    return _start(VmagentServer, workdir, remote_write=remote_write, **options)
 
 
-def start_vmauth(
-    workdir: Path, *, backends: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
-) -> VmauthServer:
-    return _start(VmauthServer, workdir, backends=backends, extra_args=extra_args, binary=binary)
+def start_vmauth(workdir: Path, *, backends: Sequence[str], **options: Unpack[_Options]) -> VmauthServer:
+    return _start(VmauthServer, workdir, backends=backends, **options)
 
 
 def start_vmalert(
@@ -276,8 +267,7 @@ def start_vmalert(
     datasource: str,
     remote_write: str,
     evaluation_interval: int = 60,
-    extra_args: Sequence[str] = (),
-    binary: str | None = None,
+    **options: Unpack[_Options],
 ) -> VmalertServer:
     return _start(
         VmalertServer,
@@ -286,8 +276,7 @@ def start_vmalert(
         datasource=datasource,
         remote_write=remote_write,
         evaluation_interval=evaluation_interval,
-        extra_args=extra_args,
-        binary=binary,
+        **options,
     )
 
 
@@ -312,8 +301,7 @@ def replay_vmalert(
     end: int,
     max_points: int,
     timeout: float = 600,
-    extra_args: Sequence[str] = (),
-    binary: str | None = None,
+    **options: Unpack[_Options],
 ) -> int:
     """Evaluate ``rules`` at every group interval of ``[start, end]`` (Unix seconds) with
     vmalert's replay mode (``/api/v1/query_range`` against ``datasource``, results written to
@@ -326,14 +314,14 @@ def replay_vmalert(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"vmalert-replay-{rules.stem}-{start}.log"
     command = [
-        binary or vm_binary("vmalert"),
+        options.get("binary") or vm_binary("vmalert"),
         f"-httpListenAddr={LOOPBACK}:{free_port()}",
         *_vmalert_common([rules], datasource, remote_write, f"http://{LOOPBACK}"),
         f"-replay.timeFrom={_rfc3339(start)}",
         f"-replay.timeTo={_rfc3339(end)}",
         f"-replay.maxDatapointsPerQuery={max_points}",
         "-replay.disableProgressBar",
-        *extra_args,
+        *options.get("extra_args", ()),
     ]
     with open(log, "wb") as out:
         try:
