@@ -14,6 +14,7 @@ to each node, ``vmauth`` with ``first_available`` sends reads to the first node 
 
 from __future__ import annotations
 
+import abc
 import re
 import subprocess
 import urllib.request
@@ -77,9 +78,12 @@ class _VMProcess(HttpProcess):
             raise ValueError(f"{self.name} needs at least one {what} URL")
         return tuple(urls)
 
-    @property
-    def listen(self) -> str:
-        return f"-httpListenAddr={self.host}:{self.port}"
+    def _command(self) -> Sequence[str]:
+        return [self.binary, f"-httpListenAddr={self.host}:{self.port}", *self._flags(), *self.extra_args]
+
+    @abc.abstractmethod
+    def _flags(self) -> Sequence[str]:
+        """The component's own flags, between its listen address and ``extra_args``."""
 
 
 _VM = TypeVar("_VM", bound=_VMProcess)
@@ -115,10 +119,8 @@ class VictoriaMetricsServer(_Ingest):
         super().__init__(workdir=workdir, port=port, **options)
         self.data_dir = data_dir
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             f"-storageDataPath={self.data_dir}",
             # Backtests write history (2026-01-01 on): the default retention of one month
             # would drop it on arrival.
@@ -127,7 +129,6 @@ class VictoriaMetricsServer(_Ingest):
             # (-search.latencyOffset keeps its default, 30 s: it only hides samples of the last
             # 30 s from queries near now, which is what vmalert users run with.)
             "-search.disableCache",
-            *self.extra_args,
         ]
 
     def requests_served(self, path: str) -> int:
@@ -156,17 +157,14 @@ class VmagentServer(_Ingest):
         self.remote_write = self._urls(remote_write, "remote_write")
         super().__init__(workdir=workdir, port=port, **options)
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             *(f"-remoteWrite.url={u}" for u in self.remote_write),
             f"-remoteWrite.tmpDataPath={self.workdir / 'vmagent-queue'}",
             # Short flushes and retries: the backtest waits for each sample to land.
             "-remoteWrite.flushInterval=200ms",
             "-remoteWrite.retryMinInterval=200ms",
             "-remoteWrite.retryMaxInterval=2s",
-            *self.extra_args,
         ]
 
 
@@ -189,8 +187,8 @@ class VmauthServer(_VMProcess):
             "  retry_status_codes: [500, 502, 503]\n"
         )
 
-    def _command(self) -> Sequence[str]:
-        return [self.binary, self.listen, f"-auth.config={self.config}", *self.extra_args]
+    def _flags(self) -> Sequence[str]:
+        return [f"-auth.config={self.config}"]
 
 
 class VmalertServer(_VMProcess):
@@ -217,13 +215,10 @@ class VmalertServer(_VMProcess):
         self.remote_write = remote_write
         self.evaluation_interval = evaluation_interval
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             *_vmalert_common(self.rules, self.datasource, self.remote_write, self.url),
             f"-evaluationInterval={self.evaluation_interval}s",
-            *self.extra_args,
         ]
 
 
