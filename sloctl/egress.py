@@ -34,10 +34,11 @@ through it, and nothing else resolves afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -197,30 +198,20 @@ class Egress:
     # -- sockets ------------------------------------------------------------------------------
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:
         """A TCP connection to a checked address of ``host`` (tried in resolver order)."""
-        endpoint = self.check(host, port)
-        error: OSError | None = None
-        for address in endpoint.addresses:
-            try:
+        for address, attempt in _in_turn(self.check(host, port), OSError):
+            with attempt:
                 return socket.create_connection((address, port), timeout=timeout)
-            except OSError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        raise AssertionError(_UNREACHABLE)
 
     async def open_connection(
         self, host: str, port: int, **kwargs: Any
     ) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
         """``asyncio.open_connection`` to a checked address of ``host``: (address, reader, writer)."""
-        endpoint = await self.check_async(host, port)
-        error: OSError | None = None
-        for address in endpoint.addresses:
-            try:
+        for address, attempt in _in_turn(await self.check_async(host, port), OSError):
+            with attempt:
                 reader, writer = await asyncio.open_connection(address, port, **kwargs)
                 return address, reader, writer
-            except OSError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        raise AssertionError(_UNREACHABLE)
 
     # -- HTTP ---------------------------------------------------------------------------------
     def http_client(
@@ -347,14 +338,32 @@ class Egress:
         return f"{scheme}{sep}{userinfo}{at}{shown}:{port}{tail}"
 
 
-def _pin(request: httpx.Request, address: str) -> httpx.URL:
-    """Send ``request`` to ``address``; the ``Host`` header and the TLS server name (SNI and
-    certificate check) keep the name. Returns the original URL, to be put back."""
+def _in_turn(
+    endpoint: Endpoint, failure: type[Exception]
+) -> Iterator[tuple[str, contextlib.AbstractContextManager[None]]]:
+    """Each checked address of ``endpoint`` in resolver order, with the context to try it in:
+    there a ``failure`` moves on to the next address, except at the last, where it propagates.
+    A caller returns from inside the first context that succeeds."""
+    last = len(endpoint.addresses) - 1
+    for i, address in enumerate(endpoint.addresses):
+        yield address, contextlib.nullcontext() if i == last else contextlib.suppress(failure)
+
+
+_UNREACHABLE = "unreachable: an Endpoint has at least one address, and the last one's failure propagates"
+
+
+@contextlib.contextmanager
+def _pinned(request: httpx.Request, address: str) -> Iterator[None]:
+    """Inside, ``request`` goes to ``address``; the ``Host`` header and the TLS server name (SNI
+    and certificate check) keep the name. The original URL is put back on the way out."""
     original = request.url
     if _address(original.host) is None:
         request.extensions = {**request.extensions, "sni_hostname": original.host}
     request.url = original.copy_with(host=address)
-    return original
+    try:
+        yield
+    finally:
+        request.url = original
 
 
 class GuardedTransport(httpx.BaseTransport):
@@ -367,17 +376,10 @@ class GuardedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         endpoint = self._egress.check(request.url.host, request.url.port or _default_port(request.url))
-        error: httpx.ConnectError | None = None
-        for address in endpoint.addresses:
-            original = _pin(request, address)
-            try:
+        for address, attempt in _in_turn(endpoint, httpx.ConnectError):
+            with attempt, _pinned(request, address):
                 return self._inner.handle_request(request)
-            except httpx.ConnectError as exc:
-                error = exc
-            finally:
-                request.url = original
-        assert error is not None
-        raise error
+        raise AssertionError(_UNREACHABLE)
 
     def close(self) -> None:
         self._inner.close()
@@ -393,17 +395,10 @@ class AsyncGuardedTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         endpoint = await self._egress.check_async(url.host, url.port or _default_port(url))
-        error: httpx.ConnectError | None = None
-        for address in endpoint.addresses:
-            original = _pin(request, address)
-            try:
+        for address, attempt in _in_turn(endpoint, httpx.ConnectError):
+            with attempt, _pinned(request, address):
                 return await self._inner.handle_async_request(request)
-            except httpx.ConnectError as exc:
-                error = exc
-            finally:
-                request.url = original
-        assert error is not None
-        raise error
+        raise AssertionError(_UNREACHABLE)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

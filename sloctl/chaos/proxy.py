@@ -30,7 +30,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Literal, Self
@@ -269,36 +269,38 @@ class FaultProxy:
                 asyncio.open_connection(*self.upstream, limit=_CHUNK), self.connect_timeout
             )
         except (OSError, TimeoutError):
-            self._writers.discard(writer)
-            writer.transport.abort()
+            self._drop(writer)
             return
         self._writers.add(up_writer)
         try:
             await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
         finally:
-            for w in (writer, up_writer):
-                self._writers.discard(w)
-                w.transport.abort()
+            self._drop(writer)
+            self._drop(up_writer)
+
+    def _drop(self, writer: asyncio.StreamWriter) -> None:
+        """Forget a connection and abort it."""
+        self._writers.discard(writer)
+        writer.transport.abort()
+
+    async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        """What ``reader`` receives, chunk by chunk, until the peer closes, the connection fails
+        or nothing comes for ``idle_timeout`` seconds."""
+        with contextlib.suppress(OSError, TimeoutError):
+            while data := await asyncio.wait_for(reader.read(_CHUNK), self.idle_timeout):
+                yield data
 
     async def _drain_forever(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Blackhole: read and drop until the client gives up or the idle timeout ends it."""
         try:
-            while True:
-                data = await asyncio.wait_for(reader.read(_CHUNK), self.idle_timeout)
-                if not data:
-                    break
-        except (OSError, TimeoutError):
-            pass
+            async for _ in self._chunks(reader):
+                pass
         finally:
-            self._writers.discard(writer)
-            writer.transport.abort()
+            self._drop(writer)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while True:
-                data = await asyncio.wait_for(reader.read(_CHUNK), self.idle_timeout)
-                if not data:
-                    break
+            async for data in self._chunks(reader):
                 if self._fault == "blackhole":
                     continue  # dropped on the floor
                 if self._fault == "latency" and self._latency_ms:
@@ -307,7 +309,7 @@ class FaultProxy:
                     break
                 writer.write(data)
                 await writer.drain()
-        except (OSError, TimeoutError):
+        except OSError:
             pass
         finally:
             writer.transport.abort()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from sloctl.model import SLO, SeverityAlert
+from sloctl.spec.native import default_alert_name
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,31 @@ class Losses:
 
     def add(self, slo: SLO, field: str, reason: str) -> None:
         self.items.append(Loss(slo.id, field, reason))
+
+    def no_field(self, slo: SLO, form: str, fields: Iterable[str | tuple[str, bool]]) -> None:
+        """A loss for each of ``fields`` that ``slo`` sets and the format ``form`` has no field
+        for, in order. A field is a name of :data:`_IS_SET`, or (name, whether it is set) where
+        what counts as set depends on what the format can say."""
+        for field in fields:
+            name, lost = (field, _IS_SET[field](slo)) if isinstance(field, str) else field
+            if lost:
+                self.add(slo, name, f"{form} has no field for it; left out")
+
+
+_IS_SET: dict[str, Callable[[SLO], bool]] = {
+    "calendar": lambda slo: slo.calendar is not None,
+    "timeslices": lambda slo: slo.timeslices is not None,
+    "alerting.name": lambda slo: slo.alerting.name != default_alert_name(slo.name),
+    "alerting.labels": lambda slo: bool(slo.alerting.labels),
+    "alerting.annotations": lambda slo: bool(slo.alerting.annotations),
+    "alerting.runbookUrl": lambda slo: bool(slo.alerting.runbook_url),
+    "alerting.minEvents": lambda slo: bool(slo.alerting.min_events),
+    "alerting.page": lambda slo: slo.alerting.page != SeverityAlert(),
+    "alerting.ticket": lambda slo: slo.alerting.ticket != SeverityAlert(),
+    "policy": lambda slo: bool(slo.policy.steps),
+    "plugins": lambda slo: bool(slo.plugins.chain or slo.plugins.override),
+}
+"""A field of the native format → whether an SLO sets it (differs from the default)."""
 
 
 __all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses", "severity_fields"]

@@ -13,9 +13,8 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import GROUPING_LOST, Converted, Losses
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, SeverityAlert
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI
 from sloctl.render import promql
-from sloctl.spec.native import default_alert_name
 
 API_VERSION = "openslo/v1"
 _CALENDAR = {"week": "1w", "month": "1M", "quarter": "1Q"}
@@ -91,20 +90,21 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     indicator = _indicator(slo, losses)
     if indicator is None:
         return None
-    a = slo.alerting
-    for field, lost in (
-        ("alerting.name", a.name != default_alert_name(slo.name)),
-        ("alerting.labels", bool(a.labels)),
-        ("alerting.annotations", bool(a.annotations)),
-        ("alerting.runbookUrl", bool(a.runbook_url)),
-        ("alerting.minEvents", bool(a.min_events)),
-        ("alerting.page", a.page != SeverityAlert()),
-        ("alerting.ticket", a.ticket != SeverityAlert()),
-        ("policy", bool(slo.policy.steps)),
-        ("plugins", bool(slo.plugins.chain or slo.plugins.override)),
-    ):
-        if lost:
-            losses.add(slo, field, "OpenSLO has no field for it; left out")
+    losses.no_field(
+        slo,
+        "OpenSLO",
+        (
+            "alerting.name",
+            "alerting.labels",
+            "alerting.annotations",
+            "alerting.runbookUrl",
+            "alerting.minEvents",
+            "alerting.page",
+            "alerting.ticket",
+            "policy",
+            "plugins",
+        ),
+    )
     if slo.grouping:
         losses.add(slo, "grouping", GROUPING_LOST)
     window: dict[str, object]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, LatencySLI, NoDataAlert, RatioSLI, SeverityAlert
+from sloctl.model import SLO, EventsSLI, LatencySLI, NoDataAlert, RatioSLI
 from sloctl.render import promql
 from sloctl.spec import pyrra as reader
 from sloctl.spec.native import default_alert_name
@@ -80,23 +80,25 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
         return None
     a = slo.alerting
     enabled = {t.enabled for t in a.tiers}
-    for field, lost in (
-        ("calendar", slo.calendar is not None),
-        ("timeslices", slo.timeslices is not None),
-        ("alerting.tiers", len(enabled) > 1 or any(t.for_seconds for t in a.tiers)),
-        ("alerting.labels", bool(a.labels)),
-        ("alerting.runbookUrl", bool(a.runbook_url)),
-        ("alerting.minEvents", bool(a.min_events)),
-        ("alerting.page", a.page != SeverityAlert()),
-        ("alerting.ticket", a.ticket != SeverityAlert()),
+    losses.no_field(
+        slo,
+        "Pyrra",
         (
-            "alerting.noData",
-            a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket",
+            "calendar",
+            "timeslices",
+            ("alerting.tiers", len(enabled) > 1 or any(t.for_seconds for t in a.tiers)),
+            "alerting.labels",
+            "alerting.runbookUrl",
+            "alerting.minEvents",
+            "alerting.page",
+            "alerting.ticket",
+            (
+                "alerting.noData",
+                a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket",
+            ),
+            "policy",
         ),
-        ("policy", bool(slo.policy.steps)),
-    ):
-        if lost:
-            losses.add(slo, field, "Pyrra has no field for it; left out")
+    )
     alerting: dict[str, object] = {}
     if a.name != default_alert_name(slo.name):
         alerting["name"] = a.name

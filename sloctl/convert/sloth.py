@@ -46,17 +46,19 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
             f"Sloth's period is a flag for every SLO: run it with --default-slo-period "
             f"{format_duration(slo.period)}",
         )
-    for field, lost in (
-        ("calendar", slo.calendar is not None),
-        ("timeslices", slo.timeslices is not None),
-        ("alerting.tiers", any(not t.enabled or t.for_seconds for t in a.tiers)),
-        ("alerting.runbookUrl", bool(a.runbook_url)),
-        ("alerting.minEvents", bool(a.min_events)),
-        ("alerting.noData", a.no_data != NoDataAlert()),
-        ("policy", bool(slo.policy.steps)),
-    ):
-        if lost:
-            losses.add(slo, field, "Sloth has no field for it; left out")
+    losses.no_field(
+        slo,
+        "Sloth",
+        (
+            "calendar",
+            "timeslices",
+            ("alerting.tiers", any(not t.enabled or t.for_seconds for t in a.tiers)),
+            "alerting.runbookUrl",
+            "alerting.minEvents",
+            ("alerting.noData", a.no_data != NoDataAlert()),
+            "policy",
+        ),
+    )
     if slo.grouping:
         losses.add(slo, "grouping", GROUPING_LOST)
     doc: dict[str, object] = {"name": slo.name, "objective": slo.objective}

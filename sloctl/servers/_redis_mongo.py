@@ -18,7 +18,18 @@ from ._process import LOOPBACK, ManagedProcess, ServerStartError, start_on_free_
 __all__ = ["MongoServer", "RedisServer", "start_mongodb", "start_redis"]
 
 
-class RedisServer(ManagedProcess):
+class _HomeServer(ManagedProcess):
+    """A server on loopback whose files live in ``home``, its log in ``home/<name>.log``."""
+
+    def __init__(self, *, port: int, home: Path) -> None:
+        super().__init__(host=LOOPBACK, port=port, logfile=home / f"{self.name}.log", run_as=None)
+        self.home = home
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(host={self.host!r}, port={self.port})"
+
+
+class RedisServer(_HomeServer):
     """redis-server with ``requirepass`` and an append-only file, so that :meth:`restart`
     keeps the data."""
 
@@ -26,8 +37,7 @@ class RedisServer(ManagedProcess):
     startup_timeout = 15.0
 
     def __init__(self, *, port: int, home: Path, password: str) -> None:
-        super().__init__(host=LOOPBACK, port=port, logfile=home / "redis.log", run_as=None)
-        self.home = home
+        super().__init__(port=port, home=home)
         self.password = password
 
     @property
@@ -54,9 +64,6 @@ class RedisServer(ManagedProcess):
                 return b"+PONG" in reply
         except OSError:
             return False
-
-    def __repr__(self) -> str:
-        return f"RedisServer(host={self.host!r}, port={self.port})"
 
 
 def _resp(*parts: str) -> bytes:
@@ -106,7 +113,7 @@ def start_redis(
     return start_on_free_port(server_on, port=port)
 
 
-class MongoServer(ManagedProcess):
+class MongoServer(_HomeServer):
     """SecantusDB (a MongoDB wire-protocol server on WiredTiger), storage kept across
     :meth:`restart`. It advertises a one-node replica set, so :attr:`uri` asks for a direct
     connection (the driver would otherwise look for the advertised host name)."""
@@ -115,8 +122,7 @@ class MongoServer(ManagedProcess):
     startup_timeout = 30.0
 
     def __init__(self, *, port: int, home: Path, test_commands: bool = False) -> None:
-        super().__init__(host=LOOPBACK, port=port, logfile=home / "mongodb.log", run_as=None)
-        self.home = home
+        super().__init__(port=port, home=home)
         self.test_commands = test_commands
 
     @property
@@ -153,9 +159,6 @@ class MongoServer(ManagedProcess):
                 return len(header) == 16
         except OSError:
             return False
-
-    def __repr__(self) -> str:
-        return f"MongoServer(host={self.host!r}, port={self.port})"
 
 
 def _op_msg_ping() -> bytes:

@@ -14,13 +14,14 @@ to each node, ``vmauth`` with ``first_available`` sends reads to the first node 
 
 from __future__ import annotations
 
+import abc
 import re
 import subprocess
 import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from sloctl.shelf import ToolMissing, require
 
@@ -49,6 +50,15 @@ def vm_binary(name: str) -> str:
         raise ServerStartError(str(exc)) from None
 
 
+class _Options(TypedDict, total=False):
+    """What every VictoriaMetrics component takes besides its own settings."""
+
+    extra_args: Sequence[str]
+    """Last on its command line."""
+    binary: str | None
+    """Its executable; the tool shelf's when None or not given."""
+
+
 class _VMProcess(HttpProcess):
     """Every VictoriaMetrics component answers ``/health`` once it serves requests; its
     ``extra_args`` go last on its command line."""
@@ -56,15 +66,24 @@ class _VMProcess(HttpProcess):
     startup_timeout = 60.0
     ready_path = "/health"
 
-    def __init__(self, *, workdir: Path, port: int, extra_args: Sequence[str], binary: str | None) -> None:
+    def __init__(self, *, workdir: Path, port: int, **options: Unpack[_Options]) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=workdir / f"{self.name}.log", run_as=None)
         self.workdir = workdir
-        self.extra_args = tuple(extra_args)
-        self.binary = binary or vm_binary(self.name)
+        self.extra_args = tuple(options.get("extra_args", ()))
+        self.binary = options.get("binary") or vm_binary(self.name)
 
-    @property
-    def listen(self) -> str:
-        return f"-httpListenAddr={self.host}:{self.port}"
+    def _urls(self, urls: Sequence[str], what: str) -> tuple[str, ...]:
+        """``urls``, of which a component needs at least one (``what`` names them)."""
+        if not urls:
+            raise ValueError(f"{self.name} needs at least one {what} URL")
+        return tuple(urls)
+
+    def _command(self) -> Sequence[str]:
+        return [self.binary, f"-httpListenAddr={self.host}:{self.port}", *self._flags(), *self.extra_args]
+
+    @abc.abstractmethod
+    def _flags(self) -> Sequence[str]:
+        """The component's own flags, between its listen address and ``extra_args``."""
 
 
 _VM = TypeVar("_VM", bound=_VMProcess)
@@ -95,16 +114,13 @@ class VictoriaMetricsServer(_Ingest):
         workdir: Path,
         port: int,
         data_dir: Path,
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        **options: Unpack[_Options],
     ) -> None:
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
+        super().__init__(workdir=workdir, port=port, **options)
         self.data_dir = data_dir
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             f"-storageDataPath={self.data_dir}",
             # Backtests write history (2026-01-01 on): the default retention of one month
             # would drop it on arrival.
@@ -113,7 +129,6 @@ class VictoriaMetricsServer(_Ingest):
             # (-search.latencyOffset keeps its default, 30 s: it only hides samples of the last
             # 30 s from queries near now, which is what vmalert users run with.)
             "-search.disableCache",
-            *self.extra_args,
         ]
 
     def requests_served(self, path: str) -> int:
@@ -137,30 +152,19 @@ class VmagentServer(_Ingest):
     name = "vmagent"
 
     def __init__(
-        self,
-        *,
-        workdir: Path,
-        port: int,
-        remote_write: Sequence[str],
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        self, *, workdir: Path, port: int, remote_write: Sequence[str], **options: Unpack[_Options]
     ) -> None:
-        if not remote_write:
-            raise ValueError("vmagent needs at least one remote_write URL")
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
-        self.remote_write = tuple(remote_write)
+        self.remote_write = self._urls(remote_write, "remote_write")
+        super().__init__(workdir=workdir, port=port, **options)
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             *(f"-remoteWrite.url={u}" for u in self.remote_write),
             f"-remoteWrite.tmpDataPath={self.workdir / 'vmagent-queue'}",
             # Short flushes and retries: the backtest waits for each sample to land.
             "-remoteWrite.flushInterval=200ms",
             "-remoteWrite.retryMinInterval=200ms",
             "-remoteWrite.retryMaxInterval=2s",
-            *self.extra_args,
         ]
 
 
@@ -171,18 +175,10 @@ class VmauthServer(_VMProcess):
     name = "vmauth"
 
     def __init__(
-        self,
-        *,
-        workdir: Path,
-        port: int,
-        backends: Sequence[str],
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        self, *, workdir: Path, port: int, backends: Sequence[str], **options: Unpack[_Options]
     ) -> None:
-        if not backends:
-            raise ValueError("vmauth needs at least one backend URL")
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
-        self.backends = tuple(backends)
+        self.backends = self._urls(backends, "backend")
+        super().__init__(workdir=workdir, port=port, **options)
         self.config = workdir / "vmauth.yml"
         prefixes = "".join(f"    - {b.rstrip('/')}/\n" for b in self.backends)
         # Retry on another backend when one answers 5xx, not only when it refuses connections.
@@ -191,8 +187,8 @@ class VmauthServer(_VMProcess):
             "  retry_status_codes: [500, 502, 503]\n"
         )
 
-    def _command(self) -> Sequence[str]:
-        return [self.binary, self.listen, f"-auth.config={self.config}", *self.extra_args]
+    def _flags(self) -> Sequence[str]:
+        return [f"-auth.config={self.config}"]
 
 
 class VmalertServer(_VMProcess):
@@ -211,22 +207,18 @@ class VmalertServer(_VMProcess):
         datasource: str,
         remote_write: str,
         evaluation_interval: int = 60,
-        extra_args: Sequence[str] = (),
-        binary: str | None = None,
+        **options: Unpack[_Options],
     ) -> None:
-        super().__init__(workdir=workdir, port=port, extra_args=extra_args, binary=binary)
+        super().__init__(workdir=workdir, port=port, **options)
         self.rules = tuple(rules)
         self.datasource = datasource
         self.remote_write = remote_write
         self.evaluation_interval = evaluation_interval
 
-    def _command(self) -> Sequence[str]:
+    def _flags(self) -> Sequence[str]:
         return [
-            self.binary,
-            self.listen,
             *_vmalert_common(self.rules, self.datasource, self.remote_write, self.url),
             f"-evaluationInterval={self.evaluation_interval}s",
-            *self.extra_args,
         ]
 
 
@@ -248,25 +240,19 @@ def _start(make: Callable[..., _VM], workdir: Path, **kwargs: Any) -> _VM:
     return start_on_free_port(lambda port: make(workdir=workdir, port=port, **kwargs))
 
 
-def start_victoria_metrics(
-    workdir: Path, *, extra_args: Sequence[str] = (), binary: str | None = None
-) -> VictoriaMetricsServer:
+def start_victoria_metrics(workdir: Path, **options: Unpack[_Options]) -> VictoriaMetricsServer:
     """Single-node VictoriaMetrics with its data in ``workdir/data``."""
-    return _start(
-        VictoriaMetricsServer, workdir, data_dir=workdir / "data", extra_args=extra_args, binary=binary
-    )
+    return _start(VictoriaMetricsServer, workdir, data_dir=workdir / "data", **options)
 
 
 def start_vmagent(
-    workdir: Path, *, remote_write: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
+    workdir: Path, *, remote_write: Sequence[str], **options: Unpack[_Options]
 ) -> VmagentServer:
-    return _start(VmagentServer, workdir, remote_write=remote_write, extra_args=extra_args, binary=binary)
+    return _start(VmagentServer, workdir, remote_write=remote_write, **options)
 
 
-def start_vmauth(
-    workdir: Path, *, backends: Sequence[str], extra_args: Sequence[str] = (), binary: str | None = None
-) -> VmauthServer:
-    return _start(VmauthServer, workdir, backends=backends, extra_args=extra_args, binary=binary)
+def start_vmauth(workdir: Path, *, backends: Sequence[str], **options: Unpack[_Options]) -> VmauthServer:
+    return _start(VmauthServer, workdir, backends=backends, **options)
 
 
 def start_vmalert(
@@ -276,8 +262,7 @@ def start_vmalert(
     datasource: str,
     remote_write: str,
     evaluation_interval: int = 60,
-    extra_args: Sequence[str] = (),
-    binary: str | None = None,
+    **options: Unpack[_Options],
 ) -> VmalertServer:
     return _start(
         VmalertServer,
@@ -286,8 +271,7 @@ def start_vmalert(
         datasource=datasource,
         remote_write=remote_write,
         evaluation_interval=evaluation_interval,
-        extra_args=extra_args,
-        binary=binary,
+        **options,
     )
 
 
@@ -312,8 +296,7 @@ def replay_vmalert(
     end: int,
     max_points: int,
     timeout: float = 600,
-    extra_args: Sequence[str] = (),
-    binary: str | None = None,
+    **options: Unpack[_Options],
 ) -> int:
     """Evaluate ``rules`` at every group interval of ``[start, end]`` (Unix seconds) with
     vmalert's replay mode (``/api/v1/query_range`` against ``datasource``, results written to
@@ -326,14 +309,14 @@ def replay_vmalert(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"vmalert-replay-{rules.stem}-{start}.log"
     command = [
-        binary or vm_binary("vmalert"),
+        options.get("binary") or vm_binary("vmalert"),
         f"-httpListenAddr={LOOPBACK}:{free_port()}",
         *_vmalert_common([rules], datasource, remote_write, f"http://{LOOPBACK}"),
         f"-replay.timeFrom={_rfc3339(start)}",
         f"-replay.timeTo={_rfc3339(end)}",
         f"-replay.maxDatapointsPerQuery={max_points}",
         "-replay.disableProgressBar",
-        *extra_args,
+        *options.get("extra_args", ()),
     ]
     with open(log, "wb") as out:
         try:

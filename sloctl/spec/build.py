@@ -7,6 +7,7 @@ and a native file are held to the same rules (and report them the same way).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import promql_parser
 
@@ -26,6 +27,7 @@ from sloctl.model import (
 )
 from sloctl.spec.metricsql import metricsql_functions
 from sloctl.spec.reader import Reader
+from sloctl.spec.yamlsrc import YNode
 
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
@@ -47,6 +49,16 @@ def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: st
     for name in labels:
         if not LABEL_NAME.match(name):
             reader.error(loc, f"{path}.{name}", f"{name!r} is not a valid Prometheus label name")
+
+
+def name_and_objective(
+    reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str
+) -> tuple[str, float]:
+    """An SLO's ``name`` (checked) and ``objective`` (99 when left out), as the native and Sloth
+    formats write them."""
+    name = reader.string(fields.get("name"), f"{path}.name", non_empty=True)
+    check_name(reader, name, loc, f"{path}.name", "SLO name")
+    return name, reader.number(fields.get("objective"), f"{path}.objective", default=99.0)
 
 
 def check_promql(

@@ -116,9 +116,7 @@ def _read_slo(
 ) -> SLO | None:
     before = len(reader.errors)
     f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
-    name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
-    build.check_name(reader, name, node.loc, f"{path}.name", "SLO name")
-    objective = reader.number(f.get("objective"), f"{path}.objective", default=99.0)
+    name, objective = build.name_and_objective(reader, f, node.loc, path)
     period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")

@@ -136,9 +136,7 @@ def _read_slo(
         (own.chain if own.override else (*service.plugins.chain, *own.chain)),
         service.plugins.override or own.override,
     )
-    name = reader.string(s.get("name"), f"{path}.name", non_empty=True)
-    build.check_name(reader, name, item.loc, f"{path}.name", "SLO name")
-    objective = reader.number(s.get("objective"), f"{path}.objective", default=99.0)
+    name, objective = build.name_and_objective(reader, s, item.loc, path)
     slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
     build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
     sli = _read_sli(

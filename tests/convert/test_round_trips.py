@@ -51,77 +51,53 @@ LATENCY = {
 OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
 TIER_KEYS = ("pageQuick", "pageSlow", "ticketQuick", "ticketSlow")
 
-# What each format can express, as choices of the generator.
+
+@dataclasses.dataclass(frozen=True)
+class Can:
+    """What a format can express, as choices of the generator: its SLIs and periods, and the
+    optional parts of an SLO (``calendar``, ``timeslices``, ``tiers``, ``labels``, ``no_data``,
+    ``policy``, ``alert_name``) it has fields for."""
+
+    slis: tuple[dict[str, object], ...]
+    periods: tuple[str, ...]
+    features: frozenset[str]
+
+
+PERIODS = ("7d", "14d", "28d", "30d", "90d")
 CAN = {
-    "native": {
-        "slis": [EVENTS, RATIO, RAW, LATENCY],
-        "periods": ["7d", "14d", "28d", "30d", "90d"],
-        "calendar": True,
-        "timeslices": True,
-        "tiers": True,
-        "labels": True,
-        "no_data": True,
-        "policy": True,
-        "alert_name": True,
-    },
-    "openslo": {
-        "slis": [EVENTS, RATIO, RAW],
-        "periods": ["7d", "14d", "28d", "30d", "90d"],
-        "calendar": True,
-        "timeslices": True,
-        "tiers": True,
-        "labels": True,
-        "no_data": False,
-        "policy": False,
-        "alert_name": False,
-    },
-    "sloth": {
-        "slis": [EVENTS, RAW],
-        "periods": ["30d"],
-        "calendar": False,
-        "timeslices": False,
-        "tiers": False,
-        "labels": True,
-        "no_data": False,
-        "policy": False,
-        "alert_name": True,
-    },
-    "pyrra": {
-        "slis": [EVENTS, RATIO],
-        "periods": ["7d", "14d", "28d", "30d", "90d"],
-        "calendar": False,
-        "timeslices": False,
-        "tiers": False,
-        "labels": True,
-        "no_data": False,
-        "policy": False,
-        "alert_name": True,
-    },
+    "native": Can(
+        (EVENTS, RATIO, RAW, LATENCY),
+        PERIODS,
+        frozenset({"calendar", "timeslices", "tiers", "labels", "no_data", "policy", "alert_name"}),
+    ),
+    "openslo": Can((EVENTS, RATIO, RAW), PERIODS, frozenset({"calendar", "timeslices", "tiers", "labels"})),
+    "sloth": Can((EVENTS, RAW), ("30d",), frozenset({"labels", "alert_name"})),
+    "pyrra": Can((EVENTS, RATIO), PERIODS, frozenset({"labels", "alert_name"})),
 }
 CHAIN = ("openslo", "sloth", "pyrra")
 
 
-def random_slo(rng: random.Random, index: int, can: dict[str, object]) -> dict[str, object]:
+def random_slo(rng: random.Random, index: int, can: Can) -> dict[str, object]:
     slo: dict[str, object] = {
         "name": f"slo-{index}",
         "objective": rng.choice(OBJECTIVES),
-        "sli": rng.choice(can["slis"]),  # type: ignore[arg-type]
+        "sli": rng.choice(can.slis),
     }
-    if can["calendar"] and rng.random() < 0.2:
+    if "calendar" in can.features and rng.random() < 0.2:
         slo["calendar"] = {
             "unit": rng.choice(["week", "month", "quarter"]),
             "timeZone": rng.choice(["UTC", "Europe/Paris"]),
         }
     else:
-        slo["period"] = rng.choice(can["periods"])  # type: ignore[arg-type]
-    if can["timeslices"] and rng.random() < 0.2 and "raw" not in slo["sli"]:  # type: ignore[operator]
+        slo["period"] = rng.choice(can.periods)
+    if "timeslices" in can.features and rng.random() < 0.2 and "raw" not in slo["sli"]:  # type: ignore[operator]
         slo["timeslices"] = {"slice": "5m", "target": rng.choice([90, 95, 99, 50.15, 99.95])}
-    if can["labels"] and rng.random() < 0.5:
+    if "labels" in can.features and rng.random() < 0.5:
         slo["labels"] = {"team": rng.choice(["a", "b"])}
     if rng.random() < 0.3:
         slo["description"] = f"SLO number {index}"
     alerting: dict[str, object] = {}
-    if can["tiers"]:
+    if "tiers" in can.features:
         tiers: dict[str, object] = {}
         for key in TIER_KEYS:
             if rng.random() < 0.25:
@@ -130,11 +106,11 @@ def random_slo(rng: random.Random, index: int, can: dict[str, object]) -> dict[s
                 tiers[key] = {"for": rng.choice(["1m", "5m"])}
         if tiers:
             alerting["tiers"] = tiers
-    if can["alert_name"] and rng.random() < 0.3:
+    if "alert_name" in can.features and rng.random() < 0.3:
         alerting["name"] = f"Custom{index}Burn"
-    if can["no_data"] and rng.random() < 0.3:
+    if "no_data" in can.features and rng.random() < 0.3:
         alerting["noData"] = rng.choice([{"enabled": False}, {"for": "1h"}])
-    if can["policy"] and rng.random() < 0.2:
+    if "policy" in can.features and rng.random() < 0.2:
         alerting["minEvents"] = 10
         slo["policy"] = {"steps": [{"budgetLeft": 50, "action": "notify"}], "whenUnknown": "proceed"}
     if alerting:
@@ -186,11 +162,7 @@ def test_specs_a_format_can_express_survive_native_to_it_and_back_unchanged(fmt:
 
 def test_specs_all_formats_express_survive_the_chain_native_openslo_sloth_pyrra_native() -> None:
     rng = random.Random(f"{SEED}-chain")
-    common = {
-        k: (v if not isinstance(v, bool) else all(CAN[f][k] for f in CHAIN)) for k, v in CAN["pyrra"].items()
-    }
-    common["slis"] = [EVENTS]
-    common["periods"] = ["30d"]
+    common = Can((EVENTS,), ("30d",), frozenset.intersection(*(CAN[f].features for f in CHAIN)))
     original = read(native_text([random_slo(rng, i, common) for i in range(N_SPECS)]))
     slos = original
     for fmt in (*CHAIN, "native"):
@@ -260,7 +232,7 @@ def random_pyrra(rng: random.Random, index: int) -> dict[str, object]:
         indicator["grouping"] = list(grouping)
     spec: dict[str, object] = {
         "target": rng.choice(OBJECTIVES),
-        "window": rng.choice(CAN["pyrra"]["periods"]),  # type: ignore[index]
+        "window": rng.choice(CAN["pyrra"].periods),
         "indicator": {kind: indicator},
     }
     if rng.random() < 0.3:

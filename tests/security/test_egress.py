@@ -7,13 +7,16 @@ a hope. ``OUTSIDE`` is where the tricks point.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from sloctl.cli.main import main
+from sloctl.egress import Egress
 from sloctl.testbed_runner import ApiServer
 from tests.collector.helpers import live_collector
 from tests.security.conftest import OUTSIDE, FakeDNS, FakeHttp
@@ -133,6 +136,43 @@ def test_redis_urls_and_mongodb_seed_lists_are_checked_host_by_host(
     # A seed list whose first host is loopback, and a check that reads only the first host.
     with pytest.raises(ValueError, match="allow-list"):
         actions.mongodb_fail_command("mongodb://127.0.0.1:27017,evil.test:27017/", apply=False)
+    assert tripwire == []
+
+
+def test_every_client_tries_the_checked_addresses_in_turn_and_raises_the_last_failure(
+    fake_dns: FakeDNS, tripwire: list[object], fake_http: FakeHttp
+) -> None:
+    # Nothing listens on 127.0.0.2 at the fake's port: the first address refuses.
+    fake_dns.set("two.test", ["127.0.0.2", "127.0.0.1"])
+    fake_dns.set("none.test", ["127.0.0.2", "127.0.0.3"])
+    egress = Egress()
+    url = fake_http.url("two.test") + "/metrics"
+
+    async def asynchronous(url: str) -> httpx.Response:
+        async with egress.async_http_client() as client:
+            return await client.get(url)
+
+    async def open_connection() -> str:
+        address, _, writer = await egress.open_connection("two.test", fake_http.port)
+        writer.close()
+        await writer.wait_closed()
+        return address
+
+    with egress.http_client() as client:
+        responses = [client.get(url), asyncio.run(asynchronous(url))]
+        with pytest.raises(httpx.ConnectError):
+            client.get(fake_http.url("none.test"))
+    assert [r.status_code for r in responses] == [200, 200]
+    # Sent to the second address, with the name in Host and put back in the request's URL.
+    assert fake_http.hosts == [f"two.test:{fake_http.port}"] * 2
+    assert [r.request.url.host for r in responses] == ["two.test"] * 2
+    with pytest.raises(httpx.ConnectError):
+        asyncio.run(asynchronous(fake_http.url("none.test")))
+    with egress.connect("two.test", fake_http.port, timeout=5) as sock:
+        assert sock.getpeername()[1] == fake_http.port
+    assert asyncio.run(open_connection()) == "127.0.0.1"
+    with pytest.raises(ConnectionRefusedError):
+        egress.connect("none.test", fake_http.port, timeout=5)
     assert tripwire == []
 
 
