@@ -19,8 +19,10 @@ import math
 import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
@@ -256,28 +258,34 @@ def _evaluate_pinned(
     step: int,
 ) -> str:
     """Evaluate ``rules`` of ``group`` with an instant query at each of the group's evaluation
-    times, as the rule manager would; the samples as OpenMetrics (timestamps in seconds)."""
+    times, as the rule manager would; the samples as OpenMetrics (timestamps in seconds), in
+    time order. The queries go out :data:`_PINNED_PARALLEL` at a time on one client."""
     interval = parse_duration(str(group.get("interval", f"{step}s")))
     first = start + _group_offset(url, group, interval, start)
+    times = [first + k * interval for k in range(int((end - first) // interval) + 1)]
     lines: list[str] = []
-    for r in rules:
-        name = str(r["record"])
-        lines.append(f"# TYPE {name} gauge")
-        fixed = {str(k): str(v) for k, v in (r.get("labels") or {}).items()}  # type: ignore[attr-defined]
-        t = first
-        while t <= end:
-            for sample in query(url, str(r["expr"]), t):  # type: ignore[arg-type]
-                metric = sample["metric"]
-                value = sample["value"]
-                assert isinstance(metric, dict) and isinstance(value, list)
-                labels = {str(k): str(v) for k, v in metric.items() if k != "__name__"} | fixed
-                text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-                lines.append(f"{name}{{{text}}} {value[1]} {t:.3f}")
-            t += interval
+    with _local(url) as prom, ThreadPoolExecutor(max_workers=_PINNED_PARALLEL) as pool:
+        for r in rules:
+            name = str(r["record"])
+            lines.append(f"# TYPE {name} gauge")
+            fixed = {str(k): str(v) for k, v in (r.get("labels") or {}).items()}  # type: ignore[attr-defined]
+            expr = str(r["expr"])
+            for t, result in zip(times, pool.map(prom.query, repeat(expr), times), strict=True):
+                for sample in result:
+                    metric = sample["metric"]
+                    value = sample["value"]
+                    assert isinstance(metric, dict) and isinstance(value, list)
+                    labels = {str(k): str(v) for k, v in metric.items() if k != "__name__"} | fixed
+                    text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+                    lines.append(f"{name}{{{text}}} {value[1]} {t:.3f}")
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
 
+#: Instant queries of a pinned rule in flight at once: each is a few milliseconds of the server's
+#: time and as many of ours, so a few at once keep both cores busy (the Paris DST backtest's
+#: 5,760 queries: 66 s one at a time, each on a new client; 30-38 s four at a time on one).
+_PINNED_PARALLEL = 4
 _CONFIG = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n"
 _LOOKBACK = ("--query.lookback-delta=5m",)
 _OVERLAP_2X = ("--storage.tsdb.allow-overlapping-blocks",)
