@@ -145,7 +145,7 @@ from pathlib import Path
 
 def slow(marker: str) -> int:
     Path(marker).write_text("started")
-    time.sleep(5)
+    time.sleep(5)  # real timer: the action a run is stopped in the middle of
     return 1
 """
 
