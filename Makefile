@@ -73,6 +73,6 @@ clean:
 
 # The five game days in sequence on one rig with the generated rules themselves, each waiting
 # for its pages to resolve (about 45 minutes): `make test` runs them with the rig's fast reset
-# (short windows ÷ 10, about 5 minutes); run this before a release or on a schedule.
+# (short windows ÷ 20, about 2.5 minutes); run this before a release or on a schedule.
 drills: venv system-deps-test tools
 	$(BIN)/pytest -q -m drill

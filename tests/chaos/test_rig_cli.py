@@ -3,7 +3,8 @@ target and writes its configuration, ``sloctl gameday run --config`` runs a real
 against it (with Prometheus: the page is detected, then resolves), Ctrl-C stops every process
 and removes the targets file. The rig runs the plan's timing profile here (30 s open, 10 s
 window, 3/5/10/1 s timeouts), the one run of a game day with the plan's values, and its rules
-with a fast reset (short windows ÷ 10) so that the page resolves within a minute or two."""
+with the suite's fast reset (short windows ÷ :data:`FAST_RESET`) so that the page resolves within a
+minute."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.chaos.conftest import FAST_RESET
 from tests.fixtures.timing import FAST_FAIL_MS
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -47,7 +49,7 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
             str(tmp_path / "rig"),
             "--config-out",
             str(targets),
-            *("--for", "900s", "--slos", slos, "--fast-reset", "10", "--profile", "plan"),
+            *("--for", "900s", "--slos", slos, "--fast-reset", str(FAST_RESET), "--profile", "plan"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -77,14 +79,14 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
             ],
             capture_output=True,
             text=True,
-            timeout=600,  # 90 s of load, then the page resolves (its 30 s short window)
+            timeout=600,  # 90 s of load, then the page resolves (its 15 s short window)
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "memory-exhaustion: pass" in run.stdout
         # Progress while it ran: each activity, and the wait for the pages to resolve.
         assert "memory-exhaustion: Action: inject: redis_maxmemory_squeeze" in run.stderr
         assert "waiting for its pages to resolve" in run.stderr
-        assert "rules' short windows: ÷ 10 (fast reset)" in run.stdout
+        assert f"rules' short windows: ÷ {FAST_RESET} (fast reset)" in run.stdout
         result = json.loads((tmp_path / "report" / "report.json").read_text())
         # The rig's Prometheus saw the page (the plan: within 5 min) and saw it resolve (15 min).
         assert result["alerts"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("fired ")
@@ -94,7 +96,7 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
         assert result["pages"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("expected, fired ")
         # The plan's timings, stated in the report: the breaker stayed open its 30 s.
         assert result["timing_profile"] == "plan" and config["timing_profile"] == "plan"
-        assert result["fast_reset"] == 10 and config["fast_reset"] == 10
+        assert result["fast_reset"] == FAST_RESET and config["fast_reset"] == FAST_RESET
         assert config["breaker_open_seconds"] == 30 and result["time_to_recover_s"] >= 25
         page = (tmp_path / "report" / "report.html").read_text()
         assert (
