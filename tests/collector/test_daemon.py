@@ -13,6 +13,7 @@ from pathlib import Path
 from sloctl import contract
 from sloctl.servers import free_port
 from tests.fixtures.cli import SLOCTL
+from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +33,7 @@ def _answers(port: int) -> bool:
 
 def _refused(metrics: str) -> float:
     """Refused runs of the ``cache`` target so far."""
-    for ln in metrics.splitlines():
-        if ln.startswith(contract.PROBE_FAILURES.name) and 'reason="refused",target="cache"' in ln:
-            return float(ln.rsplit(" ", 1)[1])
-    return 0.0
+    return sum(in_text(metrics, contract.PROBE_FAILURES.name, reason="refused", target="cache").values())
 
 
 def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path) -> None:

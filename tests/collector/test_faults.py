@@ -26,6 +26,7 @@ import redis
 from sloctl import contract
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
+from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -116,10 +117,9 @@ def live(servers: Servers) -> Iterator[LiveCollector]:
 
 def _gauge(live: LiveCollector, name: str, target: str) -> float:
     _ctype, body = live.get("/metrics")
-    for line in body.splitlines():
-        if line.startswith(f"{name}{{") and f'target="{target}"' in line:
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} for {target} not exported")
+    found = in_text(body, name, target=target)
+    assert len(found) == 1, f"{name} for {target}: {found or 'not exported'}"
+    return next(iter(found.values()))
 
 
 def _assert_fault(

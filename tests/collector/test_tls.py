@@ -15,6 +15,7 @@ import pytest
 from sloctl import contract
 from sloctl.collector.runner import RunResult
 from tests.collector.helpers import histories_when, quiet_collector
+from tests.fixtures.metrics import in_text
 
 
 def _make_cert(tmp: Path) -> tuple[Path, Path]:
@@ -89,11 +90,7 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
     assert trusted and all(r.ok for r in trusted), trusted
     assert all({"connect", "tls", "query"} <= r.durations.keys() for r in trusted)
     assert untrusted and {r.reason for r in untrusted} == {"tls"}, untrusted
-    expiry = [
-        ln
-        for ln in metrics.splitlines()
-        if ln.startswith(f'{contract.PROBE_CERT_EXPIRY.name}{{kind="http",target="trusted"}}')
-    ]
-    assert expiry, "no certificate expiry exported"
+    expiry = in_text(metrics, contract.PROBE_CERT_EXPIRY.name, kind="http", target="trusted")
+    assert len(expiry) == 1, f"certificate expiry exported: {expiry}"
     not_after = ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(cert))["notAfter"])  # type: ignore[attr-defined]
-    assert float(expiry[0].rsplit(" ", 1)[1]) == pytest.approx(not_after)
+    assert next(iter(expiry.values())) == pytest.approx(not_after)
