@@ -54,6 +54,7 @@ __all__ = [
     "PROBE_LAST_RUN",
     "PROBE_MEMORY_MAX",
     "PROBE_MEMORY_USED",
+    "PROBE_MISSED",
     "PROBE_ROLE",
     "PROBE_UP",
     "ROUTES",
@@ -300,6 +301,12 @@ _POOL = ("target", "database", "user")
 PROBE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 PROBE_ATTEMPTS = Metric("sloctl_probe_attempts_total", "counter", _TK, "Probe runs started.")
+PROBE_MISSED = Metric(
+    "sloctl_probe_runs_missed_total",
+    "counter",
+    _TK,
+    "Scheduled probe runs skipped because the previous one ended past their slot.",
+)
 PROBE_FAILURES = Metric(
     "sloctl_probe_failures_total", "counter", (*_TK, "reason"), "Probe runs that failed, by reason."
 )
@@ -346,6 +353,7 @@ PGBOUNCER_QUERY_SECONDS = Metric(
 
 COLLECTOR_METRICS: tuple[Metric, ...] = (
     PROBE_ATTEMPTS,
+    PROBE_MISSED,
     PROBE_FAILURES,
     PROBE_DURATION,
     PROBE_UP,

@@ -26,6 +26,7 @@ class CollectorMetrics:
 
     def __init__(self, registry: CollectorRegistry, targets: Iterable[Target]) -> None:
         self.attempts = c.PROBE_ATTEMPTS.counter(registry)
+        self.missed = c.PROBE_MISSED.counter(registry)
         self.failures = c.PROBE_FAILURES.counter(registry)
         self.duration = c.PROBE_DURATION.histogram(registry)
         self.up = c.PROBE_UP.gauge(registry)
@@ -47,6 +48,7 @@ class CollectorMetrics:
         for t in targets:
             labels = (t.name, t.kind.value)
             self.attempts.labels(*labels)
+            self.missed.labels(*labels)
             self.up.labels(*labels).set(0)
             for reason in Reason:
                 self.failures.labels(*labels, reason.value)

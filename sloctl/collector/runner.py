@@ -156,6 +156,28 @@ class Runner:
             if next_at <= now:  # never run back-to-back to "catch up": skip to the next slot
                 missed = int((now - next_at) // target.interval) + 1
                 next_at += missed * target.interval
+                self._missed(target, mode, missed)
+
+    def _missed(self, target: Target, mode: ConnectionMode, runs: int) -> None:
+        """``runs`` slots of a lane skipped: counted and logged, a gap in the probes that
+        ``sloctl_probe_up`` alone would not show."""
+        self.metrics.missed.labels(target.name, target.kind.value).inc(runs)
+        ecs: dict[str, object] = {
+            "event.kind": "event",
+            "event.category": "network",
+            "event.action": "probe-missed",
+            "labels.target": target.name,
+            "labels.kind": target.kind.value,
+            "labels.connection": mode.value,
+        }
+        self.log.warning(
+            "%d run(s) of %s (%s) missed: the previous run ended after their slot (the collector's "
+            "loop is starved of CPU or blocked)",
+            runs,
+            target.name,
+            mode.value,
+            extra={"ecs": ecs},
+        )
 
     async def run_once(self, target: Target, mode: ConnectionMode, probe: Probe) -> RunResult:
         labels = (target.name, target.kind.value)
