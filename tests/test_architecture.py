@@ -39,6 +39,8 @@ def imports_of(text: str) -> dict[str, int]:
             names = [f"sloctl.{a.name}" for a in node.names] if node.module == "sloctl" else [node.module]
         elif isinstance(node, ast.Import):
             names = [a.name for a in node.names]
+        else:
+            continue
         for name in names:
             parts = name.split(".")
             if parts[0] == "sloctl" and len(parts) > 1:

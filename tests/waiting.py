@@ -23,10 +23,13 @@ T = TypeVar("T")
 POLL_SECONDS = 0.05
 
 
-def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: float = POLL_SECONDS) -> T:
-    """The first truthy value of ``check()``; AssertionError naming ``what`` when ``timeout``
-    seconds pass first. ``check`` is called at least once."""
-    seen: list[T] = []
+def wait_until(
+    check: Callable[[], T | None], *, timeout: float, what: str, interval: float = POLL_SECONDS
+) -> T:
+    """The first truthy value of ``check()`` (never None, so a check may return ``X | None``);
+    AssertionError naming ``what`` when ``timeout`` seconds pass first. ``check`` is called at
+    least once."""
+    seen: list[T | None] = []
 
     def holds() -> bool:
         seen.append(check())
@@ -34,4 +37,6 @@ def wait_until(check: Callable[[], T], *, timeout: float, what: str, interval: f
 
     if not poll(holds, timeout=timeout, interval=interval):
         raise AssertionError(f"{what}: not within {timeout:g} s")
-    return seen[-1]
+    found = seen[-1]
+    assert found is not None  # holds() saw it truthy
+    return found

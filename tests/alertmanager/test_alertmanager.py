@@ -4,6 +4,7 @@ classic). Valid config, pages and tickets routed, no input that needs the classi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def _shelf_amtool() -> Path | None:
 
 
 # id → (where the binary is, matcher-mode features, why it may be missing)
-_AMTOOLS = {
+_AMTOOLS: dict[str, tuple[Callable[[], Path | None], tuple[str, ...], str]] = {
     "amtool-0.25": (
         lambda: DEBIAN_AMTOOL if DEBIAN_AMTOOL.is_file() else None,
         (),
@@ -136,7 +137,9 @@ def test_alerts_are_grouped_by_service_and_slo_and_pages_inhibit_tickets_of_the_
     route = doc["route"]
     assert isinstance(route, dict)
     assert route["group_by"] == [naming.LABEL_SERVICE, naming.LABEL_SLO]
-    (rule,) = doc["inhibit_rules"]  # type: ignore[misc]
+    rules = doc["inhibit_rules"]
+    assert isinstance(rules, list)
+    (rule,) = rules
     assert 'severity="page"' in rule["source_matchers"]
     assert 'severity="ticket"' in rule["target_matchers"]
     assert rule["equal"] == [naming.LABEL_SERVICE, naming.LABEL_SLO]

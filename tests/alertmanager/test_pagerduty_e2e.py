@@ -191,7 +191,7 @@ def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_wh
             binary=engine.prometheus,
         )
         try:
-            assert wait_until(lambda: rec.events(EVENTS_PATH), timeout=WAIT, interval=0.1), (
+            assert wait_until(lambda: bool(rec.events(EVENTS_PATH)), timeout=WAIT, interval=0.1), (
                 f"no PagerDuty event within {WAIT:.0f} s; Alertmanager log:\n"
                 + (tmp_path / "alertmanager" / "alertmanager.log").read_text()[-3000:]
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import sloctl.backtest.run as backtest_run
 from sloctl.backtest.scenarios import SCENARIOS
 from sloctl.cli.main import main
 from sloctl.model import SLO
+from sloctl.render.rules import RuleOptions, render_rule_file
 from tests.fixtures.cli import run_sloctl
 
 PROMTOOL = shutil.which("promtool")
@@ -80,11 +82,9 @@ def test_a_tier_designed_not_to_page_on_a_short_outage_is_expected_silent_and_th
 def test_a_broken_page_rule_exits_1_naming_the_slo_scenario_and_tier(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    render = backtest_run.render_rule_file
-
-    def broken(slos: list[SLO], *args: object, **kwargs: object) -> str:
+    def broken(slos: Sequence[SLO], sources: Sequence[str], version: str, options: RuleOptions) -> str:
         # The quick page's threshold a thousand times too high: a full outage cannot reach it.
-        text: str = render(slos, *args, **kwargs)  # type: ignore[arg-type]
+        text = render_rule_file(slos, sources, version, options)
         assert " > 14.4\n" in text
         return text.replace(" > 14.4\n", " > 14400\n")
 

@@ -240,7 +240,7 @@ def _budget_from_load(load: dict[str, Any], seconds: float) -> float:
     not in it) for the figure Prometheus gives."""
     totals = load["totals"].values()
     failed = sum(t["errors"] + t["rejected"] for t in totals)
-    ratio = failed / sum(t["ok"] + t["errors"] + t["rejected"] for t in totals)
+    ratio: float = failed / sum(t["ok"] + t["errors"] + t["rejected"] for t in totals)
     return 100 * ratio / 0.001 * seconds / (30 * 86400)
 
 

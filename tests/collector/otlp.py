@@ -26,7 +26,10 @@ def otlp_grpc_receiver(
             return trace_service_pb2.ExportTraceServiceResponse()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)
+    # the generated *_pb2_grpc module has no annotations
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        Service(), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     try:

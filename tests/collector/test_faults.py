@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from sloctl import contract
+from sloctl.collector.runner import RunResult
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
 from tests.fixtures.metrics import in_text
@@ -128,9 +129,13 @@ def _assert_fault(
     """Every lane's first failed run after the fault has ``reason`` and started within one
     interval of the fault; ``up`` is 0 by then; no run in the window has another reason."""
     for lane in lanes:
+
+        def failed_on_lane(r: RunResult, lane: str = lane) -> bool:
+            return not r.ok and r.connection == lane
+
         first = live.wait_for(
             target,
-            lambda r, lane=lane: not r.ok and r.connection == lane,
+            failed_on_lane,
             after=t_fault,
             timeout=INTERVAL * 4,
         )
@@ -294,7 +299,8 @@ def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
         for _attempt in range(3):
             _sleep_until(_next_start(live, "rd", "warm", margin=0.2) - 0.05)
             t_fault, m_fault = time.time(), time.monotonic()
-            client.execute_command("DEBUG", "SLEEP", f"{sleep_s}")
+            # redis-py leaves execute_command unannotated
+            client.execute_command("DEBUG", "SLEEP", f"{sleep_s}")  # type: ignore[no-untyped-call]
             window = (m_fault + 0.01, m_fault + sleep_s - TIMEOUT - 0.01)
             hits = [a for _s, a in _lane_starts(live, "rd", "warm") if window[0] <= a <= window[1]]
             if hits:

@@ -14,6 +14,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,7 @@ class Can:
     optional parts of an SLO (``calendar``, ``timeslices``, ``tiers``, ``labels``, ``no_data``,
     ``policy``, ``alert_name``) it has fields for."""
 
-    slis: tuple[dict[str, object], ...]
+    slis: tuple[Mapping[str, object], ...]
     periods: tuple[str, ...]
     features: frozenset[str]
 

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -146,7 +147,7 @@ def test_vmalert_flavour_splits_each_slo_into_staggered_levels_that_never_read_t
         assert path.name.endswith(".vmalert.yml")
         groups = yaml.safe_load(path.read_text())["groups"]
         plain = yaml.safe_load((ROOT / "rules" / path.name.replace(".vmalert", "")).read_text())["groups"]
-        by_slo: dict[str, list[dict[str, object]]] = {}
+        by_slo: dict[str, list[dict[str, Any]]] = {}
         for g in groups:
             by_slo.setdefault(g["name"].rsplit("-level", 1)[0], []).append(g)
         assert sorted(by_slo) == sorted(g["name"] for g in plain)
@@ -197,7 +198,7 @@ def test_vmalert_flavour_refuses_an_interval_too_short_for_its_levels_and_says_w
     assert "--flavour vmalert" in err and "every 20s" in err and "at least 50s" in err
     assert "Traceback" not in err
     assert not (tmp_path / "rules").exists()  # nothing half-written
-    groups = [
+    groups: list[dict[str, object]] = [
         {
             "name": "g",
             "interval": "40s",

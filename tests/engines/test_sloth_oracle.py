@@ -65,13 +65,13 @@ def differences(spec: Path, flags: Flags, windows_dir: Path, out: Path) -> list[
         mine = render_like_sloth(spec, flags, windows_dir, version=VERSION)
     except AssertionError as exc:
         return [f"sloctl rejected {spec.name} that Sloth accepts: {exc}"]
-    out: list[str] = []
+    found: list[str] = []
     if headers(mine) != headers(theirs):
-        out.append(f"{spec.name}: headers {headers(mine)} != {headers(theirs)}")
+        found.append(f"{spec.name}: headers {headers(mine)} != {headers(theirs)}")
     got, want = documents(mine), documents(theirs)
     if got != want:
-        out.append(f"{spec.name}: documents differ\n  sloth:  {want}\n  sloctl: {got}")
-    return out
+        found.append(f"{spec.name}: documents differ\n  sloth:  {want}\n  sloctl: {got}")
+    return found
 
 
 @pytest.mark.parametrize("case", GOLDEN, ids=[case.expected for case in GOLDEN])

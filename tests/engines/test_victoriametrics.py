@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import SupportsFloat
 
 import pytest
 
@@ -374,7 +375,7 @@ def test_a_rejoining_node_receives_what_it_missed_and_holds_the_same_series_as_i
 ) -> None:
     for metric, (rejoined, survivor) in node_loss.exports.items():
         assert rejoined, metric
-        key = lambda row: sorted(row["metric"].items())  # type: ignore[attr-defined]  # noqa: E731
+        key = lambda row: sorted(row["metric"].items())  # noqa: E731
         assert sorted(rejoined, key=key) == sorted(survivor, key=key), metric
     late = [
         t
@@ -468,6 +469,12 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
 # -- the dashboards' queries ------------------------------------------------------------------------
 
 
+def _millis(timestamp: SupportsFloat | None) -> int:
+    """A parsed sample's timestamp, in milliseconds (the synthetic series give every sample one)."""
+    assert timestamp is not None
+    return round(float(timestamp) * 1000)
+
+
 def _samples_of(openmetrics_text: str) -> list[Sample]:
     """The samples of an OpenMetrics text, read by prometheus_client's own parser (its
     Prometheus-text one: the synthetic series write each histogram series whole, bucket by
@@ -481,7 +488,7 @@ def _samples_of(openmetrics_text: str) -> list[Sample]:
             s.name,
             "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in s.labels.items()) + "}" if s.labels else "",
             float(s.value),
-            round(float(s.timestamp) * 1000),  # the text parser reads timestamps as milliseconds
+            _millis(s.timestamp),  # the text parser reads timestamps as milliseconds
         )
         for family in text_string_to_metric_families(openmetrics_text)
         for s in family.samples

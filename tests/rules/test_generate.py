@@ -96,7 +96,7 @@ def test_a_failure_while_writing_leaves_the_previous_files_untouched(
             raise OSError(28, "No space left on device")
         return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
 
-    monkeypatch.setattr(gen.os, "fdopen", failing_fdopen)
+    monkeypatch.setattr(os, "fdopen", failing_fdopen)
     with pytest.raises(OSError):
         gen.write_outputs(tmp_path, planned)
     assert (tmp_path / "rules" / "a.yml").read_text() == "old a\n"

@@ -16,6 +16,7 @@ _LABEL = st.from_regex(r"[a-zA-Z_][a-zA-Z0-9_]{0,15}", fullmatch=True)
 @given(st.dictionaries(_LABEL, st.text(), min_size=1, max_size=4))
 def test_any_unicode_label_value_is_read_back_unchanged_by_promql_parser(labels: dict[str, str]) -> None:
     parsed = promql_parser.parse(selector(contract.API_REQUESTS, labels))
+    assert isinstance(parsed, promql_parser.VectorSelector)
     assert parsed.name == contract.API_REQUESTS.name
     assert {m.name: m.value for m in parsed.matchers.matchers} == labels
 
@@ -23,6 +24,7 @@ def test_any_unicode_label_value_is_read_back_unchanged_by_promql_parser(labels:
 @given(st.text())
 def test_a_quoted_value_reads_back_with_another_operator_inside_an_expression(value: str) -> None:
     parsed = promql_parser.parse(f"sum(rate(up{matchers({'a': value}, '!=')}[5m]))")
+    assert isinstance(parsed, promql_parser.AggregateExpr) and isinstance(parsed.expr, promql_parser.Call)
     (matcher,) = parsed.expr.args[0].vector_selector.matchers.matchers
     assert (matcher.value, matcher.op) == (value, promql_parser.MatchOp.NotEqual)
 

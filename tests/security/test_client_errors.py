@@ -129,14 +129,14 @@ def test_a_200_mb_body_is_refused_while_it_streams(api: ApiServer) -> None:
 def test_a_spoofed_x_forwarded_for_does_not_dodge_the_rate_limit(
     tmp_path: Path, databases: Databases
 ) -> None:
-    limits = {"rate-limit": 0.5, "rate-burst": 3}
+    limits: dict[str, str | int | float] = {"rate-limit": 0.5, "rate-burst": 3}
     with databases.api(tmp_path / "a", limits) as api, httpx.Client(base_url=api.url) as c:
         codes = [
             c.get("/v1/cache/x", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)
         ]
     assert 429 in codes, codes
     # With the proxy configured, its header is believed: eight clients, eight buckets.
-    trusted = {**limits, "trusted-proxy": "127.0.0.1"}
+    trusted: dict[str, str | int | float] = {**limits, "trusted-proxy": "127.0.0.1"}
     with databases.api(tmp_path / "b", trusted) as api, httpx.Client(base_url=api.url) as c:
         codes = [
             c.get("/v1/cache/x", headers={"X-Forwarded-For": f"203.0.113.{i}"}).status_code for i in range(8)

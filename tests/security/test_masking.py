@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TypedDict
 
 from tests.security.masking_corpus import CLEAN, SENSITIVE, STRUCTURED, STRUCTURED_CLEAN
 
 
-def corpus_figures(mask: Callable[[str], str], mask_data: Callable[[object], object]) -> dict[str, object]:
+class CorpusFigures(TypedDict):
+    strings: int
+    sensitive_values: int
+    clean: int
+    leaks: list[tuple[str, str]]
+    over_masked: list[str]
+
+
+def corpus_figures(mask: Callable[[str], str], mask_data: Callable[[object], object]) -> CorpusFigures:
     """Leaks (sensitive values still present) and over-masked texts (clean texts changed)."""
     leaks = [(text, value) for text, values in SENSITIVE for value in values if value in mask(text)]
     leaks += [

@@ -46,7 +46,7 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
         calls.append(query)
-        result = []
+        result: list[dict[str, object]] = []
         asked = re.search(r'sloctl_id=~"([^"]*)"', query)
         for i in range(n):
             labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloctl.cli.main import COMMANDS, main
+from sloctl.cli._common import COMMANDS
+from sloctl.cli.main import main
 from sloctl.spec.project import SETTINGS, schema_text
 from tests.paths import ROOT
 

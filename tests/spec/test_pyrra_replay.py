@@ -216,10 +216,11 @@ def test_generated_pyrra_specs_record_the_true_period_error_ratio_per_group_and_
         for spec in specs:
             slo = slos[spec.name]
             metric = naming.period_error_ratio(None, slo.period)
-            got = {
-                tuple(str(r["metric"].get(g, "")) for g in spec.grouping): float(r["value"][1])  # type: ignore[index, union-attr]
-                for r in bt.query(f'{metric}{{{naming.LABEL_ID}="{slo.id}"}}')
-            }
+            got: dict[tuple[str, ...], float] = {}
+            for r in bt.query(f'{metric}{{{naming.LABEL_ID}="{slo.id}"}}'):
+                labels, value = r["metric"], r["value"]
+                assert isinstance(labels, dict) and isinstance(value, list), r
+                got[tuple(str(labels.get(g, "")) for g in spec.grouping)] = float(value[1])
             want = truth(spec)
             assert set(got) == set(want), (spec.name, got, want)
             for g, ratio in want.items():

@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,7 @@ def prometheus(
         server.stop()
 
 
-def _gate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object], str]:
+def _gate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:
     code = main(["gate", *args])
     captured = capsys.readouterr()
     return code, json.loads(captured.out) if captured.out else {}, captured.err
@@ -114,7 +115,7 @@ def test_the_gate_exits_on_what_the_policy_says_in_each_state(
     got, verdict, err = _gate(capsys, "--prometheus", prometheus.url, "--slo", _id(state))
     assert got == code, (verdict, err)
     assert verdict["verdict"] == ("freeze" if code else "proceed")
-    (slo,) = verdict["slos"]  # type: ignore[misc]
+    (slo,) = verdict["slos"]
     assert slo["slo"] == _id(state) and slo["action"] == action
     assert reason in slo["reason"] and reason in str(verdict["reason"])
     assert f"sloctl gate: {verdict['verdict']}" in err
@@ -133,7 +134,7 @@ def test_without_slo_the_gate_judges_every_slo_and_freezes_on_any(
 ) -> None:
     got, verdict, _err = _gate(capsys, "--prometheus", prometheus.url)
     assert got == 1
-    actions = {s["slo"]: s["action"] for s in verdict["slos"]}  # type: ignore[attr-defined]
+    actions = {s["slo"]: s["action"] for s in verdict["slos"]}
     assert actions == {
         _id("proceed"): "proceed",
         _id("notify"): "notify",
@@ -146,7 +147,7 @@ def test_without_slo_the_gate_judges_every_slo_and_freezes_on_any(
     got, verdict, _err = _gate(
         capsys, "--prometheus", prometheus.url, "--slo", _id("proceed"), "--slo", "backtest/notify"
     )
-    assert got == 0 and [s["action"] for s in verdict["slos"]] == ["notify", "proceed"]  # type: ignore[attr-defined]
+    assert got == 0 and [s["action"] for s in verdict["slos"]] == ["notify", "proceed"]
 
 
 @pytest.mark.promtool

@@ -188,6 +188,7 @@ def test_backup_is_queued_with_202_and_its_location_says_done_once_the_schema_is
         timeout=30,
         what="the backup job's end",
     )
+    assert isinstance(job, dict)
     assert job["status"] == "done", job
     dump = (api.home / "backups" / job["file"]).read_text()
     assert job["bytes"] == len(dump.encode())

@@ -34,11 +34,13 @@ def backups_counted(client: httpx.Client, outcome: str) -> float:
 
 
 def ended(client: httpx.Client, location: str) -> dict[str, object]:
-    return wait_until(
+    job = wait_until(
         lambda: (j := client.get(location).json())["status"] in ("done", "failed") and j,
         timeout=30,
         what=f"the end of {location}",
     )
+    assert isinstance(job, dict)
+    return job
 
 
 def test_a_blocked_dump_holds_neither_the_post_nor_more_than_the_bounded_queue(
