@@ -69,8 +69,7 @@ def test_runs_missed_while_the_loop_is_blocked_are_skipped_counted_and_logged(li
     blocked = threading.Event()
 
     def block() -> None:
-        # real timer: holding the collector's own loop is the fault this test injects
-        time.sleep(BLOCKED)
+        time.sleep(BLOCKED)  # real timer: holding the collector's own loop is the fault injected
         blocked.set()
 
     live.loop.call_soon_threadsafe(block)
