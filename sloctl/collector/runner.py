@@ -162,14 +162,7 @@ class Runner:
         """``runs`` slots of a lane skipped: counted and logged, a gap in the probes that
         ``sloctl_probe_up`` alone would not show."""
         self.metrics.missed.labels(target.name, target.kind.value).inc(runs)
-        ecs: dict[str, object] = {
-            "event.kind": "event",
-            "event.category": "network",
-            "event.action": "probe-missed",
-            "labels.target": target.name,
-            "labels.kind": target.kind.value,
-            "labels.connection": mode.value,
-        }
+        ecs = _ecs(target, mode, "probe-missed")
         self.log.warning(
             "%d run(s) of %s (%s) missed: the previous run ended after their slot (the collector's "
             "loop is starved of CPU or blocked)",
@@ -260,16 +253,10 @@ class Runner:
         # otherwise write 20 lines a second that say nothing.
         if result.ok and was_up:
             return
-        ecs: dict[str, object] = {
-            "event.kind": "event",
-            "event.category": "network",
+        ecs = _ecs(target, mode, "probe") | {
             "event.type": "connection",
-            "event.action": "probe",
             "event.outcome": "success" if result.ok else "failure",
             "event.duration": int(result.durations.get("total", 0.0) * 1e9),
-            "labels.target": target.name,
-            "labels.kind": target.kind.value,
-            "labels.connection": mode.value,
             "trace.id": result.trace_id,
         }
         if result.ok:
@@ -279,3 +266,15 @@ class Runner:
             ecs["error.message"] = result.error
             ecs["error.type"] = result.reason
             self.log.warning("probe of %s failed: %s", target.name, result.reason, extra={"ecs": ecs})
+
+
+def _ecs(target: Target, mode: ConnectionMode, action: str) -> dict[str, object]:
+    """The ECS fields every log line of a lane carries."""
+    return {
+        "event.kind": "event",
+        "event.category": "network",
+        "event.action": action,
+        "labels.target": target.name,
+        "labels.kind": target.kind.value,
+        "labels.connection": mode.value,
+    }

@@ -92,6 +92,14 @@ class LiveCollector:
         """The loop's clock (monotonic), comparable with ``runner.run_starts``."""
         return time.monotonic()
 
+    def lane_starts(self, target: str, lane: str) -> list[tuple[float, float]]:
+        """(scheduled, actual) monotonic starts of a lane so far, read on the collector's loop."""
+
+        async def snap() -> list[tuple[float, float]]:
+            return list(self.collector.runner.run_starts[(target, lane)])
+
+        return self.call(snap())
+
     def history(self, target: str) -> list[RunResult]:
         async def snap() -> list[RunResult]:
             return list(self.collector.runner.states[target].history)

@@ -235,19 +235,10 @@ def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
 # --- slow servers --------------------------------------------------------------------------
 
 
-def _lane_starts(live: LiveCollector, target: str, lane: str) -> list[tuple[float, float]]:
-    """(scheduled, actual) monotonic starts of a lane so far, read on the collector's loop."""
-
-    async def snap() -> list[tuple[float, float]]:
-        return list(live.collector.runner.run_starts[(target, lane)])
-
-    return live.call(snap())
-
-
 def _next_start(live: LiveCollector, target: str, lane: str, *, margin: float) -> float:
     """Monotonic time of the lane's first scheduled run at least ``margin`` seconds from now
     (the lane keeps a fixed grid: a late run skips to the next slot, never shifts it)."""
-    scheduled, _actual = _lane_starts(live, target, lane)[-1]
+    scheduled, _actual = live.lane_starts(target, lane)[-1]
     slots = max(1, math.ceil((time.monotonic() + margin - scheduled) / INTERVAL))
     return scheduled + slots * INTERVAL
 
@@ -302,10 +293,10 @@ def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
             # redis-py leaves execute_command unannotated
             client.execute_command("DEBUG", "SLEEP", f"{sleep_s}")  # type: ignore[no-untyped-call]
             window = (m_fault + 0.01, m_fault + sleep_s - TIMEOUT - 0.01)
-            hits = [a for _s, a in _lane_starts(live, "rd", "warm") if window[0] <= a <= window[1]]
+            hits = [a for _s, a in live.lane_starts("rd", "warm") if window[0] <= a <= window[1]]
             if hits:
                 break
-            missed.append(f"{[round(a - m_fault, 3) for _s, a in _lane_starts(live, 'rd', 'warm')[-3:]]}")
+            missed.append(f"{[round(a - m_fault, 3) for _s, a in live.lane_starts('rd', 'warm')[-3:]]}")
         else:
             raise AssertionError(
                 f"no warm run of rd started while Redis slept, in 3 attempts (starts relative to "

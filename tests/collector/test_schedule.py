@@ -4,7 +4,6 @@ the loop was blocked are skipped, never run back to back to catch up, and are co
 
 from __future__ import annotations
 
-import http.server
 import itertools
 import json
 import threading
@@ -16,6 +15,7 @@ import pytest
 from sloctl import contract
 from tests.collector.helpers import LiveCollector, live_collector
 from tests.fixtures.metrics import in_text
+from tests.fixtures.stub_http import serve, text
 from tests.waiting import wait_until
 
 INTERVAL = 0.2
@@ -23,32 +23,16 @@ BLOCKED = 0.75
 """How long the test holds the collector's loop: three slots and a bit."""
 
 
-class _Ok(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def live() -> Iterator[LiveCollector]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        f"defaults: {{interval: {INTERVAL * 1000:g}ms, timeout: 100ms, connections: [warm]}}\n"
-        f"targets:\n  - {{name: api, kind: http, url: 'http://127.0.0.1:{server.server_port}/'}}\n"
-    )
-    try:
+    with serve(lambda _request: text("{}", "application/json")) as api:
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            f"defaults: {{interval: {INTERVAL * 1000:g}ms, timeout: 100ms, connections: [warm]}}\n"
+            f"targets:\n  - {{name: api, kind: http, url: '{api.url}/'}}\n"
+        )
         with live_collector(config, {}) as c:
             yield c
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _missed(live: LiveCollector) -> float:
@@ -56,15 +40,8 @@ def _missed(live: LiveCollector) -> float:
     return sum(in_text(body, contract.PROBE_MISSED.name, target="api", kind="http").values())
 
 
-def _starts(live: LiveCollector) -> list[tuple[float, float]]:
-    async def snap() -> list[tuple[float, float]]:
-        return list(live.collector.runner.run_starts[("api", "warm")])
-
-    return live.call(snap())
-
-
 def test_runs_missed_while_the_loop_is_blocked_are_skipped_counted_and_logged(live: LiveCollector) -> None:
-    wait_until(lambda: len(_starts(live)) >= 3, timeout=10, what="three runs")
+    wait_until(lambda: len(live.lane_starts("api", "warm")) >= 3, timeout=10, what="three runs")
     assert _missed(live) == 0.0
     blocked = threading.Event()
 
@@ -74,9 +51,13 @@ def test_runs_missed_while_the_loop_is_blocked_are_skipped_counted_and_logged(li
 
     live.loop.call_soon_threadsafe(block)
     assert blocked.wait(10)
-    before = len(_starts(live))
-    wait_until(lambda: len(_starts(live)) >= before + 3, timeout=10, what="three runs after the block")
-    starts = _starts(live)
+    before = len(live.lane_starts("api", "warm"))
+    wait_until(
+        lambda: len(live.lane_starts("api", "warm")) >= before + 3,
+        timeout=10,
+        what="three runs after the block",
+    )
+    starts = live.lane_starts("api", "warm")
     # On the grid: every scheduled start is a whole number of intervals after the first.
     slots = [(s - starts[0][0]) / INTERVAL for s, _a in starts]
     assert all(abs(k - round(k)) < 1e-6 for k in slots), slots
