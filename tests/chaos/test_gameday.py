@@ -5,6 +5,7 @@ inject phase leaves no fault behind; a stop condition aborts within 2 s."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from sloctl.chaos.probes import breaker_state
 from sloctl.chaos.proxy import ProxyError, control
 from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig, start_rig_prometheus
 from sloctl.spec import load_paths
-from tests.chaos.conftest import FAST_RESET, platform_slos
+from tests.chaos.conftest import ABORT_MAY_LEAK_A_CONNECT, FAST_RESET, platform_slos
 from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
 from tests.fixtures.pagerduty import Recorder
 from tests.fixtures.stub_http import serve, vector
@@ -368,6 +369,7 @@ def stub_prometheus(firing: threading.Event) -> Iterator[str]:
         yield stub.url
 
 
+@ABORT_MAY_LEAK_A_CONNECT
 def test_a_page_alert_aborts_the_run_within_two_seconds(
     rig: GamedayRig, tmp_path: Path, stub_prometheus: str, firing: threading.Event
 ) -> None:
@@ -418,8 +420,10 @@ def test_a_page_alert_aborts_the_run_within_two_seconds(
     assert [r["activity"]["name"] for r in journal["rollbacks"]] == ["rollback: redis_maxmemory_restore"]
     assert_no_fault_left(rig)
     pgbouncer_start(rig.pgbouncer.admin_dsn)  # idempotent; the assertion above already saw it enabled
+    gc.collect()
 
 
+@ABORT_MAY_LEAK_A_CONNECT
 def test_the_budget_stop_condition_trips_on_a_real_prometheus(rig: GamedayRig, tmp_path: Path) -> None:
     """The whole chain: failed requests → scrape → the generated recordings → the control's
     budget check → abort. A limit of 0.01 % trips a few seconds into the fault (a full game day
@@ -443,3 +447,4 @@ def test_the_budget_stop_condition_trips_on_a_real_prometheus(rig: GamedayRig, t
     assert STATUS.stopped_at is not None and STATUS.undone_at is not None
     assert STATUS.undone_at - STATUS.stopped_at < 2.0
     assert_no_fault_left(rig)
+    gc.collect()
