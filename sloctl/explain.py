@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
-from sloctl.render.rules import raw_window
+from sloctl.render.rules import sharp_window, tiled_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
 __all__ = ["SLOExplanation", "TierExplanation", "explain", "format_explanations"]
@@ -32,7 +32,9 @@ class TierExplanation:
     long_window: str
     short_window: str
     long_window_source: str
-    """``raw series`` (read with the SLI's queries) or ``5m recordings`` (summed)."""
+    """``5m tiles`` (the 5m rates recorded 5 minutes apart, summed edge to edge), ``raw series``
+    (read with the SLI's queries), both without the 5m ramp; ``5m recordings`` (summed, with the
+    ramp) or ``bad slices``."""
     burn_factor: float
     burn_factor_range: tuple[float, float] | None
     """For a calendar period: the factor in its shortest and longest period."""
@@ -163,7 +165,13 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         spent = 100 * bad / budget_slices
     else:
         spent = 100 * detect / (budget * slo.period)
-    source = "bad slices" if slices else "raw series" if w.long_window == raw_window(slo) else "5m recordings"
+    if slices:
+        source = "bad slices"
+    elif w.long_window == sharp_window(slo):
+        # explain assumes 1m evaluations (EVALUATION_INTERVAL), which divide 5m
+        source = "5m tiles" if tiled_window(slo, EVALUATION_INTERVAL) else "raw series"
+    else:
+        source = "5m recordings"
     return TierExplanation(
         tier=tier.name,
         severity=tier.severity,
@@ -233,8 +241,9 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
         "trips at: error ratio that fires the tier; budget: share of the period's budget spent in the "
         "long window at that ratio; outage detected: designed time to fire on a total outage "
         f"({EVALUATION_INTERVAL}s scrapes and rule evaluation); budget used: budget spent by then. "
-        "A * marks a long window read from the raw series (as fast as raw-window rules); the others "
-        "sum the 5m recordings."
+        "A * marks a long window read without the 5m ramp (as fast as raw-window rules): the 5m rates "
+        "recorded 5 minutes apart, summed edge to edge, or the raw series for a ratio SLI; the "
+        "others sum the 5m recordings."
     )
     if timeslices:
         lines.append(
@@ -266,7 +275,7 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
         if t.trips_at_bad_slices is not None:
             trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
             timeslices = True
-        raw = "*" if t.long_window_source == "raw series" else ""
+        raw = "*" if t.long_window_source in ("5m tiles", "raw series") else ""
         rows.append(
             (
                 f"{t.tier}{state}",

@@ -109,6 +109,24 @@ def total_rate(sli: SLI, window: int) -> str | None:
     return None if template is None else at_window(template, window)
 
 
+def tiled_sum(series: str, window: int, tile: int) -> str:
+    """``series``, a rate recorded over ``tile``, summed at ``tile`` steps back across ``window``:
+    the tiles cover the window edge to edge, so the sum is the window's rate × ``window / tile``
+    with every event counted once. A tile older than the recording's history counts as zero (``or
+    0 * series``), so a young rule file still sees the tiles it has."""
+    older = [
+        f"({series} offset {format_duration(k * tile)} or 0 * {series})" for k in range(1, window // tile)
+    ]
+    return "(\n  " + "\n  + ".join([series, *older]) + "\n)"
+
+
+def labelled_union(label: str, exprs: Mapping[str, str]) -> str:
+    """One series per ``label`` value, each expression's single series labelled with its key: one
+    rule where there would be one per value (vmalert sends every rule as its own query)."""
+    labelled = (f'label_replace({e}, {quote(label)}, {quote(v)}, "", "")' for v, e in exprs.items())
+    return "\nor\n".join(labelled)
+
+
 def raw_ratio(sli: RawSLI, window: int) -> str:
     return at_window(sli.error_ratio_query, window)
 

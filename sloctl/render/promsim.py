@@ -19,7 +19,19 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ENGINES", "PROMETHEUS_2", "PROMETHEUS_3", "RangeSemantics", "in_range", "rate"]
+__all__ = [
+    "ENGINES",
+    "LOOKBACK",
+    "PROMETHEUS_2",
+    "PROMETHEUS_3",
+    "RangeSemantics",
+    "in_range",
+    "latest",
+    "rate",
+]
+
+LOOKBACK = 300
+"""Prometheus' default lookback delta: how far back an instant selector finds a sample."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,17 @@ def in_range(ts: Sequence[int], t: int, window: int, sem: RangeSemantics) -> tup
     lo = bisect.bisect_right(ts, start) if sem.left_open else bisect.bisect_left(ts, start)
     hi = bisect.bisect_right(ts, t)
     return lo, max(lo, hi)
+
+
+def latest(ts: Sequence[int], t: int, sem: RangeSemantics) -> int | None:
+    """Index of the sample an instant selector returns at ``t``: the latest within the lookback
+    delta, which is a range like any other (closed on 2.x, left-open on 3.x); None if absent.
+
+    >>> latest([0, 300], 600, PROMETHEUS_2), latest([0, 300], 600, PROMETHEUS_3)
+    (1, None)
+    """
+    lo, hi = in_range(ts, t, LOOKBACK, sem)
+    return hi - 1 if hi > lo else None
 
 
 def rate(ts: Sequence[int], vs: Sequence[float], t: int, window: int, sem: RangeSemantics) -> float | None:

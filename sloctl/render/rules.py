@@ -9,8 +9,10 @@ Windows are fast where pages need it and cheap where they are long:
 
 - the SLO's numerator and denominator are recorded once at 5m (``sloctl:sli_errors:rate5m``,
   ``sloctl:sli_events:rate5m``);
-- the quick page tier's long window (1h by default) reads the raw series with the SLI's own
-  queries, so a full outage pages as soon as raw-window rules do;
+- the quick page tier's long window (1h by default) is the sum of the 5m rates recorded 0, 5,
+  10 … 55 minutes ago, twelve tiles that cover the hour edge to edge: no ramp, so a full outage
+  pages as soon as raw-window rules do, and one series read at twelve instants instead of an
+  hour of every raw series (``tiled_window``);
 - every other window, and the period, is ``sum_over_time(errors) / sum_over_time(events)`` over
   the 5m recordings — Σerrors / Σevents, never an average of short ratios and never a range
   query over the raw series.
@@ -35,9 +37,10 @@ from sloctl.render.yamlout import dump_yaml
 __all__ = [
     "RuleOptions",
     "composite_members",
-    "raw_window",
     "render_groups",
     "render_rule_file",
+    "sharp_window",
+    "tiled_window",
 ]
 
 # Division guard: with no traffic a window's ratio is 0 (no budget burnt), never NaN.
@@ -55,11 +58,22 @@ Rule = dict[str, object]
 Group = dict[str, object]
 
 
-def raw_window(slo: SLO) -> int:
-    """The one window besides 5m read from the raw series: the quick page tier's long window, so
-    that the fastest page sees an outage as soon as raw-window rules do. Every other window sums
-    the 5m recordings (docs/rules.md, "Fast and exact")."""
+def sharp_window(slo: SLO) -> int:
+    """The one window besides 5m read without the 5m recordings' ramp: the quick page tier's long
+    window, so that the fastest page sees an outage as soon as raw-window rules do. It is tiled
+    from the 5m rates where ``tiled_window`` allows, read from the raw series otherwise; every
+    other window sums the 5m recordings (docs/rules.md, "Fast and exact")."""
     return slo.windows.window("page", "quick").long_window
+
+
+def tiled_window(slo: SLO, interval: int | None) -> bool:
+    """Whether the sharp window is the sum of its 5m tiles (``promql.tiled_sum``): the SLI has
+    event counts, the window is whole 5m tiles, and the evaluation interval divides 5m, so that
+    a recording stands on every tile's edge. ``None`` is Prometheus' global interval, which must
+    then divide 5m (its default 1m does; docs/rules.md says so)."""
+    base = slo.base_window
+    counted = not isinstance(slo.sli, RawSLI) and slo.timeslices is None
+    return counted and sharp_window(slo) % base == 0 and (interval is None or base % interval == 0)
 
 
 def composite_members(slos: Sequence[SLO]) -> dict[tuple[str, str], SLO]:
@@ -178,7 +192,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
     # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
     base = slo.base_window
-    raw = raw_window(slo)
+    raw = sharp_window(slo)
     ratio5m = f"{naming.error_ratio(base)}{sel}"
     rules = [
         _record(naming.error_ratio(base), promql.raw_ratio(sli, base), _window_labels(slo, options, base))
@@ -257,7 +271,8 @@ def _member_selector(slo: SLO, name: str) -> str:
 def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     base = slo.base_window
-    raw = raw_window(slo)
+    sharp = sharp_window(slo)
+    tiled = tiled_window(slo, options.interval)
     errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     rules = [
         _record(
@@ -270,7 +285,10 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         if w == base:
             continue
         wd = format_duration(w)
-        if w == raw:
+        if w == sharp and tiled:
+            num = promql.tiled_sum(errors5m, w, base)
+            den = promql.tiled_sum(events5m, w, base)
+        elif w == sharp:
             num = f"(({promql.error_rate(slo.sli, w)}) or on() vector(0))"
             den = f"(({promql.total_rate(slo.sli, w)}) or on() vector(0))"
         else:
@@ -374,21 +392,20 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         _record(naming.PERIOD_BURN_RATE, f"{period_ratio} / {budget}", _labels(slo, options)),
         _record(naming.BUDGET_REMAINING, f"1 - {naming.PERIOD_BURN_RATE}{sel}", _labels(slo, options)),
     ]
+    thresholds: dict[str, str] = {}
     for tier in slo.alerting.enabled_tiers:
         w = tier.window
         threshold = _threshold(slo, w.burn_factor(slo.period), w.budget_percent, w.long_window)
-        expr = threshold if slo.calendar else f"vector({threshold})"
-        rules.append(
-            _record(naming.BURN_RATE_THRESHOLD, expr, _labels(slo, options, **{naming.LABEL_TIER: tier.name}))
-        )
-    for step in slo.policy.steps:
-        rules.append(
-            _record(
-                naming.POLICY_THRESHOLD,
-                f"vector({promql.fmt_number(step.budget_left_percent / 100)})",
-                _labels(slo, options, **{naming.LABEL_POLICY_ACTION: step.action}),
-            )
-        )
+        thresholds[tier.name] = threshold if slo.calendar else f"vector({threshold})"
+    if thresholds:
+        union = promql.labelled_union(naming.LABEL_TIER, thresholds)
+        rules.append(_record(naming.BURN_RATE_THRESHOLD, union, _labels(slo, options)))
+    if slo.policy.steps:
+        steps: dict[str, str] = {
+            s.action: f"vector({promql.fmt_number(s.budget_left_percent / 100)})" for s in slo.policy.steps
+        }
+        union = promql.labelled_union(naming.LABEL_POLICY_ACTION, steps)
+        rules.append(_record(naming.POLICY_THRESHOLD, union, _labels(slo, options)))
     info = {
         "sloctl_objective": promql.fmt_number(slo.objective),
         "sloctl_period": slo.calendar.unit if slo.calendar else format_duration(slo.period),

@@ -100,9 +100,9 @@ def test_explain_reports_budgets_windows_and_detection_times(capsys: pytest.Capt
     assert quick["budget_spent_at_threshold_percent"] == 2
     # the plan's detection target: a full outage pages in under 5 minutes
     assert quick["full_outage_detection_seconds"] < 300
-    # the quick page's long window is read from the raw series: as fast as raw-window rules
+    # the quick page's long window is its twelve 5m tiles, no ramp: as fast as raw-window rules
     # (51.8 s of a full outage fill 1.44 % of an hour, then a scrape and an evaluation)
-    assert quick["long_window_source"] == "raw series"
+    assert quick["long_window_source"] == "5m tiles"
     assert quick["full_outage_detection_seconds"] == 172
     assert availability["tiers"][1]["long_window_source"] == "5m recordings"
     assert availability["policy"][:2] == [

@@ -66,13 +66,14 @@ def _slos() -> tuple[SLO, ...]:
 
 
 def _groupless(slos: tuple[SLO, ...]) -> set[str]:
-    """The recorded series without groups: those the rules record from a constant."""
+    """The recorded series without groups: those the rules record from a constant (one, or one
+    per tier or policy step, labelled by ``label_replace``)."""
     groups = yaml.safe_load(render_rule_file(slos, ["tests"], "test"))["groups"]
     return {
         r["record"]
         for g in groups
         for r in g["rules"]
-        if "record" in r and str(r["expr"]).startswith("vector(")
+        if "record" in r and str(r["expr"]).startswith(("vector(", "label_replace(vector("))
     }
 
 

@@ -23,6 +23,8 @@ from tests.paths import ROOT
 
 pytestmark = pytest.mark.promtool
 
+_SEL = '{sloctl_id="platform-api-availability", sloctl_service="platform-api", sloctl_slo="availability"}'
+
 
 def test_rules_for_slos_load_in_promtool_with_lint_fatal(
     prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
@@ -69,7 +71,11 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
         ),
         (
             "availability",
-            ("sum(rate(sloctl_test_errors_total[1h]))", "sum(rate(sloctl_test_errors_total[1h] offset 10m))"),
+            # the quick page's window blind to the newest 5 minutes of errors
+            (
+                f"(\n        sloctl:sli_errors:rate5m{_SEL}\n",
+                f"(\n        0 * sloctl:sli_errors:rate5m{_SEL}\n",
+            ),
             "a slow quick page",
         ),
         ("availability", ("[30m]) == bool 0", "[30m]) == bool 1"), "a no-data flag that never rises"),

@@ -11,7 +11,7 @@ from sloctl import naming
 from sloctl.calendars import rule_bounds
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql, promsim
-from sloctl.render.rules import raw_window
+from sloctl.render.rules import sharp_window, tiled_window
 
 from ._params import SLICE, STEP
 
@@ -87,7 +87,9 @@ class _Model:
         for i in range(self.steps):
             self.pe.append(self.pe[-1] + self.e5[i])
             self.pn.append(self.pn[-1] + self.n5[i])
-        self.raw = raw_window(slo)
+        self.sharp = sharp_window(slo)
+        # The test twin's rules are rendered without an interval: tiled wherever the SLO allows.
+        self.tiled = tiled_window(slo, None)
         self.bad: list[float | None] = []
         if slo.timeslices is not None:
             allowed = slo.timeslices.allowed_error_ratio
@@ -118,7 +120,9 @@ class _Model:
         if window == naming.BASE_WINDOW:
             return self.e5[i] / max(self.n5[i], 1e-12)
         rolling_period = window == self.slo.period and self.slo.calendar is None
-        if window == self.raw:
+        if window == self.sharp and self.tiled:
+            e, n = self._tiles(i, window)
+        elif window == self.sharp:
             t = self.times[i]
             e = promsim.rate(self.scrapes, self.c.err, t, window, self.sem) or 0.0
             n = promsim.rate(self.scrapes, self.c.req, t, window, self.sem) or 0.0
@@ -130,6 +134,18 @@ class _Model:
         if rolling_period:
             return e / n if n > 0 else None
         return e / max(n, 1e-12)
+
+    def _tiles(self, i: int, window: int) -> tuple[float, float]:
+        """The sharp window's errors and events (``promql.tiled_sum``): the 5m rates each offset
+        of ``0, 5m … window - 5m`` finds within the lookback, a tile finding none counting zero.
+        At an evaluation step that divides 5m that is one recording per tile; at a coarser one
+        the engine returns what it returns (tiles missed, or one recording twice on 2.x), and so
+        does the model."""
+        base = naming.BASE_WINDOW
+        t = self.times[i]
+        picked = [promsim.latest(self.times, t - k * base, self.sem) for k in range(window // base)]
+        found = [j for j in picked if j is not None]
+        return sum(self.e5[j] for j in found), sum(self.n5[j] for j in found)
 
     def period_ratio(self, i: int) -> float | None:
         cal = self.slo.calendar

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from sloctl import naming
 from sloctl.model import SLO, AlertTier, CompositeSLI, EventsSLI
-from sloctl.render.rules import raw_window
+from sloctl.render.rules import sharp_window
 
 from ._params import COMPONENT_LABEL, ERRORS_METRIC, REQUESTS_METRIC, SLICE
 
@@ -69,9 +69,9 @@ def designed_detection(
     for a service whose windows were healthy before; ``scrape`` defaults to ``eval_step`` and
     ``period`` (the current period's length, for a calendar SLO) to ``slo.period``.
 
-    - A long window read from the raw series (``raw_window``, the quick page's) crosses the factor
-      after ``W × factor / burn``; the errors show in the next scrape and the crossing in the
-      next evaluation.
+    - The sharp long window (``sharp_window``, the quick page's: its 5m tiles, or the raw series)
+      crosses the factor after ``W × factor / burn``; the errors show in the next scrape and the
+      crossing in the next evaluation.
     - A long window summed from the 5m recordings crosses after ``(W + i) × factor / burn``
       (a range selector holds the samples at both ends); the 5m rate ramps in over one base
       window, delaying that by half of it; then the next evaluation.
@@ -91,7 +91,7 @@ def designed_detection(
         return n * size + (scrape or eval_step) + eval_step + pending
     if burn <= factor:
         raise ValueError("a burn at or below the factor never fires")
-    if long_w == raw_window(slo):
+    if long_w == sharp_window(slo):
         crossing = long_w * factor / burn + (scrape or eval_step)
     else:
         crossing = (long_w + eval_step) * factor / burn + naming.BASE_WINDOW / 2
