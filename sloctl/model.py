@@ -66,6 +66,13 @@ def canonical_window(query: str) -> str:
     return _ANY_WINDOW.sub(WINDOW_PLACEHOLDER, query)
 
 
+def _canonical_queries(sli: object, *names: str) -> None:
+    """Write the window of each query field in ``names`` of a frozen SLI the one way
+    (:func:`canonical_window`)."""
+    for name in names:
+        object.__setattr__(sli, name, canonical_window(getattr(sli, name)))
+
+
 def derived_alert_name(burn_alert: str, suffix: str) -> str:
     """``PlatformApiAvailabilityBudgetBurn`` → ``PlatformApiAvailabilityNoData``: the no-data and
     policy alerts of an SLO are named after its burn-rate alert."""
@@ -86,8 +93,7 @@ class EventsSLI:
     kind: Literal["events"] = "events"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "error_query", canonical_window(self.error_query))
-        object.__setattr__(self, "total_query", canonical_window(self.total_query))
+        _canonical_queries(self, "error_query", "total_query")
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,7 @@ class RatioSLI:
     kind: Literal["ratio"] = "ratio"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "good_query", canonical_window(self.good_query))
-        object.__setattr__(self, "total_query", canonical_window(self.total_query))
+        _canonical_queries(self, "good_query", "total_query")
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ class RawSLI:
     kind: Literal["raw"] = "raw"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "error_ratio_query", canonical_window(self.error_ratio_query))
+        _canonical_queries(self, "error_ratio_query")
 
 
 @dataclass(frozen=True)

@@ -414,19 +414,29 @@ def _run_one(
                 args.gameday_command,
             )
         raise
-    _print_result(args, result, experiment, configuration, pagerduty)
+    sent = None if pagerduty is None else _pagerduty_sent(args, experiment, configuration)
+    _print_result(args, result, sent)
     return result
 
 
-def _print_result(
-    args: argparse.Namespace,
-    result: GamedayResult,
-    experiment: dict[str, Any],
-    configuration: dict[str, Any],
-    pagerduty: GamedayPagerDuty | None,
-) -> None:
+def _pagerduty_sent(
+    args: argparse.Namespace, experiment: dict[str, Any], configuration: dict[str, Any]
+) -> str:
+    """What a run with PagerDuty sends it, for the printed result."""
     from sloctl.chaos.gameday import apply_configuration, maintenance_minutes
 
+    sent = "change events at start and end" + (
+        ", practice incident triggered and resolved" if args.practice_incident else ""
+    )
+    if args.maintenance_service:
+        minutes = maintenance_minutes(apply_configuration(experiment, configuration)["configuration"])
+        services = ", ".join(sorted(set(args.maintenance_service)))
+        sent += f", maintenance window on {services} ({minutes} min, closed after the run)"
+    return sent
+
+
+def _print_result(args: argparse.Namespace, result: GamedayResult, pagerduty_sent: str | None) -> None:
+    """``pagerduty_sent``: what the run sends PagerDuty (:func:`_pagerduty_sent`); None without it."""
     print(f"{result.gameday}: {result.verdict}")
     for reason in result.reasons:
         print(f"  - {reason}")
@@ -443,18 +453,11 @@ def _print_result(
         print(f"  {alert}: {state}")
     for alert, state in result.pages.items():
         print(f"  page {alert}: {state}")
-    if pagerduty is not None:
-        sent = "change events at start and end" + (
-            ", practice incident triggered and resolved" if args.practice_incident else ""
-        )
-        if args.maintenance_service:
-            minutes = maintenance_minutes(apply_configuration(experiment, configuration)["configuration"])
-            services = ", ".join(sorted(set(args.maintenance_service)))
-            sent += f", maintenance window on {services} ({minutes} min, closed after the run)"
+    if pagerduty_sent is not None:
         if args.dry_run:
-            print(f"  pagerduty: dry run, nothing sent to PagerDuty (a real run sends {sent})")
+            print(f"  pagerduty: dry run, nothing sent to PagerDuty (a real run sends {pagerduty_sent})")
         else:
-            print(f"  pagerduty: sent {sent}")
+            print(f"  pagerduty: sent {pagerduty_sent}")
     for kind, path in result.files.items():
         print(f"  {kind}: {path}")
 

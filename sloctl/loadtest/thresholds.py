@@ -77,8 +77,8 @@ class Threshold:
 
     @property
     def expression(self) -> str:
-        name = f"p({_num(self.percentile or 0)})" if self.stat == "percentile" else self.stat
-        return f"{name} {self.op} {_num(self.limit)}"
+        name = f"p({self.percentile or 0:g})" if self.stat == "percentile" else self.stat
+        return f"{name} {self.op} {self.limit:g}"
 
     @property
     def scope(self) -> str:
@@ -106,10 +106,6 @@ class Skipped:
 
     slo: str
     reason: str
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
 
 
 _EXPR = re.compile(

@@ -51,6 +51,15 @@ def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: st
             reader.error(loc, f"{path}.{name}", f"{name!r} is not a valid Prometheus label name")
 
 
+def read_labels(
+    reader: Reader, node: YNode | None, path: str, loc: Location, *, go: bool = False
+) -> dict[str, str]:
+    """The label map at ``path`` (read as Go reads YAML with ``go``: Sloth's), every name checked."""
+    labels = (reader.go_string_map if go else reader.string_map)(node, path)
+    check_labels(reader, labels, loc, path)
+    return labels
+
+
 def name_and_objective(
     reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str
 ) -> tuple[str, float]:

@@ -39,7 +39,7 @@ from sloctl.model import (
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
-from sloctl.spec.sli_plugins import read_sli_plugin
+from sloctl.spec.sli_plugins import PluginMeta, read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
 API_VERSION = "sloctl/v1"
@@ -63,8 +63,7 @@ def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     meta_node = top.get("metadata")
     service = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, service, (meta_node or doc).loc, "metadata.name", "service name")
-    service_labels = reader.string_map(meta.get("labels"), "metadata.labels")
-    build.check_labels(reader, service_labels, (meta_node or doc).loc, "metadata.labels")
+    service_labels = build.read_labels(reader, meta.get("labels"), "metadata.labels", (meta_node or doc).loc)
     reader.string_map(meta.get("annotations"), "metadata.annotations")
     spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"], loc=doc.loc)
     slos: list[SLO] = []
@@ -119,8 +118,7 @@ def _read_slo(
     name, objective = build.name_and_objective(reader, f, node.loc, path)
     period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
-    slo_labels = reader.string_map(f.get("labels"), f"{path}.labels")
-    build.check_labels(reader, slo_labels, node.loc, f"{path}.labels")
+    slo_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", node.loc)
     sli = _read_sli(
         f.get("sli"),
         f"{path}.sli",
@@ -168,7 +166,7 @@ def _read_sli(
     path: str,
     reader: Reader,
     loc: Location,
-    plugin_meta: tuple[str, str, float, dict[str, str]],
+    plugin_meta: PluginMeta,
 ) -> SLI | None:
     kinds = ["events", "ratio", "raw", "latency", "probe", "composite", "plugin"]
     f = reader.mapping(node, path, kinds, loc=loc)
@@ -181,17 +179,7 @@ def _read_sli(
     sub = f[kind]
     p = f"{path}.{kind}"
     if kind == "plugin":
-        service, name, objective, slo_labels = plugin_meta
-        return read_sli_plugin(
-            sub,
-            p,
-            reader,
-            options_key="options",
-            service=service,
-            slo=name,
-            objective=objective,
-            labels=slo_labels,
-        )
+        return read_sli_plugin(sub, p, reader, plugin_meta)
     if kind in _QUERY_SLIS:
         keys, make = _QUERY_SLIS[kind]
         return make(*_queries(sub, p, reader, keys))
@@ -391,8 +379,7 @@ def _read_alerting(
     )
     loc = node.loc if node is not None else Location(reader.file, 1, 1)
     name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
-    alert_labels = reader.string_map(f.get("labels"), f"{path}.labels")
-    build.check_labels(reader, alert_labels, loc, f"{path}.labels")
+    alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)
     if min_events < 0:
@@ -400,8 +387,7 @@ def _read_alerting(
     severities: dict[str, SeverityAlert] = {}
     for sev in ("page", "ticket"):
         s = reader.mapping(f.get(sev), f"{path}.{sev}", ["enabled", "labels", "annotations"])
-        lab = reader.string_map(s.get("labels"), f"{path}.{sev}.labels")
-        build.check_labels(reader, lab, loc, f"{path}.{sev}.labels")
+        lab = build.read_labels(reader, s.get("labels"), f"{path}.{sev}.labels", loc)
         severities[sev] = SeverityAlert(
             enabled=reader.boolean(s.get("enabled"), f"{path}.{sev}.enabled", default=True),
             labels=labels(lab),

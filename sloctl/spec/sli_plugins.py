@@ -11,21 +11,14 @@ from sloctl.spec import build
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode
 
+PluginMeta = tuple[str, str, float, dict[str, str]]
+"""What a plugin is told of its SLO: (service, SLO name, objective, the SLO's labels)."""
 
-def read_sli_plugin(
-    node: YNode,
-    path: str,
-    reader: Reader,
-    *,
-    options_key: str,
-    service: str,
-    slo: str,
-    objective: float,
-    labels: dict[str, str],
-) -> RawSLI | None:
-    f = reader.mapping(node, path, ["id", options_key], ["id"])
+
+def read_sli_plugin(node: YNode, path: str, reader: Reader, meta: PluginMeta) -> RawSLI | None:
+    f = reader.mapping(node, path, ["id", "options"], ["id"])
     plugin_id = reader.string(f.get("id"), f"{path}.id", non_empty=True)
-    options = reader.go_string_map(f.get(options_key), f"{path}.{options_key}")
+    options = reader.go_string_map(f.get("options"), f"{path}.options")
     if not plugin_id:
         return None
     loc: Location = (f.get("id") or node).loc
@@ -40,11 +33,13 @@ def read_sli_plugin(
             "query as an events or raw SLI",
         )
         return None
-    meta = {"service": service, "slo": slo, "objective": go_float_f(objective)}
+    service, slo, objective, labels = meta
     try:
-        query = found[plugin_id]()(options, labels, meta)
+        query = found[plugin_id]()(
+            options, labels, {"service": service, "slo": slo, "objective": go_float_f(objective)}
+        )
     except PluginError as exc:
-        reader.error(loc, f"{path}.{options_key}", f"{plugin_id}: {exc}")
+        reader.error(loc, f"{path}.options", f"{plugin_id}: {exc}")
         return None
     build.check_promql(reader, query, loc, f"{path} ({plugin_id})", windowed=True)
     return RawSLI(query)

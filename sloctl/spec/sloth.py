@@ -31,7 +31,7 @@ from sloctl.render.sloth_plugins import DEFAULT_CHAIN, NEUTRAL, SLO_PLUGINS, VIC
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.reader import Reader, index
-from sloctl.spec.sli_plugins import read_sli_plugin
+from sloctl.spec.sli_plugins import PluginMeta, read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
 PROM_VERSION = "prometheus/v1"
@@ -105,8 +105,7 @@ def _read_spec(
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
-    service_labels = reader.go_string_map(f.get("labels"), f"{prefix}labels")
-    build.check_labels(reader, service_labels, node.loc, f"{prefix}labels")
+    service_labels = build.read_labels(reader, f.get("labels"), f"{prefix}labels", node.loc, go=True)
     group_plugins = read_plugins(f.get(d.keys.slo_plugins), f"{prefix}{d.keys.slo_plugins}", reader)
     shared = _Service(service, service_labels, group_plugins)
     out: list[SLO] = []
@@ -137,8 +136,7 @@ def _read_slo(
         service.plugins.override or own.override,
     )
     name, objective = build.name_and_objective(reader, s, item.loc, path)
-    slo_labels = reader.go_string_map(s.get("labels"), f"{path}.labels")
-    build.check_labels(reader, slo_labels, item.loc, f"{path}.labels")
+    slo_labels = build.read_labels(reader, s.get("labels"), f"{path}.labels", item.loc, go=True)
     sli = _read_sli(
         s.get("sli"),
         f"{path}.sli",
@@ -201,7 +199,7 @@ def _read_sli(
     parent: YNode,
     *,
     metricsql: bool,
-    plugin_meta: tuple[str, str, float, dict[str, str]],
+    plugin_meta: PluginMeta,
 ) -> SLI | None:
     f = reader.mapping(node, path, ["events", "raw", "plugin"], loc=parent.loc)
     if node is None:
@@ -213,17 +211,7 @@ def _read_sli(
     if kind is None:
         return None
     if kind == "plugin":
-        service, name, objective, slo_labels = plugin_meta
-        return read_sli_plugin(
-            f["plugin"],
-            f"{path}.plugin",
-            reader,
-            options_key="options",
-            service=service,
-            slo=name,
-            objective=objective,
-            labels=slo_labels,
-        )
+        return read_sli_plugin(f["plugin"], f"{path}.plugin", reader, plugin_meta)
     if kind == "events":
         p = f"{path}.events"
         g = reader.mapping(
@@ -259,8 +247,7 @@ def _read_alerting(
     severities: dict[str, SeverityAlert] = {}
     for sev, key in (("page", keys.page_alert), ("ticket", keys.ticket_alert)):
         s = reader.mapping(f.get(key), f"{path}.{key}", ["disable", "labels", "annotations"])
-        lab = reader.go_string_map(s.get("labels"), f"{path}.{key}.labels")
-        build.check_labels(reader, lab, parent.loc, f"{path}.{key}.labels")
+        lab = build.read_labels(reader, s.get("labels"), f"{path}.{key}.labels", parent.loc, go=True)
         severities[sev] = SeverityAlert(
             enabled=not reader.boolean(s.get("disable"), f"{path}.{key}.disable", default=False),
             labels=labels(lab),
@@ -273,8 +260,7 @@ def _read_alerting(
             f"{path}.name",
             "alert name is required when page or ticket alerts are enabled",
         )
-    alert_labels = reader.go_string_map(f.get("labels"), f"{path}.labels")
-    build.check_labels(reader, alert_labels, parent.loc, f"{path}.labels")
+    alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", parent.loc, go=True)
     return Alerting(
         name=name,
         labels=labels(alert_labels),
