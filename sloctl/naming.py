@@ -25,6 +25,14 @@ LABEL_CANDIDATE = "sloctl_candidate"
 LABEL_POLICY_ACTION = "sloctl_policy_action"
 LABEL_POLICY_UNKNOWN = "sloctl_policy_unknown"
 """On ``sloctl_slo_info``: the policy's action when the budget is unknown."""
+# The other labels of ``sloctl_slo_info`` (docs/rules.md), read back by ``sloctl serve``.
+INFO_OBJECTIVE = "sloctl_objective"
+INFO_PERIOD = "sloctl_period"
+INFO_SLI = "sloctl_sli"
+INFO_SPEC = "sloctl_spec"
+INFO_BUDGETING = "sloctl_budgeting"
+INFO_TIME_ZONE = "sloctl_time_zone"
+INFO_SLICE = "sloctl_slice"
 SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 LABEL_NOTIFICATION_TARGET = "notification_target"
 """On the alerts of an OpenSLO SLO with alert policies: its ``AlertNotificationTarget`` names,

@@ -407,17 +407,17 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         union = promql.labelled_union(naming.LABEL_POLICY_ACTION, steps)
         rules.append(_record(naming.POLICY_THRESHOLD, union, _labels(slo, options)))
     info = {
-        "sloctl_objective": promql.fmt_number(slo.objective),
-        "sloctl_period": slo.calendar.unit if slo.calendar else format_duration(slo.period),
-        "sloctl_sli": slo.sli.kind,
-        "sloctl_spec": slo.spec_version,
-        "sloctl_budgeting": slo.budgeting,
+        naming.INFO_OBJECTIVE: promql.fmt_number(slo.objective),
+        naming.INFO_PERIOD: slo.calendar.unit if slo.calendar else format_duration(slo.period),
+        naming.INFO_SLI: slo.sli.kind,
+        naming.INFO_SPEC: slo.spec_version,
+        naming.INFO_BUDGETING: slo.budgeting,
         naming.LABEL_POLICY_UNKNOWN: slo.policy.unknown if slo.policy.steps else "proceed",
     }
     if slo.calendar is not None:
-        info["sloctl_time_zone"] = slo.calendar.time_zone
+        info[naming.INFO_TIME_ZONE] = slo.calendar.time_zone
     if slo.timeslices is not None:
-        info["sloctl_slice"] = format_duration(slo.timeslices.slice_seconds)
+        info[naming.INFO_SLICE] = format_duration(slo.timeslices.slice_seconds)
     rules.append(_record(naming.SLO_INFO, "vector(1)", _labels(slo, options, **info)))
     return rules
 

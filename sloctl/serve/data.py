@@ -91,19 +91,19 @@ class SloRow:
 
     @property
     def objective(self) -> str:
-        return self.info.get("sloctl_objective", "")
+        return self.info.get(naming.INFO_OBJECTIVE, "")
 
     @property
     def period(self) -> str:
-        return self.info.get("sloctl_period", "")
+        return self.info.get(naming.INFO_PERIOD, "")
 
     @property
     def budgeting(self) -> str:
-        return self.info.get("sloctl_budgeting", "")
+        return self.info.get(naming.INFO_BUDGETING, "")
 
     @property
     def sli_kind(self) -> str:
-        return self.info.get("sloctl_sli", "")
+        return self.info.get(naming.INFO_SLI, "")
 
     @property
     def id(self) -> str:
