@@ -127,15 +127,19 @@ def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:
 def rig_rules(slos: Sequence[SLO], fast_reset: int = 1) -> str:
     """The rule file a rig's Prometheus evaluates: the rules ``sloctl generate`` writes for
     ``slos``, each SLO :func:`~sloctl.model.with_fast_reset` by ``fast_reset`` (ValueError when
-    a window does not divide by it)."""
+    a window does not divide by it), the quick page's window read from the raw counters rather
+    than tiled from the 5m recordings: those have a backfilled healthy past (``history``) that
+    would dilute a game day's fault over an hour, where the rig's counters are as young as the
+    rig (docs/gameday.md)."""
     return _render([with_fast_reset(s, fast_reset) for s in slos])
 
 
 def _render(slos: Sequence[SLO]) -> str:
     from sloctl import __version__
-    from sloctl.render.rules import render_rule_file
+    from sloctl.render.rules import RuleOptions, render_rule_file
 
-    return render_rule_file(slos, sorted({Path(s.source.file).as_posix() for s in slos}), __version__)
+    sources = sorted({Path(s.source.file).as_posix() for s in slos})
+    return render_rule_file(slos, sources, __version__, RuleOptions(tiles=False))
 
 
 def start_rig_prometheus(

@@ -52,6 +52,10 @@ class RuleOptions:
     interval: int | None = None
     """Evaluation interval of the groups in seconds; None uses Prometheus' global one."""
     extra_labels: tuple[tuple[str, str], ...] = ()
+    tiles: bool = True
+    """False reads the quick page's window from the raw series even where ``tiled_window`` could
+    tile it: a game-day rig's choice (docs/gameday.md), whose recordings have a backfilled past
+    while its raw counters are as young as the rig, so that a fault pages as on a young service."""
 
 
 Rule = dict[str, object]
@@ -272,7 +276,7 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     base = slo.base_window
     sharp = sharp_window(slo)
-    tiled = tiled_window(slo, options.interval)
+    tiled = options.tiles and tiled_window(slo, options.interval)
     errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     rules = [
         _record(

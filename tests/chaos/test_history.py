@@ -22,7 +22,7 @@ from sloctl.servers.prometheus import start_prometheus
 from tests.paths import ROOT
 
 RULES = ROOT / "rules" / "platform-api.yml"
-SAMPLE = re.compile(r"^(?P<name>[a-z_:]+)\{(?P<labels>[^}]*)\} (?P<value>\S+) (?P<t>\d+)$")
+SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\} (?P<value>\S+) (?P<t>\d+)$")
 
 
 def _samples(text: str) -> list[tuple[str, str, float, int]]:
@@ -50,6 +50,7 @@ def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_fo
     assert text.endswith("# EOF\n")
     samples = _samples(text)
     events = [s for s in samples if s[0] == "sloctl:sli_events:rate5m"]
+    assert events
     per_slo: dict[str, float] = {}
     for _, labels, value, _ in events:
         per_slo[labels] = per_slo.get(labels, 0.0) + value

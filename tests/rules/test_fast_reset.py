@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sloctl.backtest.run import TierResult, our_rules, run_scenarios
 from sloctl.backtest.scenarios import HOUR, Incident, scenario
@@ -59,13 +60,25 @@ def test_a_fast_reset_divides_the_short_windows_and_keeps_what_decides_a_page(di
     assert all(checked.values()), checked
 
 
-def test_no_fast_reset_is_exactly_what_sloctl_generate_writes() -> None:
+def test_no_fast_reset_is_what_sloctl_generate_writes_but_for_the_quick_window_read_raw() -> None:
     slos = [s for s in _bundled() if s.service == "platform-api"]
     assert all(with_fast_reset(s, 1) is s for s in slos)
-    # Line for line, but for the header's first line, which names the sources as given
-    ours = rig_rules(slos, 1).split("\n", 1)
-    generated = (ROOT / "rules" / "platform-api.yml").read_text().split("\n", 1)
-    assert ours[0].endswith("/slos/platform-api.yaml. DO NOT EDIT.") and ours[1] == generated[1]
+    ours = rig_rules(slos, 1)
+    assert ours.split("\n", 1)[0].endswith("/slos/platform-api.yaml. DO NOT EDIT.")
+    rig_groups = yaml.safe_load(ours)["groups"]
+    generated = yaml.safe_load((ROOT / "rules" / "platform-api.yml").read_text())["groups"]
+    assert [g["name"] for g in rig_groups] == [g["name"] for g in generated]
+    raw = 0
+    for rig_group, group in zip(rig_groups, generated, strict=True):
+        for mine, theirs in zip(rig_group["rules"], group["rules"], strict=True):
+            if mine.get("record") == "sloctl:sli_error:ratio_rate1h" and "offset" in theirs["expr"]:
+                # the rig's counters are young, its recordings have a backfilled past
+                assert "offset" not in mine["expr"] and "[1h]" in mine["expr"], mine["expr"]
+                assert {**mine, "expr": ""} == {**theirs, "expr": ""}
+                raw += 1
+            else:
+                assert mine == theirs
+    assert raw >= 4
 
 
 @pytest.mark.parametrize(
