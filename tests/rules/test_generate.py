@@ -135,3 +135,24 @@ def test_compat_sloth_writes_sloths_rules(tmp_path: Path) -> None:
     text = (tmp_path / "rules" / "platform-jobs.yml").read_text()
     assert "slo:sli_error:ratio_rate5m" in text and "sloth_service: platform-jobs" in text
     assert not (tmp_path / "dashboards").exists()
+
+
+@pytest.mark.parametrize(
+    ("interval", "tiled"),
+    [(None, True), (15, True), (60, True), (300, True), (45, False), (120, False)],
+)
+def test_the_quick_pages_hour_is_tiled_only_where_the_evaluation_interval_divides_5m(
+    tmp_path: Path, interval: int | None, tiled: bool
+) -> None:
+    """Each tile must find a recording on its edge; a 2m or 45s interval reads the hour raw."""
+    argv = ["generate", str(ROOT / "slos" / "platform-api.yaml"), "-o", str(tmp_path), "--no-tests"]
+    assert main([*argv, *(["--interval", f"{interval}s"] if interval else [])]) == 0
+    groups = yaml.safe_load((tmp_path / "rules" / "platform-api.yml").read_text())["groups"]
+    (hour,) = [
+        r["expr"]
+        for g in groups
+        if g["name"] == "sloctl-platform-api-availability"
+        for r in g["rules"]
+        if r.get("record") == "sloctl:sli_error:ratio_rate1h"
+    ]
+    assert ("offset 55m" in hour) == tiled and ("[1h]" in hour) == (not tiled), hour
