@@ -196,7 +196,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
     # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
     base = slo.base_window
-    raw = sharp_window(slo)
+    sharp = sharp_window(slo)
     ratio5m = f"{naming.error_ratio(base)}{sel}"
     rules = [
         _record(naming.error_ratio(base), promql.raw_ratio(sli, base), _window_labels(slo, options, base))
@@ -208,7 +208,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
         if w == base:
             continue
         averaged = f"max without ({naming.LABEL_WINDOW}) (avg_over_time({ratio5m}[{format_duration(w)}]))"
-        expr = promql.raw_ratio(sli, w) if w == raw else averaged
+        expr = promql.raw_ratio(sli, w) if w == sharp else averaged
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, ratio5m, counted=True))
