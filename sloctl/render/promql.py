@@ -112,11 +112,10 @@ def total_rate(sli: SLI, window: int) -> str | None:
 def tiled_sum(series: str, window: int, tile: int) -> str:
     """``series``, a rate recorded over ``tile``, summed at ``tile`` steps back across ``window``:
     the tiles cover the window edge to edge, so the sum is the window's rate × ``window / tile``
-    with every event counted once. A tile older than the recording's history counts as zero (``or
-    0 * series``), so a young rule file still sees the tiles it has."""
-    older = [
-        f"({series} offset {format_duration(k * tile)} or 0 * {series})" for k in range(1, window // tile)
-    ]
+    with every event counted once. Where one tile finds no recording (a rule file younger than
+    the window, a missed evaluation) the sum has no value, and the caller falls back on what the
+    recordings hold (``rules._occurrence_rules``)."""
+    older = [f"{series} offset {format_duration(k * tile)}" for k in range(1, window // tile)]
     return "(\n  " + "\n  + ".join([series, *older]) + "\n)"
 
 

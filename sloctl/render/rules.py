@@ -12,7 +12,8 @@ Windows are fast where pages need it and cheap where they are long:
 - the quick page tier's long window (1h by default) is the sum of the 5m rates recorded 0, 5,
   10 … 55 minutes ago, twelve tiles that cover the hour edge to edge: no ramp, so a full outage
   pages as soon as raw-window rules do, and one series read at twelve instants instead of an
-  hour of every raw series (``tiled_window``);
+  hour of every raw series (``tiled_window``); where a tile has no recording yet, the hour is
+  summed as the other windows are;
 - every other window, and the period, is ``sum_over_time(errors) / sum_over_time(events)`` over
   the 5m recordings — Σerrors / Σevents, never an average of short ratios and never a range
   query over the raw series.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from textwrap import indent
 
 from sloctl import naming
 from sloctl.durations import format_duration
@@ -272,6 +274,10 @@ def _member_selector(slo: SLO, name: str) -> str:
     )
 
 
+def _ratio(num: str, den: str) -> str:
+    return f"{num}\n/\nclamp_min({den}, {_EPSILON})"
+
+
 def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     sel = promql.slo_selector(slo)
     base = slo.base_window
@@ -279,29 +285,28 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     tiled = options.tiles and tiled_window(slo, options.interval)
     errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     rules = [
-        _record(
-            naming.error_ratio(base),
-            f"{errors5m}\n/\nclamp_min({events5m}, {_EPSILON})",
-            _window_labels(slo, options, base),
-        )
+        _record(naming.error_ratio(base), _ratio(errors5m, events5m), _window_labels(slo, options, base))
     ]
     for w in alert_windows(slo):
         if w == base:
             continue
         wd = format_duration(w)
+        summed = f"sum_over_time({errors5m}[{wd}])", f"sum_over_time({events5m}[{wd}])"
         if w == sharp and tiled:
-            num = promql.tiled_sum(errors5m, w, base)
-            den = promql.tiled_sum(events5m, w, base)
+            # Every tile found: the window edge to edge; else (a rule file younger than the
+            # window, a missed evaluation) the recordings it holds, summed as the other windows.
+            tiles = promql.tiled_sum(errors5m, w, base), promql.tiled_sum(events5m, w, base)
+            expr = "\nor\n".join(f"(\n{indent(_ratio(*r), '  ')}\n)" for r in (tiles, summed))
         elif w == sharp:
             num = f"(({promql.error_rate(slo.sli, w)}) or on() vector(0))"
             den = f"(({promql.total_rate(slo.sli, w)}) or on() vector(0))"
+            expr = _ratio(num, den)
+        elif w == slo.period:
+            # The period's denominator must have seen events: with none the ratio is unknown,
+            # not 0, and the remaining budget with it (docs/rules.md, "No data").
+            expr = f"{summed[0]}\n/\n({summed[1]} > 0)"
         else:
-            num = f"sum_over_time({errors5m}[{wd}])"
-            den = f"sum_over_time({events5m}[{wd}])"
-        # The period's denominator must have seen events: with none the ratio is unknown, not
-        # 0, and the remaining budget with it (docs/rules.md, "No data").
-        guarded = f"({den} > 0)" if w == slo.period else f"clamp_min({den}, {_EPSILON})"
-        expr = f"{num}\n/\n{guarded}"
+            expr = _ratio(*summed)
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, errors5m, events5m))

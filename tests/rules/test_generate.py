@@ -155,4 +155,7 @@ def test_the_quick_pages_hour_is_tiled_only_where_the_evaluation_interval_divide
         for r in g["rules"]
         if r.get("record") == "sloctl:sli_error:ratio_rate1h"
     ]
-    assert ("offset 55m" in hour) == tiled and ("[1h]" in hour) == (not tiled), hour
+    # tiled: the recordings at 0 … 55m, falling back on their sum over the hour; else the raw series
+    assert ("offset 55m" in hour) == tiled, hour
+    assert ("sum_over_time(sloctl:sli_errors:rate5m" in hour) == tiled, hour
+    assert ("sloctl:" in hour) == tiled and "[1h]" in hour, hour

@@ -73,10 +73,19 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
             "availability",
             # the quick page's window blind to the newest 5 minutes of errors
             (
-                f"(\n        sloctl:sli_errors:rate5m{_SEL}\n",
-                f"(\n        0 * sloctl:sli_errors:rate5m{_SEL}\n",
+                f"(\n          sloctl:sli_errors:rate5m{_SEL}\n",
+                f"(\n          0 * sloctl:sli_errors:rate5m{_SEL}\n",
             ),
             "a slow quick page",
+        ),
+        (
+            "availability",
+            # the quick page's fallback, before the tiles are full, blind to errors
+            (
+                f"sum_over_time(sloctl:sli_errors:rate5m{_SEL}[1h])",
+                f"0 * sum_over_time(sloctl:sli_errors:rate5m{_SEL}[1h])",
+            ),
+            "a young rule file blind to its first hour",
         ),
         ("availability", ("[30m]) == bool 0", "[30m]) == bool 1"), "a no-data flag that never rises"),
         ("availability", ("} <= 0.5", "} <= 0.4"), "a policy step moved"),

@@ -120,9 +120,10 @@ class _Model:
         if window == naming.BASE_WINDOW:
             return self.e5[i] / max(self.n5[i], 1e-12)
         rolling_period = window == self.slo.period and self.slo.calendar is None
-        if window == self.sharp and self.tiled:
-            e, n = self._tiles(i, window)
-        elif window == self.sharp:
+        tiles = self._tiles(i, window) if window == self.sharp and self.tiled else None
+        if tiles is not None:
+            e, n = tiles
+        elif window == self.sharp and not self.tiled:
             t = self.times[i]
             e = promsim.rate(self.scrapes, self.c.err, t, window, self.sem) or 0.0
             n = promsim.rate(self.scrapes, self.c.req, t, window, self.sem) or 0.0
@@ -135,16 +136,18 @@ class _Model:
             return e / n if n > 0 else None
         return e / max(n, 1e-12)
 
-    def _tiles(self, i: int, window: int) -> tuple[float, float]:
+    def _tiles(self, i: int, window: int) -> tuple[float, float] | None:
         """The sharp window's errors and events (``promql.tiled_sum``): the 5m rates each offset
-        of ``0, 5m … window - 5m`` finds within the lookback, a tile finding none counting zero.
-        At an evaluation step that divides 5m that is one recording per tile; at a coarser one
-        the engine returns what it returns (tiles missed, or one recording twice on 2.x), and so
-        does the model."""
+        of ``0, 5m … window - 5m`` finds within the lookback; None when a tile finds none, and
+        the rule falls back on the window's sum of recordings. At an evaluation step that
+        divides 5m that is one recording per tile; at a coarser one the engine returns what it
+        returns (tiles missed, or one recording twice on 2.x), and so does the model."""
         base = naming.BASE_WINDOW
         t = self.times[i]
         picked = [promsim.latest(self.times, t - k * base, self.sem) for k in range(window // base)]
         found = [j for j in picked if j is not None]
+        if len(found) < len(picked):
+            return None
         return sum(self.e5[j] for j in found), sum(self.n5[j] for j in found)
 
     def period_ratio(self, i: int) -> float | None:

@@ -12,7 +12,7 @@ from sloctl.calendars import rule_bounds
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql
-from sloctl.render.rules import RuleOptions, render_groups, render_rule_file
+from sloctl.render.rules import RuleOptions, render_groups, render_rule_file, sharp_window, tiled_window
 from sloctl.render.yamlout import dump_yaml
 
 from ._model import Scenario, _Model, _one, _percentage, _Run, _Segment
@@ -441,6 +441,41 @@ class _Builder:
             [self._close_to(self._period_metric(), truth, last, 1e-9, self._period_labels())],
         )
 
+    def young_rules(self) -> None:
+        """A rule file loaded during a total outage: the quick page's window has no tiles yet,
+        so it reads the recordings it holds (``(tiles) or (sums)``, docs/rules.md) and records
+        the outage's ratio; the page fires before the window of tiles is full wherever a total
+        outage can reach its factor."""
+        slo = self.slo
+        sharp = sharp_window(slo)
+        quick = next((t for t in slo.alerting.enabled_tiers if t.window.long_window == sharp), None)
+        if quick is None or not tiled_window(slo, None):
+            return
+        full = sharp // self.eval_step  # the first evaluation at which every tile has a recording
+        rpm = _traffic(slo)
+        run = self._run(self._healthy(_Segment((full + 2) * self.per, rpm, rpm)))
+        first = run.last_first_firing(quick)
+        mid = full // 2
+        window = {naming.LABEL_WINDOW: format_duration(sharp)}
+        recorded = self._close_to(
+            naming.error_ratio(sharp), run.model.ratio(mid, sharp) or 0.0, mid, 1e-9, window
+        )
+        tiles = f"before its {format_duration(sharp)} of tiles is full"
+        if run.threshold(mid, quick) * slo.error_budget >= 1:
+            # The factor is out of a total outage's reach (an objective of 90 % or below).
+            self._group(
+                f"a rule file loaded during a total outage records its ratio {tiles}", run, {}, [recorded]
+            )
+            return
+        if first is None or first >= full:
+            raise UnprovableSLO(
+                f"{slo.id}: the model does not page a young rule file before its tiles are full"
+            )
+        checks = [i for i in (first - 1, first) if i >= 0 and run.agreed(i)]
+        self._group(
+            f"a rule file loaded during a total outage pages {tiles}", run, {"burn": checks}, [recorded]
+        )
+
     def low_traffic(self) -> None:
         """A total outage on a service too quiet to reach ``minEvents`` must not page."""
         slo = self.slo
@@ -707,6 +742,7 @@ def rule_test_documents(
         builder(SLICE).slice_share()
     else:
         builder(SLICE).counter_reset()
+        builder(SLICE).young_rules()
         if slo.calendar is None:
             builder(UNEVEN_EVAL).uneven_traffic()
     if pages and slo.alerting.min_events > 0:
