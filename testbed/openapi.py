@@ -113,13 +113,23 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _operation(
-    summary: str, status: int, answer: dict[str, Any], problems: tuple[int, ...] = (), **fields: Any
+    summary: str,
+    status: int,
+    answer: dict[str, Any],
+    problems: tuple[int, ...] = (),
+    *,
+    parameters: tuple[dict[str, Any], ...] = (),
+    body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An API operation: its ``fields`` (``parameters``, ``requestBody``), its one success
-    ``answer`` under ``status``, and a problem document for each of ``problems`` and for the 401,
-    429 and 503 that every operation may answer."""
+    """An API operation: the API-Version header and its own ``parameters``, its required request
+    ``body`` (content by media type) if it takes one, its one success ``answer`` under ``status``,
+    and a problem document for each of ``problems`` and for the 401, 429 and 503 that every
+    operation may answer."""
+    operation: dict[str, Any] = {"summary": summary, "parameters": [_VERSION, *parameters]}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
     errors = {str(code): _PROBLEM for code in (*problems, 401, 429, 503)}
-    return {"summary": summary, **fields, "responses": {str(status): answer, **errors}}
+    return {**operation, "responses": {str(status): answer, **errors}}
 
 
 def _project_paths() -> dict[str, Any]:
@@ -131,8 +141,7 @@ def _project_paths() -> dict[str, Any]:
                 200,
                 _rate_limited("a page; Link has first, next and prev", _json_schema("ProjectPage")),
                 (400,),
-                parameters=[
-                    _VERSION,
+                parameters=(
                     {
                         "name": "limit",
                         "in": "query",
@@ -150,19 +159,18 @@ def _project_paths() -> dict[str, Any]:
                         "description": "offset pagination, for comparison; not with cursor",
                         "schema": {"type": "integer", "minimum": 0},
                     },
-                ],
+                ),
             ),
             "post": _operation(
                 "Provision a project (a PostgreSQL schema)",
                 201,
                 _rate_limited("provisioned", _json_schema("Project")),
                 (400, 409, 413),
-                parameters=[_VERSION],
-                requestBody={"required": True, "content": _json_schema("NewProject")},
+                body=_json_schema("NewProject"),
             ),
         },
         "/v1/projects/{project_id}": {
-            "parameters": [_PROJECT_ID, _VERSION],
+            "parameters": [_PROJECT_ID],
             "get": _operation(
                 "One project", 200, _rate_limited("the project", _json_schema("Project")), (404,)
             ),
@@ -177,7 +185,7 @@ def _backup_paths() -> dict[str, Any]:
     """PostgreSQL: a project's backups (pg_dump)."""
     return {
         "/v1/projects/{project_id}/backups": {
-            "parameters": [_PROJECT_ID, _VERSION],
+            "parameters": [_PROJECT_ID],
             "post": _operation(
                 "Queue a backup of the project's schema (pg_dump, off the request path)",
                 202,
@@ -186,7 +194,7 @@ def _backup_paths() -> dict[str, Any]:
             ),
         },
         "/v1/projects/{project_id}/backups/{backup_id}": {
-            "parameters": [_PROJECT_ID, _BACKUP_ID, _VERSION],
+            "parameters": [_PROJECT_ID, _BACKUP_ID],
             "get": _operation(
                 "A backup's status: pending, running, done or failed",
                 200,
@@ -201,7 +209,7 @@ def _cache_paths() -> dict[str, Any]:
     """Redis: the cache."""
     return {
         "/v1/cache/{key}": {
-            "parameters": [_KEY, _VERSION],
+            "parameters": [_KEY],
             "get": _operation(
                 "Read a cached value",
                 200,
@@ -213,19 +221,14 @@ def _cache_paths() -> dict[str, Any]:
                 204,
                 _rate_limited("stored"),
                 (400, 413),
-                parameters=[
+                parameters=(
                     {
                         "name": "ttl",
                         "in": "query",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
-                    }
-                ],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}
                     },
-                },
+                ),
+                body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
             ),
         },
     }
@@ -240,12 +243,11 @@ def _document_paths() -> dict[str, Any]:
                 201,
                 _rate_limited("stored", _json_schema("DocumentId")),
                 (400, 413, 422),
-                parameters=[_VERSION],
-                requestBody={"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
+                body={_JSON: {"schema": {"type": "object"}}},
             ),
         },
         "/v1/documents/{document_id}": {
-            "parameters": [_DOCUMENT_ID, _VERSION],
+            "parameters": [_DOCUMENT_ID],
             "get": _operation(
                 "One document",
                 200,
