@@ -11,8 +11,8 @@ builds them from files. All durations are whole seconds; objectives are percenta
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import Any, ClassVar, Literal
 
 from sloctl.errors import Location
 from sloctl.naming import BASE_WINDOW
@@ -66,11 +66,16 @@ def canonical_window(query: str) -> str:
     return _ANY_WINDOW.sub(WINDOW_PLACEHOLDER, query)
 
 
-def _canonical_queries(sli: object, *names: str) -> None:
-    """Write the window of each query field in ``names`` of a frozen SLI the one way
-    (:func:`canonical_window`)."""
-    for name in names:
-        object.__setattr__(sli, name, canonical_window(getattr(sli, name)))
+class _WindowedQueries:
+    """An SLI of PromQL queries over ``{{.window}}``, each in a field named ``*_query``: on
+    creation their window is written the one way (:func:`canonical_window`)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # mixed into dataclasses only
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name.endswith("_query"):
+                object.__setattr__(self, f.name, canonical_window(getattr(self, f.name)))
 
 
 def derived_alert_name(burn_alert: str, suffix: str) -> str:
@@ -85,38 +90,29 @@ def labels(mapping: dict[str, str] | None = None) -> Labels:
 
 
 @dataclass(frozen=True)
-class EventsSLI:
+class EventsSLI(_WindowedQueries):
     """Error and total event rates; both queries contain ``{{.window}}``."""
 
     error_query: str
     total_query: str
     kind: Literal["events"] = "events"
 
-    def __post_init__(self) -> None:
-        _canonical_queries(self, "error_query", "total_query")
-
 
 @dataclass(frozen=True)
-class RatioSLI:
+class RatioSLI(_WindowedQueries):
     """Good and total event rates; errors are ``total - good``."""
 
     good_query: str
     total_query: str
     kind: Literal["ratio"] = "ratio"
 
-    def __post_init__(self) -> None:
-        _canonical_queries(self, "good_query", "total_query")
-
 
 @dataclass(frozen=True)
-class RawSLI:
+class RawSLI(_WindowedQueries):
     """An error-ratio query with no event counts behind it (see docs/rules.md for the cost)."""
 
     error_ratio_query: str
     kind: Literal["raw"] = "raw"
-
-    def __post_init__(self) -> None:
-        _canonical_queries(self, "error_ratio_query")
 
 
 @dataclass(frozen=True)

@@ -42,10 +42,6 @@ def _with_location(response: dict[str, Any]) -> dict[str, Any]:
     return {**response, "headers": headers}
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): _PROBLEM for c in (*codes, 401, 429, 503)}
-
-
 def _json_schema(ref: str) -> dict[str, Any]:
     return {_JSON: {"schema": {"$ref": f"#/components/schemas/{ref}"}}}
 
@@ -116,14 +112,36 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+def _operation(
+    summary: str,
+    status: int,
+    answer: dict[str, Any],
+    problems: tuple[int, ...] = (),
+    *,
+    parameters: tuple[dict[str, Any], ...] = (),
+    body: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An API operation: the API-Version header and its own ``parameters``, its required request
+    ``body`` (content by media type) if it takes one, its one success ``answer`` under ``status``,
+    and a problem document for each of ``problems`` and for the 401, 429 and 503 that every
+    operation may answer."""
+    operation: dict[str, Any] = {"summary": summary, "parameters": [_VERSION, *parameters]}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": body}
+    errors = {str(code): _PROBLEM for code in (*problems, 401, 429, 503)}
+    return {**operation, "responses": {str(status): answer, **errors}}
+
+
 def _project_paths() -> dict[str, Any]:
     """PostgreSQL: the projects."""
     return {
         "/v1/projects": {
-            "get": {
-                "summary": "List projects, a page at a time",
-                "parameters": [
-                    _VERSION,
+            "get": _operation(
+                "List projects, a page at a time",
+                200,
+                _rate_limited("a page; Link has first, next and prev", _json_schema("ProjectPage")),
+                (400,),
+                parameters=(
                     {
                         "name": "limit",
                         "in": "query",
@@ -141,37 +159,24 @@ def _project_paths() -> dict[str, Any]:
                         "description": "offset pagination, for comparison; not with cursor",
                         "schema": {"type": "integer", "minimum": 0},
                     },
-                ],
-                "responses": {
-                    "200": _rate_limited(
-                        "a page; Link has first, next and prev", _json_schema("ProjectPage")
-                    ),
-                    **_errors(400),
-                },
-            },
-            "post": {
-                "summary": "Provision a project (a PostgreSQL schema)",
-                "parameters": [_VERSION],
-                "requestBody": {"required": True, "content": _json_schema("NewProject")},
-                "responses": {
-                    "201": _rate_limited("provisioned", _json_schema("Project")),
-                    **_errors(400, 409, 413),
-                },
-            },
+                ),
+            ),
+            "post": _operation(
+                "Provision a project (a PostgreSQL schema)",
+                201,
+                _rate_limited("provisioned", _json_schema("Project")),
+                (400, 409, 413),
+                body=_json_schema("NewProject"),
+            ),
         },
         "/v1/projects/{project_id}": {
-            "parameters": [_PROJECT_ID, _VERSION],
-            "get": {
-                "summary": "One project",
-                "responses": {
-                    "200": _rate_limited("the project", _json_schema("Project")),
-                    **_errors(404),
-                },
-            },
-            "delete": {
-                "summary": "Deprovision a project (drops its schema)",
-                "responses": {"204": _rate_limited("deprovisioned"), **_errors(404)},
-            },
+            "parameters": [_PROJECT_ID],
+            "get": _operation(
+                "One project", 200, _rate_limited("the project", _json_schema("Project")), (404,)
+            ),
+            "delete": _operation(
+                "Deprovision a project (drops its schema)", 204, _rate_limited("deprovisioned"), (404,)
+            ),
         },
     }
 
@@ -180,21 +185,22 @@ def _backup_paths() -> dict[str, Any]:
     """PostgreSQL: a project's backups (pg_dump)."""
     return {
         "/v1/projects/{project_id}/backups": {
-            "parameters": [_PROJECT_ID, _VERSION],
-            "post": {
-                "summary": "Queue a backup of the project's schema (pg_dump, off the request path)",
-                "responses": {
-                    "202": _with_location(_rate_limited("queued", _json_schema("Backup"))),
-                    **_errors(404),
-                },
-            },
+            "parameters": [_PROJECT_ID],
+            "post": _operation(
+                "Queue a backup of the project's schema (pg_dump, off the request path)",
+                202,
+                _with_location(_rate_limited("queued", _json_schema("Backup"))),
+                (404,),
+            ),
         },
         "/v1/projects/{project_id}/backups/{backup_id}": {
-            "parameters": [_PROJECT_ID, _BACKUP_ID, _VERSION],
-            "get": {
-                "summary": "A backup's status: pending, running, done or failed",
-                "responses": {"200": _rate_limited("the backup", _json_schema("Backup")), **_errors(404)},
-            },
+            "parameters": [_PROJECT_ID, _BACKUP_ID],
+            "get": _operation(
+                "A backup's status: pending, running, done or failed",
+                200,
+                _rate_limited("the backup", _json_schema("Backup")),
+                (404,),
+            ),
         },
     }
 
@@ -203,33 +209,27 @@ def _cache_paths() -> dict[str, Any]:
     """Redis: the cache."""
     return {
         "/v1/cache/{key}": {
-            "parameters": [_KEY, _VERSION],
-            "get": {
-                "summary": "Read a cached value",
-                "responses": {
-                    "200": _rate_limited(
-                        "the value", {"application/octet-stream": {"schema": {"type": "string"}}}
-                    ),
-                    **_errors(400, 404),
-                },
-            },
-            "put": {
-                "summary": "Write a cached value",
-                "parameters": [
+            "parameters": [_KEY],
+            "get": _operation(
+                "Read a cached value",
+                200,
+                _rate_limited("the value", {"application/octet-stream": {"schema": {"type": "string"}}}),
+                (400, 404),
+            ),
+            "put": _operation(
+                "Write a cached value",
+                204,
+                _rate_limited("stored"),
+                (400, 413),
+                parameters=(
                     {
                         "name": "ttl",
                         "in": "query",
                         "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
-                    }
-                ],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}
                     },
-                },
-                "responses": {"204": _rate_limited("stored"), **_errors(400, 413)},
-            },
+                ),
+                body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
+            ),
         },
     }
 
@@ -238,62 +238,42 @@ def _document_paths() -> dict[str, Any]:
     """MongoDB: the documents."""
     return {
         "/v1/documents": {
-            "post": {
-                "summary": "Store a JSON document",
-                "parameters": [_VERSION],
-                "requestBody": {"required": True, "content": {_JSON: {"schema": {"type": "object"}}}},
-                "responses": {
-                    "201": _rate_limited("stored", _json_schema("DocumentId")),
-                    **_errors(400, 413, 422),
-                },
-            },
+            "post": _operation(
+                "Store a JSON document",
+                201,
+                _rate_limited("stored", _json_schema("DocumentId")),
+                (400, 413, 422),
+                body={_JSON: {"schema": {"type": "object"}}},
+            ),
         },
         "/v1/documents/{document_id}": {
-            "parameters": [_DOCUMENT_ID, _VERSION],
-            "get": {
-                "summary": "One document",
-                "responses": {
-                    "200": _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
-                    **_errors(404),
-                },
-            },
+            "parameters": [_DOCUMENT_ID],
+            "get": _operation(
+                "One document",
+                200,
+                _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
+                (404,),
+            ),
         },
+    }
+
+
+def _operational_get(summary: str, description: str, media_type: str, schema_type: str) -> dict[str, Any]:
+    """A GET of the operational routes: one 200 answer, no rate limit, no API version, no problem."""
+    content = {media_type: {"schema": {"type": schema_type}}}
+    return {
+        "get": {"summary": summary, "responses": {"200": {"description": description, "content": content}}}
     }
 
 
 def _operations_paths() -> dict[str, Any]:
     """Health, metrics and this document."""
     return {
-        "/healthz": {
-            "get": {
-                "summary": "Liveness and breaker states (no database call)",
-                "responses": {
-                    "200": {"description": "alive", "content": {_JSON: {"schema": {"type": "object"}}}}
-                },
-            }
-        },
-        "/metrics": {
-            "get": {
-                "summary": "Prometheus metrics",
-                "responses": {
-                    "200": {
-                        "description": "exposition",
-                        "content": {"text/plain": {"schema": {"type": "string"}}},
-                    }
-                },
-            }
-        },
-        "/openapi.json": {
-            "get": {
-                "summary": "This description",
-                "responses": {
-                    "200": {
-                        "description": "OpenAPI 3.1",
-                        "content": {_JSON: {"schema": {"type": "object"}}},
-                    }
-                },
-            }
-        },
+        "/healthz": _operational_get(
+            "Liveness and breaker states (no database call)", "alive", _JSON, "object"
+        ),
+        "/metrics": _operational_get("Prometheus metrics", "exposition", "text/plain", "string"),
+        "/openapi.json": _operational_get("This description", "OpenAPI 3.1", _JSON, "object"),
     }
 
 

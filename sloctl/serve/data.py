@@ -69,6 +69,16 @@ def step_for(range_seconds: float) -> int:
     return math.ceil(range_seconds / MAX_POINTS_PER_CHART)
 
 
+class _InfoLabel:
+    """A label of a row's info series as an attribute of the row (``""`` when it is absent)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def __get__(self, row: SloRow, owner: type[SloRow] | None = None) -> str:
+        return row.info.get(self.label, "")
+
+
 @dataclass(frozen=True)
 class SloRow:
     """One SLO on the overview: the ``status`` row plus what the UI shows beside it."""
@@ -89,21 +99,10 @@ class SloRow:
         """The info series' labels without the ``sloctl_`` ones (``team``, ``tier``, …)."""
         return {k: v for k, v in sorted(self.info.items()) if not k.startswith(("sloctl_", "__"))}
 
-    @property
-    def objective(self) -> str:
-        return self.info.get(naming.INFO_OBJECTIVE, "")
-
-    @property
-    def period(self) -> str:
-        return self.info.get(naming.INFO_PERIOD, "")
-
-    @property
-    def budgeting(self) -> str:
-        return self.info.get(naming.INFO_BUDGETING, "")
-
-    @property
-    def sli_kind(self) -> str:
-        return self.info.get(naming.INFO_SLI, "")
+    objective = _InfoLabel(naming.INFO_OBJECTIVE)
+    period = _InfoLabel(naming.INFO_PERIOD)
+    budgeting = _InfoLabel(naming.INFO_BUDGETING)
+    sli_kind = _InfoLabel(naming.INFO_SLI)
 
     @property
     def id(self) -> str:

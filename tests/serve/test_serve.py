@@ -79,16 +79,17 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
 
 
 @contextmanager
-def fake_app(n: int, calls: list[str]) -> Iterator[App]:
-    """The UI over :func:`fake_prometheus` with ``n`` SLOs; every query it sends lands in ``calls``."""
+def fake_app(n: int) -> Iterator[tuple[App, list[str]]]:
+    """The UI over :func:`fake_prometheus` with ``n`` SLOs, and the list every query it sends
+    lands in."""
+    calls: list[str] = []
     with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
-        yield App(ServeConfig(), prom)
+        yield App(ServeConfig(), prom), calls
 
 
 @pytest.mark.parametrize("n", [1, 50, 1000])
 def test_the_overview_runs_the_same_number_of_queries_for_one_slo_or_a_thousand(n: int) -> None:
-    calls: list[str] = []
-    with fake_app(n, calls) as app:
+    with fake_app(n) as (app, calls):
         page = app.handle("/", {})
     assert page.status == 200
     assert len(calls) == OVERVIEW_QUERY_COUNT == 9
@@ -156,8 +157,7 @@ def _ids_asked(calls: list[str]) -> list[set[str]]:
 
 
 def test_the_burn_rate_of_every_window_is_read_for_the_rows_of_the_page_alone() -> None:
-    calls: list[str] = []
-    with fake_app(250, calls) as app:
+    with fake_app(250) as (app, calls):
         second = app.handle("/", {"page": ["2"]}).body.decode()
         asked = _ids_asked(calls)
         calls.clear()
@@ -223,8 +223,7 @@ def test_the_slo_page_step_keeps_every_range_under_the_chart_points() -> None:
 
 
 def test_filters_and_sort_come_from_the_url() -> None:
-    calls: list[str] = []
-    with fake_app(4, calls) as app:
+    with fake_app(4) as (app, calls):
         team0 = app.handle("/", {"label": ["team=t0"]}).body.decode()
         filtered = len(calls)
         calls.clear()
@@ -240,7 +239,7 @@ def test_filters_and_sort_come_from_the_url() -> None:
 
 @pytest.fixture
 def listener() -> Iterator[str]:
-    with fake_app(2, []) as app:
+    with fake_app(2) as (app, _calls):
         served = start(app, "127.0.0.1:0", auth="ann:s3cret")
         try:
             yield served.url

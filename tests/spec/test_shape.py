@@ -34,39 +34,40 @@ def test_the_repository_files_pass_both_the_shape_and_its_json_schema(shape: Sha
     assert _verdicts(shape, (ROOT / path).read_text()) == (True, True)
 
 
+#: (body after the kind's head, valid) per document kind
+COLLECTOR_BODIES = [
+    ("targets:\n  - {name: a, kind: redis, interval: 1h30m}\n", True),
+    ("targets:\n  - {name: a, kind: redis, interval: 2.5}\n", True),
+    ("defaults: {connections: warm}\n", True),
+    ("defaults: {connections: [cold, warm]}\n", True),
+    ("targets:\n  - {name: a, kind: redis, interval: 10}\n", True),
+    ("targets:\n  - {name: a, kind: redis, interval: 1.5s}\n", False),
+    ("targets:\n  - {name: a, kind: redis, interval: 1s1m}\n", False),
+    ("targets:\n  - {name: a, kind: cassandra}\n", False),
+    ("targets:\n  - {name: A!, kind: redis}\n", False),
+    ("targets:\n  - {kind: redis}\n", False),
+    ("targets:\n  - {name: a, kind: redis, pasword: {env: X}}\n", False),
+    ("targets:\n  - {name: a, kind: redis, password: hunter2}\n", False),
+    ("targets:\n  - {name: a, kind: redis, password: {env: X, file: y}}\n", False),
+    ("targets:\n  - {name: a, kind: redis, port: 70000}\n", False),
+    ("debugHistory: 0\n", False),
+    ("defaults: {connections: [cold, lukewarm]}\n", False),
+    ("otlp: {protocol: grpc}\n", False),
+]
+SCHEDULE_BODIES = [
+    ("spec:\n  gamedays:\n    - {experiment: a.json, cron: '0 10 * * *'}\n", True),
+    ("spec:\n  gamedays:\n    - {experiment: a.json}\n", False),
+    ("spec:\n  imag: x\n  gamedays: []\n", False),
+    ("metadata: {name: [x]}\nspec: {gamedays: []}\n", False),
+]
+
+
 @pytest.mark.parametrize(
     ("shape", "text", "valid"),
     [
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1h30m}\n", True),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 2.5}\n", True),
-        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: warm}\n", True),
-        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: [cold, warm]}\n", True),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 10}\n", True),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1.5s}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, interval: 1s1m}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: cassandra}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: A!, kind: redis}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {kind: redis}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, pasword: {env: X}}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, password: hunter2}\n", False),
-        (
-            COLLECTOR,
-            COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, password: {env: X, file: y}}\n",
-            False,
-        ),
-        (COLLECTOR, COLLECTOR_HEAD + "targets:\n  - {name: a, kind: redis, port: 70000}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "debugHistory: 0\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "defaults: {connections: [cold, lukewarm]}\n", False),
-        (COLLECTOR, COLLECTOR_HEAD + "otlp: {protocol: grpc}\n", False),
+        *((COLLECTOR, COLLECTOR_HEAD + body, valid) for body, valid in COLLECTOR_BODIES),
         (COLLECTOR, "apiVersion: sloctl/v2\nkind: CollectorConfig\n", False),
-        (
-            SCHEDULE,
-            SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json, cron: '0 10 * * *'}\n",
-            True,
-        ),
-        (SCHEDULE, SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json}\n", False),
-        (SCHEDULE, SCHEDULE_HEAD + "spec:\n  imag: x\n  gamedays: []\n", False),
-        (SCHEDULE, SCHEDULE_HEAD + "metadata: {name: [x]}\nspec: {gamedays: []}\n", False),
+        *((SCHEDULE, SCHEDULE_HEAD + body, valid) for body, valid in SCHEDULE_BODIES),
     ],
 )
 def test_the_shape_check_and_the_json_schema_agree_on_a_document(
