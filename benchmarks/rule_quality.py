@@ -136,9 +136,9 @@ def raw_window(slos: Sequence[SLO]) -> RuleSet:
             m = re.fullmatch(r"sloctl:sli_error:ratio_rate(\w+)", str(r.get("record", "")))
             if m and m.group(1) != "5m":
                 w = parse_duration(m.group(1))
-                r["expr"] = (
-                    f"({promql.error_rate(slo.sli, w)})\n/\nclamp_min({promql.total_rate(slo.sli, w)}, 1e-12)"
-                )
+                rates = promql.event_rates(slo.sli, w)
+                assert rates is not None, "the benchmark's SLO counts events"
+                r["expr"] = f"({rates.errors})\n/\nclamp_min({rates.total}, 1e-12)"
     return RuleSet("raw-window", dump_yaml({"groups": groups}))
 
 

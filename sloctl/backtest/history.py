@@ -50,12 +50,11 @@ def history_counts(
 
 
 def _counts(prom: Prometheus, slo: SLO, start: int, end: int, step: int) -> Counts:
-    err_q = promql.error_rate(slo.sli, naming.BASE_WINDOW)
-    tot_q = promql.total_rate(slo.sli, naming.BASE_WINDOW)
-    if err_q is None or tot_q is None:
+    rates = promql.event_rates(slo.sli, naming.BASE_WINDOW)
+    if rates is None:
         raise ValueError(f"{slo.id}: a raw SLI has no event counts to replay")
-    errors = _series(prom, err_q, start, end, step)
-    totals = _series(prom, tot_q, start, end, step)
+    errors = _series(prom, rates.errors, start, end, step)
+    totals = _series(prom, rates.total, start, end, step)
     times = range(start, end + 1, step)
     req = [0.0] + [totals.get(t, 0.0) * step for t in times[1:]]
     err = [0.0] + [min(errors.get(t, 0.0) * step, r) for t, r in zip(times[1:], req[1:], strict=True)]

@@ -174,10 +174,10 @@ def _budget(slos: Sequence[SLO]) -> dict[str, str]:
     slo = _find(slos, "availability")
     if slo is None:
         return {}
-    errors, total = promql.error_rate_template(slo.sli), promql.total_rate_template(slo.sli)
-    if errors is None or total is None:
+    rates = promql.event_rates(slo.sli)
+    if rates is None:
         return {}
-    return {"service": slo.service, "slo": slo.name, "error_query": errors, "total_query": total}
+    return {"service": slo.service, "slo": slo.name, "error_query": rates.errors, "total_query": rates.total}
 
 
 def _threshold_ms(slo: SLO, gameday: str) -> float:

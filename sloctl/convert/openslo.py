@@ -33,12 +33,12 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     elif isinstance(sli, RawSLI):
         metric = {"rawType": "failure", "raw": _source(sli.error_ratio_query)}
     else:
-        errors, total = promql.error_rate_template(sli), promql.total_rate_template(sli)
-        if errors is None or total is None:
+        rates = promql.event_rates(sli)
+        if rates is None:
             losses.add(slo, "sli", f"a {sli.kind} SLI has no OpenSLO form; the SLO is not written")
             return None
         losses.add(slo, "sli", f"a {sli.kind} SLI is written as the PromQL of its bad and total events")
-        metric = {"bad": _source(errors), "total": _source(total)}
+        metric = {"bad": _source(rates.errors), "total": _source(rates.total)}
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
 
 

@@ -55,9 +55,9 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     elif isinstance(sli, LatencySLI):
         # The bucket and count selectors of sloctl's own latency queries (render/promql.py):
         # errors are "<count> - <bucket at the threshold>".
-        errors, total_query = promql.error_rate_template(sli), promql.total_rate_template(sli)
-        assert errors is not None and total_query is not None
-        good, total = _selector(errors.split(" - ", 1)[1]), _selector(total_query)
+        rates = promql.event_rates(sli)
+        assert rates is not None
+        good, total = _selector(rates.errors.split(" - ", 1)[1]), _selector(rates.total)
         if good and total:
             losses.add(
                 slo,

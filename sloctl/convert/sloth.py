@@ -26,12 +26,12 @@ def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:
         return {"events": {"error_query": sli.error_query, "total_query": sli.total_query}}
     if isinstance(sli, RawSLI):
         return {"raw": {"error_ratio_query": sli.error_ratio_query}}
-    errors, total = promql.error_rate_template(sli), promql.total_rate_template(sli)
-    if errors is None or total is None:
+    rates = promql.event_rates(sli)
+    if rates is None:
         losses.add(slo, "sli", f"a {sli.kind} SLI has no Sloth form; the SLO is not written")
         return None
     losses.add(slo, "sli", f"a {sli.kind} SLI is written as the events SLI of its bad and total events")
-    return {"events": {"error_query": errors, "total_query": total}}
+    return {"events": {"error_query": rates.errors, "total_query": rates.total}}
 
 
 def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:

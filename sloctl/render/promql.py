@@ -9,6 +9,7 @@ queries here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from sloctl import contract as c
 from sloctl import naming
@@ -67,46 +68,37 @@ def le_matcher(threshold: float) -> str:
     return f'le=~"{alts}"'
 
 
-def error_rate_template(sli: SLI) -> str | None:
-    """Errors per second with ``{{.window}}`` left in; None for raw SLIs, which have no event
-    counts. Game days render it at the length of a run."""
+class EventRates(NamedTuple):
+    """An SLI's errors and events per second, both over the same window."""
+
+    errors: str
+    total: str
+
+
+def event_rates(sli: SLI, window: int | None = None) -> EventRates | None:
+    """The errors and events per second of ``sli`` over ``window`` (``None``: with
+    ``{{.window}}`` left in, as game days and the converters want them); None for raw SLIs,
+    which have no event counts."""
     w = WINDOW_PLACEHOLDER
     if isinstance(sli, EventsSLI):
-        return sli.error_query.strip()
-    if isinstance(sli, RatioSLI):
-        return f"({sli.total_query.strip()}) - ({sli.good_query.strip()})"
-    if isinstance(sli, LatencySLI):
-        total = total_rate_template(sli)
-        good = (
-            f"sum(rate({sli.histogram}_bucket{_merge(sli.selector, le_matcher(sli.threshold_seconds))}[{w}]))"
+        rates = EventRates(sli.error_query.strip(), sli.total_query.strip())
+    elif isinstance(sli, RatioSLI):
+        total = sli.total_query.strip()
+        rates = EventRates(f"({total}) - ({sli.good_query.strip()})", total)
+    elif isinstance(sli, LatencySLI):
+        total = f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
+        at_threshold = _merge(sli.selector, le_matcher(sli.threshold_seconds))
+        rates = EventRates(f"{total} - sum(rate({sli.histogram}_bucket{at_threshold}[{w}]))", total)
+    elif isinstance(sli, ProbeSLI):
+        sel = _merge(sli.selector, "")
+        rates = EventRates(
+            f"sum(rate({c.PROBE_FAILURES.name}{sel}[{w}]))", f"sum(rate({c.PROBE_ATTEMPTS.name}{sel}[{w}]))"
         )
-        return f"{total} - {good}"
-    if isinstance(sli, ProbeSLI):
-        return f"sum(rate({c.PROBE_FAILURES.name}{_merge(sli.selector, '')}[{w}]))"
-    return None
-
-
-def error_rate(sli: SLI, window: int) -> str | None:
-    """Errors per second over ``window``; None for raw SLIs, which have no event counts."""
-    template = error_rate_template(sli)
-    return None if template is None else at_window(template, window)
-
-
-def total_rate_template(sli: SLI) -> str | None:
-    """Events per second with ``{{.window}}`` left in; None for raw SLIs."""
-    w = WINDOW_PLACEHOLDER
-    if isinstance(sli, (EventsSLI, RatioSLI)):
-        return sli.total_query.strip()
-    if isinstance(sli, LatencySLI):
-        return f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
-    if isinstance(sli, ProbeSLI):
-        return f"sum(rate({c.PROBE_ATTEMPTS.name}{_merge(sli.selector, '')}[{w}]))"
-    return None
-
-
-def total_rate(sli: SLI, window: int) -> str | None:
-    template = total_rate_template(sli)
-    return None if template is None else at_window(template, window)
+    else:
+        return None
+    if window is None:
+        return rates
+    return EventRates(at_window(rates.errors, window), at_window(rates.total, window))
 
 
 def tiled_sum(series: str, window: int, tile: int) -> str:

@@ -245,8 +245,7 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             rules.append(_record(naming.NO_DATA, f"max({flags}) or on() vector(0)", _labels(slo, options)))
         return rules
     base = slo.base_window
-    errors = promql.error_rate(slo.sli, base)
-    total = promql.total_rate(slo.sli, base)
+    errors, total = _rates(slo, base)
     # `or on() vector(0)`: an error series that never appeared (no 5xx yet) must read as zero
     # errors, not as "no data" that would blank every ratio built on it.
     rules = [
@@ -274,6 +273,13 @@ def _member_selector(slo: SLO, name: str) -> str:
     )
 
 
+def _rates(slo: SLO, window: int) -> promql.EventRates:
+    rates = promql.event_rates(slo.sli, window)
+    if rates is None:  # raw SLIs take their own path (_raw_sli_rules) and never ask
+        raise TypeError(f"{slo.id}: a {slo.sli.kind} SLI has no event counts")
+    return rates
+
+
 def _ratio(num: str, den: str) -> str:
     return f"{num}\n/\nclamp_min({den}, {_EPSILON})"
 
@@ -298,9 +304,7 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             tiles = promql.tiled_sum(errors5m, w, base), promql.tiled_sum(events5m, w, base)
             expr = "\nor\n".join(f"(\n{indent(_ratio(*r), '  ')}\n)" for r in (tiles, summed))
         elif w == sharp:
-            num = f"(({promql.error_rate(slo.sli, w)}) or on() vector(0))"
-            den = f"(({promql.total_rate(slo.sli, w)}) or on() vector(0))"
-            expr = _ratio(num, den)
+            expr = _ratio(*(f"(({rate}) or on() vector(0))" for rate in _rates(slo, w)))
         elif w == slo.period:
             # The period's denominator must have seen events: with none the ratio is unknown,
             # not 0, and the remaining budget with it (docs/rules.md, "No data").
@@ -322,8 +326,8 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     if ts.slice_seconds == base:
         errors, events = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     else:
-        errors = f"(({promql.error_rate(slo.sli, ts.slice_seconds)}) or on() vector(0))"
-        events = f"({promql.total_rate(slo.sli, ts.slice_seconds)})"
+        rates = _rates(slo, ts.slice_seconds)
+        errors, events = f"(({rates.errors}) or on() vector(0))", f"({rates.total})"
     # A slice is bad when its error ratio is above what the target allows; a slice without
     # events is neither good nor bad (its sample is absent).
     bad = f"({errors}\n/\n({events} > 0)) > bool {promql.fmt_number(ts.allowed_error_ratio)}"

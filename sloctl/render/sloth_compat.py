@@ -141,8 +141,9 @@ def _sli_expr(slo: SLO, window: int) -> str:
         )
     if isinstance(sli, (LatencySLI, ProbeSLI)):
         # No Sloth equivalent: rendered as the events SLI with the same error and total rates.
-        errors, total = promql.error_rate(sli, window), promql.total_rate(sli, window)
-        return f"({errors})\n/\n({total})\n"
+        rates = promql.event_rates(sli, window)
+        assert rates is not None
+        return f"({rates.errors})\n/\n({rates.total})\n"
     raise TypeError(f"unsupported SLI {sli!r}")  # pragma: no cover
 
 

@@ -175,10 +175,9 @@ def test_latency_and_probe_slis_render_as_sloth_renders_the_equivalent_events_sl
     (doc,) = documents(render_sloth([slo], version=VERSION))
     sli_rules = doc["groups"][0]["rules"]
     assert sli_rules[0]["record"] == "slo:sli_error:ratio_rate5m"
-    assert (
-        sli_rules[0]["expr"]
-        == f"({promql.error_rate(slo.sli, 300)})\n/\n({promql.total_rate(slo.sli, 300)})\n"
-    )
+    rates = promql.event_rates(slo.sli, 300)
+    assert rates is not None
+    assert sli_rules[0]["expr"] == f"({rates.errors})\n/\n({rates.total})\n"
     assert sli_rules[-1]["record"] == "slo:sli_error:ratio_rate30d"
     assert sli_rules[-1]["expr"].startswith("sum_over_time(slo:sli_error:ratio_rate5m{")
 
