@@ -32,7 +32,8 @@ class TierExplanation:
     long_window: str
     short_window: str
     long_window_source: str
-    """``5m tiles`` (the 5m rates recorded 5 minutes apart, summed edge to edge), ``raw series``
+    """``5m tiles`` (the 5m rates recorded 5 minutes apart, summed edge to edge; where a tile has no
+    recording yet, the 5m recordings summed), ``raw series``
     (read with the SLI's queries), both without the 5m ramp; ``5m recordings`` (summed, with the
     ramp) or ``bad slices``."""
     burn_factor: float
@@ -242,7 +243,8 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
         "long window at that ratio; outage detected: designed time to fire on a total outage "
         f"({EVALUATION_INTERVAL}s scrapes and rule evaluation); budget used: budget spent by then. "
         "A * marks a long window read without the 5m ramp (as fast as raw-window rules): the 5m rates "
-        "recorded 5 minutes apart, summed edge to edge, or the raw series for a ratio SLI; the "
+        "recorded 5 minutes apart, summed edge to edge (the 5m recordings summed, ramp included, "
+        "until the rules have that window's history), or the raw series for a ratio SLI; the "
         "others sum the 5m recordings."
     )
     if timeslices:
