@@ -3,7 +3,8 @@
 A server runs in its own session (``start_new_session=True``) so that its process group id
 equals its pid: PostgreSQL forks one backend per connection, and freezing or killing only
 the postmaster would leave those backends answering. ``pause()``, ``resume()`` and the
-SIGKILL escalation therefore signal the whole group.
+SIGKILL escalation therefore signal the whole group. Every server is registered with this
+process's lifeline (``_lifeline``), which stops it if this process dies without doing so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
+
+from ._lifeline import LIFELINE
 
 __all__ = [
     "HttpProcess",
@@ -226,6 +229,7 @@ class ManagedProcess(Stoppable):
             )
         finally:
             log.close()
+        LIFELINE.watch(self._proc.pid, self._stop_signal)
         if not wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout):
             self.stop()
             raise ServerStartError(
@@ -234,6 +238,8 @@ class ManagedProcess(Stoppable):
             )
         if not self.running:
             code = self._proc.returncode if self._proc else None
+            if self._proc is not None:
+                LIFELINE.forget(self._proc.pid)
             self._proc = None
             raise ServerStartError(
                 f"{self.name} exited with code {code} during start-up on {self.host}:{self.port}; "
@@ -262,6 +268,7 @@ class ManagedProcess(Stoppable):
                 proc.wait(timeout=10)
         # Children left behind (a killed postmaster's backends) go with the group.
         self._signal_group(signal.SIGKILL)
+        LIFELINE.forget(proc.pid)
         self._proc = None
 
     def pause(self) -> None:

@@ -1,0 +1,123 @@
+"""The lifeline stops the servers of a launcher that dies without stopping them, and nothing
+else: not a server stopped the normal way, not a process that took a registered pid since."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sloctl.servers._lifeline import Lifeline, alive, start_time
+from sloctl.servers._process import wait_until
+
+pytestmark = pytest.mark.servers
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    """A process in its own session, as a server is."""
+    return subprocess.Popen(["sleep", "120"], start_new_session=True)
+
+
+def _watcher_exited(line: Lifeline) -> bool:
+    assert line.watcher_pid is not None
+    return os.waitpid(line.watcher_pid, os.WNOHANG)[0] == line.watcher_pid
+
+
+def test_the_watcher_stops_only_what_is_still_registered_when_the_lifeline_ends() -> None:
+    line = Lifeline()
+    stopped, forgotten, reused = _sleeper(), _sleeper(), _sleeper()
+    try:
+        line.watch(stopped.pid)
+        line.watch(forgotten.pid)
+        line.forget(forgotten.pid)
+        started = start_time(reused.pid)
+        assert started is not None
+        # The same pid, registered with another start time: a process the kernel gave it to since.
+        line.watch(reused.pid, started=str(int(started) - 1))
+        assert line.watcher_pid is not None
+        assert stopped.poll() is None, "nothing is stopped while the lifeline holds"
+        line.close()
+        assert wait_until(lambda: stopped.poll() is not None, timeout=15)
+        assert stopped.returncode == -signal.SIGTERM
+        assert wait_until(lambda: _watcher_exited(line), timeout=15)
+        assert forgotten.poll() is None
+        assert reused.poll() is None
+    finally:
+        for p in (stopped, forgotten, reused):
+            p.kill()
+            p.wait()
+
+
+def test_a_paused_server_that_ignores_its_stop_signal_is_killed_with_its_group() -> None:
+    line = Lifeline(grace_seconds=1)
+    # A group leader that ignores SIGTERM and a child in its group, the whole group paused.
+    leader = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; sleep 120 & wait"], start_new_session=True, stdout=subprocess.DEVNULL
+    )
+    try:
+        assert wait_until(lambda: len(_group(leader.pid)) == 2, timeout=10)
+        members = _group(leader.pid)
+        os.killpg(leader.pid, signal.SIGSTOP)
+        line.watch(leader.pid)
+        line.close()
+        assert wait_until(lambda: leader.poll() is not None, timeout=20)
+        assert leader.returncode == -signal.SIGKILL
+        assert wait_until(lambda: not any(alive(p) for p in members), timeout=10)
+        assert wait_until(lambda: _watcher_exited(line), timeout=15)
+    finally:
+        leader.kill()
+        leader.wait()
+
+
+def _group(pgid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid and alive(int(entry)):
+                    found.append(int(entry))
+            except ProcessLookupError:
+                continue
+    return found
+
+
+LAUNCHER = """
+import sys
+from pathlib import Path
+from sloctl.servers import start_redis
+server = start_redis(Path(sys.argv[1]))
+print(server.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", LAUNCHER, str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert launcher.stdout is not None
+        line = launcher.stdout.readline()
+        assert line.strip().isdigit(), f"the launcher did not start Redis: {line!r}"
+        redis_pid = int(line)
+        assert alive(redis_pid)
+        launcher.kill()  # SIGKILL: no finally, no atexit, no fixture teardown runs in it
+        launcher.wait()
+        assert wait_until(lambda: not alive(redis_pid), timeout=20), "Redis outlived its launcher"
+    finally:
+        launcher.kill()
+        launcher.wait()
+        if launcher.stdin is not None:
+            launcher.stdin.close()
+        if launcher.stdout is not None:
+            launcher.stdout.close()
