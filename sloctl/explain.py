@@ -32,10 +32,12 @@ class TierExplanation:
     long_window: str
     short_window: str
     long_window_source: str
-    """``5m tiles`` (the 5m rates recorded 5 minutes apart, summed edge to edge; where a tile has no
-    recording yet, the 5m recordings summed), ``raw series``
+    """``5m tiles`` (the 5m rates recorded 5 minutes apart, summed edge to edge), ``raw series``
     (read with the SLI's queries), both without the 5m ramp; ``5m recordings`` (summed, with the
     ramp) or ``bad slices``."""
+    long_window_fallback: str | None
+    """What the long window reads where its source has no data yet: ``5m recordings`` for ``5m
+    tiles`` (a tile older than the recordings' history), else ``None``."""
     burn_factor: float
     burn_factor_range: tuple[float, float] | None
     """For a calendar period: the factor in its shortest and longest period."""
@@ -173,6 +175,7 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         source = "5m tiles" if tiled_window(slo, EVALUATION_INTERVAL) else "raw series"
     else:
         source = "5m recordings"
+    fallback = "5m recordings" if source == "5m tiles" else None
     return TierExplanation(
         tier=tier.name,
         severity=tier.severity,
@@ -180,6 +183,7 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         long_window=format_duration(w.long_window),
         short_window=format_duration(w.short_window),
         long_window_source=source,
+        long_window_fallback=fallback,
         burn_factor=round(factor, 4),
         burn_factor_range=_factor_range(slo, w.budget_percent, w.long_window),
         trips_at_error_ratio=min(1.0, factor * budget),

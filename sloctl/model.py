@@ -11,8 +11,8 @@ builds them from files. All durations are whole seconds; objectives are percenta
 from __future__ import annotations
 
 import re
-from dataclasses import Field, dataclass, field, fields, replace
-from typing import Any, ClassVar, Literal
+from dataclasses import Field, dataclass, field, replace
+from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 
 from sloctl.errors import Location
 from sloctl.naming import BASE_WINDOW
@@ -46,6 +46,7 @@ __all__ = [
     "Service",
     "Severity",
     "Timeslices",
+    "WindowedQuery",
     "alert_windows",
     "with_fast_reset",
 ]
@@ -66,16 +67,26 @@ def canonical_window(query: str) -> str:
     return _ANY_WINDOW.sub(WINDOW_PLACEHOLDER, query)
 
 
+_WINDOWED = "PromQL over {{.window}}"
+WindowedQuery = Annotated[str, _WINDOWED]
+"""A field holding PromQL over ``{{.window}}``: written the one way on creation."""
+
+
 class _WindowedQueries:
-    """An SLI of PromQL queries over ``{{.window}}``, each in a field named ``*_query``: on
-    creation their window is written the one way (:func:`canonical_window`)."""
+    """An SLI whose :data:`WindowedQuery` fields are PromQL over ``{{.window}}``: on creation their
+    window is written the one way (:func:`canonical_window`)."""
 
     __dataclass_fields__: ClassVar[dict[str, Field[Any]]]  # mixed into dataclasses only
+    _windowed: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        hints = get_type_hints(cls, include_extras=True)
+        cls._windowed = tuple(n for n, h in hints.items() if _WINDOWED in getattr(h, "__metadata__", ()))
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            if f.name.endswith("_query"):
-                object.__setattr__(self, f.name, canonical_window(getattr(self, f.name)))
+        for name in self._windowed:
+            object.__setattr__(self, name, canonical_window(getattr(self, name)))
 
 
 def derived_alert_name(burn_alert: str, suffix: str) -> str:
@@ -93,8 +104,8 @@ def labels(mapping: dict[str, str] | None = None) -> Labels:
 class EventsSLI(_WindowedQueries):
     """Error and total event rates; both queries contain ``{{.window}}``."""
 
-    error_query: str
-    total_query: str
+    error_query: WindowedQuery
+    total_query: WindowedQuery
     kind: Literal["events"] = "events"
 
 
@@ -102,8 +113,8 @@ class EventsSLI(_WindowedQueries):
 class RatioSLI(_WindowedQueries):
     """Good and total event rates; errors are ``total - good``."""
 
-    good_query: str
-    total_query: str
+    good_query: WindowedQuery
+    total_query: WindowedQuery
     kind: Literal["ratio"] = "ratio"
 
 
@@ -111,7 +122,7 @@ class RatioSLI(_WindowedQueries):
 class RawSLI(_WindowedQueries):
     """An error-ratio query with no event counts behind it (see docs/rules.md for the cost)."""
 
-    error_ratio_query: str
+    error_ratio_query: WindowedQuery
     kind: Literal["raw"] = "raw"
 
 

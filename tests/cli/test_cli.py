@@ -103,8 +103,11 @@ def test_explain_reports_budgets_windows_and_detection_times(capsys: pytest.Capt
     # the quick page's long window is its twelve 5m tiles, no ramp: as fast as raw-window rules
     # (51.8 s of a full outage fill 1.44 % of an hour, then a scrape and an evaluation)
     assert quick["long_window_source"] == "5m tiles"
+    # where a tile is older than the recordings' history, the hour's summed recordings stand in
+    assert quick["long_window_fallback"] == "5m recordings"
     assert quick["full_outage_detection_seconds"] == 172
     assert availability["tiers"][1]["long_window_source"] == "5m recordings"
+    assert availability["tiers"][1]["long_window_fallback"] is None
     assert availability["policy"][:2] == [
         "at or below 50% of the budget left: notify",
         "at or below 0% of the budget left: freeze",

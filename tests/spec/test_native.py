@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from sloctl.model import EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
+from sloctl.model import WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
 from sloctl.spec import load_paths, load_text
 from tests.paths import ROOT
 
@@ -36,6 +37,24 @@ def load(text: str) -> tuple[list[str], list[str]]:
 def with_slo(body: str) -> str:
     head = BASE.split("    - name: availability")[0]
     return head + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+@pytest.mark.parametrize(
+    "sli",
+    [
+        EventsSLI("sum(rate(e[{{ .window }}]))", "sum(rate(t[{{.window }}]))"),
+        RatioSLI("sum(rate(g[{{ .window}}]))", "sum(rate(t[{{  .window  }}]))"),
+        RawSLI("avg_over_time(r[{{ .window }}])"),
+    ],
+    ids=["events", "ratio", "raw"],
+)
+def test_every_windowed_query_of_an_sli_is_kept_in_the_one_spelling(
+    sli: EventsSLI | RatioSLI | RawSLI,
+) -> None:
+    queries = [getattr(sli, f.name) for f in fields(sli) if f.name != "kind"]
+    assert queries
+    for q in queries:
+        assert q.count("{{") == 1 and f"[{WINDOW_PLACEHOLDER}]" in q, q
 
 
 def test_a_minimal_service_loads_with_defaults() -> None:
