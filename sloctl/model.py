@@ -62,8 +62,11 @@ _ANY_WINDOW = re.compile(r"\{\{ *\.window *\}\}")
 
 
 def canonical_window(query: str) -> str:
-    """``query`` with every ``{{ .window }}`` spelling (Sloth accepts spaces inside the braces, as
-    Go templates do) written as ``{{.window}}``, the one form every renderer replaces."""
+    """``query`` with every ``{{ .window }}`` spelling written as ``{{.window}}``, the one form every
+    renderer replaces (:func:`sloctl.render.promql.with_window`). Sloth accepts spaces inside the
+    braces and nothing else: a tab there fails its validation (``template must contain the {{
+    .window }} variable``, checked against the real Sloth v0.16.0), so the same spelling here
+    stays unreplaced and fails PromQL validation with the query's location."""
     return _ANY_WINDOW.sub(WINDOW_PLACEHOLDER, query)
 
 

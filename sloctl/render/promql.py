@@ -48,8 +48,14 @@ def selector(metric: c.Metric | str, labels: Mapping[str, str] | None = None, /,
     return name + (matchers(pairs) if pairs else "")
 
 
+def with_window(query: str, window: str) -> str:
+    """``query`` with its ``{{.window}}`` written as ``window``, a PromQL duration or a template
+    (the model keeps the placeholder in that one spelling, ``sloctl.model.canonical_window``)."""
+    return query.replace(WINDOW_PLACEHOLDER, window)
+
+
 def at_window(query: str, window: int) -> str:
-    return query.replace(WINDOW_PLACEHOLDER, format_duration(window)).strip()
+    return with_window(query, format_duration(window)).strip()
 
 
 def _merge(selector: str, extra: str) -> str:

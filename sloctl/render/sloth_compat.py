@@ -28,7 +28,6 @@ Where the model holds things Sloth cannot express, the closest Sloth rendering i
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from functools import partial
 from itertools import groupby
@@ -65,7 +64,6 @@ _SPEC = "sloth_spec"
 _VERSION = "sloth_version"
 _OBJECTIVE = "sloth_objective"
 
-_WINDOW_TPL = re.compile(r"\{\{\s*\.window\s*\}\}")
 
 Rule = dict[str, object]
 Group = dict[str, object]
@@ -120,25 +118,20 @@ def _metric(window: int) -> str:
     return f"slo:sli_error:ratio_rate{format_duration(window)}"
 
 
-def _render_window(query: str, window: int) -> str:
-    return _WINDOW_TPL.sub(format_duration(window), query)
-
-
 def _sli_expr(slo: SLO, window: int) -> str:
     sli = slo.sli
+    w = format_duration(window)
     if isinstance(sli, RawSLI):
-        return f"({_render_window(sli.error_ratio_query, window)})"
+        return f"({promql.with_window(sli.error_ratio_query, w)})"
     if isinstance(sli, RatioSLI):
         # Sloth's OpenSLO mapping turns good/total into this raw error-ratio query.
         raw = (
             f"\n  1 - (\n    (\n      {sli.good_query}\n    )\n    /\n    (\n      {sli.total_query}\n"
             "    )\n  )\n"
         )
-        return f"({_render_window(raw, window)})"
+        return f"({promql.with_window(raw, w)})"
     if isinstance(sli, EventsSLI):
-        return (
-            f"({_render_window(sli.error_query, window)})\n/\n({_render_window(sli.total_query, window)})\n"
-        )
+        return f"({promql.with_window(sli.error_query, w)})\n/\n({promql.with_window(sli.total_query, w)})\n"
     if isinstance(sli, (LatencySLI, ProbeSLI)):
         # No Sloth equivalent: rendered as the events SLI with the same error and total rates.
         rates = promql.event_rates(sli, window)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.gofmt import go_float
 from sloctl.model import SLO, EventsSLI, PluginRef
+from sloctl.render.promql import with_window
 
 Rule = dict[str, object]
 
@@ -130,11 +131,11 @@ def _denominator_corrected(ctx: Context, config: Mapping[str, object], result: R
                 f"sum_over_time({metric}[{wd}])\n/ ignoring (sloth_window)\ncount_over_time({metric}[{wd}])\n"
             )
         elif window == slo.period:
-            expr = f"({_at(sli.error_query, wd)})\n/\n({_at(sli.total_query, wd)})\n"
+            expr = f"({with_window(sli.error_query, wd)})\n/\n({with_window(sli.total_query, wd)})\n"
         else:
             expr = (
-                f"(\n{_CORRECTION}{wd}{flt}\n* on()\n{_at(sli.error_query, wd)}\n)\n/\n"
-                f"({_at(sli.total_query, wd)})\n"
+                f"(\n{_CORRECTION}{wd}{flt}\n* on()\n{with_window(sli.error_query, wd)}\n)\n/\n"
+                f"({with_window(sli.total_query, wd)})\n"
             )
         sli_rules.append(
             {
@@ -150,16 +151,10 @@ def _denominator_corrected(ctx: Context, config: Mapping[str, object], result: R
         result.meta.rules.append(
             {
                 "record": f"{_CORRECTION}{wd}",
-                "expr": f"({_at(sli.total_query, wd)})/({_at(sli.total_query, period)})",
+                "expr": f"({with_window(sli.total_query, wd)})/({with_window(sli.total_query, period)})",
                 "labels": _merge(ctx.id_labels, ctx.labels),
             }
         )
-
-
-def _at(query: str, window: str) -> str:
-    from sloctl.model import WINDOW_PLACEHOLDER
-
-    return query.replace(WINDOW_PLACEHOLDER, window)
 
 
 def _budget_exhausted(ctx: Context, config: Mapping[str, object], result: Result) -> None:
