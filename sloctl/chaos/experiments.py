@@ -447,7 +447,8 @@ def _breaker_waits(day: GameDay, state: str, what: str, timeout: str) -> list[di
 
 _VALIDATES = {
     "breaker-opens": "the {deps} breaker opens within its window",
-    "fast-fail": "the open breaker fails fast (under fast_fail_ms, 1 ms in the plan)",
+    "fast-fail": "the open breaker fails fast (under fast_fail_ms above the API's /healthz time,"
+    " 1 ms in the plan)",
     "pool-not-exhausted": "the PostgreSQL pool is not exhausted",
     "others-keep-slo": "routes that do not use {deps} keep their availability SLO",
     "tier-isolation": f"the {TIERS[-1].name} tier keeps its latency SLO while the {TIERS[0].name} tier's"

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sloctl import contract
+from sloctl.chaos.load import FLOOR_ROUTE
 from sloctl.servers import PostgresServer, start_redis
 from sloctl.testbed_runner import ApiServer
 from tests.fixtures.metrics import samples, value
@@ -323,15 +324,17 @@ def test_an_open_breaker_fails_fast_instead_of_waiting_for_a_frozen_dependency(
                     break
             assert kinds == ["dependency-timeout", "dependency-timeout", "circuit-open"]
             started = time.monotonic()
-            server_ms = []
+            above_floor = []
             for _ in range(50):
                 r = c.post("/v1/documents", json={"a": 1})
                 assert r.json()["type"].endswith("/circuit-open")
-                server_ms.append(server_timing_ms(r))
+                floor = c.get(FLOOR_ROUTE)
+                above_floor.append(server_timing_ms(r) - server_timing_ms(floor))
             # 50 calls that waited for the 0.3 s timeout would take 15 s
             assert time.monotonic() - started < 5
-            # Fast-fail as the API itself measures it (Server-Timing), the tests' gate.
-            assert sorted(server_ms)[len(server_ms) // 2] < FAST_FAIL_MS, server_ms
+            # Fast-fail as the API itself measures it (Server-Timing) above its floor (its
+            # time for /healthz right after), the game days' check and the tests' gate.
+            assert sorted(above_floor)[len(above_floor) // 2] < FAST_FAIL_MS, above_floor
             hist = samples(c, f"{contract.API_DURATION.name}_bucket")
 
             def at_most(le: str) -> float:
