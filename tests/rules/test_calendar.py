@@ -56,9 +56,9 @@ def _boundaries(slo_rules: list[dict[str, object]], sel: str) -> dict[str, str]:
     """CALENDAR_BOUNDARY of one SLO as one expression of ``time()`` per candidate: each
     recording read by a later rule replaced by its own expression (with the labels the rule
     would give it), so that a range query evaluates the chain at every step. One query per
-    candidate, not the union of the four in one: the boundary rule reads the union about a
+    candidate, not their union in one: the boundary rule reads the union about a
     dozen times, and Prometheus before 2.55 evaluates a query in time quadratic in its node
-    count (docs/compat.md), which made the one query six times dearer. The rules that take
+    count (docs/compat.md): the one query made the test 4.6 times slower there. The rules that take
     the max/min over the candidates are checked by :func:`_period_bounds` and, recorded, by
     the replay test below."""
     inner = sel[1:-1]
