@@ -186,8 +186,12 @@ def test_a_custom_datasource_variable_is_used_by_every_panel() -> None:
 @pytest.mark.slow
 def test_a_thousand_slos_render_in_under_five_seconds() -> None:
     slos = many_slos(1000)
-    start = time.perf_counter()
+    # CPU time of this process, not wall time: in CI the other test worker and its servers
+    # share the 2 cores, and wall time measured 5.89 s once where the rendering alone takes
+    # 1.2-1.4 s (docs/benchmarks.md; 2.8-3.4 s on a slower VM, 2026-12-03). Rendering is pure
+    # CPU work, so CPU time is its cost.
+    start = time.process_time()
     files = render_dashboards(slos)
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     assert len(files) == 1 + 100 + 5
-    assert elapsed < 5.0, f"{elapsed:.2f}s"
+    assert elapsed < 5.0, f"{elapsed:.2f}s of CPU"
