@@ -2,8 +2,8 @@
 commands on), a fault proxy on each database path, the platform API with short breaker
 timings and a Prometheus over a backfilled healthy month evaluating the rules of
 slos/platform-api.yaml with their short windows divided by :data:`FAST_RESET`, so that the
-pages of one game day resolve within half a minute and the next can start (never the shared
-session servers: these tests break things on purpose)."""
+pages of one game day resolve within half a minute (two when a slow page trips) and the next
+can start (never the shared session servers: these tests break things on purpose)."""
 
 from __future__ import annotations
 

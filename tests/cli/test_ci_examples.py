@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,8 @@ def _artifact_paths(job: dict[str, Any]) -> list[str]:
 
 class Runner:
     """Runs steps like a CI runner: bash -e, the job's variables, ``$GITHUB_ENV`` carried
-    from one step to the next; stops whatever the job left in the background by its pid file."""
+    from one step to the next; stops whatever the job left in the background by its pid file,
+    then removes the job's temporary files."""
 
     def __init__(self, workdir: Path, variables: dict[str, str]) -> None:
         self.workdir = workdir
@@ -61,6 +64,12 @@ class Runner:
         bin_dir = str(Path(sys.executable).parent)
         self.env = {**os.environ, **variables, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
         self.env["GITHUB_ENV"] = str(self.github_env)
+        # A runner's temporary files die with its machine: here with the job (`sloctl testbed
+        # up` and `gameday rig` keep their temp workdir after they stop). Not under pytest's
+        # 0700 folders: PostgreSQL's user must reach its data.
+        self.tmp = Path(tempfile.mkdtemp(prefix="sloctl-ci-runner-"))
+        self.tmp.chmod(0o711)
+        self.env["TMPDIR"] = str(self.tmp)
 
     def run(self, script: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         extra = dict(line.split("=", 1) for line in self.github_env.read_text().splitlines() if "=" in line)
@@ -82,6 +91,7 @@ class Runner:
             except ProcessLookupError:
                 continue
             _wait_for_exit(pid)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _wait_for_exit(pid: int, timeout: float = 60) -> None:
