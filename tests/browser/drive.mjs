@@ -7,8 +7,8 @@
 //                  {"click": css} | {"snapshot": "name"} | {"nojs": "/path", "snapshot": "name"}]}
 // A snapshot records the URL, console errors, failed requests, every table's cells, every
 // SVG chart (size, polylines and their point counts), axe-core's violations, and a full-page
-// screenshot OUT/NAME.png. One browser for the whole plan, a fresh profile directory.
-import { readFileSync, mkdtempSync } from "node:fs";
+// screenshot OUT/NAME.png. One browser for the whole plan, a fresh profile directory removed after.
+import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { createRequire } from "node:module";
@@ -80,30 +80,34 @@ async function snapshot(page, name, withAxe = true) {
   failed = [];
 }
 
-let page = await browser.newPage();
-watch(page);
-for (const step of plan.steps) {
-  if (step.nojs !== undefined) {
-    // A page of its own with the page's scripts turned off (what a reader without JavaScript gets).
-    const other = await browser.newPage();
-    watch(other);
-    const cdp = await browser.newCDPSession(other);
-    await cdp.send("Emulation.setScriptExecutionDisabled", { value: true });
-    await other.goto(plan.base + step.nojs);
-    await snapshot(other, step.snapshot, false);
-    await other.close();
-  } else if (step.goto !== undefined) {
-    await page.goto(plan.base + step.goto);
-  } else if (step.select !== undefined) {
-    await page.selectOption(step.select[0], step.select[1]);
-  } else if (step.fill !== undefined) {
-    await page.fill(step.fill[0], step.fill[1]);
-  } else if (step.click !== undefined) {
-    await Promise.all([page.waitForLoadState("load"), page.click(step.click)]);
-    await page.waitForLoadState("load");
-  } else if (step.snapshot !== undefined) {
-    await snapshot(page, step.snapshot);
+try {
+  let page = await browser.newPage();
+  watch(page);
+  for (const step of plan.steps) {
+    if (step.nojs !== undefined) {
+      // A page of its own with the page's scripts turned off (what a reader without JavaScript gets).
+      const other = await browser.newPage();
+      watch(other);
+      const cdp = await browser.newCDPSession(other);
+      await cdp.send("Emulation.setScriptExecutionDisabled", { value: true });
+      await other.goto(plan.base + step.nojs);
+      await snapshot(other, step.snapshot, false);
+      await other.close();
+    } else if (step.goto !== undefined) {
+      await page.goto(plan.base + step.goto);
+    } else if (step.select !== undefined) {
+      await page.selectOption(step.select[0], step.select[1]);
+    } else if (step.fill !== undefined) {
+      await page.fill(step.fill[0], step.fill[1]);
+    } else if (step.click !== undefined) {
+      await Promise.all([page.waitForLoadState("load"), page.click(step.click)]);
+      await page.waitForLoadState("load");
+    } else if (step.snapshot !== undefined) {
+      await snapshot(page, step.snapshot);
+    }
   }
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
 }
-await browser.close();
 process.stdout.write(JSON.stringify(results, null, 1));
