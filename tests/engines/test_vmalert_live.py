@@ -180,12 +180,13 @@ def test_the_vmalert_flavour_reads_each_level_from_the_same_evaluation(live: dic
         assert value == pytest.approx(run.level0[t - SPACING], rel=1e-9)
         assert value != pytest.approx(run.level0.get(t - SPACING - INTERVAL, -1.0), rel=1e-9)
     # Likewise the newest window ratio may have arrived before the burn rate one level later:
-    # every window ratio older than the newest burn rate has its burn rate, of the same evaluation.
-    latest = max(run.burn)
-    burnt = {t: v for t, v in run.level1.items() if t + SPACING <= latest}
+    # the newest one older than the newest burn rate is the one that burn rate read. (Not every
+    # older one: in one run the first window ratio had no burn rate 6 s later; a new series took
+    # VictoriaMetrics 5.6 s to make searchable here, and a missed input records nothing.)
+    burnt = [t for t in run.level1 if t + SPACING <= max(run.burn)]
     assert burnt, (sorted(run.level1), sorted(run.burn))
-    for t, value in burnt.items():
-        assert run.burn[t + SPACING] == pytest.approx(value / run.budget, rel=1e-9), (t, sorted(run.burn))
+    t = max(burnt)
+    assert run.burn[t + SPACING] == pytest.approx(run.level1[t] / run.budget, rel=1e-9), (t, sorted(run.burn))
 
 
 def test_a_replay_with_live_rules_leaves_vmalert_evaluating_them_over_the_replayed_recordings(
