@@ -11,6 +11,10 @@ postmaster's backends with it). A server stopped the normal way is unregistered 
 A registration carries the process's start time (field 22 of ``/proc/PID/stat``): a pid that
 the kernel has given to another process since is never signalled.
 
+A launcher may also register directories (a PostgreSQL cluster made in /tmp because the work
+directory is out of the service user's reach): the watcher removes them at the end of the pipe,
+after the servers are stopped, so that a killed launcher leaves no server files behind either.
+
 The watcher runs as this file with the standard library only (``python -I _lifeline.py``), in
 its own session, so that a Ctrl-C or a kill of the launcher's group leaves it to do its work.
 Linux only (``/proc``), like the launchers.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -79,6 +84,15 @@ class Lifeline:
         if started is None:
             return  # already gone
         self._send(f"+ {pid} {int(stop_signal)} {started}\n")
+
+    def remove_at_end(self, path: str | os.PathLike[str]) -> None:
+        """Remove the directory tree ``path`` when the lifeline ends, once the servers still
+        registered are stopped (a launcher's normal exit removes it first: then nothing is
+        left to do)."""
+        where = os.path.abspath(path)
+        if "\n" in where:
+            raise ValueError(f"a directory the lifeline removes has no newline in its path: {where!r}")
+        self._send(f"d {where}\n")
 
     def forget(self, pid: int) -> None:
         """``pid`` has been stopped the normal way."""
@@ -154,14 +168,21 @@ def _main() -> None:
     # A Ctrl-C at the terminal reaches the launcher, which stops its servers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     watched: dict[int, tuple[int, str]] = {}
+    directories: list[bytes] = []
     # One line per registration; the loop ends at the end of the pipe (the launcher is gone).
     for line in sys.stdin.buffer:
+        if line.startswith(b"d /"):
+            directories.append(line[2:].rstrip(b"\n"))
+            continue
         op, *args = line.split()
         if op == b"+" and len(args) == 3:
             watched[int(args[0])] = (int(args[1]), args[2].decode())
         elif op == b"-" and args:
             watched.pop(int(args[0]), None)
     _reap(watched, float(sys.argv[1]))
+    # After the servers: a PostgreSQL still writing its files would race the removal.
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

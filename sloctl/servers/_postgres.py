@@ -26,6 +26,7 @@ from urllib.parse import quote
 from sloctl.contract import TIERS
 from sloctl.files import write_text
 
+from ._lifeline import LIFELINE
 from ._process import (
     LOOPBACK,
     ManagedProcess,
@@ -60,10 +61,12 @@ _EXTERNAL_DIRS: list[Path] = []
 def _remove_at_exit(path: Path) -> None:
     """Directories made outside the work directory go when this process exits: their servers
     are stopped by then (fixtures, context managers, ``sloctl testbed up``), and tests would
-    otherwise leave a PostgreSQL cluster in /tmp per run."""
+    otherwise leave a PostgreSQL cluster in /tmp per run. A process killed before its exit
+    handlers run leaves them to its lifeline, which removes them after stopping the servers."""
     if not _EXTERNAL_DIRS:
         atexit.register(_cleanup_external_dirs)
     _EXTERNAL_DIRS.append(path)
+    LIFELINE.remove_at_end(path)
 
 
 def _cleanup_external_dirs() -> None:

@@ -1,5 +1,6 @@
 """The lifeline stops the servers of a launcher that dies without stopping them, and nothing
-else: not a server stopped the normal way, not a process that took a registered pid since."""
+else: not a server stopped the normal way, not a process that took a registered pid since; then
+it removes the directories registered with it, never before the servers are stopped."""
 
 from __future__ import annotations
 
@@ -75,6 +76,37 @@ def test_a_paused_server_that_ignores_its_stop_signal_is_killed_with_its_group()
         leader.wait()
 
 
+def test_registered_directories_go_only_after_the_servers_are_stopped(tmp_path: Path) -> None:
+    line = Lifeline(grace_seconds=5)
+    files = tmp_path / "server files"  # a space: the path is the rest of its line
+    files.mkdir()
+    (files / "data").write_text("x")
+    # A server that writes into its directory while it stops, making it again if it is gone:
+    # were the directory removed before the server stopped, it would be there at the end.
+    late = files / "written while stopping"
+    server = subprocess.Popen(
+        ["sh", "-c", f'trap \'mkdir -p "{files}"; echo late > "{late}"; exit 0\' TERM; sleep 120 & wait'],
+        start_new_session=True,
+    )
+    try:
+        assert wait_until(lambda: len(_group(server.pid)) == 2, timeout=10)
+        line.watch(server.pid)
+        line.remove_at_end(files)
+        assert files.is_dir(), "nothing is removed while the lifeline holds"
+        line.close()
+        assert wait_until(lambda: _watcher_exited(line), timeout=20)
+        assert server.wait(timeout=10) == 0, "the server ran its stop handler"
+        assert not files.exists(), f"left behind: {sorted(p.name for p in files.iterdir())}"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_a_directory_path_with_a_newline_is_refused() -> None:
+    with pytest.raises(ValueError, match="newline"):
+        Lifeline().remove_at_end("/tmp/a\nb")
+
+
 def _group(pgid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
@@ -93,6 +125,15 @@ from pathlib import Path
 from sloctl.servers import start_redis
 server = start_redis(Path(sys.argv[1]))
 print(server.pid, flush=True)
+sys.stdin.read()
+"""
+
+PG_LAUNCHER = """
+import sys
+from pathlib import Path
+from sloctl.servers import start_postgres
+server = start_postgres(Path(sys.argv[1]))
+print(server.pid, (Path(sys.argv[1]) / "postgres").resolve(), flush=True)
 sys.stdin.read()
 """
 
@@ -121,3 +162,34 @@ def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
             launcher.stdin.close()
         if launcher.stdout is not None:
             launcher.stdout.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as its service user only when started as root")
+def test_a_killed_launcher_leaves_no_postgresql_cluster_in_tmp(tmp_path: Path) -> None:
+    """As root, PostgreSQL runs as its own user, which cannot reach pytest's 0700 folders: the
+    cluster is made in /tmp. A launcher killed before its exit handlers run must not leave it."""
+    os.chmod(tmp_path, 0o700)
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", PG_LAUNCHER, str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert launcher.stdout is not None
+        line = launcher.stdout.readline().decode()
+        pid, _, cluster = line.strip().partition(" ")
+        assert pid.isdigit(), f"the launcher did not start PostgreSQL: {line!r}"
+        home = Path(cluster)
+        assert home.is_dir() and not home.is_relative_to(tmp_path), f"not a cluster in /tmp: {home}"
+        launcher.kill()  # SIGKILL: no atexit runs in it
+        launcher.wait()
+        assert wait_until(lambda: not alive(int(pid)), timeout=30), "PostgreSQL outlived its launcher"
+        assert wait_until(lambda: not home.exists(), timeout=15), f"{home} outlived its launcher"
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for stream in (launcher.stdin, launcher.stdout):
+            if stream is not None:
+                stream.close()
