@@ -92,6 +92,8 @@ def _service_dir(workdir: Path, name: str, user: str | None) -> Path:
     else:
         path = Path(tempfile.mkdtemp(prefix=f"sloctl-{name}-"))
         _remove_at_exit(path)
+        if link.is_symlink():
+            link.unlink()  # its folder went with the process that made it
         if not link.exists():
             link.symlink_to(path)
     os.chmod(path, 0o700)

@@ -3,7 +3,10 @@ them on the same port."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -120,6 +123,41 @@ def test_postgres_restart_on_the_same_port(tmp_path: Path) -> None:
         assert server.port == port
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("SELECT v FROM kept").fetchone() == (7,)
+
+
+LAUNCH_AND_EXIT = """
+import sys
+from pathlib import Path
+from sloctl.servers import start_postgres
+with start_postgres(Path(sys.argv[1])) as server:
+    print((Path(sys.argv[1]) / "postgres").resolve(), flush=True)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as its service user only when started as root")
+def test_postgres_starts_again_in_a_workdir_its_user_cannot_reach(tmp_path: Path) -> None:
+    """As root, a 0700 work directory (``sloctl testbed up --workdir ~/tb``) holds only a link
+    to the cluster in /tmp, which goes when its process exits: the next start in the same work
+    directory makes a new one and links it (it failed on the link left behind)."""
+    workdir = tmp_path / "tb"
+    workdir.mkdir(mode=0o700)
+    repo = Path(__file__).resolve().parents[2]
+    first = subprocess.run(
+        [sys.executable, "-c", LAUNCH_AND_EXIT, str(workdir)],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    gone = Path(first.stdout.strip())
+    assert not gone.is_relative_to(workdir) and not gone.exists(), "the first cluster went at exit"
+    assert (workdir / "postgres").is_symlink()
+    with start_postgres(workdir) as server:
+        with psycopg.connect(server.dsn) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert (workdir / "postgres").resolve() not in (gone, workdir / "postgres")
 
 
 def test_a_server_that_cannot_start_reports_its_log(tmp_path: Path) -> None:
