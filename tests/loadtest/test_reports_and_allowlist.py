@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,21 @@ def test_cli_refuses_bad_thresholds_and_unknown_scenarios(capsys: pytest.Capture
     assert "unknown scenario" in capsys.readouterr().err
     assert main(["loadtest", "steady", "--host", "http://127.0.0.1:1"]) == 2
     assert "no thresholds" in capsys.readouterr().err
+
+
+def test_cli_refuses_more_workers_than_cores_and_a_report_folder_it_cannot_make(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both before any load is sent: the flag named, exit 2, no traceback."""
+    flags = ["loadtest", "steady", "--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert main([*flags, "--processes", "3", "--report-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "--processes 3 is more than this machine's 2 CPU cores; use at most 2" in err
+    assert not (tmp_path / "r").exists()
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    assert main([*flags, "--report-dir", str(blocker / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert f"--report-dir {blocker / 'reports'}: cannot make that folder (Not a directory)" in err
+    assert "Traceback" not in err and "against" not in err, "refused before the run's banner"
