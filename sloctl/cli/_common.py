@@ -10,9 +10,11 @@ either (after the command's name, or as ``error:`` lines with a count) and retur
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sloctl.durations import DurationError, parse_duration
@@ -30,6 +32,7 @@ __all__ = [
     "add_live_prometheus_arguments",
     "load_slos",
     "load_slos_of",
+    "output_dir",
     "plain_help",
     "print_input_errors",
 ]
@@ -37,6 +40,21 @@ __all__ = [
 
 class UsageError(Exception):
     """A flag or argument the user must change; the message names it and says what to do."""
+
+
+def output_dir(path: Path, flag: str) -> Path:
+    """``path`` made (parents too) before any work, or a :class:`UsageError` naming ``flag``:
+    a folder that cannot be written is a flag to change, found before a replay or a load test
+    runs for nothing (and never a traceback at its end)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path}: cannot make that folder ({exc.strerror or exc}); give a folder you can write"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: that folder is not writable; give a folder you can write")
+    return path
 
 
 class InputErrors(Exception):

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
+from sloctl.cli._common import output_dir
 from sloctl.durations import DurationError, parse_seconds
 
 __all__ = ["MAX_RUN_SECONDS", "make_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
@@ -34,7 +35,7 @@ def make_workdir(workdir: Path | None, prefix: str) -> Path:
     """``workdir``, or a new temporary directory that PostgreSQL's user can traverse (mkdtemp
     makes it 0700), so that the data stay inside it, also after the run."""
     if workdir is not None:
-        return workdir
+        return output_dir(workdir, "--workdir")
     made = Path(tempfile.mkdtemp(prefix=prefix))
     made.chmod(0o711)
     return made

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
 from sloctl.cli.spec_commands import add_engine_argument
 
 if TYPE_CHECKING:
@@ -102,6 +102,10 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
     if args.prometheus:
         _check_history_flags(args)
+    if args.workdir is not None:
+        output_dir(args.workdir, "--workdir")
+    if args.report is not None:
+        output_dir(args.report.parent, "--report")
     try:
         with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
             results = _replay(args, loaded.slos, engine, args.workdir or Path(tmp))

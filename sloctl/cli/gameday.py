@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 
-from ._common import UsageError, add_command, load_slos
+from ._common import UsageError, add_command, load_slos, output_dir
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def _schedule(args: argparse.Namespace) -> int:
     except (OSError, ScheduleError) as exc:
         print(f"sloctl gameday schedule: {exc}", file=sys.stderr)
         return 1
-    for path in write_schedule(schedule, args.out):
+    for path in write_schedule(schedule, output_dir(args.out, "--out")):
         print(path)
     return 0
 
@@ -249,7 +249,7 @@ def _generate(args: argparse.Namespace) -> int:
     if not result.ok:
         return 1
     try:
-        written = write_experiments(result.slos, args.out)
+        written = write_experiments(result.slos, output_dir(args.out, "--out"))
     except MissingSlo as exc:
         print(f"sloctl gameday generate: {exc}", file=sys.stderr)
         return 1
@@ -342,10 +342,7 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
     if isinstance(pagerduty, str):
         return _fail(pagerduty, args.gameday_command)
     if args.report_dir is not None:
-        try:
-            args.report_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            return _fail(f"--report-dir {args.report_dir}: {exc.strerror or exc}", args.gameday_command)
+        output_dir(args.report_dir, "--report-dir")
     verdicts = []
     for index, (path, experiment) in enumerate(experiments.items(), 1):
         if not args.quiet and len(experiments) > 1:

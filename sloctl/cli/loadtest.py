@@ -15,7 +15,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, output_dir
 from sloctl.cli._foreground import parse_duration
 
 __all__ = ["register"]
@@ -66,7 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         # The load flags are named as LoadShape's fields.
         load=LoadShape(**{f.name: getattr(args, f.name) for f in fields(LoadShape)}),
         allow_host=tuple(args.allow_host),
-        report_dir=args.report_dir,
+        report_dir=output_dir(args.report_dir, "--report-dir"),
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
     )
     try:

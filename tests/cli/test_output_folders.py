@@ -1,0 +1,46 @@
+"""Every flag that names a folder a command writes into is checked before the work starts: a
+folder that cannot be made is exit 2 with the flag named, never a traceback after a replay, a
+load test or a server start-up ran for nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sloctl.cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+SLO = str(REPO / "slos" / "platform-jobs.yaml")
+THRESHOLD = ["--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
+
+#: (the flag, the command line before it, the part of the folder after the blocked path)
+CASES = [
+    ("--workdir", ["backtest", SLO, "--scenario", "full_outage"], ""),
+    ("--report", ["backtest", SLO, "--scenario", "full_outage"], "/r.html"),
+    ("--out", ["gameday", "generate", "--slo", SLO], ""),
+    ("--out", ["gameday", "schedule", "--file", str(REPO / "chaos" / "schedule.yaml")], ""),
+    ("--report-dir", ["gameday", "run", str(REPO / "chaos" / "connection-loss.json"), "--dry-run"], ""),
+    ("--report-dir", ["gameday", "suite", "--file", str(REPO / "chaos" / "schedule.yaml"), "--dry-run"], ""),
+    ("--workdir", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], ""),
+    ("--workdir", ["testbed", "up"], ""),
+    ("--workdir", ["serve", "--demo", SLO], ""),
+    ("--report-dir", ["loadtest", "steady", *THRESHOLD], ""),
+]
+
+
+@pytest.mark.parametrize(
+    ("flag", "argv", "tail"),
+    CASES,
+    ids=[" ".join([*(a for a in c[1][:2] if not a.startswith("/")), c[0]]) for c in CASES],
+)
+def test_a_folder_that_cannot_be_made_is_a_usage_error_naming_its_flag(
+    flag: str, argv: list[str], tail: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    folder = blocker / "reports"
+    assert main([*argv, flag, f"{folder}{tail}"]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {folder}: cannot make that folder (Not a directory); give a folder you can write" in err
+    assert "Traceback" not in err
