@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
+from sloctl.cli._common import add_command, add_input_arguments, load_slos_of, output_dir
 from sloctl.convert import FORMATS, convert, render_text
 from sloctl.files import write_text
 
@@ -33,10 +33,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
         return 0
-    target = Path(args.output)
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"-o {args.output}: not a directory")
-    path = write_text(target / f"{args.to}.yaml", text)
+    path = write_text(output_dir(Path(args.output), "-o") / f"{args.to}.yaml", text)
     print(f"wrote {path} ({len(out.documents)} document(s))")
     return 0
 

@@ -26,6 +26,7 @@ CASES = [
     ("--workdir", ["testbed", "up"], ""),
     ("--workdir", ["serve", "--demo", SLO], ""),
     ("--report-dir", ["loadtest", "steady", *THRESHOLD], ""),
+    ("-o", ["convert", SLO, "--to", "native"], ""),
 ]
 
 
