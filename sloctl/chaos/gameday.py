@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sloctl.egress import Egress, EgressDenied
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
@@ -85,6 +86,33 @@ def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str
         return f"refused: the error budget of {slo} could not be read: {exc}"
     if verdict.freeze:
         return f"refused: sloctl gate says freeze for {slo}: {verdict.reason}"
+    return None
+
+
+_TARGETS = Egress(action="reach a game-day target at")
+"""The guard the activities connect through, asked before any of them runs."""
+
+
+def target_refusal(configuration: Mapping[str, Any]) -> str | None:
+    """Why the game day must not start: a target of its configuration (a value of an ``*_url``,
+    ``*_dsn`` or ``*_uri`` key) is outside the loopback allow-list or cannot be read. The
+    activities would refuse it mid-run; asked first, a dry run says so and a real run injects
+    nothing. None when every target is allowed."""
+    for key, value in sorted(configuration.items()):
+        text = str(value or "").strip()
+        if not text:
+            continue
+        try:
+            if key.endswith("_dsn"):
+                _TARGETS.pin_dsn(text)
+            elif key.endswith("_uri"):
+                _TARGETS.pin_mongodb_uri(text)
+            elif key.endswith("_url") and text.partition(":")[0] in ("redis", "rediss", "unix"):
+                _TARGETS.pin_redis_url(text)
+            elif key.endswith("_url"):
+                _TARGETS.check_url(text, flag=f"configuration {key}", example="http://127.0.0.1:8000")
+        except EgressDenied as exc:
+            return f"refused: configuration {key}: {exc}"
     return None
 
 
@@ -288,11 +316,13 @@ def run_gameday(
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     ext = sloctl_extension(experiment)
-    refusal = None if dry_run else budget_gate(experiment["configuration"], ext)
+    refusal = target_refusal(experiment["configuration"])
+    if refusal is None and not dry_run:
+        refusal = budget_gate(experiment["configuration"], ext)
     if dry_run or refusal:
         planned = ", ".join(a["name"] for a in experiment["method"])
         reasons = [*([refusal] if refusal else []), f"nothing was run: {planned}"]
-        skipped = not_run(experiment, ext, "dry-run" if dry_run else "inconclusive", reasons)
+        skipped = not_run(experiment, ext, "inconclusive" if refusal else "dry-run", reasons)
         return write_reports(skipped, None, out_dir, masker)
     if progress is not None:
         profile = experiment["configuration"].get("timing_profile") or "no stated"

@@ -60,19 +60,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
     gen.add_argument("--slo", action="append", default=[], metavar="PATH", help="SLO file or directory")
     gen.add_argument("--out", type=Path, default=Path("chaos"), help="output directory (default chaos/)")
-    gen.set_defaults(func=_generate)
+    gen.set_defaults(func=_generate, prog=gen.prog)
     run = sub.add_parser("run", help="run game days one after the other and report their verdicts")
     run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
     _run_options(run)
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, prog=run.prog)
     suite = sub.add_parser("suite", help="run every game day of a schedule file, one after the other")
     suite.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     _run_options(suite)
-    suite.set_defaults(func=_suite)
+    suite.set_defaults(func=_suite, prog=suite.prog)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     sch.add_argument("--out", type=Path, default=Path("chaos/schedule"), help="output directory")
-    sch.set_defaults(func=_schedule)
+    sch.set_defaults(func=_schedule, prog=sch.prog)
     rig = sub.add_parser(
         "rig",
         help="a local target to try game days on: the testbed behind fault proxies, and Prometheus",
@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="timing profile: quick (breakers open 3 s, short timeouts; about a minute per game day) or"
         " plan (the reliability plan's 30 s open, 10 s window, 3/5/10/1 s timeouts)",
     )
-    rig.set_defaults(func=_rig)
+    rig.set_defaults(func=_rig, prog=rig.prog)
 
 
 # Long but flat: one argparse declaration per flag of `gameday run`, nothing else.

@@ -45,6 +45,50 @@ def test_dry_run_validates_and_reports_without_running(
     assert not (tmp_path / "journal.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "said"),
+    [
+        ("api_url", "http://192.0.2.1:8000", "192.0.2.1"),
+        ("pgbouncer_dsn", "postgresql://app:s3cretpw@198.51.100.7:6432/platform", "198.51.100.7"),
+        ("postgres_admin_dsn", "host=203.0.113.9 port=5432 user=postgres password=s3cretpw", "203.0.113.9"),
+        ("redis_url", "redis://:s3cretpw@[2001:db8::1]:6379/0", "2001:db8::1"),
+        ("mongodb_uri", "mongodb://app:s3cretpw@192.0.2.44:27017/platform", "192.0.2.44"),
+        ("api_url", "http://platform.internal:8000", "platform.internal (192.0.2.80)"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "real run"])
+def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
+    key: str,
+    value: str,
+    said: str,
+    dry_run: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dry run or real: the activities would refuse the target mid-run; asked first, nothing
+    is injected and the verdict says which setting to fix (its password never shown)."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
+        # Resolution faked in-process: no DNS query leaves the machine.
+        if host == "platform.internal":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.80", args[0] if args else 0))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    argv = ["gameday", "run", str(EXPERIMENT), "--set", f"{key}={value}", "--report-dir", str(tmp_path)]
+    assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 1
+    out = capsys.readouterr().out
+    assert f"refused: configuration {key}: refusing to reach a game-day target at {said}" in out
+    assert "s3cretpw" not in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["verdict"] == "inconclusive" and report["status"] == "not run"
+    assert not (tmp_path / "journal.json").exists(), "no activity ran"
+
+
 def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
     assert main(["gameday", "run", str(tmp_path / "missing.json")]) == 2
     assert main(["gameday", "run", str(ROOT / "chaos" / "slow-query-storm.json"), "--set", "novalue"]) == 2
