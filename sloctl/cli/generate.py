@@ -179,6 +179,13 @@ def _test(args: argparse.Namespace) -> int:
             engines = [default_engine() if args.engine == "default" else engine_named(args.engine)]
     except ToolMissing as exc:
         raise UsageError(f"--engine {args.engine}: {exc}") from None
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"{missing[0]}: no such file or directory; give the folder `generate -o` wrote")
+    cores = os.cpu_count() or 1
+    if not 1 <= args.jobs <= cores:
+        # promtool is CPU-bound: more processes than cores only add contention.
+        raise UsageError(f"--jobs {args.jobs}: give 1 to {cores} (this machine's CPU cores)")
     ok = True
     for engine in engines:
         try:
@@ -263,5 +270,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
     p = add_command(sub, "test", _test)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
-    p.add_argument("-j", "--jobs", type=int, default=2, help="promtool processes in parallel (default 2)")
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="promtool processes in parallel, at most one per CPU core (default 2)",
+    )
     add_engine_argument(p, allow_all=True)

@@ -154,6 +154,21 @@ def test_sloctl_test_without_promtool_says_how_to_install_it(tmp_path: Path) -> 
     assert "apt-get install prometheus" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_sloctl_test_refuses_a_missing_folder_and_more_jobs_than_cores(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 2 naming what to change, before any promtool runs (it said "0/0 passed", exit 1)."""
+    import os
+
+    assert main(["test", str(tmp_path / "nothing")]) == 2
+    assert f"sloctl test: {tmp_path / 'nothing'}: no such file or directory" in capsys.readouterr().err
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    for jobs in ("0", "3"):
+        assert main(["test", str(tmp_path), "--jobs", jobs]) == 2
+        err = capsys.readouterr().err
+        assert f"sloctl test: --jobs {jobs}: give 1 to 2 (this machine's CPU cores)" in err
+
+
 def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     for f in (ROOT / "rules" / "tests").glob("platform-jobs--backups.*"):
         (tmp_path / f.name).write_text(f.read_text())
