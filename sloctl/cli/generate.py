@@ -270,11 +270,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
     p = add_command(sub, "test", _test)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="promtool processes in parallel, at most one per CPU core (default 2)",
-    )
+    jobs = min(2, os.cpu_count() or 1)
+    p.add_argument("-j", "--jobs", type=int, default=jobs, help=f"promtool runs at once (default {jobs})")
     add_engine_argument(p, allow_all=True)

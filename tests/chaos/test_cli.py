@@ -45,17 +45,18 @@ def test_dry_run_validates_and_reports_without_running(
     assert not (tmp_path / "journal.json").exists()
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "said"),
-    [
-        ("api_url", "http://192.0.2.1:8000", "192.0.2.1"),
-        ("pgbouncer_dsn", "postgresql://app:s3cretpw@198.51.100.7:6432/platform", "198.51.100.7"),
-        ("postgres_admin_dsn", "host=203.0.113.9 port=5432 user=postgres password=s3cretpw", "203.0.113.9"),
-        ("redis_url", "redis://:s3cretpw@[2001:db8::1]:6379/0", "2001:db8::1"),
-        ("mongodb_uri", "mongodb://app:s3cretpw@192.0.2.44:27017/platform", "192.0.2.44"),
-        ("api_url", "http://platform.internal:8000", "platform.internal (192.0.2.80)"),
-    ],
-)
+#: one target outside loopback per kind of setting: (key, value, the host as the refusal names it)
+OUTSIDE = {
+    "an API URL": ("api_url", "http://192.0.2.1:8000", "192.0.2.1"),
+    "a PostgreSQL URI": ("pgbouncer_dsn", "postgresql://app:s3cretpw@198.51.100.7:6432/db", "198.51.100.7"),
+    "a libpq keyword string": ("postgres_admin_dsn", "host=203.0.113.9 password=s3cretpw", "203.0.113.9"),
+    "a Redis URL on IPv6": ("redis_url", "redis://:s3cretpw@[2001:db8::1]:6379/0", "2001:db8::1"),
+    "a MongoDB URI": ("mongodb_uri", "mongodb://app:s3cretpw@192.0.2.44:27017/db", "192.0.2.44"),
+    "a name resolving outside": ("api_url", "http://platform.internal:80", "platform.internal (192.0.2.80)"),
+}
+
+
+@pytest.mark.parametrize(("key", "value", "said"), list(OUTSIDE.values()), ids=list(OUTSIDE))
 @pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "real run"])
 def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     key: str,

@@ -138,14 +138,27 @@ sys.stdin.read()
 """
 
 
-def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
-    launcher = subprocess.Popen(
-        [sys.executable, "-c", LAUNCHER, str(tmp_path)],
+def _launch(script: str, workdir: Path) -> subprocess.Popen[bytes]:
+    """``script`` in a Python of its own, which prints what it started and waits on stdin."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(workdir)],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+
+
+def _end(launcher: subprocess.Popen[bytes]) -> None:
+    launcher.kill()
+    launcher.wait()
+    for stream in (launcher.stdin, launcher.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
+    launcher = _launch(LAUNCHER, tmp_path)
     try:
         assert launcher.stdout is not None
         line = launcher.stdout.readline()
@@ -156,12 +169,7 @@ def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
         launcher.wait()
         assert wait_until(lambda: not alive(redis_pid), timeout=20), "Redis outlived its launcher"
     finally:
-        launcher.kill()
-        launcher.wait()
-        if launcher.stdin is not None:
-            launcher.stdin.close()
-        if launcher.stdout is not None:
-            launcher.stdout.close()
+        _end(launcher)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as its service user only when started as root")
@@ -169,13 +177,7 @@ def test_a_killed_launcher_leaves_no_postgresql_cluster_in_tmp(tmp_path: Path) -
     """As root, PostgreSQL runs as its own user, which cannot reach pytest's 0700 folders: the
     cluster is made in /tmp. A launcher killed before its exit handlers run must not leave it."""
     os.chmod(tmp_path, 0o700)
-    launcher = subprocess.Popen(
-        [sys.executable, "-c", PG_LAUNCHER, str(tmp_path)],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    launcher = _launch(PG_LAUNCHER, tmp_path)
     try:
         assert launcher.stdout is not None
         line = launcher.stdout.readline().decode()
@@ -188,8 +190,4 @@ def test_a_killed_launcher_leaves_no_postgresql_cluster_in_tmp(tmp_path: Path) -
         assert wait_until(lambda: not alive(int(pid)), timeout=30), "PostgreSQL outlived its launcher"
         assert wait_until(lambda: not home.exists(), timeout=15), f"{home} outlived its launcher"
     finally:
-        launcher.kill()
-        launcher.wait()
-        for stream in (launcher.stdin, launcher.stdout):
-            if stream is not None:
-                stream.close()
+        _end(launcher)
