@@ -431,9 +431,11 @@ def _document(text: str, source: str) -> YNode:
     if not errors:
         errors = check_document(SHAPE, docs[0])
     if errors:
-        first = errors[0]
-        field_path = f"{first.path}: " if first.path else ""
-        raise ConfigError(f"{first.location.file}:{first.location.line}", field_path + first.message)
+        # Every shape problem at once, one per line: a user fixes them in one go.
+        where = [f"{e.location.file}:{e.location.line}" for e in errors]
+        what = [f"{e.path}: {e.message}" if e.path else e.message for e in errors]
+        more = "".join(f"\n{w}: {m}" for w, m in zip(where[1:], what[1:], strict=True))
+        raise ConfigError(where[0], what[0] + more)
     return docs[0]
 
 

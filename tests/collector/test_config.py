@@ -88,6 +88,18 @@ def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragme
     assert fragment in str(err)
 
 
+def test_every_shape_mistake_is_reported_at_once_each_at_its_line() -> None:
+    err = _err("bogus: 1\ntargets:\n  - name: a\n    kind: cassandra\n    port: 99999\n    hots: x\n")
+    assert str(err).splitlines() == [
+        "t.yaml:3: bogus: unknown field 'bogus'; known fields: apiVersion, kind, listen,"
+        " allowNonLoopbackListen, allowNetworks, otlp, debugTargets, debugHistory, serviceName,"
+        " defaults, targets",
+        "t.yaml:6: targets[0].kind: kind 'cassandra' is not one of postgres, pgbouncer, redis, mongodb, http",
+        "t.yaml:7: targets[0].port: must be between 1 and 65535",
+        "t.yaml:8: targets[0].hots: unknown field 'hots' (did you mean 'host'?)",
+    ]
+
+
 def test_wrong_api_version_is_an_error() -> None:
     with pytest.raises(ConfigError, match="apiVersion"):
         load_config_text("apiVersion: v2\nkind: CollectorConfig\n", "t.yaml")
