@@ -64,7 +64,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_allow_host_argument(p, "--prometheus")
 
 
-def _default_dirs(given: list[Path], default: str) -> tuple[Path, ...]:
+def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...]:
+    for path in given:
+        if not path.is_dir():
+            # Runs may land there later (the pages list the folders again as their cache expires).
+            print(
+                f"sloctl serve: {flag} {path}: no such folder yet; its runs show once it exists",
+                file=sys.stderr,
+            )
     if given:
         return tuple(given)
     return (Path(default),) if Path(default).is_dir() else ()
@@ -83,9 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     config = ServeConfig(
         specs=specs,
         run_dirs={
-            "gameday": _default_dirs(args.gamedays, "chaos/reports"),
-            "loadtest": _default_dirs(args.loadtests, "loadtest-report"),
-            "backtest": _default_dirs(args.backtests, "backtest-report"),
+            "gameday": _default_dirs(args.gamedays, "chaos/reports", "--gamedays"),
+            "loadtest": _default_dirs(args.loadtests, "loadtest-report", "--loadtests"),
+            "backtest": _default_dirs(args.backtests, "backtest-report", "--backtests"),
         },
         grafana_url=args.grafana_url,
         cache_seconds=args.cache,

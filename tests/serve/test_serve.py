@@ -282,6 +282,17 @@ def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
     assert "--expose" in capsys.readouterr().err
 
 
+def test_serve_says_so_when_a_runs_folder_does_not_exist_yet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = tmp_path / "reports"
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--for", "1s"]
+    assert main([*argv, "--gamedays", str(later), "--loadtests", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert f"sloctl serve: --gamedays {later}: no such folder yet; its runs show once it exists" in err
+    assert "--loadtests" not in err
+
+
 def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path: Path) -> None:
     (slo,) = load_text(SPEC).slos
     (tmp_path / "g").mkdir()
