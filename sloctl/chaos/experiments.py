@@ -147,6 +147,20 @@ CONFIGURATION: dict[str, Any] = {
 }
 
 
+#: The configuration's targets and how each is written: a game day reaches these and nothing
+#: else, and ``run_gameday`` checks them all against the egress guard before it starts.
+TARGETS: dict[str, str] = {
+    "api_url": "http",
+    "metrics_url": "http",
+    "prometheus_url": "http",
+    "pgbouncer_dsn": "libpq",
+    "pgbouncer_admin_dsn": "libpq",
+    "postgres_admin_dsn": "libpq",
+    "redis_url": "redis",
+    "mongodb_uri": "mongodb",
+}
+
+
 class MissingSlo(ValueError):
     """A game day needs an SLO that the SLO files do not define."""
 

@@ -36,6 +36,7 @@ from sloctl.egress import Egress, EgressDenied
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
+from .experiments import TARGETS
 from .report import write_reports
 from .result import GamedayResult, journal_start, not_run, sloctl_extension, summarise, verdict_of
 
@@ -94,23 +95,21 @@ _TARGETS = Egress(action="reach a game-day target at")
 
 
 def target_refusal(configuration: Mapping[str, Any]) -> str | None:
-    """Why the game day must not start: a target of its configuration (a value of an ``*_url``,
-    ``*_dsn`` or ``*_uri`` key) is outside the loopback allow-list or cannot be read. The
-    activities would refuse it mid-run; asked first, a dry run says so and a real run injects
-    nothing. None when every target is allowed."""
-    for key, value in sorted(configuration.items()):
-        text = str(value or "").strip()
+    """Why the game day must not start: one of its targets (``experiments.TARGETS``) is outside
+    the loopback allow-list or cannot be read. The activities would refuse it mid-run; asked
+    first, a dry run says so and a real run injects nothing. None when every target is allowed."""
+    check: dict[str, Callable[[str, str], object]] = {
+        "http": lambda key, text: _TARGETS.check_url(text, flag=f"configuration {key}"),
+        "libpq": lambda _key, text: _TARGETS.pin_dsn(text),
+        "redis": lambda _key, text: _TARGETS.pin_redis_url(text),
+        "mongodb": lambda _key, text: _TARGETS.pin_mongodb_uri(text),
+    }
+    for key, kind in TARGETS.items():
+        text = str(configuration.get(key) or "").strip()
         if not text:
             continue
         try:
-            if key.endswith("_dsn"):
-                _TARGETS.pin_dsn(text)
-            elif key.endswith("_uri"):
-                _TARGETS.pin_mongodb_uri(text)
-            elif key.endswith("_url") and text.partition(":")[0] in ("redis", "rediss", "unix"):
-                _TARGETS.pin_redis_url(text)
-            elif key.endswith("_url"):
-                _TARGETS.check_url(text, flag=f"configuration {key}", example="http://127.0.0.1:8000")
+            check[kind](key, text)
         except EgressDenied as exc:
             return f"refused: configuration {key}: {exc}"
     return None

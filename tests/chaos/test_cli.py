@@ -90,6 +90,12 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     assert not (tmp_path / "journal.json").exists(), "no activity ran"
 
 
+def test_only_the_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A setting of the user's own that names a URL is no target: it is not resolved or refused."""
+    assert main([*DRY_RUN, "--set", "runbook_url=http://192.0.2.9/", "--report-dir", str(tmp_path)]) == 0
+    assert "slow-query-storm: dry-run" in capsys.readouterr().out
+
+
 def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
     assert main(["gameday", "run", str(tmp_path / "missing.json")]) == 2
     assert main(["gameday", "run", str(ROOT / "chaos" / "slow-query-storm.json"), "--set", "novalue"]) == 2
