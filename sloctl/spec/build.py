@@ -7,7 +7,8 @@ and a native file are held to the same rules (and report them the same way).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import promql_parser
 
@@ -136,8 +137,65 @@ def sli_queries(sli: SLI) -> list[tuple[str, str]]:
     return []
 
 
-def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
-    """Semantic rules every SLO must meet, whatever its format."""
+@dataclass(frozen=True)
+class Fields:
+    """Where an SLO's fields are written in the file it was read from, for the errors found on
+    the model.
+
+    ``check_slo`` names a field as the model does (``objective``, ``sli.latency.histogram``,
+    ``alerting.name``). A reader gives the path and node of the SLO in its file, under which the
+    fields of the same name are looked up, and ``renamed``: the fields its format writes under
+    another name or elsewhere (Pyrra's ``spec.target``, OpenSLO's ``spec.timeWindow[0]``), each
+    with its path and node (None when the file leaves it out). An error then names the field
+    as the file writes it, at the field's own line; a field the file does not write is named
+    below the nearest node that holds it, at that node's line."""
+
+    path: str
+    node: YNode | None
+    loc: Location
+    renamed: Mapping[str, tuple[str, YNode | None]] = field(default_factory=dict)
+
+    def at(self, name: str) -> tuple[Location, str]:
+        """The location and path of the model's field ``name`` (dotted)."""
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            moved = self.renamed.get(".".join(parts[:cut]))
+            if moved is not None:
+                return self._walk(*moved, parts[cut:])
+        return self._walk(self.path, self.node, parts)
+
+    def _walk(self, path: str, node: YNode | None, parts: Sequence[str]) -> tuple[Location, str]:
+        loc = node.loc if node is not None else self.loc
+        for part in parts:
+            path = f"{path}.{part}" if path else part
+            node = child(node, part)
+            if node is not None:
+                loc = node.loc
+        return loc, path
+
+
+def child(node: YNode | None, *keys: str | int) -> YNode | None:
+    """The node below ``node`` at ``keys`` (mapping keys, sequence indexes); None where one is
+    missing."""
+    for key in keys:
+        if node is None:
+            return None
+        value = node.value
+        if isinstance(key, str) and isinstance(value, dict):
+            node = value.get(key)
+        elif isinstance(key, int) and isinstance(value, list) and 0 <= key < len(value):
+            node = value[key]
+        else:
+            return None
+    return node
+
+
+def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
+    """Semantic rules every SLO must meet, whatever its format; each error at its field."""
+
+    def error(name: str, message: str) -> None:
+        reader.error(*fields.at(name), message)
+
     if not 0 < slo.objective < 100:
         why = (
             " (100 leaves no error budget: every failed event would burn it infinitely fast; Sloth "
@@ -145,44 +203,39 @@ def check_slo(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
             if slo.objective == 100
             else ""
         )
-        reader.error(loc, f"{path}.objective", f"objective {slo.objective:g} is outside (0, 100){why}")
+        error("objective", f"objective {slo.objective:g} is outside (0, 100){why}")
     sli = slo.sli
     if isinstance(sli, EventsSLI) and _norm(sli.error_query) == _norm(sli.total_query):
-        reader.error(loc, f"{path}.sli", "error query equals total query: the SLO would always be 0 %")
+        error("sli", "error query equals total query: the SLO would always be 0 %")
     if isinstance(sli, RatioSLI) and _norm(sli.good_query) == _norm(sli.total_query):
-        reader.error(loc, f"{path}.sli", "good query equals total query: the SLO could never burn budget")
+        error("sli", "good query equals total query: the SLO could never burn budget")
     if isinstance(sli, LatencySLI) and not METRIC_NAME.match(sli.histogram):
-        reader.error(loc, f"{path}.sli.latency.histogram", f"{sli.histogram!r} is not a metric name")
+        error("sli.latency.histogram", f"{sli.histogram!r} is not a metric name")
     longest = max((w.long_window for w in slo.windows.windows), default=0)
     if slo.alerting.enabled_tiers and longest > slo.period:
-        reader.error(
-            loc,
-            f"{path}.period",
+        error(
+            "period",
             f"period {format_duration(slo.period)} is shorter than the "
             f"longest alert window ({format_duration(longest)}); use a longer period or a "
             "windows catalog for it",
         )
     for name in dict(slo.labels):
         if name.startswith(RESERVED_LABEL_PREFIXES):
-            reader.error(loc, f"{path}.labels.{name}", f"label {name!r} uses a reserved prefix")
+            error(f"labels.{name}", f"label {name!r} uses a reserved prefix")
     # Prometheus takes any non-empty string as an alert name (rulefmt checks only that it is set),
     # and the outputs quote it wherever it goes; so does sloctl.
     if slo.alerting.enabled_tiers and not slo.alerting.name:
-        reader.error(loc, f"{path}.alerting.name", "an alert name is required while alerts are enabled")
+        error("alerting.name", "an alert name is required while alerts are enabled")
     if slo.timeslices is not None and isinstance(sli, RawSLI):
-        reader.error(
-            loc, f"{path}.timeslices", "timeslices need event counts to judge a slice; a raw SLI has none"
-        )
+        error("timeslices", "timeslices need event counts to judge a slice; a raw SLI has none")
     if isinstance(sli, CompositeSLI):
-        for field, value in (("timeslices", slo.timeslices), ("calendar", slo.calendar)):
+        for key, value in (("timeslices", slo.timeslices), ("calendar", slo.calendar)):
             if value is not None:
-                reader.error(
-                    loc, f"{path}.{field}", f"a composite SLO is rolling and counts events; drop {field}"
-                )
+                error(key, f"a composite SLO is rolling and counts events; drop {key}")
 
     from sloctl.spec import promcheck  # it builds on this module's names
 
-    promcheck.check_alerting(reader, slo, loc, path)
+    promcheck.check_alerting(reader, slo, fields)
 
 
 def check_composites(reader: Reader, slos: list[SLO]) -> None:

@@ -149,7 +149,7 @@ def _read_slo(
         calendar=calendar,
         policy=policy,
     )
-    build.check_slo(reader, slo, node.loc, path)
+    build.check_slo(reader, slo, build.Fields(path, node, node.loc))
     return slo if len(reader.errors) == before else None
 
 

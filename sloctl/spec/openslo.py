@@ -121,7 +121,11 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             spec_version=V1ALPHA,
             document_name=name,
         )
-        build.check_slo(reader, slo, obj.loc, p)
+        placed = {
+            "period": ("spec.timeWindows[0]", build.child(spec_node, "timeWindows", 0)),
+            "sli": (f"{p}.ratioMetrics", o.get("ratioMetrics")),
+        }
+        build.check_slo(reader, slo, build.Fields(p, obj, obj.loc, placed))
         if len(reader.errors) == before:
             out.append(slo)
     return out
@@ -344,6 +348,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     objectives, composite = _v1_objectives(reader, spec, objects)
     sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
     tw_node = spec.get("timeWindow")
+    indicator = objects.indicator_ref if objects.indicator_ref in spec else objects.indicator
     windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
     alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
     if composite and method in ("Timeslices", "RatioTimeslices"):
@@ -363,6 +368,12 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         alerting=alerting,
         description=spec.get("description"),
         labels=slo_labels,
+        placed={
+            "period": ("spec.timeWindow[0].duration", build.child(tw_node, 0, "duration")),
+            "calendar": ("spec.timeWindow[0]", build.child(tw_node, 0)),
+            "sli": (f"spec.{indicator}", spec.get(indicator)),
+            "labels": ("metadata.labels", meta.get("labels")),
+        },
         composite=composite,
         sli=sli,
         objectives=len(objectives),
@@ -401,6 +412,8 @@ class _V1Document:
     alerting: _Policies | None
     description: YNode | None
     labels: dict[str, str]
+    placed: dict[str, tuple[str, YNode | None]]
+    """Where the document writes the fields its objectives share (``build.Fields``)."""
     composite: bool
     sli: SLI | _Threshold | None
     """The document's indicator (None for a composite, whose objectives name their own)."""
@@ -544,7 +557,16 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
         timeslices=timeslices,
         calendar=d.calendar,
     )
-    build.check_slo(reader, slo, obj.loc, p)
+    target = "target" if "target" in o else "targetPercent"
+    placed = {
+        **d.placed,
+        "objective": (f"{p}.{target}", o.get(target)),
+        "timeslices": (f"{p}.timeSliceTarget", o.get("timeSliceTarget")),
+    }
+    if d.composite:
+        indicator = objects.indicator_ref if objects.indicator_ref in o else objects.indicator
+        placed["sli"] = (f"{p}.{indicator}", o.get(indicator))
+    build.check_slo(reader, slo, build.Fields(p, obj, obj.loc, placed))
     return slo, weight
 
 
@@ -583,7 +605,7 @@ def _v1_composite(
         spec_version=d.objects.api,
         document_name=d.name,
     )
-    build.check_slo(reader, whole, d.source, "spec")
+    build.check_slo(reader, whole, build.Fields("spec", None, d.source, d.placed))
     return whole
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sloctl import naming
-from sloctl.errors import Location, SpecError
+from sloctl.errors import SpecError
 from sloctl.model import SLO
-from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES
+from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields
 from sloctl.spec.reader import Reader
 
 __all__ = ["check_across", "check_alerting", "label_problem", "template_problem"]
@@ -128,33 +128,33 @@ def _string_end(text: str, j: int) -> int:
     return -1
 
 
-def check_alerting(reader: Reader, slo: SLO, loc: Location, path: str) -> None:
+def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
     """Alert labels, annotations and the runbook URL of one SLO, as promtool will read them."""
     alerting = slo.alerting
     if not alerting.enabled_tiers:
         return
     places: list[tuple[str, Iterable[tuple[str, str]], Iterable[tuple[str, str]]]] = [
-        (f"{path}.alerting", alerting.labels, alerting.annotations),
-        (f"{path}.alerting.page", alerting.page.labels, alerting.page.annotations),
-        (f"{path}.alerting.ticket", alerting.ticket.labels, alerting.ticket.annotations),
+        ("alerting", alerting.labels, alerting.annotations),
+        ("alerting.page", alerting.page.labels, alerting.page.annotations),
+        ("alerting.ticket", alerting.ticket.labels, alerting.ticket.annotations),
     ]
     for where, labels, notes in places:
         for name, value in labels:
             found = label_problem(name, value, templated=True)
             if found:
-                reader.error(loc, f"{where}.labels.{name}", found)
+                reader.error(*fields.at(f"{where}.labels.{name}"), found)
         for name, value in notes:
+            at = fields.at(f"{where}.annotations.{name}")
             if not LABEL_NAME.match(name):
-                reader.error(loc, f"{where}.annotations.{name}", f"{name!r} is not a valid annotation name")
+                reader.error(*at, f"{name!r} is not a valid annotation name")
             found = template_problem(value)
             if found:
-                reader.error(loc, f"{where}.annotations.{name}", f"a Go template to Prometheus: {found}")
+                reader.error(*at, f"a Go template to Prometheus: {found}")
     if alerting.runbook_url:
         found = template_problem(alerting.runbook_url)
         if found:
             reader.error(
-                loc,
-                f"{path}.alerting.runbookUrl",
+                *fields.at("alerting.runbookUrl"),
                 f"becomes the runbook_url annotation, a Go template to Prometheus: {found}",
             )
 

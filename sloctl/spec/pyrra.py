@@ -108,7 +108,13 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         document_namespace=namespace,
         grouping=grouping,
     )
-    build.check_slo(reader, slo, doc.loc, "spec")
+    placed = {
+        "objective": ("spec.target", target_node),
+        "period": ("spec.window", spec.get("window")),
+        "sli": ("spec.indicator", spec.get("indicator")),
+        "labels": ("metadata.labels", meta.get("labels")),
+    }
+    build.check_slo(reader, slo, build.Fields("spec", spec_node, doc.loc, placed))
     return [slo] if len(reader.errors) == before else []
 
 

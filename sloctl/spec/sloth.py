@@ -169,7 +169,13 @@ def _read_slo(
         document_labels=labels(d.labels),
         document_annotations=labels(d.annotations),
     )
-    build.check_slo(reader, slo, item.loc, path)
+    alerting_node = s.get("alerting")
+    placed = {
+        "period": ("--sloth-period", None),
+        "alerting.page": (f"{path}.alerting.page_alert", build.child(alerting_node, "page_alert")),
+        "alerting.ticket": (f"{path}.alerting.ticket_alert", build.child(alerting_node, "ticket_alert")),
+    }
+    build.check_slo(reader, slo, build.Fields(path, item, item.loc, placed))
     _check_plugins(reader, plugins, sli, item.loc, path, sloth=catalogs.sloth)
     return slo
 

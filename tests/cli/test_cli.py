@@ -37,7 +37,9 @@ def test_invalid_input_exits_1_with_every_error_and_no_traceback(tmp_path: Path)
     proc = run_sloctl("validate", str(bad))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    assert f"{bad}:6:7: spec.slos[0].objective: objective 120 is outside (0, 100)" in proc.stderr
+    # at the value's own line and column, not the SLO's
+    column = bad.read_text().splitlines()[5].index("120") + 1
+    assert f"{bad}:6:{column}: spec.slos[0].objective: objective 120 is outside (0, 100)" in proc.stderr
     assert f"{bad}:7:" in proc.stderr and "has no unit" in proc.stderr
     assert "error(s) in 1 file(s)" in proc.stderr
 

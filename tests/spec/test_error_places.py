@@ -1,0 +1,117 @@
+"""An error found on the model (an objective out of range, equal queries, a bad alert label) is
+reported at the field as each format writes it: its own name in that format and its own line and
+column, not the SLO's first line under the model's field name."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from sloctl.errors import Location
+from sloctl.spec import load_text
+from sloctl.spec.build import Fields
+from sloctl.spec.yamlsrc import YNode, parse_documents
+from tests.fixtures.sloth import sloth_spec
+from tests.fixtures.specs import shop_slo
+
+SLOTH = sloth_spec({}).replace("objective: 99.9", "objective: 100") + textwrap.indent(
+    "page_alert:\n  annotations:\n    bad-name: x\n", " " * 6
+)
+NATIVE = shop_slo(objective="101")
+
+PYRRA = """
+apiVersion: pyrra.dev/v1alpha1
+kind: ServiceLevelObjective
+metadata:
+  name: api-errors
+  namespace: monitoring
+spec:
+  target: "100"
+  window: 2w
+  indicator:
+    ratio:
+      errors:
+        metric: req_total{code=~"5.."}
+      total:
+        metric: req_total
+"""
+
+OPENSLO = """
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: api-availability
+spec:
+  service: api
+  budgetingMethod: Occurrences
+  timeWindow:
+    - duration: 1w
+      isRolling: true
+  indicator:
+    metadata:
+      name: api-ratio
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: sum(rate(req_total[{{.window}}]))
+        total:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: sum(rate(req_total[{{.window}}]))
+  objectives:
+    - displayName: good
+      target: 1.0
+"""
+
+
+def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
+    """Line and column (from 1) of the ``nth`` occurrence of ``needle`` in ``text``."""
+    at = -1
+    for _ in range(nth + 1):
+        at = text.index(needle, at + 1)
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "needle", "message"),
+    [
+        (NATIVE, "spec.slos[0].objective", "101", "objective 101 is outside"),
+        (SLOTH, "slos[0].objective", "100", "objective 100 is outside"),
+        (SLOTH, "slos[0].alerting.page_alert.annotations.bad-name", "x\n", "not a valid annotation name"),
+        (PYRRA, "spec.target", '"100"', "objective 100 is outside"),
+        (OPENSLO, "spec.objectives[0].target", "1.0", "objective 100 is outside"),
+        (OPENSLO, "spec.indicator", "metadata:\n      name: api-ratio", "good query equals total query"),
+    ],
+    ids=["native", "sloth", "sloth-page-alert", "pyrra", "openslo-target", "openslo-indicator"],
+)
+def test_a_model_error_is_reported_at_the_field_as_its_format_writes_it(
+    text: str, path: str, needle: str, message: str
+) -> None:
+    text = textwrap.dedent(text).lstrip()
+    result = load_text(text, "slo.yaml")
+    found = [e for e in result.errors if message in e.message]
+    assert len(found) == 1, [str(e) for e in result.errors]
+    line, column = place(text, needle)
+    assert (found[0].path, found[0].location) == (path, Location("slo.yaml", line, column)), str(found[0])
+
+
+def test_a_field_the_file_does_not_write_is_named_below_the_nearest_node_that_holds_it() -> None:
+    text = "slo:\n  alerting:\n    labels: {a: b}\n"
+    (doc,), errors = parse_documents(text, "f.yaml")
+    assert not errors
+    assert isinstance(doc.value, dict)
+    slo: YNode = doc.value["slo"]
+    fields = Fields("slo", slo, Location("f.yaml", 9, 9), {"period": ("--flag", None)})
+    assert fields.at("alerting.labels.a") == (Location("f.yaml", 3, 17), "slo.alerting.labels.a")
+    # alerting is written, its name is not: the path goes on, the place stays at alerting's value
+    assert fields.at("alerting.name") == (Location("f.yaml", 3, 5), "slo.alerting.name")
+    # a field a flag sets: the flag, at the SLO's own place
+    assert fields.at("period") == (Location("f.yaml", 9, 9), "--flag")
+    assert fields.at("objective") == (Location("f.yaml", 2, 3), "slo.objective")
