@@ -113,6 +113,14 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         "period": ("spec.window", spec.get("window")),
         "sli": ("spec.indicator", spec.get("indicator")),
         "labels": ("metadata.labels", meta.get("labels")),
+        **{
+            f"labels.{k.removeprefix(PROPAGATED)}": (
+                f"metadata.labels.{k}",
+                build.child(meta.get("labels"), k),
+            )
+            for k in meta_labels
+            if k.startswith(PROPAGATED)
+        },
     }
     build.check_slo(reader, slo, build.Fields("spec", spec_node, doc.loc, placed))
     return [slo] if len(reader.errors) == before else []

@@ -86,10 +86,26 @@ def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
         (SLOTH, "slos[0].objective", "100", "objective 100 is outside"),
         (SLOTH, "slos[0].alerting.page_alert.annotations.bad-name", "x\n", "not a valid annotation name"),
         (PYRRA, "spec.target", '"100"', "objective 100 is outside"),
+        (
+            PYRRA.replace(
+                "namespace: monitoring", "namespace: monitoring\n  labels: {pyrra.dev/sloth_id: x}"
+            ),
+            "metadata.labels.pyrra.dev/sloth_id",
+            "x}",
+            "reserved prefix",
+        ),
         (OPENSLO, "spec.objectives[0].target", "1.0", "objective 100 is outside"),
         (OPENSLO, "spec.indicator", "metadata:\n      name: api-ratio", "good query equals total query"),
     ],
-    ids=["native", "sloth", "sloth-page-alert", "pyrra", "openslo-target", "openslo-indicator"],
+    ids=[
+        "native",
+        "sloth",
+        "sloth-page-alert",
+        "pyrra",
+        "pyrra-label",
+        "openslo-target",
+        "openslo-indicator",
+    ],
 )
 def test_a_model_error_is_reported_at_the_field_as_its_format_writes_it(
     text: str, path: str, needle: str, message: str
