@@ -57,6 +57,20 @@ def output_dir(path: Path, flag: str) -> Path:
     return path
 
 
+def cpu_jobs(jobs: int, flag: str = "--jobs") -> int:
+    """``jobs`` CPU-bound worker processes, checked: 1 to the machine's cores, or a
+    :class:`UsageError` naming ``flag`` (more processes than cores only add contention)."""
+    cores = os.cpu_count() or 1
+    if not 1 <= jobs <= cores:
+        raise UsageError(f"{flag} {jobs}: give 1 to {cores} (this machine's CPU cores)")
+    return jobs
+
+
+def default_jobs() -> int:
+    """Worker processes when none are asked for: two, or one on a single core."""
+    return min(2, os.cpu_count() or 1)
+
+
 class InputErrors(Exception):
     """The SLO files given do not load; every error is in ``errors`` (exit 1)."""
 

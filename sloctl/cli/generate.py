@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
+from sloctl.cli._common import (
+    UsageError,
+    add_command,
+    add_input_arguments,
+    cpu_jobs,
+    default_jobs,
+    load_slos_of,
+)
 from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
@@ -67,6 +73,7 @@ def _generate(args: argparse.Namespace) -> int:
             interval = parse_duration(args.interval)
         except DurationError as exc:
             raise UsageError(f"--interval: {exc}") from None
+    jobs = cpu_jobs(args.jobs)
     result = load_slos_of(args)
     project: Project = args.project
     settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
@@ -101,7 +108,7 @@ def _generate(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         disable_alerts=args.disable_alerts,
         disable_recordings=args.disable_recordings,
-        jobs=max(1, args.jobs),
+        jobs=jobs,
         source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
         alertmanager_options=_alertmanager_options(settings),
         datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
@@ -182,16 +189,11 @@ def _test(args: argparse.Namespace) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory; give the folder `generate -o` wrote")
-    cores = os.cpu_count() or 1
-    if not 1 <= args.jobs <= cores:
-        # promtool is CPU-bound: more processes than cores only add contention.
-        raise UsageError(f"--jobs {args.jobs}: give 1 to {cores} (this machine's CPU cores)")
+    jobs = cpu_jobs(args.jobs)  # promtool is CPU-bound
     ok = True
     for engine in engines:
         try:
-            report = run_rule_tests(
-                [Path(p) for p in args.paths], jobs=args.jobs, promtool=str(engine.promtool)
-            )
+            report = run_rule_tests([Path(p) for p in args.paths], jobs=jobs, promtool=str(engine.promtool))
         except PromtoolMissing as exc:
             raise UsageError(str(exc)) from None
         print(f"== {engine.name} {engine.version} ({engine.promtool})")
@@ -250,8 +252,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "-j",
         "--jobs",
         type=int,
-        default=min(2, os.cpu_count() or 1),
-        help="worker processes for inputs of thousands of SLOs (default: up to 2)",
+        default=default_jobs(),
+        help="worker processes for inputs of thousands of SLOs (default: up to 2; at most the CPU cores)",
     )
     p.add_argument("--no-dashboards", action="store_true", help="do not write Grafana dashboards")
     p.add_argument("--no-alertmanager", action="store_true", help="do not write the Alertmanager fragment")
@@ -270,6 +272,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
     p = add_command(sub, "test", _test)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
-    jobs = min(2, os.cpu_count() or 1)
-    p.add_argument("-j", "--jobs", type=int, default=jobs, help=f"promtool runs at once (default {jobs})")
+    p.add_argument(
+        "-j", "--jobs", type=int, default=default_jobs(), help="promtool runs at once (default: up to 2)"
+    )
     add_engine_argument(p, allow_all=True)

@@ -171,6 +171,20 @@ def test_sloctl_test_refuses_a_missing_folder_and_more_jobs_than_cores(
         assert f"sloctl test: --jobs {jobs}: give 1 to 2 (this machine's CPU cores)" in err
 
 
+@pytest.mark.parametrize("jobs", ["0", "-3", "3"])
+def test_generate_refuses_jobs_outside_the_cpu_cores_before_reading_anything(
+    jobs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``generate -j 1000`` would start 1000 worker processes on a large input; ``-j -3`` was
+    taken as 1 without a word."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert main(["generate", str(SLOS), "-o", str(tmp_path / "out"), "--jobs", jobs]) == 2
+    assert f"--jobs {jobs}: give 1 to 2 (this machine's CPU cores)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     for f in (ROOT / "rules" / "tests").glob("platform-jobs--backups.*"):
         (tmp_path / f.name).write_text(f.read_text())
