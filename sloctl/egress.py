@@ -415,7 +415,15 @@ def get_json(client: httpx.Client, url: str) -> object:
     try:
         response = client.get(url)
     except httpx.HTTPError as exc:
-        raise UnexpectedAnswer(f"{mask_text(url)}: {mask_text(str(exc)) or type(exc).__name__}") from None
+        # The server, not the query, is what failed: name it without the query string.
+        where = mask_text(str(httpx.URL(url).copy_with(query=None)))
+        reason = mask_text(str(exc)) or type(exc).__name__
+        if isinstance(exc, httpx.ConnectError):
+            reason += "; nothing answers there: check the URL, and that the server is running"
+        elif isinstance(exc, httpx.TimeoutException):
+            limit = client.timeout.read
+            reason = f"no answer within {limit:g} s ({reason})" if limit else f"no answer ({reason})"
+        raise UnexpectedAnswer(f"{where}: {reason}") from None
     if response.is_redirect:
         target = mask_text(response.headers.get("location", "?"))
         raise UnexpectedAnswer(

@@ -6,13 +6,15 @@ parser the probes use reads escaped label values right."""
 from __future__ import annotations
 
 import math
+import socket
 
 import httpx
 import pytest
 
 from sloctl.chaos.probes import parse_metrics
-from sloctl.egress import EgressDenied
+from sloctl.egress import EgressDenied, UnexpectedAnswer
 from sloctl.prometheus import MAX_POINTS, Prometheus, PrometheusError, by_label, scalar
+from sloctl.servers import free_port
 
 
 def _ok(data: object) -> httpx.Response:
@@ -86,3 +88,26 @@ def test_escaped_label_values_of_the_exposition_format_are_read_whole() -> None:
     assert parse_metrics(text) == {
         ("example_pool_size", frozenset({("dependency", 'a,"b"'), ("x", "c\\d")})): 5.0
     }
+
+
+def test_a_server_that_is_down_or_silent_is_named_without_the_query_string() -> None:
+    """What failed is the server: the error names it and what to check, not the percent-encoded
+    query (``/api/v1/query?query=max+by+%28sloctl_id…``)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts the connection, never answers
+        port = silent.getsockname()[1]
+        with (
+            Prometheus.connect(f"http://127.0.0.1:{port}", timeout=0.3) as prom,
+            pytest.raises(UnexpectedAnswer) as timed_out,
+        ):
+            prom.query('max by (sloctl_id) (sloctl_slo_info{sloctl_id="x y"})')
+    message = str(timed_out.value)
+    assert message.startswith(f"http://127.0.0.1:{port}/api/v1/query: no answer within 0.3 s"), message
+    assert "query=" not in message and "sloctl_id" not in message
+    closed = free_port()  # nothing listens there
+    with Prometheus.connect(f"http://127.0.0.1:{closed}") as prom, pytest.raises(UnexpectedAnswer) as refused:
+        prom.query("up")
+    message = str(refused.value)
+    assert message.startswith(f"http://127.0.0.1:{closed}/api/v1/query: "), message
+    assert "check the URL, and that the server is running" in message and "query=" not in message
