@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from sloctl.policy import Action, Decision
+from sloctl.prometheus import TIMEOUT
 from sloctl.status import StatusRow, collect
 
 __all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
@@ -70,13 +71,14 @@ def evaluate(
     time: float | None = None,
     floor_percent: float | None = None,
     when_unknown: str | None = None,
+    timeout: float = TIMEOUT,
 ) -> Verdict:
     """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
     ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
     to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state."""
-    rows = collect(url, transport=transport, allow=allow, time=time)
+    rows = collect(url, transport=transport, allow=allow, time=time, timeout=timeout)
     if slos:
         missing = [s for s in slos if not any(s in _key(r) for r in rows)]
         if missing:

@@ -22,7 +22,7 @@ import httpx
 from sloctl import naming
 from sloctl.egress import Egress
 from sloctl.policy import Decision, decide
-from sloctl.prometheus import Prometheus, Result, by_label
+from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 
 __all__ = [
     "INFO_LABELS",
@@ -84,11 +84,12 @@ def collect(
     transport: httpx.BaseTransport | None = None,
     allow: Sequence[str] = (),
     time: float | None = None,
+    timeout: float = TIMEOUT,
 ) -> list[StatusRow]:
     """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``); ``allow``
-    adds networks to loopback (``--allow-host``)."""
+    adds networks to loopback (``--allow-host``); ``timeout``: seconds to wait for an answer."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    with Prometheus.connect(url, egress=egress, transport=transport) as prom:
+    with Prometheus.connect(url, egress=egress, transport=transport, timeout=timeout) as prom:
         return collect_from(prom, time)
 
 

@@ -168,11 +168,32 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+MAX_TIMEOUT = 600.0
+"""The longest ``--timeout`` a command that reads Prometheus takes: every wait is bounded."""
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"{text} s: give more than 0 and at most {MAX_TIMEOUT:g}")
+    return seconds
+
+
 def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
     """``--prometheus``, ``--time`` and ``--allow-host`` of the commands that read a live
     Prometheus (status, gate)."""
     p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
     p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=30.0,  # sloctl.prometheus.TIMEOUT (not imported here: the CLI starts without httpx)
+        metavar="SECONDS",
+        help=f"how long to wait for Prometheus to answer (default 30; at most {MAX_TIMEOUT:g})",
+    )
     add_allow_host_argument(p)
 
 

@@ -35,7 +35,9 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.prometheus import PrometheusError
 
     try:
-        verdict = evaluate(args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time)
+        verdict = evaluate(
+            args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time, timeout=args.timeout
+        )
     except (EgressDenied, GateError) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:

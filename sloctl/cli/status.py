@@ -27,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.status import collect, render_json, render_table
 
     try:
-        rows = collect(args.prometheus, allow=args.allow_host, time=args.time)
+        rows = collect(args.prometheus, allow=args.allow_host, time=args.time, timeout=args.timeout)
     except EgressDenied as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:

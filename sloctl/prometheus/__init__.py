@@ -15,6 +15,7 @@ are the two small readers several of them share.
 
 from ._client import (
     MAX_POINTS,
+    TIMEOUT,
     Prometheus,
     PrometheusError,
     Result,
@@ -22,4 +23,4 @@ from ._client import (
     scalar,
 )
 
-__all__ = ["MAX_POINTS", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]
+__all__ = ["MAX_POINTS", "TIMEOUT", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]

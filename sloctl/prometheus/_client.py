@@ -15,7 +15,7 @@ import httpx
 from sloctl.egress import Egress, get_json
 from sloctl.masking import mask_text
 
-__all__ = ["MAX_POINTS", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]
+__all__ = ["MAX_POINTS", "TIMEOUT", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]
 
 Result = list[dict[str, Any]]
 """Prometheus' ``data.result`` as it sends it: vector samples or matrix series."""
@@ -27,6 +27,10 @@ PARALLEL = 8
 #: Prometheus refuses a range query of more than 11,000 points per series; longer ranges are
 #: read in chunks of this many.
 MAX_POINTS = 10_000
+
+
+TIMEOUT = 30.0
+"""Seconds to wait for an answer unless told otherwise (``status`` and ``gate --timeout``)."""
 
 
 class PrometheusError(RuntimeError):
@@ -47,7 +51,7 @@ class Prometheus:
         *,
         egress: Egress | None = None,
         transport: httpx.BaseTransport | None = None,
-        timeout: float = 30.0,
+        timeout: float = TIMEOUT,
         flag: str = "--prometheus",
         verify: bool = True,
     ) -> None:

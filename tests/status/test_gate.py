@@ -212,6 +212,42 @@ def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.Cap
     assert captured.out == "" and "cannot read Prometheus" in captured.err
 
 
+@pytest.mark.parametrize(("command", "code"), [("gate", 3), ("status", 1)])
+def test_a_prometheus_that_never_answers_is_given_up_after_timeout(
+    command: str, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server that takes the connection and never answers (a hung Prometheus) holds a CI
+    job only as long as ``--timeout`` says, not the 30 s default."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        assert main([command, "--prometheus", url, "--timeout", "0.5"]) == code
+        took = time.monotonic() - started
+    assert took < 0.5 * 8, took  # one query's wait (status sends its queries together), not 30 s
+    err = capsys.readouterr().err
+    assert f"{url}/api/v1/query: no answer within 0.5 s" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "601", "soon"])
+def test_a_timeout_outside_0_to_600_seconds_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["status", "--prometheus", "http://127.0.0.1:9", "--timeout", value])
+    assert exc.value.code == 2
+    assert "argument --timeout:" in capsys.readouterr().err
+
+
+def test_the_timeout_flag_defaults_to_the_clients_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    from sloctl.prometheus import TIMEOUT
+
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    assert f"(default {TIMEOUT:g}; at most 600)" in " ".join(capsys.readouterr().out.split())
+
+
 def test_the_gate_refuses_a_prometheus_outside_loopback(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["gate", "--prometheus", "http://192.0.2.1:9090"]) == 2
     assert "192.0.2.1" in capsys.readouterr().err
