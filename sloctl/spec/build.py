@@ -46,10 +46,18 @@ def check_name(reader: Reader, value: str, loc: Location, path: str, what: str) 
         )
 
 
-def check_labels(reader: Reader, labels: dict[str, str], loc: Location, path: str) -> None:
+def check_labels(
+    reader: Reader, labels: Mapping[str, str], path: str, where: YNode | Location, prefix: str = ""
+) -> None:
+    """Every label name of ``labels``, read at ``path`` from ``where``: the mapping node whose keys
+    are ``prefix`` and each name (an error goes to the key), or a location for all of them."""
+    keys, loc = (where.key_locs, where.loc) if isinstance(where, YNode) else ({}, where)
     for name in labels:
         if not LABEL_NAME.match(name):
-            reader.error(loc, f"{path}.{name}", f"{name!r} is not a valid Prometheus label name")
+            key = prefix + name
+            reader.error(
+                keys.get(key, loc), f"{path}.{key}", f"{name!r} is not a valid Prometheus label name"
+            )
 
 
 def read_labels(
@@ -57,7 +65,7 @@ def read_labels(
 ) -> dict[str, str]:
     """The label map at ``path`` (read as Go reads YAML with ``go``: Sloth's), every name checked."""
     labels = (reader.go_string_map if go else reader.string_map)(node, path)
-    check_labels(reader, labels, loc, path)
+    check_labels(reader, labels, path, node or loc)
     return labels
 
 

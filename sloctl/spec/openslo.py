@@ -338,7 +338,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     doc_errors = len(reader.errors)
     top, meta, name = _v1_head(doc, reader, ["metadata", "spec"], objects.api)
     slo_labels = _v1_labels(reader, meta.get("labels"), objects.api)
-    build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
+    build.check_labels(reader, slo_labels, "metadata.labels", meta.get("labels") or doc.loc)
     spec_node = top.get("spec")
     spec = _v1_spec(reader, spec_node, doc, objects)
     sloc = (spec_node or doc).loc
@@ -512,9 +512,10 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
     objects = d.objects
     o = reader.mapping(obj, p, [*_V1_OBJECTIVE_FIELDS, *(["sli", "sliRef", "labels"] if objects.v2 else [])])
     _v2_renamed(reader, o, p, objects)
-    # v2alpha objectives carry labels of their own, on top of the document's.
-    objective_labels = {**d.labels, **_v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")}
-    build.check_labels(reader, objective_labels, obj.loc, f"{p}.labels")
+    # v2alpha objectives carry labels of their own, on top of the document's (checked with it).
+    own_labels = _v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")
+    build.check_labels(reader, own_labels, f"{p}.labels", o.get("labels") or obj.loc)
+    objective_labels = {**d.labels, **own_labels}
     objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if d.composite else d.sli
     if d.composite and not (objects.indicator in o or objects.indicator_ref in o):
         reader.error(

@@ -65,7 +65,7 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     namespace = reader.string(meta.get("namespace"), "metadata.namespace")
     meta_labels = reader.string_map(meta.get("labels"), "metadata.labels")
     slo_labels = {k.removeprefix(PROPAGATED): v for k, v in meta_labels.items() if k.startswith(PROPAGATED)}
-    build.check_labels(reader, slo_labels, doc.loc, "metadata.labels")
+    build.check_labels(reader, slo_labels, "metadata.labels", meta.get("labels") or doc.loc, PROPAGATED)
     annotations = {
         k.removeprefix(PROPAGATED): v
         for k, v in reader.string_map(meta.get("annotations"), "metadata.annotations").items()

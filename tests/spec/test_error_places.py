@@ -131,3 +131,32 @@ def test_a_field_the_file_does_not_write_is_named_below_the_nearest_node_that_ho
     # a field a flag sets: the flag, at the SLO's own place
     assert fields.at("period") == (Location("f.yaml", 9, 9), "--flag")
     assert fields.at("objective") == (Location("f.yaml", 2, 3), "slo.objective")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (NATIVE.replace("metadata: {name: shop}", "metadata: {name: shop, labels: {bad-label: x}}"), None),
+        (
+            PYRRA.replace(
+                "namespace: monitoring", "namespace: monitoring\n  labels: {pyrra.dev/bad-label: x}"
+            ),
+            "metadata.labels.pyrra.dev/bad-label",
+        ),
+        # two objectives: the document's label is one error, not one more per objective
+        (
+            OPENSLO.replace("name: api-availability", "name: api-availability\n  labels: {bad-label: x}")
+            + "    - displayName: better\n      target: 0.999\n",
+            None,
+        ),
+    ],
+    ids=["native-service", "pyrra", "openslo-two-objectives"],
+)
+def test_an_invalid_label_name_is_reported_once_at_its_key(text: str, path: str | None) -> None:
+    text = textwrap.dedent(text).lstrip()
+    result = load_text(text, "slo.yaml")
+    found = [e for e in result.errors if "is not a valid Prometheus label name" in e.message]
+    assert len(found) == 1, [str(e) for e in result.errors]
+    line, column = place(text, "bad-label" if path is None else "pyrra.dev/bad-label")
+    assert found[0].location == Location("slo.yaml", line, column), str(found[0])
+    assert found[0].path == (path or "metadata.labels.bad-label")
