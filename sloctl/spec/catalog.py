@@ -56,7 +56,10 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
             long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=3600)
             loc = node.loc if node is not None else doc.loc
             if not 0 < pct <= 100:
-                reader.error(loc, f"{path}.errorBudgetPercent", f"{pct} is outside (0, 100]")
+                at = w.get("errorBudgetPercent")
+                reader.error(
+                    at.loc if at else loc, f"{path}.errorBudgetPercent", f"{pct} is outside (0, 100]"
+                )
             if short >= long:
                 reader.error(
                     loc,

@@ -308,13 +308,16 @@ def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -
         action = reader.string(s.get("action"), f"{p}.action", default="notify")
         if not -1000 <= left <= 100:
             reader.error(
-                item.loc, f"{p}.budgetLeft", f"{left:g} is a percentage of the budget left, at most 100"
+                _loc(s.get("budgetLeft"), item.loc),
+                f"{p}.budgetLeft",
+                f"{left:g} is a percentage of the budget left, at most 100",
             )
+        action_loc = _loc(s.get("action"), item.loc)
         if action not in POLICY_ACTIONS:
-            reader.error(item.loc, f"{p}.action", f"unknown action {action!r}; expected notify or freeze")
+            reader.error(action_loc, f"{p}.action", f"unknown action {action!r}; expected notify or freeze")
             continue
         if any(x.action == action for x in steps):
-            reader.error(item.loc, f"{p}.action", f"a policy has at most one {action} step")
+            reader.error(action_loc, f"{p}.action", f"a policy has at most one {action} step")
         steps.append(PolicyStep(left, action))
     unknown = reader.string(f.get("whenUnknown"), f"{path}.whenUnknown", default="freeze")
     if unknown not in ("freeze", "proceed"):
@@ -335,7 +338,9 @@ def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) 
         reader.error(_loc(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.string(f.get("severity"), f"{path}.severity", default="ticket")
     if severity not in SEVERITIES:
-        reader.error(loc, f"{path}.severity", f"expected page or ticket, found {severity!r}")
+        reader.error(
+            _loc(f.get("severity"), loc), f"{path}.severity", f"expected page or ticket, found {severity!r}"
+        )
         severity = "ticket"
     name = reader.string(f.get("name"), f"{path}.name")
     return NoDataAlert(
@@ -383,7 +388,7 @@ def _read_alerting(
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)
     if min_events < 0:
-        reader.error(loc, f"{path}.minEvents", "must be zero or more")
+        reader.error(_loc(f.get("minEvents"), loc), f"{path}.minEvents", "must be zero or more")
     severities: dict[str, SeverityAlert] = {}
     for sev in ("page", "ticket"):
         s = reader.mapping(f.get(sev), f"{path}.{sev}", ["enabled", "labels", "annotations"])

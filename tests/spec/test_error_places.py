@@ -160,3 +160,29 @@ def test_an_invalid_label_name_is_reported_once_at_its_key(text: str, path: str 
     line, column = place(text, "bad-label" if path is None else "pyrra.dev/bad-label")
     assert found[0].location == Location("slo.yaml", line, column), str(found[0])
     assert found[0].path == (path or "metadata.labels.bad-label")
+
+
+def test_errors_of_fields_read_by_the_native_reader_stand_at_the_fields_value() -> None:
+    text = shop_slo(
+        extra="""\
+            policy:
+              steps:
+                - {budgetLeft: 150, action: notify}
+                - {budgetLeft: 10, action: explode}
+            alerting:
+              name: ShopErrors
+              minEvents: -5
+              noData: {severity: sms}
+            """
+    )
+    result = load_text(text, "slo.yaml")
+    where = {e.path: e.location for e in result.errors}
+    expected = {
+        "spec.slos[0].policy.steps[0].budgetLeft": "150",
+        "spec.slos[0].policy.steps[1].action": "explode",
+        "spec.slos[0].alerting.minEvents": "-5",
+        "spec.slos[0].alerting.noData.severity": "sms",
+    }
+    assert set(where) == set(expected), [str(e) for e in result.errors]
+    for path, needle in expected.items():
+        assert where[path] == Location("slo.yaml", *place(text, needle)), path
