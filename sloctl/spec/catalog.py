@@ -58,7 +58,7 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
             if not 0 < pct <= 100:
                 at = w.get("errorBudgetPercent")
                 reader.error(
-                    at.loc if at else loc, f"{path}.errorBudgetPercent", f"{pct} is outside (0, 100]"
+                    at.loc if at else loc, f"{path}.errorBudgetPercent", f"{pct:g} is outside (0, 100]"
                 )
             if short >= long:
                 reader.error(

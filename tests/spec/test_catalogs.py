@@ -156,3 +156,12 @@ def test_a_users_window_shorter_than_the_recorded_5m_rates_is_an_error_naming_it
     # Sloth's layout reads each window raw: the same catalog is Sloth's to take.
     sloth = load_documents([("f.yaml", SUB_BASE_WINDOW)], compat="sloth")
     assert sloth.ok, [str(e) for e in sloth.errors]
+
+
+def test_an_error_budget_percent_out_of_range_is_reported_at_its_value() -> None:
+    text = alert_windows("30d", ((150, "5m", "1h"), (5, "30m", "6h")), ((10, "2h", "1d"), (10, "6h", "3d")))
+    result = load_text(text, "w.yaml")
+    (error,) = [e for e in result.errors if "errorBudgetPercent" in e.path]
+    assert error.message == "150 is outside (0, 100]"
+    # line 6 (page quick), at the number, not the tier's first key
+    assert (error.location.line, error.location.column) == (6, text.splitlines()[5].index("150") + 1)
