@@ -53,11 +53,17 @@ def check_labels(
     are ``prefix`` and each name (an error goes to the key), or a location for all of them."""
     keys, loc = (where.key_locs, where.loc) if isinstance(where, YNode) else ({}, where)
     for name in labels:
-        if not LABEL_NAME.match(name):
+        found = label_name_problem(name)
+        if found:
             key = prefix + name
-            reader.error(
-                keys.get(key, loc), f"{path}.{key}", f"{name!r} is not a valid Prometheus label name"
-            )
+            reader.error(keys.get(key, loc), f"{path}.{key}", found)
+
+
+def label_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a Prometheus label name, or None."""
+    if LABEL_NAME.match(name):
+        return None
+    return f"{name!r} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
 
 
 def read_labels(

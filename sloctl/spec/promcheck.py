@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from sloctl import naming
 from sloctl.errors import SpecError
 from sloctl.model import SLO
-from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields
+from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem
 from sloctl.spec.reader import Reader
 
 __all__ = ["check_across", "check_alerting", "label_problem", "template_problem"]
@@ -40,8 +40,9 @@ LONGEST_SUFFIX = len(".99999m.test.yml")
 
 def label_problem(name: str, value: str, *, templated: bool) -> str | None:
     """Why Prometheus or sloctl would not take label ``name=value``, or None."""
-    if not LABEL_NAME.match(name):
-        return f"{name!r} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+    found = label_name_problem(name)
+    if found:
+        return found
     if name.startswith(RESERVED_LABEL_PREFIXES):
         return f"label {name!r} uses a reserved prefix ({', '.join(RESERVED_LABEL_PREFIXES)})"
     if templated:
@@ -140,6 +141,8 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
     ]
     for where, labels, notes in places:
         for name, value in labels:
+            if label_name_problem(name):
+                continue  # the reader reported it at its key (build.read_labels): once is enough
             found = label_problem(name, value, templated=True)
             if found:
                 reader.error(*fields.at(f"{where}.labels.{name}"), found)

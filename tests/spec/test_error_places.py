@@ -149,15 +149,20 @@ def test_a_field_the_file_does_not_write_is_named_below_the_nearest_node_that_ho
             + "    - displayName: better\n      target: 0.999\n",
             None,
         ),
+        # an alert label: once by the reader, not again when the alert's labels are checked
+        (
+            SLOTH.replace("annotations:\n          bad-name: x", "labels:\n          bad-label: x"),
+            "slos[0].alerting.page_alert.labels.bad-label",
+        ),
     ],
-    ids=["native-service", "pyrra", "openslo-two-objectives"],
+    ids=["native-service", "pyrra", "openslo-two-objectives", "sloth-page-alert"],
 )
 def test_an_invalid_label_name_is_reported_once_at_its_key(text: str, path: str | None) -> None:
     text = textwrap.dedent(text).lstrip()
     result = load_text(text, "slo.yaml")
     found = [e for e in result.errors if "is not a valid Prometheus label name" in e.message]
     assert len(found) == 1, [str(e) for e in result.errors]
-    line, column = place(text, "bad-label" if path is None else "pyrra.dev/bad-label")
+    line, column = place(text, "pyrra.dev/bad-label" if path and "pyrra" in path else "bad-label")
     assert found[0].location == Location("slo.yaml", line, column), str(found[0])
     assert found[0].path == (path or "metadata.labels.bad-label")
 
