@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from sloctl.policy import Action, Decision
-from sloctl.prometheus import TIMEOUT
-from sloctl.status import StatusRow, collect
+from sloctl.status import TIMEOUT, StatusRow, collect
 
 __all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
 

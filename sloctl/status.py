@@ -27,6 +27,7 @@ from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 __all__ = [
     "INFO_LABELS",
     "QUERIES",
+    "TIMEOUT",
     "StatusRow",
     "collect",
     "collect_from",
