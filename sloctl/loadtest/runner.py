@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sloctl.durations import format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 
 from .results import RouteStats, RunStats, Sample
@@ -55,22 +56,35 @@ class RunOptions(LoadShape):
     breakpoint_gates: tuple[Threshold, ...] = ()
 
     def __post_init__(self) -> None:
-        if not 0 < self.duration <= MAX_DURATION:
-            raise LoadtestError(f"duration must be between 0 and {MAX_DURATION:g} s, not {self.duration:g}")
-        if self.users < 1 or self.spawn_rate <= 0 or self.user_rps <= 0:
-            raise LoadtestError("users, spawn rate and per-user rate must be positive")
-        if self.rate < 0:
-            raise LoadtestError("the rate cannot be negative")
-        if self.max_requests < 0 or self.processes < 0:
-            raise LoadtestError("max requests and processes cannot be negative")
         cores = os.cpu_count() or 1
-        if self.processes > cores:
+        # (the sloctl loadtest flag, its value as given, whether it is in bounds, what to give):
+        # every mistake at once, each named as the flag that sets it.
+        checks = (
+            (
+                "--duration",
+                format_duration(int(self.duration))
+                if self.duration == int(self.duration) > 0
+                else f"{self.duration:g}s",
+                0 < self.duration <= MAX_DURATION,
+                f"more than 0 and at most {format_duration(int(MAX_DURATION))}",
+            ),
+            ("--users", f"{self.users}", self.users >= 1, "1 or more"),
+            ("--spawn-rate", f"{self.spawn_rate:g}", self.spawn_rate > 0, "more than 0"),
+            ("--user-rps", f"{self.user_rps:g}", self.user_rps > 0, "more than 0"),
+            ("--rate", f"{self.rate:g}", self.rate >= 0, "0 or more (0: users × user-rps)"),
+            ("--max-requests", f"{self.max_requests}", self.max_requests >= 0, "0 or more (0: no limit)"),
             # Each Locust worker is one process on one core: more of them than cores only adds
             # start-up time and contention (99 workers on 2 cores sent no request in 30 s).
-            raise LoadtestError(
-                f"--processes {self.processes} is more than this machine's {cores} CPU cores; "
-                f"use at most {cores} (0: one process)"
-            )
+            (
+                "--processes",
+                f"{self.processes}",
+                0 <= self.processes <= cores,
+                f"0 to {cores}, this machine's CPU cores (0: one process)",
+            ),
+        )
+        wrong = [f"{flag} {shown}: give {expected}" for flag, shown, ok, expected in checks if not ok]
+        if wrong:
+            raise LoadtestError("; ".join(wrong))
 
 
 def _repo_loadtests() -> list[Path]:

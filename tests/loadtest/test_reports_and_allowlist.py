@@ -156,10 +156,32 @@ def test_cli_refuses_more_workers_than_cores_and_a_report_folder_it_cannot_make(
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert main([*flags, "--processes", "3", "--report-dir", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
-    assert "--processes 3 is more than this machine's 2 CPU cores; use at most 2" in err
+    assert "--processes 3: give 0 to 2, this machine's CPU cores (0: one process)" in err
     blocker = tmp_path / "a file"
     blocker.write_text("")
     assert main([*flags, "--report-dir", str(blocker / "reports")]) == 2
     err = capsys.readouterr().err
     assert f"--report-dir {blocker / 'reports'}: cannot make that folder (Not a directory)" in err
+    assert "Traceback" not in err and "against" not in err, "refused before the run's banner"
+
+
+def test_cli_names_every_load_flag_out_of_bounds_at_once(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: "users, spawn rate and per-user rate must be positive", one problem a run, no flag."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    flags = ["loadtest", "steady", "--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
+    bad = {
+        "--duration": ("99d", "more than 0 and at most 1d"),
+        "--users": ("0", "1 or more"),
+        "--spawn-rate": ("0", "more than 0"),
+        "--user-rps": ("-2", "more than 0"),
+        "--rate": ("-1", "0 or more"),
+        "--max-requests": ("-5", "0 or more (0: no limit)"),
+        "--processes": ("3", "0 to 2, this machine's CPU cores"),
+    }
+    assert main([*flags, *(x for flag, (value, _) in bad.items() for x in (flag, value))]) == 2
+    err = capsys.readouterr().err
+    for flag, (value, expected) in bad.items():
+        assert f"{flag} {value}: give {expected}" in err, flag
     assert "Traceback" not in err and "against" not in err, "refused before the run's banner"
