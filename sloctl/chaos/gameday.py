@@ -92,24 +92,26 @@ def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str
 
 _TARGETS = Egress(action="reach a game-day target at")
 """The guard the activities connect through, asked before any of them runs."""
+_CHECK: dict[str, Callable[[str], object]] = {
+    # a refusal names the setting: "configuration api_url: it must be an http(s) URL …"
+    "http": lambda text: _TARGETS.check_url(text, flag="it"),
+    "libpq": _TARGETS.pin_dsn,
+    "redis": _TARGETS.pin_redis_url,
+    "mongodb": _TARGETS.pin_mongodb_uri,
+}
+"""How each kind of target in ``experiments.TARGETS`` is read and checked."""
 
 
 def target_refusal(configuration: Mapping[str, Any]) -> str | None:
     """Why the game day must not start: one of its targets (``experiments.TARGETS``) is outside
     the loopback allow-list or cannot be read. The activities would refuse it mid-run; asked
     first, a dry run says so and a real run injects nothing. None when every target is allowed."""
-    check: dict[str, Callable[[str, str], object]] = {
-        "http": lambda key, text: _TARGETS.check_url(text, flag=f"configuration {key}"),
-        "libpq": lambda _key, text: _TARGETS.pin_dsn(text),
-        "redis": lambda _key, text: _TARGETS.pin_redis_url(text),
-        "mongodb": lambda _key, text: _TARGETS.pin_mongodb_uri(text),
-    }
     for key, kind in TARGETS.items():
         text = str(configuration.get(key) or "").strip()
         if not text:
             continue
         try:
-            check[kind](key, text)
+            _CHECK[kind](text)
         except EgressDenied as exc:
             return f"refused: configuration {key}: {exc}"
     return None

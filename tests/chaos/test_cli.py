@@ -90,6 +90,24 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     assert not (tmp_path / "journal.json").exists(), "no activity ran"
 
 
+def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "gameday",
+        "run",
+        str(EXPERIMENT),
+        "--set",
+        "api_url=ftp://127.0.0.1:1",
+        "--report-dir",
+        str(tmp_path),
+    ]
+    assert main([*argv, "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "refused: configuration api_url: it must be an http(s) URL such as" in out
+    assert out.count("api_url") == 1, out
+
+
 def test_only_the_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A setting of the user's own that names a URL is no target: it is not resolved or refused."""
     assert main([*DRY_RUN, "--set", "runbook_url=http://192.0.2.9/", "--report-dir", str(tmp_path)]) == 0
