@@ -580,7 +580,7 @@ def load_config(path: str | Path) -> CollectorConfig:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{p}:0", f"cannot read: {exc.strerror}") from None
+        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from None
     return load_config_text(text, str(p))
 
 
