@@ -18,6 +18,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from sloctl import __version__
 from sloctl.cli._common import COMMANDS, InputErrors, UsageError, print_input_errors
@@ -25,13 +26,26 @@ from sloctl.cli._common import plain_help as plain_help  # cli/gameday.py import
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse exits with 2 on usage errors, which is our convention too."""
+    """argparse exits with 2 on usage errors, which is our convention too.
+
+    A command's parser (argparse makes every sub-parser of this class) refuses an argument it
+    does not know itself, so that the error names the command and shows its usage
+    (``sloctl collector run: error: unrecognized arguments: --listen``), not the top-level one."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed, extra = super().parse_known_args(args, namespace)
+        if extra and self.prog != _PROG:
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed, extra
+
+
+_PROG = "sloctl"
 
 
 def _build_parser(command: str | None) -> argparse.ArgumentParser:
     """Registers the chosen command's module for real and every other command as a stub (for
     ``--help``), so that only the chosen command's dependencies are imported."""
-    parser = _Parser(prog="sloctl", description="SLOs as code: one SLO file, every artefact proven.")
+    parser = _Parser(prog=_PROG, description="SLOs as code: one SLO file, every artefact proven.")
     parser.add_argument("--version", action="version", version=f"sloctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     if command is not None:

@@ -193,3 +193,27 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     proc = run_sloctl("test", str(tmp_path))
     assert proc.returncode == 1, proc.stdout
     assert "FAIL test" in proc.stdout and "passed," in proc.stdout and " failed" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--prometheus", "http://127.0.0.1:9", "slos/"],
+        ["collector", "run", "--config", "c.yaml", "--listen", "127.0.0.1:1"],
+        ["gameday", "run", "x.json", "--bogus"],
+        ["validate", "slos/", "--bogus"],
+    ],
+    ids=["status", "collector run", "gameday run", "validate"],
+)
+def test_an_unknown_argument_is_refused_by_its_command_with_its_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not by the top level ("sloctl: error: …" under sloctl's own usage, which names no flag
+    of the command)."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    command = " ".join(a for a in argv[:2] if a in ("status", "collector", "run", "gameday", "validate"))
+    assert err.startswith(f"usage: sloctl {command} "), err
+    assert f"sloctl {command}: error: unrecognized arguments: " in err

@@ -118,7 +118,9 @@ def test_cli_reports_a_bad_config_with_its_location_and_no_traceback(tmp_path: P
     assert f"{bad}:4" in done.stderr and "Traceback" not in done.stderr
     missing = _sloctl("collector", "run", "--config", str(tmp_path / "absent.yaml"))
     assert missing.returncode == 1
-    assert f"{tmp_path / 'absent.yaml'}: cannot read: No such file or directory" in missing.stderr, "no line 0"
+    assert f"{tmp_path / 'absent.yaml'}: cannot read: No such file or directory" in missing.stderr, (
+        "no line 0"
+    )
 
 
 def test_importing_sloctl_does_not_import_collector_dependencies() -> None:
