@@ -7,7 +7,8 @@ directories. With --demo, a throwaway Prometheus on loopback is filled from the 
 scenarios for the given SLOs first.
 
 Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--for``), 1 Prometheus or the demo could not start,
-2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback)."""
+2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback, a listen
+address in use)."""
 
 from __future__ import annotations
 
@@ -161,9 +162,11 @@ def _serve(
             listener = start(app, args.listen, expose=args.expose, auth=auth, behind_proxy=args.behind_proxy)
         except ListenError as exc:
             raise UsageError(str(exc)) from None
-        except OSError as exc:
-            print(f"sloctl serve: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
-            return 1
+        except OSError as exc:  # in use, or a port this user may not take
+            raise UsageError(
+                f"--listen {args.listen}: cannot listen there ({exc.strerror or exc}); give another "
+                "port (HOST:0 takes any free one)"
+            ) from None
         print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
         try:
             wait_in_foreground(stop, args.duration, lambda: None)

@@ -10,6 +10,7 @@ import gc
 import json
 import math
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -280,6 +281,18 @@ def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
         main(["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "10.0.0.1:80", "--for", "1s"]) == 2
     )
     assert "--expose" in capsys.readouterr().err
+
+
+def test_a_listen_address_in_use_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        listen = f"127.0.0.1:{taken.getsockname()[1]}"
+        argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", listen, "--for", "1s"]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"sloctl serve: --listen {listen}: cannot listen there (Address already in use)" in err
+    assert "HOST:0" in err and "Traceback" not in err
 
 
 def test_serve_says_so_when_a_runs_folder_does_not_exist_yet(
