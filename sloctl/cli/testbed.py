@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command
+from sloctl.cli._common import UsageError, add_command, output_dir
 
 from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
@@ -53,6 +53,15 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
+    if args.write_config is not None:
+        # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules
+        # would silently be missing from the stack this writes a configuration for.
+        if not sorted(Path(args.rules).glob("*.yml")):
+            raise UsageError(
+                f"--rules {args.rules}: no rule files (*.yml) there; run sloctl generate first, or "
+                "give the folder it wrote (default rules/)"
+            )
+        output_dir(args.write_config, "--write-config")
     workdir = make_workdir(args.workdir, "sloctl-testbed-")
     options: dict[str, str | int | float] = {}
     for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):

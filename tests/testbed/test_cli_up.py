@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from sloctl.chaos.probes import prometheus_query
+from sloctl.cli.main import main
 from sloctl.collector.config import load_config
 from sloctl.contract import TIERS
 from sloctl.servers.prometheus import start_prometheus
@@ -115,3 +116,16 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
         )
         rules = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
         assert any(g["name"] == "sloctl-platform-api-availability" for g in rules)
+
+
+def test_write_config_without_rule_files_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prometheus would take the rule_files glob of an empty folder without a word, and the stack's
+    SLO rules would silently be missing."""
+    (tmp_path / "empty").mkdir()
+    argv = ["testbed", "up", "--workdir", str(tmp_path / "work"), "--write-config", str(tmp_path / "cfg")]
+    assert main([*argv, "--rules", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert f"--rules {tmp_path / 'empty'}: no rule files (*.yml) there; run sloctl generate first" in err
+    assert not (tmp_path / "cfg").exists() and not (tmp_path / "work").exists(), "nothing started"
