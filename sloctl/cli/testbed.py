@@ -4,6 +4,7 @@ SIGTERM or ``--for`` elapses; everything is stopped cleanly on the way out."""
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def _up(args: argparse.Namespace) -> int:
 
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
+    if args.collector_listen is not None and not _loopback_listen(args.collector_listen):
+        raise UsageError(
+            f"--collector-listen {args.collector_listen}: give a loopback address and port such as "
+            "127.0.0.1:9465 (the collector refuses to listen elsewhere unless its config says "
+            "allowNonLoopbackListen: true)"
+        )
     if args.write_config is not None:
         # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules
         # would silently be missing from the stack this writes a configuration for.
@@ -62,7 +69,6 @@ def _up(args: argparse.Namespace) -> int:
                 "give the folder it wrote (default rules/)"
             )
         output_dir(args.write_config, "--write-config")
-    workdir = make_workdir(args.workdir, "sloctl-testbed-")
     options: dict[str, str | int | float] = {}
     for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
         value = getattr(args, flag)
@@ -70,6 +76,7 @@ def _up(args: argparse.Namespace) -> int:
             if value <= 0:
                 raise UsageError(f"--{flag.replace('_', '-')} must be positive")
             options[flag.replace("_", "-")] = value
+    workdir = make_workdir(args.workdir, "sloctl-testbed-")  # the last check: nothing made before
     with stop_on_signals() as stop:
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)
         try:
@@ -103,3 +110,12 @@ def _up(args: argparse.Namespace) -> int:
                 return 1
             print("sloctl testbed: stopping ...", file=sys.stderr, flush=True)
         return 0
+
+
+def _loopback_listen(listen: str) -> bool:
+    """``HOST:PORT`` with a loopback IP address (a name is not resolved here) and a port."""
+    host, _, port = listen.rpartition(":")
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback and 0 < int(port) < 65536
+    except ValueError:
+        return False
