@@ -60,6 +60,13 @@ def _up(args: argparse.Namespace) -> int:
             "127.0.0.1:9465 (the collector refuses to listen elsewhere unless its config says "
             "allowNonLoopbackListen: true)"
         )
+    options: dict[str, str | int | float] = {}
+    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
+        value = getattr(args, flag)
+        if value is not None:
+            if value <= 0:
+                raise UsageError(f"--{flag.replace('_', '-')} must be positive")
+            options[flag.replace("_", "-")] = value
     if args.write_config is not None:
         # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules
         # would silently be missing from the stack this writes a configuration for.
@@ -69,13 +76,6 @@ def _up(args: argparse.Namespace) -> int:
                 "give the folder it wrote (default rules/)"
             )
         output_dir(args.write_config, "--write-config")
-    options: dict[str, str | int | float] = {}
-    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
-        value = getattr(args, flag)
-        if value is not None:
-            if value <= 0:
-                raise UsageError(f"--{flag.replace('_', '-')} must be positive")
-            options[flag.replace("_", "-")] = value
     workdir = make_workdir(args.workdir, "sloctl-testbed-")  # the last check: nothing made before
     with stop_on_signals() as stop:
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)

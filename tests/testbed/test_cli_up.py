@@ -118,27 +118,24 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
         assert any(g["name"] == "sloctl-platform-api-availability" for g in rules)
 
 
+def _refused(tmp_path: Path, *flags: str) -> None:
+    """``testbed up --write-config`` with ``flags`` exits 2 having made nothing. (``--for``: were
+    it not refused, a started testbed would stop by itself and the test fail fast.)"""
+    work, config = tmp_path / "work", tmp_path / "cfg"
+    argv = ["testbed", "up", "--for", "5s", "--workdir", str(work), "--write-config", str(config)]
+    assert main([*argv, *flags]) == 2
+    assert not work.exists() and not config.exists(), "nothing started"
+
+
 def test_write_config_without_rule_files_is_refused_before_anything_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Prometheus would take the rule_files glob of an empty folder without a word, and the stack's
     SLO rules would silently be missing."""
     (tmp_path / "empty").mkdir()
-    # --for: were it not refused, a started testbed would stop by itself and the test fail fast
-    argv = [
-        "testbed",
-        "up",
-        "--for",
-        "5s",
-        "--workdir",
-        str(tmp_path / "work"),
-        "--write-config",
-        str(tmp_path / "cfg"),
-    ]
-    assert main([*argv, "--rules", str(tmp_path / "empty")]) == 2
+    _refused(tmp_path, "--rules", str(tmp_path / "empty"))
     err = capsys.readouterr().err
     assert f"--rules {tmp_path / 'empty'}: no rule files (*.yml) there; run sloctl generate first" in err
-    assert not (tmp_path / "cfg").exists() and not (tmp_path / "work").exists(), "nothing started"
 
 
 @pytest.mark.parametrize("listen", ["10.0.0.1:9465", "localhost:9465", "127.0.0.1:port"])
@@ -147,27 +144,12 @@ def test_a_collector_listen_the_collector_would_refuse_is_refused_before_anythin
 ) -> None:
     """The written collector.yaml would fail `sloctl collector run` later (a name is not resolved:
     no DNS query)."""
-    # --for: were it not refused, a started testbed would stop by itself and the test fail fast
-    argv = [
-        "testbed",
-        "up",
-        "--for",
-        "5s",
-        "--workdir",
-        str(tmp_path / "work"),
-        "--write-config",
-        str(tmp_path / "cfg"),
-    ]
-    assert main([*argv, "--rules", str(ROOT / "rules"), "--collector-listen", listen]) == 2
+    _refused(tmp_path, "--rules", str(ROOT / "rules"), "--collector-listen", listen)
     assert f"--collector-listen {listen}: give a loopback address and port" in capsys.readouterr().err
-    assert not (tmp_path / "work").exists() and not (tmp_path / "cfg").exists(), "nothing started"
 
 
 def test_a_bad_testbed_option_leaves_no_work_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert (
-        main(["testbed", "up", "--for", "5s", "--workdir", str(tmp_path / "work"), "--rate-limit", "0"]) == 2
-    )
+    _refused(tmp_path, "--rules", str(ROOT / "rules"), "--rate-limit", "0")
     assert "--rate-limit must be positive" in capsys.readouterr().err
-    assert not (tmp_path / "work").exists()
