@@ -1,4 +1,11 @@
-"""``sloctl collector run --config PATH``: the probe daemon (needs the ``collector`` extra)."""
+"""``sloctl collector run|check --config PATH``: the probe daemon (needs the ``collector`` extra).
+
+run probes PostgreSQL (and PgBouncer), Redis, MongoDB and HTTP targets on their intervals and
+exports the results on /metrics and over OTLP until SIGINT or SIGTERM; check validates the
+file, reports every mistake at its line and resolves its secrets, then exits.
+
+Exit codes: 0 stopped cleanly (run) or valid (check), 1 the file has errors, a secret cannot
+be read or the listen address is taken, 2 usage."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from sloctl.cli._common import add_command
 
 
 def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is private
-    parser = add_command(subparsers, "collector", None)
+    parser = add_command(subparsers, "collector", None, __doc__)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
     run = sub.add_parser("run", help="run the collector until SIGINT/SIGTERM")
     run.add_argument("--config", required=True, help="collector targets file (collector/targets.yaml)")

@@ -4,6 +4,9 @@ Every field the target format cannot express is reported on standard error, one 
 (``<service>-<slo>: <field>: <why>``); with such losses the command writes nothing and exits 1
 unless ``--lossy`` accepts them. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
 one file, ``DIR/<format>.yaml``, atomically.
+
+Exit codes: 0 converted, 1 errors in the files or fields the format cannot express (without
+``--lossy``), 2 usage.
 """
 
 from __future__ import annotations

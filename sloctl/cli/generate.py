@@ -203,9 +203,29 @@ def _test(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+GENERATE = """``sloctl generate PATH... -o DIR``: compile SLO files into every artefact.
+
+Writes Prometheus recording and alert rules (rules/), their promtool unit tests (rules/tests/),
+Grafana dashboards (dashboards/) and the Alertmanager routes to PagerDuty (alertmanager/) under
+DIR, each file atomically; files of SLOs no longer there are removed. --check writes nothing
+and exits 1 with a diff when a file is stale (for CI). --flavour picks the rule files' form,
+--compat sloth writes exactly what Sloth writes.
+
+Exit codes: 0 written or up to date, 1 errors in the files (or stale files under --check),
+2 usage."""
+
+TEST = """``sloctl test DIR...``: prove generated rules with promtool.
+
+Runs promtool check rules --lint-fatal on every rule file and promtool test rules on every
+generated test, on the default Prometheus or the one --engine names (all: each in turn).
+
+Exit codes: 0 every check and test passed, 1 one failed, 2 usage (a missing folder, no
+promtool)."""
+
+
 # Long but flat: one argparse declaration per flag of `generate`, nothing else.
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "generate", _generate)
+    p = add_command(sub, "generate", _generate, GENERATE)
     add_input_arguments(p)
     p.add_argument(
         "-o",
@@ -270,7 +290,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             metavar="VALUE",
             help=f"{setting.help} (project file: {setting.key})",
         )
-    p = add_command(sub, "test", _test)
+    p = add_command(sub, "test", _test, TEST)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
     p.add_argument(
         "-j", "--jobs", type=int, default=default_jobs(), help="promtool runs at once (default: up to 2)"

@@ -12,6 +12,29 @@ from sloctl.spec.project import FILE_NAME
 from sloctl.spec.project import schema_text as project_schema_text
 from sloctl.spec.schema import schema_text
 
+VALIDATE = """``sloctl validate PATH...``: check SLO files (native, Sloth, OpenSLO, Pyrra), every error.
+
+Each error is one line, file:line:column: field: what was found and what to write, the field
+named as its own format names it; warnings likewise. With --prometheus, it also warns when a
+latency threshold is not a bucket bound of its histogram there.
+
+Exit codes: 0 valid, 1 errors in the files, 2 usage, 3 --prometheus could not be read."""
+
+SCHEMA = """``sloctl schema [--kind KIND | --project]``: print a JSON Schema, for editors and linters.
+
+Service (the default) is the native sloctl/v1 SLO file, CollectorConfig the collector's targets,
+GamedaySchedule the game-day calendar; --project the project file.
+
+Exit codes: 0 printed, 2 usage."""
+
+EXPLAIN = """``sloctl explain PATH...``: what each SLO promises and how it alerts.
+
+Per SLO: the promise, the error budget (in events with --requests-per-second), the no-data
+ticket and, per alert tier, its windows, burn-rate factor, the error ratio that trips it and its
+designed time to detect a full outage. -o json gives the same as data.
+
+Exit codes: 0 explained, 1 errors in the files, 2 usage."""
+
 
 def _validate(args: argparse.Namespace) -> int:
     result = load_slos_of(args)
@@ -63,7 +86,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = add_command(sub, "validate", _validate)
+    p = add_command(sub, "validate", _validate, VALIDATE)
     add_input_arguments(p)
     p.add_argument(
         "--prometheus",
@@ -73,7 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--allow-host", action="append", default=[], metavar="CIDR", help="allow --prometheus in this network"
     )
-    p = add_command(sub, "schema", _schema)
+    p = add_command(sub, "schema", _schema, SCHEMA)
     p.add_argument(
         "--kind",
         choices=["Service", "CollectorConfig", "GamedaySchedule"],
@@ -84,7 +107,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--project", action="store_true", help=f"the JSON Schema of the project file ({FILE_NAME}) instead"
     )
-    p = add_command(sub, "explain", _explain)
+    p = add_command(sub, "explain", _explain, EXPLAIN)
     add_input_arguments(p)
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.add_argument(

@@ -1,5 +1,11 @@
 """``sloctl testbed up``: the platform API and its databases on loopback, until Ctrl-C,
-SIGTERM or ``--for`` elapses; everything is stopped cleanly on the way out."""
+SIGTERM or ``--for`` elapses; everything is stopped cleanly on the way out.
+
+It prints each server's address (never a password); --write-config DIR writes what the rest of
+the toolkit needs to use it (collector targets, a Prometheus configuration loading --rules, the
+game-day targets, testbed.env), the passwords in DIR/secrets/.
+
+Exit codes: 0 stopped, 1 a server could not start or the API exited, 2 usage."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = add_command(subparsers, "testbed", None)
+    parser = add_command(subparsers, "testbed", None, __doc__)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
     up = sub.add_parser("up", help="start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
     up.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")

@@ -167,7 +167,7 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_help_texts_carry_no_restructuredtext_markup(
+def test_every_commands_help_says_what_it_does_and_its_exit_codes_in_plain_text(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
@@ -176,6 +176,9 @@ def test_help_texts_carry_no_restructuredtext_markup(
     assert text.startswith("usage: sloctl")
     for markup in ("``", ":func:", ":class:", ":mod:"):
         assert markup not in text, (command, markup)
+    description = text.split("\n\n")[1]
+    assert description.startswith(f"sloctl {command}"), (command, description)
+    assert "Exit codes: 0 " in text, command
 
 
 def test_every_setting_has_a_flag_on_generate(capsys: pytest.CaptureFixture[str]) -> None:
