@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -17,7 +19,7 @@ from types import FrameType
 from sloctl.cli._common import output_dir
 from sloctl.durations import DurationError, parse_seconds
 
-__all__ = ["MAX_RUN_SECONDS", "make_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
+__all__ = ["MAX_RUN_SECONDS", "in_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
 
 MAX_RUN_SECONDS = 7 * 24 * 3600.0
 
@@ -31,14 +33,21 @@ def parse_duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def make_workdir(workdir: Path | None, prefix: str) -> Path:
-    """``workdir``, or a new temporary directory that PostgreSQL's user can traverse (mkdtemp
-    makes it 0700), so that the data stay inside it, also after the run."""
+def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], command: str) -> int:
+    """``run(folder)``'s exit code, ``folder`` being ``workdir`` (the user's: kept), or a new
+    temporary directory that PostgreSQL's user can traverse (mkdtemp makes it 0700): removed after
+    a clean run, kept after a failed one for its logs, its path said. (Every run left its
+    databases there before, 56 MB a testbed.)"""
     if workdir is not None:
-        return output_dir(workdir, "--workdir")
+        return run(output_dir(workdir, "--workdir"))
     made = Path(tempfile.mkdtemp(prefix=prefix))
     made.chmod(0o711)
-    return made
+    code = run(made)
+    if code == 0:
+        shutil.rmtree(made, ignore_errors=True)
+    else:
+        print(f"{command}: data and logs kept in {made}", file=sys.stderr, flush=True)
+    return code
 
 
 @contextlib.contextmanager

@@ -40,11 +40,14 @@ from typing import TYPE_CHECKING, Any
 from sloctl.chaos.profiles import PROFILES
 
 from ._common import UsageError, add_command, load_slos, output_dir
-from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
+from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
+    from sloctl.model import SLO
 
 __all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
 
@@ -179,15 +182,22 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _rig(args: argparse.Namespace) -> int:
-    from sloctl.chaos.rig import rig_rules, start_rig
-    from sloctl.servers import ServerStartError
+    from sloctl.chaos.rig import rig_rules
 
     slos = load_slos([str(args.slos)]).slos
     try:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:
         raise UsageError(f"--fast-reset {args.fast_reset}: {exc}") from None
-    workdir = make_workdir(args.workdir, "sloctl-gameday-")
+    return in_workdir(
+        args.workdir, "sloctl-gameday-", lambda w: _run_rig(args, slos, w), "sloctl gameday rig"
+    )
+
+
+def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> int:
+    from sloctl.chaos.rig import start_rig
+    from sloctl.servers import ServerStartError
+
     config_out: Path = args.config_out or workdir / "targets.json"
 
     def say(message: str) -> None:

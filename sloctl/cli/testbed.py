@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sloctl.cli._common import UsageError, add_command, output_dir
 
-from ._foreground import make_workdir, parse_duration, stop_on_signals, wait_in_foreground
+from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 __all__ = ["register"]
 
@@ -55,9 +55,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _up(args: argparse.Namespace) -> int:
-    from sloctl.servers import ServerStartError
-    from sloctl.testbed_runner import start_testbed
-
     if args.port is not None and not 0 < args.port < 65536:
         raise UsageError(f"--port must be 1-65535, not {args.port}")
     if args.collector_listen is not None and not _loopback_listen(args.collector_listen):
@@ -82,7 +79,14 @@ def _up(args: argparse.Namespace) -> int:
                 "give the folder it wrote (default rules/)"
             )
         output_dir(args.write_config, "--write-config")
-    workdir = make_workdir(args.workdir, "sloctl-testbed-")  # the last check: nothing made before
+    # every flag checked: now the work folder, then the servers
+    return in_workdir(args.workdir, "sloctl-testbed-", lambda w: _run_up(args, options, w), "sloctl testbed")
+
+
+def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], workdir: Path) -> int:
+    from sloctl.servers import ServerStartError
+    from sloctl.testbed_runner import start_testbed
+
     with stop_on_signals() as stop:
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)
         try:

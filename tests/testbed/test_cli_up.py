@@ -6,11 +6,13 @@ password."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -153,3 +155,29 @@ def test_a_bad_testbed_option_leaves_no_work_folder(
 ) -> None:
     _refused(tmp_path, "--rules", str(ROOT / "rules"), "--rate-limit", "0")
     assert "--rate-limit must be positive" in capsys.readouterr().err
+
+
+def test_a_temporary_work_folder_goes_after_a_clean_stop_and_stays_after_a_failure() -> None:
+    """Without --workdir every run left its databases in /tmp (56 MB a testbed)."""
+    # TMPDIR a folder PostgreSQL's user can traverse (pytest's tmp_path is 0700 down the tree)
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)
+    env = {**os.environ, "TMPDIR": str(base)}
+    up = [*SLOCTL, "testbed", "up", "--for", "2s"]
+    try:
+        done = subprocess.run(up, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"starting in {base}" in done.stderr
+        assert not list(base.glob("sloctl-testbed-*")), "removed after a clean stop"
+        with socket.socket() as taken:  # the API's port in use: the start fails
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = str(taken.getsockname()[1])
+            failed = subprocess.run(
+                [*up, "--port", port], env=env, capture_output=True, text=True, timeout=120
+            )
+        assert failed.returncode == 1, failed.stderr
+        (kept,) = base.glob("sloctl-testbed-*")
+        assert f"sloctl testbed: data and logs kept in {kept}" in failed.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
