@@ -6,7 +6,13 @@ import argparse
 import json
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_input_arguments, load_slos_of
+from sloctl.cli._common import (
+    UsageError,
+    add_allow_host_argument,
+    add_command,
+    add_input_arguments,
+    load_slos_of,
+)
 from sloctl.explain import as_dicts, explain, format_explanations
 from sloctl.spec.project import FILE_NAME
 from sloctl.spec.project import schema_text as project_schema_text
@@ -93,9 +99,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="URL",
         help="also warn when a latency SLO's threshold is not a bucket bound of its histogram there",
     )
-    p.add_argument(
-        "--allow-host", action="append", default=[], metavar="CIDR", help="allow --prometheus in this network"
-    )
+    add_allow_host_argument(p, "--prometheus")
     p = add_command(sub, "schema", _schema, SCHEMA)
     p.add_argument(
         "--kind",
