@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sloctl.durations import DurationError, parse_duration
+from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
@@ -173,12 +173,15 @@ MAX_TIMEOUT = 600.0
 
 
 def _timeout(text: str) -> float:
+    """``--timeout`` in seconds, written in the one duration grammar (``10s``, ``500ms``)."""
     try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        seconds = parse_seconds(text.strip())
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     if not 0 < seconds <= MAX_TIMEOUT:
-        raise argparse.ArgumentTypeError(f"{text} s: give more than 0 and at most {MAX_TIMEOUT:g}")
+        raise argparse.ArgumentTypeError(
+            f"{text}: give more than 0 and at most {format_duration(int(MAX_TIMEOUT))}"
+        )
     return seconds
 
 
@@ -191,8 +194,9 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout",
         type=_timeout,
         default=30.0,  # sloctl.prometheus.TIMEOUT (not imported here: the CLI starts without httpx)
-        metavar="SECONDS",
-        help=f"how long to wait for Prometheus to answer (default 30; at most {MAX_TIMEOUT:g})",
+        metavar="DURATION",
+        help="how long to wait for Prometheus to answer "
+        f"(default 30s; at most {format_duration(int(MAX_TIMEOUT))})",
     )
     add_allow_host_argument(p)
 
