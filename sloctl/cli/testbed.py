@@ -123,9 +123,12 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
 
 
 def _loopback_listen(listen: str) -> bool:
-    """``HOST:PORT`` with a loopback IP address (a name is not resolved here) and a port."""
-    host, _, port = listen.rpartition(":")
+    """``HOST:PORT`` with a loopback IP address (a name is not resolved here), read as ``serve
+    --listen`` reads it."""
+    from sloctl.serve.server import ListenError, parse_listen
+
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback and 0 < int(port) < 65536
-    except ValueError:
+        host, _port = parse_listen(listen)
+    except ListenError:
         return False
+    return ipaddress.ip_address(host).is_loopback
