@@ -171,6 +171,14 @@ class Fields:
 
     def at(self, name: str) -> tuple[Location, str]:
         """The location and path of the model's field ``name`` (dotted)."""
+        loc, path, _ = self._find(name)
+        return loc, path
+
+    def written(self, name: str) -> YNode | None:
+        """The node of the model's field ``name`` as the file writes it; None where it is left out."""
+        return self._find(name)[2]
+
+    def _find(self, name: str) -> tuple[Location, str, YNode | None]:
         parts = name.split(".")
         for cut in range(len(parts), 0, -1):
             moved = self.renamed.get(".".join(parts[:cut]))
@@ -178,14 +186,16 @@ class Fields:
                 return self._walk(*moved, parts[cut:])
         return self._walk(self.path, self.node, parts)
 
-    def _walk(self, path: str, node: YNode | None, parts: Sequence[str]) -> tuple[Location, str]:
+    def _walk(
+        self, path: str, node: YNode | None, parts: Sequence[str]
+    ) -> tuple[Location, str, YNode | None]:
         loc = node.loc if node is not None else self.loc
         for part in parts:
             path = f"{path}.{part}" if path else part
             node = child(node, part)
             if node is not None:
                 loc = node.loc
-        return loc, path
+        return loc, path, node
 
 
 def child(node: YNode | None, *keys: str | int) -> YNode | None:
@@ -217,7 +227,7 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
             if slo.objective == 100
             else ""
         )
-        error("objective", f"objective {slo.objective:g} is outside (0, 100){why}")
+        error("objective", f"{_as_written(fields, 'objective', slo.objective)} is outside (0, 100){why}")
     sli = slo.sli
     if isinstance(sli, EventsSLI) and _norm(sli.error_query) == _norm(sli.total_query):
         error("sli", "error query equals total query: the SLO would always be 0 %")
@@ -250,6 +260,21 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
     from sloctl.spec import promcheck  # it builds on this module's names
 
     promcheck.check_alerting(reader, slo, fields)
+
+
+def _as_written(fields: Fields, name: str, percent: float) -> str:
+    """``objective 101``, or the field as the file writes it where its key or scale differ
+    (Pyrra's ``target 100``, OpenSLO's ``target 1.5 is 150 %, which``)."""
+    key = fields.at(name)[1].rsplit(".", 1)[-1]
+    node = fields.written(name)
+    value = node.value if node is not None else None
+    try:
+        written = float(value) if isinstance(value, (int, float, str)) else None
+    except ValueError:
+        written = None
+    if written is None or written == percent:
+        return f"{key} {percent:g}"
+    return f"{key} {written:g} is {percent:g} %, which"
 
 
 def check_composites(reader: Reader, slos: list[SLO]) -> None:

@@ -85,7 +85,7 @@ def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
         (NATIVE, "spec.slos[0].objective", "101", "objective 101 is outside"),
         (SLOTH, "slos[0].objective", "100", "objective 100 is outside"),
         (SLOTH, "slos[0].alerting.page_alert.annotations.bad-name", "x\n", "not a valid annotation name"),
-        (PYRRA, "spec.target", '"100"', "objective 100 is outside"),
+        (PYRRA, "spec.target", '"100"', "target 100 is outside (0, 100)"),
         (
             PYRRA.replace(
                 "namespace: monitoring", "namespace: monitoring\n  labels: {pyrra.dev/sloth_id: x}"
@@ -94,7 +94,13 @@ def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
             "x}",
             "reserved prefix",
         ),
-        (OPENSLO, "spec.objectives[0].target", "1.0", "objective 100 is outside"),
+        (OPENSLO, "spec.objectives[0].target", "1.0", "target 1 is 100 %, which is outside (0, 100)"),
+        (
+            OPENSLO.replace("target: 1.0", "target: 1.5"),
+            "spec.objectives[0].target",
+            "1.5",
+            "target 1.5 is 150 %, which is outside (0, 100)",
+        ),
         (OPENSLO, "spec.indicator", "metadata:\n      name: api-ratio", "good query equals total query"),
     ],
     ids=[
@@ -104,6 +110,7 @@ def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
         "pyrra",
         "pyrra-label",
         "openslo-target",
+        "openslo-target-above-1",
         "openslo-indicator",
     ],
 )
