@@ -26,6 +26,7 @@ from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
 if TYPE_CHECKING:
     from sloctl.model import SLO
     from sloctl.serve import ServeConfig
+    from sloctl.serve.server import Bound
 
 __all__ = ["register"]
 
@@ -80,14 +81,9 @@ def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.serve import ServeConfig
-    from sloctl.serve.server import ListenError, parse_listen
 
     specs = _specs(args)
     auth = _auth(args.basic_auth_file)
-    try:
-        parse_listen(args.listen)
-    except ListenError as exc:
-        raise UsageError(str(exc)) from None
     config = ServeConfig(
         specs=specs,
         run_dirs={
@@ -99,22 +95,40 @@ def _run(args: argparse.Namespace) -> int:
         cache_seconds=args.cache,
         default_range=args.range or ("6h" if args.demo else "period"),
     )
-    with stop_on_signals() as stop:
-        if args.demo:
-            from sloctl.serve.demo import DemoError, demo
+    workdir = output_dir(args.workdir, "--workdir") if args.demo and args.workdir is not None else None
+    bound = _bind(args, auth)  # before --demo's minute of work: a port in use is said at once
+    try:
+        with stop_on_signals() as stop:
+            if args.demo:
+                from sloctl.serve.demo import DemoError, demo
 
-            try:
-                workdir = None if args.workdir is None else output_dir(args.workdir, "--workdir")
-                ctx = demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
-            except DemoError as exc:
-                print(f"sloctl serve: {exc}", file=sys.stderr)
-                return 1
-        else:
-            from contextlib import nullcontext
+                try:
+                    ctx = demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
+                except DemoError as exc:
+                    print(f"sloctl serve: {exc}", file=sys.stderr)
+                    return 1
+            else:
+                from contextlib import nullcontext
 
-            ctx = nullcontext(args.prometheus)  # type: ignore[assignment]
-        with ctx as url:
-            return _serve(args, config, url, auth, stop)
+                ctx = nullcontext(args.prometheus)  # type: ignore[assignment]
+            with ctx as url:
+                return _serve(args, config, url, bound, stop)
+    finally:
+        bound.close()
+
+
+def _bind(args: argparse.Namespace, auth: str | None) -> Bound:
+    from sloctl.serve.server import ListenError, bind
+
+    try:
+        return bind(args.listen, expose=args.expose, auth=auth, behind_proxy=args.behind_proxy)
+    except ListenError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # in use, or a port this user may not take
+        raise UsageError(
+            f"--listen {args.listen}: cannot listen there ({exc.strerror or exc}); give another "
+            "port (HOST:0 takes any free one)"
+        ) from None
 
 
 def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
@@ -142,13 +156,13 @@ def _auth(path: Path | None) -> str | None:
 
 
 def _serve(
-    args: argparse.Namespace, config: ServeConfig, url: str, auth: str | None, stop: threading.Event
+    args: argparse.Namespace, config: ServeConfig, url: str, bound: Bound, stop: threading.Event
 ) -> int:
     """Serve the UI over the Prometheus at ``url`` until ``stop`` or ``--for``."""
     from sloctl.egress import Egress, EgressDenied
     from sloctl.prometheus import Prometheus
     from sloctl.serve import App
-    from sloctl.serve.server import ListenError, settle_heap, start
+    from sloctl.serve.server import settle_heap
 
     egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
     try:
@@ -158,15 +172,7 @@ def _serve(
     with prom:
         app = App(config, prom)
         settle_heap()
-        try:
-            listener = start(app, args.listen, expose=args.expose, auth=auth, behind_proxy=args.behind_proxy)
-        except ListenError as exc:
-            raise UsageError(str(exc)) from None
-        except OSError as exc:  # in use, or a port this user may not take
-            raise UsageError(
-                f"--listen {args.listen}: cannot listen there ({exc.strerror or exc}); give another "
-                "port (HOST:0 takes any free one)"
-            ) from None
+        listener = bound.serve(app)
         print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
         try:
             wait_in_foreground(stop, args.duration, lambda: None)

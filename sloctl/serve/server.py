@@ -25,7 +25,7 @@ from sloctl.prometheus import PrometheusError
 
 from .app import App, Page
 
-__all__ = ["ListenError", "Listener", "parse_listen", "settle_heap", "start"]
+__all__ = ["Bound", "ListenError", "Listener", "bind", "parse_listen", "settle_heap", "start"]
 
 _CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
@@ -95,11 +95,12 @@ class Listener:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: App, auth: str | None) -> None:
+    app: App
+
+    def __init__(self, address: tuple[str, int], auth: str | None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
-        self.app = app
         self.auth = auth
 
 
@@ -161,15 +162,17 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
 
-def start(
-    app: App,
+def bind(
     listen: str = "127.0.0.1:0",
     *,
     expose: bool = False,
     auth: str | None = None,
     behind_proxy: bool = False,
-) -> Listener:
-    """Serve ``app`` on ``listen`` in a background thread; :meth:`Listener.stop` ends it."""
+) -> Bound:
+    """Take ``listen`` (checked as :func:`start` does) before there is anything to serve: a
+    caller with slow work ahead (``serve --demo`` fills a Prometheus first) finds a port in use
+    at once; connections made meanwhile wait in the backlog. :meth:`Bound.serve` starts serving,
+    :meth:`Bound.close` gives the port back."""
     host, port = parse_listen(listen)
     if not _loopback(host):
         if not expose:
@@ -185,7 +188,33 @@ def start(
             )
     if auth is not None and ":" not in auth:
         raise ListenError("the basic-auth file must hold one line user:password")
-    server = _Server((host, port), app, auth)
-    thread = threading.Thread(target=server.serve_forever, name="sloctl-serve", daemon=True)
-    thread.start()
-    return Listener(server, thread)
+    return Bound(_Server((host, port), auth))
+
+
+@dataclass
+class Bound:
+    """A listening socket with no app yet."""
+
+    server: _Server
+
+    def serve(self, app: App) -> Listener:
+        """Answer with ``app`` in a background thread; :meth:`Listener.stop` ends it."""
+        self.server.app = app
+        thread = threading.Thread(target=self.server.serve_forever, name="sloctl-serve", daemon=True)
+        thread.start()
+        return Listener(self.server, thread)
+
+    def close(self) -> None:
+        self.server.server_close()
+
+
+def start(
+    app: App,
+    listen: str = "127.0.0.1:0",
+    *,
+    expose: bool = False,
+    auth: str | None = None,
+    behind_proxy: bool = False,
+) -> Listener:
+    """Serve ``app`` on ``listen`` in a background thread; :meth:`Listener.stop` ends it."""
+    return bind(listen, expose=expose, auth=auth, behind_proxy=behind_proxy).serve(app)

@@ -32,6 +32,7 @@ from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
 from tests.fixtures.specs import shop_slo
+from tests.paths import ROOT
 
 from .conftest import Stack
 
@@ -283,16 +284,20 @@ def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
     assert "--expose" in capsys.readouterr().err
 
 
-def test_a_listen_address_in_use_is_a_usage_error_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("source", [["--prometheus", "http://127.0.0.1:9"], ["--demo", str(ROOT / "slos")]])
+def test_a_listen_address_in_use_is_a_usage_error_naming_the_flag(
+    source: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         listen = f"127.0.0.1:{taken.getsockname()[1]}"
-        argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", listen, "--for", "1s"]
-        assert main(argv) == 2
+        assert main(["serve", *source, "--listen", listen, "--for", "1s"]) == 2
     err = capsys.readouterr().err
     assert f"sloctl serve: --listen {listen}: cannot listen there (Address already in use)" in err
     assert "HOST:0" in err and "Traceback" not in err
+    # found before --demo starts and fills its Prometheus (a minute of work), not after
+    assert "demo:" not in err
 
 
 def test_serve_says_so_when_a_runs_folder_does_not_exist_yet(
