@@ -189,13 +189,18 @@ class Fields:
     def _walk(
         self, path: str, node: YNode | None, parts: Sequence[str]
     ) -> tuple[Location, str, YNode | None]:
-        loc = node.loc if node is not None else self.loc
+        loc = loc_of(node, self.loc)
         for part in parts:
             path = f"{path}.{part}" if path else part
             node = child(node, part)
             if node is not None:
                 loc = node.loc
         return loc, path, node
+
+
+def loc_of(node: YNode | None, default: Location) -> Location:
+    """Where ``node`` stands, or ``default`` where the file leaves it out."""
+    return node.loc if node is not None else default
 
 
 def child(node: YNode | None, *keys: str | int) -> YNode | None:

@@ -22,6 +22,7 @@ from sloctl import naming
 from sloctl.durations import format_duration
 from sloctl.errors import Location
 from sloctl.model import AlertWindows, BurnWindow, Severity
+from sloctl.spec.build import loc_of
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
 
@@ -54,12 +55,10 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
             pct = reader.number(w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
             short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
             long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=3600)
-            loc = node.loc if node is not None else doc.loc
+            loc = loc_of(node, doc.loc)
             if not 0 < pct <= 100:
                 at = w.get("errorBudgetPercent")
-                reader.error(
-                    at.loc if at else loc, f"{path}.errorBudgetPercent", f"{pct:g} is outside (0, 100]"
-                )
+                reader.error(loc_of(at, loc), f"{path}.errorBudgetPercent", f"{pct:g} is outside (0, 100]")
             if short >= long:
                 reader.error(
                     loc,

@@ -232,10 +232,6 @@ def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
     return ProbeSLI(selector.strip(), matchers)
 
 
-def _loc(node: YNode | None, default: Location) -> Location:
-    return node.loc if node is not None else default
-
-
 def _read_composite(node: YNode, path: str, reader: Reader) -> CompositeSLI | None:
     g = reader.mapping(node, path, ["components"], ["components"])
     items = reader.sequence(g.get("components"), f"{path}.components", required=True)
@@ -287,7 +283,7 @@ def _read_timeslices(node: YNode | None, path: str, reader: Reader) -> Timeslice
     if size != 300:
         # Slices are judged from the 5m base recordings (and the generated tests scrape every 5m).
         reader.error(
-            _loc(f.get("slice"), node.loc),
+            build.loc_of(f.get("slice"), node.loc),
             f"{path}.slice",
             f"slice {format_duration(size)} is not supported; slices are 5m (the base window)",
         )
@@ -308,11 +304,11 @@ def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -
         action = reader.string(s.get("action"), f"{p}.action", default="notify")
         if not -1000 <= left <= 100:
             reader.error(
-                _loc(s.get("budgetLeft"), item.loc),
+                build.loc_of(s.get("budgetLeft"), item.loc),
                 f"{p}.budgetLeft",
                 f"{left:g} is a percentage of the budget left, at most 100",
             )
-        action_loc = _loc(s.get("action"), item.loc)
+        action_loc = build.loc_of(s.get("action"), item.loc)
         if action not in POLICY_ACTIONS:
             reader.error(action_loc, f"{p}.action", f"unknown action {action!r}; expected notify or freeze")
             continue
@@ -322,7 +318,7 @@ def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -
     unknown = reader.string(f.get("whenUnknown"), f"{path}.whenUnknown", default="freeze")
     if unknown not in ("freeze", "proceed"):
         reader.error(
-            _loc(f.get("whenUnknown"), loc),
+            build.loc_of(f.get("whenUnknown"), loc),
             f"{path}.whenUnknown",
             f"expected freeze or proceed, found {unknown!r}",
         )
@@ -335,11 +331,13 @@ def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) 
     f = reader.mapping(node, path, ["enabled", "for", "severity", "name"])
     for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
     if for_seconds < 300:
-        reader.error(_loc(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
+        reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.string(f.get("severity"), f"{path}.severity", default="ticket")
     if severity not in SEVERITIES:
         reader.error(
-            _loc(f.get("severity"), loc), f"{path}.severity", f"expected page or ticket, found {severity!r}"
+            build.loc_of(f.get("severity"), loc),
+            f"{path}.severity",
+            f"expected page or ticket, found {severity!r}",
         )
         severity = "ticket"
     name = reader.string(f.get("name"), f"{path}.name")
@@ -382,13 +380,13 @@ def _read_alerting(
         path,
         ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers", "noData"],
     )
-    loc = node.loc if node is not None else Location(reader.file, 1, 1)
+    loc = build.loc_of(node, Location(reader.file, 1, 1))
     name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)
     if min_events < 0:
-        reader.error(_loc(f.get("minEvents"), loc), f"{path}.minEvents", "must be zero or more")
+        reader.error(build.loc_of(f.get("minEvents"), loc), f"{path}.minEvents", "must be zero or more")
     severities: dict[str, SeverityAlert] = {}
     for sev in ("page", "ticket"):
         s = reader.mapping(f.get(sev), f"{path}.{sev}", ["enabled", "labels", "annotations"])

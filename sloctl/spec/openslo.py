@@ -349,7 +349,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     sli = None if composite else _v1_indicator(reader, spec, sloc, objects, "spec")
     tw_node = spec.get("timeWindow")
     indicator = objects.indicator_ref if objects.indicator_ref in spec else objects.indicator
-    windows = catalogs.resolve(period, reader, tw_node.loc if tw_node else sloc, "spec.timeWindow")
+    windows = catalogs.resolve(period, reader, build.loc_of(tw_node, sloc), "spec.timeWindow")
     alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
     if composite and method in ("Timeslices", "RatioTimeslices"):
         reader.error(

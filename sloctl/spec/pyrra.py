@@ -146,7 +146,7 @@ def latency_sli(success: str, total: str, grouping: tuple[str, ...]) -> RatioSLI
 def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[SLI, tuple[str, ...]] | None:
     """The SLI and its grouping labels."""
     f = reader.mapping(node, "spec.indicator", _INDICATORS)
-    where = node.loc if node is not None else loc
+    where = build.loc_of(node, loc)
     kind = reader.one_key(f, _INDICATORS, where, "spec.indicator", ("indicator", ", ".join(_INDICATORS)))
     if kind is None:
         return None
@@ -218,7 +218,7 @@ def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> t
     names = tuple(reader.string(n, path) for n in reader.sequence(node, path))
     for n in names:
         if not build.LABEL_NAME.match(n):
-            reader.error(node.loc if node else loc, path, f"{n!r} is not a label name")
+            reader.error(build.loc_of(node, loc), path, f"{n!r} is not a label name")
     return names
 
 
