@@ -130,7 +130,7 @@ def _read_slo(
         period, reader, (f.get("calendar") or f.get("period") or node).loc, f"{path}.period"
     )
     alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
-    policy = _read_policy(f.get("policy"), f"{path}.policy", reader, node.loc)
+    policy = _read_policy(f.get("policy"), f"{path}.policy", reader)
     if sli is None:
         return None
     slo = SLO(
@@ -294,7 +294,7 @@ def _read_timeslices(node: YNode | None, path: str, reader: Reader) -> Timeslice
     return Timeslices(size, target)
 
 
-def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -> BudgetPolicy:
+def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
     f = reader.mapping(node, path, ["steps", "whenUnknown", "alertName"])
     steps: list[PolicyStep] = []
     for i, item in enumerate(reader.sequence(f.get("steps"), f"{path}.steps")):
@@ -315,14 +315,8 @@ def _read_policy(node: YNode | None, path: str, reader: Reader, loc: Location) -
         if any(x.action == action for x in steps):
             reader.error(action_loc, f"{p}.action", f"a policy has at most one {action} step")
         steps.append(PolicyStep(left, action))
-    unknown = reader.string(f.get("whenUnknown"), f"{path}.whenUnknown", default="freeze")
-    if unknown not in ("freeze", "proceed"):
-        reader.error(
-            build.loc_of(f.get("whenUnknown"), loc),
-            f"{path}.whenUnknown",
-            f"expected freeze or proceed, found {unknown!r}",
-        )
-        unknown = "freeze"
+    when = f"{path}.whenUnknown"
+    unknown = reader.choice(f.get("whenUnknown"), when, ("freeze", "proceed"), default="freeze")
     name = reader.string(f.get("alertName"), f"{path}.alertName")
     return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
 
@@ -332,14 +326,7 @@ def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) 
     for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
     if for_seconds < 300:
         reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
-    severity = reader.string(f.get("severity"), f"{path}.severity", default="ticket")
-    if severity not in SEVERITIES:
-        reader.error(
-            build.loc_of(f.get("severity"), loc),
-            f"{path}.severity",
-            f"expected page or ticket, found {severity!r}",
-        )
-        severity = "ticket"
+    severity = reader.choice(f.get("severity"), f"{path}.severity", SEVERITIES, default="ticket")
     name = reader.string(f.get("name"), f"{path}.name")
     return NoDataAlert(
         enabled=reader.boolean(f.get("enabled"), f"{path}.enabled", default=True),

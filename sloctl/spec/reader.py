@@ -10,7 +10,7 @@ import difflib
 import math
 import re
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import Location, SpecError
@@ -111,6 +111,17 @@ class Reader:
         text = v if isinstance(v, str) else str(v)
         if non_empty and not text.strip():
             self.error(node.loc, path, "must not be empty")
+        return text
+
+    def choice(self, node: YNode | None, path: str, choices: Sequence[str], *, default: str) -> str:
+        """One of ``choices`` (``default`` where the file leaves it out); anything else is an
+        error naming them, and reads as ``default``."""
+        text = self.string(node, path, default=default)
+        if text not in choices:
+            assert node is not None  # the default is one of the choices
+            named = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+            self.error(node.loc, path, f"expected {named}, found {text!r}")
+            return default
         return text
 
     def number(self, node: YNode | None, path: str, *, default: float = 0.0) -> float:
