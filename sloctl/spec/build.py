@@ -174,9 +174,11 @@ class Fields:
         loc, path, _ = self._find(name)
         return loc, path
 
-    def written(self, name: str) -> YNode | None:
-        """The node of the model's field ``name`` as the file writes it; None where it is left out."""
-        return self._find(name)[2]
+    def written(self, name: str) -> tuple[str, YNode | None]:
+        """The path of the model's field ``name`` as the file writes it, and its node (None
+        where the file leaves it out)."""
+        _, path, node = self._find(name)
+        return path, node
 
     def _find(self, name: str) -> tuple[Location, str, YNode | None]:
         parts = name.split(".")
@@ -270,8 +272,8 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
 def _as_written(fields: Fields, name: str, percent: float) -> str:
     """``objective 101``, or the field as the file writes it where its key or scale differ
     (Pyrra's ``target 100``, OpenSLO's ``target 1.5 is 150 %, which``)."""
-    key = fields.at(name)[1].rsplit(".", 1)[-1]
-    node = fields.written(name)
+    path, node = fields.written(name)
+    key = path.rsplit(".", 1)[-1]
     value = node.value if node is not None else None
     try:
         written = float(value) if isinstance(value, (int, float, str)) else None
