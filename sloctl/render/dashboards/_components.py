@@ -8,7 +8,19 @@ from dataclasses import dataclass
 
 from sloctl import contract
 
-from ._kit import COMPONENT_TAG, TAG, TARGET_VAR, Grid, Kit, PanelBuilder, Series, dash_b, dash_m, rate
+from ._kit import (
+    COMPONENT_TAG,
+    TAG,
+    TARGET_VAR,
+    Grid,
+    Kit,
+    PanelBuilder,
+    Series,
+    Stat,
+    alarm_from,
+    dash_b,
+    rate,
+)
 from ._uids import component_uid
 
 
@@ -42,26 +54,14 @@ def component(kit: Kit, c: Component) -> dash_b.Dashboard:
     ).with_variable(
         kit.query_variable(TARGET_VAR, "Target", f'label_values({up}{{kind="{c.kind}"}}, target)')
     )
-    panels: list[PanelBuilder] = [
-        kit.stat(
-            grid,
-            "Targets up",
-            "none",
-            kit.target(f"sum({up}{sel})", "up", "A", instant=True),
-            w=4,
-            h=8,
-            description="Targets whose last probe run succeeded.",
+    up_desc = "Targets whose last probe run succeeded."
+    stats = (
+        Stat("Targets up", "none", f"sum({up}{sel})", "up", h=8, description=up_desc),
+        Stat(
+            "Targets down", "none", f"count({up}{sel} == 0) or vector(0)", "down", h=8, steps=alarm_from(1.0)
         ),
-        kit.stat(
-            grid,
-            "Targets down",
-            "none",
-            kit.target(f"count({up}{sel} == 0) or vector(0)", "down", "A", instant=True),
-            w=4,
-            h=8,
-            steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
-        ),
-    ]
+    )
+    panels: list[PanelBuilder] = [kit.stat(grid, stat) for stat in stats]
     panels.extend(kit.series(grid, row) for row in _component_series(c, sel))
     if c.pgbouncer_pools:
         panels.extend(kit.series(grid, row) for row in _pgbouncer_series())

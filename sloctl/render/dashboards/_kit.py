@@ -1,5 +1,6 @@
 """The building blocks of every dashboard: a grid that places panels, a kit that builds panels
-and queries on one data source variable, and panels declared as data (:class:`Series`).
+and queries on one data source variable, and panels declared as data (:class:`Series`,
+:class:`Stat`).
 
 This package is the only code that imports ``grafana_foundation_sdk`` (the ``dashboards`` extra).
 """
@@ -45,6 +46,8 @@ __all__ = [
     "Kit",
     "PanelBuilder",
     "Series",
+    "Stat",
+    "alarm_from",
     "by_names",
     "common_b",
     "common_m",
@@ -93,6 +96,24 @@ class Series:
     queries: tuple[tuple[str, str], ...]
     w: int = 8
     description: str = ""
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A stat panel as data: a title, a unit and one instant ``(query, legend)`` (reference id
+    ``A``); its value is green unless ``steps`` say otherwise."""
+
+    title: str
+    unit: str
+    query: str
+    legend: str
+    w: int = 4
+    h: int = 4
+    steps: tuple[dash_m.Threshold, ...] = ()
+    decimals: float | None = None
+    description: str = ""
+    no_value: str | None = None
+    mappings: tuple[dash_m.ValueMapping, ...] = ()
 
 
 class Grid:
@@ -219,39 +240,26 @@ class Kit:
         )
         return panel.targets(list(targets))
 
-    def stat(
-        self,
-        grid: Grid,
-        title: str,
-        unit: str,
-        target: prom_b.Dataquery,
-        *,
-        w: int = 4,
-        h: int = 4,
-        steps: list[dash_m.Threshold] | None = None,
-        decimals: float | None = None,
-        description: str = "",
-        no_value: str | None = None,
-        mappings: list[dash_m.ValueMapping] | None = None,
-    ) -> stat_b.Panel:
+    def stat(self, grid: Grid, s: Stat) -> stat_b.Panel:
+        """The panel of one :class:`Stat` row."""
         panel = (
-            self.place(stat_b.Panel(), grid, w, h, title, unit, description)
-            .with_target(target)
+            self.place(stat_b.Panel(), grid, s.w, s.h, s.title, s.unit, s.description)
+            .with_target(self.target(s.query, s.legend, "A", instant=True))
             .graph_mode(common_m.BigValueGraphMode.AREA)
             .color_mode(common_m.BigValueColorMode.VALUE)
             .reduce_options(common_b.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
             .thresholds(
                 dash_b.ThresholdsConfig()
                 .mode(dash_m.ThresholdsMode.ABSOLUTE)
-                .steps(steps or [dash_m.Threshold(value=None, color="green")])
+                .steps(list(s.steps) or [dash_m.Threshold(value=None, color="green")])
             )
         )
-        if decimals is not None:
-            panel = panel.decimals(decimals)
-        if no_value is not None:
-            panel = panel.no_value(no_value)
-        if mappings is not None:
-            panel = panel.mappings(mappings)
+        if s.decimals is not None:
+            panel = panel.decimals(s.decimals)
+        if s.no_value is not None:
+            panel = panel.no_value(s.no_value)
+        if s.mappings:
+            panel = panel.mappings(list(s.mappings))
         return panel
 
     def series(self, grid: Grid, s: Series) -> ts_b.Panel:
@@ -269,11 +277,16 @@ def rate(metric: str, selector: str) -> str:
     return f"rate({metric}{selector}[$__rate_interval])"
 
 
-BUDGET_STEPS = [
+def alarm_from(value: float, colour: str = "red") -> tuple[dash_m.Threshold, ...]:
+    """Threshold steps: green below ``value``, ``colour`` from it up."""
+    return (dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=value, color=colour))
+
+
+BUDGET_STEPS = (
     dash_m.Threshold(value=None, color="red"),
     dash_m.Threshold(value=0.0, color="orange"),
     dash_m.Threshold(value=0.25, color="green"),
-]
+)
 
 
 def by_names(names: list[str]) -> dash_m.MatcherConfig:

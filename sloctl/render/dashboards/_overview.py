@@ -13,6 +13,8 @@ from ._kit import (
     Grid,
     Kit,
     Series,
+    Stat,
+    alarm_from,
     by_names,
     common_b,
     common_m,
@@ -21,8 +23,6 @@ from ._kit import (
     table_b,
 )
 from ._uids import overview_uid
-
-_RED_AT_ONE = [dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")]
 
 
 def overview(kit: Kit, *, grouping: tuple[str, ...] = ()) -> dash_b.Dashboard:
@@ -44,40 +44,41 @@ def overview(kit: Kit, *, grouping: tuple[str, ...] = ()) -> dash_b.Dashboard:
     board = kit.dashboard("SLOs / Overview", overview_uid(), [TAG]).with_variable(
         kit.query_variable(SERVICE_VAR, "Service", f"label_values({naming.SLO_INFO}, {naming.LABEL_SERVICE})")
     )
-    # (title, query, legend, threshold steps, description): the counts across the top
+    # the counts across the top
     firing = f'alertstate="firing", {naming.LABEL_SEVERITY}="{{}}", {naming.LABEL_ID}!="", {svc}'
-    stats: list[tuple[str, str, str, list[dash_m.Threshold] | None, str]] = [
-        ("SLOs", f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", None, ""),
-        (
+    stats = [
+        Stat("SLOs", "none", f"count({naming.SLO_INFO}{{{svc}}})", "SLOs", w=6),
+        Stat(
             "SLOs out of error budget",
+            "none",
             f"count({per_slo(f'{naming.BUDGET_REMAINING}{{{svc}}} < 0')}) or vector(0)",
             "out of budget",
-            _RED_AT_ONE,
-            "",
+            w=6,
+            steps=alarm_from(1.0),
         ),
-        (
+        Stat(
             "SLOs without data",
+            "none",
             f"count({per_slo(f'{naming.NO_DATA}{{{svc}}} == 1')}) or vector(0)",
             "no data",
-            _RED_AT_ONE,
-            "SLIs whose series are absent or flat zero: their budgets cannot be judged.",
+            w=6,
+            steps=alarm_from(1.0),
+            description="SLIs whose series are absent or flat zero: their budgets cannot be judged.",
         ),
         *(
-            (
+            Stat(
                 f"Firing {severity} alerts",
+                "none",
                 f"count(ALERTS{{{firing.format(severity)}}}) or vector(0)",
                 severity,
-                [dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color=colour)],
-                "",
+                w=6,
+                steps=alarm_from(1.0, colour),
             )
             for severity, colour in (("page", "red"), ("ticket", "orange"))
         ),
     ]
-    for title, query, legend, steps, description in stats:
-        target = kit.target(query, legend, "A", instant=True)
-        board = board.with_panel(
-            kit.stat(grid, title, "none", target, w=6, steps=steps, description=description)
-        )
+    for stat in stats:
+        board = board.with_panel(kit.stat(grid, stat))
     board = board.with_panel(_overview_table(kit, grid, svc, worst))
     board = board.with_panel(_firing_table(kit, grid, svc, grouping))
     by_slo = "{{" + naming.LABEL_SERVICE + "}} / {{" + naming.LABEL_SLO + "}}"

@@ -16,6 +16,8 @@ from ._kit import (
     Grid,
     Kit,
     PanelBuilder,
+    Stat,
+    alarm_from,
     by_names,
     common_m,
     dash_b,
@@ -80,14 +82,14 @@ def _promise(slo: SLO) -> str:
     return f"{slo.objective:g}% over {over}"
 
 
-_STATE_MAPPINGS: list[dash_m.ValueMapping] = [
+_STATE_MAPPINGS: tuple[dash_m.ValueMapping, ...] = (
     dash_m.ValueMap(
         options={
             "0": dash_m.ValueMappingResult(text="ok", color="green", index=0),
             "1": dash_m.ValueMappingResult(text="no data", color="red", index=1),
         }
-    )
-]
+    ),
+)
 
 
 def _slo_panels(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
@@ -109,23 +111,15 @@ def _period(slo: SLO) -> tuple[str, str]:
 
 def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
     """Budget left, the no-data state and the SLI over the period, as stats."""
-    # Long but flat: three stat panel declarations, the middle one only with no-data alerting.
     sel = _slo_sel(slo)
     period, period_ratio = _period(slo)
-    desc = slo.description or f"{slo.service} / {slo.name}"
-    panels: list[PanelBuilder] = []
-    panels.append(
-        kit.stat(
-            grid,
+    no_data = slo.alerting.no_data
+    stats = [
+        Stat(
             "Error budget remaining",
             "percentunit",
-            kit.target(
-                _max(slo, f"{naming.BUDGET_REMAINING}{sel}"),
-                _stat_legend(slo, "remaining"),
-                "A",
-                instant=True,
-            ),
-            w=4,
+            _max(slo, f"{naming.BUDGET_REMAINING}{sel}"),
+            _stat_legend(slo, "remaining"),
             h=8,
             steps=BUDGET_STEPS,
             decimals=1,
@@ -133,45 +127,37 @@ def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             "unknown when the period saw no event.",
             no_value="unknown",
         )
-    )
-    if slo.alerting.no_data.enabled:
-        panels.append(
-            kit.stat(
-                grid,
+    ]
+    if no_data.enabled:
+        stats.append(
+            Stat(
                 "State",
                 "none",
-                kit.target(
-                    _max(slo, f"{naming.NO_DATA}{sel}"), _stat_legend(slo, "state"), "A", instant=True
-                ),
-                w=4,
+                _max(slo, f"{naming.NO_DATA}{sel}"),
+                _stat_legend(slo, "state"),
                 h=8,
-                description=(
-                    f"no data: the SLI saw no event for {format_duration(slo.alerting.no_data.for_seconds)} "
-                    "(its series absent or flat zero)."
-                ),
+                steps=alarm_from(1.0),
+                description=f"no data: the SLI saw no event for {format_duration(no_data.for_seconds)} "
+                "(its series absent or flat zero).",
                 mappings=_STATE_MAPPINGS,
-                steps=[dash_m.Threshold(value=None, color="green"), dash_m.Threshold(value=1.0, color="red")],
             )
         )
-    panels.append(
-        kit.stat(
-            grid,
+    stats.append(
+        Stat(
             f"SLI over {period}",
             "percentunit",
-            kit.target(
-                f"1 - {_max(slo, f'{period_ratio}{sel}')}", _stat_legend(slo, "SLI"), "A", instant=True
-            ),
-            w=4,
+            f"1 - {_max(slo, f'{period_ratio}{sel}')}",
+            _stat_legend(slo, "SLI"),
             h=8,
-            steps=[
+            steps=(
                 dash_m.Threshold(value=None, color="red"),
                 dash_m.Threshold(value=slo.objective / 100, color="green"),
-            ],
+            ),
             decimals=3,
-            description=desc,
+            description=slo.description or f"{slo.service} / {slo.name}",
         )
     )
-    return panels
+    return [kit.stat(grid, stat) for stat in stats]
 
 
 def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
