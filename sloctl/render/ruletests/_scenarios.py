@@ -253,9 +253,11 @@ class _Builder:
         unit = self.slo.calendar.unit if self.slo.calendar else None
         return {naming.LABEL_WINDOW: naming.period_window_label(unit, self.slo.period)}
 
-    def _period_metric(self) -> str:
+    def _period_ratio_is(self, value: float, i: int) -> dict[str, object]:
+        """The period's error ratio is ``value`` (to 1e-9) at evaluation ``i``."""
         unit = self.slo.calendar.unit if self.slo.calendar else None
-        return naming.period_error_ratio(unit, self.slo.period)
+        metric = naming.period_error_ratio(unit, self.slo.period)
+        return self._close_to(metric, value, i, 1e-9, self._period_labels())
 
     def _healthy(
         self, scenario_for: _Segment | Sequence[_Segment], failing: Sequence[_Segment] = ()
@@ -438,7 +440,7 @@ class _Builder:
             "a counter reset does not fire and does not distort the budget",
             run,
             {"burn": [mid + 1, mid + 3, last]},
-            [self._close_to(self._period_metric(), truth, last, 1e-9, self._period_labels())],
+            [self._period_ratio_is(truth, last)],
         )
 
     def young_rules(self) -> None:
@@ -561,7 +563,7 @@ class _Builder:
             "the period ratio is the share of bad slices, not of bad events",
             run,
             {},
-            [self._close_to(self._period_metric(), truth, last, 1e-9, self._period_labels())],
+            [self._period_ratio_is(truth, last)],
         )
 
     def policy(self) -> None:
@@ -646,9 +648,7 @@ class _Builder:
             r = run.model.period_ratio(last)
             assert r is not None
             name = "the calendar period's ratio counts every event since the period began"
-        self._group(
-            name, run, {}, [self._close_to(self._period_metric(), r, last, 1e-9, self._period_labels())]
-        )
+        self._group(name, run, {}, [self._period_ratio_is(r, last)])
 
     def document(self) -> dict[str, object]:
         return {
