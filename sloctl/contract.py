@@ -42,6 +42,7 @@ __all__ = [
     "PGBOUNCER_QUERY_SECONDS",
     "PGBOUNCER_SERVER_ACTIVE",
     "PGBOUNCER_SERVER_IDLE",
+    "PLAN_BREAKERS",
     "POOL_IN_USE",
     "POOL_SIZE",
     "POOL_WAITING",
@@ -65,6 +66,7 @@ __all__ = [
     "TIER_POOL_SCALE",
     "TIER_POOL_SIZE",
     "TIER_POOL_WAITING",
+    "BreakerPlan",
     "BreakerResult",
     "BreakerState",
     "Dependency",
@@ -292,6 +294,42 @@ TIERS: tuple[Tier, ...] = (
     Tier("pro", 1_000, (20, 200)),
     Tier("enterprise", 10_000, (50, 500)),
 )
+
+# --- the platform API's circuit breakers ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BreakerPlan:
+    """The reliability plan's circuit-breaker figures: the platform API (``testbed/``) takes them
+    as its defaults, the game days' ``plan`` profile and the experiments' configuration assume
+    them. Whole seconds stay ``int`` so that the generated experiments print ``30``, not ``30.0``.
+
+    >>> PLAN_BREAKERS.open_seconds, dict(PLAN_BREAKERS.timeouts)["redis"]
+    (30, 1.0)
+    """
+
+    #: how long an open breaker refuses calls before its half-open trial
+    open_seconds: int = 30
+    #: the rolling window whose failure ratio opens the breaker
+    window_seconds: int = 10
+    #: the call timeout of a dependency not in ``timeouts``
+    default_timeout: float = 3.0
+    #: call timeouts per dependency (seconds)
+    timeouts: tuple[tuple[Dependency, float], ...] = (
+        (Dependency.POSTGRES, 5.0),
+        (Dependency.MONGODB, 10.0),
+        (Dependency.REDIS, 1.0),
+    )
+    #: the share of failed calls in the window that opens the breaker (a cache may fail more
+    #: often before the API stops calling it)
+    failure_ratios: tuple[tuple[Dependency, float], ...] = (
+        (Dependency.POSTGRES, 0.5),
+        (Dependency.MONGODB, 0.6),
+        (Dependency.REDIS, 0.7),
+    )
+
+
+PLAN_BREAKERS = BreakerPlan()
 
 # --- collector probe metrics --------------------------------------------------------------------
 

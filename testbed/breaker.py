@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from sloctl.contract import BreakerResult, BreakerState
+from sloctl.contract import PLAN_BREAKERS, BreakerResult, BreakerState
 
 __all__ = [
     "BreakerOpenError",
@@ -45,13 +45,12 @@ State = BreakerState
 
 def default_timeouts() -> dict[str, float]:
     """The plan's call timeouts per dependency (seconds); others get ``default_timeout``."""
-    return {"postgres": 5.0, "mongodb": 10.0, "redis": 1.0}
+    return {dep.value: seconds for dep, seconds in PLAN_BREAKERS.timeouts}
 
 
 def default_failure_ratios() -> dict[str, float]:
-    """The plan's per-database trip thresholds: the share of failed calls in the window that
-    opens the breaker (a cache may fail more often before the API stops calling it)."""
-    return {"postgres": 0.5, "mongodb": 0.6, "redis": 0.7}
+    """The plan's per-database trip thresholds (:attr:`~sloctl.contract.BreakerPlan.failure_ratios`)."""
+    return {dep.value: ratio for dep, ratio in PLAN_BREAKERS.failure_ratios}
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,12 @@ class BreakerSettings:
     """Defaults are the reliability plan's; tests shorten the durations."""
 
     failure_ratio: float = 0.5
-    window_seconds: float = 10.0
+    window_seconds: float = PLAN_BREAKERS.window_seconds
     #: calls in the window before the ratio is trusted (Hystrix and Resilience4j use 20 / 100;
     #: the plan says "a minimum volume" without a number)
     minimum_calls: int = 20
-    open_seconds: float = 30.0
-    call_timeout: float = 3.0
+    open_seconds: float = PLAN_BREAKERS.open_seconds
+    call_timeout: float = PLAN_BREAKERS.default_timeout
     #: width of one bucket of the rolling window; the window moves in these steps
     bucket_seconds: float = 1.0
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sloctl.contract import TIERS
+from sloctl.contract import PLAN_BREAKERS, TIERS
 from sloctl.model import SLO
 from sloctl.render import promql
 
@@ -130,8 +130,8 @@ CONFIGURATION: dict[str, Any] = {
     "postgres_proxy_control_port": 0,
     "mongodb_proxy_control_port": 0,
     "prometheus_url": "",
-    "breaker_open_seconds": 30,
-    "breaker_window_seconds": 10,
+    "breaker_open_seconds": PLAN_BREAKERS.open_seconds,
+    "breaker_window_seconds": PLAN_BREAKERS.window_seconds,
     "gameday_seconds": 60,
     "load_rate": 20,
     "latency_ms": 1500,

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sloctl.contract import PLAN_BREAKERS, Dependency
+
 __all__ = ["PROFILES", "TimingProfile", "profile_table"]
 
 
@@ -69,25 +71,27 @@ _QUICK = TimingProfile(
     },
 )
 
+_P = PLAN_BREAKERS
+_PLAN_TIMEOUTS = dict(_P.timeouts)
 _PLAN = TimingProfile(
     name="plan",
-    description="the reliability plan's: breakers open 30 s and judge a 10 s window; call timeouts"
-    " 3 s by default, PostgreSQL 5 s, MongoDB 10 s, Redis 1 s",
+    description=f"the reliability plan's: breakers open {_P.open_seconds} s and judge a"
+    f" {_P.window_seconds} s window; call timeouts {_P.default_timeout:g} s by default, PostgreSQL"
+    f" {_PLAN_TIMEOUTS[Dependency.POSTGRES]:g} s, MongoDB {_PLAN_TIMEOUTS[Dependency.MONGODB]:g} s,"
+    f" Redis {_PLAN_TIMEOUTS[Dependency.REDIS]:g} s",
     api_options={
-        "breaker-open-seconds": 30,
-        "breaker-window-seconds": 10,
+        "breaker-open-seconds": _P.open_seconds,
+        "breaker-window-seconds": _P.window_seconds,
         "breaker-minimum-calls": 10,
-        "default-timeout": 3,
-        "postgres-timeout": 5,
-        "redis-timeout": 1,
-        "mongodb-timeout": 10,
+        "default-timeout": _P.default_timeout,
+        **{f"{dep.value}-timeout": seconds for dep, seconds in _P.timeouts},
         **_NO_RATE_LIMIT,
     },
     # The experiments' defaults are the plan's; the breakers stay open 30 s, so the load
     # outlasts the fault and the half-open trial, and a page is due within the plan's 5 min.
     timings={
-        "breaker_open_seconds": 30,
-        "breaker_window_seconds": 10,
+        "breaker_open_seconds": _P.open_seconds,
+        "breaker_window_seconds": _P.window_seconds,
         "recover_timeout_seconds": 60,
         "gameday_seconds": 90,
         "load_rate": 20,
