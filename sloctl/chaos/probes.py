@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -173,10 +175,15 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 3)
 
 
-def _prometheus(prometheus_url: str, transport: httpx.BaseTransport | None) -> Prometheus:
-    return Prometheus(
-        prometheus_url, egress=GAMEDAY, transport=transport, timeout=5.0, flag="the game-day configuration"
-    )
+@contextmanager
+def _prometheus(prometheus_url: str, transport: httpx.BaseTransport | None) -> Iterator[Prometheus]:
+    """The game day's client of ``prometheus_url``; a failed query fails the activity."""
+    try:
+        flag = "the game-day configuration"
+        with Prometheus(prometheus_url, egress=GAMEDAY, transport=transport, timeout=5.0, flag=flag) as prom:
+            yield prom
+    except PrometheusError as exc:
+        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
 
 
 def prometheus_query(
@@ -184,22 +191,16 @@ def prometheus_query(
 ) -> float:
     """The value of an instant query that returns one sample (NaN when it returns none), now or
     ``at`` (epoch seconds)."""
-    try:
-        with _prometheus(prometheus_url, transport) as prom:
-            return scalar(prom.query(query, at))
-    except PrometheusError as exc:
-        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
+    with _prometheus(prometheus_url, transport) as prom:
+        return scalar(prom.query(query, at))
 
 
 def prometheus_labels(
     prometheus_url: str, query: str, transport: httpx.BaseTransport | None = None
 ) -> list[dict[str, str]]:
     """The label sets of an instant query's series, now."""
-    try:
-        with _prometheus(prometheus_url, transport) as prom:
-            return [dict(series.get("metric", {})) for series in prom.query(query)]
-    except PrometheusError as exc:
-        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
+    with _prometheus(prometheus_url, transport) as prom:
+        return [dict(series.get("metric", {})) for series in prom.query(query)]
 
 
 def prometheus_range(
@@ -213,11 +214,8 @@ def prometheus_range(
     """A range query: ``[(labels, [(epoch seconds, value), …]), …]`` (11,000 points at most,
     Prometheus' own limit, so ``step`` grows with long ranges)."""
     step = max(float(step), (end - start) / 10_000, 0.001)
-    try:
-        with _prometheus(prometheus_url, transport) as prom:
-            result = prom.query_range(query, start, end, step)
-    except PrometheusError as exc:
-        raise ActivityFailed(f"Prometheus query failed: {exc}") from None
+    with _prometheus(prometheus_url, transport) as prom:
+        result = prom.query_range(query, start, end, step)
     return [
         (dict(series.get("metric", {})), [(float(t), float(v)) for t, v in series.get("values", [])])
         for series in result

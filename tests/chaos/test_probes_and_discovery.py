@@ -4,9 +4,11 @@ names), the /metrics parser, and the discovery document ``chaos discover`` gets.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import httpx
 import pytest
+from chaoslib.exceptions import ActivityFailed
 
 from sloctl import contract, naming
 from sloctl.chaos import discover, probes
@@ -38,6 +40,25 @@ def test_alert_firing_reads_the_alerts_series() -> None:
     assert probes.alert_firing(PROM, "X", transport=prometheus({'alertname="X"': 1}))
     assert not probes.alert_firing(PROM, "X", transport=prometheus({}))
     assert math.isnan(probes.prometheus_query(PROM, "up", transport=prometheus({})))
+
+
+@pytest.mark.parametrize(
+    "ask",
+    [
+        lambda t: probes.prometheus_query(PROM, "up", transport=t),
+        lambda t: probes.prometheus_labels(PROM, "up", transport=t),
+        lambda t: probes.prometheus_range(PROM, "up", 0.0, 60.0, transport=t),
+    ],
+    ids=["query", "labels", "range"],
+)
+def test_a_failing_prometheus_fails_the_activity_with_its_answer(
+    ask: Callable[[httpx.MockTransport], object],
+) -> None:
+    refusing = httpx.MockTransport(
+        lambda request: httpx.Response(422, json={"status": "error", "error": "parse error at char 3"})
+    )
+    with pytest.raises(ActivityFailed, match=r"Prometheus query failed: .*parse error at char 3"):
+        ask(refusing)
 
 
 def test_metrics_text_is_parsed_with_labels() -> None:
