@@ -50,6 +50,11 @@ def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+def _query_param(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    described = {"description": description} if description else {}
+    return {"name": name, "in": "query", **described, "schema": schema}
+
+
 _PROJECT_ID = _path_param("project_id", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1})
 _KEY = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}$"})
 _BACKUP_ID = _path_param("backup_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
@@ -142,23 +147,15 @@ def _project_paths() -> dict[str, Any]:
                 _rate_limited("a page; Link has first, next and prev", _json_schema("ProjectPage")),
                 (400,),
                 parameters=(
-                    {
-                        "name": "limit",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 100},
-                    },
-                    {
-                        "name": "cursor",
-                        "in": "query",
-                        "description": "opaque and signed; from a Link header of this API",
-                        "schema": {"type": "string"},
-                    },
-                    {
-                        "name": "offset",
-                        "in": "query",
-                        "description": "offset pagination, for comparison; not with cursor",
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
+                    _query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                    _query_param(
+                        "cursor", {"type": "string"}, "opaque and signed; from a Link header of this API"
+                    ),
+                    _query_param(
+                        "offset",
+                        {"type": "integer", "minimum": 0},
+                        "offset pagination, for comparison; not with cursor",
+                    ),
                 ),
             ),
             "post": _operation(
@@ -221,13 +218,7 @@ def _cache_paths() -> dict[str, Any]:
                 204,
                 _rate_limited("stored"),
                 (400, 413),
-                parameters=(
-                    {
-                        "name": "ttl",
-                        "in": "query",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 2592000},
-                    },
-                ),
+                parameters=(_query_param("ttl", {"type": "integer", "minimum": 1, "maximum": 2592000}),),
                 body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
             ),
         },
