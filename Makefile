@@ -23,7 +23,7 @@ demo: venv system-deps-demo
 	$(SLOCTL) explain slos/
 
 test: venv system-deps-test tools browser-deps lint typecheck check-generated
-	$(BIN)/pytest -n 2 --dist loadgroup -q -m "not drill" --durations=25
+	$(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder -q -m "not drill" --durations=25
 
 # The browser tests of `sloctl serve` drive the system Chromium (chromium in DEB_TEST) with
 # playwright-core and run axe-core, both pinned in tests/browser/package-lock.json; no browser

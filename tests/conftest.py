@@ -7,14 +7,52 @@ import pytest
 
 pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.engines"]
 
+#: tests marked ``cpu`` that follow each xdist group in the queue
+CPU_TESTS_PER_GROUP = 2
+
+
+def _group(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return None if mark is None else str(mark.args[0] if mark.args else mark.kwargs["name"])
+
+
+def _cpu_seconds(item: pytest.Item) -> float:
+    mark = item.get_closest_marker("cpu")
+    return 0.0 if mark is None else float(mark.args[0])
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules with a test marked ``slow`` run first, each module kept whole (its module-scoped
-    servers start once). pytest-xdist hands tests out in this order, so the minutes-long tests
-    start early and the short ones fill in around them: the run ends on short tests rather than
-    on one worker finishing a five-minute test while the other waits."""
+    """The order in which ``make test`` (``--dist loadgroup --no-loadscope-reorder``) hands work
+    to its two workers. A work unit is an ``xdist_group`` (its tests share a rig or servers on one
+    worker and mostly wait on their timers: game days, vmalert's evaluations, timeouts) or one
+    other test; a worker takes the next unit when it has two tests or fewer left.
+
+    1. Each group, largest first, followed by the tests marked ``cpu`` (promtool corpora,
+       fuzzers: minutes of CPU each), longest first, :data:`CPU_TESTS_PER_GROUP` after each group:
+       while one worker waits on a group, the other computes, and the longest tests start early.
+    2. Then the rest, modules with a test marked ``slow`` first, each module kept whole (its
+       module-scoped servers start once), so the run ends on short tests rather than on one
+       worker finishing a long one while the other waits.
+
+    Without xdist the order is the same and changes nothing but the order."""
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
-    ordered = sorted(modules.values(), key=lambda tests: not any(t.get_closest_marker("slow") for t in tests))
-    items[:] = [item for tests in ordered for item in tests]
+    by_module = sorted(
+        modules.values(), key=lambda tests: not any(t.get_closest_marker("slow") for t in tests)
+    )
+    rest = [item for tests in by_module for item in tests]
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in rest:
+        name = _group(item)
+        if name is not None:
+            groups.setdefault(name, []).append(item)
+    cpu = sorted((i for i in rest if _group(i) is None and _cpu_seconds(i)), key=_cpu_seconds, reverse=True)
+    queue: list[pytest.Item] = []
+    for tests in sorted(groups.values(), key=len, reverse=True):
+        queue += tests
+        queue += cpu[:CPU_TESTS_PER_GROUP]
+        del cpu[:CPU_TESTS_PER_GROUP]
+    queue += cpu
+    placed = {id(item) for item in queue}
+    items[:] = queue + [item for item in rest if id(item) not in placed]

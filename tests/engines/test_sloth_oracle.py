@@ -136,6 +136,7 @@ def _run_random(tmp_path: Path, seeds: range) -> tuple[list[Case], list[str]]:
     return cases, found
 
 
+@pytest.mark.cpu(70)
 def test_random_sloth_specs_generate_exactly_what_the_real_sloth_writes(tmp_path: Path) -> None:
     cases, found = _run_random(tmp_path, range(RANDOM_SPECS))
     # The set covers what the issue names; the assertion below proves the match on all of it.

@@ -35,6 +35,7 @@ def test_rules_for_slos_load_in_promtool_with_lint_fatal(
     assert_promtool_passes(*files, promtool=str(prometheus_engine.promtool))
 
 
+@pytest.mark.cpu(50)
 def test_rules_for_slos_pass_lint_and_their_generated_tests(
     prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest
 ) -> None:

@@ -48,6 +48,7 @@ N_SPECS = int(os.environ.get("SLOCTL_RANDOM_SPECS", "50"))
 SEED = int(os.environ.get("SLOCTL_RANDOM_SEED", "20261126"))
 
 
+@pytest.mark.cpu(200)
 @pytest.mark.timeout(1800)  # about 4.7 promtool runs per spec, 1 to 3 s of promtool time each
 def test_random_valid_specs_pass_lint_and_their_generated_tests(
     tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytest.FixtureRequest

@@ -43,6 +43,7 @@ def _counter(per_minute: list[int]) -> str:
     return " ".join(parts)
 
 
+@pytest.mark.cpu(30)
 def test_events_weighted_period_ratio_is_exact_where_sloths_average_of_ratios_is_off(tmp_path: Path) -> None:
     (slo,) = load_text(SPEC, "shop.yaml").slos
     ok: list[int] = []

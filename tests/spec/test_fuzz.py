@@ -11,6 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,6 +80,7 @@ def _check(text: str | bytes) -> None:
         assert error.message
 
 
+@pytest.mark.cpu(65)
 @SETTINGS
 @given(st.data())
 def test_structural_mutations_never_raise_and_errors_are_located(data: st.DataObject) -> None:

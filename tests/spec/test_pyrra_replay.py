@@ -182,6 +182,7 @@ def truth(spec: Spec) -> dict[tuple[str, ...], float]:
     return {g: errors[g] / events[g] for g in events}
 
 
+@pytest.mark.cpu(35)
 def test_generated_pyrra_specs_record_the_true_period_error_ratio_per_group_and_page_per_group(
     tmp_path: Path,
 ) -> None:
