@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.paths import SHARED
+
 pytest_plugins = ["tests.fixtures.servers", "tests.fixtures.engines"]
 
 #: tests marked ``cpu`` that follow each xdist group in the queue
@@ -56,3 +58,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     queue += cpu
     placed = {id(item) for item in queue}
     items[:] = queue + [item for item in rest if id(item) not in placed]
+
+
+def _shared_missing() -> str | None:
+    if SHARED.is_dir():
+        return None
+    return (
+        f"{SHARED} is missing: the tests that read the Sloth fixtures and Grafana's schemas in it will"
+        " fail. Put the shared folder beside the clone, or set SLOCTL_SHARED to where it is."
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say it first when the fixtures beside the clone are not there (tests/paths.py)."""
+    missing = _shared_missing()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if missing and reporter is not None:
+        reporter.write_line(missing, yellow=True, bold=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """…and again last, under the failures it explains."""
+    missing = _shared_missing()
+    if missing:
+        terminalreporter.write_line(missing, yellow=True, bold=True)

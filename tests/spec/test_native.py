@@ -10,7 +10,7 @@ import pytest
 
 from sloctl.model import WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
 from sloctl.spec import load_paths, load_text
-from tests.paths import ROOT
+from tests.paths import ROOT, SLOTH
 
 BASE = """\
 apiVersion: sloctl/v1
@@ -183,9 +183,7 @@ def test_alert_tiers_can_be_disabled_and_given_a_for() -> None:
 
 
 def test_a_windows_catalog_among_the_inputs_overrides_the_default(tmp_path: Path) -> None:
-    catalog = (
-        Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "sloth" / "windows" / "7d.yaml"
-    )
+    catalog = SLOTH / "windows" / "7d.yaml"
     (tmp_path / "slo.yaml").write_text(BASE.replace("objective: 99.9", "objective: 99.9\n      period: 7d"))
     result = load_paths([tmp_path], windows_dirs=[catalog.parent])
     assert not result.errors
