@@ -32,9 +32,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     1. Each group, largest first, followed by the tests marked ``cpu`` (promtool corpora,
        fuzzers: minutes of CPU each), longest first, :data:`CPU_TESTS_PER_GROUP` after each group:
        while one worker waits on a group, the other computes, and the longest tests start early.
-    2. Then the rest, modules with a test marked ``slow`` first, each module kept whole (its
-       module-scoped servers start once), so the run ends on short tests rather than on one
-       worker finishing a long one while the other waits.
+    2. Then the rest, modules with a test marked ``slow`` first, each module's tests together
+       (a worker that takes two of them in a row keeps its module-scoped servers), so the run
+       ends on short tests rather than on one worker finishing a long one while the other waits.
 
     Without xdist the order is the same and changes nothing but the order."""
     modules: dict[str, list[pytest.Item]] = {}
@@ -43,13 +43,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     by_module = sorted(
         modules.values(), key=lambda tests: not any(t.get_closest_marker("slow") for t in tests)
     )
-    rest = [item for tests in by_module for item in tests]
+    ordered = [item for tests in by_module for item in tests]
     groups: dict[str, list[pytest.Item]] = {}
-    for item in rest:
+    for item in ordered:
         name = _group(item)
         if name is not None:
             groups.setdefault(name, []).append(item)
-    cpu = sorted((i for i in rest if _group(i) is None and _cpu_seconds(i)), key=_cpu_seconds, reverse=True)
+    ungrouped_cpu = (item for item in ordered if _group(item) is None and _cpu_seconds(item))
+    cpu = sorted(ungrouped_cpu, key=_cpu_seconds, reverse=True)
     queue: list[pytest.Item] = []
     for tests in sorted(groups.values(), key=len, reverse=True):
         queue += tests
@@ -57,7 +58,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         del cpu[:CPU_TESTS_PER_GROUP]
     queue += cpu
     placed = {id(item) for item in queue}
-    items[:] = queue + [item for item in rest if id(item) not in placed]
+    items[:] = queue + [item for item in ordered if id(item) not in placed]
 
 
 def _shared_missing() -> str | None:
