@@ -23,6 +23,7 @@ warning.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from sloctl.errors import Location
 from sloctl.model import (
@@ -54,23 +55,52 @@ _IGNORED = {
 }
 
 
-def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
-    before = len(reader.errors)
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec", "status"], ["metadata", "spec"])
+@dataclass(frozen=True)
+class _Metadata:
+    """What an object's ``metadata`` gives the SLO."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    """The ``pyrra.dev/`` labels, prefix removed: labels of the SLO's rules."""
+    annotations: dict[str, str]
+    """The ``pyrra.dev/`` annotations, prefix removed: annotations of its alerts."""
+    placed: dict[str, tuple[str, YNode | None]]
+    """Where each of those labels stands in the file (``build.Fields``)."""
+
+
+def _read_metadata(node: YNode | None, reader: Reader, doc: YNode) -> _Metadata:
     meta = reader.mapping(
-        top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"], ["name"], loc=doc.loc
+        node, "metadata", ["name", "namespace", "labels", "annotations"], ["name"], loc=doc.loc
     )
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, name, doc.loc, "metadata.name", "SLO name")
     namespace = reader.string(meta.get("namespace"), "metadata.namespace")
-    meta_labels = reader.string_map(meta.get("labels"), "metadata.labels")
-    slo_labels = {k.removeprefix(PROPAGATED): v for k, v in meta_labels.items() if k.startswith(PROPAGATED)}
-    build.check_labels(reader, slo_labels, "metadata.labels", meta.get("labels") or doc.loc, PROPAGATED)
+    labels_node = meta.get("labels")
+    propagated = {
+        k: v for k, v in reader.string_map(labels_node, "metadata.labels").items() if k.startswith(PROPAGATED)
+    }
+    slo_labels = {k.removeprefix(PROPAGATED): v for k, v in propagated.items()}
+    build.check_labels(reader, slo_labels, "metadata.labels", labels_node or doc.loc, PROPAGATED)
     annotations = {
         k.removeprefix(PROPAGATED): v
         for k, v in reader.string_map(meta.get("annotations"), "metadata.annotations").items()
         if k.startswith(PROPAGATED)
     }
+    placed = {
+        "labels": ("metadata.labels", labels_node),
+        **{
+            f"labels.{k.removeprefix(PROPAGATED)}": (f"metadata.labels.{k}", build.child(labels_node, k))
+            for k in propagated
+        },
+    }
+    return _Metadata(name, namespace, slo_labels, annotations, placed)
+
+
+def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
+    before = len(reader.errors)
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec", "status"], ["metadata", "spec"])
+    meta = _read_metadata(top.get("metadata"), reader, doc)
     spec_node = top.get("spec")
     spec = reader.mapping(
         spec_node,
@@ -88,39 +118,31 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     period = reader.duration(spec.get("window"), "spec.window", default=DEFAULT_PERIOD)
     windows = catalogs.resolve(period, reader, (spec.get("window") or spec_node or doc).loc, "spec.window")
     indicator = _read_indicator(spec.get("indicator"), reader, sloc)
-    alerting = _read_alerting(spec.get("alerting"), reader, name, windows.windows, annotations)
+    alerting = _read_alerting(spec.get("alerting"), reader, meta.name, windows.windows, meta.annotations)
     if indicator is None:
         return []
     sli, grouping = indicator
     slo = SLO(
-        service=namespace or "default",
-        name=name,
+        service=meta.namespace or "default",
+        name=meta.name,
         objective=objective,
         period=period,
         sli=sli,
         alerting=alerting,
         windows=windows,
         description=reader.string(spec.get("description"), "spec.description"),
-        labels=labels(slo_labels),
+        labels=labels(meta.labels),
         source=doc.loc,
         spec_version=API_VERSION,
-        document_name=name,
-        document_namespace=namespace,
+        document_name=meta.name,
+        document_namespace=meta.namespace,
         grouping=grouping,
     )
     placed = {
         "objective": ("spec.target", target_node),
         "period": ("spec.window", spec.get("window")),
         "sli": ("spec.indicator", spec.get("indicator")),
-        "labels": ("metadata.labels", meta.get("labels")),
-        **{
-            f"labels.{k.removeprefix(PROPAGATED)}": (
-                f"metadata.labels.{k}",
-                build.child(meta.get("labels"), k),
-            )
-            for k in meta_labels
-            if k.startswith(PROPAGATED)
-        },
+        **meta.placed,
     }
     build.check_slo(reader, slo, build.Fields("spec", spec_node, doc.loc, placed))
     return [slo] if len(reader.errors) == before else []
