@@ -56,6 +56,9 @@ class Tool:
     ``source``)."""
     binaries: tuple[str, ...]
     ldflags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    """Go build tags: what of the module the shelf leaves out (a tool's ``BUILD.json`` records
+    them, and a change rebuilds it)."""
     requires: tuple[str, ...] = ()
     """Further ``module@version`` pins the build needs (assembled tools)."""
     source: str | None = None
@@ -93,6 +96,10 @@ TOOLS: tuple[Tool, ...] = (
         ("cmd/prometheus", "cmd/promtool"),
         ("prometheus", "promtool"),
         _common_version("3.16.0", "v0.316.0"),
+        # Only the file and HTTP service discoveries (plugins/minimum.go): no cloud or Kubernetes
+        # SDKs in the server, whose configs here are static or file_sd (promtool keeps its own
+        # Kubernetes import).
+        tags=("remove_all_sd",),
     ),
     Tool(
         "alertmanager",

@@ -68,7 +68,9 @@ def built(t: Tool) -> dict[str, object] | None:
         data = json.loads((folder / "BUILD.json").read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and data.get("version") == t.version else None
+    if not isinstance(data, dict) or data.get("version") != t.version:
+        return None
+    return data if data.get("tags", []) == list(t.tags) else None
 
 
 @contextlib.contextmanager
@@ -195,6 +197,7 @@ def _build_one(t: Tool, say: Callable[[str], None]) -> Built:
                 "build",
                 "-trimpath",
                 f"-ldflags={flags}",
+                *([f"-tags={','.join(t.tags)}"] if t.tags else []),
                 "-o",
                 f"{out}{'' if t.source else '/'}",
                 *packages,
@@ -214,6 +217,7 @@ def _build_one(t: Tool, say: Callable[[str], None]) -> Built:
             "version": t.version,
             "release": t.release,
             "binaries": list(t.binaries),
+            "tags": list(t.tags),
             "go": go_version(),
             "seconds": round(seconds, 1),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
