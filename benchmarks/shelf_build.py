@@ -22,36 +22,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl.shelf import Tool, tool
-
-
-def _env(cache: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CGO_ENABLED": "0",
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=mod -buildvcs=false",
-        "GOCACHE": str(cache),
-    }
-
-
-def _go(args: list[str], cwd: Path, env: dict[str, str]) -> None:
-    subprocess.run(["go", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=3600)
+from sloctl.shelf.build import build_command, go_env, prepare
 
 
 def build_seconds(t: Tool, tags: tuple[str, ...], scratch: Path) -> tuple[float, int]:
-    """``go build`` of ``t``'s packages in a new module with an empty build cache: (seconds, bytes)."""
+    """The shelf's own steps for ``t`` in a new scratch module with an empty Go build cache, then
+    its ``go build`` with ``tags``, timed: (seconds, bytes of the binaries)."""
     work = Path(tempfile.mkdtemp(dir=scratch))
-    env = _env(work / "gocache")
-    packages = [t.module if p == "." else f"{t.module}/{p}" for p in t.packages]
-    (work / "go.mod").write_text(f"module bench/{t.name}\n\ngo 1.26\n")
-    imports = "".join(f'\t_ "{p}"\n' for p in packages)
-    (work / "tools.go").write_text(f"//go:build tools\n\npackage tools\n\nimport (\n{imports})\n")
-    _go(["get", f"{t.module}@{t.version}", *t.requires], work, env)
-    _go(["mod", "tidy"], work, env)
+    os.environ["GOCACHE"] = str(work / "gocache")  # go_env() passes it on to every go command
+    packages = prepare(t, work, work / "build.log", lambda _line: None)
     out = work / "bin"
+    out.mkdir()
     start = time.monotonic()
-    flags = ["-trimpath", "-ldflags=-s -w", *([f"-tags={','.join(tags)}"] if tags else [])]
-    _go(["build", *flags, "-o", f"{out}/", *packages], work, env)
+    subprocess.run(
+        build_command(t, packages, out, tags),
+        cwd=work,
+        env=go_env(),
+        check=True,
+        capture_output=True,
+        timeout=3600,
+    )
     seconds = time.monotonic() - start
     return seconds, sum(f.stat().st_size for f in out.iterdir())
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sloctl.shelf import TOOLS, Tool, shelf_dir, tool_dir
 
-__all__ = ["BuildError", "GoMissing", "build", "built", "go_version"]
+__all__ = ["BuildError", "GoMissing", "build", "build_command", "built", "go_env", "go_version", "prepare"]
 
 HEARTBEAT = 30.0
 """Seconds between "still building" lines while Go works quietly."""
@@ -73,6 +73,24 @@ def built(t: Tool) -> dict[str, object] | None:
     return data if data.get("tags", []) == list(t.tags) else None
 
 
+def build_command(t: Tool, packages: Sequence[str], bin_dir: Path, tags: Sequence[str]) -> list[str]:
+    """The ``go build`` of ``t``'s ``packages`` (from ``prepare``) into ``bin_dir``, with ``tags``."""
+    flags = " ".join(("-s", "-w", *t.ldflags))
+    # Our own main package (otelcol) builds one binary, named here; module packages are named
+    # after their folders.
+    out = f"{bin_dir / t.binaries[0]}" if t.source else f"{bin_dir}/"
+    return [
+        "go",
+        "build",
+        "-trimpath",
+        f"-ldflags={flags}",
+        *([f"-tags={','.join(tags)}"] if tags else []),
+        "-o",
+        out,
+        *packages,
+    ]
+
+
 @contextlib.contextmanager
 def _lock(name: str) -> Iterator[None]:
     locks = shelf_dir() / ".locks"
@@ -85,7 +103,7 @@ def _lock(name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     # Static binaries without a C toolchain; never let go fetch another toolchain on its own.
     env.update(CGO_ENABLED="0", GOTOOLCHAIN="local", GOFLAGS="-mod=mod -buildvcs=false")
@@ -98,7 +116,7 @@ def _run(cmd: Sequence[str], cwd: Path, log: Path, say: Callable[[str], None], w
     with open(log, "a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=_env())
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=go_env())
         done = threading.Event()
 
         def heartbeat() -> None:
@@ -133,7 +151,7 @@ def _module_dir(t: Tool, work: Path) -> Path:
         capture_output=True,
         text=True,
         timeout=STEP_TIMEOUT,
-        env=_env(),
+        env=go_env(),
         check=False,
     )
     if proc.returncode != 0:
@@ -141,7 +159,7 @@ def _module_dir(t: Tool, work: Path) -> Path:
     return Path(json.loads(proc.stdout)["Dir"])
 
 
-def _prepare(t: Tool, work: Path, log: Path, say: Callable[[str], None]) -> list[str]:
+def prepare(t: Tool, work: Path, log: Path, say: Callable[[str], None]) -> list[str]:
     """The scratch module for ``t``; returns the packages to build."""
     (work / "go.mod").write_text(f"module sloctl-shelf/{t.name}\n\ngo 1.26\n")
     if t.source:
@@ -184,24 +202,11 @@ def _build_one(t: Tool, say: Callable[[str], None]) -> Built:
     start = time.monotonic()
     say(f"  {t.name} {t.release} ({t.module}@{t.version}): building {', '.join(t.binaries)}; log {log}")
     try:
-        packages = _prepare(t, work, log, say)
+        packages = prepare(t, work, log, say)
         stage = work / "stage"
         (stage / "bin").mkdir(parents=True)
-        flags = " ".join(("-s", "-w", *t.ldflags))
-        # Our own main package (otelcol) builds one binary, named here; module packages are
-        # named after their folders.
-        out = stage / "bin" / t.binaries[0] if t.source else Path(f"{stage / 'bin'}/")
         _run(
-            [
-                "go",
-                "build",
-                "-trimpath",
-                f"-ldflags={flags}",
-                *([f"-tags={','.join(t.tags)}"] if t.tags else []),
-                "-o",
-                f"{out}{'' if t.source else '/'}",
-                *packages,
-            ],
+            build_command(t, packages, stage / "bin", t.tags),
             work,
             log,
             say,
