@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ARGS = ["-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder", "-q", "-m", "not drill"]
 _ENV = "SUITE_TIMELINE_DIR"
 
-# --- the pytest plugin (``-p suite_timeline``), in each worker ------------------------------------
+# --- the pytest plugin (``-p benchmarks.suite_timeline``), in each worker ---------------------------
 
 _started: dict[str, float] = {}
 
@@ -126,13 +126,15 @@ def main() -> int:
         old.unlink(missing_ok=True)
     env = dict(os.environ)
     env[_ENV] = str(out.resolve())
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "benchmarks"), env.get("PYTHONPATH")]))
+    # The plugin by its dotted name from the checkout's root: with benchmarks/ itself on the path,
+    # its testbed.py would stand for the testbed package in every process the tests start.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     stop = threading.Event()
     sampler = threading.Thread(target=_sample, args=(out / "cpu.txt", stop), daemon=True)
     t0 = time.time()
     sampler.start()
     try:
-        pytest = [sys.executable, "-m", "pytest", "-p", "suite_timeline", *pytest_args]
+        pytest = [sys.executable, "-m", "pytest", "-p", "benchmarks.suite_timeline", *pytest_args]
         code = subprocess.call(pytest, cwd=ROOT, env=env)
     finally:
         stop.set()
