@@ -13,6 +13,7 @@ prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: ope
 
 from __future__ import annotations
 
+import difflib
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -249,6 +250,17 @@ def _read_slos(
         return pyrra.read_slo(doc, reader, catalogs)
     elif (api, kind) == (openslo.V1ALPHA, "SLO"):
         return openslo.read_v1alpha(doc, reader, catalogs)
+    elif kinds := sorted(k for a, k in _KNOWN if a == api):
+        node = doc.value.get("kind")
+        listed = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if kinds[1:] else kinds[0]
+        if node is None or node.value in (None, ""):
+            message = f"missing: apiVersion {api} takes kind {listed}"
+        else:
+            lower = {k.lower(): k for k in kinds}
+            close = difflib.get_close_matches(str(node.value).lower(), lower, n=1)
+            hint = f" (did you mean {lower[close[0]]!r}?)" if close else ""
+            message = f"{node.value!r} is not a kind of apiVersion {api}{hint}; it takes {listed}"
+        reader.error(doc.loc if node is None else node.loc, "kind", message)
     else:
         known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
         what = f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
