@@ -10,6 +10,7 @@ either (after the command's name, or as ``error:`` lines with a count) and retur
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -185,11 +186,33 @@ def _timeout(text: str) -> float:
     return seconds
 
 
+def _finite(text: str, *, least: float, strict: bool, give: str) -> float:
+    """``text`` as a finite number at or above ``least`` (above it when ``strict``), or an
+    argparse error saying what to ``give``: ``nan``, ``inf`` and ``-5`` are refused by name."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {give}") from None
+    if not (least < value if strict else least <= value) or value == math.inf:
+        raise argparse.ArgumentTypeError(f"{text}: give {give}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (argparse type)."""
+    return _finite(text, least=0, strict=True, give="a finite number above 0")
+
+
+def unix_time(text: str) -> float:
+    """``--time``: Unix seconds, finite and not before 1970 (argparse type)."""
+    return _finite(text, least=0, strict=False, give="Unix seconds, such as 1767225600")
+
+
 def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
     """``--prometheus``, ``--time`` and ``--allow-host`` of the commands that read a live
     Prometheus (status, gate)."""
     p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
-    p.add_argument("--time", type=float, help="evaluation time (Unix seconds); default now")
+    p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
     p.add_argument(
         "--timeout",
         type=_timeout,

@@ -16,7 +16,7 @@ from sloctl.cli._common import (
     load_slos_of,
 )
 from sloctl.cli.spec_commands import add_engine_argument
-from sloctl.durations import DurationError, parse_duration
+from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
@@ -75,6 +75,14 @@ def _generate(args: argparse.Namespace) -> int:
             raise UsageError(f"--interval: {exc}") from None
     jobs = cpu_jobs(args.jobs)
     result = load_slos_of(args)
+    shortest = min(result.slos, key=lambda slo: slo.base_window, default=None)
+    if interval is not None and shortest is not None and interval > shortest.base_window:
+        # Each recording is a rate over the base window: a longer interval would skip events
+        # between evaluations and leave the recordings stale (absent) between them.
+        raise UsageError(
+            f"--interval {args.interval}: give at most {format_duration(shortest.base_window)}, the base "
+            f"window of {shortest.id} (its rules record rates over it at every evaluation)"
+        )
     project: Project = args.project
     settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
     # Labels from the project file, then --extra-label (which wins for a key in both).

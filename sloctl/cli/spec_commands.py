@@ -12,6 +12,7 @@ from sloctl.cli._common import (
     add_command,
     add_input_arguments,
     load_slos_of,
+    positive_number,
 )
 from sloctl.explain import as_dicts, explain, format_explanations
 from sloctl.spec.project import FILE_NAME
@@ -116,7 +117,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     p.add_argument(
         "--requests-per-second",
-        type=float,
+        type=positive_number,
         default=None,
         metavar="RATE",
         help="typical traffic, to express the error budget in events",

@@ -14,7 +14,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command, output_dir
+from sloctl.cli._common import UsageError, add_command, output_dir, positive_number
 
 from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
@@ -29,9 +29,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument("--port", type=int, help="API port (default: a free one)")
     up.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30s)")
     up.add_argument(
-        "--breaker-open-seconds", type=float, help="override the plan's 30 s open time (game days, demos)"
+        "--breaker-open-seconds",
+        type=positive_number,
+        help="override the plan's 30 s open time (game days, demos)",
     )
-    up.add_argument("--rate-limit", type=float, help="requests/s per client (default 1000)")
+    up.add_argument("--rate-limit", type=positive_number, help="requests/s per client (default 1000)")
     up.add_argument("--rate-burst", type=int, help="bucket size (default 2000)")
     up.add_argument(
         "--write-config",
@@ -63,12 +65,12 @@ def _up(args: argparse.Namespace) -> int:
             "127.0.0.1:9465 (the collector refuses to listen elsewhere unless its config says "
             "allowNonLoopbackListen: true)"
         )
+    if args.rate_burst is not None and args.rate_burst < 1:
+        raise UsageError(f"--rate-burst {args.rate_burst}: give 1 or more")
     options: dict[str, str | int | float] = {}
-    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):
+    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):  # (finite, above 0: their types)
         value = getattr(args, flag)
         if value is not None:
-            if value <= 0:
-                raise UsageError(f"--{flag.replace('_', '-')} must be positive")
             options[flag.replace("_", "-")] = value
     if args.write_config is not None:
         # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules

@@ -69,9 +69,19 @@ class RunOptions(LoadShape):
                 f"more than 0 and at most {format_duration(int(MAX_DURATION))}",
             ),
             ("--users", f"{self.users}", self.users >= 1, "1 or more"),
-            ("--spawn-rate", f"{self.spawn_rate:g}", self.spawn_rate > 0, "more than 0"),
-            ("--user-rps", f"{self.user_rps:g}", self.user_rps > 0, "more than 0"),
-            ("--rate", f"{self.rate:g}", self.rate >= 0, "0 or more (0: users × user-rps)"),
+            (
+                "--spawn-rate",
+                f"{self.spawn_rate:g}",
+                0 < self.spawn_rate < math.inf,
+                "a finite number above 0",
+            ),
+            ("--user-rps", f"{self.user_rps:g}", 0 < self.user_rps < math.inf, "a finite number above 0"),
+            (
+                "--rate",
+                f"{self.rate:g}",
+                0 <= self.rate < math.inf,
+                "a finite number, 0 or more (0: users × user-rps)",
+            ),
             ("--max-requests", f"{self.max_requests}", self.max_requests >= 0, "0 or more (0: no limit)"),
             # Each Locust worker is one process on one core: more of them than cores only adds
             # start-up time and contention (99 workers on 2 cores sent no request in 30 s).

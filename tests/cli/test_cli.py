@@ -126,6 +126,22 @@ def test_explain_reports_budgets_windows_and_detection_times(capsys: pytest.Capt
     assert "1h*/5m" in text and "Timeslices:" in text
 
 
+def test_explain_gives_the_budget_in_events_at_a_traffic_and_refuses_a_traffic_that_is_not_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = str(SLOS / "platform-api.yaml")
+    assert main(["explain", spec, "-o", "json", "--requests-per-second", "50"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    availability = next(d for d in explained if d["id"] == "platform-api-availability")
+    assert availability["error_budget_events"] == round(0.001 * 50 * 30 * 86400)
+    for value in ("nan", "inf", "-5", "0", "fifty"):
+        with pytest.raises(SystemExit) as exited:
+            main(["explain", spec, "--requests-per-second", value])
+        assert exited.value.code == 2, value
+        err = capsys.readouterr().err
+        assert "argument --requests-per-second:" in err and "Traceback" not in err, err
+
+
 def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

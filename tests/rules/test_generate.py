@@ -159,3 +159,16 @@ def test_the_quick_pages_hour_is_tiled_only_where_the_evaluation_interval_divide
     assert ("offset 55m" in hour) == tiled, hour
     assert ("sum_over_time(sloctl:sli_errors:rate5m" in hour) == tiled, hour
     assert ("sloctl:" in hour) == tiled and "[1h]" in hour, hour
+
+
+def test_an_interval_longer_than_the_shortest_base_window_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each recording is a rate over the base window (5m here): evaluated every 6m, events
+    between two evaluations would count nowhere; before, even --interval 1y was written."""
+    argv = ["generate", str(ROOT / "slos"), "-o", str(tmp_path / "out"), "--interval"]
+    assert main([*argv, "6m"]) == 2
+    err = capsys.readouterr().err
+    assert "--interval 6m: give at most 5m, the base window of platform-" in err, err
+    assert not (tmp_path / "out").exists()
+    assert main([*argv, "5m", "--no-tests", "--no-dashboards"]) == 0

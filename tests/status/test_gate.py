@@ -240,6 +240,19 @@ def test_a_timeout_outside_0_to_10_minutes_or_not_a_duration_is_a_usage_error(
     assert "argument --timeout:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("command", "value"), [("status", "nan"), ("gate", "inf"), ("status", "-1"), ("gate", "now")]
+)
+def test_a_time_that_is_not_unix_seconds_is_a_usage_error(
+    command: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--prometheus", "http://127.0.0.1:9", "--time", value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --time:" in err and "Unix seconds" in err, err
+
+
 def test_the_timeout_flag_defaults_to_the_clients_timeout(capsys: pytest.CaptureFixture[str]) -> None:
     from sloctl.prometheus import TIMEOUT
 

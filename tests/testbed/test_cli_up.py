@@ -153,8 +153,19 @@ def test_a_collector_listen_the_collector_would_refuse_is_refused_before_anythin
 def test_a_bad_testbed_option_leaves_no_work_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _refused(tmp_path, "--rules", str(ROOT / "rules"), "--rate-limit", "0")
-    assert "--rate-limit must be positive" in capsys.readouterr().err
+    _refused(tmp_path, "--rules", str(ROOT / "rules"), "--rate-burst", "0")
+    assert "--rate-burst 0: give 1 or more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--rate-limit", "0"), ("--breaker-open-seconds", "nan")])
+def test_a_rate_or_time_that_is_not_a_finite_positive_number_is_refused(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["testbed", "up", "--for", "5s", "--workdir", str(tmp_path / "work"), flag, value])
+    assert exited.value.code == 2
+    assert f"argument {flag}: {value}: give a finite number above 0" in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
 
 
 def test_a_temporary_work_folder_goes_after_a_clean_stop_and_stays_after_a_failure() -> None:
