@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
 from sloctl.cli.spec_commands import add_engine_argument
+from sloctl.durations import format_duration
 
 if TYPE_CHECKING:
     from sloctl.backtest.run import ScenarioResult
@@ -34,11 +36,26 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
+MAX_HISTORY = 93 * 86400
+"""The longest ``--from``/``--to`` range: a calendar quarter, the longest calendar period."""
+
+
 def _when(text: str) -> int:
+    """``--from``/``--to``: RFC 3339 (a time without an offset is UTC) or Unix seconds."""
     try:
-        return int(float(text))
+        value = float(text)
     except ValueError:
-        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            value = math.nan
+        else:
+            value = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give an RFC 3339 time such as 2026-12-01T00:00:00Z, or Unix seconds"
+        )
+    return int(value)
 
 
 def _scenario_help() -> str:
@@ -162,6 +179,11 @@ def _check_history_flags(args: argparse.Namespace) -> None:
 
     if args.start is None or args.end is None or args.end <= args.start:
         raise UsageError("--prometheus needs --from and --to, with --from before --to")
+    if args.end - args.start > MAX_HISTORY:
+        raise UsageError(
+            f"--from/--to: {format_duration(args.end - args.start)} of history; give at most "
+            f"{format_duration(MAX_HISTORY)} (a calendar quarter), or replay it in parts"
+        )
     try:
         Egress.of(args.allow_host, action="read history from Prometheus at", widen="--allow-host").check_url(
             args.prometheus, flag="--prometheus"
@@ -191,11 +213,14 @@ def _replay(
                 continue
             assert isinstance(engine, PrometheusEngine)
             print(f"{progress}: history", file=sys.stderr, flush=True)
-            results.extend(
-                run_history(
-                    slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+            try:
+                results.extend(
+                    run_history(
+                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                    )
                 )
-            )
+            except OSError as exc:  # the history could not be read (refused, an error answer, …)
+                raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
             continue
         # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
         own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))

@@ -236,9 +236,10 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
         )
         error("objective", f"{_as_written(fields, 'objective', slo.objective)} is outside (0, 100){why}")
     sli = slo.sli
-    if isinstance(sli, EventsSLI) and _norm(sli.error_query) == _norm(sli.total_query):
+    # (a query missing is said at its field already: two empty ones are not "equal")
+    if isinstance(sli, EventsSLI) and sli.error_query and _norm(sli.error_query) == _norm(sli.total_query):
         error("sli", "error query equals total query: the SLO would always be 0 %")
-    if isinstance(sli, RatioSLI) and _norm(sli.good_query) == _norm(sli.total_query):
+    if isinstance(sli, RatioSLI) and sli.good_query and _norm(sli.good_query) == _norm(sli.total_query):
         error("sli", "good query equals total query: the SLO could never burn budget")
     if isinstance(sli, LatencySLI) and not METRIC_NAME.match(sli.histogram):
         error("sli.latency.histogram", f"{sli.histogram!r} is not a metric name")

@@ -14,6 +14,7 @@ from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.backtest.run import openmetrics
 from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
+from sloctl.servers import free_port
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import PrometheusEngine
 from tests.fixtures.specs import shop_slo
@@ -73,3 +74,59 @@ def test_history_refuses_a_prometheus_outside_loopback(
     )
     assert code == 2
     assert "192.0.2.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "said"),
+    [
+        ("yesterday", "3600", "argument --from: 'yesterday': give an RFC 3339 time"),
+        ("0", "inf", "argument --to: 'inf': give an RFC 3339 time"),
+        ("-5", "3600", "argument --from: '-5': give an RFC 3339 time"),
+    ],
+)
+def test_a_history_bound_that_is_not_a_time_is_a_usage_error(
+    start: str, end: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    with pytest.raises(SystemExit) as exited:
+        main(["backtest", str(spec), "--prometheus", "http://127.0.0.1:9", "--from", start, "--to", end])
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_a_history_longer_than_a_quarter_is_refused_before_any_query(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """2020 to 2026 at a 1m step was 3.2 million points a series read, then replayed."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    argv = ["backtest", str(spec), "--prometheus", "http://127.0.0.1:9"]
+    assert main([*argv, "--from", "2020-01-01T00:00:00Z", "--to", "2026-11-01T00:00:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert "--from/--to: 2496d of history; give at most 93d" in err and "query_range" not in err
+
+
+@pytest.mark.promtool
+def test_a_history_that_cannot_be_read_names_the_slo_and_the_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing listens on the port: a traceback before, now the SLO without a verdict (exit 1)."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    url = f"http://127.0.0.1:{free_port()}"
+    # a time without an offset is UTC
+    argv = [
+        "backtest",
+        str(spec),
+        "--prometheus",
+        url,
+        "--from",
+        "2026-11-01T00:00:00",
+        "--to",
+        "2026-11-01T01:00",
+    ]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"shop-availability: cannot read its history: {url}/api/v1/query_range" in err, err
+    assert "Traceback" not in err

@@ -137,6 +137,15 @@ def test_an_error_query_equal_to_the_total_query_is_rejected() -> None:
     assert any("error query equals total query" in e for e in errors)
 
 
+def test_events_queries_under_other_names_are_said_missing_not_equal() -> None:
+    """Sloth-style ``errors:``/``total:`` keys: both queries missing were "equal" too (0 %)."""
+    text = BASE.replace("errorQuery:", "errors:").replace("totalQuery:", "total:")
+    errors, _ = load(text)
+    assert any("errorQuery: required field is missing" in e for e in errors), errors
+    assert any("errors: unknown field (did you mean 'errorQuery'?)" in e for e in errors), errors
+    assert not any("equals" in e for e in errors), errors
+
+
 def test_a_latency_threshold_without_a_unit_is_rejected() -> None:
     errors, _ = load(
         with_slo("""\
