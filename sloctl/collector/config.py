@@ -422,8 +422,9 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
     )
 
 
-def _document(text: str, source: str) -> YNode:
-    """The one document of ``text``, its shape checked: the first problem as a ConfigError."""
+def _document(text: str | bytes, source: str) -> YNode:
+    """The one document of ``text`` (a file's bytes: its size, NUL bytes and UTF-8 checked), its
+    shape checked: the first problem as a ConfigError."""
     docs, errors = parse_documents(text, source)
     if not errors and len(docs) != 1:
         second = docs[1].loc if docs else Location(source, 1, 1)
@@ -439,7 +440,7 @@ def _document(text: str, source: str) -> YNode:
     return docs[0]
 
 
-def load_config_text(text: str, source: str = "<string>") -> CollectorConfig:
+def load_config_text(text: str | bytes, source: str = "<string>") -> CollectorConfig:
     """Parse and validate a ``CollectorConfig`` document; raises :class:`ConfigError`."""
     ctx = _Ctx(source, _document(text, source))
     host, port, listen_non_loopback = _listen(ctx)
@@ -578,10 +579,10 @@ def load_config(path: str | Path) -> CollectorConfig:
     """Read ``path`` and parse it; an unreadable file is a :class:`ConfigError` too."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(str(p), f"cannot read: {exc.strerror}") from None
-    return load_config_text(text, str(p))
+    return load_config_text(data, str(p))
 
 
 def resolve_secrets(

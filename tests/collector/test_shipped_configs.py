@@ -123,6 +123,24 @@ def test_cli_reports_a_bad_config_with_its_location_and_no_traceback(tmp_path: P
     )
 
 
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"\xff\xfe\x00garbage", ":1: file is binary (NUL bytes), not YAML"),
+        (b"a: caf\xe9\n", ":1: file is not valid UTF-8"),
+    ],
+)
+def test_a_config_that_is_not_utf8_text_is_said_so_without_a_traceback(
+    data: bytes, said: str, tmp_path: Path
+) -> None:
+    """The file was decoded before the spec reader's checks: a UnicodeDecodeError traceback."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(data)
+    done = _sloctl("collector", "check", "--config", str(bad))
+    assert done.returncode == 1
+    assert f"{bad}{said}" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_importing_sloctl_does_not_import_collector_dependencies() -> None:
     code = (
         "import sys, sloctl, sloctl.cli.main, sloctl.cli.collector;"
