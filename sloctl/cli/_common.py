@@ -47,6 +47,8 @@ def output_dir(path: Path, flag: str) -> Path:
     """``path`` made (parents too) before any work, or a :class:`UsageError` naming ``flag``:
     a folder that cannot be written is a flag to change, found before a replay or a load test
     runs for nothing (and never a traceback at its end)."""
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: that is a file, not a folder; give a folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

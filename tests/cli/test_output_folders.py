@@ -45,3 +45,30 @@ def test_a_folder_that_cannot_be_made_is_a_usage_error_naming_its_flag(
     err = capsys.readouterr().err
     assert f"{flag} {folder}: cannot make that folder (Not a directory); give a folder you can write" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "argv", "tail"),
+    [c for c in CASES if not c[2]],
+    ids=[" ".join([*(a for a in c[1][:2] if not a.startswith("/")), c[0]]) for c in CASES if not c[2]],
+)
+def test_a_file_where_the_folder_should_be_is_said_to_be_a_file(
+    flag: str, argv: list[str], tail: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: "cannot make that folder (File exists)", which reads as if the folder were there."""
+    taken = tmp_path / "a file"
+    taken.write_text("kept")
+    assert main([*argv, flag, str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {taken}: that is a file, not a folder; give a folder" in err and "Traceback" not in err
+    assert taken.read_text() == "kept"
+
+
+def test_convert_checks_its_folder_before_it_lists_what_it_would_lose(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    assert main(["convert", str(REPO / "slos"), "--to", "openslo", "--lossy", "-o", str(blocker / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot make that folder" in err and "lost:" not in err, err
