@@ -189,6 +189,10 @@ def _rig(args: argparse.Namespace) -> int:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:
         raise UsageError(f"--fast-reset {args.fast_reset}: {exc}") from None
+    if args.config_out is not None:
+        if args.config_out.is_dir():
+            raise UsageError(f"--config-out {args.config_out}: that is a folder; give a file: rig.json")
+        output_dir(args.config_out.parent, "--config-out")
     return in_workdir(
         args.workdir, "sloctl-gameday-", lambda w: _run_rig(args, slos, w), "sloctl gameday rig"
     )

@@ -23,6 +23,7 @@ CASES = [
     ("--report-dir", ["gameday", "run", str(REPO / "chaos" / "connection-loss.json"), "--dry-run"], ""),
     ("--report-dir", ["gameday", "suite", "--file", str(REPO / "chaos" / "schedule.yaml"), "--dry-run"], ""),
     ("--workdir", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], ""),
+    ("--config-out", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], "/rig.json"),
     ("--workdir", ["testbed", "up"], ""),
     ("--workdir", ["serve", "--demo", SLO], ""),
     ("--report-dir", ["loadtest", "steady", *THRESHOLD], ""),
