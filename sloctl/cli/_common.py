@@ -10,6 +10,7 @@ either (after the command's name, or as ``error:`` lines with a count) and retur
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import re
@@ -57,6 +58,15 @@ def output_dir(path: Path, flag: str) -> Path:
         ) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: that folder is not writable; give a folder you can write")
+    return path
+
+
+def output_file(path: Path, flag: str) -> Path:
+    """``path`` a file can be written at (its folder made, as :func:`output_dir` makes it) before
+    any work, or a :class:`UsageError` naming ``flag``: a folder there is refused by name."""
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: that is a folder; give a file path")
+    output_dir(path.parent, flag)
     return path
 
 
@@ -226,12 +236,25 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
     add_allow_host_argument(p)
 
 
+def _network(text: str) -> str:
+    """``--allow-host``: a network (``10.0.0.0/8``) or an address (``192.0.2.7``), checked as the
+    egress guard reads it (argparse type; the text is kept)."""
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a network; give a CIDR such as 10.0.0.0/8 or an address such as 192.0.2.7"
+        ) from None
+    return text
+
+
 def add_allow_host_argument(p: argparse.ArgumentParser, what: str = "") -> None:
     """``--allow-host CIDR`` (repeatable): a network besides loopback that ``what`` may reach."""
     p.add_argument(
         "--allow-host",
         action="append",
         default=[],
+        type=_network,
         metavar="CIDR",
         help=f"allow {what + ' in ' if what else ''}this network besides loopback (repeatable)",
     )

@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
+from sloctl.cli._common import (
+    UsageError,
+    add_allow_host_argument,
+    add_command,
+    load_slos,
+    output_dir,
+    output_file,
+)
 from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import format_duration
 
@@ -122,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.workdir is not None:
         output_dir(args.workdir, "--workdir")
     if args.report is not None:
-        output_dir(args.report.parent, "--report")
+        output_file(args.report, "--report")
     try:
         with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
             results = _replay(args, loaded.slos, engine, args.workdir or Path(tmp))

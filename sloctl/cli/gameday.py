@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 
-from ._common import UsageError, add_command, load_slos, output_dir
+from ._common import UsageError, add_command, load_slos, output_dir, output_file
 from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
@@ -190,9 +190,7 @@ def _rig(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"--fast-reset {args.fast_reset}: {exc}") from None
     if args.config_out is not None:
-        if args.config_out.is_dir():
-            raise UsageError(f"--config-out {args.config_out}: that is a folder; give a file: rig.json")
-        output_dir(args.config_out.parent, "--config-out")
+        output_file(args.config_out, "--config-out")
     return in_workdir(
         args.workdir, "sloctl-gameday-", lambda w: _run_rig(args, slos, w), "sloctl gameday rig"
     )

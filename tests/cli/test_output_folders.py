@@ -73,3 +73,19 @@ def test_convert_checks_its_folder_before_it_lists_what_it_would_lose(
     assert main(["convert", str(REPO / "slos"), "--to", "openslo", "--lossy", "-o", str(blocker / "x")]) == 2
     err = capsys.readouterr().err
     assert "cannot make that folder" in err and "lost:" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("flag", "argv"),
+    [
+        ("--report", ["backtest", SLO, "--scenario", "full_outage"]),
+        ("--config-out", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")]),
+    ],
+)
+def test_a_folder_where_a_file_flag_wants_a_file_is_refused_before_the_work(
+    flag: str, argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """backtest --report DIR replayed every scenario, then failed writing: IsADirectoryError."""
+    assert main([*argv, flag, str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} {tmp_path}: that is a folder; give a file path" in err and "Traceback" not in err

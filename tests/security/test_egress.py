@@ -194,6 +194,26 @@ def test_status_refusals_name_status_and_its_own_flags(capsys: pytest.CaptureFix
     assert "--allow-host" in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["serve", "--prometheus", "http://127.0.0.1:9", "--for", "1s"],
+        ["status", "--prometheus", "http://127.0.0.1:9"],
+        ["loadtest", "steady", "--host", "http://127.0.0.1:9", "--duration", "1s"],
+    ],
+    ids=lambda argv: argv[0],
+)
+def test_an_allow_host_that_is_not_a_network_is_a_usage_error_before_any_work(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``serve --allow-host zz`` was an EgressDenied traceback once the server was being built."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--allow-host", "zz"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --allow-host: 'zz' is not a network; give a CIDR such as 10.0.0.0/8" in err
+
+
 LOCUSTFILE = '''\
 """A Locust scenario with fake DNS and a tripwire in the Locust process itself (the test's
 own fakes do not cross into it). Gevent's resolver and sockets are what the users use."""
