@@ -153,6 +153,8 @@ def _auth(path: Path | None) -> str | None:
         return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UsageError(f"--basic-auth-file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--basic-auth-file {path}: not UTF-8 text; give one line user:password") from None
 
 
 def _serve(

@@ -186,7 +186,7 @@ def bind(
                 f"--expose on {listen} needs --basic-auth-file FILE (one line user:password) or"
                 " --behind-proxy (a reverse proxy that authenticates, docs/serve.md)"
             )
-    if auth is not None and ":" not in auth:
+    if auth is not None and (auth.partition(":")[0] in ("", auth) or len(auth.splitlines()) != 1):
         raise ListenError("the basic-auth file must hold one line user:password")
     return Bound(_Server((host, port), auth))
 

@@ -270,6 +270,27 @@ def test_a_non_loopback_listen_needs_expose_and_then_authentication() -> None:
         start(app, "localhost:8080")
 
 
+@pytest.mark.parametrize(
+    "auth", ["admin", ":secret", "admin:secret\nsecond:line", "<!DOCTYPE html>\n<p>a:b</p>"]
+)
+def test_a_basic_auth_file_that_is_not_one_line_user_colon_password_is_refused(auth: str) -> None:
+    """Any file with a colon somewhere was taken whole as the credentials (an HTML page too)."""
+    app = App(ServeConfig(), None)  # type: ignore[arg-type]
+    with pytest.raises(ListenError, match="one line user:password"):
+        start(app, "127.0.0.1:0", auth=auth)
+
+
+def test_a_basic_auth_file_that_is_not_text_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = tmp_path / "auth"
+    secret.write_bytes(b"\xff\xfeadmin:secret")
+    assert main(["serve", "--prometheus", "http://127.0.0.1:9", "--basic-auth-file", str(secret)]) == 2
+    assert (
+        f"--basic-auth-file {secret}: not UTF-8 text; give one line user:password" in capsys.readouterr().err
+    )
+
+
 def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
