@@ -1,0 +1,94 @@
+"""Every flag of every command that reads a number, a duration, a time or a network (found by
+walking the parsers, so a new flag is covered without being listed) refuses ``nan``, ``inf``,
+``-1``, a word and the empty string: exit 2, the flag named, no traceback, nothing started.
+
+Found by running each command with such values: ``explain --requests-per-second nan`` was a
+traceback and ``-5`` an answer, ``loadtest --spawn-rate inf`` reached Locust, ``backtest --from
+nan`` a traceback, ``serve --allow-host zz`` an EgressDenied traceback."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sloctl.cli.main import COMMANDS, _build_parser, main
+from tests.paths import ROOT
+
+SLO = str(ROOT / "slos" / "platform-jobs.yaml")
+API = str(ROOT / "slos" / "platform-api.yaml")
+PROMETHEUS = ["--prometheus", "http://127.0.0.1:9"]
+#: each command with everything else it needs, the flag under test added after it (a command the
+#: flag would not stop does the least: one second, no servers where it can)
+BASE: dict[tuple[str, ...], list[str]] = {
+    ("validate",): ["validate", SLO],
+    ("explain",): ["explain", SLO],
+    ("generate",): ["generate", SLO, "-o", "{tmp}/out"],
+    ("test",): ["test", str(ROOT / "rules" / "platform-jobs.yml")],
+    ("testbed", "up"): ["testbed", "up", "--for", "1s", "--workdir", "{tmp}/work"],
+    ("loadtest",): [
+        "loadtest",
+        "steady",
+        "--slo",
+        API,
+        "--host",
+        "http://127.0.0.1:9",
+        "--duration",
+        "1s",
+        "--report-dir",
+        "{tmp}",
+    ],
+    ("gameday", "rig"): ["gameday", "rig", "--for", "1s", "--slos", API, "--workdir", "{tmp}/work"],
+    ("backtest",): ["backtest", SLO, *PROMETHEUS, "--from", "0", "--to", "3600"],
+    ("status",): ["status", *PROMETHEUS],
+    ("gate",): ["gate", *PROMETHEUS],
+    ("serve",): ["serve", *PROMETHEUS, "--for", "1s"],
+}
+VALUES = ("nan", "inf", "-1", "zz", "")
+
+
+def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:
+    """(command path, flag) of every option whose argparse type converts its text."""
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, (*path, name))
+            elif action.option_strings and action.type not in (None, str, Path):
+                yield path, action.option_strings[-1]
+
+    for command in COMMANDS:
+        parser = _build_parser(command)
+        (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        yield from walk(sub.choices[command], (command,))
+
+
+CASES = sorted(set(_typed_flags()))
+
+
+def test_every_command_with_a_typed_flag_has_a_base_command_line() -> None:
+    assert len(CASES) >= 25
+    assert {path for path, _ in CASES} <= set(BASE), "add the command to BASE"
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize(("path", "flag"), CASES, ids=[f"{' '.join(p)} {f}" for p, f in CASES])
+def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
+    path: tuple[str, ...], flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in BASE[path]]
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    else:
+        argv += [flag, value]
+    try:
+        code = main(argv)
+    except SystemExit as exited:  # argparse's refusal
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2, (argv, err)
+    assert flag in err and "Traceback" not in err, err
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists(), "nothing made"
