@@ -68,7 +68,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.rate_burst is not None and args.rate_burst < 1:
         raise UsageError(f"--rate-burst {args.rate_burst}: give 1 or more")
     options: dict[str, str | int | float] = {}
-    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):  # (finite, above 0: their types)
+    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):  # each checked: by type, or above
         value = getattr(args, flag)
         if value is not None:
             options[flag.replace("_", "-")] = value
