@@ -56,17 +56,21 @@ def _expand(
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            found = sorted(
+            candidates = sorted(
                 f
                 for f in p.rglob("*")
                 if f.suffix in YAML_SUFFIXES
                 and f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and _selected(f.relative_to(p), include, exclude)
                 and not _generated(f)
             )
+            found = [f for f in candidates if _selected(f.relative_to(p), include, exclude)]
             if not found:
-                errors.append(SpecError(Location(str(p), 1, 1), "", "directory holds no .yaml or .yml files"))
+                globs = f" the globs select (include {list(include)}, exclude {list(exclude)})"
+                what = globs if candidates else ""
+                errors.append(
+                    SpecError(Location(str(p), 1, 1), "", f"directory holds no .yaml or .yml file{what}")
+                )
             files.extend(found)
         elif p.is_file():
             files.append(p)
@@ -262,9 +266,21 @@ def _read_slos(
             message = f"{node.value!r} is not a kind of apiVersion {api}{hint}; it takes {listed}"
         reader.error(doc.loc if node is None else node.loc, "kind", message)
     else:
-        known = ", ".join(f"{a} {k}" for a, k in sorted(_KNOWN))
-        what = f"apiVersion {api!r} kind {kind!r}" if api or kind else "a document without apiVersion/kind"
-        reader.error(doc.loc, "apiVersion" if api else "", f"unsupported {what}; supported: {known}")
+        apis = sorted({a for a, _ in _KNOWN})
+        known = (
+            f"{', '.join(apis)} (or Sloth's version: {sloth.PROM_VERSION}); docs/spec.md lists their kinds"
+        )
+        if api:
+            close = difflib.get_close_matches(api, apis, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            reader.error(doc.loc, "apiVersion", f"unsupported apiVersion {api!r}{hint}; supported: {known}")
+        else:
+            reader.error(
+                doc.loc,
+                "",
+                "a document without apiVersion: start it with one, such as apiVersion: sloctl/v1 and "
+                f"kind: Service; supported: {known}",
+            )
     return []
 
 

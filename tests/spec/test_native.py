@@ -226,7 +226,8 @@ def test_multi_document_files_are_read() -> None:
     [
         ("", "file holds no YAML document"),
         ("- a\n- b\n", "expected a mapping with apiVersion and kind"),
-        ("apiVersion: sloctl/v2\nkind: Service\n", "unsupported apiVersion 'sloctl/v2'"),
+        ("apiVersion: sloctl/v2\nkind: Service\n", "apiVersion 'sloctl/v2' (did you mean 'sloctl/v1'?)"),
+        ("a: 1\n", "a document without apiVersion: start it with one, such as apiVersion: sloctl/v1"),
         ("apiVersion: sloctl/v1\n", "kind: missing: apiVersion sloctl/v1 takes kind AlertWindows, Project"),
         ("apiVersion: sloctl/v1\nkind: 3\n", "2:7: kind: 3 is not a kind of apiVersion sloctl/v1; it takes"),
         ("apiVersion: sloctl/v1\nkind: SLO\n", "2:7: kind: 'SLO' is not a kind of apiVersion sloctl/v1"),
