@@ -129,6 +129,9 @@ def test_exclude_globs_let_a_repo_mix_slos_with_other_yaml_and_validate_reads_pa
     assert "valid: 15 SLO(s)" in capsys.readouterr().out
     assert main(["validate", str(repo), "--include", "slos/platform-api.yaml"]) == 0
     assert "in 1 file(s)" in capsys.readouterr().out
+    assert main(["validate", str(repo), "--include", "slos/platfrom-api.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "holds no .yaml or .yml file the globs select (include ['slos/platfrom-api.yaml']" in err, err
 
 
 def test_a_misspelt_project_setting_is_an_error_with_the_file_and_a_suggestion(
