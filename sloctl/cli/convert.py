@@ -22,7 +22,6 @@ from sloctl.files import write_text
 
 def _convert(args: argparse.Namespace) -> int:
     result = load_slos_of(args, quiet_warnings=True)
-    folder = None if args.output == "-" else output_dir(Path(args.output), "-o")  # before any work
     out = convert(result.slos, args.to)
     for loss in out.losses:
         print(f"{'lost' if args.lossy else 'cannot convert'}: {loss}", file=sys.stderr)
@@ -34,10 +33,11 @@ def _convert(args: argparse.Namespace) -> int:
         )
         return 1
     text = render_text(out)
-    if folder is None:
+    if args.output == "-":
         sys.stdout.write(text)
         return 0
-    path = write_text(folder / f"{args.to}.yaml", text)
+    # Made only now: a refused conversion leaves nothing behind, not even the folder.
+    path = write_text(output_dir(Path(args.output), "-o") / f"{args.to}.yaml", text)
     print(f"wrote {path} ({len(out.documents)} document(s))")
     return 0
 

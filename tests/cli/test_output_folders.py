@@ -65,16 +65,6 @@ def test_a_file_where_the_folder_should_be_is_said_to_be_a_file(
     assert taken.read_text() == "kept"
 
 
-def test_convert_checks_its_folder_before_it_lists_what_it_would_lose(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    blocker = tmp_path / "a file"
-    blocker.write_text("")
-    assert main(["convert", str(REPO / "slos"), "--to", "openslo", "--lossy", "-o", str(blocker / "x")]) == 2
-    err = capsys.readouterr().err
-    assert "cannot make that folder" in err and "lost:" not in err, err
-
-
 @pytest.mark.parametrize(
     ("flag", "argv"),
     [
