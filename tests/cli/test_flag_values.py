@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.cli.main import COMMANDS, _build_parser, main
+from sloctl.cli._common import COMMANDS
+from sloctl.cli.main import _build_parser, main
 from tests.paths import ROOT
 
 SLO = str(ROOT / "slos" / "platform-jobs.yaml")
@@ -84,6 +85,7 @@ def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
         argv[argv.index(flag) + 1] = value
     else:
         argv += [flag, value]
+    code: int | str | None
     try:
         code = main(argv)
     except SystemExit as exited:  # argparse's refusal
