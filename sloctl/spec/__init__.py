@@ -62,12 +62,12 @@ def _expand(
                 if f.suffix in YAML_SUFFIXES
                 and f.is_file()
                 and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and not _generated(f)
             )
-            found = [f for f in candidates if _selected(f.relative_to(p), include, exclude)]
+            selected = [f for f in candidates if _selected(f.relative_to(p), include, exclude)]
+            found = [f for f in selected if not _generated(f)]
             if not found:
                 globs = f" the globs select (include {list(include)}, exclude {list(exclude)})"
-                what = globs if candidates else ""
+                what = globs if candidates and not selected else ""
                 errors.append(
                     SpecError(Location(str(p), 1, 1), "", f"directory holds no .yaml or .yml file{what}")
                 )
