@@ -10,6 +10,7 @@ Exit codes: 0 every threshold held, 1 a threshold was violated (or the run faile
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 from dataclasses import fields
@@ -57,6 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.loadtest import LoadShape, render_table
     from sloctl.loadtest.session import LoadtestAborted, LoadtestRequest, run_loadtest
 
+    made = not args.report_dir.exists()
     request = LoadtestRequest(
         scenario=args.scenario,
         host=args.host,
@@ -74,6 +76,9 @@ def _run(args: argparse.Namespace) -> int:
             request, progress=lambda m: print(f"sloctl loadtest: {m}", file=sys.stderr, flush=True)
         )
     except LoadtestAborted as exc:
+        if made:  # a run refused before its first request leaves no empty report folder behind
+            with contextlib.suppress(OSError):
+                request.report_dir.rmdir()
         for line in exc.details:
             print(line, file=sys.stderr)
         if exc.usage:

@@ -166,10 +166,12 @@ def test_cli_refuses_more_workers_than_cores_and_a_report_folder_it_cannot_make(
 
 
 def test_cli_names_every_load_flag_out_of_bounds_at_once(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """Before: "users, spawn rate and per-user rate must be positive", one problem a run, no flag."""
+    """Before: "users, spawn rate and per-user rate must be positive", one problem a run, no flag
+    (and the default report folder was left behind, empty)."""
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.chdir(tmp_path)
     flags = ["loadtest", "steady", "--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
     bad = {
         "--duration": ("99d", "more than 0 and at most 1d"),
@@ -185,3 +187,4 @@ def test_cli_names_every_load_flag_out_of_bounds_at_once(
     for flag, (value, expected) in bad.items():
         assert f"{flag} {value}: give {expected}" in err, flag
     assert "Traceback" not in err and "against" not in err, "refused before the run's banner"
+    assert not (tmp_path / "loadtest-report").exists()
