@@ -18,6 +18,7 @@ from sloctl.cli._common import (
 from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
+from sloctl.model import SLO
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS
@@ -67,22 +68,10 @@ def _generate(args: argparse.Namespace) -> int:
     op_labels = _pairs(args.operator_label, "--operator-label")
     # The same rules as alert labels in SLO files: these go on every generated rule.
     _check_labels(extra, lambda key, value: f"--extra-label {key}={value}")
-    interval = None
-    if args.interval:
-        try:
-            interval = parse_duration(args.interval)
-        except DurationError as exc:
-            raise UsageError(f"--interval: {exc}") from None
+    interval = _interval(args.interval)
     jobs = cpu_jobs(args.jobs)
     result = load_slos_of(args)
-    shortest = min(result.slos, key=lambda slo: slo.base_window, default=None)
-    if interval is not None and shortest is not None and interval > shortest.base_window:
-        # Each recording is a rate over the base window: a longer interval would skip events
-        # between evaluations and leave the recordings stale (absent) between them.
-        raise UsageError(
-            f"--interval {args.interval}: give at most {format_duration(shortest.base_window)}, the base "
-            f"window of {shortest.id} (its rules record rates over it at every evaluation)"
-        )
+    _check_interval(args.interval, interval, result.slos)
     project: Project = args.project
     settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
     # Labels from the project file, then --extra-label (which wins for a key in both).
@@ -95,14 +84,7 @@ def _generate(args: argparse.Namespace) -> int:
     sloth = args.compat == "sloth"
     alertmanager = not args.no_alertmanager and not sloth
     if project.source and alertmanager:
-        # With a project file nothing falls back to a loopback URL unless the file says so.
-        missing = [s.key for s in SETTINGS if s.key in _NO_LOOPBACK_DEFAULT and not settings[s.key]]
-        if missing:
-            flags = ", ".join(next(s.flag for s in SETTINGS if s.key == k) for k in missing)
-            raise UsageError(
-                f"{project.source}: set {', '.join(missing)} (or {flags}) for the "
-                "Alertmanager configuration, or pass --no-alertmanager"
-            )
+        _check_alertmanager_urls(project, settings)
     components = settings["dashboards.components"]
     options = GenerateOptions(
         flavour=str(settings["flavour"] or "prometheus"),
@@ -130,6 +112,38 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1
     return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+
+
+def _interval(flag: str | None) -> int | None:
+    if not flag:
+        return None
+    try:
+        return parse_duration(flag)
+    except DurationError as exc:
+        raise UsageError(f"--interval: {exc}") from None
+
+
+def _check_interval(flag: str | None, interval: int | None, slos: Sequence[SLO]) -> None:
+    """``--interval`` is at most the shortest base window of ``slos``."""
+    shortest = min(slos, key=lambda slo: slo.base_window, default=None)
+    if interval is not None and shortest is not None and interval > shortest.base_window:
+        # Each recording is a rate over the base window: a longer interval would skip events
+        # between evaluations and leave the recordings stale (absent) between them.
+        raise UsageError(
+            f"--interval {flag}: give at most {format_duration(shortest.base_window)}, the base "
+            f"window of {shortest.id} (its rules record rates over it at every evaluation)"
+        )
+
+
+def _check_alertmanager_urls(project: Project, settings: Mapping[str, object]) -> None:
+    """With a project file nothing falls back to a loopback URL unless the file says so."""
+    missing = [s.key for s in SETTINGS if s.key in _NO_LOOPBACK_DEFAULT and not settings[s.key]]
+    if missing:
+        flags = ", ".join(next(s.flag for s in SETTINGS if s.key == k) for k in missing)
+        raise UsageError(
+            f"{project.source}: set {', '.join(missing)} (or {flags}) for the "
+            "Alertmanager configuration, or pass --no-alertmanager"
+        )
 
 
 def _check_labels(labels: Sequence[tuple[str, str]], where: Callable[[str, str], str]) -> None:

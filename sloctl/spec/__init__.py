@@ -255,33 +255,39 @@ def _read_slos(
     elif (api, kind) == (openslo.V1ALPHA, "SLO"):
         return openslo.read_v1alpha(doc, reader, catalogs)
     elif kinds := sorted(k for a, k in _KNOWN if a == api):
-        node = doc.value.get("kind")
-        listed = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if kinds[1:] else kinds[0]
-        if node is None or node.value in (None, ""):
-            message = f"missing: apiVersion {api} takes kind {listed}"
-        else:
-            lower = {k.lower(): k for k in kinds}
-            close = difflib.get_close_matches(str(node.value).lower(), lower, n=1)
-            hint = f" (did you mean {lower[close[0]]!r}?)" if close else ""
-            message = f"{node.value!r} is not a kind of apiVersion {api}{hint}; it takes {listed}"
-        reader.error(doc.loc if node is None else node.loc, "kind", message)
+        _unknown_kind(doc.loc, doc.value.get("kind"), reader, api, kinds)
     else:
-        apis = sorted({a for a, _ in _KNOWN})
-        known = (
-            f"{', '.join(apis)} (or Sloth's version: {sloth.PROM_VERSION}); docs/spec.md lists their kinds"
-        )
-        if api:
-            close = difflib.get_close_matches(api, apis, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            reader.error(doc.loc, "apiVersion", f"unsupported apiVersion {api!r}{hint}; supported: {known}")
-        else:
-            reader.error(
-                doc.loc,
-                "",
-                "a document without apiVersion: start it with one, such as apiVersion: sloctl/v1 and "
-                f"kind: Service; supported: {known}",
-            )
+        _unknown_api_version(doc, reader, api)
     return []
+
+
+def _unknown_kind(at: Location, node: YNode | None, reader: Reader, api: str, kinds: list[str]) -> None:
+    """A known apiVersion whose kind (``node``, None when missing) is not one of ``kinds``."""
+    listed = f"{', '.join(kinds[:-1])} or {kinds[-1]}" if kinds[1:] else kinds[0]
+    if node is None or node.value in (None, ""):
+        message = f"missing: apiVersion {api} takes kind {listed}"
+    else:
+        lower = {k.lower(): k for k in kinds}
+        close = difflib.get_close_matches(str(node.value).lower(), lower, n=1)
+        hint = f" (did you mean {lower[close[0]]!r}?)" if close else ""
+        message = f"{node.value!r} is not a kind of apiVersion {api}{hint}; it takes {listed}"
+    reader.error(at if node is None else node.loc, "kind", message)
+
+
+def _unknown_api_version(doc: YNode, reader: Reader, api: str) -> None:
+    apis = sorted({a for a, _ in _KNOWN})
+    known = f"{', '.join(apis)} (or Sloth's version: {sloth.PROM_VERSION}); docs/spec.md lists their kinds"
+    if api:
+        close = difflib.get_close_matches(api, apis, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        reader.error(doc.loc, "apiVersion", f"unsupported apiVersion {api!r}{hint}; supported: {known}")
+    else:
+        reader.error(
+            doc.loc,
+            "",
+            "a document without apiVersion: start it with one, such as apiVersion: sloctl/v1 and "
+            f"kind: Service; supported: {known}",
+        )
 
 
 def _order(e: SpecError) -> tuple[str, int, int, str]:

@@ -66,7 +66,8 @@ def _alerting(name: str, windows: AlertWindows) -> Alerting:
 # -- v1alpha, as Sloth reads it ------------------------------------------------------------------
 
 
-def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
+def _v1alpha_head(doc: YNode, reader: Reader) -> tuple[str, YNode | None, dict[str, YNode]]:
+    """The document's name, its ``spec`` node and that node's fields."""
     top = reader.mapping(
         doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
     )
@@ -80,7 +81,6 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
         ["service", "objectives"],
         loc=doc.loc,
     )
-    service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method != "Occurrences":
         reader.error(
@@ -88,6 +88,12 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             "spec.budgetingMethod",
             f"budgeting method {method!r} is not supported; only Occurrences is",
         )
+    return name, spec_node, spec
+
+
+def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
+    name, spec_node, spec = _v1alpha_head(doc, reader)
+    service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     period, tws = _v1alpha_period(reader, spec)
     windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
     out: list[SLO] = []
@@ -381,6 +387,11 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         source=sloc,
         errors_before=doc_errors,
     )
+    return _v1_slos(reader, document, objectives)
+
+
+def _v1_slos(reader: Reader, document: _V1Document, objectives: list[YNode]) -> list[SLO]:
+    """The SLO of each objective without errors, and the composite of them when it is one."""
     out: list[SLO] = []
     components: list[Component] = []
     budgets: list[tuple[float, float]] = []
@@ -392,7 +403,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             out.append(slo)
             components.append(Component(slo.name, weight))
             budgets.append((weight, slo.error_budget))
-    if composite and out and len(reader.errors) == doc_errors:
+    if document.composite and out and len(reader.errors) == document.errors_before:
         out.append(_v1_composite(reader, document, components, budgets))
         build.check_composites(reader, out)
     return out
@@ -531,15 +542,8 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
         _v1_ratio_op(reader, o, p)
     weight = _v1_weight(reader, o, p, d.composite)
     slo_sli, timeslices = _v1_slicing(reader, d.method, slo_sli, o, obj.loc, p)
-    if ("target" in o) == ("targetPercent" in o):
-        reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
-        return None
-    objective = (
-        _percent(reader.number(o["target"], f"{p}.target"))
-        if "target" in o
-        else reader.number(o["targetPercent"], f"{p}.targetPercent")
-    )
-    if slo_sli is None or len(reader.errors) > d.errors_before:
+    objective = _v1_target(reader, o, obj, p)
+    if objective is None or slo_sli is None or len(reader.errors) > d.errors_before:
         return None
     slo_name = d.name if d.objectives == 1 and not d.composite else f"{d.name}-{i}"
     slo = SLO(
@@ -569,6 +573,16 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
         placed["sli"] = (f"{p}.{indicator}", o.get(indicator))
     build.check_slo(reader, slo, build.Fields(p, obj, obj.loc, placed))
     return slo, weight
+
+
+def _v1_target(reader: Reader, o: dict[str, YNode], obj: YNode, p: str) -> float | None:
+    """The objective in percent, from exactly one of ``target`` (0-1) or ``targetPercent``."""
+    if ("target" in o) == ("targetPercent" in o):
+        reader.error(obj.loc, p, "give exactly one of target (0-1) or targetPercent")
+        return None
+    if "target" in o:
+        return _percent(reader.number(o["target"], f"{p}.target"))
+    return reader.number(o["targetPercent"], f"{p}.targetPercent")
 
 
 def _v1_weight(reader: Reader, o: dict[str, YNode], p: str, composite: bool) -> float:
