@@ -163,6 +163,7 @@ def _scrape_cost(cmd: list[str], env: dict[str, str], port: int, scrapes: int) -
 
 
 def main() -> int:
+    # Long: the databases are started, measured in each mode and stopped in one place.
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

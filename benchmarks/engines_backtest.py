@@ -52,6 +52,7 @@ def _node_loss(base: SLO, names: list[str], work: Path) -> tuple[list[ScenarioRe
 
 
 def main() -> int:
+    # Long but flat: flags, one replay per engine and scenario, then the table printed.
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", action="append", default=[], help="scenario name (repeatable)")
     p.add_argument(

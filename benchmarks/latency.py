@@ -98,6 +98,7 @@ def share_under_20ms(client: httpx.Client) -> tuple[float, float]:
 
 
 async def one_round(url: str, seconds: float, admin: bool) -> list[dict[str, float | str]]:
+    # Long: one timed loop over the request mix; each request kind's bookkeeping is beside it.
     records: list[dict[str, float | str]] = []
     limits = httpx.Limits(max_connections=500, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=url, timeout=10, limits=limits) as c:
@@ -243,6 +244,7 @@ def start_baseline_api(tb: Testbed, tree: Path, home: Path) -> ApiServer:
 
 
 def main() -> int:
+    # Long but flat: flags, the databases and both APIs started, rounds alternated, the table.
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per variant (default 3)")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds per round (default 20)")

@@ -454,82 +454,92 @@ def _bench(base: SLO, args: argparse.Namespace, engine: Engine) -> None:
         work = Path(tmp)
         if not args.skip_quality:
             q = quality(base, work, engine)
-            print("(a) period error ratio vs ground truth (relative error)")
-            for sc in [UNEVEN.name, *DETECTION]:
-                cells = []
-                truth = q["sloctl"]["period"][sc][1]  # type: ignore[index]
-                for name in RULE_SETS:
-                    got = q[name]["period"][sc][0]  # type: ignore[index]
-                    cells.append(f"{name} {got:.6f} ({(got - truth) / truth:+.2%})")
-                print(f"  {sc:18} truth {truth:.6f} | " + " | ".join(cells))
-            print("(b) detection (seconds from incident start; designed for ours)")
-            for sc in DETECTION:
-                inc = scenario(sc).incidents[0]
-                burn = 1 / base.error_budget if math.isinf(inc.burn) else inc.burn
-                for tier in base.alerting.enabled_tiers:
-                    f = tier.window.burn_factor(base.period)
-                    designed = designed_detection(base, tier, burn, eval_step=60) if burn > f else None
-                    got = q["sloctl"]["detection"][sc].get(tier.name)  # type: ignore[index]
-                    raw = q["raw-window"]["detection"][sc].get(tier.name)  # type: ignore[index]
-                    sl = q["sloth"]["detection"][sc].get(tier.severity)  # type: ignore[index]
-                    print(
-                        f"  {sc:18} {tier.name:13} designed {designed!s:>6}  ours {got!s:>6}  "
-                        f"raw-window {raw!s:>6}  sloth({tier.severity}) {sl!s:>6}"
-                    )
-            print("  replay seconds: " + ", ".join(f"{n} {q[n]['seconds']:.0f}" for n in RULE_SETS))
-            # The acceptance figures: the first page of a full outage, and the worst period error.
-            pages = {t.name for t in base.alerting.enabled_tiers if t.severity == "page"}
-            first: dict[str, float | None] = {}
-            for name in RULE_SETS:
-                det = q[name]["detection"]["full_outage"]  # type: ignore[index]
-                keys = {"page"} if name == "sloth" else pages
-                times = [v for k, v in det.items() if k in keys and v is not None]
-                first[name] = min(times) if times else None
-            ours = first["sloctl"]
-            print("(d) acceptance")
-            for name in ("raw-window", "sloth"):
-                theirs = first[name]
-                ok = ours is not None and theirs is not None and ours <= theirs + INTERVAL
-                print(
-                    f"  full outage, first page: ours {ours}s, {name} {theirs}s "
-                    f"(ours ≤ theirs + {INTERVAL}s: {'yes' if ok else 'NO'})"
-                )
-            period: dict[str, tuple[float, float]] = q["sloctl"]["period"]  # type: ignore[assignment]
-            worst = max(abs(got - truth) / truth for got, truth in period.values())
-            print(
-                f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
-            )
-        c = cost(base, args.series, args.cost_hours, work, engine)
-        # Prometheus: totalQueryableSamples (stats=all); VictoriaMetrics: samplesScanned (trace=1).
-        touched = "samples scanned" if isinstance(engine, VictoriaEngine) else "samples touched"
-        print(
-            f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
-            "live group every 5s"
-        )
-        for name, v in c.items():
-            print(
-                f"  {name:10} duration {v['duration_s'] * 1000:8.2f} ms (median of {v['evaluations']:.0f})  "
-                f"{touched} {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
-            )
-            print(
-                f"  {'':10} {v['rules']:.0f} rules, each rule's last: sum {v['rule_sum_s'] * 1000:.2f} ms, "
-                f"median {v['rule_median_s'] * 1000:.2f} ms, slowest {v['rule_max_s'] * 1000:.2f} ms"
-            )
-            others = v["rules"] - v["raw_rules"]
-            print(
-                f"  {'':10} the {v['raw_rules']:.0f} reading the raw series "
-                f"{v['raw_rule_sum_s'] * 1000:.2f} ms, the other {others:.0f} "
-                f"{(v['rule_sum_s'] - v['raw_rule_sum_s']) * 1000:.2f} ms"
-            )
-        o = c["sloctl"]
-        for name in ("raw-window", "sloth"):
-            print(
-                f"  ours / {name}: duration {o['duration_s'] / c[name]['duration_s']:.3f}, "
-                f"{touched} {o['samples_touched'] / c[name]['samples_touched']:.4f}"
-            )
-        ratio = o["duration_s"] / c["sloth"]["duration_s"]
-        print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
+            _print_quality(base, q)
+            _print_acceptance(base, q)
+        _print_cost(cost(base, args.series, args.cost_hours, work, engine), args, engine)
 
+
+def _print_quality(base: SLO, q: dict[str, dict[str, object]]) -> None:
+    print("(a) period error ratio vs ground truth (relative error)")
+    for sc in [UNEVEN.name, *DETECTION]:
+        cells = []
+        truth = q["sloctl"]["period"][sc][1]  # type: ignore[index]
+        for name in RULE_SETS:
+            got = q[name]["period"][sc][0]  # type: ignore[index]
+            cells.append(f"{name} {got:.6f} ({(got - truth) / truth:+.2%})")
+        print(f"  {sc:18} truth {truth:.6f} | " + " | ".join(cells))
+    print("(b) detection (seconds from incident start; designed for ours)")
+    for sc in DETECTION:
+        inc = scenario(sc).incidents[0]
+        burn = 1 / base.error_budget if math.isinf(inc.burn) else inc.burn
+        for tier in base.alerting.enabled_tiers:
+            f = tier.window.burn_factor(base.period)
+            designed = designed_detection(base, tier, burn, eval_step=60) if burn > f else None
+            got = q["sloctl"]["detection"][sc].get(tier.name)  # type: ignore[index]
+            raw = q["raw-window"]["detection"][sc].get(tier.name)  # type: ignore[index]
+            sl = q["sloth"]["detection"][sc].get(tier.severity)  # type: ignore[index]
+            print(
+                f"  {sc:18} {tier.name:13} designed {designed!s:>6}  ours {got!s:>6}  "
+                f"raw-window {raw!s:>6}  sloth({tier.severity}) {sl!s:>6}"
+            )
+    print("  replay seconds: " + ", ".join(f"{n} {q[n]['seconds']:.0f}" for n in RULE_SETS))
+
+
+def _print_acceptance(base: SLO, q: dict[str, dict[str, object]]) -> None:
+    # The acceptance figures: the first page of a full outage, and the worst period error.
+    pages = {t.name for t in base.alerting.enabled_tiers if t.severity == "page"}
+    first: dict[str, float | None] = {}
+    for name in RULE_SETS:
+        det = q[name]["detection"]["full_outage"]  # type: ignore[index]
+        keys = {"page"} if name == "sloth" else pages
+        times = [v for k, v in det.items() if k in keys and v is not None]
+        first[name] = min(times) if times else None
+    ours = first["sloctl"]
+    print("(d) acceptance")
+    for name in ("raw-window", "sloth"):
+        theirs = first[name]
+        ok = ours is not None and theirs is not None and ours <= theirs + INTERVAL
+        print(
+            f"  full outage, first page: ours {ours}s, {name} {theirs}s "
+            f"(ours ≤ theirs + {INTERVAL}s: {'yes' if ok else 'NO'})"
+        )
+    period: dict[str, tuple[float, float]] = q["sloctl"]["period"]  # type: ignore[assignment]
+    worst = max(abs(got - truth) / truth for got, truth in period.values())
+    print(
+        f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
+    )
+
+
+def _print_cost(c: dict[str, dict[str, float]], args: argparse.Namespace, engine: Engine) -> None:
+    # Prometheus: totalQueryableSamples (stats=all); VictoriaMetrics: samplesScanned (trace=1).
+    touched = "samples scanned" if isinstance(engine, VictoriaEngine) else "samples touched"
+    print(
+        f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
+        "live group every 5s"
+    )
+    for name, v in c.items():
+        print(
+            f"  {name:10} duration {v['duration_s'] * 1000:8.2f} ms (median of {v['evaluations']:.0f})  "
+            f"{touched} {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
+        )
+        print(
+            f"  {'':10} {v['rules']:.0f} rules, each rule's last: sum {v['rule_sum_s'] * 1000:.2f} ms, "
+            f"median {v['rule_median_s'] * 1000:.2f} ms, slowest {v['rule_max_s'] * 1000:.2f} ms"
+        )
+        others = v["rules"] - v["raw_rules"]
+        print(
+            f"  {'':10} the {v['raw_rules']:.0f} reading the raw series "
+            f"{v['raw_rule_sum_s'] * 1000:.2f} ms, the other {others:.0f} "
+            f"{(v['rule_sum_s'] - v['raw_rule_sum_s']) * 1000:.2f} ms"
+        )
+    o = c["sloctl"]
+    for name in ("raw-window", "sloth"):
+        print(
+            f"  ours / {name}: duration {o['duration_s'] / c[name]['duration_s']:.3f}, "
+            f"{touched} {o['samples_touched'] / c[name]['samples_touched']:.4f}"
+        )
+    ratio = o["duration_s"] / c["sloth"]["duration_s"]
+    print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
 
 if __name__ == "__main__":
     sys.exit(main())

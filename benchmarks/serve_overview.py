@@ -126,6 +126,7 @@ def summary(pages: list[dict[str, float]], cpu: list[float]) -> dict[str, float]
 
 
 def measure(n: int, pages: int, work: Path, baseline: Path | None) -> dict[str, dict[str, float]]:
+    # Long: one Prometheus and one server set up, measured and stopped in one place.
     slos = load_text(spec(n)).slos
     assert len(slos) == n
     # Imported here: a --baseline worker needs none of it.

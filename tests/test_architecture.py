@@ -162,3 +162,49 @@ def test_no_test_module_imports_another() -> None:
             if any(n.startswith("tests.") and n.rsplit(".", 1)[-1].startswith("test_") for n in names):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, "move the shared helper to tests/fixtures/:\n" + "\n".join(found)
+
+
+LONG = 60
+"""Lines a function may take before it needs a reason (issue 14: "no function over ~60 lines
+without a reason in a comment")."""
+
+
+def long_functions_without_a_reason(text: str) -> list[tuple[str, int]]:
+    """(name, line) of each function longer than ``LONG`` lines with no comment starting with
+    ``# Long`` just above its ``def`` (or decorators) or among the first lines of its body."""
+    lines = text.splitlines()
+    out = []
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        if (node.end_lineno or node.lineno) - node.lineno + 1 <= LONG:
+            continue
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        body = node.body[1:] if ast.get_docstring(node) is not None and node.body[1:] else node.body
+        head = lines[max(first - 3, 0) : body[0].lineno + 2]
+        if not any(line.strip().startswith("# Long") for line in head):
+            out.append((node.name, node.lineno))
+    return out
+
+
+def test_every_function_over_sixty_lines_says_why_it_is_long() -> None:
+    files = [
+        p
+        for folder in ("sloctl", "testbed", "tests", "benchmarks", "scripts")
+        for p in sorted((ROOT / folder).rglob("*.py"))
+    ]
+    unexplained = [
+        f"{path.relative_to(ROOT)}:{line} {name}"
+        for path in files
+        for name, line in long_functions_without_a_reason(path.read_text(encoding="utf-8"))
+    ]
+    assert not unexplained, (
+        "split these along their seams, or say why each is long in a comment starting with "
+        "'# Long' at its top:\n" + "\n".join(unexplained)
+    )
+
+
+def test_the_length_check_sees_a_long_function_and_its_reason() -> None:
+    body = "".join(f"    x{i} = {i}\n" for i in range(LONG))
+    text = f"def f():\n    '''Doc.'''\n{body}\n\n# Long but flat: a table.\ndef g():\n{body}"
+    assert long_functions_without_a_reason(text) == [("f", 1)]

@@ -145,6 +145,8 @@ def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_wh
     alertmanager_binary: tuple[str, Path],
     request: pytest.FixtureRequest,
 ) -> None:
+    # Long: one end-to-end story (Alertmanager and Prometheus up, a page, a heal, a resolve), then
+    # every field of the two events PagerDuty received; the steps share the live processes.
     version, binary = alertmanager_binary
     compat(request, version, "page reaches PagerDuty, then resolves")
     try:

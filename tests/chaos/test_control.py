@@ -166,6 +166,7 @@ PAUSE_AFTER = 60
 def test_a_run_stopped_during_an_action_does_not_wait_out_the_pause_after_it(
     tmp_path: Path, stopped_by: str
 ) -> None:
+    # Long: the experiment is written out inline, so that the pause it must not wait out is in view.
     # Chaos Toolkit pauses after an activity in a `finally` clause, interrupted or not: without
     # the control's own pauses the run below would wait its 60 s before unwinding.
     (tmp_path / "slowmod.py").write_text(_SLOW_ACTION)

@@ -38,6 +38,8 @@ def _listening(url: str) -> bool:
 def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_then_stops_on_ctrl_c(
     tmp_path: Path,
 ) -> None:
+    # Long: one story through the real command (rig up, game day, page, resolve, Ctrl-C), each
+    # step checked on the live rig before the next.
     targets = tmp_path / "targets.json"
     sloctl = [sys.executable, "-m", "sloctl.cli.main", "gameday"]
     slos = str(ROOT / "slos" / "platform-api.yaml")

@@ -295,6 +295,7 @@ def _failed(spans: list[ReadableSpan]) -> bool:
 def test_a_thousand_traces_keep_every_error_and_ten_percent_of_the_rest_in_batch_windows(
     tmp_path: Path, receiver: tuple[str, Received], http_target: str, redis_server: RedisServer
 ) -> None:
+    # Long: one live Collector; the sampling and the batching are checked on the same export.
     out_endpoint, received = receiver
     processors = _shipped()["processors"]
     decision_wait = parse_duration(str(processors["tail_sampling"]["decision_wait"]))  # type: ignore[index]

@@ -59,6 +59,7 @@ class _Writer:
 
 def openmetrics(start: int, end: int) -> str:
     """Samples every 30 s from ``start`` to ``end`` (Unix seconds)."""
+    # Long but flat: one family of samples after another, in the contract's order.
     w = _Writer(start, end)
     incident = end - start - 3600
     api_routes = (

@@ -219,7 +219,7 @@ def _trends(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
 
 def _events(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
     """Events and errors (or a composite's weighted components) and bad slices."""
-    # A little over 60 lines: three panel declarations, each for one kind of SLI.
+    # Long, a little over 60 lines: three panel declarations, each for one kind of SLI.
     sel = _slo_sel(slo)
     panels: list[PanelBuilder] = []
     if isinstance(slo.sli, CompositeSLI):
