@@ -37,8 +37,12 @@ __all__ = ["JOBS", "collector_config", "file_sd", "prometheus_config", "write_co
 def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, Any]:
     """The collector's configuration for ``testbed``; passwords read from files in ``secrets``."""
     pg, pgb, rd, mg, api = testbed.postgres, testbed.pgbouncer, testbed.redis, testbed.mongodb, testbed.api
-    password = {"file": str(secrets / "postgres-password")}
-    database = {"user": pg.user, "database": pg.database, "password": password, "canary": True}
+
+    def database() -> dict[str, Any]:
+        # A new mapping for each target: one shared would be written as a YAML anchor and alias.
+        password = {"file": str(secrets / "postgres-password")}
+        return {"user": pg.user, "database": pg.database, "password": password, "canary": True}
+
     return {
         "apiVersion": "sloctl/v1",
         "kind": "CollectorConfig",
@@ -46,13 +50,13 @@ def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, 
         "serviceName": "sloctl-collector",
         "defaults": {"interval": "10s", "timeout": "5s", "connections": ["cold", "warm"]},
         "targets": [
-            {"name": "postgres", "kind": "postgres", "host": pg.host, "port": pg.port, **database},
+            {"name": "postgres", "kind": "postgres", "host": pg.host, "port": pg.port, **database()},
             {
                 "name": "pgbouncer",
                 "kind": "pgbouncer",
                 "host": pgb.host,
                 "port": pgb.port,
-                **database,
+                **database(),
                 "adminUser": pgb.admin_user,
                 "adminPassword": {"file": str(secrets / "pgbouncer-admin-password")},
             },

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -96,6 +97,8 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
     for private in [*(config / "secrets").iterdir(), config / "targets.json"]:
         assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
     collector = load_config(config / "collector.yaml")
+    # Written out in full, as a person would: no anchor and alias standing for a shared password.
+    assert not re.search(r"[&*]id\d", (config / "collector.yaml").read_text())
     assert {t.name for t in collector.targets} >= {"postgres", "pgbouncer", "redis", "mongodb"}
     targets = json.loads((config / "targets.json").read_text())
     assert targets["api_url"] == api
