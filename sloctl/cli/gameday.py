@@ -446,14 +446,17 @@ def _pagerduty_sent(
 
 def _print_result(args: argparse.Namespace, result: GamedayResult, pagerduty_sent: str | None) -> None:
     """``pagerduty_sent``: what the run sends PagerDuty (:func:`_pagerduty_sent`); None without it."""
+    from sloctl.reports.gameday import figure
+
     print(f"{result.gameday}: {result.verdict}")
     for reason in result.reasons:
         print(f"  - {reason}")
     print(
-        f"  time to detect (page): {result.time_to_detect_s} s,"
-        f" time to resolve: {result.time_to_resolve_s} s, breaker open: {result.breaker_open_s} s,"
-        f" time to recover: {result.time_to_recover_s} s,"
-        f" budget consumed: {result.budget_consumed_percent} %"
+        f"  time to detect (page): {figure(result, 'time_to_detect_s')},"
+        f" time to resolve: {figure(result, 'time_to_resolve_s')},"
+        f" breaker open: {figure(result, 'breaker_open_s')},"
+        f" time to recover: {figure(result, 'time_to_recover_s')},"
+        f" budget consumed: {figure(result, 'budget_consumed_percent')}"
     )
     print(f"  timing profile: {result.timing_profile or 'not stated'}")
     if result.fast_reset > 1:

@@ -16,7 +16,7 @@ from .charts import Band, Line, Mark, line_chart
 if TYPE_CHECKING:
     from sloctl.chaos.result import GamedayResult
 
-__all__ = ["render_html", "timeline_svg"]
+__all__ = ["figure", "render_html", "timeline_svg"]
 
 _COLOURS = {"postgres": "#1f62a8", "redis": "#c0282a", "mongodb": "#2b7a2b"}
 _PHASE_COLOURS = {"baseline": "#eef5ee", "inject": "#fbe9e7", "recover": "#e8eaf6"}
@@ -57,25 +57,40 @@ def timeline_svg(result: GamedayResult) -> Markup:
     )
 
 
+#: a measured figure of a game day: its unit, and what its absence means once a fault was applied
+_FIGURES = {
+    "time_to_detect_s": ("s", "not detected"),
+    "breaker_open_s": ("s", "not seen"),
+    "time_to_recover_s": ("s", "not seen"),
+    "time_to_resolve_s": ("s", "no page to resolve"),
+    "budget_consumed_percent": ("%", "not measured"),
+}
+
+
+def figure(result: GamedayResult, name: str) -> str:
+    """One measured figure of ``result`` (a field named in ``_FIGURES``) with its unit, or what
+    its absence means: before a fault was applied (a dry run, an aborted setup) nothing is
+    measured."""
+    value = getattr(result, name)
+    unit, absent = _FIGURES[name]
+    if value is not None:
+        return f"{value} {unit}"
+    return absent if result.fault_at_s is not None else "not measured"
+
+
 def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] = ()) -> str:
     """``profile``: the timing profile's ``(setting, this run, the plan)`` rows."""
     facts = {
         "verdict": result.verdict,
         "status": result.status,
-        "time to detect (expected page alert firing after the fault)": (
-            f"{result.time_to_detect_s} s" if result.time_to_detect_s is not None else "not detected"
-        ),
-        "breaker open (after the fault)": f"{result.breaker_open_s} s",
-        "time to recover (breaker closed after recovery started)": f"{result.time_to_recover_s} s",
-        "time to resolve (the last page resolved after the fault; plan: under 15 min)": (
-            f"{result.time_to_resolve_s} s" if result.time_to_resolve_s is not None else "no page to resolve"
+        "time to detect (expected page alert firing after the fault)": figure(result, "time_to_detect_s"),
+        "breaker open (after the fault)": figure(result, "breaker_open_s"),
+        "time to recover (breaker closed after recovery started)": figure(result, "time_to_recover_s"),
+        "time to resolve (the last page resolved after the fault; plan: under 15 min)": figure(
+            result, "time_to_resolve_s"
         ),
         "pages during the run": "; ".join(f"{a}: {s}" for a, s in result.pages.items()) or "none",
-        "error budget consumed": (
-            f"{result.budget_consumed_percent} %"
-            if result.budget_consumed_percent is not None
-            else "not measured"
-        ),
+        "error budget consumed": figure(result, "budget_consumed_percent"),
         "expected alerts": ", ".join(f"{a}: {result.alerts.get(a, '?')}" for a in result.expected_alerts)
         or "none",
         "stop condition": result.stop_reason or "did not trip",

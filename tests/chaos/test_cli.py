@@ -39,7 +39,10 @@ def test_dry_run_validates_and_reports_without_running(
 ) -> None:
     code = main([*DRY_RUN, "--report-dir", str(tmp_path)])
     assert code == 0
-    assert "slow-query-storm: dry-run" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "slow-query-storm: dry-run" in out
+    # Nothing was measured, and the figures say so (they printed "None s" before).
+    assert "time to detect (page): not measured," in out and "None" not in out
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["verdict"] == "dry-run" and report["status"] == "not run"
     assert not (tmp_path / "journal.json").exists()

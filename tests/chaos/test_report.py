@@ -14,7 +14,7 @@ from sloctl import naming
 from sloctl.chaos.detection import detection_figures
 from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
-from sloctl.reports.gameday import render_html
+from sloctl.reports.gameday import figure, render_html
 from tests.chaos.results import completed_run
 from tests.fixtures.experiments import TINY
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
@@ -220,3 +220,13 @@ def _setup_experiment(tmp_path: Path, api_url: str) -> Path:
     path = tmp_path / "setup.json"
     path.write_text(json.dumps(experiment))
     return path
+
+
+def test_a_figure_names_its_unit_or_why_it_is_missing() -> None:
+    before_the_fault = completed_run("connection-loss")
+    after_the_fault = completed_run("connection-loss", fault_at_s=4.0, time_to_detect_s=12.5)
+    assert figure(after_the_fault, "time_to_detect_s") == "12.5 s"
+    assert figure(after_the_fault, "breaker_open_s") == "not seen"
+    assert figure(after_the_fault, "time_to_resolve_s") == "no page to resolve"
+    assert figure(before_the_fault, "time_to_detect_s") == "not measured"
+    assert "None" not in render_html(before_the_fault) and "None" not in render_html(after_the_fault)
