@@ -21,7 +21,7 @@ from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_
 from sloctl.model import SLO
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
-from sloctl.render.flavours import FLAVOURS
+from sloctl.render.flavours import FLAVOURS, FlavourOptionError
 from sloctl.spec.project import SETTINGS, Project, Setting
 from sloctl.spec.promcheck import label_problem
 
@@ -108,6 +108,8 @@ def _generate(args: argparse.Namespace) -> int:
     )
     try:
         planned = plan_outputs(result.slos, options)
+    except FlavourOptionError as exc:
+        raise UsageError(str(exc)) from None
     except ValueError as exc:
         print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1

@@ -24,7 +24,14 @@ from sloctl.durations import format_duration, parse_duration
 from sloctl.render.levels import rule_levels
 from sloctl.render.yamlout import dump_yaml
 
-__all__ = ["FLAVOURS", "VMALERT_DEFAULT_INTERVAL", "VMALERT_MIN_SPACING", "vmalert_groups", "wrap_rules"]
+__all__ = [
+    "FLAVOURS",
+    "VMALERT_DEFAULT_INTERVAL",
+    "VMALERT_MIN_SPACING",
+    "FlavourOptionError",
+    "vmalert_groups",
+    "wrap_rules",
+]
 
 FLAVOURS = {"prometheus": "", "operator": "prometheusrule", "mimir": "mimir", "vmalert": "vmalert"}
 
@@ -34,6 +41,11 @@ VictoriaMetrics made a sample searchable 3 s after it arrived (5.6 s for a new s
 machine (its pending rows are flushed on a 2 s ticker); the rest is margin."""
 VMALERT_DEFAULT_INTERVAL = 60
 """``eval_offset`` needs an explicit group interval: without ``--interval``, vmalert's default."""
+
+
+class FlavourOptionError(ValueError):
+    """An option the flavour cannot honour (an ``--interval`` too short for vmalert's chained
+    levels, a flavour that does not exist): the command line's to change, not the SLOs."""
 
 
 def vmalert_groups(
@@ -52,7 +64,7 @@ def vmalert_groups(
         interval = parse_duration(str(g["interval"])) if g.get("interval") else VMALERT_DEFAULT_INTERVAL
         spacing = interval // count
         if spacing < min_spacing or interval % count:
-            raise ValueError(
+            raise FlavourOptionError(
                 f"--flavour vmalert: group {g['name']} evaluates every {format_duration(interval)} "
                 f"and chains {count} levels of rules; each level needs at least {min_spacing}s after "
                 f"the one it reads, in whole seconds: use an --interval that is a multiple of "
@@ -93,5 +105,5 @@ def wrap_rules(text: str, service: str, flavour: str, *, labels: Mapping[str, st
     elif flavour == "vmalert":
         doc = {"groups": vmalert_groups(groups)}
     else:
-        raise ValueError(f"unknown flavour {flavour!r}; expected one of {', '.join(FLAVOURS)}")
+        raise FlavourOptionError(f"unknown flavour {flavour!r}; expected one of {', '.join(FLAVOURS)}")
     return header + dump_yaml(doc)
