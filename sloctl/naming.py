@@ -55,10 +55,6 @@ def error_ratio(window: int) -> str:
     return f"sloctl:sli_error:ratio_rate{format_duration(window)}"
 
 
-def events_count(window: int) -> str:
-    return f"sloctl:sli_events:count{format_duration(window)}"
-
-
 def period_window_label(unit: str | None, period: int) -> str:
     """``sloctl_window`` of the period ratio: the calendar unit (``month``) or the rolling
     period (``30d``)."""

@@ -108,7 +108,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("generate", "compile SLO files into rules, rule tests, dashboards and routes"),
     "test": ("generate", "run promtool checks and the generated rule tests"),
     "collector": ("collector", "probe databases and the API; export Prometheus and OTLP"),
-    "testbed": ("testbed", "start or stop the reference platform API and its databases"),
+    "testbed": ("testbed", "run the reference platform API and its databases until stopped"),
     "loadtest": ("loadtest", "run a Locust scenario gated by the SLOs"),
     "gameday": ("gameday", "generate, run and schedule SLO-driven Chaos Toolkit game days"),
     "backtest": ("backtest", "replay the generated alerts over scenarios or history"),

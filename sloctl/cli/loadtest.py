@@ -36,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="EXPR",
         help="extra gate in k6 style: 'p(95)<200', 'failure_ratio<0.01', 'GET /v1/projects:p(99)<=300'",
     )
-    p.add_argument("--duration", type=parse_duration, help="run time, e.g. 30s (default 30s, soak 10m)")
+    p.add_argument(
+        "--duration",
+        type=parse_duration,
+        help="run time, e.g. 30s (default: the scenario file's DEFAULT_DURATION, as soak and "
+        "breakpoint set, else 30s)",
+    )
     p.add_argument("--max-requests", type=int, default=0, help="stop after this many requests (0: no limit)")
     p.add_argument("--users", type=int, default=10, help="users (per step for breakpoint)")
     p.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
