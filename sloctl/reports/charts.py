@@ -225,15 +225,24 @@ def _polylines(f: _Frame, lines: Sequence[Line]) -> list[str]:
     legend = 0
     for n, line in enumerate(lines):
         colour = line.colour or PALETTE[n % len(PALETTE)]
-        pts = " ".join(f"{_num(f.px(x))},{_num(f.py(y))}" for x, y in line.points if math.isfinite(y))
-        if not pts:
+        xy = [(_num(f.px(x)), _num(f.py(y))) for x, y in line.points if math.isfinite(y)]
+        if not xy:
             continue
         attrs = f' class="{e(line.css_class)}"' if line.css_class else ""
-        dash = ' stroke-dasharray="4 3"' if line.dashed else ""
-        parts.append(
-            f'<polyline{attrs} fill="none" stroke="{e(colour)}" stroke-width="{line.width:g}"{dash}'
-            f' points="{pts}"><title>{e(line.name)}</title></polyline>'
-        )
+        if len(xy) == 1:
+            # A polyline of one point draws nothing: a series with a single sample in the range
+            # (a Prometheus minutes old, read at a step of hours) is a dot.
+            (cx, cy), r = xy[0], _num(line.width + 1.5)
+            parts.append(
+                f'<circle{attrs} cx="{cx}" cy="{cy}" r="{r}" fill="{e(colour)}"><title>{e(line.name)}</title></circle>'
+            )
+        else:
+            pts = " ".join(f"{x},{y}" for x, y in xy)
+            dash = ' stroke-dasharray="4 3"' if line.dashed else ""
+            parts.append(
+                f'<polyline{attrs} fill="none" stroke="{e(colour)}" stroke-width="{line.width:g}"{dash}'
+                f' points="{pts}"><title>{e(line.name)}</title></polyline>'
+            )
         if line.legend:
             parts.append(
                 f'<text x="{f.width - f.right - 4}" y="{f.top + 12 * legend + 4}" text-anchor="end"'

@@ -40,3 +40,12 @@ def test_log_scale_spans_the_burn_rates() -> None:
 def test_unknown_numbers_read_unknown() -> None:
     assert percent(float("nan")) == "unknown" and percent(None) == "unknown" and percent(0.25) == "25.0 %"
     assert rate(float("inf")) == "unknown" and rate(14.4) == "14.40x"
+
+
+def test_a_series_with_one_sample_shows_as_a_dot() -> None:
+    """A polyline of one point draws nothing: a Prometheus minutes old, read at a step of hours,
+    gave SLO pages whose SLI line was missing."""
+    alone = line_chart("sli", [Line("SLI", ((0, float("nan")), (7200, 0.999)))])
+    assert alone.count("<circle") == 1 and "<polyline" not in alone
+    two = line_chart("sli", [Line("SLI", ((0, 0.998), (7200, 0.999)))])
+    assert "<circle" not in two and two.count("<polyline") == 1
