@@ -234,7 +234,8 @@ def _polylines(f: _Frame, lines: Sequence[Line]) -> list[str]:
             # (a Prometheus minutes old, read at a step of hours) is a dot.
             (cx, cy), r = xy[0], _num(line.width + 1.5)
             parts.append(
-                f'<circle{attrs} cx="{cx}" cy="{cy}" r="{r}" fill="{e(colour)}"><title>{e(line.name)}</title></circle>'
+                f'<circle{attrs} cx="{cx}" cy="{cy}" r="{r}" fill="{e(colour)}">'
+                f"<title>{e(line.name)}</title></circle>"
             )
         else:
             pts = " ".join(f"{x},{y}" for x, y in xy)
