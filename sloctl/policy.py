@@ -7,8 +7,8 @@ refuse to start on it.
 
 >>> decide(0.3, {"notify": 0.5, "freeze": 0.0}, "freeze", no_data=False).action
 'notify'
->>> decide(float("nan"), {"freeze": 0.0}, "freeze", no_data=False).reason
-'the error budget is unknown (no event in the period); the policy says freeze when unknown'
+>>> decide(float("nan"), {"freeze": 0.0}, "freeze", no_data=False).reason.split("; ")[1]
+'the policy says freeze when unknown'
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def decide(
     if not math.isfinite(budget_remaining):
         return Decision(
             when_unknown,
-            "the error budget is unknown (no event in the period); "
+            # A timeslice SLO counts a slice once it ends on its 5m boundary: until then, none.
+            "the error budget is unknown (no event or slice counted in the period yet); "
             f"the policy says {when_unknown} when unknown",
         )
     for action in ("freeze", "notify"):
