@@ -7,9 +7,8 @@ This package is the only code that imports ``grafana_foundation_sdk`` (the ``das
 Output is classic dashboard JSON, byte-deterministic: sorted keys, panel ids numbered in order,
 2-space indent and a trailing newline, uids from ``naming.dashboard_uid``.
 
->>> files = render_dashboards([])
->>> sorted(files)[:2]
-['sloctl-component-http.json', 'sloctl-component-mongodb.json']
+>>> sorted(render_dashboards([], components=["http", "redis"]))
+['sloctl-component-http.json', 'sloctl-component-redis.json', 'sloctl-overview.json']
 """
 
 from __future__ import annotations
