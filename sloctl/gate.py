@@ -54,7 +54,20 @@ class Verdict:
         ]
         if not chosen and not self.slos:
             return "no SLO selected"
-        return "; ".join(f"{v.row.slo}: {v.decision.reason}" for v in (chosen or self.slos))
+        if chosen or len(self.slos) == 1:
+            return "; ".join(f"{v.row.slo}: {v.decision.reason}" for v in (chosen or self.slos))
+        # Every SLO proceeds: a count, and the ones whose budget or state is unknown by name (the
+        # JSON's per-SLO reasons say the rest).
+        with_policy = sum(bool(v.row.policy) for v in self.slos)
+        summary = f"{len(self.slos)} SLOs, none at a step of its error-budget policy ({with_policy} have one)"
+        unknown = [
+            v.row.slo
+            for v in self.slos
+            if v.row.policy and (v.row.state == "no_data" or not math.isfinite(v.row.budget_remaining))
+        ]
+        if unknown:
+            summary += f"; unknown budget or state, which their policies let proceed: {', '.join(unknown)}"
+        return summary
 
 
 def _key(row: StatusRow) -> set[str]:

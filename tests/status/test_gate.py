@@ -148,6 +148,16 @@ def test_without_slo_the_gate_judges_every_slo_and_freezes_on_any(
         capsys, "--prometheus", prometheus.url, "--slo", _id("proceed"), "--slo", "backtest/notify"
     )
     assert got == 0 and [s["action"] for s in verdict["slos"]] == ["notify", "proceed"]
+    # Several SLOs all proceeding: a count, and by name the one whose unknown budget proceeds
+    # (it listed every SLO's reason, a line as long as the inventory).
+    got, verdict, err = _gate(
+        capsys, "--prometheus", prometheus.url, "--slo", _id("proceed"), "--slo", _id("unknown-proceed")
+    )
+    assert got == 0 and verdict["reason"] == (
+        "2 SLOs, none at a step of its error-budget policy (2 have one); unknown budget or state, "
+        f"which their policies let proceed: {_id('unknown-proceed')}"
+    )
+    assert err == f"sloctl gate: proceed: {verdict['reason']}\n"
 
 
 @pytest.mark.promtool
