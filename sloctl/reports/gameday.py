@@ -57,25 +57,25 @@ def timeline_svg(result: GamedayResult) -> Markup:
     )
 
 
-#: a measured figure of a game day: its unit, and what its absence means once a fault was applied
-_FIGURES = {
-    "time_to_detect_s": ("s", "not detected"),
-    "breaker_open_s": ("s", "not seen"),
-    "time_to_recover_s": ("s", "not seen"),
-    "time_to_resolve_s": ("s", "no page to resolve"),
-    "budget_consumed_percent": ("%", "not measured"),
+#: what the absence of a measured figure of a game day means once a fault was applied; its unit
+#: is in its name (``_s`` seconds, ``_percent`` percent)
+_ABSENT = {
+    "time_to_detect_s": "not detected",
+    "breaker_open_s": "not seen",
+    "time_to_recover_s": "not seen",
+    "time_to_resolve_s": "no page to resolve",
+    "budget_consumed_percent": "not measured",
 }
 
 
 def figure(result: GamedayResult, name: str) -> str:
-    """One measured figure of ``result`` (a field named in ``_FIGURES``) with its unit, or what
+    """One measured figure of ``result`` (a field named in ``_ABSENT``) with its unit, or what
     its absence means: before a fault was applied (a dry run, an aborted setup) nothing is
     measured."""
     value = getattr(result, name)
-    unit, absent = _FIGURES[name]
     if value is not None:
-        return f"{value} {unit}"
-    return absent if result.fault_at_s is not None else "not measured"
+        return f"{value} {'s' if name.endswith('_s') else '%'}"
+    return _ABSENT[name] if result.fault_at_s is not None else "not measured"
 
 
 def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] = ()) -> str:
