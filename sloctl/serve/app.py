@@ -312,8 +312,10 @@ def _slo_charts(
     """The SLO page's three charts: the SLI with the objective, the budget's burn-down, and the
     burn rate of every window with each tier's threshold."""
     objective = _objective_ratio(row)
+    # A timeslice SLO's windows count slices (docs/rules.md), its 5m ratio too: not requests.
+    measure = "share of good slices in the last 5m" if row.budgeting == "timeslices" else "1 − 5m error ratio"
     sli = line_chart(
-        "SLI (1 − 5m error ratio) with the objective",
+        f"SLI ({measure}) with the objective",
         [
             Line("SLI", series.sli),
             Line(

@@ -57,6 +57,7 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
                 **labels,
                 "sloctl_objective": "99.9",
                 "sloctl_period": "30d",
+                naming.INFO_BUDGETING: "timeslices" if i == 1 else "occurrences",
                 "team": f"t{i % 2}",
             }
             if asked:
@@ -203,6 +204,16 @@ def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its
             # And every label of its info series (status reads only those it needs).
             (info,) = prom.query(naming.SLO_INFO + sel, at)
             assert got.info[slo_id] == info["metric"] and "sloctl_objective" in info["metric"]
+
+
+def test_the_sli_chart_of_a_timeslice_slo_says_it_counts_slices() -> None:
+    """A timeslice SLO's 5m ratio is a share of slices, not of requests (its windows count slices)."""
+    with fake_app(2) as (app, _calls):
+        requests = app.handle("/slo/s-0", {}).body.decode()
+        slices = app.handle("/slo/s-1", {}).body.decode()
+    assert "SLI (1 − 5m error ratio) with the objective" in requests
+    assert "SLI (share of good slices in the last 5m) with the objective" in slices
+    assert "error ratio" not in slices
 
 
 def test_a_second_look_within_the_cache_time_asks_prometheus_nothing() -> None:
