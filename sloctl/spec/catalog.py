@@ -125,15 +125,25 @@ class Catalogs:
                 base.windows,
                 f"{base.source} (windows kept, factors scaled to {format_duration(period)})",
             )
-        there = ", ".join(format_duration(p) for p in sorted({*BUILTIN, *self.user}))
+        there = ", ".join(_period_text(p) for p in sorted({*BUILTIN, *self.user}))
         reader.error(
             loc,
             path,
-            f"no burn-rate windows catalog for a {format_duration(period)} period; there are catalogs "
+            f"no burn-rate windows catalog for a {_period_text(period)} period; there are catalogs "
             f"for {there}. Use one of these periods or add an AlertWindows document for this one "
             '(docs/spec.md, "Burn-rate windows catalogs")',
         )
         return base
+
+
+def _period_text(period: int) -> str:
+    """A period in days, as periods are usually written, with Prometheus' spelling beside it
+    where that differs (``365d (1y)``, ``7d (1w)``)."""
+    prometheus = format_duration(period)
+    if period % 86400:
+        return prometheus
+    days = f"{period // 86400}d"
+    return days if days == prometheus else f"{days} ({prometheus})"
 
 
 def _check_base_window(catalog: AlertWindows, reader: Reader, loc: Location, path: str) -> None:

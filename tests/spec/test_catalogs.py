@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 
-from sloctl.durations import format_duration, parse_duration
 from sloctl.errors import Location
 from sloctl.model import SLO
 from sloctl.render.rules import render_rule_file
@@ -96,13 +95,20 @@ def test_every_built_in_catalog_has_factors_of_at_least_1x_for_its_own_period() 
         assert factors["page_quick"] > factors["page_slow"] > factors["ticket_quick"] > factors["ticket_slow"]
 
 
-@pytest.mark.parametrize("period", ["10d", "6w", "1d", "365d"])
-def test_a_period_without_a_catalog_is_an_error_that_lists_the_catalogs_there_are(period: str) -> None:
+@pytest.mark.parametrize(
+    ("period", "named"),
+    [("10d", "10d"), ("6w", "42d (6w)"), ("1d", "1d"), ("365d", "365d (1y)"), ("36h", "1d12h")],
+)
+def test_a_period_without_a_catalog_is_an_error_that_lists_the_catalogs_there_are(
+    period: str, named: str
+) -> None:
     result = load_text(spec(period=period), "f.yaml")
     assert not result.slos
     (error,) = [str(e) for e in result.errors if "no burn-rate windows catalog" in str(e)]
-    assert f"no burn-rate windows catalog for a {format_duration(parse_duration(period))} period" in error
-    assert "there are catalogs for 1w, 2w, 4w, 30d, 90d" in error
+    # In days, as periods are written, with Prometheus' spelling beside where it differs (a 365d
+    # period was named only "1y").
+    assert f"no burn-rate windows catalog for a {named} period" in error
+    assert "there are catalogs for 7d (1w), 14d (2w), 28d (4w), 30d, 90d" in error
     assert "f.yaml:8" in error and "period" in error
 
 
