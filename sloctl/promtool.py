@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,18 +110,38 @@ def _collect(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return rules, tests
 
 
-def run_rule_tests(paths: Sequence[Path], *, jobs: int = 2, promtool: str | None = None) -> RuleTestReport:
+def run_rule_tests(
+    paths: Sequence[Path],
+    *,
+    jobs: int = 2,
+    promtool: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RuleTestReport:
     """``promtool check rules --lint-fatal`` on every rule file, then ``promtool test rules`` on
     every ``*.test.yml``, ``jobs`` processes at a time, with ``promtool`` (default: the default
-    engine's)."""
+    engine's). ``progress(done, total)`` is called as each file's run ends (from a worker
+    thread)."""
     promtool = promtool or find_promtool()
     rules, tests = _collect(paths)
     report = RuleTestReport()
+    total, done, lock = len(rules) + len(tests), [0], threading.Lock()
+
+    def ended(_future: Future[_Result]) -> None:
+        with lock:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], total)
+
+    def submit(pool: ThreadPoolExecutor, argv: list[str], kind: str, f: Path) -> Future[_Result]:
+        future = pool.submit(_run, argv, kind, f)
+        future.add_done_callback(ended)
+        return future
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         checks = [
-            pool.submit(_run, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules
+            submit(pool, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules
         ]
         report.results.extend(c.result() for c in checks)
-        runs = [pool.submit(_run, [promtool, "test", "rules", f.name], "test", f) for f in tests]
+        runs = [submit(pool, [promtool, "test", "rules", f.name], "test", f) for f in tests]
         report.results.extend(r.result() for r in runs)
     return report

@@ -216,15 +216,30 @@ def _test(args: argparse.Namespace) -> int:
     jobs = cpu_jobs(args.jobs)  # promtool is CPU-bound
     ok = True
     for engine in engines:
+        print(f"== {engine.name} {engine.version} ({engine.promtool})", flush=True)
         try:
-            report = run_rule_tests([Path(p) for p in args.paths], jobs=jobs, promtool=str(engine.promtool))
+            report = run_rule_tests(
+                [Path(p) for p in args.paths],
+                jobs=jobs,
+                promtool=str(engine.promtool),
+                progress=_progress(engine.name),
+            )
         except PromtoolMissing as exc:
             raise UsageError(str(exc)) from None
-        print(f"== {engine.name} {engine.version} ({engine.promtool})")
         for line in report.lines():
             print(line)
         ok = ok and report.ok
     return 0 if ok else 1
+
+
+def _progress(engine: str) -> Callable[[int, int], None]:
+    """A line on stderr at each quarter of the files (a suite takes a minute or more)."""
+
+    def say(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 4) == 0:
+            print(f"sloctl test: {engine}: {done}/{total} file(s) run", file=sys.stderr, flush=True)
+
+    return say
 
 
 GENERATE = """``sloctl generate PATH... -o DIR``: compile SLO files into every artefact.

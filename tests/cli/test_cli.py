@@ -209,6 +209,9 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     proc = run_sloctl("test", str(tmp_path))
     assert proc.returncode == 1, proc.stdout
     assert "FAIL test" in proc.stdout and "passed," in proc.stdout and " failed" in proc.stdout
+    # Progress on stderr while promtool runs (a minute or more for a real suite, silent before).
+    files = len(list(tmp_path.glob("*.yml")))
+    assert f": {files}/{files} file(s) run\n" in proc.stderr and proc.stderr.startswith("sloctl test: ")
 
 
 @pytest.mark.parametrize(
