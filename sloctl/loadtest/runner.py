@@ -13,7 +13,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,9 +134,20 @@ def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
     return egress.check_url(host, flag="--host", example="http://127.0.0.1:8000")
 
 
-def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = None) -> RunStats:
+#: seconds between two progress lines while Locust runs
+PROGRESS_EVERY = 10.0
+
+
+def run_scenario(
+    scenario: Path,
+    options: RunOptions,
+    *,
+    workdir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RunStats:
     """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`, or
-    :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list)."""
+    :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list);
+    ``progress`` hears the time run every :data:`PROGRESS_EVERY` seconds."""
     check_host(options.host, options.allow)
     # Absolute before Locust starts: it runs in the scenario's folder, where a relative report
     # folder would name another place than the one the user meant.
@@ -146,26 +158,42 @@ def run_scenario(scenario: Path, options: RunOptions, *, workdir: Path | None = 
     env = _locust_environment(options, out)
     cmd = _locust_command(scenario, options)
     log = workdir / "locust.log"
+    limit = options.duration + 120
     with open(log, "wb") as fh:
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=scenario.parent
+        )
         try:
-            done = subprocess.run(
-                cmd,
-                env=env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=options.duration + 120,
-                check=False,
-                cwd=scenario.parent,
-            )
+            code = _wait(proc, options.duration, limit, progress)
         except subprocess.TimeoutExpired as exc:
-            raise LoadtestError(
-                f"Locust did not finish within {options.duration + 120:g} s; log: {log}"
-            ) from exc
+            raise LoadtestError(f"Locust did not finish within {limit:g} s; log: {log}") from exc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
     if not out.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise LoadtestError(f"Locust exited with code {done.returncode} without results; log tail:\n{tail}")
+        raise LoadtestError(f"Locust exited with code {code} without results; log tail:\n{tail}")
     return read_results(out)
+
+
+def _wait(
+    proc: subprocess.Popen[bytes], duration: float, limit: float, progress: Callable[[str], None] | None
+) -> int:
+    """Locust's exit code, waited for at most ``limit`` seconds (``TimeoutExpired`` after), with
+    the time run said every :data:`PROGRESS_EVERY` seconds."""
+    began = time.monotonic()
+    while True:
+        left = limit - (time.monotonic() - began)
+        if left <= 0:
+            raise subprocess.TimeoutExpired(proc.args, limit)
+        try:
+            return proc.wait(timeout=min(PROGRESS_EVERY, left))
+        except subprocess.TimeoutExpired:
+            if progress is not None:
+                ran = time.monotonic() - began
+                what = f"{ran:.0f} of {duration:g} s" if ran <= duration else f"{ran:.0f} s, stopping"
+                progress(f"running: {what}")
 
 
 def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:

@@ -70,7 +70,8 @@ class LoadtestRequest:
 
 
 def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Report:
-    """Run ``request`` and write its reports; ``progress`` hears one line before the run."""
+    """Run ``request`` and write its reports; ``progress`` hears one line before the run and the
+    time run every few seconds while it runs."""
     try:
         scenario = resolve_scenario(request.scenario)
         extra = tuple(parse_threshold(t) for t in request.thresholds)
@@ -86,7 +87,7 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
         f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"
     )
     try:
-        run = run_scenario(scenario, options, workdir=request.report_dir)
+        run = run_scenario(scenario, options, workdir=request.report_dir, progress=progress)
     except EgressDenied as exc:
         raise LoadtestAborted(str(exc)) from None
     except LoadtestError as exc:

@@ -77,8 +77,11 @@ def test_a_30_second_steady_load_test_holds_the_slos_and_leaves_nothing_behind(
             "5",
         ]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0, out
+    # The time run, every 10 s while Locust runs (30 s passed in silence before).
+    assert "sloctl loadtest: running: 10 of 30 s" in captured.err, captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loadtest-report"]
     report = json.loads((tmp_path / "loadtest-report" / "report.json").read_text())
     assert report["passed"] is True
