@@ -124,13 +124,14 @@ def run_rule_tests(
     promtool = promtool or find_promtool()
     rules, tests = _collect(paths)
     report = RuleTestReport()
-    total, done, lock = len(rules) + len(tests), [0], threading.Lock()
+    total, finished, lock = len(rules) + len(tests), 0, threading.Lock()
 
     def ended(_future: Future[_Result]) -> None:
+        nonlocal finished
         with lock:
-            done[0] += 1
+            finished += 1
             if progress is not None:
-                progress(done[0], total)
+                progress(finished, total)
 
     def submit(pool: ThreadPoolExecutor, argv: list[str], kind: str, f: Path) -> Future[_Result]:
         future = pool.submit(_run, argv, kind, f)
