@@ -296,3 +296,13 @@ def test_gate_help_is_plain_text_with_the_exit_codes(capsys: pytest.CaptureFixtu
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--prometheus URL" in out and "--slo ID" in out and "1 freeze" in out
+
+
+def test_an_unknown_budget_is_explained_for_events_and_for_slices() -> None:
+    """A timeslice SLO counts no slice before its first 5m boundary, however many events flow: the
+    reason said "no event in the period" then."""
+    reason = decide(float("nan"), {"freeze": 0.0}, "proceed", no_data=False).reason
+    assert reason == (
+        "the error budget is unknown (no event or slice counted in the period yet); "
+        "the policy says proceed when unknown"
+    )
