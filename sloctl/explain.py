@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 from sloctl.durations import format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
+from sloctl.render.promql import fmt_number
 from sloctl.render.rules import sharp_window, tiled_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
@@ -84,7 +85,7 @@ def _meaning(slo: SLO) -> str:
     if isinstance(slo.sli, CompositeSLI):
         parts = ", ".join(f"{c.slo} ×{c.weight:g}" for c in slo.sli.components)
         return (
-            f"{slo.objective:g}% over {over}, of the weighted mean of its components' error ratios "
+            f"{fmt_number(slo.objective)}% over {over}, of the weighted mean of its components' error ratios "
             f"({parts}; Σ wᵢ·rᵢ / {slo.sli.total_weight:g})"
         )
     if slo.timeslices is not None:
@@ -98,10 +99,10 @@ def _meaning(slo: SLO) -> str:
         else:
             good = f"at least {target:g}% of its events are good"
         return (
-            f"{slo.objective:g}% of {size} slices over {over} are good; a slice is good when {good}; "
-            "slices without events do not count"
+            f"{fmt_number(slo.objective)}% of {size} slices over {over} are good; "
+            f"a slice is good when {good}; slices without events do not count"
         )
-    return f"{slo.objective:g}% of events over {over} are good"
+    return f"{fmt_number(slo.objective)}% of events over {over} are good"
 
 
 def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[float, float] | None:
@@ -112,6 +113,11 @@ def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[fl
         round(budget_percent / 100 * (shortest * 86400 - 3600) / long_window, 2),
         round(budget_percent / 100 * (longest * 86400 + 3600) / long_window, 2),
     )
+
+
+def _significant(value: float) -> float:
+    """Two decimals, or four significant digits below one (a budget of seconds is not zero)."""
+    return round(value, 2) if value >= 1 else float(f"{value:.4g}")
 
 
 def explain(slos: Sequence[SLO], *, requests_per_second: float | None = None) -> list[SLOExplanation]:
@@ -138,7 +144,7 @@ def _explain_slo(slo: SLO, requests_per_second: float | None) -> SLOExplanation:
         budgeting=slo.budgeting,
         meaning=_meaning(slo),
         error_budget_ratio=budget,
-        error_budget_minutes=round(budget * slo.period / 60, 2),
+        error_budget_minutes=_significant(budget * slo.period / 60),
         error_budget_slices=round(budget_slices, 2) if budget_slices else None,
         one_error_in_events=round(1 / budget, 2),
         error_budget_events=(
@@ -206,19 +212,31 @@ def _human(seconds: float) -> str:
     return f"{s / 86400:.1f}d"
 
 
+def _percent(ratio: float) -> str:
+    """A small ratio as a percentage, four decimals (``0.1000%``) or as many as it takes not to
+    read zero (``0.00001%``, the budget of 99.99999)."""
+    text = f"{ratio * 100:.4f}"
+    return f"{text}%" if float(text) else f"{ratio * 100:.10f}".rstrip("0") + "%"
+
+
+def _outage(minutes: float) -> str:
+    return f"{minutes:,.1f} min" if minutes >= 1 else f"{minutes * 60:.3g} s"
+
+
 def _budget_line(e: SLOExplanation) -> str:
     if e.error_budget_slices is not None:
         return (
-            f"  error budget {e.error_budget_ratio:.4%} of the slices = "
-            f"{e.error_budget_slices:,.1f} bad slices ({e.error_budget_minutes:,.1f} min) per {e.period}"
+            f"  error budget {_percent(e.error_budget_ratio)} of the slices = "
+            f"{e.error_budget_slices:,.1f} bad slices ({_outage(e.error_budget_minutes)}) per {e.period}"
         )
     events = (
         f", {e.error_budget_events:,.0f} events at the given rate"
         if e.error_budget_events is not None
         else ""
     )
+    outage = _outage(e.error_budget_minutes)
     return (
-        f"  error budget {e.error_budget_ratio:.4%} = {e.error_budget_minutes:,.1f} min of full outage, "
+        f"  error budget {_percent(e.error_budget_ratio)} = {outage} of full outage, "
         f"1 error in {e.one_error_in_events:,.0f} events{events}"
     )
 
@@ -277,7 +295,7 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
         if t.burn_factor_range:
             factor = f"{t.burn_factor_range[0]:g}-{t.burn_factor_range[1]:g}x"
             calendar = True
-        trips = f"{t.trips_at_error_ratio:.4%}"
+        trips = _percent(t.trips_at_error_ratio)
         if t.trips_at_bad_slices is not None:
             trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
             timeslices = True

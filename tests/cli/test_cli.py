@@ -158,6 +158,21 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
     assert quick["burn_factor_range"] == [13.42, 14.9]
 
 
+def test_explain_prints_a_seven_nines_objective_and_its_budget_without_rounding_them_away(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "nines.yaml"
+    spec.write_text(service_doc("core", [events_slo("write", objective="99.99999", period="7d")]))
+    assert main(["explain", str(spec)]) == 0
+    out = capsys.readouterr().out
+    # 7 d × 1e-7 = 0.06048 s of full outage
+    assert "promise: 99.99999% of events over a rolling 1w are good" in out, out
+    assert "error budget 0.00001% = 0.0605 s of full outage, 1 error in 10,000,000 events" in out, out
+    assert main(["explain", str(spec), "-o", "json"]) == 0
+    (write,) = json.loads(capsys.readouterr().out)
+    assert write["error_budget_minutes"] == pytest.approx(0.001008)
+
+
 def test_commands_of_uninstalled_extras_explain_themselves_instead_of_crashing() -> None:
     proc = run_sloctl("--help")
     assert proc.returncode == 0

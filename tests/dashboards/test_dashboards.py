@@ -117,6 +117,14 @@ def test_each_service_dashboard_has_a_row_per_slo_and_draws_only_enabled_tier_th
     assert [p["title"] for p in timelines] == ["Alert state: PostgresProbeSLOBurn"]
 
 
+def test_a_row_title_gives_the_objective_with_all_its_digits() -> None:
+    (slo,) = (s for s in representative_slos() if s.name == "availability")
+    seven_nines = replace(slo, objective=99.99999)
+    board = json.loads(render_dashboards([seven_nines])["sloctl-service-platform-api.json"])
+    rows = [p["title"] for p in board["panels"] if p["type"] == "row"]
+    assert rows == ["availability: 99.99999% over 30d"]
+
+
 def test_raw_slis_have_no_events_panel(files: dict[str, str]) -> None:
     panels = _load(files, "sloctl-service-provisioning.json")["panels"]
     assert isinstance(panels, list)

@@ -74,12 +74,13 @@ def service(kit: Kit, service: str, slos: Sequence[SLO]) -> dash_b.Dashboard:
 def _promise(slo: SLO) -> str:
     """The row title's promise: the objective, what it counts, over which period."""
     over = f"each calendar {slo.calendar.unit}" if slo.calendar else format_duration(slo.period)
+    objective = promql.fmt_number(slo.objective)
     if isinstance(slo.sli, CompositeSLI):
         parts = ", ".join(f"{c.slo} ×{c.weight:g}" for c in slo.sli.components)
-        return f"{slo.objective:g}% over {over}, composite of {parts}"
+        return f"{objective}% over {over}, composite of {parts}"
     if slo.timeslices:
-        return f"{slo.objective:g}% of {format_duration(slo.timeslices.slice_seconds)} slices over {over}"
-    return f"{slo.objective:g}% over {over}"
+        return f"{objective}% of {format_duration(slo.timeslices.slice_seconds)} slices over {over}"
+    return f"{objective}% over {over}"
 
 
 _STATE_MAPPINGS: tuple[dash_m.ValueMapping, ...] = (
