@@ -1,10 +1,11 @@
 """To Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: one per SLO, its service as the
 namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
-events SLI of that shape becomes a ``ratio`` indicator, a ratio SLI a ``latency`` one (success
-and total), and so does a latency SLI (the bucket at its threshold and the count; reported, as it
-reads back as a ratio SLI); an SLO's ``grouping`` is written back when its queries are Pyrra's
-grouped ones. Alerts: the alert name, and all burn-rate tiers on or off together.
-Lost: other query shapes, raw, probe and composite SLIs, per-tier switches and ``for``, alert
+events SLI of that shape becomes a ``ratio`` indicator, and so does a probe SLI (the collector's
+failed and attempted probes; reported, as it reads back as an events SLI); a ratio SLI becomes a
+``latency`` one (success and total), and so does a latency SLI (the bucket at its threshold and
+the count; reported, as it reads back as a ratio SLI); an SLO's ``grouping`` is written back when
+its queries are Pyrra's grouped ones. Alerts: the alert name, and all burn-rate tiers on or off together.
+Lost: other query shapes, raw and composite SLIs, per-tier switches and ``for``, alert
 labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import Converted, Losses
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, LatencySLI, NoDataAlert, RatioSLI
+from sloctl.model import SLO, CompositeSLI, EventsSLI, LatencySLI, NoDataAlert, ProbeSLI, RatioSLI
 from sloctl.render import promql
 from sloctl.spec import pyrra as reader
 from sloctl.spec.native import default_alert_name
@@ -65,12 +66,24 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
                 "a latency SLI is written as Pyrra's latency indicator; it reads back as a ratio SLI",
             )
             return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
-    losses.add(
-        slo,
-        "sli",
-        f"a {sli.kind} SLI other than sum(rate(<selector>[{{{{.window}}}}])) queries has no "
-        "Pyrra form; the SLO is not written",
-    )
+    elif isinstance(sli, ProbeSLI):
+        # The collector's failed and attempted probe counters, summed over rate like Pyrra's own.
+        rates = promql.event_rates(sli)
+        assert rates is not None
+        errors, total = _selector(rates.errors), _selector(rates.total)
+        if errors and total:
+            losses.add(
+                slo,
+                "sli",
+                "a probe SLI is written as Pyrra's ratio indicator of its failed and attempted "
+                "probes; it reads back as an events SLI",
+            )
+            return {"ratio": {"errors": {"metric": errors}, "total": {"metric": total}}}
+    if isinstance(sli, CompositeSLI):
+        why = "Pyrra has no composite SLOs"
+    else:
+        why = f"a {sli.kind} SLI other than sum(rate(<selector>[{{{{.window}}}}])) queries has no Pyrra form"
+    losses.add(slo, "sli", f"{why}; the SLO is not written")
     return None
 
 

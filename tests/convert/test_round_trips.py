@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from sloctl.convert import FORMATS, convert, render_text
-from sloctl.model import SLO
+from sloctl.model import SLO, EventsSLI, ProbeSLI
+from sloctl.render.promql import event_rates
 from sloctl.spec import load_paths, load_text
 from tests.paths import ROOT
 
@@ -255,3 +256,21 @@ def test_pyrra_specs_grouped_or_not_survive_pyrra_to_pyrra_and_other_formats_rep
     for fmt in ("native", "openslo", "sloth"):
         lost = {loss.slo for loss in convert(original, fmt).losses if loss.field == "grouping"}
         assert lost == grouped, fmt
+
+
+@pytest.mark.parametrize("fmt", ["openslo", "sloth", "pyrra"])
+def test_probe_slos_are_written_as_the_events_of_their_probe_counters_and_the_loss_is_reported(
+    fmt: str,
+) -> None:
+    original = {s.id: s for s in load_paths([ROOT / "slos"]).slos if isinstance(s.sli, ProbeSLI)}
+    assert len(original) == 4
+    out = convert(tuple(original.values()), fmt)
+    reported = {loss.slo for loss in out.losses if loss.field == "sli"}
+    assert reported == set(original), fmt
+    back = {s.id: s for s in read(render_text(out))}
+    assert back.keys() == original.keys()
+    for slo_id, slo in original.items():
+        rates = event_rates(slo.sli)
+        assert rates is not None
+        assert back[slo_id].sli == EventsSLI(rates.errors, rates.total), (fmt, slo_id)
+        assert back[slo_id].objective == slo.objective
