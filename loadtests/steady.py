@@ -1,6 +1,6 @@
 """Steady load: a constant number of users, each at a fixed request rate, for the whole run.
 
-sloctl loadtest steady --slo slos/platform.yaml --host http://127.0.0.1:8000 --duration 30s
+sloctl loadtest steady --slos slos/platform-api.yaml --host http://127.0.0.1:8000 --duration 30s
 """
 
 from sloctl.loadtest.locustlib import PlatformUser

@@ -148,14 +148,18 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def add_input_arguments(p: argparse.ArgumentParser) -> None:
-    """The SLO inputs of validate, explain and generate: paths, the project file and its
-    include/exclude globs, extra window catalogs, Sloth's default period."""
+def add_input_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """The SLO inputs of validate, explain, generate, convert and gameday generate: paths (at
+    least one, or ``default`` when none is given), the project file and its include/exclude
+    globs, extra window catalogs, Sloth's default period."""
     p.add_argument(
         "paths",
-        nargs="+",
+        nargs="+" if default is None else "*",
+        default=[] if default is None else [default],
         metavar="PATH",
-        help="SLO files or directories (searched recursively; - reads standard input)",
+        help="SLO files or directories (searched recursively; - reads standard input"
+        + ("" if default is None else f"; default {default})")
+        + ("" if default is not None else ")"),
     )
     p.add_argument(
         "--config",

@@ -1,6 +1,7 @@
 """``sloctl gameday generate|run|suite|schedule|rig``: SLO-driven Chaos Toolkit game days.
 
-- ``generate``: the five game days of the plan, from the SLO files, into ``chaos/``;
+- ``generate [PATH...]``: the five game days of the plan, from the SLO files (default ``slos/``),
+  into ``chaos/`` (``-o DIR``);
 - ``run EXPERIMENT...``: baseline → inject → recover, then (with a Prometheus) a wait until
   its pages have resolved; verdict, time to detect and to resolve, every page that fired,
   journal + JSON + HTML report; several experiments run one after the other;
@@ -39,7 +40,15 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 
-from ._common import UsageError, add_command, load_slos, output_dir, output_file
+from ._common import (
+    UsageError,
+    add_command,
+    add_input_arguments,
+    load_slos,
+    load_slos_of,
+    output_dir,
+    output_file,
+)
 from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
@@ -51,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
 
+#: the SLOs whose rules the rig's Prometheus evaluates when ``--slos`` is not given
+RIG_SLOS = "slos/platform-api.yaml"
 #: default environment variable of the PagerDuty Events API v2 routing key
 ROUTING_KEY_ENV = "PAGERDUTY_ROUTING_KEY"
 #: default environment variable of the PagerDuty REST API key (maintenance windows)
@@ -61,8 +72,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = add_command(subparsers, "gameday", None, __doc__)
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
-    gen.add_argument("--slo", action="append", default=[], metavar="PATH", help="SLO file or directory")
-    gen.add_argument("--out", type=Path, default=Path("chaos"), help="output directory (default chaos/)")
+    add_input_arguments(gen, default="slos/")
+    gen.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("chaos"),
+        metavar="DIR",
+        help="output directory (default chaos/)",
+    )
     gen.set_defaults(func=_generate, prog=gen.prog)
     run = sub.add_parser("run", help="run game days one after the other and report their verdicts")
     run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
@@ -74,7 +92,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     suite.set_defaults(func=_suite, prog=suite.prog)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
-    sch.add_argument("--out", type=Path, default=Path("chaos/schedule"), help="output directory")
+    sch.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("chaos/schedule"),
+        metavar="DIR",
+        help="output directory (default chaos/schedule/)",
+    )
     sch.set_defaults(func=_schedule, prog=sch.prog)
     rig = sub.add_parser(
         "rig",
@@ -88,10 +113,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
     rig.add_argument(
         "--slos",
-        type=Path,
-        default=Path("slos/platform-api.yaml"),
-        help="the SLO file (or folder) whose generated rules Prometheus evaluates (default"
-        " slos/platform-api.yaml)",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="SLO file or folder whose generated rules Prometheus evaluates (repeatable; default"
+        f" {RIG_SLOS})",
     )
     rig.add_argument(
         "--fast-reset",
@@ -184,7 +210,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 def _rig(args: argparse.Namespace) -> int:
     from sloctl.chaos.rig import rig_rules
 
-    slos = load_slos([str(args.slos)]).slos
+    slos = load_slos(args.slos or [RIG_SLOS]).slos
     try:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:
@@ -246,22 +272,17 @@ def _schedule(args: argparse.Namespace) -> int:
     except (OSError, ScheduleError) as exc:
         print(f"sloctl gameday schedule: {exc}", file=sys.stderr)
         return 1
-    for path in write_schedule(schedule, output_dir(args.out, "--out")):
+    for path in write_schedule(schedule, output_dir(args.output, "-o")):
         print(path)
     return 0
 
 
 def _generate(args: argparse.Namespace) -> int:
     from sloctl.chaos.experiments import MissingSlo, write_experiments
-    from sloctl.spec import load_paths
 
-    result = load_paths(args.slo or ["slos"])
-    for error in result.errors:
-        print(error, file=sys.stderr)
-    if not result.ok:
-        return 1
+    slos = load_slos_of(args).slos
     try:
-        written = write_experiments(result.slos, output_dir(args.out, "--out"))
+        written = write_experiments(slos, output_dir(args.output, "-o"))
     except MissingSlo as exc:
         print(f"sloctl gameday generate: {exc}", file=sys.stderr)
         return 1

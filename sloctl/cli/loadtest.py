@@ -1,4 +1,4 @@
-"""``sloctl loadtest SCENARIO --slo FILE --host URL``: a Locust run gated by the SLOs.
+"""``sloctl loadtest SCENARIO --slos PATH --host URL``: a Locust run gated by the SLOs.
 
 Runs a Locust scenario headless against the platform API; the thresholds come from the SLOs
 (and --threshold).
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = add_command(subparsers, "loadtest", _run, __doc__)
     p.add_argument("scenario", help="steady, constant, spike, soak, breakpoint, or a path to a Locust file")
     p.add_argument(
-        "--slo", action="append", default=[], metavar="FILE", help="SLO file or directory (repeatable)"
+        "--slos", action="append", default=[], metavar="PATH", help="SLO file or directory (repeatable)"
     )
     p.add_argument("--host", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000")
     p.add_argument(
@@ -67,7 +67,7 @@ def _run(args: argparse.Namespace) -> int:
     request = LoadtestRequest(
         scenario=args.scenario,
         host=args.host,
-        slo_paths=tuple(args.slo),
+        slo_paths=tuple(args.slos),
         thresholds=tuple(args.threshold),
         duration=args.duration,
         # The load flags are named as LoadShape's fields.

@@ -80,7 +80,7 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
     derived, skipped = thresholds_from_slos(_load_slos(request.slo_paths))
     gates = (*derived, *extra)
     if not gates:
-        raise LoadtestAborted("no thresholds: give --slo with latency or availability SLOs, or --threshold")
+        raise LoadtestAborted("no thresholds: give --slos with latency or availability SLOs, or --threshold")
     options = _options(request, scenario, gates)
     progress(
         f"{scenario.stem} against {request.host} for {options.duration:g} s ({len(gates)} threshold(s)"

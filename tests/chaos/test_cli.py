@@ -4,6 +4,7 @@ options (nothing reaches the network) and usage errors (exit 2, a message, never
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ DRY_RUN = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1
 def test_generate_writes_the_five_experiments_of_chaos(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["gameday", "generate", "--slo", str(ROOT / "slos"), "--out", str(tmp_path)]) == 0
+    assert main(["gameday", "generate", str(ROOT / "slos"), "-o", str(tmp_path)]) == 0
     written = sorted(p.name for p in tmp_path.glob("*.json"))
     assert written == sorted(p.name for p in (ROOT / "chaos").glob("*.json"))
     for name in written:
@@ -538,11 +539,31 @@ def test_generate_names_a_missing_slo_and_writes_nothing(
     slos.mkdir()
     (slos / "platform-api.yaml").write_text(text[:start] + text[end:])
     out = tmp_path / "chaos"
-    assert main(["gameday", "generate", "--slo", str(slos), "--out", str(out)]) == 1
+    assert main(["gameday", "generate", str(slos), "-o", str(out)]) == 1
     err = capsys.readouterr().err
     assert "no SLO platform-api/redis-availability in the SLO files" in err
     assert "Traceback" not in err
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_generate_reads_slos_as_every_command_does_the_project_file_and_errors_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With no PATH, slos/ of the working directory, and its project file's exclude glob.
+    shutil.copytree(ROOT / "slos", tmp_path / "slos")
+    (tmp_path / "slos" / "drafts").mkdir()
+    (tmp_path / "slos" / "drafts" / "wip.yaml").write_text("kind: Service\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["gameday", "generate"]) == 1
+    err = capsys.readouterr().err
+    assert "error: " in err and "wip.yaml:1:1:" in err and "1 error(s) in 1 file(s)" in err, err
+    (tmp_path / "slos" / "sloctl.yaml").write_text(
+        "apiVersion: sloctl/v1\nkind: Project\nexclude: ['drafts/**']\n"
+    )
+    assert main(["gameday", "generate"]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "chaos").glob("*.json")) == sorted(
+        p.name for p in (ROOT / "chaos").glob("*.json")
+    )
 
 
 def test_suite_runs_every_game_day_of_the_schedule_in_its_order_into_one_folder_each(

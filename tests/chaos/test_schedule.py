@@ -84,11 +84,11 @@ def test_cronjobs_and_workflow_schedule_each_game_day() -> None:
 
 
 def test_the_cli_writes_the_three_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["gameday", "schedule", "--file", str(SCHEDULE), "--out", str(tmp_path)]) == 0
+    assert main(["gameday", "schedule", "--file", str(SCHEDULE), "-o", str(tmp_path)]) == 0
     assert (tmp_path / "kubernetes" / "cronjobs.yaml").is_file()
     assert (tmp_path / "github" / "gameday.yml").is_file()
     assert len(list((tmp_path / "systemd").iterdir())) == 10
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec: {gamedays: []}\n")
-    assert main(["gameday", "schedule", "--file", str(bad), "--out", str(tmp_path)]) == 1
+    assert main(["gameday", "schedule", "--file", str(bad), "-o", str(tmp_path)]) == 1
     assert "no game day scheduled" in capsys.readouterr().err

@@ -32,7 +32,7 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("loadtest",): [
         "loadtest",
         "steady",
-        "--slo",
+        "--slos",
         API,
         "--host",
         "http://127.0.0.1:9",

@@ -18,8 +18,8 @@ THRESHOLD = ["--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
 CASES = [
     ("--workdir", ["backtest", SLO, "--scenario", "full_outage"], ""),
     ("--report", ["backtest", SLO, "--scenario", "full_outage"], "/r.html"),
-    ("--out", ["gameday", "generate", "--slo", SLO], ""),
-    ("--out", ["gameday", "schedule", "--file", str(REPO / "chaos" / "schedule.yaml")], ""),
+    ("-o", ["gameday", "generate", SLO], ""),
+    ("-o", ["gameday", "schedule", "--file", str(REPO / "chaos" / "schedule.yaml")], ""),
     ("--report-dir", ["gameday", "run", str(REPO / "chaos" / "connection-loss.json"), "--dry-run"], ""),
     ("--report-dir", ["gameday", "suite", "--file", str(REPO / "chaos" / "schedule.yaml"), "--dry-run"], ""),
     ("--workdir", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], ""),

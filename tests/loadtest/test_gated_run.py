@@ -63,9 +63,9 @@ def test_a_30_second_steady_load_test_holds_the_slos_and_leaves_nothing_behind(
         [
             "loadtest",
             "steady",
-            "--slo",
+            "--slos",
             PLATFORM_SLOS,
-            "--slo",
+            "--slos",
             SLOS,
             "--host",
             platform_api.url,
