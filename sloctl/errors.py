@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Self
 
 __all__ = ["Location", "SpecError", "SpecErrors"]
 
@@ -33,8 +35,15 @@ class SpecError:
 
 
 class SpecErrors(Exception):
-    """Raised with every error of a run; the CLI prints them and exits 1."""
+    """Every error of one input the user gave: SLO files, the project file, a collector config,
+    a game-day schedule. The CLI prints them one per line (``error: file:line:column: field:
+    message``) with their count, and exits 1."""
 
-    def __init__(self, errors: list[SpecError]) -> None:
+    def __init__(self, errors: Sequence[SpecError]) -> None:
         self.errors = sorted(errors, key=lambda e: (e.location, e.path))
         super().__init__("\n".join(str(e) for e in self.errors))
+
+    @classmethod
+    def at(cls, location: Location, message: str, path: str = "") -> Self:
+        """One error at ``location`` (``path``: the field, when there is one)."""
+        return cls([SpecError(location, path, message)])

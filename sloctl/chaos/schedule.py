@@ -27,10 +27,9 @@ from typing import Any
 
 import yaml
 
-from sloctl.errors import Location, SpecError
+from sloctl.errors import SpecErrors
 from sloctl.naming import slug
-from sloctl.spec.shape import Field, Shape, check_document
-from sloctl.spec.yamlsrc import parse_documents
+from sloctl.spec.shape import Field, Shape, read_checked_document
 
 __all__ = [
     "SHAPE",
@@ -52,7 +51,8 @@ _DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 class ScheduleError(ValueError):
-    pass
+    """A cron expression systemd cannot say the same way (a schedule file's problems are
+    :class:`~sloctl.errors.SpecErrors`)."""
 
 
 @dataclass(frozen=True)
@@ -139,27 +139,17 @@ SHAPE = Shape(
 
 
 def load_schedule(path: Path) -> Schedule:
-    """Read and check a ``GamedaySchedule`` file; every problem is a :class:`ScheduleError`
-    naming ``file:line:column``."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ScheduleError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    docs, errors = parse_documents(data, str(path))
-    if not errors and len(docs) != 1:
-        errors = [SpecError(Location(str(path), 1, 1), "", "expected exactly one YAML document")]
-    if not errors:
-        errors = check_document(SHAPE, docs[0])
-    if errors:
-        raise ScheduleError("\n".join(str(e) for e in errors))
-    doc = docs[0].to_python()
+    """Read and check a ``GamedaySchedule`` file; its problems are a
+    :class:`~sloctl.errors.SpecErrors`, each at ``file:line:column``."""
+    node = read_checked_document(SHAPE, path)
+    doc = node.to_python()
     assert isinstance(doc, dict)
     spec = doc["spec"]
     entries = []
     for item in spec["gamedays"]:
         entries.append(GamedayEntry(experiment=str(item["experiment"]), cron=str(item["cron"])))
     if not entries:
-        raise ScheduleError(f"{docs[0].loc}: spec.gamedays: no game day scheduled")
+        raise SpecErrors.at(node.loc, "no game day scheduled", "spec.gamedays")
     return Schedule(
         name=slug(str((doc.get("metadata") or {}).get("name", "gamedays"))),
         image=str(spec.get("image") or "ghcr.io/example/sloctl:latest"),

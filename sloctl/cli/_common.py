@@ -3,8 +3,9 @@
 (:class:`UsageError`), and loading SLO files with their errors printed once (:func:`load_slos`).
 
 A command raises :class:`UsageError` for a flag or argument the user must change, and
-:class:`InputErrors` when the SLO files it was given do not load; ``sloctl.cli.main`` prints
-either (after the command's name, or as ``error:`` lines with a count) and returns 2 or 1.
+:class:`~sloctl.errors.SpecErrors` when a file it was given (SLO files, the project file, a
+collector config, a schedule) has errors; ``sloctl.cli.main`` prints either (after the command's
+name, or as ``error:`` lines with a count) and returns 2 or 1.
 """
 
 from __future__ import annotations
@@ -20,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
-from sloctl.errors import SpecError
+from sloctl.errors import SpecError, SpecErrors
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
 
 __all__ = [
     "COMMANDS",
-    "InputErrors",
     "UsageError",
     "add_allow_host_argument",
     "add_command",
@@ -82,14 +82,6 @@ def cpu_jobs(jobs: int, flag: str = "--jobs") -> int:
 def default_jobs() -> int:
     """Worker processes when none are asked for: two, or one on a single core."""
     return min(2, os.cpu_count() or 1)
-
-
-class InputErrors(Exception):
-    """The SLO files given do not load; every error is in ``errors`` (exit 1)."""
-
-    def __init__(self, errors: Sequence[SpecError]) -> None:
-        super().__init__(f"{len(errors)} error(s)")
-        self.errors = list(errors)
 
 
 def print_input_errors(errors: Sequence[SpecError]) -> None:
@@ -274,7 +266,7 @@ def load_slos(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
 ) -> LoadResult:
-    """Load SLO files; warnings are printed here, errors raised as :class:`InputErrors`."""
+    """Load SLO files; warnings are printed here, errors raised as :class:`~sloctl.errors.SpecErrors`."""
     period = None
     if sloth_period:
         try:
@@ -293,7 +285,7 @@ def load_slos(
         for w in result.warnings:
             print(f"warning: {w}", file=sys.stderr)
     if result.errors:
-        raise InputErrors(result.errors)
+        raise SpecErrors(result.errors)
     return result
 
 
@@ -306,7 +298,7 @@ def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> L
     if project_file is not None:
         project, errors = load_project(project_file)
         if errors:
-            raise InputErrors(errors)
+            raise SpecErrors(errors)
     args.project = project
     return load_slos(
         args.paths,

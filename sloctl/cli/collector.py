@@ -19,10 +19,14 @@ def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is privat
     parser = add_command(subparsers, "collector", None, __doc__)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
     run = sub.add_parser("run", help="run the collector until SIGINT/SIGTERM")
-    run.add_argument("--config", required=True, help="collector targets file (collector/targets.yaml)")
+    run.add_argument(
+        "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
+    )
     run.set_defaults(func=_run)
     check = sub.add_parser("check", help="validate the config file and resolve its secrets, then exit")
-    check.add_argument("--config", required=True)
+    check.add_argument(
+        "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
+    )
     check.set_defaults(func=_check)
 
 
@@ -34,16 +38,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     import os
-    import sys
 
-    from sloctl.collector.config import ConfigError, check_reach, load_config, resolve_secrets
+    from sloctl.collector.config import check_reach, load_config, resolve_secrets
 
-    try:
-        config = load_config(args.config)
-        resolve_secrets(config, os.environ)
-        check_reach(config)
-    except ConfigError as exc:
-        print(f"sloctl collector: {exc}", file=sys.stderr)
-        return 1
+    config = load_config(args.config)  # errors: SpecErrors, printed by sloctl.cli.main
+    resolve_secrets(config, os.environ)
+    check_reach(config)
     print(f"{args.config}: {len(config.targets)} targets OK")
     return 0

@@ -265,13 +265,9 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import ScheduleError, load_schedule, write_schedule
+    from sloctl.chaos.schedule import load_schedule, write_schedule
 
-    try:
-        schedule = load_schedule(args.file)
-    except (OSError, ScheduleError) as exc:
-        print(f"sloctl gameday schedule: {exc}", file=sys.stderr)
-        return 1
+    schedule = load_schedule(args.file)  # errors: SpecErrors, printed by sloctl.cli.main
     for path in write_schedule(schedule, output_dir(args.output, "-o")):
         print(path)
     return 0
@@ -350,12 +346,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _suite(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import ScheduleError, load_schedule
+    from sloctl.chaos.schedule import load_schedule
 
-    try:
-        schedule = load_schedule(args.file)
-    except (OSError, ScheduleError) as exc:
-        return _fail(f"--file {args.file}: {exc}", "suite")
+    schedule = load_schedule(args.file)  # errors: SpecErrors, printed by sloctl.cli.main
     return _run_experiments(args, [Path(entry.experiment) for entry in schedule.gamedays])
 
 

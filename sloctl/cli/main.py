@@ -8,7 +8,7 @@ dependencies.
 
 Exit codes: 0 success, 1 the input or the checked system is not as it should be, 2 usage error.
 Commands raise :class:`~sloctl.cli._common.UsageError` for a flag to change and
-:class:`~sloctl.cli._common.InputErrors` for SLO files that do not load; both are printed here
+:class:`~sloctl.errors.SpecErrors` for input files with errors; both are printed here
 (argparse's own usage errors exit 2 too).
 """
 
@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from sloctl import __version__
-from sloctl.cli._common import COMMANDS, InputErrors, UsageError, print_input_errors
+from sloctl.cli._common import COMMANDS, UsageError, print_input_errors
 from sloctl.cli._common import plain_help as plain_help  # cli/gameday.py imports it from here
+from sloctl.errors import SpecErrors
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{getattr(args, 'prog', None) or 'sloctl ' + args.command}: {exc}", file=sys.stderr)
         return 2
-    except InputErrors as exc:
+    except SpecErrors as exc:
         print_input_errors(exc.errors)
         return 1
     except KeyboardInterrupt:

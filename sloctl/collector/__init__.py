@@ -7,7 +7,6 @@ Importing ``sloctl`` never imports this package; it needs the ``collector`` extr
 from sloctl.collector.app import Collector, run_from_path
 from sloctl.collector.config import (
     CollectorConfig,
-    ConfigError,
     load_config,
     load_config_text,
     resolve_secrets,
@@ -17,7 +16,6 @@ from sloctl.collector.reasons import Phase, Reason
 __all__ = [
     "Collector",
     "CollectorConfig",
-    "ConfigError",
     "Phase",
     "Reason",
     "load_config",

@@ -15,7 +15,7 @@ from typing import IO
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from sloctl.collector.config import CollectorConfig, ConfigError, check_reach, load_config, resolve_secrets
+from sloctl.collector.config import CollectorConfig, check_reach, load_config, resolve_secrets
 from sloctl.collector.logs import make_logger
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
@@ -83,7 +83,7 @@ class Collector:
         }
 
     async def start(self) -> None:
-        """Listen and start probing; :class:`ConfigError` when the listen address or the OTLP
+        """Listen and start probing; :class:`~sloctl.errors.SpecErrors` when the listen address or the OTLP
         endpoint resolves off loopback and the config does not allow it."""
         check_reach(self.config)
         await self.server.start()
@@ -123,13 +123,10 @@ async def _serve(collector: Collector, stop: asyncio.Event) -> None:
 
 
 def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
-    """``sloctl collector run``: load, resolve secrets, run until SIGINT/SIGTERM."""
-    try:
-        config = load_config(path)
-        secrets = resolve_secrets(config, os.environ if environ is None else environ)
-    except ConfigError as exc:
-        print(f"sloctl collector: {exc}", file=sys.stderr)
-        return 1
+    """``sloctl collector run``: load, resolve secrets, run until SIGINT/SIGTERM. A config
+    with errors, or a listen or export address it may not use, raises :class:`~sloctl.errors.SpecErrors`."""
+    config = load_config(path)
+    secrets = resolve_secrets(config, os.environ if environ is None else environ)
     collector = Collector(config, secrets)
 
     async def main() -> None:
@@ -141,9 +138,6 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
 
     try:
         asyncio.run(main())
-    except ConfigError as exc:
-        print(f"sloctl collector: {exc}", file=sys.stderr)
-        return 1
     except OSError as exc:  # the listen address is taken, typically
         print(
             f"sloctl collector: cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror}",

@@ -25,14 +25,13 @@ from urllib.parse import urlsplit
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
 from sloctl.egress import LOOPBACK, Egress, EgressDenied
-from sloctl.errors import Location, SpecError
-from sloctl.spec.shape import Field, Shape, check_document
-from sloctl.spec.yamlsrc import YNode, parse_documents
+from sloctl.errors import Location, SpecErrors
+from sloctl.spec.shape import Field, Shape, checked_document, read_checked_document
+from sloctl.spec.yamlsrc import YNode
 
 __all__ = [
     "SHAPE",
     "CollectorConfig",
-    "ConfigError",
     "ConnectionMode",
     "HttpCheck",
     "Kind",
@@ -56,15 +55,6 @@ ConnectionMode = ProbeConnection
 
 
 _DEFAULT_PORTS = {Kind.POSTGRES: 5432, Kind.PGBOUNCER: 6432, Kind.REDIS: 6379, Kind.MONGODB: 27017}
-
-
-class ConfigError(ValueError):
-    """A configuration problem, located at ``file:line``."""
-
-    def __init__(self, location: str, message: str) -> None:
-        super().__init__(f"{location}: {message}")
-        self.location = location
-        self.detail = message
 
 
 @dataclass(frozen=True)
@@ -121,7 +111,7 @@ class Target:
     interval: float
     timeout: float
     connections: tuple[ConnectionMode, ...]
-    location: str
+    location: Location
     user: str | None = None
     database: str | None = None
     password: SecretRef | None = None
@@ -270,12 +260,11 @@ class _Ctx:
         self.node = node
         self.data: dict[str, YNode] = node.value if isinstance(node.value, dict) else {}
 
-    def loc(self, key: str | None = None) -> str:
-        where = self.node.key_locs.get(key, self.node.loc) if key else self.node.loc
-        return f"{self.source}:{where.line}"
+    def loc(self, key: str | None = None) -> Location:
+        return self.node.key_locs.get(key, self.node.loc) if key else self.node.loc
 
-    def err(self, key: str | None, message: str) -> ConfigError:
-        return ConfigError(self.loc(key), message)
+    def err(self, key: str | None, message: str) -> SpecErrors:
+        return SpecErrors.at(self.loc(key), message)
 
     def raw(self, key: str) -> object:
         child = self.data.get(key)
@@ -422,27 +411,14 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
     )
 
 
-def _document(text: str | bytes, source: str) -> YNode:
-    """The one document of ``text`` (a file's bytes: its size, NUL bytes and UTF-8 checked), its
-    shape checked: the first problem as a ConfigError."""
-    docs, errors = parse_documents(text, source)
-    if not errors and len(docs) != 1:
-        second = docs[1].loc if docs else Location(source, 1, 1)
-        errors = [SpecError(second, "", "expected exactly one YAML document")]
-    if not errors:
-        errors = check_document(SHAPE, docs[0])
-    if errors:
-        # Every shape problem at once, one per line: a user fixes them in one go.
-        where = [f"{e.location.file}:{e.location.line}" for e in errors]
-        what = [f"{e.path}: {e.message}" if e.path else e.message for e in errors]
-        more = "".join(f"\n{w}: {m}" for w, m in zip(where[1:], what[1:], strict=True))
-        raise ConfigError(where[0], what[0] + more)
-    return docs[0]
-
-
 def load_config_text(text: str | bytes, source: str = "<string>") -> CollectorConfig:
-    """Parse and validate a ``CollectorConfig`` document; raises :class:`ConfigError`."""
-    ctx = _Ctx(source, _document(text, source))
+    """Parse and validate a ``CollectorConfig`` document; raises :class:`~sloctl.errors.SpecErrors`
+    with its problems, each at ``file:line:column``."""
+    return _config(_Ctx(source, checked_document(SHAPE, text, source)))
+
+
+def _config(ctx: _Ctx) -> CollectorConfig:
+    source = ctx.source
     host, port, listen_non_loopback = _listen(ctx)
     config = CollectorConfig(
         targets=_targets(ctx, _defaults(ctx)),
@@ -525,12 +501,12 @@ def _defaults(ctx: _Ctx) -> _Defaults:
 
 def _targets(ctx: _Ctx, defaults: _Defaults) -> tuple[Target, ...]:
     targets: list[Target] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, Location] = {}
     items = ctx.data.get("targets")
     for item in items.value if items is not None and isinstance(items.value, list) else []:
         t = _parse_target(_Ctx(ctx.source, item), defaults)
         if t.name in seen:
-            raise ConfigError(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
+            raise SpecErrors.at(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
         seen[t.name] = t.location
         targets.append(t)
     return tuple(targets)
@@ -552,14 +528,15 @@ def _refused_literal(host: str, egress: Egress) -> str | None:
 
 def check_reach(config: CollectorConfig) -> None:
     """Where the collector listens and exports, names resolved: loopback unless the config allows
-    more. Raises :class:`ConfigError` (this is the edge that resolves; the parser never does)."""
+    more. Raises :class:`~sloctl.errors.SpecErrors` (this is the edge that resolves; the parser
+    never does)."""
     try:
         if not config.listen_non_loopback:
             LISTEN.check(config.listen_host, config.listen_port)
         if config.otlp is not None and not config.otlp.allow_non_loopback:
             EXPORT.check(*config.otlp.host_port)
     except EgressDenied as exc:
-        raise ConfigError(config.source, str(exc)) from None
+        raise SpecErrors.at(Location(config.source, 1, 1), str(exc)) from None
 
 
 def _check_literal_host(target: Target, egress: Egress) -> None:
@@ -570,19 +547,15 @@ def _check_literal_host(target: Target, egress: Egress) -> None:
         return
     if not egress.allowed(str(addr)):
         allowed = ", ".join(map(str, egress.allow))
-        raise ConfigError(
+        raise SpecErrors.at(
             target.location, f"target {target.name!r}: {addr} is outside allowNetworks ({allowed})"
         )
 
 
 def load_config(path: str | Path) -> CollectorConfig:
-    """Read ``path`` and parse it; an unreadable file is a :class:`ConfigError` too."""
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError(str(p), f"cannot read: {exc.strerror}") from None
-    return load_config_text(data, str(p))
+    """Read ``path`` and parse it; an unreadable file is a :class:`SpecErrors` too."""
+    node = read_checked_document(SHAPE, path)
+    return _config(_Ctx(str(path), node))
 
 
 def resolve_secrets(
@@ -602,7 +575,7 @@ def resolve_secrets(
                 continue
             if ref.source == "env":
                 if ref.ref not in environ:
-                    raise ConfigError(
+                    raise SpecErrors.at(
                         t.location, f"target {t.name!r}: environment variable {ref.ref} is not set"
                     )
                 out[(t.name, slot)] = environ[ref.ref]
@@ -612,7 +585,7 @@ def resolve_secrets(
                     # The first line, as Docker/Kubernetes secrets and .pgpass-style files have it.
                     out[(t.name, slot)] = lines[0].strip() if lines else ""
                 except OSError as exc:
-                    raise ConfigError(
+                    raise SpecErrors.at(
                         t.location, f"target {t.name!r}: cannot read password file {ref.ref}: {exc.strerror}"
                     ) from None
     return out

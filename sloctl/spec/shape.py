@@ -19,12 +19,13 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sloctl.durations import DURATION_PATTERN, DurationError, parse_seconds
-from sloctl.errors import SpecError
-from sloctl.spec.yamlsrc import YNode
+from sloctl.errors import Location, SpecError, SpecErrors
+from sloctl.spec.yamlsrc import YNode, parse_documents
 
-__all__ = ["Field", "Shape", "check_document", "document_schema"]
+__all__ = ["Field", "Shape", "check_document", "checked_document", "document_schema", "read_checked_document"]
 
 _JSON_TYPES: dict[str, dict[str, object]] = {
     "string": {"type": "string"},
@@ -199,6 +200,33 @@ def check_document(shape: Shape, node: YNode) -> list[SpecError]:
     errors: list[SpecError] = []
     shape.check(node, "", errors)
     return sorted(errors, key=lambda e: e.location)
+
+
+def checked_document(shape: Shape, data: str | bytes, source: str) -> YNode:
+    """The one YAML document of ``data`` (a file's bytes: size, NUL bytes and UTF-8 checked), its
+    shape checked; :class:`~sloctl.errors.SpecErrors` with every problem at once otherwise. The
+    config files other than SLO files (collector targets, game-day schedules) are read here."""
+    docs, errors = parse_documents(data, source)
+    if not errors and len(docs) != 1:
+        where = docs[1].loc if docs else Location(source, 1, 1)
+        errors = [SpecError(where, "", "expected exactly one YAML document")]
+    if not errors:
+        errors = check_document(shape, docs[0])
+    if errors:
+        raise SpecErrors(errors)
+    return docs[0]
+
+
+def read_checked_document(shape: Shape, path: str | Path) -> YNode:
+    """:func:`checked_document` of the file at ``path``; a file that cannot be read is one error
+    at its first line, worded as the SLO loader words it."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise SpecErrors.at(Location(str(path), 1, 1), "no such file or directory") from None
+    except OSError as exc:
+        raise SpecErrors.at(Location(str(path), 1, 1), f"cannot read: {exc.strerror or exc}") from None
+    return checked_document(shape, data, str(path))
 
 
 def document_schema(shape: Shape, *, schema_id: str, title: str) -> dict[str, object]:

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from sloctl.collector.config import (
-    ConfigError,
     ConnectionMode,
     Kind,
     SecretRef,
@@ -17,14 +16,15 @@ from sloctl.collector.config import (
     resolve_secrets,
 )
 from sloctl.durations import DurationError, parse_seconds
+from sloctl.errors import SpecErrors
 
 ROOT = Path(__file__).resolve().parents[2]
 
 HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
 
 
-def _err(text: str) -> ConfigError:
-    with pytest.raises(ConfigError) as info:
+def _err(text: str) -> SpecErrors:
+    with pytest.raises(SpecErrors) as info:
         load_config_text(HEAD + text, "t.yaml")
     return info.value
 
@@ -84,24 +84,26 @@ targets:
 )
 def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragment: str) -> None:
     err = _err(text)
-    assert err.location == location, str(err)
+    (first, *_) = err.errors
+    assert f"{first.location.file}:{first.location.line}" == location, str(err)
     assert fragment in str(err)
 
 
-def test_every_shape_mistake_is_reported_at_once_each_at_its_line() -> None:
+def test_every_shape_mistake_is_reported_at_once_each_at_its_line_and_column() -> None:
     err = _err("bogus: 1\ntargets:\n  - name: a\n    kind: cassandra\n    port: 99999\n    hots: x\n")
     assert str(err).splitlines() == [
-        "t.yaml:3: bogus: unknown field 'bogus'; known fields: apiVersion, kind, listen,"
+        "t.yaml:3:1: bogus: unknown field 'bogus'; known fields: apiVersion, kind, listen,"
         " allowNonLoopbackListen, allowNetworks, otlp, debugTargets, debugHistory, serviceName,"
         " defaults, targets",
-        "t.yaml:6: targets[0].kind: kind 'cassandra' is not one of postgres, pgbouncer, redis, mongodb, http",
-        "t.yaml:7: targets[0].port: must be between 1 and 65535",
-        "t.yaml:8: targets[0].hots: unknown field 'hots' (did you mean 'host'?)",
+        "t.yaml:6:11: targets[0].kind: kind 'cassandra' is not one of postgres, pgbouncer, redis,"
+        " mongodb, http",
+        "t.yaml:7:11: targets[0].port: must be between 1 and 65535",
+        "t.yaml:8:5: targets[0].hots: unknown field 'hots' (did you mean 'host'?)",
     ]
 
 
 def test_wrong_api_version_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="apiVersion"):
+    with pytest.raises(SpecErrors, match="apiVersion"):
         load_config_text("apiVersion: v2\nkind: CollectorConfig\n", "t.yaml")
 
 
@@ -144,6 +146,6 @@ def test_secrets_resolve_from_env_and_file_and_missing_ones_name_the_target_not_
         ("a", "password"): "from-env",
         ("b", "password"): "from-file",
     }
-    with pytest.raises(ConfigError, match="A_PW is not set") as info:
+    with pytest.raises(SpecErrors, match="A_PW is not set") as info:
         resolve_secrets(config, {})
-    assert info.value.location == "t.yaml:4"
+    assert [str(e.location) for e in info.value.errors] == ["t.yaml:4:5"]

@@ -115,19 +115,20 @@ def test_cli_reports_a_bad_config_with_its_location_and_no_traceback(tmp_path: P
     bad.write_text("apiVersion: sloctl/v1\nkind: CollectorConfig\ntargets:\n  - {name: a, kind: nope}\n")
     done = _sloctl("collector", "run", "--config", str(bad))
     assert done.returncode == 1
-    assert f"{bad}:4" in done.stderr and "Traceback" not in done.stderr
+    # Printed as SLO file errors are: each at file:line:column, then their count.
+    assert f"error: {bad}:4:21: targets[0].kind: kind 'nope' is not one of" in done.stderr, done.stderr
+    assert done.stderr.endswith("1 error(s) in 1 file(s)\n") and "Traceback" not in done.stderr
     missing = _sloctl("collector", "run", "--config", str(tmp_path / "absent.yaml"))
     assert missing.returncode == 1
-    assert f"{tmp_path / 'absent.yaml'}: cannot read: No such file or directory" in missing.stderr, (
-        "no line 0"
-    )
+    absent = tmp_path / "absent.yaml"
+    assert f"error: {absent}:1:1: no such file or directory" in missing.stderr, missing.stderr
 
 
 @pytest.mark.parametrize(
     ("data", "said"),
     [
-        (b"\xff\xfe\x00garbage", ":1: file is binary (NUL bytes), not YAML"),
-        (b"a: caf\xe9\n", ":1: file is not valid UTF-8"),
+        (b"\xff\xfe\x00garbage", ":1:1: file is binary (NUL bytes), not YAML"),
+        (b"a: caf\xe9\n", ":1:1: file is not valid UTF-8"),
     ],
 )
 def test_a_config_that_is_not_utf8_text_is_said_so_without_a_traceback(

@@ -7,7 +7,8 @@ import urllib.error
 
 import pytest
 
-from sloctl.collector import Collector, ConfigError, load_config_text
+from sloctl.collector import Collector, load_config_text
+from sloctl.errors import SpecErrors
 from tests.collector.helpers import live_collector
 from tests.security.conftest import OUTSIDE, FakeDNS
 
@@ -16,9 +17,9 @@ HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:9465", "[::]:9465", f"{OUTSIDE}:9465"])
 def test_listening_off_loopback_is_refused_unless_the_config_allows_it(listen: str) -> None:
-    with pytest.raises(ConfigError, match="allowNonLoopbackListen: true") as caught:
+    with pytest.raises(SpecErrors, match="allowNonLoopbackListen: true") as caught:
         load_config_text(f"{HEAD}listen: '{listen}'\n", "c.yaml")
-    assert str(caught.value).startswith("c.yaml:3: refusing to listen on")
+    assert str(caught.value).startswith("c.yaml:3:1: refusing to listen on")
     allowed = load_config_text(f"{HEAD}listen: '{listen}'\nallowNonLoopbackListen: true\n", "c.yaml")
     assert allowed.listen_non_loopback
 
@@ -27,7 +28,7 @@ def test_listening_off_loopback_is_refused_unless_the_config_allows_it(listen: s
 def test_exporting_traces_off_loopback_is_refused_unless_the_config_allows_it(endpoint: str) -> None:
     protocol = "grpc" if "://" not in endpoint else "http/protobuf"
     otlp = f"otlp: {{endpoint: '{endpoint}', protocol: {protocol}}}\n"
-    with pytest.raises(ConfigError, match="allowNonLoopback: true under otlp"):
+    with pytest.raises(SpecErrors, match="allowNonLoopback: true under otlp"):
         load_config_text(HEAD + otlp, "c.yaml")
     allowed = otlp.replace("}", ", allowNonLoopback: true}")
     config = load_config_text(HEAD + allowed, "c.yaml")
@@ -46,7 +47,7 @@ def test_names_that_resolve_off_loopback_are_refused_when_the_collector_starts(
         "listen: 127.0.0.1:0\notlp: {endpoint: 'http://otel.test:4318'}\n",
     ):
         collector = Collector(load_config_text(HEAD + extra, "c.yaml"), {})
-        with pytest.raises(ConfigError, match="refusing to"):
+        with pytest.raises(SpecErrors, match="refusing to"):
             asyncio.run(collector.start())
         assert collector.server._server is None  # never listened
     assert tripwire == []
