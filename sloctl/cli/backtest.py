@@ -27,7 +27,8 @@ from sloctl.cli._common import (
     UsageError,
     add_allow_host_argument,
     add_command,
-    load_slos,
+    add_input_arguments,
+    load_slos_of,
     output_dir,
     output_file,
 )
@@ -91,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         __doc__,
         epilog=_scenario_help(),
     )
-    p.add_argument("paths", nargs="+", help="SLO files or directories")
+    add_input_arguments(p)
     p.add_argument(
         "--scenario",
         action="append",
@@ -119,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.files import write_text
 
     engine = _engine(args)
-    loaded = load_slos(args.paths)
+    loaded = load_slos_of(args)
     known = {s.name for s in SCENARIOS} | set(CALENDAR_SCENARIOS)
     unknown = [n for n in args.scenario if n not in known]
     if unknown:

@@ -3,8 +3,8 @@
 Runs a Locust scenario headless against the platform API; the thresholds come from the SLOs
 (and --threshold).
 
-Exit codes: 0 every threshold held, 1 a threshold was violated (or the run failed),
-2 usage errors (bad threshold, host outside the allow-list, unreadable SLO file).
+Exit codes: 0 every threshold held, 1 a threshold was violated, the run failed or the SLO files
+have errors, 2 usage errors (bad threshold, host outside the allow-list).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, output_dir
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
 from sloctl.cli._foreground import parse_duration
 
 __all__ = ["register"]
@@ -63,11 +63,12 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.loadtest import LoadShape, render_table
     from sloctl.loadtest.session import LoadtestAborted, LoadtestRequest, run_loadtest
 
+    slos = tuple(load_slos(args.slos).slos) if args.slos else ()
     made = not args.report_dir.exists()
     request = LoadtestRequest(
         scenario=args.scenario,
         host=args.host,
-        slo_paths=tuple(args.slos),
+        slos=slos,
         thresholds=tuple(args.threshold),
         duration=args.duration,
         # The load flags are named as LoadShape's fields.
@@ -84,8 +85,6 @@ def _run(args: argparse.Namespace) -> int:
         if made:  # a run refused before its first request leaves no empty report folder behind
             with contextlib.suppress(OSError):
                 request.report_dir.rmdir()
-        for line in exc.details:
-            print(line, file=sys.stderr)
         if exc.usage:
             raise UsageError(str(exc)) from None
         print(f"sloctl loadtest: {exc}", file=sys.stderr)

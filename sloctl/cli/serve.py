@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, output_dir
+from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
 from sloctl.serve.app import RANGES
 
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
@@ -132,18 +132,12 @@ def _bind(args: argparse.Namespace, auth: str | None) -> Bound:
 
 
 def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
-    """The SLOs given (default slos/ with --demo); files with errors are a usage error."""
-    from sloctl.spec import load_paths
-
+    """The SLOs given (default slos/ with --demo); files with errors are printed as every
+    command prints them (exit 1)."""
     paths = args.paths or (["slos"] if args.demo else [])
     if not paths:
         return ()
-    loaded = load_paths(paths)
-    if loaded.errors:
-        for error in loaded.errors:
-            print(error, file=sys.stderr)
-        raise UsageError(f"the SLO files have {len(loaded.errors)} error(s)")
-    return tuple(loaded.slos)
+    return tuple(load_slos(paths).slos)
 
 
 def _auth(path: Path | None) -> str | None:

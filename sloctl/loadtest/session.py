@@ -18,7 +18,6 @@ from sloctl.egress import EgressDenied, parse_networks
 from sloctl.files import write_text
 from sloctl.masking import mask_text
 from sloctl.model import SLO
-from sloctl.spec import load_paths
 
 from .report import Report, render_html, render_json
 from .results import evaluate
@@ -41,13 +40,11 @@ DEFAULT_DURATION = 30.0
 
 class LoadtestAborted(Exception):
     """The load test did not run to a verdict. ``usage``: a flag or file to change (the CLI's
-    exit 2); otherwise the run failed (exit 1). ``details`` are lines to show first (the SLO
-    files' errors)."""
+    exit 2); otherwise the run failed (exit 1)."""
 
-    def __init__(self, message: str, *, usage: bool = True, details: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, *, usage: bool = True) -> None:
         super().__init__(message)
         self.usage = usage
-        self.details = details
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,8 @@ class LoadtestRequest:
 
     scenario: str
     host: str
-    slo_paths: tuple[str, ...] = ()
+    #: the SLOs whose latency and availability objectives gate the run (loaded by the caller)
+    slos: tuple[SLO, ...] = ()
     #: extra gates in k6 style (``p(95)<200``)
     thresholds: tuple[str, ...] = ()
     #: seconds; None: the scenario's ``DEFAULT_DURATION``, else :data:`DEFAULT_DURATION`
@@ -77,7 +75,7 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
         extra = tuple(parse_threshold(t) for t in request.thresholds)
     except (LoadtestError, ThresholdError) as exc:
         raise LoadtestAborted(str(exc)) from None
-    derived, skipped = thresholds_from_slos(_load_slos(request.slo_paths))
+    derived, skipped = thresholds_from_slos(request.slos)
     gates = (*derived, *extra)
     if not gates:
         raise LoadtestAborted("no thresholds: give --slos with latency or availability SLOs, or --threshold")
@@ -104,17 +102,6 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
     write_text(request.report_dir / "report.json", render_json(report))
     write_text(request.report_dir / "report.html", render_html(report))
     return report
-
-
-def _load_slos(paths: tuple[str, ...]) -> tuple[SLO, ...]:
-    if not paths:
-        return ()
-    loaded = load_paths(list(paths))
-    if loaded.errors:
-        raise LoadtestAborted(
-            f"{len(loaded.errors)} error(s) in the SLO files", details=tuple(str(e) for e in loaded.errors)
-        )
-    return tuple(loaded.slos)
 
 
 def _duration(request: LoadtestRequest, scenario: Path) -> float:

@@ -52,6 +52,22 @@ def test_help_lists_every_scenario_with_its_kind_and_description() -> None:
     assert "period_boundary" in out and "dst_change" in out
 
 
+def test_backtest_reads_the_slos_as_generate_does_with_the_project_files_globs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The SLOs it replays must be the ones `sloctl generate` compiles: a draft the project file
+    # excludes is not read. An unknown scenario stops the run right after the SLOs load.
+    slos = tmp_path / "slos"
+    (slos / "drafts").mkdir(parents=True)
+    (slos / "shop.yaml").write_text(_spec("99.9"))
+    (slos / "drafts" / "wip.yaml").write_text("kind: Service\n")
+    assert main(["backtest", str(slos), "--scenario", "nope"]) == 1
+    assert "wip.yaml:1:1:" in capsys.readouterr().err
+    (slos / "sloctl.yaml").write_text("apiVersion: sloctl/v1\nkind: Project\nexclude: ['drafts/**']\n")
+    assert main(["backtest", str(slos), "--scenario", "nope"]) == 2
+    assert "no scenario 'nope'" in capsys.readouterr().err
+
+
 @needs_prometheus
 @pytest.mark.promtool
 @pytest.mark.slow

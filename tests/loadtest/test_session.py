@@ -8,22 +8,18 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli.main import main
-from sloctl.loadtest.session import LoadtestAborted, LoadtestRequest, run_loadtest
 
 
-def test_slo_files_that_do_not_load_abort_as_usage_with_every_error_named(tmp_path: Path) -> None:
+def test_slo_files_that_do_not_load_are_printed_as_every_command_prints_them_and_nothing_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: sloctl/v1\nkind: SLO\nmetadata: {}\n")
-    heard: list[str] = []
-    request = LoadtestRequest(
-        "steady", "http://127.0.0.1:1", slo_paths=(str(bad),), report_dir=tmp_path / "r"
-    )
-    with pytest.raises(LoadtestAborted) as caught:
-        run_loadtest(request, progress=heard.append)
-    assert caught.value.usage
-    assert "error(s) in the SLO files" in str(caught.value)
-    assert caught.value.details and all(str(bad) in d for d in caught.value.details)
-    assert heard == [] and not (tmp_path / "r").exists()
+    argv = ["loadtest", "steady", "--slos", str(bad), "--host", "http://127.0.0.1:1"]
+    assert main([*argv, "--report-dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}:") and err.endswith(" error(s) in 1 file(s)\n"), err
+    assert "sloctl loadtest: steady against" not in err and not (tmp_path / "r").exists()
 
 
 def test_a_locust_file_that_cannot_start_fails_the_run_with_exit_1_not_a_usage_error(

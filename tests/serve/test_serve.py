@@ -302,6 +302,16 @@ def test_a_basic_auth_file_that_is_not_text_is_a_usage_error(
     )
 
 
+def test_slo_files_with_errors_are_printed_as_every_command_prints_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: Service\n")
+    assert main(["serve", "--prometheus", "http://127.0.0.1:9", str(bad), "--for", "1s"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {bad}:1:1: ") and err.endswith("1 error(s) in 1 file(s)\n"), err
+
+
 def test_serve_refuses_a_prometheus_outside_loopback_and_a_bad_listen(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
