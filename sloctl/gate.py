@@ -20,13 +20,9 @@ from dataclasses import dataclass, replace
 import httpx
 
 from sloctl.policy import Action, Decision
-from sloctl.status import TIMEOUT, StatusRow, collect
+from sloctl.status import TIMEOUT, StatusRow, collect, select
 
-__all__ = ["GateError", "SloVerdict", "Verdict", "evaluate", "render_verdict"]
-
-
-class GateError(ValueError):
-    """A selected SLO that Prometheus does not know."""
+__all__ = ["SloVerdict", "Verdict", "evaluate", "render_verdict"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +66,6 @@ class Verdict:
         return summary
 
 
-def _key(row: StatusRow) -> set[str]:
-    return {row.slo, f"{row.service}/{row.name}"}
-
-
 def evaluate(
     url: str,
     *,
@@ -90,13 +82,7 @@ def evaluate(
     to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state."""
-    rows = collect(url, transport=transport, allow=allow, time=time, timeout=timeout)
-    if slos:
-        missing = [s for s in slos if not any(s in _key(r) for r in rows)]
-        if missing:
-            known = ", ".join(r.slo for r in rows) or "none (are the generated rules loaded?)"
-            raise GateError(f"Prometheus knows no SLO {', '.join(map(repr, missing))}; known: {known}")
-        rows = [r for r in rows if _key(r) & set(slos)]
+    rows = select(collect(url, transport=transport, allow=allow, time=time, timeout=timeout), slos)
     floor = None if floor_percent is None else floor_percent / 100
     if when_unknown is not None:
         rows = [replace(r, policy_unknown=when_unknown) for r in rows]

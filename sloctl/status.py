@@ -29,12 +29,18 @@ __all__ = [
     "QUERIES",
     "TIMEOUT",
     "StatusRow",
+    "UnknownSlo",
     "collect",
     "collect_from",
     "render_json",
     "render_table",
     "rows_from",
+    "select",
 ]
+
+
+class UnknownSlo(ValueError):
+    """A selected SLO that Prometheus does not know (the CLI's usage error)."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,23 @@ def _policies(rows: Result) -> dict[str, list[tuple[str, float]]]:
 
 def _by_id(rows: Result) -> dict[str, tuple[dict[str, str], float]]:
     return by_label(rows, naming.LABEL_ID)
+
+
+def select(rows: Sequence[StatusRow], slos: Sequence[str]) -> list[StatusRow]:
+    """The rows of ``slos`` (ids such as ``platform-api-availability`` or
+    ``platform-api/availability``), all when empty; :class:`UnknownSlo` names every id no row
+    has, and the ids Prometheus knows."""
+    if not slos:
+        return list(rows)
+    missing = [s for s in slos if not any(s in _key(r) for r in rows)]
+    if missing:
+        known = ", ".join(r.slo for r in rows) or "none (are the generated rules loaded?)"
+        raise UnknownSlo(f"Prometheus knows no SLO {', '.join(map(repr, missing))}; known: {known}")
+    return [r for r in rows if _key(r) & set(slos)]
+
+
+def _key(row: StatusRow) -> set[str]:
+    return {row.slo, f"{row.service}/{row.name}"}
 
 
 def collect(

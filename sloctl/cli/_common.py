@@ -32,6 +32,7 @@ __all__ = [
     "add_command",
     "add_input_arguments",
     "add_live_prometheus_arguments",
+    "add_slo_selection_argument",
     "load_slos",
     "load_slos_of",
     "output_dir",
@@ -230,6 +231,17 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
         f"(default 30s; at most {format_duration(int(MAX_TIMEOUT))})",
     )
     add_allow_host_argument(p)
+
+
+def add_slo_selection_argument(p: argparse.ArgumentParser, what: str) -> None:
+    """``--slo ID`` (repeatable) of the commands that read SLOs from a live Prometheus."""
+    p.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        metavar="ID",
+        help=f"an SLO {what}, as service-name or service/name (repeatable; default: every SLO)",
+    )
 
 
 def _network(text: str) -> str:

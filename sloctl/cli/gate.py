@@ -12,7 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
+from sloctl.cli._common import (
+    UsageError,
+    add_command,
+    add_live_prometheus_arguments,
+    add_slo_selection_argument,
+)
 
 __all__ = ["register"]
 
@@ -20,25 +25,20 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "gate", _run, __doc__)
     add_live_prometheus_arguments(p)
-    p.add_argument(
-        "--slo",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="an SLO to judge, as service-name or service/name (repeatable; default: every SLO)",
-    )
+    add_slo_selection_argument(p, "to judge")
 
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
-    from sloctl.gate import GateError, evaluate, render_verdict
+    from sloctl.gate import evaluate, render_verdict
     from sloctl.prometheus import PrometheusError
+    from sloctl.status import UnknownSlo
 
     try:
         verdict = evaluate(
             args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time, timeout=args.timeout
         )
-    except (EgressDenied, GateError) as exc:
+    except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
         print(f"sloctl gate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)

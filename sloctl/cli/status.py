@@ -1,16 +1,23 @@
-"""``sloctl status --prometheus URL``: remaining budget, burn rates and firing alerts per SLO.
+"""``sloctl status --prometheus URL [--slo ID ...]``: remaining budget, burn rates and firing
+alerts per SLO.
 
 Reads every SLO's remaining error budget, current and period burn rates and firing alert tiers
 from the series the generated rules record.
 
-Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list)."""
+Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list, an SLO
+Prometheus does not know)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
+from sloctl.cli._common import (
+    UsageError,
+    add_command,
+    add_live_prometheus_arguments,
+    add_slo_selection_argument,
+)
 
 __all__ = ["register"]
 
@@ -18,17 +25,20 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "status", _run, __doc__)
     add_live_prometheus_arguments(p)
+    add_slo_selection_argument(p, "to show")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
     from sloctl.prometheus import PrometheusError
-    from sloctl.status import collect, render_json, render_table
+    from sloctl.status import UnknownSlo, collect, render_json, render_table, select
 
     try:
-        rows = collect(args.prometheus, allow=args.allow_host, time=args.time, timeout=args.timeout)
-    except EgressDenied as exc:
+        rows = select(
+            collect(args.prometheus, allow=args.allow_host, time=args.time, timeout=args.timeout), args.slo
+        )
+    except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
         print(f"sloctl status: {exc}", file=sys.stderr)

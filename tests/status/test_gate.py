@@ -200,6 +200,15 @@ def test_status_shows_the_no_data_state_an_unknown_budget_and_the_policy_action(
     assert unknown["state"] == "no_data" and unknown["budget_remaining"] is None
     assert unknown["policy_action"] == "freeze"
     assert doc[_id("proceed")]["budget_remaining"] == pytest.approx(0.9, abs=0.02)
+    # --slo picks rows as gate does, by id or service/name.
+    assert (
+        main(["status", "--prometheus", prometheus.url, "--slo", _id("notify"), "--slo", "backtest/freeze"])
+        == 0
+    )
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == [
+        _id("freeze"),
+        _id("notify"),
+    ]
 
 
 @pytest.mark.promtool
@@ -207,10 +216,11 @@ def test_status_shows_the_no_data_state_an_unknown_budget_and_the_policy_action(
 def test_an_slo_prometheus_does_not_know_is_a_usage_error_naming_the_known_ones(
     prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["gate", "--prometheus", prometheus.url, "--slo", "shop-nope"]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and "Traceback" not in captured.err
-    assert "no SLO 'shop-nope'" in captured.err and _id("notify") in captured.err
+    for command in ("gate", "status"):
+        assert main([command, "--prometheus", prometheus.url, "--slo", "shop-nope"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err
+        assert "no SLO 'shop-nope'" in captured.err and _id("notify") in captured.err
 
 
 def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
