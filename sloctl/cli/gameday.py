@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="output directory (default chaos/schedule/)",
     )
     sch.set_defaults(func=_schedule, prog=sch.prog)
+    _register_rig(sub)
+
+
+def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rig = sub.add_parser(
         "rig",
         help="a local target to try game days on: the testbed behind fault proxies, and Prometheus",
