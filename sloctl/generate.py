@@ -16,7 +16,7 @@ import difflib
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,31 +76,52 @@ def _display_source(slo: SLO, options: GenerateOptions) -> str:
 
 
 PARALLEL_MIN_SLOS = 2000
+
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``: ``rules and tests`` (SLOs), ``dashboards`` (services),
+``files written``."""
 """Below this many SLOs one process is faster than starting workers and shipping text back."""
 
 
-def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions()) -> dict[str, str]:
+def plan_outputs(
+    slos: Sequence[SLO], options: GenerateOptions = GenerateOptions(), progress: Progress | None = None
+) -> dict[str, str]:
     """Every file ``sloctl generate`` writes for ``slos``, relative to the output directory.
 
     With ``options.jobs > 1`` and a large input, services are rendered by that many worker
-    processes; the result is the same either way (sorted by path)."""
+    processes; the result is the same either way (sorted by path). ``progress`` hears the SLOs
+    whose rules and tests are made, then the service dashboards."""
+    say = progress or (lambda _what, _done, _total: None)
     services = group_by_service(slos)
     out: dict[str, str] = {}
+    done = 0
+
+    def slos_done(count: int) -> None:
+        nonlocal done
+        done += count
+        say("rules and tests", done, len(slos))
+
     if options.jobs > 1 and len(slos) >= PARALLEL_MIN_SLOS and len(services) > 1:
         batches = [services[i :: options.jobs] for i in range(options.jobs)]
         ctx = (
             multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         )
         with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx) as pool:
-            for part in pool.map(_plan_services, batches, [options] * len(batches)):
+            for batch, part in zip(
+                batches, pool.map(_plan_services, batches, [options] * len(batches)), strict=True
+            ):
                 out.update(part)
+                slos_done(sum(len(s.slos) for s in batch))
     else:
-        out = _plan_services(services, options)
+        out = _plan_services(services, options, slos_done)
     if options.dashboards:
         from sloctl.render.dashboards import render_dashboards, render_provider
 
         dashboards = render_dashboards(
-            slos, datasource_uid=options.datasource_uid, components=options.components
+            slos,
+            datasource_uid=options.datasource_uid,
+            components=options.components,
+            progress=lambda done, total: say("dashboards", done, total),
         )
         for fname, ftext in dashboards.items():
             out[f"{DASHBOARDS_DIR}/{fname}"] = ftext
@@ -114,8 +135,10 @@ def plan_outputs(slos: Sequence[SLO], options: GenerateOptions = GenerateOptions
     return dict(sorted(out.items()))
 
 
-def _plan_services(services: Sequence[Service], options: GenerateOptions) -> dict[str, str]:
-    """Rules (and rule tests) of ``services``."""
+def _plan_services(
+    services: Sequence[Service], options: GenerateOptions, slos_done: Callable[[int], None] = lambda _n: None
+) -> dict[str, str]:
+    """Rules (and rule tests) of ``services``; ``slos_done(n)`` hears each SLO or service made."""
     out: dict[str, str] = {}
     for service in services:
         sources = sorted({_display_source(s, options) for s in service.slos})
@@ -130,6 +153,7 @@ def _plan_services(services: Sequence[Service], options: GenerateOptions) -> dic
                 disable_recordings=options.disable_recordings,
                 extra_labels=dict(options.extra_labels),
             )
+            slos_done(len(service.slos))
             continue
         rule_options = RuleOptions(interval=options.interval, extra_labels=options.extra_labels)
         text = render_rule_file(service.slos, sources, options.version, rule_options)
@@ -140,12 +164,15 @@ def _plan_services(services: Sequence[Service], options: GenerateOptions) -> dic
             labels=dict(options.operator_labels),
             namespace=options.namespace,
         )
-        if options.tests:
-            for slo in service.slos:
-                for fname, ftext in render_rule_tests(
-                    slo, options.version, _display_source(slo, options), service_slos=service.slos
-                ).files:
-                    out[f"{TESTS_DIR}/{fname}"] = ftext
+        if not options.tests:
+            slos_done(len(service.slos))
+            continue
+        for slo in service.slos:
+            for fname, ftext in render_rule_tests(
+                slo, options.version, _display_source(slo, options), service_slos=service.slos
+            ).files:
+                out[f"{TESTS_DIR}/{fname}"] = ftext
+            slos_done(1)
     return out
 
 
@@ -201,14 +228,18 @@ def check_outputs(root: Path, planned: Mapping[str, str]) -> list[str]:
     return diffs
 
 
-def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], list[str]]:
+def write_outputs(
+    root: Path, planned: Mapping[str, str], progress: Progress | None = None
+) -> tuple[list[str], list[str]]:
     """Write changed files atomically and remove stale generated ones; returns (written, removed).
     On failure nothing changes: staged files are removed, and so are the directories made for
-    them."""
+    them. ``progress`` hears the files compared or staged so far."""
+    say = progress or (lambda _what, _done, _total: None)
     staged: list[tuple[Path, Path]] = []
     made: list[Path] = []
     try:
-        for rel, text in planned.items():
+        for i, (rel, text) in enumerate(planned.items()):
+            say("files written", i, len(planned))
             dest = root / rel
             if dest.is_file() and dest.read_text(encoding="utf-8") == text:
                 continue
@@ -228,6 +259,7 @@ def write_outputs(root: Path, planned: Mapping[str, str]) -> tuple[list[str], li
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when empty
         raise
+    say("files written", len(planned), len(planned))
     written: list[str] = []
     for staged_path, dest in staged:
         os.replace(staged_path, dest)

@@ -19,6 +19,7 @@ from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.model import SLO
+from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS, FlavourOptionError
@@ -107,13 +108,22 @@ def _generate(args: argparse.Namespace) -> int:
         grafana_path=_text(settings, "grafana.path", GenerateOptions.grafana_path),
     )
     try:
-        planned = plan_outputs(result.slos, options)
+        planned = plan_outputs(result.slos, options, progress=_ticker())
     except FlavourOptionError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
         print(f"sloctl generate: {exc}", file=sys.stderr)
         return 1
     return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+
+
+def _ticker() -> Ticker:
+    """Progress on stderr once the work has taken two seconds (10,000 SLOs take a minute)."""
+
+    def say(what: str, done: int, total: int) -> None:
+        print(f"sloctl generate: {what}: {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    return Ticker(say)
 
 
 def _interval(flag: str | None) -> int | None:
@@ -185,7 +195,7 @@ def _check(args: argparse.Namespace, planned: Mapping[str, str]) -> int:
 def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> int:
     root = Path(args.output)
     try:
-        written, removed = write_outputs(root, planned)
+        written, removed = write_outputs(root, planned, progress=_ticker())
     except OSError as exc:
         print(f"sloctl generate: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1

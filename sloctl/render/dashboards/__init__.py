@@ -14,7 +14,7 @@ Output is classic dashboard JSON, byte-deterministic: sorted keys, panel ids num
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sloctl.model import SLO, ProbeSLI
 
@@ -42,12 +42,14 @@ def render_dashboards(
     datasource_uid_var: str = "datasource",
     datasource_uid: str | None = None,
     components: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, str]:
     """Every dashboard as ``{file name: JSON text}``; a file is named after its dashboard's uid,
     relative to ``dashboards/``. ``datasource_uid_var`` names the data source template variable
     that every panel and query reads, ``datasource_uid`` its default (Grafana's default data
     source without one). ``components`` picks the collector component dashboards; None writes
-    all of them when an SLO reads the collector's probes, and none otherwise.
+    all of them when an SLO reads the collector's probes, and none otherwise. ``progress(done,
+    total)`` hears each service dashboard made.
 
     >>> sorted(render_dashboards([]))[-1]
     'sloctl-overview.json'
@@ -72,8 +74,12 @@ def render_dashboards(
         uids[uid] = service
     grouping = tuple(sorted({g for s in slos for g in s.grouping}))
     files: dict[str, str] = {f"{overview_uid()}.json": encode(overview(kit, grouping=grouping))}
-    for service, service_slos in by_service.items():
+    if progress is not None:
+        progress(0, len(by_service))
+    for done, (service, service_slos) in enumerate(by_service.items(), 1):
         files[f"{service_uid(service)}.json"] = encode(service_dashboard(kit, service, service_slos))
+        if progress is not None:
+            progress(done, len(by_service))
     for component in COMPONENTS:
         if component.kind in components:
             files[f"{component_uid(component.kind)}.json"] = encode(component_dashboard(kit, component))
