@@ -27,10 +27,10 @@ latency threshold is not a bucket bound of its histogram there.
 
 Exit codes: 0 valid, 1 errors in the files, 2 usage, 3 --prometheus could not be read."""
 
-SCHEMA = """``sloctl schema [--kind KIND | --project]``: print a JSON Schema, for editors and linters.
+SCHEMA = """``sloctl schema [--kind KIND]``: print a JSON Schema, for editors and linters.
 
-Service (the default) is the native sloctl/v1 SLO file, CollectorConfig the collector's targets,
-GamedaySchedule the game-day calendar; --project the project file.
+Service (the default) is the native sloctl/v1 SLO file, Project the project file (sloctl.yaml),
+CollectorConfig the collector's targets, GamedaySchedule the game-day calendar.
 
 Exit codes: 0 printed, 2 usage."""
 
@@ -65,11 +65,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    if args.project:
-        sys.stdout.write(project_schema_text())
-        return 0
-    if args.kind == "Service":
-        sys.stdout.write(schema_text())
+    if args.kind in ("Service", "Project"):
+        sys.stdout.write(schema_text() if args.kind == "Service" else project_schema_text())
         return 0
     from sloctl.spec.shape import document_schema
 
@@ -104,13 +101,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "schema", _schema, SCHEMA)
     p.add_argument(
         "--kind",
-        choices=["Service", "CollectorConfig", "GamedaySchedule"],
+        choices=["Service", "Project", "CollectorConfig", "GamedaySchedule"],
         default="Service",
-        help="document kind (default Service: SLO files; CollectorConfig: collector targets; "
-        "GamedaySchedule: the game-day calendar)",
-    )
-    p.add_argument(
-        "--project", action="store_true", help=f"the JSON Schema of the project file ({FILE_NAME}) instead"
+        help=f"document kind (default Service: SLO files; Project: the project file, {FILE_NAME}; "
+        "CollectorConfig: collector targets; GamedaySchedule: the game-day calendar)",
     )
     p = add_command(sub, "explain", _explain, EXPLAIN)
     add_input_arguments(p)

@@ -1,7 +1,7 @@
 """The project file, ``sloctl.yaml``: deployment settings without Python.
 
 Every setting is declared once, in ``SETTINGS`` (its key, type, flag and help); the reader, the
-JSON Schema (``sloctl schema --project``, docs/sloctl-project.schema.json) and the flags of
+JSON Schema (``sloctl schema --kind Project``, docs/sloctl-project.schema.json) and the flags of
 ``sloctl generate`` and ``sloctl validate`` come from that table. A flag given on the command line
 wins over the file. The file is found beside the SLOs (``sloctl.yaml`` in the first directory
 given) or named with ``--config``.

@@ -51,8 +51,12 @@ def all_text(folder: Path) -> str:
     return "".join(p.read_text() for p in sorted(folder.rglob("*")) if p.is_file())
 
 
-def test_the_committed_project_schema_is_the_one_the_settings_table_generates() -> None:
+def test_the_committed_project_schema_is_the_one_the_settings_table_generates(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert (ROOT / "docs" / "sloctl-project.schema.json").read_text() == schema_text()
+    assert main(["schema", "--kind", "Project"]) == 0
+    assert capsys.readouterr().out == schema_text()
     properties = json.loads(schema_text())["properties"]
     assert properties["grafana"]["properties"]["url"]["type"] == "string"
     assert properties["alertmanager"]["additionalProperties"] is False
