@@ -127,7 +127,10 @@ class Field:
             return "must be a string"
         text = str(v)
         if self.enum and text not in self.enum:
-            return f"{key} {text!r} is not one of {', '.join(self.enum)}"
+            same = [e for e in self.enum if e.lower() == text.lower()]
+            close = same or difflib.get_close_matches(text, self.enum, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close and len(self.enum) > 1 else ""
+            return f"{key} {text!r} is not one of {', '.join(self.enum)}{hint}"
         if self.pattern and not re.match(self.pattern, text):
             return f"{key} {text!r} must match {self.pattern}"
         return self.validate(text) if self.validate else None

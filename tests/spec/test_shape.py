@@ -87,6 +87,17 @@ def test_every_structural_problem_is_reported_at_once_with_its_place() -> None:
     ]
 
 
+def test_a_value_outside_its_enum_is_answered_with_the_one_meant() -> None:
+    text = COLLECTOR_HEAD + "targets:\n  - {name: a, kind: Postgres}\n  - {name: b, kind: mongo}\n"
+    docs, _ = parse_documents(text, "t.yaml")
+    problems = [str(e) for e in check_document(COLLECTOR, docs[0])]
+    kinds = "postgres, pgbouncer, redis, mongodb, http"
+    assert problems == [
+        f"t.yaml:4:21: targets[0].kind: kind 'Postgres' is not one of {kinds} (did you mean 'postgres'?)",
+        f"t.yaml:5:21: targets[1].kind: kind 'mongo' is not one of {kinds} (did you mean 'mongodb'?)",
+    ]
+
+
 def test_a_cron_rule_json_schema_cannot_say_is_still_checked_by_the_shape() -> None:
     text = SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json, cron: '*/5 * * * *'}\n"
     assert _verdicts(SCHEDULE, text) == (False, True)
