@@ -42,11 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sloctl import naming, shelf
 from sloctl.backtest.engine import Backtest, RuleSet, replay, value_at
 from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
-from sloctl.backtest.scenarios import DAY, HOUR, Counts, Incident, Scenario, counts, scenario
+from sloctl.backtest.scenarios import Counts, Incident, Scenario, counts, scenario
 from sloctl.backtest.series import ERRORS, REQUESTS, samples
 from sloctl.backtest.victoria import ENGINES as VICTORIA
 from sloctl.backtest.victoria import VictoriaBacktest, VictoriaEngine, replay_victoria
-from sloctl.durations import format_duration, parse_duration
+from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.model import SLO, EventsSLI
 from sloctl.render import promql
 from sloctl.render.rules import RuleOptions, render_groups, render_rule_file

@@ -20,11 +20,12 @@ import datetime as dt
 import functools
 import zoneinfo
 
+from sloctl.durations import DAY
 from sloctl.model import Calendar, CalendarUnit
 
 __all__ = ["NOMINAL_SECONDS", "CalendarError", "boundary_offsets", "period_bounds", "rule_bounds", "zone"]
 
-NOMINAL_SECONDS: dict[CalendarUnit, int] = {"week": 7 * 86400, "month": 30 * 86400, "quarter": 90 * 86400}
+NOMINAL_SECONDS: dict[CalendarUnit, int] = {"week": 7 * DAY, "month": 30 * DAY, "quarter": 90 * DAY}
 """The length that picks a windows catalog for a calendar period (a 30d month uses the 30d
 catalog); burn-rate thresholds use the current period's real length (docs/rules.md)."""
 

@@ -25,7 +25,10 @@ import functools
 import re
 
 __all__ = [
+    "DAY",
     "DURATION_PATTERN",
+    "HOUR",
+    "MINUTE",
     "WHOLE_SECONDS_PATTERN",
     "DurationError",
     "format_duration",
@@ -33,13 +36,17 @@ __all__ = [
     "parse_seconds",
 ]
 
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+"""Seconds in a minute, an hour and a day: the one spelling of these numbers."""
 # Units Prometheus accepts, largest first; a year is 365 days and a week 7, as in Prometheus.
 _UNITS: tuple[tuple[str, int], ...] = (
-    ("y", 365 * 86400),
-    ("w", 7 * 86400),
-    ("d", 86400),
-    ("h", 3600),
-    ("m", 60),
+    ("y", 365 * DAY),
+    ("w", 7 * DAY),
+    ("d", DAY),
+    ("h", HOUR),
+    ("m", MINUTE),
     ("s", 1),
 )
 _SECONDS = dict(_UNITS)

@@ -14,6 +14,7 @@ import re
 from dataclasses import Field, dataclass, field, replace
 from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 
+from sloctl.durations import DAY
 from sloctl.errors import Location
 from sloctl.naming import BASE_WINDOW
 
@@ -217,7 +218,7 @@ class Calendar:
     @property
     def max_seconds(self) -> int:
         """The longest period of this unit (a range no PromQL window may be shorter than)."""
-        return {"week": 7, "month": 31, "quarter": 92}[self.unit] * 86400 + 86400
+        return {"week": 7, "month": 31, "quarter": 92}[self.unit] * DAY + DAY
 
 
 PolicyAction = Literal["notify", "freeze"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sloctl import naming
 from sloctl.calendars import period_bounds
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 from sloctl.model import SLO, AlertTier, Component, CompositeSLI, EventsSLI, LatencySLI
 from sloctl.render.promql import matchers
 from sloctl.render.rules import RuleOptions, render_rule_file
@@ -456,7 +456,7 @@ def run_history(
     end: int,
     workdir: Path,
     *,
-    warmup: int = 3 * 86400,
+    warmup: int = 3 * DAY,
     step: int = 60,
     engine: PrometheusEngine | None = None,
     allow: Sequence[str] = (),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sloctl.calendars import period_bounds
+from sloctl.durations import DAY, HOUR
 from sloctl.model import SLO, CompositeSLI
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
     "slice_truth",
 ]
 
-HOUR = 3600
-DAY = 86400
 
 Shape = Literal["flat", "diurnal", "quiet_night", "busy_hour"]
 Kind = Literal["occurrences", "timeslices", "calendar", "composite"]

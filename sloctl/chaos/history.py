@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from sloctl import naming
+from sloctl.durations import DAY
 
 __all__ = ["HistorySeries", "healthy_history", "history_series"]
 
@@ -77,8 +78,8 @@ def healthy_history(
     rules_text: str,
     *,
     end: float,
-    period: int = 30 * 86400,
-    recent: int = 86400,
+    period: int = 30 * DAY,
+    recent: int = DAY,
     rate: float = 1.0,
     base_window: int = naming.BASE_WINDOW,
     eval_interval: float = 1.0,

@@ -33,7 +33,7 @@ from sloctl.cli._common import (
     output_file,
 )
 from sloctl.cli.spec_commands import add_engine_argument
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 
 if TYPE_CHECKING:
     from sloctl.backtest.run import ScenarioResult
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 
-MAX_HISTORY = 93 * 86400
+MAX_HISTORY = 93 * DAY
 """The longest ``--from``/``--to`` range: a calendar quarter, the longest calendar period."""
 
 

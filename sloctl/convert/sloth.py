@@ -12,12 +12,12 @@ import json
 from collections.abc import Sequence
 
 from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI
 from sloctl.render import promql
 
 VERSION = "prometheus/v1"
-PERIOD = 30 * 86400  # Sloth's default --default-slo-period
+PERIOD = 30 * DAY  # Sloth's default --default-slo-period
 
 
 def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:

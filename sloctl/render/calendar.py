@@ -21,11 +21,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from sloctl import naming
+from sloctl.durations import DAY
 from sloctl.model import Calendar
 
 __all__ = ["CANDIDATES", "boundary_expr", "candidate_exprs", "offset_expr", "period_bound_exprs"]
 
-DAY = 86400
 CANDIDATES = ("previous", "current", "next", "after_next")
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from sloctl.backtest.engine import RuleSet, replay
 from sloctl.backtest.run import Item, prepare
-from sloctl.backtest.scenarios import HOUR, SCENARIOS, Scenario, applies
+from sloctl.backtest.scenarios import SCENARIOS, Scenario, applies
 from sloctl.backtest.series import Feed, openmetrics
+from sloctl.durations import HOUR
 from sloctl.model import SLO, CompositeSLI
 from sloctl.render.rules import render_rule_file
 from sloctl.servers import ServerStartError

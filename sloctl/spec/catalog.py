@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from sloctl import naming
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 from sloctl.errors import Location
 from sloctl.model import AlertWindows, BurnWindow, Severity
 from sloctl.spec.build import loc_of
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
 
-DEFAULT_PERIOD = 30 * 86400
+DEFAULT_PERIOD = 30 * DAY
 _SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
 _SPEEDS = ("quick", "slow")
 
@@ -140,9 +140,9 @@ def _period_text(period: int) -> str:
     """A period in days, as periods are usually written, with Prometheus' spelling beside it
     where that differs (``365d (1y)``, ``7d (1w)``)."""
     prometheus = format_duration(period)
-    if period % 86400:
+    if period % DAY:
         return prometheus
-    days = f"{period // 86400}d"
+    days = f"{period // DAY}d"
     return days if days == prometheus else f"{days} ({prometheus})"
 
 

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from sloctl.backtest.run import TierResult, our_rules, run_scenarios
-from sloctl.backtest.scenarios import HOUR, Incident, scenario
+from sloctl.backtest.scenarios import Incident, scenario
 from sloctl.chaos.rig import rig_rules
+from sloctl.durations import HOUR
 from sloctl.model import SLO, with_fast_reset
 from sloctl.naming import BASE_WINDOW
 from sloctl.spec import load_paths, load_text

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sloctl import naming
 from sloctl.calendars import rule_bounds
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql
 from sloctl.render.rules import RuleOptions, render_groups, render_rule_file, sharp_window, tiled_window
@@ -629,7 +629,7 @@ class _Builder:
         cal = slo.calendar
         assert cal is not None
         start, end = rule_bounds(cal, 0)
-        boundary = end if end <= 2 * 86400 else start
+        boundary = end if end <= 2 * DAY else start
         rpm = _traffic(slo)
         errors = math.floor(rpm * 0.5 * slo.error_budget)
         if boundary > 0:
