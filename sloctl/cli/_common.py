@@ -32,7 +32,6 @@ __all__ = [
     "add_command",
     "add_input_arguments",
     "add_live_prometheus_arguments",
-    "add_slo_selection_argument",
     "load_slos",
     "load_slos_of",
     "output_dir",
@@ -217,9 +216,10 @@ def unix_time(text: str) -> float:
     return _finite(text, least=0, strict=False, give="Unix seconds, such as 1767225600")
 
 
-def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
-    """``--prometheus``, ``--time`` and ``--allow-host`` of the commands that read a live
-    Prometheus (status, gate)."""
+def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None:
+    """``--prometheus``, ``--time``, ``--timeout``, ``--allow-host`` and ``--slo ID`` (the SLOs
+    ``slos``: "to show", "to judge") of the commands that read SLOs from a live Prometheus
+    (status, gate)."""
     p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
     p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
     p.add_argument(
@@ -231,16 +231,12 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser) -> None:
         f"(default 30s; at most {format_duration(int(MAX_TIMEOUT))})",
     )
     add_allow_host_argument(p)
-
-
-def add_slo_selection_argument(p: argparse.ArgumentParser, what: str) -> None:
-    """``--slo ID`` (repeatable) of the commands that read SLOs from a live Prometheus."""
     p.add_argument(
         "--slo",
         action="append",
         default=[],
         metavar="ID",
-        help=f"an SLO {what}, as service-name or service/name (repeatable; default: every SLO)",
+        help=f"an SLO {slos}, as service-name or service/name (repeatable; default: every SLO)",
     )
 
 

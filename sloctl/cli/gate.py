@@ -12,20 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import (
-    UsageError,
-    add_command,
-    add_live_prometheus_arguments,
-    add_slo_selection_argument,
-)
+from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "gate", _run, __doc__)
-    add_live_prometheus_arguments(p)
-    add_slo_selection_argument(p, "to judge")
+    add_live_prometheus_arguments(p, slos="to judge")
 
 
 def _run(args: argparse.Namespace) -> int:

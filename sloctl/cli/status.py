@@ -12,20 +12,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import (
-    UsageError,
-    add_command,
-    add_live_prometheus_arguments,
-    add_slo_selection_argument,
-)
+from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
 
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "status", _run, __doc__)
-    add_live_prometheus_arguments(p)
-    add_slo_selection_argument(p, "to show")
+    add_live_prometheus_arguments(p, slos="to show")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 
 
@@ -41,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
-        print(f"sloctl status: {exc}", file=sys.stderr)
+        print(f"sloctl status: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
         return 1
     sys.stdout.write(render_json(rows) if args.output == "json" else render_table(rows))
     return 0
