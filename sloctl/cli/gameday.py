@@ -73,14 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
     add_input_arguments(gen, default="slos/")
-    gen.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path("chaos"),
-        metavar="DIR",
-        help="output directory (default chaos/)",
-    )
+    _output_argument(gen, "chaos")
     gen.set_defaults(func=_generate, prog=gen.prog)
     run = sub.add_parser("run", help="run game days one after the other and report their verdicts")
     run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
@@ -92,16 +85,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     suite.set_defaults(func=_suite, prog=suite.prog)
     sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
-    sch.add_argument(
+    _output_argument(sch, "chaos/schedule")
+    sch.set_defaults(func=_schedule, prog=sch.prog)
+    _register_rig(sub)
+
+
+def _output_argument(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
         "-o",
         "--output",
         type=Path,
-        default=Path("chaos/schedule"),
+        default=Path(default),
         metavar="DIR",
-        help="output directory (default chaos/schedule/)",
+        help=f"output directory (default {default}/)",
     )
-    sch.set_defaults(func=_schedule, prog=sch.prog)
-    _register_rig(sub)
 
 
 def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
