@@ -76,11 +76,11 @@ def _display_source(slo: SLO, options: GenerateOptions) -> str:
 
 
 PARALLEL_MIN_SLOS = 2000
+"""Below this many SLOs one process is faster than starting workers and shipping text back."""
 
 Progress = Callable[[str, int, int], None]
 """``progress(what, done, total)``: ``rules and tests`` (SLOs), ``dashboards`` (services),
 ``files written``."""
-"""Below this many SLOs one process is faster than starting workers and shipping text back."""
 
 
 def plan_outputs(
