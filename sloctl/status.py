@@ -12,6 +12,7 @@ variable honoured), or through an injected httpx transport, so tests can run wit
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -86,20 +87,26 @@ def _by_id(rows: Result) -> dict[str, tuple[dict[str, str], float]]:
 
 
 def select(rows: Sequence[StatusRow], slos: Sequence[str]) -> list[StatusRow]:
-    """The rows of ``slos`` (ids such as ``platform-api-availability`` or
-    ``platform-api/availability``), all when empty; :class:`UnknownSlo` names every id no row
-    has, and the ids Prometheus knows."""
+    """The rows of ``slos``: ids such as ``platform-api-availability`` or
+    ``platform-api/availability``, or shell patterns of them (``platform-api/*``); all rows when
+    empty. :class:`UnknownSlo` names every id or pattern no row matches, and the ids Prometheus
+    knows.
+
+    >>> rows = [StatusRow("api-a", "api", "a", 1, 0, 0), StatusRow("db-b", "db", "b", 1, 0, 0)]
+    >>> [r.slo for r in select(rows, ["api/*"])]
+    ['api-a']
+    """
     if not slos:
         return list(rows)
-    missing = [s for s in slos if not any(s in _key(r) for r in rows)]
+    missing = [s for s in slos if not any(_matches(r, s) for r in rows)]
     if missing:
         known = ", ".join(r.slo for r in rows) or "none (are the generated rules loaded?)"
         raise UnknownSlo(f"Prometheus knows no SLO {', '.join(map(repr, missing))}; known: {known}")
-    return [r for r in rows if _key(r) & set(slos)]
+    return [r for r in rows if any(_matches(r, s) for s in slos)]
 
 
-def _key(row: StatusRow) -> set[str]:
-    return {row.slo, f"{row.service}/{row.name}"}
+def _matches(row: StatusRow, wanted: str) -> bool:
+    return any(fnmatch.fnmatchcase(key, wanted) for key in (row.slo, f"{row.service}/{row.name}"))
 
 
 def collect(

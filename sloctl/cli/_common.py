@@ -236,7 +236,8 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
         action="append",
         default=[],
         metavar="ID",
-        help=f"an SLO {slos}, as service-name or service/name (repeatable; default: every SLO)",
+        help=f"an SLO {slos}, as service-name or service/name, or a pattern such as 'service/*' "
+        "(repeatable; default: every SLO)",
     )
 
 

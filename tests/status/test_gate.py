@@ -217,10 +217,15 @@ def test_an_slo_prometheus_does_not_know_is_a_usage_error_naming_the_known_ones(
     prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for command in ("gate", "status"):
-        assert main([command, "--prometheus", prometheus.url, "--slo", "shop-nope"]) == 2
-        captured = capsys.readouterr()
-        assert captured.out == "" and "Traceback" not in captured.err
-        assert "no SLO 'shop-nope'" in captured.err and _id("notify") in captured.err
+        for nope in ("shop-nope", "shop/*"):
+            assert main([command, "--prometheus", prometheus.url, "--slo", nope]) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and "Traceback" not in captured.err
+            assert f"no SLO {nope!r}" in captured.err and _id("notify") in captured.err
+    # A pattern picks every SLO it matches: the unknown budgets, one of whose policies freezes.
+    assert main(["gate", "--prometheus", prometheus.url, "--slo", "backtest/unknown-*"]) == 1
+    verdict = json.loads(capsys.readouterr().out)
+    assert sorted(s["slo"] for s in verdict["slos"]) == [_id("unknown-freeze"), _id("unknown-proceed")]
 
 
 def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
