@@ -32,6 +32,7 @@ __all__ = [
     "add_command",
     "add_input_arguments",
     "add_live_prometheus_arguments",
+    "add_subcommand",
     "load_slos",
     "load_slos_of",
     "output_dir",
@@ -126,6 +127,15 @@ def add_command(
     parser = subparsers.add_parser(name, help=COMMANDS[name][1], **kwargs)
     parser.set_defaults(func=run or (lambda _args: _usage(parser)))
     return parser
+
+
+def add_subcommand(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, **kwargs: Any
+) -> argparse.ArgumentParser:
+    """A sub-command (``gameday run``, ``collector check``) whose ``--help`` opens with its
+    one-line help as a sentence, unless ``kwargs`` give a description of its own."""
+    kwargs.setdefault("description", f"{help[0].upper()}{help[1:]}.")
+    return subparsers.add_parser(name, help=help, **kwargs)
 
 
 def plain_help(doc: str | None) -> str:

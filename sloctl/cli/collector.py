@@ -12,18 +12,18 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sloctl.cli._common import add_command
+from sloctl.cli._common import add_command, add_subcommand
 
 
 def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is private
     parser = add_command(subparsers, "collector", None, __doc__)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
-    run = sub.add_parser("run", help="run the collector until SIGINT/SIGTERM")
+    run = add_subcommand(sub, "run", "run the collector until SIGINT/SIGTERM")
     run.add_argument(
         "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
     )
     run.set_defaults(func=_run)
-    check = sub.add_parser("check", help="validate the config file and resolve its secrets, then exit")
+    check = add_subcommand(sub, "check", "validate the config file and resolve its secrets, then exit")
     check.add_argument(
         "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
     )

@@ -44,6 +44,7 @@ from ._common import (
     UsageError,
     add_command,
     add_input_arguments,
+    add_subcommand,
     load_slos,
     load_slos_of,
     output_dir,
@@ -71,19 +72,19 @@ API_KEY_ENV = "PAGERDUTY_API_KEY"
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "gameday", None, __doc__)
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
-    gen = sub.add_parser("generate", help="write the five game-day experiments from the SLO files")
+    gen = add_subcommand(sub, "generate", "write the five game-day experiments from the SLO files")
     add_input_arguments(gen, default="slos/")
     _output_argument(gen, "chaos")
     gen.set_defaults(func=_generate, prog=gen.prog)
-    run = sub.add_parser("run", help="run game days one after the other and report their verdicts")
+    run = add_subcommand(sub, "run", "run game days one after the other and report their verdicts")
     run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
     _run_options(run)
     run.set_defaults(func=_run, prog=run.prog)
-    suite = sub.add_parser("suite", help="run every game day of a schedule file, one after the other")
+    suite = add_subcommand(sub, "suite", "run every game day of a schedule file, one after the other")
     suite.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     _run_options(suite)
     suite.set_defaults(func=_suite, prog=suite.prog)
-    sch = sub.add_parser("schedule", help="systemd timers, a Kubernetes CronJob and a GitHub workflow")
+    sch = add_subcommand(sub, "schedule", "systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
     _output_argument(sch, "chaos/schedule")
     sch.set_defaults(func=_schedule, prog=sch.prog)

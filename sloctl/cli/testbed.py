@@ -14,7 +14,7 @@ import ipaddress
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command, output_dir, positive_number
+from sloctl.cli._common import UsageError, add_command, add_subcommand, output_dir, positive_number
 
 from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
 
@@ -24,7 +24,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = add_command(subparsers, "testbed", None, __doc__)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
-    up = sub.add_parser("up", help="start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
+    up = add_subcommand(sub, "up", "start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
     up.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
     up.add_argument("--port", type=int, help="API port (default: a free one)")
     up.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30s)")

@@ -251,3 +251,38 @@ def test_an_unknown_argument_is_refused_by_its_command_with_its_usage(
     command = " ".join(a for a in argv[:2] if a in ("status", "collector", "run", "gameday", "validate"))
     assert err.startswith(f"usage: sloctl {command} "), err
     assert f"sloctl {command}: error: unrecognized arguments: " in err
+
+
+def _help_paths() -> list[list[str]]:
+    """Every command and sub-command, as the argv that reaches it."""
+    import argparse
+
+    from sloctl.cli._common import COMMANDS
+    from sloctl.cli.main import _build_parser
+
+    def choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return dict(action.choices)
+        return {}
+
+    paths: list[list[str]] = []
+    for command in COMMANDS:
+        paths.append([command])
+        paths += [[command, name] for name in sorted(choices(choices(_build_parser(command))[command]))]
+    return paths
+
+
+@pytest.mark.parametrize("argv", _help_paths(), ids=" ".join)
+def test_every_command_and_sub_command_has_a_plain_text_help_that_says_what_it_does(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    usage, _, rest = out.partition("\n\n")
+    assert usage.startswith(f"usage: sloctl {' '.join(argv)}"), out
+    description = rest.split("\n\n")[0]
+    assert description and not description.startswith(("options:", "positional arguments:")), out
+    assert "``" not in out and ":class:" not in out and ":func:" not in out, out
