@@ -104,11 +104,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
     add_allow_host_argument(p, "--prometheus")
     p.add_argument(
-        "--report", type=Path, help="write an HTML report here (and its JSON beside it, for sloctl serve)"
+        "--report",
+        metavar="FILE",
+        type=Path,
+        help="write an HTML report here (and its JSON beside it, for sloctl serve)",
     )
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
     p.add_argument(
-        "--workdir", type=Path, help="keep the Prometheus data here (default: a temporary directory)"
+        "--workdir",
+        metavar="DIR",
+        type=Path,
+        help="keep the Prometheus data here (default: a temporary directory)",
     )
     add_engine_argument(p, victoria=True)
 

@@ -111,7 +111,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " and evaluates the generated rules; write the targets for `sloctl gameday run --config`;"
         " stop everything on Ctrl-C, SIGTERM or --for.",
     )
-    rig.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
+    rig.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
     rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
     rig.add_argument(
         "--slos",
@@ -132,7 +132,10 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " generate` writes",
     )
     rig.add_argument(
-        "--config-out", type=Path, help="where to write the targets (default: <workdir>/targets.json)"
+        "--config-out",
+        metavar="FILE",
+        type=Path,
+        help="where to write the targets (default: <workdir>/targets.json)",
     )
     rig.add_argument(
         "--profile",
@@ -146,12 +149,15 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 # Long but flat: one argparse declaration per flag of `gameday run`, nothing else.
 def _run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, help="JSON file of configuration values (targets, timings)")
+    parser.add_argument(
+        "--config", metavar="FILE", type=Path, help="JSON file of configuration values (targets, timings)"
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
     )
     parser.add_argument(
         "--report-dir",
+        metavar="DIR",
         type=Path,
         help="default: reports/<experiment>/ beside each experiment; with several, DIR/<experiment>/",
     )

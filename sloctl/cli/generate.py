@@ -307,7 +307,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="KEY=VALUE",
         help="label on the PrometheusRule, for the operator's rule selector",
     )
-    p.add_argument("--namespace", default="monitoring", help="namespace of PrometheusRule objects")
+    p.add_argument(
+        "--namespace", metavar="NAME", default="monitoring", help="namespace of PrometheusRule objects"
+    )
     p.add_argument(
         "--extra-label",
         action="append",

@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--slos", action="append", default=[], metavar="PATH", help="SLO file or directory (repeatable)"
     )
-    p.add_argument("--host", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000")
+    p.add_argument(
+        "--host", metavar="URL", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000"
+    )
     p.add_argument(
         "--threshold",
         action="append",
@@ -42,20 +44,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run time, e.g. 30s (default: the scenario file's DEFAULT_DURATION, as soak and "
         "breakpoint set, else 30s)",
     )
-    p.add_argument("--max-requests", type=int, default=0, help="stop after this many requests (0: no limit)")
-    p.add_argument("--users", type=int, default=10, help="users (per step for breakpoint)")
-    p.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
-    p.add_argument("--user-rps", type=float, default=5.0, help="requests per second of each user")
+    p.add_argument(
+        "--max-requests", metavar="N", type=int, default=0, help="stop after this many requests (0: no limit)"
+    )
+    p.add_argument("--users", metavar="N", type=int, default=10, help="users (per step for breakpoint)")
+    p.add_argument("--spawn-rate", metavar="RATE", type=float, default=10.0, help="users started per second")
+    p.add_argument(
+        "--user-rps", metavar="RATE", type=float, default=5.0, help="requests per second of each user"
+    )
     p.add_argument(
         "--rate",
+        metavar="RATE",
         type=float,
         default=0.0,
         help="requests per second of the constant (open-model) scenario (default: users × user-rps)",
     )
-    p.add_argument("--processes", type=int, default=0, help="Locust worker processes (distributed mode)")
+    p.add_argument(
+        "--processes", metavar="N", type=int, default=0, help="Locust worker processes (distributed mode)"
+    )
     add_allow_host_argument(p, "--host")
     p.add_argument(
-        "--report-dir", type=Path, default=Path("loadtest-report"), help="JSON and HTML reports go here"
+        "--report-dir",
+        metavar="DIR",
+        type=Path,
+        default=Path("loadtest-report"),
+        help="JSON and HTML reports go here",
     )
 
 

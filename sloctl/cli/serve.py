@@ -62,7 +62,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
     p.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
                    help="stop after this long (default: until Ctrl-C, a week at most)")  # fmt: skip
-    p.add_argument("--workdir", type=Path, help="--demo: keep the throwaway Prometheus' data here")
+    p.add_argument(
+        "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
+    )
     add_allow_host_argument(p, "--prometheus")
 
 

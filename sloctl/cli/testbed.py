@@ -25,16 +25,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = add_command(subparsers, "testbed", None, __doc__)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
     up = add_subcommand(sub, "up", "start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
-    up.add_argument("--workdir", type=Path, help="data and logs (default: a new temp dir)")
-    up.add_argument("--port", type=int, help="API port (default: a free one)")
+    up.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
+    up.add_argument("--port", metavar="PORT", type=int, help="API port (default: a free one)")
     up.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30s)")
     up.add_argument(
         "--breaker-open-seconds",
+        metavar="SECONDS",
         type=positive_number,
         help="override the plan's 30 s open time (game days, demos)",
     )
-    up.add_argument("--rate-limit", type=positive_number, help="requests/s per client (default 1000)")
-    up.add_argument("--rate-burst", type=int, help="bucket size (default 2000)")
+    up.add_argument(
+        "--rate-limit", metavar="RATE", type=positive_number, help="requests/s per client (default 1000)"
+    )
+    up.add_argument("--rate-burst", metavar="N", type=int, help="bucket size (default 2000)")
     up.add_argument(
         "--write-config",
         type=Path,
@@ -44,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument(
         "--rules",
+        metavar="DIR",
         type=Path,
         default=Path("rules"),
         help="generated rules for --write-config (default rules/)",
