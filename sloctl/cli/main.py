@@ -31,7 +31,13 @@ class _Parser(argparse.ArgumentParser):
 
     A command's parser (argparse makes every sub-parser of this class) refuses an argument it
     does not know itself, so that the error names the command and shows its usage
-    (``sloctl collector run: error: unrecognized arguments: --listen``), not the top-level one."""
+    (``sloctl collector run: error: unrecognized arguments: --listen``), not the top-level one.
+    Flags are taken whole, never abbreviated: ``--slo`` must not quietly mean ``--sloth-period``
+    on a command without ``--slo``, nor change meaning when a flag is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed, extra = super().parse_known_args(args, namespace)

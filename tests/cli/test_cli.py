@@ -286,3 +286,11 @@ def test_every_command_and_sub_command_has_a_plain_text_help_that_says_what_it_d
     description = rest.split("\n\n")[0]
     assert description and not description.startswith(("options:", "positional arguments:")), out
     assert "``" not in out and ":class:" not in out and ":func:" not in out, out
+
+
+def test_a_flag_is_never_taken_by_its_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    # argparse's default would read the old "--slo PATH" of gameday generate as --sloth-period.
+    with pytest.raises(SystemExit) as done:
+        main(["gameday", "generate", "--slo", "slos/"])
+    assert done.value.code == 2
+    assert "sloctl gameday generate: error: unrecognized arguments: --slo" in capsys.readouterr().err
