@@ -154,14 +154,13 @@ def add_input_arguments(p: argparse.ArgumentParser, default: str | None = None) 
     """The SLO inputs of validate, explain, generate, convert and gameday generate: paths (at
     least one, or ``default`` when none is given), the project file and its include/exclude
     globs, extra window catalogs, Sloth's default period."""
+    when_none = "" if default is None else f"; default {default}"
     p.add_argument(
         "paths",
         nargs="+" if default is None else "*",
         default=[] if default is None else [default],
         metavar="PATH",
-        help="SLO files or directories (searched recursively; - reads standard input"
-        + ("" if default is None else f"; default {default})")
-        + ("" if default is not None else ")"),
+        help=f"SLO files or directories (searched recursively; - reads standard input{when_none})",
     )
     p.add_argument(
         "--config",

@@ -65,8 +65,9 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    if args.kind in ("Service", "Project"):
-        sys.stdout.write(schema_text() if args.kind == "Service" else project_schema_text())
+    written = {"Service": schema_text, "Project": project_schema_text}  # the rest: from a SHAPE
+    if args.kind in written:
+        sys.stdout.write(written[args.kind]())
         return 0
     from sloctl.spec.shape import document_schema
 
