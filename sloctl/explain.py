@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from sloctl.durations import DAY, format_duration
+from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
 from sloctl.render.promql import fmt_number
 from sloctl.render.rules import sharp_window, tiled_window
@@ -110,8 +110,8 @@ def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[fl
         return None
     shortest, longest = _CALENDAR_DAYS[slo.calendar.unit]
     return (
-        round(budget_percent / 100 * (shortest * DAY - 3600) / long_window, 2),
-        round(budget_percent / 100 * (longest * DAY + 3600) / long_window, 2),
+        round(budget_percent / 100 * (shortest * DAY - HOUR) / long_window, 2),
+        round(budget_percent / 100 * (longest * DAY + HOUR) / long_window, 2),
     )
 
 
@@ -208,7 +208,7 @@ def _human(seconds: float) -> str:
     if s < 7200:
         return f"{s / 60:.1f}m"
     if s < 172800:
-        return f"{s / 3600:.1f}h"
+        return f"{s / HOUR:.1f}h"
     return f"{s / DAY:.1f}d"
 
 

@@ -39,6 +39,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sloctl.durations import HOUR
+
 from .ledger import LEDGER
 
 __all__ = [
@@ -196,7 +198,7 @@ atexit.register(LEDGER.undo_all)
 def configure_control(
     stop_conditions: list[dict[str, Any]] | None = None,
     interval: float = 0.25,
-    max_seconds: float = 3600.0,
+    max_seconds: float = float(HOUR),
     configuration: dict[str, Any] | None = None,
     secrets: dict[str, Any] | None = None,
 ) -> None:

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Literal, Self
 
+from sloctl.durations import HOUR
 from sloctl.egress import LOOPBACK, Egress, EgressDenied, Network, parse_networks
 
 __all__ = [
@@ -79,7 +80,7 @@ class FaultProxy:
         allow: Iterable[str | Network] = LOOPBACK,
         max_connections: int = 256,
         idle_timeout: float = 600.0,
-        max_lifetime: float = 6 * 3600.0,
+        max_lifetime: float = 6.0 * HOUR,
         connect_timeout: float = 5.0,
     ) -> None:
         egress = Egress(allow=parse_networks(allow), action="forward faults to")

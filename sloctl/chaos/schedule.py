@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from sloctl.durations import HOUR
 from sloctl.errors import SpecErrors
 from sloctl.naming import slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
@@ -236,11 +237,11 @@ def render_cronjob(schedule: Schedule) -> str:
                     "schedule": entry.cron,
                     "timeZone": "Etc/UTC",
                     "concurrencyPolicy": "Forbid",
-                    "startingDeadlineSeconds": 3600,
+                    "startingDeadlineSeconds": HOUR,
                     "jobTemplate": {
                         "spec": {
                             "backoffLimit": 0,
-                            "activeDeadlineSeconds": 3600,
+                            "activeDeadlineSeconds": HOUR,
                             "template": {
                                 "spec": {
                                     "restartPolicy": "Never",

@@ -17,11 +17,11 @@ from pathlib import Path
 from types import FrameType
 
 from sloctl.cli._common import output_dir
-from sloctl.durations import DurationError, parse_seconds
+from sloctl.durations import DAY, DurationError, parse_seconds
 
 __all__ = ["MAX_RUN_SECONDS", "in_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
 
-MAX_RUN_SECONDS = 7 * 24 * 3600.0
+MAX_RUN_SECONDS = 7.0 * DAY
 
 
 def parse_duration(text: str) -> float:

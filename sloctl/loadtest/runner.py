@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 
 from .results import RouteStats, RunStats, Sample
@@ -28,7 +28,7 @@ __all__ = ["SCENARIOS", "LoadShape", "LoadtestError", "RunOptions", "resolve_sce
 
 SCENARIOS = ("steady", "constant", "spike", "soak", "breakpoint")
 #: a run may not exceed this, whatever --duration says (bounded by design)
-MAX_DURATION = 24 * 3600.0
+MAX_DURATION = float(DAY)
 
 
 class LoadtestError(RuntimeError):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from textwrap import indent
 
 from sloctl import naming
-from sloctl.durations import format_duration
+from sloctl.durations import HOUR, format_duration
 from sloctl.model import SLO, CompositeSLI, PolicyStep, RawSLI, Severity, alert_windows
 from sloctl.render import calendar as cal
 from sloctl.render import promql
@@ -145,7 +145,7 @@ def _calendar_ratio_rules(
     # starts one point earlier, and the point at the period's start (the 5m before it) is
     # taken out again.
     partial = (
-        f"clamp_min(vector(time() - time() % 3600), scalar({naming.PERIOD_START}{sel}))"
+        f"clamp_min(vector(time() - time() % {HOUR}), scalar({naming.PERIOD_START}{sel}))"
         " - 300 * (time() % 300 > bool 0)"
     )
     return [

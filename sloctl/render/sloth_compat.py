@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from itertools import groupby
 
-from sloctl.durations import format_duration
+from sloctl.durations import HOUR, format_duration
 from sloctl.gofmt import go_float, go_float_f
 from sloctl.model import (
     SLO,
@@ -72,7 +72,7 @@ Document = dict[str, object]
 
 def _hours(seconds: int) -> float:
     """Go's ``time.Duration.Hours()``: whole hours plus the remainder in nanoseconds / 3.6e12."""
-    hours, rest = divmod(seconds, 3600)
+    hours, rest = divmod(seconds, HOUR)
     return float(hours) + float(rest * 1_000_000_000) / (60 * 60 * 1e9)
 
 

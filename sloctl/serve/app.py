@@ -20,7 +20,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from sloctl import naming
-from sloctl.durations import DAY, format_duration, parse_duration
+from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.explain import explain
 from sloctl.model import SLO
 from sloctl.prometheus import Prometheus
@@ -46,7 +46,7 @@ from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 __all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
 
 #: Time ranges of the SLO page (``range=``); ``period`` is the SLO's own period.
-RANGES = {"1h": 3600, "6h": 6 * 3600, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
+RANGES = {"1h": HOUR, "6h": 6 * HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 #: Auto-refresh choices (``refresh=``, seconds; 0 is off).
 REFRESH = (0, 30, 60, 300)
 STATES = ("firing", "pending", "no_data", "ok")

@@ -27,7 +27,7 @@ __all__ = ["BuildError", "GoMissing", "build", "build_command", "built", "go_env
 
 HEARTBEAT = 30.0
 """Seconds between "still building" lines while Go works quietly."""
-STEP_TIMEOUT = 3600.0
+STEP_TIMEOUT = 3600.0  # an hour; the shelf stands alone (it imports no other sloctl module)
 """A bound on one go command, not an expectation (a cold Prometheus build takes about 6 min)."""
 _SOURCES = Path(__file__).parent
 

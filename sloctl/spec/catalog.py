@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from sloctl import naming
-from sloctl.durations import DAY, format_duration
+from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.errors import Location
 from sloctl.model import AlertWindows, BurnWindow, Severity
 from sloctl.spec.build import loc_of
@@ -54,7 +54,7 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
             )
             pct = reader.number(w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
             short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
-            long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=3600)
+            long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=HOUR)
             loc = loc_of(node, doc.loc)
             if not 0 < pct <= 100:
                 at = w.get("errorBudgetPercent")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from sloctl import naming
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
-from sloctl.durations import DAY, DurationError, format_duration, parse_duration
+from sloctl.durations import DAY, HOUR, DurationError, format_duration, parse_duration
 from sloctl.errors import Location
 from sloctl.gofmt import go_float
 from sloctl.model import (
@@ -56,7 +56,7 @@ V2ALPHA = "openslo.com/v2alpha"
 for ``indicator``/``indicatorRef``, metric sources as ``dataSourceRef`` or an inline
 ``dataSourceSpec`` beside the query ``spec``, no ``displayName`` in metadata, Kubernetes label
 values, and a duration shorthand of m, h, d and w only."""
-_UNITS = {"Second": 1, "Minute": 60, "Hour": 3600, "Day": DAY, "Week": 7 * DAY}
+_UNITS = {"Second": 1, "Minute": 60, "Hour": HOUR, "Day": DAY, "Week": 7 * DAY}
 
 
 def _alerting(name: str, windows: AlertWindows) -> Alerting:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sloctl.durations import HOUR
 from sloctl.errors import Location
 from sloctl.model import (
     SLI,
@@ -220,7 +221,7 @@ def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[
 def _seconds(node: YNode | None, reader: Reader, path: str) -> float:
     """A Prometheus duration that may be below a second (``latency: 100ms``), in seconds."""
     text = reader.string(node, path)
-    for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+    for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", float(HOUR))):
         number = text.removesuffix(unit)
         if number != text:
             try:

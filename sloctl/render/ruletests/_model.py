@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sloctl import naming
 from sloctl.calendars import rule_bounds
+from sloctl.durations import HOUR
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql, promsim
 from sloctl.render.rules import sharp_window, tiled_window
@@ -158,13 +159,13 @@ class _Model:
         # whole hours H after the period start (H-55m..H), then those after the last hour.
         t = self.times[i]
         start, _end = rule_bounds(cal, t)
-        rest = max(t - t % 3600, start)
+        rest = max(t - t % HOUR, start)
 
         def counted(p: int) -> bool:
-            hour = -(-p // 3600) * 3600
+            hour = -(-p // HOUR) * HOUR
             return p > rest or (start < hour <= t and hour >= t - cal.max_seconds)
 
-        points = [j for j in self._points(i, cal.max_seconds + 3600) if counted(self.times[j])]
+        points = [j for j in self._points(i, cal.max_seconds + HOUR) if counted(self.times[j])]
         if self.slo.timeslices is not None:
             picked = [b for j in points if (b := self.bad[j]) is not None]
             return sum(picked) / len(picked) if picked else None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sloctl import naming
 from sloctl.calendars import rule_bounds
-from sloctl.durations import DAY, format_duration
+from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql
 from sloctl.render.rules import RuleOptions, render_groups, render_rule_file, sharp_window, tiled_window
@@ -86,7 +86,7 @@ def _traffic(slo: SLO) -> int:
     tiers = slo.alerting.enabled_tiers or slo.alerting.tiers
     smallest = min((t.window.burn_factor(slo.period) for t in tiers), default=1.0)
     by_ratio = math.ceil(200 / max(BELOW * smallest * slo.error_budget, 1e-9))
-    shortest = min((t.window.long_window for t in tiers), default=3600)
+    shortest = min((t.window.long_window for t in tiers), default=HOUR)
     by_guard = math.ceil(slo.alerting.min_events * 4 / max(shortest // STEP, 1))
     return max(10_000, by_ratio, by_guard)
 
@@ -382,7 +382,7 @@ class _Builder:
         self._group(name, run, {"burn": sorted(set(checks))})
 
     def zero_traffic(self) -> None:
-        steps = (3600 // self.eval_step + 2) * self.per
+        steps = (HOUR // self.eval_step + 2) * self.per
         run = self._run(self._healthy(_Segment(steps, 0, 0)))
         last = run.steps - 1
         self._group(
@@ -402,12 +402,12 @@ class _Builder:
         if not nd.enabled:
             return
         rpm = _traffic(self.slo)
-        hour = 3600 // STEP
+        hour = HOUR // STEP
         quiet = (nd.for_seconds + naming.BASE_WINDOW) // STEP + 3 * SLICE_STEPS
         run = self._run(
             self._healthy([_Segment(hour, rpm, 0), _Segment(quiet, 0, 0), _Segment(hour, rpm, 0)])
         )
-        stop = 3600 // self.eval_step  # the evaluation at which traffic stops
+        stop = HOUR // self.eval_step  # the evaluation at which traffic stops
         flags = [run.model.no_data(i) for i in range(run.steps)]
         first = next((i for i in range(stop, run.steps) if flags[i]), None)
         if first is None:
@@ -504,7 +504,7 @@ class _Builder:
     def uneven_traffic(self) -> None:
         slo = self.slo
         rpm = _traffic(slo)
-        hour = 3600 // STEP
+        hour = HOUR // STEP
         quiet_err = math.floor(rpm * 0.2 * slo.error_budget)
         busy_req, busy_err = rpm * 10, math.floor(rpm * 10 * 3 * slo.error_budget)
         day = [_Segment(hour, busy_req, busy_err), _Segment(23 * hour, rpm, quiet_err)]
@@ -573,7 +573,7 @@ class _Builder:
         if not steps:
             return
         rpm = _traffic(slo)
-        hour = 3600 // STEP
+        hour = HOUR // STEP
         scale = _composite_scale(slo)
         lowest = min(s.budget_left_percent for s in steps) / 100
         if slo.timeslices is not None:
@@ -600,7 +600,7 @@ class _Builder:
                     [_Segment(2 * hour, rpm, 0), _Segment(4 * hour, rpm, per_step)],
                 )
             )
-            hours = 3600 // self.eval_step
+            hours = HOUR // self.eval_step
             checks = [i for i in range(2 * hours, run.steps, max(1, hours // 2)) if run.policy_agreed(i)]
         # Around each step: the last evaluation above it and the first at or below it.
         for step in steps:
@@ -636,14 +636,14 @@ class _Builder:
             # Errors only before the boundary, none after: the new period is clean.
             before = boundary // STEP
             run = self._run(
-                _one([_Segment(before, rpm, errors), _Segment(2 * 3600 // STEP, rpm, errors // 5)])
+                _one([_Segment(before, rpm, errors), _Segment(2 * HOUR // STEP, rpm, errors // 5)])
             )
             last = run.steps - 1
             r = run.model.period_ratio(last)
             assert r is not None
             name = "the calendar period's ratio restarts at the boundary in its time zone"
         else:
-            run = self._run(_one([_Segment(4 * 3600 // STEP, rpm, errors)]))
+            run = self._run(_one([_Segment(4 * HOUR // STEP, rpm, errors)]))
             last = run.steps - 1
             r = run.model.period_ratio(last)
             assert r is not None
