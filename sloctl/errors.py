@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Self
 
-__all__ = ["Location", "SpecError", "SpecErrors"]
+__all__ = ["Location", "SpecError", "SpecErrors", "unreadable"]
 
 
 @dataclass(frozen=True, order=True)
@@ -32,6 +33,21 @@ class SpecError:
     def __str__(self) -> str:
         where = f" {self.path}:" if self.path else ""
         return f"{self.location}:{where} {self.message}"
+
+
+def unreadable(file: str | Path, exc: OSError | None = None) -> SpecError:
+    """An input file that is missing (``exc`` None or FileNotFoundError) or cannot be read, at
+    its first line: worded alike for every file the toolkit reads.
+
+    >>> str(unreadable("slos/api.yaml"))
+    'slos/api.yaml:1:1: no such file or directory'
+    >>> str(unreadable("p.yaml", PermissionError(13, "Permission denied")))
+    'p.yaml:1:1: cannot read: Permission denied'
+    """
+    where = Location(str(file), 1, 1)
+    if exc is None or isinstance(exc, FileNotFoundError):
+        return SpecError(where, "", "no such file or directory")
+    return SpecError(where, "", f"cannot read: {exc.strerror or exc}")
 
 
 class SpecErrors(Exception):

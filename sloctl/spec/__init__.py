@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sloctl import naming
-from sloctl.errors import Location, SpecError, SpecErrors
+from sloctl.errors import Location, SpecError, SpecErrors, unreadable
 from sloctl.model import SLO, AlertWindows, Service
 from sloctl.spec import native, openslo, project, promcheck, pyrra, sloth
 from sloctl.spec.catalog import Catalogs, read_alert_windows
@@ -75,7 +75,7 @@ def _expand(
         elif p.is_file():
             files.append(p)
         else:
-            errors.append(SpecError(Location(str(p), 1, 1), "", "no such file or directory"))
+            errors.append(unreadable(p))
     if len(files) > MAX_FILES:
         errors.append(
             SpecError(
@@ -328,7 +328,7 @@ def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, byt
                 continue
             out.append((str(f), f.read_bytes()))
         except OSError as exc:
-            errors.append(SpecError(Location(str(f), 1, 1), "", f"cannot read: {exc.strerror}"))
+            errors.append(unreadable(f, exc))
     return out
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sloctl.errors import Location, SpecError
+from sloctl.errors import Location, SpecError, unreadable
 from sloctl.render.flavours import FLAVOURS
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
@@ -170,9 +170,7 @@ def load_project(path: Path) -> tuple[Project, list[SpecError]]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return Project(), [
-            SpecError(Location(name, 1, 1), "", f"cannot read the project file: {exc.strerror}")
-        ]
+        return Project(), [unreadable(name, exc)]
     docs, errors = parse_documents(data, name)
     reader = Reader(name)
     if len(docs) != 1:

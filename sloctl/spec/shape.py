@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sloctl.durations import DURATION_PATTERN, DurationError, parse_seconds
-from sloctl.errors import Location, SpecError, SpecErrors
+from sloctl.errors import Location, SpecError, SpecErrors, unreadable
 from sloctl.spec.yamlsrc import YNode, parse_documents
 
 __all__ = ["Field", "Shape", "check_document", "checked_document", "document_schema", "read_checked_document"]
@@ -225,10 +225,8 @@ def read_checked_document(shape: Shape, path: str | Path) -> YNode:
     at its first line, worded as the SLO loader words it."""
     try:
         data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise SpecErrors.at(Location(str(path), 1, 1), "no such file or directory") from None
     except OSError as exc:
-        raise SpecErrors.at(Location(str(path), 1, 1), f"cannot read: {exc.strerror or exc}") from None
+        raise SpecErrors([unreadable(path, exc)]) from None
     return checked_document(shape, data, str(path))
 
 

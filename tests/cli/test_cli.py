@@ -67,6 +67,15 @@ def test_a_missing_path_is_an_input_error() -> None:
     assert proc.returncode == 1 and "no such file or directory" in proc.stderr
 
 
+def test_a_project_file_that_cannot_be_read_is_worded_as_an_slo_file_would_be(tmp_path: Path) -> None:
+    missing = run_sloctl("validate", str(SLOS), "--config", str(tmp_path / "sloctl.yaml"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith(f"error: {tmp_path / 'sloctl.yaml'}:1:1: no such file or directory\n")
+    folder = run_sloctl("validate", str(SLOS), "--config", str(tmp_path))  # read() fails: a directory
+    assert folder.returncode == 1
+    assert folder.stderr.startswith(f"error: {tmp_path}:1:1: cannot read: Is a directory\n"), folder.stderr
+
+
 def test_schema_is_valid_json_schema_and_every_bundled_slo_file_validates_against_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
