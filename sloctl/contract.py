@@ -66,6 +66,7 @@ __all__ = [
     "TIER_POOL_SCALE",
     "TIER_POOL_SIZE",
     "TIER_POOL_WAITING",
+    "ApiRoute",
     "BreakerPlan",
     "BreakerResult",
     "BreakerState",
@@ -226,29 +227,54 @@ class Outcome(StrEnum):
     FAILURE = "failure"
 
 
-#: (method, route template, dependency) of every route of the platform API
-ROUTES: tuple[tuple[str, str, Dependency], ...] = (
-    ("GET", "/v1/projects", Dependency.POSTGRES),
-    ("POST", "/v1/projects", Dependency.POSTGRES),
-    ("GET", "/v1/projects/{project_id}", Dependency.POSTGRES),
-    ("DELETE", "/v1/projects/{project_id}", Dependency.POSTGRES),
-    ("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES),
+@dataclass(frozen=True)
+class ApiRoute:
+    """A route of the platform API: the one place its method and path template are written. The
+    testbed binds its handler by :attr:`operation_id` and ``/openapi.json`` describes it under
+    that ``operationId``.
+
+    >>> ROUTES[1].method, ROUTES[1].path, ROUTES[1].dependency.value, ROUTES[1].operation_id
+    ('POST', '/v1/projects', 'postgres', 'createProject')
+    """
+
+    method: Literal["GET", "POST", "PUT", "DELETE"]
+    #: the route template, as the ``route`` label and OpenAPI's ``paths`` spell it
+    path: str
+    dependency: Dependency
+    #: OpenAPI's ``operationId`` (camelCase), unique across the API
+    operation_id: str
+
+
+#: Every route of the platform API, in the order the testbed matches them (Starlette takes the
+#: first match, and the middleware names a request's route by the same walk).
+ROUTES: tuple[ApiRoute, ...] = (
+    ApiRoute("GET", "/v1/projects", Dependency.POSTGRES, "listProjects"),
+    ApiRoute("POST", "/v1/projects", Dependency.POSTGRES, "createProject"),
+    ApiRoute("GET", "/v1/projects/{project_id}", Dependency.POSTGRES, "getProject"),
+    ApiRoute("DELETE", "/v1/projects/{project_id}", Dependency.POSTGRES, "deleteProject"),
+    ApiRoute("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES, "createBackup"),
     # a backup job's status: in the API's memory (testbed.backups), no database call
-    ("GET", "/v1/projects/{project_id}/backups/{backup_id}", Dependency.NONE),
-    ("GET", "/v1/cache/{key}", Dependency.REDIS),
-    ("PUT", "/v1/cache/{key}", Dependency.REDIS),
-    ("POST", "/v1/documents", Dependency.MONGODB),
-    ("GET", "/v1/documents/{document_id}", Dependency.MONGODB),
-    ("GET", "/healthz", Dependency.NONE),
-    ("GET", "/metrics", Dependency.NONE),
-    ("GET", "/openapi.json", Dependency.NONE),
+    ApiRoute("GET", "/v1/projects/{project_id}/backups/{backup_id}", Dependency.NONE, "getBackup"),
+    ApiRoute("GET", "/v1/cache/{key}", Dependency.REDIS, "getCache"),
+    ApiRoute("PUT", "/v1/cache/{key}", Dependency.REDIS, "putCache"),
+    ApiRoute("POST", "/v1/documents", Dependency.MONGODB, "createDocument"),
+    ApiRoute("GET", "/v1/documents/{document_id}", Dependency.MONGODB, "getDocument"),
+    ApiRoute("GET", "/healthz", Dependency.NONE, "getHealth"),
+    ApiRoute("GET", "/metrics", Dependency.NONE, "getMetrics"),
+    ApiRoute("GET", "/openapi.json", Dependency.NONE, "getOpenapi"),
 )
+_BY_OPERATION_ID = {r.operation_id: r for r in ROUTES}
+if len(_BY_OPERATION_ID) != len(ROUTES):
+    raise ValueError("an operationId names two routes")
 #: route template -> its ``dependency`` label value
-ROUTE_DEPENDENCY: dict[str, str] = {route: dep.value for _method, route, dep in ROUTES}
+ROUTE_DEPENDENCY: dict[str, str] = {r.path: r.dependency.value for r in ROUTES}
 #: the (method, route) that runs each operation
 OPERATION_ROUTES: dict[str, tuple[str, str]] = {
-    Operation.PROVISION_DATABASE: ("POST", "/v1/projects"),
-    Operation.BACKUP: ("POST", "/v1/projects/{project_id}/backups"),
+    operation: (_BY_OPERATION_ID[operation_id].method, _BY_OPERATION_ID[operation_id].path)
+    for operation, operation_id in (
+        (Operation.PROVISION_DATABASE, "createProject"),
+        (Operation.BACKUP, "createBackup"),
+    )
 }
 
 # --- the platform API's tiers -------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """The platform API's OpenAPI 3.1 description, served at ``/openapi.json``.
 
-Written as data next to the routes it describes; ``tests/testbed/test_openapi.py`` checks it
-with openapi-spec-validator and against the route table (every route described, nothing else).
+The operations are data keyed by the contract's operation ids; their methods and paths are the
+contract's (:data:`sloctl.contract.ROUTES`), so ``paths`` is built by walking its route table.
+``tests/testbed/test_openapi.py`` checks the document with openapi-spec-validator and against
+the route table (every route described under its operationId, nothing else).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sloctl.contract import TIERS
+from sloctl.contract import ROUTES, TIERS
 
 from .config import API_VERSION
 
@@ -60,11 +63,11 @@ _KEY = _path_param("key", {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,200}
 _BACKUP_ID = _path_param("backup_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
 _DOCUMENT_ID = _path_param("document_id", {"type": "string", "pattern": "^[0-9a-f]{24}$"})
 _VERSION = {"$ref": "#/components/parameters/API-Version"}
+#: a path template's parameters, declared once for every path that has them
+_PATH_PARAMS = {"project_id": _PROJECT_ID, "key": _KEY, "backup_id": _BACKUP_ID, "document_id": _DOCUMENT_ID}
 
 
 def openapi_document() -> dict[str, Any]:
-    # Split at its seams: the paths per database and the operational ones, the schemas.
-    paths = {**_project_paths(), **_backup_paths(), **_cache_paths(), **_document_paths()}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -74,7 +77,7 @@ def openapi_document() -> dict[str, Any]:
             "MongoDB. Errors are RFC 9457 problem documents.",
         },
         "servers": [{"url": "/"}],
-        "paths": {**paths, **_operations_paths()},
+        "paths": _paths(),
         # An API key is optional: with one, the caller gets its tier's rate limit and pool.
         "security": [{}, {"apiKey": []}],
         "components": {
@@ -137,134 +140,139 @@ def _operation(
     return {**operation, "responses": {str(status): answer, **errors}}
 
 
-def _project_paths() -> dict[str, Any]:
+def _paths() -> dict[str, Any]:
+    """The contract's routes, each described by its operation; a path's template parameters are
+    declared once on its path item."""
+    # Split at its seams: the operations per database and the operational ones.
+    operations = {
+        **_project_operations(),
+        **_backup_operations(),
+        **_cache_operations(),
+        **_document_operations(),
+        **_operational_operations(),
+    }
+    ids = {r.operation_id for r in ROUTES}
+    if operations.keys() != ids:
+        raise LookupError(
+            f"operations without a route: {sorted(operations.keys() - ids)}; "
+            f"routes without an operation: {sorted(ids - operations.keys())}"
+        )
+    paths: dict[str, dict[str, Any]] = {}
+    for r in ROUTES:
+        if r.path not in paths:
+            params = [_PATH_PARAMS[name] for name in re.findall(r"\{(\w+)\}", r.path)]
+            paths[r.path] = {"parameters": params} if params else {}
+        paths[r.path][r.method.lower()] = {"operationId": r.operation_id, **operations[r.operation_id]}
+    return paths
+
+
+def _project_operations() -> dict[str, Any]:
     """PostgreSQL: the projects."""
     return {
-        "/v1/projects": {
-            "get": _operation(
-                "List projects, a page at a time",
-                200,
-                _rate_limited("a page; Link has first, next and prev", _json_schema("ProjectPage")),
-                (400,),
-                parameters=(
-                    _query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query_param(
-                        "cursor", {"type": "string"}, "opaque and signed; from a Link header of this API"
-                    ),
-                    _query_param(
-                        "offset",
-                        {"type": "integer", "minimum": 0},
-                        "offset pagination, for comparison; not with cursor",
-                    ),
+        "listProjects": _operation(
+            "List projects, a page at a time",
+            200,
+            _rate_limited("a page; Link has first, next and prev", _json_schema("ProjectPage")),
+            (400,),
+            parameters=(
+                _query_param("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+                _query_param(
+                    "cursor", {"type": "string"}, "opaque and signed; from a Link header of this API"
+                ),
+                _query_param(
+                    "offset",
+                    {"type": "integer", "minimum": 0},
+                    "offset pagination, for comparison; not with cursor",
                 ),
             ),
-            "post": _operation(
-                "Provision a project (a PostgreSQL schema)",
-                201,
-                _rate_limited("provisioned", _json_schema("Project")),
-                (400, 409, 413),
-                body=_json_schema("NewProject"),
-            ),
-        },
-        "/v1/projects/{project_id}": {
-            "parameters": [_PROJECT_ID],
-            "get": _operation(
-                "One project", 200, _rate_limited("the project", _json_schema("Project")), (404,)
-            ),
-            "delete": _operation(
-                "Deprovision a project (drops its schema)", 204, _rate_limited("deprovisioned"), (404,)
-            ),
-        },
+        ),
+        "createProject": _operation(
+            "Provision a project (a PostgreSQL schema)",
+            201,
+            _rate_limited("provisioned", _json_schema("Project")),
+            (400, 409, 413),
+            body=_json_schema("NewProject"),
+        ),
+        "getProject": _operation(
+            "One project", 200, _rate_limited("the project", _json_schema("Project")), (404,)
+        ),
+        "deleteProject": _operation(
+            "Deprovision a project (drops its schema)", 204, _rate_limited("deprovisioned"), (404,)
+        ),
     }
 
 
-def _backup_paths() -> dict[str, Any]:
+def _backup_operations() -> dict[str, Any]:
     """PostgreSQL: a project's backups (pg_dump)."""
     return {
-        "/v1/projects/{project_id}/backups": {
-            "parameters": [_PROJECT_ID],
-            "post": _operation(
-                "Queue a backup of the project's schema (pg_dump, off the request path)",
-                202,
-                _with_location(_rate_limited("queued", _json_schema("Backup"))),
-                (404,),
-            ),
-        },
-        "/v1/projects/{project_id}/backups/{backup_id}": {
-            "parameters": [_PROJECT_ID, _BACKUP_ID],
-            "get": _operation(
-                "A backup's status: pending, running, done or failed",
-                200,
-                _rate_limited("the backup", _json_schema("Backup")),
-                (404,),
-            ),
-        },
+        "createBackup": _operation(
+            "Queue a backup of the project's schema (pg_dump, off the request path)",
+            202,
+            _with_location(_rate_limited("queued", _json_schema("Backup"))),
+            (404,),
+        ),
+        "getBackup": _operation(
+            "A backup's status: pending, running, done or failed",
+            200,
+            _rate_limited("the backup", _json_schema("Backup")),
+            (404,),
+        ),
     }
 
 
-def _cache_paths() -> dict[str, Any]:
+def _cache_operations() -> dict[str, Any]:
     """Redis: the cache."""
     return {
-        "/v1/cache/{key}": {
-            "parameters": [_KEY],
-            "get": _operation(
-                "Read a cached value",
-                200,
-                _rate_limited("the value", {"application/octet-stream": {"schema": {"type": "string"}}}),
-                (400, 404),
-            ),
-            "put": _operation(
-                "Write a cached value",
-                204,
-                _rate_limited("stored"),
-                (400, 413),
-                parameters=(_query_param("ttl", {"type": "integer", "minimum": 1, "maximum": 2592000}),),
-                body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
-            ),
-        },
+        "getCache": _operation(
+            "Read a cached value",
+            200,
+            _rate_limited("the value", {"application/octet-stream": {"schema": {"type": "string"}}}),
+            (400, 404),
+        ),
+        "putCache": _operation(
+            "Write a cached value",
+            204,
+            _rate_limited("stored"),
+            (400, 413),
+            parameters=(_query_param("ttl", {"type": "integer", "minimum": 1, "maximum": 2592000}),),
+            body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
+        ),
     }
 
 
-def _document_paths() -> dict[str, Any]:
+def _document_operations() -> dict[str, Any]:
     """MongoDB: the documents."""
     return {
-        "/v1/documents": {
-            "post": _operation(
-                "Store a JSON document",
-                201,
-                _rate_limited("stored", _json_schema("DocumentId")),
-                (400, 413, 422),
-                body={_JSON: {"schema": {"type": "object"}}},
-            ),
-        },
-        "/v1/documents/{document_id}": {
-            "parameters": [_DOCUMENT_ID],
-            "get": _operation(
-                "One document",
-                200,
-                _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
-                (404,),
-            ),
-        },
+        "createDocument": _operation(
+            "Store a JSON document",
+            201,
+            _rate_limited("stored", _json_schema("DocumentId")),
+            (400, 413, 422),
+            body={_JSON: {"schema": {"type": "object"}}},
+        ),
+        "getDocument": _operation(
+            "One document",
+            200,
+            _rate_limited("the document", {_JSON: {"schema": {"type": "object"}}}),
+            (404,),
+        ),
     }
 
 
 def _operational_get(summary: str, description: str, media_type: str, schema_type: str) -> dict[str, Any]:
     """A GET of the operational routes: one 200 answer, no rate limit, no API version, no problem."""
     content = {media_type: {"schema": {"type": schema_type}}}
-    return {
-        "get": {"summary": summary, "responses": {"200": {"description": description, "content": content}}}
-    }
+    return {"summary": summary, "responses": {"200": {"description": description, "content": content}}}
 
 
-def _operations_paths() -> dict[str, Any]:
+def _operational_operations() -> dict[str, Any]:
     """Health, metrics and this document."""
     return {
-        "/healthz": _operational_get(
+        "getHealth": _operational_get(
             "Liveness and breaker states (no database call)", "alive", _JSON, "object"
         ),
-        "/metrics": _operational_get("Prometheus metrics", "exposition", "text/plain", "string"),
-        "/openapi.json": _operational_get("This description", "OpenAPI 3.1", _JSON, "object"),
+        "getMetrics": _operational_get("Prometheus metrics", "exposition", "text/plain", "string"),
+        "getOpenapi": _operational_get("This description", "OpenAPI 3.1", _JSON, "object"),
     }
 
 

@@ -1,8 +1,13 @@
-"""The API's routes, one module per database; the route → dependency table is the contract's
-(:data:`sloctl.contract.ROUTES`)."""
+"""The API's routes, one module per database. The route table is the contract's
+(:data:`sloctl.contract.ROUTES`: method, path template, dependency, operation id); this module
+only binds a handler to each operation id."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 
 from sloctl import contract
@@ -19,25 +24,44 @@ from .projects import (
 )
 from .service import healthz, metrics_endpoint, openapi_endpoint
 
-__all__ = ["ROUTES", "ROUTE_DEPENDENCY"]
+__all__ = ["HANDLERS", "ROUTES", "ROUTE_DEPENDENCY", "bind"]
 
 
 #: route template -> dependency label (the contract's route table)
 ROUTE_DEPENDENCY = contract.ROUTE_DEPENDENCY
 
 
-ROUTES = [
-    Route("/v1/projects", list_projects, methods=["GET"]),
-    Route("/v1/projects", create_project, methods=["POST"]),
-    Route("/v1/projects/{project_id}", get_project, methods=["GET"]),
-    Route("/v1/projects/{project_id}", delete_project, methods=["DELETE"]),
-    Route("/v1/projects/{project_id}/backups", create_backup, methods=["POST"]),
-    Route("/v1/projects/{project_id}/backups/{backup_id}", get_backup, methods=["GET"]),
-    Route("/v1/cache/{key}", get_cache, methods=["GET"]),
-    Route("/v1/cache/{key}", put_cache, methods=["PUT"]),
-    Route("/v1/documents", create_document, methods=["POST"]),
-    Route("/v1/documents/{document_id}", get_document, methods=["GET"]),
-    Route("/healthz", healthz, methods=["GET"]),
-    Route("/metrics", metrics_endpoint, methods=["GET"]),
-    Route("/openapi.json", openapi_endpoint, methods=["GET"]),
-]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+#: operation id (the contract's) -> its handler
+HANDLERS: dict[str, Endpoint] = {
+    "listProjects": list_projects,
+    "createProject": create_project,
+    "getProject": get_project,
+    "deleteProject": delete_project,
+    "createBackup": create_backup,
+    "getBackup": get_backup,
+    "getCache": get_cache,
+    "putCache": put_cache,
+    "createDocument": create_document,
+    "getDocument": get_document,
+    "getHealth": healthz,
+    "getMetrics": metrics_endpoint,
+    "getOpenapi": openapi_endpoint,
+}
+
+
+def bind(routes: Sequence[contract.ApiRoute], handlers: Mapping[str, Endpoint]) -> list[Route]:
+    """Starlette routes for ``routes``, in their order (Starlette takes the first match), each
+    with its handler; a route without a handler, or a handler without a route, is an error."""
+    wanted = [r.operation_id for r in routes]
+    missing = sorted(set(wanted) - handlers.keys())
+    extra = sorted(handlers.keys() - set(wanted))
+    if missing or extra:
+        raise LookupError(
+            f"the handlers do not match the contract's routes: no handler for {missing}, no route for {extra}"
+        )
+    return [Route(r.path, handlers[r.operation_id], methods=[r.method]) for r in routes]
+
+
+ROUTES = bind(contract.ROUTES, HANDLERS)

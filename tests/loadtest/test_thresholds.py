@@ -129,14 +129,6 @@ def test_a_dependency_gate_covers_exactly_the_routes_of_that_database() -> None:
     assert results[3].note == "no requests to postgres routes"
 
 
-def test_the_testbed_serves_exactly_the_routes_of_the_contract() -> None:
-    from sloctl import contract
-    from testbed.routes import ROUTES
-
-    served = {(method, route.path) for route in ROUTES for method in route.methods or () if method != "HEAD"}
-    assert served == {(method, route) for method, route, _dependency in contract.ROUTES}
-
-
 def test_a_timeslice_latency_slo_gates_on_its_slice_percentile_and_a_composite_is_skipped() -> None:
     from tests.paths import ROOT
 

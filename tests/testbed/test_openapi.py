@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
+from sloctl import contract
 from sloctl.testbed_runner import ApiServer
 from testbed.openapi import openapi_document
 from testbed.routes import ROUTES
@@ -32,6 +33,16 @@ def test_the_document_describes_every_route_and_only_those() -> None:
     }
     served = {(r.path, m) for r in ROUTES for m in (r.methods or ()) if m != "HEAD"}
     assert described == served
+
+
+def test_each_operation_is_described_under_the_contracts_operation_id() -> None:
+    described = {
+        (method.upper(), path): operation["operationId"]
+        for path, item in openapi_document()["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+    assert described == {(r.method, r.path): r.operation_id for r in contract.ROUTES}
 
 
 def test_the_served_document_is_the_same_and_problems_meet_its_schema(platform_api: ApiServer) -> None:
