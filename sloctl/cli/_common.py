@@ -30,8 +30,10 @@ __all__ = [
     "UsageError",
     "add_allow_host_argument",
     "add_command",
+    "add_format_argument",
     "add_input_arguments",
     "add_live_prometheus_arguments",
+    "add_output_dir_argument",
     "add_subcommand",
     "load_slos",
     "load_slos_of",
@@ -148,6 +150,24 @@ def plain_help(doc: str | None) -> str:
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)
     return 2
+
+
+def add_format_argument(p: argparse.ArgumentParser, human: str = "table") -> None:
+    """``-o/--output`` of a command that prints its result: ``human`` (the default) or ``json``,
+    as promtool and amtool spell it. Commands that write files take ``-o DIR`` instead."""
+    p.add_argument(
+        "-o",
+        "--output",
+        choices=(human, "json"),
+        default=human,
+        help=f"print a {human} (default) or JSON",
+    )
+
+
+def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
+    """``-o/--output DIR`` of a command that writes files (checked by :func:`output_dir` before
+    any work). Commands that print take ``-o json`` instead (:func:`add_format_argument`)."""
+    p.add_argument("-o", "--output", default=default, metavar="DIR", help=help)
 
 
 def add_input_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:

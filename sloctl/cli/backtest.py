@@ -27,6 +27,7 @@ from sloctl.cli._common import (
     UsageError,
     add_allow_host_argument,
     add_command,
+    add_format_argument,
     add_input_arguments,
     load_slos_of,
     output_dir,
@@ -109,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         help="write an HTML report here (and its JSON beside it, for sloctl serve)",
     )
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    add_format_argument(p)
     p.add_argument(
         "--workdir",
         metavar="DIR",

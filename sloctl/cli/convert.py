@@ -15,7 +15,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import add_command, add_input_arguments, load_slos_of, output_dir
+from sloctl.cli._common import (
+    add_command,
+    add_input_arguments,
+    add_output_dir_argument,
+    load_slos_of,
+    output_dir,
+)
 from sloctl.convert import FORMATS, convert, render_text
 from sloctl.files import write_text
 
@@ -46,9 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "convert", _convert, __doc__)
     add_input_arguments(p)
     p.add_argument("--to", required=True, choices=sorted(FORMATS), help="the output format")
-    p.add_argument(
-        "-o", "--output", default="-", metavar="DIR", help="output directory, or - for stdout (default)"
-    )
+    add_output_dir_argument(p, "output directory, or - for stdout (default)", default="-")
     p.add_argument(
         "--lossy", action="store_true", help="write what the format can express and only report the rest"
     )

@@ -44,6 +44,7 @@ from ._common import (
     UsageError,
     add_command,
     add_input_arguments,
+    add_output_dir_argument,
     add_subcommand,
     load_slos,
     load_slos_of,
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="gameday_command", metavar="SUBCOMMAND", required=True)
     gen = add_subcommand(sub, "generate", "write the five game-day experiments from the SLO files")
     add_input_arguments(gen, default="slos/")
-    _output_argument(gen, "chaos")
+    add_output_dir_argument(gen, "output directory (default chaos/)", default="chaos")
     gen.set_defaults(func=_generate, prog=gen.prog)
     run = add_subcommand(sub, "run", "run game days one after the other and report their verdicts")
     run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
@@ -86,20 +87,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     suite.set_defaults(func=_suite, prog=suite.prog)
     sch = add_subcommand(sub, "schedule", "systemd timers, a Kubernetes CronJob and a GitHub workflow")
     sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
-    _output_argument(sch, "chaos/schedule")
+    add_output_dir_argument(sch, "output directory (default chaos/schedule/)", default="chaos/schedule")
     sch.set_defaults(func=_schedule, prog=sch.prog)
     _register_rig(sub)
-
-
-def _output_argument(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path(default),
-        metavar="DIR",
-        help=f"output directory (default {default}/)",
-    )
 
 
 def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -276,7 +266,7 @@ def _schedule(args: argparse.Namespace) -> int:
     from sloctl.chaos.schedule import load_schedule, write_schedule
 
     schedule = load_schedule(args.file)  # errors: SpecErrors, printed by sloctl.cli.main
-    for path in write_schedule(schedule, output_dir(args.output, "-o")):
+    for path in write_schedule(schedule, output_dir(Path(args.output), "-o")):
         print(path)
     return 0
 
@@ -286,7 +276,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     slos = load_slos_of(args).slos
     try:
-        written = write_experiments(slos, output_dir(args.output, "-o"))
+        written = write_experiments(slos, output_dir(Path(args.output), "-o"))
     except MissingSlo as exc:
         print(f"sloctl gameday generate: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ from sloctl.cli._common import (
     UsageError,
     add_command,
     add_input_arguments,
+    add_output_dir_argument,
     cpu_jobs,
     default_jobs,
     load_slos_of,
@@ -276,12 +277,9 @@ promtool)."""
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "generate", _generate, GENERATE)
     add_input_arguments(p)
-    p.add_argument(
-        "-o",
-        "--output",
-        default=None,
-        metavar="DIR",
-        help="output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it "
+    add_output_dir_argument(
+        p,
+        "output root: writes rules/, rules/tests/, dashboards/, alertmanager/ under it "
         "(or output in the project file)",
     )
     p.add_argument(

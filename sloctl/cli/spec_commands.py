@@ -10,6 +10,7 @@ from sloctl.cli._common import (
     UsageError,
     add_allow_host_argument,
     add_command,
+    add_format_argument,
     add_input_arguments,
     load_slos_of,
     positive_number,
@@ -109,7 +110,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p = add_command(sub, "explain", _explain, EXPLAIN)
     add_input_arguments(p)
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    add_format_argument(p, "text")
     p.add_argument(
         "--requests-per-second",
         type=positive_number,

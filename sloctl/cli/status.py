@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
+from sloctl.cli._common import UsageError, add_command, add_format_argument, add_live_prometheus_arguments
 
 __all__ = ["register"]
 
@@ -20,7 +20,7 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "status", _run, __doc__)
     add_live_prometheus_arguments(p, slos="to show")
-    p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+    add_format_argument(p)
 
 
 def _run(args: argparse.Namespace) -> int:
