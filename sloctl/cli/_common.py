@@ -170,14 +170,17 @@ def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str 
     p.add_argument("-o", "--output", default=default, metavar="DIR", help=help)
 
 
-def add_input_arguments(p: argparse.ArgumentParser, default: str | None = None) -> None:
-    """The SLO inputs of validate, explain, generate, convert and gameday generate: paths (at
-    least one, or ``default`` when none is given), the project file and its include/exclude
-    globs, extra window catalogs, Sloth's default period."""
-    when_none = "" if default is None else f"; default {default}"
+def add_input_arguments(
+    p: argparse.ArgumentParser, default: str | None = None, *, optional: str = ""
+) -> None:
+    """The SLO inputs of validate, explain, generate, convert, backtest, gameday generate and
+    serve: paths (at least one, or ``default`` when none is given, or none at all when
+    ``optional`` says what none means), the project file and its include/exclude globs, extra
+    window catalogs, Sloth's default period."""
+    when_none = f"; {optional}" if optional else "" if default is None else f"; default {default}"
     p.add_argument(
         "paths",
-        nargs="+" if default is None else "*",
+        nargs="+" if default is None and not optional else "*",
         default=[] if default is None else [default],
         metavar="PATH",
         help=f"SLO files or directories (searched recursively; - reads standard input{when_none})",

@@ -7,7 +7,7 @@ directories. With --demo, a throwaway Prometheus on loopback is filled from the 
 scenarios for the given SLOs first.
 
 Exit codes: 0 stopped (Ctrl-C, SIGTERM, ``--for``), 1 Prometheus or the demo could not start,
-2 usage (a bad flag, SLO files with errors, a URL or listen address outside loopback, a listen
+or SLO files with errors, 2 usage (a bad flag, a URL or listen address outside loopback, a listen
 address in use)."""
 
 from __future__ import annotations
@@ -18,7 +18,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
+from sloctl.cli._common import (
+    UsageError,
+    add_allow_host_argument,
+    add_command,
+    add_input_arguments,
+    load_slos_of,
+    output_dir,
+)
 from sloctl.serve.app import RANGES
 
 from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
@@ -38,8 +45,8 @@ _EXPOSE_HELP = (
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "serve", _run, __doc__)
-    p.add_argument("paths", nargs="*", metavar="SLO_PATH", help="SLO files or directories (spec links, "
-                   "designed detection times); default slos/ with --demo")  # fmt: skip
+    # The SLOs' spec links and designed detection times, read as generate reads them.
+    add_input_arguments(p, optional="default slos/ with --demo, none with --prometheus")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--prometheus", metavar="URL", help="e.g. http://127.0.0.1:9090")
     src.add_argument("--demo", action="store_true", help="start a throwaway Prometheus full of scenario data")
@@ -136,10 +143,10 @@ def _bind(args: argparse.Namespace, auth: str | None) -> Bound:
 def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
     """The SLOs given (default slos/ with --demo); files with errors are printed as every
     command prints them (exit 1)."""
-    paths = args.paths or (["slos"] if args.demo else [])
-    if not paths:
+    args.paths = args.paths or (["slos"] if args.demo else [])
+    if not args.paths:
         return ()
-    return tuple(load_slos(paths).slos)
+    return tuple(load_slos_of(args).slos)
 
 
 def _auth(path: Path | None) -> str | None:

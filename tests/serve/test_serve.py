@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from sloctl import naming
 from sloctl.cli.main import main
@@ -31,6 +32,7 @@ from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
+from tests.fixtures.random_specs import user_catalog
 from tests.fixtures.specs import shop_slo
 from tests.paths import ROOT
 
@@ -396,3 +398,23 @@ def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path
         (str(tmp_path / "l" / "notes.json"), "not a game-day, load-test or backtest report"),
     )
     assert len(index.for_slo("shop-availability")) == 3 and index.for_slo("other") == []
+
+
+def test_serve_reads_slo_files_as_generate_does_window_catalogs_included(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    slos, catalogs = tmp_path / "slos", tmp_path / "catalogs"
+    slos.mkdir()
+    catalogs.mkdir()
+    (slos / "api.yaml").write_text(
+        "apiVersion: sloctl/v1\nkind: Service\nmetadata: {name: api}\nspec:\n  slos:\n"
+        "    - {name: availability, objective: 99.9, period: 10d,\n"
+        "       sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))',\n"
+        "                      totalQuery: 'sum(rate(t[{{.window}}]))'}}}\n"
+    )
+    (catalogs / "10d.yaml").write_text(yaml.safe_dump(user_catalog("10d")))
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--for", "1s"]
+    argv.append(str(slos))
+    assert main(argv) == 1  # a 10d period has no catalog of its own
+    assert "no burn-rate windows catalog for a 10d" in capsys.readouterr().err
+    assert main([*argv, "--windows", str(catalogs)]) == 0
