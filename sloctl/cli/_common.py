@@ -30,6 +30,7 @@ __all__ = [
     "UsageError",
     "add_allow_host_argument",
     "add_command",
+    "add_engine_argument",
     "add_format_argument",
     "add_input_arguments",
     "add_live_prometheus_arguments",
@@ -161,6 +162,34 @@ def add_format_argument(p: argparse.ArgumentParser, human: str = "table") -> Non
         choices=(human, "json"),
         default=human,
         help=f"print a {human} (default) or JSON",
+    )
+
+
+def add_engine_argument(
+    p: argparse.ArgumentParser, *, allow_all: bool = False, victoria: bool = False
+) -> None:
+    """``--engine``: which Prometheus runs the proof (docs/compat.md); with ``victoria``, also
+    VictoriaMetrics with vmalert."""
+    choices = [
+        "default",
+        "prometheus-2",
+        "prometheus-3",
+        *(["victoriametrics", "victoriametrics-ha"] if victoria else []),
+        *(["all"] if allow_all else []),
+    ]
+    p.add_argument(
+        "--engine",
+        choices=choices,
+        default="default",
+        help="Prometheus to run: default ($PROMTOOL/$PROMETHEUS, else the one on PATH, else the tool "
+        "shelf's 3.x), prometheus-2 (Debian's 2.42), prometheus-3 (the shelf's, scripts/tools.sh)"
+        + (
+            "; or vmalert on VictoriaMetrics (the shelf's): victoriametrics (one node), "
+            "victoriametrics-ha (two nodes replicated by vmagent, read through vmauth)"
+            if victoria
+            else ""
+        )
+        + (", or all of them in turn" if allow_all else ""),
     )
 
 

@@ -27,13 +27,13 @@ from sloctl.cli._common import (
     UsageError,
     add_allow_host_argument,
     add_command,
+    add_engine_argument,
     add_format_argument,
     add_input_arguments,
     load_slos_of,
     output_dir,
     output_file,
 )
-from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DAY, format_duration
 
 if TYPE_CHECKING:

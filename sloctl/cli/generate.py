@@ -10,13 +10,13 @@ from pathlib import Path
 from sloctl.cli._common import (
     UsageError,
     add_command,
+    add_engine_argument,
     add_input_arguments,
     add_output_dir_argument,
     cpu_jobs,
     default_jobs,
     load_slos_of,
 )
-from sloctl.cli.spec_commands import add_engine_argument
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.model import SLO
