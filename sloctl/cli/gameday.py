@@ -78,18 +78,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_output_dir_argument(gen, "output directory (default chaos/)", default="chaos")
     gen.set_defaults(func=_generate, prog=gen.prog)
     run = add_subcommand(sub, "run", "run game days one after the other and report their verdicts")
-    run.add_argument("experiments", type=Path, nargs="+", metavar="EXPERIMENT")
+    run.add_argument(
+        "experiments",
+        type=Path,
+        nargs="+",
+        metavar="EXPERIMENT",
+        help="Chaos Toolkit experiment files (from gameday generate), run one after the other",
+    )
     _run_options(run)
     run.set_defaults(func=_run, prog=run.prog)
     suite = add_subcommand(sub, "suite", "run every game day of a schedule file, one after the other")
-    suite.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
+    _schedule_file_argument(suite)
     _run_options(suite)
     suite.set_defaults(func=_suite, prog=suite.prog)
-    sch = add_subcommand(sub, "schedule", "systemd timers, a Kubernetes CronJob and a GitHub workflow")
-    sch.add_argument("--file", type=Path, default=Path("chaos/schedule.yaml"), help="the schedule file")
+    sch = add_subcommand(
+        sub,
+        "schedule",
+        "write systemd timers, Kubernetes CronJobs and a GitHub Actions workflow from the schedule file",
+    )
+    _schedule_file_argument(sch)
     add_output_dir_argument(sch, "output directory (default chaos/schedule/)", default="chaos/schedule")
     sch.set_defaults(func=_schedule, prog=sch.prog)
     _register_rig(sub)
+
+
+def _schedule_file_argument(p: argparse.ArgumentParser) -> None:
+    default = "chaos/schedule.yaml"
+    p.add_argument(
+        "--file",
+        type=Path,
+        default=Path(default),
+        metavar="FILE",
+        help=f"the schedule file (default {default}; docs/gameday.md, Schedule)",
+    )
 
 
 def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -264,8 +265,6 @@ def test_an_unknown_argument_is_refused_by_its_command_with_its_usage(
 
 def _help_paths() -> list[list[str]]:
     """Every command and sub-command, as the argv that reaches it."""
-    import argparse
-
     from sloctl.cli._common import COMMANDS
     from sloctl.cli.main import _build_parser
 
@@ -295,6 +294,21 @@ def test_every_command_and_sub_command_has_a_plain_text_help_that_says_what_it_d
     description = rest.split("\n\n")[0]
     assert description and not description.startswith(("options:", "positional arguments:")), out
     assert "``" not in out and ":class:" not in out and ":func:" not in out, out
+
+
+@pytest.mark.parametrize("argv", _help_paths(), ids=" ".join)
+def test_every_argument_of_every_command_says_what_it_is_for(argv: list[str]) -> None:
+    from sloctl.cli.main import _build_parser
+
+    parser = _build_parser(argv[0])
+    for name in argv:  # down to the (sub-)command's own parser
+        parser = next(a.choices[name] for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    bare = [
+        a.option_strings or a.dest
+        for a in parser._actions
+        if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction)) and not a.help
+    ]
+    assert not bare, f"sloctl {' '.join(argv)}: no help for {bare}"
 
 
 def test_a_flag_is_never_taken_by_its_prefix(capsys: pytest.CaptureFixture[str]) -> None:
