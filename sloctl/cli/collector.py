@@ -19,15 +19,20 @@ def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is privat
     parser = add_command(subparsers, "collector", None, __doc__)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
     run = add_subcommand(sub, "run", "run the collector until SIGINT/SIGTERM")
-    run.add_argument(
-        "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
-    )
+    _config_argument(run)
     run.set_defaults(func=_run)
     check = add_subcommand(sub, "check", "validate the config file and resolve its secrets, then exit")
-    check.add_argument(
-        "--config", required=True, metavar="FILE", help="collector targets file (collector/targets.yaml)"
-    )
+    _config_argument(check)
     check.set_defaults(func=_check)
+
+
+def _config_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="the targets file (a CollectorConfig, e.g. collector/targets.yaml; docs/collector.md)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

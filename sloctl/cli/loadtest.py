@@ -24,7 +24,11 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "loadtest", _run, __doc__)
-    p.add_argument("scenario", help="steady, constant, spike, soak, breakpoint, or a path to a Locust file")
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="steady, constant, spike, soak, breakpoint, or a path to a Locust file",
+    )
     p.add_argument(
         "--slos", action="append", default=[], metavar="PATH", help="SLO file or directory (repeatable)"
     )
@@ -47,10 +51,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--max-requests", metavar="N", type=int, default=0, help="stop after this many requests (0: no limit)"
     )
-    p.add_argument("--users", metavar="N", type=int, default=10, help="users (per step for breakpoint)")
-    p.add_argument("--spawn-rate", metavar="RATE", type=float, default=10.0, help="users started per second")
     p.add_argument(
-        "--user-rps", metavar="RATE", type=float, default=5.0, help="requests per second of each user"
+        "--users", metavar="N", type=int, default=10, help="users (per step for breakpoint; default 10)"
+    )
+    p.add_argument(
+        "--spawn-rate", metavar="RATE", type=float, default=10.0, help="users started per second (default 10)"
+    )
+    p.add_argument(
+        "--user-rps",
+        metavar="RATE",
+        type=float,
+        default=5.0,
+        help="requests per second of each user (default 5)",
     )
     p.add_argument(
         "--rate",
@@ -60,7 +72,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="requests per second of the constant (open-model) scenario (default: users × user-rps)",
     )
     p.add_argument(
-        "--processes", metavar="N", type=int, default=0, help="Locust worker processes (distributed mode)"
+        "--processes",
+        metavar="N",
+        type=int,
+        default=0,
+        help="Locust worker processes (distributed mode; default 0: one process)",
     )
     add_allow_host_argument(p, "--host")
     p.add_argument(
@@ -68,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="DIR",
         type=Path,
         default=Path("loadtest-report"),
-        help="JSON and HTML reports go here",
+        help="JSON and HTML reports go here (default loadtest-report/)",
     )
 
 
