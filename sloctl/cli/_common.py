@@ -35,12 +35,14 @@ __all__ = [
     "add_input_arguments",
     "add_live_prometheus_arguments",
     "add_output_dir_argument",
+    "add_slos_argument",
     "add_subcommand",
     "load_slos",
     "load_slos_of",
     "output_dir",
     "plain_help",
     "print_input_errors",
+    "read_project",
 ]
 
 
@@ -199,6 +201,19 @@ def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str 
     p.add_argument("-o", "--output", default=default, metavar="DIR", help=help)
 
 
+def add_slos_argument(p: argparse.ArgumentParser, purpose: str, default: str | None = None) -> None:
+    """``--slos PATH`` (repeatable): the SLO files of a command whose positional is something
+    else (``loadtest SCENARIO``, ``gameday rig``), read by :func:`load_slos`."""
+    when = f"; default {default}" if default else ""
+    p.add_argument(
+        "--slos",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help=f"SLO file or folder {purpose} (repeatable{when}; the project file beside them applies)",
+    )
+
+
 def add_input_arguments(
     p: argparse.ArgumentParser, default: str | None = None, *, optional: str = ""
 ) -> None:
@@ -326,9 +341,23 @@ def add_allow_host_argument(p: argparse.ArgumentParser, what: str = "") -> None:
     )
 
 
+def read_project(paths: Sequence[str], config: str | None = None) -> Project:
+    """The project file: ``config``, else ``sloctl.yaml`` in the first directory of ``paths``
+    (an empty project when there is none); its errors raised as
+    :class:`~sloctl.errors.SpecErrors`."""
+    project_file = find_project(list(paths), config)
+    if project_file is None:
+        return Project()
+    project, errors = load_project(project_file)
+    if errors:
+        raise SpecErrors(errors)
+    return project
+
+
 def load_slos(
     paths: Sequence[str],
     *,
+    project: Project | None = None,
     windows: Sequence[str] = (),
     sloth_period: str | None = None,
     quiet_warnings: bool = False,
@@ -336,7 +365,11 @@ def load_slos(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
 ) -> LoadResult:
-    """Load SLO files; warnings are printed here, errors raised as :class:`~sloctl.errors.SpecErrors`."""
+    """Load SLO files as every command does: the project file's ``include``/``exclude`` globs
+    apply unless ``include``/``exclude`` are given (``project``, else :func:`read_project` of
+    ``paths``); warnings are printed here, errors raised as :class:`~sloctl.errors.SpecErrors`."""
+    if project is None:
+        project = read_project(paths)
     period = None
     if sloth_period:
         try:
@@ -348,8 +381,8 @@ def load_slos(
         windows_dirs=list(windows),
         sloth_period=period,
         compat=compat,
-        include=list(include),
-        exclude=list(exclude),
+        include=list(include) or _strings(project.get("include")),
+        exclude=list(exclude) or _strings(project.get("exclude")),
     )
     if not quiet_warnings:
         for w in result.warnings:
@@ -363,21 +396,16 @@ def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> L
     """:func:`load_slos` with the arguments of :func:`add_input_arguments`, after the project
     file (``--config``, or ``sloctl.yaml`` beside the SLOs), which is left in ``args.project``;
     flags win over the file."""
-    project_file = find_project(args.paths, args.config)
-    project = Project()
-    if project_file is not None:
-        project, errors = load_project(project_file)
-        if errors:
-            raise SpecErrors(errors)
-    args.project = project
+    args.project = read_project(args.paths, args.config)
     return load_slos(
         args.paths,
+        project=args.project,
         windows=args.windows,
         sloth_period=args.sloth_period,
         quiet_warnings=quiet_warnings,
         compat=getattr(args, "compat", None),
-        include=args.include or _strings(project.get("include")),
-        exclude=args.exclude or _strings(project.get("exclude")),
+        include=args.include,
+        exclude=args.exclude,
     )
 
 

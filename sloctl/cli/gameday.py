@@ -45,6 +45,7 @@ from ._common import (
     add_command,
     add_input_arguments,
     add_output_dir_argument,
+    add_slos_argument,
     add_subcommand,
     load_slos,
     load_slos_of,
@@ -124,14 +125,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     rig.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
     rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
-    rig.add_argument(
-        "--slos",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="SLO file or folder whose generated rules Prometheus evaluates (repeatable; default"
-        f" {RIG_SLOS})",
-    )
+    add_slos_argument(rig, "whose generated rules Prometheus evaluates", default=RIG_SLOS)
     rig.add_argument(
         "--fast-reset",
         type=int,

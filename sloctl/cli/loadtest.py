@@ -16,12 +16,20 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_allow_host_argument, add_command, load_slos, output_dir
+from sloctl.cli._common import (
+    UsageError,
+    add_allow_host_argument,
+    add_command,
+    add_slos_argument,
+    load_slos,
+    output_dir,
+)
 from sloctl.cli._foreground import parse_duration
 
 __all__ = ["register"]
 
 
+# Long but flat: one argparse declaration per flag of `loadtest`, nothing else.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "loadtest", _run, __doc__)
     p.add_argument(
@@ -29,9 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SCENARIO",
         help="steady, constant, spike, soak, breakpoint, or a path to a Locust file",
     )
-    p.add_argument(
-        "--slos", action="append", default=[], metavar="PATH", help="SLO file or directory (repeatable)"
-    )
+    add_slos_argument(p, "whose objectives gate the run")
     p.add_argument(
         "--host", metavar="URL", required=True, help="base URL of the API, e.g. http://127.0.0.1:8000"
     )

@@ -188,3 +188,19 @@ def test_cli_names_every_load_flag_out_of_bounds_at_once(
         assert f"{flag} {value}: give {expected}" in err, flag
     assert "Traceback" not in err and "against" not in err, "refused before the run's banner"
     assert not (tmp_path / "loadtest-report").exists()
+
+
+def test_the_slos_of_a_load_test_are_read_with_the_project_file_beside_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    slos = tmp_path / "slos"
+    (slos / "drafts").mkdir(parents=True)
+    (slos / "gates.yaml").write_text((Path(__file__).parent / "slos" / "gates.yaml").read_text())
+    (slos / "drafts" / "wip.yaml").write_text("kind: Service\n")  # not an SLO file yet
+    argv = ["loadtest", "steady", "--slos", str(slos), "--host", "http://192.0.2.1:80"]
+    assert main([*argv, "--report-dir", str(tmp_path / "r1")]) == 1  # the draft is read, as generate would
+    assert f"{slos / 'drafts' / 'wip.yaml'}:1:1" in capsys.readouterr().err
+    (slos / "sloctl.yaml").write_text("apiVersion: sloctl/v1\nkind: Project\nexclude: ['drafts/**']\n")
+    # Past the SLO files now: the thresholds they give are there, and the host is what is refused.
+    assert main([*argv, "--report-dir", str(tmp_path / "r2")]) == 2
+    assert "allow-list" in capsys.readouterr().err
