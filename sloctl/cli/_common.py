@@ -33,6 +33,7 @@ __all__ = [
     "add_engine_argument",
     "add_format_argument",
     "add_input_arguments",
+    "add_jobs_argument",
     "add_live_prometheus_arguments",
     "add_output_dir_argument",
     "add_slos_argument",
@@ -83,6 +84,18 @@ def cpu_jobs(jobs: int, flag: str = "--jobs") -> int:
     if not 1 <= jobs <= cores:
         raise UsageError(f"{flag} {jobs}: give 1 to {cores} (this machine's CPU cores)")
     return jobs
+
+
+def add_jobs_argument(p: argparse.ArgumentParser, what: str) -> None:
+    """``-j/--jobs N``: ``what`` runs at once, checked by :func:`cpu_jobs`."""
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        metavar="N",
+        help=f"{what} (default: up to 2; at most the CPU cores)",
+    )
 
 
 def default_jobs() -> int:

@@ -12,9 +12,9 @@ from sloctl.cli._common import (
     add_command,
     add_engine_argument,
     add_input_arguments,
+    add_jobs_argument,
     add_output_dir_argument,
     cpu_jobs,
-    default_jobs,
     load_slos_of,
 )
 from sloctl.durations import DurationError, format_duration, parse_duration
@@ -317,13 +317,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--interval", default=None, metavar="DURATION", help="evaluation interval of the groups")
     p.add_argument("--no-tests", action="store_true", help="do not write promtool tests")
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        default=default_jobs(),
-        help="worker processes for inputs of thousands of SLOs (default: up to 2; at most the CPU cores)",
-    )
+    add_jobs_argument(p, "worker processes for inputs of thousands of SLOs")
     p.add_argument("--no-dashboards", action="store_true", help="do not write Grafana dashboards")
     p.add_argument("--no-alertmanager", action="store_true", help="do not write the Alertmanager fragment")
     p.add_argument("--disable-alerts", action="store_true", help="(--compat sloth) no alert rules")
@@ -341,7 +335,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         )
     p = add_command(sub, "test", _test, TEST)
     p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
-    p.add_argument(
-        "-j", "--jobs", type=int, default=default_jobs(), help="promtool runs at once (default: up to 2)"
-    )
+    add_jobs_argument(p, "promtool runs at once")
     add_engine_argument(p, allow_all=True)
