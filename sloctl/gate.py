@@ -48,8 +48,6 @@ class Verdict:
         chosen = [v for v in self.slos if v.decision.action == "freeze"] or [
             v for v in self.slos if v.decision.action == "notify"
         ]
-        if not chosen and not self.slos:
-            return "no SLO selected"
         if chosen or len(self.slos) == 1:
             return "; ".join(f"{v.row.slo}: {v.decision.reason}" for v in (chosen or self.slos))
         # Every SLO proceeds: a count, and the ones whose budget or state is unknown by name (the

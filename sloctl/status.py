@@ -90,17 +90,27 @@ def select(rows: Sequence[StatusRow], slos: Sequence[str]) -> list[StatusRow]:
     """The rows of ``slos``: ids such as ``platform-api-availability`` or
     ``platform-api/availability``, or shell patterns of them (``platform-api/*``); all rows when
     empty. :class:`UnknownSlo` names every id or pattern no row matches, and the ids Prometheus
-    knows.
+    knows; a Prometheus that knows no SLO at all is refused too, so that a gate pointed at the
+    wrong one, or at one without the generated rules, gives no verdict rather than "proceed".
 
     >>> rows = [StatusRow("api-a", "api", "a", 1, 0, 0), StatusRow("db-b", "db", "b", 1, 0, 0)]
     >>> [r.slo for r in select(rows, ["api/*"])]
     ['api-a']
+    >>> select([], [])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sloctl.status.UnknownSlo: Prometheus knows no SLO (no sloctl_slo_info series): load the ...
     """
+    if not rows:
+        raise UnknownSlo(
+            f"Prometheus knows no SLO (no {naming.SLO_INFO} series): load the generated rules into it, "
+            "or check the URL"
+        )
     if not slos:
         return list(rows)
     missing = [s for s in slos if not any(_matches(r, s) for r in rows)]
     if missing:
-        known = ", ".join(r.slo for r in rows) or "none (are the generated rules loaded?)"
+        known = ", ".join(r.slo for r in rows)
         raise UnknownSlo(f"Prometheus knows no SLO {', '.join(map(repr, missing))}; known: {known}")
     return [r for r in rows if any(_matches(r, s) for s in slos)]
 

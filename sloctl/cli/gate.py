@@ -5,7 +5,8 @@ Reads every selected SLO's remaining error budget, no-data state and error-budge
 (compiled into the generated rules) from Prometheus.
 
 Exit codes: 0 proceed, 1 freeze, 2 usage (URL outside the allow-list, an SLO Prometheus does not
-know), 3 Prometheus could not be read (no verdict)."""
+know, a Prometheus that knows no SLO: no verdict rather than proceed), 3 Prometheus could not be
+read (no verdict)."""
 
 from __future__ import annotations
 

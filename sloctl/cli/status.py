@@ -5,7 +5,7 @@ Reads every SLO's remaining error budget, current and period burn rates and firi
 from the series the generated rules record.
 
 Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list, an SLO
-Prometheus does not know)."""
+Prometheus does not know, a Prometheus that knows no SLO)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -321,3 +322,23 @@ def test_an_unknown_budget_is_explained_for_events_and_for_slices() -> None:
         "the error budget is unknown (no event or slice counted in the period yet); "
         "the policy says proceed when unknown"
     )
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_prometheus_without_the_generated_rules_gives_no_verdict_rather_than_proceed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gate pointed at the wrong Prometheus, or at one the rules were never loaded into, must
+    not let a deploy through: it knew no SLO and said "proceed" before."""
+    with start_prometheus(
+        tmp_path, config_text="global:\n  evaluation_interval: 1s\nscrape_configs: []\n"
+    ) as bare:
+        for command in ("gate", "status"):
+            assert main([command, "--prometheus", bare.url]) == 2
+            captured = capsys.readouterr()
+            assert captured.out == "" and "Traceback" not in captured.err
+            assert (
+                "Prometheus knows no SLO (no sloctl_slo_info series): load the generated rules"
+                in captured.err
+            )
