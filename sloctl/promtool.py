@@ -68,6 +68,8 @@ class RuleTestReport:
         failed = [r for r in self.results if not r.ok]
         if not self.results:
             out.append("no rule files or rule tests found")
+        elif not tests:
+            out.append("note: no rule tests found, only lint ran (generate writes them to rules/tests/)")
         out.append(
             f"promtool check rules --lint-fatal: {sum(r.ok for r in checks)}/{len(checks)} file(s) passed"
         )

@@ -239,6 +239,15 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     assert f": {files}/{files} file(s) run\n" in proc.stderr and proc.stderr.startswith("sloctl test: ")
 
 
+def test_sloctl_test_on_rules_without_their_tests_says_only_lint_ran(tmp_path: Path) -> None:
+    for f in (ROOT / "rules").glob("*.yml"):
+        (tmp_path / f.name).write_text(f.read_text())
+    proc = run_sloctl("test", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout
+    assert "note: no rule tests found, only lint ran (generate writes them to rules/tests/)" in proc.stdout
+    assert "promtool test rules: 0/0 file(s) passed" in proc.stdout
+
+
 @pytest.mark.parametrize(
     "argv",
     [
