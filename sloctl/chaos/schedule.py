@@ -150,7 +150,9 @@ def load_schedule(path: Path) -> Schedule:
     for item in spec["gamedays"]:
         entries.append(GamedayEntry(experiment=str(item["experiment"]), cron=str(item["cron"])))
     if not entries:
-        raise SpecErrors.at(node.loc, "no game day scheduled", "spec.gamedays")
+        spec_node = node.value["spec"] if isinstance(node.value, dict) else node
+        gamedays = spec_node.value["gamedays"] if isinstance(spec_node.value, dict) else spec_node
+        raise SpecErrors.at(gamedays.loc, "no game day scheduled", "spec.gamedays")
     return Schedule(
         name=slug(str((doc.get("metadata") or {}).get("name", "gamedays"))),
         image=str(spec.get("image") or "ghcr.io/example/sloctl:latest"),

@@ -91,4 +91,4 @@ def test_the_cli_writes_the_three_outputs(tmp_path: Path, capsys: pytest.Capture
     bad = tmp_path / "bad.yaml"
     bad.write_text("apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec: {gamedays: []}\n")
     assert main(["gameday", "schedule", "--file", str(bad), "-o", str(tmp_path)]) == 1
-    assert "no game day scheduled" in capsys.readouterr().err
+    assert f"error: {bad}:3:18: spec.gamedays: no game day scheduled" in capsys.readouterr().err
