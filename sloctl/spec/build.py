@@ -235,6 +235,14 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
             else ""
         )
         error("objective", f"{_as_written(fields, 'objective', slo.objective)} is outside (0, 100){why}")
+    elif slo.objective < 1:
+        # Objectives are percentages in every format once read; a ratio written where a
+        # percentage belongs (0.999 for 99.9) promises almost nothing and never alerts.
+        reader.warn(
+            *fields.at("objective"),
+            f"{_as_written(fields, 'objective', slo.objective)} is a percentage: {slo.objective:g} % of "
+            f"events good; for {slo.objective * 100:g} % write {slo.objective * 100:g}",
+        )
     sli = slo.sli
     # (a query missing is said at its field already: two empty ones are not "equal")
     if isinstance(sli, EventsSLI) and sli.error_query and _norm(sli.error_query) == _norm(sli.total_query):

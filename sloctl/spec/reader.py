@@ -6,6 +6,7 @@ errors of a file.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import re
@@ -136,7 +137,11 @@ class Reader:
                     parsed = math.nan
                 if math.isfinite(parsed):
                     return parsed
-            self.error(node.loc, path, f"expected a number, found {_found(node)}")
+            hint = ""
+            if isinstance(v, str) and v.strip().endswith("%"):
+                with contextlib.suppress(ValueError):
+                    hint = f"; write {float(v.strip()[:-1]):g}, without the % sign"
+            self.error(node.loc, path, f"expected a number, found {_found(node)}{hint}")
             return default
         try:
             finite = math.isfinite(v)

@@ -435,3 +435,18 @@ def test_the_complete_example_of_docs_spec_md_is_valid() -> None:
     assert kinds["latency"] == ("latency", "timeslices", None)
     assert kinds["availability-monthly"] == ("events", "occurrences", "month")
     assert kinds["availability-by-dependency"][0] == "composite"
+
+
+def test_an_objective_written_as_a_ratio_or_with_a_percent_sign_is_said_so() -> None:
+    ratio = load_text(BASE.replace("objective: 99.9", "objective: 0.999"), "f.yaml")
+    assert ratio.ok and ratio.slos[0].objective == 0.999  # a warning, not an error: valid, if unlikely
+    assert [str(w) for w in ratio.warnings] == [
+        "f.yaml:9:18: spec.slos[0].objective: objective 0.999 is a percentage: 0.999 % of events good; "
+        "for 99.9 % write 99.9"
+    ]
+    assert not load_text(BASE, "f.yaml").warnings
+    percent = load_text(BASE.replace("objective: 99.9", "objective: 99.9%"), "f.yaml")
+    assert [str(e) for e in percent.errors] == [
+        "f.yaml:9:18: spec.slos[0].objective: expected a number, found str '99.9%'; write 99.9, "
+        "without the % sign"
+    ]
