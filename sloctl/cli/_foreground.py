@@ -19,18 +19,37 @@ from types import FrameType
 from sloctl.cli._common import output_dir
 from sloctl.durations import DAY, DurationError, parse_seconds
 
-__all__ = ["MAX_RUN_SECONDS", "in_workdir", "parse_duration", "stop_on_signals", "wait_in_foreground"]
+__all__ = [
+    "MAX_RUN_SECONDS",
+    "add_for_argument",
+    "duration_flag",
+    "in_workdir",
+    "stop_on_signals",
+    "wait_in_foreground",
+]
 
 MAX_RUN_SECONDS = 7.0 * DAY
 
 
-def parse_duration(text: str) -> float:
+def duration_flag(text: str) -> float:
     """``30s``, ``5m``, ``1h30m``, ``250ms`` → seconds (argparse type; the grammar is
     :mod:`sloctl.durations`, the one every duration of the toolkit is read with)."""
     try:
         return parse_seconds(text.strip())
     except DurationError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_for_argument(p: argparse.ArgumentParser, example: str) -> None:
+    """``--for DURATION`` of a command that runs in the foreground (``args.duration``; None: until
+    Ctrl-C or SIGTERM), bounded by :data:`MAX_RUN_SECONDS` in :func:`wait_in_foreground`."""
+    p.add_argument(
+        "--for",
+        dest="duration",
+        type=duration_flag,
+        metavar="DURATION",
+        help=f"stop after this long (e.g. {example}; default: until Ctrl-C or SIGTERM, a week at most)",
+    )
 
 
 def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], command: str) -> int:

@@ -52,7 +52,7 @@ from ._common import (
     output_dir,
     output_file,
 )
-from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
+from ._foreground import add_for_argument, in_workdir, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -124,7 +124,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " stop everything on Ctrl-C, SIGTERM or --for.",
     )
     rig.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
-    rig.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30m)")
+    add_for_argument(rig, "30m")
     add_slos_argument(rig, "whose generated rules Prometheus evaluates", default=RIG_SLOS)
     rig.add_argument(
         "--fast-reset",

@@ -24,7 +24,7 @@ from sloctl.cli._common import (
     load_slos,
     output_dir,
 )
-from sloctl.cli._foreground import parse_duration
+from sloctl.cli._foreground import duration_flag
 
 __all__ = ["register"]
 
@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--duration",
-        type=parse_duration,
+        type=duration_flag,
         help="run time, e.g. 30s (default: the scenario file's DEFAULT_DURATION, as soak and "
         "breakpoint set, else 30s)",
     )

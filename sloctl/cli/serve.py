@@ -28,7 +28,7 @@ from sloctl.cli._common import (
 )
 from sloctl.serve.app import RANGES
 
-from ._foreground import parse_duration, stop_on_signals, wait_in_foreground
+from ._foreground import add_for_argument, duration_flag, stop_on_signals, wait_in_foreground
 
 if TYPE_CHECKING:
     from sloctl.model import SLO
@@ -65,10 +65,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--grafana-url", default="", metavar="URL", help="link each SLO to its generated dashboard"
     )
-    p.add_argument("--cache", type=parse_duration, default=10.0, metavar="DURATION",
+    p.add_argument("--cache", type=duration_flag, default=10.0, metavar="DURATION",
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
-    p.add_argument("--for", dest="duration", type=parse_duration, metavar="DURATION",
-                   help="stop after this long (default: until Ctrl-C, a week at most)")  # fmt: skip
+    add_for_argument(p, "1h")
     p.add_argument(
         "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sloctl.cli._common import UsageError, add_command, add_subcommand, output_dir, positive_number
 
-from ._foreground import in_workdir, parse_duration, stop_on_signals, wait_in_foreground
+from ._foreground import add_for_argument, in_workdir, stop_on_signals, wait_in_foreground
 
 __all__ = ["register"]
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up = add_subcommand(sub, "up", "start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
     up.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
     up.add_argument("--port", metavar="PORT", type=int, help="API port (default: a free one)")
-    up.add_argument("--for", dest="duration", type=parse_duration, help="stop after this long (e.g. 30s)")
+    add_for_argument(up, "30s")
     up.add_argument(
         "--breaker-open-seconds",
         metavar="SECONDS",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sloctl.cli._foreground import parse_duration as duration_flag
+from sloctl.cli._foreground import duration_flag
 from sloctl.cli.main import _build_parser
 from sloctl.durations import (
     DURATION_PATTERN,
