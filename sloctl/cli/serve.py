@@ -63,7 +63,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--range", choices=("period", *RANGES),
                    help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
     p.add_argument(
-        "--grafana-url", default="", metavar="URL", help="link each SLO to its generated dashboard"
+        "--grafana-url",
+        default="",
+        metavar="URL",
+        help="link each SLO to its generated dashboard (default: grafana.url of the project file)",
     )
     p.add_argument("--cache", type=duration_flag, default=10.0, metavar="DURATION",
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
@@ -99,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
             "loadtest": _default_dirs(args.loadtests, "loadtest-report", "--loadtests"),
             "backtest": _default_dirs(args.backtests, "backtest-report", "--backtests"),
         },
-        grafana_url=args.grafana_url,
+        grafana_url=args.grafana_url or _project_grafana_url(args),
         cache_seconds=args.cache,
         default_range=args.range or ("6h" if args.demo else "period"),
     )
@@ -146,6 +149,14 @@ def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
     if not args.paths:
         return ()
     return tuple(load_slos_of(args).slos)
+
+
+def _project_grafana_url(args: argparse.Namespace) -> str:
+    """``grafana.url`` of the project file read with the SLO files (as ``generate`` reads it for
+    the notifications' links), or none."""
+    project = getattr(args, "project", None)
+    url = project.get("grafana.url") if project is not None else None
+    return url if isinstance(url, str) else ""
 
 
 def _auth(path: Path | None) -> str | None:

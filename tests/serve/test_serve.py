@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -418,3 +419,36 @@ def test_serve_reads_slo_files_as_generate_does_window_catalogs_included(
     assert main(argv) == 1  # a 10d period has no catalog of its own
     assert "no burn-rate windows catalog for a 10d" in capsys.readouterr().err
     assert main([*argv, "--windows", str(catalogs)]) == 0
+
+
+def test_an_slo_page_links_its_generated_dashboard_with_the_grafana_url_of_the_flag_or_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = naming.dashboard_uid("sloctl", "service", "s")
+    calls: list[str] = []
+    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(2, calls)) as prom:
+        linked = App(ServeConfig(grafana_url="http://127.0.0.1:3000/"), prom).handle("/slo/s-1", {})
+        bare = App(ServeConfig(), prom).handle("/slo/s-1", {})
+    assert f'<a href="http://127.0.0.1:3000/d/{uid}?var-slo=1" rel="noreferrer">Grafana dashboard</a>' in (
+        linked.body.decode()
+    )
+    assert "Grafana dashboard" not in bare.body.decode()
+    # From the command line: the flag, else grafana.url of the project file beside the SLOs.
+    seen: list[str] = []
+
+    def recorded(**fields: Any) -> ServeConfig:
+        seen.append(fields["grafana_url"])
+        return ServeConfig(**fields)
+
+    monkeypatch.setattr("sloctl.serve.ServeConfig", recorded)
+    slos = tmp_path / "slos"
+    slos.mkdir()
+    (slos / "shop.yaml").write_text(SPEC)
+    (slos / "sloctl.yaml").write_text(
+        "apiVersion: sloctl/v1\nkind: Project\ngrafana: {url: 'http://127.0.0.1:3000'}\n"
+    )
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--for", "1s"]
+    argv.append(str(slos))
+    assert main(argv) == 0
+    assert main([*argv, "--grafana-url", "http://127.0.0.1:3001"]) == 0
+    assert seen == ["http://127.0.0.1:3000", "http://127.0.0.1:3001"]
