@@ -22,6 +22,7 @@ from sloctl.durations import DAY, DurationError, parse_seconds
 __all__ = [
     "MAX_RUN_SECONDS",
     "add_for_argument",
+    "add_workdir_argument",
     "duration_flag",
     "in_workdir",
     "stop_on_signals",
@@ -49,6 +50,17 @@ def add_for_argument(p: argparse.ArgumentParser, example: str) -> None:
         type=duration_flag,
         metavar="DURATION",
         help=f"stop after this long (e.g. {example}; default: until Ctrl-C or SIGTERM, a week at most)",
+    )
+
+
+def add_workdir_argument(p: argparse.ArgumentParser) -> None:
+    """``--workdir DIR`` of a command that runs its servers in :func:`in_workdir`."""
+    p.add_argument(
+        "--workdir",
+        metavar="DIR",
+        type=Path,
+        help="data and logs here, kept (default: a temporary folder, removed after a clean stop, "
+        "kept with its logs after a failure)",
     )
 
 

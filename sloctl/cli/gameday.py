@@ -52,7 +52,13 @@ from ._common import (
     output_dir,
     output_file,
 )
-from ._foreground import add_for_argument, in_workdir, stop_on_signals, wait_in_foreground
+from ._foreground import (
+    add_for_argument,
+    add_workdir_argument,
+    in_workdir,
+    stop_on_signals,
+    wait_in_foreground,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -123,7 +129,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         " and evaluates the generated rules; write the targets for `sloctl gameday run --config`;"
         " stop everything on Ctrl-C, SIGTERM or --for.",
     )
-    rig.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
+    add_workdir_argument(rig)
     add_for_argument(rig, "30m")
     add_slos_argument(rig, "whose generated rules Prometheus evaluates", default=RIG_SLOS)
     rig.add_argument(

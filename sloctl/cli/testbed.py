@@ -16,7 +16,13 @@ from pathlib import Path
 
 from sloctl.cli._common import UsageError, add_command, add_subcommand, output_dir, positive_number
 
-from ._foreground import add_for_argument, in_workdir, stop_on_signals, wait_in_foreground
+from ._foreground import (
+    add_for_argument,
+    add_workdir_argument,
+    in_workdir,
+    stop_on_signals,
+    wait_in_foreground,
+)
 
 __all__ = ["register"]
 
@@ -25,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = add_command(subparsers, "testbed", None, __doc__)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
     up = add_subcommand(sub, "up", "start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
-    up.add_argument("--workdir", metavar="DIR", type=Path, help="data and logs (default: a new temp dir)")
+    add_workdir_argument(up)
     up.add_argument("--port", metavar="PORT", type=int, help="API port (default: a free one)")
     add_for_argument(up, "30s")
     up.add_argument(
