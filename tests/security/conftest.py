@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sloctl import naming
 from tests.fixtures.stub_http import serving
 
 #: An address off loopback that the tests point names at. Nothing ever connects to it: the
@@ -95,9 +96,12 @@ def tripwire(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return tried
 
 
+ONE_SLO = {naming.LABEL_ID: "api-availability", naming.LABEL_SERVICE: "api", naming.LABEL_SLO: "availability"}
+
+
 @dataclass
 class FakeHttp:
-    """A loopback HTTP server: Prometheus' query API (an empty success), a redirect, or the
+    """A loopback HTTP server: Prometheus' query API (one SLO's series), a redirect, or the
     testbed's /metrics, per path; records the Host header of every request."""
 
     port: int
@@ -122,9 +126,10 @@ def fake_http() -> Iterator[FakeHttp]:
             if self.path.startswith("/metrics"):
                 body = b'platform_circuit_breaker_state{dependency="redis"} 0\n'
                 ctype = "text/plain"
-            else:
+            else:  # every query answered with one SLO's series, so that status has a row to show
+                one = {"metric": ONE_SLO, "value": [0, "1"]}
                 body = json.dumps(
-                    {"status": "success", "data": {"resultType": "vector", "result": []}}
+                    {"status": "success", "data": {"resultType": "vector", "result": [one]}}
                 ).encode()
                 ctype = "application/json"
             self.send_response(200)
