@@ -216,7 +216,7 @@ def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str 
 
 def add_slos_argument(p: argparse.ArgumentParser, purpose: str, default: str | None = None) -> None:
     """``--slos PATH`` (repeatable): the SLO files of a command whose positional is something
-    else (``loadtest SCENARIO``, ``gameday rig``), read by :func:`load_slos`."""
+    else (``loadtest SCENARIO``, ``gameday rig``), read by :func:`load_slos` with ``--windows``."""
     when = f"; default {default}" if default else ""
     p.add_argument(
         "--slos",
@@ -224,6 +224,17 @@ def add_slos_argument(p: argparse.ArgumentParser, purpose: str, default: str | N
         default=[],
         metavar="PATH",
         help=f"SLO file or folder {purpose} (repeatable{when}; the project file beside them applies)",
+    )
+    _add_windows_argument(p)
+
+
+def _add_windows_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--windows",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra burn-rate window catalogs (AlertWindows documents)",
     )
 
 
@@ -251,13 +262,7 @@ def add_input_arguments(
     for key in ("include", "exclude"):
         setting = next(s for s in SETTINGS if s.key == key)
         p.add_argument(setting.flag, action="append", default=[], metavar="GLOB", help=setting.help)
-    p.add_argument(
-        "--windows",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="extra burn-rate window catalogs (AlertWindows documents)",
-    )
+    _add_windows_argument(p)
     p.add_argument(
         "--sloth-period",
         default=None,

@@ -229,7 +229,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 def _rig(args: argparse.Namespace) -> int:
     from sloctl.chaos.rig import rig_rules
 
-    slos = load_slos(args.slos or [RIG_SLOS]).slos
+    slos = load_slos(args.slos or [RIG_SLOS], windows=args.windows).slos
     try:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:

@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.loadtest import LoadShape, render_table
     from sloctl.loadtest.session import LoadtestAborted, LoadtestRequest, run_loadtest
 
-    slos = tuple(load_slos(args.slos).slos) if args.slos else ()
+    slos = tuple(load_slos(args.slos, windows=args.windows).slos) if args.slos else ()
     made = not args.report_dir.exists()
     request = LoadtestRequest(
         scenario=args.scenario,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sloctl.cli.main import main
 from sloctl.egress import EgressDenied
@@ -14,6 +15,7 @@ from sloctl.loadtest import Report, RunOptions, RunStats, evaluate, parse_thresh
 from sloctl.loadtest.report import render_html, render_json, render_table
 from sloctl.loadtest.results import RouteStats, Sample
 from sloctl.loadtest.runner import check_host, parse_results
+from tests.fixtures.random_specs import user_catalog
 
 
 def sample_report() -> Report:
@@ -204,3 +206,20 @@ def test_the_slos_of_a_load_test_are_read_with_the_project_file_beside_them(
     # Past the SLO files now: the thresholds they give are there, and the host is what is refused.
     assert main([*argv, "--report-dir", str(tmp_path / "r2")]) == 2
     assert "allow-list" in capsys.readouterr().err
+
+
+def test_the_slos_of_a_load_test_may_need_a_window_catalog_from_windows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    slos, catalogs = tmp_path / "slos", tmp_path / "catalogs"
+    slos.mkdir()
+    catalogs.mkdir()
+    gates = (Path(__file__).parent / "slos" / "gates.yaml").read_text()
+    assert gates.count("period: 30d") > 1
+    (slos / "gates.yaml").write_text(gates.replace("period: 30d", "period: 10d"))
+    (catalogs / "10d.yaml").write_text(yaml.safe_dump(user_catalog("10d")))
+    argv = ["loadtest", "steady", "--slos", str(slos), "--host", "http://192.0.2.1:80"]
+    assert main([*argv, "--report-dir", str(tmp_path / "r1")]) == 1
+    assert "no burn-rate windows catalog for a 10d" in capsys.readouterr().err
+    assert main([*argv, "--windows", str(catalogs), "--report-dir", str(tmp_path / "r2")]) == 2
+    assert "allow-list" in capsys.readouterr().err  # past the SLO files: the host is what is refused
