@@ -26,7 +26,7 @@ from sloctl.model import SLO, AlertWindows, Service
 from sloctl.spec import native, openslo, project, promcheck, pyrra, sloth
 from sloctl.spec.catalog import Catalogs, read_alert_windows
 from sloctl.spec.reader import Reader
-from sloctl.spec.yamlsrc import LIMITS, YNode, parse_documents
+from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT, YNode, parse_documents
 
 __all__ = ["LoadResult", "SpecError", "SpecErrors", "group_by_service", "load_paths", "load_text"]
 
@@ -202,7 +202,7 @@ def _read_shared(
         docs, errs = parse_documents(data, name, LIMITS)
         errors.extend(errs)
         if not docs and not errs:
-            errors.append(SpecError(Location(name, 1, 1), "", "file holds no YAML document"))
+            errors.append(SpecError(Location(name, 1, 1), "", NO_DOCUMENT))
         for doc in docs:
             api, kind = _header(doc)
             reader = Reader(name)

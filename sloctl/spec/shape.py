@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sloctl.durations import DURATION_PATTERN, DurationError, parse_seconds
 from sloctl.errors import Location, SpecError, SpecErrors, unreadable
-from sloctl.spec.yamlsrc import YNode, parse_documents
+from sloctl.spec.yamlsrc import NO_DOCUMENT, YNode, parse_documents
 
 __all__ = ["Field", "Shape", "check_document", "checked_document", "document_schema", "read_checked_document"]
 
@@ -210,9 +210,10 @@ def checked_document(shape: Shape, data: str | bytes, source: str) -> YNode:
     shape checked; :class:`~sloctl.errors.SpecErrors` with every problem at once otherwise. The
     config files other than SLO files (collector targets, game-day schedules) are read here."""
     docs, errors = parse_documents(data, source)
-    if not errors and len(docs) != 1:
-        where = docs[1].loc if docs else Location(source, 1, 1)
-        errors = [SpecError(where, "", "expected exactly one YAML document")]
+    if not errors and not docs:
+        errors = [SpecError(Location(source, 1, 1), "", NO_DOCUMENT)]
+    elif not errors and len(docs) > 1:
+        errors = [SpecError(docs[1].loc, "", "expected one YAML document; a second starts here")]
     if not errors:
         errors = check_document(shape, docs[0])
     if errors:

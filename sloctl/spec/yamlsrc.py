@@ -14,7 +14,7 @@ import yaml
 
 from sloctl.errors import Location, SpecError
 
-__all__ = ["LIMITS", "Limits", "YNode", "parse_documents"]
+__all__ = ["LIMITS", "NO_DOCUMENT", "Limits", "YNode", "parse_documents"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Limits:
 
 
 LIMITS = Limits()
+NO_DOCUMENT = "file holds no YAML document"
+"""An empty file (or one of comments only), in every reader's words."""
 
 Scalar = str | int | float | bool | None
 

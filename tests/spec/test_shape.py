@@ -9,7 +9,8 @@ import yaml
 
 from sloctl.chaos.schedule import SHAPE as SCHEDULE
 from sloctl.collector.config import SHAPE as COLLECTOR
-from sloctl.spec.shape import Shape, check_document, document_schema
+from sloctl.errors import SpecErrors
+from sloctl.spec.shape import Shape, check_document, checked_document, document_schema
 from sloctl.spec.yamlsrc import parse_documents
 from tests.paths import ROOT
 
@@ -101,3 +102,21 @@ def test_a_value_outside_its_enum_is_answered_with_the_one_meant() -> None:
 def test_a_cron_rule_json_schema_cannot_say_is_still_checked_by_the_shape() -> None:
     text = SCHEDULE_HEAD + "spec:\n  gamedays:\n    - {experiment: a.json, cron: '*/5 * * * *'}\n"
     assert _verdicts(SCHEDULE, text) == (False, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("", "t.yaml:1:1", "file holds no YAML document"),
+        ("# only a comment\n", "t.yaml:1:1", "file holds no YAML document"),
+        (COLLECTOR_HEAD + "targets: []\n---\n" + COLLECTOR_HEAD, "t.yaml:5:1", "a second starts here"),
+    ],
+)
+def test_a_config_file_holds_one_document_worded_as_the_slo_loader_words_it(
+    text: str, where: str, message: str
+) -> None:
+    with pytest.raises(SpecErrors) as raised:
+        checked_document(COLLECTOR, text, "t.yaml")
+    (error,) = raised.value.errors
+    assert str(error.location) == where
+    assert message in error.message
