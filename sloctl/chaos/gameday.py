@@ -306,7 +306,8 @@ def run_gameday(
     to close it is one of the result's reasons. ``protected_services`` are the services that
     receive the alert under test: a window on one of them (or a window without any protected
     service) raises :class:`~sloctl.chaos.pagerduty.MaintenanceWindowError` before anything
-    runs, dry runs included. Dry runs open nothing."""
+    runs, dry runs included. Dry runs open nothing, and write their plan's report only to an
+    ``out_dir`` given: the default one holds the last real run's report."""
     from chaoslib.experiment import ensure_experiment_is_valid
 
     _check_services(maintenance_services, protected_services, pagerduty)
@@ -314,17 +315,17 @@ def run_gameday(
     ensure_experiment_is_valid(experiment)
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
-    out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
-    out_dir.mkdir(parents=True, exist_ok=True)
     ext = sloctl_extension(experiment)
     refusal = target_refusal(experiment["configuration"])
     if refusal is None and not dry_run:
         refusal = budget_gate(experiment["configuration"], ext)
+    if dry_run and refusal is None and out_dir is None:
+        # A plan is written only where asked: the default folder holds the last real run's report.
+        return _not_run(experiment, ext, None)
+    out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
+    out_dir.mkdir(parents=True, exist_ok=True)
     if dry_run or refusal:
-        planned = ", ".join(a["name"] for a in experiment["method"])
-        reasons = [*([refusal] if refusal else []), f"nothing was run: {planned}"]
-        skipped = not_run(experiment, ext, "inconclusive" if refusal else "dry-run", reasons)
-        return write_reports(skipped, None, out_dir, masker)
+        return write_reports(_not_run(experiment, ext, refusal), None, out_dir, masker)
     if progress is not None:
         profile = experiment["configuration"].get("timing_profile") or "no stated"
         progress(f"{ext.get('gameday', '')}: starting ({profile} timing profile)")
@@ -338,6 +339,13 @@ def run_gameday(
         protected_services,
     )
     return write_reports(result, journal, out_dir, masker)
+
+
+def _not_run(experiment: Mapping[str, Any], ext: Mapping[str, Any], refusal: str | None) -> GamedayResult:
+    """The result of a game day that did not start: a dry run, or ``refusal``'s inconclusive."""
+    planned = ", ".join(a["name"] for a in experiment["method"])
+    reasons = [*([refusal] if refusal else []), f"nothing was run: {planned}"]
+    return not_run(experiment, ext, "inconclusive" if refusal else "dry-run", reasons)
 
 
 def run_gamedays(

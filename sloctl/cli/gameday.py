@@ -172,7 +172,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="default: reports/<experiment>/ beside each experiment; with several, DIR/<experiment>/",
     )
-    parser.add_argument("--dry-run", action="store_true", help="validate and plan; change nothing")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate and plan; change nothing (the plan's report is written only with --report-dir)",
+    )
     parser.add_argument(
         "--pagerduty",
         action="store_true",

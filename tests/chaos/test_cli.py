@@ -600,3 +600,20 @@ def test_suite_names_a_schedule_it_cannot_read(tmp_path: Path, capsys: pytest.Ca
     assert (
         err == f"error: {tmp_path / 'missing.yaml'}:1:1: no such file or directory\n1 error(s) in 1 file(s)\n"
     )
+
+
+def test_a_dry_run_leaves_the_last_real_report_beside_the_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, `--dry-run` ("change nothing") wrote its plan over reports/<name>/report.json."""
+    experiment = tmp_path / EXPERIMENT.name
+    shutil.copy(EXPERIMENT, experiment)
+    reports = tmp_path / "reports" / EXPERIMENT.stem
+    reports.mkdir(parents=True)
+    real = '{"verdict": "pass"}\n'
+    (reports / "report.json").write_text(real)
+    assert main(["gameday", "run", str(experiment), *DRY_RUN[3:]]) == 0
+    out = capsys.readouterr().out
+    assert "slow-query-storm: dry-run" in out and "report.json" not in out
+    assert (reports / "report.json").read_text() == real
+    assert sorted(p.name for p in reports.iterdir()) == ["report.json"]
