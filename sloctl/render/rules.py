@@ -515,10 +515,14 @@ def _no_data_alert(slo: SLO) -> list[Rule]:
         return []
     sel = promql.slo_selector(slo)
     window = format_duration(nd.for_seconds)
+    # The flag is judged over the history Prometheus has; the ticket waits until the rules have
+    # recorded it for `for` (its sample `for` ago exists), so that a new Prometheus, with no
+    # history yet, files no ticket per SLO in its first minute. The state (status, dashboards)
+    # is the flag itself, at once.
     return [
         {
             "alert": slo.no_data_alert_name,
-            "expr": f"{naming.NO_DATA}{sel} == 1",
+            "expr": f"{naming.NO_DATA}{sel} == 1 and {naming.NO_DATA}{sel} offset {window}",
             "labels": _alert_labels(slo, nd.severity, nd.tier),
             "annotations": _alert_annotations(
                 slo,

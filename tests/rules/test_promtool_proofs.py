@@ -89,6 +89,11 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
             "a young rule file blind to its first hour",
         ),
         ("availability", ("[30m]) == bool 0", "[30m]) == bool 1"), "a no-data flag that never rises"),
+        (
+            "availability",
+            ("} == 1 and sloctl:sli_no_data:bool" + _SEL + " offset 30m", "} == 1"),
+            "a no-data ticket filed before the rules have run for its time",
+        ),
         ("availability", ("} <= 0.5", "} <= 0.4"), "a policy step moved"),
         ("latency", ("> bool 0.05", "> bool 0.5"), "a slice judged against the wrong target"),
         ("availability-by-dependency", ("(2 * max(", "(1 * max("), "a composite weight lost"),

@@ -20,8 +20,9 @@ noise, and pass on both engines.
 
 Scenarios, per SLO: for each enabled tier a constant burn just above its factor (fires no later
 than the designed detection time) and just below it (never fires) — for timeslices a run of bad
-slices just long enough and one slice short; zero traffic (no burn alert, the no-data ticket,
-an unknown budget); traffic that stops (the no-data ticket at its time); a counter reset;
+slices just long enough and one slice short; zero traffic (no burn alert, the no-data ticket
+once the rules have run for its time, an unknown budget); traffic that stops (the no-data
+ticket at its time); a counter reset;
 with ``minEvents``, a total outage too quiet to reach it (no page); uneven traffic with ten
 times the requests in one hour of each day (the period error ratio equals the events-weighted
 truth within the bound documented in docs/rules.md); a budget draining through the error-budget

@@ -256,6 +256,11 @@ class _Run:
         # Where the engines disagree nothing is asserted (``agreed``); elsewhere this is the state.
         self.fire = {name: [any(f) for f in zip(*per, strict=True)] for name, per in self.fires.items()}
 
+    def no_data_alert(self, i: int) -> bool:
+        """The no-data ticket: the flag, once the rules have recorded it for ``noData.for`` (the
+        first evaluation is at 0)."""
+        return self.model.no_data(i) and i * self.eval_step >= self.slo.alerting.no_data.for_seconds
+
     def first_firing(self, tier: AlertTier) -> int | None:
         """The first evaluation at which any engine fires."""
         return next((i for i, f in enumerate(self.fire[tier.name]) if f), None)

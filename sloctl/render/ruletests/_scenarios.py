@@ -162,7 +162,7 @@ class _Builder:
 
     def _no_data_alerts(self, run: _Run, i: int) -> list[dict[str, object]]:
         nd = self.slo.alerting.no_data
-        if not run.model.no_data(i):
+        if not run.no_data_alert(i):
             return []
         template = self.rendered[(self.slo.no_data_alert_name, nd.tier)]["annotations"]
         assert isinstance(template, dict)
@@ -385,12 +385,17 @@ class _Builder:
         steps = (HOUR // self.eval_step + 2) * self.per
         run = self._run(self._healthy(_Segment(steps, 0, 0)))
         last = run.steps - 1
+        # The ticket waits until the rules have run for `for` (none on a new Prometheus at once).
+        due = -(-self.slo.alerting.no_data.for_seconds // run.eval_step)
         self._group(
-            "zero traffic burns no budget, files the no-data ticket and leaves the budget unknown",
+            "zero traffic burns no budget, files the no-data ticket once the rules have run for its"
+            " time and leaves the budget unknown",
             run,
             {
                 "burn": [last // 2, last],
-                "no_data": [i for i in (0, last // 2, last) if run.no_data_agreed(i)],
+                "no_data": [
+                    i for i in sorted({0, due - 1, due, last}) if 0 <= i <= last and run.no_data_agreed(i)
+                ],
             },
             [self._absent(naming.BUDGET_REMAINING, last)],
         )
