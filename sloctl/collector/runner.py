@@ -119,9 +119,10 @@ class Runner:
         for i, (target, mode) in enumerate(lanes):
             probe = self._factory(target, mode)
             self._probes.append(probe)
-            # Spread first runs over a tenth of the interval so that 200 targets do not all
-            # connect in the same millisecond, yet every target reports within one interval.
-            offset = target.interval * 0.1 * (i / max(1, len(lanes)))
+            # Lanes spread evenly over the interval, as Prometheus spreads its scrapes: 200
+            # targets on one interval never connect (nor queue at a shared server) in the same
+            # instant, and every target still reports within one interval.
+            offset = target.interval * (i / len(lanes))
             self.run_starts[(target.name, mode.value)] = collections.deque(maxlen=256)
             self._tasks.append(
                 asyncio.create_task(

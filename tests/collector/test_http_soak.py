@@ -1,7 +1,13 @@
-"""Soak of the warm HTTP probe against the real, healthy platform API: with the probe interval
-equal to the API's keep-alive timeout, the server closes idle connections just as requests go
-out (the 5 s / 5 s meeting of the shipped configuration, shortened to 1 s / 1 s here), and the
-probe must reopen instead of reporting a failure the API did not cause."""
+"""Soak of the warm HTTP probe against the real, healthy platform API: with probe intervals
+around the API's keep-alive timeout, the server closes idle connections just as requests go out
+(the 5 s / 5 s meeting of the shipped configuration, shortened to about 1 s / 1 s here), and the
+probe must reopen instead of reporting a failure the API did not cause.
+
+The lanes' intervals sweep 990 ms to 1,029 ms in 1 ms steps, so that some lane's request meets
+the server's close (1 s after its last answer, one latency after the run started) whatever the
+machine's latency: before, all lanes ran at 1 s
+and the meeting came only from the jitter of forty requests queued at once, which the
+collector's spreading of lanes over the interval took away."""
 
 from __future__ import annotations
 
@@ -26,17 +32,18 @@ short_keep_alive_api = api_fixture("soak-api", {"keep-alive": 1})
 
 def _soak(url: str, tmp: Path) -> list[RunResult]:
     targets = "".join(
-        f"  - {{name: api{i}, kind: http, url: '{url}/v1/projects?limit=10'}}\n" for i in range(LANES)
+        f"  - {{name: api{i}, kind: http, url: '{url}/v1/projects?limit=10', interval: {990 + i}ms}}\n"
+        for i in range(LANES)
     )
     config = (
         "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\ndebugHistory: 1000\n"
-        "defaults: {interval: 1s, timeout: 900ms, connections: [warm]}\ntargets:\n" + targets
+        "defaults: {timeout: 900ms, connections: [warm]}\ntargets:\n" + targets
     )
 
     async def main() -> list[RunResult]:
         collector = quiet_collector(config, str(tmp / "soak.yaml"), logger="sloctl.collector.soak")
         async with collector:
-            # The soak ends at its 500th run (some 13 s of the lanes' 1 s schedule) however loaded
+            # The soak ends at its 500th run (some 13 s of the lanes' schedules) however loaded
             # the machine; the deadline only bounds a collector that falls behind.
             runs = await histories_when(
                 collector, lambda n: sum(n) >= RUNS, timeout=60, what=f"{RUNS} warm runs"

@@ -77,3 +77,32 @@ def test_runs_missed_while_the_loop_is_blocked_are_skipped_counted_and_logged(li
         for r in said
     ), said
     assert sum(int(r["message"].split(" ", 1)[0]) for r in said) == missed
+
+
+LANES = 5
+
+
+def test_the_lanes_are_spread_evenly_over_the_interval() -> None:
+    """As Prometheus spreads its scrapes: lane i of n starts i/n of an interval in, so that
+    targets sharing an interval never queue at a server in the same instant (forty lanes used to
+    start within a tenth of the interval, and the last of them timed out behind the others on a
+    loaded machine)."""
+    interval = 1.0
+    with serve(lambda _request: text("{}", "application/json")) as api:
+        targets = "".join(f"  - {{name: api{i}, kind: http, url: '{api.url}/'}}\n" for i in range(LANES))
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            f"defaults: {{interval: {interval:g}s, timeout: 500ms, connections: [warm]}}\n"
+            f"targets:\n{targets}"
+        )
+        with live_collector(config, {}) as live:
+            wait_until(
+                lambda: all(live.lane_starts(f"api{i}", "warm") for i in range(LANES)),
+                timeout=10,
+                what="a run of every lane",
+            )
+            firsts = [live.lane_starts(f"api{i}", "warm")[0][0] for i in range(LANES)]
+    gaps = [b - a for a, b in itertools.pairwise(firsts)]
+    # i/n of the interval apart, give or take the few milliseconds between the lanes' tasks
+    assert all(abs(g - interval / LANES) < 0.05 for g in gaps), gaps
+    assert firsts[-1] - firsts[0] < interval, firsts
