@@ -16,7 +16,11 @@ guard is one :class:`Egress` policy per use, and it holds because it is the one 
   ``hostaddr`` (libpq then never resolves); MongoDB URIs (:meth:`Egress.pin_mongodb_uri`, every
   seed) and Redis URLs (:meth:`Egress.pin_redis_url`) likewise;
 - IPv4-mapped IPv6 addresses count as the IPv4 address they carry (``::ffff:127.0.0.1`` is
-  loopback); Unix-domain sockets never leave the machine and are allowed.
+  loopback); Unix-domain sockets never leave the machine and are allowed;
+- while the allow-list is loopback only (the default), a name is looked up in the hosts file
+  alone (``localhost`` and ``*.localhost`` are loopback even without it, RFC 6761): a DNS query
+  would leave the machine, for a name the list would refuse anyway. Names go to the system's
+  resolver only once a network is added.
 
 Error messages name the command's action and the flag (or setting) that widens the list:
 
@@ -27,8 +31,8 @@ Error messages name the command's action and the flag (or setting) that widens t
 refusing to query Prometheus at 192.0.2.7: it is outside the allow-list
 (127.0.0.0/8, ::1/128); add its network with --allow-host if you really mean it
 
-Tests fake resolution in-process (monkeypatch ``socket.getaddrinfo``): the guard resolves
-through it, and nothing else resolves afterwards.
+Tests fake resolution in-process (monkeypatch ``socket.getaddrinfo``, or :data:`HOSTS_FILE`
+for a loopback-only guard): the guard resolves through it, and nothing else resolves afterwards.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +53,7 @@ import httpx
 from sloctl.masking import mask_text
 
 __all__ = [
+    "HOSTS_FILE",
     "LOOPBACK",
     "AsyncGuardedTransport",
     "Egress",
@@ -57,11 +63,15 @@ __all__ = [
     "Network",
     "UnexpectedAnswer",
     "get_json",
+    "hosts_addresses",
     "parse_networks",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+HOSTS_FILE = Path("/etc/hosts")
+"""Where a loopback-only guard looks names up (it asks no DNS server)."""
+_LOCALHOST = ("127.0.0.1", "::1")
 
 
 class EgressDenied(ValueError):
@@ -97,6 +107,29 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def hosts_addresses(name: str) -> tuple[str, ...]:
+    """The addresses :data:`HOSTS_FILE` gives ``name`` (names compare without case), in the
+    file's order; ``localhost`` and ``*.localhost`` are loopback when the file names them not
+    (RFC 6761). No DNS server is asked.
+
+    >>> hosts_addresses("db.localhost")
+    ('127.0.0.1', '::1')
+    """
+    wanted = name.lower().rstrip(".")
+    found: list[str] = []
+    try:
+        text = HOSTS_FILE.read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2 and wanted in (f.lower() for f in fields[1:]) and fields[0] not in found:
+            found.append(fields[0])
+    if not found and (wanted == "localhost" or wanted.endswith(".localhost")):
+        return _LOCALHOST
+    return tuple(found)
 
 
 def _local_socket(host: str) -> bool:
@@ -138,6 +171,39 @@ class Egress:
         ip = _address(address)
         return ip is not None and any(ip in net for net in self.allow)
 
+    @property
+    def loopback_only(self) -> bool:
+        """Whether only loopback is allowed: names are then looked up in the hosts file alone."""
+        return all(
+            any(net.version == lo.version and net.subnet_of(lo) for lo in LOOPBACK)  # type: ignore[arg-type]
+            for net in self.allow
+        )
+
+    def _lookup(self, host: str, port: int) -> list[tuple[Any, ...]] | None:
+        """Without a resolver: an IP literal's address, or the hosts file's addresses of a name
+        when the list is loopback only; ``None`` when the name is for the system's resolver."""
+        if _address(host) is not None:
+            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+        if not self.loopback_only:
+            return None
+        addresses = hosts_addresses(host)
+        if not addresses:
+            widen = f"; or add its network with {self.widen}" if self.widen else ""
+            raise EgressDenied(
+                f"cannot {self.action} {host}: the allow-list is loopback only, so names are looked up in"
+                f" {HOSTS_FILE} alone (a DNS query would leave the machine) and it is not there;"
+                f" use 127.0.0.1 or localhost{widen}"
+            )
+        infos: list[tuple[Any, ...]] = []
+        for address in addresses:
+            try:
+                infos += socket.getaddrinfo(
+                    address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+                )
+            except socket.gaierror:
+                continue  # not an address (a malformed line of the hosts file)
+        return infos
+
     def _deny(self, host: str, address: str) -> EgressDenied:
         allowed = ", ".join(str(n) for n in self.allow)
         hint = (
@@ -168,7 +234,9 @@ class Egress:
         """Resolve ``host`` once and check every address; raises :class:`EgressDenied`."""
         host = host.strip("[]")
         try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = self._lookup(host, port)
+            if infos is None:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
             raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
@@ -178,7 +246,9 @@ class Egress:
         """:meth:`check` on the running event loop (the resolver runs in its executor)."""
         host = host.strip("[]")
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = self._lookup(host, port)
+            if infos is None:
+                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
             raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None

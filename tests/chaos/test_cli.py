@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import sloctl.chaos.gameday
+import sloctl.egress
 from sloctl.chaos.gameday import GamedayResult
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.cli.main import main
@@ -73,17 +74,10 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
 ) -> None:
     """Dry run or real: the activities would refuse the target mid-run; asked first, nothing
     is injected and the verdict says which setting to fix (its password never shown)."""
-    import socket
-
-    real = socket.getaddrinfo
-
-    def resolve(host: str, *args: Any, **kwargs: Any) -> Any:
-        # Resolution faked in-process: no DNS query leaves the machine.
-        if host == "platform.internal":
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("192.0.2.80", args[0] if args else 0))]
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    # Game days allow loopback only: names are read from the hosts file, never from DNS.
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.80 platform.internal\n")
+    monkeypatch.setattr(sloctl.egress, "HOSTS_FILE", hosts)
     argv = ["gameday", "run", str(EXPERIMENT), "--set", f"{key}={value}", "--report-dir", str(tmp_path)]
     assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 1
     out = capsys.readouterr().out

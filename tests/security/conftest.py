@@ -10,11 +10,12 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sloctl import naming
+from sloctl import egress, naming
 from tests.fixtures.stub_http import serving
 
 #: An address off loopback that the tests point names at. Nothing ever connects to it: the
@@ -62,6 +63,19 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDNS:
     dns.set("localhost", ["127.0.0.1"])
     monkeypatch.setattr(socket, "getaddrinfo", dns.getaddrinfo)
     return dns
+
+
+#: networks that put a guard in DNS mode (names go to the resolver) without allowing OUTSIDE
+WIDENED = "192.0.2.0/24"
+
+
+@pytest.fixture
+def hosts_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty hosts file in place of /etc/hosts for the guard (lines appended by the test)."""
+    path = tmp_path / "hosts"
+    path.write_text("")
+    monkeypatch.setattr(egress, "HOSTS_FILE", path)
+    return path
 
 
 def _loopback(address: object) -> bool:

@@ -4,6 +4,7 @@ and /debug/targets can be turned off."""
 from __future__ import annotations
 
 import urllib.error
+from pathlib import Path
 
 import pytest
 
@@ -36,21 +37,24 @@ def test_exporting_traces_off_loopback_is_refused_unless_the_config_allows_it(en
 
 
 def test_names_that_resolve_off_loopback_are_refused_when_the_collector_starts(
-    fake_dns: FakeDNS, tripwire: list[object]
+    hosts_file: Path, fake_dns: FakeDNS, tripwire: list[object]
 ) -> None:
     import asyncio
 
-    fake_dns.set("metrics.test", [OUTSIDE])
-    fake_dns.set("otel.test", ["127.0.0.1", OUTSIDE])
-    for extra in (
-        "listen: metrics.test:0\n",
-        "listen: 127.0.0.1:0\notlp: {endpoint: 'http://otel.test:4318'}\n",
+    # Loopback only: names come from the hosts file (one address outside refuses the name), and
+    # a name it lacks is refused without a DNS query.
+    hosts_file.write_text(f"{OUTSIDE} metrics.test\n127.0.0.1 otel.test\n{OUTSIDE} otel.test\n")
+    fake_dns.set("nowhere.test", ["127.0.0.1"])
+    for extra, refusal in (
+        ("listen: metrics.test:0\n", "refusing to listen on metrics.test"),
+        ("listen: 127.0.0.1:0\notlp: {endpoint: 'http://otel.test:4318'}\n", "refusing to export traces"),
+        ("listen: nowhere.test:0\n", "cannot listen on nowhere.test: the allow-list is loopback only"),
     ):
         collector = Collector(load_config_text(HEAD + extra, "c.yaml"), {})
-        with pytest.raises(SpecErrors, match="refusing to"):
+        with pytest.raises(SpecErrors, match=refusal):
             asyncio.run(collector.start())
         assert collector.server._server is None  # never listened
-    assert tripwire == []
+    assert tripwire == [] and fake_dns.lookups == []
 
 
 def test_debug_targets_can_be_turned_off() -> None:

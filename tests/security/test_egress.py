@@ -16,17 +16,20 @@ import httpx
 import pytest
 
 from sloctl.cli.main import main
-from sloctl.egress import Egress
+from sloctl.egress import Egress, EgressDenied
 from sloctl.testbed_runner import ApiServer
 from tests.collector.helpers import live_collector
-from tests.security.conftest import OUTSIDE, FakeDNS, FakeHttp
+from tests.security.conftest import OUTSIDE, WIDENED, FakeDNS, FakeHttp
 
 
 def _http_target(url: str) -> str:
+    # Widened past loopback (not to OUTSIDE): a loopback-only guard asks no DNS server at all,
+    # and these tests are about what a DNS answer can and cannot do.
     return f"""\
 apiVersion: sloctl/v1
 kind: CollectorConfig
 listen: 127.0.0.1:0
+allowNetworks: [127.0.0.0/8, "{WIDENED}"]
 defaults: {{interval: 300ms, timeout: 250ms}}
 targets:
   - {{name: api, kind: http, url: "{url}/metrics"}}
@@ -140,11 +143,13 @@ def test_redis_urls_and_mongodb_seed_lists_are_checked_host_by_host(
 
 
 def test_every_client_tries_the_checked_addresses_in_turn_and_raises_the_last_failure(
-    fake_dns: FakeDNS, tripwire: list[object], fake_http: FakeHttp
+    hosts_file: Path, fake_dns: FakeDNS, tripwire: list[object], fake_http: FakeHttp
 ) -> None:
-    # Nothing listens on 127.0.0.2 at the fake's port: the first address refuses.
-    fake_dns.set("two.test", ["127.0.0.2", "127.0.0.1"])
-    fake_dns.set("none.test", ["127.0.0.2", "127.0.0.3"])
+    # Nothing listens on 127.0.0.2 at the fake's port: the first address refuses. A loopback-only
+    # guard reads the names from the hosts file, in its order, and asks no DNS server.
+    hosts_file.write_text(
+        "127.0.0.2 two.test\n127.0.0.1 two.test\n127.0.0.2 none.test\n127.0.0.3 none.test\n"
+    )
     egress = Egress()
     url = fake_http.url("two.test") + "/metrics"
 
@@ -173,7 +178,40 @@ def test_every_client_tries_the_checked_addresses_in_turn_and_raises_the_last_fa
     assert asyncio.run(open_connection()) == "127.0.0.1"
     with pytest.raises(ConnectionRefusedError):
         egress.connect("none.test", fake_http.port, timeout=5)
-    assert tripwire == []
+    assert tripwire == [] and fake_dns.lookups == []
+
+
+def test_a_loopback_only_guard_asks_no_dns_server(hosts_file: Path, fake_dns: FakeDNS) -> None:
+    """A DNS query leaves the machine, for a name a loopback-only list would refuse anyway: such
+    a guard reads the hosts file alone. Before, it asked the system's resolver for any name."""
+    fake_dns.set("db.internal", ["127.0.0.9"])
+    guard = Egress(action="probe", widen="--allow-host")
+    with pytest.raises(EgressDenied) as denied:
+        guard.check("db.internal", 5432)
+    message = str(denied.value)
+    assert f"looked up in {hosts_file} alone" in message and "--allow-host" in message, message
+    hosts_file.write_text(
+        "# comment\n127.0.0.5  other db.internal  # the API's database\n10.9.9.9 far.internal\n"
+    )
+    assert guard.check("DB.internal", 5432).addresses == ("127.0.0.5",)
+    with pytest.raises(EgressDenied, match=r"far.internal \(10.9.9.9\): it is outside the allow-list"):
+        guard.check("far.internal", 5432)
+    # localhost is loopback without the file's word (RFC 6761)
+    assert guard.check("localhost", 80).addresses == ("127.0.0.1", "::1")
+    assert asyncio.run(guard.check_async("api.localhost", 80)).addresses == ("127.0.0.1", "::1")
+    assert fake_dns.lookups == []
+    # Once a network is added, names go to the resolver (and each address is checked).
+    assert Egress.of([WIDENED]).check("db.internal", 5432).addresses == ("127.0.0.9",)
+    assert fake_dns.lookups == ["db.internal"]
+
+
+def test_a_name_on_the_command_line_is_not_looked_up_in_dns_by_default(
+    hosts_file: Path, fake_dns: FakeDNS, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["status", "--prometheus", "http://prometheus.internal:9090"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sloctl status: cannot query Prometheus at prometheus.internal:"), err
+    assert "--allow-host" in err and fake_dns.lookups == []
 
 
 def test_an_ipv4_mapped_loopback_address_is_loopback(
@@ -267,7 +305,14 @@ def test_dns_rebinding_cannot_move_the_locust_users(
     monkeypatch.setenv("SLOCTL_TEST_TRIPWIRE", str(tripwire))
     scenario = tmp_path / "rebind.py"
     scenario.write_text(LOCUSTFILE)
-    options = RunOptions(host=f"http://rebind.test:{port}", duration=6, users=2, user_rps=5, max_requests=40)
+    options = RunOptions(
+        host=f"http://rebind.test:{port}",
+        duration=6,
+        users=2,
+        user_rps=5,
+        max_requests=40,
+        allow=("127.0.0.0/8", "::1/128", WIDENED),  # past loopback: names go to the resolver
+    )
     stats = run_scenario(scenario, options, workdir=tmp_path / "run")
     answered = sum(r.num_requests - r.num_failures for r in stats.routes)
     assert answered > 0, stats  # the users reached the API at the address checked at start
