@@ -9,27 +9,55 @@ events SLIs)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from sloctl.convert._base import GROUPING_LOST, Converted, Losses
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI
 from sloctl.render import promql
+from sloctl.spec import openslo as reader
 
 API_VERSION = "openslo/v1"
 _CALENDAR = {"week": "1w", "month": "1M", "quarter": "1Q"}
+
+
+# The rate of a selector summed (by labels), the one shape the specification's form reads back.
+_SUMMED_RATE = re.compile(
+    r"^sum(?P<grouping> (?:by|without) \([^()]*\) )?\(rate\((?P<selector>.+)\[\{\{\.window\}\}\]\)\)$", re.S
+)
 
 
 def _source(query: str) -> dict[str, object]:
     return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
 
 
+def _counter_form(query: str) -> str | None:
+    """``sum(<selector>)`` for ``sum(rate(<selector>[{{.window}}]))``: the specification's own
+    form of a counter (``counter: true``, no window), which other OpenSLO tools read too; None
+    unless reading it back gives the very same query."""
+    m = _SUMMED_RATE.match(query)
+    if m is None:
+        return None
+    written = f"sum{m['grouping'] or ''}({m['selector']})"
+    return written if reader.windowed_query(written) == query else None
+
+
+def _ratio_parts(numerator: str, query: str, total: str) -> dict[str, object]:
+    """Both queries in the counter form when both have one, else both over ``{{.window}}``
+    (Sloth's convention, which sloctl reads as written)."""
+    query_form, total_form = _counter_form(query), _counter_form(total)
+    if query_form is not None and total_form is not None:
+        query, total = query_form, total_form
+    return {numerator: _source(query), "total": _source(total)}
+
+
 def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     sli = slo.sli
     if isinstance(sli, RatioSLI):
-        metric: dict[str, object] = {"good": _source(sli.good_query), "total": _source(sli.total_query)}
+        metric = _ratio_parts("good", sli.good_query, sli.total_query)
     elif isinstance(sli, EventsSLI):
-        metric = {"bad": _source(sli.error_query), "total": _source(sli.total_query)}
+        metric = _ratio_parts("bad", sli.error_query, sli.total_query)
     elif isinstance(sli, RawSLI):
         metric = {"rawType": "failure", "raw": _source(sli.error_ratio_query)}
     else:

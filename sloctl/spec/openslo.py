@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
+
+import promql_parser
 
 from sloctl import naming
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
@@ -41,6 +44,7 @@ from sloctl.model import (
     RatioSLI,
     RawSLI,
     Timeslices,
+    canonical_window,
     labels,
 )
 from sloctl.spec import build
@@ -871,11 +875,16 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> 
         return _Threshold(query)
     p = f"{path}.ratioMetric"
     rm = reader.mapping(s["ratioMetric"], p, ["counter", "good", "bad", "total", "raw", "rawType"])
-    reader.boolean(rm.get("counter"), f"{p}.counter", default=True)
+    counter = reader.boolean(rm.get("counter"), f"{p}.counter", default=True)
     queries: dict[str, str] = {}
     for part in ("good", "bad", "total", "raw"):
         if part in rm:
-            queries[part] = _metric_source(reader, rm[part], f"{p}.{part}", objects, windowed=True)
+            # A good/bad/total query without {{.window}} is the spec's own form (a selector of the
+            # counter, or a sum of one): it gets its window here. A raw query is taken as given.
+            text = _metric_source(reader, rm[part], f"{p}.{part}", objects, windowed=part == "raw")
+            queries[part] = (
+                text if part == "raw" else _windowed(reader, text, counter, rm[part].loc, f"{p}.{part}")
+            )
     if "raw" in queries:
         raw_type = reader.string(rm.get("rawType"), f"{p}.rawType", default="")
         if raw_type not in ("success", "failure"):
@@ -888,6 +897,70 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> 
         q = queries["raw"]
         return RawSLI(q if raw_type == "failure" else f"1 - ({q})")
     return _ratio(reader, queries, s["ratioMetric"].loc, p)
+
+
+# `sum(<inner>)`, with `by`/`without` labels before or after: the inner text kept as written.
+_SUM = re.compile(
+    r"^\s*sum\s*(?:(?:by|without)\s*\([^()]*\)\s*)?"
+    r"\((?P<inner>.*?)\)\s*(?:(?:by|without)\s*\([^()]*\))?\s*$",
+    re.S,
+)
+
+
+def windowed_query(query: str, counter: bool = True) -> str | None:
+    """An OpenSLO ratio part's query without ``{{.window}}`` (the specification's form: the
+    metric's own values) over the window: a selector, or a ``sum`` of one (``by``/``without``
+    labels kept), gets ``rate()`` for a counter and ``avg_over_time()`` for a gauge, summed.
+    ``None`` for any other shape, whose values over a window have no one reading.
+
+    >>> windowed_query('sum by (job) (http_requests_total{code="200"})')
+    'sum by (job) (rate(http_requests_total{code="200"}[{{.window}}]))'
+    >>> windowed_query("max(http_requests_total)") is None
+    True
+    """
+    try:
+        expr = promql_parser.parse(query)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    grouping, inner = "", query.strip()
+    if isinstance(expr, promql_parser.AggregateExpr) and str(expr.op) == "sum" and expr.param is None:
+        m = _SUM.match(query)
+        if m is None:
+            return None
+        grouping = f" {expr.modifier} " if expr.modifier is not None else ""
+        expr, inner = expr.expr, m["inner"].strip()
+    if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or expr.at is not None:
+        return None
+    try:
+        if not isinstance(promql_parser.parse(inner), promql_parser.VectorSelector):
+            return None
+    except (ValueError, TypeError, OverflowError):
+        return None
+    over = "rate" if counter else "avg_over_time"
+    return f"sum{grouping}({over}({inner}[{WINDOW_PLACEHOLDER}]))"
+
+
+def _windowed(reader: Reader, query: str, counter: bool, loc: Location, path: str) -> str:
+    """A ratio part's query over ``{{.window}}``: as written when it has the placeholder (Sloth's
+    convention), else :func:`windowed_query`'s reading, or an error naming the field."""
+    if not query or WINDOW_PLACEHOLDER in canonical_window(query):
+        return query
+    try:
+        promql_parser.parse(query)
+    except (ValueError, TypeError, OverflowError):
+        return query  # reported by the syntax check already
+    windowed = windowed_query(query, counter)
+    if windowed is not None:
+        return windowed
+    over = "rate" if counter else "avg_over_time"
+    reader.error(
+        loc,
+        path,
+        f"a query without {WINDOW_PLACEHOLDER} is read as the {'counter' if counter else 'gauge'} it "
+        f"selects (a selector, or a sum of one, gets {over}() over each window); this one is neither:"
+        f" write it over the window, e.g. sum({over}(<selector>[{WINDOW_PLACEHOLDER}]))",
+    )
+    return ""
 
 
 def _metric_source(reader: Reader, node: YNode, path: str, objects: V1Objects, *, windowed: bool) -> str:

@@ -274,3 +274,38 @@ def test_probe_slos_are_written_as_the_events_of_their_probe_counters_and_the_lo
         assert rates is not None
         assert back[slo_id].sli == EventsSLI(rates.errors, rates.total), (fmt, slo_id)
         assert back[slo_id].objective == slo.objective
+
+
+def test_openslo_gets_the_specifications_counter_form_where_it_reads_back_the_same() -> None:
+    """``sum(rate(<selector>[{{.window}}]))`` is written as the spec writes a counter
+    (``counter: true``, ``sum(<selector>)``, no window), which other OpenSLO tools read; a query
+    of any other shape keeps Sloth's ``{{.window}}`` convention, and both read back unchanged."""
+    text = native_text(
+        [
+            {"name": "a", "objective": 99.9, "sli": EVENTS},
+            {
+                "name": "b",
+                "objective": 99.9,
+                "sli": {
+                    "ratio": {
+                        "goodQuery": "sum by (job) (rate(ok_total[{{.window}}]))",
+                        "totalQuery": "sum(rate(all_total[{{.window}}])) or on() vector(0)",
+                    }
+                },
+            },
+        ]
+    )
+    original = read(text)
+    written = [d for d in yaml.safe_load_all(render_text(convert(original, "openslo"))) if d]
+    metrics = [d["spec"]["indicator"]["spec"]["ratioMetric"] for d in written]
+    queries = [
+        {k: v["metricSource"]["spec"]["query"] for k, v in m.items() if k != "counter"} for m in metrics
+    ]
+    assert queries[0] == {"bad": 'sum(req_total{code=~"5.."})', "total": "sum(req_total)"}
+    assert queries[1] == {  # one part has no counter form: both stay over the window
+        "good": "sum by (job) (rate(ok_total[{{.window}}]))",
+        "total": "sum(rate(all_total[{{.window}}])) or on() vector(0)",
+    }
+    assert all(m["counter"] is True for m in metrics)
+    back = hop(hop(original, "openslo"), "native")
+    assert [comparable(s) for s in back] == [comparable(s) for s in original]

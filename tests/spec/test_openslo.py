@@ -331,3 +331,81 @@ def test_empty_lists_mean_the_defaults_the_spec_gives_and_an_empty_condition_lis
     assert (
         "at least one objective" in errors_of(slo(base.replace("[{target: 0.99}]", "[]")))["spec.objectives"]
     )
+
+
+def _ratio_of(counter: str, good: str, total: str) -> str:
+    def source(query: str) -> str:
+        return f"{{metricSource: {{type: Prometheus, spec: {{query: '{query}'}}}}}}"
+
+    return slo(
+        f"""  service: web
+  indicator:
+    spec:
+      ratioMetric: {{{counter}good: {source(good)}, total: {source(total)}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.995}}]
+"""
+    )
+
+
+@pytest.mark.parametrize(
+    ("counter", "good", "total", "sli"),
+    [
+        # The specification's own example (README, "Ratio Metric"): counters, no window.
+        (
+            "counter: true, ",
+            'sum(localhost_server_requests{code=~"2xx|3xx",host="*"})',
+            'localhost_server_requests{code="total",host="*"}',
+            (
+                'sum(rate(localhost_server_requests{code=~"2xx|3xx",host="*"}[{{.window}}]))',
+                'sum(rate(localhost_server_requests{code="total",host="*"}[{{.window}}]))',
+            ),
+        ),
+        # counter defaults to true; a sum by labels keeps them
+        (
+            "",
+            "sum by (job) (ok_total)",
+            "sum(all_total) without (instance)",
+            (
+                "sum by (job) (rate(ok_total[{{.window}}]))",
+                "sum without (instance) (rate(all_total[{{.window}}]))",
+            ),
+        ),
+        # a gauge is averaged over the window
+        (
+            "counter: false, ",
+            "healthy_pods",
+            "sum(desired_pods)",
+            (
+                "sum(avg_over_time(healthy_pods[{{.window}}]))",
+                "sum(avg_over_time(desired_pods[{{.window}}]))",
+            ),
+        ),
+        # Sloth's convention, a query over {{.window}}, is taken as written
+        (
+            "counter: true, ",
+            "sum(rate(ok_total[{{ .window }}]))",
+            "sum(rate(all_total[{{.window}}]))",
+            ("sum(rate(ok_total[{{.window}}]))", "sum(rate(all_total[{{.window}}]))"),
+        ),
+    ],
+    ids=["the spec's example", "sums by labels", "a gauge", "over the window already"],
+)
+def test_a_ratio_metric_without_a_window_is_read_as_the_counter_or_gauge_it_selects(
+    counter: str, good: str, total: str, sli: tuple[str, str]
+) -> None:
+    """Before, a query without {{.window}} was taken as a rate, with a warning: the spec's own
+    example compiled to rules dividing the counters' lifetime totals, the same in every window."""
+    result = load_text(_ratio_of(counter, good, total), "o.yaml")
+    assert result.ok and not result.warnings, [str(e) for e in (*result.errors, *result.warnings)]
+    (s,) = result.slos
+    assert isinstance(s.sli, RatioSLI)
+    assert (s.sli.good_query, s.sli.total_query) == sli
+
+
+def test_a_windowless_ratio_query_of_another_shape_is_refused_at_its_field() -> None:
+    errors = errors_of(_ratio_of("", "max(ok_total)", "all_total offset 5m"))
+    for part, query in (("good", "max(ok_total)"), ("total", "all_total offset 5m")):
+        message = errors[f"spec.indicator.spec.ratioMetric.{part}"]
+        assert "read as the counter it selects" in message and "neither" in message, (query, message)
+        assert "sum(rate(<selector>[{{.window}}]))" in message
