@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sloctl.render.flavours import prometheus_rules
 from sloctl.shelf import ToolMissing, default_engine
 
 __all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "run_rule_tests"]
@@ -112,6 +114,30 @@ def _collect(paths: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     return rules, tests
 
 
+def _checkable(f: Path, plain: Path) -> Path:
+    """``f``, or for a flavour's file (``--flavour operator|mimir|vmalert``) the plain rule file
+    it carries, written in a folder of its own under ``plain``
+    (``sloctl.render.flavours.prometheus_rules``): promtool reads only Prometheus' own format."""
+    try:
+        carried = prometheus_rules(f.read_text(errors="replace"))
+    except OSError:
+        return f  # promtool reports the unreadable file
+    if carried is None:
+        return f
+    out = Path(tempfile.mkdtemp(dir=plain)) / f.name
+    out.write_text(carried)
+    return out
+
+
+def _as_given(result: _Result, given: dict[str, Path]) -> _Result:
+    """A check of a flavour file's carried rules, reported under the file given."""
+    original = given.get(result.file)
+    if original is None:
+        return result
+    note = f"(checked: the Prometheus rule groups that {original.name} carries)\n"
+    return _Result(result.kind, str(original), result.ok, result.seconds, note + result.output)
+
+
 def run_rule_tests(
     paths: Sequence[Path],
     *,
@@ -140,11 +166,14 @@ def run_rule_tests(
         future.add_done_callback(ended)
         return future
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, tempfile.TemporaryDirectory() as plain:
+        checked = {f: _checkable(f, Path(plain)) for f in rules}
+        given = {str(g): f for f, g in checked.items() if g != f}
         checks = [
-            submit(pool, [promtool, "check", "rules", "--lint-fatal", f.name], "check", f) for f in rules
+            submit(pool, [promtool, "check", "rules", "--lint-fatal", g.name], "check", g)
+            for g in checked.values()
         ]
-        report.results.extend(c.result() for c in checks)
+        report.results.extend(_as_given(c.result(), given) for c in checks)
         runs = [submit(pool, [promtool, "test", "rules", f.name], "test", f) for f in tests]
         report.results.extend(r.result() for r in runs)
     return report

@@ -29,6 +29,7 @@ __all__ = [
     "VMALERT_DEFAULT_INTERVAL",
     "VMALERT_MIN_SPACING",
     "FlavourOptionError",
+    "prometheus_rules",
     "vmalert_groups",
     "wrap_rules",
 ]
@@ -41,6 +42,18 @@ VictoriaMetrics made a sample searchable 3 s after it arrived (5.6 s for a new s
 machine (its pending rows are flushed on a 2 s ticker); the rest is margin."""
 VMALERT_DEFAULT_INTERVAL = 60
 """``eval_offset`` needs an explicit group interval: without ``--interval``, vmalert's default."""
+VMALERT_GROUP_FIELDS = (
+    "eval_offset",
+    "eval_delay",
+    "eval_alignment",
+    "params",
+    "headers",
+    "notifier_headers",
+    "concurrency",
+    "type",
+    "debug",
+)
+"""Group fields vmalert reads and Prometheus' rule format does not (vmalert's docs, "Groups")."""
 
 
 class FlavourOptionError(ValueError):
@@ -107,3 +120,35 @@ def wrap_rules(text: str, service: str, flavour: str, *, labels: Mapping[str, st
     else:
         raise FlavourOptionError(f"unknown flavour {flavour!r}; expected one of {', '.join(FLAVOURS)}")
     return header + dump_yaml(doc)
+
+
+def prometheus_rules(text: str) -> str | None:
+    """The plain Prometheus rule file a flavour's file carries, for promtool to check: a
+    ``PrometheusRule``'s ``spec``, a Mimir namespace's groups, vmalert groups without the fields
+    only vmalert reads. ``None`` for a plain rule file (or one that is not YAML: promtool says why).
+
+    >>> print(prometheus_rules("namespace: sloctl-shop\\ngroups: [{name: g, rules: []}]\\n"), end="")
+    groups:
+    - name: g
+      rules: []
+    """
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if doc.get("kind") == "PrometheusRule" and isinstance(doc.get("spec"), dict):
+        groups = doc["spec"].get("groups")
+    elif "namespace" in doc and "groups" in doc:
+        groups = doc["groups"]
+    elif isinstance(doc.get("groups"), list) and any(
+        isinstance(g, dict) and set(g) & set(VMALERT_GROUP_FIELDS) for g in doc["groups"]
+    ):
+        groups = [
+            {k: v for k, v in g.items() if k not in VMALERT_GROUP_FIELDS} if isinstance(g, dict) else g
+            for g in doc["groups"]
+        ]
+    else:
+        return None
+    return dump_yaml({"groups": groups})
