@@ -38,6 +38,7 @@ __all__ = [
     "add_output_dir_argument",
     "add_slos_argument",
     "add_subcommand",
+    "default_paths",
     "load_slos",
     "load_slos_of",
     "output_dir",
@@ -49,6 +50,20 @@ __all__ = [
 
 class UsageError(Exception):
     """A flag or argument the user must change; the message names it and says what to do."""
+
+
+def default_paths(given: Sequence[str], default: str, flag: str) -> list[str]:
+    """``given``, else ``[default]`` (a path relative to the working folder), or a
+    :class:`UsageError` naming ``flag`` when the default is not there: run elsewhere than the
+    project folder, "slos/…: no such file" does not say it was a default, nor how to give another."""
+    if given:
+        return list(given)
+    if not Path(default).exists():
+        raise UsageError(
+            f"{flag}: the default {default} is not in {Path.cwd()}; run from the project folder,"
+            f" or give {flag}"
+        )
+    return [default]
 
 
 def output_dir(path: Path, flag: str) -> Path:

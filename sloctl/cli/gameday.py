@@ -47,6 +47,7 @@ from ._common import (
     add_output_dir_argument,
     add_slos_argument,
     add_subcommand,
+    default_paths,
     load_slos,
     load_slos_of,
     output_dir,
@@ -233,7 +234,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
 def _rig(args: argparse.Namespace) -> int:
     from sloctl.chaos.rig import rig_rules
 
-    slos = load_slos(args.slos or [RIG_SLOS], windows=args.windows).slos
+    slos = load_slos(default_paths(args.slos, RIG_SLOS, "--slos"), windows=args.windows).slos
     try:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:

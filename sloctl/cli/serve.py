@@ -23,6 +23,7 @@ from sloctl.cli._common import (
     add_allow_host_argument,
     add_command,
     add_input_arguments,
+    default_paths,
     load_slos_of,
     output_dir,
 )
@@ -145,7 +146,8 @@ def _bind(args: argparse.Namespace, auth: str | None) -> Bound:
 def _specs(args: argparse.Namespace) -> tuple[SLO, ...]:
     """The SLOs given (default slos/ with --demo); files with errors are printed as every
     command prints them (exit 1)."""
-    args.paths = args.paths or (["slos"] if args.demo else [])
+    if args.demo:
+        args.paths = default_paths(args.paths, "slos", "PATH")
     if not args.paths:
         return ()
     return tuple(load_slos_of(args).slos)

@@ -94,3 +94,27 @@ def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
     assert code == 2, (argv, err)
     assert flag in err and "Traceback" not in err, err
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists(), "nothing made"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["gameday", "rig", "--for", "1s"], "--slos: the default slos/platform-api.yaml is not in"),
+        (["serve", "--demo", "--for", "1s"], "PATH: the default slos is not in"),
+    ],
+    ids=["gameday rig", "serve --demo"],
+)
+def test_a_default_slo_path_missing_from_the_working_folder_is_a_usage_error_naming_the_flag(
+    argv: list[str],
+    said: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Run outside the project folder, these said "slos/…:1:1: no such file or directory" (exit
+    1), as if the user had named that file."""
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and f"not in {tmp_path}; run from the project folder, or give" in err, err
+    assert not any(tmp_path.iterdir())  # nothing started, nothing written
