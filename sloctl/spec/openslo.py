@@ -899,6 +899,8 @@ def _v1_sli_spec(reader: Reader, node: YNode, path: str, objects: V1Objects) -> 
     return _ratio(reader, queries, s["ratioMetric"].loc, p)
 
 
+_OVER = {True: "rate", False: "avg_over_time"}
+"""What a counter's and a gauge's values get over a window."""
 # `sum(<inner>)`, with `by`/`without` labels before or after: the inner text kept as written.
 _SUM = re.compile(
     r"^\s*sum\s*(?:(?:by|without)\s*\([^()]*\)\s*)?"
@@ -918,41 +920,37 @@ def windowed_query(query: str, counter: bool = True) -> str | None:
     >>> windowed_query("max(http_requests_total)") is None
     True
     """
-    try:
-        expr = promql_parser.parse(query)
-    except (ValueError, TypeError, OverflowError):
-        return None
+    expr = _parsed(query)
     grouping, inner = "", query.strip()
     if isinstance(expr, promql_parser.AggregateExpr) and str(expr.op) == "sum" and expr.param is None:
+        # The selector's text as written: the one the regex finds must be the one parsed.
         m = _SUM.match(query)
-        if m is None:
+        if m is None or str(_parsed(m["inner"])) != str(expr.expr):
             return None
         grouping = f" {expr.modifier} " if expr.modifier is not None else ""
         expr, inner = expr.expr, m["inner"].strip()
     if not isinstance(expr, promql_parser.VectorSelector) or expr.offset is not None or expr.at is not None:
         return None
+    return f"sum{grouping}({_OVER[counter]}({inner}[{WINDOW_PLACEHOLDER}]))"
+
+
+def _parsed(query: str) -> object:
+    """The parsed query, or None when it does not parse."""
     try:
-        if not isinstance(promql_parser.parse(inner), promql_parser.VectorSelector):
-            return None
+        return promql_parser.parse(query)
     except (ValueError, TypeError, OverflowError):
         return None
-    over = "rate" if counter else "avg_over_time"
-    return f"sum{grouping}({over}({inner}[{WINDOW_PLACEHOLDER}]))"
 
 
 def _windowed(reader: Reader, query: str, counter: bool, loc: Location, path: str) -> str:
     """A ratio part's query over ``{{.window}}``: as written when it has the placeholder (Sloth's
     convention), else :func:`windowed_query`'s reading, or an error naming the field."""
-    if not query or WINDOW_PLACEHOLDER in canonical_window(query):
-        return query
-    try:
-        promql_parser.parse(query)
-    except (ValueError, TypeError, OverflowError):
-        return query  # reported by the syntax check already
+    if not query or WINDOW_PLACEHOLDER in canonical_window(query) or _parsed(query) is None:
+        return query  # over the window already, or a syntax error reported by the syntax check
     windowed = windowed_query(query, counter)
     if windowed is not None:
         return windowed
-    over = "rate" if counter else "avg_over_time"
+    over = _OVER[counter]
     reader.error(
         loc,
         path,
