@@ -81,9 +81,28 @@ class Page:
     sandbox: bool = False
 
 
+DIRECTIONS = ("asc", "desc")
+
+
+class BadQuery(ValueError):
+    """A query parameter the page cannot honour: answered 400 with the choices, not guessed."""
+
+    def __init__(self, key: str, value: str, wanted: str) -> None:
+        super().__init__(f"{key}={value!r} is not {wanted}; change it in the address")
+
+
 def _one(query: Mapping[str, Sequence[str]], key: str, default: str = "") -> str:
     values = query.get(key)
     return values[0] if values else default
+
+
+def _choice(query: Mapping[str, Sequence[str]], key: str, allowed: Sequence[str], default: str) -> str:
+    """``key``'s value when it is one of ``allowed``, ``default`` without one; :class:`BadQuery`
+    for anything else (a typo in a shared link should say so, not show another page)."""
+    value = _one(query, key, default)
+    if value not in allowed:
+        raise BadQuery(key, value, "one of " + ", ".join(a for a in allowed if a))
+    return value
 
 
 class App:
@@ -130,6 +149,15 @@ class App:
 
     # -- routing ----------------------------------------------------------------------------------
     def handle(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
+        try:
+            return self._route(path, query)
+        except BadQuery as exc:
+            return self._html(
+                400,
+                render("serve_error.html.j2", title="Bad request", message=str(exc), **self._chrome({})),
+            )
+
+    def _route(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
         parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
         if not parts:
             return self._html(200, self._overview_page(query))
@@ -154,10 +182,10 @@ class App:
         )
 
     def _chrome(self, query: Mapping[str, Sequence[str]]) -> dict[str, object]:
-        refresh = _one(query, "refresh", "0")
+        refresh = _choice(query, "refresh", [str(r) for r in REFRESH], "0")
         return {
             "kinds": KINDS,
-            "refresh": int(refresh) if refresh.isdigit() and int(refresh) in REFRESH else 0,
+            "refresh": int(refresh),
             "refresh_choices": REFRESH,
         }
 
@@ -166,10 +194,9 @@ class App:
         ov = self.overview()
         service = _one(query, "service")
         label = _one(query, "label").strip()
-        state = _one(query, "state")
-        sort = _one(query, "sort", "slo")
-        sort = sort if sort in SORTS else "slo"
-        descending = _one(query, "dir") == "desc"
+        state = _choice(query, "state", ("", *STATES), "")
+        sort = _choice(query, "sort", SORTS, "slo")
+        descending = _choice(query, "dir", DIRECTIONS, "asc") == "desc"
         rows, queries = self._filtered(ov, service, label, state)
         rows = sort_rows(rows, sort, descending)
         chrome = self._chrome(query)
@@ -218,7 +245,7 @@ class App:
         rows = list(ov.rows)
         if service:
             rows = [r for r in rows if r.status.service == service]
-        if state in STATES:
+        if state:
             rows = [r for r in rows if r.state == state]
         queries = ov.queries
         if label:
@@ -235,9 +262,8 @@ class App:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
         shown = self.details([slo_id])
         row = with_info(row, shown.info)
-        chosen = _one(query, "range", self.config.default_range)
+        chosen = _choice(query, "range", ("period", *RANGES), self.config.default_range)
         span = RANGES.get(chosen) or _period_seconds(row)
-        chosen = chosen if chosen in RANGES else "period"
         end = self.now()
         budget = _error_budget(row)
         series = self._cache.get(
@@ -367,10 +393,13 @@ def _slo_charts(
 
 
 def _page_of(query: Mapping[str, Sequence[str]], count: int) -> tuple[int, int]:
-    """The page asked for (``page``), kept within the pages of ``count`` rows, and how many."""
+    """The page asked for (``page``, a positive number), kept within the pages of ``count`` rows
+    (a link outlives rows that went away), and how many."""
     pages = max(1, -(-count // PAGE_SIZE))
     page_text = _one(query, "page", "1")
-    return min(max(int(page_text) if page_text.isdigit() else 1, 1), pages), pages
+    if not (page_text.isascii() and page_text.isdigit() and int(page_text) >= 1):
+        raise BadQuery("page", page_text, "a page number (1, 2, …)")
+    return min(int(page_text), pages), pages
 
 
 def _label_matches(row: SloRow, key: str, value: str) -> bool:

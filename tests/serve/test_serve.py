@@ -253,6 +253,42 @@ def test_filters_and_sort_come_from_the_url() -> None:
     assert missing.status == 404 and b"nope" in missing.body
 
 
+@pytest.mark.parametrize(
+    ("path", "key", "value"),
+    [
+        ("/", "sort", "budgte"),
+        ("/", "dir", "down"),
+        ("/", "state", "burning"),
+        ("/", "page", "two"),
+        ("/", "page", "0"),
+        ("/", "refresh", "15"),
+        ("/slo/s-1", "range", "2h"),
+        ("/slo/s-1", "refresh", "-30"),
+        ("/runs/gameday", "refresh", "x"),
+    ],
+)
+def test_a_query_parameter_out_of_its_choices_is_a_client_error_naming_it(
+    path: str, key: str, value: str
+) -> None:
+    with fake_app(3) as (app, _calls):
+        bad = app.handle(path, {key: [value]})
+        # The same page with every parameter's documented values renders.
+        good = [app.handle(path, {key: [ok]}).status for ok in _CHOICES[key]]
+    assert bad.status == 400
+    assert f"{key}=&#39;{value}&#39; is not" in bad.body.decode()
+    assert good == [200] * len(_CHOICES[key])
+
+
+_CHOICES = {
+    "sort": ("slo", "service", "state", "sli", "budget", "burn"),
+    "dir": ("asc", "desc"),
+    "state": ("firing", "pending", "no_data", "ok", ""),
+    "page": ("1", "7"),
+    "refresh": ("0", "30", "60", "300"),
+    "range": ("period", "1h", "6h", "1d", "7d", "30d"),
+}
+
+
 @pytest.fixture
 def listener() -> Iterator[str]:
     with fake_app(2) as (app, _calls):
