@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
-from sloctl.render.promql import fmt_number
+from sloctl.render.promql import fmt_number, takes_window
 from sloctl.render.rules import sharp_window, tiled_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
 
@@ -174,11 +174,12 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         spent = 100 * bad / budget_slices
     else:
         spent = 100 * detect / (budget * slo.period)
+    # explain assumes 1m evaluations (EVALUATION_INTERVAL), which divide 5m
+    tiled = tiled_window(slo, EVALUATION_INTERVAL)
     if slices:
         source = "bad slices"
-    elif w.long_window == sharp_window(slo):
-        # explain assumes 1m evaluations (EVALUATION_INTERVAL), which divide 5m
-        source = "5m tiles" if tiled_window(slo, EVALUATION_INTERVAL) else "raw series"
+    elif w.long_window == sharp_window(slo) and (tiled or takes_window(slo.sli)):
+        source = "5m tiles" if tiled else "raw series"
     else:
         source = "5m recordings"
     fallback = "5m recordings" if source == "5m tiles" else None

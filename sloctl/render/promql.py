@@ -107,6 +107,21 @@ def event_rates(sli: SLI, window: int | None = None) -> EventRates | None:
     return EventRates(at_window(rates.errors, window), at_window(rates.total, window))
 
 
+def takes_window(sli: SLI) -> bool:
+    """Whether every query of ``sli`` reads ``{{.window}}``, so that it can be run over any window.
+    One without (a precomputed ratio such as ``job:availability:ratio``, or a rate over a fixed
+    range) gives the same value at every window: its windows are built from its 5m recordings."""
+    if isinstance(sli, EventsSLI):
+        queries: tuple[str, ...] = (sli.error_query, sli.total_query)
+    elif isinstance(sli, RatioSLI):
+        queries = (sli.good_query, sli.total_query)
+    elif isinstance(sli, RawSLI):
+        queries = (sli.error_ratio_query,)
+    else:
+        return True  # latency, probe and composite queries are sloctl's own, over the window
+    return all(WINDOW_PLACEHOLDER in q for q in queries)
+
+
 def tiled_sum(series: str, window: int, tile: int) -> str:
     """``series``, a rate recorded over ``tile``, summed at ``tile`` steps back across ``window``:
     the tiles cover the window edge to edge, so the sum is the window's rate × ``window / tile``

@@ -67,8 +67,9 @@ Group = dict[str, object]
 def sharp_window(slo: SLO) -> int:
     """The one window besides 5m read without the 5m recordings' ramp: the quick page tier's long
     window, so that the fastest page sees an outage as soon as raw-window rules do. It is tiled
-    from the 5m rates where ``tiled_window`` allows, read from the raw series otherwise; every
-    other window sums the 5m recordings (docs/rules.md, "Fast and exact")."""
+    from the 5m rates where ``tiled_window`` allows, read from the raw series otherwise, unless
+    the SLI's queries do not read ``{{.window}}`` (``promql.takes_window``): then it is built
+    from the 5m recordings as every other window is (docs/rules.md, "Fast and exact")."""
     return slo.windows.window("page", "quick").long_window
 
 
@@ -193,8 +194,9 @@ def _period_ratio_name(slo: SLO) -> str:
 
 
 def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
-    # No event counts: the quick page's window runs the ratio query itself, the others are
-    # time-weighted averages of the 5m ratio (docs/rules.md explains the cost of exactness).
+    # No event counts: the quick page's window runs the ratio query itself (when it reads
+    # {{.window}}: a precomputed ratio would give its value now), the others are time-weighted
+    # averages of the 5m ratio (docs/rules.md explains the cost of exactness).
     # An empty query stays empty: no data, not a healthy 0.
     sel = promql.slo_selector(slo)
     base = slo.base_window
@@ -210,7 +212,7 @@ def _raw_sli_rules(slo: SLO, sli: RawSLI, options: RuleOptions) -> list[Rule]:
         if w == base:
             continue
         averaged = f"max without ({naming.LABEL_WINDOW}) (avg_over_time({ratio5m}[{format_duration(w)}]))"
-        expr = promql.raw_ratio(sli, w) if w == sharp else averaged
+        expr = promql.raw_ratio(sli, w) if w == sharp and promql.takes_window(sli) else averaged
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, ratio5m, counted=True))
@@ -303,7 +305,7 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             # window, a missed evaluation) the recordings it holds, summed as the other windows.
             tiles = promql.tiled_sum(errors5m, w, base), promql.tiled_sum(events5m, w, base)
             expr = "\nor\n".join(f"(\n{indent(_ratio(*r), '  ')}\n)" for r in (tiles, summed))
-        elif w == sharp:
+        elif w == sharp and promql.takes_window(slo.sli):
             expr = _ratio(*(f"(({rate}) or on() vector(0))" for rate in _rates(slo, w)))
         elif w == slo.period:
             # The period's denominator must have seen events: with none the ratio is unknown,

@@ -96,7 +96,12 @@ def check_promql(
         return
     query = canonical_window(query)
     if windowed and WINDOW_PLACEHOLDER not in query:
-        reader.warn(loc, path, f"query has no {WINDOW_PLACEHOLDER}: every window reads the same range")
+        reader.warn(
+            loc,
+            path,
+            f"query has no {WINDOW_PLACEHOLDER}: it is read as written, and every window is built "
+            "from its 5m recordings (docs/rules.md, raw SLIs)",
+        )
     rendered = query.replace(WINDOW_PLACEHOLDER, "5m")
     try:
         promql_parser.parse(rendered)

@@ -11,7 +11,10 @@ import yaml
 
 from sloctl import generate as gen
 from sloctl.cli.main import main
-from sloctl.spec import load_paths
+from sloctl.explain import explain
+from sloctl.render.rules import render_rule_file
+from sloctl.spec import load_paths, load_text
+from tests.fixtures.promtool import assert_unit_test_passes
 from tests.paths import ROOT
 
 SLOS = ROOT / "slos"
@@ -200,3 +203,49 @@ def test_an_interval_longer_than_the_shortest_base_window_is_refused(
     assert "--interval 6m: give at most 5m, the base window of platform-" in err, err
     assert not (tmp_path / "out").exists()
     assert main([*argv, "5m", "--no-tests", "--no-dashboards"]) == 0
+
+
+GAUGE_SPEC = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: web}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      period: 30d
+      sli:
+        raw: {errorRatioQuery: '1 - job:availability:ratio{job="web"}'}
+      alerting: {name: WebAvailability}
+"""
+GAUGE_LABELS = (
+    'sloctl_id="web-availability", sloctl_service="web", sloctl_slo="availability", sloctl_window="1h"'
+)
+
+
+def test_a_precomputed_ratio_without_a_window_is_averaged_over_the_quick_pages_hour(tmp_path: Path) -> None:
+    """``1 - job:availability:ratio`` has no ``{{.window}}``: written as ``[1h]`` it would still
+    be the ratio now, so one bad scrape read as a bad hour and paged (14.4 × 0.1 %). The hour is
+    the average of its 5m recordings: a half-failed minute is 0.8 % of the hour, twenty failed
+    minutes a third of it."""
+    (slo,) = load_text(GAUGE_SPEC, "web.yaml").slos
+    (explained,) = explain([slo])
+    assert [t.long_window_source for t in explained.tiers][:2] == ["5m recordings", "5m recordings"]
+    values = ["1"] * 121
+    values[60] = "0.5"
+    values[100:121] = ["0"] * 21
+    hour = f"sloctl:sli_error:ratio_rate1h{{{GAUGE_LABELS}}}"
+    trips = f"{hour} > bool 0.0144"
+    assert_unit_test_passes(
+        tmp_path,
+        {"rules.yml": render_rule_file([slo], ["tests"], "test")},
+        [{"series": 'job:availability:ratio{job="web"}', "values": " ".join(values)}],
+        [
+            {
+                "expr": trips,
+                "eval_time": f"{m}m",
+                "exp_samples": [{"labels": f'{{job="web", {GAUGE_LABELS}}}', "value": v}],
+            }
+            for m, v in ((60, 0), (61, 0), (120, 1))
+        ],
+    )
