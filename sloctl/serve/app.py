@@ -380,7 +380,7 @@ def _slo_charts(
         )
         for tier, value in sorted(thresholds.items())
     ]
-    highest = max(10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v)))
+    highest = max([10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v))])
     burns = line_chart(
         "burn rate per window (log), each tier's threshold dashed",
         burn_lines,

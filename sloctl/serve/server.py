@@ -14,7 +14,9 @@ import gc
 import hmac
 import ipaddress
 import socket
+import sys
 import threading
+import traceback
 import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -145,6 +147,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (PrometheusError, OSError) as exc:  # a page that says so, not a dropped socket
             text = f"sloctl serve: cannot read Prometheus: {exc}"
             page = Page(502, text.encode(), "text/plain; charset=utf-8")
+        except Exception:  # a defect of one page: answered 500 and logged, the server goes on
+            sys.stderr.write(f"sloctl serve: error on {parts.path}:\n{traceback.format_exc()}")
+            text = f"sloctl serve: internal error on {parts.path}; the server's log has the details"
+            page = Page(500, text.encode(), "text/plain; charset=utf-8")
         self._send(page, head)
 
     def do_GET(self) -> None:

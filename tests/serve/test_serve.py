@@ -27,7 +27,7 @@ from sloctl.egress import Egress
 from sloctl.prometheus import Prometheus
 from sloctl.prometheus._client import PARALLEL
 from sloctl.serve import App, ListenError, ServeConfig, start
-from sloctl.serve.app import PAGE_SIZE
+from sloctl.serve.app import PAGE_SIZE, Page
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
 from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
@@ -253,6 +253,30 @@ def test_filters_and_sort_come_from_the_url() -> None:
     assert missing.status == 404 and b"nope" in missing.body
 
 
+def test_an_slo_page_with_no_threshold_and_no_burn_rate_yet_draws_its_charts() -> None:
+    """A new SLO with its tiers switched off and no traffic: every burn rate is 0/0, NaN, and
+    there is no threshold line. The burn chart still needs a scale (it crashed the handler)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        labels = {naming.LABEL_ID: "s-0", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: "0"}
+        if request.url.path.endswith("query_range"):
+            windows = [{naming.LABEL_WINDOW: w} for w in ("5m", "1h")]
+            matrix = [{"metric": m, "values": [[0, "NaN"], [60, "NaN"]]} for m in windows]
+            return httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "matrix", "result": matrix}}
+            )
+        query = request.url.params["query"]
+        vector = [{"metric": labels, "value": [0, "1"]}] if naming.SLO_INFO in query else []
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": vector}}
+        )
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        page = App(ServeConfig(), prom).handle("/slo/s-0", {})
+    assert page.status == 200
+    assert page.body.decode().count("<svg") >= 3
+
+
 @pytest.mark.parametrize(
     ("path", "key", "value"),
     [
@@ -308,6 +332,26 @@ def test_the_listener_is_read_only_needs_its_password_and_forbids_scripts(listen
         assert page.status_code == 200 and "script-src" not in page.headers["content-security-policy"]
         assert "default-src 'none'" in page.headers["content-security-policy"]
         assert client.post(listener + "/", headers=good).status_code == 405
+
+
+def test_a_page_that_fails_is_answered_500_and_logged_and_the_server_goes_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with fake_app(2) as (app, _calls):
+        served = start(app, "127.0.0.1:0")
+        try:
+            with httpx.Client(trust_env=False) as client:
+                broken = client.get(served.url + "/slo/s-0", params={"range": "1h"})
+                # A defect of one page (here a chart drawn from a value it cannot take) …
+                app._slo_page = lambda *_a: Page(200, bytes(1 // 0))  # type: ignore[method-assign]
+                failed = client.get(served.url + "/slo/s-0")
+                after = client.get(served.url + "/")
+        finally:
+            served.stop()
+    assert broken.status_code == 200
+    assert failed.status_code == 500 and "internal error on /slo/s-0" in failed.text
+    assert "ZeroDivisionError" in capsys.readouterr().err
+    assert after.status_code == 200
 
 
 def test_a_non_loopback_listen_needs_expose_and_then_authentication() -> None:
