@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -104,7 +105,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except OSError as exc:  # the output could not be written: a full disk, /dev/full, a quota
+        where = exc.filename or "standard output"
+        print(
+            f"{getattr(args, 'prog', None) or 'sloctl ' + args.command}: {where}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        _drop_stdout()
+        return 1
     return code
+
+
+def _drop_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's last flush of what could
+    not be written does not fail again at exit (Python's own advice for a broken pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test's captured stdout)
+        pass
 
 
 if __name__ == "__main__":

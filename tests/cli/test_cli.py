@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from sloctl.cli.main import main
-from tests.fixtures.cli import run_sloctl
+from tests.fixtures.cli import SLOCTL, run_sloctl
 from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT
 
@@ -54,6 +55,16 @@ def test_garbage_never_produces_a_traceback(tmp_path: Path, content: bytes) -> N
     proc = run_sloctl("validate", str(f))
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("argv", [["schema"], ["validate", str(SLOS)], ["explain", str(SLOS)]])
+def test_output_that_cannot_be_written_is_said_once_without_a_traceback(argv: list[str]) -> None:
+    """A full disk under ``> out.json``: the command says so and exits 1."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*SLOCTL, *argv], stdout=full, stderr=subprocess.PIPE, text=True, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"sloctl {argv[0]}: standard output: No space left on device\n"
 
 
 def test_usage_errors_exit_2() -> None:
