@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import math
 import os
 import re
 import sys
@@ -303,26 +302,35 @@ def _timeout(text: str) -> float:
     return seconds
 
 
-def _finite(text: str, *, least: float, strict: bool, give: str) -> float:
-    """``text`` as a finite number at or above ``least`` (above it when ``strict``), or an
-    argparse error saying what to ``give``: ``nan``, ``inf`` and ``-5`` are refused by name."""
+def _finite(text: str, *, least: float, most: float, strict: bool, give: str) -> float:
+    """``text`` as a number at or above ``least`` (above it when ``strict``) and at most ``most``,
+    or an argparse error saying what to ``give``: ``nan``, ``inf``, ``1e308`` and ``-5`` are
+    refused by name (a huge value overflows the arithmetic it feeds)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {give}") from None
-    if not (least < value if strict else least <= value) or value == math.inf:
+    if not (least < value if strict else least <= value) or not value <= most:
         raise argparse.ArgumentTypeError(f"{text}: give {give}")
     return value
 
 
+#: The largest rate, count or time in seconds a number flag takes (``positive_number``).
+LARGEST = 1e9
+#: 9999-12-31T23:59:59Z: ``--time`` beyond it is a typo, and Python's dates end there.
+LAST_TIME = 253_402_300_799
+
+
 def positive_number(text: str) -> float:
-    """A finite number above 0 (argparse type)."""
-    return _finite(text, least=0, strict=True, give="a finite number above 0")
+    """A number above 0 and at most :data:`LARGEST` (argparse type)."""
+    return _finite(
+        text, least=0, most=LARGEST, strict=True, give=f"a number above 0 and at most {LARGEST:,.0f}"
+    )
 
 
 def unix_time(text: str) -> float:
-    """``--time``: Unix seconds, finite and not before 1970 (argparse type)."""
-    return _finite(text, least=0, strict=False, give="Unix seconds, such as 1767225600")
+    """``--time``: Unix seconds from 1970 to the year 9999 (argparse type)."""
+    return _finite(text, least=0, most=LAST_TIME, strict=False, give="Unix seconds, such as 1767225600")
 
 
 def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None:

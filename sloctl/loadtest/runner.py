@@ -29,6 +29,9 @@ __all__ = ["SCENARIOS", "LoadShape", "LoadtestError", "RunOptions", "resolve_sce
 SCENARIOS = ("steady", "constant", "spike", "soak", "breakpoint")
 #: a run may not exceed this, whatever --duration says (bounded by design)
 MAX_DURATION = float(DAY)
+#: The highest rate a load flag takes, per second: far above what Locust sends from one machine
+#: (thousands a core); ``1e308`` made every user a busy loop.
+MAX_RATE = 1e6
 
 
 class LoadtestError(RuntimeError):
@@ -73,15 +76,20 @@ class RunOptions(LoadShape):
             (
                 "--spawn-rate",
                 f"{self.spawn_rate:g}",
-                0 < self.spawn_rate < math.inf,
-                "a finite number above 0",
+                0 < self.spawn_rate <= MAX_RATE,
+                f"a number above 0 and at most {MAX_RATE:,.0f}",
             ),
-            ("--user-rps", f"{self.user_rps:g}", 0 < self.user_rps < math.inf, "a finite number above 0"),
+            (
+                "--user-rps",
+                f"{self.user_rps:g}",
+                0 < self.user_rps <= MAX_RATE,
+                f"a number above 0 and at most {MAX_RATE:,.0f}",
+            ),
             (
                 "--rate",
                 f"{self.rate:g}",
-                0 <= self.rate < math.inf,
-                "a finite number, 0 or more (0: users × user-rps)",
+                0 <= self.rate <= MAX_RATE,
+                f"a number from 0 to {MAX_RATE:,.0f} (0: users × user-rps)",
             ),
             ("--max-requests", f"{self.max_requests}", self.max_requests >= 0, "0 or more (0: no limit)"),
             # Each Locust worker is one process on one core: more of them than cores only adds

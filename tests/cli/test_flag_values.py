@@ -1,6 +1,6 @@
 """Every flag of every command that reads a number, a duration, a time or a network (found by
 walking the parsers, so a new flag is covered without being listed) refuses ``nan``, ``inf``,
-``-1``, a word and the empty string: exit 2, the flag named, no traceback, nothing started.
+``1e308``, ``-1``, a word and the empty string: exit 2, the flag named, no traceback, nothing started.
 
 Found by running each command with such values: ``explain --requests-per-second nan`` was a
 traceback and ``-5`` an answer, ``loadtest --spawn-rate inf`` reached Locust, ``backtest --from
@@ -47,7 +47,7 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("gate",): ["gate", *PROMETHEUS],
     ("serve",): ["serve", *PROMETHEUS, "--for", "1s"],
 }
-VALUES = ("nan", "inf", "-1", "zz", "")
+VALUES = ("nan", "inf", "1e308", "-1", "zz", "")
 
 
 def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:

@@ -178,9 +178,9 @@ def test_cli_names_every_load_flag_out_of_bounds_at_once(
     bad = {
         "--duration": ("99d", "more than 0 and at most 1d"),
         "--users": ("0", "1 or more"),
-        "--spawn-rate": ("inf", "a finite number above 0"),
-        "--user-rps": ("-2", "a finite number above 0"),
-        "--rate": ("nan", "a finite number, 0 or more"),
+        "--spawn-rate": ("inf", "a number above 0 and at most 1,000,000"),
+        "--user-rps": ("-2", "a number above 0 and at most 1,000,000"),
+        "--rate": ("nan", "a number from 0 to 1,000,000"),
         "--max-requests": ("-5", "0 or more (0: no limit)"),
         "--processes": ("3", "0 to 2, this machine's CPU cores"),
     }

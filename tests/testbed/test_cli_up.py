@@ -167,7 +167,10 @@ def test_a_rate_or_time_that_is_not_a_finite_positive_number_is_refused(
     with pytest.raises(SystemExit) as exited:
         main(["testbed", "up", "--for", "5s", "--workdir", str(tmp_path / "work"), flag, value])
     assert exited.value.code == 2
-    assert f"argument {flag}: {value}: give a finite number above 0" in capsys.readouterr().err
+    assert (
+        f"argument {flag}: {value}: give a number above 0 and at most 1,000,000,000"
+        in capsys.readouterr().err
+    )
     assert not (tmp_path / "work").exists()
 
 
