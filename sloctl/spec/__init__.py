@@ -181,8 +181,8 @@ def load_documents(
     errors.extend(promcheck.check_across(slos))
     return LoadResult(
         tuple(slos),
-        tuple(sorted(set(errors), key=_order)),
-        tuple(sorted(set(warnings), key=_order)),
+        tuple(sorted(dict.fromkeys(errors), key=_order)),
+        tuple(sorted(dict.fromkeys(warnings), key=_order)),
         tuple(n for n, _ in sources),
     )
 
