@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS, FlavourOptionError
-from sloctl.spec.project import SETTINGS, Project, Setting
+from sloctl.spec.project import SETTINGS, Project, Setting, problem
 from sloctl.spec.promcheck import label_problem
 
 
@@ -75,10 +76,12 @@ def _generate(args: argparse.Namespace) -> int:
     result = load_slos_of(args)
     _check_interval(args.interval, interval, result.slos)
     project: Project = args.project
+    _check_setting_flags(args)
     settings = {s.key: _flag_or_file(args, project, s) for s in SETTINGS}
-    # Labels from the project file, then --extra-label (which wins for a key in both).
+    _check_flag_combinations(args, str(settings["flavour"] or "prometheus"))
+    # Labels from the project file (checked where it was read), then --extra-label (which wins
+    # for a key in both).
     extra = tuple(sorted({**_map(project.get("extraLabels")), **dict(extra)}.items()))
-    _check_labels(extra, lambda key, _: f"{project.source}: extraLabels.{key}")
     output = settings["output"]
     if not isinstance(output, str) or not output:
         raise UsageError("give -o DIR, or output in the project file")
@@ -97,7 +100,7 @@ def _generate(args: argparse.Namespace) -> int:
         interval=interval,
         extra_labels=extra,
         operator_labels=op_labels,
-        namespace=args.namespace,
+        namespace=args.namespace or GenerateOptions.namespace,
         disable_alerts=args.disable_alerts,
         disable_recordings=args.disable_recordings,
         jobs=jobs,
@@ -146,6 +149,50 @@ def _check_interval(flag: str | None, interval: int | None, slos: Sequence[SLO])
             f"--interval {flag}: give at most {format_duration(shortest.base_window)}, the base "
             f"window of {shortest.id} (its rules record rates over it at every evaluation)"
         )
+
+
+def _check_setting_flags(args: argparse.Namespace) -> None:
+    """The flags of project settings hold what the file's keys must (a URL, known components):
+    a usage error naming the flag, before anything is written."""
+    for setting in SETTINGS:
+        given = getattr(args, setting.dest, None)
+        wrong = problem(setting, given) if given is not None else None
+        if wrong:
+            raise UsageError(f"{setting.flag}: {wrong}")
+
+
+def _check_flag_combinations(args: argparse.Namespace, flavour: str) -> None:
+    """Flags that would do nothing with the others (``flavour`` from the flag or the project
+    file) are refused, not ignored."""
+    sloth_only = (
+        "--disable-alerts"
+        if args.disable_alerts
+        else "--disable-recordings"
+        if args.disable_recordings
+        else ""
+    )
+    if sloth_only and args.compat != "sloth":
+        raise UsageError(
+            f"{sloth_only} applies to --compat sloth only (sloctl's alerts, dashboards and "
+            "status need all of its own rules)"
+        )
+    if args.compat == "sloth" and flavour != "prometheus":
+        raise UsageError(
+            f"--flavour {flavour} (or flavour in the project file): --compat sloth writes Sloth's "
+            "plain rule groups only; leave out one of the two"
+        )
+    if (args.operator_label or args.namespace is not None) and flavour != "operator":
+        flag = "--operator-label" if args.operator_label else "--namespace"
+        raise UsageError(f"{flag} applies to --flavour operator only")
+    if args.namespace is not None and not _DNS_LABEL.fullmatch(args.namespace):
+        raise UsageError(
+            f"--namespace {args.namespace!r}: a Kubernetes namespace is lower-case letters, digits and "
+            "'-', at most 63, starting and ending with a letter or digit"
+        )
+
+
+#: A Kubernetes namespace (an RFC 1123 DNS label).
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def _check_alertmanager_urls(project: Project, settings: Mapping[str, object]) -> None:
@@ -306,7 +353,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="label on the PrometheusRule, for the operator's rule selector",
     )
     p.add_argument(
-        "--namespace", metavar="NAME", default="monitoring", help="namespace of PrometheusRule objects"
+        "--namespace",
+        metavar="NAME",
+        default=None,
+        help=f"namespace of PrometheusRule objects (default {GenerateOptions.namespace})",
     )
     p.add_argument(
         "--extra-label",

@@ -14,23 +14,38 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sloctl.contract import ProbeKind
 from sloctl.errors import Location, SpecError, unreadable
 from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.promcheck import label_problem
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
 
-__all__ = ["FILE_NAME", "SETTINGS", "Project", "Setting", "find_project", "load_project", "schema_text"]
+__all__ = [
+    "FILE_NAME",
+    "SETTINGS",
+    "Project",
+    "Setting",
+    "find_project",
+    "load_project",
+    "problem",
+    "schema_text",
+]
 
 FILE_NAME = "sloctl.yaml"
 API_VERSION = "sloctl/v1"
 KIND = "Project"
 
 Kind = Literal["string", "list", "map"]
+Check = Literal["", "url", "labels", "components"]
+"""What a setting's value must be beyond its kind: an http(s) URL, valid rule labels, known
+component dashboards. The same check runs on the file's value and on its flag's."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +57,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     existing_flag: str = ""
     """A flag the command already had for this setting (``--output``); else one is derived."""
+    check: Check = ""
 
     @property
     def flag(self) -> str:
@@ -69,8 +85,10 @@ SETTINGS: tuple[Setting, ...] = (
         "--output",
     ),
     Setting("flavour", "string", "rule file format", tuple(sorted(FLAVOURS)), "--flavour"),
-    Setting("extraLabels", "map", "labels added to every generated rule", (), "--extra-label"),
-    Setting("grafana.url", "string", "Grafana base URL, for the dashboard links of notifications"),
+    Setting("extraLabels", "map", "labels added to every generated rule", (), "--extra-label", "labels"),
+    Setting(
+        "grafana.url", "string", "Grafana base URL, for the dashboard links of notifications", check="url"
+    ),
     Setting("grafana.datasourceUid", "string", "uid of the Prometheus data source the dashboards select"),
     Setting("grafana.folder", "string", "dashboard folder of the provisioning file"),
     Setting("grafana.path", "string", "where the dashboard JSON files are mounted in the Grafana server"),
@@ -78,11 +96,12 @@ SETTINGS: tuple[Setting, ...] = (
         "dashboards.components",
         "list",
         "collector component dashboards to write (postgres, pgbouncer, redis, mongodb, http)",
+        check="components",
     ),
     Setting("alertmanager.pageReceiver", "string", "Alertmanager receiver name for pages"),
     Setting("alertmanager.ticketReceiver", "string", "Alertmanager receiver name for tickets"),
     Setting("alertmanager.pagerdutyRoutingKeyFile", "string", "file holding the PagerDuty routing key"),
-    Setting("alertmanager.ticketWebhookUrl", "string", "webhook URL tickets are sent to"),
+    Setting("alertmanager.ticketWebhookUrl", "string", "webhook URL tickets are sent to", check="url"),
 )
 
 
@@ -101,14 +120,47 @@ class Project:
         return value if isinstance(value, str) and value else default
 
 
+def problem(setting: Setting, value: object) -> str | None:
+    """What is wrong with ``value`` for ``setting`` (from the file or its flag), or None."""
+    if setting.check == "url" and isinstance(value, str):
+        return _url_problem(value)
+    if setting.check == "labels" and isinstance(value, Mapping):
+        for key, text in value.items():
+            wrong = label_problem(str(key), str(text), templated=True)
+            if wrong:
+                return f"{key}: {wrong}"
+    if setting.check == "components" and isinstance(value, list):
+        known = [k.value for k in ProbeKind]  # one component dashboard per collector kind
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            return f"unknown component dashboard {unknown[0]!r}; known: {', '.join(known)}"
+    return None
+
+
+def _url_problem(text: str) -> str | None:
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError as exc:
+        return f"{text!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{text!r} is not an http:// or https:// URL with a host"
+    return None
+
+
 def _schema_of(s: Setting) -> dict[str, object]:
     if s.kind == "list":
-        return {"type": "array", "items": {"type": "string"}, "description": s.help}
+        items: dict[str, object] = {"type": "string"}
+        if s.check == "components":
+            items["enum"] = [k.value for k in ProbeKind]
+        return {"type": "array", "items": items, "description": s.help}
     if s.kind == "map":
         return {"type": "object", "additionalProperties": {"type": "string"}, "description": s.help}
     out: dict[str, object] = {"type": "string", "description": s.help}
     if s.choices:
         out["enum"] = list(s.choices)
+    if s.check == "url":
+        out.update(format="uri", pattern="^https?://")
     return out
 
 
@@ -152,15 +204,19 @@ def _read(doc: YNode, reader: Reader) -> dict[str, object]:
         node = groups[s.key.split(".")[0]].get(s.key.split(".", 1)[1]) if "." in s.key else top.get(s.key)
         if node is None:
             continue
+        value: object
         if s.kind == "list":
-            values[s.key] = [reader.string(n, s.key, non_empty=True) for n in reader.sequence(node, s.key)]
+            value = [reader.string(n, s.key, non_empty=True) for n in reader.sequence(node, s.key)]
         elif s.kind == "map":
-            values[s.key] = reader.string_map(node, s.key)
+            value = reader.string_map(node, s.key)
         else:
-            text = reader.string(node, s.key, non_empty=True)
-            if s.choices and text not in s.choices:
-                reader.error(node.loc, s.key, f"{text!r} is not one of {', '.join(s.choices)}")
-            values[s.key] = text
+            value = reader.string(node, s.key, non_empty=True)
+            if s.choices and value not in s.choices:
+                reader.error(node.loc, s.key, f"{value!r} is not one of {', '.join(s.choices)}")
+        wrong = problem(s, value)
+        if wrong:
+            reader.error(node.loc, s.key, wrong)
+        values[s.key] = value
     return values
 
 

@@ -147,6 +147,59 @@ def test_a_misspelt_project_setting_is_an_error_with_the_file_and_a_suggestion(
     assert "sloctl.yaml:7:3: grafana.ulr: unknown field (did you mean 'url'?)" in err
 
 
+def test_every_wrong_value_of_a_project_file_is_an_error_at_its_line_in_validate_as_in_generate(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Validate said "valid" to a label generate refused (without a location), and a URL of 7
+    or ftp:// went into the Alertmanager configuration."""
+    wrong = (
+        PROJECT.replace("{cluster: prod-eu}", "{bad-key: v}")
+        .replace("url: https://grafana.example.test", "url: 7")
+        .replace("ticketWebhookUrl: https://tickets.example.test/hook", "ticketWebhookUrl: ftp://x/hook")
+        .replace("[postgres, redis]", "[postgres, redsi]")
+    )
+    (repo / "sloctl.yaml").write_text(wrong)
+    for command in (["validate", str(repo)], ["generate", str(repo)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "sloctl.yaml:5:14: extraLabels: bad-key: " in err, err
+        assert "sloctl.yaml:7:8: grafana.url: '7' is not an http:// or https:// URL with a host" in err
+        assert "sloctl.yaml:12:15: dashboards.components: unknown component dashboard 'redsi'" in err
+        assert "sloctl.yaml:17:21: alertmanager.ticketWebhookUrl: 'ftp://x/hook' is not an http" in err
+        assert "4 error(s) in 1 file(s)" in err
+    assert not (repo / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--grafana-url", "not a url"], "--grafana-url: 'not a url' is not an http:// or https:// URL"),
+        (
+            ["--alertmanager-ticket-webhook-url", "http://[::1/"],
+            "--alertmanager-ticket-webhook-url: 'http://[::1/' is not a URL",
+        ),
+        (["--dashboards-components", "foo"], "--dashboards-components: unknown component dashboard 'foo'"),
+        (["--disable-alerts"], "--disable-alerts applies to --compat sloth only"),
+        (
+            ["--compat", "sloth", "--flavour", "operator"],
+            "--compat sloth writes Sloth's plain rule groups only",
+        ),
+        (["--namespace", "obs"], "--namespace applies to --flavour operator only"),
+        (
+            ["--operator-label", "a=b", "--flavour", "mimir"],
+            "--operator-label applies to --flavour operator only",
+        ),
+        (["--flavour", "operator", "--namespace", "Bad Namespace!"], "a Kubernetes namespace is lower-case"),
+    ],
+)
+def test_generate_refuses_a_flag_value_or_combination_that_would_be_written_wrong_or_ignored(
+    repo: Path, flags: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", str(repo), "-o", str(repo / "o"), *flags]) == 2
+    assert said in capsys.readouterr().err
+    assert not (repo / "o").exists()
+
+
 def test_config_names_a_project_file_elsewhere(repo: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "conf" / "project.yaml"
     elsewhere.parent.mkdir()
