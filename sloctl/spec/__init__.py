@@ -76,6 +76,7 @@ def _expand(
             files.append(p)
         else:
             errors.append(unreadable(p))
+    files = _unique(files)
     if len(files) > MAX_FILES:
         errors.append(
             SpecError(
@@ -84,6 +85,19 @@ def _expand(
         )
         files = files[:MAX_FILES]
     return files
+
+
+def _unique(files: Sequence[Path]) -> list[Path]:
+    """``files`` without a second path to a file already listed (``a.yaml ./a.yaml``, a folder
+    and a file in it, a symlink): read twice, a file's SLOs would be duplicates of themselves."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for f in files:
+        real = f.resolve()
+        if real not in seen:
+            seen.add(real)
+            out.append(f)
+    return out
 
 
 def _selected(rel: Path, include: Sequence[str], exclude: Sequence[str]) -> bool:
@@ -166,7 +180,9 @@ def load_documents(
     errors: list[SpecError] = []
     warnings: list[SpecError] = []
     objects = {api: openslo.V1Objects(api) for api in (openslo.V1, openslo.V2ALPHA)}
-    parsed, user_catalogs = _read_shared([*windows_sources, *sources], objects, errors, warnings)
+    _, user_catalogs = _read_shared(windows_sources, objects, errors, warnings, windows=True)
+    parsed, more_catalogs = _read_shared(sources, objects, errors, warnings)
+    user_catalogs.update(more_catalogs)
     catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
     slos: list[SLO] = []
     for name, doc in parsed:
@@ -192,10 +208,13 @@ def _read_shared(
     objects: dict[str, openslo.V1Objects],
     errors: list[SpecError],
     warnings: list[SpecError],
+    *,
+    windows: bool = False,
 ) -> tuple[list[tuple[str, YNode]], dict[int, AlertWindows]]:
     """Parse every source; read the documents other documents refer to (windows catalogs into
     the returned catalogs, OpenSLO objects into ``objects``); return the others, the SLO
-    documents, for a second pass. Problems go to ``errors`` and ``warnings``."""
+    documents, for a second pass. Problems go to ``errors`` and ``warnings``. ``windows``: the
+    sources of ``--windows``, which hold catalogs only."""
     parsed: list[tuple[str, YNode]] = []
     user_catalogs: dict[int, AlertWindows] = {}
     for name, data in sources:
@@ -206,7 +225,11 @@ def _read_shared(
         for doc in docs:
             api, kind = _header(doc)
             reader = Reader(name)
-            if kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION):
+            is_catalog = kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION)
+            if windows and not is_catalog:
+                errors.append(_not_a_catalog(name, doc))
+                break
+            if is_catalog:
                 catalog = read_alert_windows(doc, reader)
                 if catalog is not None:
                     user_catalogs[catalog.period] = catalog
@@ -217,6 +240,20 @@ def _read_shared(
             errors.extend(reader.errors)
             warnings.extend(reader.warnings)
     return parsed, user_catalogs
+
+
+def _not_a_catalog(name: str, doc: YNode) -> SpecError:
+    """A document of a ``--windows`` file that is not an AlertWindows catalog."""
+    api, kind = _header(doc)
+    if kind in ("Service", "SLO", "sloth-prometheus", "PrometheusServiceLevel", pyrra.KIND):
+        holds = "SLOs"
+    elif api and kind:
+        holds = f"kind {kind} of {api}"
+    else:
+        holds = "no apiVersion and kind"
+    return SpecError(
+        doc.loc, "", f"{name} is not a windows catalog (it holds {holds}); --windows takes AlertWindows files"
+    )
 
 
 def _read_slos(

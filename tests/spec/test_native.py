@@ -215,6 +215,26 @@ def test_directories_are_read_recursively_and_duplicates_across_files_are_found(
     )
 
 
+def test_a_file_given_twice_or_inside_a_folder_also_given_is_read_once(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(BASE)
+    same = tmp_path / "sub" / ".." / "ok.yaml"
+    (tmp_path / "sub").mkdir()
+    for paths in ([tmp_path / "ok.yaml"] * 2, [tmp_path, tmp_path / "ok.yaml"], [tmp_path / "ok.yaml", same]):
+        result = load_paths(paths)
+        assert (result.errors, [s.id for s in result.slos]) == ((), ["api-availability"])
+        assert len(result.files) == 1
+
+
+def test_a_windows_file_that_holds_slos_is_refused_as_not_a_catalog(tmp_path: Path) -> None:
+    (tmp_path / "ok.yaml").write_text(BASE)
+    result = load_paths([tmp_path / "ok.yaml"], windows_dirs=[tmp_path / "ok.yaml"])
+    (error,) = result.errors
+    assert str(error) == (
+        f"{tmp_path / 'ok.yaml'}:1:1: {tmp_path / 'ok.yaml'} is not a windows catalog (it holds SLOs); "
+        "--windows takes AlertWindows files"
+    )
+
+
 def test_multi_document_files_are_read() -> None:
     result = load_text(BASE + "---\n" + BASE.replace("name: api", "name: web"), "f.yaml")
     assert not result.errors
