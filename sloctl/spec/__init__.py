@@ -25,7 +25,7 @@ from sloctl.errors import Location, SpecError, SpecErrors, unreadable
 from sloctl.model import SLO, AlertWindows, Service
 from sloctl.spec import native, openslo, project, promcheck, pyrra, sloth
 from sloctl.spec.catalog import Catalogs, read_alert_windows
-from sloctl.spec.reader import Reader
+from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT, YNode, parse_documents
 
 __all__ = ["LoadResult", "SpecError", "SpecErrors", "group_by_service", "load_paths", "load_text"]
@@ -185,10 +185,10 @@ def load_documents(
     user_catalogs.update(more_catalogs)
     catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
     slos: list[SLO] = []
-    for name, doc in parsed:
+    for name, doc, prefix in parsed:
         api, _ = _header(doc)
         reader = Reader(
-            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA)
+            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA), prefix=prefix
         )  # Sloth and Pyrra ignore unknown fields
         slos.extend(_read_slos(doc, reader, catalogs, objects, sloth_period))
         errors.extend(reader.errors)
@@ -210,21 +210,22 @@ def _read_shared(
     warnings: list[SpecError],
     *,
     windows: bool = False,
-) -> tuple[list[tuple[str, YNode]], dict[int, AlertWindows]]:
+) -> tuple[list[tuple[str, YNode, str]], dict[int, AlertWindows]]:
     """Parse every source; read the documents other documents refer to (windows catalogs into
     the returned catalogs, OpenSLO objects into ``objects``); return the others, the SLO
-    documents, for a second pass. Problems go to ``errors`` and ``warnings``. ``windows``: the
-    sources of ``--windows``, which hold catalogs only."""
-    parsed: list[tuple[str, YNode]] = []
+    documents with the field path each is named by (``[i]`` for an item of an OpenSLO list),
+    for a second pass. Problems go to ``errors`` and ``warnings``. ``windows``: the sources of
+    ``--windows``, which hold catalogs only."""
+    parsed: list[tuple[str, YNode, str]] = []
     user_catalogs: dict[int, AlertWindows] = {}
     for name, data in sources:
         docs, errs = parse_documents(data, name, LIMITS)
         errors.extend(errs)
         if not docs and not errs:
             errors.append(SpecError(Location(name, 1, 1), "", NO_DOCUMENT))
-        for doc in docs:
+        for doc, prefix in (item for d in docs for item in _objects(d, errors)):
             api, kind = _header(doc)
-            reader = Reader(name)
+            reader = Reader(name, prefix=prefix)
             is_catalog = kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION)
             if windows and not is_catalog:
                 errors.append(_not_a_catalog(name, doc))
@@ -236,10 +237,41 @@ def _read_shared(
             elif api in objects and kind in openslo.REFERABLE:
                 openslo.read_v1_object(kind, doc, reader, objects[api])
             else:
-                parsed.append((name, doc))
+                parsed.append((name, doc, prefix))
             errors.extend(reader.errors)
             warnings.extend(reader.warnings)
     return parsed, user_catalogs
+
+
+def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:
+    """The objects of one YAML document, each with the path it is named by: the document
+    itself, or the items of a list of OpenSLO objects (the form oslo reads), ``[0]``, ``[1]``….
+    A list of anything else is an error naming its first item that is not an OpenSLO object."""
+    if not isinstance(doc.value, list):
+        return [(doc, "")]
+    if not doc.value:
+        errors.append(SpecError(doc.loc, "", f"an empty list; {_TOP}"))
+        return []
+    for i, item in enumerate(doc.value):
+        api, _ = _header(item)
+        if not api.startswith("openslo"):
+            found = (
+                f"with apiVersion {api}"
+                if api
+                else "without apiVersion"
+                if item.is_map
+                else "that is not a mapping"
+            )
+            errors.append(SpecError(item.loc, index("", i), f"a list item {found}; {_TOP}"))
+            return []
+    return [(item, index("", i)) for i, item in enumerate(doc.value)]
+
+
+_TOP = (
+    "a document is a mapping with apiVersion and kind, or (OpenSLO only, as oslo reads it) a list of "
+    "OpenSLO objects, each with apiVersion openslo/…; write sloctl/v1, Sloth and Pyrra documents one "
+    "mapping each, separated by ---"
+)
 
 
 def _not_a_catalog(name: str, doc: YNode) -> SpecError:
@@ -267,7 +299,7 @@ def _read_slos(
     no SLO (an OpenSLO Service, the project file) or has errors."""
     api, kind = _header(doc)
     if not isinstance(doc.value, dict):
-        reader.error(doc.loc, "", "expected a mapping with apiVersion and kind at the top of the document")
+        reader.error(doc.loc, "", f"expected a mapping at the top of the document: {_TOP}")
     elif kind == "sloth-prometheus":
         if api != sloth.PROM_VERSION:
             reader.error(

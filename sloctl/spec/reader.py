@@ -38,17 +38,22 @@ def _found(node: YNode) -> str:
 class Reader:
     """Collects errors (and warnings) while reading one document."""
 
-    def __init__(self, file: str, *, strict: bool = True) -> None:
+    def __init__(self, file: str, *, strict: bool = True, prefix: str = "") -> None:
         self.file = file
         self.strict = strict
+        self.prefix = prefix
+        """Put before every field path: ``[2]`` for the third object of an OpenSLO list."""
         self.errors: list[SpecError] = []
         self.warnings: list[SpecError] = []
 
     def error(self, loc: Location, path: str, message: str) -> None:
-        self.errors.append(SpecError(loc, path, message))
+        self.errors.append(SpecError(loc, self._path(path), message))
 
     def warn(self, loc: Location, path: str, message: str) -> None:
-        self.warnings.append(SpecError(loc, path, message))
+        self.warnings.append(SpecError(loc, self._path(path), message))
+
+    def _path(self, path: str) -> str:
+        return _join(self.prefix, path) if self.prefix and path else self.prefix or path
 
     # -- structure ---------------------------------------------------------------------------
 

@@ -245,7 +245,14 @@ def test_multi_document_files_are_read() -> None:
     ("text", "expected"),
     [
         ("", "file holds no YAML document"),
-        ("- a\n- b\n", "expected a mapping with apiVersion and kind"),
+        (
+            "- a\n- b\n",
+            "1:3: [0]: a list item that is not a mapping; a document is a mapping with apiVersion",
+        ),
+        (
+            "3\n",
+            "1:1: expected a mapping at the top of the document: a document is a mapping with apiVersion",
+        ),
         ("apiVersion: sloctl/v2\nkind: Service\n", "apiVersion 'sloctl/v2' (did you mean 'sloctl/v1'?)"),
         ("a: 1\n", "a document without apiVersion: start it with one, such as apiVersion: sloctl/v1"),
         ("apiVersion: sloctl/v1\n", "kind: missing: apiVersion sloctl/v1 takes kind AlertWindows, Project"),

@@ -409,3 +409,54 @@ def test_a_windowless_ratio_query_of_another_shape_is_refused_at_its_field() -> 
         message = errors[f"spec.indicator.spec.ratioMetric.{part}"]
         assert "read as the counter it selects" in message and "neither" in message, (query, message)
         assert "sum(rate(<selector>[{{.window}}]))" in message
+
+
+OSLO_LIST = """- apiVersion: openslo/v1
+  kind: Service
+  metadata: {name: api}
+  spec: {description: the API}
+- apiVersion: openslo/v1
+  kind: DataSource
+  metadata: {name: prom}
+  spec: {type: Prometheus, connectionDetails: {url: 'http://127.0.0.1:9090'}}
+- apiVersion: openslo/v1
+  kind: SLO
+  metadata: {name: api-slo}
+  spec:
+    service: api
+    indicator:
+      spec:
+        ratioMetric:
+          good: {metricSource: {metricSourceRef: prom, spec: {query: 'sum(rate(ok[{{.window}}]))'}}}
+          total: {metricSource: {metricSourceRef: prom, spec: {query: 'sum(rate(all[{{.window}}]))'}}}
+    budgetingMethod: Occurrences
+    objectives: [{target: 0.995%s}]
+"""
+
+
+def test_a_list_of_openslo_objects_as_oslo_reads_it_is_read_item_by_item_with_their_places() -> None:
+    result = load_text(OSLO_LIST % "", "o.yaml")
+    assert result.ok, result.errors
+    (s,) = result.slos
+    assert (s.id, s.objective, str(s.source)) == ("api-api-slo", 99.5, "o.yaml:20:18")
+    assert isinstance(s.sli, RatioSLI)
+    (error,) = load_text(OSLO_LIST % ", bogus: 1", "o.yaml").errors
+    assert (str(error.location), error.path) == ("o.yaml:20:34", "[2].spec.objectives[0].bogus")
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("- apiVersion: sloctl/v1\n  kind: Service\n", "[0]: a list item with apiVersion sloctl/v1"),
+        (
+            "- apiVersion: openslo/v1\n  kind: Service\n  metadata: {name: a}\n- 3\n",
+            "[1]: a list item that is not",
+        ),
+    ],
+)
+def test_a_list_of_anything_but_openslo_objects_is_refused_naming_the_forms_accepted(
+    text: str, found: str
+) -> None:
+    (error,) = load_text(text, "o.yaml").errors
+    assert found in str(error)
+    assert "or (OpenSLO only, as oslo reads it) a list of OpenSLO objects" in error.message
