@@ -29,6 +29,7 @@ __all__ = [
     "UsageError",
     "add_allow_host_argument",
     "add_command",
+    "add_compat_argument",
     "add_engine_argument",
     "add_format_argument",
     "add_input_arguments",
@@ -220,6 +221,12 @@ def add_engine_argument(
         )
         + (", or all of them in turn" if allow_all else ""),
     )
+
+
+def add_compat_argument(p: argparse.ArgumentParser, help: str) -> None:
+    """``--compat sloth``: read the SLO files as Sloth does (its windows catalogs, MetricsQL where
+    its ``validate_victoria_metrics`` plugin replaces ``validate``); ``help`` says what else."""
+    p.add_argument("--compat", choices=["sloth"], default=None, help=help)
 
 
 def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str | None = None) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from sloctl.cli._common import (
     UsageError,
     add_command,
+    add_compat_argument,
     add_engine_argument,
     add_input_arguments,
     add_jobs_argument,
@@ -339,12 +340,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="rule file format: plain Prometheus, prometheus-operator PrometheusRule, Mimir ruler, "
         "vmalert (one group per chained level, staggered with eval_offset; docs/rules.md)",
     )
-    p.add_argument(
-        "--compat",
-        choices=["sloth"],
-        default=None,
-        help="write exactly what Sloth writes (rules only), for a migration",
-    )
+    add_compat_argument(p, "write exactly what Sloth writes (rules only), for a migration")
     p.add_argument(
         "--operator-label",
         action="append",

@@ -10,6 +10,7 @@ from sloctl.cli._common import (
     UsageError,
     add_allow_host_argument,
     add_command,
+    add_compat_argument,
     add_format_argument,
     add_input_arguments,
     load_slos_of,
@@ -23,8 +24,10 @@ from sloctl.spec.schema import schema_text
 VALIDATE = """``sloctl validate PATH...``: check SLO files (native, Sloth, OpenSLO, Pyrra), every error.
 
 Each error is one line, file:line:column: field: what was found and what to write, the field
-named as its own format names it; warnings likewise. With --prometheus, it also warns when a
-latency threshold is not a bucket bound of its histogram there.
+named as its own format names it; warnings likewise. With --compat sloth, the files are checked
+as generate --compat sloth reads them (Sloth's windows catalogs; MetricsQL queries where Sloth's
+validate_victoria_metrics plugin replaces its validator). With --prometheus, it also warns when
+a latency threshold is not a bucket bound of its histogram there.
 
 Exit codes: 0 valid, 1 errors in the files, 2 usage, 3 --prometheus could not be read."""
 
@@ -94,6 +97,7 @@ def _explain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "validate", _validate, VALIDATE)
     add_input_arguments(p)
+    add_compat_argument(p, "check the files as generate --compat sloth reads them")
     p.add_argument(
         "--prometheus",
         metavar="URL",

@@ -86,11 +86,19 @@ def name_and_objective(
 
 
 def check_promql(
-    reader: Reader, query: str, loc: Location, path: str, *, windowed: bool, metricsql: bool = False
+    reader: Reader,
+    query: str,
+    loc: Location,
+    path: str,
+    *,
+    windowed: bool,
+    metricsql: bool = False,
+    victoria: bool = False,
 ) -> None:
     """Parse the query as Prometheus will see it, with ``{{.window}}`` rendered. With
     ``metricsql`` (Sloth's ``validate_victoria_metrics`` plugin under ``--compat sloth``), a query
-    PromQL cannot parse is accepted as MetricsQL, unchecked."""
+    PromQL cannot parse is accepted as MetricsQL, unchecked; with ``victoria`` (that plugin
+    without ``--compat sloth``), the error names the flag that accepts the query."""
     if not query.strip():
         reader.error(loc, path, "query is empty")
         return
@@ -109,16 +117,22 @@ def check_promql(
         if metricsql:
             return  # Sloth validates these as MetricsQL; sloctl has no MetricsQL parser to do so
         extensions = metricsql_functions(query)
+        sloth = (
+            "; or, as the SLO's validate_victoria_metrics plugin declares MetricsQL, check and "
+            "generate Sloth's rules with --compat sloth"
+            if victoria
+            else ""
+        )
         if extensions:
             names = ", ".join(f"{n}()" for n in extensions)
             reader.error(
                 loc,
                 path,
                 f"{names}: MetricsQL (VictoriaMetrics) only, not PromQL; sloctl writes PromQL rules that "
-                "Prometheus and promtool run (the vmalert flavour too): write the query in PromQL",
+                f"Prometheus and promtool run (the vmalert flavour too): write the query in PromQL{sloth}",
             )
         else:
-            reader.error(loc, path, f"PromQL syntax error: {exc}")
+            reader.error(loc, path, f"PromQL syntax error: {exc}{sloth}")
 
 
 def check_selector(reader: Reader, selector: str, loc: Location, path: str) -> tuple[tuple[str, str], ...]:

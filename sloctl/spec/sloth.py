@@ -144,6 +144,7 @@ def _read_slo(
         keys,
         item,
         metricsql=_victoria(plugins) and catalogs.sloth,
+        victoria=_victoria(plugins) and not catalogs.sloth,
         plugin_meta=(service.name, name, objective, {**service.labels, **slo_labels}),
     )
     slo_period = d.period or DEFAULT_PERIOD
@@ -205,6 +206,7 @@ def _read_sli(
     parent: YNode,
     *,
     metricsql: bool,
+    victoria: bool,
     plugin_meta: PluginMeta,
 ) -> SLI | None:
     f = reader.mapping(node, path, ["events", "raw", "plugin"], loc=parent.loc)
@@ -227,7 +229,9 @@ def _read_sli(
         tot = reader.string(g.get(keys.total_query), f"{p}.{keys.total_query}", non_empty=True)
         for key, q in ((keys.error_query, err), (keys.total_query, tot)):
             if key in g and q:
-                build.check_promql(reader, q, g[key].loc, f"{p}.{key}", windowed=True, metricsql=metricsql)
+                build.check_promql(
+                    reader, q, g[key].loc, f"{p}.{key}", windowed=True, metricsql=metricsql, victoria=victoria
+                )
         return EventsSLI(err, tot)
     p = f"{path}.raw"
     g = reader.mapping(f["raw"], p, [keys.error_ratio_query], [keys.error_ratio_query])
@@ -240,6 +244,7 @@ def _read_sli(
             f"{p}.{keys.error_ratio_query}",
             windowed=True,
             metricsql=metricsql,
+            victoria=victoria,
         )
     return RawSLI(q)
 

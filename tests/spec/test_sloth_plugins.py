@@ -4,8 +4,11 @@ real Sloth), an unknown id or a bad option is an error naming it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from sloctl.cli.main import main
 from sloctl.model import PluginRef
 from sloctl.render.sloth_plugins import DEFAULT_CHAIN, SLO_PLUGINS, chain
 
@@ -28,11 +31,15 @@ slos:
 EVENTS = "events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}"
 
 
+def spec_text(service: str = "[]", own: str = "[]", sli: str = EVENTS, override: str = "") -> str:
+    text = SPEC.replace("SERVICE", service).replace("OWN", own).replace("SLI", sli)
+    return text.replace("OVERRIDE", override or "overridePrevious: false")
+
+
 def load(service: str = "[]", own: str = "[]", sli: str = EVENTS, override: str = "", compat: bool = True):  # type: ignore[no-untyped-def]
     from sloctl.spec import load_documents
 
-    text = SPEC.replace("SERVICE", service).replace("OWN", own).replace("SLI", sli)
-    text = text.replace("OVERRIDE", override or "overridePrevious: false")
+    text = spec_text(service, own, sli, override)
     return load_documents([("s.yaml", text)], compat="sloth" if compat else None)
 
 
@@ -111,6 +118,29 @@ def test_metricsql_is_accepted_only_where_sloth_validates_metricsql_and_sloth_ou
     # sloctl's own rules are PromQL whatever the plugins say.
     native = load(own=VICTORIA, sli=METRICSQL, override="overridePrevious: true", compat=False)
     assert not native.ok
+
+
+def test_validate_and_generate_agree_on_a_file_sloth_validates_as_metricsql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    histogram = (
+        "events: {error_query: '1 - histogram_share(0.3, sum by (vmrange) (rate(d_bucket[{{.window}}])))',"
+        " total_query: 'vector(1)[{{.window}}]'}"
+    )
+    spec = tmp_path / "vm.yml"
+    spec.write_text(spec_text(own=VICTORIA, sli=histogram, override="overridePrevious: true"))
+    out = str(tmp_path / "out")
+    assert main(["validate", "--compat", "sloth", str(spec)]) == 0
+    assert main(["generate", "--compat", "sloth", str(spec), "-o", out]) == 0
+    capsys.readouterr()
+    # Without --compat sloth both refuse it, and say which flag accepts it.
+    assert main(["validate", str(spec)]) == 1
+    assert main(["generate", str(spec), "-o", out]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4
+    assert all(
+        "validate_victoria_metrics plugin declares MetricsQL" in e and "--compat sloth" in e for e in errors
+    )
 
 
 def test_outside_compat_sloth_plugins_that_shape_sloths_output_are_a_warning_saying_so() -> None:
