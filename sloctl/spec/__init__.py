@@ -164,6 +164,7 @@ _KNOWN = {
         for kind in ("Service", "SLO", *openslo.REFERABLE)
     ),
     (openslo.V1ALPHA, "SLO"),
+    (openslo.V1ALPHA, "Service"),
     (pyrra.API_VERSION, pyrra.KIND),
 }
 
@@ -317,7 +318,7 @@ def _read_slos(
         return sloth.read_k8s(doc, reader, catalogs, sloth_period)
     elif api in objects and kind == "SLO":
         return openslo.read_v1_slo(doc, reader, catalogs, objects[api])
-    elif api in objects and kind == "Service":
+    elif (api in objects or api == openslo.V1ALPHA) and kind == "Service":
         openslo.read_v1_service(doc, reader, api)
     elif (api, kind) == (pyrra.API_VERSION, pyrra.KIND):
         return pyrra.read_slo(doc, reader, catalogs)

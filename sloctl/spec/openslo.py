@@ -70,21 +70,65 @@ def _alerting(name: str, windows: AlertWindows) -> Alerting:
 # -- v1alpha, as Sloth reads it ------------------------------------------------------------------
 
 
+# Why a field of the v1alpha specification (README.md of OpenSLO/OpenSLO before v1) is refused:
+# sloctl reads v1alpha as Sloth does; v1 has the same meaning compiled.
+_V1ALPHA_THRESHOLD = (
+    "thresholdMetric SLIs (spec.indicator.thresholdMetric, compared by the objectives' op and value) "
+    "are not compiled from openslo/v1alpha, which sloctl reads as Sloth does (ratioMetrics objectives "
+    "only); write the SLO as openslo/v1, whose thresholdMetric sloctl compiles"
+)
+_V1ALPHA_CALENDAR = (
+    "calendar-aligned time windows (calendar, isRolling: false) are not compiled from openslo/v1alpha, "
+    "which sloctl reads as Sloth does (rolling windows only); use a rolling window, or write the SLO as "
+    "openslo/v1, whose calendar timeWindow (1w, 1M, 1Q) sloctl compiles"
+)
+_V1ALPHA_CALENDAR_UNITS = ("Month", "Quarter", "Year")
+# Fields of the v1alpha specification that Sloth ignores, and so does sloctl (with a warning).
+_V1ALPHA_IGNORED = {"metadata": ("labels", "annotations"), "spec": ("alertPolicies",)}
+
+
+def _v1alpha_ignored(reader: Reader, fields: dict[str, YNode], node: YNode | None, path: str) -> None:
+    for key in _V1ALPHA_IGNORED[path]:
+        if key in fields and node is not None:
+            reader.warn(
+                node.key_locs.get(key, node.loc),
+                f"{path}.{key}",
+                "ignored: a field of openslo/v1alpha that Sloth ignores, and so does sloctl, which reads "
+                "v1alpha as Sloth does (openslo/v1's is read)",
+            )
+
+
 def _v1alpha_head(doc: YNode, reader: Reader) -> tuple[str, YNode | None, dict[str, YNode]]:
     """The document's name, its ``spec`` node and that node's fields."""
     top = reader.mapping(
         doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
     )
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "displayName"], ["name"], loc=doc.loc)
+    meta = reader.mapping(
+        top.get("metadata"),
+        "metadata",
+        ["name", "displayName", *_V1ALPHA_IGNORED["metadata"]],
+        ["name"],
+        loc=doc.loc,
+    )
+    _v1alpha_ignored(reader, meta, top.get("metadata"), "metadata")
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     spec_node = top.get("spec")
     spec = reader.mapping(
         spec_node,
         "spec",
-        ["service", "description", "budgetingMethod", "objectives", "timeWindows"],
+        [
+            "service",
+            "description",
+            "budgetingMethod",
+            "indicator",
+            "objectives",
+            "timeWindows",
+            "alertPolicies",
+        ],
         ["service", "objectives"],
         loc=doc.loc,
     )
+    _v1alpha_ignored(reader, spec, spec_node, "spec")
     method = reader.string(spec.get("budgetingMethod"), "spec.budgetingMethod", default="Occurrences")
     if method != "Occurrences":
         reader.error(
@@ -100,19 +144,23 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
     period, tws = _v1alpha_period(reader, spec)
     windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
+    threshold = _v1alpha_indicator(reader, spec.get("indicator"))
     out: list[SLO] = []
     for i, obj in enumerate(reader.sequence(spec.get("objectives"), "spec.objectives", required=True)):
         p = index("spec.objectives", i)
         before = len(reader.errors)
         o = reader.mapping(
-            obj, p, ["ratioMetrics", "target", "displayName", "value", "op"], ["ratioMetrics", "target"]
+            obj,
+            p,
+            ["ratioMetrics", "target", "displayName", "value", "op", "timeSliceTarget"],
+            ["target"],
         )
-        for unsupported in ("value", "op"):
-            if unsupported in o:
-                reader.error(
-                    o[unsupported].loc, f"{p}.{unsupported}", "threshold objectives are not supported"
-                )
         target = reader.number(o.get("target"), f"{p}.target", default=0.99)
+        compared = [o[k] for k in ("op", "value") if k in o]
+        if threshold or compared:
+            if not threshold:  # the indicator's error says it once for the document
+                reader.error(compared[0].loc, f"{p}.{'op' if 'op' in o else 'value'}", _V1ALPHA_THRESHOLD)
+            continue
         queries = _v1alpha_queries(reader, o, obj.loc, p)
         sli = _ratio(reader, queries, obj.loc, f"{p}.ratioMetrics")
         if sli is None or len(reader.errors) > before:
@@ -141,6 +189,16 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     return out
 
 
+def _v1alpha_indicator(reader: Reader, node: YNode | None) -> bool:
+    """Whether the SLO has a ``thresholdMetric`` indicator, refused once here."""
+    indicator = reader.mapping(node, "spec.indicator", ["thresholdMetric"])
+    if node is None or "thresholdMetric" not in indicator:
+        return False
+    at = node.key_locs.get("thresholdMetric", node.loc)
+    reader.error(at, "spec.indicator.thresholdMetric", _V1ALPHA_THRESHOLD)
+    return True
+
+
 def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[YNode]]:
     """The period of the one rolling time window (default 30 days), and the windows given."""
     period = DEFAULT_PERIOD
@@ -149,11 +207,24 @@ def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[Y
         p = index("spec.timeWindows", i)
         t = reader.mapping(tw, p, ["count", "unit", "isRolling", "calendar"], ["count", "unit"])
         if "calendar" in t or (t.get("isRolling") is not None and t["isRolling"].value is False):
-            reader.error(tw.loc, p, "calendar time windows are not supported; use a rolling window")
+            reader.error(tw.loc, p, _V1ALPHA_CALENDAR)
+            continue
         count = reader.number(t.get("count"), f"{p}.count", default=30)
         unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
-        if unit not in _UNITS:
-            reader.error(tw.loc, f"{p}.unit", f"unknown unit {unit!r}; expected one of {', '.join(_UNITS)}")
+        if unit in _V1ALPHA_CALENDAR_UNITS:
+            reader.error(
+                t["unit"].loc,
+                f"{p}.unit",
+                f"{unit} is a unit of openslo/v1alpha's calendar-aligned windows, which sloctl does not "
+                f"compile from v1alpha; a rolling window takes {', '.join(_UNITS)}",
+            )
+        elif unit not in _UNITS:
+            reader.error(
+                tw.loc,
+                f"{p}.unit",
+                f"unknown unit {unit!r}; openslo/v1alpha's units are {', '.join(_UNITS)} (rolling) and "
+                f"{', '.join(_V1ALPHA_CALENDAR_UNITS)} (calendar-aligned)",
+            )
         elif count <= 0 or count != int(count):
             reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
         else:

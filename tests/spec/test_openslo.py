@@ -460,3 +460,66 @@ def test_a_list_of_anything_but_openslo_objects_is_refused_naming_the_forms_acce
     (error,) = load_text(text, "o.yaml").errors
     assert found in str(error)
     assert "or (OpenSLO only, as oslo reads it) a list of OpenSLO objects" in error.message
+
+
+V1ALPHA = """apiVersion: openslo/v1alpha
+kind: SLO
+metadata: {name: latency, labels: {team: core}}
+spec:
+  service: shop
+  budgetingMethod: Occurrences
+  INDICATOR
+  timeWindows: [WINDOW]
+  objectives:
+    - OBJECTIVE
+"""
+V1ALPHA_RATIO = (
+    "{target: 0.99, ratioMetrics: {"
+    "good: {source: prometheus, queryType: promql, query: 'sum(rate(ok[{{.window}}]))'},"
+    " total: {source: prometheus, queryType: promql, query: 'sum(rate(all[{{.window}}]))'}}}"
+)
+
+
+def v1alpha(
+    indicator: str = "", window: str = "{unit: Day, count: 30}", objective: str = V1ALPHA_RATIO
+) -> str:
+    return V1ALPHA.replace("INDICATOR", indicator).replace("WINDOW", window).replace("OBJECTIVE", objective)
+
+
+def test_an_openslo_v1alpha_service_is_read_like_a_v1_one_and_holds_no_slo() -> None:
+    service = "apiVersion: openslo/v1alpha\nkind: Service\nmetadata: {name: shop}\nspec: {description: x}\n"
+    result = load_text(service + "---\n" + v1alpha(), "o.yaml")
+    assert not result.errors
+    # metadata.labels is a v1alpha field, not an unknown one: Sloth ignores it, and says so once.
+    (ignored,) = result.warnings
+    assert (ignored.path, ignored.message.split(":")[0]) == ("metadata.labels", "ignored")
+    assert [s.id for s in result.slos] == ["shop-latency-0"]
+    (error,) = load_text("apiVersion: openslo/v1alpha\nkind: SLI\n", "o.yaml").errors
+    assert error.message.endswith("it takes SLO or Service")
+
+
+def test_v1alpha_refusals_say_what_sloctl_does_not_compile_and_why_each_once() -> None:
+    threshold = v1alpha(
+        indicator="indicator: {thresholdMetric: {source: prometheus, queryType: promql, query: latency_p95}}",
+        window="{unit: Month, count: 1, calendar: {startTime: '2020-01-01 00:00:00', timeZone: UTC}}",
+        objective="{op: lte, value: 0.2, target: 0.99}",
+    )
+    result = load_text(threshold, "o.yaml")
+    assert [w.path for w in result.warnings] == ["metadata.labels"]  # spec.indicator is a v1alpha field
+    errors = {e.path: e.message for e in result.errors}
+    assert len(result.errors) == 2 and set(errors) == {
+        "spec.indicator.thresholdMetric",
+        "spec.timeWindows[0]",
+    }
+    assert "thresholdMetric SLIs" in errors["spec.indicator.thresholdMetric"]
+    assert "write the SLO as openslo/v1" in errors["spec.indicator.thresholdMetric"]
+    assert "calendar-aligned time windows" in errors["spec.timeWindows[0]"]
+    (unit,) = load_text(v1alpha(window="{unit: Month, count: 1, isRolling: true}"), "o.yaml").errors
+    assert (unit.path, unit.message.split(",")[0]) == (
+        "spec.timeWindows[0].unit",
+        "Month is a unit of openslo/v1alpha's calendar-aligned windows",
+    )
+    (missing,) = load_text(v1alpha(objective="{target: 0.99}"), "o.yaml").errors
+    assert missing.path == "spec.objectives[0].ratioMetrics"
+    (compared,) = load_text(v1alpha(objective="{target: 0.99, op: lte, value: 1}"), "o.yaml").errors
+    assert compared.path == "spec.objectives[0].op" and "thresholdMetric SLIs" in compared.message
