@@ -2,11 +2,12 @@
 namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
 events SLI of that shape becomes a ``ratio`` indicator, and so does a probe SLI (the collector's
 failed and attempted probes; reported, as it reads back as an events SLI); a ratio SLI becomes a
-``latency`` one (success and total), and so does a latency SLI (the bucket at its threshold and
-the count; reported, as it reads back as a ratio SLI); an SLO's ``grouping`` is written back when
-its queries are Pyrra's grouped ones. Alerts: the alert name, and all burn-rate tiers on or off together.
-Lost: other query shapes, raw and composite SLIs, per-tier switches and ``for``, alert
-labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
+``latency`` one (success and total), and so does a latency SLI (the bucket at its threshold, in
+the one ``le`` spelling Pyrra takes, and the count; reported, as it reads back as a ratio SLI); an
+SLO's ``grouping`` is written back when its queries are Pyrra's grouped ones. Alerts: the alert
+name, and all burn-rate tiers on or off together. Lost: other query shapes, raw and composite
+SLIs, per-tier switches and ``for``, alert labels, no-data settings other than on/off, budget
+policies, timeslices and calendars."""
 
 from __future__ import annotations
 
@@ -54,18 +55,27 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
         if good and total and reader.latency_sli(good, total, slo.grouping) == sli:
             return _grouped(slo, "latency", {"success": {"metric": good}, "total": {"metric": total}})
     elif isinstance(sli, LatencySLI):
-        # The bucket and count selectors of sloctl's own latency queries (render/promql.py):
-        # errors are "<count> - <bucket at the threshold>".
-        rates = promql.event_rates(sli)
-        assert rates is not None
-        good, total = _selector(rates.errors.split(" - ", 1)[1]), _selector(rates.total)
-        if good and total:
-            losses.add(
-                slo,
-                "sli",
-                "a latency SLI is written as Pyrra's latency indicator; it reads back as a ratio SLI",
+        # The bucket at the threshold and the count. Pyrra takes one le matcher whose value
+        # parses as a float (it refuses sloctl's le=~ of both spellings): the exporter's.
+        le = promql.le_text(sli.threshold_seconds)
+        good = promql.histogram_series(sli, "bucket", f"le={promql.quote(le)}")
+        spelling = ""
+        if le != repr(sli.threshold_seconds):
+            spelling = (
+                f"; Pyrra matches one spelling of the bucket, le={promql.quote(le)}, where "
+                f"Prometheus 3 writes le={promql.quote(repr(sli.threshold_seconds))}"
             )
-            return {"latency": {"success": {"metric": good}, "total": {"metric": total}}}
+        losses.add(
+            slo,
+            "sli",
+            f"a latency SLI is written as Pyrra's latency indicator; it reads back as a ratio SLI{spelling}",
+        )
+        return {
+            "latency": {
+                "success": {"metric": good},
+                "total": {"metric": promql.histogram_series(sli, "count")},
+            }
+        }
     elif isinstance(sli, ProbeSLI):
         # The collector's failed and attempted probe counters, summed over rate like Pyrra's own.
         rates = promql.event_rates(sli)

@@ -63,15 +63,26 @@ def _merge(selector: str, extra: str) -> str:
     return "{" + ", ".join(p for p in (inner, extra) if p) + "}"
 
 
+def le_text(threshold: float) -> str:
+    """The bucket bound ``threshold`` as exporters write it (``0.25``, ``1``)."""
+    return f"{threshold:g}" if "e" not in f"{threshold:g}" else repr(threshold)
+
+
 def le_matcher(threshold: float) -> str:
     """Matches the bucket at ``threshold`` in both spellings: Prometheus 2 keeps the exporter's
     text (``1``), Prometheus 3 normalises it to a float (``1.0``)."""
-    text = f"{threshold:g}" if "e" not in f"{threshold:g}" else repr(threshold)
+    text = le_text(threshold)
     spellings = {text, repr(float(threshold))}
     if "." not in text:
         spellings.add(f"{text}.0")
     alts = "|".join(sorted(s.replace(".", "\\\\.") for s in spellings))
     return f'le=~"{alts}"'
+
+
+def histogram_series(sli: LatencySLI, suffix: str, le: str = "") -> str:
+    """The selector of a latency SLI's ``_count`` or ``_bucket`` series, with ``le`` (a
+    matcher) beside the SLI's own matchers."""
+    return f"{sli.histogram}_{suffix}{_merge(sli.selector, le)}"
 
 
 class EventRates(NamedTuple):
@@ -92,9 +103,9 @@ def event_rates(sli: SLI, window: int | None = None) -> EventRates | None:
         total = sli.total_query.strip()
         rates = EventRates(f"({total}) - ({sli.good_query.strip()})", total)
     elif isinstance(sli, LatencySLI):
-        total = f"sum(rate({sli.histogram}_count{_merge(sli.selector, '')}[{w}]))"
-        at_threshold = _merge(sli.selector, le_matcher(sli.threshold_seconds))
-        rates = EventRates(f"{total} - sum(rate({sli.histogram}_bucket{at_threshold}[{w}]))", total)
+        total = f"sum(rate({histogram_series(sli, 'count')}[{w}]))"
+        at_threshold = histogram_series(sli, "bucket", le_matcher(sli.threshold_seconds))
+        rates = EventRates(f"{total} - sum(rate({at_threshold}[{w}]))", total)
     elif isinstance(sli, ProbeSLI):
         sel = _merge(sli.selector, "")
         rates = EventRates(

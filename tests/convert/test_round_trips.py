@@ -23,6 +23,8 @@ import yaml
 from sloctl.convert import FORMATS, convert, render_text
 from sloctl.model import SLO, EventsSLI, ProbeSLI
 from sloctl.render.promql import event_rates
+from sloctl.render.yamlout import dump_yaml
+from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
 from tests.paths import ROOT
 
@@ -43,13 +45,8 @@ RATIO = {
     }
 }
 RAW = {"raw": {"errorRatioQuery": "1 - avg(avg_over_time(up[{{.window}}]))"}}
-LATENCY = {
-    "latency": {
-        "histogram": "http_request_duration_seconds",
-        "selector": '{route="/api"}',
-        "threshold": "300ms",
-    }
-}
+LATENCY_AT = {"histogram": "http_request_duration_seconds", "selector": '{route="/api"}'}
+LATENCY = {"latency": {**LATENCY_AT, "threshold": "300ms"}}
 OBJECTIVES = [90, 95, 98.5, 99, 99.5, 99.9, 99.95, 99.99]
 TIER_KEYS = ("pageQuick", "pageSlow", "ticketQuick", "ticketSlow")
 
@@ -309,3 +306,52 @@ def test_openslo_gets_the_specifications_counter_form_where_it_reads_back_the_sa
     assert all(m["counter"] is True for m in metrics)
     back = hop(hop(original, "openslo"), "native")
     assert [comparable(s) for s in back] == [comparable(s) for s in original]
+
+
+def pyrra_generate(
+    documents: tuple[Mapping[str, object], ...], folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """Pyrra's own ``pyrra generate`` (the tool shelf's v0.9.5) on ``documents``, one file each
+    (its filesystem mode reads one object per file); skips where the shelf has no Pyrra."""
+    binary = find("pyrra")
+    if binary is None:
+        pytest.skip("Pyrra is not built on the tool shelf (scripts/tools.sh pyrra)")
+    (folder / "in").mkdir(parents=True)
+    (folder / "out").mkdir()
+    for i, doc in enumerate(documents):
+        (folder / "in" / f"{i}.yaml").write_text(dump_yaml(doc))
+    return subprocess.run(
+        [
+            str(binary),
+            "generate",
+            f"--config-files={folder / 'in'}/*.yaml",
+            f"--prometheus-folder={folder / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_pyrra_takes_the_latency_indicators_convert_writes_with_one_float_le(tmp_path: Path) -> None:
+    """Pyrra's latency indicator needs its bucket as ``le="<float>"``: sloctl's ``le=~`` of both
+    spellings is refused by Pyrra itself. The bundled SLOs (written lossily) go through too."""
+    slos = [
+        {"name": name, "objective": 99, "sli": {"latency": {**LATENCY_AT, "threshold": threshold}}}
+        for name, threshold in (("quarter", "250ms"), ("second", "1s"))
+    ]
+    out = convert((*read(native_text(slos)), *load_paths([ROOT / "slos"]).slos), "pyrra")
+    written = list(yaml.safe_load_all(render_text(out)))
+    assert [d["spec"]["indicator"]["latency"]["success"]["metric"] for d in written[:2]] == [
+        'http_request_duration_seconds_bucket{route="/api", le="0.25"}',
+        'http_request_duration_seconds_bucket{route="/api", le="1"}',
+    ]
+    spelling = [str(loss) for loss in out.losses if loss.field == "sli" and "le=" in loss.reason]
+    assert spelling == [
+        "api-second: sli: a latency SLI is written as Pyrra's latency indicator; it reads back as a "
+        'ratio SLI; Pyrra matches one spelling of the bucket, le="1", where Prometheus 3 writes le="1.0"'
+    ]
+    done = pyrra_generate(out.documents, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "out").iterdir())) == len(out.documents)
