@@ -1,13 +1,14 @@
 """To Pyrra's ``pyrra.dev/v1alpha1`` ``ServiceLevelObjective``: one per SLO, its service as the
 namespace. Pyrra's indicators are metric selectors it wraps in ``sum(rate(…[window]))``; an
-events SLI of that shape becomes a ``ratio`` indicator, and so does a probe SLI (the collector's
-failed and attempted probes; reported, as it reads back as an events SLI); a ratio SLI becomes a
-``latency`` one (success and total), and so does a latency SLI (the bucket at its threshold, in
-the one ``le`` spelling Pyrra takes, and the count; reported, as it reads back as a ratio SLI); an
-SLO's ``grouping`` is written back when its queries are Pyrra's grouped ones. Alerts: the alert
-name, and all burn-rate tiers on or off together. Lost: other query shapes, raw and composite
-SLIs, per-tier switches and ``for``, alert labels, no-data settings other than on/off, budget
-policies, timeslices and calendars."""
+events SLI of that shape becomes a ``ratio`` indicator, the events SLI of a ``bool_gauge`` or
+``latencyNative`` indicator (``sloctl.spec.pyrra``'s reading) that indicator again, and a probe
+SLI a ``ratio`` one (the collector's failed and attempted probes; reported, as it reads back as
+an events SLI); a ratio SLI becomes a ``latency`` one (success and total), and so does a latency
+SLI (the bucket at its threshold, in the one ``le`` spelling Pyrra takes, and the count;
+reported, as it reads back as a ratio SLI); an SLO's ``grouping`` is written back when its
+queries are Pyrra's grouped ones. Alerts: the alert name, and all burn-rate tiers on or off
+together. Lost: other query shapes, raw and composite SLIs, per-tier switches and ``for``, alert
+labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
 
 from __future__ import annotations
 
@@ -23,15 +24,56 @@ from sloctl.spec.native import default_alert_name
 
 API_VERSION = "pyrra.dev/v1alpha1"
 PROPAGATED = "pyrra.dev/"  # Pyrra copies labels and annotations with this prefix onto its rules
-# The one query shape Pyrra writes (and reads back): a selector summed over rate at the window,
-# by the grouping labels if any; a grouped error query reads a missing group as zero errors.
-_SUMMED_RATE = re.compile(r"^sum(?: by \([^()]*\) )?\(rate\((?P<selector>[^\[\]]+)\[\{\{\.window\}\}\]\)\)$")
+# The query shape Pyrra writes (and reads back): a selector summed over a function at the window
+# (rate of counters, count_over_time of a bool gauge), by the grouping labels if any; a grouped
+# error query reads a missing group as zero errors.
+_SUMMED = re.compile(
+    r"^sum(?: by \([^()]*\) )?\((?P<fn>rate|count_over_time)\((?P<selector>[^\[\]]+)\[\{\{\.window\}\}\]\)\)$"
+)
 _OR_ZERO = re.compile(r"^\((?P<errors>.+)\) or \(.+ \* 0\)$")
+# A latencyNative indicator: the count of a native histogram, and the fraction above its latency.
+_HISTOGRAM_COUNT = re.compile(r"^histogram_count\((?P<rates>.+)\)$")
+_FRACTION_AT = re.compile(r"histogram_fraction\(0, (?P<seconds>[^,]+), ")
+_INDICATORS = (
+    "Pyrra's indicators are ratio (errors and total counters) and latency (a histogram's bucket "
+    "and count), which it sums over rate(<selector>[{{.window}}]), latencyNative (a native "
+    "histogram's histogram_fraction) and bool_gauge (a 0/1 gauge); this SLI's queries are none of "
+    "these"
+)
 
 
-def _selector(query: str) -> str | None:
-    m = _SUMMED_RATE.match(query.strip())
-    return m.group("selector") if m else None
+def _selector(query: str, fn: str = "rate") -> str | None:
+    m = _SUMMED.match(query.strip())
+    return m.group("selector") if m and m.group("fn") == fn else None
+
+
+def _latency_text(seconds: float) -> str:
+    """``seconds`` as Pyrra's ``latency`` (a Prometheus duration: whole seconds or milliseconds)."""
+    ms = round(seconds * 1000)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def _events_indicator(slo: SLO, sli: EventsSLI) -> dict[str, object] | None:
+    """The ``ratio``, ``latencyNative`` or ``bool_gauge`` indicator whose reading is ``sli``."""
+    or_zero = _OR_ZERO.match(sli.error_query)
+    errors = _selector(or_zero.group("errors") if or_zero else sli.error_query)
+    total = _selector(sli.total_query)
+    if errors and total and reader.ratio_sli(errors, total, slo.grouping) == sli:
+        return _grouped(slo, "ratio", {"errors": {"metric": errors}, "total": {"metric": total}})
+    gauge = _selector(sli.total_query, "count_over_time")
+    if gauge and reader.bool_gauge_sli(gauge, slo.grouping) == sli:
+        return _grouped(slo, "bool_gauge", {"metric": gauge})
+    count, fraction = _HISTOGRAM_COUNT.match(sli.total_query), _FRACTION_AT.search(sli.error_query)
+    histogram = _selector(count.group("rates")) if count else None
+    if histogram and fraction:
+        try:
+            latency = _latency_text(float(fraction.group("seconds")))
+        except (ValueError, OverflowError):  # not a number, or not a finite one
+            return None
+        seconds = reader.latency_seconds(latency)
+        if seconds is not None and reader.latency_native_sli(histogram, seconds, slo.grouping) == sli:
+            return _grouped(slo, "latencyNative", {"latency": latency, "total": {"metric": histogram}})
+    return None
 
 
 def _grouped(slo: SLO, indicator: str, metrics: dict[str, object]) -> dict[str, object]:
@@ -45,11 +87,9 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     # Selectors are taken from the queries, and kept only if Pyrra's reading of them (with the
     # SLO's grouping) gives back the very same SLI.
     if isinstance(sli, EventsSLI):
-        or_zero = _OR_ZERO.match(sli.error_query)
-        errors = _selector(or_zero.group("errors") if or_zero else sli.error_query)
-        total = _selector(sli.total_query)
-        if errors and total and reader.ratio_sli(errors, total, slo.grouping) == sli:
-            return _grouped(slo, "ratio", {"errors": {"metric": errors}, "total": {"metric": total}})
+        indicator = _events_indicator(slo, sli)
+        if indicator is not None:
+            return indicator
     elif isinstance(sli, RatioSLI):
         good, total = _selector(sli.good_query), _selector(sli.total_query)
         if good and total and reader.latency_sli(good, total, slo.grouping) == sli:
@@ -92,7 +132,7 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     if isinstance(sli, CompositeSLI):
         why = "Pyrra has no composite SLOs"
     else:
-        why = f"a {sli.kind} SLI other than sum(rate(<selector>[{{{{.window}}}}])) queries has no Pyrra form"
+        why = f"a {sli.kind} SLI has no Pyrra form: {_INDICATORS}"
     losses.add(slo, "sli", f"{why}; the SLO is not written")
     return None
 

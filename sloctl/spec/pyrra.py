@@ -166,6 +166,20 @@ def latency_sli(success: str, total: str, grouping: tuple[str, ...]) -> RatioSLI
     return RatioSLI(summed("rate", success, grouping), summed("rate", total, grouping))
 
 
+def latency_native_sli(total: str, seconds: float, grouping: tuple[str, ...]) -> EventsSLI:
+    """The SLI of a ``latencyNative`` indicator (also what ``sloctl convert --to pyrra`` matches)."""
+    count = f"histogram_count({summed('rate', total, grouping)})"
+    return EventsSLI(
+        f"{count} * (1 - histogram_fraction(0, {seconds!r}, {summed('rate', total, grouping)}))", count
+    )
+
+
+def bool_gauge_sli(metric: str, grouping: tuple[str, ...]) -> EventsSLI:
+    """The SLI of a ``bool_gauge`` indicator (also what ``sloctl convert --to pyrra`` matches)."""
+    samples = summed("count_over_time", metric, grouping)
+    return EventsSLI(f"{samples} - {summed('sum_over_time', metric, grouping)}", samples)
+
+
 def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[SLI, tuple[str, ...]] | None:
     """The SLI and its grouping labels."""
     f = reader.mapping(node, "spec.indicator", _INDICATORS)
@@ -205,35 +219,35 @@ def _read_indicator(node: YNode | None, reader: Reader, loc: Location) -> tuple[
         sli = latency_sli(metric("success"), metric("total"), by)
     elif kind == "latencyNative":
         total = metric("total")
-        seconds = _seconds(g.get("latency"), reader, f"{path}.latency")
-        hist = summed("rate", total, by)
-        count = f"histogram_count({hist})"
-        sli = EventsSLI(f"{count} * (1 - histogram_fraction(0, {seconds!r}, {hist}))", count)
+        sli = latency_native_sli(total, _seconds(g.get("latency"), reader, f"{path}.latency"), by)
     else:
-        gauge = metric("metric")
-        samples = summed("count_over_time", gauge, by)
-        sli = EventsSLI(f"{samples} - {summed('sum_over_time', gauge, by)}", samples)
+        sli = bool_gauge_sli(metric("metric"), by)
     for field, query in build.sli_queries(sli):
         build.check_promql(reader, query, f[kind].loc, f"{path} ({field})", windowed=True)
     return sli, by
 
 
 def _seconds(node: YNode | None, reader: Reader, path: str) -> float:
-    """A Prometheus duration that may be below a second (``latency: 100ms``), in seconds."""
+    """``latencyNative.latency`` in seconds (:func:`latency_seconds`); an error if it is none."""
     text = reader.string(node, path)
+    value = latency_seconds(text)
+    if value is None and node is not None:
+        reader.error(node.loc, path, f"expected a positive duration such as 100ms or 1s, found {text!r}")
+    return value or 0.0
+
+
+def latency_seconds(text: str) -> float | None:
+    """A Prometheus duration that may be below a second (``latency: 100ms``), in seconds; None
+    unless it is one and positive."""
     for unit, scale in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", float(HOUR))):
         number = text.removesuffix(unit)
         if number != text:
             try:
                 value = float(number) * scale
             except ValueError:
-                break
-            if value > 0 and math.isfinite(value):
-                return value
-            break
-    if node is not None:
-        reader.error(node.loc, path, f"expected a positive duration such as 100ms or 1s, found {text!r}")
-    return 0.0
+                return None
+            return value if value > 0 and math.isfinite(value) else None
+    return None
 
 
 def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> tuple[str, ...]:

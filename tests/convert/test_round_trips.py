@@ -212,18 +212,24 @@ def test_the_platform_slos_convert_to_native_and_back_unchanged() -> None:
     assert [comparable(s) for s in hop(original, "native")] == [comparable(s) for s in original]
 
 
-PYRRA_INDICATORS = {
+PYRRA_INDICATORS: dict[str, dict[str, object]] = {
     "ratio": {"errors": {"metric": 'req_total{code=~"5.."}'}, "total": {"metric": "req_total"}},
     "latency": {
         "success": {"metric": 'req_seconds_bucket{le="0.3"}'},
         "total": {"metric": "req_seconds_count"},
+    },
+    "bool_gauge": {"metric": 'probe_success{job="blackbox"}'},
+    "latencyNative": {
+        "latency": "200ms",
+        "total": {"metric": 'connect_server_requests_duration_seconds{job="pyrra"}'},
     },
 }
 GROUPINGS: tuple[tuple[str, ...], ...] = ((), ("route",), ("route", "method"))
 
 
 def random_pyrra(rng: random.Random, index: int) -> dict[str, object]:
-    """A Pyrra spec of what ``convert --to pyrra`` writes: ratio or latency, grouped or not."""
+    """A Pyrra spec of what ``convert --to pyrra`` writes: each of Pyrra's indicators, grouped or
+    not."""
     kind = rng.choice(sorted(PYRRA_INDICATORS))
     indicator: dict[str, object] = dict(PYRRA_INDICATORS[kind])
     grouping = rng.choice(GROUPINGS)
@@ -355,3 +361,32 @@ def test_pyrra_takes_the_latency_indicators_convert_writes_with_one_float_le(tmp
     done = pyrra_generate(out.documents, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "out").iterdir())) == len(out.documents)
+
+
+def test_pyrra_indicators_go_pyrra_to_pyrra_as_themselves_and_pyrra_generates_them(tmp_path: Path) -> None:
+    """Pyrra's bool_gauge and latencyNative indicators are written back as themselves (they
+    were refused as 'other query shapes'), and Pyrra's own ``pyrra generate`` takes every
+    indicator ``convert --to pyrra`` writes."""
+    rng = random.Random(f"{SEED}-pyrra-generate")
+    original = [random_pyrra(rng, i) for i in range(N_SPECS)]
+    out = convert(read(yaml.safe_dump_all(original, sort_keys=False)), "pyrra")
+    indicators = [yaml.safe_load(yaml.safe_dump(d))["spec"]["indicator"] for d in original]
+    assert out.losses == (), [str(loss) for loss in out.losses]
+    written = list(yaml.safe_load_all(render_text(out)))
+    assert [d["spec"]["indicator"] for d in written] == indicators
+    assert {next(iter(d["spec"]["indicator"])) for d in written} == set(PYRRA_INDICATORS)
+    done = pyrra_generate(out.documents, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "out").iterdir())) == len(original)
+
+
+def test_an_sli_pyrra_cannot_express_is_reported_with_the_indicators_pyrra_has() -> None:
+    (slo,) = read(native_text([{"name": "raw", "objective": 99, "sli": RAW}]))
+    (loss,) = convert((slo,), "pyrra").losses
+    assert (loss.field, loss.reason) == (
+        "sli",
+        "a raw SLI has no Pyrra form: Pyrra's indicators are ratio (errors and total counters) and "
+        "latency (a histogram's bucket and count), which it sums over rate(<selector>[{{.window}}]), "
+        "latencyNative (a native histogram's histogram_fraction) and bool_gauge (a 0/1 gauge); this "
+        "SLI's queries are none of these; the SLO is not written",
+    )
