@@ -142,6 +142,7 @@ def _v1alpha_head(doc: YNode, reader: Reader) -> tuple[str, YNode | None, dict[s
 def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     name, spec_node, spec = _v1alpha_head(doc, reader)
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
+    build.check_name(reader, service, (spec.get("service") or doc).loc, "spec.service", "service name")
     period, tws = _v1alpha_period(reader, spec)
     windows = catalogs.resolve(period, reader, (tws[0] if tws else doc).loc, "spec.timeWindows")
     threshold = _v1alpha_indicator(reader, spec.get("indicator"))
@@ -424,6 +425,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     spec = _v1_spec(reader, spec_node, doc, objects)
     sloc = (spec_node or doc).loc
     service = reader.string(spec.get("service"), "spec.service", non_empty=True)
+    build.check_name(reader, service, (spec.get("service") or doc).loc, "spec.service", "service name")
     method = _v1_budgeting_method(reader, spec, doc)
     period, calendar = _v1_window(reader, spec.get("timeWindow"), objects.api)
     objectives, composite = _v1_objectives(reader, spec, objects)

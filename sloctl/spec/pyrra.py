@@ -77,6 +77,10 @@ def _read_metadata(node: YNode | None, reader: Reader, doc: YNode) -> _Metadata:
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, name, doc.loc, "metadata.name", "SLO name")
     namespace = reader.string(meta.get("namespace"), "metadata.namespace")
+    # the service name (default without one): the same check as every format's
+    build.check_name(
+        reader, namespace, (meta.get("namespace") or doc).loc, "metadata.namespace", "service name"
+    )
     labels_node = meta.get("labels")
     propagated = {
         k: v for k, v in reader.string_map(labels_node, "metadata.labels").items() if k.startswith(PROPAGATED)

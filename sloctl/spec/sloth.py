@@ -105,6 +105,7 @@ def _read_spec(
     service = reader.string(f.get("service"), f"{prefix}service")
     if not service:
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
+    build.check_name(reader, service, (f.get("service") or node).loc, f"{prefix}service", "service name")
     service_labels = build.read_labels(reader, f.get("labels"), f"{prefix}labels", node.loc, go=True)
     group_plugins = read_plugins(f.get(d.keys.slo_plugins), f"{prefix}{d.keys.slo_plugins}", reader)
     shared = _Service(service, service_labels, group_plugins)

@@ -198,3 +198,68 @@ def test_errors_of_fields_read_by_the_native_reader_stand_at_the_fields_value() 
     assert set(where) == set(expected), [str(e) for e in result.errors]
     for path, needle in expected.items():
         assert where[path] == Location("slo.yaml", *place(text, needle)), path
+
+
+OPENSLO_V1ALPHA = """
+apiVersion: openslo/v1alpha
+kind: SLO
+metadata:
+  name: api-availability
+spec:
+  service: api
+  budgetingMethod: Occurrences
+  timeWindows:
+    - count: 30
+      unit: Day
+      isRolling: true
+  objectives:
+    - target: 0.999
+      ratioMetrics:
+        incremental: true
+        good:
+          source: prometheus
+          queryType: promql
+          query: sum(rate(ok_total[{{.window}}]))
+        total:
+          source: prometheus
+          queryType: promql
+          query: sum(rate(req_total[{{.window}}]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "needle", "name"),
+    [
+        (
+            SLOTH.replace("service: svc", 'service: "../../evil x"'),
+            "service",
+            '"../../evil x"',
+            "../../evil x",
+        ),
+        (
+            PYRRA.replace("namespace: monitoring", "namespace: Bad NS"),
+            "metadata.namespace",
+            "Bad NS",
+            "Bad NS",
+        ),
+        (OPENSLO.replace("service: api", "service: Bad NS"), "spec.service", "Bad NS", "Bad NS"),
+        (OPENSLO_V1ALPHA.replace("service: api", "service: a/b"), "spec.service", "a/b", "a/b"),
+    ],
+    ids=["sloth", "pyrra-namespace", "openslo", "openslo-v1alpha"],
+)
+def test_a_service_name_is_held_to_the_native_check_at_the_formats_own_field(
+    text: str, path: str, needle: str, name: str
+) -> None:
+    """A service name names the rules, dashboard and route files: a path-like or spaced one from
+    a Sloth, Pyrra or OpenSLO file is refused as a native one is, where the file writes it."""
+    text = textwrap.dedent(text).lstrip()
+    result = load_text(text, "slo.yaml")
+    assert not result.ok
+    (found,) = [e for e in result.errors if "service name" in e.message]
+    assert (found.path, found.location) == (path, Location("slo.yaml", *place(text, needle)))
+    assert found.message == (
+        f"service name {name!r} must be letters, digits, '-', '_' or '.', starting and ending with a "
+        "letter or digit"
+    )
+    native = load_text(shop_slo(service=name), "native.yaml")
+    assert [e.message for e in native.errors] == [found.message]
