@@ -2,10 +2,12 @@
 ``ratioMetric``: good/total, bad/total or ``raw`` failure ratios), rolling or calendar
 ``timeWindow``, Occurrences or Timeslices budgeting, and the enabled burn-rate tiers as
 ``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
-the catalog). Lost: what OpenSLO has no field for (alert names, labels and annotations, runbook,
-low-traffic guard, error-budget policies, Pyrra's grouping) and composite SLIs; latency and
-probe SLIs are written as the PromQL of their bad and total events (reported: they read back as
-events SLIs)."""
+the catalog), each with the notification targets the reader made the ``notification_target``
+label of (``targetRef``s to ``AlertNotificationTarget`` documents written once, before the first
+SLO that refers to them). Lost: what OpenSLO has no field for (alert names, other labels and
+annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping) and composite
+SLIs; latency and probe SLIs are written as the PromQL of their bad and total events (reported:
+they read back as events SLIs)."""
 
 from __future__ import annotations
 
@@ -70,10 +72,10 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
 
 
-def _policies(slo: SLO, losses: Losses) -> list[dict[str, object]]:
+def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...]) -> list[dict[str, object]]:
     a = slo.alerting
     default_tiers = all(t.enabled and not t.for_seconds for t in a.tiers)
-    if default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert():
+    if default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert() and not targets:
         return []  # no policy: the reader enables every tier of the catalog
     if a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket" or a.no_data.name:
         losses.add(slo, "alerting.noData", "OpenSLO's alertWhenNoData has no duration, severity or name")
@@ -107,7 +109,7 @@ def _policies(slo: SLO, losses: Losses) -> list[dict[str, object]]:
                             },
                         }
                     ],
-                    "notificationTargets": [],
+                    "notificationTargets": [{"targetRef": name} for name in targets],
                 },
             }
         )
@@ -118,12 +120,13 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     indicator = _indicator(slo, losses)
     if indicator is None:
         return None
+    targets = reader.notification_targets(slo.alerting)
     losses.no_field(
         slo,
         "OpenSLO",
         (
             "alerting.name",
-            "alerting.labels",
+            ("alerting.labels", len(slo.alerting.labels) > (1 if targets else 0)),
             "alerting.annotations",
             "alerting.runbookUrl",
             "alerting.minEvents",
@@ -157,7 +160,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
         "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
         "objectives": [objective],
     }
-    policies = _policies(slo, losses)
+    policies = _policies(slo, losses, targets)
     if policies:
         spec["alertPolicies"] = policies
     metadata: dict[str, object] = {"name": slo.name}
@@ -166,7 +169,29 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": spec}
 
 
+def target_document(name: str) -> dict[str, object]:
+    """An ``AlertNotificationTarget`` the policies refer to by name. sloctl routes on the name
+    alone (docs/alertmanager.md) and keeps no ``target``: the name stands for it."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "AlertNotificationTarget",
+        "metadata": {"name": name},
+        "spec": {"target": name},
+    }
+
+
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
-    docs = [d for d in (slo_document(s, losses) for s in slos) if d is not None]
+    docs: list[dict[str, object]] = []
+    written: set[str] = set()
+    for slo in slos:
+        doc = slo_document(slo, losses)
+        if doc is None:
+            continue
+        # each target once, before the first SLO that refers to it
+        for name in reader.notification_targets(slo.alerting):
+            if name not in written:
+                written.add(name)
+                docs.append(target_document(name))
+        docs.append(doc)
     return Converted(tuple(docs), tuple(losses.items))

@@ -1158,6 +1158,15 @@ def _v1_alerting(name: str, windows: AlertWindows, policies: _Policies | None) -
     )
 
 
+def notification_targets(alerting: Alerting) -> tuple[str, ...]:
+    """The ``AlertNotificationTarget`` names :func:`_v1_alerting` made the ``notification_target``
+    label of (what ``sloctl convert --to openslo`` writes back); none unless reading them gives
+    that very label."""
+    value = dict(alerting.labels).get(naming.LABEL_NOTIFICATION_TARGET, "")
+    names = tuple(value.split(","))
+    return names if value and all(names) and ",".join(sorted(set(names))) == value else ()
+
+
 def _inline_or_ref(
     reader: Reader, node: YNode, path: str, ref_key: str, kind: str, objects: V1Objects
 ) -> tuple[YNode, str, str] | None:

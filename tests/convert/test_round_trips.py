@@ -55,7 +55,8 @@ TIER_KEYS = ("pageQuick", "pageSlow", "ticketQuick", "ticketSlow")
 class Can:
     """What a format can express, as choices of the generator: its SLIs and periods, and the
     optional parts of an SLO (``calendar``, ``timeslices``, ``tiers``, ``labels``, ``no_data``,
-    ``policy``, ``alert_name``) it has fields for."""
+    ``policy``, ``alert_name``, ``targets``: OpenSLO's notification targets, the alert label
+    ``notification_target``) it has fields for."""
 
     slis: tuple[Mapping[str, object], ...]
     periods: tuple[str, ...]
@@ -67,9 +68,13 @@ CAN = {
     "native": Can(
         (EVENTS, RATIO, RAW, LATENCY),
         PERIODS,
-        frozenset({"calendar", "timeslices", "tiers", "labels", "no_data", "policy", "alert_name"}),
+        frozenset(
+            {"calendar", "timeslices", "tiers", "labels", "no_data", "policy", "alert_name", "targets"}
+        ),
     ),
-    "openslo": Can((EVENTS, RATIO, RAW), PERIODS, frozenset({"calendar", "timeslices", "tiers", "labels"})),
+    "openslo": Can(
+        (EVENTS, RATIO, RAW), PERIODS, frozenset({"calendar", "timeslices", "tiers", "labels", "targets"})
+    ),
     "sloth": Can((EVENTS, RAW), ("30d",), frozenset({"labels", "alert_name"})),
     "pyrra": Can((EVENTS, RATIO), PERIODS, frozenset({"labels", "alert_name"})),
 }
@@ -107,6 +112,8 @@ def random_slo(rng: random.Random, index: int, can: Can) -> dict[str, object]:
             alerting["tiers"] = tiers
     if "alert_name" in can.features and rng.random() < 0.3:
         alerting["name"] = f"Custom{index}Burn"
+    if "targets" in can.features and rng.random() < 0.3:
+        alerting["labels"] = {"notification_target": rng.choice(["oncall", "oncall,team-a"])}
     if "no_data" in can.features and rng.random() < 0.3:
         alerting["noData"] = rng.choice([{"enabled": False}, {"for": "1h"}])
     if "policy" in can.features and rng.random() < 0.2:
@@ -390,3 +397,53 @@ def test_an_sli_pyrra_cannot_express_is_reported_with_the_indicators_pyrra_has()
         "latencyNative (a native histogram's histogram_fraction) and bool_gauge (a 0/1 gauge); this "
         "SLI's queries are none of these; the SLO is not written",
     )
+
+
+OPENSLO_TARGETS = """
+apiVersion: openslo/v1
+kind: AlertNotificationTarget
+metadata: {name: oncall}
+spec: {target: pagerduty}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: availability}
+spec:
+  service: web
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 30d, isRolling: true}]
+  indicator:
+    metadata: {name: web-ratio}
+    spec:
+      ratioMetric:
+        good: {metricSource: {type: Prometheus, spec: {query: sum(ok_total)}}}
+        total: {metricSource: {type: Prometheus, spec: {query: sum(req_total)}}}
+  objectives: [{target: 0.999}]
+  alertPolicies:
+    - kind: AlertPolicy
+      metadata: {name: page}
+      spec:
+        conditions:
+          - kind: AlertCondition
+            metadata: {name: fast}
+            spec:
+              severity: page
+              condition: {kind: burnrate, op: gt, threshold: 14.4, lookbackWindow: 1h}
+        notificationTargets: [{targetRef: oncall}]
+"""
+
+
+def test_openslo_notification_targets_go_openslo_to_openslo_as_target_references() -> None:
+    """The ``notification_target`` label an OpenSLO SLO's ``notificationTargets`` became is
+    written back as a ``targetRef`` to an ``AlertNotificationTarget`` (it was lost as an alert
+    label OpenSLO has no field for)."""
+    original = read(OPENSLO_TARGETS)
+    assert dict(original[0].alerting.labels) == {"notification_target": "oncall"}
+    out = convert(original, "openslo")
+    assert out.losses == (), [str(loss) for loss in out.losses]
+    target, slo = yaml.safe_load_all(render_text(out))
+    assert (target["kind"], target["metadata"]["name"]) == ("AlertNotificationTarget", "oncall")
+    assert [p["spec"]["notificationTargets"] for p in slo["spec"]["alertPolicies"]] == [
+        [{"targetRef": "oncall"}]
+    ]
+    assert [comparable(s) for s in read(render_text(out))] == [comparable(s) for s in original]
