@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from sloctl.model import SLO, SeverityAlert
+from sloctl.durations import format_duration
+from sloctl.model import SLO, AlertWindows, SeverityAlert
+from sloctl.spec.catalog import BUILTIN, is_builtin
 from sloctl.spec.native import default_alert_name
 
 
@@ -43,6 +45,23 @@ class Losses:
     def add(self, slo: SLO, field: str, reason: str) -> None:
         self.items.append(Loss(slo.id, field, reason))
 
+    def windows(self, slo: SLO, form: str) -> None:
+        """A loss when ``slo`` uses a windows catalog of its own, which ``form`` cannot carry."""
+        if is_builtin(slo.windows):
+            return
+        period = format_duration(slo.windows.period)
+        fallback = (
+            f"else it gets the built-in {period} windows"
+            if slo.windows.period in BUILTIN
+            else f"there is no built-in {period} one"
+        )
+        self.add(
+            slo,
+            "windows",
+            f"{form} has no burn-rate windows catalog; read the converted file with the "
+            f"AlertWindows document of {slo.windows.source} beside it ({fallback})",
+        )
+
     def no_field(self, slo: SLO, form: str, fields: Iterable[str | tuple[str, bool]]) -> None:
         """A loss for each of ``fields`` that ``slo`` sets and the format ``form`` has no field
         for, in order. A field is a name of :data:`_IS_SET`, or (name, whether it is set) where
@@ -69,7 +88,30 @@ _IS_SET: dict[str, Callable[[SLO], bool]] = {
 """A field of the native format → whether an SLO sets it (differs from the default)."""
 
 
-__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses", "severity_fields"]
+__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses", "severity_fields", "windows_documents"]
+
+
+def windows_documents(slos: Sequence[SLO], api_version: str) -> tuple[dict[str, object], ...]:
+    """The ``AlertWindows`` documents (``api_version``) of the catalogs ``slos`` use that are
+    not the built-in ones, in order of first use: without them the SLOs would read back with
+    other windows, or none."""
+    catalogs = dict.fromkeys(s.windows for s in slos if not is_builtin(s.windows))
+    return tuple(_windows_document(c, api_version) for c in catalogs)
+
+
+def _windows_document(catalog: AlertWindows, api_version: str) -> dict[str, object]:
+    spec: dict[str, object] = {"sloPeriod": format_duration(catalog.period)}
+    for severity in ("page", "ticket"):
+        spec[severity] = {
+            speed: {
+                "errorBudgetPercent": w.budget_percent,
+                "shortWindow": format_duration(w.short_window),
+                "longWindow": format_duration(w.long_window),
+            }
+            for speed in ("quick", "slow")
+            for w in (catalog.window(severity, speed),)
+        }
+    return {"apiVersion": api_version, "kind": "AlertWindows", "spec": spec}
 
 
 def severity_fields(s: SeverityAlert, disabled: tuple[str, bool]) -> dict[str, object]:

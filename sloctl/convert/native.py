@@ -1,12 +1,13 @@
 """To ``sloctl/v1``: one ``Service`` document per service, every field of the model that a
-native spec holds. Lost: Pyrra's grouping (its queries are kept), Sloth SLO plugins and the
+native spec holds, after an ``AlertWindows`` document for each windows catalog of the SLOs'
+own (not a built-in one). Lost: Pyrra's grouping (its queries are kept), Sloth SLO plugins and the
 Kubernetes metadata of a source document."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields, windows_documents
 from sloctl.durations import format_duration
 from sloctl.model import (
     SLI,
@@ -133,4 +134,4 @@ def convert(slos: Sequence[SLO]) -> Converted:
         {"apiVersion": "sloctl/v1", "kind": "Service", "metadata": {"name": name}, "spec": {"slos": items}}
         for name, items in services.items()
     )
-    return Converted(docs, tuple(losses.items))
+    return Converted((*windows_documents(slos, "sloctl/v1"), *docs), tuple(losses.items))

@@ -138,6 +138,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     )
     if slo.grouping:
         losses.add(slo, "grouping", GROUPING_LOST)
+    losses.windows(slo, "OpenSLO")
     window: dict[str, object]
     if slo.calendar is not None:
         window = {

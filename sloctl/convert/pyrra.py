@@ -162,6 +162,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
             "policy",
         ),
     )
+    losses.windows(slo, "Pyrra")
     alerting: dict[str, object] = {}
     if a.name != default_alert_name(slo.name):
         alerting["name"] = a.name

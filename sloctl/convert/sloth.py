@@ -4,17 +4,20 @@ SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, 
 ``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field
 for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
 Pyrra's grouping, timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
-equivalent events SLI (reported, as they read back as events SLIs)."""
+equivalent events SLI (reported, as they read back as events SLIs). A windows catalog of the SLOs'
+own is written first as Sloth's ``AlertWindows`` document (``sloth.slok.dev/v1``), which Sloth
+reads from ``--slo-period-windows-path``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields, windows_documents
 from sloctl.durations import DAY, format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI
 from sloctl.render import promql
+from sloctl.spec.sloth import K8S_VERSION
 
 VERSION = "prometheus/v1"
 PERIOD = 30 * DAY  # Sloth's default --default-slo-period
@@ -91,9 +94,11 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
     services: dict[str, list[dict[str, object]]] = {}
+    written: list[SLO] = []
     for slo in slos:
         doc = slo_document(slo, losses)
         if doc is not None:
             services.setdefault(slo.service, []).append(doc)
+            written.append(slo)
     docs = tuple({"version": VERSION, "service": name, "slos": items} for name, items in services.items())
-    return Converted(docs, tuple(losses.items))
+    return Converted((*windows_documents(written, K8S_VERSION), *docs), tuple(losses.items))

@@ -99,6 +99,13 @@ BUILTIN = _builtin("windows")
 SLOTH_BUILTIN = _builtin("windows/sloth")
 
 
+def is_builtin(catalog: AlertWindows) -> bool:
+    """Whether ``catalog`` has the windows of the built-in catalog of its period, which a spec
+    gets without an ``AlertWindows`` document."""
+    builtin = BUILTIN.get(catalog.period)
+    return builtin is not None and builtin.windows == catalog.windows
+
+
 @dataclass(frozen=True)
 class Catalogs:
     """The catalogs a load can use: the user's (by period) on top of the built-in ones; with

@@ -26,6 +26,7 @@ from sloctl.render.promql import event_rates
 from sloctl.render.yamlout import dump_yaml
 from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
+from tests.fixtures.specs import alert_windows
 from tests.paths import ROOT
 
 SLOCTL = str(Path(sys.executable).with_name("sloctl"))
@@ -138,6 +139,7 @@ def comparable(slo: SLO) -> SLO:
     """The model without what records where it was read from."""
     return dataclasses.replace(
         slo,
+        windows=dataclasses.replace(slo.windows, source=""),
         spec_version="",
         document_name="",
         document_namespace="",
@@ -447,3 +449,85 @@ def test_openslo_notification_targets_go_openslo_to_openslo_as_target_references
         [{"targetRef": "oncall"}]
     ]
     assert [comparable(s) for s in read(render_text(out))] == [comparable(s) for s in original]
+
+
+# Sloth's examples/windows/7d.yaml, and a 30d catalog of the same kind: catalogs of a user's own
+CATALOGS = {
+    "7d": alert_windows("7d", ((8, "5m", "1h"), (12.5, "30m", "6h")), ((20, "2h", "1d"), (42, "6h", "3d"))),
+    "30d": alert_windows("30d", ((2, "5m", "1h"), (4, "30m", "6h")), ((9, "2h", "1d"), (10, "6h", "3d"))),
+}
+
+
+@pytest.mark.parametrize("fmt", ["native", "sloth"])
+def test_a_windows_catalog_of_the_users_own_survives_native_to_the_format_and_back(fmt: str) -> None:
+    """``AlertWindows`` documents are written where the format has them (native, Sloth), so the
+    SLOs read back with the same windows; OpenSLO and Pyrra cannot carry one and say so."""
+    rng = random.Random(f"{SEED}-windows-{fmt}")
+    period = "7d" if fmt == "native" else "30d"
+    text = native_text([random_slo(rng, i, CAN[fmt]) for i in range(N_SPECS)])
+    original = read(f"{CATALOGS[period]}---\n{text}")
+    own = {s.id for s in original if s.windows.source.startswith("converted.yaml")}
+    assert own  # (Sloth's SLOs are all 30d: all of them; native ones have other periods too)
+    back = hop(hop(original, fmt), "native")
+    assert [comparable(s) for s in back] == [comparable(s) for s in original]
+    for other in ("openslo", "pyrra"):
+        losses = convert(original, other).losses
+        lost = [loss for loss in losses if loss.field == "windows"]
+        unwritten = {loss.slo for loss in losses if loss.reason.endswith("the SLO is not written")}
+        assert {loss.slo for loss in lost} == own - unwritten, other
+        assert all("AlertWindows document of converted.yaml:1" in loss.reason for loss in lost)
+
+
+def test_convert_writes_the_alert_windows_catalog_of_a_sloth_folder(tmp_path: Path) -> None:
+    """Sloth's own layout: a custom 7d catalog beside a Sloth spec. Converted to native the
+    catalog comes along, and the SLO has the same windows (it had the built-in 7d ones)."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "7d.yaml").write_text(CATALOGS["7d"].replace("sloctl/v1", "sloth.slok.dev/v1"))
+    (tmp_path / "in" / "slos.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": "prometheus/v1",
+                "service": "myservice",
+                "slos": [
+                    {
+                        "name": "requests",
+                        "objective": 99.9,
+                        "alerting": {"name": "RequestsBurn"},
+                        "sli": {
+                            "events": {
+                                "error_query": 'sum(rate(req_total{code=~"5.."}[{{.window}}]))',
+                                "total_query": "sum(rate(req_total[{{.window}}]))",
+                            }
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    run = subprocess.run(
+        [
+            SLOCTL,
+            "convert",
+            str(tmp_path / "in"),
+            "--sloth-period",
+            "7d",
+            "--to",
+            "native",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    (source,) = load_paths([tmp_path / "in"], sloth_period=7 * 86400).slos
+    (converted,) = load_paths([tmp_path / "out"]).slos
+    assert converted.windows.windows == source.windows.windows
+    assert [round(w.burn_factor(converted.period), 2) for w in converted.windows.windows] == [
+        13.44,
+        3.5,
+        1.4,
+        0.98,
+    ]
