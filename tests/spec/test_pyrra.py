@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from sloctl.model import SLO, EventsSLI, RatioSLI
 from sloctl.spec import load_paths, load_text
+from tests.fixtures.cli import run_sloctl
 from tests.paths import ROOT
 
 FIXTURES = ROOT / "tests" / "spec" / "fixtures" / "pyrra"
@@ -155,3 +157,22 @@ def test_a_broken_pyrra_object_is_refused_with_the_field_and_the_reason(
     result = load_text(text, "p.yaml")
     assert not result.slos
     assert any(message in str(e) for e in result.errors), [str(e) for e in result.errors]
+
+
+def test_a_namespace_that_is_no_service_name_is_refused_and_nothing_is_generated(tmp_path: Path) -> None:
+    """The namespace is the service: it names rules/<service>.yml and the dashboards, so it is
+    held to the native service-name check (``Bad NS`` generated rules/bad-ns.yml); without one
+    the service is ``default``, which passes."""
+    spec = tmp_path / "slo.yaml"
+    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
+    bad = BASE.replace("WINDOW", "4w").replace("INDICATOR", indicator)
+    spec.write_text(bad.replace("metadata: {name: api}", 'metadata: {name: api, namespace: "Bad NS"}'))
+    proc = run_sloctl("generate", str(spec), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert (
+        f"{spec}:3:34: metadata.namespace: service name 'Bad NS' must be letters, digits, '-', '_' or "
+        "'.', starting and ending with a letter or digit"
+    ) in proc.stderr
+    assert not (tmp_path / "out").exists()
+    (slo,) = load_text(bad, "p.yaml").slos
+    assert slo.service == "default"
