@@ -3,7 +3,8 @@
 Every field the target format cannot express is reported on standard error, one line each
 (``<service>-<slo>: <field>: <why>``); with such losses the command writes nothing and exits 1
 unless ``--lossy`` accepts them. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
-one file, ``DIR/<format>.yaml``, atomically.
+``DIR/<format>.yaml`` atomically (and for Sloth each windows catalog as
+``DIR/sloth-windows/<period>.yaml``, where Sloth's ``--slo-period-windows-path`` reads it).
 
 Exit codes: 0 converted, 1 errors in the files or fields the format cannot express (without
 ``--lossy``), 2 usage.
@@ -22,7 +23,7 @@ from sloctl.cli._common import (
     load_slos_of,
     output_dir,
 )
-from sloctl.convert import FORMATS, convert, render_text
+from sloctl.convert import FORMATS, convert, files, render_text
 from sloctl.files import write_text
 
 
@@ -38,13 +39,13 @@ def _convert(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    text = render_text(out)
     if args.output == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(render_text(out))
         return 0
     # Made only now: a refused conversion leaves nothing behind, not even the folder.
-    path = write_text(output_dir(Path(args.output), "-o") / f"{args.to}.yaml", text)
-    print(f"wrote {path} ({len(out.documents)} document(s))")
+    folder = output_dir(Path(args.output), "-o")
+    paths = [write_text(folder / name, text) for name, text in files(out, args.to).items()]
+    print(f"wrote {', '.join(map(str, paths))} ({len(out.documents)} document(s))")
     return 0
 
 

@@ -12,14 +12,14 @@ the same model (tests/convert/test_round_trips.py checks it on seeded random spe
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sloctl.convert import native, openslo, pyrra, sloth
 from sloctl.convert._base import Converted, Loss
 from sloctl.model import SLO
 from sloctl.render.yamlout import dump_yaml
 
-__all__ = ["FORMATS", "Converted", "Loss", "convert", "render_text"]
+__all__ = ["FORMATS", "Converted", "Loss", "convert", "files", "render_text"]
 
 FORMATS: dict[str, Callable[[Sequence[SLO]], Converted]] = {
     "native": native.convert,
@@ -34,6 +34,28 @@ def convert(slos: Sequence[SLO], to: str) -> Converted:
     return FORMATS[to](slos)
 
 
+WINDOWS_FOLDER = {"sloth": "sloth-windows"}
+"""Where ``-o DIR`` puts a format's ``AlertWindows`` documents when the tool of that format does
+not read them among its SLO documents: Sloth refuses one in ``-i`` and reads catalogs from
+``--slo-period-windows-path DIR`` (sloctl reads them anywhere among its inputs)."""
+
+
 def render_text(converted: Converted) -> str:
     """The documents as one multi-document YAML text."""
     return "---\n".join(dump_yaml(doc) for doc in converted.documents)
+
+
+def files(converted: Converted, to: str) -> dict[str, str]:
+    """The files a folder gets (path in it → text): ``<to>.yaml``, and for Sloth each windows
+    catalog apart as ``sloth-windows/<period>.yaml``."""
+    folder = WINDOWS_FOLDER.get(to)
+    apart = [d for d in converted.documents if folder and d.get("kind") == "AlertWindows"]
+    rest = Converted(tuple(d for d in converted.documents if d not in apart), converted.losses)
+    catalogs = {f"{folder}/{_period(d)}.yaml": dump_yaml(d) for d in apart}
+    return {f"{to}.yaml": render_text(rest), **catalogs}
+
+
+def _period(catalog: Mapping[str, object]) -> object:
+    spec = catalog["spec"]
+    assert isinstance(spec, Mapping)
+    return spec["sloPeriod"]

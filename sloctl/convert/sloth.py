@@ -5,8 +5,8 @@ SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, 
 for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
 Pyrra's grouping, timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
 equivalent events SLI (reported, as they read back as events SLIs). A windows catalog of the SLOs'
-own is written first as Sloth's ``AlertWindows`` document (``sloth.slok.dev/v1``), which Sloth
-reads from ``--slo-period-windows-path``."""
+own is written first as Sloth's ``AlertWindows`` document (``sloth.slok.dev/v1``); Sloth reads it
+from ``--slo-period-windows-path``, so ``-o DIR`` puts it apart (``sloctl.convert.files``)."""
 
 from __future__ import annotations
 

@@ -454,7 +454,7 @@ def test_openslo_notification_targets_go_openslo_to_openslo_as_target_references
 # Sloth's examples/windows/7d.yaml, and a 30d catalog of the same kind: catalogs of a user's own
 CATALOGS = {
     "7d": alert_windows("7d", ((8, "5m", "1h"), (12.5, "30m", "6h")), ((20, "2h", "1d"), (42, "6h", "3d"))),
-    "30d": alert_windows("30d", ((2, "5m", "1h"), (4, "30m", "6h")), ((9, "2h", "1d"), (10, "6h", "3d"))),
+    "30d": alert_windows("30d", ((2, "5m", "1h"), (4, "30m", "6h")), ((9, "2h", "1d"), (10, "6h", "2d"))),
 }
 
 
@@ -531,3 +531,47 @@ def test_convert_writes_the_alert_windows_catalog_of_a_sloth_folder(tmp_path: Pa
         1.4,
         0.98,
     ]
+
+
+def test_convert_to_sloth_puts_a_windows_catalog_where_sloth_reads_it(tmp_path: Path) -> None:
+    """Sloth refuses an ``AlertWindows`` document among the specs of ``-i`` and reads catalogs
+    from ``--slo-period-windows-path``: ``-o DIR`` writes it apart, in ``DIR/sloth-windows/``,
+    where the shelf's real Sloth takes it, and sloctl reads the folder back the same."""
+    spec = tmp_path / "api.yaml"
+    slos = [random_slo(random.Random(f"{SEED}-sloth-{i}"), i, CAN["sloth"]) for i in range(3)]
+    spec.write_text(f"{CATALOGS['30d']}---\n{native_text(slos)}")
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == [
+        "sloth-windows/30d.yaml",
+        "sloth.yaml",
+    ]
+    original = load_paths([spec]).slos
+    assert [comparable(s) for s in load_paths([out]).slos] == [comparable(s) for s in original]
+    sloth = find("sloth")
+    if sloth is None:
+        pytest.skip("Sloth is not built on the tool shelf (scripts/tools.sh sloth)")
+    done = subprocess.run(
+        [
+            str(sloth),
+            "generate",
+            "-i",
+            str(out / "sloth.yaml"),
+            "--slo-period-windows-path",
+            str(out / "sloth-windows"),
+            "-o",
+            str(tmp_path / "rules.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ratio_rate2d" in (tmp_path / "rules.yaml").read_text()  # the catalog's own window
