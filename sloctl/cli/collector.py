@@ -2,10 +2,10 @@
 
 run probes PostgreSQL (and PgBouncer), Redis, MongoDB and HTTP targets on their intervals and
 exports the results on /metrics and over OTLP until SIGINT or SIGTERM; check validates the
-file, reports every mistake at its line and resolves its secrets, then exits.
+file, reports every mistake at its line, resolves its secrets and loads its CA files, then exits.
 
-Exit codes: 0 stopped cleanly (run) or valid (check), 1 the file has errors, a secret cannot
-be read or the listen address is taken, 2 usage."""
+Exit codes: 0 stopped cleanly (run) or valid (check), 1 the file has errors, a secret or a CA
+file cannot be read or the listen address is taken, 2 usage."""
 
 from __future__ import annotations
 
@@ -44,10 +44,11 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import os
 
-    from sloctl.collector.config import check_reach, load_config, resolve_secrets
+    from sloctl.collector.config import check_ca_files, check_reach, load_config, resolve_secrets
 
     config = load_config(args.config)  # errors: SpecErrors, printed by sloctl.cli.main
     resolve_secrets(config, os.environ)
+    check_ca_files(config)
     check_reach(config)
     print(f"{args.config}: {len(config.targets)} targets OK")
     return 0

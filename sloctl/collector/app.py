@@ -15,7 +15,7 @@ from typing import IO
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from sloctl.collector.config import CollectorConfig, check_reach, load_config, resolve_secrets
+from sloctl.collector.config import CollectorConfig, check_ca_files, check_reach, load_config, resolve_secrets
 from sloctl.collector.logs import make_logger
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
@@ -127,6 +127,7 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
     with errors, or a listen or export address it may not use, raises :class:`~sloctl.errors.SpecErrors`."""
     config = load_config(path)
     secrets = resolve_secrets(config, os.environ if environ is None else environ)
+    check_ca_files(config)
     collector = Collector(config, secrets)
 
     async def main() -> None:

@@ -3,29 +3,33 @@
 This module is pure: it never reads the environment, the clock or the network. Passwords are
 kept as *references* (``{env: NAME}`` or ``{file: PATH}``) and resolved at the edge by
 :func:`resolve_secrets`, so that a config object can be printed, compared and logged without
-ever holding a secret.
+ever holding a secret; CA files are loaded at the edge too (:func:`check_ca_files`).
 
 Every error carries ``file:line`` so that a typo in ``collector/targets.yaml`` reads like a
 compiler error, not a traceback::
 
-    >>> load_config_text("apiVersion: sloctl/v1\\nkind: CollectorConfig\\ntargets: []\\n", "t.yaml").targets
-    ()
+    >>> text = "apiVersion: sloctl/v1\\nkind: CollectorConfig\\ntargets: []\\n"
+    >>> load_config_text(text, "t.yaml")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    sloctl.errors.SpecErrors: t.yaml:3:1: targets: nothing to probe: list at least one target ...
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
 from sloctl.egress import LOOPBACK, Egress, EgressDenied
-from sloctl.errors import Location, SpecErrors
+from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.spec.shape import Field, Shape, checked_document, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
@@ -39,6 +43,7 @@ __all__ = [
     "SecretRef",
     "Target",
     "TlsConfig",
+    "check_ca_files",
     "check_reach",
     "load_config",
     "load_config_text",
@@ -74,6 +79,8 @@ class TlsConfig:
     ca_file: str | None = None
     server_name: str | None = None
     insecure_skip_verify: bool = False
+    #: where ``caFile`` is written, for :func:`check_ca_files`
+    ca_file_location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,8 @@ TARGET_SHAPE = Shape(
                     "status": Field(
                         "list", items=Field("integer", minimum=100, maximum=599), one_or_list=True
                     ),
-                    "method": Field("string"),
+                    # A probe must not change what it watches: safe methods with GET's answer.
+                    "method": Field("string", "GET (default) or HEAD", enum=("GET", "HEAD")),
                     "problemJson": Field("boolean"),
                     "rateLimitHeaders": Field("boolean"),
                     "linkHeader": Field("boolean"),
@@ -255,16 +263,20 @@ SHAPE = Shape(
 class _Ctx:
     """Typed reads from one mapping whose shape was checked; errors at the line of the key."""
 
-    def __init__(self, source: str, node: YNode) -> None:
+    def __init__(self, source: str, node: YNode, path: str = "") -> None:
         self.source = source
         self.node = node
+        self.path = path  # the field path of this mapping (``targets[0].tls``), for errors
         self.data: dict[str, YNode] = node.value if isinstance(node.value, dict) else {}
 
     def loc(self, key: str | None = None) -> Location:
         return self.node.key_locs.get(key, self.node.loc) if key else self.node.loc
 
+    def field(self, key: str | None) -> str:
+        return ".".join(p for p in (self.path, key) if p)
+
     def err(self, key: str | None, message: str) -> SpecErrors:
-        return SpecErrors.at(self.loc(key), message)
+        return SpecErrors.at(self.loc(key), message, self.field(key))
 
     def raw(self, key: str) -> object:
         child = self.data.get(key)
@@ -272,7 +284,7 @@ class _Ctx:
 
     def sub(self, key: str) -> _Ctx | None:
         child = self.data.get(key)
-        return None if child is None or child.value is None else _Ctx(self.source, child)
+        return None if child is None or child.value is None else _Ctx(self.source, child, self.field(key))
 
     def str_(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -305,8 +317,7 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
         kinds = _KIND_FIELDS.get(key)
         if kinds is not None and kind not in kinds:
             raise ctx.err(key, f"targets {name!r}: field {key!r} does not apply to kind {kind.value}")
-    interval = ctx.duration("interval", defaults[0])
-    assert interval is not None
+    interval = _interval(ctx, defaults[0])
     timeout = ctx.duration("timeout", defaults[1])
     if timeout is None:
         timeout = interval * 0.8
@@ -319,6 +330,7 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
             ca_file=t.str_("caFile"),
             server_name=t.str_("serverName"),
             insecure_skip_verify=t.bool_("insecureSkipVerify", False),
+            ca_file_location=t.loc("caFile"),
         )
     common: dict[str, object] = {
         "name": name,
@@ -339,23 +351,41 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
     url = ctx.str_("url")
     if url is None:
         raise ctx.err(None, f"target {common['name']!r}: kind http needs 'url'")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ctx.err("url", f"url {url!r} must be an absolute http:// or https:// URL")
+    parts, port = _split_url(ctx, "url", ("http", "https"))
     common["tls"] = TlsConfig(
         enabled=parts.scheme == "https",
         ca_file=tls.ca_file,
         server_name=tls.server_name,
         insecure_skip_verify=tls.insecure_skip_verify,
+        ca_file_location=tls.ca_file_location,
     )
     return Target(
-        host=parts.hostname,
-        port=parts.port or (443 if parts.scheme == "https" else 80),
+        host=str(parts.hostname),
+        port=port or (443 if parts.scheme == "https" else 80),
         url=url,
         http=_parse_http_check(ctx.sub("expect")),
         password=None,
         **common,  # type: ignore[arg-type]
     )
+
+
+def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResult, int | None]:
+    """The URL at ``key`` split and its port read; a scheme outside ``schemes`` ("": none
+    written, ``HOST:PORT``), no host, a port that is not a number in 1..65535 or an unclosed
+    IPv6 bracket is an error at ``key``, as urlsplit words it."""
+    url = str(ctx.str_(key))
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    wanted = " or ".join(f"{s}://" if s else "HOST:PORT" for s in schemes)
+    try:
+        parts = urlsplit(url if scheme else f"//{url}")
+        port = parts.port
+    except ValueError as exc:
+        raise ctx.err(key, f"{url!r} is not a valid URL: {exc}; expected {wanted}") from None
+    if scheme not in schemes or not parts.hostname:
+        raise ctx.err(key, f"{url!r} must be an absolute URL: {wanted}")
+    if port == 0:
+        raise ctx.err(key, f"{url!r}: port 0 is not a port to connect to (1..65535)")
+    return parts, port
 
 
 def _server_target(ctx: _Ctx, common: dict[str, object]) -> Target:
@@ -403,7 +433,7 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
             raise e.err("status", "'status' must be an HTTP status code or a list of them")
         statuses = frozenset(int(str(s.value)) for s in items)
     return HttpCheck(
-        method=(e.str_("method", "GET") or "GET").upper(),
+        method=e.str_("method", "GET") or "GET",
         expect_status=statuses,
         problem_json=e.bool_("problemJson", True),
         rate_limit_headers=e.bool_("rateLimitHeaders", False),
@@ -434,6 +464,11 @@ def _config(ctx: _Ctx) -> CollectorConfig:
     )
     for t in config.targets:
         _check_literal_host(t, config.egress())
+    if not config.targets:
+        raise ctx.err(
+            "targets" if "targets" in ctx.data else None,
+            "nothing to probe: list at least one target (docs/collector.md)",
+        )
     return config
 
 
@@ -475,12 +510,11 @@ def _otlp(ctx: _Ctx) -> OtlpConfig | None:
         protocol=str(o.str_("protocol", "http/protobuf")),
         allow_non_loopback=o.bool_("allowNonLoopback", False),
     )
-    try:
-        otlp_host = otlp.host_port[0]
-    except ValueError:
-        raise o.err("endpoint", f"otlp endpoint {endpoint!r} is not a URL") from None
-    if not otlp_host:
-        raise o.err("endpoint", f"otlp endpoint {endpoint!r} names no host")
+    # The HTTP exporter posts to a URL; the gRPC one also takes HOST:PORT (then with TLS).
+    parts, _port = _split_url(
+        o, "endpoint", ("http", "https") if otlp.protocol != "grpc" else ("http", "https", "")
+    )
+    otlp_host = parts.hostname or ""
     refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
     if refused:
         raise o.err("endpoint", refused)
@@ -489,13 +523,31 @@ def _otlp(ctx: _Ctx) -> OtlpConfig | None:
 
 _Defaults = tuple[float, float | None, tuple[ConnectionMode, ...]]
 
+#: The shortest interval between two runs of a lane. A prober is not a load generator: a cold
+#: run opens a connection (TCP, TLS, authentication) to the server it watches, every run is a
+#: trace and a failing one a log line, and no scrape (Prometheus' finest is about 1 s) or alert
+#: window sees finer than that. A typo such as ``interval: 0.001`` used to run a thousand times a
+#: second (and log the runs it missed as fast).
+MIN_INTERVAL = 1.0
+
+
+def _interval(ctx: _Ctx, default: float) -> float:
+    """``interval`` of a target or of ``defaults``: at least :data:`MIN_INTERVAL`."""
+    interval = ctx.duration("interval", default)
+    assert interval is not None
+    if interval < MIN_INTERVAL:
+        raise ctx.err(
+            "interval", f"interval {interval:g}s is shorter than {MIN_INTERVAL:g}s, the collector's floor"
+        )
+    return interval
+
 
 def _defaults(ctx: _Ctx) -> _Defaults:
     """``defaults``: interval, timeout and connection modes of targets that do not set theirs."""
     d = ctx.sub("defaults")
     if d is None:
         return 10.0, None, (ConnectionMode.COLD,)
-    interval = d.duration("interval", 10.0) or 10.0
+    interval = _interval(d, 10.0)
     return interval, d.duration("timeout", None), _parse_connections(d, (ConnectionMode.COLD,))
 
 
@@ -503,8 +555,8 @@ def _targets(ctx: _Ctx, defaults: _Defaults) -> tuple[Target, ...]:
     targets: list[Target] = []
     seen: dict[str, Location] = {}
     items = ctx.data.get("targets")
-    for item in items.value if items is not None and isinstance(items.value, list) else []:
-        t = _parse_target(_Ctx(ctx.source, item), defaults)
+    for i, item in enumerate(items.value if items is not None and isinstance(items.value, list) else []):
+        t = _parse_target(_Ctx(ctx.source, item, f"targets[{i}]"), defaults)
         if t.name in seen:
             raise SpecErrors.at(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
         seen[t.name] = t.location
@@ -537,6 +589,34 @@ def check_reach(config: CollectorConfig) -> None:
             EXPORT.check(*config.otlp.host_port)
     except EgressDenied as exc:
         raise SpecErrors.at(Location(config.source, 1, 1), str(exc)) from None
+
+
+def check_ca_files(config: CollectorConfig) -> None:
+    """Every ``tls.caFile`` loads as the probes will load it (a PEM bundle of CA certificates):
+    one that is missing, unreadable or not a certificate is an error at its key now rather than
+    reason ``tls`` on every run. Raises :class:`~sloctl.errors.SpecErrors` (this is an edge that
+    reads files; the parser never does)."""
+    errors: list[SpecError] = []
+    for i, t in enumerate(config.targets):
+        if t.tls.ca_file is None:
+            continue
+        try:
+            ssl.create_default_context(cafile=t.tls.ca_file)
+        except OSError as exc:
+            why = (
+                f"not a PEM file of CA certificates ({exc.reason or exc})"
+                if isinstance(exc, ssl.SSLError)
+                else exc.strerror or str(exc)
+            )
+            errors.append(
+                SpecError(
+                    t.tls.ca_file_location or t.location,
+                    f"targets[{i}].tls.caFile",
+                    f"cannot load CA file {t.tls.ca_file}: {why}",
+                )
+            )
+    if errors:
+        raise SpecErrors(errors)
 
 
 def _check_literal_host(target: Target, egress: Egress) -> None:

@@ -11,6 +11,7 @@ from sloctl.collector.config import (
     ConnectionMode,
     Kind,
     SecretRef,
+    check_ca_files,
     load_config,
     load_config_text,
     resolve_secrets,
@@ -80,6 +81,33 @@ targets:
         ("listen: nowhere\n", "t.yaml:3", "HOST:PORT"),
         ("allowNetworks: [not-a-net]\n", "t.yaml:3", "allowNetworks"),
         ("targets:\n  - {name: a, kind: redis, interval: soon}\n", "t.yaml:4", "duration"),
+        (
+            "targets:\n  - {name: a, kind: redis, interval: 0.001}\n",
+            "t.yaml:4",
+            "targets[0].interval: interval 0.001s is shorter than 1s",
+        ),
+        (
+            "defaults: {interval: 500ms}\ntargets:\n  - {name: a, kind: redis}\n",
+            "t.yaml:3",
+            "defaults.interval",
+        ),
+        (
+            "targets:\n  - {name: a, kind: http, url: 'http://127.0.0.1/', expect: {method: YE ET}}\n",
+            "t.yaml:4",
+            "targets[0].expect.method: method 'YE ET' is not one of GET, HEAD",
+        ),
+        (
+            "otlp: {endpoint: 'ftp://127.0.0.1:4318'}\ntargets:\n  - {name: a, kind: redis}\n",
+            "t.yaml:3",
+            "otlp.endpoint: 'ftp://127.0.0.1:4318' must be an absolute URL: http:// or https://",
+        ),
+        (
+            "otlp: {endpoint: 'http://127.0.0.1:99999'}\ntargets:\n  - {name: a, kind: redis}\n",
+            "t.yaml:3",
+            "otlp.endpoint: 'http://127.0.0.1:99999' is not a valid URL: Port out of range",
+        ),
+        ("targets: []\n", "t.yaml:3", "targets: nothing to probe"),
+        ("serviceName: x\n", "t.yaml:1", "nothing to probe"),
     ],
 )
 def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragment: str) -> None:
@@ -87,6 +115,52 @@ def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragme
     (first, *_) = err.errors
     assert f"{first.location.file}:{first.location.line}" == location, str(err)
     assert fragment in str(err)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:99999/", "Port out of range 0-65535"),
+        ("http://127.0.0.1:abc/", "Port could not be cast to integer value as 'abc'"),
+        ("http://[::1/", "Invalid IPv6 URL"),
+    ],
+)
+def test_a_url_with_a_bad_port_or_ipv6_address_is_an_error_at_its_key(url: str, why: str) -> None:
+    """urlsplit's ValueError used to escape as a traceback."""
+    err = _err(f'targets: [{{name: api, kind: http, url: "{url}"}}]\n')
+    assert str(err) == (
+        f"t.yaml:3:35: targets[0].url: {url!r} is not a valid URL: {why}; expected http:// or https://"
+    )
+
+
+def test_a_grpc_endpoint_may_be_host_and_port_an_http_one_needs_its_scheme() -> None:
+    target = "targets:\n  - {name: a, kind: redis}\n"
+    grpc = load_config_text(HEAD + "otlp: {endpoint: '127.0.0.1:4317', protocol: grpc}\n" + target, "t.yaml")
+    assert grpc.otlp is not None and grpc.otlp.host_port == ("127.0.0.1", 4317)
+    err = _err("otlp: {endpoint: '127.0.0.1:4318'}\n" + target)
+    assert "otlp.endpoint: '127.0.0.1:4318' must be an absolute URL: http:// or https://" in str(err)
+
+
+def test_ca_files_are_loaded_at_check_time_and_a_bad_one_is_named_at_its_key(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    config = load_config_text(
+        HEAD
+        + f"""targets:
+  - {{name: a, kind: redis, tls: {{caFile: {tmp_path / "absent.pem"}}}}}
+  - {{name: b, kind: http, url: 'https://127.0.0.1/', tls: {{caFile: {garbage}}}}}
+  - {{name: c, kind: redis}}
+""",
+        "t.yaml",
+    )
+    with pytest.raises(SpecErrors) as info:
+        check_ca_files(config)
+    first, second = str(info.value).splitlines()
+    assert first.startswith("t.yaml:4:34: targets[0].tls.caFile: cannot load CA file"), first
+    assert first.endswith("absent.pem: No such file or directory"), first
+    assert second.startswith("t.yaml:5:60: targets[1].tls.caFile: cannot load CA file"), second
+    assert "not a PEM file of CA certificates" in second, second
+    check_ca_files(dataclasses.replace(config, targets=config.targets[2:]))  # no CA file: nothing to load
 
 
 def test_every_shape_mistake_is_reported_at_once_each_at_its_line_and_column() -> None:

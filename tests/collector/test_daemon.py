@@ -42,7 +42,7 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
     config.write_text(
         f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
         "targets:\n"
-        f"  - {{name: cache, kind: redis, port: {dead}, password: {{env: RPW}}, interval: 500ms}}\n"
+        f"  - {{name: cache, kind: redis, port: {dead}, password: {{env: RPW}}, interval: 1s}}\n"
         f"  - {{name: db, kind: postgres, port: {dead}, user: u, database: d, interval: 30s}}\n"
     )
     proc = subprocess.Popen(

@@ -3,9 +3,9 @@ around the API's keep-alive timeout, the server closes idle connections just as 
 (the 5 s / 5 s meeting of the shipped configuration, shortened to about 1 s / 1 s here), and the
 probe must reopen instead of reporting a failure the API did not cause.
 
-The lanes' intervals sweep 990 ms to 1,029 ms in 1 ms steps, so that some lane's request meets
-the server's close (1 s after its last answer, one latency after the run started) whatever the
-machine's latency: before, all lanes ran at 1 s
+The lanes' intervals sweep 1,000 ms (the collector's floor) to 1,039 ms in 1 ms steps, so that
+some lane's request meets the server's close (1 s after its last answer, one latency after the
+run started) whatever the machine's latency: before, all lanes ran at 1 s
 and the meeting came only from the jitter of forty requests queued at once, which the
 collector's spreading of lanes over the interval took away."""
 
@@ -32,7 +32,7 @@ short_keep_alive_api = api_fixture("soak-api", {"keep-alive": 1})
 
 def _soak(url: str, tmp: Path) -> list[RunResult]:
     targets = "".join(
-        f"  - {{name: api{i}, kind: http, url: '{url}/v1/projects?limit=10', interval: {990 + i}ms}}\n"
+        f"  - {{name: api{i}, kind: http, url: '{url}/v1/projects?limit=10', interval: {1000 + i}ms}}\n"
         for i in range(LANES)
     )
     config = (

@@ -124,6 +124,25 @@ def test_cli_reports_a_bad_config_with_its_location_and_no_traceback(tmp_path: P
     assert f"error: {absent}:1:1: no such file or directory" in missing.stderr, missing.stderr
 
 
+def test_cli_check_names_a_bad_url_and_a_missing_ca_file_at_their_keys(tmp_path: Path) -> None:
+    """A port out of range was a ValueError traceback; a CA file was first read by the probes."""
+    head = "apiVersion: sloctl/v1\nkind: CollectorConfig\ntargets:\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(head + "  - {name: api, kind: http, url: 'http://127.0.0.1:99999/'}\n")
+    done = _sloctl("collector", "check", "--config", str(bad))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"error: {bad}:4:29: targets[0].url: 'http://127.0.0.1:99999/' is not a valid URL" in done.stderr
+    bad.write_text(
+        head + "  - {name: api, kind: http, url: 'https://127.0.0.1/', tls: {caFile: /nonexistent.pem}}\n"
+    )
+    done = _sloctl("collector", "check", "--config", str(bad))
+    assert done.returncode == 1 and "targets OK" not in done.stdout, done.stdout
+    assert (
+        f"error: {bad}:4:62: targets[0].tls.caFile: cannot load CA file /nonexistent.pem: No such file"
+        in done.stderr
+    ), done.stderr
+
+
 @pytest.mark.parametrize(
     ("data", "said"),
     [

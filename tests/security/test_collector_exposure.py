@@ -13,14 +13,18 @@ from sloctl.errors import SpecErrors
 from tests.collector.helpers import live_collector
 from tests.security.conftest import OUTSIDE, FakeDNS
 
-HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+# One target (loopback, where nothing listens): a config with nothing to probe is refused.
+HEAD = (
+    "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+    "targets: [{name: api, kind: http, url: 'http://127.0.0.1:9/'}]\n"
+)
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:9465", "[::]:9465", f"{OUTSIDE}:9465"])
 def test_listening_off_loopback_is_refused_unless_the_config_allows_it(listen: str) -> None:
     with pytest.raises(SpecErrors, match="allowNonLoopbackListen: true") as caught:
         load_config_text(f"{HEAD}listen: '{listen}'\n", "c.yaml")
-    assert str(caught.value).startswith("c.yaml:3:1: refusing to listen on")
+    assert str(caught.value).startswith("c.yaml:4:1: listen: refusing to listen on")
     allowed = load_config_text(f"{HEAD}listen: '{listen}'\nallowNonLoopbackListen: true\n", "c.yaml")
     assert allowed.listen_non_loopback
 
@@ -58,7 +62,7 @@ def test_names_that_resolve_off_loopback_are_refused_when_the_collector_starts(
 
 
 def test_debug_targets_can_be_turned_off() -> None:
-    with live_collector(f"{HEAD}listen: 127.0.0.1:0\ndebugTargets: false\ntargets: []\n", {}) as c:
+    with live_collector(f"{HEAD}listen: 127.0.0.1:0\ndebugTargets: false\n", {}) as c:
         assert c.get("/metrics")[0].startswith("text/plain")
         with pytest.raises(urllib.error.HTTPError) as caught:
             c.get("/debug/targets")

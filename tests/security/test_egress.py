@@ -30,7 +30,7 @@ apiVersion: sloctl/v1
 kind: CollectorConfig
 listen: 127.0.0.1:0
 allowNetworks: [127.0.0.0/8, "{WIDENED}"]
-defaults: {{interval: 300ms, timeout: 250ms}}
+defaults: {{interval: 1s, timeout: 800ms}}
 targets:
   - {{name: api, kind: http, url: "{url}/metrics"}}
 """
