@@ -319,7 +319,8 @@ def _value(text: str) -> Any:
 
 
 def _fail(message: str, command: str = "run") -> int:
-    print(f"sloctl gameday {command}: {message}", file=sys.stderr)
+    for line in message.splitlines():
+        print(f"sloctl gameday {command}: {line}", file=sys.stderr)
     return 2
 
 
@@ -349,19 +350,32 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
     return data
 
 
-def _configuration(args: argparse.Namespace) -> dict[str, Any] | str:
-    """``--config`` then ``--set``, or an error message."""
+def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, Any] | str:
+    """``--config`` then ``--set``, or an error message: a key neither declared by sloctl
+    (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared`` (the experiments' own
+    configuration keys), or a value outside its declaration, named with where it came from."""
+    from sloctl.chaos.experiments import configuration_problems
+
     configuration: dict[str, Any] = {}
+    problems: list[str] = []
     if args.config:
         loaded = _read_json_object(args.config, "--config")
         if isinstance(loaded, str):
             return loaded
+        problems += [f"--config {args.config}: {p}" for p in configuration_problems(loaded, declared)]
         configuration.update(loaded)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
             return f"--set {item!r}: expected KEY=VALUE"
         configuration[key] = _value(value)
+        problems += [
+            f"--set {item}: {p}" for p in configuration_problems({key: configuration[key]}, declared)
+        ]
+    if problems:
+        return "\n".join(
+            [*problems, "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"]
+        )
     return configuration
 
 
@@ -377,9 +391,6 @@ def _suite(args: argparse.Namespace) -> int:
 
 
 def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
-    configuration = _configuration(args)
-    if isinstance(configuration, str):
-        return _fail(configuration, args.gameday_command)
     experiments: dict[Path, dict[str, Any]] = {}
     for path in paths:
         if not path.is_file():
@@ -388,6 +399,15 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
         if isinstance(experiment, str):
             return _fail(experiment, args.gameday_command)
         experiments[path] = experiment
+    declared = {
+        str(k)
+        for e in experiments.values()
+        if isinstance(e.get("configuration"), dict)
+        for k in e["configuration"]
+    }
+    configuration = _configuration(args, declared)
+    if isinstance(configuration, str):
+        return _fail(configuration, args.gameday_command)
     pagerduty = _pagerduty(args)
     if isinstance(pagerduty, str):
         return _fail(pagerduty, args.gameday_command)

@@ -16,6 +16,7 @@ then only the rules a shape cannot say (cross-field checks, addresses, cron fiel
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,8 +52,8 @@ class Field:
     required: bool = False
     enum: tuple[str, ...] = ()
     pattern: str | None = None
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     shape: Shape | None = None  # a mapping's fields
     items: Field | None = None  # a list's items
     one_or_list: bool = False  # a single item may stand for a list of one (``connections: warm``)
@@ -120,7 +121,9 @@ class Field:
             return self._outside(v)
         if self.type == "number":
             if not isinstance(v, int | float) or isinstance(v, bool):
-                return "must be a number"
+                return f"must be a number{self._bounds()}"
+            if not math.isfinite(v):  # YAML's .inf and .nan, JSON's Infinity, 1e999
+                return f"must be a finite number{self._bounds()}"
             return self._outside(v)
         # strings: YAML reads `port: 80` or `name: 1` as numbers; their text is what was meant
         if not isinstance(v, str | int) or isinstance(v, bool):
@@ -137,7 +140,11 @@ class Field:
 
     def _bounds(self) -> str:
         if self.minimum is not None and self.maximum is not None:
-            return f" between {self.minimum} and {self.maximum}"
+            return f" between {self.minimum:g} and {self.maximum:g}"
+        if self.minimum is not None:
+            return f" at least {self.minimum:g}"
+        if self.maximum is not None:
+            return f" at most {self.maximum:g}"
         return ""
 
     def _outside(self, v: float) -> str | None:

@@ -107,9 +107,94 @@ def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
 
 
 def test_only_the_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A setting of the user's own that names a URL is no target: it is not resolved or refused."""
-    assert main([*DRY_RUN, "--set", "runbook_url=http://192.0.2.9/", "--report-dir", str(tmp_path)]) == 0
+    """A setting of the user's own that names a URL is no target: it is not resolved or refused.
+    Its experiment declares it in its configuration block, which makes the key known."""
+    experiment = json.loads(EXPERIMENT.read_text())
+    experiment["configuration"]["runbook_url"] = ""
+    own = tmp_path / "slow-query-storm.json"
+    own.write_text(json.dumps(experiment))
+    argv = ["gameday", "run", str(own), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+    assert main([*argv, "--set", "runbook_url=http://192.0.2.9/", "--report-dir", str(tmp_path)]) == 0
     assert "slow-query-storm: dry-run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("config", "sets", "said"),
+    [
+        pytest.param(
+            {"gameday_seconds": "abc", "load_rate": -5},
+            [],
+            [
+                "--config {config}: gameday_seconds: must be a number between 1 and 300",
+                "--config {config}: load_rate: must be between 0.1 and 200",
+            ],
+            id="a string and a negative rate in the config file",
+        ),
+        pytest.param(
+            None,
+            ["gameday_seconds=-1"],
+            ["--set gameday_seconds=-1: gameday_seconds: must be between 1 and 300"],
+            id="a negative length",
+        ),
+        pytest.param(
+            None,
+            ["gameday_seconds=1e999"],
+            ["--set gameday_seconds=1e999: gameday_seconds: must be a finite number between 1 and 300"],
+            id="an infinite length",
+        ),
+        pytest.param(
+            {"nope": 1},
+            [],
+            ["--config {config}: nope: unknown field 'nope'; known fields: api_url,"],
+            id="an unknown key in the file",
+        ),
+        pytest.param(
+            None,
+            ["load_rat=5"],
+            ["--set load_rat=5: load_rat: unknown field 'load_rat' (did you mean 'load_rate'?)"],
+            id="a misspelt key",
+        ),
+        pytest.param(
+            None,
+            ["latency_ms=null"],
+            ["--set latency_ms=null: latency_ms: null: leave the key out"],
+            id="a null",
+        ),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "real run"])
+def test_a_configuration_value_outside_its_declaration_is_a_usage_error_before_anything_runs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_run: FakeRun,
+    config: dict[str, Any] | None,
+    sets: list[str],
+    said: list[str],
+    dry_run: bool,
+) -> None:
+    """A dry run said dry-run and a real run recorded "abc" in its journal."""
+    path = tmp_path / "targets.json"
+    argv = ["gameday", "run", str(EXPERIMENT), *(["--dry-run"] if dry_run else [])]
+    if config is not None:
+        path.write_text(json.dumps(config))
+        argv += ["--config", str(path)]
+    for item in sets:
+        argv += ["--set", item]
+    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path / "report")])
+    for line in said:
+        assert f"sloctl gameday run: {line.format(config=path)}" in err, err
+    assert "docs/gameday.md, Configuration" in err
+    assert fake_run.calls == [] and not (tmp_path / "report").exists()
+
+
+def test_every_key_of_the_generated_experiments_and_of_the_rig_is_declared() -> None:
+    from sloctl.chaos.experiments import CONFIGURATION, configuration_problems
+    from sloctl.chaos.profiles import PROFILES
+
+    assert configuration_problems(json.loads(EXPERIMENT.read_text())["configuration"]) == []
+    for profile in PROFILES.values():
+        rig = {**CONFIGURATION, **profile.timings, "timing_profile": profile.name, "fast_reset": 10}
+        assert configuration_problems(rig) == [], profile.name
 
 
 def test_usage_errors_exit_with_2(tmp_path: Path) -> None:
@@ -456,12 +541,12 @@ def test_a_dry_run_with_a_maintenance_window_opens_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     both_keys(monkeypatch)
-    argv = [*DRY_RUN, *MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=600"]
+    argv = [*DRY_RUN, *MAINTENANCE, "--pagerduty-from", "sre@example.com", "--set", "gameday_seconds=300"]
     code = main([*argv, "--report-dir", str(tmp_path)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "pagerduty: dry run, nothing sent to PagerDuty (a real run sends change events" in captured.out
-    assert "maintenance window on PNOISY1, PNOISY2 (16 min, closed after the run)" in captured.out
+    assert "maintenance window on PNOISY1, PNOISY2 (11 min, closed after the run)" in captured.out
     assert KEY not in captured.out + captured.err and API_KEY not in captured.out + captured.err
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "dry-run"
 
