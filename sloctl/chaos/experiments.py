@@ -32,6 +32,7 @@ __all__ = [
     "MissingSlo",
     "build_experiments",
     "configuration_problems",
+    "experiment_problem",
     "render_experiment",
     "write_experiments",
 ]
@@ -228,6 +229,14 @@ TARGETS: dict[str, str] = {
     "redis_url": "redis",
     "mongodb_uri": "mongodb",
 }
+
+
+def experiment_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be an experiment to run, or None: the one check of ``gameday run``,
+    ``suite`` and ``schedule``."""
+    if path.is_file():
+        return None
+    return "a folder, not an experiment file" if path.is_dir() else "no such file"
 
 
 class MissingSlo(ValueError):

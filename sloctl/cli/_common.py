@@ -52,16 +52,17 @@ class UsageError(Exception):
     """A flag or argument the user must change; the message names it and says what to do."""
 
 
-def default_paths(given: Sequence[str], default: str, flag: str) -> list[str]:
+def default_paths(given: Sequence[str], default: str, flag: str, create: str = "") -> list[str]:
     """``given``, else ``[default]`` (a path relative to the working folder), or a
     :class:`UsageError` naming ``flag`` when the default is not there: run elsewhere than the
-    project folder, "slos/…: no such file" does not say it was a default, nor how to give another."""
+    project folder, "slos/…: no such file" does not say it was a default, nor how to give another
+    (``create``: how to make one, for a file a fresh project does not have yet)."""
     if given:
         return list(given)
     if not Path(default).exists():
         raise UsageError(
             f"{flag}: the default {default} is not in {Path.cwd()}; run from the project folder,"
-            f" or give {flag}"
+            f" or give {flag}" + (f"; {create}" if create else "")
         )
     return [default]
 

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
     from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
+    from sloctl.chaos.schedule import Schedule
     from sloctl.model import SLO
 
 __all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
@@ -110,14 +111,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _register_rig(sub)
 
 
+#: the schedule file of ``suite`` and ``schedule`` when ``--file`` is not given
+SCHEDULE = "chaos/schedule.yaml"
+
+
 def _schedule_file_argument(p: argparse.ArgumentParser) -> None:
-    default = "chaos/schedule.yaml"
     p.add_argument(
         "--file",
-        type=Path,
-        default=Path(default),
         metavar="FILE",
-        help=f"the schedule file (default {default}; docs/gameday.md, Schedule)",
+        help=f"the schedule file (default {SCHEDULE}; docs/gameday.md, Schedule)",
     )
 
 
@@ -289,9 +291,9 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import load_schedule, write_schedule
+    from sloctl.chaos.schedule import write_schedule
 
-    schedule = load_schedule(args.file)  # errors: SpecErrors, printed by sloctl.cli.main
+    schedule = _load_schedule(args)
     for path in write_schedule(schedule, output_dir(Path(args.output), "-o")):
         print(path)
     return 0
@@ -384,17 +386,30 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _suite(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import load_schedule
-
-    schedule = load_schedule(args.file)  # errors: SpecErrors, printed by sloctl.cli.main
+    schedule = _load_schedule(args)
     return _run_experiments(args, [Path(entry.experiment) for entry in schedule.gamedays])
 
 
+def _load_schedule(args: argparse.Namespace) -> Schedule:
+    """The ``--file`` schedule, every experiment of it a file; errors: SpecErrors, printed by
+    sloctl.cli.main."""
+    from sloctl.chaos.schedule import check_experiments, load_schedule
+
+    # `gameday generate` writes experiments, not a calendar: a fresh project has none yet.
+    create = "to start one, write a GamedaySchedule there (its format: docs/gameday.md, Schedule)"
+    (path,) = default_paths([args.file] if args.file else [], SCHEDULE, "--file", create)
+    schedule = load_schedule(Path(path))
+    check_experiments(schedule)
+    return schedule
+
+
 def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
+    from sloctl.chaos.experiments import experiment_problem
+
     experiments: dict[Path, dict[str, Any]] = {}
     for path in paths:
-        if not path.is_file():
-            return _fail(f"{path}: no such file", args.gameday_command)
+        if (problem := experiment_problem(path)) is not None:
+            return _fail(f"{path}: {problem}", args.gameday_command)
         experiment = _read_json_object(path, "experiment")
         if isinstance(experiment, str):
             return _fail(experiment, args.gameday_command)

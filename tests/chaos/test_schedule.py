@@ -19,6 +19,7 @@ from sloctl.chaos.schedule import (
     render_systemd,
 )
 from sloctl.cli.main import main
+from sloctl.errors import SpecErrors
 from tests.paths import ROOT
 
 SCHEDULE = ROOT / "chaos" / "schedule.yaml"
@@ -92,3 +93,96 @@ def test_the_cli_writes_the_three_outputs(tmp_path: Path, capsys: pytest.Capture
     bad.write_text("apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec: {gamedays: []}\n")
     assert main(["gameday", "schedule", "--file", str(bad), "-o", str(tmp_path)]) == 1
     assert f"error: {bad}:3:18: spec.gamedays: no game day scheduled" in capsys.readouterr().err
+
+
+def _schedule(tmp_path: Path, *entries: str) -> Path:
+    path = tmp_path / "schedule.yaml"
+    path.write_text(
+        "apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec:\n  gamedays:\n"
+        + "".join(f"    - {{{e}}}\n" for e in entries)
+    )
+    return path
+
+
+CONNECTION_LOSS = f"experiment: {ROOT / 'chaos' / 'connection-loss.json'}"
+
+
+def test_two_game_days_of_one_experiment_are_refused_at_the_second_unless_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """systemd kept one timer (the first cron was lost) and Kubernetes got two CronJobs of one
+    name, exit 0."""
+    out = tmp_path / "out"
+    twice = _schedule(
+        tmp_path, f"{CONNECTION_LOSS}, cron: '0 10 8 1 *'", f"{CONNECTION_LOSS}, cron: '0 10 8 7 *'"
+    )
+    assert main(["gameday", "schedule", "--file", str(twice), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"error: {twice}:6:8: spec.gamedays[1]: game day name 'connection-loss' is already that of"
+        " spec.gamedays[0] (line 5)"
+    ) in err, err
+    assert "give one of them its own 'name:'" in err and not out.exists()
+    named = _schedule(
+        tmp_path,
+        f"{CONNECTION_LOSS}, cron: '0 10 8 1 *'",
+        f"{CONNECTION_LOSS}, cron: '0 10 8 7 *', name: connection-loss-july",
+    )
+    assert main(["gameday", "schedule", "--file", str(named), "-o", str(out)]) == 0
+    timers = sorted(p.name for p in (out / "systemd").glob("*.timer"))
+    assert timers == ["sloctl-gameday-connection-loss-july.timer", "sloctl-gameday-connection-loss.timer"]
+    jobs = [d for d in yaml.safe_load_all((out / "kubernetes" / "cronjobs.yaml").read_text()) if d]
+    assert [(j["metadata"]["name"], j["spec"]["schedule"]) for j in jobs] == [
+        ("sloctl-gameday-connection-loss", "0 10 8 1 *"),
+        ("sloctl-gameday-connection-loss-july", "0 10 8 7 *"),
+    ]
+
+
+def test_two_game_days_at_one_cron_are_refused(tmp_path: Path) -> None:
+    """The GitHub workflow picks the game day by the cron that fired: only the first ran."""
+    memory = f"experiment: {ROOT / 'chaos' / 'memory-exhaustion.json'}"
+    both = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '0 10 8 1 *'", f"{memory}, cron: '0 10 8 1 *'")
+    with pytest.raises(SpecErrors) as info:
+        load_schedule(both)
+    assert str(info.value) == (
+        f"{both}:6:8: spec.gamedays[1]: cron '0 10 8 1 *' is already that of spec.gamedays[0]"
+        " (line 5): two game days at once would measure each other's faults, and the GitHub"
+        " workflow would run only the first; move one"
+    )
+
+
+@pytest.mark.parametrize("command", ["schedule", "suite"])
+def test_every_experiment_of_the_schedule_must_be_a_file(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """schedule wrote timers for chaos/does-not-exist.json and for 42, exit 0; suite refused."""
+    bad = _schedule(
+        tmp_path,
+        "experiment: chaos/does-not-exist.json, cron: '0 10 8 1 *'",
+        "experiment: 42, cron: '0 10 8 2 *'",
+        f"experiment: {tmp_path}, cron: '0 10 8 3 *'",
+    )
+    out = tmp_path / "out"
+    extra = ["-o", str(out)] if command == "schedule" else ["--dry-run", "--report-dir", str(out)]
+    assert main(["gameday", command, "--file", str(bad), *extra]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {bad}:5:8: spec.gamedays[0].experiment: chaos/does-not-exist.json: no such file",
+        f"error: {bad}:6:8: spec.gamedays[1].experiment: 42: no such file",
+        f"error: {bad}:7:8: spec.gamedays[2].experiment: {tmp_path}: a folder, not an experiment file",
+        "3 error(s) in 1 file(s)",
+    ]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", [["schedule"], ["suite", "--dry-run"]])
+def test_a_missing_default_schedule_is_a_usage_error_saying_how_to_start_one(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a fresh folder (after `gameday generate`): `chaos/schedule.yaml:1:1: no such file or
+    directory`, exit 1, no hint."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["gameday", *command]) == 2
+    err = capsys.readouterr().err
+    assert f"--file: the default chaos/schedule.yaml is not in {tmp_path}" in err, err
+    assert "write a GamedaySchedule there (its format: docs/gameday.md, Schedule)" in err
+    assert list(tmp_path.iterdir()) == []
