@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sloctl.contract import PLAN_BREAKERS, TIERS
+from sloctl.durations import DAY
 from sloctl.errors import Location, SpecError
 from sloctl.model import SLO
 from sloctl.render import promql
@@ -145,7 +146,6 @@ def _integer(description: str, minimum: int, maximum: int | None = None) -> Fiel
 
 
 _PORT = _integer("control port of the fault proxy on that path (0: none)", 0, 65535)
-_DAY = 86400
 
 #: Every configuration key a game day reads, declared once: its type and range (the bounds are
 #: those the actions hold to: the load runs at most 300 s at 0.1 to 200 requests/s, the proxy
@@ -182,10 +182,10 @@ _SETTINGS: dict[str, tuple[Field, Any]] = {
     "min_budget_remaining_percent": (_number("budget (%) left for a game day to start", 0, 100), 25),
     #: > 0: the expected page alerts must fire within this many seconds of the fault (needs
     #: prometheus_url); 0: time to detect is reported, not judged
-    "detection_deadline_seconds": (_number("0: time to detect reported, not judged", 0, _DAY), 0),
+    "detection_deadline_seconds": (_number("0: time to detect reported, not judged", 0, DAY), 0),
     "recover_timeout_seconds": (_number("how long recovery may take", 1, 3600), 60),
     # Not in the generated experiments: read with their defaults where they are used.
-    "resolve_deadline_seconds": (_number("wait for the pages to resolve (0: do not wait)", 0, _DAY), None),
+    "resolve_deadline_seconds": (_number("wait for the pages to resolve (0: do not wait)", 0, DAY), None),
     "timing_profile": (_text("the rig's timing profile, stated in the report"), None),
     "fast_reset": (_integer("the rig's --fast-reset, stated in the report", 1), None),
 }
