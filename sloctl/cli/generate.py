@@ -20,7 +20,7 @@ from sloctl.cli._common import (
     load_slos_of,
 )
 from sloctl.durations import DurationError, format_duration, parse_duration
-from sloctl.generate import GenerateOptions, check_outputs, plan_outputs, write_outputs
+from sloctl.generate import RULES_DIR, GenerateOptions, check_outputs, plan_outputs, write_outputs
 from sloctl.model import SLO
 from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
@@ -278,7 +278,7 @@ def _test(args: argparse.Namespace) -> int:
         print(f"== {engine.name} {engine.version} ({engine.promtool})", flush=True)
         try:
             report = run_rule_tests(
-                [Path(p) for p in args.paths],
+                [_rules_of(Path(p)) for p in args.paths],
                 jobs=jobs,
                 promtool=str(engine.promtool),
                 progress=_progress(engine.name),
@@ -289,6 +289,11 @@ def _test(args: argparse.Namespace) -> int:
             print(line)
         ok = ok and report.ok
     return 0 if ok else 1
+
+
+def _rules_of(path: Path) -> Path:
+    """The rules under ``path``: its ``rules/`` when it is the root ``generate -o`` wrote."""
+    return path / RULES_DIR if (path / RULES_DIR).is_dir() else path
 
 
 def _progress(engine: str) -> Callable[[int, int], None]:
@@ -315,7 +320,9 @@ Exit codes: 0 written or up to date, 1 errors in the files (or stale files under
 TEST = """``sloctl test DIR...``: prove generated rules with promtool.
 
 Runs promtool check rules --lint-fatal on every rule file and promtool test rules on every
-generated test, on the default Prometheus or the one --engine names (all: each in turn).
+generated test, on the default Prometheus or the one --engine names (all: each in turn). A
+folder that holds a rules/ folder (the one generate -o wrote) is read from its rules/ alone:
+its dashboards and Alertmanager configuration are not rule files.
 
 Exit codes: 0 every check and test passed, 1 one failed, 2 usage (a missing folder, no
 promtool)."""
@@ -380,6 +387,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help=f"{setting.help} (project file: {setting.key})",
         )
     p = add_command(sub, "test", _test, TEST)
-    p.add_argument("paths", nargs="+", metavar="DIR", help="directories (or files) of generated rules")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="DIR",
+        help="directories (or files) of generated rules, or generate's -o folder",
+    )
     add_jobs_argument(p, "promtool runs at once")
     add_engine_argument(p, allow_all=True)

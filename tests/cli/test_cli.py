@@ -264,6 +264,19 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     assert f": {files}/{files} file(s) run\n" in proc.stderr and proc.stderr.startswith("sloctl test: ")
 
 
+def test_sloctl_test_on_the_folder_generate_wrote_reads_its_rules_alone(tmp_path: Path) -> None:
+    """The dashboards' provider file and the Alertmanager configuration are YAML too: linted as
+    rule files they failed ("field route not found")."""
+    out = tmp_path / "out"
+    assert main(["generate", str(SLOS / "platform-jobs.yaml"), "-o", str(out), "--no-tests"]) == 0
+    assert (out / "alertmanager" / "sloctl.yml").is_file() and (
+        out / "dashboards" / "provider.yaml"
+    ).is_file()
+    proc = run_sloctl("test", str(out))
+    assert proc.returncode == 0, proc.stdout
+    assert "1/1 file(s) passed" in proc.stdout, proc.stdout
+
+
 def test_sloctl_test_on_rules_without_their_tests_says_only_lint_ran(tmp_path: Path) -> None:
     for f in (ROOT / "rules").glob("*.yml"):
         (tmp_path / f.name).write_text(f.read_text())
