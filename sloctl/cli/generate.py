@@ -117,7 +117,8 @@ def _generate(args: argparse.Namespace) -> int:
     except FlavourOptionError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
-        print(f"sloctl generate: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"sloctl generate: {line}", file=sys.stderr)
         return 1
     return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
 

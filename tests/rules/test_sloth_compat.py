@@ -229,4 +229,7 @@ def test_sloth_compat_refuses_slos_sloth_cannot_express_with_a_located_message(
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err
     assert "platform-api.yaml:" in err and "which Sloth cannot express" in err
+    # Every such SLO, not the first: four timeslice SLOs and a composite in the bundled files.
+    assert err.count("is a timeslice SLO, which Sloth cannot express") == 4, err
+    assert err.count("sloctl generate: ") == 5, err
     assert not (tmp_path / "rules").exists()
