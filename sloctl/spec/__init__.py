@@ -72,7 +72,7 @@ def _expand(
                     SpecError(Location(str(p), 1, 1), "", f"directory holds no .yaml or .yml file{what}")
                 )
             files.extend(found)
-        elif p.is_file():
+        elif p.exists():  # a file, or a pipe (`<(kustomize build …)`) or a device, read as one
             files.append(p)
         else:
             errors.append(unreadable(p))
@@ -383,22 +383,22 @@ def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
 
 
 def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, bytes]]:
+    """Each file's bytes, at most ``LIMITS.max_file_bytes`` of them: read, not sized, so that a
+    pipe or a device (whose size is 0) is held to the limit too."""
     out: list[tuple[str, bytes]] = []
+    limit = LIMITS.max_file_bytes
     for f in files:
         try:
-            size = f.stat().st_size
-            if size > LIMITS.max_file_bytes:
-                errors.append(
-                    SpecError(
-                        Location(str(f), 1, 1),
-                        "",
-                        f"file is {size} bytes; the limit is {LIMITS.max_file_bytes}",
-                    )
-                )
-                continue
-            out.append((str(f), f.read_bytes()))
+            with f.open("rb") as stream:
+                data = stream.read(limit + 1)
         except OSError as exc:
             errors.append(unreadable(f, exc))
+            continue
+        if len(data) > limit:
+            too_big = f"file is more than {limit} bytes; the limit is {limit} bytes"
+            errors.append(SpecError(Location(str(f), 1, 1), "", too_big))
+            continue
+        out.append((str(f), data))
     return out
 
 

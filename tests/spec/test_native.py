@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
+import threading
 from dataclasses import fields
 from pathlib import Path
 
@@ -10,6 +12,8 @@ import pytest
 
 from sloctl.model import WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
 from sloctl.spec import load_paths, load_text
+from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT
+from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT, SLOTH
 
 BASE = """\
@@ -279,6 +283,26 @@ def test_binary_and_oversized_files_are_refused(tmp_path: Path) -> None:
     assert any("binary" in m for m in messages)
     assert any("the limit is" in m for m in messages)
     assert any("not valid UTF-8" in m for m in messages)
+
+
+def test_a_pipe_or_a_device_is_read_as_a_file_and_held_to_the_size_limit(tmp_path: Path) -> None:
+    """``sloctl validate <(kustomize build)`` gives a pipe, ``/dev/null`` a device: both were
+    "no such file or directory"; a device is sized 0, so the limit holds on what is read."""
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    writer = threading.Thread(
+        target=lambda: pipe.write_text(service_doc("svc", [events_slo("a")])), daemon=True
+    )
+    writer.start()
+    piped = load_paths([pipe])
+    writer.join(timeout=10)
+    assert not piped.errors and [s.id for s in piped.slos] == ["svc-a"]
+    assert [e.message for e in load_paths(["/dev/null"]).errors] == [NO_DOCUMENT]
+    (endless,) = load_paths(["/dev/zero"]).errors
+    assert (
+        endless.message
+        == f"file is more than {LIMITS.max_file_bytes} bytes; the limit is {LIMITS.max_file_bytes} bytes"
+    )
 
 
 def test_an_alias_bomb_fails_fast_with_a_clear_error() -> None:
