@@ -50,7 +50,7 @@ _UNITS: tuple[tuple[str, int], ...] = (
     ("s", 1),
 )
 _SECONDS = dict(_UNITS)
-_PART = re.compile(r"(\d+)(ms|y|w|d|h|m|s)")
+_PART = re.compile(r"([0-9]+)(ms|y|w|d|h|m|s)")  # ASCII digits: \d takes ３ and ٣
 #: Prometheus keeps durations in nanoseconds in an int64: 106751d 23h 47m 16s at most
 #: (``promtool check rules`` says "duration out of range" beyond).
 MAX_SECONDS = (2**63 - 1) // 10**9
@@ -60,7 +60,7 @@ DURATION_PATTERN = r"^(?=[0-9])([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)
 #: the same for durations in rule files, which work in whole seconds (no ``ms`` part)
 WHOLE_SECONDS_PATTERN = DURATION_PATTERN.replace("([0-9]+ms)?", "")
 _GRAMMAR = re.compile(DURATION_PATTERN)
-_PARTS_ONLY = re.compile(r"^(?:\d+(?:ms|y|w|d|h|m|s))+$")
+_PARTS_ONLY = re.compile(r"^(?:[0-9]+(?:ms|y|w|d|h|m|s))+$")
 _EXAMPLES = "such as 500ms, 10s, 5m, 1h30m or 30d"
 
 

@@ -37,6 +37,9 @@ def test_a_flag_names_the_grammar_when_a_duration_is_malformed() -> None:
         duration_flag("soon")
     with pytest.raises(argparse.ArgumentTypeError, match="largest to smallest"):
         duration_flag("30s1m")
+    for other_digits in ("３０d", "٣٠d"):  # Unicode digits are digits to \d, not to Prometheus
+        with pytest.raises(argparse.ArgumentTypeError, match="not a Prometheus duration such as"):
+            duration_flag(other_digits)
 
 
 def test_rule_durations_refuse_milliseconds_and_timers_take_them() -> None:
