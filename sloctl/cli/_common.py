@@ -22,7 +22,7 @@ from typing import Any
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
 from sloctl.spec import LoadResult, load_paths
-from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
+from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project, url_problem
 
 __all__ = [
     "COMMANDS",
@@ -334,6 +334,14 @@ def positive_number(text: str) -> float:
     return _finite(
         text, least=0, most=LARGEST, strict=True, give=f"a number above 0 and at most {LARGEST:,.0f}"
     )
+
+
+def http_url(text: str) -> str:
+    """An http:// or https:// URL with a host (argparse type), as the project file's URLs."""
+    wrong = url_problem(text)
+    if wrong:
+        raise argparse.ArgumentTypeError(wrong)
+    return text
 
 
 def unix_time(text: str) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from sloctl.cli._common import output_dir
-from sloctl.durations import DAY, DurationError, parse_seconds
+from sloctl.durations import DAY, DurationError, format_duration, parse_seconds
 
 __all__ = [
     "MAX_RUN_SECONDS",
@@ -41,13 +41,23 @@ def duration_flag(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _run_for(text: str) -> float:
+    """``--for``: a duration of at most :data:`MAX_RUN_SECONDS` (argparse type)."""
+    seconds = duration_flag(text)
+    if seconds > MAX_RUN_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"{text}: give at most {format_duration(int(MAX_RUN_SECONDS))}, a week"
+        )
+    return seconds
+
+
 def add_for_argument(p: argparse.ArgumentParser, example: str) -> None:
     """``--for DURATION`` of a command that runs in the foreground (``args.duration``; None: until
     Ctrl-C or SIGTERM), bounded by :data:`MAX_RUN_SECONDS` in :func:`wait_in_foreground`."""
     p.add_argument(
         "--for",
         dest="duration",
-        type=duration_flag,
+        type=_run_for,
         metavar="DURATION",
         help=f"stop after this long (e.g. {example}; default: until Ctrl-C or SIGTERM, a week at most)",
     )

@@ -24,6 +24,7 @@ from sloctl.cli._common import (
     add_command,
     add_input_arguments,
     default_paths,
+    http_url,
     load_slos_of,
     output_dir,
 )
@@ -65,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
     p.add_argument(
         "--grafana-url",
-        default="",
+        type=http_url,
+        default=None,
         metavar="URL",
         help="link each SLO to its generated dashboard (default: grafana.url of the project file)",
     )

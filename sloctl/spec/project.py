@@ -36,6 +36,7 @@ __all__ = [
     "load_project",
     "problem",
     "schema_text",
+    "url_problem",
 ]
 
 FILE_NAME = "sloctl.yaml"
@@ -123,7 +124,7 @@ class Project:
 def problem(setting: Setting, value: object) -> str | None:
     """What is wrong with ``value`` for ``setting`` (from the file or its flag), or None."""
     if setting.check == "url" and isinstance(value, str):
-        return _url_problem(value)
+        return url_problem(value)
     if setting.check == "labels" and isinstance(value, Mapping):
         for key, text in value.items():
             wrong = label_problem(str(key), str(text), templated=True)
@@ -137,7 +138,7 @@ def problem(setting: Setting, value: object) -> str | None:
     return None
 
 
-def _url_problem(text: str) -> str | None:
+def url_problem(text: str) -> str | None:
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 (raises on a port that is not one)

@@ -42,6 +42,20 @@ def test_a_flag_names_the_grammar_when_a_duration_is_malformed() -> None:
             duration_flag(other_digits)
 
 
+@pytest.mark.parametrize(
+    "command", [["serve", "--prometheus", "http://127.0.0.1:9"], ["testbed", "up"], ["gameday", "rig"]]
+)
+def test_for_is_at_most_the_week_a_foreground_command_runs(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--for 8d`` ran for the week the help promises at most, saying nothing."""
+    with pytest.raises(SystemExit) as exited:
+        _build_parser(command[0]).parse_args([*command, "--for", "8d"])
+    assert exited.value.code == 2
+    assert "argument --for: 8d: give at most 1w, a week" in capsys.readouterr().err
+    assert _build_parser(command[0]).parse_args([*command, "--for", "7d"]).duration == 7 * 86400
+
+
 def test_rule_durations_refuse_milliseconds_and_timers_take_them() -> None:
     with pytest.raises(DurationError, match="milliseconds"):
         parse_duration("1500ms")
