@@ -327,7 +327,7 @@ def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) 
     if for_seconds < 300:
         reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.choice(f.get("severity"), f"{path}.severity", SEVERITIES, default="ticket")
-    name = reader.string(f.get("name"), f"{path}.name")
+    name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
     return NoDataAlert(
         enabled=reader.boolean(f.get("enabled"), f"{path}.enabled", default=True),
         for_seconds=for_seconds,
@@ -368,7 +368,7 @@ def _read_alerting(
         ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers", "noData"],
     )
     loc = build.loc_of(node, Location(reader.file, 1, 1))
-    name = reader.string(f.get("name"), f"{path}.name") or default_alert_name(slo_name)
+    name = reader.string(f.get("name"), f"{path}.name", non_empty=True) or default_alert_name(slo_name)
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)

@@ -239,6 +239,15 @@ def test_a_windows_file_that_holds_slos_is_refused_as_not_a_catalog(tmp_path: Pa
     )
 
 
+def test_an_alert_name_written_empty_is_an_error_not_the_default() -> None:
+    """``name: ""`` read as "no name" and took the default silently."""
+    text = BASE + '      alerting: {name: "", noData: {name: ""}}\n'
+    assert [str(e) for e in load_text(text, "f.yaml").errors] == [
+        "f.yaml:14:24: spec.slos[0].alerting.name: must not be empty",
+        "f.yaml:14:43: spec.slos[0].alerting.noData.name: must not be empty",
+    ]
+
+
 def test_multi_document_files_are_read() -> None:
     result = load_text(BASE + "---\n" + BASE.replace("name: api", "name: web"), "f.yaml")
     assert not result.errors
