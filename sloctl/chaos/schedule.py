@@ -197,39 +197,34 @@ def _check_unique(entries: list[GamedayEntry]) -> None:
     """Names and crons that would collide in the outputs: one systemd timer and two CronJobs
     of one name, or one GitHub schedule trigger that runs only the first game day of its cron."""
     errors: list[SpecError] = []
+
+    def refuse(i: int, message: str) -> None:
+        errors.append(SpecError(entries[i].location, f"spec.gamedays[{i}]", message))
+
     names: dict[str, int] = {}
     crons: dict[str, int] = {}
     for i, entry in enumerate(entries):
         first = names.setdefault(entry.name, i)
         if first != i:
-            errors.append(
-                SpecError(
-                    entry.location,
-                    f"spec.gamedays[{i}]",
-                    f"game day name {entry.name!r} is already that of spec.gamedays[{first}]"
-                    f" (line {entries[first].location.line}): each becomes sloctl-gameday-<name>"
-                    " units and CronJob; give one of them its own 'name:'",
-                )
+            refuse(
+                i,
+                f"game day name {entry.name!r} is already that of spec.gamedays[{first}]"
+                f" (line {entries[first].location.line}): each becomes sloctl-gameday-<name>"
+                " units and CronJob; give one of them its own 'name:'",
             )
         if len(entry.name) > _MAX_NAME:
-            errors.append(
-                SpecError(
-                    entry.location,
-                    f"spec.gamedays[{i}]",
-                    f"game day name {entry.name!r} is longer than {_MAX_NAME} characters (a CronJob"
-                    " name is at most 52, sloctl-gameday- included); give it a shorter 'name:'",
-                )
+            refuse(
+                i,
+                f"game day name {entry.name!r} is longer than {_MAX_NAME} characters (a CronJob"
+                " name is at most 52, sloctl-gameday- included); give it a shorter 'name:'",
             )
         first = crons.setdefault(entry.cron, i)
         if first != i:
-            errors.append(
-                SpecError(
-                    entry.location,
-                    f"spec.gamedays[{i}]",
-                    f"cron {entry.cron!r} is already that of spec.gamedays[{first}] (line"
-                    f" {entries[first].location.line}): two game days at once would measure each"
-                    " other's faults, and the GitHub workflow would run only the first; move one",
-                )
+            refuse(
+                i,
+                f"cron {entry.cron!r} is already that of spec.gamedays[{first}] (line"
+                f" {entries[first].location.line}): two game days at once would measure each"
+                " other's faults, and the GitHub workflow would run only the first; move one",
             )
     if errors:
         raise SpecErrors(errors)
