@@ -321,13 +321,23 @@ def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
     return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
 
 
+def _alert_name(reader: Reader, node: YNode | None, path: str, default: str) -> str:
+    """An alert name as written; written empty (as a template renders an unset value) it means
+    the default, said in a warning rather than silently."""
+    name = reader.string(node, path)
+    if node is not None and not name.strip():
+        reader.warn(node.loc, path, f"empty: the default name ({default}) is used")
+        return ""
+    return name
+
+
 def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) -> NoDataAlert:
     f = reader.mapping(node, path, ["enabled", "for", "severity", "name"])
     for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
     if for_seconds < 300:
         reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.choice(f.get("severity"), f"{path}.severity", SEVERITIES, default="ticket")
-    name = reader.string(f.get("name"), f"{path}.name", non_empty=True)
+    name = _alert_name(reader, f.get("name"), f"{path}.name", "the burn-rate alert's, ending NoData")
     return NoDataAlert(
         enabled=reader.boolean(f.get("enabled"), f"{path}.enabled", default=True),
         for_seconds=for_seconds,
@@ -368,7 +378,8 @@ def _read_alerting(
         ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers", "noData"],
     )
     loc = build.loc_of(node, Location(reader.file, 1, 1))
-    name = reader.string(f.get("name"), f"{path}.name", non_empty=True) or default_alert_name(slo_name)
+    default = default_alert_name(slo_name)
+    name = _alert_name(reader, f.get("name"), f"{path}.name", default) or default
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)

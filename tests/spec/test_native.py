@@ -239,12 +239,15 @@ def test_a_windows_file_that_holds_slos_is_refused_as_not_a_catalog(tmp_path: Pa
     )
 
 
-def test_an_alert_name_written_empty_is_an_error_not_the_default() -> None:
-    """``name: ""`` read as "no name" and took the default silently."""
+def test_an_alert_name_written_empty_means_the_default_and_says_so() -> None:
+    """``name: ""`` (a template's unset value) took the default name without a word."""
     text = BASE + '      alerting: {name: "", noData: {name: ""}}\n'
-    assert [str(e) for e in load_text(text, "f.yaml").errors] == [
-        "f.yaml:14:24: spec.slos[0].alerting.name: must not be empty",
-        "f.yaml:14:43: spec.slos[0].alerting.noData.name: must not be empty",
+    result = load_text(text, "f.yaml")
+    assert result.ok and result.slos[0].alerting.name == "AvailabilityBudgetBurn"
+    assert [str(w) for w in result.warnings] == [
+        "f.yaml:14:24: spec.slos[0].alerting.name: empty: the default name (AvailabilityBudgetBurn) is used",
+        "f.yaml:14:43: spec.slos[0].alerting.noData.name: empty: the default name (the burn-rate alert's,"
+        " ending NoData) is used",
     ]
 
 
