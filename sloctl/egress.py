@@ -502,7 +502,7 @@ def get_json(client: httpx.Client, url: str) -> object:
         )
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth ("[[[…")
         raise UnexpectedAnswer(
-            f"{mask_text(url)} answered {response.status_code} without a JSON body"
+            f"{mask_text(url)} answered {response.status_code} without a JSON body (invalid JSON)"
         ) from None

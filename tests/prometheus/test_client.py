@@ -111,3 +111,15 @@ def test_a_server_that_is_down_or_silent_is_named_without_the_query_string() -> 
     message = str(refused.value)
     assert message.startswith(f"http://127.0.0.1:{closed}/api/v1/query: "), message
     assert "check the URL, and that the server is running" in message and "query=" not in message
+
+
+def test_an_answer_nested_too_deep_to_decode_is_unreadable_not_a_recursion_error() -> None:
+    """``[`` a hundred thousand times was a RecursionError traceback (and ``gate`` exit 1,
+    "freeze"); it is read as any other body that is not JSON."""
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=b"[" * 100_000))
+    invalid = r"/api/v1/query\?query=up answered 200 without a JSON body \(invalid JSON\)"
+    with (
+        Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom,
+        pytest.raises(UnexpectedAnswer, match=invalid),
+    ):
+        prom.query("up")
