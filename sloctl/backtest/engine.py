@@ -30,7 +30,7 @@ import yaml
 
 from sloctl.durations import parse_duration
 from sloctl.egress import Egress
-from sloctl.prometheus import Prometheus, Result
+from sloctl.prometheus import Prometheus, Result, ResultType
 from sloctl.promtool import find_promtool
 from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
@@ -89,10 +89,10 @@ def query_range(base: str, expr: str, start: float, end: float, step: int) -> Re
         return prom.query_range(expr, start, end, step)
 
 
-def query(base: str, expr: str, time: int | None = None) -> Result:
+def query(base: str, expr: str, time: int | None = None, result_type: ResultType = "vector") -> Result:
     """An instant query on the replay's own Prometheus at ``base`` (:mod:`sloctl.prometheus`)."""
     with _local(base) as prom:
-        return prom.query(expr, time)
+        return prom.query(expr, time, result_type)
 
 
 def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: str | None = None) -> None:
@@ -234,7 +234,7 @@ def _group_offset(url: str, group: Mapping[str, object], interval: int, start: i
     # at other offsets, and their offset would evaluate this group's alerts between two of
     # its recordings (one evaluation late).
     matchers = ", ".join(f"{k}={json.dumps(str(v))}" for k, v in sorted((rule.get("labels") or {}).items()))
-    res = query(url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", start + interval * 4)
+    res = query(url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", start + interval * 4, "matrix")
     if not res:
         return 0.0
     values = res[0]["values"]

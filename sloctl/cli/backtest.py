@@ -216,6 +216,7 @@ def _replay(
     from sloctl.backtest.run import run_history, run_scenarios
     from sloctl.backtest.scenarios import applies, calendar_scenarios
     from sloctl.model import CompositeSLI
+    from sloctl.prometheus import PrometheusError
     from sloctl.shelf import PrometheusEngine
 
     results: list[ScenarioResult] = []
@@ -234,7 +235,7 @@ def _replay(
                         slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
                     )
                 )
-            except OSError as exc:  # the history could not be read (refused, an error answer, …)
+            except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
                 raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
             continue
         # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).

@@ -10,7 +10,9 @@ history), the game days' probes and ``sloctl serve`` all read through :class:`Pr
 
 Results keep Prometheus' JSON shape (``{"metric": {...}, "value": [t, "v"]}`` for a vector,
 ``"values"`` for a matrix), which every caller already reads; :func:`scalar` and :func:`by_label`
-are the two small readers several of them share.
+are the two small readers several of them share. Every answer's shape is checked on arrival, in
+one place: one that is not the API's is a :class:`PrometheusError` naming the query and what is
+wrong, never an empty result.
 """
 
 from ._client import (
@@ -19,8 +21,18 @@ from ._client import (
     Prometheus,
     PrometheusError,
     Result,
+    ResultType,
     by_label,
     scalar,
 )
 
-__all__ = ["MAX_POINTS", "TIMEOUT", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]
+__all__ = [
+    "MAX_POINTS",
+    "TIMEOUT",
+    "Prometheus",
+    "PrometheusError",
+    "Result",
+    "ResultType",
+    "by_label",
+    "scalar",
+]

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal, cast
 
 import httpx
 
 from sloctl.egress import Egress, get_json
 from sloctl.masking import mask_text
 
-__all__ = ["MAX_POINTS", "TIMEOUT", "Prometheus", "PrometheusError", "Result", "by_label", "scalar"]
+__all__ = [
+    "MAX_POINTS",
+    "TIMEOUT",
+    "Prometheus",
+    "PrometheusError",
+    "Result",
+    "ResultType",
+    "by_label",
+    "scalar",
+]
 
 Result = list[dict[str, Any]]
 """Prometheus' ``data.result`` as it sends it: vector samples or matrix series."""
+
+ResultType = Literal["vector", "matrix"]
+"""The ``resultType`` of a query's answer that sloctl reads (never ``scalar`` or ``string``)."""
 
 #: Instant queries :meth:`Prometheus.query_many` has in flight at once (Prometheus runs 20 at
 #: most by default, ``--query.max-concurrency``).
@@ -97,22 +110,39 @@ class Prometheus:
         self.close()
 
     # -- the API ----------------------------------------------------------------------------------
-    def _get(self, endpoint: str, params: Mapping[str, str] | None = None, what: str = "") -> Any:
+    def _get(
+        self,
+        endpoint: str,
+        params: Mapping[str, str] | None = None,
+        what: str = "",
+        result_type: ResultType | None = None,
+    ) -> dict[str, Any]:
+        """The ``data`` of a successful answer, its shape checked (:func:`_misshapen`, with the
+        ``result_type`` a query expects): a malformed answer is a :class:`PrometheusError`,
+        never an empty result."""
         url = str(httpx.URL(f"{self.url}/api/v1/{endpoint}", params=dict(params or {})))
         with self._lock:
             self.requests += 1
         body = get_json(self._client, url)
-        if not isinstance(body, dict) or body.get("status") != "success":
-            error = body.get("error", body) if isinstance(body, dict) else body
+        what = what or endpoint
+        if isinstance(body, dict) and body.get("status") != "success" and "error" in body:
             raise PrometheusError(
-                mask_text(f"Prometheus at {self.url} did not answer {what or endpoint}: {error}")[:500]
+                mask_text(f"Prometheus at {self.url} did not answer {what}: {body['error']}")[:500]
             )
-        return body.get("data")
+        wrong = _misshapen(endpoint, body, result_type)
+        if wrong:
+            raise PrometheusError(
+                mask_text(f"Prometheus at {self.url}: the answer to {what} could not be read: {wrong}")
+            )
+        data: dict[str, Any] = cast(dict[str, Any], body)["data"]  # checked just above
+        return data
 
-    def query(self, expr: str, time: float | None = None) -> Result:
-        """An instant query, now or at ``time`` (Unix seconds)."""
+    def query(self, expr: str, time: float | None = None, result_type: ResultType = "vector") -> Result:
+        """An instant query, now or at ``time`` (Unix seconds): a vector, or a matrix for a range
+        selector (``x[5m]``, its raw samples) when ``result_type`` says so."""
         params = {"query": expr} | ({"time": _num(time)} if time is not None else {})
-        return _result(self._get("query", params, repr(expr)))
+        result: Result = self._get("query", params, repr(expr), result_type)["result"]
+        return result
 
     def query_many(self, exprs: Mapping[str, str], time: float | None = None) -> dict[str, Result]:
         """Several instant queries at one time, sent together (at most :data:`PARALLEL` at once):
@@ -140,33 +170,26 @@ class Prometheus:
         while t <= end:
             stop = min(end, t + step * (MAX_POINTS - 1))
             params = {"query": expr, "start": _num(t), "end": _num(stop), "step": _num(step)}
-            for series in _result(self._get("query_range", params, repr(expr))):
-                key = tuple(sorted(series.get("metric", {}).items()))
+            for series in self._get("query_range", params, repr(expr), "matrix")["result"]:
+                key = tuple(sorted(series["metric"].items()))
                 if key in merged:
-                    merged[key]["values"].extend(series.get("values", []))
+                    merged[key]["values"].extend(series["values"])
                 else:
-                    merged[key] = {
-                        "metric": series.get("metric", {}),
-                        "values": list(series.get("values", [])),
-                    }
+                    merged[key] = {"metric": series["metric"], "values": list(series["values"])}
             t = stop + step
         return list(merged.values())
 
     def rules(self, type_: str | None = None) -> list[dict[str, Any]]:
         """The rule groups Prometheus evaluates (``type_``: ``alert`` or ``record``)."""
-        data = self._get("rules", {"type": type_} if type_ else None)
-        groups = data.get("groups", []) if isinstance(data, dict) else []
-        return list(groups)
+        return list(self._get("rules", {"type": type_} if type_ else None)["groups"])
 
     def alerts(self) -> list[dict[str, Any]]:
         """The active (pending or firing) alerts."""
-        data = self._get("alerts")
-        return list(data.get("alerts", [])) if isinstance(data, dict) else []
+        return list(self._get("alerts")["alerts"])
 
     def tsdb_status(self) -> dict[str, Any]:
         """Cardinality figures: head series, top metric names, label counts."""
-        data = self._get("status/tsdb")
-        return dict(data) if isinstance(data, dict) else {}
+        return self._get("status/tsdb")
 
 
 def _num(v: float) -> str:
@@ -174,9 +197,85 @@ def _num(v: float) -> str:
     return f"{v:.3f}"
 
 
-def _result(data: Any) -> Result:
-    result = data.get("result") if isinstance(data, dict) else None
-    return result if isinstance(result, list) else []
+def _kind(value: object) -> str:
+    """What a decoded JSON value is, in words."""
+    if value is None:
+        return "null"
+    for types, name in ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list")):
+        if isinstance(value, types):
+            return name
+    return "an object"
+
+
+#: The list in ``data`` and the keys of its items: of a query's answer by its resultType, of the
+#: other endpoints' by endpoint.
+_SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "vector": ("result", ("metric", "value")),
+    "matrix": ("result", ("metric", "values")),
+    "rules": ("groups", ("name", "rules")),
+    "alerts": ("alerts", ("labels", "state")),
+}
+
+
+def _misshapen(endpoint: str, body: object, result_type: ResultType | None = None) -> str | None:
+    """What is wrong with the shape of ``body``, a decoded answer of ``/api/v1/{endpoint}``
+    (a query's of ``result_type``), None when nothing is: the one check of every answer, so that
+    callers read the samples as Prometheus sends them (``[time, "value"]``) and a malformed
+    answer is never taken for an empty result ("Prometheus knows no SLO")."""
+    if not isinstance(body, dict):
+        return f"it is {_kind(body)}, not an object with status and data"
+    if body.get("status") != "success":
+        return f"its status is {body.get('status')!r}, not 'success', and it gives no error"
+    data = body.get("data")
+    if not isinstance(data, dict):
+        return f"its data is {_kind(data)}, not an object"
+    if result_type is not None and data.get("resultType") != result_type:
+        return f"its resultType is {data.get('resultType')!r}, not {result_type!r}"
+    if (result_type or endpoint) not in _SHAPES:
+        return None
+    key, fields = _SHAPES[result_type or endpoint]
+    items = data.get(key)
+    if not isinstance(items, list):
+        return f"its data.{key} is {_kind(items)}, not a list"
+    for i, item in enumerate(items):
+        wrong = _item(item, fields, result_type)
+        if wrong:
+            return f"data.{key}[{i}]: {wrong}"
+    return None
+
+
+def _item(item: object, fields: tuple[str, ...], result_type: ResultType | None) -> str | None:
+    """What is wrong with one vector sample, matrix series, rule group or alert."""
+    if type(item) is not dict:
+        return f"it is {_kind(item)}, not an object"
+    for field in fields:
+        if field not in item:
+            return f"it has no {field}"
+    if result_type is None:
+        return None
+    if type(item["metric"]) is not dict:
+        return f"its metric is {_kind(item['metric'])}, not an object"
+    if result_type == "vector":
+        return _sample(item["value"])
+    values = item["values"]
+    if type(values) is not list:
+        return f"its values are {_kind(values)}, not a list"
+    for point in values:
+        wrong = _sample(point)
+        if wrong:
+            return wrong
+    return None
+
+
+def _sample(point: object) -> str | None:
+    """What is wrong with one ``[time, "value"]`` sample (None when nothing is)."""
+    try:
+        if type(point) is list and len(point) == 2 and type(point[1]) is str:
+            float(point[0]), float(point[1])
+            return None
+    except (TypeError, ValueError):
+        pass
+    return f'a sample is {mask_text(json.dumps(point))[:40]}, not [time, "value"] with numbers'
 
 
 def scalar(result: Result) -> float:
@@ -190,7 +289,7 @@ def by_label(result: Result, label: str) -> dict[str, tuple[dict[str, str], floa
     over a thousand SLOs reads tens of thousands of them, so they are not copied."""
     out: dict[str, tuple[dict[str, str], float]] = {}
     for r in result:
-        metric, value = r.get("metric"), r.get("value")
-        if isinstance(metric, dict) and isinstance(value, list) and label in metric:
-            out[str(metric[label])] = (metric, float(value[1]))
+        metric = r["metric"]
+        if label in metric:
+            out[str(metric[label])] = (metric, float(r["value"][1]))
     return out

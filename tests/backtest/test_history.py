@@ -18,6 +18,7 @@ from sloctl.servers import free_port
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.shelf import PrometheusEngine
 from tests.fixtures.specs import shop_slo
+from tests.fixtures.stub_http import Answer, serve
 
 SPEC = shop_slo(
     errors='sum(rate(sloctl_backtest_errors_total{scenario="history"}[{{.window}}]))',
@@ -129,4 +130,27 @@ def test_a_history_that_cannot_be_read_names_the_slo_and_the_address(
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"shop-availability: cannot read its history: {url}/api/v1/query_range" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.promtool
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b"[" * 100_000, "answered 200 without a JSON body (invalid JSON)"),
+        (b'{"status":"success","data":{"resultType":"matrix","result":[{"metric":{}}]}}', "it has no values"),
+    ],
+    ids=["nested too deep", "a series without values"],
+)
+def test_a_history_answer_that_cannot_be_read_names_the_slo_and_what_is_wrong(
+    body: bytes, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A RecursionError or a KeyError traceback before; now the SLO without a verdict (exit 1)."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(SPEC)
+    with serve(lambda request: Answer(body)) as stub:
+        argv = ["backtest", str(spec), "--prometheus", stub.url, "--from", "0", "--to", "3600"]
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "shop-availability: cannot read its history: " in err and said in err, err
     assert "Traceback" not in err

@@ -22,8 +22,10 @@ def prometheus(values: dict[str, float]) -> httpx.MockTransport:
         for needle, value in values.items():
             if needle in query:
                 result = [{"metric": {}, "value": [0, str(value)]}]
-                return httpx.Response(200, json={"status": "success", "data": {"result": result}})
-        return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+                return httpx.Response(
+                    200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+                )
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
 
     return httpx.MockTransport(handler)
 

@@ -5,6 +5,7 @@ parser the probes use reads escaped label values right."""
 
 from __future__ import annotations
 
+import json
 import math
 import socket
 
@@ -123,3 +124,79 @@ def test_an_answer_nested_too_deep_to_decode_is_unreadable_not_a_recursion_error
         pytest.raises(UnexpectedAnswer, match=invalid),
     ):
         prom.query("up")
+
+
+#: answers of the right JSON but the wrong shape, and what the error says of each
+MISSHAPEN: dict[str, tuple[object, str]] = {
+    "null": (None, "it is null, not an object with status and data"),
+    "a list for data": ({"status": "success", "data": [1, 2, 3]}, "its data is a list, not an object"),
+    "no status": ({"data": {}}, "its status is None, not 'success', and it gives no error"),
+    "a matrix": (
+        {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": []}]}},
+        "its resultType is 'matrix', not 'vector'",
+    ),
+    "no result": (
+        {"status": "success", "data": {"resultType": "vector"}},
+        "its data.result is null, not a list",
+    ),
+    "a sample without labels": (
+        {"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, "1"]}]}},
+        "data.result[0]: it has no metric",
+    ),
+    "a value that is no number": (
+        {
+            "status": "success",
+            "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "x"]}]},
+        },
+        'data.result[0]: a sample is [1, "x"], not [time, "value"] with numbers',
+    ),
+}
+
+
+@pytest.mark.parametrize(("body", "said"), list(MISSHAPEN.values()), ids=list(MISSHAPEN))
+def test_an_instant_query_answer_of_the_wrong_shape_is_an_error_naming_the_query_and_the_shape(
+    body: object, said: str
+) -> None:
+    """Such answers were read as an empty result ("Prometheus knows no SLO", exit 2) or said
+    "did not answer …: None"."""
+    transport = httpx.MockTransport(lambda r: httpx.Response(200, content=json.dumps(body).encode()))
+    with (
+        Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom,
+        pytest.raises(PrometheusError) as raised,
+    ):
+        prom.query("sum(up)")
+    assert (
+        str(raised.value)
+        == f"Prometheus at http://127.0.0.1:9: the answer to 'sum(up)' could not be read: {said}"
+    )
+
+
+def test_range_rules_and_alerts_answers_are_checked_as_instant_ones_are() -> None:
+    answers = {
+        "/api/v1/query_range": {"resultType": "vector", "result": []},
+        "/api/v1/rules": {"groups": {"name": "g"}},
+        "/api/v1/alerts": {"alerts": [{"labels": {}}]},
+    }
+    transport = httpx.MockTransport(lambda r: _ok(answers[r.url.path]))
+    with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:
+        with pytest.raises(
+            PrometheusError, match=r"'up' could not be read: its resultType is 'vector', not 'matrix'"
+        ):
+            prom.query_range("up", 0, 60, 60)
+        with pytest.raises(
+            PrometheusError, match=r"rules could not be read: its data.groups is an object, not a list"
+        ):
+            prom.rules()
+        with pytest.raises(
+            PrometheusError, match=r"alerts could not be read: data.alerts\[0\]: it has no state"
+        ):
+            prom.alerts()
+
+
+def test_an_instant_query_of_a_range_selector_reads_its_matrix_when_asked_for_one() -> None:
+    series = [{"metric": {"a": "b"}, "values": [[1, "1"], [2, "2"]]}]
+    transport = httpx.MockTransport(lambda r: _ok({"resultType": "matrix", "result": series}))
+    with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:
+        assert prom.query("up[2m]", result_type="matrix") == series
+        with pytest.raises(PrometheusError, match="its resultType is 'matrix', not 'vector'"):
+            prom.query("up[2m]")

@@ -79,7 +79,14 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
                 labels = info
             value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
             result.append({"metric": labels, "value": [0, value]})
-        return httpx.Response(200, json={"status": "success", "data": {"result": result}})
+        if request.url.path.endswith("/query_range"):  # the same samples, as one-point series
+            series = [{"metric": r["metric"], "values": [r["value"]]} for r in result]
+            return httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "matrix", "result": series}}
+            )
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
+        )
 
     return httpx.MockTransport(handler)
 
@@ -129,7 +136,7 @@ def test_a_loopback_prometheus_is_asked_not_to_compress_its_answers_and_another_
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
-        return httpx.Response(200, json={"status": "success", "data": {"result": []}})
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": []}})
 
     transport = httpx.MockTransport(handler)
     with Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom:

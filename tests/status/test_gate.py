@@ -26,6 +26,8 @@ from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.specs import shop_slo
+from tests.fixtures.stub_http import Answer, serve
+from tests.paths import ROOT
 
 SPEC = shop_slo(
     extra="""
@@ -236,6 +238,39 @@ def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.Cap
     assert main(["gate", "--prometheus", f"http://127.0.0.1:{port}"]) == 3
     captured = capsys.readouterr()
     assert captured.out == "" and "cannot read Prometheus" in captured.err
+
+
+#: answers no Prometheus sends, and what the error says of each
+UNREADABLE = {
+    "nested too deep": (b"[" * 100_000, "answered 200 without a JSON body (invalid JSON)"),
+    "a list for data": (
+        b'{"status":"success","data":[1,2,3]}',
+        "could not be read: its data is a list, not an object",
+    ),
+    "a matrix": (
+        b'{"status":"success","data":{"resultType":"matrix","result":[]}}',
+        "could not be read: its resultType is 'matrix', not 'vector'",
+    ),
+    "null": (b"null", "could not be read: it is null, not an object with status and data"),
+}
+
+
+@pytest.mark.parametrize(("body", "said"), list(UNREADABLE.values()), ids=list(UNREADABLE))
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["gate"], 3), (["status"], 1), (["validate", str(ROOT / "slos" / "platform-api.yaml")], 3)],
+    ids=["gate", "status", "validate"],
+)
+def test_an_answer_that_cannot_be_read_gives_no_verdict_naming_what_is_wrong(
+    argv: list[str], code: int, body: bytes, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """These were a RecursionError traceback (gate exit 1: "freeze"), "Prometheus knows no SLO"
+    (exit 2) or "did not answer …: None"."""
+    with serve(lambda request: Answer(body)) as stub:
+        assert main([*argv, "--prometheus", stub.url]) == code
+    err = capsys.readouterr().err
+    assert f"sloctl {argv[0]}: cannot read Prometheus at {stub.url}: " in err and said in err, err
+    assert "Traceback" not in err and "knows no SLO" not in err
 
 
 @pytest.mark.parametrize(("command", "code"), [("gate", 3), ("status", 1)])
