@@ -222,7 +222,7 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
 TARGETS: dict[str, str] = {
     "api_url": "http",
     "metrics_url": "http",
-    "prometheus_url": "http",
+    "prometheus_url": "prometheus",
     "pgbouncer_dsn": "libpq",
     "pgbouncer_admin_dsn": "libpq",
     "postgres_admin_dsn": "libpq",

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloctl.egress import Egress, EgressDenied
+from sloctl.egress import Egress, EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
@@ -92,9 +92,19 @@ def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str
 
 _TARGETS = Egress(action="reach a game-day target at")
 """The guard the activities connect through, asked before any of them runs."""
+
+
+def _prometheus_url(text: str) -> Endpoint:
+    """``prometheus_url`` checked as the probes' client checks it: a base URL, no query string."""
+    from sloctl.prometheus import check_url
+
+    return check_url(text, _TARGETS, flag="it")
+
+
 _CHECK: dict[str, Callable[[str], object]] = {
     # a refusal names the setting: "configuration api_url: it must be an http(s) URL …"
     "http": lambda text: _TARGETS.check_url(text, flag="it"),
+    "prometheus": _prometheus_url,
     "libpq": _TARGETS.pin_dsn,
     "redis": _TARGETS.pin_redis_url,
     "mongodb": _TARGETS.pin_mongodb_uri,

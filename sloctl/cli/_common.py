@@ -353,7 +353,12 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
     """``--prometheus``, ``--time``, ``--timeout``, ``--allow-host`` and ``--slo ID`` (the SLOs
     ``slos``: "to show", "to judge") of the commands that read SLOs from a live Prometheus
     (status, gate)."""
-    p.add_argument("--prometheus", required=True, metavar="URL", help="e.g. http://127.0.0.1:9090")
+    p.add_argument(
+        "--prometheus",
+        required=True,
+        metavar="URL",
+        help="base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)",
+    )
     p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
     p.add_argument(
         "--timeout",

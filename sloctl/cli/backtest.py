@@ -191,6 +191,7 @@ def _engine(args: argparse.Namespace) -> PrometheusEngine | VictoriaEngine:
 
 def _check_history_flags(args: argparse.Namespace) -> None:
     from sloctl.egress import Egress, EgressDenied
+    from sloctl.prometheus import check_url
 
     if args.start is None or args.end is None or args.end <= args.start:
         raise UsageError("--prometheus needs --from and --to, with --from before --to")
@@ -200,8 +201,9 @@ def _check_history_flags(args: argparse.Namespace) -> None:
             f"{format_duration(MAX_HISTORY)} (a calendar quarter), or replay it in parts"
         )
     try:
-        Egress.of(args.allow_host, action="read history from Prometheus at", widen="--allow-host").check_url(
-            args.prometheus, flag="--prometheus"
+        check_url(
+            args.prometheus,
+            Egress.of(args.allow_host, action="read history from Prometheus at", widen="--allow-host"),
         )
     except EgressDenied as exc:
         raise UsageError(str(exc)) from None

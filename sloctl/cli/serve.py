@@ -50,7 +50,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The SLOs' spec links and designed detection times, read as generate reads them.
     add_input_arguments(p, optional="default slos/ with --demo, none with --prometheus")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--prometheus", metavar="URL", help="e.g. http://127.0.0.1:9090")
+    src.add_argument(
+        "--prometheus", metavar="URL", help="base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)"
+    )
     src.add_argument("--demo", action="store_true", help="start a throwaway Prometheus full of scenario data")
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
     p.add_argument("--expose", action="store_true", help=_EXPOSE_HELP)

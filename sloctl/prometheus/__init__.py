@@ -12,7 +12,8 @@ Results keep Prometheus' JSON shape (``{"metric": {...}, "value": [t, "v"]}`` fo
 ``"values"`` for a matrix), which every caller already reads; :func:`scalar` and :func:`by_label`
 are the two small readers several of them share. Every answer's shape is checked on arrival, in
 one place: one that is not the API's is a :class:`PrometheusError` naming the query and what is
-wrong, never an empty result.
+wrong, never an empty result. The URL is Prometheus' base URL (:func:`check_url`): a path prefix
+is kept, a query string or fragment refused.
 """
 
 from ._client import (
@@ -23,6 +24,7 @@ from ._client import (
     Result,
     ResultType,
     by_label,
+    check_url,
     scalar,
 )
 
@@ -34,5 +36,6 @@ __all__ = [
     "Result",
     "ResultType",
     "by_label",
+    "check_url",
     "scalar",
 ]

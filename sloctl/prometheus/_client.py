@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 
 import httpx
 
-from sloctl.egress import Egress, get_json
+from sloctl.egress import Egress, EgressDenied, Endpoint, get_json
 from sloctl.masking import mask_text
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Result",
     "ResultType",
     "by_label",
+    "check_url",
     "scalar",
 ]
 
@@ -69,7 +70,7 @@ class Prometheus:
         verify: bool = True,
     ) -> None:
         guard = egress or Egress(action="query Prometheus at", widen="--allow-host")
-        endpoint = guard.check_url(url, flag=flag)
+        endpoint = check_url(url, guard, flag=flag)
         self.url = url.rstrip("/")
         self._client = (
             httpx.Client(transport=transport, timeout=timeout, trust_env=False)
@@ -190,6 +191,21 @@ class Prometheus:
     def tsdb_status(self) -> dict[str, Any]:
         """Cardinality figures: head series, top metric names, label counts."""
         return self._get("status/tsdb")
+
+
+def check_url(url: str, egress: Egress, *, flag: str = "--prometheus") -> Endpoint:
+    """The endpoint of Prometheus' base URL ``url`` given with ``flag``, checked against
+    ``egress``; :class:`~sloctl.egress.EgressDenied` for a URL with a query string or fragment,
+    which ``/api/v1/…`` cannot follow (a path prefix such as ``/prometheus``, behind a reverse
+    proxy, can)."""
+    endpoint = egress.check_url(url, flag=flag)
+    if "?" in url or "#" in url:  # neither can be in the host or the path: they start a query, a fragment
+        raise EgressDenied(
+            f"{flag} must be Prometheus' base URL, such as http://127.0.0.1:9090 or, behind a reverse"
+            " proxy, http://127.0.0.1:8080/prometheus, without a query string or fragment;"
+            f" not {mask_text(url)!r}"
+        )
+    return endpoint
 
 
 def _num(v: float) -> str:

@@ -106,6 +106,17 @@ def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
     assert out.count("api_url") == 1, out
 
 
+def test_a_prometheus_url_with_a_query_string_is_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The probes' client appended ``/api/v1/query`` to the query string, mid-run."""
+    argv = [*DRY_RUN, "--set", "prometheus_url=http://127.0.0.1:9?x=1", "--report-dir", str(tmp_path)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "refused: configuration prometheus_url: it must be Prometheus' base URL" in out, out
+    assert "without a query string or fragment" in out
+
+
 def test_only_the_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A setting of the user's own that names a URL is no target: it is not resolved or refused.
     Its experiment declares it in its configuration block, which makes the key known."""

@@ -16,6 +16,7 @@ import pytest
 
 from sloctl.cli._common import COMMANDS
 from sloctl.cli.main import _build_parser, main
+from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT
 
 SLO = str(ROOT / "slos" / "platform-jobs.yaml")
@@ -118,3 +119,28 @@ def test_a_default_slo_path_missing_from_the_working_folder_is_a_usage_error_nam
     err = capsys.readouterr().err
     assert said in err and f"not in {tmp_path}; run from the project folder, or give" in err, err
     assert not any(tmp_path.iterdir())  # nothing started, nothing written
+
+
+#: every command that takes --prometheus, with what else it needs
+WITH_PROMETHEUS = {
+    "status": ["status"],
+    "gate": ["gate"],
+    "validate": ["validate", API],
+    "backtest": ["backtest", SLO, "--from", "0", "--to", "3600"],
+    "serve": ["serve", "--for", "1s", "--listen", "127.0.0.1:0"],
+}
+
+
+@pytest.mark.parametrize("tail", ["?x=1", "#frag", "/prometheus?"])
+@pytest.mark.parametrize("argv", list(WITH_PROMETHEUS.values()), ids=list(WITH_PROMETHEUS))
+def test_a_prometheus_url_with_a_query_string_or_fragment_is_a_usage_error_before_any_request(
+    argv: list[str], tail: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``status --prometheus 'http://…?x=1'`` sent ``GET /?query=…`` and said "Prometheus knows
+    no SLO" (exit 2 for the wrong reason)."""
+    with serve(lambda request: vector()) as stub:
+        assert main([*argv, "--prometheus", stub.url + tail]) == 2
+    err = capsys.readouterr().err
+    assert f"sloctl {argv[0]}: --prometheus must be Prometheus' base URL" in err, err
+    assert "without a query string or fragment" in err and "Traceback" not in err
+    assert stub.requests == []

@@ -200,3 +200,29 @@ def test_an_instant_query_of_a_range_selector_reads_its_matrix_when_asked_for_on
         assert prom.query("up[2m]", result_type="matrix") == series
         with pytest.raises(PrometheusError, match="its resultType is 'matrix', not 'vector'"):
             prom.query("up[2m]")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9?x=1", "http://127.0.0.1:9/#frag", "http://127.0.0.1:9/prom?"]
+)
+def test_a_url_with_a_query_string_or_fragment_is_refused_before_any_request(url: str) -> None:
+    """``/api/v1/query`` was appended to the query string: ``GET /?x=1/api/v1/query…``."""
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(lambda r: sent.append(r) or _ok({}))  # type: ignore[func-returns-value]
+    with pytest.raises(EgressDenied) as refused:
+        Prometheus(url, transport=transport)
+    assert str(refused.value).startswith(
+        "--prometheus must be Prometheus' base URL, such as http://127.0.0.1:9090"
+    )
+    assert f"without a query string or fragment; not {url!r}" in str(refused.value)
+    assert sent == []
+
+
+def test_a_path_prefix_is_kept_as_behind_a_reverse_proxy() -> None:
+    sent: list[httpx.Request] = []
+    transport = httpx.MockTransport(
+        lambda r: sent.append(r) or _ok({"resultType": "vector", "result": []})  # type: ignore[func-returns-value]
+    )
+    with Prometheus.connect("http://127.0.0.1:9/prometheus/", transport=transport) as prom:
+        assert prom.query("up") == []
+    assert [r.url.path for r in sent] == ["/prometheus/api/v1/query"]
