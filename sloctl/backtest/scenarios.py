@@ -32,6 +32,7 @@ __all__ = [
     "applies",
     "calendar_scenarios",
     "counts",
+    "meant_for",
     "scenario",
     "slice_truth",
 ]
@@ -255,6 +256,20 @@ def applies(s: Scenario, slo: SLO) -> bool:
     if slo.timeslices is not None:
         return s.kind == "timeslices"
     return s.kind == "occurrences" and slo.calendar is None
+
+
+def meant_for(name: str) -> str:
+    """The SLOs scenario ``name`` is meant for, in words (as :func:`applies` and
+    :func:`calendar_scenarios` decide)."""
+    if name == "dst_change":
+        return "calendar-period SLOs in a time zone that changes clocks"
+    kind = next((s.kind for s in SCENARIOS if s.name == name), "calendar")
+    return {
+        "occurrences": "rolling-period SLOs over events (not timeslices, not composites)",
+        "timeslices": "timeslice SLOs",
+        "composite": "composite SLOs",
+        "calendar": "calendar-period SLOs",
+    }[kind]
 
 
 def _after(unit: str, zone: str, t: int) -> int:

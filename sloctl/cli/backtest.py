@@ -38,6 +38,7 @@ from sloctl.durations import DAY, format_duration
 
 if TYPE_CHECKING:
     from sloctl.backtest.run import ScenarioResult
+    from sloctl.backtest.scenarios import Scenario
     from sloctl.backtest.victoria import VictoriaEngine
     from sloctl.model import SLO
     from sloctl.shelf import PrometheusEngine
@@ -98,11 +99,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--scenario",
         action="append",
         default=[],
-        help="scenario name (repeatable; default: every scenario meant for each SLO's kind)",
+        help="scenario name (repeatable; default: every scenario meant for each SLO's kind; one"
+        " meant for none of the SLOs is a usage error)",
     )
     p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
-    p.add_argument("--from", dest="start", type=_when, help="history start (RFC 3339 or Unix seconds)")
-    p.add_argument("--to", dest="end", type=_when, help="history end (RFC 3339 or Unix seconds)")
+    p.add_argument(
+        "--from", dest="start", type=_when, help="history start, with --prometheus (RFC 3339 or Unix seconds)"
+    )
+    p.add_argument(
+        "--to", dest="end", type=_when, help="history end, with --prometheus (RFC 3339 or Unix seconds)"
+    )
     add_allow_host_argument(p, "--prometheus")
     p.add_argument(
         "--report",
@@ -134,13 +140,18 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"no scenario {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}")
     if args.prometheus:
         _check_history_flags(args)
+        plan: list[list[Scenario]] = []
+    elif args.start is not None or args.end is not None:
+        raise UsageError("--from/--to replay history from --prometheus; give --prometheus")
+    else:
+        plan = _plan(loaded.slos, args.scenario)
     if args.workdir is not None:
         output_dir(args.workdir, "--workdir")
     if args.report is not None:
         output_file(args.report, "--report")
     try:
         with tempfile.TemporaryDirectory(prefix="sloctl-backtest-") as tmp:
-            results = _replay(args, loaded.slos, engine, args.workdir or Path(tmp))
+            results = _replay(args, loaded.slos, plan, engine, args.workdir or Path(tmp))
     except _NoVerdict as exc:
         print(f"sloctl backtest: {exc}", file=sys.stderr)
         return 1
@@ -189,10 +200,33 @@ def _engine(args: argparse.Namespace) -> PrometheusEngine | VictoriaEngine:
     return engine
 
 
+def _plan(slos: Sequence[SLO], picked: Sequence[str]) -> list[list[Scenario]]:
+    """Per SLO, the scenarios meant for its kind (calendar ones at its zone's dates), or those of
+    them ``--scenario`` picks. A picked scenario meant for none of the SLOs is a usage error: the
+    run would test nothing with it, and pass."""
+    from sloctl.backtest import SCENARIOS
+    from sloctl.backtest.scenarios import applies, calendar_scenarios, meant_for
+
+    own = [[s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo)) for slo in slos]
+    had = {s.name for scenarios in own for s in scenarios}
+    idle = [name for name in dict.fromkeys(picked) if name not in had]
+    if idle:
+        raise UsageError(
+            "; ".join(
+                f"--scenario {name}: it is meant for {meant_for(name)}, and none of the {len(slos)} SLO(s)"
+                " given is one; pick a scenario of their kind (sloctl backtest --help lists them)"
+                for name in idle
+            )
+        )
+    return [[s for s in scenarios if not picked or s.name in picked] for scenarios in own]
+
+
 def _check_history_flags(args: argparse.Namespace) -> None:
     from sloctl.egress import Egress, EgressDenied
     from sloctl.prometheus import check_url
 
+    if args.scenario:
+        raise UsageError("--scenario picks synthetic scenarios; history from --prometheus has none: drop one")
     if args.start is None or args.end is None or args.end <= args.start:
         raise UsageError("--prometheus needs --from and --to, with --from before --to")
     if args.end - args.start > MAX_HISTORY:
@@ -210,13 +244,15 @@ def _check_history_flags(args: argparse.Namespace) -> None:
 
 
 def _replay(
-    args: argparse.Namespace, slos: Sequence[SLO], engine: PrometheusEngine | VictoriaEngine, workdir: Path
+    args: argparse.Namespace,
+    slos: Sequence[SLO],
+    plan: Sequence[Sequence[Scenario]],
+    engine: PrometheusEngine | VictoriaEngine,
+    workdir: Path,
 ) -> list[ScenarioResult]:
-    """Every SLO's history (``--prometheus``) or its scenarios, each in its own directory, with
-    progress on stderr."""
-    from sloctl.backtest import SCENARIOS
+    """Every SLO's history (``--prometheus``) or its scenarios of ``plan`` (:func:`_plan`), each
+    in its own directory, with progress on stderr."""
     from sloctl.backtest.run import run_history, run_scenarios
-    from sloctl.backtest.scenarios import applies, calendar_scenarios
     from sloctl.model import CompositeSLI
     from sloctl.prometheus import PrometheusError
     from sloctl.shelf import PrometheusEngine
@@ -240,11 +276,10 @@ def _replay(
             except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
                 raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
             continue
-        # Each SLO gets the scenarios meant for its kind (calendar ones at its zone's dates).
-        own = [s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
-        chosen = [s for s in own if not args.scenario or s.name in args.scenario]
+        chosen = plan[i]
         if not chosen:
-            print(f"{progress}: no scenario for its kind", file=sys.stderr, flush=True)
+            which = "no scenario of --scenario is" if args.scenario else "no scenario is"
+            print(f"{progress}: {which} meant for its kind; skipped", file=sys.stderr, flush=True)
             continue
         print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
         began = time.monotonic()

@@ -68,6 +68,62 @@ def test_backtest_reads_the_slos_as_generate_does_with_the_project_files_globs(
     assert "no scenario 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("picked", "meant_for"),
+    [
+        (["slice_breaches"], "timeslice SLOs"),
+        (["full_outage", "dst_change"], "calendar-period SLOs in a time zone that changes clocks"),
+    ],
+    ids=["timeslices", "one of two"],
+)
+def test_a_scenario_meant_for_none_of_the_slos_is_a_usage_error_naming_its_kind(
+    picked: list[str], meant_for: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed "no scenario for its kind", an empty table and exit 0: a CI gate that passed
+    having tested nothing."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(_spec("99.9"))
+    assert main(["backtest", str(spec), *(a for name in picked for a in ("--scenario", name))]) == 2
+    captured = capsys.readouterr()
+    name = picked[-1]
+    assert (
+        f"sloctl backtest: --scenario {name}: it is meant for {meant_for}, and none of the 1" in captured.err
+    )
+    assert captured.out == "" and "full_outage" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--from", "100", "--to", "200"], "--from/--to replay history from --prometheus; give --prometheus"),
+        (["--to", "200"], "--from/--to replay history from --prometheus; give --prometheus"),
+        (
+            [
+                "--prometheus",
+                "http://127.0.0.1:9",
+                "--from",
+                "0",
+                "--to",
+                "3600",
+                "--scenario",
+                "full_outage",
+            ],
+            "--scenario picks synthetic scenarios; history from --prometheus has none",
+        ),
+    ],
+    ids=["from and to", "to alone", "scenario with history"],
+)
+def test_flags_of_history_and_of_scenarios_are_not_silently_ignored(
+    argv: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--from 100 --to 200`` without ``--prometheus`` ran the synthetic scenarios instead."""
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(_spec("99.9"))
+    assert main(["backtest", str(spec), *argv]) == 2
+    captured = capsys.readouterr()
+    assert said in captured.err and captured.out == ""
+
+
 @needs_prometheus
 @pytest.mark.promtool
 @pytest.mark.slow
