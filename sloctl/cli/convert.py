@@ -4,7 +4,8 @@ Every field the target format cannot express is reported on standard error, one 
 (``<service>-<slo>: <field>: <why>``); with such losses the command writes nothing and exits 1
 unless ``--lossy`` accepts them. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
 ``DIR/<format>.yaml`` atomically (and for Sloth each windows catalog as
-``DIR/sloth-windows/<period>.yaml``, where Sloth's ``--slo-period-windows-path`` reads it).
+``DIR/sloth-windows/<period>.yaml``, where Sloth's ``--slo-period-windows-path`` reads it; for
+Pyrra one file per SLO, ``DIR/pyrra/<namespace>-<name>.yaml``, as Pyrra reads one a file).
 
 Exit codes: 0 converted, 1 errors in the files or fields the format cannot express (without
 ``--lossy``), 2 usage.

@@ -46,13 +46,24 @@ def render_text(converted: Converted) -> str:
 
 
 def files(converted: Converted, to: str) -> dict[str, str]:
-    """The files a folder gets (path in it → text): ``<to>.yaml``, and for Sloth each windows
-    catalog apart as ``sloth-windows/<period>.yaml``."""
+    """The files a folder gets (path in it → text): ``<to>.yaml``; for Sloth each windows
+    catalog apart as ``sloth-windows/<period>.yaml``; for Pyrra one file per SLO,
+    ``pyrra/<namespace>-<name>.yaml``, as its filesystem mode reads one object a file (``pyrra
+    filesystem --config-files 'DIR/pyrra/*.yaml'``; ``kubectl apply -f DIR/pyrra/`` takes them
+    all)."""
+    if to == "pyrra":
+        return {f"pyrra/{_pyrra_file(d)}.yaml": dump_yaml(d) for d in converted.documents}
     folder = WINDOWS_FOLDER.get(to)
     apart = [d for d in converted.documents if folder and d.get("kind") == "AlertWindows"]
     rest = Converted(tuple(d for d in converted.documents if d not in apart), converted.losses)
     catalogs = {f"{folder}/{_period(d)}.yaml": dump_yaml(d) for d in apart}
     return {f"{to}.yaml": render_text(rest), **catalogs}
+
+
+def _pyrra_file(document: Mapping[str, object]) -> str:
+    meta = document["metadata"]
+    assert isinstance(meta, Mapping)
+    return f"{meta.get('namespace', 'default')}-{meta['name']}"
 
 
 def _period(catalog: Mapping[str, object]) -> object:

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloctl.convert import FORMATS, convert, render_text
+from sloctl.convert import FORMATS, Converted, convert, files, render_text
+from sloctl.files import write_text
 from sloctl.model import SLO, EventsSLI, ProbeSLI
 from sloctl.render.promql import event_rates
-from sloctl.render.yamlout import dump_yaml
 from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.specs import alert_windows
@@ -323,23 +323,21 @@ def test_openslo_gets_the_specifications_counter_form_where_it_reads_back_the_sa
     assert [comparable(s) for s in back] == [comparable(s) for s in original]
 
 
-def pyrra_generate(
-    documents: tuple[Mapping[str, object], ...], folder: Path
-) -> subprocess.CompletedProcess[str]:
-    """Pyrra's own ``pyrra generate`` (the tool shelf's v0.9.5) on ``documents``, one file each
-    (its filesystem mode reads one object per file); skips where the shelf has no Pyrra."""
+def pyrra_generate(converted: Converted, folder: Path) -> subprocess.CompletedProcess[str]:
+    """Pyrra's own ``pyrra generate`` (the tool shelf's v0.9.5) on the files ``convert --to
+    pyrra -o`` writes for ``converted`` (its filesystem mode reads one object per file: a file of
+    several gave the first SLO alone); skips where the shelf has no Pyrra."""
     binary = find("pyrra")
     if binary is None:
         pytest.skip("Pyrra is not built on the tool shelf (scripts/tools.sh pyrra)")
-    (folder / "in").mkdir(parents=True)
+    for name, text in files(converted, "pyrra").items():
+        write_text(folder / "in" / name, text)
     (folder / "out").mkdir()
-    for i, doc in enumerate(documents):
-        (folder / "in" / f"{i}.yaml").write_text(dump_yaml(doc))
     return subprocess.run(
         [
             str(binary),
             "generate",
-            f"--config-files={folder / 'in'}/*.yaml",
+            f"--config-files={folder / 'in' / 'pyrra'}/*.yaml",
             f"--prometheus-folder={folder / 'out'}",
         ],
         capture_output=True,
@@ -367,7 +365,7 @@ def test_pyrra_takes_the_latency_indicators_convert_writes_with_one_float_le(tmp
         "api-second: sli: a latency SLI is written as Pyrra's latency indicator; it reads back as a "
         'ratio SLI; Pyrra matches one spelling of the bucket, le="1", where Prometheus 3 writes le="1.0"'
     ]
-    done = pyrra_generate(out.documents, tmp_path)
+    done = pyrra_generate(out, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "out").iterdir())) == len(out.documents)
 
@@ -384,7 +382,7 @@ def test_pyrra_indicators_go_pyrra_to_pyrra_as_themselves_and_pyrra_generates_th
     written = list(yaml.safe_load_all(render_text(out)))
     assert [d["spec"]["indicator"] for d in written] == indicators
     assert {next(iter(d["spec"]["indicator"])) for d in written} == set(PYRRA_INDICATORS)
-    done = pyrra_generate(out.documents, tmp_path)
+    done = pyrra_generate(out, tmp_path)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "out").iterdir())) == len(original)
 
