@@ -50,21 +50,25 @@ Exit codes: 0 explained, 1 errors in the files, 2 usage."""
 def _validate(args: argparse.Namespace) -> int:
     result = load_slos_of(args)
     services = len({s.service for s in result.slos})
-    print(f"valid: {len(result.slos)} SLO(s) of {services} service(s) in {len(result.files)} file(s)")
-    if args.prometheus:
-        from sloctl.buckets import bucket_warnings
-        from sloctl.egress import EgressDenied
-        from sloctl.prometheus import PrometheusError
+    valid = f"valid: {len(result.slos)} SLO(s) of {services} service(s) in {len(result.files)} file(s)"
+    if not args.prometheus:
+        print(valid)
+        return 0
+    from sloctl.buckets import bucket_warnings
+    from sloctl.egress import EgressDenied
+    from sloctl.prometheus import PrometheusError
 
-        try:
-            warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
-        except EgressDenied as exc:
-            raise UsageError(str(exc)) from None
-        except (OSError, PrometheusError) as exc:
-            print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
-            return 3
-        for w in warnings:
-            print(f"warning: {w.message}", file=sys.stderr)
+    try:
+        warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
+    except EgressDenied as exc:  # a usage error, said before anything else
+        raise UsageError(str(exc)) from None
+    except (OSError, PrometheusError) as exc:
+        print(valid)
+        print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+        return 3
+    print(valid)
+    for w in warnings:
+        print(f"warning: {w.message}", file=sys.stderr)
     return 0
 
 

@@ -140,7 +140,8 @@ def test_a_prometheus_url_with_a_query_string_or_fragment_is_a_usage_error_befor
     no SLO" (exit 2 for the wrong reason)."""
     with serve(lambda request: vector()) as stub:
         assert main([*argv, "--prometheus", stub.url + tail]) == 2
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert f"sloctl {argv[0]}: --prometheus must be Prometheus' base URL" in err, err
+    assert "valid:" not in out  # validate said "valid" before the usage error
     assert "without a query string or fragment" in err and "Traceback" not in err
     assert stub.requests == []
