@@ -255,12 +255,17 @@ def latency_seconds(text: str) -> float | None:
 
 
 def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> tuple[str, ...]:
-    """The grouping labels, in the spec's order; empty without grouping."""
-    names = tuple(reader.string(n, path) for n in reader.sequence(node, path))
-    for n in names:
-        if not build.LABEL_NAME.match(n):
-            reader.error(build.loc_of(node, loc), path, f"{n!r} is not a label name")
-    return names
+    """The grouping labels, in the spec's order; empty without grouping. One that is not a label
+    name is an error and left out, so that the queries built with the others still parse (and
+    are not reported as PromQL errors on top)."""
+    names: list[str] = []
+    for n in reader.sequence(node, path):
+        name = reader.string(n, path)
+        if build.LABEL_NAME.match(name):
+            names.append(name)
+        else:
+            reader.error(build.loc_of(node, loc), path, f"{name!r} is not a label name")
+    return tuple(names)
 
 
 def _read_alerting(

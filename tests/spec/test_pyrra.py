@@ -176,3 +176,12 @@ def test_a_namespace_that_is_no_service_name_is_refused_and_nothing_is_generated
     assert not (tmp_path / "out").exists()
     (slo,) = load_text(bad, "p.yaml").slos
     assert slo.service == "default"
+
+
+def test_a_grouping_label_that_is_no_label_name_is_the_one_error_not_three() -> None:
+    """The queries built with it did not parse: two PromQL syntax errors came on top of it."""
+    indicator = "ratio: {errors: {metric: e}, total: {metric: t}, grouping: [job, bad-label]}"
+    text = BASE.replace("WINDOW", "4w").replace("INDICATOR", indicator)
+    assert [str(e) for e in load_text(text, "p.yaml").errors] == [
+        "p.yaml:8:64: spec.indicator.ratio.grouping: 'bad-label' is not a label name"
+    ]
