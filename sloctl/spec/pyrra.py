@@ -82,9 +82,16 @@ def _read_metadata(node: YNode | None, reader: Reader, doc: YNode) -> _Metadata:
         reader, namespace, (meta.get("namespace") or doc).loc, "metadata.namespace", "service name"
     )
     labels_node = meta.get("labels")
-    propagated = {
-        k: v for k, v in reader.string_map(labels_node, "metadata.labels").items() if k.startswith(PROPAGATED)
-    }
+    all_labels = reader.string_map(labels_node, "metadata.labels")
+    propagated = {k: v for k, v in all_labels.items() if k.startswith(PROPAGATED)}
+    for k in (k for k in all_labels if k not in propagated):
+        # Pyrra copies these onto the PrometheusRule it makes, for the operator's rule selector
+        reader.warn(
+            build.loc_of(build.child(labels_node, k), doc.loc),
+            f"metadata.labels.{k}",
+            "ignored: a label of the Kubernetes object, not of the rules (only pyrra.dev/ labels are);"
+            f" for the operator's rule selector, generate --flavour operator --operator-label {k}=…",
+        )
     slo_labels = {k.removeprefix(PROPAGATED): v for k, v in propagated.items()}
     build.check_labels(reader, slo_labels, "metadata.labels", labels_node or doc.loc, PROPAGATED)
     annotations = {

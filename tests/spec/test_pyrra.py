@@ -185,3 +185,25 @@ def test_a_grouping_label_that_is_no_label_name_is_the_one_error_not_three() -> 
     assert [str(e) for e in load_text(text, "p.yaml").errors] == [
         "p.yaml:8:64: spec.indicator.ratio.grouping: 'bad-label' is not a label name"
     ]
+
+
+def test_an_object_label_pyrra_does_not_put_on_the_rules_is_a_warning_naming_the_operator_flag() -> None:
+    """``prometheus: k8s`` selects Pyrra's PrometheusRule for the operator; it was dropped
+    without a word (only ``pyrra.dev/`` labels go on the rules)."""
+    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
+    text = (
+        BASE.replace("WINDOW", "4w")
+        .replace("INDICATOR", indicator)
+        .replace(
+            "metadata: {name: api}", "metadata: {name: api, labels: {prometheus: k8s, pyrra.dev/team: a}}"
+        )
+    )
+    result = load_text(text, "p.yaml")
+    assert result.ok and dict(result.slos[0].labels) == {"team": "a"}
+    assert [(w.path, w.message.split(";")[0]) for w in result.warnings] == [
+        (
+            "metadata.labels.prometheus",
+            "ignored: a label of the Kubernetes object, not of the rules (only pyrra.dev/ labels are)",
+        )
+    ]
+    assert "--operator-label prometheus=" in result.warnings[0].message
