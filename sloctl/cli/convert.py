@@ -29,7 +29,7 @@ from sloctl.files import write_text
 
 
 def _convert(args: argparse.Namespace) -> int:
-    result = load_slos_of(args, quiet_warnings=True)
+    result = load_slos_of(args)  # what the reader ignored is said: it is not in the output either
     out = convert(result.slos, args.to)
     for loss in out.losses:
         print(f"{'lost' if args.lossy else 'cannot convert'}: {loss}", file=sys.stderr)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sloctl.cli.main import main
 from sloctl.model import SLO, EventsSLI, RatioSLI
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.cli import run_sloctl
@@ -207,3 +208,22 @@ def test_an_object_label_pyrra_does_not_put_on_the_rules_is_a_warning_naming_the
         )
     ]
     assert "--operator-label prometheus=" in result.warnings[0].message
+
+
+def test_convert_says_what_the_reader_ignored_as_every_command_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """convert read quietly: the label above was neither in its output nor on its standard error."""
+    spec = tmp_path / "p.yaml"
+    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
+    spec.write_text(
+        BASE.replace("WINDOW", "4w")
+        .replace("INDICATOR", indicator)
+        .replace("metadata: {name: api}", "metadata: {name: api, labels: {prometheus: k8s}}")
+    )
+    assert main(["convert", str(spec), "--to", "native"]) == 0
+    out, err = capsys.readouterr()
+    assert "prometheus" not in out
+    assert (
+        f"warning: {spec}:3:44: metadata.labels.prometheus: ignored: a label of the Kubernetes object" in err
+    )
