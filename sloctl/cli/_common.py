@@ -422,7 +422,6 @@ def load_slos(
     project: Project | None = None,
     windows: Sequence[str] = (),
     sloth_period: str | None = None,
-    quiet_warnings: bool = False,
     compat: str | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -446,15 +445,14 @@ def load_slos(
         include=list(include) or _strings(project.get("include")),
         exclude=list(exclude) or _strings(project.get("exclude")),
     )
-    if not quiet_warnings:
-        for w in result.warnings:
-            print(f"warning: {w}", file=sys.stderr)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     if result.errors:
         raise SpecErrors(result.errors)
     return result
 
 
-def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> LoadResult:
+def load_slos_of(args: argparse.Namespace) -> LoadResult:
     """:func:`load_slos` with the arguments of :func:`add_input_arguments`, after the project
     file (``--config``, or ``sloctl.yaml`` beside the SLOs), which is left in ``args.project``;
     flags win over the file."""
@@ -464,7 +462,6 @@ def load_slos_of(args: argparse.Namespace, *, quiet_warnings: bool = False) -> L
         project=args.project,
         windows=args.windows,
         sloth_period=args.sloth_period,
-        quiet_warnings=quiet_warnings,
         compat=getattr(args, "compat", None),
         include=args.include,
         exclude=args.exclude,

@@ -89,7 +89,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    result = load_slos_of(args, quiet_warnings=True)
+    result = load_slos_of(args)
     items = explain(result.slos, requests_per_second=args.requests_per_second)
     if args.output == "json":
         print(json.dumps(as_dicts(items), indent=2))

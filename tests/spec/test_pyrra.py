@@ -210,10 +210,11 @@ def test_an_object_label_pyrra_does_not_put_on_the_rules_is_a_warning_naming_the
     assert "--operator-label prometheus=" in result.warnings[0].message
 
 
-def test_convert_says_what_the_reader_ignored_as_every_command_does(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", [["convert", "--to", "native"], ["explain", "-o", "json"]])
+def test_convert_and_explain_say_what_the_reader_ignored_as_every_command_does(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """convert read quietly: the label above was neither in its output nor on its standard error."""
+    """Both read quietly: the label above was neither in their output nor on standard error."""
     spec = tmp_path / "p.yaml"
     indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
     spec.write_text(
@@ -221,7 +222,7 @@ def test_convert_says_what_the_reader_ignored_as_every_command_does(
         .replace("INDICATOR", indicator)
         .replace("metadata: {name: api}", "metadata: {name: api, labels: {prometheus: k8s}}")
     )
-    assert main(["convert", str(spec), "--to", "native"]) == 0
+    assert main([command[0], str(spec), *command[1:]]) == 0
     out, err = capsys.readouterr()
     assert "prometheus" not in out
     assert (
