@@ -432,10 +432,20 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
         if not items:
             raise e.err("status", "'status' must be an HTTP status code or a list of them")
         statuses = frozenset(int(str(s.value)) for s in items)
+    method = e.str_("method", "GET") or "GET"
+    problem_json = e.bool_("problemJson", True)
+    errors = sorted(s for s in statuses if s >= 400)
+    if method == "HEAD" and problem_json and errors:
+        # A HEAD answer has no body: the problem+json check of an error answer could never pass.
+        raise e.err(
+            "method",
+            f"HEAD answers carry no body, so the problem+json check of an expected {errors[0]} can "
+            "never pass; set problemJson: false, or use GET",
+        )
     return HttpCheck(
-        method=e.str_("method", "GET") or "GET",
+        method=method,
         expect_status=statuses,
-        problem_json=e.bool_("problemJson", True),
+        problem_json=problem_json,
         rate_limit_headers=e.bool_("rateLimitHeaders", False),
         link_header=e.bool_("linkHeader", False),
     )

@@ -97,6 +97,13 @@ targets:
             "targets[0].expect.method: method 'YE ET' is not one of GET, HEAD",
         ),
         (
+            "targets:\n  - {name: a, kind: http, url: 'http://127.0.0.1/',"
+            " expect: {method: HEAD, status: 404}}\n",
+            "t.yaml:4",
+            "targets[0].expect.method: HEAD answers carry no body, so the problem+json check of an"
+            " expected 404",
+        ),
+        (
             "otlp: {endpoint: 'ftp://127.0.0.1:4318'}\ntargets:\n  - {name: a, kind: redis}\n",
             "t.yaml:3",
             "otlp.endpoint: 'ftp://127.0.0.1:4318' must be an absolute URL: http:// or https://",
