@@ -1,4 +1,5 @@
-"""The Prometheus HTTP API client (see the package docstring)."""
+"""The Prometheus HTTP API client (see the package docstring, whose ``__all__`` is its public
+face)."""
 
 from __future__ import annotations
 
@@ -15,18 +16,6 @@ import httpx
 
 from sloctl.egress import Egress, EgressDenied, Endpoint, get_json
 from sloctl.masking import mask_text
-
-__all__ = [
-    "MAX_POINTS",
-    "TIMEOUT",
-    "Prometheus",
-    "PrometheusError",
-    "Result",
-    "ResultType",
-    "by_label",
-    "check_url",
-    "scalar",
-]
 
 Result = list[dict[str, Any]]
 """Prometheus' ``data.result`` as it sends it: vector samples or matrix series."""

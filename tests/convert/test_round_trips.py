@@ -26,7 +26,7 @@ from sloctl.model import SLO, EventsSLI, ProbeSLI
 from sloctl.render.promql import event_rates
 from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
-from tests.fixtures.specs import alert_windows
+from tests.fixtures.specs import ONCALL_TARGET, alert_windows
 from tests.paths import ROOT
 
 SLOCTL = str(Path(sys.executable).with_name("sloctl"))
@@ -399,13 +399,9 @@ def test_an_sli_pyrra_cannot_express_is_reported_with_the_indicators_pyrra_has()
     )
 
 
-OPENSLO_TARGETS = """
-apiVersion: openslo/v1
-kind: AlertNotificationTarget
-metadata: {name: oncall}
-spec: {target: pagerduty}
----
-apiVersion: openslo/v1
+OPENSLO_TARGETS = (
+    ONCALL_TARGET
+    + """apiVersion: openslo/v1
 kind: SLO
 metadata: {name: availability}
 spec:
@@ -431,6 +427,7 @@ spec:
               condition: {kind: burnrate, op: gt, threshold: 14.4, lookbackWindow: 1h}
         notificationTargets: [{targetRef: oncall}]
 """
+)
 
 
 def test_openslo_notification_targets_go_openslo_to_openslo_as_target_references() -> None:

@@ -37,15 +37,24 @@ spec:
         metric: req_total
 """
 
-OPENSLO = """
-apiVersion: openslo/v1
+
+def _openslo(version: str, rest: str) -> str:
+    """The OpenSLO SLO ``api-availability`` of the service ``api``; ``rest``: its other spec
+    fields, at the spec's indentation."""
+    return f"""
+apiVersion: openslo/{version}
 kind: SLO
 metadata:
   name: api-availability
 spec:
   service: api
   budgetingMethod: Occurrences
-  timeWindow:
+{rest}"""
+
+
+OPENSLO = _openslo(
+    "v1",
+    """  timeWindow:
     - duration: 1w
       isRolling: true
   indicator:
@@ -67,7 +76,8 @@ spec:
   objectives:
     - displayName: good
       target: 1.0
-"""
+""",
+)
 
 
 def place(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
@@ -200,15 +210,9 @@ def test_errors_of_fields_read_by_the_native_reader_stand_at_the_fields_value() 
         assert where[path] == Location("slo.yaml", *place(text, needle)), path
 
 
-OPENSLO_V1ALPHA = """
-apiVersion: openslo/v1alpha
-kind: SLO
-metadata:
-  name: api-availability
-spec:
-  service: api
-  budgetingMethod: Occurrences
-  timeWindows:
+OPENSLO_V1ALPHA = _openslo(
+    "v1alpha",
+    """  timeWindows:
     - count: 30
       unit: Day
       isRolling: true
@@ -224,7 +228,8 @@ spec:
           source: prometheus
           queryType: promql
           query: sum(rate(req_total[{{.window}}]))
-"""
+""",
+)
 
 
 @pytest.mark.parametrize(

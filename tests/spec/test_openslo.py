@@ -8,6 +8,7 @@ import pytest
 
 from sloctl.model import CompositeSLI, EventsSLI, RatioSLI, Timeslices
 from sloctl.spec import load_text
+from tests.fixtures.specs import ONCALL_TARGET
 
 PROM = "{type: Prometheus, spec: {query: 'sum(rate(%s[{{.window}}]))'}}"
 RATIO = f"{{good: {{metricSource: {PROM % 'ok_total'}}}, total: {{metricSource: {PROM % 'all_total'}}}}}"
@@ -95,19 +96,17 @@ def test_a_metric_source_without_type_or_reference_and_one_of_another_type_are_r
     assert "data source type 'Datadog' is not compiled" in total and "OpenSLO v1, SLI" in total
 
 
-POLICIES = """apiVersion: openslo/v1
+POLICIES = (
+    """apiVersion: openslo/v1
 kind: AlertCondition
 metadata: {name: fast-burn}
 spec:
   severity: page
   condition: {kind: burnrate, op: gt, threshold: 14.4, lookbackWindow: 1h, alertAfter: 2m}
 ---
-apiVersion: openslo/v1
-kind: AlertNotificationTarget
-metadata: {name: oncall}
-spec: {target: pagerduty}
----
-apiVersion: openslo/v1
+"""
+    + ONCALL_TARGET
+    + """apiVersion: openslo/v1
 kind: AlertPolicy
 metadata: {name: paging}
 spec:
@@ -117,6 +116,7 @@ spec:
   notificationTargets: [{targetRef: oncall}]
 ---
 """
+)
 
 
 def test_alert_policies_enable_the_catalog_tiers_their_burn_rate_conditions_name() -> None:
