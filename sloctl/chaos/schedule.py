@@ -16,7 +16,8 @@ The schedule file::
 
 Each game day becomes ``sloctl-gameday-<name>`` (systemd units, CronJob): names must differ,
 or systemd would keep one timer and Kubernetes get two CronJobs of one name. Two game days of
-one experiment each need a ``name``.
+one experiment each need a ``name``. No two crons may fire in the same minute (``0 3 * * *``
+and ``0 3 * * 1`` do on Mondays): the two game days would measure each other's faults.
 
 Cron fields accept numbers, ``*``, lists and ranges (``1-5``), which is what systemd's
 ``OnCalendar`` can express too; anything else is refused rather than guessed. Pure: the
@@ -25,6 +26,7 @@ renderers return text; :func:`write_schedule` writes it.
 
 from __future__ import annotations
 
+import datetime
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -99,9 +101,15 @@ def _check_cron(cron: str) -> list[str]:
         for number in re.findall(r"\d+", value):
             if not low <= int(number) <= high:
                 raise ScheduleError(f"cron {cron!r}: {label} {number} outside {low}..{high}")
+        for first, last in re.findall(r"(\d+)-(\d+)", value):
+            if int(first) > int(last):
+                raise ScheduleError(f"cron {cron!r}: {label} range {first}-{last} runs backwards")
     if fields[2] != "*" and fields[4] != "*":
         # cron fires when EITHER matches, systemd when BOTH do: refuse rather than differ.
         raise ScheduleError(f"cron {cron!r}: restrict the day of the month or the weekday, not both")
+    days, months = _expand(fields[2], *_LIMITS[2]), _expand(fields[3], *_LIMITS[3])
+    if not any(d <= _MONTH_DAYS[m - 1] for m in months for d in days):
+        raise ScheduleError(f"cron {cron!r}: never fires, none of its months has such a day")
     return fields
 
 
@@ -195,39 +203,83 @@ def _entry(item: YNode) -> GamedayEntry:
 
 def _check_unique(entries: list[GamedayEntry]) -> None:
     """Names and crons that would collide in the outputs: one systemd timer and two CronJobs
-    of one name, or one GitHub schedule trigger that runs only the first game day of its cron."""
+    of one name, or one GitHub schedule trigger that runs only the first game day of its cron;
+    and two crons that fire in one minute (``0 3 * * *`` and ``0 3 * * 1`` on Mondays)."""
     errors: list[SpecError] = []
 
     def refuse(i: int, message: str) -> None:
         errors.append(SpecError(entries[i].location, f"spec.gamedays[{i}]", message))
 
-    names: dict[str, int] = {}
-    crons: dict[str, int] = {}
     for i, entry in enumerate(entries):
-        first = names.setdefault(entry.name, i)
-        if first != i:
-            refuse(
-                i,
-                f"game day name {entry.name!r} is already that of spec.gamedays[{first}]"
-                f" (line {entries[first].location.line}): each becomes sloctl-gameday-<name>"
-                " units and CronJob; give one of them its own 'name:'",
-            )
         if len(entry.name) > _MAX_NAME:
             refuse(
                 i,
                 f"game day name {entry.name!r} is longer than {_MAX_NAME} characters (a CronJob"
                 " name is at most 52, sloctl-gameday- included); give it a shorter 'name:'",
             )
-        first = crons.setdefault(entry.cron, i)
-        if first != i:
-            refuse(
-                i,
-                f"cron {entry.cron!r} is already that of spec.gamedays[{first}] (line"
-                f" {entries[first].location.line}): two game days at once would measure each"
-                " other's faults, and the GitHub workflow would run only the first; move one",
-            )
+        for j, earlier in enumerate(entries[:i]):
+            if (clash := _clash(earlier, entry, f"spec.gamedays[{j}]")) is not None:
+                refuse(i, clash)
+                break
     if errors:
         raise SpecErrors(errors)
+
+
+_AT_ONCE = "two game days at once would measure each other's faults"
+
+
+def _clash(earlier: GamedayEntry, entry: GamedayEntry, where: str) -> str | None:
+    """How ``entry`` collides with ``earlier`` (at ``where``), said for the user, or None."""
+    where = f"{where} (line {earlier.location.line})"
+    if entry.name == earlier.name:
+        return (
+            f"game day name {entry.name!r} is already that of {where}: each becomes"
+            " sloctl-gameday-<name> units and CronJob; give one of them its own 'name:'"
+        )
+    if entry.cron == earlier.cron:
+        return (
+            f"cron {entry.cron!r} is already that of {where}: {_AT_ONCE}, and the GitHub workflow"
+            " would run only the first; move one"
+        )
+    if (when := _shared_minute(earlier.cron, entry.cron)) is not None:
+        return (
+            f"cron {entry.cron!r} fires at {when} UTC, as does {where}'s {earlier.cron!r}:"
+            f" {_AT_ONCE}; move one"
+        )
+    return None
+
+
+def _expand(values: str, low: int, high: int) -> frozenset[int]:
+    """The values a checked cron field matches (a weekday 7 is 0, Sunday)."""
+    if values == "*":
+        return frozenset(range(low, high + 1))
+    matched: set[int] = set()
+    for part in values.split(","):
+        first, _, last = part.partition("-")
+        matched.update(range(int(first), int(last or first) + 1))
+    return frozenset(v % 7 if high == 7 else v for v in matched)
+
+
+def _shared_minute(a: str, b: str) -> str | None:
+    """A minute at which both checked crons fire (``Mon 1 Jan 03:00``, the first from a Monday
+    1 January), or None.
+
+    They share one when their minutes, hours, months and weekdays meet on a date that exists
+    (with a day of the month both allow): every date falls on every weekday within 28 years."""
+    minute, hour, day, month, weekday = (
+        _expand(x, low, high) & _expand(y, low, high)
+        for x, y, (low, high) in zip(_check_cron(a), _check_cron(b), _LIMITS, strict=True)
+    )
+    dates = [(m, d) for m in sorted(month) for d in sorted(day) if d <= _MONTH_DAYS[m - 1]]
+    if not (minute and hour and weekday and dates):
+        return None
+    at = datetime.date(2024, 1, 1)  # a Monday, in a leap year
+    while not ((at.month, at.day) in dates and at.isoweekday() % 7 in weekday):
+        at += datetime.timedelta(days=1)  # ends within 28 years, by the reasoning above
+    return f"{_DAYS[at.isoweekday() % 7]} {at.day} {at:%b} {min(hour):02d}:{min(minute):02d}"
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def check_experiments(schedule: Schedule) -> None:

@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+import datetime
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sloctl.chaos.schedule import (
     ScheduleError,
+    _shared_minute,
     cron_to_oncalendar,
     load_schedule,
     render_cronjob,
@@ -42,6 +46,24 @@ def test_cron_becomes_the_same_systemd_calendar(cron: str, calendar: str) -> Non
 def test_cron_that_systemd_cannot_say_the_same_way_is_refused(cron: str) -> None:
     with pytest.raises(ScheduleError):
         cron_to_oncalendar(cron)
+
+
+@pytest.mark.parametrize(
+    ("cron", "message"),
+    [
+        ("0 10 31 4,6 *", "cron '0 10 31 4,6 *': never fires, none of its months has such a day"),
+        ("0 10 30 2 *", "cron '0 10 30 2 *': never fires, none of its months has such a day"),
+        ("0 10 * * 5-1", "cron '0 10 * * 5-1': weekday range 5-1 runs backwards"),
+        ("0 22-6 * * *", "cron '0 22-6 * * *': hour range 22-6 runs backwards"),
+    ],
+)
+def test_a_cron_that_never_fires_or_runs_backwards_is_refused(cron: str, message: str) -> None:
+    """Both were written as timers and CronJobs, exit 0: a game day that never ran (the 31st of
+    April), or whose range systemd and Kubernetes read differently."""
+    with pytest.raises(ScheduleError) as info:
+        cron_to_oncalendar(cron)
+    assert str(info.value) == message
+    assert cron_to_oncalendar("0 10 29 2 *") == "*-02-29 10:00:00 UTC"  # leap years only, but fires
 
 
 def test_the_repository_schedule_covers_the_five_game_days() -> None:
@@ -138,17 +160,100 @@ def test_two_game_days_of_one_experiment_are_refused_at_the_second_unless_named(
     ]
 
 
-def test_two_game_days_at_one_cron_are_refused(tmp_path: Path) -> None:
-    """The GitHub workflow picks the game day by the cron that fired: only the first ran."""
-    memory = f"experiment: {ROOT / 'chaos' / 'memory-exhaustion.json'}"
-    both = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '0 10 8 1 *'", f"{memory}, cron: '0 10 8 1 *'")
+MEMORY = f"experiment: {ROOT / 'chaos' / 'memory-exhaustion.json'}"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "clash"),
+    [
+        # The GitHub workflow picks the game day by the cron that fired: only the first ran.
+        (
+            "0 10 8 1 *",
+            "0 10 8 1 *",
+            "cron '0 10 8 1 *' is already that of spec.gamedays[0] (line 5): two game days at once"
+            " would measure each other's faults, and the GitHub workflow would run only the first",
+        ),
+        # Every day at 10:00 and Mondays at 10:00 were accepted: two game days at once on Mondays.
+        (
+            "0 10 * * *",
+            "0 10 * * 1",
+            "cron '0 10 * * 1' fires at Mon 1 Jan 10:00 UTC, as does spec.gamedays[0] (line 5)'s"
+            " '0 10 * * *': two game days at once would measure each other's faults",
+        ),
+    ],
+)
+def test_two_game_days_in_one_minute_are_refused(tmp_path: Path, first: str, second: str, clash: str) -> None:
+    both = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '{first}'", f"{MEMORY}, cron: '{second}'")
     with pytest.raises(SpecErrors) as info:
         load_schedule(both)
-    assert str(info.value) == (
-        f"{both}:6:8: spec.gamedays[1]: cron '0 10 8 1 *' is already that of spec.gamedays[0]"
-        " (line 5): two game days at once would measure each other's faults, and the GitHub"
-        " workflow would run only the first; move one"
+    assert str(info.value) == f"{both}:6:8: spec.gamedays[1]: {clash}; move one"
+    apart = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '{first}'", f"{MEMORY}, cron: '30 10 * * 1'")
+    assert len(load_schedule(apart).gamedays) == 2
+
+
+def _fires_on(cron: str, at: datetime.datetime) -> bool:
+    """A brute-force reading of the cron subset, independent of the module's: the oracle."""
+
+    def match(field: str, value: int, sunday_is_seven: bool = False) -> bool:
+        if field == "*":
+            return True
+        for part in field.split(","):
+            low, _, high = part.partition("-")
+            values = range(int(low), int(high or low) + 1)
+            if value in values or (sunday_is_seven and value == 0 and 7 in values):
+                return True
+        return False
+
+    minute, hour, day, month, weekday = cron.split()
+    return (
+        match(minute, at.minute)
+        and match(hour, at.hour)
+        and match(month, at.month)
+        and match(day, at.day)
+        and match(weekday, at.isoweekday() % 7, sunday_is_seven=True)
     )
+
+
+def _field(low: int, high: int) -> st.SearchStrategy[str]:
+    number = st.integers(low, high)
+    part = st.one_of(
+        number.map(str),
+        st.tuples(number, number).map(lambda ab: f"{min(ab)}-{max(ab)}"),
+    )
+    return st.one_of(st.just("*"), st.lists(part, min_size=1, max_size=3).map(",".join))
+
+
+_CRON = st.tuples(_field(0, 2), _field(9, 10), _field(27, 31), _field(1, 3), _field(0, 7)).map(
+    lambda f: " ".join(f if f[2] == "*" or f[4] == "*" else (*f[:4], "*"))
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(a=_CRON, b=_CRON)
+def test_two_crons_clash_exactly_when_a_minute_of_28_years_fires_both(a: str, b: str) -> None:
+    """The analytic overlap against every minute they could share, day by day for 28 years (the
+    weekday-date cycle) from a Monday 1 January: small fields so that both cases come often."""
+    try:
+        cron_to_oncalendar(a), cron_to_oncalendar(b)
+    except ScheduleError:
+        return  # never fires: refused on its own
+    start = datetime.datetime(2024, 1, 1)
+    first = next(
+        (
+            at
+            for days in range(28 * 365 + 7)
+            for hour in (9, 10)
+            for minute in (0, 1, 2)
+            if _fires_on(a, at := start + datetime.timedelta(days=days, hours=hour, minutes=minute))
+            and _fires_on(b, at)
+        ),
+        None,
+    )
+    clash = _shared_minute(a, b)
+    if first is None:
+        assert clash is None
+    else:
+        assert clash is not None and clash.startswith(f"{first:%a} {first.day} {first:%b}"), (clash, first)
 
 
 @pytest.mark.parametrize("command", ["schedule", "suite"])
