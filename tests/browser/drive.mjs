@@ -4,8 +4,10 @@
 //
 // plan: {"chromium": "/usr/bin/chromium", "base": "http://127.0.0.1:PORT", "out": "DIR",
 //        "steps": [{"goto": "/path"} | {"select": [css, value]} | {"fill": [css, value]} |
-//                  {"click": css} | {"snapshot": "name"} | {"nojs": "/path", "snapshot": "name"}]}
-// A snapshot records the URL, console errors, failed requests, every table's cells, every
+//                  {"click": css} | {"viewport": [width, height]} | {"snapshot": "name"} |
+//                  {"nojs": "/path", "snapshot": "name"}]}
+// A snapshot records the URL, console errors, failed requests, the page's width (the window's
+// and the document's scrollWidth), every table's cells and widths, every
 // SVG chart (size, polylines and their point counts), axe-core's violations, and a full-page
 // screenshot OUT/NAME.png. One browser for the whole plan, a fresh profile directory removed after.
 import { readFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -42,6 +44,10 @@ async function snapshot(page, name, withAxe = true) {
   const seen = await page.evaluate(() => ({
     url: location.pathname + location.search,
     title: document.title,
+    width: { window: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth },
+    tableWidths: Object.fromEntries([...document.querySelectorAll("table")].map((t, i) => [
+      t.id || `table${i}`, { client: t.clientWidth, scroll: t.scrollWidth },
+    ])),
     tables: Object.fromEntries([...document.querySelectorAll("table")].map((t, i) => [
       t.id || `table${i}`,
       [...t.querySelectorAll("tbody tr")].map((tr) => ({
@@ -93,6 +99,8 @@ try {
       await other.goto(plan.base + step.nojs);
       await snapshot(other, step.snapshot, false);
       await other.close();
+    } else if (step.viewport !== undefined) {
+      await page.setViewportSize({ width: step.viewport[0], height: step.viewport[1] });
     } else if (step.goto !== undefined) {
       await page.goto(plan.base + step.goto);
     } else if (step.select !== undefined) {

@@ -12,9 +12,10 @@ import math
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -42,11 +43,19 @@ from .conftest import Stack
 SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
 
 
-def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
-    """``n`` SLOs in every generated series the overview reads, one vector per query; the
-    page's details (asked by id) are, as Prometheus divides them, a 5m and a 1h burn rate, one
-    threshold and the info series per SLO asked for. The info series has every label only when
-    asked for as such (status's query keeps the labels it reads)."""
+def fake_prometheus(
+    n: int,
+    calls: list[str],
+    *,
+    id_of: Callable[[int], str] = "s-{}".format,
+    windows: Mapping[str, str] = MappingProxyType({"5m": "2", "1h": "14.4"}),
+    remaining: str = "0.5",
+) -> httpx.MockTransport:
+    """``n`` SLOs (ids ``id_of(i)``) in every generated series the overview reads, one vector per
+    query, ``remaining`` of their budget left; the page's details (asked by id) are, as
+    Prometheus divides them, the burn rate of each of ``windows`` (5m and 1h), one threshold and
+    the info series per SLO asked for. The info series has every label only when asked for as
+    such (status's query keeps the labels it reads)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
@@ -54,7 +63,7 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
         result: list[dict[str, object]] = []
         asked = re.search(r'sloctl_id=~"([^"]*)"', query)
         for i in range(n):
-            labels = {naming.LABEL_ID: f"s-{i}", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
+            labels = {naming.LABEL_ID: id_of(i), naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
             info = {
                 "__name__": naming.SLO_INFO,
                 **labels,
@@ -68,8 +77,7 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
                     result += [
                         {"metric": {naming.LABEL_ID: labels[naming.LABEL_ID], **extra}, "value": [0, value]}
                         for extra, value in (
-                            ({naming.LABEL_WINDOW: "5m"}, "2"),
-                            ({naming.LABEL_WINDOW: "1h"}, "14.4"),
+                            *(({naming.LABEL_WINDOW: w}, v) for w, v in windows.items()),
                             ({naming.LABEL_TIER: "page_quick"}, "14.4"),
                         )
                     ]
@@ -77,7 +85,7 @@ def fake_prometheus(n: int, calls: list[str]) -> httpx.MockTransport:
                 continue
             if query == naming.SLO_INFO:
                 labels = info
-            value = "0.5" if "remaining" in query else "0.001" if "ratio" in query else "1"
+            value = remaining if "remaining" in query else "0.001" if "ratio" in query else "1"
             result.append({"metric": labels, "value": [0, value]})
         if request.url.path.endswith("/query_range"):  # the same samples, as one-point series
             series = [{"metric": r["metric"], "values": [r["value"]]} for r in result]
