@@ -11,18 +11,11 @@ from markupsafe import Markup
 
 from sloctl.durations import format_duration
 from sloctl.reports import render
-from sloctl.reports.charts import Band, Line, line_chart
+from sloctl.reports.charts import OTHER_TIER_COLOUR, TIER_COLOURS, Band, Line, line_chart, threshold
 
 from .run import ScenarioResult
 
 __all__ = ["render_html"]
-
-COLOURS = {
-    "page_quick": "#c0282a",
-    "page_slow": "#a65300",
-    "ticket_quick": "#1f62a8",
-    "ticket_slow": "#2b7a2b",
-}
 
 
 def _since(x: float) -> str:
@@ -49,7 +42,8 @@ def _plots(r: ScenarioResult) -> list[Markup]:
         ],
         x_range=(0, x1),
         y_range=(lo, 1.0),
-        unit="share of the budget left",
+        percent=True,
+        unit="budget left",
         x_format=_since,
         bands=bands,
         css_class="chart plot",
@@ -64,18 +58,10 @@ def _plots(r: ScenarioResult) -> list[Markup]:
     top = min(peak * 1.1, 1 / r.slo.error_budget * 1.05)
     lines: list[Line] = []
     for tier in r.slo.alerting.enabled_tiers:
-        colour = COLOURS.get(tier.name, "#333333")
+        # The tier's long window in its threshold's colour: the pair that trips it.
+        colour = TIER_COLOURS.get(tier.name, OTHER_TIER_COLOUR)
         f = tier.window.burn_factor(r.slo.period)
-        lines.append(
-            Line(
-                f"{tier.name} threshold",
-                ((0, f), (x1, f)),
-                colour,
-                dashed=True,
-                css_class="threshold",
-                width=1,
-            )
-        )
+        lines.append(threshold(f"{tier.name} threshold", f, (0, x1), tier.name))
         lines.append(Line(f"{tier.name} long window", r.series.get(f"burn_{tier.name}", []), colour))
     lines.append(Line("5m", r.series.get("burn", []), "#595959", width=0.7))
     # Log scale: a full outage burns at 1000x, the slow tiers' thresholds sit at 1x to 6x.
