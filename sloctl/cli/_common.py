@@ -22,7 +22,8 @@ from typing import Any
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
 from sloctl.spec import LoadResult, load_paths
-from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project, url_problem
+from sloctl.spec.build import url_problem
+from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
 
 __all__ = [
     "COMMANDS",

@@ -7,6 +7,7 @@ and a native file are held to the same rules (and report them the same way).
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,6 +65,23 @@ def label_name_problem(name: str) -> str | None:
     if LABEL_NAME.match(name):
         return None
     return f"{name!r} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
+
+
+def url_problem(text: str) -> str | None:
+    """Why ``text`` is not an http:// or https:// URL with a host (the only links sloctl writes
+    into a page, an alert or a setting), or None.
+
+    >>> url_problem("javascript:alert(1)")
+    "'javascript:alert(1)' is not an http:// or https:// URL with a host"
+    """
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError as exc:
+        return f"{text!r} is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{text!r} is not an http:// or https:// URL with a host"
+    return None
 
 
 def read_labels(

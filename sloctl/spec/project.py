@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Literal
 from sloctl.contract import ProbeKind
 from sloctl.errors import Location, SpecError, unreadable
 from sloctl.render.flavours import FLAVOURS
+from sloctl.spec.build import url_problem
 from sloctl.spec.promcheck import label_problem
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
@@ -36,7 +36,6 @@ __all__ = [
     "load_project",
     "problem",
     "schema_text",
-    "url_problem",
 ]
 
 FILE_NAME = "sloctl.yaml"
@@ -135,17 +134,6 @@ def problem(setting: Setting, value: object) -> str | None:
         unknown = [v for v in value if v not in known]
         if unknown:
             return f"unknown component dashboard {unknown[0]!r}; known: {', '.join(known)}"
-    return None
-
-
-def url_problem(text: str) -> str | None:
-    try:
-        parts = urllib.parse.urlsplit(text)
-        parts.port  # noqa: B018 (raises on a port that is not one)
-    except ValueError as exc:
-        return f"{text!r} is not a URL ({exc})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{text!r} is not an http:// or https:// URL with a host"
     return None
 
 

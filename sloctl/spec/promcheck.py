@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from sloctl import naming
 from sloctl.errors import SpecError
 from sloctl.model import SLO
-from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem
+from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem, url_problem
 from sloctl.spec.reader import Reader
 
 __all__ = ["check_across", "check_alerting", "label_problem", "template_problem"]
@@ -130,8 +130,18 @@ def _string_end(text: str, j: int) -> int:
 
 
 def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
-    """Alert labels, annotations and the runbook URL of one SLO, as promtool will read them."""
+    """Alert labels, annotations and the runbook URL of one SLO, as promtool will read them;
+    and the runbook URL as a link, which it is on the SLO's page of ``sloctl serve`` (alerts or
+    not) and in the pages of Alertmanager's receivers: a ``javascript:`` one would run there."""
     alerting = slo.alerting
+    if alerting.runbook_url:
+        wrong = url_problem(alerting.runbook_url)
+        if wrong:
+            reader.error(
+                *fields.at("alerting.runbookUrl"),
+                "a runbook URL must be http:// or https:// with a host: it becomes a link (the SLO page's"
+                f" Runbook, the alerts' runbook_url annotation); {wrong}",
+            )
     if not alerting.enabled_tiers:
         return
     places: list[tuple[str, Iterable[tuple[str, str]], Iterable[tuple[str, str]]]] = [

@@ -149,7 +149,7 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
             "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
             "labels": _LABELS,
             "annotations": _ANNOTATIONS,
-            "runbookUrl": {"type": "string"},
+            "runbookUrl": {"type": "string", "format": "uri", "pattern": "^https?://"},
             "minEvents": {"type": "number", "minimum": 0},
             "page": severity,
             "ticket": severity,

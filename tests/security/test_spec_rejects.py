@@ -91,6 +91,41 @@ def test_the_good_spec_generates_rules_that_promtool_accepts(tmp_path: Path) -> 
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    "runbook",
+    [
+        '"javascript:alert(document.domain)"',
+        '"JavaScript:alert(1)"',
+        '"data:text/html,<script>alert(1)</script>"',
+        "runbooks.example.com/shop",
+        "'https:///no-host'",
+    ],
+)
+def test_a_runbook_url_that_is_not_http_with_a_host_is_refused_at_its_field(
+    runbook: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It becomes the SLO page's Runbook link and the alerts' runbook annotation: a
+    ``javascript:`` one ran in the reader's browser. Refused with alerting off too (the page
+    still links it)."""
+    text = spec(RUNBOOK=runbook)
+    line = next(n for n, ln in enumerate(text.splitlines(), 1) if "runbookUrl:" in ln)
+    column = text.splitlines()[line - 1].index(runbook) + 1
+    off = ", ".join(
+        f"{t}: {{enabled: false}}" for t in ("pageQuick", "pageSlow", "ticketQuick", "ticketSlow")
+    )
+    for variant in (text, text.replace("tiers: {pageSlow: {for: 2m}}", f"tiers: {{{off}}}")):
+        path = tmp_path / "shop.yaml"
+        path.write_text(variant)
+        assert main(["validate", str(path)]) == 1
+        err = capsys.readouterr().err
+        found = [ln for ln in err.splitlines() if "alerting.runbookUrl" in ln]
+        assert len(found) == 1 and found[0].startswith(f"error: {path}:{line}:{column}: "), err
+        assert "a runbook URL must be http:// or https:// with a host" in found[0] and "Traceback" not in err
+        out = tmp_path / "out"
+        assert main(["generate", str(path), "-o", str(out), "--no-dashboards"]) == 1
+        assert "alerting.runbookUrl" in capsys.readouterr().err and not out.exists()
+
+
 TEMPLATES = [
     "{{ $labels.instance }} down",
     '{{ printf "%.2f" $value }}x',
