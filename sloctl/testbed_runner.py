@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets as random_secrets
+import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from sloctl.contract import TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
     HttpProcess,
+    ManagedProcess,
     MongoServer,
     PgBouncerServer,
     PostgresServer,
@@ -43,6 +45,7 @@ __all__ = [
     "FrontFactory",
     "Testbed",
     "api_secrets",
+    "first_exited",
     "start_api",
     "start_testbed",
     "write_api_keys",
@@ -213,12 +216,32 @@ class Testbed(Stoppable):
             "mongodb": f"{self.mongodb.host}:{self.mongodb.port}",
         }
 
+    def servers(self) -> list[ManagedProcess]:
+        """Every server process it started (what :func:`first_exited` watches)."""
+        return [self.postgres, self.pgbouncer, self.redis, self.mongodb, self.api]
+
     def stop(self) -> None:
         stops = [self.api.stop, *(f.stop for f in self.fronts.values())]
         stops += [s.stop for s in (self.pgbouncer, self.postgres, self.redis, self.mongodb)]
         for stop in stops:
             with contextlib.suppress(Exception):
                 stop()
+
+
+def first_exited(servers: Sequence[ManagedProcess]) -> str | None:
+    """The first of ``servers`` that is no longer running, in one line with its pid, exit
+    status and log (``redis exited (pid 4242, code -9, SIGKILL); log: /tmp/…/redis.log``);
+    None while every one runs. For a command that keeps servers running in the foreground
+    (``sloctl gameday rig``, ``sloctl testbed up``): a dead database must stop it, not leave
+    the next game day or load test to run against a broken platform."""
+    for server in servers:
+        proc = server._proc  # the Popen: its pid and exit status once it has exited
+        if proc is None or proc.poll() is None:
+            continue
+        code = proc.returncode
+        status = f"code {code}" if code >= 0 else f"code {code}, {signal.Signals(-code).name}"
+        return f"{server.name} exited (pid {proc.pid}, {status}); log: {server.logfile}"
+    return None
 
 
 def start_testbed(

@@ -33,7 +33,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sloctl.model import SLO, with_fast_reset
-from sloctl.servers import ServerStartError
+from sloctl.servers import ManagedProcess, ServerStartError
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import Front, Testbed, start_testbed
 
@@ -106,6 +106,10 @@ class GamedayRig(Testbed):
             config["prometheus_url"] = self.prometheus.url
             config["fast_reset"] = self.fast_reset
         return config
+
+    def servers(self) -> list[ManagedProcess]:
+        """Every server process of the testbed, and the Prometheus."""
+        return [*super().servers(), *([self.prometheus] if self.prometheus is not None else [])]
 
     def write_targets(self, path: Path) -> None:
         """The :meth:`configuration` as JSON for ``sloctl gameday run --config``; it holds the

@@ -251,6 +251,7 @@ def _rig(args: argparse.Namespace) -> int:
 def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> int:
     from sloctl.chaos.rig import start_rig
     from sloctl.servers import ServerStartError
+    from sloctl.testbed_runner import first_exited
 
     config_out: Path = args.config_out or workdir / "targets.json"
 
@@ -280,13 +281,10 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
         print(f"try: sloctl gameday run chaos/connection-loss.json --config {config_out}", flush=True)
         say(f"running {f'for {args.duration:g} s' if args.duration else 'until Ctrl-C'}")
 
-        def broken() -> str | None:
-            if not target.api.running:
-                return "the API exited"
-            return None if prometheus.running else "Prometheus exited"
-
-        reason = wait_in_foreground(stop, args.duration, broken)
-        say(f"{reason or 'stopping'} ...")
+        # Every server it started: a dead database makes the next game day run on a broken rig.
+        servers = target.servers()
+        reason = wait_in_foreground(stop, args.duration, lambda: first_exited(servers))
+        say(reason or "stopping ...")
         return 1 if reason else 0
 
 

@@ -9,6 +9,7 @@ minute."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -112,3 +113,50 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
     assert "try: sloctl gameday run" in out
     assert not targets.exists()  # no file that points at closed ports
     assert not any(_listening(u) for u in endpoints)
+
+
+def _redis_pid(port: int) -> int | None:
+    """The pid of the redis-server on ``port`` (from /proc: it sets its title to
+    ``redis-server 127.0.0.1:PORT``)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").strip()
+        except OSError:
+            continue
+        if title.startswith(b"redis-server") and title.endswith(f":{port}".encode()):
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.timeout(300)
+def test_a_rig_whose_database_dies_stops_naming_it(tmp_path: Path) -> None:
+    """It watched the API and Prometheus only: with redis-server killed it kept running, and the
+    next game day ran against a broken rig."""
+    targets = tmp_path / "targets.json"
+    workdir = tmp_path / "rig"
+    rig = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "sloctl.cli.main", "gameday", "rig", "--workdir", str(workdir)),
+            *("--config-out", str(targets), "--for", "600s", "--fast-reset", str(FAST_RESET)),
+            *("--slos", str(ROOT / "slos" / "platform-api.yaml")),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: targets.exists() or rig.poll() is not None, timeout=90, what="the targets file")
+        assert targets.exists(), rig.stderr.read() if rig.stderr else "no targets file"
+        pid = _redis_pid(urlsplit(json.loads(targets.read_text())["redis_url"]).port or 0)
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        _, err = rig.communicate(timeout=60)
+    finally:
+        if rig.poll() is None:
+            rig.send_signal(signal.SIGINT)
+            rig.communicate(timeout=60)
+    assert rig.returncode == 1, err
+    assert f"sloctl gameday rig: redis exited (pid {pid}, code -9, SIGKILL); log: {workdir}" in err, err
+    assert "Traceback" not in err and not targets.exists()
