@@ -61,6 +61,9 @@ class ControlStatus:
 
     stop_reason: str | None = None
     stopped_at: float | None = None
+    #: the signal that interrupted the run ("SIGINT", "SIGTERM"), None when none came
+    signalled: str | None = None
+    #: faults whose undo raised, ``"<fault>: <error>"`` (:meth:`FaultLedger.failures`)
     undo_failures: list[str] = field(default_factory=list)
     undone_at: float | None = None
     checks: int = 0
@@ -68,6 +71,7 @@ class ControlStatus:
     def reset(self) -> None:
         self.stop_reason = None
         self.stopped_at = None
+        self.signalled = None
         self.undo_failures = []
         self.undone_at = None
         self.checks = 0
@@ -165,7 +169,7 @@ def _watch(conditions: list[dict[str, Any]], interval: float, max_seconds: float
                 _stopping.set()
                 # Undo the faults here and now, not after Chaos Toolkit has unwound: the
                 # final sweep replays these undos in case an action was half-way through.
-                STATUS.undo_failures = LEDGER.undo_all()
+                STATUS.undo_failures = LEDGER.failures(LEDGER.undo_all())
                 STATUS.undone_at = time.time()
                 logger.warning("stop condition tripped: %s; aborting", reason)
                 # Only while Chaos Toolkit's handler is installed: SIGUSR1's default kills.
@@ -187,7 +191,7 @@ def _undo_faults() -> None:
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
-    STATUS.undo_failures = failed
+    STATUS.undo_failures = LEDGER.failures(failed)
     if STATUS.undone_at is None:
         STATUS.undone_at = time.time()
 
@@ -231,30 +235,34 @@ def configure_control(
 _previous_handlers: dict[int, Any] = {}
 
 
-def _chain_signals() -> None:
-    """On SIGINT and SIGTERM, first stop the background load (Chaos Toolkit waits for
-    background activities before it plays rollbacks), then do what was done before (raise
-    KeyboardInterrupt, or Chaos Toolkit's own SIGTERM handling)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
+def _on_signal(num: int, _frame: Any) -> None:
+    """SIGINT or SIGTERM during a run: first stop the background load (Chaos Toolkit waits
+    for background activities before it plays rollbacks) and end any pause, then raise
+    KeyboardInterrupt, SIGTERM as SIGINT. Chaos Toolkit's own SIGTERM handler raises its
+    InterruptExecution, an Exception that an activity's Python provider turns into a failed
+    activity: the method carried on and the run "completed", a verdict on the system for an
+    interrupt. A KeyboardInterrupt goes through every activity to Chaos Toolkit's run, which
+    marks the run interrupted and plays the rollbacks."""
     from .load import STOP
 
+    STATUS.signalled = STATUS.signalled or signal.Signals(num).name
+    STOP.set()
+    _stop_watching.set()
+    _stopping.set()
+    raise KeyboardInterrupt
+
+
+def _chain_signals() -> None:
+    """SIGINT and SIGTERM to :func:`_on_signal` while the run lasts (not a SIGINT ignored, as
+    a shell's background job inherits it); :func:`_restore_signals` puts back what was there."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous = signal.getsignal(signum)
-
-        def handler(num: int, frame: Any, _previous: Any = previous) -> None:
-            STOP.set()
-            _stop_watching.set()
-            _stopping.set()
-            if callable(_previous):
-                _previous(num, frame)
-            elif _previous == signal.SIG_DFL and num == signal.SIGINT:
-                raise KeyboardInterrupt
-            elif _previous == signal.SIG_DFL:
-                raise SystemExit(128 + num)
-
+        if previous == signal.SIG_IGN:
+            continue
         _previous_handlers[signum] = previous
-        signal.signal(signum, handler)
+        signal.signal(signum, _on_signal)
 
 
 def _restore_signals() -> None:

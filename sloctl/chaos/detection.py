@@ -10,9 +10,12 @@ pages still fire ``resolve_deadline_seconds`` after the fault (default 900 s, th
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from sloctl.reports.gameday import NOT_MEASURED_INTERRUPTED
 
 from . import probes
 from .result import GamedayResult
@@ -44,22 +47,33 @@ def firing_pages(url: str) -> set[str]:
 
 
 def wait_until_resolved(
-    url: str, *, timeout: float, progress: Callable[[str], None] | None = None, every: float = 15.0
+    url: str,
+    *,
+    timeout: float,
+    progress: Callable[[str], None] | None = None,
+    every: float = 15.0,
+    stop: threading.Event | None = None,
 ) -> float | None:
     """Poll Prometheus until no page fires; the epoch second it was seen so, or None after
-    ``timeout`` seconds (a bounded loop, one query a second)."""
+    ``timeout`` seconds or once ``stop`` is set (a bounded loop, one query a second)."""
     deadline = time.monotonic() + timeout
     next_report = time.monotonic() + every
-    while True:
+    stop = stop or threading.Event()
+    for _ in range(int(timeout) + 2):  # one poll a second at most
         firing = firing_pages(url)
         if not firing:
             return time.time()
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or stop.is_set():
             return None
         if progress is not None and time.monotonic() >= next_report:
-            progress(f"waiting for the pages to resolve: {', '.join(sorted(firing))}")
+            progress(
+                f"waiting for the pages to resolve: {', '.join(sorted(firing))}"
+                " (Ctrl-C ends the wait and keeps the report)"
+            )
             next_report += every
-        time.sleep(1.0)  # Prometheus evaluates the rules every second on a rig
+        if stop.wait(1.0):  # Prometheus evaluates the rules every second on a rig
+            return None
+    return None
 
 
 def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
@@ -71,24 +85,41 @@ def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
     return seconds if math.isfinite(seconds) else PLAN_MTTR_SECONDS
 
 
+def _page_moment(first: float, start: float, fault: float | None) -> str:
+    """When a page of the run fired, in words: after the fault, already before it (not a
+    detection), or, in a run that injected no fault, so many seconds into the run. Never a
+    negative time."""
+    if fault is None:
+        return f"fired {round(first - start, 3)} s into the run, no fault was injected"
+    if first < fault:
+        return "was already firing before the fault"
+    return f"fired {round(first - fault, 3)} s after the fault"
+
+
 def resolution_figures(
     result: GamedayResult,
     configuration: Mapping[str, Any],
     start: float,
     progress: Callable[[str], None] | None = None,
+    *,
+    stop: threading.Event | None = None,
 ) -> float | None:
     """Wait until the pages of the run resolve (at most ``resolve_deadline_seconds`` after the
     fault; 0: do not wait, only list them), then list every page that fired since ``start`` and
-    set the time to resolve; the moment the wait ended (None without Prometheus)."""
+    set the time to resolve; the moment the wait ended (None without Prometheus). An
+    interrupted run (``result.interrupted``) does not wait; ``stop`` set (Ctrl-C, SIGTERM) ends
+    the wait: the run is then interrupted, its time to resolve :data:`NOT_MEASURED_INTERRUPTED`."""
     url = str(configuration.get("prometheus_url") or "")
     if not url:
         return None
     deadline = _resolve_deadline(configuration)
-    fault = start + (result.fault_at_s if result.fault_at_s is not None else 0.0)
+    fault = start + result.fault_at_s if result.fault_at_s is not None else None
+    since = fault if fault is not None else start
+    waits = deadline > 0 and not result.interrupted
     try:
-        if deadline > 0:
+        if waits:
             resolved = wait_until_resolved(
-                url, timeout=max(0.0, fault + deadline - time.time()), progress=progress
+                url, timeout=max(0.0, since + deadline - time.time()), progress=progress, stop=stop
             )
         else:
             resolved = time.time() if not firing_pages(url) else None
@@ -99,16 +130,27 @@ def resolution_figures(
         return None
     for alert, first in sorted(seen.items()):
         kind = "expected" if alert in result.expected_alerts else "unexpected"
-        result.pages[alert] = f"{kind}, fired {round(first - fault, 3)} s after the fault"
+        result.pages[alert] = f"{kind}, {_page_moment(first, start, fault)}"
+    if waits and resolved is None and stop is not None and stop.is_set():
+        result.interrupted = True
+        if result.verdict != "fail":
+            result.verdict, result.reasons = "fail", []
+        result.reasons.append(
+            f"interrupted while waiting for the pages to resolve: time to resolve {NOT_MEASURED_INTERRUPTED}"
+        )
+    elif result.interrupted:
+        result.reasons.append(
+            f"time to resolve {NOT_MEASURED_INTERRUPTED}: the run was, its pages were not waited for"
+        )
     if resolved is None:
         result.pages = {a: f"{s}, still firing" for a, s in result.pages.items()}
-        if deadline > 0:
+        if waits and not result.interrupted:
             if result.verdict == "pass":
                 result.verdict, result.reasons = "fail", []
             result.reasons.append(
                 f"the pages still fired {deadline:g} s after the fault (resolve_deadline_seconds)"
             )
-    elif seen:
+    elif seen and fault is not None:
         result.time_to_resolve_s = round(resolved - fault, 3)
     return ended
 
@@ -139,11 +181,10 @@ def detection_figures(
             continue
         if fired is None:
             result.alerts[alert] = "did not fire"
-        elif fault is not None and fired < fault:
-            result.alerts[alert] = "was already firing before the fault"
         else:
-            after_fault[alert] = round(fired - (fault if fault is not None else start), 3)
-            result.alerts[alert] = f"fired {after_fault[alert]} s after the fault"
+            result.alerts[alert] = _page_moment(fired, start, fault)
+            if fault is not None and fired >= fault:
+                after_fault[alert] = round(fired - fault, 3)
     detected = [t for t in after_fault.values() if t is not None]
     result.time_to_detect_s = min(detected) if detected else None
     deadline = float(configuration.get("detection_deadline_seconds") or 0)

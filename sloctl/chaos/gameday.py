@@ -25,9 +25,12 @@ under test: such a window is refused before anything runs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +52,7 @@ __all__ = [
     "apply_configuration",
     "budget_gate",
     "maintenance_minutes",
+    "not_run_after",
     "run_gameday",
     "run_gamedays",
     "verdict_of",
@@ -210,10 +214,35 @@ def _check_services(
             pagerduty.check_maintenance_window(maintenance_services, protected_services)
 
 
+#: what keeps a game day's journal and report as they stand: before its wait for its pages to
+#: resolve, so that nothing is lost if the wait is cut short (``write_reports`` to its folder)
+Keep = Callable[[GamedayResult, dict[str, Any]], object]
+
+
+@contextlib.contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGINT and SIGTERM set ``stop`` instead of raising while inside (main thread only; a
+    SIGINT ignored stays ignored), the previous handlers back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) != signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, lambda _n, _f: stop.set())
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _experiment_run(
-    experiment: dict[str, Any], progress: Progress | None
+    experiment: dict[str, Any], progress: Progress | None, keep: Keep
 ) -> tuple[GamedayResult, dict[str, Any]]:
-    """Chaos Toolkit's run, the faults undone whatever happens, and what Prometheus saw."""
+    """Chaos Toolkit's run, the faults undone whatever happens, and what Prometheus saw. With
+    Prometheus, the run's report is kept (``keep``) before the wait for its pages to resolve,
+    which Ctrl-C or SIGTERM ends; an interrupted run does not wait."""
     from chaoslib.experiment import run_experiment
 
     from . import control
@@ -221,6 +250,7 @@ def _experiment_run(
 
     ext = sloctl_extension(experiment)
     name = str(ext.get("gameday", ""))
+    configuration = experiment["configuration"]
     # What the control saw belongs to this run only (an experiment without the sloctl
     # control must not inherit the stop reason of an earlier run in this process).
     control.STATUS.reset()
@@ -231,14 +261,57 @@ def _experiment_run(
             )
     finally:
         # Belt and braces: whatever Chaos Toolkit did, no fault outlives the run.
-        LEDGER.undo_all()
-    result = summarise(journal, experiment, control.STATUS.stop_reason)
+        left = LEDGER.failures(LEDGER.undo_all())
+    status = control.STATUS
+    failures = list(dict.fromkeys([*status.undo_failures, *left]))
+    result = summarise(
+        journal,
+        experiment,
+        status.stop_reason,
+        signalled=status.signalled is not None,
+        undo_failures=failures,
+    )
     start = journal_start(journal)
-    if progress is not None and experiment["configuration"].get("prometheus_url"):
-        progress(f"{name}: run over ({result.verdict} so far); waiting for its pages to resolve")
-    until = resolution_figures(result, experiment["configuration"], start, progress)
-    detection_figures(result, experiment["configuration"], ext, start, until)
+    with _signals_set(threading.Event()) as stop:
+        if configuration.get("prometheus_url"):
+            _keep_before_the_wait(result, journal, experiment, keep, progress)
+        until = resolution_figures(result, configuration, start, progress, stop=stop)
+        detection_figures(result, configuration, ext, start, until)
     return result, journal
+
+
+def _keep_before_the_wait(
+    result: GamedayResult,
+    journal: dict[str, Any],
+    experiment: dict[str, Any],
+    keep: Keep,
+    progress: Progress | None,
+) -> None:
+    """The journal and the report as they stand, the pages so far included, before the wait
+    for the pages to resolve; said on ``progress``."""
+    configuration = experiment["configuration"]
+    ext = sloctl_extension(experiment)
+    start = journal_start(journal)
+    now = copy.deepcopy(result)
+    # the pages so far, listed without waiting (a deadline of 0)
+    resolution_figures(now, {**configuration, "resolve_deadline_seconds": 0}, start)
+    detection_figures(now, configuration, ext, start)
+    deadline = _seconds(configuration.get("resolve_deadline_seconds"), PLAN_MTTR_SECONDS)
+    waits = not result.interrupted and deadline > 0
+    if waits:
+        now.reasons.append("the pages had not resolved yet when this report was written")
+    keep(now, journal)
+    if progress is None:
+        return
+    name = result.gameday
+    where = now.files.get("json", "")
+    if result.interrupted:
+        progress(f"{name}: run interrupted ({result.verdict}); report in {where}; not waiting for its pages")
+    elif waits:
+        progress(
+            f"{name}: run over ({result.verdict} so far); report in {where}; waiting for its pages to"
+            f" resolve, at most {deadline:g} s after the fault (Ctrl-C ends the wait and keeps the report)"
+        )
 
 
 def _end_to_pagerduty(
@@ -264,6 +337,7 @@ def _end_to_pagerduty(
 def _with_pagerduty(
     experiment: dict[str, Any],
     experiment_path: Path,
+    keep: Keep,
     progress: Progress | None,
     pagerduty: GamedayPagerDuty | None,
     practice_incident: bool,
@@ -273,7 +347,7 @@ def _with_pagerduty(
     """The run between PagerDuty's start and end; a maintenance window closed whatever
     happened (a failure to close it never replaces the report nor the run's exception)."""
     if pagerduty is None:
-        return _experiment_run(experiment, progress)
+        return _experiment_run(experiment, progress, keep)
     name = str(sloctl_extension(experiment).get("gameday", ""))
     pagerduty.start(name, {"experiment": str(experiment_path)})
     window = None
@@ -282,7 +356,7 @@ def _with_pagerduty(
         window = pagerduty.open_maintenance_window(name, maintenance_services, protected_services, minutes)
     try:
         incident = pagerduty.trigger_practice_incident(name) if practice_incident else None
-        result, journal = _experiment_run(experiment, progress)
+        result, journal = _experiment_run(experiment, progress, keep)
         _end_to_pagerduty(pagerduty, name, result, incident)
     except BaseException as exc:
         problem = _close_window(pagerduty, window) if window is not None else None
@@ -342,6 +416,7 @@ def run_gameday(
     result, journal = _with_pagerduty(
         experiment,
         Path(experiment_path),
+        lambda kept, journal: write_reports(kept, journal, out_dir, masker),
         progress,
         pagerduty,
         practice_incident and pagerduty is not None,
@@ -369,9 +444,18 @@ def run_gamedays(
     """Run ``experiments`` one after the other on the same target, each into
     ``out_dir/<experiment name>/`` (default: beside each experiment). Each waits until its
     pages have resolved before the next starts (with ``prometheus_url``); ``options`` are
-    :func:`run_gameday`'s."""
-    results = []
+    :func:`run_gameday`'s. An interrupted game day (Ctrl-C, SIGTERM: ``result.interrupted``)
+    ends the sequence: the ones after it are not run (:func:`not_run_after`, no report)."""
+    results: list[GamedayResult] = []
     for index, path in enumerate(experiments, 1):
+        if results and results[-1].interrupted:
+            stopped = results[-1]
+            results += [not_run_after(p, stopped) for p in experiments[index - 1 :]]
+            if progress is not None:
+                progress(
+                    f"{stopped.gameday} was interrupted: the {len(experiments) - index + 1} after it not run"
+                )
+            break
         if progress is not None:
             progress(f"game day {index} of {len(experiments)}: {path}")
         target = out_dir / Path(path).stem if out_dir is not None else None
@@ -379,3 +463,11 @@ def run_gamedays(
             run_gameday(path, configuration=configuration, out_dir=target, progress=progress, **options)
         )
     return results
+
+
+def not_run_after(path: Path, stopped: GamedayResult) -> GamedayResult:
+    """The result of game day ``path`` of a sequence that ``stopped`` (interrupted) ended:
+    inconclusive, not run, no report (the folder keeps its last real run's)."""
+    experiment = json.loads(Path(path).read_text())
+    reason = f"not run: the sequence ended when {stopped.gameday} was interrupted"
+    return not_run(experiment, sloctl_extension(experiment), "inconclusive", [reason])

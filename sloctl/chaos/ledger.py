@@ -19,11 +19,19 @@ class FaultLedger:
         #: every undo registered since :meth:`start_run`: undos are idempotent, so a final
         #: sweep can replay them all (an action may apply its fault after an early undo ran)
         self._history: dict[str, Callable[[], object]] = {}
+        #: the last error of each undo that raised, ``"<Type>: <message>"``
+        self._errors: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def start_run(self) -> None:
         with self._lock:
             self._history = dict(self._undo)
+            self._errors = {}
+
+    def failures(self, keys: list[str]) -> list[str]:
+        """``keys`` (undos that raised) as ``"<fault>: <error>"``, for a report."""
+        with self._lock:
+            return [f"{key}: {self._errors.get(key, 'failed')}" for key in keys]
 
     def register(self, key: str, undo: Callable[[], object]) -> None:
         with self._lock:
@@ -34,7 +42,7 @@ class FaultLedger:
         """Replay every undo of the run (newest first), then :meth:`undo_all`."""
         with self._lock:
             items = list(self._history.items())[::-1]
-        failed = [key for key, undo in items if not _undone(key, undo)]
+        failed = [key for key, undo in items if not self._undone(key, undo)]
         return sorted(set(failed) | set(self.undo_all()))
 
     def done(self, key: str) -> None:
@@ -58,22 +66,26 @@ class FaultLedger:
             items = list(self._undo.items())[::-1]
         failed: list[str] = []
         for key, undo in items:
-            if not _undone(key, undo):
+            if not self._undone(key, undo):
                 failed.append(key)
                 continue
             with self._lock:
                 self._undo.pop(key, None)
         return failed
 
-
-def _undone(key: str, undo: Callable[[], object]) -> bool:
-    """Run one undo; False, logged, when it raised (a sweep goes on with the others)."""
-    try:
-        undo()
-    except Exception:
-        logger.exception("could not undo fault %s", key)
-        return False
-    return True
+    def _undone(self, key: str, undo: Callable[[], object]) -> bool:
+        """Run one undo; False when it raised, said in one line naming the fault and the error
+        (no traceback: the report lists it too) and kept for :meth:`failures`; a sweep goes on
+        with the others."""
+        try:
+            undo()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._errors[key] = error
+            logger.warning("could not undo fault %s: %s", key, error)
+            return False
+        return True
 
 
 LEDGER = FaultLedger()

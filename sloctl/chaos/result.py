@@ -4,12 +4,15 @@ detect and to resolve, are added by :mod:`sloctl.chaos.detection`).
 
 Verdicts:
 
-- ``inconclusive`` when the baseline was not healthy, when the game day's setup failed, or when
-  a fault could not be confirmed active (an ``inject:`` action failed): nothing was learnt about
-  the system; also when the run was refused by the budget gate;
-- ``fail`` when the run was aborted by a stop condition or interrupted, when a check of the
-  method failed, when the steady state did not come back, or when an expected page did not
-  fire or the pages did not resolve in time;
+- ``inconclusive`` when the baseline was not healthy, when the game day's setup failed, when
+  a fault could not be confirmed active (an ``inject:`` action failed), or when a stop
+  condition tripped before any fault was injected (a page still firing from an earlier run):
+  nothing was learnt about the system; also when the run was refused (the budget gate, a
+  target outside the allow-list);
+- ``fail`` when the run was aborted by a stop condition after the fault or interrupted (Ctrl-C
+  or SIGTERM, also while it waited for its pages to resolve), when a check of the method
+  failed, when the steady state did not come back, or when an expected page did not fire or
+  the pages did not resolve in time;
 - ``pass`` otherwise;
 - ``dry-run`` when nothing was run.
 """
@@ -17,7 +20,7 @@ Verdicts:
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +33,7 @@ __all__ = [
     "sloctl_extension",
     "summarise",
     "verdict_of",
+    "was_interrupted",
 ]
 
 #: how a game day's own setup failure starts its message (:mod:`sloctl.chaos.load`)
@@ -67,6 +71,11 @@ class GamedayResult:
     #: every page that fired from the start of the run until they resolved, expected or not:
     #: alert name → what happened to it
     pages: dict[str, str] = field(default_factory=dict)
+    #: the run, or the wait for its pages to resolve, was stopped by Ctrl-C or SIGTERM: a
+    #: sequence of game days ends there (:func:`sloctl.chaos.gameday.run_gamedays`)
+    interrupted: bool = False
+    #: faults whose undo raised, ``"<fault>: <error>"``: they may still be in place
+    undo_failures: list[str] = field(default_factory=list)
     #: the rig's timing profile (``timing_profile`` of the configuration; "" when not said)
     timing_profile: str = ""
     #: the rig's Prometheus evaluated the rules with short windows this many times shorter
@@ -91,13 +100,43 @@ def _runs(journal: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [r for r in journal.get("run", []) if isinstance(r, dict)]
 
 
+#: how an activity's failure reads when Chaos Toolkit's own SIGTERM handler interrupted it
+#: (its Python provider wraps the InterruptExecution in an ActivityFailed)
+_INTERRUPT_EXECUTION = "InterruptExecution"
+
+
+def was_interrupted(journal: Mapping[str, Any]) -> bool:
+    """The run was interrupted (Ctrl-C, SIGTERM): Chaos Toolkit says so, or one of its
+    activities failed of the interrupt (SIGTERM under Chaos Toolkit's own handler, which the
+    activity swallowed: the method then carried on and the journal says ``completed``)."""
+    if journal.get("status") == "interrupted":
+        return True
+    return any(
+        r.get("status") != "succeeded" and _INTERRUPT_EXECUTION in _error(r, whole=True)
+        for r in [*_runs(journal), *journal.get("rollbacks", [])]
+        if isinstance(r, dict)
+    )
+
+
+def _faulted(journal: Mapping[str, Any]) -> bool:
+    """An ``inject:`` action of the method ran (its fault may have been applied)."""
+    return any(str(r["activity"].get("name", "")).startswith("inject:") for r in _runs(journal))
+
+
 def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tuple[str, list[str]]:
     reasons: list[str] = []
     before = journal.get("steady_states", {}).get("before")
+    if stop_reason and not _faulted(journal):
+        return "inconclusive", [
+            f"a stop condition tripped before any fault was injected: {stop_reason};"
+            " nothing was learnt about the fault (a page still firing from an earlier run?)"
+        ]
     if stop_reason:
         return "fail", [f"aborted by a stop condition: {stop_reason}"]
-    if journal.get("status") in ("interrupted", "aborted"):
-        return "fail", [f"run {journal.get('status')}"]
+    if was_interrupted(journal):
+        return "fail", ["run interrupted (Ctrl-C or SIGTERM)"]
+    if journal.get("status") == "aborted":
+        return "fail", ["run aborted"]
     if before is not None and not before.get("steady_state_met"):
         missed = [
             f"{p['activity'].get('name')} = {p.get('output')!r} ({p.get('status')})"
@@ -126,11 +165,15 @@ def verdict_of(journal: Mapping[str, Any], stop_reason: str | None = None) -> tu
     return ("fail", reasons) if reasons else ("pass", ["every check held"])
 
 
-def _error(run: Mapping[str, Any]) -> str:
+def _error(run: Mapping[str, Any], *, whole: bool = False) -> str:
+    """What an activity failed of: the last line of its exception (300 characters), or the
+    whole of it (``whole``)."""
     text = str(run.get("exception") or run.get("output") or "")
     if isinstance(run.get("exception"), list):
-        text = "".join(run["exception"]).strip().splitlines()[-1]
-    return text[:300]
+        text = "".join(run["exception"]).strip()
+        if not whole:
+            text = text.splitlines()[-1] if text else ""
+    return text if whole else text[:300]
 
 
 def _phases(runs: list[dict[str, Any]], start: float, end: float) -> dict[str, list[float]]:
@@ -184,9 +227,16 @@ def sloctl_extension(experiment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summarise(
-    journal: Mapping[str, Any], experiment: Mapping[str, Any], stop_reason: str | None
+    journal: Mapping[str, Any],
+    experiment: Mapping[str, Any],
+    stop_reason: str | None,
+    *,
+    signalled: bool = False,
+    undo_failures: Sequence[str] = (),
 ) -> GamedayResult:
-    """The result of a run from its Chaos Toolkit journal (Prometheus' figures come later)."""
+    """The result of a run from its Chaos Toolkit journal (Prometheus' figures come later).
+    ``signalled``: the control saw SIGINT or SIGTERM during the run (the run was interrupted,
+    whatever the journal says); ``undo_failures``: faults whose undo raised, with the error."""
     ext = sloctl_extension(experiment)
     runs = _runs(journal)
     start = journal_start(journal)
@@ -204,6 +254,12 @@ def summarise(
     ]
     load = _load_output(runs)
     verdict, reasons = verdict_of(journal, stop_reason)
+    stopped = stop_reason is None and (signalled or was_interrupted(journal))
+    if stopped and verdict != "fail":
+        verdict, reasons = "fail", ["run interrupted (Ctrl-C or SIGTERM)"]
+    reasons += [
+        f"could not undo fault {f}; it may still be in place: check it by hand" for f in undo_failures
+    ]
     from .ledger import LEDGER
 
     return GamedayResult(
@@ -217,6 +273,8 @@ def summarise(
         time_to_recover_s=recover_time,
         expected_alerts=list(ext.get("expected_alerts", [])),
         stop_reason=stop_reason,
+        interrupted=stopped,
+        undo_failures=list(undo_failures),
         faults_left=LEDGER.pending(),
         checks=checks,
         load=load,

@@ -24,7 +24,9 @@
   plan's. ``--fast-reset N`` divides the rules' short windows by N, so that pages resolve N
   times sooner and game days run back to back.
 
-Exit codes: 0 pass (or a dry run), 1 fail or inconclusive, 2 usage errors.
+Exit codes: 0 pass (or a dry run), 1 fail or inconclusive (also a run refused because another
+game day holds the targets' lock), 2 usage errors, 130 interrupted (Ctrl-C or SIGTERM: the
+interrupted game day is reported, the ones after it are not run).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +65,7 @@ from ._foreground import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
@@ -71,6 +74,8 @@ if TYPE_CHECKING:
 
 __all__ = ["API_KEY_ENV", "ROUTING_KEY_ENV", "register"]
 
+#: the exit code of a game day that Ctrl-C or SIGTERM interrupted (sloctl's own for Ctrl-C)
+EXIT_INTERRUPTED = 130
 #: the SLOs whose rules the rig's Prometheus evaluates when ``--slos`` is not given
 RIG_SLOS = "slos/platform-api.yaml"
 #: default environment variable of the PagerDuty Events API v2 routing key
@@ -426,7 +431,48 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
         return _fail(pagerduty, args.gameday_command)
     if args.report_dir is not None:
         output_dir(args.report_dir, "--report-dir")
+    if args.dry_run:  # changes nothing: no lock to take
+        return _in_sequence(args, experiments, configuration, pagerduty)
+    from sloctl.chaos.lock import GamedayLocked, LockFileError, gameday_lock, lock_path
+
+    reports = args.report_dir or output_dir(paths[0].parent / "reports", "--report-dir")
+    lock = lock_path(args.config, reports)
+    with _sigterm_as_ctrl_c():
+        try:
+            with gameday_lock(lock):
+                return _in_sequence(args, experiments, configuration, pagerduty)
+        except GamedayLocked as exc:
+            print(f"sloctl gameday {args.gameday_command}: refused: {exc}", file=sys.stderr)
+            return 1
+        except LockFileError as exc:
+            return _fail(str(exc), args.gameday_command)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside, as Ctrl-C does (a game day's own run
+    handles both itself): ``kill -TERM`` takes Ctrl-C's path, never a silent death."""
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _in_sequence(
+    args: argparse.Namespace,
+    experiments: dict[Path, dict[str, Any]],
+    configuration: dict[str, Any],
+    pagerduty: GamedayPagerDuty | None,
+) -> int:
+    """Every game day one after the other, its result printed; an interrupted one ends the
+    sequence (:data:`EXIT_INTERRUPTED`, the rest said not run)."""
     verdicts = []
+    paths = list(experiments)
     for index, (path, experiment) in enumerate(experiments.items(), 1):
         if not args.quiet and len(experiments) > 1:
             _progress(f"game day {index} of {len(experiments)}: {path}")
@@ -435,6 +481,12 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
         if isinstance(result, int):
             return result
         verdicts.append(result.verdict)
+        if result.interrupted:
+            for rest in paths[index:]:
+                print(f"{rest}: not run (the sequence ended when {result.gameday} was interrupted)")
+            if len(experiments) > 1:
+                print(f"interrupted: {index} of {len(experiments)} game days run")
+            return EXIT_INTERRUPTED
     if len(verdicts) > 1 and args.dry_run:
         print(f"{len(verdicts)} game days planned (dry run), nothing run")
     elif len(verdicts) > 1:

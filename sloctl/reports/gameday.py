@@ -16,7 +16,7 @@ from .charts import Band, Line, Mark, line_chart
 if TYPE_CHECKING:
     from sloctl.chaos.result import GamedayResult
 
-__all__ = ["figure", "render_html", "timeline_svg"]
+__all__ = ["NOT_MEASURED_INTERRUPTED", "figure", "render_html", "timeline_svg"]
 
 _COLOURS = {"postgres": "#1f62a8", "redis": "#c0282a", "mongodb": "#2b7a2b"}
 _PHASE_COLOURS = {"baseline": "#eef5ee", "inject": "#fbe9e7", "recover": "#e8eaf6"}
@@ -68,13 +68,20 @@ _ABSENT = {
 }
 
 
+#: the time to resolve of a run that Ctrl-C or SIGTERM stopped, or whose wait for its pages it
+#: ended
+NOT_MEASURED_INTERRUPTED = "not measured: interrupted"
+
+
 def figure(result: GamedayResult, name: str) -> str:
     """One measured figure of ``result`` (a field named in ``_ABSENT``) with its unit, or what
     its absence means: before a fault was applied (a dry run, an aborted setup) nothing is
-    measured."""
+    measured, nor is the time to resolve of an interrupted run."""
     value = getattr(result, name)
     if value is not None:
         return f"{value} {'s' if name.endswith('_s') else '%'}"
+    if name == "time_to_resolve_s" and result.interrupted:
+        return NOT_MEASURED_INTERRUPTED
     return _ABSENT[name] if result.fault_at_s is not None else "not measured"
 
 
@@ -95,6 +102,7 @@ def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] =
         or "none",
         "stop condition": result.stop_reason or "did not trip",
         "faults left behind": ", ".join(result.faults_left) or "none",
+        "undo failures (the fault may still be in place)": "; ".join(result.undo_failures) or "none",
         "duration": f"{result.duration_s} s",
         "timing profile": result.timing_profile or "not stated",
         "rules' short windows": (

@@ -121,6 +121,38 @@ def test_the_ledger_undoes_newest_first_keeps_failures_and_sweeps_the_run() -> N
     assert done == ["c", "a", "c", "a"]
 
 
+def test_an_undo_that_fails_is_one_line_naming_the_fault_and_the_error_and_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Seen when the rig's Prometheus died mid-game-day: the final sweep replayed a proxy's undo
+    and printed a whole traceback, and nothing in the report said a fault may still be in place."""
+    from sloctl.chaos.control import STATUS, after_experiment_control, cleanup_control, configure_control
+    from sloctl.chaos.ledger import LEDGER
+    from sloctl.chaos.result import summarise
+    from sloctl.reports.gameday import render_html
+
+    def refused() -> None:
+        raise ConnectionRefusedError("[Errno 111] Connection refused")
+
+    configure_control()
+    try:
+        LEDGER.register("proxy:39693", refused)
+        after_experiment_control(None)
+    finally:
+        cleanup_control()
+        LEDGER.forget()
+    failure = "proxy:39693: ConnectionRefusedError: [Errno 111] Connection refused"
+    assert STATUS.undo_failures == [failure]
+    undo_lines = [r for r in caplog.records if "could not undo" in r.getMessage()]
+    assert undo_lines and all(r.exc_info is None for r in undo_lines)  # no traceback
+    assert {r.getMessage() for r in undo_lines} == {f"could not undo fault {failure}"}
+    journal = {"status": "completed", "run": []}
+    result = summarise(journal, {"title": "t"}, None, undo_failures=STATUS.undo_failures)
+    assert result.undo_failures == [failure]
+    assert f"could not undo fault {failure}; it may still be in place: check it by hand" in result.reasons
+    assert failure in render_html(result)
+
+
 def test_a_run_starts_unstopped_after_the_previous_run_in_the_process_stopped_its_load() -> None:
     from sloctl.chaos.control import after_experiment_control, cleanup_control, configure_control
     from sloctl.chaos.load import STOP

@@ -89,3 +89,40 @@ def test_a_resolve_deadline_of_0_lists_the_pages_without_waiting(prometheus: str
     assert time.monotonic() - began < 1
     assert result.verdict == "pass" and result.time_to_resolve_s is None
     assert result.pages == {OTHER: "unexpected, fired 1.0 s after the fault, still firing"}
+
+
+def test_a_page_already_firing_before_the_fault_is_said_so_never_a_negative_time(prometheus: str) -> None:
+    start = time.time() - 20
+    _Alerts.fired = {OTHER: start + 1.0, EXPECTED: start + 6.0}  # the fault is 4 s into the run
+    _Alerts.firing_polls = 0
+    result = _result()
+    resolution_figures(result, {"prometheus_url": prometheus, "resolve_deadline_seconds": 0}, start)
+    assert result.pages == {
+        EXPECTED: "expected, fired 2.0 s after the fault",
+        OTHER: "unexpected, was already firing before the fault",
+    }
+
+
+def test_a_run_without_a_fault_lists_its_pages_into_the_run_not_after_a_fault(prometheus: str) -> None:
+    start = time.time() - 20
+    _Alerts.fired = {OTHER: start + 1.5}
+    _Alerts.firing_polls = 0
+    result = completed_run("memory-exhaustion", expected_alerts=[EXPECTED], duration_s=3.0, fault_at_s=None)
+    resolution_figures(result, {"prometheus_url": prometheus, "resolve_deadline_seconds": 0}, start)
+    assert result.pages == {OTHER: "unexpected, fired 1.5 s into the run, no fault was injected"}
+    assert result.time_to_resolve_s is None
+
+
+def test_a_stop_condition_that_trips_before_the_fault_is_inconclusive_naming_the_alert() -> None:
+    from sloctl.chaos.result import verdict_of
+
+    baseline = {"activity": {"name": "baseline: steady traffic"}, "status": "succeeded"}
+    journal = {"status": "aborted", "run": [baseline]}
+    verdict, reasons = verdict_of(journal, f"alert {OTHER} fires")
+    assert verdict == "inconclusive"
+    assert reasons == [
+        f"a stop condition tripped before any fault was injected: alert {OTHER} fires; nothing was"
+        " learnt about the fault (a page still firing from an earlier run?)"
+    ]
+    inject = {"activity": {"name": "inject: redis_maxmemory_squeeze"}, "status": "succeeded"}
+    assert verdict_of({**journal, "run": [baseline, inject]}, f"alert {OTHER} fires")[0] == "fail"
