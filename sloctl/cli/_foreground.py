@@ -21,6 +21,7 @@ from sloctl.durations import DAY, DurationError, format_duration, parse_seconds
 
 __all__ = [
     "MAX_RUN_SECONDS",
+    "StopEvent",
     "add_for_argument",
     "add_workdir_argument",
     "duration_flag",
@@ -91,13 +92,27 @@ def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], co
     return code
 
 
+class StopEvent(threading.Event):
+    """The event :func:`stop_on_signals` yields; ``signum`` is the first signal that set it."""
+
+    signum: int | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a
+        command a signal ended; 0 when no signal came."""
+        return 128 + self.signum if self.signum is not None else 0
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
+def stop_on_signals() -> Iterator[StopEvent]:
     """An event that SIGINT and SIGTERM set (instead of killing the process) while inside, so
     that whatever was started is stopped cleanly; the previous handlers come back after."""
-    stop = threading.Event()
+    stop = StopEvent()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.signum is None:
+            stop.signum = signum
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -4,7 +4,9 @@ Runs a Locust scenario headless against the platform API; the thresholds come fr
 (and --threshold).
 
 Exit codes: 0 every threshold held, 1 a threshold was violated, the run failed or the SLO files
-have errors, 2 usage errors (bad threshold, host outside the allow-list).
+have errors, 2 usage errors (bad threshold, host outside the allow-list), 130 (Ctrl-C) or 143
+(SIGTERM) interrupted: Locust stopped gracefully, its users' projects deprovisioned, the reports
+of what ran written and marked interrupted.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sloctl.cli._common import (
     load_slos,
     output_dir,
 )
-from sloctl.cli._foreground import duration_flag
+from sloctl.cli._foreground import duration_flag, stop_on_signals
 
 __all__ = ["register"]
 
@@ -112,21 +114,29 @@ def _run(args: argparse.Namespace) -> int:
         report_dir=output_dir(args.report_dir, "--report-dir"),
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
     )
-    try:
-        report = run_loadtest(
-            request, progress=lambda m: print(f"sloctl loadtest: {m}", file=sys.stderr, flush=True)
-        )
-    except LoadtestAborted as exc:
-        if made:  # a run refused before its first request leaves no empty report folder behind
-            with contextlib.suppress(OSError):
-                request.report_dir.rmdir()
-        if exc.usage:
-            raise UsageError(str(exc)) from None
-        print(f"sloctl loadtest: {exc}", file=sys.stderr)
-        return 1
+    # SIGINT and SIGTERM set ``stop``: Locust is stopped the graceful way (its users deprovision)
+    # and what ran is reported, rather than this process dying and leaving Locust running.
+    with stop_on_signals() as stop:
+        try:
+            report = run_loadtest(
+                request,
+                progress=lambda m: print(f"sloctl loadtest: {m}", file=sys.stderr, flush=True),
+                stop=stop,
+            )
+        except LoadtestAborted as exc:
+            if made:  # a run refused before its first request leaves no empty report folder behind
+                with contextlib.suppress(OSError):
+                    request.report_dir.rmdir()
+            if exc.usage:
+                raise UsageError(str(exc)) from None
+            print(f"sloctl loadtest: {exc}", file=sys.stderr)
+            return (stop.exit_code or 130) if exc.interrupted else 1
     print(render_table(report))
     print(
         f"reports: {request.report_dir / 'report.json'}, {request.report_dir / 'report.html'}",
         file=sys.stderr,
     )
+    if report.interrupted:
+        print("sloctl loadtest: interrupted; the reports cover the part that ran", file=sys.stderr)
+        return stop.exit_code or 130
     return 0 if report.passed else 1

@@ -30,10 +30,20 @@ class Report:
     skipped: tuple[Skipped, ...]
     run: RunStats
     command: str = ""
+    #: stopped by Ctrl-C or SIGTERM: the figures are those of the part that ran, and the run
+    #: never passes (it did not offer the load it was asked to)
+    interrupted: bool = False
 
     @property
     def passed(self) -> bool:
-        return all(g.passed for g in self.gates)
+        return not self.interrupted and all(g.passed for g in self.gates)
+
+    @property
+    def verdict(self) -> str:
+        """``PASSED``, ``FAILED`` or ``INTERRUPTED``."""
+        if self.interrupted:
+            return "INTERRUPTED"
+        return "PASSED" if self.passed else "FAILED"
 
 
 def _fmt(value: float | None, stat: str) -> str:
@@ -87,7 +97,13 @@ def render_table(report: Report) -> str:
         lines.append(f"skipped: {s.slo}: {s.reason}")
     if report.run.breakpoint:
         lines.append("breakpoint: " + ", ".join(f"{k}={v:g}" for k, v in report.run.breakpoint))
-    lines.append("PASSED" if report.passed else "FAILED: at least one threshold was violated")
+    lines.append(
+        {
+            "PASSED": "PASSED",
+            "FAILED": "FAILED: at least one threshold was violated",
+            "INTERRUPTED": "INTERRUPTED: the figures are those of the part that ran; no verdict",
+        }[report.verdict]
+    )
     return "\n".join(lines)
 
 
@@ -116,6 +132,7 @@ def to_dict(report: Report) -> dict[str, object]:
         "duration_seconds": report.duration,
         "command": report.command,
         "passed": report.passed,
+        "interrupted": report.interrupted,
         "thresholds": [
             {
                 "expression": g.threshold.expression,
@@ -188,7 +205,7 @@ def _plots(samples: Sequence[Sample]) -> list[Markup]:
 
 def render_html(report: Report) -> str:
     """A self-contained page (report kit: :mod:`sloctl.reports`): thresholds, charts, routes."""
-    verdict = "PASSED" if report.passed else "FAILED"
+    verdict = report.verdict
     gates = [
         {
             "passed": g.passed,

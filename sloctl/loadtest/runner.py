@@ -7,24 +7,36 @@ and N forked workers on this machine) works unchanged; the scenario's hooks
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sloctl.durations import DAY, format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
+from sloctl.servers._lifeline import LIFELINE
 
 from .results import RouteStats, RunStats, Sample
 from .thresholds import Threshold
 
-__all__ = ["SCENARIOS", "LoadShape", "LoadtestError", "RunOptions", "resolve_scenario", "run_scenario"]
+__all__ = [
+    "SCENARIOS",
+    "LoadShape",
+    "LoadtestError",
+    "LoadtestInterrupted",
+    "RunOptions",
+    "resolve_scenario",
+    "run_scenario",
+]
 
 SCENARIOS = ("steady", "constant", "spike", "soak", "breakpoint")
 #: a run may not exceed this, whatever --duration says (bounded by design)
@@ -36,6 +48,10 @@ MAX_RATE = 1e6
 
 class LoadtestError(RuntimeError):
     """The run could not be made or read; the message says why (no traceback for users)."""
+
+
+class LoadtestInterrupted(LoadtestError):
+    """The run was stopped (``stop`` set: Ctrl-C, SIGTERM) before Locust wrote any results."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +160,13 @@ def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
 
 #: seconds between two progress lines while Locust runs
 PROGRESS_EVERY = 10.0
+#: how often the run looks at its ``stop`` event (a Ctrl-C is heard within this)
+POLL_SECONDS = 0.2
+#: after SIGTERM, how long Locust has to stop its users (``--stop-timeout``), run their
+#: ``on_stop`` (deprovisioning) and write its results, before it is killed
+STOP_GRACE_SECONDS = 60.0
+#: Locust's ``--stop-timeout``: how long a stopping user may finish its task
+LOCUST_STOP_TIMEOUT = 5
 
 
 def run_scenario(
@@ -152,10 +175,17 @@ def run_scenario(
     *,
     workdir: Path | None = None,
     progress: Callable[[str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> RunStats:
     """Run ``scenario`` headless and return the final stats (raises :class:`LoadtestError`, or
     :class:`~sloctl.egress.EgressDenied` when ``options.host`` is outside the allow-list);
-    ``progress`` hears the time run every :data:`PROGRESS_EVERY` seconds."""
+    ``progress`` hears the time run every :data:`PROGRESS_EVERY` seconds.
+
+    When ``stop`` is set (the CLI sets it on SIGINT and SIGTERM), Locust is asked to stop as its
+    own SIGTERM handler does it: its users stop and run ``on_stop`` (deprovisioning what they
+    provisioned) and the statistics so far are written; it is killed only after
+    :data:`STOP_GRACE_SECONDS`. The stats come back with ``stopped_by="interrupted"``, or
+    :class:`LoadtestInterrupted` is raised when Locust wrote none."""
     check_host(options.host, options.allow)
     # Absolute before Locust starts: it runs in the scenario's folder, where a relative report
     # folder would name another place than the one the user meant.
@@ -167,41 +197,92 @@ def run_scenario(
     cmd = _locust_command(scenario, options)
     log = workdir / "locust.log"
     limit = options.duration + 120
+    stop = stop or threading.Event()
+    if stop.is_set():
+        raise LoadtestInterrupted("interrupted before Locust started; nothing was run")
     with open(log, "wb") as fh:
+        # Its own session: a Ctrl-C at the terminal reaches sloctl only, which stops Locust the
+        # graceful way (below); and its forked workers form one group to kill if it must come
+        # to that. The lifeline stops it should sloctl itself die (SIGKILL) while it runs.
         proc = subprocess.Popen(
-            cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=scenario.parent
+            cmd,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=scenario.parent,
+            start_new_session=True,
         )
+        LIFELINE.watch(proc.pid, signal.SIGTERM)
         try:
-            code = _wait(proc, options.duration, limit, progress)
+            code = _wait(proc, options.duration, limit, progress, stop)
         except subprocess.TimeoutExpired as exc:
             raise LoadtestError(f"Locust did not finish within {limit:g} s; log: {log}") from exc
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=30)
+            _end(proc)
+    interrupted = stop.is_set()
     if not out.exists():
+        if interrupted:
+            raise LoadtestInterrupted(f"interrupted; Locust stopped before writing any results; log: {log}")
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise LoadtestError(f"Locust exited with code {code} without results; log tail:\n{tail}")
-    return read_results(out)
+    stats = read_results(out)
+    return replace(stats, stopped_by="interrupted") if interrupted else stats
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Locust and its workers gone, whatever happened: SIGTERM and :data:`STOP_GRACE_SECONDS`
+    first when it still runs, then SIGKILL of its process group."""
+    if proc.poll() is None:
+        _stop_locust(proc)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # forked workers left behind go with the group
+    LIFELINE.forget(proc.pid)
+
+
+def _stop_locust(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM (Locust's headless shutdown: users stopped within ``--stop-timeout``, their
+    ``on_stop`` run, the quit hooks write the results), then SIGKILL of the group after
+    :data:`STOP_GRACE_SECONDS`; Locust's exit code (negative: the signal that ended it)."""
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=30)
 
 
 def _wait(
-    proc: subprocess.Popen[bytes], duration: float, limit: float, progress: Callable[[str], None] | None
+    proc: subprocess.Popen[bytes],
+    duration: float,
+    limit: float,
+    progress: Callable[[str], None] | None,
+    stop: threading.Event,
 ) -> int:
     """Locust's exit code, waited for at most ``limit`` seconds (``TimeoutExpired`` after), with
-    the time run said every :data:`PROGRESS_EVERY` seconds."""
+    the time run said every :data:`PROGRESS_EVERY` seconds; when ``stop`` is set, Locust is
+    stopped (:func:`_stop_locust`) and its exit code returned."""
     began = time.monotonic()
-    while True:
+    said = 0
+    for _ in range(int(limit / POLL_SECONDS) + 2):  # bounded by ``limit`` too
         left = limit - (time.monotonic() - began)
         if left <= 0:
-            raise subprocess.TimeoutExpired(proc.args, limit)
-        try:
-            return proc.wait(timeout=min(PROGRESS_EVERY, left))
-        except subprocess.TimeoutExpired:
+            break
+        if stop.is_set():
             if progress is not None:
-                ran = time.monotonic() - began
+                progress("interrupted: stopping Locust, deprovisioning its users' projects ...")
+            return _stop_locust(proc)
+        try:
+            return proc.wait(timeout=min(POLL_SECONDS, left))
+        except subprocess.TimeoutExpired:
+            ran = time.monotonic() - began
+            if progress is not None and ran >= (said + 1) * PROGRESS_EVERY:
+                said = int(ran // PROGRESS_EVERY)
                 what = f"{ran:.0f} of {duration:g} s" if ran <= duration else f"{ran:.0f} s, stopping"
                 progress(f"running: {what}")
+    raise subprocess.TimeoutExpired(proc.args, limit)
 
 
 def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
@@ -242,7 +323,7 @@ def _locust_command(scenario: Path, options: RunOptions) -> list[str]:
         "--run-time",
         f"{math.ceil(options.duration)}s",
         "--stop-timeout",
-        "5",
+        str(LOCUST_STOP_TIMEOUT),
         "--only-summary",
         "--skip-log-setup",
         "--exit-code-on-error",

@@ -9,6 +9,7 @@ or the run itself failed.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .results import evaluate
 from .runner import (
     LoadShape,
     LoadtestError,
+    LoadtestInterrupted,
     RunOptions,
     breakpoint_gates,
     resolve_scenario,
@@ -42,9 +44,11 @@ class LoadtestAborted(Exception):
     """The load test did not run to a verdict. ``usage``: a flag or file to change (the CLI's
     exit 2); otherwise the run failed (exit 1)."""
 
-    def __init__(self, message: str, *, usage: bool = True) -> None:
+    def __init__(self, message: str, *, usage: bool = True, interrupted: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
+        #: stopped by ``stop`` (Ctrl-C, SIGTERM) before any result was written
+        self.interrupted = interrupted
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,17 @@ class LoadtestRequest:
     command: str = ""
 
 
-def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = lambda _m: None) -> Report:
+def run_loadtest(
+    request: LoadtestRequest,
+    *,
+    progress: Callable[[str], None] = lambda _m: None,
+    stop: threading.Event | None = None,
+) -> Report:
     """Run ``request`` and write its reports; ``progress`` hears one line before the run and the
-    time run every few seconds while it runs."""
+    time run every few seconds while it runs. ``stop`` set (Ctrl-C, SIGTERM) stops the run
+    gracefully: the users deprovision what they provisioned, and the reports of what ran so far
+    are written, marked interrupted (:attr:`Report.interrupted`, never passed);
+    :class:`LoadtestAborted` with ``interrupted`` when Locust stopped before any result."""
     try:
         scenario = resolve_scenario(request.scenario)
         extra = tuple(parse_threshold(t) for t in request.thresholds)
@@ -85,9 +97,11 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
         f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"
     )
     try:
-        run = run_scenario(scenario, options, workdir=request.report_dir, progress=progress)
+        run = run_scenario(scenario, options, workdir=request.report_dir, progress=progress, stop=stop)
     except EgressDenied as exc:
         raise LoadtestAborted(str(exc)) from None
+    except LoadtestInterrupted as exc:
+        raise LoadtestAborted(str(exc), usage=False, interrupted=True) from None
     except LoadtestError as exc:
         raise LoadtestAborted(str(exc), usage=False) from None
     report = Report(
@@ -98,6 +112,7 @@ def run_loadtest(request: LoadtestRequest, *, progress: Callable[[str], None] = 
         skipped=skipped,
         run=run,
         command=mask_text(request.command),
+        interrupted=run.stopped_by == "interrupted",
     )
     write_text(request.report_dir / "report.json", render_json(report))
     write_text(request.report_dir / "report.html", render_html(report))
