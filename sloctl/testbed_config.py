@@ -103,7 +103,8 @@ def prometheus_config(rule_files: str, *, interval: str = "15s", jobs: Sequence[
         "# (`sloctl testbed up --write-config DIR` writes them), never here.\n"
         f"global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
         "  external_labels:\n    environment: testbed\n"
-        f"rule_files:\n  - {rule_files}\n"
+        # JSON's string is a YAML double-quoted scalar: a path with ": ", " #" or a quote stays one
+        f"rule_files:\n  - {json.dumps(rule_files)}\n"
         f"scrape_configs:\n{scrape}"
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import shutil
 import sys
 from pathlib import Path
 
@@ -82,17 +83,39 @@ def _up(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             options[flag.replace("_", "-")] = value
+    # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules
+    # would silently be missing from the stack this writes a configuration for.
+    if args.write_config is not None and not sorted(Path(args.rules).glob("*.yml")):
+        raise UsageError(
+            f"--rules {args.rules}: no rule files (*.yml) there; run sloctl generate first, or "
+            "give the folder it wrote (default rules/)"
+        )
+    made = _first_missing(args.write_config) if args.write_config is not None else None
     if args.write_config is not None:
-        # Prometheus takes a rule_files glob that matches nothing without a word: the SLOs' rules
-        # would silently be missing from the stack this writes a configuration for.
-        if not sorted(Path(args.rules).glob("*.yml")):
-            raise UsageError(
-                f"--rules {args.rules}: no rule files (*.yml) there; run sloctl generate first, or "
-                "give the folder it wrote (default rules/)"
-            )
         output_dir(args.write_config, "--write-config")
     # every flag checked: now the work folder, then the servers
-    return in_workdir(args.workdir, "sloctl-testbed-", lambda w: _run_up(args, options, w), "sloctl testbed")
+    code = 1
+    try:
+        code = in_workdir(
+            args.workdir, "sloctl-testbed-", lambda w: _run_up(args, options, w), "sloctl testbed"
+        )
+    finally:
+        if code != 0 and made is not None:
+            # a failed start leaves no --write-config folder of its own making behind, empty or half
+            # written (its files would point at servers that are gone)
+            shutil.rmtree(made, ignore_errors=True)
+    return code
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself included) that does not exist yet: what making
+    it creates; None when it exists."""
+    missing = None
+    for candidate in [path.absolute(), *path.absolute().parents]:
+        if candidate.exists():
+            break
+        missing = candidate
+    return missing
 
 
 def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], workdir: Path) -> int:

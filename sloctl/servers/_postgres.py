@@ -347,6 +347,24 @@ class PgBouncerServer(ManagedProcess):
         return f"PgBouncerServer(host={self.host!r}, port={self.port}, upstream={self.upstream.port})"
 
 
+def _userlist_line(user: str, password: str) -> str:
+    """One line of PgBouncer's ``auth_file``: both fields double-quoted, a ``"`` inside doubled
+    (PgBouncer's own escape)."""
+    return " ".join('"' + field.replace('"', '""') + '"' for field in (user, password)) + "\n"
+
+
+def _ini_value(value: str, what: str) -> str:
+    """``value`` on the right of ``key = `` in ``pgbouncer.ini``: PgBouncer takes the rest of the
+    line as it is (spaces, quotes, ``#`` and non-ASCII letters included, surrounding blanks
+    trimmed), so only a line break or blanks at either end cannot be written."""
+    if value != value.strip() or any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        raise ServerStartError(
+            f"pgbouncer: its {what} {value!r} has a line break, a control character or blanks at an "
+            "end, which pgbouncer.ini cannot hold; use another work folder"
+        )
+    return value
+
+
 def _pgbouncer_ini(
     upstream: PostgresServer,
     home: Path,
@@ -377,7 +395,7 @@ def _pgbouncer_ini(
             f"listen_port = {port}",
             "unix_socket_dir =",
             "auth_type = scram-sha-256",
-            f"auth_file = {home / 'userlist.txt'}",
+            f"auth_file = {_ini_value(str(home / 'userlist.txt'), 'auth_file')}",
             "admin_users = pgbouncer",
             "stats_users = pgbouncer",
             f"pool_mode = {pool_mode}",
@@ -416,7 +434,7 @@ def start_pgbouncer(
         upstream.superuser: upstream.superuser_password,
         "pgbouncer": admin_password,
     }
-    write_text(home / "userlist.txt", "".join(f'"{u}" "{p}"\n' for u, p in users.items()), private=True)
+    write_text(home / "userlist.txt", "".join(_userlist_line(u, p) for u, p in users.items()), private=True)
 
     def server_on(chosen: int) -> PgBouncerServer:
         server = PgBouncerServer(

@@ -66,6 +66,26 @@ class RedisServer(_HomeServer):
             return False
 
 
+def redis_string(value: str) -> str:
+    r"""``value`` as one argument of a ``redis.conf`` line: double-quoted, with ``"`` and ``\``
+    escaped and every byte outside printable ASCII as ``\xHH`` (Redis reads the UTF-8 bytes
+    back as they were). Unquoted, a work folder with a space made Redis refuse its ``dir``.
+
+    >>> print(redis_string("/tmp/sp ace ü'q"))
+    "/tmp/sp ace \xc3\xbc'q"
+    """
+    out = []
+    for byte in value.encode():
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return '"' + "".join(out) + '"'
+
+
 def _resp(*parts: str) -> bytes:
     out = f"*{len(parts)}\r\n".encode()
     for part in parts:
@@ -97,11 +117,11 @@ def start_redis(
             f"port {chosen}",
             "protected-mode yes",
             "daemonize no",
-            f"dir {home}",
+            f"dir {redis_string(str(home))}",
             "appendonly yes",
             "appendfsync everysec",
             'save ""',
-            f'requirepass "{password}"',
+            f"requirepass {redis_string(password)}",
         ]
         if maxmemory:
             lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]

@@ -110,7 +110,7 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
     assert f"SLOCTL_API_URL={api}\n" in (config / "testbed.env").read_text()
     # A real Prometheus on the written configuration: the generated rules load, the API is up.
     prometheus_yml = (config / "prometheus.yml").read_text()
-    assert f"  - {ROOT / 'rules'}/*.yml\n" in prometheus_yml
+    assert f'  - "{ROOT / "rules"}/*.yml"\n' in prometheus_yml
     shutil.copytree(config, workdir)
     with start_prometheus(workdir, config_text=prometheus_yml.replace("15s", "1s")) as prometheus:
         wait_until(
