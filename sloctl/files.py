@@ -17,7 +17,20 @@ __all__ = ["write_text"]
 
 
 def write_text(path: Path, text: str, *, private: bool = False) -> Path:
-    """Write ``text`` to ``path`` atomically: mode 0600 when ``private``, else 0644 less the umask."""
+    """Write ``text`` to ``path`` atomically: mode 0600 when ``private``, else 0644 less the umask.
+
+    An :class:`OSError` names ``path`` (its ``filename``) whatever step failed: a full disk
+    fails in ``write()`` or ``fsync()``, whose errors name no file, and a message would otherwise
+    have to guess which one it was."""
+    try:
+        return _write_text(path, text, private=private)
+    except OSError as exc:
+        if exc.filename is None or Path(exc.filename).name.startswith(f".{path.name}."):
+            exc.filename = str(path)  # none, or the temporary file beside it: the file meant
+        raise
+
+
+def _write_text(path: Path, text: str, *, private: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # 0600
     try:

@@ -15,8 +15,11 @@ Commands raise :class:`~sloctl.cli._common.UsageError` for a flag to change and
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -106,14 +109,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except OSError as exc:  # the output could not be written: a full disk, /dev/full, a quota
-        where = exc.filename or "standard output"
-        print(
-            f"{getattr(args, 'prog', None) or 'sloctl ' + args.command}: {where}: {exc.strerror or exc}",
-            file=sys.stderr,
-        )
+        where = exc.filename or _unnamed_output(exc)
+        prog = getattr(args, "prog", None) or "sloctl " + args.command
+        print(f"{prog}: {where + ': ' if where else ''}{exc.strerror or exc}", file=sys.stderr)
         _drop_stdout()
         return 1
     return code
+
+
+def _unnamed_output(exc: OSError) -> str | None:
+    """What an error that names no file was about: ``standard output`` only when that is what
+    cannot be written; None otherwise, rather than a wrong name. (Files are written by
+    :func:`sloctl.files.write_text`, whose errors name them.) A write of nothing fails on a
+    device that refuses every write (/dev/full); a regular file fails on a full file system."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's capture)
+        return None
+    try:
+        os.write(fd, b"")
+    except OSError:
+        return "standard output"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.fstat(fd).st_mode) and os.fstatvfs(fd).f_bavail == 0:
+                return "standard output"
+    return None
 
 
 def _drop_stdout() -> None:

@@ -513,9 +513,14 @@ def _on_quit(**_kwargs: Any) -> None:
         "workers": RECORDER.workers,
     }
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, default=_json_default)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(data, fh, default=_json_default)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: no half file (sloctl says why the results are missing)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 _ENV: dict[str, Environment] = {}

@@ -220,14 +220,38 @@ def run_scenario(
             raise LoadtestError(f"Locust did not finish within {limit:g} s; log: {log}") from exc
         finally:
             _end(proc)
-    interrupted = stop.is_set()
+    return _results(out, log, code, interrupted=stop.is_set())
+
+
+def _results(out: Path, log: Path, code: int, *, interrupted: bool) -> RunStats:
+    """The stats Locust wrote to ``out`` after exiting with ``code``, or why there are none."""
+    out.with_name(f"{out.name}.tmp").unlink(missing_ok=True)  # what a failed write left
     if not out.exists():
         if interrupted:
             raise LoadtestInterrupted(f"interrupted; Locust stopped before writing any results; log: {log}")
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
-        raise LoadtestError(f"Locust exited with code {code} without results; log tail:\n{tail}")
+        if _disk_full(out.parent):
+            raise LoadtestError(
+                f"{out}: No space left on device: Locust could not write its results; "
+                "free some space there or write the reports elsewhere (--report-dir)"
+            )
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:]) or "(empty)"
+        raise LoadtestError(f"Locust exited with code {code} without results; log tail ({log}):\n{tail}")
     stats = read_results(out)
     return replace(stats, stopped_by="interrupted") if interrupted else stats
+
+
+#: less free space than this where the results go: they could not be written (a small run's
+#: results take tens of kilobytes)
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _disk_full(folder: Path) -> bool:
+    """True when the file system of ``folder`` has less than :data:`FULL_BELOW_BYTES` free."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < FULL_BELOW_BYTES
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
