@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import secrets as random_secrets
-import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from sloctl.servers import (
     RedisServer,
     ServerStartError,
     Stoppable,
+    first_exited,
     free_port,
     start_mongodb,
     start_pgbouncer,
@@ -216,9 +216,15 @@ class Testbed(Stoppable):
             "mongodb": f"{self.mongodb.host}:{self.mongodb.port}",
         }
 
-    def servers(self) -> list[ManagedProcess]:
-        """Every server process it started (what :func:`first_exited` watches)."""
-        return [self.postgres, self.pgbouncer, self.redis, self.mongodb, self.api]
+    @property
+    def servers(self) -> tuple[ManagedProcess, ...]:
+        """Every server process of the testbed, the API first (the fronts are not processes)."""
+        return (self.api, self.pgbouncer, self.postgres, self.redis, self.mongodb)
+
+    def exited(self) -> str | None:
+        """One line for the first server that has exited behind our back (killed, crashed),
+        :func:`~sloctl.servers.first_exited`'s; None while all run."""
+        return first_exited(self.servers)
 
     def stop(self) -> None:
         stops = [self.api.stop, *(f.stop for f in self.fronts.values())]
@@ -226,22 +232,6 @@ class Testbed(Stoppable):
         for stop in stops:
             with contextlib.suppress(Exception):
                 stop()
-
-
-def first_exited(servers: Sequence[ManagedProcess]) -> str | None:
-    """The first of ``servers`` that is no longer running, in one line with its pid, exit
-    status and log (``redis exited (pid 4242, code -9, SIGKILL); log: /tmp/…/redis.log``);
-    None while every one runs. For a command that keeps servers running in the foreground
-    (``sloctl gameday rig``, ``sloctl testbed up``): a dead database must stop it, not leave
-    the next game day or load test to run against a broken platform."""
-    for server in servers:
-        proc = server._proc  # the Popen: its pid and exit status once it has exited
-        if proc is None or proc.poll() is None:
-            continue
-        code = proc.returncode
-        status = f"code {code}" if code >= 0 else f"code {code}, {signal.Signals(-code).name}"
-        return f"{server.name} exited (pid {proc.pid}, {status}); log: {server.logfile}"
-    return None
 
 
 def start_testbed(

@@ -107,9 +107,10 @@ class GamedayRig(Testbed):
             config["fast_reset"] = self.fast_reset
         return config
 
-    def servers(self) -> list[ManagedProcess]:
+    @property
+    def servers(self) -> tuple[ManagedProcess, ...]:
         """Every server process of the testbed, and the Prometheus."""
-        return [*super().servers(), *([self.prometheus] if self.prometheus is not None else [])]
+        return (*super().servers, *([self.prometheus] if self.prometheus is not None else []))
 
     def write_targets(self, path: Path) -> None:
         """The :meth:`configuration` as JSON for ``sloctl gameday run --config``; it holds the

@@ -255,8 +255,7 @@ def _rig(args: argparse.Namespace) -> int:
 
 def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> int:
     from sloctl.chaos.rig import start_rig
-    from sloctl.servers import ServerStartError
-    from sloctl.testbed_runner import first_exited
+    from sloctl.servers import ServerStartError, first_exited
 
     config_out: Path = args.config_out or workdir / "targets.json"
 
@@ -287,8 +286,7 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
         say(f"running {f'for {args.duration:g} s' if args.duration else 'until Ctrl-C'}")
 
         # Every server it started: a dead database makes the next game day run on a broken rig.
-        servers = target.servers()
-        reason = wait_in_foreground(stop, args.duration, lambda: first_exited(servers))
+        reason = wait_in_foreground(stop, args.duration, lambda: first_exited(target.servers))
         say(reason or "stopping ...")
         return 1 if reason else 0
 

@@ -5,7 +5,8 @@ It prints each server's address (never a password); --write-config DIR writes wh
 the toolkit needs to use it (collector targets, a Prometheus configuration loading --rules, the
 game-day targets, testbed.env), the passwords in DIR/secrets/.
 
-Exit codes: 0 stopped, 1 a server could not start or the API exited, 2 usage."""
+Exit codes: 0 stopped, 1 a server could not start or one exited while running (killed,
+crashed: the others are stopped), 2 usage."""
 
 from __future__ import annotations
 
@@ -147,11 +148,10 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
                 print(f"{'config':16} {args.write_config}", flush=True)
             limit = f"for {args.duration:g} s" if args.duration else "until Ctrl-C"
             print(f"sloctl testbed: running {limit}", file=sys.stderr, flush=True)
-            broken = wait_in_foreground(
-                stop, args.duration, lambda: None if testbed.api.running else "the API exited"
-            )
+            # every server it started, not the API alone: a killed Redis or PgBouncer stops the run
+            broken = wait_in_foreground(stop, args.duration, testbed.exited)
             if broken:
-                print(f"sloctl testbed: {broken}; stopping", file=sys.stderr)
+                print(f"sloctl testbed: {broken}; stopping the rest", file=sys.stderr, flush=True)
                 return 1
             print("sloctl testbed: stopping ...", file=sys.stderr, flush=True)
         return 0

@@ -11,7 +11,7 @@ manager support.
 """
 
 from ._postgres import PgBouncerServer, PostgresServer, pg_bin, start_pgbouncer, start_postgres
-from ._process import HttpProcess, ManagedProcess, ServerStartError, Stoppable, free_port
+from ._process import HttpProcess, ManagedProcess, ServerStartError, Stoppable, first_exited, free_port
 from ._redis_mongo import MongoServer, RedisServer, start_mongodb, start_redis
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "RedisServer",
     "ServerStartError",
     "Stoppable",
+    "first_exited",
     "free_port",
     "pg_bin",
     "start_mongodb",

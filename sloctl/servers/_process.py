@@ -20,7 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
@@ -32,6 +32,7 @@ __all__ = [
     "ManagedProcess",
     "ServerStartError",
     "Stoppable",
+    "first_exited",
     "free_port",
     "http_ok",
     "service_user",
@@ -299,6 +300,24 @@ class HttpProcess(ManagedProcess):
 
     def _ready(self) -> bool:
         return http_ok(self.url + self.ready_path)
+
+
+def first_exited(servers: Iterable[ManagedProcess]) -> str | None:
+    """One line for the first of ``servers`` whose process has ended without :meth:`stop
+    <ManagedProcess.stop>` (killed, crashed): ``redis exited (pid 4242, code 1); log: <path>``
+    (``signal SIGKILL`` for one a signal ended); None while every one that was started runs. A
+    server stopped on purpose (``stop()``, the gap of a ``restart()``) is not reported. What a
+    command that runs servers in the foreground polls (``sloctl testbed up``, the game-day
+    rig), so that a dead database stops the run instead of leaving it up and "running"."""
+    for server in servers:
+        proc = server._proc
+        if proc is None:
+            continue
+        code = proc.poll()
+        if code is not None:
+            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"code {code}"
+            return f"{server.name} exited (pid {proc.pid}, {how}); log: {server.logfile}"
+    return None
 
 
 _Server = TypeVar("_Server", bound=ManagedProcess)

@@ -1,4 +1,4 @@
-"""What ``sloctl gameday rig`` watches while it runs (:func:`sloctl.testbed_runner.first_exited`):
+"""What ``sloctl gameday rig`` watches while it runs (:func:`sloctl.servers.first_exited`):
 every server it started, a dead one named in one line with its pid, exit status and log. It
 watched only the API and Prometheus: with its redis-server killed it kept "running", and the
 next game day ran against a broken rig."""
@@ -11,8 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sloctl.servers import ManagedProcess
-from sloctl.testbed_runner import first_exited
+from sloctl.servers import ManagedProcess, first_exited
 from tests.waiting import wait_until
 
 
@@ -39,7 +38,7 @@ def test_the_first_server_that_exited_is_named_with_its_pid_exit_status_and_log(
         pid = servers[1].pid
         os.kill(pid, signal.SIGKILL)
         reason = wait_until(lambda: first_exited(servers), timeout=10, what="redis to be seen dead")
-        assert reason == f"redis exited (pid {pid}, code -9, SIGKILL); log: {tmp_path / 'redis.log'}"
+        assert reason == f"redis exited (pid {pid}, signal SIGKILL); log: {tmp_path / 'redis.log'}"
     finally:
         for server in servers:
             server.stop()
