@@ -9,6 +9,7 @@ fixtures (:mod:`sloctl.servers`).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "Front",
     "FrontFactory",
     "Testbed",
+    "WorkdirInUse",
     "api_secrets",
     "first_exited",
     "start_api",
@@ -204,6 +206,8 @@ class Testbed(Stoppable):
     api: ApiServer
     workdir: Path
     fronts: dict[str, Front] = field(default_factory=dict)
+    #: the work folder's lock (:func:`claim_workdir`), released by :meth:`stop`
+    claim: int | None = None
 
     def urls(self) -> dict[str, str]:
         """Where each part listens, without credentials (for a terminal or a log)."""
@@ -232,6 +236,43 @@ class Testbed(Stoppable):
         for stop in stops:
             with contextlib.suppress(Exception):
                 stop()
+        if self.claim is not None:
+            os.close(self.claim)  # the lock goes with its descriptor
+            self.claim = None
+
+
+class WorkdirInUse(ServerStartError):
+    """Another running testbed holds the work folder (:func:`claim_workdir`)."""
+
+
+#: the lock file of a work folder in use, holding the pid of the process that holds it
+LOCK_FILE = "testbed.lock"
+
+
+def claim_workdir(workdir: Path) -> int:
+    """An exclusive lock (``flock``) on ``workdir``'s :data:`LOCK_FILE`, with this process's pid
+    written in it: the descriptor, to keep open while the testbed runs (the kernel releases the
+    lock when it is closed, however the process ends). :class:`WorkdirInUse` when another process
+    holds it: a second testbed on the same data would fail in PostgreSQL's lock file after a page
+    of its log, or worse, share Redis' and MongoDB's files."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    path = workdir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise WorkdirInUse(
+            f"work dir {workdir} is in use by a running testbed (pid {holder}); stop it or use "
+            "another --workdir"
+        ) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def start_testbed(
@@ -245,8 +286,11 @@ def start_testbed(
     """Start the databases, a ``front`` in front of each database path when given (a game
     day's fault proxies), then the API; the one launcher of ``sloctl testbed up``, the
     game-day rig and the test fixtures. On any failure, stop what was started and raise
-    :class:`~sloctl.servers.ServerStartError`."""
+    :class:`~sloctl.servers.ServerStartError` (:class:`WorkdirInUse` before anything starts when
+    another testbed runs in ``workdir``)."""
+    claim = claim_workdir(Path(workdir))
     with contextlib.ExitStack() as stack:
+        stack.callback(os.close, claim)
         pg = stack.enter_context(start_postgres(workdir))
         pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
         rd = stack.enter_context(start_redis(workdir))
@@ -269,7 +313,14 @@ def start_testbed(
         )
         stack.pop_all()
     return Testbed(
-        postgres=pg, pgbouncer=pgb, redis=rd, mongodb=mg, api=api, workdir=Path(workdir), fronts=fronts
+        postgres=pg,
+        pgbouncer=pgb,
+        redis=rd,
+        mongodb=mg,
+        api=api,
+        workdir=Path(workdir),
+        fronts=fronts,
+        claim=claim,
     )
 
 
