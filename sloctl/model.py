@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 
 from sloctl.durations import DAY
 from sloctl.errors import Location
-from sloctl.naming import BASE_WINDOW
+from sloctl.naming import BASE_WINDOW, TIER_NO_DATA, policy_tier
 
 __all__ = [
     "CALENDAR_UNITS",
@@ -236,7 +236,7 @@ class PolicyStep:
 
     @property
     def tier(self) -> str:
-        return f"policy_{self.action}"
+        return policy_tier(self.action)
 
 
 @dataclass(frozen=True)
@@ -326,7 +326,7 @@ class NoDataAlert:
 
     @property
     def tier(self) -> str:
-        return "no_data"
+        return TIER_NO_DATA
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ INFO_BUDGETING = "sloctl_budgeting"
 INFO_TIME_ZONE = "sloctl_time_zone"
 INFO_SLICE = "sloctl_slice"
 SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
+# The alert tiers (``sloctl_tier``) that are not burn-rate tiers (docs/rules.md, "Alerts"): the
+# no-data ticket and one per error-budget policy step (``policy_notify``, ``policy_freeze``).
+TIER_NO_DATA = "no_data"
+_TIER_POLICY = "policy_"
 LABEL_NOTIFICATION_TARGET = "notification_target"
 """On the alerts of an OpenSLO SLO with alert policies: its ``AlertNotificationTarget`` names,
 comma-joined, for Alertmanager routes to match."""
@@ -88,6 +92,22 @@ PERIOD_BURN_RATE = "sloctl:period_burn_rate:ratio"
 BUDGET_REMAINING = "sloctl:period_error_budget_remaining:ratio"
 BURN_RATE_THRESHOLD = "sloctl:burn_rate_threshold:ratio"
 SLO_INFO = "sloctl_slo_info"
+
+
+def policy_tier(action: str) -> str:
+    """The ``sloctl_tier`` of an error-budget policy step's alert."""
+    return f"{_TIER_POLICY}{action}"
+
+
+def is_burn_rate_tier(tier: str) -> bool:
+    """Whether an alert's ``sloctl_tier`` is a burn-rate tier (``page_quick``, …, a catalog's
+    own): not the no-data ticket nor a policy step's.
+
+    >>> [t for t in ("page_quick", TIER_NO_DATA, policy_tier("freeze")) if is_burn_rate_tier(t)]
+    ['page_quick']
+    """
+    return tier != TIER_NO_DATA and not tier.startswith(_TIER_POLICY)
+
 
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 

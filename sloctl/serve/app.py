@@ -29,6 +29,7 @@ from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
 
 from .data import (
+    STATES,
     Details,
     Overview,
     SloRow,
@@ -43,13 +44,12 @@ from .data import (
 )
 from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 
-__all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig"]
+__all__ = ["RANGES", "REFRESH", "STATES", "App", "Page", "ServeConfig"]
 
 #: Time ranges of the SLO page (``range=``); ``period`` is the SLO's own period.
 RANGES = {"1h": HOUR, "6h": 6 * HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
 #: Auto-refresh choices (``refresh=``, seconds; 0 is off).
 REFRESH = (0, 30, 60, 300)
-STATES = ("firing", "pending", "no_data", "ok")
 #: Overview rows per page (``page=``): a thousand SLOs stay one query set, not one huge table.
 PAGE_SIZE = 100
 SORTS = ("slo", "service", "state", "sli", "budget", "burn")

@@ -34,6 +34,7 @@ __all__ = [
     "EXTRA_QUERIES",
     "MAX_POINTS_PER_CHART",
     "OVERVIEW_QUERY_COUNT",
+    "STATES",
     "Details",
     "Overview",
     "SloRow",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 _RATIO = "sloctl:sli_error:ratio_rate"
+#: The states of an SLO on the overview, the most urgent first: the order of a sort by state.
+STATES = ("firing", "pending", "no_data", "ok")
 EXTRA_QUERIES = {
     # SLI now (1 − the 5m error ratio) of every SLO: the overview sorts on it.
     "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
@@ -88,9 +91,11 @@ class SloRow:
     """The labels of the SLO's info series: all of them on a row shown (:func:`with_info`), only
     :data:`sloctl.status.INFO_LABELS` on the others."""
     sli_now: float
-    """1 − the 5m error ratio (NaN when unknown)."""
+    """1 − the 5m error ratio (NaN when unknown, and when the SLI has no data: the rules record
+    a ratio of 0 then, which is no SLI of 100 %)."""
     alerts: tuple[tuple[str, str], ...]
-    """(tier, pending|firing)."""
+    """(tier, pending|firing) of every active alert: the burn-rate tiers', the no-data ticket's
+    and the policy steps' (:func:`sloctl.naming.is_burn_rate_tier` tells them apart)."""
     spec: SLO | None = None
     explanation: SLOExplanation | None = None
 
@@ -109,14 +114,32 @@ class SloRow:
         return self.status.slo
 
     @property
+    def burn_alerts(self) -> tuple[tuple[str, str], ...]:
+        """The active alerts of the burn-rate tiers alone: the no-data ticket is the ``no_data``
+        state, a policy step's alert the policy column."""
+        return tuple((t, s) for t, s in self.alerts if naming.is_burn_rate_tier(t))
+
+    @property
+    def firing(self) -> tuple[str, ...]:
+        """The burn-rate tiers firing, sorted."""
+        return tuple(t for t, s in self.burn_alerts if s == "firing")
+
+    @property
     def state(self) -> str:
-        """``firing``, ``pending``, ``no_data`` or ``ok``: what the overview filters on."""
-        states = {s for _, s in self.alerts}
+        """One of :data:`STATES`, what the overview filters on: ``firing`` or ``pending`` by the
+        burn-rate tiers, else ``no_data`` or ``ok`` as ``sloctl status`` says."""
+        states = {s for _, s in self.burn_alerts}
         if "firing" in states:
             return "firing"
         if "pending" in states:
             return "pending"
         return self.status.state
+
+    @property
+    def burn_now(self) -> float:
+        """The burn rate now (status's), unknown (NaN) when the SLI has no data: no event is
+        no burn of 0x."""
+        return math.nan if self.status.no_data else self.status.current_burn_rate
 
 
 @dataclass(frozen=True)
@@ -160,7 +183,7 @@ def overview(
             SloRow(
                 status=row,
                 info=info.get(row.slo, ({}, 0.0))[0],
-                sli_now=1 - ratio5m,
+                sli_now=math.nan if row.no_data else 1 - ratio5m,
                 alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
                 spec=specs.get(row.slo),
                 explanation=explained.get(row.slo),
@@ -327,13 +350,15 @@ class TtlCache:
 
 
 def sort_rows(rows: Sequence[SloRow], key: str, descending: bool) -> list[SloRow]:
-    """Rows sorted by a column of the overview; unknown numbers last either way."""
+    """Rows sorted by a column of the overview; unknown numbers last either way. Ascending is
+    the most urgent first for the state (:data:`STATES`' order), as for the budget left and the
+    SLI now (the least first), and the slowest burn first for the burn rate."""
     getters: dict[str, Callable[[SloRow], object]] = {
         "slo": lambda r: r.id,
         "service": lambda r: (r.status.service, r.id),
-        "state": lambda r: (r.state, r.id),
+        "state": lambda r: (STATES.index(r.state), r.id),
         "budget": lambda r: r.status.budget_remaining,
-        "burn": lambda r: r.status.current_burn_rate,
+        "burn": lambda r: r.burn_now,
         "sli": lambda r: r.sli_now,
     }
     get = getters.get(key, getters["slo"])

@@ -1,0 +1,106 @@
+"""What the overview says of each SLO's state: firing and pending by the burn-rate tiers alone
+(the no-data ticket is the ``no_data`` state, a policy step's alert the policy column), sorted
+the most urgent first, and no SLI or burn rate made up for an SLO without data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import httpx
+
+from sloctl import naming
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ServeConfig
+from sloctl.serve.app import STATES
+from sloctl.serve.data import EXTRA_QUERIES
+from sloctl.status import QUERIES
+
+Sample = tuple[Mapping[str, str], float]
+
+
+@contextmanager
+def app_over(answers: Mapping[str, list[Sample]]) -> Iterator[App]:
+    """The UI over a Prometheus that answers each of the overview's queries (by its name in
+    :data:`sloctl.status.QUERIES` or :data:`EXTRA_QUERIES`) with ``answers``; nothing else."""
+    names = {q: name for name, q in {**QUERIES, **EXTRA_QUERIES}.items()}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/query_range"):  # the SLO page's charts: no points
+            data: dict[str, object] = {"resultType": "matrix", "result": []}
+        else:
+            samples = answers.get(names.get(request.url.params["query"], ""), [])
+            result = [{"metric": dict(m), "value": [0, str(v)]} for m, v in samples]
+            data = {"resultType": "vector", "result": result}
+        return httpx.Response(200, json={"status": "success", "data": data})
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        yield App(ServeConfig(), prom)
+
+
+def _id(slo: str) -> dict[str, str]:
+    return {naming.LABEL_ID: slo}
+
+
+def _alert(slo: str, tier: str, state: str) -> Sample:
+    return ({**_id(slo), naming.LABEL_TIER: tier, "alertstate": state}, 1.0)
+
+
+IDS = ("a-silent", "b-pending", "c-firing", "d-fine")
+ANSWERS: dict[str, list[Sample]] = {
+    "info": [({**_id(i), naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}, 1.0) for i in IDS],
+    "no_data": [(_id("a-silent"), 1.0)],
+    "policies": [({**_id(i), naming.LABEL_POLICY_ACTION: "freeze"}, 0.0) for i in IDS],
+    # The silent SLO's budget is unknown; its rules record a 5m ratio and a burn rate of 0.
+    "budget": [(_id(i), 0.5) for i in IDS[1:]],
+    "current": [(_id(i), 0.0 if i == "a-silent" else 3.0) for i in IDS],
+    "sli": [(_id(i), 0.0 if i == "a-silent" else 0.01) for i in IDS],
+    "alerts": [
+        _alert("a-silent", naming.TIER_NO_DATA, "firing"),
+        _alert("a-silent", naming.policy_tier("freeze"), "firing"),
+        _alert("b-pending", "page_quick", "pending"),
+        _alert("b-pending", naming.policy_tier("notify"), "firing"),
+        _alert("c-firing", "ticket_slow", "firing"),
+    ],
+}
+
+
+def _cells(body: str) -> dict[str, list[str]]:
+    rows = re.findall(r'<tr data-slo="([^"]+)" data-state="[^"]+">(.*?)</tr>', body, re.S)
+    return {slo: re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S) for slo, row in rows}
+
+
+def test_the_no_data_ticket_and_policy_alerts_are_not_firing_states_nor_firing_tiers() -> None:
+    with app_over(ANSWERS) as app:
+        rows = {r.id: r for r in app.overview().rows}
+        body = app.handle("/", {}).body.decode()
+        no_data = app.handle("/", {"state": ["no_data"]}).body.decode()
+    assert {i: rows[i].state for i in IDS} == {
+        "a-silent": "no_data",
+        "b-pending": "pending",
+        "c-firing": "firing",
+        "d-fine": "ok",
+    }
+    assert re.findall(r'data-slo="([^"]+)"', no_data) == ["a-silent"]
+    firing = {slo: cells[-3] for slo, cells in _cells(body).items()}
+    assert firing == {"a-silent": "-", "b-pending": "-", "c-firing": "ticket_slow", "d-fine": "-"}
+
+
+def test_an_slo_without_data_has_no_sli_nor_burn_rate_now() -> None:
+    with app_over(ANSWERS) as app:
+        cells = _cells(app.handle("/", {}).body.decode())
+        page = app.handle("/slo/a-silent", {}).body.decode()
+    # SLO, service, objective, period, state, SLI now, budget left, burn now
+    assert cells["a-silent"][4:8] == ["no_data", "unknown", "unknown", "unknown"]
+    assert cells["d-fine"][5:8] == ["99.000 %", "50.0 %", "3.00x"]
+    assert "burn now unknown" in page
+
+
+def test_sorting_by_state_puts_the_most_urgent_first() -> None:
+    with app_over(ANSWERS) as app:
+        up = app.handle("/", {"sort": ["state"]}).body.decode()
+        down = app.handle("/", {"sort": ["state"], "dir": ["desc"]}).body.decode()
+    order = re.findall(r'data-state="([^"]+)"', up)
+    assert order == list(STATES) == ["firing", "pending", "no_data", "ok"]
+    assert re.findall(r'data-state="([^"]+)"', down) == order[::-1]
