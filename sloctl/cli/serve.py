@@ -98,6 +98,10 @@ def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...
 def _run(args: argparse.Namespace) -> int:
     from sloctl.serve import ServeConfig
 
+    if args.workdir is not None and not args.demo:
+        raise UsageError(
+            "--workdir keeps the data of --demo's Prometheus: give it with --demo, or leave it out"
+        )
     specs = _specs(args)
     auth = _auth(args.basic_auth_file)
     config = ServeConfig(

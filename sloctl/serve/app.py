@@ -23,7 +23,7 @@ from sloctl import naming
 from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.explain import explain
 from sloctl.model import SLO
-from sloctl.prometheus import Prometheus
+from sloctl.prometheus import Prometheus, PrometheusError
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
@@ -44,7 +44,7 @@ from .data import (
 )
 from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 
-__all__ = ["RANGES", "REFRESH", "STATES", "App", "Page", "ServeConfig"]
+__all__ = ["RANGES", "REFRESH", "STATES", "App", "Page", "ServeConfig", "slo_href"]
 
 #: Time ranges of the SLO page (``range=``); ``period`` is the SLO's own period.
 RANGES = {"1h": HOUR, "6h": 6 * HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}
@@ -149,13 +149,22 @@ class App:
 
     # -- routing ----------------------------------------------------------------------------------
     def handle(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
+        """The page at ``path``: 400 for a query parameter out of its choices (checked before
+        Prometheus is read), 502 when Prometheus cannot be read (a page that keeps the refresh
+        asked for, so that a wallboard comes back by itself), 404 for no such page."""
         try:
             return self._route(path, query)
         except BadQuery as exc:
-            return self._html(
-                400,
-                render("serve_error.html.j2", title="Bad request", message=str(exc), **self._chrome({})),
-            )
+            return self._error(400, "Bad request", str(exc), {})
+        except (PrometheusError, OSError) as exc:
+            return self._error(502, "Prometheus cannot be read", f"Cannot read Prometheus: {exc}", query)
+
+    def _error(self, status: int, title: str, message: str, query: Mapping[str, Sequence[str]]) -> Page:
+        try:
+            chrome = self._chrome(query)
+        except BadQuery:
+            chrome = self._chrome({})
+        return self._html(status, render("serve_error.html.j2", title=title, message=message, **chrome))
 
     def _route(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
         parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
@@ -163,6 +172,8 @@ class App:
             return self._html(200, self._overview_page(query))
         if parts[0] == "slo" and len(parts) == 2:
             return self._slo_page(parts[1], query)
+        if parts == ["slo"] and "id" in query:  # an id no path segment can carry (slo_href)
+            return self._slo_page(_one(query, "id"), query)
         if parts[0] == "runs" and len(parts) == 2:
             kind = next((k for k in KINDS if k == parts[1]), None)
             if kind is not None:
@@ -187,23 +198,26 @@ class App:
             "kinds": KINDS,
             "refresh": int(refresh),
             "refresh_choices": REFRESH,
+            "slo_href": slo_href,
         }
 
     # -- overview ---------------------------------------------------------------------------------
     def _overview_page(self, query: Mapping[str, Sequence[str]]) -> str:
-        ov = self.overview()
         service = _one(query, "service")
         label = _one(query, "label").strip()
         state = _choice(query, "state", ("", *STATES), "")
         sort = _choice(query, "sort", SORTS, "slo")
         descending = _choice(query, "dir", DIRECTIONS, "asc") == "desc"
+        chrome = self._chrome(query)
+        asked = _page_number(query)
+        ov = self.overview()  # after every parameter is checked: a typo is a 400, not a read
         rows, queries = self._filtered(ov, service, label, state)
         rows = sort_rows(rows, sort, descending)
-        chrome = self._chrome(query)
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
         if chrome["refresh"]:
             keep["refresh"] = str(chrome["refresh"])
-        page, pages = _page_of(query, len(rows))
+        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        page = min(asked, pages)  # a link outlives rows that went away
         matched = len(rows)
         rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
         here = {**keep, "sort": sort, "dir": "desc" if descending else "asc"}
@@ -257,12 +271,13 @@ class App:
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
+        chosen = _choice(query, "range", ("period", *RANGES), self.config.default_range)
+        chrome = self._chrome(query)
         row = next((r for r in self.overview().rows if r.id == slo_id), None)
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
         shown = self.details([slo_id])
         row = with_info(row, shown.info)
-        chosen = _choice(query, "range", ("period", *RANGES), self.config.default_range)
         span = RANGES.get(chosen) or _period_seconds(row)
         end = self.now()
         budget = _error_budget(row)
@@ -272,7 +287,6 @@ class App:
         )
         assert isinstance(series, SloSeries)
         thresholds = dict(shown.thresholds.get(slo_id, ()))
-        chrome = self._chrome(query)
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
         text = render(
             "serve_slo.html.j2",
@@ -330,6 +344,24 @@ class App:
             return Page(200, run.html.read_bytes(), sandbox=True)
         except OSError as exc:
             return self._not_found(f"{run.html}: {exc.strerror or exc}")
+
+
+#: Path segments that a browser resolves rather than sends (RFC 3986, "Remove Dot Segments"; the
+#: WHATWG URL standard also takes their percent-encoded forms, ``%2e``, as dots).
+_DOT_SEGMENTS = ("", ".", "..")
+
+
+def slo_href(slo_id: str) -> str:
+    """The link to an SLO's page. Ids are Prometheus label values, anything at all: the id is
+    quoted as one path segment (``/`` too), and an id that a browser would resolve as a dot
+    segment (``..``) is sent as ``/slo?id=``.
+
+    >>> slo_href("api/avail ability"), slo_href("..")
+    ('/slo/api%2Favail%20ability', '/slo?id=..')
+    """
+    if slo_id in _DOT_SEGMENTS:
+        return "/slo?" + urllib.parse.urlencode({"id": slo_id})
+    return "/slo/" + urllib.parse.quote(slo_id, safe="")
 
 
 def _slo_charts(
@@ -392,14 +424,17 @@ def _slo_charts(
     return [sli, budget, burns]
 
 
-def _page_of(query: Mapping[str, Sequence[str]], count: int) -> tuple[int, int]:
-    """The page asked for (``page``, a positive number), kept within the pages of ``count`` rows
-    (a link outlives rows that went away), and how many."""
-    pages = max(1, -(-count // PAGE_SIZE))
-    page_text = _one(query, "page", "1")
-    if not (page_text.isascii() and page_text.isdigit() and int(page_text) >= 1):
-        raise BadQuery("page", page_text, "a page number (1, 2, …)")
-    return min(int(page_text), pages), pages
+#: The most digits a page number (``page=``) may have: a billion pages of :data:`PAGE_SIZE` rows
+#: is more SLOs than any Prometheus holds, and Python refuses to read an int of over 4,300 digits.
+MAX_PAGE_DIGITS = 9
+
+
+def _page_number(query: Mapping[str, Sequence[str]]) -> int:
+    """The page asked for (``page``, a positive number, ASCII digits); :class:`BadQuery` else."""
+    text = _one(query, "page", "1")
+    if not (text.isascii() and text.isdigit() and len(text) <= MAX_PAGE_DIGITS and int(text) >= 1):
+        raise BadQuery("page", text[:20] + ("…" if len(text) > 20 else ""), "a page number (1, 2, …)")
+    return int(text)
 
 
 def _label_matches(row: SloRow, key: str, value: str) -> bool:

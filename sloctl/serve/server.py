@@ -1,5 +1,5 @@
 """The listener of ``sloctl serve``: a threaded HTTP server (standard library) in front of
-:class:`~sloctl.serve.app.App`, read-only (GET and HEAD; anything else is 405).
+:class:`~sloctl.serve.app.App`, read-only (GET and HEAD; any other method is 405 with ``Allow``).
 
 It listens on loopback unless told otherwise; a non-loopback address needs ``expose=True`` and
 either basic auth (``auth``: ``user:password``) or ``behind_proxy=True`` (a reverse proxy that
@@ -23,15 +23,26 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from sloctl.prometheus import PrometheusError
-
 from .app import App, Page
 
 __all__ = ["Bound", "ListenError", "Listener", "bind", "parse_listen", "settle_heap", "start"]
 
+# No script, no outside resource, and no framing by another site (clickjacking): the UI links
+# to a run's own report rather than embedding it, so no page of ours is ever framed either.
 _CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self';"
+    " base-uri 'none'; frame-ancestors 'none'"
 )
+#: The methods answered; anything else is 405 with ``Allow`` (the UI is read-only).
+ALLOWED_METHODS = ("GET", "HEAD")
+#: Seconds a connection may stay silent (no request line, headers or reading of the answer)
+#: before it is dropped: a client that opens a socket and sends half a request would otherwise
+#: hold a thread for ever. Long enough for a slow link; a page is answered in milliseconds.
+CONNECTION_TIMEOUT = 30.0
+#: Connections handled at once, a thread each; more wait in the listen backlog for a free one.
+#: A wallboard and a few dozen people reloading need far fewer; idle ones are dropped after
+#: :data:`CONNECTION_TIMEOUT`.
+MAX_CONNECTIONS = 64
 
 
 #: Tracked allocations (less deallocations) between two young collections of the server's
@@ -63,7 +74,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 picks a free one)."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    # ASCII digits: str.isdigit() takes any script's (٨٠٨٠ read as 8080), and superscripts; at
+    # most 5 of them (a port is below 65536, and int() refuses over 4,300 digits).
+    ascii_digits = port.isascii() and port.isdigit() and len(port) <= len("65535")
+    if not sep or not host or not ascii_digits or int(port) > 65535:
         raise ListenError(f"--listen must be HOST:PORT such as 127.0.0.1:8080, not {text!r}")
     try:
         ipaddress.ip_address(host)
@@ -78,7 +92,7 @@ def _loopback(host: str) -> bool:
 
 @dataclass
 class Listener:
-    server: ThreadingHTTPServer
+    server: _Server
     thread: threading.Thread
 
     @property
@@ -99,11 +113,48 @@ class _Server(ThreadingHTTPServer):
 
     app: App
 
-    def __init__(self, address: tuple[str, int], auth: str | None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        auth: str | None,
+        connection_timeout: float = CONNECTION_TIMEOUT,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.auth = auth
+        self.connection_timeout = connection_timeout
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._count_lock = threading.Lock()
+        self.connections = 0
+        """Connections being handled now (at most ``max_connections``)."""
+        self.peak_connections = 0
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # The accept loop waits for a free slot: a connection beyond the bound stays in the
+        # listen backlog until a handled one ends (at most CONNECTION_TIMEOUT when idle).
+        self._slots.acquire()
+        with self._count_lock:
+            self.connections += 1
+            self.peak_connections = max(self.peak_connections, self.connections)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self.connections -= 1
+        self._slots.release()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -111,8 +162,30 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "sloctl-serve"
     sys_version = ""
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.connection_timeout)  # idle clients are dropped
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the CLI prints the URL; a per-request log is noise on a terminal
+
+    def __getattr__(self, name: str) -> Any:
+        # The standard library answers a method without a do_<METHOD> 501, with its own HTML
+        # page and none of our headers: every method but GET and HEAD is 405 here.
+        if name.startswith("do_"):
+            return self._refuse
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The standard library's errors (a malformed request line, headers too long, a timeout
+        answered 408) as a short text with our headers, not its HTML page without them."""
+        short = self.responses.get(code, ("error",))[0]
+        text = f"sloctl serve: {code} {message or short}\n"
+        self.close_connection = True
+        head = (
+            self.command == "HEAD" or code < 200 or code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
+        )
+        self._send(Page(code, text.encode(), "text/plain; charset=utf-8"), head, (("Connection", "close"),))
 
     def _authorised(self) -> bool:
         if self.server.auth is None:
@@ -121,32 +194,30 @@ class _Handler(BaseHTTPRequestHandler):
         expected = "Basic " + base64.b64encode(self.server.auth.encode()).decode()
         return hmac.compare_digest(header.encode(), expected.encode())
 
-    def _send(self, page: Page, head: bool = False) -> None:
+    def _send(self, page: Page, head: bool = False, headers: tuple[tuple[str, str], ...] = ()) -> None:
         self.send_response(page.status)
         self.send_header("Content-Type", page.content_type)
         self.send_header("Content-Length", str(len(page.body)))
         csp = _CSP + ("; sandbox" if page.sandbox else "")
         self.send_header("Content-Security-Policy", csp)
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("X-Frame-Options", "DENY")  # frame-ancestors for older browsers
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")
+        for name, value in headers:
+            self.send_header(name, value)
         self.end_headers()
         if not head:
             self.wfile.write(page.body)
 
     def _get(self, head: bool) -> None:
         if not self._authorised():
-            self.send_response(HTTPStatus.UNAUTHORIZED)
-            self.send_header("WWW-Authenticate", 'Basic realm="sloctl", charset="UTF-8"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            page = Page(HTTPStatus.UNAUTHORIZED, b"sloctl serve: log in\n", "text/plain; charset=utf-8")
+            self._send(page, head, (("WWW-Authenticate", 'Basic realm="sloctl", charset="UTF-8"'),))
             return
         parts = urllib.parse.urlsplit(self.path)
-        try:
+        try:  # Prometheus unreadable is the app's 502 page (it keeps the refresh asked for)
             page = self.server.app.handle(parts.path, urllib.parse.parse_qs(parts.query))
-        except (PrometheusError, OSError) as exc:  # a page that says so, not a dropped socket
-            text = f"sloctl serve: cannot read Prometheus: {exc}"
-            page = Page(502, text.encode(), "text/plain; charset=utf-8")
         except Exception:  # a defect of one page: answered 500 and logged, the server goes on
             sys.stderr.write(f"sloctl serve: error on {parts.path}:\n{traceback.format_exc()}")
             text = f"sloctl serve: internal error on {parts.path}; the server's log has the details"
@@ -160,12 +231,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._get(head=True)
 
     def _refuse(self) -> None:
-        self.send_response(HTTPStatus.METHOD_NOT_ALLOWED)
-        self.send_header("Allow", "GET, HEAD")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+        allowed = ", ".join(ALLOWED_METHODS)
+        text = f"sloctl serve is read-only: {self.command} is not allowed, only {allowed}\n"
+        self._send(
+            Page(HTTPStatus.METHOD_NOT_ALLOWED, text.encode(), "text/plain; charset=utf-8"),
+            headers=(("Allow", allowed),),
+        )
 
 
 def bind(
@@ -174,11 +245,14 @@ def bind(
     expose: bool = False,
     auth: str | None = None,
     behind_proxy: bool = False,
+    connection_timeout: float = CONNECTION_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> Bound:
     """Take ``listen`` (checked as :func:`start` does) before there is anything to serve: a
     caller with slow work ahead (``serve --demo`` fills a Prometheus first) finds a port in use
     at once; connections made meanwhile wait in the backlog. :meth:`Bound.serve` starts serving,
-    :meth:`Bound.close` gives the port back."""
+    :meth:`Bound.close` gives the port back. ``connection_timeout`` and ``max_connections``:
+    :data:`CONNECTION_TIMEOUT` and :data:`MAX_CONNECTIONS` unless a test needs them small."""
     host, port = parse_listen(listen)
     if not _loopback(host):
         if not expose:
@@ -194,7 +268,7 @@ def bind(
             )
     if auth is not None and (auth.partition(":")[0] in ("", auth) or len(auth.splitlines()) != 1):
         raise ListenError("the basic-auth file must hold one line user:password")
-    return Bound(_Server((host, port), auth))
+    return Bound(_Server((host, port), auth, connection_timeout, max_connections))
 
 
 @dataclass
@@ -221,6 +295,16 @@ def start(
     expose: bool = False,
     auth: str | None = None,
     behind_proxy: bool = False,
+    connection_timeout: float = CONNECTION_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> Listener:
     """Serve ``app`` on ``listen`` in a background thread; :meth:`Listener.stop` ends it."""
-    return bind(listen, expose=expose, auth=auth, behind_proxy=behind_proxy).serve(app)
+    bound = bind(
+        listen,
+        expose=expose,
+        auth=auth,
+        behind_proxy=behind_proxy,
+        connection_timeout=connection_timeout,
+        max_connections=max_connections,
+    )
+    return bound.serve(app)

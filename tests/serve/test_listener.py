@@ -1,0 +1,207 @@
+"""The listener of ``sloctl serve`` as a client sees it: error pages with the UI's headers (a
+Prometheus that cannot be read is an HTML 502 that keeps refreshing), parameters checked before
+Prometheus is read, every method but GET and HEAD refused alike, no framing, idle connections
+dropped and connection threads bounded, links that survive any SLO id, and ``--listen`` and
+``--workdir`` read strictly."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import socket
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sloctl import naming
+from sloctl.cli.main import main
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ListenError, ServeConfig, start
+from sloctl.serve.server import Listener, parse_listen
+from tests.fixtures.stub_http import Answer, serve, vector
+from tests.waiting import wait_until
+
+from .test_serve import fake_app
+
+#: What a client waits at most for an answer the test expects: only a failure takes that long.
+ANSWER_TIMEOUT = 10.0
+SECURITY_HEADERS = ("content-security-policy", "x-content-type-options", "x-frame-options")
+
+
+def _free_port() -> int:
+    """A loopback port nothing listens on (taken and given back)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def listening(app: App, **options: float) -> Iterator[Listener]:
+    served = start(app, "127.0.0.1:0", **options)  # type: ignore[arg-type]
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@contextmanager
+def unreadable_prometheus() -> Iterator[App]:
+    """The UI over a Prometheus that nothing answers for."""
+    with Prometheus.connect(f"http://127.0.0.1:{_free_port()}") as prom:
+        yield App(ServeConfig(), prom)
+
+
+@pytest.mark.parametrize("path", ["/", "/slo/s-0", "/slo/s-0?range=1h"])
+def test_a_prometheus_that_cannot_be_read_is_an_html_502_page_that_keeps_its_refresh(path: str) -> None:
+    with unreadable_prometheus() as app, listening(app) as served, httpx.Client(trust_env=False) as client:
+        sep = "&" if "?" in path else "?"
+        page = client.get(served.url + path + sep + "refresh=30")
+        plain = client.get(served.url + path)
+    assert page.status_code == 502 and page.headers["content-type"] == "text/html; charset=utf-8"
+    assert '<meta http-equiv="refresh" content="30">' in page.text
+    assert "Cannot read Prometheus" in page.text and "nothing answers there" in page.text
+    assert all(h in page.headers for h in SECURITY_HEADERS)
+    assert plain.status_code == 502 and 'http-equiv="refresh"' not in plain.text
+
+
+def test_the_502_page_escapes_what_prometheus_said() -> None:
+    said = '<script>alert("x")</script>'
+    body = json.dumps({"status": "error", "errorType": "bad_data", "error": said}).encode()
+    with serve(lambda _r: Answer(body, status=400)) as stub, Prometheus.connect(stub.url) as prom:
+        page = App(ServeConfig(), prom).handle("/", {}).body.decode()
+    assert "Cannot read Prometheus" in page and "&lt;script&gt;alert(" in page and "<script>" not in page
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("sort", "bogus"), ("page", "x"), ("dir", "up"), ("refresh", "7")]
+)
+def test_parameters_are_checked_before_prometheus_is_read(key: str, value: str) -> None:
+    with unreadable_prometheus() as app:
+        page = app.handle("/", {key: [value]})
+        slo = app.handle("/slo/s-0", {"range": ["2h"]})
+    assert page.status == 400 and f"{key}=" in page.body.decode()
+    assert slo.status == 400 and "range=" in slo.body.decode()
+
+
+@pytest.mark.parametrize("digits", [10, 4301, 100_000])
+def test_a_page_number_of_many_digits_is_a_client_error_naming_the_parameter(digits: int) -> None:
+    with fake_app(3) as (app, _calls):
+        page = app.handle("/", {"page": ["1" * digits]})
+        zeros = app.handle("/", {"page": ["0001"]})
+    assert page.status == 400 and "page=" in page.body.decode()
+    assert zeros.status == 200
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "CONNECT", "POST", "PUT", "DELETE", "PATCH", "BREW"])
+def test_every_method_but_get_and_head_is_refused_405_with_allow_and_the_ui_headers(method: str) -> None:
+    with fake_app(1) as (app, _calls), listening(app) as served, httpx.Client(trust_env=False) as client:
+        answer = client.request(method, served.url + "/")
+    assert answer.status_code == 405
+    assert answer.headers["allow"] == "GET, HEAD"
+    assert answer.headers["content-type"] == "text/plain; charset=utf-8" and "read-only" in answer.text
+    assert all(h in answer.headers for h in SECURITY_HEADERS)
+
+
+def test_a_malformed_request_is_answered_with_the_ui_headers_too() -> None:
+    with fake_app(1) as (app, _calls), listening(app) as served:
+        host, port = served.server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
+            # A header line longer than the standard library reads (64 KiB): 431.
+            s.sendall(b"GET / HTTP/1.1\r\nX-Long: " + b"x" * 70_000 + b"\r\n\r\n")
+            answer = b"".join(iter(lambda: s.recv(65536), b""))
+    head = answer.decode().lower()
+    assert head.startswith("http/1.0 431") and "x-frame-options: deny" in head and "<html" not in head
+
+
+def test_no_page_can_be_framed_by_another_site() -> None:
+    with fake_app(1) as (app, _calls), listening(app) as served, httpx.Client(trust_env=False) as client:
+        answers = [client.get(served.url + p) for p in ("/", "/slo/s-0", "/runs/gameday", "/nope")]
+    for answer in answers:
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+
+
+def test_an_idle_connection_is_dropped_after_the_connection_timeout() -> None:
+    with fake_app(1) as (app, _calls), listening(app, connection_timeout=0.2) as served:
+        host, port = served.server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then silence
+            assert s.recv(1) == b""  # closed by the server (a timeout here raises)
+
+
+def test_connections_are_handled_by_a_bounded_number_of_threads() -> None:
+    bound = 2
+    with fake_app(1) as (app, _calls), listening(app, max_connections=bound) as served, ExitStack() as stack:
+        host, port = served.server.server_address[:2]
+        idle = []
+        for _ in range(bound + 3):
+            s = stack.enter_context(socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT))
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            idle.append(s)
+        wait_until(lambda: served.server.connections == bound, timeout=ANSWER_TIMEOUT, what="slots taken")
+        for s in idle:  # each one ended frees a slot for a waiting one
+            s.close()
+        with httpx.Client(trust_env=False) as client:
+            assert client.get(served.url + "/healthz", timeout=ANSWER_TIMEOUT).status_code == 200
+        assert served.server.peak_connections == bound
+
+
+IDS = ("a/b", "..", ".", "<script>", "x y?z#w", "100%")
+
+
+def test_links_to_slos_of_any_id_lead_to_their_page() -> None:
+    def answer(request: object) -> Answer:
+        query = getattr(request, "query", {}).get("query", "")
+        if "query_range" in getattr(request, "path", ""):
+            return Answer(b'{"status":"success","data":{"resultType":"matrix","result":[]}}')
+        if query.startswith("max by") and naming.SLO_INFO in query:
+            return vector(
+                *(({naming.LABEL_ID: i, naming.LABEL_SERVICE: "s", naming.LABEL_SLO: i}, 1) for i in IDS)
+            )
+        return vector()
+
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(), prom)
+        overview = app.handle("/", {}).body.decode()
+        hrefs = [html.unescape(h) for h in re.findall(r'<th scope="row"><a href="([^"]+)"', overview)]
+        assert len(hrefs) == len(IDS)
+        for slo_id, href in zip(sorted(IDS), hrefs, strict=True):
+            # Where a browser goes: dot segments resolved, as RFC 3986 says.
+            where = urllib.parse.urlsplit(urllib.parse.urljoin("http://127.0.0.1:8080/", href))
+            page = app.handle(where.path, urllib.parse.parse_qs(where.query))
+            assert page.status == 200, (slo_id, href)
+            assert f"<h1>{html.escape(slo_id, quote=False)}</h1>" in page.body.decode().replace("&#39;", "'")
+
+
+@pytest.mark.parametrize(
+    "listen",
+    ["127.0.0.1:٨٠٨٠", "127.0.0.1:８０８０", "127.0.0.1:8²", "127.0.0.1:" + "9" * 5000],
+    ids=["arabic-indic", "fullwidth", "superscript", "5000-digits"],
+)
+def test_a_listen_port_is_ascii_digits(listen: str) -> None:
+    with pytest.raises(ListenError, match="HOST:PORT"):
+        parse_listen(listen)
+
+
+def test_workdir_without_demo_is_a_usage_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--for", "1s"]
+    assert main([*argv, "--workdir", str(tmp_path)]) == 2
+    assert "--workdir" in capsys.readouterr().err
+
+
+def test_a_game_day_budget_is_shown_as_the_other_percentages(tmp_path: Path) -> None:
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "report.json").write_text(
+        '{"gameday": "x", "verdict": "pass", "budget_consumed_percent": 12.345678}'
+    )
+    with fake_app(1) as (app, _calls):
+        app = App(ServeConfig(run_dirs={"gameday": (tmp_path,)}), app.prom)
+        page = app.handle("/runs/gameday", {}).body.decode()
+    assert "<td>12.35 %</td>" in page and "12.345678" not in page
