@@ -109,17 +109,76 @@ class _Found:
     when: float
 
 
+class BadShape(ValueError):
+    """A report of a known kind with a field that is not of the shape its command writes."""
+
+
+# The shapes of what the readers below use of each kind of report: a type (or types), a list of
+# a shape ``[shape]``, or an object ``{key: shape}`` whose other keys are not read. A key may be
+# absent or null unless its shape is :class:`_Required`.
+_NUMBER = (int, float)
+_Shape = type | tuple[type, ...] | list[Any] | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Required:
+    shape: _Shape
+
+
+_GAMEDAY: dict[str, Any] = {"expected_alerts": [str], "checks": [{}]}
+_LOADTEST: dict[str, Any] = {"thresholds": _Required([{"value": _NUMBER}]), "total": {}}
+_BACKTEST_ROW: dict[str, Any] = {
+    "budget_left": object,
+    "tiers": _Required(
+        [
+            {
+                "tier": _Required(object),
+                "detection_seconds": _NUMBER,
+                "designed_seconds": _NUMBER,
+                "false_alerts": _NUMBER,
+            }
+        ]
+    ),
+}
+
+
+def _check(value: Any, shape: Any, where: str) -> None:
+    """:class:`BadShape` naming the first field of ``value`` (at ``where``) not of ``shape``."""
+    if isinstance(shape, _Required):
+        shape = shape.shape
+    if isinstance(shape, list):
+        if not isinstance(value, list):
+            raise BadShape(f"{where} is {type(value).__name__}, not a list")
+        for i, item in enumerate(value):
+            _check(item, shape[0], f"{where}[{i}]")
+    elif isinstance(shape, dict):
+        if not isinstance(value, dict):
+            raise BadShape(f"{where} is {type(value).__name__}, not an object")
+        for key, inner in shape.items():
+            if value.get(key) is not None:
+                _check(value[key], inner, f"{where}.{key}")
+            elif isinstance(inner, _Required):
+                raise BadShape(f"{where} has no {key}")
+    elif not isinstance(value, shape) or (isinstance(value, bool) and shape == _NUMBER):
+        wanted = " or ".join(t.__name__ for t in (shape if isinstance(shape, tuple) else (shape,)))
+        raise BadShape(f"{where} is {type(value).__name__}, not {wanted}")
+
+
 def _runs_of(found: _Found, doc: Any, owners: Mapping[str, str]) -> list[Run]:
-    """The runs of one JSON document, whichever of the three kinds it is."""
+    """The runs of one JSON document, whichever of the three kinds it is; :class:`BadShape` when
+    a field that the kind's reader uses is not of the shape its command writes."""
     if isinstance(doc, dict) and "gameday" in doc and "verdict" in doc:
+        _check(doc, _GAMEDAY, "the game day's report")
         return [_gameday(found, doc, owners)]
     if isinstance(doc, dict) and "thresholds" in doc and "passed" in doc:
+        _check(doc, _LOADTEST, "the load test's report")
         return [_loadtest(found, doc)]
     if (
         isinstance(doc, list)
         and doc
         and all(isinstance(r, dict) and "tiers" in r and "slo" in r for r in doc)
     ):
+        _check(doc, [_BACKTEST_ROW], "the backtest's report")
         return [_backtest(found, i, row) for i, row in enumerate(doc)]
     raise ValueError("not a game-day, load-test or backtest report")
 
@@ -159,7 +218,7 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
         )
         for t in doc["thresholds"]
     )
-    total = doc["total"] if isinstance(doc.get("total"), dict) else {}
+    total = doc.get("total") or {}
     return Run(
         "loadtest",
         found.key,

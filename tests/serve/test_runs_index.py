@@ -1,0 +1,58 @@
+"""A report file whose fields are not of the shape its command writes is listed under "Files not
+read" with the reason, never an error page: the report folders are the user's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sloctl.serve import App, ServeConfig
+from sloctl.serve.runs import find_runs
+
+from .test_serve import fake_app
+
+#: (kind, the document, what the reason names)
+MISSHAPEN = [
+    ("gameday", {"gameday": "x", "verdict": "pass", "checks": "nope"}, "checks is str, not a list"),
+    ("gameday", {"gameday": "x", "verdict": "pass", "checks": [1]}, "checks[0] is int, not an object"),
+    (
+        "gameday",
+        {"gameday": "x", "verdict": "pass", "expected_alerts": [["A"]]},
+        "expected_alerts[0] is list",
+    ),
+    ("loadtest", {"thresholds": 5, "passed": True}, "thresholds is int, not a list"),
+    ("loadtest", {"thresholds": [{"value": "fast"}], "passed": True}, "thresholds[0].value is str"),
+    ("loadtest", {"thresholds": [], "passed": True, "total": [1]}, "total is list, not an object"),
+    ("backtest", [{"slo": "s", "tiers": 3}], "[0].tiers is int, not a list"),
+    ("backtest", [{"slo": "s", "tiers": [{"expected": True}]}], "[0].tiers[0] has no tier"),
+    (
+        "backtest",
+        [{"slo": "s", "tiers": [{"tier": "t", "detection_seconds": "soon"}]}],
+        "detection_seconds is str",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "doc", "reason"), MISSHAPEN)
+def test_a_misshapen_report_is_listed_as_not_read_and_every_page_still_answers(
+    tmp_path: Path, kind: str, doc: object, reason: str
+) -> None:
+    folders = {k: tmp_path / k for k in ("gameday", "loadtest", "backtest")}
+    for folder in folders.values():
+        folder.mkdir()
+    bad = folders[kind] / "report.json"
+    bad.write_text(json.dumps(doc))
+    (folders["gameday"] / "good").mkdir()
+    (folders["gameday"] / "good" / "report.json").write_text('{"gameday": "ok", "verdict": "pass"}')
+    index = find_runs({k: (v,) for k, v in folders.items()}, {})  # type: ignore[misc]
+    assert [r.title for r in index.runs] == ["ok"]
+    ((path, why),) = index.skipped
+    assert path == str(bad) and reason in why
+    with fake_app(1) as (fake, _calls):
+        app = App(ServeConfig(run_dirs={k: (v,) for k, v in folders.items()}), fake.prom)  # type: ignore[misc]
+        pages = {p: app.handle(p, {}) for p in ("/", "/runs/gameday", "/runs/loadtest", "/runs/backtest")}
+    assert {p: page.status for p, page in pages.items()} == dict.fromkeys(pages, 200)
+    listed = pages[f"/runs/{kind}"].body.decode()
+    assert "Files not read" in listed and str(bad) in listed
