@@ -61,6 +61,8 @@ class Prometheus:
         guard = egress or Egress(action="query Prometheus at", widen="--allow-host")
         endpoint = check_url(url, guard, flag=flag)
         self.url = url.rstrip("/")
+        self.timeout = timeout
+        """Seconds to wait for an answer."""
         self._client = (
             httpx.Client(transport=transport, timeout=timeout, trust_env=False)
             if transport is not None

@@ -23,7 +23,7 @@ from sloctl import naming
 from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.explain import explain
 from sloctl.model import SLO
-from sloctl.prometheus import Prometheus, PrometheusError
+from sloctl.prometheus import TIMEOUT, Prometheus, PrometheusError
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 from sloctl.reports.charts import clock as clock_axis
@@ -112,7 +112,8 @@ class App:
         self.specs = {s.id: s for s in config.specs}
         self.explained = {e.id: e for e in explain(config.specs)}
         self.owners = alert_owners(config.specs)
-        self._cache = TtlCache(config.cache_seconds)
+        # A request waits for another's read of the same page as long as for Prometheus itself.
+        self._cache = TtlCache(config.cache_seconds, wait=prometheus.timeout if prometheus else TIMEOUT)
         self._fixed_now = now
 
     def now(self) -> float:

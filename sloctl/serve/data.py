@@ -27,7 +27,7 @@ from sloctl import naming
 from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO
-from sloctl.prometheus import Prometheus, Result, by_label
+from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 from sloctl.status import QUERIES, StatusRow, rows_from
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "MAX_POINTS_PER_CHART",
     "OVERVIEW_QUERY_COUNT",
     "STATES",
+    "CacheWaitTimeout",
     "Details",
     "Overview",
     "SloRow",
@@ -325,28 +326,80 @@ def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float,
     return SloSeries(start, end, step, _points(sli), _points(budget), ordered)
 
 
+class CacheWaitTimeout(TimeoutError):
+    """Another request's computation of the same value did not end within the wait: an
+    ``OSError``, as a Prometheus that does not answer is (the UI's 502)."""
+
+
+@dataclass
+class _Flight:
+    """One computation under way: the requests that need its value wait for ``done``."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    value: object = None
+    error: BaseException | None = None
+
+
 class TtlCache:
     """A short cache of one computed value per key (the overview of "now", say), so that a page
-    reloaded by many people at once costs Prometheus one set of queries per ``ttl`` seconds."""
+    reloaded by many people at once costs Prometheus one set of queries per ``ttl`` seconds:
+    the first request to miss computes, the others that miss meanwhile wait for its value (or
+    its error) rather than ask Prometheus again, ``wait`` seconds at most (the request timeout)."""
 
-    def __init__(self, ttl: float, now: Callable[[], float] = clock.monotonic) -> None:
+    #: Keys kept at most; past it, the older half goes (past time ranges, mostly).
+    MAX_KEYS = 256
+
+    def __init__(self, ttl: float, now: Callable[[], float] = clock.monotonic, wait: float = TIMEOUT) -> None:
         self.ttl = ttl
+        self.wait = wait
         self._now = now
         self._lock = threading.Lock()
         self._items: dict[object, tuple[float, object]] = {}
+        self._flights: dict[object, _Flight] = {}
+        self.waiting = 0
+        """Requests waiting for another's computation now."""
 
     def get(self, key: object, compute: Callable[[], object]) -> object:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and self._now() - hit[0] < self.ttl:
                 return hit[1]
-        value = compute()
-        with self._lock:
-            self._items[key] = (self._now(), value)
-            if len(self._items) > 256:  # bounded: old keys (past time ranges) go first
-                for old in sorted(self._items, key=lambda k: self._items[k][0])[:128]:
-                    del self._items[old]
-        return value
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+            else:
+                self.waiting += 1
+        if not leader:
+            try:
+                if not flight.done.wait(self.wait):
+                    raise CacheWaitTimeout(
+                        f"no answer within {self.wait:g} s (another request is reading it)"
+                    )
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+            if flight.error is not None:
+                raise flight.error
+            return flight.value
+        try:
+            flight.value = compute()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+                if flight.error is None:
+                    self._store(key, flight.value)
+            flight.done.set()
+        return flight.value
+
+    def _store(self, key: object, value: object) -> None:
+        self._items[key] = (self._now(), value)
+        if len(self._items) > self.MAX_KEYS:
+            for old in sorted(self._items, key=lambda k: self._items[k][0])[: self.MAX_KEYS // 2]:
+                del self._items[old]
 
 
 def sort_rows(rows: Sequence[SloRow], key: str, descending: bool) -> list[SloRow]:
