@@ -291,6 +291,25 @@ _LOOKBACK = ("--query.lookback-delta=5m",)
 _OVERLAP_2X = ("--storage.tsdb.allow-overlapping-blocks",)
 
 
+#: How often the final server scrapes ``live_targets``: well under the rules' 1m, so that the
+#: first live evaluations read live samples.
+LIVE_SCRAPE_SECONDS = 15
+
+
+def _live_scrape(targets: Sequence[str]) -> str:
+    """A scrape job whose samples join the backfilled series: the labels and timestamps that the
+    targets expose, without the ``job`` and ``instance`` a scrape adds."""
+    return (
+        "scrape_configs:\n"
+        "  - job_name: live\n"
+        "    honor_labels: true\n"
+        "    honor_timestamps: true\n"
+        f"    scrape_interval: {LIVE_SCRAPE_SECONDS}s\n"
+        f"    static_configs: [{{targets: [{', '.join(json.dumps(t) for t in targets)}]}}]\n"
+        "    metric_relabel_configs: [{action: labeldrop, regex: job|instance}]\n"
+    )
+
+
 def _backfill_level(
     url: str,
     rules: RuleSet,
@@ -348,6 +367,7 @@ def replay(
     warmup_start: int | None = None,
     live_rules: str | None = None,
     engine: PrometheusEngine | None = None,
+    live_targets: Sequence[str] = (),
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
@@ -356,7 +376,9 @@ def replay(
     long windows evaluated from ``start`` on see a full history, as they would in production.
     With ``live_rules`` (a rule file), the final server also evaluates those rules live, at
     the intervals of their groups (cost measurements). ``engine`` picks the Prometheus (promtool
-    and server); the default engine otherwise."""
+    and server); the default engine otherwise. ``live_targets`` (``HOST:PORT``) are scraped by
+    the final server, their samples' labels and timestamps kept as they are (no ``job`` nor
+    ``instance``): series that go on live after the backfilled ones (``serve --demo``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     engine = engine or default_engine()
@@ -378,6 +400,8 @@ def replay(
                     shutil.move(str(block), data / block.name)
             last = i == len(levels) - 1
             config = _CONFIG
+            if last and live_targets:
+                config = config.replace("scrape_configs: []\n", _live_scrape(live_targets))
             if last and live_rules is not None:
                 (workdir / "live.yml").write_text(live_rules)
                 config += "rule_files: [live.yml]\n"

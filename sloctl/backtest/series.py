@@ -110,12 +110,16 @@ def _family(metric: str) -> str:
     return f"{metric.removesuffix('_total')} counter"
 
 
-def openmetrics(items: Sequence[tuple[Scenario, Counts] | Feed], start: int = EPOCH) -> str:
+def openmetrics(
+    items: Sequence[tuple[Scenario, Counts] | Feed], start: int = EPOCH, until: int | None = None
+) -> str:
     """``samples`` as OpenMetrics for ``promtool tsdb create-blocks-from openmetrics``
-    (timestamps in seconds, ``# EOF``)."""
+    (timestamps in seconds, ``# EOF``); those after ``until`` left out when given."""
     lines: list[str] = []
     typed: set[str] = set()
     for x in samples(items, start):
+        if until is not None and x.time > until:
+            continue
         family = _family(x.metric)
         if family not in typed:
             typed.add(family)

@@ -52,6 +52,8 @@ class Stack:
     """The time the pages and ``status --time`` read (the demo's "now")."""
     slos: tuple[SLO, ...]
     reports: dict[str, Path]
+    workdir: Path
+    """The demo's Prometheus: its data and ``prometheus.log``."""
 
 
 def _gameday(out: Path, slos: tuple[SLO, ...]) -> None:
@@ -112,6 +114,7 @@ def serve_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _backtest(reports["backtest"], [s for s in slos if s.service == "platform-jobs"], tmp / "backtest-work")
     now = time.time()
     with demo(slos, workdir=tmp / "demo", now=now, span=SPAN, engine=default_engine()) as url:
-        # The demo's "now" (its scenarios run AHEAD further): the pages and status read it.
-        at = float(int(now // 60 * 60))
-        yield Stack(url, at, slos, reports)
+        # The pages and status read one time: once the demo is up, its rules have been evaluated
+        # live (the backfill's last evaluations may lie past a query's 5m look-back by then).
+        at = float(int(time.time()))
+        yield Stack(url, at, slos, reports, tmp / "demo")

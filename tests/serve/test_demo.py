@@ -1,0 +1,69 @@
+"""``serve --demo`` goes on live after its backfilled history: its rules' evaluations are taken
+(nothing backfilled lies in the future, where Prometheus would refuse them), so ``ALERTS`` carries
+the alerts firing and the UI shows them; the scenarios' traffic is served for Prometheus to
+scrape, going on at its last rate past the scenarios' end."""
+
+from __future__ import annotations
+
+import pytest
+
+from sloctl import naming
+from sloctl.backtest.series import Sample
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ServeConfig
+from sloctl.serve.demo import LiveFeeds
+from tests.waiting import wait_until
+
+from .conftest import Stack
+
+#: Bounds a failure only: the rules are evaluated every minute and the feeds scraped as often.
+LIVE_DEADLINE = 240.0
+
+
+def _alert_key(labels: dict[str, str], state: str) -> tuple[str, str, str, str]:
+    return (labels["alertname"], labels.get(naming.LABEL_ID, ""), labels.get(naming.LABEL_TIER, ""), state)
+
+
+@pytest.mark.slow
+@pytest.mark.promtool
+@pytest.mark.xdist_group("serve-stack")  # with the browser tests: one worker builds the stack
+def test_the_demo_alerts_are_written_to_alerts_and_shown_firing(serve_stack: Stack) -> None:
+    config = ServeConfig(specs=serve_stack.slos, cache_seconds=0)
+    with Prometheus.connect(serve_stack.url) as prom:
+
+        def agreed() -> set[tuple[str, str, str, str]] | None:
+            active = {_alert_key(a["labels"], a["state"]) for a in prom.alerts()}
+            written = {_alert_key(r["metric"], r["metric"]["alertstate"]) for r in prom.query("ALERTS")}
+            firing = {a for a in active if a[3] == "firing"}
+            return written if firing and written == active else None
+
+        alerts = wait_until(agreed, timeout=LIVE_DEADLINE, what="ALERTS as /api/v1/alerts says")
+        rows = App(config, prom).overview().rows  # now, not the backfill's end
+    burning = {
+        (slo, tier) for _, slo, tier, state in alerts if state == "firing" and naming.is_burn_rate_tier(tier)
+    }
+    shown = {(r.id, tier) for r in rows for tier in r.firing}
+    assert burning and shown == burning
+    assert {r.id for r in rows if r.state == "firing"} == {slo for slo, _ in burning}
+    log = (serve_stack.workdir / "prometheus.log").read_text()
+    assert "out of bounds" not in log and "discarded" not in log
+
+
+def test_the_live_feeds_serve_each_series_latest_sample_then_go_on_at_its_last_rate() -> None:
+    now = [0.0]
+    feeds = LiveFeeds(
+        [
+            Sample("c_total", '{s="a"}', 10.0, 60),
+            Sample("c_total", '{s="a"}', 16.0, 120),  # 0.1 a second
+            Sample("c_total", '{s="a"}', 22.0, 180),
+            Sample("c_total", '{s="gap"}', 5.0, 60),  # absent at the end: stays away
+        ],
+        after=60,
+        clock=lambda: now[0],
+    )
+    now[0] = 100
+    assert feeds.exposition() == ""  # the latest samples were backfilled (up to ``after``)
+    now[0] = 150
+    assert feeds.exposition() == 'c_total{s="a"} 16 120000\n'
+    now[0] = 280
+    assert feeds.exposition() == 'c_total{s="a"} 32 280000\n'
