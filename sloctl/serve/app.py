@@ -25,7 +25,7 @@ from sloctl.explain import explain
 from sloctl.model import SLO
 from sloctl.prometheus import TIMEOUT, Prometheus, PrometheusError
 from sloctl.reports import render
-from sloctl.reports.charts import Line, line_chart
+from sloctl.reports.charts import Line, line_chart, threshold
 from sloctl.reports.charts import clock as clock_axis
 
 from .data import (
@@ -53,12 +53,6 @@ REFRESH = (0, 30, 60, 300)
 #: Overview rows per page (``page=``): a thousand SLOs stay one query set, not one huge table.
 PAGE_SIZE = 100
 SORTS = ("slo", "service", "state", "sli", "budget", "burn")
-TIER_COLOURS = {
-    "page_quick": "#c0282a",
-    "page_slow": "#a65300",
-    "ticket_quick": "#1f62a8",
-    "ticket_slow": "#2b7a2b",
-}
 
 
 @dataclass(frozen=True)
@@ -400,17 +394,11 @@ def _slo_charts(
         x_range=x_range,
         x_format=clock_axis,
         y_range=(min([0.0, *(v for _, v in series.budget)]), 1.0),
+        percent=True,
     )
     burn_lines = [Line(f"{w} window", pts, width=1.2) for w, pts in series.burns.items()]
     burn_lines += [
-        Line(
-            f"{tier} threshold {value:g}x",
-            ((series.start, value), (series.end, value)),
-            colour=TIER_COLOURS.get(tier, "#595959"),
-            dashed=True,
-            css_class="threshold",
-            width=1,
-        )
+        threshold(f"{tier} threshold {value:g}x", value, (series.start, series.end), tier)
         for tier, value in sorted(thresholds.items())
     ]
     highest = max([10.0, *(v for ln in burn_lines for _, v in ln.points if math.isfinite(v))])

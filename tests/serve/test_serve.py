@@ -27,6 +27,7 @@ from sloctl.cli.main import main
 from sloctl.egress import Egress
 from sloctl.prometheus import Prometheus
 from sloctl.prometheus._client import PARALLEL
+from sloctl.reports.charts import PALETTE, TIER_COLOURS
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.app import PAGE_SIZE, Page
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
@@ -50,12 +51,14 @@ def fake_prometheus(
     id_of: Callable[[int], str] = "s-{}".format,
     windows: Mapping[str, str] = MappingProxyType({"5m": "2", "1h": "14.4"}),
     remaining: str = "0.5",
+    windows_of: Callable[[int], Mapping[str, str]] | None = None,
 ) -> httpx.MockTransport:
     """``n`` SLOs (ids ``id_of(i)``) in every generated series the overview reads, one vector per
     query, ``remaining`` of their budget left; the page's details (asked by id) are, as
     Prometheus divides them, the burn rate of each of ``windows`` (5m and 1h), one threshold and
-    the info series per SLO asked for. The info series has every label only when asked for as
-    such (status's query keeps the labels it reads)."""
+    the info series per SLO asked for (``windows_of(i)``: SLO ``i``'s own windows instead). The
+    info series has every label only when asked for as such (status's query keeps the labels it
+    reads)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         query = request.url.params["query"]
@@ -77,7 +80,10 @@ def fake_prometheus(
                     result += [
                         {"metric": {naming.LABEL_ID: labels[naming.LABEL_ID], **extra}, "value": [0, value]}
                         for extra, value in (
-                            *(({naming.LABEL_WINDOW: w}, v) for w, v in windows.items()),
+                            *(
+                                ({naming.LABEL_WINDOW: w}, v)
+                                for w, v in (windows_of or (lambda _: windows))(i).items()
+                            ),
                             ({naming.LABEL_TIER: "page_quick"}, "14.4"),
                         )
                     ]
@@ -547,3 +553,44 @@ def test_an_slo_page_links_its_generated_dashboard_with_the_grafana_url_of_the_f
     assert main(argv) == 0
     assert main([*argv, "--grafana-url", "http://127.0.0.1:3001"]) == 0
     assert seen == ["http://127.0.0.1:3000", "http://127.0.0.1:3001"]
+
+
+def test_the_slo_page_reads_its_budget_in_percent_and_draws_thresholds_in_their_own_colours() -> None:
+    """The budget axis read as a ratio (-61 … 1) beside a budget said in percent, and the tier
+    thresholds were drawn in the windows' colours (page_quick as the 30m window)."""
+    with fake_app(2) as (app, _calls):
+        page = app.handle("/slo/s-0", {}).body.decode()
+    budget = page[page.index("budget remaining") :]
+    assert re.search(r'text-anchor="end">-?\d+ %</text>', budget)
+    thresholds = set(re.findall(r'<polyline[^>]*class="threshold"[^>]*stroke="(#[0-9a-f]{6})"', page))
+    thresholds |= set(re.findall(r'<polyline[^>]*stroke="(#[0-9a-f]{6})"[^>]*class="threshold"', page))
+    assert thresholds and thresholds <= set(TIER_COLOURS.values())
+    assert not thresholds & set(PALETTE)
+
+
+def test_a_window_an_slo_does_not_record_reads_not_applicable_on_the_overview() -> None:
+    """Two window catalogs side by side: each SLO's cells of the other's windows read "unknown",
+    as if its data were missing; now "n/a"."""
+    calls: list[str] = []
+    own = {0: {"5m": "2", "1h": "14.4"}, 1: {"5m": "2", "2h": "3"}}
+    with Prometheus.connect(
+        "http://127.0.0.1:9", transport=fake_prometheus(2, calls, windows_of=own.__getitem__)
+    ) as prom:
+        page = App(ServeConfig(), prom).handle("/", {}).body.decode()
+    head = re.search(r"<thead>.*?</thead>", page, re.S)
+    assert head is not None
+    columns = [
+        re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", head.group(0), re.S)
+    ]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr data-slo="(s-\d)".*?</tr>', page, re.S)}
+    cells = {
+        slo: [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+        for slo, row in rows.items()
+    }
+    shown = {
+        slo: {w: row[columns.index(f"burn {w}")] for w in ("5m", "1h", "2h")} for slo, row in cells.items()
+    }
+    assert shown == {
+        "s-0": {"5m": "2.00x", "1h": "14.40x", "2h": "n/a"},
+        "s-1": {"5m": "2.00x", "1h": "n/a", "2h": "3.00x"},
+    }, (columns, shown)
