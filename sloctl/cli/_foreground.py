@@ -26,6 +26,7 @@ __all__ = [
     "add_workdir_argument",
     "duration_flag",
     "in_workdir",
+    "sigterm_as_ctrl_c",
     "stop_on_signals",
     "wait_in_foreground",
 ]
@@ -121,6 +122,22 @@ def stop_on_signals() -> Iterator[StopEvent]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt while inside, as Ctrl-C does: ``kill -TERM`` takes
+    Ctrl-C's path (everything unwinds, what was started is stopped, ``sloctl: interrupted``),
+    never a silent death nor a signal noted and acted on minutes later."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def wait_in_foreground(

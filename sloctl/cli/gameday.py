@@ -35,7 +35,6 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,12 +59,13 @@ from ._foreground import (
     add_for_argument,
     add_workdir_argument,
     in_workdir,
+    sigterm_as_ctrl_c,
     stop_on_signals,
     wait_in_foreground,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
 
     from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
@@ -435,7 +435,7 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
 
     reports = args.report_dir or output_dir(paths[0].parent / "reports", "--report-dir")
     lock = lock_path(args.config, reports)
-    with _sigterm_as_ctrl_c():
+    with sigterm_as_ctrl_c():
         try:
             with gameday_lock(lock):
                 return _in_sequence(args, experiments, configuration, pagerduty)
@@ -444,21 +444,6 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
             return 1
         except LockFileError as exc:
             return _fail(str(exc), args.gameday_command)
-
-
-@contextlib.contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt while inside, as Ctrl-C does (a game day's own run
-    handles both itself): ``kill -TERM`` takes Ctrl-C's path, never a silent death."""
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _in_sequence(

@@ -13,6 +13,7 @@ address in use)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +31,13 @@ from sloctl.cli._common import (
 )
 from sloctl.serve.app import RANGES
 
-from ._foreground import add_for_argument, duration_flag, stop_on_signals, wait_in_foreground
+from ._foreground import (
+    add_for_argument,
+    duration_flag,
+    sigterm_as_ctrl_c,
+    stop_on_signals,
+    wait_in_foreground,
+)
 
 if TYPE_CHECKING:
     from sloctl.model import SLO
@@ -118,20 +125,22 @@ def _run(args: argparse.Namespace) -> int:
     workdir = output_dir(args.workdir, "--workdir") if args.demo and args.workdir is not None else None
     bound = _bind(args, auth)  # before --demo's minute of work: a port in use is said at once
     try:
-        with stop_on_signals() as stop:
+        with contextlib.ExitStack() as stack:
+            url = args.prometheus
             if args.demo:
                 from sloctl.serve.demo import DemoError, demo
 
-                try:
-                    ctx = demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
-                except DemoError as exc:
-                    print(f"sloctl serve: {exc}", file=sys.stderr)
-                    return 1
-            else:
-                from contextlib import nullcontext
-
-                ctx = nullcontext(args.prometheus)  # type: ignore[assignment]
-            with ctx as url:
+                # Ctrl-C and SIGTERM stop the backfill at once (its Prometheus and promtool
+                # stopped on the way out), rather than being noted and acted on after it.
+                with sigterm_as_ctrl_c():
+                    try:
+                        url = stack.enter_context(
+                            demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
+                        )
+                    except DemoError as exc:
+                        print(f"sloctl serve: {exc}", file=sys.stderr)
+                        return 1
+            with stop_on_signals() as stop:
                 return _serve(args, config, url, bound, stop)
     finally:
         bound.close()

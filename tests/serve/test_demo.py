@@ -5,6 +5,10 @@ scrape, going on at its last rate past the scenarios' end."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from sloctl import naming
@@ -12,12 +16,16 @@ from sloctl.backtest.series import Sample
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.serve.demo import LiveFeeds
+from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
+from tests.paths import ROOT
 from tests.waiting import wait_until
 
 from .conftest import Stack
 
 #: Bounds a failure only: the rules are evaluated every minute and the feeds scraped as often.
 LIVE_DEADLINE = 240.0
+#: Bounds a failure only: the backfill's step under way (a promtool run) ends within seconds.
+SIGNAL_DEADLINE = 30.0
 
 
 def _alert_key(labels: dict[str, str], state: str) -> tuple[str, str, str, str]:
@@ -67,3 +75,47 @@ def test_the_live_feeds_serve_each_series_latest_sample_then_go_on_at_its_last_r
     assert feeds.exposition() == 'c_total{s="a"} 16 120000\n'
     now[0] = 280
     assert feeds.exposition() == 'c_total{s="a"} 32 280000\n'
+
+
+def _running_in(folder: Path) -> list[str]:
+    """The command lines of the processes that name ``folder`` (the demo's Prometheus and
+    promtool run with their data there)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile, or not a process
+            continue
+        if proc.name.isdigit() and str(folder) in cmdline and "pytest" not in cmdline:
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.promtool
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_demo_backfill_stops_it_at_once_and_what_it_started(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The backfill (a minute or two) went on after Ctrl-C or SIGTERM, then the demo announced
+    itself serving and exited 0: the signal was only noted, to be read after the backfill."""
+    workdir = tmp_path / "demo"
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as sink:
+        proc = subprocess.Popen(
+            [*SLOCTL, "serve", "--demo", str(ROOT / "slos"), "--listen", "127.0.0.1:0",
+             "--workdir", str(workdir)],
+            stdout=subprocess.DEVNULL, stderr=sink, text=True, preexec_fn=sigint_as_in_a_terminal,
+        )  # fmt: skip
+    try:
+        wait_until(lambda: "demo: backfilling" in err.read_text(), timeout=60, what="the backfill to start")
+        proc.send_signal(sig)
+        code = proc.wait(timeout=SIGNAL_DEADLINE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    said = err.read_text()
+    assert code == 130 and "sloctl: interrupted" in said, said
+    assert "Ctrl-C stops" not in said  # never announced as serving
+    assert _running_in(workdir) == []
