@@ -65,6 +65,7 @@ __all__ = [
     "get_json",
     "hosts_addresses",
     "parse_networks",
+    "split_host_port",
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,6 +97,22 @@ def parse_networks(items: Iterable[str | Network]) -> tuple[Network, ...]:
         except ValueError as exc:
             raise EgressDenied(f"not a network for the allow-list: {item!r} ({exc})") from None
     return tuple(out)
+
+
+def split_host_port(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as its host and port, or None when it is not one:
+    no host, or a port that is not 0..65535 in ASCII digits (``str.isdigit()`` takes any
+    script's, ``٨٠٨٠`` read as 8080; and ``int()`` refuses over 4,300 digits). The one reader of
+    the listen addresses (``serve --listen``, the collector's ``listen``).
+
+    >>> split_host_port("[::1]:8080"), split_host_port("127.0.0.1:٨٠٨٠"), split_host_port(":80")
+    (('::1', 8080), None, None)
+    """
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= len("65535")):
+        return None
+    return (host, int(port)) if int(port) <= 65535 else None
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

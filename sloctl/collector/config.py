@@ -28,7 +28,7 @@ from urllib.parse import SplitResult, urlsplit
 
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
-from sloctl.egress import LOOPBACK, Egress, EgressDenied
+from sloctl.egress import LOOPBACK, Egress, EgressDenied, split_host_port
 from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.spec.shape import Field, Shape, checked_document, read_checked_document
 from sloctl.spec.yamlsrc import YNode
@@ -485,15 +485,15 @@ def _config(ctx: _Ctx) -> CollectorConfig:
 def _listen(ctx: _Ctx) -> tuple[str, int, bool]:
     """``listen``'s host and port, and whether it may be off loopback."""
     listen = ctx.str_("listen", "127.0.0.1:9465") or ""
-    host, _, port_s = listen.rpartition(":")
-    if not host or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
-        raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT")
-    host = host.strip("[]")
+    split = split_host_port(listen)
+    if split is None:
+        raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT (a port 0..65535 in ASCII digits)")
+    host, port = split
     non_loopback = ctx.bool_("allowNonLoopbackListen", False)
     refused = None if non_loopback else _refused_literal(host, LISTEN)
     if refused:
         raise ctx.err("listen", refused)
-    return host, int(port_s), non_loopback
+    return host, port, non_loopback
 
 
 def _allow(ctx: _Ctx) -> tuple[IPNetwork, ...]:

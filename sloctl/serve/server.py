@@ -23,6 +23,8 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from sloctl.egress import split_host_port
+
 from .app import App, Page
 
 __all__ = ["Bound", "ListenError", "Listener", "bind", "parse_listen", "settle_heap", "start"]
@@ -72,18 +74,15 @@ class ListenError(ValueError):
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8080`` for IPv6; port 0 picks a free one)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    # ASCII digits: str.isdigit() takes any script's (٨٠٨٠ read as 8080), and superscripts; at
-    # most 5 of them (a port is below 65536, and int() refuses over 4,300 digits).
-    ascii_digits = port.isascii() and port.isdigit() and len(port) <= len("65535")
-    if not sep or not host or not ascii_digits or int(port) > 65535:
+    split = split_host_port(text)
+    if split is None:
         raise ListenError(f"--listen must be HOST:PORT such as 127.0.0.1:8080, not {text!r}")
+    host, port = split
     try:
         ipaddress.ip_address(host)
     except ValueError:
         raise ListenError(f"--listen takes an IP address (no name is resolved), not {host!r}") from None
-    return host, int(port)
+    return host, port
 
 
 def _loopback(host: str) -> bool:

@@ -79,6 +79,7 @@ targets:
         ("targets:\n  - {name: a, kind: http, url: 'ftp://x/'}\n", "t.yaml:4", "http://"),
         ("targets: [\n", "t.yaml:4", "YAML syntax error"),
         ("listen: nowhere\n", "t.yaml:3", "HOST:PORT"),
+        ("listen: '127.0.0.1:٩٤٦٥'\n", "t.yaml:3", "a port 0..65535 in ASCII digits"),
         ("allowNetworks: [not-a-net]\n", "t.yaml:3", "allowNetworks"),
         ("targets:\n  - {name: a, kind: redis, interval: soon}\n", "t.yaml:4", "duration"),
         (
