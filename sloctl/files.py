@@ -1,19 +1,39 @@
-"""Atomic file writes, private when the file holds a secret.
+"""Atomic file writes, private when the file holds a secret; JSON read without a traceback.
 
 A report or a journal is written next to its destination and moved into place, so that a crash
 never leaves half a file; ``private=True`` files are created 0600 from the start (never
 readable by others, not even for a moment), as files that hold passwords must be.
 
 >>> write_text(Path("targets.json"), "{}", private=True)     # doctest: +SKIP
+
+:func:`parse_json` is ``json.loads`` for text sloctl did not write (a user's experiment, a
+runs folder's reports, a probed target's answer): a document nested past the decoder's depth
+is a ``ValueError`` like any malformed one, not a ``RecursionError``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
-__all__ = ["write_text"]
+__all__ = ["parse_json", "write_text"]
+
+
+def parse_json(text: str | bytes) -> Any:
+    """``json.loads(text)``; :class:`ValueError` for text that is not JSON, nested too deep
+    included.
+
+    >>> parse_json("[" * 100_000 + "]" * 100_000)
+    Traceback (most recent call last):
+    ValueError: nested more deeply than a JSON reader follows (about 1,000 levels)
+    """
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested more deeply than a JSON reader follows (about 1,000 levels)") from None
 
 
 def write_text(path: Path, text: str, *, private: bool = False) -> Path:

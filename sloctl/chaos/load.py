@@ -5,7 +5,6 @@ early when :data:`STOP` is set (the control sets it when a run ends or aborts)."
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -13,6 +12,8 @@ from typing import Any
 
 import httpx
 from chaoslib.exceptions import ActivityFailed
+
+from sloctl.files import parse_json
 
 from .probes import _client, percentile
 from .result import SETUP_FAILED
@@ -326,7 +327,7 @@ def _tier_waiting(client: httpx.Client, metrics_url: str, tier: str) -> float:
 def _client_keys(api_keys_file: str) -> dict[str, str]:
     """``{tier: key}`` from the file the testbed writes; a setup failure when it is unreadable."""
     try:
-        keys: dict[str, str] = json.loads(Path(api_keys_file).read_text(encoding="utf-8"))
+        keys: dict[str, str] = parse_json(Path(api_keys_file).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ActivityFailed(
             f"{SETUP_FAILED}: api_keys_file {api_keys_file!r} is not a readable JSON {{tier: key}}"

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
+from sloctl.files import parse_json
 
 from ._common import (
     UsageError,
@@ -316,7 +317,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return parse_json(text)
     except ValueError:
         return text
 
@@ -341,13 +342,15 @@ _JSON_TYPES: dict[type, str] = {
 def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
     """The JSON object in ``path``, or an error message."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse_json(path.read_text(encoding="utf-8"))
     except OSError as exc:
         return f"{what} {path}: cannot read it: {exc.strerror or exc}"
     except UnicodeDecodeError as exc:
         return f"{what} {path}: not UTF-8 text: {exc.reason} at byte {exc.start}"
     except json.JSONDecodeError as exc:
         return f"{what} {path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    except ValueError as exc:  # nested too deep
+        return f"{what} {path}: not valid JSON: {exc}"
     if not isinstance(data, dict):
         return f"{what} {path}: expected a JSON object, found {_JSON_TYPES.get(type(data), 'a value')}"
     return data

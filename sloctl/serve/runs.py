@@ -14,13 +14,13 @@ page: the directories are the user's.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sloctl.files import parse_json
 from sloctl.model import SLO, derived_alert_name
 
 __all__ = ["KINDS", "Gate", "Run", "RunIndex", "alert_owners", "find_runs"]
@@ -293,7 +293,7 @@ def find_runs(dirs: Mapping[Kind, Sequence[Path]], owners: Mapping[str, str]) ->
                 try:
                     if path.stat().st_size > MAX_BYTES:
                         raise ValueError(f"larger than {MAX_BYTES} bytes")
-                    doc = json.loads(path.read_text(encoding="utf-8"))
+                    doc = parse_json(path.read_text(encoding="utf-8"))
                     where = _Found(
                         f"{kind}-{index}/{path.relative_to(base).as_posix()}",
                         path,

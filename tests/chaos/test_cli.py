@@ -245,6 +245,12 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
             "--config", '"api_url"', "expected a JSON object, found a string", id="a config that is a string"
         ),
         pytest.param("--config", "{api_url: 1}", "not valid JSON", id="a config in YAML's flow style"),
+        pytest.param(
+            "experiment",
+            "[" * 100_000 + "]" * 100_000,
+            "not valid JSON: nested more deeply than a JSON reader follows",
+            id="an experiment nested past the decoder's depth (was a RecursionError traceback)",
+        ),
     ],
 )
 def test_a_json_file_that_is_not_a_json_object_is_a_usage_error_naming_the_file(

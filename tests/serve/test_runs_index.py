@@ -56,3 +56,11 @@ def test_a_misshapen_report_is_listed_as_not_read_and_every_page_still_answers(
     assert {p: page.status for p, page in pages.items()} == dict.fromkeys(pages, 200)
     listed = pages[f"/runs/{kind}"].body.decode()
     assert "Files not read" in listed and str(bad) in listed
+
+
+def test_a_report_nested_past_the_json_decoders_depth_is_listed_as_not_read(tmp_path: Path) -> None:
+    """It raised RecursionError out of the runs index: every page that lists runs was a 500."""
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    index = find_runs({"gameday": (tmp_path,)}, {})
+    ((path, why),) = index.skipped
+    assert path == str(tmp_path / "deep.json") and "nested more deeply" in why

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import re
 import ssl
 import time
@@ -31,6 +30,7 @@ from sloctl.collector.probes.base import (
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
 from sloctl.egress import Egress, EgressDenied
+from sloctl.files import parse_json
 
 __all__ = ["HttpProbe", "check_link", "check_problem_json", "check_rate_limit"]
 
@@ -44,7 +44,7 @@ def check_problem_json(headers: Mapping[str, str], body: bytes) -> str | None:
     if ctype != "application/problem+json":
         return f"error answer has content type {ctype or 'none'!r}, not application/problem+json"
     try:
-        doc = json.loads(body)
+        doc = parse_json(body)
     except ValueError:
         return "problem+json body is not JSON"
     if not isinstance(doc, dict):
