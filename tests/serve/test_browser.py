@@ -23,22 +23,16 @@ from sloctl.prometheus import Prometheus
 from sloctl.reports import percent, rate
 from sloctl.serve import App, ServeConfig, start
 from tests.backtest.pngstats import colour_stats
+from tests.fixtures.browser import NEEDS_BROWSER, drive
 from tests.paths import ROOT
 
 from .conftest import Stack
 
-CHROMIUM = shutil.which("chromium")
-NODE = shutil.which("node")
-DRIVER = ROOT / "tests" / "browser"
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.promtool,
     pytest.mark.xdist_group("serve-stack"),  # one worker builds the demo stack (40 s), not both
-    pytest.mark.skipif(CHROMIUM is None or NODE is None, reason="needs chromium and node (make test)"),
-    pytest.mark.skipif(
-        not (DRIVER / "node_modules" / "playwright-core").is_dir(),
-        reason="tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (make test does)",
-    ),
+    *NEEDS_BROWSER,
 ]
 
 
@@ -86,16 +80,9 @@ def seen(
     with Prometheus.connect(serve_stack.url) as prom:
         listener = start(App(config, prom, now=serve_stack.at), "127.0.0.1:0")
         try:
-            plan = {"chromium": CHROMIUM, "base": listener.url, "out": str(out), "steps": steps}
-            (out / "plan.json").write_text(json.dumps(plan))
-            done = subprocess.run(
-                [str(NODE), str(DRIVER / "drive.mjs"), str(out / "plan.json")],
-                capture_output=True, text=True, timeout=300, cwd=DRIVER,
-            )  # fmt: skip
+            snapshots = drive(listener.url, steps, out)
         finally:
             listener.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    snapshots = {s["name"]: s for s in json.loads(done.stdout)}
     keep = ROOT / "reports" / "serve"
     keep.mkdir(parents=True, exist_ok=True)
     for s in snapshots.values():

@@ -6,26 +6,16 @@ Over a fake Prometheus (no demo stack), so it takes seconds."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig, start
+from tests.fixtures.browser import NEEDS_BROWSER, drive
 
-from .test_browser import CHROMIUM, DRIVER, NODE
 from .test_serve import fake_prometheus
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None or NODE is None, reason="needs chromium and node (make test)"),
-    pytest.mark.skipif(
-        not (DRIVER / "node_modules" / "playwright-core").is_dir(),
-        reason="tests/browser/node_modules is missing: run `npm ci --prefix tests/browser` (make test does)",
-    ),
-]
+pytestmark = NEEDS_BROWSER
 
 #: An id with no character a line may break at: it widened its column to thousands of pixels.
 LONG_ID = "platform-api-" + "availabilitybydependencyandregion" * 12
@@ -41,16 +31,9 @@ def _drive(tmp_path: Path, steps: list[dict[str, object]]) -> dict[str, dict[str
     with Prometheus.connect("http://127.0.0.1:9", transport=fake) as prom:
         listener = start(App(ServeConfig(), prom), "127.0.0.1:0")
         try:
-            plan = {"chromium": CHROMIUM, "base": listener.url, "out": str(tmp_path), "steps": steps}
-            (tmp_path / "plan.json").write_text(json.dumps(plan))
-            done = subprocess.run(
-                [str(NODE), str(DRIVER / "drive.mjs"), str(tmp_path / "plan.json")],
-                capture_output=True, text=True, timeout=300, cwd=DRIVER,
-            )  # fmt: skip
+            return drive(listener.url, steps, tmp_path)
         finally:
             listener.stop()
-    assert done.returncode == 0, done.stderr[-3000:]
-    return {s["name"]: s for s in json.loads(done.stdout)}
 
 
 def test_the_overview_fits_the_window_and_a_wide_table_scrolls_in_itself(tmp_path: Path) -> None:
