@@ -144,7 +144,8 @@ def test_a_tier_designed_not_to_page_on_a_short_outage_is_expected_silent_and_th
     assert re.search(r"\[1/1\] shop-availability: done in \d+ s", captured.err)
     page = report.read_text()
     assert "<h2>shop-availability: full_outage</h2>" in page
-    assert "time since the scenario start" in page and "share of the budget left" in page
+    assert "time since the scenario start" in page and "budget left" in page
+    assert re.search(r'text-anchor="end">-?\d+ %</text>', page)  # the budget axis in percent
     assert page.count('class="incident"') == 2  # the outage, on both plots
 
 
