@@ -23,6 +23,11 @@ def _cpu_seconds(item: pytest.Item) -> float:
     return 0.0 if mark is None else float(mark.args[0])
 
 
+#: the xdist group of the tests marked ``waits``
+WAITS = "waits"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which puts each test's group in its node id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The order in which ``make test`` (``--dist loadgroup --no-loadscope-reorder``) hands work
     to its two workers. A work unit is an ``xdist_group`` (its tests share a rig or servers on one
@@ -32,11 +37,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     1. Each group, largest first, followed by the tests marked ``cpu`` (promtool corpora,
        fuzzers: minutes of CPU each), longest first, :data:`CPU_TESTS_PER_GROUP` after each group:
        while one worker waits on a group, the other computes, and the longest tests start early.
-    2. Then the rest, modules with a test marked ``slow`` first, each module's tests together
+    2. The tests marked ``waits`` (load tests, breaker timers: minutes of wall time at a fifth of
+       a core), one group: one worker runs them one after another while the other computes
+       the rest. Spread over both workers they ran beside each other, the machine half idle.
+    3. Then the rest, modules with a test marked ``slow`` first, each module's tests together
        (a worker that takes two of them in a row keeps its module-scoped servers), so the run
        ends on short tests rather than on one worker finishing a long one while the other waits.
 
     Without xdist the order is the same and changes nothing but the order."""
+    for item in items:
+        if item.get_closest_marker("waits"):
+            item.add_marker(pytest.mark.xdist_group(WAITS))
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
@@ -49,6 +60,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = _group(item)
         if name is not None:
             groups.setdefault(name, []).append(item)
+    waits = groups.pop(WAITS, [])
     ungrouped_cpu = (item for item in ordered if _group(item) is None and _cpu_seconds(item))
     cpu = sorted(ungrouped_cpu, key=_cpu_seconds, reverse=True)
     queue: list[pytest.Item] = []
@@ -56,7 +68,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         queue += tests
         queue += cpu[:CPU_TESTS_PER_GROUP]
         del cpu[:CPU_TESTS_PER_GROUP]
-    queue += cpu
+    queue += cpu + waits
     placed = {id(item) for item in queue}
     items[:] = queue + [item for item in ordered if id(item) not in placed]
 

@@ -24,7 +24,7 @@ import yaml
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
 
 EXAMPLES = ROOT / "docs" / "examples"
 #: lighter than the examples' defaults (4 users for 10 s: the machine is shared with the other

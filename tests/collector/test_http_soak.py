@@ -21,7 +21,7 @@ from sloctl.testbed_runner import ApiServer
 from tests.collector.helpers import histories_when, quiet_collector
 from tests.fixtures.servers import api_fixture
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
 
 LANES = 40  # warm probes side by side, so that 500 runs take seconds, not minutes
 RUNS = 500

@@ -292,6 +292,7 @@ def _failed(spans: list[ReadableSpan]) -> bool:
 @needs_otelcol
 @pytest.mark.slow
 @pytest.mark.servers
+@pytest.mark.waits
 def test_a_thousand_traces_keep_every_error_and_ten_percent_of_the_rest_in_batch_windows(
     tmp_path: Path, receiver: tuple[str, Received], http_target: str, redis_server: RedisServer
 ) -> None:

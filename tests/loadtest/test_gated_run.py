@@ -17,7 +17,7 @@ from sloctl.testbed_runner import ApiServer
 SLOS = str(Path(__file__).parent / "slos")
 PLATFORM_SLOS = str(Path(__file__).resolve().parents[2] / "slos")
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
 
 
 #: ``run(scenario, **flags)``: the exit code, what it printed and the report it wrote

@@ -16,7 +16,7 @@ from sloctl.servers import start_redis
 from tests.fixtures.metrics import value
 from tests.fixtures.servers import Databases
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
 
 PLAN_OPEN_SECONDS = 30
 

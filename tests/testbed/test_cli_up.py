@@ -30,7 +30,7 @@ from tests.fixtures.cli import SLOCTL
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.servers, pytest.mark.slow]
+pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
 
 
 def listening(host: str, port: int) -> bool:
