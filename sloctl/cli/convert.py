@@ -1,8 +1,9 @@
 """``sloctl convert``: write the SLOs read from any supported format as another format.
 
-Every field the target format cannot express is reported on standard error, one line each
-(``<service>-<slo>: <field>: <why>``); with such losses the command writes nothing and exits 1
-unless ``--lossy`` accepts them. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
+Every field the target format cannot express is a line on standard error of the form
+``cannot convert: <service>-<slo>: <field>: <why>``. With any such line the command writes
+nothing and exits 1; ``--lossy`` writes the rest, starts each of those lines with ``lost:``
+instead, and exits 0. ``-o -`` (the default) prints the documents; ``-o DIR`` writes
 ``DIR/<format>.yaml`` atomically (and for Sloth each windows catalog as
 ``DIR/sloth-windows/<period>.yaml``, where Sloth's ``--slo-period-windows-path`` reads it; for
 Pyrra one file per SLO, ``DIR/pyrra/<namespace>-<name>.yaml``, as Pyrra reads one a file).
