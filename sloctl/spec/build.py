@@ -34,6 +34,11 @@ from sloctl.spec.yamlsrc import YNode
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+URL = re.compile(r"^[hH][tT][tT][pP][sS]?://([^/?#\s]*@)?[^/?#@:\s][^/?#@\s]*([/?#]|$)")
+"""An http:// or https:// URL with a host (any case in the scheme, as URLs allow): the shape
+:func:`url_problem` asks for first, and the JSON Schema's pattern (:mod:`sloctl.spec.schema`)."""
+THRESHOLD = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)\s*$")
+"""A latency with its unit (``200ms``, ``1.5s``), as the native format's ``threshold``."""
 RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
 
 
@@ -74,6 +79,8 @@ def url_problem(text: str) -> str | None:
     >>> url_problem("javascript:alert(1)")
     "'javascript:alert(1)' is not an http:// or https:// URL with a host"
     """
+    if not URL.match(text):
+        return f"{text!r} is not an http:// or https:// URL with a host"
     try:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 (raises on a port that is not one)

@@ -49,7 +49,6 @@ TIER_KEYS = {
     "ticketQuick": "ticket_quick",
     "ticketSlow": "ticket_slow",
 }
-_THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
@@ -141,7 +140,7 @@ def _read_slo(
         sli=sli,
         alerting=alerting,
         windows=windows,
-        description=reader.string(f.get("description"), f"{path}.description"),
+        description=reader.text(f.get("description"), f"{path}.description"),
         labels=labels({**service_labels, **slo_labels}),
         source=node.loc,
         spec_version=API_VERSION,
@@ -317,14 +316,14 @@ def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
         steps.append(PolicyStep(left, action))
     when = f"{path}.whenUnknown"
     unknown = reader.choice(f.get("whenUnknown"), when, ("freeze", "proceed"), default="freeze")
-    name = reader.string(f.get("alertName"), f"{path}.alertName")
+    name = reader.text(f.get("alertName"), f"{path}.alertName")
     return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
 
 
 def _alert_name(reader: Reader, node: YNode | None, path: str, default: str) -> str:
     """An alert name as written; written empty (as a template renders an unset value) it means
     the default, said in a warning rather than silently."""
-    name = reader.string(node, path)
+    name = reader.text(node, path)
     if node is not None and not name.strip():
         reader.warn(node.loc, path, f"empty: the default name ({default}) is used")
         return ""
@@ -358,7 +357,7 @@ def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         reader.error(node.loc, path, f"threshold {raw} has no unit; write it as {raw}ms or {raw}s")
         return 0.2
-    m = _THRESHOLD.match(str(raw))
+    m = build.THRESHOLD.match(str(raw))
     if not m:
         reader.error(node.loc, path, f"expected a latency such as 200ms or 1.5s, found {raw!r}")
         return 0.2

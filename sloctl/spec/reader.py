@@ -119,6 +119,14 @@ class Reader:
             self.error(node.loc, path, "must not be empty")
         return text
 
+    def text(self, node: YNode | None, path: str, *, default: str = "") -> str:
+        """A string written as one: a number or a boolean where text belongs (``description: 5``)
+        is an error, not read as its digits."""
+        if node is not None and node.value is not None and not isinstance(node.value, str):
+            self.error(node.loc, path, f"expected a string, found {_found(node)}; quote it if it is text")
+            return default
+        return self.string(node, path, default=default)
+
     def choice(self, node: YNode | None, path: str, choices: Sequence[str], *, default: str) -> str:
         """One of ``choices`` (``default`` where the file leaves it out); anything else is an
         error naming them, and reads as ``default``."""

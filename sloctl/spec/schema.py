@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from sloctl.durations import WHOLE_SECONDS_PATTERN
+from sloctl.spec.build import LABEL_NAME, METRIC_NAME, NAME, THRESHOLD, URL
 from sloctl.spec.native import TIER_KEYS
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
@@ -20,11 +21,11 @@ _DURATION = {
 }
 _LABELS = {
     "type": "object",
-    "propertyNames": {"pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"},
+    "propertyNames": {"pattern": LABEL_NAME.pattern},
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
 _ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
-_NAME = {"type": "string", "pattern": r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$"}
+_NAME = {"type": "string", "pattern": NAME.pattern}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
 
 
@@ -57,13 +58,13 @@ def _sli() -> dict[str, object]:
             {
                 "histogram": {
                     "type": "string",
-                    "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$",
+                    "pattern": METRIC_NAME.pattern,
                     "description": "base name of a classic histogram (without _bucket)",
                 },
                 "selector": {"type": "string", "description": 'label matchers, e.g. {route="/v1/projects"}'},
                 "threshold": {
                     "type": "string",
-                    "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m)\s*$",
+                    "pattern": THRESHOLD.pattern,
                     "description": "latency with its unit, e.g. 200ms",
                 },
             },
@@ -146,10 +147,10 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     )
     alerting = _obj(
         {
-            "name": {"type": "string", "pattern": r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"},
+            "name": alert_name,
             "labels": _LABELS,
             "annotations": _ANNOTATIONS,
-            "runbookUrl": {"type": "string", "format": "uri", "pattern": "^https?://"},
+            "runbookUrl": {"type": "string", "format": "uri", "pattern": URL.pattern},
             "minEvents": {"type": "number", "minimum": 0},
             "page": severity,
             "ticket": severity,

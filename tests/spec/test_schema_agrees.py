@@ -1,0 +1,84 @@
+"""The checked-in JSON Schema (``sloctl schema``) and ``sloctl validate`` give the same verdict on
+each field value: an editor must not flag what validate takes, nor pass what it refuses."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from sloctl.spec import load_text
+from sloctl.spec.schema import json_schema
+
+BASE = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: shop}
+spec:
+  slos:
+    - name: availability
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
+          totalQuery: sum(rate(http_requests_total[{{.window}}]))
+      alerting: {}
+"""
+
+# (field under the SLO, value, accepted by both)
+CASES: list[tuple[tuple[str, ...], Any, bool]] = [
+    (("alerting", "name"), "Disk full / 90 %", True),
+    (("alerting", "name"), "ShopAvailabilityBudgetBurn", True),
+    (("alerting", "name"), 5, False),
+    (("alerting", "noData"), {"name": "Shop: no data"}, True),
+    (("alerting", "runbookUrl"), "https://runbooks.example.com/shop", True),
+    (("alerting", "runbookUrl"), "HTTP://runbooks.example.com/shop", True),
+    (("alerting", "runbookUrl"), "https://user@runbooks.example.com/", True),
+    (("alerting", "runbookUrl"), "https://[::1]:8080/x", True),
+    (("alerting", "runbookUrl"), "https://a@b@runbooks.example.com", True),
+    (("alerting", "runbookUrl"), "https:///x", False),
+    (("alerting", "runbookUrl"), "https://:80/x", False),
+    (("alerting", "runbookUrl"), "https://user@/x", False),
+    (("alerting", "runbookUrl"), "ftp://runbooks.example.com/x", False),
+    (("alerting", "runbookUrl"), "javascript:alert(1)", False),
+    (("description",), "Requests that succeed.", True),
+    (("description",), 5, False),
+    (("description",), True, False),
+    (("name",), "availability-2", True),
+    (("name",), "-availability", False),
+    (("labels",), {"team": "shop"}, True),
+    (("labels",), {"1team": "shop"}, False),
+    (("objective",), 99.5, True),
+    (("objective",), 100, False),
+    (("alerting", "minEvents"), -1, False),
+    (("sli",), {"latency": {"histogram": "http_seconds", "threshold": "200ms"}}, True),
+    (("sli",), {"latency": {"histogram": "http_seconds", "threshold": "1.5s"}}, True),
+    (("sli",), {"latency": {"histogram": "http seconds", "threshold": "200ms"}}, False),
+    (("sli",), {"latency": {"histogram": "http_seconds", "threshold": "200"}}, False),
+]
+
+
+def _doc(field: tuple[str, ...], value: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = copy.deepcopy(yaml.safe_load(BASE))
+    node = doc["spec"]["slos"][0]
+    for key in field[:-1]:
+        node = node[key]
+    node[field[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "valid"), CASES, ids=[f"{'.'.join(f)}={v!r}" for f, v, _ in CASES]
+)
+def test_the_schema_and_validate_agree(field: tuple[str, ...], value: Any, valid: bool) -> None:
+    doc = _doc(field, value)
+    schema_errors = [e.message for e in jsonschema.Draft202012Validator(json_schema()).iter_errors(doc)]
+    result = load_text(yaml.safe_dump(doc, sort_keys=False), "shop.yaml")
+    assert (not schema_errors, result.ok) == (valid, valid), (schema_errors, result.errors)
+    if not valid:
+        # validate names the field, at its own line
+        path = "spec.slos[0]." + ".".join(field)
+        assert any(str(e.path).startswith(path) for e in result.errors), result.errors
