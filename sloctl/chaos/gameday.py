@@ -403,9 +403,10 @@ def run_gameday(
     refusal = target_refusal(experiment["configuration"])
     if refusal is None and not dry_run:
         refusal = budget_gate(experiment["configuration"], ext)
-    if dry_run and refusal is None and out_dir is None:
-        # A plan is written only where asked: the default folder holds the last real run's report.
-        return _not_run(experiment, ext, None)
+    if dry_run and out_dir is None:
+        # A plan, refused or not, is written only where asked: the default folder holds the last
+        # real run's report.
+        return _not_run(experiment, ext, refusal)
     out_dir = out_dir or Path(experiment_path).parent / "reports" / Path(experiment_path).stem
     out_dir.mkdir(parents=True, exist_ok=True)
     if dry_run or refusal:

@@ -713,3 +713,27 @@ def test_a_dry_run_leaves_the_last_real_report_beside_the_experiment(
     assert "slow-query-storm: dry-run" in out and "report.json" not in out
     assert (reports / "report.json").read_text() == real
     assert sorted(p.name for p in reports.iterdir()) == ["report.json"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["pgbouncer_dsn=postgresql://u:pw@127.0.0.1:9/db", "pgbouncer_dsn=postgresql://u:pw@10.2.2.2/db"],
+    ids=["planned", "refused: outside loopback"],
+)
+def test_a_dry_run_without_report_dir_never_replaces_the_last_real_runs_report(
+    target: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/gameday.md: a dry run writes its plan's report only to a --report-dir given; a
+    refused one (inconclusive, exit 1) too. The default folder keeps the last real run's."""
+    experiment = tmp_path / "connection-loss.json"
+    shutil.copyfile(ROOT / "chaos" / "connection-loss.json", experiment)
+    reports = tmp_path / "reports" / "connection-loss"
+    reports.mkdir(parents=True)
+    last = {"report.json": '{"verdict": "pass"}', "report.html": "<p>the last real run</p>"}
+    for name, text in last.items():
+        (reports / name).write_text(text)
+    code = main(["gameday", "run", str(experiment), "--dry-run", "--set", target])
+    out = capsys.readouterr().out
+    assert ("refused: configuration pgbouncer_dsn" in out) == (code == 1), out
+    assert {p.name: p.read_text() for p in reports.iterdir()} == last
+    assert "report" not in out, "no report file is named: none was written"
