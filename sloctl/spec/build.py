@@ -337,33 +337,62 @@ def _as_written(fields: Fields, name: str, percent: float) -> str:
     return f"{key} {written:g} is {percent:g} %, which"
 
 
-def check_composites(reader: Reader, slos: list[SLO]) -> None:
+@dataclass(frozen=True)
+class CompositePlaces:
+    """Where a composite's components are written: the components' field path and each
+    component's place, and whether the composite (``ok``) and which other SLOs were read
+    without errors (a check that reads a period or a kind needs both)."""
+
+    path: str
+    components: tuple[Location, ...]
+    ok: bool = True
+
+
+def check_composites(
+    reader: Reader,
+    slos: Sequence[SLO],
+    places: Mapping[int, CompositePlaces] | None = None,
+    ok: frozenset[str] | None = None,
+    named: frozenset[str] = frozenset(),
+) -> None:
     """A composite's components are SLOs of its service that record every window it reads,
-    count events on a rolling period, and belong to no other composite."""
+    count events on a rolling period, and belong to no other composite.
+
+    ``slos`` may hold SLOs read with errors elsewhere (``ok``: the names of those read without),
+    so that an unknown component is reported in the same run as those errors, and ``named``
+    the names of SLOs whose SLI could not be read (no component is unknown for naming one);
+    ``places`` (by ``id`` of the SLO) gives each component's path and place, else the SLO's."""
 
     by_name = {s.name: s for s in slos}
+    fine = ok if ok is not None else frozenset(by_name)
     owner: dict[str, str] = {}
     for slo in slos:
         if not isinstance(slo.sli, CompositeSLI):
             continue
-        where = f"spec.slos[{slo.name}].sli.composite.components"
+        where = (places or {}).get(id(slo)) or CompositePlaces(
+            f"spec.slos[{slo.name}].sli.composite.components", ()
+        )
         needed = set(alert_windows(slo))
-        for c in slo.sli.components:
+        for i, c in enumerate(slo.sli.components):
+            loc = where.components[i] if i < len(where.components) else slo.source
+            path = f"{where.path}[{i}].slo" if where.components else where.path
             comp = by_name.get(c.slo)
+            if comp is None and c.slo in named and c.slo != slo.name:
+                continue  # its own errors are reported
             if comp is None or comp is slo:
-                known = ", ".join(sorted(n for n in by_name if n != slo.name)) or "none"
+                known = ", ".join(sorted(n for n in {*by_name, *named} if n != slo.name)) or "none"
                 reader.error(
-                    slo.source,
-                    where,
-                    f"{c.slo!r} is not another SLO of service {slo.service!r} (known: {known})",
+                    loc, path, f"{c.slo!r} is not another SLO of service {slo.service!r} (known: {known})"
                 )
                 continue
+            if c.slo not in fine:
+                continue  # its own errors are reported; what it records is not known
             problem = None
             if isinstance(comp.sli, (CompositeSLI, RawSLI)):
                 problem = f"is a {comp.sli.kind} SLO; components need event counts of their own"
             elif comp.timeslices is not None or comp.calendar is not None:
                 problem = "uses timeslices or a calendar period; components count events on a rolling period"
-            elif not needed <= set(alert_windows(comp)):
+            elif where.ok and not needed <= set(alert_windows(comp)):
                 problem = (
                     "does not record every window the composite reads (period "
                     f"{format_duration(comp.period)} against {format_duration(slo.period)}); "
@@ -372,7 +401,7 @@ def check_composites(reader: Reader, slos: list[SLO]) -> None:
             elif c.slo in owner:
                 problem = f"is already a component of {owner[c.slo]!r}"
             if problem:
-                reader.error(slo.source, where, f"component {c.slo!r} {problem}")
+                reader.error(loc, path, f"component {c.slo!r} {problem}")
             owner.setdefault(c.slo, slo.name)
 
 

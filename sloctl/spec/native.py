@@ -66,15 +66,36 @@ def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     reader.string_map(meta.get("annotations"), "metadata.annotations")
     spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"], loc=doc.loc)
     slos: list[SLO] = []
+    read: list[SLO] = []
+    places: dict[int, build.CompositePlaces] = {}
+    unread: set[str] = set()
     items = reader.sequence(spec.get("slos"), "spec.slos", required=True)
     if spec.get("slos") is not None and not items and not reader.errors:
         reader.error(spec["slos"].loc, "spec.slos", "a service needs at least one SLO")
     for i, node in enumerate(items):
-        slo = _read_slo(node, index("spec.slos", i), reader, service, service_labels, catalogs)
-        if slo is not None:
+        path = index("spec.slos", i)
+        slo, ok = _read_slo(node, path, reader, service, service_labels, catalogs)
+        if slo is None:
+            if isinstance(name := getattr(build.child(node, "name"), "value", None), str):
+                unread.add(name)
+            continue
+        read.append(slo)
+        if ok:
             slos.append(slo)
-    build.check_composites(reader, slos)
+        if isinstance(slo.sli, CompositeSLI):
+            places[id(slo)] = _composite_places(node, f"{path}.sli.composite.components", ok)
+    # Over every SLO read, errors or not: an unknown component is said in the same run.
+    build.check_composites(reader, read, places, frozenset(s.name for s in slos), frozenset(unread))
     return slos
+
+
+def _composite_places(node: YNode, path: str, ok: bool) -> build.CompositePlaces:
+    """Each component's place in the file: its ``slo`` value, else the component."""
+    items = build.child(node, "sli", "composite", "components")
+    locs = []
+    for item in items.value if items is not None and isinstance(items.value, list) else ():
+        locs.append(build.loc_of(build.child(item, "slo"), item.loc))
+    return build.CompositePlaces(path, tuple(locs), ok)
 
 
 _SLO_FIELDS = (
@@ -111,7 +132,9 @@ def _read_slo(
     service: str,
     service_labels: dict[str, str],
     catalogs: Catalogs,
-) -> SLO | None:
+) -> tuple[SLO | None, bool]:
+    """The SLO at ``node`` (None when its SLI could not be read) and whether it was read without
+    errors."""
     before = len(reader.errors)
     f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
     name, objective = build.name_and_objective(reader, f, node.loc, path)
@@ -131,7 +154,7 @@ def _read_slo(
     alerting = _read_alerting(f.get("alerting"), f"{path}.alerting", reader, name, windows)
     policy = _read_policy(f.get("policy"), f"{path}.policy", reader)
     if sli is None:
-        return None
+        return None, False
     slo = SLO(
         service=service,
         name=name,
@@ -149,7 +172,7 @@ def _read_slo(
         policy=policy,
     )
     build.check_slo(reader, slo, build.Fields(path, node, node.loc))
-    return slo if len(reader.errors) == before else None
+    return slo, len(reader.errors) == before
 
 
 _QUERY_SLIS: dict[str, tuple[tuple[str, ...], Callable[..., SLI]]] = {

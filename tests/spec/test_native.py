@@ -437,14 +437,51 @@ def test_a_composite_names_its_components_problems() -> None:
         "      sli: {composite: {components: [{slo: a}]}}\n"
     )
     result = load_text(text, "api.yaml")
-    messages = [e.message for e in result.errors if e.path == "spec.slos[d].sli.composite.components"]
-    assert any("'b' does not record every window" in m and "period 4w against 30d" in m for m in messages), (
-        messages
+    # Each at its component's index, the SLO's index (not its name) in the path.
+    errors = {e.path: e.message for e in result.errors}
+    where = "spec.slos[2].sli.composite.components"
+    assert "'b' does not record every window" in errors[f"{where}[1].slo"]
+    assert "period 4w against 30d" in errors[f"{where}[1].slo"]
+    assert "'nope' is not another SLO of service 'api' (known: a, b, e)" in errors[f"{where}[2].slo"]
+    assert "'d' is not another SLO" in errors[f"{where}[3].slo"]
+    assert (
+        errors["spec.slos[3].sli.composite.components[0].slo"]
+        == "component 'a' is already a component of 'd'"
     )
-    assert any("'nope' is not another SLO of service 'api' (known: a, b, e)" in m for m in messages)
-    assert any("'d' is not another SLO" in m for m in messages)
-    others = [e.message for e in result.errors if e.path == "spec.slos[e].sli.composite.components"]
-    assert others == ["component 'a' is already a component of 'd'"]
+
+
+def test_a_composite_with_other_mistakes_names_an_unknown_component_in_the_same_run() -> None:
+    """Timeslices on a composite, a weight of 0 and an unknown component: all three at once,
+    each at its own line and column (the unknown one came only after the others were fixed)."""
+    text = textwrap.dedent(
+        """\
+        apiVersion: sloctl/v1
+        kind: Service
+        metadata: {name: shop}
+        spec:
+          slos:
+            - name: pg
+              objective: 99.9
+              sli:
+                events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}
+            - name: agg
+              objective: 99.9
+              timeslices: {slice: 5m, target: 95}
+              sli:
+                composite:
+                  components:
+                    - {slo: pg, weight: 0}
+                    - {slo: nope}
+        """
+    )
+    result = load_text(text, "shop.yaml")
+    found = {e.path: (e.location.line, e.location.column) for e in result.errors}
+    where = "spec.slos[1].sli.composite.components"
+    assert found == {
+        "spec.slos[1].timeslices": (12, 19),
+        f"{where}[0].weight": (16, 33),
+        f"{where}[1].slo": (17, 21),
+    }, result.errors
 
 
 def test_a_valid_composite_timeslice_and_calendar_spec_loads_into_the_model() -> None:
