@@ -44,11 +44,8 @@ def _run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     import os
 
-    from sloctl.collector.config import check_ca_files, check_reach, load_config, resolve_secrets
+    from sloctl.collector.config import check_config
 
-    config = load_config(args.config)  # errors: SpecErrors, printed by sloctl.cli.main
-    resolve_secrets(config, os.environ)
-    check_ca_files(config)
-    check_reach(config)
+    config = check_config(args.config, os.environ)  # every error: SpecErrors, printed by sloctl.cli.main
     print(f"{args.config}: {len(config.targets)} targets OK")
     return 0

@@ -44,6 +44,7 @@ __all__ = [
     "Target",
     "TlsConfig",
     "check_ca_files",
+    "check_config",
     "check_reach",
     "load_config",
     "load_config_text",
@@ -68,6 +69,9 @@ class SecretRef:
 
     source: str  # "env" or "file"
     ref: str
+    #: where the reference is written, and its field path, for errors
+    location: Location | None = field(default=None, compare=False)
+    path: str = field(default="", compare=False)
 
     def __repr__(self) -> str:  # never tempt anyone to put the value here
         return f"SecretRef({self.source}={self.ref!r})"
@@ -263,11 +267,23 @@ SHAPE = Shape(
 class _Ctx:
     """Typed reads from one mapping whose shape was checked; errors at the line of the key."""
 
-    def __init__(self, source: str, node: YNode, path: str = "") -> None:
+    def __init__(
+        self, source: str, node: YNode, path: str = "", problems: list[SpecError] | None = None
+    ) -> None:
         self.source = source
         self.node = node
         self.path = path  # the field path of this mapping (``targets[0].tls``), for errors
         self.data: dict[str, YNode] = node.value if isinstance(node.value, dict) else {}
+        #: every problem found in the document so far, shared by the contexts below this one
+        self.problems: list[SpecError] = [] if problems is None else problems
+
+    def at(self, node: YNode, path: str) -> _Ctx:
+        """The context of the mapping ``node`` at ``path`` (its problems go to this one's)."""
+        return _Ctx(self.source, node, path, self.problems)
+
+    def problem(self, key: str | None, message: str) -> None:
+        """A problem at ``key``, kept with the others: the reading goes on."""
+        self.problems.append(SpecError(self.loc(key), self.field(key), message))
 
     def loc(self, key: str | None = None) -> Location:
         return self.node.key_locs.get(key, self.node.loc) if key else self.node.loc
@@ -284,7 +300,7 @@ class _Ctx:
 
     def sub(self, key: str) -> _Ctx | None:
         child = self.data.get(key)
-        return None if child is None or child.value is None else _Ctx(self.source, child, self.field(key))
+        return None if child is None or child.value is None else self.at(child, self.field(key))
 
     def str_(self, key: str, default: str | None = None) -> str | None:
         value = self.raw(key)
@@ -306,8 +322,8 @@ class _Ctx:
         sub = self.sub(key)
         if sub is None:
             return None
-        env = sub.str_("env")
-        return SecretRef("env", env) if env is not None else SecretRef("file", str(sub.str_("file")))
+        source = "env" if sub.str_("env") is not None else "file"
+        return SecretRef(source, str(sub.str_(source)), sub.loc(source), sub.field(source))
 
 
 def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
@@ -316,13 +332,15 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     for key in ctx.data:
         kinds = _KIND_FIELDS.get(key)
         if kinds is not None and kind not in kinds:
-            raise ctx.err(key, f"targets {name!r}: field {key!r} does not apply to kind {kind.value}")
+            ctx.problem(key, f"targets {name!r}: field {key!r} does not apply to kind {kind.value}")
     interval = _interval(ctx, defaults[0])
     timeout = ctx.duration("timeout", defaults[1])
     if timeout is None:
-        timeout = interval * 0.8
-    if timeout >= interval:
-        raise ctx.err("timeout", f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)")
+        timeout = (interval or defaults[0]) * TIMEOUT_SHARE
+    if interval is None:  # said; a timeout is not compared with an interval that is not one
+        interval = defaults[0]
+    elif timeout >= interval:
+        ctx.problem("timeout", f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)")
     tls = TlsConfig()
     if (t := ctx.sub("tls")) is not None:
         tls = TlsConfig(
@@ -350,8 +368,9 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
     """An ``http`` target: its URL decides host, port and TLS."""
     url = ctx.str_("url")
     if url is None:
-        raise ctx.err(None, f"target {common['name']!r}: kind http needs 'url'")
-    parts, port = _split_url(ctx, "url", ("http", "https"))
+        ctx.problem(None, f"target {common['name']!r}: kind http needs 'url'")
+    split = None if url is None else _split_url(ctx, "url", ("http", "https"))
+    parts, port = split or (urlsplit(""), 0)  # said above; the target is not probed
     common["tls"] = TlsConfig(
         enabled=parts.scheme == "https",
         ca_file=tls.ca_file,
@@ -360,7 +379,7 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
         ca_file_location=tls.ca_file_location,
     )
     return Target(
-        host=str(parts.hostname),
+        host=parts.hostname or "",
         port=port or (443 if parts.scheme == "https" else 80),
         url=url,
         http=_parse_http_check(ctx.sub("expect")),
@@ -369,10 +388,10 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
     )
 
 
-def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResult, int | None]:
+def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResult, int | None] | None:
     """The URL at ``key`` split and its port read; a scheme outside ``schemes`` ("": none
     written, ``HOST:PORT``), no host, a port that is not a number in 1..65535 or an unclosed
-    IPv6 bracket is an error at ``key``, as urlsplit words it."""
+    IPv6 bracket is a problem at ``key``, as urlsplit words it (None)."""
     url = str(ctx.str_(key))
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     wanted = " or ".join(f"{s}://" if s else "HOST:PORT" for s in schemes)
@@ -380,11 +399,14 @@ def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResu
         parts = urlsplit(url if scheme else f"//{url}")
         port = parts.port
     except ValueError as exc:
-        raise ctx.err(key, f"{url!r} is not a valid URL: {exc}; expected {wanted}") from None
+        ctx.problem(key, f"{url!r} is not a valid URL: {exc}; expected {wanted}")
+        return None
     if scheme not in schemes or not parts.hostname:
-        raise ctx.err(key, f"{url!r} must be an absolute URL: {wanted}")
+        ctx.problem(key, f"{url!r} must be an absolute URL: {wanted}")
+        return None
     if port == 0:
-        raise ctx.err(key, f"{url!r}: port 0 is not a port to connect to (1..65535)")
+        ctx.problem(key, f"{url!r}: port 0 is not a port to connect to (1..65535)")
+        return None
     return parts, port
 
 
@@ -394,7 +416,7 @@ def _server_target(ctx: _Ctx, common: dict[str, object]) -> Target:
     assert isinstance(kind, Kind)
     user, database = ctx.str_("user"), ctx.str_("database")
     if kind in (Kind.POSTGRES, Kind.PGBOUNCER) and (user is None or database is None):
-        raise ctx.err(None, f"target {common['name']!r}: kind {kind.value} needs 'user' and 'database'")
+        ctx.problem(None, f"target {common['name']!r}: kind {kind.value} needs 'user' and 'database'")
     return Target(
         host=str(ctx.str_("host", "127.0.0.1")),
         port=ctx.int_("port", _DEFAULT_PORTS[kind]),
@@ -414,7 +436,8 @@ def _parse_connections(ctx: _Ctx, default: tuple[ConnectionMode, ...]) -> tuple[
         return default
     items = value.value if isinstance(value.value, list) else [value]
     if not items:
-        raise ctx.err("connections", "'connections' must be cold, warm or a list of them")
+        ctx.problem("connections", "'connections' must be cold, warm or a list of them")
+        return default
     modes: list[ConnectionMode] = []
     for item in items:
         mode = ConnectionMode(str(item.value))
@@ -430,14 +453,14 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
     if (status := e.data.get("status")) is not None and status.value is not None:
         items = status.value if isinstance(status.value, list) else [status]
         if not items:
-            raise e.err("status", "'status' must be an HTTP status code or a list of them")
-        statuses = frozenset(int(str(s.value)) for s in items)
+            e.problem("status", "'status' must be an HTTP status code or a list of them")
+        statuses = frozenset(int(str(s.value)) for s in items) or statuses
     method = e.str_("method", "GET") or "GET"
     problem_json = e.bool_("problemJson", True)
     errors = sorted(s for s in statuses if s >= 400)
     if method == "HEAD" and problem_json and errors:
         # A HEAD answer has no body: the problem+json check of an error answer could never pass.
-        raise e.err(
+        e.problem(
             "method",
             f"HEAD answers carry no body, so the problem+json check of an expected {errors[0]} can "
             "never pass; set problemJson: false, or use GET",
@@ -454,10 +477,19 @@ def _parse_http_check(e: _Ctx | None) -> HttpCheck:
 def load_config_text(text: str | bytes, source: str = "<string>") -> CollectorConfig:
     """Parse and validate a ``CollectorConfig`` document; raises :class:`~sloctl.errors.SpecErrors`
     with its problems, each at ``file:line:column``."""
-    return _config(_Ctx(source, checked_document(SHAPE, text, source)))
+    return _valid(_config(_Ctx(source, checked_document(SHAPE, text, source))))
 
 
-def _config(ctx: _Ctx) -> CollectorConfig:
+def _valid(read: tuple[CollectorConfig, list[SpecError]]) -> CollectorConfig:
+    config, problems = read
+    if problems:
+        raise SpecErrors(problems)
+    return config
+
+
+def _config(ctx: _Ctx) -> tuple[CollectorConfig, list[SpecError]]:
+    """The config and every problem of it (shape checked): what one field's mistake leaves
+    unknown reads as its default, so the others are still checked."""
     source = ctx.source
     host, port, listen_non_loopback = _listen(ctx)
     config = CollectorConfig(
@@ -472,27 +504,29 @@ def _config(ctx: _Ctx) -> CollectorConfig:
         service_name=ctx.str_("serviceName", "sloctl-collector") or "sloctl-collector",
         source=source,
     )
-    for t in config.targets:
-        _check_literal_host(t, config.egress())
-    if not config.targets:
-        raise ctx.err(
+    if not any(p.path == "allowNetworks" for p in ctx.problems):  # else, what is allowed is unknown
+        for t in config.targets:
+            _check_literal_host(ctx, t, config.egress())
+    if not config.targets and not ctx.problems:
+        ctx.problem(
             "targets" if "targets" in ctx.data else None,
             "nothing to probe: list at least one target (docs/collector.md)",
         )
-    return config
+    return config, sorted(ctx.problems, key=lambda p: (p.location, p.path))
 
 
 def _listen(ctx: _Ctx) -> tuple[str, int, bool]:
     """``listen``'s host and port, and whether it may be off loopback."""
     listen = ctx.str_("listen", "127.0.0.1:9465") or ""
     split = split_host_port(listen)
-    if split is None:
-        raise ctx.err("listen", f"listen {listen!r} must be HOST:PORT (a port 0..65535 in ASCII digits)")
-    host, port = split
     non_loopback = ctx.bool_("allowNonLoopbackListen", False)
+    if split is None:
+        ctx.problem("listen", f"listen {listen!r} must be HOST:PORT (a port 0..65535 in ASCII digits)")
+        return "", 0, non_loopback
+    host, port = split
     refused = None if non_loopback else _refused_literal(host, LISTEN)
     if refused:
-        raise ctx.err("listen", refused)
+        ctx.problem("listen", refused)
     return host, port, non_loopback
 
 
@@ -502,11 +536,13 @@ def _allow(ctx: _Ctx) -> tuple[IPNetwork, ...]:
     if networks is None or not isinstance(networks.value, list):
         return LOOPBACK
     if not networks.value:
-        raise ctx.err("allowNetworks", "'allowNetworks' must be a non-empty list of CIDR networks")
+        ctx.problem("allowNetworks", "'allowNetworks' must be a non-empty list of CIDR networks")
+        return LOOPBACK
     try:
         return tuple(ipaddress.ip_network(str(n.value), strict=False) for n in networks.value)
     except ValueError as exc:
-        raise ctx.err("allowNetworks", f"'allowNetworks': {exc}") from None
+        ctx.problem("allowNetworks", f"'allowNetworks': {exc}")
+        return LOOPBACK
 
 
 def _otlp(ctx: _Ctx) -> OtlpConfig | None:
@@ -521,17 +557,18 @@ def _otlp(ctx: _Ctx) -> OtlpConfig | None:
         allow_non_loopback=o.bool_("allowNonLoopback", False),
     )
     # The HTTP exporter posts to a URL; the gRPC one also takes HOST:PORT (then with TLS).
-    parts, _port = _split_url(
-        o, "endpoint", ("http", "https") if otlp.protocol != "grpc" else ("http", "https", "")
-    )
-    otlp_host = parts.hostname or ""
+    split = _split_url(o, "endpoint", ("http", "https") if otlp.protocol != "grpc" else ("http", "https", ""))
+    otlp_host = "" if split is None else split[0].hostname or ""
     refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
     if refused:
-        raise o.err("endpoint", refused)
+        o.problem("endpoint", refused)
     return otlp
 
 
 _Defaults = tuple[float, float | None, tuple[ConnectionMode, ...]]
+
+#: A target's interval when neither it nor ``defaults`` sets one.
+DEFAULT_INTERVAL = 10.0
 
 #: The shortest interval between two runs of a lane. A prober is not a load generator: a cold
 #: run opens a connection (TCP, TLS, authentication) to the server it watches, every run is a
@@ -539,16 +576,20 @@ _Defaults = tuple[float, float | None, tuple[ConnectionMode, ...]]
 #: window sees finer than that. A typo such as ``interval: 0.001`` used to run a thousand times a
 #: second (and log the runs it missed as fast).
 MIN_INTERVAL = 1.0
+#: A target's timeout when it sets none: this share of its interval.
+TIMEOUT_SHARE = 0.8
 
 
-def _interval(ctx: _Ctx, default: float) -> float:
-    """``interval`` of a target or of ``defaults``: at least :data:`MIN_INTERVAL`."""
+def _interval(ctx: _Ctx, default: float) -> float | None:
+    """``interval`` of a target or of ``defaults``: at least :data:`MIN_INTERVAL` (None, with a
+    problem, when shorter)."""
     interval = ctx.duration("interval", default)
     assert interval is not None
     if interval < MIN_INTERVAL:
-        raise ctx.err(
+        ctx.problem(
             "interval", f"interval {interval:g}s is shorter than {MIN_INTERVAL:g}s, the collector's floor"
         )
+        return None
     return interval
 
 
@@ -556,8 +597,8 @@ def _defaults(ctx: _Ctx) -> _Defaults:
     """``defaults``: interval, timeout and connection modes of targets that do not set theirs."""
     d = ctx.sub("defaults")
     if d is None:
-        return 10.0, None, (ConnectionMode.COLD,)
-    interval = _interval(d, 10.0)
+        return DEFAULT_INTERVAL, None, (ConnectionMode.COLD,)
+    interval = _interval(d, DEFAULT_INTERVAL) or DEFAULT_INTERVAL
     return interval, d.duration("timeout", None), _parse_connections(d, (ConnectionMode.COLD,))
 
 
@@ -566,10 +607,14 @@ def _targets(ctx: _Ctx, defaults: _Defaults) -> tuple[Target, ...]:
     seen: dict[str, Location] = {}
     items = ctx.data.get("targets")
     for i, item in enumerate(items.value if items is not None and isinstance(items.value, list) else []):
-        t = _parse_target(_Ctx(ctx.source, item, f"targets[{i}]"), defaults)
+        t = _parse_target(ctx.at(item, f"targets[{i}]"), defaults)
         if t.name in seen:
-            raise SpecErrors.at(t.location, f"duplicate target name {t.name!r} (first at {seen[t.name]})")
-        seen[t.name] = t.location
+            ctx.problems.append(
+                SpecError(
+                    t.location, f"targets[{i}]", f"duplicate target name {t.name!r} (first at {seen[t.name]})"
+                )
+            )
+        seen.setdefault(t.name, t.location)
         targets.append(t)
     return tuple(targets)
 
@@ -592,13 +637,24 @@ def check_reach(config: CollectorConfig) -> None:
     """Where the collector listens and exports, names resolved: loopback unless the config allows
     more. Raises :class:`~sloctl.errors.SpecErrors` (this is the edge that resolves; the parser
     never does)."""
-    try:
-        if not config.listen_non_loopback:
-            LISTEN.check(config.listen_host, config.listen_port)
-        if config.otlp is not None and not config.otlp.allow_non_loopback:
-            EXPORT.check(*config.otlp.host_port)
-    except EgressDenied as exc:
-        raise SpecErrors.at(Location(config.source, 1, 1), str(exc)) from None
+    if errors := reach_problems(config):
+        raise SpecErrors(errors)
+
+
+def reach_problems(config: CollectorConfig) -> list[SpecError]:
+    """:func:`check_reach`'s problems, the listen address's and the export's each."""
+    errors: list[SpecError] = []
+    checks = []
+    if not config.listen_non_loopback:
+        checks.append((LISTEN, (config.listen_host, config.listen_port)))
+    if config.otlp is not None and not config.otlp.allow_non_loopback:
+        checks.append((EXPORT, config.otlp.host_port))
+    for egress, (host, port) in checks:
+        try:
+            egress.check(host, port)
+        except EgressDenied as exc:
+            errors.append(SpecError(Location(config.source, 1, 1), "", str(exc)))
+    return errors
 
 
 def check_ca_files(config: CollectorConfig) -> None:
@@ -606,6 +662,12 @@ def check_ca_files(config: CollectorConfig) -> None:
     one that is missing, unreadable or not a certificate is an error at its key now rather than
     reason ``tls`` on every run. Raises :class:`~sloctl.errors.SpecErrors` (this is an edge that
     reads files; the parser never does)."""
+    if errors := ca_file_problems(config):
+        raise SpecErrors(errors)
+
+
+def ca_file_problems(config: CollectorConfig) -> list[SpecError]:
+    """:func:`check_ca_files`'s problems, every CA file's."""
     errors: list[SpecError] = []
     for i, t in enumerate(config.targets):
         if t.tls.ca_file is None:
@@ -625,11 +687,10 @@ def check_ca_files(config: CollectorConfig) -> None:
                     f"cannot load CA file {t.tls.ca_file}: {why}",
                 )
             )
-    if errors:
-        raise SpecErrors(errors)
+    return errors
 
 
-def _check_literal_host(target: Target, egress: Egress) -> None:
+def _check_literal_host(ctx: _Ctx, target: Target, egress: Egress) -> None:
     """Reject IP literals outside the allow-list now; names are checked at every run."""
     try:
         addr = ipaddress.ip_address(target.host.strip("[]"))
@@ -637,15 +698,32 @@ def _check_literal_host(target: Target, egress: Egress) -> None:
         return
     if not egress.allowed(str(addr)):
         allowed = ", ".join(map(str, egress.allow))
-        raise SpecErrors.at(
-            target.location, f"target {target.name!r}: {addr} is outside allowNetworks ({allowed})"
+        ctx.problems.append(
+            SpecError(
+                target.location, "", f"target {target.name!r}: {addr} is outside allowNetworks ({allowed})"
+            )
         )
 
 
 def load_config(path: str | Path) -> CollectorConfig:
     """Read ``path`` and parse it; an unreadable file is a :class:`SpecErrors` too."""
     node = read_checked_document(SHAPE, path)
-    return _config(_Ctx(str(path), node))
+    return _valid(_config(_Ctx(str(path), node)))
+
+
+def check_config(path: str | Path, environ: Mapping[str, str]) -> CollectorConfig:
+    """``sloctl collector check``: the config read, and every problem at once (raised as one
+    :class:`SpecErrors`): its fields', its passwords' (environment variables, files), its CA
+    files' and where it listens and exports (names resolved). The shape is checked first, as
+    the other checks read typed fields."""
+    node = read_checked_document(SHAPE, path)
+    config, problems = _config(_Ctx(str(path), node))
+    problems += secret_problems(config, environ)[1] + ca_file_problems(config)
+    if not any(p.path == "listen" or p.path.startswith("otlp") for p in problems):
+        problems += reach_problems(config)  # else said at the field, and a name is not resolved twice
+    if problems:
+        raise SpecErrors(problems)
+    return config
 
 
 def resolve_secrets(
@@ -656,18 +734,36 @@ def resolve_secrets(
     """Resolve every password reference → ``{(target, "password"|"admin"): value}``.
 
     This is the only place where secrets are read; a missing variable or file is reported
-    with the target's location and never with the value.
+    with the target's location and never with the value, every one of them at once.
     """
+    out, errors = secret_problems(config, environ, read_file)
+    if errors:
+        raise SpecErrors(errors)
+    return out
+
+
+def secret_problems(
+    config: CollectorConfig,
+    environ: Mapping[str, str],
+    read_file: Callable[[str], str] = lambda p: Path(p).read_text(encoding="utf-8"),
+) -> tuple[dict[tuple[str, str], str], list[SpecError]]:
+    """:func:`resolve_secrets`'s passwords and its problems, every target's."""
     out: dict[tuple[str, str], str] = {}
+    errors: list[SpecError] = []
     for t in config.targets:
         for slot, ref in (("password", t.password), ("admin", t.admin_password)):
             if ref is None:
                 continue
             if ref.source == "env":
                 if ref.ref not in environ:
-                    raise SpecErrors.at(
-                        t.location, f"target {t.name!r}: environment variable {ref.ref} is not set"
+                    errors.append(
+                        SpecError(
+                            ref.location or t.location,
+                            ref.path,
+                            f"target {t.name!r}: environment variable {ref.ref} is not set",
+                        )
                     )
+                    continue
                 out[(t.name, slot)] = environ[ref.ref]
             else:
                 try:
@@ -675,7 +771,11 @@ def resolve_secrets(
                     # The first line, as Docker/Kubernetes secrets and .pgpass-style files have it.
                     out[(t.name, slot)] = lines[0].strip() if lines else ""
                 except OSError as exc:
-                    raise SpecErrors.at(
-                        t.location, f"target {t.name!r}: cannot read password file {ref.ref}: {exc.strerror}"
-                    ) from None
-    return out
+                    errors.append(
+                        SpecError(
+                            ref.location or t.location,
+                            ref.path,
+                            f"target {t.name!r}: cannot read password file {ref.ref}: {exc.strerror}",
+                        )
+                    )
+    return out, errors
