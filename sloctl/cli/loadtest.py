@@ -4,7 +4,8 @@ Runs a Locust scenario headless against the platform API; the thresholds come fr
 (and --threshold).
 
 Exit codes: 0 every threshold held, 1 a threshold was violated, the run failed or the SLO files
-have errors, 2 usage errors (bad threshold, host outside the allow-list), 130 (Ctrl-C) or 143
+have errors, 2 usage errors (bad threshold, host outside the allow-list or
+nothing answering there), 130 (Ctrl-C) or 143
 (SIGTERM) interrupted: Locust stopped gracefully, its users' projects deprovisioned, the reports
 of what ran written and marked interrupted.
 """

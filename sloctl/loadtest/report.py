@@ -16,7 +16,7 @@ from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 
 from .results import GateResult, RunStats, Sample, percentile
-from .thresholds import Skipped
+from .thresholds import LATENCY_STATS, Skipped
 
 __all__ = ["Report", "render_html", "render_json", "render_table"]
 
@@ -58,7 +58,7 @@ def _fmt(value: float | None, stat: str) -> str:
 
 def _expr(g: GateResult) -> str:
     t = g.threshold
-    return t.expression + (" ms" if t.stat in ("percentile", "avg", "max") else "")
+    return t.expression + (" ms" if t.stat in LATENCY_STATS else "")
 
 
 def render_table(report: Report) -> str:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .thresholds import ROUTE_DEPENDENCIES, Threshold
+from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
 __all__ = ["GateResult", "RouteStats", "RunStats", "Sample", "evaluate", "percentile"]
 
@@ -210,6 +210,10 @@ def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult
         stats = run.select(t.route, t.method, t.dependency)
         if stats is None or stats.num_requests == 0:
             out.append(GateResult(t, None, False, f"no requests to {t.scope}"))
+            continue
+        if t.stat in LATENCY_STATS and stats.num_failures >= stats.num_requests:
+            # Every request failed: their times are how fast connections failed, not the API's latency.
+            out.append(GateResult(t, None, False, "not measured: no request succeeded"))
             continue
         value = _measure(t, stats)
         out.append(GateResult(t, value, t.holds(value)))

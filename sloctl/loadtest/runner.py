@@ -30,10 +30,12 @@ from .thresholds import Threshold
 
 __all__ = [
     "SCENARIOS",
+    "HostUnreachable",
     "LoadShape",
     "LoadtestError",
     "LoadtestInterrupted",
     "RunOptions",
+    "preflight",
     "resolve_scenario",
     "run_scenario",
 ]
@@ -156,6 +158,41 @@ def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
     """``--host`` resolved once, every address inside ``allow`` (loopback plus ``--allow-host``)."""
     egress = Egress(allow=parse_networks(allow), action="load-test", widen="--allow-host")
     return egress.check_url(host, flag="--host", example="http://127.0.0.1:8000")
+
+
+#: seconds the pre-flight request to ``--host`` may take, connection and answer
+PREFLIGHT_TIMEOUT = 5.0
+
+
+class HostUnreachable(LoadtestError):
+    """Nothing answers at ``--host``: found before any load (:func:`preflight`)."""
+
+
+def preflight(host: str, allow: tuple[str, ...], timeout: float | None = None) -> None:
+    """One GET of ``--host`` through the egress guard (its addresses inside ``allow``), before any
+    load: any answer, whatever its status, means something listens. Raises
+    :class:`HostUnreachable` when the connection is refused or nothing answers within
+    ``timeout`` (:data:`PREFLIGHT_TIMEOUT`; a whole run of failed connections proves nothing
+    about the API), and :class:`~sloctl.egress.EgressDenied` when the host is outside ``allow``."""
+    import httpx
+
+    timeout = PREFLIGHT_TIMEOUT if timeout is None else timeout
+    egress = Egress(allow=parse_networks(allow), action="load-test", widen="--allow-host")
+    egress.check_url(host, flag="--host", example="http://127.0.0.1:8000")
+    try:
+        with egress.http_client(timeout=timeout) as client:
+            client.get(host)
+    except httpx.ConnectError as exc:
+        raise HostUnreachable(
+            f"--host {host}: nothing listens there ({exc or 'connection refused'}); start the API"
+            " (sloctl testbed up) or give the URL it listens on"
+        ) from None
+    except httpx.TimeoutException:
+        raise HostUnreachable(
+            f"--host {host}: no answer within {timeout:g} s; is it the API, and is it up?"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise HostUnreachable(f"--host {host}: {type(exc).__name__}: {exc}; check the URL") from None
 
 
 #: seconds between two progress lines while Locust runs

@@ -23,11 +23,13 @@ from sloctl.model import SLO
 from .report import Report, render_html, render_json
 from .results import evaluate
 from .runner import (
+    HostUnreachable,
     LoadShape,
     LoadtestError,
     LoadtestInterrupted,
     RunOptions,
     breakpoint_gates,
+    preflight,
     resolve_scenario,
     run_scenario,
     scenario_default_duration,
@@ -92,6 +94,10 @@ def run_loadtest(
     if not gates:
         raise LoadtestAborted("no thresholds: give --slos with latency or availability SLOs, or --threshold")
     options = _options(request, scenario, gates)
+    try:
+        preflight(options.host, options.allow)
+    except (EgressDenied, HostUnreachable) as exc:
+        raise LoadtestAborted(str(exc)) from None
     progress(
         f"{scenario.stem} against {request.host} for {options.duration:g} s ({len(gates)} threshold(s)"
         f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"

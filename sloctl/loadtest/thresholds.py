@@ -47,6 +47,8 @@ __all__ = [
 
 Op = Literal["<", "<=", ">", ">="]
 Stat = Literal["percentile", "avg", "max", "failure_ratio", "rps"]
+#: the stats that read response times (milliseconds)
+LATENCY_STATS: tuple[Stat, ...] = ("percentile", "avg", "max")
 
 REQUESTS_METRIC = contract.API_REQUESTS.name
 OPERATIONS_METRIC = contract.API_OPERATIONS.name

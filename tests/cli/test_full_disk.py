@@ -6,9 +6,11 @@ device`` (a ``write()`` error names no file)."""
 from __future__ import annotations
 
 import errno
+import http.server
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,10 +79,19 @@ def test_a_game_day_report_on_a_full_disk_names_its_file(full_disk: Path) -> Non
 
 @pytest.mark.servers
 def test_load_test_results_on_a_full_disk_name_their_file(full_disk: Path) -> None:
-    """Locust runs (against a closed port: nothing needs to answer) and cannot write its results."""
+    """Locust runs (against a loopback server that answers 404 to anything: past the pre-flight
+    request) and cannot write its results."""
     report_dir = full_disk / "lt"
     flags = ("--threshold", "p(95)<200", "--duration", "1s", "--users", "1", "--report-dir", str(report_dir))
-    done = run_sloctl("loadtest", "steady", "--host", "http://127.0.0.1:9", *flags)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = run_sloctl(
+            "loadtest", "steady", "--host", f"http://127.0.0.1:{server.server_address[1]}", *flags
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
     assert done.returncode == 1
     assert f"sloctl loadtest: {report_dir}/locust-final.json: No space left on device" in done.stderr
     assert "standard output" not in done.stderr and "Traceback" not in done.stderr
