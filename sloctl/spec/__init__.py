@@ -24,7 +24,7 @@ from sloctl import naming
 from sloctl.errors import Location, SpecError, SpecErrors, unreadable
 from sloctl.model import SLO, AlertWindows, Service
 from sloctl.spec import native, openslo, project, promcheck, pyrra, sloth
-from sloctl.spec.catalog import Catalogs, read_alert_windows
+from sloctl.spec.catalog import Catalogs, read_alert_windows, unusable_reason
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT, YNode, parse_documents
 
@@ -181,10 +181,13 @@ def load_documents(
     errors: list[SpecError] = []
     warnings: list[SpecError] = []
     objects = {api: openslo.V1Objects(api) for api in (openslo.V1, openslo.V2ALPHA)}
-    _, user_catalogs = _read_shared(windows_sources, objects, errors, warnings, windows=True)
-    parsed, more_catalogs = _read_shared(sources, objects, errors, warnings)
+    unusable: dict[int, str] = {}
+    _, user_catalogs = _read_shared(
+        windows_sources, objects, errors, warnings, windows=True, unusable=unusable
+    )
+    parsed, more_catalogs = _read_shared(sources, objects, errors, warnings, unusable=unusable)
     user_catalogs.update(more_catalogs)
-    catalogs = Catalogs(user_catalogs, sloth=compat == "sloth")
+    catalogs = Catalogs(user_catalogs, sloth=compat == "sloth", unusable=unusable)
     slos: list[SLO] = []
     for name, doc, prefix in parsed:
         api, _ = _header(doc)
@@ -211,12 +214,14 @@ def _read_shared(
     warnings: list[SpecError],
     *,
     windows: bool = False,
+    unusable: dict[int, str] | None = None,
 ) -> tuple[list[tuple[str, YNode, str]], dict[int, AlertWindows]]:
     """Parse every source; read the documents other documents refer to (windows catalogs into
     the returned catalogs, OpenSLO objects into ``objects``); return the others, the SLO
     documents with the field path each is named by (``[i]`` for an item of an OpenSLO list),
     for a second pass. Problems go to ``errors`` and ``warnings``. ``windows``: the sources of
-    ``--windows``, which hold catalogs only."""
+    ``--windows``, which hold catalogs only. ``unusable`` gets the period of each catalog read
+    with errors, and why (:func:`~sloctl.spec.catalog.unusable_reason`)."""
     parsed: list[tuple[str, YNode, str]] = []
     user_catalogs: dict[int, AlertWindows] = {}
     for name, data in sources:
@@ -235,6 +240,8 @@ def _read_shared(
                 catalog = read_alert_windows(doc, reader)
                 if catalog is not None:
                     user_catalogs[catalog.period] = catalog
+                elif unusable is not None and (why := unusable_reason(doc, reader.errors)) is not None:
+                    unusable.setdefault(*why)
             elif api in objects and kind in openslo.REFERABLE:
                 openslo.read_v1_object(kind, doc, reader, objects[api])
             else:

@@ -14,13 +14,13 @@ the one Sloth writes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
 from sloctl import naming
 from sloctl.durations import DAY, HOUR, format_duration
-from sloctl.errors import Location
+from sloctl.errors import Location, SpecError
 from sloctl.model import AlertWindows, BurnWindow, Severity
 from sloctl.spec.build import loc_of
 from sloctl.spec.reader import Reader
@@ -78,6 +78,19 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
     return AlertWindows(period, tuple(windows), f"{reader.file}:{doc.loc.line}")
 
 
+def unusable_reason(doc: YNode, errors: Sequence[SpecError]) -> tuple[int, str] | None:
+    """The period an ``AlertWindows`` document read with ``errors`` declares, and why it cannot
+    be used (its first error, with its place); None when it declares none that reads."""
+    reader = Reader(errors[0].location.file if errors else "")
+    spec = doc.value.get("spec") if isinstance(doc.value, dict) else None
+    node = spec.value.get("sloPeriod") if spec is not None and isinstance(spec.value, dict) else None
+    period = reader.duration(node, "spec.sloPeriod", default=DEFAULT_PERIOD)
+    if not errors or reader.errors:
+        return None
+    first = errors[0]
+    return period, f"{first.path}: {first.message} ({first.location})"
+
+
 def _builtin(folder: str) -> dict[int, AlertWindows]:
     out: dict[int, AlertWindows] = {}
     for entry in sorted(resources.files("sloctl.spec").joinpath(folder).iterdir(), key=str):
@@ -113,6 +126,9 @@ class Catalogs:
 
     user: Mapping[int, AlertWindows] = field(default_factory=dict)
     sloth: bool = False
+    unusable: Mapping[int, str] = field(default_factory=dict)
+    """Periods of the user's catalogs that could not be read → where and why (their first
+    error): an SLO of such a period is told that, not that no catalog exists."""
 
     def resolve(self, period: int, reader: Reader, loc: Location, path: str) -> AlertWindows:
         """The catalog for ``period``. Without one that is an error (recorded on ``reader``) and
@@ -122,6 +138,14 @@ class Catalogs:
             if not self.sloth:
                 _check_base_window(catalog, reader, loc, path)
             return catalog
+        if period in self.unusable:
+            reader.error(
+                loc,
+                path,
+                f"the AlertWindows for a {_period_text(period)} period cannot be used: "
+                f"{self.unusable[period]}; fix it there",
+            )
+            return AlertWindows(period, (), self.unusable[period])  # no tier: nothing more to say
         builtin = SLOTH_BUILTIN if self.sloth else BUILTIN
         if period in builtin:
             return builtin[period]

@@ -121,6 +121,22 @@ def test_a_users_alertwindows_document_gives_an_odd_period_its_catalog() -> None
     assert result.slos[0].windows.source == "f.yaml:14"
 
 
+def test_a_users_catalog_that_cannot_be_used_is_named_as_the_reason_not_a_missing_catalog() -> None:
+    """A 2d catalog whose 3d window is longer than its period, beside a 2d SLO (in the same folder:
+    another file): the SLO is told the catalog exists and why it cannot be used, once; neither
+    "no catalog … add an AlertWindows document" nor the 30d catalog's 3d window it fell back to."""
+    catalog = alert_windows(
+        "2d", page=((2, "5m", "1h"), (5, "30m", "6h")), ticket=((10, "2h", "1d"), (10, "6h", "3d"))
+    )
+    result = load_documents([("slo.yaml", spec(period="2d")), ("windows.yaml", catalog)])
+    said = sorted(str(e) for e in result.errors)
+    assert said == [
+        "slo.yaml:8:15: spec.slos[0].period: the AlertWindows for a 2d period cannot be used:"
+        " spec.ticket.slow.longWindow: 3d is longer than the period 2d (windows.yaml:10:11); fix it there",
+        "windows.yaml:10:11: spec.ticket.slow.longWindow: 3d is longer than the period 2d",
+    ], said
+
+
 def test_under_compat_sloth_the_catalogs_are_sloths_own_so_the_output_stays_sloths() -> None:
     reader = Reader("f.yaml")
     here = Location("f.yaml", 1, 1)
