@@ -19,8 +19,9 @@ import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal
 
+from sloctl import naming
 from sloctl.calendars import period_bounds
-from sloctl.durations import DAY, HOUR
+from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, CompositeSLI
 
 __all__ = [
@@ -32,8 +33,11 @@ __all__ = [
     "applies",
     "calendar_scenarios",
     "counts",
+    "designed_no_data",
+    "fitted",
     "meant_for",
     "scenario",
+    "scenarios_for",
     "slice_truth",
 ]
 
@@ -227,14 +231,43 @@ def _slice_breaches() -> Scenario:
     )
 
 
-SCENARIOS += (
-    Scenario(
+NO_DATA_HEALTHY = 2 * HOUR
+"""Healthy traffic before the no_data scenario's series go flat, and again after."""
+NO_DATA_FLAT = 2 * HOUR
+"""How long the no_data scenario's series stay flat at least (the catalogue's scenario)."""
+NO_DATA_HOLD = 30 * 60
+"""Flat time the no_data scenario keeps after the no-data ticket's designed detection: the
+ticket is seen firing, not only its first evaluation."""
+NO_DATA_LONGEST_FLAT = DAY
+"""The longest the no_data scenario stays flat for an SLO whose ticket waits long (its
+``noData.for``): each hour more is an hour more of 1m evaluations of every window in the replay.
+A ticket that needs longer is expected silent, and the report says why."""
+
+
+def designed_no_data(slo: SLO, step: int) -> int:
+    """Designed time from the last event to the no-data alert: the 5m rate reaches zero one
+    base window after it, then ``for`` of zeros, then a scrape and an evaluation."""
+    return slo.alerting.no_data.for_seconds + naming.BASE_WINDOW + 2 * step
+
+
+def _no_data(flat: int) -> Scenario:
+    return Scenario(
         "no_data",
-        "the SLI's series go flat for 2 hours after 2 healthy hours: the no-data ticket, then back",
-        6 * HOUR,
+        f"the SLI's series go flat for {format_duration(flat)} after {format_duration(NO_DATA_HEALTHY)} "
+        "healthy: the no-data ticket, then back"
+        + (
+            ""
+            if flat != NO_DATA_FLAT
+            else f"; flat longer when noData.for needs it, up to {format_duration(NO_DATA_LONGEST_FLAT)}"
+        ),
+        2 * NO_DATA_HEALTHY + flat,
         expect=("no_data",),
-        quiet=((2 * HOUR, 4 * HOUR),),
-    ),
+        quiet=((NO_DATA_HEALTHY, NO_DATA_HEALTHY + flat),),
+    )
+
+
+SCENARIOS += (
+    _no_data(NO_DATA_FLAT),
     _slice_breaches(),
     Scenario(
         "dependency_fails",
@@ -256,6 +289,21 @@ def applies(s: Scenario, slo: SLO) -> bool:
     if slo.timeslices is not None:
         return s.kind == "timeslices"
     return s.kind == "occurrences" and slo.calendar is None
+
+
+def fitted(s: Scenario, slo: SLO) -> Scenario:
+    """``s`` as replayed against ``slo``: the no_data scenario stays flat long enough for the
+    SLO's no-data ticket to fire and hold (its designed detection plus :data:`NO_DATA_HOLD`),
+    up to :data:`NO_DATA_LONGEST_FLAT`; every other scenario as it is."""
+    if s.name != "no_data" or not slo.alerting.no_data.enabled:
+        return s
+    need = designed_no_data(slo, s.step) + NO_DATA_HOLD
+    return _no_data(min(max(NO_DATA_FLAT, need), NO_DATA_LONGEST_FLAT))
+
+
+def scenarios_for(slo: SLO) -> list[Scenario]:
+    """The scenarios meant for ``slo``'s kind, fitted to it, then its calendar scenarios."""
+    return [fitted(s, slo) for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo))
 
 
 def meant_for(name: str) -> str:

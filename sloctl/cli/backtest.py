@@ -204,10 +204,9 @@ def _plan(slos: Sequence[SLO], picked: Sequence[str]) -> list[list[Scenario]]:
     """Per SLO, the scenarios meant for its kind (calendar ones at its zone's dates), or those of
     them ``--scenario`` picks. A picked scenario meant for none of the SLOs is a usage error: the
     run would test nothing with it, and pass."""
-    from sloctl.backtest import SCENARIOS
-    from sloctl.backtest.scenarios import applies, calendar_scenarios, meant_for
+    from sloctl.backtest.scenarios import meant_for, scenarios_for
 
-    own = [[s for s in SCENARIOS if applies(s, slo)] + list(calendar_scenarios(slo)) for slo in slos]
+    own = [scenarios_for(slo) for slo in slos]
     had = {s.name for scenarios in own for s in scenarios}
     idle = [name for name in dict.fromkeys(picked) if name not in had]
     if idle:

@@ -6,9 +6,11 @@ truth computed from the raw per-step counts."""
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
@@ -240,3 +242,52 @@ def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart
     _calendar_checks(r, slo, boundary, s.epoch)
     assert r.budget_left == pytest.approx(r.budget_left_truth, abs=0.01)
     assert math.isfinite(r.period_ratio)
+
+
+def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
+    tmp_path: Path,
+    prometheus_engine: PrometheusEngine,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``sloctl backtest slos/ --scenario no_data``: the series stay flat long enough for each
+    SLO's no-data ticket (platform-jobs-provisioning waits 6h), so every one fires within its
+    design, and clears when traffic is back."""
+    from sloctl.cli.main import main
+    from tests.paths import ROOT
+
+    compat(request, prometheus_engine.name, "backtest alerts at designed time")
+    argv = ["backtest", str(ROOT / "slos"), "--scenario", "no_data", "-o", "json", "--workdir", str(tmp_path)]
+    code = main([*argv, "--engine", prometheus_engine.name])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    tickets = {
+        row["slo"]: t for row in json.loads(captured.out) for t in row["tiers"] if t["tier"] == "no_data"
+    }
+    assert "platform-jobs-provisioning" in tickets
+    for slo, t in tickets.items():
+        assert t["expected"] and t["detection_seconds"] <= t["designed_seconds"] + SCRAPE, (slo, t)
+        assert t["reset_seconds"] is not None, (slo, t)
+
+
+def test_a_no_data_ticket_longer_than_the_longest_flat_part_is_designed_silent(slos: dict[str, SLO]) -> None:
+    """The flat part grows with ``noData.for`` up to its bound; past it the ticket is expected
+    silent (the report says why) rather than missed."""
+    from sloctl.backtest.run import _tier_result
+    from sloctl.backtest.scenarios import NO_DATA_FLAT, NO_DATA_LONGEST_FLAT, designed_no_data, fitted
+
+    base = slos["availability"]
+    assert fitted(scenario("no_data"), base) == scenario("no_data")
+    for hours, flat in ((6, None), (48, NO_DATA_LONGEST_FLAT)):
+        slo = replace(
+            base,
+            alerting=replace(base.alerting, no_data=replace(base.alerting.no_data, for_seconds=hours * 3600)),
+        )
+        s = fitted(scenario("no_data"), slo)
+        ((a, b),) = s.quiet
+        if flat is None:
+            assert b - a > designed_no_data(slo, SCRAPE) and b - a > NO_DATA_FLAT
+            continue
+        assert b - a == flat
+        t = _tier_result(prepare(slo, s), "no_data", [], SCRAPE, 0)
+        assert not t.expected and t.designed_seconds is None and "designed silent" in t.note
