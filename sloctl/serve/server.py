@@ -21,7 +21,7 @@ import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from sloctl.egress import split_host_port
 
@@ -287,23 +287,17 @@ class Bound:
         self.server.server_close()
 
 
-def start(
-    app: App,
-    listen: str = "127.0.0.1:0",
-    *,
-    expose: bool = False,
-    auth: str | None = None,
-    behind_proxy: bool = False,
-    connection_timeout: float = CONNECTION_TIMEOUT,
-    max_connections: int = MAX_CONNECTIONS,
-) -> Listener:
-    """Serve ``app`` on ``listen`` in a background thread; :meth:`Listener.stop` ends it."""
-    bound = bind(
-        listen,
-        expose=expose,
-        auth=auth,
-        behind_proxy=behind_proxy,
-        connection_timeout=connection_timeout,
-        max_connections=max_connections,
-    )
-    return bound.serve(app)
+class BindOptions(TypedDict, total=False):
+    """:func:`bind`'s keyword arguments, which :func:`start` passes on."""
+
+    expose: bool
+    auth: str | None
+    behind_proxy: bool
+    connection_timeout: float
+    max_connections: int
+
+
+def start(app: App, listen: str = "127.0.0.1:0", **options: Unpack[BindOptions]) -> Listener:
+    """Serve ``app`` on ``listen`` in a background thread (:func:`bind`, then
+    :meth:`Bound.serve`); :meth:`Listener.stop` ends it."""
+    return bind(listen, **options).serve(app)
