@@ -79,7 +79,7 @@ def _build_parser(command: str | None) -> argparse.ArgumentParser:
 
 def _missing(name: str, exc: ModuleNotFoundError) -> int:
     print(
-        f"sloctl {name}: needs the Python module {exc.name!r}, which is not installed; "
+        f"sloctl {name}: needs the Python module {(exc.name or '').split('.')[0]!r}, which is not installed; "
         f"install sloctl with its extras (make test installs all of them)",
         file=sys.stderr,
     )
@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sloctl: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:  # an extra's module imported when first needed
+        if exc.name is None or exc.name.split(".")[0] == "sloctl":
+            raise
+        return _missing(args.command, exc)
     except BrokenPipeError:
         return 1
     except OSError as exc:  # the output could not be written: a full disk, /dev/full, a quota

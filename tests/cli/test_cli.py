@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -364,3 +365,20 @@ def test_a_flag_is_never_taken_by_its_prefix(capsys: pytest.CaptureFixture[str])
         main(["gameday", "generate", "--slo", "slos/"])
     assert done.value.code == 2
     assert "sloctl gameday generate: error: unrecognized arguments: --slo" in capsys.readouterr().err
+
+
+def test_a_module_of_an_extra_that_is_not_installed_is_one_line_naming_it(tmp_path: Path) -> None:
+    """generate without the dashboards extra was an import traceback: the SDK is imported only
+    when dashboards are made, after the command's own modules (whose missing extras were said)."""
+    module, args = "grafana_foundation_sdk", ["generate", "slos/", "-o", str(tmp_path / "out")]
+    hide = (
+        f"import sys; sys.modules[{module!r}] = None; from sloctl.cli.main import main;"
+        " sys.exit(main(sys.argv[1:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", hide, *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"needs the Python module {module!r}, which is not installed" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
