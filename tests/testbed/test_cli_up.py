@@ -100,6 +100,8 @@ def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> N
     # Written out in full, as a person would: no anchor and alias standing for a shared password.
     assert not re.search(r"[&*]id\d", (config / "collector.yaml").read_text())
     assert {t.name for t in collector.targets} >= {"postgres", "pgbouncer", "redis", "mongodb"}
+    # The four databases' write canaries on (MongoDB's was left off).
+    assert {t.name for t in collector.targets if t.canary} == {"postgres", "pgbouncer", "redis", "mongodb"}
     targets = json.loads((config / "targets.json").read_text())
     assert targets["api_url"] == api
     # The game days' api_keys_file: a key of each tier, which the API knows as that tier.
