@@ -223,7 +223,7 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
         "loadtest",
         found.key,
         str(doc.get("scenario", "load test")),
-        "pass" if doc["passed"] else "fail",
+        "interrupted" if doc.get("interrupted") is True else "pass" if doc["passed"] else "fail",
         None,
         None,
         gates,

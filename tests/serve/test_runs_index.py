@@ -64,3 +64,12 @@ def test_a_report_nested_past_the_json_decoders_depth_is_listed_as_not_read(tmp_
     index = find_runs({"gameday": (tmp_path,)}, {})
     ((path, why),) = index.skipped
     assert path == str(tmp_path / "deep.json") and "nested more deeply" in why
+
+
+def test_an_interrupted_load_test_is_listed_as_interrupted_not_failed(tmp_path: Path) -> None:
+    """sloctl loadtest writes the part that ran when stopped (interrupted: true, passed: false);
+    the runs page called it a failed load test."""
+    doc = {"scenario": "steady", "passed": False, "interrupted": True, "thresholds": []}
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    (run,) = find_runs({"loadtest": (tmp_path,)}, {}).runs
+    assert run.verdict == "interrupted"
