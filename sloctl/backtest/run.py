@@ -488,4 +488,5 @@ def run_history(
 
 
 def describe(seconds: int | None) -> str:
-    return "-" if seconds is None else format_duration(seconds) if seconds % 60 == 0 else f"{seconds}s"
+    """A table's duration: ``6h4m14s``, not ``21854s``; ``-`` for none."""
+    return "-" if seconds is None else format_duration(seconds)
