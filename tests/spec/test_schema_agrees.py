@@ -12,21 +12,9 @@ import yaml
 
 from sloctl.spec import load_text
 from sloctl.spec.schema import json_schema
+from tests.fixtures.specs import shop_slo
 
-BASE = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata: {name: shop}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(http_requests_total{code=~"5.."}[{{.window}}]))
-          totalQuery: sum(rate(http_requests_total[{{.window}}]))
-      alerting: {}
-"""
+BASE = shop_slo(extra="alerting: {}")
 
 # (field under the SLO, value, accepted by both)
 CASES: list[tuple[tuple[str, ...], Any, bool]] = [
