@@ -105,7 +105,11 @@ def event_rates(sli: SLI, window: int | None = None) -> EventRates | None:
     elif isinstance(sli, LatencySLI):
         total = f"sum(rate({histogram_series(sli, 'count')}[{w}]))"
         at_threshold = histogram_series(sli, "bucket", le_matcher(sli.threshold_seconds))
-        rates = EventRates(f"{total} - sum(rate({at_threshold}[{w}]))", total)
+        # No bucket at the threshold (one that is not a bucket bound) while the count has
+        # events: the errors are unknown, NaN, never "no series", which the rules read as zero
+        # errors, a perfect SLO. NaN carries through every window and budget built on them.
+        good = f"(sum(rate({at_threshold}[{w}])) or {total} * NaN)"
+        rates = EventRates(f"{total} - {good}", total)
     elif isinstance(sli, ProbeSLI):
         sel = _merge(sli.selector, "")
         rates = EventRates(

@@ -1,0 +1,107 @@
+"""The latency SLI's arithmetic at its edges, proved by promtool on every engine: a threshold
+that is not a bucket bound leaves the errors unknown (never zero, which read as a perfect SLO),
+one on a bucket counts them exactly; a timeslice whose good share is exactly its target is good
+(the extrapolated rates of Prometheus 3 carry float noise above the allowed error ratio).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sloctl import naming
+from sloctl.render.rules import render_rule_file
+from sloctl.shelf import PrometheusEngine
+from sloctl.spec import load_text
+from tests.fixtures.promtool import assert_unit_test_passes
+from tests.fixtures.specs import service_doc
+
+pytestmark = pytest.mark.promtool
+
+BOUNDS = ("0.1", "0.2", "0.25", "0.5", "1", "+Inf")
+MINUTES = 60
+
+
+def _latency_slo(threshold: str, objective: str = "99", extra: str = "") -> str:
+    return service_doc(
+        "shop",
+        [
+            f"- name: latency\n  objective: {objective}\n{extra}"
+            f"  sli:\n    latency: {{histogram: lat2_seconds, threshold: {threshold}}}"
+        ],
+    )
+
+
+def _histogram(per_bucket: dict[str, int]) -> list[dict[str, str]]:
+    """Counter series of ``lat2_seconds`` from the requests each minute at or below each bound
+    (cumulative, as exporters write them), every minute for ``MINUTES`` minutes."""
+    series = [
+        {"series": f'lat2_seconds_bucket{{le="{le}"}}', "values": f"0+{per_bucket[le]}x{MINUTES}"}
+        for le in BOUNDS
+    ]
+    return [*series, {"series": "lat2_seconds_count", "values": f"0+{per_bucket['+Inf']}x{MINUTES}"}]
+
+
+# every minute 100 requests: 98 at or under 0.1 s, 2 in (0.5 s, 1 s]: 2 % errors over 0.5 s
+TWO_PERCENT_SLOW = dict.fromkeys(BOUNDS[:4], 98) | {"1": 100, "+Inf": 100}
+_SEL = '{sloctl_id="shop-latency"}'
+_LABELS = '{sloctl_id="shop-latency", sloctl_service="shop", sloctl_slo="latency"}'
+
+
+def _rules(spec: str) -> dict[str, str]:
+    (slo,) = load_text(spec, "shop.yaml").slos
+    return {"rules.yml": render_rule_file([slo], ["shop.yaml"], "test")}
+
+
+def test_a_threshold_between_bucket_bounds_leaves_the_errors_unknown_not_zero(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    # 300ms is no bucket bound: the errors cannot be read, so they are unknown (NaN, which only
+    # differs from itself), never 0 errors (a perfect SLO with 100 % of its budget left); the
+    # budget, and every window's ratio, is unknown with them.
+    end = f"{MINUTES}m"
+    unknown = [{"labels": "{}", "value": 1}]
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(_latency_slo("300ms")),
+        _histogram(TWO_PERCENT_SLOW),
+        [
+            {"expr": f"count({naming.errors_rate()}{_SEL} >= 0)", "eval_time": end, "exp_samples": []},
+            {
+                "expr": f"count({naming.errors_rate()}{_SEL} != {naming.errors_rate()}{_SEL})",
+                "eval_time": end,
+                "exp_samples": unknown,
+            },
+            {
+                "expr": f"count({naming.BUDGET_REMAINING}{_SEL} != {naming.BUDGET_REMAINING}{_SEL})",
+                "eval_time": end,
+                "exp_samples": unknown,
+            },
+            {
+                "expr": f"count({naming.error_ratio(3600)}{_SEL} != {naming.error_ratio(3600)}{_SEL})",
+                "eval_time": end,
+                "exp_samples": unknown,
+            },
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )
+
+
+def test_a_threshold_on_a_bucket_bound_counts_the_errors_exactly(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    end = f"{MINUTES}m"
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(_latency_slo("500ms")),
+        _histogram(TWO_PERCENT_SLOW),
+        [
+            {
+                "expr": f"abs({naming.error_ratio(300)}{_SEL} - 0.02) < bool 1e-12",
+                "eval_time": end,
+                "exp_samples": [{"labels": _LABELS[:-1] + ', sloctl_window="5m"}', "value": 1}],
+            },
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )
