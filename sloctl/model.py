@@ -179,6 +179,14 @@ class CompositeSLI:
 SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI | CompositeSLI
 
 
+#: A slice is bad only when its error ratio exceeds the allowed one by more than this relative
+#: margin. Prometheus 3 extrapolates the slice's rates, and a slice with exactly ``target`` %
+#: good comes out at (400·1.25/300 − 380·1.25/300) / (400·1.25/300) = 0.050000000000000086
+#: against 0.05: float noise (~1e-16), which must not make the slice bad; a real difference
+#: (one event in a billion) is far above it.
+SLICE_RATIO_TOLERANCE = 1e-9
+
+
 @dataclass(frozen=True)
 class Timeslices:
     """Timeslice budgeting (OpenSLO ``Timeslices``, Google's windows-based SLOs): the period is
@@ -194,6 +202,12 @@ class Timeslices:
     def allowed_error_ratio(self) -> float:
         """A slice whose error ratio exceeds this is bad."""
         return (100 - self.target) / 100
+
+    @property
+    def bad_above(self) -> float:
+        """The error ratio above which a slice is bad: the allowed one and its float margin
+        (:data:`SLICE_RATIO_TOLERANCE`)."""
+        return self.allowed_error_ratio * (1 + SLICE_RATIO_TOLERANCE)
 
 
 CalendarUnit = Literal["week", "month", "quarter"]

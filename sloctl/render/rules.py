@@ -31,7 +31,7 @@ from textwrap import indent
 
 from sloctl import naming
 from sloctl.durations import HOUR, format_duration
-from sloctl.model import SLO, CompositeSLI, PolicyStep, RawSLI, Severity, alert_windows
+from sloctl.model import SLICE_RATIO_TOLERANCE, SLO, CompositeSLI, PolicyStep, RawSLI, Severity, alert_windows
 from sloctl.render import calendar as cal
 from sloctl.render import promql
 from sloctl.render.yamlout import dump_yaml
@@ -330,9 +330,13 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     else:
         rates = _rates(slo, ts.slice_seconds)
         errors, events = f"(({rates.errors}) or on() vector(0))", f"({rates.total})"
-    # A slice is bad when its error ratio is above what the target allows; a slice without
-    # events is neither good nor bad (its sample is absent).
-    bad = f"({errors}\n/\n({events} > 0)) > bool {promql.fmt_number(ts.allowed_error_ratio)}"
+    # A slice is bad when its error ratio is above what the target allows, by more than float
+    # noise (model.SLICE_RATIO_TOLERANCE: a slice with exactly the target is good on both
+    # engines); a slice without events is neither good nor bad (its sample is absent).
+    allowed = (
+        f"{promql.fmt_number(ts.allowed_error_ratio)} * (1 + {promql.fmt_number(SLICE_RATIO_TOLERANCE)})"
+    )
+    bad = f"({errors}\n/\n({events} > 0)) > bool {allowed}"
     rules = [_record(naming.TIMESLICE_BAD, bad, _labels(slo, options))]
     bad_sel = f"{naming.TIMESLICE_BAD}{sel}"
     for w in alert_windows(slo):

@@ -105,3 +105,27 @@ def test_a_threshold_on_a_bucket_bound_counts_the_errors_exactly(
         ],
         promtool=str(prometheus_engine.promtool),
     )
+
+
+# every minute 100 requests: 95 at or under 0.1 s, 5 in (0.2 s, 0.25 s]: exactly 95 % good
+# at 200ms, every slice exactly on its target
+EXACTLY_ON_TARGET = dict.fromkeys(BOUNDS[:2], 95) | dict.fromkeys(BOUNDS[2:], 100)
+
+
+def test_a_slice_exactly_on_its_target_is_good_on_every_engine(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    # Prometheus 3 read the slice's extrapolated error ratio as 0.050000000000000086 > 0.05:
+    # every slice bad, the budget gone, with every slice exactly as good as the target allows.
+    spec = _latency_slo("200ms", extra="  timeslices: {slice: 5m, target: 95}\n")
+    good = [{"labels": f'{{__name__="{naming.TIMESLICE_BAD}", {_LABELS[1:]}', "value": 0}]
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(spec),
+        _histogram(EXACTLY_ON_TARGET),
+        [
+            {"expr": f"{naming.TIMESLICE_BAD}{_SEL}", "eval_time": f"{m}m", "exp_samples": good}
+            for m in (10, 23, 35, 59)
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )

@@ -93,9 +93,9 @@ class _Model:
         self.tiled = tiled_window(slo, None)
         self.bad: list[float | None] = []
         if slo.timeslices is not None:
-            allowed = slo.timeslices.allowed_error_ratio
+            bad_above = slo.timeslices.bad_above
             self.bad = [
-                None if t <= 0 else float(e / t > allowed) for e, t in zip(self.e5, self.n5, strict=True)
+                None if t <= 0 else float(e / t > bad_above) for e, t in zip(self.e5, self.n5, strict=True)
             ]
 
     def _span(self, i: int, window: int) -> tuple[int, int]:
