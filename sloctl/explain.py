@@ -12,7 +12,7 @@ from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
 from sloctl.render.promql import fmt_number, takes_window
 from sloctl.render.rules import sharp_window, tiled_window
-from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire
+from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire
 
 __all__ = ["SLOExplanation", "TierExplanation", "explain", "format_explanations"]
 
@@ -49,6 +49,9 @@ class TierExplanation:
     for_: str
     full_outage_detection_seconds: int
     budget_spent_before_full_outage_alert_percent: float
+    cannot_fire: str | None = None
+    """Why the tier can never fire (its threshold at or above the most there can be), else
+    ``None``."""
 
 
 @dataclass(frozen=True)
@@ -168,9 +171,12 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
     w = tier.window
     factor = w.burn_factor(slo.period)
     outage = 1 / budget
-    detect = designed_detection(slo, tier, outage, EVALUATION_INTERVAL) if outage > factor or slices else 0
     bad = timeslice_slices_to_fire(slo, tier) if slices else None
-    if bad is not None and budget_slices:
+    never = _cannot_fire(slo, tier, factor)
+    detect = 0 if never else designed_detection(slo, tier, outage, EVALUATION_INTERVAL)
+    if never:
+        spent = 0.0
+    elif bad is not None and budget_slices:
         spent = 100 * bad / budget_slices
     else:
         spent = 100 * detect / (budget * slo.period)
@@ -199,6 +205,27 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         for_=format_duration(tier.for_seconds) if tier.for_seconds else "0s",
         full_outage_detection_seconds=detect,
         budget_spent_before_full_outage_alert_percent=round(spent, 4),
+        cannot_fire=never,
+    )
+
+
+def _cannot_fire(slo: SLO, tier: AlertTier, factor: float) -> str | None:
+    """Why ``tier`` never fires, or ``None``: the alert is a strict ``>``, so a threshold at the
+    most there can be (an error ratio of 100 %, every slice of the window bad) never trips."""
+    w = tier.window
+    if slo.timeslices is not None:
+        if timeslice_tier_can_fire(slo, tier):
+            return None
+        held = w.long_window // slo.timeslices.slice_seconds
+        return (
+            f"cannot fire: it takes {timeslice_slices_to_fire(slo, tier)} bad slices in its "
+            f"{format_duration(w.long_window)} window, which holds only {held}"
+        )
+    if 1 / slo.error_budget > factor:  # a full outage burns 1 / budget: above the factor, it fires
+        return None
+    return (
+        f"cannot fire: it trips only above an error ratio of {_percent(factor * slo.error_budget)} "
+        f"({factor:g} x the {_percent(slo.error_budget)} budget), and no error ratio exceeds 100%"
     )
 
 
@@ -300,6 +327,8 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
         if t.trips_at_bad_slices is not None:
             trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
             timeslices = True
+        if t.cannot_fire:
+            trips = "never"
         raw = "*" if t.long_window_source in ("5m tiles", "raw series") else ""
         rows.append(
             (
@@ -315,6 +344,7 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  " + "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    lines.extend(f"  {t.tier}: {t.cannot_fire}" for t in e.tiers if t.cannot_fire)
     return lines, calendar, timeslices
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 from ._params import ERRORS_METRIC, REQUESTS_METRIC, STEP, UnprovableSLO
 from ._profiles import render_rule_tests
 from ._scenarios import TestFiles, rule_test_documents, tier_eval
-from ._twin import designed_detection, timeslice_slices_to_fire, twin, twin_slos
+from ._twin import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire, twin, twin_slos
 
 __all__ = [
     "ERRORS_METRIC",
@@ -47,6 +47,7 @@ __all__ = [
     "rule_test_documents",
     "tier_eval",
     "timeslice_slices_to_fire",
+    "timeslice_tier_can_fire",
     "twin",
     "twin_slos",
 ]

@@ -31,7 +31,7 @@ from ._params import (
     UNEVEN_EVAL,
     UnprovableSLO,
 )
-from ._twin import designed_detection, timeslice_slices_to_fire, twin_slos
+from ._twin import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire, twin_slos
 
 
 def _labels_text(labels: dict[str, str]) -> str:
@@ -335,7 +335,7 @@ class _Builder:
         rpm = _traffic(slo)
         n = timeslice_slices_to_fire(slo, tier, _first_period(slo))
         assert slo.timeslices is not None
-        if (not enough and n < 2) or n > w.long_window // slo.timeslices.slice_seconds:
+        if (not enough and n < 2) or not timeslice_tier_can_fire(slo, tier, _first_period(slo)):
             return  # (or) the factor needs more bad slices than the long window holds, as in ``burn``
         bad = math.ceil(rpm * min(1.0, slo.timeslices.allowed_error_ratio * 2 + 0.01))
         prefix = w.long_window // SLICE + 2  # slices, and evaluations

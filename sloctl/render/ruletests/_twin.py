@@ -104,3 +104,13 @@ def timeslice_slices_to_fire(slo: SLO, tier: AlertTier, period: int | None = Non
     assert slo.timeslices is not None
     factor = tier.window.budget_percent / 100 * (period or slo.period) / tier.window.long_window
     return math.floor(factor * slo.error_budget * (tier.window.long_window // SLICE)) + 1
+
+
+def timeslice_tier_can_fire(slo: SLO, tier: AlertTier, period: int | None = None) -> bool:
+    """Whether the tier's long window holds the bad slices it takes to fire
+    (:func:`timeslice_slices_to_fire`): a factor above ``1 / budget`` needs more slices than
+    the window has, a ratio above 1, and never fires."""
+    assert slo.timeslices is not None
+    return (
+        timeslice_slices_to_fire(slo, tier, period) <= tier.window.long_window // slo.timeslices.slice_seconds
+    )
