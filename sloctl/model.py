@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import Field, dataclass, field, replace
+from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 
 from sloctl.durations import DAY
@@ -187,6 +188,18 @@ SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI | CompositeSLI
 SLICE_RATIO_TOLERANCE = 1e-9
 
 
+def complement_ratio(percent: float) -> float:
+    """``(100 − percent) / 100`` in decimal, from the percentage as written (its shortest
+    spelling): 99.9 gives 0.001 and 99.99 gives 0.0001, where binary floating point gives
+    0.0009999999999999432 and 0.00010000000000005117, so that exactly one error in 10,000
+    events at 99.99 % spends the budget to the last event rather than leaving 5 × 10⁻¹³ of it.
+
+    >>> complement_ratio(99.9), complement_ratio(99.99), complement_ratio(95)
+    (0.001, 0.0001, 0.05)
+    """
+    return float((100 - Decimal(repr(float(percent)))) / 100)
+
+
 @dataclass(frozen=True)
 class Timeslices:
     """Timeslice budgeting (OpenSLO ``Timeslices``, Google's windows-based SLOs): the period is
@@ -201,7 +214,7 @@ class Timeslices:
     @property
     def allowed_error_ratio(self) -> float:
         """A slice whose error ratio exceeds this is bad."""
-        return (100 - self.target) / 100
+        return complement_ratio(self.target)
 
     @property
     def bad_above(self) -> float:
@@ -428,8 +441,9 @@ class SLO:
 
     @property
     def error_budget(self) -> float:
-        """Allowed error ratio, ``1 - objective``; computed as Sloth does, for identical output."""
-        return (100 - self.objective) / 100
+        """Allowed error ratio, ``1 - objective``, exact in decimal (:func:`complement_ratio`:
+        99.9 gives 0.001). ``--compat sloth`` keeps Sloth's binary arithmetic of its own."""
+        return complement_ratio(self.objective)
 
     @property
     def no_data_alert_name(self) -> str:

@@ -31,6 +31,14 @@ class Decision:
     reason: str
 
 
+#: A remaining budget this close to 0 is spent: the period's error ratio that the budget is
+#: divided into is itself a sum of float rates (9.999999999999998e-5 for exactly one error in
+#: 10,000 events, against a budget of 1e-4), whose noise (~1e-16 relative) must not leave a
+#: spent budget a hair above 0; a real remainder (one event in a billion of the budget) is far
+#: above it.
+SPENT_TOLERANCE = 1e-9
+
+
 def _pct(ratio: float) -> str:
     return f"{ratio * 100:.1f} %"
 
@@ -65,6 +73,8 @@ def decide(
             "the error budget is unknown (no event or slice counted in the period yet); "
             f"the policy says {when_unknown} when unknown",
         )
+    if abs(budget_remaining) <= SPENT_TOLERANCE:
+        budget_remaining = 0.0
     for action in ("freeze", "notify"):
         limit = steps.get(action)
         if limit is not None and budget_remaining <= limit:

@@ -49,7 +49,14 @@ from sloctl.render import promql
 from sloctl.render.sloth_plugins import Context, RuleGroup, run_chain
 from sloctl.render.yamlout import dump_yaml
 
-__all__ = ["SLOTH_K8S_VERSION", "go_float", "go_float_f", "render_sloth", "sloth_documents"]
+__all__ = [
+    "SLOTH_K8S_VERSION",
+    "go_float",
+    "go_float_f",
+    "render_sloth",
+    "sloth_documents",
+    "sloth_error_budget",
+]
 
 SLOTH_K8S_VERSION = "sloth.slok.dev/v1"
 
@@ -224,9 +231,16 @@ def _alerts_enabled(slo: SLO, severity: Severity) -> bool:
     return not tiers or any(t.enabled for t in tiers)
 
 
+def sloth_error_budget(slo: SLO) -> float:
+    """The error budget as Sloth computes it, ``(100 − objective) / 100`` in binary floating
+    point (0.0009999999999999432 for 99.9), for output identical to Sloth's; sloctl's own rules
+    use the exact ``SLO.error_budget`` (0.001)."""
+    return (100 - slo.objective) / 100
+
+
 def _alert_rules(slo: SLO) -> list[Rule]:
     flt = _filter(slo)
-    budget = go_float(slo.error_budget)
+    budget = go_float(sloth_error_budget(slo))
     rules: list[Rule] = []
     for severity in ("page", "ticket"):
         sev: Severity = "page" if severity == "page" else "ticket"

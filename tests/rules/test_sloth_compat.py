@@ -26,7 +26,7 @@ from sloctl.model import (
     ProbeSLI,
 )
 from sloctl.render import promql
-from sloctl.render.sloth_compat import render_sloth
+from sloctl.render.sloth_compat import render_sloth, sloth_error_budget
 from sloctl.spec import load_paths
 from tests.dashboards.factories import catalog
 from tests.fixtures.promtool import assert_promtool_passes
@@ -195,7 +195,7 @@ def test_native_slos_get_sloths_groups_labels_and_a_prom_mode() -> None:
     assert info["labels"]["team"] == "sre"
     # 99.999 % leaves a budget Go prints with an exponent, as Sloth would.
     alert = next(r for r in doc["groups"][-1]["rules"] if "alert" in r)
-    budget = go_float(NATIVE[2].error_budget)
+    budget = go_float(sloth_error_budget(NATIVE[2]))
     assert budget.endswith("e-05")
     assert f"(14.4 * {budget})" in alert["expr"]
 
