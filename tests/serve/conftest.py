@@ -24,7 +24,7 @@ from sloctl.loadtest.results import RouteStats, Sample
 from sloctl.loadtest.thresholds import thresholds_from_slos
 from sloctl.model import SLO
 from sloctl.reports.gameday import render_html
-from sloctl.serve.demo import demo
+from sloctl.serve.demo import STEP, demo
 from sloctl.shelf import default_engine
 from sloctl.spec import load_paths
 from tests.paths import ROOT
@@ -114,7 +114,8 @@ def serve_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _backtest(reports["backtest"], [s for s in slos if s.service == "platform-jobs"], tmp / "backtest-work")
     now = time.time()
     with demo(slos, workdir=tmp / "demo", now=now, span=SPAN, engine=default_engine()) as url:
-        # The pages and status read one time: once the demo is up, its rules have been evaluated
-        # live (the backfill's last evaluations may lie past a query's 5m look-back by then).
-        at = float(int(time.time()))
+        # The pages and status read one time: the end of the backfill, whose recordings and
+        # alerts are all written by then. Read later, at the moment the demo is up, the rows
+        # depended on how far the live evaluations had got (under load one SLO was missing).
+        at = float(int(now // STEP * STEP))
         yield Stack(url, at, slos, reports, tmp / "demo")

@@ -27,7 +27,8 @@ def spec(*, period: str | None = None, extra: str = "") -> str:
     return shop_slo(service="api", errors=ERRORS, total=TOTAL, period=period, extra=extra)
 
 
-THRESHOLD = re.compile(r"/ 0\.000999\d* > ([0-9.]+)")
+#: a burn-rate alert's comparison: the ratio over the budget (0.001, the 99.9 of shop_slo) above its factor
+THRESHOLD = re.compile(r"/ 0\.001 > ([0-9.]+)")
 
 
 def burn_thresholds(slo: SLO) -> list[float]:
