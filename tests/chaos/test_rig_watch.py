@@ -23,7 +23,7 @@ class _Sleeper(ManagedProcess):
         self.name = name
 
     def _command(self) -> Sequence[str]:
-        return [sys.executable, "-c", "import time; time.sleep(600)"]  # stopped by the test
+        return [sys.executable, "-c", "import signal; signal.pause()"]  # until the test stops it
 
     def _ready(self) -> bool:
         return True
