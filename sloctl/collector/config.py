@@ -726,10 +726,15 @@ def check_config(path: str | Path, environ: Mapping[str, str]) -> CollectorConfi
     return config
 
 
+def _read_file(path: str) -> str:
+    """A password file's text (what :func:`resolve_secrets` reads unless a test gives another)."""
+    return Path(path).read_text(encoding="utf-8")
+
+
 def resolve_secrets(
     config: CollectorConfig,
     environ: Mapping[str, str],
-    read_file: Callable[[str], str] = lambda p: Path(p).read_text(encoding="utf-8"),
+    read_file: Callable[[str], str] = _read_file,
 ) -> dict[tuple[str, str], str]:
     """Resolve every password reference → ``{(target, "password"|"admin"): value}``.
 
@@ -745,7 +750,7 @@ def resolve_secrets(
 def secret_problems(
     config: CollectorConfig,
     environ: Mapping[str, str],
-    read_file: Callable[[str], str] = lambda p: Path(p).read_text(encoding="utf-8"),
+    read_file: Callable[[str], str] = _read_file,
 ) -> tuple[dict[tuple[str, str], str], list[SpecError]]:
     """:func:`resolve_secrets`'s passwords and its problems, every target's."""
     out: dict[tuple[str, str], str] = {}
