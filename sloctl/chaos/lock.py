@@ -9,13 +9,14 @@ run's pid and start time and the lock file. The kernel drops the lock with the p
 however it ends (SIGKILL included): the file stays, and an unlocked file blocks nothing.
 
     >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> with gameday_lock(folder / "targets.json.lock"):
-    ...     try:
-    ...         with gameday_lock(folder / "targets.json.lock"):
-    ...             pass
-    ...     except GamedayLocked as exc:
-    ...         print(str(exc).split(" (pid")[0])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     lock = Path(folder) / "targets.json.lock"
+    ...     with gameday_lock(lock):
+    ...         try:
+    ...             with gameday_lock(lock):
+    ...                 pass
+    ...         except GamedayLocked as exc:
+    ...             print(str(exc).split(" (pid")[0])
     another game day holds these targets
 """
 
