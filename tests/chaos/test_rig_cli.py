@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.chaos.conftest import FAST_RESET
+from tests.fixtures.cli import stopped_on_failure
 from tests.fixtures.timing import FAST_FAIL_MS
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -146,17 +147,13 @@ def test_a_rig_whose_database_dies_stops_naming_it(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with stopped_on_failure(rig, signal.SIGINT):
         wait_until(lambda: targets.exists() or rig.poll() is not None, timeout=90, what="the targets file")
         assert targets.exists(), rig.stderr.read() if rig.stderr else "no targets file"
         pid = _redis_pid(urlsplit(json.loads(targets.read_text())["redis_url"]).port or 0)
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         _, err = rig.communicate(timeout=60)
-    finally:
-        if rig.poll() is None:
-            rig.send_signal(signal.SIGINT)
-            rig.communicate(timeout=60)
     assert rig.returncode == 1, err
     assert f"sloctl gameday rig: redis exited (pid {pid}, signal SIGKILL); log: {workdir}" in err, err
     assert "Traceback" not in err and not targets.exists()

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.fixtures.cli import SLOCTL
+from tests.fixtures.cli import SLOCTL, stopped_on_failure
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -54,7 +54,7 @@ def test_a_killed_server_stops_testbed_up_with_its_name_pid_and_log(
         text=True,
     )
     urls: dict[str, str] = {}
-    try:
+    with stopped_on_failure(proc, signal.SIGTERM):
         assert proc.stdout is not None
         deadline = time.monotonic() + 90
         while len(urls) < 6 and time.monotonic() < deadline:  # the six addresses it prints
@@ -67,10 +67,6 @@ def test_a_killed_server_stops_testbed_up_with_its_name_pid_and_log(
         (pid,) = [p for p, cmd in _children(proc.pid).items() if program in cmd.split(" ", 1)[0]]
         os.kill(pid, signal.SIGKILL)
         _out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     said = re.search(
         rf"^sloctl testbed: {name} exited \(pid {pid}, signal SIGKILL\); log: (.+); stopping", err, re.M
