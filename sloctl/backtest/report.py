@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 from markupsafe import Markup
 
@@ -30,24 +31,26 @@ def _bands(r: ScenarioResult) -> list[Band]:
 
 def _plots(r: ScenarioResult) -> list[Markup]:
     x1 = float(r.scenario.duration)
-    bands = _bands(r)
-    x_label = f"time since the scenario start, 0 to {_since(x1)} (incident shaded)"
+    # Both charts run along the scenario's time axis, with its incidents and quiet spells shaded.
+    chart = partial(
+        line_chart,
+        x_range=(0, x1),
+        x_format=_since,
+        bands=_bands(r),
+        css_class="chart plot",
+        x_label=f"time since the scenario start, 0 to {_since(x1)} (incident shaded)",
+    )
     budget = r.series.get("budget", [])
     lo = min([0.0, *(v for _t, v in budget)])
-    budget_chart = line_chart(
+    budget_chart = chart(
         "error budget remaining",
         [
             Line("empty", ((0, 0.0), (x1, 0.0)), colour="#595959", legend=False),
             Line("budget remaining", budget, colour="#7b3fa8"),
         ],
-        x_range=(0, x1),
         y_range=(lo, 1.0),
         percent=True,
         unit="budget left",
-        x_format=_since,
-        bands=bands,
-        css_class="chart plot",
-        x_label=x_label,
     )
     peak = max(
         [
@@ -65,17 +68,12 @@ def _plots(r: ScenarioResult) -> list[Markup]:
         lines.append(Line(f"{tier.name} long window", r.series.get(f"burn_{tier.name}", []), colour))
     lines.append(Line("5m", r.series.get("burn", []), "#595959", width=0.7))
     # Log scale: a full outage burns at 1000x, the slow tiers' thresholds sit at 1x to 6x.
-    burn_chart = line_chart(
+    burn_chart = chart(
         "burn rate (log): 5m in grey, each tier's long window, thresholds dashed",
         lines,
-        x_range=(0, x1),
         y_range=(0.1, top),
         log=True,
         unit="burn rate, × budget (log)",
-        x_format=_since,
-        bands=bands,
-        css_class="chart plot",
-        x_label=x_label,
     )
     return [budget_chart, burn_chart]
 
