@@ -35,7 +35,7 @@ from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig, start_rig_promethe
 from sloctl.model import with_fast_reset
 from sloctl.spec import load_paths
 from tests.chaos.conftest import ABORT_MAY_LEAK_A_CONNECT, FAST_RESET, platform_slos
-from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
+from tests.fixtures.cli import start_sloctl
 from tests.fixtures.pagerduty import Recorder
 from tests.fixtures.stub_http import serve, vector
 from tests.fixtures.timing import FAST_FAIL_MS
@@ -333,21 +333,15 @@ def test_sigint_in_the_inject_phase_leaves_no_fault_behind(rig: GamedayRig, tmp_
     path.write_text(json.dumps(_interruptible(rig)))
     config = tmp_path / "config.json"
     config.write_text(json.dumps(configuration(rig)))
-    proc = subprocess.Popen(
-        [
-            *SLOCTL,
-            "gameday",
-            "run",
-            str(path),
-            "--config",
-            str(config),
-            "--report-dir",
-            str(tmp_path / "report"),
-        ],
-        stdout=subprocess.PIPE,
+    proc = start_sloctl(
+        "gameday",
+        "run",
+        str(path),
+        "--config",
+        str(config),
+        "--report-dir",
+        str(tmp_path / "report"),
         stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=sigint_as_in_a_terminal,
     )
     try:
         wait_until(

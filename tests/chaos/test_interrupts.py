@@ -24,7 +24,7 @@ from sloctl.chaos.gameday import GamedayResult, run_gamedays
 from sloctl.chaos.lock import gameday_lock, lock_path
 from sloctl.cli.main import main
 from tests.chaos.results import completed_run
-from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
+from tests.fixtures.cli import start_sloctl
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -94,15 +94,7 @@ def _sloctl(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     err = tmp_path / "stderr.txt"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])}
     with err.open("w") as sink:
-        proc = subprocess.Popen(
-            [*SLOCTL, "gameday", "run", *args],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            preexec_fn=sigint_as_in_a_terminal,
-        )
+        proc = start_sloctl("gameday", "run", *args, stderr=sink, env=env, cwd=tmp_path)
     return proc, err
 
 

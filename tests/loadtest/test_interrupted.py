@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import psycopg
@@ -17,7 +16,7 @@ import pytest
 from sloctl.servers import PostgresServer
 from sloctl.servers._lifeline import alive
 from sloctl.testbed_runner import ApiServer
-from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
+from tests.fixtures.cli import start_sloctl
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -62,26 +61,19 @@ def test_a_signal_mid_run_stops_locust_deprovisions_and_reports_the_part_that_ra
 ) -> None:
     before = _load_test_schemas(postgres_server)
     report_dir = tmp_path / "lt"
-    proc = subprocess.Popen(
-        [
-            *SLOCTL,
-            "loadtest",
-            "steady",
-            "--host",
-            platform_api.url,
-            "--threshold",
-            "failure_ratio<0.5",
-            "--duration",
-            "10m",
-            "--users",
-            "4",
-            "--report-dir",
-            str(report_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=sigint_as_in_a_terminal,
+    proc = start_sloctl(
+        "loadtest",
+        "steady",
+        "--host",
+        platform_api.url,
+        "--threshold",
+        "failure_ratio<0.5",
+        "--duration",
+        "10m",
+        "--users",
+        "4",
+        "--report-dir",
+        str(report_dir),
     )
     locust = None
     try:

@@ -16,7 +16,7 @@ from sloctl.backtest.series import Sample
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.serve.demo import LiveFeeds
-from tests.fixtures.cli import SLOCTL, sigint_as_in_a_terminal
+from tests.fixtures.cli import start_sloctl
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -102,10 +102,9 @@ def test_a_signal_during_the_demo_backfill_stops_it_at_once_and_what_it_started(
     workdir = tmp_path / "demo"
     err = tmp_path / "stderr.txt"
     with err.open("w") as sink:
-        proc = subprocess.Popen(
-            [*SLOCTL, "serve", "--demo", str(ROOT / "slos"), "--listen", "127.0.0.1:0",
-             "--workdir", str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=sink, text=True, preexec_fn=sigint_as_in_a_terminal,
+        proc = start_sloctl(
+            "serve", "--demo", str(ROOT / "slos"), "--listen", "127.0.0.1:0", "--workdir", str(workdir),
+            stdout=subprocess.DEVNULL, stderr=sink,
         )  # fmt: skip
     try:
         wait_until(lambda: "demo: backfilling" in err.read_text(), timeout=60, what="the backfill to start")
