@@ -25,8 +25,8 @@
   times sooner and game days run back to back.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive (also a run refused because another
-game day holds the targets' lock), 2 usage errors, 130 interrupted (Ctrl-C or SIGTERM: the
-interrupted game day is reported, the ones after it are not run).
+game day holds the targets' lock), 2 usage errors, 130 interrupted (Ctrl-C or SIGTERM, during a
+game day or between two: the interrupted game day is reported, the ones after it are not run).
 """
 
 from __future__ import annotations
@@ -455,29 +455,51 @@ def _in_sequence(
     configuration: dict[str, Any],
     pagerduty: GamedayPagerDuty | None,
 ) -> int:
-    """Every game day one after the other, its result printed; an interrupted one ends the
-    sequence (:data:`EXIT_INTERRUPTED`, the rest said not run)."""
-    verdicts = []
-    paths = list(experiments)
-    for index, (path, experiment) in enumerate(experiments.items(), 1):
-        if not args.quiet and len(experiments) > 1:
-            _progress(f"game day {index} of {len(experiments)}: {path}")
-        out_dir = args.report_dir / path.stem if args.report_dir and len(experiments) > 1 else args.report_dir
-        result = _run_one(args, path, experiment, configuration, pagerduty, out_dir)
-        if isinstance(result, int):
-            return result
-        verdicts.append(result.verdict)
-        if result.interrupted:
-            for rest in paths[index:]:
-                print(f"{rest}: not run (the sequence ended when {result.gameday} was interrupted)")
-            if len(experiments) > 1:
-                print(f"interrupted: {index} of {len(experiments)} game days run")
-            return EXIT_INTERRUPTED
+    """Every game day one after the other, its result printed; an interrupt ends the sequence
+    (:data:`EXIT_INTERRUPTED`, :func:`_interrupted` says what ran and what did not), whether it
+    came during a game day's run or outside one (between two, while one loads or is printed)."""
+    results: list[GamedayResult] = []
+    during: Path | None = None  # the game day being run, until its result is in
+    try:
+        for index, (path, experiment) in enumerate(experiments.items(), 1):
+            during = path
+            if not args.quiet and len(experiments) > 1:
+                _progress(f"game day {index} of {len(experiments)}: {path}")
+            several = args.report_dir and len(experiments) > 1
+            out_dir = args.report_dir / path.stem if several else args.report_dir
+            result = _run_one(args, path, experiment, configuration, pagerduty, out_dir)
+            if isinstance(result, int):
+                return result
+            results.append(result)
+            during = None
+            _print_result(args, result, _pagerduty_sent(args, experiment, configuration, pagerduty))
+            if result.interrupted:
+                return _interrupted(list(experiments), results, None)
+    except KeyboardInterrupt:  # outside a game day's run, which reports its own as interrupted
+        return _interrupted(list(experiments), results, during)
+    verdicts = [result.verdict for result in results]
     if len(verdicts) > 1 and args.dry_run:
         print(f"{len(verdicts)} game days planned (dry run), nothing run")
     elif len(verdicts) > 1:
         print(f"{sum(v == 'pass' for v in verdicts)} of {len(verdicts)} game days passed")
     return 0 if all(v in ("pass", "dry-run") for v in verdicts) else 1
+
+
+def _interrupted(paths: list[Path], results: list[GamedayResult], during: Path | None) -> int:
+    """The summary of a sequence an interrupt ended, the same whichever path it took: the game
+    day it came ``during`` (while it loaded or wrote its report, outside its run) said
+    interrupted, every later one not run (why), then how many ran; :data:`EXIT_INTERRUPTED`."""
+    if during is not None or not results:
+        why = f"the sequence ended when {during} was interrupted"
+    elif results[-1].interrupted:
+        why = f"the sequence ended when {results[-1].gameday} was interrupted"
+    else:
+        why = f"the sequence was interrupted after {results[-1].gameday}"
+    for rest in paths[len(results) :]:
+        print(f"{rest}: interrupted before its result" if rest == during else f"{rest}: not run ({why})")
+    if len(paths) > 1:
+        print(f"interrupted: {len(results)} of {len(paths)} game days run")
+    return EXIT_INTERRUPTED
 
 
 def _progress(message: str) -> None:
@@ -492,7 +514,7 @@ def _run_one(
     pagerduty: GamedayPagerDuty | None,
     out_dir: Path | None,
 ) -> GamedayResult | int:
-    """One game day, its result printed; an exit code when it could not run at all."""
+    """One game day's result; an exit code when it could not run at all."""
     from chaoslib.exceptions import ChaosException, InvalidActivity, InvalidControl, InvalidExperiment
 
     from sloctl.chaos.gameday import run_gameday
@@ -532,17 +554,20 @@ def _run_one(
                 args.gameday_command,
             )
         raise
-    sent = None if pagerduty is None else _pagerduty_sent(args, experiment, configuration)
-    _print_result(args, result, sent)
     return result
 
 
 def _pagerduty_sent(
-    args: argparse.Namespace, experiment: dict[str, Any], configuration: dict[str, Any]
-) -> str:
-    """What a run with PagerDuty sends it, for the printed result."""
+    args: argparse.Namespace,
+    experiment: dict[str, Any],
+    configuration: dict[str, Any],
+    pagerduty: GamedayPagerDuty | None,
+) -> str | None:
+    """What a run with PagerDuty sends it, for the printed result; None without PagerDuty."""
     from sloctl.chaos.gameday import apply_configuration, maintenance_minutes
 
+    if pagerduty is None:
+        return None
     sent = "change events at start and end" + (
         ", practice incident triggered and resolved" if args.practice_incident else ""
     )

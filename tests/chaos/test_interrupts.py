@@ -158,6 +158,44 @@ def test_an_interrupted_game_day_ends_gameday_run_with_the_interrupt_s_exit_code
     assert "interrupted: 1 of 2 game days run" in out
 
 
+def _interrupted_before_the_second(monkeypatch: pytest.MonkeyPatch, signum: signal.Signals) -> list[Path]:
+    """run_gameday replaced: the first game day passes; ``signum`` comes as the second starts,
+    outside any game day's run (whose control would make it an interrupted result)."""
+    ran: list[Path] = []
+
+    def run_gameday(path: Path, **_options: Any) -> GamedayResult:
+        ran.append(path)
+        if len(ran) == 2:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt  # what Python's own SIGINT handler raises
+            os.kill(os.getpid(), signum)  # a real SIGTERM to this process: sloctl's handler
+        return completed_run(Path(path).stem)
+
+    monkeypatch.setattr(sloctl.chaos.gameday, "run_gameday", run_gameday)
+    return ran
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_between_two_game_days_prints_what_ran_and_what_did_not(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    signum: signal.Signals,
+) -> None:
+    ran = _interrupted_before_the_second(monkeypatch, signum)
+    paths = [_experiment(tmp_path, name, 0) for name in ("first", "second", "third")]
+    argv = ["gameday", "run", *map(str, paths), "--report-dir", str(tmp_path / "reports"), "--quiet"]
+    assert main(argv) == 130
+    assert ran == paths[:2]
+    out = capsys.readouterr().out
+    assert "first: pass" in out
+    assert out.splitlines()[-3:] == [
+        f"{paths[1]}: interrupted before its result",
+        f"{paths[2]}: not run (the sequence ended when {paths[1]} was interrupted)",
+        "interrupted: 1 of 3 game days run",
+    ]
+
+
 # --- the wait for the pages: the report first, Ctrl-C or SIGTERM end it -------------------------
 
 
