@@ -6,6 +6,9 @@ readable by others, not even for a moment), as files that hold passwords must be
 
 >>> write_text(Path("targets.json"), "{}", private=True)     # doctest: +SKIP
 
+A report is a pair, a page and the JSON that ``sloctl serve`` lists it by: :func:`write_pair`
+writes them so that a reader never finds the JSON without its page of the same write.
+
 :func:`parse_json` is ``json.loads`` for text sloctl did not write (a user's experiment, a
 runs folder's reports, a probed target's answer): a document nested past the decoder's depth
 is a ``ValueError`` like any malformed one, not a ``RecursionError``.
@@ -19,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["parse_json", "write_text"]
+__all__ = ["parse_json", "write_pair", "write_text"]
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -48,6 +51,18 @@ def write_text(path: Path, text: str, *, private: bool = False) -> Path:
         if exc.filename is None or Path(exc.filename).name.startswith(f".{path.name}."):
             exc.filename = str(path)  # none, or the temporary file beside it: the file meant
         raise
+
+
+def write_pair(page: Path, page_text: str, record: Path, record_text: str, *, private: bool = False) -> None:
+    """Write a report's ``page`` (HTML) and its ``record`` (the JSON that lists it), each
+    atomically, as a pair: the old record removed first, the page written, the record last, as
+    the commit point. A crash or a full disk at any step leaves the old pair, or no record (a
+    page alone is listed nowhere), never a record beside a page of another write: a record
+    written first was listed without its page, and a page written over an old one showed the
+    old record's run another run's page."""
+    record.unlink(missing_ok=True)
+    write_text(page, page_text, private=private)
+    write_text(record, record_text, private=private)
 
 
 def _write_text(path: Path, text: str, *, private: bool) -> Path:

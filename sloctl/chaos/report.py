@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sloctl.files import write_text
+from sloctl.files import write_pair, write_text
 from sloctl.masking import Masker
 from sloctl.reports.gameday import render_html
 
@@ -30,9 +30,12 @@ def write_reports(
     result.files["json"] = str(out_dir / "report.json")
     result.files["html"] = str(out_dir / "report.html")
     masked = GamedayResult(**masker.data(asdict(result)))  # type: ignore[arg-type]
-    write_text(
-        out_dir / "report.json", json.dumps(masked.to_json(), indent=2, default=str) + "\n", private=True
-    )
     profile = profile_table(masked.timing_profile) if masked.timing_profile else []
-    write_text(out_dir / "report.html", render_html(masked, profile), private=True)
+    write_pair(
+        out_dir / "report.html",
+        render_html(masked, profile),
+        out_dir / "report.json",
+        json.dumps(masked.to_json(), indent=2, default=str) + "\n",
+        private=True,
+    )
     return result

@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.backtest import SCENARIOS, render_html
     from sloctl.backtest.output import failures, render_json, render_table
     from sloctl.backtest.scenarios import CALENDAR_SCENARIOS
-    from sloctl.files import write_text
+    from sloctl.files import write_pair
 
     engine = _engine(args)
     loaded = load_slos_of(args)
@@ -158,8 +158,7 @@ def _run(args: argparse.Namespace) -> int:
     as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
     if args.report:
         # The JSON beside the page is what ``sloctl serve --backtests DIR`` lists.
-        write_text(args.report, render_html(results))
-        write_text(args.report.with_suffix(".json"), as_json)
+        write_pair(args.report, render_html(results), args.report.with_suffix(".json"), as_json)
     if args.output == "json":
         sys.stdout.write(as_json)
     else:

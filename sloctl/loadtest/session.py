@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sloctl.durations import DurationError, parse_seconds
 from sloctl.egress import EgressDenied, parse_networks
-from sloctl.files import write_text
+from sloctl.files import write_pair
 from sloctl.masking import mask_text
 from sloctl.model import SLO
 
@@ -36,7 +36,7 @@ from .runner import (
 )
 from .thresholds import Threshold, ThresholdError, parse_threshold, thresholds_from_slos
 
-__all__ = ["DEFAULT_DURATION", "LoadtestAborted", "LoadtestRequest", "run_loadtest"]
+__all__ = ["DEFAULT_DURATION", "LoadtestAborted", "LoadtestRequest", "run_loadtest", "write_reports"]
 
 #: seconds a run lasts when neither the request nor the scenario file says
 DEFAULT_DURATION = 30.0
@@ -120,9 +120,13 @@ def run_loadtest(
         command=mask_text(request.command),
         interrupted=run.stopped_by == "interrupted",
     )
-    write_text(request.report_dir / "report.json", render_json(report))
-    write_text(request.report_dir / "report.html", render_html(report))
+    write_reports(report, request.report_dir)
     return report
+
+
+def write_reports(report: Report, folder: Path) -> None:
+    """``report.html`` and ``report.json`` in ``folder``, as a pair (:func:`~sloctl.files.write_pair`)."""
+    write_pair(folder / "report.html", render_html(report), folder / "report.json", render_json(report))
 
 
 def _duration(request: LoadtestRequest, scenario: Path) -> float:
