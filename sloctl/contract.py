@@ -33,6 +33,7 @@ __all__ = [
     "BREAKER_STATE",
     "BREAKER_TRANSITIONS",
     "COLLECTOR_METRICS",
+    "LIVENESS_PATH",
     "METRICS",
     "OPERATION_ROUTES",
     "PGBOUNCER_CLIENT_ACTIVE",
@@ -58,6 +59,8 @@ __all__ = [
     "PROBE_MISSED",
     "PROBE_ROLE",
     "PROBE_UP",
+    "READINESS_PATH",
+    "READINESS_TIMEOUT_SECONDS",
     "ROUTES",
     "ROUTE_DEPENDENCY",
     "TIERS",
@@ -259,11 +262,20 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("PUT", "/v1/cache/{key}", Dependency.REDIS, "putCache"),
     ApiRoute("POST", "/v1/documents", Dependency.MONGODB, "createDocument"),
     ApiRoute("GET", "/v1/documents/{document_id}", Dependency.MONGODB, "getDocument"),
+    # liveness: the API process answers (no database call; the floor of the fast-fail checks)
     ApiRoute("GET", "/healthz", Dependency.NONE, "getHealth"),
+    # readiness: each database answers a ping within READINESS_TIMEOUT_SECONDS, else 503
+    ApiRoute("GET", "/readyz", Dependency.NONE, "getReadiness"),
     ApiRoute("GET", "/metrics", Dependency.NONE, "getMetrics"),
     ApiRoute("GET", "/openapi.json", Dependency.NONE, "getOpenapi"),
 )
 _BY_OPERATION_ID = {r.operation_id: r for r in ROUTES}
+#: the liveness route (the API process answers) and the readiness route (its databases answer)
+LIVENESS_PATH = _BY_OPERATION_ID["getHealth"].path
+READINESS_PATH = _BY_OPERATION_ID["getReadiness"].path
+#: how long ``/readyz`` waits for each database's ping (all three at once): short and bounded,
+#: so that a dead or paused database makes it answer 503 in about a second, never hang
+READINESS_TIMEOUT_SECONDS = 1.0
 if len(_BY_OPERATION_ID) != len(ROUTES):
     raise ValueError("an operationId names two routes")
 #: route template -> its ``dependency`` label value

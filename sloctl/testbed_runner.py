@@ -15,13 +15,16 @@ import json
 import os
 import secrets as random_secrets
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sloctl.contract import TIERS
+from sloctl.contract import LIVENESS_PATH, READINESS_PATH, READINESS_TIMEOUT_SECONDS, TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
     HttpProcess,
@@ -50,6 +53,7 @@ __all__ = [
     "first_exited",
     "start_api",
     "start_testbed",
+    "wait_ready",
     "write_api_keys",
 ]
 
@@ -78,7 +82,9 @@ class ApiServer(HttpProcess):
 
     name = "platform-api"
     startup_timeout = 30.0
-    ready_path = "/healthz"
+    # The process answers: a test may start an API on a database that is down on purpose.
+    # A testbed waits on its databases too (wait_ready, READINESS_PATH).
+    ready_path = LIVENESS_PATH
 
     def __init__(
         self,
@@ -194,6 +200,43 @@ def start_api(
     return server
 
 
+# Our own API on loopback: never through a *_proxy of the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _readiness(api: ApiServer) -> tuple[bool, str]:
+    """Whether ``api``'s readiness route answers 200, and its answer (or why none came)."""
+    try:
+        with _DIRECT.open(api.url + READINESS_PATH, timeout=READINESS_TIMEOUT_SECONDS + 2) as resp:
+            return resp.status == 200, resp.read(4096).decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return False, exc.read(4096).decode(errors="replace")
+    except (OSError, urllib.error.URLError) as exc:
+        return False, str(exc)
+
+
+def wait_ready(api: ApiServer, timeout: float) -> None:
+    """Wait until ``api``'s databases answer (its readiness route, 200), ``timeout`` seconds at
+    most; :class:`~sloctl.servers.ServerStartError` naming the databases that did not, with the
+    route's answer, after that (or at once when the API has exited)."""
+    deadline = time.monotonic() + timeout
+    for _ in range(int(timeout / 0.1) + 2):  # bounded: one check per 0.1 s at most
+        ready, answer = _readiness(api)
+        if ready:
+            return
+        if not api.running or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    try:
+        failing = ", ".join(json.loads(answer)["failing"]) or "none named"
+    except (ValueError, KeyError, TypeError):
+        failing = "unknown"
+    raise ServerStartError(
+        f"{api.name} on {api.host}:{api.port} was not ready after {timeout:.0f} s (databases not"
+        f" answering: {failing}); {READINESS_PATH} answered: {answer.strip()}"
+    )
+
+
 @dataclass
 class Testbed(Stoppable):
     """Every process of a running testbed; :meth:`stop` stops them API first, then the fronts,
@@ -282,12 +325,14 @@ def start_testbed(
     options: Mapping[str, str | int | float] | None = None,
     mongodb_test_commands: bool = False,
     front: FrontFactory | None = None,
+    ready_timeout: float = ApiServer.startup_timeout,
 ) -> Testbed:
     """Start the databases, a ``front`` in front of each database path when given (a game
-    day's fault proxies), then the API; the one launcher of ``sloctl testbed up``, the
-    game-day rig and the test fixtures. On any failure, stop what was started and raise
-    :class:`~sloctl.servers.ServerStartError` (:class:`WorkdirInUse` before anything starts when
-    another testbed runs in ``workdir``)."""
+    day's fault proxies), then the API, and wait until it is ready (:func:`wait_ready`: each
+    database answers through the path the API uses, ``ready_timeout`` seconds at most); the one
+    launcher of ``sloctl testbed up``, the game-day rig and the test fixtures. On any failure,
+    stop what was started and raise :class:`~sloctl.servers.ServerStartError`
+    (:class:`WorkdirInUse` before anything starts when another testbed runs in ``workdir``)."""
     claim = claim_workdir(Path(workdir))
     with contextlib.ExitStack() as stack:
         stack.callback(os.close, claim)
@@ -311,6 +356,10 @@ def start_testbed(
             options=options,
             through=through,
         )
+        stack.callback(api.stop)
+        # Live is not ready: the API starts without its databases (its breakers tell), and a
+        # testbed is up only when each of them answers through the path the API uses.
+        wait_ready(api, ready_timeout)
         stack.pop_all()
     return Testbed(
         postgres=pg,

@@ -62,6 +62,10 @@ class AuditLog:
         self._tracer = tracer
         self._users = dict(users or {})
 
+    def mask(self, text: str) -> str:
+        """``text`` with the connection strings' passwords masked (a driver error may repeat them)."""
+        return self._mask(text)
+
     @contextmanager
     def operation(
         self,

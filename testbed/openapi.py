@@ -265,12 +265,28 @@ def _operational_get(summary: str, description: str, media_type: str, schema_typ
     return {"summary": summary, "responses": {"200": {"description": description, "content": content}}}
 
 
+def _readiness() -> dict[str, Any]:
+    """``/readyz``: 200 when every database answers its ping, 503 naming those that do not."""
+    content = {_JSON: {"schema": {"type": "object"}}}
+    return {
+        "summary": "Readiness: a ping of PostgreSQL (through PgBouncer), Redis and MongoDB, each bounded",
+        "responses": {
+            "200": {"description": "ready", "content": content},
+            "503": {
+                "description": "not ready: `failing` names the databases, `checks` says why",
+                "content": content,
+            },
+        },
+    }
+
+
 def _operational_operations() -> dict[str, Any]:
     """Health, metrics and this document."""
     return {
         "getHealth": _operational_get(
             "Liveness and breaker states (no database call)", "alive", _JSON, "object"
         ),
+        "getReadiness": _readiness(),
         "getMetrics": _operational_get("Prometheus metrics", "exposition", "text/plain", "string"),
         "getOpenapi": _operational_get("This description", "OpenAPI 3.1", _JSON, "object"),
     }

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from chaoslib.exceptions import ActivityFailed
 
+from sloctl.contract import LIVENESS_PATH
 from sloctl.files import parse_json
 
 from .probes import _client, percentile
@@ -41,7 +42,7 @@ ROUTES: dict[str, tuple[str, str]] = {
 }
 #: The API's cheapest answer (no database call, not in any SLO): the floor a fast-fail is
 #: measured above.
-FLOOR_ROUTE = "/healthz"
+FLOOR_ROUTE = LIVENESS_PATH
 STOP = threading.Event()
 
 

@@ -22,7 +22,7 @@ from .projects import (
     get_project,
     list_projects,
 )
-from .service import healthz, metrics_endpoint, openapi_endpoint
+from .service import healthz, metrics_endpoint, openapi_endpoint, readyz
 
 __all__ = ["HANDLERS", "ROUTES", "ROUTE_DEPENDENCY", "bind"]
 
@@ -46,6 +46,7 @@ HANDLERS: dict[str, Endpoint] = {
     "createDocument": create_document,
     "getDocument": get_document,
     "getHealth": healthz,
+    "getReadiness": readyz,
     "getMetrics": metrics_endpoint,
     "getOpenapi": openapi_endpoint,
 }
