@@ -26,6 +26,7 @@ from . import proxy as _proxy
 from .ledger import LEDGER
 
 __all__ = [
+    "BOUNDS",
     "FaultNotActive",
     "mongodb_fail_command",
     "mongodb_fail_command_off",
@@ -41,6 +42,22 @@ __all__ = [
     "redis_maxmemory_restore",
     "redis_maxmemory_squeeze",
 ]
+
+#: The bounds each action holds its arguments to, ``{function: {argument: (lowest, highest)}}``:
+#: ``sloctl gameday run`` refuses an argument outside them before anything runs
+#: (:func:`sloctl.chaos.experiments.experiment_problems`, whether it is written in the activity or
+#: comes from a configuration key); the actions clamp to them only as a last guard.
+BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
+    "postgres_slow_query_storm": {"connections": (1, 64), "seconds": (0.1, 300.0)},
+    "redis_client_pause": {"seconds": (0.1, 120.0)},
+    "redis_maxmemory_squeeze": {"fraction": (0.0, 0.99)},
+}
+
+
+def _bounded(function: str, argument: str, value: float) -> float:
+    lowest, highest = BOUNDS[function][argument]
+    return max(lowest, min(value, highest))
+
 
 #: A SQL comment that marks our storm's sessions, so that the rollback cancels only those.
 STORM_MARK = "sloctl-gameday-storm"
@@ -177,8 +194,8 @@ def postgres_slow_query_storm(
     GAMEDAY.pin_dsn(admin_dsn)  # refused before any storm starts
     pinned = GAMEDAY.pin_dsn(make_conninfo(dsn, dbname=database) if database else dsn)
     tag = f"{STORM_MARK} {database or 'default'}"
-    connections = max(1, min(int(connections), 64))
-    seconds = max(0.1, min(float(seconds), 300.0))
+    connections = int(_bounded("postgres_slow_query_storm", "connections", int(connections)))
+    seconds = _bounded("postgres_slow_query_storm", "seconds", float(seconds))
     if apply:
         LEDGER.register(f"storm:{admin_dsn}", lambda: postgres_slow_query_storm_stop(admin_dsn))
 
@@ -255,7 +272,7 @@ def redis_client_pause(url: str, seconds: float = 10.0, apply: bool = True) -> d
     included, so an ALL pause could only be rolled back by waiting for it to expire."""
     import redis
 
-    millis = int(max(0.1, min(float(seconds), 120.0)) * 1000)
+    millis = int(_bounded("redis_client_pause", "seconds", float(seconds)) * 1000)
     if apply:
         LEDGER.register(f"redis-pause:{url}", lambda: redis_client_unpause(url))
         client = _redis(url)
@@ -296,7 +313,8 @@ def redis_maxmemory_squeeze(url: str, fraction: float = 0.5, apply: bool = True)
             LEDGER.register(f"redis-maxmemory:{url}", lambda: redis_maxmemory_restore(url))
             used = int(client.info("memory")["used_memory"])
             client.config_set("maxmemory-policy", "noeviction")
-            client.config_set("maxmemory", str(max(1, int(used * min(max(float(fraction), 0.0), 0.99)))))
+            share = _bounded("redis_maxmemory_squeeze", "fraction", float(fraction))
+            client.config_set("maxmemory", str(max(1, int(used * share))))
         try:
             client.set("sloctl:gameday:squeeze-check", b"x", ex=5)
         except redis.ResponseError as exc:

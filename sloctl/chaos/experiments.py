@@ -34,6 +34,7 @@ __all__ = [
     "build_experiments",
     "configuration_problems",
     "experiment_problem",
+    "experiment_problems",
     "render_experiment",
     "write_experiments",
 ]
@@ -215,6 +216,58 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
     errors: list[SpecError] = []
     SETTINGS.check(node, "", errors)
     return problems + [f"{e.path}: {e.message}" for e in errors]
+
+
+def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
+    """Why ``experiment`` cannot run with ``configuration`` (``--config`` and ``--set``, already
+    checked), checked as those are, so that nothing is clamped without a word: a key of sloctl's
+    (:data:`SETTINGS`) in the experiment's own ``configuration`` block with a value outside its
+    range, and an argument of a sloctl action (its own or from a configuration key) outside the
+    bounds the action holds to (:data:`sloctl.chaos.actions.BOUNDS`).
+
+    >>> experiment_problems({"configuration": {"gameday_seconds": 900}}, {})[0]
+    'configuration: gameday_seconds: must be between 1 and 300'
+    """
+    own = experiment.get("configuration")
+    own = own if isinstance(own, Mapping) else {}
+    # A key that --config or --set gives is not read from the experiment: its value is not used.
+    unused = {k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration}
+    problems = [f"configuration: {p}" for p in configuration_problems(unused)]
+    merged = {**own, **configuration}
+    activities = [*experiment.get("method", []), *experiment.get("rollbacks", [])]
+    for activity in (a for a in activities if isinstance(a, Mapping)):
+        problems += _argument_problems(activity, merged)
+    return problems
+
+
+def _argument_problems(activity: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
+    """The arguments of a sloctl action outside the action's bounds, each named with the key it
+    came from (``${key}``) and the bound."""
+    from .actions import BOUNDS
+
+    provider = activity.get("provider")
+    if not isinstance(provider, Mapping) or provider.get("module") != "sloctl.chaos.actions":
+        return []
+    bounds = BOUNDS.get(str(provider.get("func")), {})
+    arguments = provider.get("arguments")
+    arguments = arguments if isinstance(arguments, Mapping) else {}
+    problems = []
+    for argument, (lowest, highest) in bounds.items():
+        raw = arguments.get(argument)
+        key = raw[2:-1] if isinstance(raw, str) and raw.startswith("${") and raw.endswith("}") else None
+        value = configuration.get(key) if key is not None else raw
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue  # absent (the action's default) or not a number: Chaos Toolkit's to reject
+        if not lowest <= number <= highest:
+            source = f" (configuration key {key})" if key is not None else ""
+            func = provider.get("func")
+            problems.append(
+                f"{activity.get('name', func)}: {argument} = {number:g}{source}: outside {func}'s"
+                f" bound, {lowest:g} to {highest:g}"
+            )
+    return problems
 
 
 #: The configuration's targets and how each is written: a game day reaches these and nothing

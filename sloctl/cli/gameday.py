@@ -427,6 +427,8 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
     configuration = _configuration(args, declared)
     if isinstance(configuration, str):
         return _fail(configuration, args.gameday_command)
+    if (problems := _experiments_problems(experiments, configuration)) is not None:
+        return _fail(problems, args.gameday_command)
     pagerduty = _pagerduty(args)
     if isinstance(pagerduty, str):
         return _fail(pagerduty, args.gameday_command)
@@ -447,6 +449,26 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
             return 1
         except LockFileError as exc:
             return _fail(str(exc), args.gameday_command)
+
+
+def _experiments_problems(
+    experiments: dict[Path, dict[str, Any]], configuration: dict[str, Any]
+) -> str | None:
+    """Each experiment's own values out of range, refused as ``--config`` and ``--set``'s are
+    (:func:`~sloctl.chaos.experiments.experiment_problems`), each line naming its file; None
+    when there is none."""
+    from sloctl.chaos.experiments import experiment_problems
+
+    problems = [
+        f"{path}: {problem}"
+        for path, experiment in experiments.items()
+        for problem in experiment_problems(experiment, configuration)
+    ]
+    if not problems:
+        return None
+    return "\n".join(
+        [*problems, "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"]
+    )
 
 
 def _in_sequence(

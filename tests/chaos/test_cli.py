@@ -737,3 +737,75 @@ def test_a_dry_run_without_report_dir_never_replaces_the_last_real_runs_report(
     assert ("refused: configuration pgbouncer_dsn" in out) == (code == 1), out
     assert {p.name: p.read_text() for p in reports.iterdir()} == last
     assert "report" not in out, "no report file is named: none was written"
+
+
+def _own_configuration(tmp_path: Path, configuration: dict[str, Any], method: list[dict[str, Any]]) -> Path:
+    """The slow-query-storm experiment with ``configuration`` added to its own block and
+    ``method`` before its own."""
+    experiment = json.loads(EXPERIMENT.read_text())
+    experiment["configuration"].update(configuration)
+    experiment["method"] = [*method, *experiment["method"]]
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(experiment))
+    return path
+
+
+def _action(name: str, func: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    provider = {"type": "python", "module": "sloctl.chaos.actions", "func": func, "arguments": arguments}
+    return {"type": "action", "name": name, "provider": provider}
+
+
+@pytest.mark.parametrize(
+    ("configuration", "method", "said"),
+    [
+        pytest.param(
+            {"gameday_seconds": 900},
+            [],
+            "configuration: gameday_seconds: must be between 1 and 300",
+            id="a key of sloctl's out of its range",
+        ),
+        pytest.param(
+            {"pause_seconds": 600},
+            [
+                _action(
+                    "inject: pause",
+                    "redis_client_pause",
+                    {"url": "${redis_url}", "seconds": "${pause_seconds}"},
+                )
+            ],
+            "inject: pause: seconds = 600 (configuration key pause_seconds): outside redis_client_pause's"
+            " bound, 0.1 to 120",
+            id="an experiment's own key above an action's bound",
+        ),
+        pytest.param(
+            {},
+            [
+                _action(
+                    "inject: storm",
+                    "postgres_slow_query_storm",
+                    {"dsn": "", "admin_dsn": "", "connections": 500},
+                )
+            ],
+            "inject: storm: connections = 500: outside postgres_slow_query_storm's bound, 1 to 64",
+            id="an action's own argument above its bound",
+        ),
+    ],
+)
+def test_a_value_of_an_experiment_s_own_that_an_action_would_clamp_is_refused_naming_file_key_and_bound(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fake_run: FakeRun,
+    configuration: dict[str, Any],
+    method: list[dict[str, Any]],
+    said: str,
+) -> None:
+    """Before, such values ran, clamped to the bound without a word (a fault of 120 s for the
+    600 asked), while the same value from ``--set`` was refused."""
+    path = _own_configuration(tmp_path, configuration, method)
+    err = _usage_error(capsys, ["gameday", "run", str(path), "--report-dir", str(tmp_path / "report")])
+    assert f"sloctl gameday run: {path}: {said}\n" in err, err
+    assert fake_run.calls == [] and not (tmp_path / "report").exists()
+    if "gameday_seconds" in configuration:  # a value --set replaces is never used: not refused
+        argv = ["gameday", "run", str(path), "--set", "gameday_seconds=60", "--dry-run"]
+        assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 0, capsys.readouterr().err
+        assert len(fake_run.calls) == 1
