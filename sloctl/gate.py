@@ -57,7 +57,7 @@ class Verdict:
         unknown = [
             v.row.slo
             for v in self.slos
-            if v.row.policy and (v.row.state == "no_data" or not math.isfinite(v.row.budget_remaining))
+            if v.row.policy and (v.row.no_data or not math.isfinite(v.row.budget_remaining))
         ]
         if unknown:
             summary += f"; unknown budget or state, which their policies let proceed: {', '.join(unknown)}"

@@ -99,6 +99,15 @@ def policy_tier(action: str) -> str:
     return f"{_TIER_POLICY}{action}"
 
 
+def policy_action(tier: str) -> str | None:
+    """The action of a policy step's ``sloctl_tier`` (:func:`policy_tier`), None for another tier.
+
+    >>> policy_action(policy_tier("freeze")), policy_action("page_quick")
+    ('freeze', None)
+    """
+    return tier.removeprefix(_TIER_POLICY) if tier.startswith(_TIER_POLICY) else None
+
+
 def is_burn_rate_tier(tier: str) -> bool:
     """Whether an alert's ``sloctl_tier`` is a burn-rate tier (``page_quick``, …, a catalog's
     own): not the no-data ticket nor a policy step's.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import httpx
@@ -28,6 +28,7 @@ from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 __all__ = [
     "INFO_LABELS",
     "QUERIES",
+    "STATES",
     "TIMEOUT",
     "StatusRow",
     "UnknownSlo",
@@ -37,11 +38,36 @@ __all__ = [
     "render_table",
     "rows_from",
     "select",
+    "state_of",
 ]
 
 
 class UnknownSlo(ValueError):
     """A selected SLO that Prometheus does not know (the CLI's usage error)."""
+
+
+#: The states of an SLO, the most urgent first (the order of ``sloctl serve``'s sort by state).
+STATES = ("firing", "pending", "no_data", "ok")
+
+
+def state_of(alerts: Iterable[tuple[str, str]], *, no_data: bool) -> str:
+    """One of :data:`STATES`: ``firing`` or ``pending`` by the burn-rate tiers' alerts alone
+    (``alerts``: (``sloctl_tier``, alert state) pairs), else ``no_data`` while the SLI has no
+    data, else ``ok``. The no-data ticket is the ``no_data`` state, and a policy step's alert
+    is the policy's business (:func:`sloctl.naming.is_burn_rate_tier`): neither makes an SLO
+    "firing". ``sloctl status``, ``gate`` and ``serve`` all classify with this function.
+
+    >>> state_of([("no_data", "firing"), ("policy_freeze", "firing")], no_data=True)
+    'no_data'
+    >>> state_of([("ticket_slow", "pending"), ("page_quick", "firing")], no_data=False)
+    'firing'
+    """
+    states = {s for tier, s in alerts if naming.is_burn_rate_tier(tier)}
+    if "firing" in states:
+        return "firing"
+    if "pending" in states:
+        return "pending"
+    return "no_data" if no_data else "ok"
 
 
 @dataclass(frozen=True)
@@ -52,8 +78,9 @@ class StatusRow:
     budget_remaining: float
     current_burn_rate: float
     period_burn_rate: float
-    firing: tuple[str, ...] = field(default=())
-    """Firing tiers (``sloctl_tier``), sorted."""
+    alerts: tuple[tuple[str, str], ...] = field(default=())
+    """(``sloctl_tier``, pending|firing) of every active alert of the SLO, sorted: the burn-rate
+    tiers', the no-data ticket's and the policy steps' (:func:`state_of` tells them apart)."""
     no_data: bool = False
     """The SLI has seen no event for its no-data time (``sloctl:sli_no_data:bool``)."""
     policy: tuple[tuple[str, float], ...] = ()
@@ -63,7 +90,29 @@ class StatusRow:
 
     @property
     def state(self) -> str:
-        return "no_data" if self.no_data else "ok"
+        """One of :data:`STATES` (:func:`state_of`)."""
+        return state_of(self.alerts, no_data=self.no_data)
+
+    @property
+    def burn_alerts(self) -> tuple[tuple[str, str], ...]:
+        """The active alerts of the burn-rate tiers alone."""
+        return tuple((t, s) for t, s in self.alerts if naming.is_burn_rate_tier(t))
+
+    @property
+    def firing(self) -> tuple[str, ...]:
+        """The burn-rate tiers firing, sorted (not the no-data ticket nor a policy step)."""
+        return tuple(t for t, s in self.burn_alerts if s == "firing")
+
+    @property
+    def policy_firing(self) -> tuple[str, ...]:
+        """The error-budget policy steps whose alert fires (``notify``, ``freeze``), sorted."""
+        actions = (naming.policy_action(t) for t, s in self.alerts if s == "firing")
+        return tuple(sorted(a for a in actions if a is not None))
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """The burn-rate tiers pending (their ``for:`` not yet over), sorted."""
+        return tuple(t for t, s in self.burn_alerts if s == "pending")
 
     def decision(self, floor: float | None = None) -> Decision:
         """What the SLO's error-budget policy says now (``floor``: an extra freeze step)."""
@@ -177,13 +226,15 @@ def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
     budget = _by_id(results["budget"])
     current = _by_id(results["current"])
     period = _by_id(results["period"])
-    firing: dict[str, set[str]] = {}
+    alerts: dict[str, dict[str, str]] = {}
     for r in results["alerts"]:
         metric = r.get("metric")
-        if isinstance(metric, dict) and metric.get("alertstate") == "firing":
-            firing.setdefault(str(metric[naming.LABEL_ID]), set()).add(
-                str(metric.get(naming.LABEL_TIER, "?"))
-            )
+        if isinstance(metric, dict) and naming.LABEL_ID in metric:
+            tiers = alerts.setdefault(str(metric[naming.LABEL_ID]), {})
+            tier, state = str(metric.get(naming.LABEL_TIER, "?")), str(metric.get("alertstate", ""))
+            # One series per tier and state: a tier firing in one group, pending in another, fires.
+            if tiers.get(tier) != "firing":
+                tiers[tier] = state
     rows = []
     for slo_id in sorted(set(info) | set(budget)):
         labels = (info.get(slo_id) or budget[slo_id])[0]
@@ -195,7 +246,7 @@ def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
                 budget_remaining=budget.get(slo_id, ({}, math.nan))[1],
                 current_burn_rate=current.get(slo_id, ({}, math.nan))[1],
                 period_burn_rate=period.get(slo_id, ({}, math.nan))[1],
-                firing=tuple(sorted(firing.get(slo_id, ()))),
+                alerts=tuple(sorted(alerts.get(slo_id, {}).items())),
                 no_data=no_data.get(slo_id, ({}, 0.0))[1] == 1,
                 policy=tuple(policies.get(slo_id, ())),
                 policy_unknown=labels.get(naming.LABEL_POLICY_UNKNOWN, "proceed"),
@@ -213,7 +264,9 @@ def _rate(v: float) -> str:
 
 
 def render_table(rows: Sequence[StatusRow]) -> str:
-    header = ("SLO", "STATE", "BUDGET LEFT", "BURN NOW", "BURN PERIOD", "POLICY", "FIRING")
+    """One line per SLO: its state (:func:`state_of`), budget, burn rates, what its policy says
+    and which of its policy steps' alerts fire, and its firing burn-rate tiers."""
+    header = ("SLO", "STATE", "BUDGET LEFT", "BURN NOW", "BURN PERIOD", "POLICY", "POLICY ALERTS", "FIRING")
     body = [
         (
             r.slo,
@@ -222,6 +275,7 @@ def render_table(rows: Sequence[StatusRow]) -> str:
             _rate(r.current_burn_rate),
             _rate(r.period_burn_rate),
             r.decision().action if r.policy else "-",
+            ",".join(r.policy_firing) or "-",
             ",".join(r.firing) or "-",
         )
         for r in rows
@@ -238,13 +292,18 @@ def _finite(v: float) -> float | None:
 
 
 def render_json(rows: Sequence[StatusRow]) -> str:
-    """Unknown numbers (no data in the period) are null."""
+    """Unknown numbers (no data in the period) are null. ``firing`` and ``pending`` are the
+    burn-rate tiers', ``policy_firing`` the policy steps whose alert fires, ``alerts`` every
+    active alert by tier (the no-data ticket's and the policy steps' too)."""
     out = []
     for r in rows:
         d = asdict(r)
         for k in ("budget_remaining", "current_burn_rate", "period_burn_rate"):
             d[k] = _finite(d[k])
+        d["alerts"] = dict(r.alerts)
         d["firing"] = list(r.firing)
+        d["pending"] = list(r.pending)
+        d["policy_firing"] = list(r.policy_firing)
         d["state"] = r.state
         d["policy"] = {"steps": dict(r.policy), "when_unknown": r.policy_unknown} if r.policy else None
         del d["policy_unknown"]

@@ -21,14 +21,13 @@ import time as clock
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
 
 from sloctl import naming
 from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
-from sloctl.status import QUERIES, StatusRow, rows_from
+from sloctl.status import QUERIES, STATES, StatusRow, rows_from
 
 __all__ = [
     "EXTRA_QUERIES",
@@ -50,8 +49,6 @@ __all__ = [
 ]
 
 _RATIO = "sloctl:sli_error:ratio_rate"
-#: The states of an SLO on the overview, the most urgent first: the order of a sort by state.
-STATES = ("firing", "pending", "no_data", "ok")
 EXTRA_QUERIES = {
     # SLI now (1 − the 5m error ratio) of every SLO: the overview sorts on it.
     "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
@@ -94,9 +91,6 @@ class SloRow:
     sli_now: float
     """1 − the 5m error ratio (NaN when unknown, and when the SLI has no data: the rules record
     a ratio of 0 then, which is no SLI of 100 %)."""
-    alerts: tuple[tuple[str, str], ...]
-    """(tier, pending|firing) of every active alert: the burn-rate tiers', the no-data ticket's
-    and the policy steps' (:func:`sloctl.naming.is_burn_rate_tier` tells them apart)."""
     spec: SLO | None = None
     explanation: SLOExplanation | None = None
 
@@ -115,25 +109,20 @@ class SloRow:
         return self.status.slo
 
     @property
-    def burn_alerts(self) -> tuple[tuple[str, str], ...]:
-        """The active alerts of the burn-rate tiers alone: the no-data ticket is the ``no_data``
-        state, a policy step's alert the policy column."""
-        return tuple((t, s) for t, s in self.alerts if naming.is_burn_rate_tier(t))
+    def alerts(self) -> tuple[tuple[str, str], ...]:
+        """(tier, pending|firing) of every active alert (:attr:`StatusRow.alerts`)."""
+        return self.status.alerts
 
     @property
     def firing(self) -> tuple[str, ...]:
-        """The burn-rate tiers firing, sorted."""
-        return tuple(t for t, s in self.burn_alerts if s == "firing")
+        """The burn-rate tiers firing, sorted (:attr:`StatusRow.firing`)."""
+        return self.status.firing
 
     @property
     def state(self) -> str:
-        """One of :data:`STATES`, what the overview filters on: ``firing`` or ``pending`` by the
-        burn-rate tiers, else ``no_data`` or ``ok`` as ``sloctl status`` says."""
-        states = {s for _, s in self.burn_alerts}
-        if "firing" in states:
-            return "firing"
-        if "pending" in states:
-            return "pending"
+        """One of :data:`STATES`, what the overview filters on: ``sloctl status``'s
+        (:func:`sloctl.status.state_of`): ``firing`` or ``pending`` by the burn-rate tiers (the
+        no-data ticket is the ``no_data`` state, a policy step's alert the policy column)."""
         return self.status.state
 
     @property
@@ -174,7 +163,6 @@ def overview(
     rows = rows_from(results)
     info = by_label(results["info"], naming.LABEL_ID)
     sli = by_label(results["sli"], naming.LABEL_ID)
-    alerts = _pairs(results["alerts"], naming.LABEL_TIER, lambda r: str(r["metric"].get("alertstate", "")))
     if explained is None:
         explained = {e.id: e for e in explain(list(specs.values()))}
     out = []
@@ -185,7 +173,6 @@ def overview(
                 status=row,
                 info=info.get(row.slo, ({}, 0.0))[0],
                 sli_now=math.nan if row.no_data else 1 - ratio5m,
-                alerts=tuple(sorted(alerts.get(row.slo, {}).items())),
                 spec=specs.get(row.slo),
                 explanation=explained.get(row.slo),
             )
@@ -270,15 +257,6 @@ def with_info(row: SloRow, info: Mapping[str, Mapping[str, str]]) -> SloRow:
 def all_info(prom: Prometheus, time: float | None = None) -> dict[str, Mapping[str, str]]:
     """Every label of every SLO's info series, by id: one more query, for a filter by label."""
     return {k: v for k, (v, _) in by_label(prom.query(naming.SLO_INFO, time), naming.LABEL_ID).items()}
-
-
-def _pairs(result: Result, label: str, value: Callable[[dict[str, Any]], Any]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for r in result:
-        m = r.get("metric", {})
-        if naming.LABEL_ID in m:
-            out.setdefault(m[naming.LABEL_ID], {})[m.get(label, "")] = value(r)
-    return out
 
 
 @dataclass(frozen=True)

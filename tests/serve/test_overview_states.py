@@ -15,7 +15,7 @@ from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.serve.app import STATES
 from sloctl.serve.data import EXTRA_QUERIES
-from sloctl.status import QUERIES
+from sloctl.status import QUERIES, collect_from, render_table
 
 Sample = tuple[Mapping[str, str], float]
 
@@ -104,3 +104,12 @@ def test_sorting_by_state_puts_the_most_urgent_first() -> None:
     order = re.findall(r'data-state="([^"]+)"', up)
     assert order == list(STATES) == ["firing", "pending", "no_data", "ok"]
     assert re.findall(r'data-state="([^"]+)"', down) == order[::-1]
+
+
+def test_the_overview_and_sloctl_status_give_every_slo_the_same_state() -> None:
+    with app_over(ANSWERS) as app:
+        shown = {r.id: r.state for r in app.overview().rows}
+        table = render_table(collect_from(app.prom))
+    said = {line.split()[0]: line.split()[1] for line in table.splitlines()[1:]}
+    assert said == shown
+    assert shown == {"a-silent": "no_data", "b-pending": "pending", "c-firing": "firing", "d-fine": "ok"}

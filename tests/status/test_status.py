@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from sloctl import naming
 from sloctl.backtest.engine import backfill_openmetrics, query
 from sloctl.backtest.run import openmetrics, scenario_slo
 from sloctl.backtest.scenarios import Incident, Scenario, counts
@@ -21,7 +22,7 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
-from sloctl.status import StatusRow, collect, render_json, render_table
+from sloctl.status import StatusRow, collect, render_json, render_table, rows_from
 from tests.fixtures.engines import compat
 from tests.fixtures.specs import shop_slo
 
@@ -74,11 +75,69 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
     rows = collect("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
     assert rows == [
         StatusRow(
-            "a-b", "a", "b", 0.25, 20.0, 0.75, ("page_quick",), False, (("freeze", 0.0), ("notify", 0.5))
+            "a-b",
+            "a",
+            "b",
+            0.25,
+            20.0,
+            0.75,
+            (("page_quick", "firing"), ("ticket_slow", "pending")),
+            False,
+            (("freeze", 0.0), ("notify", 0.5)),
         )
     ]
+    assert rows[0].firing == ("page_quick",) and rows[0].pending == ("ticket_slow",)
     table = render_table(rows)
-    assert "25.0%" in table and "page_quick" in table and " notify " in table and " ok " in table
+    assert "25.0%" in table and "page_quick" in table and " notify " in table and " firing " in table
+
+
+def _sample(slo: str, value: float = 1.0, /, **labels: str) -> dict[str, object]:
+    return {"metric": {naming.LABEL_ID: slo, **labels}, "value": [0, str(value)]}
+
+
+def _alert(slo: str, tier: str, state: str) -> dict[str, object]:
+    return _sample(slo, **{naming.LABEL_TIER: tier, "alertstate": state})
+
+
+#: Prometheus's answers to :data:`sloctl.status.QUERIES` for four SLOs: one without data (its
+#: no-data ticket and its policy's freeze fire), one whose policy says notify (its alert fires)
+#: while a burn-rate tier is pending, one paging, one fine.
+_IDS = ("a-silent", "b-pending", "c-firing", "d-fine")
+ANSWERS = {
+    "info": [_sample(i, **{naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}) for i in _IDS],
+    "no_data": [_sample("a-silent")],
+    "policies": [_sample(i, 0.0, **{naming.LABEL_POLICY_ACTION: "freeze"}) for i in _IDS[:2]],
+    "budget": [_sample(i, 0.5) for i in _IDS[1:]],
+    "current": [_sample(i, 3.0) for i in _IDS[1:]],
+    "period": [_sample(i, 0.5) for i in _IDS[1:]],
+    "alerts": [
+        _alert("a-silent", naming.TIER_NO_DATA, "firing"),
+        _alert("a-silent", naming.policy_tier("freeze"), "firing"),
+        _alert("b-pending", "page_quick", "pending"),
+        _alert("b-pending", naming.policy_tier("notify"), "firing"),
+        _alert("c-firing", "ticket_slow", "firing"),
+        _alert("c-firing", "ticket_slow", "pending"),  # another group of the SLO
+    ],
+}
+
+
+def test_status_says_firing_by_the_burn_rate_tiers_alone_and_shows_policy_alerts_apart() -> None:
+    rows = rows_from(ANSWERS)
+    lines = render_table(rows).splitlines()
+    assert lines[0].split("  ")[0:1] == ["SLO"] and "POLICY ALERTS" in lines[0]
+    table = {line.split()[0]: line.split()[1:] for line in lines[1:]}
+    # STATE, BUDGET LEFT, BURN NOW, BURN PERIOD, POLICY, POLICY ALERTS, FIRING
+    assert table["a-silent"] == ["no_data", "unknown", "unknown", "unknown", "proceed", "freeze", "-"]
+    assert table["b-pending"][0] == "pending" and table["b-pending"][-2:] == ["notify", "-"]
+    assert table["c-firing"][0] == "firing" and table["c-firing"][-2:] == ["-", "ticket_slow"]
+    assert table["d-fine"][0] == "ok" and table["d-fine"][-2:] == ["-", "-"]
+    doc = {r["slo"]: r for r in json.loads(render_json(rows))["slos"]}
+    silent = doc["a-silent"]
+    assert (silent["state"], silent["firing"], silent["pending"]) == ("no_data", [], [])
+    assert silent["policy_firing"] == ["freeze"] and silent["no_data"] is True
+    assert silent["alerts"] == {naming.TIER_NO_DATA: "firing", naming.policy_tier("freeze"): "firing"}
+    assert (doc["b-pending"]["state"], doc["b-pending"]["pending"]) == ("pending", ["page_quick"])
+    assert (doc["c-firing"]["state"], doc["c-firing"]["firing"]) == ("firing", ["ticket_slow"])
 
 
 @pytest.fixture(scope="module")
