@@ -185,7 +185,9 @@ def load_documents(
     _, user_catalogs = _read_shared(
         windows_sources, objects, errors, warnings, windows=True, unusable=unusable
     )
-    parsed, more_catalogs = _read_shared(sources, objects, errors, warnings, unusable=unusable)
+    parsed, more_catalogs = _read_shared(
+        sources, objects, errors, warnings, unusable=unusable, openslo_names={}
+    )
     user_catalogs.update(more_catalogs)
     catalogs = Catalogs(user_catalogs, sloth=compat == "sloth", unusable=unusable)
     slos: list[SLO] = []
@@ -215,13 +217,15 @@ def _read_shared(
     *,
     windows: bool = False,
     unusable: dict[int, str] | None = None,
+    openslo_names: dict[tuple[str, str], str] | None = None,
 ) -> tuple[list[tuple[str, YNode, str]], dict[int, AlertWindows]]:
     """Parse every source; read the documents other documents refer to (windows catalogs into
     the returned catalogs, OpenSLO objects into ``objects``); return the others, the SLO
     documents with the field path each is named by (``[i]`` for an item of an OpenSLO list),
     for a second pass. Problems go to ``errors`` and ``warnings``. ``windows``: the sources of
     ``--windows``, which hold catalogs only. ``unusable`` gets the period of each catalog read
-    with errors, and why (:func:`~sloctl.spec.catalog.unusable_reason`)."""
+    with errors, and why (:func:`~sloctl.spec.catalog.unusable_reason`). ``openslo_names``: where
+    each OpenSLO (kind, ``metadata.name``) was first seen, to refuse a second one."""
     parsed: list[tuple[str, YNode, str]] = []
     user_catalogs: dict[int, AlertWindows] = {}
     for name, data in sources:
@@ -232,6 +236,8 @@ def _read_shared(
         for doc, prefix in (item for d in docs for item in _objects(d, errors)):
             api, kind = _header(doc)
             reader = Reader(name, prefix=prefix)
+            if openslo_names is not None and (api, kind) in _KNOWN and api.startswith("openslo"):
+                _claim_openslo_name(doc, kind, reader, openslo_names)
             is_catalog = kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION)
             if windows and not is_catalog:
                 errors.append(_not_a_catalog(name, doc))
@@ -249,6 +255,29 @@ def _read_shared(
             errors.extend(reader.errors)
             warnings.extend(reader.warnings)
     return parsed, user_catalogs
+
+
+def _claim_openslo_name(doc: YNode, kind: str, reader: Reader, seen: dict[tuple[str, str], str]) -> None:
+    """Refuse an OpenSLO document whose kind and ``metadata.name`` an earlier one of the files
+    has (of any OpenSLO version): OpenSLO names an object by kind and name, so one of the two
+    would be silently dropped or both used under one name. ``seen``: where each was first."""
+    meta = doc.value.get("metadata") if isinstance(doc.value, dict) else None
+    node = meta.value.get("name") if meta is not None and isinstance(meta.value, dict) else None
+    if node is None or not isinstance(node.value, str) or not node.value:
+        return  # a missing or odd name is the head's error
+    first = seen.get((kind, node.value))
+    if first is None:
+        # An item of a list of objects is named by its index too (``[2].metadata.name``).
+        seen[kind, node.value] = f"{node.loc}" + (
+            f" ({reader.full_path('metadata.name')})" if reader.prefix else ""
+        )
+    else:
+        reader.error(
+            node.loc,
+            "metadata.name",
+            f"a second {kind} named {node.value!r}; the first is at {first}: OpenSLO names each "
+            f"{kind} by its metadata.name, so rename one or remove the copy",
+        )
 
 
 def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:

@@ -376,10 +376,10 @@ def read_v1_object(kind: str, doc: YNode, reader: Reader, objects: V1Objects) ->
     top, meta, name = _v1_head(doc, reader, ["metadata", "spec"], objects.api)
     _v1_labels(reader, meta.get("labels"), objects.api)
     reader.mapping(top.get("spec"), "spec", _REFERABLE_FIELDS[kind], loc=doc.loc)
+    # A second object of the kind and name is refused where the files are read
+    # (sloctl.spec._claim_openslo_name), naming the first; the first is the one kept.
     if name and top.get("spec") is not None:
-        if name in objects.by_kind[kind]:
-            reader.error(doc.loc, "metadata.name", f"a second {kind} named {name!r}")
-        objects.by_kind[kind][name] = top["spec"]
+        objects.by_kind[kind].setdefault(name, top["spec"])
 
 
 def read_v1_service(doc: YNode, reader: Reader, api: str = V1) -> None:

@@ -55,6 +55,10 @@ class Reader:
     def _path(self, path: str) -> str:
         return _join(self.prefix, path) if self.prefix and path else self.prefix or path
 
+    def full_path(self, path: str) -> str:
+        """``path`` as this reader's errors name it: under the document's prefix (``[2].spec``)."""
+        return self._path(path)
+
     # -- structure ---------------------------------------------------------------------------
 
     def mapping(

@@ -4,10 +4,13 @@ use the features of OpenSLO's repository examples with Prometheus sources."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from sloctl.cli.main import main
 from sloctl.model import CompositeSLI, EventsSLI, RatioSLI, Timeslices
-from sloctl.spec import load_text
+from sloctl.spec import load_paths, load_text
 from tests.fixtures.specs import ONCALL_TARGET
 
 PROM = "{type: Prometheus, spec: {query: 'sum(rate(%s[{{.window}}]))'}}"
@@ -523,3 +526,43 @@ def test_v1alpha_refusals_say_what_sloctl_does_not_compile_and_why_each_once() -
     assert missing.path == "spec.objectives[0].ratioMetrics"
     (compared,) = load_text(v1alpha(objective="{target: 0.99, op: lte, value: 1}"), "o.yaml").errors
     assert compared.path == "spec.objectives[0].op" and "thresholdMetric SLIs" in compared.message
+
+
+def _openslo_slo(name: str, service: str) -> str:
+    return slo(
+        f"  service: {service}\n  indicator: {{spec: {{ratioMetric: {RATIO}}}}}\n"
+        "  timeWindow: [{duration: 30d, isRolling: true}]\n  budgetingMethod: Occurrences\n"
+        "  objectives: [{target: 0.999}]\n",
+        name,
+    )
+
+
+def test_two_openslo_documents_of_one_kind_and_name_are_refused_naming_both_all_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An SLO named twice (of two services: two SLO ids, yet one OpenSLO object), a Service
+    # twice in one file, a DataSource in two files, a list item of oslo's form as the second.
+    (tmp_path / "a.yaml").write_text(
+        _openslo_slo("avail", "shop")
+        + "---\napiVersion: openslo/v1\nkind: DataSource\nmetadata: {name: prom}\nspec: {type: Prometheus}\n"
+    )
+    (tmp_path / "b.yaml").write_text(_openslo_slo("avail", "cart"))
+    service = "apiVersion: openslo/v1\nkind: Service\nmetadata: {name: api}\nspec: {}\n"
+    (tmp_path / "c.yaml").write_text(f"{service}---\n{service}")
+    (tmp_path / "d.yaml").write_text(OSLO_LIST % "")
+    errors = {(e.location.file.rsplit("/", 1)[-1], e.location.line, e.path): e.message
+              for e in load_paths([tmp_path]).errors}  # fmt: skip
+    a = str(tmp_path / "a.yaml")
+    c = str(tmp_path / "c.yaml")
+    assert errors == {
+        ("b.yaml", 3, "metadata.name"): f"a second SLO named 'avail'; the first is at {a}:3:18: "
+        "OpenSLO names each SLO by its metadata.name, so rename one or remove the copy",
+        ("c.yaml", 8, "metadata.name"): f"a second Service named 'api'; the first is at {c}:3:18: "
+        "OpenSLO names each Service by its metadata.name, so rename one or remove the copy",
+        ("d.yaml", 3, "[0].metadata.name"): f"a second Service named 'api'; the first is at {c}:3:18: "
+        "OpenSLO names each Service by its metadata.name, so rename one or remove the copy",
+        ("d.yaml", 7, "[1].metadata.name"): f"a second DataSource named 'prom'; the first is at {a}:13:18: "
+        "OpenSLO names each DataSource by its metadata.name, so rename one or remove the copy",
+    }
+    assert main(["validate", str(tmp_path)]) == 1
+    assert "4 error(s)" in capsys.readouterr().err
