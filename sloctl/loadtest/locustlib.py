@@ -37,6 +37,7 @@ import gevent.pool
 from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
+from locust.stats import RequestStats, StatsEntry
 
 from sloctl.egress import EgressDenied
 
@@ -310,7 +311,7 @@ class BreakpointShape(LoadTestShape):
         assert self.runner is not None
         total = self.runner.stats.total
         now = time.monotonic()
-        times = dict(total.response_times)
+        times = dict(SUCCEEDED.total.response_times)  # latency gates judge successes alone
         if self._mark is None:
             self._mark = (now, total.num_requests, total.num_failures, times)
             return False
@@ -385,6 +386,41 @@ class _Arrivals:
 _DUR = re.compile(r"\bapp;dur=([0-9.]+)")
 SERVER_TIMES = _ServerTimes()
 ARRIVALS = _Arrivals()
+#: The successful requests alone, per route, in Locust's own entries and millisecond buckets:
+#: Locust's stats count a failed request's time too, and a latency SLI measures the requests
+#: that succeeded (failures are the availability gate's). Workers send theirs to the master
+#: with their reports, under :data:`_SUCCEEDED`, as Locust sends its own stats.
+SUCCEEDED = RequestStats(use_response_times_cache=False)
+_SUCCEEDED = "sloctl_succeeded"
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float | None,
+    response_length: int | None,
+    exception: BaseException | None = None,
+    **_kwargs: Any,
+) -> None:
+    if exception is None and response_time is not None:
+        SUCCEEDED.log_request(request_type, name, int(response_time), response_length or 0)
+
+
+@events.report_to_master.add_listener
+def _succeeded_to_master(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    data[_SUCCEEDED] = {"stats": SUCCEEDED.serialize_stats(), "total": SUCCEEDED.total.get_stripped_report()}
+
+
+@events.worker_report.add_listener
+def _succeeded_from_worker(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    report = data.get(_SUCCEEDED)
+    if not isinstance(report, dict):
+        return
+    for raw in report.get("stats", ()):
+        entry = StatsEntry.unserialize(raw, SUCCEEDED)
+        SUCCEEDED.get(entry.name, entry.method).extend(entry)
+    SUCCEEDED.total.extend(StatsEntry.unserialize(report["total"], SUCCEEDED))
 
 
 class _Recorder:
@@ -482,6 +518,7 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
 
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
+    SUCCEEDED.clear_all()  # as Locust clears its own stats when a test starts
     if not _is_worker(environment):
         RECORDER.started = time.monotonic()
         RECORDER._prev = None
@@ -499,6 +536,7 @@ def _on_quit(**_kwargs: Any) -> None:
     data = {
         # entry.serialize(), not stats.serialize_stats(): the latter resets the entries
         "stats": [e.serialize() for e in stats.entries.values()],
+        "succeeded": [e.serialize() for e in SUCCEEDED.entries.values() if e.num_requests],
         "errors": [[str(e.error), int(e.occurrences)] for e in stats.errors.values()],
         "samples": RECORDER.samples,
         "stopped_by": RECORDER.stopped_by,

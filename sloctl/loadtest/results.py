@@ -1,6 +1,10 @@
 """Final statistics of a Locust run, read from the runner's own stats (the ``--csv`` files lag
 the final numbers), and the evaluation of gates against them. Pure.
 
+Latency gates read the successful requests alone (:attr:`RunStats.succeeded`, recorded
+beside Locust's own entries, which count every request's time): a latency SLI measures the
+requests that succeeded, and failures are the availability gate's.
+
 Locust stores response times rounded: exact below 100 ms, to 2 significant digits above
 (147 ms is counted as 150 ms). Percentiles here are nearest-rank over those buckets, so a
 gate at 200 ms is exact and one at 195 ms is not.
@@ -150,6 +154,9 @@ class RunStats:
     #: open model: how late each arrival left its slot, ms → count; and arrivals dropped
     arrival_lags: tuple[tuple[int, int], ...] = ()
     dropped: int = 0
+    #: the successful requests alone, per route (Locust's entries count failures' times too):
+    #: what latency gates judge. None for results written without them (all requests then).
+    succeeded: tuple[RouteStats, ...] | None = None
 
     @property
     def total(self) -> RouteStats:
@@ -166,13 +173,15 @@ class RunStats:
         )
 
     def select(
-        self, route: str | None, method: str | None, dependency: str | None = None
+        self, route: str | None, method: str | None, dependency: str | None = None, *, succeeded: bool = False
     ) -> RouteStats | None:
         """The requests a gate covers: one route, the routes of one dependency, or all;
-        narrowed to one method when given. None when no request matched."""
+        narrowed to one method when given; the successful ones alone with ``succeeded`` (all of
+        them when the run did not record those apart). None when no request matched."""
+        routes = self.succeeded if succeeded and self.succeeded is not None else self.routes
         chosen = [
             r
-            for r in self.routes
+            for r in routes
             if (route is None or r.name == route)
             and (route is not None or dependency is None or ROUTE_DEPENDENCIES.get(r.name) == dependency)
             and (method is None or r.method == method)
@@ -211,10 +220,18 @@ def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult
         if stats is None or stats.num_requests == 0:
             out.append(GateResult(t, None, False, f"no requests to {t.scope}"))
             continue
-        if t.stat in LATENCY_STATS and stats.num_failures >= stats.num_requests:
-            # Every request failed: their times are how fast connections failed, not the API's latency.
-            out.append(GateResult(t, None, False, "not measured: no request succeeded"))
-            continue
+        if t.stat in LATENCY_STATS:
+            # A latency SLI counts successful requests: a failure's time (how fast a connection
+            # failed, or a 503's) is the availability gate's business, not the API's latency.
+            if stats.num_failures >= stats.num_requests:
+                out.append(GateResult(t, None, False, "not measured: no request succeeded"))
+                continue
+            ok = run.select(t.route, t.method, t.dependency, succeeded=True)
+            if run.succeeded is not None and ok is not None and ok.num_requests:
+                note = f"over the {ok.num_requests} successful requests of {stats.num_requests}"
+                value = _measure(t, ok)
+                out.append(GateResult(t, value, t.holds(value), note if stats.num_failures else ""))
+                continue
         value = _measure(t, stats)
         out.append(GateResult(t, value, t.holds(value)))
     return tuple(out)

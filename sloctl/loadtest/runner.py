@@ -406,12 +406,9 @@ def read_results(path: Path) -> RunStats:
 
 
 def parse_results(data: Mapping[str, object]) -> RunStats:
-    raw_stats = data.get("stats", [])
-    entries = (
-        [RouteStats.from_locust(e) for e in raw_stats if isinstance(e, Mapping)]
-        if isinstance(raw_stats, list)
-        else []
-    )
+    entries = _route_stats(data.get("stats", []))
+    raw_ok = data.get("succeeded")
+    succeeded = tuple(_route_stats(raw_ok)) if isinstance(raw_ok, list) else None
     samples: list[Sample] = []
     raw_samples = data.get("samples", [])
     for s in raw_samples if isinstance(raw_samples, list) else []:
@@ -461,7 +458,13 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         server_times=_histogram(data.get("server_times")),
         arrival_lags=lags,
         dropped=dropped,
+        succeeded=succeeded,
     )
+
+
+def _route_stats(raw: object) -> list[RouteStats]:
+    """Locust's serialized stats entries (a list of mappings) read; anything else as none."""
+    return [RouteStats.from_locust(e) for e in raw if isinstance(e, Mapping)] if isinstance(raw, list) else []
 
 
 def _histogram(raw: object) -> tuple[tuple[int, int], ...]:

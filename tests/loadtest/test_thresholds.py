@@ -140,3 +140,21 @@ def test_a_timeslice_latency_slo_gates_on_its_slice_percentile_and_a_composite_i
     assert described["SLO platform-api-postgres-latency"] == "p(95) <= 200 ms (postgres routes)"
     (composite,) = [s for s in skipped if s.slo == "platform-api-availability-by-dependency"]
     assert composite.reason == "a composite is gated through its components' gates"
+
+
+def test_latency_gates_judge_the_successful_requests_and_failure_ratio_all_of_them() -> None:
+    # Half the requests fail slowly (503s after 300 ms); the successes take 5 ms.
+    everything = entry("/v1/projects", "GET", {5: 50, 300: 50}, failures=50)
+    successes = entry("/v1/projects", "GET", {5: 50})
+    gates = [parse_threshold(t) for t in ("p(95)<=200", "avg<50", "max<100", "failure_ratio<=0.6")]
+    results = evaluate(gates, RunStats(routes=(everything,), succeeded=(successes,)))
+    assert [(r.value, r.passed) for r in results] == [(5.0, True), (5.0, True), (5.0, True), (0.5, True)]
+    assert results[0].note == "over the 50 successful requests of 100"
+    # Results without the successes apart (an older results file) are judged on every request.
+    older = evaluate(gates, RunStats(routes=(everything,)))
+    assert [(r.value, r.passed) for r in older] == [
+        (300.0, False),
+        (152.5, False),
+        (300.0, False),
+        (0.5, True),
+    ]

@@ -1,0 +1,67 @@
+"""A real Locust run (local, and distributed over two worker processes) against a loopback
+service whose failures are slow: the latency gates read the successful requests alone, as a
+latency SLI does; the failures are the availability gate's."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from sloctl.cli.main import main
+from tests.fixtures.stub_http import Answer, StubRequest, serve
+
+pytestmark = [pytest.mark.slow, pytest.mark.waits]
+
+LOCUST_FILE = """
+from locust import FastHttpUser, constant, task
+
+import sloctl.loadtest.locustlib  # noqa: F401  the hooks that write sloctl's results
+
+
+class Split(FastHttpUser):
+    wait_time = constant(0)
+
+    @task
+    def ok(self) -> None:
+        self.client.get("/ok", name="/ok")
+
+    @task
+    def fail(self) -> None:
+        self.client.get("/fail", name="/fail")
+"""
+
+
+def _answer(request: StubRequest) -> Answer:
+    if request.path == "/fail":
+        # real timer: the service under test answers its failures in 200 ms, the response time
+        # Locust measures and the latency gates must leave out (not a wait of the test's).
+        time.sleep(0.2)
+        return Answer(b"unavailable", status=503)
+    return Answer(b"ok")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_latency_gates_read_the_successful_requests_while_failures_count_for_availability(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], processes: int
+) -> None:
+    (tmp_path / "split.py").write_text(LOCUST_FILE)
+    with serve(_answer) as stub:
+        argv = ["loadtest", str(tmp_path / "split.py"), "--host", stub.url, "--duration", "20s"]
+        argv += ["--users", "4", "--max-requests", "200", "--report-dir", str(tmp_path)]
+        argv += ["--threshold", "p(95)<100", "--threshold", "max<150", "--threshold", "failure_ratio<0.9"]
+        if processes > 1:
+            argv += ["--processes", str(processes)]
+        code = main(argv)
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == 0, out
+    # Every request's 95th percentile is a failure's 200 ms; the gates saw the successes' few ms.
+    assert report["total"]["failures"] >= 50 and report["total"]["p95_ms"] >= 200, report["total"]
+    gates = {t["expression"]: t for t in report["thresholds"]}
+    assert gates["p(95) < 100"]["passed"] and gates["p(95) < 100"]["value"] < 100, gates
+    assert gates["max < 150"]["passed"], gates
+    assert "successful requests of" in gates["p(95) < 100"]["note"], gates
+    assert 0.3 < gates["failure_ratio < 0.9"]["value"] < 0.7, gates
