@@ -16,6 +16,7 @@ from sloctl.serve import App, ServeConfig
 from sloctl.serve.app import STATES
 from sloctl.serve.data import EXTRA_QUERIES
 from sloctl.status import QUERIES, collect_from, render_table
+from tests.fixtures.states import ALERTS, IDS
 
 Sample = tuple[Mapping[str, str], float]
 
@@ -47,7 +48,6 @@ def _alert(slo: str, tier: str, state: str) -> Sample:
     return ({**_id(slo), naming.LABEL_TIER: tier, "alertstate": state}, 1.0)
 
 
-IDS = ("a-silent", "b-pending", "c-firing", "d-fine")
 ANSWERS: dict[str, list[Sample]] = {
     "info": [({**_id(i), naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}, 1.0) for i in IDS],
     "no_data": [(_id("a-silent"), 1.0)],
@@ -56,13 +56,7 @@ ANSWERS: dict[str, list[Sample]] = {
     "budget": [(_id(i), 0.5) for i in IDS[1:]],
     "current": [(_id(i), 0.0 if i == "a-silent" else 3.0) for i in IDS],
     "sli": [(_id(i), 0.0 if i == "a-silent" else 0.01) for i in IDS],
-    "alerts": [
-        _alert("a-silent", naming.TIER_NO_DATA, "firing"),
-        _alert("a-silent", naming.policy_tier("freeze"), "firing"),
-        _alert("b-pending", "page_quick", "pending"),
-        _alert("b-pending", naming.policy_tier("notify"), "firing"),
-        _alert("c-firing", "ticket_slow", "firing"),
-    ],
+    "alerts": [_alert(*a) for a in ALERTS],
 }
 
 

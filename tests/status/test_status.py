@@ -25,6 +25,7 @@ from sloctl.spec import load_text
 from sloctl.status import StatusRow, collect, render_json, render_table, rows_from
 from tests.fixtures.engines import compat
 from tests.fixtures.specs import shop_slo
+from tests.fixtures.states import ALERTS, IDS
 
 SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
 OUTAGE = Scenario("outage", "", 2 * 3600, (Incident(5400, 7200, math.inf),), warmup=0)
@@ -99,25 +100,16 @@ def _alert(slo: str, tier: str, state: str) -> dict[str, object]:
     return _sample(slo, **{naming.LABEL_TIER: tier, "alertstate": state})
 
 
-#: Prometheus's answers to :data:`sloctl.status.QUERIES` for four SLOs: one without data (its
-#: no-data ticket and its policy's freeze fire), one whose policy says notify (its alert fires)
-#: while a burn-rate tier is pending, one paging, one fine.
-_IDS = ("a-silent", "b-pending", "c-firing", "d-fine")
+#: Prometheus's answers to :data:`sloctl.status.QUERIES` for the four SLOs of
+#: :mod:`tests.fixtures.states`, the firing one's tier also pending in another group.
 ANSWERS = {
-    "info": [_sample(i, **{naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}) for i in _IDS],
+    "info": [_sample(i, **{naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}) for i in IDS],
     "no_data": [_sample("a-silent")],
-    "policies": [_sample(i, 0.0, **{naming.LABEL_POLICY_ACTION: "freeze"}) for i in _IDS[:2]],
-    "budget": [_sample(i, 0.5) for i in _IDS[1:]],
-    "current": [_sample(i, 3.0) for i in _IDS[1:]],
-    "period": [_sample(i, 0.5) for i in _IDS[1:]],
-    "alerts": [
-        _alert("a-silent", naming.TIER_NO_DATA, "firing"),
-        _alert("a-silent", naming.policy_tier("freeze"), "firing"),
-        _alert("b-pending", "page_quick", "pending"),
-        _alert("b-pending", naming.policy_tier("notify"), "firing"),
-        _alert("c-firing", "ticket_slow", "firing"),
-        _alert("c-firing", "ticket_slow", "pending"),  # another group of the SLO
-    ],
+    "policies": [_sample(i, 0.0, **{naming.LABEL_POLICY_ACTION: "freeze"}) for i in IDS[:2]],
+    "budget": [_sample(i, 0.5) for i in IDS[1:]],
+    "current": [_sample(i, 3.0) for i in IDS[1:]],
+    "period": [_sample(i, 0.5) for i in IDS[1:]],
+    "alerts": [*(_alert(*a) for a in ALERTS), _alert("c-firing", "ticket_slow", "pending")],
 }
 
 
