@@ -287,24 +287,29 @@ def _evaluate_pinned(
 #: 5,760 queries: 66 s one at a time, each on a new client; 30-38 s four at a time on one).
 _PINNED_PARALLEL = 4
 _CONFIG = "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n"
+#: The final server's rule evaluation interval by default (``live_interval``), as ``_CONFIG`` says.
+LIVE_INTERVAL_SECONDS = 60
 _LOOKBACK = ("--query.lookback-delta=5m",)
 _OVERLAP_2X = ("--storage.tsdb.allow-overlapping-blocks",)
 
 
 #: How often the final server scrapes ``live_targets``: well under the rules' 1m, so that the
-#: first live evaluations read live samples.
+#: first live evaluations read live samples (a quarter of a shorter ``live_interval``).
 LIVE_SCRAPE_SECONDS = 15
 
 
-def _live_scrape(targets: Sequence[str]) -> str:
+def _live_scrape(targets: Sequence[str], interval: int) -> str:
     """A scrape job whose samples join the backfilled series: the labels and timestamps that the
-    targets expose, without the ``job`` and ``instance`` a scrape adds."""
+    targets expose, without the ``job`` and ``instance`` a scrape adds; scraped a quarter of
+    the rules' ``interval`` at the most."""
+    every = max(1, min(LIVE_SCRAPE_SECONDS, interval // 4))
     return (
         "scrape_configs:\n"
         "  - job_name: live\n"
         "    honor_labels: true\n"
         "    honor_timestamps: true\n"
-        f"    scrape_interval: {LIVE_SCRAPE_SECONDS}s\n"
+        f"    scrape_interval: {every}s\n"
+        f"    scrape_timeout: {min(every, 10)}s\n"
         f"    static_configs: [{{targets: [{', '.join(json.dumps(t) for t in targets)}]}}]\n"
         "    metric_relabel_configs: [{action: labeldrop, regex: job|instance}]\n"
     )
@@ -355,6 +360,18 @@ def _backfill_level(
     return out
 
 
+def _final_config(workdir: Path, live_rules: str | None, live_targets: Sequence[str], interval: int) -> str:
+    """The final server's configuration: ``live_rules`` (written beside it) evaluated every
+    ``interval`` seconds, ``live_targets`` scraped."""
+    config = _CONFIG.replace("evaluation_interval: 1m", f"evaluation_interval: {interval}s")
+    if live_targets:
+        config = config.replace("scrape_configs: []\n", _live_scrape(live_targets, interval))
+    if live_rules is not None:
+        (workdir / "live.yml").write_text(live_rules)
+        config += "rule_files: [live.yml]\n"
+    return config
+
+
 @contextmanager
 def replay(
     rules: RuleSet,
@@ -368,6 +385,7 @@ def replay(
     live_rules: str | None = None,
     engine: PrometheusEngine | None = None,
     live_targets: Sequence[str] = (),
+    live_interval: int = LIVE_INTERVAL_SECONDS,
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
@@ -378,7 +396,10 @@ def replay(
     the intervals of their groups (cost measurements). ``engine`` picks the Prometheus (promtool
     and server); the default engine otherwise. ``live_targets`` (``HOST:PORT``) are scraped by
     the final server, their samples' labels and timestamps kept as they are (no ``job`` nor
-    ``instance``): series that go on live after the backfilled ones (``serve --demo``)."""
+    ``instance``): series that go on live after the backfilled ones (``serve --demo``).
+    ``live_interval`` is the final server's evaluation interval in seconds (a group without
+    its own): a test of the live evaluations waits on it (Prometheus writes ``ALERTS`` from a
+    group's third evaluation on, once it has restored its alerts' state)."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     engine = engine or default_engine()
@@ -399,12 +420,7 @@ def replay(
                 if block.is_dir():
                     shutil.move(str(block), data / block.name)
             last = i == len(levels) - 1
-            config = _CONFIG
-            if last and live_targets:
-                config = config.replace("scrape_configs: []\n", _live_scrape(live_targets))
-            if last and live_rules is not None:
-                (workdir / "live.yml").write_text(live_rules)
-                config += "rule_files: [live.yml]\n"
+            config = _final_config(workdir, live_rules, live_targets, live_interval) if last else _CONFIG
             server = start_prometheus(
                 workdir, config_text=config, data_dir=data, extra_args=overlap, binary=binary
             )

@@ -25,7 +25,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from sloctl.backtest.engine import RuleSet, replay
+from sloctl.backtest.engine import LIVE_INTERVAL_SECONDS, RuleSet, replay
 from sloctl.backtest.run import Item, prepare
 from sloctl.backtest.scenarios import SCENARIOS, Scenario, applies
 from sloctl.backtest.series import Feed, Sample, openmetrics, samples
@@ -118,9 +118,11 @@ def demo(
     span: int = SPAN,
     engine: PrometheusEngine | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    live_interval: int = LIVE_INTERVAL_SECONDS,
 ) -> Iterator[str]:
     """A running, filled Prometheus for ``slos`` (``engine``'s, or the default one); yields its
-    URL and stops it on exit. The scenarios' history ends at ``now``; their traffic goes on live."""
+    URL and stops it on exit. The scenarios' history ends at ``now``; their traffic goes on live,
+    its rules evaluated every ``live_interval`` seconds (a minute; the tests' demo, less)."""
     items = demo_items(slos, span)
     if not items:
         raise DemoError("no SLO to show: give SLO files (default slos/) that the backtest has scenarios for")
@@ -148,6 +150,7 @@ def demo(
                 live_rules=rules,
                 engine=engine,
                 live_targets=(target,),
+                live_interval=live_interval,
             ) as bt:
                 progress("demo: waiting for the rules' first live evaluation (a minute at most)")
                 _wait_live(bt.url, live)

@@ -30,6 +30,10 @@ from sloctl.spec import load_paths
 from tests.paths import ROOT
 
 SPAN = 3 * 3600
+#: The demo's rules are evaluated every 10 s here, not every minute: the stack is up after a
+#: scrape and an evaluation, and ``ALERTS`` is written from a group's third evaluation on
+#: (tests/serve/test_demo.py), about 30 s where it took about three minutes.
+LIVE_INTERVAL = 10
 FILES = ("slos/platform-api.yaml", "slos/platform-jobs.yaml")
 #: A spread of kinds and scenarios, few enough for a quick backfill: a full outage, a
 #: timeslice SLO, a 14x burn, a composite with its components, a slow burn and a night spike.
@@ -113,7 +117,9 @@ def serve_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     _loadtest(reports["loadtest"] / "steady", slos)
     _backtest(reports["backtest"], [s for s in slos if s.service == "platform-jobs"], tmp / "backtest-work")
     now = time.time()
-    with demo(slos, workdir=tmp / "demo", now=now, span=SPAN, engine=default_engine()) as url:
+    with demo(
+        slos, workdir=tmp / "demo", now=now, span=SPAN, engine=default_engine(), live_interval=LIVE_INTERVAL
+    ) as url:
         # The pages and status read one time: the end of the backfill, whose recordings and
         # alerts are all written by then. Read later, at the moment the demo is up, the rows
         # depended on how far the live evaluations had got (under load one SLO was missing).

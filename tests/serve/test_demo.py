@@ -22,7 +22,8 @@ from tests.waiting import wait_until
 
 from .conftest import Stack
 
-#: Bounds a failure only: the rules are evaluated every minute and the feeds scraped as often.
+#: Bounds a failure only: the rules are evaluated every 10 s here (conftest.LIVE_INTERVAL), and
+#: ``ALERTS`` is written from a group's third evaluation on.
 LIVE_DEADLINE = 240.0
 #: Bounds a failure only: the backfill's step under way (a promtool run) ends within seconds.
 SIGNAL_DEADLINE = 30.0
