@@ -3,6 +3,8 @@ Prometheus) live in tests/fixtures/ and are loaded as plugins here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.paths import SHARED
@@ -27,8 +29,22 @@ def _cpu_seconds(item: pytest.Item) -> float:
 WAITS = "waits"
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which puts each test's group in its node id
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# A wrapper around every plugin's hook: the tests marked ``waits`` join their group before
+# xdist's hook puts each test's group in its node id, and the queue is set after pytest's own
+# reordering, which gathers the tests of each parameter of a session fixture
+# (``prometheus_engine``) and so pulled every test on Prometheus 2, then every one on
+# Prometheus 3, ahead of the groups queued here (the ``waits`` tests started after some 90
+# engine tests). A module's tests keep pytest's order among themselves, an engine's together.
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    for item in items:
+        if item.get_closest_marker("waits"):
+            item.add_marker(pytest.mark.xdist_group(WAITS))
+    yield
+    _queue_the_work(items)
+
+
+def _queue_the_work(items: list[pytest.Item]) -> None:
     """The order in which ``make test`` (``--dist loadgroup --no-loadscope-reorder``) hands work
     to its two workers. A work unit is an ``xdist_group`` (its tests share a rig or servers on one
     worker and mostly wait on their timers: game days, vmalert's evaluations, timeouts) or one
@@ -45,9 +61,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
        ends on short tests rather than on one worker finishing a long one while the other waits.
 
     Without xdist the order is the same and changes nothing but the order."""
-    for item in items:
-        if item.get_closest_marker("waits"):
-            item.add_marker(pytest.mark.xdist_group(WAITS))
     modules: dict[str, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.nodeid.split("::")[0], []).append(item)
