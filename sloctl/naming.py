@@ -55,6 +55,17 @@ def events_rate(window: int = BASE_WINDOW) -> str:
     return f"sloctl:sli_events:rate{format_duration(window)}"
 
 
+def errors_known_rate(window: int = BASE_WINDOW) -> str:
+    """A latency SLI's errors where they are known, 0 where they are NaN (no bucket at the
+    threshold): what its period sums, so that unknown samples are skipped, not poisoning."""
+    return f"sloctl:sli_errors_known:rate{format_duration(window)}"
+
+
+def events_known_rate(window: int = BASE_WINDOW) -> str:
+    """A latency SLI's events where its errors are known, 0 where they are not."""
+    return f"sloctl:sli_events_known:rate{format_duration(window)}"
+
+
 def error_ratio(window: int) -> str:
     return f"sloctl:sli_error:ratio_rate{format_duration(window)}"
 

@@ -31,7 +31,16 @@ from textwrap import indent
 
 from sloctl import naming
 from sloctl.durations import HOUR, format_duration
-from sloctl.model import SLICE_RATIO_TOLERANCE, SLO, CompositeSLI, PolicyStep, RawSLI, Severity, alert_windows
+from sloctl.model import (
+    SLICE_RATIO_TOLERANCE,
+    SLO,
+    CompositeSLI,
+    LatencySLI,
+    PolicyStep,
+    RawSLI,
+    Severity,
+    alert_windows,
+)
 from sloctl.render import calendar as cal
 from sloctl.render import promql
 from sloctl.render.yamlout import dump_yaml
@@ -254,17 +263,37 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         _record(naming.errors_rate(slo.base_window), f"({errors}) or on() vector(0)", _labels(slo, options)),
         _record(naming.events_rate(slo.base_window), f"({total}) or on() vector(0)", _labels(slo, options)),
     ]
+    errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
+    unknown = f"{errors5m} != bool {errors5m}"  # 1 where the errors are NaN (NaN != NaN)
+    if _known_rates(slo):
+        # A latency SLI's errors are NaN while its threshold is no bucket bound (promql.event_rates):
+        # the same 5m errors and events, 0 where the errors are unknown, for the period to sum
+        # (docs/rules.md, "No data": an unknown sample is skipped, not NaN for the whole period).
+        rules += [
+            _record(
+                naming.errors_known_rate(base),
+                f"({errors5m} == {errors5m}) or ({events5m} * 0)",
+                _labels(slo, options),
+            ),
+            _record(
+                naming.events_known_rate(base),
+                f"{events5m} * ({errors5m} == bool {errors5m})",
+                _labels(slo, options),
+            ),
+        ]
     if slo.alerting.no_data.enabled:
         # No event for the whole `for` (the series absent or flat zero): judged over the history
         # Prometheus has, so a fresh SLI whose query matches nothing is flagged at once.
         window = format_duration(slo.alerting.no_data.for_seconds)
-        rules.append(
-            _record(
-                naming.NO_DATA,
-                f"max_over_time({naming.events_rate(slo.base_window)}{sel}[{window}]) == bool 0",
-                _labels(slo, options),
-            )
+        silent = f"max_over_time({events5m}[{window}]) == bool 0"
+        # A latency SLI whose errors are unknown now, events or not, cannot be judged either:
+        # the same state and ticket (its budget is unknown, the policy's whenUnknown applies).
+        expr = (
+            f"(({silent}) + ({unknown}) > bool 0) or ({silent})"
+            if isinstance(slo.sli, LatencySLI)
+            else silent
         )
+        rules.append(_record(naming.NO_DATA, expr, _labels(slo, options)))
     return rules
 
 
@@ -309,14 +338,29 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             expr = _ratio(*(f"(({rate}) or on() vector(0))" for rate in _rates(slo, w)))
         elif w == slo.period:
             # The period's denominator must have seen events: with none the ratio is unknown,
-            # not 0, and the remaining budget with it (docs/rules.md, "No data").
-            expr = f"{summed[0]}\n/\n({summed[1]} > 0)"
+            # not 0, and the remaining budget with it (docs/rules.md, "No data"). A latency SLI's
+            # period sums the samples whose errors are known (_known_rates).
+            known = [f"sum_over_time({rate}[{wd}])" for rate in _known_rates(slo)] or summed
+            expr = f"{known[0]}\n/\n({known[1]} > 0)"
         else:
             expr = _ratio(*summed)
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
-        rules.extend(_calendar_ratio_rules(slo, options, errors5m, events5m))
+        rules.extend(_calendar_ratio_rules(slo, options, *(_known_rates(slo) or (errors5m, events5m))))
     return rules
+
+
+def _known_rates(slo: SLO) -> list[str]:
+    """A latency SLI's 5m errors and events where the errors are known (0 where NaN), which its
+    period sums; none for other SLIs, whose errors are never NaN, nor for timeslices (an unknown
+    slice is left out where it is judged, _timeslice_rules)."""
+    if not isinstance(slo.sli, LatencySLI) or slo.timeslices is not None:
+        return []
+    sel = promql.slo_selector(slo)
+    return [
+        f"{naming.errors_known_rate(slo.base_window)}{sel}",
+        f"{naming.events_known_rate(slo.base_window)}{sel}",
+    ]
 
 
 def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
@@ -330,6 +374,11 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
     else:
         rates = _rates(slo, ts.slice_seconds)
         errors, events = f"(({rates.errors}) or on() vector(0))", f"({rates.total})"
+    if isinstance(slo.sli, LatencySLI):
+        # A latency slice whose errors are unknown (NaN: no bucket at the threshold) is absent,
+        # neither good nor bad, never good as `NaN > bool x` (0) would make it. Filtered here,
+        # not read from the known rates: one level less for vmalert's staggered groups.
+        errors = f"({errors} == {errors})"
     # A slice is bad when its error ratio is above what the target allows, by more than float
     # noise (model.SLICE_RATIO_TOLERANCE: a slice with exactly the target is good on both
     # engines); a slice without events is neither good nor bad (its sample is absent).
@@ -515,6 +564,13 @@ def _burn_alerts(slo: SLO) -> list[Rule]:
     return rules
 
 
+#: What else the no-data ticket of a latency SLI means (its flag: errors NaN now).
+_UNMEASURABLE = (
+    " (or, events or not, its errors cannot be read now: no histogram bucket at its threshold; "
+    "fix the SLO's threshold or the histogram's buckets)"
+)
+
+
 def _no_data_alert(slo: SLO) -> list[Rule]:
     nd = slo.alerting.no_data
     if not nd.enabled:
@@ -535,7 +591,8 @@ def _no_data_alert(slo: SLO) -> list[Rule]:
                 nd.severity,
                 f"{_who(slo)}: no data for {window}",
                 f"SLO {slo.name} of {slo.service} has seen no event for {window}: its SLI's series are "
-                "absent or flat zero. Its budget cannot be judged; check the service and the SLI's queries.",
+                f"absent or flat zero{_UNMEASURABLE if isinstance(slo.sli, LatencySLI) else ''}. Its "
+                "budget cannot be judged; check the service and the SLI's queries.",
             ),
         }
     ]

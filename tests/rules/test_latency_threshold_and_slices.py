@@ -58,8 +58,8 @@ def test_a_threshold_between_bucket_bounds_leaves_the_errors_unknown_not_zero(
     prometheus_engine: PrometheusEngine, tmp_path: Path
 ) -> None:
     # 300ms is no bucket bound: the errors cannot be read, so they are unknown (NaN, which only
-    # differs from itself), never 0 errors (a perfect SLO with 100 % of its budget left); the
-    # budget, and every window's ratio, is unknown with them.
+    # differs from itself), never 0 errors (a perfect SLO with 100 % of its budget left); every
+    # alert window's ratio is unknown with them, and the budget (no sample of the period known).
     end = f"{MINUTES}m"
     unknown = [{"labels": "{}", "value": 1}]
     assert_unit_test_passes(
@@ -73,11 +73,8 @@ def test_a_threshold_between_bucket_bounds_leaves_the_errors_unknown_not_zero(
                 "eval_time": end,
                 "exp_samples": unknown,
             },
-            {
-                "expr": f"count({naming.BUDGET_REMAINING}{_SEL} != {naming.BUDGET_REMAINING}{_SEL})",
-                "eval_time": end,
-                "exp_samples": unknown,
-            },
+            # Unknown: absent, as the budget of a period without events (no sample is known).
+            {"expr": f"count({naming.BUDGET_REMAINING}{_SEL})", "eval_time": end, "exp_samples": []},
             {
                 "expr": f"count({naming.error_ratio(3600)}{_SEL} != {naming.error_ratio(3600)}{_SEL})",
                 "eval_time": end,
@@ -126,6 +123,103 @@ def test_a_slice_exactly_on_its_target_is_good_on_every_engine(
         [
             {"expr": f"{naming.TIMESLICE_BAD}{_SEL}", "eval_time": f"{m}m", "exp_samples": good}
             for m in (10, 23, 35, 59)
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )
+
+
+#: TWO_PERCENT_SLOW with a bucket at 0.3 s (98 requests at or under it each minute)
+WITH_300MS = TWO_PERCENT_SLOW | {"0.3": 98}
+
+
+def _until_fixed(fixed_at: int) -> list[dict[str, str]]:
+    """:data:`WITH_300MS`, whose 0.3 s bucket the exporter writes from minute ``fixed_at`` on (a
+    bucket layout fixed by a deploy): until then the 300ms threshold is no bucket bound."""
+    late = f"_x{fixed_at} {98 * fixed_at}+98x{MINUTES - fixed_at}"
+    return [*_histogram(WITH_300MS), {"series": 'lat2_seconds_bucket{le="0.3"}', "values": late}]
+
+
+def _no_data_ticket(spec: str) -> str:
+    (slo,) = load_text(spec, "shop.yaml").slos
+    return f'ALERTS{{alertname="{slo.no_data_alert_name}", alertstate="firing"}}'
+
+
+def test_an_unmeasurable_latency_sli_is_no_data_and_its_ticket_fires(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    # Events keep coming, but 300ms is no bucket bound: nobody can tell good from bad, so the SLO
+    # is in the no-data state (budget unknown, the policy's whenUnknown) and its ticket says so.
+    spec = _latency_slo("300ms")
+    flag = [{"labels": _LABELS, "value": 1}]
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(spec),
+        _histogram(TWO_PERCENT_SLOW),
+        [
+            {
+                "expr": f"{naming.NO_DATA}{_SEL}",
+                "eval_time": "10m",
+                "exp_samples": [{"labels": f'{{__name__="{naming.NO_DATA}", {_LABELS[1:]}', "value": 1}],
+            },
+            {
+                "expr": f"count({_no_data_ticket(spec)})",
+                "eval_time": "59m",
+                "exp_samples": [{"labels": "{}", "value": 1}],
+            },
+            {"expr": f"max without () ({naming.NO_DATA}{_SEL})", "eval_time": "59m", "exp_samples": flag},
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )
+
+
+def test_once_the_bucket_layout_is_fixed_the_period_skips_the_unknown_samples(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    # The 0.3 s bucket appears at minute 30: from then on the errors are known again, the no-data
+    # state and ticket end, and the period's ratio is that of the measured samples (minutes 31
+    # to 59: a rate needs two samples of the new bucket), not NaN for the rest of the period
+    # because some of its samples were unknown.
+    spec = _latency_slo("300ms")
+    period = f"{naming.error_ratio(30 * 86400)}{_SEL}"
+    errors, events = f"{naming.errors_rate()}{_SEL}", f"{naming.events_rate()}{_SEL}"
+    measured = f"sum_over_time({errors}[28m30s]) / sum_over_time({events}[28m30s])"
+    one = [{"labels": "{}", "value": 1}]
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(spec),
+        _until_fixed(30),
+        [
+            {"expr": f"count({naming.NO_DATA}{_SEL} == 1)", "eval_time": "20m", "exp_samples": one},
+            {"expr": f"count({naming.NO_DATA}{_SEL} == 0)", "eval_time": "59m", "exp_samples": one},
+            {"expr": f"count({_no_data_ticket(spec)})", "eval_time": "59m", "exp_samples": []},
+            {
+                "expr": f"count(abs({period} - on() ({measured})) < 1e-12)",
+                "eval_time": "59m",
+                "exp_samples": one,
+            },
+            {
+                "expr": f"count({naming.BUDGET_REMAINING}{_SEL} > -1e3)",
+                "eval_time": "59m",
+                "exp_samples": one,
+            },
+        ],
+        promtool=str(prometheus_engine.promtool),
+    )
+
+
+def test_a_slice_whose_errors_are_unknown_is_neither_good_nor_bad(
+    prometheus_engine: PrometheusEngine, tmp_path: Path
+) -> None:
+    # NaN > bool x is 0: the unknown slice read as a good one, a perfect SLO, which the NaN of
+    # the errors is there to prevent. Unknown slices count neither way, as empty ones do.
+    spec = _latency_slo("300ms", extra="  timeslices: {slice: 5m, target: 95}\n")
+    assert_unit_test_passes(
+        tmp_path,
+        _rules(spec),
+        _histogram(TWO_PERCENT_SLOW),
+        [
+            {"expr": f"{naming.TIMESLICE_BAD}{_SEL}", "eval_time": t, "exp_samples": []}
+            for t in ("10m", "59m")
         ],
         promtool=str(prometheus_engine.promtool),
     )
