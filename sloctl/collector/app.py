@@ -5,11 +5,13 @@ injected, which is how the tests run several collectors side by side."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
 import signal
 import sys
+import threading
 from typing import IO
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,6 +26,11 @@ from sloctl.collector.tracing import make_tracer_provider
 from sloctl.masking import Masker
 
 __all__ = ["Collector", "run_from_path"]
+
+FLUSH_SECONDS = 3.0
+"""How long a stop waits for the spans still queued to leave over OTLP. The SDK's own flush
+ignores its timeout and its exporter waits 10 s per request: against an OTLP endpoint that
+accepts and never answers, SIGTERM took 20 s and more to exit, past most stop timeouts."""
 
 
 class Collector:
@@ -100,10 +107,40 @@ class Collector:
             },
         )
 
-    async def stop(self) -> None:
+    async def stop(self, *, shutdown_tracing: bool = False) -> None:
+        """Stop probing and listening, then export the spans still queued (and shut the tracer
+        provider down if ``shutdown_tracing``)."""
         await self.runner.stop()
         await self.server.stop()
-        self.tracer_provider.force_flush(2000)
+        await self.flush_traces(shutdown=shutdown_tracing)
+
+    async def flush_traces(self, *, shutdown: bool) -> None:
+        """Export the spans still queued (and shut the tracer provider down if ``shutdown``),
+        waiting :data:`FLUSH_SECONDS` at most: the export runs in a daemon thread, which an
+        endpoint that never answers keeps, and which the process's exit does not wait for."""
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        provider = self.tracer_provider
+
+        def flush() -> None:
+            try:
+                provider.shutdown() if shutdown else provider.force_flush()
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                    loop.call_soon_threadsafe(done.set)
+
+        threading.Thread(target=flush, name="sloctl-otlp-flush", daemon=True).start()
+        try:
+            async with asyncio.timeout(FLUSH_SECONDS):
+                await done.wait()
+        except TimeoutError:
+            endpoint = self.config.otlp.endpoint if self.config.otlp else "the span exporter"
+            ecs = {"event.kind": "event", "event.action": "otlp-flush", "event.outcome": "failure"}
+            self.logger.warning(
+                f"traces not all exported: {endpoint} did not take them within {FLUSH_SECONDS:g}s; "
+                "stopping anyway",
+                extra={"ecs": ecs},
+            )
 
     async def __aenter__(self) -> Collector:
         await self.start()
@@ -118,8 +155,7 @@ async def _serve(collector: Collector, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
     finally:
-        await collector.stop()
-        collector.tracer_provider.shutdown()
+        await collector.stop(shutdown_tracing=True)
 
 
 def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:

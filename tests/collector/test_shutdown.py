@@ -1,0 +1,91 @@
+"""`sloctl collector run` stops in bounded time whatever its OTLP endpoint does.
+
+An endpoint that accepts connections and never answers (a frozen OpenTelemetry Collector, a
+black-holed load balancer) held the stop on SIGTERM for 20 s and more: the SDK's flush ignores
+its timeout and its exporter waits 10 s per request, past the stop timeouts of systemd units
+and pods, which then kill the collector.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sloctl.servers import free_port
+from tests.fixtures.cli import SLOCTL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def _silent_listener() -> Iterator[tuple[int, threading.Event]]:
+    """A loopback TCP port whose connections are accepted and never answered, and an event set
+    when the first one arrives."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            held.append(conn)
+            accepted.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+        thread.join(5)
+
+
+@pytest.mark.waits
+def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp_path: Path) -> None:
+    port, dead = free_port(), free_port()
+    with _silent_listener() as (otlp_port, exporting):
+        config = tmp_path / "targets.yaml"
+        config.write_text(
+            f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
+            f"otlp: {{endpoint: 'http://127.0.0.1:{otlp_port}'}}\n"
+            "targets:\n"
+            f"  - {{name: cache, kind: redis, port: {dead}, interval: 1s}}\n"
+        )
+        proc = subprocess.Popen(
+            [*SLOCTL, "collector", "run", "--config", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"},  # export the first run's spans at once
+        )
+        try:
+            assert exporting.wait(30), "the collector never exported to its OTLP endpoint"
+            proc.send_signal(signal.SIGTERM)
+            sent = time.monotonic()
+            out, err = proc.communicate(timeout=60)
+            took = time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert proc.returncode == 0, err
+    # the flush's 3 s budget (sloctl.collector.app.FLUSH_SECONDS) and the probes' stop, not the
+    # exporter's 10 s per request
+    assert took < 7, f"SIGTERM took {took:.1f} s to stop the collector"
+    assert '"event.action":"otlp-flush"' in out
+    assert f"http://127.0.0.1:{otlp_port} did not take them" in out
