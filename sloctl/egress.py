@@ -177,6 +177,9 @@ class Egress:
     allow: tuple[Network, ...] = LOOPBACK
     action: str = "connect to"
     widen: str | None = None
+    #: ``widen`` is a setting to switch on (``allowNonLoopbackListen: true``), not a list that
+    #: takes a network: the hint says "set it", not "add its network with it"
+    switch: bool = False
 
     @classmethod
     def of(cls, extra: Iterable[str] = (), **kwargs: Any) -> Egress:
@@ -205,7 +208,7 @@ class Egress:
             return None
         addresses = hosts_addresses(host)
         if not addresses:
-            widen = f"; or add its network with {self.widen}" if self.widen else ""
+            widen = f"; or {self._widen_hint}" if self.widen else ""
             raise EgressDenied(
                 f"cannot {self.action} {host}: the allow-list is loopback only, so names are looked up in"
                 f" {HOSTS_FILE} alone (a DNS query would leave the machine) and it is not there;"
@@ -221,13 +224,13 @@ class Egress:
                 continue  # not an address (a malformed line of the hosts file)
         return infos
 
+    @property
+    def _widen_hint(self) -> str:
+        return f"set {self.widen}" if self.switch else f"add its network with {self.widen}"
+
     def _deny(self, host: str, address: str) -> EgressDenied:
         allowed = ", ".join(str(n) for n in self.allow)
-        hint = (
-            f"add its network with {self.widen} if you really mean it"
-            if self.widen
-            else "only loopback is allowed here"
-        )
+        hint = f"{self._widen_hint} if you really mean it" if self.widen else "only loopback is allowed here"
         shown = host if address == host else f"{host} ({address})"
         return EgressDenied(
             f"refusing to {self.action} {shown}: it is outside the allow-list ({allowed}); {hint}"

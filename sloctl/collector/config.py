@@ -104,6 +104,8 @@ class OtlpConfig:
     protocol: str = "http/protobuf"  # or "grpc"
     #: traces (target names, addresses, errors) may leave the machine only when this says so
     allow_non_loopback: bool = False
+    #: where ``endpoint`` is written, for the errors of its name's resolution
+    location: Location | None = field(default=None, compare=False)
 
     @property
     def host_port(self) -> tuple[str, int]:
@@ -150,6 +152,8 @@ class CollectorConfig:
     debug_history: int = 20
     service_name: str = "sloctl-collector"
     source: str = field(default="<string>", compare=False)
+    #: where ``listen`` is written (the document when it is not), for the errors of its name's resolution
+    listen_location: Location | None = field(default=None, compare=False)
 
     def egress(self) -> Egress:
         """The guard every probe connects through."""
@@ -157,8 +161,10 @@ class CollectorConfig:
 
 
 #: Where the collector may listen and export without saying so: loopback.
-LISTEN = Egress(action="listen on", widen="allowNonLoopbackListen: true in the collector config")
-EXPORT = Egress(action="export traces to", widen="allowNonLoopback: true under otlp in the collector config")
+LISTEN = Egress(action="listen on", widen="allowNonLoopbackListen: true in the collector config", switch=True)
+EXPORT = Egress(
+    action="export traces to", widen="allowNonLoopback: true under otlp in the collector config", switch=True
+)
 
 
 # --- the document's shape: validation and JSON Schema both come from it ----------------------
@@ -503,6 +509,7 @@ def _config(ctx: _Ctx) -> tuple[CollectorConfig, list[SpecError]]:
         debug_history=ctx.int_("debugHistory", 20),
         service_name=ctx.str_("serviceName", "sloctl-collector") or "sloctl-collector",
         source=source,
+        listen_location=ctx.loc("listen"),
     )
     if not any(p.path == "allowNetworks" for p in ctx.problems):  # else, what is allowed is unknown
         for t in config.targets:
@@ -555,6 +562,7 @@ def _otlp(ctx: _Ctx) -> OtlpConfig | None:
         endpoint=endpoint,
         protocol=str(o.str_("protocol", "http/protobuf")),
         allow_non_loopback=o.bool_("allowNonLoopback", False),
+        location=o.loc("endpoint"),
     )
     # The HTTP exporter posts to a URL; the gRPC one also takes HOST:PORT (then with TLS).
     split = _split_url(o, "endpoint", ("http", "https") if otlp.protocol != "grpc" else ("http", "https", ""))
@@ -644,16 +652,17 @@ def check_reach(config: CollectorConfig) -> None:
 def reach_problems(config: CollectorConfig) -> list[SpecError]:
     """:func:`check_reach`'s problems, the listen address's and the export's each."""
     errors: list[SpecError] = []
+    document = Location(config.source, 1, 1)
     checks = []
     if not config.listen_non_loopback:
-        checks.append((LISTEN, (config.listen_host, config.listen_port)))
+        checks.append((LISTEN, (config.listen_host, config.listen_port), "listen", config.listen_location))
     if config.otlp is not None and not config.otlp.allow_non_loopback:
-        checks.append((EXPORT, config.otlp.host_port))
-    for egress, (host, port) in checks:
+        checks.append((EXPORT, config.otlp.host_port, "otlp.endpoint", config.otlp.location))
+    for egress, (host, port), path, location in checks:
         try:
             egress.check(host, port)
         except EgressDenied as exc:
-            errors.append(SpecError(Location(config.source, 1, 1), "", str(exc)))
+            errors.append(SpecError(location or document, path, str(exc)))
     return errors
 
 

@@ -13,6 +13,7 @@ from sloctl.collector.config import (
     Kind,
     SecretRef,
     check_ca_files,
+    check_config,
     load_config,
     load_config_text,
     resolve_secrets,
@@ -301,3 +302,23 @@ def test_collector_check_reports_every_independent_mistake_in_one_run_each_at_it
     ]
     found = sorted((m.group(1), (m.group(2) or "").removesuffix(": ")) for m in said if m)
     assert len(found) == len(lines) and found == sorted(MISTAKES + more), lines
+
+
+def test_a_listen_or_otlp_name_that_does_not_resolve_is_an_error_at_its_key(tmp_path: Path) -> None:
+    """The names in ``listen`` and the OTLP endpoint are resolved by ``check`` (and ``run``): one
+    that is not in /etc/hosts (``.invalid``: no DNS server is asked while the allow-list is
+    loopback) is named at its key, not at line 1, and the hint says which switch to set."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"{HEAD}listen: nowhere.invalid:9465\notlp: {{endpoint: 'http://traces.invalid:4318'}}\n"
+        "targets:\n  - {name: cache, kind: redis, port: 6379}\n"
+    )
+    with pytest.raises(SpecErrors) as caught:
+        check_config(config, {})
+    errors = caught.value.errors
+    assert [(str(e.location), e.path) for e in errors] == [
+        (f"{config}:3:1", "listen"),
+        (f"{config}:4:8", "otlp.endpoint"),
+    ]
+    assert "or set allowNonLoopbackListen: true in the collector config" in errors[0].message
+    assert "or set allowNonLoopback: true under otlp in the collector config" in errors[1].message
