@@ -416,6 +416,34 @@ def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResu
     return parts, port
 
 
+#: A host name: dot-separated labels of letters, digits, ``-`` and ``_`` (RFC 1123, plus the
+#: ``_`` some internal zones use), each at most 63 characters, 253 in all, an optional final dot.
+_HOST_NAME = re.compile(
+    r"(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+    r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?",
+    re.ASCII,
+)
+
+
+def _host(ctx: _Ctx) -> str:
+    """``host`` of a database target: a host name or an IP address (IPv6 with or without
+    brackets). Anything else (empty, a space, ``HOST:PORT``) used to pass ``check`` and then fail
+    every run with reason ``dns``."""
+    host = str(ctx.str_("host", "127.0.0.1"))
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(literal.split("%", 1)[0])
+        return host
+    except ValueError:
+        pass
+    if _HOST_NAME.fullmatch(host):
+        return host
+    split = split_host_port(host)
+    hint = f"; put the port under port: {split[1]}" if split is not None else ""
+    ctx.problem("host", f"host {host!r} is not a host name or an IP address{hint}")
+    return host
+
+
 def _server_target(ctx: _Ctx, common: dict[str, object]) -> Target:
     """A database or pooler target: host, port, credentials, canary."""
     kind = common["kind"]
@@ -424,7 +452,7 @@ def _server_target(ctx: _Ctx, common: dict[str, object]) -> Target:
     if kind in (Kind.POSTGRES, Kind.PGBOUNCER) and (user is None or database is None):
         ctx.problem(None, f"target {common['name']!r}: kind {kind.value} needs 'user' and 'database'")
     return Target(
-        host=str(ctx.str_("host", "127.0.0.1")),
+        host=_host(ctx),
         port=ctx.int_("port", _DEFAULT_PORTS[kind]),
         user=user,
         database=database,

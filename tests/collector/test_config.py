@@ -322,3 +322,33 @@ def test_a_listen_or_otlp_name_that_does_not_resolve_is_an_error_at_its_key(tmp_
     ]
     assert "or set allowNonLoopbackListen: true in the collector config" in errors[0].message
     assert "or set allowNonLoopback: true under otlp in the collector config" in errors[1].message
+
+
+@pytest.mark.parametrize(
+    ("host", "said"),
+    [
+        ("''", "host '' is not a host name or an IP address"),
+        (
+            "'127.0.0.1:6379'",
+            "host '127.0.0.1:6379' is not a host name or an IP address; put the port under port: 6379",
+        ),
+        ("' db.local'", "host ' db.local' is not a host name or an IP address"),
+        ("'db local'", "host 'db local' is not a host name or an IP address"),
+    ],
+)
+def test_a_host_that_is_neither_a_name_nor_an_address_is_an_error_at_its_key(host: str, said: str) -> None:
+    """Such a host passed ``collector check`` and then failed every run with reason ``dns``."""
+    with pytest.raises(SpecErrors) as caught:
+        load_config_text(f"{HEAD}targets:\n  - {{name: cache, kind: redis, host: {host}}}\n", "c.yaml")
+    assert [(str(e.location), e.path, e.message) for e in caught.value.errors] == [
+        ("c.yaml:4:32", "targets[0].host", said)
+    ]
+
+
+def test_host_names_and_ip_addresses_of_every_form_are_accepted() -> None:
+    hosts = ["127.0.0.1", "'::1'", "'[::1]'", "localhost", "db-1.internal.", "redis_primary.svc"]
+    hosts.append("'fe80::1%lo'")  # with its zone
+    text = f"{HEAD}allowNetworks: ['127.0.0.0/8', '::1/128', 'fe80::/10']\ntargets:\n" + "".join(
+        f"  - {{name: t{i}, kind: redis, host: {h}}}\n" for i, h in enumerate(hosts)
+    )
+    assert [t.host for t in load_config_text(text, "c.yaml").targets] == [h.strip("'") for h in hosts]
