@@ -377,6 +377,13 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
         ctx.problem(None, f"target {common['name']!r}: kind http needs 'url'")
     split = None if url is None else _split_url(ctx, "url", ("http", "https"))
     parts, port = split or (urlsplit(""), 0)  # said above; the target is not probed
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: the error line would print the password it found.
+        ctx.problem(
+            "url",
+            "credentials in the URL (user:password@) are not accepted: a password never lives in "
+            "this file, and the probe would send it to the API as Basic auth; remove them",
+        )
     common["tls"] = TlsConfig(
         enabled=parts.scheme == "https",
         ca_file=tls.ca_file,

@@ -352,3 +352,16 @@ def test_host_names_and_ip_addresses_of_every_form_are_accepted() -> None:
         f"  - {{name: t{i}, kind: redis, host: {h}}}\n" for i, h in enumerate(hosts)
     )
     assert [t.host for t in load_config_text(text, "c.yaml").targets] == [h.strip("'") for h in hosts]
+
+
+@pytest.mark.parametrize("userinfo", ["probe:hunter2-url@", "probe@", ":hunter2-url@"])
+def test_credentials_in_an_http_url_are_refused_without_being_echoed(userinfo: str) -> None:
+    """A password never lives in the file: ``user:password@`` in a URL passed ``check``, and the
+    probe sent it to the API as Basic auth on every run."""
+    url = f"http://{userinfo}127.0.0.1:8080/v1"
+    with pytest.raises(SpecErrors) as caught:
+        load_config_text(f"{HEAD}targets:\n  - {{name: api, kind: http, url: '{url}'}}\n", "c.yaml")
+    (error,) = caught.value.errors
+    assert (str(error.location), error.path) == ("c.yaml:4:29", "targets[0].url")
+    assert "credentials in the URL" in error.message
+    assert "hunter2" not in str(caught.value)
