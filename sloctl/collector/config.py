@@ -803,28 +803,35 @@ def secret_problems(
         for slot, ref in (("password", t.password), ("admin", t.admin_password)):
             if ref is None:
                 continue
-            if ref.source == "env":
-                if ref.ref not in environ:
-                    errors.append(
-                        SpecError(
-                            ref.location or t.location,
-                            ref.path,
-                            f"target {t.name!r}: environment variable {ref.ref} is not set",
-                        )
-                    )
-                    continue
-                out[(t.name, slot)] = environ[ref.ref]
-            else:
-                try:
-                    lines = read_file(ref.ref).splitlines()
-                    # The first line, as Docker/Kubernetes secrets and .pgpass-style files have it.
-                    out[(t.name, slot)] = lines[0].strip() if lines else ""
-                except OSError as exc:
-                    errors.append(
-                        SpecError(
-                            ref.location or t.location,
-                            ref.path,
-                            f"target {t.name!r}: cannot read password file {ref.ref}: {exc.strerror}",
-                        )
-                    )
+            value, problem = _secret(ref, environ, read_file)
+            if problem is None and not value:
+                # An empty secret is a mount or an export that did not happen, not a password.
+                problem = (
+                    f"environment variable {ref.ref} is empty"
+                    if ref.source == "env"
+                    else f"password file {ref.ref} has no password on its first line"
+                )
+            if problem is not None:
+                where = ref.location or t.location
+                errors.append(SpecError(where, ref.path, f"target {t.name!r}: {problem}"))
+                continue
+            out[(t.name, slot)] = value
     return out, errors
+
+
+def _secret(
+    ref: SecretRef, environ: Mapping[str, str], read_file: Callable[[str], str]
+) -> tuple[str, str | None]:
+    """One reference's value, or what is wrong with it."""
+    if ref.source == "env":
+        if ref.ref not in environ:
+            return "", f"environment variable {ref.ref} is not set"
+        return environ[ref.ref], None
+    try:
+        lines = read_file(ref.ref).splitlines()
+    except OSError as exc:
+        return "", f"cannot read password file {ref.ref}: {exc.strerror}"
+    except UnicodeDecodeError:
+        return "", f"password file {ref.ref} is not UTF-8 text"
+    # The first line, as Docker/Kubernetes secrets and .pgpass-style files have it.
+    return (lines[0].strip() if lines else ""), None

@@ -365,3 +365,30 @@ def test_credentials_in_an_http_url_are_refused_without_being_echoed(userinfo: s
     assert (str(error.location), error.path) == ("c.yaml:4:29", "targets[0].url")
     assert "credentials in the URL" in error.message
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"\xff\xfe\x00pw\n", "password file {path} is not UTF-8 text"),  # was a traceback
+        (b"", "password file {path} has no password on its first line"),
+        (b"\nhunter2\n", "password file {path} has no password on its first line"),
+    ],
+)
+def test_a_password_file_that_holds_no_password_is_an_error_at_its_key(
+    content: bytes, said: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "pw"
+    path.write_bytes(content)
+    config = load_config_text(f"{HEAD}targets:\n  - {{name: r, kind: redis, password: {{file: '{path}'}}}}\n")
+    with pytest.raises(SpecErrors) as caught:
+        resolve_secrets(config, {})
+    assert [(e.path, e.message) for e in caught.value.errors] == [
+        ("targets[0].password.file", f"target 'r': {said.format(path=path)}")
+    ]
+
+
+def test_an_empty_environment_variable_is_not_a_password() -> None:
+    config = load_config_text(f"{HEAD}targets:\n  - {{name: r, kind: redis, password: {{env: RPW}}}}\n")
+    with pytest.raises(SpecErrors, match="target 'r': environment variable RPW is empty"):
+        resolve_secrets(config, {"RPW": ""})
