@@ -4,7 +4,9 @@ break servers (stop, SIGSTOP, DEBUG SLEEP) while the collector keeps its schedul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import socket
 import threading
 import time
 import urllib.request
@@ -137,3 +139,33 @@ def live_collector(config_text: str, secrets: dict[tuple[str, str], str]) -> Ite
         yield c
     finally:
         c.close()
+
+
+@contextmanager
+def silent_listener() -> Iterator[tuple[int, threading.Event]]:
+    """A loopback TCP port whose connections are accepted and never answered, and an event set
+    when the first one arrives."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            held.append(conn)
+            accepted.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        listener.close()
+        for conn in held:
+            conn.close()
+        thread.join(5)

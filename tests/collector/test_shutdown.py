@@ -10,54 +10,23 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from sloctl.servers import free_port
+from tests.collector.helpers import silent_listener
 from tests.fixtures.cli import SLOCTL
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@contextmanager
-def _silent_listener() -> Iterator[tuple[int, threading.Event]]:
-    """A loopback TCP port whose connections are accepted and never answered, and an event set
-    when the first one arrives."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    accepted = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:  # closed: the test is over
-                return
-            held.append(conn)
-            accepted.set()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1], accepted
-    finally:
-        listener.close()
-        for conn in held:
-            conn.close()
-        thread.join(5)
-
-
 @pytest.mark.waits
 def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp_path: Path) -> None:
     port, dead = free_port(), free_port()
-    with _silent_listener() as (otlp_port, exporting):
+    with silent_listener() as (otlp_port, exporting):
         config = tmp_path / "targets.yaml"
         config.write_text(
             f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"

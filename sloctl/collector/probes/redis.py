@@ -129,7 +129,12 @@ class RedisProbe(DatabaseProbe):
                     await self._open(rec)
                 report = ProbeReport(cert_not_after=self._cert_not_after)
                 async with rec.phase(Phase.QUERY):
+                    if fresh and self._password is None:
+                        # No AUTH on this new connection: PING is the first answer the server
+                        # owes it, and none is what AUTH's would be, a frozen server.
+                        rec.hint = Reason.CONNECT_TIMEOUT
                     pong = await self._call("PING")
+                    rec.hint = None
                     if pong != "PONG":
                         raise ProbeFailure(Reason.VALIDATION, f"PING answered {pong!r}")
                     raw = await self._call("INFO", "clients", "memory", "replication")
