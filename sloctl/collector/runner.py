@@ -232,7 +232,7 @@ class Runner:
                 if deadline.expired():
                     reason = rec.hint or timeout_reason(rec.current)
                     phase = rec.current or "connect"
-                    error = f"no answer within the {target.timeout:g}s deadline (phase {phase})"
+                    error = rec.why or f"no answer within the {target.timeout:g}s deadline (phase {phase})"
                 else:
                     reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
             except asyncio.CancelledError:

@@ -80,6 +80,7 @@ class PhaseRecorder:
         self.durations: dict[Phase, float] = {}
         self.current: Phase | None = None
         self.hint: Reason | None = None  # a probe may say what a timeout in this phase means
+        self.why: str | None = None  # and, with its hint, what it saw (else: "no answer within …")
 
     def record(self, phase: Phase, start_ns: int, end_ns: int, failed: bool = False) -> None:
         """Record a phase measured by callbacks (httpx trace events) rather than a ``with`` block."""

@@ -29,7 +29,7 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
 from sloctl.egress import Egress
 
 __all__ = ["MongoProbe"]
@@ -47,6 +47,7 @@ class MongoProbe(DatabaseProbe):
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._closing: set[asyncio.Task[Any]] = set()
         self._budget = target.timeout
+        self._rec: PhaseRecorder | None = None
 
     def app_name(self) -> str:
         """Lets fault tests aim a ``failCommand`` at this probe only."""
@@ -84,6 +85,7 @@ class MongoProbe(DatabaseProbe):
 
     async def _attempt(self, rec: PhaseRecorder) -> ProbeReport:
         report = ProbeReport()
+        self._rec = rec
         # A kept client gets half the deadline, so that when its server went away (and pymongo
         # waits in server selection) one fresh attempt still fits and reports what is wrong.
         reused = self._client is not None and self.mode is ConnectionMode.WARM
@@ -144,6 +146,7 @@ class MongoProbe(DatabaseProbe):
             done, _pending = await asyncio.wait({task}, timeout=self._budget)
         except asyncio.CancelledError:
             self._abandon(task)
+            self._explain_deadline()
             raise
         if not done:
             # pymongo did not honour its own deadline (seen when a kept client's server was
@@ -151,6 +154,25 @@ class MongoProbe(DatabaseProbe):
             self._abandon(task)
             raise _Abandoned(f"timed out after {self._budget:.2f}s")
         return task.result()
+
+    def _explain_deadline(self) -> None:
+        """The run's deadline ended a driver call. pymongo retries a peer that hangs up on its
+        handshake until then (server selection), so that a port where something else listens,
+        or a server that wants TLS, looked like a frozen server (``connect_timeout``, "no
+        answer"): when its monitor saw the connection closed, the run says ``protocol``."""
+        client, rec = self._client, self._rec
+        if client is None or rec is None:
+            return
+        for address, server in client.topology_description.server_descriptions().items():
+            error = server.error
+            if error is not None and classify(error, rec.current) is Reason.PROTOCOL:
+                rec.hint = Reason.PROTOCOL
+                rec.why = (
+                    f"{type(error).__name__}: {error}: the server at {address[0]}:{address[1]} "
+                    "hangs up on the MongoDB handshake (another service on this port, or TLS "
+                    "that the target's tls does not enable?)"
+                )
+                return
 
     def _abandon(self, task: asyncio.Task[Any]) -> None:
         self._closing.add(task)

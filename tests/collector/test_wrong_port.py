@@ -1,0 +1,34 @@
+"""A MongoDB target pointed at a port where another server listens (a copy-paste slip, or a
+MongoDB that wants TLS while the target's ``tls`` is off): the peer hangs up on the handshake,
+which is reason ``protocol``, as the other kinds say it.
+
+pymongo's server selection retries such a peer until the run's deadline, and the run used to
+say ``connect_timeout``, "no answer within the deadline": a frozen or firewalled server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from sloctl.servers import PostgresServer
+from tests.collector.helpers import live_collector
+
+pytestmark = [pytest.mark.servers]
+
+
+@pytest.mark.waits  # on the probe's real deadline
+def test_a_mongodb_target_on_a_postgresql_port_is_protocol_not_a_timeout(
+    postgres_server: PostgresServer,
+) -> None:
+    config = (
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+        "defaults: {interval: 2s, timeout: 1s, connections: [cold]}\ntargets:\n"
+        f"  - {{name: docs, kind: mongodb, port: {postgres_server.port}}}\n"
+    )
+    since = time.time()
+    with live_collector(config, {}) as live:
+        run = live.wait_for("docs", lambda r: not r.ok, after=since, timeout=10)
+    assert run.reason == "protocol", run
+    assert run.error is not None and "hangs up on the MongoDB handshake" in run.error
