@@ -14,7 +14,7 @@ import ssl
 
 from sloctl.contract import Phase, Reason
 
-__all__ = ["Phase", "ProbeFailure", "Reason", "classify"]
+__all__ = ["Phase", "ProbeFailure", "Reason", "classify", "detail"]
 
 
 _HANDSHAKE_PHASES = frozenset({Phase.CONNECT, Phase.TLS, Phase.AUTH})
@@ -62,6 +62,25 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(cur)
         cur = cur.__cause__ or cur.__context__
     return seen
+
+
+def detail(exc: BaseException) -> str:
+    """What went wrong, for the run's error text: the first exception of the cause chain that
+    says something, as ``Type: message``. httpx's ``ReadError`` of a connection the peer reset
+    says nothing (the reset is two causes down), and the run used to read ``ProbeFailure: ``.
+
+    >>> try:
+    ...     try:
+    ...         raise ConnectionResetError(104, "Connection reset by peer")
+    ...     except OSError as inner:
+    ...         raise RuntimeError() from inner
+    ... except RuntimeError as outer:
+    ...     print(detail(outer))
+    ConnectionResetError: [Errno 104] Connection reset by peer
+    """
+    chain = _chain(exc)
+    said = next((e for e in chain if str(e)), chain[0])
+    return f"{type(said).__name__}: {said}" if str(said) else type(said).__name__
 
 
 def classify(exc: BaseException, phase: Phase | None) -> Reason:

@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.probes.base import PhaseRecorder, Probe, ProbeReport
-from sloctl.collector.reasons import Phase, Reason, classify, timeout_reason
+from sloctl.collector.reasons import Phase, Reason, classify, detail, timeout_reason
 from sloctl.masking import Masker
 
 __all__ = ["RunResult", "Runner", "build_probe"]
@@ -234,11 +234,11 @@ class Runner:
                     phase = rec.current or "connect"
                     error = rec.why or f"no answer within the {target.timeout:g}s deadline (phase {phase})"
                 else:
-                    reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
+                    reason, error = classify(exc, rec.current), detail(exc)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason, error = classify(exc, rec.current), f"{type(exc).__name__}: {exc}"
+                reason, error = classify(exc, rec.current), detail(exc)
             durations = dict(rec.durations)
             durations[Phase.TOTAL] = time.perf_counter() - t0
             if reason is not None:

@@ -28,7 +28,7 @@ from sloctl.collector.probes.base import (
     connection_lifetime,
     retry_stale_once,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, detail
 from sloctl.egress import Egress, EgressDenied
 from sloctl.files import parse_json
 
@@ -143,17 +143,17 @@ class HttpProbe:
             except EgressDenied as exc:
                 raise ProbeFailure(Reason.DNS, str(exc)) from None
             except httpx.ConnectTimeout as exc:
-                raise ProbeFailure(Reason.CONNECT_TIMEOUT, str(exc)) from exc
+                raise ProbeFailure(Reason.CONNECT_TIMEOUT, detail(exc)) from exc
             except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
-                raise ProbeFailure(Reason.QUERY_TIMEOUT, str(exc)) from exc
+                raise ProbeFailure(Reason.QUERY_TIMEOUT, detail(exc)) from exc
             except httpx.PoolTimeout as exc:
-                raise ProbeFailure(Reason.POOL_TIMEOUT, str(exc)) from exc
+                raise ProbeFailure(Reason.POOL_TIMEOUT, detail(exc)) from exc
             except httpx.ConnectError as exc:
-                raise ProbeFailure(_connect_reason(exc), str(exc)) from exc
+                raise ProbeFailure(_connect_reason(exc), detail(exc)) from exc
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 # The broken connection is dropped with its client (connection_lifetime): a
                 # stale keep-alive is reopened once by run().
-                raise ProbeFailure(Reason.PROTOCOL, str(exc)) from exc
+                raise ProbeFailure(Reason.PROTOCOL, detail(exc)) from exc
 
     def _trace(self, rec: PhaseRecorder) -> Callable[[str, Mapping[str, object]], Awaitable[None]]:
         """httpcore's trace callback: connect, TLS and query phases into ``rec``, and the peer
