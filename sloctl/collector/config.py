@@ -346,7 +346,14 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     if interval is None:  # said; a timeout is not compared with an interval that is not one
         interval = defaults[0]
     elif timeout >= interval:
-        ctx.problem("timeout", f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)")
+        inherited = "timeout" not in ctx.data  # from defaults.timeout: the target has no such key
+        ctx.problem(
+            "timeout",
+            f"timeout ({timeout:g}s, from defaults.timeout) must be shorter than the interval"
+            f" ({interval:g}s): give this target a shorter timeout, or shorten defaults.timeout"
+            if inherited
+            else f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)",
+        )
     tls = TlsConfig()
     if (t := ctx.sub("tls")) is not None:
         tls = TlsConfig(

@@ -392,3 +392,18 @@ def test_an_empty_environment_variable_is_not_a_password() -> None:
     config = load_config_text(f"{HEAD}targets:\n  - {{name: r, kind: redis, password: {{env: RPW}}}}\n")
     with pytest.raises(SpecErrors, match="target 'r': environment variable RPW is empty"):
         resolve_secrets(config, {"RPW": ""})
+
+
+def test_a_timeout_from_defaults_not_shorter_than_a_targets_interval_says_where_it_comes_from() -> None:
+    """The target has no ``timeout`` key: the message named one it could not find."""
+    text = f"{HEAD}defaults: {{timeout: 5s}}\ntargets:\n  - {{name: r, kind: redis, interval: 2s}}\n"
+    with pytest.raises(SpecErrors) as caught:
+        load_config_text(text, "c.yaml")
+    assert [(str(e.location), e.path, e.message) for e in caught.value.errors] == [
+        (
+            "c.yaml:5:5",
+            "targets[0].timeout",
+            "timeout (5s, from defaults.timeout) must be shorter than the interval (2s): give this target a"
+            " shorter timeout, or shorten defaults.timeout",
+        )
+    ]
