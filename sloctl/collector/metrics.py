@@ -8,9 +8,10 @@ before the first failure.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 
 from sloctl import contract as c
 from sloctl.collector.config import Target
@@ -45,6 +46,8 @@ class CollectorMetrics:
         self.pgb_queries = c.PGBOUNCER_QUERIES.counter(registry)
         self.pgb_query_seconds = c.PGBOUNCER_QUERY_SECONDS.counter(registry)
         self._pgb_last: dict[tuple[str, str], tuple[float, float]] = {}
+        #: per target, the (database, user) of the pools exported
+        self._pools: dict[str, set[tuple[str, str]]] = {}
         for t in targets:
             labels = (t.name, t.kind.value)
             self.attempts.labels(*labels)
@@ -63,6 +66,9 @@ class CollectorMetrics:
             )
 
     def report(self, target: Target, rep: ProbeReport) -> None:
+        """A successful run's figures. One the run did not read (Redis without ``maxmemory``, a
+        role no longer reported) is removed rather than left at its last value, and so is a
+        pool that the console no longer lists."""
         labels = (target.name, target.kind.value)
         for gauge, value in (
             (self.conn_used, rep.connections_used),
@@ -73,9 +79,17 @@ class CollectorMetrics:
         ):
             if value is not None:
                 gauge.labels(*labels).set(value)
-        if rep.role is not None:
-            for role in c.Role:
+            else:
+                _remove(gauge, labels)
+        for role in c.Role:
+            if rep.role is not None:
                 self.role.labels(*labels, role.value).set(1 if rep.role == role else 0)
+            else:
+                _remove(self.role, (*labels, role.value))
+        if rep.pools:  # the console answered (its absence never fails a run: keep what it said)
+            listed = {(p.database, p.user) for p in rep.pools}
+            self._forget_pools(target.name, self._pools.get(target.name, set()) - listed)
+            self._pools[target.name] = listed
         for p in rep.pools:
             pl = (target.name, p.database, p.user)
             self.pool_cl_active.labels(*pl).set(p.cl_active)
@@ -90,3 +104,33 @@ class CollectorMetrics:
             self.pgb_queries.labels(*key).inc(max(0.0, s.queries_total - last_q))
             self.pgb_query_seconds.labels(*key).inc(max(0.0, s.query_seconds_total - last_s))
             self._pgb_last[key] = (s.queries_total, s.query_seconds_total)
+
+    def forget(self, target: Target) -> None:
+        """A failed run: the target's saturation, role, certificate and pool series are removed,
+        not left at what the last good run read. A database that is down has no connections in
+        use, no role and no pools to show; the old figures, flat on a dashboard beside
+        ``up 0``, told otherwise (Prometheus marks the removed series stale at its next scrape,
+        and the panels show a gap)."""
+        labels = (target.name, target.kind.value)
+        for gauge in (self.conn_used, self.conn_max, self.mem_used, self.mem_max, self.cert_expiry):
+            _remove(gauge, labels)
+        for role in c.Role:
+            _remove(self.role, (*labels, role.value))
+        self._forget_pools(target.name, self._pools.pop(target.name, set()))
+
+    def _forget_pools(self, target: str, pools: Iterable[tuple[str, str]]) -> None:
+        for database, user in pools:
+            for gauge in (
+                self.pool_cl_active,
+                self.pool_cl_waiting,
+                self.pool_sv_active,
+                self.pool_sv_idle,
+                self.pool_maxwait,
+            ):
+                _remove(gauge, (target, database, user))
+
+
+def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
+    """Remove one series of ``gauge`` if it is exported."""
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)

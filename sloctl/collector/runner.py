@@ -187,6 +187,7 @@ class Runner:
         self.metrics.up.labels(*labels).set(1 if state.up else 0)
         if outcome.reason is not None:
             self.metrics.failures.labels(*labels, outcome.reason.value).inc()
+            self.metrics.forget(target)
         elif outcome.report is not None:
             self.metrics.report(target, outcome.report)
         result = RunResult(

@@ -1,0 +1,49 @@
+"""A target that goes down takes its saturation and role series with it.
+
+They stayed at what the last good run read: a stopped Redis showed its connections in use, its
+memory and its role ``primary``, flat, beside ``sloctl_probe_up 0``, for as long as it was down.
+A failed run now removes them (Prometheus marks them stale at its next scrape: the panels show a
+gap), and the next good run exports them again.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from sloctl import contract
+from sloctl.servers import start_redis
+from tests.collector.helpers import LiveCollector, live_collector
+from tests.fixtures.metrics import in_text
+
+pytestmark = [pytest.mark.servers]
+
+SERIES = (contract.PROBE_CONNECTIONS_USED, contract.PROBE_CONNECTIONS_MAX, contract.PROBE_MEMORY_USED)
+
+
+def _exported(live: LiveCollector) -> dict[str, int]:
+    """How many series of the saturation and role families the cache target has."""
+    _ctype, text = live.get("/metrics")
+    return {m.name: len(in_text(text, m.name, target="cache")) for m in (*SERIES, contract.PROBE_ROLE)}
+
+
+@pytest.mark.waits  # on the collector's schedule
+def test_a_failed_run_removes_the_targets_saturation_and_role_series(tmp_path: Path) -> None:
+    with start_redis(tmp_path) as redis:
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
+            f"  - {{name: cache, kind: redis, port: {redis.port}, password: {{env: RPW}}}}\n"
+        )
+        with live_collector(config, {("cache", "password"): redis.password}) as live:
+            live.wait_for("cache", lambda r: r.ok, after=time.time(), timeout=10)
+            up = _exported(live)
+            assert up == {**{m.name: 1 for m in SERIES}, contract.PROBE_ROLE.name: 2}, up
+            redis.stop()
+            live.wait_for("cache", lambda r: r.reason == "refused", after=time.time(), timeout=10)
+            assert _exported(live) == dict.fromkeys(up, 0)
+            redis.start()
+            live.wait_for("cache", lambda r: r.ok, after=time.time(), timeout=10)
+            assert _exported(live) == up
