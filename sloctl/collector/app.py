@@ -17,7 +17,7 @@ from typing import IO
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from sloctl.collector.config import CollectorConfig, check_ca_files, check_reach, load_config, resolve_secrets
+from sloctl.collector.config import CollectorConfig, check_config, check_reach, resolve_secrets
 from sloctl.collector.logs import make_logger
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
@@ -161,10 +161,11 @@ async def _serve(collector: Collector, stop: asyncio.Event) -> None:
 def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
     """``sloctl collector run``: load, resolve secrets, run until SIGINT/SIGTERM. A config
     with errors, or a listen or export address it may not use, raises :class:`~sloctl.errors.SpecErrors`."""
-    config = load_config(path)
-    secrets = resolve_secrets(config, os.environ if environ is None else environ)
-    check_ca_files(config)
-    collector = Collector(config, secrets)
+    env = os.environ if environ is None else environ
+    # Every mistake at once, as `collector check` reports them (fields, secrets, CA files, where
+    # it listens and exports), not one kind per attempt to start.
+    config = check_config(path, env)
+    collector = Collector(config, resolve_secrets(config, env))
 
     async def main() -> None:
         stop = asyncio.Event()

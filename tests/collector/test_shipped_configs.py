@@ -171,3 +171,18 @@ def test_importing_sloctl_does_not_import_collector_dependencies() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_run_reports_every_mistake_at_once_as_check_does(tmp_path: Path) -> None:
+    """`run` stopped at the first kind of mistake (the file, then its secrets, then its CA files,
+    then where it listens): a missing secret and a missing CA file took two attempts to see."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: nowhere.invalid:9465\ntargets:\n"
+        "  - {name: cache, kind: redis, password: {env: SLOCTL_TEST_NEVER_SET}}\n"
+        "  - {name: api, kind: http, url: 'https://127.0.0.1/', tls: {caFile: /nonexistent.pem}}\n"
+    )
+    done = _sloctl("collector", "run", "--config", str(bad))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    said = [line.split(": ", 3)[2] for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert said == ["listen", "targets[0].password.env", "targets[1].tls.caFile"], done.stderr
