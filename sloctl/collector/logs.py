@@ -7,8 +7,10 @@ goes through the shared :class:`sloctl.masking.Masker` first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
@@ -50,13 +52,40 @@ class EcsJsonFormatter(logging.Formatter):
         return json.dumps(doc, separators=(",", ":"), default=str)
 
 
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that outlives its reader: when the stream is closed (the log shipper or
+    the ``| jq`` behind stdout went away), it says so once on stderr and drops the lines that
+    follow, and the collector goes on probing and serving ``/metrics``. The standard handler
+    printed a 40-line "Logging error" traceback on stderr for every line instead."""
+
+    closed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.closed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError | ValueError):  # ValueError: a closed file object
+            super().handleError(record)
+            return
+        self.closed = True
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                f"sloctl collector: cannot write log lines any more ({error}): dropping them; "
+                "probes and /metrics go on",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def make_logger(
     stream: IO[str], masker: Masker, service_name: str, name: str = "sloctl.collector"
 ) -> logging.Logger:
     """A logger writing ECS JSON lines to ``stream`` only (no propagation to the root logger)."""
     logger = logging.getLogger(name)
     logger.handlers.clear()
-    handler = logging.StreamHandler(stream)
+    handler = _LineHandler(stream)
     handler.setFormatter(EcsJsonFormatter(masker, service_name))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -10,6 +10,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from sloctl import contract
 from sloctl.servers import free_port
 from tests.fixtures.cli import SLOCTL
@@ -68,3 +70,33 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
     assert proc.returncode == 0, err
     assert "daemon-pw-0xc0ffee" not in out + err
     assert '"event.reason":"refused"' in out
+
+
+@pytest.mark.waits  # three runs on the collector's 1 s schedule
+def test_a_closed_stdout_drops_log_lines_with_one_notice_and_probing_goes_on(tmp_path: Path) -> None:
+    """The reader of the log lines goes away (a log shipper restarts, ``| head``): every line
+    then printed a 40-line "Logging error" traceback on stderr."""
+    port, dead = free_port(), free_port()
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
+        f"targets:\n  - {{name: cache, kind: redis, port: {dead}, interval: 1s}}\n"
+    )
+    proc = subprocess.Popen(
+        [*SLOCTL, "collector", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None and '"event.action":"start"' in proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away; every failed run still logs a line
+        refused = _refused(_get(port, "/metrics"))  # it listens before it logs "start"
+        wait_until(lambda: _refused(_get(port, "/metrics")) >= refused + 3, timeout=15, what="3 more runs")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err[:2000]
+    assert err.count("sloctl collector: cannot write log lines any more") == 1, err
