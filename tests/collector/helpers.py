@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import os
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TypeVar
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,9 +24,13 @@ from prometheus_client import CollectorRegistry
 
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
+from sloctl.servers import free_port
+from tests.fixtures.cli import SLOCTL
 from tests.waiting import wait_until
 
 T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def quiet_collector(
@@ -169,3 +176,23 @@ def silent_listener() -> Iterator[tuple[int, threading.Event]]:
         for conn in held:
             conn.close()
         thread.join(5)
+
+
+def collector_process(
+    workdir: Path, body: str, env: Mapping[str, str] | None = None
+) -> tuple[int, subprocess.Popen[str]]:
+    """``sloctl collector run`` as a real process on ``workdir/targets.yaml``: the header, a
+    free loopback ``listen`` port, then ``body`` (``targets:`` and whatever else); its port and
+    the process, stdout and stderr piped, with ``env`` added to this environment."""
+    port = free_port()
+    config = workdir / "targets.yaml"
+    config.write_text(f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n{body}")
+    proc = subprocess.Popen(
+        [*SLOCTL, "collector", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+    return port, proc

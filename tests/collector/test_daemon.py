@@ -4,9 +4,7 @@ SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -14,11 +12,9 @@ import pytest
 
 from sloctl import contract
 from sloctl.servers import free_port
-from tests.fixtures.cli import SLOCTL
+from tests.collector.helpers import collector_process
 from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _get(port: int, path: str) -> str:
@@ -39,21 +35,13 @@ def _refused(metrics: str) -> float:
 
 
 def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path) -> None:
-    port, dead = free_port(), free_port()
-    config = tmp_path / "targets.yaml"
-    config.write_text(
-        f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
+    dead = free_port()
+    port, proc = collector_process(
+        tmp_path,
         "targets:\n"
         f"  - {{name: cache, kind: redis, port: {dead}, password: {{env: RPW}}, interval: 1s}}\n"
-        f"  - {{name: db, kind: postgres, port: {dead}, user: u, database: d, interval: 30s}}\n"
-    )
-    proc = subprocess.Popen(
-        [*SLOCTL, "collector", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "RPW": "daemon-pw-0xc0ffee"},
+        f"  - {{name: db, kind: postgres, port: {dead}, user: u, database: d, interval: 30s}}\n",
+        env={"RPW": "daemon-pw-0xc0ffee"},
     )
     try:
         wait_until(lambda: _answers(port), timeout=20, what="the collector's listener", interval=0.1)
@@ -76,18 +64,8 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
 def test_a_closed_stdout_drops_log_lines_with_one_notice_and_probing_goes_on(tmp_path: Path) -> None:
     """The reader of the log lines goes away (a log shipper restarts, ``| head``): every line
     then printed a 40-line "Logging error" traceback on stderr."""
-    port, dead = free_port(), free_port()
-    config = tmp_path / "targets.yaml"
-    config.write_text(
-        f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
-        f"targets:\n  - {{name: cache, kind: redis, port: {dead}, interval: 1s}}\n"
-    )
-    proc = subprocess.Popen(
-        [*SLOCTL, "collector", "run", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+    port, proc = collector_process(
+        tmp_path, f"targets:\n  - {{name: cache, kind: redis, port: {free_port()}, interval: 1s}}\n"
     )
     try:
         assert proc.stdout is not None and '"event.action":"start"' in proc.stdout.readline()

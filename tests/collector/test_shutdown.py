@@ -8,39 +8,24 @@ and pods, which then kill the collector.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from sloctl.servers import free_port
-from tests.collector.helpers import silent_listener
-from tests.fixtures.cli import SLOCTL
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.collector.helpers import collector_process, silent_listener
 
 
 @pytest.mark.waits
 def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp_path: Path) -> None:
-    port, dead = free_port(), free_port()
     with silent_listener() as (otlp_port, exporting):
-        config = tmp_path / "targets.yaml"
-        config.write_text(
-            f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:{port}\n"
+        _port, proc = collector_process(
+            tmp_path,
             f"otlp: {{endpoint: 'http://127.0.0.1:{otlp_port}'}}\n"
-            "targets:\n"
-            f"  - {{name: cache, kind: redis, port: {dead}, interval: 1s}}\n"
-        )
-        proc = subprocess.Popen(
-            [*SLOCTL, "collector", "run", "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "OTEL_BSP_SCHEDULE_DELAY": "100"},  # export the first run's spans at once
+            f"targets:\n  - {{name: cache, kind: redis, port: {free_port()}, interval: 1s}}\n",
+            env={"OTEL_BSP_SCHEDULE_DELAY": "100"},  # export the first run's spans at once
         )
         try:
             assert exporting.wait(30), "the collector never exported to its OTLP endpoint"

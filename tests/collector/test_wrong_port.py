@@ -12,24 +12,29 @@ import time
 
 import pytest
 
+from sloctl.collector.runner import RunResult
 from sloctl.servers import MongoServer, PostgresServer
 from tests.collector.helpers import live_collector
 
 pytestmark = [pytest.mark.servers]
 
 
+def _first_failure(target: str) -> RunResult:
+    """The first failed run of ``target`` (a flow mapping named ``docs``), alone in a collector."""
+    config = (
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+        f"defaults: {{interval: 2s, timeout: 1s, connections: [cold]}}\ntargets:\n  - {target}\n"
+    )
+    since = time.time()
+    with live_collector(config, {}) as live:
+        return live.wait_for("docs", lambda r: not r.ok, after=since, timeout=10)
+
+
 @pytest.mark.waits  # on the probe's real deadline
 def test_a_mongodb_target_on_a_postgresql_port_is_protocol_not_a_timeout(
     postgres_server: PostgresServer,
 ) -> None:
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 2s, timeout: 1s, connections: [cold]}\ntargets:\n"
-        f"  - {{name: docs, kind: mongodb, port: {postgres_server.port}}}\n"
-    )
-    since = time.time()
-    with live_collector(config, {}) as live:
-        run = live.wait_for("docs", lambda r: not r.ok, after=since, timeout=10)
+    run = _first_failure(f"{{name: docs, kind: mongodb, port: {postgres_server.port}}}")
     assert run.reason == "protocol", run
     assert run.error is not None and "hangs up on the MongoDB handshake" in run.error
 
@@ -40,13 +45,6 @@ def test_an_http_target_on_a_mongodb_port_says_the_peer_reset_it(
 ) -> None:
     """MongoDB resets an HTTP request's connection; httpx's ReadError says nothing of it (the
     reset is two causes down), and the run's error read ``ProbeFailure: `` and no more."""
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 2s, timeout: 1s, connections: [cold]}\ntargets:\n"
-        f"  - {{name: api, kind: http, url: 'http://127.0.0.1:{mongodb_server.port}/'}}\n"
-    )
-    since = time.time()
-    with live_collector(config, {}) as live:
-        run = live.wait_for("api", lambda r: not r.ok, after=since, timeout=10)
+    run = _first_failure(f"{{name: docs, kind: http, url: 'http://127.0.0.1:{mongodb_server.port}/'}}")
     assert run.reason == "protocol", run
     assert run.error == "ProbeFailure: ConnectionResetError: [Errno 104] Connection reset by peer"
