@@ -47,6 +47,7 @@ class _TargetState:
     up: bool = False
     history: collections.deque[RunResult] = field(default_factory=collections.deque)
     runs: int = 0
+    console_error: str | None = None  # PgBouncer's admin console, as last reported
 
 
 def build_probe(
@@ -190,6 +191,7 @@ class Runner:
             self.metrics.forget(target)
         elif outcome.report is not None:
             self.metrics.report(target, outcome.report)
+            self._console(target, mode, state, outcome.report.console_error)
         result = RunResult(
             target=target.name,
             connection=mode.value,
@@ -249,6 +251,24 @@ class Runner:
             else:
                 span.set_status(Status(StatusCode.OK))
         return _Outcome(reason, error, report, durations, trace_id)
+
+    def _console(self, target: Target, mode: ConnectionMode, state: _TargetState, error: str | None) -> None:
+        """PgBouncer's console failing (a wrong ``adminPassword``, an ``adminUser`` not in
+        ``admin_users``) never fails a run; it was silent, and its series were simply missing.
+        Logged when it starts failing (and what it said) and when it answers again."""
+        if target.kind is not Kind.PGBOUNCER or error == state.console_error:
+            return
+        was, state.console_error = state.console_error, error
+        ecs = _ecs(target, mode, "pgbouncer-console") | {"event.outcome": "failure" if error else "success"}
+        if error is None:
+            self.log.info("PgBouncer console of %s answers again", target.name, extra={"ecs": ecs})
+        elif was is None:
+            self.log.warning(
+                "PgBouncer console of %s gives no pools and stats (its series are not exported): %s",
+                target.name,
+                error,
+                extra={"ecs": ecs | {"error.message": error}},
+            )
 
     def _log(self, target: Target, mode: ConnectionMode, result: RunResult, was_up: bool) -> None:
         # Log failures and state changes, not every success: 200 targets every 10 s would

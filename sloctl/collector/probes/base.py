@@ -65,6 +65,8 @@ class ProbeReport:
     cert_not_after: float | None = None
     pools: list[PgBouncerPool] = field(default_factory=list)
     stats: list[PgBouncerStats] = field(default_factory=list)
+    #: why the PgBouncer admin console gave no pools and stats (it never fails the run)
+    console_error: str | None = None
 
 
 class PhaseRecorder:

@@ -38,7 +38,7 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, detail
 from sloctl.egress import Egress
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
@@ -276,7 +276,11 @@ class PgBouncerProbe(PostgresProbe):
                     return
                 pools = await self._show(conn, "POOLS")
                 stats = await self._show(conn, "STATS")
-        except (TimeoutError, psycopg.Error, OSError, ProbeFailure):
+        except TimeoutError:
+            report.console_error = f"no answer within {max(0.1, self.target.timeout * 0.3):g}s"
+            return
+        except (psycopg.Error, OSError, ProbeFailure) as exc:
+            report.console_error = detail(exc)
             return
         finally:
             await _close_conn(conn)
