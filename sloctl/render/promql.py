@@ -85,6 +85,18 @@ def histogram_series(sli: LatencySLI, suffix: str, le: str = "") -> str:
     return f"{sli.histogram}_{suffix}{_merge(sli.selector, le)}"
 
 
+def latency_rates(sli: LatencySLI, window: int | None = None) -> tuple[str, str]:
+    """A latency SLI's events per second, and those at or under its threshold (its bucket at the
+    threshold: no series at all where no bucket has that bound), over ``window`` (``None``: with
+    ``{{.window}}`` left in). Neither is ever NaN, on any engine."""
+    w = WINDOW_PLACEHOLDER
+    total = f"sum(rate({histogram_series(sli, 'count')}[{w}]))"
+    at_threshold = f"sum(rate({histogram_series(sli, 'bucket', le_matcher(sli.threshold_seconds))}[{w}]))"
+    if window is None:
+        return total, at_threshold
+    return at_window(total, window), at_window(at_threshold, window)
+
+
 class EventRates(NamedTuple):
     """An SLI's errors and events per second, both over the same window."""
 
@@ -103,12 +115,13 @@ def event_rates(sli: SLI, window: int | None = None) -> EventRates | None:
         total = sli.total_query.strip()
         rates = EventRates(f"({total}) - ({sli.good_query.strip()})", total)
     elif isinstance(sli, LatencySLI):
-        total = f"sum(rate({histogram_series(sli, 'count')}[{w}]))"
-        at_threshold = histogram_series(sli, "bucket", le_matcher(sli.threshold_seconds))
+        total, at_threshold = latency_rates(sli)
         # No bucket at the threshold (one that is not a bucket bound) while the count has
         # events: the errors are unknown, NaN, never "no series", which the rules read as zero
-        # errors, a perfect SLO. NaN carries through every window and budget built on them.
-        good = f"(sum(rate({at_threshold}[{w}])) or {total} * NaN)"
+        # errors, a perfect SLO. NaN carries through every window and budget built on them on
+        # Prometheus; MetricsQL drops it, and the errors have no sample there instead (the
+        # rules take both alike: sloctl.render.rules._errors_or_zero).
+        good = f"({at_threshold} or {total} * NaN)"
         rates = EventRates(f"{total} - {good}", total)
     elif isinstance(sli, ProbeSLI):
         sel = _merge(sli.selector, "")

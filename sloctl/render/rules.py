@@ -256,28 +256,27 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             rules.append(_record(naming.NO_DATA, f"max({flags}) or on() vector(0)", _labels(slo, options)))
         return rules
     base = slo.base_window
-    errors, total = _rates(slo, base)
-    # `or on() vector(0)`: an error series that never appeared (no 5xx yet) must read as zero
-    # errors, not as "no data" that would blank every ratio built on it.
+    rates = _rates(slo, base)
     rules = [
-        _record(naming.errors_rate(slo.base_window), f"({errors}) or on() vector(0)", _labels(slo, options)),
-        _record(naming.events_rate(slo.base_window), f"({total}) or on() vector(0)", _labels(slo, options)),
+        _record(naming.errors_rate(base), _errors_or_zero(slo, rates), _labels(slo, options)),
+        _record(naming.events_rate(base), f"({rates.total}) or on() vector(0)", _labels(slo, options)),
     ]
-    errors5m, events5m = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
-    unknown = f"{errors5m} != bool {errors5m}"  # 1 where the errors are NaN (NaN != NaN)
-    if _known_rates(slo):
-        # A latency SLI's errors are NaN while its threshold is no bucket bound (promql.event_rates):
-        # the same 5m errors and events, 0 where the errors are unknown, for the period to sum
-        # (docs/rules.md, "No data": an unknown sample is skipped, not NaN for the whole period).
+    events5m = f"{naming.events_rate(base)}{sel}"
+    latency = promql.latency_rates(slo.sli, base) if isinstance(slo.sli, LatencySLI) else None
+    if latency is not None and _known_rates(slo):
+        # A latency SLI's errors are unknown while its threshold is no bucket bound
+        # (promql.event_rates): its 5m errors and events where they are known, 0 where they are
+        # not, for the period to sum (docs/rules.md, "No data": an unknown sample is skipped,
+        # not unknown for the whole period). Read from the histogram as the 5m rates are, not
+        # from the recorded errors: see _unknown.
+        total, good = latency
         rules += [
             _record(
-                naming.errors_known_rate(base),
-                f"({errors5m} == {errors5m}) or ({events5m} * 0)",
-                _labels(slo, options),
+                naming.errors_known_rate(base), f"({total} - {good}) or on() vector(0)", _labels(slo, options)
             ),
             _record(
                 naming.events_known_rate(base),
-                f"{events5m} * ({errors5m} == bool {errors5m})",
+                f"({total} and on() {good}) or on() vector(0)",
                 _labels(slo, options),
             ),
         ]
@@ -289,12 +288,46 @@ def _count_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         # A latency SLI whose errors are unknown now, events or not, cannot be judged either:
         # the same state and ticket (its budget is unknown, the policy's whenUnknown applies).
         expr = (
-            f"(({silent}) + ({unknown}) > bool 0) or ({silent})"
-            if isinstance(slo.sli, LatencySLI)
-            else silent
+            silent
+            if latency is None
+            else f"(({silent}) + on() group_left() ({_unknown(*latency)}) > bool 0) or ({silent})"
         )
         rules.append(_record(naming.NO_DATA, expr, _labels(slo, options)))
     return rules
+
+
+def _errors_or_zero(slo: SLO, rates: promql.EventRates) -> str:
+    """An SLI's errors, zero where they have no series.
+
+    `or on() vector(0)`: an error series that never appeared (no 5xx yet) must read as zero
+    errors, not as "no data" that would blank every ratio built on it. Not so a latency SLI's
+    errors while no bucket has its threshold as bound (promql.event_rates): they are unknown,
+    NaN on Prometheus, which `or` keeps, but no sample at all on VictoriaMetrics, whose MetricsQL
+    drops NaN from every result, where zero errors would make a perfect SLO of it (docs/compat.md,
+    "MetricsQL and vmalert"). Its zero stands only where its count has no rate. Every rule that
+    reads the errors takes NaN and absent alike (_window_measured, the slices' `x == x`); what is
+    known is read from the histogram itself (_count_rules, _unknown)."""
+    if isinstance(slo.sli, LatencySLI):
+        return f"({rates.errors}) or on() (vector(0) unless on() ({rates.total}))"
+    return f"({rates.errors}) or on() vector(0)"
+
+
+def _unknown(total: str, good: str) -> str:
+    """1 where a latency SLI's errors are unknown now (its count has a rate, its bucket at the
+    threshold none), events or not; 0 elsewhere. Read from the histogram, never from the
+    recorded errors: VictoriaMetrics answers an instant query on a series that has just stopped
+    with its last sample (its look-back), so the errors of the minute before they went unknown
+    would read as known for the next evaluation."""
+    return f"(({total}) * 0 + 1 unless on() ({good})) or on() vector(0)"
+
+
+def _window_measured(errors5m: str, events5m: str, window: str) -> str:
+    """True where every 5m sample of a latency SLI's window has its errors: as many error
+    samples as event samples. On Prometheus an unknown sample is NaN, counted here, and makes the
+    window's sum NaN by itself; on VictoriaMetrics it is absent, and the sum would be the errors
+    of the measured part over the events of the whole window: a window that is partly unknown
+    would read better than it is instead of unknown."""
+    return f"count_over_time({errors5m}[{window}]) == count_over_time({events5m}[{window}])"
 
 
 def _member_selector(slo: SLO, name: str) -> str:
@@ -335,7 +368,8 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             tiles = promql.tiled_sum(errors5m, w, base), promql.tiled_sum(events5m, w, base)
             expr = "\nor\n".join(f"(\n{indent(_ratio(*r), '  ')}\n)" for r in (tiles, summed))
         elif w == sharp and promql.takes_window(slo.sli):
-            expr = _ratio(*(f"(({rate}) or on() vector(0))" for rate in _rates(slo, w)))
+            rates = _rates(slo, w)
+            expr = _ratio(f"({_errors_or_zero(slo, rates)})", f"(({rates.total}) or on() vector(0))")
         elif w == slo.period:
             # The period's denominator must have seen events: with none the ratio is unknown,
             # not 0, and the remaining budget with it (docs/rules.md, "No data"). A latency SLI's
@@ -344,6 +378,9 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
             expr = f"{known[0]}\n/\n({known[1]} > 0)"
         else:
             expr = _ratio(*summed)
+        if isinstance(slo.sli, LatencySLI) and w != slo.period and (w != sharp or tiled):
+            # A window summing 5m samples is unknown while one of them is (_window_measured).
+            expr = f"(\n{indent(expr, '  ')}\n)\nand\n(\n  {_window_measured(errors5m, events5m, wd)}\n)"
         rules.append(_record(naming.error_ratio(w), expr, _window_labels(slo, options, w)))
     if slo.calendar is not None:
         rules.extend(_calendar_ratio_rules(slo, options, *(_known_rates(slo) or (errors5m, events5m))))
@@ -351,9 +388,9 @@ def _occurrence_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
 
 
 def _known_rates(slo: SLO) -> list[str]:
-    """A latency SLI's 5m errors and events where the errors are known (0 where NaN), which its
-    period sums; none for other SLIs, whose errors are never NaN, nor for timeslices (an unknown
-    slice is left out where it is judged, _timeslice_rules)."""
+    """A latency SLI's 5m errors and events where the errors are known (0 where they are not),
+    which its period sums; none for other SLIs, whose errors are never unknown, nor for
+    timeslices (an unknown slice is left out where it is judged, _timeslice_rules)."""
     if not isinstance(slo.sli, LatencySLI) or slo.timeslices is not None:
         return []
     sel = promql.slo_selector(slo)
@@ -373,11 +410,12 @@ def _timeslice_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         errors, events = f"{naming.errors_rate(base)}{sel}", f"{naming.events_rate(base)}{sel}"
     else:
         rates = _rates(slo, ts.slice_seconds)
-        errors, events = f"(({rates.errors}) or on() vector(0))", f"({rates.total})"
+        errors, events = f"({_errors_or_zero(slo, rates)})", f"({rates.total})"
     if isinstance(slo.sli, LatencySLI):
-        # A latency slice whose errors are unknown (NaN: no bucket at the threshold) is absent,
-        # neither good nor bad, never good as `NaN > bool x` (0) would make it. Filtered here,
-        # not read from the known rates: one level less for vmalert's staggered groups.
+        # A latency slice whose errors are unknown (no bucket at the threshold: NaN on
+        # Prometheus, absent on VictoriaMetrics) is absent, neither good nor bad, never good as
+        # `NaN > bool x` (0) would make it. Filtered here, not read from the known rates: one
+        # level less for vmalert's staggered groups.
         errors = f"({errors} == {errors})"
     # A slice is bad when its error ratio is above what the target allows, by more than float
     # noise (model.SLICE_RATIO_TOLERANCE: a slice with exactly the target is good on both
