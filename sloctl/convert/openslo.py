@@ -72,7 +72,7 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
 
 
-def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...]) -> list[dict[str, object]]:
+def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> list[dict[str, object]]:
     a = slo.alerting
     default_tiers = all(t.enabled and not t.for_seconds for t in a.tiers)
     if default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert() and not targets:
@@ -95,14 +95,14 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...]) -> list[dict[s
         policies.append(
             {
                 "kind": "AlertPolicy",
-                "metadata": {"name": f"{slo.name}-{t.name.replace('_', '-')}"},
+                "metadata": {"name": f"{name}-{t.name.replace('_', '-')}"},
                 "spec": {
                     "alertWhenBreaching": bool(enabled),
                     "alertWhenNoData": a.no_data.enabled and i == 0,
                     "conditions": [
                         {
                             "kind": "AlertCondition",
-                            "metadata": {"name": f"{slo.name}-{t.name.replace('_', '-')}"},
+                            "metadata": {"name": f"{name}-{t.name.replace('_', '-')}"},
                             "spec": {
                                 "severity": t.severity,
                                 "condition": condition,
@@ -116,7 +116,8 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...]) -> list[dict[s
     return policies
 
 
-def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
+def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str, object] | None:
+    """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name)."""
     indicator = _indicator(slo, losses)
     if indicator is None:
         return None
@@ -161,10 +162,11 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
         "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
         "objectives": [objective],
     }
-    policies = _policies(slo, losses, targets)
+    name = name or slo.name
+    policies = _policies(slo, losses, targets, name)
     if policies:
         spec["alertPolicies"] = policies
-    metadata: dict[str, object] = {"name": slo.name}
+    metadata: dict[str, object] = {"name": name}
     if slo.labels:
         metadata["labels"] = dict(slo.labels)
     return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": spec}
@@ -181,18 +183,38 @@ def target_document(name: str) -> dict[str, object]:
     }
 
 
+def _shared_names(slos: Sequence[SLO]) -> set[str]:
+    """The SLO names more than one service uses. OpenSLO names an object by its kind and
+    ``metadata.name`` alone (``spec.service`` does not qualify it: two SLO documents of one name
+    are one object written twice, which sloctl's reader refuses), so those SLOs are written as
+    ``<service>-<name>``."""
+    services: dict[str, set[str]] = {}
+    for slo in slos:
+        services.setdefault(slo.name, set()).add(slo.service)
+    return {name for name, of in services.items() if len(of) > 1}
+
+
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
     docs: list[dict[str, object]] = []
     written: set[str] = set()
+    shared = _shared_names(slos)
     for slo in slos:
-        doc = slo_document(slo, losses)
+        name = slo.id if slo.name in shared else None
+        doc = slo_document(slo, losses, name)
         if doc is None:
             continue
+        if name:
+            losses.add(
+                slo,
+                "name",
+                f"another service has an SLO named '{slo.name}' and OpenSLO names each SLO once, "
+                f"by metadata.name alone: written as '{name}' (it reads back under that name)",
+            )
         # each target once, before the first SLO that refers to it
-        for name in reader.notification_targets(slo.alerting):
-            if name not in written:
-                written.add(name)
-                docs.append(target_document(name))
+        for target in reader.notification_targets(slo.alerting):
+            if target not in written:
+                written.add(target)
+                docs.append(target_document(target))
         docs.append(doc)
     return Converted(tuple(docs), tuple(losses.items))

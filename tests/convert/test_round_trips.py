@@ -446,6 +446,25 @@ def test_openslo_notification_targets_go_openslo_to_openslo_as_target_references
     assert [comparable(s) for s in read(render_text(out))] == [comparable(s) for s in original]
 
 
+def test_slos_of_one_name_in_two_services_get_distinct_openslo_names_and_the_rename_is_reported() -> None:
+    """OpenSLO names an SLO by ``metadata.name`` alone: Sloth's multifile example (an
+    ``availability`` SLO in two services) must not become two SLO documents of one name, which
+    sloctl's own reader refuses."""
+    slo = {"name": "availability", "objective": 99.9, "sli": EVENTS}
+    original = read(native_text([slo], "api") + "---\n" + native_text([slo], "web"))
+    out = convert(original, "openslo")
+    assert [str(loss) for loss in out.losses] == [
+        f"{svc}-availability: name: another service has an SLO named 'availability' and OpenSLO "
+        f"names each SLO once, by metadata.name alone: written as '{svc}-availability' (it reads "
+        "back under that name)"
+        for svc in ("api", "web")
+    ]
+    assert [(s.service, s.name) for s in read(render_text(out))] == [
+        ("api", "api-availability"),
+        ("web", "web-availability"),
+    ]
+
+
 # Sloth's examples/windows/7d.yaml, and a 30d catalog of the same kind: catalogs of a user's own
 CATALOGS = {
     "7d": alert_windows("7d", ((8, "5m", "1h"), (12.5, "30m", "6h")), ((20, "2h", "1d"), (42, "6h", "3d"))),
