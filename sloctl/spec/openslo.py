@@ -424,8 +424,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     spec_node = top.get("spec")
     spec = _v1_spec(reader, spec_node, doc, objects)
     sloc = (spec_node or doc).loc
-    service = reader.string(spec.get("service"), "spec.service", non_empty=True)
-    build.check_name(reader, service, (spec.get("service") or doc).loc, "spec.service", "service name")
+    service = _v1_service(reader, spec, doc, objects)
     method = _v1_budgeting_method(reader, spec, doc)
     period, calendar = _v1_window(reader, spec.get("timeWindow"), objects.api)
     objectives, composite = _v1_objectives(reader, spec, objects)
@@ -519,6 +518,7 @@ def _v1_spec(reader: Reader, node: YNode | None, doc: YNode, objects: V1Objects)
         [
             "description",
             "service",
+            *(["serviceRef"] if objects.v2 else []),
             "indicator",
             "indicatorRef",
             *(["sli", "sliRef"] if objects.v2 else []),
@@ -527,11 +527,34 @@ def _v1_spec(reader: Reader, node: YNode | None, doc: YNode, objects: V1Objects)
             "objectives",
             "alertPolicies",
         ],
-        ["service", "budgetingMethod", "objectives"],
+        # v2alpha's service is either field, checked by _v1_service
+        ["budgetingMethod", "objectives"] if objects.v2 else ["service", "budgetingMethod", "objectives"],
         loc=doc.loc,
     )
     _v2_renamed(reader, spec, "spec", objects)
     return spec
+
+
+def _v1_service(reader: Reader, spec: dict[str, YNode], doc: YNode, objects: V1Objects) -> str:
+    """The SLO's service: v1's ``service``; in v2alpha that field (enhancements/v2alpha.md) or
+    ``serviceRef``, its name in OpenSLO's Go SDK since v0.8.0 (OpenSLO/OpenSLO#279, 'Update the
+    service field to serviceRef as it's a pointer to the Service Object'), one of the two."""
+    field = "service"
+    if objects.v2:
+        given = [f for f in ("service", "serviceRef") if f in spec]
+        if len(given) != 1:
+            reader.error(
+                spec[given[1]].loc if given else doc.loc,
+                "spec",
+                "give exactly one of service or serviceRef (the name of the SLO's Service; "
+                "v2alpha's draft names it service, OpenSLO's Go SDK serviceRef)",
+            )
+            return ""
+        field = given[0]
+    path = f"spec.{field}"
+    service = reader.string(spec.get(field), path, non_empty=True)
+    build.check_name(reader, service, (spec.get(field) or doc).loc, path, "service name")
+    return service
 
 
 def _v1_objectives(reader: Reader, spec: dict[str, YNode], objects: V1Objects) -> tuple[list[YNode], bool]:

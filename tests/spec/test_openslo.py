@@ -288,6 +288,19 @@ def test_v2alpha_documents_read_sli_refs_data_source_refs_and_several_threshold_
     assert fast.calendar is not None and fast.calendar.unit == "week"
 
 
+def test_v2alpha_takes_serviceRef_as_openslos_go_sdk_writes_it_and_wants_one_service_field() -> None:
+    assert load_text(V2.replace("  service: shop", "  serviceRef: shop")).slos[0].service == "shop"
+    both = errors_of(V2.replace("  service: shop", "  service: shop\n  serviceRef: shop"))
+    neither = errors_of(V2.replace("  service: shop\n", ""))
+    for errors in (both, neither):
+        assert "give exactly one of service or serviceRef" in errors["spec"], errors
+    # v1 has no serviceRef
+    indicator = f"  indicator: {{spec: {{ratioMetric: {RATIO}}}}}\n"
+    rest = "  budgetingMethod: Occurrences\n  objectives: [{target: 0.9}]\n"
+    v1 = errors_of(slo("  serviceRef: api\n" + indicator + rest))
+    assert "unknown field" in v1["spec.serviceRef"] and "required" in v1["spec.service"]
+
+
 def test_v2alpha_refuses_v1_spellings_other_sources_and_months_by_field() -> None:
     text = (
         V2.replace("sliRef: search-latency", "indicatorRef: search-latency")
