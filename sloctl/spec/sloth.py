@@ -265,13 +265,8 @@ def _read_alerting(
             labels=labels(lab),
             annotations=labels(reader.go_string_map(s.get("annotations"), f"{path}.{key}.annotations")),
         )
+    # an empty name while alerts are on is build.check_slo's error, as for every format
     name = reader.string(f.get("name"), f"{path}.name")
-    if not name and (severities["page"].enabled or severities["ticket"].enabled):
-        reader.error(
-            (f.get("name") or node or parent).loc,
-            f"{path}.name",
-            "alert name is required when page or ticket alerts are enabled",
-        )
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", parent.loc, go=True)
     return Alerting(
         name=name,

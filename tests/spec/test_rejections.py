@@ -94,3 +94,11 @@ def test_sloth_label_values_that_go_reads_as_numbers_or_booleans_are_the_strings
     assert result.ok, [str(e) for e in result.errors]
     got = dict(result.slos[0].labels)
     assert {v: got[f"k{i}"] for i, v in enumerate(SLOTH_LABELS)} == SLOTH_LABELS
+
+
+def test_an_empty_sloth_alert_name_with_alerts_on_is_one_error_at_the_field() -> None:
+    """Sloth's validate testdata (bad-multi-k8s.yaml): ``name: ""`` with the page alert on."""
+    errors = load_text(sloth_spec({}).replace("name: A", 'name: ""'), "s.yaml").errors
+    assert [(e.path, e.message) for e in errors] == [
+        ("slos[0].alerting.name", "an alert name is required while alerts are enabled")
+    ]
