@@ -180,7 +180,10 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     spec: dict[str, object] = {}
     if slo.description:
         spec["description"] = slo.description
-    spec |= {"target": slo.objective, "window": format_duration(slo.period), "indicator": indicator}
+    # a string: the CRD's type (Kubernetes refuses a number there: kubectl apply fails), which
+    # Pyrra parses as a float; Python's shortest repr reads back as the very same objective
+    target = repr(float(slo.objective)).removesuffix(".0")
+    spec |= {"target": target, "window": format_duration(slo.period), "indicator": indicator}
     if alerting:
         spec["alerting"] = alerting
     return {"apiVersion": API_VERSION, "kind": "ServiceLevelObjective", "metadata": metadata, "spec": spec}

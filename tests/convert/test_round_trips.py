@@ -465,6 +465,17 @@ def test_slos_of_one_name_in_two_services_get_distinct_openslo_names_and_the_ren
     ]
 
 
+def test_pyrra_targets_are_strings_as_the_crd_types_them_and_read_back_as_the_same_objective() -> None:
+    """Pyrra's CRD types ``spec.target`` as a string: ``kubectl apply`` refuses ``target: 99.9``."""
+    original = read(
+        native_text([{"name": f"s{i}", "objective": o, "sli": EVENTS} for i, o in enumerate(OBJECTIVES)])
+    )
+    out = convert(original, "pyrra")
+    targets = [d["spec"]["target"] for d in yaml.safe_load_all(render_text(out))]
+    assert targets == [str(o) for o in OBJECTIVES]  # "90", not 90.0
+    assert [s.objective for s in read(render_text(out))] == OBJECTIVES
+
+
 # Sloth's examples/windows/7d.yaml, and a 30d catalog of the same kind: catalogs of a user's own
 CATALOGS = {
     "7d": alert_windows("7d", ((8, "5m", "1h"), (12.5, "30m", "6h")), ((20, "2h", "1d"), (42, "6h", "3d"))),
