@@ -280,10 +280,29 @@ def _claim_openslo_name(doc: YNode, kind: str, reader: Reader, seen: dict[tuple[
         )
 
 
+# What ``kubectl get … -o yaml`` prints for several objects (``v1`` ``List``), and the typed
+# lists of the two Kubernetes kinds sloctl reads, as the API server returns them.
+_KUBERNETES_LISTS = {
+    ("v1", "List"),
+    (pyrra.API_VERSION, f"{pyrra.KIND}List"),
+    (sloth.K8S_VERSION, "PrometheusServiceLevelList"),
+}
+
+
 def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:
     """The objects of one YAML document, each with the path it is named by: the document
-    itself, or the items of a list of OpenSLO objects (the form oslo reads), ``[0]``, ``[1]``….
+    itself, the items of a Kubernetes list (``kubectl get slo -A -o yaml``), ``items[0]``…,
+    or the items of a list of OpenSLO objects (the form oslo reads), ``[0]``, ``[1]``….
     A list of anything else is an error naming its first item that is not an OpenSLO object."""
+    if _header(doc) in _KUBERNETES_LISTS and isinstance(doc.value, dict):
+        node = doc.value.get("items")
+        if node is None or not isinstance(node.value, list):
+            where = doc.loc if node is None else node.loc
+            errors.append(
+                SpecError(where, "items", "expected a list of objects, as kubectl get -o yaml writes")
+            )
+            return []
+        return [(item, index("items", i)) for i, item in enumerate(node.value)]
     if not isinstance(doc.value, list):
         return [(doc, "")]
     if not doc.value:

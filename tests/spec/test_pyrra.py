@@ -228,3 +228,43 @@ def test_convert_and_explain_say_what_the_reader_ignored_as_every_command_does(
     assert (
         f"warning: {spec}:3:44: metadata.labels.prometheus: ignored: a label of the Kubernetes object" in err
     )
+
+
+KUBECTL_LIST = """\
+apiVersion: v1
+kind: List
+metadata: {resourceVersion: ""}
+items:
+- apiVersion: pyrra.dev/v1alpha1
+  kind: ServiceLevelObjective
+  metadata: {name: api-errors, namespace: monitoring}
+  spec:
+    target: "99"
+    window: 2w
+    indicator:
+      ratio:
+        errors: {metric: 'http_requests_total{code=~"5.."}'}
+        total: {metric: http_requests_total}
+- apiVersion: sloth.slok.dev/v1
+  kind: PrometheusServiceLevel
+  metadata: {name: wifi, namespace: monitoring}
+  spec:
+    service: home-wifi
+    slos:
+      - name: satisfaction
+        objective: 95
+        sli: {raw: {errorRatioQuery: 'avg_over_time(bad_ratio[{{.window}}])'}}
+        alerting: {name: WifiSatisfaction}
+"""
+
+
+def test_a_kubectl_get_list_of_pyrra_and_sloth_objects_reads_each_item_named_by_its_index() -> None:
+    """``kubectl get slo -A -o yaml`` prints one ``v1`` ``List``: a team's export from its cluster."""
+    result = load_text(KUBECTL_LIST, "slos.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert [s.id for s in result.slos] == ["monitoring-api-errors", "home-wifi-satisfaction"]
+    typed = KUBECTL_LIST.replace(
+        "apiVersion: v1\nkind: List", "apiVersion: pyrra.dev/v1alpha1\nkind: ServiceLevelObjectiveList"
+    )
+    bad = load_text(typed.replace('target: "99"', 'target: "101"'), "slos.yaml")
+    assert [(e.path, e.location.line) for e in bad.errors] == [("items[0].spec.target", 9)]
