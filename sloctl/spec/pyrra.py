@@ -71,9 +71,7 @@ class _Metadata:
 
 
 def _read_metadata(node: YNode | None, reader: Reader, doc: YNode) -> _Metadata:
-    meta = reader.mapping(
-        node, "metadata", ["name", "namespace", "labels", "annotations"], ["name"], loc=doc.loc
-    )
+    meta = reader.kubernetes_metadata(node, ["name"], loc=doc.loc)
     name = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, name, doc.loc, "metadata.name", "SLO name")
     namespace = reader.string(meta.get("namespace"), "metadata.namespace")

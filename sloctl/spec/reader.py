@@ -7,6 +7,7 @@ errors of a file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import math
 import re
@@ -18,6 +19,20 @@ from sloctl.errors import Location, SpecError
 from sloctl.gofmt import go_float
 from sloctl.spec.yamlsrc import YNode
 
+# The bookkeeping the Kubernetes API server adds to an object's metadata (ObjectMeta): the
+# cluster's, not the SLO's.
+_SERVER_METADATA = frozenset(
+    (
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+    )
+)
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
 
@@ -96,6 +111,19 @@ class Reader:
             if key not in out:
                 self.error(node.loc, _join(path, key), "required field is missing")
         return out
+
+    def kubernetes_metadata(
+        self, node: YNode | None, required: Iterable[str] = (), *, loc: Location | None = None
+    ) -> dict[str, YNode]:
+        """``metadata`` of a Kubernetes object (Pyrra's, Sloth's CRD): its name, namespace,
+        labels and annotations; what the API server writes there (``kubectl get -o yaml``) is
+        read without a word, as Pyrra's and Sloth's controllers read it."""
+        if node is not None and isinstance(node.value, dict):
+            kept = {k: v for k, v in node.value.items() if k not in _SERVER_METADATA}
+            node = dataclasses.replace(node, value=kept)
+        return self.mapping(
+            node, "metadata", ["name", "namespace", "labels", "annotations"], required, loc=loc
+        )
 
     def sequence(self, node: YNode | None, path: str, *, required: bool = False) -> list[YNode]:
         if node is None or node.value is None:

@@ -58,8 +58,9 @@ def read_prometheus_v1(doc: YNode, reader: Reader, catalogs: Catalogs, period: i
 
 
 def read_k8s(doc: YNode, reader: Reader, catalogs: Catalogs, period: int | None) -> list[SLO]:
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
-    meta = reader.mapping(top.get("metadata"), "metadata", ["name", "namespace", "labels", "annotations"])
+    # status: what Sloth's controller reports back on the object (kubectl get -o yaml)
+    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec", "status"], ["spec"])
+    meta = reader.kubernetes_metadata(top.get("metadata"))
     spec_node = top.get("spec")
     spec = reader.mapping(
         spec_node, "spec", ["service", "labels", "sloPlugins", "slos"], ["service", "slos"], loc=doc.loc

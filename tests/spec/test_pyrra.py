@@ -268,3 +268,17 @@ def test_a_kubectl_get_list_of_pyrra_and_sloth_objects_reads_each_item_named_by_
     )
     bad = load_text(typed.replace('target: "99"', 'target: "101"'), "slos.yaml")
     assert [(e.path, e.location.line) for e in bad.errors] == [("items[0].spec.target", 9)]
+
+
+def test_what_the_api_server_adds_to_an_exported_object_is_read_without_warnings() -> None:
+    """``kubectl get -o yaml`` adds ObjectMeta bookkeeping, and Sloth's controller a ``status``:
+    the cluster's, not the SLO's; a warning per field and object would bury the real ones."""
+    server = "creationTimestamp: '2026-01-01T00:00:00Z', generation: 2, resourceVersion: '7', uid: 0b0a"
+    text = KUBECTL_LIST.replace("namespace: monitoring}", f"namespace: monitoring, {server}}}") + (
+        "  status: {observedGeneration: 2, processedSLOs: 1, ready: true}\n"
+    )
+    result = load_text(text, "slos.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert [str(w) for w in result.warnings] == []
+    typo = load_text(text.replace("namespace: monitoring,", "namespce: monitoring,", 1), "slos.yaml")
+    assert [w.path for w in typo.warnings] == ["items[0].metadata.namespce"]
