@@ -118,9 +118,13 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
 
 def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str, object] | None:
     """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name)."""
+    name = name or slo.name
     indicator = _indicator(slo, losses)
     if indicator is None:
         return None
+    # An inline indicator is an SLI object: OpenSLO's Go SDK (oslo validate) requires its
+    # metadata.name as for any object; the SLO's name names it.
+    indicator = {"metadata": {"name": name}, **indicator}
     targets = reader.notification_targets(slo.alerting)
     losses.no_field(
         slo,
@@ -162,7 +166,6 @@ def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str,
         "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
         "objectives": [objective],
     }
-    name = name or slo.name
     policies = _policies(slo, losses, targets, name)
     if policies:
         spec["alertPolicies"] = policies

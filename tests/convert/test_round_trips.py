@@ -465,6 +465,15 @@ def test_slos_of_one_name_in_two_services_get_distinct_openslo_names_and_the_ren
     ]
 
 
+def test_an_openslo_inline_indicator_is_named_as_the_sdk_requires_of_every_object() -> None:
+    """OpenSLO's Go SDK (``oslo validate``) requires ``spec.indicator.metadata.name``."""
+    original = read(native_text([{"name": "availability", "objective": 99.9, "sli": EVENTS}]))
+    text = render_text(convert(original, "openslo"))
+    (doc,) = yaml.safe_load_all(text)
+    assert doc["spec"]["indicator"]["metadata"] == {"name": "availability"}
+    assert [comparable(s) for s in read(text)] == [comparable(s) for s in original]
+
+
 def test_pyrra_targets_are_strings_as_the_crd_types_them_and_read_back_as_the_same_objective() -> None:
     """Pyrra's CRD types ``spec.target`` as a string: ``kubectl apply`` refuses ``target: 99.9``."""
     original = read(
