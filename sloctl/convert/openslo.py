@@ -22,6 +22,10 @@ from sloctl.spec import openslo as reader
 
 API_VERSION = "openslo/v1"
 _CALENDAR = {"week": "1w", "month": "1M", "quarter": "1Q"}
+# The README's calendar window has a startTime (OpenSLO's Go SDK checks its form): local
+# midnight on a Monday that starts a month and a quarter too, so it anchors every unit as
+# sloctl counts them (weeks from Monday, months and quarters from their first day).
+_CALENDAR_START = "2024-01-01 00:00:00"
 
 
 # The rate of a selector summed (by labels), the one shape the specification's form reads back.
@@ -149,7 +153,7 @@ def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str,
         window = {
             "duration": _CALENDAR[slo.calendar.unit],
             "isRolling": False,
-            "calendar": {"timeZone": slo.calendar.time_zone},
+            "calendar": {"startTime": _CALENDAR_START, "timeZone": slo.calendar.time_zone},
         }
     else:
         window = {"duration": format_duration(slo.period), "isRolling": True}

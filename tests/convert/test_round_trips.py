@@ -474,6 +474,27 @@ def test_an_openslo_inline_indicator_is_named_as_the_sdk_requires_of_every_objec
     assert [comparable(s) for s in read(text)] == [comparable(s) for s in original]
 
 
+def test_an_openslo_calendar_window_has_the_start_time_the_readme_gives_it_for_every_unit() -> None:
+    units = ("week", "month", "quarter")
+    original = read(
+        native_text(
+            [
+                {
+                    "name": u,
+                    "objective": 99,
+                    "sli": EVENTS,
+                    "calendar": {"unit": u, "timeZone": "Europe/Paris"},
+                }
+                for u in units
+            ]
+        )
+    )
+    text = render_text(convert(original, "openslo"))
+    calendars = [d["spec"]["timeWindow"][0]["calendar"] for d in yaml.safe_load_all(text)]
+    assert calendars == [{"startTime": "2024-01-01 00:00:00", "timeZone": "Europe/Paris"}] * 3
+    assert [comparable(s) for s in read(text)] == [comparable(s) for s in original]
+
+
 def test_pyrra_targets_are_strings_as_the_crd_types_them_and_read_back_as_the_same_objective() -> None:
     """Pyrra's CRD types ``spec.target`` as a string: ``kubectl apply`` refuses ``target: 99.9``."""
     original = read(
