@@ -427,11 +427,16 @@ def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
         if first is None:
             seen[slo.id] = slo
         else:
+            # Pyrra's and OpenSLO's SLO name is the object's metadata.name
+            field = "metadata.name" if slo.spec_version.startswith(("pyrra", "openslo")) else "name"
             out.append(
                 SpecError(
                     slo.source,
-                    "name",
-                    f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at {first.source}",
+                    field,
+                    f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at "
+                    f"{first.source}: "
+                    "rename one, or read one of the two (--exclude GLOB skips a copy under a "
+                    "directory, such as another deployment's folder)",
                 )
             )
     return out

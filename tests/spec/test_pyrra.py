@@ -282,3 +282,13 @@ def test_what_the_api_server_adds_to_an_exported_object_is_read_without_warnings
     assert [str(w) for w in result.warnings] == []
     typo = load_text(text.replace("namespace: monitoring,", "namespce: monitoring,", 1), "slos.yaml")
     assert [w.path for w in typo.warnings] == ["items[0].metadata.namespce"]
+
+
+def test_a_pyrra_copy_in_another_folder_is_a_duplicate_at_metadata_name_saying_what_to_do() -> None:
+    """Pyrra's own examples hold each SLO in three deployments' folders (kubernetes, webhook,
+    openshift): reading them together names the Pyrra field and the way out."""
+    one = KUBECTL_LIST.split("- ", 2)[1].replace("\n  ", "\n")
+    errors = load_text(one + "---\n" + one, "slos.yaml").errors
+    assert [(e.path, e.location.line) for e in errors] == [("metadata.name", 12)]
+    assert "duplicate SLO 'api-errors' of service 'monitoring'" in errors[0].message
+    assert "--exclude GLOB" in errors[0].message
