@@ -429,16 +429,20 @@ def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
         else:
             # Pyrra's and OpenSLO's SLO name is the object's metadata.name
             field = "metadata.name" if slo.spec_version.startswith(("pyrra", "openslo")) else "name"
-            out.append(
-                SpecError(
-                    slo.source,
-                    field,
+            if (first.service, first.name) == (slo.service, slo.name):
+                message = (
                     f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at "
-                    f"{first.source}: "
-                    "rename one, or read one of the two (--exclude GLOB skips a copy under a "
-                    "directory, such as another deployment's folder)",
+                    f"{first.source}: rename one, or read one of the two (--exclude GLOB skips a "
+                    "copy under a directory, such as another deployment's folder)"
                 )
-            )
+            else:
+                # <service>-<name> names an SLO's rules, alerts and dashboards: a-b's c is a's b-c
+                message = (
+                    f"SLO {slo.name!r} of service {slo.service!r} has the id {slo.id!r} of SLO "
+                    f"{first.name!r} of service {first.service!r} at {first.source} (the id, "
+                    "<service>-<name>, names its rules, alerts and dashboards): rename one"
+                )
+            out.append(SpecError(slo.source, field, message))
     return out
 
 

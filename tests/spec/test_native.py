@@ -550,3 +550,15 @@ def test_an_objective_written_as_a_ratio_or_with_a_percent_sign_is_said_so() -> 
         "f.yaml:9:18: spec.slos[0].objective: expected a number, found str '99.9%'; write 99.9, "
         "without the % sign"
     ]
+
+
+def test_two_slos_whose_service_and_name_join_alike_are_refused_naming_both() -> None:
+    """Service ``a-b``'s SLO ``c`` and service ``a``'s SLO ``b-c`` share the id ``a-b-c``."""
+    sli = "{raw: {errorRatioQuery: 'avg(avg_over_time(x[{{.window}}]))'}}"
+    text = "".join(
+        f"---\napiVersion: sloctl/v1\nkind: Service\nmetadata: {{name: {svc}}}\nspec:\n  slos:\n"
+        f"  - {{name: {name}, objective: 99, sli: {sli}}}\n"
+        for svc, name in (("a-b", "c"), ("a", "b-c"))
+    )
+    (error,) = load_text(text, "ids.yaml").errors
+    assert error.message.startswith("SLO 'b-c' of service 'a' has the id 'a-b-c' of SLO 'c' of service 'a-b'")
