@@ -36,9 +36,9 @@ class Split(FastHttpUser):
 
 def _answer(request: StubRequest) -> Answer:
     if request.path == "/fail":
-        # real timer: the service under test answers its failures in 200 ms, the response time
-        # Locust measures and the latency gates must leave out (not a wait of the test's).
-        time.sleep(0.2)
+        # The service under test answers its failures in 200 ms, the response time Locust
+        # measures and the latency gates must leave out (not a wait of the test's).
+        time.sleep(0.2)  # real timer
         return Answer(b"unavailable", status=503)
     return Answer(b"ok")
 
