@@ -1,8 +1,9 @@
 """``sloctl collector run|check --config PATH``: the probe daemon (needs the ``collector`` extra).
 
 run probes PostgreSQL (and PgBouncer), Redis, MongoDB and HTTP targets on their intervals and
-exports the results on /metrics and over OTLP until SIGINT or SIGTERM; check validates the
-file, reports every mistake at its line, resolves its secrets and loads its CA files, then exits.
+exports the results on /metrics and over OTLP until SIGINT, SIGTERM or SIGHUP (there is no
+reload: restart it to apply a changed file); check validates the file, reports every mistake at
+its line, resolves its secrets and loads its CA files, then exits.
 
 Exit codes: 0 stopped cleanly (run) or valid (check), 1 the file has errors, a secret or a CA
 file cannot be read or the listen address is taken, 2 usage."""
@@ -18,7 +19,7 @@ from sloctl.cli._common import add_command, add_subcommand
 def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is private
     parser = add_command(subparsers, "collector", None, __doc__)
     sub = parser.add_subparsers(dest="collector_command", metavar="SUBCOMMAND")
-    run = add_subcommand(sub, "run", "run the collector until SIGINT/SIGTERM")
+    run = add_subcommand(sub, "run", "run the collector until SIGINT, SIGTERM or SIGHUP")
     _config_argument(run)
     run.set_defaults(func=_run)
     check = add_subcommand(sub, "check", "validate the config file and resolve its secrets, then exit")

@@ -159,7 +159,8 @@ async def _serve(collector: Collector, stop: asyncio.Event) -> None:
 
 
 def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
-    """``sloctl collector run``: load, resolve secrets, run until SIGINT/SIGTERM. A config
+    """``sloctl collector run``: load, resolve secrets, run until SIGINT, SIGTERM or SIGHUP (a
+    hang-up stops it as SIGTERM does, spans flushed; there is no reload: restart it). A config
     with errors, or a listen or export address it may not use, raises :class:`~sloctl.errors.SpecErrors`."""
     env = os.environ if environ is None else environ
     # Every mistake at once, as `collector check` reports them (fields, secrets, CA files, where
@@ -170,7 +171,7 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, stop.set)
         await _serve(collector, stop)
 

@@ -19,7 +19,12 @@ from tests.collector.helpers import collector_process, silent_listener
 
 
 @pytest.mark.waits
-def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """SIGHUP (the terminal or the SSH session that started it went away) stops it as SIGTERM
+    does, flushing what it can: it was Python's default, death on the spot, spans lost."""
     with silent_listener() as (otlp_port, exporting):
         _port, proc = collector_process(
             tmp_path,
@@ -29,7 +34,7 @@ def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp
         )
         try:
             assert exporting.wait(30), "the collector never exported to its OTLP endpoint"
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             sent = time.monotonic()
             out, err = proc.communicate(timeout=60)
             took = time.monotonic() - sent
@@ -40,6 +45,6 @@ def test_sigterm_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(tmp
     assert proc.returncode == 0, err
     # the flush's 3 s budget (sloctl.collector.app.FLUSH_SECONDS) and the probes' stop, not the
     # exporter's 10 s per request
-    assert took < 7, f"SIGTERM took {took:.1f} s to stop the collector"
+    assert took < 7, f"{sig.name} took {took:.1f} s to stop the collector"
     assert '"event.action":"otlp-flush"' in out
     assert f"http://127.0.0.1:{otlp_port} did not take them" in out
