@@ -180,9 +180,19 @@ def test_a_floor_of_the_callers_and_an_override_for_unknown_budgets_change_the_v
 def test_status_shows_the_no_data_state_an_unknown_budget_and_the_policy_action(
     prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The policy steps' alerts (no `for:`) fire once the budget is recorded.
-    policy_alert = f'ALERTS{{alertstate="firing", {naming.LABEL_TIER}="{naming.policy_tier("freeze")}"}}'
-    assert wait_until(lambda: bool(query(prometheus.url, policy_alert)), timeout=30, interval=0.25)
+    # The policy steps' alerts (no `for:`) fire once the budget is recorded, each in its SLO's
+    # own group: wait for all three (the freeze SLO's two steps, the notify SLO's one).
+    expected = {(_id("freeze"), "freeze"), (_id("freeze"), "notify"), (_id("notify"), "notify")}
+    policy_alerts = f'ALERTS{{alertstate="firing", {naming.LABEL_TIER}=~"{naming.policy_tier(".+")}"}}'
+
+    def policy_alerts_fire() -> bool:
+        firing = {
+            (a["metric"][naming.LABEL_ID], a["metric"][naming.LABEL_TIER])
+            for a in query(prometheus.url, policy_alerts)
+        }
+        return {(slo, naming.policy_tier(action)) for slo, action in expected} <= firing
+
+    assert wait_until(policy_alerts_fire, timeout=30, interval=0.25)
     assert main(["status", "--prometheus", prometheus.url]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == [
