@@ -88,7 +88,27 @@ _IS_SET: dict[str, Callable[[SLO], bool]] = {
 """A field of the native format → whether an SLO sets it (differs from the default)."""
 
 
-__all__ = ["GROUPING_LOST", "Converted", "Loss", "Losses", "severity_fields", "windows_documents"]
+__all__ = [
+    "GROUPING_LOST",
+    "Converted",
+    "Loss",
+    "Losses",
+    "dns_label",
+    "severity_fields",
+    "windows_documents",
+]
+
+
+def dns_label(name: str) -> str:
+    """A sloctl name (letters, digits, ``-``, ``_``, ``.``, a letter or digit at each end) as an
+    RFC 1123 label, the only ``metadata.name`` OpenSLO's Go SDK (``oslo validate``) and a
+    Kubernetes namespace take: lower case, each ``_`` and ``.`` a ``-``, character for character
+    so that the user finds the name again.
+
+    >>> dns_label("API_Latency.p99")
+    'api-latency-p99'
+    """
+    return name.lower().replace("_", "-").replace(".", "-")
 
 
 def windows_documents(slos: Sequence[SLO], api_version: str) -> tuple[dict[str, object], ...]:

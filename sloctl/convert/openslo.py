@@ -7,14 +7,17 @@ label of (``targetRef``s to ``AlertNotificationTarget`` documents written once, 
 SLO that refers to them). Lost: what OpenSLO has no field for (alert names, other labels and
 annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping) and composite
 SLIs; latency and probe SLIs are written as the PromQL of their bad and total events (reported:
-they read back as events SLIs)."""
+they read back as events SLIs). An SLO is written under a name OpenSLO takes, reported when it is
+not its own (:func:`_names`)."""
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses
+from sloctl.convert._base import GROUPING_LOST, Converted, Losses, dns_label
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI
 from sloctl.render import promql
@@ -190,34 +193,61 @@ def target_document(name: str) -> dict[str, object]:
     }
 
 
-def _shared_names(slos: Sequence[SLO]) -> set[str]:
-    """The SLO names more than one service uses. OpenSLO names an object by its kind and
+def _shared_names(names: Mapping[str, str], services: Mapping[str, str]) -> set[str]:
+    """The names (of ``names``: SLO id → name) that more than one SLO is given, which
+    ``services`` (SLO id → service) tell apart. OpenSLO names an object by its kind and
     ``metadata.name`` alone (``spec.service`` does not qualify it: two SLO documents of one name
     are one object written twice, which sloctl's reader refuses), so those SLOs are written as
     ``<service>-<name>``."""
-    services: dict[str, set[str]] = {}
-    for slo in slos:
-        services.setdefault(slo.name, set()).add(slo.service)
-    return {name for name, of in services.items() if len(of) > 1}
+    given: dict[str, set[str]] = {}
+    for slo_id, name in names.items():
+        given.setdefault(name, set()).add(services[slo_id])
+    return {name for name, of in given.items() if len(of) > 1}
+
+
+def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
+    """SLO id → the ``metadata.name`` it is written under, and why it is not the SLO's name
+    (nothing when it is). The name as an RFC 1123 label (OpenSLO's Go SDK refuses others);
+    ``<service>-<name>`` when another service's SLO gets that label too; and if even that is
+    given twice (service ``a``'s ``b-c`` and service ``a-b``'s ``c``), ended with 8 hex digits
+    of the SLO's id, which no other SLO has: no two SLOs are ever written under one name."""
+    services = {s.id: s.service for s in slos}
+    names = {s.id: dns_label(s.name) for s in slos}
+    why: dict[str, list[str]] = {s.id: [] for s in slos}
+    for s in slos:
+        if names[s.id] != s.name:
+            why[s.id].append(f"OpenSLO's metadata.name is an RFC 1123 label ({_LABEL_RULE})")
+    shared = _shared_names(names, services)
+    for s in slos:
+        if names[s.id] in shared:
+            why[s.id].append(
+                f"another service has an SLO named '{names[s.id]}' and OpenSLO names each SLO once, "
+                "by metadata.name alone"
+            )
+            names[s.id] = dns_label(s.id)
+    taken = Counter(names.values())
+    for s in slos:
+        if taken[names[s.id]] > 1:
+            why[s.id].append(f"'{names[s.id]}' would name another SLO too")
+            names[s.id] += "-" + hashlib.sha256(s.id.encode()).hexdigest()[:8]
+    return {s.id: (names[s.id], why[s.id]) for s in slos}
+
+
+_LABEL_RULE = "lower-case letters, digits and '-': OpenSLO's Go SDK, oslo validate, refuses others"
 
 
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
     docs: list[dict[str, object]] = []
     written: set[str] = set()
-    shared = _shared_names(slos)
+    names = _names(slos)
     for slo in slos:
-        name = slo.id if slo.name in shared else None
+        name, why = names[slo.id]
         doc = slo_document(slo, losses, name)
         if doc is None:
             continue
-        if name:
-            losses.add(
-                slo,
-                "name",
-                f"another service has an SLO named '{slo.name}' and OpenSLO names each SLO once, "
-                f"by metadata.name alone: written as '{name}' (it reads back under that name)",
-            )
+        if why:
+            losses.add(slo, "name", f"{'; '.join(why)}: written as '{name}' (it reads back under that name)")
         # each target once, before the first SLO that refers to it
         for target in reader.notification_targets(slo.alerting):
             if target not in written:

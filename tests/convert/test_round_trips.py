@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -463,6 +464,72 @@ def test_slos_of_one_name_in_two_services_get_distinct_openslo_names_and_the_ren
         ("api", "api-availability"),
         ("web", "web-availability"),
     ]
+
+
+# What OpenSLO's Go SDK (oslo validate) takes as any object's metadata.name: an RFC 1123 label.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def openslo_names(text: str) -> list[str]:
+    """Every ``metadata.name`` of the OpenSLO documents: SLOs, their inline indicators and
+    alert policies and conditions, and notification targets."""
+    names: list[str] = []
+    for doc in yaml.safe_load_all(text):
+        names.append(doc["metadata"]["name"])
+        spec = doc["spec"]
+        if doc["kind"] == "SLO":
+            names.append(spec["indicator"]["metadata"]["name"])
+            for policy in spec.get("alertPolicies", []):
+                names += [
+                    policy["metadata"]["name"],
+                    *(c["metadata"]["name"] for c in policy["spec"]["conditions"]),
+                ]
+    return names
+
+
+def test_sloth_names_openslo_refuses_are_written_as_rfc_1123_labels_and_each_rename_is_reported() -> None:
+    """Sloth (and sloctl) take upper case, ``_`` and ``.`` in names; OpenSLO's Go SDK refuses
+    them in ``metadata.name``: lower case, ``-`` for each, reported like the other renames."""
+    slos = [
+        {
+            "name": "API_Latency.p99",
+            "objective": 99.9,
+            "sli": EVENTS,
+            "alerting": {"tiers": {"pageQuick": {"for": "2m"}}},
+        },
+        {"name": "checkout", "objective": 99, "sli": EVENTS},
+    ]
+    out = convert(read(native_text(slos, "Shop_API")), "openslo")
+    assert [str(loss) for loss in out.losses] == [
+        "Shop_API-API_Latency.p99: name: OpenSLO's metadata.name is an RFC 1123 label (lower-case "
+        "letters, digits and '-': OpenSLO's Go SDK, oslo validate, refuses others): written as "
+        "'api-latency-p99' (it reads back under that name)"
+    ]
+    text = render_text(out)
+    assert [n for n in openslo_names(text) if not DNS_LABEL.fullmatch(n)] == []
+    assert [(s.service, s.name) for s in read(text)] == [
+        ("Shop_API", "api-latency-p99"),
+        ("Shop_API", "checkout"),
+    ]
+
+
+def test_openslo_renames_never_give_two_slos_one_name() -> None:
+    """``b.c`` becomes ``b-c``, which service ``x`` uses too: both are qualified, and service
+    ``a``'s is then ``a-b-c``, the qualified name of service ``a-b``'s ``c`` (shared with service
+    ``y``): those two end with digits of their own ids, and every SLO reads back."""
+    doc = {"name": "", "objective": 99.9, "sli": EVENTS}
+    text = "---\n".join(
+        native_text([doc | {"name": name}], service)
+        for service, name in (("a", "b.c"), ("x", "b-c"), ("a-b", "c"), ("y", "c"))
+    )
+    out = convert(read(text), "openslo")
+    names = [d["metadata"]["name"] for d in out.documents]  # type: ignore[index]
+    assert names[1::2] == ["x-b-c", "y-c"]
+    assert [n[: -len("-12345678")] for n in names[0::2]] == ["a-b-c", "a-b-c"]
+    assert len(set(names)) == 4
+    assert [s.id for s in read(render_text(out))] == [f"a-{names[0]}", "x-x-b-c", f"a-b-{names[2]}", "y-y-c"]
+    assert [loss.slo for loss in out.losses] == ["a-b.c", "x-b-c", "a-b-c", "y-c"]
+    assert "'a-b-c' would name another SLO too" in out.losses[2].reason
 
 
 def test_an_openslo_inline_indicator_is_named_as_the_sdk_requires_of_every_object() -> None:
