@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -89,12 +90,15 @@ _IS_SET: dict[str, Callable[[SLO], bool]] = {
 
 
 __all__ = [
+    "DNS_LABEL_MAX",
     "GROUPING_LOST",
     "Converted",
     "Loss",
     "Losses",
     "dns_label",
+    "ended",
     "severity_fields",
+    "shortened",
     "windows_documents",
 ]
 
@@ -109,6 +113,27 @@ def dns_label(name: str) -> str:
     'api-latency-p99'
     """
     return name.lower().replace("_", "-").replace(".", "-")
+
+
+DNS_LABEL_MAX = 63
+"""The length of an RFC 1123 label: OpenSLO's ``metadata.name``, a Kubernetes namespace."""
+
+
+def ended(name: str, key: str, limit: int) -> str:
+    """``name`` cut to leave room for ``-`` and 8 hex digits of the SHA-256 of ``key``, at most
+    ``limit`` characters in all: the same every run, and distinct for distinct keys.
+
+    >>> ended("checkout-latency", "shop-checkout-latency", 14)
+    'check-654e5c8e'
+    """
+    return f"{name[: limit - 9].rstrip('-.')}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+
+def shortened(name: str, limit: int) -> str:
+    """``name``, or when it is longer than ``limit`` its start ended with 8 hex digits of its
+    SHA-256 (:func:`ended`): a name Kubernetes or OpenSLO takes, the same every run, and two long
+    names that start alike stay apart."""
+    return name if len(name) <= limit else ended(name, name, limit)
 
 
 def windows_documents(slos: Sequence[SLO], api_version: str) -> tuple[dict[str, object], ...]:

@@ -12,12 +12,19 @@ not its own (:func:`_names`)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from sloctl.convert._base import GROUPING_LOST, Converted, Losses, dns_label
+from sloctl.convert._base import (
+    DNS_LABEL_MAX,
+    GROUPING_LOST,
+    Converted,
+    Losses,
+    dns_label,
+    ended,
+    shortened,
+)
 from sloctl.durations import format_duration
 from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI
 from sloctl.render import promql
@@ -91,6 +98,10 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
         losses.add(slo, "alerting.tiers", "a disabled tier's for has no OpenSLO field")
     policies: list[dict[str, object]] = []
     for i, t in enumerate(enabled or a.tiers[:1]):
+        # <name>-<tier>; when longer than a label, the name part shortened as an SLO's name is and
+        # the tier kept (not reported: sloctl reads no policy name back)
+        tier = t.name.replace("_", "-")
+        policy_name = f"{shortened(name, DNS_LABEL_MAX - len(tier) - 1)}-{tier}"
         condition: dict[str, object] = {
             "kind": "burnrate",
             "op": "gt",
@@ -102,14 +113,14 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
         policies.append(
             {
                 "kind": "AlertPolicy",
-                "metadata": {"name": f"{name}-{t.name.replace('_', '-')}"},
+                "metadata": {"name": policy_name},
                 "spec": {
                     "alertWhenBreaching": bool(enabled),
                     "alertWhenNoData": a.no_data.enabled and i == 0,
                     "conditions": [
                         {
                             "kind": "AlertCondition",
-                            "metadata": {"name": f"{name}-{t.name.replace('_', '-')}"},
+                            "metadata": {"name": policy_name},
                             "spec": {
                                 "severity": t.severity,
                                 "condition": condition,
@@ -208,9 +219,10 @@ def _shared_names(names: Mapping[str, str], services: Mapping[str, str]) -> set[
 def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
     """SLO id → the ``metadata.name`` it is written under, and why it is not the SLO's name
     (nothing when it is). The name as an RFC 1123 label (OpenSLO's Go SDK refuses others);
-    ``<service>-<name>`` when another service's SLO gets that label too; and if even that is
-    given twice (service ``a``'s ``b-c`` and service ``a-b``'s ``c``), ended with 8 hex digits
-    of the SLO's id, which no other SLO has: no two SLOs are ever written under one name."""
+    ``<service>-<name>`` when another service's SLO gets that label too; over 63 characters, its
+    start and 8 hex digits of the whole (:func:`~sloctl.convert._base.shortened`); and if even
+    that is given twice (service ``a``'s ``b-c`` and service ``a-b``'s ``c``), ended with 8 hex
+    digits of the SLO's id, which no other SLO has: no two SLOs are ever written under one name."""
     services = {s.id: s.service for s in slos}
     names = {s.id: dns_label(s.name) for s in slos}
     why: dict[str, list[str]] = {s.id: [] for s in slos}
@@ -225,11 +237,17 @@ def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
                 "by metadata.name alone"
             )
             names[s.id] = dns_label(s.id)
+    for s in slos:
+        if len(names[s.id]) > DNS_LABEL_MAX:
+            why[s.id].append(
+                f"'{names[s.id]}' is longer than the {DNS_LABEL_MAX} characters of an RFC 1123 label"
+            )
+            names[s.id] = shortened(names[s.id], DNS_LABEL_MAX)
     taken = Counter(names.values())
     for s in slos:
         if taken[names[s.id]] > 1:
             why[s.id].append(f"'{names[s.id]}' would name another SLO too")
-            names[s.id] += "-" + hashlib.sha256(s.id.encode()).hexdigest()[:8]
+            names[s.id] = ended(names[s.id], s.id, DNS_LABEL_MAX)
     return {s.id: (names[s.id], why[s.id]) for s in slos}
 
 

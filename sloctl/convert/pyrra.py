@@ -8,14 +8,16 @@ SLI (the bucket at its threshold, in the one ``le`` spelling Pyrra takes, and th
 reported, as it reads back as a ratio SLI); an SLO's ``grouping`` is written back when its
 queries are Pyrra's grouped ones. Alerts: the alert name, and all burn-rate tiers on or off
 together. Lost: other query shapes, raw and composite SLIs, per-tier switches and ``for``, alert
-labels, no-data settings other than on/off, budget policies, timeslices and calendars."""
+labels, no-data settings other than on/off, budget policies, timeslices and calendars. The
+service and the name are written as Kubernetes takes them (reported when they are not the
+SLO's own: :func:`_namespace`, :func:`_object_name`)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from sloctl.convert._base import Converted, Losses
+from sloctl.convert._base import DNS_LABEL_MAX, Converted, Losses, dns_label, shortened
 from sloctl.durations import format_duration
 from sloctl.model import SLO, CompositeSLI, EventsSLI, LatencySLI, NoDataAlert, ProbeSLI, RatioSLI
 from sloctl.render import promql
@@ -172,7 +174,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
         alerting["absent"] = False
     if a.no_data.name:
         alerting["absentName"] = a.no_data.name
-    metadata: dict[str, object] = {"name": slo.name, "namespace": slo.service}
+    metadata: dict[str, object] = {"name": _object_name(slo, losses), "namespace": _namespace(slo, losses)}
     if slo.labels:
         metadata["labels"] = {f"{PROPAGATED}{k}": v for k, v in slo.labels}
     if a.annotations:
@@ -187,6 +189,44 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     if alerting:
         spec["alerting"] = alerting
     return {"apiVersion": API_VERSION, "kind": "ServiceLevelObjective", "metadata": metadata, "spec": spec}
+
+
+# What Kubernetes takes (kubectl apply -f DIR/pyrra/): the namespace is an RFC 1123 label, the
+# object's name an RFC 1123 subdomain of at most 253 characters. Pyrra names its PrometheusRule
+# as the SLO; in its ConfigMap mode the ConfigMap "pyrra-recording-rule-<name>", whose data key
+# "<that>.rules.yaml" Kubernetes holds to 253 characters too: 221 are left for the name. Two
+# SLOs never get one name: sloctl refuses services (and an SLO's names in one) that differ
+# only by case or punctuation, and a shortened name ends with digits of the whole one.
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NAME_MAX = 253 - len("pyrra-recording-rule-") - len(".rules.yaml")
+
+
+def _namespace(slo: SLO, losses: Losses) -> str:
+    """The service as a namespace, the rename reported."""
+    namespace = shortened(dns_label(slo.service), DNS_LABEL_MAX)
+    if namespace != slo.service:
+        losses.add(
+            slo,
+            "service",
+            f"a Kubernetes namespace is an RFC 1123 label (lower-case letters, digits and '-', at most "
+            f"{DNS_LABEL_MAX}): written as namespace '{namespace}' (it reads back as that service)",
+        )
+    return namespace
+
+
+def _object_name(slo: SLO, losses: Losses) -> str:
+    """The SLO's name as a Kubernetes object's name, the rename reported."""
+    lower = slo.name.lower().replace("_", "-")
+    name = shortened(lower if _SUBDOMAIN.fullmatch(lower) else dns_label(slo.name), _NAME_MAX)
+    if name != slo.name:
+        losses.add(
+            slo,
+            "name",
+            "a Kubernetes object's name is an RFC 1123 subdomain (lower-case letters, digits, '-' and "
+            f"'.', at most {_NAME_MAX} characters for Pyrra's ConfigMap mode): written as '{name}' "
+            "(it reads back under that name)",
+        )
+    return name
 
 
 def convert(slos: Sequence[SLO]) -> Converted:

@@ -532,6 +532,57 @@ def test_openslo_renames_never_give_two_slos_one_name() -> None:
     assert "'a-b-c' would name another SLO too" in out.losses[2].reason
 
 
+LONG_SERVICE = "Shop_API.payments-gateway-of-the-european-region-for-card-and-wallet"
+LONG_NAME = "availability-of-every-request-the-payments-gateway-answers-in-time"
+
+
+def test_openslo_names_over_63_characters_are_shortened_the_same_way_every_run_and_reported() -> None:
+    """An RFC 1123 label has at most 63 characters: the SLO's name keeps its start and ends with
+    digits of the whole; each ``<name>-<tier>`` policy keeps its tier."""
+    slo = {
+        "name": LONG_NAME,
+        "objective": 99.9,
+        "sli": EVENTS,
+        "alerting": {"tiers": {"pageQuick": {"for": "2m"}}},
+    }
+    original = read(native_text([slo], LONG_SERVICE))
+    out = convert(original, "openslo")
+    text = render_text(out)
+    names = openslo_names(text)
+    assert [n for n in names if not DNS_LABEL.fullmatch(n)] == []
+    assert names[0].startswith("availability-of-every-request-the-payments-gateway")
+    assert [n.rsplit("-", 2)[-2:] for n in names[2::2]] == [
+        ["page", "quick"],
+        ["page", "slow"],
+        ["ticket", "quick"],
+        ["ticket", "slow"],
+    ]
+    (loss,) = out.losses
+    assert (loss.field, loss.reason.split(": written as ")[1]) == (
+        "name",
+        f"'{names[0]}' (it reads back under that name)",
+    )
+    assert "is longer than the 63 characters of an RFC 1123 label" in loss.reason
+    assert render_text(convert(original, "openslo")) == text
+    assert [s.name for s in read(text)] == [names[0]]
+
+
+def test_pyrra_namespaces_and_names_are_what_kubernetes_takes_and_each_rename_is_reported() -> None:
+    """``kubectl apply`` refuses a namespace that is not an RFC 1123 label (63 characters at
+    most) and an object's name that is not a subdomain: the service and the name are written
+    as such, reported, and read back under those names."""
+    slos = [{"name": "Checkout_Errors.p99", "objective": 99.9, "sli": EVENTS}]
+    out = convert(read(native_text(slos, LONG_SERVICE)), "pyrra")
+    ((name, namespace),) = [(d["metadata"]["name"], d["metadata"]["namespace"]) for d in out.documents]  # type: ignore[index]
+    assert name == "checkout-errors.p99"
+    assert DNS_LABEL.fullmatch(namespace) and namespace.startswith("shop-api-payments-gateway")
+    assert [(loss.field, loss.reason.split(": written as ")[1]) for loss in out.losses] == [
+        ("name", "'checkout-errors.p99' (it reads back under that name)"),
+        ("service", f"namespace '{namespace}' (it reads back as that service)"),
+    ]
+    assert [s.id for s in read(render_text(out))] == [f"{namespace}-{name}"]
+
+
 def test_an_openslo_inline_indicator_is_named_as_the_sdk_requires_of_every_object() -> None:
     """OpenSLO's Go SDK (``oslo validate``) requires ``spec.indicator.metadata.name``."""
     original = read(native_text([{"name": "availability", "objective": 99.9, "sli": EVENTS}]))
