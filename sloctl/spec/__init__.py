@@ -16,7 +16,7 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,6 +191,9 @@ def load_documents(
     user_catalogs.update(more_catalogs)
     catalogs = Catalogs(user_catalogs, sloth=compat == "sloth", unusable=unusable)
     slos: list[SLO] = []
+    # Where an item of a list is: its SLOs keep its location, and the error naming a second one
+    # names its path too (``items[2].metadata.name``)
+    places = {doc.loc: prefix for _, doc, prefix in parsed if prefix}
     for name, doc, prefix in parsed:
         api, _ = _header(doc)
         reader = Reader(
@@ -199,7 +202,7 @@ def load_documents(
         slos.extend(_read_slos(doc, reader, catalogs, objects, sloth_period))
         errors.extend(reader.errors)
         warnings.extend(reader.warnings)
-    errors.extend(_duplicates(slos))
+    errors.extend(_duplicates(slos, places))
     errors.extend(promcheck.check_across(slos))
     return LoadResult(
         tuple(slos),
@@ -419,7 +422,9 @@ def _order(e: SpecError) -> tuple[str, int, int, str]:
     return (e.location.file, e.location.line, e.location.column, e.path)
 
 
-def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
+def _duplicates(slos: Sequence[SLO], places: Mapping[Location, str]) -> list[SpecError]:
+    """A second SLO of an id, at its document and field; ``places``: the path of a document
+    that is an item of a list (``items[2]``), by its location."""
     seen: dict[str, SLO] = {}
     out: list[SpecError] = []
     for slo in slos:
@@ -427,23 +432,36 @@ def _duplicates(slos: Sequence[SLO]) -> list[SpecError]:
         if first is None:
             seen[slo.id] = slo
         else:
-            # Pyrra's and OpenSLO's SLO name is the object's metadata.name
-            field = "metadata.name" if slo.spec_version.startswith(("pyrra", "openslo")) else "name"
+            # Pyrra's and OpenSLO's SLO name is the object's metadata.name, and the SLO's source
+            # its document: an item of a list is named by its path too
+            if slo.spec_version.startswith(("pyrra", "openslo")):
+                field = _in_list(places, slo, "metadata.name")
+                first_at = f"{first.source}"
+                if first.source in places:
+                    first_at += f" ({_in_list(places, first, 'metadata.name')})"
+            else:
+                field, first_at = "name", f"{first.source}"
             if (first.service, first.name) == (slo.service, slo.name):
                 message = (
                     f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at "
-                    f"{first.source}: rename one, or read one of the two (--exclude GLOB skips a "
+                    f"{first_at}: rename one, or read one of the two (--exclude GLOB skips a "
                     "copy under a directory, such as another deployment's folder)"
                 )
             else:
                 # <service>-<name> names an SLO's rules, alerts and dashboards: a-b's c is a's b-c
                 message = (
                     f"SLO {slo.name!r} of service {slo.service!r} has the id {slo.id!r} of SLO "
-                    f"{first.name!r} of service {first.service!r} at {first.source} (the id, "
+                    f"{first.name!r} of service {first.service!r} at {first_at} (the id, "
                     "<service>-<name>, names its rules, alerts and dashboards): rename one"
                 )
             out.append(SpecError(slo.source, field, message))
     return out
+
+
+def _in_list(places: Mapping[Location, str], slo: SLO, field: str) -> str:
+    """``field`` of ``slo``'s document, under its path when the document is an item of a list."""
+    prefix = places.get(slo.source)
+    return f"{prefix}.{field}" if prefix else field
 
 
 def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, bytes]]:

@@ -292,3 +292,15 @@ def test_a_pyrra_copy_in_another_folder_is_a_duplicate_at_metadata_name_saying_w
     assert [(e.path, e.location.line) for e in errors] == [("metadata.name", 12)]
     assert "duplicate SLO 'api-errors' of service 'monitoring'" in errors[0].message
     assert "--exclude GLOB" in errors[0].message
+
+
+def test_a_pyrra_copy_in_a_kubectl_list_is_a_duplicate_named_by_its_item_and_the_first_one() -> None:
+    """``kubectl get slo -A -o yaml`` of two clusters concatenated: the error names the item
+    the copy is (``items[1]``) and where the first is, not the list's line 1."""
+    item = KUBECTL_LIST.split("- ", 2)[1]
+    text = "apiVersion: v1\nkind: List\nitems:\n- " + item + "- " + item
+    errors = load_text(text, "slos.yaml").errors
+    assert [(e.path, e.location.line, e.location.column) for e in errors] == [
+        ("items[1].metadata.name", 14, 3)
+    ]
+    assert "first defined at slos.yaml:4:3 (items[0].metadata.name)" in errors[0].message
