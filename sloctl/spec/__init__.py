@@ -236,7 +236,7 @@ def _read_shared(
         errors.extend(errs)
         if not docs and not errs:
             errors.append(SpecError(Location(name, 1, 1), "", NO_DOCUMENT))
-        for doc, prefix in (item for d in docs for item in _objects(d, errors)):
+        for doc, prefix in (item for d in docs for item in _objects(d, errors, warnings)):
             api, kind = _header(doc)
             reader = Reader(name, prefix=prefix)
             if openslo_names is not None and (api, kind) in _KNOWN and api.startswith("openslo"):
@@ -292,7 +292,7 @@ _KUBERNETES_LISTS = {
 }
 
 
-def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:
+def _objects(doc: YNode, errors: list[SpecError], warnings: list[SpecError]) -> list[tuple[YNode, str]]:
     """The objects of one YAML document, each with the path it is named by: the document
     itself, the items of a Kubernetes list (``kubectl get slo -A -o yaml``), ``items[0]``…,
     or the items of a list of OpenSLO objects (the form oslo reads), ``[0]``, ``[1]``….
@@ -305,7 +305,11 @@ def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:
                 SpecError(where, "items", "expected a list of objects, as kubectl get -o yaml writes")
             )
             return []
-        return [(item, index("items", i)) for i, item in enumerate(node.value)]
+        items = [(item, index("items", i)) for i, item in enumerate(node.value)]
+        others = [(item, path) for item, path in items if _other_kind(item)]
+        if others:
+            warnings.append(_skipped(others))
+        return [(item, path) for item, path in items if not _other_kind(item)]
     if not isinstance(doc.value, list):
         return [(doc, "")]
     if not doc.value:
@@ -324,6 +328,34 @@ def _objects(doc: YNode, errors: list[SpecError]) -> list[tuple[YNode, str]]:
             errors.append(SpecError(item.loc, index("", i), f"a list item {found}; {_TOP}"))
             return []
     return [(item, index("", i)) for i, item in enumerate(doc.value)]
+
+
+def _other_kind(item: YNode) -> bool:
+    """Whether an item of a Kubernetes list is an object of an apiVersion sloctl does not read
+    (a ConfigMap, a PrometheusRule): ``kubectl get -o yaml`` of several kinds lists them beside
+    the SLOs. An item without an apiVersion, of a known one (with another kind) or of one close
+    to a known one (a typo) is read, and is an error as a document of its own would be."""
+    api, _ = _header(item)
+    return isinstance(item.value, dict) and "apiVersion" in item.value and bool(api) and not _known_api(api)
+
+
+def _skipped(others: list[tuple[YNode, str]]) -> SpecError:
+    """One warning for the items of a Kubernetes list that are not SLOs, naming each."""
+
+    def what(item: YNode, path: str) -> str:
+        api, kind = _header(item)
+        meta = item.value.get("metadata") if isinstance(item.value, dict) else None
+        name = meta.value.get("name") if meta is not None and isinstance(meta.value, dict) else None
+        named = f" {name.value}" if name is not None and isinstance(name.value, str) else ""
+        return f"{path} ({kind or 'an object'}{named} of {api})"
+
+    listed = ", ".join(what(item, path) for item, path in others)
+    return SpecError(
+        others[0][0].loc,
+        "items",
+        f"skipped {listed}: not SLOs (kubectl get -o yaml lists mix kinds); sloctl reads the list's "
+        "SLO objects, such as Pyrra's ServiceLevelObjective and Sloth's PrometheusServiceLevel",
+    )
 
 
 _TOP = (
@@ -402,12 +434,20 @@ def _unknown_kind(at: Location, node: YNode | None, reader: Reader, api: str, ki
     reader.error(at if node is None else node.loc, "kind", message)
 
 
+_APIS = sorted({a for a, _ in _KNOWN})
+
+
+def _known_api(api: str) -> str | None:
+    """``api`` if sloctl reads it, else the apiVersion it reads that is close to it, or None."""
+    close = difflib.get_close_matches(api, _APIS, n=1)
+    return close[0] if close else None
+
+
 def _unknown_api_version(doc: YNode, reader: Reader, api: str) -> None:
-    apis = sorted({a for a, _ in _KNOWN})
-    known = f"{', '.join(apis)} (or Sloth's version: {sloth.PROM_VERSION}); docs/spec.md lists their kinds"
+    known = f"{', '.join(_APIS)} (or Sloth's version: {sloth.PROM_VERSION}); docs/spec.md lists their kinds"
     if api:
-        close = difflib.get_close_matches(api, apis, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        close = _known_api(api)
+        hint = f" (did you mean {close!r}?)" if close else ""
         reader.error(doc.loc, "apiVersion", f"unsupported apiVersion {api!r}{hint}; supported: {known}")
     else:
         reader.error(

@@ -304,3 +304,34 @@ def test_a_pyrra_copy_in_a_kubectl_list_is_a_duplicate_named_by_its_item_and_the
         ("items[1].metadata.name", 14, 3)
     ]
     assert "first defined at slos.yaml:4:3 (items[0].metadata.name)" in errors[0].message
+
+
+def test_objects_of_other_kinds_in_a_kubectl_list_are_skipped_with_one_warning_naming_each() -> None:
+    """``kubectl get slo,configmap,prometheusrule -o yaml`` lists the kinds together: the SLOs are
+    read, the others named in one warning; a typo of an apiVersion sloctl reads stays an error, and
+    so does an object of another kind standing alone."""
+    others = """\
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: pyrra-recording-rule-api-errors, namespace: monitoring}
+  data: {}
+- apiVersion: monitoring.coreos.com/v1
+  kind: PrometheusRule
+  metadata: {name: api-errors, namespace: monitoring}
+"""
+    text = KUBECTL_LIST.replace("items:\n", "items:\n" + others)
+    result = load_text(text, "slos.yaml")
+    assert result.ok, [str(e) for e in result.errors]
+    assert [s.id for s in result.slos] == ["monitoring-api-errors", "home-wifi-satisfaction"]
+    assert [(w.location.line, w.path, w.message.split(": not SLOs")[0]) for w in result.warnings] == [
+        (
+            5,
+            "items",
+            "skipped items[0] (ConfigMap pyrra-recording-rule-api-errors of v1), "
+            "items[1] (PrometheusRule api-errors of monitoring.coreos.com/v1)",
+        )
+    ]
+    typo = load_text(text.replace("pyrra.dev/v1alpha1", "pyrra.dev/v1alpha2"), "slos.yaml")
+    assert [e.path for e in typo.errors] == ["items[2].apiVersion"]
+    alone = load_text(others.replace("- ", "", 1).replace("\n  ", "\n").split("- ")[0], "cm.yaml")
+    assert [e.message.split(";")[0] for e in alone.errors] == ["unsupported apiVersion 'v1'"]
