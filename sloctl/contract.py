@@ -35,6 +35,7 @@ __all__ = [
     "COLLECTOR_METRICS",
     "LIVENESS_PATH",
     "METRICS",
+    "METRICS_PATH",
     "OPERATION_ROUTES",
     "PGBOUNCER_CLIENT_ACTIVE",
     "PGBOUNCER_CLIENT_WAITING",
@@ -59,6 +60,7 @@ __all__ = [
     "PROBE_MISSED",
     "PROBE_ROLE",
     "PROBE_UP",
+    "PROJECTS_PATH",
     "READINESS_PATH",
     "READINESS_TIMEOUT_SECONDS",
     "ROUTES",
@@ -273,6 +275,9 @@ _BY_OPERATION_ID = {r.operation_id: r for r in ROUTES}
 #: the liveness route (the API process answers) and the readiness route (its databases answer)
 LIVENESS_PATH = _BY_OPERATION_ID["getHealth"].path
 READINESS_PATH = _BY_OPERATION_ID["getReadiness"].path
+#: the route Prometheus scrapes, and the project list (a cheap PostgreSQL read the collector probes)
+METRICS_PATH = _BY_OPERATION_ID["getMetrics"].path
+PROJECTS_PATH = _BY_OPERATION_ID["listProjects"].path
 #: how long ``/readyz`` waits for each database's ping (all three at once): short and bounded,
 #: so that a dead or paused database makes it answer 503 in about a second, never hang
 READINESS_TIMEOUT_SECONDS = 1.0

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from sloctl.contract import LIVENESS_PATH, METRICS_PATH, PROJECTS_PATH
 from sloctl.files import write_text
 from sloctl.testbed_runner import Testbed
 
@@ -76,11 +77,11 @@ def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, 
                 "database": "sloctl",
                 "canary": True,
             },
-            {"name": "api-projects", "kind": "http", "url": f"{api.url}/v1/projects?limit=10"},
+            {"name": "api-projects", "kind": "http", "url": f"{api.url}{PROJECTS_PATH}?limit=10"},
             {
                 "name": "api-health",
                 "kind": "http",
-                "url": f"{api.url}/healthz",
+                "url": f"{api.url}{LIVENESS_PATH}",
                 "interval": "5s",
                 "timeout": "2s",
             },
@@ -139,7 +140,7 @@ def write_config(testbed: Testbed, out: Path, *, rules: Path, collector_listen: 
     files[out / "targets" / "sloctl-collector.json"] = (file_sd(collector_listen, "sloctl-collector"), False)
     targets = {
         "api_url": testbed.api.url,
-        "metrics_url": f"{testbed.api.url}/metrics",
+        "metrics_url": f"{testbed.api.url}{METRICS_PATH}",
         "postgres_admin_dsn": testbed.postgres.admin_dsn,
         "pgbouncer_dsn": testbed.pgbouncer.dsn,
         "pgbouncer_admin_dsn": testbed.pgbouncer.admin_dsn,

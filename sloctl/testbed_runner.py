@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sloctl.contract import LIVENESS_PATH, READINESS_PATH, READINESS_TIMEOUT_SECONDS, TIERS
+from sloctl.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, READINESS_TIMEOUT_SECONDS, TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
     HttpProcess,
@@ -256,7 +256,7 @@ class Testbed(Stoppable):
         """Where each part listens, without credentials (for a terminal or a log)."""
         return {
             "api": self.api.url,
-            "metrics": f"{self.api.url}/metrics",
+            "metrics": f"{self.api.url}{METRICS_PATH}",
             "postgres": f"{self.postgres.host}:{self.postgres.port}",
             "pgbouncer": f"{self.pgbouncer.host}:{self.pgbouncer.port}",
             "redis": f"{self.redis.host}:{self.redis.port}",

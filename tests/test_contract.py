@@ -47,14 +47,20 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return out
 
 
-def literal_spellings(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, name) of every contract name inside a string literal of ``path``."""
+def _literals(path: Path, pattern: re.Pattern[str]) -> Iterator[tuple[int, str]]:
+    """(line, match) of ``pattern`` inside every string literal (or f-string part) of ``path``,
+    docstrings aside."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     skip = _docstrings(tree)
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
-            for match in _NAME.finditer(node.value):
+            for match in pattern.finditer(node.value):
                 yield node.lineno, match.group(1)
+
+
+def literal_spellings(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, name) of every contract name inside a string literal of ``path``."""
+    return _literals(path, _NAME)
 
 
 def test_no_string_literal_outside_the_contract_spells_a_contract_metric() -> None:
@@ -79,6 +85,36 @@ def test_the_grep_finds_a_name_in_an_f_string_and_a_suffixed_series(tmp_path: Pa
         f'C = "sum({c.POOL_SIZE.name})"\n'
     )
     assert sorted(literal_spellings(sample)) == [(2, bucket), (4, c.POOL_SIZE.name)]
+
+
+#: modules that write the platform API's addresses for other tools: they read each route from
+#: the contract (``LIVENESS_PATH`` …), never spell one
+ROUTE_READERS = (ROOT / "sloctl" / "testbed_config.py", ROOT / "sloctl" / "testbed_runner.py")
+_ROUTE = re.compile(
+    "(" + "|".join(sorted((re.escape(r.path) for r in c.ROUTES), key=len, reverse=True)) + r")(?=$|[?#/\"'])"
+)
+
+
+def literal_routes(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, route) of every platform API route inside a string literal of ``path``."""
+    return _literals(path, _ROUTE)
+
+
+@pytest.mark.parametrize("path", ROUTE_READERS, ids=lambda p: p.name)
+def test_the_testbed_writers_read_the_api_routes_from_the_contract(path: Path) -> None:
+    found = [f"{path.relative_to(ROOT)}:{line}: {route}" for line, route in literal_routes(path)]
+    assert not found, "use sloctl.contract's routes instead of spelling them:\n" + "\n".join(found)
+
+
+def test_the_route_grep_finds_a_route_in_an_f_string_and_not_a_longer_path(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        f'"""Docs may say {c.LIVENESS_PATH}."""\n'
+        f'A = f"{{url}}{c.LIVENESS_PATH}"\n'
+        f'B = "{c.LIVENESS_PATH}x"\n'
+        f'C = "{c.READINESS_PATH}?verbose=1"\n'
+    )
+    assert sorted(literal_routes(sample)) == [(2, c.LIVENESS_PATH), (4, c.READINESS_PATH)]
 
 
 def _doc_rows() -> dict[str, list[str]]:
