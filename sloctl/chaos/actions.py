@@ -44,9 +44,9 @@ __all__ = [
 ]
 
 #: The bounds each action holds its arguments to, ``{function: {argument: (lowest, highest)}}``:
-#: ``sloctl gameday run`` refuses an argument outside them before anything runs
-#: (:func:`sloctl.chaos.experiments.experiment_problems`, whether it is written in the activity or
-#: comes from a configuration key); the actions clamp to them only as a last guard.
+#: ``run_gameday`` (and so ``sloctl gameday run``) refuses an argument outside them before anything
+#: runs (:func:`sloctl.chaos.experiments.check_experiment_values`, whether it is written in the
+#: activity or comes from a configuration key); the actions clamp to them only as a last guard.
 BOUNDS: dict[str, dict[str, tuple[float, float]]] = {
     "postgres_slow_query_storm": {"connections": (1, 64), "seconds": (0.1, 300.0)},
     "redis_client_pause": {"seconds": (0.1, 120.0)},

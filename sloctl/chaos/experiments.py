@@ -29,9 +29,11 @@ __all__ = [
     "CONFIGURATION",
     "GAMEDAYS",
     "SETTINGS",
+    "ExperimentValueError",
     "GameDay",
     "MissingSlo",
     "build_experiments",
+    "check_experiment_values",
     "configuration_problems",
     "experiment_problem",
     "experiment_problems",
@@ -238,6 +240,42 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
     for activity in (a for a in activities if isinstance(a, Mapping)):
         problems += _argument_problems(activity, merged)
     return problems
+
+
+#: the last line of a refusal of configuration values: where their ranges are written
+CONFIGURATION_HINT = "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"
+
+
+class ExperimentValueError(ValueError):
+    """Values of experiments' own that an action would clamp (:func:`experiment_problems`):
+    ``str()`` is one line per value naming its file, key and bound, then where the ranges are
+    written. Raised before anything runs."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join([*self.problems, CONFIGURATION_HINT]))
+
+
+def check_experiment_values(
+    experiments: Mapping[Path, Mapping[str, Any]], configuration: Mapping[str, Any]
+) -> None:
+    """Raise :class:`ExperimentValueError` when one of ``experiments`` (path → its JSON) holds a
+    value outside its bounds with ``configuration`` (the caller's, applied over each one's own):
+    every game day, a sequence or the CLI's, is checked here before any of them runs.
+
+    >>> try:
+    ...     check_experiment_values({Path("a.json"): {"configuration": {"gameday_seconds": 900}}}, {})
+    ... except ExperimentValueError as exc:
+    ...     print(exc.problems)
+    ('a.json: configuration: gameday_seconds: must be between 1 and 300',)
+    """
+    problems = [
+        f"{path}: {problem}"
+        for path, experiment in experiments.items()
+        for problem in experiment_problems(experiment, configuration)
+    ]
+    if problems:
+        raise ExperimentValueError(problems)
 
 
 def _argument_problems(activity: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:

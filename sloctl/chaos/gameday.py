@@ -39,7 +39,7 @@ from sloctl.egress import Egress, EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
-from .experiments import TARGETS
+from .experiments import TARGETS, check_experiment_values
 from .report import write_reports
 from .result import GamedayResult, journal_start, not_run, sloctl_extension, summarise, verdict_of
 
@@ -391,11 +391,15 @@ def run_gameday(
     receive the alert under test: a window on one of them (or a window without any protected
     service) raises :class:`~sloctl.chaos.pagerduty.MaintenanceWindowError` before anything
     runs, dry runs included. Dry runs open nothing, and write their plan's report only to an
-    ``out_dir`` given: the default one holds the last real run's report."""
+    ``out_dir`` given: the default one holds the last real run's report. A value of the
+    experiment's own that an action would clamp raises ``ExperimentValueError`` before anything
+    runs, dry runs included (:func:`~sloctl.chaos.experiments.check_experiment_values`)."""
     from chaoslib.experiment import ensure_experiment_is_valid
 
     _check_services(maintenance_services, protected_services, pagerduty)
-    experiment = apply_configuration(json.loads(Path(experiment_path).read_text()), configuration or {})
+    own = json.loads(Path(experiment_path).read_text())
+    check_experiment_values({experiment_path: own}, configuration or {})
+    experiment = apply_configuration(own, configuration or {})
     ensure_experiment_is_valid(experiment)
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
@@ -446,7 +450,10 @@ def run_gamedays(
     ``out_dir/<experiment name>/`` (default: beside each experiment). Each waits until its
     pages have resolved before the next starts (with ``prometheus_url``); ``options`` are
     :func:`run_gameday`'s. An interrupted game day (Ctrl-C, SIGTERM: ``result.interrupted``)
-    ends the sequence: the ones after it are not run (:func:`not_run_after`, no report)."""
+    ends the sequence: the ones after it are not run (:func:`not_run_after`, no report). A
+    value one of them would have clamped raises
+    :class:`~sloctl.chaos.experiments.ExperimentValueError` before the first runs."""
+    check_experiment_values({p: json.loads(Path(p).read_text()) for p in experiments}, configuration or {})
     results: list[GamedayResult] = []
     for index, path in enumerate(experiments, 1):
         if results and results[-1].interrupted:

@@ -360,7 +360,7 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
     """``--config`` then ``--set``, or an error message: a key neither declared by sloctl
     (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared`` (the experiments' own
     configuration keys), or a value outside its declaration, named with where it came from."""
-    from sloctl.chaos.experiments import configuration_problems
+    from sloctl.chaos.experiments import CONFIGURATION_HINT, configuration_problems
 
     configuration: dict[str, Any] = {}
     problems: list[str] = []
@@ -379,9 +379,7 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
             f"--set {item}: {p}" for p in configuration_problems({key: configuration[key]}, declared)
         ]
     if problems:
-        return "\n".join(
-            [*problems, "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"]
-        )
+        return "\n".join([*problems, CONFIGURATION_HINT])
     return configuration
 
 
@@ -408,7 +406,7 @@ def _load_schedule(args: argparse.Namespace) -> Schedule:
 
 
 def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
-    from sloctl.chaos.experiments import experiment_problem
+    from sloctl.chaos.experiments import ExperimentValueError, check_experiment_values, experiment_problem
 
     experiments: dict[Path, dict[str, Any]] = {}
     for path in paths:
@@ -427,8 +425,10 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
     configuration = _configuration(args, declared)
     if isinstance(configuration, str):
         return _fail(configuration, args.gameday_command)
-    if (problems := _experiments_problems(experiments, configuration)) is not None:
-        return _fail(problems, args.gameday_command)
+    try:  # every experiment's own values, before any of them runs
+        check_experiment_values(experiments, configuration)
+    except ExperimentValueError as exc:
+        return _fail(str(exc), args.gameday_command)
     pagerduty = _pagerduty(args)
     if isinstance(pagerduty, str):
         return _fail(pagerduty, args.gameday_command)
@@ -449,26 +449,6 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
             return 1
         except LockFileError as exc:
             return _fail(str(exc), args.gameday_command)
-
-
-def _experiments_problems(
-    experiments: dict[Path, dict[str, Any]], configuration: dict[str, Any]
-) -> str | None:
-    """Each experiment's own values out of range, refused as ``--config`` and ``--set``'s are
-    (:func:`~sloctl.chaos.experiments.experiment_problems`), each line naming its file; None
-    when there is none."""
-    from sloctl.chaos.experiments import experiment_problems
-
-    problems = [
-        f"{path}: {problem}"
-        for path, experiment in experiments.items()
-        for problem in experiment_problems(experiment, configuration)
-    ]
-    if not problems:
-        return None
-    return "\n".join(
-        [*problems, "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"]
-    )
 
 
 def _in_sequence(
@@ -539,6 +519,7 @@ def _run_one(
     """One game day's result; an exit code when it could not run at all."""
     from chaoslib.exceptions import ChaosException, InvalidActivity, InvalidControl, InvalidExperiment
 
+    from sloctl.chaos.experiments import ExperimentValueError
     from sloctl.chaos.gameday import run_gameday
     from sloctl.chaos.pagerduty import MaintenanceWindowError
 
@@ -557,6 +538,8 @@ def _run_one(
         )
     except MaintenanceWindowError as exc:
         return _fail(f"--maintenance-service: {exc}", args.gameday_command)
+    except ExperimentValueError as exc:  # the file changed since it was checked
+        return _fail(str(exc), args.gameday_command)
     except (InvalidExperiment, InvalidActivity, InvalidControl) as exc:
         return _fail(
             f"{path}: Chaos Toolkit rejected the experiment: {str(exc).strip()}", args.gameday_command

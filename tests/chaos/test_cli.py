@@ -16,10 +16,10 @@ import sloctl.egress
 from sloctl.chaos.gameday import GamedayResult
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.cli.main import main
+from tests.chaos.experiments import EXPERIMENT, own_configuration, sloctl_action
 from tests.chaos.results import completed_run
 from tests.paths import ROOT
 
-EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
 KEY = "R0UTINGKEY" + "0" * 22
 #: a dry run of the slow-query storm against an API on a closed loopback port
 DRY_RUN = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
@@ -739,22 +739,6 @@ def test_a_dry_run_without_report_dir_never_replaces_the_last_real_runs_report(
     assert "report" not in out, "no report file is named: none was written"
 
 
-def _own_configuration(tmp_path: Path, configuration: dict[str, Any], method: list[dict[str, Any]]) -> Path:
-    """The slow-query-storm experiment with ``configuration`` added to its own block and
-    ``method`` before its own."""
-    experiment = json.loads(EXPERIMENT.read_text())
-    experiment["configuration"].update(configuration)
-    experiment["method"] = [*method, *experiment["method"]]
-    path = tmp_path / "own.json"
-    path.write_text(json.dumps(experiment))
-    return path
-
-
-def _action(name: str, func: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    provider = {"type": "python", "module": "sloctl.chaos.actions", "func": func, "arguments": arguments}
-    return {"type": "action", "name": name, "provider": provider}
-
-
 @pytest.mark.parametrize(
     ("configuration", "method", "said"),
     [
@@ -767,7 +751,7 @@ def _action(name: str, func: str, arguments: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             {"pause_seconds": 600},
             [
-                _action(
+                sloctl_action(
                     "inject: pause",
                     "redis_client_pause",
                     {"url": "${redis_url}", "seconds": "${pause_seconds}"},
@@ -780,7 +764,7 @@ def _action(name: str, func: str, arguments: dict[str, Any]) -> dict[str, Any]:
         pytest.param(
             {},
             [
-                _action(
+                sloctl_action(
                     "inject: storm",
                     "postgres_slow_query_storm",
                     {"dsn": "", "admin_dsn": "", "connections": 500},
@@ -801,7 +785,7 @@ def test_a_value_of_an_experiment_s_own_that_an_action_would_clamp_is_refused_na
 ) -> None:
     """Before, such values ran, clamped to the bound without a word (a fault of 120 s for the
     600 asked), while the same value from ``--set`` was refused."""
-    path = _own_configuration(tmp_path, configuration, method)
+    path = own_configuration(tmp_path, configuration, method)
     err = _usage_error(capsys, ["gameday", "run", str(path), "--report-dir", str(tmp_path / "report")])
     assert f"sloctl gameday run: {path}: {said}\n" in err, err
     assert fake_run.calls == [] and not (tmp_path / "report").exists()
