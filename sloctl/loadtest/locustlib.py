@@ -427,7 +427,7 @@ class _Recorder:
     """Per-interval samples (not Locust's cumulative numbers) and the request-count bound."""
 
     def __init__(self) -> None:
-        self.samples: list[dict[str, float]] = []
+        self.samples: list[dict[str, float | None]] = []
         self.started = time.monotonic()
         self.stopped_by = "duration"
         self.workers = 0
@@ -441,7 +441,7 @@ class _Recorder:
             self.workers = max(self.workers, len(runner.clients))
         total = runner.stats.total
         now = time.monotonic()
-        times = dict(total.response_times)
+        times = dict(SUCCEEDED.total.response_times)  # latency over the successes, as the gates
         prev = self._prev or (self.started, 0, 0, {})
         self._prev = (now, total.num_requests, total.num_failures, times)
         dt = now - prev[0]
@@ -449,15 +449,14 @@ class _Recorder:
         if dt <= 0 or n <= 0:
             return  # distributed: workers report every few seconds; skip empty intervals
         delta = {k: v - prev[3].get(k, 0) for k, v in times.items() if v - prev[3].get(k, 0) > 0}
+        # An interval whose every request failed has no latency (None), not one of 0 ms.
         self.samples.append(
             {
                 "t": round(now - self.started, 2),
                 "users": float(runner.user_count),
                 "rps": round(n / dt, 2),
                 "failures_per_s": round((total.num_failures - prev[2]) / dt, 2),
-                "p50_ms": percentile(delta, 50),
-                "p95_ms": percentile(delta, 95),
-                "p99_ms": percentile(delta, 99),
+                **{f"p{p}_ms": percentile(delta, p) if delta else None for p in (50, 95, 99)},
             }
         )
 

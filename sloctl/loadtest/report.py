@@ -2,11 +2,16 @@
 kit's template and charts) whose plots (latency percentiles and request rate over time) are
 inline SVG: no scripts, no CDN, nothing fetched when the file is opened. Pure: strings in,
 strings out.
+
+Their latency figures (per route, per dependency, in total and over time) are over the
+successful requests, as the latency gates read them; failures are counts and rates
+(``failures``, ``failure_ratio``, failures/s). So the page and the verdict agree on one run.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,7 +20,7 @@ from markupsafe import Markup
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 
-from .results import GateResult, RunStats, Sample, percentile
+from .results import LATENCY_FIELDS, GateResult, RunStats, Sample, Summary, percentile
 from .thresholds import LATENCY_STATS, Skipped
 
 __all__ = ["Report", "render_html", "render_json", "render_table"]
@@ -77,18 +82,16 @@ def render_table(report: Report) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    total = report.run.total
+    total = report.run.total_summary()
+    over = f" over the {total['successes']} successful requests" if total["failures"] else ""
     lines.append("")
     lines.append(
-        f"{total.num_requests} requests, {total.num_failures} failures, {total.rps:.1f} req/s, "
-        f"p50 {total.percentile(50):g} ms, p95 {total.percentile(95):g} ms, p99 {total.percentile(99):g} ms "
-        f"(stopped by {report.run.stopped_by})"
+        f"{total['requests']} requests, {total['failures']} failures, {total['rps']:.1f} req/s, "
+        f"{_percentiles(total)}{over} (stopped by {report.run.stopped_by})"
     )
-    for group in report.run.groups:
-        lines.append(
-            f"  {group.name}: {group.num_requests} requests, p50 {group.percentile(50):g} ms, "
-            f"p95 {group.percentile(95):g} ms, p99 {group.percentile(99):g} ms"
-        )
+    for group in report.run.group_summaries():
+        failures = f", {group['failures']} failures" if group["failures"] else ""
+        lines.append(f"  {group['name']}: {group['requests']} requests{failures}, {_percentiles(group)}")
     for label, pcts in _side_figures(report.run):
         lines.append(f"{label}: " + ", ".join(f"{k} {v:g} ms" for k, v in pcts.items()))
     if report.run.arrival_lags:
@@ -108,6 +111,14 @@ def render_table(report: Report) -> str:
 
 
 _MAX_IN_FLIGHT = 500  # ConstantRateUser.MAX_IN_FLIGHT (locustlib imports Locust; not here)
+
+
+def _percentiles(row: Summary) -> str:
+    """``p50 6 ms, p95 53 ms, p99 190 ms`` of a summary; ``-`` where no request succeeded."""
+    return ", ".join(
+        f"{p} {value:g} ms" if isinstance(value, int | float) else f"{p} -"
+        for p, value in ((p, row[f"{p}_ms"]) for p in ("p50", "p95", "p99"))
+    )
 
 
 def _pcts(times: tuple[tuple[int, int], ...]) -> dict[str, float]:
@@ -152,9 +163,10 @@ def to_dict(report: Report) -> dict[str, object]:
             for g in report.gates
         ],
         "skipped": [{"slo": s.slo, "reason": s.reason} for s in report.skipped],
-        "total": report.run.total.summary(),
-        "routes": [r.summary() for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))],
-        "groups": [g.summary() for g in report.run.groups],
+        "latency_over": report.run.latency_over,
+        "total": report.run.total_summary(),
+        "routes": report.run.route_summaries(),
+        "groups": report.run.group_summaries(),
         "server_side_ms": _pcts(report.run.server_times) if report.run.server_times else None,
         "arrivals": (
             {"lag_ms": _pcts(report.run.arrival_lags), "dropped": report.run.dropped}
@@ -178,11 +190,12 @@ def _plots(samples: Sequence[Sample]) -> list[Markup]:
         return []
     xs = [s.t for s in samples]
 
-    def line(name: str, values: Sequence[float]) -> Line:
-        return Line(name, tuple(zip(xs, values, strict=True)))
+    def line(name: str, values: Sequence[float | None]) -> Line:
+        # an interval none of whose requests succeeded has no latency: a gap, not 0 ms
+        return Line(name, tuple((x, math.nan if v is None else v) for x, v in zip(xs, values, strict=True)))
 
     latency = line_chart(
-        "Latency percentiles per interval",
+        "Latency percentiles per interval (successful requests)",
         [
             line("p50", [s.p50_ms for s in samples]),
             line("p95", [s.p95_ms for s in samples]),
@@ -224,11 +237,13 @@ def render_html(report: Report) -> str:
         gates=gates,
         breakpoint=", ".join(f"{k} = {v:g}" for k, v in report.run.breakpoint),
         charts=_plots(report.run.samples),
-        routes=[r.summary() for r in sorted(report.run.routes, key=lambda r: (r.name, r.method))],
-        groups=[g.summary() for g in report.run.groups],
+        routes=report.run.route_summaries(),
+        groups=report.run.group_summaries(),
         side=[
             f"{label}: " + ", ".join(f"{k} {v:g} ms" for k, v in pcts.items())
             for label, pcts in _side_figures(report.run)
         ],
-        total=report.run.total.summary(),
+        total=report.run.total_summary(),
+        latency_over=report.run.latency_over,
+        latency_fields=LATENCY_FIELDS,
     )

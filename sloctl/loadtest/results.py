@@ -3,7 +3,9 @@ the final numbers), and the evaluation of gates against them. Pure.
 
 Latency gates read the successful requests alone (:attr:`RunStats.succeeded`, recorded
 beside Locust's own entries, which count every request's time): a latency SLI measures the
-requests that succeeded, and failures are the availability gate's.
+requests that succeeded, and failures are the availability gate's. The reports' latency
+figures read them too (:meth:`RunStats.route_summaries` …), so that a page never shows a p95
+the gate did not judge; their counts, failures and rates cover every request.
 
 Locust stores response times rounded: exact below 100 ms, to 2 significant digits above
 (147 ms is counted as 150 ms). Percentiles here are nearest-rank over those buckets, so a
@@ -18,7 +20,21 @@ from dataclasses import dataclass, field
 
 from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
-__all__ = ["GateResult", "RouteStats", "RunStats", "Sample", "evaluate", "percentile"]
+__all__ = [
+    "LATENCY_FIELDS",
+    "GateResult",
+    "RouteStats",
+    "RunStats",
+    "Sample",
+    "Summary",
+    "evaluate",
+    "percentile",
+]
+
+#: a row of a report's tables (:meth:`RouteStats.summary`'s keys, and ``successes``)
+Summary = dict[str, float | int | str | None]
+#: the keys of a :class:`Summary` that are latencies: over the successful requests in reports
+LATENCY_FIELDS = ("avg_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
 def percentile(response_times: Mapping[int, int], percent: float) -> float:
@@ -128,17 +144,41 @@ def aggregate(entries: Sequence[RouteStats], name: str = "Aggregated") -> RouteS
     )
 
 
+def summary(stats: RouteStats, ok: RouteStats | None) -> Summary:
+    """``stats.summary()`` (requests, failures, rate: every request) with ``successes`` and its
+    latency figures over ``ok``, the successful requests of the same scope; None where none
+    succeeded."""
+    latency = ok.summary() if ok is not None and ok.num_requests else {}
+    row: Summary = {}
+    for key, value in stats.summary().items():
+        row[key] = latency.get(key) if key in LATENCY_FIELDS else value
+        if key == "requests":
+            row["successes"] = stats.num_requests - stats.num_failures
+    return row
+
+
+def _by_dependency(routes: Sequence[RouteStats]) -> dict[str, RouteStats]:
+    """``routes`` merged per dependency (``postgres``, ``redis``, …); routes outside the API's
+    catalogue form ``other``."""
+    names = sorted({ROUTE_DEPENDENCIES.get(r.name, "other") for r in routes})
+    return {
+        n: aggregate([r for r in routes if ROUTE_DEPENDENCIES.get(r.name, "other") == n], name=n)
+        for n in names
+    }
+
+
 @dataclass(frozen=True)
 class Sample:
-    """One point of the time series recorded during the run (per interval, not cumulative)."""
+    """One point of the time series recorded during the run (per interval, not cumulative):
+    percentiles over the interval's successful requests, None when none succeeded."""
 
     t: float
     users: int
     rps: float
     failures_per_s: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -166,11 +206,31 @@ class RunStats:
     def groups(self) -> tuple[RouteStats, ...]:
         """The routes merged per dependency (``postgres``, ``redis``, …), the scopes the
         per-dependency SLOs judge; routes outside the API's catalogue form ``other``."""
-        names = sorted({ROUTE_DEPENDENCIES.get(r.name, "other") for r in self.routes})
-        return tuple(
-            aggregate([r for r in self.routes if ROUTE_DEPENDENCIES.get(r.name, "other") == n], name=n)
-            for n in names
-        )
+        return tuple(_by_dependency(self.routes).values())
+
+    @property
+    def latency_over(self) -> str:
+        """What the reports' latency figures cover: the successful requests, or every request
+        for results written without them apart."""
+        return "every request" if self.succeeded is None else "successful requests"
+
+    def _ok(self) -> tuple[RouteStats, ...]:
+        return self.routes if self.succeeded is None else self.succeeded
+
+    def total_summary(self) -> Summary:
+        """The run's :func:`summary`: latencies over its successful requests, as the gates."""
+        return summary(self.total, aggregate(self._ok()))
+
+    def route_summaries(self) -> list[Summary]:
+        """Each route's :func:`summary`, by route and method."""
+        ok = {(r.name, r.method): r for r in self._ok()}
+        routes = sorted(self.routes, key=lambda r: (r.name, r.method))
+        return [summary(r, ok.get((r.name, r.method))) for r in routes]
+
+    def group_summaries(self) -> list[Summary]:
+        """Each dependency's :func:`summary` (:attr:`groups`)."""
+        ok = _by_dependency(self._ok())
+        return [summary(g, ok.get(g.name)) for g in self.groups]
 
     def select(
         self, route: str | None, method: str | None, dependency: str | None = None, *, succeeded: bool = False

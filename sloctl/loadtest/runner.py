@@ -419,9 +419,9 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
                     users=int(s.get("users", 0)),
                     rps=float(s.get("rps", 0)),
                     failures_per_s=float(s.get("failures_per_s", 0)),
-                    p50_ms=float(s.get("p50_ms", 0)),
-                    p95_ms=float(s.get("p95_ms", 0)),
-                    p99_ms=float(s.get("p99_ms", 0)),
+                    p50_ms=_latency(s.get("p50_ms")),
+                    p95_ms=_latency(s.get("p95_ms")),
+                    p99_ms=_latency(s.get("p99_ms")),
                 )
             )
     errors_raw = data.get("errors", [])
@@ -460,6 +460,11 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         dropped=dropped,
         succeeded=succeeded,
     )
+
+
+def _latency(raw: object) -> float | None:
+    """A sample's percentile in ms; None for an interval none of whose requests succeeded."""
+    return float(raw) if isinstance(raw, int | float) else None
 
 
 def _route_stats(raw: object) -> list[RouteStats]:

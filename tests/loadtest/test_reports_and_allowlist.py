@@ -60,6 +60,37 @@ def test_the_report_merges_routes_per_dependency_with_their_own_percentiles() ->
     assert "<h2>Per dependency</h2>" in render_html(report)
 
 
+def test_the_report_s_latency_figures_are_the_successes_the_gates_read_with_failures_as_counts() -> None:
+    """Before, every route, group and total figure was Locust's over every request: the page
+    said p95 200 ms (the failures' time) beside a passed ``p(95) < 50`` on the same run."""
+    every = (
+        RouteStats("/v1/projects", "GET", 20, 10, 2100.0, 200.0, ((10, 10), (200, 10)), 0.0, 10.0),
+        RouteStats("/v1/cache/{key}", "GET", 5, 5, 1000.0, 200.0, ((200, 5),), 0.0, 10.0),
+    )
+    ok = (RouteStats("/v1/projects", "GET", 10, 0, 100.0, 10.0, ((10, 10),), 0.0, 10.0),)
+    run = RunStats(routes=every, succeeded=ok)
+    gates = evaluate([parse_threshold("p(95)<50")], run)
+    report = Report("steady", "http://127.0.0.1:8000", 10.0, gates, (), run, "")
+    data = json.loads(render_json(report))
+    assert data["latency_over"] == "successful requests"
+    assert (data["total"]["p95_ms"], data["total"]["max_ms"]) == (gates[0].value, 10) == (10, 10)
+    assert (data["total"]["requests"], data["total"]["successes"], data["total"]["failures"]) == (25, 10, 15)
+    routes = {r["name"]: r for r in data["routes"]}
+    assert routes["/v1/projects"]["p95_ms"] == 10 and routes["/v1/projects"]["failure_ratio"] == 0.5
+    assert routes["/v1/cache/{key}"]["p95_ms"] is None and routes["/v1/cache/{key}"]["failures"] == 5
+    groups = {g["name"]: g for g in data["groups"]}
+    assert groups["postgres"]["avg_ms"] == 10 and groups["redis"]["avg_ms"] is None
+    text = render_table(report)
+    assert "p95 10 ms, p99 10 ms over the 10 successful requests" in text
+    assert "redis: 5 requests, 5 failures, p50 -, p95 -, p99 -" in text
+    assert "are over the successful requests, as the latency gates read them (10 of 25)" in render_html(
+        report
+    )
+    # Results written before successes were recorded apart: every request, and said so.
+    old = json.loads(render_json(Report("steady", "", 10.0, (), (), RunStats(routes=every), "")))
+    assert (old["latency_over"], old["total"]["p95_ms"]) == ("every request", 200)
+
+
 def test_html_report_is_self_contained_with_svg_plots() -> None:
     page = render_html(sample_report())
     assert page.count("<svg") == 2
