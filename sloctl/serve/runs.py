@@ -231,7 +231,7 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
         found.path,
         found.html,
         found.when,
-        {"target": str(doc.get("host", "")), "requests": str(total.get("num_requests", ""))},
+        {"target": str(doc.get("host", "")), "requests": str(total.get("requests", ""))},
     )
 
 

@@ -73,3 +73,13 @@ def test_an_interrupted_load_test_is_listed_as_interrupted_not_failed(tmp_path: 
     (tmp_path / "report.json").write_text(json.dumps(doc))
     (run,) = find_runs({"loadtest": (tmp_path,)}, {}).runs
     assert run.verdict == "interrupted"
+
+
+def test_a_load_tests_request_count_is_read_from_its_report(tmp_path: Path) -> None:
+    """The runs page's request count read ``total.num_requests``, a key the report never had
+    (it writes ``total.requests``): every load test's count was blank."""
+    doc = {"scenario": "steady", "passed": True, "host": "http://127.0.0.1:8000", "thresholds": []}
+    doc["total"] = {"requests": 1234, "failures": 5}
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    (run,) = find_runs({"loadtest": (tmp_path,)}, {}).runs
+    assert run.facts == {"target": "http://127.0.0.1:8000", "requests": "1234"}
