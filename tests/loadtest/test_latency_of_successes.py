@@ -37,9 +37,11 @@ class Split(FastHttpUser):
 
 def _answer(request: StubRequest) -> Answer:
     if request.path == "/fail":
-        # The service under test answers its failures in 200 ms, the response time Locust
-        # measures and the latency gates must leave out (not a wait of the test's).
-        time.sleep(0.2)  # real timer
+        # The service under test answers its failures in 400 ms, the response time Locust
+        # measures and the latency gates must leave out (not a wait of the test's). Well above
+        # the max gate's 300 ms: a success stalled on a loaded machine (166 ms seen beside
+        # another Locust run at load 8) must not read as a failure's latency.
+        time.sleep(0.4)  # real timer
         return Answer(b"unavailable", status=503)
     return Answer(b"ok")
 
@@ -52,17 +54,17 @@ def test_latency_gates_read_the_successful_requests_while_failures_count_for_ava
     with serve(_answer) as stub:
         argv = ["loadtest", str(tmp_path / "split.py"), "--host", stub.url, "--duration", "20s"]
         argv += ["--users", "4", "--max-requests", "200", "--report-dir", str(tmp_path)]
-        argv += ["--threshold", "p(95)<100", "--threshold", "max<150", "--threshold", "failure_ratio<0.9"]
+        argv += ["--threshold", "p(95)<100", "--threshold", "max<300", "--threshold", "failure_ratio<0.9"]
         if processes > 1:
             argv += ["--processes", str(processes)]
         code = main(argv)
     out = capsys.readouterr().out
     report = json.loads((tmp_path / "report.json").read_text())
     assert code == 0, out
-    # Every request's 95th percentile would be a failure's 200 ms; the gates saw the successes' few ms.
+    # Every request's 95th percentile would be a failure's 400 ms; the gates saw the successes' few ms.
     gates = {t["expression"]: t for t in report["thresholds"]}
     assert gates["p(95) < 100"]["passed"] and gates["p(95) < 100"]["value"] < 100, gates
-    assert gates["max < 150"]["passed"], gates
+    assert gates["max < 300"]["passed"], gates
     assert "successful requests of" in gates["p(95) < 100"]["note"], gates
     assert 0.3 < gates["failure_ratio < 0.9"]["value"] < 0.7, gates
     _assert_the_report_agrees_with_the_gates(report, gates, (tmp_path / "report.html").read_text())
@@ -73,16 +75,16 @@ def _assert_the_report_agrees_with_the_gates(
 ) -> None:
     """The report's latency figures (total, per route, over time) are the successes' the gates
     judged; failures are counts and rates. Before, they were Locust's over every request: a
-    p95 of 200 ms on the page beside a passed ``p(95) < 100``."""
+    p95 of 400 ms on the page beside a passed ``p(95) < 100``."""
     total = report["total"]
     assert report["latency_over"] == "successful requests"
     assert total["failures"] >= 50 and total["successes"] == total["requests"] - total["failures"], total
-    assert total["p95_ms"] == gates["p(95) < 100"]["value"] and total["max_ms"] < 150, total
+    assert total["p95_ms"] == gates["p(95) < 100"]["value"] and total["max_ms"] < 300, total
     routes = {r["name"]: r for r in report["routes"]}
     assert routes["/fail"]["failures"] == routes["/fail"]["requests"] > 0, routes
     assert routes["/fail"]["p95_ms"] is None and routes["/fail"]["failure_ratio"] == 1, routes
     assert routes["/ok"]["failures"] == 0 and routes["/ok"]["p95_ms"] < 100, routes
-    # Per interval: every interval's p95 over all requests was a failure's 200 ms or more.
+    # Per interval: every interval's p95 over all requests was a failure's 400 ms or more.
     p95s = sorted(s["p95_ms"] for s in report["timeseries"] if s["p95_ms"] is not None)
     assert p95s and p95s[len(p95s) // 2] < 100, report["timeseries"]
     assert any(s["failures_per_s"] > 0 for s in report["timeseries"]), report["timeseries"]
