@@ -363,6 +363,18 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
             insecure_skip_verify=t.bool_("insecureSkipVerify", False),
             ca_file_location=t.loc("caFile"),
         )
+        if kind is Kind.MONGODB and tls.server_name is not None:
+            # pymongo verifies the certificate (and sends SNI) for the host it connects to, which
+            # is the checked address, and takes no other name to verify against (it builds its
+            # TLS context from its own options and wraps each socket with
+            # server_hostname=<address>): a serverName here would be silently ignored.
+            t.problem(
+                "serverName",
+                f"targets {name!r}: serverName is not supported for kind mongodb: the MongoDB driver"
+                " verifies the certificate against the address the probe connects to (the checked"
+                " IP address of host) and cannot verify another name; remove serverName and give the"
+                " server a certificate that names that IP address (subjectAltName IP:…)",
+            )
     common: dict[str, object] = {
         "name": name,
         "kind": kind,

@@ -127,6 +127,20 @@ def test_mistakes_are_reported_at_file_and_line(text: str, location: str, fragme
     assert fragment in str(err)
 
 
+def test_a_tls_server_name_on_a_mongodb_target_is_refused_at_its_key_not_ignored() -> None:
+    """pymongo verifies the certificate against the address it connects to (the checked IP) and
+    takes no other name: a serverName was silently ignored, and the run then failed ``tls``."""
+    err = _err("targets:\n  - name: docs\n    kind: mongodb\n    tls: {enabled: true, serverName: db.test}\n")
+    (only,) = err.errors
+    assert (only.location.line, only.path) == (6, "targets[0].tls.serverName"), str(err)
+    assert "serverName is not supported for kind mongodb" in only.message
+    assert "subjectAltName IP" in only.message
+    accepted = load_config_text(
+        HEAD + "targets:\n  - {name: cache, kind: redis, tls: {serverName: db.test}}\n", "t.yaml"
+    )
+    assert accepted.targets[0].tls.server_name == "db.test"
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
