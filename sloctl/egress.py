@@ -42,6 +42,7 @@ import contextlib
 import ipaddress
 import os
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,12 +264,12 @@ class Egress:
         return self._checked(host, port, infos)
 
     async def check_async(self, host: str, port: int) -> Endpoint:
-        """:meth:`check` on the running event loop (the resolver runs in its executor)."""
+        """:meth:`check` on the running event loop (the resolver runs in a daemon thread)."""
         host = host.strip("[]")
         try:
             infos = self._lookup(host, port)
             if infos is None:
-                infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = await _resolve_in_daemon_thread(host, port)
         except (socket.gaierror, UnicodeError) as exc:
             reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
             raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
@@ -426,6 +427,38 @@ class Egress:
         if "directConnection" not in parsed["options"]:
             tail += ("&" if "?" in tail else "?") + "directConnection=true"
         return f"{scheme}{sep}{userinfo}{at}{shown}:{port}{tail}"
+
+
+async def _resolve_in_daemon_thread(host: str, port: int) -> list[tuple[Any, ...]]:
+    """``socket.getaddrinfo`` in a daemon thread of its own, awaited on the running loop.
+
+    Not in the loop's default executor: a resolution that never returns (a resolver that
+    swallows queries) would hold ``asyncio.run``'s exit, which joins that executor's threads,
+    and then the interpreter's, which joins them again; a stop signal waited as long. A
+    cancelled wait here leaves the thread behind, and the process exits without it.
+    """
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()
+
+    def settle(result: list[tuple[Any, ...]] | None, error: BaseException | None) -> None:
+        if answer.done():  # the wait was cancelled
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(result or [])
+
+    def resolve() -> None:
+        result, error = None, None
+        try:
+            result = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except Exception as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=resolve, name=f"sloctl-resolve-{host}", daemon=True).start()
+    return await answer
 
 
 def _in_turn(

@@ -9,13 +9,16 @@ and pods, which then kill the collector.
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from sloctl.servers import free_port
-from tests.collector.helpers import collector_process, silent_listener
+from tests.collector.helpers import ROOT, collector_process, silent_listener
+from tests.waiting import wait_until
 
 
 @pytest.mark.waits
@@ -48,3 +51,59 @@ def test_a_stop_signal_stops_in_bounded_time_while_the_otlp_endpoint_never_answe
     assert took < 7, f"{sig.name} took {took:.1f} s to stop the collector"
     assert '"event.action":"otlp-flush"' in out
     assert f"http://127.0.0.1:{otlp_port} did not take them" in out
+
+
+#: ``sloctl collector run`` with a resolver that never answers for ``hang.test`` (and says so in
+#: the file named by argv[1] when asked): faked in the child's own process, so no real name
+#: is ever resolved; every other name goes to the real resolver (the test gives only literals).
+_HANGING_RESOLVER = """
+import socket, sys, threading
+from pathlib import Path
+marker, real, never = Path(sys.argv[1]), socket.getaddrinfo, threading.Event()
+def getaddrinfo(host, *args, **kwargs):
+    if host == "hang.test":
+        marker.write_text("asked")
+        never.wait()
+    return real(host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+from sloctl.cli.main import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.waits
+def test_a_stop_signal_stops_in_bounded_time_while_a_targets_name_resolution_hangs(tmp_path: Path) -> None:
+    """With a widened allow-list names go to the system's resolver, in a thread: a resolution
+    that never returns (a DNS server that swallows queries, no timeout in the resolver's
+    configuration) held SIGTERM for as long, because the exit waited on that thread."""
+    marker = tmp_path / "asked"
+    port = free_port()
+    config = tmp_path / "targets.yaml"
+    config.write_text(
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\n"
+        f"listen: 127.0.0.1:{port}\n"
+        "allowNetworks: ['127.0.0.0/8', '::1/128', '192.0.2.0/24']\n"  # widened: not hosts-file only
+        "targets:\n  - {name: slow-dns, kind: redis, host: hang.test, interval: 1s}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HANGING_RESOLVER, str(marker), "collector", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        wait_until(marker.exists, timeout=30, what="the probe asking the resolver for hang.test")
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        try:
+            err = proc.communicate(timeout=20)[1]
+        except subprocess.TimeoutExpired:
+            err = "still running 20 s after SIGTERM"
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert took < 7, f"SIGTERM took {took:.1f} s to stop the collector: {err}"
