@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
 from sloctl.collector.config import CollectorConfig, check_config, check_reach, resolve_secrets
-from sloctl.collector.logs import make_logger
+from sloctl.collector.logs import make_logger, sdk_logs_to
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
 from sloctl.collector.server import HttpServer
@@ -52,6 +52,10 @@ class Collector:
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.tracer_provider = tracer_provider or make_tracer_provider(config.service_name, config.otlp)
+        # The SDK's exporter logs through Python logging: when this collector made the exporter,
+        # its lines become this collector's JSON lines while it runs (see start and stop).
+        self._sdk_endpoint = config.otlp.endpoint if tracer_provider is None and config.otlp else None
+        self._sdk_logs = contextlib.ExitStack()
         self.masker = Masker(secrets.values())
         self.logger: logging.Logger = make_logger(
             log_stream or sys.stdout, self.masker, config.service_name, logger_name
@@ -93,7 +97,13 @@ class Collector:
         """Listen and start probing; :class:`~sloctl.errors.SpecErrors` when the listen address or the OTLP
         endpoint resolves off loopback and the config does not allow it."""
         check_reach(self.config)
-        await self.server.start()
+        if self._sdk_endpoint is not None:
+            self._sdk_logs.enter_context(sdk_logs_to(self.logger, self._sdk_endpoint))
+        try:
+            await self.server.start()
+        except BaseException:
+            self._sdk_logs.close()
+            raise
         self.runner.start()
         self.logger.info(
             "collector started",
@@ -113,6 +123,7 @@ class Collector:
         await self.runner.stop()
         await self.server.stop()
         await self.flush_traces(shutdown=shutdown_tracing)
+        self._sdk_logs.close()
 
     async def flush_traces(self, *, shutdown: bool) -> None:
         """Export the spans still queued (and shut the tracer provider down if ``shutdown``),

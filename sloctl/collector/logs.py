@@ -11,13 +11,14 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO
 
 from sloctl.masking import Masker
 
-__all__ = ["EcsJsonFormatter", "make_logger"]
+__all__ = ["EcsJsonFormatter", "make_logger", "sdk_logs_to"]
 
 
 class EcsJsonFormatter(logging.Formatter):
@@ -91,3 +92,76 @@ def make_logger(
     logger.setLevel(logging.INFO)
     logger.propagate = False
     return logger
+
+
+#: How long one kind of OpenTelemetry SDK log line (its logger and message template) is said
+#: once: the exporter retries a refused endpoint with backoff, one line per retry, for ever.
+SDK_REPEAT_SECONDS = 60.0
+
+
+class _SdkLogBridge(logging.Handler):
+    """The OpenTelemetry SDK's own log lines (an exporter that cannot reach its endpoint) as the
+    collector's JSON lines, level warning, naming the OTLP endpoint: they came out as plain text
+    on stderr (Python's last-resort handler), one per retry. Each kind (logger and message
+    template) is said once per :data:`SDK_REPEAT_SECONDS`, with how many were held back since."""
+
+    def __init__(self, logger: logging.Logger, endpoint: str, clock: Callable[[], float]) -> None:
+        super().__init__(logging.WARNING)
+        self._logger = logger
+        self._endpoint = endpoint
+        self._clock = clock
+        self._said: dict[tuple[str, str], float] = {}
+        self.held: dict[tuple[str, str], tuple[int, str]] = {}  # kind → (lines held back, last text)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        kind, now = (record.name, str(record.msg)), self._clock()
+        said = self._said.get(kind)
+        if said is not None and now - said < SDK_REPEAT_SECONDS:
+            held, _last = self.held.get(kind, (0, ""))
+            self.held[kind] = (held + 1, record.getMessage())
+            return
+        self._said[kind] = now
+        held, _last = self.held.pop(kind, (0, ""))
+        self._say(record.name, record.getMessage(), held, record.exc_info)
+
+    def _say(self, origin: str, text: str, held: int, exc_info: object = None) -> None:
+        more = f" ({held} more like it since the last such line)" if held else ""
+        ecs = {
+            "event.kind": "event",
+            "event.action": "otlp-export",
+            "event.outcome": "failure",
+            "url.full": self._endpoint,
+            "labels.sdk_logger": origin,
+            "labels.repeated": held,
+        }
+        self._logger.warning(
+            f"OTLP exporter to {self._endpoint}: {text}{more}",
+            extra={"ecs": ecs},
+            exc_info=exc_info,  # type: ignore[arg-type]
+        )
+
+    def say_held(self) -> None:
+        """One last line per kind whose lines were held back (at stop)."""
+        with self.lock or contextlib.nullcontext():
+            held, self.held = self.held, {}
+        for (origin, _template), (count, last) in held.items():
+            self._say(origin, last, count)
+
+
+@contextlib.contextmanager
+def sdk_logs_to(
+    logger: logging.Logger, endpoint: str, clock: Callable[[], float] = time.monotonic
+) -> Iterator[None]:
+    """Inside, the OpenTelemetry SDK's log lines (loggers under ``opentelemetry``) go to
+    ``logger`` as :class:`_SdkLogBridge` says, and nowhere else."""
+    sdk = logging.getLogger("opentelemetry")
+    bridge = _SdkLogBridge(logger, endpoint, clock)
+    propagate = sdk.propagate
+    sdk.addHandler(bridge)
+    sdk.propagate = False
+    try:
+        yield
+    finally:
+        sdk.removeHandler(bridge)
+        sdk.propagate = propagate
+        bridge.say_held()
