@@ -105,13 +105,15 @@ class Collector:
             self._sdk_logs.close()
             raise
         self.runner.start()
+        listening = self.server.addresses
         self.logger.info(
-            "collector started",
+            f"collector started, listening on {', '.join(listening)}",
             extra={
                 "ecs": {
                     "event.kind": "event",
                     "event.action": "start",
                     "labels.targets": len(self.config.targets),
+                    "labels.listen": listening,
                     "url.port": self.server.port,
                 }
             },

@@ -9,7 +9,9 @@ hostile client cannot pin a connection.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
+import socket
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry
@@ -18,6 +20,9 @@ from prometheus_client.exposition import choose_encoder
 __all__ = ["HttpServer"]
 
 _MAX_HEADER = 16 * 1024
+#: how many ports ``listen: HOST:0`` tries when HOST has several addresses and another program
+#: holds the picked port on one of them
+_PICKS = 5
 
 
 class HttpServer:
@@ -33,21 +38,60 @@ class HttpServer:
         self._debug = debug
         self._host = host
         self._port = port
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._servers
+        return int(self._servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every bound ``HOST:PORT`` (``[::1]:PORT`` for IPv6), for the start's log line."""
+        return [
+            f"[{name[0]}]:{name[1]}" if ":" in name[0] else f"{name[0]}:{name[1]}"
+            for server in self._servers
+            for name in (sock.getsockname() for sock in server.sockets)
+        ]
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self._host, self._port, limit=_MAX_HEADER)
+        hosts = await self._hosts() if self._port == 0 else []
+        if len(hosts) < 2:
+            self._servers = [await self._serve(self._host, self._port)]
+            return
+        # Port 0 on a name with several addresses (localhost: 127.0.0.1 and ::1): each bind would
+        # pick a port of its own, and the collector logged one. One port for all: the first
+        # address picks it, the others take the same (another program may hold it there: then
+        # pick again).
+        for _attempt in range(_PICKS):
+            first = await self._serve(hosts[0], 0)
+            port = int(first.sockets[0].getsockname()[1])
+            try:
+                self._servers = [first, await self._serve(hosts[1:], port)]
+                return
+            except OSError as exc:
+                first.close()
+                await first.wait_closed()
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+        raise OSError(errno.EADDRINUSE, f"no port free on all of {', '.join(hosts)} in {_PICKS} picks")
+
+    async def _hosts(self) -> list[str]:
+        """The addresses ``listen``'s host binds, as ``asyncio.start_server`` resolves them."""
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            self._host or None, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+    async def _serve(self, host: str | list[str], port: int) -> asyncio.Server:
+        return await asyncio.start_server(self._handle, host, port, limit=_MAX_HEADER)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+            await server.wait_closed()
 
     def respond(self, path: str, accept: str) -> tuple[int, str, bytes]:
         route = path.split("?", 1)[0]
