@@ -21,6 +21,27 @@ from tests.collector.helpers import ROOT, collector_process, silent_listener
 from tests.waiting import wait_until
 
 
+def _stopped(proc: subprocess.Popen[str], sig: signal.Signals) -> tuple[str, str, float]:
+    """Send ``sig`` and wait for the end: stdout, stderr and the seconds it took (killed, and
+    said on stderr, when it outlives 20 s)."""
+    proc.send_signal(sig)
+    sent = time.monotonic()
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        err += f"\nstill running 20 s after {sig.name}: killed"
+    return out, err, time.monotonic() - sent
+
+
+def _killed(proc: subprocess.Popen[str]) -> None:
+    """A test that failed before the stop leaves no collector behind."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
 @pytest.mark.waits
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stop_signal_stops_in_bounded_time_while_the_otlp_endpoint_never_answers(
@@ -37,14 +58,9 @@ def test_a_stop_signal_stops_in_bounded_time_while_the_otlp_endpoint_never_answe
         )
         try:
             assert exporting.wait(30), "the collector never exported to its OTLP endpoint"
-            proc.send_signal(sig)
-            sent = time.monotonic()
-            out, err = proc.communicate(timeout=60)
-            took = time.monotonic() - sent
+            out, err, took = _stopped(proc, sig)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            _killed(proc)
     assert proc.returncode == 0, err
     # the flush's 3 s budget (sloctl.collector.app.FLUSH_SECONDS) and the probes' stop, not the
     # exporter's 10 s per request
@@ -94,16 +110,8 @@ def test_a_stop_signal_stops_in_bounded_time_while_a_targets_name_resolution_han
     )
     try:
         wait_until(marker.exists, timeout=30, what="the probe asking the resolver for hang.test")
-        proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        try:
-            err = proc.communicate(timeout=20)[1]
-        except subprocess.TimeoutExpired:
-            err = "still running 20 s after SIGTERM"
-        took = time.monotonic() - sent
+        _out, err, took = _stopped(proc, signal.SIGTERM)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        _killed(proc)
     assert proc.returncode == 0, err
     assert took < 7, f"SIGTERM took {took:.1f} s to stop the collector: {err}"
