@@ -137,9 +137,12 @@ class PostgresServer(ManagedProcess):
         password: str,
         superuser_password: str,
         max_connections: int,
+        tls: tuple[Path, Path] | None = None,
     ) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
         self.datadir = datadir
+        self.tls = tls
+        """(certificate, key) the server presents, TLS on (``ssl=on``); None: no TLS."""
         self.user = "platform"
         self.password = password
         self.database = "platform"
@@ -176,6 +179,11 @@ class PostgresServer(ManagedProcess):
             "synchronous_commit=off",
             "-c",
             "full_page_writes=off",
+            *(
+                ("-c", "ssl=on", "-c", f"ssl_cert_file={self.tls[0]}", "-c", f"ssl_key_file={self.tls[1]}")
+                if self.tls
+                else ()
+            ),
         ]
 
     def _ready(self) -> bool:
@@ -257,9 +265,12 @@ def start_postgres(
     superuser_password: str | None = None,
     max_connections: int = 100,
     port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> PostgresServer:
     """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port. Passwords
-    are random unless given (see the module docstring).
+    are random unless given (see the module docstring). ``tls``: (certificate, key) PEM files
+    the server presents, copied beside its data for its user (PostgreSQL refuses a key others
+    can read); clients may then ask for TLS (plain connections stay allowed).
 
     >>> pg = start_postgres(tmp_path)            # doctest: +SKIP
     >>> psycopg.connect(pg.dsn)                  # doctest: +SKIP
@@ -272,6 +283,13 @@ def start_postgres(
     fresh = not (datadir / "PG_VERSION").exists()
     if fresh:
         _initdb(home, datadir, run_as, password, superuser_password)
+    served = None
+    if tls is not None:
+        served = (home / "server.crt", home / "server.key")
+        for source, copy in zip(tls, served, strict=True):
+            shutil.copyfile(source, copy)
+            os.chmod(copy, 0o600)
+        chown_to(home, run_as)
     server = start_on_free_port(
         lambda chosen: PostgresServer(
             port=chosen,
@@ -281,6 +299,7 @@ def start_postgres(
             password=password,
             superuser_password=superuser_password,
             max_connections=max_connections,
+            tls=served,
         ),
         port=port,
     )
