@@ -38,6 +38,15 @@ _AUTH_TEXT = (
     "no password supplied",
     "sasl authentication",
 )
+# libpq says its TLS failures in text alone (psycopg's OperationalError), e.g. 'server
+# certificate for "db.test" does not match host name "127.0.0.1"'.
+_TLS_TEXT = (
+    "certificate verify failed",
+    "does not match host name",
+    "ssl error:",
+    "server does not support ssl",
+    "root certificate file",
+)
 _POOL_TEXT = ("query_wait_timeout", "no more connections allowed", "pool_timeout")
 _CLOSED_TEXT = (
     "server closed the connection",
@@ -83,9 +92,8 @@ def detail(exc: BaseException) -> str:
     return f"{type(said).__name__}: {said}" if str(said) else type(said).__name__
 
 
-def classify(exc: BaseException, phase: Phase | None) -> Reason:
-    """Map an exception raised during ``phase`` to one :class:`Reason`."""
-    chain = _chain(exc)
+def _by_type(chain: list[BaseException]) -> Reason | None:
+    """The reason a probe already gave, or one the exception types of the cause chain say."""
     for e in chain:
         if isinstance(e, ProbeFailure):
             return e.reason
@@ -96,11 +104,22 @@ def classify(exc: BaseException, phase: Phase | None) -> Reason:
             return Reason.REFUSED
         if isinstance(e, ssl.SSLError | ssl.CertificateError):
             return Reason.TLS
+    return None
+
+
+def classify(exc: BaseException, phase: Phase | None) -> Reason:
+    """Map an exception raised during ``phase`` to one :class:`Reason`."""
+    chain = _chain(exc)
+    typed = _by_type(chain)
+    if typed is not None:
+        return typed
     text = " ".join(str(e).lower() for e in chain)
     sqlstate = next((getattr(e, "sqlstate", None) for e in chain if getattr(e, "sqlstate", None)), None)
     code = next((getattr(e, "code", None) for e in chain if isinstance(getattr(e, "code", None), int)), None)
     names = {type(e).__name__ for e in chain}
 
+    if any(t in text for t in _TLS_TEXT):
+        return Reason.TLS
     if any(t in text for t in _POOL_TEXT):
         return Reason.POOL_TIMEOUT
     if sqlstate in ("28P01", "28000") or code == 18 or any(t in text for t in _AUTH_TEXT):

@@ -1,6 +1,7 @@
 """TLS on the HTTP probe against a real loopback HTTPS server with a throw-away certificate:
 the handshake is its own phase, the certificate's notAfter is exported, and a certificate the
-probe cannot verify is reason ``tls``."""
+probe cannot verify is reason ``tls``. And a real PostgreSQL whose certificate names a host,
+not its address: verified against ``tls.serverName``."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import pytest
 
 from sloctl import contract
 from sloctl.collector.runner import RunResult
+from sloctl.servers import start_postgres
 from tests.collector.helpers import histories_when, quiet_collector
 from tests.fixtures.metrics import in_text
 
 
-def _make_cert(tmp: Path) -> tuple[Path, Path]:
+def _make_cert(tmp: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> tuple[Path, Path]:
+    """A self-signed certificate (its own CA) for ``names`` (subjectAltName), and its key."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl not installed")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
@@ -35,7 +38,7 @@ def _make_cert(tmp: Path) -> tuple[Path, Path]:
             "-subj",
             "/CN=localhost",
             "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            f"subjectAltName={names}",
             "-keyout",
             str(key),
             "-out",
@@ -94,3 +97,70 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
     assert len(expiry) == 1, f"certificate expiry exported: {expiry}"
     not_after = ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(cert))["notAfter"])  # type: ignore[attr-defined]
     assert next(iter(expiry.values())) == pytest.approx(not_after)
+
+
+def test_a_postgres_certificate_is_verified_against_tls_server_name(tmp_path: Path) -> None:
+    """The probe connects to the checked address (libpq's hostaddr); the certificate names
+    ``db.test`` only. With ``serverName: db.test`` the run passes verify-full; without it, the
+    name checked is the target's host, which the certificate does not name: reason ``tls``.
+    (serverName was ignored for PostgreSQL: both targets failed, read as ``protocol``.)"""
+    cert, key = _make_cert(tmp_path, "DNS:db.test")
+    pg = start_postgres(tmp_path / "pg", tls=(cert, key))
+    try:
+        tls = f"caFile: '{cert}'"
+        common = f"port: {pg.port}, user: platform, database: platform, password: {{env: PG}}"
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            "defaults: {interval: 4s, timeout: 3s, connections: [cold]}\ntargets:\n"
+            f"  - {{name: named, kind: postgres, {common}, tls: {{{tls}, serverName: db.test}}}}\n"
+            f"  - {{name: by-host, kind: postgres, {common}, tls: {{{tls}}}}}\n"
+        )
+        secrets = {("named", "password"): pg.password, ("by-host", "password"): pg.password}
+
+        async def main() -> dict[str, list[RunResult]]:
+            collector = quiet_collector(
+                config, "pg-tls.yaml", logger="sloctl.collector.pgtls", secrets=secrets
+            )
+            async with collector:
+                return await histories_when(
+                    collector, lambda runs: min(runs) >= 1, timeout=20, what="a run of each"
+                )
+
+        history = asyncio.run(main())
+    finally:
+        pg.stop()
+    named, by_host = history["named"], history["by-host"]
+    assert named and all(r.ok for r in named), named
+    assert by_host and {r.reason for r in by_host} == {"tls"}, [r.error for r in by_host]
+
+
+def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path) -> None:
+    """The HTTP probe sends ``tls.serverName`` (SNI) and verifies the certificate against it in
+    place of the URL's host; without it, the URL's 127.0.0.1, which this certificate does not
+    name: reason ``tls``. (serverName was ignored for HTTP: both failed.)"""
+    cert, key = _make_cert(tmp_path, "DNS:db.test")
+
+    async def main() -> dict[str, list[RunResult]]:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(cert, key)
+        server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        config = (
+            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
+            f"  - {{name: named, kind: http, url: '{url}', tls: {{caFile: '{cert}', serverName: db.test}}}}\n"
+            f"  - {{name: by-url, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}}}\n"
+        )
+        collector = quiet_collector(config, "sni.yaml", logger="sloctl.collector.snitest")
+        async with collector:
+            history = await histories_when(
+                collector, lambda runs: min(runs) >= 1, timeout=10, what="a run of each"
+            )
+        server.close()
+        await server.wait_closed()
+        return history
+
+    history = asyncio.run(main())
+    named, by_url = history["named"], history["by-url"]
+    assert named and all(r.ok for r in named), [r.error for r in named]
+    assert by_url and {r.reason for r in by_url} == {"tls"}, [r.error for r in by_url]

@@ -134,8 +134,13 @@ class HttpProbe:
                 # probe's phases, the API's server span and its database calls.
                 headers: dict[str, str] = {}
                 _W3C.inject(headers)
+                # tls.serverName: the name sent (SNI) and the certificate verified against,
+                # in place of the URL's host (httpcore's sni_hostname)
+                extensions: dict[str, object] = {"trace": self._trace(rec)}
+                if t.tls.server_name:
+                    extensions["sni_hostname"] = t.tls.server_name
                 response = await self._client.request(
-                    t.http.method, t.url, headers=headers, extensions={"trace": self._trace(rec)}
+                    t.http.method, t.url, headers=headers, extensions=extensions
                 )
                 rec.current = None
                 self._validate(response)

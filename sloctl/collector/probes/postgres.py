@@ -102,7 +102,9 @@ class PostgresProbe(DatabaseProbe):
     def _conninfo(self, address: str, dbname: str, user: str | None, password: str | None) -> str:
         t = self.target
         params: dict[str, str | int | None] = {
-            "host": t.host,
+            # libpq connects to hostaddr (the address the egress guard checked) and verifies the
+            # server's certificate against host (verify-full): tls.serverName where given
+            "host": t.tls.server_name or t.host,
             "hostaddr": address,
             "port": t.port,
             "dbname": dbname,
