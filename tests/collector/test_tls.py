@@ -9,6 +9,7 @@ import asyncio
 import shutil
 import ssl
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,20 +64,20 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         writer.close()
 
 
-def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: Path) -> None:
-    cert, key = _make_cert(tmp_path)
+def _run_https(
+    cert: Path, key: Path, targets: Callable[[str], str]
+) -> tuple[dict[str, list[RunResult]], str]:
+    """A collector's first run of each target of ``targets(url)`` (YAML list items) against a
+    loopback HTTPS server presenting ``cert``, and its /metrics then."""
 
     async def main() -> tuple[dict[str, list[RunResult]], str]:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
         server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
-        port = server.sockets[0].getsockname()[1]
+        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         config = (
             "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
-            f"  - {{name: trusted, kind: http, url: 'https://127.0.0.1:{port}/',\n"
-            f"      tls: {{caFile: '{cert}'}}}}\n"
-            f"  - {{name: untrusted, kind: http, url: 'https://127.0.0.1:{port}/'}}\n"
+            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n" + targets(url)
         )
         collector = quiet_collector(config, "tls.yaml", logger="sloctl.collector.tlstest")
         async with collector:
@@ -88,7 +89,19 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
         await server.wait_closed()
         return history, body
 
-    history, metrics = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: Path) -> None:
+    cert, key = _make_cert(tmp_path)
+    history, metrics = _run_https(
+        cert,
+        key,
+        lambda url: (
+            f"  - {{name: trusted, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}}}\n"
+            f"  - {{name: untrusted, kind: http, url: '{url}'}}\n"
+        ),
+    )
     trusted, untrusted = history["trusted"], history["untrusted"]
     assert trusted and all(r.ok for r in trusted), trusted
     assert all({"connect", "tls", "query"} <= r.durations.keys() for r in trusted)
@@ -139,28 +152,14 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     place of the URL's host; without it, the URL's 127.0.0.1, which this certificate does not
     name: reason ``tls``. (serverName was ignored for HTTP: both failed.)"""
     cert, key = _make_cert(tmp_path, "DNS:db.test")
-
-    async def main() -> dict[str, list[RunResult]]:
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(cert, key)
-        server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
-        url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
+    history, _metrics = _run_https(
+        cert,
+        key,
+        lambda url: (
             f"  - {{name: named, kind: http, url: '{url}', tls: {{caFile: '{cert}', serverName: db.test}}}}\n"
             f"  - {{name: by-url, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}}}\n"
-        )
-        collector = quiet_collector(config, "sni.yaml", logger="sloctl.collector.snitest")
-        async with collector:
-            history = await histories_when(
-                collector, lambda runs: min(runs) >= 1, timeout=10, what="a run of each"
-            )
-        server.close()
-        await server.wait_closed()
-        return history
-
-    history = asyncio.run(main())
+        ),
+    )
     named, by_url = history["named"], history["by-url"]
     assert named and all(r.ok for r in named), [r.error for r in named]
     assert by_url and {r.reason for r in by_url} == {"tls"}, [r.error for r in by_url]
