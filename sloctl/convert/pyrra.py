@@ -175,8 +175,9 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     if a.no_data.name:
         alerting["absentName"] = a.no_data.name
     metadata: dict[str, object] = {"name": _object_name(slo, losses), "namespace": _namespace(slo, losses)}
-    if slo.labels:
-        metadata["labels"] = {f"{PROPAGATED}{k}": v for k, v in slo.labels}
+    labels = _kubernetes_labels(slo, losses)
+    if labels:
+        metadata["labels"] = labels
     if a.annotations:
         metadata["annotations"] = {f"{PROPAGATED}{k}": v for k, v in a.annotations}
     spec: dict[str, object] = {}
@@ -227,6 +228,28 @@ def _object_name(slo: SLO, losses: Losses) -> str:
             "(it reads back under that name)",
         )
     return name
+
+
+# A Kubernetes label value: at most 63 characters, letters, digits, '-', '_' and '.', a letter or
+# digit at each end (or empty); a label name's part after the prefix the same but never empty.
+_LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
+
+
+def _kubernetes_labels(slo: SLO, losses: Losses) -> dict[str, str]:
+    """The SLO's labels as Pyrra propagates them (``pyrra.dev/<name>``), those Kubernetes would
+    refuse (``kubectl apply`` fails on the whole object) left out and reported."""
+    labels: dict[str, str] = {}
+    for k, v in slo.labels:
+        if k and _LABEL_VALUE.fullmatch(k) and _LABEL_VALUE.fullmatch(v):
+            labels[f"{PROPAGATED}{k}"] = v
+            continue
+        losses.add(
+            slo,
+            f"labels.{k}",
+            "a Kubernetes label's name and value are at most 63 characters of letters, digits, '-', "
+            f"'_' and '.', a letter or digit at each end: {k}={v!r} is not written",
+        )
+    return labels
 
 
 def convert(slos: Sequence[SLO]) -> Converted:

@@ -748,3 +748,18 @@ def test_convert_to_sloth_puts_a_windows_catalog_where_sloth_reads_it(tmp_path: 
     )
     assert done.returncode == 0, done.stderr
     assert "ratio_rate2d" in (tmp_path / "rules.yaml").read_text()  # the catalog's own window
+
+
+def test_pyrra_labels_kubernetes_refuses_are_left_out_and_reported_not_written() -> None:
+    """Pyrra copies an SLO's labels onto its objects as ``pyrra.dev/<name>``; ``kubectl apply``
+    refuses the whole object for one label value over 63 characters or with a space, or a name
+    that ends with ``_``. Those are left out and each reported; the others are written."""
+    long_value = "x" * 64
+    labels = {"team": "payments", "owner": "Team Payments", "tier_": "1", "ticket": long_value}
+    out = convert(
+        read(native_text([{"name": "errors", "objective": 99.9, "sli": EVENTS, "labels": labels}])), "pyrra"
+    )
+    (doc,) = out.documents
+    assert doc["metadata"]["labels"] == {"pyrra.dev/team": "payments"}  # type: ignore[index]
+    assert sorted(loss.field for loss in out.losses) == ["labels.owner", "labels.ticket", "labels.tier_"]
+    assert all("is not written" in loss.reason for loss in out.losses)
