@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from sloctl.masking import mask_text
 from sloctl.policy import Action, Decision
 from sloctl.status import TIMEOUT, StatusRow, collect, select
 
@@ -88,12 +89,13 @@ def evaluate(
 
 
 def render_verdict(verdict: Verdict, *, url: str, time: float | None) -> str:
-    """The verdict as JSON: ``verdict`` (freeze or proceed), ``reason``, and per SLO its action,
-    reason, remaining budget (null when unknown) and state."""
+    """The verdict as JSON: ``verdict`` (freeze or proceed), ``reason``, ``prometheus`` (``url``
+    with a password in it masked: the verdict lands in CI logs), and per SLO its action, reason,
+    remaining budget (null when unknown) and state."""
     doc = {
         "verdict": verdict.action,
         "reason": verdict.reason,
-        "prometheus": url,
+        "prometheus": mask_text(url),
         "time": time,
         "slos": [
             {

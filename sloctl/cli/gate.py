@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
     from sloctl.gate import evaluate, render_verdict
+    from sloctl.masking import mask_text
     from sloctl.prometheus import PrometheusError
     from sloctl.status import UnknownSlo
 
@@ -36,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
-        print(f"sloctl gate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+        print(f"sloctl gate: cannot read Prometheus at {mask_text(args.prometheus)}: {exc}", file=sys.stderr)
         return 3
     sys.stdout.write(render_verdict(verdict, url=args.prometheus, time=args.time))
     print(f"sloctl gate: {verdict.action}: {verdict.reason}", file=sys.stderr)

@@ -194,6 +194,7 @@ def _serve(
 ) -> int:
     """Serve the UI over the Prometheus at ``url`` until ``stop`` or ``--for``."""
     from sloctl.egress import Egress, EgressDenied
+    from sloctl.masking import mask_text
     from sloctl.prometheus import Prometheus
     from sloctl.serve import App
     from sloctl.serve.server import settle_heap
@@ -207,7 +208,7 @@ def _serve(
         app = App(config, prom)
         settle_heap()
         listener = bound.serve(app)
-        print(f"sloctl serve: {listener.url}/ (Prometheus {url}); Ctrl-C stops", file=sys.stderr)
+        print(f"sloctl serve: {listener.url}/ (Prometheus {mask_text(url)}); Ctrl-C stops", file=sys.stderr)
         try:
             wait_in_foreground(stop, args.duration, lambda: None)
         finally:

@@ -56,6 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
         return 0
     from sloctl.buckets import bucket_warnings
     from sloctl.egress import EgressDenied
+    from sloctl.masking import mask_text
     from sloctl.prometheus import PrometheusError
 
     try:
@@ -64,7 +65,9 @@ def _validate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
         print(valid)
-        print(f"sloctl validate: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+        print(
+            f"sloctl validate: cannot read Prometheus at {mask_text(args.prometheus)}: {exc}", file=sys.stderr
+        )
         return 3
     print(valid)
     for w in warnings:

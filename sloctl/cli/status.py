@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
+    from sloctl.masking import mask_text
     from sloctl.prometheus import PrometheusError
     from sloctl.status import UnknownSlo, collect, render_json, render_table, select
 
@@ -35,7 +36,9 @@ def _run(args: argparse.Namespace) -> int:
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
-        print(f"sloctl status: cannot read Prometheus at {args.prometheus}: {exc}", file=sys.stderr)
+        print(
+            f"sloctl status: cannot read Prometheus at {mask_text(args.prometheus)}: {exc}", file=sys.stderr
+        )
         return 1
     sys.stdout.write(render_json(rows) if args.output == "json" else render_table(rows))
     return 0

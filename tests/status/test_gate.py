@@ -256,6 +256,51 @@ def test_an_unreadable_prometheus_gives_no_verdict_and_exit_3(capsys: pytest.Cap
     assert captured.out == "" and "cannot read Prometheus" in captured.err
 
 
+def _with_password(url: str, password: str) -> str:
+    return url.replace("http://", f"http://ci:{password}@", 1)
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_password_in_the_prometheus_url_is_sent_but_never_printed(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Basic-auth credentials given in the URL (the one way to give them) reached the CI log
+    whole: in the verdict's ``prometheus`` field of ``gate``'s stdout."""
+    secret = "s3cret-in-url"
+    url = _with_password(prometheus.url, secret)
+    got, verdict, err = _gate(capsys, "--prometheus", url, "--slo", _id("proceed"))
+    assert got == 0, err
+    assert verdict["prometheus"] == _with_password(prometheus.url, "[secret]")
+    assert main(["status", "--prometheus", url, "--slo", _id("proceed"), "-o", "json"]) == 0
+    captured = capsys.readouterr()
+    assert secret not in f"{verdict}{err}{captured.out}{captured.err}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["gate"],
+        ["status"],
+        ["validate", str(ROOT / "slos" / "platform-api.yaml")],
+        ["serve", "--listen", "127.0.0.1:0", "--for", "10ms"],
+    ],
+    ids=["gate", "status", "validate", "serve"],
+)
+def test_a_password_in_the_prometheus_url_is_masked_where_the_url_is_said(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "cannot read Prometheus at http://ci:<password>@…" and serve's "(Prometheus …)" line
+    printed it whole."""
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://ci:s3cret-in-url@127.0.0.1:{s.getsockname()[1]}"
+    main([argv[0], "--prometheus", url, *argv[1:]])
+    captured = capsys.readouterr()
+    assert "http://ci:[secret]@127.0.0.1:" in captured.err, captured.err
+    assert "s3cret" not in captured.out + captured.err
+
+
 #: answers no Prometheus sends, and what the error says of each
 UNREADABLE = {
     "nested too deep": (b"[" * 100_000, "answered 200 without a JSON body (invalid JSON)"),
