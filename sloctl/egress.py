@@ -40,9 +40,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -531,12 +533,31 @@ def _default_port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
 
 
+def _read_within(response: httpx.Response, started: float, limit: float | None) -> bytes:
+    """The body of ``response``; :class:`httpx.ReadTimeout` once ``limit`` seconds have passed
+    since ``started`` (the client's timeouts bound each read, so a byte every few seconds would
+    hold a CI job for as long as the server likes)."""
+    chunks = []
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        if limit is not None and time.monotonic() - started > limit:
+            got = sum(map(len, chunks))
+            message = f"the answer was still arriving, {got} bytes in"
+            raise httpx.ReadTimeout(message, request=response.request)
+    return b"".join(chunks)
+
+
 def get_json(client: httpx.Client, url: str) -> object:
     """GET ``url`` with a guarded client and decode its JSON body, whatever the status (APIs such
     as Prometheus' answer errors in JSON). A redirect is an error: it is not followed, because
-    it could lead outside the allow-list."""
+    it could lead outside the allow-list. The client's read timeout bounds the whole answer, not
+    only each wait for a byte: a server (or a proxy) that trickles its answer is given up once
+    that long has passed since the request, as one that never answers is."""
+    limit = client.timeout.read
+    started = time.monotonic()
     try:
-        response = client.get(url)
+        with client.stream("GET", url) as response:
+            content = b"" if response.is_redirect else _read_within(response, started, limit)
     except httpx.HTTPError as exc:
         # The server, not the query, is what failed: name it without the query string.
         where = mask_text(str(httpx.URL(url).copy_with(query=None)))
@@ -544,7 +565,6 @@ def get_json(client: httpx.Client, url: str) -> object:
         if isinstance(exc, httpx.ConnectError):
             reason += "; nothing answers there: check the URL, and that the server is running"
         elif isinstance(exc, httpx.TimeoutException):
-            limit = client.timeout.read
             reason = f"no answer within {limit:g} s ({reason})" if limit else f"no answer ({reason})"
         raise UnexpectedAnswer(f"{where}: {reason}") from None
     if response.is_redirect:
@@ -554,7 +574,7 @@ def get_json(client: httpx.Client, url: str) -> object:
             " followed (they could lead outside the allow-list); give the final URL"
         )
     try:
-        return response.json()
+        return json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth ("[[[…")
         raise UnexpectedAnswer(
             f"{mask_text(url)} answered {response.status_code} without a JSON body (invalid JSON)"

@@ -4,9 +4,11 @@ notify, freeze, unknown budget with either ``whenUnknown``), plus the usage and 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,6 +352,59 @@ def test_a_prometheus_that_never_answers_is_given_up_after_timeout(
     assert took < 0.5 * 8, took  # one query's wait (status sends its queries together), not 30 s
     err = capsys.readouterr().err
     assert f"{url}/api/v1/query: no answer within 0.5 s" in err and "Traceback" not in err
+
+
+@contextlib.contextmanager
+def _trickling(seconds: float) -> Iterator[str]:
+    """A server that answers every request at once with a status line and headers, then sends
+    its body a byte every 50 ms for ``seconds`` (a stuck proxy, a Prometheus swapping): each
+    byte comes well within any read timeout. The URL; every connection closed on exit."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+            )
+            deadline = time.monotonic() + seconds
+            with contextlib.suppress(OSError):  # the client gave up and closed
+                while time.monotonic() < deadline and not stop.wait(0.05):
+                    conn.sendall(b" ")
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # the listener closed on exit
+            while True:
+                conn, _ = listener.accept()
+                threading.Thread(target=trickle, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() that close() alone leaves waiting
+        listener.close()
+        acceptor.join(timeout=5)
+
+
+@pytest.mark.waits
+@pytest.mark.parametrize(("command", "code"), [("gate", 3), ("status", 1)])
+def test_a_prometheus_that_trickles_its_answer_is_given_up_after_timeout(
+    command: str, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--timeout`` bounded each wait for a byte, not the answer: a server sending a byte every
+    50 ms held the gate for as long as it kept sending (here 20 s; a stuck proxy, forever)."""
+    with _trickling(20) as url:
+        started = time.monotonic()
+        assert main([command, "--prometheus", url, "--timeout", "500ms"]) == code
+        took = time.monotonic() - started
+    assert took < 5, took
+    err = capsys.readouterr().err
+    assert f"{url}/api/v1/query: no answer within 0.5 s (the answer was still arriving" in err, err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("value", ["0s", "-1s", "10m1s", "soon", "30"])
