@@ -576,6 +576,36 @@ def get_json(client: httpx.Client, url: str) -> object:
     try:
         return json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth ("[[[…")
-        raise UnexpectedAnswer(
-            f"{mask_text(url)} answered {response.status_code} without a JSON body (invalid JSON)"
-        ) from None
+        raise UnexpectedAnswer(_not_json(url, response)) from None
+
+
+def _not_json(url: str, response: httpx.Response) -> str:
+    """What to say of an answer that is not JSON: for an error status (an authenticating or
+    failing proxy in front, a path prefix left out) what it means and what to do, without the
+    query string, which is not what failed."""
+    status = response.status_code
+    if status < 400:
+        return f"{mask_text(url)} answered {status} without a JSON body (invalid JSON)"
+    parts = httpx.URL(url)
+    said = (
+        f"{mask_text(str(parts.copy_with(query=None)))} answered {status} {response.reason_phrase}, not JSON"
+    )
+    if status == 401 and parts.userinfo:
+        return f"{said}: the user and password in the URL were refused"
+    if status == 401 and response.headers.get("www-authenticate", "").lower().startswith("bearer"):
+        return f"{said}: it asks for a bearer token, which sloctl cannot send; ask for basic authentication"
+    if status == 401:
+        return (
+            f"{said}: it asks for credentials; give basic authentication's in the URL,"
+            " http://user:password@host:port"
+        )
+    if status == 403:
+        return f"{said}: the credentials were refused, or do not allow reading this API"
+    if status == 404:
+        return (
+            f"{said}: no API at that path; if the server answers under a path prefix (Prometheus'"
+            " --web.route-prefix, a reverse proxy's), include it in the URL, http://host:port/prefix"
+        )
+    if status >= 500:
+        return f"{said}: the server, or a proxy in front of it, is failing or still starting"
+    return said
