@@ -39,6 +39,7 @@ __all__ = [
     "add_output_dir_argument",
     "add_slos_argument",
     "add_subcommand",
+    "add_timeout_argument",
     "default_paths",
     "load_slos",
     "load_slos_of",
@@ -350,6 +351,18 @@ def unix_time(text: str) -> float:
     return _finite(text, least=0, most=LAST_TIME, strict=False, give="Unix seconds, such as 1767225600")
 
 
+def add_timeout_argument(p: argparse.ArgumentParser) -> None:
+    """``--timeout``: how long each read of a live Prometheus may take (status, gate, serve)."""
+    p.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=30.0,  # sloctl.prometheus.TIMEOUT (not imported here: the CLI starts without httpx)
+        metavar="DURATION",
+        help="how long to wait for Prometheus to answer "
+        f"(default 30s; at most {format_duration(int(MAX_TIMEOUT))})",
+    )
+
+
 def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None:
     """``--prometheus``, ``--time``, ``--timeout``, ``--allow-host`` and ``--slo ID`` (the SLOs
     ``slos``: "to show", "to judge") of the commands that read SLOs from a live Prometheus
@@ -361,14 +374,7 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
         help="base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)",
     )
     p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
-    p.add_argument(
-        "--timeout",
-        type=_timeout,
-        default=30.0,  # sloctl.prometheus.TIMEOUT (not imported here: the CLI starts without httpx)
-        metavar="DURATION",
-        help="how long to wait for Prometheus to answer "
-        f"(default 30s; at most {format_duration(int(MAX_TIMEOUT))})",
-    )
+    add_timeout_argument(p)
     add_allow_host_argument(p)
     p.add_argument(
         "--slo",

@@ -24,6 +24,7 @@ from sloctl.cli._common import (
     add_allow_host_argument,
     add_command,
     add_input_arguments,
+    add_timeout_argument,
     default_paths,
     http_url,
     load_slos_of,
@@ -82,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--cache", type=duration_flag, default=10.0, metavar="DURATION",
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
+    add_timeout_argument(p)
     add_for_argument(p, "1h")
     p.add_argument(
         "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
@@ -201,7 +203,7 @@ def _serve(
 
     egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
     try:
-        prom = Prometheus(url, egress=egress)
+        prom = Prometheus(url, egress=egress, timeout=args.timeout)
     except EgressDenied as exc:
         raise UsageError(str(exc)) from None
     with prom:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import html
 import json
 import re
+import signal
 import socket
+import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -23,6 +26,7 @@ from sloctl.cli.main import main
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.server import Listener, parse_listen
+from tests.fixtures.cli import start_sloctl
 from tests.fixtures.stub_http import Answer, serve, vector
 from tests.waiting import wait_until
 
@@ -205,3 +209,29 @@ def test_a_game_day_budget_is_shown_as_the_other_percentages(tmp_path: Path) -> 
         app = App(ServeConfig(run_dirs={"gameday": (tmp_path,)}), app.prom)
         page = app.handle("/runs/gameday", {}).body.decode()
     assert "<td>12.35 %</td>" in page and "12.345678" not in page
+
+
+@pytest.mark.waits
+def test_serve_timeout_bounds_each_read_of_a_prometheus_that_never_answers(tmp_path: Path) -> None:
+    """serve had no ``--timeout`` (status and gate have): every page over a hung Prometheus
+    waited the client's 30 s before saying it could not be read."""
+    err = tmp_path / "stderr.txt"
+    with socket.create_server(("127.0.0.1", 0)) as silent, err.open("w") as sink:
+        prometheus = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = start_sloctl(
+            "serve", "--prometheus", prometheus, "--listen", "127.0.0.1:0", "--timeout", "500ms",
+            "--for", "5m", stdout=subprocess.DEVNULL, stderr=sink,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: "Ctrl-C stops" in err.read_text() or proc.poll() is not None,
+                       timeout=60, what="serve to start")  # fmt: skip
+            served = re.search(r"sloctl serve: (http://\S+)/ ", err.read_text())
+            assert served, err.read_text()
+            started = time.monotonic()
+            page = httpx.get(served.group(1) + "/", timeout=ANSWER_TIMEOUT * 3, trust_env=False)
+            took = time.monotonic() - started
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+    assert page.status_code == 502 and took < 5, took
+    assert f"{prometheus}/api/v1/query: no answer within 0.5 s" in html.unescape(page.text)
