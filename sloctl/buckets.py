@@ -85,10 +85,15 @@ def _check(prom: Prometheus, slos: Sequence[SLO]) -> list[BucketWarning]:
 
 
 def bucket_warnings(
-    slos: Sequence[SLO], url: str, *, allow: Sequence[str] = (), transport: httpx.BaseTransport | None = None
+    slos: Sequence[SLO],
+    url: str,
+    *,
+    allow: Sequence[str] = (),
+    transport: httpx.BaseTransport | None = None,
+    token: str | None = None,
 ) -> list[BucketWarning]:
     """One warning per latency SLO whose threshold is not a bucket bound of its histogram as
     Prometheus at ``url`` sees it (or whose histogram Prometheus does not have)."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    with Prometheus.connect(url, egress=egress, transport=transport) as prom:
+    with Prometheus.connect(url, egress=egress, transport=transport, token=token) as prom:
         return _check(prom, slos)

@@ -590,14 +590,17 @@ def _not_json(url: str, response: httpx.Response) -> str:
     said = (
         f"{mask_text(str(parts.copy_with(query=None)))} answered {status} {response.reason_phrase}, not JSON"
     )
+    sent_token = response.request.headers.get("authorization", "").lower().startswith("bearer ")
+    if status == 401 and sent_token:
+        return f"{said}: the bearer token of --prometheus-token-file was refused"
     if status == 401 and parts.userinfo:
         return f"{said}: the user and password in the URL were refused"
     if status == 401 and response.headers.get("www-authenticate", "").lower().startswith("bearer"):
-        return f"{said}: it asks for a bearer token, which sloctl cannot send; ask for basic authentication"
+        return f"{said}: it asks for a bearer token; give it in a file, --prometheus-token-file FILE"
     if status == 401:
         return (
             f"{said}: it asks for credentials; give basic authentication's in the URL,"
-            " http://user:password@host:port"
+            " http://user:password@host:port, or a bearer token in a file, --prometheus-token-file FILE"
         )
     if status == 403:
         return f"{said}: the credentials were refused, or do not allow reading this API"

@@ -75,13 +75,16 @@ def evaluate(
     floor_percent: float | None = None,
     when_unknown: str | None = None,
     timeout: float = TIMEOUT,
+    token: str | None = None,
 ) -> Verdict:
     """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
     ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
     to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state."""
-    rows = select(collect(url, transport=transport, allow=allow, time=time, timeout=timeout), slos)
+    rows = select(
+        collect(url, transport=transport, allow=allow, time=time, timeout=timeout, token=token), slos
+    )
     floor = None if floor_percent is None else floor_percent / 100
     if when_unknown is not None:
         rows = [replace(r, policy_unknown=when_unknown) for r in rows]

@@ -175,11 +175,13 @@ def collect(
     allow: Sequence[str] = (),
     time: float | None = None,
     timeout: float = TIMEOUT,
+    token: str | None = None,
 ) -> list[StatusRow]:
     """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``); ``allow``
-    adds networks to loopback (``--allow-host``); ``timeout``: seconds to wait for an answer."""
+    adds networks to loopback (``--allow-host``); ``timeout``: seconds to wait for an answer;
+    ``token``: a bearer token (``--prometheus-token-file``)."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    with Prometheus.connect(url, egress=egress, transport=transport, timeout=timeout) as prom:
+    with Prometheus.connect(url, egress=egress, transport=transport, timeout=timeout, token=token) as prom:
         return collect_from(prom, time)
 
 

@@ -40,12 +40,13 @@ def history_counts(
     step: int = 60,
     transport: httpx.BaseTransport | None = None,
     allow: Sequence[str] = (),
+    token: str | None = None,
 ) -> Counts:
     """Per-step counts of ``slo`` over ``[start, end]`` (Unix seconds, ``start`` included as
     the first, empty, step), read through ``transport`` or the egress guard (loopback plus
     ``allow``, the ``--allow-host`` networks)."""
     egress = Egress.of(allow, action="read history from Prometheus at", widen="--allow-host")
-    with Prometheus.connect(base, egress=egress, transport=transport, timeout=120) as prom:
+    with Prometheus.connect(base, egress=egress, transport=transport, timeout=120, token=token) as prom:
         return _counts(prom, slo, start, end, step)
 
 

@@ -461,15 +461,16 @@ def run_history(
     step: int = 60,
     engine: PrometheusEngine | None = None,
     allow: Sequence[str] = (),
+    token: str | None = None,
 ) -> list[ScenarioResult]:
     """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url``
-    (through the egress guard: loopback plus ``allow``), with ``warmup`` of history before
-    ``start`` for long windows."""
+    (through the egress guard: loopback plus ``allow``; ``token`` a bearer token), with
+    ``warmup`` of history before ``start`` for long windows."""
     from .history import history_counts, history_scenario
 
     start -= (start - EPOCH) % step
     s = history_scenario(slo, start, end - (end - start) % step, warmup)
-    c = history_counts(url, slo, start - warmup, start + s.duration, step=step, allow=allow)
+    c = history_counts(url, slo, start - warmup, start + s.duration, step=step, allow=allow, token=token)
     c = replace(c, warmup=warmup)
     # History gives event counts (the SLI's own 5m rates), so even a latency SLI replays counters.
     twin = scenario_slo(replace(slo, sli=EventsSLI("", "")), s)

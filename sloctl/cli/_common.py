@@ -37,6 +37,7 @@ __all__ = [
     "add_jobs_argument",
     "add_live_prometheus_arguments",
     "add_output_dir_argument",
+    "add_prometheus_token_argument",
     "add_slos_argument",
     "add_subcommand",
     "add_timeout_argument",
@@ -363,6 +364,44 @@ def add_timeout_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: the longest token file ``--prometheus-token-file`` reads (a JWT is a few kilobytes)
+TOKEN_FILE_MAX = 64 * 1024
+
+
+def _token_file(text: str) -> str:
+    """``--prometheus-token-file``: the bearer token in the file ``text`` (surrounding blank
+    space and a final newline left out), never the file name itself (argparse type)."""
+    path = Path(text)
+    try:
+        with path.open("rb") as f:
+            raw = f.read(TOKEN_FILE_MAX + 1)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text}: {exc.strerror or exc}") from None
+    try:
+        token = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        token = ""
+    if len(raw) > TOKEN_FILE_MAX or not token or not token.isprintable() or any(c.isspace() for c in token):
+        raise argparse.ArgumentTypeError(
+            f"{text}: give a file holding one bearer token (printable, no spaces, at most "
+            f"{TOKEN_FILE_MAX // 1024} KiB)"
+        )
+    return token
+
+
+def add_prometheus_token_argument(p: argparse.ArgumentParser) -> None:
+    """``--prometheus-token-file``: a bearer token for Prometheus, read from a file (status, gate,
+    serve, validate, backtest). Basic auth is the URL's ``user:password@``."""
+    p.add_argument(
+        "--prometheus-token-file",
+        dest="prometheus_token",
+        type=_token_file,
+        metavar="FILE",
+        help="send the bearer token in FILE to Prometheus (or the proxy, Mimir or Thanos in front "
+        "of it); basic auth: user:password@ in the URL",
+    )
+
+
 def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None:
     """``--prometheus``, ``--time``, ``--timeout``, ``--allow-host`` and ``--slo ID`` (the SLOs
     ``slos``: "to show", "to judge") of the commands that read SLOs from a live Prometheus
@@ -375,6 +414,7 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
     )
     p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
     add_timeout_argument(p)
+    add_prometheus_token_argument(p)
     add_allow_host_argument(p)
     p.add_argument(
         "--slo",

@@ -30,6 +30,7 @@ from sloctl.cli._common import (
     add_engine_argument,
     add_format_argument,
     add_input_arguments,
+    add_prometheus_token_argument,
     load_slos_of,
     output_dir,
     output_file,
@@ -109,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--to", dest="end", type=_when, help="history end, with --prometheus (RFC 3339 or Unix seconds)"
     )
+    add_prometheus_token_argument(p)
     add_allow_host_argument(p, "--prometheus")
     p.add_argument(
         "--report",
@@ -268,7 +270,14 @@ def _replay(
             try:
                 results.extend(
                     run_history(
-                        slo, args.prometheus, args.start, args.end, sub, allow=args.allow_host, engine=engine
+                        slo,
+                        args.prometheus,
+                        args.start,
+                        args.end,
+                        sub,
+                        allow=args.allow_host,
+                        engine=engine,
+                        token=args.prometheus_token,
                     )
                 )
             except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …

@@ -32,7 +32,12 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         verdict = evaluate(
-            args.prometheus, slos=args.slo, allow=args.allow_host, time=args.time, timeout=args.timeout
+            args.prometheus,
+            slos=args.slo,
+            allow=args.allow_host,
+            time=args.time,
+            timeout=args.timeout,
+            token=args.prometheus_token,
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None

@@ -24,6 +24,7 @@ from sloctl.cli._common import (
     add_allow_host_argument,
     add_command,
     add_input_arguments,
+    add_prometheus_token_argument,
     add_timeout_argument,
     default_paths,
     http_url,
@@ -84,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cache", type=duration_flag, default=10.0, metavar="DURATION",
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
     add_timeout_argument(p)
+    add_prometheus_token_argument(p)
     add_for_argument(p, "1h")
     p.add_argument(
         "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
@@ -203,7 +205,7 @@ def _serve(
 
     egress = Egress.of(args.allow_host, action="query Prometheus at", widen="--allow-host")
     try:
-        prom = Prometheus(url, egress=egress, timeout=args.timeout)
+        prom = Prometheus(url, egress=egress, timeout=args.timeout, token=args.prometheus_token)
     except EgressDenied as exc:
         raise UsageError(str(exc)) from None
     with prom:

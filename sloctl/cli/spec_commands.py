@@ -13,6 +13,7 @@ from sloctl.cli._common import (
     add_compat_argument,
     add_format_argument,
     add_input_arguments,
+    add_prometheus_token_argument,
     load_slos_of,
     positive_number,
 )
@@ -60,7 +61,9 @@ def _validate(args: argparse.Namespace) -> int:
     from sloctl.prometheus import PrometheusError
 
     try:
-        warnings = bucket_warnings(result.slos, args.prometheus, allow=args.allow_host)
+        warnings = bucket_warnings(
+            result.slos, args.prometheus, allow=args.allow_host, token=args.prometheus_token
+        )
     except EgressDenied as exc:  # a usage error, said before anything else
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:
@@ -110,6 +113,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="URL",
         help="also warn when a latency SLO's threshold is not a bucket bound of its histogram there",
     )
+    add_prometheus_token_argument(p)
     add_allow_host_argument(p, "--prometheus")
     p = add_command(sub, "schema", _schema, SCHEMA)
     p.add_argument(

@@ -31,7 +31,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         rows = select(
-            collect(args.prometheus, allow=args.allow_host, time=args.time, timeout=args.timeout), args.slo
+            collect(
+                args.prometheus,
+                allow=args.allow_host,
+                time=args.time,
+                timeout=args.timeout,
+                token=args.prometheus_token,
+            ),
+            args.slo,
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None

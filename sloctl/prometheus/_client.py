@@ -44,6 +44,7 @@ class Prometheus:
     """One Prometheus at ``url``: every request goes through ``egress`` (loopback by default;
     ``Egress.of(allow, …)`` for ``--allow-host``) or, in tests, through an injected httpx
     ``transport``. The URL is checked against the allow-list either way, before any request.
+    ``token``: sent as ``Authorization: Bearer``; basic auth is the URL's ``user:password@``.
 
     ``requests`` counts the API calls made (the UI's benchmark and tests read it).
     """
@@ -57,6 +58,7 @@ class Prometheus:
         timeout: float = TIMEOUT,
         flag: str = "--prometheus",
         verify: bool = True,
+        token: str | None = None,
     ) -> None:
         guard = egress or Egress(action="query Prometheus at", widen="--allow-host")
         endpoint = check_url(url, guard, flag=flag)
@@ -70,6 +72,10 @@ class Prometheus:
             # (the backtest) pass verify=False to skip loading it each time.
             else guard.http_client(timeout=timeout, verify=verify)
         )
+        if token is not None:
+            # A bearer token (``--prometheus-token-file``): for a Prometheus behind an
+            # authenticating proxy, Mimir, Thanos or Cortex; never printed (the URL is, masked).
+            self._client.headers["Authorization"] = f"Bearer {token}"
         if all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in endpoint.addresses):
             # Over loopback, compression saves no time and costs CPU on both ends: Prometheus
             # gzips every answer (a megabyte for an overview of 1,000 SLOs) and we gunzip it.

@@ -1,13 +1,17 @@
 """``sloctl gate`` and ``status`` against a real Prometheus that asks for basic authentication
 (its ``--web.config.file``) and answers under a path prefix (``--web.route-prefix``), as one
 behind a company's reverse proxy does: the credentials go in the URL, and each way of getting
-the URL wrong says what to do rather than "without a JSON body (invalid JSON)"."""
+the URL wrong says what to do rather than "without a JSON body (invalid JSON)". And behind a
+proxy that takes a bearer token (as one in front of Mimir or Thanos does), the token given in a
+file, ``--prometheus-token-file``."""
 
 from __future__ import annotations
 
 import base64
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -16,11 +20,13 @@ from sloctl.cli.main import main
 from sloctl.servers._process import start_on_free_port
 from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
+from tests.fixtures.stub_http import Answer, StubHttp, StubRequest, serve
 
 PASSWORD = "s3cret-in-url"
 #: bcrypt of PASSWORD at the lowest cost (4), which Prometheus' web config reads.
 HASH = "$2b$04$SvkK/hnT/0ci0joSAMlx1OKKCptJILErJVg0DW9j0x1qGAy6nrc/y"
 PREFIX = "/prom"
+TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJjaSJ9.sig-of-the-proxy"
 
 
 class _GuardedPrometheus(PrometheusServer):
@@ -60,10 +66,11 @@ def guarded(
         yield server
 
 
-def _run(capsys: pytest.CaptureFixture[str], command: str, url: str) -> tuple[int, str]:
-    code = main([command, "--prometheus", url])
+def _run(capsys: pytest.CaptureFixture[str], command: str, url: str, *more: str) -> tuple[int, str]:
+    code = main([command, "--prometheus", url, *more])
     captured = capsys.readouterr()
-    assert "Traceback" not in captured.err and PASSWORD not in captured.out + captured.err
+    said = captured.out + captured.err
+    assert "Traceback" not in captured.err and PASSWORD not in said and TOKEN not in said
     return code, captured.err
 
 
@@ -89,3 +96,64 @@ def test_credentials_in_the_url_and_the_path_prefix_read_it_and_each_mistake_say
     assert "--web.route-prefix" in err
     # The query is not what failed: it is left out of these lines.
     assert "?query=" not in err
+
+
+def _bearer_proxy(upstream: str) -> AbstractContextManager[StubHttp]:
+    """A loopback proxy that lets a request through to ``upstream`` (with the basic auth it
+    takes) only with ``Authorization: Bearer TOKEN``, and asks for a bearer token otherwise."""
+    basic = base64.b64encode(f"ci:{PASSWORD}".encode()).decode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def answer(request: StubRequest) -> Answer:
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return Answer(b"no token\n", "text/plain", 401, (("WWW-Authenticate", 'Bearer realm="mimir"'),))
+        query = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in request.query.items())
+        forwarded = urllib.request.Request(
+            f"{upstream}{request.path}?{query}", headers={"Authorization": f"Basic {basic}"}
+        )
+        with opener.open(forwarded, timeout=10) as got:
+            return Answer(got.read(), got.headers.get("Content-Type", "application/json"), got.status)
+
+    return serve(answer)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "unread"), [("gate", 3), ("status", 1)])
+def test_a_bearer_token_from_a_file_passes_an_authenticating_proxy_and_a_missing_one_is_named(
+    guarded: PrometheusServer, capsys: pytest.CaptureFixture[str], command: str, unread: int, tmp_path: Path
+) -> None:
+    token_file, wrong_file = tmp_path / "token", tmp_path / "wrong"
+    token_file.write_text(TOKEN + "\n")
+    wrong_file.write_text("not-the-token")
+    with _bearer_proxy(guarded.url) as proxy:
+        url = proxy.url + PREFIX
+        code, err = _run(capsys, command, url, "--prometheus-token-file", str(token_file))
+        assert code == 2 and "Prometheus knows no SLO" in err, err
+        code, err = _run(capsys, command, url)
+        assert (
+            code == unread and "it asks for a bearer token; give it in a file, --prometheus-token-file" in err
+        )
+        code, err = _run(capsys, command, url, "--prometheus-token-file", str(wrong_file))
+        assert code == unread and "the bearer token of --prometheus-token-file was refused" in err, err
+        # validate --prometheus reads the histograms' buckets through the same client
+        slos = str(Path(__file__).resolve().parents[2] / "slos")
+        code, err = _run(capsys, "validate", url, slos, "--prometheus-token-file", str(token_file))
+        assert code == 0 and "is not a bucket bound" not in err and "cannot read Prometheus" not in err, err
+        code, err = _run(capsys, "validate", url, slos)
+        assert code == 3 and "--prometheus-token-file" in err, err
+        sent = [r.headers.get("Authorization") for r in proxy.requests]
+    assert f"Bearer {TOKEN}" in sent and None in sent and "Bearer not-the-token" in sent
+
+
+def test_a_token_file_that_holds_no_token_is_refused_at_its_flag(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for content in (b"", b"\n  \n", b"two words", b"\xff\xfe", b"x" * 70_000):
+        (tmp_path / "t").write_bytes(content)
+        with pytest.raises(SystemExit) as exit_:
+            main(
+                ["gate", "--prometheus", "http://127.0.0.1:9", "--prometheus-token-file", str(tmp_path / "t")]
+            )
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "argument --prometheus-token-file:" in err, err
+        assert "give a file holding one bearer token" in err and "Traceback" not in err
