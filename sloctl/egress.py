@@ -58,6 +58,7 @@ from sloctl.masking import mask_text
 __all__ = [
     "HOSTS_FILE",
     "LOOPBACK",
+    "MAX_ANSWER_BYTES",
     "AsyncGuardedTransport",
     "Egress",
     "EgressDenied",
@@ -533,13 +534,28 @@ def _default_port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
 
 
+#: The largest answer :func:`get_json` reads, decompressed: Prometheus' largest answers to
+#: sloctl are about a megabyte (the overview of 1,000 SLOs) and a few for a quarter of history
+#: per SLO; an endless or decompression-bomb answer stops here, not when memory runs out.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+
 def _read_within(response: httpx.Response, started: float, limit: float | None) -> bytes:
     """The body of ``response``; :class:`httpx.ReadTimeout` once ``limit`` seconds have passed
     since ``started`` (the client's timeouts bound each read, so a byte every few seconds would
-    hold a CI job for as long as the server likes)."""
+    hold a CI job for as long as the server likes); :class:`UnexpectedAnswer` past
+    :data:`MAX_ANSWER_BYTES` of it, decompressed."""
     chunks = []
+    size = 0
     for chunk in response.iter_bytes():
         chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            where = mask_text(str(response.request.url.copy_with(query=None)))
+            raise UnexpectedAnswer(
+                f"{where}: the answer passed {MAX_ANSWER_BYTES // 2**20} MiB (decompressed) and was given"
+                " up: the server, or a proxy in front of it, sends more than any answer to sloctl holds"
+            )
         if limit is not None and time.monotonic() - started > limit:
             got = sum(map(len, chunks))
             message = f"the answer was still arriving, {got} bytes in"

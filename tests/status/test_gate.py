@@ -5,6 +5,7 @@ notify, freeze, unknown budget with either ``whenUnknown``), plus the usage and 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import re
 import socket
@@ -493,3 +494,23 @@ def test_a_prometheus_without_the_generated_rules_gives_no_verdict_rather_than_p
                 "Prometheus knows no SLO (no sloctl_slo_info series): load the generated rules"
                 in captured.err
             )
+
+
+@pytest.mark.parametrize(("command", "code"), [("gate", 3), ("status", 1)])
+def test_an_answer_past_the_size_bound_is_given_up_not_read_until_memory_runs_out(
+    command: str, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gzip answer that decompresses past MAX_ANSWER_BYTES (here 1 MiB more, from some 65 KB on
+    the wire: a stuck proxy's endless stream or a decompression bomb did the same) was read
+    whole into memory before JSON decoding failed."""
+    from sloctl.egress import MAX_ANSWER_BYTES
+
+    bomb = gzip.compress(b" " * (MAX_ANSWER_BYTES + 2**20), compresslevel=9)
+    headers = (("Content-Encoding", "gzip"),)
+    with serve(lambda request: Answer(bomb, "application/json", 200, headers)) as stub:
+        assert main([command, "--prometheus", stub.url]) == code
+    err = capsys.readouterr().err
+    assert (
+        f"{stub.url}/api/v1/query: the answer passed {MAX_ANSWER_BYTES // 2**20} MiB (decompressed)" in err
+    ), err
+    assert "Traceback" not in err
