@@ -106,7 +106,7 @@ def _generate(args: argparse.Namespace) -> int:
         disable_recordings=args.disable_recordings,
         jobs=jobs,
         source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
-        alertmanager_options=_alertmanager_options(settings),
+        alertmanager_options=_alertmanager_options(settings) if alertmanager else AlertmanagerOptions(),
         datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
         components=tuple(components) if isinstance(components, list) else None,
         grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
@@ -218,13 +218,19 @@ def _check_labels(labels: Sequence[tuple[str, str]], where: Callable[[str, str],
 
 def _alertmanager_options(settings: dict[str, object]) -> AlertmanagerOptions:
     defaults = AlertmanagerOptions()
-    return AlertmanagerOptions(
-        page_receiver=_text(settings, "alertmanager.pageReceiver", defaults.page_receiver),
-        ticket_receiver=_text(settings, "alertmanager.ticketReceiver", defaults.ticket_receiver),
-        routing_key_file=_text(settings, "alertmanager.pagerdutyRoutingKeyFile", defaults.routing_key_file),
-        ticket_webhook_url=_text(settings, "alertmanager.ticketWebhookUrl", defaults.ticket_webhook_url),
-        grafana_url=_text(settings, "grafana.url", defaults.grafana_url),
-    )
+    keys = {
+        "page_receiver": "alertmanager.pageReceiver",
+        "ticket_receiver": "alertmanager.ticketReceiver",
+        "routing_key_file": "alertmanager.pagerdutyRoutingKeyFile",
+        "ticket_webhook_url": "alertmanager.ticketWebhookUrl",
+        "grafana_url": "grafana.url",
+    }
+    values = {name: _text(settings, key, getattr(defaults, name)) for name, key in keys.items()}
+    try:
+        return AlertmanagerOptions(**values)
+    except ValueError as exc:  # the two receivers share a name
+        flags = " and ".join(s.flag for s in SETTINGS if s.key.endswith("Receiver"))
+        raise UsageError(f"{flags} (or the project file's alertmanager section): {exc}") from None
 
 
 def _check(args: argparse.Namespace, planned: Mapping[str, str]) -> int:

@@ -36,6 +36,15 @@ class AlertmanagerOptions:
     page_repeat_interval: str = "4h"
     ticket_repeat_interval: str = "24h"
 
+    def __post_init__(self) -> None:
+        # Alertmanager refuses a whole configuration in which two receivers share a name
+        # ('notification config name "x" is not unique'): it would not start, or not reload.
+        if self.page_receiver == self.ticket_receiver:
+            raise ValueError(
+                f"the page and ticket receivers are both named {self.page_receiver!r}: Alertmanager "
+                "refuses two receivers of one name; give them different names"
+            )
+
 
 def _service_uid(service: str) -> str:
     # Same formula as sloctl.render.dashboards.service_uid (a test keeps them equal); repeated
