@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sloctl import naming
 from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields, windows_documents
 from sloctl.durations import format_duration
 from sloctl.model import (
@@ -43,12 +44,26 @@ def sli_document(sli: SLI) -> dict[str, object]:
     return {"composite": {"components": [{"slo": c.slo, "weight": c.weight} for c in sli.components]}}
 
 
-def _alerting(slo: SLO, a: Alerting) -> dict[str, object]:
+#: Why a ``severity`` alert label (Sloth's ``page_alert.labels.severity``) is not written.
+SEVERITY_LOST = (
+    "sloctl sets severity page or ticket on every alert (what its Alertmanager fragment routes "
+    "on), so this value never reached an alert; a native spec refuses the label"
+)
+
+
+def _labels(slo: SLO, where: str, labels: dict[str, str], losses: Losses) -> dict[str, str]:
+    if naming.LABEL_SEVERITY in labels:
+        losses.add(slo, f"{where}.labels.{naming.LABEL_SEVERITY}", SEVERITY_LOST)
+    return {k: v for k, v in labels.items() if k != naming.LABEL_SEVERITY}
+
+
+def _alerting(slo: SLO, a: Alerting, losses: Losses) -> dict[str, object]:
     out: dict[str, object] = {}
     if a.name != default_alert_name(slo.name):
         out["name"] = a.name
-    if a.labels:
-        out["labels"] = dict(a.labels)
+    labels = _labels(slo, "alerting", dict(a.labels), losses)
+    if labels:
+        out["labels"] = labels
     if a.annotations:
         out["annotations"] = dict(a.annotations)
     if a.runbook_url:
@@ -58,6 +73,10 @@ def _alerting(slo: SLO, a: Alerting) -> dict[str, object]:
     for sev in ("page", "ticket"):
         s = a.page if sev == "page" else a.ticket
         doc = severity_fields(s, ("enabled", False))
+        if "labels" in doc:
+            doc["labels"] = _labels(slo, f"alerting.{sev}", dict(s.labels), losses)
+            if not doc["labels"]:
+                del doc["labels"]
         if doc:
             out[sev] = doc
     tiers: dict[str, object] = {}
@@ -103,7 +122,7 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object]:
     if slo.labels:
         doc["labels"] = dict(slo.labels)
     doc["sli"] = sli_document(slo.sli)
-    alerting = _alerting(slo, slo.alerting)
+    alerting = _alerting(slo, slo.alerting, losses)
     if alerting:
         doc["alerting"] = alerting
     if slo.policy.steps:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sloctl import naming
-from sloctl.errors import SpecError
+from sloctl.errors import Location, SpecError
 from sloctl.model import SLO
 from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem, url_problem
 from sloctl.spec.reader import Reader
@@ -153,6 +153,9 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
         for name, value in labels:
             if label_name_problem(name):
                 continue  # the reader reported it at its key (build.read_labels): once is enough
+            if name == naming.LABEL_SEVERITY:
+                _severity_label(reader, slo, fields.at(f"{where}.labels.{name}"))
+                continue
             found = label_problem(name, value, templated=True)
             if found:
                 reader.error(*fields.at(f"{where}.labels.{name}"), found)
@@ -170,6 +173,21 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
                 *fields.at("alerting.runbookUrl"),
                 f"becomes the runbook_url annotation, a Go template to Prometheus: {found}",
             )
+
+
+def _severity_label(reader: Reader, slo: SLO, at: tuple[Location, str]) -> None:
+    """A ``severity`` alert label of the file's own: sloctl's alert rules set ``severity`` to
+    page or ticket per tier, which the Alertmanager fragment routes and inhibits on, so the file's
+    value would be replaced without a word. An error in a sloctl/v1 file; a warning in another
+    format (Sloth's ``page_alert.labels.severity`` is common, and ``--compat sloth`` keeps it)."""
+    what = (
+        "every alert of sloctl's rules carries severity page or ticket (by tier; noData.severity "
+        "for the no-data alert), which the Alertmanager fragment routes and inhibits on"
+    )
+    if slo.spec_version == "sloctl/v1":  # the native format (sloctl.spec.native)
+        reader.error(*at, f"label 'severity' is sloctl's: {what}; route on it, or name this label otherwise")
+    else:
+        reader.warn(*at, f"replaced on sloctl's alerts: {what} (--compat sloth keeps it)")
 
 
 def check_across(slos: Sequence[SLO]) -> list[SpecError]:

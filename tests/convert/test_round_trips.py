@@ -763,3 +763,34 @@ def test_pyrra_labels_kubernetes_refuses_are_left_out_and_reported_not_written()
     assert doc["metadata"]["labels"] == {"pyrra.dev/team": "payments"}  # type: ignore[index]
     assert sorted(loss.field for loss in out.losses) == ["labels.owner", "labels.ticket", "labels.tier_"]
     assert all("is not written" in loss.reason for loss in out.losses)
+
+
+def test_a_sloth_severity_label_is_reported_and_left_out_of_the_native_spec_which_refuses_it() -> None:
+    """Sloth's own example routes on ``page_alert.labels.severity: pageteam``; sloctl's alerts
+    carry severity page or ticket instead, and a native spec refuses the label: written as it was,
+    the converted file did not read back."""
+    sloth = """\
+version: prometheus/v1
+service: svc
+slos:
+  - name: ab
+    objective: 99.9
+    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
+    alerting:
+      name: A
+      labels: {category: availability}
+      page_alert: {labels: {severity: pageteam, routing_key: myteam}}
+      ticket_alert: {labels: {severity: slack}}
+"""
+    loaded = load_text(sloth, "sloth.yaml")
+    assert len(loaded.warnings) == 2 and not loaded.errors
+    out = convert(loaded.slos, "native")
+    assert [(loss.field, "severity page or ticket" in loss.reason) for loss in out.losses] == [
+        ("alerting.page.labels.severity", True),
+        ("alerting.ticket.labels.severity", True),
+    ]
+    back = load_text(render_text(out), "native.yaml")
+    assert not back.errors, [str(e) for e in back.errors]
+    (slo,) = back.slos
+    assert dict(slo.alerting.page.labels) == {"routing_key": "myteam"} and not slo.alerting.ticket.labels
+    assert dict(slo.alerting.labels) == {"category": "availability"}

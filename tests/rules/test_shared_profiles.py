@@ -3,12 +3,13 @@ to the tests rendered straight from the SLO."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 
 import pytest
 
-from sloctl.model import SLO
+from sloctl.model import SLO, labels
 from sloctl.render import ruletests
 from sloctl.render.ruletests import _profiles
 from sloctl.spec import load_paths, load_text
@@ -38,7 +39,7 @@ spec:
       sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
       alerting:
         runbookUrl: https://runbooks/x
-        labels: {severity: ignored, owner: me}
+        labels: {owner: me}
         annotations: {dashboard: "https://grafana/d/abc", note: "line one\\nline two"}
         page: {labels: {pager: primary}, annotations: {escalation: "15m"}}
         ticket: {labels: {queue: sre}}
@@ -97,3 +98,9 @@ def test_slos_whose_names_or_labels_need_quoting_take_the_direct_path(
     assert _profiles._shareable(plain)
     shared, direct = _both(plain, monkeypatch)
     assert shared == direct
+    # A severity label of the SLO's own (a Sloth file's page_alert.labels.severity; a sloctl/v1
+    # file refuses it) is replaced by the tier's on both paths.
+    alerting = dataclasses.replace(plain.alerting, labels=labels({"owner": "me", "severity": "ignored"}))
+    overridden = dataclasses.replace(plain, alerting=alerting)
+    shared, direct = _both(overridden, monkeypatch)
+    assert shared == direct and "ignored" not in repr(shared)

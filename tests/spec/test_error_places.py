@@ -268,3 +268,35 @@ def test_a_service_name_is_held_to_the_native_check_at_the_formats_own_field(
     )
     native = load_text(shop_slo(service=name), "native.yaml")
     assert [e.message for e in native.errors] == [found.message]
+
+
+@pytest.mark.parametrize(
+    ("native", "path", "sloth"),
+    [
+        ("labels", "alerting.labels", "labels"),
+        ("page:\n    labels", "alerting.page.labels", "page_alert:\n  labels"),
+        ("ticket:\n    labels", "alerting.ticket.labels", "ticket_alert:\n  labels"),
+    ],
+)
+def test_a_severity_alert_label_is_refused_in_a_native_file_and_a_warning_in_a_sloth_one(
+    native: str, path: str, sloth: str
+) -> None:
+    """Found by generating with ``alerting.labels: {severity: critical}``: no word, and every
+    alert said severity page or ticket (what the Alertmanager fragment routes on), so routes on
+    ``severity="critical"`` never saw them. Sloth's own example sets
+    ``page_alert.labels.severity: pageteam``: ``--compat sloth`` keeps it, sloctl's rules replace it."""
+    labels = "{team: shop, severity: critical}"
+    text = shop_slo() + textwrap.indent(f"alerting:\n  {native}: {labels}\n", " " * 6)
+    result = load_text(text, "slo.yaml")
+    (error,) = result.errors
+    assert (error.path, error.location) == (
+        f"spec.slos[0].{path}.severity",
+        Location("slo.yaml", *place(text, "critical")),
+    )
+    assert "severity page or ticket" in error.message and "Alertmanager" in error.message
+    text = sloth_spec({}) + textwrap.indent(f"{sloth}: {{severity: pageteam}}\n", " " * 6)
+    result = load_text(text, "sloth.yaml")
+    assert not result.errors and len(result.slos) == 1
+    (warning,) = result.warnings
+    assert warning.location == Location("sloth.yaml", *place(text, "pageteam"))
+    assert warning.path.endswith("labels.severity") and "--compat sloth keeps it" in warning.message
