@@ -557,6 +557,17 @@ def _objective_text(slo: SLO) -> str:
     return f"objective {promql.fmt_number(slo.objective)}% {what}over {over}"
 
 
+def _factor_text(value: float) -> str:
+    """A burn factor as the alerts' text says it (their summary is the page's title): six
+    significant digits, so 10 % of a 2w budget in 6h reads 5.6, not the float product
+    5.6000000000000005 (the expression keeps the exact threshold).
+
+    >>> _factor_text(0.1 * 336 / 6), _factor_text(14.4), _factor_text(0.9333333333333335)
+    ('5.6', '14.4', '0.933333')
+    """
+    return promql.fmt_number(float(f"{value:.6g}"))
+
+
 def _burn_alerts(slo: SLO) -> list[Rule]:
     sel = promql.slo_selector(slo)
     budget = promql.fmt_number(slo.error_budget)
@@ -564,7 +575,7 @@ def _burn_alerts(slo: SLO) -> list[Rule]:
     for tier in slo.alerting.enabled_tiers:
         w = tier.window
         factor_value = w.burn_factor(slo.period)
-        factor = promql.fmt_number(factor_value)
+        factor = _factor_text(factor_value)
         threshold = _threshold(slo, factor_value, w.budget_percent, w.long_window)
         events = naming.events_rate(slo.base_window)
         long_w, short_w = format_duration(w.long_window), format_duration(w.short_window)

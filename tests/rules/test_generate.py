@@ -15,6 +15,7 @@ from sloctl.explain import explain
 from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.promtool import assert_unit_test_passes
+from tests.fixtures.specs import shop_slo
 from tests.paths import ROOT
 
 SLOS = ROOT / "slos"
@@ -248,3 +249,31 @@ def test_a_precomputed_ratio_without_a_window_is_averaged_over_the_quick_pages_h
             for m, v in ((60, 0), (61, 0), (120, 1))
         ],
     )
+
+
+def test_burn_factors_in_alert_text_read_as_people_write_them_and_prometheus_renders_them(
+    tmp_path: Path,
+) -> None:
+    """Found on a 4w SLO (Pyrra's window, and 1w/2w): the page's summary, PagerDuty's incident
+    title, read "error budget burning 5.6000000000000005x too fast (page)", the float product of
+    5 % of 28 days in 6 hours; the ticket's 2.8000000000000003x. The expressions keep the exact
+    threshold; the text says 5.6 and 2.8, and promtool (the generated rule tests' expected
+    annotations, rendered by Prometheus' template engine) agrees."""
+    text = "".join(
+        line.replace("objective: 99.9", "objective: 99.9\n      period: 4w")
+        for line in shop_slo().splitlines(keepends=True)
+    )
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(text)
+    out = tmp_path / "out"
+    assert main(["generate", str(spec), "-o", str(out), "--no-dashboards", "--no-alertmanager"]) == 0
+    rules = yaml.safe_load((out / "rules" / "shop.yml").read_text())
+    alerts = [r for g in rules["groups"] for r in g["rules"] if r.get("labels", {}).get("sloctl_tier")]
+    summaries = {a["labels"]["sloctl_tier"]: a["annotations"]["summary"] for a in alerts}
+    assert summaries["page_slow"].endswith(": error budget burning 5.6x too fast (page)")
+    assert summaries["ticket_quick"].endswith(": error budget burning 2.8x too fast (ticket)")
+    (page_slow,) = [a for a in alerts if a["labels"]["sloctl_tier"] == "page_slow"]
+    assert "> 5.6000000000000005" in page_slow["expr"]
+    tests = sorted((out / "rules" / "tests").glob("*.test.yml"))
+    assert "burning 5.6x too fast (page)" in "".join(t.read_text() for t in tests)
+    assert main(["test", str(out / "rules" / "tests")]) == 0
