@@ -102,11 +102,15 @@ def alertmanager_fragment(
             "webhook_configs": [{"url": options.ticket_webhook_url, "send_resolved": True}],
         },
     ]
+    # A grouped SLO (Pyrra's ``grouping``) alerts per group: the page of one group says nothing
+    # of another's tickets. Alertmanager takes a label absent from both alerts as equal, so the
+    # grouping labels of every grouped SLO can join one rule's ``equal``.
+    grouping = sorted({label for slo in slos for label in slo.grouping})
     inhibit = [
         {
             "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"'],
             "target_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="ticket"'],
-            "equal": [naming.LABEL_SERVICE, naming.LABEL_SLO],
+            "equal": [naming.LABEL_SERVICE, naming.LABEL_SLO, *grouping],
         }
     ]
     return {"route": route, "receivers": receivers, "inhibit_rules": inhibit}

@@ -4,6 +4,8 @@ classic). Valid config, pages and tickets routed, no input that needs the classi
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,9 @@ from sloctl.render.alertmanager import (
 )
 from sloctl.render.alertmanager_check import check_config, route_receivers
 from sloctl.render.dashboards import service_uid
+from sloctl.servers.alertmanager import start_alertmanager
 from sloctl.shelf import find
+from sloctl.spec import load_paths
 from tests.dashboards.factories import representative_slos
 from tests.fixtures.engines import compat
 from tests.paths import ROOT
@@ -184,3 +188,48 @@ def test_page_and_ticket_receivers_of_one_name_are_refused_before_anything_is_wr
     assert not out.exists()
     # Without the fragment the two names matter to nothing.
     assert main([*generate, *receivers, "--no-alertmanager"]) == 0
+
+
+def test_a_page_of_one_group_of_a_grouped_slo_silences_the_tickets_of_that_group_alone(
+    alertmanager_binary: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Found with a Pyrra SLO grouped by ``route`` (one alert per route): a real Alertmanager
+    suppressed the ticket of route /b while route /a paged, the inhibition being equal on the
+    service and the SLO only. An ungrouped SLO in the same configuration still has its tickets
+    silenced by its page (a label neither alert has is equal in Alertmanager)."""
+    grouped, by_route_and_method = load_paths(
+        [ROOT / "tests" / "spec" / "fixtures" / "pyrra" / "checkout.yaml"]
+    ).slos
+    plain = load_paths([ROOT / "slos" / "platform-jobs.yaml"]).slos[0]
+    assert (grouped.grouping, by_route_and_method.grouping, plain.grouping) == (
+        ("route",),
+        ("route", "method"),
+        (),
+    )
+    _, binary = alertmanager_binary
+    sent = [
+        {**_alert(severity, slo.service, slo.name), **{label: group for label in slo.grouping}}
+        for slo in (grouped, plain)
+        for severity, group in (("page", "/a"), ("ticket", "/a"), ("ticket", "/b"))
+    ]
+    config = standalone_config(alertmanager_fragment([grouped, by_route_and_method, plain], OPTIONS))
+    am = start_alertmanager(tmp_path / "am", config_text=config, binary=binary)
+    try:
+        post = urllib.request.Request(
+            am.url.rstrip("/") + "/api/v2/alerts",
+            data=json.dumps([{"labels": labels} for labels in sent]).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(post, timeout=10) as answer:
+            assert answer.status == 200
+        with urllib.request.urlopen(am.url.rstrip("/") + "/api/v2/alerts", timeout=10) as answer:
+            alerts = json.load(answer)
+    finally:
+        am.stop()
+    inhibited = {
+        (a["labels"][naming.LABEL_SLO], a["labels"][naming.LABEL_SEVERITY], a["labels"].get("route"))
+        for a in alerts
+        if a["status"]["inhibitedBy"]
+    }
+    assert len(alerts) == 5  # the plain SLO's two tickets are one alert
+    assert inhibited == {("checkout-errors", "ticket", "/a"), (plain.name, "ticket", None)}
