@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from sloctl import naming
 from sloctl.cli._common import (
     UsageError,
     add_command,
@@ -27,7 +28,7 @@ from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS, FlavourOptionError
 from sloctl.spec.project import SETTINGS, Project, Setting, problem
-from sloctl.spec.promcheck import label_problem
+from sloctl.spec.promcheck import SEVERITY_IS_SLOCTLS, label_problem
 
 
 def _pairs(items: list[str], flag: str) -> tuple[tuple[str, str], ...]:
@@ -82,7 +83,10 @@ def _generate(args: argparse.Namespace) -> int:
     _check_flag_combinations(args, str(settings["flavour"] or "prometheus"))
     # Labels from the project file (checked where it was read), then --extra-label (which wins
     # for a key in both).
-    extra = tuple(sorted({**_map(project.get("extraLabels")), **dict(extra)}.items()))
+    given = dict(extra)
+    extra = tuple(sorted({**_map(project.get("extraLabels")), **given}.items()))
+    if args.compat != "sloth":
+        _check_no_severity(dict(extra), given, project)
     output = settings["output"]
     if not isinstance(output, str) or not output:
         raise UsageError("give -o DIR, or output in the project file")
@@ -205,6 +209,20 @@ def _check_alertmanager_urls(project: Project, settings: Mapping[str, object]) -
         raise UsageError(
             f"{project.source}: set {', '.join(missing)} (or {flags}) for the "
             "Alertmanager configuration, or pass --no-alertmanager"
+        )
+
+
+def _check_no_severity(labels: Mapping[str, str], given: Mapping[str, str], project: Project) -> None:
+    """A usage error for a ``severity`` among the labels of every rule (``--extra-label``, the
+    project file's ``extraLabels``): it would stand on recording rules and be replaced by
+    sloctl's page or ticket on alerts, so routes on it would never match."""
+    sev = naming.LABEL_SEVERITY
+    if sev in labels:
+        where = (
+            f"--extra-label {sev}={given[sev]}" if sev in given else f"{project.source}: extraLabels.{sev}"
+        )
+        raise UsageError(
+            f"{where}: label 'severity' is sloctl's: {SEVERITY_IS_SLOCTLS}; name this label otherwise"
         )
 
 

@@ -28,7 +28,7 @@ from sloctl.model import SLO
 from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem, url_problem
 from sloctl.spec.reader import Reader
 
-__all__ = ["check_across", "check_alerting", "label_problem", "template_problem"]
+__all__ = ["SEVERITY_IS_SLOCTLS", "check_across", "check_alerting", "label_problem", "template_problem"]
 
 #: The longest file name a file system takes (ext4, xfs, btrfs, tmpfs: 255 bytes).
 NAME_MAX = 255
@@ -144,6 +144,8 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
             )
     if not alerting.enabled_tiers:
         return
+    if naming.LABEL_SEVERITY in dict(slo.labels):  # the SLO's labels go on its alerts too
+        _severity_label(reader, slo, fields.at(f"labels.{naming.LABEL_SEVERITY}"))
     places: list[tuple[str, Iterable[tuple[str, str]], Iterable[tuple[str, str]]]] = [
         ("alerting", alerting.labels, alerting.annotations),
         ("alerting.page", alerting.page.labels, alerting.page.annotations),
@@ -175,19 +177,27 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
             )
 
 
+#: Why a ``severity`` label of the user's own (an alert's, an SLO's, ``--extra-label``'s) would be
+#: replaced without a word on sloctl's alerts.
+SEVERITY_IS_SLOCTLS = (
+    "every alert of sloctl's rules carries severity page or ticket (by tier; noData.severity "
+    "for the no-data alert), which the Alertmanager fragment routes and inhibits on"
+)
+
+
 def _severity_label(reader: Reader, slo: SLO, at: tuple[Location, str]) -> None:
-    """A ``severity`` alert label of the file's own: sloctl's alert rules set ``severity`` to
-    page or ticket per tier, which the Alertmanager fragment routes and inhibits on, so the file's
-    value would be replaced without a word. An error in a sloctl/v1 file; a warning in another
-    format (Sloth's ``page_alert.labels.severity`` is common, and ``--compat sloth`` keeps it)."""
-    what = (
-        "every alert of sloctl's rules carries severity page or ticket (by tier; noData.severity "
-        "for the no-data alert), which the Alertmanager fragment routes and inhibits on"
-    )
+    """A ``severity`` label of the file's own, on alerts or on the SLO (which its rules carry):
+    sloctl's alert rules set ``severity`` to page or ticket per tier, which the Alertmanager
+    fragment routes and inhibits on, so the file's value would be replaced without a word. An
+    error in a sloctl/v1 file; a warning in another format (Sloth's
+    ``page_alert.labels.severity`` is common, and ``--compat sloth`` keeps it)."""
     if slo.spec_version == "sloctl/v1":  # the native format (sloctl.spec.native)
-        reader.error(*at, f"label 'severity' is sloctl's: {what}; route on it, or name this label otherwise")
+        reader.error(
+            *at,
+            f"label 'severity' is sloctl's: {SEVERITY_IS_SLOCTLS}; route on it, or name this label otherwise",
+        )
     else:
-        reader.warn(*at, f"replaced on sloctl's alerts: {what} (--compat sloth keeps it)")
+        reader.warn(*at, f"replaced on sloctl's alerts: {SEVERITY_IS_SLOCTLS} (--compat sloth keeps it)")
 
 
 def check_across(slos: Sequence[SLO]) -> list[SpecError]:

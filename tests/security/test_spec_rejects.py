@@ -201,6 +201,8 @@ def test_a_failed_write_leaves_no_empty_folder(tmp_path: Path) -> None:
         ("sloctl_id=x", "reserved prefix"),
         ("team={{ x", "unclosed action"),
         ("a-b=1", "not a valid"),
+        # on recording rules it stood, on every alert sloctl's page or ticket replaced it
+        ("severity=critical", "label 'severity' is sloctl's: every alert of sloctl's rules carries severity"),
     ],
 )
 def test_extra_labels_are_checked_like_alert_labels(

@@ -300,3 +300,17 @@ def test_a_severity_alert_label_is_refused_in_a_native_file_and_a_warning_in_a_s
     (warning,) = result.warnings
     assert warning.location == Location("sloth.yaml", *place(text, "pageteam"))
     assert warning.path.endswith("labels.severity") and "--compat sloth keeps it" in warning.message
+
+
+def test_a_severity_label_of_the_slo_is_refused_as_an_alert_labels_is() -> None:
+    """The SLO's labels go on its alerts too, where sloctl's severity (page, ticket) replaced a
+    ``labels: {severity: critical}`` without a word; with alerts off, nothing replaces it."""
+    text = shop_slo() + textwrap.indent("labels: {team: shop, severity: critical}\n", " " * 6)
+    (error,) = load_text(text, "slo.yaml").errors
+    assert (error.path, error.location) == (
+        "spec.slos[0].labels.severity",
+        Location("slo.yaml", *place(text, "critical")),
+    )
+    assert "severity page or ticket" in error.message
+    quiet = text + textwrap.indent("alerting: {page: {enabled: false}, ticket: {enabled: false}}\n", " " * 6)
+    assert not load_text(quiet, "slo.yaml").errors
