@@ -162,6 +162,9 @@ def _check_setting_flags(args: argparse.Namespace) -> None:
     a usage error naming the flag, before anything is written."""
     for setting in SETTINGS:
         given = getattr(args, setting.dest, None)
+        if isinstance(given, str) and not given.strip():
+            # read as "not set": the default was used without a word (the file's key says so too)
+            raise UsageError(f"{setting.flag}: empty; give a value, or leave the flag out for the default")
         wrong = problem(setting, given) if given is not None else None
         if wrong:
             raise UsageError(f"{setting.flag}: {wrong}")

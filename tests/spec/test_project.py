@@ -190,6 +190,12 @@ def test_every_wrong_value_of_a_project_file_is_an_error_at_its_line_in_validate
             "--operator-label applies to --flavour operator only",
         ),
         (["--flavour", "operator", "--namespace", "Bad Namespace!"], "a Kubernetes namespace is lower-case"),
+        # an empty value read as "not set": the default receiver was written without a word
+        (["--alertmanager-page-receiver", ""], "--alertmanager-page-receiver: empty; give a value"),
+        (
+            ["--grafana-folder", " "],
+            "--grafana-folder: empty; give a value, or leave the flag out for the default",
+        ),
     ],
 )
 def test_generate_refuses_a_flag_value_or_combination_that_would_be_written_wrong_or_ignored(
