@@ -36,7 +36,6 @@ TESTS_DIR = "rules/tests"
 DASHBOARDS_DIR = "dashboards"
 ALERTMANAGER_FILE = "alertmanager/sloctl.yml"
 GENERATED_MARKERS = naming.GENERATED_MARKERS
-MANAGED_DIRS = (RULES_DIR, TESTS_DIR, DASHBOARDS_DIR, "alertmanager")
 
 
 @dataclass(frozen=True)
@@ -201,6 +200,9 @@ def _stale(root: Path, planned: Mapping[str, str], dirs: Sequence[str]) -> list[
 
 
 def _managed(planned: Mapping[str, str]) -> list[str]:
+    """The folders whose stale generated files are removed: those the plan writes to. A folder
+    the plan leaves out (``--no-dashboards``, ``--no-alertmanager``) is left alone, files and all:
+    the flag says "do not touch", and a run that refreshes the rules must not delete dashboards."""
     return sorted({str(Path(p).parent.as_posix()) for p in planned})
 
 
