@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -149,12 +150,34 @@ async def read_body(request: Request) -> bytes | Response:
     return b"".join(chunks)
 
 
+class _NotANumber(ValueError):
+    """``NaN``, ``Infinity`` or a number beyond a double: Python's parser takes them, JSON
+    (RFC 8259) has no such number, and a document holding one is served back as invalid JSON."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotANumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotANumber(text[:40])
+    return value
+
+
 async def read_json_object(request: Request) -> dict[str, Any] | Response:
     body = await read_body(request)
     if isinstance(body, Response):
         return body
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NotANumber as exc:
+        return bad_request(
+            f"the body holds {exc}, which is no JSON number (NaN and Infinity are not JSON, and "
+            "numbers must fit in a double): send a finite number, or a string",
+            request.url.path,
+        )
     except (ValueError, RecursionError):
         # ValueError: not JSON, not UTF-8, or an integer of more than 4,300 digits (Python's
         # limit); RecursionError: nested deeper than the parser's stack.

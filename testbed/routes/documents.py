@@ -38,6 +38,9 @@ async def create_document(request: Request) -> Response:
             bson_encode(data)  # BSON's own encoder has the last word
         except (InvalidDocument, OverflowError) as exc:
             invalid = str(exc)
+        except UnicodeEncodeError:
+            # A JSON escape of half a UTF-16 pair ("\ud800") parses to a string that has no UTF-8.
+            invalid = "strings and field names must be Unicode: a \\uD800-\\uDFFF escape needs its pair"
     if invalid is not None:
         return unprocessable(invalid, request.url.path)
 

@@ -64,6 +64,12 @@ def _cursor(text: str) -> str:
         ("POST", "/v1/documents", b'{"a.b": 1}'),
         ("POST", "/v1/documents", b'{"a": -9223372036854775809}'),
         ("POST", "/v1/documents", b"\xff\xfe not utf-8"),
+        ("POST", "/v1/documents", b'{"a": "\\ud800"}'),  # half a UTF-16 pair: no UTF-8 for BSON
+        ("POST", "/v1/documents", b'{"\\udc00": 1}'),
+        ("POST", "/v1/documents", b'{"a": NaN}'),  # not JSON: it would be served back as such
+        ("POST", "/v1/documents", b'{"a": -Infinity}'),
+        ("POST", "/v1/documents", b'{"a": 1e999}'),  # beyond a double: Infinity once parsed
+        ("POST", "/v1/projects", b'{"name": "ok", "x": NaN}'),
         ("POST", "/v1/projects", b'{"name": ' + b"1" * 5000 + b"}"),
         ("GET", "/v1/projects/%C2%B2", b""),  # '²': str.isdigit() says yes, int() says no
         ("GET", "/v1/projects/%D9%A1%D9%A2", b""),  # Arabic-Indic digits
