@@ -32,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from sloctl.contract import TIERS
 from sloctl.masking import Masker, url_secrets
@@ -146,14 +148,38 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed_methods(scope: Scope) -> list[str]:
+    """The methods of every route whose path matches, in the route table's order. Starlette's
+    own 405 names the methods of the first such route only: ``DELETE /v1/projects`` said
+    ``Allow: GET, HEAD``, leaving out POST (RFC 9110 §15.5.6: Allow lists what the resource
+    supports)."""
+    methods: list[str] = []
+    for route in ROUTES:
+        if route.matches(scope)[0] is not Match.NONE:
+            methods += [m for m in sorted(route.methods or (), key=_method_rank) if m not in methods]
+    return methods
+
+
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _method_rank(method: str) -> int:
+    return _METHOD_ORDER.index(method) if method in _METHOD_ORDER else len(_METHOD_ORDER)
+
+
 async def _http_problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    detail, headers = str(exc.detail), exc.headers
+    if exc.status_code == 405:
+        allow = ", ".join(_allowed_methods(request.scope))
+        detail = f"{request.method[:20]} is not served on this path; it serves {allow}"
+        headers = {**(headers or {}), "Allow": allow}
     return problem(
         exc.status_code,
         slug,
         HTTPStatus(exc.status_code).phrase,
-        str(exc.detail),
+        detail,
         instance=request.url.path,
-        headers=exc.headers,
+        headers=headers,
     )

@@ -107,6 +107,27 @@ def test_bad_input_is_a_problem_document(client: httpx.Client) -> None:
     assert (wrong_method.status_code, wrong_method.headers["content-type"]) == (405, PROBLEM)
 
 
+def test_a_405_allows_every_method_its_path_serves(client: httpx.Client) -> None:
+    served: dict[str, set[str]] = {}
+    for route in contract.ROUTES:
+        served.setdefault(route.path, set()).update(
+            {route.method, "HEAD"} if route.method == "GET" else {route.method}
+        )
+    values = {"{project_id}": "1", "{backup_id}": "0123456789abcdef", "{key}": "k", "{document_id}": "0" * 24}
+    for template, methods in served.items():
+        path = template
+        for name, sample in values.items():
+            path = path.replace(name, sample)
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - methods):
+            r = client.request(method, path)
+            assert (r.status_code, r.headers["content-type"]) == (405, PROBLEM), (method, path)
+            allowed = {m.strip() for m in r.headers["allow"].split(",")}
+            assert allowed == methods, (method, path, r.headers["allow"])
+            assert (
+                r.json()["detail"] == f"{method} is not served on this path; it serves {r.headers['allow']}"
+            )
+
+
 def test_an_old_api_version_is_served_with_deprecation_and_sunset_and_an_unknown_one_refused(
     client: httpx.Client,
 ) -> None:
