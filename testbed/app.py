@@ -44,7 +44,7 @@ from .config import TestbedConfig
 from .dependencies import Dependencies
 from .metrics import PlatformMetrics
 from .middleware import PlatformMiddleware
-from .problems import problem
+from .problems import internal_error, problem
 from .ratelimit import RateLimiter
 from .routes import ROUTES
 
@@ -139,13 +139,7 @@ def create_app(
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette's last resort (its ServerErrorMiddleware) answers text/plain otherwise; every
     # 5xx of the API is a problem document. The exception is still logged by the server.
-    return problem(
-        500,
-        "internal-error",
-        "Internal server error",
-        "the API failed while answering; the error is in its log",
-        instance=request.url.path,
-    )
+    return internal_error(request.url.path)
 
 
 def _allowed_methods(scope: Scope) -> list[str]:

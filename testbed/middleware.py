@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import API_VERSION, DEPRECATED_VERSIONS
 from .metrics import PlatformMetrics
-from .problems import REQUEST_ID, problem
+from .problems import REQUEST_ID, internal_error, problem
 from .ratelimit import RateLimiter
 from .routes import ROUTE_DEPENDENCY, ROUTES
 from .tiers import CALLER_TIER, ApiKey, bearer_key, key_digest
@@ -105,18 +105,19 @@ class PlatformMiddleware:
                         status = refused
                         return
 
-                async def send_with_headers(message: Message) -> None:
-                    nonlocal status
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-                        # W3C Server-Timing: the time the API took until it answered, so that
-                        # clients (the game days' fast-fail check) can tell it from the network.
-                        took = f"app;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
-                        headers = [*message.get("headers", []), *extra, (b"server-timing", took)]
-                        message = {**message, "headers": headers}
-                    await send(message)
-
-                await self.app(scope, receive, send_with_headers)
+                answer = _Answer(send, extra, started)
+                try:
+                    await self.app(scope, receive, answer.send)
+                except Exception:
+                    # Answered here, inside the request's context, so that the 500 carries its
+                    # request id (body and X-Request-ID) like every other problem; Starlette's
+                    # last resort, outside this middleware, would answer without it. Raised
+                    # again for the server's log (Starlette sends nothing once we have).
+                    if answer.status is None:
+                        await internal_error(scope["path"])(scope, receive, answer.send)
+                    raise
+                finally:
+                    status = answer.status or status
             finally:
                 REQUEST_ID.reset(token)
                 if tier_token is not None:
@@ -193,6 +194,27 @@ class PlatformMiddleware:
 
 
 _W3C = TraceContextTextMapPropagator()
+
+
+class _Answer:
+    """The app's ``send``, adding the API's headers and ``Server-Timing`` to the response's
+    start; ``status`` is the status sent (None: nothing yet)."""
+
+    def __init__(self, send: Send, extra: Sequence[tuple[bytes, bytes]], started: float) -> None:
+        self._send = send
+        self._extra = extra
+        self._started = started
+        self.status: int | None = None
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            # W3C Server-Timing: the time the API took until it answered, so that clients
+            # (the game days' fast-fail check) can tell it from the network.
+            took = f"app;dur={(time.perf_counter() - self._started) * 1000:.3f}".encode()
+            headers = [*message.get("headers", []), *self._extra, (b"server-timing", took)]
+            message = {**message, "headers": headers}
+        await self._send(message)
 
 
 def _with_headers(send: Send, extra: Sequence[tuple[bytes, bytes]]) -> Send:

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 
 from starlette.responses import Response
 
-__all__ = ["PROBLEM_BASE", "REQUEST_ID", "problem"]
+__all__ = ["PROBLEM_BASE", "REQUEST_ID", "internal_error", "problem"]
 
 #: The id of the request being answered (the trace id of its server span, set by the
 #: middleware): every problem carries it, so a client's bug report finds the trace.
@@ -48,4 +48,15 @@ def problem(
         status_code=status,
         media_type="application/problem+json",
         headers=dict(headers or {}),
+    )
+
+
+def internal_error(instance: str) -> Response:
+    """The 500 of a failure of the API itself (the error goes to its log, not to the client)."""
+    return problem(
+        500,
+        "internal-error",
+        "Internal server error",
+        "the API failed while answering; the error is in its log",
+        instance=instance,
     )

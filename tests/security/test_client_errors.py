@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from sloctl.testbed_runner import ApiServer
+from testbed.config import API_VERSION
 from tests.fixtures.servers import Databases, api_fixture
 from tests.security.api import breaker_figures, is_problem
 
@@ -172,3 +174,7 @@ def test_an_unexpected_failure_is_a_500_problem_document(
 
     response = asyncio.run(get())
     assert response.status_code == 500 and is_problem(response), response.text
+    # Like every problem, it names the request (its trace id), in the body and the headers.
+    assert re.fullmatch("[0-9a-f]{32}", response.json().get("request_id", "")), response.text
+    assert response.headers.get("x-request-id") == response.json()["request_id"]
+    assert response.headers.get("api-version") == API_VERSION
