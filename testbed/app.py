@@ -121,6 +121,10 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_problem, Exception: _internal_error},
     )
+    # No redirect of /v1/projects/ to /v1/projects: Starlette builds its Location from the
+    # client's Host header (Host: evil.example got http://evil.example/v1/projects, a redirect a
+    # shared cache would keep for everyone). The paths are the contract's; others are a 404.
+    app.router.redirect_slashes = False
     app.state.deps = deps
     app.add_middleware(
         PlatformMiddleware,

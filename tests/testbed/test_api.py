@@ -441,3 +441,13 @@ def test_postgres_callers_that_time_out_do_not_stay_counted_as_waiting(
             wait_until(none_waiting, timeout=3, what="no caller left waiting", interval=0.1)
         except AssertionError as exc:
             raise AssertionError(f"{exc}: {waiting}") from None
+
+
+def test_a_trailing_slash_is_a_404_problem_not_a_redirect_built_from_the_host_header(
+    client: httpx.Client,
+) -> None:
+    """``/v1/projects/`` answered 307 with ``Location: http://evil.example/v1/projects`` for
+    ``Host: evil.example`` (Starlette's slash redirect, built from the client's Host)."""
+    r = client.get("/v1/projects/", headers={"Host": "evil.example"})
+    assert r.status_code == 404, (r.status_code, r.headers)
+    assert "location" not in r.headers and r.headers["content-type"].startswith("application/problem+json")
