@@ -85,6 +85,7 @@ __all__ = [
     "Reason",
     "Role",
     "Tier",
+    "route",
 ]
 
 MetricType = Literal["counter", "gauge", "histogram"]
@@ -249,6 +250,15 @@ class ApiRoute:
     #: OpenAPI's ``operationId`` (camelCase), unique across the API
     operation_id: str
 
+    def url(self, query: str = "", **params: object) -> str:
+        """The path of one request: the template's ``{name}`` filled from ``params``, then
+        ``?query`` when given.
+
+        >>> route("getProject").url(project_id=7), route("listProjects").url("limit=5")
+        ('/v1/projects/7', '/v1/projects?limit=5')
+        """
+        return self.path.format(**params) + (f"?{query}" if query else "")
+
 
 #: Every route of the platform API, in the order the testbed matches them (Starlette takes the
 #: first match, and the middleware names a request's route by the same walk).
@@ -272,6 +282,13 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/openapi.json", Dependency.NONE, "getOpenapi"),
 )
 _BY_OPERATION_ID = {r.operation_id: r for r in ROUTES}
+
+
+def route(operation_id: str) -> ApiRoute:
+    """The route of ``operation_id`` (OpenAPI's ``operationId``: ``getProject``)."""
+    return _BY_OPERATION_ID[operation_id]
+
+
 #: the liveness route (the API process answers) and the readiness route (its databases answer)
 LIVENESS_PATH = _BY_OPERATION_ID["getHealth"].path
 READINESS_PATH = _BY_OPERATION_ID["getReadiness"].path

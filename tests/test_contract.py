@@ -87,9 +87,19 @@ def test_the_grep_finds_a_name_in_an_f_string_and_a_suffixed_series(tmp_path: Pa
     assert sorted(literal_spellings(sample)) == [(2, bucket), (4, c.POOL_SIZE.name)]
 
 
-#: modules that write the platform API's addresses for other tools: they read each route from
-#: the contract (``LIVENESS_PATH`` …), never spell one
-ROUTE_READERS = (ROOT / "sloctl" / "testbed_config.py", ROOT / "sloctl" / "testbed_runner.py")
+#: modules that write the platform API's addresses for other tools, or call it (the game days'
+#: load and rig): they read each route from the contract (``LIVENESS_PATH``,
+#: ``route("getDocument").url(...)``), never spell one
+ROUTE_READERS = tuple(
+    ROOT / "sloctl" / name
+    for name in (
+        "testbed_config.py",
+        "testbed_runner.py",
+        "chaos/load.py",
+        "chaos/rig.py",
+        "chaos/experiments.py",
+    )
+)
 _ROUTE = re.compile(
     "(" + "|".join(sorted((re.escape(r.path) for r in c.ROUTES), key=len, reverse=True)) + r")(?=$|[?#/\"'])"
 )

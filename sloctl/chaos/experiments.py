@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sloctl.contract import PLAN_BREAKERS, TIERS
+from sloctl.contract import METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
 from sloctl.errors import Location, SpecError
 from sloctl.model import SLO
@@ -157,7 +157,7 @@ _PORT = _integer("control port of the fault proxy on that path (0: none)", 0, 65
 #: gameday run`` refuses a key or a value outside it before anything runs, dry runs included.
 _SETTINGS: dict[str, tuple[Field, Any]] = {
     "api_url": (_text("the platform API"), "http://127.0.0.1:8000"),
-    "metrics_url": (_text("the API's /metrics"), "http://127.0.0.1:8000/metrics"),
+    "metrics_url": (_text(f"the API's {METRICS_PATH}"), f"http://127.0.0.1:8000{METRICS_PATH}"),
     "pgbouncer_dsn": (_text("libpq DSN of the platform database through PgBouncer"), ""),
     "pgbouncer_admin_dsn": (_text("libpq DSN of PgBouncer's admin console"), ""),
     "postgres_admin_dsn": (_text("libpq DSN of a PostgreSQL superuser"), ""),

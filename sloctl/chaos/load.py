@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from chaoslib.exceptions import ActivityFailed
 
-from sloctl.contract import LIVENESS_PATH
+from sloctl.contract import LIVENESS_PATH, route
 from sloctl.files import parse_json
 
 from .probes import _client, percentile
@@ -36,9 +36,9 @@ __all__ = [
 #: One representative route per dependency: (method, path). ``{document}`` is a document that
 #: the load creates before it starts.
 ROUTES: dict[str, tuple[str, str]] = {
-    "postgres": ("GET", "/v1/projects?limit=5"),
-    "redis": ("PUT", "/v1/cache/sloctl-gameday"),
-    "mongodb": ("GET", "/v1/documents/{document}"),
+    "postgres": ("GET", route("listProjects").url("limit=5")),
+    "redis": ("PUT", route("putCache").url(key="sloctl-gameday")),
+    "mongodb": ("GET", route("getDocument").url(document_id="{document}")),
 }
 #: The API's cheapest answer (no database call, not in any SLO): the floor a fast-fail is
 #: measured above.
@@ -81,7 +81,7 @@ def _document(client: httpx.Client, api_url: str) -> str:
     """The MongoDB document the load reads. Without it every read would be a 404 that counts
     as healthy: the game day would learn nothing, so it stops as inconclusive instead."""
     try:
-        response = client.post(api_url.rstrip("/") + "/v1/documents", json={"gameday": True})
+        response = client.post(api_url.rstrip("/") + route("createDocument").url(), json={"gameday": True})
         if response.status_code == 201:
             return str(response.json()["id"])
         problem = f"the API answered {response.status_code}"

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sloctl.contract import METRICS_PATH
 from sloctl.model import SLO, with_fast_reset
 from sloctl.servers import ManagedProcess, ServerStartError
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
@@ -91,7 +92,7 @@ class GamedayRig(Testbed):
         profile's timings and its name (``timing_profile``), and ``prometheus_url``."""
         config: dict[str, str | int | float] = {
             "api_url": self.api.url,
-            "metrics_url": f"{self.api.url}/metrics",
+            "metrics_url": f"{self.api.url}{METRICS_PATH}",
             "postgres_admin_dsn": self.postgres.admin_dsn,
             "pgbouncer_dsn": self.pgbouncer.dsn,
             "pgbouncer_admin_dsn": self.pgbouncer.admin_dsn,
