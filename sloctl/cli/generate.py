@@ -7,6 +7,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sloctl import naming
 from sloctl.cli._common import (
@@ -110,7 +111,9 @@ def _generate(args: argparse.Namespace) -> int:
         disable_recordings=args.disable_recordings,
         jobs=jobs,
         source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
-        alertmanager_options=_alertmanager_options(settings) if alertmanager else AlertmanagerOptions(),
+        alertmanager_options=_alertmanager_options(settings, tuple(k for k, _ in extra))
+        if alertmanager
+        else AlertmanagerOptions(),
         datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
         components=tuple(components) if isinstance(components, list) else None,
         grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
@@ -237,7 +240,11 @@ def _check_labels(labels: Sequence[tuple[str, str]], where: Callable[[str, str],
             raise UsageError(f"{where(key, value)}: {problem}")
 
 
-def _alertmanager_options(settings: dict[str, object]) -> AlertmanagerOptions:
+def _alertmanager_options(
+    settings: dict[str, object], instance_labels: tuple[str, ...]
+) -> AlertmanagerOptions:
+    """The fragment's settings from the flags and the project file; ``instance_labels``: the keys
+    of the labels on every rule (``--extra-label``), which tell one Prometheus' alerts apart."""
     defaults = AlertmanagerOptions()
     keys = {
         "page_receiver": "alertmanager.pageReceiver",
@@ -246,9 +253,11 @@ def _alertmanager_options(settings: dict[str, object]) -> AlertmanagerOptions:
         "ticket_webhook_url": "alertmanager.ticketWebhookUrl",
         "grafana_url": "grafana.url",
     }
-    values = {name: _text(settings, key, getattr(defaults, name)) for name, key in keys.items()}
+    values: dict[str, Any] = {
+        name: _text(settings, key, getattr(defaults, name)) for name, key in keys.items()
+    }
     try:
-        return AlertmanagerOptions(**values)
+        return AlertmanagerOptions(**values, instance_labels=instance_labels)
     except ValueError as exc:  # the two receivers share a name
         flags = " and ".join(s.flag for s in SETTINGS if s.key.endswith("Receiver"))
         raise UsageError(f"{flags} (or the project file's alertmanager section): {exc}") from None

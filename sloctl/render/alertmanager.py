@@ -35,6 +35,10 @@ class AlertmanagerOptions:
     group_interval: str = "5m"
     page_repeat_interval: str = "4h"
     ticket_repeat_interval: str = "24h"
+    instance_labels: tuple[str, ...] = ()
+    """Labels every rule carries (``--extra-label`` keys: ``cluster``, ``region``) that tell one
+    Prometheus' alerts from another's sending to the same Alertmanager: an SLO's alerts are
+    grouped (one notification, one PagerDuty incident) and inhibited per value of them."""
 
     def __post_init__(self) -> None:
         # Alertmanager refuses a whole configuration in which two receivers share a name
@@ -79,7 +83,7 @@ def alertmanager_fragment(
     route: dict[str, object] = {
         "receiver": options.ticket_receiver,
         "matchers": [is_sloctl],
-        "group_by": [naming.LABEL_SERVICE, naming.LABEL_SLO],
+        "group_by": [naming.LABEL_SERVICE, naming.LABEL_SLO, *options.instance_labels],
         "group_wait": options.group_wait,
         "group_interval": options.group_interval,
         "routes": [
@@ -103,9 +107,10 @@ def alertmanager_fragment(
         },
     ]
     # A grouped SLO (Pyrra's ``grouping``) alerts per group: the page of one group says nothing
-    # of another's tickets. Alertmanager takes a label absent from both alerts as equal, so the
+    # of another's tickets; nor does one cluster's page of another cluster's tickets (the
+    # instance labels). Alertmanager takes a label absent from both alerts as equal, so the
     # grouping labels of every grouped SLO can join one rule's ``equal``.
-    grouping = sorted({label for slo in slos for label in slo.grouping})
+    grouping = sorted({label for slo in slos for label in slo.grouping} | set(options.instance_labels))
     inhibit = [
         {
             "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"'],

@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -29,6 +30,7 @@ from sloctl.spec import load_paths
 from tests.dashboards.factories import representative_slos
 from tests.fixtures.engines import compat
 from tests.paths import ROOT
+from tests.waiting import wait_until
 
 OPTIONS = AlertmanagerOptions(
     page_receiver="pd",
@@ -213,7 +215,23 @@ def test_a_page_of_one_group_of_a_grouped_slo_silences_the_tickets_of_that_group
         for severity, group in (("page", "/a"), ("ticket", "/a"), ("ticket", "/b"))
     ]
     config = standalone_config(alertmanager_fragment([grouped, by_route_and_method, plain], OPTIONS))
-    am = start_alertmanager(tmp_path / "am", config_text=config, binary=binary)
+    expected = {("checkout-errors", "ticket", "/a"), (plain.name, "ticket", None)}
+    alerts = _inhibited_when(binary, tmp_path, config, sent, expected, "route")
+    assert len(alerts) == 5  # the plain SLO's two tickets are one alert
+
+
+def _inhibited_when(
+    binary: Path,
+    tmp: Path,
+    config: str,
+    sent: list[dict[str, str]],
+    expected: set[tuple[str, str, str | None]],
+    label: str,
+) -> list[dict[str, Any]]:
+    """The alerts a real Alertmanager of ``config`` holds once the ``(slo, severity, label)`` of
+    those it inhibits are ``expected`` (its inhibitor reads the alerts asynchronously: waited on,
+    10 s at most)."""
+    am = start_alertmanager(tmp / "am", config_text=config, binary=binary)
     try:
         post = urllib.request.Request(
             am.url.rstrip("/") + "/api/v2/alerts",
@@ -222,14 +240,44 @@ def test_a_page_of_one_group_of_a_grouped_slo_silences_the_tickets_of_that_group
         )
         with urllib.request.urlopen(post, timeout=10) as answer:
             assert answer.status == 200
-        with urllib.request.urlopen(am.url.rstrip("/") + "/api/v2/alerts", timeout=10) as answer:
-            alerts = json.load(answer)
+        seen: list[set[tuple[str, str, str | None]]] = []
+
+        def held() -> list[dict[str, Any]] | None:
+            with urllib.request.urlopen(am.url.rstrip("/") + "/api/v2/alerts", timeout=10) as answer:
+                alerts: list[dict[str, Any]] = json.load(answer)
+            inhibited: set[tuple[str, str, str | None]] = {
+                (a["labels"][naming.LABEL_SLO], a["labels"][naming.LABEL_SEVERITY], a["labels"].get(label))
+                for a in alerts
+                if a["status"]["inhibitedBy"]
+            }
+            seen.append(inhibited)
+            return alerts if inhibited == expected else None
+
+        try:
+            return wait_until(held, timeout=10, what="the expected inhibitions")
+        except AssertionError:
+            raise AssertionError(f"inhibited {seen[-1]}, expected {expected}") from None
     finally:
         am.stop()
-    inhibited = {
-        (a["labels"][naming.LABEL_SLO], a["labels"][naming.LABEL_SEVERITY], a["labels"].get("route"))
-        for a in alerts
-        if a["status"]["inhibitedBy"]
-    }
-    assert len(alerts) == 5  # the plain SLO's two tickets are one alert
-    assert inhibited == {("checkout-errors", "ticket", "/a"), (plain.name, "ticket", None)}
+
+
+def test_an_slos_page_in_one_cluster_silences_its_tickets_there_alone(
+    alertmanager_binary: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Two Prometheus servers (``--extra-label cluster=…`` on every rule) send to one
+    Alertmanager: the page of the eu cluster silenced the same SLO's ticket in us (equal on the
+    service and SLO only), and both clusters' alerts were one group, one PagerDuty incident."""
+    out = tmp_path / "out"
+    args = ["generate", str(ROOT / "slos" / "platform-jobs.yaml"), "-o", str(out), "--extra-label"]
+    assert main([*args, "cluster=eu", "--no-dashboards", "--no-tests"]) == 0
+    fragment = yaml.safe_load((out / "alertmanager" / "sloctl.yml").read_text())
+    assert fragment["route"]["group_by"] == [naming.LABEL_SERVICE, naming.LABEL_SLO, "cluster"]
+    plain = load_paths([ROOT / "slos" / "platform-jobs.yaml"]).slos[0]
+    sent = [
+        {**_alert(severity, plain.service, plain.name), "cluster": cluster}
+        for severity, cluster in (("page", "eu"), ("ticket", "eu"), ("ticket", "us"))
+    ]
+    _, binary = alertmanager_binary
+    options = AlertmanagerOptions(**{**vars(OPTIONS), "instance_labels": ("cluster",)})
+    config = standalone_config(alertmanager_fragment([plain], options))
+    _inhibited_when(binary, tmp_path, config, sent, {(plain.name, "ticket", "eu")}, "cluster")
