@@ -83,7 +83,7 @@ def evaluate(
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state."""
     rows = select(
-        collect(url, transport=transport, allow=allow, time=time, timeout=timeout, token=token), slos
+        collect(url, transport=transport, allow=allow, time=time, timeout=timeout, token=token), slos, time
     )
     floor = None if floor_percent is None else floor_percent / 100
     if when_unknown is not None:

@@ -135,12 +135,13 @@ def _by_id(rows: Result) -> dict[str, tuple[dict[str, str], float]]:
     return by_label(rows, naming.LABEL_ID)
 
 
-def select(rows: Sequence[StatusRow], slos: Sequence[str]) -> list[StatusRow]:
+def select(rows: Sequence[StatusRow], slos: Sequence[str], time: float | None = None) -> list[StatusRow]:
     """The rows of ``slos``: ids such as ``platform-api-availability`` or
     ``platform-api/availability``, or shell patterns of them (``platform-api/*``); all rows when
     empty. :class:`UnknownSlo` names every id or pattern no row matches, and the ids Prometheus
     knows; a Prometheus that knows no SLO at all is refused too, so that a gate pointed at the
-    wrong one, or at one without the generated rules, gives no verdict rather than "proceed".
+    wrong one, or at one without the generated rules, gives no verdict rather than "proceed";
+    ``time`` (``--time``), when given, is named there: before the rules recorded, none is known.
 
     >>> rows = [StatusRow("api-a", "api", "a", 1, 0, 0), StatusRow("db-b", "db", "b", 1, 0, 0)]
     >>> [r.slo for r in select(rows, ["api/*"])]
@@ -151,9 +152,10 @@ def select(rows: Sequence[StatusRow], slos: Sequence[str]) -> list[StatusRow]:
     sloctl.status.UnknownSlo: Prometheus knows no SLO (no sloctl_slo_info series): load the ...
     """
     if not rows:
+        when = "" if time is None else f" at --time {time:.10g} (is it before the rules first ran?)"
         raise UnknownSlo(
-            f"Prometheus knows no SLO (no {naming.SLO_INFO} series): load the generated rules into it, "
-            "or check the URL"
+            f"Prometheus knows no SLO{when} (no {naming.SLO_INFO} series): load the generated rules "
+            "into it, or check the URL"
         )
     if not slos:
         return list(rows)

@@ -39,6 +39,7 @@ def _run(args: argparse.Namespace) -> int:
                 token=args.prometheus_token,
             ),
             args.slo,
+            args.time,
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None

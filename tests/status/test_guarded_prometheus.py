@@ -86,6 +86,9 @@ def test_credentials_in_the_url_and_the_path_prefix_read_it_and_each_mistake_say
     # Read: it knows no SLO (no rules loaded), which only an answer of the API can say.
     code, err = _run(capsys, command, _with(guarded.url, f"ci:{PASSWORD}", PREFIX))
     assert code == 2 and "Prometheus knows no SLO" in err, err
+    # A --time before the rules ran knows none either: the line says which time it read.
+    code, err = _run(capsys, command, _with(guarded.url, f"ci:{PASSWORD}", PREFIX), "--time", "1767225600")
+    assert code == 2 and "knows no SLO at --time 1767225600 (is it before the rules first ran?)" in err, err
     code, err = _run(capsys, command, guarded.url + PREFIX)
     assert code == unread and "answered 401 Unauthorized, not JSON: it asks for credentials" in err, err
     assert "http://user:password@host:port" in err
