@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 import gevent.pool
+import locust.stats
 from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
@@ -54,6 +55,27 @@ __all__ = [
 ]
 
 SAMPLE_SECONDS = 1.0
+#: below this many milliseconds a response time is kept to the millisecond (above, to 100 ms)
+EXACT_BELOW_MS = 10_000
+
+
+def bucket_up(response_time: float) -> int:
+    """A response time's bucket: the whole millisecond at or above it (100 ms above
+    :data:`EXACT_BELOW_MS`), so that a latency gate ``<= T`` counts a request as its SLI's ``le``
+    bucket does. Locust's own buckets round to two significant digits, to the nearest: 201 to
+    205 ms counted as 200 ms, and a ``p(95) <= 200`` gate passed requests the SLI counts as slow.
+
+    >>> bucket_up(200.0), bucket_up(200.4), bucket_up(12_345.6)
+    (200, 201, 12400)
+    """
+    if response_time < EXACT_BELOW_MS:
+        return math.ceil(response_time)
+    return math.ceil(response_time / 100) * 100
+
+
+# Locust's documented hook for its buckets (a module-level function it looks up on each request):
+# set in every process that imports this file, workers included, so their reports agree.
+locust.stats.bucket_response_time = bucket_up
 
 
 def _env_float(name: str, default: float) -> float:
@@ -404,7 +426,9 @@ def _on_request(
     **_kwargs: Any,
 ) -> None:
     if exception is None and response_time is not None:
-        SUCCEEDED.log_request(request_type, name, int(response_time), response_length or 0)
+        # The time as measured (not truncated): the maximum and the buckets read it to the ms.
+        # Locust's own listener logs the same float; its hint says int.
+        SUCCEEDED.log_request(request_type, name, response_time, response_length or 0)  # type: ignore[arg-type]
 
 
 @events.report_to_master.add_listener

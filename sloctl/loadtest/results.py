@@ -7,9 +7,10 @@ requests that succeeded, and failures are the availability gate's. The reports' 
 figures read them too (:meth:`RunStats.route_summaries` …), so that a page never shows a p95
 the gate did not judge; their counts, failures and rates cover every request.
 
-Locust stores response times rounded: exact below 100 ms, to 2 significant digits above
-(147 ms is counted as 150 ms). Percentiles here are nearest-rank over those buckets, so a
-gate at 200 ms is exact and one at 195 ms is not.
+The scenarios' processes keep response times in whole milliseconds rounded up
+(:func:`sloctl.loadtest.locustlib.bucket_up`; Locust's own buckets round to 2 significant digits,
+to the nearest). Percentiles here are nearest-rank over those buckets, so a gate ``<= T`` at a
+whole number of milliseconds counts a request as the latency SLI's ``le`` bucket does.
 """
 
 from __future__ import annotations
