@@ -11,7 +11,7 @@ import pytest
 from tests.paths import ROOT
 
 #: Locust's gevent monkey-patching may not run inside the test process.
-NOT_IMPORTABLE = {"sloctl.loadtest.locustlib"}
+NOT_IMPORTABLE = {"sloctl.loadtest.locustlib", "sloctl.loadtest._locust_main"}
 
 
 def _modules_with_examples() -> list[str]:

@@ -1,8 +1,9 @@
 """Run a Locust scenario headless in a child process and read its final statistics.
 
-Locust runs as ``python -m locust`` so that ``--processes N`` (distributed mode: one master
-and N forked workers on this machine) works unchanged; the scenario's hooks
-(:mod:`.locustlib`) write the runner's final stats to a JSON file when the master quits.
+Locust runs as ``python -m locust`` would (through :mod:`._locust_main`, which loads sloctl's
+hooks first, whatever the scenario imports) so that ``--processes N`` (distributed mode: one
+master and N forked workers on this machine) works unchanged; the hooks (:mod:`.locustlib`)
+write the runner's final stats to a JSON file when the master quits.
 """
 
 from __future__ import annotations
@@ -129,17 +130,31 @@ def _repo_loadtests() -> list[Path]:
 
 
 def resolve_scenario(name: str) -> Path:
-    """A scenario name (``steady``) from ``loadtests/``, or a path to a Locust file."""
+    """A scenario name (``steady``) from ``loadtests/``, or a path to a Locust file; one that
+    does not compile raises :class:`LoadtestError` at its ``file:line:column``."""
     candidate = Path(name)
     if candidate.suffix == ".py":
         if candidate.is_file():
-            return candidate.resolve()
+            return _compiled(candidate.resolve(), name)
         raise LoadtestError(f"no such Locust file: {name}")
     for directory in _repo_loadtests():
         path = directory / f"{name}.py"
         if path.is_file():
-            return path.resolve()
+            return _compiled(path.resolve(), str(path))
     raise LoadtestError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)} or give a .py file")
+
+
+def _compiled(path: Path, shown: str) -> Path:
+    """``path`` once Python compiles it (not run): a syntax error is the user's to fix, said at
+    its line before any load, rather than Locust's traceback after it started."""
+    try:
+        compile(path.read_bytes(), shown, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        where = f"{shown}:{exc.lineno or 0}:{exc.offset or 0}"
+        raise LoadtestError(f"{where}: {exc.msg}; fix the Locust file") from None
+    except (OSError, ValueError) as exc:  # unreadable, or a null byte
+        raise LoadtestError(f"{shown}: cannot read the Locust file: {exc}") from None
+    return path
 
 
 def scenario_default_duration(path: Path) -> str | None:
@@ -367,11 +382,13 @@ def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
 
 
 def _locust_command(scenario: Path, options: RunOptions) -> list[str]:
-    """Locust headless on ``scenario``, for the run's users and time."""
+    """Locust headless on ``scenario``, for the run's users and time; through
+    :mod:`._locust_main`, which loads sloctl's hooks first (a Locust file of one's own needs no
+    import of sloctl)."""
     cmd = [
         sys.executable,
         "-m",
-        "locust",
+        "sloctl.loadtest._locust_main",
         "-f",
         str(scenario),
         "--headless",
