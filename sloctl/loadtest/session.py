@@ -23,6 +23,7 @@ from sloctl.model import SLO
 from .report import Report, render_html, render_json
 from .results import evaluate
 from .runner import (
+    SCENARIOS,
     HostUnreachable,
     LoadShape,
     LoadtestError,
@@ -34,7 +35,7 @@ from .runner import (
     run_scenario,
     scenario_default_duration,
 )
-from .thresholds import Threshold, ThresholdError, parse_threshold, thresholds_from_slos
+from .thresholds import Threshold, ThresholdError, parse_threshold, thresholds_from_slos, unknown_route
 
 __all__ = ["DEFAULT_DURATION", "LoadtestAborted", "LoadtestRequest", "run_loadtest", "write_reports"]
 
@@ -89,6 +90,10 @@ def run_loadtest(
         extra = tuple(parse_threshold(t) for t in request.thresholds)
     except (LoadtestError, ThresholdError) as exc:
         raise LoadtestAborted(str(exc)) from None
+    if request.scenario in SCENARIOS:  # a bundled scenario requests the API's routes alone
+        for text, gate in zip(request.thresholds, extra, strict=True):
+            if (why := unknown_route(gate)) is not None:
+                raise LoadtestAborted(f"--threshold {text!r}: the {request.scenario} scenario sends {why}")
     derived, skipped = thresholds_from_slos(request.slos)
     gates = (*derived, *extra)
     if not gates:

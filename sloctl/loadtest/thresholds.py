@@ -26,6 +26,7 @@ measured by a load test; they are listed as skipped, with the reason.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "ThresholdError",
     "parse_threshold",
     "thresholds_from_slos",
+    "unknown_route",
 ]
 
 Op = Literal["<", "<=", ">", ">="]
@@ -224,3 +226,26 @@ def thresholds_from_slos(slos: Iterable[SLO]) -> tuple[tuple[Threshold, ...], tu
         else:
             skipped.append(result)
     return tuple(gates), tuple(skipped)
+
+
+def unknown_route(threshold: Threshold) -> str | None:
+    """Why ``threshold`` names a route (and method) the platform API does not serve, with the
+    nearest one it does; None when it serves it, or when the gate names no route. Against the
+    bundled scenarios (which request the API's routes alone) such a gate could only fail, after
+    the whole run.
+
+    >>> unknown_route(parse_threshold("/v1/project:p(99)<300"))
+    'no request to /v1/project; did you mean /v1/projects?'
+    >>> unknown_route(parse_threshold("GET /v1/projects:p(99)<300")) is None
+    True
+    """
+    if threshold.route is None:
+        return None
+    served = [f"{r.method} {r.path}" if threshold.method else r.path for r in contract.ROUTES]
+    wanted = threshold.scope
+    if wanted in served:
+        return None
+    nearest = difflib.get_close_matches(wanted, served, n=1)
+    routes = ", ".join(dict.fromkeys(served))
+    hint = f"did you mean {nearest[0]}?" if nearest else f"the API's routes: {routes}"
+    return f"no request to {wanted}; {hint}"

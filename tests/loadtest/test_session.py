@@ -93,6 +93,27 @@ def test_a_host_where_nothing_answers_stops_before_any_load_with_a_usage_error(
     assert not (tmp_path / "r" / "report.json").exists() and "against" not in err
 
 
+@pytest.mark.parametrize(
+    ("threshold", "hint"),
+    [
+        ("/v1/project:p(99)<300", "did you mean /v1/projects?"),
+        ("GET /v1/documents:failure_ratio<0.01", "did you mean POST /v1/documents?"),
+    ],
+)
+def test_a_threshold_on_a_route_the_bundled_scenarios_never_request_is_refused_before_any_load(
+    threshold: str, hint: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], answering: str
+) -> None:
+    """Before, the whole run went (a soak's 10 minutes) to end in FAIL 'no requests to …'."""
+    argv = ["loadtest", "steady", "--threshold", "p(95)<200", "--threshold", threshold]
+    code = main([*argv, "--host", answering, "--duration", "2s", "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    (line,) = err.splitlines()
+    assert line.startswith(f"sloctl loadtest: --threshold '{threshold}': the steady scenario sends no "), err
+    assert line.endswith(hint), err
+    assert "against" not in err and not (tmp_path / "r").exists()
+
+
 def test_latency_gates_are_not_measured_when_no_request_succeeded() -> None:
     """A failed connection's time is not the API's latency: such gates never pass on it."""
     failed = RouteStats("/v1/projects", "GET", 335, 335, 335.0, 2.0, ((1, 335),), 0.0, 30.0)
