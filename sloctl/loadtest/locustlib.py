@@ -562,7 +562,8 @@ def _on_quit(**_kwargs: Any) -> None:
         "succeeded": [e.serialize() for e in SUCCEEDED.entries.values() if e.num_requests],
         "errors": [[str(e.error), int(e.occurrences)] for e in stats.errors.values()],
         "samples": RECORDER.samples,
-        "stopped_by": RECORDER.stopped_by,
+        # A breakpoint search ends when a gate breaks, whatever time is left.
+        "stopped_by": "breakpoint" if STEP.broken is not None else RECORDER.stopped_by,
         "breakpoint": {"steps": STEP.steps, "broken": STEP.broken},
         "server_times": {str(k): v for k, v in sorted(SERVER_TIMES.times.items())},
         "arrivals": (
