@@ -4,35 +4,18 @@ latency SLI does; the failures are the availability gate's."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sloctl.cli.main import main
-from tests.fixtures.stub_http import Answer, StubRequest, serve
+from tests.fixtures.locust_files import locust_file, run_locust_file
+from tests.fixtures.stub_http import Answer, StubRequest
 
 pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
-LOCUST_FILE = """
-from locust import FastHttpUser, constant, task
-
-import sloctl.loadtest.locustlib  # noqa: F401  the hooks that write sloctl's results
-
-
-class Split(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def ok(self) -> None:
-        self.client.get("/ok", name="/ok")
-
-    @task
-    def fail(self) -> None:
-        self.client.get("/fail", name="/fail")
-"""
+LOCUST_FILE = locust_file("/ok", "/fail")
 
 
 def _answer(request: StubRequest) -> Answer:
@@ -50,16 +33,12 @@ def _answer(request: StubRequest) -> Answer:
 def test_latency_gates_read_the_successful_requests_while_failures_count_for_availability(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], processes: int
 ) -> None:
-    (tmp_path / "split.py").write_text(LOCUST_FILE)
-    with serve(_answer) as stub:
-        argv = ["loadtest", str(tmp_path / "split.py"), "--host", stub.url, "--duration", "20s"]
-        argv += ["--users", "4", "--max-requests", "200", "--report-dir", str(tmp_path)]
-        argv += ["--threshold", "p(95)<100", "--threshold", "max<300", "--threshold", "failure_ratio<0.9"]
-        if processes > 1:
-            argv += ["--processes", str(processes)]
-        code = main(argv)
+    flags = ["--duration", "20s", "--users", "4", "--max-requests", "200"]
+    flags += ["--threshold", "p(95)<100", "--threshold", "max<300", "--threshold", "failure_ratio<0.9"]
+    if processes > 1:
+        flags += ["--processes", str(processes)]
+    code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags)
     out = capsys.readouterr().out
-    report = json.loads((tmp_path / "report.json").read_text())
     assert code == 0, out
     # Every request's 95th percentile would be a failure's 400 ms; the gates saw the successes' few ms.
     gates = {t["expression"]: t for t in report["thresholds"]}

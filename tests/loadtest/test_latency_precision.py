@@ -4,30 +4,17 @@ bucket counts it (a request of 200.5 ms is not at or under 200 ms)."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
-from sloctl.cli.main import main
-from tests.fixtures.stub_http import Answer, StubRequest, serve
+from tests.fixtures.locust_files import locust_file, run_locust_file
+from tests.fixtures.stub_http import Answer, StubRequest
 
 pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
-LOCUST_FILE = """
-from locust import FastHttpUser, constant, task
-
-import sloctl.loadtest.locustlib  # noqa: F401  the hooks that write sloctl's results
-
-
-class Slow(FastHttpUser):
-    wait_time = constant(0)
-
-    @task
-    def slow(self) -> None:
-        self.client.get("/slow", name="/slow")
-"""
+LOCUST_FILE = locust_file("/slow")
 
 
 def _answer(request: StubRequest) -> Answer:
@@ -39,14 +26,10 @@ def _answer(request: StubRequest) -> Answer:
 def test_a_request_just_over_the_latency_threshold_breaks_the_gate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (tmp_path / "slow.py").write_text(LOCUST_FILE)
-    with serve(_answer) as stub:
-        argv = ["loadtest", str(tmp_path / "slow.py"), "--host", stub.url, "--duration", "20s"]
-        argv += ["--users", "2", "--max-requests", "20", "--report-dir", str(tmp_path)]
-        argv += ["--threshold", "p(50)<=200", "--threshold", "max<=200", "--threshold", "p(50)<=1000"]
-        code = main(argv)
+    flags = ["--duration", "20s", "--users", "2", "--max-requests", "20"]
+    flags += ["--threshold", "p(50)<=200", "--threshold", "max<=200", "--threshold", "p(50)<=1000"]
+    code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags)
     out = capsys.readouterr().out
-    report = json.loads((tmp_path / "report.json").read_text())
     gates = {t["expression"]: t for t in report["thresholds"]}
     # Every request took more than 200 ms: before, Locust's buckets (201-205 ms counted as
     # 200 ms) and a truncated maximum passed both gates.
