@@ -98,6 +98,7 @@ ROUTE_READERS = tuple(
         "chaos/load.py",
         "chaos/rig.py",
         "chaos/experiments.py",
+        "loadtest/locustlib.py",
     )
 )
 _ROUTE = re.compile(

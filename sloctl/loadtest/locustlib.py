@@ -29,6 +29,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,6 +41,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
+from sloctl.contract import route
 from sloctl.egress import EgressDenied
 
 from .results import percentile
@@ -86,7 +88,7 @@ def _env_float(name: str, default: float) -> float:
         return default
 
 
-BACKUP_ROUTE = "/v1/projects/{project_id}/backups"
+BACKUP_ROUTE = route("createBackup").path
 #: how many times a user looks at a queued backup (about a second apart) before it gives up
 BACKUP_LOOKS = 40
 
@@ -127,6 +129,14 @@ class PlatformUser(FastHttpUser):
         self._put_cache()
         self._post_document()
 
+    def _call(
+        self, operation_id: str, ids: Mapping[str, object] | None = None, query: str = "", **kwargs: Any
+    ) -> Any:
+        """One request of the contract's ``operation_id`` (its method and path, ``ids`` filled in),
+        named by its route template as the API's ``route`` label and the gates name it."""
+        r = route(operation_id)
+        return self._request(r.method, r.url(query, **(ids or {})), r.path, **kwargs)
+
     def _request(self, method: str, path: str, name: str, **kwargs: Any) -> Any:
         with self.client.request(method, path, name=name, catch_response=True, **kwargs) as response:
             status = response.status_code or 0
@@ -139,7 +149,7 @@ class PlatformUser(FastHttpUser):
 
     def _create_project(self) -> None:
         name = f"lt_{uuid.uuid4().hex[:16]}"
-        r = self._request("POST", "/v1/projects", "/v1/projects", json={"name": name})
+        r = self._call("createProject", json={"name": name})
         if r.status_code == 201:
             self.project_id = int(r.json()["id"])
             self.provisioned.append(self.project_id)
@@ -149,28 +159,29 @@ class PlatformUser(FastHttpUser):
         ``project_lt_*`` schema) behind. Through the session's own HTTP client, not through
         ``self.client.request``: the clean-up is not load and is kept out of the statistics."""
         headers = dict(self.default_headers or {})
+        delete = route("deleteProject")
         for project_id in self.provisioned:
-            url = f"{self.client.base_url}/v1/projects/{project_id}"
+            url = f"{self.client.base_url}{delete.url(project_id=project_id)}"
             with contextlib.suppress(Exception):  # a run that broke the API must still stop
-                self.client.client.urlopen(url, method="DELETE", headers=headers).read()
+                self.client.client.urlopen(url, method=delete.method, headers=headers).read()
         self.provisioned.clear()
 
     def _put_cache(self) -> None:
-        self._request("PUT", f"/v1/cache/{self.key}", "/v1/cache/{key}", data=b"x" * 256)
+        self._call("putCache", {"key": self.key}, data=b"x" * 256)
 
     def _post_document(self) -> None:
-        r = self._request("POST", "/v1/documents", "/v1/documents", json={"owner": self.key, "n": 1})
+        r = self._call("createDocument", json={"owner": self.key, "n": 1})
         if r.status_code == 201:
             self.document_id = str(r.json()["id"])
 
     @task(40)
     def list_projects(self) -> None:
-        self._request("GET", "/v1/projects?limit=20", "/v1/projects")
+        self._call("listProjects", query="limit=20")
 
     @task(60)
     def get_project(self) -> None:
         if self.project_id:
-            self._request("GET", f"/v1/projects/{self.project_id}", "/v1/projects/{project_id}")
+            self._call("getProject", {"project_id": self.project_id})
 
     @task(1)
     def provision(self) -> None:
@@ -183,7 +194,7 @@ class PlatformUser(FastHttpUser):
         request's own. Bounded: :data:`BACKUP_LOOKS` looks, ``Retry-After`` apart."""
         if not self.project_id:
             return
-        path = f"/v1/projects/{self.project_id}/backups"
+        path = route("createBackup").url(project_id=self.project_id)
         with self.client.request("POST", path, name=BACKUP_ROUTE, catch_response=True) as queued:
             status = queued.status_code or 0
             SERVER_TIMES.record(queued.headers.get("server-timing") if status else None)
@@ -219,7 +230,7 @@ class PlatformUser(FastHttpUser):
 
     @task(80)
     def get_cache(self) -> None:
-        self._request("GET", f"/v1/cache/{self.key}", "/v1/cache/{key}")
+        self._call("getCache", {"key": self.key})
 
     @task(40)
     def put_cache(self) -> None:
@@ -232,7 +243,7 @@ class PlatformUser(FastHttpUser):
     @task(60)
     def get_document(self) -> None:
         if self.document_id:
-            self._request("GET", f"/v1/documents/{self.document_id}", "/v1/documents/{document_id}")
+            self._call("getDocument", {"document_id": self.document_id})
 
 
 class ConstantRateUser(PlatformUser):
