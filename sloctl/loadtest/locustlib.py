@@ -483,6 +483,7 @@ class _Recorder:
         n = total.num_requests - prev[1]
         if dt <= 0 or n <= 0:
             return  # distributed: workers report every few seconds; skip empty intervals
+        _write_live(total.num_requests, total.num_failures, percentile(times, 95) if times else None)
         delta = {k: v - prev[3].get(k, 0) for k, v in times.items() if v - prev[3].get(k, 0) > 0}
         # An interval whose every request failed has no latency (None), not one of 0 ms.
         self.samples.append(
@@ -510,6 +511,19 @@ class _Recorder:
 
 
 RECORDER = _Recorder()
+
+
+def _write_live(requests: int, failures: int, p95_ms: float | None) -> None:
+    """The run so far (requests, failures, the successes' p95), beside the results file, for
+    sloctl's progress lines; written whole (renamed into place) or not at all."""
+    path = os.environ.get("SLOCTL_LOADTEST_OUT")
+    if not path:
+        return
+    live = f"{path}.live"
+    with contextlib.suppress(OSError):  # a progress line is not worth failing the run for
+        with open(f"{live}.tmp", "w") as fh:
+            json.dump({"requests": requests, "failures": failures, "p95_ms": p95_ms}, fh)
+        os.replace(f"{live}.tmp", live)
 
 
 def _is_worker(environment: Environment) -> bool:

@@ -267,11 +267,13 @@ def run_scenario(
         )
         LIFELINE.watch(proc.pid, signal.SIGTERM)
         try:
-            code = _wait(proc, options.duration, limit, progress, stop)
+            code = _wait(proc, options.duration, limit, _with_figures(progress, out), stop)
         except subprocess.TimeoutExpired as exc:
             raise LoadtestError(f"Locust did not finish within {limit:g} s; log: {log}") from exc
         finally:
             _end(proc)
+            for name in (f"{out.name}.live", f"{out.name}.live.tmp"):  # the progress figures
+                out.with_name(name).unlink(missing_ok=True)
     return _results(out, log, code, interrupted=stop.is_set())
 
 
@@ -328,6 +330,28 @@ def _stop_locust(proc: subprocess.Popen[bytes]) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         return proc.wait(timeout=30)
+
+
+def _with_figures(progress: Callable[[str], None] | None, out: Path) -> Callable[[str], None] | None:
+    """``progress`` with the run's figures so far added to its ``running:`` lines (what Locust's
+    process last wrote beside its results: :func:`sloctl.loadtest.locustlib._write_live`)."""
+    if progress is None:
+        return None
+    live = out.with_name(f"{out.name}.live")
+
+    def say(line: str) -> None:
+        try:
+            figures = json.loads(live.read_text())
+            requests, failures = int(figures["requests"]), int(figures["failures"])
+            p95 = figures.get("p95_ms")
+        except (OSError, ValueError, KeyError, TypeError):
+            progress(line)  # none yet (Locust starting), or the run's first second
+            return
+        share = f", {failures / requests:.1%} failed" if requests else ""
+        latency = f", p95 {p95:g} ms" if isinstance(p95, int | float) else ""
+        progress(f"{line}, {requests:,} requests{share}{latency}" if line.startswith("running") else line)
+
+    return say
 
 
 def _wait(
