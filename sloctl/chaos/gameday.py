@@ -131,6 +131,47 @@ def target_refusal(configuration: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _activities(experiment: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every activity the run may play: the steady-state probes, the method, the rollbacks."""
+    hypothesis = experiment.get("steady-state-hypothesis") or {}
+    for activity in [
+        *hypothesis.get("probes", []),
+        *experiment.get("method", []),
+        *experiment.get("rollbacks", []),
+    ]:
+        if isinstance(activity, Mapping):
+            yield activity
+
+
+def http_activity_refusal(experiment: Mapping[str, Any]) -> str | None:
+    """Why the game day must not start: one of its Chaos Toolkit ``http`` providers (a
+    hand-written experiment's) names a URL outside the loopback allow-list. Chaos Toolkit sends
+    those requests itself, past the egress guard, so they are checked here, with the
+    configuration's values in (``${api_url}/healthz``); a URL that still holds a ``${…}`` after
+    that (a secret) cannot be checked and is refused too. None when every URL is allowed."""
+    from chaoslib import substitute
+    from chaoslib.configuration import load_configuration
+
+    for activity in _activities(experiment):
+        provider = activity.get("provider")
+        if not isinstance(provider, Mapping) or provider.get("type") != "http":
+            continue
+        name = f"{activity.get('type', 'activity')} {activity.get('name', '')!r}"
+        try:
+            url = str(
+                substitute(provider.get("url", ""), load_configuration(experiment["configuration"]), {})
+            )
+        except Exception as exc:  # an env lookup that is not set, a malformed template
+            return f"refused: {name}: its http provider's url cannot be read: {exc}"
+        if "${" in url:
+            return f"refused: {name}: its http provider's url {url!r} cannot be checked before the run"
+        try:
+            _TARGETS.check_url(url, flag="it")
+        except EgressDenied as exc:
+            return f"refused: {name}: its http provider's url: {exc}"
+    return None
+
+
 #: minutes added to a maintenance window beyond the run's expected length
 MAINTENANCE_MARGIN_MINUTES = 5
 
@@ -404,7 +445,7 @@ def run_gameday(
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
     ext = sloctl_extension(experiment)
-    refusal = target_refusal(experiment["configuration"])
+    refusal = target_refusal(experiment["configuration"]) or http_activity_refusal(experiment)
     if refusal is None and not dry_run:
         refusal = budget_gate(experiment["configuration"], ext)
     if dry_run and out_dir is None:

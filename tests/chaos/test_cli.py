@@ -88,6 +88,84 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     assert not (tmp_path / "journal.json").exists(), "no activity ran"
 
 
+def _http_probe(url: str) -> dict[str, Any]:
+    return {"type": "probe", "name": "status page", "provider": {"type": "http", "url": url}}
+
+
+#: where a hand-written experiment sends Chaos Toolkit's own HTTP request, and the URL it names
+HTTP_PROVIDERS = {
+    "a literal address in the method": ("method", "http://192.0.2.7:8080/status", "192.0.2.7"),
+    "a configuration key in the steady state": ("steady", "${status_url}/status", "192.0.2.8"),
+    "a name resolving outside in a rollback": (
+        "rollbacks",
+        "http://status.internal/",
+        "status.internal (192.0.2.80)",
+    ),
+}
+
+
+#: Each placement in a dry run; a real run only with the probe in the method, which the old code
+#: never reached either (its baseline fails on the closed API port first): a steady-state probe or
+#: a rollback would have sent the request, and a name to DNS, before the fix.
+HTTP_CASES = [
+    *[pytest.param(*case, True, id=f"dry run-{name}") for name, case in HTTP_PROVIDERS.items()],
+    pytest.param(*HTTP_PROVIDERS["a literal address in the method"], False, id="real run"),
+]
+
+
+@pytest.mark.parametrize(("where", "url", "said", "dry_run"), HTTP_CASES)
+def test_an_http_provider_outside_loopback_stops_the_game_day_before_anything_runs(
+    where: str,
+    url: str,
+    said: str,
+    dry_run: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chaos Toolkit sends an ``http`` provider's request itself, past the egress guard: a
+    hand-written experiment's probe reached outside loopback (and its name went to DNS), and a
+    dry run said ``dry-run``."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("192.0.2.80 status.internal\n")
+    monkeypatch.setattr(sloctl.egress, "HOSTS_FILE", hosts)
+    experiment = json.loads(EXPERIMENT.read_text())
+    experiment["configuration"]["status_url"] = "http://192.0.2.8:9000"
+    if where == "steady":
+        experiment["steady-state-hypothesis"]["probes"].append({**_http_probe(url), "tolerance": 200})
+    else:
+        experiment[where].append(_http_probe(url))
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(experiment))
+    argv = [
+        "gameday",
+        "run",
+        str(path),
+        "--set",
+        "api_url=http://127.0.0.1:9",
+        "--report-dir",
+        str(tmp_path / "r"),
+    ]
+    assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 1
+    out = capsys.readouterr().out
+    assert (
+        "refused: probe 'status page': its http provider's url: refusing to reach a game-day target at" in out
+    )
+    assert said in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["verdict"] == "inconclusive" and report["status"] == "not run"
+    assert not (tmp_path / "r" / "journal.json").exists(), "no activity ran"
+
+
+def test_an_http_provider_on_loopback_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    experiment = json.loads(EXPERIMENT.read_text())
+    experiment["method"].append(_http_probe("${api_url}/healthz"))
+    path = tmp_path / "own.json"
+    path.write_text(json.dumps(experiment))
+    assert main(["gameday", "run", str(path), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]) == 0
+    assert "slow-query-storm: dry-run" in capsys.readouterr().out
+
+
 def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
