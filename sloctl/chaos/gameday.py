@@ -41,7 +41,15 @@ from sloctl.masking import Masker, url_secrets
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
 from .experiments import TARGETS, check_experiment_values
 from .report import write_reports
-from .result import GamedayResult, journal_start, not_run, sloctl_extension, summarise, verdict_of
+from .result import (
+    GamedayResult,
+    journal_start,
+    named,
+    not_run,
+    sloctl_extension,
+    summarise,
+    verdict_of,
+)
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -440,7 +448,7 @@ def run_gameday(
     _check_services(maintenance_services, protected_services, pagerduty)
     own = json.loads(Path(experiment_path).read_text())
     check_experiment_values({experiment_path: own}, configuration or {})
-    experiment = apply_configuration(own, configuration or {})
+    experiment = named(apply_configuration(own, configuration or {}), Path(experiment_path))
     ensure_experiment_is_valid(experiment)
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
@@ -517,6 +525,6 @@ def run_gamedays(
 def not_run_after(path: Path, stopped: GamedayResult) -> GamedayResult:
     """The result of game day ``path`` of a sequence that ``stopped`` (interrupted) ended:
     inconclusive, not run, no report (the folder keeps its last real run's)."""
-    experiment = json.loads(Path(path).read_text())
+    experiment = named(json.loads(Path(path).read_text()), Path(path))
     reason = f"not run: the sequence ended when {stopped.gameday} was interrupted"
     return not_run(experiment, sloctl_extension(experiment), "inconclusive", [reason])

@@ -23,12 +23,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 __all__ = [
     "SETUP_FAILED",
     "GamedayResult",
     "journal_start",
+    "named",
     "not_run",
     "sloctl_extension",
     "summarise",
@@ -224,6 +226,17 @@ def _load_output(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 def sloctl_extension(experiment: Mapping[str, Any]) -> dict[str, Any]:
     """The experiment's ``sloctl`` extension (game day name, expected alerts, budget)."""
     return next((e for e in experiment.get("extensions", []) if e.get("name") == "sloctl"), {})
+
+
+def named(experiment: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """``experiment`` whose ``sloctl`` extension names its game day: a hand-written
+    experiment's (no extension, or no ``gameday`` in it) is its file's name, as its report
+    folder is (``reports/<name>/``); it was empty, and the run printed ``: pass``."""
+    if sloctl_extension(experiment).get("gameday"):
+        return dict(experiment)
+    others = [e for e in experiment.get("extensions", []) if e.get("name") != "sloctl"]
+    ext = {**sloctl_extension(experiment), "name": "sloctl", "gameday": path.stem}
+    return {**experiment, "extensions": [*others, ext]}
 
 
 def summarise(

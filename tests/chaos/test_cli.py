@@ -871,3 +871,19 @@ def test_a_value_of_an_experiment_s_own_that_an_action_would_clamp_is_refused_na
         argv = ["gameday", "run", str(path), "--set", "gameday_seconds=60", "--dry-run"]
         assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 0, capsys.readouterr().err
         assert len(fake_run.calls) == 1
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "real run"])
+def test_a_hand_written_experiment_is_named_after_its_file(
+    dry_run: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without sloctl's extension its game day had no name: the run printed ``: pass``, its
+    progress ``sloctl gameday: : …`` and ``sloctl serve`` listed ``game day:`` with nothing."""
+    path = tmp_path / "status-check.json"
+    path.write_text(json.dumps({"title": "Status page answers", "description": "mine", "method": []}))
+    argv = ["gameday", "run", str(path), "--report-dir", str(tmp_path / "r")]
+    assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("status-check: dry-run\n" if dry_run else "status-check: ")
+    assert dry_run or "sloctl gameday: status-check: starting" in captured.err
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["gameday"] == "status-check"
