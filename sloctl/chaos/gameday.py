@@ -102,6 +102,49 @@ def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str
     return None
 
 
+def _alert_stop_conditions(experiment: Mapping[str, Any]) -> list[str]:
+    """The alerts the sloctl control's stop conditions watch (``kind: alert``)."""
+    return [
+        str(condition.get("alertname"))
+        for control in experiment.get("controls", [])
+        if isinstance(control, Mapping)
+        and control.get("provider", {}).get("module") == "sloctl.chaos.control"
+        for condition in control["provider"].get("arguments", {}).get("stop_conditions", [])
+        if isinstance(condition, Mapping) and condition.get("kind") == "alert"
+    ]
+
+
+def alert_rules_refusal(experiment: Mapping[str, Any]) -> str | None:
+    """Why the game day must not start: Prometheus has no alerting rule for an alert it names,
+    a stop condition's (which could then never trip: the game day would run unprotected) or
+    an expected page's (which could never be detected). Needs ``prometheus_url``; None when
+    every one is a rule, and when Prometheus lists no alerting rule or cannot be asked (an
+    engine that does not serve ``/api/v1/rules``: the budget gate, asked next, speaks for a
+    Prometheus that does not answer)."""
+    from .probes import alert_rules
+
+    url = str(experiment["configuration"].get("prometheus_url") or "")
+    if not url:
+        return None
+    wanted = {
+        **{a: "an expected page" for a in sloctl_extension(experiment).get("expected_alerts", [])},
+        **{a: "a stop condition's alert, which could never trip" for a in _alert_stop_conditions(experiment)},
+    }
+    try:
+        known = alert_rules(url)
+    except Exception:
+        return None
+    if not known:
+        return None
+    missing = [f"{name} ({why})" for name, why in wanted.items() if name not in known]
+    if not missing:
+        return None
+    return (
+        f"refused: Prometheus evaluates no alerting rule {', '.join(missing)}: load the rules"
+        " `sloctl generate` writes from the SLO files the experiment came from"
+    )
+
+
 _TARGETS = Egress(action="reach a game-day target at")
 """The guard the activities connect through, asked before any of them runs."""
 
@@ -455,7 +498,7 @@ def run_gameday(
     ext = sloctl_extension(experiment)
     refusal = target_refusal(experiment["configuration"]) or http_activity_refusal(experiment)
     if refusal is None and not dry_run:
-        refusal = budget_gate(experiment["configuration"], ext)
+        refusal = alert_rules_refusal(experiment) or budget_gate(experiment["configuration"], ext)
     if dry_run and out_dir is None:
         # A plan, refused or not, is written only where asked: the default folder holds the last
         # real run's report.

@@ -29,6 +29,7 @@ __all__ = [
     "BREAKER_STATES",
     "alert_fired_at",
     "alert_firing",
+    "alert_rules",
     "breaker_state",
     "budget_consumed",
     "budget_consumed_since",
@@ -201,6 +202,12 @@ def prometheus_labels(
     """The label sets of an instant query's series, now."""
     with _prometheus(prometheus_url, transport) as prom:
         return [dict(series.get("metric", {})) for series in prom.query(query)]
+
+
+def alert_rules(prometheus_url: str, transport: httpx.BaseTransport | None = None) -> set[str]:
+    """The names of the alerting rules Prometheus evaluates."""
+    with _prometheus(prometheus_url, transport) as prom:
+        return {str(rule.get("name")) for group in prom.rules("alert") for rule in group.get("rules", [])}
 
 
 def prometheus_range(
