@@ -75,17 +75,30 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     """Dry run or real: the activities would refuse the target mid-run; asked first, nothing
     is injected and the verdict says which setting to fix (its password never shown)."""
     # Game days allow loopback only: names are read from the hosts file, never from DNS.
-    hosts = tmp_path / "hosts"
-    hosts.write_text("192.0.2.80 platform.internal\n")
-    monkeypatch.setattr(sloctl.egress, "HOSTS_FILE", hosts)
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", f"{key}={value}", "--report-dir", str(tmp_path)]
-    assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 1
-    out = capsys.readouterr().out
+    _hosts(monkeypatch, tmp_path, "192.0.2.80 platform.internal")
+    argv = ["gameday", "run", str(EXPERIMENT), "--set", f"{key}={value}"]
+    out = _refused_before_anything_runs(argv, dry_run, tmp_path, capsys)
     assert f"refused: configuration {key}: refusing to reach a game-day target at {said}" in out
     assert "s3cretpw" not in out
-    report = json.loads((tmp_path / "report.json").read_text())
+
+
+def _hosts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, line: str) -> None:
+    """The egress guard's hosts file: ``line`` alone."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text(line + "\n")
+    monkeypatch.setattr(sloctl.egress, "HOSTS_FILE", hosts)
+
+
+def _refused_before_anything_runs(
+    argv: list[str], dry_run: bool, out_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """``argv`` (a ``gameday run``) refused with exit code 1, its report inconclusive and not
+    run, no journal; its standard output."""
+    assert main([*argv, "--report-dir", str(out_dir), *(["--dry-run"] if dry_run else [])]) == 1
+    report = json.loads((out_dir / "report.json").read_text())
     assert report["verdict"] == "inconclusive" and report["status"] == "not run"
-    assert not (tmp_path / "journal.json").exists(), "no activity ran"
+    assert not (out_dir / "journal.json").exists(), "no activity ran"
+    return capsys.readouterr().out
 
 
 def _http_probe(url: str) -> dict[str, Any]:
@@ -108,16 +121,14 @@ HTTP_PROVIDERS = {
 #: never reached either (its baseline fails on the closed API port first): a steady-state probe or
 #: a rollback would have sent the request, and a name to DNS, before the fix.
 HTTP_CASES = [
-    *[pytest.param(*case, True, id=f"dry run-{name}") for name, case in HTTP_PROVIDERS.items()],
-    pytest.param(*HTTP_PROVIDERS["a literal address in the method"], False, id="real run"),
+    *[pytest.param(case, True, id=f"dry run-{name}") for name, case in HTTP_PROVIDERS.items()],
+    pytest.param(HTTP_PROVIDERS["a literal address in the method"], False, id="real run"),
 ]
 
 
-@pytest.mark.parametrize(("where", "url", "said", "dry_run"), HTTP_CASES)
+@pytest.mark.parametrize(("case", "dry_run"), HTTP_CASES)
 def test_an_http_provider_outside_loopback_stops_the_game_day_before_anything_runs(
-    where: str,
-    url: str,
-    said: str,
+    case: tuple[str, str, str],
     dry_run: bool,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -126,9 +137,8 @@ def test_an_http_provider_outside_loopback_stops_the_game_day_before_anything_ru
     """Chaos Toolkit sends an ``http`` provider's request itself, past the egress guard: a
     hand-written experiment's probe reached outside loopback (and its name went to DNS), and a
     dry run said ``dry-run``."""
-    hosts = tmp_path / "hosts"
-    hosts.write_text("192.0.2.80 status.internal\n")
-    monkeypatch.setattr(sloctl.egress, "HOSTS_FILE", hosts)
+    where, url, said = case
+    _hosts(monkeypatch, tmp_path, "192.0.2.80 status.internal")
     experiment = json.loads(EXPERIMENT.read_text())
     experiment["configuration"]["status_url"] = "http://192.0.2.8:9000"
     if where == "steady":
@@ -137,24 +147,12 @@ def test_an_http_provider_outside_loopback_stops_the_game_day_before_anything_ru
         experiment[where].append(_http_probe(url))
     path = tmp_path / "own.json"
     path.write_text(json.dumps(experiment))
-    argv = [
-        "gameday",
-        "run",
-        str(path),
-        "--set",
-        "api_url=http://127.0.0.1:9",
-        "--report-dir",
-        str(tmp_path / "r"),
-    ]
-    assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 1
-    out = capsys.readouterr().out
+    argv = ["gameday", "run", str(path), "--set", "api_url=http://127.0.0.1:9"]
+    out = _refused_before_anything_runs(argv, dry_run, tmp_path / "r", capsys)
     assert (
         "refused: probe 'status page': its http provider's url: refusing to reach a game-day target at" in out
     )
     assert said in out
-    report = json.loads((tmp_path / "r" / "report.json").read_text())
-    assert report["verdict"] == "inconclusive" and report["status"] == "not run"
-    assert not (tmp_path / "r" / "journal.json").exists(), "no activity ran"
 
 
 def test_an_http_provider_on_loopback_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
