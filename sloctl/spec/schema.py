@@ -24,6 +24,8 @@ _LABELS = {
     "propertyNames": {"pattern": LABEL_NAME.pattern},
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
+#: an alert's labels: not ``severity``, which sloctl sets on every alert (page or ticket)
+_ALERT_LABELS = {**_LABELS, "propertyNames": {"pattern": LABEL_NAME.pattern, "not": {"const": "severity"}}}
 _ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 _NAME = {"type": "string", "pattern": NAME.pattern}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
@@ -114,7 +116,7 @@ def _sli() -> dict[str, object]:
 
 def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     """The ``alerting`` and ``policy`` blocks."""
-    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ANNOTATIONS})
+    severity = _obj({"enabled": {"type": "boolean"}, "labels": _ALERT_LABELS, "annotations": _ANNOTATIONS})
     tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
     alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
     no_data = _obj(
@@ -148,7 +150,7 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     alerting = _obj(
         {
             "name": alert_name,
-            "labels": _LABELS,
+            "labels": _ALERT_LABELS,
             "annotations": _ANNOTATIONS,
             "runbookUrl": {"type": "string", "format": "uri", "pattern": URL.pattern},
             "minEvents": {"type": "number", "minimum": 0},

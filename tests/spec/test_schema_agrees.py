@@ -38,6 +38,10 @@ CASES: list[tuple[tuple[str, ...], Any, bool]] = [
     (("name",), "availability-2", True),
     (("name",), "-availability", False),
     (("labels",), {"team": "shop"}, True),
+    # sloctl's own on every alert (page or ticket): the editor flagged nothing validate refuses
+    (("alerting", "labels"), {"severity": "critical"}, False),
+    (("alerting", "page"), {"labels": {"team": "shop", "severity": "critical"}}, False),
+    (("alerting", "labels"), {"team": "shop"}, True),
     (("labels",), {"1team": "shop"}, False),
     (("objective",), 99.5, True),
     (("objective",), 100, False),
