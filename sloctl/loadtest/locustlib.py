@@ -598,6 +598,8 @@ def _on_quit(**_kwargs: Any) -> None:
         ),
         "distributed": isinstance(env.runner, MasterRunner),
         "workers": RECORDER.workers,
+        # from the test's start (users spawning) to its end, whatever stopped it
+        "ran_seconds": round(time.monotonic() - RECORDER.started, 2),
     }
     tmp = f"{path}.tmp"
     try:

@@ -177,6 +177,7 @@ def to_dict(report: Report) -> dict[str, object]:
         "timeseries": [s.__dict__ for s in report.run.samples],
         "breakpoint": dict(report.run.breakpoint),
         "stopped_by": report.run.stopped_by,
+        "ran_seconds": report.run.ran_seconds,
         "run": dict(report.run.extra),
     }
 

@@ -195,6 +195,9 @@ class RunStats:
     #: open model: how late each arrival left its slot, ms → count; and arrivals dropped
     arrival_lags: tuple[tuple[int, int], ...] = ()
     dropped: int = 0
+    #: how long the load ran (None in results written before it was recorded): shorter than
+    #: the duration asked when max requests, a breakpoint or an interrupt stopped it
+    ran_seconds: float | None = None
     #: the successful requests alone, per route (Locust's entries count failures' times too):
     #: what latency gates judge. None for results written without them (all requests then).
     succeeded: tuple[RouteStats, ...] | None = None

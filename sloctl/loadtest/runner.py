@@ -495,6 +495,7 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         errors=errors,
         breakpoint=tuple(breakpoint_pairs),
         stopped_by=str(data.get("stopped_by", "duration")),
+        ran_seconds=float(ran) if isinstance(ran := data.get("ran_seconds"), int | float) else None,
         extra=extra,
         server_times=_histogram(data.get("server_times")),
         arrival_lags=lags,

@@ -46,6 +46,10 @@ def test_latency_gates_read_the_successful_requests_while_failures_count_for_ava
     assert gates["max < 300"]["passed"], gates
     assert "successful requests of" in gates["p(95) < 100"]["note"], gates
     assert 0.3 < gates["failure_ratio < 0.9"]["value"] < 0.7, gates
+    # 200 requests at some 20 a second: stopped early, and the report says how long it ran
+    # (it said the 20 s asked, as for a run interrupted at 10 s of 60)
+    assert report["stopped_by"] == "max_requests" and report["duration_seconds"] == 20, report["stopped_by"]
+    assert 0 < report["ran_seconds"] < 20, report["ran_seconds"]
     _assert_the_report_agrees_with_the_gates(report, gates, (tmp_path / "report.html").read_text())
 
 
