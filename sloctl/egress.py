@@ -557,8 +557,7 @@ def _read_within(response: httpx.Response, started: float, limit: float | None) 
                 " up: the server, or a proxy in front of it, sends more than any answer to sloctl holds"
             )
         if limit is not None and time.monotonic() - started > limit:
-            got = sum(map(len, chunks))
-            message = f"the answer was still arriving, {got} bytes in"
+            message = f"the answer was still arriving, {size} bytes in"
             raise httpx.ReadTimeout(message, request=response.request)
     return b"".join(chunks)
 
