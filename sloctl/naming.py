@@ -38,6 +38,9 @@ SLO_LABELS = (LABEL_ID, LABEL_SERVICE, LABEL_SLO)
 # no-data ticket and one per error-budget policy step (``policy_notify``, ``policy_freeze``).
 TIER_NO_DATA = "no_data"
 _TIER_POLICY = "policy_"
+NOT_BURN_RATE_TIERS = f"{TIER_NO_DATA}|{_TIER_POLICY}.+"
+"""The tiers :func:`is_burn_rate_tier` is false for, as a regular expression for matchers (the
+Alertmanager fragment's inhibition leaves these alerts alone)."""
 LABEL_NOTIFICATION_TARGET = "notification_target"
 """On the alerts of an OpenSLO SLO with alert policies: its ``AlertNotificationTarget`` names,
 comma-joined, for Alertmanager routes to match."""
@@ -125,6 +128,10 @@ def is_burn_rate_tier(tier: str) -> bool:
 
     >>> [t for t in ("page_quick", TIER_NO_DATA, policy_tier("freeze")) if is_burn_rate_tier(t)]
     ['page_quick']
+    >>> [t for t in ("page_quick", TIER_NO_DATA, policy_tier("freeze")) if not is_burn_rate_tier(t)]
+    ['no_data', 'policy_freeze']
+    >>> all(re.fullmatch(NOT_BURN_RATE_TIERS, t) for t in _)
+    True
     """
     return tier != TIER_NO_DATA and not tier.startswith(_TIER_POLICY)
 

@@ -3,7 +3,8 @@
 The fragment has three keys: ``route`` (one sub-route to add under your root route's
 ``routes``), ``receivers`` and ``inhibit_rules`` (to append to yours). Pages go to PagerDuty with
 the routing key read from a file (``routing_key_file``, never inlined), tickets to a webhook;
-alerts are grouped by service and SLO, and a firing page silences the tickets of the same SLO.
+alerts are grouped by service and SLO, and a firing burn-rate page silences the burn-rate
+tickets of the same SLO.
 
 >>> text = render_alertmanager([])
 >>> "routing_key_file" in text
@@ -111,10 +112,13 @@ def alertmanager_fragment(
     # instance labels). Alertmanager takes a label absent from both alerts as equal, so the
     # grouping labels of every grouped SLO can join one rule's ``equal``.
     grouping = sorted({label for slo in slos for label in slo.grouping} | set(options.instance_labels))
+    # Only burn-rate alerts: a page says nothing of the no-data ticket (the SLI is gone) nor of
+    # a policy step's (a freeze must reach the team while the page is open).
+    burn_rate = f'{naming.LABEL_TIER}!~"{naming.NOT_BURN_RATE_TIERS}"'
     inhibit = [
         {
-            "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"'],
-            "target_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="ticket"'],
+            "source_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="page"', burn_rate],
+            "target_matchers": [is_sloctl, f'{naming.LABEL_SEVERITY}="ticket"', burn_rate],
             "equal": [naming.LABEL_SERVICE, naming.LABEL_SLO, *grouping],
         }
     ]

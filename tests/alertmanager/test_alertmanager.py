@@ -16,6 +16,7 @@ import yaml
 
 from sloctl import naming
 from sloctl.cli.main import main
+from sloctl.model import SLO
 from sloctl.render.alertmanager import (
     AlertmanagerOptions,
     alertmanager_fragment,
@@ -259,6 +260,33 @@ def _inhibited_when(
             raise AssertionError(f"inhibited {seen[-1]}, expected {expected}") from None
     finally:
         am.stop()
+
+
+def test_a_page_silences_the_burn_rate_tickets_of_its_slo_not_its_policy_or_no_data_tickets(
+    alertmanager_binary: tuple[str, Path], tmp_path: Path
+) -> None:
+    """Found by reading the fragment: the inhibition matched every ticket of the SLO, so while a
+    burn-rate page was open the error-budget policy's freeze ticket (releases are frozen: the
+    team must hear it) and the no-data ticket were silenced too; and a no-data page
+    (``alerting.noData.severity: page``) silenced the burn-rate tickets."""
+    plain, other = load_paths([ROOT / "slos" / "platform-jobs.yaml"]).slos[:2]
+
+    def alert(slo: SLO, severity: str, tier: str) -> dict[str, str]:
+        return {**_alert(severity, slo.service, slo.name), naming.LABEL_TIER: tier}
+
+    freeze, notify = naming.policy_tier("freeze"), naming.policy_tier("notify")
+    sent = [
+        alert(plain, "page", "page_quick"),
+        *(alert(plain, "ticket", tier) for tier in ("ticket_slow", freeze, notify, naming.TIER_NO_DATA)),
+        # another SLO: its no-data page silences nothing of its own
+        alert(other, "page", naming.TIER_NO_DATA),
+        alert(other, "ticket", "ticket_slow"),
+    ]
+    _, binary = alertmanager_binary
+    config = standalone_config(alertmanager_fragment([plain, other], OPTIONS))
+    _inhibited_when(
+        binary, tmp_path, config, sent, {(plain.name, "ticket", "ticket_slow")}, naming.LABEL_TIER
+    )
 
 
 def test_an_slos_page_in_one_cluster_silences_its_tickets_there_alone(
