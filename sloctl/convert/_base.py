@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -104,15 +105,21 @@ __all__ = [
 
 
 def dns_label(name: str) -> str:
-    """A sloctl name (letters, digits, ``-``, ``_``, ``.``, a letter or digit at each end) as an
-    RFC 1123 label, the only ``metadata.name`` OpenSLO's Go SDK (``oslo validate``) and a
-    Kubernetes namespace take: lower case, each ``_`` and ``.`` a ``-``, character for character
-    so that the user finds the name again.
+    """A name as an RFC 1123 label, the only ``metadata.name`` OpenSLO's Go SDK (``oslo
+    validate``) and a Kubernetes namespace take: lower case, each other character (``_`` and
+    ``.`` in a sloctl name) a ``-``, character for character so that the user finds the name
+    again, and no ``-`` at either end (a sloctl name has a letter or digit at each; a
+    notification target's name, any text, may not). Empty when ``name`` has no letter or digit.
 
     >>> dns_label("API_Latency.p99")
     'api-latency-p99'
+    >>> dns_label("_Ops Team!")
+    'ops-team'
     """
-    return name.lower().replace("_", "-").replace(".", "-")
+    return _NOT_IN_LABEL.sub("-", name.lower()).strip("-")
+
+
+_NOT_IN_LABEL = re.compile(r"[^a-z0-9-]")
 
 
 DNS_LABEL_MAX = 63

@@ -7,8 +7,8 @@ label of (``targetRef``s to ``AlertNotificationTarget`` documents written once, 
 SLO that refers to them). Lost: what OpenSLO has no field for (alert names, other labels and
 annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping) and composite
 SLIs; latency and probe SLIs are written as the PromQL of their bad and total events (reported:
-they read back as events SLIs). An SLO is written under a name OpenSLO takes, reported when it is
-not its own (:func:`_names`)."""
+they read back as events SLIs). An SLO and a notification target are written under a name
+OpenSLO takes, reported when it is not their own (:func:`_names`, :func:`_target_names`)."""
 
 from __future__ import annotations
 
@@ -134,8 +134,22 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
     return policies
 
 
-def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str, object] | None:
-    """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name)."""
+def _time_window(slo: SLO) -> dict[str, object]:
+    if slo.calendar is None:
+        return {"duration": format_duration(slo.period), "isRolling": True}
+    return {
+        "duration": _CALENDAR[slo.calendar.unit],
+        "isRolling": False,
+        "calendar": {"startTime": _CALENDAR_START, "timeZone": slo.calendar.time_zone},
+    }
+
+
+def slo_document(
+    slo: SLO, losses: Losses, name: str | None = None, target_names: Mapping[str, str] | None = None
+) -> dict[str, object] | None:
+    """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name), its
+    policies referring to each notification target by its name in ``target_names`` (default:
+    its own)."""
     name = name or slo.name
     indicator = _indicator(slo, losses)
     if indicator is None:
@@ -144,6 +158,7 @@ def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str,
     # metadata.name as for any object; the SLO's name names it.
     indicator = {"metadata": {"name": name}, **indicator}
     targets = reader.notification_targets(slo.alerting)
+    refs = tuple((target_names or {}).get(t, t) for t in targets)
     losses.no_field(
         slo,
         "OpenSLO",
@@ -162,15 +177,6 @@ def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str,
     if slo.grouping:
         losses.add(slo, "grouping", GROUPING_LOST)
     losses.windows(slo, "OpenSLO")
-    window: dict[str, object]
-    if slo.calendar is not None:
-        window = {
-            "duration": _CALENDAR[slo.calendar.unit],
-            "isRolling": False,
-            "calendar": {"startTime": _CALENDAR_START, "timeZone": slo.calendar.time_zone},
-        }
-    else:
-        window = {"duration": format_duration(slo.period), "isRolling": True}
     objective: dict[str, object] = {"targetPercent": slo.objective}
     if slo.timeslices is not None:
         objective["timeSliceTarget"] = slo.timeslices.target / 100
@@ -180,11 +186,11 @@ def slo_document(slo: SLO, losses: Losses, name: str | None = None) -> dict[str,
         spec["description"] = slo.description
     spec |= {
         "indicator": indicator,
-        "timeWindow": [window],
+        "timeWindow": [_time_window(slo)],
         "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
         "objectives": [objective],
     }
-    policies = _policies(slo, losses, targets, name)
+    policies = _policies(slo, losses, refs, name)
     if policies:
         spec["alertPolicies"] = policies
     metadata: dict[str, object] = {"name": name}
@@ -219,16 +225,11 @@ def _shared_names(names: Mapping[str, str], services: Mapping[str, str]) -> set[
 def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
     """SLO id → the ``metadata.name`` it is written under, and why it is not the SLO's name
     (nothing when it is). The name as an RFC 1123 label (OpenSLO's Go SDK refuses others);
-    ``<service>-<name>`` when another service's SLO gets that label too; over 63 characters, its
-    start and 8 hex digits of the whole (:func:`~sloctl.convert._base.shortened`); and if even
-    that is given twice (service ``a``'s ``b-c`` and service ``a-b``'s ``c``), ended with 8 hex
-    digits of the SLO's id, which no other SLO has: no two SLOs are ever written under one name."""
+    ``<service>-<name>`` when another service's SLO gets that label too; then made a distinct
+    label (:func:`_distinct`): service ``a``'s ``b-c`` and service ``a-b``'s ``c`` end with 8 hex
+    digits of their ids, which no other SLO has: no two SLOs are ever written under one name."""
     services = {s.id: s.service for s in slos}
-    names = {s.id: dns_label(s.name) for s in slos}
-    why: dict[str, list[str]] = {s.id: [] for s in slos}
-    for s in slos:
-        if names[s.id] != s.name:
-            why[s.id].append(f"OpenSLO's metadata.name is an RFC 1123 label ({_LABEL_RULE})")
+    names, why = _labelled({s.id: s.name for s in slos})
     shared = _shared_names(names, services)
     for s in slos:
         if names[s.id] in shared:
@@ -237,18 +238,48 @@ def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
                 "by metadata.name alone"
             )
             names[s.id] = dns_label(s.id)
-    for s in slos:
-        if len(names[s.id]) > DNS_LABEL_MAX:
-            why[s.id].append(
-                f"'{names[s.id]}' is longer than the {DNS_LABEL_MAX} characters of an RFC 1123 label"
-            )
-            names[s.id] = shortened(names[s.id], DNS_LABEL_MAX)
+    return _distinct(names, why, "SLO")
+
+
+def _target_names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
+    """The name of each notification target the SLOs refer to → the ``metadata.name`` its
+    ``AlertNotificationTarget`` is written under (and its ``targetRef``s refer to), and why it
+    is not its own: the same RFC 1123 label as an SLO's (a name with no letter or digit at all
+    is ``target``), made distinct alike."""
+    targets = dict.fromkeys(t for s in slos for t in reader.notification_targets(s.alerting))
+    names, why = _labelled({t: t for t in targets})
+    for t, name in names.items():
+        names[t] = name or "target"
+    return _distinct(names, why, "notification target")
+
+
+def _labelled(given: Mapping[str, str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Key → each name of ``given`` as an RFC 1123 label, and why that is not the name."""
+    names = {key: dns_label(name) for key, name in given.items()}
+    why: dict[str, list[str]] = {key: [] for key in given}
+    for key, name in given.items():
+        if names[key] != name:
+            why[key].append(f"OpenSLO's metadata.name is an RFC 1123 label ({_LABEL_RULE})")
+    return names, why
+
+
+def _distinct(
+    names: dict[str, str], why: dict[str, list[str]], what: str
+) -> dict[str, tuple[str, list[str]]]:
+    """Labels ``names`` (key → label, ``why`` it was renamed) that fit and differ: over 63
+    characters, a label's start and 8 hex digits of the whole
+    (:func:`~sloctl.convert._base.shortened`); a renamed one that another ``what`` is given too,
+    ended with 8 hex digits of its key (a name kept as it is stays: no two are kept alike)."""
+    for key, name in names.items():
+        if len(name) > DNS_LABEL_MAX:
+            why[key].append(f"'{name}' is longer than the {DNS_LABEL_MAX} characters of an RFC 1123 label")
+            names[key] = shortened(name, DNS_LABEL_MAX)
     taken = Counter(names.values())
-    for s in slos:
-        if taken[names[s.id]] > 1:
-            why[s.id].append(f"'{names[s.id]}' would name another SLO too")
-            names[s.id] = ended(names[s.id], s.id, DNS_LABEL_MAX)
-    return {s.id: (names[s.id], why[s.id]) for s in slos}
+    for key, name in names.items():
+        if taken[name] > 1 and why[key]:
+            why[key].append(f"'{name}' would name another {what} too")
+            names[key] = ended(name, key, DNS_LABEL_MAX)
+    return {key: (names[key], why[key]) for key in names}
 
 
 _LABEL_RULE = "lower-case letters, digits and '-': OpenSLO's Go SDK, oslo validate, refuses others"
@@ -259,17 +290,27 @@ def convert(slos: Sequence[SLO]) -> Converted:
     docs: list[dict[str, object]] = []
     written: set[str] = set()
     names = _names(slos)
+    targets = _target_names(slos)
+    refs = {target: ref for target, (ref, _) in targets.items()}
     for slo in slos:
         name, why = names[slo.id]
-        doc = slo_document(slo, losses, name)
+        doc = slo_document(slo, losses, name, refs)
         if doc is None:
             continue
         if why:
             losses.add(slo, "name", f"{'; '.join(why)}: written as '{name}' (it reads back under that name)")
         # each target once, before the first SLO that refers to it
         for target in reader.notification_targets(slo.alerting):
-            if target not in written:
-                written.add(target)
-                docs.append(target_document(target))
+            ref, renamed = targets[target]
+            if renamed:
+                losses.add(
+                    slo,
+                    "alerting.labels.notification_target",
+                    f"{'; '.join(renamed)}: the target '{target}' is written as '{ref}' (its alerts read "
+                    "back with that notification_target: match it in your Alertmanager routes)",
+                )
+            if ref not in written:
+                written.add(ref)
+                docs.append(target_document(ref))
         docs.append(doc)
     return Converted(tuple(docs), tuple(losses.items))

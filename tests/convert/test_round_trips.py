@@ -487,6 +487,51 @@ def openslo_names(text: str) -> list[str]:
     return names
 
 
+def target_refs(text: str) -> dict[str, set[str]]:
+    """SLO name → the ``targetRef``s of its alert policies."""
+    return {
+        doc["metadata"]["name"]: {
+            t["targetRef"]
+            for policy in doc["spec"].get("alertPolicies", [])
+            for t in policy["spec"]["notificationTargets"]
+        }
+        for doc in yaml.safe_load_all(text)
+        if doc["kind"] == "SLO"
+    }
+
+
+def test_notification_target_names_openslo_refuses_are_renamed_as_slo_names_are_references_alike() -> None:
+    """A target name comes from the ``notification_target`` label, any text: OpenSLO's Go SDK
+    takes an RFC 1123 label. Each is written as one, the documents and every ``targetRef`` alike,
+    two that would become one label end with digits of their own names, a valid one is kept,
+    and each rename is reported for every SLO whose alerts' label it changes."""
+    long_target = "Payments_" + "x" * 60
+    slos = [
+        {"name": name, "objective": 99.9, "sli": EVENTS, "alerting": {"labels": {"notification_target": t}}}
+        for name, t in (("checkout", "Ops_Team,oncall"), ("refunds", "Ops.Team"), ("cards", long_target))
+    ]
+    out = convert(read(native_text(slos, "shop")), "openslo")
+    text = render_text(out)
+    assert [n for n in openslo_names(text) if not DNS_LABEL.fullmatch(n)] == []
+    docs = list(yaml.safe_load_all(text))
+    documents = [d["metadata"]["name"] for d in docs if d["kind"] == "AlertNotificationTarget"]
+    assert len(set(documents)) == len(documents) == 4
+    refs = target_refs(text)
+    assert set().union(*refs.values()) == set(documents)
+    written = {slo: {r for r in got if r != "oncall"} for slo, got in refs.items()}
+    assert "oncall" in refs["checkout"] and written["checkout"] != written["refunds"]
+    ops_teams = [r for slo in ("checkout", "refunds") for r in written[slo]]
+    assert [r[: -len("-12345678")] for r in ops_teams] == ["ops-team"] * 2
+    assert [(loss.slo, loss.field) for loss in out.losses] == [
+        (f"shop-{slo}", "alerting.labels.notification_target") for slo in ("checkout", "refunds", "cards")
+    ]
+    assert "the target 'Ops_Team' is written as '" + next(iter(written["checkout"])) in out.losses[0].reason
+    assert "'ops-team' would name another notification target too" in out.losses[1].reason
+    assert "is longer than the 63 characters of an RFC 1123 label" in out.losses[2].reason
+    back = {s.name: dict(s.alerting.labels)["notification_target"] for s in read(text)}
+    assert {slo: set(labels.split(",")) for slo, labels in back.items()} == refs
+
+
 def test_sloth_names_openslo_refuses_are_written_as_rfc_1123_labels_and_each_rename_is_reported() -> None:
     """Sloth (and sloctl) take upper case, ``_`` and ``.`` in names; OpenSLO's Go SDK refuses
     them in ``metadata.name``: lower case, ``-`` for each, reported like the other renames."""
