@@ -191,9 +191,7 @@ def load_documents(
     user_catalogs.update(more_catalogs)
     catalogs = Catalogs(user_catalogs, sloth=compat == "sloth", unusable=unusable)
     slos: list[SLO] = []
-    # Where an item of a list is: its SLOs keep its location, and the error naming a second one
-    # names its path too (``items[2].metadata.name``)
-    places = {doc.loc: prefix for _, doc, prefix in parsed if prefix}
+    named: dict[Location, str] = {}
     for name, doc, prefix in parsed:
         api, _ = _header(doc)
         reader = Reader(
@@ -202,7 +200,8 @@ def load_documents(
         slos.extend(_read_slos(doc, reader, catalogs, objects, sloth_period))
         errors.extend(reader.errors)
         warnings.extend(reader.warnings)
-    errors.extend(_duplicates(slos, places))
+        named.update(reader.named)
+    errors.extend(_duplicates(slos, named))
     errors.extend(promcheck.check_across(slos))
     return LoadResult(
         tuple(slos),
@@ -462,9 +461,10 @@ def _order(e: SpecError) -> tuple[str, int, int, str]:
     return (e.location.file, e.location.line, e.location.column, e.path)
 
 
-def _duplicates(slos: Sequence[SLO], places: Mapping[Location, str]) -> list[SpecError]:
-    """A second SLO of an id, at its document and field; ``places``: the path of a document
-    that is an item of a list (``items[2]``), by its location."""
+def _duplicates(slos: Sequence[SLO], named: Mapping[Location, str]) -> list[SpecError]:
+    """A second SLO of an id, at its source and the field naming it, with the first one's;
+    ``named``: the path of that field by SLO source (``Reader.named``: ``spec.slos[1].name``,
+    ``items[2].metadata.name`` for an item of a kubectl list)."""
     seen: dict[str, SLO] = {}
     out: list[SpecError] = []
     for slo in slos:
@@ -472,15 +472,7 @@ def _duplicates(slos: Sequence[SLO], places: Mapping[Location, str]) -> list[Spe
         if first is None:
             seen[slo.id] = slo
         else:
-            # Pyrra's and OpenSLO's SLO name is the object's metadata.name, and the SLO's source
-            # its document: an item of a list is named by its path too
-            if slo.spec_version.startswith(("pyrra", "openslo")):
-                field = _in_list(places, slo, "metadata.name")
-                first_at = f"{first.source}"
-                if first.source in places:
-                    first_at += f" ({_in_list(places, first, 'metadata.name')})"
-            else:
-                field, first_at = "name", f"{first.source}"
+            field, first_at = named[slo.source], f"{first.source} ({named[first.source]})"
             if (first.service, first.name) == (slo.service, slo.name):
                 message = (
                     f"duplicate SLO {slo.name!r} of service {slo.service!r}; first defined at "
@@ -496,12 +488,6 @@ def _duplicates(slos: Sequence[SLO], places: Mapping[Location, str]) -> list[Spe
                 )
             out.append(SpecError(slo.source, field, message))
     return out
-
-
-def _in_list(places: Mapping[Location, str], slo: SLO, field: str) -> str:
-    """``field`` of ``slo``'s document, under its path when the document is an item of a list."""
-    prefix = places.get(slo.source)
-    return f"{prefix}.{field}" if prefix else field
 
 
 def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, bytes]]:

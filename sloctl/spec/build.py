@@ -266,7 +266,9 @@ def child(node: YNode | None, *keys: str | int) -> YNode | None:
 
 
 def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
-    """Semantic rules every SLO must meet, whatever its format; each error at its field."""
+    """Semantic rules every SLO must meet, whatever its format; each error at its field. Notes
+    where the file names the SLO (``reader.named``), as every format's SLOs come through here."""
+    reader.named[slo.source] = reader.full_path(fields.written("name")[0])
 
     def error(name: str, message: str) -> None:
         reader.error(*fields.at(name), message)

@@ -181,6 +181,7 @@ def read_v1alpha(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             document_name=name,
         )
         placed = {
+            "name": ("metadata.name", build.child(doc, "metadata", "name")),
             "period": ("spec.timeWindows[0]", build.child(spec_node, "timeWindows", 0)),
             "sli": (f"{p}.ratioMetrics", o.get("ratioMetrics")),
         }
@@ -455,6 +456,7 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
             "calendar": ("spec.timeWindow[0]", build.child(tw_node, 0)),
             "sli": (f"spec.{indicator}", spec.get(indicator)),
             "labels": ("metadata.labels", meta.get("labels")),
+            "name": ("metadata.name", meta.get("name")),
         },
         composite=composite,
         sli=sli,

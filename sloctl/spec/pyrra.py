@@ -98,6 +98,7 @@ def _read_metadata(node: YNode | None, reader: Reader, doc: YNode) -> _Metadata:
         if k.startswith(PROPAGATED)
     }
     placed = {
+        "name": ("metadata.name", meta.get("name")),
         "labels": ("metadata.labels", labels_node),
         **{
             f"labels.{k.removeprefix(PROPAGATED)}": (f"metadata.labels.{k}", build.child(labels_node, k))

@@ -60,6 +60,9 @@ class Reader:
         """Put before every field path: ``[2]`` for the third object of an OpenSLO list."""
         self.errors: list[SpecError] = []
         self.warnings: list[SpecError] = []
+        self.named: dict[Location, str] = {}
+        """Each SLO read, by its source → the path of the field naming it (``spec.slos[1].name``,
+        ``items[2].metadata.name``): where the error about a second SLO of its id points."""
 
     def error(self, loc: Location, path: str, message: str) -> None:
         self.errors.append(SpecError(loc, self._path(path), message))

@@ -306,6 +306,32 @@ def test_a_pyrra_copy_in_a_kubectl_list_is_a_duplicate_named_by_its_item_and_the
     assert "first defined at slos.yaml:4:3 (items[0].metadata.name)" in errors[0].message
 
 
+def test_a_sloth_copy_in_a_kubectl_list_is_a_duplicate_named_by_its_item_and_slo_and_the_first_one() -> None:
+    """The same for a Sloth object of the list, whose SLOs are items of ``spec.slos``: the
+    error names the item and the SLO (``items[2].spec.slos[1].name``) and the first one's."""
+    copy = """\
+- apiVersion: sloth.slok.dev/v1
+  kind: PrometheusServiceLevel
+  metadata: {name: wifi-copy, namespace: monitoring}
+  spec:
+    service: home-wifi
+    slos:
+      - name: uptime
+        objective: 99
+        sli: {raw: {errorRatioQuery: 'avg_over_time(down[{{.window}}])'}}
+        alerting: {name: WifiUptime}
+      - name: satisfaction
+        objective: 95
+        sli: {raw: {errorRatioQuery: 'avg_over_time(bad_ratio[{{.window}}])'}}
+        alerting: {name: WifiSatisfaction}
+"""
+    errors = load_text(KUBECTL_LIST + copy, "slos.yaml").errors
+    assert [(e.path, e.location.line, e.location.column) for e in errors] == [
+        ("items[2].spec.slos[1].name", 35, 9)
+    ]
+    assert "first defined at slos.yaml:21:9 (items[1].spec.slos[0].name)" in errors[0].message
+
+
 def test_objects_of_other_kinds_in_a_kubectl_list_are_skipped_with_one_warning_naming_each() -> None:
     """``kubectl get slo,configmap,prometheusrule -o yaml`` lists the kinds together: the SLOs are
     read, the others named in one warning; a typo of an apiVersion sloctl reads stays an error, and
