@@ -36,6 +36,7 @@ __all__ = [
     "LIVENESS_PATH",
     "METRICS",
     "METRICS_PATH",
+    "OPERATIONAL_PATHS",
     "OPERATION_ROUTES",
     "PGBOUNCER_CLIENT_ACTIVE",
     "PGBOUNCER_CLIENT_WAITING",
@@ -295,6 +296,9 @@ READINESS_PATH = _BY_OPERATION_ID["getReadiness"].path
 #: the route Prometheus scrapes, and the project list (a cheap PostgreSQL read the collector probes)
 METRICS_PATH = _BY_OPERATION_ID["getMetrics"].path
 PROJECTS_PATH = _BY_OPERATION_ID["listProjects"].path
+#: the operational routes the platform's SLOs leave out (``route!~"/healthz|/readyz|/metrics"``
+#: in ``slos/platform-api.yaml``): a load test's gates that name no route leave them out too
+OPERATIONAL_PATHS = (LIVENESS_PATH, READINESS_PATH, METRICS_PATH)
 #: how long ``/readyz`` waits for each database's ping (all three at once): short and bounded,
 #: so that a dead or paused database makes it answer 503 in about a second, never hang
 READINESS_TIMEOUT_SECONDS = 1.0

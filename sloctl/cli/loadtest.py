@@ -3,11 +3,13 @@
 Runs a Locust scenario headless against the platform API; the thresholds come from the SLOs
 (and --threshold).
 
-Exit codes: 0 every threshold held, 1 a threshold was violated, the run failed or the SLO files
-have errors, 2 usage errors (bad threshold, host outside the allow-list or
-nothing answering there), 130 (Ctrl-C) or 143
-(SIGTERM) interrupted: Locust stopped gracefully, its users' projects deprovisioned, the reports
-of what ran written and marked interrupted.
+Exit codes: 0 every threshold held (a breakpoint search: it measured its breaking point, or held
+to its last step, and held --breakpoint-at-least users when given), 1 a threshold was violated
+(a breakpoint search: it held fewer users than --breakpoint-at-least, or measured no step), the
+run failed or the SLO files have errors, 2 usage errors (bad threshold, host outside the
+allow-list or nothing answering there), 130 (Ctrl-C) or 143 (SIGTERM) interrupted: Locust
+stopped gracefully, its users' projects deprovisioned, the reports of what ran written and
+marked interrupted.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0,
         help="Locust worker processes (distributed mode; default 0: one process)",
     )
+    p.add_argument(
+        "--breakpoint-at-least",
+        metavar="USERS",
+        type=int,
+        help="a breakpoint search fails (exit 1) unless a step of at least USERS users held every "
+        "gate it watches (default: any breaking point passes)",
+    )
     add_allow_host_argument(p, "--host")
     p.add_argument(
         "--report-dir",
@@ -114,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         allow_host=tuple(args.allow_host),
         report_dir=output_dir(args.report_dir, "--report-dir"),
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
+        breakpoint_at_least=args.breakpoint_at_least,
     )
     # SIGINT and SIGTERM set ``stop``: Locust is stopped the graceful way (its users deprovision)
     # and what ran is reported, rather than this process dying and leaving Locust running.

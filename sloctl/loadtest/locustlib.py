@@ -36,16 +36,16 @@ from urllib.parse import urlsplit, urlunsplit
 import gevent
 import gevent.pool
 import locust.stats
-from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
+from locust import FastHttpUser, HttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
-from sloctl.contract import route
+from sloctl.contract import OPERATIONAL_PATHS, route
 from sloctl.egress import EgressDenied
 
 from .results import percentile
-from .runner import MAX_DURATION, RunOptions, check_host
+from .runner import BREAKPOINT_MAX_STEPS, BREAKPOINT_STEP_SECONDS, MAX_DURATION, RunOptions, check_host
 
 __all__ = [
     "BreakpointShape",
@@ -62,7 +62,8 @@ EXACT_BELOW_MS = 10_000
 
 
 def bucket_up(response_time: float) -> int:
-    """A response time's bucket: the whole millisecond at or above it (100 ms above
+    """A response time's bucket in sloctl's statistics (:data:`SUCCEEDED`, which the gates and
+    the reports read): the whole millisecond at or above it (100 ms above
     :data:`EXACT_BELOW_MS`), so that a latency gate ``<= T`` counts a request as its SLI's ``le``
     bucket does. Locust's own buckets round to two significant digits, to the nearest: 201 to
     205 ms counted as 200 ms, and a ``p(95) <= 200`` gate passed requests the SLI counts as slow.
@@ -75,9 +76,52 @@ def bucket_up(response_time: float) -> int:
     return math.ceil(response_time / 100) * 100
 
 
-# Locust's documented hook for its buckets (a module-level function it looks up on each request):
-# set in every process that imports this file, workers included, so their reports agree.
-locust.stats.bucket_response_time = bucket_up
+class _ExactEntry(StatsEntry):
+    """A Locust stats entry whose buckets are :func:`bucket_up`'s.
+
+    Scoped to sloctl's own statistics, rather than replacing ``locust.stats.bucket_response_time``
+    (Locust's documented hook) for the whole process: that one function buckets every
+    ``RequestStats`` of the process, so it changed the statistics Locust prints and those a
+    user's own code reads, and a Locust file that sets its own bucketing (after sloctl's hooks
+    loaded) silently took the gates' exactness away. Each request is logged as Locust logs it,
+    then its count moves from Locust's bucket to sloctl's (``log`` is Locust's public entry
+    point; the merge of workers' entries, ``extend``, keeps the keys as they come)."""
+
+    def log(self, response_time: float, content_length: int) -> None:
+        super().log(response_time, content_length)  # type: ignore[arg-type]  # Locust hints int; it is the float measured
+        if response_time is None:  # Locust counts a request without a time apart
+            return
+        theirs = locust.stats.bucket_response_time(response_time)
+        self.response_times[theirs] -= 1
+        if not self.response_times[theirs]:
+            del self.response_times[theirs]
+        ours = bucket_up(response_time)
+        self.response_times[ours] = self.response_times.get(ours, 0) + 1
+
+
+class _ExactEntries(dict[tuple[str, str], StatsEntry]):
+    """Locust's ``EntriesDict`` with :class:`_ExactEntry` entries, made on first use."""
+
+    def __init__(self, stats: RequestStats) -> None:
+        super().__init__()
+        self.stats = stats
+
+    def __missing__(self, key: tuple[str, str]) -> StatsEntry:
+        entry = self[key] = _ExactEntry(self.stats, key[0], key[1])
+        return entry
+
+
+class _ExactStats(RequestStats):
+    """A ``RequestStats`` of :class:`_ExactEntry` entries (its total too)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_response_times_cache=False)
+        self.clear_all()
+
+    def clear_all(self) -> None:
+        super().clear_all()
+        self.total = _ExactEntry(self, "Aggregated", "")
+        self.entries = _ExactEntries(self)
 
 
 def _env_float(name: str, default: float) -> float:
@@ -312,6 +356,8 @@ class StepState:
     """The breakpoint search, shared by the shape and the result writer (same process)."""
 
     def __init__(self) -> None:
+        #: a :class:`BreakpointShape` ran (the results then say what it found, even nothing)
+        self.searched = False
         self.steps: list[dict[str, float]] = []
         self.broken: dict[str, float | str] | None = None
 
@@ -319,12 +365,29 @@ class StepState:
 STEP = StepState()
 
 
+def _gated(stats: RequestStats) -> tuple[int, int, dict[int, int]]:
+    """Requests, failures and response-time buckets of ``stats`` over what an all-requests gate
+    judges: every route but the operational ones, as :attr:`.results.RunStats.total`."""
+    requests = failures = 0
+    times: dict[int, int] = {}
+    for (name, _method), entry in list(stats.entries.items()):
+        if name in OPERATIONAL_PATHS:
+            continue
+        requests += entry.num_requests
+        failures += entry.num_failures
+        for key, count in entry.response_times.items():
+            times[key] = times.get(key, 0) + count
+    return requests, failures, times
+
+
 class BreakpointShape(LoadTestShape):
     """Add ``SLOCTL_LOADTEST_USERS`` users every step until an aggregate gate breaks during a
-    step; report the highest request rate that held. Bounded by the duration and 20 steps."""
+    step; report the most users (and the highest request rate) that held. Bounded by the
+    duration (whole steps only: a step cut short measures too little to hold or break) and
+    :data:`~.runner.BREAKPOINT_MAX_STEPS` steps; the last step is measured too."""
 
-    step_seconds = 5.0
-    max_steps = 20
+    step_seconds = BREAKPOINT_STEP_SECONDS
+    max_steps = BREAKPOINT_MAX_STEPS
 
     def __init__(self) -> None:
         super().__init__()
@@ -342,15 +405,15 @@ class BreakpointShape(LoadTestShape):
     def _close_step(self) -> bool:
         """Measure the step that just ended; True when a gate broke."""
         assert self.runner is not None
-        total = self.runner.stats.total
+        requests, failures, _ = _gated(self.runner.stats)
         now = time.monotonic()
-        times = dict(SUCCEEDED.total.response_times)  # latency gates judge successes alone
+        times = _gated(SUCCEEDED)[2]  # latency gates judge successes alone
         if self._mark is None:
-            self._mark = (now, total.num_requests, total.num_failures, times)
+            self._mark = (now, requests, failures, times)
             return False
         t0, n0, f0, times0 = self._mark
-        self._mark = (now, total.num_requests, total.num_failures, times)
-        n, f = total.num_requests - n0, total.num_failures - f0
+        self._mark = (now, requests, failures, times)
+        n, f = requests - n0, failures - f0
         delta = {k: v - times0.get(k, 0) for k, v in times.items() if v - times0.get(k, 0) > 0}
         rps = n / (now - t0) if now > t0 else 0.0
         step = {"users": float(self.get_current_user_count()), "rps": round(rps, 2), "requests": float(n)}
@@ -359,13 +422,14 @@ class BreakpointShape(LoadTestShape):
                 p = float(gate.get("percentile", 95))
                 value = percentile(delta, p)
                 step[f"p{p:g}_ms"] = value
-                if n and value > float(gate["limit"]):
-                    STEP.broken = {"gate": str(gate.get("expression")), "value": value, **step}
             elif gate.get("stat") == "failure_ratio":
-                ratio = f / n if n else 0.0
-                step["failure_ratio"] = round(ratio, 6)
-                if n and ratio > float(gate["limit"]):
-                    STEP.broken = {"gate": str(gate.get("expression")), "value": ratio, **step}
+                value = f / n if n else 0.0
+                step["failure_ratio"] = round(value, 6)
+            else:
+                continue
+            limit, strict = float(gate["limit"]), gate.get("op") == "<"
+            if n and (value >= limit if strict else value > limit):
+                STEP.broken = {"gate": str(gate.get("expression")), "value": value, **step}
         if STEP.broken is None:
             STEP.steps.append(step)
         return STEP.broken is not None
@@ -373,16 +437,19 @@ class BreakpointShape(LoadTestShape):
     def tick(self) -> tuple[int, float] | None:
         per_step = int(_env_float("SLOCTL_LOADTEST_USERS", 10))
         duration = _env_float("SLOCTL_LOADTEST_DURATION", 120)
+        STEP.searched = True
         t = self.get_run_time()
         step = int(t // self.step_seconds)
-        if t >= duration or step >= self.max_steps:
-            return None
-        if step != self._step:
+        if self._mark is None:
+            self._close_step()  # the first step starts
+        elif step != self._step:
             self._step = step
             if self._close_step():
                 return None
-        elif self._mark is None and t > 0:
-            self._close_step()
+        # Before, the search stopped at the duration before measuring the step then ending:
+        # the last step's users never counted as held, nor its gates as broken.
+        if step >= self.max_steps or (step + 1) * self.step_seconds > duration:
+            return None
         return per_step * (step + 1), per_step
 
 
@@ -423,7 +490,7 @@ ARRIVALS = _Arrivals()
 #: Locust's stats count a failed request's time too, and a latency SLI measures the requests
 #: that succeeded (failures are the availability gate's). Workers send theirs to the master
 #: with their reports, under :data:`_SUCCEEDED`, as Locust sends its own stats.
-SUCCEEDED = RequestStats(use_response_times_cache=False)
+SUCCEEDED = _ExactStats()
 _SUCCEEDED = "sloctl_succeeded"
 
 
@@ -453,9 +520,9 @@ def _succeeded_from_worker(client_id: str, data: dict[str, Any], **_kwargs: Any)
     if not isinstance(report, dict):
         return
     for raw in report.get("stats", ()):
-        entry = StatsEntry.unserialize(raw, SUCCEEDED)
+        entry = _ExactEntry.unserialize(raw, SUCCEEDED)
         SUCCEEDED.get(entry.name, entry.method).extend(entry)
-    SUCCEEDED.total.extend(StatsEntry.unserialize(report["total"], SUCCEEDED))
+    SUCCEEDED.total.extend(_ExactEntry.unserialize(report["total"], SUCCEEDED))
 
 
 class _Recorder:
@@ -474,16 +541,18 @@ class _Recorder:
             return
         if isinstance(runner, MasterRunner):
             self.workers = max(self.workers, len(runner.clients))
-        total = runner.stats.total
+        # what the all-requests gates judge: the operational routes left out, latency over the
+        # successes
+        requests, failures, _ = _gated(runner.stats)
         now = time.monotonic()
-        times = dict(SUCCEEDED.total.response_times)  # latency over the successes, as the gates
+        times = _gated(SUCCEEDED)[2]
         prev = self._prev or (self.started, 0, 0, {})
-        self._prev = (now, total.num_requests, total.num_failures, times)
+        self._prev = (now, requests, failures, times)
         dt = now - prev[0]
-        n = total.num_requests - prev[1]
+        n = requests - prev[1]
         if dt <= 0 or n <= 0:
             return  # distributed: workers report every few seconds; skip empty intervals
-        _write_live(total.num_requests, total.num_failures, percentile(times, 95) if times else None)
+        _write_live(requests, failures, percentile(times, 95) if times else None)
         delta = {k: v - prev[3].get(k, 0) for k, v in times.items() if v - prev[3].get(k, 0) > 0}
         # An interval whose every request failed has no latency (None), not one of 0 ms.
         self.samples.append(
@@ -491,7 +560,7 @@ class _Recorder:
                 "t": round(now - self.started, 2),
                 "users": float(runner.user_count),
                 "rps": round(n / dt, 2),
-                "failures_per_s": round((total.num_failures - prev[2]) / dt, 2),
+                "failures_per_s": round((failures - prev[2]) / dt, 2),
                 **{f"p{p}_ms": percentile(delta, p) if delta else None for p in (50, 95, 99)},
             }
         )
@@ -531,7 +600,8 @@ def _is_worker(environment: Environment) -> bool:
 
 
 def _pin_host(environment: Environment) -> None:
-    """Point the users at the checked address of ``--host``; they send the name in ``Host``."""
+    """Point the users at the checked address of ``--host`` (every address it resolves to was
+    checked); they send the name given in ``Host``, whichever Locust client they use."""
     allow = tuple(a for a in os.environ.get("SLOCTL_LOADTEST_ALLOW", "").split(",") if a)
     host = environment.host or ""
     address = check_host(host, allow or RunOptions.allow).addresses[0]
@@ -539,12 +609,27 @@ def _pin_host(environment: Environment) -> None:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     shown = f"[{address}]" if ":" in address else address
     environment.host = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
+    name = parts.netloc.rpartition("@")[2]
     for user_class in environment.user_classes:
         if issubclass(user_class, FastHttpUser):
-            user_class.default_headers = {
-                **(user_class.default_headers or {}),
-                "Host": parts.netloc.rpartition("@")[2],
-            }
+            user_class.default_headers = {**(user_class.default_headers or {}), "Host": name}
+        elif issubclass(user_class, HttpUser):
+            _send_host(user_class, name)
+
+
+def _send_host(user_class: type[HttpUser], name: str) -> None:
+    """``Host: name`` on every request of ``user_class``'s users. Locust's ``HttpUser`` (a
+    requests session) has no class-level headers as ``FastHttpUser`` has: its users' sessions
+    get the header as they are made. Without it, a plain Locust file's users sent the checked
+    address (``Host: 127.0.0.1:8000`` for ``--host http://localhost:8000``), sloctl's own users
+    the name."""
+    made = user_class.__init__
+
+    def __init__(self: HttpUser, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        self.client.headers["Host"] = name
+
+    user_class.__init__ = __init__  # type: ignore[method-assign]
 
 
 @events.init.add_listener
@@ -553,11 +638,12 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         if environment.host or not _is_worker(environment):
             _pin_host(environment)
     except EgressDenied as exc:
-        environment.process_exit_code = 2
         print(f"sloctl loadtest: {exc}", flush=True)
-        if environment.runner is not None:
-            gevent.spawn_later(0, environment.runner.quit)
-        return
+        # Out before any user starts, and without results: a quit spawned from here came after
+        # the headless start, and the users (still pointed at the name, not pinned) sent their
+        # first requests to wherever it now resolves; sloctl then read the results as a run's.
+        # SystemExit passes through Locust's event hooks (they log and swallow Exceptions).
+        raise SystemExit(2) from None
     if _is_worker(environment):
         return
     max_requests = int(_env_float("SLOCTL_LOADTEST_MAX_REQUESTS", 0))
@@ -589,7 +675,9 @@ def _on_quit(**_kwargs: Any) -> None:
         "samples": RECORDER.samples,
         # A breakpoint search ends when a gate breaks, whatever time is left.
         "stopped_by": "breakpoint" if STEP.broken is not None else RECORDER.stopped_by,
-        "breakpoint": {"steps": STEP.steps, "broken": STEP.broken},
+        "breakpoint": (
+            {"searched": True, "steps": STEP.steps, "broken": STEP.broken} if STEP.searched else None
+        ),
         "server_times": {str(k): v for k, v in sorted(SERVER_TIMES.times.items())},
         "arrivals": (
             {"lags": {str(k): v for k, v in sorted(ARRIVALS.lags.items())}, "dropped": ARRIVALS.dropped}

@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from markupsafe import Markup
 
+from sloctl.contract import OPERATIONAL_PATHS
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart
 
@@ -38,10 +39,29 @@ class Report:
     #: stopped by Ctrl-C or SIGTERM: the figures are those of the part that ran, and the run
     #: never passes (it did not offer the load it was asked to)
     interrupted: bool = False
+    #: ``--breakpoint-at-least``: the users a breakpoint search must hold, or it fails
+    breakpoint_at_least: int | None = None
+
+    @property
+    def search_failure(self) -> str | None:
+        """Why a breakpoint search fails (too few users held, no step measured); None when it
+        passed, or when the run was no search and none was asked for."""
+        found, least = self.run.breakpoint, self.breakpoint_at_least
+        if found is None:
+            return f"--breakpoint-at-least {least}: the scenario ran no breakpoint search" if least else None
+        if not found.measured:
+            return "the breakpoint search measured no whole step"
+        if least is not None and found.held_users < least:
+            return f"held {found.held_users} users, fewer than --breakpoint-at-least {least}"
+        return None
 
     @property
     def passed(self) -> bool:
-        return not self.interrupted and all(g.passed for g in self.gates)
+        """Every gate held; for a breakpoint search, the search measured its point (and held
+        ``breakpoint_at_least`` users): a gate breaking is what it looks for, not a failure."""
+        if self.interrupted or self.search_failure is not None:
+            return False
+        return self.run.breakpoint is not None or all(g.passed for g in self.gates)
 
     @property
     def verdict(self) -> str:
@@ -89,6 +109,8 @@ def render_table(report: Report) -> str:
         f"{total['requests']} requests, {total['failures']} failures, {total['rps']:.1f} req/s, "
         f"{_percentiles(total)}{over} (stopped by {report.run.stopped_by})"
     )
+    if report.run.left_out:
+        lines.append(f"  {_left_out(report.run)}")
     for group in report.run.group_summaries():
         failures = f", {group['failures']} failures" if group["failures"] else ""
         lines.append(f"  {group['name']}: {group['requests']} requests{failures}, {_percentiles(group)}")
@@ -98,16 +120,46 @@ def render_table(report: Report) -> str:
         lines.append(f"arrivals dropped (over {_MAX_IN_FLIGHT} in flight): {report.run.dropped}")
     for s in report.skipped:
         lines.append(f"skipped: {s.slo}: {s.reason}")
-    if report.run.breakpoint:
-        lines.append("breakpoint: " + ", ".join(f"{k}={v:g}" for k, v in report.run.breakpoint))
-    lines.append(
-        {
-            "PASSED": "PASSED",
-            "FAILED": "FAILED: at least one threshold was violated",
-            "INTERRUPTED": "INTERRUPTED: the figures are those of the part that ran; no verdict",
-        }[report.verdict]
-    )
+    if report.run.breakpoint is not None:
+        lines.append(f"breakpoint: {report.run.breakpoint.describe()}")
+    lines.append(_verdict_line(report))
     return "\n".join(lines)
+
+
+#: what a breakpoint search's verdict says of its thresholds (they stop the search, not the run)
+_SEARCH_GATES = (
+    "the thresholds above are what the search stops on, measured over the whole run (the step"
+    " that broke included), not its verdict"
+)
+
+
+def _breakpoint_text(report: Report) -> str:
+    """The page's breakpoint section: what the search found, why it failed, what its gates are."""
+    found, failure = report.run.breakpoint, report.search_failure
+    parts = [found.describe()] if found is not None else []
+    parts += [f"FAILED: {failure}"] if failure is not None else []
+    parts += [_SEARCH_GATES[0].upper() + _SEARCH_GATES[1:]] if found is not None else []
+    return ". ".join(parts) + "." if parts else ""
+
+
+def _left_out(run: RunStats) -> str:
+    """What the aggregates cover: every route but the operational ones, and how many requests
+    went to those."""
+    return (
+        f"the total, the groups and the gates on all requests or a dependency leave out"
+        f" {', '.join(OPERATIONAL_PATHS)} ({run.left_out} requests)"
+    )
+
+
+def _verdict_line(report: Report) -> str:
+    """The table's last line: the verdict and, when it failed, why."""
+    if report.verdict == "INTERRUPTED":
+        return "INTERRUPTED: the figures are those of the part that ran; no verdict"
+    if report.search_failure is not None:
+        return f"FAILED: {report.search_failure}"
+    if report.run.breakpoint is not None:
+        return f"PASSED: breakpoint search done; {_SEARCH_GATES}"
+    return "PASSED" if report.passed else "FAILED: at least one threshold was violated"
 
 
 _MAX_IN_FLIGHT = 500  # ConstantRateUser.MAX_IN_FLIGHT (locustlib imports Locust; not here)
@@ -164,6 +216,7 @@ def to_dict(report: Report) -> dict[str, object]:
         ],
         "skipped": [{"slo": s.slo, "reason": s.reason} for s in report.skipped],
         "latency_over": report.run.latency_over,
+        "aggregate_leaves_out": {"routes": list(OPERATIONAL_PATHS), "requests": report.run.left_out},
         "total": report.run.total_summary(),
         "routes": report.run.route_summaries(),
         "groups": report.run.group_summaries(),
@@ -175,10 +228,23 @@ def to_dict(report: Report) -> dict[str, object]:
         ),
         "errors": [{"error": e, "occurrences": n} for e, n in report.run.errors],
         "timeseries": [s.__dict__ for s in report.run.samples],
-        "breakpoint": dict(report.run.breakpoint),
+        "breakpoint": _breakpoint_dict(report),
         "stopped_by": report.run.stopped_by,
         "ran_seconds": report.run.ran_seconds,
         "run": dict(report.run.extra),
+    }
+
+
+def _breakpoint_dict(report: Report) -> dict[str, object]:
+    """The search's findings, ``at_least`` and ``failure`` (null when it passed); empty for a run
+    that searched none and was asked none."""
+    found = report.run.breakpoint
+    if found is None and report.breakpoint_at_least is None:
+        return {}
+    return {
+        **(asdict(found) if found is not None else {}),
+        "at_least": report.breakpoint_at_least,
+        "failure": report.search_failure,
     }
 
 
@@ -236,7 +302,8 @@ def render_html(report: Report) -> str:
         report=report,
         verdict=verdict,
         gates=gates,
-        breakpoint=", ".join(f"{k} = {v:g}" for k, v in report.run.breakpoint),
+        breakpoint=_breakpoint_text(report),
+        left_out=_left_out(report.run),
         charts=_plots(report.run.samples),
         routes=report.run.route_summaries(),
         groups=report.run.group_summaries(),

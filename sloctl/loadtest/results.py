@@ -7,10 +7,17 @@ requests that succeeded, and failures are the availability gate's. The reports' 
 figures read them too (:meth:`RunStats.route_summaries` …), so that a page never shows a p95
 the gate did not judge; their counts, failures and rates cover every request.
 
-The scenarios' processes keep response times in whole milliseconds rounded up
-(:func:`sloctl.loadtest.locustlib.bucket_up`; Locust's own buckets round to 2 significant digits,
-to the nearest). Percentiles here are nearest-rank over those buckets, so a gate ``<= T`` at a
-whole number of milliseconds counts a request as the latency SLI's ``le`` bucket does.
+sloctl's statistics of the successful requests keep response times in whole milliseconds
+rounded up (:func:`sloctl.loadtest.locustlib.bucket_up`; Locust's own statistics, left with its
+buckets, round to 2 significant digits, to the nearest). Percentiles here are nearest-rank
+over those buckets, so a gate ``<= T`` at a whole number of milliseconds counts a request as
+the latency SLI's ``le`` bucket does.
+
+The aggregates (all requests, per dependency: the gates that name no route, and the reports'
+total and groups) leave out the operational routes (:data:`~sloctl.contract.OPERATIONAL_PATHS`,
+``/healthz``, ``/readyz``, ``/metrics``), as the platform's SLIs do: a Locust file that polls
+them would otherwise flatter the figures with their fast answers. A gate on one of them by its
+route judges it.
 """
 
 from __future__ import annotations
@@ -19,10 +26,13 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sloctl.contract import OPERATIONAL_PATHS
+
 from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
 __all__ = [
     "LATENCY_FIELDS",
+    "Breakpoint",
     "GateResult",
     "RouteStats",
     "RunStats",
@@ -168,6 +178,11 @@ def _by_dependency(routes: Sequence[RouteStats]) -> dict[str, RouteStats]:
     }
 
 
+def _gated(routes: Sequence[RouteStats]) -> list[RouteStats]:
+    """``routes`` but the operational ones (:data:`~sloctl.contract.OPERATIONAL_PATHS`)."""
+    return [r for r in routes if r.name not in OPERATIONAL_PATHS]
+
+
 @dataclass(frozen=True)
 class Sample:
     """One point of the time series recorded during the run (per interval, not cumulative):
@@ -183,11 +198,53 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Breakpoint:
+    """What a breakpoint search found: the most users (and the highest request rate) that held
+    every gate it watches for a whole step, and the step where one broke, if one did.
+
+    >>> Breakpoint(10, 49.8, 2, 15, 70.1, "p(95) <= 200", 250.0).describe()
+    'held 10 users (49.8 req/s); broke at 15 users (70.1 req/s): p(95) <= 200 measured 250'
+    >>> Breakpoint(100, 480.0, 20).describe()
+    'held 100 users (480 req/s) in 20 steps: no gate it watches broke'
+    """
+
+    #: users of the last step that held (0: the first step broke, or none was measured)
+    held_users: int = 0
+    #: the highest request rate of the steps that held, per second
+    held_rps: float = 0.0
+    #: how many steps held
+    steps: int = 0
+    broke_at_users: int | None = None
+    broke_at_rps: float | None = None
+    #: the gate that broke (its expression) and the value it measured in that step
+    broken_by: str | None = None
+    broken_value: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        """At least one whole step was measured (held or broke)."""
+        return self.steps > 0 or self.broke_at_users is not None
+
+    def describe(self) -> str:
+        held = f"held {self.held_users} users ({self.held_rps:g} req/s)" if self.steps else "no step held"
+        if self.broke_at_users is None:
+            if not self.steps:
+                return "no whole step was measured: give a --duration of a step (5 s) or more"
+            return f"{held} in {self.steps} steps: no gate it watches broke"
+        measured = f" measured {self.broken_value:g}" if self.broken_value is not None else ""
+        return (
+            f"{held}; broke at {self.broke_at_users} users ({self.broke_at_rps or 0:g} req/s): "
+            f"{self.broken_by or 'a gate'}{measured}"
+        )
+
+
+@dataclass(frozen=True)
 class RunStats:
     routes: tuple[RouteStats, ...]
     samples: tuple[Sample, ...] = ()
     errors: tuple[tuple[str, int], ...] = ()
-    breakpoint: tuple[tuple[str, float], ...] = ()
+    #: what a breakpoint search found; None when the run searched none
+    breakpoint: Breakpoint | None = None
     stopped_by: str = "duration"
     extra: tuple[tuple[str, str], ...] = field(default=())
     #: the API's own time per answer (``Server-Timing``), ms → count; empty when not measured
@@ -204,13 +261,19 @@ class RunStats:
 
     @property
     def total(self) -> RouteStats:
-        return aggregate(self.routes)
+        """The requests an all-requests gate judges: every route but the operational ones."""
+        return aggregate(_gated(self.routes))
+
+    @property
+    def left_out(self) -> int:
+        """How many requests went to the operational routes, which the aggregates leave out."""
+        return sum(r.num_requests for r in self.routes if r.name in OPERATIONAL_PATHS)
 
     @property
     def groups(self) -> tuple[RouteStats, ...]:
         """The routes merged per dependency (``postgres``, ``redis``, …), the scopes the
         per-dependency SLOs judge; routes outside the API's catalogue form ``other``."""
-        return tuple(_by_dependency(self.routes).values())
+        return tuple(_by_dependency(_gated(self.routes)).values())
 
     @property
     def latency_over(self) -> str:
@@ -223,7 +286,7 @@ class RunStats:
 
     def total_summary(self) -> Summary:
         """The run's :func:`summary`: latencies over its successful requests, as the gates."""
-        return summary(self.total, aggregate(self._ok()))
+        return summary(self.total, aggregate(_gated(self._ok())))
 
     def route_summaries(self) -> list[Summary]:
         """Each route's :func:`summary`, by route and method."""
@@ -233,19 +296,20 @@ class RunStats:
 
     def group_summaries(self) -> list[Summary]:
         """Each dependency's :func:`summary` (:attr:`groups`)."""
-        ok = _by_dependency(self._ok())
+        ok = _by_dependency(_gated(self._ok()))
         return [summary(g, ok.get(g.name)) for g in self.groups]
 
     def select(
         self, route: str | None, method: str | None, dependency: str | None = None, *, succeeded: bool = False
     ) -> RouteStats | None:
-        """The requests a gate covers: one route, the routes of one dependency, or all;
-        narrowed to one method when given; the successful ones alone with ``succeeded`` (all of
-        them when the run did not record those apart). None when no request matched."""
+        """The requests a gate covers: one route, the routes of one dependency, or all but the
+        operational routes; narrowed to one method when given; the successful ones alone with
+        ``succeeded`` (all of them when the run did not record those apart). None when no
+        request matched."""
         routes = self.succeeded if succeeded and self.succeeded is not None else self.routes
         chosen = [
             r
-            for r in routes
+            for r in (routes if route is not None else _gated(routes))
             if (route is None or r.name == route)
             and (route is not None or dependency is None or ROUTE_DEPENDENCIES.get(r.name) == dependency)
             and (method is None or r.method == method)

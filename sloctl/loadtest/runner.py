@@ -26,7 +26,7 @@ from sloctl.durations import DAY, format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 from sloctl.servers._lifeline import LIFELINE
 
-from .results import RouteStats, RunStats, Sample
+from .results import Breakpoint, RouteStats, RunStats, Sample
 from .thresholds import Threshold
 
 __all__ = [
@@ -47,6 +47,9 @@ MAX_DURATION = float(DAY)
 #: The highest rate a load flag takes, per second: far above what Locust sends from one machine
 #: (thousands a core); ``1e308`` made every user a busy loop.
 MAX_RATE = 1e6
+#: a breakpoint search's step (seconds; each step adds ``--users`` users) and its most steps
+BREAKPOINT_STEP_SECONDS = 5.0
+BREAKPOINT_MAX_STEPS = 20
 
 
 class LoadtestError(RuntimeError):
@@ -166,7 +169,13 @@ def scenario_default_duration(path: Path) -> str | None:
 
 
 def _gate_json(t: Threshold) -> dict[str, str | float | None]:
-    return {"stat": t.stat, "percentile": t.percentile, "limit": t.limit, "expression": t.expression}
+    return {
+        "stat": t.stat,
+        "percentile": t.percentile,
+        "op": t.op,
+        "limit": t.limit,
+        "expression": t.expression,
+    }
 
 
 def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
@@ -397,9 +406,7 @@ def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
         "SLOCTL_LOADTEST_USER_RPS": str(options.user_rps),
         "SLOCTL_LOADTEST_RATE": str(options.rate or options.users * options.user_rps),
         "SLOCTL_LOADTEST_DURATION": str(options.duration),
-        "SLOCTL_BREAKPOINT_GATES": json.dumps(
-            [_gate_json(t) for t in options.breakpoint_gates if t.op in ("<", "<=")]
-        ),
+        "SLOCTL_BREAKPOINT_GATES": json.dumps([_gate_json(t) for t in options.breakpoint_gates]),
         "PYTHONUNBUFFERED": "1",
     }
     return env
@@ -469,22 +476,6 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
     errors = tuple(
         (str(e[0]), int(e[1])) for e in (errors_raw if isinstance(errors_raw, list) else []) if len(e) == 2
     )
-    bp = data.get("breakpoint")
-    breakpoint_pairs: list[tuple[str, float]] = []
-    if isinstance(bp, Mapping):
-        steps = bp.get("steps")
-        if isinstance(steps, list) and steps:
-            held = max((s for s in steps if isinstance(s, Mapping)), key=lambda s: float(s.get("rps", 0)))
-            breakpoint_pairs += [
-                ("held_rps", float(held.get("rps", 0))),
-                ("held_users", float(held.get("users", 0))),
-            ]
-        broken = bp.get("broken")
-        if isinstance(broken, Mapping):
-            breakpoint_pairs += [
-                ("broke_at_users", float(broken.get("users", 0))),
-                ("broke_at_rps", float(broken.get("rps", 0))),
-            ]
     arrivals = data.get("arrivals")
     lags = _histogram(arrivals.get("lags") if isinstance(arrivals, Mapping) else None)
     dropped = int(arrivals.get("dropped", 0)) if isinstance(arrivals, Mapping) else 0
@@ -493,7 +484,7 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         routes=tuple(entries),
         samples=tuple(samples),
         errors=errors,
-        breakpoint=tuple(breakpoint_pairs),
+        breakpoint=_breakpoint(data.get("breakpoint")),
         stopped_by=str(data.get("stopped_by", "duration")),
         ran_seconds=float(ran) if isinstance(ran := data.get("ran_seconds"), int | float) else None,
         extra=extra,
@@ -501,6 +492,28 @@ def parse_results(data: Mapping[str, object]) -> RunStats:
         arrival_lags=lags,
         dropped=dropped,
         succeeded=succeeded,
+    )
+
+
+def _breakpoint(raw: object) -> Breakpoint | None:
+    """What a breakpoint search wrote (the ``steps`` that held, the step that ``broken``); None
+    when the run searched none."""
+    if not isinstance(raw, Mapping):
+        return None
+    steps = [s for s in raw.get("steps") or () if isinstance(s, Mapping)]
+    broken = raw.get("broken")
+    broke = broken if isinstance(broken, Mapping) else None
+    if not steps and broke is None and not raw.get("searched"):
+        return None
+    value = broke.get("value") if broke is not None else None
+    return Breakpoint(
+        held_users=int(max((float(s.get("users", 0)) for s in steps), default=0)),
+        held_rps=max((float(s.get("rps", 0)) for s in steps), default=0.0),
+        steps=len(steps),
+        broke_at_users=int(float(broke.get("users", 0))) if broke is not None else None,
+        broke_at_rps=float(broke.get("rps", 0)) if broke is not None else None,
+        broken_by=str(broke["gate"]) if broke is not None and "gate" in broke else None,
+        broken_value=float(value) if isinstance(value, int | float) else None,
     )
 
 
@@ -522,7 +535,8 @@ def _histogram(raw: object) -> tuple[tuple[int, int], ...]:
 
 
 def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:
-    """Aggregate latency and failure gates: those the breakpoint shape can watch per step."""
+    """Aggregate latency and failure gates with an upper limit (``<``, ``<=``): those the
+    breakpoint shape watches per step."""
     return tuple(
         t
         for t in thresholds
@@ -530,4 +544,5 @@ def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:
         and t.dependency is None
         and t.method is None
         and t.stat in ("percentile", "failure_ratio")
+        and t.op in ("<", "<=")
     )

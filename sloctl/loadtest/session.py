@@ -23,6 +23,8 @@ from sloctl.model import SLO
 from .report import Report, render_html, render_json
 from .results import evaluate
 from .runner import (
+    BREAKPOINT_MAX_STEPS,
+    BREAKPOINT_STEP_SECONDS,
     SCENARIOS,
     HostUnreachable,
     LoadShape,
@@ -72,6 +74,8 @@ class LoadtestRequest:
     report_dir: Path = Path("loadtest-report")
     #: the command line, kept (masked) in the report
     command: str = ""
+    #: the users a breakpoint search must hold (a whole step within every gate it watches)
+    breakpoint_at_least: int | None = None
 
 
 def run_loadtest(
@@ -99,6 +103,7 @@ def run_loadtest(
     if not gates:
         raise LoadtestAborted("no thresholds: give --slos with latency or availability SLOs, or --threshold")
     options = _options(request, scenario, gates)
+    _check_search(request, options)
     try:
         preflight(options.host, options.allow)
     except (EgressDenied, HostUnreachable) as exc:
@@ -124,6 +129,7 @@ def run_loadtest(
         run=run,
         command=mask_text(request.command),
         interrupted=run.stopped_by == "interrupted",
+        breakpoint_at_least=request.breakpoint_at_least,
     )
     write_reports(report, request.report_dir)
     return report
@@ -144,6 +150,43 @@ def _duration(request: LoadtestRequest, scenario: Path) -> float:
         return parse_seconds(default.strip())
     except DurationError as exc:
         raise LoadtestAborted(f"{scenario}: DEFAULT_DURATION: {exc}") from None
+
+
+def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
+    """A breakpoint search that could only end one way is refused before any load: one without a
+    gate to stop on, shorter than a step, or asked to hold more users than it can add. Your own
+    Locust file is not inspected (whether it searches is known after the run)."""
+    least = request.breakpoint_at_least
+    if least is not None and least < 1:
+        raise LoadtestAborted(f"--breakpoint-at-least {least}: give 1 or more users")
+    if request.scenario in SCENARIOS and request.scenario != "breakpoint":
+        if least is not None:
+            raise LoadtestAborted(
+                f"--breakpoint-at-least: the {request.scenario} scenario runs no breakpoint search;"
+                " use it with the breakpoint scenario"
+            )
+        return
+    if request.scenario != "breakpoint":
+        return
+    if not options.breakpoint_gates:
+        raise LoadtestAborted(
+            "the breakpoint scenario stops on a gate over all requests, p(…) or failure_ratio with"
+            " < or <=, and none was given: give --slos with latency or availability SLOs, or"
+            " --threshold 'p(95)<200'"
+        )
+    steps = min(BREAKPOINT_MAX_STEPS, int(options.duration // BREAKPOINT_STEP_SECONDS))
+    if steps < 1:
+        raise LoadtestAborted(
+            f"--duration {options.duration:g}s: a breakpoint search runs steps of"
+            f" {BREAKPOINT_STEP_SECONDS:g} s; give {BREAKPOINT_STEP_SECONDS:g}s or more"
+        )
+    if least is not None and least > steps * options.users:
+        raise LoadtestAborted(
+            f"--breakpoint-at-least {least}: the search reaches {steps * options.users} users at most"
+            f" ({steps} steps of {BREAKPOINT_STEP_SECONDS:g} s in --duration {options.duration:g}s,"
+            f" at most {BREAKPOINT_MAX_STEPS}, each adding --users {options.users}); raise --users or"
+            " --duration"
+        )
 
 
 def _options(request: LoadtestRequest, scenario: Path, gates: tuple[Threshold, ...]) -> RunOptions:

@@ -1,6 +1,8 @@
-"""A real breakpoint search (Locust, the bundled BreakpointShape) against a loopback service
-slower than the gate: the report says the run was stopped by the breakpoint, not by its
-duration."""
+"""Real breakpoint searches (Locust, the bundled BreakpointShape) against loopback services:
+a search that found its breaking point, or held to its last step, has done its job (exit 0,
+the point in the report); it fails (exit 1) only when it held fewer users than
+``--breakpoint-at-least`` asks. A search that could only end one way is refused before any load.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sloctl.cli.main import main
 from tests.fixtures.locust_files import locust_file, run_locust_file
 from tests.fixtures.stub_http import Answer, StubRequest
-
-pytestmark = [pytest.mark.slow, pytest.mark.waits]
 
 LOCUST_FILE = locust_file("/slow", wait="constant(0.02)", shape=True)
 
@@ -22,15 +23,95 @@ def _answer(request: StubRequest) -> Answer:
     return Answer(b"ok")
 
 
-def test_a_breakpoint_search_that_broke_says_so_as_what_stopped_it(
+@pytest.mark.slow
+@pytest.mark.waits
+def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, report = run_locust_file(
         tmp_path, LOCUST_FILE, _answer, "--duration", "60s", "--users", "2", "--threshold", "p(95)<=5"
     )
     out = capsys.readouterr().out
-    assert code == 1, out
-    assert report["breakpoint"]["broke_at_users"] == 2, report["breakpoint"]
+    # Before: exit 1 and "FAILED: at least one threshold was violated" for a search that found
+    # its point, as every search that broke did.
+    assert code == 0, out
+    found = report["breakpoint"]
+    assert (found["broke_at_users"], found["held_users"], found["broken_by"]) == (2, 0, "p(95) <= 5"), found
+    assert found["broken_value"] > 5 and found["failure"] is None, found
+    assert report["passed"] is True
     # Before: 'stopped_by: duration' (and "(stopped by duration)") for a run of one 5 s step of 60 s.
     assert report["stopped_by"] == "breakpoint", report["stopped_by"]
     assert "(stopped by breakpoint)" in out, out
+    assert "breakpoint: no step held; broke at 2 users" in out, out
+    assert out.rstrip().splitlines()[-1].startswith("PASSED: breakpoint search done"), out
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_users_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--duration", "10s", "--users", "1", "--threshold", "p(95)<=1000"]
+    code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags, "--breakpoint-at-least", "2")
+    out = capsys.readouterr().out
+    # Two whole steps of 5 s in 10 s: before, the search stopped at the duration without
+    # measuring the step then ending, and held 1 user.
+    assert code == 0, out
+    found = report["breakpoint"]
+    assert (found["steps"], found["held_users"], found["broke_at_users"]) == (2, 2, None), found
+    assert "held 2 users" in out and "in 2 steps: no gate it watches broke" in out, out
+    # The same search asked to hold 3 users (it adds 1 per step, 2 steps in 10 s) cannot: refused
+    # before any load; one that held too few fails.
+    refused = ["loadtest", "breakpoint", "--host", "http://127.0.0.1:9", "--report-dir", str(tmp_path / "r")]
+    refused += ["--duration", "10s", "--users", "1", "--threshold", "p(95)<200", "--breakpoint-at-least", "3"]
+    assert main(refused) == 2
+    assert "the search reaches 2 users at most" in capsys.readouterr().err
+    code, report = run_locust_file(
+        tmp_path,
+        LOCUST_FILE,
+        _answer,
+        "--duration",
+        "10s",
+        "--users",
+        "1",
+        "--threshold",
+        "p(95)<=5",
+        "--breakpoint-at-least",
+        "1",
+    )
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert report["breakpoint"]["failure"] == "held 0 users, fewer than --breakpoint-at-least 1", report
+    assert out.rstrip().endswith("FAILED: held 0 users, fewer than --breakpoint-at-least 1"), out
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["steady", "--breakpoint-at-least", "5"], "the steady scenario runs no breakpoint search"),
+        (["breakpoint", "--breakpoint-at-least", "0"], "--breakpoint-at-least 0: give 1 or more users"),
+        (["breakpoint", "--duration", "3s"], "--duration 3s: a breakpoint search runs steps of 5 s"),
+        (["breakpoint", "--breakpoint-at-least", "201"], "the search reaches 200 users at most"),
+    ],
+)
+def test_a_search_that_could_only_end_one_way_is_a_usage_error_before_any_load(
+    flags: list[str], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["loadtest", *flags, "--host", "http://127.0.0.1:9", "--report-dir", str(tmp_path / "r")]
+    assert main([*argv, "--threshold", "p(95)<200"]) == 2
+    err = capsys.readouterr().err
+    assert said in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_search_without_a_gate_it_can_watch_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "loadtest",
+        "breakpoint",
+        "--host",
+        "http://127.0.0.1:9",
+        "--threshold",
+        "GET /v1/projects:p(95)<200",
+    ]
+    assert main(argv) == 2
+    assert "stops on a gate over all requests" in capsys.readouterr().err

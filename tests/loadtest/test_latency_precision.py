@@ -4,6 +4,7 @@ bucket counts it (a request of 200.5 ms is not at or under 200 ms)."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -38,3 +39,29 @@ def test_a_request_just_over_the_latency_threshold_breaks_the_gate(
     assert gates["p(50) <= 1000"]["passed"], gates
     assert code == 1, out
     assert report["total"]["p50_ms"] > 200 and report["total"]["max_ms"] > 200, report["total"]
+
+
+#: A Locust file with bucketing of its own, set as Locust documents it (after sloctl's hooks
+#: loaded): here to the hundred milliseconds, to the nearest.
+OWN_BUCKETS = LOCUST_FILE + (
+    "\n\nimport locust.stats\n\nlocust.stats.bucket_response_time = lambda t: int(round(t, -2))\n"
+)
+
+
+def test_the_gates_keep_their_buckets_and_locust_s_own_statistics_keep_theirs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--duration", "20s", "--users", "2", "--max-requests", "20", "--threshold", "p(50)<=200"]
+    code, report = run_locust_file(tmp_path, OWN_BUCKETS, _answer, *flags)
+    out = capsys.readouterr().out
+    gate = report["thresholds"][0]
+    # Before: sloctl replaced Locust's bucketing for the whole process, and a file that set its
+    # own replaced sloctl's: every 200.5 ms request counted as 200 ms and the gate passed.
+    assert not gate["passed"] and 200 < gate["value"] < 250, gate
+    assert report["total"]["p50_ms"] == gate["value"], report["total"]  # the report is the gate's
+    assert code == 1, out
+    # Locust's own statistics (what it prints, what the file's code reads) kept the file's
+    # bucketing: before, sloctl's 1 ms buckets when the file set none.
+    raw = json.loads((tmp_path / "locust-final.json").read_text())
+    assert {int(k) % 100 for e in raw["stats"] for k in e["response_times"]} == {0}, raw["stats"]
+    assert min(int(k) for e in raw["succeeded"] for k in e["response_times"]) > 200, raw["succeeded"]

@@ -1,16 +1,22 @@
 """Your own Locust file as SCENARIO, in real runs against a loopback service: a plain Locust
 file (no sloctl import) is gated like a bundled scenario, its report counting what the service
-served; a file that does not compile is a usage error at its line, before any request."""
+served, its users sending the host name given and reaching only checked addresses; the gates
+over all requests leave out the operational routes it polls; a file that does not compile is a
+usage error at its line, before any request."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from sloctl.cli.main import main
-from tests.fixtures.stub_http import serve, text
+from sloctl.contract import OPERATIONAL_PATHS, READINESS_PATH
+from sloctl.loadtest import LoadtestError, RunOptions, run_scenario
+from tests.fixtures.locust_files import locust_file, run_locust_file
+from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 
 PLAIN_LOCUST_FILE = """
 from locust import HttpUser, constant, task
@@ -61,3 +67,93 @@ def test_a_locust_file_that_does_not_compile_is_a_usage_error_at_its_line(
     assert f"{bad}:3:" in err and "SyntaxError" not in err.split(f"{bad}:3:")[0], err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert stub.requests == [] and not (tmp_path / "report").exists()
+
+
+OPERATIONAL_LOCUST_FILE = locust_file("/slow", *OPERATIONAL_PATHS, wait="constant(0.01)")
+
+
+def _slow_api(request: StubRequest) -> Answer:
+    if request.path == "/slow":
+        time.sleep(0.03)  # real timer: the API's own 30 ms; its operational routes answer at once
+    return Answer(b"ok", status=503 if request.path == READINESS_PATH else 200)
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_gates_over_all_requests_leave_out_the_operational_routes_a_locust_file_polls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flags = ["--duration", "20s", "--users", "2", "--max-requests", "120"]
+    flags += [
+        "--threshold",
+        "p(50)<=20",
+        "--threshold",
+        "failure_ratio<=0",
+        "--threshold",
+        "/healthz:p(50)<=20",
+    ]
+    code, report = run_locust_file(tmp_path, OPERATIONAL_LOCUST_FILE, _slow_api, *flags)
+    out = capsys.readouterr().out
+    gates = {t["expression"] + " " + t["scope"]: t for t in report["thresholds"]}
+    # Three requests of four went to /healthz, /readyz (503: the databases are "down") and
+    # /metrics: before, they made the all-requests p50 a few ms and their 503s failures.
+    assert not gates["p(50) <= 20 all requests"]["passed"], gates
+    assert gates["p(50) <= 20 all requests"]["value"] > 30, gates
+    assert gates["failure_ratio <= 0 all requests"]["passed"], gates
+    assert gates["p(50) <= 20 /healthz"]["passed"], gates  # a gate on one of them by name judges it
+    routes = {r["name"]: r["requests"] for r in report["routes"]}
+    left_out = sum(routes[p] for p in OPERATIONAL_PATHS)
+    assert report["total"]["requests"] == routes["/slow"] > 0, (report["total"], routes)
+    assert report["aggregate_leaves_out"] == {"routes": list(OPERATIONAL_PATHS), "requests": left_out}
+    assert left_out > routes["/slow"], routes
+    assert f"leave out /healthz, /readyz, /metrics ({left_out} requests)" in out, out
+    assert code == 1, out
+
+
+HTTP_USER_FILE = """
+from locust import HttpUser, constant, task
+
+
+class Plain(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ok(self) -> None:
+        self.client.get("/ok")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_a_plain_http_user_sends_the_host_name_given_as_sloctl_s_own_users_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plain.py").write_text(HTTP_USER_FILE)
+    with serve(lambda _request: text("ok")) as stub:
+        argv = ["loadtest", str(tmp_path / "plain.py"), "--host", f"http://localhost:{stub.port}"]
+        argv += ["--duration", "10s", "--users", "1", "--max-requests", "10", "--report-dir", str(tmp_path)]
+        code = main([*argv, "--threshold", "failure_ratio<0.01"])
+        hosts = {r.headers.get("Host") for r in stub.requests if r.path == "/ok"}
+    assert code == 0, capsys.readouterr()
+    # Before: 'Host: 127.0.0.1:PORT', the address the guard checked, where a FastHttpUser (and
+    # sloctl's PlatformUser) sent the name given.
+    assert hosts == {f"localhost:{stub.port}"}, hosts
+
+
+def test_the_guard_in_locust_s_process_checks_every_address_the_host_resolves_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain file run with a hosts file (test scaffolding, read in Locust's process alone)
+    where ``localhost`` is loopback and 192.0.2.7 too: the run is refused there, no user sends
+    a request, though the CLI's own check (the real hosts file) passed."""
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n192.0.2.7 localhost\n")
+    monkeypatch.setenv("SLOCTL_TEST_HOSTS", str(hosts))
+    scaffold = "import os, pathlib, sloctl.egress\n"
+    scaffold += "sloctl.egress.HOSTS_FILE = pathlib.Path(os.environ['SLOCTL_TEST_HOSTS'])\n"
+    (tmp_path / "plain.py").write_text(scaffold + HTTP_USER_FILE)
+    with serve(lambda _request: text("ok")) as stub:
+        options = RunOptions(host=f"http://localhost:{stub.port}", duration=10, users=1, max_requests=5)
+        with pytest.raises(LoadtestError, match=r"refusing to load-test localhost \(192\.0\.2\.7\)"):
+            run_scenario(tmp_path / "plain.py", options, workdir=tmp_path / "run")
+        assert [r.path for r in stub.requests] == []

@@ -13,7 +13,7 @@ from sloctl.cli.main import main
 from sloctl.egress import EgressDenied
 from sloctl.loadtest import Report, RunOptions, RunStats, evaluate, parse_threshold
 from sloctl.loadtest.report import render_html, render_json, render_table
-from sloctl.loadtest.results import RouteStats, Sample
+from sloctl.loadtest.results import Breakpoint, RouteStats, Sample
 from sloctl.loadtest.runner import check_host, parse_results
 from tests.fixtures.random_specs import user_catalog
 
@@ -127,12 +127,9 @@ def test_results_file_from_locust_is_parsed() -> None:
     }
     run = parse_results(data)
     assert run.total.percentile(95) == 12
-    assert dict(run.breakpoint) == {
-        "held_rps": 95,
-        "held_users": 20,
-        "broke_at_users": 30,
-        "broke_at_rps": 99,
-    }
+    assert run.breakpoint == Breakpoint(
+        held_users=20, held_rps=95, steps=2, broke_at_users=30, broke_at_rps=99
+    )
     assert run.stopped_by == "max_requests"
 
 
