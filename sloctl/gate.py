@@ -3,7 +3,8 @@
 The policies are code (``policy:`` in the SLO files) compiled into the generated rules; the gate
 reads what those rules record — remaining budget, no-data state, the policy's steps — through
 ``sloctl.status`` (same HTTP code, same loopback allow-list) and freezes when any selected SLO's
-policy says freeze.
+policy says freeze. It decides on whole answers only: one that Prometheus warned may be partial,
+or a selected SLO whose rules failed to evaluate, is :class:`Undecided`, never "proceed".
 
 >>> verdict = evaluate("http://127.0.0.1:9090", slos=["platform-api-availability"])  # doctest: +SKIP
 >>> verdict.freeze, verdict.reason                                                   # doctest: +SKIP
@@ -21,9 +22,16 @@ import httpx
 
 from sloctl.masking import mask_text
 from sloctl.policy import Action, Decision
-from sloctl.status import TIMEOUT, StatusRow, collect, select
+from sloctl.status import TIMEOUT, Snapshot, StatusRow, collect
 
-__all__ = ["SloVerdict", "Verdict", "evaluate", "render_verdict"]
+__all__ = ["SloVerdict", "Undecided", "Verdict", "evaluate", "render_verdict", "undecided"]
+
+
+class Undecided(RuntimeError):
+    """Prometheus answered, but not so that the gate may decide: an answer carried warnings
+    (its figures may be partial: a store down, a limit hit), or a selected SLO's rules failed
+    at their last evaluation (its figures are stale or absent). No verdict, as when
+    Prometheus cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class SloVerdict:
 @dataclass(frozen=True)
 class Verdict:
     slos: tuple[SloVerdict, ...]
+    time: float
+    """The instant (Unix seconds) every query was evaluated at: ``--time``, else the run's."""
 
     @property
     def freeze(self) -> bool:
@@ -81,25 +91,49 @@ def evaluate(
     ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
     to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
-    ``when_unknown`` replaces the policies' action for an unknown budget or state."""
-    rows = select(
-        collect(url, transport=transport, allow=allow, time=time, timeout=timeout, token=token), slos, time
+    ``when_unknown`` replaces the policies' action for an unknown budget or state.
+    :class:`Undecided` when Prometheus' answers carry warnings or a selected SLO's rules failed
+    to evaluate (:func:`undecided`)."""
+    snapshot = collect(
+        url, slos=slos, transport=transport, allow=allow, time=time, timeout=timeout, token=token
     )
+    why = undecided(snapshot)
+    if why:
+        raise Undecided(why)
     floor = None if floor_percent is None else floor_percent / 100
+    rows = snapshot.rows
     if when_unknown is not None:
-        rows = [replace(r, policy_unknown=when_unknown) for r in rows]
-    return Verdict(tuple(SloVerdict(r, r.decision(floor)) for r in rows))
+        rows = tuple(replace(r, policy_unknown=when_unknown) for r in rows)
+    return Verdict(tuple(SloVerdict(r, r.decision(floor)) for r in rows), snapshot.time)
 
 
-def render_verdict(verdict: Verdict, *, url: str, time: float | None) -> str:
+def undecided(snapshot: Snapshot) -> str | None:
+    """Why no verdict can be given on ``snapshot`` (None when one can): Prometheus' warnings
+    and the rules of its SLOs that failed to evaluate, each named. Infos do not stop it.
+
+    >>> undecided(Snapshot((), 0.0, warnings=("store eu-1 down",)))
+    'Prometheus warned that its answer may be partial or wrong: store eu-1 down'
+    """
+    reasons = [
+        f"{r.slo}: {e} (its figures are stale or absent)" for r in snapshot.rows for e in r.rule_errors
+    ]
+    if snapshot.warnings:
+        reasons.insert(
+            0, f"Prometheus warned that its answer may be partial or wrong: {'; '.join(snapshot.warnings)}"
+        )
+    return "; ".join(reasons) or None
+
+
+def render_verdict(verdict: Verdict, *, url: str) -> str:
     """The verdict as JSON: ``verdict`` (freeze or proceed), ``reason``, ``prometheus`` (``url``
-    with a password in it masked: the verdict lands in CI logs), and per SLO its action, reason,
-    remaining budget (null when unknown) and state."""
+    with a password in it masked: the verdict lands in CI logs), ``time`` (the instant it was
+    judged at, Unix seconds), and per SLO its action, reason, remaining budget (null when
+    unknown) and state."""
     doc = {
         "verdict": verdict.action,
         "reason": verdict.reason,
         "prometheus": mask_text(url),
-        "time": time,
+        "time": verdict.time,
         "slos": [
             {
                 "slo": v.row.slo,

@@ -1,13 +1,15 @@
 """``sloctl status``: every SLO's remaining budget, current burn rate and firing alerts, read
-from a live Prometheus through the series that the generated rules record.
+from a live Prometheus through the series that the generated rules record, at one instant, and
+what Prometheus says besides the numbers: its answers' warnings (the figures may be partial)
+and infos, and the SLOs' rules that failed to evaluate (:class:`Snapshot`).
 
 HTTP goes through the one Prometheus access layer (:mod:`sloctl.prometheus`), hence the egress
 guard (loopback only unless ``allow=`` adds networks, no redirect followed, no ``*_proxy``
 variable honoured), or through an injected httpx transport, so tests can run without a server.
 ``sloctl gate`` and ``sloctl serve`` read the same rows through :func:`collect_from`.
 
->>> rows = collect("http://127.0.0.1:9090")     # doctest: +SKIP
->>> print(render_table(rows))                    # doctest: +SKIP
+>>> snapshot = collect("http://127.0.0.1:9090")     # doctest: +SKIP
+>>> print(render_table(snapshot))                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import fnmatch
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from time import time as wall_clock
+from typing import Any
 
 import httpx
 
 from sloctl import naming
 from sloctl.egress import Egress
+from sloctl.masking import mask_text
 from sloctl.policy import Decision, decide
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 
@@ -30,6 +35,8 @@ __all__ = [
     "QUERIES",
     "STATES",
     "TIMEOUT",
+    "RuleError",
+    "Snapshot",
     "StatusRow",
     "UnknownSlo",
     "collect",
@@ -37,9 +44,13 @@ __all__ = [
     "render_json",
     "render_table",
     "rows_from",
+    "rule_errors",
     "select",
     "state_of",
 ]
+
+#: What a list the answers hold is, as :func:`rows_from` and :func:`rule_errors` read it.
+_Listed = Sequence[dict[str, Any]]
 
 
 class UnknownSlo(ValueError):
@@ -71,6 +82,22 @@ def state_of(alerts: Iterable[tuple[str, str]], *, no_data: bool) -> str:
 
 
 @dataclass(frozen=True)
+class RuleError:
+    """A rule that Prometheus failed to evaluate at its last evaluation (the rules API's
+    ``health: err``): what it records is stale or absent, so its SLO's figures cannot be
+    trusted."""
+
+    rule: str
+    """The recorded series' name or the alert's."""
+    group: str
+    error: str
+    """Prometheus' ``lastError``."""
+
+    def __str__(self) -> str:
+        return f"rule {self.rule} of group {self.group}: {self.error}"
+
+
+@dataclass(frozen=True)
 class StatusRow:
     slo: str
     service: str
@@ -87,6 +114,14 @@ class StatusRow:
     """The error-budget policy's steps: (action, budget-left ratio), from the generated rules."""
     policy_unknown: str = "proceed"
     """The policy's action when the budget or the state is unknown."""
+    rule_errors: tuple[RuleError, ...] = ()
+    """The rules of the SLO's group that failed at their last evaluation (:func:`rule_errors`)."""
+
+    @property
+    def burn_now(self) -> float:
+        """The burn rate now, unknown (NaN) while the SLI has no data: no event is no burn of
+        0x (the rules record a ratio of 0 then). ``status`` and ``serve`` show this one."""
+        return math.nan if self.no_data else self.current_burn_rate
 
     @property
     def state(self) -> str:
@@ -121,7 +156,7 @@ class StatusRow:
         )
 
 
-def _policies(rows: Result) -> dict[str, list[tuple[str, float]]]:
+def _policies(rows: _Listed) -> dict[str, list[tuple[str, float]]]:
     out: dict[str, list[tuple[str, float]]] = {}
     for r in rows:
         metric, value = r.get("metric"), r.get("value")
@@ -131,7 +166,7 @@ def _policies(rows: Result) -> dict[str, list[tuple[str, float]]]:
     return {k: sorted(v) for k, v in out.items()}
 
 
-def _by_id(rows: Result) -> dict[str, tuple[dict[str, str], float]]:
+def _by_id(rows: _Listed) -> dict[str, tuple[dict[str, str], float]]:
     return by_label(rows, naming.LABEL_ID)
 
 
@@ -170,21 +205,38 @@ def _matches(row: StatusRow, wanted: str) -> bool:
     return any(fnmatch.fnmatchcase(key, wanted) for key in (row.slo, f"{row.service}/{row.name}"))
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What one ``status`` or ``gate`` run read: the rows of the SLOs asked about, the one
+    instant every query was evaluated at, and what Prometheus said besides the numbers."""
+
+    rows: tuple[StatusRow, ...]
+    time: float
+    """Unix seconds: ``--time``, else the run's start (to the millisecond, Prometheus' own
+    resolution)."""
+    warnings: tuple[str, ...] = ()
+    """The answers' warnings, each once: their figures may be partial or wrong."""
+    infos: tuple[str, ...] = ()
+    """The answers' infos, each once (informational: Prometheus 3's notes on a query)."""
+
+
 def collect(
     url: str,
     *,
+    slos: Sequence[str] = (),
     transport: httpx.BaseTransport | None = None,
     allow: Sequence[str] = (),
     time: float | None = None,
     timeout: float = TIMEOUT,
     token: str | None = None,
-) -> list[StatusRow]:
-    """One row per SLO known to the Prometheus at ``url`` (by ``sloctl_slo_info``); ``allow``
-    adds networks to loopback (``--allow-host``); ``timeout``: seconds to wait for an answer;
-    ``token``: a bearer token (``--prometheus-token-file``)."""
+) -> Snapshot:
+    """The SLOs ``slos`` (:func:`select`; every one known to the Prometheus at ``url``, by
+    ``sloctl_slo_info``, when empty); ``allow`` adds networks to loopback (``--allow-host``);
+    ``timeout``: seconds to wait for an answer; ``token``: a bearer token
+    (``--prometheus-token-file``)."""
     egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
     with Prometheus.connect(url, egress=egress, transport=transport, timeout=timeout, token=token) as prom:
-        return collect_from(prom, time)
+        return collect_from(prom, time, slos)
 
 
 #: The queries of :func:`collect_from`, a fixed number whatever the number of SLOs: each reads
@@ -217,12 +269,54 @@ QUERIES = {
 }
 
 
-def collect_from(prom: Prometheus, time: float | None = None) -> list[StatusRow]:
-    """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus` (:data:`QUERIES`)."""
-    return rows_from(prom.query_many(QUERIES, time))
+def collect_from(prom: Prometheus, time: float | None = None, slos: Sequence[str] = ()) -> Snapshot:
+    """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus`: :data:`QUERIES`, all
+    at ``time`` or else at one instant taken now (not each at the moment Prometheus runs it),
+    then the rules' health for the SLOs selected."""
+    at = round(wall_clock(), 3) if time is None else time
+    results = prom.query_many(QUERIES, at)
+    rows = select(rows_from(results), slos, time)
+    groups = prom.rules()
+    errors = rule_errors(groups, {r.slo for r in rows})
+    answers: list[Result] = [*results.values(), groups]
+    return Snapshot(
+        rows=tuple(replace(r, rule_errors=errors.get(r.slo, ())) for r in rows),
+        time=at,
+        warnings=tuple(dict.fromkeys(w for a in answers for w in a.warnings)),
+        infos=tuple(dict.fromkeys(i for a in answers for i in a.infos)),
+    )
 
 
-def rows_from(results: Mapping[str, Result]) -> list[StatusRow]:
+def rule_errors(groups: _Listed, slos: set[str]) -> dict[str, tuple[RuleError, ...]]:
+    """The rules that failed at their last evaluation (``health: err``) in the rule groups of
+    ``slos``, by SLO id. A group is an SLO's when its recording rules carry its ``sloctl_id``
+    (the generated rules keep each SLO's recordings and alerts in one group), so an alert of
+    the group that fails is the SLO's too.
+
+    >>> groups = [{"name": "g", "rules": [
+    ...     {"name": "r", "labels": {"sloctl_id": "a-b"}, "health": "err", "lastError": "boom"},
+    ...     {"name": "A", "labels": {}, "health": "ok"}]}]
+    >>> [str(e) for e in rule_errors(groups, {"a-b"})["a-b"]]
+    ['rule r of group g: boom']
+    >>> rule_errors(groups, {"c-d"})
+    {}
+    """
+    out: dict[str, list[RuleError]] = {}
+    for group in groups:
+        rules = [r for r in group.get("rules") or () if isinstance(r, dict)]
+        labels = [r["labels"] for r in rules if isinstance(r.get("labels"), dict)]
+        owners = {str(lb[naming.LABEL_ID]) for lb in labels if naming.LABEL_ID in lb}
+        failed = [
+            RuleError(str(r.get("name")), str(group.get("name")), mask_text(str(r.get("lastError") or "")))
+            for r in rules
+            if r.get("health") == "err"
+        ]
+        for slo in sorted(owners & slos) if failed else ():
+            out.setdefault(slo, []).extend(failed)
+    return {slo: tuple(errors) for slo, errors in out.items()}
+
+
+def rows_from(results: Mapping[str, _Listed]) -> list[StatusRow]:
     """The rows from the answers to :data:`QUERIES` (by name)."""
     info = _by_id(results["info"])
     no_data = _by_id(results["no_data"])
@@ -267,16 +361,19 @@ def _rate(v: float) -> str:
     return f"{v:.2f}x" if math.isfinite(v) else "unknown"
 
 
-def render_table(rows: Sequence[StatusRow]) -> str:
-    """One line per SLO: its state (:func:`state_of`), budget, burn rates, what its policy says
-    and which of its policy steps' alerts fire, and its firing burn-rate tiers."""
+def render_table(snapshot: Snapshot) -> str:
+    """One line per SLO: its state (:func:`state_of`), budget, burn rates (now: unknown while
+    the SLI has no data), what its policy says and which of its policy steps' alerts fire, and
+    its firing burn-rate tiers; then a line per rule that failed to evaluate and per warning
+    of Prometheus' (infos are the JSON's alone)."""
+    rows = snapshot.rows
     header = ("SLO", "STATE", "BUDGET LEFT", "BURN NOW", "BURN PERIOD", "POLICY", "POLICY ALERTS", "FIRING")
     body = [
         (
             r.slo,
             r.state,
             _percent(r.budget_remaining),
-            _rate(r.current_burn_rate),
+            _rate(r.burn_now),
             _rate(r.period_burn_rate),
             r.decision().action if r.policy else "-",
             ",".join(r.policy_firing) or "-",
@@ -288,6 +385,10 @@ def render_table(rows: Sequence[StatusRow]) -> str:
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (header, *body)
     ]
+    lines += [
+        f"rule error: {r.slo}: {e} (its figures are stale or absent)" for r in rows for e in r.rule_errors
+    ]
+    lines += [f"warning from Prometheus (the figures may be partial): {w}" for w in snapshot.warnings]
     return "\n".join(lines) + "\n"
 
 
@@ -295,13 +396,17 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def render_json(rows: Sequence[StatusRow]) -> str:
-    """Unknown numbers (no data in the period) are null. ``firing`` and ``pending`` are the
-    burn-rate tiers', ``policy_firing`` the policy steps whose alert fires, ``alerts`` every
-    active alert by tier (the no-data ticket's and the policy steps' too)."""
+def render_json(snapshot: Snapshot) -> str:
+    """Unknown numbers (no data in the period; the burn rate now while the SLI has no data) are
+    null. ``firing`` and ``pending`` are the burn-rate tiers', ``policy_firing`` the policy
+    steps whose alert fires, ``alerts`` every active alert by tier (the no-data ticket's and the
+    policy steps' too), ``rule_errors`` the SLO's rules that failed to evaluate; beside
+    ``slos``, the ``time`` every query was evaluated at and Prometheus' ``warnings`` and
+    ``infos``."""
     out = []
-    for r in rows:
+    for r in snapshot.rows:
         d = asdict(r)
+        d["current_burn_rate"] = r.burn_now
         for k in ("budget_remaining", "current_burn_rate", "period_burn_rate"):
             d[k] = _finite(d[k])
         d["alerts"] = dict(r.alerts)
@@ -315,4 +420,5 @@ def render_json(rows: Sequence[StatusRow]) -> str:
         d["policy_action"] = decision.action if r.policy else None
         d["policy_reason"] = decision.reason
         out.append(d)
-    return json.dumps({"slos": out}, indent=2, sort_keys=True) + "\n"
+    doc = {"slos": out, "time": snapshot.time, "warnings": snapshot.warnings, "infos": snapshot.infos}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"

@@ -88,13 +88,21 @@ def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str
     budget = ext.get("budget") or {}
     if not url or not budget:
         return None
-    from sloctl.gate import evaluate
+    from sloctl.gate import Undecided, evaluate
+
+    from .probes import prometheus_token
 
     slo = f"{budget['service']}/{budget['slo']}"
     try:
         verdict = evaluate(
-            url, slos=[slo], floor_percent=minimum if minimum > 0 else None, when_unknown="proceed"
+            url,
+            slos=[slo],
+            floor_percent=minimum if minimum > 0 else None,
+            when_unknown="proceed",
+            token=prometheus_token(),
         )
+    except Undecided as exc:
+        return f"refused: sloctl gate cannot decide for {slo}: {exc}"
     except Exception as exc:
         return f"refused: the error budget of {slo} could not be read: {exc}"
     if verdict.freeze:
@@ -472,10 +480,12 @@ def run_gameday(
     maintenance_services: Sequence[str] = (),
     protected_services: Sequence[str] = (),
     progress: Progress | None = None,
+    prometheus_token: str | None = None,
 ) -> GamedayResult:
     """Run one experiment file; write ``journal.json``, ``report.json`` and ``report.html`` to
     ``out_dir`` (default: next to the experiment, in ``reports/<name>/``). ``progress`` hears
-    each activity as it starts and the wait for the pages to resolve.
+    each activity as it starts and the wait for the pages to resolve. ``prometheus_token``: the
+    bearer token every read of ``prometheus_url`` sends (``--prometheus-token-file``).
 
     With ``pagerduty`` and ``maintenance_services`` (PagerDuty service ids), a maintenance window
     covers those services during the run and is closed afterwards, whatever happens; a failure
@@ -486,6 +496,35 @@ def run_gameday(
     ``out_dir`` given: the default one holds the last real run's report. A value of the
     experiment's own that an action would clamp raises ``ExperimentValueError`` before anything
     runs, dry runs included (:func:`~sloctl.chaos.experiments.check_experiment_values`)."""
+    from .probes import prometheus_token_of_run
+
+    with prometheus_token_of_run(prometheus_token):
+        return _run_gameday(
+            experiment_path,
+            configuration=configuration,
+            out_dir=out_dir,
+            dry_run=dry_run,
+            pagerduty=pagerduty,
+            practice_incident=practice_incident,
+            maintenance_services=maintenance_services,
+            protected_services=protected_services,
+            progress=progress,
+        )
+
+
+def _run_gameday(
+    experiment_path: Path,
+    *,
+    configuration: Mapping[str, Any] | None,
+    out_dir: Path | None,
+    dry_run: bool,
+    pagerduty: GamedayPagerDuty | None,
+    practice_incident: bool,
+    maintenance_services: Sequence[str],
+    protected_services: Sequence[str],
+    progress: Progress | None,
+) -> GamedayResult:
+    """:func:`run_gameday` inside its bearer token."""
     from chaoslib.experiment import ensure_experiment_is_valid
 
     _check_services(maintenance_services, protected_services, pagerduty)

@@ -10,6 +10,7 @@ network; real targets must be on loopback, reached through the egress guard
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ __all__ = [
     "pool_saturation",
     "prometheus_query",
     "prometheus_range",
+    "prometheus_token",
+    "prometheus_token_of_run",
     "route_latency",
     "slo_burn_rate",
     "wait_for_breaker",
@@ -176,12 +179,48 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 3)
 
 
+class _RunToken:
+    """The bearer token of the game day running (``gameday run --prometheus-token-file``).
+    Chaos Toolkit calls the probes with the experiment's arguments alone, and those land in the
+    journal: the token is the run's, set around it by :func:`prometheus_token_of_run`, read by
+    every Prometheus read of the run (the probes', the sloctl control's watcher thread's, the
+    budget gate's), never written anywhere."""
+
+    lock = threading.Lock()
+    value: str | None = None
+
+
+@contextmanager
+def prometheus_token_of_run(token: str | None) -> Iterator[None]:
+    """``token`` sent to Prometheus by every read of the game day run inside the block."""
+    with _RunToken.lock:
+        before, _RunToken.value = _RunToken.value, token
+    try:
+        yield
+    finally:
+        with _RunToken.lock:
+            _RunToken.value = before
+
+
+def prometheus_token() -> str | None:
+    """The bearer token of the game day running (None: none given)."""
+    return _RunToken.value
+
+
 @contextmanager
 def _prometheus(prometheus_url: str, transport: httpx.BaseTransport | None) -> Iterator[Prometheus]:
-    """The game day's client of ``prometheus_url``; a failed query fails the activity."""
+    """The game day's client of ``prometheus_url`` (with the run's bearer token); a failed
+    query fails the activity."""
     try:
         flag = "the game-day configuration"
-        with Prometheus(prometheus_url, egress=GAMEDAY, transport=transport, timeout=5.0, flag=flag) as prom:
+        with Prometheus(
+            prometheus_url,
+            egress=GAMEDAY,
+            transport=transport,
+            timeout=5.0,
+            flag=flag,
+            token=prometheus_token(),
+        ) as prom:
             yield prom
     except PrometheusError as exc:
         raise ActivityFailed(f"Prometheus query failed: {exc}") from None

@@ -391,7 +391,7 @@ def _token_file(text: str) -> str:
 
 def add_prometheus_token_argument(p: argparse.ArgumentParser) -> None:
     """``--prometheus-token-file``: a bearer token for Prometheus, read from a file (status, gate,
-    serve, validate, backtest). Basic auth is the URL's ``user:password@``."""
+    serve, validate, backtest, gameday run and suite). Basic auth is the URL's ``user:password@``."""
     p.add_argument(
         "--prometheus-token-file",
         dest="prometheus_token",

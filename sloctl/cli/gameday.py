@@ -48,6 +48,7 @@ from ._common import (
     add_command,
     add_input_arguments,
     add_output_dir_argument,
+    add_prometheus_token_argument,
     add_slos_argument,
     add_subcommand,
     default_paths,
@@ -237,6 +238,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quiet", action="store_true", help="print no progress while a game day runs (only the results)"
     )
+    # prometheus_url's: the budget gate, the alert rules, the probes, the stop conditions.
+    add_prometheus_token_argument(parser)
 
 
 def _rig(args: argparse.Namespace) -> int:
@@ -535,6 +538,7 @@ def _run_one(
             maintenance_services=tuple(args.maintenance_service),
             protected_services=tuple(args.protected_service),
             progress=None if args.quiet else _progress,
+            prometheus_token=args.prometheus_token,
         )
     except MaintenanceWindowError as exc:
         return _fail(f"--maintenance-service: {exc}", args.gameday_command)

@@ -5,8 +5,9 @@ Reads every selected SLO's remaining error budget, no-data state and error-budge
 (compiled into the generated rules) from Prometheus.
 
 Exit codes: 0 proceed, 1 freeze, 2 usage (URL outside the allow-list, an SLO Prometheus does not
-know, a Prometheus that knows no SLO: no verdict rather than proceed), 3 Prometheus could not be
-read (no verdict)."""
+know, a Prometheus that knows no SLO: no verdict rather than proceed), 3 no verdict: Prometheus
+could not be read, or it cannot decide on what Prometheus said (an answer with warnings, which
+may be partial; a selected SLO's rules failing to evaluate; each named)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
-    from sloctl.gate import evaluate, render_verdict
+    from sloctl.gate import Undecided, evaluate, render_verdict
     from sloctl.masking import mask_text
     from sloctl.prometheus import PrometheusError
     from sloctl.status import UnknownSlo
@@ -44,6 +45,12 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, PrometheusError) as exc:
         print(f"sloctl gate: cannot read Prometheus at {mask_text(args.prometheus)}: {exc}", file=sys.stderr)
         return 3
-    sys.stdout.write(render_verdict(verdict, url=args.prometheus, time=args.time))
+    except Undecided as exc:
+        print(
+            f"sloctl gate: cannot decide from Prometheus at {mask_text(args.prometheus)}: {exc}",
+            file=sys.stderr,
+        )
+        return 3
+    sys.stdout.write(render_verdict(verdict, url=args.prometheus))
     print(f"sloctl gate: {verdict.action}: {verdict.reason}", file=sys.stderr)
     return 1 if verdict.freeze else 0

@@ -2,7 +2,8 @@
 alerts per SLO.
 
 Reads every SLO's remaining error budget, current and period burn rates and firing alert tiers
-from the series the generated rules record.
+from the series the generated rules record, all at one instant; says which of the SLOs' rules
+failed to evaluate, and Prometheus' warnings (the figures may be partial; JSON: also its infos).
 
 Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list, an SLO
 Prometheus does not know, a Prometheus that knows no SLO)."""
@@ -27,19 +28,16 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.egress import EgressDenied
     from sloctl.masking import mask_text
     from sloctl.prometheus import PrometheusError
-    from sloctl.status import UnknownSlo, collect, render_json, render_table, select
+    from sloctl.status import UnknownSlo, collect, render_json, render_table
 
     try:
-        rows = select(
-            collect(
-                args.prometheus,
-                allow=args.allow_host,
-                time=args.time,
-                timeout=args.timeout,
-                token=args.prometheus_token,
-            ),
-            args.slo,
-            args.time,
+        snapshot = collect(
+            args.prometheus,
+            slos=args.slo,
+            allow=args.allow_host,
+            time=args.time,
+            timeout=args.timeout,
+            token=args.prometheus_token,
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
@@ -48,5 +46,5 @@ def _run(args: argparse.Namespace) -> int:
             f"sloctl status: cannot read Prometheus at {mask_text(args.prometheus)}: {exc}", file=sys.stderr
         )
         return 1
-    sys.stdout.write(render_json(rows) if args.output == "json" else render_table(rows))
+    sys.stdout.write(render_json(snapshot) if args.output == "json" else render_table(snapshot))
     return 0

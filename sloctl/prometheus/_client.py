@@ -7,9 +7,10 @@ import ipaddress
 import json
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import httpx
@@ -17,8 +18,27 @@ import httpx
 from sloctl.egress import Egress, EgressDenied, Endpoint, get_json
 from sloctl.masking import mask_text
 
-Result = list[dict[str, Any]]
-"""Prometheus' ``data.result`` as it sends it: vector samples or matrix series."""
+
+class Result(list[dict[str, Any]]):
+    """A list of an answer's ``data`` as Prometheus sends it (a query's ``result``: vector
+    samples or matrix series; the rule groups; the alerts), with what the answer said besides
+    the numbers: ``warnings``, that the result may be partial or wrong (a store or querier down,
+    a limit hit: Prometheus, Thanos, Mimir), and ``infos``, Prometheus 3's notes on the query
+    (such as a ``rate()`` of a metric not named like a counter). Both are empty when it said
+    nothing; a reader that acts on the numbers must not take a warned answer for a whole one.
+
+    >>> r = Result([{"metric": {}, "value": [0, "1"]}], warnings=["store down: partial response"])
+    >>> r == [{"metric": {}, "value": [0, "1"]}], r.warnings, r.infos
+    (True, ('store down: partial response',), ())
+    """
+
+    def __init__(
+        self, items: Iterable[dict[str, Any]] = (), *, warnings: Iterable[str] = (), infos: Iterable[str] = ()
+    ) -> None:
+        super().__init__(items)
+        self.warnings = tuple(warnings)
+        self.infos = tuple(infos)
+
 
 ResultType = Literal["vector", "matrix"]
 """The ``resultType`` of a query's answer that sloctl reads (never ``scalar`` or ``string``)."""
@@ -38,6 +58,19 @@ TIMEOUT = 30.0
 
 class PrometheusError(RuntimeError):
     """Prometheus answered, but not with a result (a bad query, an overloaded server)."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A successful answer: its ``data`` and its ``warnings`` and ``infos`` (masked)."""
+
+    data: dict[str, Any]
+    warnings: tuple[str, ...]
+    infos: tuple[str, ...]
+
+    def listed(self, key: str) -> Result:
+        """``data[key]`` (its shape checked by :func:`_misshapen`) with the answer's notes."""
+        return Result(self.data[key], warnings=self.warnings, infos=self.infos)
 
 
 class Prometheus:
@@ -114,10 +147,10 @@ class Prometheus:
         params: Mapping[str, str] | None = None,
         what: str = "",
         result_type: ResultType | None = None,
-    ) -> dict[str, Any]:
-        """The ``data`` of a successful answer, its shape checked (:func:`_misshapen`, with the
-        ``result_type`` a query expects): a malformed answer is a :class:`PrometheusError`,
-        never an empty result."""
+    ) -> _Answer:
+        """A successful answer, its shape checked (:func:`_misshapen`, with the ``result_type``
+        a query expects): a malformed answer is a :class:`PrometheusError`, never an empty
+        result. The one place an answer's ``warnings`` and ``infos`` are read."""
         url = str(httpx.URL(f"{self.url}/api/v1/{endpoint}", params=dict(params or {})))
         with self._lock:
             self.requests += 1
@@ -132,15 +165,18 @@ class Prometheus:
             raise PrometheusError(
                 mask_text(f"Prometheus at {self.url}: the answer to {what} could not be read: {wrong}")
             )
-        data: dict[str, Any] = cast(dict[str, Any], body)["data"]  # checked just above
-        return data
+        checked = cast(dict[str, Any], body)  # its shape checked just above
+        return _Answer(
+            checked["data"],
+            tuple(mask_text(w) for w in checked.get("warnings") or ()),
+            tuple(mask_text(i) for i in checked.get("infos") or ()),
+        )
 
     def query(self, expr: str, time: float | None = None, result_type: ResultType = "vector") -> Result:
         """An instant query, now or at ``time`` (Unix seconds): a vector, or a matrix for a range
         selector (``x[5m]``, its raw samples) when ``result_type`` says so."""
         params = {"query": expr} | ({"time": _num(time)} if time is not None else {})
-        result: Result = self._get("query", params, repr(expr), result_type)["result"]
-        return result
+        return self._get("query", params, repr(expr), result_type).listed("result")
 
     def query_many(self, exprs: Mapping[str, str], time: float | None = None) -> dict[str, Result]:
         """Several instant queries at one time, sent together (at most :data:`PARALLEL` at once):
@@ -160,34 +196,41 @@ class Prometheus:
 
     def query_range(self, expr: str, start: float, end: float, step: float) -> Result:
         """A range query over ``[start, end]``; a range of more than :data:`MAX_POINTS` steps is
-        read in chunks and each series' points joined, so callers need not know the limit."""
+        read in chunks and each series' points joined, so callers need not know the limit (and
+        every chunk's warnings and infos kept, once each)."""
         if step <= 0:
             raise ValueError(f"a range query needs a positive step, not {step}")
         merged: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+        warnings: dict[str, None] = {}
+        infos: dict[str, None] = {}
         t = start
         while t <= end:
             stop = min(end, t + step * (MAX_POINTS - 1))
             params = {"query": expr, "start": _num(t), "end": _num(stop), "step": _num(step)}
-            for series in self._get("query_range", params, repr(expr), "matrix")["result"]:
+            answer = self._get("query_range", params, repr(expr), "matrix")
+            warnings.update(dict.fromkeys(answer.warnings))
+            infos.update(dict.fromkeys(answer.infos))
+            for series in answer.data["result"]:
                 key = tuple(sorted(series["metric"].items()))
                 if key in merged:
                     merged[key]["values"].extend(series["values"])
                 else:
                     merged[key] = {"metric": series["metric"], "values": list(series["values"])}
             t = stop + step
-        return list(merged.values())
+        return Result(merged.values(), warnings=warnings, infos=infos)
 
-    def rules(self, type_: str | None = None) -> list[dict[str, Any]]:
-        """The rule groups Prometheus evaluates (``type_``: ``alert`` or ``record``)."""
-        return list(self._get("rules", {"type": type_} if type_ else None)["groups"])
+    def rules(self, type_: str | None = None) -> Result:
+        """The rule groups Prometheus evaluates (``type_``: ``alert`` or ``record``), each rule
+        with its ``health`` (``ok``, ``err``, ``unknown``) and ``lastError``."""
+        return self._get("rules", {"type": type_} if type_ else None).listed("groups")
 
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self) -> Result:
         """The active (pending or firing) alerts."""
-        return list(self._get("alerts")["alerts"])
+        return self._get("alerts").listed("alerts")
 
     def tsdb_status(self) -> dict[str, Any]:
         """Cardinality figures: head series, top metric names, label counts."""
-        return self._get("status/tsdb")
+        return self._get("status/tsdb").data
 
 
 def check_url(url: str, egress: Egress, *, flag: str = "--prometheus") -> Endpoint:
@@ -242,6 +285,10 @@ def _misshapen(endpoint: str, body: object, result_type: ResultType | None = Non
     data = body.get("data")
     if not isinstance(data, dict):
         return f"its data is {_kind(data)}, not an object"
+    for notes in ("warnings", "infos"):
+        said = body.get(notes)
+        if said is not None and not (type(said) is list and all(type(n) is str for n in said)):
+            return f"its {notes} are {_kind(said)}, not a list of strings"
     if result_type is not None and data.get("resultType") != result_type:
         return f"its resultType is {data.get('resultType')!r}, not {result_type!r}"
     if (result_type or endpoint) not in _SHAPES:
@@ -291,12 +338,12 @@ def _sample(point: object) -> str | None:
     return f'a sample is {mask_text(json.dumps(point))[:40]}, not [time, "value"] with numbers'
 
 
-def scalar(result: Result) -> float:
+def scalar(result: Sequence[dict[str, Any]]) -> float:
     """The value of a one-sample vector; NaN when it has none."""
     return float(result[0]["value"][1]) if result else math.nan
 
 
-def by_label(result: Result, label: str) -> dict[str, tuple[dict[str, str], float]]:
+def by_label(result: Sequence[dict[str, Any]], label: str) -> dict[str, tuple[dict[str, str], float]]:
     """Vector samples keyed by one label's value (samples without it are left out). The label
     sets are the decoded answer's own (Prometheus sends names and values as strings): a page
     over a thousand SLOs reads tens of thousands of them, so they are not copied."""

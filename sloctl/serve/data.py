@@ -127,9 +127,8 @@ class SloRow:
 
     @property
     def burn_now(self) -> float:
-        """The burn rate now (status's), unknown (NaN) when the SLI has no data: no event is
-        no burn of 0x."""
-        return math.nan if self.status.no_data else self.status.current_burn_rate
+        """The burn rate now, unknown (NaN) when the SLI has no data (:attr:`StatusRow.burn_now`)."""
+        return self.status.burn_now
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,8 @@ BASE: dict[tuple[str, ...], list[str]] = {
         "{tmp}",
     ],
     ("gameday", "rig"): ["gameday", "rig", "--for", "1s", "--slos", API, "--workdir", "{tmp}/work"],
+    ("gameday", "run"): ["gameday", "run", str(ROOT / "chaos" / "connection-loss.json"), "--dry-run"],
+    ("gameday", "suite"): ["gameday", "suite", "--file", str(ROOT / "chaos" / "schedule.yaml"), "--dry-run"],
     ("backtest",): ["backtest", SLO, *PROMETHEUS, "--from", "0", "--to", "3600"],
     ("status",): ["status", *PROMETHEUS],
     ("gate",): ["gate", *PROMETHEUS],

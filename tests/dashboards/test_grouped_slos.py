@@ -258,6 +258,6 @@ def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_
         assert float(row["value"][1]) == pytest.approx(budgets["/b"], rel=1e-6)  # type: ignore[index]
         # `sloctl status` (and so `gate` and `serve`) shows the same worst group: one row whose
         # budget is /b's (a `max by` showed /a's, and the gate let a frozen group through).
-        (status_row,) = collect(server.url)
+        (status_row,) = collect(server.url).rows
         assert status_row.budget_remaining == pytest.approx(budgets["/b"], rel=1e-4)
         assert status_row.budget_remaining < 0

@@ -293,7 +293,7 @@ def test_sloctl_status_reads_the_budget_and_the_firing_page_from_victoriametrics
     # minute), and every error of the outage has been counted in full (the 5-minute edge of a
     # window weighs only the healthy minutes since).
     at = plan.start + s.incidents[0].end + 4 * 60
-    rows = {r.slo: r for r in collect(victoria_runs[name].backtest.url, time=at)}
+    rows = {r.slo: r for r in collect(victoria_runs[name].backtest.url, time=at).rows}
     row = rows[slo.id]
     assert "page_quick" in row.firing
     assert rows["backtest-burn-6x"].firing == ()

@@ -208,7 +208,7 @@ def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its
 ) -> None:
     at = serve_stack.at
     with Prometheus.connect(serve_stack.url) as prom:
-        rows = {r.slo: r for r in collect_from(prom, at)}
+        rows = {r.slo: r for r in collect_from(prom, at).rows}
         got = details(prom, sorted(rows), at)
         assert set(got.burns) == set(rows) and len(rows) >= 8
         for slo_id, row in rows.items():

@@ -8,10 +8,8 @@ file, ``--prometheus-token-file``."""
 from __future__ import annotations
 
 import base64
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,7 @@ from sloctl.cli.main import main
 from sloctl.servers._process import start_on_free_port
 from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
-from tests.fixtures.stub_http import Answer, StubHttp, StubRequest, serve
+from tests.fixtures.prometheus_proxy import prometheus_proxy
 
 PASSWORD = "s3cret-in-url"
 #: bcrypt of PASSWORD at the lowest cost (4), which Prometheus' web config reads.
@@ -101,25 +99,6 @@ def test_credentials_in_the_url_and_the_path_prefix_read_it_and_each_mistake_say
     assert "?query=" not in err
 
 
-def _bearer_proxy(upstream: str) -> AbstractContextManager[StubHttp]:
-    """A loopback proxy that lets a request through to ``upstream`` (with the basic auth it
-    takes) only with ``Authorization: Bearer TOKEN``, and asks for a bearer token otherwise."""
-    basic = base64.b64encode(f"ci:{PASSWORD}".encode()).decode()
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def answer(request: StubRequest) -> Answer:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return Answer(b"no token\n", "text/plain", 401, (("WWW-Authenticate", 'Bearer realm="mimir"'),))
-        query = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in request.query.items())
-        forwarded = urllib.request.Request(
-            f"{upstream}{request.path}?{query}", headers={"Authorization": f"Basic {basic}"}
-        )
-        with opener.open(forwarded, timeout=10) as got:
-            return Answer(got.read(), got.headers.get("Content-Type", "application/json"), got.status)
-
-    return serve(answer)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("command", "unread"), [("gate", 3), ("status", 1)])
 def test_a_bearer_token_from_a_file_passes_an_authenticating_proxy_and_a_missing_one_is_named(
@@ -128,7 +107,7 @@ def test_a_bearer_token_from_a_file_passes_an_authenticating_proxy_and_a_missing
     token_file, wrong_file = tmp_path / "token", tmp_path / "wrong"
     token_file.write_text(TOKEN + "\n")
     wrong_file.write_text("not-the-token")
-    with _bearer_proxy(guarded.url) as proxy:
+    with prometheus_proxy(guarded.url, token=TOKEN, basic=("ci", PASSWORD)) as proxy:
         url = proxy.url + PREFIX
         code, err = _run(capsys, command, url, "--prometheus-token-file", str(token_file))
         assert code == 2 and "Prometheus knows no SLO" in err, err

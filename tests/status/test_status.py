@@ -22,7 +22,7 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
-from sloctl.status import StatusRow, collect, render_json, render_table, rows_from
+from sloctl.status import Snapshot, StatusRow, collect, render_json, render_table, rows_from
 from tests.fixtures.engines import compat
 from tests.fixtures.specs import shop_slo
 from tests.fixtures.states import ALERTS, IDS
@@ -46,6 +46,8 @@ def test_status_refuses_a_prometheus_outside_loopback_without_sending_a_request(
 
 def test_status_rows_come_from_the_generated_series_through_an_injected_transport() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/rules":
+            return httpx.Response(200, json={"status": "success", "data": {"groups": []}})
         url = request.url.params["query"]
 
         def vec(value: float, **labels: str) -> dict[str, object]:
@@ -73,8 +75,9 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
             200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
         )
 
-    rows = collect("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
-    assert rows == [
+    snapshot = collect("http://127.0.0.1:9", transport=httpx.MockTransport(handler))
+    rows = snapshot.rows
+    assert rows == (
         StatusRow(
             "a-b",
             "a",
@@ -85,10 +88,10 @@ def test_status_rows_come_from_the_generated_series_through_an_injected_transpor
             (("page_quick", "firing"), ("ticket_slow", "pending")),
             False,
             (("freeze", 0.0), ("notify", 0.5)),
-        )
-    ]
+        ),
+    )
     assert rows[0].firing == ("page_quick",) and rows[0].pending == ("ticket_slow",)
-    table = render_table(rows)
+    table = render_table(snapshot)
     assert "25.0%" in table and "page_quick" in table and " notify " in table and " firing " in table
 
 
@@ -114,8 +117,8 @@ ANSWERS = {
 
 
 def test_status_says_firing_by_the_burn_rate_tiers_alone_and_shows_policy_alerts_apart() -> None:
-    rows = rows_from(ANSWERS)
-    lines = render_table(rows).splitlines()
+    snapshot = Snapshot(tuple(rows_from(ANSWERS)), 0.0)
+    lines = render_table(snapshot).splitlines()
     assert lines[0].split("  ")[0:1] == ["SLO"] and "POLICY ALERTS" in lines[0]
     table = {line.split()[0]: line.split()[1:] for line in lines[1:]}
     # STATE, BUDGET LEFT, BURN NOW, BURN PERIOD, POLICY, POLICY ALERTS, FIRING
@@ -123,7 +126,7 @@ def test_status_says_firing_by_the_burn_rate_tiers_alone_and_shows_policy_alerts
     assert table["b-pending"][0] == "pending" and table["b-pending"][-2:] == ["notify", "-"]
     assert table["c-firing"][0] == "firing" and table["c-firing"][-2:] == ["-", "ticket_slow"]
     assert table["d-fine"][0] == "ok" and table["d-fine"][-2:] == ["-", "-"]
-    doc = {r["slo"]: r for r in json.loads(render_json(rows))["slos"]}
+    doc = {r["slo"]: r for r in json.loads(render_json(snapshot))["slos"]}
     silent = doc["a-silent"]
     assert (silent["state"], silent["firing"], silent["pending"]) == ("no_data", [], [])
     assert silent["policy_firing"] == ["freeze"] and silent["no_data"] is True
@@ -207,7 +210,8 @@ def test_status_json_has_budget_burn_rates_and_firing_tiers(status: Status) -> N
     assert healthy["current_burn_rate"] == pytest.approx(0.1, rel=0.01)
     assert healthy["budget_remaining"] == pytest.approx(0.9, abs=0.01)
     assert healthy["firing"] == []
-    assert render_json([]) == '{\n  "slos": []\n}\n'
+    empty = {"slos": [], "time": 1.5, "warnings": [], "infos": []}
+    assert render_json(Snapshot((), 1.5)) == json.dumps(empty, indent=2, sort_keys=True) + "\n"
 
 
 def test_status_cli_says_why_a_remote_prometheus_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

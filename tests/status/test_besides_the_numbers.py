@@ -1,0 +1,292 @@
+"""What Prometheus says besides the numbers, read by ``sloctl gate``, ``status`` and the game
+days from a real Prometheus (2 and 3) that evaluates the generated rules over backfilled series
+ending now: the warnings a proxy in front adds to its answers (as Thanos and Mimir do to a
+partial answer) and its infos, a rule of an SLO that fails at every evaluation (a many-to-many
+match in its SLI's query), the one instant a run reads at, an SLO without traffic, and a
+bearer token for the game days' reads."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sloctl import naming
+from sloctl.backtest.engine import backfill_openmetrics, query
+from sloctl.backtest.run import ERRORS, REQUESTS, openmetrics, scenario_slo
+from sloctl.backtest.scenarios import Scenario, counts
+from sloctl.cli.main import main
+from sloctl.model import EventsSLI
+from sloctl.prometheus import MAX_POINTS, Prometheus
+from sloctl.render.rules import render_rule_file
+from sloctl.servers._process import wait_until
+from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.shelf import PrometheusEngine
+from sloctl.spec import load_text
+from tests.fixtures.prometheus_proxy import prometheus_proxy
+from tests.fixtures.specs import shop_slo
+from tests.paths import ROOT
+
+SPEC = shop_slo(
+    extra="""
+    alerting: {name: ShopBudgetBurn}
+    policy:
+      steps:
+        - {budgetLeft: 50, action: notify}
+        - {budgetLeft: 0, action: freeze}
+      whenUnknown: proceed
+    """
+)
+SCENARIOS = (
+    Scenario("healthy", "", 3600, background_burn=0.1, warmup=0),
+    Scenario("quiet", "", 3600, rps=0.0, warmup=0),
+    Scenario("broken", "", 3600, background_burn=0.1, warmup=0),
+    Scenario("spent", "", 3600, background_burn=2.0, warmup=0),
+)
+#: The broken SLO's errors: each side has a series per scenario, and `on()` matches them all
+#: with all: "many-to-many matching not allowed" at every evaluation of its errors' rule.
+MANY_TO_MANY = (
+    f"sum by (scenario) (rate({ERRORS}[{{{{.window}}}}]))"
+    f" * on() sum by (scenario) (rate({REQUESTS}[{{{{.window}}}}]))"
+)
+BROKEN_GROUP = naming.rule_group("backtest", "broken")
+ERRORS_RULE = naming.errors_rate(300)
+WARNING = "store 10.0.3.7:10901 unreachable: partial response"
+INFO = "PromQL info: metric might not be a counter, name does not end in _total"
+TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJnYW1lZGF5In0.sig"
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
+) -> Iterator[PrometheusServer]:
+    tmp = tmp_path_factory.mktemp("besides")
+    end = int(time.time()) // 60 * 60
+    (base,) = load_text(SPEC).slos
+    slos = [scenario_slo(base, s) for s in SCENARIOS]
+    slos[2] = replace(slos[2], sli=EventsSLI(MANY_TO_MANY, slos[2].sli.total_query))  # type: ignore[union-attr]
+    items = [(s, counts(s, base.error_budget)) for s in SCENARIOS]
+    backfill_openmetrics(
+        openmetrics(items, start=end - 3600), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
+    )
+    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
+    server = start_prometheus(
+        tmp,
+        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
+        binary=prometheus_engine.prometheus,
+    )
+    try:
+
+        def ready() -> bool:
+            """Every SLO known, the healthy budget recorded, the spent one overspent, the quiet
+            one without data and the broken one's rule failed (each group at its own offset)."""
+            ids = {r["metric"][naming.LABEL_ID] for r in query(server.url, naming.SLO_INFO)}
+            known = query(
+                server.url,
+                f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-healthy"}}'
+                f' or {naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-spent"}} < 0'
+                f' or {naming.NO_DATA}{{{naming.LABEL_ID}="backtest-quiet"}} == 1',
+            )
+            with Prometheus.connect(server.url) as prom:
+                health = {
+                    r.get("health") for g in prom.rules() if g["name"] == BROKEN_GROUP for r in g["rules"]
+                }
+            return len(ids) == len(SCENARIOS) and len(known) == 3 and "err" in health
+
+        assert wait_until(ready, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
+        yield server
+    finally:
+        server.stop()
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.out, captured.err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_the_gate_gives_no_verdict_on_an_answer_prometheus_warned_may_be_partial(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The warnings were dropped: the gate said proceed (exit 0) on a partial answer."""
+    code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/healthy")
+    assert code == 0 and json.loads(out)["verdict"] == "proceed", err
+    with prometheus_proxy(prometheus.url, notes={"warnings": [WARNING]}) as proxy:
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert (code, out) == (3, ""), err
+        assert err == (
+            f"sloctl gate: cannot decide from Prometheus at {proxy.url}: Prometheus warned that its answer"
+            f" may be partial or wrong: {WARNING}\n"
+        )
+        # status shows the figures and the warning beside them, once (every answer had it)
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 0, err
+        assert out.splitlines()[-1] == f"warning from Prometheus (the figures may be partial): {WARNING}"
+        assert out.count(WARNING) == 1 and out.splitlines()[1].startswith("backtest-healthy ")
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "-o", "json")
+        assert code == 0 and json.loads(out)["warnings"] == [WARNING], err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_infos_are_shown_in_json_and_never_stop_the_gate(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with prometheus_proxy(prometheus.url, notes={"infos": [INFO]}) as proxy:
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 0 and json.loads(out)["verdict"] == "proceed", err
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url)
+        assert code == 0 and INFO not in out and "warning" not in out, out
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "-o", "json")
+        doc = json.loads(out)
+        assert code == 0 and INFO in doc["infos"] and doc["warnings"] == [], err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_the_client_keeps_the_notes_of_every_endpoint_and_of_every_chunk_of_a_long_range(
+    prometheus: PrometheusServer,
+) -> None:
+    with (
+        prometheus_proxy(prometheus.url, notes={"warnings": [WARNING], "infos": [INFO]}) as proxy,
+        Prometheus.connect(proxy.url) as prom,
+    ):
+        now = time.time()
+        long = prom.query_range("vector(1)", now - MAX_POINTS - 100, now, 1)  # two chunks, each warned
+        assert len(long[0]["values"]) == MAX_POINTS + 101 and long.warnings == (WARNING,)
+        for answer in (prom.query("vector(1)"), prom.rules(), prom.alerts(), long):
+            assert answer.warnings == (WARNING,) and INFO in answer.infos
+        assert sum(r.path.endswith("/query_range") for r in proxy.requests) == 2
+    with Prometheus.connect(prometheus.url) as prom:  # Prometheus itself warns of nothing here
+        assert prom.query("vector(1)").warnings == ()
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_rule_that_fails_to_evaluate_stops_the_gate_for_its_slo_and_status_names_it(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The broken SLO's errors are never recorded, so its budget is unknown: the gate said
+    "proceed" (its policy's whenUnknown) and status showed it ok."""
+    code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/broken")
+    assert (code, out) == (3, ""), err
+    said = re.fullmatch(
+        rf"sloctl gate: cannot decide from Prometheus at {prometheus.url}: backtest-broken: rule "
+        rf"{re.escape(ERRORS_RULE)} of group {BROKEN_GROUP}: (.+) "
+        r"\(its figures are stale or absent\)\n",
+        err,
+    )
+    assert said is not None and "many-to-many matching not allowed" in said[1], err
+    # Only the SLOs asked about: the healthy one's verdict stands.
+    code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/healthy")
+    assert code == 0, err
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url)
+    assert code == 0, err
+    (line,) = [line for line in out.splitlines() if line.startswith("rule error: ")]
+    assert line.startswith(f"rule error: backtest-broken: rule {ERRORS_RULE} of group {BROKEN_GROUP}: ")
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "-o", "json")
+    slos = {s["slo"]: s for s in json.loads(out)["slos"]}
+    (error,) = slos["backtest-broken"]["rule_errors"]
+    assert (error["rule"], error["group"]) == (ERRORS_RULE, BROKEN_GROUP)
+    assert "many-to-many" in error["error"] and slos["backtest-healthy"]["rule_errors"] == []
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_every_query_of_a_run_reads_one_instant_and_the_verdict_names_it(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --time the verdict's time was null, and each query read its own "now"."""
+    with prometheus_proxy(prometheus.url) as proxy:
+        before = time.time()
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/spent")
+        after = time.time()
+        verdict = json.loads(out)
+        assert code == 1 and isinstance(verdict["time"], float), err
+        assert before - 0.001 <= verdict["time"] <= after
+        times = [r.query.get("time") for r in proxy.requests if r.path.endswith("/query")]
+        assert len(times) > 1 and set(times) == {f"{verdict['time']:.3f}"}
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "-o", "json")
+        at = json.loads(out)["time"]
+        assert at > verdict["time"] and at == round(at, 3)
+    # with --time, that one, as given
+    code, out, err = _run(
+        capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/healthy", "--time", f"{at:.3f}"
+    )
+    assert code == 0 and json.loads(out)["time"] == at, err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_an_slo_without_traffic_burns_at_an_unknown_rate_not_at_0x(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url)
+    assert code == 0, err
+    rows = {line.split()[0]: re.split(r"\s{2,}", line) for line in out.splitlines()[1:5]}
+    # SLO, STATE, BUDGET LEFT, BURN NOW, ...
+    assert rows["backtest-quiet"][1:4] == ["no_data", "unknown", "unknown"], rows
+    assert rows["backtest-healthy"][3] == "0.10x", rows
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "-o", "json")
+    slos = {s["slo"]: s for s in json.loads(out)["slos"]}
+    assert slos["backtest-quiet"]["current_burn_rate"] is None
+    assert slos["backtest-healthy"]["current_burn_rate"] == pytest.approx(0.1, rel=0.05)
+
+
+def _experiment(tmp: Path) -> Path:
+    """The connection-loss game day spending the budget of backtest/spent, its alerts this
+    Prometheus' (so that the alert-rule check, which reads the rules, lets it through)."""
+    text = re.sub(
+        r"PlatformApi\w*BudgetBurn", "ShopBudgetBurn", (ROOT / "chaos" / "connection-loss.json").read_text()
+    )
+    experiment: dict[str, Any] = json.loads(text)
+    (ext,) = [e for e in experiment["extensions"] if e["name"] == "sloctl"]
+    ext["budget"] = {**ext["budget"], "service": "backtest", "slo": "spent"}
+    path = tmp / "connection-loss.json"
+    path.write_text(json.dumps(experiment))
+    return path
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_game_day_reads_a_prometheus_behind_a_bearer_token_from_a_file(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """gameday run had no --prometheus-token-file: its budget gate could not read such a
+    Prometheus and refused every game day for that, whatever the budget."""
+    experiment = _experiment(tmp_path)
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    with prometheus_proxy(prometheus.url, token=TOKEN) as proxy:
+        argv = ["gameday", "run", str(experiment), "--set", f"prometheus_url={proxy.url}", "--quiet"]
+        code, out, err = _run(capsys, *argv, "--report-dir", str(tmp_path / "without"))
+        report = json.loads((tmp_path / "without" / "report.json").read_text())
+        assert code == 1 and report["reasons"][0].startswith(
+            "refused: the error budget of backtest/spent could not be read:"
+        )
+        assert "--prometheus-token-file" in report["reasons"][0]
+        code, out, err = _run(
+            capsys,
+            *argv,
+            "--report-dir",
+            str(tmp_path / "with"),
+            "--prometheus-token-file",
+            str(tmp_path / "token"),
+        )
+        report = json.loads((tmp_path / "with" / "report.json").read_text())
+        # The budget gate read it (and the alert-rule check before it): the budget is spent.
+        assert code == 1 and report["reasons"][0].startswith(
+            "refused: sloctl gate says freeze for backtest/spent: backtest-spent: -100.0 % of the error"
+            " budget left"
+        ), report["reasons"]
+        sent = [r for r in proxy.requests if r.headers.get("Authorization") == f"Bearer {TOKEN}"]
+        assert {r.path for r in sent} == {"/api/v1/query", "/api/v1/rules"}
+    assert TOKEN not in (tmp_path / "with" / "report.json").read_text() + out + err
