@@ -228,10 +228,24 @@ class Operation(StrEnum):
     PROVISION_DATABASE = "provision_database"
     BACKUP = "backup"
 
+    @property
+    def outcomes(self) -> tuple[Outcome, ...]:
+        """The outcomes it can end in: only a backup (a job the user may cancel) is cancelled.
+
+        >>> [o.value for o in Operation.BACKUP.outcomes]
+        ['success', 'failure', 'cancelled']
+        """
+        return tuple(o for o in Outcome if o is not Outcome.CANCELLED or self is Operation.BACKUP)
+
 
 class Outcome(StrEnum):
+    """``outcome`` of ``platform_operations_total``. ``cancelled``: the user stopped the
+    operation; the service neither did nor failed it, so an SLO counts it in neither its good
+    nor its total events (slos/platform-jobs.yaml)."""
+
     SUCCESS = "success"
     FAILURE = "failure"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -271,6 +285,8 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("POST", "/v1/projects/{project_id}/backups", Dependency.POSTGRES, "createBackup"),
     # a backup job's status: in the API's memory (testbed.backups), no database call
     ApiRoute("GET", "/v1/projects/{project_id}/backups/{backup_id}", Dependency.NONE, "getBackup"),
+    # cancel a backup job: off the queue, or its running dump killed; no database call
+    ApiRoute("POST", "/v1/projects/{project_id}/backups/{backup_id}/cancel", Dependency.NONE, "cancelBackup"),
     ApiRoute("GET", "/v1/cache/{key}", Dependency.REDIS, "getCache"),
     ApiRoute("PUT", "/v1/cache/{key}", Dependency.REDIS, "putCache"),
     ApiRoute("POST", "/v1/documents", Dependency.MONGODB, "createDocument"),

@@ -1,13 +1,16 @@
 """Backups off the request path: ``POST …/backups`` queues a job and answers 202 with its
 ``Location``; a bounded number of workers run ``pg_dump``; ``GET …/backups/{backup_id}`` says
-``pending``, ``running``, ``done`` or ``failed``.
+``pending``, ``running``, ``done``, ``failed`` or ``cancelled`` (``POST …/cancel``: a job waiting
+is taken off the queue, a running dump is killed).
 
 Why: a ``pg_dump`` per request (a process, 100–380 ms on 2 shared cores) held the request and
 slowed the requests around it (docs/benchmarks.md, "Latency at 50 req/s"). The operation's
 outcome (``platform_operations_total{operation="backup"}``) is counted when the dump ends, so
-the backup SLO judges the dumps, not their acceptance. Bounded: ``workers`` dumps at a time,
-``queue`` jobs waiting (a full queue is a 503 and a failed backup), the last ``keep`` jobs
-remembered (a job that was forgotten is a 404).
+the backup SLO judges the dumps, not their acceptance; a cancelled backup is counted apart
+(``outcome="cancelled"``): the user stopped it, the service did not fail it, and the SLO counts it
+in neither its good nor its total events. Bounded: ``workers`` dumps at a time, ``queue`` jobs
+waiting (a full queue is a 503 and a failed backup; a cancelled job frees its place at once), the
+last ``keep`` jobs remembered (a job that was forgotten is a 404).
 """
 
 from __future__ import annotations
@@ -18,19 +21,30 @@ import os
 import shutil
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from sloctl.contract import Outcome
+
 from .audit import Caller
 
-__all__ = ["DUMP", "BackupFailed", "BackupJob", "BackupJobs", "QueueFull", "Status", "pg_dump"]
+__all__ = [
+    "DUMP",
+    "BackupFailed",
+    "BackupJob",
+    "BackupJobs",
+    "Ended",
+    "QueueFull",
+    "Status",
+    "pg_dump",
+]
 
 DUMP = "pg_dump --schema=%s --no-owner"
-Status = Literal["pending", "running", "done", "failed"]
+Status = Literal["pending", "running", "done", "failed", "cancelled"]
 
 
 @dataclass
@@ -46,6 +60,8 @@ class BackupJob:
     bytes: int | None = None
     duration_seconds: float | None = None
     error: str | None = None
+    #: the running dump (None while pending): what a cancellation cancels
+    dump_task: asyncio.Task[str | None] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -68,10 +84,14 @@ class QueueFull(Exception):
     """As many jobs are waiting as the queue holds."""
 
 
+class Ended(Exception):
+    """The job has ended (done or failed): there is nothing left to cancel."""
+
+
 #: (job) -> the error of a failed dump, None when it succeeded; also audits it
-Dumper = Callable[[BackupJob, Path], Awaitable[str | None]]
-#: (success) -> None: counts the outcome
-Outcome = Callable[[bool], None]
+Dumper = Callable[[BackupJob, Path], Coroutine[Any, Any, str | None]]
+#: (outcome) -> None: counts the end of a job
+Count = Callable[[Outcome], None]
 
 
 class BackupJobs:
@@ -79,7 +99,7 @@ class BackupJobs:
         self,
         backup_dir: Path,
         dump: Dumper,
-        outcome: Outcome,
+        outcome: Count,
         *,
         workers: int = 1,
         queue: int = 16,
@@ -93,7 +113,11 @@ class BackupJobs:
         self._dump = dump
         self._outcome = outcome
         self._workers = workers
-        self._queue: asyncio.Queue[BackupJob] = asyncio.Queue(maxsize=queue)
+        # Unbounded: the bound is on the jobs still pending (``_waiting``), so that a cancelled
+        # job, which stays in the queue until a worker skips it, frees its place at once.
+        self._queue: asyncio.Queue[BackupJob] = asyncio.Queue()
+        self._capacity = queue
+        self._waiting = 0
         self._jobs: OrderedDict[str, BackupJob] = OrderedDict()
         self._keep = keep
         self._tasks: list[asyncio.Task[None]] = []
@@ -112,11 +136,11 @@ class BackupJobs:
         self._tasks = []
 
     def submit(self, project_id: int, schema: str, caller: Caller | None = None) -> BackupJob:
+        if self._waiting >= self._capacity:
+            raise QueueFull
         job = BackupJob(os.urandom(8).hex(), project_id, schema, caller)
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            raise QueueFull from None
+        self._queue.put_nowait(job)
+        self._waiting += 1
         self._jobs[job.id] = job
         while len(self._jobs) > self._keep:
             self._jobs.popitem(last=False)
@@ -125,32 +149,59 @@ class BackupJobs:
     def get(self, backup_id: str) -> BackupJob | None:
         return self._jobs.get(backup_id)
 
+    def cancel(self, job: BackupJob) -> None:
+        """Cancel ``job``: a pending one leaves the queue (counted cancelled now), a running one
+        has its dump cancelled (pg_dump killed; counted cancelled when the worker sees it end).
+        A job already cancelled stays so; one that ended raises :class:`Ended`."""
+        if job.status == "cancelled":
+            return
+        if job.status == "pending":
+            self._waiting -= 1
+            self._outcome(Outcome.CANCELLED)
+        elif job.status in ("done", "failed") or job.dump_task is None or not job.dump_task.cancel():
+            # (a dump task that cannot be cancelled has ended; its worker records how)
+            raise Ended(job.status)
+        job.status = "cancelled"
+
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
             try:
-                await self._run(job)
+                if job.status == "pending":  # else cancelled while it waited
+                    self._waiting -= 1
+                    await self._run(job)
             finally:
                 self._queue.task_done()
 
     async def _run(self, job: BackupJob) -> None:
-        job.status = "running"
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.backup_dir / f"project-{job.project_id}-{stamp}-{job.id[:6]}.sql"
         started = time.perf_counter()
+        job.status = "running"
+        job.dump_task = asyncio.create_task(self._dump(job, target), name=f"backup-{job.id}")
+        cancelled = False
         try:
-            error = await self._dump(job, target)
+            error = await job.dump_task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the API stops: the worker itself is cancelled
+            cancelled, error = True, None
         except Exception as exc:  # a worker must outlive any one job
             error = f"{type(exc).__name__}: {exc}"[:200]
+        finally:
+            job.dump_task = None
         job.duration_seconds = round(time.perf_counter() - started, 4)
-        if error is None:
+        if error is None and not cancelled:
             job.status, job.file, job.bytes = "done", target.name, target.stat().st_size
-        else:
+            self._outcome(Outcome.SUCCESS)
+            return
+        if not cancelled:
             job.status, job.error = "failed", error
-            with contextlib.suppress(OSError):
-                target.unlink()
-        self._outcome(error is None)
+        with contextlib.suppress(OSError):
+            target.unlink()
+        self._outcome(Outcome.CANCELLED if cancelled else Outcome.FAILURE)
 
 
 def pg_dump_binary() -> str:

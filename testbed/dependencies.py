@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sloctl.contract import TIERS
+from sloctl.contract import TIERS, Operation, Outcome
 from sloctl.masking import Masker
 
 from .audit import AuditLog
@@ -225,8 +225,8 @@ class Dependencies:
             return str(exc)
         return None
 
-    def _count_backup(self, success: bool) -> None:
-        self.metrics.operations.labels("backup", "success" if success else "failure").inc()
+    def _count_backup(self, outcome: Outcome) -> None:
+        self.metrics.operations.labels(Operation.BACKUP.value, outcome.value).inc()
 
     async def close(self) -> None:
         await self.backups.stop()

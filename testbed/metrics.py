@@ -40,7 +40,7 @@ class PlatformMetrics:
 
     def init_operations(self) -> None:
         for operation in c.Operation:
-            for outcome in c.Outcome:
+            for outcome in operation.outcomes:
                 self.operations.labels(operation.value, outcome.value)
 
     # Listener protocol

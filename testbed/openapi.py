@@ -18,6 +18,8 @@ from .config import API_VERSION
 __all__ = ["openapi_document"]
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
+#: a problem document per status, where its answer carries more than the problem
+_PROBLEMS = {415: {"$ref": "#/components/responses/UnsupportedMediaType"}}
 _JSON = "application/json"
 
 
@@ -107,15 +109,29 @@ def openapi_document() -> dict[str, Any]:
                     "schema": {"type": "integer"},
                 },
             },
-            "responses": {
-                "Problem": {
-                    "description": "an RFC 9457 problem document",
-                    "content": {
-                        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-                    },
+            "responses": _responses(),
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _responses() -> dict[str, Any]:
+    """The problem answers: any problem, and the 415 of a body not sent as JSON, which says in
+    ``Accept-Post`` (W3C LDP) what a POST takes."""
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {
+        "Problem": {"description": "an RFC 9457 problem document", "content": content},
+        "UnsupportedMediaType": {
+            "description": "the body was not sent as JSON (application/json or application/*+json, "
+            "UTF-8): the problem names the Content-Type sent",
+            "headers": {
+                "Accept-Post": {
+                    "description": "the media type a POST takes",
+                    "required": True,
+                    "schema": {"type": "string", "const": _JSON},
                 }
             },
-            "schemas": _schemas(),
+            "content": content,
         },
     }
 
@@ -136,7 +152,7 @@ def _operation(
     operation: dict[str, Any] = {"summary": summary, "parameters": [_VERSION, *parameters]}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
-    errors = {str(code): _PROBLEM for code in (*problems, 401, 429, 503)}
+    errors = {str(code): _PROBLEMS.get(code, _PROBLEM) for code in (*problems, 401, 429, 503)}
     return {**operation, "responses": {str(status): answer, **errors}}
 
 
@@ -190,7 +206,7 @@ def _project_operations() -> dict[str, Any]:
             "Provision a project (a PostgreSQL schema)",
             201,
             _rate_limited("provisioned", _json_schema("Project")),
-            (400, 409, 413),
+            (400, 409, 413, 415),
             body=_json_schema("NewProject"),
         ),
         "getProject": _operation(
@@ -212,10 +228,17 @@ def _backup_operations() -> dict[str, Any]:
             (404,),
         ),
         "getBackup": _operation(
-            "A backup's status: pending, running, done or failed",
+            "A backup's status: pending, running, done, failed or cancelled",
             200,
             _rate_limited("the backup", _json_schema("Backup")),
             (404,),
+        ),
+        "cancelBackup": _operation(
+            "Cancel a backup: a pending one leaves the queue, a running dump is stopped; counted "
+            "as cancelled, in neither the good nor the total events of the backup SLO",
+            200,
+            _rate_limited("cancelled (cancelling twice is no error)", _json_schema("Backup")),
+            (404, 409),
         ),
     }
 
@@ -247,8 +270,8 @@ def _document_operations() -> dict[str, Any]:
             "Store a JSON document",
             201,
             _rate_limited("stored", _json_schema("DocumentId")),
-            (400, 413, 422),
-            body={_JSON: {"schema": {"type": "object"}}},
+            (400, 413, 415, 422),
+            body={_JSON: {"schema": {"$ref": "#/components/schemas/NewDocument"}}},
         ),
         "getDocument": _operation(
             "One document",
@@ -292,22 +315,31 @@ def _operational_operations() -> dict[str, Any]:
     }
 
 
+def _problem_schema() -> dict[str, Any]:
+    """An RFC 9457 problem document, with the API's extension members."""
+    return {
+        "type": "object",
+        "required": ["type", "title", "status", "detail", "timestamp"],
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "timestamp": {"type": "string", "format": "date-time"},
+            "pointer": {
+                "type": "string",
+                "description": "the RFC 6901 JSON pointer of what the body got wrong",
+            },
+        },
+    }
+
+
 def _schemas() -> dict[str, Any]:
     """The bodies' JSON Schemas."""
     return {
-        "Problem": {
-            "type": "object",
-            "required": ["type", "title", "status", "detail", "timestamp"],
-            "properties": {
-                "type": {"type": "string", "format": "uri"},
-                "title": {"type": "string"},
-                "status": {"type": "integer"},
-                "detail": {"type": "string"},
-                "instance": {"type": "string"},
-                "request_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-                "timestamp": {"type": "string", "format": "date-time"},
-            },
-        },
+        "Problem": _problem_schema(),
         "NewProject": {
             "type": "object",
             "required": ["name"],
@@ -334,13 +366,19 @@ def _schemas() -> dict[str, Any]:
             "properties": {
                 "id": {"type": "string"},
                 "project_id": {"type": "integer"},
-                "status": {"enum": ["pending", "running", "done", "failed"]},
+                "status": {"enum": ["pending", "running", "done", "failed", "cancelled"]},
                 "created_at": {"type": "string", "format": "date-time"},
                 "file": {"type": ["string", "null"]},
                 "bytes": {"type": ["integer", "null"]},
                 "duration_seconds": {"type": ["number", "null"]},
                 "error": {"type": ["string", "null"], "description": "pg_dump's last line"},
             },
+        },
+        "NewDocument": {
+            "type": "object",
+            "description": "any JSON object without the server's fields: the API gives each "
+            "document its id, as 'id'",
+            "not": {"anyOf": [{"required": ["_id"]}, {"required": ["id"]}]},
         },
         "DocumentId": {
             "type": "object",

@@ -15,6 +15,7 @@ from sloctl import contract
 from .cache import get_cache, put_cache
 from .documents import create_document, get_document
 from .projects import (
+    cancel_backup,
     create_backup,
     create_project,
     delete_project,
@@ -41,6 +42,7 @@ HANDLERS: dict[str, Endpoint] = {
     "deleteProject": delete_project,
     "createBackup": create_backup,
     "getBackup": get_backup,
+    "cancelBackup": cancel_backup,
     "getCache": get_cache,
     "putCache": put_cache,
     "createDocument": create_document,

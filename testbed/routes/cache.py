@@ -15,6 +15,7 @@ from .common import (
     guarded,
     int_param,
     read_body,
+    single_query_params,
 )
 
 __all__ = ["get_cache", "put_cache"]
@@ -49,7 +50,10 @@ async def put_cache(request: Request) -> Response:
     key = _cache_key(request)
     if key is None:
         return bad_request("key must match [A-Za-z0-9_.:-]{1,200}", request.url.path)
-    ttl_raw = request.query_params.get("ttl")
+    params = single_query_params(request, ("ttl",))
+    if isinstance(params, Response):
+        return params
+    ttl_raw = params.get("ttl")
     ttl = None if ttl_raw is None else int_param(ttl_raw, 1, 86400 * 30)
     if ttl_raw is not None and ttl is None:
         return bad_request("ttl must be a whole number of seconds, 1 to 2592000", request.url.path)

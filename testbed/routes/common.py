@@ -30,6 +30,7 @@ __all__ = [
     "not_found",
     "read_body",
     "read_json_object",
+    "single_query_params",
     "unprocessable",
 ]
 
@@ -68,6 +69,18 @@ def int_param(text: str, low: int, high: int) -> int | None:
         return None
     value = int(text)
     return value if low <= value <= high else None
+
+
+def single_query_params(request: Request, names: tuple[str, ...]) -> dict[str, str] | Response:
+    """The query parameters ``names`` that were given, each at most once: a 400 naming one given
+    twice (``?limit=5&limit=50``: Starlette would take the last, another framework the first)."""
+    for name in names:
+        given = request.query_params.getlist(name)
+        if len(given) > 1:
+            return bad_request(
+                f"query parameter {name!r} is given {len(given)} times; give it once", request.url.path
+            )
+    return {name: request.query_params[name] for name in names if name in request.query_params}
 
 
 def caller_of(request: Request) -> Caller:
@@ -166,12 +179,133 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _DuplicateKey(ValueError):
+    """A JSON object names a member twice: RFC 8259 leaves the outcome to the parser (Python's
+    keeps the last one), so what the client meant is unknown."""
+
+    def __init__(self, key: str, pointer: str) -> None:
+        super().__init__(key)
+        self.key, self.pointer = key, pointer
+
+
+def _pointer_token(key: str) -> str:
+    """A key as an RFC 6901 reference token."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _pointer_to(root: object, target: object) -> str:
+    """The RFC 6901 pointer to ``target`` (by identity) inside ``root``; a walk with its own stack
+    (the document is at most ``MAX_BODY`` bytes), not recursion, which a deep document would
+    exhaust."""
+    stack: list[tuple[object, str]] = [(root, "")]
+    while stack:
+        node, pointer = stack.pop()
+        if node is target:
+            return pointer
+        if isinstance(node, dict):
+            stack += [(v, f"{pointer}/{_pointer_token(k)}") for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, f"{pointer}/{i}") for i, v in enumerate(node)]
+    raise LookupError("target not in the document")
+
+
+def _parse_json(body: bytes) -> object:
+    """``body`` parsed, refusing what JSON has no meaning for: NaN, Infinity and numbers beyond a
+    double (:class:`_NotANumber`), and an object that names a member twice (:class:`_DuplicateKey`,
+    the first one the parser completed)."""
+    duplicate: list[tuple[str, dict[str, Any]]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items) and not duplicate:
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    duplicate.append((key, obj))
+                    break
+                seen.add(key)
+        return obj
+
+    data = json.loads(
+        body, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=pairs
+    )
+    if duplicate:
+        key, obj = duplicate[0]
+        raise _DuplicateKey(key, f"{_pointer_to(data, obj)}/{_pointer_token(key)}")
+    return data
+
+
+#: The media types of a JSON body (RFC 8259, and RFC 6838's ``+json`` structured suffix).
+JSON_MEDIA_TYPE = "application/json"
+
+
+def _media_type(header: str) -> tuple[str, dict[str, str]]:
+    """``type/subtype`` (lower case) and the parameters (names lower case, quotes removed) of a
+    ``Content-Type`` value."""
+    kind, *params = header.split(";")
+    parsed: dict[str, str] = {}
+    for param in params:
+        name, _, value = param.partition("=")
+        parsed[name.strip().lower()] = value.strip().strip('"')
+    return kind.strip().lower(), parsed
+
+
+def _unsupported_media_type(request: Request, sent: str | None, why: str = "") -> Response:
+    """415 naming what was sent and what is taken, with ``Accept-Post`` (W3C LDP) or
+    ``Accept-Patch`` (RFC 5789) on the methods that have one."""
+    accept = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}.get(request.method)
+    said = f"Content-Type {sent[:80]!r}" if sent is not None else "no Content-Type"
+    return problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        f"the body was sent with {said}{why}; send it as {JSON_MEDIA_TYPE} (or application/*+json), UTF-8",
+        instance=request.url.path,
+        headers={accept: JSON_MEDIA_TYPE} if accept else None,
+    )
+
+
+def _json_media_type_problem(request: Request) -> Response | None:
+    """A 415 for a ``Content-Type`` that is not JSON, or JSON in a charset other than UTF-8 (RFC
+    8259 §8.1); None when it is JSON, or absent (then the body decides: see
+    :func:`read_json_object`)."""
+    sent = request.headers.get("content-type")
+    if sent is None:
+        return None
+    kind, params = _media_type(sent)
+    main, _, sub = kind.partition("/")
+    if not (kind == JSON_MEDIA_TYPE or (main == "application" and sub.endswith("+json"))):
+        return _unsupported_media_type(request, sent)
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        return _unsupported_media_type(request, sent, ", but JSON is UTF-8")
+    return None
+
+
 async def read_json_object(request: Request) -> dict[str, Any] | Response:
+    """The body as a JSON object, or the problem to answer: 415 for a body that is not sent as
+    JSON (an empty one without a ``Content-Type`` is the 400 of a missing object), 413, and 400
+    for JSON that does not parse or that names a member twice."""
+    refused = _json_media_type_problem(request)
+    if refused is not None:
+        return refused
     body = await read_body(request)
     if isinstance(body, Response):
         return body
+    if body and "content-type" not in request.headers:
+        return _unsupported_media_type(request, None)
     try:
-        data = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = _parse_json(body)
+    except _DuplicateKey as exc:
+        return problem(
+            400,
+            "invalid-request",
+            "Invalid request",
+            f"the body names the member {exc.key[:80]!r} twice (at {exc.pointer[:200]}); "
+            "JSON leaves which one counts to the parser: send it once",
+            instance=request.url.path,
+            extra={"pointer": exc.pointer[:200]},
+        )
     except _NotANumber as exc:
         return bad_request(
             f"the body holds {exc}, which is no JSON number (NaN and Infinity are not JSON, and "

@@ -31,8 +31,7 @@ async def create_document(request: Request) -> Response:
     data = await read_json_object(request)
     if isinstance(data, Response):
         return data
-    data.pop("_id", None)
-    invalid = _document_problem(data)
+    invalid = _server_field(data) or _document_problem(data)
     if invalid is None:
         try:
             bson_encode(data)  # BSON's own encoder has the last word
@@ -70,6 +69,22 @@ async def get_document(request: Request) -> Response:
         return json_response(doc)
 
     return await guarded(request, "mongodb", run)
+
+
+#: Fields of a stored document that are the server's: MongoDB's ``_id`` (the document's id,
+#: which the API draws) and ``id``, under which a read gives that id back. A client's own would
+#: be lost without a word (the API used to drop ``_id``; a read overwrote ``id``).
+SERVER_FIELDS = ("_id", "id")
+
+
+def _server_field(data: dict[str, object]) -> str | None:
+    for name in SERVER_FIELDS:
+        if name in data:
+            return (
+                f"field {name!r} is the server's: the API gives each document its id (the answer's "
+                "'id' and Location, and 'id' when it is read); send the document without it"
+            )
+    return None
 
 
 def _document_problem(value: object, depth: int = 0) -> str | None:

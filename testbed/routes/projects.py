@@ -10,7 +10,7 @@ from psycopg import sql
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..backups import QueueFull
+from ..backups import BackupJob, Ended, QueueFull
 from ..cursors import Direction, decode_cursor, encode_cursor
 from ..dependencies import ClientProblem
 from ..problems import problem
@@ -25,9 +25,18 @@ from .common import (
     json_response,
     not_found,
     read_json_object,
+    single_query_params,
 )
 
-__all__ = ["create_backup", "create_project", "delete_project", "get_backup", "get_project", "list_projects"]
+__all__ = [
+    "cancel_backup",
+    "create_backup",
+    "create_project",
+    "delete_project",
+    "get_backup",
+    "get_project",
+    "list_projects",
+]
 
 
 PROJECT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -56,21 +65,24 @@ async def list_projects(request: Request) -> Response:
     for comparison; not both."""
     deps = deps_of(request)
     config = deps.config
-    raw_limit = request.query_params.get("limit")
+    params = single_query_params(request, ("limit", "cursor", "offset"))
+    if isinstance(params, Response):
+        return params
+    raw_limit = params.get("limit")
     limit = config.page_size_default if raw_limit is None else int_param(raw_limit, 1, config.page_size_max)
     if limit is None:
         return bad_request(f"limit must be a whole number from 1 to {config.page_size_max}", request.url.path)
-    raw_offset = request.query_params.get("offset")
+    raw_offset = params.get("offset")
     offset = None if raw_offset is None else int_param(raw_offset, 0, MAX_OFFSET)
     if raw_offset is not None and offset is None:
         return bad_request(f"offset must be a whole number from 0 to {MAX_OFFSET}", request.url.path)
     direction: Direction = "after"
     position = 0
-    if "cursor" in request.query_params:
+    if "cursor" in params:
         if offset is not None:
             return bad_request("give cursor or offset, not both", request.url.path)
         try:
-            direction, position = decode_cursor(request.query_params["cursor"], deps.cursor_key)
+            direction, position = decode_cursor(params["cursor"], deps.cursor_key)
         except ValueError as exc:
             return bad_request(f"cursor must be one this API gave: {exc}", request.url.path)
 
@@ -228,15 +240,40 @@ async def create_backup(request: Request) -> Response:
     return json_response(job.to_json(), 202, {"Location": f"{request.url.path}/{job.id}"})
 
 
-async def get_backup(request: Request) -> Response:
-    """A backup job: ``pending``, ``running`` (with ``Retry-After``: when to look again),
-    ``done`` (file and size) or ``failed`` (pg_dump's last line)."""
+def _backup_job(request: Request) -> BackupJob | None:
     project_id = _project_id(request)
     job = deps_of(request).backups.get(request.path_params["backup_id"])
-    if project_id is None or job is None or job.project_id != project_id:
+    return None if project_id is None or job is None or job.project_id != project_id else job
+
+
+async def get_backup(request: Request) -> Response:
+    """A backup job: ``pending``, ``running`` (with ``Retry-After``: when to look again),
+    ``done`` (file and size), ``failed`` (pg_dump's last line) or ``cancelled``."""
+    job = _backup_job(request)
+    if job is None:
         return not_found("backup", request.url.path)
     headers = {"Retry-After": "1"} if job.status in ("pending", "running") else {}
     return json_response(job.to_json(), headers=headers)
+
+
+async def cancel_backup(request: Request) -> Response:
+    """Cancel a backup job (:meth:`testbed.backups.BackupJobs.cancel`): 200 with the job,
+    ``cancelled`` (again: cancelling twice is no error); 409 once it has ended."""
+    job = _backup_job(request)
+    if job is None:
+        return not_found("backup", request.url.path)
+    try:
+        deps_of(request).backups.cancel(job)
+    except Ended:
+        ended = job.status if job.status in ("done", "failed") else "its dump has just ended"
+        return problem(
+            409,
+            "conflict",
+            "Conflict",
+            f"the backup has ended ({ended}); there is nothing to cancel: read it for its outcome",
+            instance=request.url.path,
+        )
+    return json_response(job.to_json())
 
 
 def _project(row: tuple[Any, ...]) -> dict[str, object]:

@@ -90,7 +90,7 @@ def test_a_duplicate_project_is_a_409_problem_not_a_provisioning_failure(client:
 def test_bad_input_is_a_problem_document(client: httpx.Client) -> None:
     for response in (
         client.post("/v1/projects", json={"name": "Not Valid"}),
-        client.post("/v1/projects", content=b"{"),
+        client.post("/v1/projects", content=b"{", headers={"content-type": "application/json"}),
         client.get("/v1/projects?limit=0"),
         client.get("/v1/projects?cursor=!!"),
     ):

@@ -1,8 +1,12 @@
 """Backups off the request path (testbed.backups) against the real PostgreSQL: a dump that
-cannot finish does not hold the POST, the queue is bounded, and a failed dump says why and is
-counted as a failed backup."""
+cannot finish does not hold the POST, the queue is bounded, a failed dump says why and is
+counted as a failed backup, and a cancelled one is counted apart, outside the backup SLO's
+events (checked on a real Prometheus with the SLO's own queries)."""
 
 from __future__ import annotations
+
+import contextlib
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -10,9 +14,13 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sloctl import contract
+from sloctl.render.promql import event_rates
 from sloctl.servers import PostgresServer
+from sloctl.servers.prometheus import start_prometheus
+from sloctl.spec import load_paths
 from sloctl.testbed_runner import ApiServer
 from tests.fixtures.servers import api_fixture
+from tests.paths import ROOT
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -35,7 +43,7 @@ def backups_counted(client: httpx.Client, outcome: str) -> float:
 
 def ended(client: httpx.Client, location: str) -> dict[str, object]:
     job = wait_until(
-        lambda: (j := client.get(location).json())["status"] in ("done", "failed") and j,
+        lambda: (j := client.get(location).json())["status"] in ("done", "failed", "cancelled") and j,
         timeout=30,
         what=f"the end of {location}",
     )
@@ -89,3 +97,129 @@ def test_a_dump_that_fails_says_why_and_counts_as_a_failed_backup(
         assert "no matching schemas were found" in str(job["error"])
         assert backups_counted(c, "failure") == failures + 1
         assert not list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
+
+
+def _cancel(client: httpx.Client, location: str) -> httpx.Response:
+    return client.post(f"{location}/cancel")
+
+
+def _dumps_of(api: ApiServer) -> set[int]:
+    """The pids of the API's pg_dump processes."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{api.pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            children |= {int(pid) for pid in (task / "children").read_text().split()}
+    dumps = set()
+    for pid in children:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "pg_dump":
+                dumps.add(pid)
+    return dumps
+
+
+def test_a_cancelled_backup_frees_its_place_stops_its_dump_and_is_counted_cancelled_not_failed(
+    small_queue_api: ApiServer, postgres_server: PostgresServer
+) -> None:
+    with httpx.Client(base_url=small_queue_api.url, timeout=10) as c:
+        project = c.post("/v1/projects", json={"name": "cancelled_backup"}).json()
+        path = f"/v1/projects/{project['id']}/backups"
+        counted = {o: backups_counted(c, o) for o in ("success", "failure", "cancelled")}
+        with psycopg.connect(postgres_server.admin_dsn) as locker:
+            locker.execute("LOCK TABLE project_cancelled_backup.items IN ACCESS EXCLUSIVE MODE")
+            running = c.post(path).headers["Location"]
+            wait_until(
+                lambda: c.get(running).json()["status"] == "running", timeout=10, what="the dump running"
+            )
+            dump = wait_until(lambda: _dumps_of(small_queue_api), timeout=10, what="pg_dump started")
+            pending = c.post(path).headers["Location"]
+            assert c.post(path).status_code == 503  # the queue (1) is full
+            r = _cancel(c, pending)
+            assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
+            assert "Retry-After" not in c.get(pending).headers
+            # its place in the queue is free at once, though no worker has reached it
+            replacement = c.post(path)
+            assert replacement.status_code == 202, replacement.text
+            r = _cancel(c, running)
+            assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
+            # its pg_dump is gone (the replacement's, behind the same lock, may have come)
+            wait_until(lambda: not dump & _dumps_of(small_queue_api), timeout=10, what="pg_dump stopped")
+            assert _cancel(c, running).status_code == 200  # cancelling twice is no error
+            locker.rollback()
+        assert ended(c, replacement.headers["Location"])["status"] == "done"
+        done = _cancel(c, replacement.headers["Location"])
+        assert done.status_code == 409 and done.json()["detail"].startswith("the backup has ended (done)")
+        assert (
+            c.get(running).json()["status"] == "cancelled" and c.get(pending).json()["status"] == "cancelled"
+        )
+        wait_until(
+            lambda: backups_counted(c, "cancelled") == counted["cancelled"] + 2,
+            timeout=10,
+            what="two cancelled backups counted",
+        )
+        # the one failure is the backup refused by the full queue; cancelled ones are not failures
+        assert backups_counted(c, "failure") == counted["failure"] + 1
+        assert backups_counted(c, "success") == counted["success"] + 1
+        assert _cancel(c, f"{path}/0123456789abcdef").status_code == 404
+        files = list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
+        assert [f.name for f in files] == [c.get(replacement.headers["Location"]).json()["file"]]
+
+
+#: an API of its own, so that its backup counters hold this test's backups alone
+slo_api = api_fixture("backup-slo-api", {"backup-workers": 1, "backup-queue": 4})
+
+
+def _instant(prometheus_url: str, query: str) -> float | None:
+    """The one sample of ``query`` now; None before it has one."""
+    answer = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": query}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    result = answer["data"]["result"]
+    assert len(result) <= 1, result
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_a_cancelled_backup_leaves_the_backup_slos_ratio_as_it_was_on_a_real_prometheus(
+    slo_api: ApiServer, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The SLO's own queries (slos/platform-jobs.yaml), on a Prometheus scraping the API: one
+    backup done and one failed are an error ratio of 1/2, and a cancelled one leaves it at 1/2
+    (counted in its total, it would be 1/3)."""
+    (slo,) = [s for s in load_paths([ROOT / "slos" / "platform-jobs.yaml"]).slos if s.name == "backups"]
+    rates = event_rates(slo.sli, 600)
+    assert rates is not None
+    ratio = f"({rates.errors}) / ({rates.total})"
+    scrape = (
+        "scrape_configs:\n  - job_name: platform-api\n    scrape_interval: 1s\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{slo_api.port}']\n"
+    )
+
+    def scraped(outcome: str, count: int) -> bool:
+        query = f'{contract.API_OPERATIONS.name}{{operation="backup", outcome="{outcome}"}}'
+        return _instant(prometheus.url, query) == count
+
+    with (
+        start_prometheus(tmp_path / "prometheus", config_text=scrape) as prometheus,
+        httpx.Client(base_url=slo_api.url, timeout=10) as c,
+    ):
+        # the counters' first samples are their zeros: every series' rate is taken alike
+        wait_until(lambda: scraped("success", 0), timeout=30, what="the first scrape", interval=0.5)
+        kept = c.post("/v1/projects", json={"name": "slo_kept"}).json()
+        lost = c.post("/v1/projects", json={"name": "slo_lost"}).json()
+        assert ended(c, c.post(f"/v1/projects/{kept['id']}/backups").headers["Location"])["status"] == "done"
+        with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
+            admin.execute("DROP SCHEMA project_slo_lost CASCADE")
+        assert (
+            ended(c, c.post(f"/v1/projects/{lost['id']}/backups").headers["Location"])["status"] == "failed"
+        )
+        wait_until(lambda: scraped("failure", 1), timeout=30, what="the failure scraped", interval=0.5)
+        assert _instant(prometheus.url, ratio) == pytest.approx(0.5, abs=1e-9)
+
+        with psycopg.connect(postgres_server.admin_dsn) as locker:
+            locker.execute("LOCK TABLE project_slo_kept.items IN ACCESS EXCLUSIVE MODE")
+            location = c.post(f"/v1/projects/{kept['id']}/backups").headers["Location"]
+            wait_until(
+                lambda: c.get(location).json()["status"] == "running", timeout=10, what="the dump running"
+            )
+            assert c.post(f"{location}/cancel").json()["status"] == "cancelled"
+            locker.rollback()
+        wait_until(lambda: scraped("cancelled", 1), timeout=30, what="the cancellation scraped", interval=0.5)
+        assert _instant(prometheus.url, ratio) == pytest.approx(0.5, abs=1e-9)

@@ -3,15 +3,20 @@ exactly the routes the API serves, and whose problem schema the API's problems m
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import jsonschema
+import psycopg
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from sloctl import contract
+from sloctl.servers import PostgresServer
 from sloctl.testbed_runner import ApiServer
 from testbed.openapi import openapi_document
 from testbed.routes import ROUTES
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -53,3 +58,48 @@ def test_the_served_document_is_the_same_and_problems_meet_its_schema(platform_a
         assert doc == openapi_document()
         problem = c.get("/v1/projects/424242424242").json()
     jsonschema.validate(problem, doc["components"]["schemas"]["Problem"])
+
+
+def _declared(doc: dict[str, Any], operation_id: str, response: httpx.Response) -> None:
+    """``response`` is one the document declares for ``operation_id``: its status, its media
+    type, its body against the declared schema, and every header declared required."""
+    route = contract.route(operation_id)
+    declared = doc["paths"][route.path][route.method.lower()]["responses"]
+    assert str(response.status_code) in declared, (operation_id, response.status_code, response.text)
+    answer = declared[str(response.status_code)]
+    if "$ref" in answer:
+        answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in answer["content"], (operation_id, media_type)
+    # the schema inside a copy of the document's components, so that its $refs resolve
+    schema = {**answer["content"][media_type]["schema"], "components": doc["components"]}
+    jsonschema.validate(response.json(), schema)
+    for name, header in answer.get("headers", {}).items():
+        assert not header.get("required") or name in response.headers, (operation_id, name)
+
+
+def test_the_new_client_errors_and_cancellations_meet_the_document(
+    platform_api: ApiServer, postgres_server: PostgresServer
+) -> None:
+    with httpx.Client(base_url=platform_api.url, timeout=10) as c:
+        doc = c.get("/openapi.json").json()
+        text = {"content-type": "text/plain"}
+        _declared(doc, "createProject", c.post("/v1/projects", content=b'{"name": "x"}', headers=text))
+        _declared(doc, "createDocument", c.post("/v1/documents", content=b"{}", headers=text))
+        twice = {"content-type": "application/json"}
+        _declared(doc, "createDocument", c.post("/v1/documents", content=b'{"a": 1, "a": 2}', headers=twice))
+        _declared(doc, "listProjects", c.get("/v1/projects?limit=1&limit=2"))
+        _declared(doc, "putCache", c.put("/v1/cache/k?ttl=1&ttl=2", content=b"v"))
+        _declared(doc, "createDocument", c.post("/v1/documents", json={"_id": 1}))
+        project = c.post("/v1/projects", json={"name": "openapi_cancel"}).json()
+        backups = f"/v1/projects/{project['id']}/backups"
+        with psycopg.connect(postgres_server.admin_dsn) as locker:
+            locker.execute("LOCK TABLE project_openapi_cancel.items IN ACCESS EXCLUSIVE MODE")
+            location = c.post(backups).headers["Location"]
+            _declared(doc, "cancelBackup", c.post(f"{location}/cancel"))
+            _declared(doc, "getBackup", c.get(location))
+            locker.rollback()
+        done = c.post(backups).headers["Location"]
+        wait_until(lambda: c.get(done).json()["status"] == "done", timeout=30, what="the backup done")
+        _declared(doc, "cancelBackup", c.post(f"{done}/cancel"))
+        _declared(doc, "cancelBackup", c.post(f"{backups}/0123456789abcdef/cancel"))

@@ -1,0 +1,146 @@
+"""What a client sends that the API cannot take as meant is refused, naming what and where: a
+body not sent as JSON (415, with Accept-Post), a JSON object naming a member twice or a query
+parameter given twice (400: which one counts is the parser's guess), and a document carrying
+the server's own fields (422). Against the real API on the real databases; nothing is stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pymongo
+import pytest
+
+from sloctl.servers import MongoServer
+from sloctl.testbed_runner import ApiServer
+from tests.security.api import is_problem
+
+pytestmark = pytest.mark.servers
+
+
+@pytest.fixture
+def client(platform_api: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=platform_api.url, timeout=15) as c:
+        yield c
+
+
+def _name() -> str:
+    return f"p{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b'{"name": "%s"}'),  # JSON in it: parsed and provisioned before
+        ("application/x-www-form-urlencoded", b"name=%s"),
+        (None, b'{"name": "%s"}'),  # no Content-Type at all, with a body
+        ("application/json; charset=iso-8859-1", b'{"name": "%s"}'),  # JSON is UTF-8
+        ("application/jsonx", b'{"name": "%s"}'),
+    ],
+)
+def test_a_project_body_not_sent_as_json_is_a_415_and_provisions_nothing(
+    client: httpx.Client, content_type: str | None, body: bytes
+) -> None:
+    name = _name()
+    headers = {"content-type": content_type} if content_type else {}
+    r = client.post("/v1/projects", content=body.replace(b"%s", name.encode()), headers=headers)
+    assert r.status_code == 415 and is_problem(r), (r.status_code, r.text)
+    assert r.json()["type"].endswith("/unsupported-media-type")
+    detail = r.json()["detail"]
+    assert (repr(content_type) if content_type else "no Content-Type") in detail, detail
+    assert "application/json" in detail
+    assert r.headers["Accept-Post"] == "application/json"
+    # nothing was provisioned: the same name sent as JSON is new
+    assert client.post("/v1/projects", json={"name": name}).status_code == 201
+
+
+def test_a_document_body_not_sent_as_json_is_a_415(client: httpx.Client) -> None:
+    r = client.post("/v1/documents", content=b'{"a": 1}', headers={"content-type": "text/plain"})
+    assert r.status_code == 415 and is_problem(r), r.text
+    assert "'text/plain'" in r.json()["detail"] and r.headers["Accept-Post"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        'Application/JSON; Charset="UTF-8"',
+        "application/vnd.platform+json",
+    ],
+)
+def test_json_and_structured_json_media_types_are_taken(client: httpx.Client, content_type: str) -> None:
+    name = _name()
+    r = client.post(
+        "/v1/projects", content=f'{{"name": "{name}"}}'.encode(), headers={"content-type": content_type}
+    )
+    assert r.status_code == 201, r.text
+
+
+def test_an_empty_body_without_a_content_type_is_the_400_of_a_missing_object(client: httpx.Client) -> None:
+    r = client.post("/v1/projects")
+    assert r.status_code == 400 and is_problem(r), r.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key", "pointer"),
+    [
+        ("/v1/projects", b'{"name": "%s", "name": "b"}', "name", "/name"),
+        ("/v1/documents", b'{"a": [1, {"k": 1, "k": 2}]}', "k", "/a/1/k"),
+        ("/v1/documents", b'{"x": {"a/b~": 1, "a/b~": 2}}', "a/b~", "/x/a~1b~0"),
+    ],
+)
+def test_a_member_named_twice_is_a_400_naming_it_and_its_pointer(
+    client: httpx.Client, path: str, body: bytes, key: str, pointer: str
+) -> None:
+    name = _name()
+    r = client.post(
+        path, content=body.replace(b"%s", name.encode()), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400 and is_problem(r), (r.status_code, r.text)
+    assert r.json()["pointer"] == pointer
+    assert f"{key!r} twice (at {pointer})" in r.json()["detail"], r.json()["detail"]
+    if path == "/v1/projects":  # the first name was not taken for the last
+        assert client.post("/v1/projects", json={"name": name}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "parameter"),
+    [
+        ("GET", "/v1/projects?limit=5&limit=50", "limit"),
+        ("GET", "/v1/projects?limit=5&limit=5", "limit"),
+        ("GET", "/v1/projects?offset=0&offset=10", "offset"),
+        ("GET", "/v1/projects?cursor=a&cursor=b", "cursor"),
+        ("PUT", "/v1/cache/twice?ttl=5&ttl=60", "ttl"),
+    ],
+)
+def test_a_query_parameter_given_twice_is_a_400_naming_it(
+    client: httpx.Client, method: str, path: str, parameter: str
+) -> None:
+    r = client.request(method, path, content=b"v" if method == "PUT" else None)
+    assert r.status_code == 400 and is_problem(r), (r.status_code, r.text)
+    assert r.json()["detail"] == f"query parameter {parameter!r} is given 2 times; give it once"
+    if method == "PUT":
+        assert client.get("/v1/cache/twice").status_code == 404  # nothing was stored
+
+
+@pytest.mark.parametrize("field", ["_id", "id"])
+def test_a_document_with_the_servers_id_field_is_a_422_naming_it_and_nothing_is_stored(
+    client: httpx.Client, mongodb_server: MongoServer, field: str
+) -> None:
+    marker = uuid.uuid4().hex
+    r = client.post("/v1/documents", json={field: "mine", "marker": marker})
+    assert r.status_code == 422 and is_problem(r), (r.status_code, r.text)
+    assert f"field {field!r} is the server's" in r.json()["detail"]
+    mongo: pymongo.MongoClient[dict[str, Any]]
+    with pymongo.MongoClient(mongodb_server.uri, serverSelectionTimeoutMS=5000) as mongo:
+        assert mongo.platform.documents.count_documents({"marker": marker}) == 0
+
+
+def test_an_id_field_inside_a_document_is_the_clients_and_comes_back(client: httpx.Client) -> None:
+    r = client.post("/v1/documents", json={"line": {"_id": 7, "id": "x"}})
+    assert r.status_code == 201, r.text
+    doc_id = r.json()["id"]
+    assert client.get(f"/v1/documents/{doc_id}").json() == {"id": doc_id, "line": {"_id": 7, "id": "x"}}
