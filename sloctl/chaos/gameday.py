@@ -274,16 +274,15 @@ def _close_window(pagerduty: GamedayPagerDuty, window_id: str) -> str | None:
 
 @contextlib.contextmanager
 def _activities_to(progress: Progress | None, name: str) -> Iterator[None]:
-    """Chaos Toolkit's own log lines (each activity as it starts) to ``progress``."""
-    if progress is None:
-        yield
-        return
-
-    say = progress
+    """Chaos Toolkit's own log lines (each activity as it starts, its notices about rollbacks)
+    to ``progress``; without one (``--quiet``), nowhere. Its logger has no handler otherwise, and
+    Python's last-resort handler printed its warnings to stderr: ``--quiet`` runs said "Rollbacks
+    were explicitly requested to be played". What went wrong is in the result, which says it."""
 
     class Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            say(f"{name}: {record.getMessage()}")
+            if progress is not None:
+                progress(f"{name}: {record.getMessage()}")
 
     logger = logging.getLogger("chaostoolkit")
     handler, level = Forward(logging.INFO), logger.level

@@ -18,6 +18,8 @@ from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.cli.main import main
 from tests.chaos.experiments import EXPERIMENT, own_configuration, sloctl_action
 from tests.chaos.results import completed_run
+from tests.fixtures.cli import run_sloctl
+from tests.fixtures.experiments import TINY
 from tests.paths import ROOT
 
 KEY = "R0UTINGKEY" + "0" * 22
@@ -885,3 +887,19 @@ def test_a_hand_written_experiment_is_named_after_its_file(
     assert captured.out.startswith("status-check: dry-run\n" if dry_run else "status-check: ")
     assert dry_run or "sloctl gameday: status-check: starting" in captured.err
     assert json.loads((tmp_path / "r" / "report.json").read_text())["gameday"] == "status-check"
+
+
+def test_quiet_prints_no_rollback_notice(tmp_path: Path) -> None:
+    """With --quiet, Chaos Toolkit's rollback notice ("Rollbacks were explicitly requested to be
+    played") still reached stderr through Python's last-resort log handler, unprefixed; it now
+    goes where the other progress lines go: nowhere with --quiet, prefixed without. A child
+    process: pytest's own log capture would have hidden the leak in process."""
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({**TINY, "rollbacks": TINY["method"]}))
+    argv = ["gameday", "run", str(path), "--report-dir", str(tmp_path / "r")]
+    quiet = run_sloctl(*argv, "--quiet", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout.startswith("tiny: pass\n")
+    said = run_sloctl(*argv, cwd=tmp_path)
+    assert "sloctl gameday: tiny: Rollbacks were explicitly requested to be played\n" in said.stderr
