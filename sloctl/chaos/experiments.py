@@ -37,6 +37,7 @@ __all__ = [
     "configuration_problems",
     "experiment_problem",
     "experiment_problems",
+    "fault_problem",
     "render_experiment",
     "write_experiments",
 ]
@@ -245,37 +246,65 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
 #: the last line of a refusal of configuration values: where their ranges are written
 CONFIGURATION_HINT = "(the configuration keys, their types and ranges: docs/gameday.md, Configuration)"
 
+#: why an experiment whose method holds no action is refused, and what to add
+NO_FAULT = (
+    "method: no action: the experiment injects no fault, so it proves nothing and would pass;"
+    " add the action that injects its fault to the method (sloctl's: docs/gameday.md, The five"
+    " game days)"
+)
+
+
+def fault_problem(experiment: Mapping[str, Any]) -> str | None:
+    """:data:`NO_FAULT` when the experiment's method holds no action (only probes, or is
+    empty), else None.
+
+    >>> fault_problem({"method": [{"type": "probe", "name": "status"}]}) == NO_FAULT
+    True
+    """
+    method = experiment.get("method")
+    if not isinstance(method, list):
+        return None  # no method at all: Chaos Toolkit rejects the experiment, saying so
+    if any(isinstance(step, Mapping) and step.get("type") == "action" for step in method):
+        return None
+    return NO_FAULT
+
 
 class ExperimentValueError(ValueError):
-    """Values of experiments' own that an action would clamp (:func:`experiment_problems`):
-    ``str()`` is one line per value naming its file, key and bound, then where the ranges are
-    written. Raised before anything runs."""
+    """Experiments that cannot run as written: values of their own that an action would clamp
+    (:func:`experiment_problems`), or a method without an action (:func:`fault_problem`).
+    ``str()`` is one line per problem naming its file, key and bound, then, for values, where
+    the ranges are written. Raised before anything runs."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], *, values: bool = True) -> None:
         self.problems = tuple(problems)
-        super().__init__("\n".join([*self.problems, CONFIGURATION_HINT]))
+        super().__init__("\n".join([*self.problems, *([CONFIGURATION_HINT] if values else [])]))
 
 
 def check_experiment_values(
     experiments: Mapping[Path, Mapping[str, Any]], configuration: Mapping[str, Any]
 ) -> None:
     """Raise :class:`ExperimentValueError` when one of ``experiments`` (path → its JSON) holds a
-    value outside its bounds with ``configuration`` (the caller's, applied over each one's own):
-    every game day, a sequence or the CLI's, is checked here before any of them runs.
+    value outside its bounds with ``configuration`` (the caller's, applied over each one's own),
+    or has no action in its method (it would inject nothing and pass): every game day, a
+    sequence or the CLI's, is checked here before any of them runs.
 
     >>> try:
-    ...     check_experiment_values({Path("a.json"): {"configuration": {"gameday_seconds": 900}}}, {})
+    ...     own = {"configuration": {"gameday_seconds": 900}, "method": [{"type": "action"}]}
+    ...     check_experiment_values({Path("a.json"): own}, {})
     ... except ExperimentValueError as exc:
     ...     print(exc.problems)
     ('a.json: configuration: gameday_seconds: must be between 1 and 300',)
     """
+    faultless = [
+        f"{path}: {NO_FAULT}" for path, experiment in experiments.items() if fault_problem(experiment)
+    ]
     problems = [
         f"{path}: {problem}"
         for path, experiment in experiments.items()
         for problem in experiment_problems(experiment, configuration)
     ]
-    if problems:
-        raise ExperimentValueError(problems)
+    if faultless or problems:
+        raise ExperimentValueError([*faultless, *problems], values=bool(problems))
 
 
 def _argument_problems(activity: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:

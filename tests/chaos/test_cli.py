@@ -880,7 +880,9 @@ def test_a_hand_written_experiment_is_named_after_its_file(
     """Without sloctl's extension its game day had no name: the run printed ``: pass``, its
     progress ``sloctl gameday: : …`` and ``sloctl serve`` listed ``game day:`` with nothing."""
     path = tmp_path / "status-check.json"
-    path.write_text(json.dumps({"title": "Status page answers", "description": "mine", "method": []}))
+    path.write_text(
+        json.dumps({**TINY, "title": "Status page answers", "description": "mine", "extensions": []})
+    )
     argv = ["gameday", "run", str(path), "--report-dir", str(tmp_path / "r")]
     assert main([*argv, *(["--dry-run"] if dry_run else [])]) == 0
     captured = capsys.readouterr()

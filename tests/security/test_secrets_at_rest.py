@@ -28,6 +28,11 @@ EXPERIMENT = {
     "extensions": [{"name": "sloctl", "gameday": "secrets", "expected_alerts": []}],
     "method": [
         {
+            "type": "action",
+            "name": "load: stop (none runs)",
+            "provider": {"type": "python", "module": "sloctl.chaos.load", "func": "stop_load"},
+        },
+        {
             "type": "probe",
             "name": "check: the connection strings join",
             "provider": {
@@ -36,7 +41,7 @@ EXPERIMENT = {
                 "func": "relpath",
                 "arguments": {"path": "${postgres_admin_dsn}", "start": "${redis_url}"},
             },
-        }
+        },
     ],
 }
 
