@@ -26,6 +26,7 @@ from sloctl.spec.yamlsrc import YNode
 from .proxy import MAX_LATENCY_MS
 
 __all__ = [
+    "ALLOW_UNGUARDED",
     "CONFIGURATION",
     "GAMEDAYS",
     "SETTINGS",
@@ -149,6 +150,11 @@ def _integer(description: str, minimum: int, maximum: int | None = None) -> Fiel
     return Field("integer", description, minimum=minimum, maximum=maximum)
 
 
+#: the configuration key (``--allow-unguarded-providers`` as a flag) that lets a game day run
+#: providers the egress guard cannot check (:mod:`sloctl.chaos.providers`): the operator's to
+#: give (``--config``, ``--set``, the flag), never the experiment's own
+ALLOW_UNGUARDED = "allow_unguarded_providers"
+
 _PORT = _integer("control port of the fault proxy on that path (0: none)", 0, 65535)
 
 #: Every configuration key a game day reads, declared once: its type and range (the bounds are
@@ -192,6 +198,10 @@ _SETTINGS: dict[str, tuple[Field, Any]] = {
     "resolve_deadline_seconds": (_number("wait for the pages to resolve (0: do not wait)", 0, DAY), None),
     "timing_profile": (_text("the rig's timing profile, stated in the report"), None),
     "fast_reset": (_integer("the rig's --fast-reset, stated in the report", 1), None),
+    ALLOW_UNGUARDED: (
+        Field("boolean", "run process providers and Python modules other than sloctl's (unguarded)"),
+        None,
+    ),
 }
 SETTINGS = Shape(
     {key: f for key, (f, _default) in _SETTINGS.items()}, "game-day configuration (docs/gameday.md)"
@@ -236,6 +246,11 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
     # A key that --config or --set gives is not read from the experiment: its value is not used.
     unused = {k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration}
     problems = [f"configuration: {p}" for p in configuration_problems(unused)]
+    if ALLOW_UNGUARDED in own:
+        problems.append(
+            f"configuration: {ALLOW_UNGUARDED}: an experiment cannot allow its own unguarded providers;"
+            " the operator allows them (--allow-unguarded-providers, or --config)"
+        )
     merged = {**own, **configuration}
     activities = [*experiment.get("method", []), *experiment.get("rollbacks", [])]
     for activity in (a for a in activities if isinstance(a, Mapping)):

@@ -35,11 +35,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloctl.egress import Egress, EgressDenied, Endpoint
+from sloctl.egress import EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
 from .experiments import TARGETS, check_experiment_values
+from .providers import (
+    ALLOW_UNGUARDED,
+    GUARD,
+    http_activity_refusal,
+    http_provider_guarded,
+    unguarded_activity_refusal,
+)
 from .report import write_reports
 from .result import (
     GamedayResult,
@@ -153,24 +160,20 @@ def alert_rules_refusal(experiment: Mapping[str, Any]) -> str | None:
     )
 
 
-_TARGETS = Egress(action="reach a game-day target at")
-"""The guard the activities connect through, asked before any of them runs."""
-
-
 def _prometheus_url(text: str) -> Endpoint:
     """``prometheus_url`` checked as the probes' client checks it: a base URL, no query string."""
     from sloctl.prometheus import check_url
 
-    return check_url(text, _TARGETS, flag="it")
+    return check_url(text, GUARD, flag="it")
 
 
 _CHECK: dict[str, Callable[[str], object]] = {
     # a refusal names the setting: "configuration api_url: it must be an http(s) URL …"
-    "http": lambda text: _TARGETS.check_url(text, flag="it"),
+    "http": lambda text: GUARD.check_url(text, flag="it"),
     "prometheus": _prometheus_url,
-    "libpq": _TARGETS.pin_dsn,
-    "redis": _TARGETS.pin_redis_url,
-    "mongodb": _TARGETS.pin_mongodb_uri,
+    "libpq": GUARD.pin_dsn,
+    "redis": GUARD.pin_redis_url,
+    "mongodb": GUARD.pin_mongodb_uri,
 }
 """How each kind of target in ``experiments.TARGETS`` is read and checked."""
 
@@ -187,47 +190,6 @@ def target_refusal(configuration: Mapping[str, Any]) -> str | None:
             _CHECK[kind](text)
         except EgressDenied as exc:
             return f"refused: configuration {key}: {exc}"
-    return None
-
-
-def _activities(experiment: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    """Every activity the run may play: the steady-state probes, the method, the rollbacks."""
-    hypothesis = experiment.get("steady-state-hypothesis") or {}
-    for activity in [
-        *hypothesis.get("probes", []),
-        *experiment.get("method", []),
-        *experiment.get("rollbacks", []),
-    ]:
-        if isinstance(activity, Mapping):
-            yield activity
-
-
-def http_activity_refusal(experiment: Mapping[str, Any]) -> str | None:
-    """Why the game day must not start: one of its Chaos Toolkit ``http`` providers (a
-    hand-written experiment's) names a URL outside the loopback allow-list. Chaos Toolkit sends
-    those requests itself, past the egress guard, so they are checked here, with the
-    configuration's values in (``${api_url}/healthz``); a URL that still holds a ``${…}`` after
-    that (a secret) cannot be checked and is refused too. None when every URL is allowed."""
-    from chaoslib import substitute
-    from chaoslib.configuration import load_configuration
-
-    for activity in _activities(experiment):
-        provider = activity.get("provider")
-        if not isinstance(provider, Mapping) or provider.get("type") != "http":
-            continue
-        name = f"{activity.get('type', 'activity')} {activity.get('name', '')!r}"
-        try:
-            url = str(
-                substitute(provider.get("url", ""), load_configuration(experiment["configuration"]), {})
-            )
-        except Exception as exc:  # an env lookup that is not set, a malformed template
-            return f"refused: {name}: its http provider's url cannot be read: {exc}"
-        if "${" in url:
-            return f"refused: {name}: its http provider's url {url!r} cannot be checked before the run"
-        try:
-            _TARGETS.check_url(url, flag="it")
-        except EgressDenied as exc:
-            return f"refused: {name}: its http provider's url: {exc}"
     return None
 
 
@@ -354,7 +316,7 @@ def _experiment_run(
     # control must not inherit the stop reason of an earlier run in this process).
     control.STATUS.reset()
     try:
-        with _activities_to(progress, name):
+        with _activities_to(progress, name), http_provider_guarded():
             journal: dict[str, Any] = run_experiment(
                 experiment, settings={"runtime": {"rollbacks": {"strategy": "always"}}}
             )
@@ -534,9 +496,7 @@ def _run_gameday(
     # Passwords of the configuration's connection strings, masked wherever they turn up.
     masker = Masker(p for value in experiment["configuration"].values() for p in url_secrets(str(value)))
     ext = sloctl_extension(experiment)
-    refusal = target_refusal(experiment["configuration"]) or http_activity_refusal(experiment)
-    if refusal is None and not dry_run:
-        refusal = alert_rules_refusal(experiment) or budget_gate(experiment["configuration"], ext)
+    refusal = _refusal(experiment, configuration or {}, dry_run)
     if dry_run and out_dir is None:
         # A plan, refused or not, is written only where asked: the default folder holds the last
         # real run's report.
@@ -559,6 +519,22 @@ def _run_gameday(
         protected_services,
     )
     return write_reports(result, journal, out_dir, masker)
+
+
+def _refusal(experiment: dict[str, Any], configuration: Mapping[str, Any], dry_run: bool) -> str | None:
+    """Why the game day must not start, or None: a target or a provider the guard refuses
+    (dry runs too), then, for a real run, an alert Prometheus has no rule for or the budget
+    gate. ``configuration``: the caller's, whose opt-in to unguarded providers alone counts
+    (the experiment's own block may not give it)."""
+    refusal = (
+        target_refusal(experiment["configuration"])
+        or http_activity_refusal(experiment)
+        or unguarded_activity_refusal(experiment, allowed=configuration.get(ALLOW_UNGUARDED) is True)
+    )
+    if refusal is None and not dry_run:
+        ext = sloctl_extension(experiment)
+        refusal = alert_rules_refusal(experiment) or budget_gate(experiment["configuration"], ext)
+    return refusal
 
 
 def _not_run(experiment: Mapping[str, Any], ext: Mapping[str, Any], refusal: str | None) -> GamedayResult:

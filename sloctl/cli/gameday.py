@@ -6,7 +6,9 @@
   its pages have resolved; verdict, time to detect and to resolve, every page that fired,
   journal + JSON + HTML report; several experiments run one after the other;
   ``--config FILE`` (JSON) or ``--set key=value`` supply the targets; ``--dry-run`` validates
-  and changes nothing; ``--pagerduty`` sends change events at the start and the end,
+  and changes nothing; an experiment's ``process`` providers and Python modules other than
+  sloctl's, which the loopback guard cannot check, are refused unless
+  ``--allow-unguarded-providers``; ``--pagerduty`` sends change events at the start and the end,
   ``--practice-incident`` also triggers and resolves a practice incident (the Events API v2
   routing key is read from the environment variable named by ``--pagerduty-routing-key-env``,
   never from the command line); ``--maintenance-service ID`` (repeatable, implies
@@ -236,6 +238,13 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         " close the maintenance window",
     )
     parser.add_argument(
+        "--allow-unguarded-providers",
+        action="store_true",
+        help="run the experiments' process providers and Python modules other than sloctl's, which"
+        " the loopback guard cannot check (refused by default); the same as --set"
+        " allow_unguarded_providers=true",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="print no progress while a game day runs (only the results)"
     )
     # prometheus_url's: the budget gate, the alert rules, the probes, the stop conditions.
@@ -360,10 +369,11 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
 
 
 def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, Any] | str:
-    """``--config`` then ``--set``, or an error message: a key neither declared by sloctl
-    (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared`` (the experiments' own
-    configuration keys), or a value outside its declaration, named with where it came from."""
-    from sloctl.chaos.experiments import CONFIGURATION_HINT, configuration_problems
+    """``--config``, ``--set``, then ``--allow-unguarded-providers``, or an error message: a
+    key neither declared by sloctl (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared``
+    (the experiments' own configuration keys), or a value outside its declaration, named with
+    where it came from."""
+    from sloctl.chaos.experiments import ALLOW_UNGUARDED, CONFIGURATION_HINT, configuration_problems
 
     configuration: dict[str, Any] = {}
     problems: list[str] = []
@@ -383,6 +393,8 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
         ]
     if problems:
         return "\n".join([*problems, CONFIGURATION_HINT])
+    if args.allow_unguarded_providers:
+        configuration[ALLOW_UNGUARDED] = True
     return configuration
 
 
