@@ -161,9 +161,16 @@ def detection_figures(
     ext: Mapping[str, Any],
     start: float,
     until: float | None = None,
+    *,
+    run_interrupted: bool | None = None,
 ) -> None:
     """Did the expected alerts fire, and when; the error budget the run spent. Needs a
-    Prometheus that scrapes the API with the generated rules (``prometheus_url``)."""
+    Prometheus that scrapes the API with the generated rules (``prometheus_url``).
+
+    A run that Ctrl-C or SIGTERM stopped (``run_interrupted``, by default
+    ``result.interrupted``) has no budget figure: it did not run its course, and what its cut
+    span measured (0 % when it was stopped before the load had two scrapes) read as the game
+    day's cost. A run that ended and whose wait for its pages was interrupted did, and has one."""
     url = str(configuration.get("prometheus_url") or "")
     if not url:
         result.alerts = {a: "not evaluated: no prometheus_url" for a in result.expected_alerts}
@@ -195,7 +202,13 @@ def detection_figures(
             f"expected alert {a} did not fire within {deadline:g} s of the fault: {result.alerts[a]}"
             for a in missed
         ]
-    _budget_figure(result, url, ext, start, end)
+    if result.interrupted if run_interrupted is None else run_interrupted:
+        result.budget_consumed_percent = None
+        result.reasons.append(
+            f"error budget consumed: {NOT_MEASURED_INTERRUPTED} (the run was stopped before its end)"
+        )
+    else:
+        _budget_figure(result, url, ext, start, end)
 
 
 def _budget_figure(result: GamedayResult, url: str, ext: Mapping[str, Any], start: float, end: float) -> None:

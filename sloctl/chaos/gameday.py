@@ -333,11 +333,13 @@ def _experiment_run(
         undo_failures=failures,
     )
     start = journal_start(journal)
+    # The run's own interrupt, not the wait's (which resolution_figures may add): it has no budget.
+    run_interrupted = result.interrupted
     with _signals_set(threading.Event()) as stop:
         if configuration.get("prometheus_url"):
             _keep_before_the_wait(result, journal, experiment, keep, progress)
         until = resolution_figures(result, configuration, start, progress, stop=stop)
-        detection_figures(result, configuration, ext, start, until)
+        detection_figures(result, configuration, ext, start, until, run_interrupted=run_interrupted)
     return result, journal
 
 

@@ -69,18 +69,18 @@ _ABSENT = {
 
 
 #: the time to resolve of a run that Ctrl-C or SIGTERM stopped, or whose wait for its pages it
-#: ended
+#: ended, and the budget of a run it stopped
 NOT_MEASURED_INTERRUPTED = "not measured: interrupted"
 
 
 def figure(result: GamedayResult, name: str) -> str:
     """One measured figure of ``result`` (a field named in ``_ABSENT``) with its unit, or what
     its absence means: before a fault was applied (a dry run, an aborted setup) nothing is
-    measured, nor is the time to resolve of an interrupted run."""
+    measured, nor is the time to resolve or the budget of an interrupted run."""
     value = getattr(result, name)
     if value is not None:
         return f"{value} {'s' if name.endswith('_s') else '%'}"
-    if name == "time_to_resolve_s" and result.interrupted:
+    if name in ("time_to_resolve_s", "budget_consumed_percent") and result.interrupted:
         return NOT_MEASURED_INTERRUPTED
     return _ABSENT[name] if result.fault_at_s is not None else "not measured"
 

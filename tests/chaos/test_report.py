@@ -4,6 +4,7 @@ budget consumed), against a stub of the Prometheus HTTP API on loopback, and the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -14,7 +15,12 @@ from sloctl import naming
 from sloctl.chaos.detection import detection_figures
 from sloctl.chaos.gameday import GamedayResult, run_gameday
 from sloctl.chaos.ledger import LEDGER
+from sloctl.chaos.report import write_reports
+from sloctl.masking import Masker
+from sloctl.prometheus import Prometheus
 from sloctl.reports.gameday import figure, render_html
+from sloctl.serve import App, ServeConfig
+from sloctl.serve.runs import find_runs
 from tests.chaos.results import completed_run
 from tests.fixtures.experiments import TINY
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
@@ -232,3 +238,32 @@ def test_a_figure_names_its_unit_or_why_it_is_missing() -> None:
     assert figure(after_the_fault, "time_to_resolve_s") == "no page to resolve"
     assert figure(before_the_fault, "time_to_detect_s") == "not measured"
     assert "None" not in render_html(before_the_fault) and "None" not in render_html(after_the_fault)
+
+
+def test_an_interrupted_run_has_no_budget_figure_in_its_report_nor_in_serve(
+    prometheus: str, tmp_path: Path
+) -> None:
+    """A run that Ctrl-C stopped 2 s in measured its cut span (0.0008 %), which sloctl serve's
+    runs page showed as "0.00 %", as if the game day had cost nothing. It has no budget figure:
+    not measured in the report, null in its JSON, unknown ("-") in serve. A run that ended, and
+    whose wait for its pages was interrupted, ran its course: its budget is measured."""
+    interrupted = {"verdict": "fail", "status": "interrupted", "interrupted": True}
+    stopped = completed_run("connection-loss", expected_alerts=[ALERT], duration_s=2.0, **interrupted)
+    detection_figures(stopped, {"prometheus_url": prometheus}, {"budget": BUDGET}, START)
+    assert stopped.budget_consumed_percent is None
+    assert figure(stopped, "budget_consumed_percent") == "not measured: interrupted"
+    write_reports(stopped, None, tmp_path / "run", Masker(()))
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["budget_consumed_percent"] is None
+    (run,) = find_runs({"gameday": (tmp_path,)}, {}).runs
+    assert run.budget_spent_percent is None
+    with Prometheus.connect("http://127.0.0.1:9") as closed:  # the runs page reads files only
+        page = App(ServeConfig(run_dirs={"gameday": (tmp_path,)}), closed).handle("/runs/gameday", {})
+    row = page.body.decode().split('<tr data-run="')[1]
+    _time_to_detect, budget = re.findall(r"<td>([^<]*)</td>", row)[:2]
+    assert budget == "-", row
+
+    waited = completed_run("connection-loss", expected_alerts=[ALERT], duration_s=20.0, **interrupted)
+    detection_figures(
+        waited, {"prometheus_url": prometheus}, {"budget": BUDGET}, START, run_interrupted=False
+    )
+    assert waited.budget_consumed_percent == pytest.approx(100 * 10 * 20 / 2592000, abs=1e-6)
