@@ -101,8 +101,11 @@ def test_the_lanes_are_spread_evenly_over_the_interval() -> None:
                 timeout=10,
                 what="a run of every lane",
             )
-            firsts = [live.lane_starts(f"api{i}", "warm")[0][0] for i in range(LANES)]
+            starts = [live.lane_starts(f"api{i}", "warm")[0] for i in range(LANES)]
+    firsts = [planned for planned, _ in starts]
     gaps = [b - a for a, b in itertools.pairwise(firsts)]
-    # i/n of the interval apart, give or take the few milliseconds between the lanes' tasks
-    assert all(abs(g - interval / LANES) < 0.05 for g in gaps), gaps
-    assert firsts[-1] - firsts[0] < interval, firsts
+    # Planned i/n of the interval apart from one origin (each lane's own start used to be its
+    # origin: on a loaded machine lane 1 was planned 0.29 of an interval after lane 0, not 0.2),
+    # and none ran before its slot.
+    assert all(abs(g - interval / LANES) < 1e-6 for g in gaps), gaps
+    assert all(actual >= planned for planned, actual in starts), starts
