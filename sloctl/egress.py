@@ -86,7 +86,13 @@ class EgressDenied(ValueError):
 
 class UnexpectedAnswer(OSError):
     """An HTTP answer that is not what a JSON API sends (a redirect, which is never followed,
-    or a body that is not JSON), or no answer at all. An ``OSError``, as a network failure is."""
+    or a body that is not JSON), or no answer at all. An ``OSError``, as a network failure is.
+    ``status``: the HTTP status of an answer that was not JSON (None without one), so that a
+    caller can tell an API not served (404, 405) from a failing one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def parse_networks(items: Iterable[str | Network]) -> tuple[Network, ...]:
@@ -591,7 +597,7 @@ def get_json(client: httpx.Client, url: str) -> object:
     try:
         return json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth ("[[[…")
-        raise UnexpectedAnswer(_not_json(url, response)) from None
+        raise UnexpectedAnswer(_not_json(url, response), response.status_code) from None
 
 
 def _not_json(url: str, response: httpx.Response) -> str:

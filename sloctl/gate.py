@@ -45,6 +45,9 @@ class Verdict:
     slos: tuple[SloVerdict, ...]
     time: float
     """The instant (Unix seconds) every query was evaluated at: ``--time``, else the run's."""
+    rules_unchecked: str = ""
+    """Why the rules' health of some or all of the SLOs was not checked (no rules API there,
+    their groups not listed): the verdict stands on the numbers alone. Empty when checked."""
 
     @property
     def freeze(self) -> bool:
@@ -86,6 +89,7 @@ def evaluate(
     when_unknown: str | None = None,
     timeout: float = TIMEOUT,
     token: str | None = None,
+    require_rule_health: bool = False,
 ) -> Verdict:
     """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
     ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
@@ -93,30 +97,39 @@ def evaluate(
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state.
     :class:`Undecided` when Prometheus' answers carry warnings or a selected SLO's rules failed
-    to evaluate (:func:`undecided`)."""
+    to evaluate (:func:`undecided`), and with ``require_rule_health`` when their health cannot
+    be read (else the verdict says so, :attr:`Verdict.rules_unchecked`)."""
     snapshot = collect(
         url, slos=slos, transport=transport, allow=allow, time=time, timeout=timeout, token=token
     )
-    why = undecided(snapshot)
+    why = undecided(snapshot, require_rule_health=require_rule_health)
     if why:
         raise Undecided(why)
     floor = None if floor_percent is None else floor_percent / 100
     rows = snapshot.rows
     if when_unknown is not None:
         rows = tuple(replace(r, policy_unknown=when_unknown) for r in rows)
-    return Verdict(tuple(SloVerdict(r, r.decision(floor)) for r in rows), snapshot.time)
+    return Verdict(
+        tuple(SloVerdict(r, r.decision(floor)) for r in rows), snapshot.time, snapshot.rules_unchecked
+    )
 
 
-def undecided(snapshot: Snapshot) -> str | None:
+def undecided(snapshot: Snapshot, *, require_rule_health: bool = False) -> str | None:
     """Why no verdict can be given on ``snapshot`` (None when one can): Prometheus' warnings
-    and the rules of its SLOs that failed to evaluate, each named. Infos do not stop it.
+    and the rules of its SLOs that failed to evaluate, each named, and, when
+    ``require_rule_health`` (``--require-rule-health``), rules whose health is unknown.
+    Infos do not stop it.
 
     >>> undecided(Snapshot((), 0.0, warnings=("store eu-1 down",)))
     'Prometheus warned that its answer may be partial or wrong: store eu-1 down'
+    >>> undecided(Snapshot((), 0.0, rules_unchecked="no rules API"), require_rule_health=True)
+    'rule health unknown (--require-rule-health): no rules API'
     """
     reasons = [
         f"{r.slo}: {e} (its figures are stale or absent)" for r in snapshot.rows for e in r.rule_errors
     ]
+    if require_rule_health and snapshot.rules_unchecked:
+        reasons.append(f"rule health unknown (--require-rule-health): {snapshot.rules_unchecked}")
     if snapshot.warnings:
         reasons.insert(
             0, f"Prometheus warned that its answer may be partial or wrong: {'; '.join(snapshot.warnings)}"
@@ -127,13 +140,16 @@ def undecided(snapshot: Snapshot) -> str | None:
 def render_verdict(verdict: Verdict, *, url: str) -> str:
     """The verdict as JSON: ``verdict`` (freeze or proceed), ``reason``, ``prometheus`` (``url``
     with a password in it masked: the verdict lands in CI logs), ``time`` (the instant it was
-    judged at, Unix seconds), and per SLO its action, reason, remaining budget (null when
-    unknown) and state."""
+    judged at, Unix seconds), ``rule_health_checked`` (false when the SLOs' rules' health could
+    not be read: the verdict stands on the numbers alone) and ``rule_health_unknown`` (why, or
+    null), and per SLO its action, reason, remaining budget (null when unknown) and state."""
     doc = {
         "verdict": verdict.action,
         "reason": verdict.reason,
         "prometheus": mask_text(url),
         "time": verdict.time,
+        "rule_health_checked": not verdict.rules_unchecked,
+        "rule_health_unknown": verdict.rules_unchecked or None,
         "slos": [
             {
                 "slo": v.row.slo,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from time import time as wall_clock
 from typing import Any
@@ -28,19 +28,22 @@ from sloctl import naming
 from sloctl.egress import Egress
 from sloctl.masking import mask_text
 from sloctl.policy import Decision, decide
-from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
+from sloctl.prometheus import TIMEOUT, NotServed, Prometheus, Result, by_label
 
 __all__ = [
+    "GROUPS_PER_REQUEST",
     "INFO_LABELS",
     "QUERIES",
     "STATES",
     "TIMEOUT",
     "RuleError",
+    "RuleHealth",
     "Snapshot",
     "StatusRow",
     "UnknownSlo",
     "collect",
     "collect_from",
+    "read_rule_health",
     "render_json",
     "render_table",
     "rows_from",
@@ -58,26 +61,33 @@ class UnknownSlo(ValueError):
 
 
 #: The states of an SLO, the most urgent first (the order of ``sloctl serve``'s sort by state).
-STATES = ("firing", "pending", "no_data", "ok")
+STATES = ("firing", "pending", "rule_error", "no_data", "ok")
 
 
-def state_of(alerts: Iterable[tuple[str, str]], *, no_data: bool) -> str:
+def state_of(alerts: Iterable[tuple[str, str]], *, no_data: bool, rule_error: bool = False) -> str:
     """One of :data:`STATES`: ``firing`` or ``pending`` by the burn-rate tiers' alerts alone
-    (``alerts``: (``sloctl_tier``, alert state) pairs), else ``no_data`` while the SLI has no
-    data, else ``ok``. The no-data ticket is the ``no_data`` state, and a policy step's alert
-    is the policy's business (:func:`sloctl.naming.is_burn_rate_tier`): neither makes an SLO
-    "firing". ``sloctl status``, ``gate`` and ``serve`` all classify with this function.
+    (``alerts``: (``sloctl_tier``, alert state) pairs), else ``rule_error`` while some of the
+    SLO's rules fail to evaluate (its figures are stale or absent: not ``ok``, and worse than
+    no data, which a quiet service has), else ``no_data`` while the SLI has no data, else
+    ``ok``. An alert that fires was evaluated, so it outranks a rule error. The no-data ticket
+    is the ``no_data`` state, and a policy step's alert is the policy's business
+    (:func:`sloctl.naming.is_burn_rate_tier`): neither makes an SLO "firing". ``sloctl
+    status``, ``gate`` and ``serve`` all classify with this function.
 
     >>> state_of([("no_data", "firing"), ("policy_freeze", "firing")], no_data=True)
     'no_data'
     >>> state_of([("ticket_slow", "pending"), ("page_quick", "firing")], no_data=False)
     'firing'
+    >>> state_of([], no_data=True, rule_error=True)
+    'rule_error'
     """
     states = {s for tier, s in alerts if naming.is_burn_rate_tier(tier)}
     if "firing" in states:
         return "firing"
     if "pending" in states:
         return "pending"
+    if rule_error:
+        return "rule_error"
     return "no_data" if no_data else "ok"
 
 
@@ -126,7 +136,7 @@ class StatusRow:
     @property
     def state(self) -> str:
         """One of :data:`STATES` (:func:`state_of`)."""
-        return state_of(self.alerts, no_data=self.no_data)
+        return state_of(self.alerts, no_data=self.no_data, rule_error=bool(self.rule_errors))
 
     @property
     def burn_alerts(self) -> tuple[tuple[str, str], ...]:
@@ -218,6 +228,9 @@ class Snapshot:
     """The answers' warnings, each once: their figures may be partial or wrong."""
     infos: tuple[str, ...] = ()
     """The answers' infos, each once (informational: Prometheus 3's notes on a query)."""
+    rules_unchecked: str = ""
+    """Why the rules' health of some or all of the SLOs is unknown (no rules API there, or
+    none of their groups listed in it); empty when it was read for every one."""
 
 
 def collect(
@@ -272,19 +285,135 @@ QUERIES = {
 def collect_from(prom: Prometheus, time: float | None = None, slos: Sequence[str] = ()) -> Snapshot:
     """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus`: :data:`QUERIES`, all
     at ``time`` or else at one instant taken now (not each at the moment Prometheus runs it),
-    then the rules' health for the SLOs selected."""
+    then the rules' health for the SLOs selected (:func:`read_rule_health`)."""
     at = round(wall_clock(), 3) if time is None else time
     results = prom.query_many(QUERIES, at)
-    rows = select(rows_from(results), slos, time)
-    groups = prom.rules()
-    errors = rule_errors(groups, {r.slo for r in rows})
-    answers: list[Result] = [*results.values(), groups]
+    health = read_rule_health(prom, rows_from(results), lambda rows: select(rows, slos, time))
+    answers: list[Result] = [*results.values(), *health.answers]
     return Snapshot(
-        rows=tuple(replace(r, rule_errors=errors.get(r.slo, ())) for r in rows),
+        rows=health.rows,
         time=at,
         warnings=tuple(dict.fromkeys(w for a in answers for w in a.warnings)),
         infos=tuple(dict.fromkeys(i for a in answers for i in a.infos)),
+        rules_unchecked=health.unchecked,
     )
+
+
+#: Rule groups asked for by name in one request to the rules API: their names keep its URL
+#: within a few kilobytes (a proxy's limit: nginx's is 8 KB), its answer about 2 MB (some
+#: 19 KB per generated group without its alerts, docs/benchmarks.md).
+GROUPS_PER_REQUEST = 100
+
+
+@dataclass(frozen=True)
+class RuleHealth:
+    """What the rules API said of the SLOs' rules (:func:`read_rule_health`)."""
+
+    rows: tuple[StatusRow, ...]
+    """The rows chosen, each with its :attr:`StatusRow.rule_errors`."""
+    unchecked: str
+    """Why the health of some or all of them is unknown; empty when it was read for each."""
+    answers: tuple[Result, ...]
+    """The rules API's answers (their warnings and infos count as the queries' do)."""
+
+
+def read_rule_health(
+    prom: Prometheus,
+    rows: Sequence[StatusRow],
+    choose: Callable[[list[StatusRow]], list[StatusRow]] = list,
+) -> RuleHealth:
+    """The rows that ``choose`` keeps (:func:`select` for ``status`` and ``gate``), with the
+    rules of their groups that failed at their last evaluation, read from the rules API in
+    two steps that ask only for what is needed: the SLOs' info rules alone (some 600 bytes an
+    SLO), which say which group holds each SLO (a composite's holds its components') and
+    whether the info rule itself fails, then those groups without their alerts' instances,
+    :data:`GROUPS_PER_REQUEST` at a time (an engine that ignores the filters, as Prometheus
+    2.42 does, answers the first request with every rule, which then serves alone).
+
+    An SLO whose info rule fails is not in the queries' answers at all: it gets a row of
+    unknown figures with its rule errors (not "Prometheus knows no SLO"). No rules API (404,
+    405, 501: :class:`~sloctl.prometheus.NotServed`), or no group listed for an SLO (the rules
+    are evaluated elsewhere: vmalert, Thanos Ruler, a Mimir ruler), is said in
+    :attr:`RuleHealth.unchecked`, not a failure; any other error of the rules API is."""
+    try:
+        info = prom.rules(names=[naming.SLO_INFO], exclude_alerts=True)
+    except NotServed as exc:
+        return RuleHealth(tuple(choose(list(rows))), str(exc), ())
+    known = {r.slo for r in rows}
+    chosen = choose(
+        sorted([*rows, *(r for r in _info_rows(info) if r.slo not in known)], key=lambda r: r.slo)
+    )
+    holders = _holders(info)
+    answers = [info]
+    if any(r.get("name") != naming.SLO_INFO for g in info for r in g["rules"]):
+        groups: _Listed = info  # the filter was ignored: every rule is here
+    else:
+        answers += _groups(prom, sorted({g for r in chosen for g in holders.get(r.slo, ())}))
+        groups = [g for a in answers[1:] for g in a]
+    errors = rule_errors(groups, {r.slo for r in chosen})
+    unlisted = [r.slo for r in chosen if r.slo not in holders]
+    unchecked = (
+        f"the rules API at {mask_text(prom.url)} lists no rule group of {', '.join(unlisted)}: their"
+        " rules are evaluated elsewhere (vmalert, Thanos Ruler, a Mimir ruler), or it lists none"
+        " (VictoriaMetrics without -vmalert.proxyURL answers an empty list)"
+        if unlisted
+        else ""
+    )
+    return RuleHealth(
+        tuple(replace(r, rule_errors=errors.get(r.slo, ())) for r in chosen), unchecked, tuple(answers)
+    )
+
+
+def _holders(info: _Listed) -> dict[str, tuple[str, ...]]:
+    """The groups that hold each SLO's info rule, by SLO id."""
+    out: dict[str, set[str]] = {}
+    for group in info:
+        for rule in group["rules"]:
+            labels = rule.get("labels") if isinstance(rule, dict) else None
+            if rule.get("name") == naming.SLO_INFO and isinstance(labels, dict) and naming.LABEL_ID in labels:
+                out.setdefault(str(labels[naming.LABEL_ID]), set()).add(str(group["name"]))
+    return {slo: tuple(sorted(g)) for slo, g in out.items()}
+
+
+def _info_rows(info: _Listed) -> list[StatusRow]:
+    """A row of unknown figures for each SLO whose info rule failed at its last evaluation."""
+    out = []
+    for group in info:
+        for rule in group["rules"]:
+            labels = rule.get("labels") if isinstance(rule, dict) else None
+            if (
+                rule.get("name") != naming.SLO_INFO
+                or rule.get("health") != "err"
+                or not isinstance(labels, dict)
+            ):
+                continue
+            if naming.LABEL_ID in labels:
+                out.append(
+                    StatusRow(
+                        slo=str(labels[naming.LABEL_ID]),
+                        service=str(labels.get(naming.LABEL_SERVICE, "")),
+                        name=str(labels.get(naming.LABEL_SLO, "")),
+                        budget_remaining=math.nan,
+                        current_burn_rate=math.nan,
+                        period_burn_rate=math.nan,
+                        policy_unknown=str(labels.get(naming.LABEL_POLICY_UNKNOWN, "proceed")),
+                    )
+                )
+    return out
+
+
+def _groups(prom: Prometheus, names: Sequence[str]) -> list[Result]:
+    """The rule groups ``names``, without their alerts' instances, in requests of at most
+    :data:`GROUPS_PER_REQUEST` names; an answer with a group not asked for (an engine that
+    ignores ``rule_group[]``) holds every group, and is the only one read."""
+    answers = []
+    for start in range(0, len(names), GROUPS_PER_REQUEST):
+        asked = names[start : start + GROUPS_PER_REQUEST]
+        answer = prom.rules(groups=asked, exclude_alerts=True)
+        if not {str(g["name"]) for g in answer} <= set(asked):
+            return [answer]
+        answers.append(answer)
+    return answers
 
 
 def rule_errors(groups: _Listed, slos: set[str]) -> dict[str, tuple[RuleError, ...]]:
@@ -388,6 +517,8 @@ def render_table(snapshot: Snapshot) -> str:
     lines += [
         f"rule error: {r.slo}: {e} (its figures are stale or absent)" for r in rows for e in r.rule_errors
     ]
+    if snapshot.rules_unchecked:
+        lines.append(f"rule health unknown: {snapshot.rules_unchecked}")
     lines += [f"warning from Prometheus (the figures may be partial): {w}" for w in snapshot.warnings]
     return "\n".join(lines) + "\n"
 
@@ -420,5 +551,12 @@ def render_json(snapshot: Snapshot) -> str:
         d["policy_action"] = decision.action if r.policy else None
         d["policy_reason"] = decision.reason
         out.append(d)
-    doc = {"slos": out, "time": snapshot.time, "warnings": snapshot.warnings, "infos": snapshot.infos}
+    doc = {
+        "slos": out,
+        "time": snapshot.time,
+        "warnings": snapshot.warnings,
+        "infos": snapshot.infos,
+        "rule_health_checked": not snapshot.rules_unchecked,
+        "rule_health_unknown": snapshot.rules_unchecked or None,
+    }
     return json.dumps(doc, indent=2, sort_keys=True) + "\n"

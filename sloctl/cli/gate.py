@@ -7,7 +7,12 @@ Reads every selected SLO's remaining error budget, no-data state and error-budge
 Exit codes: 0 proceed, 1 freeze, 2 usage (URL outside the allow-list, an SLO Prometheus does not
 know, a Prometheus that knows no SLO: no verdict rather than proceed), 3 no verdict: Prometheus
 could not be read, or it cannot decide on what Prometheus said (an answer with warnings, which
-may be partial; a selected SLO's rules failing to evaluate; each named)."""
+may be partial; a selected SLO's rules failing to evaluate; each named).
+
+Where the rules' health cannot be read (no rules API: Mimir without its ruler, a query-only
+proxy; or the SLOs' rule groups not listed: VictoriaMetrics without vmalert), the verdict stands
+on the numbers and says so (rule_health_checked: false); --require-rule-health makes it no
+verdict (exit 3) instead."""
 
 from __future__ import annotations
 
@@ -22,6 +27,12 @@ __all__ = ["register"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(subparsers, "gate", _run, __doc__)
     add_live_prometheus_arguments(p, slos="to judge")
+    p.add_argument(
+        "--require-rule-health",
+        action="store_true",
+        help="give no verdict (exit 3) when the SLOs' rules' health cannot be read, rather than"
+        " decide on the numbers alone",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -39,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
             time=args.time,
             timeout=args.timeout,
             token=args.prometheus_token,
+            require_rule_health=args.require_rule_health,
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
@@ -53,4 +65,6 @@ def _run(args: argparse.Namespace) -> int:
         return 3
     sys.stdout.write(render_verdict(verdict, url=args.prometheus))
     print(f"sloctl gate: {verdict.action}: {verdict.reason}", file=sys.stderr)
+    if verdict.rules_unchecked:
+        print(f"sloctl gate: rule health not checked: {verdict.rules_unchecked}", file=sys.stderr)
     return 1 if verdict.freeze else 0

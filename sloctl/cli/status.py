@@ -3,7 +3,8 @@ alerts per SLO.
 
 Reads every SLO's remaining error budget, current and period burn rates and firing alert tiers
 from the series the generated rules record, all at one instant; says which of the SLOs' rules
-failed to evaluate, and Prometheus' warnings (the figures may be partial; JSON: also its infos).
+failed to evaluate (state rule_error), or why their health is unknown (no rules API there, their
+groups not listed), and Prometheus' warnings (the figures may be partial; JSON: also its infos).
 
 Exit codes: 0 read, 1 Prometheus did not answer, 2 usage (URL outside the allow-list, an SLO
 Prometheus does not know, a Prometheus that knows no SLO)."""

@@ -19,6 +19,7 @@ is kept, a query string or fragment refused.
 from ._client import (
     MAX_POINTS,
     TIMEOUT,
+    NotServed,
     Prometheus,
     PrometheusError,
     Result,
@@ -31,6 +32,7 @@ from ._client import (
 __all__ = [
     "MAX_POINTS",
     "TIMEOUT",
+    "NotServed",
     "Prometheus",
     "PrometheusError",
     "Result",

@@ -15,7 +15,7 @@ from typing import Any, Literal, cast
 
 import httpx
 
-from sloctl.egress import Egress, EgressDenied, Endpoint, get_json
+from sloctl.egress import Egress, EgressDenied, Endpoint, UnexpectedAnswer, get_json
 from sloctl.masking import mask_text
 
 
@@ -58,6 +58,16 @@ TIMEOUT = 30.0
 
 class PrometheusError(RuntimeError):
     """Prometheus answered, but not with a result (a bad query, an overloaded server)."""
+
+
+class NotServed(PrometheusError):
+    """The engine, or a proxy in front of it, serves no such API: it answered 404 (Mimir
+    without its ruler, a query-only proxy), 405 or 501, not JSON. Said for the rules API,
+    which not every Prometheus-compatible engine serves."""
+
+
+#: The statuses of an API that is not served (rather than failing, as a 401 or 5xx is).
+_NOT_SERVED = (404, 405, 501)
 
 
 @dataclass(frozen=True)
@@ -144,7 +154,7 @@ class Prometheus:
     def _get(
         self,
         endpoint: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str | Sequence[str]] | None = None,
         what: str = "",
         result_type: ResultType | None = None,
     ) -> _Answer:
@@ -219,10 +229,38 @@ class Prometheus:
             t = stop + step
         return Result(merged.values(), warnings=warnings, infos=infos)
 
-    def rules(self, type_: str | None = None) -> Result:
+    def rules(
+        self,
+        type_: str | None = None,
+        *,
+        names: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        exclude_alerts: bool = False,
+    ) -> Result:
         """The rule groups Prometheus evaluates (``type_``: ``alert`` or ``record``), each rule
-        with its ``health`` (``ok``, ``err``, ``unknown``) and ``lastError``."""
-        return self._get("rules", {"type": type_} if type_ else None).listed("groups")
+        with its ``health`` (``ok``, ``err``, ``unknown``) and ``lastError``; only the rules
+        named ``names`` and the groups named ``groups`` when given, and without the alerting
+        rules' active alerts with ``exclude_alerts``. Prometheus 2.42 honours ``type`` alone
+        and ignores the rest (the whole answer, which the caller must expect); 3.x honours
+        all of them. :class:`NotServed` when there is no rules API there."""
+        params: dict[str, str | Sequence[str]] = {"type": type_} if type_ else {}
+        if names:
+            params["rule_name[]"] = list(names)
+        if groups:
+            params["rule_group[]"] = list(groups)
+        if exclude_alerts:
+            params["exclude_alerts"] = "true"
+        try:
+            return self._get("rules", params).listed("groups")
+        except UnexpectedAnswer as exc:
+            if exc.status in _NOT_SERVED:
+                raise NotServed(
+                    mask_text(
+                        f"{self.url}/api/v1/rules answered {exc.status}: no rules API there (an engine"
+                        " without one, such as Mimir without its ruler, or a proxy that passes queries alone)"
+                    )
+                ) from None
+            raise
 
     def alerts(self) -> Result:
         """The active (pending or firing) alerts."""

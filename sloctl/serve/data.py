@@ -27,7 +27,7 @@ from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
-from sloctl.status import QUERIES, STATES, StatusRow, rows_from
+from sloctl.status import QUERIES, STATES, StatusRow, read_rule_health, rows_from
 
 __all__ = [
     "EXTRA_QUERIES",
@@ -54,7 +54,9 @@ EXTRA_QUERIES = {
     "sli": f"max by ({naming.LABEL_ID}) ({_RATIO}5m)",
 }
 #: The overview's query count: constant, whatever the number of SLOs (:func:`details` is one; a
-#: label filter adds :func:`all_info`).
+#: label filter adds :func:`all_info`). Besides them, the rules' health is read from the rules
+#: API as ``sloctl status`` reads it (:func:`sloctl.status.read_rule_health`): one request for
+#: the SLOs' info rules, one per 100 SLOs for their groups.
 OVERVIEW_QUERY_COUNT = len(QUERIES) + len(EXTRA_QUERIES) + 1
 
 #: A chart shows at most this many points per series: the step grows with the range.
@@ -139,6 +141,10 @@ class Overview:
     """Prometheus queries this overview took (:data:`QUERIES` and :data:`EXTRA_QUERIES`)."""
     unknown_specs: tuple[str, ...] = ()
     """SLOs of the given files that Prometheus does not know (rules not loaded?)."""
+    warnings: tuple[str, ...] = ()
+    """Prometheus' warnings on the answers, each once: the figures may be partial."""
+    rules_unchecked: str = ""
+    """Why the rules' health of some or all SLOs is unknown (``sloctl status``'s line)."""
 
 
 @lru_cache(maxsize=256)
@@ -159,7 +165,8 @@ def overview(
     (and its ``explain`` figures: computed here unless given, as the UI does once)."""
     before = prom.requests
     results = prom.query_many({**QUERIES, **EXTRA_QUERIES}, time)
-    rows = rows_from(results)
+    health = read_rule_health(prom, rows_from(results))
+    rows = health.rows
     info = by_label(results["info"], naming.LABEL_ID)
     sli = by_label(results["sli"], naming.LABEL_ID)
     if explained is None:
@@ -182,6 +189,8 @@ def overview(
         at=clock.time() if time is None else time,
         queries=prom.requests - before,
         unknown_specs=tuple(sorted(set(specs) - known)),
+        warnings=tuple(dict.fromkeys(w for a in (*results.values(), *health.answers) for w in a.warnings)),
+        rules_unchecked=health.unchecked,
     )
 
 

@@ -30,8 +30,8 @@ def app_over(answers: Mapping[str, list[Sample]]) -> Iterator[App]:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/query_range"):  # the SLO page's charts: no points
             data: dict[str, object] = {"resultType": "matrix", "result": []}
-        elif request.url.path.endswith("/rules"):  # status reads its rules' health: none fails
-            data = {"groups": []}
+        elif request.url.path.endswith("/rules"):  # status reads its rules' health
+            data = {"groups": _rule_groups(request.url.params)}
         else:
             samples = answers.get(names.get(request.url.params["query"], ""), [])
             result = [{"metric": dict(m), "value": [0, str(v)]} for m, v in samples]
@@ -40,6 +40,30 @@ def app_over(answers: Mapping[str, list[Sample]]) -> Iterator[App]:
 
     with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
         yield App(ServeConfig(), prom)
+
+
+#: An SLO whose errors' rule fails at every evaluation: its figures are stale, its state rule_error.
+BROKEN = "e-broken"
+STORY = (*IDS, BROKEN)
+FAILURE = "many-to-many matching not allowed: matching labels must be unique on one side"
+
+
+def _rule_groups(params: httpx.QueryParams) -> list[dict[str, object]]:
+    """The rules API of Prometheus 3, with its filters: a group per SLO of the story, its info
+    rule healthy, the broken SLO's errors' rule failing."""
+    groups = []
+    for i in STORY:
+        rules: list[dict[str, object]] = [{"name": naming.SLO_INFO, "labels": _id(i), "health": "ok"}]
+        if i == BROKEN:
+            rules.append(
+                {"name": naming.errors_rate(300), "labels": _id(i), "health": "err", "lastError": FAILURE}
+            )
+        names = params.get_list("rule_name[]")
+        rules = [r for r in rules if not names or r["name"] in names]
+        group: dict[str, object] = {"name": naming.rule_group(i[0], i[2:]), "rules": rules}
+        groups.append(group)
+    asked = params.get_list("rule_group[]")
+    return [g for g in groups if not asked or g["name"] in asked]
 
 
 def _id(slo: str) -> dict[str, str]:
@@ -51,13 +75,13 @@ def _alert(slo: str, tier: str, state: str) -> Sample:
 
 
 ANSWERS: dict[str, list[Sample]] = {
-    "info": [({**_id(i), naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}, 1.0) for i in IDS],
+    "info": [({**_id(i), naming.LABEL_SERVICE: i[0], naming.LABEL_SLO: i[2:]}, 1.0) for i in STORY],
     "no_data": [(_id("a-silent"), 1.0)],
-    "policies": [({**_id(i), naming.LABEL_POLICY_ACTION: "freeze"}, 0.0) for i in IDS],
+    "policies": [({**_id(i), naming.LABEL_POLICY_ACTION: "freeze"}, 0.0) for i in STORY],
     # The silent SLO's budget is unknown; its rules record a 5m ratio and a burn rate of 0.
-    "budget": [(_id(i), 0.5) for i in IDS[1:]],
-    "current": [(_id(i), 0.0 if i == "a-silent" else 3.0) for i in IDS],
-    "sli": [(_id(i), 0.0 if i == "a-silent" else 0.01) for i in IDS],
+    "budget": [(_id(i), 0.5) for i in STORY[1:]],
+    "current": [(_id(i), 0.0 if i == "a-silent" else 3.0) for i in STORY],
+    "sli": [(_id(i), 0.0 if i == "a-silent" else 0.01) for i in STORY],
     "alerts": [_alert(*a) for a in ALERTS],
 }
 
@@ -80,7 +104,13 @@ def test_the_no_data_ticket_and_policy_alerts_are_not_firing_states_nor_firing_t
     }
     assert re.findall(r'data-slo="([^"]+)"', no_data) == ["a-silent"]
     firing = {slo: cells[-3] for slo, cells in _cells(body).items()}
-    assert firing == {"a-silent": "-", "b-pending": "-", "c-firing": "ticket_slow", "d-fine": "-"}
+    assert firing == {
+        "a-silent": "-",
+        "b-pending": "-",
+        "c-firing": "ticket_slow",
+        "d-fine": "-",
+        BROKEN: "-",
+    }
 
 
 def test_an_slo_without_data_has_no_sli_nor_burn_rate_now() -> None:
@@ -98,7 +128,7 @@ def test_sorting_by_state_puts_the_most_urgent_first() -> None:
         up = app.handle("/", {"sort": ["state"]}).body.decode()
         down = app.handle("/", {"sort": ["state"], "dir": ["desc"]}).body.decode()
     order = re.findall(r'data-state="([^"]+)"', up)
-    assert order == list(STATES) == ["firing", "pending", "no_data", "ok"]
+    assert order == list(STATES) == ["firing", "pending", "rule_error", "no_data", "ok"]
     assert re.findall(r'data-state="([^"]+)"', down) == order[::-1]
 
 
@@ -106,6 +136,15 @@ def test_the_overview_and_sloctl_status_give_every_slo_the_same_state() -> None:
     with app_over(ANSWERS) as app:
         shown = {r.id: r.state for r in app.overview().rows}
         table = render_table(collect_from(app.prom))
-    said = {line.split()[0]: line.split()[1] for line in table.splitlines()[1:]}
+    said = {line.split()[0]: line.split()[1] for line in table.splitlines()[1 : 1 + len(STORY)]}
     assert said == shown
-    assert shown == {"a-silent": "no_data", "b-pending": "pending", "c-firing": "firing", "d-fine": "ok"}
+    assert shown == {
+        "a-silent": "no_data",
+        "b-pending": "pending",
+        "c-firing": "firing",
+        "d-fine": "ok",
+        BROKEN: "rule_error",
+    }
+    assert (
+        f"rule error: {BROKEN}: rule {naming.errors_rate(300)} of group sloctl-e-broken: {FAILURE}" in table
+    )

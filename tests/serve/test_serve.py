@@ -12,7 +12,7 @@ import math
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import MappingProxyType
@@ -102,7 +102,35 @@ def fake_prometheus(
             200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
         )
 
-    return httpx.MockTransport(handler)
+    return httpx.MockTransport(_with_rule_groups(handler, n, id_of))
+
+
+def _with_rule_groups(
+    handler: Callable[[httpx.Request], httpx.Response], n: int, id_of: Callable[[int], str]
+) -> Callable[[httpx.Request], httpx.Response]:
+    """``handler``, and the rules API of :func:`_rule_groups` (the rules' health, which
+    status and the overview read)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/rules"):
+            return _rule_groups(n, id_of, request.url.params.get_list("rule_group[]"))
+        return handler(request)
+
+    return answer
+
+
+def _rule_groups(n: int, id_of: Callable[[int], str], asked: Sequence[str]) -> httpx.Response:
+    """The rules API of Prometheus 3: one group per SLO holding its healthy info rule (the
+    groups ``asked``, when given)."""
+    groups = [
+        {
+            "name": naming.rule_group("s", str(i)),
+            "rules": [{"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: id_of(i)}, "health": "ok"}],
+        }
+        for i in range(n)
+    ]
+    kept = [g for g in groups if not asked or g["name"] in asked]
+    return httpx.Response(200, json={"status": "success", "data": {"groups": kept}})
 
 
 @contextmanager
@@ -286,6 +314,8 @@ def test_an_slo_page_with_no_threshold_and_no_burn_rate_yet_draws_its_charts() -
             return httpx.Response(
                 200, json={"status": "success", "data": {"resultType": "matrix", "result": matrix}}
             )
+        if request.url.path.endswith("/rules"):
+            return _rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
         query = request.url.params["query"]
         vector = [{"metric": labels, "value": [0, "1"]}] if naming.SLO_INFO in query else []
         return httpx.Response(

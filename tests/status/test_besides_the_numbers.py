@@ -7,6 +7,7 @@ bearer token for the game days' reads."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
@@ -25,6 +26,7 @@ from sloctl.cli.main import main
 from sloctl.model import EventsSLI
 from sloctl.prometheus import MAX_POINTS, Prometheus
 from sloctl.render.rules import render_rule_file
+from sloctl.serve import App, ServeConfig
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
@@ -48,6 +50,7 @@ SCENARIOS = (
     Scenario("quiet", "", 3600, rps=0.0, warmup=0),
     Scenario("broken", "", 3600, background_burn=0.1, warmup=0),
     Scenario("spent", "", 3600, background_burn=2.0, warmup=0),
+    Scenario("blind", "", 3600, background_burn=0.1, warmup=0),
 )
 #: The broken SLO's errors: each side has a series per scenario, and `on()` matches them all
 #: with all: "many-to-many matching not allowed" at every evaluation of its errors' rule.
@@ -56,6 +59,13 @@ MANY_TO_MANY = (
     f" * on() sum by (scenario) (rate({REQUESTS}[{{{{.window}}}}]))"
 )
 BROKEN_GROUP = naming.rule_group("backtest", "broken")
+BLIND_GROUP = naming.rule_group("backtest", "blind")
+#: The blind SLO's info rule: a many-to-one match with two series on the "one" side fails at
+#: every evaluation, so that Prometheus knows the SLO by no series at all (its SLI fails too).
+FAILING_INFO = (
+    'vector(1) * on() group_left() (label_replace(vector(1), "a", "1", "", "")'
+    ' or label_replace(vector(1), "a", "2", "", ""))'
+)
 ERRORS_RULE = naming.errors_rate(300)
 WARNING = "store 10.0.3.7:10901 unreachable: partial response"
 INFO = "PromQL info: metric might not be a counter, name does not end in _total"
@@ -70,15 +80,20 @@ def prometheus(
     end = int(time.time()) // 60 * 60
     (base,) = load_text(SPEC).slos
     slos = [scenario_slo(base, s) for s in SCENARIOS]
-    slos[2] = replace(slos[2], sli=EventsSLI(MANY_TO_MANY, slos[2].sli.total_query))  # type: ignore[union-attr]
+    for i in (2, 4):
+        slos[i] = replace(slos[i], sli=EventsSLI(MANY_TO_MANY, slos[i].sli.total_query))  # type: ignore[union-attr]
     items = [(s, counts(s, base.error_budget)) for s in SCENARIOS]
     backfill_openmetrics(
         openmetrics(items, start=end - 3600), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
     )
-    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
+    (tmp / "rules.yml").write_text(render_rule_file(slos[:4], ["test"], "test"))
+    blind = render_rule_file(slos[4:], ["test"], "test")
+    assert blind.count("expr: vector(1)\n") == 1
+    (tmp / "blind.yml").write_text(blind.replace("expr: vector(1)\n", f"expr: '{FAILING_INFO}'\n"))
     server = start_prometheus(
         tmp,
-        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
+        config_text="global:\n  evaluation_interval: 1s\n"
+        "rule_files: [rules.yml, blind.yml]\nscrape_configs: []\n",
         binary=prometheus_engine.prometheus,
     )
     try:
@@ -94,10 +109,10 @@ def prometheus(
                 f' or {naming.NO_DATA}{{{naming.LABEL_ID}="backtest-quiet"}} == 1',
             )
             with Prometheus.connect(server.url) as prom:
-                health = {
-                    r.get("health") for g in prom.rules() if g["name"] == BROKEN_GROUP for r in g["rules"]
-                }
-            return len(ids) == len(SCENARIOS) and len(known) == 3 and "err" in health
+                failed = {g["name"] for g in prom.rules() for r in g["rules"] if r.get("health") == "err"}
+            return (
+                len(ids) == len(SCENARIOS) - 1 and len(known) == 3 and failed == {BROKEN_GROUP, BLIND_GROUP}
+            )
 
         assert wait_until(ready, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
         yield server
@@ -191,7 +206,7 @@ def test_a_rule_that_fails_to_evaluate_stops_the_gate_for_its_slo_and_status_nam
     assert code == 0, err
     code, out, err = _run(capsys, "status", "--prometheus", prometheus.url)
     assert code == 0, err
-    (line,) = [line for line in out.splitlines() if line.startswith("rule error: ")]
+    (line,) = [line for line in out.splitlines() if line.startswith("rule error: backtest-broken")]
     assert line.startswith(f"rule error: backtest-broken: rule {ERRORS_RULE} of group {BROKEN_GROUP}: ")
     code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "-o", "json")
     slos = {s["slo"]: s for s in json.loads(out)["slos"]}
@@ -290,3 +305,124 @@ def test_a_game_day_reads_a_prometheus_behind_a_bearer_token_from_a_file(
         sent = [r for r in proxy.requests if r.headers.get("Authorization") == f"Bearer {TOKEN}"]
         assert {r.path for r in sent} == {"/api/v1/query", "/api/v1/rules"}
     assert TOKEN not in (tmp_path / "with" / "report.json").read_text() + out + err
+
+
+def _rows(table: str) -> dict[str, list[str]]:
+    """The rows of a status table by SLO: its columns."""
+    lines = table.splitlines()
+    return {line.split()[0]: re.split(r"\s{2,}", line) for line in lines[1:] if line.startswith("backtest-")}
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_an_slo_whose_rules_fail_is_in_the_rule_error_state_in_status_and_serve(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its figures are unknown, yet its STATE said ok (or no_data), and serve showed neither
+    its rule errors nor Prometheus' warnings."""
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url)
+    assert code == 0, err
+    states = {slo: cols[1] for slo, cols in _rows(out).items()}
+    assert states == {
+        "backtest-blind": "rule_error",
+        "backtest-broken": "rule_error",
+        "backtest-healthy": "ok",
+        "backtest-quiet": "no_data",
+        "backtest-spent": "firing",
+    }, out
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "-o", "json")
+    doc = json.loads(out)
+    assert {s["slo"]: s["state"] for s in doc["slos"]} == states
+    assert doc["rule_health_checked"] is True and doc["rule_health_unknown"] is None
+    with (
+        prometheus_proxy(prometheus.url, notes={"warnings": [WARNING]}) as proxy,
+        Prometheus.connect(proxy.url) as prom,
+    ):
+        app = App(ServeConfig(), prom)
+        shown = {r.id: r.state for r in app.overview().rows}
+        body = html.unescape(app.handle("/", {}).body.decode())
+        broken = html.unescape(app.handle("/", {"state": ["rule_error"]}).body.decode())
+        page = html.unescape(app.handle("/slo/backtest-broken", {}).body.decode())
+    assert shown == states
+    assert re.findall(r'data-slo="([^"]+)"', broken) == ["backtest-blind", "backtest-broken"]
+    banner = re.search(
+        r'<div class="banner warn" role="alert" id="prometheus-warnings">(.*?)</div>', body, re.S
+    )
+    assert banner is not None and f"<li>{WARNING}</li>" in banner[1]
+    row = re.search(r'<tr data-slo="backtest-broken" data-state="rule_error">(.*?)</tr>', body, re.S)
+    assert row is not None and f"<li>rule {ERRORS_RULE} of group {BROKEN_GROUP}: " in row[1]
+    assert (
+        "many-to-many matching not allowed" in row[1]
+        and 'class="rule-errors"' not in body.split('data-slo="backtest-healthy"')[1].split("</tr>")[0]
+    )
+    assert f"rule {ERRORS_RULE} of group {BROKEN_GROUP}: " in page and 'id="rule-errors"' in page
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_an_slo_whose_info_rule_fails_is_a_rule_error_not_an_unknown_slo(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prometheus has no series of it at all: gate and status said "Prometheus knows no SLO
+    'backtest/blind'" (a usage error, exit 2) where its rules say why."""
+    code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/blind")
+    assert (code, out) == (3, ""), err
+    said = f"backtest-blind: rule {naming.SLO_INFO} of group {BLIND_GROUP}: found duplicate series"
+    assert said in err and "knows no SLO" not in err, err
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "--slo", "backtest/blind")
+    assert code == 0, err
+    assert _rows(out)["backtest-blind"][1:5] == ["rule_error", "unknown", "unknown", "unknown"], out
+    assert f"rule error: {said}" in out
+    # An SLO no rule knows is still unknown.
+    code, out, err = _run(capsys, "status", "--prometheus", prometheus.url, "--slo", "backtest/nowhere")
+    assert code == 2 and "knows no SLO 'backtest/nowhere'" in err, err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_without_a_rules_api_status_says_rule_health_is_unknown_and_the_gate_decides_on_the_numbers(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A proxy that passes queries alone (404 on the rules API) made status "cannot read"
+    (exit 1) and the gate give no verdict (exit 3); a failing one (500) still does."""
+    with prometheus_proxy(prometheus.url, refuse={"/api/v1/rules": 404}) as proxy:
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 0, err
+        assert out.splitlines()[-1] == (
+            f"rule health unknown: {proxy.url}/api/v1/rules answered 404: no rules API there (an engine"
+            " without one, such as Mimir without its ruler, or a proxy that passes queries alone)"
+        )
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        verdict = json.loads(out)
+        assert code == 0 and verdict["verdict"] == "proceed", err
+        assert verdict["rule_health_checked"] is False and "answered 404" in verdict["rule_health_unknown"]
+        assert "sloctl gate: rule health not checked: " in err
+        argv = ["gate", "--prometheus", proxy.url, "--slo", "backtest/healthy", "--require-rule-health"]
+        code, out, err = _run(capsys, *argv)
+        assert (code, out) == (3, "") and "rule health unknown (--require-rule-health): " in err, err
+    with prometheus_proxy(prometheus.url, refuse={"/api/v1/rules": 500}) as proxy:
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url)
+        assert code == 1 and "cannot read Prometheus" in err and "answered 500" in err, err
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 3 and "cannot read Prometheus" in err, err
+    code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/healthy")
+    assert code == 0 and json.loads(out)["rule_health_checked"] is True, err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_the_rules_api_is_asked_for_the_selected_slos_groups_alone(
+    prometheus: PrometheusServer, prometheus_engine: PrometheusEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was read whole, every group with its alerts' instances (~20 KB an SLO): past ~3,000
+    SLOs the answer passes the client's 64 MiB bound. Prometheus 3 honours the filters; 2.42
+    ignores them and answers the first request with every rule, which then serves alone."""
+    with prometheus_proxy(prometheus.url) as proxy:
+        code, _out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/broken")
+        assert code == 3 and ERRORS_RULE in err, err
+        asked = [r.raw_query for r in proxy.requests if r.path == "/api/v1/rules"]
+    info = f"rule_name%5B%5D={naming.SLO_INFO}&exclude_alerts=true"
+    if prometheus_engine.major == 2:
+        assert asked == [info]
+    else:
+        assert asked == [info, f"rule_group%5B%5D={BROKEN_GROUP}&exclude_alerts=true"]

@@ -210,7 +210,14 @@ def test_status_json_has_budget_burn_rates_and_firing_tiers(status: Status) -> N
     assert healthy["current_burn_rate"] == pytest.approx(0.1, rel=0.01)
     assert healthy["budget_remaining"] == pytest.approx(0.9, abs=0.01)
     assert healthy["firing"] == []
-    empty = {"slos": [], "time": 1.5, "warnings": [], "infos": []}
+    empty = {
+        "slos": [],
+        "time": 1.5,
+        "warnings": [],
+        "infos": [],
+        "rule_health_checked": True,
+        "rule_health_unknown": None,
+    }
     assert render_json(Snapshot((), 1.5)) == json.dumps(empty, indent=2, sort_keys=True) + "\n"
 
 
