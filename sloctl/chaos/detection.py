@@ -224,6 +224,13 @@ def _budget_figure(result: GamedayResult, url: str, ext: Mapping[str, Any], star
                 since=start,
                 now=end,
             )
-            result.budget_consumed_percent = None if math.isnan(consumed) else consumed
+            if math.isnan(consumed):
+                result.budget_consumed_percent = None
+                result.reasons.append(
+                    "error budget consumed: not measured (the SLO's total query saw no event"
+                    " during the run: check that the load reaches what the SLI counts)"
+                )
+            else:
+                result.budget_consumed_percent = consumed
         except Exception as exc:
             result.reasons.append(f"error budget consumed: not measured ({exc})")

@@ -308,8 +308,9 @@ def budget_consumed_since(
     the run's error ratio from the SLO's own queries at ``D`` and the budget and period from the
     generated recordings (``sloctl:error_budget:ratio``, ``sloctl:period:seconds``). It does
     not depend on how much history Prometheus holds (a difference of
-    ``sloctl:period_error_budget_remaining:ratio`` would). 0 while the run is shorter than two
-    scrapes or saw no event."""
+    ``sloctl:period_error_budget_remaining:ratio`` would). NaN (not measured) while the run is
+    shorter than two scrapes or its SLI saw no event: no event is nothing known, not an
+    untouched budget."""
     now = time.time() if now is None else now
     window = max(1, math.ceil(now - since))
     selector = _selector(service, slo)
@@ -321,7 +322,7 @@ def budget_consumed_since(
     errors = prometheus_query(prometheus_url, error_query.replace(WINDOW_PLACEHOLDER, at), now, transport)
     events = prometheus_query(prometheus_url, total_query.replace(WINDOW_PLACEHOLDER, at), now, transport)
     if math.isnan(errors) or math.isnan(events) or events <= 0:
-        return 0.0
+        return math.nan
     return round(100 * (errors / events) / budget * window / period, 6)
 
 

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from sloctl.chaos.detection import resolution_figures
+from sloctl import naming
+from sloctl.chaos.detection import _budget_figure, resolution_figures
 from sloctl.chaos.gameday import GamedayResult
 from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
@@ -126,3 +127,29 @@ def test_a_stop_condition_that_trips_before_the_fault_is_inconclusive_naming_the
     ]
     inject = {"activity": {"name": "inject: redis_maxmemory_squeeze"}, "status": "succeeded"}
     assert verdict_of({**journal, "run": [baseline, inject]}, f"alert {OTHER} fires")[0] == "fail"
+
+
+@pytest.mark.parametrize(("errors", "events", "figure"), [(0.0, 0.0, None), (2.0, 1000.0, 0.001543)])
+def test_a_run_whose_sli_saw_no_event_has_no_budget_figure_not_zero(
+    errors: float, events: float, figure: float | None
+) -> None:
+    """Found by reading the budget probe: a run whose SLI counted no event (the load missed
+    what the SLO counts, or the scrapes did not come) reported 0 % of the budget spent, a
+    healthy figure out of nothing. 2 errors in 1,000 events over 20 s spend
+    100 × (0.002 / 0.001) × 20 / 2,592,000 = 0.001543 % of a 30-day 99.9 % budget."""
+
+    def answer(request: StubRequest) -> Answer:
+        query = request.query["query"]
+        if query.startswith(naming.PERIOD_SECONDS):
+            return vector(({}, 30 * 86400.0))
+        if query.startswith(naming.ERROR_BUDGET):
+            return vector(({}, 0.001))
+        return vector(({}, errors if query.startswith("errors") else events))
+
+    budget = {"service": "svc", "slo": "slo", "error_query": "errors[{{.window}}]"}
+    budget["total_query"] = "total[{{.window}}]"
+    result = _result()
+    with serve(answer) as stub:
+        _budget_figure(result, stub.url, {"budget": budget}, 1000.0, 1020.0)
+    assert result.budget_consumed_percent == figure
+    assert any("saw no event" in r for r in result.reasons) == (figure is None), result.reasons
