@@ -45,7 +45,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ __all__ = [
     "Endpoint",
     "GuardedTransport",
     "Network",
+    "Resolver",
     "UnexpectedAnswer",
     "get_json",
     "hosts_addresses",
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: a ``socket.getaddrinfo``: what the guard asks for a name's addresses
+Resolver = Callable[..., list[tuple[Any, ...]]]
 LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 HOSTS_FILE = Path("/etc/hosts")
 """Where a loopback-only guard looks names up (it asks no DNS server)."""
@@ -209,11 +212,13 @@ class Egress:
             for net in self.allow
         )
 
-    def _lookup(self, host: str, port: int) -> list[tuple[Any, ...]] | None:
+    def _lookup(self, host: str, port: int, resolve: Resolver | None = None) -> list[tuple[Any, ...]] | None:
         """Without a resolver: an IP literal's address, or the hosts file's addresses of a name
-        when the list is loopback only; ``None`` when the name is for the system's resolver."""
+        when the list is loopback only; ``None`` when the name is for the system's resolver.
+        ``resolve`` (``socket.getaddrinfo`` by default) reads the literals."""
+        resolve = resolve or socket.getaddrinfo
         if _address(host) is not None:
-            return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+            return resolve(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
         if not self.loopback_only:
             return None
         addresses = hosts_addresses(host)
@@ -227,9 +232,7 @@ class Egress:
         infos: list[tuple[Any, ...]] = []
         for address in addresses:
             try:
-                infos += socket.getaddrinfo(
-                    address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
-                )
+                infos += resolve(address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
             except socket.gaierror:
                 continue  # not an address (a malformed line of the hosts file)
         return infos
@@ -260,13 +263,15 @@ class Egress:
             raise EgressDenied(f"cannot {self.action} {host}: it resolves to no IP address")
         return Endpoint(host, port, tuple(addresses))
 
-    def check(self, host: str, port: int) -> Endpoint:
-        """Resolve ``host`` once and check every address; raises :class:`EgressDenied`."""
+    def check(self, host: str, port: int, *, resolve: Resolver | None = None) -> Endpoint:
+        """Resolve ``host`` once and check every address; raises :class:`EgressDenied`.
+        ``resolve`` is the ``getaddrinfo`` to ask (``socket.getaddrinfo`` by default; the guard
+        of Locust's process passes the one it wraps)."""
         host = host.strip("[]")
         try:
-            infos = self._lookup(host, port)
+            infos = self._lookup(host, port, resolve)
             if infos is None:
-                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                infos = (resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
             raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
@@ -284,8 +289,11 @@ class Egress:
             raise EgressDenied(f"cannot {self.action} {host}: the name does not resolve ({reason})") from None
         return self._checked(host, port, infos)
 
-    def check_url(self, url: str, *, flag: str, example: str = "http://127.0.0.1:9090") -> Endpoint:
-        """The endpoint of an http(s) URL given with ``flag``; every address checked."""
+    def check_url(
+        self, url: str, *, flag: str, example: str = "http://127.0.0.1:9090", resolve: Resolver | None = None
+    ) -> Endpoint:
+        """The endpoint of an http(s) URL given with ``flag``; every address checked
+        (``resolve`` as for :meth:`check`)."""
         try:
             parts = urlsplit(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -293,7 +301,7 @@ class Egress:
             parts, port = None, 0
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise EgressDenied(f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}")
-        return self.check(parts.hostname, port)
+        return self.check(parts.hostname, port, resolve=resolve)
 
     # -- sockets ------------------------------------------------------------------------------
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:

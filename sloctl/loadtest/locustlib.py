@@ -10,10 +10,12 @@ process (and forks workers with ``--processes``):
 - ``SLOCTL_LOADTEST_OUT``: write the final stats, time series and breakpoint here (JSON), from
   the master or the local runner only; Locust also runs quitting hooks on workers;
 - ``SLOCTL_LOADTEST_MAX_REQUESTS``: stop once this many requests were made;
-- ``SLOCTL_LOADTEST_ALLOW``: comma-separated networks the host may resolve to (default
-  loopback), checked again here so that running a file with plain ``locust`` is safe too; the
-  host is resolved once and the users connect to the checked address (``Host`` header kept),
-  so that DNS cannot send them elsewhere in the middle of a run;
+- ``SLOCTL_LOADTEST_ALLOW``: comma-separated networks (default loopback) that every connection
+  of this process may reach, whoever makes it (:mod:`.netguard`: an absolute URL or a redirect
+  elsewhere fails its request, never connects); the host is checked again here, so that
+  running a file with plain ``locust`` is safe too, and pinned: resolved once, its checked
+  addresses are what every later lookup of it gets, so that DNS cannot send the users
+  elsewhere in the middle of a run;
 - ``SLOCTL_LOADTEST_USERS``, ``SLOCTL_LOADTEST_USER_RPS``, ``SLOCTL_LOADTEST_DURATION``:
   shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of aggregate gates for the
   breakpoint shape.
@@ -31,21 +33,21 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 import gevent.pool
 import locust.stats
-from locust import FastHttpUser, HttpUser, LoadTestShape, constant, constant_throughput, events, task
+from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import RequestStats, StatsEntry
 
 from sloctl.contract import OPERATIONAL_PATHS, route
-from sloctl.egress import EgressDenied
+from sloctl.egress import Egress, EgressDenied, parse_networks
 
+from .netguard import ProcessGuard
 from .results import percentile
-from .runner import BREAKPOINT_MAX_STEPS, BREAKPOINT_STEP_SECONDS, MAX_DURATION, RunOptions, check_host
+from .runner import BREAKPOINT_MAX_STEPS, BREAKPOINT_STEP_SECONDS, MAX_DURATION, RunOptions
 
 __all__ = [
     "BreakpointShape",
@@ -55,6 +57,17 @@ __all__ = [
     "SpikeShape",
     "StepState",
 ]
+
+#: every lookup and connection of Locust's process inside the allow-list, from here on
+GUARD = ProcessGuard(
+    Egress(
+        allow=parse_networks(a for a in os.environ.get("SLOCTL_LOADTEST_ALLOW", "").split(",") if a)
+        or parse_networks(RunOptions.allow),
+        action="load-test",
+        widen="--allow-host",
+    )
+)
+GUARD.install()
 
 SAMPLE_SECONDS = 1.0
 #: below this many milliseconds a response time is kept to the millisecond (above, to 100 ms)
@@ -600,36 +613,12 @@ def _is_worker(environment: Environment) -> bool:
 
 
 def _pin_host(environment: Environment) -> None:
-    """Point the users at the checked address of ``--host`` (every address it resolves to was
-    checked); they send the name given in ``Host``, whichever Locust client they use."""
-    allow = tuple(a for a in os.environ.get("SLOCTL_LOADTEST_ALLOW", "").split(",") if a)
-    host = environment.host or ""
-    address = check_host(host, allow or RunOptions.allow).addresses[0]
-    parts = urlsplit(host)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    shown = f"[{address}]" if ":" in address else address
-    environment.host = urlunsplit(parts._replace(netloc=f"{shown}:{port}"))
-    name = parts.netloc.rpartition("@")[2]
-    for user_class in environment.user_classes:
-        if issubclass(user_class, FastHttpUser):
-            user_class.default_headers = {**(user_class.default_headers or {}), "Host": name}
-        elif issubclass(user_class, HttpUser):
-            _send_host(user_class, name)
-
-
-def _send_host(user_class: type[HttpUser], name: str) -> None:
-    """``Host: name`` on every request of ``user_class``'s users. Locust's ``HttpUser`` (a
-    requests session) has no class-level headers as ``FastHttpUser`` has: its users' sessions
-    get the header as they are made. Without it, a plain Locust file's users sent the checked
-    address (``Host: 127.0.0.1:8000`` for ``--host http://localhost:8000``), sloctl's own users
-    the name."""
-    made = user_class.__init__
-
-    def __init__(self: HttpUser, *args: Any, **kwargs: Any) -> None:
-        made(self, *args, **kwargs)
-        self.client.headers["Host"] = name
-
-    user_class.__init__ = __init__  # type: ignore[method-assign]
+    """Check ``--host`` and pin its addresses (every address it resolves to checked), after
+    guarding again what the Locust file replaced since the import. The users keep the URL as
+    given: the name in ``Host`` and TLS, the credentials of ``user:password@`` for Locust's
+    basic authentication."""
+    GUARD.install()
+    GUARD.pin(environment.host or "", flag="--host", example="http://127.0.0.1:8000")
 
 
 @events.init.add_listener
