@@ -215,13 +215,20 @@ class PlatformUser(FastHttpUser):
         """Deprovision what this user provisioned, so that a run leaves no project (and no
         ``project_lt_*`` schema) behind. Through the session's own HTTP client, not through
         ``self.client.request``: the clean-up is not load and is kept out of the statistics."""
-        headers = dict(self.default_headers or {})
+        headers = self._side_headers()
         delete = route("deleteProject")
         for project_id in self.provisioned:
             url = f"{self.client.base_url}{delete.url(project_id=project_id)}"
             with contextlib.suppress(Exception):  # a run that broke the API must still stop
                 self.client.client.urlopen(url, method=delete.method, headers=headers).read()
         self.provisioned.clear()
+
+    def _side_headers(self) -> dict[str, str]:
+        """The headers of a request sent beside the statistics (through the session's own
+        HTTP client): the user's, and the basic authentication of ``--host``'s
+        ``user:password@`` that Locust's session adds to its own requests."""
+        auth = self.client.auth_header
+        return {**(self.default_headers or {}), **({"Authorization": auth} if auth else {})}
 
     def _put_cache(self) -> None:
         self._call("putCache", {"key": self.key}, data=b"x" * 256)
@@ -268,7 +275,7 @@ class PlatformUser(FastHttpUser):
     def _backup_end(self, location: str) -> str:
         """The backup's last status (``done``, ``failed``, or ``unfinished`` after the looks)."""
         url = f"{self.client.base_url}{location}"
-        headers = dict(self.default_headers or {})
+        headers = self._side_headers()
         for _ in range(BACKUP_LOOKS):
             try:
                 answer = self.client.client.urlopen(url, method="GET", headers=headers)

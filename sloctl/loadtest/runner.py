@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sloctl.durations import DAY, format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
+from sloctl.masking import mask_text
 from sloctl.servers._lifeline import LIFELINE
 
 from .results import Breakpoint, RouteStats, RunStats, Sample
@@ -203,20 +204,23 @@ def preflight(host: str, allow: tuple[str, ...], timeout: float | None = None) -
     timeout = PREFLIGHT_TIMEOUT if timeout is None else timeout
     egress = Egress(allow=parse_networks(allow), action="load-test", widen="--allow-host")
     egress.check_url(host, flag="--host", example="http://127.0.0.1:8000")
+    shown = mask_text(host)  # a password in the URL is never printed
     try:
         with egress.http_client(timeout=timeout) as client:
             client.get(host)
     except httpx.ConnectError as exc:
         raise HostUnreachable(
-            f"--host {host}: nothing listens there ({exc or 'connection refused'}); start the API"
-            " (sloctl testbed up) or give the URL it listens on"
+            f"--host {shown}: nothing listens there ({mask_text(str(exc)) or 'connection refused'});"
+            " start the API (sloctl testbed up) or give the URL it listens on"
         ) from None
     except httpx.TimeoutException:
         raise HostUnreachable(
-            f"--host {host}: no answer within {timeout:g} s; is it the API, and is it up?"
+            f"--host {shown}: no answer within {timeout:g} s; is it the API, and is it up?"
         ) from None
     except httpx.HTTPError as exc:
-        raise HostUnreachable(f"--host {host}: {type(exc).__name__}: {exc}; check the URL") from None
+        raise HostUnreachable(
+            f"--host {shown}: {type(exc).__name__}: {mask_text(str(exc))}; check the URL"
+        ) from None
 
 
 #: seconds between two progress lines while Locust runs
@@ -396,9 +400,12 @@ def _wait(
 
 def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
     """What the scenario's locustfile reads (sloctl.loadtest.locustlib): where to write the
-    final stats, its bounds and the load's shape."""
+    final stats, its bounds and the load's shape; and ``--host`` as Locust's ``LOCUST_HOST``,
+    not on its command line, which any user of the machine can read (``ps``): the URL may carry
+    basic authentication's ``user:password@``."""
     env = {
         **os.environ,
+        "LOCUST_HOST": options.host,
         "SLOCTL_LOADTEST_OUT": str(out),
         "SLOCTL_LOADTEST_MAX_REQUESTS": str(options.max_requests),
         "SLOCTL_LOADTEST_ALLOW": ",".join(options.allow),
@@ -423,8 +430,6 @@ def _locust_command(scenario: Path, options: RunOptions) -> list[str]:
         "-f",
         str(scenario),
         "--headless",
-        "--host",
-        options.host,
         "--users",
         str(options.users),
         "--spawn-rate",

@@ -109,7 +109,8 @@ def run_loadtest(
     except (EgressDenied, HostUnreachable) as exc:
         raise LoadtestAborted(str(exc)) from None
     progress(
-        f"{scenario.stem} against {request.host} for {options.duration:g} s ({len(gates)} threshold(s)"
+        f"{scenario.stem} against {mask_text(request.host)} for {options.duration:g} s"
+        f" ({len(gates)} threshold(s)"
         f"{', ' + str(options.processes) + ' workers' if options.processes else ''})"
     )
     try:
