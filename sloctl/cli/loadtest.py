@@ -60,7 +60,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "breakpoint set, else 30s)",
     )
     p.add_argument(
-        "--max-requests", metavar="N", type=int, default=0, help="stop after this many requests (0: no limit)"
+        "--max-requests",
+        metavar="N",
+        type=int,
+        default=0,
+        help="stop after this many requests, counted as the all-requests figures count them: without"
+        " /healthz, /readyz and /metrics (0: no limit)",
     )
     p.add_argument(
         "--users", metavar="N", type=int, default=10, help="users (per step for breakpoint; default 10)"

@@ -9,7 +9,8 @@ process (and forks workers with ``--processes``):
 
 - ``SLOCTL_LOADTEST_OUT``: write the final stats, time series and breakpoint here (JSON), from
   the master or the local runner only; Locust also runs quitting hooks on workers;
-- ``SLOCTL_LOADTEST_MAX_REQUESTS``: stop once this many requests were made;
+- ``SLOCTL_LOADTEST_MAX_REQUESTS``: stop once this many requests were made, the operational
+  routes left out (as in the aggregates);
 - ``SLOCTL_LOADTEST_ALLOW``: comma-separated networks (default loopback) that every connection
   of this process may reach, whoever makes it (:mod:`.netguard`: an absolute URL or a redirect
   elsewhere fails its request, never connects); the host is checked again here, so that
@@ -593,7 +594,9 @@ class _Recorder:
             runner = environment.runner
             if runner is None:
                 return
-            if max_requests and runner.stats.total.num_requests >= max_requests:
+            # counted as the report's total counts: the operational routes left out (a Locust
+            # file polling /healthz stopped before, short of the requests the gates judge)
+            if max_requests and _gated(runner.stats)[0] >= max_requests:
                 self.stopped_by = "max_requests"
                 runner.quit()
                 return

@@ -132,3 +132,29 @@ def test_the_guard_in_locust_s_process_checks_every_address_the_host_resolves_to
         with pytest.raises(LoadtestError, match=r"refusing to load-test localhost \(192\.0\.2\.7\)"):
             run_scenario(tmp_path / "plain.py", options, workdir=tmp_path / "run")
         assert [r.path for r in stub.requests] == []
+
+
+POLLING_LOCUST_FILE = """
+from locust import FastHttpUser, constant, task
+
+
+class Poller(FastHttpUser):
+    wait_time = constant(0.25)
+
+    @task
+    def visit(self) -> None:
+        for path in ("/ok", "/healthz", "/readyz", "/metrics"):
+            self.client.get(path)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_max_requests_counts_what_the_aggregate_counts_not_the_operational_routes(tmp_path: Path) -> None:
+    flags = ["--duration", "20s", "--users", "1", "--max-requests", "12", "--threshold", "failure_ratio<=0"]
+    code, report = run_locust_file(tmp_path, POLLING_LOCUST_FILE, lambda _request: text("ok"), *flags)
+    assert report["stopped_by"] == "max_requests", report
+    # Before: it stopped once all four routes together made 12, about 4 of them to /ok.
+    assert report["total"]["requests"] >= 12, report["total"]
+    assert report["aggregate_leaves_out"]["requests"] >= 3 * (report["total"]["requests"] - 1)
+    assert code == 0
