@@ -147,6 +147,10 @@ def _env_float(name: str, default: float) -> float:
 
 
 BACKUP_ROUTE = route("createBackup").path
+#: the name a cancelled backup's queueing request is counted under: apart from
+#: :data:`BACKUP_ROUTE`, whose gate judges what the backup SLO counts (done or failed dumps; a
+#: backup cancelled by its user is neither)
+BACKUP_CANCELLED = f"{BACKUP_ROUTE} (cancelled)"
 #: how many times a user looks at a queued backup (about a second apart) before it gives up
 BACKUP_LOOKS = 40
 
@@ -256,7 +260,9 @@ class PlatformUser(FastHttpUser):
         """Queue a backup (202) and follow its ``Location`` until the dump ends, outside the
         statistics; the queueing request is then marked by the dump's outcome, so that the
         backups gate judges what the backup SLO counts (dumps), while its latency stays the
-        request's own. Bounded: :data:`BACKUP_LOOKS` looks, ``Retry-After`` apart."""
+        request's own; a backup cancelled meanwhile (by another client) is counted apart, as
+        :data:`BACKUP_CANCELLED`, a success. Bounded: :data:`BACKUP_LOOKS` looks,
+        ``Retry-After`` apart."""
         if not self.project_id:
             return
         path = route("createBackup").url(project_id=self.project_id)
@@ -268,13 +274,16 @@ class PlatformUser(FastHttpUser):
                 return
             location = queued.headers.get("Location") if status == 202 else None
             ended = self._backup_end(location) if location else "done"
-            if ended == "done":
+            if ended == "cancelled":
+                queued.request_meta["name"] = BACKUP_CANCELLED
+            if ended in ("done", "cancelled"):
                 queued.success()
             else:
                 queued.failure(f"backup {ended}")
 
     def _backup_end(self, location: str) -> str:
-        """The backup's last status (``done``, ``failed``, or ``unfinished`` after the looks)."""
+        """The backup's last status (``done``, ``failed``, ``cancelled``, or ``unfinished``
+        after the looks)."""
         url = f"{self.client.base_url}{location}"
         headers = self._side_headers()
         for _ in range(BACKUP_LOOKS):
@@ -284,7 +293,7 @@ class PlatformUser(FastHttpUser):
                 retry = float(str(answer.headers.get("Retry-After") or 1))
             except Exception:  # an API that broke mid-run: the backup did not end for us
                 return "unanswered"
-            if state in ("done", "failed"):
+            if state in ("done", "failed", "cancelled"):  # its final states
                 return state
             gevent.sleep(min(retry, 1.0))
         return "unfinished"
