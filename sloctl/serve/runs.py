@@ -38,6 +38,9 @@ class Gate:
     name: str
     passed: bool | None
     detail: str = ""
+    #: a breakpoint search's gate that broke it: what the search looks for, not a failure
+    #: (``passed`` is then None, ``detail`` says where it broke)
+    broke_search: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,11 @@ class _Required:
 
 
 _GAMEDAY: dict[str, Any] = {"expected_alerts": [str], "checks": [{}]}
-_LOADTEST: dict[str, Any] = {"thresholds": _Required([{"value": _NUMBER}]), "total": {}}
+_LOADTEST: dict[str, Any] = {
+    "thresholds": _Required([{"value": _NUMBER}]),
+    "total": {},
+    "breakpoint": {"broken_by": str, "broke_at_users": _NUMBER, "broke_at_rps": _NUMBER},
+}
 _BACKTEST_ROW: dict[str, Any] = {
     "budget_left": object,
     "tiers": _Required(
@@ -210,14 +217,7 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
     """A load test exercised the SLOs its thresholds came from; the thresholds are its gates."""
     sources = {str(t.get("source", "")) for t in doc["thresholds"]}
     slos = sorted(s.removeprefix("SLO ") for s in sources if s.startswith("SLO "))
-    gates = tuple(
-        Gate(
-            str(t.get("expression", "")) + (f" ({t['scope']})" if t.get("scope") else ""),
-            bool(t.get("passed")),
-            "" if t.get("value") is None else f"measured {t['value']:g}",
-        )
-        for t in doc["thresholds"]
-    )
+    gates = tuple(_loadtest_gate(t, doc.get("breakpoint") or {}) for t in doc["thresholds"])
     total = doc.get("total") or {}
     return Run(
         "loadtest",
@@ -233,6 +233,24 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
         found.when,
         {"target": str(doc.get("host", "")), "requests": str(total.get("requests", ""))},
     )
+
+
+def _loadtest_gate(threshold: dict[str, Any], search: dict[str, Any]) -> Gate:
+    """A threshold of a load test's report; the one that broke a breakpoint search (its
+    ``broken_by``, an all-requests gate) as where the search broke, the report's wording: the
+    search passed, and that gate breaking is what it looked for."""
+    name = str(threshold.get("expression", "")) + (
+        f" ({threshold['scope']})" if threshold.get("scope") else ""
+    )
+    measured = "" if threshold.get("value") is None else f"measured {threshold['value']:g}"
+    broken_by, users = search.get("broken_by"), search.get("broke_at_users")
+    if broken_by is None or users is None or threshold.get("expression") != broken_by:
+        return Gate(name, bool(threshold.get("passed")), measured)
+    rps = f" ({search['broke_at_rps']:g} req/s)" if search.get("broke_at_rps") is not None else ""
+    detail = f"broke the search at {users:g} users{rps}" + (
+        f"; {measured} over the whole run" if measured else ""
+    )
+    return Gate(name, None, detail, broke_search=True)
 
 
 def _backtest(found: _Found, index: int, row: dict[str, Any]) -> Run:

@@ -83,3 +83,33 @@ def test_a_load_tests_request_count_is_read_from_its_report(tmp_path: Path) -> N
     (tmp_path / "report.json").write_text(json.dumps(doc))
     (run,) = find_runs({"loadtest": (tmp_path,)}, {}).runs
     assert run.facts == {"target": "http://127.0.0.1:8000", "requests": "1234"}
+
+
+def test_a_passed_breakpoint_search_lists_the_gate_that_broke_it_as_where_it_broke_not_failed(
+    tmp_path: Path,
+) -> None:
+    """A breakpoint search stops on its gates: the report said PASSED, and the runs page showed
+    its breaking gate as a failed one (✘ p(95) <= 200 (all requests))."""
+    doc = {"scenario": "breakpoint", "passed": True, "interrupted": False, "total": {"requests": 900}}
+    doc["thresholds"] = [
+        {"expression": "p(95) <= 200", "scope": "all requests", "value": 250, "passed": False},
+        {"expression": "failure_ratio <= 0.001", "scope": "all requests", "value": 0, "passed": True},
+    ]
+    doc["breakpoint"] = {
+        "held_users": 10,
+        "broke_at_users": 15,
+        "broke_at_rps": 70.1,
+        "broken_by": "p(95) <= 200",
+    }
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    (run,) = find_runs({"loadtest": (tmp_path,)}, {}).runs
+    assert run.verdict == "pass"
+    broke, held = run.gates
+    assert (broke.passed, broke.broke_search) == (None, True), broke
+    assert broke.detail == "broke the search at 15 users (70.1 req/s); measured 250 over the whole run"
+    assert (held.passed, held.broke_search) == (True, False), held
+    with fake_app(1) as (fake, _calls):
+        app = App(ServeConfig(run_dirs={"loadtest": (tmp_path,)}), fake.prom)
+        page = app.handle("/runs/loadtest", {}).body.decode()
+    assert "✘" not in page and 'class="fail"' not in page, page
+    assert "⤒ p(95) &lt;= 200 (all requests): broke the search at 15 users" in page, page
