@@ -36,6 +36,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,9 @@ class ControlStatus:
     undo_failures: list[str] = field(default_factory=list)
     undone_at: float | None = None
     checks: int = 0
+    #: stop conditions whose evaluation raised: what it watches → (times, the last error); the
+    #: run was not protected by them meanwhile, which the result says (quiet runs print no log)
+    unevaluated: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     def reset(self) -> None:
         self.stop_reason = None
@@ -75,6 +79,27 @@ class ControlStatus:
         self.undo_failures = []
         self.undone_at = None
         self.checks = 0
+        self.unevaluated = {}
+
+    def not_evaluated(self, condition: Mapping[str, Any], error: Exception) -> None:
+        """Count one failed evaluation of ``condition``."""
+        what = watched(condition)
+        times, _ = self.unevaluated.get(what, (0, ""))
+        self.unevaluated[what] = (times + 1, f"{type(error).__name__}: {error}")
+
+
+def watched(condition: Mapping[str, Any]) -> str:
+    """What a stop condition watches, in a few words.
+
+    >>> watched({"kind": "alert", "alertname": "ApiDown"}), watched({"kind": "metric", "name": "x"})
+    ('alert ApiDown', 'metric x')
+    """
+    kind = condition.get("kind")
+    if kind == "budget":
+        return f"budget of {condition.get('service')}/{condition.get('slo')}"
+    if kind == "alert":
+        return f"alert {condition.get('alertname')}"
+    return f"{kind} {condition.get('name')}"
 
 
 STATUS = ControlStatus()
@@ -157,7 +182,8 @@ def _watch(conditions: list[dict[str, Any]], interval: float, max_seconds: float
             try:
                 reason = evaluate_stop_condition(condition)
             except Exception as exc:  # an unreachable Prometheus must not stop a game day
-                logger.warning("stop condition %s could not be evaluated: %s", condition.get("kind"), exc)
+                logger.warning("stop condition on %s could not be evaluated: %s", watched(condition), exc)
+                STATUS.not_evaluated(condition, exc)
                 reason = None
             STATUS.checks += 1
             if reason is not None:

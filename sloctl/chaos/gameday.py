@@ -234,27 +234,36 @@ def _close_window(pagerduty: GamedayPagerDuty, window_id: str) -> str | None:
     return None
 
 
+#: the loggers of what runs inside a game day: Chaos Toolkit's, and sloctl's control and ledger
+RUN_LOGGERS = ("chaostoolkit", "sloctl.chaos")
+
+
 @contextlib.contextmanager
 def _activities_to(progress: Progress | None, name: str) -> Iterator[None]:
-    """Chaos Toolkit's own log lines (each activity as it starts, its notices about rollbacks)
-    to ``progress``; without one (``--quiet``), nowhere. Its logger has no handler otherwise, and
-    Python's last-resort handler printed its warnings to stderr: ``--quiet`` runs said "Rollbacks
-    were explicitly requested to be played". What went wrong is in the result, which says it."""
+    """The run's log lines (Chaos Toolkit's: each activity as it starts, its notices about
+    rollbacks; the control's: a stop condition tripped or not evaluated, a fault not undone) to
+    ``progress``; without one (``--quiet``), nowhere. Their loggers have no handler otherwise,
+    and Python's last-resort handler printed their warnings to stderr, unprefixed: ``--quiet``
+    runs said "Rollbacks were explicitly requested to be played". What went wrong is in the
+    result, which says it."""
 
     class Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             if progress is not None:
                 progress(f"{name}: {record.getMessage()}")
 
-    logger = logging.getLogger("chaostoolkit")
-    handler, level = Forward(logging.INFO), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    handler = Forward(logging.INFO)
+    loggers = [logging.getLogger(n) for n in RUN_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def _check_services(
@@ -332,6 +341,11 @@ def _experiment_run(
         signalled=status.signalled is not None,
         undo_failures=failures,
     )
+    result.reasons += [
+        f"stop condition on {what} could not be evaluated {times} time(s) (last: {error}):"
+        " the run was not protected by it meanwhile"
+        for what, (times, error) in status.unevaluated.items()
+    ]
     start = journal_start(journal)
     # The run's own interrupt, not the wait's (which resolution_figures may add): it has no budget.
     run_interrupted = result.interrupted

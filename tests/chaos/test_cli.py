@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -905,3 +906,28 @@ def test_quiet_prints_no_rollback_notice(tmp_path: Path) -> None:
     assert quiet.stdout.startswith("tiny: pass\n")
     said = run_sloctl(*argv, cwd=tmp_path)
     assert "sloctl gameday: tiny: Rollbacks were explicitly requested to be played\n" in said.stderr
+
+
+def test_a_stop_condition_that_cannot_be_evaluated_is_in_the_result_even_when_quiet(tmp_path: Path) -> None:
+    """Its warning reached stderr unprefixed through Python's last-resort handler, --quiet or
+    not, and nothing else said that the run went unprotected by it. Now the lines go where
+    progress goes, and the result (report and stdout) says how often and why."""
+    with socket.socket() as s:  # a loopback port that nothing listens on: refused at once
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    condition = {"kind": "alert", "prometheus_url": f"http://127.0.0.1:{closed}", "alertname": "ApiDown"}
+    control: dict[str, Any] = {"type": "python", "module": "sloctl.chaos.control"}
+    control["arguments"] = {"stop_conditions": [condition]}
+    # a pause after the action: the control's watcher, polling every 0.25 s, gets a few turns
+    action: dict[str, Any] = {**cast(list[dict[str, Any]], TINY["method"])[0], "pauses": {"after": 1}}
+    method = [action]
+    path = tmp_path / "tiny.json"
+    controls = [{"name": "safety", "provider": control}]
+    path.write_text(json.dumps({**TINY, "method": method, "controls": controls}))
+    argv = ["gameday", "run", str(path), "--report-dir", str(tmp_path / "r"), "--quiet"]
+    quiet = run_sloctl(*argv, cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    reasons = json.loads((tmp_path / "r" / "report.json").read_text())["reasons"]
+    said = [r for r in reasons if r.startswith("stop condition on alert ApiDown could not be evaluated ")]
+    assert len(said) == 1 and "the run was not protected by it meanwhile" in said[0], reasons
