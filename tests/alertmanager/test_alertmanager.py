@@ -4,12 +4,7 @@ classic). Valid config, pages and tickets routed, no input that needs the classi
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -25,13 +20,11 @@ from sloctl.render.alertmanager import (
 )
 from sloctl.render.alertmanager_check import check_config, route_receivers
 from sloctl.render.dashboards import service_uid
-from sloctl.servers.alertmanager import start_alertmanager
-from sloctl.shelf import find
 from sloctl.spec import load_paths
+from tests.alertmanager.tools import Amtool, inhibited_when, shelf_amtool
 from tests.dashboards.factories import representative_slos
 from tests.fixtures.engines import compat
 from tests.paths import ROOT
-from tests.waiting import wait_until
 
 OPTIONS = AlertmanagerOptions(
     page_receiver="pd",
@@ -40,41 +33,6 @@ OPTIONS = AlertmanagerOptions(
     ticket_webhook_url="http://127.0.0.1:9999/hook",
     grafana_url="https://grafana.example.com/",
 )
-DEBIAN_AMTOOL = Path("/usr/bin/amtool")
-
-
-@dataclass(frozen=True)
-class Amtool:
-    engine: str
-    """The matrix row (docs/compat.md): ``alertmanager-0.25`` or ``alertmanager-0.35``."""
-    path: str
-    features: tuple[str, ...] = ()
-
-
-def _shelf_amtool() -> Path | None:
-    return find("amtool")
-
-
-# id → (where the binary is, matcher-mode features, why it may be missing)
-_AMTOOLS: dict[str, tuple[Callable[[], Path | None], tuple[str, ...], str]] = {
-    "amtool-0.25": (
-        lambda: DEBIAN_AMTOOL if DEBIAN_AMTOOL.is_file() else None,
-        (),
-        "apt-get install prometheus-alertmanager",
-    ),
-    "amtool-0.35": (_shelf_amtool, (), "scripts/tools.sh alertmanager"),
-    "amtool-0.35-utf8-strict": (_shelf_amtool, ("utf8-strict-mode",), "scripts/tools.sh alertmanager"),
-    "amtool-0.35-classic": (_shelf_amtool, ("classic-mode",), "scripts/tools.sh alertmanager"),
-}
-
-
-@pytest.fixture(params=sorted(_AMTOOLS))
-def amtool(request: pytest.FixtureRequest) -> Amtool:
-    locate, features, how = _AMTOOLS[request.param]
-    path = locate()
-    if path is None:
-        pytest.skip(f"{request.param} is not on this machine: {how}")
-    return Amtool(f"alertmanager-{request.param.split('-')[1]}", str(path), features)
 
 
 def _alert(severity: str, service: str = "platform-api", slo: str = "availability") -> dict[str, str]:
@@ -119,7 +77,7 @@ def test_pages_go_to_pagerduty_tickets_to_the_ticket_receiver_and_other_alerts_e
 def test_a_matcher_only_the_classic_parser_reads_is_a_complaint_on_alertmanager_0_3x() -> None:
     """The check the fragment passes can fail: an unquoted value with a backslash parses only
     classically; 0.35 accepts it with a fallback warning by default and refuses it in strict mode."""
-    shelf = _shelf_amtool()
+    shelf = shelf_amtool()
     if shelf is None:
         pytest.skip("amtool 0.35 is not on this machine: scripts/tools.sh alertmanager")
     fragment = alertmanager_fragment(representative_slos(), OPTIONS)
@@ -217,49 +175,8 @@ def test_a_page_of_one_group_of_a_grouped_slo_silences_the_tickets_of_that_group
     ]
     config = standalone_config(alertmanager_fragment([grouped, by_route_and_method, plain], OPTIONS))
     expected = {("checkout-errors", "ticket", "/a"), (plain.name, "ticket", None)}
-    alerts = _inhibited_when(binary, tmp_path, config, sent, expected, "route")
+    alerts = inhibited_when(binary, tmp_path, config, sent, expected, "route")
     assert len(alerts) == 5  # the plain SLO's two tickets are one alert
-
-
-def _inhibited_when(
-    binary: Path,
-    tmp: Path,
-    config: str,
-    sent: list[dict[str, str]],
-    expected: set[tuple[str, str, str | None]],
-    label: str,
-) -> list[dict[str, Any]]:
-    """The alerts a real Alertmanager of ``config`` holds once the ``(slo, severity, label)`` of
-    those it inhibits are ``expected`` (its inhibitor reads the alerts asynchronously: waited on,
-    10 s at most)."""
-    am = start_alertmanager(tmp / "am", config_text=config, binary=binary)
-    try:
-        post = urllib.request.Request(
-            am.url.rstrip("/") + "/api/v2/alerts",
-            data=json.dumps([{"labels": labels} for labels in sent]).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(post, timeout=10) as answer:
-            assert answer.status == 200
-        seen: list[set[tuple[str, str, str | None]]] = []
-
-        def held() -> list[dict[str, Any]] | None:
-            with urllib.request.urlopen(am.url.rstrip("/") + "/api/v2/alerts", timeout=10) as answer:
-                alerts: list[dict[str, Any]] = json.load(answer)
-            inhibited: set[tuple[str, str, str | None]] = {
-                (a["labels"][naming.LABEL_SLO], a["labels"][naming.LABEL_SEVERITY], a["labels"].get(label))
-                for a in alerts
-                if a["status"]["inhibitedBy"]
-            }
-            seen.append(inhibited)
-            return alerts if inhibited == expected else None
-
-        try:
-            return wait_until(held, timeout=10, what="the expected inhibitions")
-        except AssertionError:
-            raise AssertionError(f"inhibited {seen[-1]}, expected {expected}") from None
-    finally:
-        am.stop()
 
 
 def test_a_page_silences_the_burn_rate_tickets_of_its_slo_not_its_policy_or_no_data_tickets(
@@ -284,9 +201,7 @@ def test_a_page_silences_the_burn_rate_tickets_of_its_slo_not_its_policy_or_no_d
     ]
     _, binary = alertmanager_binary
     config = standalone_config(alertmanager_fragment([plain, other], OPTIONS))
-    _inhibited_when(
-        binary, tmp_path, config, sent, {(plain.name, "ticket", "ticket_slow")}, naming.LABEL_TIER
-    )
+    inhibited_when(binary, tmp_path, config, sent, {(plain.name, "ticket", "ticket_slow")}, naming.LABEL_TIER)
 
 
 def test_an_slos_page_in_one_cluster_silences_its_tickets_there_alone(
@@ -308,4 +223,4 @@ def test_an_slos_page_in_one_cluster_silences_its_tickets_there_alone(
     _, binary = alertmanager_binary
     options = AlertmanagerOptions(**{**vars(OPTIONS), "instance_labels": ("cluster",)})
     config = standalone_config(alertmanager_fragment([plain], options))
-    _inhibited_when(binary, tmp_path, config, sent, {(plain.name, "ticket", "eu")}, "cluster")
+    inhibited_when(binary, tmp_path, config, sent, {(plain.name, "ticket", "eu")}, "cluster")
