@@ -26,7 +26,7 @@ from sloctl.generate import RULES_DIR, GenerateOptions, check_outputs, plan_outp
 from sloctl.model import SLO
 from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
-from sloctl.render.alertmanager import AlertmanagerOptions
+from sloctl.render.alertmanager import AlertmanagerOptions, OptionsError, TeamReceivers, unused_teams
 from sloctl.render.flavours import FLAVOURS, FlavourOptionError
 from sloctl.spec.project import SETTINGS, Project, Setting, problem
 from sloctl.spec.promcheck import SEVERITY_IS_SLOCTLS, label_problem
@@ -96,6 +96,9 @@ def _generate(args: argparse.Namespace) -> int:
     alertmanager = not args.no_alertmanager and not sloth
     if project.source and alertmanager:
         _check_alertmanager_urls(project, settings)
+    am_options = _alertmanager_options(settings, tuple(k for k, _ in extra)) if alertmanager else None
+    if am_options is not None:
+        _warn_unused_teams(result.slos, am_options, project)
     components = settings["dashboards.components"]
     options = GenerateOptions(
         flavour=str(settings["flavour"] or "prometheus"),
@@ -111,9 +114,7 @@ def _generate(args: argparse.Namespace) -> int:
         disable_recordings=args.disable_recordings,
         jobs=jobs,
         source_root=str(Path(output).absolute()) if Path(args.paths[0]).is_absolute() else output,
-        alertmanager_options=_alertmanager_options(settings, tuple(k for k, _ in extra))
-        if alertmanager
-        else AlertmanagerOptions(),
+        alertmanager_options=am_options or AlertmanagerOptions(),
         datasource_uid=_text(settings, "grafana.datasourceUid", "") or None,
         components=tuple(components) if isinstance(components, list) else None,
         grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
@@ -240,27 +241,56 @@ def _check_labels(labels: Sequence[tuple[str, str]], where: Callable[[str, str],
             raise UsageError(f"{where(key, value)}: {problem}")
 
 
+# AlertmanagerOptions field → the setting that gives it.
+_ALERTMANAGER_SETTINGS = {
+    "page_receiver": "alertmanager.pageReceiver",
+    "ticket_receiver": "alertmanager.ticketReceiver",
+    "routing_key_file": "alertmanager.pagerdutyRoutingKeyFile",
+    "ticket_webhook_url": "alertmanager.ticketWebhookUrl",
+    "grafana_url": "grafana.url",
+    "team_label": "alertmanager.teamLabel",
+    "teams": "alertmanager.teams",
+    "instance_labels": "extraLabels",
+}
+
+
 def _alertmanager_options(
     settings: dict[str, object], instance_labels: tuple[str, ...]
 ) -> AlertmanagerOptions:
     """The fragment's settings from the flags and the project file; ``instance_labels``: the keys
     of the labels on every rule (``--extra-label``), which tell one Prometheus' alerts apart."""
     defaults = AlertmanagerOptions()
-    keys = {
-        "page_receiver": "alertmanager.pageReceiver",
-        "ticket_receiver": "alertmanager.ticketReceiver",
-        "routing_key_file": "alertmanager.pagerdutyRoutingKeyFile",
-        "ticket_webhook_url": "alertmanager.ticketWebhookUrl",
-        "grafana_url": "grafana.url",
-    }
     values: dict[str, Any] = {
-        name: _text(settings, key, getattr(defaults, name)) for name, key in keys.items()
+        name: _text(settings, key, getattr(defaults, name))
+        for name, key in _ALERTMANAGER_SETTINGS.items()
+        if name not in ("teams", "instance_labels")
     }
+    table = settings["alertmanager.teams"]
+    teams = tuple(
+        (
+            str(team),
+            TeamReceivers(str(own.get("pagerdutyRoutingKeyFile", "")), str(own.get("ticketWebhookUrl", ""))),
+        )
+        for team, own in sorted(table.items() if isinstance(table, dict) else [])
+    )
     try:
-        return AlertmanagerOptions(**values, instance_labels=instance_labels)
-    except ValueError as exc:  # the two receivers share a name
-        flags = " and ".join(s.flag for s in SETTINGS if s.key.endswith("Receiver"))
-        raise UsageError(f"{flags} (or the project file's alertmanager section): {exc}") from None
+        return AlertmanagerOptions(**values, teams=teams, instance_labels=instance_labels)
+    except OptionsError as exc:  # receivers of one name, a relative key file, …
+        by_key = {s.key: s for s in SETTINGS}
+        where = [by_key[_ALERTMANAGER_SETTINGS[o]] for o in exc.options]
+        *rest, last = [s.key if s.kind == "table" else s.flag for s in where]
+        named = f"{', '.join(rest)} and {last}" if rest else last
+        raise UsageError(f"{named} (or the project file's alertmanager section): {exc}") from None
+
+
+def _warn_unused_teams(slos: Sequence[SLO], options: AlertmanagerOptions, project: Project) -> None:
+    """A warning for each team of ``alertmanager.teams`` that no SLO's alerts name."""
+    for team in unused_teams(slos, options):
+        print(
+            f"warning: {project.source}: alertmanager.teams.{team}: no SLO's alerts carry "
+            f"{options.team_label}={team!r}; this team's receivers are left out of the fragment",
+            file=sys.stderr,
+        )
 
 
 def _check(args: argparse.Namespace, planned: Mapping[str, str]) -> int:
@@ -413,8 +443,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--disable-alerts", action="store_true", help="(--compat sloth) no alert rules")
     p.add_argument("--disable-recordings", action="store_true", help="(--compat sloth) no recording rules")
     for setting in SETTINGS:
-        if setting.key in ("include", "exclude", "output", "flavour", "extraLabels"):
-            continue  # input flags, or flags the command had before the project file
+        if (
+            setting.key in ("include", "exclude", "output", "flavour", "extraLabels")
+            or setting.kind == "table"
+        ):
+            continue  # input flags, flags the command had before the project file, or a table
         p.add_argument(
             setting.flag,
             dest=setting.dest,

@@ -19,16 +19,13 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sloctl.render.alertmanager import quote_matcher_value
+
 __all__ = ["check_config", "route_receivers"]
 
 
 def _flags(features: Sequence[str]) -> list[str]:
     return [f"--enable-feature={','.join(features)}"] if features else []
-
-
-def _quoted(value: str) -> str:
-    """A double-quoted matcher value: the form both the classic and the UTF-8 parsers read."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _parser_warnings(output: str) -> list[str]:
@@ -70,7 +67,7 @@ def route_receivers(
                 "routes",
                 "test",
                 f"--config.file={path}",
-                *(f"{k}={_quoted(v)}" for k, v in labels.items()),
+                *(f"{k}={quote_matcher_value(v)}" for k, v in labels.items()),
             ],
             capture_output=True,
             text=True,

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from sloctl import naming
 from sloctl.contract import ProbeKind
 from sloctl.errors import Location, SpecError, unreadable
+from sloctl.render.alertmanager import routing_key_file_problem
 from sloctl.render.flavours import FLAVOURS
-from sloctl.spec.build import url_problem
+from sloctl.spec.build import LABEL_NAME, url_problem
 from sloctl.spec.promcheck import label_problem
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
@@ -42,10 +44,13 @@ FILE_NAME = "sloctl.yaml"
 API_VERSION = "sloctl/v1"
 KIND = "Project"
 
-Kind = Literal["string", "list", "map"]
-Check = Literal["", "url", "labels", "components"]
+Kind = Literal["string", "list", "map", "table"]
+"""``table``: a mapping of names to mappings of the setting's ``columns`` (per-team receivers),
+in the project file only (no flag)."""
+Check = Literal["", "url", "labels", "components", "absolute", "label_name"]
 """What a setting's value must be beyond its kind: an http(s) URL, valid rule labels, known
-component dashboards. The same check runs on the file's value and on its flag's."""
+component dashboards, an absolute path (of a file Alertmanager reads), a label name an alert
+can be routed on. The same check runs on the file's value and on its flag's."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class Setting:
     existing_flag: str = ""
     """A flag the command already had for this setting (``--output``); else one is derived."""
     check: Check = ""
+    columns: tuple[Setting, ...] = ()
+    """The keys of each entry of a ``table`` (their ``key`` is the leaf alone)."""
 
     @property
     def flag(self) -> str:
@@ -100,8 +107,41 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("alertmanager.pageReceiver", "string", "Alertmanager receiver name for pages"),
     Setting("alertmanager.ticketReceiver", "string", "Alertmanager receiver name for tickets"),
-    Setting("alertmanager.pagerdutyRoutingKeyFile", "string", "file holding the PagerDuty routing key"),
+    Setting(
+        "alertmanager.pagerdutyRoutingKeyFile",
+        "string",
+        "file holding the PagerDuty routing key (an absolute path on the Alertmanager host)",
+        check="absolute",
+    ),
     Setting("alertmanager.ticketWebhookUrl", "string", "webhook URL tickets are sent to", check="url"),
+    Setting(
+        "alertmanager.teamLabel",
+        "string",
+        "alert label naming the team that owns an SLO: its alerts go to the team's receivers "
+        "(alertmanager.teams, in the project file only) (default: team)",
+        check="label_name",
+    ),
+    Setting(
+        "alertmanager.teams",
+        "table",
+        "receivers of each team, by the team label's value: its own PagerDuty service and ticket "
+        "webhook, before the default receivers (docs/alertmanager.md)",
+        columns=(
+            Setting(
+                "pagerdutyRoutingKeyFile",
+                "string",
+                "file holding the team's PagerDuty routing key (absolute; default: pages to the "
+                "default receiver)",
+                check="absolute",
+            ),
+            Setting(
+                "ticketWebhookUrl",
+                "string",
+                "webhook URL of the team's tickets (default: tickets to the default receiver)",
+                check="url",
+            ),
+        ),
+    ),
 )
 
 
@@ -124,6 +164,12 @@ def problem(setting: Setting, value: object) -> str | None:
     """What is wrong with ``value`` for ``setting`` (from the file or its flag), or None."""
     if setting.check == "url" and isinstance(value, str):
         return url_problem(value)
+    if setting.check == "absolute" and isinstance(value, str):
+        return routing_key_file_problem(value)
+    if setting.check == "label_name" and isinstance(value, str):
+        if value == naming.LABEL_SEVERITY:
+            return f"label {value!r} is sloctl's page or ticket: name the label of the team"
+        return label_problem(value, "", templated=False)
     if setting.check == "labels" and isinstance(value, Mapping):
         for key, text in value.items():
             wrong = label_problem(str(key), str(text), templated=True)
@@ -145,11 +191,28 @@ def _schema_of(s: Setting) -> dict[str, object]:
         return {"type": "array", "items": items, "description": s.help}
     if s.kind == "map":
         return {"type": "object", "additionalProperties": {"type": "string"}, "description": s.help}
+    if s.kind == "table":
+        entry = {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {c.key: _schema_of(c) for c in s.columns},
+        }
+        return {
+            "type": "object",
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": entry,
+            "description": s.help,
+        }
     out: dict[str, object] = {"type": "string", "description": s.help}
     if s.choices:
         out["enum"] = list(s.choices)
     if s.check == "url":
         out.update(format="uri", pattern="^https?://")
+    if s.check == "absolute":
+        out["pattern"] = "^/"
+    if s.check == "label_name":
+        out["pattern"] = LABEL_NAME.pattern
     return out
 
 
@@ -193,20 +256,48 @@ def _read(doc: YNode, reader: Reader) -> dict[str, object]:
         node = groups[s.key.split(".")[0]].get(s.key.split(".", 1)[1]) if "." in s.key else top.get(s.key)
         if node is None:
             continue
-        value: object
-        if s.kind == "list":
-            value = [reader.string(n, s.key, non_empty=True) for n in reader.sequence(node, s.key)]
-        elif s.kind == "map":
-            value = reader.string_map(node, s.key)
-        else:
-            value = reader.string(node, s.key, non_empty=True)
-            if s.choices and value not in s.choices:
-                reader.error(node.loc, s.key, f"{value!r} is not one of {', '.join(s.choices)}")
-        wrong = problem(s, value)
-        if wrong:
-            reader.error(node.loc, s.key, wrong)
-        values[s.key] = value
+        values[s.key] = (
+            _read_table(node, s, reader) if s.kind == "table" else _read_value(node, s, s.key, reader)
+        )
     return values
+
+
+def _read_value(node: YNode, s: Setting, path: str, reader: Reader) -> object:
+    value: object
+    if s.kind == "list":
+        value = [reader.string(n, path, non_empty=True) for n in reader.sequence(node, path)]
+    elif s.kind == "map":
+        value = reader.string_map(node, path)
+    else:
+        value = reader.string(node, path, non_empty=True)
+        if s.choices and value not in s.choices:
+            reader.error(node.loc, path, f"{value!r} is not one of {', '.join(s.choices)}")
+    wrong = problem(s, value)
+    if wrong:
+        reader.error(node.loc, path, wrong)
+    return value
+
+
+def _read_table(node: YNode, s: Setting, reader: Reader) -> dict[str, dict[str, object]]:
+    """A ``table`` setting: name → {column: value}, each entry with at least one column."""
+    table: dict[str, dict[str, object]] = {}
+    if not isinstance(node.value, dict):
+        reader.error(node.loc, s.key, "expected a mapping of names to their settings")
+        return table
+    for name, entry in node.value.items():
+        path = f"{s.key}.{name}"
+        if not name:
+            reader.error(node.key_locs.get(name, node.loc), path, "an empty name; name the entry")
+            continue
+        cells = reader.mapping(entry, path, [c.key for c in s.columns])
+        if isinstance(entry.value, dict) and not entry.value:
+            reader.error(entry.loc, path, f"empty; give {' or '.join(c.key for c in s.columns)}")
+        table[name] = {
+            c.key: _read_value(cells[c.key], c, f"{path}.{c.key}", reader)
+            for c in s.columns
+            if c.key in cells
+        }
+    return table
 
 
 def load_project(path: Path) -> tuple[Project, list[SpecError]]:

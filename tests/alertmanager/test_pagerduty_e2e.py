@@ -24,7 +24,8 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,13 +34,18 @@ import pytest
 from sloctl import contract, naming
 from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.model import SLO
-from sloctl.render.alertmanager import AlertmanagerOptions, alertmanager_fragment, standalone_config
+from sloctl.render.alertmanager import (
+    AlertmanagerOptions,
+    TeamReceivers,
+    alertmanager_fragment,
+    standalone_config,
+)
 from sloctl.render.dashboards import service_uid
 from sloctl.render.rules import render_rule_file
 from sloctl.servers._process import wait_until
 from sloctl.servers.alertmanager import start_alertmanager
 from sloctl.servers.prometheus import start_prometheus
-from sloctl.shelf import ToolMissing, engine_named
+from sloctl.shelf import PrometheusEngine, ToolMissing, engine_named
 from sloctl.spec import load_paths
 from tests.fixtures.engines import compat
 from tests.fixtures.stub_http import Answer, StubRequest, serve, text
@@ -140,6 +146,48 @@ def _backfill(rec: Recorder, target: str, now: int, workdir: Path, promtool: Pat
     return data
 
 
+@contextmanager
+def _running(
+    tmp_path: Path,
+    rec: Recorder,
+    port: int,
+    slos: list[SLO],
+    am_config: str,
+    binary: Path,
+    engine: PrometheusEngine,
+) -> Iterator[float]:
+    """A real Alertmanager of ``am_config`` and a real Prometheus evaluating the rules of
+    ``slos`` over the stub's backfilled and scraped counters, sending to it; both stopped after.
+    Yields the monotonic time at which Prometheus was started."""
+    am = start_alertmanager(tmp_path / "alertmanager", config_text=am_config, binary=binary)
+    try:
+        now = int(time.time())
+        data = _backfill(rec, f"127.0.0.1:{port}", now, tmp_path, engine.promtool)
+        rules = render_rule_file(slos, ["slos/platform-api.yaml"], "e2e")
+        (tmp_path / "prometheus" / "rules.yml").write_text(rules)
+        prom_config = (
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            "rule_files: [rules.yml]\n"
+            f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am.port}']}}]}}]}}\n"
+            "scrape_configs:\n"
+            f"  - {{job_name: platform-api, static_configs: [{{targets: ['127.0.0.1:{port}']}}]}}\n"
+        )
+        started = time.monotonic()
+        prom = start_prometheus(
+            tmp_path / "prometheus",
+            config_text=prom_config,
+            data_dir=data,
+            extra_args=["--rules.alert.resend-delay=1s"],
+            binary=engine.prometheus,
+        )
+        try:
+            yield started
+        finally:
+            prom.stop()
+    finally:
+        am.stop()
+
+
 def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_when_the_series_heal(
     tmp_path: Path,
     recorder: tuple[Recorder, int],
@@ -172,42 +220,17 @@ def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_wh
         alertmanager_fragment([slo], options),
         global_config={"resolve_timeout": "10s", "pagerduty_url": stub + EVENTS_PATH},
     )
-    am = start_alertmanager(tmp_path / "alertmanager", config_text=am_config, binary=binary)
-    try:
-        now = int(time.time())
-        data = _backfill(rec, f"127.0.0.1:{port}", now, tmp_path, engine.promtool)
-        rules = render_rule_file([slo], ["slos/platform-api.yaml"], "e2e")
-        (tmp_path / "prometheus" / "rules.yml").write_text(rules)
-        prom_config = (
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            "rule_files: [rules.yml]\n"
-            f"alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am.port}']}}]}}]}}\n"
-            "scrape_configs:\n"
-            f"  - {{job_name: platform-api, static_configs: [{{targets: ['127.0.0.1:{port}']}}]}}\n"
+    with _running(tmp_path, rec, port, [slo], am_config, binary, engine) as started:
+        assert wait_until(lambda: bool(rec.events(EVENTS_PATH)), timeout=WAIT, interval=0.1), (
+            f"no PagerDuty event within {WAIT:.0f} s; Alertmanager log:\n"
+            + (tmp_path / "alertmanager" / "alertmanager.log").read_text()[-3000:]
         )
-        started = time.monotonic()
-        prom = start_prometheus(
-            tmp_path / "prometheus",
-            config_text=prom_config,
-            data_dir=data,
-            extra_args=["--rules.alert.resend-delay=1s"],
-            binary=engine.prometheus,
+        triggered = time.monotonic()
+        rec.healed_at = time.time()
+        assert wait_until(lambda: len(rec.events(EVENTS_PATH)) >= 2, timeout=WAIT, interval=0.1), (
+            f"no resolve within {WAIT:.0f} s of the heal; events: {rec.events(EVENTS_PATH)}"
         )
-        try:
-            assert wait_until(lambda: bool(rec.events(EVENTS_PATH)), timeout=WAIT, interval=0.1), (
-                f"no PagerDuty event within {WAIT:.0f} s; Alertmanager log:\n"
-                + (tmp_path / "alertmanager" / "alertmanager.log").read_text()[-3000:]
-            )
-            triggered = time.monotonic()
-            rec.healed_at = time.time()
-            assert wait_until(lambda: len(rec.events(EVENTS_PATH)) >= 2, timeout=WAIT, interval=0.1), (
-                f"no resolve within {WAIT:.0f} s of the heal; events: {rec.events(EVENTS_PATH)}"
-            )
-            resolved = time.monotonic()
-        finally:
-            prom.stop()
-    finally:
-        am.stop()
+        resolved = time.monotonic()
 
     events = rec.events(EVENTS_PATH)
     seen = [(e["event_action"], e["payload"]["summary"]) for e in events]  # type: ignore[index]
@@ -244,3 +267,63 @@ def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_wh
         f"\ne2e: Prometheus start → PagerDuty trigger {triggered - started:.1f} s; "
         f"heal → resolve {resolved - triggered:.1f} s"
     )
+
+
+def _owned_by(slo: SLO, service: str, team: str) -> SLO:
+    """``slo`` as another service's, owned by ``team`` (its series and alert labels say so)."""
+
+    def relabel(labels: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((k, team if k == "team" else v) for k, v in labels)
+
+    alerting = replace(slo.alerting, labels=relabel(slo.alerting.labels))
+    return replace(slo, service=service, labels=relabel(slo.labels), alerting=alerting)
+
+
+def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_routing_key(
+    tmp_path: Path,
+    recorder: tuple[Recorder, int],
+    alertmanager_binary: tuple[str, Path],
+) -> None:
+    """platform-api availability (team platform) and the same SLO as the warehouse's (team data)
+    burn together: PagerDuty hears each from its team's routing key, none from the default's."""
+    _version, binary = alertmanager_binary
+    try:
+        engine = engine_named("prometheus-3")
+    except ToolMissing as exc:
+        pytest.skip(f"Prometheus 3 is not on this machine: {exc}")
+    rec, port = recorder
+    stub = f"http://127.0.0.1:{port}"
+    platform = _availability()
+    assert dict(platform.labels)["team"] == dict(platform.alerting.labels)["team"] == "platform"
+    data = _owned_by(platform, "warehouse", "data")
+    keys = {"default": "D" * 32, "platform": "P" * 32, "data": "A" * 32}
+    for name, key in keys.items():
+        (tmp_path / f"key-{name}").write_text(key + "\n")
+    options = AlertmanagerOptions(
+        routing_key_file=str(tmp_path / "key-default"),
+        ticket_webhook_url=stub + TICKETS_PATH,
+        grafana_url=GRAFANA,
+        group_wait="4s",
+        group_interval="5s",
+        teams=tuple(
+            (team, TeamReceivers(str(tmp_path / f"key-{team}"), stub + TICKETS_PATH))
+            for team in ("data", "platform")
+        ),
+    )
+    am_config = standalone_config(
+        alertmanager_fragment([platform, data], options),
+        global_config={"resolve_timeout": "10s", "pagerduty_url": stub + EVENTS_PATH},
+    )
+
+    def sources() -> set[object]:
+        return {e["payload"]["source"] for e in rec.events(EVENTS_PATH)}  # type: ignore[index]
+
+    with _running(tmp_path, rec, port, [platform, data], am_config, binary, engine):
+        assert wait_until(lambda: len(sources()) >= 2, timeout=WAIT, interval=0.1), (
+            f"not both pages within {WAIT:.0f} s; events: {rec.events(EVENTS_PATH)}"
+        )
+    heard = {
+        (e["payload"]["source"], e["routing_key"], e["event_action"])  # type: ignore[index]
+        for e in rec.events(EVENTS_PATH)
+    }
+    assert heard == {("platform-api", keys["platform"], "trigger"), ("warehouse", keys["data"], "trigger")}

@@ -250,5 +250,6 @@ def test_every_commands_help_says_what_it_does_and_its_exit_codes_in_plain_text(
 def test_every_setting_has_a_flag_on_generate(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
-    text = capsys.readouterr().out
-    assert all(s.flag in text for s in SETTINGS)
+    text = " ".join(capsys.readouterr().out.split())
+    # A table (the teams' receivers) is a map of maps: the project file's alone, named in the help.
+    assert all((s.key if s.kind == "table" else s.flag) in text for s in SETTINGS)
