@@ -42,6 +42,7 @@ __all__ = [
     "add_subcommand",
     "add_timeout_argument",
     "default_paths",
+    "live_prometheus_options",
     "load_slos",
     "load_slos_of",
     "output_dir",
@@ -424,6 +425,18 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
         help=f"an SLO {slos}, as service-name or service/name, or a pattern such as 'service/*' "
         "(repeatable; default: every SLO)",
     )
+
+
+def live_prometheus_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What the flags of :func:`add_live_prometheus_arguments` ask, as the keyword arguments of
+    :func:`sloctl.status.collect` and :func:`sloctl.gate.evaluate` (after the URL)."""
+    return {
+        "slos": args.slo,
+        "allow": args.allow_host,
+        "time": args.time,
+        "timeout": args.timeout,
+        "token": args.prometheus_token,
+    }
 
 
 def _network(text: str) -> str:

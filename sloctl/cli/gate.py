@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments
+from sloctl.cli._common import UsageError, add_command, add_live_prometheus_arguments, live_prometheus_options
 
 __all__ = ["register"]
 
@@ -44,13 +44,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         verdict = evaluate(
-            args.prometheus,
-            slos=args.slo,
-            allow=args.allow_host,
-            time=args.time,
-            timeout=args.timeout,
-            token=args.prometheus_token,
-            require_rule_health=args.require_rule_health,
+            args.prometheus, **live_prometheus_options(args), require_rule_health=args.require_rule_health
         )
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None

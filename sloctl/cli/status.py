@@ -14,7 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sloctl.cli._common import UsageError, add_command, add_format_argument, add_live_prometheus_arguments
+from sloctl.cli._common import (
+    UsageError,
+    add_command,
+    add_format_argument,
+    add_live_prometheus_arguments,
+    live_prometheus_options,
+)
 
 __all__ = ["register"]
 
@@ -32,14 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     from sloctl.status import UnknownSlo, collect, render_json, render_table
 
     try:
-        snapshot = collect(
-            args.prometheus,
-            slos=args.slo,
-            allow=args.allow_host,
-            time=args.time,
-            timeout=args.timeout,
-            token=args.prometheus_token,
-        )
+        snapshot = collect(args.prometheus, **live_prometheus_options(args))
     except (EgressDenied, UnknownSlo) as exc:
         raise UsageError(str(exc)) from None
     except (OSError, PrometheusError) as exc:

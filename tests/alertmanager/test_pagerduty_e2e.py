@@ -107,6 +107,15 @@ def _labels(code: str, target: str | None = None) -> str:
 
 
 @pytest.fixture
+def engine() -> PrometheusEngine:
+    """The shelf's Prometheus 3, which evaluates the rules and sends to Alertmanager."""
+    try:
+        return engine_named("prometheus-3")
+    except ToolMissing as exc:
+        pytest.skip(f"Prometheus 3 is not on this machine: {exc}")
+
+
+@pytest.fixture
 def recorder() -> Iterator[tuple[Recorder, int]]:
     """PagerDuty's Events API (POST) and the platform API's /metrics (GET), on one stub."""
     rec = Recorder()
@@ -190,6 +199,7 @@ def _running(
 
 def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_when_the_series_heal(
     tmp_path: Path,
+    engine: PrometheusEngine,
     recorder: tuple[Recorder, int],
     alertmanager_binary: tuple[str, Path],
     request: pytest.FixtureRequest,
@@ -198,10 +208,6 @@ def test_a_generated_page_reaches_pagerduty_once_with_its_links_then_resolves_wh
     # every field of the two events PagerDuty received; the steps share the live processes.
     version, binary = alertmanager_binary
     compat(request, version, "page reaches PagerDuty, then resolves")
-    try:
-        engine = engine_named("prometheus-3")
-    except ToolMissing as exc:
-        pytest.skip(f"Prometheus 3 is not on this machine: {exc}")
     rec, port = recorder
     stub = f"http://127.0.0.1:{port}"
     slo = _availability()
@@ -281,16 +287,13 @@ def _owned_by(slo: SLO, service: str, team: str) -> SLO:
 
 def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_routing_key(
     tmp_path: Path,
+    engine: PrometheusEngine,
     recorder: tuple[Recorder, int],
     alertmanager_binary: tuple[str, Path],
 ) -> None:
     """platform-api availability (team platform) and the same SLO as the warehouse's (team data)
     burn together: PagerDuty hears each from its team's routing key, none from the default's."""
     _version, binary = alertmanager_binary
-    try:
-        engine = engine_named("prometheus-3")
-    except ToolMissing as exc:
-        pytest.skip(f"Prometheus 3 is not on this machine: {exc}")
     rec, port = recorder
     stub = f"http://127.0.0.1:{port}"
     platform = _availability()

@@ -27,6 +27,7 @@ from sloctl.servers.alertmanager import start_alertmanager
 from sloctl.spec import load_text
 from tests.alertmanager.tools import Amtool, inhibited_when
 from tests.fixtures.engines import compat
+from tests.fixtures.specs import shop_slo
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -34,29 +35,14 @@ from tests.waiting import wait_until
 # a double quote, a backslash, a newline, a comma, braces, a space, '=' and non-ASCII.
 ODD = 'data "eng"\\ops,{x}=\nÿ'
 
-_SERVICE = """\
-apiVersion: sloctl/v1
-kind: Service
-metadata:
-  name: {service}
-  labels: {labels}
-spec:
-  slos:
-    - name: availability
-      objective: 99.9
-      period: 30d
-      sli:
-        events:
-          errorQuery: sum(rate(requests_total{{service="{service}", code=~"5.."}}[{{{{.window}}}}]))
-          totalQuery: sum(rate(requests_total{{service="{service}"}}[{{{{.window}}}}]))
-      alerting:
-        name: Availability
-{alerting}
-"""
-
 
 def _slo(service: str, labels: dict[str, str], alerting: str = "") -> SLO:
-    text = _SERVICE.format(service=service, labels=json.dumps(labels), alerting=alerting)
+    """The availability SLO of ``service`` (``labels`` on the service), its alerts named
+    ``Availability`` with more of ``alerting`` (YAML under ``alerting:``, indented by two)."""
+    errors = f'sum(rate(requests_total{{service="{service}", code=~"5.."}}[{{{{.window}}}}]))'
+    total = f'sum(rate(requests_total{{service="{service}"}}[{{{{.window}}}}]))'
+    extra = "alerting:\n  name: Availability\n" + alerting
+    text = shop_slo(service=service, errors=errors, total=total, period="30d", extra=extra, labels=labels)
     loaded = load_text(text, f"{service}.yaml")
     assert not loaded.errors, loaded.errors
     (slo,) = loaded.slos
@@ -68,7 +54,7 @@ def _slos() -> list[SLO]:
     odd; legacy has no team; web's team is not configured."""
     return [
         _slo("checkout", {"team": "platform"}),
-        _slo("warehouse", {}, "        labels: {team: data}"),
+        _slo("warehouse", {}, "  labels: {team: data}"),
         _slo("odd", {"team": ODD}),
         _slo("legacy", {}),
         _slo("web", {"team": "web"}),
@@ -217,7 +203,7 @@ def test_a_page_of_one_team_never_silences_another_teams_ticket_of_the_same_slo(
     split = _slo(
         "checkout",
         {},
-        "        page: {labels: {team: platform}}\n        ticket: {labels: {team: data}}",
+        "  page: {labels: {team: platform}}\n  ticket: {labels: {team: data}}",
     )
     _, binary = alertmanager_binary
     config = standalone_config(alertmanager_fragment([split], OPTIONS))

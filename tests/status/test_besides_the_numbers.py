@@ -32,19 +32,10 @@ from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.prometheus_proxy import prometheus_proxy
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import shop_policy_slo
 from tests.paths import ROOT
 
-SPEC = shop_slo(
-    extra="""
-    alerting: {name: ShopBudgetBurn}
-    policy:
-      steps:
-        - {budgetLeft: 50, action: notify}
-        - {budgetLeft: 0, action: freeze}
-      whenUnknown: proceed
-    """
-)
+SPEC = shop_policy_slo()
 SCENARIOS = (
     Scenario("healthy", "", 3600, background_burn=0.1, warmup=0),
     Scenario("quiet", "", 3600, rps=0.0, warmup=0),
@@ -99,8 +90,9 @@ def prometheus(
     try:
 
         def ready() -> bool:
-            """Every SLO known, the healthy budget recorded, the spent one overspent, the quiet
-            one without data and the broken one's rule failed (each group at its own offset)."""
+            """Every SLO known, the healthy budget recorded, the spent one overspent and its
+            burn-rate alert firing, the quiet one without data and the broken one's rule failed
+            (each group at its own offset)."""
             ids = {r["metric"][naming.LABEL_ID] for r in query(server.url, naming.SLO_INFO)}
             known = query(
                 server.url,
@@ -108,10 +100,18 @@ def prometheus(
                 f' or {naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-spent"}} < 0'
                 f' or {naming.NO_DATA}{{{naming.LABEL_ID}="backtest-quiet"}} == 1',
             )
+            firing = query(
+                server.url,
+                f'ALERTS{{alertstate="firing", {naming.LABEL_ID}="backtest-spent",'
+                f' {naming.LABEL_TIER}!~"{naming.NOT_BURN_RATE_TIERS}"}}',
+            )
             with Prometheus.connect(server.url) as prom:
                 failed = {g["name"] for g in prom.rules() for r in g["rules"] if r.get("health") == "err"}
             return (
-                len(ids) == len(SCENARIOS) - 1 and len(known) == 3 and failed == {BROKEN_GROUP, BLIND_GROUP}
+                len(ids) == len(SCENARIOS) - 1
+                and len(known) == 3
+                and bool(firing)
+                and failed == {BROKEN_GROUP, BLIND_GROUP}
             )
 
         assert wait_until(ready, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]

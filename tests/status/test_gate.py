@@ -29,20 +29,10 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import shop_policy_slo
 from tests.fixtures.stub_http import Answer, serve
 from tests.paths import ROOT
 
-SPEC = shop_slo(
-    extra="""
-    alerting: {name: ShopBudgetBurn}
-    policy:
-      steps:
-        - {budgetLeft: 50, action: notify}
-        - {budgetLeft: 0, action: freeze}
-      whenUnknown: WHEN
-    """
-)
 # The live rules record since Prometheus started, so the period ratio is the last minutes'
 # error ratio: 0.1x the budget leaves 90 % of it, 0.7x 30 % (notify), 2x -100 % (freeze).
 STATES = {
@@ -68,7 +58,7 @@ def prometheus(
     slos = []
     items = []
     for state, s in STATES.items():
-        (base,) = load_text(SPEC.replace("WHEN", "proceed" if state == "unknown-proceed" else "freeze")).slos
+        (base,) = load_text(shop_policy_slo("proceed" if state == "unknown-proceed" else "freeze")).slos
         slos.append(scenario_slo(base, s))
         items.append((s, counts(s, base.error_budget)))
     backfill_openmetrics(
