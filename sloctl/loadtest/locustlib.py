@@ -18,8 +18,8 @@ process (and forks workers with ``--processes``):
   addresses are what every later lookup of it gets, so that DNS cannot send the users
   elsewhere in the middle of a run;
 - ``SLOCTL_LOADTEST_USERS``, ``SLOCTL_LOADTEST_USER_RPS``, ``SLOCTL_LOADTEST_DURATION``:
-  shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of aggregate gates for the
-  breakpoint shape.
+  shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of the gates the breakpoint shape
+  judges per step (every field of each :class:`~.thresholds.Threshold`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from sloctl.contract import OPERATIONAL_PATHS, route
 from sloctl.egress import Egress, EgressDenied, parse_networks
 
 from .netguard import ProcessGuard
-from .results import percentile
+from .results import RouteStats, RunStats, judge_step, percentile, since
 from .runner import BREAKPOINT_MAX_STEPS, BREAKPOINT_STEP_SECONDS, MAX_DURATION, RunOptions
+from .thresholds import Threshold
 
 __all__ = [
     "BreakpointShape",
@@ -388,8 +389,8 @@ class StepState:
     def __init__(self) -> None:
         #: a :class:`BreakpointShape` ran (the results then say what it found, even nothing)
         self.searched = False
-        self.steps: list[dict[str, float]] = []
-        self.broken: dict[str, float | str] | None = None
+        self.steps: list[dict[str, object]] = []
+        self.broken: dict[str, object] | None = None
 
 
 STEP = StepState()
@@ -410,11 +411,27 @@ def _gated(stats: RequestStats) -> tuple[int, int, dict[int, int]]:
     return requests, failures, times
 
 
+def _snapshot(stats: RequestStats) -> tuple[RouteStats, ...]:
+    """Every route of ``stats`` so far, as the results file records them (cumulative)."""
+    return tuple(RouteStats.from_locust(e.serialize()) for e in list(stats.entries.values()))
+
+
+def _breakpoint_gates() -> tuple[Threshold, ...]:
+    """The gates the search judges per step (``SLOCTL_BREAKPOINT_GATES``: every field of each)."""
+    try:
+        raw = json.loads(os.environ.get("SLOCTL_BREAKPOINT_GATES", "[]"))
+        return tuple(Threshold(**g) for g in raw if isinstance(g, dict))
+    except (json.JSONDecodeError, TypeError):
+        return ()
+
+
 class BreakpointShape(LoadTestShape):
-    """Add ``SLOCTL_LOADTEST_USERS`` users every step until an aggregate gate breaks during a
-    step; report the most users (and the highest request rate) that held. Bounded by the
-    duration (whole steps only: a step cut short measures too little to hold or break) and
-    :data:`~.runner.BREAKPOINT_MAX_STEPS` steps; the last step is measured too."""
+    """Add ``SLOCTL_LOADTEST_USERS`` users every step until a gate breaks during a step; report
+    the most users (and the highest request rate) that held. Every gate the search watches
+    (:func:`~.runner.breakpoint_gates`: over all requests, a route, a dependency) is judged over
+    the step's own requests as the report judges the whole run (:func:`.results.judge_step`).
+    Bounded by the duration (whole steps only: a step cut short measures too little to hold or
+    break) and :data:`~.runner.BREAKPOINT_MAX_STEPS` steps; the last step is measured too."""
 
     step_seconds = BREAKPOINT_STEP_SECONDS
     max_steps = BREAKPOINT_MAX_STEPS
@@ -422,47 +439,38 @@ class BreakpointShape(LoadTestShape):
     def __init__(self) -> None:
         super().__init__()
         self._step = 0
-        self._mark: tuple[float, int, int, dict[int, int]] | None = None
-
-    def _gates(self) -> list[dict[str, float | str]]:
-        raw = os.environ.get("SLOCTL_BREAKPOINT_GATES", "[]")
-        try:
-            gates = json.loads(raw)
-        except json.JSONDecodeError:
-            return []
-        return [g for g in gates if isinstance(g, dict)]
+        self._gates = _breakpoint_gates()
+        #: when the step began, and every route's statistics then (all requests, successes)
+        self._mark: tuple[float, tuple[RouteStats, ...], tuple[RouteStats, ...]] | None = None
 
     def _close_step(self) -> bool:
         """Measure the step that just ended; True when a gate broke."""
         assert self.runner is not None
-        requests, failures, _ = _gated(self.runner.stats)
         now = time.monotonic()
-        times = _gated(SUCCEEDED)[2]  # latency gates judge successes alone
+        mark = (now, _snapshot(self.runner.stats), _snapshot(SUCCEEDED))
         if self._mark is None:
-            self._mark = (now, requests, failures, times)
+            self._mark = mark
             return False
-        t0, n0, f0, times0 = self._mark
-        self._mark = (now, requests, failures, times)
-        n, f = requests - n0, failures - f0
-        delta = {k: v - times0.get(k, 0) for k, v in times.items() if v - times0.get(k, 0) > 0}
-        rps = n / (now - t0) if now > t0 else 0.0
-        step = {"users": float(self.get_current_user_count()), "rps": round(rps, 2), "requests": float(n)}
-        for gate in self._gates():
-            if gate.get("stat") == "percentile":
-                p = float(gate.get("percentile", 95))
-                value = percentile(delta, p)
-                step[f"p{p:g}_ms"] = value
-            elif gate.get("stat") == "failure_ratio":
-                value = f / n if n else 0.0
-                step["failure_ratio"] = round(value, 6)
-            else:
-                continue
-            limit, strict = float(gate["limit"]), gate.get("op") == "<"
-            if n and (value >= limit if strict else value > limit):
-                STEP.broken = {"gate": str(gate.get("expression")), "value": value, **step}
-        if STEP.broken is None:
-            STEP.steps.append(step)
-        return STEP.broken is not None
+        (t0, every0, ok0), self._mark = self._mark, mark
+        step = RunStats(routes=since(mark[1], every0, t0, now), succeeded=since(mark[2], ok0, t0, now))
+        n = step.total.num_requests
+        judged = judge_step(self._gates, step)
+        record: dict[str, object] = {
+            "users": float(self.get_current_user_count()),
+            "rps": round(n / (now - t0), 2) if now > t0 else 0.0,
+            "requests": float(n),
+            "gates": [
+                {"gate": g.threshold.describe(), "value": g.value, "requests": g.requests, "note": g.note}
+                for g in judged
+            ],
+        }
+        broke = next((g for g in judged if g.broke), None)
+        if broke is None:
+            STEP.steps.append(record)
+            return False
+        gate = broke.threshold
+        STEP.broken = {"gate": gate.expression, "scope": gate.scope, "value": broke.value, **record}
+        return True
 
     def tick(self) -> tuple[int, float] | None:
         per_step = int(_env_float("SLOCTL_LOADTEST_USERS", 10))

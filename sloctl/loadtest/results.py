@@ -32,14 +32,19 @@ from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
 __all__ = [
     "LATENCY_FIELDS",
+    "STEP_MIN_REQUESTS",
     "Breakpoint",
     "GateResult",
     "RouteStats",
     "RunStats",
     "Sample",
+    "StepGate",
     "Summary",
     "evaluate",
+    "judge_step",
     "percentile",
+    "since",
+    "step_minimum",
 ]
 
 #: a row of a report's tables (:meth:`RouteStats.summary`'s keys, and ``successes``)
@@ -202,8 +207,8 @@ class Breakpoint:
     """What a breakpoint search found: the most users (and the highest request rate) that held
     every gate it watches for a whole step, and the step where one broke, if one did.
 
-    >>> Breakpoint(10, 49.8, 2, 15, 70.1, "p(95) <= 200", 250.0).describe()
-    'held 10 users (49.8 req/s); broke at 15 users (70.1 req/s): p(95) <= 200 measured 250'
+    >>> Breakpoint(10, 49.8, 2, 15, 70.1, "p(95) <= 200", 250.0, "/v1/projects").describe()
+    'held 10 users (49.8 req/s); broke at 15 users (70.1 req/s): p(95) <= 200 (/v1/projects) measured 250'
     >>> Breakpoint(100, 480.0, 20).describe()
     'held 100 users (480 req/s) in 20 steps: no gate it watches broke'
     """
@@ -219,6 +224,9 @@ class Breakpoint:
     #: the gate that broke (its expression) and the value it measured in that step
     broken_by: str | None = None
     broken_value: float | None = None
+    #: the requests that gate covers (:attr:`Threshold.scope`: ``all requests``, a route, a
+    #: dependency's routes); None in results written before every gate was watched
+    broken_scope: str | None = None
 
     @property
     def measured(self) -> bool:
@@ -232,9 +240,10 @@ class Breakpoint:
                 return "no whole step was measured: give a --duration of a step (5 s) or more"
             return f"{held} in {self.steps} steps: no gate it watches broke"
         measured = f" measured {self.broken_value:g}" if self.broken_value is not None else ""
+        scope = f" ({self.broken_scope})" if self.broken_scope else ""
         return (
             f"{held}; broke at {self.broke_at_users} users ({self.broke_at_rps or 0:g} req/s): "
-            f"{self.broken_by or 'a gate'}{measured}"
+            f"{self.broken_by or 'a gate'}{scope}{measured}"
         )
 
 
@@ -362,4 +371,105 @@ def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult
                 continue
         value = _measure(t, stats)
         out.append(GateResult(t, value, t.holds(value)))
+    return tuple(out)
+
+
+#: The fewest requests a breakpoint step must have in a gate's scope (its successful requests,
+#: for a latency gate) for the step to judge that gate: below 20, one request is more than 5 %
+#: of the step's figure (a lone failure is a failure_ratio of 5 % or more; one slow answer
+#: moves an average by a twentieth of its time), noise a search must not stop on. A route that
+#: few requests reach in a step (provisioning, backups) is judged in the steps that reach it
+#: often enough, and over the whole run in the report.
+STEP_MIN_REQUESTS = 20
+
+
+def step_minimum(threshold: Threshold) -> int:
+    """The requests a breakpoint step needs in ``threshold``'s scope to judge it:
+    :data:`STEP_MIN_REQUESTS`, and for ``p(N)`` enough that its nearest rank is not the step's
+    slowest request (below ``100 / (100 - N)`` requests it is: a p(99) over 99 requests is
+    their maximum, however fast the other 98 were).
+
+    >>> from sloctl.loadtest.thresholds import parse_threshold
+    >>> [step_minimum(parse_threshold(t)) for t in ("p(99)<300", "p(99.9)<300", "p(95)<300", "avg<50")]
+    [100, 1000, 20, 20]
+    """
+    pct = threshold.percentile
+    if threshold.stat == "percentile" and pct is not None and pct < 100:
+        # rounded first: 100 / (100 - 99.9) is 1000.0000000000001 in floating point
+        return max(STEP_MIN_REQUESTS, math.ceil(round(100 / (100 - pct), 6)))
+    return STEP_MIN_REQUESTS
+
+
+def since(
+    after: Sequence[RouteStats], before: Sequence[RouteStats], began: float, ended: float
+) -> tuple[RouteStats, ...]:
+    """What each route of ``after`` did since ``before`` (two snapshots of the same cumulative
+    statistics), from ``began`` to ``ended`` (seconds): counts, time and buckets subtracted.
+    The maximum is the slowest bucket of the difference (the whole millisecond at or above the
+    slowest response, as the buckets keep it): the cumulative maximum says nothing of a step.
+
+    >>> a = RouteStats("/x", "GET", 3, 1, 30.0, 20.0, ((5, 2), (20, 1)), 0.0, 9.0)
+    >>> b = RouteStats("/x", "GET", 1, 0, 5.0, 5.0, ((5, 1),), 0.0, 4.0)
+    >>> step = since([a], [b], 5.0, 10.0)[0]
+    >>> step.num_requests, step.num_failures, step.avg, step.max_response_time, step.rps
+    (2, 1, 12.5, 20.0, 0.4)
+    """
+    old = {(r.name, r.method): r for r in before}
+    out: list[RouteStats] = []
+    for r in after:
+        b = old.get((r.name, r.method))
+        prior = dict(b.response_times) if b is not None else {}
+        times = tuple((k, v - prior.get(k, 0)) for k, v in r.response_times if v > prior.get(k, 0))
+        n = r.num_requests - (b.num_requests if b is not None else 0)
+        if n <= 0:
+            continue
+        out.append(
+            RouteStats(
+                name=r.name,
+                method=r.method,
+                num_requests=n,
+                num_failures=r.num_failures - (b.num_failures if b is not None else 0),
+                total_response_time=r.total_response_time - (b.total_response_time if b is not None else 0.0),
+                max_response_time=float(max((k for k, _ in times), default=0)),
+                response_times=times,
+                start_time=began,
+                last_request_timestamp=ended,
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class StepGate:
+    """One gate in one breakpoint step: what it measured (None: not judged, ``note`` says why)
+    over how many requests, and whether it held."""
+
+    threshold: Threshold
+    value: float | None
+    requests: int
+    held: bool = True
+    note: str = ""
+
+    @property
+    def broke(self) -> bool:
+        return self.value is not None and not self.held
+
+
+def judge_step(gates: Iterable[Threshold], step: RunStats) -> tuple[StepGate, ...]:
+    """Every gate over one breakpoint step (``step``: the step's requests, :func:`since`), as
+    :func:`evaluate` judges the whole run: the same selection, latency over the successful
+    requests. A gate with fewer requests in its scope than :func:`step_minimum` is not judged
+    (it holds): too few to tell a slower route from one slow answer."""
+    out: list[StepGate] = []
+    for t in gates:
+        counted = step.select(t.route, t.method, t.dependency, succeeded=t.stat in LATENCY_STATS)
+        n = counted.num_requests if counted is not None else 0
+        least = step_minimum(t)
+        if n < least:
+            out.append(
+                StepGate(t, None, n, note=f"{n} requests to {t.scope}, fewer than {least}: not judged")
+            )
+            continue
+        result = evaluate((t,), step)[0]
+        out.append(StepGate(t, result.value, n, held=result.passed or result.value is None, note=result.note))
     return tuple(out)

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from sloctl.durations import DAY, format_duration
@@ -169,14 +169,9 @@ def scenario_default_duration(path: Path) -> str | None:
     return None
 
 
-def _gate_json(t: Threshold) -> dict[str, str | float | None]:
-    return {
-        "stat": t.stat,
-        "percentile": t.percentile,
-        "op": t.op,
-        "limit": t.limit,
-        "expression": t.expression,
-    }
+def _gate_json(t: Threshold) -> dict[str, object]:
+    """A gate as the breakpoint shape reads it back (``Threshold(**gate)``)."""
+    return asdict(t)
 
 
 def check_host(host: str, allow: tuple[str, ...]) -> Endpoint:
@@ -519,6 +514,7 @@ def _breakpoint(raw: object) -> Breakpoint | None:
         broke_at_rps=float(broke.get("rps", 0)) if broke is not None else None,
         broken_by=str(broke["gate"]) if broke is not None and "gate" in broke else None,
         broken_value=float(value) if isinstance(value, int | float) else None,
+        broken_scope=str(broke["scope"]) if broke is not None and "scope" in broke else None,
     )
 
 
@@ -539,15 +535,14 @@ def _histogram(raw: object) -> tuple[tuple[int, int], ...]:
     return tuple(sorted((int(k), int(v)) for k, v in raw.items()))
 
 
+#: the stats a breakpoint search judges per step: those that grow with load (``rps`` does not
+#: break under it)
+BREAKPOINT_STATS = ("percentile", "avg", "max", "failure_ratio")
+
+
 def breakpoint_gates(thresholds: Sequence[Threshold]) -> tuple[Threshold, ...]:
-    """Aggregate latency and failure gates with an upper limit (``<``, ``<=``): those the
-    breakpoint shape watches per step."""
-    return tuple(
-        t
-        for t in thresholds
-        if t.route is None
-        and t.dependency is None
-        and t.method is None
-        and t.stat in ("percentile", "failure_ratio")
-        and t.op in ("<", "<=")
-    )
+    """The gates the breakpoint shape judges per step, whatever their scope (all requests, a
+    route, a dependency, a method): latency and failure gates with an upper limit (``<``,
+    ``<=``), which more load can break. Before, only those over all requests were watched, and a
+    route's gate never stopped the search."""
+    return tuple(t for t in thresholds if t.stat in BREAKPOINT_STATS and t.op in ("<", "<="))

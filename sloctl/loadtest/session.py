@@ -171,9 +171,9 @@ def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
         return
     if not options.breakpoint_gates:
         raise LoadtestAborted(
-            "the breakpoint scenario stops on a gate over all requests, p(…) or failure_ratio with"
-            " < or <=, and none was given: give --slos with latency or availability SLOs, or"
-            " --threshold 'p(95)<200'"
+            "the breakpoint scenario stops on a latency or failure gate with an upper limit"
+            " (p(…), avg, max or failure_ratio with < or <=), and none was given: give --slos with"
+            " latency or availability SLOs, or --threshold 'p(95)<200'"
         )
     steps = min(BREAKPOINT_MAX_STEPS, int(options.duration // BREAKPOINT_STEP_SECONDS))
     if steps < 1:

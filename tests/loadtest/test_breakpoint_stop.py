@@ -111,7 +111,7 @@ def test_a_search_without_a_gate_it_can_watch_is_a_usage_error(capsys: pytest.Ca
         "--host",
         "http://127.0.0.1:9",
         "--threshold",
-        "GET /v1/projects:p(95)<200",
+        "rps>100",
     ]
     assert main(argv) == 2
-    assert "stops on a gate over all requests" in capsys.readouterr().err
+    assert "stops on a latency or failure gate with an upper limit" in capsys.readouterr().err
