@@ -86,19 +86,41 @@ def _expr(g: GateResult) -> str:
     return t.expression + (" ms" if t.stat in LATENCY_STATS else "")
 
 
+#: a gate's status when it broke a breakpoint search (``sloctl serve``: ``broke the search at …``)
+_BROKE_SEARCH = "broke the search"
+
+
+def _status(report: Report, g: GateResult) -> str:
+    """``PASS`` or ``FAIL`` (over the whole run), or :data:`_BROKE_SEARCH` for the gate that
+    broke a search (:meth:`~.results.Breakpoint.broke`): what the search looked for, not a
+    violated gate."""
+    found = report.run.breakpoint
+    if found is not None and found.broke(g.threshold):
+        return _BROKE_SEARCH
+    return "PASS" if g.passed else "FAIL"
+
+
+def _measured(report: Report, g: GateResult) -> str:
+    """What a gate measured; in a breakpoint search, labelled: where it broke the search (the
+    step's figure, its users and rate), or over the whole run (the step that broke included)."""
+    t, found = g.threshold, report.run.breakpoint
+    whole = _fmt(g.value, t.stat) if g.value is not None else g.note
+    if found is None:
+        return whole
+    whole = f"{whole} over the whole run" if g.value is not None else whole
+    if not found.broke(t):
+        return whole
+    return (
+        f"{_fmt(found.broken_value, t.stat)} in the step of {found.broke_at_users} users"
+        f" ({found.broke_at_rps or 0:g} req/s); {whole}"
+    )
+
+
 def render_table(report: Report) -> str:
     rows = [("result", "threshold", "scope", "measured", "source")]
     for g in report.gates:
         t = g.threshold
-        rows.append(
-            (
-                "PASS" if g.passed else "FAIL",
-                _expr(g),
-                t.scope,
-                _fmt(g.value, t.stat) if g.value is not None else g.note,
-                t.source,
-            )
-        )
+        rows.append((_status(report, g), _expr(g), t.scope, _measured(report, g), t.source))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -128,8 +150,9 @@ def render_table(report: Report) -> str:
 
 #: what a breakpoint search's verdict says of its thresholds (they stop the search, not the run)
 _SEARCH_GATES = (
-    "the thresholds above are what the search stops on, measured over the whole run (the step"
-    " that broke included), not its verdict"
+    "it stops on its latency and failure thresholds with an upper limit, each judged step by"
+    " step; the figures above say what they cover (the whole run, the step that broke included,"
+    " or the step that broke the search), and none decides the verdict"
 )
 
 
@@ -196,24 +219,7 @@ def to_dict(report: Report) -> dict[str, object]:
         "command": report.command,
         "passed": report.passed,
         "interrupted": report.interrupted,
-        "thresholds": [
-            {
-                "expression": g.threshold.expression,
-                "stat": g.threshold.stat,
-                "percentile": g.threshold.percentile,
-                "op": g.threshold.op,
-                "limit": g.threshold.limit,
-                "route": g.threshold.route,
-                "method": g.threshold.method,
-                "dependency": g.threshold.dependency,
-                "scope": g.threshold.scope,
-                "source": g.threshold.source,
-                "value": g.value,
-                "passed": g.passed,
-                "note": g.note,
-            }
-            for g in report.gates
-        ],
+        "thresholds": [_threshold_dict(report, g) for g in report.gates],
         "skipped": [{"slo": s.slo, "reason": s.reason} for s in report.skipped],
         "latency_over": report.run.latency_over,
         "aggregate_leaves_out": {"routes": list(OPERATIONAL_PATHS), "requests": report.run.left_out},
@@ -232,6 +238,37 @@ def to_dict(report: Report) -> dict[str, object]:
         "stopped_by": report.run.stopped_by,
         "ran_seconds": report.run.ran_seconds,
         "run": dict(report.run.extra),
+    }
+
+
+def _threshold_dict(report: Report, g: GateResult) -> dict[str, object]:
+    """One gate of ``report.json``: ``value`` and ``passed`` over the whole run (``over``);
+    ``status`` as the table says it; ``broke_search`` where it broke a breakpoint search (the
+    step's users, rate and figure; ``passed`` is then null: the search looked for it), null
+    otherwise."""
+    t, found = g.threshold, report.run.breakpoint
+    broke = found is not None and found.broke(t)
+    return {
+        "expression": t.expression,
+        "stat": t.stat,
+        "percentile": t.percentile,
+        "op": t.op,
+        "limit": t.limit,
+        "route": t.route,
+        "method": t.method,
+        "dependency": t.dependency,
+        "scope": t.scope,
+        "source": t.source,
+        "value": g.value,
+        "over": "whole run",
+        "passed": None if broke else g.passed,
+        "status": _status(report, g),
+        "broke_search": (
+            {"users": found.broke_at_users, "rps": found.broke_at_rps, "value": found.broken_value}
+            if found is not None and broke
+            else None
+        ),
+        "note": g.note,
     }
 
 
@@ -288,10 +325,10 @@ def render_html(report: Report) -> str:
     verdict = report.verdict
     gates = [
         {
-            "passed": g.passed,
+            "status": _status(report, g),
             "expression": _expr(g),
             "scope": g.threshold.scope,
-            "measured": _fmt(g.value, g.threshold.stat) if g.value is not None else g.note,
+            "measured": _measured(report, g),
             "source": g.threshold.source,
         }
         for g in report.gates

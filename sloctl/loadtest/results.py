@@ -233,6 +233,16 @@ class Breakpoint:
         """At least one whole step was measured (held or broke)."""
         return self.steps > 0 or self.broke_at_users is not None
 
+    def broke(self, threshold: Threshold) -> bool:
+        """``threshold`` is the gate that broke the search: what the search looked for, not a
+        failed gate. The one notion the reports (text, HTML, ``report.json``'s
+        ``broke_search``) and ``sloctl serve`` read."""
+        if self.broke_at_users is None or threshold.expression != self.broken_by:
+            return False
+        # results written before every gate was watched name none: the search watched the
+        # gates over all requests alone then
+        return threshold.scope == (self.broken_scope or "all requests")
+
     def describe(self) -> str:
         held = f"held {self.held_users} users ({self.held_rps:g} req/s)" if self.steps else "no step held"
         if self.broke_at_users is None:

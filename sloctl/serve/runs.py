@@ -130,7 +130,9 @@ class _Required:
 
 _GAMEDAY: dict[str, Any] = {"expected_alerts": [str], "checks": [{}]}
 _LOADTEST: dict[str, Any] = {
-    "thresholds": _Required([{"value": _NUMBER}]),
+    "thresholds": _Required(
+        [{"value": _NUMBER, "broke_search": {"users": _NUMBER, "rps": _NUMBER, "value": _NUMBER}}]
+    ),
     "total": {},
     "breakpoint": {"broken_by": str, "broke_at_users": _NUMBER, "broke_at_rps": _NUMBER},
 }
@@ -237,17 +239,29 @@ def _loadtest(found: _Found, doc: dict[str, Any]) -> Run:
 
 def _loadtest_gate(threshold: dict[str, Any], search: dict[str, Any]) -> Gate:
     """A threshold of a load test's report; the one that broke a breakpoint search (its
-    ``broken_by``, an all-requests gate) as where the search broke, the report's wording: the
-    search passed, and that gate breaking is what it looked for."""
+    ``broke_search``: the step's users, rate and figure) as where the search broke, the report's
+    wording: the search passed, and that gate breaking is what it looked for. Reports written
+    before that field name the gate in the search's ``broken_by`` alone (then always one over
+    all requests)."""
     name = str(threshold.get("expression", "")) + (
         f" ({threshold['scope']})" if threshold.get("scope") else ""
     )
     measured = "" if threshold.get("value") is None else f"measured {threshold['value']:g}"
-    broken_by, users = search.get("broken_by"), search.get("broke_at_users")
-    if broken_by is None or users is None or threshold.get("expression") != broken_by:
+    if "broke_search" in threshold:
+        broke = threshold["broke_search"] or {}
+    elif threshold.get("expression") == search.get("broken_by") and threshold.get("scope") in (
+        None,
+        "all requests",
+    ):
+        broke = {"users": search.get("broke_at_users"), "rps": search.get("broke_at_rps")}
+    else:
+        broke = {}
+    users = broke.get("users")
+    if users is None:
         return Gate(name, bool(threshold.get("passed")), measured)
-    rps = f" ({search['broke_at_rps']:g} req/s)" if search.get("broke_at_rps") is not None else ""
-    detail = f"broke the search at {users:g} users{rps}" + (
+    rps = f" ({broke['rps']:g} req/s)" if broke.get("rps") is not None else ""
+    step = f"; {broke['value']:g} in that step" if broke.get("value") is not None else ""
+    detail = f"broke the search at {users:g} users{rps}{step}" + (
         f"; {measured} over the whole run" if measured else ""
     )
     return Gate(name, None, detail, broke_search=True)

@@ -33,6 +33,10 @@ def test_a_route_gate_breaks_the_search_at_the_step_its_route_slows_past_it(
     assert (found["broken_by"], found["broken_scope"]) == ("p(95) <= 250", "/slow"), found
     assert found["broken_value"] > 250, found
     assert report["stopped_by"] == "breakpoint"
+    slow, steady = (t for t in report["thresholds"] if t["route"] is not None)
+    assert slow["status"] == "broke the search" and slow["passed"] is None, slow
+    assert slow["broke_search"]["users"] == 3 and slow["broke_search"]["value"] == found["broken_value"]
+    assert (steady["status"], steady["broke_search"], steady["over"]) == ("PASS", None, "whole run"), steady
     assert "broke at 3 users" in out and "p(95) <= 250 (/slow) measured" in out, out
 
 
