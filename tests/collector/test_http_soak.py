@@ -58,8 +58,15 @@ def test_the_warm_http_probe_does_not_flap_when_the_api_drops_idle_connections(
 ) -> None:
     runs = _soak(short_keep_alive_api.url, tmp_path)
     assert len(runs) >= RUNS, len(runs)
-    failures = [(r.target, r.reason, r.error) for r in runs if not r.ok]
+    # A flap is a run that fails on a connection the API had dropped. A connect that gets no
+    # answer in time is the API not accepting at all: on a loaded machine (c86) it stalled
+    # for a second once, and every lane's run in that second failed in its connect phase. Such
+    # failures must be that one burst, never spread over the soak as a flap would be.
+    stalled = [r for r in runs if r.reason == "connect_timeout"]
+    failures = [(r.target, r.reason, r.error) for r in runs if not r.ok and r not in stalled]
     assert failures == []
+    burst = max((r.started for r in stalled), default=0) - min((r.started for r in stalled), default=0)
+    assert burst <= 1.5 and len(stalled) <= LANES, [(r.target, r.started) for r in stalled]
     # The soak means something only if the API did drop kept connections under the probe:
     # a warm run after a lane's first that had to connect again is one that met a closed one.
     first = {r.target: min(x.started for x in runs if x.target == r.target) for r in runs}
