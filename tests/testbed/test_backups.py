@@ -6,6 +6,7 @@ events (checked on a real Prometheus with the SLO's own queries)."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -51,52 +52,63 @@ def ended(client: httpx.Client, location: str) -> dict[str, object]:
     return job
 
 
-def test_a_blocked_dump_holds_neither_the_post_nor_more_than_the_bounded_queue(
-    small_queue_api: ApiServer, postgres_server: PostgresServer
-) -> None:
+@pytest.fixture
+def client(small_queue_api: ApiServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=small_queue_api.url, timeout=10) as c:
-        project = c.post("/v1/projects", json={"name": "locked_backup"}).json()
-        path = f"/v1/projects/{project['id']}/backups"
-        refused_before = backups_counted(c, "failure")
-        with psycopg.connect(postgres_server.admin_dsn) as locker:
-            # pg_dump waits for its share lock behind this one: the dump cannot finish.
-            locker.execute("LOCK TABLE project_locked_backup.items IN ACCESS EXCLUSIVE MODE")
-            first = c.post(path)
-            assert first.status_code == 202, first.text
-            wait_until(
-                lambda: c.get(first.headers["Location"]).json()["status"] == "running",
-                timeout=10,
-                what="the first dump running",
-            )
-            second = c.post(path)
-            third = c.post(path)
-            # Answered while the dump is stuck: the request path does not wait for pg_dump.
-            assert second.status_code == 202 and second.elapsed.total_seconds() < 2
-            assert c.get(second.headers["Location"]).json()["status"] == "pending"
-            assert c.get(second.headers["Location"]).headers["Retry-After"] == "1"
-            assert third.status_code == 503, third.text
-            assert third.json()["type"].endswith("/backup-busy") and third.headers["Retry-After"] == "1"
-            assert backups_counted(c, "failure") == refused_before + 1
-            locker.rollback()
-        assert ended(c, first.headers["Location"])["status"] == "done"
-        assert ended(c, second.headers["Location"])["status"] == "done"
+        yield c
+
+
+@contextlib.contextmanager
+def stuck_backup(client: httpx.Client, admin_dsn: str, project: Mapping[str, object]) -> Iterator[str]:
+    """A backup of ``project`` whose pg_dump runs and cannot finish until the block ends: its
+    table is locked (pg_dump waits for its share lock behind an ACCESS EXCLUSIVE one); the
+    running backup's location."""
+    with psycopg.connect(admin_dsn) as locker:
+        locker.execute(f"LOCK TABLE {project['schema']}.items IN ACCESS EXCLUSIVE MODE")
+        started = client.post(f"/v1/projects/{project['id']}/backups")
+        assert started.status_code == 202, started.text
+        location = started.headers["Location"]
+        wait_until(
+            lambda: client.get(location).json()["status"] == "running", timeout=10, what="the dump running"
+        )
+        yield location
+        locker.rollback()
+
+
+def test_a_blocked_dump_holds_neither_the_post_nor_more_than_the_bounded_queue(
+    client: httpx.Client, small_queue_api: ApiServer, postgres_server: PostgresServer
+) -> None:
+    project = client.post("/v1/projects", json={"name": "locked_backup"}).json()
+    path = f"/v1/projects/{project['id']}/backups"
+    refused_before = backups_counted(client, "failure")
+    with stuck_backup(client, postgres_server.admin_dsn, project) as first:
+        second = client.post(path)
+        third = client.post(path)
+        # Answered while the dump is stuck: the request path does not wait for pg_dump.
+        assert second.status_code == 202 and second.elapsed.total_seconds() < 2
+        assert client.get(second.headers["Location"]).json()["status"] == "pending"
+        assert client.get(second.headers["Location"]).headers["Retry-After"] == "1"
+        assert third.status_code == 503, third.text
+        assert third.json()["type"].endswith("/backup-busy") and third.headers["Retry-After"] == "1"
+        assert backups_counted(client, "failure") == refused_before + 1
+    assert ended(client, first)["status"] == "done"
+    assert ended(client, second.headers["Location"])["status"] == "done"
 
 
 def test_a_dump_that_fails_says_why_and_counts_as_a_failed_backup(
-    small_queue_api: ApiServer, postgres_server: PostgresServer
+    client: httpx.Client, small_queue_api: ApiServer, postgres_server: PostgresServer
 ) -> None:
-    with httpx.Client(base_url=small_queue_api.url, timeout=10) as c:
-        project = c.post("/v1/projects", json={"name": "vanished"}).json()
-        failures = backups_counted(c, "failure")
-        with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
-            admin.execute("DROP SCHEMA project_vanished CASCADE")  # the row stays, the schema goes
-        r = c.post(f"/v1/projects/{project['id']}/backups")
-        assert r.status_code == 202, r.text
-        job = ended(c, r.headers["Location"])
-        assert job["status"] == "failed" and job["file"] is None
-        assert "no matching schemas were found" in str(job["error"])
-        assert backups_counted(c, "failure") == failures + 1
-        assert not list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
+    project = client.post("/v1/projects", json={"name": "vanished"}).json()
+    failures = backups_counted(client, "failure")
+    with psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin:
+        admin.execute("DROP SCHEMA project_vanished CASCADE")  # the row stays, the schema goes
+    r = client.post(f"/v1/projects/{project['id']}/backups")
+    assert r.status_code == 202, r.text
+    job = ended(client, r.headers["Location"])
+    assert job["status"] == "failed" and job["file"] is None
+    assert "no matching schemas were found" in str(job["error"])
+    assert backups_counted(client, "failure") == failures + 1
+    assert not list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
 
 
 def _cancel(client: httpx.Client, location: str) -> httpx.Response:
@@ -118,50 +130,44 @@ def _dumps_of(api: ApiServer) -> set[int]:
 
 
 def test_a_cancelled_backup_frees_its_place_stops_its_dump_and_is_counted_cancelled_not_failed(
-    small_queue_api: ApiServer, postgres_server: PostgresServer
+    client: httpx.Client, small_queue_api: ApiServer, postgres_server: PostgresServer
 ) -> None:
-    with httpx.Client(base_url=small_queue_api.url, timeout=10) as c:
-        project = c.post("/v1/projects", json={"name": "cancelled_backup"}).json()
-        path = f"/v1/projects/{project['id']}/backups"
-        counted = {o: backups_counted(c, o) for o in ("success", "failure", "cancelled")}
-        with psycopg.connect(postgres_server.admin_dsn) as locker:
-            locker.execute("LOCK TABLE project_cancelled_backup.items IN ACCESS EXCLUSIVE MODE")
-            running = c.post(path).headers["Location"]
-            wait_until(
-                lambda: c.get(running).json()["status"] == "running", timeout=10, what="the dump running"
-            )
-            dump = wait_until(lambda: _dumps_of(small_queue_api), timeout=10, what="pg_dump started")
-            pending = c.post(path).headers["Location"]
-            assert c.post(path).status_code == 503  # the queue (1) is full
-            r = _cancel(c, pending)
-            assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
-            assert "Retry-After" not in c.get(pending).headers
-            # its place in the queue is free at once, though no worker has reached it
-            replacement = c.post(path)
-            assert replacement.status_code == 202, replacement.text
-            r = _cancel(c, running)
-            assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
-            # its pg_dump is gone (the replacement's, behind the same lock, may have come)
-            wait_until(lambda: not dump & _dumps_of(small_queue_api), timeout=10, what="pg_dump stopped")
-            assert _cancel(c, running).status_code == 200  # cancelling twice is no error
-            locker.rollback()
-        assert ended(c, replacement.headers["Location"])["status"] == "done"
-        done = _cancel(c, replacement.headers["Location"])
-        assert done.status_code == 409 and done.json()["detail"].startswith("the backup has ended (done)")
-        assert (
-            c.get(running).json()["status"] == "cancelled" and c.get(pending).json()["status"] == "cancelled"
-        )
-        wait_until(
-            lambda: backups_counted(c, "cancelled") == counted["cancelled"] + 2,
-            timeout=10,
-            what="two cancelled backups counted",
-        )
-        # the one failure is the backup refused by the full queue; cancelled ones are not failures
-        assert backups_counted(c, "failure") == counted["failure"] + 1
-        assert backups_counted(c, "success") == counted["success"] + 1
-        assert _cancel(c, f"{path}/0123456789abcdef").status_code == 404
-        files = list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
-        assert [f.name for f in files] == [c.get(replacement.headers["Location"]).json()["file"]]
+    project = client.post("/v1/projects", json={"name": "cancelled_backup"}).json()
+    path = f"/v1/projects/{project['id']}/backups"
+    counted = {o: backups_counted(client, o) for o in ("success", "failure", "cancelled")}
+    with stuck_backup(client, postgres_server.admin_dsn, project) as running:
+        dump = wait_until(lambda: _dumps_of(small_queue_api), timeout=10, what="pg_dump started")
+        pending = client.post(path).headers["Location"]
+        assert client.post(path).status_code == 503  # the queue (1) is full
+        r = _cancel(client, pending)
+        assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
+        assert "Retry-After" not in client.get(pending).headers
+        # its place in the queue is free at once, though no worker has reached it
+        replacement = client.post(path)
+        assert replacement.status_code == 202, replacement.text
+        r = _cancel(client, running)
+        assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
+        # its pg_dump is gone (the replacement's, behind the same lock, may have come)
+        wait_until(lambda: not dump & _dumps_of(small_queue_api), timeout=10, what="pg_dump stopped")
+        assert _cancel(client, running).status_code == 200  # cancelling twice is no error
+    assert ended(client, replacement.headers["Location"])["status"] == "done"
+    done = _cancel(client, replacement.headers["Location"])
+    assert done.status_code == 409 and done.json()["detail"].startswith("the backup has ended (done)")
+    assert (
+        client.get(running).json()["status"] == "cancelled"
+        and client.get(pending).json()["status"] == "cancelled"
+    )
+    wait_until(
+        lambda: backups_counted(client, "cancelled") == counted["cancelled"] + 2,
+        timeout=10,
+        what="two cancelled backups counted",
+    )
+    # the one failure is the backup refused by the full queue; cancelled ones are not failures
+    assert backups_counted(client, "failure") == counted["failure"] + 1
+    assert backups_counted(client, "success") == counted["success"] + 1
+    assert _cancel(client, f"{path}/0123456789abcdef").status_code == 404
+    files = list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
+    assert [f.name for f in files] == [client.get(replacement.headers["Location"]).json()["file"]]
 
 
 #: an API of its own, so that its backup counters hold this test's backups alone
@@ -213,13 +219,7 @@ def test_a_cancelled_backup_leaves_the_backup_slos_ratio_as_it_was_on_a_real_pro
         wait_until(lambda: scraped("failure", 1), timeout=30, what="the failure scraped", interval=0.5)
         assert _instant(prometheus.url, ratio) == pytest.approx(0.5, abs=1e-9)
 
-        with psycopg.connect(postgres_server.admin_dsn) as locker:
-            locker.execute("LOCK TABLE project_slo_kept.items IN ACCESS EXCLUSIVE MODE")
-            location = c.post(f"/v1/projects/{kept['id']}/backups").headers["Location"]
-            wait_until(
-                lambda: c.get(location).json()["status"] == "running", timeout=10, what="the dump running"
-            )
-            assert c.post(f"{location}/cancel").json()["status"] == "cancelled"
-            locker.rollback()
+        with stuck_backup(c, postgres_server.admin_dsn, kept) as location:
+            assert _cancel(c, location).json()["status"] == "cancelled"
         wait_until(lambda: scraped("cancelled", 1), timeout=30, what="the cancellation scraped", interval=0.5)
         assert _instant(prometheus.url, ratio) == pytest.approx(0.5, abs=1e-9)
