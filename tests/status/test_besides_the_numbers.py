@@ -19,21 +19,21 @@ from typing import Any
 import pytest
 
 from sloctl import naming
-from sloctl.backtest.engine import backfill_openmetrics, query
-from sloctl.backtest.run import ERRORS, REQUESTS, openmetrics, scenario_slo
+from sloctl.backtest.engine import query
+from sloctl.backtest.run import ERRORS, REQUESTS, scenario_slo
 from sloctl.backtest.scenarios import Scenario, counts
 from sloctl.cli.main import main
 from sloctl.model import EventsSLI
 from sloctl.prometheus import MAX_POINTS, Prometheus
 from sloctl.render.rules import render_rule_file
 from sloctl.serve import App, ServeConfig
-from sloctl.servers._process import wait_until
-from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.prometheus_proxy import prometheus_proxy
 from tests.fixtures.specs import shop_policy_slo
 from tests.paths import ROOT
+from tests.status.backfilled import backfilled_prometheus
 
 SPEC = shop_policy_slo()
 SCENARIOS = (
@@ -67,57 +67,46 @@ TOKEN = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJnYW1lZGF5In0.sig"
 def prometheus(
     tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
 ) -> Iterator[PrometheusServer]:
-    tmp = tmp_path_factory.mktemp("besides")
-    end = int(time.time()) // 60 * 60
     (base,) = load_text(SPEC).slos
     slos = [scenario_slo(base, s) for s in SCENARIOS]
     for i in (2, 4):
         slos[i] = replace(slos[i], sli=EventsSLI(MANY_TO_MANY, slos[i].sli.total_query))  # type: ignore[union-attr]
     items = [(s, counts(s, base.error_budget)) for s in SCENARIOS]
-    backfill_openmetrics(
-        openmetrics(items, start=end - 3600), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
-    )
-    (tmp / "rules.yml").write_text(render_rule_file(slos[:4], ["test"], "test"))
     blind = render_rule_file(slos[4:], ["test"], "test")
     assert blind.count("expr: vector(1)\n") == 1
-    (tmp / "blind.yml").write_text(blind.replace("expr: vector(1)\n", f"expr: '{FAILING_INFO}'\n"))
-    server = start_prometheus(
-        tmp,
-        config_text="global:\n  evaluation_interval: 1s\n"
-        "rule_files: [rules.yml, blind.yml]\nscrape_configs: []\n",
-        binary=prometheus_engine.prometheus,
-    )
-    try:
+    rule_files = {
+        "rules.yml": render_rule_file(slos[:4], ["test"], "test"),
+        "blind.yml": blind.replace("expr: vector(1)\n", f"expr: '{FAILING_INFO}'\n"),
+    }
 
-        def ready() -> bool:
-            """Every SLO known, the healthy budget recorded, the spent one overspent and its
-            burn-rate alert firing, the quiet one without data and the broken one's rule failed
-            (each group at its own offset)."""
-            ids = {r["metric"][naming.LABEL_ID] for r in query(server.url, naming.SLO_INFO)}
-            known = query(
-                server.url,
-                f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-healthy"}}'
-                f' or {naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-spent"}} < 0'
-                f' or {naming.NO_DATA}{{{naming.LABEL_ID}="backtest-quiet"}} == 1',
-            )
-            firing = query(
-                server.url,
-                f'ALERTS{{alertstate="firing", {naming.LABEL_ID}="backtest-spent",'
-                f' {naming.LABEL_TIER}!~"{naming.NOT_BURN_RATE_TIERS}"}}',
-            )
-            with Prometheus.connect(server.url) as prom:
-                failed = {g["name"] for g in prom.rules() for r in g["rules"] if r.get("health") == "err"}
-            return (
-                len(ids) == len(SCENARIOS) - 1
-                and len(known) == 3
-                and bool(firing)
-                and failed == {BROKEN_GROUP, BLIND_GROUP}
-            )
+    def ready(url: str) -> bool:
+        """Every SLO known, the healthy budget recorded, the spent one overspent and its
+        burn-rate alert firing, the quiet one without data and the broken one's rule failed
+        (each group at its own offset)."""
+        ids = {r["metric"][naming.LABEL_ID] for r in query(url, naming.SLO_INFO)}
+        known = query(
+            url,
+            f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-healthy"}}'
+            f' or {naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="backtest-spent"}} < 0'
+            f' or {naming.NO_DATA}{{{naming.LABEL_ID}="backtest-quiet"}} == 1',
+        )
+        firing = query(
+            url,
+            f'ALERTS{{alertstate="firing", {naming.LABEL_ID}="backtest-spent",'
+            f' {naming.LABEL_TIER}!~"{naming.NOT_BURN_RATE_TIERS}"}}',
+        )
+        with Prometheus.connect(url) as prom:
+            failed = {g["name"] for g in prom.rules() for r in g["rules"] if r.get("health") == "err"}
+        return (
+            len(ids) == len(SCENARIOS) - 1
+            and len(known) == 3
+            and bool(firing)
+            and failed == {BROKEN_GROUP, BLIND_GROUP}
+        )
 
-        assert wait_until(ready, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
+    tmp = tmp_path_factory.mktemp("besides")
+    with backfilled_prometheus(tmp, prometheus_engine, items, rule_files, ready) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from sloctl import naming
-from sloctl.backtest.engine import backfill_openmetrics, query
-from sloctl.backtest.run import openmetrics, scenario_slo
+from sloctl.backtest.engine import query
+from sloctl.backtest.run import scenario_slo
 from sloctl.backtest.scenarios import Scenario, counts
 from sloctl.cli.main import main
 from sloctl.gate import evaluate
@@ -32,6 +32,7 @@ from sloctl.spec import load_text
 from tests.fixtures.specs import shop_policy_slo
 from tests.fixtures.stub_http import Answer, serve
 from tests.paths import ROOT
+from tests.status.backfilled import backfilled_prometheus
 
 # The live rules record since Prometheus started, so the period ratio is the last minutes'
 # error ratio: 0.1x the budget leaves 90 % of it, 0.7x 30 % (notify), 2x -100 % (freeze).
@@ -52,35 +53,24 @@ def _id(state: str) -> str:
 def prometheus(
     tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
 ) -> Iterator[PrometheusServer]:
-    tmp = tmp_path_factory.mktemp("gate")
-    end = int(time.time()) // 60 * 60
-    start = end - 3600
     slos = []
     items = []
     for state, s in STATES.items():
         (base,) = load_text(shop_policy_slo("proceed" if state == "unknown-proceed" else "freeze")).slos
         slos.append(scenario_slo(base, s))
         items.append((s, counts(s, base.error_budget)))
-    backfill_openmetrics(
-        openmetrics(items, start=start), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
-    )
-    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
-    server = start_prometheus(
-        tmp,
-        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
-        binary=prometheus_engine.prometheus,
-    )
-    try:
-        # Every SLO's remaining budget (or, without events, its no-data flag) is recorded.
-        def recorded() -> bool:
-            states = query(server.url, f"{naming.NO_DATA} == 1 or {naming.BUDGET_REMAINING}")
-            frozen = f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{_id("freeze")}"}} < 0'
-            return len(states) == len(STATES) and bool(query(server.url, frozen))
+    rule_files = {"rules.yml": render_rule_file(slos, ["test"], "test")}
 
-        assert wait_until(recorded, timeout=60, interval=0.25), (tmp / "prometheus.log").read_text()[-3000:]
+    def recorded(url: str) -> bool:
+        """Every SLO's remaining budget (or, without events, its no-data flag) is recorded."""
+        states = query(url, f"{naming.NO_DATA} == 1 or {naming.BUDGET_REMAINING}")
+        frozen = f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{_id("freeze")}"}} < 0'
+        return len(states) == len(STATES) and bool(query(url, frozen))
+
+    with backfilled_prometheus(
+        tmp_path_factory.mktemp("gate"), prometheus_engine, items, rule_files, recorded
+    ) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _gate(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any], str]:

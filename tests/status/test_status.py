@@ -5,27 +5,26 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
 from sloctl import naming
-from sloctl.backtest.engine import backfill_openmetrics, query
-from sloctl.backtest.run import openmetrics, scenario_slo
+from sloctl.backtest.engine import query
+from sloctl.backtest.run import scenario_slo
 from sloctl.backtest.scenarios import Incident, Scenario, counts
 from sloctl.cli.main import main
 from sloctl.egress import EgressDenied
 from sloctl.render.rules import render_rule_file
-from sloctl.servers._process import wait_until
-from sloctl.servers.prometheus import PrometheusServer, start_prometheus
+from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from sloctl.status import Snapshot, StatusRow, collect, render_json, render_table, rows_from
 from tests.fixtures.engines import compat
 from tests.fixtures.specs import shop_slo
 from tests.fixtures.states import ALERTS, IDS
+from tests.status.backfilled import backfilled_prometheus
 
 SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
 OUTAGE = Scenario("outage", "", 2 * 3600, (Incident(5400, 7200, math.inf),), warmup=0)
@@ -141,30 +140,18 @@ def prometheus(
     prometheus_engine: PrometheusEngine,
     request: pytest.FixtureRequest,
 ) -> Iterator[PrometheusServer]:
-    tmp = tmp_path_factory.mktemp("status")
     (base,) = load_text(SPEC).slos
-    end = int(time.time()) // 60 * 60
-    start = end - OUTAGE.duration
     items = [(s, counts(s, base.error_budget)) for s in (OUTAGE, HEALTHY)]
-    backfill_openmetrics(
-        openmetrics(items, start=start), tmp, tmp / "data", promtool=str(prometheus_engine.promtool)
-    )
     slos = [scenario_slo(base, s) for s in (OUTAGE, HEALTHY)]
-    (tmp / "rules.yml").write_text(render_rule_file(slos, ["test"], "test"))
-    server = start_prometheus(
-        tmp,
-        config_text="global:\n  evaluation_interval: 1s\nrule_files: [rules.yml]\nscrape_configs: []\n",
-        binary=prometheus_engine.prometheus,
-    )
-    server.engine = prometheus_engine.name  # type: ignore[attr-defined]
-    try:
-        firing = 'ALERTS{alertstate="firing", sloctl_id="backtest-outage"}'
-        assert wait_until(lambda: bool(query(server.url, firing)), timeout=60, interval=0.25), (
-            tmp / "prometheus.log"
-        ).read_text()[-3000:]
+    rule_files = {"rules.yml": render_rule_file(slos, ["test"], "test")}
+
+    def firing(url: str) -> bool:
+        return bool(query(url, 'ALERTS{alertstate="firing", sloctl_id="backtest-outage"}'))
+
+    tmp = tmp_path_factory.mktemp("status")
+    with backfilled_prometheus(tmp, prometheus_engine, items, rule_files, firing) as server:
+        server.engine = prometheus_engine.name  # type: ignore[attr-defined]
         yield server
-    finally:
-        server.stop()
 
 
 #: ``status(*flags)``: what ``sloctl status`` printed (it exited 0)
