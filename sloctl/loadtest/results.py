@@ -32,6 +32,7 @@ from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
 __all__ = [
     "LATENCY_FIELDS",
+    "STEP_FAILURE_ALPHA",
     "STEP_MIN_REQUESTS",
     "Breakpoint",
     "GateResult",
@@ -41,6 +42,7 @@ __all__ = [
     "StepGate",
     "Summary",
     "evaluate",
+    "failures_beyond_chance",
     "judge_step",
     "percentile",
     "since",
@@ -392,6 +394,47 @@ def evaluate(thresholds: Iterable[Threshold], run: RunStats) -> tuple[GateResult
 #: often enough, and over the whole run in the report.
 STEP_MIN_REQUESTS = 20
 
+#: How unlikely a step's failures must be, for a service failing at exactly a ``failure_ratio``
+#: gate's limit, before the step breaks that gate: a step of 20 requests with one failure
+#: measures 5 %, which a service failing 0.1 % of its requests shows in 2 % of such steps, so
+#: an SLO's ``failure_ratio <= 0.001`` would otherwise stop a search on its first failure. At
+#: one in a thousand, a search of 20 steps and 10 gates stops on chance alone in about one run of
+#: five for a service that fails at exactly its limit, and not measurably for one under it.
+STEP_FAILURE_ALPHA = 0.001
+
+
+def failures_beyond_chance(failures: int, requests: int, limit: float) -> float:
+    """The chance of at least ``failures`` failed requests of ``requests`` when each fails with
+    probability ``limit``: the binomial upper tail, summed from ``failures`` up (the terms fall
+    from there, since a step is only asked about when its ratio is above the limit).
+
+    >>> round(failures_beyond_chance(1, 20, 0.001), 4)  # one failure of 20: 5 %, and often
+    0.0198
+    >>> failures_beyond_chance(2, 20, 0.001) < STEP_FAILURE_ALPHA  # two: beyond chance
+    True
+    >>> failures_beyond_chance(1, 20, 0.0), failures_beyond_chance(0, 20, 0.5)
+    (0.0, 1.0)
+    """
+    if failures <= 0 or limit >= 1:
+        return 1.0
+    if limit <= 0:
+        return 0.0
+    log_p, log_q = math.log(limit), math.log1p(-limit)
+    term = math.exp(
+        math.lgamma(requests + 1)
+        - math.lgamma(failures + 1)
+        - math.lgamma(requests - failures + 1)
+        + failures * log_p
+        + (requests - failures) * log_q
+    )
+    total = 0.0
+    for k in range(failures, requests + 1):  # bounded by the step's requests
+        total += term
+        if term <= total * 1e-12:
+            break
+        term *= (requests - k) / (k + 1) * limit / (1 - limit)
+    return min(1.0, total)
+
 
 def step_minimum(threshold: Threshold) -> int:
     """The requests a breakpoint step needs in ``threshold``'s scope to judge it:
@@ -469,7 +512,9 @@ def judge_step(gates: Iterable[Threshold], step: RunStats) -> tuple[StepGate, ..
     """Every gate over one breakpoint step (``step``: the step's requests, :func:`since`), as
     :func:`evaluate` judges the whole run: the same selection, latency over the successful
     requests. A gate with fewer requests in its scope than :func:`step_minimum` is not judged
-    (it holds): too few to tell a slower route from one slow answer."""
+    (it holds): too few to tell a slower route from one slow answer. A ``failure_ratio`` above
+    its limit breaks the step only if so many failures are unlikely at the limit
+    (:data:`STEP_FAILURE_ALPHA`): one failure of 20 requests is not a service failing 5 %."""
     out: list[StepGate] = []
     for t in gates:
         counted = step.select(t.route, t.method, t.dependency, succeeded=t.stat in LATENCY_STATS)
@@ -481,5 +526,15 @@ def judge_step(gates: Iterable[Threshold], step: RunStats) -> tuple[StepGate, ..
             )
             continue
         result = evaluate((t,), step)[0]
-        out.append(StepGate(t, result.value, n, held=result.passed or result.value is None, note=result.note))
+        held, note = result.passed or result.value is None, result.note
+        if not held and t.stat == "failure_ratio" and counted is not None:
+            chance = failures_beyond_chance(counted.num_failures, n, t.limit)
+            if chance >= STEP_FAILURE_ALPHA:
+                held = True
+                failed = counted.num_failures
+                note = (
+                    f"{failed} failure{'s' if failed > 1 else ''} of {n} requests: above {t.limit:g}, but a"
+                    f" service failing at {t.limit:g} shows as many in {chance:.2%} of such steps"
+                )
+        out.append(StepGate(t, result.value, n, held=held, note=note))
     return tuple(out)

@@ -49,7 +49,7 @@ def _step(*routes: RouteStats) -> RunStats:
 
 def test_every_kind_of_gate_is_judged_over_the_step_as_the_report_judges_the_run() -> None:
     projects = route_of("/v1/projects", {10: 30, 300: 10})  # a quarter of its answers slow
-    cache = route_of("/v1/cache/{key}", {2: 40}, failures=10)  # redis: a fifth failing
+    cache = route_of("/v1/cache/{key}", {2: 40}, failures=30)  # redis: 3 of 7 failing
     step = _step(projects, cache)
     gates = [
         parse_threshold(t)
@@ -68,9 +68,9 @@ def test_every_kind_of_gate_is_judged_over_the_step_as_the_report_judges_the_run
         "avg < 100 ms (GET /v1/projects)": (82.5, False),
         "max <= 250 ms (/v1/projects)": (300.0, True),
         "p(95) <= 5 ms (/v1/cache/{key})": (2.0, False),
-        # 10 failures of 90 requests
-        "failure_ratio <= 0.1 (all requests)": (pytest.approx(10 / 90), True),
-        "failure_ratio <= 0.1 (redis routes)": (0.2, True),
+        # 30 failures of 110 requests
+        "failure_ratio <= 0.1 (all requests)": (pytest.approx(30 / 110), True),
+        "failure_ratio <= 0.1 (redis routes)": (pytest.approx(30 / 70), True),
     }
     # the same numbers as the whole-run evaluation of the same statistics
     assert [g.value for g in judge_step(gates, step)] == [r.value for r in evaluate(gates, step)]
@@ -92,6 +92,28 @@ def test_a_step_with_too_few_requests_in_a_gate_s_scope_does_not_judge_it() -> N
     # failures count every request; latency the successes alone
     (verdict,) = judge_step([gate], _step(route_of("/v1/projects", {10: 10}, failures=30)))
     assert verdict.value is None and verdict.requests == 10, verdict
+
+
+def test_a_failure_ratio_over_its_limit_by_chance_alone_does_not_break_the_step() -> None:
+    """An SLO's gate at 99.9 %: before, the first failed request of any step under 1,000
+    requests broke the search (one of 200 measures 0.5 %, five times the limit)."""
+    gate = parse_threshold("failure_ratio<=0.001")
+    (verdict,) = judge_step([gate], _step(route_of("/v1/projects", {10: 199}, failures=1)))
+    assert (verdict.value, verdict.held, verdict.broke) == (0.005, True, False), verdict
+    assert verdict.note == (
+        "1 failure of 200 requests: above 0.001, but a service failing at 0.001 shows as many"
+        " in 18.14% of such steps"
+    ), verdict.note
+    # the whole run's gate is the plain ratio: the report still says it failed
+    assert not evaluate([gate], _step(route_of("/v1/projects", {10: 199}, failures=1)))[0].passed
+    # five of 200 are not chance at 0.1 % (one step in 460,000): the step breaks
+    (verdict,) = judge_step([gate], _step(route_of("/v1/projects", {10: 195}, failures=5)))
+    assert (verdict.value, verdict.broke) == (0.025, True), verdict
+    # a gate allowing no failure breaks on the first
+    (verdict,) = judge_step(
+        [parse_threshold("failure_ratio<=0")], _step(route_of("/x", {10: 99}, failures=1))
+    )
+    assert verdict.broke, verdict
 
 
 def test_a_step_is_the_difference_of_two_snapshots_of_the_same_statistics() -> None:
