@@ -292,7 +292,8 @@ def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_ro
     alertmanager_binary: tuple[str, Path],
 ) -> None:
     """platform-api availability (team platform) and the same SLO as the warehouse's (team data)
-    burn together: PagerDuty hears each from its team's routing key, none from the default's."""
+    burn together: PagerDuty hears each from its team's routing key, none from the default's;
+    once the series heal, each resolves through its own team's key and incident."""
     _version, binary = alertmanager_binary
     rec, port = recorder
     stub = f"http://127.0.0.1:{port}"
@@ -321,12 +322,33 @@ def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_ro
     def sources() -> set[object]:
         return {e["payload"]["source"] for e in rec.events(EVENTS_PATH)}  # type: ignore[index]
 
+    def heard() -> set[tuple[object, object, object]]:
+        return {
+            (e["payload"]["source"], e["routing_key"], e["event_action"])  # type: ignore[index]
+            for e in rec.events(EVENTS_PATH)
+        }
+
     with _running(tmp_path, rec, port, [platform, data], am_config, binary, engine):
         assert wait_until(lambda: len(sources()) >= 2, timeout=WAIT, interval=0.1), (
             f"not both pages within {WAIT:.0f} s; events: {rec.events(EVENTS_PATH)}"
         )
-    heard = {
-        (e["payload"]["source"], e["routing_key"], e["event_action"])  # type: ignore[index]
-        for e in rec.events(EVENTS_PATH)
+        assert heard() == {
+            ("platform-api", keys["platform"], "trigger"),
+            ("warehouse", keys["data"], "trigger"),
+        }
+        rec.healed_at = time.time()  # both services' series heal at once
+        assert wait_until(
+            lambda: len({h for h in heard() if h[2] == "resolve"}) >= 2, timeout=WAIT, interval=0.1
+        ), f"not both resolves within {WAIT:.0f} s of the heal; events: {rec.events(EVENTS_PATH)}"
+    assert heard() == {
+        (source, keys[team], action)
+        for source, team in (("platform-api", "platform"), ("warehouse", "data"))
+        for action in ("trigger", "resolve")
     }
-    assert heard == {("platform-api", keys["platform"], "trigger"), ("warehouse", keys["data"], "trigger")}
+    # each resolve closes its own team's incident: the dedup key its trigger opened
+    incidents: dict[object, set[tuple[object, object]]] = {}
+    for e in rec.events(EVENTS_PATH):
+        incidents.setdefault(e["dedup_key"], set()).add((e["routing_key"], e["event_action"]))
+    assert sorted(map(sorted, incidents.values())) == sorted(
+        sorted({(keys[team], "resolve"), (keys[team], "trigger")}) for team in ("platform", "data")
+    ), incidents
