@@ -6,9 +6,7 @@ not its address: verified against ``tls.serverName``."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,38 +16,8 @@ from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import start_postgres
 from tests.collector.helpers import histories_when, quiet_collector
+from tests.fixtures.certs import make_cert
 from tests.fixtures.metrics import in_text
-
-
-def _make_cert(tmp: Path, names: str = "IP:127.0.0.1,DNS:localhost") -> tuple[Path, Path]:
-    """A self-signed certificate (its own CA) for ``names`` (subjectAltName), and its key."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl not installed")
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            f"subjectAltName={names}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -93,7 +61,7 @@ def _run_https(
 
 
 def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: Path) -> None:
-    cert, key = _make_cert(tmp_path)
+    cert, key = make_cert(tmp_path)
     history, metrics = _run_https(
         cert,
         key,
@@ -117,7 +85,7 @@ def test_a_postgres_certificate_is_verified_against_tls_server_name(tmp_path: Pa
     ``db.test`` only. With ``serverName: db.test`` the run passes verify-full; without it, the
     name checked is the target's host, which the certificate does not name: reason ``tls``.
     (serverName was ignored for PostgreSQL: both targets failed, read as ``protocol``.)"""
-    cert, key = _make_cert(tmp_path, "DNS:db.test")
+    cert, key = make_cert(tmp_path, "DNS:db.test")
     pg = start_postgres(tmp_path / "pg", tls=(cert, key))
     try:
         tls = f"caFile: '{cert}'"
@@ -151,7 +119,7 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     """The HTTP probe sends ``tls.serverName`` (SNI) and verifies the certificate against it in
     place of the URL's host; without it, the URL's 127.0.0.1, which this certificate does not
     name: reason ``tls``. (serverName was ignored for HTTP: both failed.)"""
-    cert, key = _make_cert(tmp_path, "DNS:db.test")
+    cert, key = make_cert(tmp_path, "DNS:db.test")
     history, _metrics = _run_https(
         cert,
         key,
