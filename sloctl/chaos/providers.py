@@ -8,9 +8,12 @@ runs included (a refusal is the game day's verdict, ``inconclusive``, nothing ru
 - ``http``: Chaos Toolkit sends the request with its own ``requests`` session. Its URL is
   checked before the run (:func:`http_activity_refusal`), and while the run lasts that session
   is sloctl's (:func:`http_provider_guarded`): it follows redirects, as Chaos Toolkit always
-  does (the provider has no setting to refuse them), but each hop goes through the guard first,
-  and ``*_proxy`` environment variables and ``.netrc`` are ignored, as sloctl's own HTTP clients
-  ignore them. Before, a loopback URL that answered 302 sent the probe wherever it pointed.
+  does (the provider has no setting to refuse them), but each hop goes through the guard first
+  and **connects to the address the guard checked** (pinned, as sloctl's own HTTP clients are:
+  ``requests`` resolving the name again would let a DNS rebinding, or a resolver other than the
+  guard's, send it elsewhere), and ``*_proxy`` environment variables and ``.netrc`` are ignored,
+  as sloctl's own HTTP clients ignore them. Before, a loopback URL that answered 302 sent the
+  probe wherever it pointed.
 - ``process``: runs a command, which can reach anything; the guard cannot see what it contacts.
 - ``python`` of a module other than sloctl's (an activity or a control): the same, since a
   module may open its own connections, or run a command (``subprocess.run``).
@@ -28,6 +31,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
+import requests.adapters
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
+from urllib3.util import parse_url
 
 from sloctl.egress import Egress, EgressDenied
 
@@ -140,29 +146,119 @@ def unguarded_activity_refusal(experiment: Mapping[str, Any], *, allowed: bool) 
     return None
 
 
+class _ToAddress(requests.PreparedRequest):
+    """``request`` as sent to ``address``, one of its host's checked addresses: the URL names
+    the address (so that ``urllib3`` connects there, never resolving the name again, and pools
+    connections by it), while the ``Host`` header and, for https, the TLS server name (SNI and
+    the certificate's check) keep the name. :meth:`_PinnedAdapter.build_response` answers for
+    the original, so that the response's URL, its cookies' domain and a relative redirect's base
+    stay the name's."""
+
+    def __init__(self, request: requests.PreparedRequest, address: str) -> None:
+        super().__init__()
+        self.original = request
+        url = parse_url(str(request.url))
+        self.server_name = str(url.host).strip("[]")
+        default = 443 if url.scheme == "https" else 80
+        self.method, self.body, self.hooks = request.method, request.body, request.hooks
+        self.headers = request.headers.copy()
+        self.headers.setdefault(
+            "Host", f"{url.host}:{url.port}" if url.port not in (None, default) else str(url.host)
+        )
+        self.url = url._replace(host=f"[{address}]" if ":" in address else address, auth=None).url
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """Whether ``exc`` is a failure to connect (refused, unreachable, timed out), before any
+    byte of the request was sent: only then is the next checked address tried."""
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, ConnectTimeoutError)
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    """``requests``' HTTP adapter behind :data:`GUARD`: each request it sends, the first and
+    every redirect hop (``requests`` sends each through its adapter), has its host checked, and
+    the connection goes to a checked address (tried in resolver order, as sloctl's own clients
+    do), never to a second resolution, which DNS rebinding would answer differently. A refusal
+    is a ``ConnectionError``, which Chaos Toolkit turns into the activity's failure, with the
+    guard's message. Proxies are refused: the guard could not check where they connect."""
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
+        try:
+            if proxies and any(proxies.values()):
+                raise EgressDenied(
+                    f"refusing to send {request.url} through a proxy, which the allow-list cannot check"
+                )
+            endpoint = GUARD.check_url(str(request.url), flag="a redirect")
+        except EgressDenied as exc:
+            raise requests.exceptions.ConnectionError(str(exc), request=request) from None
+        last = len(endpoint.addresses) - 1
+        for i, address in enumerate(endpoint.addresses):
+            try:
+                return super().send(_ToAddress(request, address), stream, timeout, verify, cert, None)
+            except requests.exceptions.ConnectionError as exc:
+                if i == last or not _never_connected(exc):
+                    raise
+        raise AssertionError("unreachable: a checked endpoint has at least one address")
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if isinstance(request, _ToAddress):  # urllib3 keeps it for https only (SNI, certificate)
+            pool_kwargs["server_hostname"] = request.server_name
+        return host_params, pool_kwargs
+
+    def build_response(self, req: requests.PreparedRequest, resp: Any) -> requests.Response:
+        return super().build_response(req.original if isinstance(req, _ToAddress) else req, resp)
+
+
 class _GuardedSession(requests.Session):
-    """Chaos Toolkit's http provider's session while a game day runs: each request it sends,
-    the first and every redirect hop (``requests`` sends each through :meth:`send`), goes to an
-    address :data:`GUARD` allows, and nothing is read from the environment (proxies, .netrc)."""
+    """Chaos Toolkit's http provider's session while a game day runs: it sends through
+    :class:`_PinnedAdapter` only (the provider mounts its own, which is that class while a game
+    day runs: :class:`_GuardedRequests`), and reads nothing from the environment (proxies,
+    .netrc)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.trust_env = False
+        for prefix in ("https://", "http://"):
+            self.mount(prefix, _PinnedAdapter())
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        try:
-            GUARD.check_url(str(request.url), flag="a redirect")
-        except EgressDenied as exc:
-            # Chaos Toolkit turns a ConnectionError into the activity's failure, with this text.
-            raise requests.exceptions.ConnectionError(str(exc)) from None
-        return super().send(request, **kwargs)
+    def get_adapter(self, url: str) -> requests.adapters.BaseAdapter:
+        adapter = super().get_adapter(url)
+        if not isinstance(adapter, _PinnedAdapter):
+            raise requests.exceptions.ConnectionError(
+                f"refusing to send {url} through {type(adapter).__name__}, which does not connect to the"
+                " addresses the loopback guard checked"
+            )
+        return adapter
+
+
+class _GuardedAdapters:
+    """``requests.adapters`` as the http provider sees it while a game day runs: its
+    ``HTTPAdapter`` (which the provider mounts, with its ``max_retries``) is :class:`_PinnedAdapter`."""
+
+    HTTPAdapter = _PinnedAdapter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(requests.adapters, name)
 
 
 class _GuardedRequests:
     """``requests`` as Chaos Toolkit's http provider sees it while a game day runs: the same
-    module, but its sessions are :class:`_GuardedSession`."""
+    module, but its sessions are :class:`_GuardedSession` and its adapters :class:`_PinnedAdapter`."""
 
     Session = _GuardedSession
+    adapters = _GuardedAdapters()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(requests, name)
