@@ -69,6 +69,7 @@ __all__ = [
     "UnexpectedAnswer",
     "get_json",
     "hosts_addresses",
+    "hosts_names",
     "parse_networks",
     "split_host_port",
 ]
@@ -149,17 +150,45 @@ def hosts_addresses(name: str) -> tuple[str, ...]:
     """
     wanted = name.lower().rstrip(".")
     found: list[str] = []
-    try:
-        text = HOSTS_FILE.read_text(errors="replace")
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        fields = line.split("#", 1)[0].split()
-        if len(fields) >= 2 and wanted in (f.lower() for f in fields[1:]) and fields[0] not in found:
-            found.append(fields[0])
+    for address, names in _hosts_lines():
+        if wanted in (n.lower() for n in names) and address not in found:
+            found.append(address)
     if not found and (wanted == "localhost" or wanted.endswith(".localhost")):
         return _LOCALHOST
     return tuple(found)
+
+
+def hosts_names(address: str) -> tuple[str, ...]:
+    """The names :data:`HOSTS_FILE` gives ``address`` (the first line's first name first), in
+    the file's order: a reverse lookup that asks no DNS server. ``localhost`` for 127.0.0.1 and
+    ::1 when the file names them not (RFC 6761); none for an address the file lacks.
+
+    >>> hosts_names("::1")[0]
+    'localhost'
+    """
+    wanted = _address(address)
+    found: list[str] = []
+    for line_address, names in _hosts_lines():
+        if wanted is None or _address(line_address) != wanted:
+            continue
+        for name in names:
+            if name not in found:
+                found.append(name)
+    if not found and str(wanted) in _LOCALHOST:
+        return ("localhost",)
+    return tuple(found)
+
+
+def _hosts_lines() -> Iterator[tuple[str, list[str]]]:
+    """(address, names) of each line of :data:`HOSTS_FILE` that holds both (none when unreadable)."""
+    try:
+        text = HOSTS_FILE.read_text(errors="replace")
+    except OSError:
+        return
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) >= 2:
+            yield fields[0], fields[1:]
 
 
 def _local_socket(host: str) -> bool:

@@ -9,17 +9,23 @@ monkey-patching (Locust applies it when imported) has made Python functions:
 
 - **name resolution**: ``getaddrinfo`` (and ``gethostbyname``, ``gethostbyname_ex``) of
   ``socket``, ``gevent.socket`` and ``gevent._socketcommon``, where gevent's own
-  ``create_connection`` and ``socket.connect`` resolve;
-- **the connection**: ``connect`` and ``connect_ex`` of the socket class (gevent's, which
-  ``socket.socket`` is once patched; gevent's TLS socket connects through it too).
+  ``create_connection`` and ``socket.connect`` resolve; and the reverse lookups,
+  ``gethostbyaddr`` (which ``getfqdn`` calls) and ``getnameinfo``, of the same modules;
+- **the destination**: ``connect`` and ``connect_ex`` of the socket class (gevent's, which
+  ``socket.socket`` is once patched; gevent's TLS socket connects through it too), and
+  ``sendto`` and ``sendmsg``, which name a destination per datagram on a socket never
+  connected (UDP: a Locust file speaking DNS, StatsD or syslog itself).
 
-:class:`ProcessGuard` wraps both. A name is checked by :class:`~sloctl.egress.Egress` (the
+:class:`ProcessGuard` wraps them all. A name is checked by :class:`~sloctl.egress.Egress` (the
 hosts file alone while the list is loopback only: no DNS query leaves the machine) and
 **pinned** for the process's life: every later lookup gets the addresses checked first, so a
 DNS answer that changes mid-run cannot move the users (``--host`` is pinned when Locust starts).
-Every address is checked again at ``connect``, whatever produced it. A refusal is a
-:class:`Refused`, an ``OSError`` as a refused connection is: the clients count the request as
-failed, with the message naming the address and ``--allow-host``, and nothing connects.
+Every address is checked again at ``connect`` and ``sendto``, whatever produced it. A reverse
+lookup is of an allowed address only, and a loopback address's is answered from the hosts file
+alone (``socket.herror`` when it lacks the address): a PTR query for it would leave the
+machine. A refusal is a :class:`Refused`, an ``OSError`` as a refused connection is: the
+clients count the request as failed, with the message naming the address and
+``--allow-host``, and nothing connects or is sent.
 
 :meth:`ProcessGuard.install` runs when :mod:`.locustlib` is imported (before any Locust file's
 code) and again at Locust's ``init`` event, which wraps whatever a Locust file put in those
@@ -33,10 +39,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sloctl.egress import Egress, EgressDenied, Resolver
+from sloctl import egress
+from sloctl.egress import Egress, EgressDenied, Resolver, hosts_names
 
 __all__ = ["ProcessGuard", "Refused"]
 
@@ -44,6 +51,9 @@ __all__ = ["ProcessGuard", "Refused"]
 MODULES = ("socket", "gevent.socket", "gevent._socketcommon")
 _MARK = "__sloctl_guard__"
 _INET = (socket.AF_INET, socket.AF_INET6)
+#: the addresses whose reverse lookups are answered from the hosts file alone, whatever the list
+#: (no DNS server has their names); other allowed addresses' go to the resolver
+_LOOPBACK = Egress()
 
 
 class Refused(PermissionError):
@@ -131,40 +141,120 @@ class ProcessGuard:
         _mark(by_name, inner)
         return by_name
 
+    def _by_address(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def gethostbyaddr(host: str) -> tuple[str, list[str], list[str]]:
+            address = self.addresses(str(host), _beneath())[0]  # a name: its first checked address
+            if not _LOOPBACK.allowed(address):  # a network added: the resolver, as for names
+                return inner(address)  # type: ignore[no-any-return]
+            names = hosts_names(address)
+            if not names:
+                raise socket.herror(1, _not_in_hosts_file(address))
+            return names[0], list(names[1:]), [address]
+
+        _mark(gethostbyaddr, inner)
+        return gethostbyaddr
+
+    def _nameinfo(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def getnameinfo(sockaddr: tuple[Any, ...], flags: int) -> tuple[str, str]:
+            # The address as a number, and the service (from /etc/services): no lookup yet.
+            numeric, service = inner(sockaddr, flags | socket.NI_NUMERICHOST)
+            if flags & socket.NI_NUMERICHOST:
+                return numeric, service
+            address = self.addresses(numeric, _beneath())[0]
+            if not _LOOPBACK.allowed(address):  # a network added: the resolver, as for names
+                return inner(sockaddr, flags)  # type: ignore[no-any-return]
+            names = hosts_names(address)
+            if names:
+                return names[0], service
+            if flags & socket.NI_NAMEREQD:
+                raise socket.gaierror(socket.EAI_NONAME, _not_in_hosts_file(address))
+            return numeric, service
+
+        _mark(getnameinfo, inner)
+        return getnameinfo
+
+    def _destination(self, sock: socket.socket, address: Any) -> Any:
+        """``address`` checked, for a connection or a datagram from ``sock``: an allowed IP as
+        itself, a name as its first checked address of the socket's family; :class:`Refused`
+        outside the list. Other families' addresses (a Unix-domain path) pass."""
+        if sock.family in _INET and isinstance(address, tuple):
+            checked = self.addresses(str(address[0]), _beneath())
+            if address[0] not in checked:
+                v6 = sock.family == socket.AF_INET6
+                address = (next((a for a in checked if (":" in a) == v6), checked[0]), *address[1:])
+        return address
+
     def _connect(self, inner: Callable[..., Any]) -> Callable[..., Any]:
         def connect(sock: socket.socket, address: Any) -> Any:
-            if sock.family in _INET and isinstance(address, tuple):
-                checked = self.addresses(str(address[0]), _beneath())
-                if address[0] not in checked:  # a name: to its first checked address of the family
-                    v6 = sock.family == socket.AF_INET6
-                    address = (next((a for a in checked if (":" in a) == v6), checked[0]), *address[1:])
-            return inner(sock, address)
+            return inner(sock, self._destination(sock, address))
 
         _mark(connect, inner)
         return connect
 
+    def _sendto(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def sendto(sock: socket.socket, data: Any, *rest: Any) -> Any:
+            # sendto(data, address) or sendto(data, flags, address): the address is last.
+            if rest:
+                rest = (*rest[:-1], self._destination(sock, rest[-1]))
+            return inner(sock, data, *rest)
+
+        _mark(sendto, inner)
+        return sendto
+
+    def _sendmsg(self, inner: Callable[..., Any]) -> Callable[..., Any]:
+        def sendmsg(
+            sock: socket.socket, buffers: Any, ancdata: Any = (), flags: int = 0, address: Any = None
+        ) -> Any:
+            if address is not None:
+                address = self._destination(sock, address)
+            return inner(sock, buffers, ancdata, flags, address)
+
+        _mark(sendmsg, inner)
+        return sendmsg
+
     def install(self) -> None:
-        """Wrap each lookup function and the socket class's ``connect`` and ``connect_ex``
-        that is not wrapped yet (idempotent: what a Locust file replaced is wrapped anew)."""
+        """Wrap each lookup function and each of the socket class's ways to name a
+        destination (``connect``, ``connect_ex``, ``sendto``, ``sendmsg``) that is not wrapped
+        yet (idempotent: what a Locust file replaced is wrapped anew)."""
+        lookups: dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]] = {
+            "getaddrinfo": self._getaddrinfo,
+            "gethostbyname": lambda inner: self._by_name(inner, extended=False),
+            "gethostbyname_ex": lambda inner: self._by_name(inner, extended=True),
+            "gethostbyaddr": self._by_address,
+            "getnameinfo": self._nameinfo,
+        }
+        destinations = {
+            "connect": self._connect,
+            "connect_ex": self._connect,
+            "sendto": self._sendto,
+            "sendmsg": self._sendmsg,
+        }
         classes: set[type] = {socket.socket}
         for module_name in MODULES:
             module = sys.modules.get(module_name)
             if module is None:
                 continue
-            for attr in ("getaddrinfo", "gethostbyname", "gethostbyname_ex"):
-                current = getattr(module, attr, None)
-                if current is None or _guarded(current):
-                    continue
-                if attr == "getaddrinfo":
-                    setattr(module, attr, self._getaddrinfo(current))
-                else:
-                    setattr(module, attr, self._by_name(current, extended=attr.endswith("_ex")))
+            _wrap(module, lookups)
             if isinstance(cls := getattr(module, "socket", None), type):
                 classes.add(cls)
         for cls in classes:
-            for attr in ("connect", "connect_ex"):
-                if not _guarded(current := getattr(cls, attr)):
-                    setattr(cls, attr, self._connect(current))
+            _wrap(cls, destinations)
+
+
+def _wrap(owner: object, wrappers: Mapping[str, Callable[[Callable[..., Any]], Callable[..., Any]]]) -> None:
+    """Replace each attribute of ``owner`` named in ``wrappers`` (those it has) that is not
+    wrapped yet by its wrapper around it."""
+    for attr, wrapper in wrappers.items():
+        current = getattr(owner, attr, None)
+        if current is not None and not _guarded(current):
+            setattr(owner, attr, wrapper(current))
+
+
+def _not_in_hosts_file(address: str) -> str:
+    return (
+        f"{address}: not in {egress.HOSTS_FILE}, where the load test's reverse lookups of loopback"
+        " addresses are answered (a DNS query would leave the machine)"
+    )
 
 
 def _beneath() -> Resolver:
