@@ -17,7 +17,6 @@ from __future__ import annotations
 import abc
 import re
 import subprocess
-import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +24,15 @@ from typing import Any, TypedDict, TypeVar, Unpack
 
 from sloctl.shelf import ToolMissing, require
 
-from ._process import LOOPBACK, HttpProcess, ServerStartError, free_port, log_tail, start_on_free_port
+from ._process import (
+    _DIRECT,
+    LOOPBACK,
+    HttpProcess,
+    ServerStartError,
+    free_port,
+    log_tail,
+    start_on_free_port,
+)
 
 __all__ = [
     "ReplayError",
@@ -134,14 +141,14 @@ class VictoriaMetricsServer(_Ingest):
     def requests_served(self, path: str) -> int:
         """How many requests to ``path`` (``/api/v1/query_range`` …) this process has served
         (``vm_http_requests_total`` on ``/metrics``)."""
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=30) as resp:
+        with _DIRECT.open(f"{self.url}/metrics", timeout=30) as resp:
             text = resp.read().decode()
         line = f'vm_http_requests_total{{path="{path}"}} '
         return sum(int(float(x[len(line) :])) for x in text.splitlines() if x.startswith(line))
 
     def force_flush(self) -> None:
         """Make every sample received so far searchable now (``/internal/force_flush``)."""
-        with urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=30) as resp:
+        with _DIRECT.open(f"{self.url}/internal/force_flush", timeout=30) as resp:
             resp.read()
 
 
