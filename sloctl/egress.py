@@ -605,9 +605,10 @@ def _read_within(response: httpx.Response, started: float, limit: float | None) 
     return b"".join(chunks)
 
 
-def get_json(client: httpx.Client, url: str) -> object:
-    """GET ``url`` with a guarded client and decode its JSON body, whatever the status (APIs such
-    as Prometheus' answer errors in JSON). A redirect is an error: it is not followed, because
+def get_json(client: httpx.Client, url: str) -> tuple[int, object]:
+    """GET ``url`` with a guarded client: the answer's HTTP status and its decoded JSON body,
+    whatever the status (APIs such as Prometheus' answer errors in JSON, and the status tells
+    an API not served, 404, from a failing one). A redirect is an error: it is not followed, because
     it could lead outside the allow-list. The client's read timeout bounds the whole answer, not
     only each wait for a byte: a server (or a proxy) that trickles its answer is given up once
     that long has passed since the request, as one that never answers is."""
@@ -632,7 +633,7 @@ def get_json(client: httpx.Client, url: str) -> object:
             " followed (they could lead outside the allow-list); give the final URL"
         )
     try:
-        return json.loads(content)
+        return response.status_code, json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth ("[[[…")
         raise UnexpectedAnswer(_not_json(url, response), response.status_code) from None
 

@@ -57,13 +57,18 @@ TIMEOUT = 30.0
 
 
 class PrometheusError(RuntimeError):
-    """Prometheus answered, but not with a result (a bad query, an overloaded server)."""
+    """Prometheus answered, but not with a result (a bad query, an overloaded server).
+    ``status``: the HTTP status of that answer (None where the error is not one answer's)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class NotServed(PrometheusError):
     """The engine, or a proxy in front of it, serves no such API: it answered 404 (Mimir
-    without its ruler, a query-only proxy), 405 or 501, not JSON. Said for the rules API,
-    which not every Prometheus-compatible engine serves."""
+    without its ruler, a query-only proxy, a gateway's JSON ``not_found``), 405 or 501, with
+    whatever body. Said for the rules API, which not every Prometheus-compatible engine serves."""
 
 
 #: The statuses of an API that is not served (rather than failing, as a 401 or 5xx is).
@@ -164,16 +169,17 @@ class Prometheus:
         url = str(httpx.URL(f"{self.url}/api/v1/{endpoint}", params=dict(params or {})))
         with self._lock:
             self.requests += 1
-        body = get_json(self._client, url)
+        status, body = get_json(self._client, url)
         what = what or endpoint
         if isinstance(body, dict) and body.get("status") != "success" and "error" in body:
             raise PrometheusError(
-                mask_text(f"Prometheus at {self.url} did not answer {what}: {body['error']}")[:500]
+                mask_text(f"Prometheus at {self.url} did not answer {what}: {body['error']}")[:500], status
             )
         wrong = _misshapen(endpoint, body, result_type)
         if wrong:
             raise PrometheusError(
-                mask_text(f"Prometheus at {self.url}: the answer to {what} could not be read: {wrong}")
+                mask_text(f"Prometheus at {self.url}: the answer to {what} could not be read: {wrong}"),
+                status,
             )
         checked = cast(dict[str, Any], body)  # its shape checked just above
         return _Answer(
@@ -252,13 +258,16 @@ class Prometheus:
             params["exclude_alerts"] = "true"
         try:
             return self._get("rules", params).listed("groups")
-        except UnexpectedAnswer as exc:
+        except (UnexpectedAnswer, PrometheusError) as exc:
+            # The status decides, not the body: a gateway or a query frontend answers its 404
+            # in JSON ({"status": "error", "errorType": "not_found", …}) as often as in text.
             if exc.status in _NOT_SERVED:
                 raise NotServed(
                     mask_text(
                         f"{self.url}/api/v1/rules answered {exc.status}: no rules API there (an engine"
                         " without one, such as Mimir without its ruler, or a proxy that passes queries alone)"
-                    )
+                    ),
+                    exc.status,
                 ) from None
             raise
 

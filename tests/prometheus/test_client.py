@@ -14,7 +14,7 @@ import pytest
 
 from sloctl.chaos.probes import parse_metrics
 from sloctl.egress import EgressDenied, UnexpectedAnswer
-from sloctl.prometheus import MAX_POINTS, Prometheus, PrometheusError, by_label, scalar
+from sloctl.prometheus import MAX_POINTS, NotServed, Prometheus, PrometheusError, by_label, scalar
 from sloctl.servers import free_port
 
 
@@ -74,6 +74,53 @@ def test_rules_alerts_and_tsdb_status_read_their_endpoints() -> None:
         assert prom.alerts()[0]["state"] == "firing"
         assert prom.tsdb_status()["headStats"]["numSeries"] == 7
         assert prom.requests == 3
+
+
+#: a rules API's "not here" answers, whatever their body: plain text, a gateway's or a query
+#: frontend's JSON error, JSON that is no Prometheus answer at all
+NOT_HERE_BODIES = {
+    "text": b"404 page not found\n",
+    "a JSON error": b'{"status":"error","errorType":"not_found","error":"no ruler configured"}',
+    "other JSON": b'{"message":"route not found"}',
+}
+
+
+@pytest.mark.parametrize("status", [404, 405, 501])
+@pytest.mark.parametrize("body", list(NOT_HERE_BODIES.values()), ids=list(NOT_HERE_BODIES))
+def test_a_rules_api_that_is_not_served_is_not_served_whatever_the_body(status: int, body: bytes) -> None:
+    """A 404 with a JSON body was a PrometheusError ("did not answer rules: …"), which status
+    and gate took for a failing Prometheus rather than "rule health unknown"."""
+    transport = httpx.MockTransport(lambda r: httpx.Response(status, content=body))
+    with (
+        Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom,
+        pytest.raises(NotServed) as raised,
+    ):
+        prom.rules(names=["slo:info"], exclude_alerts=True)
+    assert str(raised.value).startswith(
+        f"http://127.0.0.1:9/api/v1/rules answered {status}: no rules API there"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, b'{"status":"error","errorType":"internal","error":"ruler failing"}'),
+        (503, b"service unavailable\n"),
+        (401, b'{"status":"error","errorType":"unauthorized","error":"no token"}'),
+        (403, b'{"status":"error","error":"forbidden"}'),
+        (200, b"not json"),
+        (200, b'{"status":"success","data":{"groups":{}}}'),
+    ],
+)
+def test_a_failing_rules_api_is_a_failure_not_one_that_is_not_served(status: int, body: bytes) -> None:
+    transport = httpx.MockTransport(lambda r: httpx.Response(status, content=body))
+    with (
+        Prometheus.connect("http://127.0.0.1:9", transport=transport) as prom,
+        pytest.raises((PrometheusError, UnexpectedAnswer)) as raised,
+    ):
+        prom.rules()
+    assert not isinstance(raised.value, NotServed)
+    assert getattr(raised.value, "status", None) == status
 
 
 def test_vector_readers_give_nan_for_no_sample_and_key_by_a_label() -> None:

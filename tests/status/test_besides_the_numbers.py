@@ -32,6 +32,7 @@ from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
 from tests.fixtures.prometheus_proxy import prometheus_proxy
 from tests.fixtures.specs import shop_policy_slo
+from tests.fixtures.stub_http import Answer
 from tests.paths import ROOT
 from tests.status.backfilled import backfilled_prometheus
 
@@ -396,6 +397,31 @@ def test_without_a_rules_api_status_says_rule_health_is_unknown_and_the_gate_dec
         assert code == 3 and "cannot read Prometheus" in err, err
     code, out, err = _run(capsys, "gate", "--prometheus", prometheus.url, "--slo", "backtest/healthy")
     assert code == 0 and json.loads(out)["rule_health_checked"] is True, err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_rules_api_not_found_in_json_is_rule_health_unknown_too(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A gateway or query frontend that answers its 404 in JSON (``errorType: not_found``)
+    made status "cannot read Prometheus" (exit 1) and the gate give no verdict (exit 3)."""
+    not_found = b'{"status":"error","errorType":"not_found","error":"the ruler is not enabled"}'
+    with prometheus_proxy(prometheus.url, refuse={"/api/v1/rules": Answer(not_found, status=404)}) as proxy:
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 0, err
+        assert out.splitlines()[-1].startswith(
+            f"rule health unknown: {proxy.url}/api/v1/rules answered 404: no rules API there"
+        ), out
+        code, out, err = _run(capsys, "gate", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 0 and json.loads(out)["rule_health_checked"] is False, err
+        argv = ["gate", "--prometheus", proxy.url, "--slo", "backtest/healthy", "--require-rule-health"]
+        code, out, err = _run(capsys, *argv)
+        assert (code, out) == (3, "") and "rule health unknown (--require-rule-health): " in err, err
+    failing = b'{"status":"error","errorType":"internal","error":"the ruler is failing"}'
+    with prometheus_proxy(prometheus.url, refuse={"/api/v1/rules": Answer(failing, status=500)}) as proxy:
+        code, out, err = _run(capsys, "status", "--prometheus", proxy.url, "--slo", "backtest/healthy")
+        assert code == 1 and "cannot read Prometheus" in err and "the ruler is failing" in err, err
 
 
 @pytest.mark.promtool
