@@ -19,7 +19,10 @@ __all__ = ["openapi_document"]
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 #: a problem document per status, where its answer carries more than the problem
-_PROBLEMS = {415: {"$ref": "#/components/responses/UnsupportedMediaType"}}
+_PROBLEMS = {
+    413: {"$ref": "#/components/responses/TooLarge"},
+    415: {"$ref": "#/components/responses/UnsupportedMediaType"},
+}
 _JSON = "application/json"
 
 
@@ -116,14 +119,21 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _responses() -> dict[str, Any]:
-    """The problem answers: any problem, and the 415 of a body not sent as JSON, which says in
-    ``Accept-Post`` (W3C LDP) what a POST takes."""
+    """The problem answers: any problem, the 413 of a body too large (and when it comes before
+    a 415), and the 415 of a body not sent as JSON, which says in ``Accept-Post`` (W3C LDP) what
+    a POST takes."""
     content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     return {
         "Problem": {"description": "an RFC 9457 problem document", "content": content},
+        "TooLarge": {
+            "description": "the body exceeds 65536 bytes (64 KiB): judged from Content-Length"
+            " before its media type (a body declared too large is a 413 whatever its type, not a"
+            " 415), else while it streams; it is never read past that",
+            "content": content,
+        },
         "UnsupportedMediaType": {
             "description": "the body was not sent as JSON (application/json or application/*+json, "
-            "UTF-8): the problem names the Content-Type sent",
+            "UTF-8): the problem names the Content-Type sent; judged from the headers, the body unread",
             "headers": {
                 "Accept-Post": {
                     "description": "the media type a POST takes",

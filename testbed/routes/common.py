@@ -144,21 +144,27 @@ async def guarded(request: Request, dependency: str, fn: Callable[[], Awaitable[
         )
 
 
+def _too_large(request: Request) -> Response:
+    return problem(413, "too-large", "Body too large", f"at most {MAX_BODY} bytes", instance=request.url.path)
+
+
+def _declared_too_large(request: Request) -> bool:
+    """Whether the request's ``Content-Length`` says its body exceeds ``MAX_BODY``."""
+    declared = request.headers.get("content-length")
+    return declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY
+
+
 async def read_body(request: Request) -> bytes | Response:
     """The body, refused as soon as it is known to exceed ``MAX_BODY``: from ``Content-Length``
     before reading, else while it streams. Never more than ``MAX_BODY`` bytes are held."""
-    too_large = problem(
-        413, "too-large", "Body too large", f"at most {MAX_BODY} bytes", instance=request.url.path
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        return too_large
+    if _declared_too_large(request):
+        return _too_large(request)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > MAX_BODY:
-            return too_large
+            return _too_large(request)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -283,9 +289,19 @@ def _json_media_type_problem(request: Request) -> Response | None:
 
 
 async def read_json_object(request: Request) -> dict[str, Any] | Response:
-    """The body as a JSON object, or the problem to answer: 415 for a body that is not sent as
-    JSON (an empty one without a ``Content-Type`` is the 400 of a missing object), 413, and 400
-    for JSON that does not parse or that names a member twice."""
+    """The body as a JSON object, or the problem to answer: 413 for a body whose
+    ``Content-Length`` exceeds ``MAX_BODY``, then 415 for a body that is not sent as JSON (an
+    empty one without a ``Content-Type`` is the 400 of a missing object), then 413 for a
+    streamed body past ``MAX_BODY``, and 400 for JSON that does not parse or that names a
+    member twice. The first two are judged from the headers alone, before a byte of the body
+    is read."""
+    # Size first where the headers tell it, as a proxy in front answers (nginx's
+    # client_max_body_size, HAProxy's, Apache's LimitRequestBody judge Content-Length before
+    # any handler looks at the media type): a client gets the same 413 with or without one,
+    # and sending the body as JSON would not help it. A streamed body's size is only known by
+    # reading it, which a body of the wrong type is not worth: that one is a 415 unread.
+    if _declared_too_large(request):
+        return _too_large(request)
     refused = _json_media_type_problem(request)
     if refused is not None:
         return refused

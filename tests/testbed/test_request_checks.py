@@ -5,6 +5,7 @@ the server's own fields (422). Against the real API on the real databases; nothi
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -60,6 +61,45 @@ def test_a_document_body_not_sent_as_json_is_a_415(client: httpx.Client) -> None
     r = client.post("/v1/documents", content=b'{"a": 1}', headers={"content-type": "text/plain"})
     assert r.status_code == 415 and is_problem(r), r.text
     assert "'text/plain'" in r.json()["detail"] and r.headers["Accept-Post"] == "application/json"
+
+
+def _answer_to_headers_alone(api: ApiServer, headers: str, first_chunk: bytes = b"") -> tuple[int, bytes]:
+    """The status, headers (in lower case) and body of the API's answer to a POST of which
+    only ``headers`` (and ``first_chunk``) were sent, the rest of its body never: the answer
+    can only come from what the headers say, not from reading the body."""
+    with socket.create_connection((api.host, api.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST /v1/projects HTTP/1.1\r\nHost: {api.host}\r\n{headers}\r\n".encode() + first_chunk
+        )
+        reader = conn.makefile("rb")  # each read bounded by the socket's timeout
+        status = int(reader.readline().split()[1])
+        lines = []
+        for _ in range(100):  # an answer's header lines, bounded
+            line = reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            lines.append(line)
+        head = b"".join(lines).lower()
+        length = int(head.split(b"content-length:")[1].split(b"\r\n")[0])
+        return status, head + reader.read(length)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/json"])
+def test_a_body_declared_past_64_kib_is_a_413_whatever_its_type_and_is_never_read(
+    platform_api: ApiServer, content_type: str
+) -> None:
+    """A 100 MiB body sent as text/plain was a 415: the client fixed its type and got a 413
+    next, where a proxy in front (nginx, HAProxy) answers the 413 first."""
+    headers = f"Content-Type: {content_type}\r\nContent-Length: {100 * 2**20}\r\n"
+    status, rest = _answer_to_headers_alone(platform_api, headers)
+    assert status == 413 and b"too-large" in rest, rest
+
+
+def test_a_streamed_body_of_the_wrong_type_is_a_415_before_it_is_read(platform_api: ApiServer) -> None:
+    """Its size is only known by reading it: the type is judged first, from the headers."""
+    headers = "Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n"
+    status, rest = _answer_to_headers_alone(platform_api, headers, b"4\r\nabcd\r\n")
+    assert status == 415 and b"accept-post: application/json" in rest, rest
 
 
 @pytest.mark.parametrize(
