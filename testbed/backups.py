@@ -1,7 +1,7 @@
 """Backups off the request path: ``POST …/backups`` queues a job and answers 202 with its
 ``Location``; a bounded number of workers run ``pg_dump``; ``GET …/backups/{backup_id}`` says
 ``pending``, ``running``, ``done``, ``failed`` or ``cancelled`` (``POST …/cancel``: a job waiting
-is taken off the queue, a running dump is killed).
+is taken off the queue, a running dump is killed and its PostgreSQL session ended).
 
 Why: a ``pg_dump`` per request (a process, 100–380 ms on 2 shared cores) held the request and
 slowed the requests around it (docs/benchmarks.md, "Latency at 50 req/s"). The operation's
@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sloctl.contract import Outcome
@@ -34,6 +35,7 @@ from .audit import Caller
 
 __all__ = [
     "DUMP",
+    "SESSION_NAME",
     "BackupFailed",
     "BackupJob",
     "BackupJobs",
@@ -44,6 +46,12 @@ __all__ = [
 ]
 
 DUMP = "pg_dump --schema=%s --no-owner"
+#: a dump's PostgreSQL ``application_name`` (%s: the backup's id): how its session is found
+#: to end it with the dump (63 bytes at most, PostgreSQL's NAMEDATALEN)
+SESSION_NAME = "platform-backup-%s"
+#: seconds given to ending a stopped dump's session, connecting and its exit included (a stop of
+#: the API, or a worker's next job, waits that long at most when PostgreSQL does not answer)
+SESSION_END_SECONDS = 5.0
 Status = Literal["pending", "running", "done", "failed", "cancelled"]
 
 
@@ -216,11 +224,13 @@ def pg_dump_binary() -> str:
         return found
 
 
-async def pg_dump(dsn: str, schema: str, target: Path, timeout: float) -> str | None:
-    """Run pg_dump against ``dsn`` (password in the environment, never on its command line); the
-    last line of its output when it failed, else None."""
+async def pg_dump(dsn: str, schema: str, target: Path, timeout: float, backup_id: str) -> str | None:
+    """Run pg_dump against ``dsn`` (password in the environment, never on its command line) in a
+    session named after ``backup_id`` (:data:`SESSION_NAME`); the last line of its output when
+    it failed, else None. A dump timed out or cancelled is killed, and its session ended."""
     params: dict[str, Any] = conninfo_to_dict(dsn)
     password = str(params.pop("password", "") or "")
+    params["application_name"] = SESSION_NAME % backup_id
     env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"}
     proc = await asyncio.create_subprocess_exec(
         pg_dump_binary(),
@@ -236,14 +246,36 @@ async def pg_dump(dsn: str, schema: str, target: Path, timeout: float) -> str | 
         async with asyncio.timeout(timeout):
             _, stderr = await proc.communicate()
     except TimeoutError:
-        proc.kill()
-        await proc.wait()
+        await _stop(proc, dsn, SESSION_NAME % backup_id)
         stderr = b"pg_dump timed out"
-    except asyncio.CancelledError:  # the API stops: no pg_dump outlives it
-        proc.kill()
-        await proc.wait()
+    except asyncio.CancelledError:  # cancelled, or the API stops: no pg_dump outlives it
+        await _stop(proc, dsn, SESSION_NAME % backup_id)
         raise
     if proc.returncode == 0:
         return None
     last = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
     return last[0][:200]
+
+
+async def _stop(proc: asyncio.subprocess.Process, dsn: str, session: str) -> None:
+    """Kill pg_dump, then end its server session: a backend waiting on a lock (a table another
+    session holds in ACCESS EXCLUSIVE mode) does not notice its client is gone until the lock
+    frees, and holds its connection slot and its place in the lock queue until then. The dump's
+    own role may end it (pg_terminate_backend needs no superuser for a backend of one's own
+    role); its second argument waits for the backend to exit (PostgreSQL 14 and later)."""
+    proc.kill()
+    await proc.wait()
+    ms = int(SESSION_END_SECONDS * 1000)
+    # PostgreSQL unreachable or too slow: nothing more can be done from here; the session ends
+    # when its lock frees and it next writes to its closed socket.
+    with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+        async with asyncio.timeout(SESSION_END_SECONDS):
+            conn = await psycopg.AsyncConnection.connect(
+                dsn, autocommit=True, connect_timeout=int(SESSION_END_SECONDS)
+            )
+            async with conn:
+                await conn.execute(
+                    "SELECT pg_terminate_backend(pid, %s) FROM pg_stat_activity"
+                    " WHERE application_name = %s AND pid <> pg_backend_pid()",
+                    (ms, session),
+                )

@@ -218,7 +218,7 @@ class Dependencies:
         dsn = self.config.postgres_direct_dsn or self.config.postgres_dsn
         try:
             with self.audit.operation("postgresql", "dump", DUMP, target="schema", caller=job.caller):
-                error = await pg_dump(dsn, job.schema, target, self.config.backup_timeout)
+                error = await pg_dump(dsn, job.schema, target, self.config.backup_timeout, job.id)
                 if error is not None:
                     raise BackupFailed(error)
         except BackupFailed as exc:

@@ -5,6 +5,7 @@ events (checked on a real Prometheus with the SLO's own queries)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from sloctl.servers import PostgresServer
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_paths
 from sloctl.testbed_runner import ApiServer
+from testbed.backups import SESSION_NAME, pg_dump
 from tests.fixtures.servers import api_fixture
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -168,6 +170,76 @@ def test_a_cancelled_backup_frees_its_place_stops_its_dump_and_is_counted_cancel
     assert _cancel(client, f"{path}/0123456789abcdef").status_code == 404
     files = list((small_queue_api.home / "backups").glob(f"project-{project['id']}-*"))
     assert [f.name for f in files] == [client.get(replacement.headers["Location"]).json()["file"]]
+
+
+def _sessions(admin: psycopg.Connection[tuple[object, ...]], application_name: str) -> list[object]:
+    """The backends of PostgreSQL named ``application_name``."""
+    return [
+        pid
+        for (pid,) in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall()
+    ]
+
+
+def _lock_waiters(admin: psycopg.Connection[tuple[object, ...]], table: str) -> int:
+    """How many backends wait for a lock on ``table``."""
+    row = admin.execute(
+        "SELECT count(*) FROM pg_locks WHERE relation = %s::regclass AND NOT granted", (table,)
+    ).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def test_a_cancelled_dump_waiting_on_a_lock_leaves_no_session_behind(
+    small_queue_api: ApiServer, postgres_server: PostgresServer
+) -> None:
+    """Killing pg_dump left its backend waiting on the lock for as long as the lock was held
+    (a connection slot and a place in the lock queue): the cancel ends it too, found by the
+    application_name the dump runs under."""
+    table = "project_stuck_backup.items"
+    with (
+        httpx.Client(base_url=small_queue_api.url, timeout=10) as c,
+        psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin,
+    ):
+        project = c.post("/v1/projects", json={"name": "stuck_backup"}).json()
+        with psycopg.connect(postgres_server.admin_dsn) as locker:
+            locker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+            job = c.post(f"/v1/projects/{project['id']}/backups")
+            session = SESSION_NAME % job.json()["id"]
+            wait_until(lambda: _lock_waiters(admin, table) == 1, timeout=10, what="the dump waiting")
+            assert len(_sessions(admin, session)) == 1, "the dump runs under its backup's name"
+            r = _cancel(c, job.headers["Location"])
+            assert (r.status_code, r.json()["status"]) == (200, "cancelled"), r.text
+            # the lock is still held: only the cancel can have ended the session
+            wait_until(lambda: not _sessions(admin, session), timeout=15, what="the dump's session ended")
+            assert _lock_waiters(admin, table) == 0
+            locker.rollback()
+
+
+def test_a_dump_timed_out_on_a_lock_leaves_no_session_behind(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The same for a dump killed at its timeout (``pg_dump`` called alone, on the real server)."""
+    with psycopg.connect(postgres_server.dsn, autocommit=True) as owner:
+        owner.execute("CREATE SCHEMA timed_out_dump; CREATE TABLE timed_out_dump.items (id int)")
+    try:
+        with (
+            psycopg.connect(postgres_server.admin_dsn, autocommit=True) as admin,
+            psycopg.connect(postgres_server.admin_dsn) as locker,
+        ):
+            locker.execute("LOCK TABLE timed_out_dump.items IN ACCESS EXCLUSIVE MODE")
+            said = asyncio.run(pg_dump(postgres_server.dsn, "timed_out_dump", tmp_path / "d.sql", 2.0, "t1"))
+            assert said == "pg_dump timed out"
+            # pg_terminate_backend waited for its exit: nothing left to wait for
+            assert (
+                _sessions(admin, SESSION_NAME % "t1") == []
+                and _lock_waiters(admin, "timed_out_dump.items") == 0
+            )
+            locker.rollback()
+    finally:
+        with psycopg.connect(postgres_server.dsn, autocommit=True) as owner:
+            owner.execute("DROP SCHEMA timed_out_dump CASCADE")
 
 
 #: an API of its own, so that its backup counters hold this test's backups alone
