@@ -26,6 +26,7 @@ from sloctl import naming
 from sloctl.errors import Location, SpecError
 from sloctl.model import SLO
 from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem, url_problem
+from sloctl.spec.native import API_VERSION as NATIVE
 from sloctl.spec.reader import Reader
 
 __all__ = ["SEVERITY_IS_SLOCTLS", "check_across", "check_alerting", "label_problem", "template_problem"]
@@ -142,7 +143,12 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
                 "a runbook URL must be http:// or https:// with a host: it becomes a link (the SLO page's"
                 f" Runbook, the alerts' runbook_url annotation); {wrong}",
             )
-    if not alerting.enabled_tiers:
+    # A native file's labels are held to these rules alerts or not, as its JSON Schema holds
+    # them (sloctl.spec.schema); another format's only while the SLO has an alert, which its
+    # burn tiers, its no-data alert and its policy steps each are.
+    if slo.spec_version != NATIVE and not (
+        alerting.enabled_tiers or alerting.no_data.enabled or slo.policy.steps
+    ):
         return
     if naming.LABEL_SEVERITY in dict(slo.labels):  # the SLO's labels go on its alerts too
         _severity_label(reader, slo, fields.at(f"labels.{naming.LABEL_SEVERITY}"))
@@ -191,7 +197,7 @@ def _severity_label(reader: Reader, slo: SLO, at: tuple[Location, str]) -> None:
     fragment routes and inhibits on, so the file's value would be replaced without a word. An
     error in a sloctl/v1 file; a warning in another format (Sloth's
     ``page_alert.labels.severity`` is common, and ``--compat sloth`` keeps it)."""
-    if slo.spec_version == "sloctl/v1":  # the native format (sloctl.spec.native)
+    if slo.spec_version == NATIVE:
         reader.error(
             *at,
             f"label 'severity' is sloctl's: {SEVERITY_IS_SLOCTLS}; route on it, or name this label otherwise",

@@ -7,9 +7,11 @@ describes the shape, so an editor can complete and flag fields as you type.
 from __future__ import annotations
 
 import json
+import re
 
 from sloctl.durations import WHOLE_SECONDS_PATTERN
-from sloctl.spec.build import LABEL_NAME, METRIC_NAME, NAME, THRESHOLD, URL
+from sloctl.naming import LABEL_SEVERITY
+from sloctl.spec.build import LABEL_NAME, METRIC_NAME, NAME, RESERVED_LABEL_PREFIXES, THRESHOLD, URL
 from sloctl.spec.native import TIER_KEYS
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
@@ -19,13 +21,22 @@ _DURATION = {
     "pattern": WHOLE_SECONDS_PATTERN,
     "description": "Prometheus duration, e.g. 5m, 1h30m, 30d",
 }
+#: the labels of the service, an SLO and its alerts, which all go on its alerts: not a reserved
+#: prefix, nor ``severity``, which sloctl sets on every alert (page or ticket); validate refuses
+#: the same names (sloctl.spec.build, sloctl.spec.promcheck), alerts enabled or not
 _LABELS = {
     "type": "object",
-    "propertyNames": {"pattern": LABEL_NAME.pattern},
+    "propertyNames": {
+        "pattern": LABEL_NAME.pattern,
+        "not": {
+            "anyOf": [
+                {"const": LABEL_SEVERITY},
+                {"pattern": "^(" + "|".join(re.escape(p) for p in RESERVED_LABEL_PREFIXES) + ")"},
+            ]
+        },
+    },
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
-#: an alert's labels: not ``severity``, which sloctl sets on every alert (page or ticket)
-_ALERT_LABELS = {**_LABELS, "propertyNames": {"pattern": LABEL_NAME.pattern, "not": {"const": "severity"}}}
 _ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
 _NAME = {"type": "string", "pattern": NAME.pattern}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
@@ -116,7 +127,7 @@ def _sli() -> dict[str, object]:
 
 def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     """The ``alerting`` and ``policy`` blocks."""
-    severity = _obj({"enabled": {"type": "boolean"}, "labels": _ALERT_LABELS, "annotations": _ANNOTATIONS})
+    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ANNOTATIONS})
     tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
     alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
     no_data = _obj(
@@ -150,7 +161,7 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     alerting = _obj(
         {
             "name": alert_name,
-            "labels": _ALERT_LABELS,
+            "labels": _LABELS,
             "annotations": _ANNOTATIONS,
             "runbookUrl": {"type": "string", "format": "uri", "pattern": URL.pattern},
             "minEvents": {"type": "number", "minimum": 0},

@@ -302,9 +302,25 @@ def test_a_severity_alert_label_is_refused_in_a_native_file_and_a_warning_in_a_s
     assert warning.path.endswith("labels.severity") and "--compat sloth keeps it" in warning.message
 
 
+def test_a_sloth_severity_label_is_a_warning_while_only_the_no_data_alert_is_on() -> None:
+    """With page_alert and ticket_alert disabled there was no word, though the no-data alert
+    still carried severity ticket in its place."""
+    off = "page_alert: {disable: true}\nticket_alert: {disable: true}\n"
+    text = (
+        sloth_spec({})
+        + textwrap.indent(off, " " * 6)
+        + textwrap.indent("labels: {severity: pageteam}\n", "    ")
+    )
+    result = load_text(text, "sloth.yaml")
+    assert not result.errors and len(result.slos) == 1 and result.slos[0].alerting.no_data.enabled
+    (warning,) = result.warnings
+    assert warning.path == "slos[0].labels.severity" and "replaced on sloctl's alerts" in warning.message
+
+
 def test_a_severity_label_of_the_slo_is_refused_as_an_alert_labels_is() -> None:
     """The SLO's labels go on its alerts too, where sloctl's severity (page, ticket) replaced a
-    ``labels: {severity: critical}`` without a word; with alerts off, nothing replaces it."""
+    ``labels: {severity: critical}`` without a word. With its burn tiers off it was taken, though
+    its no-data alert still replaced it (and the JSON Schema refused it): refused alerts or not."""
     text = shop_slo() + textwrap.indent("labels: {team: shop, severity: critical}\n", " " * 6)
     (error,) = load_text(text, "slo.yaml").errors
     assert (error.path, error.location) == (
@@ -313,4 +329,4 @@ def test_a_severity_label_of_the_slo_is_refused_as_an_alert_labels_is() -> None:
     )
     assert "severity page or ticket" in error.message
     quiet = text + textwrap.indent("alerting: {page: {enabled: false}, ticket: {enabled: false}}\n", " " * 6)
-    assert not load_text(quiet, "slo.yaml").errors
+    assert [e.path for e in load_text(quiet, "slo.yaml").errors] == ["spec.slos[0].labels.severity"]

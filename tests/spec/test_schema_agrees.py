@@ -42,6 +42,11 @@ CASES: list[tuple[tuple[str, ...], Any, bool]] = [
     (("alerting", "labels"), {"severity": "critical"}, False),
     (("alerting", "page"), {"labels": {"team": "shop", "severity": "critical"}}, False),
     (("alerting", "labels"), {"team": "shop"}, True),
+    # the SLO's labels go on its alerts: the editor passed a severity that validate refuses
+    (("labels",), {"severity": "critical"}, False),
+    (("labels",), {"sloctl_team": "shop"}, False),
+    (("labels",), {"__team": "shop"}, False),
+    (("alerting", "labels"), {"sloth_team": "shop"}, False),
     (("labels",), {"1team": "shop"}, False),
     (("objective",), 99.5, True),
     (("objective",), 100, False),
@@ -74,3 +79,25 @@ def test_the_schema_and_validate_agree(field: tuple[str, ...], value: Any, valid
         # validate names the field, at its own line
         path = "spec.slos[0]." + ".".join(field)
         assert any(str(e.path).startswith(path) for e in result.errors), result.errors
+
+
+#: every alert of an SLO switched off: its burn tiers, its no-data alert (no policy)
+ALERTS_OFF = {"page": {"enabled": False}, "ticket": {"enabled": False}, "noData": {"enabled": False}}
+
+
+@pytest.mark.parametrize("alerting", [ALERTS_OFF, {**ALERTS_OFF, "noData": {"enabled": True}}])
+@pytest.mark.parametrize("where", ["slo", "service"])
+def test_a_severity_label_is_refused_by_both_whatever_alerts_are_on(
+    where: str, alerting: dict[str, Any]
+) -> None:
+    """validate took an SLO's (or its service's) severity label while no burn tier was on,
+    though the no-data alert then carried ticket in its place, and the schema took it always."""
+    doc = _doc(("alerting",), alerting)
+    owner = doc["metadata"] if where == "service" else doc["spec"]["slos"][0]
+    owner["labels"] = {"severity": "critical"}
+    schema_errors = list(jsonschema.Draft202012Validator(json_schema()).iter_errors(doc))
+    result = load_text(yaml.safe_dump(doc, sort_keys=False), "shop.yaml")
+    assert schema_errors and not result.ok
+    assert [(e.path, e.message.split(":")[0]) for e in result.errors] == [
+        ("spec.slos[0].labels.severity", "label 'severity' is sloctl's")
+    ], result.errors
