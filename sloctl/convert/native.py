@@ -44,7 +44,8 @@ def sli_document(sli: SLI) -> dict[str, object]:
     return {"composite": {"components": [{"slo": c.slo, "weight": c.weight} for c in sli.components]}}
 
 
-#: Why a ``severity`` alert label (Sloth's ``page_alert.labels.severity``) is not written.
+#: Why a ``severity`` label of alerts (Sloth's ``page_alert.labels.severity``) or of the SLO,
+#: which its alerts carry, is not written.
 SEVERITY_LOST = (
     "sloctl sets severity page or ticket on every alert (what its Alertmanager fragment routes "
     "on), so this value never reached an alert; a native spec refuses the label"
@@ -52,8 +53,9 @@ SEVERITY_LOST = (
 
 
 def _labels(slo: SLO, where: str, labels: dict[str, str], losses: Losses) -> dict[str, str]:
+    """``labels`` of the SLO (``where`` empty) or of its alerts at ``where``, without severity."""
     if naming.LABEL_SEVERITY in labels:
-        losses.add(slo, f"{where}.labels.{naming.LABEL_SEVERITY}", SEVERITY_LOST)
+        losses.add(slo, f"{where}.labels.{naming.LABEL_SEVERITY}".lstrip("."), SEVERITY_LOST)
     return {k: v for k, v in labels.items() if k != naming.LABEL_SEVERITY}
 
 
@@ -119,8 +121,9 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object]:
             "slice": format_duration(slo.timeslices.slice_seconds),
             "target": slo.timeslices.target,
         }
-    if slo.labels:
-        doc["labels"] = dict(slo.labels)
+    labels = _labels(slo, "", dict(slo.labels), losses)
+    if labels:
+        doc["labels"] = labels
     doc["sli"] = sli_document(slo.sli)
     alerting = _alerting(slo, slo.alerting, losses)
     if alerting:

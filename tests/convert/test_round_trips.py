@@ -839,3 +839,27 @@ slos:
     (slo,) = back.slos
     assert dict(slo.alerting.page.labels) == {"routing_key": "myteam"} and not slo.alerting.ticket.labels
     assert dict(slo.alerting.labels) == {"category": "availability"}
+
+
+def test_a_sloth_slos_own_severity_label_is_reported_and_left_out_of_the_native_spec_too() -> None:
+    """The SLO's labels go on its alerts: written as it was, the converted file did not read back
+    (``spec.slos[0].labels.severity: label 'severity' is sloctl's``)."""
+    sloth = """\
+version: prometheus/v1
+service: svc
+slos:
+  - name: ab
+    objective: 99.9
+    labels: {severity: critical, team: shop}
+    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
+    alerting: {name: A}
+"""
+    loaded = load_text(sloth, "sloth.yaml")
+    assert len(loaded.warnings) == 1 and not loaded.errors
+    out = convert(loaded.slos, "native")
+    assert [(loss.field, "severity page or ticket" in loss.reason) for loss in out.losses] == [
+        ("labels.severity", True)
+    ]
+    back = load_text(render_text(out), "native.yaml")
+    assert not back.errors, [str(e) for e in back.errors]
+    assert dict(back.slos[0].labels) == {"team": "shop"}
