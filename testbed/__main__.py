@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backup-queue", type=int, default=16, help="backups waiting at most; more are refused with 503"
     )
+    p.add_argument(
+        "--backup-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
+        " (default 60)",
+    )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
@@ -150,6 +158,7 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         backup_dir=args.backup_dir,
         backup_workers=args.backup_workers,
         backup_queue=args.backup_queue,
+        backup_timeout=args.backup_timeout,
         otlp_endpoint=args.otlp_endpoint,
     )
 

@@ -76,6 +76,10 @@ class TestbedConfig:
             raise ValueError(f"document_pool must be (min, max), 0 <= min <= max, not {self.document_pool}")
         if self.backup_workers < 1 or self.backup_queue < 1:
             raise ValueError("backup workers and backup queue must be at least 1")
+        if not self.backup_timeout > 0:  # NaN too
+            raise ValueError(
+                f"backup timeout must be a positive number of seconds, not {self.backup_timeout}"
+            )
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:
