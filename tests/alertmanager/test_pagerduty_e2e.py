@@ -319,32 +319,20 @@ def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_ro
         global_config={"resolve_timeout": "10s", "pagerduty_url": stub + EVENTS_PATH},
     )
 
-    def sources() -> set[object]:
-        return {e["payload"]["source"] for e in rec.events(EVENTS_PATH)}  # type: ignore[index]
-
-    def heard() -> set[tuple[object, object, object]]:
-        return {
-            (e["payload"]["source"], e["routing_key"], e["event_action"])  # type: ignore[index]
-            for e in rec.events(EVENTS_PATH)
-        }
-
     with _running(tmp_path, rec, port, [platform, data], am_config, binary, engine):
-        assert wait_until(lambda: len(sources()) >= 2, timeout=WAIT, interval=0.1), (
+        assert wait_until(lambda: len(_heard(rec, "trigger")) >= 2, timeout=WAIT, interval=0.1), (
             f"not both pages within {WAIT:.0f} s; events: {rec.events(EVENTS_PATH)}"
         )
-        assert heard() == {
+        assert _heard(rec) == {
             ("platform-api", keys["platform"], "trigger"),
             ("warehouse", keys["data"], "trigger"),
         }
         rec.healed_at = time.time()  # both services' series heal at once
-        assert wait_until(
-            lambda: len({h for h in heard() if h[2] == "resolve"}) >= 2, timeout=WAIT, interval=0.1
-        ), f"not both resolves within {WAIT:.0f} s of the heal; events: {rec.events(EVENTS_PATH)}"
-    assert heard() == {
-        (source, keys[team], action)
-        for source, team in (("platform-api", "platform"), ("warehouse", "data"))
-        for action in ("trigger", "resolve")
-    }
+        assert wait_until(lambda: len(_heard(rec, "resolve")) >= 2, timeout=WAIT, interval=0.1), (
+            f"not both resolves within {WAIT:.0f} s of the heal; events: {rec.events(EVENTS_PATH)}"
+        )
+    teams = (("platform-api", "platform"), ("warehouse", "data"))
+    assert _heard(rec) == {(source, keys[team], a) for source, team in teams for a in ("trigger", "resolve")}
     # each resolve closes its own team's incident: the dedup key its trigger opened
     incidents: dict[object, set[tuple[object, object]]] = {}
     for e in rec.events(EVENTS_PATH):
@@ -352,3 +340,12 @@ def test_two_teams_slos_burning_page_two_pagerduty_services_each_with_its_own_ro
     assert sorted(map(sorted, incidents.values())) == sorted(
         sorted({(keys[team], "resolve"), (keys[team], "trigger")}) for team in ("platform", "data")
     ), incidents
+
+
+def _heard(rec: Recorder, action: str | None = None) -> set[tuple[object, object, object]]:
+    """(source, routing key, action) of each PagerDuty event the stub heard (of ``action``)."""
+    return {
+        (e["payload"]["source"], e["routing_key"], e["event_action"])  # type: ignore[index]
+        for e in rec.events(EVENTS_PATH)
+        if action in (None, e["event_action"])
+    }
