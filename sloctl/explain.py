@@ -5,11 +5,12 @@ Pure: SLOs in, rows out; the CLI formats them as a table or JSON.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sloctl.durations import DAY, HOUR, format_duration
-from sloctl.model import SLO, AlertTier, CompositeSLI, LatencySLI
+from sloctl.model import SLO, AlertTier, Calendar, CompositeSLI, LatencySLI
 from sloctl.render.promql import fmt_number, takes_window
 from sloctl.render.rules import sharp_window, tiled_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire
@@ -20,9 +21,10 @@ EVALUATION_INTERVAL = 60
 """Assumed rule evaluation and scrape interval (Prometheus' usual global setting) for
 detection times."""
 
-_CALENDAR_DAYS = {"week": (7, 7), "month": (28, 31), "quarter": (90, 92)}
-"""Shortest and longest period of each calendar unit, in days (a DST change adds or removes an
-hour)."""
+_CALENDAR_YEARS = range(2025, 2053)
+"""Years whose periods give a calendar's shortest and longest one: 28 years, a full cycle of
+weekdays and leap years (the zone's offsets at period starts are the same every year, which the
+loader checks), fixed so that output does not depend on today."""
 
 
 @dataclass(frozen=True)
@@ -108,13 +110,38 @@ def _meaning(slo: SLO) -> str:
     return f"{fmt_number(slo.objective)}% of events over {over} are good"
 
 
+def _period_lengths(calendar: Calendar) -> tuple[int, int]:
+    """The shortest and longest period of ``calendar``, in seconds, as the rules measure it: from
+    local midnight to local midnight, by the zone's UTC offsets at period starts (the model's
+    table). A DST change inside a period makes it an hour shorter or longer; a zone without DST
+    (UTC, Asia/Kolkata) has weeks of exactly 7 days."""
+
+    def offset(day: dt.date) -> int:
+        rows = calendar.offsets
+        return next(o for m, first, last, o in rows if m == day.month and first <= day.day <= last)
+
+    months = {"week": 0, "month": 1, "quarter": 3}[calendar.unit]
+    lengths: set[int] = set()
+    for year in _CALENDAR_YEARS:
+        if months:
+            starts = [dt.date(year, m, 1) for m in range(1, 13, months)]
+        else:
+            first = dt.date(year, 1, 1) + dt.timedelta(days=(7 - dt.date(year, 1, 1).weekday()) % 7)
+            starts = [first + dt.timedelta(weeks=k) for k in range(52)]
+        for start in starts:
+            y, m = divmod(start.month - 1 + months, 12)
+            end = dt.date(start.year + y, m + 1, 1) if months else start + dt.timedelta(weeks=1)
+            lengths.add((end - start).days * DAY + offset(start) - offset(end))
+    return min(lengths), max(lengths)
+
+
 def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[float, float] | None:
     if slo.calendar is None:
         return None
-    shortest, longest = _CALENDAR_DAYS[slo.calendar.unit]
+    shortest, longest = _period_lengths(slo.calendar)
     return (
-        round(budget_percent / 100 * (shortest * DAY - HOUR) / long_window, 2),
-        round(budget_percent / 100 * (longest * DAY + HOUR) / long_window, 2),
+        round(budget_percent / 100 * shortest / long_window, 2),
+        round(budget_percent / 100 * longest / long_window, 2),
     )
 
 
@@ -307,7 +334,8 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
             "Calendar periods: the budget is the objective's share of the current period's events (or "
             "slices) and resets at the boundary; a tier's factor is its budget share times the "
             "current period's length over its long window, so it is lower in February than in a "
-            "31-day month (the range shown, a DST change included)."
+            "31-day month (the range shown: its shortest and longest period in its time zone, "
+            "a DST change included where the zone has one)."
         )
     return "\n".join(lines) + "\n"
 
@@ -321,7 +349,8 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
         state = "" if t.enabled else " (off)"
         factor = f"{t.burn_factor:g}x"
         if t.burn_factor_range:
-            factor = f"{t.burn_factor_range[0]:g}-{t.burn_factor_range[1]:g}x"
+            low, high = t.burn_factor_range
+            factor = f"{low:g}x" if low == high else f"{low:g}-{high:g}x"
             calendar = True
         trips = _percent(t.trips_at_error_ratio)
         if t.trips_at_bad_slices is not None:

@@ -13,7 +13,10 @@ import jsonschema
 import pytest
 import yaml
 
+from sloctl.calendars import period_bounds as calendar_bounds
 from sloctl.cli.main import main
+from sloctl.durations import parse_duration
+from sloctl.model import CalendarUnit
 from tests.fixtures.cli import SLOCTL, run_sloctl
 from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT
@@ -178,20 +181,46 @@ def test_explain_gives_the_budget_in_events_at_a_traffic_and_refuses_a_traffic_t
         assert "argument --requests-per-second:" in err and "Traceback" not in err, err
 
 
+CALENDARS = [
+    ("month", "Europe/Paris"),
+    ("month", "UTC"),
+    ("week", "UTC"),
+    ("week", "Asia/Kolkata"),
+    ("week", "America/New_York"),
+    ("quarter", "America/New_York"),
+    ("quarter", "Australia/Lord_Howe"),
+]
+
+
+@pytest.mark.parametrize(("unit", "zone"), CALENDARS, ids=[f"{u}-{z}" for u, z in CALENDARS])
 def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_period(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unit: CalendarUnit, zone: str
 ) -> None:
-    spec = tmp_path / "monthly.yaml"
-    calendar = "calendar: {unit: month, timeZone: Europe/Paris}"
-    spec.write_text(service_doc("shop", [events_slo("monthly", extra=calendar)]))
+    spec = tmp_path / "calendar.yaml"
+    calendar = f"calendar: {{unit: {unit}, timeZone: {zone}}}"
+    spec.write_text(service_doc("shop", [events_slo("cal", extra=calendar)]))
     assert main(["explain", str(spec), "-o", "json"]) == 0
-    (monthly,) = json.loads(capsys.readouterr().out)
-    assert monthly["period"] == "month"
-    assert "each calendar month in Europe/Paris" in monthly["meaning"]
-    quick = monthly["tiers"][0]
-    # 2 % of the shortest month to the longest, a DST hour either way:
-    # 0.02 × (28 d − 1 h) / 1 h and 0.02 × (31 d + 1 h) / 1 h
-    assert quick["burn_factor_range"] == [13.42, 14.9]
+    (explained,) = json.loads(capsys.readouterr().out)
+    assert explained["period"] == unit
+    assert f"each calendar {unit} in {zone}" in explained["meaning"]
+    # the oracle: every period of ten years, local midnight to local midnight, from the zone
+    # database (a zone without DST has weeks of exactly 7 days, and Paris no DST change in February)
+    lengths, t = set(), calendar_bounds(unit, zone, 1767225600)[0]  # 2026-01-01
+    while t < 2082758400:  # 2036-01-01
+        start, end = calendar_bounds(unit, zone, t)
+        lengths.add(end - start)
+        t = end
+    quick = explained["tiers"][0]
+    share = quick["budget_spent_at_threshold_percent"] / 100
+    window = parse_duration(quick["long_window"])
+    expected = [round(share * min(lengths) / window, 2), round(share * max(lengths) / window, 2)]
+    assert quick["burn_factor_range"] == expected
+    text = tmp_path / "text"
+    assert main(["explain", str(spec)]) == 0
+    text.write_text(capsys.readouterr().out)
+    low, high = expected
+    shown = f"{low:g}x" if low == high else f"{low:g}-{high:g}x"
+    assert f"  {shown}  " in text.read_text().splitlines()[5], text.read_text()
 
 
 def test_explain_prints_a_seven_nines_objective_and_its_budget_without_rounding_them_away(
