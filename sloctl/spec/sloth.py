@@ -30,6 +30,7 @@ from sloctl.model import (
 from sloctl.render.sloth_plugins import DEFAULT_CHAIN, NEUTRAL, SLO_PLUGINS, VICTORIA_METRICS
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
+from sloctl.spec.native import default_alert_name
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.sli_plugins import PluginMeta, read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
@@ -151,7 +152,7 @@ def _read_slo(
     )
     slo_period = d.period or DEFAULT_PERIOD
     windows = catalogs.resolve(slo_period, reader, item.loc, "--sloth-period")
-    alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item)
+    alerting = _read_alerting(s.get("alerting"), f"{path}.alerting", reader, keys, windows, item, name)
     if sli is None:
         return None
     slo = SLO(
@@ -252,7 +253,7 @@ def _read_sli(
 
 
 def _read_alerting(
-    node: YNode | None, path: str, reader: Reader, keys: _Keys, windows: AlertWindows, parent: YNode
+    node: YNode | None, path: str, reader: Reader, keys: _Keys, windows: AlertWindows, parent: YNode, slo: str
 ) -> Alerting:
     f = reader.mapping(
         node, path, ["name", "labels", "annotations", keys.page_alert, keys.ticket_alert], loc=parent.loc
@@ -266,8 +267,12 @@ def _read_alerting(
             labels=labels(lab),
             annotations=labels(reader.go_string_map(s.get("annotations"), f"{path}.{key}.annotations")),
         )
-    # an empty name while alerts are on is build.check_slo's error, as for every format
+    # an empty name while alerts are on is build.check_slo's error, as for every format; Sloth
+    # needs none while both are off, and sloctl's no-data ticket is then named after the SLO
+    # (<Name>NoData, as in every other format), not "NoData" for every such SLO
     name = reader.string(f.get("name"), f"{path}.name")
+    if not name and not any(s.enabled for s in severities.values()):
+        name = default_alert_name(slo)
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", parent.loc, go=True)
     return Alerting(
         name=name,

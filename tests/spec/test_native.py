@@ -9,8 +9,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sloctl.model import WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, RatioSLI, RawSLI, Timeslices
+from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_paths, load_text
 from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT
 from tests.fixtures.specs import events_slo, service_doc
@@ -518,6 +520,24 @@ def test_sloth_unknown_fields_are_warnings_as_sloth_ignores_them() -> None:
     result = load_text(_sloth(sli, "{name: A, pageAlert: {labels: {a: b}}}"), "s.yaml")
     assert not result.errors
     assert "unknown field ignored (did you mean 'page_alert'?)" in str(result.warnings[0])
+
+
+def test_a_sloth_slo_with_alerts_disabled_and_no_alert_name_names_its_no_data_ticket_after_itself() -> None:
+    """Sloth asks for ``alerting.name`` only while an alert is on; the no-data ticket sloctl adds
+    is ``<Name>NoData`` then, not ``NoData`` for every such SLO."""
+    sli = "{events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}"
+    no_alerts = "{page_alert: {disable: true}, ticket_alert: {disable: true}}"
+    text = _sloth(sli, no_alerts) + f"  - name: queue-depth\n    objective: 99\n    sli: {sli}\n"
+    text += f"    alerting: {no_alerts}\n"
+    result = load_text(text, "s.yaml")
+    assert result.ok, result.errors
+    assert [s.no_data_alert_name for s in result.slos] == ["SNoData", "QueueDepthNoData"]
+    groups = yaml.safe_load(render_rule_file(result.slos, ["s.yaml"], "test"))["groups"]
+    names = [r["alert"] for g in groups for r in g["rules"] if "alert" in r]
+    assert names == ["SNoData", "QueueDepthNoData"]
+    # with an alert on, Sloth's name stays required
+    result = load_text(_sloth(sli, "{page_alert: {disable: true}}"), "s.yaml")
+    assert ["an alert name is required while alerts are enabled" in str(e) for e in result.errors] == [True]
 
 
 def test_an_unported_sloth_sli_plugin_is_rejected_by_name() -> None:
