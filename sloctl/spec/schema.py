@@ -38,6 +38,8 @@ _LABELS = {
     "additionalProperties": {"type": ["string", "number", "boolean"]},
 }
 _ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+#: an alert's annotations: their names are label names to Prometheus (the metadata's are free notes)
+_ALERT_ANNOTATIONS = {**_ANNOTATIONS, "propertyNames": {"pattern": LABEL_NAME.pattern}}
 _NAME = {"type": "string", "pattern": NAME.pattern}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
 
@@ -127,7 +129,7 @@ def _sli() -> dict[str, object]:
 
 def _alerting() -> tuple[dict[str, object], dict[str, object]]:
     """The ``alerting`` and ``policy`` blocks."""
-    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ANNOTATIONS})
+    severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ALERT_ANNOTATIONS})
     tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
     alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
     no_data = _obj(
@@ -162,7 +164,7 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
         {
             "name": alert_name,
             "labels": _LABELS,
-            "annotations": _ANNOTATIONS,
+            "annotations": _ALERT_ANNOTATIONS,
             "runbookUrl": {"type": "string", "format": "uri", "pattern": URL.pattern},
             "minEvents": {"type": "number", "minimum": 0},
             "page": severity,

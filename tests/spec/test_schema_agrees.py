@@ -47,6 +47,15 @@ CASES: list[tuple[tuple[str, ...], Any, bool]] = [
     (("labels",), {"sloctl_team": "shop"}, False),
     (("labels",), {"__team": "shop"}, False),
     (("alerting", "labels"), {"sloth_team": "shop"}, False),
+    # reserved prefixes, on any alert label: validate refuses them, so must the editor
+    (("alerting", "labels"), {"sloctl_team": "shop"}, False),
+    (("alerting", "labels"), {"sloth_id": "shop"}, False),
+    (("alerting", "ticket"), {"labels": {"sloctl_tier": "x"}}, False),
+    (("alerting", "labels"), {"slothful": "yes", "sloctlx": "y", "_team": "shop"}, True),
+    # an alert's annotation names are label names to Prometheus
+    (("alerting", "annotations"), {"grafana_dashboard": "https://grafana.example.com/d/x"}, True),
+    (("alerting", "annotations"), {"grafana-dashboard": "https://grafana.example.com/d/x"}, False),
+    (("alerting", "page"), {"annotations": {"on call": "x"}}, False),
     (("labels",), {"1team": "shop"}, False),
     (("objective",), 99.5, True),
     (("objective",), 100, False),
