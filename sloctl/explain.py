@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from sloctl.durations import DAY, HOUR, format_duration
-from sloctl.model import SLO, AlertTier, Calendar, CompositeSLI, LatencySLI
+from sloctl.model import SLO, AlertTier, Calendar, CompositeSLI, LatencySLI, RawSLI
 from sloctl.render.promql import fmt_number, takes_window
 from sloctl.render.rules import sharp_window, tiled_window
 from sloctl.render.ruletests import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire
@@ -70,7 +70,8 @@ class SLOExplanation:
     error_budget_ratio: float
     error_budget_minutes: float
     error_budget_slices: float | None
-    one_error_in_events: float
+    one_error_in_events: float | None
+    """None for a raw SLI: an error ratio with no events behind it."""
     error_budget_events: float | None
     min_events: float
     no_data: str
@@ -106,6 +107,11 @@ def _meaning(slo: SLO) -> str:
         return (
             f"{fmt_number(slo.objective)}% of {size} slices over {over} are good; "
             f"a slice is good when {good}; slices without events do not count"
+        )
+    if isinstance(slo.sli, RawSLI):
+        return (
+            f"the error ratio, averaged over {over} by time, stays at or below"
+            f" {_percent(slo.error_budget)} (a raw SLI: no events behind it)"
         )
     return f"{fmt_number(slo.objective)}% of events over {over} are good"
 
@@ -158,6 +164,7 @@ def _explain_slo(slo: SLO, requests_per_second: float | None) -> SLOExplanation:
     budget = slo.error_budget
     slices = slo.timeslices.slice_seconds if slo.timeslices else None
     budget_slices = budget * slo.period / slices if slices else None
+    raw = isinstance(slo.sli, RawSLI)
     nd = slo.alerting.no_data
     policy = tuple(
         f"at or below {s.budget_left_percent:g}% of the budget left: {s.action}" for s in slo.policy.steps
@@ -176,14 +183,14 @@ def _explain_slo(slo: SLO, requests_per_second: float | None) -> SLOExplanation:
         error_budget_ratio=budget,
         error_budget_minutes=_significant(budget * slo.period / 60),
         error_budget_slices=round(budget_slices, 2) if budget_slices else None,
-        one_error_in_events=round(1 / budget, 2),
+        one_error_in_events=None if raw else round(1 / budget, 2),
         error_budget_events=(
             round(budget * requests_per_second * slo.period)
-            if requests_per_second is not None and not slices
+            if requests_per_second is not None and not slices and not raw
             else None
         ),
         min_events=slo.alerting.min_events,
-        no_data=f"{nd.severity} after {format_duration(nd.for_seconds)} without events"
+        no_data=f"{nd.severity} after {format_duration(nd.for_seconds)} without {'data' if raw else 'events'}"
         if nd.enabled
         else "off",
         policy=policy,
@@ -290,6 +297,8 @@ def _budget_line(e: SLOExplanation) -> str:
         else ""
     )
     outage = _outage(e.error_budget_minutes)
+    if e.one_error_in_events is None:
+        return f"  error budget {_percent(e.error_budget_ratio)} = {outage} of full outage"
     return (
         f"  error budget {_percent(e.error_budget_ratio)} = {outage} of full outage, "
         f"1 error in {e.one_error_in_events:,.0f} events{events}"

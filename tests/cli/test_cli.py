@@ -411,3 +411,39 @@ def test_a_module_of_an_extra_that_is_not_installed_is_one_line_naming_it(tmp_pa
     assert done.returncode == 2, done.stderr
     assert f"needs the Python module {module!r}, which is not installed" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+
+
+RAW_AND_EVENTS = """\
+apiVersion: sloctl/v1
+kind: Service
+metadata: {name: edge}
+spec:
+  slos:
+    - name: up
+      objective: 99.9
+      sli: {raw: {errorRatioQuery: '1 - avg(up{job="edge"})'}}
+    - name: requests
+      objective: 99.9
+      sli: {events: {errorQuery: 'sum(rate(e[{{.window}}]))', totalQuery: 'sum(rate(t[{{.window}}]))'}}
+"""
+
+
+def test_explain_says_a_raw_slis_budget_in_time_not_in_events_it_does_not_have(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A raw SLI is an error ratio with no events behind it: "1 error in 1,000 events" and a
+    budget in events at a traffic said what its rules cannot measure."""
+    spec = tmp_path / "edge.yaml"
+    spec.write_text(RAW_AND_EVENTS)
+    assert main(["explain", str(spec), "-o", "json", "--requests-per-second", "50"]) == 0
+    raw, events = json.loads(capsys.readouterr().out)
+    assert (raw["one_error_in_events"], raw["error_budget_events"]) == (None, None), raw
+    assert raw["meaning"].startswith(
+        "the error ratio, averaged over a rolling 30d by time, stays at or below 0.1000%"
+    )
+    assert raw["no_data"].endswith("without data"), raw["no_data"]
+    assert (events["one_error_in_events"], events["error_budget_events"]) == (1000, 129600), events
+    assert main(["explain", str(spec)]) == 0
+    up, requests = capsys.readouterr().out.split("edge-requests")
+    assert "error budget 0.1000% = 43.2 min of full outage\n" in up and "1 error in" not in up, up
+    assert "43.2 min of full outage, 1 error in 1,000 events" in requests, requests
