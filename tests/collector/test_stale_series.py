@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sloctl import contract
-from sloctl.servers import start_redis
+from sloctl.servers import MongoServer, PostgresServer, RedisServer, start_redis
 from tests.collector.helpers import LiveCollector, live_collector
 from tests.fixtures.metrics import in_text
 
@@ -47,3 +47,31 @@ def test_a_failed_run_removes_the_targets_saturation_and_role_series(tmp_path: P
             redis.start()
             live.wait_for("cache", lambda r: r.ok, after=time.time(), timeout=10)
             assert _exported(live) == up
+
+
+@pytest.mark.waits  # on the collector's schedule
+def test_a_run_on_a_kept_connection_exports_the_role_of_every_kind_that_has_one(
+    postgres_server: PostgresServer, redis_server: RedisServer, mongodb_server: MongoServer
+) -> None:
+    """MongoDB told its role only in the handshake of a new connection: a warm lane's runs on its
+    kept connection removed the series the first run had exported, so that the role panel was
+    empty but for the instant after a reconnect (Prometheus, scraping every 5 s a collector
+    probing every 10 s on two lanes, saw no MongoDB role in 5 minutes)."""
+    config = (
+        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+        "defaults: {interval: 1s, timeout: 800ms, connections: [warm]}\ntargets:\n"
+        f"  - {{name: pg, kind: postgres, port: {postgres_server.port}, user: platform,"
+        " database: platform, password: {env: PG}}\n"
+        f"  - {{name: rd, kind: redis, port: {redis_server.port}, password: {{env: RD}}}}\n"
+        f"  - {{name: mg, kind: mongodb, port: {mongodb_server.port}}}\n"
+    )
+    secrets = {("pg", "password"): postgres_server.password, ("rd", "password"): redis_server.password}
+    with live_collector(config, secrets) as live:
+        for target in ("pg", "rd", "mg"):
+            # a run that reused the connection its lane opened before: no auth phase
+            kept = live.wait_for(target, lambda r: r.ok and "auth" not in r.durations, after=0, timeout=10)
+            assert "auth" in live.history(target)[0].durations, "the lane's first run opened it"
+            _ctype, text = live.get("/metrics")
+            series = in_text(text, contract.PROBE_ROLE.name, target=target)
+            roles = {dict(labels)["role"]: value for labels, value in series.items()}
+            assert roles == {"primary": 1.0, "replica": 0.0}, (target, kept, roles)

@@ -4,7 +4,8 @@ Phases: ``connect`` is our own TCP handshake to the allow-listed address (it mak
 unambiguous and shows a frozen server as ``connect_timeout``); ``auth`` is the driver's
 connection handshake — server selection, ``hello``, TLS when configured and SCRAM — ended by a
 ``hello`` round trip that also tells the role; ``query`` is ``ping`` plus ``serverStatus``
-(connections); ``canary`` an upsert with ``w: majority`` then a read-back.
+(connections), and ``hello`` on a kept connection (its role now); ``canary`` an upsert with
+``w: majority`` then a read-back.
 """
 
 from __future__ import annotations
@@ -98,10 +99,15 @@ class MongoProbe(DatabaseProbe):
                 self._client = self._new_client(address)
                 async with rec.phase(Phase.AUTH):
                     hello = await self._detach(self._client.admin.command("hello"))
-                report.role = "primary" if hello.get("isWritablePrimary") else "replica"
+                report.role = _role(hello)
             client = self._client
             async with rec.phase(Phase.QUERY):
                 await self._detach(client.admin.command("ping"))
+                if report.role is None:
+                    # A kept connection said its role when it was opened, and the role may have
+                    # changed since (a step-down keeps connections open): ask again. Without it
+                    # every warm run removed the role that the last cold run exported.
+                    report.role = _role(await self._detach(client.admin.command("hello")))
                 status = await self._detach(client.admin.command("serverStatus"))
                 conns = status.get("connections")
                 if isinstance(conns, dict):
@@ -200,3 +206,8 @@ class MongoProbe(DatabaseProbe):
         await self._drop()
         if self._closing:
             await asyncio.wait(set(self._closing), timeout=10.0)
+
+
+def _role(hello: dict[str, Any]) -> str:
+    """The server's role from its ``hello`` answer."""
+    return "primary" if hello.get("isWritablePrimary") else "replica"
