@@ -109,8 +109,8 @@ class OtlpConfig:
 
     @property
     def host_port(self) -> tuple[str, int]:
-        """The endpoint's host and port (gRPC endpoints may be written without a scheme)."""
-        parts = urlsplit(self.endpoint if "://" in self.endpoint else f"//{self.endpoint}")
+        """The endpoint's host and port."""
+        parts = urlsplit(self.endpoint)
         default = 4317 if self.protocol == "grpc" else 4318
         return parts.hostname or "", parts.port or default
 
@@ -618,8 +618,17 @@ def _otlp(ctx: _Ctx) -> OtlpConfig | None:
         allow_non_loopback=o.bool_("allowNonLoopback", False),
         location=o.loc("endpoint"),
     )
-    # The HTTP exporter posts to a URL; the gRPC one also takes HOST:PORT (then with TLS).
-    split = _split_url(o, "endpoint", ("http", "https") if otlp.protocol != "grpc" else ("http", "https", ""))
+    # Both exporters need the scheme: it is what says plaintext (http://) or TLS (https://). The
+    # gRPC exporter took HOST:PORT as TLS, which the plaintext receivers of collector/otelcol.yaml
+    # answer with a failed handshake: check said OK and no span ever left.
+    if otlp.protocol == "grpc" and "://" not in endpoint:
+        o.problem(
+            "endpoint",
+            f"{endpoint!r} has no scheme: write http://{endpoint} for plaintext gRPC (the receivers of "
+            f"collector/otelcol.yaml) or https://{endpoint} for TLS",
+        )
+        return otlp
+    split = _split_url(o, "endpoint", ("http", "https"))
     otlp_host = "" if split is None else split[0].hostname or ""
     refused = None if otlp.allow_non_loopback else _refused_literal(otlp_host, EXPORT)
     if refused:

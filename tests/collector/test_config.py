@@ -157,10 +157,20 @@ def test_a_url_with_a_bad_port_or_ipv6_address_is_an_error_at_its_key(url: str, 
     )
 
 
-def test_a_grpc_endpoint_may_be_host_and_port_an_http_one_needs_its_scheme() -> None:
+def test_an_otlp_endpoint_needs_the_scheme_that_says_plaintext_or_tls() -> None:
+    """A gRPC endpoint written HOST:PORT was accepted and exported with TLS, which the plaintext
+    receivers of collector/otelcol.yaml refuse: check said OK and no span ever left (the exporter
+    retried failed handshakes). ``test_otlp_export`` proves ``http://`` on a plaintext receiver."""
     target = "targets:\n  - {name: a, kind: redis}\n"
-    grpc = load_config_text(HEAD + "otlp: {endpoint: '127.0.0.1:4317', protocol: grpc}\n" + target, "t.yaml")
+    grpc = load_config_text(
+        HEAD + "otlp: {endpoint: 'http://127.0.0.1:4317', protocol: grpc}\n" + target, "t.yaml"
+    )
     assert grpc.otlp is not None and grpc.otlp.host_port == ("127.0.0.1", 4317)
+    err = _err("otlp: {endpoint: '127.0.0.1:4317', protocol: grpc}\n" + target)
+    assert str(err) == (
+        "t.yaml:3:8: otlp.endpoint: '127.0.0.1:4317' has no scheme: write http://127.0.0.1:4317 for "
+        "plaintext gRPC (the receivers of collector/otelcol.yaml) or https://127.0.0.1:4317 for TLS"
+    )
     err = _err("otlp: {endpoint: '127.0.0.1:4318'}\n" + target)
     assert "otlp.endpoint: '127.0.0.1:4318' must be an absolute URL: http:// or https://" in str(err)
 
