@@ -37,7 +37,12 @@ _AUTH_TEXT = (
     "invalid username-password",
     "no password supplied",
     "sasl authentication",
+    "pg_hba.conf",  # "no pg_hba.conf entry for host …", "pg_hba.conf rejects connection …"
 )
+# libpq's words for an error the server answered a new connection with (psycopg gives it no
+# SQLSTATE): out of connection slots, no such database, shutting down, PgBouncer's "no such
+# database". The server answered; nothing broke the protocol, which is what these were called.
+_PG_REFUSED_AT_START = "failed: fatal:"
 # libpq says its TLS failures in text alone (psycopg's OperationalError), e.g. 'server
 # certificate for "db.test" does not match host name "127.0.0.1"'.
 _TLS_TEXT = (
@@ -124,6 +129,8 @@ def classify(exc: BaseException, phase: Phase | None) -> Reason:
         return Reason.POOL_TIMEOUT
     if sqlstate in ("28P01", "28000") or code == 18 or any(t in text for t in _AUTH_TEXT):
         return Reason.AUTH
+    if _PG_REFUSED_AT_START in text:
+        return Reason.SERVER_ERROR
     if "connection refused" in text:
         return Reason.REFUSED
     if "name or service not known" in text or "could not translate host name" in text:

@@ -31,6 +31,24 @@ from sloctl.masking import Masker
         (psycopg.OperationalError('password authentication failed for user "x"'), Phase.AUTH, Reason.AUTH),
         (psycopg.OperationalError("ERROR:  query_wait_timeout"), Phase.QUERY, Reason.POOL_TIMEOUT),
         (psycopg.OperationalError("server closed the connection unexpectedly"), Phase.QUERY, Reason.PROTOCOL),
+        # a new connection the server answered with an error (libpq's words, no SQLSTATE): it
+        # was `protocol`; PostgreSQL out of connection slots, as a real one said it
+        (
+            psycopg.OperationalError(
+                'connection failed: connection to server at "127.0.0.1", port 36835 failed: FATAL:  '
+                "remaining connection slots are reserved for non-replication superuser connections"
+            ),
+            Phase.AUTH,
+            Reason.SERVER_ERROR,
+        ),
+        (
+            psycopg.OperationalError(
+                'connection to server at "127.0.0.1", port 5432 failed: FATAL:  no pg_hba.conf entry '
+                'for host "127.0.0.1", user "x", database "y", no encryption'
+            ),
+            Phase.AUTH,
+            Reason.AUTH,
+        ),
         (psycopg.errors.UndefinedTable("relation does not exist"), Phase.QUERY, Reason.SERVER_ERROR),
         (
             psycopg.errors.QueryCanceled("canceling statement due to statement timeout"),
