@@ -232,7 +232,7 @@ class Runner:
             set_status_on_exception=False,
         ) as span:
             trace_id = format(span.get_span_context().trace_id, "032x")
-            deadline = asyncio.timeout(target.timeout)
+            deadline = rec.deadline = asyncio.timeout(target.timeout)
             try:
                 async with deadline:
                     report = await probe.run(rec)

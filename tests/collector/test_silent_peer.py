@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from opentelemetry.trace import StatusCode
 
+from sloctl.servers import free_port
 from tests.collector.helpers import live_collector, silent_listener
 
 HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
@@ -35,4 +37,36 @@ def test_a_new_connection_that_is_never_answered_is_connect_timeout_with_or_with
     assert {name: r.reason for name, r in runs.items()} == {
         "open": "connect_timeout",
         "locked": "connect_timeout",
+    }
+
+
+@pytest.mark.waits  # on the probes' real deadline
+def test_the_failed_phase_span_says_the_runs_reason() -> None:
+    """The phase a run failed in is the span an SRE opens in the trace store: its status said
+    ``CancelledError`` (the deadline) or ``ConnectionRefusedError``, Python's names, where the
+    run's span and metrics say ``connect_timeout`` or ``refused``."""
+    with silent_listener() as (port, _accepted):
+        config = (
+            f"{HEAD}defaults: {{interval: 1s, timeout: 800ms, connections: [cold]}}\ntargets:\n"
+            f"  - {{name: frozen, kind: redis, port: {port}, password: {{env: RPW}}}}\n"
+            f"  - {{name: stopped, kind: redis, port: {free_port()}}}\n"
+        )
+        since = time.time()
+        with live_collector(config, {("frozen", "password"): "silent-pw"}) as live:
+            runs = [
+                live.wait_for(name, lambda r: not r.ok, after=since, timeout=10)
+                for name in ("frozen", "stopped")
+            ]
+            spans = live.spans.get_finished_spans()
+    failed = {
+        run.target: [
+            (s.name, s.status.description)
+            for s in spans
+            if format(s.context.trace_id, "032x") == run.trace_id and s.status.status_code is StatusCode.ERROR
+        ]
+        for run in runs
+    }
+    assert failed == {
+        "frozen": [("auth", "connect_timeout"), ("probe redis", "connect_timeout")],
+        "stopped": [("connect", "refused"), ("probe redis", "refused")],
     }

@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from sloctl.collector.config import ConnectionMode, Target, TlsConfig
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, timeout_reason
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
@@ -83,6 +83,7 @@ class PhaseRecorder:
         self.current: Phase | None = None
         self.hint: Reason | None = None  # a probe may say what a timeout in this phase means
         self.why: str | None = None  # and, with its hint, what it saw (else: "no answer within …")
+        self.deadline: asyncio.Timeout | None = None  # the run's, to tell its end from a stop
 
     def record(self, phase: Phase, start_ns: int, end_ns: int, failed: bool = False) -> None:
         """Record a phase measured by callbacks (httpx trace events) rather than a ``with`` block."""
@@ -102,11 +103,21 @@ class PhaseRecorder:
             try:
                 yield
             except BaseException as exc:
-                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                if (reason := self._reason(exc, phase)) is not None:
+                    span.set_status(Status(StatusCode.ERROR, reason.value))
                 raise
             finally:
                 self.durations[phase] = self.durations.get(phase, 0.0) + self._clock() - start
         self.current = None
+
+    def _reason(self, exc: BaseException, phase: Phase) -> Reason | None:
+        """Why ``phase`` failed, as the run's reason is told (a trace showed ``CancelledError``
+        and ``ProbeFailure`` there); None when the collector's stop cancelled it: no failure."""
+        if isinstance(exc, asyncio.CancelledError):
+            if self.deadline is None or not self.deadline.expired():
+                return None
+            return self.hint or timeout_reason(phase)
+        return classify(exc, phase)
 
 
 def worth_retrying(exc: BaseException) -> bool:
