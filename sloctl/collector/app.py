@@ -163,12 +163,20 @@ class Collector:
         await self.stop()
 
 
-async def _serve(collector: Collector, stop: asyncio.Event) -> None:
+async def _serve(collector: Collector, stop: asyncio.Event, signals: list[signal.Signals]) -> None:
+    """Run until ``stop`` is set (``signals``: the ones received), then stop and say so: the log
+    said when the collector started and never that it stopped."""
     await collector.start()
     try:
         await stop.wait()
     finally:
         await collector.stop(shutdown_tracing=True)
+    ecs: dict[str, object] = {"event.kind": "event", "event.action": "stop"}
+    message = "collector stopped"
+    if signals:
+        ecs["labels.signal"] = signals[0].name
+        message += f" on {signals[0].name}"
+    collector.logger.info(message, extra={"ecs": ecs})
 
 
 def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
@@ -183,10 +191,16 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
+        received: list[signal.Signals] = []
+
+        def on(sig: signal.Signals) -> None:
+            received.append(sig)
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(sig, stop.set)
-        await _serve(collector, stop)
+            loop.add_signal_handler(sig, on, sig)
+        await _serve(collector, stop, received)
 
     try:
         asyncio.run(main())

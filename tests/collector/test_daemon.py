@@ -4,6 +4,7 @@ SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import signal
 import urllib.request
 from pathlib import Path
@@ -58,6 +59,13 @@ def test_daemon_starts_down_serves_its_pages_and_stops_on_sigterm(tmp_path: Path
     assert proc.returncode == 0, err
     assert "daemon-pw-0xc0ffee" not in out + err
     assert '"event.reason":"refused"' in out
+    # the log said when it started, and never that it stopped
+    last = json.loads(out.splitlines()[-1])
+    assert (last["message"], last["event.action"], last["labels.signal"]) == (
+        "collector stopped on SIGTERM",
+        "stop",
+        "SIGTERM",
+    )
 
 
 @pytest.mark.waits  # three runs on the collector's 1 s schedule
