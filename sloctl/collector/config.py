@@ -370,7 +370,7 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
             # server_hostname=<address>): a serverName here would be silently ignored.
             t.problem(
                 "serverName",
-                f"targets {name!r}: serverName is not supported for kind mongodb: the MongoDB driver"
+                f"target {name!r}: serverName is not supported for kind mongodb: the MongoDB driver"
                 " verifies the certificate against the address the probe connects to (the checked"
                 " IP address of host) and cannot verify another name; remove serverName and give the"
                 " server a certificate that names that IP address (subjectAltName IP:…)",

@@ -133,7 +133,7 @@ def test_a_tls_server_name_on_a_mongodb_target_is_refused_at_its_key_not_ignored
     err = _err("targets:\n  - name: docs\n    kind: mongodb\n    tls: {enabled: true, serverName: db.test}\n")
     (only,) = err.errors
     assert (only.location.line, only.path) == (6, "targets[0].tls.serverName"), str(err)
-    assert "serverName is not supported for kind mongodb" in only.message
+    assert only.message.startswith("target 'docs': serverName is not supported for kind mongodb"), str(err)
     assert "subjectAltName IP" in only.message
     accepted = load_config_text(
         HEAD + "targets:\n  - {name: cache, kind: redis, tls: {serverName: db.test}}\n", "t.yaml"
