@@ -799,8 +799,10 @@ def check_config(path: str | Path, environ: Mapping[str, str]) -> CollectorConfi
 
 
 def _read_file(path: str) -> str:
-    """A password file's text (what :func:`resolve_secrets` reads unless a test gives another)."""
-    return Path(path).read_text(encoding="utf-8")
+    """A password file's text (what :func:`resolve_secrets` reads unless a test gives another),
+    without the byte order mark that Windows editors write first: it became part of the
+    password, and every run failed ``auth``."""
+    return Path(path).read_text(encoding="utf-8-sig")
 
 
 def resolve_secrets(

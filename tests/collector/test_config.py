@@ -412,6 +412,15 @@ def test_a_password_file_that_holds_no_password_is_an_error_at_its_key(
     ]
 
 
+def test_a_password_file_saved_with_a_byte_order_mark_gives_the_password_without_it(tmp_path: Path) -> None:
+    """Windows editors (and PowerShell's ``Out-File``) start UTF-8 text with U+FEFF: it became the
+    password's first character, check said OK and every run failed ``auth``."""
+    path = tmp_path / "pw"
+    path.write_bytes("\ufeffhunter2\r\n".encode())
+    config = load_config_text(f"{HEAD}targets:\n  - {{name: r, kind: redis, password: {{file: '{path}'}}}}\n")
+    assert resolve_secrets(config, {}) == {("r", "password"): "hunter2"}
+
+
 def test_an_empty_environment_variable_is_not_a_password() -> None:
     config = load_config_text(f"{HEAD}targets:\n  - {{name: r, kind: redis, password: {{env: RPW}}}}\n")
     with pytest.raises(SpecErrors, match="target 'r': environment variable RPW is empty"):
