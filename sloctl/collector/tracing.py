@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+import sloctl
 from sloctl.collector.config import OtlpConfig
 
 __all__ = ["make_tracer_provider"]
@@ -20,15 +21,15 @@ __all__ = ["make_tracer_provider"]
 def make_tracer_provider(
     service_name: str,
     otlp: OtlpConfig | None,
-    version: str = "0.1.0",
     id_generator: IdGenerator | None = None,
 ) -> TracerProvider:
     """``id_generator``: the SDK's random one unless given (tests seed it, so that which trace
-    ids a probabilistic sampler keeps is reproducible)."""
+    ids a probabilistic sampler keeps is reproducible). ``service.version`` is sloctl's own
+    (it was a copy of the version number, which the next release would have left behind)."""
     resource = Resource.create(
         {
             "service.name": service_name,
-            "service.version": version,
+            "service.version": sloctl.__version__,
             "sloctl.synthetic": True,
             "telemetry.source": "synthetic-probe",
         }

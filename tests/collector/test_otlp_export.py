@@ -6,9 +6,11 @@ exporter the collector configures sends: the resource attributes, the span, its 
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.trace import Status, StatusCode
 
+import sloctl
 from sloctl.collector.config import OtlpConfig
 from sloctl.collector.tracing import make_tracer_provider
 from tests.collector.otlp import otlp_grpc_receiver
@@ -55,3 +57,10 @@ def test_traces_are_exported_over_otlp_grpc() -> None:
         _emit(f"http://{address}", "grpc")
     assert received
     _check(received[0])
+
+
+def test_the_resource_names_the_version_of_the_sloctl_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``service.version`` was a copy of the version number beside the package's own."""
+    monkeypatch.setattr(sloctl, "__version__", "9.8.7")
+    provider = make_tracer_provider("sloctl-collector", None)
+    assert provider.resource.attributes["service.version"] == "9.8.7"
