@@ -18,12 +18,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import zoneinfo
 
 from sloctl.durations import DAY
 from sloctl.model import Calendar, CalendarUnit
 
-__all__ = ["NOMINAL_SECONDS", "CalendarError", "boundary_offsets", "period_bounds", "rule_bounds", "zone"]
+__all__ = [
+    "NOMINAL_SECONDS",
+    "ZONE_NAME",
+    "CalendarError",
+    "boundary_offsets",
+    "period_bounds",
+    "rule_bounds",
+    "zone",
+]
 
 NOMINAL_SECONDS: dict[CalendarUnit, int] = {"week": 7 * DAY, "month": 30 * DAY, "quarter": 90 * DAY}
 """The length that picks a windows catalog for a calendar period (a 30d month uses the 30d
@@ -32,6 +41,10 @@ catalog); burn-rate thresholds use the current period's real length (docs/rules.
 YEARS = range(2025, 2076)
 """Years over which a zone's offsets must repeat: fixed, so output does not depend on today."""
 _QUARTER_MONTHS = (1, 4, 7, 10)
+ZONE_NAME = re.compile(r"^[A-Z][A-Za-z0-9_+-]*(/[A-Z0-9][A-Za-z0-9_+-]*)*$")
+"""How the IANA zone names are spelt (``UTC``, ``Etc/GMT+5``, ``America/Port-au-Prince``): not
+``utc`` (found on a case-insensitive file system only), nor the files beside the database
+(``localtime``: the machine's own zone, which would make the rules depend on the machine)."""
 
 
 class CalendarError(ValueError):
@@ -40,6 +53,8 @@ class CalendarError(ValueError):
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
     try:
+        if not ZONE_NAME.match(name):
+            raise ValueError(name)
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise CalendarError(

@@ -31,9 +31,11 @@ __all__ = [
     "MINUTE",
     "WHOLE_SECONDS_PATTERN",
     "DurationError",
+    "at_least_pattern",
     "format_duration",
     "parse_duration",
     "parse_seconds",
+    "spellings",
 ]
 
 MINUTE = 60
@@ -62,6 +64,43 @@ WHOLE_SECONDS_PATTERN = DURATION_PATTERN.replace("([0-9]+ms)?", "")
 _GRAMMAR = re.compile(DURATION_PATTERN)
 _PARTS_ONLY = re.compile(r"^(?:[0-9]+(?:ms|y|w|d|h|m|s))+$")
 _EXAMPLES = "such as 500ms, 10s, 5m, 1h30m or 30d"
+
+
+def at_least_pattern(seconds: int) -> str:
+    """The durations of :data:`WHOLE_SECONDS_PATTERN` with a part that alone lasts ``seconds`` or
+    more, as a regular expression: every positive duration for 1 second; for more, all but the
+    few spellings that reach it only by adding parts (``4m60s`` for 5m).
+
+    >>> [bool(re.match(at_least_pattern(300), t)) for t in ("5m", "0h300s", "1h", "4m", "299s")]
+    [True, True, True, False, False]
+    """
+    units = [unit for unit, _ in _UNITS]
+    spellings = []
+    for i, (unit, size) in enumerate(_UNITS):
+        before = "".join(f"([0-9]+{u})?" for u in units[:i])
+        after = "".join(f"([0-9]+{u})?" for u in units[i + 1 :])
+        spellings.append(f"{before}0*({_integers_from(-(-seconds // size))}){unit}{after}")
+    return f"^({'|'.join(spellings)})$"
+
+
+def _integers_from(n: int) -> str:
+    """A regular expression of the decimal integers from ``n`` (at least 1) up, without leading
+    zeros: longer than ``n``, or as long and greater at the first digit that differs, or ``n``."""
+    digits = str(n)
+    out = [f"[1-9][0-9]{{{len(digits)},}}", digits]
+    for i, d in enumerate(digits):
+        if d != "9":
+            out.append(f"{digits[:i]}[{int(d) + 1}-9]" + "[0-9]" * (len(digits) - i - 1))
+    return "|".join(out)
+
+
+def spellings(seconds: int) -> list[str]:
+    """The spellings of a duration in one whole-seconds unit.
+
+    >>> spellings(300)
+    ['5m', '300s']
+    """
+    return [f"{seconds // size}{unit}" for unit, size in _UNITS if seconds % size == 0]
 
 
 class DurationError(ValueError):

@@ -101,13 +101,13 @@ def read_labels(
 
 
 def name_and_objective(
-    reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str
+    reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str, *, quoted: bool = True
 ) -> tuple[str, float]:
     """An SLO's ``name`` (checked) and ``objective`` (99 when left out), as the native and Sloth
-    formats write them."""
+    formats write them; ``quoted``: as :meth:`Reader.number` reads it."""
     name = reader.string(fields.get("name"), f"{path}.name", non_empty=True)
     check_name(reader, name, loc, f"{path}.name", "SLO name")
-    return name, reader.number(fields.get("objective"), f"{path}.objective", default=99.0)
+    return name, reader.number(fields.get("objective"), f"{path}.objective", default=99.0, quoted=quoted)
 
 
 def check_promql(

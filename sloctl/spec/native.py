@@ -50,6 +50,18 @@ TIER_KEYS = {
     "ticketSlow": "ticket_slow",
 }
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+# What validate checks, named once: the JSON Schema (sloctl.spec.schema) says the same from these.
+HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
+"""A classic histogram's series; ``histogram`` is the name before them."""
+SLICE_SECONDS = 300
+"""The one timeslice size: slices are judged from the 5m base recordings."""
+NO_DATA_MIN_SECONDS = 300
+"""The shortest ``noData.for``: the base window."""
+BUDGET_LEFT = (-1000.0, 100.0)
+"""The range of a policy step's ``budgetLeft`` (percent of the budget left; below 0 is overspent)."""
+WHEN_UNKNOWN = ("freeze", "proceed")
+ZERO_FOR = ("0", "0s", 0)
+"""How a tier's ``for`` says "at once" (any other duration is positive)."""
 
 
 def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
@@ -137,7 +149,7 @@ def _read_slo(
     errors."""
     before = len(reader.errors)
     f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
-    name, objective = build.name_and_objective(reader, f, node.loc, path)
+    name, objective = build.name_and_objective(reader, f, node.loc, path, quoted=False)
     period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", node.loc)
@@ -226,7 +238,7 @@ def _queries(node: YNode, path: str, reader: Reader, keys: tuple[str, ...]) -> l
 def _read_latency(node: YNode, p: str, reader: Reader) -> LatencySLI:
     g = reader.mapping(node, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
     hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
-    for suffix in ("_bucket", "_count", "_sum"):
+    for suffix in HISTOGRAM_SUFFIXES:
         if hist.endswith(suffix):
             reader.error(
                 g["histogram"].loc, f"{p}.histogram", f"give the histogram's base name, without {suffix}"
@@ -264,7 +276,7 @@ def _read_composite(node: YNode, path: str, reader: Reader) -> CompositeSLI | No
         p = index(f"{path}.components", i)
         c = reader.mapping(item, p, ["slo", "weight"], ["slo"])
         name = reader.string(c.get("slo"), f"{p}.slo", non_empty=True)
-        weight = reader.number(c.get("weight"), f"{p}.weight", default=1.0)
+        weight = reader.number(c.get("weight"), f"{p}.weight", default=1.0, quoted=False)
         if weight <= 0:
             reader.error(
                 (c.get("weight") or item).loc, f"{p}.weight", f"weight {weight:g} must be greater than 0"
@@ -300,9 +312,9 @@ def _read_timeslices(node: YNode | None, path: str, reader: Reader) -> Timeslice
     if node is None:
         return None
     f = reader.mapping(node, path, ["slice", "target"], ["slice", "target"])
-    size = reader.duration(f.get("slice"), f"{path}.slice", default=300)
-    target = reader.number(f.get("target"), f"{path}.target", default=99.0)
-    if size != 300:
+    size = reader.duration(f.get("slice"), f"{path}.slice", default=SLICE_SECONDS)
+    target = reader.number(f.get("target"), f"{path}.target", default=99.0, quoted=False)
+    if size != SLICE_SECONDS:
         # Slices are judged from the 5m base recordings (and the generated tests scrape every 5m).
         reader.error(
             build.loc_of(f.get("slice"), node.loc),
@@ -322,9 +334,9 @@ def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
     for i, item in enumerate(reader.sequence(f.get("steps"), f"{path}.steps")):
         p = index(f"{path}.steps", i)
         s = reader.mapping(item, p, ["budgetLeft", "action"], ["budgetLeft", "action"])
-        left = reader.number(s.get("budgetLeft"), f"{p}.budgetLeft", default=0.0)
+        left = reader.number(s.get("budgetLeft"), f"{p}.budgetLeft", default=0.0, quoted=False)
         action = reader.string(s.get("action"), f"{p}.action", default="notify")
-        if not -1000 <= left <= 100:
+        if not BUDGET_LEFT[0] <= left <= BUDGET_LEFT[1]:
             reader.error(
                 build.loc_of(s.get("budgetLeft"), item.loc),
                 f"{p}.budgetLeft",
@@ -338,7 +350,7 @@ def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
             reader.error(action_loc, f"{p}.action", f"a policy has at most one {action} step")
         steps.append(PolicyStep(left, action))
     when = f"{path}.whenUnknown"
-    unknown = reader.choice(f.get("whenUnknown"), when, ("freeze", "proceed"), default="freeze")
+    unknown = reader.choice(f.get("whenUnknown"), when, WHEN_UNKNOWN, default="freeze")
     name = reader.text(f.get("alertName"), f"{path}.alertName")
     return BudgetPolicy(tuple(sorted(steps, key=lambda x: -x.budget_left_percent)), unknown, name)  # type: ignore[arg-type]
 
@@ -356,7 +368,7 @@ def _alert_name(reader: Reader, node: YNode | None, path: str, default: str) -> 
 def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) -> NoDataAlert:
     f = reader.mapping(node, path, ["enabled", "for", "severity", "name"])
     for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
-    if for_seconds < 300:
+    if for_seconds < NO_DATA_MIN_SECONDS:
         reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.choice(f.get("severity"), f"{path}.severity", SEVERITIES, default="ticket")
     name = _alert_name(reader, f.get("name"), f"{path}.name", "the burn-rate alert's, ending NoData")
@@ -404,7 +416,7 @@ def _read_alerting(
     name = _alert_name(reader, f.get("name"), f"{path}.name", default) or default
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
-    min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0)
+    min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0, quoted=False)
     if min_events < 0:
         reader.error(build.loc_of(f.get("minEvents"), loc), f"{path}.minEvents", "must be zero or more")
     severities: dict[str, SeverityAlert] = {}
@@ -443,7 +455,7 @@ def _read_alerting(
 
 
 def _for(reader: Reader, node: YNode | None, path: str) -> int:
-    if node is not None and node.value in ("0", "0s", 0):
+    if node is not None and not isinstance(node.value, bool) and node.value in ZERO_FOR:
         return 0
     return reader.duration(node, path, default=0)
 

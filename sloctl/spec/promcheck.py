@@ -29,7 +29,14 @@ from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label
 from sloctl.spec.native import API_VERSION as NATIVE
 from sloctl.spec.reader import Reader
 
-__all__ = ["SEVERITY_IS_SLOCTLS", "check_across", "check_alerting", "label_problem", "template_problem"]
+__all__ = [
+    "NAMES_MAX",
+    "SEVERITY_IS_SLOCTLS",
+    "check_across",
+    "check_alerting",
+    "label_problem",
+    "template_problem",
+]
 
 #: The longest file name a file system takes (ext4, xfs, btrfs, tmpfs: 255 bytes).
 NAME_MAX = 255
@@ -37,6 +44,8 @@ NAME_MAX = 255
 STAGING = len("." + ".abcdefgh.tmp")
 #: The longest suffix after ``<service>--<slo>``: rule tests ``.<interval>.test.yml``.
 LONGEST_SUFFIX = len(".99999m.test.yml")
+#: The most characters a service's and an SLO's names may have together (``<service>--<slo>``).
+NAMES_MAX = NAME_MAX - LONGEST_SUFFIX - STAGING - len("--")
 
 
 def label_problem(name: str, value: str, *, templated: bool) -> str | None:
@@ -243,7 +252,7 @@ def check_across(slos: Sequence[SLO]) -> list[SpecError]:
                     f"service and SLO names of {len(slo.service) + len(slo.name)} characters make generated"
                     f" file names (rules/tests/<service>--<slo>.<interval>.test.yml) longer than the"
                     f" {NAME_MAX} bytes a file system takes; keep the two under"
-                    f" {NAME_MAX - LONGEST_SUFFIX - STAGING - 2} characters together",
+                    f" {NAMES_MAX} characters together",
                 )
             )
     return errors

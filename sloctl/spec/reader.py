@@ -173,22 +173,30 @@ class Reader:
             return default
         return text
 
-    def number(self, node: YNode | None, path: str, *, default: float = 0.0) -> float:
+    def number(self, node: YNode | None, path: str, *, default: float = 0.0, quoted: bool = True) -> float:
+        """A number; with ``quoted``, also one written as a string (Pyrra's ``target: "99.5"``).
+        Without, a quoted number is an error, as it is to Go's YAML reader and to a JSON Schema."""
         if node is None:
             return default
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            if isinstance(v, str):
-                try:
-                    parsed = float(v)
-                except ValueError:
-                    parsed = math.nan
-                if math.isfinite(parsed):
+            text = v.strip() if isinstance(v, str) else ""
+            parsed = math.nan
+            with contextlib.suppress(ValueError):
+                parsed = float(text)
+            if math.isfinite(parsed):
+                if quoted:
                     return parsed
+                self.error(
+                    node.loc,
+                    path,
+                    f"expected a number, found {_found(node)}; write {text} without quotes",
+                )
+                return default
             hint = ""
-            if isinstance(v, str) and v.strip().endswith("%"):
+            if text.endswith("%"):
                 with contextlib.suppress(ValueError):
-                    hint = f"; write {float(v.strip()[:-1]):g}, without the % sign"
+                    hint = f"; write {float(text[:-1]):g}, without the % sign"
             self.error(node.loc, path, f"expected a number, found {_found(node)}{hint}")
             return default
         try:

@@ -1,7 +1,9 @@
 """JSON Schema of the native ``sloctl/v1`` format, for editors (yaml-language-server) and CI.
 
 The loaders remain the authority (they also check PromQL and the semantic rules); this schema
-describes the shape, so an editor can complete and flag fields as you type.
+describes the shape, so an editor can complete and flag fields as you type. Its names, patterns,
+enums and limits are the ones validate checks, imported from where validate declares them; what
+a JSON Schema cannot say is listed in docs/spec.md ("Editor support").
 """
 
 from __future__ import annotations
@@ -9,16 +11,27 @@ from __future__ import annotations
 import json
 import re
 
-from sloctl.durations import WHOLE_SECONDS_PATTERN
+from sloctl.calendars import ZONE_NAME
+from sloctl.durations import at_least_pattern, spellings
+from sloctl.model import CALENDAR_UNITS, POLICY_ACTIONS, SEVERITIES
 from sloctl.naming import LABEL_SEVERITY
 from sloctl.spec.build import LABEL_NAME, METRIC_NAME, NAME, RESERVED_LABEL_PREFIXES, THRESHOLD, URL
-from sloctl.spec.native import TIER_KEYS
+from sloctl.spec.native import (
+    BUDGET_LEFT,
+    HISTOGRAM_SUFFIXES,
+    NO_DATA_MIN_SECONDS,
+    SLICE_SECONDS,
+    TIER_KEYS,
+    WHEN_UNKNOWN,
+    ZERO_FOR,
+)
+from sloctl.spec.promcheck import NAMES_MAX
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
 
 _DURATION = {
     "type": "string",
-    "pattern": WHOLE_SECONDS_PATTERN,
+    "pattern": at_least_pattern(1),
     "description": "Prometheus duration, e.g. 5m, 1h30m, 30d",
 }
 #: the labels of the service, an SLO and its alerts, which all go on its alerts: not a reserved
@@ -35,12 +48,19 @@ _LABELS = {
             ]
         },
     },
-    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "additionalProperties": {"type": ["string", "number", "null"]},
 }
-_ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+#: label and annotation values: text, a number read as its text, or nothing (an empty value);
+#: true and false are refused (quote them if they are text)
+_ANNOTATIONS = {"type": "object", "additionalProperties": {"type": ["string", "number", "null"]}}
 #: an alert's annotations: their names are label names to Prometheus (the metadata's are free notes)
 _ALERT_ANNOTATIONS = {**_ANNOTATIONS, "propertyNames": {"pattern": LABEL_NAME.pattern}}
 _NAME = {"type": "string", "pattern": NAME.pattern}
+#: a service's or an SLO's name: the two together make generated file names (promcheck), so
+#: each alone leaves at least one character to the other
+_OWNER_NAME = {**_NAME, "maxLength": NAMES_MAX - 1}
+#: label matchers in braces; what is inside them is checked by validate (a PromQL parser)
+_SELECTOR = {"type": "string", "pattern": r"^\s*(\{[\s\S]*\})?\s*$"}
 _QUERY = {"type": "string", "minLength": 1, "description": "PromQL; {{.window}} is replaced by each window"}
 
 
@@ -73,13 +93,13 @@ def _sli() -> dict[str, object]:
             {
                 "histogram": {
                     "type": "string",
-                    "pattern": METRIC_NAME.pattern,
+                    "pattern": "^(?!.*(" + "|".join(HISTOGRAM_SUFFIXES) + ")$)" + METRIC_NAME.pattern[1:],
                     "description": "base name of a classic histogram (without _bucket)",
                 },
-                "selector": {"type": "string", "description": 'label matchers, e.g. {route="/v1/projects"}'},
+                "selector": {**_SELECTOR, "description": 'label matchers, e.g. {route="/v1/projects"}'},
                 "threshold": {
                     "type": "string",
-                    "pattern": THRESHOLD.pattern,
+                    "pattern": r"^(?=\s*0*\.?0*[1-9])" + THRESHOLD.pattern[1:],
                     "description": "latency with its unit, e.g. 200ms",
                 },
             },
@@ -90,13 +110,13 @@ def _sli() -> dict[str, object]:
                 "id": {"type": "string", "description": "an SLI plugin id (docs/plugins.md)"},
                 "options": {
                     "type": "object",
-                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
                 },
             },
             ["id"],
         ),
         "probe": _obj(
-            {"target": _NAME, "selector": {"type": "string"}},
+            {"target": _NAME, "selector": _SELECTOR},
             oneOf=[{"required": ["target"]}, {"required": ["selector"]}],
         ),
         "composite": _obj(
@@ -127,42 +147,28 @@ def _sli() -> dict[str, object]:
     return sli
 
 
-def _alerting() -> tuple[dict[str, object], dict[str, object]]:
-    """The ``alerting`` and ``policy`` blocks."""
+_ALERT_NAME = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
+
+
+def _alerting() -> dict[str, object]:
+    """The ``alerting`` block."""
     severity = _obj({"enabled": {"type": "boolean"}, "labels": _LABELS, "annotations": _ALERT_ANNOTATIONS})
-    tier = _obj({"enabled": {"type": "boolean"}, "for": _DURATION})
-    alert_name = {"type": "string", "description": "any name Prometheus accepts (empty: derived)"}
+    tier = _obj({"enabled": {"type": "boolean"}, "for": {"anyOf": [_DURATION, {"enum": list(ZERO_FOR)}]}})
     no_data = _obj(
         {
             "enabled": {"type": "boolean"},
-            "for": {**_DURATION, "description": "time without any event before the alert (default 30m)"},
-            "severity": {"enum": ["page", "ticket"]},
-            "name": alert_name,
-        }
-    )
-    policy = _obj(
-        {
-            "steps": {
-                "type": "array",
-                "items": _obj(
-                    {
-                        "budgetLeft": {
-                            "type": "number",
-                            "maximum": 100,
-                            "description": "percent of the budget left",
-                        },
-                        "action": {"enum": ["notify", "freeze"]},
-                    },
-                    ["budgetLeft", "action"],
-                ),
+            "for": {
+                **_DURATION,
+                "pattern": at_least_pattern(NO_DATA_MIN_SECONDS),
+                "description": "time without any event before the alert (default 30m, at least 5m)",
             },
-            "whenUnknown": {"enum": ["freeze", "proceed"]},
-            "alertName": alert_name,
+            "severity": {"enum": list(SEVERITIES)},
+            "name": _ALERT_NAME,
         }
     )
     alerting = _obj(
         {
-            "name": alert_name,
+            "name": _ALERT_NAME,
             "labels": _LABELS,
             "annotations": _ALERT_ANNOTATIONS,
             "runbookUrl": {"type": "string", "format": "uri", "pattern": URL.pattern},
@@ -173,26 +179,65 @@ def _alerting() -> tuple[dict[str, object], dict[str, object]]:
             "noData": no_data,
         }
     )
-    return alerting, policy
+    return alerting
+
+
+def _policy() -> dict[str, object]:
+    """The ``policy`` block."""
+    policy = _obj(
+        {
+            "steps": {
+                "type": "array",
+                # one step of each action at most
+                "allOf": [
+                    {
+                        "not": {
+                            "contains": {"properties": {"action": {"const": a}}, "required": ["action"]},
+                            "minContains": 2,
+                        }
+                    }
+                    for a in POLICY_ACTIONS
+                ],
+                "items": _obj(
+                    {
+                        "budgetLeft": {
+                            "type": "number",
+                            "minimum": BUDGET_LEFT[0],
+                            "maximum": BUDGET_LEFT[1],
+                            "description": "percent of the budget left",
+                        },
+                        "action": {"enum": list(POLICY_ACTIONS)},
+                    },
+                    ["budgetLeft", "action"],
+                ),
+            },
+            "whenUnknown": {"enum": list(WHEN_UNKNOWN)},
+            "alertName": _ALERT_NAME,
+        }
+    )
+    return policy
 
 
 def _service() -> dict[str, object]:
-    alerting, policy = _alerting()
+    alerting, policy = _alerting(), _policy()
     sli = _sli()
     slo = _obj(
         {
-            "name": _NAME,
+            "name": _OWNER_NAME,
             "description": {"type": "string"},
             "objective": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
             "period": _DURATION,
             "calendar": _obj(
-                {"unit": {"enum": ["week", "month", "quarter"]}, "timeZone": {"type": "string"}},
+                {
+                    "unit": {"enum": list(CALENDAR_UNITS)},
+                    "timeZone": {"type": "string", "pattern": ZONE_NAME.pattern, "description": "IANA name"},
+                },
                 ["unit"],
                 description="a budget that resets at the calendar boundary (instead of period)",
             ),
             "timeslices": _obj(
                 {
-                    "slice": {"const": "5m"},
+                    "slice": {"enum": spellings(SLICE_SECONDS)},
                     "target": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100},
                 },
                 ["slice", "target"],
@@ -209,7 +254,7 @@ def _service() -> dict[str, object]:
         {
             "apiVersion": {"const": "sloctl/v1"},
             "kind": {"const": "Service"},
-            "metadata": _obj({"name": _NAME, "labels": _LABELS, "annotations": _ANNOTATIONS}, ["name"]),
+            "metadata": _obj({"name": _OWNER_NAME, "labels": _LABELS, "annotations": _ANNOTATIONS}, ["name"]),
             "spec": _obj({"slos": {"type": "array", "minItems": 1, "items": slo}}, ["slos"]),
         },
         ["apiVersion", "kind", "metadata", "spec"],

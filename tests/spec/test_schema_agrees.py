@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from sloctl.spec import load_text
+from sloctl.spec.promcheck import NAMES_MAX
 from sloctl.spec.schema import json_schema
 from tests.fixtures.specs import shop_slo
 
@@ -64,6 +65,55 @@ CASES: list[tuple[tuple[str, ...], Any, bool]] = [
     (("sli",), {"latency": {"histogram": "http_seconds", "threshold": "1.5s"}}, True),
     (("sli",), {"latency": {"histogram": "http seconds", "threshold": "200ms"}}, False),
     (("sli",), {"latency": {"histogram": "http_seconds", "threshold": "200"}}, False),
+    # a quoted number: Go's YAML reader (Sloth's) and a JSON Schema refuse it; so does validate
+    (("objective",), "99.9", False),
+    (("alerting", "minEvents"), "100", False),
+    (("policy",), {"steps": [{"budgetLeft": "50", "action": "notify"}]}, False),
+    # every spelling of the one slice size in a single unit
+    (("timeslices",), {"slice": "300s", "target": 90}, True),
+    (("timeslices",), {"slice": "5m", "target": 90}, True),
+    (("timeslices",), {"slice": "1m", "target": 90}, False),
+    # a label or annotation written with no value is an empty one; true is no text
+    (("labels",), {"team": None}, True),
+    (("alerting", "annotations"), {"summary": None}, True),
+    (("labels",), {"team": True}, False),
+    (("alerting", "page"), {"annotations": {"summary": False}}, False),
+    (("period",), "0s", False),
+    (("period",), "0d30d", False),  # no catalog for it, but a duration to both: the catalog says no
+    (("alerting", "noData"), {"for": "1m"}, False),
+    (("alerting", "noData"), {"for": "299s"}, False),
+    (("alerting", "noData"), {"for": "5m"}, True),
+    (("alerting", "noData"), {"for": "0h300s"}, True),
+    (("alerting", "tiers"), {"pageQuick": {"for": 0}}, True),
+    (("alerting", "tiers"), {"pageQuick": {"for": "0s"}}, True),
+    (("alerting", "tiers"), {"pageQuick": {"for": False}}, False),
+    (("calendar",), {"unit": "month", "timeZone": "Europe/Paris"}, True),
+    (("calendar",), {"unit": "month", "timeZone": "Etc/GMT+5"}, True),
+    (("calendar",), {"unit": "month", "timeZone": "utc"}, False),
+    # the machine's own zone: rules that differ from machine to machine
+    (("calendar",), {"unit": "month", "timeZone": "localtime"}, False),
+    (("sli",), {"latency": {"histogram": "http_seconds_bucket", "threshold": "200ms"}}, False),
+    (("sli",), {"latency": {"histogram": "http_seconds_count", "threshold": "200ms"}}, False),
+    (("sli",), {"latency": {"histogram": "http_buckets", "threshold": "200ms"}}, True),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "200ms", "selector": "route=x"}}, False),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "200ms", "selector": ' {route="x"} '}}, True),
+    (("sli",), {"probe": {"selector": "target=api"}}, False),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "0ms"}}, False),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "00.00s"}}, False),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "0.5ms"}}, True),
+    (("sli",), {"latency": {"histogram": "h", "threshold": "10ms"}}, True),
+    (
+        ("policy",),
+        {"steps": [{"budgetLeft": 50, "action": "freeze"}, {"budgetLeft": 0, "action": "freeze"}]},
+        False,
+    ),
+    (
+        ("policy",),
+        {"steps": [{"budgetLeft": 50, "action": "notify"}, {"budgetLeft": 0, "action": "freeze"}]},
+        True,
+    ),
+    (("policy",), {"steps": [{"budgetLeft": -1001, "action": "notify"}]}, False),
+    (("policy",), {"steps": [{"budgetLeft": -1000, "action": "notify"}]}, True),
 ]
 
 
@@ -110,3 +160,21 @@ def test_a_severity_label_is_refused_by_both_whatever_alerts_are_on(
     assert [(e.path, e.message.split(":")[0]) for e in result.errors] == [
         ("spec.slos[0].labels.severity", "label 'severity' is sloctl's")
     ], result.errors
+
+
+@pytest.mark.parametrize("where", ["service", "slo"])
+def test_a_name_too_long_for_a_file_name_is_refused_by_both(where: str) -> None:
+    """A service or SLO name that alone leaves no room for the other in a generated file name
+    (promcheck's limit on the two together): the schema took any length."""
+    doc = _doc(("name",), "availability")
+    owner = doc["metadata"] if where == "service" else doc["spec"]["slos"][0]
+    owner["name"] = "a" * NAMES_MAX
+    schema_errors = list(jsonschema.Draft202012Validator(json_schema()).iter_errors(doc))
+    result = load_text(yaml.safe_dump(doc, sort_keys=False), "shop.yaml")
+    assert schema_errors and not result.ok
+    assert [e.message.split(" make ")[0] for e in result.errors] == [
+        f"service and SLO names of {NAMES_MAX + len('shop' if where == 'slo' else 'availability')} characters"
+    ]
+    owner["name"] = "a" * (NAMES_MAX - len("shop" if where == "slo" else "availability"))
+    assert not list(jsonschema.Draft202012Validator(json_schema()).iter_errors(doc))
+    assert load_text(yaml.safe_dump(doc, sort_keys=False), "shop.yaml").ok
