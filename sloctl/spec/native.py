@@ -68,15 +68,17 @@ def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
     top = reader.mapping(
         doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
     )
-    meta = reader.mapping(
-        top.get("metadata"), "metadata", ["name", "labels", "annotations"], ["name"], loc=doc.loc
-    )
+    # metadata or spec left out is said once, above, as any missing field is: their own fields
+    # are required only where they are written
     meta_node = top.get("metadata")
+    meta = reader.mapping(
+        meta_node, "metadata", ["name", "labels", "annotations"], ["name"] if meta_node is not None else []
+    )
     service = reader.string(meta.get("name"), "metadata.name", non_empty=True)
     build.check_name(reader, service, (meta_node or doc).loc, "metadata.name", "service name")
     service_labels = build.read_labels(reader, meta.get("labels"), "metadata.labels", (meta_node or doc).loc)
     reader.string_map(meta.get("annotations"), "metadata.annotations")
-    spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"], loc=doc.loc)
+    spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"] if "spec" in top else [])
     slos: list[SLO] = []
     read: list[SLO] = []
     places: dict[int, build.CompositePlaces] = {}

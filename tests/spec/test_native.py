@@ -152,6 +152,16 @@ def test_events_queries_under_other_names_are_said_missing_not_equal() -> None:
     assert not any("equals" in e for e in errors), errors
 
 
+@pytest.mark.parametrize("missing", [["metadata"], ["spec"], ["metadata", "spec"]])
+def test_a_service_without_metadata_or_spec_is_told_once_for_each(missing: list[str]) -> None:
+    """Each was said twice: "required field is missing" and "missing; expected a mapping"."""
+    doc = yaml.safe_load(textwrap.dedent(BASE))
+    for key in missing:
+        del doc[key]
+    errors, _ = load(yaml.safe_dump(doc, sort_keys=False))
+    assert errors == [f"f.yaml:1:1: {key}: required field is missing" for key in missing]
+
+
 def test_a_latency_threshold_without_a_unit_is_rejected() -> None:
     errors, _ = load(
         with_slo("""\
