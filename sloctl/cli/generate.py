@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -20,6 +21,7 @@ from sloctl.cli._common import (
     add_output_dir_argument,
     cpu_jobs,
     load_slos_of,
+    output_dir,
 )
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import RULES_DIR, GenerateOptions, check_outputs, plan_outputs, write_outputs
@@ -88,10 +90,7 @@ def _generate(args: argparse.Namespace) -> int:
     extra = tuple(sorted({**_map(project.get("extraLabels")), **given}.items()))
     if args.compat != "sloth":
         _check_no_severity(dict(extra), given, project)
-    output = settings["output"]
-    if not isinstance(output, str) or not output:
-        raise UsageError("give -o DIR, or output in the project file")
-    args.output = output
+    output = _output(args, settings["output"], project)
     sloth = args.compat == "sloth"
     alertmanager = not args.no_alertmanager and not sloth
     if project.source and alertmanager:
@@ -129,6 +128,16 @@ def _generate(args: argparse.Namespace) -> int:
             print(f"sloctl generate: {line}", file=sys.stderr)
         return 1
     return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+
+
+def _output(args: argparse.Namespace, output: object, project: Project) -> str:
+    """The output folder, from -o or the project file, kept in ``args.output``; and in
+    ``args.output_flag`` where it was given, which a folder that cannot be made is said against."""
+    if not isinstance(output, str) or not output:
+        raise UsageError("give -o DIR, or output in the project file")
+    args.output_flag = "-o" if args.output else f"{project.source}: output"
+    args.output = output
+    return output
 
 
 def _ticker() -> Ticker:
@@ -310,9 +319,16 @@ def _check(args: argparse.Namespace, planned: Mapping[str, str]) -> int:
 
 def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> int:
     root = Path(args.output)
+    made = [d for d in (root, *root.parents) if not d.exists()]
+    # Made only now, once every usage error and the plan are through: a refused run leaves
+    # nothing behind; a folder that cannot be made is a usage error naming where it was given.
+    output_dir(root, args.output_flag)
     try:
         written, removed = write_outputs(root, planned, progress=_ticker())
     except OSError as exc:
+        for folder in made:  # deepest first, as they were made
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         print(f"sloctl generate: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     print(

@@ -28,6 +28,8 @@ CASES = [
     ("--workdir", ["serve", "--demo", SLO], ""),
     ("--report-dir", ["loadtest", "steady", *THRESHOLD], ""),
     ("-o", ["convert", SLO, "--to", "native"], ""),
+    # was "cannot write …: Not a directory", exit 1, naming no flag
+    ("-o", ["generate", SLO, "--no-dashboards"], ""),
 ]
 
 
@@ -79,3 +81,16 @@ def test_a_folder_where_a_file_flag_wants_a_file_is_refused_before_the_work(
     assert main([*argv, flag, str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert f"{flag} {tmp_path}: that is a folder; give a file path" in err and "Traceback" not in err
+
+
+def test_generate_says_a_project_files_output_folder_that_cannot_be_made_at_its_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The folder came from the project file, not from -o: the error names the file's setting."""
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    project = tmp_path / "sloctl.yaml"
+    project.write_text(f"apiVersion: sloctl/v1\nkind: Project\noutput: {blocker / 'out'}\n")
+    assert main(["generate", SLO, "--config", str(project), "--no-dashboards", "--no-alertmanager"]) == 2
+    err = capsys.readouterr().err
+    assert f"{project}: output {blocker / 'out'}: cannot make that folder (Not a directory)" in err, err
