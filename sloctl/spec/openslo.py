@@ -1197,6 +1197,14 @@ def _inline_or_ref(
 ) -> tuple[YNode, str, str] | None:
     """An item given inline (``kind``, ``metadata``, ``spec``) or by ``ref_key``: its spec node,
     the path its fields are reported under, and its name."""
+    if isinstance(node.value, str):  # a name where a reference belongs: say how to write one
+        reader.error(
+            node.loc,
+            path,
+            f"expected a mapping, found str {node.value!r}; refer to the {kind} by name as "
+            f"{ref_key}: {node.value}, or write the {kind} inline (kind, metadata, spec)",
+        )
+        return None
     if isinstance(node.value, dict) and ref_key in node.value:
         item = reader.mapping(node, path, [ref_key], [ref_key])
         ref = reader.string(item.get(ref_key), f"{path}.{ref_key}", non_empty=True)

@@ -109,7 +109,10 @@ def _read_spec(
         reader.error((f.get("service") or node).loc, f"{prefix}service", "service name is required")
     build.check_name(reader, service, (f.get("service") or node).loc, f"{prefix}service", "service name")
     service_labels = build.read_labels(reader, f.get("labels"), f"{prefix}labels", node.loc, go=True)
-    group_plugins = read_plugins(f.get(d.keys.slo_plugins), f"{prefix}{d.keys.slo_plugins}", reader)
+    group_node = f.get(d.keys.slo_plugins)
+    group_plugins = read_plugins(group_node, f"{prefix}{d.keys.slo_plugins}", reader)
+    # said once, where they are declared, not at each SLO they reach
+    _warn_shaping(reader, group_plugins, group_node, f"{prefix}{d.keys.slo_plugins}", catalogs.sloth)
     shared = _Service(service, service_labels, group_plugins)
     out: list[SLO] = []
     items = reader.sequence(f.get("slos"), f"{prefix}slos", required=True)
@@ -180,22 +183,25 @@ def _read_slo(
         "alerting.ticket": (f"{path}.alerting.ticket_alert", build.child(alerting_node, "ticket_alert")),
     }
     build.check_slo(reader, slo, build.Fields(path, item, item.loc, placed))
-    _check_plugins(reader, plugins, sli, item.loc, path, sloth=catalogs.sloth)
+    _check_plugins(reader, plugins, sli, item.loc, path)
+    _warn_shaping(reader, own, s.get("plugins"), f"{path}.plugins", catalogs.sloth)
     return slo
 
 
-def _check_plugins(
-    reader: Reader, plugins: Plugins, sli: SLI, loc: Location, path: str, *, sloth: bool
-) -> None:
-    """An events-only plugin needs an events SLI; plugins that shape rules shape Sloth's only."""
+def _check_plugins(reader: Reader, plugins: Plugins, sli: SLI, loc: Location, path: str) -> None:
+    """An events-only plugin needs an events SLI."""
     for ref in plugins.chain:
         if SLO_PLUGINS[ref.id].events_only and not isinstance(sli, EventsSLI):
             reader.error(loc, f"{path}.plugins", f"{ref.id} needs an events SLI")
+
+
+def _warn_shaping(reader: Reader, plugins: Plugins, node: YNode | None, path: str, sloth: bool) -> None:
+    """Plugins that shape rules (``plugins``, read from ``node`` at ``path``) shape Sloth's only."""
     shaping = sorted({r.id for r in plugins.chain} - set(NEUTRAL))
-    if (shaping or plugins.override) and not sloth:
+    if node is not None and (shaping or plugins.override) and not sloth:
         reader.warn(
-            loc,
-            f"{path}.plugins",
+            node.loc,
+            path,
             f"Sloth SLO plugins ({', '.join(shaping) or 'overridePrevious'}) shape the rules of "
             "generate --compat sloth only; sloctl's own rules are event-weighted already",
         )

@@ -579,3 +579,17 @@ def test_two_openslo_documents_of_one_kind_and_name_are_refused_naming_both_all_
     }
     assert main(["validate", str(tmp_path)]) == 1
     assert "4 error(s)" in capsys.readouterr().err
+
+
+def test_an_alert_policy_written_as_its_name_says_how_to_refer_to_it() -> None:
+    """``alertPolicies: [payments-fast]`` said "expected a mapping, found str" and no more."""
+    base = f"""  service: api
+  indicator: {{spec: {{ratioMetric: {RATIO}}}}}
+  budgetingMethod: Occurrences
+  objectives: [{{target: 0.99}}]
+  alertPolicies: [payments-fast]
+"""
+    assert errors_of(slo(base)) == {
+        "spec.alertPolicies[0]": "expected a mapping, found str 'payments-fast'; refer to the AlertPolicy by "
+        "name as alertPolicyRef: payments-fast, or write the AlertPolicy inline (kind, metadata, spec)"
+    }

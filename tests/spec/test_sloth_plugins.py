@@ -143,6 +143,17 @@ def test_validate_and_generate_agree_on_a_file_sloth_validates_as_metricsql(
     )
 
 
+def test_a_services_shaping_plugins_are_warned_about_once_where_they_are_declared() -> None:
+    """They were warned about once per SLO, at each SLO, as its ``slos[i].plugins``."""
+    from sloctl.spec import load_documents
+
+    text = spec_text(service="[{id: sloth.dev/contrib/info_labels/v1, config: {labels: {a: b}}}]")
+    second = text[text.index("  - name: ab") :].replace("name: ab", "name: cd").replace("name: A", "name: C")
+    result = load_documents([("s.yaml", text + second)], compat=None)
+    assert result.ok and len(result.slos) == 2
+    assert [(str(w.location), w.path) for w in result.warnings] == [("s.yaml:4:3", "slo_plugins")]
+
+
 def test_outside_compat_sloth_plugins_that_shape_sloths_output_are_a_warning_saying_so() -> None:
     result = load(own="[{id: sloth.dev/contrib/info_labels/v1, config: {labels: {a: b}}}]", compat=False)
     assert result.ok
