@@ -24,7 +24,14 @@ from sloctl.cli._common import (
     output_dir,
 )
 from sloctl.durations import DurationError, format_duration, parse_duration
-from sloctl.generate import RULES_DIR, GenerateOptions, check_outputs, plan_outputs, write_outputs
+from sloctl.generate import (
+    ALERTMANAGER_FILE,
+    RULES_DIR,
+    GenerateOptions,
+    check_outputs,
+    plan_outputs,
+    write_outputs,
+)
 from sloctl.model import SLO
 from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
@@ -371,7 +378,37 @@ def _test(args: argparse.Namespace) -> int:
         for line in report.lines():
             print(line)
         ok = ok and report.ok
-    return 0 if ok else 1
+    return 0 if _test_alertmanager([Path(p) for p in args.paths]) and ok else 1
+
+
+def _test_alertmanager(paths: Sequence[Path]) -> bool:
+    """``amtool check-config`` with every amtool here on the Alertmanager fragment of each root
+    ``generate -o`` wrote (its ``alertmanager/sloctl.yml``); True when each passed or there is
+    none to check (no amtool is said, not failed: the rules are the proof asked for)."""
+    from sloctl.render.alertmanager_check import check_fragment
+    from sloctl.shelf import amtools
+
+    fragments = [p / ALERTMANAGER_FILE for p in paths if (p / ALERTMANAGER_FILE).is_file()]
+    if not fragments:
+        return True
+    tools = amtools()
+    if not tools:
+        print(
+            f"sloctl test: {fragments[0]}: not checked: no amtool here (apt-get install"
+            " prometheus-alertmanager, or scripts/tools.sh alertmanager)",
+            file=sys.stderr,
+        )
+        return True
+    ok = True
+    for name, amtool in tools:
+        print(f"== {name} ({amtool})", flush=True)
+        for fragment in fragments:
+            complaints = check_fragment(fragment.read_text(), amtool=str(amtool))
+            print(f"{'FAIL' if complaints else 'ok'}    check-config {fragment}")
+            for line in complaints:
+                print(f"      {line}")
+            ok = ok and not complaints
+    return ok
 
 
 def _rules_of(path: Path) -> Path:
@@ -404,8 +441,10 @@ TEST = """``sloctl test DIR...``: prove generated rules with promtool.
 
 Runs promtool check rules --lint-fatal on every rule file and promtool test rules on every
 generated test, on the default Prometheus or the one --engine names (all: each in turn). A
-folder that holds a rules/ folder (the one generate -o wrote) is read from its rules/ alone:
-its dashboards and Alertmanager configuration are not rule files.
+folder that holds a rules/ folder (the one generate -o wrote) is read from its rules/, and
+its Alertmanager fragment (alertmanager/sloctl.yml) is checked by amtool check-config, inside
+the smallest complete configuration, with every amtool here (Debian's 0.25, the tool shelf's
+0.3x in UTF-8 strict mode); without amtool that check is said to be skipped.
 
 Exit codes: 0 every check and test passed, 1 one failed, 2 usage (a missing folder, no
 promtool)."""

@@ -14,14 +14,17 @@ True
 
 from __future__ import annotations
 
+import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sloctl.render.alertmanager import quote_matcher_value
+import yaml
 
-__all__ = ["check_config", "route_receivers"]
+from sloctl.render.alertmanager import quote_matcher_value, standalone_config
+
+__all__ = ["check_config", "check_fragment", "route_receivers"]
 
 
 def _flags(features: Sequence[str]) -> list[str]:
@@ -50,6 +53,31 @@ def check_config(config_text: str, *, amtool: str = "amtool", features: Sequence
     if done.returncode == 0:
         return _parser_warnings(output)
     return [line for line in output.splitlines() if line.strip()]
+
+
+def check_fragment(fragment_text: str, *, amtool: str = "amtool") -> list[str]:
+    """``amtool check-config`` on the fragment ``sloctl generate`` wrote
+    (``alertmanager/sloctl.yml``), inside the smallest complete configuration
+    (:func:`~sloctl.render.alertmanager.standalone_config`: a fragment alone is refused, its
+    route holds matchers a root route may not); a 0.3x amtool in UTF-8 strict mode, so that a
+    matcher only the classic parser reads is a complaint. Returns the complaints, empty if valid."""
+    try:
+        fragment = yaml.safe_load(fragment_text)
+    except yaml.YAMLError as exc:
+        return [f"not YAML: {exc}".replace("\n", " ")]
+    if not isinstance(fragment, Mapping) or not {"route", "receivers", "inhibit_rules"} <= fragment.keys():
+        return ["not an Alertmanager fragment of sloctl's (route, receivers, inhibit_rules)"]
+    strict = () if _classic_only(amtool) else ("utf8-strict-mode",)
+    said = check_config(standalone_config(fragment), amtool=amtool, features=strict)
+    # the lines name the temporary complete configuration, which the user never sees
+    return [re.sub(r"^Checking '[^']*'\s*", "", line) for line in said]
+
+
+def _classic_only(amtool: str) -> bool:
+    """Whether ``amtool`` predates the UTF-8 matchers (0.27) and their ``--enable-feature``."""
+    done = subprocess.run([amtool, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    found = re.search(r"version (\d+)\.(\d+)", done.stdout + done.stderr)
+    return found is None or (int(found.group(1)), int(found.group(2))) < (0, 27)
 
 
 def route_receivers(

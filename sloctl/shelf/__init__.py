@@ -250,6 +250,18 @@ def prometheus_engines() -> list[PrometheusEngine]:
 
 ENGINE_NAMES = ("prometheus-2", "prometheus-3")
 
+DEBIAN_AMTOOL = Path("/usr/bin/amtool")
+
+
+def amtools() -> list[tuple[str, Path]]:
+    """Every amtool this machine has, as ``(alertmanager-VERSION, path)``: Debian's 0.25 (package
+    ``prometheus-alertmanager``) and the shelf's 0.3x, oldest first."""
+    found = [DEBIAN_AMTOOL] if DEBIAN_AMTOOL.is_file() else []
+    shelf = find("amtool")
+    if shelf is not None:
+        found.append(shelf)
+    return [(f"alertmanager-{_version_of(path)}", path) for path in found]
+
 
 def engine_named(name: str) -> PrometheusEngine:
     """``prometheus-2`` (Debian's) or ``prometheus-3`` (the shelf's); ToolMissing if absent."""

@@ -13,10 +13,8 @@ from typing import Any
 
 from sloctl import naming
 from sloctl.servers.alertmanager import start_alertmanager
-from sloctl.shelf import find
+from sloctl.shelf import DEBIAN_AMTOOL, find
 from tests.waiting import wait_until
-
-DEBIAN_AMTOOL = Path("/usr/bin/amtool")
 
 
 @dataclass(frozen=True)
