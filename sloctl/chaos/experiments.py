@@ -59,13 +59,18 @@ class GameDay:
     validates: tuple[str, ...]
 
 
+def _call(action: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
+    """One step of a game day: a fault action or its rollback and the arguments it is given."""
+    return action, arguments
+
+
 GAMEDAYS: tuple[GameDay, ...] = (
     GameDay(
         name="connection-loss",
         title="Connection loss: PgBouncer stops serving the platform database",
         failed=("postgres",),
-        inject=(("pgbouncer_stop", {"admin_dsn": "${pgbouncer_admin_dsn}"}),),
-        recover=(("pgbouncer_start", {"admin_dsn": "${pgbouncer_admin_dsn}"}),),
+        inject=(_call("pgbouncer_stop", admin_dsn="${pgbouncer_admin_dsn}"),),
+        recover=(_call("pgbouncer_start", admin_dsn="${pgbouncer_admin_dsn}"),),
         validates=("breaker-opens", "fast-fail", "pool-not-exhausted", "others-keep-slo", "breaker-recovers"),
     ),
     GameDay(
@@ -73,16 +78,14 @@ GAMEDAYS: tuple[GameDay, ...] = (
         title="Network latency spike on the Redis path, above the Redis call timeout",
         failed=("redis",),
         inject=(
-            (
+            _call(
                 "proxy_fault",
-                {
-                    "control_port": "${redis_proxy_control_port}",
-                    "fault": "latency",
-                    "latency_ms": "${latency_ms}",
-                },
+                control_port="${redis_proxy_control_port}",
+                fault="latency",
+                latency_ms="${latency_ms}",
             ),
         ),
-        recover=(("proxy_clear", {"control_port": "${redis_proxy_control_port}"}),),
+        recover=(_call("proxy_clear", control_port="${redis_proxy_control_port}"),),
         validates=("breaker-opens", "fast-fail", "others-keep-slo", "breaker-recovers"),
     ),
     GameDay(
@@ -90,17 +93,15 @@ GAMEDAYS: tuple[GameDay, ...] = (
         title="Slow query storm: pg_sleep sessions hold every PgBouncer server connection",
         failed=("postgres",),
         inject=(
-            (
+            _call(
                 "postgres_slow_query_storm",
-                {
-                    "dsn": "${pgbouncer_dsn}",
-                    "admin_dsn": "${postgres_admin_dsn}",
-                    "connections": 12,
-                    "seconds": "${gameday_seconds}",
-                },
+                dsn="${pgbouncer_dsn}",
+                admin_dsn="${postgres_admin_dsn}",
+                connections=12,
+                seconds="${gameday_seconds}",
             ),
         ),
-        recover=(("postgres_slow_query_storm_stop", {"admin_dsn": "${postgres_admin_dsn}"}),),
+        recover=(_call("postgres_slow_query_storm_stop", admin_dsn="${postgres_admin_dsn}"),),
         validates=(
             "breaker-opens",
             "fast-fail",
@@ -114,8 +115,8 @@ GAMEDAYS: tuple[GameDay, ...] = (
         name="memory-exhaustion",
         title="Memory exhaustion: Redis maxmemory squeezed to what it already uses",
         failed=("redis",),
-        inject=(("redis_maxmemory_squeeze", {"url": "${redis_url}"}),),
-        recover=(("redis_maxmemory_restore", {"url": "${redis_url}"}),),
+        inject=(_call("redis_maxmemory_squeeze", url="${redis_url}"),),
+        recover=(_call("redis_maxmemory_restore", url="${redis_url}"),),
         validates=("breaker-opens", "fast-fail", "others-keep-slo", "breaker-recovers"),
     ),
     GameDay(
@@ -123,15 +124,14 @@ GAMEDAYS: tuple[GameDay, ...] = (
         title="Cascading failure: MongoDB stalls and Redis connections are reset",
         failed=("mongodb", "redis"),
         inject=(
-            (
-                "mongodb_fail_command",
-                {"uri": "${mongodb_uri}", "mode": "blocked", "block_ms": "${mongodb_block_ms}"},
+            _call(
+                "mongodb_fail_command", uri="${mongodb_uri}", mode="blocked", block_ms="${mongodb_block_ms}"
             ),
-            ("proxy_fault", {"control_port": "${redis_proxy_control_port}", "fault": "reset"}),
+            _call("proxy_fault", control_port="${redis_proxy_control_port}", fault="reset"),
         ),
         recover=(
-            ("mongodb_fail_command_off", {"uri": "${mongodb_uri}"}),
-            ("proxy_clear", {"control_port": "${redis_proxy_control_port}"}),
+            _call("mongodb_fail_command_off", uri="${mongodb_uri}"),
+            _call("proxy_clear", control_port="${redis_proxy_control_port}"),
         ),
         validates=("breaker-opens", "others-keep-slo", "pool-not-exhausted", "breaker-recovers"),
     ),
