@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
+from sloctl.shelf import ToolMissing, require
+
 from ._lifeline import LIFELINE
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "free_port",
     "http_ok",
     "service_user",
+    "shelf_binary",
     "start_on_free_port",
     "wait_until",
 ]
@@ -58,6 +61,14 @@ def free_port(host: str = LOOPBACK) -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def shelf_binary(name: str) -> str:
+    """The tool shelf's ``name`` (``scripts/tools.sh``); ServerStartError says how to build it."""
+    try:
+        return str(require(name))
+    except ToolMissing as exc:
+        raise ServerStartError(str(exc)) from None
 
 
 def service_user(name: str = "postgres") -> str | None:

@@ -17,9 +17,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sloctl.shelf import ToolMissing, require
-
-from ._process import LOOPBACK, ManagedProcess, ServerStartError, free_port, http_ok, start_on_free_port
+from ._process import LOOPBACK, ManagedProcess, free_port, http_ok, shelf_binary, start_on_free_port
 
 __all__ = ["EXPORTER_VARIABLES", "LISTEN_VARIABLES", "OtelCollector", "start_otelcol", "validate_otelcol"]
 
@@ -38,17 +36,10 @@ EXPORTER_VARIABLES = {
 """Where the collector sends → (variable, the shape of a value for a loopback port)."""
 
 
-def _binary() -> Path:
-    try:
-        return require("otelcol-sloctl")
-    except ToolMissing as exc:
-        raise ServerStartError(str(exc)) from None
-
-
 def validate_otelcol(config: Path) -> list[str]:
     """``otelcol-sloctl validate --config=…``: its complaints, empty when the file is valid."""
     done = subprocess.run(
-        [str(_binary()), "validate", f"--config={config}"],
+        [shelf_binary("otelcol-sloctl"), "validate", f"--config={config}"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,7 +58,7 @@ class OtelCollector(ManagedProcess):
         unknown = sorted(set(exporters) - set(EXPORTER_VARIABLES))
         if unknown:
             raise ValueError(f"unknown exporter(s) {unknown}; known: {sorted(EXPORTER_VARIABLES)}")
-        self.binary = _binary()
+        self.binary = shelf_binary(self.name)
         self.config = config
         self.exporters = dict(exporters)
         # ``port`` (ManagedProcess's) is the OTLP/HTTP receiver: the one a retry moves.
@@ -108,7 +99,7 @@ class OtelCollector(ManagedProcess):
         return {**os.environ, **self.environment()}
 
     def _command(self) -> Sequence[str]:
-        return [str(self.binary), f"--config={self.config}"]
+        return [self.binary, f"--config={self.config}"]
 
     def _ready(self) -> bool:
         return http_ok(self.health_url)

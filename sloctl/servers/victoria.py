@@ -22,15 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
-from sloctl.shelf import ToolMissing, require
-
 from ._process import (
     _DIRECT,
     LOOPBACK,
     HttpProcess,
-    ServerStartError,
     free_port,
     log_tail,
+    shelf_binary,
     start_on_free_port,
 )
 
@@ -45,16 +43,7 @@ __all__ = [
     "start_vmagent",
     "start_vmalert",
     "start_vmauth",
-    "vm_binary",
 ]
-
-
-def vm_binary(name: str) -> str:
-    """A VictoriaMetrics binary from the tool shelf; ServerStartError says how to build it."""
-    try:
-        return str(require(name))
-    except ToolMissing as exc:
-        raise ServerStartError(str(exc)) from None
 
 
 class _Options(TypedDict, total=False):
@@ -77,7 +66,7 @@ class _VMProcess(HttpProcess):
         super().__init__(host=LOOPBACK, port=port, logfile=workdir / f"{self.name}.log", run_as=None)
         self.workdir = workdir
         self.extra_args = tuple(options.get("extra_args", ()))
-        self.binary = options.get("binary") or vm_binary(self.name)
+        self.binary = options.get("binary") or shelf_binary(self.name)
 
     def _urls(self, urls: Sequence[str], what: str) -> tuple[str, ...]:
         """``urls``, of which a component needs at least one (``what`` names them)."""
@@ -316,7 +305,7 @@ def replay_vmalert(
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"vmalert-replay-{rules.stem}-{start}.log"
     command = [
-        options.get("binary") or vm_binary("vmalert"),
+        options.get("binary") or shelf_binary("vmalert"),
         f"-httpListenAddr={LOOPBACK}:{free_port()}",
         *_vmalert_common([rules], datasource, remote_write, f"http://{LOOPBACK}"),
         f"-replay.timeFrom={_rfc3339(start)}",
