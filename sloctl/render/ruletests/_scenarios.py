@@ -272,6 +272,20 @@ class _Builder:
             (c.slo, tuple(failing) if failing and c.slo == heavy else base) for c in self.slo.sli.components
         )
 
+    def _firing_checks(self, run: _Run, tier: AlertTier, start: int, bound: float) -> list[int]:
+        """Where a burn that starts after evaluation ``start`` is asserted: ``start``, the last
+        evaluation before the firing and the first after every engine fired at which the engines
+        agree (:meth:`_Run.agreed`); empty when none after the firing is agreed (the caller runs
+        it again, nudged). UnprovableSLO when the model fires more than ``bound`` seconds late."""
+        first, every = run.first_firing(tier), run.last_first_firing(tier)
+        if first is None or every is None or (every - start) * self.eval_step > bound:
+            raise UnprovableSLO(f"{self.slo.id} {tier.name}: the model misses the designed detection time")
+        late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
+        if late is None:
+            return []
+        early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
+        return [start] + [i for i in (early, late) if i is not None]
+
     # -- scenarios -----------------------------------------------------------------------------
 
     def burn(self, tier: AlertTier, multiple: float) -> None:
@@ -305,17 +319,12 @@ class _Builder:
             run = self._run(self._healthy(healthy, failing))
             if multiple <= 1:
                 break
-            first, every = run.first_firing(tier), run.last_first_firing(tier)
-            if first is None or every is None or every * self.eval_step - prefix * STEP > bound:
-                raise UnprovableSLO(f"{slo.id} {tier.name}: the model misses the designed detection time")
-            late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
-            if late is not None:
+            checks = self._firing_checks(run, tier, start, bound)
+            if checks:
                 break
         if multiple > 1:
-            if late is None or first is None:
+            if not checks:
                 raise UnprovableSLO(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
-            early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
-            checks = [start] + [i for i in (early, late) if i is not None]
             name = (
                 f"{tier.name} fires within {format_duration(bound)} of a burn {multiple:g} times "
                 "its factor, and not before"
@@ -359,18 +368,13 @@ class _Builder:
             run = self._run(_one(segments))
             if not enough:
                 break
-            first, every = run.first_firing(tier), run.last_first_firing(tier)
-            if first is None or every is None or (every - start) * SLICE > bound:
-                raise UnprovableSLO(f"{slo.id} {tier.name}: the model misses the designed detection time")
-            late = next((i for i in range(every, run.steps) if run.agreed(i)), None)
-            if late is not None:
+            checks = self._firing_checks(run, tier, start, bound)
+            if checks:
                 break
             count += 1
         if enough:
-            if late is None or first is None:
+            if not checks:
                 raise UnprovableSLO(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
-            early = next((i for i in range(first - 1, start - 1, -1) if run.agreed(i)), None)
-            checks = [start] + [i for i in (early, late) if i is not None]
             name = (
                 f"{tier.name} fires on {n} bad slices in a row, within {format_duration(bound)} of a breach"
             )
