@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
-
-import httpx
+from typing import Unpack
 
 from sloctl.masking import mask_text
 from sloctl.policy import Action, Decision
-from sloctl.status import TIMEOUT, Snapshot, StatusRow, collect
+from sloctl.status import ReadOptions, Snapshot, StatusRow, collect
 
 __all__ = ["SloVerdict", "Undecided", "Verdict", "evaluate", "render_verdict", "undecided"]
 
@@ -81,27 +79,21 @@ class Verdict:
 def evaluate(
     url: str,
     *,
-    slos: Sequence[str] = (),
-    transport: httpx.BaseTransport | None = None,
-    allow: Sequence[str] = (),
-    time: float | None = None,
     floor_percent: float | None = None,
     when_unknown: str | None = None,
-    timeout: float = TIMEOUT,
-    token: str | None = None,
     require_rule_health: bool = False,
+    **read: Unpack[ReadOptions],
 ) -> Verdict:
-    """The policies' verdict for ``slos`` (ids such as ``platform-api-availability`` or
-    ``platform-api/availability``; every SLO Prometheus knows when empty); ``allow`` adds networks
-    to loopback (``--allow-host``), as for ``sloctl status``. ``floor_percent`` adds
+    """The policies' verdict for the SLOs that ``read`` selects (``slos``: ids such as
+    ``platform-api-availability`` or ``platform-api/availability``; every SLO Prometheus knows
+    when empty), read as for ``sloctl status`` (:class:`sloctl.status.ReadOptions`: ``allow``
+    adds networks to loopback, ``--allow-host``). ``floor_percent`` adds
     a freeze step of the caller's (a game day does not start under its minimum budget), and
     ``when_unknown`` replaces the policies' action for an unknown budget or state.
     :class:`Undecided` when Prometheus' answers carry warnings or a selected SLO's rules failed
     to evaluate (:func:`undecided`), and with ``require_rule_health`` when their health cannot
     be read (else the verdict says so, :attr:`Verdict.rules_unchecked`)."""
-    snapshot = collect(
-        url, slos=slos, transport=transport, allow=allow, time=time, timeout=timeout, token=token
-    )
+    snapshot = collect(url, **read)
     why = undecided(snapshot, require_rule_health=require_rule_health)
     if why:
         raise Undecided(why)

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from time import time as wall_clock
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 
@@ -36,6 +36,7 @@ __all__ = [
     "QUERIES",
     "STATES",
     "TIMEOUT",
+    "ReadOptions",
     "RuleError",
     "RuleHealth",
     "Snapshot",
@@ -233,23 +234,36 @@ class Snapshot:
     none of their groups listed in it); empty when it was read for every one."""
 
 
-def collect(
-    url: str,
-    *,
-    slos: Sequence[str] = (),
-    transport: httpx.BaseTransport | None = None,
-    allow: Sequence[str] = (),
-    time: float | None = None,
-    timeout: float = TIMEOUT,
-    token: str | None = None,
-) -> Snapshot:
-    """The SLOs ``slos`` (:func:`select`; every one known to the Prometheus at ``url``, by
-    ``sloctl_slo_info``, when empty); ``allow`` adds networks to loopback (``--allow-host``);
-    ``timeout``: seconds to wait for an answer; ``token``: a bearer token
-    (``--prometheus-token-file``)."""
-    egress = Egress.of(allow, action="query Prometheus at", widen="--allow-host")
-    with Prometheus.connect(url, egress=egress, transport=transport, timeout=timeout, token=token) as prom:
-        return collect_from(prom, time, slos)
+class ReadOptions(TypedDict, total=False):
+    """How :func:`collect` reads Prometheus, declared once: :func:`sloctl.gate.evaluate` passes
+    them on, the CLI fills them from its flags. Each is optional."""
+
+    slos: Sequence[str]
+    """The SLOs to read (:func:`select`); default: every one Prometheus knows, by
+    ``sloctl_slo_info``."""
+    transport: httpx.BaseTransport | None
+    """Where the HTTP requests go instead of the network (tests); default: the network."""
+    allow: Sequence[str]
+    """Networks added to loopback (``--allow-host``); default: none."""
+    time: float | None
+    """Unix seconds of the instant read; default: now."""
+    timeout: float
+    """Seconds to wait for an answer; default :data:`TIMEOUT`."""
+    token: str | None
+    """A bearer token (``--prometheus-token-file``); default: none."""
+
+
+def collect(url: str, **options: Unpack[ReadOptions]) -> Snapshot:
+    """The SLOs of the Prometheus at ``url``, read as ``options`` say (:class:`ReadOptions`)."""
+    egress = Egress.of(options.get("allow", ()), action="query Prometheus at", widen="--allow-host")
+    with Prometheus.connect(
+        url,
+        egress=egress,
+        transport=options.get("transport"),
+        timeout=options.get("timeout", TIMEOUT),
+        token=options.get("token"),
+    ) as prom:
+        return collect_from(prom, options.get("time"), options.get("slos", ()))
 
 
 #: The queries of :func:`collect_from`, a fixed number whatever the number of SLOs: each reads

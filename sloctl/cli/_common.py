@@ -17,13 +17,16 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.build import url_problem
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
+
+if TYPE_CHECKING:  # sloctl.status (httpx) is imported when a command reads Prometheus, not before
+    from sloctl.status import ReadOptions
 
 __all__ = [
     "COMMANDS",
@@ -427,7 +430,7 @@ def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None
     )
 
 
-def live_prometheus_options(args: argparse.Namespace) -> dict[str, Any]:
+def live_prometheus_options(args: argparse.Namespace) -> ReadOptions:
     """What the flags of :func:`add_live_prometheus_arguments` ask, as the keyword arguments of
     :func:`sloctl.status.collect` and :func:`sloctl.gate.evaluate` (after the URL)."""
     return {
