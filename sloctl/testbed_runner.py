@@ -17,7 +17,6 @@ import secrets as random_secrets
 import sys
 import time
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from sloctl.servers import (
     Stoppable,
     first_exited,
     free_port,
+    open_direct,
     start_mongodb,
     start_pgbouncer,
     start_postgres,
@@ -201,13 +201,10 @@ def start_api(
 
 
 # Our own API on loopback: never through a *_proxy of the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
 def _readiness(api: ApiServer) -> tuple[bool, str]:
     """Whether ``api``'s readiness route answers 200, and its answer (or why none came)."""
     try:
-        with _DIRECT.open(api.url + READINESS_PATH, timeout=READINESS_TIMEOUT_SECONDS + 2) as resp:
+        with open_direct(api.url + READINESS_PATH, timeout=READINESS_TIMEOUT_SECONDS + 2) as resp:
             return resp.status == 200, resp.read(4096).decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return False, exc.read(4096).decode(errors="replace")

@@ -39,7 +39,8 @@ from typing import Literal
 import yaml
 
 from sloctl.durations import parse_duration
-from sloctl.servers._process import _DIRECT, wait_until
+from sloctl.servers import open_direct
+from sloctl.servers._process import wait_until
 from sloctl.servers.victoria import (
     VictoriaMetricsServer,
     VmalertServer,
@@ -182,13 +183,13 @@ class VictoriaBacktest:
 
 def _export(url: str, match: str, start: int, end: int) -> list[dict[str, object]]:
     params = urllib.parse.urlencode({"match[]": match, "start": start, "end": end})
-    with _DIRECT.open(f"{url}/api/v1/export?{params}", timeout=120) as resp:
+    with open_direct(f"{url}/api/v1/export?{params}", timeout=120) as resp:
         return [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
 
 
 def _post(url: str, body: str) -> None:
     req = urllib.request.Request(url, data=body.encode(), method="POST")
-    with _DIRECT.open(req, timeout=120) as resp:
+    with open_direct(req, timeout=120) as resp:
         resp.read()
 
 

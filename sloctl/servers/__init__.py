@@ -11,7 +11,15 @@ manager support.
 """
 
 from ._postgres import PgBouncerServer, PostgresServer, pg_bin, start_pgbouncer, start_postgres
-from ._process import HttpProcess, ManagedProcess, ServerStartError, Stoppable, first_exited, free_port
+from ._process import (
+    HttpProcess,
+    ManagedProcess,
+    ServerStartError,
+    Stoppable,
+    first_exited,
+    free_port,
+    open_direct,
+)
 from ._redis_mongo import MongoServer, RedisServer, start_mongodb, start_redis
 
 __all__ = [
@@ -25,6 +33,7 @@ __all__ = [
     "Stoppable",
     "first_exited",
     "free_port",
+    "open_direct",
     "pg_bin",
     "start_mongodb",
     "start_pgbouncer",

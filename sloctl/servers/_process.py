@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from sloctl.shelf import ToolMissing, require
 
@@ -146,14 +146,19 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-# Our own servers on loopback: never through a *_proxy of the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def open_direct(request: str | urllib.request.Request, timeout: float) -> Any:
+    """``urlopen`` for sloctl's own servers on loopback: never through a ``*_proxy`` of the
+    environment (urllib's default opener follows them), so a request to 127.0.0.1 stays on it."""
+    return _DIRECT.open(request, timeout=timeout)
 
 
 def http_ok(url: str) -> bool:
     """True when ``url`` answers 200 within a second (a readiness or health check)."""
     try:
-        with _DIRECT.open(url, timeout=1) as resp:
+        with open_direct(url, timeout=1) as resp:
             return bool(resp.status == 200)
     except (OSError, urllib.error.URLError):
         return False

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, TypedDict, TypeVar, Unpack
 
 from ._process import (
-    _DIRECT,
     LOOPBACK,
     HttpProcess,
     free_port,
     log_tail,
+    open_direct,
     shelf_binary,
     start_on_free_port,
 )
@@ -130,14 +130,14 @@ class VictoriaMetricsServer(_Ingest):
     def requests_served(self, path: str) -> int:
         """How many requests to ``path`` (``/api/v1/query_range`` …) this process has served
         (``vm_http_requests_total`` on ``/metrics``)."""
-        with _DIRECT.open(f"{self.url}/metrics", timeout=30) as resp:
+        with open_direct(f"{self.url}/metrics", timeout=30) as resp:
             text = resp.read().decode()
         line = f'vm_http_requests_total{{path="{path}"}} '
         return sum(int(float(x[len(line) :])) for x in text.splitlines() if x.startswith(line))
 
     def force_flush(self) -> None:
         """Make every sample received so far searchable now (``/internal/force_flush``)."""
-        with _DIRECT.open(f"{self.url}/internal/force_flush", timeout=30) as resp:
+        with open_direct(f"{self.url}/internal/force_flush", timeout=30) as resp:
             resp.read()
 
 
