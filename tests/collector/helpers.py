@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TypeVar
@@ -31,6 +31,21 @@ from tests.waiting import wait_until
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
+
+#: the probes' defaults of most tests: one run a second, on a new connection, 0.8 s to answer
+COLD_EVERY_SECOND = "interval: 1s, timeout: 800ms, connections: [cold]"
+
+
+def collector_config(
+    targets: Iterable[str], defaults: str | None = COLD_EVERY_SECOND, *, top: str = ""
+) -> str:
+    """A CollectorConfig's text that listens on a free loopback port: ``top`` (more top-level
+    YAML lines), ``defaults`` and ``targets``, each the inside of a YAML flow mapping
+    (``name: cache, kind: redis, port: 6379``)."""
+    head = f"apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n{top}"
+    if defaults is not None:
+        head += f"defaults: {{{defaults}}}\n"
+    return head + "targets:\n" + "".join(f"  - {{{target}}}\n" for target in targets)
 
 
 def quiet_collector(

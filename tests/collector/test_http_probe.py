@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from sloctl.collector.runner import RunResult
 from sloctl.servers import free_port
-from tests.collector.helpers import histories_when, quiet_collector
+from tests.collector.helpers import collector_config, histories_when, quiet_collector
 
 #: the W3C traceparent of every request to /ok, as the server received it
 TRACEPARENTS: list[str] = []
@@ -78,22 +78,23 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 def _config(port: int, dead_port: int) -> str:
     def t(name: str, path: str, extra: str = "") -> str:
-        return f"  - {{name: {name}, kind: http, url: 'http://127.0.0.1:{port}{path}'{extra}}}\n"
+        return f"name: {name}, kind: http, url: 'http://127.0.0.1:{port}{path}'{extra}"
 
-    return (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 1s, timeout: 800ms, connections: [cold, warm]}\ntargets:\n"
-        + t("ok", "/ok", ", expect: {rateLimitHeaders: true, linkHeader: true}")
-        + t("missing", "/missing", ", expect: {status: 404}")
-        + t("html404", "/html404", ", expect: {status: 404}")
-        + t("unexpected", "/missing")
-        + t("boom", "/boom")
-        + t("nolimits", "/nolimits", ", expect: {rateLimitHeaders: true}")
-        + t("slow", "/slow")
-        + t("cut", "/cut")
-        + t("garbage", "/garbage")
-        + f"  - {{name: refused, kind: http, url: 'http://127.0.0.1:{dead_port}/'}}\n"
-        + "  - {name: nxdomain, kind: http, url: 'http://no-such-host.invalid/'}\n"
+    return collector_config(
+        [
+            t("ok", "/ok", ", expect: {rateLimitHeaders: true, linkHeader: true}"),
+            t("missing", "/missing", ", expect: {status: 404}"),
+            t("html404", "/html404", ", expect: {status: 404}"),
+            t("unexpected", "/missing"),
+            t("boom", "/boom"),
+            t("nolimits", "/nolimits", ", expect: {rateLimitHeaders: true}"),
+            t("slow", "/slow"),
+            t("cut", "/cut"),
+            t("garbage", "/garbage"),
+            f"name: refused, kind: http, url: 'http://127.0.0.1:{dead_port}/'",
+            "name: nxdomain, kind: http, url: 'http://no-such-host.invalid/'",
+        ],
+        "interval: 1s, timeout: 800ms, connections: [cold, warm]",
     )
 
 

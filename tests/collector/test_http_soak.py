@@ -18,7 +18,7 @@ import pytest
 
 from sloctl.collector.runner import RunResult
 from sloctl.testbed_runner import ApiServer
-from tests.collector.helpers import histories_when, quiet_collector
+from tests.collector.helpers import collector_config, histories_when, quiet_collector
 from tests.fixtures.servers import api_fixture
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow, pytest.mark.waits]
@@ -31,13 +31,13 @@ short_keep_alive_api = api_fixture("soak-api", {"keep-alive": 1})
 
 
 def _soak(url: str, tmp: Path) -> list[RunResult]:
-    targets = "".join(
-        f"  - {{name: api{i}, kind: http, url: '{url}/v1/projects?limit=10', interval: {1000 + i}ms}}\n"
-        for i in range(LANES)
-    )
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\ndebugHistory: 1000\n"
-        "defaults: {timeout: 900ms, connections: [warm]}\ntargets:\n" + targets
+    config = collector_config(
+        (
+            f"name: api{i}, kind: http, url: '{url}/v1/projects?limit=10', interval: {1000 + i}ms"
+            for i in range(LANES)
+        ),
+        "timeout: 900ms, connections: [warm]",
+        top="debugHistory: 1000\n",
     )
 
     async def main() -> list[RunResult]:

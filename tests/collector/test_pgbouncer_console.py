@@ -14,7 +14,7 @@ import pytest
 
 from sloctl import contract
 from sloctl.servers import PgBouncerServer
-from tests.collector.helpers import live_collector
+from tests.collector.helpers import collector_config, live_collector
 from tests.fixtures.metrics import in_text
 
 pytestmark = [pytest.mark.servers]
@@ -31,11 +31,13 @@ def test_a_console_that_refuses_the_admin_password_is_logged_once(
     pgbouncer_server: PgBouncerServer, admin_password: str | None
 ) -> None:
     pgb = pgbouncer_server
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\ntargets:\n"
-        f"  - {{name: pool, kind: pgbouncer, port: {pgb.port}, user: {pgb.user}, database: {pgb.database},"
-        " password: {env: PW}, adminUser: pgbouncer, adminPassword: {env: ADMIN},"
-        " interval: 1s, connections: [cold]}\n"
+    config = collector_config(
+        [
+            f"name: pool, kind: pgbouncer, port: {pgb.port}, user: {pgb.user}, database: {pgb.database},"
+            " password: {env: PW}, adminUser: pgbouncer, adminPassword: {env: ADMIN},"
+            " interval: 1s, connections: [cold]"
+        ],
+        defaults=None,
     )
     secrets = {("pool", "password"): pgb.password, ("pool", "admin"): admin_password or pgb.admin_password}
     since = time.time()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from sloctl.servers import PgBouncerServer, PostgresServer
-from tests.collector.helpers import live_collector
+from tests.collector.helpers import collector_config, live_collector
 
 pytestmark = [pytest.mark.servers]
 
@@ -22,11 +22,11 @@ def test_a_database_that_does_not_exist_is_server_error_direct_and_through_pgbou
     postgres_server: PostgresServer, pgbouncer_server: PgBouncerServer
 ) -> None:
     common = "user: platform, database: no_such_db, password: {env: PG}"
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
-        f"  - {{name: pg, kind: postgres, port: {postgres_server.port}, {common}}}\n"
-        f"  - {{name: pgb, kind: pgbouncer, port: {pgbouncer_server.port}, {common}}}\n"
+    config = collector_config(
+        [
+            f"name: pg, kind: postgres, port: {postgres_server.port}, {common}",
+            f"name: pgb, kind: pgbouncer, port: {pgbouncer_server.port}, {common}",
+        ]
     )
     secrets = {("pg", "password"): postgres_server.password, ("pgb", "password"): pgbouncer_server.password}
     with live_collector(config, secrets) as live:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from sloctl import contract
-from tests.collector.helpers import LiveCollector, live_collector
+from tests.collector.helpers import LiveCollector, collector_config, live_collector
 from tests.fixtures.metrics import in_text
 from tests.fixtures.stub_http import serve, text
 from tests.waiting import wait_until
@@ -26,10 +26,9 @@ BLOCKED = 3.75
 @pytest.fixture
 def live() -> Iterator[LiveCollector]:
     with serve(lambda _request: text("{}", "application/json")) as api:
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            f"defaults: {{interval: {INTERVAL * 1000:g}ms, timeout: 100ms, connections: [warm]}}\n"
-            f"targets:\n  - {{name: api, kind: http, url: '{api.url}/'}}\n"
+        config = collector_config(
+            [f"name: api, kind: http, url: '{api.url}/'"],
+            f"interval: {INTERVAL * 1000:g}ms, timeout: 100ms, connections: [warm]",
         )
         with live_collector(config, {}) as c:
             yield c
@@ -89,11 +88,9 @@ def test_the_lanes_are_spread_evenly_over_the_interval() -> None:
     loaded machine)."""
     interval = 1.0
     with serve(lambda _request: text("{}", "application/json")) as api:
-        targets = "".join(f"  - {{name: api{i}, kind: http, url: '{api.url}/'}}\n" for i in range(LANES))
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            f"defaults: {{interval: {interval:g}s, timeout: 500ms, connections: [warm]}}\n"
-            f"targets:\n{targets}"
+        config = collector_config(
+            (f"name: api{i}, kind: http, url: '{api.url}/'" for i in range(LANES)),
+            f"interval: {interval:g}s, timeout: 500ms, connections: [warm]",
         )
         with live_collector(config, {}) as live:
             wait_until(

@@ -15,18 +15,17 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from sloctl.servers import free_port
-from tests.collector.helpers import live_collector, silent_listener
-
-HEAD = "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
+from tests.collector.helpers import collector_config, live_collector, silent_listener
 
 
 @pytest.mark.waits  # on the probes' real deadline
 def test_a_new_connection_that_is_never_answered_is_connect_timeout_with_or_without_auth() -> None:
     with silent_listener() as (port, _accepted):
-        config = (
-            f"{HEAD}defaults: {{interval: 1s, timeout: 800ms, connections: [cold]}}\ntargets:\n"
-            f"  - {{name: open, kind: redis, port: {port}}}\n"
-            f"  - {{name: locked, kind: redis, port: {port}, password: {{env: RPW}}}}\n"
+        config = collector_config(
+            [
+                f"name: open, kind: redis, port: {port}",
+                f"name: locked, kind: redis, port: {port}, password: {{env: RPW}}",
+            ]
         )
         since = time.time()
         with live_collector(config, {("locked", "password"): "silent-pw"}) as live:
@@ -46,10 +45,11 @@ def test_the_failed_phase_span_says_the_runs_reason() -> None:
     ``CancelledError`` (the deadline) or ``ConnectionRefusedError``, Python's names, where the
     run's span and metrics say ``connect_timeout`` or ``refused``."""
     with silent_listener() as (port, _accepted):
-        config = (
-            f"{HEAD}defaults: {{interval: 1s, timeout: 800ms, connections: [cold]}}\ntargets:\n"
-            f"  - {{name: frozen, kind: redis, port: {port}, password: {{env: RPW}}}}\n"
-            f"  - {{name: stopped, kind: redis, port: {free_port()}}}\n"
+        config = collector_config(
+            [
+                f"name: frozen, kind: redis, port: {port}, password: {{env: RPW}}",
+                f"name: stopped, kind: redis, port: {free_port()}",
+            ]
         )
         since = time.time()
         with live_collector(config, {("frozen", "password"): "silent-pw"}) as live:

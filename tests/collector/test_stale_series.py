@@ -15,7 +15,7 @@ import pytest
 
 from sloctl import contract
 from sloctl.servers import MongoServer, PostgresServer, RedisServer, start_redis
-from tests.collector.helpers import LiveCollector, live_collector
+from tests.collector.helpers import LiveCollector, collector_config, live_collector
 from tests.fixtures.metrics import in_text
 
 pytestmark = [pytest.mark.servers]
@@ -32,11 +32,7 @@ def _exported(live: LiveCollector) -> dict[str, int]:
 @pytest.mark.waits  # on the collector's schedule
 def test_a_failed_run_removes_the_targets_saturation_and_role_series(tmp_path: Path) -> None:
     with start_redis(tmp_path) as redis:
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n"
-            f"  - {{name: cache, kind: redis, port: {redis.port}, password: {{env: RPW}}}}\n"
-        )
+        config = collector_config([f"name: cache, kind: redis, port: {redis.port}, password: {{env: RPW}}"])
         with live_collector(config, {("cache", "password"): redis.password}) as live:
             live.wait_for("cache", lambda r: r.ok, after=time.time(), timeout=10)
             up = _exported(live)
@@ -57,13 +53,14 @@ def test_a_run_on_a_kept_connection_exports_the_role_of_every_kind_that_has_one(
     kept connection removed the series the first run had exported, so that the role panel was
     empty but for the instant after a reconnect (Prometheus, scraping every 5 s a collector
     probing every 10 s on two lanes, saw no MongoDB role in 5 minutes)."""
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        "defaults: {interval: 1s, timeout: 800ms, connections: [warm]}\ntargets:\n"
-        f"  - {{name: pg, kind: postgres, port: {postgres_server.port}, user: platform,"
-        " database: platform, password: {env: PG}}\n"
-        f"  - {{name: rd, kind: redis, port: {redis_server.port}, password: {{env: RD}}}}\n"
-        f"  - {{name: mg, kind: mongodb, port: {mongodb_server.port}}}\n"
+    config = collector_config(
+        [
+            f"name: pg, kind: postgres, port: {postgres_server.port}, user: platform, database: platform,"
+            " password: {env: PG}",
+            f"name: rd, kind: redis, port: {redis_server.port}, password: {{env: RD}}",
+            f"name: mg, kind: mongodb, port: {mongodb_server.port}",
+        ],
+        "interval: 1s, timeout: 800ms, connections: [warm]",
     )
     secrets = {("pg", "password"): postgres_server.password, ("rd", "password"): redis_server.password}
     with live_collector(config, secrets) as live:

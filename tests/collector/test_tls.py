@@ -15,7 +15,7 @@ import pytest
 from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import start_postgres
-from tests.collector.helpers import histories_when, quiet_collector
+from tests.collector.helpers import collector_config, histories_when, quiet_collector
 from tests.fixtures.certs import make_cert
 from tests.fixtures.metrics import in_text
 
@@ -33,9 +33,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 def _run_https(
-    cert: Path, key: Path, targets: Callable[[str], str]
+    cert: Path, key: Path, targets: Callable[[str], list[str]]
 ) -> tuple[dict[str, list[RunResult]], str]:
-    """A collector's first run of each target of ``targets(url)`` (YAML list items) against a
+    """A collector's first run of each target of ``targets(url)`` (flow mappings' insides) against a
     loopback HTTPS server presenting ``cert``, and its /metrics then."""
 
     async def main() -> tuple[dict[str, list[RunResult]], str]:
@@ -43,10 +43,7 @@ def _run_https(
         ctx.load_cert_chain(cert, key)
         server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
         url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            "defaults: {interval: 1s, timeout: 800ms, connections: [cold]}\ntargets:\n" + targets(url)
-        )
+        config = collector_config(targets(url))
         collector = quiet_collector(config, "tls.yaml", logger="sloctl.collector.tlstest")
         async with collector:
             history = await histories_when(
@@ -65,10 +62,10 @@ def test_https_target_has_a_tls_phase_and_exports_certificate_expiry(tmp_path: P
     history, metrics = _run_https(
         cert,
         key,
-        lambda url: (
-            f"  - {{name: trusted, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}}}\n"
-            f"  - {{name: untrusted, kind: http, url: '{url}'}}\n"
-        ),
+        lambda url: [
+            f"name: trusted, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}",
+            f"name: untrusted, kind: http, url: '{url}'",
+        ],
     )
     trusted, untrusted = history["trusted"], history["untrusted"]
     assert trusted and all(r.ok for r in trusted), trusted
@@ -90,11 +87,12 @@ def test_a_postgres_certificate_is_verified_against_tls_server_name(tmp_path: Pa
     try:
         tls = f"caFile: '{cert}'"
         common = f"port: {pg.port}, user: platform, database: platform, password: {{env: PG}}"
-        config = (
-            "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-            "defaults: {interval: 4s, timeout: 3s, connections: [cold]}\ntargets:\n"
-            f"  - {{name: named, kind: postgres, {common}, tls: {{{tls}, serverName: db.test}}}}\n"
-            f"  - {{name: by-host, kind: postgres, {common}, tls: {{{tls}}}}}\n"
+        config = collector_config(
+            [
+                f"name: named, kind: postgres, {common}, tls: {{{tls}, serverName: db.test}}",
+                f"name: by-host, kind: postgres, {common}, tls: {{{tls}}}",
+            ],
+            "interval: 4s, timeout: 3s, connections: [cold]",
         )
         secrets = {("named", "password"): pg.password, ("by-host", "password"): pg.password}
 
@@ -123,10 +121,10 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     history, _metrics = _run_https(
         cert,
         key,
-        lambda url: (
-            f"  - {{name: named, kind: http, url: '{url}', tls: {{caFile: '{cert}', serverName: db.test}}}}\n"
-            f"  - {{name: by-url, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}}}\n"
-        ),
+        lambda url: [
+            f"name: named, kind: http, url: '{url}', tls: {{caFile: '{cert}', serverName: db.test}}",
+            f"name: by-url, kind: http, url: '{url}', tls: {{caFile: '{cert}'}}",
+        ],
     )
     named, by_url = history["named"], history["by-url"]
     assert named and all(r.ok for r in named), [r.error for r in named]

@@ -14,17 +14,15 @@ import pytest
 
 from sloctl.collector.runner import RunResult
 from sloctl.servers import MongoServer, PostgresServer
-from tests.collector.helpers import live_collector
+from tests.collector.helpers import collector_config, live_collector
 
 pytestmark = [pytest.mark.servers]
 
 
 def _first_failure(target: str) -> RunResult:
-    """The first failed run of ``target`` (a flow mapping named ``docs``), alone in a collector."""
-    config = (
-        "apiVersion: sloctl/v1\nkind: CollectorConfig\nlisten: 127.0.0.1:0\n"
-        f"defaults: {{interval: 2s, timeout: 1s, connections: [cold]}}\ntargets:\n  - {target}\n"
-    )
+    """The first failed run of ``target`` (a flow mapping's inside, named ``docs``), alone in a
+    collector."""
+    config = collector_config([target], "interval: 2s, timeout: 1s, connections: [cold]")
     since = time.time()
     with live_collector(config, {}) as live:
         return live.wait_for("docs", lambda r: not r.ok, after=since, timeout=10)
@@ -34,7 +32,7 @@ def _first_failure(target: str) -> RunResult:
 def test_a_mongodb_target_on_a_postgresql_port_is_protocol_not_a_timeout(
     postgres_server: PostgresServer,
 ) -> None:
-    run = _first_failure(f"{{name: docs, kind: mongodb, port: {postgres_server.port}}}")
+    run = _first_failure(f"name: docs, kind: mongodb, port: {postgres_server.port}")
     assert run.reason == "protocol", run
     assert run.error is not None and "hangs up on the MongoDB handshake" in run.error
 
@@ -45,6 +43,6 @@ def test_an_http_target_on_a_mongodb_port_says_the_peer_reset_it(
 ) -> None:
     """MongoDB resets an HTTP request's connection; httpx's ReadError says nothing of it (the
     reset is two causes down), and the run's error read ``ProbeFailure: `` and no more."""
-    run = _first_failure(f"{{name: docs, kind: http, url: 'http://127.0.0.1:{mongodb_server.port}/'}}")
+    run = _first_failure(f"name: docs, kind: http, url: 'http://127.0.0.1:{mongodb_server.port}/'")
     assert run.reason == "protocol", run
     assert run.error == "ProbeFailure: ConnectionResetError: [Errno 104] Connection reset by peer"
