@@ -23,8 +23,12 @@ import subprocess
 import sys
 import tempfile
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.fixtures.stub_http import OkHandler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,20 +53,6 @@ GUARD = (
     "ProcessGuard(Egress.of(action='load-test', widen='--allow-host')).install()\n"
 )
 MODES = {"keep-alive": {}, "close": {"Connection": "close"}}
-
-
-class _Ok(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive unless the client says close
-    disable_nagle_algorithm = True  # else a kept-alive answer waits for a delayed ACK (40 ms)
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -104,7 +94,7 @@ def main() -> None:
     variants: dict[str, Path | None] = {"plain": None, "guard": ROOT}
     if args.baseline:
         variants["guard (baseline)"] = args.baseline.resolve()
-    server = _Server(("127.0.0.1", 0), _Ok)
+    server = _Server(("127.0.0.1", 0), OkHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     runs: dict[tuple[str, str], list[float]] = {}

@@ -15,7 +15,7 @@ import json
 import re
 import ssl
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from sloctl.chaos.providers import http_provider_guarded
 from sloctl.egress import LOOPBACK, Egress
 from tests.fixtures.certs import make_cert
 from tests.fixtures.experiments import TINY
-from tests.fixtures.stub_http import Answer, StubRequest, serve, serving
+from tests.fixtures.stub_http import Answer, OkHandler, StubRequest, serve, serving
 from tests.security.conftest import OUTSIDE, WIDENED, FakeDNS
 
 #: the harmless action of sloctl's every experiment here holds (a game day needs an action)
@@ -111,16 +111,6 @@ def _https(cert: Path, key: Path, names: list[str | None]) -> Iterator[int]:
     """An HTTPS server on 127.0.0.1 (its port) that records the server name (SNI) of each
     handshake in ``names`` and answers ``ok``."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, format: str, *args: object) -> None:
-            return None
-
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
 
@@ -128,7 +118,7 @@ def _https(cert: Path, key: Path, names: list[str | None]) -> Iterator[int]:
         names.append(name)
 
     context.sni_callback = heard
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OkHandler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     with serving(server):
         yield int(server.server_address[1])
