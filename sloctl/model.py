@@ -200,6 +200,15 @@ def complement_ratio(percent: float) -> float:
     return float((100 - Decimal(repr(float(percent)))) / 100)
 
 
+def percent_ratio(percent: float) -> float:
+    """``percent / 100`` in decimal, from the percentage as written (its shortest spelling).
+
+    >>> percent_ratio(99.9), 99.9 / 100, percent_ratio(99.99999), percent_ratio(95)
+    (0.999, 0.9990000000000001, 0.9999999, 0.95)
+    """
+    return float(Decimal(repr(float(percent))) / 100)
+
+
 @dataclass(frozen=True)
 class Timeslices:
     """Timeslice budgeting (OpenSLO ``Timeslices``, Google's windows-based SLOs): the period is
@@ -444,6 +453,13 @@ class SLO:
         """Allowed error ratio, ``1 - objective``, exact in decimal (:func:`complement_ratio`:
         99.9 gives 0.001). ``--compat sloth`` keeps Sloth's binary arithmetic of its own."""
         return complement_ratio(self.objective)
+
+    @property
+    def objective_ratio(self) -> float:
+        """The objective as a ratio, exact in decimal: 99.9 gives 0.999, where ``99.9 / 100``
+        gives 0.9990000000000001 (a dashboard threshold there paints an SLI of exactly 99.9 %
+        red, and the objective's recording rule said so too)."""
+        return percent_ratio(self.objective)
 
     @property
     def no_data_alert_name(self) -> str:

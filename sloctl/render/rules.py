@@ -487,7 +487,7 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         f"{naming.PERIOD_END}{sel} - {naming.PERIOD_START}{sel}" if slo.calendar else f"vector({slo.period})"
     )
     rules: list[Rule] = [
-        _record(naming.OBJECTIVE, f"vector({promql.fmt_number(slo.objective / 100)})", _labels(slo, options)),
+        _record(naming.OBJECTIVE, f"vector({promql.fmt_number(slo.objective_ratio)})", _labels(slo, options)),
         _record(naming.ERROR_BUDGET, f"vector({budget})", _labels(slo, options)),
         _record(naming.PERIOD_SECONDS, period_seconds, _labels(slo, options)),
         _record(

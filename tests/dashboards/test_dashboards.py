@@ -125,6 +125,21 @@ def test_a_row_title_gives_the_objective_with_all_its_digits() -> None:
     assert rows == ["availability: 99.99999% over 30d"]
 
 
+@pytest.mark.parametrize("objective", [99.9, 99.5, 99.99, 99.99999, 95.0])
+def test_an_sli_exactly_at_its_objective_is_green_on_the_sli_stat(objective: float) -> None:
+    """The "SLI over 30d" stat turned green at ``objective / 100``: 0.9990000000000001 for
+    99.9, so an SLI of exactly 99.9 % (a met objective) was painted red."""
+    (slo,) = (s for s in representative_slos() if s.name == "availability")
+    board = json.loads(
+        render_dashboards([replace(slo, objective=objective)])["sloctl-service-platform-api.json"]
+    )
+    (stat,) = (p for p in board["panels"] if p["title"].startswith("SLI over"))
+    green = next(
+        t["value"] for t in stat["fieldConfig"]["defaults"]["thresholds"]["steps"] if t["color"] == "green"
+    )
+    assert green == float(f"{objective / 100:.12g}"), green
+
+
 def test_raw_slis_have_no_events_panel(files: dict[str, str]) -> None:
     panels = _load(files, "sloctl-service-provisioning.json")["panels"]
     assert isinstance(panels, list)

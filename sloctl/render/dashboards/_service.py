@@ -152,7 +152,7 @@ def _headline(kit: Kit, grid: Grid, slo: SLO) -> list[PanelBuilder]:
             h=8,
             steps=(
                 dash_m.Threshold(value=None, color="red"),
-                dash_m.Threshold(value=slo.objective / 100, color="green"),
+                dash_m.Threshold(value=slo.objective_ratio, color="green"),
             ),
             decimals=3,
             description=slo.description or f"{slo.service} / {slo.name}",
