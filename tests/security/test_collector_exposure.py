@@ -29,9 +29,13 @@ def test_listening_off_loopback_is_refused_unless_the_config_allows_it(listen: s
     assert allowed.listen_non_loopback
 
 
-@pytest.mark.parametrize("endpoint", [f"http://{OUTSIDE}:4318", f"{OUTSIDE}:4317"])
-def test_exporting_traces_off_loopback_is_refused_unless_the_config_allows_it(endpoint: str) -> None:
-    protocol = "grpc" if "://" not in endpoint else "http/protobuf"
+@pytest.mark.parametrize(
+    ("endpoint", "protocol"),
+    [(f"http://{OUTSIDE}:4318", "http/protobuf"), (f"http://{OUTSIDE}:4317", "grpc")],
+)
+def test_exporting_traces_off_loopback_is_refused_unless_the_config_allows_it(
+    endpoint: str, protocol: str
+) -> None:
     otlp = f"otlp: {{endpoint: '{endpoint}', protocol: {protocol}}}\n"
     with pytest.raises(SpecErrors, match="allowNonLoopback: true under otlp"):
         load_config_text(HEAD + otlp, "c.yaml")
