@@ -40,6 +40,7 @@ __all__ = [
     "add_jobs_argument",
     "add_live_prometheus_arguments",
     "add_output_dir_argument",
+    "add_prometheus_arguments",
     "add_prometheus_token_argument",
     "add_slos_argument",
     "add_subcommand",
@@ -406,20 +407,32 @@ def add_prometheus_token_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+PROMETHEUS_URL_HELP = "base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)"
+
+
+def add_prometheus_arguments(
+    p: argparse.ArgumentParser,
+    help: str = PROMETHEUS_URL_HELP,
+    *,
+    required: bool = False,
+    group: argparse._MutuallyExclusiveGroup | None = None,
+) -> None:
+    """``--prometheus URL`` (``help``: what the command reads there; ``group``: the mutually
+    exclusive group it is one of), its bearer token (:func:`add_prometheus_token_argument`) and
+    ``--allow-host`` for it: the connection flags of every command that reads a Prometheus
+    (validate, backtest, serve, status, gate), declared together."""
+    (group or p).add_argument("--prometheus", required=required, metavar="URL", help=help)
+    add_prometheus_token_argument(p)
+    add_allow_host_argument(p, "--prometheus")
+
+
 def add_live_prometheus_arguments(p: argparse.ArgumentParser, slos: str) -> None:
-    """``--prometheus``, ``--time``, ``--timeout``, ``--allow-host`` and ``--slo ID`` (the SLOs
-    ``slos``: "to show", "to judge") of the commands that read SLOs from a live Prometheus
-    (status, gate)."""
-    p.add_argument(
-        "--prometheus",
-        required=True,
-        metavar="URL",
-        help="base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)",
-    )
+    """:func:`add_prometheus_arguments` (``--prometheus`` required), ``--time``, ``--timeout``
+    and ``--slo ID`` (the SLOs ``slos``: "to show", "to judge") of the commands that read SLOs
+    from a live Prometheus (status, gate)."""
+    add_prometheus_arguments(p, required=True)
     p.add_argument("--time", type=unix_time, help="evaluation time (Unix seconds); default now")
     add_timeout_argument(p)
-    add_prometheus_token_argument(p)
-    add_allow_host_argument(p)
     p.add_argument(
         "--slo",
         action="append",

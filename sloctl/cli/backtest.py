@@ -25,12 +25,11 @@ from typing import TYPE_CHECKING
 
 from sloctl.cli._common import (
     UsageError,
-    add_allow_host_argument,
     add_command,
     add_engine_argument,
     add_format_argument,
     add_input_arguments,
-    add_prometheus_token_argument,
+    add_prometheus_arguments,
     load_slos_of,
     output_dir,
     output_file,
@@ -103,15 +102,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="scenario name (repeatable; default: every scenario meant for each SLO's kind; one"
         " meant for none of the SLOs is a usage error)",
     )
-    p.add_argument("--prometheus", metavar="URL", help="replay history read from this Prometheus")
+    add_prometheus_arguments(p, "replay history read from this Prometheus")
     p.add_argument(
         "--from", dest="start", type=_when, help="history start, with --prometheus (RFC 3339 or Unix seconds)"
     )
     p.add_argument(
         "--to", dest="end", type=_when, help="history end, with --prometheus (RFC 3339 or Unix seconds)"
     )
-    add_prometheus_token_argument(p)
-    add_allow_host_argument(p, "--prometheus")
     p.add_argument(
         "--report",
         metavar="FILE",

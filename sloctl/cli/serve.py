@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 
 from sloctl.cli._common import (
     UsageError,
-    add_allow_host_argument,
     add_command,
     add_input_arguments,
-    add_prometheus_token_argument,
+    add_prometheus_arguments,
     add_timeout_argument,
     default_paths,
     http_url,
@@ -59,10 +58,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The SLOs' spec links and designed detection times, read as generate reads them.
     add_input_arguments(p, optional="default slos/ with --demo, none with --prometheus")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument(
-        "--prometheus", metavar="URL", help="base URL, e.g. http://127.0.0.1:9090 (a path prefix is kept)"
-    )
     src.add_argument("--demo", action="store_true", help="start a throwaway Prometheus full of scenario data")
+    # after --demo, so that usage keeps the pair together: (--demo | --prometheus URL)
+    add_prometheus_arguments(p, group=src)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
     p.add_argument("--expose", action="store_true", help=_EXPOSE_HELP)
     p.add_argument("--basic-auth-file", type=Path, metavar="FILE", help="one line user:password")
@@ -85,12 +83,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--cache", type=duration_flag, default=10.0, metavar="DURATION",
                    help="how long a read of Prometheus is reused (default 10s)")  # fmt: skip
     add_timeout_argument(p)
-    add_prometheus_token_argument(p)
     add_for_argument(p, "1h")
     p.add_argument(
         "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
     )
-    add_allow_host_argument(p, "--prometheus")
 
 
 def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...]:

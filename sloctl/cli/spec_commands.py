@@ -8,12 +8,11 @@ import sys
 
 from sloctl.cli._common import (
     UsageError,
-    add_allow_host_argument,
     add_command,
     add_compat_argument,
     add_format_argument,
     add_input_arguments,
-    add_prometheus_token_argument,
+    add_prometheus_arguments,
     load_slos_of,
     positive_number,
 )
@@ -108,13 +107,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "validate", _validate, VALIDATE)
     add_input_arguments(p)
     add_compat_argument(p, "check the files as generate --compat sloth reads them")
-    p.add_argument(
-        "--prometheus",
-        metavar="URL",
-        help="also warn when a latency SLO's threshold is not a bucket bound of its histogram there",
+    add_prometheus_arguments(
+        p, "also warn when a latency SLO's threshold is not a bucket bound of its histogram there"
     )
-    add_prometheus_token_argument(p)
-    add_allow_host_argument(p, "--prometheus")
     p = add_command(sub, "schema", _schema, SCHEMA)
     p.add_argument(
         "--kind",

@@ -53,21 +53,30 @@ BASE: dict[tuple[str, ...], list[str]] = {
 VALUES = ("nan", "inf", "1e308", "-1", "zz", "")
 
 
-def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:
-    """(command path, flag) of every option whose argparse type converts its text."""
+def _parsers() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """(command path, parser) of every command and sub-command."""
 
-    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str]]:
+    def walk(
+        parser: argparse.ArgumentParser, path: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+        yield path, parser
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for name, sub in action.choices.items():
                     yield from walk(sub, (*path, name))
-            elif action.option_strings and action.type not in (None, str, Path):
-                yield path, action.option_strings[-1]
 
     for command in COMMANDS:
         parser = _build_parser(command)
         (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         yield from walk(sub.choices[command], (command,))
+
+
+def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:
+    """(command path, flag) of every option whose argparse type converts its text."""
+    for path, parser in _parsers():
+        for action in parser._actions:
+            if action.option_strings and action.type not in (None, str, Path):
+                yield path, action.option_strings[-1]
 
 
 CASES = sorted(set(_typed_flags()))
@@ -76,6 +85,19 @@ CASES = sorted(set(_typed_flags()))
 def test_every_command_with_a_typed_flag_has_a_base_command_line() -> None:
     assert len(CASES) >= 25
     assert {path for path, _ in CASES} <= set(BASE), "add the command to BASE"
+
+
+def test_every_command_that_reads_a_prometheus_takes_its_token_and_the_networks_it_may_be_in() -> None:
+    readers = {}
+    for path, parser in _parsers():
+        flags = {flag: action for action in parser._actions for flag in action.option_strings}
+        if "--prometheus" in flags:
+            readers[path] = flags
+    assert set(readers) == {("validate",), ("backtest",), ("serve",), ("status",), ("gate",)}
+    for path, flags in readers.items():
+        assert "--prometheus-token-file" in flags, path
+        # the one network flag says which address it widens the loopback guard for
+        assert "--prometheus" in (flags["--allow-host"].help or ""), path
 
 
 @pytest.mark.parametrize("value", VALUES)
