@@ -101,13 +101,14 @@ def read_labels(
 
 
 def name_and_objective(
-    reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str, *, quoted: bool = True
+    reader: Reader, fields: Mapping[str, YNode], loc: Location, path: str
 ) -> tuple[str, float]:
     """An SLO's ``name`` (checked) and ``objective`` (99 when left out), as the native and Sloth
-    formats write them; ``quoted``: as :meth:`Reader.number` reads it."""
+    formats write them: a quoted objective is an error in both, as it is to Sloth (Go's YAML
+    reader will not put a string into its float64)."""
     name = reader.string(fields.get("name"), f"{path}.name", non_empty=True)
     check_name(reader, name, loc, f"{path}.name", "SLO name")
-    return name, reader.number(fields.get("objective"), f"{path}.objective", default=99.0, quoted=quoted)
+    return name, reader.number(fields.get("objective"), f"{path}.objective", default=99.0, quoted=False)
 
 
 def check_promql(

@@ -52,7 +52,10 @@ def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
                 ["errorBudgetPercent", "shortWindow", "longWindow"],
                 loc=doc.loc,
             )
-            pct = reader.number(w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
+            # quoted=False: Sloth refuses "2" too (Go's YAML reader, into a float64)
+            pct = reader.number(
+                w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1, quoted=False
+            )
             short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
             long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=HOUR)
             loc = loc_of(node, doc.loc)

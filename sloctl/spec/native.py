@@ -151,7 +151,7 @@ def _read_slo(
     errors."""
     before = len(reader.errors)
     f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
-    name, objective = build.name_and_objective(reader, f, node.loc, path, quoted=False)
+    name, objective = build.name_and_objective(reader, f, node.loc, path)
     period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", node.loc)

@@ -12,7 +12,7 @@ from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
 from sloctl.spec import load_text
 from sloctl.spec.metricsql import METRICSQL_ONLY, metricsql_functions
-from tests.fixtures.sloth import SLOTH_LABELS, sloth_spec
+from tests.fixtures.sloth import QUOTED_NUMBERS, SLOTH_LABELS, Quoted, sloth_spec
 from tests.fixtures.specs import shop_slo
 
 GOOD_ERROR = 'sum(rate(req_total{code=~"5.."}[{{.window}}]))'
@@ -94,6 +94,16 @@ def test_sloth_label_values_that_go_reads_as_numbers_or_booleans_are_the_strings
     assert result.ok, [str(e) for e in result.errors]
     got = dict(result.slos[0].labels)
     assert {v: got[f"k{i}"] for i, v in enumerate(SLOTH_LABELS)} == SLOTH_LABELS
+
+
+@pytest.mark.parametrize("case", QUOTED_NUMBERS, ids=lambda q: q.name)
+def test_a_quoted_number_in_a_sloth_file_is_one_error_at_its_value_as_sloth_refuses_it(case: Quoted) -> None:
+    result = load_text(case.text, case.name)
+    assert not result.slos
+    assert [(e.location.file, e.location.line, e.location.column, e.path) for e in result.errors] == [
+        (case.name, case.line, case.column, case.path)
+    ]
+    assert result.errors[0].message.endswith("without quotes")
 
 
 def test_an_empty_sloth_alert_name_with_alerts_on_is_one_error_at_the_field() -> None:
