@@ -274,6 +274,12 @@ class PolicyStep:
     def tier(self) -> str:
         return policy_tier(self.action)
 
+    @property
+    def budget_left_ratio(self) -> float:
+        """The step as a ratio of the budget, exact in decimal (33.3 gives 0.333, where
+        ``33.3 / 100`` gives 0.33299999999999996): the rules and their tests compare with it."""
+        return percent_ratio(self.budget_left_percent)
+
 
 @dataclass(frozen=True)
 class BudgetPolicy:

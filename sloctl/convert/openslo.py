@@ -26,7 +26,7 @@ from sloctl.convert._base import (
     shortened,
 )
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI
+from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, percent_ratio
 from sloctl.render import promql
 from sloctl.spec import openslo as reader
 
@@ -179,7 +179,7 @@ def slo_document(
     losses.windows(slo, "OpenSLO")
     objective: dict[str, object] = {"targetPercent": slo.objective}
     if slo.timeslices is not None:
-        objective["timeSliceTarget"] = slo.timeslices.target / 100
+        objective["timeSliceTarget"] = percent_ratio(slo.timeslices.target)
         objective["timeSliceWindow"] = format_duration(slo.timeslices.slice_seconds)
     spec: dict[str, object] = {"service": slo.service}
     if slo.description:

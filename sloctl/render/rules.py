@@ -508,7 +508,7 @@ def _meta_rules(slo: SLO, options: RuleOptions) -> list[Rule]:
         rules.append(_record(naming.BURN_RATE_THRESHOLD, union, _labels(slo, options)))
     if slo.policy.steps:
         steps: dict[str, str] = {
-            s.action: f"vector({promql.fmt_number(s.budget_left_percent / 100)})" for s in slo.policy.steps
+            s.action: f"vector({promql.fmt_number(s.budget_left_ratio)})" for s in slo.policy.steps
         }
         union = promql.labelled_union(naming.LABEL_POLICY_ACTION, steps)
         rules.append(_record(naming.POLICY_THRESHOLD, union, _labels(slo, options)))
@@ -656,7 +656,7 @@ def _policy_alert(slo: SLO, step: PolicyStep) -> Rule:
     left = promql.fmt_number(step.budget_left_percent)
     return {
         "alert": slo.policy_alert_name,
-        "expr": f"{naming.BUDGET_REMAINING}{sel} <= {promql.fmt_number(step.budget_left_percent / 100)}",
+        "expr": f"{naming.BUDGET_REMAINING}{sel} <= {promql.fmt_number(step.budget_left_ratio)}",
         "labels": _alert_labels(slo, "ticket", step.tier, **{naming.LABEL_POLICY_ACTION: step.action}),
         "annotations": _alert_annotations(
             slo,

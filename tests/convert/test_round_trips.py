@@ -863,3 +863,13 @@ slos:
     back = load_text(render_text(out), "native.yaml")
     assert not back.errors, [str(e) for e in back.errors]
     assert dict(back.slos[0].labels) == {"team": "shop"}
+
+
+def test_openslo_gets_a_timeslice_target_of_99_9_percent_as_0_999_not_its_binary_neighbour() -> None:
+    slos = read(
+        native_text(
+            [{"name": "a", "objective": 99.5, "sli": EVENTS, "timeslices": {"slice": "5m", "target": 99.9}}]
+        )
+    )
+    docs = [d for d in yaml.safe_load_all(render_text(convert(slos, "openslo"))) if d and d["kind"] == "SLO"]
+    assert [o["timeSliceTarget"] for d in docs for o in d["spec"]["objectives"]] == [0.999]

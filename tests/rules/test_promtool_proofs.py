@@ -5,12 +5,15 @@ Also shows the tests have teeth: a rule broken on purpose makes them fail.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
+from sloctl import naming
 from sloctl.durations import parse_duration
 from sloctl.generate import GenerateOptions, plan_outputs, write_outputs
 from sloctl.promtool import run_rule_tests
@@ -178,5 +181,32 @@ def test_a_composite_flags_no_data_after_its_own_for_whatever_its_components_say
     write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False)))
     tests = "".join(p.read_text() for p in (tmp_path / "rules" / "tests").glob("shop--shop.*.test.yml"))
     assert "the no-data ticket fires 10m after traffic stops" in tests
+    report = run_rule_tests([tmp_path / "rules"], jobs=2)
+    assert report.ok, "\n".join(report.lines())
+
+
+def test_a_policy_step_at_33_3_percent_left_is_rendered_as_0_333_and_its_generated_tests_pass(
+    tmp_path: Path,
+) -> None:
+    # 33.3 / 100 is 0.33299999999999996 in binary floating point: the rules said so until the
+    # step's ratio was taken in decimal, as the objective's is.
+    (tmp_path / "slos").mkdir()
+    policy = "policy: {steps: [{budgetLeft: 33.3, action: notify}, {budgetLeft: 0, action: freeze}]}"
+    (tmp_path / "slos" / "shop.yaml").write_text(
+        service_doc(
+            "shop", [events_slo("availability", errors=rate("errors"), total=rate("total"), extra=policy)]
+        )
+    )
+    result = load_paths([tmp_path / "slos"])
+    assert not result.errors, [str(e) for e in result.errors]
+    write_outputs(tmp_path, plan_outputs(result.slos, GenerateOptions(dashboards=False, alertmanager=False)))
+    (rule_file,) = (tmp_path / "rules").glob("*.yml")
+    rules = [r for g in yaml.safe_load(rule_file.read_text())["groups"] for r in g["rules"]]
+    (threshold,) = [r["expr"] for r in rules if r.get("record") == naming.POLICY_THRESHOLD]
+    assert re.findall(r"vector\(([^)]*)\)", threshold) == ["0.333", "0"]
+    (notify,) = [
+        r["expr"] for r in rules if "alert" in r and r["labels"].get(naming.LABEL_POLICY_ACTION) == "notify"
+    ]
+    assert notify.endswith(" <= 0.333")
     report = run_rule_tests([tmp_path / "rules"], jobs=2)
     assert report.ok, "\n".join(report.lines())

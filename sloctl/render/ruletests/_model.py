@@ -351,7 +351,7 @@ class _Run:
         if len(texts) > 1:
             return False
         for left in values:
-            if any(abs(left - s.budget_left_percent / 100) <= 1e-9 for s in self.slo.policy.steps):
+            if any(abs(left - s.budget_left_ratio) <= 1e-9 for s in self.slo.policy.steps):
                 return False
             if {_percentage(left * (1 + 1e-9)), _percentage(left * (1 - 1e-9))} != texts:
                 return False

@@ -177,7 +177,7 @@ class _Builder:
         left = run.remaining(i)
         out: list[dict[str, object]] = []
         for step in self.slo.policy.steps:
-            if left is None or left > step.budget_left_percent / 100:
+            if left is None or left > step.budget_left_ratio:
                 continue
             template = self.rendered[(self.slo.policy_alert_name, step.tier)]["annotations"]
             assert isinstance(template, dict)
@@ -584,7 +584,7 @@ class _Builder:
         rpm = _traffic(slo)
         hour = HOUR // STEP
         scale = _composite_scale(slo)
-        lowest = min(s.budget_left_percent for s in steps) / 100
+        lowest = min(s.budget_left_ratio for s in steps)
         if slo.timeslices is not None:
             # Bad slices after a long healthy run: each spends about a fifth of the budget — at
             # most 2,400 slices, as promtool refuses queries of more than 10,000 samples (the
@@ -613,7 +613,7 @@ class _Builder:
             checks = [i for i in range(2 * hours, run.steps, max(1, hours // 2)) if run.policy_agreed(i)]
         # Around each step: the last evaluation above it and the first at or below it.
         for step in steps:
-            limit = step.budget_left_percent / 100
+            limit = step.budget_left_ratio
             cross = next(
                 (i for i in range(run.steps) if (left := run.remaining(i)) is not None and left <= limit),
                 None,
@@ -625,7 +625,7 @@ class _Builder:
             s.action
             for i in checks
             for s in steps
-            if (left := run.remaining(i)) is not None and left <= s.budget_left_percent / 100
+            if (left := run.remaining(i)) is not None and left <= s.budget_left_ratio
         }
         if len(fired) != len(steps):
             raise UnprovableSLO(f"{slo.id}: the policy scenario does not reach every step")
