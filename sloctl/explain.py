@@ -6,7 +6,7 @@ Pure: SLOs in, rows out; the CLI formats them as a table or JSON.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from sloctl.durations import DAY, HOUR, format_duration
@@ -52,8 +52,14 @@ class TierExplanation:
     full_outage_detection_seconds: int
     budget_spent_before_full_outage_alert_percent: float
     cannot_fire: str | None = None
-    """Why the tier can never fire (its threshold at or above the most there can be), else
-    ``None``."""
+    """Why the tier can never fire (its threshold at or above the most there can be; for a
+    calendar period, in its longest period), else ``None``."""
+    trips_at_error_ratio_range: tuple[float, float] | None = None
+    trips_at_bad_slices_range: tuple[int, int] | None = None
+    full_outage_detection_seconds_range: tuple[int, int] | None = None
+    budget_spent_before_full_outage_alert_percent_range: tuple[float, float] | None = None
+    """For a calendar period: the figures above (given at its nominal length) in its shortest
+    and longest period, as ``burn_factor_range``; None where the tier cannot fire."""
 
 
 @dataclass(frozen=True)
@@ -141,14 +147,61 @@ def _period_lengths(calendar: Calendar) -> tuple[int, int]:
     return min(lengths), max(lengths)
 
 
-def _factor_range(slo: SLO, budget_percent: float, long_window: int) -> tuple[float, float] | None:
-    if slo.calendar is None:
-        return None
-    shortest, longest = _period_lengths(slo.calendar)
-    return (
-        round(budget_percent / 100 * shortest / long_window, 2),
-        round(budget_percent / 100 * longest / long_window, 2),
-    )
+@dataclass(frozen=True)
+class _Figures:
+    """What a tier does in a period of ``period`` seconds: its factor, the error ratio (or bad
+    slices) that trips it, the designed detection of a full outage and the budget spent by then;
+    ``never`` says why it cannot fire."""
+
+    period: int
+    factor: float
+    trips_at_error_ratio: float
+    trips_at_bad_slices: int | None
+    detection: int
+    spent_percent: float
+    never: str | None
+
+
+def _figures(slo: SLO, tier: AlertTier, period: int) -> _Figures:
+    budget = slo.error_budget
+    slices = slo.timeslices.slice_seconds if slo.timeslices else None
+    factor = tier.window.burn_factor(period)
+    bad = timeslice_slices_to_fire(slo, tier, period) if slices else None
+    never = _cannot_fire(slo, tier, factor, period)
+    detect = 0 if never else designed_detection(slo, tier, 1 / budget, EVALUATION_INTERVAL, period=period)
+    if never:
+        spent = 0.0
+    elif bad is not None and slices:
+        spent = 100 * bad / (budget * period / slices)
+    else:
+        spent = 100 * detect / (budget * period)
+    return _Figures(period, factor, min(1.0, factor * budget), bad, detect, spent, never)
+
+
+@dataclass(frozen=True)
+class _Ranges:
+    """The calendar fields of :class:`TierExplanation`: the figures of the shortest and the
+    longest period (all but the factor left out where either cannot fire)."""
+
+    factor: tuple[float, float] | None = None
+    trips_at: tuple[float, float] | None = None
+    bad_slices: tuple[int, int] | None = None
+    detection: tuple[int, int] | None = None
+    spent: tuple[float, float] | None = None
+
+    @classmethod
+    def of(cls, low: _Figures, high: _Figures) -> _Ranges:
+        factor = (round(low.factor, 2), round(high.factor, 2))
+        if low.never or high.never:
+            return cls(factor)
+        slices = low.trips_at_bad_slices, high.trips_at_bad_slices
+        return cls(
+            factor,
+            (low.trips_at_error_ratio, high.trips_at_error_ratio),
+            None if slices[0] is None or slices[1] is None else (slices[0], slices[1]),
+            (low.detection, high.detection),
+            (round(low.spent_percent, 4), round(high.spent_percent, 4)),
+        )
 
 
 def _significant(value: float) -> float:
@@ -195,28 +248,23 @@ def _explain_slo(slo: SLO, requests_per_second: float | None) -> SLOExplanation:
         else "off",
         policy=policy,
         windows_source=slo.windows.source,
-        tiers=tuple(_explain_tier(slo, tier, budget_slices) for tier in slo.alerting.tiers),
+        tiers=tuple(_explain_tier(slo, tier) for tier in slo.alerting.tiers),
     )
 
 
-def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> TierExplanation:
-    budget = slo.error_budget
-    slices = slo.timeslices.slice_seconds if slo.timeslices else None
+def _explain_tier(slo: SLO, tier: AlertTier) -> TierExplanation:
     w = tier.window
-    factor = w.burn_factor(slo.period)
-    outage = 1 / budget
-    bad = timeslice_slices_to_fire(slo, tier) if slices else None
-    never = _cannot_fire(slo, tier, factor)
-    detect = 0 if never else designed_detection(slo, tier, outage, EVALUATION_INTERVAL)
-    if never:
-        spent = 0.0
-    elif bad is not None and budget_slices:
-        spent = 100 * bad / budget_slices
-    else:
-        spent = 100 * detect / (budget * slo.period)
+    nominal = _figures(slo, tier, slo.period)
+    never, ranges = nominal.never, _Ranges()
+    if slo.calendar is not None:
+        shortest, longest = _period_lengths(slo.calendar)
+        low, high = _figures(slo, tier, shortest), _figures(slo, tier, longest)
+        ranges = _Ranges.of(low, high)
+        if not never and high.never:  # the factor grows with the period: the longest is the bar
+            never = f"{high.never}, in its longest period ({format_duration(longest)})"
     # explain assumes 1m evaluations (EVALUATION_INTERVAL), which divide 5m
     tiled = tiled_window(slo, EVALUATION_INTERVAL)
-    if slices:
+    if slo.timeslices:
         source = "bad slices"
     elif w.long_window == sharp_window(slo) and (tiled or takes_window(slo.sli)):
         source = "5m tiles" if tiled else "raw series"
@@ -231,28 +279,32 @@ def _explain_tier(slo: SLO, tier: AlertTier, budget_slices: float | None) -> Tie
         short_window=format_duration(w.short_window),
         long_window_source=source,
         long_window_fallback=fallback,
-        burn_factor=round(factor, 4),
-        burn_factor_range=_factor_range(slo, w.budget_percent, w.long_window),
-        trips_at_error_ratio=min(1.0, factor * budget),
-        trips_at_bad_slices=bad,
+        burn_factor=round(nominal.factor, 4),
+        burn_factor_range=ranges.factor,
+        trips_at_error_ratio=nominal.trips_at_error_ratio,
+        trips_at_bad_slices=nominal.trips_at_bad_slices,
         budget_spent_at_threshold_percent=round(w.budget_percent, 4),
         for_=format_duration(tier.for_seconds) if tier.for_seconds else "0s",
-        full_outage_detection_seconds=detect,
-        budget_spent_before_full_outage_alert_percent=round(spent, 4),
+        full_outage_detection_seconds=nominal.detection,
+        budget_spent_before_full_outage_alert_percent=round(nominal.spent_percent, 4),
         cannot_fire=never,
+        trips_at_error_ratio_range=ranges.trips_at,
+        trips_at_bad_slices_range=ranges.bad_slices,
+        full_outage_detection_seconds_range=ranges.detection,
+        budget_spent_before_full_outage_alert_percent_range=ranges.spent,
     )
 
 
-def _cannot_fire(slo: SLO, tier: AlertTier, factor: float) -> str | None:
+def _cannot_fire(slo: SLO, tier: AlertTier, factor: float, period: int) -> str | None:
     """Why ``tier`` never fires, or ``None``: the alert is a strict ``>``, so a threshold at the
     most there can be (an error ratio of 100 %, every slice of the window bad) never trips."""
     w = tier.window
     if slo.timeslices is not None:
-        if timeslice_tier_can_fire(slo, tier):
+        if timeslice_tier_can_fire(slo, tier, period):
             return None
         held = w.long_window // slo.timeslices.slice_seconds
         return (
-            f"cannot fire: it takes {timeslice_slices_to_fire(slo, tier)} bad slices in its "
+            f"cannot fire: it takes {timeslice_slices_to_fire(slo, tier, period)} bad slices in its "
             f"{format_duration(w.long_window)} window, which holds only {held}"
         )
     if 1 / slo.error_budget > factor:  # a full outage burns 1 / budget: above the factor, it fires
@@ -279,6 +331,17 @@ def _percent(ratio: float) -> str:
     read zero (``0.00001%``, the budget of 99.99999)."""
     text = f"{ratio * 100:.4f}"
     return f"{text}%" if float(text) else f"{ratio * 100:.10f}".rstrip("0") + "%"
+
+
+def _bare_percent(ratio: float) -> str:
+    return _percent(ratio).removesuffix("%")
+
+
+def _span(pair: tuple[float, float], text: Callable[[float], str], unit: str) -> str:
+    """``low-high`` and the unit, or one value where both read the same (``1.44x``,
+    ``1.344-1.488%``)."""
+    low, high = (text(v) for v in sorted(pair))
+    return f"{low}{unit}" if low == high else f"{low}-{high}{unit}"
 
 
 def _outage(minutes: float) -> str:
@@ -344,7 +407,9 @@ def format_explanations(items: Sequence[SLOExplanation]) -> str:
             "slices) and resets at the boundary; a tier's factor is its budget share times the "
             "current period's length over its long window, so it is lower in February than in a "
             "31-day month (the range shown: its shortest and longest period in its time zone, "
-            "a DST change included where the zone has one)."
+            "a DST change included where the zone has one); so are the error ratio it trips at, "
+            "the outage's detection and the budget used by then (a shorter period has a smaller "
+            "budget: its tier trips at a lower ratio and uses a larger share of it)."
         )
     return "\n".join(lines) + "\n"
 
@@ -356,17 +421,17 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
     rows = [header]
     for t in e.tiers:
         state = "" if t.enabled else " (off)"
-        factor = f"{t.burn_factor:g}x"
-        if t.burn_factor_range:
-            low, high = t.burn_factor_range
-            factor = f"{low:g}x" if low == high else f"{low:g}-{high:g}x"
-            calendar = True
-        trips = _percent(t.trips_at_error_ratio)
+        factor = _span(t.burn_factor_range or (t.burn_factor, t.burn_factor), lambda v: f"{v:g}", "x")
+        calendar = calendar or t.burn_factor_range is not None
+        trips = _span(t.trips_at_error_ratio_range or (t.trips_at_error_ratio,) * 2, _bare_percent, "%")
         if t.trips_at_bad_slices is not None:
-            trips = f"{t.trips_at_bad_slices} bad slice{'s' if t.trips_at_bad_slices > 1 else ''}"
+            low, high = t.trips_at_bad_slices_range or (t.trips_at_bad_slices,) * 2
+            trips = f"{_span((low, high), str, '')} bad slice{'s' if high > 1 else ''}"
             timeslices = True
         if t.cannot_fire:
             trips = "never"
+        detected = t.full_outage_detection_seconds_range or (t.full_outage_detection_seconds,) * 2
+        used = t.budget_spent_before_full_outage_alert_percent_range
         raw = "*" if t.long_window_source in ("5m tiles", "raw series") else ""
         rows.append(
             (
@@ -376,8 +441,10 @@ def _tier_table(e: SLOExplanation) -> tuple[list[str], bool, bool]:
                 trips,
                 f"{t.budget_spent_at_threshold_percent:g}%",
                 t.for_,
-                _human(t.full_outage_detection_seconds) if t.full_outage_detection_seconds else "n/a",
-                f"{t.budget_spent_before_full_outage_alert_percent:.3f}%",
+                "n/a" if t.cannot_fire or not detected[0] else _span(detected, _human, ""),
+                _span(
+                    used or (t.budget_spent_before_full_outage_alert_percent,) * 2, lambda v: f"{v:.3f}", "%"
+                ),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

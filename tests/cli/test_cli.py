@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import yaml
 
 from sloctl.calendars import period_bounds as calendar_bounds
 from sloctl.cli.main import main
-from sloctl.durations import parse_duration
+from sloctl.durations import HOUR, parse_duration
 from sloctl.model import CalendarUnit
 from tests.fixtures.cli import SLOCTL, run_sloctl
 from tests.fixtures.specs import events_slo, service_doc
@@ -192,6 +193,18 @@ CALENDARS = [
 ]
 
 
+def period_lengths(unit: CalendarUnit, zone: str) -> set[int]:
+    """The oracle: every period of ten years, local midnight to local midnight, from the zone
+    database (a zone without DST has weeks of exactly 7 days, and Paris no DST change in
+    February)."""
+    lengths, t = set(), calendar_bounds(unit, zone, 1767225600)[0]  # 2026-01-01
+    while t < 2082758400:  # 2036-01-01
+        start, end = calendar_bounds(unit, zone, t)
+        lengths.add(end - start)
+        t = end
+    return lengths
+
+
 @pytest.mark.parametrize(("unit", "zone"), CALENDARS, ids=[f"{u}-{z}" for u, z in CALENDARS])
 def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], unit: CalendarUnit, zone: str
@@ -203,13 +216,7 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
     (explained,) = json.loads(capsys.readouterr().out)
     assert explained["period"] == unit
     assert f"each calendar {unit} in {zone}" in explained["meaning"]
-    # the oracle: every period of ten years, local midnight to local midnight, from the zone
-    # database (a zone without DST has weeks of exactly 7 days, and Paris no DST change in February)
-    lengths, t = set(), calendar_bounds(unit, zone, 1767225600)[0]  # 2026-01-01
-    while t < 2082758400:  # 2036-01-01
-        start, end = calendar_bounds(unit, zone, t)
-        lengths.add(end - start)
-        t = end
+    lengths = period_lengths(unit, zone)
     quick = explained["tiers"][0]
     share = quick["budget_spent_at_threshold_percent"] / 100
     window = parse_duration(quick["long_window"])
@@ -221,6 +228,36 @@ def test_explain_gives_a_calendar_periods_factors_for_its_shortest_and_longest_p
     low, high = expected
     shown = f"{low:g}x" if low == high else f"{low:g}-{high:g}x"
     assert f"  {shown}  " in text.read_text().splitlines()[5], text.read_text()
+
+
+@pytest.mark.parametrize(("unit", "zone"), [("month", "Europe/Paris"), ("week", "America/New_York")])
+def test_explain_gives_a_calendar_tiers_trip_ratio_detection_and_budget_used_in_its_shortest_and_longest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], unit: CalendarUnit, zone: str
+) -> None:
+    spec = tmp_path / "calendar.yaml"
+    spec.write_text(
+        service_doc("shop", [events_slo("cal", extra=f"calendar: {{unit: {unit}, timeZone: {zone}}}")])
+    )
+    assert main(["explain", str(spec), "-o", "json"]) == 0
+    (explained,) = json.loads(capsys.readouterr().out)
+    budget = explained["error_budget_ratio"]
+    quick = explained["tiers"][0]
+    assert quick["long_window_source"] == "5m tiles" and quick["for_"] == "0s"
+    share = quick["budget_spent_at_threshold_percent"] / 100
+    periods = (min(period_lengths(unit, zone)), max(period_lengths(unit, zone)))
+    # docs/rules.md: the quick page trips above share × period / 1h × budget, and a full outage
+    # (a burn of 1 / budget) is seen after 1h × factor × budget + a 1m scrape + a 1m evaluation
+    trips = [share * p / HOUR * budget for p in periods]
+    detected = [math.ceil(share * p * budget + 120) for p in periods]
+    used = [round(100 * d / (budget * p), 4) for d, p in zip(detected, periods, strict=True)]
+    assert quick["trips_at_error_ratio_range"] == pytest.approx(trips, rel=1e-12)
+    assert quick["full_outage_detection_seconds_range"] == detected
+    assert quick["budget_spent_before_full_outage_alert_percent_range"] == used
+    assert used[0] > used[1]  # the shorter period's smaller budget: a larger share of it
+    assert main(["explain", str(spec)]) == 0
+    row = capsys.readouterr().out.splitlines()[5].split()
+    assert row[3:4] == [f"{trips[0] * 100:.4f}-{trips[1] * 100:.4f}%"]
+    assert row[-1] == f"{used[1]:.3f}-{used[0]:.3f}%"
 
 
 def test_explain_prints_a_seven_nines_objective_and_its_budget_without_rounding_them_away(
