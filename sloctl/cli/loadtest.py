@@ -101,6 +101,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a breakpoint search fails (exit 1) unless a step of at least USERS users held every "
         "gate it watches (default: any breaking point passes)",
     )
+    p.add_argument(
+        "--breakpoint-alpha",
+        metavar="P",
+        type=float,
+        help="a step's failures break a breakpoint search's failure_ratio gate only when a service "
+        "failing at exactly the gate's limit shows as many less often than P (above 0, below 1; "
+        "default 0.001)",
+    )
     add_allow_host_argument(p, "--host")
     p.add_argument(
         "--report-dir",
@@ -129,6 +137,7 @@ def _run(args: argparse.Namespace) -> int:
         report_dir=output_dir(args.report_dir, "--report-dir"),
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
         breakpoint_at_least=args.breakpoint_at_least,
+        breakpoint_alpha=args.breakpoint_alpha,
     )
     # SIGINT and SIGTERM set ``stop``: Locust is stopped the graceful way (its users deprovision)
     # and what ran is reported, rather than this process dying and leaving Locust running.

@@ -19,7 +19,9 @@ process (and forks workers with ``--processes``):
   elsewhere in the middle of a run;
 - ``SLOCTL_LOADTEST_USERS``, ``SLOCTL_LOADTEST_USER_RPS``, ``SLOCTL_LOADTEST_DURATION``:
   shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of the gates the breakpoint shape
-  judges per step (every field of each :class:`~.thresholds.Threshold`).
+  judges per step (every field of each :class:`~.thresholds.Threshold`);
+  ``SLOCTL_BREAKPOINT_ALPHA``: the significance it judges ``failure_ratio`` gates at
+  (``--breakpoint-alpha``, default :data:`~.results.STEP_FAILURE_ALPHA`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from sloctl.contract import OPERATIONAL_PATHS, route
 from sloctl.egress import Egress, EgressDenied, parse_networks
 
 from .netguard import ProcessGuard
-from .results import RouteStats, RunStats, judge_step, percentile, since
+from .results import STEP_FAILURE_ALPHA, RouteStats, RunStats, judge_step, percentile, since
 from .runner import BREAKPOINT_MAX_STEPS, BREAKPOINT_STEP_SECONDS, MAX_DURATION, RunOptions
 from .thresholds import Threshold
 
@@ -391,6 +393,7 @@ class StepState:
         self.searched = False
         self.steps: list[dict[str, object]] = []
         self.broken: dict[str, object] | None = None
+        self.alpha = STEP_FAILURE_ALPHA
 
 
 STEP = StepState()
@@ -440,6 +443,7 @@ class BreakpointShape(LoadTestShape):
         super().__init__()
         self._step = 0
         self._gates = _breakpoint_gates()
+        STEP.alpha = _env_float("SLOCTL_BREAKPOINT_ALPHA", STEP_FAILURE_ALPHA)
         #: when the step began, and every route's statistics then (all requests, successes)
         self._mark: tuple[float, tuple[RouteStats, ...], tuple[RouteStats, ...]] | None = None
 
@@ -454,7 +458,7 @@ class BreakpointShape(LoadTestShape):
         (t0, every0, ok0), self._mark = self._mark, mark
         step = RunStats(routes=since(mark[1], every0, t0, now), succeeded=since(mark[2], ok0, t0, now))
         n = step.total.num_requests
-        judged = judge_step(self._gates, step)
+        judged = judge_step(self._gates, step, STEP.alpha)
         record: dict[str, object] = {
             "users": float(self.get_current_user_count()),
             "rps": round(n / (now - t0), 2) if now > t0 else 0.0,
@@ -692,7 +696,9 @@ def _on_quit(**_kwargs: Any) -> None:
         # A breakpoint search ends when a gate breaks, whatever time is left.
         "stopped_by": "breakpoint" if STEP.broken is not None else RECORDER.stopped_by,
         "breakpoint": (
-            {"searched": True, "steps": STEP.steps, "broken": STEP.broken} if STEP.searched else None
+            {"searched": True, "steps": STEP.steps, "broken": STEP.broken, "alpha": STEP.alpha}
+            if STEP.searched
+            else None
         ),
         "server_times": {str(k): v for k, v in sorted(SERVER_TIMES.times.items())},
         "arrivals": (

@@ -211,8 +211,8 @@ class Breakpoint:
 
     >>> Breakpoint(10, 49.8, 2, 15, 70.1, "p(95) <= 200", 250.0, "/v1/projects").describe()
     'held 10 users (49.8 req/s); broke at 15 users (70.1 req/s): p(95) <= 200 (/v1/projects) measured 250'
-    >>> Breakpoint(100, 480.0, 20).describe()
-    'held 100 users (480 req/s) in 20 steps: no gate it watches broke'
+    >>> Breakpoint(100, 480.0, 20, alpha=0.001).describe()
+    'held 100 users (480 req/s) in 20 steps: no gate it watches broke (failure ratios judged at alpha 0.001)'
     """
 
     #: users of the last step that held (0: the first step broke, or none was measured)
@@ -229,6 +229,9 @@ class Breakpoint:
     #: the requests that gate covers (:attr:`Threshold.scope`: ``all requests``, a route, a
     #: dependency's routes); None in results written before every gate was watched
     broken_scope: str | None = None
+    #: the significance its ``failure_ratio`` gates were judged at (``--breakpoint-alpha``);
+    #: None in results written before it was a setting (they used :data:`STEP_FAILURE_ALPHA`)
+    alpha: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -247,15 +250,16 @@ class Breakpoint:
 
     def describe(self) -> str:
         held = f"held {self.held_users} users ({self.held_rps:g} req/s)" if self.steps else "no step held"
+        alpha = f" (failure ratios judged at alpha {self.alpha:g})" if self.alpha is not None else ""
         if self.broke_at_users is None:
             if not self.steps:
                 return "no whole step was measured: give a --duration of a step (5 s) or more"
-            return f"{held} in {self.steps} steps: no gate it watches broke"
+            return f"{held} in {self.steps} steps: no gate it watches broke{alpha}"
         measured = f" measured {self.broken_value:g}" if self.broken_value is not None else ""
         scope = f" ({self.broken_scope})" if self.broken_scope else ""
         return (
             f"{held}; broke at {self.broke_at_users} users ({self.broke_at_rps or 0:g} req/s): "
-            f"{self.broken_by or 'a gate'}{scope}{measured}"
+            f"{self.broken_by or 'a gate'}{scope}{measured}{alpha}"
         )
 
 
@@ -508,13 +512,16 @@ class StepGate:
         return self.value is not None and not self.held
 
 
-def judge_step(gates: Iterable[Threshold], step: RunStats) -> tuple[StepGate, ...]:
+def judge_step(
+    gates: Iterable[Threshold], step: RunStats, alpha: float = STEP_FAILURE_ALPHA
+) -> tuple[StepGate, ...]:
     """Every gate over one breakpoint step (``step``: the step's requests, :func:`since`), as
     :func:`evaluate` judges the whole run: the same selection, latency over the successful
     requests. A gate with fewer requests in its scope than :func:`step_minimum` is not judged
     (it holds): too few to tell a slower route from one slow answer. A ``failure_ratio`` above
-    its limit breaks the step only if so many failures are unlikely at the limit
-    (:data:`STEP_FAILURE_ALPHA`): one failure of 20 requests is not a service failing 5 %."""
+    its limit breaks the step only if so many failures are less likely than ``alpha`` at the limit
+    (:data:`STEP_FAILURE_ALPHA`, ``--breakpoint-alpha``): one failure of 20 requests is not a
+    service failing 5 %."""
     out: list[StepGate] = []
     for t in gates:
         counted = step.select(t.route, t.method, t.dependency, succeeded=t.stat in LATENCY_STATS)
@@ -529,7 +536,7 @@ def judge_step(gates: Iterable[Threshold], step: RunStats) -> tuple[StepGate, ..
         held, note = result.passed or result.value is None, result.note
         if not held and t.stat == "failure_ratio" and counted is not None:
             chance = failures_beyond_chance(counted.num_failures, n, t.limit)
-            if chance >= STEP_FAILURE_ALPHA:
+            if chance >= alpha:
                 held = True
                 failed = counted.num_failures
                 note = (

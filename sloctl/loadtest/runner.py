@@ -27,7 +27,7 @@ from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 from sloctl.masking import mask_text
 from sloctl.servers._lifeline import LIFELINE
 
-from .results import Breakpoint, RouteStats, RunStats, Sample
+from .results import STEP_FAILURE_ALPHA, Breakpoint, RouteStats, RunStats, Sample
 from .thresholds import Threshold
 
 __all__ = [
@@ -81,6 +81,8 @@ class RunOptions(LoadShape):
     #: networks the host may resolve to: loopback plus ``--allow-host``
     allow: tuple[str, ...] = tuple(str(n) for n in LOOPBACK)
     breakpoint_gates: tuple[Threshold, ...] = ()
+    #: the significance the breakpoint search judges ``failure_ratio`` gates at
+    breakpoint_alpha: float = STEP_FAILURE_ALPHA
 
     def __post_init__(self) -> None:
         cores = os.cpu_count() or 1
@@ -409,6 +411,7 @@ def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
         "SLOCTL_LOADTEST_RATE": str(options.rate or options.users * options.user_rps),
         "SLOCTL_LOADTEST_DURATION": str(options.duration),
         "SLOCTL_BREAKPOINT_GATES": json.dumps([_gate_json(t) for t in options.breakpoint_gates]),
+        "SLOCTL_BREAKPOINT_ALPHA": repr(options.breakpoint_alpha),
         "PYTHONUNBUFFERED": "1",
     }
     return env
@@ -515,6 +518,7 @@ def _breakpoint(raw: object) -> Breakpoint | None:
         broken_by=str(broke["gate"]) if broke is not None and "gate" in broke else None,
         broken_value=float(value) if isinstance(value, int | float) else None,
         broken_scope=str(broke["scope"]) if broke is not None and "scope" in broke else None,
+        alpha=float(alpha) if isinstance(alpha := raw.get("alpha"), int | float) else None,
     )
 
 

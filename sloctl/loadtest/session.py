@@ -21,7 +21,7 @@ from sloctl.masking import mask_text
 from sloctl.model import SLO
 
 from .report import Report, render_html, render_json
-from .results import evaluate
+from .results import STEP_FAILURE_ALPHA, evaluate
 from .runner import (
     BREAKPOINT_MAX_STEPS,
     BREAKPOINT_STEP_SECONDS,
@@ -76,6 +76,9 @@ class LoadtestRequest:
     command: str = ""
     #: the users a breakpoint search must hold (a whole step within every gate it watches)
     breakpoint_at_least: int | None = None
+    #: how unlikely a step's failures must be at a ``failure_ratio`` gate's limit before they
+    #: break the search (None: :data:`~.results.STEP_FAILURE_ALPHA`)
+    breakpoint_alpha: float | None = None
 
 
 def run_loadtest(
@@ -157,15 +160,21 @@ def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
     """A breakpoint search that could only end one way is refused before any load: one without a
     gate to stop on, shorter than a step, or asked to hold more users than it can add. Your own
     Locust file is not inspected (whether it searches is known after the run)."""
-    least = request.breakpoint_at_least
+    least, alpha = request.breakpoint_at_least, request.breakpoint_alpha
     if least is not None and least < 1:
         raise LoadtestAborted(f"--breakpoint-at-least {least}: give 1 or more users")
+    if alpha is not None and not 0 < alpha < 1:
+        raise LoadtestAborted(
+            f"--breakpoint-alpha {alpha:g}: give a probability above 0 and below 1"
+            f" (default {STEP_FAILURE_ALPHA:g})"
+        )
     if request.scenario in SCENARIOS and request.scenario != "breakpoint":
-        if least is not None:
-            raise LoadtestAborted(
-                f"--breakpoint-at-least: the {request.scenario} scenario runs no breakpoint search;"
-                " use it with the breakpoint scenario"
-            )
+        for flag, value in (("--breakpoint-at-least", least), ("--breakpoint-alpha", alpha)):
+            if value is not None:
+                raise LoadtestAborted(
+                    f"{flag}: the {request.scenario} scenario runs no breakpoint search;"
+                    " use it with the breakpoint scenario"
+                )
         return
     if request.scenario != "breakpoint":
         return
@@ -198,6 +207,9 @@ def _options(request: LoadtestRequest, scenario: Path, gates: tuple[Threshold, .
             duration=_duration(request, scenario),
             allow=allow,
             breakpoint_gates=breakpoint_gates(gates),
+            breakpoint_alpha=STEP_FAILURE_ALPHA
+            if request.breakpoint_alpha is None
+            else request.breakpoint_alpha,
             **asdict(request.load),
         )
     except (LoadtestError, EgressDenied) as exc:

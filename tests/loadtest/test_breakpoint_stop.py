@@ -6,7 +6,9 @@ the point in the report); it fails (exit 1) only when it held fewer users than
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,6 +94,19 @@ def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_use
         (["breakpoint", "--breakpoint-at-least", "0"], "--breakpoint-at-least 0: give 1 or more users"),
         (["breakpoint", "--duration", "3s"], "--duration 3s: a breakpoint search runs steps of 5 s"),
         (["breakpoint", "--breakpoint-at-least", "201"], "the search reaches 200 users at most"),
+        (
+            ["breakpoint", "--breakpoint-alpha", "0"],
+            "--breakpoint-alpha 0: give a probability above 0 and below 1",
+        ),
+        (
+            ["breakpoint", "--breakpoint-alpha", "1"],
+            "--breakpoint-alpha 1: give a probability above 0 and below 1",
+        ),
+        (["breakpoint", "--breakpoint-alpha", "nan"], "--breakpoint-alpha nan: give a probability above 0"),
+        (
+            ["steady", "--breakpoint-alpha", "0.01"],
+            "--breakpoint-alpha: the steady scenario runs no breakpoint",
+        ),
     ],
 )
 def test_a_search_that_could_only_end_one_way_is_a_usage_error_before_any_load(
@@ -115,3 +130,40 @@ def test_a_search_without_a_gate_it_can_watch_is_a_usage_error(capsys: pytest.Ca
     ]
     assert main(argv) == 2
     assert "stops on a latency or failure gate with an upper limit" in capsys.readouterr().err
+
+
+def _one_in_fifty(failed: itertools.count[int]) -> Callable[[StubRequest], Answer]:
+    """Every 50th request fails (500): 2 %, twice a ``failure_ratio <= 0.01`` gate's limit."""
+    return lambda _request: Answer(b"no", status=500) if next(failed) % 50 == 49 else Answer(b"ok")
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_breakpoint_alpha_sets_how_unlikely_a_steps_failures_must_be_to_break_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A step of 1 user (about 50 to 250 requests) failing 2 %: 1 to 5 failures, which a service
+    # failing at exactly 1 % shows in 11 % to 39 % of such steps. Beyond chance at alpha 0.5, not
+    # at the default 0.001.
+    flags = ["--duration", "10s", "--users", "1", "--threshold", "failure_ratio<=0.01"]
+    for name in ("default", "half"):
+        (tmp_path / name).mkdir()
+    code, report = run_locust_file(
+        tmp_path / "default", LOCUST_FILE, _one_in_fifty(itertools.count()), *flags
+    )
+    found = report["breakpoint"]
+    assert code == 0 and (found["steps"], found["broke_at_users"], found["alpha"]) == (2, None, 0.001), found
+    assert (
+        "in 2 steps: no gate it watches broke (failure ratios judged at alpha 0.001)"
+        in capsys.readouterr().out
+    )
+    flags += ["--breakpoint-alpha", "0.5"]
+    code, report = run_locust_file(tmp_path / "half", LOCUST_FILE, _one_in_fifty(itertools.count()), *flags)
+    found = report["breakpoint"]
+    assert code == 0 and (found["broke_at_users"], found["broken_by"], found["alpha"]) == (
+        1,
+        "failure_ratio <= 0.01",
+        0.5,
+    ), found
+    out = capsys.readouterr().out
+    assert "broke at 1 users" in out and "(failure ratios judged at alpha 0.5)" in out, out
