@@ -47,6 +47,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument("--rate-burst", metavar="N", type=int, help="bucket size (default 2000)")
     up.add_argument(
+        "--backup-workers",
+        metavar="N",
+        type=int,
+        help="pg_dump processes at a time, off the request path (default 1)",
+    )
+    up.add_argument(
+        "--backup-queue",
+        metavar="N",
+        type=int,
+        help="backups waiting at most; more are refused with 503 (default 16)",
+    )
+    up.add_argument(
+        "--backup-timeout",
+        metavar="SECONDS",
+        type=positive_number,
+        help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
+        " (default 60)",
+    )
+    up.add_argument(
         "--write-config",
         type=Path,
         metavar="DIR",
@@ -77,10 +96,19 @@ def _up(args: argparse.Namespace) -> int:
             "127.0.0.1:9465 (the collector refuses to listen elsewhere unless its config says "
             "allowNonLoopbackListen: true)"
         )
-    if args.rate_burst is not None and args.rate_burst < 1:
-        raise UsageError(f"--rate-burst {args.rate_burst}: give 1 or more")
+    for flag in ("rate_burst", "backup_workers", "backup_queue"):
+        if (count := getattr(args, flag)) is not None and count < 1:
+            raise UsageError(f"--{flag.replace('_', '-')} {count}: give 1 or more")
     options: dict[str, str | int | float] = {}
-    for flag in ("breaker_open_seconds", "rate_limit", "rate_burst"):  # each checked: by type, or above
+    # each checked: by type, or above
+    for flag in (
+        "breaker_open_seconds",
+        "rate_limit",
+        "rate_burst",
+        "backup_workers",
+        "backup_queue",
+        "backup_timeout",
+    ):
         value = getattr(args, flag)
         if value is not None:
             options[flag.replace("_", "-")] = value

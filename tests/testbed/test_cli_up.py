@@ -15,10 +15,12 @@ import stat
 import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 from sloctl.chaos.probes import prometheus_query
@@ -93,6 +95,71 @@ def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: P
         assert not listening(parts.hostname, parts.port), url
 
 
+def test_testbed_up_passes_its_backup_flags_to_the_api_it_starts(tmp_path: Path) -> None:
+    """--backup-workers, --backup-queue and --backup-timeout, seen from the API: two dumps of a
+    locked table run at once, one more waits, the next is refused naming the queue's size, and
+    the stuck dumps fail after 2 s (the API's defaults: 1 dump, 16 waiting, 60 s)."""
+    flags = ["--backup-workers", "2", "--backup-queue", "1", "--backup-timeout", "2"]
+    argv = [*SLOCTL, "testbed", "up", "--workdir", str(tmp_path), "--for", "120s", *flags]
+    argv += ["--write-config", str(tmp_path / "config"), "--rules", str(ROOT / "rules")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        urls = _printed_urls(proc)
+        targets = json.loads((Path(urls["config"]) / "targets.json").read_text())
+        with httpx.Client(base_url=urls["api"], timeout=10) as api:
+            project = api.post("/v1/projects", json={"name": "backup_flags"}).json()
+            path = f"/v1/projects/{project['id']}/backups"
+            with psycopg.connect(targets["postgres_admin_dsn"]) as locker:
+                # pg_dump waits for its share lock behind this one: every dump is stuck
+                locker.execute(f"LOCK TABLE {project['schema']}.items IN ACCESS EXCLUSIVE MODE")
+                running = [api.post(path).headers["Location"] for _ in range(2)]
+                wait_until(
+                    lambda: all(api.get(job).json()["status"] == "running" for job in running),
+                    timeout=10,
+                    what="two dumps running at once",
+                )
+                waiting = api.post(path)
+                assert (
+                    waiting.status_code == 202
+                    and api.get(waiting.headers["Location"]).json()["status"] == "pending"
+                )
+                refused = api.post(path)
+                assert refused.status_code == 503 and "1 backups are already waiting" in refused.text, (
+                    refused.text
+                )
+                began = time.monotonic()
+                jobs = [
+                    wait_until(partial(_ended, api, j), timeout=30, what=f"the end of {j}") for j in running
+                ]
+                assert time.monotonic() - began < 10
+                assert [(j["status"], j["error"]) for j in jobs] == [("failed", "pg_dump timed out")] * 2
+                locker.rollback()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+
+
+def _ended(api: httpx.Client, location: str) -> dict[str, object] | None:
+    job: dict[str, object] = api.get(location).json()
+    return job if job["status"] in ("done", "failed", "cancelled") else None
+
+
+def _printed_urls(proc: subprocess.Popen[str]) -> dict[str, str]:
+    """What ``testbed up --write-config`` printed: each server's address, and the config folder."""
+    assert proc.stdout is not None
+    urls: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    while "config" not in urls and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        name, _, url = line.strip().partition(" ")
+        urls[name] = url.strip()
+    assert "config" in urls, urls
+    return urls
+
+
 def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> None:
     for private in [*(config / "secrets").iterdir(), config / "targets.json"]:
         assert stat.S_IMODE(private.stat().st_mode) == 0o600, private
@@ -155,14 +222,17 @@ def test_a_collector_listen_the_collector_would_refuse_is_refused_before_anythin
     assert f"--collector-listen {listen}: give a loopback address and port" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag", ["--rate-burst", "--backup-workers", "--backup-queue"])
 def test_a_bad_testbed_option_leaves_no_work_folder(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _refused(tmp_path, "--rules", str(ROOT / "rules"), "--rate-burst", "0")
-    assert "--rate-burst 0: give 1 or more" in capsys.readouterr().err
+    _refused(tmp_path, "--rules", str(ROOT / "rules"), flag, "0")
+    assert f"{flag} 0: give 1 or more" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--rate-limit", "0"), ("--breaker-open-seconds", "nan")])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--rate-limit", "0"), ("--breaker-open-seconds", "nan"), ("--backup-timeout", "-1")]
+)
 def test_a_rate_or_time_that_is_not_a_finite_positive_number_is_refused(
     flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
