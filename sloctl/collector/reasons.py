@@ -82,6 +82,8 @@ def detail(exc: BaseException) -> str:
     """What went wrong, for the run's error text: the first exception of the cause chain that
     says something, as ``Type: message``. httpx's ``ReadError`` of a connection the peer reset
     says nothing (the reset is two causes down), and the run used to read ``ProbeFailure: ``.
+    A :class:`ProbeFailure`'s message is given as it is (``WRONGPASS invalid username-password
+    pair …``, the server's words): the class is ours, not what went wrong.
 
     >>> try:
     ...     try:
@@ -94,6 +96,8 @@ def detail(exc: BaseException) -> str:
     """
     chain = _chain(exc)
     said = next((e for e in chain if str(e)), chain[0])
+    if isinstance(said, ProbeFailure):  # its message is the server's or the probe's own
+        return str(said)
     return f"{type(said).__name__}: {said}" if str(said) else type(said).__name__
 
 

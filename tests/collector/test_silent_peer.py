@@ -25,18 +25,22 @@ def test_a_new_connection_that_is_never_answered_is_connect_timeout_with_or_with
             [
                 f"name: open, kind: redis, port: {port}",
                 f"name: locked, kind: redis, port: {port}, password: {{env: RPW}}",
+                # its plaintext PING (tests/collector/test_tls.py) is not answered either
+                f"name: tls, kind: redis, port: {port}, tls: {{insecureSkipVerify: true}}",
             ]
         )
         since = time.time()
         with live_collector(config, {("locked", "password"): "silent-pw"}) as live:
             runs = {
                 name: live.wait_for(name, lambda r: not r.ok, after=since, timeout=10)
-                for name in ("open", "locked")
+                for name in ("open", "locked", "tls")
             }
     assert {name: r.reason for name, r in runs.items()} == {
         "open": "connect_timeout",
         "locked": "connect_timeout",
+        "tls": "connect_timeout",
     }
+    assert runs["tls"].error is not None and "(phase tls)" in runs["tls"].error
 
 
 @pytest.mark.waits  # on the probes' real deadline

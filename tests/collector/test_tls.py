@@ -1,7 +1,7 @@
 """TLS on the HTTP probe against a real loopback HTTPS server with a throw-away certificate:
 the handshake is its own phase, the certificate's notAfter is exported, and a certificate the
 probe cannot verify is reason ``tls``. And a real PostgreSQL whose certificate names a host,
-not its address: verified against ``tls.serverName``."""
+not its address: verified against ``tls.serverName``; a real plaintext Redis probed with TLS."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from sloctl import contract
 from sloctl.collector.runner import RunResult
-from sloctl.servers import start_postgres
+from sloctl.servers import RedisServer, start_postgres
 from tests.collector.helpers import collector_config, histories_when, quiet_collector
 from tests.fixtures.certs import make_cert
 from tests.fixtures.metrics import in_text
@@ -129,3 +129,34 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     named, by_url = history["named"], history["by-url"]
     assert named and all(r.ok for r in named), [r.error for r in named]
     assert by_url and {r.reason for r in by_url} == {"tls"}, [r.error for r in by_url]
+
+
+def test_tls_to_a_plaintext_redis_is_reason_tls_at_once_and_a_wrong_password_the_servers_words(
+    redis_server: RedisServer,
+) -> None:
+    """A plaintext Redis takes a ClientHello for an inline command and waits for its newline:
+    the handshake was ``connect_timeout`` after the whole deadline (5 s here), a frozen server's
+    reason. And a wrong password's error read ``ProbeFailure: WRONGPASS …``, our class's name."""
+    common = f"kind: redis, port: {redis_server.port}"
+    config = collector_config(
+        [
+            f"name: tls, {common}, password: {{env: RD}}, tls: {{insecureSkipVerify: true}}",
+            f"name: badpw, {common}, password: {{env: BAD}}",
+        ],
+        "interval: 10s, timeout: 5s, connections: [cold]",
+    )
+    secrets = {("tls", "password"): redis_server.password, ("badpw", "password"): "not-the-password"}
+
+    async def main() -> dict[str, list[RunResult]]:
+        collector = quiet_collector(config, "rd-tls.yaml", logger="sloctl.collector.rdtls", secrets=secrets)
+        async with collector:
+            return await histories_when(
+                collector, lambda runs: min(runs) >= 1, timeout=20, what="a run of each"
+            )
+
+    history = asyncio.run(main())
+    (tls,), (badpw,) = history["tls"], history["badpw"]
+    assert (tls.reason, badpw.reason) == ("tls", "auth"), (tls, badpw)
+    assert tls.error is not None and tls.error.startswith("the server answers in plaintext ('-NOAUTH"), tls
+    assert tls.durations["tls"] < 2 and tls.durations["total"] < 2, tls.durations
+    assert badpw.error is not None and badpw.error.startswith("WRONGPASS "), badpw

@@ -42,7 +42,8 @@ def test_an_http_target_on_a_mongodb_port_says_the_peer_reset_it(
     mongodb_server: MongoServer,
 ) -> None:
     """MongoDB resets an HTTP request's connection; httpx's ReadError says nothing of it (the
-    reset is two causes down), and the run's error read ``ProbeFailure: `` and no more."""
+    reset is two causes down), and the run's error read ``ProbeFailure: `` and no more (then
+    ``ProbeFailure: ConnectionResetError: …``, our class's name first)."""
     run = _first_failure(f"name: docs, kind: http, url: 'http://127.0.0.1:{mongodb_server.port}/'")
     assert run.reason == "protocol", run
-    assert run.error == "ProbeFailure: ConnectionResetError: [Errno 104] Connection reset by peer"
+    assert run.error == "ConnectionResetError: [Errno 104] Connection reset by peer"

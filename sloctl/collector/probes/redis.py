@@ -4,7 +4,8 @@ A hand-written client (about sixty lines) instead of ``redis.asyncio`` because i
 phase be timed exactly: ``connect`` is the TCP handshake, ``tls`` the TLS handshake on the same
 socket, ``auth`` the ``AUTH`` round trip, ``query`` ``PING`` + ``INFO``, ``canary`` ``SET … EX``
 then ``GET``. A malformed or truncated reply is a ``protocol`` failure, an error reply
-(``-ERR``) a ``server_error``, ``-WRONGPASS``/``-NOAUTH`` an ``auth`` failure.
+(``-ERR``) a ``server_error``, ``-WRONGPASS``/``-NOAUTH`` an ``auth`` failure, a plaintext
+server where the target asks for TLS a ``tls`` failure (:meth:`RedisProbe._start_tls`).
 """
 
 from __future__ import annotations
@@ -26,10 +27,16 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.egress import EgressDenied
 
 __all__ = ["RedisProbe", "RespError"]
 
 _MAX_BULK = 4 << 20  # an INFO reply is a few KiB; anything near this is not Redis
+#: Seconds a TLS handshake goes unanswered before a plaintext PING asks whether the server
+#: speaks TLS at all. A TLS server answers a ClientHello within a round trip; a plaintext Redis
+#: never does: it takes the hello for an inline command and waits for its newline, which
+#: ``strchr`` never finds past the hello's first NUL byte.
+_PLAINTEXT_CHECK_AFTER = 0.2
 
 
 class RespError(Exception):
@@ -103,8 +110,7 @@ class RedisProbe(DatabaseProbe):
         self._conn = (reader, writer)
         if self.target.tls.enabled:
             async with rec.phase(Phase.TLS):
-                ctx = client_ssl_context(self.target.tls)
-                await writer.start_tls(ctx, server_hostname=self.target.tls.server_name or self.target.host)
+                await self._start_tls(writer, _addr)
                 obj = writer.get_extra_info("ssl_object")
                 self._cert_not_after = cert_not_after(obj if isinstance(obj, ssl.SSLObject) else None)
         if self._password is not None:
@@ -115,6 +121,51 @@ class RedisProbe(DatabaseProbe):
                     else ("AUTH", self._password)
                 )
                 await self._call(*args)
+
+    async def _start_tls(self, writer: asyncio.StreamWriter, address: str) -> None:
+        """The TLS handshake; when it goes unanswered for :data:`_PLAINTEXT_CHECK_AFTER`, a
+        plaintext PING on a connection of its own races it, and a RESP answer (``+PONG``,
+        ``-NOAUTH …``) ends it at once as ``tls``: a frozen server looked the same until the
+        deadline (``connect_timeout``)."""
+        ctx = client_ssl_context(self.target.tls)
+        name = self.target.tls.server_name or self.target.host
+        handshake = asyncio.ensure_future(writer.start_tls(ctx, server_hostname=name))
+        check: asyncio.Future[str | None] | None = None
+        try:
+            done, _ = await asyncio.wait({handshake}, timeout=_PLAINTEXT_CHECK_AFTER)
+            if not done:
+                check = asyncio.ensure_future(self._plaintext_answer(address))
+                await asyncio.wait({handshake, check}, return_when=asyncio.FIRST_COMPLETED)
+                if not handshake.done() and (said := check.result()) is not None:
+                    raise ProbeFailure(
+                        Reason.TLS,
+                        f"the server answers in plaintext ({said!r} to a plaintext PING), not TLS:"
+                        " it has no TLS on this port; give the port of its tls-port, or turn the"
+                        " target's tls off",
+                    )
+            await handshake
+        finally:
+            for task in (handshake, check):
+                if task is not None and not task.done():
+                    task.cancel()
+
+    async def _plaintext_answer(self, address: str) -> str | None:
+        """The first line a plaintext ``PING`` gets from the target's ``address`` on a new
+        connection, when it is a RESP reply; None for anything else (a TLS server's alert, a
+        closed or refused connection). Waits as long as its caller lets it."""
+        try:
+            _addr, reader, writer = await self._egress.open_connection(address, self.target.port)
+        except (OSError, EgressDenied):
+            return None
+        try:
+            writer.write(b"PING\r\n")
+            await writer.drain()
+            line = await reader.readline()
+        except (OSError, ValueError):
+            return None
+        finally:
+            await close_quietly(writer)
+        return line.decode("utf-8", "replace").strip() if line[:1] in (b"+", b"-") else None
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
         reused = self._conn is not None and self.mode is ConnectionMode.WARM
