@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import gc
+import html
 import json
 import math
 import re
@@ -624,3 +625,35 @@ def test_a_window_an_slo_does_not_record_reads_not_applicable_on_the_overview() 
         "s-0": {"5m": "2.00x", "1h": "14.40x", "2h": "n/a"},
         "s-1": {"5m": "2.00x", "1h": "n/a", "2h": "3.00x"},
     }, (columns, shown)
+
+
+def _table_cells(page: str, table: str) -> dict[str, list[str]]:
+    """The text of each body row's cells of the table ``table``, by the row's first cell."""
+    body = re.search(rf'<table id="{table}".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert body is not None, table
+    cell = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S)
+    rows = [
+        [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in cell.findall(tr)]
+        for tr in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+    ]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_each_alert_tier_shows_the_burn_rate_of_its_long_and_its_short_window() -> None:
+    """A tier fires when both its windows burn faster than its threshold (Pyrra's "Short Burn"
+    and "Long Burn"): the page showed the long window's burn alone, so a tier whose long window
+    was over its threshold and whose short one had recovered read as if it should fire."""
+    (slo,) = load_text(SPEC).slos
+    windows = {"5m": "20", "1h": "10", "30m": "7", "6h": "2", "2h": "0.5", "1d": "4", "3d": "1.5"}
+    with Prometheus.connect(
+        "http://127.0.0.1:9",
+        transport=fake_prometheus(1, [], id_of=lambda _: slo.id, windows=windows),
+    ) as prom:
+        page = App(ServeConfig(specs=(slo,)), prom).handle(f"/slo/{slo.id}", {}).body.decode()
+    tiers = _table_cells(page, "tiers")
+    assert {t: cells[2:4] for t, cells in tiers.items()} == {
+        "page_quick": ["10.00x (1h)", "20.00x (5m) > threshold"],
+        "page_slow": ["2.00x (6h)", "7.00x (30m) > threshold"],
+        "ticket_quick": ["4.00x (1d) > threshold", "0.50x (2h)"],
+        "ticket_slow": ["1.50x (3d) > threshold", "2.00x (6h) > threshold"],
+    }, tiers
