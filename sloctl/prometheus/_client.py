@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, Literal, cast
 
 import httpx
@@ -171,6 +172,9 @@ class Prometheus:
             self.requests += 1
         status, body = get_json(self._client, url)
         what = what or endpoint
+        if status >= 400 and not (isinstance(body, dict) and "error" in body):
+            # JSON, but not Prometheus' error: another service answers there (its own 404).
+            raise PrometheusError(_not_the_api(f"{self.url}/api/v1/{endpoint}", status), status)
         if isinstance(body, dict) and body.get("status") != "success" and "error" in body:
             raise PrometheusError(
                 mask_text(f"Prometheus at {self.url} did not answer {what}: {body['error']}")[:500], status
@@ -293,6 +297,27 @@ def check_url(url: str, egress: Egress, *, flag: str = "--prometheus") -> Endpoi
             f" not {mask_text(url)!r}"
         )
     return endpoint
+
+
+def _not_the_api(url: str, status: int) -> str:
+    """What to say of an error status whose JSON body is not Prometheus' error (``status``,
+    ``errorType``, ``error``): some other service's answer, such as an application's own 404
+    problem document or a gateway's error, rather than "its status is 404, not 'success'"."""
+    try:
+        phrase = f" {HTTPStatus(status).phrase}"
+    except ValueError:
+        phrase = ""
+    said = f"{mask_text(url)} answered {status}{phrase} with JSON that is not Prometheus' API answer"
+    if status == 404:
+        return (
+            f"{said}: no Prometheus API at that path; check that the URL is Prometheus' (its port), with"
+            " its path prefix if it answers under one (--web.route-prefix, a reverse proxy's)"
+        )
+    if status in (401, 403):
+        return f"{said}: the request was refused; check the credentials (the URL's, --prometheus-token-file)"
+    if status >= 500:
+        return f"{said}: the server, or a proxy in front of it, failed"
+    return f"{said}: check that the URL is Prometheus'"
 
 
 def _num(v: float) -> str:
