@@ -408,9 +408,24 @@ def _slo_charts(
         x_range=x_range,
         x_format=clock_axis,
         log=True,
-        y_range=(0.1, highest * 1.2),
+        y_range=(_lowest_burn_shown(burn_lines), highest * 1.2),
     )
     return [sli, budget, burns]
+
+
+#: The burn chart's axis starts at 0.1x, or lower for slower burns, down to this (a service that
+#: burns a thousandth of its budget's pace is as good as not burning it).
+LOWEST_BURN_SHOWN = 0.001
+
+
+def _lowest_burn_shown(lines: Sequence[Line]) -> float:
+    """The bottom of the log burn axis: 0.1x, or the power of ten below half the slowest burn
+    drawn (a healthy service burns 0.1x and less: pinned to an axis starting at 0.1x, its
+    lines lay on the axis itself, out of sight), :data:`LOWEST_BURN_SHOWN` at the least. A burn
+    of 0 (no error) sits on the axis."""
+    positive = [v for ln in lines for _, v in ln.points if math.isfinite(v) and v > 0]
+    lowest = min(positive, default=1.0) / 2
+    return max(LOWEST_BURN_SHOWN, min(0.1, 10.0 ** math.floor(math.log10(lowest))))
 
 
 #: The most digits a page number (``page=``) may have: a billion pages of :data:`PAGE_SIZE` rows

@@ -657,3 +657,47 @@ def test_each_alert_tier_shows_the_burn_rate_of_its_long_and_its_short_window() 
         "ticket_quick": ["4.00x (1d) > threshold", "0.50x (2h)"],
         "ticket_slow": ["1.50x (3d) > threshold", "2.00x (6h) > threshold"],
     }, tiers
+
+
+def test_a_slow_burn_is_drawn_above_the_burn_charts_axis_not_on_it() -> None:
+    """A healthy service burns 0.1x of its budget's pace and less: the log axis started at 0.1x,
+    so each window's line lay on the axis itself (or was pinned to it), out of sight."""
+    burns = {"5m": 0.1, "1h": 0.02}  # error ratios of a 99.9 % SLO: 0.0001 and 0.00002
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        labels = {naming.LABEL_ID: "s-0", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: "0"}
+        if request.url.path.endswith("/rules"):
+            return _rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
+        query = request.url.params["query"]
+        if request.url.path.endswith("query_range"):
+            matrix = [
+                {
+                    "metric": {naming.LABEL_WINDOW: w},
+                    "values": [[t, str(b * 0.001)] for t in range(0, 3600, 60)],
+                }
+                for w, b in burns.items()
+                if naming.LABEL_WINDOW in query
+            ]
+            return httpx.Response(
+                200, json={"status": "success", "data": {"resultType": "matrix", "result": matrix}}
+            )
+        info = {**labels, "sloctl_objective": "99.9", "sloctl_period": "30d"}
+        vector = [{"metric": info, "value": [0, "1"]}] if naming.SLO_INFO in query else []
+        return httpx.Response(
+            200, json={"status": "success", "data": {"resultType": "vector", "result": vector}}
+        )
+
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        page = App(ServeConfig(), prom, now=3600).handle("/slo/s-0", {"range": ["1h"]}).body.decode()
+    chart = page[page.index('aria-label="burn rate per window') :]
+    chart = chart[: chart.index("</svg>")]
+    # The x axis: the dark horizontal line (the grid's are light, the legend's below the plot).
+    (axis,) = (
+        float(y)
+        for y in re.findall(r'<line x1="[\d.]+" y1="([\d.]+)" x2="[\d.]+" y2="\1" stroke="#333"', chart)
+    )
+    for window in burns:
+        line = re.search(rf'points="([^"]+)"><title>{window} window</title>', chart)
+        assert line is not None, window
+        ys = {float(p.split(",")[1]) for p in line.group(1).split()}
+        assert max(ys) < axis - 5, (window, ys, axis)
