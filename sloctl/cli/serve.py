@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import sys
 import threading
 from pathlib import Path
@@ -153,7 +154,12 @@ def _bind(args: argparse.Namespace, auth: str | None) -> Bound:
         return bind(args.listen, expose=args.expose, auth=auth, behind_proxy=args.behind_proxy)
     except ListenError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:  # in use, or a port this user may not take
+    except OSError as exc:  # not this machine's address, in use, or a port this user may not take
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise UsageError(
+                f"--listen {args.listen}: cannot listen there ({exc.strerror}): no interface of this"
+                " machine has that address; give one it has (ip address lists them), or 127.0.0.1"
+            ) from None
         raise UsageError(
             f"--listen {args.listen}: cannot listen there ({exc.strerror or exc}); give another "
             "port (HOST:0 takes any free one)"

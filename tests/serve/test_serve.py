@@ -701,3 +701,17 @@ def test_a_slow_burn_is_drawn_above_the_burn_charts_axis_not_on_it() -> None:
         assert line is not None, window
         ys = {float(p.split(",")[1]) for p in line.group(1).split()}
         assert max(ys) < axis - 5, (window, ys, axis)
+
+
+def test_a_listen_address_of_no_interface_here_says_so_rather_than_asking_for_another_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """192.0.2.1 (TEST-NET-1, documentation only) is no interface's here: the line said "give
+    another port", which no port could cure. Binding sends nothing on any network."""
+    listen = "192.0.2.1:8080"
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", listen, "--expose", "--behind-proxy"]
+    assert main([*argv, "--for", "1s"]) == 2
+    err = capsys.readouterr().err
+    assert f"sloctl serve: --listen {listen}: cannot listen there (Cannot assign requested address)" in err
+    assert "no interface of this machine has that address" in err and "127.0.0.1" in err
+    assert "another port" not in err and "Traceback" not in err
