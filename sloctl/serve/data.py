@@ -291,11 +291,13 @@ def _points(result: Result) -> tuple[tuple[float, float], ...]:
 
 def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
     """Range queries for one SLO: SLI (1 − 5m error ratio), budget remaining, and the burn rate
-    of every recorded window (error ratio / budget)."""
+    of every recorded window (error ratio / budget); of its worst group when it has groups."""
     step = step_for(end - start)
     sel = _selector(slo_id)
+    # A grouped SLO (Pyrra's grouping) is its worst group, as on the overview and in status:
+    # the highest error ratio, the least budget left, the fastest burn.
     sli = prom.query_range(f"1 - max({_RATIO}5m{sel})", start, end, step)
-    budget = prom.query_range(f"max({naming.BUDGET_REMAINING}{sel})", start, end, step)
+    budget = prom.query_range(f"min({naming.BUDGET_REMAINING}{sel})", start, end, step)
     ratios = prom.query_range(
         f'max by ({naming.LABEL_WINDOW}) ({{__name__=~"{_RATIO}.+", {sel[1:-1]}}})',
         start,
