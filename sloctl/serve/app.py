@@ -38,6 +38,7 @@ from .data import (
     all_info,
     details,
     overview,
+    slo_queries,
     slo_series,
     sort_rows,
     with_info,
@@ -283,6 +284,7 @@ class App:
         assert isinstance(series, SloSeries)
         thresholds = dict(shown.thresholds.get(slo_id, ()))
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
+        queries = slo_queries(slo_id)
         text = render(
             "serve_slo.html.j2",
             title=f"sloctl: {slo_id}",
@@ -290,6 +292,8 @@ class App:
             details=shown,
             thresholds=thresholds,
             charts=_slo_charts(row, series, thresholds, (end - span, end)),
+            queries=queries,
+            chart_queries=(queries["sli"], queries["budget"], queries["burns"]),
             step=format_duration(series.step),
             range=chosen,
             range_links={

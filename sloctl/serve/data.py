@@ -43,6 +43,7 @@ __all__ = [
     "all_info",
     "details",
     "overview",
+    "slo_queries",
     "slo_series",
     "step_for",
     "with_info",
@@ -289,21 +290,40 @@ def _points(result: Result) -> tuple[tuple[float, float], ...]:
     return tuple((float(t), float(v)) for t, v in result[0]["values"])
 
 
-def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
-    """Range queries for one SLO: SLI (1 − 5m error ratio), budget remaining, and the burn rate
-    of every recorded window (error ratio / budget); of its worst group when it has groups."""
-    step = step_for(end - start)
+def slo_queries(slo_id: str) -> dict[str, str]:
+    """The PromQL behind one SLO's figures, which its page shows (Pyrra's "show query"), to be
+    pasted into Prometheus or Grafana: the charts' as :func:`slo_series` sends them (``sli``,
+    ``budget``, ``ratios``: each window's error ratio, which the page divides by the error
+    budget), and, for this SLO alone, what the overview's queries read of every SLO at once
+    (``budget_left``, ``burn_now``, ``burn_period``) and the tiers' burn rates (``burns``). A
+    grouped SLO (Pyrra's ``grouping``) is its worst group, as on the overview and in ``status``:
+    the highest error ratio, the least budget left, the fastest burn.
+
+    >>> slo_queries("api")["budget"]
+    'min(sloctl:period_error_budget_remaining:ratio{sloctl_id="api"})'
+    """
     sel = _selector(slo_id)
-    # A grouped SLO (Pyrra's grouping) is its worst group, as on the overview and in status:
-    # the highest error ratio, the least budget left, the fastest burn.
-    sli = prom.query_range(f"1 - max({_RATIO}5m{sel})", start, end, step)
-    budget = prom.query_range(f"min({naming.BUDGET_REMAINING}{sel})", start, end, step)
-    ratios = prom.query_range(
-        f'max by ({naming.LABEL_WINDOW}) ({{__name__=~"{_RATIO}.+", {sel[1:-1]}}})',
-        start,
-        end,
-        step,
-    )
+    ratios = f'max by ({naming.LABEL_WINDOW}) ({{__name__=~"{_RATIO}.+", {sel[1:-1]}}})'
+    return {
+        "sli": f"1 - max({_RATIO}5m{sel})",
+        "budget": f"min({naming.BUDGET_REMAINING}{sel})",
+        "ratios": ratios,
+        "budget_left": f"min({naming.BUDGET_REMAINING}{sel})",
+        "burn_now": f"max({naming.CURRENT_BURN_RATE}{sel})",
+        "burn_period": f"max({naming.PERIOD_BURN_RATE}{sel})",
+        "burns": f"{ratios} / scalar(max({naming.ERROR_BUDGET}{sel}))",
+    }
+
+
+def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
+    """Range queries for one SLO (:func:`slo_queries`): SLI (1 − 5m error ratio), budget
+    remaining, and the burn rate of every recorded window (error ratio / budget); of its worst
+    group when it has groups."""
+    step = step_for(end - start)
+    queries = slo_queries(slo_id)
+    sli = prom.query_range(queries["sli"], start, end, step)
+    budget = prom.query_range(queries["budget"], start, end, step)
+    ratios = prom.query_range(queries["ratios"], start, end, step)
     burns = {
         str(r["metric"].get(naming.LABEL_WINDOW, "?")): tuple(
             (float(t), float(v) / error_budget if error_budget > 0 else math.nan) for t, v in r["values"]
