@@ -276,7 +276,7 @@ class App:
         row = with_info(row, shown.info)
         span = RANGES.get(chosen) or _period_seconds(row)
         end = self.now()
-        budget = _error_budget(row)
+        budget = row.error_budget
         series = self._cache.get(
             ("slo", slo_id, span, end // 60),
             lambda: slo_series(self.prom, slo_id, budget, end - span, end),
@@ -458,11 +458,6 @@ def _period_seconds(row: SloRow) -> int:
         return parse_duration(row.period)
     except ValueError:
         return 30 * DAY
-
-
-def _error_budget(row: SloRow) -> float:
-    objective = _objective_ratio(row)
-    return 1 - objective if math.isfinite(objective) else math.nan
 
 
 def _objective_ratio(row: SloRow) -> float:

@@ -133,6 +133,28 @@ class SloRow:
         """The burn rate now, unknown (NaN) when the SLI has no data (:attr:`StatusRow.burn_now`)."""
         return self.status.burn_now
 
+    @property
+    def error_budget(self) -> float:
+        """1 − the objective, as a ratio (NaN when the info series gives no objective)."""
+        try:
+            return 1 - float(self.objective) / 100
+        except ValueError:
+            return math.nan
+
+    @property
+    def sli_period(self) -> float:
+        """1 − the period's error ratio (Pyrra's "availability"; the share of good slices of a
+        timeslice SLO): the period's burn rate times the error budget, unknown (NaN) while the
+        period has seen no event, as the budget left is.
+
+        >>> row = SloRow(StatusRow("a", "s", "a", 0.5, 1.0, 0.5), {"sloctl_objective": "99.9"}, 1.0)
+        >>> round(row.sli_period, 6)
+        0.9995
+        """
+        if math.isnan(self.status.budget_remaining):
+            return math.nan
+        return 1 - self.status.period_burn_rate * self.error_budget
+
 
 @dataclass(frozen=True)
 class Overview:
@@ -295,7 +317,8 @@ def slo_queries(slo_id: str) -> dict[str, str]:
     pasted into Prometheus or Grafana: the charts' as :func:`slo_series` sends them (``sli``,
     ``budget``, ``ratios``: each window's error ratio, which the page divides by the error
     budget), and, for this SLO alone, what the overview's queries read of every SLO at once
-    (``budget_left``, ``burn_now``, ``burn_period``) and the tiers' burn rates (``burns``). A
+    (``budget_left``, ``burn_now``, ``burn_period``), the SLI over the period (``sli_period``)
+    and the tiers' burn rates (``burns``). A
     grouped SLO (Pyrra's ``grouping``) is its worst group, as on the overview and in ``status``:
     the highest error ratio, the least budget left, the fastest burn.
 
@@ -309,6 +332,7 @@ def slo_queries(slo_id: str) -> dict[str, str]:
         "budget": f"min({naming.BUDGET_REMAINING}{sel})",
         "ratios": ratios,
         "budget_left": f"min({naming.BUDGET_REMAINING}{sel})",
+        "sli_period": f"1 - max({naming.PERIOD_BURN_RATE}{sel}) * scalar(max({naming.ERROR_BUDGET}{sel}))",
         "burn_now": f"max({naming.CURRENT_BURN_RATE}{sel})",
         "burn_period": f"max({naming.PERIOD_BURN_RATE}{sel})",
         "burns": f"{ratios} / scalar(max({naming.ERROR_BUDGET}{sel}))",

@@ -101,7 +101,7 @@ def test_every_page_loads_without_console_errors_or_failed_requests(seen: dict[s
 
 
 def test_the_overview_shows_the_figures_of_status_json_for_the_same_prometheus_and_time(
-    seen: dict[str, dict[str, Any]], status: dict[str, dict[str, Any]]
+    seen: dict[str, dict[str, Any]], status: dict[str, dict[str, Any]], serve_stack: Stack
 ) -> None:
     header = [
         "SLO",
@@ -110,12 +110,14 @@ def test_the_overview_shows_the_figures_of_status_json_for_the_same_prometheus_a
         "period",
         "state",
         "SLI now",
+        "SLI period",
         "budget left",
         "burn now",
         "burn period",
     ]
     rows = _rows(seen["overview"])
     assert {r["attrs"]["data-slo"] for r in rows} == set(status)
+    objectives = {s.id: s.objective for s in serve_stack.slos}
     assert len(status) >= 8
     for row in rows:
         cells = dict(zip(header, row["cells"], strict=False))
@@ -130,6 +132,10 @@ def test_the_overview_shows_the_figures_of_status_json_for_the_same_prometheus_a
         assert cells["burn period"] == rate(
             want["period_burn_rate"] if want["period_burn_rate"] is not None else nan
         )
+        # Pyrra's "availability": 1 − the period's error ratio, its burn rate × the error budget.
+        budget = 1 - objectives[row["attrs"]["data-slo"]] / 100
+        period = want["period_burn_rate"] if want["budget_remaining"] is not None else None
+        assert cells["SLI period"] == percent(nan if period is None else 1 - period * budget, 3), cells
         # The burn-rate tiers: the no-data ticket is the state, a policy step the policy column.
         assert row["cells"][-3] == (", ".join(t for t in want["firing"] if is_burn_rate_tier(t)) or "-")
         assert row["cells"][-2] == (want["policy_action"] or "-")
@@ -156,7 +162,7 @@ def test_filters_by_service_state_and_label_and_sorting_by_budget_work(
     state = seen["filtered-state"]
     assert {r["attrs"]["data-state"] for r in _rows(state)} == {status[sorted(status)[0]]["state"]}
     assert 0 < len(_rows(seen["filtered-label"])) < len(status)  # platform-api is tier 1, platform-jobs not
-    budgets = [r["cells"][6] for r in _rows(seen["sorted-budget"])]
+    budgets = [r["cells"][7] for r in _rows(seen["sorted-budget"])]
     known = [float(b.removesuffix(" %")) for b in budgets if b != "unknown"]
     assert known == sorted(known) and len(known) >= 2
     assert "sort=budget" in seen["sorted-budget"]["url"]

@@ -117,9 +117,9 @@ def test_an_slo_without_data_has_no_sli_nor_burn_rate_now() -> None:
     with app_over(ANSWERS) as app:
         cells = _cells(app.handle("/", {}).body.decode())
         page = app.handle("/slo/a-silent", {}).body.decode()
-    # SLO, service, objective, period, state, SLI now, budget left, burn now
-    assert cells["a-silent"][4:8] == ["no_data", "unknown", "unknown", "unknown"]
-    assert cells["d-fine"][5:8] == ["99.000 %", "50.0 %", "3.00x"]
+    # SLO, service, objective, period, state, SLI now, SLI period, budget left, burn now
+    assert cells["a-silent"][4:9] == ["no_data", "unknown", "unknown", "unknown", "unknown"]
+    assert cells["d-fine"][5:9] == ["99.000 %", "unknown", "50.0 %", "3.00x"]
     assert "burn now unknown" in page
 
 

@@ -47,7 +47,10 @@ def _value(prom: Prometheus, query: str, at: float) -> float | None:
 
 def _check_page(prom: Prometheus, slo_id: str, page: str, at: float) -> None:
     queries = _shown_queries(page)
-    assert set(queries) == {"budget left", "burn now", "burn over the period", WINDOWS}, queries
+    assert set(queries) == {"SLI over the period", "budget left", "burn now", "burn over the period", WINDOWS}
+    sli = re.search(r'SLI over the period: <strong class="sli-period">([^<]+)</strong>', page)
+    assert sli is not None, slo_id
+    assert percent(_value(prom, queries["SLI over the period"], at), 3) == html.unescape(sli.group(1)), slo_id
     header = HEADER.search(page)
     assert header is not None, slo_id
     budget, burn_now, burn_period = header.groups()
