@@ -181,6 +181,14 @@ def _by_id(rows: _Listed) -> dict[str, tuple[dict[str, str], float]]:
     return by_label(rows, naming.LABEL_ID)
 
 
+def _why_none_at(time: float) -> str:
+    """Why Prometheus may know no SLO at ``--time``: it is later than now (no sample yet), or
+    before the rules first recorded."""
+    if time > wall_clock():
+        return " (it is later than now: Prometheus has no sample from the future; leave --time out for now)"
+    return " (is it before the rules first ran?)"
+
+
 def select(rows: Sequence[StatusRow], slos: Sequence[str], time: float | None = None) -> list[StatusRow]:
     """The rows of ``slos``: ids such as ``platform-api-availability`` or
     ``platform-api/availability``, or shell patterns of them (``platform-api/*``); all rows when
@@ -198,7 +206,7 @@ def select(rows: Sequence[StatusRow], slos: Sequence[str], time: float | None = 
     sloctl.status.UnknownSlo: Prometheus knows no SLO (no sloctl_slo_info series): load the ...
     """
     if not rows:
-        when = "" if time is None else f" at --time {time:.10g} (is it before the rules first ran?)"
+        when = "" if time is None else f" at --time {time:.3f}".rstrip("0").rstrip(".") + _why_none_at(time)
         raise UnknownSlo(
             f"Prometheus knows no SLO{when} (no {naming.SLO_INFO} series): load the generated rules "
             "into it, or check the URL"

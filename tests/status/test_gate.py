@@ -494,3 +494,18 @@ def test_an_answer_past_the_size_bound_is_given_up_not_read_until_memory_runs_ou
         f"{stub.url}/api/v1/query: the answer passed {MAX_ANSWER_BYTES // 2**20} MiB (decompressed)" in err
     ), err
     assert "Traceback" not in err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["gate", "status"])
+def test_a_time_later_than_now_is_said_to_be_in_the_future_not_before_the_rules_ran(
+    prometheus: PrometheusServer, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A --time a day ahead (a typo in the digits, milliseconds for seconds) read "knows no SLO
+    at --time 1.8e+09 (is it before the rules first ran?)", which sent one looking at the past."""
+    later = int(time.time()) + 86_400
+    assert main([command, "--prometheus", prometheus.url, "--time", str(later)]) == 2
+    err = capsys.readouterr().err
+    assert f"knows no SLO at --time {later} (it is later than now: Prometheus has no sample from the" in err
+    assert "before the rules first ran" not in err and "Traceback" not in err
