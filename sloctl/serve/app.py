@@ -293,7 +293,7 @@ class App:
             thresholds=thresholds,
             charts=_slo_charts(row, series, thresholds, (end - span, end)),
             queries=queries,
-            chart_queries=(queries["sli"], queries["budget"], queries["burns"]),
+            chart_queries=(queries["sli"], queries["budget"], queries["burns"], queries["traffic"]),
             step=format_duration(series.step),
             range=chosen,
             range_links={
@@ -366,8 +366,9 @@ def slo_href(slo_id: str) -> str:
 def _slo_charts(
     row: SloRow, series: SloSeries, thresholds: Mapping[str, float], x_range: tuple[float, float]
 ) -> list[Markup]:
-    """The SLO page's three charts: the SLI with the objective, the budget's burn-down, and the
-    burn rate of every window with each tier's threshold."""
+    """The SLO page's four charts: the SLI with the objective, the budget's burn-down, the burn
+    rate of every window with each tier's threshold, and the events and errors per second
+    (Pyrra's requests and errors: a burn on a trickle of traffic reads otherwise than on a flood)."""
     objective = _objective_ratio(row)
     # A timeslice SLO's windows count slices (docs/rules.md), its 5m ratio too: not requests.
     measure = "share of good slices in the last 5m" if row.budgeting == "timeslices" else "1 − 5m error ratio"
@@ -414,7 +415,14 @@ def _slo_charts(
         log=True,
         y_range=(_lowest_burn_shown(burn_lines), highest * 1.2),
     )
-    return [sli, budget, burns]
+    traffic = line_chart(
+        "events and errors per second (5m rate, every group's)",
+        [Line("events/s", series.events), Line("errors/s", series.errors)],
+        x_range=x_range,
+        x_format=clock_axis,
+        y_range=(0.0, max([1.0, *(v for _, v in series.events if math.isfinite(v))]) * 1.1),
+    )
+    return [sli, budget, burns, traffic]
 
 
 #: The burn chart's axis starts at 0.1x, or lower for slower burns, down to this (a service that

@@ -300,6 +300,10 @@ class SloSeries:
     sli: tuple[tuple[float, float], ...]
     budget: tuple[tuple[float, float], ...]
     burns: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
+    events: tuple[tuple[float, float], ...] = ()
+    """Events per second (5m rate), every group's."""
+    errors: tuple[tuple[float, float], ...] = ()
+    """Errors per second (5m rate), every group's."""
 
 
 def _selector(slo_id: str) -> str:
@@ -316,18 +320,21 @@ def slo_queries(slo_id: str) -> dict[str, str]:
     """The PromQL behind one SLO's figures, which its page shows (Pyrra's "show query"), to be
     pasted into Prometheus or Grafana: the charts' as :func:`slo_series` sends them (``sli``,
     ``budget``, ``ratios``: each window's error ratio, which the page divides by the error
-    budget), and, for this SLO alone, what the overview's queries read of every SLO at once
-    (``budget_left``, ``burn_now``, ``burn_period``), the SLI over the period (``sli_period``)
-    and the tiers' burn rates (``burns``). A
-    grouped SLO (Pyrra's ``grouping``) is its worst group, as on the overview and in ``status``:
-    the highest error ratio, the least budget left, the fastest burn.
+    budget, ``traffic``: the events and errors per second), and, for this SLO alone, what the
+    overview's queries read of every SLO at once (``budget_left``, ``burn_now``,
+    ``burn_period``), the SLI over the period (``sli_period``) and the tiers' burn rates
+    (``burns``). A grouped SLO (Pyrra's ``grouping``) is its worst group, as on the overview and
+    in ``status``: the highest error ratio, the least budget left, the fastest burn.
 
     >>> slo_queries("api")["budget"]
     'min(sloctl:period_error_budget_remaining:ratio{sloctl_id="api"})'
     """
     sel = _selector(slo_id)
     ratios = f'max by ({naming.LABEL_WINDOW}) ({{__name__=~"{_RATIO}.+", {sel[1:-1]}}})'
+    rates = "|".join(re.escape(n) for n in (naming.events_rate(), naming.errors_rate()))
     return {
+        # Every group's events and errors: the traffic is the SLO's whole, not its worst group's.
+        "traffic": f'sum by (__name__) ({{__name__=~"{rates}", {sel[1:-1]}}})',
         "sli": f"1 - max({_RATIO}5m{sel})",
         "budget": f"min({naming.BUDGET_REMAINING}{sel})",
         "ratios": ratios,
@@ -341,13 +348,15 @@ def slo_queries(slo_id: str) -> dict[str, str]:
 
 def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
     """Range queries for one SLO (:func:`slo_queries`): SLI (1 − 5m error ratio), budget
-    remaining, and the burn rate of every recorded window (error ratio / budget); of its worst
-    group when it has groups."""
+    remaining, and the burn rate of every recorded window (error ratio / budget), of its worst
+    group when it has groups; and its events and errors per second, of every group."""
     step = step_for(end - start)
     queries = slo_queries(slo_id)
     sli = prom.query_range(queries["sli"], start, end, step)
     budget = prom.query_range(queries["budget"], start, end, step)
     ratios = prom.query_range(queries["ratios"], start, end, step)
+    rates = prom.query_range(queries["traffic"], start, end, step)
+    traffic = {str(r["metric"].get("__name__")): _points(Result([r])) for r in rates}
     burns = {
         str(r["metric"].get(naming.LABEL_WINDOW, "?")): tuple(
             (float(t), float(v) / error_budget if error_budget > 0 else math.nan) for t, v in r["values"]
@@ -355,7 +364,16 @@ def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float,
         for r in ratios
     }
     ordered = dict(sorted(burns.items(), key=lambda kv: _window_seconds(kv[0])))
-    return SloSeries(start, end, step, _points(sli), _points(budget), ordered)
+    return SloSeries(
+        start,
+        end,
+        step,
+        _points(sli),
+        _points(budget),
+        ordered,
+        events=traffic.get(naming.events_rate(), ()),
+        errors=traffic.get(naming.errors_rate(), ()),
+    )
 
 
 class CacheWaitTimeout(TimeoutError):

@@ -175,11 +175,13 @@ def test_the_slo_page_draws_its_three_charts_and_lists_its_alert_tiers_and_runs(
         page = seen[name]
         assert page["url"].startswith("/slo/")
         charts = [c for c in page["charts"] if c["label"]]
-        assert len(charts) == 3, charts
+        assert len(charts) == 4, charts
         for chart in charts:
             assert chart["width"] > 300 and chart["height"] > 100
             assert max(line["points"] for line in chart["lines"]) > 10, chart
         assert any("threshold" in line["cls"] for line in charts[2]["lines"])
+        # Pyrra's requests and errors: both drawn, the events over the range.
+        assert [line["name"] for line in charts[3]["lines"]] == ["events/s", "errors/s"], charts[3]
         tiers = [r["cells"][0] for r in page["tables"]["tiers"]]
         assert {"page_quick", "page_slow", "ticket_quick", "ticket_slow"} <= set(tiers)
         variance, colours = colour_stats(Path(page["screenshot"]))

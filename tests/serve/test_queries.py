@@ -66,9 +66,16 @@ def _check_page(prom: Prometheus, slo_id: str, page: str, at: float) -> None:
     assert shown and {w: windows.get(w, "unknown") for w in shown} == shown, (slo_id, shown, windows)
     # Each chart's query returns this SLO's series.
     charts = re.findall(r'<details class="query"><summary>PromQL</summary><code>(.*?)</code>', page)
-    assert len(charts) == 3, slo_id
+    assert len(charts) == 4, slo_id
     for query in charts:
         assert prom.query(html.unescape(query), at), (slo_id, query)
+    # The last chart's query: this SLO's events and errors per second, as its rules record them.
+    rates = prom.query(html.unescape(charts[3]), at)
+    traffic = {r["metric"]["__name__"]: float(r["value"][1]) for r in rates}
+    for name in traffic:
+        recorded = prom.query(f'sum({name}{{sloctl_id="{slo_id}"}})', at)
+        assert traffic[name] == pytest.approx(float(recorded[0]["value"][1])), (slo_id, name)
+    assert "sloctl:sli_events:rate5m" in traffic, (slo_id, traffic)
 
 
 def test_each_query_the_slo_page_shows_gives_the_figure_it_shows(serve_stack: Stack) -> None:
