@@ -46,10 +46,18 @@ class Verdict:
     rules_unchecked: str = ""
     """Why the rules' health of some or all of the SLOs was not checked (no rules API there,
     their groups not listed): the verdict stands on the numbers alone. Empty when checked."""
+    floor: float | None = None
+    """The caller's own freeze step (a budget-left ratio), beside the policies', if any."""
 
     @property
     def freeze(self) -> bool:
         return any(v.decision.action == "freeze" for v in self.slos)
+
+    @property
+    def without_policy(self) -> tuple[str, ...]:
+        """The SLOs judged that can never freeze: no error-budget policy of their own and no
+        floor of the caller's (their decision is "proceed" whatever their budget)."""
+        return () if self.floor is not None else tuple(v.row.slo for v in self.slos if not v.row.policy)
 
     @property
     def action(self) -> Action:
@@ -102,7 +110,7 @@ def evaluate(
     if when_unknown is not None:
         rows = tuple(replace(r, policy_unknown=when_unknown) for r in rows)
     return Verdict(
-        tuple(SloVerdict(r, r.decision(floor)) for r in rows), snapshot.time, snapshot.rules_unchecked
+        tuple(SloVerdict(r, r.decision(floor)) for r in rows), snapshot.time, snapshot.rules_unchecked, floor
     )
 
 

@@ -59,6 +59,14 @@ def _run(args: argparse.Namespace) -> int:
         return 3
     sys.stdout.write(render_verdict(verdict, url=args.prometheus))
     print(f"sloctl gate: {verdict.action}: {verdict.reason}", file=sys.stderr)
+    if verdict.without_policy and len(verdict.without_policy) == len(verdict.slos):
+        # A gate that cannot say freeze is a misconfigured gate, not a green light.
+        print(
+            f"sloctl gate: {', '.join(verdict.without_policy)}: no error-budget policy, so this gate"
+            " proceeds whatever the budget; add policy steps to the SLO (docs/spec.md, 'Error-budget"
+            " policy')",
+            file=sys.stderr,
+        )
     if verdict.rules_unchecked:
         print(f"sloctl gate: rule health not checked: {verdict.rules_unchecked}", file=sys.stderr)
     return 1 if verdict.freeze else 0

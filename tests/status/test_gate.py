@@ -29,7 +29,7 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
-from tests.fixtures.specs import shop_policy_slo
+from tests.fixtures.specs import shop_policy_slo, shop_slo
 from tests.fixtures.stub_http import Answer, serve
 from tests.paths import ROOT
 from tests.status.backfilled import backfilled_prometheus
@@ -509,3 +509,28 @@ def test_a_time_later_than_now_is_said_to_be_in_the_future_not_before_the_rules_
     err = capsys.readouterr().err
     assert f"knows no SLO at --time {later} (it is later than now: Prometheus has no sample from the" in err
     assert "before the rules first ran" not in err and "Traceback" not in err
+
+
+@pytest.mark.promtool
+@pytest.mark.slow
+def test_a_gate_on_slos_without_a_policy_proceeds_and_says_it_never_freezes(
+    tmp_path: Path, prometheus_engine: PrometheusEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An SLO without an error-budget policy at -100 % of its budget: the gate proceeded with
+    "no error-budget policy" on stdout's JSON alone, a green light from a gate that cannot say
+    freeze. It still proceeds (the policy is the SLO's to set), and says why on stderr."""
+    (base,) = load_text(shop_slo()).slos
+    assert not base.policy.steps
+    burning = STATES["freeze"]
+    slo = scenario_slo(base, burning)
+
+    def recorded(url: str) -> bool:
+        return bool(query(url, f'{naming.BUDGET_REMAINING}{{{naming.LABEL_ID}="{slo.id}"}} < 0'))
+
+    rules = {"rules.yml": render_rule_file([slo], ["test"], "test")}
+    items = [(burning, counts(burning, base.error_budget))]
+    with backfilled_prometheus(tmp_path, prometheus_engine, items, rules, recorded) as server:
+        code, verdict, err = _gate(capsys, "--prometheus", server.url, "--slo", slo.id)
+    assert code == 0 and verdict["verdict"] == "proceed", (verdict, err)
+    assert verdict["slos"][0]["budget_remaining"] < 0
+    assert f"sloctl gate: {slo.id}: no error-budget policy, so this gate proceeds whatever the budget" in err
