@@ -10,6 +10,7 @@ builds them from files. All durations are whole seconds; objectives are percenta
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import Field, dataclass, field, replace
 from decimal import Decimal
@@ -207,6 +208,17 @@ def percent_ratio(percent: float) -> float:
     (0.999, 0.9990000000000001, 0.9999999, 0.95)
     """
     return float(Decimal(repr(float(percent))) / 100)
+
+
+def nearest_rank(count: int, percent: float) -> int:
+    """The 1-based rank of the ``percent``-th percentile among ``count`` sorted values (nearest
+    rank: the smallest value with ``percent`` % of them at or below it), in decimal from the
+    percentage as written.
+
+    >>> nearest_rank(1000, 99.9), math.ceil(99.9 / 100 * 1000), nearest_rank(20, 95), nearest_rank(3, 0)
+    (999, 1000, 19, 1)
+    """
+    return max(1, math.ceil(Decimal(repr(float(percent))) * count / 100))
 
 
 @dataclass(frozen=True)

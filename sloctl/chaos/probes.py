@@ -22,7 +22,7 @@ from chaoslib.exceptions import ActivityFailed
 from sloctl import contract, naming
 from sloctl.durations import format_duration
 from sloctl.egress import Egress
-from sloctl.model import WINDOW_PLACEHOLDER
+from sloctl.model import WINDOW_PLACEHOLDER, nearest_rank
 from sloctl.prometheus import Prometheus, PrometheusError, scalar
 from sloctl.render import promql
 
@@ -176,7 +176,7 @@ def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    return round(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)], 3)
+    return round(ordered[nearest_rank(len(ordered), q) - 1], 3)
 
 
 class _RunToken:

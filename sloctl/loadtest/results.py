@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sloctl.contract import OPERATIONAL_PATHS
+from sloctl.model import nearest_rank
 
 from .thresholds import LATENCY_STATS, ROUTE_DEPENDENCIES, Threshold
 
@@ -60,7 +61,7 @@ def percentile(response_times: Mapping[int, int], percent: float) -> float:
     total = sum(response_times.values())
     if total == 0:
         return 0.0
-    rank = max(1, math.ceil(total * percent / 100))
+    rank = nearest_rank(total, percent)
     seen = 0
     for key in sorted(response_times):
         seen += response_times[key]

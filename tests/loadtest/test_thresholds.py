@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
+from sloctl.chaos.probes import percentile as probe_percentile
 from sloctl.loadtest import RouteStats, RunStats, evaluate, parse_threshold, thresholds_from_slos
 from sloctl.loadtest.results import percentile
 from sloctl.loadtest.thresholds import Threshold, ThresholdError
@@ -158,3 +161,15 @@ def test_latency_gates_judge_the_successful_requests_and_failure_ratio_all_of_th
         (300.0, False),
         (0.5, True),
     ]
+
+
+@pytest.mark.parametrize("percent", [50, 90, 95, 99, 99.5, 99.9, 99.95, 99.99])
+@pytest.mark.parametrize("count", [1, 7, 20, 333, 1000, 10000])
+def test_both_percentiles_take_the_nearest_rank_counted_in_decimal(count: int, percent: float) -> None:
+    """The load tests' percentile (over Locust's buckets) and the game days' (over a probe's
+    list of durations) agree with the nearest rank counted in exact fractions: 99.9 % of 1,000
+    values is the 999th, where 99.9 / 100 * 1000 in binary floats ceils to the 1,000th."""
+    rank = max(1, math.ceil(Fraction(str(percent)) * count / 100))
+    values = [float(v) for v in range(1, count + 1)]
+    assert percentile(dict.fromkeys(range(1, count + 1), 1), percent) == rank
+    assert probe_percentile(values, percent) == rank
