@@ -22,7 +22,7 @@ from markupsafe import Markup
 from sloctl import naming
 from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.explain import explain
-from sloctl.model import SLO
+from sloctl.model import SLO, percent_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, PrometheusError
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart, threshold
@@ -470,7 +470,7 @@ def _period_seconds(row: SloRow) -> int:
 
 def _objective_ratio(row: SloRow) -> float:
     try:
-        return float(row.objective) / 100
+        return percent_ratio(float(row.objective))
     except ValueError:
         return math.nan
 

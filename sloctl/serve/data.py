@@ -25,7 +25,7 @@ from functools import lru_cache
 from sloctl import naming
 from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
-from sloctl.model import SLO
+from sloctl.model import SLO, complement_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
 from sloctl.status import QUERIES, STATES, StatusRow, read_rule_health, rows_from
 
@@ -137,7 +137,7 @@ class SloRow:
     def error_budget(self) -> float:
         """1 − the objective, as a ratio (NaN when the info series gives no objective)."""
         try:
-            return 1 - float(self.objective) / 100
+            return complement_ratio(float(self.objective))
         except ValueError:
             return math.nan
 
@@ -148,8 +148,8 @@ class SloRow:
         period has seen no event, as the budget left is.
 
         >>> row = SloRow(StatusRow("a", "s", "a", 0.5, 1.0, 0.5), {"sloctl_objective": "99.9"}, 1.0)
-        >>> round(row.sli_period, 6)
-        0.9995
+        >>> row.sli_period, row.error_budget
+        (0.9995, 0.001)
         """
         if math.isnan(self.status.budget_remaining):
             return math.nan
