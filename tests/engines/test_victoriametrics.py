@@ -49,17 +49,11 @@ from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
 from tests.fixtures.promtool import assert_unit_test_passes
 from tests.fixtures.specs import SHOP_HTTP_SPEC
+from tests.fixtures.victoria_unit import victoriametrics_marks
 from tests.paths import ROOT
 
 VMALERT = find("vmalert")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("victoriametrics"),
-    pytest.mark.skipif(
-        VMALERT is None,
-        reason="VictoriaMetrics is not on the tool shelf: run `scripts/tools.sh victoriametrics`",
-    ),
-]
+pytestmark = victoriametrics_marks("vmalert")
 
 NAMES = ("full_outage", "burn_14x", "burn_6x")
 EVAL = 60

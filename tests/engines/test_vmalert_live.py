@@ -30,19 +30,12 @@ from sloctl.backtest.victoria import _post, replay_victoria
 from sloctl.render.flavours import vmalert_groups
 from sloctl.servers._process import ManagedProcess, wait_until
 from sloctl.servers.victoria import VictoriaMetricsServer, start_victoria_metrics, start_vmalert
-from sloctl.shelf import find
 from sloctl.spec import load_text
 from tests.fixtures.once import once_per_run
 from tests.fixtures.specs import SHOP_HTTP_SPEC
+from tests.fixtures.victoria_unit import victoriametrics_marks
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("victoriametrics"),
-    pytest.mark.skipif(
-        find("vmalert") is None,
-        reason="VictoriaMetrics is not on the tool shelf: run `scripts/tools.sh victoriametrics`",
-    ),
-]
+pytestmark = victoriametrics_marks("vmalert")
 
 INTERVAL = 24
 SPACING = 6

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.promtool
 
 
 @pytest.fixture(
-    params=[*ENGINE_NAMES, pytest.param(VICTORIAMETRICS, marks=pytest.mark.xdist_group("victoriametrics"))]
+    params=[*ENGINE_NAMES, pytest.param(VICTORIAMETRICS, marks=pytest.mark.xdist_group(VICTORIAMETRICS))]
 )
 def engine(request: pytest.FixtureRequest) -> str:
     """Each engine the rules are proven on; one that is not here is skipped, saying how to get it."""

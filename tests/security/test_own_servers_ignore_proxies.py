@@ -13,17 +13,10 @@ import pytest
 
 from sloctl.backtest.victoria import _export, _post
 from sloctl.servers.victoria import start_victoria_metrics
-from sloctl.shelf import find
 from tests.fixtures.stub_http import Answer, serve
+from tests.fixtures.victoria_unit import victoriametrics_marks
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xdist_group("victoriametrics"),
-    pytest.mark.skipif(
-        find("victoria-metrics") is None,
-        reason="VictoriaMetrics is not on the tool shelf: run `scripts/tools.sh victoriametrics`",
-    ),
-]
+pytestmark = victoriametrics_marks("victoria-metrics")
 
 
 def test_the_backtest_s_victoriametrics_calls_ignore_http_proxy(
