@@ -15,6 +15,7 @@ import random
 import re
 import subprocess
 import sys
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from sloctl.model import SLO, EventsSLI, ProbeSLI
 from sloctl.render.promql import event_rates
 from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
+from tests.fixtures.sloth import sloth_spec
 from tests.fixtures.specs import ONCALL_TARGET, alert_windows
 from tests.paths import ROOT
 
@@ -814,19 +816,13 @@ def test_a_sloth_severity_label_is_reported_and_left_out_of_the_native_spec_whic
     """Sloth's own example routes on ``page_alert.labels.severity: pageteam``; sloctl's alerts
     carry severity page or ticket instead, and a native spec refuses the label: written as it was,
     the converted file did not read back."""
-    sloth = """\
-version: prometheus/v1
-service: svc
-slos:
-  - name: ab
-    objective: 99.9
-    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
-    alerting:
-      name: A
-      labels: {category: availability}
-      page_alert: {labels: {severity: pageteam, routing_key: myteam}}
-      ticket_alert: {labels: {severity: slack}}
-"""
+    alerting = textwrap.indent(
+        "labels: {category: availability}\n"
+        "page_alert: {labels: {severity: pageteam, routing_key: myteam}}\n"
+        "ticket_alert: {labels: {severity: slack}}\n",
+        " " * 6,
+    )
+    sloth = sloth_spec({}) + alerting
     loaded = load_text(sloth, "sloth.yaml")
     assert len(loaded.warnings) == 2 and not loaded.errors
     out = convert(loaded.slos, "native")
@@ -844,16 +840,7 @@ slos:
 def test_a_sloth_slos_own_severity_label_is_reported_and_left_out_of_the_native_spec_too() -> None:
     """The SLO's labels go on its alerts: written as it was, the converted file did not read back
     (``spec.slos[0].labels.severity: label 'severity' is sloctl's``)."""
-    sloth = """\
-version: prometheus/v1
-service: svc
-slos:
-  - name: ab
-    objective: 99.9
-    labels: {severity: critical, team: shop}
-    sli: {events: {error_query: 'sum(rate(e[{{.window}}]))', total_query: 'sum(rate(t[{{.window}}]))'}}
-    alerting: {name: A}
-"""
+    sloth = sloth_spec({}) + "    labels: {severity: critical, team: shop}\n"
     loaded = load_text(sloth, "sloth.yaml")
     assert len(loaded.warnings) == 1 and not loaded.errors
     out = convert(loaded.slos, "native")
