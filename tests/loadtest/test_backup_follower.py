@@ -10,12 +10,11 @@ import base64
 import json
 from pathlib import Path
 
-import pytest
-
 from sloctl.contract import route
 from sloctl.loadtest import RunOptions, run_scenario
 from sloctl.loadtest.thresholds import thresholds_from_slos
 from sloctl.spec import load_paths
+from tests.fixtures.locust_files import real_locust_run
 from tests.fixtures.stub_http import Answer, StubRequest, serve
 from tests.paths import ROOT
 
@@ -50,8 +49,7 @@ def _cancelled_backups(request: StubRequest) -> Answer:
     return Answer(b"{}")
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_a_backup_cancelled_by_another_client_is_final_and_counted_apart_not_as_a_failure(
     tmp_path: Path,
 ) -> None:

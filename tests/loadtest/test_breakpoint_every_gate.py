@@ -12,12 +12,11 @@ import pytest
 
 from sloctl.loadtest import RunStats, evaluate, parse_threshold
 from sloctl.loadtest.results import RouteStats, judge_step, since, step_minimum
-from tests.fixtures.locust_files import run_locust_file
+from tests.fixtures.locust_files import real_locust_run, run_locust_file
 from tests.loadtest.breakpoint_stub import LOCUST_FILE, answer, ok_of, route_of
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_a_route_gate_breaks_the_search_at_the_step_its_route_slows_past_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli.main import main
-from tests.fixtures.locust_files import locust_file, run_locust_file
+from tests.fixtures.locust_files import locust_file, real_locust_run, run_locust_file
 from tests.fixtures.stub_http import Answer, StubRequest
 
 LOCUST_FILE = locust_file("/slow", wait="constant(0.02)", shape=True)
@@ -25,8 +25,7 @@ def _answer(request: StubRequest) -> Answer:
     return Answer(b"ok")
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -48,8 +47,7 @@ def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_
     assert out.rstrip().splitlines()[-1].startswith("PASSED: breakpoint search done"), out
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_users_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

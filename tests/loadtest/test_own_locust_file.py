@@ -15,7 +15,7 @@ import pytest
 from sloctl.cli.main import main
 from sloctl.contract import OPERATIONAL_PATHS, READINESS_PATH
 from sloctl.loadtest import LoadtestError, RunOptions, run_scenario
-from tests.fixtures.locust_files import locust_file, run_locust_file
+from tests.fixtures.locust_files import locust_file, real_locust_run, run_locust_file
 from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 
 PLAIN_LOCUST_FILE = """
@@ -31,8 +31,7 @@ class Plain(HttpUser):
 """
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_a_plain_locust_file_is_gated_and_its_report_counts_what_the_service_served(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -83,8 +82,7 @@ def _slow_api(request: StubRequest) -> Answer:
     return Answer(b"ok", status=503 if request.path == READINESS_PATH else 200)
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_gates_over_all_requests_leave_out_the_operational_routes_a_locust_file_polls(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,8 +146,7 @@ class Poller(FastHttpUser):
 """
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_max_requests_counts_what_the_aggregate_counts_not_the_operational_routes(tmp_path: Path) -> None:
     flags = ["--duration", "20s", "--users", "1", "--max-requests", "12", "--threshold", "failure_ratio<=0"]
     code, report = run_locust_file(tmp_path, POLLING_LOCUST_FILE, lambda _request: text("ok"), *flags)

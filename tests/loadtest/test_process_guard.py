@@ -19,6 +19,7 @@ from sloctl.egress import Egress, hosts_names
 from sloctl.loadtest import RunOptions, run_scenario
 from sloctl.loadtest.netguard import ProcessGuard, Refused
 from sloctl.loadtest.runner import _locust_command
+from tests.fixtures.locust_files import real_locust_run
 from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 
 #: the run's allow-list: 127.0.0.1 alone (and ::1), so that 127.0.0.2 is "outside"
@@ -53,8 +54,7 @@ class Plain(HttpUser):
 """
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_an_absolute_url_or_a_redirect_outside_the_allow_list_fails_and_never_connects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,8 +106,7 @@ class Plain(HttpUser):
 PASSWORD = "s3cret-hunter2"
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_pinning_the_host_keeps_its_basic_authentication_and_never_prints_the_password(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -242,8 +241,7 @@ def _received(sock: socket.socket) -> list[bytes]:
     return out
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_datagrams_and_reverse_lookups_are_guarded_like_connections(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
