@@ -135,8 +135,7 @@ def _one_in_fifty(failed: itertools.count[int]) -> Callable[[StubRequest], Answe
     return lambda _request: Answer(b"no", status=500) if next(failed) % 50 == 49 else Answer(b"ok")
 
 
-@pytest.mark.slow
-@pytest.mark.waits
+@real_locust_run
 def test_breakpoint_alpha_sets_how_unlikely_a_steps_failures_must_be_to_break_the_search(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
