@@ -34,7 +34,7 @@ def test_rules_for_slos_load_in_promtool_with_lint_fatal(
 ) -> None:
     compat(request, prometheus_engine.name, "rules load")
     files = sorted((ROOT / "rules").glob("*.yml")) + sorted((ROOT / "rules" / "tests").glob("*.rules.yml"))
-    assert len(files) == 18
+    assert len(files) == 3 + 15 * 3  # the services' files; each SLO's twin, its burn and spend parts
     assert_promtool_passes(*files, promtool=str(prometheus_engine.promtool))
 
 
@@ -46,7 +46,7 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
     report = run_rule_tests([ROOT / "rules"], jobs=2, promtool=str(prometheus_engine.promtool))
     lines = "\n".join(report.lines())
     assert report.ok, lines
-    assert sum(r.kind == "check" for r in report.results) == 18
+    assert sum(r.kind == "check" for r in report.results) == 3 + 15 * 3
     assert sum(r.kind == "test" for r in report.results) == len(
         list((ROOT / "rules" / "tests").glob("*.test.yml"))
     )
@@ -99,6 +99,14 @@ def test_rules_for_slos_pass_lint_and_their_generated_tests(
         ),
         ("availability", ("} <= 0.5", "} <= 0.4"), "a policy step moved"),
         ("latency", ("> bool 0.05", "> bool 0.5"), "a slice judged against the wrong target"),
+        # The ticket tiers of a timeslice SLO share their runs (the same number of bad slices):
+        # the quick one is still proved on its own window and factor.
+        (
+            "latency",
+            ("ratio_rate1d{", "ratio_rate3d{"),
+            "a timeslice ticket reading the slow ticket's window",
+        ),
+        ("latency", ("/ 0.005 > 3\n", "/ 0.005 > 30\n"), "a timeslice ticket's factor raised"),
         ("availability-by-dependency", ("(2 * max(", "(1 * max("), "a composite weight lost"),
         (
             "availability-by-dependency",
@@ -120,14 +128,14 @@ def test_the_generated_tests_catch_a_broken_rule(
     src = ROOT / "rules" / "tests"
     for f in src.glob(f"platform-api--{slo}.*"):
         shutil.copy(f, tmp_path / f.name)
-    rules = tmp_path / f"platform-api--{slo}.rules.yml"
     old, new = mutation
-    text = rules.read_text()
-    assert old in text, what
-    rules.write_text(text.replace(old, new))
+    # The rule broken in the whole twin and in each part of it the tests load (burn, spend).
+    assert old in (tmp_path / f"platform-api--{slo}.rules.yml").read_text(), what
+    for rules in tmp_path.glob("*.rules.yml"):
+        rules.write_text(rules.read_text().replace(old, new))
     # One test file at a time, the fastest evaluation interval first, until one fails: the
     # claim is that some generated test catches the mutation, and the first usually does.
-    tests = sorted(tmp_path.glob("*.test.yml"), key=lambda p: parse_duration(p.name.split(".")[-3]))
+    tests = sorted(tmp_path.glob("*.test.yml"), key=lambda p: (_interval(p), p.name))
     assert tests, "the SLO has generated tests"
     outputs = []
     for test in tests:
@@ -144,6 +152,10 @@ def test_the_generated_tests_catch_a_broken_rule(
             break
     assert proc.returncode != 0, f"{what} went unnoticed by {len(tests)} test file(s)"
     assert "FAILED" in outputs[-1]
+
+
+def _interval(test: Path) -> int:
+    return parse_duration(yaml.safe_load(test.read_text())["evaluation_interval"])
 
 
 COMPOSITE_OF_QUIET_COMPONENTS = service_doc(

@@ -27,6 +27,10 @@ with ``minEvents``, a total outage too quiet to reach it (no page); uneven traff
 times the requests in one hour of each day (the period error ratio equals the events-weighted
 truth within the bound documented in docs/rules.md); a budget draining through the error-budget
 policy's steps; for calendar SLOs, the period ratio counting only events since the period began.
+
+Each test loads the smallest part of the twin that computes what it asserts on (the rules the
+burn alerts read, or those of the period's ratio, budget and policy, else the whole twin):
+promtool evaluates every loaded rule at every step of a run that can last days.
 """
 
 from __future__ import annotations

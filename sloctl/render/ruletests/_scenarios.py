@@ -31,7 +31,14 @@ from ._params import (
     UNEVEN_EVAL,
     UnprovableSLO,
 )
-from ._twin import designed_detection, timeslice_slices_to_fire, timeslice_tier_can_fire, twin_slos
+from ._twin import (
+    designed_detection,
+    promql_names,
+    rules_read,
+    timeslice_slices_to_fire,
+    timeslice_tier_can_fire,
+    twin_slos,
+)
 
 
 def _labels_text(labels: dict[str, str]) -> str:
@@ -96,10 +103,9 @@ _RUNS_MAX = 4096
 
 
 class _Builder:
-    def __init__(self, slo: SLO, members: Sequence[SLO], rule_file: str, eval_step: int) -> None:
+    def __init__(self, slo: SLO, members: Sequence[SLO], eval_step: int) -> None:
         self.slo = slo
         self.members = members
-        self.rule_file = rule_file
         self.eval_step = eval_step
         self.per = eval_step // STEP
         self.groups: list[dict[str, object]] = []
@@ -336,19 +342,21 @@ class _Builder:
             name = f"{tier.name} never fires at a burn {multiple:g} times its factor"
         self._group(name, run, {"burn": sorted(set(checks))})
 
-    def bad_slices(self, tier: AlertTier, enough: bool) -> None:
-        """Timeslices: ``n`` bad slices in a row fire the tier (no later than designed), and
-        ``n - 1`` do not."""
+    def bad_slices(self, tiers: Sequence[AlertTier], enough: bool) -> None:
+        """Timeslices: ``n`` bad slices in a row fire the tiers (no later than designed), and
+        ``n - 1`` do not. ``tiers`` need the same ``n`` and ``for`` (``_same_breach``): one run,
+        healthy for the longest of their long windows first, proves them all, as each tier's
+        windows hold the same slices around the breach as in a run of its own."""
         slo = self.slo
-        w = tier.window
+        tier = tiers[0]
         rpm = _traffic(slo)
         n = timeslice_slices_to_fire(slo, tier, _first_period(slo))
         assert slo.timeslices is not None
         if (not enough and n < 2) or not timeslice_tier_can_fire(slo, tier, _first_period(slo)):
             return  # (or) the factor needs more bad slices than the long window holds, as in ``burn``
         bad = math.ceil(rpm * min(1.0, slo.timeslices.allowed_error_ratio * 2 + 0.01))
-        prefix = w.long_window // SLICE + 2  # slices, and evaluations
-        # Enough: a breach that lasts through the tier's `for`; short: one slice too few.
+        prefix = max(t.window.long_window for t in tiers) // SLICE + 2  # slices, and evaluations
+        # Enough: a breach that lasts through the tiers' `for`; short: one slice too few.
         count = n + math.ceil(tier.for_seconds / SLICE) if enough else n - 1
         bound = designed_detection(
             slo, tier, 1 / slo.error_budget, SLICE, scrape=STEP, period=_first_period(slo)
@@ -358,6 +366,7 @@ class _Builder:
         start = prefix
         # As in ``burn``: a breach whose slice ratios keep a printed value on a rounding edge is
         # made one slice longer (at most twice), so that the firing can be asserted.
+        checks: list[int] = []
         for _longer in range(3 if enough else 1):
             after = max(3, math.ceil(bound / SLICE) - count + 3) if enough else 3
             segments = [
@@ -368,21 +377,22 @@ class _Builder:
             run = self._run(_one(segments))
             if not enough:
                 break
-            checks = self._firing_checks(run, tier, start, bound)
-            if checks:
+            each = [self._firing_checks(run, t, start, bound) for t in tiers]
+            if all(each):
+                checks = [i for c in each for i in c]
                 break
             count += 1
+        names = " and ".join(t.name for t in tiers)
         if enough:
             if not checks:
-                raise UnprovableSLO(f"{slo.id} {tier.name}: no step to assert the firing on every engine")
-            name = (
-                f"{tier.name} fires on {n} bad slices in a row, within {format_duration(bound)} of a breach"
-            )
+                raise UnprovableSLO(f"{slo.id} {names}: no step to assert the firing on every engine")
+            verb = "fire" if len(tiers) > 1 else "fires"
+            name = f"{names} {verb} on {n} bad slices in a row, within {format_duration(bound)} of a breach"
         else:
-            if any(run.fire[tier.name]):
-                raise UnprovableSLO(f"{slo.id} {tier.name}: the model fires one slice short")
+            if any(any(run.fire[t.name]) for t in tiers):
+                raise UnprovableSLO(f"{slo.id} {names}: the model fires one slice short")
             checks = [i for i in (start + count, start + count + 2, run.steps - 1) if run.agreed(i)]
-            name = f"{tier.name} never fires on {count} bad slices in a row"
+            name = f"{names} never {'fire' if len(tiers) > 1 else 'fires'} on {count} bad slices in a row"
         self._group(name, run, {"burn": sorted(set(checks))})
 
     def zero_traffic(self) -> None:
@@ -659,12 +669,30 @@ class _Builder:
             name = "the calendar period's ratio counts every event since the period began"
         self._group(name, run, {}, [self._period_ratio_is(r, last)])
 
-    def document(self) -> dict[str, object]:
+    def document(self, rule_file: str, groups: Sequence[dict[str, object]]) -> dict[str, object]:
         return {
-            "rule_files": [self.rule_file],
+            "rule_files": [rule_file],
             "evaluation_interval": format_duration(self.eval_step),
-            "tests": self.groups,
+            "tests": list(groups),
         }
+
+
+def _same_breach(slo: SLO) -> list[list[AlertTier]]:
+    """A timeslice SLO's enabled tiers, those that the same run of bad slices fires together (the
+    same number of slices and the same ``for``, as the ticket tiers of the usual catalogs) in
+    one list; none for an SLO that counts events."""
+    if slo.timeslices is None:
+        return []
+    period = _first_period(slo)
+    by_breach: dict[tuple[int, int, bool], list[AlertTier]] = {}
+    for t in slo.alerting.enabled_tiers:
+        key = (
+            timeslice_slices_to_fire(slo, t, period),
+            t.for_seconds,
+            timeslice_tier_can_fire(slo, t, period),
+        )
+        by_breach.setdefault(key, []).append(t)
+    return list(by_breach.values())
 
 
 def _heaviest(sli: CompositeSLI) -> str:
@@ -710,6 +738,47 @@ def tier_eval(slo: SLO, tier: AlertTier) -> int:
     return max(SLICE, tier.window.long_window // SAMPLES_PER_WINDOW // SLICE * SLICE)
 
 
+PARTS = ("burn", "spend")
+"""The parts of the twin that tests load instead of the whole (``twin_parts``):
+``<service>--<slo>.<part>.rules.yml``."""
+TEST_FILES = {("spend", SLICE): "budget", ("spend", UNEVEN_EVAL): "uneven", ("whole", SLICE): "whole"}
+"""The test files of the scenarios that are not a tier's, by the twin they load and their
+evaluation interval: ``<service>--<slo>.<word>.test.yml``; a tier's tests are in
+``<service>--<slo>.<interval>.test.yml`` and load the burn twin."""
+
+
+def twin_parts(
+    slo: SLO, service_slos: Sequence[SLO] = ()
+) -> tuple[list[dict[str, object]], dict[str, frozenset[str]]]:
+    """The twin's rule groups and, by part, the rules (``rules_read``) that its burn alerts read
+    (``burn``) and that the period's ratio, the remaining budget and the policy's tickets read
+    (``spend``)."""
+    twins = twin_slos(slo, service_slos)
+    groups = render_groups(twins)
+    unit = slo.calendar.unit if slo.calendar else None
+    spend = [
+        naming.period_error_ratio(unit, slo.period),
+        naming.BUDGET_REMAINING,
+        twins[-1].policy_alert_name,
+    ]
+    return groups, {
+        "burn": rules_read(groups, [twins[-1].alerting.name] if slo.alerting.enabled_tiers else []),
+        "spend": rules_read(groups, spend),
+    }
+
+
+def _asserted(group: Mapping[str, object]) -> set[str]:
+    """The alerts and series a test group asserts on (alert names, and every name in its
+    PromQL checks)."""
+    alerts = group.get("alert_rule_test", [])
+    exprs = group.get("promql_expr_test", [])
+    assert isinstance(alerts, list) and isinstance(exprs, list)
+    names = {str(a["alertname"]) for a in alerts}
+    for e in exprs:
+        names.update(promql_names(str(e["expr"])))
+    return names
+
+
 def rule_test_documents(
     slo: SLO,
     version: str,
@@ -718,7 +787,10 @@ def rule_test_documents(
     with_rules: bool = True,
     service_slos: Sequence[SLO] = (),
 ) -> tuple[tuple[str, str], list[tuple[str, dict[str, object]]]]:
-    """The twin rule file ``(name, text)`` and the test documents ``(name, data)`` of ``slo``."""
+    """The twin rule file ``(name, text)`` and the test documents ``(name, data)`` of ``slo``:
+    each test in a file that loads the smallest part of the twin (:func:`twin_parts`) computing
+    everything it asserts on, else the whole twin (``TEST_FILES``). promtool evaluates every
+    rule it loads at every step; the rules a test does not load compute nothing it asserts on."""
     base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
     rules_name = f"{base}.rules.yml"
     source = source or slo.source.file
@@ -733,17 +805,17 @@ def rule_test_documents(
 
     def builder(eval_step: int) -> _Builder:
         if eval_step not in builders:
-            builders[eval_step] = _Builder(twins[-1], members, rules_name, eval_step)
+            builders[eval_step] = _Builder(twins[-1], members, eval_step)
         return builders[eval_step]
 
     for tier in slo.alerting.enabled_tiers:
         b = builder(tier_eval(slo, tier))
-        if slo.timeslices is not None:
-            b.bad_slices(tier, True)
-            b.bad_slices(tier, False)
-        else:
+        if slo.timeslices is None:
             b.burn(tier, ABOVE)
             b.burn(tier, BELOW)
+    for tiers in _same_breach(slo):
+        builder(SLICE).bad_slices(tiers, True)
+        builder(SLICE).bad_slices(tiers, False)
     builder(SLICE).zero_traffic()
     builder(SLICE).traffic_stops()
     pages = [t for t in slo.alerting.enabled_tiers if t.severity == "page"]
@@ -759,12 +831,28 @@ def rule_test_documents(
     if slo.calendar is not None:
         builder(SLICE).calendar_reset()
     builder(SLICE).policy()
-    docs = [
-        (f"{base}.{format_duration(step)}.test.yml", builders[step].document())
-        for step in sorted(builders)
-        if builders[step].groups
-    ]
-    return (rules_name, rules_text), docs
+    groups, parts = twin_parts(slo, service_slos)
+    return (rules_name, rules_text), _documents(base, builders, groups, parts)
+
+
+def _documents(
+    base: str,
+    builders: Mapping[int, _Builder],
+    groups: list[dict[str, object]],
+    parts: Mapping[str, frozenset[str]],
+) -> list[tuple[str, dict[str, object]]]:
+    """The test documents, by name: each test in the file of the first part of the twin that
+    computes everything it asserts on (``PARTS``), else of the whole twin."""
+    by_file: dict[str, tuple[_Builder, str, list[dict[str, object]]]] = {}
+    for step in sorted(builders):
+        b = builders[step]
+        for g in b.groups:
+            need = rules_read(groups, _asserted(g))
+            part = next((p for p in PARTS if need and need <= parts[p]), "whole")
+            word = format_duration(step) if part == "burn" else TEST_FILES[(part, step)]
+            rules = f"{base}.rules.yml" if part == "whole" else f"{base}.{part}.rules.yml"
+            by_file.setdefault(f"{base}.{word}.test.yml", (b, rules, []))[2].append(g)
+    return [(name, b.document(rules, tests)) for name, (b, rules, tests) in sorted(by_file.items())]
 
 
 def _direct_test_texts(

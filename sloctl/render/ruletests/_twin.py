@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from sloctl import naming
@@ -54,6 +55,51 @@ def twin_slos(slo: SLO, service_slos: Sequence[SLO] = ()) -> list[SLO]:
             raise ValueError(f"composite SLO {slo.id}: component {c.slo!r} is not among the SLOs")
         members.append(twin(by_name[c.slo], component=c.slo))
     return [*members, twin(slo)]
+
+
+_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+
+
+def promql_names(expr: str) -> set[str]:
+    """Every word of ``expr`` that could be a metric name (a superset: functions, labels too)."""
+    return set(_NAME.findall(expr))
+
+
+def _rule_name(rule: dict[str, object]) -> str:
+    return str(rule.get("record") or rule["alert"])
+
+
+def rules_read(groups: Sequence[dict[str, object]], names: Iterable[str]) -> frozenset[str]:
+    """The rules (by record or alert name) that the series and alerts ``names`` are computed
+    from: those rules and, transitively, every recording their expressions name. A rule reads a
+    series by its metric name (the renderer writes no ``__name__`` matcher), so the rules left out
+    compute nothing the named ones read: in a rule file of these rules alone, the named ones
+    record the same samples at the same times as in the whole file."""
+    rules = [r for g in groups for r in g["rules"]]  # type: ignore[attr-defined]
+    by_name: dict[str, list[dict[str, object]]] = {}
+    for r in rules:
+        if "__name__" in str(r["expr"]):
+            raise ValueError(f"rule {_rule_name(r)} selects series by __name__: cannot tell what it reads")
+        by_name.setdefault(_rule_name(r), []).append(r)
+    needed: set[str] = set()
+    todo = [n for n in names if n in by_name]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        todo.extend(n for r in by_name[name] for n in promql_names(str(r["expr"])) if n in by_name)
+    return frozenset(needed)
+
+
+def only_rules(groups: Sequence[dict[str, object]], names: frozenset[str]) -> list[dict[str, object]]:
+    """``groups`` with only the rules ``names``, in their order (groups left empty dropped)."""
+    out = []
+    for g in groups:
+        kept = [r for r in g["rules"] if _rule_name(r) in names]  # type: ignore[attr-defined]
+        if kept:
+            out.append({**g, "rules": kept})
+    return out
 
 
 def designed_detection(
