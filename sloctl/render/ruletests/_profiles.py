@@ -10,13 +10,12 @@ from dataclasses import replace
 
 from sloctl import naming
 from sloctl.model import SLO, CompositeSLI, EventsSLI
-from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.rules import header as rules_header
 from sloctl.render.yamlout import dump_yaml, yaml_inline, yaml_string
 
 from ._params import UnprovableSLO
 from ._scenarios import PARTS, TestFiles, _direct_test_texts, _escape, twin_parts
-from ._twin import only_rules, twin, twin_slos
+from ._twin import only_rules, twin
 
 # -- shared rendering per alerting profile --------------------------------------------------------
 #
@@ -173,9 +172,9 @@ def render_rule_tests(
     source = source or slo.source.file
     base = f"{naming.slug(slo.service)}--{naming.slug(slo.name)}"
     rules_name = f"{base}.rules.yml"
-    rules_text = render_rule_file(
-        twin_slos(slo, service_slos), [f"{source} (test twin of {slo.id})"], version, RuleOptions()
-    )
+    # One rendering for the whole twin and its parts (render_rule_file writes the same text).
+    groups, parts = twin_parts(slo, service_slos)
+    rules_text = rules_header([f"{source} (test twin of {slo.id})"], version) + dump_yaml({"groups": groups})
     if _shareable(slo):
         profile_base = f"{_SVC}--{_NAME}"
         bodies = [
@@ -185,7 +184,6 @@ def render_rule_tests(
     else:
         bodies = _direct_test_texts(slo, version, source, service_slos)
     files = [(rules_name, rules_text)]
-    groups, parts = twin_parts(slo, service_slos)
     for part in PARTS:
         part_name = f"{base}.{part}.rules.yml"
         if any(body.startswith(f"rule_files:\n- {part_name}\n") for _, body in bodies):
