@@ -28,6 +28,7 @@ from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.dashboards.factories import representative_slos
 from tests.fixtures.dashboards import SCHEMAS, VARIABLES, Prom
+from tests.fixtures.histories import two_routes
 
 
 def _pyrra(name: str, indicator: str, grouping: list[str]) -> str:
@@ -203,22 +204,6 @@ def test_dashboards_of_grouped_and_ungrouped_slos_pass_the_schemas_and_the_lint(
     assert [str(f) for f in check_files(files, schema_dir=SCHEMAS)] == []
 
 
-def _series(start: int, end: int) -> str:
-    """An hour of ``http_requests_total`` for two routes: ``/a`` healthy, ``/b`` failing 1 in 6."""
-    lines = ["# TYPE http_requests counter"]
-    for route, code, per_second in (
-        ("/a", "200", 10.0),
-        ("/a", "503", 0.01),
-        ("/b", "200", 10.0),
-        ("/b", "503", 2.0),
-    ):
-        for t in range(start, end + 1, 30):
-            lines.append(
-                f'http_requests_total{{route="{route}",code="{code}"}} {per_second * (t - start):.6g} {t}'
-            )
-    return "\n".join([*lines, "# EOF", ""])
-
-
 @pytest.mark.promtool
 def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_from_a_real_prometheus(
     tmp_path: Path,
@@ -226,7 +211,7 @@ def test_a_grouped_slos_panels_return_one_series_per_group_and_status_its_worst_
     (slo, _) = _slos()
     assert slo.grouping == ("route",)
     end = int(time.time())
-    backfill_openmetrics(_series(end - 3600, end), tmp_path, tmp_path / "data")
+    backfill_openmetrics(two_routes(end - 3600, end), tmp_path, tmp_path / "data")
     (tmp_path / "rules.yml").write_text(render_rule_file([slo], ["tests"], "test"))
     with start_prometheus(
         tmp_path,

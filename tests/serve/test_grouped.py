@@ -18,6 +18,7 @@ from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import start_prometheus
 from sloctl.spec import load_text
 from sloctl.status import collect_from
+from tests.fixtures.histories import two_routes
 
 SPEC = """\
 apiVersion: pyrra.dev/v1alpha1
@@ -34,28 +35,12 @@ spec:
 """
 
 
-def _series(start: int, end: int) -> str:
-    """An hour of ``http_requests_total`` for two routes: ``/a`` healthy, ``/b`` failing 1 in 6."""
-    lines = ["# TYPE http_requests counter"]
-    for route, code, per_second in (
-        ("/a", "200", 10.0),
-        ("/a", "503", 0.01),
-        ("/b", "200", 10.0),
-        ("/b", "503", 2.0),
-    ):
-        lines += [
-            f'http_requests_total{{route="{route}",code="{code}"}} {per_second * (t - start):.6g} {t}'
-            for t in range(start, end + 1, 30)
-        ]
-    return "\n".join([*lines, "# EOF", ""])
-
-
 @pytest.mark.promtool
 def test_a_grouped_slos_burn_down_is_its_worst_groups_budget_as_its_header_says(tmp_path: Path) -> None:
     (slo,) = load_text(SPEC, "grouped.yaml").slos
     assert slo.grouping == ("route",)
     end = int(time.time())
-    backfill_openmetrics(_series(end - 3600, end), tmp_path, tmp_path / "data")
+    backfill_openmetrics(two_routes(end - 3600, end), tmp_path, tmp_path / "data")
     (tmp_path / "rules.yml").write_text(render_rule_file([slo], ["tests"], "test"))
     config = "global:\n  evaluation_interval: 1s\nrule_files:\n  - rules.yml\nscrape_configs: []\n"
     with start_prometheus(tmp_path, config_text=config) as server, Prometheus.connect(server.url) as prom:

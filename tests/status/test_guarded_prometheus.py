@@ -8,12 +8,9 @@ file, ``--prometheus-token-file``."""
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +20,7 @@ from sloctl.servers._process import start_on_free_port
 from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
 from tests.fixtures.prometheus_proxy import prometheus_proxy
+from tests.fixtures.stub_http import Answer, serve
 
 PASSWORD = "s3cret-in-url"
 #: bcrypt of PASSWORD at the lowest cost (4), which Prometheus' web config reads.
@@ -145,32 +143,13 @@ def test_a_token_file_that_holds_no_token_is_refused_at_its_flag(
         assert "give a file holding one bearer token" in err and "Traceback" not in err
 
 
-@contextmanager
-def _json_404_service() -> Iterator[str]:
-    """A loopback HTTP service that is not Prometheus: every path is its own RFC 9457 404 problem
-    document, as the testbed API (and many an application) answers; its base URL."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode()
-            self.send_response(404)
-            self.send_header("Content-Type", "application/problem+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+#: what a loopback HTTP service that is not Prometheus answers on every path: its own RFC 9457
+#: 404 problem document, as the testbed API (and many an application) answers
+PROBLEM_404 = Answer(
+    json.dumps({"type": "about:blank", "title": "Not Found", "status": 404}).encode(),
+    content_type="application/problem+json",
+    status=404,
+)
 
 
 @pytest.mark.parametrize(("command", "unread"), [("gate", 3), ("status", 1)])
@@ -179,7 +158,8 @@ def test_a_url_of_another_service_that_answers_json_404_says_no_prometheus_api_i
 ) -> None:
     """The API's own port given instead of Prometheus': its JSON 404 read "the answer to
     '<the query>' could not be read: its status is 404, not 'success', and it gives no error"."""
-    with _json_404_service() as url:
+    with serve(lambda _request: PROBLEM_404) as service:
+        url = service.url
         code, err = _run(capsys, command, url)
     assert code == unread, err
     assert f"{url}/api/v1/query answered 404 Not Found with JSON that is not Prometheus' API answer" in err
