@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Unpack
 
 from sloctl.masking import mask_text
+from sloctl.model import percent_ratio
 from sloctl.policy import Action, Decision
 from sloctl.status import ReadOptions, Snapshot, StatusRow, collect
 
@@ -105,7 +106,7 @@ def evaluate(
     why = undecided(snapshot, require_rule_health=require_rule_health)
     if why:
         raise Undecided(why)
-    floor = None if floor_percent is None else floor_percent / 100
+    floor = None if floor_percent is None else percent_ratio(floor_percent)
     rows = snapshot.rows
     if when_unknown is not None:
         rows = tuple(replace(r, policy_unknown=when_unknown) for r in rows)

@@ -155,6 +155,8 @@ def test_a_floor_of_the_callers_and_an_override_for_unknown_budgets_change_the_v
     # What a game day asks: 25 % minimum, unknown budgets do not stop it.
     assert evaluate(prometheus.url, slos=[_id("notify")], floor_percent=25).freeze is False
     assert evaluate(prometheus.url, slos=[_id("notify")], floor_percent=40).freeze is True
+    # in decimal, as the policy steps' thresholds are: a budget left at exactly 33.3 % is at it
+    assert evaluate(prometheus.url, slos=[_id("notify")], floor_percent=33.3).floor == 0.333
     assert evaluate(prometheus.url, slos=[_id("unknown-freeze")], when_unknown="proceed").freeze is False
 
 
