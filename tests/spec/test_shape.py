@@ -10,7 +10,7 @@ import yaml
 from sloctl.chaos.schedule import SHAPE as SCHEDULE
 from sloctl.collector.config import SHAPE as COLLECTOR
 from sloctl.errors import SpecErrors
-from sloctl.spec.shape import Shape, check_document, checked_document, document_schema
+from sloctl.spec.shape import Field, Shape, check_document, checked_document, document_schema
 from sloctl.spec.yamlsrc import parse_documents
 from tests.paths import ROOT
 
@@ -120,3 +120,89 @@ def test_a_config_file_holds_one_document_worded_as_the_slo_loader_words_it(
     (error,) = raised.value.errors
     assert str(error.location) == where
     assert message in error.message
+
+
+#: one field of each kind the native format declares (labels, one-of alternatives, rule durations
+#: with bounds, lists of shapes with a unique key, exclusive bounds, reserved names)
+RICH = Shape(
+    {
+        "labels": Field(
+            "map",
+            keys=Field("string", pattern="^[a-z_]+$", not_pattern="^(severity$|__)"),
+            values=Field("text"),
+        ),
+        "for": Field(
+            "duration", any_of=(Field("duration", whole_seconds=True), Field("string", enum=("0", 0)))
+        ),
+        "slice": Field("duration", whole_seconds=True, minimum=300, maximum=300),
+        "noData": Field("duration", whole_seconds=True, minimum=300),
+        "weight": Field("number", exclusive_minimum=0, exclusive_maximum=100),
+        "name": Field("string", min_length=1, max_length=5),
+        "steps": Field(
+            "list",
+            min_items=1,
+            unique="action",
+            items=Field("mapping", shape=Shape({"action": Field("string", required=True, enum=("a", "b"))})),
+        ),
+        "kind": Field(
+            "mapping",
+            shape=Shape({"x": Field("mapping"), "y": Field("mapping")}, exactly_one=("x", "y")),
+        ),
+    }
+)
+RICH_BODIES = [
+    ("labels: {team: a, zone: 1, empty: }\n", True),
+    ("labels: {Team: a}\n", False),
+    ("labels: {severity: page}\n", False),
+    ("labels: {severity_x: page, __y: z}\n", False),
+    ("labels: {severity_x: page}\n", True),
+    ("labels: {team: true}\n", False),
+    ("labels: {team: [a]}\n", False),
+    ("for: 5m\n", True),
+    ("for: 0\n", True),
+    ("for: '0'\n", True),
+    ("for: 0s\n", False),
+    ("for: 1500ms\n", False),
+    ("for: false\n", False),
+    ("slice: 5m\n", True),
+    ("slice: 300s\n", True),
+    ("slice: 1m\n", False),
+    ("slice: 10m\n", False),
+    ("noData: 5m\n", True),
+    ("noData: 1h\n", True),
+    ("noData: 299s\n", False),
+    ("weight: 0.5\n", True),
+    ("weight: 0\n", False),
+    ("weight: 100\n", False),
+    ("weight: '5'\n", False),
+    ("name: abcde\n", True),
+    ("name: ''\n", False),
+    ("name: abcdef\n", False),
+    ("steps: [{action: a}, {action: b}]\n", True),
+    ("steps: [{action: a}, {action: a}]\n", False),
+    ("steps: []\n", False),
+    ("steps: [{action: c}]\n", False),
+    ("kind: {x: {}}\n", True),
+    ("kind: {x: {}, y: {}}\n", False),
+    ("kind: {}\n", False),
+]
+
+
+@pytest.mark.parametrize(("body", "valid"), RICH_BODIES, ids=[b.strip() for b, _ in RICH_BODIES])
+def test_maps_alternatives_bounded_durations_and_unique_lists_agree_with_their_json_schema(
+    body: str, valid: bool
+) -> None:
+    assert _verdicts(RICH, body) == (valid, valid)
+
+
+def test_a_value_held_by_a_model_check_is_typed_by_the_walk_and_bounded_by_the_json_schema() -> None:
+    held = Shape({"objective": Field("number", exclusive_maximum=100, held_by="check_slo")})
+    assert _verdicts(held, "objective: 101\n") == (True, False)  # check_slo says why, in its words
+    assert _verdicts(held, "objective: x\n") == (False, False)
+
+
+def test_a_second_item_of_a_unique_key_is_reported_at_its_value() -> None:
+    docs, _ = parse_documents("steps:\n  - {action: a}\n  - {action: a}\n", "t.yaml")
+    assert [str(e) for e in check_document(RICH, docs[0])] == [
+        "t.yaml:3:14: steps[1].action: action 'a' is listed twice"
+    ]
