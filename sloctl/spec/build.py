@@ -41,6 +41,15 @@ THRESHOLD = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)\s*$")
 """A latency with its unit (``200ms``, ``1.5s``), as the native format's ``threshold``."""
 RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
 
+#: The longest file name a file system takes (ext4, xfs, btrfs, tmpfs: 255 bytes).
+NAME_MAX = 255
+#: ``sloctl generate`` stages each file as ``.<name>.<8 random characters>.tmp``.
+STAGING = len("." + ".abcdefgh.tmp")
+#: The longest suffix after ``<service>--<slo>``: rule tests ``.<interval>.test.yml``.
+LONGEST_SUFFIX = len(".99999m.test.yml")
+#: The most characters a service's and an SLO's names may have together (``<service>--<slo>``).
+NAMES_MAX = NAME_MAX - LONGEST_SUFFIX - STAGING - len("--")
+
 
 def check_name(reader: Reader, value: str, loc: Location, path: str, what: str) -> None:
     if value and not NAME.match(value):

@@ -38,30 +38,23 @@ from sloctl.model import (
 )
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
+from sloctl.spec.native_shape import (
+    API_VERSION,
+    BUDGET_LEFT,
+    HISTOGRAM_SUFFIXES,
+    NO_DATA_MIN_SECONDS,
+    SLICE_SECONDS,
+    TIER_KEYS,
+    WHEN_UNKNOWN,
+    ZERO_FOR,
+)
 from sloctl.spec.reader import Reader, index
 from sloctl.spec.sli_plugins import PluginMeta, read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
-API_VERSION = "sloctl/v1"
-TIER_KEYS = {
-    "pageQuick": "page_quick",
-    "pageSlow": "page_slow",
-    "ticketQuick": "ticket_quick",
-    "ticketSlow": "ticket_slow",
-}
+__all__ = ["API_VERSION", "TIER_KEYS", "default_alert_name", "read_service"]
+
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
-# What validate checks, named once: the JSON Schema (sloctl.spec.schema) says the same from these.
-HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
-"""A classic histogram's series; ``histogram`` is the name before them."""
-SLICE_SECONDS = 300
-"""The one timeslice size: slices are judged from the 5m base recordings."""
-NO_DATA_MIN_SECONDS = 300
-"""The shortest ``noData.for``: the base window."""
-BUDGET_LEFT = (-1000.0, 100.0)
-"""The range of a policy step's ``budgetLeft`` (percent of the budget left; below 0 is overspent)."""
-WHEN_UNKNOWN = ("freeze", "proceed")
-ZERO_FOR = ("0", "0s", 0)
-"""How a tier's ``for`` says "at once" (any other duration is positive)."""
 
 
 def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:

@@ -25,8 +25,18 @@ from collections.abc import Iterable, Sequence
 from sloctl import naming
 from sloctl.errors import Location, SpecError
 from sloctl.model import SLO
-from sloctl.spec.build import LABEL_NAME, RESERVED_LABEL_PREFIXES, Fields, label_name_problem, url_problem
-from sloctl.spec.native import API_VERSION as NATIVE
+from sloctl.spec.build import (
+    LABEL_NAME,
+    LONGEST_SUFFIX,
+    NAME_MAX,
+    NAMES_MAX,
+    RESERVED_LABEL_PREFIXES,
+    STAGING,
+    Fields,
+    label_name_problem,
+    url_problem,
+)
+from sloctl.spec.native_shape import API_VERSION as NATIVE
 from sloctl.spec.reader import Reader
 
 __all__ = [
@@ -37,15 +47,6 @@ __all__ = [
     "label_problem",
     "template_problem",
 ]
-
-#: The longest file name a file system takes (ext4, xfs, btrfs, tmpfs: 255 bytes).
-NAME_MAX = 255
-#: ``sloctl generate`` stages each file as ``.<name>.<8 random characters>.tmp``.
-STAGING = len("." + ".abcdefgh.tmp")
-#: The longest suffix after ``<service>--<slo>``: rule tests ``.<interval>.test.yml``.
-LONGEST_SUFFIX = len(".99999m.test.yml")
-#: The most characters a service's and an SLO's names may have together (``<service>--<slo>``).
-NAMES_MAX = NAME_MAX - LONGEST_SUFFIX - STAGING - len("--")
 
 
 def label_problem(name: str, value: str, *, templated: bool) -> str | None:
