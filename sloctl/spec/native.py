@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable
 
 from sloctl.calendars import NOMINAL_SECONDS, CalendarError, boundary_offsets
-from sloctl.durations import format_duration
 from sloctl.errors import Location
 from sloctl.model import (
     CALENDAR_UNITS,
@@ -40,9 +39,9 @@ from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.native_shape import (
     API_VERSION,
-    BUDGET_LEFT,
     HISTOGRAM_SUFFIXES,
-    NO_DATA_MIN_SECONDS,
+    SERVICE,
+    SLI_KINDS,
     SLICE_SECONDS,
     TIER_KEYS,
     WHEN_UNKNOWN,
@@ -58,27 +57,29 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 
 
 def read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
-    top = reader.mapping(
-        doc, "", ["apiVersion", "kind", "metadata", "spec"], ["apiVersion", "kind", "metadata", "spec"]
-    )
-    # metadata or spec left out is said once, above, as any missing field is: their own fields
-    # are required only where they are written
-    meta_node = top.get("metadata")
-    meta = reader.mapping(
-        meta_node, "metadata", ["name", "labels", "annotations"], ["name"] if meta_node is not None else []
-    )
-    service = reader.string(meta.get("name"), "metadata.name", non_empty=True)
+    """The SLOs of a ``kind: Service`` document: its structure is checked by walking
+    :data:`~sloctl.spec.native_shape.SERVICE`, and read here with the rules a shape cannot say
+    (names, labels, PromQL, calendars, composites, the model checks of every format)."""
+    with reader.shaped_by(SERVICE, doc):
+        return _read_service(doc, reader, catalogs)
+
+
+def _fields(node: YNode | None) -> dict[str, YNode]:
+    """The entries of a mapping the shape checked: none where it is absent or not a mapping."""
+    return node.value if node is not None and isinstance(node.value, dict) else {}
+
+
+def _read_service(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
+    meta_node = _fields(doc).get("metadata")
+    meta = _fields(meta_node)
+    service = reader.string(meta.get("name"), "metadata.name")
     build.check_name(reader, service, (meta_node or doc).loc, "metadata.name", "service name")
     service_labels = build.read_labels(reader, meta.get("labels"), "metadata.labels", (meta_node or doc).loc)
-    reader.string_map(meta.get("annotations"), "metadata.annotations")
-    spec = reader.mapping(top.get("spec"), "spec", ["slos"], ["slos"] if "spec" in top else [])
     slos: list[SLO] = []
     read: list[SLO] = []
     places: dict[int, build.CompositePlaces] = {}
     unread: set[str] = set()
-    items = reader.sequence(spec.get("slos"), "spec.slos", required=True)
-    if spec.get("slos") is not None and not items and not reader.errors:
-        reader.error(spec["slos"].loc, "spec.slos", "a service needs at least one SLO")
+    items = reader.sequence(_fields(_fields(doc).get("spec")).get("slos"), "spec.slos")
     for i, node in enumerate(items):
         path = index("spec.slos", i)
         slo, ok = _read_slo(node, path, reader, service, service_labels, catalogs)
@@ -105,20 +106,6 @@ def _composite_places(node: YNode, path: str, ok: bool) -> build.CompositePlaces
     return build.CompositePlaces(path, tuple(locs), ok)
 
 
-_SLO_FIELDS = (
-    "name",
-    "description",
-    "objective",
-    "period",
-    "calendar",
-    "timeslices",
-    "labels",
-    "sli",
-    "alerting",
-    "policy",
-)
-
-
 def _read_period(f: dict[str, YNode], path: str, reader: Reader) -> tuple[int, Calendar | None]:
     """A rolling ``period`` (default 30 days), or a ``calendar`` and its nominal length."""
     period = reader.duration(f.get("period"), f"{path}.period", default=DEFAULT_PERIOD)
@@ -143,17 +130,13 @@ def _read_slo(
     """The SLO at ``node`` (None when its SLI could not be read) and whether it was read without
     errors."""
     before = len(reader.errors)
-    f = reader.mapping(node, path, _SLO_FIELDS, ["name", "objective", "sli"])
+    f = _fields(node)
     name, objective = build.name_and_objective(reader, f, node.loc, path)
     period, calendar = _read_period(f, path, reader)
     timeslices = _read_timeslices(f.get("timeslices"), f"{path}.timeslices", reader)
     slo_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", node.loc)
     sli = _read_sli(
-        f.get("sli"),
-        f"{path}.sli",
-        reader,
-        node.loc,
-        (service, name, objective, {**service_labels, **slo_labels}),
+        f.get("sli"), f"{path}.sli", reader, (service, name, objective, {**service_labels, **slo_labels})
     )
     windows = catalogs.resolve(
         period, reader, (f.get("calendar") or f.get("period") or node).loc, f"{path}.period"
@@ -179,7 +162,7 @@ def _read_slo(
         policy=policy,
     )
     build.check_slo(reader, slo, build.Fields(path, node, node.loc))
-    return slo, len(reader.errors) == before
+    return slo, len(reader.errors) == before and reader.clean_below(path)
 
 
 _QUERY_SLIS: dict[str, tuple[tuple[str, ...], Callable[..., SLI]]] = {
@@ -190,22 +173,11 @@ _QUERY_SLIS: dict[str, tuple[tuple[str, ...], Callable[..., SLI]]] = {
 """The SLI kinds made of PromQL queries only → (their fields, in the SLI's order; the SLI)."""
 
 
-def _read_sli(
-    node: YNode | None,
-    path: str,
-    reader: Reader,
-    loc: Location,
-    plugin_meta: PluginMeta,
-) -> SLI | None:
-    kinds = ["events", "ratio", "raw", "latency", "probe", "composite", "plugin"]
-    f = reader.mapping(node, path, kinds, loc=loc)
-    if node is None:
-        reader.error(loc, path, "required field is missing")
-        return None
-    kind = reader.one_key(f, kinds, node.loc, path, ("SLI kind", ", ".join(kinds)))
-    if kind is None:
-        return None
-    sub = f[kind]
+def _read_sli(node: YNode | None, path: str, reader: Reader, plugin_meta: PluginMeta) -> SLI | None:
+    f = {k: v for k, v in _fields(node).items() if k in SLI_KINDS}
+    if len(f) != 1:
+        return None  # none or several: said by the shape's walk
+    ((kind, sub),) = f.items()
     p = f"{path}.{kind}"
     if kind == "plugin":
         return read_sli_plugin(sub, p, reader, plugin_meta)
@@ -221,18 +193,18 @@ def _read_sli(
 
 def _queries(node: YNode, path: str, reader: Reader, keys: tuple[str, ...]) -> list[str]:
     """The PromQL queries of ``keys`` (all required), each checked."""
-    g = reader.mapping(node, path, list(keys), list(keys))
+    g = _fields(node)
     queries = []
     for key in keys:
-        query = reader.string(g.get(key), f"{path}.{key}", non_empty=True)
+        query = reader.string(g.get(key), f"{path}.{key}")
         _promql(reader, g, path, key, query)
         queries.append(query)
     return queries
 
 
 def _read_latency(node: YNode, p: str, reader: Reader) -> LatencySLI:
-    g = reader.mapping(node, p, ["histogram", "selector", "threshold"], ["histogram", "threshold"])
-    hist = reader.string(g.get("histogram"), f"{p}.histogram", non_empty=True)
+    g = _fields(node)
+    hist = reader.string(g.get("histogram"), f"{p}.histogram")
     for suffix in HISTOGRAM_SUFFIXES:
         if hist.endswith(suffix):
             reader.error(
@@ -246,12 +218,13 @@ def _read_latency(node: YNode, p: str, reader: Reader) -> LatencySLI:
 
 
 def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
-    g = reader.mapping(node, p, ["target", "selector"])
+    g = _fields(node)
     target = reader.string(g.get("target"), f"{p}.target")
     sel_node = g.get("selector")
     selector = reader.string(sel_node, f"{p}.selector")
     if bool(target) == bool(selector):
-        reader.error(node.loc, p, "give either target (a collector target name) or selector")
+        if reader.clean_below(p):  # a blank selector alone: the walk says the rest
+            reader.error(node.loc, p, "give either target (a collector target name) or selector")
         return None
     if target:
         if not build.NAME.match(target):
@@ -262,20 +235,13 @@ def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
 
 
 def _read_composite(node: YNode, path: str, reader: Reader) -> CompositeSLI | None:
-    g = reader.mapping(node, path, ["components"], ["components"])
-    items = reader.sequence(g.get("components"), f"{path}.components", required=True)
-    if g.get("components") is not None and not items and not reader.errors:
-        reader.error(node.loc, f"{path}.components", "a composite needs at least one component")
+    items = reader.sequence(_fields(node).get("components"), f"{path}.components")
     components: list[Component] = []
     for i, item in enumerate(items):
         p = index(f"{path}.components", i)
-        c = reader.mapping(item, p, ["slo", "weight"], ["slo"])
-        name = reader.string(c.get("slo"), f"{p}.slo", non_empty=True)
+        c = _fields(item)
+        name = reader.string(c.get("slo"), f"{p}.slo")
         weight = reader.number(c.get("weight"), f"{p}.weight", default=1.0, quoted=False)
-        if weight <= 0:
-            reader.error(
-                (c.get("weight") or item).loc, f"{p}.weight", f"weight {weight:g} must be greater than 0"
-            )
         if any(x.slo == name for x in components):
             reader.error(item.loc, f"{p}.slo", f"component {name!r} is listed twice")
         components.append(Component(name, weight))
@@ -285,16 +251,11 @@ def _read_composite(node: YNode, path: str, reader: Reader) -> CompositeSLI | No
 def _read_calendar(node: YNode | None, path: str, reader: Reader) -> Calendar | None:
     if node is None:
         return None
-    f = reader.mapping(node, path, ["unit", "timeZone"], ["unit"])
+    f = _fields(node)
     unit = reader.string(f.get("unit"), f"{path}.unit", default="month")
     zone = reader.string(f.get("timeZone"), f"{path}.timeZone", default="UTC")
     if unit not in CALENDAR_UNITS:
-        reader.error(
-            (f.get("unit") or node).loc,
-            f"{path}.unit",
-            f"unknown unit {unit!r}; expected week, month or quarter",
-        )
-        return None
+        return None  # said by the shape's walk
     try:
         offsets = boundary_offsets(unit, zone)
     except CalendarError as exc:
@@ -306,44 +267,24 @@ def _read_calendar(node: YNode | None, path: str, reader: Reader) -> Calendar | 
 def _read_timeslices(node: YNode | None, path: str, reader: Reader) -> Timeslices | None:
     if node is None:
         return None
-    f = reader.mapping(node, path, ["slice", "target"], ["slice", "target"])
+    f = _fields(node)
+    # Slices are judged from the 5m base recordings (and the generated tests scrape every 5m):
+    # the shape holds ``slice`` to SLICE_SECONDS and ``target`` to (0, 100).
     size = reader.duration(f.get("slice"), f"{path}.slice", default=SLICE_SECONDS)
     target = reader.number(f.get("target"), f"{path}.target", default=99.0, quoted=False)
-    if size != SLICE_SECONDS:
-        # Slices are judged from the 5m base recordings (and the generated tests scrape every 5m).
-        reader.error(
-            build.loc_of(f.get("slice"), node.loc),
-            f"{path}.slice",
-            f"slice {format_duration(size)} is not supported; slices are 5m (the base window)",
-        )
-    if not 0 < target < 100:
-        reader.error(
-            (f.get("target") or node).loc, f"{path}.target", f"target {target:g} is outside (0, 100)"
-        )
     return Timeslices(size, target)
 
 
 def _read_policy(node: YNode | None, path: str, reader: Reader) -> BudgetPolicy:
-    f = reader.mapping(node, path, ["steps", "whenUnknown", "alertName"])
+    f = _fields(node)
     steps: list[PolicyStep] = []
     for i, item in enumerate(reader.sequence(f.get("steps"), f"{path}.steps")):
         p = index(f"{path}.steps", i)
-        s = reader.mapping(item, p, ["budgetLeft", "action"], ["budgetLeft", "action"])
+        s = _fields(item)
         left = reader.number(s.get("budgetLeft"), f"{p}.budgetLeft", default=0.0, quoted=False)
         action = reader.string(s.get("action"), f"{p}.action", default="notify")
-        if not BUDGET_LEFT[0] <= left <= BUDGET_LEFT[1]:
-            reader.error(
-                build.loc_of(s.get("budgetLeft"), item.loc),
-                f"{p}.budgetLeft",
-                f"{left:g} is a percentage of the budget left, at most 100",
-            )
-        action_loc = build.loc_of(s.get("action"), item.loc)
-        if action not in POLICY_ACTIONS:
-            reader.error(action_loc, f"{p}.action", f"unknown action {action!r}; expected notify or freeze")
-            continue
-        if any(x.action == action for x in steps):
-            reader.error(action_loc, f"{p}.action", f"a policy has at most one {action} step")
-        steps.append(PolicyStep(left, action))
+        if action in POLICY_ACTIONS:  # an unknown action is said by the shape's walk, as a second one
+            steps.append(PolicyStep(left, action))
     when = f"{path}.whenUnknown"
     unknown = reader.choice(f.get("whenUnknown"), when, WHEN_UNKNOWN, default="freeze")
     name = reader.text(f.get("alertName"), f"{path}.alertName")
@@ -361,10 +302,8 @@ def _alert_name(reader: Reader, node: YNode | None, path: str, default: str) -> 
 
 
 def _read_no_data(node: YNode | None, path: str, reader: Reader, loc: Location) -> NoDataAlert:
-    f = reader.mapping(node, path, ["enabled", "for", "severity", "name"])
+    f = _fields(node)
     for_seconds = reader.duration(f.get("for"), f"{path}.for", default=NoDataAlert.for_seconds)
-    if for_seconds < NO_DATA_MIN_SECONDS:
-        reader.error(build.loc_of(f.get("for"), loc), f"{path}.for", "must be at least 5m (the base window)")
     severity = reader.choice(f.get("severity"), f"{path}.severity", SEVERITIES, default="ticket")
     name = _alert_name(reader, f.get("name"), f"{path}.name", "the burn-rate alert's, ending NoData")
     return NoDataAlert(
@@ -384,7 +323,9 @@ def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
     if node is None:
         return 0.2
     raw = node.value
-    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+    if raw is None or isinstance(raw, (bool, dict, list)):
+        return 0.2  # not a string: said by the shape's walk
+    if isinstance(raw, (int, float)):
         reader.error(node.loc, path, f"threshold {raw} has no unit; write it as {raw}ms or {raw}s")
         return 0.2
     m = build.THRESHOLD.match(str(raw))
@@ -401,34 +342,28 @@ def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
 def _read_alerting(
     node: YNode | None, path: str, reader: Reader, slo_name: str, windows: AlertWindows
 ) -> Alerting:
-    f = reader.mapping(
-        node,
-        path,
-        ["name", "labels", "annotations", "runbookUrl", "minEvents", "page", "ticket", "tiers", "noData"],
-    )
+    f = _fields(node)
     loc = build.loc_of(node, Location(reader.file, 1, 1))
     default = default_alert_name(slo_name)
     name = _alert_name(reader, f.get("name"), f"{path}.name", default) or default
     alert_labels = build.read_labels(reader, f.get("labels"), f"{path}.labels", loc)
     annotations = reader.string_map(f.get("annotations"), f"{path}.annotations")
     min_events = reader.number(f.get("minEvents"), f"{path}.minEvents", default=0.0, quoted=False)
-    if min_events < 0:
-        reader.error(build.loc_of(f.get("minEvents"), loc), f"{path}.minEvents", "must be zero or more")
     severities: dict[str, SeverityAlert] = {}
     for sev in ("page", "ticket"):
-        s = reader.mapping(f.get(sev), f"{path}.{sev}", ["enabled", "labels", "annotations"])
+        s = _fields(f.get(sev))
         lab = build.read_labels(reader, s.get("labels"), f"{path}.{sev}.labels", loc)
         severities[sev] = SeverityAlert(
             enabled=reader.boolean(s.get("enabled"), f"{path}.{sev}.enabled", default=True),
             labels=labels(lab),
             annotations=labels(reader.string_map(s.get("annotations"), f"{path}.{sev}.annotations")),
         )
-    t = reader.mapping(f.get("tiers"), f"{path}.tiers", list(TIER_KEYS))
+    t = _fields(f.get("tiers"))
     tiers: list[AlertTier] = []
     for window in windows.windows:
         key = next(k for k, v in TIER_KEYS.items() if v == window.tier)
         tp = f"{path}.tiers.{key}"
-        tf = reader.mapping(t.get(key), tp, ["enabled", "for"])
+        tf = _fields(t.get(key))
         tiers.append(
             AlertTier(
                 window=window,

@@ -32,6 +32,7 @@ __all__ = [
     "NO_DATA_MIN_SECONDS",
     "SERVICE",
     "SLICE_SECONDS",
+    "SLI_KINDS",
     "TIER_KEYS",
     "WHEN_UNKNOWN",
     "WINDOWS",
@@ -55,6 +56,8 @@ BUDGET_LEFT = (-1000.0, 100.0)
 """The range of a policy step's ``budgetLeft`` (percent of the budget left; below 0 is overspent)."""
 WHEN_UNKNOWN = ("freeze", "proceed")
 ZERO_FOR = ("0", "0s", 0)
+SLI_KINDS = ("events", "ratio", "raw", "latency", "probe", "composite", "plugin")
+"""The kinds of SLI, of which an SLO's ``sli`` holds exactly one."""
 """How a tier's ``for`` says "at once" (any other duration is positive)."""
 
 _MODEL = "build.check_slo"  # the model checks every format's SLOs go through
@@ -62,10 +65,23 @@ _DURATION = "Prometheus duration, e.g. 5m, 1h30m, 30d"
 
 
 def _duration(
-    description: str = _DURATION, *, required: bool = False, minimum: int = 1, maximum: int | None = None
+    description: str = _DURATION,
+    *,
+    required: bool = False,
+    minimum: int = 1,
+    maximum: int | None = None,
+    message: str = "",
 ) -> Field:
     """A rule's duration: whole seconds, ``minimum`` seconds at least (and ``maximum`` at most)."""
-    return Field("duration", description, required, whole_seconds=True, minimum=minimum, maximum=maximum)
+    return Field(
+        "duration",
+        description,
+        required,
+        whole_seconds=True,
+        minimum=minimum,
+        maximum=maximum,
+        message=message,
+    )
 
 
 def _labels(description: str) -> Field:
@@ -101,7 +117,7 @@ _SELECTOR = Field(
     "string", 'label matchers, e.g. {route="/v1/projects"}', pattern=r"^\s*(\{[\s\S]*\})?\s*$", held_by=_MODEL
 )
 _QUERY = Field("string", "PromQL; {{.window}} is replaced by each window", required=True, min_length=1)
-_ALERT_NAME = Field("string", "any name Prometheus accepts (empty: derived)")
+_ALERT_NAME = Field("string", "any name Prometheus accepts (empty: derived)", strict_text=True)
 
 
 def _kind(description: str, fields: dict[str, Field], exactly_one: tuple[str, ...] = ()) -> Field:
@@ -116,6 +132,7 @@ def _sli() -> Field:
             "string",
             "base name of a classic histogram (without _bucket)",
             required=True,
+            min_length=1,
             pattern="^(?!.*(" + "|".join(HISTOGRAM_SUFFIXES) + ")$)" + METRIC_NAME.pattern[1:],
             held_by=_MODEL,
         ),
@@ -130,16 +147,24 @@ def _sli() -> Field:
     }
     component = Shape(
         {
-            "slo": _name("another SLO of this service", required=True),
-            "weight": Field("number", "default 1", exclusive_minimum=0),
+            "slo": _name("another SLO of this service", required=True, min_length=1),
+            "weight": Field(
+                "number", "default 1", exclusive_minimum=0, message="weight {value:g} must be greater than 0"
+            ),
         }
     )
-    components = Field("list", required=True, min_items=1, items=Field("mapping", shape=component))
+    components = Field(
+        "list",
+        required=True,
+        min_items=1,
+        items=Field("mapping", shape=component),
+        message="a composite needs at least one component",
+    )
     plugin = {
-        "id": Field("string", "an SLI plugin id (docs/plugins.md)", required=True),
+        "id": Field("string", "an SLI plugin id (docs/plugins.md)", required=True, min_length=1),
         "options": Field("map", "the plugin's options", values=Field("scalar")),
     }
-    probe = {"target": _name("a collector target name"), "selector": _SELECTOR}
+    probe = {"target": _name("a collector target name", min_length=1), "selector": _SELECTOR}
     kinds = {
         "events": _kind("error events over all events", {"errorQuery": _QUERY, "totalQuery": _QUERY}),
         "ratio": _kind("good events over all events", {"goodQuery": _QUERY, "totalQuery": _QUERY}),
@@ -151,11 +176,12 @@ def _sli() -> Field:
         ),
         "plugin": _kind("a query made by an SLI plugin", plugin),
     }
+    assert tuple(kinds) == SLI_KINDS
     return Field(
         "mapping",
         "what counts as good: one kind",
         required=True,
-        shape=Shape(kinds, exactly_one=tuple(kinds)),
+        shape=Shape(kinds, exactly_one=SLI_KINDS, one_of="SLI kind"),
     )
 
 
@@ -177,7 +203,9 @@ def _alerting() -> Field:
     no_data = {
         "enabled": Field("boolean", "default true"),
         "for": _duration(
-            "time without any event before the alert (default 30m, at least 5m)", minimum=NO_DATA_MIN_SECONDS
+            "time without any event before the alert (default 30m, at least 5m)",
+            minimum=NO_DATA_MIN_SECONDS,
+            message="must be at least 5m (the base window)",
         ),
         "severity": Field("string", "default ticket", enum=SEVERITIES),
         "name": _ALERT_NAME,
@@ -193,7 +221,12 @@ def _alerting() -> Field:
             held_by=_MODEL,
             schema={"format": "uri"},
         ),
-        "minEvents": Field("number", "fewer events in a window than this: no alert (default 0)", minimum=0),
+        "minEvents": Field(
+            "number",
+            "fewer events in a window than this: no alert (default 0)",
+            minimum=0,
+            message="must be zero or more",
+        ),
         "page": _kind("the page alerts (quick and slow burn)", severity),
         "ticket": _kind("the ticket alerts (quick and slow burn)", severity),
         "tiers": _kind("each burn-rate tier", {k: Field("mapping", shape=Shape(tier)) for k in TIER_KEYS}),
@@ -211,8 +244,14 @@ def _policy() -> Field:
             required=True,
             minimum=BUDGET_LEFT[0],
             maximum=BUDGET_LEFT[1],
+            message="{value:g} is a percentage of the budget left, at most 100",
         ),
-        "action": Field("string", required=True, enum=POLICY_ACTIONS),
+        "action": Field(
+            "string",
+            required=True,
+            enum=POLICY_ACTIONS,
+            message="unknown action {value!r}; expected notify or freeze",
+        ),
     }
     fields = {
         "steps": Field(
@@ -220,6 +259,7 @@ def _policy() -> Field:
             "one step of each action at most",
             items=Field("mapping", shape=Shape(step)),
             unique="action",
+            message="a policy has at most one {value} step",
         ),
         "whenUnknown": Field("string", "when the budget cannot be read (default freeze)", enum=WHEN_UNKNOWN),
         "alertName": _ALERT_NAME,
@@ -229,24 +269,36 @@ def _policy() -> Field:
 
 def _slo() -> Shape:
     calendar = {
-        "unit": Field("string", required=True, enum=CALENDAR_UNITS),
+        "unit": Field(
+            "string",
+            required=True,
+            enum=CALENDAR_UNITS,
+            message="unknown unit {value!r}; expected week, month or quarter",
+        ),
         "timeZone": Field(
             "string", "IANA name", pattern=ZONE_NAME.pattern, held_by="calendars.boundary_offsets"
         ),
     }
     timeslices = {
-        "slice": _duration("the slice size: 5m", required=True, minimum=SLICE_SECONDS, maximum=SLICE_SECONDS),
+        "slice": _duration(
+            "the slice size: 5m",
+            required=True,
+            minimum=SLICE_SECONDS,
+            maximum=SLICE_SECONDS,
+            message="slice {value} is not supported; slices are 5m (the base window)",
+        ),
         "target": Field(
             "number",
             "percent of a slice that is good for the slice to be good",
             required=True,
             exclusive_minimum=0,
             exclusive_maximum=100,
+            message="target {value:g} is outside (0, 100)",
         ),
     }
     fields = {
-        "name": _name(_OWNER_NAME, required=True, max_length=NAMES_MAX - 1),
-        "description": Field("string"),
+        "name": _name(_OWNER_NAME, required=True, min_length=1, max_length=NAMES_MAX - 1),
+        "description": Field("string", strict_text=True),
         "objective": Field(
             "number",
             "percent of good events",
@@ -277,7 +329,7 @@ SERVICE = Shape(
             required=True,
             shape=Shape(
                 {
-                    "name": _name(_OWNER_NAME, required=True, max_length=NAMES_MAX - 1),
+                    "name": _name(_OWNER_NAME, required=True, min_length=1, max_length=NAMES_MAX - 1),
                     "labels": _labels("labels of every SLO of the service"),
                     "annotations": _ANNOTATIONS,
                 }
@@ -287,7 +339,15 @@ SERVICE = Shape(
             "mapping",
             required=True,
             shape=Shape(
-                {"slos": Field("list", required=True, min_items=1, items=Field("mapping", shape=_slo()))}
+                {
+                    "slos": Field(
+                        "list",
+                        required=True,
+                        min_items=1,
+                        items=Field("mapping", shape=_slo()),
+                        message="a service needs at least one SLO",
+                    )
+                }
             ),
         ),
     }

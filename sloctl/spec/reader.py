@@ -12,11 +12,12 @@ import difflib
 import math
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from sloctl.durations import DurationError, parse_duration
 from sloctl.errors import Location, SpecError
 from sloctl.gofmt import go_float
+from sloctl.spec.shape import Field, Shape, Words
 from sloctl.spec.yamlsrc import YNode
 
 # The bookkeeping the Kubernetes API server adds to an object's metadata (ObjectMeta): the
@@ -59,6 +60,10 @@ class Reader:
         self.prefix = prefix
         """Put before every field path: ``[2]`` for the third object of an OpenSLO list."""
         self.errors: list[SpecError] = []
+        self.shaped = False
+        """The document's structure is checked by a shape (:meth:`shaped_by`)."""
+        self.shape_errors: tuple[SpecError, ...] = ()
+        """What the shape's walk found (paths without the prefix), for :meth:`clean_below`."""
         self.warnings: list[SpecError] = []
         self.named: dict[Location, str] = {}
         """Each SLO read, by its source → the path of the field naming it (``spec.slos[1].name``,
@@ -67,11 +72,36 @@ class Reader:
     def error(self, loc: Location, path: str, message: str) -> None:
         self.errors.append(SpecError(loc, self._path(path), message))
 
+    def _structural(self, loc: Location, path: str, message: str) -> None:
+        """A problem of the document's structure, which a shape's walk says where one checked it."""
+        if not self.shaped:
+            self.error(loc, path, message)
+
+    @contextlib.contextmanager
+    def shaped_by(self, shape: Shape, doc: YNode) -> Iterator[None]:
+        """Check ``doc`` against ``shape``, worded as this reader words problems (:data:`WORDS`);
+        within the block, the accessors read it without saying its structural problems again."""
+        found: list[SpecError] = []
+        shape.check(doc, "", found, WORDS)
+        for e in found:
+            self.error(e.location, e.path, e.message)
+        self.shape_errors = tuple(found)
+        self.shaped = True
+        try:
+            yield
+        finally:
+            self.shaped = False
+
     def warn(self, loc: Location, path: str, message: str) -> None:
         self.warnings.append(SpecError(loc, self._path(path), message))
 
     def _path(self, path: str) -> str:
         return _join(self.prefix, path) if self.prefix and path else self.prefix or path
+
+    def clean_below(self, path: str) -> bool:
+        """Whether the shape's walk found nothing at ``path`` or below it."""
+        below = (f"{path}.", f"{path}[")
+        return not any(e.path == path or e.path.startswith(below) for e in self.shape_errors)
 
     def full_path(self, path: str) -> str:
         """``path`` as this reader's errors name it: under the document's prefix (``[2].spec``)."""
@@ -94,10 +124,10 @@ class Reader:
         allowed = list(allowed)
         if node is None:
             if required:
-                self.error(loc or Location(self.file, 1, 1), path, "missing; expected a mapping")
+                self._structural(loc or Location(self.file, 1, 1), path, "missing; expected a mapping")
             return {}
         if not isinstance(node.value, dict):
-            self.error(node.loc, path, f"expected a mapping, found {_found(node)}")
+            self._structural(node.loc, path, f"expected a mapping, found {_found(node)}")
             return {}
         out = dict(node.value)
         for key in list(out):
@@ -106,13 +136,13 @@ class Reader:
                 hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(allowed)}"
                 kloc = node.key_locs.get(key, node.loc)
                 if self.strict:
-                    self.error(kloc, _join(path, key), f"unknown field{hint}")
+                    self._structural(kloc, _join(path, key), f"unknown field{hint}")
                 else:
                     self.warn(kloc, _join(path, key), f"unknown field ignored{hint}")
                 del out[key]
         for key in required:
             if key not in out:
-                self.error(node.loc, _join(path, key), "required field is missing")
+                self._structural(node.loc, _join(path, key), "required field is missing")
         return out
 
     def kubernetes_metadata(
@@ -131,10 +161,10 @@ class Reader:
     def sequence(self, node: YNode | None, path: str, *, required: bool = False) -> list[YNode]:
         if node is None or node.value is None:
             if required and node is not None:
-                self.error(node.loc, path, "expected a non-empty list, found nothing")
+                self._structural(node.loc, path, "expected a non-empty list, found nothing")
             return []
         if not isinstance(node.value, list):
-            self.error(node.loc, path, f"expected a list, found {_found(node)}")
+            self._structural(node.loc, path, f"expected a list, found {_found(node)}")
             return []
         return node.value
 
@@ -143,22 +173,24 @@ class Reader:
     def string(self, node: YNode | None, path: str, *, default: str = "", non_empty: bool = False) -> str:
         if node is None or node.value is None:
             if non_empty and node is not None:
-                self.error(node.loc, path, "must not be empty")
+                self._structural(node.loc, path, "must not be empty")
             return default
         v = node.value
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-            self.error(node.loc, path, f"expected a string, found {_found(node)}")
+            self._structural(node.loc, path, f"expected a string, found {_found(node)}")
             return default
         text = v if isinstance(v, str) else str(v)
         if non_empty and not text.strip():
-            self.error(node.loc, path, "must not be empty")
+            self._structural(node.loc, path, "must not be empty")
         return text
 
     def text(self, node: YNode | None, path: str, *, default: str = "") -> str:
         """A string written as one: a number or a boolean where text belongs (``description: 5``)
         is an error, not read as its digits."""
         if node is not None and node.value is not None and not isinstance(node.value, str):
-            self.error(node.loc, path, f"expected a string, found {_found(node)}; quote it if it is text")
+            self._structural(
+                node.loc, path, f"expected a string, found {_found(node)}; quote it if it is text"
+            )
             return default
         return self.string(node, path, default=default)
 
@@ -169,7 +201,7 @@ class Reader:
         if text not in choices:
             assert node is not None  # the default is one of the choices
             named = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
-            self.error(node.loc, path, f"expected {named}, found {text!r}")
+            self._structural(node.loc, path, f"expected {named}, found {text!r}")
             return default
         return text
 
@@ -179,40 +211,24 @@ class Reader:
         if node is None:
             return default
         v = node.value
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            text = v.strip() if isinstance(v, str) else ""
+        if quoted and isinstance(v, str):
             parsed = math.nan
             with contextlib.suppress(ValueError):
-                parsed = float(text)
+                parsed = float(v.strip())
             if math.isfinite(parsed):
-                if quoted:
-                    return parsed
-                self.error(
-                    node.loc,
-                    path,
-                    f"expected a number, found {_found(node)}; write {text} without quotes",
-                )
-                return default
-            hint = ""
-            if text.endswith("%"):
-                with contextlib.suppress(ValueError):
-                    hint = f"; write {float(text[:-1]):g}, without the % sign"
-            self.error(node.loc, path, f"expected a number, found {_found(node)}{hint}")
+                return parsed
+        problem = number_problem(node)
+        if problem:
+            self._structural(node.loc, path, problem)
             return default
-        try:
-            finite = math.isfinite(v)
-        except OverflowError:  # an integer too large for a float
-            finite = False
-        if not finite:
-            self.error(node.loc, path, f"expected a finite number, found {_found(node)}")
-            return default
+        assert isinstance(v, int | float)
         return float(v)
 
     def boolean(self, node: YNode | None, path: str, *, default: bool) -> bool:
         if node is None or node.value is None:
             return default
         if not isinstance(node.value, bool):
-            self.error(node.loc, path, f"expected true or false, found {_found(node)}")
+            self._structural(node.loc, path, f"expected true or false, found {_found(node)}")
             return default
         return node.value
 
@@ -225,7 +241,7 @@ class Reader:
         try:
             return parse_duration(text)
         except DurationError as exc:
-            self.error(node.loc, path, str(exc))
+            self._structural(node.loc, path, str(exc))
             return default
 
     def one_key(
@@ -235,7 +251,7 @@ class Reader:
         several. ``what``: what a key names, and the choices as the error lists them."""
         present = [k for k in keys if k in fields]
         if len(present) != 1:
-            self.error(
+            self._structural(
                 loc, path, f"exactly one {what[0]} is needed ({what[1]}); found {len(present) or 'none'}"
             )
             return None
@@ -252,7 +268,7 @@ class Reader:
         if node is None or node.value is None:
             return {}
         if not isinstance(node.value, dict):
-            self.error(node.loc, path, f"expected a mapping of strings, found {_found(node)}")
+            self._structural(node.loc, path, f"expected a mapping of strings, found {_found(node)}")
             return {}
         return node.value
 
@@ -273,7 +289,7 @@ class Reader:
                     f"{key!r} reads as {name!r}, which an earlier key set; the last wins",
                 )
             if isinstance(child.value, (dict, list)):
-                self.error(child.loc, _join(path, key), f"expected a string, found {_found(child)}")
+                self._structural(child.loc, _join(path, key), f"expected a string, found {_found(child)}")
                 continue
             out[name] = go_scalar_text(child)
         return out
@@ -345,6 +361,91 @@ def go_float32(value: float) -> str:
         if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
             return go_float(float(text))
     return go_float(single)
+
+
+def number_problem(node: YNode) -> str | None:
+    """Why ``node`` is not a finite number written as one (``"99.9"`` is a string), or None."""
+    v = node.value
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        text = v.strip() if isinstance(v, str) else ""
+        parsed = math.nan
+        with contextlib.suppress(ValueError):
+            parsed = float(text)
+        if math.isfinite(parsed):
+            return f"expected a number, found {_found(node)}; write {text} without quotes"
+        hint = ""
+        if text.endswith("%"):
+            with contextlib.suppress(ValueError):
+                hint = f"; write {float(text[:-1]):g}, without the % sign"
+        return f"expected a number, found {_found(node)}{hint}"
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    return None if finite else f"expected a finite number, found {_found(node)}"
+
+
+class _ReaderWords(Words):
+    """A shape's walk worded as the accessors of :class:`Reader` word the same problems: a key
+    written with nothing after it is there (``name:`` is an empty name, not a missing one)."""
+
+    def unset(self, spec: Field) -> bool:
+        if spec.type in ("mapping", "number", "integer"):
+            return False
+        if spec.type == "string" and (spec.min_length or spec.required):
+            return False  # `name:` is an empty name, `action:` no action
+        return not (spec.type == "list" and spec.required)
+
+    def missing(self, mapping: Mapping[str, YNode], key: str) -> bool:
+        return key not in mapping
+
+    def required(self, key: str) -> str:
+        return "required field is missing"
+
+    def unknown(self, key: str, hint: str) -> str:
+        return f"unknown field{hint}"
+
+    def null(self, spec: Field, node: YNode) -> str | None:
+        if spec.type in ("mapping", "number", "integer"):
+            return self.wrong(spec, "a mapping" if spec.type == "mapping" else "a number", node)
+        if spec.type == "list" and spec.required:
+            return "expected a non-empty list, found nothing"
+        if spec.type == "string" and (spec.min_length or spec.required):
+            return self.empty(spec)
+        return None
+
+    def is_text(self, spec: Field, value: object) -> bool:
+        if spec.strict_text:
+            return isinstance(value, str)
+        return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+    def wrong(self, spec: Field | None, expected: str, node: YNode) -> str:
+        if expected in ("a number", "an integer", "a finite number"):
+            return number_problem(node) or f"expected {expected}, found {_found(node)}"
+        if spec is not None and spec.type == "map" and expected == "a mapping":
+            expected = "a mapping of strings"
+        quote = (
+            "; quote it if it is text"
+            if spec is not None and spec.strict_text and node.value is not None
+            else ""
+        )
+        return f"expected {expected}, found {_found(node)}{quote}"
+
+    def not_one_of(self, spec: Field, key: str, text: str) -> str:
+        if spec.message:
+            return spec.message.format(key=key, value=text)
+        choices = [str(e) for e in spec.enum]
+        named = ", ".join(choices[:-1]) + f" or {choices[-1]}" if len(choices) > 1 else choices[0]
+        return f"expected {named}, found {text!r}"
+
+    def not_one(self, shape: Shape, found: int) -> str:
+        names = ", ".join(shape.exactly_one)
+        what = f"{shape.one_of} is needed ({names})" if shape.one_of else f"of {names} is needed"
+        return f"exactly one {what}; found {found or 'none'}"
+
+
+WORDS: Words = _ReaderWords()
+"""How the SLO readers word a problem, for a shape's walk."""
 
 
 def _join(path: str, key: str) -> str:

@@ -34,7 +34,16 @@ from sloctl.durations import (
 from sloctl.errors import Location, SpecError, SpecErrors, unreadable
 from sloctl.spec.yamlsrc import NO_DOCUMENT, YNode, parse_documents
 
-__all__ = ["Field", "Shape", "check_document", "checked_document", "document_schema", "read_checked_document"]
+__all__ = [
+    "CONFIG",
+    "Field",
+    "Shape",
+    "Words",
+    "check_document",
+    "checked_document",
+    "document_schema",
+    "read_checked_document",
+]
 
 _JSON_TYPES: dict[str, dict[str, object]] = {
     "string": {"type": "string"},
@@ -83,6 +92,10 @@ class Field:
     any_of: tuple[Field, ...] = ()  # alternatives: the value is one of them (a tier's `for`: 5m or 0)
     one_or_list: bool = False  # a single item may stand for a list of one (``connections: warm``)
     wrong_type: str = ""  # what to say instead of "must be a mapping" (e.g. why not a string)
+    strict_text: bool = False  # a number or a boolean where text belongs is refused, not read as text
+    #: the words for a value outside this field's rule (enum, bounds, fewest items, unique key),
+    #: with ``{key}`` and ``{value}``: ``unknown unit {value!r}; expected week, month or quarter``
+    message: str = ""
     #: the model check of every format that holds this value to its pattern, bounds and lengths in
     #: its own words (``build.check_slo``): the JSON Schema says them, the walk checks the type only
     held_by: str = ""
@@ -155,101 +168,101 @@ class Field:
             ]
         return out
 
-    def check(self, node: YNode, path: str, errors: list[SpecError]) -> None:
-        """Append the problems of ``node`` (this field's value) to ``errors``."""
+    def check(self, node: YNode, path: str, errors: list[SpecError], words: Words | None = None) -> None:
+        """Append the problems of ``node`` (this field's value) to ``errors``, worded by ``words``."""
+        words = words or CONFIG
         if self.one_or_list and self.items and not node.is_seq:
-            self.items.check(node, path, errors)
+            self.items.check(node, path, errors, words)
             return
         if self.any_of:
             tried: list[list[SpecError]] = []
             for alternative in self.any_of:
                 tried.append([])
-                alternative.check(node, path, tried[-1])
+                alternative.check(node, path, tried[-1], words)
                 if not tried[-1]:
                     return
             errors.extend(tried[0])  # none fits: the first alternative says why
             return
-        problem = self._problem(node, path.rsplit(".", 1)[-1])
+        problem = self._problem(node, path.rsplit(".", 1)[-1], words)
         if problem:
             errors.append(SpecError(node.loc, path, problem))
             return
         if self.type == "mapping" and self.shape is not None:
-            self.shape.check(node, path, errors)
+            self.shape.check(node, path, errors, words)
         elif self.type == "map":
-            self._check_map(node, path, errors)
+            self._check_map(node, path, errors, words)
         elif self.type == "list":
-            self._check_list(node, path, errors)
+            self._check_list(node, path, errors, words)
 
-    def _check_map(self, node: YNode, path: str, errors: list[SpecError]) -> None:
+    def _check_map(self, node: YNode, path: str, errors: list[SpecError], words: Words) -> None:
         assert isinstance(node.value, dict)
         for key, child in node.value.items():
             where = _join(path, key)
             if self.keys is not None:
-                self.keys.check(YNode(key, node.key_locs.get(key, node.loc)), where, errors)
+                self.keys.check(YNode(key, node.key_locs.get(key, node.loc)), where, errors, words)
             if self.values is not None and child.value is not None:
-                self.values.check(child, where, errors)
+                self.values.check(child, where, errors, words)
 
-    def _check_list(self, node: YNode, path: str, errors: list[SpecError]) -> None:
+    def _check_list(self, node: YNode, path: str, errors: list[SpecError], words: Words) -> None:
         assert isinstance(node.value, list)
         if self.min_items is not None and len(node.value) < self.min_items:
-            errors.append(SpecError(node.loc, path, f"needs at least {self.min_items} item(s)"))
+            errors.append(SpecError(node.loc, path, words.too_few(self)))
         seen: set[object] = set()
         for i, child in enumerate(node.value):
             if self.items is not None:
-                self.items.check(child, f"{path}[{i}]", errors)
+                self.items.check(child, f"{path}[{i}]", errors, words)
             value = child.value.get(self.unique) if self.unique and isinstance(child.value, dict) else None
-            if value is not None and value.value in seen:
+            if value is None or isinstance(value.value, dict | list):
+                continue
+            if value.value in seen:
                 errors.append(
-                    SpecError(
-                        value.loc,
-                        f"{path}[{i}].{self.unique}",
-                        f"{self.unique} {value.value!r} is listed twice",
-                    )
+                    SpecError(value.loc, f"{path}[{i}].{self.unique}", words.twice(self, value.value))
                 )
-            seen.add(getattr(value, "value", None))
+            seen.add(value.value)
 
-    def _problem(self, node: YNode, key: str) -> str | None:
+    def _problem(self, node: YNode, key: str, words: Words) -> str | None:
         v = node.value
+        if v is None and (null := words.null(self, node)):
+            return null
         if self.wrong_type and not node.is_map and self.type == "mapping":
             return self.wrong_type
         if self.type in ("mapping", "map"):
-            return None if node.is_map else "must be a mapping"
+            return None if node.is_map else words.wrong(self, "a mapping", node)
         if self.type == "list":
-            return None if node.is_seq else "must be a list"
+            return None if node.is_seq else words.wrong(self, "a list", node)
         if self.type == "boolean":
-            return None if isinstance(v, bool) else "must be true or false"
+            return None if isinstance(v, bool) else words.wrong(self, "true or false", node)
         if self.type == "scalar":
-            return None if not node.is_map and not node.is_seq else "must be a single value"
+            return None if not node.is_map and not node.is_seq else words.wrong(self, "a string", node)
         if self.type == "duration":
-            return self._duration_problem(v, key)
+            return self._duration_problem(node, key, words)
         if self.type in ("integer", "number"):
-            return self._number_problem(v)
-        # strings: YAML reads `port: 80` or `name: 1` as numbers; their text is what was meant
-        text_ok = isinstance(v, str | int) or (self.type == "text" and (v is None or isinstance(v, float)))
-        if not text_ok or isinstance(v, bool):
-            return "must be a string"
-        text = "" if v is None else str(v)
+            return self._number_problem(node, key, words)
+        if not words.is_text(self, v):
+            return words.wrong(self, "a string", node)
+        text = str(v)
         if self.enum and text not in [str(e) for e in self.enum]:
-            choices = [str(e) for e in self.enum]
-            same = [e for e in choices if e.lower() == text.lower()]
-            close = same or difflib.get_close_matches(text, choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close and len(choices) > 1 else ""
-            return f"{key} {text!r} is not one of {', '.join(choices)}{hint}"
-        return self._text_problem(text, key)
+            return words.not_one_of(self, key, text)
+        return self._text_problem(text, key, words)
 
-    def _text_problem(self, text: str, key: str) -> str | None:
+    def _text_problem(self, text: str, key: str, words: Words) -> str | None:
+        if self.min_length and not text.strip():
+            return words.empty(self)
         if not self.held_by:
             if self.pattern and not re.match(self.pattern, text):
                 return f"{key} {text!r} must match {self.pattern}"
             if self.not_pattern and re.match(self.not_pattern, text):
                 return f"{key} {text!r} is reserved"
             if self.min_length is not None and len(text) < self.min_length:
-                return "must not be empty" if self.min_length == 1 else f"needs {self.min_length} characters"
+                return f"needs {self.min_length} characters"
             if self.max_length is not None and len(text) > self.max_length:
                 return f"is longer than {self.max_length} characters"
         return self.validate(text) if self.validate else None
 
-    def _duration_problem(self, v: object, key: str) -> str | None:
+    def _duration_problem(self, node: YNode, key: str, words: Words) -> str | None:
+        v = node.value
+        if self.whole_seconds and not words.is_text(self, v):
+            return words.wrong(self, "a string", node)
         try:
             seconds = parse_duration(str(v)) if self.whole_seconds else parse_seconds(v)
         except DurationError as exc:
@@ -257,19 +270,22 @@ class Field:
         if self.whole_seconds and not self.held_by:
             low, high = self.minimum, self.maximum
             if (low is not None and seconds < low) or (high is not None and seconds > high):
-                want = format_duration(int(low or 0))
-                return f"{key} must be {want}" if low == high else f"{key} must be at least {want}"
+                return words.outside(self, key, seconds)
         return None
 
-    def _number_problem(self, v: object) -> str | None:
-        kind = "an integer" if self.type == "integer" else "a number"
+    def _number_problem(self, node: YNode, key: str, words: Words) -> str | None:
+        v = node.value
         if self.type == "integer" and (not isinstance(v, int) or isinstance(v, bool)):
-            return f"must be an integer{self._bounds()}"
+            return words.wrong(self, "an integer", node)
         if not isinstance(v, int | float) or isinstance(v, bool):
-            return f"must be {kind}{self._bounds()}"
-        if not math.isfinite(v):  # YAML's .inf and .nan, JSON's Infinity, 1e999
-            return f"must be a finite number{self._bounds()}"
-        return None if self.held_by else self._outside(v)
+            return words.wrong(self, "a number", node)
+        try:
+            finite = math.isfinite(v)  # YAML's .inf and .nan, JSON's Infinity, 1e999
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            return words.wrong(self, "a finite number", node)
+        return None if self.held_by or not self._outside(v) else words.outside(self, key, v)
 
     def _bounds(self) -> str:
         low = self.minimum if self.minimum is not None else self.exclusive_minimum
@@ -286,14 +302,14 @@ class Field:
             return f" {'below' if self.exclusive_maximum is not None else 'at most'} {high:g}"
         return ""
 
-    def _outside(self, v: float) -> str | None:
+    def _outside(self, v: float) -> bool:
         low = (self.minimum is not None and v < self.minimum) or (
             self.exclusive_minimum is not None and v <= self.exclusive_minimum
         )
         high = (self.maximum is not None and v > self.maximum) or (
             self.exclusive_maximum is not None and v >= self.exclusive_maximum
         )
-        return f"must be{self._bounds() or ' in range'}" if low or high else None
+        return low or high
 
 
 @dataclass(frozen=True)
@@ -303,6 +319,7 @@ class Shape:
     fields: Mapping[str, Field]
     description: str = ""
     exactly_one: tuple[str, ...] = ()
+    one_of: str = ""  # what each of ``exactly_one`` is ("SLI kind"), for the SLO readers' words
     extra: Mapping[str, object] = field(default_factory=dict)  # JSON Schema only (e.g. examples)
 
     def json_schema(self) -> dict[str, object]:
@@ -321,10 +338,12 @@ class Shape:
         out.update(self.extra)
         return out
 
-    def check(self, node: YNode, path: str, errors: list[SpecError]) -> None:
-        """Append every structural problem of the mapping ``node`` to ``errors``."""
+    def check(self, node: YNode, path: str, errors: list[SpecError], words: Words | None = None) -> None:
+        """Append every structural problem of the mapping ``node`` to ``errors``, worded by
+        ``words`` (the config files' by default)."""
+        words = words or CONFIG
         if not isinstance(node.value, dict):
-            errors.append(SpecError(node.loc, path, "must be a mapping"))
+            errors.append(SpecError(node.loc, path, words.wrong(None, "a mapping", node)))
             return
         known = list(self.fields)
         for key, child in node.value.items():
@@ -333,19 +352,86 @@ class Shape:
             if spec is None:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(known)}"
-                errors.append(
-                    SpecError(node.key_locs.get(key, node.loc), where, f"unknown field {key!r}{hint}")
-                )
-            elif child.value is None and not spec.required:
+                errors.append(SpecError(node.key_locs.get(key, node.loc), where, words.unknown(key, hint)))
+            elif child.value is None and words.unset(spec):
                 continue  # `key:` with nothing after it reads as "not set"
             else:
-                spec.check(child, where, errors)
+                spec.check(child, where, errors, words)
         for key, spec in self.fields.items():
-            if spec.required and node.value.get(key) is None:
-                errors.append(SpecError(node.loc, _join(path, key), f"missing required field {key!r}"))
-        if self.exactly_one and sum(node.value.get(k) is not None for k in self.exactly_one) != 1:
-            names = " or ".join(repr(k) for k in self.exactly_one)
-            errors.append(SpecError(node.loc, path, f"needs exactly one of {names}"))
+            if spec.required and words.missing(node.value, key):
+                errors.append(SpecError(node.loc, _join(path, key), words.required(key)))
+        present = [k for k in self.exactly_one if node.value.get(k) is not None]
+        if self.exactly_one and len(present) != 1:
+            errors.append(SpecError(node.loc, path, words.not_one(self, len(present))))
+
+
+class Words:
+    """How the walk words what it finds: the config files' words (:data:`CONFIG`, "must be a
+    string"); the SLO readers' are :data:`sloctl.spec.reader.WORDS` ("expected a string, found
+    …"). A key written with nothing after it (``key:``) is unset to these words, when optional."""
+
+    def unset(self, spec: Field) -> bool:
+        return not spec.required
+
+    def missing(self, mapping: Mapping[str, YNode], key: str) -> bool:
+        return mapping.get(key) is None
+
+    def required(self, key: str) -> str:
+        return f"missing required field {key!r}"
+
+    def unknown(self, key: str, hint: str) -> str:
+        return f"unknown field {key!r}{hint}"
+
+    def null(self, spec: Field, node: YNode) -> str | None:
+        """What a value written as nothing is, where it counts as set; None: its type says."""
+        return None
+
+    def is_text(self, spec: Field, value: object) -> bool:
+        """YAML reads ``port: 80`` or ``name: 1`` as numbers; their text is what was meant."""
+        return isinstance(value, str | int) and not isinstance(value, bool)
+
+    def wrong(self, spec: Field | None, expected: str, node: YNode) -> str:
+        bounds = spec._bounds() if spec is not None and expected.endswith(("number", "integer")) else ""
+        return f"must be {expected}{bounds}"
+
+    def empty(self, spec: Field) -> str:
+        return "must not be empty"
+
+    def outside(self, spec: Field, key: str, value: float) -> str:
+        if spec.message:
+            shown: object = format_duration(int(value)) if spec.type == "duration" else value
+            return spec.message.format(key=key, value=shown)
+        if spec.type == "duration":
+            want = format_duration(int(spec.minimum or 0))
+            return (
+                f"{key} must be {want}" if spec.minimum == spec.maximum else f"{key} must be at least {want}"
+            )
+        return f"must be{spec._bounds() or ' in range'}"
+
+    def not_one_of(self, spec: Field, key: str, text: str) -> str:
+        if spec.message:
+            return spec.message.format(key=key, value=text)
+        choices = [str(e) for e in spec.enum]
+        same = [e for e in choices if e.lower() == text.lower()]
+        close = same or difflib.get_close_matches(text, choices, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close and len(choices) > 1 else ""
+        return f"{key} {text!r} is not one of {', '.join(choices)}{hint}"
+
+    def not_one(self, shape: Shape, found: int) -> str:
+        return f"needs exactly one of {' or '.join(repr(k) for k in shape.exactly_one)}"
+
+    def too_few(self, spec: Field) -> str:
+        if spec.message:
+            return spec.message.format(key="", value=spec.min_items)
+        return f"needs at least {spec.min_items} item(s)"
+
+    def twice(self, spec: Field, value: object) -> str:
+        if spec.message:
+            return spec.message.format(key=spec.unique, value=value)
+        return f"{spec.unique} {value!r} is listed twice"
+
+
+CONFIG = Words()
 
 
 def check_document(shape: Shape, node: YNode) -> list[SpecError]:
