@@ -19,79 +19,84 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from sloctl import naming
-from sloctl.durations import DAY, HOUR, format_duration
+from sloctl.durations import DAY, HOUR, format_duration, parse_duration
 from sloctl.errors import Location, SpecError
 from sloctl.model import AlertWindows, BurnWindow, Severity
-from sloctl.spec.build import loc_of
-from sloctl.spec.reader import Reader
+from sloctl.spec.build import child
+from sloctl.spec.native_shape import WINDOWS
+from sloctl.spec.reader import WORDS, Reader
 from sloctl.spec.yamlsrc import YNode, parse_documents
 
 DEFAULT_PERIOD = 30 * DAY
 _SEVERITIES: tuple[Severity, ...] = ("page", "ticket")
 _SPEEDS = ("quick", "slow")
+_PERIOD = WINDOWS.fields["spec"].shape.fields["sloPeriod"]  # type: ignore[union-attr]
 
 
 def read_alert_windows(doc: YNode, reader: Reader) -> AlertWindows | None:
-    """An ``AlertWindows`` document (``sloth.slok.dev/v1`` or ``sloctl/v1``)."""
-    top = reader.mapping(doc, "", ["apiVersion", "kind", "metadata", "spec"], ["spec"])
-    spec = reader.mapping(
-        top.get("spec"), "spec", ["sloPeriod", "page", "ticket"], ["sloPeriod", "page", "ticket"], loc=doc.loc
-    )
-    period = reader.duration(spec.get("sloPeriod"), "spec.sloPeriod", default=DEFAULT_PERIOD)
-    windows: list[BurnWindow] = []
+    """An ``AlertWindows`` document (``sloth.slok.dev/v1`` or ``sloctl/v1``): its structure is
+    checked by walking :data:`~sloctl.spec.native_shape.WINDOWS`, and read here with what a shape
+    cannot say (each window shorter than its long window, and that within the period)."""
     n_errors = len(reader.errors)
-    for severity in _SEVERITIES:
-        sev = reader.mapping(spec.get(severity), f"spec.{severity}", _SPEEDS, _SPEEDS, loc=doc.loc)
-        for speed in _SPEEDS:
-            path = f"spec.{severity}.{speed}"
-            node = sev.get(speed)
-            w = reader.mapping(
-                node,
-                path,
-                ["errorBudgetPercent", "shortWindow", "longWindow"],
-                ["errorBudgetPercent", "shortWindow", "longWindow"],
-                loc=doc.loc,
-            )
-            # quoted=False: Sloth refuses "2" too (Go's YAML reader, into a float64)
-            pct = reader.number(
-                w.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1, quoted=False
-            )
-            short = reader.duration(w.get("shortWindow"), f"{path}.shortWindow", default=300)
-            long = reader.duration(w.get("longWindow"), f"{path}.longWindow", default=HOUR)
-            loc = loc_of(node, doc.loc)
-            if not 0 < pct <= 100:
-                at = w.get("errorBudgetPercent")
-                reader.error(loc_of(at, loc), f"{path}.errorBudgetPercent", f"{pct:g} is outside (0, 100]")
-            if short >= long:
-                reader.error(
-                    loc,
-                    path,
-                    f"shortWindow {format_duration(short)} must be shorter than "
-                    f"longWindow {format_duration(long)}",
-                )
-            if long > period:
-                reader.error(
-                    loc,
-                    f"{path}.longWindow",
-                    f"{format_duration(long)} is longer than the period {format_duration(period)}",
-                )
-            windows.append(BurnWindow(severity, speed, pct, short, long))  # type: ignore[arg-type]
+    with reader.shaped_by(WINDOWS, doc):
+        period, windows = _read_windows(doc, reader)
     if len(reader.errors) > n_errors:
         return None
-    return AlertWindows(period, tuple(windows), f"{reader.file}:{doc.loc.line}")
+    return AlertWindows(period, windows, f"{reader.file}:{doc.loc.line}")
+
+
+def _read_windows(doc: YNode, reader: Reader) -> tuple[int, tuple[BurnWindow, ...]]:
+    """The period and the four windows, their cross-field rules checked where the shape found
+    their values."""
+    period = reader.duration(child(doc, "spec", "sloPeriod"), "spec.sloPeriod", default=DEFAULT_PERIOD)
+    period_read = reader.clean_below("spec.sloPeriod")
+    windows: list[BurnWindow] = []
+    for severity in _SEVERITIES:
+        for speed in _SPEEDS:
+            path = f"spec.{severity}.{speed}"
+            node = child(doc, "spec", severity, speed)
+            fields = node.value if node is not None and isinstance(node.value, dict) else {}
+            pct = reader.number(fields.get("errorBudgetPercent"), f"{path}.errorBudgetPercent", default=1)
+            short = reader.duration(fields.get("shortWindow"), f"{path}.shortWindow", default=300)
+            long = reader.duration(fields.get("longWindow"), f"{path}.longWindow", default=HOUR)
+            if node is not None and reader.clean_below(path):
+                _check_window(reader, node.loc, path, (short, long), period if period_read else None)
+            windows.append(BurnWindow(severity, speed, pct, short, long))  # type: ignore[arg-type]
+    return period, tuple(windows)
+
+
+def _check_window(
+    reader: Reader, loc: Location, path: str, window: tuple[int, int], period: int | None
+) -> None:
+    """A window's short window is shorter than its long one, which is within ``period`` (None:
+    the period did not read)."""
+    short, long = window
+    if short >= long:
+        reader.error(
+            loc,
+            path,
+            f"shortWindow {format_duration(short)} must be shorter than longWindow {format_duration(long)}",
+        )
+    if period is not None and long > period:
+        reader.error(
+            loc,
+            f"{path}.longWindow",
+            f"{format_duration(long)} is longer than the period {format_duration(period)}",
+        )
 
 
 def unusable_reason(doc: YNode, errors: Sequence[SpecError]) -> tuple[int, str] | None:
     """The period an ``AlertWindows`` document read with ``errors`` declares, and why it cannot
     be used (its first error, with its place); None when it declares none that reads."""
-    reader = Reader(errors[0].location.file if errors else "")
-    spec = doc.value.get("spec") if isinstance(doc.value, dict) else None
-    node = spec.value.get("sloPeriod") if spec is not None and isinstance(spec.value, dict) else None
-    period = reader.duration(node, "spec.sloPeriod", default=DEFAULT_PERIOD)
-    if not errors or reader.errors:
+    node = child(doc, "spec", "sloPeriod")
+    if not errors or node is None:
+        return None
+    found: list[SpecError] = []
+    _PERIOD.check(node, "spec.sloPeriod", found, WORDS)
+    if found:
         return None
     first = errors[0]
-    return period, f"{first.path}: {first.message} ({first.location})"
+    return parse_duration(str(node.value)), f"{first.path}: {first.message} ({first.location})"
 
 
 def _builtin(folder: str) -> dict[int, AlertWindows]:

@@ -358,7 +358,13 @@ SERVICE = Shape(
 def _windows() -> Shape:
     window = Shape(
         {
-            "errorBudgetPercent": Field("number", required=True, exclusive_minimum=0, maximum=100),
+            "errorBudgetPercent": Field(
+                "number",
+                required=True,
+                exclusive_minimum=0,
+                maximum=100,
+                message="{value:g} is outside (0, 100]",
+            ),
             "shortWindow": _duration(required=True),
             "longWindow": _duration(required=True),
         }
@@ -380,5 +386,5 @@ def _windows() -> Shape:
 
 
 WINDOWS = _windows()
-"""A burn-rate windows catalog (``kind: AlertWindows``), as the JSON Schema describes it; the
-catalog reader (:mod:`sloctl.spec.catalog`) checks it."""
+"""A burn-rate windows catalog (``kind: AlertWindows``): the JSON Schema describes it and the
+catalog reader (:mod:`sloctl.spec.catalog`) walks it."""

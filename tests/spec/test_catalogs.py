@@ -188,3 +188,71 @@ def test_an_error_budget_percent_out_of_range_is_reported_at_its_value() -> None
     assert error.message == "150 is outside (0, 100]"
     # line 6 (page quick), at the number, not the tier's first key
     assert (error.location.line, error.location.column) == (6, text.splitlines()[5].index("150") + 1)
+
+
+CATALOG_30D = alert_windows("30d", ((2, "5m", "1h"), (5, "30m", "6h")), ((10, "2h", "1d"), (10, "6h", "3d")))
+
+
+@pytest.mark.parametrize(
+    ("written", "field"),
+    [
+        ("sloPeriod: 30d", "spec.sloPeriod"),
+        ("shortWindow: 5m", "spec.page.quick.shortWindow"),
+        ("longWindow: 1h", "spec.page.quick.longWindow"),
+    ],
+)
+def test_an_empty_duration_in_a_catalog_is_an_error_at_it_not_the_default(written: str, field: str) -> None:
+    """``''`` read as the default (30d, 5m, 1h); Sloth refuses it too ("empty duration string")."""
+    key = written.split(":")[0]
+    text = CATALOG_30D.replace(written, f"{key}: ''", 1)
+    result = load_text(text, "w.yaml")
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if f"{key}: ''" in t)
+    assert [(e.location.line, e.path, e.message) for e in result.errors] == [
+        (line, field, "'' is not a Prometheus duration such as 500ms, 10s, 5m, 1h30m or 30d")
+    ]
+
+
+def test_a_catalogs_metadata_is_a_mapping_when_it_is_given() -> None:
+    """As the JSON Schema says; any value was taken (Sloth ignores the field)."""
+    named = CATALOG_30D.replace("spec:", "metadata: {name: thirty}\nspec:", 1)
+    assert not load_text(named, "w.yaml").errors
+    result = load_text(CATALOG_30D.replace("spec:", "metadata: thirty\nspec:", 1), "w.yaml")
+    assert [str(e) for e in result.errors] == [
+        "w.yaml:3:11: metadata: expected a mapping, found str 'thirty'"
+    ]
+
+
+def test_a_catalog_without_its_spec_or_a_severity_is_told_once_for_each() -> None:
+    """Each was said twice ("required field is missing", "missing; expected a mapping"), and
+    every window below it once more."""
+    head = "apiVersion: sloctl/v1\nkind: AlertWindows\n"
+    assert [str(e) for e in load_text(head, "w.yaml").errors] == [
+        "w.yaml:1:1: spec: required field is missing"
+    ]
+    lines = CATALOG_30D.splitlines(keepends=True)
+    no_page = "".join(lines[:4] + lines[7:])  # without lines 5-7: page, its quick and slow
+    result = load_text(no_page, "w.yaml")
+    assert [str(e) for e in result.errors] == ["w.yaml:4:3: spec.page: required field is missing"]
+
+
+def test_a_window_without_its_long_window_is_told_that_not_compared_with_a_default() -> None:
+    """The missing longWindow read as 1h, so the 2h short window was "not shorter" than it too."""
+    result = load_text(CATALOG_30D.replace(", longWindow: 1d", "", 1), "w.yaml")
+    assert [str(e) for e in result.errors] == [
+        "w.yaml:9:12: spec.ticket.quick.longWindow: required field is missing"
+    ]
+
+
+def test_a_catalog_with_an_unknown_field_is_not_used_for_its_period() -> None:
+    """Its windows were used by the SLOs of its period as if it had read; they are told why it
+    cannot be, as for a catalog whose window is wrong (above)."""
+    catalog = alert_windows(
+        "2d", page=((2, "5m", "1h"), (5, "30m", "6h")), ticket=((10, "2h", "1d"), (10, "6h", "2d"))
+    ).replace("spec:\n", "spec:\n  sloperiod: 2d\n")
+    result = load_documents([("slo.yaml", spec(period="2d")), ("windows.yaml", catalog)])
+    said = sorted(str(e) for e in result.errors)
+    assert said == [
+        "slo.yaml:8:15: spec.slos[0].period: the AlertWindows for a 2d period cannot be used:"
+        " spec.sloperiod: unknown field (did you mean 'sloPeriod'?) (windows.yaml:4:3); fix it there",
+        "windows.yaml:4:3: spec.sloperiod: unknown field (did you mean 'sloPeriod'?)",
+    ], said
