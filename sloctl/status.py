@@ -44,6 +44,7 @@ __all__ = [
     "UnknownSlo",
     "collect",
     "collect_from",
+    "read_info_rules",
     "read_rule_health",
     "render_json",
     "render_table",
@@ -339,10 +340,18 @@ class RuleHealth:
     """The rules API's answers (their warnings and infos count as the queries' do)."""
 
 
+def read_info_rules(prom: Prometheus) -> Result:
+    """The SLOs' info rules from the rules API, without their alerts: the first read of
+    :func:`read_rule_health`, which needs no other answer (``sloctl serve`` sends it beside its
+    queries and hands the answer on)."""
+    return prom.rules(names=[naming.SLO_INFO], exclude_alerts=True)
+
+
 def read_rule_health(
     prom: Prometheus,
     rows: Sequence[StatusRow],
     choose: Callable[[list[StatusRow]], list[StatusRow]] = list,
+    info_rules: Callable[[], Result] | None = None,
 ) -> RuleHealth:
     """The rows that ``choose`` keeps (:func:`select` for ``status`` and ``gate``), with the
     rules of their groups that failed at their last evaluation, read from the rules API in
@@ -356,9 +365,11 @@ def read_rule_health(
     unknown figures with its rule errors (not "Prometheus knows no SLO"). No rules API (404,
     405, 501: :class:`~sloctl.prometheus.NotServed`), or no group listed for an SLO (the rules
     are evaluated elsewhere: vmalert, Thanos Ruler, a Mimir ruler), is said in
-    :attr:`RuleHealth.unchecked`, not a failure; any other error of the rules API is."""
+    :attr:`RuleHealth.unchecked`, not a failure; any other error of the rules API is.
+    ``info_rules``: the answer of :func:`read_info_rules` when it was sent already (read here
+    otherwise)."""
     try:
-        info = prom.rules(names=[naming.SLO_INFO], exclude_alerts=True)
+        info = info_rules() if info_rules is not None else read_info_rules(prom)
     except NotServed as exc:
         return RuleHealth(tuple(choose(list(rows))), str(exc), ())
     known = {r.slo for r in rows}

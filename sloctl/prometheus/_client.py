@@ -7,17 +7,19 @@ import ipaddress
 import json
 import math
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import httpx
 
 from sloctl.egress import Egress, EgressDenied, Endpoint, UnexpectedAnswer, get_json
 from sloctl.masking import mask_text
+
+_T = TypeVar("_T")
 
 
 class Result(list[dict[str, Any]]):
@@ -44,9 +46,11 @@ class Result(list[dict[str, Any]]):
 ResultType = Literal["vector", "matrix"]
 """The ``resultType`` of a query's answer that sloctl reads (never ``scalar`` or ``string``)."""
 
-#: Instant queries :meth:`Prometheus.query_many` has in flight at once (Prometheus runs 20 at
-#: most by default, ``--query.max-concurrency``).
-PARALLEL = 8
+#: Requests a client has in flight at once on its pool (:meth:`Prometheus.submit`,
+#: :meth:`Prometheus.query_many`): room for one page of ``sloctl serve`` to send every read it can
+#: together (the SLO page: 8 instant queries, the rules API and 4 range queries); Prometheus runs
+#: 20 queries at most at once by default (``--query.max-concurrency``) and queues the rest.
+PARALLEL = 16
 
 #: Prometheus refuses a range query of more than 11,000 points per series; longer ranges are
 #: read in chunks of this many.
@@ -203,8 +207,16 @@ class Prometheus:
         a page that needs a dozen waits for the slowest, not for their sum."""
         if len(exprs) <= 1:
             return {name: self.query(expr, time) for name, expr in exprs.items()}
-        futures = {name: self._workers().submit(self.query, expr, time) for name, expr in exprs.items()}
+        futures = {name: self.submit(self.query, expr, time) for name, expr in exprs.items()}
         return {name: f.result() for name, f in futures.items()}
+
+    def submit(self, read: Callable[..., _T], *args: Any) -> Future[_T]:
+        """``read(*args)``, a read of this client (one request, or a few in turn), sent on the
+        client's pool (:data:`PARALLEL` at once) while the caller goes on: a caller sends its
+        independent reads together and waits for the slowest, not for their sum. ``read`` must
+        not wait on this pool itself (no :meth:`query_many` in it): a pool full of reads waiting
+        for queued ones would wait for ever."""
+        return self._workers().submit(read, *args)
 
     def _workers(self) -> ThreadPoolExecutor:
         # One pool for the client's life: starting threads per call cost a busy machine tens of

@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 import time as clock
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from markupsafe import Markup
 
@@ -32,18 +34,22 @@ from .data import (
     STATES,
     Details,
     Overview,
+    SeriesReads,
     SloRow,
     SloSeries,
     TtlCache,
     all_info,
     details,
     overview,
+    read_series,
+    series_from,
     slo_queries,
-    slo_series,
     sort_rows,
     with_info,
 )
 from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
+
+_T = TypeVar("_T")
 
 __all__ = ["RANGES", "REFRESH", "STATES", "App", "Page", "ServeConfig", "slo_href"]
 
@@ -54,6 +60,11 @@ REFRESH = (0, 30, 60, 300)
 #: Overview rows per page (``page=``): a thousand SLOs stay one query set, not one huge table.
 PAGE_SIZE = 100
 SORTS = ("slo", "service", "state", "sli", "budget", "burn")
+#: Reads of a page sent beside the one its request's thread makes (the SLO page's details and
+#: charts beside the overview; a label filter's info series beside the overview), by every page
+#: at once: each such read waits for Prometheus' answers on the client's own pool, or for another
+#: request's read of the same key (:class:`~sloctl.serve.data.TtlCache`), never for this pool.
+PAGE_READS = 4
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,12 @@ class App:
         # A request waits for another's read of the same page as long as for Prometheus itself.
         self._cache = TtlCache(config.cache_seconds, wait=prometheus.timeout if prometheus else TIMEOUT)
         self._fixed_now = now
+        # Its idle threads end with the App (the pool's own weak reference to it).
+        self._reads = ThreadPoolExecutor(max_workers=PAGE_READS, thread_name_prefix="serve-read")
+
+    def beside(self, read: Callable[..., _T], *args: object) -> Future[_T]:
+        """``read(*args)`` (one of the methods below) sent while the caller reads the rest."""
+        return self._reads.submit(read, *args)
 
     def now(self) -> float:
         return clock.time() if self._fixed_now is None else self._fixed_now
@@ -136,6 +153,13 @@ class App:
         time = self._fixed_now
         got = self._cache.get(("info", time), lambda: all_info(self.prom, time))
         assert isinstance(got, dict)
+        return got
+
+    def series(self, slo_id: str, span: float, end: float) -> SeriesReads:
+        """The range queries of one SLO's charts over the ``span`` seconds to ``end``."""
+        key = ("slo", slo_id, span, end // 60)
+        got = self._cache.get(key, lambda: read_series(self.prom, slo_id, end - span, end))
+        assert isinstance(got, SeriesReads)
         return got
 
     def runs(self) -> RunIndex:
@@ -206,8 +230,11 @@ class App:
         descending = _choice(query, "dir", DIRECTIONS, "asc") == "desc"
         chrome = self._chrome(query)
         asked = _page_number(query)
-        ov = self.overview()  # after every parameter is checked: a typo is a 400, not a read
-        rows, queries = self._filtered(ov, service, label, state)
+        # After every parameter is checked (a typo is a 400, not a read); a label filter's info
+        # series beside the overview, which it does not need.
+        sent_info = self.beside(self.all_info) if label else None
+        ov = self.overview()
+        rows, queries = self._filtered(ov, service, state, label, sent_info)
         rows = sort_rows(rows, sort, descending)
         keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
         if chrome["refresh"]:
@@ -249,39 +276,51 @@ class App:
             **chrome,
         )
 
-    def _filtered(self, ov: Overview, service: str, label: str, state: str) -> tuple[list[SloRow], int]:
+    def _filtered(
+        self,
+        ov: Overview,
+        service: str,
+        state: str,
+        label: str,
+        info: Future[Mapping[str, Mapping[str, str]]] | None,
+    ) -> tuple[list[SloRow], int]:
         """The overview's rows of ``service``, in ``state`` and with ``label`` (``key`` or
-        ``key=value``), and the Prometheus queries that took."""
+        ``key=value``, by ``info``: :meth:`all_info`, sent), and the Prometheus queries that
+        took."""
         rows = list(ov.rows)
         if service:
             rows = [r for r in rows if r.status.service == service]
         if state:
             rows = [r for r in rows if r.state == state]
         queries = ov.queries
-        if label:
+        if label and info is not None:
             key, _, value = label.partition("=")
-            info = self.all_info()
+            labels = info.result()
             queries += 1
-            rows = [r for r in rows if _label_matches(with_info(r, info), key.strip(), value.strip())]
+            rows = [r for r in rows if _label_matches(with_info(r, labels), key.strip(), value.strip())]
         return rows, queries
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
         chosen = _choice(query, "range", ("period", *RANGES), self.config.default_range)
         chrome = self._chrome(query)
+        end = self.now()
+        # Sent beside the overview (which Prometheus knows the SLO, its state): the page's
+        # details query, by id, and its charts' range queries when the range is known without
+        # Prometheus (a range asked for, or the period of a served spec); else they wait for
+        # the info series' period. Errors are raised in the order they were read in one by one.
+        spec = self.specs.get(slo_id)
+        known_span = RANGES.get(chosen) or (spec.period if spec is not None else None)
+        sent_details = self.beside(self.details, [slo_id])
+        sent_series = self.beside(self.series, slo_id, known_span, end) if known_span else None
         row = next((r for r in self.overview().rows if r.id == slo_id), None)
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
-        shown = self.details([slo_id])
+        shown = sent_details.result()
         row = with_info(row, shown.info)
-        span = RANGES.get(chosen) or _period_seconds(row)
-        end = self.now()
-        budget = row.error_budget
-        series = self._cache.get(
-            ("slo", slo_id, span, end // 60),
-            lambda: slo_series(self.prom, slo_id, budget, end - span, end),
-        )
-        assert isinstance(series, SloSeries)
+        span = known_span or _period_seconds(row)
+        reads = sent_series.result() if sent_series is not None else self.series(slo_id, span, end)
+        series = series_from(reads, row.error_budget)
         thresholds = dict(shown.thresholds.get(slo_id, ()))
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
         queries = slo_queries(slo_id)

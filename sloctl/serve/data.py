@@ -27,22 +27,26 @@ from sloctl.durations import parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO, complement_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
-from sloctl.status import QUERIES, STATES, StatusRow, read_rule_health, rows_from
+from sloctl.status import QUERIES, STATES, StatusRow, read_info_rules, read_rule_health, rows_from
 
 __all__ = [
     "EXTRA_QUERIES",
     "MAX_POINTS_PER_CHART",
     "OVERVIEW_QUERY_COUNT",
+    "SERIES_QUERIES",
     "STATES",
     "CacheWaitTimeout",
     "Details",
     "Overview",
+    "SeriesReads",
     "SloRow",
     "SloSeries",
     "TtlCache",
     "all_info",
     "details",
     "overview",
+    "read_series",
+    "series_from",
     "slo_queries",
     "slo_series",
     "step_for",
@@ -187,8 +191,11 @@ def overview(
     """Every SLO Prometheus knows, joined with its spec where one of the served files has it
     (and its ``explain`` figures: computed here unless given, as the UI does once)."""
     before = prom.requests
+    # The SLOs' info rules need no query's answer: sent with the queries. Their groups need
+    # both answers (which SLOs, which groups), so they are read after.
+    info_rules = prom.submit(read_info_rules, prom)
     results = prom.query_many({**QUERIES, **EXTRA_QUERIES}, time)
-    health = read_rule_health(prom, rows_from(results))
+    health = read_rule_health(prom, rows_from(results), info_rules=info_rules.result)
     rows = health.rows
     info = by_label(results["info"], naming.LABEL_ID)
     sli = by_label(results["sli"], naming.LABEL_ID)
@@ -346,34 +353,62 @@ def slo_queries(slo_id: str) -> dict[str, str]:
     }
 
 
-def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
-    """Range queries for one SLO (:func:`slo_queries`): SLI (1 − 5m error ratio), budget
-    remaining, and the burn rate of every recorded window (error ratio / budget), of its worst
-    group when it has groups; and its events and errors per second, of every group."""
+@dataclass(frozen=True)
+class SeriesReads:
+    """What :func:`read_series` read of one SLO over ``[start, end]`` at ``step``: the answers
+    of the range queries of :func:`slo_queries` (``sli``, ``budget``, ``ratios``, ``traffic``),
+    before anything is divided by the error budget (:func:`slo_series`)."""
+
+    start: float
+    end: float
+    step: int
+    answers: Mapping[str, Result]
+
+
+#: The SLO page's range queries (:func:`slo_queries`' names), sent together.
+SERIES_QUERIES = ("sli", "budget", "ratios", "traffic")
+
+
+def read_series(prom: Prometheus, slo_id: str, start: float, end: float) -> SeriesReads:
+    """The range queries of one SLO's charts, sent together (:meth:`Prometheus.submit`): they
+    need neither each other's answers nor the SLO's error budget. The first to fail, in
+    :data:`SERIES_QUERIES`' order, is the error."""
     step = step_for(end - start)
     queries = slo_queries(slo_id)
-    sli = prom.query_range(queries["sli"], start, end, step)
-    budget = prom.query_range(queries["budget"], start, end, step)
-    ratios = prom.query_range(queries["ratios"], start, end, step)
-    rates = prom.query_range(queries["traffic"], start, end, step)
-    traffic = {str(r["metric"].get("__name__")): _points(Result([r])) for r in rates}
+    sent = {name: prom.submit(prom.query_range, queries[name], start, end, step) for name in SERIES_QUERIES}
+    return SeriesReads(start, end, step, {name: f.result() for name, f in sent.items()})
+
+
+def series_from(reads: SeriesReads, error_budget: float) -> SloSeries:
+    """The charts' series of :func:`read_series`' answers: each window's error ratio divided by
+    ``error_budget`` (its burn rate; unknown without a budget), the events and errors apart."""
+    answers = reads.answers
+    traffic = {str(r["metric"].get("__name__")): _points(Result([r])) for r in answers["traffic"]}
     burns = {
         str(r["metric"].get(naming.LABEL_WINDOW, "?")): tuple(
             (float(t), float(v) / error_budget if error_budget > 0 else math.nan) for t, v in r["values"]
         )
-        for r in ratios
+        for r in answers["ratios"]
     }
     ordered = dict(sorted(burns.items(), key=lambda kv: _window_seconds(kv[0])))
     return SloSeries(
-        start,
-        end,
-        step,
-        _points(sli),
-        _points(budget),
+        reads.start,
+        reads.end,
+        reads.step,
+        _points(answers["sli"]),
+        _points(answers["budget"]),
         ordered,
         events=traffic.get(naming.events_rate(), ()),
         errors=traffic.get(naming.errors_rate(), ()),
     )
+
+
+def slo_series(prom: Prometheus, slo_id: str, error_budget: float, start: float, end: float) -> SloSeries:
+    """Range queries for one SLO (:func:`slo_queries`): SLI (1 − 5m error ratio), budget
+    remaining, and the burn rate of every recorded window (error ratio / budget), of its worst
+    group when it has groups; and its events and errors per second, of every group
+    (:func:`read_series`, then :func:`series_from`)."""
+    return series_from(read_series(prom, slo_id, start, end), error_budget)
 
 
 class CacheWaitTimeout(TimeoutError):

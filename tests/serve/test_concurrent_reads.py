@@ -1,0 +1,121 @@
+"""A page's reads of Prometheus that need no other's answer go out together: through a Prometheus
+that takes ``DELAY`` seconds over every answer, an uncached page takes about one ``DELAY`` per
+step of reads that must wait for another's answer, not one per request. Those steps: the rule
+groups (which SLOs, from the queries, held by which groups, from the info rules), the overview's
+details query (the rows of the page, sorted and filtered), and the SLO page's range queries when
+its range is the period of an SLO whose spec is not served (the info series says it)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+from sloctl import naming
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ServeConfig
+from sloctl.spec import load_text
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
+
+#: Seconds the stub takes over every answer: the server's delay is what is measured here.
+DELAY = 0.5
+#: Time a page may take past its steps' delays (its rendering, threads being scheduled on a busy
+#: machine): half a step, so that one step more than the page needs is always too slow.
+SLACK = DELAY / 2
+SLO_ID = "svc-avail"
+INFO = {
+    "__name__": naming.SLO_INFO,
+    naming.LABEL_ID: SLO_ID,
+    naming.LABEL_SERVICE: "svc",
+    naming.LABEL_SLO: "avail",
+    naming.INFO_OBJECTIVE: "99.9",
+    naming.INFO_PERIOD: "30d",
+    "team": "platform",
+}
+SPEC = """apiVersion: sloctl/v1
+kind: Service
+metadata: {name: svc}
+spec:
+  slos:
+    - name: avail
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e[{{.window}}]))
+          totalQuery: sum(rate(t[{{.window}}]))
+      alerting: {name: SvcAvail}
+"""
+
+
+@dataclass
+class SlowPrometheus:
+    url: str
+    in_flight: int = 0
+    most_in_flight: int = 0
+    answered: int = 0
+
+
+def _answer(request: StubRequest) -> Answer:
+    """One SLO whose info rule is in group ``g`` (so that the groups are read), with data."""
+    if request.path.endswith("/rules"):
+        rule = {"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: SLO_ID}, "health": "ok"}
+        return prometheus_answer({"groups": [{"name": "g", "rules": [rule]}]})
+    if request.path.endswith("/query_range"):
+        return prometheus_answer({"resultType": "matrix", "result": []})
+    if naming.SLO_INFO in request.query.get("query", ""):
+        return vector((INFO, 1.0))
+    return vector()
+
+
+@contextmanager
+def slow_prometheus() -> Iterator[SlowPrometheus]:
+    lock = threading.Lock()
+    slow: SlowPrometheus
+
+    def delayed(request: StubRequest) -> Answer:
+        with lock:
+            slow.in_flight += 1
+            slow.most_in_flight = max(slow.most_in_flight, slow.in_flight)
+        # The deliberate delay of every answer (a Prometheus far away, or busy): the thing tested.
+        threading.Event().wait(DELAY)
+        with lock:
+            slow.in_flight -= 1
+            slow.answered += 1
+        return _answer(request)
+
+    with serve(delayed) as stub:
+        slow = SlowPrometheus(stub.url)
+        yield slow
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "spec", "steps", "requests"),
+    [
+        # the queries and the info rules together; the groups; the details of the page's rows
+        ("/", {}, True, 3, 11),
+        # and a label filter's info series beside the queries
+        ("/", {"label": ["team"]}, True, 3, 12),
+        # the queries, the info rules, the details and the range queries together; the groups
+        ("/slo/" + SLO_ID, {"range": ["1h"]}, False, 2, 15),
+        ("/slo/" + SLO_ID, {}, True, 2, 15),
+        # the period of an SLO not served is the info series' (the details'): the range after it
+        ("/slo/" + SLO_ID, {}, False, 3, 15),
+    ],
+)
+def test_an_uncached_page_takes_a_delay_per_dependent_step_of_reads_not_per_request(
+    path: str, query: dict[str, list[str]], spec: bool, steps: int, requests: int
+) -> None:
+    specs = tuple(load_text(SPEC).slos) if spec else ()
+    with slow_prometheus() as slow, Prometheus.connect(slow.url) as prom:
+        app = App(ServeConfig(specs=specs, cache_seconds=0), prom)
+        started = time.perf_counter()
+        page = app.handle(path, query)
+        took = time.perf_counter() - started
+    assert page.status == 200, page.body.decode()[:500]
+    assert slow.answered == requests  # one after another, they took requests × DELAY
+    assert steps * DELAY <= took < steps * DELAY + SLACK, (took, slow.answered)
+    assert slow.most_in_flight <= 14  # bounded: the SLO page's every independent read at once
