@@ -7,6 +7,8 @@ its range is the period of an SLO whose spec is not served (the info series says
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -119,3 +121,38 @@ def test_an_uncached_page_takes_a_delay_per_dependent_step_of_reads_not_per_requ
     assert slow.answered == requests  # one after another, they took requests × DELAY
     assert steps * DELAY <= took < steps * DELAY + SLACK, (took, slow.answered)
     assert slow.most_in_flight <= 14  # bounded: the SLO page's every independent read at once
+
+
+def _kind(request: StubRequest) -> str:
+    """Which of the SLO page's reads ``request`` is, in the order they were once read."""
+    if request.path.endswith("/rules"):
+        return "rules"
+    if request.path.endswith("/query_range"):
+        return "range"
+    return "details" if naming.LABEL_WINDOW in request.query["query"] else "queries"
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        ("range",),
+        ("details", "range"),
+        ("rules", "details", "range"),
+        ("queries", "rules", "details", "range"),
+    ],
+)
+def test_of_reads_sent_together_that_fail_the_page_says_the_error_of_the_first_in_their_old_order(
+    failing: tuple[str, ...],
+) -> None:
+    def answer(request: StubRequest) -> Answer:
+        kind = _kind(request)
+        if kind in failing:
+            error = {"status": "error", "errorType": "bad_data", "error": f"{kind} refused"}
+            return Answer(json.dumps(error).encode(), status=400)
+        return _answer(request)
+
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        page = App(ServeConfig(cache_seconds=0), prom).handle("/slo/" + SLO_ID, {"range": ["1h"]})
+    assert page.status == 502
+    said = re.findall(r"(\w+) refused", page.body.decode())
+    assert said == [failing[0]]
