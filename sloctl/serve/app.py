@@ -124,7 +124,7 @@ class App:
         # Its idle threads end with the App (the pool's own weak reference to it).
         self._reads = ThreadPoolExecutor(max_workers=PAGE_READS, thread_name_prefix="serve-read")
 
-    def beside(self, read: Callable[..., _T], *args: object) -> Future[_T]:
+    def _beside(self, read: Callable[..., _T], *args: object) -> Future[_T]:
         """``read(*args)`` (one of the methods below) sent while the caller reads the rest."""
         return self._reads.submit(read, *args)
 
@@ -232,7 +232,7 @@ class App:
         asked = _page_number(query)
         # After every parameter is checked (a typo is a 400, not a read); a label filter's info
         # series beside the overview, which it does not need.
-        sent_info = self.beside(self.all_info) if label else None
+        sent_info = self._beside(self.all_info) if label else None
         ov = self.overview()
         rows, queries = self._filtered(ov, service, state, label, sent_info)
         rows = sort_rows(rows, sort, descending)
@@ -311,8 +311,8 @@ class App:
         # the info series' period. Errors are raised in the order they were read in one by one.
         spec = self.specs.get(slo_id)
         known_span = RANGES.get(chosen) or (spec.period if spec is not None else None)
-        sent_details = self.beside(self.details, [slo_id])
-        sent_series = self.beside(self.series, slo_id, known_span, end) if known_span else None
+        sent_details = self._beside(self.details, [slo_id])
+        sent_series = self._beside(self.series, slo_id, known_span, end) if known_span else None
         row = next((r for r in self.overview().rows if r.id == slo_id), None)
         if row is None:
             return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")

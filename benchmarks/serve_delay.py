@@ -1,0 +1,98 @@
+"""``sloctl serve``'s uncached pages through a Prometheus that takes ``--delay`` seconds over
+every answer (a far or busy one): what a page costs when its reads wait for each other. The
+stub answers one SLO whose rules' groups are listed (so every read a page makes is made); each
+page is rendered ``--pages`` times with the cache off (``App.handle``), and the median printed
+with the requests it made and the delays it took (median ÷ delay).
+
+Usage (``PYTHONPATH`` first names the sloctl measured; another checkout for a baseline, e.g.
+``git archive REV sloctl | tar -x -C DIR`` and ``PYTHONPATH=DIR:.``)::
+
+    PYTHONPATH=. .venv/bin/python benchmarks/serve_delay.py [--delay 0.5] [--pages 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+
+from sloctl import naming
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ServeConfig
+from sloctl.spec import load_text
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
+
+SLO_ID = "svc-avail"
+INFO = {
+    "__name__": naming.SLO_INFO,
+    naming.LABEL_ID: SLO_ID,
+    naming.LABEL_SERVICE: "svc",
+    naming.LABEL_SLO: "avail",
+    naming.INFO_OBJECTIVE: "99.9",
+    naming.INFO_PERIOD: "30d",
+    "team": "platform",
+}
+SPEC = """apiVersion: sloctl/v1
+kind: Service
+metadata: {name: svc}
+spec:
+  slos:
+    - name: avail
+      objective: 99.9
+      sli:
+        events:
+          errorQuery: sum(rate(e[{{.window}}]))
+          totalQuery: sum(rate(t[{{.window}}]))
+      alerting: {name: SvcAvail}
+"""
+#: (name, path, query, whether the SLO's file is served)
+PAGES = (
+    ("overview", "/", {}, True),
+    ("overview, label filter", "/", {"label": ["team"]}, True),
+    ("SLO page, range 1h", f"/slo/{SLO_ID}", {"range": ["1h"]}, True),
+    ("SLO page, period of an SLO not served", f"/slo/{SLO_ID}", {}, False),
+)
+
+
+def answer(delay: float) -> Callable[[StubRequest], Answer]:
+    def answered(request: StubRequest) -> Answer:
+        threading.Event().wait(delay)  # the Prometheus measured: every answer takes `delay`
+        if request.path.endswith("/rules"):
+            rule = {"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: SLO_ID}, "health": "ok"}
+            return prometheus_answer({"groups": [{"name": "g", "rules": [rule]}]})
+        if request.path.endswith("/query_range"):
+            return prometheus_answer({"resultType": "matrix", "result": []})
+        return vector((INFO, 1.0)) if naming.SLO_INFO in request.query.get("query", "") else vector()
+
+    return answered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delay", type=float, default=0.5)
+    parser.add_argument("--pages", type=int, default=5)
+    args = parser.parse_args()
+    load = os.getloadavg()
+    specs = tuple(load_text(SPEC).slos)
+    loads = " ".join(f"{x:.1f}" for x in load)
+    print(f"delay {args.delay:g} s, {args.pages} pages each, load average {loads}")
+    with serve(answer(args.delay)) as stub, Prometheus.connect(stub.url) as prom:
+        for name, path, query, served in PAGES:
+            app = App(ServeConfig(specs=specs if served else (), cache_seconds=0), prom)
+            times, requests = [], 0
+            for _ in range(args.pages):
+                before = len(stub.requests)
+                t0 = time.perf_counter()
+                page = app.handle(path, query)
+                times.append(time.perf_counter() - t0)
+                requests = len(stub.requests) - before
+                assert page.status == 200, page.body[:300]
+            median = statistics.median(times)
+            print(f"{name}: {median:.2f} s ({median / args.delay:.1f} delays), {requests} requests")
+
+
+if __name__ == "__main__":
+    main()
