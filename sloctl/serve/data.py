@@ -190,7 +190,6 @@ def overview(
 ) -> Overview:
     """Every SLO Prometheus knows, joined with its spec where one of the served files has it
     (and its ``explain`` figures: computed here unless given, as the UI does once)."""
-    before = prom.requests
     # The SLOs' info rules need no query's answer: sent with the queries. Their groups need
     # both answers (which SLOs, which groups), so they are read after.
     info_rules = prom.submit(read_info_rules, prom)
@@ -217,7 +216,9 @@ def overview(
     return Overview(
         rows=tuple(out),
         at=clock.time() if time is None else time,
-        queries=prom.requests - before,
+        # Counted, not read off the client's counter, which other reads sent meanwhile move too:
+        # the queries and the rules API's requests (one when it has none: NotServed).
+        queries=len(results) + max(1, len(health.answers)),
         unknown_specs=tuple(sorted(set(specs) - known)),
         warnings=tuple(dict.fromkeys(w for a in (*results.values(), *health.answers) for w in a.warnings)),
         rules_unchecked=health.unchecked,
@@ -250,7 +251,6 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
     series with all its labels, by id."""
     if not ids:
         return Details()
-    before = prom.requests
     # Ids are matched as a regular expression (RE2): escaped alternatives of literals, which
     # Prometheus turns into a set lookup.
     wanted = f"{naming.LABEL_ID}=~{json.dumps('|'.join(re.escape(i) for i in sorted(set(ids))))}"
@@ -281,7 +281,7 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
         windows=tuple(sorted({w for b in burns.values() for w in b}, key=_window_seconds)),
         thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
         info=info,
-        queries=prom.requests - before,
+        queries=1,
     )
 
 

@@ -156,3 +156,17 @@ def test_of_reads_sent_together_that_fail_the_page_says_the_error_of_the_first_i
     assert page.status == 502
     said = re.findall(r"(\w+) refused", page.body.decode())
     assert said == [failing[0]]
+
+
+def test_the_overview_counts_its_own_requests_not_those_sent_beside_it() -> None:
+    with serve(_answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(), prom)  # the SLO page's overview is the overview page's, cached
+        assert app.handle("/slo/" + SLO_ID, {"range": ["1h"]}).status == 200
+        slo_page = len(stub.requests)
+        page = app.handle("/", {})
+    # The overview's 8 queries and 2 requests to the rules API, read for the SLO page while its
+    # own query and its 4 range queries were sent, and the query for the rows of this page (the
+    # same one SLO: the SLO page's, cached).
+    assert (slo_page, len(stub.requests)) == (15, 15)
+    assert "1 SLOs read from Prometheus at" in page.body.decode()
+    assert "in 11 queries" in page.body.decode()
