@@ -19,35 +19,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from sloctl import naming
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.spec import load_text
-from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
+from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
+from tests.fixtures.stub_http import Answer, StubRequest, serve
 
-SLO_ID = "svc-avail"
-INFO = {
-    "__name__": naming.SLO_INFO,
-    naming.LABEL_ID: SLO_ID,
-    naming.LABEL_SERVICE: "svc",
-    naming.LABEL_SLO: "avail",
-    naming.INFO_OBJECTIVE: "99.9",
-    naming.INFO_PERIOD: "30d",
-    "team": "platform",
-}
-SPEC = """apiVersion: sloctl/v1
-kind: Service
-metadata: {name: svc}
-spec:
-  slos:
-    - name: avail
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting: {name: SvcAvail}
-"""
 #: (name, path, query, whether the SLO's file is served)
 PAGES = (
     ("overview", "/", {}, True),
@@ -57,15 +34,10 @@ PAGES = (
 )
 
 
-def answer(delay: float) -> Callable[[StubRequest], Answer]:
+def answer_after(delay: float) -> Callable[[StubRequest], Answer]:
     def answered(request: StubRequest) -> Answer:
         threading.Event().wait(delay)  # the Prometheus measured: every answer takes `delay`
-        if request.path.endswith("/rules"):
-            rule = {"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: SLO_ID}, "health": "ok"}
-            return prometheus_answer({"groups": [{"name": "g", "rules": [rule]}]})
-        if request.path.endswith("/query_range"):
-            return prometheus_answer({"resultType": "matrix", "result": []})
-        return vector((INFO, 1.0)) if naming.SLO_INFO in request.query.get("query", "") else vector()
+        return answer(request)
 
     return answered
 
@@ -79,7 +51,7 @@ def main() -> None:
     specs = tuple(load_text(SPEC).slos)
     loads = " ".join(f"{x:.1f}" for x in load)
     print(f"delay {args.delay:g} s, {args.pages} pages each, load average {loads}")
-    with serve(answer(args.delay)) as stub, Prometheus.connect(stub.url) as prom:
+    with serve(answer_after(args.delay)) as stub, Prometheus.connect(stub.url) as prom:
         for name, path, query, served in PAGES:
             app = App(ServeConfig(specs=specs if served else (), cache_seconds=0), prom)
             times, requests = [], 0

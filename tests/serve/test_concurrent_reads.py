@@ -21,33 +21,11 @@ from sloctl import naming
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.spec import load_text
-from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
+from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
+from tests.fixtures.stub_http import Answer, StubRequest, serve
 
 #: Seconds the stub takes over every answer: the server's delay is what is measured here.
 DELAY = 0.5
-SLO_ID = "svc-avail"
-INFO = {
-    "__name__": naming.SLO_INFO,
-    naming.LABEL_ID: SLO_ID,
-    naming.LABEL_SERVICE: "svc",
-    naming.LABEL_SLO: "avail",
-    naming.INFO_OBJECTIVE: "99.9",
-    naming.INFO_PERIOD: "30d",
-    "team": "platform",
-}
-SPEC = """apiVersion: sloctl/v1
-kind: Service
-metadata: {name: svc}
-spec:
-  slos:
-    - name: avail
-      objective: 99.9
-      sli:
-        events:
-          errorQuery: sum(rate(e[{{.window}}]))
-          totalQuery: sum(rate(t[{{.window}}]))
-      alerting: {name: SvcAvail}
-"""
 
 
 @dataclass
@@ -61,18 +39,6 @@ class SlowPrometheus:
     #: before any answer, the delay being far longer than sending)
     steps: int = 0
     answered_step: int = 0
-
-
-def _answer(request: StubRequest) -> Answer:
-    """One SLO whose info rule is in group ``g`` (so that the groups are read), with data."""
-    if request.path.endswith("/rules"):
-        rule = {"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: SLO_ID}, "health": "ok"}
-        return prometheus_answer({"groups": [{"name": "g", "rules": [rule]}]})
-    if request.path.endswith("/query_range"):
-        return prometheus_answer({"resultType": "matrix", "result": []})
-    if naming.SLO_INFO in request.query.get("query", ""):
-        return vector((INFO, 1.0))
-    return vector()
 
 
 @contextmanager
@@ -92,7 +58,7 @@ def slow_prometheus() -> Iterator[SlowPrometheus]:
             slow.in_flight -= 1
             slow.answered += 1
             slow.answered_step = max(slow.answered_step, step)
-        return _answer(request)
+        return answer(request)
 
     with serve(delayed) as stub:
         slow = SlowPrometheus(stub.url)
@@ -151,14 +117,14 @@ def _kind(request: StubRequest) -> str:
 def test_of_reads_sent_together_that_fail_the_page_says_the_error_of_the_first_in_their_old_order(
     failing: tuple[str, ...],
 ) -> None:
-    def answer(request: StubRequest) -> Answer:
+    def refusing(request: StubRequest) -> Answer:
         kind = _kind(request)
         if kind in failing:
             error = {"status": "error", "errorType": "bad_data", "error": f"{kind} refused"}
             return Answer(json.dumps(error).encode(), status=400)
-        return _answer(request)
+        return answer(request)
 
-    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+    with serve(refusing) as stub, Prometheus.connect(stub.url) as prom:
         page = App(ServeConfig(cache_seconds=0), prom).handle("/slo/" + SLO_ID, {"range": ["1h"]})
     assert page.status == 502
     said = re.findall(r"(\w+) refused", page.body.decode())
@@ -166,7 +132,7 @@ def test_of_reads_sent_together_that_fail_the_page_says_the_error_of_the_first_i
 
 
 def test_the_overview_counts_its_own_requests_not_those_sent_beside_it() -> None:
-    with serve(_answer) as stub, Prometheus.connect(stub.url) as prom:
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
         app = App(ServeConfig(), prom)  # the SLO page's overview is the overview page's, cached
         assert app.handle("/slo/" + SLO_ID, {"range": ["1h"]}).status == 200
         slo_page = len(stub.requests)
