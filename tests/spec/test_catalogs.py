@@ -122,19 +122,38 @@ def test_a_users_alertwindows_document_gives_an_odd_period_its_catalog() -> None
     assert result.slos[0].windows.source == "f.yaml:14"
 
 
-def test_a_users_catalog_that_cannot_be_used_is_named_as_the_reason_not_a_missing_catalog() -> None:
-    """A 2d catalog whose 3d window is longer than its period, beside a 2d SLO (in the same folder:
-    another file): the SLO is told the catalog exists and why it cannot be used, once; neither
-    "no catalog … add an AlertWindows document" nor the 30d catalog's 3d window it fell back to."""
-    catalog = alert_windows(
-        "2d", page=((2, "5m", "1h"), (5, "30m", "6h")), ticket=((10, "2h", "1d"), (10, "6h", "3d"))
-    )
+_TWO_DAYS_PAGE = ((2, "5m", "1h"), (5, "30m", "6h"))
+_UNUSABLE = {
+    # a 3d window longer than its 2d period
+    "window": (
+        alert_windows("2d", page=_TWO_DAYS_PAGE, ticket=((10, "2h", "1d"), (10, "6h", "3d"))),
+        "windows.yaml:10:11",
+        "spec.ticket.slow.longWindow: 3d is longer than the period 2d",
+    ),
+    # an unknown field: its windows were used by the SLOs of its period as if it had read
+    "unknown field": (
+        alert_windows("2d", page=_TWO_DAYS_PAGE, ticket=((10, "2h", "1d"), (10, "6h", "2d"))).replace(
+            "spec:\n", "spec:\n  sloperiod: 2d\n"
+        ),
+        "windows.yaml:4:3",
+        "spec.sloperiod: unknown field (did you mean 'sloPeriod'?)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("catalog", "place", "why"), _UNUSABLE.values(), ids=_UNUSABLE)
+def test_a_users_catalog_that_cannot_be_used_is_named_as_the_reason_not_a_missing_catalog(
+    catalog: str, place: str, why: str
+) -> None:
+    """A 2d catalog with an error, beside a 2d SLO (in the same folder: another file): the SLO is
+    told the catalog exists and why it cannot be used, once; neither "no catalog … add an
+    AlertWindows document" nor the 30d catalog's windows it fell back to."""
     result = load_documents([("slo.yaml", spec(period="2d")), ("windows.yaml", catalog)])
     said = sorted(str(e) for e in result.errors)
     assert said == [
         "slo.yaml:8:15: spec.slos[0].period: the AlertWindows for a 2d period cannot be used:"
-        " spec.ticket.slow.longWindow: 3d is longer than the period 2d (windows.yaml:10:11); fix it there",
-        "windows.yaml:10:11: spec.ticket.slow.longWindow: 3d is longer than the period 2d",
+        f" {why} ({place}); fix it there",
+        f"{place}: {why}",
     ], said
 
 
@@ -241,18 +260,3 @@ def test_a_window_without_its_long_window_is_told_that_not_compared_with_a_defau
     assert [str(e) for e in result.errors] == [
         "w.yaml:9:12: spec.ticket.quick.longWindow: required field is missing"
     ]
-
-
-def test_a_catalog_with_an_unknown_field_is_not_used_for_its_period() -> None:
-    """Its windows were used by the SLOs of its period as if it had read; they are told why it
-    cannot be, as for a catalog whose window is wrong (above)."""
-    catalog = alert_windows(
-        "2d", page=((2, "5m", "1h"), (5, "30m", "6h")), ticket=((10, "2h", "1d"), (10, "6h", "2d"))
-    ).replace("spec:\n", "spec:\n  sloperiod: 2d\n")
-    result = load_documents([("slo.yaml", spec(period="2d")), ("windows.yaml", catalog)])
-    said = sorted(str(e) for e in result.errors)
-    assert said == [
-        "slo.yaml:8:15: spec.slos[0].period: the AlertWindows for a 2d period cannot be used:"
-        " spec.sloperiod: unknown field (did you mean 'sloPeriod'?) (windows.yaml:4:3); fix it there",
-        "windows.yaml:4:3: spec.sloperiod: unknown field (did you mean 'sloPeriod'?)",
-    ], said
