@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -116,6 +116,7 @@ class Prometheus:
         guard = egress or Egress(action="query Prometheus at", widen="--allow-host")
         endpoint = check_url(url, guard, flag=flag)
         self.url = url.rstrip("/")
+        self._flag = flag
         self.timeout = timeout
         """Seconds to wait for an answer."""
         self._client = (
@@ -176,10 +177,12 @@ class Prometheus:
             self.requests += 1
         status, body = get_json(self._client, url)
         what = what or endpoint
-        if status >= 400 and not (isinstance(body, dict) and "error" in body):
-            # JSON, but not Prometheus' error: another service answers there (its own 404).
-            raise PrometheusError(_not_the_api(f"{self.url}/api/v1/{endpoint}", status), status)
-        if isinstance(body, dict) and body.get("status") != "success" and "error" in body:
+        if not (isinstance(body, dict) and ("error" if status >= 400 else "status") in body):
+            # JSON, but not Prometheus' error nor its answer: another service answers there (its
+            # own 404, its own {"ok": true}).
+            where = f"{self.url}/api/v1/{endpoint}"
+            raise PrometheusError(_not_the_api(where, status, body, self._flag), status)
+        if body.get("status") != "success" and "error" in body:
             raise PrometheusError(
                 mask_text(f"Prometheus at {self.url} did not answer {what}: {body['error']}")[:500], status
             )
@@ -189,11 +192,10 @@ class Prometheus:
                 mask_text(f"Prometheus at {self.url}: the answer to {what} could not be read: {wrong}"),
                 status,
             )
-        checked = cast(dict[str, Any], body)  # its shape checked just above
         return _Answer(
-            checked["data"],
-            tuple(mask_text(w) for w in checked.get("warnings") or ()),
-            tuple(mask_text(i) for i in checked.get("infos") or ()),
+            body["data"],
+            tuple(mask_text(w) for w in body.get("warnings") or ()),
+            tuple(mask_text(i) for i in body.get("infos") or ()),
         )
 
     def query(self, expr: str, time: float | None = None, result_type: ResultType = "vector") -> Result:
@@ -311,15 +313,22 @@ def check_url(url: str, egress: Egress, *, flag: str = "--prometheus") -> Endpoi
     return endpoint
 
 
-def _not_the_api(url: str, status: int) -> str:
-    """What to say of an error status whose JSON body is not Prometheus' error (``status``,
-    ``errorType``, ``error``): some other service's answer, such as an application's own 404
-    problem document or a gateway's error, rather than "its status is 404, not 'success'"."""
+def _not_the_api(url: str, status: int, body: object, flag: str) -> str:
+    """What to say of a JSON answer that is not Prometheus' (of an error status, its error:
+    ``status``, ``errorType``, ``error``; of any other, an object with a ``status``): some other
+    service's answer, such as an application's own 404 problem document, a gateway's error or a
+    health check's ``{"ok": true}``, rather than "its status is None, not 'success'"."""
     try:
         phrase = f" {HTTPStatus(status).phrase}"
     except ValueError:
         phrase = ""
     said = f"{mask_text(url)} answered {status}{phrase} with JSON that is not Prometheus' API answer"
+    if status < 400:
+        what = "no status field" if isinstance(body, dict) else f"{_kind(body)}, not an object with a status"
+        return (
+            f"{said} ({what}): check that {flag} is the server's base URL, such as http://127.0.0.1:9090,"
+            " with its path prefix if it answers under one (--web.route-prefix, a reverse proxy's)"
+        )
     if status == 404:
         return (
             f"{said}: no Prometheus API at that path; check that the URL is Prometheus' (its port), with"
@@ -357,13 +366,11 @@ _SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def _misshapen(endpoint: str, body: object, result_type: ResultType | None = None) -> str | None:
+def _misshapen(endpoint: str, body: dict[str, Any], result_type: ResultType | None = None) -> str | None:
     """What is wrong with the shape of ``body``, a decoded answer of ``/api/v1/{endpoint}``
-    (a query's of ``result_type``), None when nothing is: the one check of every answer, so that
-    callers read the samples as Prometheus sends them (``[time, "value"]``) and a malformed
-    answer is never taken for an empty result ("Prometheus knows no SLO")."""
-    if not isinstance(body, dict):
-        return f"it is {_kind(body)}, not an object with status and data"
+    with a ``status`` (a query's of ``result_type``), None when nothing is: the one check of every
+    answer, so that callers read the samples as Prometheus sends them (``[time, "value"]``) and a
+    malformed answer is never taken for an empty result ("Prometheus knows no SLO")."""
     if body.get("status") != "success":
         return f"its status is {body.get('status')!r}, not 'success', and it gives no error"
     data = body.get("data")

@@ -175,9 +175,11 @@ def test_an_answer_nested_too_deep_to_decode_is_unreadable_not_a_recursion_error
 
 #: answers of the right JSON but the wrong shape, and what the error says of each
 MISSHAPEN: dict[str, tuple[object, str]] = {
-    "null": (None, "it is null, not an object with status and data"),
     "a list for data": ({"status": "success", "data": [1, 2, 3]}, "its data is a list, not an object"),
-    "no status": ({"data": {}}, "its status is None, not 'success', and it gives no error"),
+    "a status but no error": (
+        {"status": "error"},
+        "its status is 'error', not 'success', and it gives no error",
+    ),
     "a matrix": (
         {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": []}]}},
         "its resultType is 'matrix', not 'vector'",

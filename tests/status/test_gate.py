@@ -297,7 +297,7 @@ UNREADABLE = {
         b'{"status":"success","data":{"resultType":"matrix","result":[]}}',
         "could not be read: its resultType is 'matrix', not 'vector'",
     ),
-    "null": (b"null", "could not be read: it is null, not an object with status and data"),
+    "null": (b"null", "answered 200 OK with JSON that is not Prometheus' API answer (null, not an object"),
 }
 
 

@@ -165,3 +165,30 @@ def test_a_url_of_another_service_that_answers_json_404_says_no_prometheus_api_i
     assert f"{url}/api/v1/query answered 404 Not Found with JSON that is not Prometheus' API answer" in err
     assert "no Prometheus API at that path" in err and "--web.route-prefix" in err
     assert "its status is" not in err and "max by" not in err, err
+
+
+#: JSON answers of 200 that no Prometheus API sends, and what the error says each is
+NOT_THE_API = {
+    "a health check's object": (b'{"ok": true}', "(no status field)"),
+    "a list": (b"[1, 2]", "(a list, not an object with a status)"),
+}
+
+
+@pytest.mark.parametrize(("body", "said"), list(NOT_THE_API.values()), ids=list(NOT_THE_API))
+@pytest.mark.parametrize(
+    ("argv", "unread"),
+    [(["gate"], 3), (["status"], 1), (["validate", str(Path(__file__).resolve().parents[2] / "slos")], 3)],
+    ids=["gate", "status", "validate"],
+)
+def test_a_url_that_answers_200_with_json_that_is_not_the_api_says_so_and_what_the_flag_should_be(
+    capsys: pytest.CaptureFixture[str], argv: list[str], unread: int, body: bytes, said: str
+) -> None:
+    """A service's ``{"ok": true}`` (a health check's answer on every path) read "could not be
+    read: its status is None, not 'success', and it gives no error"."""
+    with serve(lambda _request: Answer(body)) as service:
+        code, err = _run(capsys, argv[0], service.url, *argv[1:])
+    assert code == unread, err
+    assert f"{service.url}/api/v1/" in err and "answered 200 OK with JSON that is not Prometheus' API" in err
+    assert said in err, err
+    assert "check that --prometheus is the server's base URL, such as http://127.0.0.1:9090" in err, err
+    assert "its status is" not in err and "max by" not in err, err
