@@ -308,10 +308,15 @@ QUERIES = {
 def collect_from(prom: Prometheus, time: float | None = None, slos: Sequence[str] = ()) -> Snapshot:
     """:func:`collect` on an open :class:`~sloctl.prometheus.Prometheus`: :data:`QUERIES`, all
     at ``time`` or else at one instant taken now (not each at the moment Prometheus runs it),
-    then the rules' health for the SLOs selected (:func:`read_rule_health`)."""
+    then the rules' health for the SLOs selected (:func:`read_rule_health`). The SLOs' info
+    rules need no query's answer: sent with the queries, as ``sloctl serve`` does; their groups
+    need both answers (which SLOs, which groups), so they are read after."""
     at = round(wall_clock(), 3) if time is None else time
+    info_rules = prom.submit(read_info_rules, prom)
     results = prom.query_many(QUERIES, at)
-    health = read_rule_health(prom, rows_from(results), lambda rows: select(rows, slos, time))
+    health = read_rule_health(
+        prom, rows_from(results), lambda rows: select(rows, slos, time), info_rules=info_rules.result
+    )
     answers: list[Result] = [*results.values(), *health.answers]
     return Snapshot(
         rows=health.rows,
@@ -342,8 +347,8 @@ class RuleHealth:
 
 def read_info_rules(prom: Prometheus) -> Result:
     """The SLOs' info rules from the rules API, without their alerts: the first read of
-    :func:`read_rule_health`, which needs no other answer (``sloctl serve`` sends it beside its
-    queries and hands the answer on)."""
+    :func:`read_rule_health`, which needs no other answer (``status`` and ``sloctl serve`` send
+    it beside their queries and hand the answer on)."""
     return prom.rules(names=[naming.SLO_INFO], exclude_alerts=True)
 
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 
 import pytest
 
@@ -22,47 +18,8 @@ from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.spec import load_text
 from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
+from tests.fixtures.slow_prometheus import DELAY, slow_prometheus
 from tests.fixtures.stub_http import Answer, StubRequest, serve
-
-#: Seconds the stub takes over every answer: the server's delay is what is measured here.
-DELAY = 0.5
-
-
-@dataclass
-class SlowPrometheus:
-    url: str
-    in_flight: int = 0
-    most_in_flight: int = 0
-    answered: int = 0
-    #: the longest chain of reads each sent after the one before it was answered: a read's step
-    #: is one more than the latest step answered when it arrived (reads sent together arrive
-    #: before any answer, the delay being far longer than sending)
-    steps: int = 0
-    answered_step: int = 0
-
-
-@contextmanager
-def slow_prometheus() -> Iterator[SlowPrometheus]:
-    lock = threading.Lock()
-    slow: SlowPrometheus
-
-    def delayed(request: StubRequest) -> Answer:
-        with lock:
-            slow.in_flight += 1
-            slow.most_in_flight = max(slow.most_in_flight, slow.in_flight)
-            step = slow.answered_step + 1
-            slow.steps = max(slow.steps, step)
-        # The deliberate delay of every answer (a Prometheus far away, or busy): the thing tested.
-        threading.Event().wait(DELAY)
-        with lock:
-            slow.in_flight -= 1
-            slow.answered += 1
-            slow.answered_step = max(slow.answered_step, step)
-        return answer(request)
-
-    with serve(delayed) as stub:
-        slow = SlowPrometheus(stub.url)
-        yield slow
 
 
 @pytest.mark.parametrize(

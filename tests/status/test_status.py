@@ -20,8 +20,9 @@ from sloctl.render.rules import render_rule_file
 from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
-from sloctl.status import Snapshot, StatusRow, collect, render_json, render_table, rows_from
+from sloctl.status import QUERIES, Snapshot, StatusRow, collect, render_json, render_table, rows_from
 from tests.fixtures.engines import compat
+from tests.fixtures.slow_prometheus import slow_prometheus
 from tests.fixtures.specs import shop_slo
 from tests.fixtures.states import ALERTS, IDS
 from tests.status.backfilled import backfilled_prometheus
@@ -211,3 +212,18 @@ def test_status_json_has_budget_burn_rates_and_firing_tiers(status: Status) -> N
 def test_status_cli_says_why_a_remote_prometheus_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--prometheus", "http://192.0.2.1:9090"]) == 2
     assert "192.0.2.1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["status", "gate"])
+def test_status_and_gate_send_the_info_rules_with_their_queries_two_steps_of_reads_not_three(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The SLOs' info rules were read from the rules API after the queries' answers, which they
+    do not need: three steps of reads (the queries, the info rules, the groups) where two do."""
+    with slow_prometheus() as slow:
+        assert main([command, "--prometheus", slow.url]) == 0
+    assert "svc-avail" in capsys.readouterr().out
+    # the 7 queries and the info rules together; then the group of the SLO they name
+    assert slow.answered == len(QUERIES) + 2
+    assert slow.steps == 2, slow
+    assert slow.most_in_flight == len(QUERIES) + 1
