@@ -35,7 +35,6 @@ __all__ = [
     "INFO_LABELS",
     "QUERIES",
     "STATES",
-    "TIMEOUT",
     "ReadOptions",
     "RuleError",
     "RuleHealth",

@@ -22,7 +22,8 @@ from sloctl.model import (
     RatioSLI,
     RawSLI,
 )
-from sloctl.spec.native import TIER_KEYS, default_alert_name
+from sloctl.spec.native import default_alert_name
+from sloctl.spec.native_shape import TIER_KEYS
 
 _TIER_FIELDS = {tier: key for key, tier in TIER_KEYS.items()}
 

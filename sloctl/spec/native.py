@@ -51,7 +51,7 @@ from sloctl.spec.reader import Reader, index
 from sloctl.spec.sli_plugins import PluginMeta, read_sli_plugin
 from sloctl.spec.yamlsrc import YNode
 
-__all__ = ["API_VERSION", "TIER_KEYS", "default_alert_name", "read_service"]
+__all__ = ["default_alert_name", "read_service"]
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 

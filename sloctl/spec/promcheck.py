@@ -40,7 +40,6 @@ from sloctl.spec.native_shape import API_VERSION as NATIVE
 from sloctl.spec.reader import Reader
 
 __all__ = [
-    "NAMES_MAX",
     "SEVERITY_IS_SLOCTLS",
     "check_across",
     "check_alerting",

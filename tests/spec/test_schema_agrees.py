@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from sloctl.spec import load_text
-from sloctl.spec.promcheck import NAMES_MAX
+from sloctl.spec.build import NAMES_MAX
 from sloctl.spec.schema import json_schema
 from tests.fixtures.specs import shop_slo
 
