@@ -212,7 +212,7 @@ def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[Y
             reader.error(tw.loc, p, _V1ALPHA_CALENDAR)
             continue
         count = reader.number(t.get("count"), f"{p}.count", default=30)
-        unit = reader.string(t.get("unit"), f"{p}.unit", default="Day")
+        unit = reader.string(t.get("unit"), f"{p}.unit")  # blank is no unit, to Sloth too
         if unit in _V1ALPHA_CALENDAR_UNITS:
             reader.error(
                 t["unit"].loc,
@@ -222,7 +222,7 @@ def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[Y
             )
         elif unit not in _UNITS:
             reader.error(
-                tw.loc,
+                (t.get("unit") or tw).loc,
                 f"{p}.unit",
                 f"unknown unit {unit!r}; openslo/v1alpha's units are {', '.join(_UNITS)} (rolling) and "
                 f"{', '.join(_V1ALPHA_CALENDAR_UNITS)} (calendar-aligned)",
@@ -835,7 +835,7 @@ def _v1_slice(reader: Reader, node: YNode, path: str) -> None:
     if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         size = int(node.value * 60)
     else:
-        size = reader.duration(node, path, default=naming.BASE_WINDOW)
+        size = reader.duration(node, path, default=naming.BASE_WINDOW, required=True)
     if size != naming.BASE_WINDOW:
         reader.error(
             node.loc,
@@ -865,6 +865,10 @@ def _v1_window(reader: Reader, node: YNode | None, api: str = V1) -> tuple[int, 
     if len(items) > 1:
         reader.error(items[1].loc, "spec.timeWindow[1]", "exactly one time window is allowed")
     t = reader.mapping(items[0], "spec.timeWindow[0]", ["duration", "isRolling", "calendar"], ["duration"])
+    if "duration" in t and t["duration"].value is None:  # required: blank is refused (oslo), not 30d
+        where = "spec.timeWindow[0].duration"
+        reader.error(t["duration"].loc, where, "expected a duration such as 30d or 1M, found nothing (null)")
+        return DEFAULT_PERIOD, None
     text = reader.string(t.get("duration"), "spec.timeWindow[0].duration", default="30d")
     # "isRolling: false # if omitted assumed `false` if `calendar:` is present"
     rolling = reader.boolean(t.get("isRolling"), "spec.timeWindow[0].isRolling", default="calendar" not in t)
@@ -1334,7 +1338,7 @@ def _v1_condition(
     if not _v1_burn_rate_above(reader, c, cp):
         return None
     threshold = reader.number(c.get("threshold"), f"{cp}.threshold")
-    lookback = reader.duration(c.get("lookbackWindow"), f"{cp}.lookbackWindow", default=0)
+    lookback = reader.duration(c.get("lookbackWindow"), f"{cp}.lookbackWindow", default=0, required=True)
     after = reader.duration(c.get("alertAfter"), f"{cp}.alertAfter", default=0)
     if not severity or "threshold" not in c or not lookback:
         return None

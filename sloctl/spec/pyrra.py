@@ -126,7 +126,7 @@ def read_slo(doc: YNode, reader: Reader, catalogs: Catalogs) -> list[SLO]:
             reader.warn(spec[key].loc, f"spec.{key}", f"ignored: {why}")
     target_node = spec.get("target")
     objective = reader.number(target_node, "spec.target", default=99.0)
-    period = reader.duration(spec.get("window"), "spec.window", default=DEFAULT_PERIOD)
+    period = reader.duration(spec.get("window"), "spec.window", default=DEFAULT_PERIOD, required=True)
     windows = catalogs.resolve(period, reader, (spec.get("window") or spec_node or doc).loc, "spec.window")
     indicator = _read_indicator(spec.get("indicator"), reader, sloc)
     alerting = _read_alerting(spec.get("alerting"), reader, meta.name, windows.windows, meta.annotations)

@@ -232,12 +232,18 @@ class Reader:
             return default
         return node.value
 
-    def duration(self, node: YNode | None, path: str, *, default: int) -> int:
+    def duration(self, node: YNode | None, path: str, *, default: int, required: bool = False) -> int:
+        """A duration; ``default`` where it is absent or, unless ``required``, written as nothing
+        (``window:``). A required one written as nothing is an error, as it is to the tools that
+        define the formats (Pyrra, OpenSLO's validator), not read as a default; its absence is
+        the mapping's to say. Empty text is never a duration."""
         if node is None or node.value is None:
+            if required and node is not None:
+                self._structural(node.loc, path, _blank_duration(node))
             return default
         text = self.string(node, path)
-        if not text:
-            return default
+        if isinstance(node.value, bool) or not isinstance(node.value, str | int | float):
+            return default  # no text at all, which string() said
         try:
             return parse_duration(text)
         except DurationError as exc:
@@ -363,6 +369,11 @@ def go_float32(value: float) -> str:
     return go_float(single)
 
 
+def _blank_duration(node: YNode) -> str:
+    """What to say of a required duration written as nothing."""
+    return f"expected a duration such as 5m, 1h or 30d, found {_found(node)}"
+
+
 def number_problem(node: YNode) -> str | None:
     """Why ``node`` is not a finite number written as one (``"99.9"`` is a string), or None."""
     v = node.value
@@ -390,11 +401,11 @@ class _ReaderWords(Words):
     written with nothing after it is there (``name:`` is an empty name, not a missing one)."""
 
     def unset(self, spec: Field) -> bool:
-        if spec.type in ("mapping", "number", "integer"):
+        # A required field written as nothing is there, blank: `name:` an empty name, `action:` no
+        # action, `sloPeriod:` no period (not the default one).
+        if spec.required or spec.type in ("mapping", "number", "integer"):
             return False
-        if spec.type == "string" and (spec.min_length or spec.required):
-            return False  # `name:` is an empty name, `action:` no action
-        return not (spec.type == "list" and spec.required)
+        return not (spec.type == "string" and spec.min_length)
 
     def missing(self, mapping: Mapping[str, YNode], key: str) -> bool:
         return key not in mapping
@@ -412,6 +423,8 @@ class _ReaderWords(Words):
             return "expected a non-empty list, found nothing"
         if spec.type == "string" and (spec.min_length or spec.required):
             return self.empty(spec)
+        if spec.type == "duration" and spec.required:
+            return _blank_duration(node)
         return None
 
     def is_text(self, spec: Field, value: object) -> bool:
