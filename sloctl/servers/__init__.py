@@ -20,7 +20,7 @@ from ._process import (
     free_port,
     open_direct,
 )
-from ._redis_mongo import MongoServer, RedisServer, start_mongodb, start_redis
+from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
 __all__ = [
     "HttpProcess",
@@ -29,6 +29,7 @@ __all__ = [
     "PgBouncerServer",
     "PostgresServer",
     "RedisServer",
+    "RedisTls",
     "ServerStartError",
     "Stoppable",
     "first_exited",

@@ -8,6 +8,7 @@ import shutil
 import socket
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ from sloctl.files import write_text
 
 from ._process import LOOPBACK, ManagedProcess, ServerStartError, start_on_free_port
 
-__all__ = ["MongoServer", "RedisServer", "start_mongodb", "start_redis"]
+__all__ = ["MongoServer", "RedisServer", "RedisTls", "start_mongodb", "start_redis"]
 
 
 class _HomeServer(ManagedProcess):
@@ -29,41 +30,69 @@ class _HomeServer(ManagedProcess):
         return f"{type(self).__name__}(host={self.host!r}, port={self.port})"
 
 
+@dataclass(frozen=True)
+class RedisTls:
+    """TLS for :func:`start_redis`: the certificate and key (PEM) the server presents on its
+    only TCP port, and ``client_ca``, when given, the CA whose certificate the server then
+    requires of every client (mutual TLS: Redis's ``tls-auth-clients yes``)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
 class RedisServer(_HomeServer):
     """redis-server with ``requirepass`` and an append-only file, so that :meth:`restart`
-    keeps the data."""
+    keeps the data. With ``tls`` its TCP port speaks TLS alone; readiness is then asked on a
+    private Unix socket in ``home`` (a readiness check needs no certificate of its own)."""
 
     name = "redis"
     startup_timeout = 15.0
 
-    def __init__(self, *, port: int, home: Path, password: str) -> None:
+    def __init__(self, *, port: int, home: Path, password: str, tls: RedisTls | None = None) -> None:
         super().__init__(port=port, home=home)
         self.password = password
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"redis://:{quote(self.password, safe='')}@{self.host}:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://:{quote(self.password, safe='')}@{self.host}:{self.port}/0"
+
+    @property
+    def unix_socket(self) -> Path:
+        return self.home / "redis.sock"
 
     def _command(self) -> Sequence[str]:
         return ["redis-server", str(self.home / "redis.conf")]
 
     def _ready(self) -> bool:
-        """AUTH and PING over raw RESP: no client library needed to start the server."""
-        request = _resp("AUTH", self.password) + _resp("PING")
+        """AUTH and PING over raw RESP: no client library needed to start the server. With TLS,
+        on the Unix socket, once the TLS port takes connections."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
-                sock.sendall(request)
-                reply = b""
-                for _ in range(10):
-                    chunk = sock.recv(256)
-                    if not chunk:
-                        break
-                    reply += chunk
-                    if b"PONG" in reply or b"-" in reply[:1]:
-                        break
-                return b"+PONG" in reply
+            if self.tls is None:
+                with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+                    return self._pong(sock)
+            with socket.create_connection((self.host, self.port), timeout=0.5):
+                pass
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                sock.connect(str(self.unix_socket))
+                return self._pong(sock)
         except OSError:
             return False
+
+    def _pong(self, sock: socket.socket) -> bool:
+        sock.sendall(_resp("AUTH", self.password) + _resp("PING"))
+        reply = b""
+        for _ in range(10):
+            chunk = sock.recv(256)
+            if not chunk:
+                break
+            reply += chunk
+            if b"PONG" in reply or b"-" in reply[:1]:
+                break
+        return b"+PONG" in reply
 
 
 def redis_string(value: str) -> str:
@@ -101,10 +130,12 @@ def start_redis(
     maxmemory: str | None = None,
     port: int | None = None,
     debug_command: bool = False,
+    tls: RedisTls | None = None,
 ) -> RedisServer:
     """Start redis-server on 127.0.0.1 on a free port, with ``password`` (random unless given;
     its configuration file, which holds it, is mode 0600). ``debug_command``: allow ``DEBUG``
-    from loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``)."""
+    from loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``).
+    ``tls``: that port speaks TLS only (:class:`RedisTls`)."""
     if shutil.which("redis-server") is None:
         raise ServerStartError("redis-server not found; install the Debian redis-server package")
     home = Path(workdir).resolve() / "redis"
@@ -114,7 +145,8 @@ def start_redis(
     def server_on(chosen: int) -> RedisServer:
         lines = [
             f"bind {LOOPBACK}",
-            f"port {chosen}",
+            # with TLS, the one TCP port speaks TLS alone (port 0: no plaintext listener)
+            *([f"port {chosen}"] if tls is None else ["port 0", f"tls-port {chosen}"]),
             "protected-mode yes",
             "daemonize no",
             f"dir {redis_string(str(home))}",
@@ -127,10 +159,27 @@ def start_redis(
             lines += [f"maxmemory {maxmemory}", "maxmemory-policy noeviction"]
         if debug_command:
             lines.append("enable-debug-command local")
+        if tls is not None:
+            lines += _tls_lines(tls, home)
         write_text(home / "redis.conf", "\n".join(lines) + "\n", private=True)
-        return RedisServer(port=chosen, home=home, password=password)
+        return RedisServer(port=chosen, home=home, password=password, tls=tls)
 
     return start_on_free_port(server_on, port=port)
+
+
+def _tls_lines(tls: RedisTls, home: Path) -> list[str]:
+    """redis.conf lines of ``tls``, and the Unix socket readiness is asked on."""
+    lines = [
+        f"tls-cert-file {redis_string(str(tls.cert))}",
+        f"tls-key-file {redis_string(str(tls.key))}",
+        f"unixsocket {redis_string(str(home / 'redis.sock'))}",
+        "unixsocketperm 700",
+    ]
+    if tls.client_ca is None:
+        lines.append("tls-auth-clients no")
+    else:
+        lines += [f"tls-ca-cert-file {redis_string(str(tls.client_ca))}", "tls-auth-clients yes"]
+    return lines
 
 
 class MongoServer(_HomeServer):
