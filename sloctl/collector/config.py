@@ -3,7 +3,8 @@
 This module is pure: it never reads the environment, the clock or the network. Passwords are
 kept as *references* (``{env: NAME}`` or ``{file: PATH}``) and resolved at the edge by
 :func:`resolve_secrets`, so that a config object can be printed, compared and logged without
-ever holding a secret; CA files are loaded at the edge too (:func:`check_ca_files`).
+ever holding a secret; CA and client certificate files are loaded at the edge too
+(:func:`check_tls_files`).
 
 Every error carries ``file:line`` so that a typo in ``collector/targets.yaml`` reads like a
 compiler error, not a traceback::
@@ -17,6 +18,7 @@ compiler error, not a traceback::
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import ssl
@@ -43,9 +45,10 @@ __all__ = [
     "SecretRef",
     "Target",
     "TlsConfig",
-    "check_ca_files",
     "check_config",
     "check_reach",
+    "check_tls_files",
+    "load_client_certificate",
     "load_config",
     "load_config_text",
     "resolve_secrets",
@@ -83,8 +86,13 @@ class TlsConfig:
     ca_file: str | None = None
     server_name: str | None = None
     insecure_skip_verify: bool = False
-    #: where ``caFile`` is written, for :func:`check_ca_files`
+    #: the client certificate (PEM) and its key, for a server that requires one (mutual TLS)
+    cert_file: str | None = None
+    key_file: str | None = None
+    #: where ``caFile``, ``certFile`` and ``keyFile`` are written, for :func:`check_tls_files`
     ca_file_location: Location | None = field(default=None, compare=False)
+    cert_file_location: Location | None = field(default=None, compare=False)
+    key_file_location: Location | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,10 @@ TARGET_SHAPE = Shape(
                     "caFile": Field("string"),
                     "serverName": Field("string"),
                     "insecureSkipVerify": Field("boolean"),
+                    "certFile": Field("string", "redis, http: client certificate (PEM), with keyFile"),
+                    "keyFile": Field(
+                        "string", "redis, http: the client certificate's key (PEM, no passphrase)"
+                    ),
                 }
             ),
         ),
@@ -354,27 +366,7 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
             if inherited
             else f"timeout ({timeout:g}s) must be shorter than the interval ({interval:g}s)",
         )
-    tls = TlsConfig()
-    if (t := ctx.sub("tls")) is not None:
-        tls = TlsConfig(
-            enabled=t.bool_("enabled", True),
-            ca_file=t.str_("caFile"),
-            server_name=t.str_("serverName"),
-            insecure_skip_verify=t.bool_("insecureSkipVerify", False),
-            ca_file_location=t.loc("caFile"),
-        )
-        if kind is Kind.MONGODB and tls.server_name is not None:
-            # pymongo verifies the certificate (and sends SNI) for the host it connects to, which
-            # is the checked address, and takes no other name to verify against (it builds its
-            # TLS context from its own options and wraps each socket with
-            # server_hostname=<address>): a serverName here would be silently ignored.
-            t.problem(
-                "serverName",
-                f"target {name!r}: serverName is not supported for kind mongodb: the MongoDB driver"
-                " verifies the certificate against the address the probe connects to (the checked"
-                " IP address of host) and cannot verify another name; remove serverName and give the"
-                " server a certificate that names that IP address (subjectAltName IP:…)",
-            )
+    tls = TlsConfig() if (t := ctx.sub("tls")) is None else _tls(t, name, kind)
     common: dict[str, object] = {
         "name": name,
         "kind": kind,
@@ -387,6 +379,52 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     if kind is Kind.HTTP:
         return _http_target(ctx, common, tls)
     return _server_target(ctx, common)
+
+
+#: the kinds whose probe presents ``tls.certFile``: the probes that build their own TLS context
+#: (psycopg's and pymongo's take theirs from options this config does not pass yet)
+_CLIENT_CERT_KINDS = frozenset({Kind.REDIS, Kind.HTTP})
+
+
+def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
+    """A target's ``tls`` mapping."""
+    tls = TlsConfig(
+        enabled=t.bool_("enabled", True),
+        ca_file=t.str_("caFile"),
+        server_name=t.str_("serverName"),
+        insecure_skip_verify=t.bool_("insecureSkipVerify", False),
+        cert_file=t.str_("certFile"),
+        key_file=t.str_("keyFile"),
+        ca_file_location=t.loc("caFile"),
+        cert_file_location=t.loc("certFile"),
+        key_file_location=t.loc("keyFile"),
+    )
+    if kind is Kind.MONGODB and tls.server_name is not None:
+        # pymongo verifies the certificate (and sends SNI) for the host it connects to, which
+        # is the checked address, and takes no other name to verify against (it builds its
+        # TLS context from its own options and wraps each socket with
+        # server_hostname=<address>): a serverName here would be silently ignored.
+        t.problem(
+            "serverName",
+            f"target {name!r}: serverName is not supported for kind mongodb: the MongoDB driver"
+            " verifies the certificate against the address the probe connects to (the checked"
+            " IP address of host) and cannot verify another name; remove serverName and give the"
+            " server a certificate that names that IP address (subjectAltName IP:…)",
+        )
+    for key, given, other in (("certFile", tls.cert_file, "keyFile"), ("keyFile", tls.key_file, "certFile")):
+        if given is None:
+            continue
+        if kind not in _CLIENT_CERT_KINDS:
+            t.problem(
+                key,
+                f"target {name!r}: a client certificate (mutual TLS) is supported for kinds redis and"
+                f" http only, not {kind.value}: remove certFile and keyFile",
+            )
+        elif (tls.key_file if other == "keyFile" else tls.cert_file) is None:
+            t.problem(
+                key, f"target {name!r}: {key} needs {other}: a client certificate is given with its key"
+            )
+    return tls
 
 
 def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target:
@@ -403,13 +441,7 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
             "credentials in the URL (user:password@) are not accepted: a password never lives in "
             "this file, and the probe would send it to the API as Basic auth; remove them",
         )
-    common["tls"] = TlsConfig(
-        enabled=parts.scheme == "https",
-        ca_file=tls.ca_file,
-        server_name=tls.server_name,
-        insecure_skip_verify=tls.insecure_skip_verify,
-        ca_file_location=tls.ca_file_location,
-    )
+    common["tls"] = dataclasses.replace(tls, enabled=parts.scheme == "https")
     return Target(
         host=parts.hostname or "",
         port=port or (443 if parts.scheme == "https" else 80),
@@ -729,37 +761,86 @@ def reach_problems(config: CollectorConfig) -> list[SpecError]:
     return errors
 
 
-def check_ca_files(config: CollectorConfig) -> None:
-    """Every ``tls.caFile`` loads as the probes will load it (a PEM bundle of CA certificates):
-    one that is missing, unreadable or not a certificate is an error at its key now rather than
-    reason ``tls`` on every run. Raises :class:`~sloctl.errors.SpecErrors` (this is an edge that
-    reads files; the parser never does)."""
-    if errors := ca_file_problems(config):
+def check_tls_files(config: CollectorConfig) -> None:
+    """Every ``tls.caFile`` loads as the probes will load it (a PEM bundle of CA certificates),
+    and every ``tls.certFile`` with its ``keyFile``: one that is missing, unreadable, not PEM,
+    or a key that is not the certificate's, is an error at its key now rather than reason
+    ``tls`` on every run. Raises :class:`~sloctl.errors.SpecErrors` (this is an edge that reads
+    files; the parser never does)."""
+    if errors := tls_file_problems(config):
         raise SpecErrors(errors)
 
 
-def ca_file_problems(config: CollectorConfig) -> list[SpecError]:
-    """:func:`check_ca_files`'s problems, every CA file's."""
+def tls_file_problems(config: CollectorConfig) -> list[SpecError]:
+    """:func:`check_tls_files`'s problems, every target's."""
     errors: list[SpecError] = []
     for i, t in enumerate(config.targets):
-        if t.tls.ca_file is None:
-            continue
+        if t.tls.ca_file is not None:
+            try:
+                ssl.create_default_context(cafile=t.tls.ca_file)
+            except OSError as exc:
+                why = (
+                    f"not a PEM file of CA certificates ({exc.reason or exc})"
+                    if isinstance(exc, ssl.SSLError)
+                    else exc.strerror or str(exc)
+                )
+                where = t.tls.ca_file_location or t.location
+                errors.append(
+                    SpecError(
+                        where, f"targets[{i}].tls.caFile", f"cannot load CA file {t.tls.ca_file}: {why}"
+                    )
+                )
+        if t.tls.cert_file is not None and t.tls.key_file is not None:
+            errors += _client_certificate_problems(t, f"targets[{i}].tls")
+    return errors
+
+
+def _client_certificate_problems(target: Target, path: str) -> list[SpecError]:
+    """``target``'s client certificate and key: each file readable, then loaded together."""
+    tls = target.tls
+    files = (
+        ("certFile", tls.cert_file, tls.cert_file_location, "client certificate"),
+        ("keyFile", tls.key_file, tls.key_file_location, "client key"),
+    )
+    errors: list[SpecError] = []
+    for key, file, location, what in files:
         try:
-            ssl.create_default_context(cafile=t.tls.ca_file)
+            Path(str(file)).read_bytes()
         except OSError as exc:
-            why = (
-                f"not a PEM file of CA certificates ({exc.reason or exc})"
-                if isinstance(exc, ssl.SSLError)
-                else exc.strerror or str(exc)
-            )
             errors.append(
                 SpecError(
-                    t.tls.ca_file_location or t.location,
-                    f"targets[{i}].tls.caFile",
-                    f"cannot load CA file {t.tls.ca_file}: {why}",
+                    location or target.location,
+                    f"{path}.{key}",
+                    f"cannot read {what} {file}: {exc.strerror or exc}",
                 )
             )
-    return errors
+    if errors:
+        return errors
+    try:
+        load_client_certificate(ssl.create_default_context(), tls)
+    except (ssl.SSLError, ValueError) as exc:
+        why = getattr(exc, "reason", None) or str(exc)
+        return [
+            SpecError(
+                tls.cert_file_location or target.location,
+                f"{path}.certFile",
+                f"cannot load client certificate {tls.cert_file} with key {tls.key_file}: {why}"
+                " (both PEM, the key unencrypted and the certificate's own)",
+            )
+        ]
+    return []
+
+
+def _no_passphrase() -> str:
+    raise ValueError("the key is encrypted: give keyFile a key without a passphrase")
+
+
+def load_client_certificate(ctx: ssl.SSLContext, tls: TlsConfig) -> None:
+    """Load ``tls.certFile`` and ``tls.keyFile`` into ``ctx``, as the probes and
+    :func:`check_tls_files` do. An encrypted key is refused: OpenSSL would otherwise ask for
+    its passphrase on the terminal, and a daemon would wait there."""
+    if tls.cert_file is not None:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file, password=_no_passphrase)
 
 
 def _check_literal_host(ctx: _Ctx, target: Target, egress: Egress) -> None:
@@ -786,11 +867,11 @@ def load_config(path: str | Path) -> CollectorConfig:
 def check_config(path: str | Path, environ: Mapping[str, str]) -> CollectorConfig:
     """``sloctl collector check``: the config read, and every problem at once (raised as one
     :class:`SpecErrors`): its fields', its passwords' (environment variables, files), its CA
-    files' and where it listens and exports (names resolved). The shape is checked first, as
-    the other checks read typed fields."""
+    files' and client certificates', and where it listens and exports (names resolved). The
+    shape is checked first, as the other checks read typed fields."""
     node = read_checked_document(SHAPE, path)
     config, problems = _config(_Ctx(str(path), node))
-    problems += secret_problems(config, environ)[1] + ca_file_problems(config)
+    problems += secret_problems(config, environ)[1] + tls_file_problems(config)
     if not any(p.path == "listen" or p.path.startswith("otlp") for p in problems):
         problems += reach_problems(config)  # else said at the field, and a name is not resolved twice
     if problems:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,15 @@ from sloctl.collector.config import (
     ConnectionMode,
     Kind,
     SecretRef,
-    check_ca_files,
     check_config,
+    check_tls_files,
     load_config,
     load_config_text,
     resolve_secrets,
 )
 from sloctl.durations import DurationError, parse_seconds
 from sloctl.errors import SpecErrors
+from tests.fixtures.certs import issue_cert, make_ca
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -188,13 +190,75 @@ def test_ca_files_are_loaded_at_check_time_and_a_bad_one_is_named_at_its_key(tmp
         "t.yaml",
     )
     with pytest.raises(SpecErrors) as info:
-        check_ca_files(config)
+        check_tls_files(config)
     first, second = str(info.value).splitlines()
     assert first.startswith("t.yaml:4:34: targets[0].tls.caFile: cannot load CA file"), first
     assert first.endswith("absent.pem: No such file or directory"), first
     assert second.startswith("t.yaml:5:60: targets[1].tls.caFile: cannot load CA file"), second
     assert "not a PEM file of CA certificates" in second, second
-    check_ca_files(dataclasses.replace(config, targets=config.targets[2:]))  # no CA file: nothing to load
+    check_tls_files(dataclasses.replace(config, targets=config.targets[2:]))  # no CA file: nothing to load
+
+
+def test_a_client_certificate_is_loaded_at_check_time_with_its_key_and_named_at_its_key(
+    tmp_path: Path,
+) -> None:
+    """tls.certFile and tls.keyFile (mutual TLS): a missing file, a key that is not the
+    certificate's, an encrypted key (OpenSSL would ask for its passphrase on the terminal) are
+    each an error at the field; the pair only together; only for the kinds that present it."""
+    ca = make_ca(tmp_path, "ca")
+    cert, key = issue_cert(tmp_path, ca, "client", client=True)
+    other_key = issue_cert(tmp_path, ca, "other", client=True)[1]
+    encrypted = tmp_path / "encrypted.key"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret", "-out", str(encrypted)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    config = load_config_text(
+        HEAD
+        + f"""targets:
+  - {{name: a, kind: redis, tls: {{certFile: {tmp_path / "absent.pem"}, keyFile: {key}}}}}
+  - {{name: b, kind: redis, tls: {{certFile: {cert}, keyFile: {other_key}}}}}
+  - {{name: c, kind: http, url: 'https://127.0.0.1/', tls: {{certFile: {cert}, keyFile: {encrypted}}}}}
+  - {{name: d, kind: redis, tls: {{certFile: {cert}, keyFile: {key}}}}}
+""",
+        "t.yaml",
+    )
+    with pytest.raises(SpecErrors) as info:
+        check_tls_files(config)
+    absent, mismatch, passphrase = str(info.value).splitlines()
+    assert absent.startswith("t.yaml:4:34: targets[0].tls.certFile: cannot read client certificate"), absent
+    assert absent.endswith("absent.pem: No such file or directory"), absent
+    assert mismatch.startswith("t.yaml:5:34: targets[1].tls.certFile: cannot load client certificate"), (
+        mismatch
+    )
+    assert "KEY_VALUES_MISMATCH" in mismatch, mismatch
+    assert passphrase.startswith("t.yaml:6:60: targets[2].tls.certFile: cannot load client certificate"), (
+        passphrase
+    )
+    assert "the key is encrypted: give keyFile a key without a passphrase" in passphrase, passphrase
+    check_tls_files(dataclasses.replace(config, targets=config.targets[3:]))  # a good pair loads
+    err = str(
+        _err(
+            f"""targets:
+  - {{name: a, kind: redis, tls: {{certFile: {cert}}}}}
+  - {{name: b, kind: postgres, user: u, database: d, tls: {{certFile: {cert}, keyFile: {key}}}}}
+"""
+        )
+    ).splitlines()
+    needs, unsupported_cert, unsupported_key = err
+    assert needs == (
+        "t.yaml:4:34: targets[0].tls.certFile: target 'a': certFile needs keyFile:"
+        " a client certificate is given with its key"
+    ), needs
+    unsupported = (
+        "target 'b': a client certificate (mutual TLS) is supported for kinds redis and http only,"
+        " not postgres: remove certFile and keyFile"
+    )
+    assert unsupported_cert == f"t.yaml:5:59: targets[1].tls.certFile: {unsupported}", unsupported_cert
+    assert unsupported_key.startswith("t.yaml:5:"), unsupported_key
+    assert unsupported_key.endswith(f": targets[1].tls.keyFile: {unsupported}"), unsupported_key
 
 
 def test_every_shape_mistake_is_reported_at_once_each_at_its_line_and_column() -> None:

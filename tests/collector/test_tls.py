@@ -16,7 +16,7 @@ from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import RedisServer, start_postgres
 from tests.collector.helpers import collector_config, histories_when, quiet_collector
-from tests.fixtures.certs import make_cert
+from tests.fixtures.certs import issue_cert, make_ca, make_cert
 from tests.fixtures.metrics import in_text
 
 
@@ -33,14 +33,18 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 
 
 def _run_https(
-    cert: Path, key: Path, targets: Callable[[str], list[str]]
+    cert: Path, key: Path, targets: Callable[[str], list[str]], client_ca: Path | None = None
 ) -> tuple[dict[str, list[RunResult]], str]:
     """A collector's first run of each target of ``targets(url)`` (flow mappings' insides) against a
-    loopback HTTPS server presenting ``cert``, and its /metrics then."""
+    loopback HTTPS server presenting ``cert`` (and requiring a client certificate ``client_ca``
+    signed, when given), and its /metrics then."""
 
     async def main() -> tuple[dict[str, list[RunResult]], str]:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(cert, key)
+        if client_ca is not None:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
         server = await asyncio.start_server(_handle, "127.0.0.1", 0, ssl=ctx)
         url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
         config = collector_config(targets(url))
@@ -129,6 +133,32 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     named, by_url = history["named"], history["by-url"]
     assert named and all(r.ok for r in named), [r.error for r in named]
     assert by_url and {r.reason for r in by_url} == {"tls"}, [r.error for r in by_url]
+
+
+def test_an_https_server_that_requires_a_client_certificate_gets_tls_cert_file(tmp_path: Path) -> None:
+    """Mutual TLS on the HTTP probe: ``tls.certFile``/``keyFile`` (which no config could give)
+    pass; without a certificate the server refuses the run after the handshake (TLS 1.3), at
+    once and reason ``tls`` with what to do: it read ``protocol``, the alert lost to a reset."""
+    ca = make_ca(tmp_path, "ca")
+    cert, key = issue_cert(tmp_path, ca, "server")
+    client = issue_cert(tmp_path, ca, "client", client=True)
+    trust, mine = f"caFile: '{ca[0]}'", f"certFile: '{client[0]}', keyFile: '{client[1]}'"
+    history, _metrics = _run_https(
+        cert,
+        key,
+        lambda url: [
+            f"name: mutual, kind: http, url: '{url}', tls: {{{trust}, {mine}}}",
+            f"name: none, kind: http, url: '{url}', tls: {{{trust}}}",
+        ],
+        client_ca=ca[0],
+    )
+    mutual, none = history["mutual"], history["none"]
+    assert mutual and all(r.ok for r in mutual), [r.error for r in mutual]
+    assert none and {r.reason for r in none} == {"tls"}, [(r.reason, r.error) for r in none]
+    for r in none:  # a reset or EOF (the server's alert lost): it read ``protocol``
+        assert r.error is not None and r.error.startswith("the server ended the connection after the TLS"), r
+        assert "give tls.certFile and tls.keyFile a client certificate" in r.error, r
+        assert r.durations["total"] < 0.4, r.durations  # half the deadline (800 ms): no timeout
 
 
 def test_tls_to_a_plaintext_redis_is_reason_tls_at_once_and_a_wrong_password_the_servers_words(

@@ -15,8 +15,8 @@ from typing import Protocol
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from sloctl.collector.config import ConnectionMode, Target, TlsConfig
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, timeout_reason
+from sloctl.collector.config import ConnectionMode, Target, TlsConfig, load_client_certificate
+from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, detail, timeout_reason
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "checked_address",
     "client_ssl_context",
     "connection_lifetime",
+    "refused_after_handshake",
     "retry_stale_once",
     "tcp_connect",
     "worth_retrying",
@@ -185,18 +186,41 @@ async def tcp_connect(
 
 
 def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
+    """The TLS context of a probe: ``tls``'s CA file (else the system's), its client
+    certificate (mutual TLS), and no verification only where ``insecureSkipVerify`` says so."""
     ctx = ssl.create_default_context(cafile=tls.ca_file)
+    load_client_certificate(ctx, tls)
     if tls.insecure_skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
+def refused_after_handshake(tls: TlsConfig, exc: BaseException) -> ProbeFailure:
+    """Reason ``tls`` for a TLS connection its server ended before its first answer. In TLS 1.3
+    the client's handshake is over before the server checks the client's certificate; a server
+    that requires one it trusts (Redis's default, ``tls-auth-clients yes``; nginx's
+    ``ssl_verify_client on``) then sends an alert and closes, and the alert often loses the race
+    with the reset that the probe's first request provokes: the run saw a reset, not TLS."""
+    got = f"does not trust the one it got (tls.certFile {tls.cert_file})" if tls.cert_file else "gets none"
+    return ProbeFailure(
+        Reason.TLS,
+        f"the server ended the connection after the TLS handshake, before its first answer"
+        f" ({detail(exc)}), as a server that requires a client certificate does when it {got}:"
+        " give tls.certFile and tls.keyFile a client certificate signed by a CA the server trusts",
+    )
+
+
 def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | None:
-    """``notAfter`` of the peer certificate as Unix time (only when it was verified)."""
+    """``notAfter`` of the peer certificate as Unix time (only when it was verified). None too
+    when the server's alert, read with the handshake's last bytes, undid it (``ValueError:
+    handshake not done yet``): the run's first request then meets the refusal."""
     if ssl_object is None:
         return None
-    cert = ssl_object.getpeercert()
+    try:
+        cert = ssl_object.getpeercert()
+    except ValueError:
+        return None
     if not cert or "notAfter" not in cert:
         return None
     return float(ssl.cert_time_to_seconds(str(cert["notAfter"])))

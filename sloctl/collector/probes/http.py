@@ -26,6 +26,7 @@ from sloctl.collector.probes.base import (
     cert_not_after,
     client_ssl_context,
     connection_lifetime,
+    refused_after_handshake,
     retry_stale_once,
 )
 from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, detail
@@ -94,6 +95,8 @@ class HttpProbe:
         self._egress = egress
         self._client: httpx.AsyncClient | None = None
         self._cert_not_after: float | None = None
+        #: the client's connection has had an answer (response headers): the server took it
+        self._answered = False
         # Build now, not in the first run: with many targets starting together, the CA bundle
         # load and httpcore's lazy import of its asyncio backend would block the event loop
         # long enough to push every other first run past its deadline.
@@ -128,6 +131,7 @@ class HttpProbe:
         if self._client is None or self.mode is ConnectionMode.COLD:
             await self._drop()
             self._client = self._new_client()
+            self._answered = False
         async with connection_lifetime(self):  # any failure drops the client, as for the databases
             try:
                 # W3C trace context of the run's span: the API continues it, so one trace holds the
@@ -156,6 +160,8 @@ class HttpProbe:
             except httpx.ConnectError as exc:
                 raise ProbeFailure(_connect_reason(exc), detail(exc)) from exc
             except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+                if t.tls.enabled and not self._answered:  # ended before its first answer
+                    raise refused_after_handshake(t.tls, exc) from exc
                 # The broken connection is dropped with its client (connection_lifetime): a
                 # stale keep-alive is reopened once by run().
                 raise ProbeFailure(Reason.PROTOCOL, detail(exc)) from exc
@@ -174,6 +180,7 @@ class HttpProbe:
             ):
                 phase = Phase.QUERY
             if phase is None:
+                self._answered |= name.endswith("receive_response_headers") and stage == "complete"
                 if (
                     name.endswith("receive_response_body")
                     and stage in ("complete", "failed")

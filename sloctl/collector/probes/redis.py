@@ -5,7 +5,8 @@ phase be timed exactly: ``connect`` is the TCP handshake, ``tls`` the TLS handsh
 socket, ``auth`` the ``AUTH`` round trip, ``query`` ``PING`` + ``INFO``, ``canary`` ``SET … EX``
 then ``GET``. A malformed or truncated reply is a ``protocol`` failure, an error reply
 (``-ERR``) a ``server_error``, ``-WRONGPASS``/``-NOAUTH`` an ``auth`` failure, a plaintext
-server where the target asks for TLS a ``tls`` failure (:meth:`RedisProbe._start_tls`).
+server where the target asks for TLS a ``tls`` failure (:meth:`RedisProbe._start_tls`), and so
+is a TLS connection the server ends before its first answer (:meth:`RedisProbe._call`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sloctl.collector.probes.base import (
     client_ssl_context,
     close_quietly,
     connection_lifetime,
+    refused_after_handshake,
     retry_stale_once,
     tcp_connect,
 )
@@ -92,18 +94,32 @@ def parse_info(text: str) -> dict[str, str]:
 class RedisProbe(DatabaseProbe):
     _conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     _cert_not_after: float | None = None
+    #: a TLS connection whose server has not answered yet: it may still refuse the client
+    _unanswered_tls = False
 
     async def _call(self, *args: str | bytes) -> object:
+        """One command and its answer. A TLS connection the server ends before its first answer
+        is ``tls`` (:func:`~sloctl.collector.probes.base.refused_after_handshake`), whichever way
+        its end shows: the server's alert, a reset (the alert lost to the reset the command
+        provoked) or EOF. It read ``ConnectionResetError`` or ``ValueError: handshake not done
+        yet`` (:func:`cert_not_after` after the alert), reason ``protocol``, as often as the
+        alert's ``tls``."""
         assert self._conn is not None
         reader, writer = self._conn
-        writer.write(_encode(*args))
-        await writer.drain()
         try:
-            return await _read(reader)
-        except asyncio.IncompleteReadError as exc:
-            raise ProbeFailure(Reason.PROTOCOL, "connection closed mid-answer") from exc
+            writer.write(_encode(*args))
+            await writer.drain()
+            answer = await _read(reader)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            if self._unanswered_tls:
+                raise refused_after_handshake(self.target.tls, exc) from exc
+            if isinstance(exc, asyncio.IncompleteReadError):
+                raise ProbeFailure(Reason.PROTOCOL, "connection closed mid-answer") from exc
+            raise
         except ValueError as exc:  # int() on garbage, or a line longer than the limit
             raise ProbeFailure(Reason.PROTOCOL, f"malformed reply: {exc}") from exc
+        self._unanswered_tls = False
+        return answer
 
     async def _open(self, rec: PhaseRecorder) -> None:
         _addr, reader, writer = await tcp_connect(self.target, self._egress, rec)
@@ -111,6 +127,7 @@ class RedisProbe(DatabaseProbe):
         if self.target.tls.enabled:
             async with rec.phase(Phase.TLS):
                 await self._start_tls(writer, _addr)
+                self._unanswered_tls = True
                 obj = writer.get_extra_info("ssl_object")
                 self._cert_not_after = cert_not_after(obj if isinstance(obj, ssl.SSLObject) else None)
         if self._password is not None:
@@ -213,6 +230,7 @@ class RedisProbe(DatabaseProbe):
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
+        self._unanswered_tls = False
         if conn is not None:
             await close_quietly(conn[1])
 
