@@ -818,21 +818,27 @@ def _client_certificate_problems(target: Target, path: str) -> list[SpecError]:
         return errors
     try:
         load_client_certificate(ssl.create_default_context(), tls)
-    except (ssl.SSLError, ValueError) as exc:
-        why = getattr(exc, "reason", None) or str(exc)
+    except _EncryptedKey as exc:
+        said = f"cannot load client key {tls.key_file}: {exc}"
+        return [SpecError(tls.key_file_location or target.location, f"{path}.keyFile", said)]
+    except ssl.SSLError as exc:
         return [
             SpecError(
                 tls.cert_file_location or target.location,
                 f"{path}.certFile",
-                f"cannot load client certificate {tls.cert_file} with key {tls.key_file}: {why}"
-                " (both PEM, the key unencrypted and the certificate's own)",
+                f"cannot load client certificate {tls.cert_file} with key {tls.key_file}:"
+                f" {exc.reason or exc} (both PEM, the key the certificate's own)",
             )
         ]
     return []
 
 
+class _EncryptedKey(ValueError):
+    """A client key with a passphrase (OpenSSL asked for it)."""
+
+
 def _no_passphrase() -> str:
-    raise ValueError("the key is encrypted: give keyFile a key without a passphrase")
+    raise _EncryptedKey("it is encrypted: give keyFile a key without a passphrase")
 
 
 def load_client_certificate(ctx: ssl.SSLContext, tls: TlsConfig) -> None:
