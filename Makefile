@@ -9,10 +9,11 @@ BIN    := $(VENV)/bin
 SLOCTL := $(BIN)/sloctl
 STAMP  := $(VENV)/.installed
 # Debian packages: promtool/prometheus, amtool/alertmanager, the databases the testbed and
-# collector run against, and chromium for the HTML report screenshots.
+# collector run against, chromium for the HTML report screenshots, and openssl for the TLS tests'
+# private CA and certificates.
 DEB_DEMO := prometheus
 DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
-            prometheus-postgres-exporter prometheus-redis-exporter
+            prometheus-postgres-exporter prometheus-redis-exporter openssl
 
 .PHONY: demo test drills browser-deps tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
 
