@@ -18,7 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal, get_type_hints
 
 from sloctl.durations import DAY
 from sloctl.errors import Location
-from sloctl.naming import BASE_WINDOW, TIER_NO_DATA, policy_tier
+from sloctl.naming import API_VERSION, BASE_WINDOW, TIER_NO_DATA, policy_tier
 
 __all__ = [
     "CALENDAR_UNITS",
@@ -439,7 +439,7 @@ class SLO:
     description: str = ""
     labels: Labels = ()
     source: Location = field(default=Location("<memory>", 1, 1), compare=False)
-    spec_version: str = "sloctl/v1"
+    spec_version: str = API_VERSION
     document_name: str = ""
     """``metadata.name`` of the source document, where the format has one (Kubernetes output)."""
     document_namespace: str = ""

@@ -14,6 +14,10 @@ import re
 
 from sloctl.durations import format_duration
 
+#: The ``apiVersion`` of every document of sloctl's own: SLO services, alert-window catalogs,
+#: the project file, collector configs, game-day schedules.
+API_VERSION = "sloctl/v1"
+
 # Labels carried by every generated series and alert.
 LABEL_SERVICE = "sloctl_service"
 LABEL_SLO = "sloctl_slo"

@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from sloctl import naming
 from sloctl.contract import LIVENESS_PATH, METRICS_PATH, PROJECTS_PATH
 from sloctl.files import write_text
 from sloctl.testbed_runner import Testbed
@@ -45,7 +46,7 @@ def collector_config(testbed: Testbed, secrets: Path, listen: str) -> dict[str, 
         return {"user": pg.user, "database": pg.database, "password": password, "canary": True}
 
     return {
-        "apiVersion": "sloctl/v1",
+        "apiVersion": naming.API_VERSION,
         "kind": "CollectorConfig",
         "listen": listen,
         "serviceName": "sloctl-collector",

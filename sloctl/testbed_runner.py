@@ -50,7 +50,6 @@ __all__ = [
     "Testbed",
     "WorkdirInUse",
     "api_secrets",
-    "first_exited",
     "start_api",
     "start_testbed",
     "wait_ready",

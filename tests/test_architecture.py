@@ -168,12 +168,7 @@ def test_no_test_module_imports_another() -> None:
 #: module, left for their own modules' work: none may be added (importers import a name from
 #: where it is defined; a package's ``__init__`` is its public face and may gather names).
 KNOWN_REEXPORTS = {
-    ("sloctl/collector/reasons.py", "Phase"),
-    ("sloctl/collector/reasons.py", "Reason"),
-    ("sloctl/render/sloth_compat.py", "go_float"),
-    ("sloctl/render/sloth_compat.py", "go_float_f"),
     ("sloctl/serve/data.py", "STATES"),
-    ("sloctl/testbed_runner.py", "first_exited"),
 }
 
 

@@ -36,7 +36,7 @@ import yaml
 
 from sloctl.durations import HOUR
 from sloctl.errors import Location, SpecError, SpecErrors
-from sloctl.naming import slug
+from sloctl.naming import API_VERSION, slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
@@ -123,7 +123,7 @@ def _cron_problem(cron: str) -> str | None:
 
 SHAPE = Shape(
     {
-        "apiVersion": Field("string", required=True, enum=("sloctl/v1",)),
+        "apiVersion": Field("string", required=True, enum=(API_VERSION,)),
         "kind": Field("string", required=True, enum=("GamedaySchedule",)),
         "metadata": Field("mapping", shape=Shape({"name": Field("string")})),
         "spec": Field(

@@ -11,7 +11,7 @@ from sloctl.collector.config import (
     load_config_text,
     resolve_secrets,
 )
-from sloctl.collector.reasons import Phase, Reason
+from sloctl.contract import Phase, Reason
 
 __all__ = [
     "Collector",

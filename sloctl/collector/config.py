@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TypeAlias
 from urllib.parse import SplitResult, urlsplit
 
+from sloctl import naming
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
 from sloctl.egress import LOOPBACK, Egress, EgressDenied, split_host_port
@@ -257,7 +258,7 @@ TARGET_SHAPE = Shape(
 )
 SHAPE = Shape(
     {
-        "apiVersion": Field("string", required=True, enum=("sloctl/v1",)),
+        "apiVersion": Field("string", required=True, enum=(naming.API_VERSION,)),
         "kind": Field("string", required=True, enum=("CollectorConfig",)),
         "listen": Field("string", "HOST:PORT of /metrics (default 127.0.0.1:9465)"),
         "allowNonLoopbackListen": Field("boolean"),

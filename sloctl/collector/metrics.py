@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from sloctl import contract as c
 from sloctl.collector.config import Target
 from sloctl.collector.probes.base import ProbeReport
-from sloctl.collector.reasons import Phase, Reason
+from sloctl.contract import Phase, Reason
 
 __all__ = ["CollectorMetrics"]
 

@@ -14,7 +14,7 @@ import ssl
 
 from sloctl.contract import Phase, Reason
 
-__all__ = ["Phase", "ProbeFailure", "Reason", "classify", "detail"]
+__all__ = ["ProbeFailure", "classify", "detail"]
 
 
 _HANDSHAKE_PHASES = frozenset({Phase.CONNECT, Phase.TLS, Phase.AUTH})

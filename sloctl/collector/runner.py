@@ -21,7 +21,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.probes.base import PhaseRecorder, Probe, ProbeReport
-from sloctl.collector.reasons import Phase, Reason, classify, detail, timeout_reason
+from sloctl.collector.reasons import classify, detail, timeout_reason
+from sloctl.contract import Phase, Reason
 from sloctl.masking import Masker
 
 __all__ = ["RunResult", "Runner", "build_probe"]

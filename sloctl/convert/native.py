@@ -154,7 +154,12 @@ def convert(slos: Sequence[SLO]) -> Converted:
     for slo in slos:
         services.setdefault(slo.service, []).append(slo_document(slo, losses))
     docs = tuple(
-        {"apiVersion": "sloctl/v1", "kind": "Service", "metadata": {"name": name}, "spec": {"slos": items}}
+        {
+            "apiVersion": naming.API_VERSION,
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"slos": items},
+        }
         for name, items in services.items()
     )
-    return Converted((*windows_documents(slos, "sloctl/v1"), *docs), tuple(losses.items))
+    return Converted((*windows_documents(slos, naming.API_VERSION), *docs), tuple(losses.items))

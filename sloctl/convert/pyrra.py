@@ -24,7 +24,6 @@ from sloctl.render import promql
 from sloctl.spec import pyrra as reader
 from sloctl.spec.native import default_alert_name
 
-API_VERSION = "pyrra.dev/v1alpha1"
 PROPAGATED = "pyrra.dev/"  # Pyrra copies labels and annotations with this prefix onto its rules
 # The query shape Pyrra writes (and reads back): a selector summed over a function at the window
 # (rate of counters, count_over_time of a bool gauge), by the grouping labels if any; a grouped
@@ -189,7 +188,12 @@ def slo_document(slo: SLO, losses: Losses) -> dict[str, object] | None:
     spec |= {"target": target, "window": format_duration(slo.period), "indicator": indicator}
     if alerting:
         spec["alerting"] = alerting
-    return {"apiVersion": API_VERSION, "kind": "ServiceLevelObjective", "metadata": metadata, "spec": spec}
+    return {
+        "apiVersion": reader.API_VERSION,
+        "kind": "ServiceLevelObjective",
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 # What Kubernetes takes (kubectl apply -f DIR/pyrra/): the namespace is an RFC 1123 label, the

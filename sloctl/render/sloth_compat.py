@@ -51,8 +51,6 @@ from sloctl.render.yamlout import dump_yaml
 
 __all__ = [
     "SLOTH_K8S_VERSION",
-    "go_float",
-    "go_float_f",
     "render_sloth",
     "sloth_documents",
     "sloth_error_budget",

@@ -153,9 +153,9 @@ def _header(doc: YNode) -> tuple[str, str]:
 
 
 _KNOWN = {
-    ("sloctl/v1", "Service"),
-    ("sloctl/v1", "AlertWindows"),
-    (project.API_VERSION, project.KIND),
+    (naming.API_VERSION, "Service"),
+    (naming.API_VERSION, "AlertWindows"),
+    (naming.API_VERSION, project.KIND),
     (sloth.K8S_VERSION, "PrometheusServiceLevel"),
     (sloth.K8S_VERSION, "AlertWindows"),
     *(
@@ -195,7 +195,7 @@ def load_documents(
     for name, doc, prefix in parsed:
         api, _ = _header(doc)
         reader = Reader(
-            name, strict=api in ("sloctl/v1", openslo.V1, openslo.V2ALPHA), prefix=prefix
+            name, strict=api in (naming.API_VERSION, openslo.V1, openslo.V2ALPHA), prefix=prefix
         )  # Sloth and Pyrra ignore unknown fields
         slos.extend(_read_slos(doc, reader, catalogs, objects, sloth_period))
         errors.extend(reader.errors)
@@ -240,7 +240,7 @@ def _read_shared(
             reader = Reader(name, prefix=prefix)
             if openslo_names is not None and (api, kind) in _KNOWN and api.startswith("openslo"):
                 _claim_openslo_name(doc, kind, reader, openslo_names)
-            is_catalog = kind == "AlertWindows" and api in ("sloctl/v1", sloth.K8S_VERSION)
+            is_catalog = kind == "AlertWindows" and api in (naming.API_VERSION, sloth.K8S_VERSION)
             if windows and not is_catalog:
                 errors.append(_not_a_catalog(name, doc))
                 break
@@ -399,9 +399,9 @@ def _read_slos(
             )
         else:
             return sloth.read_prometheus_v1(doc, reader, catalogs, sloth_period)
-    elif (api, kind) == ("sloctl/v1", "Service"):
+    elif (api, kind) == (naming.API_VERSION, "Service"):
         return native.read_service(doc, reader, catalogs)
-    elif (api, kind) == (project.API_VERSION, project.KIND):
+    elif (api, kind) == (naming.API_VERSION, project.KIND):
         pass  # the project file (sloctl.yaml) beside the SLOs, read by the commands
     elif (api, kind) == (sloth.K8S_VERSION, "PrometheusServiceLevel"):
         return sloth.read_k8s(doc, reader, catalogs, sloth_period)

@@ -35,10 +35,10 @@ from sloctl.model import (
     Timeslices,
     labels,
 )
+from sloctl.naming import API_VERSION
 from sloctl.spec import build
 from sloctl.spec.catalog import DEFAULT_PERIOD, Catalogs
 from sloctl.spec.native_shape import (
-    API_VERSION,
     HISTOGRAM_SUFFIXES,
     SERVICE,
     SLI_KINDS,

@@ -13,7 +13,7 @@ import re
 
 from sloctl.calendars import ZONE_NAME
 from sloctl.model import CALENDAR_UNITS, POLICY_ACTIONS, SEVERITIES
-from sloctl.naming import LABEL_SEVERITY
+from sloctl.naming import API_VERSION, LABEL_SEVERITY
 from sloctl.spec.build import (
     LABEL_NAME,
     METRIC_NAME,
@@ -26,7 +26,6 @@ from sloctl.spec.build import (
 from sloctl.spec.shape import Field, Shape
 
 __all__ = [
-    "API_VERSION",
     "BUDGET_LEFT",
     "HISTOGRAM_SUFFIXES",
     "NO_DATA_MIN_SECONDS",
@@ -39,7 +38,6 @@ __all__ = [
     "ZERO_FOR",
 ]
 
-API_VERSION = "sloctl/v1"
 TIER_KEYS = {
     "pageQuick": "page_quick",
     "pageSlow": "page_slow",

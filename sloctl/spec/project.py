@@ -41,7 +41,6 @@ __all__ = [
 ]
 
 FILE_NAME = "sloctl.yaml"
-API_VERSION = "sloctl/v1"
 KIND = "Project"
 
 Kind = Literal["string", "list", "map", "table"]
@@ -232,7 +231,7 @@ def schema() -> dict[str, object]:
         "type": "object",
         "additionalProperties": False,
         "required": ["apiVersion", "kind"],
-        "properties": {"apiVersion": {"const": API_VERSION}, "kind": {"const": KIND}, **tree},
+        "properties": {"apiVersion": {"const": naming.API_VERSION}, "kind": {"const": KIND}, **tree},
     }
 
 
@@ -245,8 +244,8 @@ def _read(doc: YNode, reader: Reader) -> dict[str, object]:
     top = reader.mapping(doc, "", ["apiVersion", "kind", *tops], ["apiVersion", "kind"])
     api = reader.string(top.get("apiVersion"), "apiVersion")
     kind = reader.string(top.get("kind"), "kind")
-    if (api, kind) != (API_VERSION, KIND) and "apiVersion" in top and "kind" in top:
-        reader.error(doc.loc, "kind", f"expected apiVersion {API_VERSION} and kind {KIND}")
+    if (api, kind) != (naming.API_VERSION, KIND) and "apiVersion" in top and "kind" in top:
+        reader.error(doc.loc, "kind", f"expected apiVersion {naming.API_VERSION} and kind {KIND}")
     values: dict[str, object] = {}
     groups: dict[str, dict[str, YNode]] = {}
     for group in {s.key.split(".")[0] for s in SETTINGS if "." in s.key}:

@@ -36,7 +36,6 @@ from sloctl.spec.build import (
     label_name_problem,
     url_problem,
 )
-from sloctl.spec.native_shape import API_VERSION as NATIVE
 from sloctl.spec.reader import Reader
 
 __all__ = [
@@ -155,7 +154,7 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
     # A native file's labels are held to these rules alerts or not, as its JSON Schema holds
     # them (sloctl.spec.schema); another format's only while the SLO has an alert, which its
     # burn tiers, its no-data alert and its policy steps each are.
-    if slo.spec_version != NATIVE and not (
+    if slo.spec_version != naming.API_VERSION and not (
         alerting.enabled_tiers or alerting.no_data.enabled or slo.policy.steps
     ):
         return
@@ -206,7 +205,7 @@ def _severity_label(reader: Reader, slo: SLO, at: tuple[Location, str]) -> None:
     fragment routes and inhibits on, so the file's value would be replaced without a word. An
     error in a sloctl/v1 file; a warning in another format (Sloth's
     ``page_alert.labels.severity`` is common, and ``--compat sloth`` keeps it)."""
-    if slo.spec_version == NATIVE:
+    if slo.spec_version == naming.API_VERSION:
         reader.error(
             *at,
             f"label 'severity' is sloctl's: {SEVERITY_IS_SLOCTLS}; route on it, or name this label otherwise",

@@ -14,7 +14,8 @@ from pymongo.errors import NetworkTimeout, OperationFailure, ServerSelectionTime
 
 from sloctl.collector.logs import make_logger
 from sloctl.collector.probes.http import check_link, check_problem_json, check_rate_limit
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
+from sloctl.collector.reasons import ProbeFailure, classify
+from sloctl.contract import Phase, Reason
 from sloctl.masking import Masker
 
 

@@ -16,7 +16,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from sloctl.collector.config import ConnectionMode, Target, TlsConfig, load_client_certificate
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, detail, timeout_reason
+from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
+from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [

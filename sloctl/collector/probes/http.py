@@ -29,7 +29,8 @@ from sloctl.collector.probes.base import (
     refused_after_handshake,
     retry_stale_once,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify, detail
+from sloctl.collector.reasons import ProbeFailure, classify, detail
+from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress, EgressDenied
 from sloctl.files import parse_json
 

@@ -30,7 +30,8 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, classify
+from sloctl.collector.reasons import ProbeFailure, classify
+from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress
 
 __all__ = ["MongoProbe"]

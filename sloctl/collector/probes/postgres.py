@@ -38,7 +38,8 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason, detail
+from sloctl.collector.reasons import ProbeFailure, detail
+from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]

@@ -28,7 +28,8 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import Phase, ProbeFailure, Reason
+from sloctl.collector.reasons import ProbeFailure
+from sloctl.contract import Phase, Reason
 from sloctl.egress import EgressDenied
 
 __all__ = ["RedisProbe", "RespError"]
