@@ -4,11 +4,14 @@
 ``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
 the catalog), each with the notification targets the reader made the ``notification_target``
 label of (``targetRef``s to ``AlertNotificationTarget`` documents written once, before the first
-SLO that refers to them). Lost: what OpenSLO has no field for (alert names, other labels and
-annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping) and composite
-SLIs; latency and probe SLIs are written as the PromQL of their bad and total events (reported:
-they read back as events SLIs). An SLO and a notification target are written under a name
-OpenSLO takes, reported when it is not their own (:func:`_names`, :func:`_target_names`)."""
+SLO that refers to them). A composite and its components are one document, as OpenSLO v1 writes
+a composite: an objective per component, with its indicator and ``compositeWeight``
+(:func:`composite_document`). Lost: what OpenSLO has no field for (alert names, other labels and
+annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping), what a
+composite's components have that its document does not give them; latency and probe SLIs are
+written as the PromQL of their bad and total events (reported: they read back as events SLIs).
+An SLO and a notification target are written under a name OpenSLO takes, reported when it is not
+their own (:func:`_names`, :func:`_target_names`)."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from sloctl.convert._base import (
     shortened,
 )
 from sloctl.durations import format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RatioSLI, RawSLI, percent_ratio
+from sloctl.model import SLO, CompositeSLI, EventsSLI, NoDataAlert, RatioSLI, RawSLI, percent_ratio
 from sloctl.render import promql
 from sloctl.spec import openslo as reader
 
@@ -68,7 +71,7 @@ def _ratio_parts(numerator: str, query: str, total: str) -> dict[str, object]:
     return {numerator: _source(query), "total": _source(total)}
 
 
-def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
+def _indicator(slo: SLO, losses: Losses) -> dict[str, object]:
     sli = slo.sli
     if isinstance(sli, RatioSLI):
         metric = _ratio_parts("good", sli.good_query, sli.total_query)
@@ -78,9 +81,8 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object] | None:
         metric = {"rawType": "failure", "raw": _source(sli.error_ratio_query)}
     else:
         rates = promql.event_rates(sli)
-        if rates is None:
-            losses.add(slo, "sli", f"a {sli.kind} SLI has no OpenSLO form; the SLO is not written")
-            return None
+        # a composite is a document of its own (composite_document); the others count events
+        assert rates is not None, sli.kind
         losses.add(slo, "sli", f"a {sli.kind} SLI is written as the PromQL of its bad and total events")
         metric = {"bad": _source(rates.errors), "total": _source(rates.total)}
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
@@ -144,21 +146,9 @@ def _time_window(slo: SLO) -> dict[str, object]:
     }
 
 
-def slo_document(
-    slo: SLO, losses: Losses, name: str | None = None, target_names: Mapping[str, str] | None = None
-) -> dict[str, object] | None:
-    """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name), its
-    policies referring to each notification target by its name in ``target_names`` (default:
-    its own)."""
-    name = name or slo.name
-    indicator = _indicator(slo, losses)
-    if indicator is None:
-        return None
-    # An inline indicator is an SLI object: OpenSLO's Go SDK (oslo validate) requires its
-    # metadata.name as for any object; the SLO's name names it.
-    indicator = {"metadata": {"name": name}, **indicator}
-    targets = reader.notification_targets(slo.alerting)
-    refs = tuple((target_names or {}).get(t, t) for t in targets)
+def _lost(slo: SLO, losses: Losses, targets: tuple[str, ...], windows: bool = True) -> None:
+    """The losses of what OpenSLO has no field for, in an SLO that reads back with ``targets``
+    (and its windows catalog when ``windows``)."""
     losses.no_field(
         slo,
         "OpenSLO",
@@ -176,27 +166,153 @@ def slo_document(
     )
     if slo.grouping:
         losses.add(slo, "grouping", GROUPING_LOST)
-    losses.windows(slo, "OpenSLO")
-    objective: dict[str, object] = {"targetPercent": slo.objective}
-    if slo.timeslices is not None:
-        objective["timeSliceTarget"] = percent_ratio(slo.timeslices.target)
-        objective["timeSliceWindow"] = format_duration(slo.timeslices.slice_seconds)
+    if windows:
+        losses.windows(slo, "OpenSLO")
+
+
+def _document(
+    slo: SLO,
+    name: str,
+    indicator: dict[str, object] | None,
+    objectives: list[dict[str, object]],
+    policies: list[dict[str, object]],
+) -> dict[str, object]:
+    """The ``SLO`` document named ``name``: the SLO's service, description, time window and
+    labels, its ``indicator`` (None for a composite, whose objectives name their own), budgeting
+    method, ``objectives`` and alert ``policies``."""
     spec: dict[str, object] = {"service": slo.service}
     if slo.description:
         spec["description"] = slo.description
+    if indicator is not None:
+        spec["indicator"] = indicator
     spec |= {
-        "indicator": indicator,
         "timeWindow": [_time_window(slo)],
         "budgetingMethod": "Timeslices" if slo.timeslices is not None else "Occurrences",
-        "objectives": [objective],
+        "objectives": objectives,
     }
-    policies = _policies(slo, losses, refs, name)
     if policies:
         spec["alertPolicies"] = policies
     metadata: dict[str, object] = {"name": name}
     if slo.labels:
         metadata["labels"] = dict(slo.labels)
     return {"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata, "spec": spec}
+
+
+def slo_document(
+    slo: SLO, losses: Losses, name: str | None = None, target_names: Mapping[str, str] | None = None
+) -> dict[str, object]:
+    """The SLO as an ``SLO`` document named ``name`` (default: the SLO's own name), its
+    policies referring to each notification target by its name in ``target_names`` (default:
+    its own)."""
+    name = name or slo.name
+    indicator = _indicator(slo, losses)
+    # An inline indicator is an SLI object: OpenSLO's Go SDK (oslo validate) requires its
+    # metadata.name as for any object; the SLO's name names it.
+    indicator = {"metadata": {"name": name}, **indicator}
+    targets = reader.notification_targets(slo.alerting)
+    refs = tuple((target_names or {}).get(t, t) for t in targets)
+    _lost(slo, losses, targets)
+    objective: dict[str, object] = {"targetPercent": slo.objective}
+    if slo.timeslices is not None:
+        objective["timeSliceTarget"] = percent_ratio(slo.timeslices.target)
+        objective["timeSliceWindow"] = format_duration(slo.timeslices.slice_seconds)
+    return _document(slo, name, indicator, [objective], _policies(slo, losses, refs, name))
+
+
+Parts = tuple[tuple[SLO, float], ...]
+"""A composite's components, each with its weight."""
+
+
+def composite_document(
+    whole: SLO, parts: Parts, losses: Losses, name: str, target_names: Mapping[str, str]
+) -> dict[str, object]:
+    """The composite ``whole`` as one ``SLO`` document named ``name``, as OpenSLO v1 writes a
+    composite: no indicator of its own, one objective per component (its target, its indicator
+    inline, its ``compositeWeight``). ``sloctl.spec.openslo`` reads objective ``i`` back as the
+    SLO ``<name>-<i>`` with the document's time window, description, labels and alert
+    policies, and the composite's objective as the weighted mean of their targets: what a
+    component or the composite has otherwise is reported (:func:`_component_losses`)."""
+    objectives: list[dict[str, object]] = []
+    for i, (part, weight) in enumerate(parts):
+        read_as = f"{name}-{i}"
+        indicator = _indicator(part, losses)
+        _component_losses(whole, part, read_as, losses)
+        objectives.append(
+            {
+                "targetPercent": part.objective,
+                # named as it reads back (an inline SLI needs a metadata.name, as in slo_document)
+                "indicator": {"metadata": {"name": shortened(read_as, DNS_LABEL_MAX)}, **indicator},
+                "compositeWeight": weight,
+            }
+        )
+    objective = reader.composite_objective([(weight, part.objective) for part, weight in parts])
+    if objective != whole.objective:
+        losses.add(
+            whole,
+            "objective",
+            "OpenSLO gives a composite no target of its own but the weighted mean of its objectives' "
+            f"targets: it reads back as {objective!r}",
+        )
+    targets = reader.notification_targets(whole.alerting)
+    _lost(whole, losses, targets)
+    refs = tuple(target_names.get(t, t) for t in targets)
+    return _document(whole, name, None, objectives, _policies(whole, losses, refs, name))
+
+
+PolicyForm = tuple[tuple[tuple[str, int], ...], bool, tuple[str, ...]]
+
+
+def _policy_form(slo: SLO) -> PolicyForm:
+    """What alert policies say of an SLO (:func:`_policies`): its enabled tiers and their
+    ``for``, the no-data switch and the notification targets."""
+    a = slo.alerting
+    tiers = tuple((t.name, t.for_seconds) for t in a.enabled_tiers)
+    return tiers, a.no_data.enabled, reader.notification_targets(a)
+
+
+def _alerts_text(slo: SLO) -> str:
+    """What :func:`_policy_form` holds, in words: ``page-quick for 5m, ticket-slow; no-data alert;
+    targets oncall``."""
+    tiers, no_data, targets = _policy_form(slo)
+    on = [f"{n.replace('_', '-')}{f' for {format_duration(f)}' if f else ''}" for n, f in tiers]
+    words = [", ".join(on) or "no tiers"]
+    words.append("no-data alert" if no_data else "no no-data alert")
+    if targets:
+        words.append(f"targets {', '.join(targets)}")
+    return "; ".join(words)
+
+
+def _component_losses(whole: SLO, part: SLO, read_as: str, losses: Losses) -> None:
+    """The losses of ``part``, a component of ``whole`` written as an objective of its
+    document, which reads back as ``read_as`` with what the document gives every objective."""
+    if part.name != read_as:
+        losses.add(
+            part,
+            "name",
+            "OpenSLO writes a composite's components as objectives of its SLO document, and sloctl "
+            f"reads objective i back as '<name>-<i>': it reads back as '{read_as}'",
+        )
+    shared = "OpenSLO gives a composite's objectives the document's"
+    back = "it reads back with the composite's"
+    differ = (
+        ("period", part.period != whole.period, f"time window: {back}, {format_duration(whole.period)}"),
+        ("windows", part.windows != whole.windows, f"burn-rate windows: {back}"),
+        ("description", part.description != whole.description, f"description: {back}"),
+        ("labels", part.labels != whole.labels, f"metadata.labels: {back}"),
+        (
+            "alerting",
+            _policy_form(part) != _policy_form(whole),
+            f"alert policies: it alerts as the composite does ({_alerts_text(whole)}), not as it did "
+            f"({_alerts_text(part)})",
+        ),
+    )
+    for field, lost, why in differ:
+        if lost:
+            losses.add(part, field, f"{shared} {why}")
+    _lost(part, losses, reader.notification_targets(part.alerting), windows=part.windows == whole.windows)
+    # what its own policies could not say either (a no-data duration, a disabled tier's for);
+    # the policies themselves are the composite's
+    _policies(part, losses, (), read_as)
 
 
 def target_document(name: str) -> dict[str, object]:
@@ -222,12 +338,14 @@ def _shared_names(names: Mapping[str, str], services: Mapping[str, str]) -> set[
     return {name for name, of in given.items() if len(of) > 1}
 
 
-def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
+def _names(slos: Sequence[SLO], objectives: Mapping[str, int]) -> dict[str, tuple[str, list[str]]]:
     """SLO id → the ``metadata.name`` it is written under, and why it is not the SLO's name
     (nothing when it is). The name as an RFC 1123 label (OpenSLO's Go SDK refuses others);
     ``<service>-<name>`` when another service's SLO gets that label too; then made a distinct
     label (:func:`_distinct`): service ``a``'s ``b-c`` and service ``a-b``'s ``c`` end with 8 hex
-    digits of their ids, which no other SLO has: no two SLOs are ever written under one name."""
+    digits of their ids, which no other SLO has: no two SLOs are ever written under one name.
+    A composite (``objectives``: composite id → its number of objectives) whose objectives
+    would read back under a name another SLO is written under ends with digits of its id too."""
     services = {s.id: s.service for s in slos}
     names, why = _labelled({s.id: s.name for s in slos})
     shared = _shared_names(names, services)
@@ -238,7 +356,16 @@ def _names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
                 "by metadata.name alone"
             )
             names[s.id] = dns_label(s.id)
-    return _distinct(names, why, "SLO")
+    out = _distinct(names, why, "SLO")
+    # a composite's objectives read back as <name>-<i>: none may be another SLO's name
+    taken = {name for name, _ in out.values()}
+    for slo_id, count in objectives.items():
+        name, reasons = out[slo_id]
+        clash = next((f"{name}-{i}" for i in range(count) if f"{name}-{i}" in taken), None)
+        if clash is not None:
+            reasons.append(f"its objectives would read back as '{clash}', which names another SLO")
+            out[slo_id] = (ended(name, slo_id, DNS_LABEL_MAX), reasons)
+    return out
 
 
 def _target_names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
@@ -285,18 +412,48 @@ def _distinct(
 _LABEL_RULE = "lower-case letters, digits and '-': OpenSLO's Go SDK, oslo validate, refuses others"
 
 
+def _components(slos: Sequence[SLO], losses: Losses) -> tuple[dict[str, Parts], set[str]]:
+    """Composite id → its components and their weights; and the ids of the composites whose
+    components are not all among ``slos`` (a library caller's selection): those are left out
+    and reported, and their components written on their own."""
+    by_id = {s.id: s for s in slos}
+    out: dict[str, Parts] = {}
+    refused: set[str] = set()
+    for whole in slos:
+        if not isinstance(whole.sli, CompositeSLI):
+            continue
+        parts = tuple((by_id.get(f"{whole.service}-{c.slo}"), c.weight) for c in whole.sli.components)
+        missing = [c.slo for c, (part, _) in zip(whole.sli.components, parts, strict=True) if part is None]
+        if missing:
+            losses.add(
+                whole,
+                "sli",
+                f"a composite of component(s) {', '.join(missing)} not among the SLOs converted; "
+                "the SLO is not written",
+            )
+            refused.add(whole.id)
+            continue
+        out[whole.id] = tuple((part, weight) for part, weight in parts if part is not None)
+    return out, refused
+
+
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
     docs: list[dict[str, object]] = []
     written: set[str] = set()
-    names = _names(slos)
-    targets = _target_names(slos)
+    composites, refused = _components(slos, losses)
+    # a composite's components are objectives of its document, not documents of their own
+    inside = {part.id for parts in composites.values() for part, _ in parts}
+    documents = [s for s in slos if s.id not in inside | refused]
+    names = _names(documents, {slo_id: len(parts) for slo_id, parts in composites.items()})
+    targets = _target_names(documents)
     refs = {target: ref for target, (ref, _) in targets.items()}
-    for slo in slos:
+    for slo in documents:
         name, why = names[slo.id]
-        doc = slo_document(slo, losses, name, refs)
-        if doc is None:
-            continue
+        if slo.id in composites:
+            doc = composite_document(slo, composites[slo.id], losses, name, refs)
+        else:
+            doc = slo_document(slo, losses, name, refs)
         if why:
             losses.add(slo, "name", f"{'; '.join(why)}: written as '{name}' (it reads back under that name)")
         # each target once, before the first SLO that refers to it

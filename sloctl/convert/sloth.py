@@ -1,12 +1,13 @@
 """To Sloth's ``prometheus/v1``: one document per service, events (``error_query``/``total_query``)
 and raw SLIs, the alert name, labels and annotations and the page and ticket alerts, and Sloth
 SLO plugins. Sloth's period is one flag for all SLOs (``--default-slo-period``, sloctl's
-``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field
-for: tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies,
-Pyrra's grouping, timeslices, calendars and composite SLIs; ratio, latency and probe SLIs are written as the
-equivalent events SLI (reported, as they read back as events SLIs). A windows catalog of the SLOs'
-own is written first as Sloth's ``AlertWindows`` document (``sloth.slok.dev/v1``); Sloth reads it
-from ``--slo-period-windows-path``, so ``-o DIR`` puts it apart (``sloctl.convert.files``)."""
+``--sloth-period``), so a period other than 30d is reported; so are what Sloth has no field for:
+tier switches and ``for``, the low-traffic guard, no-data alerts, budget policies, Pyrra's
+grouping, timeslices and calendars; a composite SLO is not written (its components are); ratio,
+latency and probe SLIs are written as the equivalent events SLI (reported, as they read back as
+events SLIs). A windows catalog of the SLOs' own is written first as Sloth's ``AlertWindows``
+document (``sloth.slok.dev/v1``); Sloth reads it from ``--slo-period-windows-path``, so ``-o
+DIR`` puts it apart (``sloctl.convert.files``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 
 from sloctl.convert._base import GROUPING_LOST, Converted, Losses, severity_fields, windows_documents
 from sloctl.durations import DAY, format_duration
-from sloctl.model import SLO, EventsSLI, NoDataAlert, RawSLI
+from sloctl.model import SLO, CompositeSLI, EventsSLI, NoDataAlert, RawSLI
 from sloctl.render import promql
 from sloctl.spec.sloth import K8S_VERSION
 
@@ -29,10 +30,12 @@ def _sli(slo: SLO, losses: Losses) -> dict[str, object] | None:
         return {"events": {"error_query": sli.error_query, "total_query": sli.total_query}}
     if isinstance(sli, RawSLI):
         return {"raw": {"error_ratio_query": sli.error_ratio_query}}
-    rates = promql.event_rates(sli)
-    if rates is None:
-        losses.add(slo, "sli", f"a {sli.kind} SLI has no Sloth form; the SLO is not written")
+    if isinstance(sli, CompositeSLI):
+        # its components are SLOs of their own, written as such
+        losses.add(slo, "sli", "Sloth has no composite SLOs; the SLO is not written")
         return None
+    rates = promql.event_rates(sli)
+    assert rates is not None  # ratio, latency and probe SLIs count events
     losses.add(slo, "sli", f"a {sli.kind} SLI is written as the events SLI of its bad and total events")
     return {"events": {"error_query": rates.errors, "total_query": rates.total}}
 

@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import promql_parser
 
@@ -472,7 +474,7 @@ def _v1_slos(reader: Reader, document: _V1Document, objectives: list[YNode]) -> 
     """The SLO of each objective without errors, and the composite of them when it is one."""
     out: list[SLO] = []
     components: list[Component] = []
-    budgets: list[tuple[float, float]] = []
+    targets: list[tuple[float, float]] = []
     for i, obj in enumerate(objectives):
         before = len(reader.errors)
         made = _v1_objective(reader, document, obj, i)
@@ -480,9 +482,9 @@ def _v1_slos(reader: Reader, document: _V1Document, objectives: list[YNode]) -> 
             slo, weight = made
             out.append(slo)
             components.append(Component(slo.name, weight))
-            budgets.append((weight, slo.error_budget))
+            targets.append((weight, slo.objective))
     if document.composite and out and len(reader.errors) == document.errors_before:
-        out.append(_v1_composite(reader, document, components, budgets))
+        out.append(_v1_composite(reader, document, components, composite_objective(targets)))
         build.check_composites(reader, out)
     return out
 
@@ -700,18 +702,26 @@ def _v1_weight(reader: Reader, o: dict[str, YNode], p: str, composite: bool) -> 
     return weight
 
 
-def _v1_composite(
-    reader: Reader, d: _V1Document, components: list[Component], budgets: list[tuple[float, float]]
-) -> SLO:
-    """The composite SLO over its objectives' SLOs; ``budgets``: (weight, error budget) of each."""
-    # The composite burns at the weighted mean of its objectives' burn rates ("Weight
-    # multiplies the rate of burning"): its budget is the weighted mean of theirs.
-    total = sum(w for w, _ in budgets)
-    budget = sum(w * b for w, b in budgets) / total
+def composite_objective(targets: Sequence[tuple[float, float]]) -> float:
+    """The objective of a composite of objectives (``compositeWeight``, percent) as the reader
+    gives it: it burns at the weighted mean of its objectives' burn rates ("Weight multiplies the
+    rate of burning"), so its budget is the weighted mean of theirs, and its objective the
+    weighted mean of their targets, in exact arithmetic from the numbers as written (the nearest
+    float to it: what ``sloctl convert --to openslo`` compares a composite's objective with).
+
+    >>> composite_objective([(3, 99), (1, 99.9)]), composite_objective([(2, 99), (1, 99.9)])
+    (99.225, 99.3)
+    """
+    total = sum(Fraction(repr(float(w))) for w, _ in targets)
+    return float(sum(Fraction(repr(float(w))) * Fraction(repr(float(o))) for w, o in targets) / total)
+
+
+def _v1_composite(reader: Reader, d: _V1Document, components: list[Component], objective: float) -> SLO:
+    """The composite SLO over its objectives' SLOs (:func:`composite_objective`)."""
     whole = SLO(
         service=d.service,
         name=d.name,
-        objective=100 - budget * 100,
+        objective=objective,
         period=d.period,
         sli=CompositeSLI(tuple(components)),
         alerting=_v1_alerting(d.name, d.windows, d.alerting),

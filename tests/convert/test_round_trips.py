@@ -5,7 +5,8 @@ format can express) go native → X → native for X in openslo, sloth and pyrra
 chain native → OpenSLO → Sloth → Pyrra → native; every hop must report no loss and the SLOs
 read back must equal the originals (their source location and format aside). A second property
 checks the other direction: whatever the random spec, each loss the converter does not report
-is a field that survives."""
+is a field that survives. Composites (at the end): OpenSLO writes them as one document of
+weighted objectives; Sloth and Pyrra refuse them by name."""
 
 from __future__ import annotations
 
@@ -16,18 +17,20 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sloctl.convert import FORMATS, Converted, convert, files, render_text
+from sloctl.convert import FORMATS, Converted, Loss, convert, files, render_text
 from sloctl.files import write_text
-from sloctl.model import SLO, EventsSLI, ProbeSLI
+from sloctl.model import SLO, Component, CompositeSLI, EventsSLI, ProbeSLI
 from sloctl.render.promql import event_rates
 from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
+from tests.fixtures import random_specs
 from tests.fixtures.sloth import sloth_spec
 from tests.fixtures.specs import ONCALL_TARGET, alert_windows
 from tests.paths import ROOT
@@ -480,7 +483,9 @@ def openslo_names(text: str) -> list[str]:
         names.append(doc["metadata"]["name"])
         spec = doc["spec"]
         if doc["kind"] == "SLO":
-            names.append(spec["indicator"]["metadata"]["name"])
+            # a composite's indicators are its objectives'
+            indicators = [o["indicator"] for o in spec["objectives"] if "indicator" in o]
+            names += [i["metadata"]["name"] for i in [spec.get("indicator"), *indicators] if i is not None]
             for policy in spec.get("alertPolicies", []):
                 names += [
                     policy["metadata"]["name"],
@@ -860,3 +865,324 @@ def test_openslo_gets_a_timeslice_target_of_99_9_percent_as_0_999_not_its_binary
     )
     docs = [d for d in yaml.safe_load_all(render_text(convert(slos, "openslo"))) if d and d["kind"] == "SLO"]
     assert [o["timeSliceTarget"] for d in docs for o in d["spec"]["objectives"]] == [0.999]
+
+
+# -- composites -----------------------------------------------------------------------------------
+# OpenSLO v1 writes a composite as one SLO document whose objectives each carry their indicator
+# and compositeWeight, read back as the components <name>-<i> and their composite; what OpenSLO
+# cannot say of them is reported, and Sloth and Pyrra, which have no composites, refuse them by
+# name. Oracles: the model read back (every field of an SLO either comes back equal or is named
+# by a reported loss), and the weighted mean of the targets computed here in exact arithmetic.
+
+WEIGHTS = (1, 2, 3, 0.5)
+# OpenSLO's composite shares the document's time window (rolling here: a composite counts
+# events), so components are drawn from what OpenSLO writes on a rolling period.
+ROLLING = Can((EVENTS, RATIO), CAN["openslo"].periods, CAN["openslo"].features - {"calendar", "timeslices"})
+
+
+def weighted_mean(parts: Sequence[tuple[float, float]]) -> float:
+    """Σ wᵢ·oᵢ / Σ wᵢ of (weight, objective) pairs, exactly, from the numbers as written."""
+    total = sum(Fraction(str(w)) for w, _ in parts)
+    return float(sum(Fraction(str(w)) * Fraction(str(o)) for w, o in parts) / total)
+
+
+def openslo_composite(rng: random.Random, index: int, can: Can = ROLLING) -> list[dict[str, object]]:
+    """A composite OpenSLO says whole, after its components: they are named ``<name>-<i>``,
+    share its period, description, labels and alerting, and its objective is the weighted mean
+    of theirs."""
+    base = random_slo(rng, index, can)
+    name = f"composite-{index}"
+    weights = [rng.choice(WEIGHTS) for _ in range(rng.choice((2, 3)))]
+    parts = [
+        {**base, "name": f"{name}-{i}", "objective": rng.choice(OBJECTIVES), "sli": rng.choice(ROLLING.slis)}
+        for i in range(len(weights))
+    ]
+    whole = {
+        **base,
+        "name": name,
+        "objective": weighted_mean([(w, p["objective"]) for w, p in zip(weights, parts, strict=True)]),  # type: ignore[misc]
+        "sli": {
+            "composite": {
+                "components": [{"slo": p["name"], "weight": w} for p, w in zip(parts, weights, strict=True)]
+            }
+        },
+    }
+    return [*parts, whole]
+
+
+def by_id(slos: Sequence[SLO]) -> dict[str, SLO]:
+    return {s.id: comparable(s) for s in slos}
+
+
+def test_composites_openslo_can_say_survive_native_to_openslo_and_back_unchanged() -> None:
+    rng = random.Random(f"{SEED}-composites")
+    items: list[dict[str, object]] = []
+    for i in range(12):
+        items += openslo_composite(rng, i)
+        items.append(random_slo(rng, 100 + i, CAN["openslo"]))
+    original = read(native_text(items))
+    assert sum(isinstance(s.sli, CompositeSLI) for s in original) == 12
+    out = convert(original, "openslo")
+    assert out.losses == (), [str(loss) for loss in out.losses]
+    # one document per composite, its components inside as weighted objectives
+    composites = [d for d in out.documents if d["kind"] == "SLO" and "indicator" not in d["spec"]]  # type: ignore[operator]
+    assert len(composites) == 12
+    assert all("compositeWeight" in o for d in composites for o in d["spec"]["objectives"])  # type: ignore[index]
+    back = hop(hop(original, "openslo"), "native")
+    assert by_id(back) == by_id(original)
+
+
+# What each loss field of an SLO names in the model.
+FIELD = {
+    "name": "name",
+    "sli": "sli",
+    "objective": "objective",
+    "period": "period",
+    "calendar": "calendar",
+    "timeslices": "timeslices",
+    "windows": "windows",
+    "description": "description",
+    "labels": "labels",
+    "policy": "policy",
+    "plugins": "plugins",
+    "grouping": "grouping",
+}
+
+
+def with_losses_taken(original: SLO, back: SLO, losses: Sequence[Loss]) -> SLO:
+    """``original`` with each field a loss names taken from ``back``: equal to ``back`` when
+    every difference was reported."""
+    taken = {"alerting" if loss.field.startswith("alerting") else FIELD[loss.field] for loss in losses}
+    return dataclasses.replace(comparable(original), **{f: getattr(back, f) for f in taken})
+
+
+def components_back(slos: Sequence[SLO], name_of: Mapping[str, str]) -> dict[str, str]:
+    """Original id → the id it reads back under: a composite's component ``i`` as
+    ``<the composite's written name>-<i>`` (``name_of``: composite id → that name)."""
+    out: dict[str, str] = {}
+    for s in slos:
+        if isinstance(s.sli, CompositeSLI):
+            for i, c in enumerate(s.sli.components):
+                out[f"{s.service}-{c.slo}"] = f"{s.service}-{name_of.get(s.id, s.name)}-{i}"
+    return out
+
+
+def assert_every_difference_reported(
+    original: Sequence[SLO], out: Converted, beside: str = ""
+) -> dict[str, SLO]:
+    """Each SLO of ``original`` reads back from ``out`` (with the documents ``beside``: the
+    windows catalogs OpenSLO cannot carry) equal but for the fields of its reported losses."""
+    back = {s.id: comparable(s) for s in read(beside + render_text(out))}
+    moved = components_back(original, {})
+    for slo in original:
+        losses = [loss for loss in out.losses if loss.slo == slo.id]
+        if any(loss.reason.endswith("not written") for loss in losses):
+            continue
+        again = back[moved.get(slo.id, slo.id)]
+        if isinstance(slo.sli, CompositeSLI):  # its components' new names (reported for each)
+            parts = tuple(
+                Component(moved[f"{slo.service}-{c.slo}"].removeprefix(f"{slo.service}-"), c.weight)
+                for c in slo.sli.components
+            )
+            slo = dataclasses.replace(slo, sli=CompositeSLI(parts))
+        assert with_losses_taken(slo, again, losses) == again, (slo.id, [str(loss) for loss in losses])
+    return back
+
+
+def test_every_difference_of_random_composites_and_their_components_in_openslo_is_reported() -> None:
+    """Unrestricted random SLOs (tests/fixtures/random_specs.py) with a composite of two of them
+    per service: each SLO reads back equal but for the fields its reported losses name."""
+    rng = random.Random(f"{SEED}-composites-lossy")
+    docs, count = [], 0
+    for f in range(6):
+        items = [random_specs.random_slo(rng, 10 * f + i) for i in range(10)]
+        composite = random_specs.composite_of(items, f"composite-{f}")
+        if composite is not None:
+            items.append(composite)
+            count += 1
+        docs.append(native_text(items, f"svc-{f}"))
+    catalogs = yaml.safe_dump_all([random_specs.user_catalog(p) for p in random_specs.USER_CATALOGS])
+    original = read("---\n".join([catalogs, *docs]))
+    assert count >= 4
+    out = convert(original, "openslo")
+    back = assert_every_difference_reported(original, out, f"{catalogs}---\n")
+    assert sum(isinstance(s.sli, CompositeSLI) for s in back.values()) == count
+    # the components were renamed, and that is reported for each
+    renamed = components_back(original, {})
+    assert {loss.slo for loss in out.losses if loss.field == "name"} >= set(renamed)
+
+
+def test_the_platform_composite_converts_to_openslo_with_its_weights_and_each_loss_reported() -> None:
+    original = load_paths([ROOT / "slos"]).slos
+    out = convert(original, "openslo")
+    back = assert_every_difference_reported(original, out)
+    whole = back["platform-api-availability-by-dependency"]
+    assert whole.objective == 99.9
+    parts = [f"availability-by-dependency-{i}" for i in range(3)]
+    assert whole.sli == CompositeSLI(
+        tuple(Component(p, w) for p, w in zip(parts, (2.0, 1.0, 1.0), strict=True))
+    )
+    part = "platform-api-postgres-availability"
+    # the composite files tickets only, its route groups page: reported, in words
+    assert sorted(loss.field for loss in out.losses if loss.slo == part) == [
+        "alerting",
+        "alerting.labels",
+        "alerting.minEvents",
+        "alerting.name",
+        "alerting.runbookUrl",
+        "description",
+        "name",
+    ]
+    (alerting,) = [loss.reason for loss in out.losses if (loss.slo, loss.field) == (part, "alerting")]
+    assert alerting.endswith(
+        "it alerts as the composite does (ticket-quick, ticket-slow; no-data alert), not as it did "
+        "(page-quick, page-slow, ticket-quick, ticket-slow; no-data alert)"
+    )
+
+
+def test_a_composite_objective_other_than_the_weighted_mean_of_its_components_is_reported() -> None:
+    """OpenSLO v1 gives a composite no target of its own: it reads back as the weighted mean."""
+    items = [
+        {"name": "c-0", "objective": 99, "sli": EVENTS},
+        {"name": "c-1", "objective": 99.9, "sli": RATIO},
+        {
+            "name": "c",
+            "objective": 99.5,
+            "sli": {"composite": {"components": [{"slo": "c-0", "weight": 2}, {"slo": "c-1"}]}},
+        },
+    ]
+    out = convert(read(native_text(items)), "openslo")
+    assert [(loss.slo, loss.field) for loss in out.losses] == [("api-c", "objective")]
+    assert out.losses[0].reason.endswith("it reads back as 99.3")
+    assert {s.name: s.objective for s in read(render_text(out))} == {"c-0": 99, "c-1": 99.9, "c": 99.3}
+
+
+def test_a_composite_whose_objectives_would_read_back_as_another_slos_name_is_renamed() -> None:
+    """Objective 0 of composite ``c`` reads back as ``c-0``, the name of another SLO here: the
+    composite is written under a name of its own, reported, and everything reads back."""
+    items = [
+        {"name": "a", "objective": 99, "sli": EVENTS},
+        {"name": "b", "objective": 99, "sli": EVENTS},
+        {"name": "c-0", "objective": 99, "sli": RATIO},
+        {"name": "c", "objective": 99, "sli": {"composite": {"components": [{"slo": "a"}, {"slo": "b"}]}}},
+    ]
+    original = read(native_text(items))
+    out = convert(original, "openslo")
+    (renamed,) = [loss for loss in out.losses if loss.slo == "api-c"]
+    assert (
+        renamed.field == "name"
+        and "its objectives would read back as 'c-0', which names another SLO" in renamed.reason
+    )
+    written = renamed.reason.split("written as '")[1].split("'")[0]
+    assert written.startswith("c-") and len(written) == len("c-12345678")
+    assert sorted(s.name for s in read(render_text(out))) == sorted(
+        ["c-0", f"{written}-0", f"{written}-1", written]
+    )
+
+
+def test_an_openslo_composite_survives_openslo_to_native_and_back_and_to_openslo_again() -> None:
+    """The other direction: a composite written in OpenSLO, read, converted to the native
+    format and to OpenSLO, reads back the same, without a loss."""
+    text = """\
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: checkout, labels: {team: shop}}
+spec:
+  service: shop
+  budgetingMethod: Occurrences
+  timeWindow: [{duration: 28d, isRolling: true}]
+  objectives:
+    - target: 0.99
+      compositeWeight: 3
+      indicator:
+        metadata: {name: checkout-errors}
+        spec:
+          ratioMetric:
+            counter: true
+            good: {metricSource: {type: Prometheus, spec: {query: 'sum(checkout_ok_total)'}}}
+            total: {metricSource: {type: Prometheus, spec: {query: 'sum(checkout_total)'}}}
+    - targetPercent: 99.9
+      indicator:
+        metadata: {name: checkout-payments}
+        spec:
+          ratioMetric:
+            counter: true
+            bad: {metricSource: {type: Prometheus, spec: {query: 'sum(payment_failed_total)'}}}
+            total: {metricSource: {type: Prometheus, spec: {query: 'sum(payment_total)'}}}
+"""
+    original = read(text)
+    assert [s.name for s in original] == ["checkout-0", "checkout-1", "checkout"]
+    assert original[2].objective == weighted_mean([(3, 99), (1, 99.9)])
+    for fmt in ("native", "openslo"):
+        assert by_id(hop(original, fmt)) == by_id(original), fmt
+
+
+@pytest.mark.parametrize(
+    ("fmt", "why"), [("sloth", "Sloth has no composite SLOs"), ("pyrra", "Pyrra has no composite SLOs")]
+)
+def test_sloth_and_pyrra_refuse_a_composite_by_name_and_write_its_components(fmt: str, why: str) -> None:
+    original = load_paths([ROOT / "slos"]).slos
+    out = convert(original, fmt)
+    refused = [loss for loss in out.losses if loss.slo == "platform-api-availability-by-dependency"]
+    assert [(loss.field, loss.reason) for loss in refused] == [("sli", f"{why}; the SLO is not written")]
+    names = {s.name for s in read(render_text(out))}
+    assert "availability-by-dependency" not in names
+    assert {"postgres-availability", "redis-availability", "mongodb-availability"} <= names
+
+
+def test_convert_to_sloth_without_lossy_names_the_composite_it_cannot_write_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "api.yaml"
+    spec.write_text(
+        native_text(
+            [
+                {"name": "a", "objective": 99, "sli": EVENTS},
+                {"name": "b", "objective": 99, "sli": EVENTS},
+                {
+                    "name": "c",
+                    "objective": 99,
+                    "sli": {"composite": {"components": [{"slo": "a"}, {"slo": "b"}]}},
+                },
+            ]
+        )
+    )
+    run = subprocess.run(
+        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 1
+    assert "cannot convert: api-c: sli: Sloth has no composite SLOs; the SLO is not written" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_composite_converted_without_its_components_is_not_written_and_says_why() -> None:
+    items = [
+        {"name": "a", "objective": 99, "sli": EVENTS},
+        {"name": "b", "objective": 99, "sli": EVENTS},
+        {"name": "c", "objective": 99, "sli": {"composite": {"components": [{"slo": "a"}, {"slo": "b"}]}}},
+    ]
+    whole = read(native_text(items))[2]
+    out = convert((whole,), "openslo")
+    assert out.documents == ()
+    assert [str(loss) for loss in out.losses] == [
+        "api-c: sli: a composite of component(s) a, b not among the SLOs converted; the SLO is not written"
+    ]
+
+
+def test_a_composite_with_a_name_of_63_characters_has_objectives_whose_indicators_are_labels() -> None:
+    """OpenSLO's Go SDK takes an RFC 1123 label as every ``metadata.name``, an inline
+    indicator's too: ``<name>-<i>`` of a 63-character name is shortened as names are."""
+    name = "c" * 63
+    items = [
+        {"name": "a", "objective": 99, "sli": EVENTS},
+        {"name": "b", "objective": 99, "sli": EVENTS},
+        {"name": name, "objective": 99, "sli": {"composite": {"components": [{"slo": "a"}, {"slo": "b"}]}}},
+    ]
+    text = render_text(convert(read(native_text(items)), "openslo"))
+    names = openslo_names(text)
+    assert [n for n in names if not DNS_LABEL.fullmatch(n)] == []
+    assert len(set(names[1:3])) == 2 and all(n.startswith("c" * 50) for n in names[1:3])
+    assert sorted(s.name for s in read(text)) == sorted([name, f"{name}-0", f"{name}-1"])

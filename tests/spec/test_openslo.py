@@ -4,6 +4,7 @@ use the features of OpenSLO's repository examples with Prometheus sources."""
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,25 @@ def test_composite_objectives_become_component_slos_and_their_weighted_composite
     assert [(c.slo, c.weight) for c in whole.sli.components] == [("checkout-0", 3.0), ("checkout-1", 1.0)]
     # Budget: (3 x 1 % + 1 x 0.1 %) / 4 = 0.775 %.
     assert whole.objective == pytest.approx(99.225)
+
+
+def test_a_composites_objective_is_the_float_nearest_the_weighted_mean_of_its_targets() -> None:
+    """90 % weighing 1 and 99.95 % weighing 2: (90 + 2 x 99.95) / 3 = 96.6333…, whose nearest
+    float is 96.63333333333334; mean budgets in binary arithmetic gave 96.63333333333333, an
+    objective no spec writes (``sloctl convert --to openslo`` compares a composite's with it)."""
+    text = slo(
+        f"""  service: shop
+  budgetingMethod: Occurrences
+  timeWindow: [{{duration: 28d, isRolling: true}}]
+  objectives:
+    - {{targetPercent: 90, indicator: {{spec: {{ratioMetric: {RATIO}}}}}}}
+    - {{targetPercent: 99.95, compositeWeight: 2, indicator: {{spec: {{ratioMetric: {RATIO}}}}}}}
+""",
+        name="checkout",
+    )
+    result = load_text(text)
+    assert result.ok, result.errors
+    assert result.slos[2].objective == float(Fraction(2899, 30)) == 96.63333333333334
 
 
 V2 = """\
