@@ -28,7 +28,7 @@ from sloctl.convert._base import (
     ended,
     shortened,
 )
-from sloctl.durations import format_duration
+from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, CompositeSLI, EventsSLI, NoDataAlert, RatioSLI, RawSLI, percent_ratio
 from sloctl.render import promql
 from sloctl.spec import openslo as reader
@@ -45,6 +45,25 @@ _CALENDAR_START = "2024-01-01 00:00:00"
 _SUMMED_RATE = re.compile(
     r"^sum(?P<grouping> (?:by|without) \([^()]*\) )?\(rate\((?P<selector>.+)\[\{\{\.window\}\}\]\)\)$", re.S
 )
+
+
+def _shorthand(seconds: int) -> str:
+    """``seconds`` in OpenSLO's duration shorthand, one number and one unit (``m``, ``h``, ``d``,
+    ``w``; OpenSLO's Go SDK refuses ``3d12h``): Prometheus' spelling when it has one unit, else
+    the largest unit that divides it. Whole seconds have no shorthand: written as Prometheus
+    spells them, which sloctl reads back.
+
+    >>> _shorthand(3 * 86400 + 12 * 3600), _shorthand(28 * 86400), _shorthand(5400)
+    ('84h', '4w', '90m')
+    """
+    text = format_duration(seconds)
+    if _ONE_UNIT.fullmatch(text):
+        return text
+    return next((f"{seconds // size}{unit}" for unit, size in _UNITS if seconds % size == 0), text)
+
+
+_ONE_UNIT = re.compile(r"\d+[mhdw]")
+_UNITS = (("d", DAY), ("h", HOUR), ("m", 60))
 
 
 def _source(query: str) -> dict[str, object]:
@@ -108,10 +127,10 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
             "kind": "burnrate",
             "op": "gt",
             "threshold": t.window.burn_factor(slo.period),
-            "lookbackWindow": format_duration(t.window.long_window),
+            "lookbackWindow": _shorthand(t.window.long_window),
         }
         if t.for_seconds:
-            condition["alertAfter"] = format_duration(t.for_seconds)
+            condition["alertAfter"] = _shorthand(t.for_seconds)
         policies.append(
             {
                 "kind": "AlertPolicy",
@@ -138,7 +157,7 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
 
 def _time_window(slo: SLO) -> dict[str, object]:
     if slo.calendar is None:
-        return {"duration": format_duration(slo.period), "isRolling": True}
+        return {"duration": _shorthand(slo.period), "isRolling": True}
     return {
         "duration": _CALENDAR[slo.calendar.unit],
         "isRolling": False,
@@ -215,7 +234,7 @@ def slo_document(
     objective: dict[str, object] = {"targetPercent": slo.objective}
     if slo.timeslices is not None:
         objective["timeSliceTarget"] = percent_ratio(slo.timeslices.target)
-        objective["timeSliceWindow"] = format_duration(slo.timeslices.slice_seconds)
+        objective["timeSliceWindow"] = _shorthand(slo.timeslices.slice_seconds)
     return _document(slo, name, indicator, [objective], _policies(slo, losses, refs, name))
 
 

@@ -1186,3 +1186,42 @@ def test_a_composite_with_a_name_of_63_characters_has_objectives_whose_indicator
     assert [n for n in names if not DNS_LABEL.fullmatch(n)] == []
     assert len(set(names[1:3])) == 2 and all(n.startswith("c" * 50) for n in names[1:3])
     assert sorted(s.name for s in read(text)) == sorted([name, f"{name}-0", f"{name}-1"])
+
+
+# OpenSLO's duration shorthand: one number and one unit (its README, "duration-shorthand")
+SHORTHAND = re.compile(r"\d+[mhdwMQY]")
+
+
+def test_openslo_durations_are_one_number_and_one_unit_as_its_shorthand_defines() -> None:
+    """OpenSLO's Go SDK (``oslo validate``) refused ``lookbackWindow: 3d12h``, the slow ticket
+    of the 7d, 14d and 28d catalogs, and would refuse ``alertAfter: 1h30m``: every duration is
+    written with one unit (``84h``, ``90m``) and reads back the same."""
+    slos = [
+        {
+            "name": f"p{period}",
+            "objective": 99,
+            "period": period,
+            "sli": EVENTS,
+            "timeslices": {"slice": "5m", "target": 95},
+            "alerting": {"tiers": {"pageQuick": {"for": "90m"}}},
+        }
+        for period in PERIODS
+    ]
+    original = read(native_text(slos))
+    written = [d for d in yaml.safe_load_all(render_text(convert(original, "openslo"))) if d["kind"] == "SLO"]
+    durations = [
+        *(d["spec"]["timeWindow"][0]["duration"] for d in written),
+        *(d["spec"]["objectives"][0]["timeSliceWindow"] for d in written),
+        *(
+            c["spec"]["condition"][key]
+            for d in written
+            for p in d["spec"]["alertPolicies"]
+            for c in p["spec"]["conditions"]
+            for key in ("lookbackWindow", "alertAfter")
+            if key in c["spec"]["condition"]
+        ),
+    ]
+    assert [d for d in durations if not SHORTHAND.fullmatch(d)] == []
+    assert {"84h", "90m"} <= set(durations)
+    back = hop(hop(original, "openslo"), "native")
+    assert [comparable(s) for s in back] == [comparable(s) for s in original]
