@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The tool shelf: builds the pinned peers (Prometheus 3, Alertmanager, Sloth, VictoriaMetrics, an
-# OpenTelemetry Collector) from Go modules, once per machine, into ${SLOCTL_TOOLS:-~/.cache/sloctl/tools}.
+# OpenTelemetry Collector, OpenSLO's oslo) from Go modules, once per machine, into
+# ${SLOCTL_TOOLS:-~/.cache/sloctl/tools}.
 # The pins live in sloctl/shelf/__init__.py. `scripts/tools.sh --list` shows what is built.
 set -euo pipefail
 cd "$(dirname "$0")/.."

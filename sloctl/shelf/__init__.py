@@ -132,6 +132,16 @@ TOOLS: tuple[Tool, ...] = (
         placeholders=("ui/build/index.html",),
     ),
     Tool(
+        # OpenSLO's own validator, `oslo validate` (on OpenSLO's Go SDK v0.6.2): the oracle of
+        # what `sloctl convert --to openslo` writes (tests/convert/test_round_trips.py).
+        "oslo",
+        "github.com/OpenSLO/oslo",
+        "v0.13.0",
+        "0.13.0",
+        ("cmd/oslo",),
+        ("oslo",),
+    ),
+    Tool(
         # The cluster trio (vminsert/vmselect/vmstorage) lives on VictoriaMetrics' `-cluster` tags,
         # which the Go module proxy refuses (403); the distributed set-up is an HA pair of
         # single-node instances fed by vmagent's replication, queried through vmauth.

@@ -886,6 +886,11 @@ def weighted_mean(parts: Sequence[tuple[float, float]]) -> float:
     return float(sum(Fraction(str(w)) * Fraction(str(o)) for w, o in parts) / total)
 
 
+# What OpenSLO's Go SDK takes: it wants a notification target in every alert policy, so these
+# SLOs alert on the default tiers (no policy) or name targets.
+OSLO = dataclasses.replace(ROLLING, features=ROLLING.features - {"tiers"})
+
+
 def openslo_composite(rng: random.Random, index: int, can: Can = ROLLING) -> list[dict[str, object]]:
     """A composite OpenSLO says whole, after its components: they are named ``<name>-<i>``,
     share its period, description, labels and alerting, and its objective is the weighted mean
@@ -1225,3 +1230,33 @@ def test_openslo_durations_are_one_number_and_one_unit_as_its_shorthand_defines(
     assert {"84h", "90m"} <= set(durations)
     back = hop(hop(original, "openslo"), "native")
     assert [comparable(s) for s in back] == [comparable(s) for s in original]
+
+
+def test_openslos_own_validator_takes_the_composites_and_slos_convert_writes(tmp_path: Path) -> None:
+    """``oslo validate`` (OpenSLO's CLI on its Go SDK, from the tool shelf) takes the documents
+    of random composites and other SLOs, and refuses them with one ``compositeWeight`` below 0:
+    it does check the composite form."""
+    oslo = find("oslo")
+    if oslo is None:
+        pytest.skip("oslo is not built on the tool shelf (scripts/tools.sh oslo)")
+    rng = random.Random(f"{SEED}-oslo")
+    items: list[dict[str, object]] = []
+    for i in range(8):
+        items += openslo_composite(rng, i, OSLO)
+        items.append(random_slo(rng, 100 + i, OSLO))
+    out = convert(read(native_text(items)), "openslo")
+    assert out.losses == (), [str(loss) for loss in out.losses]
+    text = render_text(out)
+    assert text.count("compositeWeight") >= 16
+    bad = text.replace("compositeWeight: ", "compositeWeight: -", 1)
+    for name, written, code in (("good", text, 0), ("bad", bad, 1)):
+        (tmp_path / f"{name}.yaml").write_text(written)
+        run = subprocess.run(
+            [str(oslo), "validate", "-f", str(tmp_path / f"{name}.yaml")],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert run.returncode == code, run.stdout + run.stderr
+    assert "compositeWeight" in run.stdout + run.stderr
