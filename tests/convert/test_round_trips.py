@@ -198,24 +198,19 @@ def test_a_field_a_format_cannot_express_is_reported_by_name_and_the_rest_still_
         assert all(loss.field and loss.reason for loss in out.losses)
 
 
+def sloctl_convert(*args: str) -> subprocess.CompletedProcess[str]:
+    """``sloctl convert ARGS`` as a user runs it: its exit code, stdout and stderr."""
+    return subprocess.run([SLOCTL, "convert", *args], capture_output=True, text=True, check=False)
+
+
 def test_convert_refuses_losses_without_lossy_and_writes_the_rest_atomically_with_it(tmp_path: Path) -> None:
     spec = tmp_path / "api.yaml"
     spec.write_text(native_text([{**random_slo(random.Random(1), 0, CAN["sloth"]), "period": "28d"}]))
-    refused = subprocess.run(
-        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    refused = sloctl_convert(str(spec), "--to", "sloth", "-o", str(tmp_path / "out"))
     assert refused.returncode == 1
     assert "cannot convert: api-slo-0: period: Sloth's period is a flag" in refused.stderr
     assert not (tmp_path / "out").exists()
-    done = subprocess.run(
-        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out"), "--lossy"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = sloctl_convert(str(spec), "--to", "sloth", "-o", str(tmp_path / "out"), "--lossy")
     assert done.returncode == 0, done.stderr
     (slo,) = read((tmp_path / "out" / "sloth.yaml").read_text())
     assert slo.name == "slo-0" and slo.period == 30 * 86400
@@ -729,21 +724,8 @@ def test_convert_writes_the_alert_windows_catalog_of_a_sloth_folder(tmp_path: Pa
             }
         )
     )
-    run = subprocess.run(
-        [
-            SLOCTL,
-            "convert",
-            str(tmp_path / "in"),
-            "--sloth-period",
-            "7d",
-            "--to",
-            "native",
-            "-o",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    run = sloctl_convert(
+        str(tmp_path / "in"), "--sloth-period", "7d", "--to", "native", "-o", str(tmp_path / "out")
     )
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
@@ -766,12 +748,7 @@ def test_convert_to_sloth_puts_a_windows_catalog_where_sloth_reads_it(tmp_path: 
     slos = [random_slo(random.Random(f"{SEED}-sloth-{i}"), i, CAN["sloth"]) for i in range(3)]
     spec.write_text(f"{CATALOGS['30d']}---\n{native_text(slos)}")
     out = tmp_path / "out"
-    run = subprocess.run(
-        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(out)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = sloctl_convert(str(spec), "--to", "sloth", "-o", str(out))
     assert run.returncode == 0, run.stderr
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.yaml")) == [
         "sloth-windows/30d.yaml",
@@ -1152,12 +1129,7 @@ def test_convert_to_sloth_without_lossy_names_the_composite_it_cannot_write_and_
             ]
         )
     )
-    run = subprocess.run(
-        [SLOCTL, "convert", str(spec), "--to", "sloth", "-o", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = sloctl_convert(str(spec), "--to", "sloth", "-o", str(tmp_path / "out"))
     assert run.returncode == 1
     assert "cannot convert: api-c: sli: Sloth has no composite SLOs; the SLO is not written" in run.stderr
     assert not (tmp_path / "out").exists()
