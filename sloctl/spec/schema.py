@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from sloctl.spec.native_shape import SERVICE, WINDOWS
+from sloctl.spec.reader import WORDS
 
 SCHEMA_ID = "https://sloctl.dev/schemas/sloctl-v1.json"
 
@@ -21,7 +22,7 @@ def json_schema() -> dict[str, object]:
         "title": "sloctl/v1 SLO file",
         "description": "A service and its SLOs, or a burn-rate windows catalog (docs/spec.md).",
         "oneOf": [{"$ref": "#/$defs/Service"}, {"$ref": "#/$defs/AlertWindows"}],
-        "$defs": {"Service": SERVICE.json_schema(), "AlertWindows": WINDOWS.json_schema()},
+        "$defs": {"Service": SERVICE.json_schema(WORDS), "AlertWindows": WINDOWS.json_schema(WORDS)},
     }
 
 

@@ -104,33 +104,35 @@ class Field:
     #: a rule JSON Schema cannot say (a cron expression's fields): the problem, or None
     validate: Callable[[str], str | None] | None = field(default=None, compare=False)
 
-    def json_schema(self) -> dict[str, object]:
+    def json_schema(self, words: Words | None = None) -> dict[str, object]:
+        """This field's JSON Schema, as the walk worded by ``words`` checks it (the config
+        files' words by default)."""
         out: dict[str, object]
         if self.any_of:
-            out = {"anyOf": [f.json_schema() for f in self.any_of]}
+            out = {"anyOf": [f.json_schema(words) for f in self.any_of]}
         elif self.enum:
             out = {"enum": list(self.enum)}
         else:
-            out = self._type_schema()
+            out = self._type_schema(words)
         out.update(self._constraints())
         if self.one_or_list and self.items:
-            out = {"anyOf": [self.items.json_schema(), out]}
+            out = {"anyOf": [self.items.json_schema(words), out]}
         out.update(self.schema)
         if self.description:
             out["description"] = self.description
         return out
 
-    def _type_schema(self) -> dict[str, object]:
+    def _type_schema(self, words: Words | None) -> dict[str, object]:
         if self.type == "mapping":
-            return self.shape.json_schema() if self.shape else {"type": "object"}
+            return self.shape.json_schema(words) if self.shape else {"type": "object"}
         if self.type == "map":
             out: dict[str, object] = {"type": "object"}
             if self.keys:
-                out["propertyNames"] = self.keys.json_schema()
-            out["additionalProperties"] = self.values.json_schema() if self.values else {}
+                out["propertyNames"] = self.keys.json_schema(words)
+            out["additionalProperties"] = self.values.json_schema(words) if self.values else {}
             return out
         if self.type == "list":
-            return {"type": "array", "items": self.items.json_schema() if self.items else {}}
+            return {"type": "array", "items": self.items.json_schema(words) if self.items else {}}
         if self.type == "duration" and self.whole_seconds:
             low = int(self.minimum or 1)
             if self.maximum is not None and self.maximum == low:
@@ -322,10 +324,19 @@ class Shape:
     one_of: str = ""  # what each of ``exactly_one`` is ("SLI kind"), for the SLO readers' words
     extra: Mapping[str, object] = field(default_factory=dict)  # JSON Schema only (e.g. examples)
 
-    def json_schema(self) -> dict[str, object]:
+    def json_schema(self, words: Words | None = None) -> dict[str, object]:
+        """The JSON Schema of the mapping, as the walk worded by ``words`` (the config files'
+        by default) checks it: a field it reads as unset when written as nothing (``key:``)
+        may be null."""
+        words = words or CONFIG
+
+        def property_schema(f: Field) -> dict[str, object]:
+            out = f.json_schema(words)
+            return _nullable(out) if words.unset(f) else out
+
         out: dict[str, object] = {
             "type": "object",
-            "properties": {name: f.json_schema() for name, f in self.fields.items()},
+            "properties": {name: property_schema(f) for name, f in self.fields.items()},
             "additionalProperties": False,
         }
         required = [name for name, f in self.fields.items() if f.required]
@@ -465,6 +476,22 @@ def read_checked_document(shape: Shape, path: str | Path) -> YNode:
     except OSError as exc:
         raise SpecErrors([unreadable(path, exc)]) from None
     return checked_document(shape, data, str(path))
+
+
+def _nullable(schema: dict[str, object]) -> dict[str, object]:
+    """``schema`` that also takes null (a key written with nothing after it)."""
+    kind = schema.get("type")
+    if isinstance(kind, str | list) or "enum" in schema:
+        out = dict(schema)
+        if isinstance(kind, str | list):
+            kinds = [kind] if isinstance(kind, str) else list(kind)
+            out["type"] = kinds if "null" in kinds else [*kinds, "null"]
+        if isinstance(schema.get("enum"), list):
+            out["enum"] = [*schema["enum"], None]  # type: ignore[misc]
+        return out
+    rest = {k: v for k, v in schema.items() if k != "description"}
+    described = {"description": schema["description"]} if "description" in schema else {}
+    return {"anyOf": [rest, {"type": "null"}], **described}
 
 
 def document_schema(shape: Shape, *, schema_id: str, title: str) -> dict[str, object]:

@@ -114,6 +114,19 @@ CASES: list[tuple[tuple[str, ...], Any, bool]] = [
     ),
     (("policy",), {"steps": [{"budgetLeft": -1001, "action": "notify"}]}, False),
     (("policy",), {"steps": [{"budgetLeft": -1000, "action": "notify"}]}, True),
+    # a key written with nothing after it (`key:`): an optional one reads as not set, a required
+    # one is refused (the editor refused both)
+    (("description",), None, True),
+    (("period",), None, True),
+    (("labels",), None, True),
+    (("alerting", "noData"), {"for": None}, True),
+    (("alerting", "tiers"), {"pageQuick": {"for": None}}, True),
+    (("alerting", "runbookUrl"), None, True),
+    (("objective",), None, False),
+    (("sli",), None, False),
+    (("name",), None, False),
+    (("alerting",), None, False),
+    (("timeslices",), {"slice": None, "target": 90}, False),
 ]
 
 
