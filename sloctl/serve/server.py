@@ -27,7 +27,16 @@ from sloctl.egress import split_host_port
 
 from .app import App, Page
 
-__all__ = ["Bound", "ListenError", "Listener", "bind", "parse_listen", "settle_heap", "start"]
+__all__ = [
+    "LISTEN_BACKLOG",
+    "Bound",
+    "ListenError",
+    "Listener",
+    "bind",
+    "parse_listen",
+    "settle_heap",
+    "start",
+]
 
 # No script, no outside resource, and no framing by another site (clickjacking): the UI links
 # to a run's own report rather than embedding it, so no page of ours is ever framed either.
@@ -45,6 +54,12 @@ CONNECTION_TIMEOUT = 30.0
 #: A wallboard and a few dozen people reloading need far fewer; idle ones are dropped after
 #: :data:`CONNECTION_TIMEOUT`.
 MAX_CONNECTIONS = 64
+#: Connections the kernel queues for the accept loop (the ``listen()`` backlog) while every
+#: thread is busy, a slow Prometheus say. The standard library's 5 held six: a wallboard farm or
+#: a burst of reloads past that had its handshakes dropped, and its clients waited on TCP
+#: retransmissions (seconds, growing) before their request was read. Linux caps it at
+#: ``net.core.somaxconn`` (4096 by default).
+LISTEN_BACKLOG = 128
 
 
 #: Tracked allocations (less deallocations) between two young collections of the server's
@@ -109,6 +124,7 @@ class Listener:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     app: App
 
@@ -249,9 +265,10 @@ def bind(
 ) -> Bound:
     """Take ``listen`` (checked as :func:`start` does) before there is anything to serve: a
     caller with slow work ahead (``serve --demo`` fills a Prometheus first) finds a port in use
-    at once; connections made meanwhile wait in the backlog. :meth:`Bound.serve` starts serving,
-    :meth:`Bound.close` gives the port back. ``connection_timeout`` and ``max_connections``:
-    :data:`CONNECTION_TIMEOUT` and :data:`MAX_CONNECTIONS` unless a test needs them small."""
+    at once; connections made meanwhile wait in the backlog (:data:`LISTEN_BACKLOG`).
+    :meth:`Bound.serve` starts serving, :meth:`Bound.close` gives the port back.
+    ``connection_timeout`` and ``max_connections``: :data:`CONNECTION_TIMEOUT` and
+    :data:`MAX_CONNECTIONS` unless a test needs them small."""
     host, port = parse_listen(listen)
     if not _loopback(host):
         if not expose:
