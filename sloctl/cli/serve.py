@@ -219,4 +219,5 @@ def _serve(
             wait_in_foreground(stop, args.duration, lambda: None)
         finally:
             listener.stop()
+            app.close()
     return 0

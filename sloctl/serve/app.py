@@ -128,6 +128,11 @@ class App:
         """``read(*args)`` (one of the methods below) sent while the caller reads the rest."""
         return self._reads.submit(read, *args)
 
+    def close(self) -> None:
+        """Cancel the reads sent beside pages that have not started, and wait for those under
+        way (each bounded by the client's timeout): before the Prometheus client closes."""
+        self._reads.shutdown(wait=True, cancel_futures=True)
+
     def now(self) -> float:
         return clock.time() if self._fixed_now is None else self._fixed_now
 
@@ -305,21 +310,10 @@ class App:
         chosen = _choice(query, "range", ("period", *RANGES), self.config.default_range)
         chrome = self._chrome(query)
         end = self.now()
-        # Sent beside the overview (which Prometheus knows the SLO, its state): the page's
-        # details query, by id, and its charts' range queries when the range is known without
-        # Prometheus (a range asked for, or the period of a served spec); else they wait for
-        # the info series' period. Errors are raised in the order they were read in one by one.
-        spec = self.specs.get(slo_id)
-        known_span = RANGES.get(chosen) or (spec.period if spec is not None else None)
-        sent_details = self._beside(self.details, [slo_id])
-        sent_series = self._beside(self.series, slo_id, known_span, end) if known_span else None
-        row = next((r for r in self.overview().rows if r.id == slo_id), None)
-        if row is None:
-            return self._not_found(f"Prometheus knows no SLO {slo_id!r} (are its generated rules loaded?)")
-        shown = sent_details.result()
-        row = with_info(row, shown.info)
-        span = known_span or _period_seconds(row)
-        reads = sent_series.result() if sent_series is not None else self.series(slo_id, span, end)
+        found = self._slo_reads(slo_id, chosen, end)
+        if found is None:
+            return self._unknown_slo(slo_id)
+        row, shown, span, reads = found
         series = series_from(reads, row.error_budget)
         thresholds = dict(shown.thresholds.get(slo_id, ()))
         keep = {"refresh": str(chrome["refresh"])} if chrome["refresh"] else {}
@@ -347,6 +341,61 @@ class App:
             **chrome,
         )
         return self._html(200, text)
+
+    def _slo_reads(
+        self, slo_id: str, chosen: str, end: float
+    ) -> tuple[SloRow, Details, float, SeriesReads] | None:
+        """The SLO page's row, details, range (seconds to ``end``) and range queries; None when
+        Prometheus knows no such SLO, said after one read at most: none when a fresh overview is
+        kept (its rows are the SLOs Prometheus knows), else the page's details query (which
+        carries the SLO's info series), sent with the overview's reads. The range queries go out
+        once the SLO is known: with the details when the overview was kept, else with the rule
+        groups' read, which waits for the overview's first answers as they wait for the
+        details'. Errors are raised in the order the reads were once made one by one (the
+        overview's, the details', the range queries')."""
+        spec = self.specs.get(slo_id)
+        known_span = RANGES.get(chosen) or (spec.period if spec is not None else None)
+        kept = self._cache.peek(("overview", self._fixed_now))
+        if isinstance(kept, Overview):
+            row = next((r for r in kept.rows if r.id == slo_id), None)
+            if row is None:
+                return None
+            sent_details = self._beside(self.details, [slo_id])
+            sent = self._beside(self.series, slo_id, known_span, end) if known_span else None
+            shown = sent_details.result()
+        else:
+            sent_overview = self._beside(self.overview)
+            try:
+                shown = self.details([slo_id])
+            except (PrometheusError, OSError):
+                sent_overview.result()  # the overview's error first, if it has one
+                raise
+            if not shown.knows(slo_id):
+                return None  # the overview goes on being read beside, kept for the next page
+            span = known_span or _period_seconds(None, shown.info.get(slo_id, {}))
+            sent = self._beside(self.series, slo_id, span, end)
+            row = next((r for r in sent_overview.result().rows if r.id == slo_id), None)
+            if row is None:
+                return None
+        row = with_info(row, shown.info)
+        span = known_span or _period_seconds(row.spec, row.info)
+        reads = sent.result() if sent is not None else self.series(slo_id, span, end)
+        return row, shown, span, reads
+
+    def _unknown_slo(self, slo_id: str) -> Page:
+        """The 404 of an SLO page whose id Prometheus does not know: its rules are not loaded
+        when a served file has it."""
+        spec = self.specs.get(slo_id)
+        if spec is None:
+            return self._not_found(
+                f"Prometheus knows no SLO {slo_id!r}, and no SLO file given to sloctl serve has it:"
+                " check the id, or load the SLO's generated rules into Prometheus"
+            )
+        return self._not_found(
+            f"SLO {slo_id!r} ({spec.source.file}:{spec.source.line}) has no series in Prometheus:"
+            " its generated rules are not loaded (sloctl generate writes them under rules/; add the"
+            " file to Prometheus' rule_files and reload it)"
+        )
 
     def _grafana_link(self, row: SloRow) -> str:
         """The generated service dashboard with the SLO selected, when ``--grafana-url`` is set."""
@@ -498,11 +547,12 @@ def _label_matches(row: SloRow, key: str, value: str) -> bool:
     return row.labels.get(key) == value
 
 
-def _period_seconds(row: SloRow) -> int:
-    if row.spec is not None:
-        return row.spec.period
+def _period_seconds(spec: SLO | None, info: Mapping[str, str]) -> int:
+    """The SLO's period: its spec's, else its info series' (30 days when it says none)."""
+    if spec is not None:
+        return spec.period
     try:
-        return parse_duration(row.period)
+        return parse_duration(info.get(naming.INFO_PERIOD, ""))
     except ValueError:
         return 30 * DAY
 

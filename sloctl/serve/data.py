@@ -243,6 +243,11 @@ class Details:
     def burn(self, slo_id: str, window: str) -> float:
         return self.burns.get(slo_id, {}).get(window, math.nan)
 
+    def knows(self, slo_id: str) -> bool:
+        """Whether Prometheus answered any series of ``slo_id`` (its info series at the least,
+        for an SLO whose rules are loaded)."""
+        return slo_id in self.info or slo_id in self.burns or slo_id in self.thresholds
+
 
 def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
     """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): the burn
@@ -479,6 +484,12 @@ class TtlCache:
                     self._store(key, flight.value)
             flight.done.set()
         return flight.value
+
+    def peek(self, key: object) -> object | None:
+        """The value kept for ``key`` while it is fresh, else None: nothing is computed."""
+        with self._lock:
+            hit = self._items.get(key)
+            return hit[1] if hit is not None and self._now() - hit[0] < self.ttl else None
 
     def _store(self, key: object, value: object) -> None:
         self._items[key] = (self._now(), value)

@@ -1,0 +1,80 @@
+"""An SLO page for an id Prometheus does not know is a 404 said after one read at most (none
+when a fresh overview is kept, else the page's own query, sent with the overview's first reads),
+counted at a stub Prometheus: its range queries are never sent. The page names the id, links to
+the overview, and says when a served file has the SLO that its rules are not loaded."""
+
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from sloctl import naming
+from sloctl.prometheus import Prometheus
+from sloctl.serve import App, ServeConfig
+from sloctl.spec import load_text
+from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
+from tests.fixtures.stub_http import StubRequest, serve
+
+from .test_concurrent_reads import slow_prometheus
+
+
+def _kinds(requests: list[StubRequest]) -> list[str]:
+    """The SLO page's reads among ``requests``: its details query and its range queries."""
+    out = []
+    for r in requests:
+        if r.path.endswith("/query_range"):
+            out.append("range")
+        elif naming.LABEL_WINDOW in r.query.get("query", ""):
+            out.append("details")
+    return out
+
+
+@pytest.mark.parametrize("query", [{"range": ["1h"]}, {}])
+def test_an_unknown_id_with_the_overview_kept_is_a_404_without_a_read(query: dict[str, list[str]]) -> None:
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(), prom)
+        assert app.handle("/", {}).status == 200
+        before = len(stub.requests)
+        page = app.handle("/slo/no-such-slo", query)
+        app.close()  # every read sent beside the page has ended
+        sent = stub.requests[before:]
+    assert page.status == 404
+    assert sent == []
+
+
+def test_an_unknown_id_read_cold_is_a_404_after_its_one_query_and_no_range_query() -> None:
+    with slow_prometheus() as slow, Prometheus.connect(slow.url) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom)
+        page = app.handle("/slo/no-such-slo", {"range": ["1h"]})
+        steps = slow.answered_step
+        app.close()
+    assert page.status == 404
+    # answered after the first step (the overview's first reads and the page's query), before
+    # the overview's rule groups were answered: the overview goes on being read for the next page
+    assert steps == 1
+
+
+def test_an_unknown_id_sends_no_range_query_and_one_details_query() -> None:
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom)
+        page = app.handle("/slo/no-such-slo", {"range": ["1h"]})
+        app.close()
+        kinds = _kinds(stub.requests)
+    assert page.status == 404
+    assert kinds == ["details"]
+
+
+def test_the_404_names_the_id_links_to_the_overview_and_says_when_rules_are_not_loaded() -> None:
+    spec = load_text(SPEC.replace("name: avail", "name: latency")).slos[0]
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(specs=(spec,)), prom)
+        typo = html.unescape(app.handle("/slo/svc-avial", {}).body.decode())
+        served = html.unescape(app.handle("/slo/" + spec.id, {}).body.decode())
+        known = app.handle("/slo/" + SLO_ID, {})
+        app.close()
+    assert "Prometheus knows no SLO 'svc-avial', and no SLO file given to sloctl serve has it" in typo
+    assert '<a href="/">Back to the overview</a>' in typo
+    assert f"SLO '{spec.id}' ({spec.source.file}:{spec.source.line}) has no series in Prometheus" in served
+    assert "its generated rules are not loaded" in served
+    assert known.status == 200
