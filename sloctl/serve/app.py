@@ -111,6 +111,55 @@ def _choice(query: Mapping[str, Sequence[str]], key: str, allowed: Sequence[str]
     return value
 
 
+@dataclass(frozen=True)
+class _Listing:
+    """The overview page's choice of rows, from its URL: filters, sort and the page asked for."""
+
+    service: str
+    label: str
+    state: str
+    sort: str
+    descending: bool
+    asked: int
+
+    @classmethod
+    def of(cls, query: Mapping[str, Sequence[str]]) -> _Listing:
+        """Checked: :class:`BadQuery` for a value out of its choices."""
+        return cls(
+            service=_one(query, "service"),
+            label=_one(query, "label").strip(),
+            state=_choice(query, "state", ("", *STATES), ""),
+            sort=_choice(query, "sort", SORTS, "slo"),
+            descending=_choice(query, "dir", DIRECTIONS, "asc") == "desc",
+            asked=_page_number(query),
+        )
+
+    def keep(self) -> dict[str, str]:
+        """The filters, as the page's links keep them."""
+        chosen = (("service", self.service), ("label", self.label), ("state", self.state))
+        return {k: v for k, v in chosen if v}
+
+    def page_of(
+        self, ov: Overview, info: Future[Mapping[str, Mapping[str, str]]] | None
+    ) -> tuple[list[SloRow], int, int, int]:
+        """The rows of the page asked for, sorted; how many rows matched the filters; the
+        number of pages and the page shown (a link outlives rows that went away). A label filter
+        matches ``info`` (:meth:`App.all_info`, sent)."""
+        rows = list(ov.rows)
+        if self.service:
+            rows = [r for r in rows if r.status.service == self.service]
+        if self.state:
+            rows = [r for r in rows if r.state == self.state]
+        if self.label and info is not None:
+            key, _, value = self.label.partition("=")
+            labels = info.result()
+            rows = [r for r in rows if _label_matches(with_info(r, labels), key.strip(), value.strip())]
+        rows = sort_rows(rows, self.sort, self.descending)
+        pages = max(1, -(-len(rows) // PAGE_SIZE))
+        page = min(self.asked, pages)
+        return rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], len(rows), pages, page
+
+
 class App:
     def __init__(self, config: ServeConfig, prometheus: Prometheus, now: float | None = None) -> None:
         self.config = config
@@ -137,10 +186,13 @@ class App:
         return clock.time() if self._fixed_now is None else self._fixed_now
 
     # -- data -------------------------------------------------------------------------------------
-    def overview(self) -> Overview:
+    def overview(self, first_answers: Callable[[Overview], None] | None = None) -> Overview:
+        """The overview (kept ``cache_seconds``); ``first_answers``: as :func:`overview`'s, called
+        only when this call reads Prometheus."""
         time = self._fixed_now
         got = self._cache.get(
-            ("overview", time), lambda: overview(self.prom, self.specs, time, self.explained)
+            ("overview", time),
+            lambda: overview(self.prom, self.specs, time, self.explained, first_answers),
         )
         assert isinstance(got, Overview)
         return got
@@ -228,49 +280,39 @@ class App:
 
     # -- overview ---------------------------------------------------------------------------------
     def _overview_page(self, query: Mapping[str, Sequence[str]]) -> str:
-        service = _one(query, "service")
-        label = _one(query, "label").strip()
-        state = _choice(query, "state", ("", *STATES), "")
-        sort = _choice(query, "sort", SORTS, "slo")
-        descending = _choice(query, "dir", DIRECTIONS, "asc") == "desc"
+        listing = _Listing.of(query)
         chrome = self._chrome(query)
-        asked = _page_number(query)
         # After every parameter is checked (a typo is a 400, not a read); a label filter's info
         # series beside the overview, which it does not need.
-        sent_info = self._beside(self.all_info) if label else None
-        ov = self.overview()
-        rows, queries = self._filtered(ov, service, state, label, sent_info)
-        rows = sort_rows(rows, sort, descending)
-        keep = {k: v for k, v in (("service", service), ("label", label), ("state", state)) if v}
+        sent_info = self._beside(self.all_info) if listing.label else None
+        ov, shown, extra = self._overview_and_details(listing, sent_info)
+        rows, matched, pages, page = listing.page_of(ov, sent_info)
+        keep = listing.keep()
         if chrome["refresh"]:
             keep["refresh"] = str(chrome["refresh"])
-        pages = max(1, -(-len(rows) // PAGE_SIZE))
-        page = min(asked, pages)  # a link outlives rows that went away
-        matched = len(rows)
-        rows = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-        here = {**keep, "sort": sort, "dir": "desc" if descending else "asc"}
+        here = {**keep, "sort": listing.sort, "dir": "desc" if listing.descending else "asc"}
         page_links = {n: "?" + urllib.parse.urlencode({**here, "page": str(n)}) for n in range(1, pages + 1)}
 
         def sort_link(column: str) -> str:
+            sort, descending = listing.sort, listing.descending
             flip = "asc" if sort == column and descending else "desc" if sort == column else "asc"
             return "?" + urllib.parse.urlencode({**keep, "sort": column, "dir": flip})
 
         runs = self.runs()
-        shown = self.details([r.id for r in rows])
         return render(
             "serve_overview.html.j2",
             title="sloctl: SLO overview",
             overview=ov,
-            queries=queries + shown.queries,
+            queries=ov.queries + bool(sent_info) + shown.queries + extra,
             rows=[with_info(r, shown.info) for r in rows],
             details=shown,
             services=sorted({r.status.service for r in ov.rows}),
             states=STATES,
-            service=service,
-            label=label,
-            state=state,
-            sort=sort,
-            descending=descending,
+            service=listing.service,
+            label=listing.label,
+            state=listing.state,
+            sort=listing.sort,
+            descending=listing.descending,
             sort_link=sort_link,
             runs_by_slo={r.id: len(runs.for_slo(r.id)) for r in rows},
             matched=matched,
@@ -281,29 +323,27 @@ class App:
             **chrome,
         )
 
-    def _filtered(
-        self,
-        ov: Overview,
-        service: str,
-        state: str,
-        label: str,
-        info: Future[Mapping[str, Mapping[str, str]]] | None,
-    ) -> tuple[list[SloRow], int]:
-        """The overview's rows of ``service``, in ``state`` and with ``label`` (``key`` or
-        ``key=value``, by ``info``: :meth:`all_info`, sent), and the Prometheus queries that
-        took."""
-        rows = list(ov.rows)
-        if service:
-            rows = [r for r in rows if r.status.service == service]
-        if state:
-            rows = [r for r in rows if r.state == state]
-        queries = ov.queries
-        if label and info is not None:
-            key, _, value = label.partition("=")
-            labels = info.result()
-            queries += 1
-            rows = [r for r in rows if _label_matches(with_info(r, labels), key.strip(), value.strip())]
-        return rows, queries
+    def _overview_and_details(
+        self, listing: _Listing, info: Future[Mapping[str, Mapping[str, str]]] | None
+    ) -> tuple[Overview, Details, int]:
+        """The overview and the details of the rows of the page, and the details queries sent
+        for rows that the page does not show. The details query goes out with the rule groups'
+        read, for the rows of the page as the queries' first answers say them: the rules' health
+        changes them only when a rule fails (a ``rule_error`` state, an SLO whose info rule
+        fails), and then they are read again for the rows shown."""
+        early: list[tuple[tuple[str, ...], Future[Details]]] = []
+
+        def first_answers(first: Overview) -> None:
+            if info is not None and info.exception() is not None:
+                return  # the page says the overview's error, or else this one
+            ids = tuple(sorted(r.id for r in listing.page_of(first, info)[0]))
+            early.append((ids, self._beside(self.details, ids)))
+
+        ov = self.overview(first_answers)
+        ids = tuple(sorted(r.id for r in listing.page_of(ov, info)[0]))  # their order changes nothing
+        sent = next((f for i, f in early if i == ids), None)
+        shown = sent.result() if sent is not None else self.details(ids)
+        return ov, shown, len(early) - (sent is not None)
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:

@@ -187,19 +187,42 @@ def overview(
     specs: Mapping[str, SLO],
     time: float | None = None,
     explained: Mapping[str, SLOExplanation] | None = None,
+    first_answers: Callable[[Overview], None] | None = None,
 ) -> Overview:
     """Every SLO Prometheus knows, joined with its spec where one of the served files has it
-    (and its ``explain`` figures: computed here unless given, as the UI does once)."""
+    (and its ``explain`` figures: computed here unless given, as the UI does once).
+    ``first_answers`` is called with the overview as the queries' answers say it, before the
+    rules' health is read (no rule errors yet, nor the rows of SLOs whose info rule fails): a
+    page can send what it reads of its rows beside that read."""
     # The SLOs' info rules need no query's answer: sent with the queries. Their groups need
     # both answers (which SLOs, which groups), so they are read after.
     info_rules = prom.submit(read_info_rules, prom)
     results = prom.query_many({**QUERIES, **EXTRA_QUERIES}, time)
-    health = read_rule_health(prom, rows_from(results), info_rules=info_rules.result)
-    rows = health.rows
-    info = by_label(results["info"], naming.LABEL_ID)
-    sli = by_label(results["sli"], naming.LABEL_ID)
     if explained is None:
         explained = {e.id: e for e in explain(list(specs.values()))}
+    at = clock.time() if time is None else time
+    status_rows = rows_from(results)
+    if first_answers is not None:
+        first_answers(_overview_of(status_rows, results, (), specs, explained, at))
+    health = read_rule_health(prom, status_rows, info_rules=info_rules.result)
+    return replace(
+        _overview_of(health.rows, results, health.answers, specs, explained, at),
+        rules_unchecked=health.unchecked,
+    )
+
+
+def _overview_of(
+    rows: Sequence[StatusRow],
+    results: Mapping[str, Result],
+    rule_answers: Sequence[Result],
+    specs: Mapping[str, SLO],
+    explained: Mapping[str, SLOExplanation],
+    at: float,
+) -> Overview:
+    """The :class:`Overview` of the status ``rows``, from the queries' ``results`` and the rules
+    API's answers."""
+    info = by_label(results["info"], naming.LABEL_ID)
+    sli = by_label(results["sli"], naming.LABEL_ID)
     out = []
     for row in rows:
         ratio5m = sli.get(row.slo, ({}, math.nan))[1]
@@ -215,13 +238,12 @@ def overview(
     known = {r.id for r in out}
     return Overview(
         rows=tuple(out),
-        at=clock.time() if time is None else time,
+        at=at,
         # Counted, not read off the client's counter, which other reads sent meanwhile move too:
         # the queries and the rules API's requests (one when it has none: NotServed).
-        queries=len(results) + max(1, len(health.answers)),
+        queries=len(results) + max(1, len(rule_answers)),
         unknown_specs=tuple(sorted(set(specs) - known)),
-        warnings=tuple(dict.fromkeys(w for a in (*results.values(), *health.answers) for w in a.warnings)),
-        rules_unchecked=health.unchecked,
+        warnings=tuple(dict.fromkeys(w for a in (*results.values(), *rule_answers) for w in a.warnings)),
     )
 
 

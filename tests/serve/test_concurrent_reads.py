@@ -1,8 +1,9 @@
 """A page's reads of Prometheus that need no other's answer go out together: through a Prometheus
 that takes ``DELAY`` seconds over every answer, an uncached page takes about one ``DELAY`` per
 step of reads that must wait for another's answer, not one per request. Those steps: the rule
-groups (which SLOs, from the queries, held by which groups, from the info rules), the overview's
-details query (the rows of the page, sorted and filtered), and the SLO page's range queries,
+groups (which SLOs, from the queries, held by which groups, from the info rules), sent with the
+overview's details query (the rows of the page, sorted and filtered, as the queries' answers say
+them; once more after the groups when a failing rule changes them), and the SLO page's range queries,
 which wait for its details query (Prometheus knows the SLO; its period, when its spec is not
 served) and go out with the rule groups."""
 
@@ -20,16 +21,18 @@ from sloctl.serve import App, ServeConfig
 from sloctl.spec import load_text
 from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
 from tests.fixtures.slow_prometheus import DELAY, slow_prometheus
-from tests.fixtures.stub_http import Answer, StubRequest, serve
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve
 
 
 @pytest.mark.parametrize(
     ("path", "query", "spec", "steps", "requests"),
     [
-        # the queries and the info rules together; the groups; the details of the page's rows
-        ("/", {}, True, 3, 11),
+        # the queries and the info rules together; the groups and the details of the page's rows
+        # (the rows as the queries say them: the rules' health changes them only when one fails)
+        ("/", {}, True, 2, 11),
+        ("/", {"sort": ["state"]}, True, 2, 11),
         # and a label filter's info series beside the queries
-        ("/", {"label": ["team"]}, True, 3, 12),
+        ("/", {"label": ["team"]}, True, 2, 12),
         # the queries, the info rules and the details together; the groups and the range
         # queries (the SLO known, by the details' info series, and its period when not served)
         ("/slo/" + SLO_ID, {"range": ["1h"]}, False, 2, 15),
@@ -104,3 +107,36 @@ def test_the_overview_counts_its_own_requests_not_those_sent_beside_it() -> None
     assert (slo_page, len(stub.requests)) == (15, 15)
     assert "1 SLOs read from Prometheus at" in page.body.decode()
     assert "in 11 queries" in page.body.decode()
+
+
+def _failing_rules(request: StubRequest) -> Answer:
+    """:func:`answer`, the SLO's info rule failing at its last evaluation (a ``rule_error``)."""
+    if request.path.endswith("/rules"):
+        labels = {naming.LABEL_ID: SLO_ID}
+        rule = {"name": naming.SLO_INFO, "labels": labels, "health": "err", "lastError": "boom"}
+        return prometheus_answer({"groups": [{"name": "g", "rules": [rule]}]})
+    return answer(request)
+
+
+@pytest.mark.parametrize(
+    ("query", "steps", "shown"),
+    [
+        # the rule error does not change the rows of the page: its details go with the groups
+        ({}, 2, True),
+        # it does: the rows in rule_error are known once the groups are read, their details after
+        ({"state": ["rule_error"]}, 3, True),
+        ({"state": ["ok"]}, 2, False),
+    ],
+)
+def test_a_failing_rule_that_changes_the_rows_of_the_overview_page_has_their_details_read_after(
+    query: dict[str, list[str]], steps: int, shown: bool
+) -> None:
+    with slow_prometheus(_failing_rules) as slow, Prometheus.connect(slow.url) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom)
+        page = app.handle("/", query)
+        app.close()
+    body = page.body.decode()
+    assert page.status == 200, body[:500]
+    assert slow.steps == steps
+    assert (f'data-slo="{SLO_ID}"' in body) == shown
+    assert ("boom" in body) == shown

@@ -30,7 +30,7 @@ from sloctl.prometheus import Prometheus
 from sloctl.prometheus._client import PARALLEL
 from sloctl.reports.charts import PALETTE, TIER_COLOURS
 from sloctl.serve import App, ListenError, ServeConfig, start
-from sloctl.serve.app import PAGE_SIZE, Page
+from sloctl.serve.app import PAGE_READS, PAGE_SIZE, Page
 from sloctl.serve.data import MAX_POINTS_PER_CHART, OVERVIEW_QUERY_COUNT, TtlCache, details, step_for
 from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
@@ -158,7 +158,7 @@ def test_page_after_page_the_queries_go_out_on_the_same_few_threads() -> None:
     fake = fake_prometheus(3, [])
 
     def handler(request: httpx.Request) -> httpx.Response:
-        if threading.current_thread() is not threading.main_thread():  # the page's one details query
+        if threading.current_thread() is not threading.main_thread():  # every read sent together
             threads.add(threading.current_thread())
         return fake.handle_request(request)
 
@@ -170,8 +170,10 @@ def test_page_after_page_the_queries_go_out_on_the_same_few_threads() -> None:
         assert first and all(t.is_alive() for t in first)
         for _ in range(3):
             assert app.handle("/", {}).status == 200
-        assert len(threads) <= PARALLEL
-    assert not any(t.is_alive() for t in threads)  # closed with the client
+        # the client's pool, and the App's for the details query sent beside the rule groups
+        assert len(threads) <= PARALLEL + PAGE_READS
+        app.close()
+    assert not any(t.is_alive() for t in threads)  # closed with the client and the App
 
 
 def test_a_loopback_prometheus_is_asked_not_to_compress_its_answers_and_another_may() -> None:
