@@ -167,6 +167,14 @@ class App:
         self.specs = {s.id: s for s in config.specs}
         self.explained = {e.id: e for e in explain(config.specs)}
         self.owners = alert_owners(config.specs)
+        # The windows whose events the details query reads: the served SLOs' base and tiers'
+        # windows (a rolling period's ratio is recorded unknown without events already).
+        self.quiet_windows = tuple(
+            sorted(
+                {w for s in config.specs for t in s.windows.windows for w in (t.short_window, t.long_window)}
+                | {s.base_window for s in config.specs}
+            )
+        )
         # A request waits for another's read of the same page as long as for Prometheus itself.
         self._cache = TtlCache(config.cache_seconds, wait=prometheus.timeout if prometheus else TIMEOUT)
         self._fixed_now = now
@@ -201,7 +209,7 @@ class App:
         """The burn rates and thresholds of the SLOs ``ids`` (a page's rows), in one query."""
         time = self._fixed_now
         key = ("details", tuple(ids), time)
-        got = self._cache.get(key, lambda: details(self.prom, ids, time))
+        got = self._cache.get(key, lambda: details(self.prom, ids, time, self.quiet_windows))
         assert isinstance(got, Details)
         return got
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from sloctl import naming
-from sloctl.durations import parse_duration
+from sloctl.durations import format_duration, parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO, complement_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
@@ -261,9 +261,16 @@ class Details:
     info: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Every label of the info series, by SLO id (objective, period, the SLO's own labels)."""
     queries: int = 0
+    quiet: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """The windows that saw no event, by SLO id: their burn rate reads 0 (the rules clamp the
+    ratio's denominator), which is no traffic, not a healthy 0x."""
 
     def burn(self, slo_id: str, window: str) -> float:
         return self.burns.get(slo_id, {}).get(window, math.nan)
+
+    def no_events(self, slo_id: str, window: str) -> bool:
+        """Whether ``window`` of ``slo_id`` saw no event (among the windows asked about)."""
+        return window in self.quiet.get(slo_id, ())
 
     def knows(self, slo_id: str) -> bool:
         """Whether Prometheus answered any series of ``slo_id`` (its info series at the least,
@@ -271,11 +278,28 @@ class Details:
         return slo_id in self.info or slo_id in self.burns or slo_id in self.thresholds
 
 
-def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> Details:
+#: A label the details query gives the windows without events, apart from their burn rates.
+_QUIET = "sloctl_no_events"
+
+
+def _no_events(window: int, wanted: str) -> str:
+    """The SLOs ``wanted`` whose ``window`` saw no event, labelled with the window and
+    :data:`_QUIET`: what the rules divide by, the 5m event rates over the window (recorded
+    ``or vector(0)``, so a quiet service has zeros, not nothing), is 0 when their highest is."""
+    events = f"{naming.events_rate()}{{{wanted}}}"
+    read = events if window <= naming.BASE_WINDOW else f"max_over_time({events}[{format_duration(window)}])"
+    quiet = f"max by ({naming.LABEL_ID}) ({read}) == 0"
+    labelled = f'label_replace({quiet}, "{naming.LABEL_WINDOW}", "{format_duration(window)}", "", "")'
+    return f'label_replace({labelled}, "{_QUIET}", "true", "", "")'
+
+
+def details(
+    prom: Prometheus, ids: Sequence[str], time: float | None = None, windows: Sequence[int] = ()
+) -> Details:
     """The :class:`Details` of the SLOs ``ids``, in one query (none without an id): the burn
     rate of every recorded window (its error ratio ÷ the error budget, divided by Prometheus:
-    the same IEEE division, and no budget series to send), the tiers' thresholds and the info
-    series with all its labels, by id."""
+    the same IEEE division, and no budget series to send), the tiers' thresholds, the info
+    series with all its labels, and which of ``windows`` (seconds) saw no event, by id."""
     if not ids:
         return Details()
     # Ids are matched as a regular expression (RE2): escaped alternatives of literals, which
@@ -288,17 +312,21 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
         f"max by ({naming.LABEL_ID}, {naming.LABEL_WINDOW}) ({ratios})"
         f" / on ({naming.LABEL_ID}) group_left () ({budget})"
         f" or max by ({naming.LABEL_ID}, {naming.LABEL_TIER}) ({naming.BURN_RATE_THRESHOLD}{{{wanted}}})"
-        f" or {naming.SLO_INFO}{{{wanted}}}",
+        f" or {naming.SLO_INFO}{{{wanted}}}"
+        + "".join(f" or {_no_events(w, wanted)}" for w in sorted(set(windows))),
         time,
     )
     burns: dict[str, dict[str, float]] = {}
     thresholds: dict[str, dict[str, float]] = {}
     info: dict[str, dict[str, str]] = {}
+    quiet: dict[str, set[str]] = {}
     for r in result:
         m, value = r["metric"], float(r["value"][1])
         slo_id = m.get(naming.LABEL_ID, "")
         if m.get("__name__") == naming.SLO_INFO:
             info[slo_id] = m
+        elif _QUIET in m:
+            quiet.setdefault(slo_id, set()).add(m.get(naming.LABEL_WINDOW, ""))
         elif naming.LABEL_TIER in m:
             thresholds.setdefault(slo_id, {})[m[naming.LABEL_TIER]] = value
         else:
@@ -309,6 +337,7 @@ def details(prom: Prometheus, ids: Sequence[str], time: float | None = None) -> 
         thresholds={k: tuple(sorted(v.items())) for k, v in thresholds.items()},
         info=info,
         queries=1,
+        quiet={k: frozenset(v) for k, v in quiet.items()},
     )
 
 
