@@ -128,10 +128,6 @@ def _period_lengths(calendar: Calendar) -> tuple[int, int]:
     table). A DST change inside a period makes it an hour shorter or longer; a zone without DST
     (UTC, Asia/Kolkata) has weeks of exactly 7 days."""
 
-    def offset(day: dt.date) -> int:
-        rows = calendar.offsets
-        return next(o for m, first, last, o in rows if m == day.month and first <= day.day <= last)
-
     months = {"week": 0, "month": 1, "quarter": 3}[calendar.unit]
     lengths: set[int] = set()
     for year in _CALENDAR_YEARS:
@@ -141,9 +137,7 @@ def _period_lengths(calendar: Calendar) -> tuple[int, int]:
             first = dt.date(year, 1, 1) + dt.timedelta(days=(7 - dt.date(year, 1, 1).weekday()) % 7)
             starts = [first + dt.timedelta(weeks=k) for k in range(52)]
         for start in starts:
-            y, m = divmod(start.month - 1 + months, 12)
-            end = dt.date(start.year + y, m + 1, 1) if months else start + dt.timedelta(weeks=1)
-            lengths.add((end - start).days * DAY + offset(start) - offset(end))
+            lengths.add(calendar.starts_at(calendar.next_first_day(start)) - calendar.starts_at(start))
     return min(lengths), max(lengths)
 
 

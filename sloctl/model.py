@@ -10,6 +10,7 @@ builds them from files. All durations are whole seconds; objectives are percenta
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from dataclasses import Field, dataclass, field, replace
@@ -267,6 +268,46 @@ class Calendar:
     def max_seconds(self) -> int:
         """The longest period of this unit (a range no PromQL window may be shorter than)."""
         return {"week": 7, "month": 31, "quarter": 92}[self.unit] * DAY + DAY
+
+    def offset(self, day: dt.date) -> int:
+        """The zone's UTC offset (seconds) at local midnight on ``day``, a period's first day."""
+        return next(o for m, first, last, o in self.offsets if m == day.month and first <= day.day <= last)
+
+    def first_day(self, day: dt.date) -> dt.date:
+        """The first day of the period holding the local date ``day``."""
+        if self.unit == "week":
+            return day - dt.timedelta(days=day.weekday())
+        month = day.month if self.unit == "month" else (day.month - 1) // 3 * 3 + 1
+        return dt.date(day.year, month, 1)
+
+    def next_first_day(self, first: dt.date) -> dt.date:
+        """The first day of the period after the one starting on ``first``."""
+        if self.unit == "week":
+            return first + dt.timedelta(weeks=1)
+        year, month = divmod(first.month - 1 + (1 if self.unit == "month" else 3), 12)
+        return dt.date(first.year + year, month + 1, 1)
+
+    def starts_at(self, first: dt.date) -> int:
+        """Unix seconds of local midnight on ``first``: UTC midnight less the zone's offset."""
+        midnight = dt.datetime(first.year, first.month, first.day, tzinfo=dt.UTC)
+        return int(midnight.timestamp()) - self.offset(first)
+
+    def period_at(self, at: float) -> tuple[int, int]:
+        """The period holding the instant ``at`` (Unix seconds): its start and its end, as the
+        rules measure them (local midnights, by the model's offsets).
+
+        >>> paris = Calendar("month", "Europe/Paris", ((1, 1, 31, 3600), (2, 1, 29, 3600), (3, 1, 31, 3600)))
+        >>> start, end = paris.period_at(dt.datetime(2027, 2, 15, tzinfo=dt.UTC).timestamp())
+        >>> dt.datetime.fromtimestamp(start, dt.UTC).isoformat(), (end - start) // DAY
+        ('2027-01-31T23:00:00+00:00', 28)
+        """
+        # The local date is at most a day ahead of the UTC date: from its period, step back.
+        first = self.first_day(dt.datetime.fromtimestamp(at, dt.UTC).date() + dt.timedelta(days=1))
+        for _ in range(3):
+            if self.starts_at(first) <= at:
+                break
+            first = self.first_day(first - dt.timedelta(days=1))
+        return self.starts_at(first), self.starts_at(self.next_first_day(first))
 
 
 PolicyAction = Literal["notify", "freeze"]

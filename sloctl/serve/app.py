@@ -10,12 +10,13 @@ JavaScript, and refresh is a ``<meta http-equiv=refresh>``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import time as clock
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,7 +24,7 @@ from markupsafe import Markup
 
 from sloctl import naming
 from sloctl.durations import DAY, HOUR, format_duration, parse_duration
-from sloctl.explain import explain
+from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO, percent_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, PrometheusError
 from sloctl.reports import render
@@ -166,6 +167,7 @@ class App:
         self.prom = prometheus
         self.specs = {s.id: s for s in config.specs}
         self.explained = {e.id: e for e in explain(config.specs)}
+        self._explained_by_length: dict[tuple[str, int], SLOExplanation] = {}
         self.owners = alert_owners(config.specs)
         # The windows whose events the details query reads: the served SLOs' base and tiers'
         # windows (a rolling period's ratio is recorded unknown without events already).
@@ -380,7 +382,10 @@ class App:
             range_links={
                 name: "?" + urllib.parse.urlencode({**keep, "range": name}) for name in ("period", *RANGES)
             },
-            explanation=row.explanation,
+            explanation=self._explained_now(row.spec, end) or row.explanation,
+            period_now=(
+                period_now(row.spec, row.status.budget_remaining, row.burn_now, end) if row.spec else None
+            ),
             spec=row.spec,
             runbook=row.spec.alerting.runbook_url if row.spec else None,
             grafana=self._grafana_link(row),
@@ -402,7 +407,7 @@ class App:
         details'. Errors are raised in the order the reads were once made one by one (the
         overview's, the details', the range queries')."""
         spec = self.specs.get(slo_id)
-        known_span = RANGES.get(chosen) or (spec.period if spec is not None else None)
+        known_span = RANGES.get(chosen) or (_period_seconds(spec, {}, end) if spec is not None else None)
         kept = self._cache.peek(("overview", self._fixed_now))
         if isinstance(kept, Overview):
             row = next((r for r in kept.rows if r.id == slo_id), None)
@@ -420,13 +425,13 @@ class App:
                 raise
             if not shown.knows(slo_id):
                 return None  # the overview goes on being read beside, kept for the next page
-            span = known_span or _period_seconds(None, shown.info.get(slo_id, {}))
+            span = known_span or _period_seconds(None, shown.info.get(slo_id, {}), end)
             sent = self._beside(self.series, slo_id, span, end)
             row = next((r for r in sent_overview.result().rows if r.id == slo_id), None)
             if row is None:
                 return None
         row = with_info(row, shown.info)
-        span = known_span or _period_seconds(row.spec, row.info)
+        span = known_span or _period_seconds(row.spec, row.info, end)
         reads = sent.result() if sent is not None else self.series(slo_id, span, end)
         return row, shown, span, reads
 
@@ -444,6 +449,17 @@ class App:
             " its generated rules are not loaded (sloctl generate writes them under rules/; add the"
             " file to Prometheus' rule_files and reload it)"
         )
+
+    def _explained_now(self, spec: SLO | None, at: float) -> SLOExplanation | None:
+        """The ``explain`` figures of a calendar SLO for the length of its period holding ``at``
+        (its tiers' detection and the budget spent by then); None for any other."""
+        if spec is None or spec.calendar is None:
+            return None
+        start, end = spec.calendar.period_at(at)
+        key = (spec.id, end - start)
+        if key not in self._explained_by_length:
+            self._explained_by_length[key] = explain([replace(spec, period=end - start)])[0]
+        return self._explained_by_length[key]
 
     def _grafana_link(self, row: SloRow) -> str:
         """The generated service dashboard with the SLO selected, when ``--grafana-url`` is set."""
@@ -479,6 +495,76 @@ class App:
             return Page(200, run.html.read_bytes(), sandbox=True)
         except OSError as exc:
             return self._not_found(f"{run.html}: {exc.strerror or exc}")
+
+
+#: The shortest ``period`` range drawn: a calendar period that began moments ago.
+LEAST_PERIOD_SHOWN = naming.BASE_WINDOW
+
+
+@dataclass(frozen=True)
+class PeriodNow:
+    """The SLO's period holding now, and its budget: a calendar period's real length in its
+    time zone (February's 28 days, a month with a DST change an hour off), not the nominal one."""
+
+    start: float
+    end: float
+    calendar: str
+    """``month``, ``week``, ``quarter``; empty for a rolling period (which ends now)."""
+    budget_minutes: float
+    """The error budget of the period: its length times 1 − the objective, in minutes."""
+    exhaustion: float
+    """Seconds until the budget left is spent at the burn rate now: 0 when it is spent, NaN
+    while either is unknown or nothing burns."""
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+    @property
+    def length(self) -> str:
+        """The period's length in days, hours and minutes (``28d``, ``30d23h``)."""
+        return _days_hours(self.seconds)
+
+    @property
+    def exhausted_in(self) -> str:
+        """:attr:`exhaustion` in days, hours and minutes; ``spent``; empty when unknown."""
+        if math.isnan(self.exhaustion):
+            return ""
+        return _days_hours(self.exhaustion) if self.exhaustion > 0 else "spent"
+
+    def utc(self, t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _days_hours(seconds: float) -> str:
+    """``seconds`` to the minute as days, hours and minutes (``7d18h``; ``0m`` below a minute).
+
+    >>> _days_hours(30 * DAY - HOUR), _days_hours(20.0)
+    ('29d23h', '0m')
+    """
+    minutes = round(seconds / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    return "".join(parts) or "0m"
+
+
+def period_now(spec: SLO, budget_left: float, burn_now: float, at: float) -> PeriodNow:
+    """The :class:`PeriodNow` of ``spec`` at ``at``, with the budget left and the burn rate now
+    (a burn rate of 1 spends a whole period's budget in the period's length)."""
+    if spec.calendar is not None:
+        start, end = (float(t) for t in spec.calendar.period_at(at))
+    else:
+        start, end = at - spec.period, at
+    length = end - start
+    if budget_left <= 0:
+        exhaustion = 0.0
+    elif math.isfinite(budget_left) and math.isfinite(burn_now) and burn_now > 0:
+        exhaustion = budget_left * length / burn_now
+    else:
+        exhaustion = math.nan
+    calendar = spec.calendar.unit if spec.calendar is not None else ""
+    return PeriodNow(start, end, calendar, spec.error_budget * length / 60, exhaustion)
 
 
 #: Path segments that a browser resolves rather than sends (RFC 3986, "Remove Dot Segments"; the
@@ -595,8 +681,12 @@ def _label_matches(row: SloRow, key: str, value: str) -> bool:
     return row.labels.get(key) == value
 
 
-def _period_seconds(spec: SLO | None, info: Mapping[str, str]) -> int:
-    """The SLO's period: its spec's, else its info series' (30 days when it says none)."""
+def _period_seconds(spec: SLO | None, info: Mapping[str, str], end: float) -> float:
+    """The SLO page's ``period`` range, to ``end``: its spec's period, the current calendar
+    period so far for a calendar SLO (:data:`LEAST_PERIOD_SHOWN` at the least), else its info
+    series' period (30 days when it says none)."""
+    if spec is not None and spec.calendar is not None:
+        return max(end - spec.calendar.period_at(end)[0], LEAST_PERIOD_SHOWN)
     if spec is not None:
         return spec.period
     try:
