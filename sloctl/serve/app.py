@@ -295,8 +295,7 @@ class App:
         # After every parameter is checked (a typo is a 400, not a read); a label filter's info
         # series beside the overview, which it does not need.
         sent_info = self._beside(self.all_info) if listing.label else None
-        ov, shown, extra = self._overview_and_details(listing, sent_info)
-        rows, matched, pages, page = listing.page_of(ov, sent_info)
+        ov, (rows, matched, pages, page), shown, extra = self._overview_and_details(listing, sent_info)
         keep = listing.keep()
         if chrome["refresh"]:
             keep["refresh"] = str(chrome["refresh"])
@@ -335,12 +334,12 @@ class App:
 
     def _overview_and_details(
         self, listing: _Listing, info: Future[Mapping[str, Mapping[str, str]]] | None
-    ) -> tuple[Overview, Details, int]:
-        """The overview and the details of the rows of the page, and the details queries sent
-        for rows that the page does not show. The details query goes out with the rule groups'
-        read, for the rows of the page as the queries' first answers say them: the rules' health
-        changes them only when a rule fails (a ``rule_error`` state, an SLO whose info rule
-        fails), and then they are read again for the rows shown."""
+    ) -> tuple[Overview, tuple[list[SloRow], int, int, int], Details, int]:
+        """The overview, the page of its rows (:meth:`_Listing.page_of`), their details, and the
+        details queries sent for rows that the page does not show. The details query goes out
+        with the rule groups' read, for the rows of the page as the queries' first answers say
+        them: the rules' health changes them only when a rule fails (a ``rule_error`` state, an
+        SLO whose info rule fails), and then they are read again for the rows shown."""
         early: list[tuple[tuple[str, ...], Future[Details]]] = []
 
         def first_answers(first: Overview) -> None:
@@ -350,10 +349,11 @@ class App:
             early.append((ids, self._beside(self.details, ids)))
 
         ov = self.overview(first_answers)
-        ids = tuple(sorted(r.id for r in listing.page_of(ov, info)[0]))  # their order changes nothing
+        page = listing.page_of(ov, info)
+        ids = tuple(sorted(r.id for r in page[0]))  # their order changes nothing
         sent = next((f for i, f in early if i == ids), None)
         shown = sent.result() if sent is not None else self.details(ids)
-        return ov, shown, len(early) - (sent is not None)
+        return ov, page, shown, len(early) - (sent is not None)
 
     # -- one SLO ----------------------------------------------------------------------------------
     def _slo_page(self, slo_id: str, query: Mapping[str, Sequence[str]]) -> Page:
@@ -384,7 +384,7 @@ class App:
             },
             explanation=self._explained_now(row.spec, end) or row.explanation,
             period_now=(
-                period_now(row.spec, row.status.budget_remaining, row.burn_now, end) if row.spec else None
+                _period_now(row.spec, row.status.budget_remaining, row.burn_now, end) if row.spec else None
             ),
             spec=row.spec,
             runbook=row.spec.alerting.runbook_url if row.spec else None,
@@ -502,7 +502,7 @@ LEAST_PERIOD_SHOWN = naming.BASE_WINDOW
 
 
 @dataclass(frozen=True)
-class PeriodNow:
+class _PeriodNow:
     """The SLO's period holding now, and its budget: a calendar period's real length in its
     time zone (February's 28 days, a month with a DST change an hour off), not the nominal one."""
 
@@ -549,8 +549,8 @@ def _days_hours(seconds: float) -> str:
     return "".join(parts) or "0m"
 
 
-def period_now(spec: SLO, budget_left: float, burn_now: float, at: float) -> PeriodNow:
-    """The :class:`PeriodNow` of ``spec`` at ``at``, with the budget left and the burn rate now
+def _period_now(spec: SLO, budget_left: float, burn_now: float, at: float) -> _PeriodNow:
+    """The :class:`_PeriodNow` of ``spec`` at ``at``, with the budget left and the burn rate now
     (a burn rate of 1 spends a whole period's budget in the period's length)."""
     if spec.calendar is not None:
         start, end = (float(t) for t in spec.calendar.period_at(at))
@@ -564,7 +564,7 @@ def period_now(spec: SLO, budget_left: float, burn_now: float, at: float) -> Per
     else:
         exhaustion = math.nan
     calendar = spec.calendar.unit if spec.calendar is not None else ""
-    return PeriodNow(start, end, calendar, spec.error_budget * length / 60, exhaustion)
+    return _PeriodNow(start, end, calendar, spec.error_budget * length / 60, exhaustion)
 
 
 #: Path segments that a browser resolves rather than sends (RFC 3986, "Remove Dot Segments"; the
