@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sloctl import naming, shelf
 from sloctl.backtest.engine import Backtest, RuleSet, replay, value_at
-from sloctl.backtest.run import EPOCH, Feed, openmetrics, scenario_slo
+from sloctl.backtest.run import scenario_slo
 from sloctl.backtest.scenarios import Counts, Incident, Scenario, counts, scenario
-from sloctl.backtest.series import ERRORS, REQUESTS, samples
+from sloctl.backtest.series import EPOCH, ERRORS, REQUESTS, Feed, openmetrics, samples
 from sloctl.backtest.victoria import ENGINES as VICTORIA
 from sloctl.backtest.victoria import VictoriaBacktest, VictoriaEngine, replay_victoria
 from sloctl.durations import DAY, HOUR, format_duration, parse_duration
@@ -505,17 +505,14 @@ def _print_acceptance(base: SLO, q: dict[str, dict[str, object]]) -> None:
         )
     period: dict[str, tuple[float, float]] = q["sloctl"]["period"]  # type: ignore[assignment]
     worst = max(abs(got - truth) / truth for got, truth in period.values())
-    print(
-        f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})"
-    )
+    print(f"  worst period-ratio error of ours: {worst:.3%} (≤ 1 %: {'yes' if worst <= 0.01 else 'NO'})")
 
 
 def _print_cost(c: dict[str, dict[str, float]], args: argparse.Namespace, engine: Engine) -> None:
     # Prometheus: totalQueryableSamples (stats=all); VictoriaMetrics: samplesScanned (trace=1).
     touched = "samples scanned" if isinstance(engine, VictoriaEngine) else "samples touched"
     print(
-        f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, "
-        "live group every 5s"
+        f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, live group every 5s"
     )
     for name, v in c.items():
         print(
@@ -540,6 +537,7 @@ def _print_cost(c: dict[str, dict[str, float]], args: argparse.Namespace, engine
         )
     ratio = o["duration_s"] / c["sloth"]["duration_s"]
     print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -131,8 +131,8 @@ def measure(n: int, pages: int, work: Path, baseline: Path | None) -> dict[str, 
     assert len(slos) == n
     # Imported here: a --baseline worker needs none of it.
     from sloctl.backtest.engine import backfill_openmetrics
-    from sloctl.backtest.run import openmetrics
     from sloctl.backtest.scenarios import Incident, Scenario, counts
+    from sloctl.backtest.series import openmetrics
     from sloctl.render.rules import render_rule_file
     from sloctl.serve.server import settle_heap
     from sloctl.servers._process import wait_until

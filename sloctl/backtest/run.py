@@ -22,19 +22,12 @@ from .series import EPOCH, ERRORS, HISTOGRAM, REQUESTS, Feed, labels, openmetric
 from .victoria import VictoriaEngine, replay_victoria
 
 __all__ = [
-    "EPOCH",
-    "ERRORS",
-    "HISTOGRAM",
-    "REQUESTS",
     "Episode",
-    "Feed",
     "Item",
     "ScenarioPlan",
     "ScenarioResult",
     "TierResult",
-    "designed_no_data",
     "evaluate",
-    "openmetrics",
     "our_rules",
     "plan_scenarios",
     "prepare",

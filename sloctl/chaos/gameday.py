@@ -39,14 +39,8 @@ from sloctl.egress import EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
 from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
-from .experiments import TARGETS, check_experiment_values
-from .providers import (
-    ALLOW_UNGUARDED,
-    GUARD,
-    http_activity_refusal,
-    http_provider_guarded,
-    unguarded_activity_refusal,
-)
+from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values
+from .providers import GUARD, http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
 from .report import write_reports
 from .result import (
     GamedayResult,
@@ -55,14 +49,12 @@ from .result import (
     not_run,
     sloctl_extension,
     summarise,
-    verdict_of,
 )
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
 
 __all__ = [
-    "GamedayResult",
     "Progress",
     "apply_configuration",
     "budget_gate",
@@ -70,7 +62,6 @@ __all__ = [
     "not_run_after",
     "run_gameday",
     "run_gamedays",
-    "verdict_of",
 ]
 
 #: where a game day says what it is doing (a line at a time), e.g. ``print`` to stderr

@@ -40,7 +40,6 @@ from sloctl.egress import Egress, EgressDenied
 from .experiments import ALLOW_UNGUARDED
 
 __all__ = [
-    "ALLOW_UNGUARDED",
     "GUARD",
     "GUARDED_MODULES",
     "activities",

@@ -42,9 +42,7 @@ from .profiles import PROFILES, TimingProfile
 from .proxy import FaultProxy
 
 __all__ = [
-    "PROFILES",
     "GamedayRig",
-    "TimingProfile",
     "rig_rules",
     "start_rig",
     "start_rig_prometheus",

@@ -71,8 +71,8 @@ from ._foreground import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sloctl.chaos.gameday import GamedayResult
     from sloctl.chaos.pagerduty import GamedayPagerDuty
+    from sloctl.chaos.result import GamedayResult
     from sloctl.chaos.schedule import Schedule
     from sloctl.model import SLO
 

@@ -30,9 +30,9 @@ from sloctl.prometheus import TIMEOUT, Prometheus, PrometheusError
 from sloctl.reports import render
 from sloctl.reports.charts import Line, line_chart, threshold
 from sloctl.reports.charts import clock as clock_axis
+from sloctl.status import STATES
 
 from .data import (
-    STATES,
     Details,
     Overview,
     SeriesReads,
@@ -52,7 +52,7 @@ from .runs import KINDS, Kind, RunIndex, alert_owners, find_runs
 
 _T = TypeVar("_T")
 
-__all__ = ["RANGES", "REFRESH", "STATES", "App", "Page", "ServeConfig", "slo_href"]
+__all__ = ["RANGES", "REFRESH", "App", "Page", "ServeConfig", "slo_href"]
 
 #: Time ranges of the SLO page (``range=``); ``period`` is the SLO's own period.
 RANGES = {"1h": HOUR, "6h": 6 * HOUR, "1d": DAY, "7d": 7 * DAY, "30d": 30 * DAY}

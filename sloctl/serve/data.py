@@ -34,7 +34,6 @@ __all__ = [
     "MAX_POINTS_PER_CHART",
     "OVERVIEW_QUERY_COUNT",
     "SERIES_QUERIES",
-    "STATES",
     "CacheWaitTimeout",
     "Details",
     "Overview",

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from sloctl.backtest.engine import backfill_openmetrics
-from sloctl.backtest.run import openmetrics
 from sloctl.backtest.scenarios import Incident, Scenario, counts
+from sloctl.backtest.series import openmetrics
 from sloctl.cli.main import main
 from sloctl.servers import free_port
 from sloctl.servers.prometheus import start_prometheus

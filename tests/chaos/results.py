@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sloctl.chaos.gameday import GamedayResult
+from sloctl.chaos.result import GamedayResult
 
 __all__ = ["completed_run"]
 

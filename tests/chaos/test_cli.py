@@ -14,8 +14,8 @@ import pytest
 
 import sloctl.chaos.gameday
 import sloctl.egress
-from sloctl.chaos.gameday import GamedayResult
 from sloctl.chaos.pagerduty import GamedayPagerDuty
+from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
 from tests.chaos.experiments import EXPERIMENT, own_configuration, sloctl_action
 from tests.chaos.results import completed_run

@@ -12,7 +12,7 @@ import pytest
 
 from sloctl import naming
 from sloctl.chaos.detection import _budget_figure, resolution_figures
-from sloctl.chaos.gameday import GamedayResult
+from sloctl.chaos.result import GamedayResult
 from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
 

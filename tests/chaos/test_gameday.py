@@ -25,13 +25,15 @@ from chaoslib.experiment import ensure_experiment_is_valid
 
 from sloctl.chaos.actions import pgbouncer_start
 from sloctl.chaos.experiments import build_experiments
-from sloctl.chaos.gameday import GamedayResult, run_gameday
+from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.load import routes_availability
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.probes import breaker_state
+from sloctl.chaos.profiles import PROFILES
 from sloctl.chaos.proxy import ProxyError, control
-from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig, start_rig_prometheus
+from sloctl.chaos.result import GamedayResult
+from sloctl.chaos.rig import GamedayRig, start_rig, start_rig_prometheus
 from sloctl.model import with_fast_reset
 from sloctl.spec import load_paths
 from tests.chaos.conftest import ABORT_MAY_LEAK_A_CONNECT, FAST_RESET, platform_slos

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 
 import sloctl.chaos.gameday
-from sloctl.chaos.gameday import GamedayResult, run_gamedays
+from sloctl.chaos.gameday import run_gamedays
 from sloctl.chaos.lock import gameday_lock, lock_path
+from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import start_sloctl

@@ -13,9 +13,10 @@ import pytest
 
 from sloctl import naming
 from sloctl.chaos.detection import detection_figures
-from sloctl.chaos.gameday import GamedayResult, run_gameday
+from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.ledger import LEDGER
 from sloctl.chaos.report import write_reports
+from sloctl.chaos.result import GamedayResult
 from sloctl.masking import Masker
 from sloctl.prometheus import Prometheus
 from sloctl.reports.gameday import figure, render_html

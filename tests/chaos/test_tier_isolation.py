@@ -18,8 +18,9 @@ from sloctl import contract
 from sloctl.chaos.actions import STORM_MARK, postgres_slow_query_storm_stop
 from sloctl.chaos.load import STOP
 from sloctl.chaos.probes import parse_metrics
+from sloctl.chaos.profiles import PROFILES
 from sloctl.chaos.result import verdict_of
-from sloctl.chaos.rig import PROFILES, GamedayRig, start_rig
+from sloctl.chaos.rig import GamedayRig, start_rig
 from sloctl.contract import TIERS
 from tests.paths import ROOT
 from tests.waiting import wait_until

@@ -16,7 +16,7 @@ from sloctl.backtest.output import render_json as backtest_json
 from sloctl.backtest.report import render_html as backtest_html
 from sloctl.backtest.run import run_scenarios
 from sloctl.backtest.scenarios import scenario
-from sloctl.chaos.gameday import GamedayResult
+from sloctl.chaos.result import GamedayResult
 from sloctl.loadtest import Report, RunStats, evaluate
 from sloctl.loadtest.report import render_html as loadtest_html
 from sloctl.loadtest.report import render_json as loadtest_json

@@ -12,8 +12,7 @@ from typing import Any
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig, start
 from tests.fixtures.browser import NEEDS_BROWSER, drive
-
-from .test_serve import fake_prometheus
+from tests.fixtures.fake_prometheus import fake_prometheus
 
 pytestmark = NEEDS_BROWSER
 

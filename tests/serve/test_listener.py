@@ -27,10 +27,9 @@ from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
 from sloctl.serve.server import Listener, parse_listen
 from tests.fixtures.cli import start_sloctl
+from tests.fixtures.fake_prometheus import fake_app
 from tests.fixtures.stub_http import Answer, serve, vector
 from tests.waiting import wait_until
-
-from .test_serve import fake_app
 
 #: What a client waits at most for an answer the test expects: only a failure takes that long.
 ANSWER_TIMEOUT = 10.0

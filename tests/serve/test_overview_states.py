@@ -13,9 +13,8 @@ import httpx
 from sloctl import naming
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
-from sloctl.serve.app import STATES
 from sloctl.serve.data import EXTRA_QUERIES
-from sloctl.status import QUERIES, collect_from, render_table
+from sloctl.status import QUERIES, STATES, collect_from, render_table
 from tests.fixtures.states import ALERTS, IDS
 
 Sample = tuple[Mapping[str, str], float]

@@ -10,8 +10,7 @@ import pytest
 
 from sloctl.serve import App, ServeConfig
 from sloctl.serve.runs import find_runs
-
-from .test_serve import fake_app
+from tests.fixtures.fake_prometheus import fake_app
 
 #: (kind, the document, what the reason names)
 MISSHAPEN = [

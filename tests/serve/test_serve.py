@@ -13,10 +13,8 @@ import math
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -36,6 +34,7 @@ from sloctl.serve.runs import alert_owners, find_runs
 from sloctl.serve.server import GC_YOUNG_THRESHOLD, settle_heap
 from sloctl.spec import load_text
 from sloctl.status import collect_from
+from tests.fixtures.fake_prometheus import fake_app, fake_prometheus, rule_groups
 from tests.fixtures.random_specs import user_catalog
 from tests.fixtures.specs import shop_slo
 from tests.paths import ROOT
@@ -43,104 +42,6 @@ from tests.paths import ROOT
 from .conftest import Stack
 
 SPEC = shop_slo(extra="alerting: {name: ShopBudgetBurn}")
-
-
-def fake_prometheus(
-    n: int,
-    calls: list[str],
-    *,
-    id_of: Callable[[int], str] = "s-{}".format,
-    windows: Mapping[str, str] = MappingProxyType({"5m": "2", "1h": "14.4"}),
-    remaining: str = "0.5",
-    windows_of: Callable[[int], Mapping[str, str]] | None = None,
-) -> httpx.MockTransport:
-    """``n`` SLOs (ids ``id_of(i)``) in every generated series the overview reads, one vector per
-    query, ``remaining`` of their budget left; the page's details (asked by id) are, as
-    Prometheus divides them, the burn rate of each of ``windows`` (5m and 1h), one threshold and
-    the info series per SLO asked for (``windows_of(i)``: SLO ``i``'s own windows instead). The
-    info series has every label only when asked for as such (status's query keeps the labels it
-    reads)."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        query = request.url.params["query"]
-        calls.append(query)
-        result: list[dict[str, object]] = []
-        asked = re.search(r'sloctl_id=~"([^"]*)"', query)
-        for i in range(n):
-            labels = {naming.LABEL_ID: id_of(i), naming.LABEL_SERVICE: "s", naming.LABEL_SLO: str(i)}
-            info = {
-                "__name__": naming.SLO_INFO,
-                **labels,
-                "sloctl_objective": "99.9",
-                "sloctl_period": "30d",
-                naming.INFO_BUDGETING: "timeslices" if i == 1 else "occurrences",
-                "team": f"t{i % 2}",
-            }
-            if asked:
-                if re.fullmatch(json.loads(f'"{asked.group(1)}"'), labels[naming.LABEL_ID]):
-                    result += [
-                        {"metric": {naming.LABEL_ID: labels[naming.LABEL_ID], **extra}, "value": [0, value]}
-                        for extra, value in (
-                            *(
-                                ({naming.LABEL_WINDOW: w}, v)
-                                for w, v in (windows_of or (lambda _: windows))(i).items()
-                            ),
-                            ({naming.LABEL_TIER: "page_quick"}, "14.4"),
-                        )
-                    ]
-                    result.append({"metric": info, "value": [0, "1"]})
-                continue
-            if query == naming.SLO_INFO:
-                labels = info
-            value = remaining if "remaining" in query else "0.001" if "ratio" in query else "1"
-            result.append({"metric": labels, "value": [0, value]})
-        if request.url.path.endswith("/query_range"):  # the same samples, as one-point series
-            series = [{"metric": r["metric"], "values": [r["value"]]} for r in result]
-            return httpx.Response(
-                200, json={"status": "success", "data": {"resultType": "matrix", "result": series}}
-            )
-        return httpx.Response(
-            200, json={"status": "success", "data": {"resultType": "vector", "result": result}}
-        )
-
-    return httpx.MockTransport(_with_rule_groups(handler, n, id_of))
-
-
-def _with_rule_groups(
-    handler: Callable[[httpx.Request], httpx.Response], n: int, id_of: Callable[[int], str]
-) -> Callable[[httpx.Request], httpx.Response]:
-    """``handler``, and the rules API of :func:`_rule_groups` (the rules' health, which
-    status and the overview read)."""
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/rules"):
-            return _rule_groups(n, id_of, request.url.params.get_list("rule_group[]"))
-        return handler(request)
-
-    return answer
-
-
-def _rule_groups(n: int, id_of: Callable[[int], str], asked: Sequence[str]) -> httpx.Response:
-    """The rules API of Prometheus 3: one group per SLO holding its healthy info rule (the
-    groups ``asked``, when given)."""
-    groups = [
-        {
-            "name": naming.rule_group("s", str(i)),
-            "rules": [{"name": naming.SLO_INFO, "labels": {naming.LABEL_ID: id_of(i)}, "health": "ok"}],
-        }
-        for i in range(n)
-    ]
-    kept = [g for g in groups if not asked or g["name"] in asked]
-    return httpx.Response(200, json={"status": "success", "data": {"groups": kept}})
-
-
-@contextmanager
-def fake_app(n: int) -> Iterator[tuple[App, list[str]]]:
-    """The UI over :func:`fake_prometheus` with ``n`` SLOs, and the list every query it sends
-    lands in."""
-    calls: list[str] = []
-    with Prometheus.connect("http://127.0.0.1:9", transport=fake_prometheus(n, calls)) as prom:
-        yield App(ServeConfig(), prom), calls
 
 
 @pytest.mark.parametrize("n", [1, 50, 1000])
@@ -318,7 +219,7 @@ def test_an_slo_page_with_no_threshold_and_no_burn_rate_yet_draws_its_charts() -
                 200, json={"status": "success", "data": {"resultType": "matrix", "result": matrix}}
             )
         if request.url.path.endswith("/rules"):
-            return _rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
+            return rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
         query = request.url.params["query"]
         vector = [{"metric": labels, "value": [0, "1"]}] if naming.SLO_INFO in query else []
         return httpx.Response(
@@ -669,7 +570,7 @@ def test_a_slow_burn_is_drawn_above_the_burn_charts_axis_not_on_it() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         labels = {naming.LABEL_ID: "s-0", naming.LABEL_SERVICE: "s", naming.LABEL_SLO: "0"}
         if request.url.path.endswith("/rules"):
-            return _rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
+            return rule_groups(1, "s-{}".format, request.url.params.get_list("rule_group[]"))
         query = request.url.params["query"]
         if request.url.path.endswith("query_range"):
             matrix = [

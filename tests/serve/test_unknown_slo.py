@@ -14,9 +14,8 @@ from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
 from sloctl.spec import load_text
 from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
+from tests.fixtures.slow_prometheus import slow_prometheus
 from tests.fixtures.stub_http import StubRequest, serve
-
-from .test_concurrent_reads import slow_prometheus
 
 
 def _kinds(requests: list[StubRequest]) -> list[str]:

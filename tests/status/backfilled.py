@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sloctl.backtest.engine import backfill_openmetrics
-from sloctl.backtest.run import openmetrics
 from sloctl.backtest.scenarios import Counts, Scenario
+from sloctl.backtest.series import openmetrics
 from sloctl.servers._process import wait_until
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine

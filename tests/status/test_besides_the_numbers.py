@@ -20,8 +20,9 @@ import pytest
 
 from sloctl import naming
 from sloctl.backtest.engine import query
-from sloctl.backtest.run import ERRORS, REQUESTS, scenario_slo
+from sloctl.backtest.run import scenario_slo
 from sloctl.backtest.scenarios import Scenario, counts
+from sloctl.backtest.series import ERRORS, REQUESTS
 from sloctl.cli.main import main
 from sloctl.model import EventsSLI
 from sloctl.prometheus import MAX_POINTS, Prometheus
