@@ -62,7 +62,6 @@ V2ALPHA = "openslo.com/v2alpha"
 for ``indicator``/``indicatorRef``, metric sources as ``dataSourceRef`` or an inline
 ``dataSourceSpec`` beside the query ``spec``, no ``displayName`` in metadata, Kubernetes label
 values, and a duration shorthand of m, h, d and w only."""
-_UNITS = {"Second": 1, "Minute": 60, "Hour": HOUR, "Day": DAY, "Week": 7 * DAY}
 
 
 def _alerting(name: str, windows: AlertWindows) -> Alerting:
@@ -85,6 +84,30 @@ _V1ALPHA_CALENDAR = (
     "openslo/v1, whose calendar timeWindow (1w, 1M, 1Q) sloctl compiles"
 )
 _V1ALPHA_CALENDAR_UNITS = ("Month", "Quarter", "Year")
+# The other rolling units of the v1alpha specification, in seconds: Sloth v0.16 refuses each
+# ("only days based time windows are supported"), and so does sloctl, saying the days to write.
+_V1ALPHA_UNITS = {"Second": 1, "Minute": 60, "Hour": HOUR, "Week": 7 * DAY}
+
+
+def _v1alpha_unit(unit: str, count: float) -> str:
+    """Why a time window of ``count`` ``unit`` (not ``Day``) is refused, and what to write."""
+    sloth = (
+        "openslo/v1alpha is read as Sloth reads it, whose time windows are in days only "
+        "('only days based time windows are supported')"
+    )
+    if unit in _V1ALPHA_CALENDAR_UNITS:
+        return (
+            f"{unit} is a unit of openslo/v1alpha's calendar-aligned windows, and {sloth}; write the SLO "
+            "as openslo/v1, whose calendar timeWindow (1w, 1M, 1Q) sloctl compiles"
+        )
+    size = _V1ALPHA_UNITS.get(unit)
+    if size is None:
+        return f"unknown unit {unit!r}; {sloth}: write unit: Day"
+    seconds = count * size
+    days = f"count: {int(seconds // DAY)}, unit: Day" if seconds > 0 and seconds % DAY == 0 else "unit: Day"
+    return f"{count:g} {unit} is no window Sloth reads: {sloth}; write {days}, or the SLO as openslo/v1"
+
+
 # Fields of the v1alpha specification that Sloth ignores, and so does sloctl (with a warning).
 _V1ALPHA_IGNORED = {"metadata": ("labels", "annotations"), "spec": ("alertPolicies",)}
 
@@ -215,24 +238,12 @@ def _v1alpha_period(reader: Reader, spec: dict[str, YNode]) -> tuple[int, list[Y
             continue
         count = reader.number(t.get("count"), f"{p}.count", default=30)
         unit = reader.string(t.get("unit"), f"{p}.unit")  # blank is no unit, to Sloth too
-        if unit in _V1ALPHA_CALENDAR_UNITS:
-            reader.error(
-                t["unit"].loc,
-                f"{p}.unit",
-                f"{unit} is a unit of openslo/v1alpha's calendar-aligned windows, which sloctl does not "
-                f"compile from v1alpha; a rolling window takes {', '.join(_UNITS)}",
-            )
-        elif unit not in _UNITS:
-            reader.error(
-                (t.get("unit") or tw).loc,
-                f"{p}.unit",
-                f"unknown unit {unit!r}; openslo/v1alpha's units are {', '.join(_UNITS)} (rolling) and "
-                f"{', '.join(_V1ALPHA_CALENDAR_UNITS)} (calendar-aligned)",
-            )
+        if unit.lower() != "day":  # Sloth compares the unit in lower case
+            reader.error((t.get("unit") or tw).loc, f"{p}.unit", _v1alpha_unit(unit, count))
         elif count <= 0 or count != int(count):
             reader.error(tw.loc, f"{p}.count", "count must be a positive whole number")
         else:
-            period = int(count) * _UNITS[unit]
+            period = int(count) * DAY
     if len(tws) > 1:
         reader.error(tws[1].loc, "spec.timeWindows[1]", "only one time window is supported")
     return period, tws

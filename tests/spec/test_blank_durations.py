@@ -124,8 +124,8 @@ REFUSED = {
         "unit: Day",
         "unit:",
         "spec.timeWindows[0].unit",
-        "unknown unit ''; openslo/v1alpha's units are Second, Minute, Hour, Day, Week (rolling) and"
-        " Month, Quarter, Year (calendar-aligned)",
+        "unknown unit ''; openslo/v1alpha is read as Sloth reads it, whose time windows are in days only"
+        " ('only days based time windows are supported'): write unit: Day",
     ),
     "openslo duration": Blank(
         OPENSLO,

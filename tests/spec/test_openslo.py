@@ -4,6 +4,7 @@ use the features of OpenSLO's repository examples with Prometheus sources."""
 
 from __future__ import annotations
 
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from sloctl.cli.main import main
 from sloctl.model import CompositeSLI, EventsSLI, RatioSLI, Timeslices
+from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.specs import ONCALL_TARGET
 
@@ -559,6 +561,51 @@ def test_v1alpha_refusals_say_what_sloctl_does_not_compile_and_why_each_once() -
     assert missing.path == "spec.objectives[0].ratioMetrics"
     (compared,) = load_text(v1alpha(objective="{target: 0.99, op: lte, value: 1}"), "o.yaml").errors
     assert compared.path == "spec.objectives[0].op" and "thresholdMetric SLIs" in compared.message
+
+
+# openslo/v1alpha's time-window units (its README), and spellings of Day Sloth takes or refuses
+V1ALPHA_UNITS = ("Day", "day", "DAY", "Days", "Second", "Minute", "Hour", "Week", "Month", "Quarter", "Year")
+
+
+@pytest.mark.parametrize("unit", V1ALPHA_UNITS)
+def test_a_v1alpha_time_window_is_read_as_sloth_reads_it_in_days_only(unit: str) -> None:
+    """Sloth v0.16 refuses every v1alpha unit but Day ("only days based time windows are
+    supported", in any case): so does sloctl, at the unit, saying the days to write."""
+    result = load_text(v1alpha(window=f"{{unit: {unit}, count: 28}}"), "o.yaml")
+    if unit.lower() == "day":
+        assert not result.errors and [s.period for s in result.slos] == [28 * 86400]
+        return
+    (error,) = result.errors
+    assert error.path == "spec.timeWindows[0].unit"
+    assert (error.location.line, error.location.column) == (8, 24)
+    assert "only days based time windows are supported" in error.message
+    if unit == "Week":
+        assert "write count: 196, unit: Day" in error.message
+    if unit == "Hour":  # 28 hours are no whole number of days
+        assert "write unit: Day, or the SLO as openslo/v1" in error.message
+
+
+SLOTH = find("sloth")
+
+
+@pytest.mark.skipif(SLOTH is None, reason="sloth is not on the tool shelf: run scripts/tools.sh sloth")
+def test_sloctl_takes_the_v1alpha_time_window_units_the_real_sloth_takes(tmp_path: Path) -> None:
+    """Oracle: ``sloth generate`` (v0.16, the tool shelf's) on the same document, unit by unit."""
+    assert SLOTH is not None
+    taken: dict[str, tuple[bool, bool]] = {}
+    for unit in V1ALPHA_UNITS:
+        spec = tmp_path / f"{unit}.yaml"
+        spec.write_text(v1alpha(window=f"{{unit: {unit}, count: 28}}"))
+        sloth = subprocess.run(
+            [str(SLOTH), "generate", "-i", str(spec), "-o", str(tmp_path / f"{unit}.rules.yaml")],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        taken[unit] = (sloth.returncode == 0, not load_text(spec.read_text(), spec.name).errors)
+    assert {u for u, (by_sloth, _) in taken.items() if by_sloth} == {"Day", "day", "DAY"}
+    assert {u: by_sloth for u, (by_sloth, _) in taken.items()} == {u: ours for u, (_, ours) in taken.items()}
 
 
 def _openslo_slo(name: str, service: str) -> str:
