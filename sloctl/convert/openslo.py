@@ -4,14 +4,17 @@
 ``alertPolicies`` (one ``burnrate`` condition each, which ``sloctl.spec.openslo`` maps back onto
 the catalog), each with the notification targets the reader made the ``notification_target``
 label of (``targetRef``s to ``AlertNotificationTarget`` documents written once, before the first
-SLO that refers to them). A composite and its components are one document, as OpenSLO v1 writes
-a composite: an objective per component, with its indicator and ``compositeWeight``
-(:func:`composite_document`). Lost: what OpenSLO has no field for (alert names, other labels and
-annotations, runbook, low-traffic guard, error-budget policies, Pyrra's grouping), what a
-composite's components have that its document does not give them; latency and probe SLIs are
-written as the PromQL of their bad and total events (reported: they read back as events SLIs).
-An SLO and a notification target are written under a name OpenSLO takes, reported when it is not
-their own (:func:`_names`, :func:`_target_names`)."""
+SLO that refers to them), or :data:`ROUTING_TARGET` when it names none, reported (OpenSLO's Go
+SDK wants a target in every policy). Every duration is in OpenSLO's shorthand, which has no
+seconds: a ``for`` is rounded up to whole minutes (reported), and an SLO whose period or written
+long window is not in whole minutes is not written (:func:`_in_seconds`). A composite and its
+components are one document, as OpenSLO v1 writes a composite: an objective per component, with
+its indicator and ``compositeWeight`` (:func:`composite_document`). Lost: what OpenSLO has no
+field for (alert names, other labels and annotations, runbook, low-traffic guard, error-budget
+policies, Pyrra's grouping), what a composite's components have that its document does not give
+them; latency and probe SLIs are written as the PromQL of their bad and total events (reported:
+they read back as events SLIs). An SLO and a notification target are written under a name OpenSLO
+takes, reported when it is not their own (:func:`_names`, :func:`_target_names`)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from sloctl import naming
 from sloctl.convert._base import (
     DNS_LABEL_MAX,
     GROUPING_LOST,
@@ -32,6 +36,7 @@ from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, CompositeSLI, EventsSLI, NoDataAlert, RatioSLI, RawSLI, percent_ratio
 from sloctl.render import promql
 from sloctl.spec import openslo as reader
+from sloctl.spec.native_shape import TIER_KEYS
 
 API_VERSION = "openslo/v1"
 _CALENDAR = {"week": "1w", "month": "1M", "quarter": "1Q"}
@@ -50,8 +55,8 @@ _SUMMED_RATE = re.compile(
 def _shorthand(seconds: int) -> str:
     """``seconds`` in OpenSLO's duration shorthand, one number and one unit (``m``, ``h``, ``d``,
     ``w``; OpenSLO's Go SDK refuses ``3d12h``): Prometheus' spelling when it has one unit, else
-    the largest unit that divides it. Whole seconds have no shorthand: written as Prometheus
-    spells them, which sloctl reads back.
+    the largest unit that divides it. ``seconds`` is whole minutes: the shorthand has no seconds
+    (:func:`_minutes`, :func:`_in_seconds`).
 
     >>> _shorthand(3 * 86400 + 12 * 3600), _shorthand(28 * 86400), _shorthand(5400)
     ('84h', '4w', '90m')
@@ -107,16 +112,81 @@ def _indicator(slo: SLO, losses: Losses) -> dict[str, object]:
     return {"spec": {"ratioMetric": {"counter": True, **metric}}}
 
 
-def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> list[dict[str, object]]:
+ROUTING_TARGET = "alertmanager"
+"""The ``AlertNotificationTarget`` that the alert policies of an SLO naming no target refer to:
+OpenSLO's Go SDK (``oslo validate``) wants at least one in every policy, and such an SLO's
+alerts go where sloctl's own Alertmanager fragment routes them (docs/alertmanager.md)."""
+_ROUTING = (
+    "sloctl's own routing: the Alertmanager fragment of sloctl generate, pages to PagerDuty and "
+    "tickets to the ticket webhook, by severity and team (docs/alertmanager.md)"
+)
+
+
+def _has_policies(slo: SLO) -> bool:
+    """Whether the SLO alerts otherwise than the catalog's default (every tier, no ``for``, both
+    severities, the default no-data ticket), which needs alert policies to say."""
     a = slo.alerting
     default_tiers = all(t.enabled and not t.for_seconds for t in a.tiers)
-    if default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert() and not targets:
-        return []  # no policy: the reader enables every tier of the catalog
+    return not (default_tiers and a.page.enabled and a.ticket.enabled and a.no_data == NoDataAlert())
+
+
+def policy_targets(slo: SLO) -> tuple[str, ...]:
+    """The notification targets the SLO's alert policies refer to: the ones it names (the
+    ``notification_target`` label), else :data:`ROUTING_TARGET` when it has policies; none when
+    it has no policy (the reader enables every tier of the catalog)."""
+    named = reader.notification_targets(slo.alerting)
+    return named or ((ROUTING_TARGET,) if _has_policies(slo) else ())
+
+
+def _routed(slo: SLO) -> bool:
+    """Whether the SLO's alert policies refer to :data:`ROUTING_TARGET` for want of a target."""
+    return _has_policies(slo) and not reader.notification_targets(slo.alerting)
+
+
+def _routing_loss(slo: SLO, losses: Losses) -> None:
+    losses.add(
+        slo,
+        f"alerting.labels.{naming.LABEL_NOTIFICATION_TARGET}",
+        "OpenSLO's Go SDK (oslo validate) wants a notification target in every alert policy and the "
+        f"SLO names none: its policies refer to '{ROUTING_TARGET}', an AlertNotificationTarget standing "
+        f"for {_ROUTING}; read back, its alerts carry {naming.LABEL_NOTIFICATION_TARGET}={ROUTING_TARGET}, "
+        "which sloctl's routes do not match (drop that label if you convert back to native)",
+    )
+
+
+def _minutes(seconds: int) -> int:
+    """``seconds`` rounded up to whole minutes: OpenSLO's duration shorthand has no seconds
+    (``oslo validate``: units m, h, d, w, M, Q, Y)."""
+    return -(-seconds // 60) * 60
+
+
+def _policy_losses(slo: SLO, losses: Losses) -> None:
+    """What the SLO's alert policies cannot say: a no-data duration, severity or name, a
+    disabled tier's ``for``, a ``for`` in seconds (written rounded up to whole minutes)."""
+    a = slo.alerting
     if a.no_data.for_seconds != NoDataAlert().for_seconds or a.no_data.severity != "ticket" or a.no_data.name:
         losses.add(slo, "alerting.noData", "OpenSLO's alertWhenNoData has no duration, severity or name")
-    enabled = list(a.enabled_tiers)
     if any(t.for_seconds and not t.enabled for t in a.tiers):
         losses.add(slo, "alerting.tiers", "a disabled tier's for has no OpenSLO field")
+    keys = {name: key for key, name in TIER_KEYS.items()}
+    for t in a.enabled_tiers:
+        if t.for_seconds % 60:
+            written = _shorthand(_minutes(t.for_seconds))
+            losses.add(
+                slo,
+                f"alerting.tiers.{keys[t.name]}.for",
+                f"OpenSLO's duration shorthand has no seconds (m, h, d, w, M, Q, Y): "
+                f"{format_duration(t.for_seconds)} is written as alertAfter {written}, rounded up to "
+                f"whole minutes, and reads back as for: {written}",
+            )
+
+
+def _policies(slo: SLO, targets: tuple[str, ...], name: str) -> list[dict[str, object]]:
+    """The alert policies of an SLO whose policies refer to ``targets`` (none: no policy)."""
+    if not targets:
+        return []  # no policy: the reader enables every tier of the catalog
+    a = slo.alerting
+    enabled = list(a.enabled_tiers)
     policies: list[dict[str, object]] = []
     for i, t in enumerate(enabled or a.tiers[:1]):
         # <name>-<tier>; when longer than a label, the name part shortened as an SLO's name is and
@@ -130,7 +200,7 @@ def _policies(slo: SLO, losses: Losses, targets: tuple[str, ...], name: str) -> 
             "lookbackWindow": _shorthand(t.window.long_window),
         }
         if t.for_seconds:
-            condition["alertAfter"] = _shorthand(t.for_seconds)
+            condition["alertAfter"] = _shorthand(_minutes(t.for_seconds))
         policies.append(
             {
                 "kind": "AlertPolicy",
@@ -228,14 +298,13 @@ def slo_document(
     # An inline indicator is an SLI object: OpenSLO's Go SDK (oslo validate) requires its
     # metadata.name as for any object; the SLO's name names it.
     indicator = {"metadata": {"name": name}, **indicator}
-    targets = reader.notification_targets(slo.alerting)
-    refs = tuple((target_names or {}).get(t, t) for t in targets)
-    _lost(slo, losses, targets)
+    refs = _refs(slo, losses, target_names or {})
+    _lost(slo, losses, reader.notification_targets(slo.alerting))
     objective: dict[str, object] = {"targetPercent": slo.objective}
     if slo.timeslices is not None:
         objective["timeSliceTarget"] = percent_ratio(slo.timeslices.target)
         objective["timeSliceWindow"] = _shorthand(slo.timeslices.slice_seconds)
-    return _document(slo, name, indicator, [objective], _policies(slo, losses, refs, name))
+    return _document(slo, name, indicator, [objective], _policies(slo, refs, name))
 
 
 Parts = tuple[tuple[SLO, float], ...]
@@ -272,10 +341,18 @@ def composite_document(
             "OpenSLO gives a composite no target of its own but the weighted mean of its objectives' "
             f"targets: it reads back as {objective!r}",
         )
-    targets = reader.notification_targets(whole.alerting)
-    _lost(whole, losses, targets)
-    refs = tuple(target_names.get(t, t) for t in targets)
-    return _document(whole, name, None, objectives, _policies(whole, losses, refs, name))
+    refs = _refs(whole, losses, target_names)
+    _lost(whole, losses, reader.notification_targets(whole.alerting))
+    return _document(whole, name, None, objectives, _policies(whole, refs, name))
+
+
+def _refs(slo: SLO, losses: Losses, target_names: Mapping[str, str]) -> tuple[str, ...]:
+    """The names the SLO's alert policies refer to their targets by (``target_names``: a
+    target's name → the name it is written under); the losses of what they cannot say."""
+    if _routed(slo):
+        _routing_loss(slo, losses)
+    _policy_losses(slo, losses)
+    return tuple(target_names.get(t, t) for t in policy_targets(slo))
 
 
 PolicyForm = tuple[tuple[tuple[str, int], ...], bool, tuple[str, ...]]
@@ -286,7 +363,7 @@ def _policy_form(slo: SLO) -> PolicyForm:
     ``for``, the no-data switch and the notification targets."""
     a = slo.alerting
     tiers = tuple((t.name, t.for_seconds) for t in a.enabled_tiers)
-    return tiers, a.no_data.enabled, reader.notification_targets(a)
+    return tiers, a.no_data.enabled, policy_targets(slo)
 
 
 def _alerts_text(slo: SLO) -> str:
@@ -329,19 +406,23 @@ def _component_losses(whole: SLO, part: SLO, read_as: str, losses: Losses) -> No
         if lost:
             losses.add(part, field, f"{shared} {why}")
     _lost(part, losses, reader.notification_targets(part.alerting), windows=part.windows == whole.windows)
-    # what its own policies could not say either (a no-data duration, a disabled tier's for);
-    # the policies themselves are the composite's
-    _policies(part, losses, (), read_as)
+    # what its own policies could not say either (a no-data duration, a disabled tier's for, a
+    # for in seconds); the policies themselves are the composite's, and when they alert as its
+    # own would, to sloctl's routing, it reads back with that target too
+    _policy_losses(part, losses)
+    if _policy_form(part) == _policy_form(whole) and _routed(whole):
+        _routing_loss(part, losses)
 
 
 def target_document(name: str) -> dict[str, object]:
     """An ``AlertNotificationTarget`` the policies refer to by name. sloctl routes on the name
     alone (docs/alertmanager.md) and keeps no ``target``: the name stands for it."""
+    spec = {"description": f"{_ROUTING[0].upper()}{_ROUTING[1:]}"} if name == ROUTING_TARGET else {}
     return {
         "apiVersion": API_VERSION,
         "kind": "AlertNotificationTarget",
         "metadata": {"name": name},
-        "spec": {"target": name},
+        "spec": {**spec, "target": name},
     }
 
 
@@ -392,7 +473,7 @@ def _target_names(slos: Sequence[SLO]) -> dict[str, tuple[str, list[str]]]:
     ``AlertNotificationTarget`` is written under (and its ``targetRef``s refer to), and why it
     is not its own: the same RFC 1123 label as an SLO's (a name with no letter or digit at all
     is ``target``), made distinct alike."""
-    targets = dict.fromkeys(t for s in slos for t in reader.notification_targets(s.alerting))
+    targets = dict.fromkeys(t for s in slos for t in policy_targets(s))
     names, why = _labelled({t: t for t in targets})
     for t, name in names.items():
         names[t] = name or "target"
@@ -456,13 +537,39 @@ def _components(slos: Sequence[SLO], losses: Losses) -> tuple[dict[str, Parts], 
     return out, refused
 
 
+def _in_seconds(slos: Sequence[SLO], losses: Losses) -> set[str]:
+    """The ids of the SLOs whose document would hold a duration OpenSLO's shorthand cannot say
+    (it has no seconds): a rolling period, or the long window of a tier its alert policies
+    write (``lookbackWindow``), not in whole minutes. Written rounded, either would read back
+    as another period or as no tier of the catalog: those SLOs are not written (reported)."""
+    out: set[str] = set()
+    for slo in slos:
+        a = slo.alerting
+        tiers = (a.enabled_tiers or a.tiers[:1]) if policy_targets(slo) else ()
+        said = [("period", "its period", slo.period)] if slo.calendar is None else []
+        said += [("windows", f"the {t.name} tier's long window", t.window.long_window) for t in tiers]
+        for field, what, seconds in said:
+            if seconds % 60:
+                losses.add(
+                    slo,
+                    field,
+                    f"OpenSLO's duration shorthand has no seconds (m, h, d, w, M, Q, Y), and {what} is "
+                    f"{format_duration(seconds)}; the SLO is not written",
+                )
+                out.add(slo.id)
+                break
+    return out
+
+
 def convert(slos: Sequence[SLO]) -> Converted:
     losses = Losses()
     docs: list[dict[str, object]] = []
     written: set[str] = set()
     composites, refused = _components(slos, losses)
+    refused |= _in_seconds([s for s in slos if s.id in composites], losses)
     # a composite's components are objectives of its document, not documents of their own
-    inside = {part.id for parts in composites.values() for part, _ in parts}
+    inside = {part.id for slo_id, parts in composites.items() if slo_id not in refused for part, _ in parts}
+    refused |= _in_seconds([s for s in slos if s.id not in inside | refused], losses)
     documents = [s for s in slos if s.id not in inside | refused]
     names = _names(documents, {slo_id: len(parts) for slo_id, parts in composites.items()})
     targets = _target_names(documents)
@@ -476,7 +583,7 @@ def convert(slos: Sequence[SLO]) -> Converted:
         if why:
             losses.add(slo, "name", f"{'; '.join(why)}: written as '{name}' (it reads back under that name)")
         # each target once, before the first SLO that refers to it
-        for target in reader.notification_targets(slo.alerting):
+        for target in policy_targets(slo):
             ref, renamed = targets[target]
             if renamed:
                 losses.add(

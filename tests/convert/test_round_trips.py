@@ -68,6 +68,9 @@ class Can:
     slis: tuple[Mapping[str, object], ...]
     periods: tuple[str, ...]
     features: frozenset[str]
+    targeted: bool = False
+    """Whether alerting other than the default comes with a notification target: OpenSLO's Go
+    SDK wants one in every alert policy (without, sloctl's routing target is written, a loss)."""
 
 
 PERIODS = ("7d", "14d", "28d", "30d", "90d")
@@ -80,7 +83,10 @@ CAN = {
         ),
     ),
     "openslo": Can(
-        (EVENTS, RATIO, RAW), PERIODS, frozenset({"calendar", "timeslices", "tiers", "labels", "targets"})
+        (EVENTS, RATIO, RAW),
+        PERIODS,
+        frozenset({"calendar", "timeslices", "tiers", "labels", "targets"}),
+        targeted=True,
     ),
     "sloth": Can((EVENTS, RAW), ("30d",), frozenset({"labels", "alert_name"})),
     "pyrra": Can((EVENTS, RATIO), PERIODS, frozenset({"labels", "alert_name"})),
@@ -119,7 +125,7 @@ def random_slo(rng: random.Random, index: int, can: Can) -> dict[str, object]:
             alerting["tiers"] = tiers
     if "alert_name" in can.features and rng.random() < 0.3:
         alerting["name"] = f"Custom{index}Burn"
-    if "targets" in can.features and rng.random() < 0.3:
+    if "targets" in can.features and (rng.random() < 0.3 or (can.targeted and "tiers" in alerting)):
         alerting["labels"] = {"notification_target": rng.choice(["oncall", "oncall,team-a"])}
     if "no_data" in can.features and rng.random() < 0.3:
         alerting["noData"] = rng.choice([{"enabled": False}, {"for": "1h"}])
@@ -542,7 +548,7 @@ def test_sloth_names_openslo_refuses_are_written_as_rfc_1123_labels_and_each_ren
             "name": "API_Latency.p99",
             "objective": 99.9,
             "sli": EVENTS,
-            "alerting": {"tiers": {"pageQuick": {"for": "2m"}}},
+            "alerting": {"tiers": {"pageQuick": {"for": "2m"}}, "labels": {"notification_target": "oncall"}},
         },
         {"name": "checkout", "objective": 99, "sli": EVENTS},
     ]
@@ -590,12 +596,13 @@ def test_openslo_names_over_63_characters_are_shortened_the_same_way_every_run_a
         "name": LONG_NAME,
         "objective": 99.9,
         "sli": EVENTS,
-        "alerting": {"tiers": {"pageQuick": {"for": "2m"}}},
+        "alerting": {"tiers": {"pageQuick": {"for": "2m"}}, "labels": {"notification_target": "oncall"}},
     }
     original = read(native_text([slo], LONG_SERVICE))
     out = convert(original, "openslo")
     text = render_text(out)
-    names = openslo_names(text)
+    target, *names = openslo_names(text)
+    assert target == "oncall"
     assert [n for n in names if not DNS_LABEL.fullmatch(n)] == []
     assert names[0].startswith("availability-of-every-request-the-payments-gateway")
     assert [n.rsplit("-", 2)[-2:] for n in names[2::2]] == [
@@ -854,18 +861,15 @@ def test_openslo_gets_a_timeslice_target_of_99_9_percent_as_0_999_not_its_binary
 WEIGHTS = (1, 2, 3, 0.5)
 # OpenSLO's composite shares the document's time window (rolling here: a composite counts
 # events), so components are drawn from what OpenSLO writes on a rolling period.
-ROLLING = Can((EVENTS, RATIO), CAN["openslo"].periods, CAN["openslo"].features - {"calendar", "timeslices"})
+ROLLING = dataclasses.replace(
+    CAN["openslo"], slis=(EVENTS, RATIO), features=CAN["openslo"].features - {"calendar", "timeslices"}
+)
 
 
 def weighted_mean(parts: Sequence[tuple[float, float]]) -> float:
     """Σ wᵢ·oᵢ / Σ wᵢ of (weight, objective) pairs, exactly, from the numbers as written."""
     total = sum(Fraction(str(w)) for w, _ in parts)
     return float(sum(Fraction(str(w)) * Fraction(str(o)) for w, o in parts) / total)
-
-
-# What OpenSLO's Go SDK takes: it wants a notification target in every alert policy, so these
-# SLOs alert on the default tiers (no policy) or name targets.
-OSLO = dataclasses.replace(ROLLING, features=ROLLING.features - {"tiers"})
 
 
 def openslo_composite(rng: random.Random, index: int, can: Can = ROLLING) -> list[dict[str, object]]:
@@ -1017,7 +1021,8 @@ def test_the_platform_composite_converts_to_openslo_with_its_weights_and_each_lo
     ]
     (alerting,) = [loss.reason for loss in out.losses if (loss.slo, loss.field) == (part, "alerting")]
     assert alerting.endswith(
-        "it alerts as the composite does (ticket-quick, ticket-slow; no-data alert), not as it did "
+        "it alerts as the composite does (ticket-quick, ticket-slow; no-data alert; targets alertmanager), "
+        "not as it did "
         "(page-quick, page-slow, ticket-quick, ticket-slow; no-data alert)"
     )
 
@@ -1180,7 +1185,7 @@ def test_openslo_durations_are_one_number_and_one_unit_as_its_shorthand_defines(
             "period": period,
             "sli": EVENTS,
             "timeslices": {"slice": "5m", "target": 95},
-            "alerting": {"tiers": {"pageQuick": {"for": "90m"}}},
+            "alerting": {"tiers": {"pageQuick": {"for": "90m"}}, "labels": {"notification_target": "oncall"}},
         }
         for period in PERIODS
     ]
@@ -1214,8 +1219,8 @@ def test_openslos_own_validator_takes_the_composites_and_slos_convert_writes(tmp
     rng = random.Random(f"{SEED}-oslo")
     items: list[dict[str, object]] = []
     for i in range(8):
-        items += openslo_composite(rng, i, OSLO)
-        items.append(random_slo(rng, 100 + i, OSLO))
+        items += openslo_composite(rng, i)
+        items.append(random_slo(rng, 100 + i, ROLLING))
     out = convert(read(native_text(items)), "openslo")
     assert out.losses == (), [str(loss) for loss in out.losses]
     text = render_text(out)
@@ -1232,3 +1237,213 @@ def test_openslos_own_validator_takes_the_composites_and_slos_convert_writes(tmp
         )
         assert run.returncode == code, run.stdout + run.stderr
     assert "compositeWeight" in run.stdout + run.stderr
+
+
+# -- what OpenSLO's Go SDK (oslo validate) refuses, written as it takes it ------------------------
+# It wants a notification target in every alert policy, and a duration shorthand without seconds
+# (units m, h, d, w, M, Q, Y). Oracles: the documents read back (every difference named by a
+# reported loss), and oslo validate itself where the tool shelf has it.
+
+ROUTED = [
+    {
+        "name": "tiers",
+        "objective": 99,
+        "sli": EVENTS,
+        "alerting": {"tiers": {"pageQuick": {"enabled": False}}},
+    },
+    {"name": "tickets", "objective": 99, "sli": RATIO, "alerting": {"ticket": {"enabled": False}}},
+    {"name": "quiet", "objective": 99, "sli": EVENTS, "alerting": {"noData": {"enabled": False}}},
+    {"name": "default", "objective": 99, "sli": EVENTS},
+    {"name": "c-0", "objective": 99, "sli": EVENTS, "alerting": {"page": {"enabled": False}}},
+    {"name": "c-1", "objective": 99.9, "sli": EVENTS, "alerting": {"page": {"enabled": False}}},
+    {
+        "name": "c",
+        "objective": 99.45,
+        "sli": {"composite": {"components": [{"slo": "c-0"}, {"slo": "c-1"}]}},
+        "alerting": {"page": {"enabled": False}},
+    },
+]
+
+
+def test_policies_of_an_slo_naming_no_target_refer_to_sloctls_routing_and_that_is_reported() -> None:
+    """An SLO whose alerting needs policies (tiers, severities or no-data other than the
+    default) and that names no target was written with ``notificationTargets: []``, which
+    OpenSLO's SDK refuses: its policies refer to one ``alertmanager`` target standing for
+    sloctl's own routing, reported for it (and for a composite's components, which read back
+    with its policies) as the ``notification_target`` label it reads back with."""
+    original = read(native_text(ROUTED))
+    out = convert(original, "openslo")
+    docs = list(yaml.safe_load_all(render_text(out)))
+    (target,) = [d for d in docs if d["kind"] == "AlertNotificationTarget"]
+    assert docs[0] == target and target["metadata"] == {"name": "alertmanager"}
+    assert target["spec"]["target"] == "alertmanager" and "Alertmanager" in target["spec"]["description"]
+    policies = {d["metadata"]["name"]: d["spec"].get("alertPolicies", []) for d in docs if d["kind"] == "SLO"}
+    refs = {
+        name: [t for p in got for t in p["spec"]["notificationTargets"]] for name, got in policies.items()
+    }
+    # one policy per enabled tier, each with the routing target
+    routing = [{"targetRef": "alertmanager"}]
+    assert refs == {
+        "tiers": routing * 3,
+        "tickets": routing * 2,
+        "quiet": routing * 4,
+        "default": [],
+        "c": routing * 2,
+    }
+    routed = [loss for loss in out.losses if loss.field == "alerting.labels.notification_target"]
+    assert [loss.slo for loss in routed] == [
+        "api-tiers",
+        "api-tickets",
+        "api-quiet",
+        "api-c-0",
+        "api-c-1",
+        "api-c",
+    ]
+    assert all("notification_target=alertmanager" in loss.reason for loss in routed)
+    back = assert_every_difference_reported(original, out)
+    labels = {s.name: dict(s.alerting.labels).get("notification_target") for s in back.values()}
+    assert labels == dict.fromkeys(("tiers", "tickets", "quiet", "c-0", "c-1", "c"), "alertmanager") | {
+        "default": None
+    }
+    # read back, the target is a named one: written again the same, and no longer a loss
+    again = convert(read(render_text(out)), "openslo")
+    assert render_text(again) == render_text(out)
+    assert [loss for loss in again.losses if loss.field == "alerting.labels.notification_target"] == []
+
+
+def test_a_target_named_like_the_routing_one_is_told_apart() -> None:
+    """A target the user named ``AlertManager`` is the label ``alertmanager`` too: it ends with
+    digits of its name, and the routing target keeps its own."""
+    items = [
+        {
+            "name": "a",
+            "objective": 99,
+            "sli": EVENTS,
+            "alerting": {"labels": {"notification_target": "AlertManager"}},
+        },
+        {
+            "name": "b",
+            "objective": 99,
+            "sli": EVENTS,
+            "alerting": {"tiers": {"pageQuick": {"enabled": False}}},
+        },
+    ]
+    text = render_text(convert(read(native_text(items)), "openslo"))
+    names = [
+        d["metadata"]["name"] for d in yaml.safe_load_all(text) if d["kind"] == "AlertNotificationTarget"
+    ]
+    assert (
+        len(names) == 2 and names[1] == "alertmanager" and re.fullmatch(r"alertmanager-[0-9a-f]{8}", names[0])
+    )
+    assert {s.name: dict(s.alerting.labels)["notification_target"] for s in read(text)} == {
+        "a": names[0],
+        "b": "alertmanager",
+    }
+
+
+SECONDS = [
+    {
+        "name": name,
+        "objective": 99,
+        "sli": EVENTS,
+        "alerting": {"tiers": {"pageQuick": {"for": after}, "ticketSlow": {"for": "2m"}}},
+    }
+    for name, after in (("half", "30s"), ("ninety", "90s"), ("odd", "5m30s"))
+] + [
+    {**part, "alerting": {"tiers": {"pageSlow": {"for": "45s"}}, "labels": {"notification_target": "oncall"}}}
+    for part in ROUTED[-3:]
+]
+
+
+def test_a_for_in_seconds_is_written_rounded_up_to_whole_minutes_and_each_is_reported() -> None:
+    """OpenSLO's shorthand has no seconds: ``for: 30s`` was written ``alertAfter: 30s``, which
+    OpenSLO's SDK refuses; it is ``1m`` now (``90s`` is ``2m``, ``5m30s`` is ``6m``), reported
+    with the value written, for a composite's components too (they alert by its policies)."""
+    original = read(native_text(SECONDS))
+    out = convert(original, "openslo")
+    text = render_text(out)
+    written = re.findall(r"alertAfter: (\S+)", text)
+    assert sorted(set(written)) == ["1m", "2m", "6m"] and all(SHORTHAND.fullmatch(d) for d in written)
+    rounded = {(loss.slo, loss.field): loss.reason for loss in out.losses if loss.field.endswith(".for")}
+    assert sorted(rounded) == [
+        ("api-c", "alerting.tiers.pageSlow.for"),
+        ("api-c-0", "alerting.tiers.pageSlow.for"),
+        ("api-c-1", "alerting.tiers.pageSlow.for"),
+        ("api-half", "alerting.tiers.pageQuick.for"),
+        ("api-ninety", "alerting.tiers.pageQuick.for"),
+        ("api-odd", "alerting.tiers.pageQuick.for"),
+    ]
+    assert (
+        "5m30s is written as alertAfter 6m, rounded up to whole minutes"
+        in rounded[("api-odd", "alerting.tiers.pageQuick.for")]
+    )
+    back = assert_every_difference_reported(original, out)
+    fors = {s.name: {t.name: t.for_seconds for t in s.alerting.tiers if t.for_seconds} for s in back.values()}
+    assert fors["half"] == {"page_quick": 60, "ticket_slow": 120} and fors["odd"]["page_quick"] == 360
+    assert fors["c"] == fors["c-0"] == {"page_slow": 60}
+
+
+def test_a_period_or_lookback_window_in_seconds_is_not_written_and_says_why() -> None:
+    """A period or a tier's long window in seconds cannot be said, nor rounded (it would read
+    back as another period, or as no tier of the catalog): that SLO is left out, reported."""
+    ticket = ((10, "2h", "1d"), (10, "6h", "3d"))
+    catalogs = "---\n".join(
+        [
+            alert_windows("30d", ((2, "5m", "1h30s"), (5, "30m", "6h")), ticket),
+            alert_windows("2592030s", ((2, "5m", "1h"), (5, "30m", "6h")), ticket),
+        ]
+    )
+    tiers = {"tiers": {"ticketSlow": {"enabled": False}}, "labels": {"notification_target": "oncall"}}
+    items = [
+        {"name": "period", "objective": 99, "sli": EVENTS, "period": "2592030s"},
+        {"name": "lookback", "objective": 99, "sli": EVENTS, "alerting": tiers},
+        {
+            "name": "off",
+            "objective": 99,
+            "sli": EVENTS,
+            "alerting": {**tiers, "tiers": {"pageQuick": {"enabled": False}}},
+        },
+        {"name": "kept", "objective": 99, "sli": EVENTS},
+    ]
+    out = convert(read(f"{catalogs}---\n{native_text(items)}"), "openslo")
+    assert [
+        (loss.slo, loss.field, loss.reason.split(", and ")[1])
+        for loss in out.losses
+        if "seconds" in loss.reason
+    ] == [
+        ("api-period", "period", "its period is 30d30s; the SLO is not written"),
+        ("api-lookback", "windows", "the page_quick tier's long window is 1h30s; the SLO is not written"),
+    ]
+    written = [d["metadata"]["name"] for d in out.documents if d["kind"] == "SLO"]  # type: ignore[index]
+    assert written == ["off", "kept"]  # off does not alert on the tier of 1h30s
+
+
+def oslo_validate(path: Path) -> subprocess.CompletedProcess[str]:
+    oslo = find("oslo")
+    if oslo is None:
+        pytest.skip("oslo is not built on the tool shelf (scripts/tools.sh oslo)")
+    return subprocess.run(
+        [str(oslo), "validate", "-f", str(path)], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_oslo_validate_takes_every_file_convert_writes_for_the_bundled_slos(tmp_path: Path) -> None:
+    """``sloctl convert slos/ --to openslo --lossy -o DIR``: OpenSLO's own validator takes every
+    file written (it refused nine alert policies without a notification target before)."""
+    done = sloctl_convert(str(ROOT / "slos"), "--to", "openslo", "--lossy", "-o", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    files = sorted(tmp_path.rglob("*.yaml"))
+    assert files
+    for path in files:
+        run = oslo_validate(path)
+        assert run.returncode == 0, (path.name, run.stdout + run.stderr)
+
+
+@pytest.mark.parametrize("items", [ROUTED, SECONDS], ids=["routing-target", "seconds"])
+def test_oslo_validate_takes_the_routing_target_and_the_rounded_fors(
+    items: list[dict[str, object]], tmp_path: Path
+) -> None:
+    path = tmp_path / "openslo.yaml"
+    path.write_text(render_text(convert(read(native_text(items)), "openslo")))
+    run = oslo_validate(path)
+    assert run.returncode == 0, run.stdout + run.stderr
