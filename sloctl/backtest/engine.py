@@ -96,13 +96,26 @@ def query(base: str, expr: str, time: int | None = None, result_type: ResultType
         return prom.query(expr, time, result_type)
 
 
-def backfill_openmetrics(text: str, workdir: Path, data_dir: Path, *, promtool: str | None = None) -> None:
+def backfill_openmetrics(
+    text: str, workdir: Path, data_dir: Path, *, promtool: str | None = None, span: int | None = None
+) -> None:
     """Write OpenMetrics ``text`` as TSDB blocks into ``data_dir`` (``promtool tsdb
-    create-blocks-from openmetrics``, the default engine's promtool unless one is given)."""
+    create-blocks-from openmetrics``, the default engine's promtool unless one is given). With
+    ``span``, the seconds the samples cover, blocks may be up to three times as long, as the
+    recordings' are: one or two blocks where promtool writes one per 2 hours by default."""
     src = workdir / "series.om"
     src.write_text(text)
+    blocks = () if span is None else (f"--max-block-duration={3 * span}s",)
     subprocess.run(
-        [promtool or find_promtool(), "tsdb", "create-blocks-from", "openmetrics", str(src), str(data_dir)],
+        [
+            promtool or find_promtool(),
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            *blocks,
+            str(src),
+            str(data_dir),
+        ],
         check=True,
         capture_output=True,
         timeout=TIMEOUT,
@@ -407,7 +420,7 @@ def _backfill_level(
         pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
         if pinned:
             text = _evaluate_pinned(url, _full_group(rules.text, g), pinned, first, end, step)
-            backfill_openmetrics(text, workdir, out, promtool=promtool)
+            backfill_openmetrics(text, workdir, out, promtool=promtool, span=end - first)
     return out
 
 
@@ -457,7 +470,8 @@ def replay(
     promtool, binary = str(engine.promtool), engine.prometheus
     # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
     overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
-    backfill_openmetrics(series_text, workdir, data, promtool=promtool)
+    earliest = start if warmup_start is None else min(start, warmup_start)
+    backfill_openmetrics(series_text, workdir, data, promtool=promtool, span=end - earliest)
     levels = recording_levels(rule_groups(rules.text))
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
