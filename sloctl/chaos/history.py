@@ -31,7 +31,7 @@ import yaml
 from sloctl import naming
 from sloctl.durations import DAY
 
-__all__ = ["HistorySeries", "healthy_history", "history_series"]
+__all__ = ["HISTORY_PERIOD", "HistorySeries", "healthy_history", "history_series"]
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,15 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+#: The healthy history a rig starts with (:func:`healthy_history`): a month, as the SLOs' period.
+HISTORY_PERIOD = 30 * DAY
+
+
 def healthy_history(
     rules_text: str,
     *,
     end: float,
-    period: int = 30 * DAY,
+    period: int = HISTORY_PERIOD,
     recent: int = DAY,
     rate: float = 1.0,
     base_window: int = naming.BASE_WINDOW,
