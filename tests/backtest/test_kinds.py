@@ -194,7 +194,7 @@ def _calendar_checks(r: ScenarioResult, item_slo: SLO, boundary: int, start: int
         assert any(got == pytest.approx(w, rel=0.01) for w in wants), (r.scenario.name, second, got, wants)
 
 
-@pytest.mark.cpu(35)
+@pytest.mark.cpu(20)
 def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_months_length(
     slos: dict[str, SLO], backtest: Backtest
 ) -> None:
@@ -225,7 +225,7 @@ def test_a_month_boundary_restarts_the_budget_and_the_quick_page_follows_the_mon
 DST_UNIT = {"prometheus-2": "month", "prometheus-3": "week"}
 
 
-@pytest.mark.cpu(75)
+@pytest.mark.cpu(40)
 def test_a_dst_change_then_the_period_boundary_in_paris_page_in_time_and_restart_at_local_midnight(
     slos: dict[str, SLO], backtest: Backtest, prometheus_engine: PrometheusEngine
 ) -> None:
