@@ -118,13 +118,18 @@ class Runner:
 
     def start(self) -> None:
         lanes = [(t, m) for t in self.config.targets for m in t.connections]
+        # Every probe is built before the origin is taken: an HTTP probe loads its CA bundle
+        # when built (some 30 ms of CPU, several times that on a busy machine), and with the
+        # origin taken first, twenty-two probes put every lane's first slot in the past: the
+        # lanes then ran at once, all on their first (cold) connection, and timed out behind
+        # each other on a loaded machine.
+        probes = [self._factory(target, mode) for target, mode in lanes]
+        self._probes.extend(probes)
         # One origin for every lane's offset: taken per lane as its task began, it moved with
         # whatever ran before that task (the first lanes' first runs), and lane 1 of 5 was
         # planned 0.29 of an interval after lane 0 on a loaded machine.
         origin = asyncio.get_running_loop().time()
-        for i, (target, mode) in enumerate(lanes):
-            probe = self._factory(target, mode)
-            self._probes.append(probe)
+        for i, ((target, mode), probe) in enumerate(zip(lanes, probes, strict=True)):
             # Lanes spread evenly over the interval, as Prometheus spreads its scrapes: 200
             # targets on one interval never connect (nor queue at a shared server) in the same
             # instant, and every target still reports within one interval.

@@ -13,6 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from sloctl import contract
+from sloctl.collector import app
+from sloctl.collector.config import CollectorConfig, ConnectionMode, Target
+from sloctl.collector.probes.base import Probe
+from sloctl.collector.runner import build_probe
 from tests.collector.helpers import LiveCollector, collector_config, live_collector
 from tests.fixtures.metrics import in_text
 from tests.fixtures.stub_http import serve, text
@@ -106,3 +110,34 @@ def test_the_lanes_are_spread_evenly_over_the_interval() -> None:
     # and none ran before its slot.
     assert all(abs(g - interval / LANES) < 1e-6 for g in gaps), gaps
     assert all(actual >= planned for planned, actual in starts), starts
+
+
+def test_the_first_slots_are_planned_after_every_probe_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP probe loads its CA bundle when it is built: with the lanes' origin taken before
+    the probes were built, twenty-two of them (0.6 s here, seconds on a busy machine) put the
+    first lanes' slots in the past, and those lanes all ran at once and timed out behind each
+    other. The origin is taken once every probe is built."""
+    built: list[float] = []
+
+    def build_and_note(
+        target: Target, mode: ConnectionMode, secrets: dict[tuple[str, str], str], config: CollectorConfig
+    ) -> Probe:
+        probe = build_probe(target, mode, secrets, config)
+        built.append(time.monotonic())  # the loop's clock (asyncio's default)
+        return probe
+
+    monkeypatch.setattr(app, "build_probe", build_and_note)
+    with serve(lambda _request: text("{}", "application/json")) as api:
+        config = collector_config(
+            (f"name: api{i}, kind: http, url: '{api.url}/'" for i in range(LANES)),
+            "interval: 1s, timeout: 500ms, connections: [cold, warm]",
+        )
+        with live_collector(config, {}) as live:
+            wait_until(
+                lambda: all(live.lane_starts(f"api{i}", m) for i in range(LANES) for m in ("cold", "warm")),
+                timeout=10,
+                what="a run of every lane",
+            )
+            planned = [live.lane_starts(f"api{i}", m)[0][0] for i in range(LANES) for m in ("cold", "warm")]
+    assert len(built) == 2 * LANES
+    assert min(planned) >= max(built), (min(planned), max(built))
