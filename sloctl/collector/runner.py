@@ -242,17 +242,18 @@ class Runner:
             try:
                 async with deadline:
                     report = await probe.run(rec)
-            except TimeoutError as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # The deadline cancels the run; a driver may answer the cancellation with an
+                # error of its own (pymongo's pool: "connection is already closed") rather than
+                # let it through as the deadline's TimeoutError. Either way the deadline ended it.
                 if deadline.expired():
                     reason = rec.hint or timeout_reason(rec.current)
                     phase = rec.current or "connect"
                     error = rec.why or f"no answer within the {target.timeout:g}s deadline (phase {phase})"
                 else:
                     reason, error = classify(exc, rec.current), detail(exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                reason, error = classify(exc, rec.current), detail(exc)
             durations = dict(rec.durations)
             durations[Phase.TOTAL] = time.perf_counter() - t0
             if reason is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,10 +14,12 @@ import pytest
 from pymongo.errors import NetworkTimeout, OperationFailure, ServerSelectionTimeoutError
 
 from sloctl.collector.logs import make_logger
+from sloctl.collector.probes.base import PhaseRecorder, ProbeReport
 from sloctl.collector.probes.http import check_link, check_problem_json, check_rate_limit
 from sloctl.collector.reasons import ProbeFailure, classify
 from sloctl.contract import Phase, Reason
 from sloctl.masking import Masker
+from tests.collector.helpers import collector_config, quiet_collector
 
 
 @pytest.mark.parametrize(
@@ -134,3 +137,46 @@ def test_link_header() -> None:
     assert check_link({"link": good}) is None
     assert check_link({}) == "no Link header"
     assert check_link({"link": "/v1/projects; next"}) is not None
+
+
+class _CancelledAsItsOwnError:
+    """A probe whose driver, cancelled by the run's deadline, raises an error of its own rather
+    than let the cancellation through (pymongo's pool said ``AutoReconnect: connection is already
+    closed`` when its wait was cut): the run still ended on its deadline."""
+
+    def __init__(self, phase: Phase) -> None:
+        self.phase = phase
+
+    async def run(self, rec: PhaseRecorder) -> ProbeReport:
+        async with rec.phase(self.phase):
+            try:
+                await asyncio.Event().wait()  # the server never answers: the deadline ends it
+            except asyncio.CancelledError:
+                raise ConnectionResetError("connection is already closed") from None
+        return ProbeReport()
+
+    async def close(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("phase", "reason"), [(Phase.QUERY, "query_timeout"), (Phase.CONNECT, "connect_timeout")]
+)
+def test_a_run_cut_by_its_deadline_is_a_timeout_whatever_error_the_driver_raises(
+    phase: Phase, reason: str
+) -> None:
+    collector = quiet_collector(
+        collector_config(
+            ["name: db, kind: redis, port: 9"], "interval: 1s, timeout: 200ms, connections: [cold]"
+        ),
+        "collector.yaml",
+        logger="test-deadline-driver-error",
+    )
+    target = collector.config.targets[0]
+    result = asyncio.run(
+        collector.runner.run_once(target, target.connections[0], _CancelledAsItsOwnError(phase))
+    )
+    assert (result.reason, result.error) == (
+        reason,
+        f"no answer within the 0.2s deadline (phase {phase.value})",
+    )
