@@ -22,7 +22,7 @@ import re
 import zoneinfo
 
 from sloctl.durations import DAY
-from sloctl.model import Calendar, CalendarUnit
+from sloctl.model import CalendarUnit, next_period_first_day, period_first_day
 
 __all__ = [
     "NOMINAL_SECONDS",
@@ -30,7 +30,6 @@ __all__ = [
     "CalendarError",
     "boundary_offsets",
     "period_bounds",
-    "rule_bounds",
     "zone",
 ]
 
@@ -114,49 +113,15 @@ def boundary_offsets(unit: CalendarUnit, time_zone: str) -> tuple[tuple[int, int
     return tuple(rows)
 
 
-def _period_start(unit: CalendarUnit, day: dt.date) -> dt.date:
-    if unit == "week":
-        return day - dt.timedelta(days=day.weekday())
-    month = day.month if unit == "month" else (day.month - 1) // 3 * 3 + 1
-    return dt.date(day.year, month, 1)
-
-
-def _next_start(unit: CalendarUnit, start: dt.date) -> dt.date:
-    if unit == "week":
-        return start + dt.timedelta(weeks=1)
-    months = 1 if unit == "month" else 3
-    year, month = divmod(start.month - 1 + months, 12)
-    return dt.date(start.year + year, month + 1, 1)
-
-
 def period_bounds(unit: CalendarUnit, time_zone: str, t: float) -> tuple[int, int]:
     """Unix seconds of the start and end of the period of ``unit`` holding instant ``t``:
     local midnights in ``time_zone``, straight from the zone database."""
     tz = zone(time_zone)
     local = dt.datetime.fromtimestamp(t, tz)
-    start = _period_start(unit, local.date())
-    end = _next_start(unit, start)
+    start = period_first_day(unit, local.date())
+    end = next_period_first_day(unit, start)
 
     def at_midnight(day: dt.date) -> int:
         return int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
 
     return at_midnight(start), at_midnight(end)
-
-
-def rule_bounds(calendar: Calendar, t: float) -> tuple[int, int]:
-    """What the generated rules compute at instant ``t`` (``sloctl.render.calendar``), in Python:
-    the UTC period starts around ``t``'s UTC date moved to local midnight by the offsets table.
-    The model behind the generated rule tests uses it; ``period_bounds`` is the oracle it is
-    tested against."""
-    day = dt.datetime.fromtimestamp(t, dt.UTC).date()
-    current = _period_start(calendar.unit, day)
-    previous = _period_start(calendar.unit, current - dt.timedelta(days=1))
-    following = _next_start(calendar.unit, current)
-    candidates = (previous, current, following, _next_start(calendar.unit, following))
-
-    def boundary(d: dt.date) -> int:
-        off = next(o for m, first, last, o in calendar.offsets if m == d.month and first <= d.day <= last)
-        return int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()) - off
-
-    bounds = [boundary(d) for d in candidates]
-    return max(b for b in bounds if b <= t), min(b for b in bounds if b > t)

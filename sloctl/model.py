@@ -52,6 +52,8 @@ __all__ = [
     "Timeslices",
     "WindowedQuery",
     "alert_windows",
+    "next_period_first_day",
+    "period_first_day",
     "with_fast_reset",
 ]
 
@@ -275,17 +277,11 @@ class Calendar:
 
     def first_day(self, day: dt.date) -> dt.date:
         """The first day of the period holding the local date ``day``."""
-        if self.unit == "week":
-            return day - dt.timedelta(days=day.weekday())
-        month = day.month if self.unit == "month" else (day.month - 1) // 3 * 3 + 1
-        return dt.date(day.year, month, 1)
+        return period_first_day(self.unit, day)
 
     def next_first_day(self, first: dt.date) -> dt.date:
         """The first day of the period after the one starting on ``first``."""
-        if self.unit == "week":
-            return first + dt.timedelta(weeks=1)
-        year, month = divmod(first.month - 1 + (1 if self.unit == "month" else 3), 12)
-        return dt.date(first.year + year, month + 1, 1)
+        return next_period_first_day(self.unit, first)
 
     def starts_at(self, first: dt.date) -> int:
         """Unix seconds of local midnight on ``first``: UTC midnight less the zone's offset."""
@@ -308,6 +304,23 @@ class Calendar:
                 break
             first = self.first_day(first - dt.timedelta(days=1))
         return self.starts_at(first), self.starts_at(self.next_first_day(first))
+
+
+def period_first_day(unit: CalendarUnit, day: dt.date) -> dt.date:
+    """The first day of the period of ``unit`` holding the local date ``day`` (weeks start on
+    Monday, quarters in January, April, July and October)."""
+    if unit == "week":
+        return day - dt.timedelta(days=day.weekday())
+    month = day.month if unit == "month" else (day.month - 1) // 3 * 3 + 1
+    return dt.date(day.year, month, 1)
+
+
+def next_period_first_day(unit: CalendarUnit, first: dt.date) -> dt.date:
+    """The first day of the period of ``unit`` after the one starting on ``first``."""
+    if unit == "week":
+        return first + dt.timedelta(weeks=1)
+    year, month = divmod(first.month - 1 + (1 if unit == "month" else 3), 12)
+    return dt.date(first.year + year, month + 1, 1)
 
 
 PolicyAction = Literal["notify", "freeze"]

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sloctl import naming
-from sloctl.calendars import rule_bounds
 from sloctl.durations import HOUR
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql, promsim
@@ -158,7 +157,7 @@ class _Model:
         # The 5m points the rules count (evaluations on the 5m grid, as here): those of the
         # whole hours H after the period start (H-55m..H), then those after the last hour.
         t = self.times[i]
-        start, _end = rule_bounds(cal, t)
+        start, _end = cal.period_at(t)
         rest = max(t - t % HOUR, start)
 
         def counted(p: int) -> bool:
@@ -175,7 +174,7 @@ class _Model:
     def period_seconds(self, i: int) -> int:
         if self.slo.calendar is None:
             return self.slo.period
-        start, end = rule_bounds(self.slo.calendar, self.times[i])
+        start, end = self.slo.calendar.period_at(self.times[i])
         return end - start
 
     def events(self, i: int, window: int) -> float:

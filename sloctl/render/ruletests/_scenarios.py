@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sloctl import naming
-from sloctl.calendars import rule_bounds
 from sloctl.durations import DAY, HOUR, format_duration
 from sloctl.model import SLO, AlertTier, CompositeSLI
 from sloctl.render import promql
@@ -647,7 +646,7 @@ class _Builder:
         slo = self.slo
         cal = slo.calendar
         assert cal is not None
-        start, end = rule_bounds(cal, 0)
+        start, end = cal.period_at(0)
         boundary = end if end <= 2 * DAY else start
         rpm = _traffic(slo)
         errors = math.floor(rpm * 0.5 * slo.error_budget)
@@ -712,7 +711,7 @@ def _first_period(slo: SLO) -> int:
     """The length of the period a test starts in (t = 0, 1970-01-01 UTC for calendars)."""
     if slo.calendar is None:
         return slo.period
-    start, end = rule_bounds(slo.calendar, 0)
+    start, end = slo.calendar.period_at(0)
     return end - start
 
 
