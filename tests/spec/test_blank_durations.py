@@ -19,7 +19,7 @@ import pytest
 from sloctl.shelf import find
 from sloctl.spec import load_text
 from tests.fixtures.sloth import sloth_spec
-from tests.fixtures.specs import alert_windows, shop_slo
+from tests.fixtures.specs import alert_windows, pyrra_slo, shop_slo
 
 BLANK = "expected a duration such as 5m, 1h or 30d, found nothing (null)"
 EMPTY = "'' is not a Prometheus duration such as 500ms, 10s, 5m, 1h30m or 30d"
@@ -27,17 +27,13 @@ EMPTY = "'' is not a Prometheus duration such as 500ms, 10s, 5m, 1h30m or 30d"
 CATALOG = alert_windows("30d", ((2, "5m", "1h"), (5, "30m", "6h")), ((10, "2h", "1d"), (10, "6h", "3d")))
 SLOTH_CATALOG = CATALOG.replace("apiVersion: sloctl/v1", "apiVersion: sloth.slok.dev/v1")
 
-PYRRA = """apiVersion: pyrra.dev/v1alpha1
-kind: ServiceLevelObjective
-metadata: {name: api-errors, namespace: monitoring}
-spec:
-  target: "99"
-  window: 2w
-  indicator:
-    ratio:
-      errors: {metric: 'http_requests_total{job="api",code=~"5.."}'}
-      total: {metric: 'http_requests_total{job="api"}'}
-"""
+PYRRA = pyrra_slo(
+    "ratio:\n"
+    '  errors: {metric: \'http_requests_total{job="api",code=~"5.."}\'}\n'
+    "  total: {metric: 'http_requests_total{job=\"api\"}'}",
+    metadata="{name: api-errors, namespace: monitoring}",
+    window="2w",
+)
 
 V1ALPHA = """apiVersion: openslo/v1alpha
 kind: SLO

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from sloctl.cli.main import main
 from sloctl.model import SLO, EventsSLI, RatioSLI
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.cli import run_sloctl
+from tests.fixtures.specs import pyrra_slo
 from tests.paths import ROOT
 
 FIXTURES = ROOT / "tests" / "spec" / "fixtures" / "pyrra"
@@ -120,16 +120,8 @@ def test_settings_sloctl_has_no_use_for_are_warnings_that_say_why() -> None:
     assert all(m.startswith("ignored: ") for m in warnings.values())
 
 
-BASE = """\
-apiVersion: pyrra.dev/v1alpha1
-kind: ServiceLevelObjective
-metadata: {name: api}
-spec:
-  target: "99"
-  window: WINDOW
-  indicator:
-    INDICATOR
-"""
+#: a valid indicator, for the objects below whose point lies elsewhere
+RATIO = "ratio: {errors: {metric: e}, total: {metric: t}}"
 
 
 @pytest.mark.parametrize(
@@ -154,8 +146,7 @@ spec:
 def test_a_broken_pyrra_object_is_refused_with_the_field_and_the_reason(
     window: str, indicator: str, message: str
 ) -> None:
-    text = BASE.replace("WINDOW", window).replace("INDICATOR", textwrap.dedent(indicator))
-    result = load_text(text, "p.yaml")
+    result = load_text(pyrra_slo(indicator, window=window), "p.yaml")
     assert not result.slos
     assert any(message in str(e) for e in result.errors), [str(e) for e in result.errors]
 
@@ -165,9 +156,7 @@ def test_a_namespace_that_is_no_service_name_is_refused_and_nothing_is_generated
     held to the native service-name check (``Bad NS`` generated rules/bad-ns.yml); without one
     the service is ``default``, which passes."""
     spec = tmp_path / "slo.yaml"
-    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
-    bad = BASE.replace("WINDOW", "4w").replace("INDICATOR", indicator)
-    spec.write_text(bad.replace("metadata: {name: api}", 'metadata: {name: api, namespace: "Bad NS"}'))
+    spec.write_text(pyrra_slo(RATIO, metadata='{name: api, namespace: "Bad NS"}'))
     proc = run_sloctl("generate", str(spec), "-o", str(tmp_path / "out"))
     assert proc.returncode == 1
     assert (
@@ -175,14 +164,13 @@ def test_a_namespace_that_is_no_service_name_is_refused_and_nothing_is_generated
         "'.', starting and ending with a letter or digit"
     ) in proc.stderr
     assert not (tmp_path / "out").exists()
-    (slo,) = load_text(bad, "p.yaml").slos
+    (slo,) = load_text(pyrra_slo(RATIO), "p.yaml").slos
     assert slo.service == "default"
 
 
 def test_a_grouping_label_that_is_no_label_name_is_the_one_error_not_three() -> None:
     """The queries built with it did not parse: two PromQL syntax errors came on top of it."""
-    indicator = "ratio: {errors: {metric: e}, total: {metric: t}, grouping: [job, bad-label]}"
-    text = BASE.replace("WINDOW", "4w").replace("INDICATOR", indicator)
+    text = pyrra_slo("ratio: {errors: {metric: e}, total: {metric: t}, grouping: [job, bad-label]}")
     assert [str(e) for e in load_text(text, "p.yaml").errors] == [
         "p.yaml:8:64: spec.indicator.ratio.grouping: 'bad-label' is not a label name"
     ]
@@ -191,14 +179,7 @@ def test_a_grouping_label_that_is_no_label_name_is_the_one_error_not_three() -> 
 def test_an_object_label_pyrra_does_not_put_on_the_rules_is_a_warning_naming_the_operator_flag() -> None:
     """``prometheus: k8s`` selects Pyrra's PrometheusRule for the operator; it was dropped
     without a word (only ``pyrra.dev/`` labels go on the rules)."""
-    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
-    text = (
-        BASE.replace("WINDOW", "4w")
-        .replace("INDICATOR", indicator)
-        .replace(
-            "metadata: {name: api}", "metadata: {name: api, labels: {prometheus: k8s, pyrra.dev/team: a}}"
-        )
-    )
+    text = pyrra_slo(RATIO, metadata="{name: api, labels: {prometheus: k8s, pyrra.dev/team: a}}")
     result = load_text(text, "p.yaml")
     assert result.ok and dict(result.slos[0].labels) == {"team": "a"}
     assert [(w.path, w.message.split(";")[0]) for w in result.warnings] == [
@@ -216,12 +197,7 @@ def test_convert_and_explain_say_what_the_reader_ignored_as_every_command_does(
 ) -> None:
     """Both read quietly: the label above was neither in their output nor on standard error."""
     spec = tmp_path / "p.yaml"
-    indicator = "ratio: {errors: {metric: e}, total: {metric: t}}"
-    spec.write_text(
-        BASE.replace("WINDOW", "4w")
-        .replace("INDICATOR", indicator)
-        .replace("metadata: {name: api}", "metadata: {name: api, labels: {prometheus: k8s}}")
-    )
+    spec.write_text(pyrra_slo(RATIO, metadata="{name: api, labels: {prometheus: k8s}}"))
     assert main([command[0], str(spec), *command[1:]]) == 0
     out, err = capsys.readouterr()
     assert "prometheus" not in out
