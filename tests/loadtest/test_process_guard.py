@@ -25,33 +25,38 @@ from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 #: the run's allow-list: 127.0.0.1 alone (and ::1), so that 127.0.0.2 is "outside"
 INSIDE = ("127.0.0.1/32", "::1/128")
 
-ESCAPING_LOCUST_FILE = """
-import os
-
-from locust import FastHttpUser, HttpUser, constant, task
-
-OUTSIDE = os.environ["SLOCTL_TEST_OUTSIDE"]
-
+#: how every Locust file here ends: its task ``visit`` run by each of Locust's HTTP clients,
+#: ``FastHttpUser`` (geventhttpclient) and ``HttpUser`` (requests), as the users ``Fast`` and
+#: ``Plain``; ``visit`` names its requests after the user's class
+BOTH_CLIENTS = """
 
 class Fast(FastHttpUser):
     wait_time = constant(0.05)
-
-    @task
-    def visit(self) -> None:
-        self.client.get("/ok", name="fast /ok")
-        self.client.get(OUTSIDE + "/absolute", name="fast absolute")
-        self.client.get("/redirect", name="fast redirect")
+    tasks = [visit]
 
 
 class Plain(HttpUser):
     wait_time = constant(0.05)
-
-    @task
-    def visit(self) -> None:
-        self.client.get("/ok", name="plain /ok")
-        self.client.get(OUTSIDE + "/absolute", name="plain absolute")
-        self.client.get("/redirect", name="plain redirect")
+    tasks = [visit]
 """
+
+ESCAPING_LOCUST_FILE = (
+    """
+import os
+
+from locust import FastHttpUser, HttpUser, constant
+
+OUTSIDE = os.environ["SLOCTL_TEST_OUTSIDE"]
+
+
+def visit(user) -> None:
+    client = type(user).__name__.lower()
+    user.client.get("/ok", name=f"{client} /ok")
+    user.client.get(OUTSIDE + "/absolute", name=f"{client} absolute")
+    user.client.get("/redirect", name=f"{client} redirect")
+"""
+    + BOTH_CLIENTS
+)
 
 
 @real_locust_run
@@ -83,25 +88,16 @@ def test_an_absolute_url_or_a_redirect_outside_the_allow_list_fails_and_never_co
     assert "--allow-host" in errors, stats.errors
 
 
-BOTH_CLIENTS_LOCUST_FILE = """
-from locust import FastHttpUser, HttpUser, constant, task
+BOTH_CLIENTS_LOCUST_FILE = (
+    """
+from locust import FastHttpUser, HttpUser, constant
 
 
-class Fast(FastHttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def ok(self) -> None:
-        self.client.get("/ok", name="fast")
-
-
-class Plain(HttpUser):
-    wait_time = constant(0.05)
-
-    @task
-    def ok(self) -> None:
-        self.client.get("/ok", name="plain")
+def visit(user) -> None:
+    user.client.get("/ok", name=type(user).__name__.lower())
 """
+    + BOTH_CLIENTS
+)
 
 PASSWORD = "s3cret-hunter2"
 
