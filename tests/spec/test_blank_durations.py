@@ -19,7 +19,7 @@ import pytest
 from sloctl.shelf import find
 from sloctl.spec import load_text
 from tests.fixtures.sloth import sloth_spec
-from tests.fixtures.specs import alert_windows, pyrra_slo, shop_slo
+from tests.fixtures.specs import alert_windows, openslo_slo, pyrra_slo, shop_slo
 
 BLANK = "expected a duration such as 5m, 1h or 30d, found nothing (null)"
 EMPTY = "'' is not a Prometheus duration such as 500ms, 10s, 5m, 1h30m or 30d"
@@ -35,12 +35,9 @@ PYRRA = pyrra_slo(
     window="2w",
 )
 
-V1ALPHA = """apiVersion: openslo/v1alpha
-kind: SLO
-metadata: {name: api-availability}
-spec:
-  service: api
-  budgetingMethod: Occurrences
+V1ALPHA = openslo_slo(
+    "v1alpha",
+    """\
   objectives:
     - ratioMetrics:
         good: {source: prometheus, queryType: promql, query: 'sum(rate(ok_total[{{.window}}]))'}
@@ -49,14 +46,12 @@ spec:
   timeWindows:
     - count: 28
       unit: Day
-"""
+""",
+)
 
-OPENSLO = """apiVersion: openslo/v1
-kind: SLO
-metadata: {name: api-availability}
-spec:
-  service: api
-  budgetingMethod: Timeslices
+OPENSLO = openslo_slo(
+    "v1",
+    """\
   indicator:
     metadata: {name: api-ratio}
     spec:
@@ -82,7 +77,9 @@ spec:
             spec:
               severity: page
               condition: {kind: burnrate, op: gt, threshold: 14.4, lookbackWindow: 1h, alertAfter: 2m}
-"""
+""",
+    budgeting="Timeslices",
+)
 
 NATIVE = shop_slo(extra="timeslices: {slice: 5m, target: 95}")
 

@@ -13,7 +13,7 @@ from sloctl.spec import load_text
 from sloctl.spec.build import Fields
 from sloctl.spec.yamlsrc import YNode, parse_documents
 from tests.fixtures.sloth import sloth_spec
-from tests.fixtures.specs import shop_slo
+from tests.fixtures.specs import openslo_slo, shop_slo
 
 SLOTH = sloth_spec({}).replace("objective: 99.9", "objective: 100") + textwrap.indent(
     "page_alert:\n  annotations:\n    bad-name: x\n", " " * 6
@@ -38,21 +38,7 @@ spec:
 """
 
 
-def _openslo(version: str, rest: str) -> str:
-    """The OpenSLO SLO ``api-availability`` of the service ``api``; ``rest``: its other spec
-    fields, at the spec's indentation."""
-    return f"""
-apiVersion: openslo/{version}
-kind: SLO
-metadata:
-  name: api-availability
-spec:
-  service: api
-  budgetingMethod: Occurrences
-{rest}"""
-
-
-OPENSLO = _openslo(
+OPENSLO = openslo_slo(
     "v1",
     """  timeWindow:
     - duration: 1w
@@ -210,7 +196,7 @@ def test_errors_of_fields_read_by_the_native_reader_stand_at_the_fields_value() 
         assert where[path] == Location("slo.yaml", *place(text, needle)), path
 
 
-OPENSLO_V1ALPHA = _openslo(
+OPENSLO_V1ALPHA = openslo_slo(
     "v1alpha",
     """  timeWindows:
     - count: 30
