@@ -5,11 +5,14 @@ Each server runs in its own session (``_process``), so a signal to its launcher'
 never reaches it, and nothing else would stop it. The watcher reads registrations from a pipe
 whose write end only the launcher holds. The kernel closes that end when the launcher dies,
 however it dies; at the end of the pipe the watcher sends every server still registered SIGCONT
-and its stop signal, waits ``GRACE_SECONDS``, then SIGKILLs the process group (a PostgreSQL
-postmaster's backends with it). A server stopped the normal way is unregistered first.
+and its stop signal, waits ``GRACE_SECONDS``, then SIGKILLs the process group (what the server
+forked into it; PostgreSQL's backends lead groups of their own and end with their postmaster).
+A server stopped the normal way is unregistered first.
 
 A registration carries the process's start time (field 22 of ``/proc/PID/stat``): a pid that
 the kernel has given to another process since is never signalled.
+The launcher keeps its registrations as well: a watcher that dies before it is replaced at once
+by one told all of them, and a forked child never holds the pipe (see :class:`Lifeline`).
 
 A launcher may also register directories (a PostgreSQL cluster made in /tmp because the work
 directory is out of the service user's reach): the watcher removes them at the end of the pipe,
@@ -29,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 
 __all__ = ["GRACE_SECONDS", "LIFELINE", "Lifeline", "alive", "start_time"]
 
@@ -67,15 +71,30 @@ def alive(pid: int, started: str | None = None) -> bool:
 
 
 class Lifeline:
-    """The launcher's side: one watcher per process (started at the first :meth:`watch`, and
-    again in a forked child, which must not share its parent's)."""
+    """The launcher's side: one watcher per process, started at the first :meth:`watch`.
+
+    The launcher keeps every registration too, so that a watcher that dies before it (killed
+    from outside: a stale signal to a reused pid) is replaced at once by a new one that is told
+    all of them; a registration is never lost with the watcher that held it. A forked child
+    closes its copy of the pipe at once (``os.register_at_fork``): a child that outlives the
+    launcher (a worker of a fork pool) would otherwise hold the pipe open, and the watcher would
+    wait on it instead of stopping the launcher's servers; the child starts a watcher of its own
+    should it start servers."""
 
     def __init__(self, grace_seconds: float = GRACE_SECONDS) -> None:
         self.grace_seconds = grace_seconds
+        self._reset()
+        _LINES.add(self)
+
+    def _reset(self) -> None:
+        """No watcher and nothing registered (a new lifeline, or a forked child's copy)."""
         self._lock = threading.Lock()
-        self._owner: int | None = None
-        self._fd: int | None = None
         self.watcher_pid: int | None = None
+        self._fd: int | None = None
+        self._servers: dict[int, tuple[int, str]] = {}
+        self._directories: list[str] = []
+        self._closed = False
+        self._replacements = 0
 
     def watch(self, pid: int, stop_signal: int = signal.SIGTERM, *, started: str | None = None) -> None:
         """Stop the process group of ``pid`` (its leader first, with ``stop_signal``) if this
@@ -83,7 +102,9 @@ class Lifeline:
         started = started or start_time(pid)
         if started is None:
             return  # already gone
-        self._send(f"+ {pid} {int(stop_signal)} {started}\n")
+        with self._lock:
+            self._servers[pid] = (int(stop_signal), started)
+            self._send(f"+ {pid} {int(stop_signal)} {started}\n")
 
     def remove_at_end(self, path: str | os.PathLike[str]) -> None:
         """Remove the directory tree ``path`` when the lifeline ends, once the servers still
@@ -92,37 +113,47 @@ class Lifeline:
         where = os.path.abspath(path)
         if "\n" in where:
             raise ValueError(f"a directory the lifeline removes has no newline in its path: {where!r}")
-        self._send(f"d {where}\n")
+        with self._lock:
+            self._directories.append(where)
+            self._send(f"d {where}\n")
 
     def forget(self, pid: int) -> None:
         """``pid`` has been stopped the normal way."""
-        self._send(f"- {pid}\n")
+        with self._lock:
+            if self._servers.pop(pid, None) is not None:
+                self._send(f"- {pid}\n")
 
     def close(self) -> None:
         """End the lifeline now: the watcher stops what is still registered and exits."""
         with self._lock:
-            if self._fd is not None and self._owner == os.getpid():
+            self._closed = True
+            if self._fd is not None:
                 os.close(self._fd)
-            self._fd = self._owner = None
+            self._fd = None
 
     def _send(self, line: str) -> None:
-        with self._lock:
-            if self._owner != os.getpid():
-                self._spawn()
-            assert self._fd is not None
+        """``line`` to the watcher (the lock held), to a new one told every registration when
+        there is none or it is gone."""
+        if self._fd is not None:
             try:
-                os.write(self._fd, line.encode())
+                _write_all(self._fd, line.encode())
+                return
             except OSError:
-                # The watcher is gone (killed from outside): a new one for what comes next.
-                os.close(self._fd)
-                self._fd = self._owner = None
+                self._drop_watcher()  # killed from outside
+        self._spawn()
+
+    def _drop_watcher(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = None
 
     def _spawn(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # a forked child's copy of its parent's end: the parent's to hold
+        """A new watcher, told every registration kept here, and a thread that replaces it
+        should it die before this process (at most ``_REPLACEMENTS`` times)."""
+        self._closed = False
         read, write = os.pipe()  # both ends close on exec: no other child holds the write end
         try:
-            self.watcher_pid = os.posix_spawn(
+            pid = os.posix_spawn(
                 sys.executable,
                 [sys.executable, "-I", os.path.abspath(__file__), str(self.grace_seconds)],
                 os.environ,
@@ -134,7 +165,53 @@ class Lifeline:
             )
         finally:
             os.close(read)
-        self._fd, self._owner = write, os.getpid()
+        self._fd, self.watcher_pid = write, pid
+        told = [f"+ {p} {sig} {started}\n" for p, (sig, started) in self._servers.items()]
+        told += [f"d {where}\n" for where in self._directories]
+        if told:
+            # A failure here leaves the new watcher to its guard, which replaces it.
+            with contextlib.suppress(OSError):
+                _write_all(write, "".join(told).encode())
+        threading.Thread(target=self._guard, args=(pid,), name="sloctl-lifeline", daemon=True).start()
+
+    def _guard(self, pid: int) -> None:
+        """Wait for watcher ``pid`` to end (and reap it); replace it when it ended before
+        :meth:`close` and this process still has something registered."""
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        with self._lock:
+            if self._closed or self.watcher_pid != pid:
+                return  # closed on purpose, or replaced already (a failed write saw it gone)
+            self._drop_watcher()
+            if (self._servers or self._directories) and self._replacements < _REPLACEMENTS:
+                self._replacements += 1
+                self._spawn()
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of ``data`` to ``fd`` (a write to a pipe may take part of it when a signal comes)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_LINES: weakref.WeakSet[Lifeline] = weakref.WeakSet()
+_REPLACEMENTS = 100
+"""How many times a lifeline replaces a watcher that died before it: a bound for a watcher that
+cannot start; the watchers that a stale signal kills come one in a long while."""
+
+
+def _forked_child() -> None:
+    """In a forked child: close the copies of the parent's pipes and forget its registrations
+    (the parent's watchers keep them)."""
+    for line in list(_LINES):
+        if line._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(line._fd)
+        line._reset()
+
+
+os.register_at_fork(after_in_child=_forked_child)
 
 
 LIFELINE = Lifeline()

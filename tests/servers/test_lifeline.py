@@ -1,10 +1,14 @@
 """The lifeline stops the servers of a launcher that dies without stopping them, and nothing
 else: not a server stopped the normal way, not a process that took a registered pid since; then
-it removes the directories registered with it, never before the servers are stopped."""
+it removes the directories registered with it, never before the servers are stopped. A watcher
+killed before its launcher is replaced by one that knows every server, and a child forked
+without exec does not keep the watcher waiting."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +18,7 @@ import pytest
 
 from sloctl.servers._lifeline import Lifeline, alive, start_time
 from sloctl.servers._process import wait_until
+from tests.waiting import wait_until as wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -26,8 +31,9 @@ def _sleeper() -> subprocess.Popen[bytes]:
 
 
 def _watcher_exited(line: Lifeline) -> bool:
+    """The lifeline's watcher has ended (its launcher's side reaps it)."""
     assert line.watcher_pid is not None
-    return os.waitpid(line.watcher_pid, os.WNOHANG)[0] == line.watcher_pid
+    return not alive(line.watcher_pid)
 
 
 def test_the_watcher_stops_only_what_is_still_registered_when_the_lifeline_ends() -> None:
@@ -119,29 +125,10 @@ def _group(pgid: int) -> list[int]:
     return found
 
 
-LAUNCHER = """
-import sys
-from pathlib import Path
-from sloctl.servers import start_redis
-server = start_redis(Path(sys.argv[1]))
-print(server.pid, flush=True)
-sys.stdin.read()
-"""
-
-PG_LAUNCHER = """
-import sys
-from pathlib import Path
-from sloctl.servers import start_postgres
-server = start_postgres(Path(sys.argv[1]))
-print(server.pid, (Path(sys.argv[1]) / "postgres").resolve(), flush=True)
-sys.stdin.read()
-"""
-
-
-def _launch(script: str, workdir: Path) -> subprocess.Popen[bytes]:
+def _launch(script: str, workdir: Path, *args: str) -> subprocess.Popen[bytes]:
     """``script`` in a Python of its own, which prints what it started and waits on stdin."""
     return subprocess.Popen(
-        [sys.executable, "-c", script, str(workdir)],
+        [sys.executable, "-c", script, str(workdir), *args],
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         stdin=subprocess.PIPE,
@@ -157,37 +144,127 @@ def _end(launcher: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def test_the_servers_of_a_killed_launcher_stop(tmp_path: Path) -> None:
-    launcher = _launch(LAUNCHER, tmp_path)
+def test_a_watcher_killed_before_its_launcher_is_replaced_by_one_told_every_registration() -> None:
+    line = Lifeline(grace_seconds=1)
+    kept, forgotten = _sleeper(), _sleeper()
     try:
-        assert launcher.stdout is not None
-        line = launcher.stdout.readline()
-        assert line.strip().isdigit(), f"the launcher did not start Redis: {line!r}"
-        redis_pid = int(line)
-        assert alive(redis_pid)
-        launcher.kill()  # SIGKILL: no finally, no atexit, no fixture teardown runs in it
-        launcher.wait()
-        assert wait_until(lambda: not alive(redis_pid), timeout=20), "Redis outlived its launcher"
+        line.watch(kept.pid)
+        line.watch(forgotten.pid)
+        line.forget(forgotten.pid)
+        first = line.watcher_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        replaced = wait_for(
+            lambda: line.watcher_pid != first and line.watcher_pid, timeout=15, what="a new watcher"
+        )
+        line.close()
+        wait_for(lambda: kept.poll() is not None, timeout=15, what="the registered server stopped")
+        assert kept.returncode == -signal.SIGTERM
+        wait_for(lambda: not alive(replaced), timeout=15, what="the new watcher's exit")
+        assert forgotten.poll() is None, "a server forgotten before the watcher died is left alone"
     finally:
-        _end(launcher)
+        for p in (kept, forgotten):
+            p.kill()
+            p.wait()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="PostgreSQL runs as its service user only when started as root")
-def test_a_killed_launcher_leaves_no_postgresql_cluster_in_tmp(tmp_path: Path) -> None:
-    """As root, PostgreSQL runs as its own user, which cannot reach pytest's 0700 folders: the
-    cluster is made in /tmp. A launcher killed before its exit handlers run must not leave it."""
-    os.chmod(tmp_path, 0o700)
-    launcher = _launch(PG_LAUNCHER, tmp_path)
+ALL_SERVERS_LAUNCHER = """
+import json, os, sys
+from pathlib import Path
+from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
+from sloctl.servers._lifeline import LIFELINE
+workdir = Path(sys.argv[1])
+pg = start_postgres(workdir)
+servers = [pg, start_pgbouncer(workdir, upstream=pg), start_redis(workdir), start_mongodb(workdir)]
+# A child forked without exec (a fork pool's worker) that outlives this process: it reads
+# stdin, as this process does, until the test closes it.
+child = os.fork() if sys.argv[2] == "forked child" else None
+if child == 0:
+    sys.stdin.read()
+    os._exit(0)
+print(json.dumps({"servers": {s.name: s.pid for s in servers}, "watcher": LIFELINE.watcher_pid,
+                  "child": child}), flush=True)
+sys.stdin.read()
+"""
+
+
+def _family(pid: int) -> list[tuple[int, str]]:
+    """``pid`` and its children (a postmaster's backends lead groups of their own), each with
+    its start time."""
+    pids = [pid]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2 :].split()[1]) == pid:
+                pids.append(int(entry))
+    return [(p, s) for p in pids if (s := start_time(p)) is not None]
+
+
+def _kill_left(processes: list[tuple[int, str]]) -> None:
+    for pid, started in processes:
+        if alive(pid, started):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _new_watcher(launcher: int, old: int) -> int | None:
+    """A lifeline watcher of ``launcher`` other than ``old``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != old:
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    cmdline = f.read()
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+            if ppid == launcher and b"_lifeline.py" in cmdline and alive(int(entry)):
+                return int(entry)
+    return None
+
+
+@pytest.mark.parametrize("before", ["nothing", "watcher killed", "forked child"])
+def test_every_server_of_a_killed_launcher_stops_and_its_files_go(tmp_path: Path, before: str) -> None:
+    """PostgreSQL (and its backends), PgBouncer, Redis and MongoDB started by a process that is
+    SIGKILLed: all stop within the watcher's grace, and the /tmp folders made for the service
+    user go, also when the watcher was killed before the launcher (a stale signal to a reused
+    pid: its replacement must know the servers) and when a child forked without exec outlives
+    the launcher (it must not hold the watcher's pipe open)."""
+    os.chmod(tmp_path, 0o700)  # pytest's folders are: as root, PostgreSQL's files go to /tmp
+    launcher = _launch(ALL_SERVERS_LAUNCHER, tmp_path, before)
+    processes: list[tuple[int, str]] = []
+    outside: list[Path] = []
     try:
         assert launcher.stdout is not None
-        line = launcher.stdout.readline().decode()
-        pid, _, cluster = line.strip().partition(" ")
-        assert pid.isdigit(), f"the launcher did not start PostgreSQL: {line!r}"
-        home = Path(cluster)
-        assert home.is_dir() and not home.is_relative_to(tmp_path), f"not a cluster in /tmp: {home}"
-        launcher.kill()  # SIGKILL: no atexit runs in it
+        started = launcher.stdout.readline().decode()
+        assert started.startswith("{"), f"the launcher did not start its servers: {started!r}"
+        told = json.loads(started)
+        servers: dict[str, int] = told["servers"]
+        processes = [p for pid in servers.values() for p in _family(pid)]
+        assert len(processes) > len(servers), "PostgreSQL's own processes are counted"
+        if told["child"]:
+            processes += _family(told["child"])
+        homes = [(tmp_path / name).resolve() for name in ("postgres", "pgbouncer")]
+        outside = [home for home in homes if not home.is_relative_to(tmp_path)]
+        if before == "watcher killed":
+            os.kill(told["watcher"], signal.SIGKILL)
+            wait_until(lambda: _new_watcher(launcher.pid, told["watcher"]) is not None, timeout=10)
+        launcher.kill()  # SIGKILL: no finally, no atexit runs in it
         launcher.wait()
-        assert wait_until(lambda: not alive(int(pid)), timeout=30), "PostgreSQL outlived its launcher"
-        assert wait_until(lambda: not home.exists(), timeout=15), f"{home} outlived its launcher"
+        of_servers = [(pid, began) for pid, began in processes if pid != told["child"]]
+        wait_for(
+            lambda: not [pid for pid, began in of_servers if alive(pid, began)],
+            timeout=30,
+            what=f"every server process gone ({servers}, PostgreSQL's backends with them)",
+        )
+        wait_for(lambda: not any(h.exists() for h in outside), timeout=15, what=f"{outside} removed")
     finally:
         _end(launcher)
+        _kill_left(processes)
+        wait_until(lambda: not any(alive(pid, began) for pid, began in processes), timeout=15)
+        for home in outside:
+            shutil.rmtree(home, ignore_errors=True)
