@@ -10,7 +10,7 @@ forked into it; PostgreSQL's backends lead groups of their own and end with thei
 A server stopped the normal way is unregistered first.
 
 A registration carries the process's start time (field 22 of ``/proc/PID/stat``): a pid that
-the kernel has given to another process since is never signalled.
+the kernel has given to another process since is never signalled, nor the group it may lead.
 The launcher keeps its registrations as well: a watcher that dies before it is replaced at once
 by one told all of them, and a forked child never holds the pipe (see :class:`Lifeline`).
 
@@ -34,7 +34,7 @@ import threading
 import time
 import weakref
 
-__all__ = ["GRACE_SECONDS", "LIFELINE", "Lifeline", "alive", "start_time"]
+__all__ = ["GRACE_SECONDS", "LIFELINE", "Lifeline", "alive", "ours_still", "start_time"]
 
 GRACE_SECONDS = 10.0
 """How long the watcher waits between the stop signal and SIGKILL, by default (as
@@ -68,6 +68,14 @@ def alive(pid: int, started: str | None = None) -> bool:
     if fields is None or fields[0] in (b"Z", b"X"):
         return False
     return started is None or fields[19].decode() == started
+
+
+def ours_still(pid: int, started: str) -> bool:
+    """May the process group of ``pid``, a process that started at ``started``, be signalled?
+    Yes while ``pid`` is that process, or no process at all (what is left of its group may
+    still run); no once the kernel has given ``pid`` to another process, which may lead a
+    group of its own (a server or a watcher of another launcher)."""
+    return start_time(pid) in (None, started)
 
 
 class Lifeline:
@@ -226,7 +234,7 @@ def _signal_group(pid: int, sig: int) -> None:
 def _reap(watched: dict[int, tuple[int, str]], grace: float) -> None:
     """Stop every watched process that is still the one registered: SIGCONT (a paused server
     cannot handle its stop signal) and the stop signal, then SIGKILL of each group after at
-    most ``grace`` seconds."""
+    most ``grace`` seconds, unless its leader's pid has gone to another process meanwhile."""
     ours = {pid: how for pid, how in watched.items() if alive(pid, how[1])}
     for pid, (sig, _started) in ours.items():
         _signal_group(pid, signal.SIGCONT)
@@ -237,8 +245,9 @@ def _reap(watched: dict[int, tuple[int, str]], grace: float) -> None:
         if time.monotonic() >= deadline or not any(alive(p, s) for p, (_, s) in ours.items()):
             break
         time.sleep(_POLL_SECONDS)
-    for pid in ours:
-        _signal_group(pid, signal.SIGKILL)
+    for pid, (_sig, started) in ours.items():
+        if ours_still(pid, started):
+            _signal_group(pid, signal.SIGKILL)
 
 
 def _main() -> None:

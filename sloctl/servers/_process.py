@@ -27,7 +27,7 @@ from typing import Any, Self, TypeVar
 
 from sloctl.shelf import ToolMissing, require
 
-from ._lifeline import LIFELINE
+from ._lifeline import LIFELINE, ours_still, start_time
 
 __all__ = [
     "HttpProcess",
@@ -207,6 +207,7 @@ class ManagedProcess(Stoppable):
         self.logfile = logfile
         self.run_as = run_as
         self._proc: subprocess.Popen[bytes] | None = None
+        self._started: str | None = None  # the process's start time: its pid may be reused
 
     # -- to implement ----------------------------------------------------------------------
     @abc.abstractmethod
@@ -246,7 +247,8 @@ class ManagedProcess(Stoppable):
             )
         finally:
             log.close()
-        LIFELINE.watch(self._proc.pid, self._stop_signal)
+        self._started = start_time(self._proc.pid)
+        LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started)
         if not wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout):
             self.stop()
             raise ServerStartError(
@@ -264,7 +266,9 @@ class ManagedProcess(Stoppable):
             )
 
     def _signal_group(self, sig: int) -> None:
-        if self._proc is None:
+        """``sig`` to the server's process group, unless its pid has gone to another process
+        since the server ended (a reaped server's pid is free for the kernel to reuse)."""
+        if self._proc is None or self._started is None or not ours_still(self._proc.pid, self._started):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)

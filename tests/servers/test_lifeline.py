@@ -1,8 +1,8 @@
 """The lifeline stops the servers of a launcher that dies without stopping them, and nothing
-else: not a server stopped the normal way, not a process that took a registered pid since; then
-it removes the directories registered with it, never before the servers are stopped. A watcher
-killed before its launcher is replaced by one that knows every server, and a child forked
-without exec does not keep the watcher waiting."""
+else: not a server stopped the normal way, not a process that took a registered pid since (nor
+its group); then it removes the directories registered with it, never before the servers are
+stopped. A watcher killed before its launcher is replaced by one that knows every server, and a
+child forked without exec does not keep the watcher waiting."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from sloctl.servers import start_redis
 from sloctl.servers._lifeline import Lifeline, alive, start_time
 from sloctl.servers._process import wait_until
 from tests.waiting import wait_until as wait_for
@@ -142,6 +143,82 @@ def _end(launcher: subprocess.Popen[bytes]) -> None:
     for stream in (launcher.stdin, launcher.stdout):
         if stream is not None:
             stream.close()
+
+
+def _squatter_at(pid: int) -> subprocess.Popen[bytes] | None:
+    """A process in a session of its own (so leading process group ``pid``) that the kernel gave
+    the free pid ``pid``, as it does once its pids wrap around (``pid_max`` is 32768 here): the
+    next pid set through ``/proc/sys/kernel/ns_last_pid`` (root). None when another process of
+    the machine took ``pid`` first, every time of a few."""
+    for _ in range(20):
+        try:
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(pid - 1))
+        except OSError:
+            return None
+        squatter = subprocess.Popen(["sleep", "120"], start_new_session=True)
+        if squatter.pid == pid:
+            return squatter
+        squatter.kill()
+        squatter.wait()
+    return None
+
+
+def _on_pid_of(exited: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    exited.wait()  # reaped: its pid is free
+    squatter = _squatter_at(exited.pid)
+    if squatter is None:
+        pytest.skip(f"could not have a process of ours given pid {exited.pid} again (needs root)")
+    return squatter
+
+
+def _ends_at_sigterm(process: subprocess.Popen[bytes]) -> bool:
+    """True when ``process`` ends by the SIGTERM sent now, so that no SIGKILL was sent to it
+    before (a SIGKILL sent is the signal it ends by, even one not delivered yet)."""
+    process.terminate()
+    return process.wait(timeout=10) == -signal.SIGTERM
+
+
+def test_the_watcher_never_kills_the_group_of_a_process_that_took_a_stopped_servers_pid() -> None:
+    """A server that ends at its stop signal frees its pid while the watcher waits on a slower
+    one; the SIGKILL at the end of the wait is for the servers, not for whoever has the pid by
+    then (a server or watcher of another launcher leads a group of the same number)."""
+    line = Lifeline(grace_seconds=3)
+    quick = _sleeper()
+    slow = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 120 & wait"], start_new_session=True)
+    squatter = None
+    try:
+        line.watch(quick.pid)
+        line.watch(slow.pid)
+        line.close()
+        squatter = _on_pid_of(quick)
+        assert wait_until(lambda: _watcher_exited(line), timeout=20)
+        assert slow.wait(timeout=10) == -signal.SIGKILL, "the server that ignored SIGTERM is killed"
+        assert _ends_at_sigterm(squatter), "the watcher killed the process that took a stopped server's pid"
+    finally:
+        for p in (quick, slow, *([squatter] if squatter else [])):
+            p.kill()
+            p.wait()
+
+
+def test_stopping_a_server_that_died_leaves_the_process_that_took_its_pid_alone(tmp_path: Path) -> None:
+    """A server killed from outside (a game-day fault, a crash) is reaped when its launcher
+    looks at it; its ``stop()`` later must not SIGKILL the group of the process the kernel has
+    given its pid to since."""
+    server = start_redis(tmp_path)
+    squatter = None
+    try:
+        os.kill(server.pid, signal.SIGKILL)
+        assert server._proc is not None
+        squatter = _on_pid_of(server._proc)
+        assert not server.running
+        server.stop()
+        assert _ends_at_sigterm(squatter), "stop() killed the process that took the dead server's pid"
+    finally:
+        server.stop()
+        if squatter is not None:
+            squatter.kill()
+            squatter.wait()
 
 
 def test_a_watcher_killed_before_its_launcher_is_replaced_by_one_told_every_registration() -> None:
