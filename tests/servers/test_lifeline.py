@@ -168,7 +168,7 @@ def _on_pid_of(exited: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
     exited.wait()  # reaped: its pid is free
     squatter = _squatter_at(exited.pid)
     if squatter is None:
-        pytest.skip(f"could not have a process of ours given pid {exited.pid} again (needs root)")
+        pytest.skip(f"pid {exited.pid} not had again for a process of ours (ns_last_pid needs root)")
     return squatter
 
 
@@ -183,7 +183,7 @@ def test_the_watcher_never_kills_the_group_of_a_process_that_took_a_stopped_serv
     """A server that ends at its stop signal frees its pid while the watcher waits on a slower
     one; the SIGKILL at the end of the wait is for the servers, not for whoever has the pid by
     then (a server or watcher of another launcher leads a group of the same number)."""
-    line = Lifeline(grace_seconds=3)
+    line = Lifeline(grace_seconds=5)
     quick = _sleeper()
     slow = subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 120 & wait"], start_new_session=True)
     squatter = None
@@ -192,6 +192,7 @@ def test_the_watcher_never_kills_the_group_of_a_process_that_took_a_stopped_serv
         line.watch(slow.pid)
         line.close()
         squatter = _on_pid_of(quick)
+        assert slow.poll() is None, "the pid was taken again before the end of the grace"
         assert wait_until(lambda: _watcher_exited(line), timeout=20)
         assert slow.wait(timeout=10) == -signal.SIGKILL, "the server that ignored SIGTERM is killed"
         assert _ends_at_sigterm(squatter), "the watcher killed the process that took a stopped server's pid"
