@@ -1,10 +1,12 @@
 """Process plumbing shared by every local server launcher.
 
 A server runs in its own session (``start_new_session=True``) so that its process group id
-equals its pid: PostgreSQL forks one backend per connection, and freezing or killing only
-the postmaster would leave those backends answering. ``pause()``, ``resume()`` and the
-SIGKILL escalation therefore signal the whole group. Every server is registered with this
-process's lifeline (``_lifeline``), which stops it if this process dies without doing so.
+equals its pid. PostgreSQL forks one backend per connection, and each backend makes itself the
+leader of a session of its own, so a signal to the postmaster's group does not reach them:
+freezing only the postmaster leaves every open connection answering. ``pause()``, ``resume()``
+and the SIGKILL escalation therefore signal the group of the server and of every process it
+forked (``/proc/PID/task/*/children``). Every server is registered with this process's lifeline
+(``_lifeline``), which stops it if this process dies without doing so.
 """
 
 from __future__ import annotations
@@ -266,12 +268,20 @@ class ManagedProcess(Stoppable):
             )
 
     def _signal_group(self, sig: int) -> None:
-        """``sig`` to the server's process group, unless its pid has gone to another process
-        since the server ended (a reaped server's pid is free for the kernel to reuse)."""
+        """``sig`` to the server's process group and to the group of every process it forked
+        (the server first, so that it forks no more while its children are signalled), unless
+        its pid has gone to another process since the server ended (a reaped server's pid is
+        free for the kernel to reuse)."""
         if self._proc is None or self._started is None or not ours_still(self._proc.pid, self._started):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, sig)
+        for pid in descendants(self._proc.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if os.getpgid(pid) == pid:  # a session leader: PostgreSQL's backends
+                    os.killpg(pid, sig)
+                else:
+                    os.kill(pid, sig)
 
     def stop(self) -> None:
         """Terminate by pid, wait, escalate to SIGKILL of the process group. Idempotent."""
@@ -287,13 +297,15 @@ class ManagedProcess(Stoppable):
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 proc.wait(timeout=10)
-        # Children left behind (a killed postmaster's backends) go with the group.
+        # What is left in its group goes with it. A killed postmaster's backends, each in a
+        # session of its own and no longer its children, end when they see it gone.
         self._signal_group(signal.SIGKILL)
         LIFELINE.forget(proc.pid)
         self._proc = None
 
     def pause(self) -> None:
-        """SIGSTOP the whole process group: the port stays open, nothing answers."""
+        """SIGSTOP the server and every process it forked: the port stays open, nothing
+        answers, not even a connection opened before (PostgreSQL's backends)."""
         self._signal_group(signal.SIGSTOP)
 
     def resume(self) -> None:
@@ -306,6 +318,22 @@ class ManagedProcess(Stoppable):
         # port to be free of listeners before binding again.
         wait_until(lambda: not tcp_open(self.host, self.port, 0.2), timeout=5)
         self.start()
+
+
+def descendants(pid: int, *, most: int = 10_000) -> list[int]:
+    """The processes ``pid`` forked, and theirs, from ``/proc`` (every thread's ``children``),
+    parents before their children; at most ``most`` of them. Empty where ``/proc`` has no such
+    file (another kernel) or ``pid`` is gone."""
+    found: list[int] = []
+    queue = [pid]
+    while queue and len(found) < most:
+        parent = queue.pop(0)
+        for tasks in (Path("/proc") / str(parent) / "task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                children = [int(c) for c in tasks.read_text().split()]
+                found += children
+                queue += children
+    return found[:most]
 
 
 class HttpProcess(ManagedProcess):

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from sloctl.servers import (
     start_postgres,
     start_redis,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -123,6 +125,35 @@ def test_postgres_restart_on_the_same_port(tmp_path: Path) -> None:
         assert server.port == port
         with psycopg.connect(server.dsn) as conn:
             assert conn.execute("SELECT v FROM kept").fetchone() == (7,)
+
+
+def test_pausing_postgres_freezes_connections_opened_before_and_stopping_it_paused_ends_them(
+    tmp_path: Path,
+) -> None:
+    """Each PostgreSQL backend leads a session of its own: a SIGSTOP to the postmaster's group
+    alone left every open connection answering, and a frozen backend would outlive a stop."""
+    with start_postgres(tmp_path) as server, psycopg.connect(server.dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        backend = row[0]
+        answered = threading.Event()
+
+        def ask() -> None:
+            conn.execute("SELECT 1")
+            answered.set()
+
+        server.pause()
+        threading.Thread(target=ask, daemon=True).start()
+        assert not answered.wait(1.0), "a connection opened before the pause answered while paused"
+        server.resume()
+        assert answered.wait(10.0), "the connection did not answer after resume"
+        server.pause()
+        server.stop()
+        wait_until(
+            lambda: not Path(f"/proc/{backend}").exists(),
+            timeout=10,
+            what=f"backend {backend} to end with its paused server's stop",
+        )
 
 
 LAUNCH_AND_EXIT = """
