@@ -25,7 +25,8 @@ from pathlib import Path
 from sloctl.durations import DAY, format_duration
 from sloctl.egress import LOOPBACK, Egress, Endpoint, parse_networks
 from sloctl.masking import mask_text
-from sloctl.servers._lifeline import LIFELINE
+from sloctl.servers import signal_group
+from sloctl.servers._lifeline import LIFELINE, start_time
 
 from .results import STEP_FAILURE_ALPHA, Breakpoint, RouteStats, RunStats, Sample
 from .thresholds import Threshold
@@ -275,13 +276,14 @@ def run_scenario(
             cwd=scenario.parent,
             start_new_session=True,
         )
-        LIFELINE.watch(proc.pid, signal.SIGTERM)
+        started = start_time(proc.pid)
+        LIFELINE.watch(proc.pid, signal.SIGTERM, started=started)
         try:
             code = _wait(proc, options.duration, limit, _with_figures(progress, out), stop)
         except subprocess.TimeoutExpired as exc:
             raise LoadtestError(f"Locust did not finish within {limit:g} s; log: {log}") from exc
         finally:
-            _end(proc)
+            _end(proc, started)
             for name in (f"{out.name}.live", f"{out.name}.live.tmp"):  # the progress figures
                 out.with_name(name).unlink(missing_ok=True)
     return _results(out, log, code, interrupted=stop.is_set())
@@ -318,13 +320,14 @@ def _disk_full(folder: Path) -> bool:
     return stat.f_bavail * stat.f_frsize < FULL_BELOW_BYTES
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
+def _end(proc: subprocess.Popen[bytes], started: str | None) -> None:
     """Locust and its workers gone, whatever happened: SIGTERM and :data:`STOP_GRACE_SECONDS`
-    first when it still runs, then SIGKILL of its process group."""
+    first when it still runs, then SIGKILL of its process group, unless Locust (``started``
+    at that time) has ended and its pid gone to another process, which may lead a group of the
+    same number."""
     if proc.poll() is None:
         _stop_locust(proc)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)  # forked workers left behind go with the group
+    signal_group(proc.pid, started, signal.SIGKILL)  # forked workers left behind go with the group
     LIFELINE.forget(proc.pid)
 
 

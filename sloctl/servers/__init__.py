@@ -3,7 +3,7 @@
 Every launcher binds 127.0.0.1 on a free port, uses password authentication where the server
 has it (so that wrong-password tests mean something), waits for readiness with a bounded
 timeout, and returns an object with ``stop()``, ``pause()``/``resume()`` (SIGSTOP/SIGCONT of
-the whole process group: a "frozen" server), ``restart()`` (same port, same data) and context
+the server and every process it forked: a "frozen" server), ``restart()`` (same port, same data) and context
 manager support.
 
 >>> with start_postgres(tmp) as pg, start_pgbouncer(tmp, upstream=pg) as pgb:  # doctest: +SKIP
@@ -19,6 +19,7 @@ from ._process import (
     first_exited,
     free_port,
     open_direct,
+    signal_group,
 )
 from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
@@ -36,6 +37,7 @@ __all__ = [
     "free_port",
     "open_direct",
     "pg_bin",
+    "signal_group",
     "start_mongodb",
     "start_pgbouncer",
     "start_postgres",

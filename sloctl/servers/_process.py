@@ -268,20 +268,8 @@ class ManagedProcess(Stoppable):
             )
 
     def _signal_group(self, sig: int) -> None:
-        """``sig`` to the server's process group and to the group of every process it forked
-        (the server first, so that it forks no more while its children are signalled), unless
-        its pid has gone to another process since the server ended (a reaped server's pid is
-        free for the kernel to reuse)."""
-        if self._proc is None or self._started is None or not ours_still(self._proc.pid, self._started):
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, sig)
-        for pid in descendants(self._proc.pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                if os.getpgid(pid) == pid:  # a session leader: PostgreSQL's backends
-                    os.killpg(pid, sig)
-                else:
-                    os.kill(pid, sig)
+        if self._proc is not None:
+            signal_group(self._proc.pid, self._started, sig)
 
     def stop(self) -> None:
         """Terminate by pid, wait, escalate to SIGKILL of the process group. Idempotent."""
@@ -318,6 +306,25 @@ class ManagedProcess(Stoppable):
         # port to be free of listeners before binding again.
         wait_until(lambda: not tcp_open(self.host, self.port, 0.2), timeout=5)
         self.start()
+
+
+def signal_group(pid: int, started: str | None, sig: int) -> None:
+    """``sig`` to the process group ``pid`` leads and to the group of every process it forked
+    (``pid`` first, so that it forks no more while its children are signalled), unless ``pid``
+    has gone to another process since the one that started at ``started`` ended (a reaped
+    process's pid is free for the kernel to reuse; None: never known, nothing is sent)."""
+    if started is None or not ours_still(pid, started):
+        return
+    children = descendants(pid)  # before: a killed process's children are no longer its own
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+    children += [c for c in descendants(pid) if c not in children]  # forked in the meantime
+    for child in children:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(child) == child:  # a session leader: PostgreSQL's backends
+                os.killpg(child, sig)
+            else:
+                os.kill(child, sig)
 
 
 def descendants(pid: int, *, most: int = 10_000) -> list[int]:

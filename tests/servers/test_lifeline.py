@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.servers import start_redis
+from sloctl.servers import signal_group, start_redis
 from sloctl.servers._lifeline import Lifeline, alive, start_time
 from sloctl.servers._process import wait_until
+from tests.fixtures.pids import ends_at_sigterm, on_pid_of
 from tests.waiting import wait_until as wait_for
 
 pytestmark = pytest.mark.servers
@@ -145,40 +146,6 @@ def _end(launcher: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def _squatter_at(pid: int) -> subprocess.Popen[bytes] | None:
-    """A process in a session of its own (so leading process group ``pid``) that the kernel gave
-    the free pid ``pid``, as it does once its pids wrap around (``pid_max`` is 32768 here): the
-    next pid set through ``/proc/sys/kernel/ns_last_pid`` (root). None when another process of
-    the machine took ``pid`` first, every time of a few."""
-    for _ in range(20):
-        try:
-            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
-                f.write(str(pid - 1))
-        except OSError:
-            return None
-        squatter = subprocess.Popen(["sleep", "120"], start_new_session=True)
-        if squatter.pid == pid:
-            return squatter
-        squatter.kill()
-        squatter.wait()
-    return None
-
-
-def _on_pid_of(exited: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
-    exited.wait()  # reaped: its pid is free
-    squatter = _squatter_at(exited.pid)
-    if squatter is None:
-        pytest.skip(f"pid {exited.pid} not had again for a process of ours (ns_last_pid needs root)")
-    return squatter
-
-
-def _ends_at_sigterm(process: subprocess.Popen[bytes]) -> bool:
-    """True when ``process`` ends by the SIGTERM sent now, so that no SIGKILL was sent to it
-    before (a SIGKILL sent is the signal it ends by, even one not delivered yet)."""
-    process.terminate()
-    return process.wait(timeout=10) == -signal.SIGTERM
-
-
 def test_the_watcher_never_kills_the_group_of_a_process_that_took_a_stopped_servers_pid() -> None:
     """A server that ends at its stop signal frees its pid while the watcher waits on a slower
     one; the SIGKILL at the end of the wait is for the servers, not for whoever has the pid by
@@ -191,11 +158,11 @@ def test_the_watcher_never_kills_the_group_of_a_process_that_took_a_stopped_serv
         line.watch(quick.pid)
         line.watch(slow.pid)
         line.close()
-        squatter = _on_pid_of(quick)
+        squatter = on_pid_of(quick)
         assert slow.poll() is None, "the pid was taken again before the end of the grace"
         assert wait_until(lambda: _watcher_exited(line), timeout=20)
         assert slow.wait(timeout=10) == -signal.SIGKILL, "the server that ignored SIGTERM is killed"
-        assert _ends_at_sigterm(squatter), "the watcher killed the process that took a stopped server's pid"
+        assert ends_at_sigterm(squatter), "the watcher killed the process that took a stopped server's pid"
     finally:
         for p in (quick, slow, *([squatter] if squatter else [])):
             p.kill()
@@ -211,15 +178,51 @@ def test_stopping_a_server_that_died_leaves_the_process_that_took_its_pid_alone(
     try:
         os.kill(server.pid, signal.SIGKILL)
         assert server._proc is not None
-        squatter = _on_pid_of(server._proc)
+        squatter = on_pid_of(server._proc)
         assert not server.running
         server.stop()
-        assert _ends_at_sigterm(squatter), "stop() killed the process that took the dead server's pid"
+        assert ends_at_sigterm(squatter), "stop() killed the process that took the dead server's pid"
     finally:
         server.stop()
         if squatter is not None:
             squatter.kill()
             squatter.wait()
+
+
+def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_another_process() -> None:
+    """``signal_group`` (servers' pause, resume and stop; the load test's end of Locust): the
+    group of a process and of every process it forked into a session of its own (PostgreSQL's
+    backends), and nothing once the process has ended and its pid has gone to another."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; c = subprocess.Popen(['sleep', '120'],"
+            " start_new_session=True); print(c.pid, flush=True); sys.stdin.read()",
+        ],
+        start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    squatter = None
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert os.getpgid(child) == child != parent.pid
+        started = start_time(parent.pid)
+        signal_group(parent.pid, started, signal.SIGKILL)
+        assert parent.wait(timeout=10) == -signal.SIGKILL
+        wait_for(lambda: not alive(child), timeout=10, what=f"the forked session {child} to be killed")
+        squatter = on_pid_of(parent)
+        signal_group(parent.pid, started, signal.SIGKILL)
+        assert ends_at_sigterm(squatter), "signal_group killed the process that took an ended process's pid"
+    finally:
+        for p in (parent, *([squatter] if squatter else [])):
+            p.kill()
+            p.wait()
+        for stream in (parent.stdin, parent.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def test_a_watcher_killed_before_its_launcher_is_replaced_by_one_told_every_registration() -> None:
