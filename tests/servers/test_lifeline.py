@@ -217,12 +217,10 @@ def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_anot
         signal_group(parent.pid, started, signal.SIGKILL)
         assert ends_at_sigterm(squatter), "signal_group killed the process that took an ended process's pid"
     finally:
-        for p in (parent, *([squatter] if squatter else [])):
-            p.kill()
-            p.wait()
-        for stream in (parent.stdin, parent.stdout):
-            if stream is not None:
-                stream.close()
+        _end(parent)
+        if squatter is not None:
+            squatter.kill()
+            squatter.wait()
 
 
 def test_a_watcher_killed_before_its_launcher_is_replaced_by_one_told_every_registration() -> None:
