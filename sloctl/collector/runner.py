@@ -35,6 +35,9 @@ class RunResult:
     target: str
     connection: str
     started: float  # Unix time
+    #: the lane's slot this run was due at (Unix time): ``started`` minus how late the loop
+    #: got to it, which is the machine's share (a starved or blocked loop), not the target's
+    scheduled: float
     ok: bool
     reason: str | None
     error: str | None
@@ -162,8 +165,9 @@ class Runner:
             delay = next_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            self.run_starts[(target.name, mode.value)].append((next_at, loop.time()))
-            await self.run_once(target, mode, probe)
+            began = loop.time()
+            self.run_starts[(target.name, mode.value)].append((next_at, began))
+            await self.run_once(target, mode, probe, late=began - next_at)
             next_at += target.interval
             now = loop.time()
             if next_at <= now:  # never run back-to-back to "catch up": skip to the next slot
@@ -185,7 +189,11 @@ class Runner:
             extra={"ecs": ecs},
         )
 
-    async def run_once(self, target: Target, mode: ConnectionMode, probe: Probe) -> RunResult:
+    async def run_once(
+        self, target: Target, mode: ConnectionMode, probe: Probe, *, late: float = 0.0
+    ) -> RunResult:
+        """One run of ``probe``, counted, logged and kept; ``late``: how long after its slot
+        the lane got to start it."""
         labels = (target.name, target.kind.value)
         self.metrics.attempts.labels(*labels).inc()
         started_wall = self._wall()
@@ -207,6 +215,7 @@ class Runner:
             target=target.name,
             connection=mode.value,
             started=started_wall,
+            scheduled=started_wall - late,
             ok=outcome.reason is None,
             reason=outcome.reason.value if outcome.reason else None,
             error=self.mask(outcome.error) if outcome.error else None,

@@ -118,9 +118,25 @@ class LiveCollector:
 
     def lane_starts(self, target: str, lane: str) -> list[tuple[float, float]]:
         """(scheduled, actual) monotonic starts of a lane so far, read on the collector's loop."""
+        return self.starts()[(target, lane)]
 
-        async def snap() -> list[tuple[float, float]]:
-            return list(self.collector.runner.run_starts[(target, lane)])
+    def starts(self) -> dict[tuple[str, str], list[tuple[float, float]]]:
+        """:meth:`lane_starts` of every lane, in one look."""
+
+        async def snap() -> dict[tuple[str, str], list[tuple[float, float]]]:
+            return {lane: list(s) for lane, s in self.collector.runner.run_starts.items()}
+
+        return self.call(snap())
+
+    def last_run_and_gauge(self, target: str, gauge: str) -> tuple[RunResult | None, float | None]:
+        """``target``'s last run and the value of its ``gauge`` (a metric labelled by target and
+        kind), read together on the collector's loop: no run ends between the two."""
+
+        async def snap() -> tuple[RunResult | None, float | None]:
+            state = self.collector.runner.states[target]
+            labels = {"target": target, "kind": state.target.kind.value}
+            last = state.history[-1] if state.history else None
+            return last, self.collector.registry.get_sample_value(gauge, labels)
 
         return self.call(snap())
 
@@ -152,6 +168,59 @@ class LiveCollector:
 
     def runs_since(self, target: str, after: float) -> list[RunResult]:
         return sorted((r for r in self.history(target) if r.started >= after), key=lambda r: r.started)
+
+
+class RunqueueWait:
+    """How long the threads of this process waited for a CPU (runnable, not running), summed,
+    sampled from Linux's ``/proc/self/task/*/schedstat`` every :data:`SAMPLE_SECONDS` by a
+    thread of its own (not counted): the machine's share of the lateness of the collector's
+    loop, which a test of its schedule subtracts so that it measures the collector, not the
+    load. Every thread counts, not the loop's alone: a thread preempted while it holds the GIL
+    (the test's own, polling) keeps the loop waiting off the runqueue (seen: 400 ms late, 20 ms
+    of it the loop's own wait for a CPU). Without schedstat (not Linux, or a kernel without
+    ``CONFIG_SCHED_INFO``) every share is 0, and the bound is the bare lateness."""
+
+    SAMPLE_SECONDS = 0.005
+
+    def __init__(self) -> None:
+        #: (monotonic time, seconds waited for a CPU so far), in time order
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="runqueue-wait", daemon=True)
+
+    @staticmethod
+    def _waited(sampler: int) -> float | None:
+        total, seen = 0.0, False
+        for task in Path("/proc/self/task").iterdir():
+            if task.name == str(sampler):
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that just ended
+                total += int((task / "schedstat").read_text().split()[1]) / 1e9
+                seen = True
+        return total if seen else None
+
+    def _sample(self) -> None:
+        sampler = threading.get_native_id()
+        while (waited := self._waited(sampler)) is not None:
+            self.samples.append((time.monotonic(), waited))
+            if self._stop.wait(self.SAMPLE_SECONDS):
+                return
+
+    def share(self, start: float, end: float) -> float:
+        """Seconds the threads waited for a CPU from the last sample at or before ``start`` to the
+        first at or after ``end`` (monotonic times): all of its wait in ``[start, end]``, and at
+        most the two sampling gaps more. 0 when no samples bracket the span."""
+        before = [w for t, w in self.samples if t <= start]
+        after = [w for t, w in self.samples if t >= end]
+        return after[0] - before[-1] if before and after else 0.0
+
+    def __enter__(self) -> RunqueueWait:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 @contextmanager
