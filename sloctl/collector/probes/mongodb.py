@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pymongo
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
+from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from pymongo.write_concern import WriteConcern
 
 from sloctl.collector.config import ConnectionMode, Target
@@ -30,7 +30,7 @@ from sloctl.collector.probes.base import (
     retry_stale_once,
     tcp_connect,
 )
-from sloctl.collector.reasons import ProbeFailure, classify
+from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
 from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress
 
@@ -159,8 +159,27 @@ class MongoProbe(DatabaseProbe):
             # pymongo did not honour its own deadline (seen when a kept client's server was
             # just stopped): give up on it here, so that a fresh attempt still fits.
             self._abandon(task)
+            self._slow_server(f"no answer within {self._budget:.2f}s")
             raise _Abandoned(f"timed out after {self._budget:.2f}s")
-        return task.result()
+        try:
+            return task.result()
+        except PyMongoError as exc:
+            if exc.timeout and not isinstance(exc, ServerSelectionTimeoutError):
+                self._slow_server(detail(exc), exc)
+            raise
+
+    def _slow_server(self, said: str, cause: BaseException | None = None) -> None:
+        """Raise the timeout it is when a call timed out on a server that pymongo still knows
+        (it answered the handshake and its monitor has not given up on it): sent and unanswered,
+        a slow server, which a fresh connection would only wait on again. As the exception it
+        was, a kept client's run was retried as stale: it reconnected and, on a loaded machine,
+        met the deadline in the new handshake (``connect_timeout`` for a slow ``ping``)."""
+        client, rec = self._client, self._rec
+        if client is None or rec is None:
+            return
+        servers = client.topology_description.server_descriptions().values()
+        if servers and all(s.is_server_type_known for s in servers):
+            raise ProbeFailure(timeout_reason(rec.current), said) from cause
 
     def _explain_deadline(self) -> None:
         """The run's deadline ended a driver call. pymongo retries a peer that hangs up on its
