@@ -17,7 +17,7 @@ from typing import IO
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 
-from sloctl.collector.config import CollectorConfig, check_config, check_reach, resolve_secrets
+from sloctl.collector.config import CollectorConfig, TlsContexts, check_config, check_reach, resolve_secrets
 from sloctl.collector.logs import make_logger, sdk_logs_to
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.runner import Runner, build_probe
@@ -48,7 +48,10 @@ class Collector:
         tracer_provider: TracerProvider | None = None,
         log_stream: IO[str] | None = None,
         logger_name: str = "sloctl.collector",
+        tls_contexts: TlsContexts | None = None,
     ) -> None:
+        """``tls_contexts``: the ones the config's check loaded (:func:`check_config`), else
+        new ones; either way one per TLS configuration, for this collector's probes."""
         self.config = config
         self.registry = registry if registry is not None else CollectorRegistry()
         self.tracer_provider = tracer_provider or make_tracer_provider(config.service_name, config.otlp)
@@ -61,13 +64,14 @@ class Collector:
             log_stream or sys.stdout, self.masker, config.service_name, logger_name
         )
         self.metrics = CollectorMetrics(self.registry, config.targets)
+        tls = TlsContexts() if tls_contexts is None else tls_contexts
         self.runner = Runner(
             config,
             self.metrics,
             self.tracer_provider,
             self.logger,
             self.masker,
-            lambda t, m: build_probe(t, m, secrets, config),
+            lambda t, m: build_probe(t, m, secrets, config, tls),
         )
         self.server = HttpServer(
             self.registry,
@@ -186,8 +190,10 @@ def run_from_path(path: str, environ: dict[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     # Every mistake at once, as `collector check` reports them (fields, secrets, CA files, where
     # it listens and exports), not one kind per attempt to start.
-    config = check_config(path, env)
-    collector = Collector(config, resolve_secrets(config, env))
+    # The check loads each TLS configuration once, and its probes use what it loaded.
+    tls = TlsContexts()
+    config = check_config(path, env, tls)
+    collector = Collector(config, resolve_secrets(config, env), tls_contexts=tls)
 
     async def main() -> None:
         stop = asyncio.Event()

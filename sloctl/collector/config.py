@@ -46,6 +46,7 @@ __all__ = [
     "SecretRef",
     "Target",
     "TlsConfig",
+    "TlsContexts",
     "check_config",
     "check_reach",
     "check_tls_files",
@@ -762,76 +763,142 @@ def reach_problems(config: CollectorConfig) -> list[SpecError]:
     return errors
 
 
-def check_tls_files(config: CollectorConfig) -> None:
+def check_tls_files(config: CollectorConfig, contexts: TlsContexts | None = None) -> None:
     """Every ``tls.caFile`` loads as the probes will load it (a PEM bundle of CA certificates),
     and every ``tls.certFile`` with its ``keyFile``: one that is missing, unreadable, not PEM,
     or a key that is not the certificate's, is an error at its key now rather than reason
     ``tls`` on every run. Raises :class:`~sloctl.errors.SpecErrors` (this is an edge that reads
-    files; the parser never does)."""
-    if errors := tls_file_problems(config):
+    files; the parser never does). The contexts it builds are kept in ``contexts``, for the
+    probes of the same load."""
+    if errors := tls_file_problems(config, contexts):
         raise SpecErrors(errors)
 
 
-def tls_file_problems(config: CollectorConfig) -> list[SpecError]:
-    """:func:`check_tls_files`'s problems, every target's."""
+def tls_file_problems(config: CollectorConfig, contexts: TlsContexts | None = None) -> list[SpecError]:
+    """:func:`check_tls_files`'s problems, every target's; each TLS configuration is loaded
+    once (into ``contexts``), however many targets share it."""
+    contexts = TlsContexts() if contexts is None else contexts
+    found: dict[_TlsKey, list[tuple[str, str]]] = {}
     errors: list[SpecError] = []
     for i, t in enumerate(config.targets):
-        if t.tls.ca_file is not None:
-            try:
-                ssl.create_default_context(cafile=t.tls.ca_file)
-            except OSError as exc:
-                why = (
-                    f"not a PEM file of CA certificates ({exc.reason or exc})"
-                    if isinstance(exc, ssl.SSLError)
-                    else exc.strerror or str(exc)
-                )
-                where = t.tls.ca_file_location or t.location
-                errors.append(
-                    SpecError(
-                        where, f"targets[{i}].tls.caFile", f"cannot load CA file {t.tls.ca_file}: {why}"
-                    )
-                )
-        if t.tls.cert_file is not None and t.tls.key_file is not None:
-            errors += _client_certificate_problems(t, f"targets[{i}].tls")
+        if t.tls.ca_file is None and t.tls.cert_file is None:
+            continue  # nothing of the config's to load
+        key = _tls_key(t)
+        if key not in found:
+            found[key] = contexts.problems(t)
+        for name, said in found[key]:
+            where = {"caFile": t.tls.ca_file_location, "certFile": t.tls.cert_file_location}.get(
+                name, t.tls.key_file_location
+            )
+            errors.append(SpecError(where or t.location, f"targets[{i}].tls.{name}", said))
     return errors
 
 
-def _client_certificate_problems(target: Target, path: str) -> list[SpecError]:
-    """``target``'s client certificate and key: each file readable, then loaded together."""
-    tls = target.tls
-    files = (
-        ("certFile", tls.cert_file, tls.cert_file_location, "client certificate"),
-        ("keyFile", tls.key_file, tls.key_file_location, "client key"),
-    )
-    errors: list[SpecError] = []
-    for key, file, location, what in files:
-        try:
-            Path(str(file)).read_bytes()
-        except OSError as exc:
-            errors.append(
-                SpecError(
-                    location or target.location,
-                    f"{path}.{key}",
-                    f"cannot read {what} {file}: {exc.strerror or exc}",
-                )
-            )
-    if errors:
-        return errors
+def _ca_problems(tls: TlsConfig) -> list[tuple[str, str]]:
+    """What is wrong with ``tls.caFile``, as (key, message) pairs."""
+    if tls.ca_file is None:
+        return []
     try:
-        load_client_certificate(ssl.create_default_context(), tls)
-    except _EncryptedKey as exc:
-        said = f"cannot load client key {tls.key_file}: {exc}"
-        return [SpecError(tls.key_file_location or target.location, f"{path}.keyFile", said)]
-    except ssl.SSLError as exc:
-        return [
-            SpecError(
-                tls.cert_file_location or target.location,
-                f"{path}.certFile",
-                f"cannot load client certificate {tls.cert_file} with key {tls.key_file}:"
-                f" {exc.reason or exc} (both PEM, the key the certificate's own)",
-            )
-        ]
+        ssl.create_default_context(cafile=tls.ca_file)
+    except OSError as exc:
+        why = (
+            f"not a PEM file of CA certificates ({exc.reason or exc})"
+            if isinstance(exc, ssl.SSLError)
+            else exc.strerror or str(exc)
+        )
+        return [("caFile", f"cannot load CA file {tls.ca_file}: {why}")]
     return []
+
+
+def _client_certificate_problems(tls: TlsConfig) -> list[tuple[str, str]]:
+    """``tls``'s client certificate and key: each file readable, then loaded together."""
+    if tls.cert_file is None or tls.key_file is None:
+        return []
+    files = (("certFile", tls.cert_file, "client certificate"), ("keyFile", tls.key_file, "client key"))
+    problems: list[tuple[str, str]] = []
+    for key, file, what in files:
+        try:
+            Path(file).read_bytes()
+        except OSError as exc:
+            problems.append((key, f"cannot read {what} {file}: {exc.strerror or exc}"))
+    if problems:
+        return problems
+    try:
+        # a context without CA certificates: the pair is what is checked here
+        load_client_certificate(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), tls)
+    except _EncryptedKey as exc:
+        return [("keyFile", f"cannot load client key {tls.key_file}: {exc}")]
+    except ssl.SSLError as exc:
+        said = (
+            f"cannot load client certificate {tls.cert_file} with key {tls.key_file}:"
+            f" {exc.reason or exc} (both PEM, the key the certificate's own)"
+        )
+        return [("certFile", said)]
+    return []
+
+
+@dataclass(frozen=True)
+class _TlsKey:
+    """What a client TLS context is made of. Not ``serverName``: it is given per connection
+    (``server_hostname``), so targets that differ only in it share a context."""
+
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify: bool
+    #: the protocols offered by ALPN: HTTP/1.1 for http (httpcore sets it on the context at
+    #: every connection; set here first, it never changes a shared one), none for redis
+    alpn: tuple[str, ...]
+
+
+def _tls_key(target: Target) -> _TlsKey:
+    tls = target.tls
+    alpn = ("http/1.1",) if target.kind is Kind.HTTP else ()
+    return _TlsKey(tls.ca_file, tls.cert_file, tls.key_file, not tls.insecure_skip_verify, alpn)
+
+
+class TlsContexts:
+    """The client TLS contexts of one config load: one per distinct TLS configuration (CA file,
+    client certificate and key, verification on or off, the kind's ALPN), built when first
+    asked for and shared by every probe that uses it. Loading a CA bundle costs tens of
+    milliseconds of CPU (21 ms for Debian's), and each HTTP probe built its own: 200 HTTPS
+    targets took 8.7 s of CPU to start (docs/benchmarks.md, "TLS contexts").
+
+    A context is configured here, completely, before any probe has it, and nothing changes it
+    afterwards, which is what makes one ``ssl.SSLContext`` safe to share between connections.
+    A new load (``sloctl collector run`` again, after a CA file was replaced) makes new
+    contexts: nothing outlives the config it was built for, so a changed file is read again.
+    Built on one thread (the check's, or the loop's while the runner starts).
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[_TlsKey, ssl.SSLContext] = {}
+
+    def context(self, target: Target) -> ssl.SSLContext:
+        """``target``'s context: its CA file (else the system's), its client certificate
+        (mutual TLS), and no verification only where ``insecureSkipVerify`` says so. Raises
+        ``OSError``/``ssl.SSLError`` (or ``ValueError``, for a key with a passphrase) when a
+        file does not load; a failure is not kept, so the next call reads the files again."""
+        key = _tls_key(target)
+        if (ctx := self._built.get(key)) is None:
+            ctx = ssl.create_default_context(cafile=key.ca_file)
+            load_client_certificate(ctx, target.tls)
+            if not key.verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if key.alpn:
+                ctx.set_alpn_protocols(list(key.alpn))
+            self._built[key] = ctx
+        return ctx
+
+    def problems(self, target: Target) -> list[tuple[str, str]]:
+        """What keeps ``target``'s context from loading, as (``tls`` key, message) pairs;
+        none when it loads (and is kept)."""
+        try:
+            self.context(target)
+        except (OSError, ValueError):
+            return _ca_problems(target.tls) + _client_certificate_problems(target.tls)
+        return []
 
 
 class _EncryptedKey(ValueError):
@@ -871,14 +938,17 @@ def load_config(path: str | Path) -> CollectorConfig:
     return _valid(_config(_Ctx(str(path), node)))
 
 
-def check_config(path: str | Path, environ: Mapping[str, str]) -> CollectorConfig:
+def check_config(
+    path: str | Path, environ: Mapping[str, str], contexts: TlsContexts | None = None
+) -> CollectorConfig:
     """``sloctl collector check``: the config read, and every problem at once (raised as one
     :class:`SpecErrors`): its fields', its passwords' (environment variables, files), its CA
-    files' and client certificates', and where it listens and exports (names resolved). The
-    shape is checked first, as the other checks read typed fields."""
+    files' and client certificates' (the contexts loaded kept in ``contexts``, for the probes),
+    and where it listens and exports (names resolved). The shape is checked first, as the
+    other checks read typed fields."""
     node = read_checked_document(SHAPE, path)
     config, problems = _config(_Ctx(str(path), node))
-    problems += secret_problems(config, environ)[1] + tls_file_problems(config)
+    problems += secret_problems(config, environ)[1] + tls_file_problems(config, contexts)
     if not any(p.path == "listen" or p.path.startswith("otlp") for p in problems):
         problems += reach_problems(config)  # else said at the field, and a name is not resolved twice
     if problems:

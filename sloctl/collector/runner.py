@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target
+from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target, TlsContexts
 from sloctl.collector.metrics import CollectorMetrics
 from sloctl.collector.probes.base import PhaseRecorder, Probe, ProbeReport
 from sloctl.collector.reasons import classify, detail, timeout_reason
@@ -55,9 +55,14 @@ class _TargetState:
 
 
 def build_probe(
-    target: Target, mode: ConnectionMode, secrets: dict[tuple[str, str], str], config: CollectorConfig
+    target: Target,
+    mode: ConnectionMode,
+    secrets: dict[tuple[str, str], str],
+    config: CollectorConfig,
+    tls: TlsContexts,
 ) -> Probe:
-    """Import drivers lazily: a config with only Redis targets never imports pymongo."""
+    """Import drivers lazily: a config with only Redis targets never imports pymongo. ``tls``:
+    the config's TLS contexts, shared by the probes of one TLS configuration."""
     password = secrets.get((target.name, "password"))
     if target.kind is Kind.POSTGRES:
         from sloctl.collector.probes.postgres import PostgresProbe
@@ -70,14 +75,17 @@ def build_probe(
     if target.kind is Kind.REDIS:
         from sloctl.collector.probes.redis import RedisProbe
 
-        return RedisProbe(target, mode, password, config.egress())
+        return RedisProbe(
+            target, mode, password, config.egress(), tls.context(target) if target.tls.enabled else None
+        )
     if target.kind is Kind.MONGODB:
         from sloctl.collector.probes.mongodb import MongoProbe
 
         return MongoProbe(target, mode, password, config.egress())
     from sloctl.collector.probes.http import HttpProbe
 
-    return HttpProbe(target, mode, config.egress())
+    # every http probe verifies with its context, an http:// one too (httpx wants one)
+    return HttpProbe(target, mode, config.egress(), tls.context(target))
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import StatusCode
 
 from sloctl.collector.app import Collector
-from sloctl.collector.config import ConnectionMode, load_config_text
+from sloctl.collector.config import ConnectionMode, TlsContexts, load_config_text
 from sloctl.collector.runner import build_probe
 from sloctl.collector.tracing import make_tracer_provider
 from sloctl.durations import parse_duration
@@ -205,7 +205,8 @@ async def _probe_runs(url: str, otlp_grpc: str, tap_into: list[InMemorySpanExpor
     tap_into.append(_tap(provider))
     collector = Collector(config, {}, tracer_provider=provider, log_stream=io.StringIO())
     api, gone = config.targets
-    probes = {t.name: build_probe(t, ConnectionMode.COLD, {}, config) for t in config.targets}
+    tls = TlsContexts()
+    probes = {t.name: build_probe(t, ConnectionMode.COLD, {}, config, tls) for t in config.targets}
     loop = asyncio.get_running_loop()
     start = loop.time()
     try:

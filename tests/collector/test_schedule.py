@@ -14,7 +14,7 @@ import pytest
 
 from sloctl import contract
 from sloctl.collector import app
-from sloctl.collector.config import CollectorConfig, ConnectionMode, Target
+from sloctl.collector.config import CollectorConfig, ConnectionMode, Target, TlsContexts
 from sloctl.collector.probes.base import Probe
 from sloctl.collector.runner import build_probe
 from tests.collector.helpers import LiveCollector, collector_config, live_collector
@@ -113,16 +113,21 @@ def test_the_lanes_are_spread_evenly_over_the_interval() -> None:
 
 
 def test_the_first_slots_are_planned_after_every_probe_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An HTTP probe loads its CA bundle when it is built: with the lanes' origin taken before
-    the probes were built, twenty-two of them (0.6 s here, seconds on a busy machine) put the
-    first lanes' slots in the past, and those lanes all ran at once and timed out behind each
-    other. The origin is taken once every probe is built."""
+    """Probes take time to build (an HTTP probe loaded its own CA bundle then; they share one
+    per TLS configuration now, and any probe may still be slow to build): with the lanes'
+    origin taken before the probes were built, twenty-two of them (0.6 s here, seconds on a
+    busy machine) put the first lanes' slots in the past, and those lanes all ran at once and
+    timed out behind each other. The origin is taken once every probe is built."""
     built: list[float] = []
 
     def build_and_note(
-        target: Target, mode: ConnectionMode, secrets: dict[tuple[str, str], str], config: CollectorConfig
+        target: Target,
+        mode: ConnectionMode,
+        secrets: dict[tuple[str, str], str],
+        config: CollectorConfig,
+        tls: TlsContexts,
     ) -> Probe:
-        probe = build_probe(target, mode, secrets, config)
+        probe = build_probe(target, mode, secrets, config, tls)
         built.append(time.monotonic())  # the loop's clock (asyncio's default)
         return probe
 

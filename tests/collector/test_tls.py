@@ -135,6 +135,25 @@ def test_an_https_certificate_is_verified_against_tls_server_name(tmp_path: Path
     assert by_url and {r.reason for r in by_url} == {"tls"}, [r.error for r in by_url]
 
 
+def test_a_new_load_reads_a_replaced_ca_file_again(tmp_path: Path) -> None:
+    """TLS contexts are shared within one load of the config, never beyond it: after the CA
+    file's contents change (a rotated CA, same path), a new collector trusts the new file
+    only. A cache keyed by path that outlived its load would still trust the old CA."""
+    ca, other = make_ca(tmp_path, "ca"), make_ca(tmp_path, "other")
+    cert, key = issue_cert(tmp_path, ca, "server")
+    trusted = tmp_path / "trusted.pem"
+    trusted.write_bytes(ca[0].read_bytes())
+
+    def targets(url: str) -> list[str]:
+        return [f"name: api, kind: http, url: '{url}', tls: {{caFile: '{trusted}'}}"]
+
+    before, _metrics = _run_https(cert, key, targets)
+    trusted.write_bytes(other[0].read_bytes())
+    after, _metrics = _run_https(cert, key, targets)
+    assert before["api"] and all(r.ok for r in before["api"]), before
+    assert after["api"] and {r.reason for r in after["api"]} == {"tls"}, after
+
+
 def test_an_https_server_that_requires_a_client_certificate_gets_tls_cert_file(tmp_path: Path) -> None:
     """Mutual TLS on the HTTP probe: ``tls.certFile``/``keyFile`` (which no config could give)
     pass; without a certificate the server refuses the run after the handshake (TLS 1.3), at

@@ -15,7 +15,7 @@ from typing import Protocol
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from sloctl.collector.config import ConnectionMode, Target, TlsConfig, load_client_certificate
+from sloctl.collector.config import ConnectionMode, Target, TlsConfig
 from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
 from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress, EgressDenied
@@ -28,7 +28,6 @@ __all__ = [
     "Probe",
     "ProbeReport",
     "checked_address",
-    "client_ssl_context",
     "connection_lifetime",
     "refused_after_handshake",
     "retry_stale_once",
@@ -184,17 +183,6 @@ async def tcp_connect(
             return await egress.open_connection(target.host, target.port, limit=1 << 20)
         except EgressDenied as exc:
             raise ProbeFailure(Reason.DNS, str(exc)) from None
-
-
-def client_ssl_context(tls: TlsConfig) -> ssl.SSLContext:
-    """The TLS context of a probe: ``tls``'s CA file (else the system's), its client
-    certificate (mutual TLS), and no verification only where ``insecureSkipVerify`` says so."""
-    ctx = ssl.create_default_context(cafile=tls.ca_file)
-    load_client_certificate(ctx, tls)
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def refused_after_handshake(tls: TlsConfig, exc: BaseException) -> ProbeFailure:

@@ -24,7 +24,6 @@ from sloctl.collector.probes.base import (
     PhaseRecorder,
     ProbeReport,
     cert_not_after,
-    client_ssl_context,
     connection_lifetime,
     refused_after_handshake,
     retry_stale_once,
@@ -89,7 +88,11 @@ def check_link(headers: Mapping[str, str]) -> str | None:
 
 
 class HttpProbe:
-    def __init__(self, target: Target, mode: ConnectionMode, egress: Egress) -> None:
+    def __init__(
+        self, target: Target, mode: ConnectionMode, egress: Egress, ssl_context: ssl.SSLContext
+    ) -> None:
+        """``ssl_context``: the target's, shared with every probe of the same TLS configuration
+        (:class:`~sloctl.collector.config.TlsContexts`)."""
         assert target.url is not None and target.http is not None
         self.target = target
         self.mode = mode
@@ -98,19 +101,17 @@ class HttpProbe:
         self._cert_not_after: float | None = None
         #: the client's connection has had an answer (response headers): the server took it
         self._answered = False
-        # Build now, not in the first run: with many targets starting together, the CA bundle
-        # load and httpcore's lazy import of its asyncio backend would block the event loop
-        # long enough to push every other first run past its deadline.
-        self._ssl: ssl.SSLContext | None = client_ssl_context(target.tls)
+        # Given built, never built in a run: httpx would otherwise load the CA bundle for every
+        # cold client (tens of milliseconds of CPU per run, even for http:// URLs). Import
+        # httpcore's asyncio backend now too: imported lazily by the first run, with many
+        # targets starting together it blocked the event loop long enough to push every other
+        # first run past its deadline.
+        self._ssl = ssl_context
         for module in ("anyio._backends._asyncio", "httpcore._backends.anyio"):
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
 
     def _new_client(self) -> httpx.AsyncClient:
-        # One SSL context per probe, built once: httpx would otherwise load the CA bundle for
-        # every cold client (tens of milliseconds of CPU per run, even for http:// URLs).
-        if self._ssl is None:
-            self._ssl = client_ssl_context(self.target.tls)
         # The guard's client: each request goes to a checked address, no redirect is followed
         # and no *_proxy variable is honoured.
         return self._egress.async_http_client(

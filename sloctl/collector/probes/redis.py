@@ -15,13 +15,12 @@ import asyncio
 import secrets
 import ssl
 
-from sloctl.collector.config import ConnectionMode
+from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import (
     DatabaseProbe,
     PhaseRecorder,
     ProbeReport,
     cert_not_after,
-    client_ssl_context,
     close_quietly,
     connection_lifetime,
     refused_after_handshake,
@@ -30,7 +29,7 @@ from sloctl.collector.probes.base import (
 )
 from sloctl.collector.reasons import ProbeFailure
 from sloctl.contract import Phase, Reason
-from sloctl.egress import EgressDenied
+from sloctl.egress import Egress, EgressDenied
 
 __all__ = ["RedisProbe", "RespError"]
 
@@ -98,6 +97,20 @@ class RedisProbe(DatabaseProbe):
     #: a TLS connection whose server has not answered yet: it may still refuse the client
     _unanswered_tls = False
 
+    def __init__(
+        self,
+        target: Target,
+        mode: ConnectionMode,
+        password: str | None,
+        egress: Egress,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        """``ssl_context``: for a target with ``tls`` on, its context, shared with every probe
+        of the same TLS configuration (:class:`~sloctl.collector.config.TlsContexts`); it was
+        built for every handshake (a CA file loaded per run)."""
+        super().__init__(target, mode, password, egress)
+        self._ssl = ssl_context
+
     async def _call(self, *args: str | bytes) -> object:
         """One command and its answer. A TLS connection the server ends before its first answer
         is ``tls`` (:func:`~sloctl.collector.probes.base.refused_after_handshake`), whichever way
@@ -145,9 +158,9 @@ class RedisProbe(DatabaseProbe):
         plaintext PING on a connection of its own races it, and a RESP answer (``+PONG``,
         ``-NOAUTH …``) ends it at once as ``tls``: a frozen server looked the same until the
         deadline (``connect_timeout``)."""
-        ctx = client_ssl_context(self.target.tls)
+        assert self._ssl is not None  # given for every target with tls on
         name = self.target.tls.server_name or self.target.host
-        handshake = asyncio.ensure_future(writer.start_tls(ctx, server_hostname=name))
+        handshake = asyncio.ensure_future(writer.start_tls(self._ssl, server_hostname=name))
         check: asyncio.Future[str | None] | None = None
         try:
             done, _ = await asyncio.wait({handshake}, timeout=_PLAINTEXT_CHECK_AFTER)
