@@ -177,42 +177,56 @@ class RunqueueWait:
     loop, which a test of its schedule subtracts so that it measures the collector, not the
     load. Every thread counts, not the loop's alone: a thread preempted while it holds the GIL
     (the test's own, polling) keeps the loop waiting off the runqueue (seen: 400 ms late, 20 ms
-    of it the loop's own wait for a CPU). Without schedstat (not Linux, or a kernel without
-    ``CONFIG_SCHED_INFO``) every share is 0, and the bound is the bare lateness."""
+    of it the loop's own wait for a CPU). The CPU time of the loop's thread (``loop``) and of
+    the others is sampled too, to say where the rest went. Without schedstat (not Linux, or a
+    kernel without ``CONFIG_SCHED_INFO``) every figure is 0, and the bound is the bare lateness."""
 
     SAMPLE_SECONDS = 0.005
 
-    def __init__(self) -> None:
-        #: (monotonic time, seconds waited for a CPU so far), in time order
-        self.samples: list[tuple[float, float]] = []
+    def __init__(self, loop: int | None) -> None:
+        """``loop``: the native id of the collector's loop thread (a started thread has one)."""
+        self._loop = str(loop)
+        #: (monotonic time, (seconds waited for a CPU, the loop's CPU seconds, the other
+        #: threads' CPU seconds) so far), in time order
+        self.samples: list[tuple[float, tuple[float, float, float]]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="runqueue-wait", daemon=True)
 
-    @staticmethod
-    def _waited(sampler: int) -> float | None:
-        total, seen = 0.0, False
+    def _read(self, sampler: int) -> tuple[float, float, float] | None:
+        waited = loop = others = 0.0
+        seen = False
         for task in Path("/proc/self/task").iterdir():
             if task.name == str(sampler):
                 continue
             with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that just ended
-                total += int((task / "schedstat").read_text().split()[1]) / 1e9
+                on_cpu, on_runqueue = (int(f) / 1e9 for f in (task / "schedstat").read_text().split()[:2])
+                waited += on_runqueue
+                if task.name == self._loop:
+                    loop += on_cpu
+                else:
+                    others += on_cpu
                 seen = True
-        return total if seen else None
+        return (waited, loop, others) if seen else None
 
     def _sample(self) -> None:
         sampler = threading.get_native_id()
-        while (waited := self._waited(sampler)) is not None:
-            self.samples.append((time.monotonic(), waited))
+        while (figures := self._read(sampler)) is not None:
+            self.samples.append((time.monotonic(), figures))
             if self._stop.wait(self.SAMPLE_SECONDS):
                 return
 
-    def share(self, start: float, end: float) -> float:
-        """Seconds the threads waited for a CPU from the last sample at or before ``start`` to the
-        first at or after ``end`` (monotonic times): all of its wait in ``[start, end]``, and at
-        most the two sampling gaps more. 0 when no samples bracket the span."""
-        before = [w for t, w in self.samples if t <= start]
-        after = [w for t, w in self.samples if t >= end]
-        return after[0] - before[-1] if before and after else 0.0
+    def between(self, start: float, end: float) -> tuple[float, float, float]:
+        """Seconds the threads waited for a CPU, the loop's thread ran and the others ran, from
+        the last sample at or before ``start`` to the first at or after ``end`` (monotonic
+        times): all of it in ``[start, end]``, and at most the two sampling gaps more. Zeros
+        when no samples bracket the span."""
+        before = [f for t, f in self.samples if t <= start]
+        after = [f for t, f in self.samples if t >= end]
+        if not (before and after):
+            return (0.0, 0.0, 0.0)
+        w0, l0, o0 = before[-1]
+        w1, l1, o1 = after[0]
+        return (w1 - w0, l1 - l0, o1 - o0)
 
     def __enter__(self) -> RunqueueWait:
         self._thread.start()

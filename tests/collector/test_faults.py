@@ -193,17 +193,21 @@ def _last_slots(live: LiveCollector, exclude: str) -> dict[tuple[str, str], floa
 
 def _collector_lateness(
     live: LiveCollector, since: float, exclude: str, waited: RunqueueWait
-) -> list[tuple[float, str, float, float]]:
-    """Each start of a lane not of ``exclude`` due since ``since`` (monotonic): (the collector's
-    share of its lateness, the lane, its lateness, the time the loop's thread waited for a CPU
-    meanwhile), the largest share first. A probe held up by another, frozen one would show the
-    whole hold (up to a TIMEOUT, 800 ms) here, whatever the machine's load."""
+) -> list[tuple[float, str]]:
+    """Each start of a lane not of ``exclude`` due since ``since`` (monotonic): the collector's
+    share of its lateness (the lateness less the time this process's threads waited for a CPU
+    meanwhile) and what it was made of, the largest share first. A probe held up by another,
+    frozen one would show the whole hold (up to a TIMEOUT, 800 ms) here, whatever the load."""
     rows = []
     for (t, m), starts in live.starts().items():
         for scheduled, actual in starts:
             if t != exclude and scheduled >= since:
-                cpu = waited.share(scheduled, actual)
-                rows.append((actual - scheduled - cpu, f"{t}/{m}", actual - scheduled, cpu))
+                rq, loop, others = waited.between(scheduled, actual)
+                said = (
+                    f"{t}/{m} {(actual - scheduled) * 1000:.0f} ms late: {rq * 1000:.0f} waiting for"
+                    f" a CPU, the loop {loop * 1000:.0f} on one, other threads {others * 1000:.0f}"
+                )
+                rows.append((actual - scheduled - rq, said))
     return sorted(rows, reverse=True)
 
 
@@ -244,7 +248,7 @@ def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
 ) -> None:
     server = {"pg": servers.pg, "pgb": servers.pgb, "rd": servers.rd, "mg": servers.mg}[target]
     live.wait_for(target, lambda r: r.ok, after=time.time(), timeout=INTERVAL * 4)  # clean start
-    with RunqueueWait() as waited:
+    with RunqueueWait(live.thread.native_id) as waited:
         since = live.now()
         server.pause()
         t_fault = time.time()
@@ -262,10 +266,7 @@ def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
             late = _collector_lateness(live, since, target, waited)
         finally:
             server.resume()
-    shown = ", ".join(
-        f"{lane} {total * 1000:.0f} ms late, {cpu * 1000:.0f} waiting for a CPU"
-        for _, lane, total, cpu in late[:3]
-    )
+    shown = "; ".join(said for _, said in late[:3])
     assert late[0][0] <= 0.1 * INTERVAL, f"a frozen {target} held up other targets' probes: {shown}"
     _assert_recovers(live, target, time.time())
 
