@@ -17,9 +17,11 @@ all tests share one collector, so they run in one xdist group, in file order.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -33,7 +35,7 @@ import redis
 from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
-from tests.collector.helpers import LiveCollector, RunqueueWait, live_collector
+from tests.collector.helpers import LiveCollector, RunqueueWait, collector_config, live_collector
 from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
 
@@ -410,6 +412,88 @@ def test_pgbouncer_pool_exhaustion_is_pool_timeout(live: LiveCollector, servers:
         for h in holders:
             h.close()
     _assert_recovers(live, "pgb", time.time())
+
+
+@contextlib.contextmanager
+def _slow_console_proxy(port: int, delay: float) -> Iterator[int]:
+    """A loopback TCP proxy to PgBouncer's ``port``, and its own port: a connection whose
+    startup packet names the admin console (database ``pgbouncer``) gets PgBouncer's first
+    answer after it ``delay`` seconds late, as from a console that is slow to answer (a busy
+    PgBouncer, a loaded machine); the probe's own connections pass at once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    socks: list[socket.socket] = [listener]
+    threads: list[threading.Thread] = []
+    closing = threading.Event()
+
+    def pump(src: socket.socket, dst: socket.socket, console: threading.Event, upstream: bool) -> None:
+        seen, held = b"", False
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                if upstream and len(seen) < 4096:
+                    seen += data
+                    if b"database\x00pgbouncer\x00" in seen:
+                        console.set()
+                elif not upstream and console.is_set() and not held:
+                    held = True
+                    closing.wait(delay)  # real timer: the slowness is the fault injected
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                server = socket.create_connection(("127.0.0.1", port), timeout=5)
+                server.settimeout(None)
+                socks.extend((client, server))
+                console = threading.Event()
+                for args in ((client, server, console, True), (server, client, console, False)):
+                    threads.append(threading.Thread(target=pump, args=args, daemon=True))
+                    threads[-1].start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        closing.set()
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        for thread in (acceptor, *threads):
+            thread.join(5)
+
+
+def test_pool_exhaustion_is_pool_timeout_with_a_console_slow_to_answer(servers: Servers) -> None:
+    """The console is asked while the pooled query waits (at 40 % of the deadline); it had 30 %
+    of the deadline to answer, and a console slower than that (auth took 0.14 s of a probe's own
+    connection on a loaded machine) left the run an ambiguous query_timeout. It has the rest of
+    the run's deadline now: asked at 0.8 s of 2 s, it answers 0.9 s later, in time."""
+    holders = [psycopg.connect(servers.pgb.dsn, prepare_threshold=None) for _ in range(2)]
+    try:
+        for h in holders:
+            h.execute("SELECT 1")  # psycopg opens a transaction: the server connection is pinned
+        with _slow_console_proxy(servers.pgb.port, delay=0.9) as port:
+            config = collector_config(
+                [
+                    f"name: slow-console, kind: pgbouncer, port: {port}, user: platform,"
+                    " database: platform, password: {env: PG}, adminUser: pgbouncer,"
+                    " adminPassword: {env: PGBA}"
+                ],
+                "interval: 3s, timeout: 2s, connections: [cold]",
+            )
+            secrets = {
+                ("slow-console", "password"): servers.pgb.password,
+                ("slow-console", "admin"): servers.pgb.admin_password,
+            }
+            with live_collector(config, secrets) as live:
+                run = live.wait_for("slow-console", lambda r: not r.ok, after=0, timeout=10)
+    finally:
+        for h in holders:
+            h.close()
+    assert run.reason == "pool_timeout", run
 
 
 # --- metrics, secrets --------------------------------------------------------------------

@@ -218,15 +218,23 @@ class PgBouncerProbe(PostgresProbe):
     ) -> None:
         # When the query is still waiting after 40 % of the deadline, ask the console, while it
         # keeps waiting, whether clients queue for a server connection. The run's deadline
-        # then reads as pool_timeout instead of an ambiguous query_timeout.
+        # then reads as pool_timeout instead of an ambiguous query_timeout. The console has the
+        # rest of the deadline to answer (it had 30 % of it, which a busy PgBouncer or a loaded
+        # machine overran: query_timeout), and is let go as soon as the query answers.
         query = asyncio.ensure_future(self._select_one(conn))
         query.add_done_callback(lambda t: t.cancelled() or t.exception())
+        asking: asyncio.Future[float] | None = None
         try:
             done, _pending = await asyncio.wait({query}, timeout=self.target.timeout * 0.4)
-            if not done and await self._clients_waiting():
-                rec.hint = Reason.POOL_TIMEOUT
+            if not done:
+                asking = asyncio.ensure_future(self._clients_waiting())
+                await asyncio.wait({query, asking}, return_when=asyncio.FIRST_COMPLETED)
+                if asking.done() and asking.result():
+                    rec.hint = Reason.POOL_TIMEOUT
             await query
         finally:
+            if asking is not None and not asking.done():
+                await _interrupt(asking)
             if not query.done():
                 await _interrupt(query)
 
@@ -253,16 +261,17 @@ class PgBouncerProbe(PostgresProbe):
             return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
     async def _clients_waiting(self) -> float:
+        """Clients queueing in the target's pool, by the console; 0 when it cannot tell. Bounded
+        by the run's deadline, and by its caller, which stops asking once the query answers."""
         try:
-            async with asyncio.timeout(self.target.timeout * 0.3):
-                conn = await self._admin()
-                if conn is None:
-                    return 0.0
-                try:
-                    pools = await self._show(conn, "POOLS")
-                finally:
-                    await _close_conn(conn)
-        except (TimeoutError, psycopg.Error, OSError, ProbeFailure):
+            conn = await self._admin()
+            if conn is None:
+                return 0.0
+            try:
+                pools = await self._show(conn, "POOLS")
+            finally:
+                await _close_conn(conn)
+        except (psycopg.Error, OSError, ProbeFailure):
             return 0.0
         db, user = self.target.database, self.target.user
         return sum(
