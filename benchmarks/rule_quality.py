@@ -4,15 +4,24 @@ the same SLO and the same series, all evaluated by a real Prometheus (2.42, 3.x)
 VictoriaMetrics (docs/benchmarks.md, "Rule quality").
 
     .venv/bin/python benchmarks/rule_quality.py [--series 1000] [--cost-hours 6] [--engine all]
+        [--cost-interval 1] [--cost-evaluations 60] [--vmalert-concurrency 1]
 
 (a) period error ratio against the ground truth under uneven traffic; (b) detection times per
 scenario and tier; (c) evaluation cost measured by the engine itself with ``--series`` raw series
-per SLO, each rule set evaluated live every 5 s: on Prometheus,
-``prometheus_rule_group_last_duration_seconds`` (median of several evaluations) and the samples
-the queries touch (``totalQueryableSamples`` of each rule's expression, query stats
-``stats=all``); on vmalert, each group's iteration time from ``vmalert_iteration_duration_seconds``
-(``_sum``/``_count`` between polls: one evaluation, median of several) and the samples
-VictoriaMetrics scans for each rule's expression (``samplesScanned`` in its query trace).
+per SLO, each rule set evaluated live every ``--cost-interval`` seconds, two ways:
+
+- *duration*, the wall time of one evaluation: on Prometheus,
+  ``prometheus_rule_group_last_duration_seconds`` (median of several evaluations); on vmalert,
+  each group's iteration time from ``vmalert_iteration_duration_seconds`` (``_sum``/``_count``
+  between polls: one evaluation, median of several); with the samples the queries read
+  (Prometheus' ``totalQueryableSamples`` of each rule's expression, query stats ``stats=all``;
+  VictoriaMetrics' ``samplesScanned`` in its query trace);
+- *CPU*, the engine's work per evaluation: the growth of utime + stime (``/proc/PID/stat``) of
+  the engine's processes (Prometheus; VictoriaMetrics and vmalert) over ``--cost-evaluations``
+  intervals, minus the same for an empty rule set on an identical stack (same series, history
+  and window: ingestion, merges and self-monitoring are not charged to a rule set), divided by
+  the evaluations counted.
+
 Everything is printed, ratios included, in one run.
 """
 
@@ -22,6 +31,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -32,7 +42,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -372,32 +382,136 @@ def _exprs(docs: Sequence[dict[str, object]]) -> Iterator[str]:
                 yield str(r["expr"])
 
 
+EMPTY = "empty"
+"""The baseline rule set of the CPU figure: no rules, the same series, history and window."""
+
+
+def empty(slos: Sequence[SLO]) -> RuleSet:
+    return RuleSet(EMPTY, "groups: []\n")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+"""utime and stime count clock ticks (100 a second here: 10 ms)."""
+_CPU = "cpu_s."
+"""Key prefix of a process' CPU seconds over the window in a cost result."""
+_ITERATIONS = re.compile(
+    r'(?:vmalert_iteration_total\{group="([^"]+)"[^}]*\}'
+    r'|prometheus_rule_group_iterations_total\{rule_group="([^"]+)"\}) (\S+)'
+)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time of process ``pid``, every thread's, ended ones included: utime + stime of
+    ``/proc/PID/stat`` (fields 14 and 15, after the command's parenthesis)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _iterations(url: str) -> dict[str, float]:
+    """Evaluations so far per group, from the evaluator's own ``/metrics`` (vmalert or Prometheus)."""
+    return {m.group(1) or m.group(2): float(m.group(3)) for m in _ITERATIONS.finditer(_text(url))}
+
+
+def _processes(bt: Backtest | VictoriaBacktest) -> dict[str, int]:
+    """The engine's processes whose CPU is charged: Prometheus, or the VictoriaMetrics node(s)
+    and the live vmalert (the pair's vmagent and vmauth are not counted)."""
+    if isinstance(bt, VictoriaBacktest):
+        assert bt.live is not None, "the cost replay starts a live vmalert"
+        nodes = {f"victoria-metrics{'' if len(bt.nodes) == 1 else i}": n.pid for i, n in enumerate(bt.nodes)}
+        return {**nodes, "vmalert": bt.live.pid}
+    return {"prometheus": bt.server.pid}
+
+
+def _evaluator(bt: Backtest | VictoriaBacktest) -> str:
+    if isinstance(bt, VictoriaBacktest):
+        assert bt.live is not None, "the cost replay starts a live vmalert"
+        return bt.live.url
+    return bt.url
+
+
+def _warm_up(url: str, interval: int) -> None:
+    """Until every group has evaluated twice (the first evaluation restores alert state and
+    opens connections), at most 20 intervals; a rule set without groups has nothing to wait for."""
+    deadline = time.monotonic() + 20 * interval
+    while time.monotonic() < deadline:
+        seen = _iterations(url)
+        if min(seen.values(), default=2) >= 2:
+            return
+        time.sleep(interval / 4)
+    raise RuntimeError(f"the live groups at {url} did not evaluate twice in {20 * interval}s")
+
+
+def _cpu_window(bt: Backtest | VictoriaBacktest, seconds: float) -> dict[str, float]:
+    """CPU seconds of each engine process over ``seconds`` of live evaluation (``cpu_s.<process>``),
+    and the evaluations counted over it (the least evaluated group's; 0 without groups)."""
+    procs, url = _processes(bt), _evaluator(bt)
+    n0, c0, t0 = _iterations(url), {k: _cpu_seconds(p) for k, p in procs.items()}, time.monotonic()
+    time.sleep(seconds)  # the window itself: the same length for every rule set and the baseline
+    n1, c1, t1 = _iterations(url), {k: _cpu_seconds(p) for k, p in procs.items()}, time.monotonic()
+    counted = min((n1[g] - n0.get(g, 0.0) for g in n1), default=0.0)
+    return {**{f"{_CPU}{k}": c1[k] - c0[k] for k in procs}, "cpu_evaluations": counted, "cpu_wall_s": t1 - t0}
+
+
+def _net_cpu(c: dict[str, dict[str, float]]) -> None:
+    """Each rule set's CPU per evaluation above the empty set's (``cpu_net_s``)."""
+    base = c[EMPTY]
+    for name, v in c.items():
+        if name == EMPTY:
+            continue
+        above = sum(v[k] - base[k] for k in v if k.startswith(_CPU))
+        v["cpu_above_s"] = above
+        v["cpu_net_s"] = above / v["cpu_evaluations"] if v["cpu_evaluations"] else math.nan
+
+
+@dataclass(frozen=True)
+class Live:
+    """How the cost part evaluates each rule set live."""
+
+    interval: int = 1
+    """Seconds between evaluations (every group's ``interval``)."""
+    evaluations: int = 60
+    """Intervals of the CPU window."""
+    concurrency: int = 1
+    """vmalert's group ``concurrency`` on every group (1: not written)."""
+
+    def rules(self, docs: Sequence[dict[str, object]]) -> str:
+        for d in docs:
+            for g in d["groups"]:  # type: ignore[attr-defined]
+                g["interval"] = f"{self.interval}s"
+                if self.concurrency > 1:
+                    g["concurrency"] = self.concurrency
+        return "".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+
+
 def cost(
-    base: SLO, series: int, hours: int, workdir: Path, engine: Engine, interval: int = 5
+    base: SLO, series: int, hours: int, workdir: Path, engine: Engine, live: Live = Live()
 ) -> dict[str, dict[str, float]]:
-    """(c): live evaluation of each rule set over ``series`` raw series and ``hours`` of history
-    ending now (recordings backfilled over that history)."""
+    """(c): live evaluation of each rule set, and of the empty one (the CPU figure's baseline),
+    over ``series`` raw series and ``hours`` of history ending on the last whole minute before
+    its replay (each rule set's recordings backfilled over it): the engine's CPU over
+    ``live.evaluations`` intervals, then the group durations and samples read."""
     s = replace(scenario("burn_14x"), name="cost", series=series, warmup=0, duration=hours * HOUR)
     s = replace(s, incidents=(Incident(s.duration - 2 * HOUR, s.duration, 14.4 * 1.15),))
     slo = scenario_slo(base, s)
-    end = int(time.time()) // 60 * 60 - 60
-    start = end - s.duration
     feeds = [Feed(s, counts(s, base.error_budget))]
     out: dict[str, dict[str, float]] = {}
-    for name, make in RULE_SETS.items():
+    for name, make in {EMPTY: empty, **RULE_SETS}.items():
         rules = make([slo])
         docs = [d for d in yaml.safe_load_all(rules.text) if d]
-        for d in docs:
-            for g in d["groups"]:
-                g["interval"] = f"{interval}s"
-        live = "".join(yaml.safe_dump(d, sort_keys=False) for d in docs)
+        text = live.rules(docs)
+        end = int(time.time()) // 60 * 60  # every rule set's series as old when its window starts
         with _replay(
-            engine, rules, feeds, workdir / f"cost-{name}", start=start, end=end, live_rules=live
+            engine, rules, feeds, workdir / f"cost-{name}", start=end - s.duration, end=end, live_rules=text
         ) as bt:
+            _warm_up(_evaluator(bt), live.interval)
+            out[name] = _cpu_window(bt, live.evaluations * live.interval)
+            if name == EMPTY:
+                continue
             if isinstance(bt, VictoriaBacktest):
-                out[name] = _vmalert_cost(bt, docs, interval)
+                out[name] |= _vmalert_cost(bt, docs, live.interval)
             else:
-                out[name] = _prometheus_cost(bt, docs, interval)
+                out[name] |= _prometheus_cost(bt, docs, live.interval)
+    _net_cpu(out)
     return out
 
 
@@ -405,6 +519,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=1000, help="raw series per SLO for the cost part")
     ap.add_argument("--cost-hours", type=int, default=6, help="history for the cost part")
+    ap.add_argument(
+        "--cost-interval", type=int, default=1, help="seconds between live evaluations in the cost part"
+    )
+    ap.add_argument(
+        "--cost-evaluations",
+        type=int,
+        default=60,
+        help="intervals of the cost part's CPU window (the engine's CPU is read before and after)",
+    )
+    ap.add_argument(
+        "--vmalert-concurrency",
+        type=int,
+        default=1,
+        help="concurrency of every live vmalert group of every rule set in the cost part "
+        "(vmalert's group field; 1, its default, evaluates a group's rules one after another)",
+    )
     ap.add_argument("--skip-quality", action="store_true")
     ap.add_argument(
         "--engine",
@@ -415,6 +545,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "VictoriaMetrics on one node",
     )
     args = ap.parse_args(argv)
+    for flag in ("cost_interval", "cost_evaluations", "vmalert_concurrency"):
+        if getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} {getattr(args, flag)}: must be 1 or more")
+    if args.vmalert_concurrency > 1 and args.engine not in {e.name for e in VICTORIA}:
+        ap.error(
+            "--vmalert-concurrency needs a VictoriaMetrics --engine (Prometheus' groups have no such field)"
+        )
     (base,) = load_text(SPEC, "bench.yaml").slos
     names = [*shelf.ENGINE_NAMES, VICTORIA[0].name] if args.engine == "all" else [args.engine]
     engines: list[Engine] = []
@@ -456,7 +593,10 @@ def _bench(base: SLO, args: argparse.Namespace, engine: Engine) -> None:
             q = quality(base, work, engine)
             _print_quality(base, q)
             _print_acceptance(base, q)
-        _print_cost(cost(base, args.series, args.cost_hours, work, engine), args, engine)
+        live = Live(args.cost_interval, args.cost_evaluations, args.vmalert_concurrency)
+        c = cost(base, args.series, args.cost_hours, work, engine, live)
+        _print_cost(c, args, engine)
+        _print_cpu(c, args, engine)
 
 
 def _print_quality(base: SLO, q: dict[str, dict[str, object]]) -> None:
@@ -512,9 +652,14 @@ def _print_cost(c: dict[str, dict[str, float]], args: argparse.Namespace, engine
     # Prometheus: totalQueryableSamples (stats=all); VictoriaMetrics: samplesScanned (trace=1).
     touched = "samples scanned" if isinstance(engine, VictoriaEngine) else "samples touched"
     print(
-        f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, live group every 5s"
+        f"(c) evaluation cost, {args.series} raw series, {args.cost_hours}h of history, live group every "
+        f"{args.cost_interval}s"
+        + (f", vmalert concurrency {args.vmalert_concurrency}" if args.vmalert_concurrency > 1 else "")
     )
+    print("  duration: one evaluation's wall time as the engine reports it, summed over the groups")
     for name, v in c.items():
+        if name == EMPTY:
+            continue
         print(
             f"  {name:10} duration {v['duration_s'] * 1000:8.2f} ms (median of {v['evaluations']:.0f})  "
             f"{touched} {v['samples_touched']:>12,.0f}  output samples {v['output_samples']:.0f}"
@@ -537,6 +682,43 @@ def _print_cost(c: dict[str, dict[str, float]], args: argparse.Namespace, engine
         )
     ratio = o["duration_s"] / c["sloth"]["duration_s"]
     print(f"  cost ≤ 0.25 × Sloth's (duration): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
+
+
+_CHECK_TICKS = 10
+"""The CPU sanity check: a rule set reading the raw windows must cost at least this many clock
+ticks more than the empty set over the window."""
+
+
+def _print_cpu(c: dict[str, dict[str, float]], args: argparse.Namespace, engine: Engine) -> None:
+    window = args.cost_interval * args.cost_evaluations
+    print(
+        f"(c) engine CPU per evaluation: the growth of utime+stime (/proc/PID/stat, {1000 / _TICK:.0f} ms "
+        f"ticks) of the engine's processes over {window}s of live evaluation, minus the same for the "
+        f"empty rule set, divided by the evaluations counted (the least evaluated group's)"
+    )
+    e = c[EMPTY]
+    procs = [k for k in e if k.startswith(_CPU)]
+    print(
+        f"  {EMPTY:10} "
+        + ", ".join(f"{k[len(_CPU) :]} {e[k] * 1000:.0f} ms" for k in procs)
+        + f" in {e['cpu_wall_s']:.1f}s"
+    )
+    for name in RULE_SETS:
+        v = c[name]
+        parts = ", ".join(f"{k[len(_CPU) :]} {v[k] * 1000:.0f} ms" for k in procs)
+        print(
+            f"  {name:10} {parts} in {v['cpu_wall_s']:.1f}s, {v['cpu_evaluations']:.0f} evaluations: "
+            f"{v['cpu_net_s'] * 1000:.2f} ms per evaluation above the empty set"
+        )
+    o = c["sloctl"]
+    for name in ("raw-window", "sloth"):
+        print(f"  ours / {name}: CPU {o['cpu_net_s'] / c[name]['cpu_net_s']:.3f}")
+    for name in ("raw-window", "sloth"):
+        ticks = c[name]["cpu_above_s"] * _TICK
+        verdict = "yes" if ticks >= _CHECK_TICKS else "NO"
+        print(f"  check: {name} above the empty set by {ticks:.0f} ticks (≥ {_CHECK_TICKS}: {verdict})")
+    ratio = o["cpu_net_s"] / c["sloth"]["cpu_net_s"]
+    print(f"  cost ≤ 0.25 × Sloth's (CPU): {'yes' if ratio <= 0.25 else 'NO'} ({ratio:.3f})")
 
 
 if __name__ == "__main__":
