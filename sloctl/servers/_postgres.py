@@ -138,11 +138,15 @@ class PostgresServer(ManagedProcess):
         superuser_password: str,
         max_connections: int,
         tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
     ) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
         self.datadir = datadir
         self.tls = tls
         """(certificate, key) the server presents, TLS on (``ssl=on``); None: no TLS."""
+        self.client_ca = client_ca
+        """The CA (``ssl_ca_file``) whose client certificate every role but the superuser must
+        present (``hostssl … cert``, :func:`_client_cert_hba`); None: passwords alone."""
         self.user = "platform"
         self.password = password
         self.database = "platform"
@@ -184,6 +188,11 @@ class PostgresServer(ManagedProcess):
                 if self.tls
                 else ()
             ),
+            *(
+                ("-c", f"ssl_ca_file={self.client_ca}", "-c", f"hba_file={self.datadir.parent / _CERT_HBA}")
+                if self.client_ca
+                else ()
+            ),
         ]
 
     def _ready(self) -> bool:
@@ -201,6 +210,21 @@ class PostgresServer(ManagedProcess):
 
     def __repr__(self) -> str:
         return f"PostgresServer(host={self.host!r}, port={self.port}, datadir={str(self.datadir)!r})"
+
+
+#: the pg_hba.conf of a server started with ``client_ca``, beside its data directory
+_CERT_HBA = "pg_hba_cert.conf"
+
+
+def _client_cert_hba() -> str:
+    """pg_hba.conf of a server that requires a client certificate: the superuser (readiness,
+    setup, faults through psql) keeps its password; every other role connects over TLS with a
+    certificate signed by ``ssl_ca_file`` whose CN is its name, and no password (``cert``)."""
+    return (
+        "# written by sloctl.servers.start_postgres(client_ca=...)\n"
+        f"host    all postgres {LOOPBACK}/32 scram-sha-256\n"
+        f"hostssl all all      {LOOPBACK}/32 cert\n"
+    )
 
 
 def new_password() -> str:
@@ -258,6 +282,29 @@ def _initdb(home: Path, datadir: Path, run_as: str | None, password: str, superu
         raise ServerStartError(f"initdb failed in {datadir}:\n{init.stdout}\n{init.stderr}")
 
 
+def _tls_files(
+    home: Path, run_as: str | None, tls: tuple[Path, Path] | None, client_ca: Path | None
+) -> tuple[tuple[Path, Path] | None, Path | None]:
+    """:func:`start_postgres`'s ``tls`` and ``client_ca`` copied into ``home`` for the server's
+    user (the key 0600: PostgreSQL refuses a key others can read), and the pg_hba.conf that
+    requires a client certificate beside them: the copies' paths."""
+    if tls is None:
+        if client_ca is not None:
+            raise ValueError("start_postgres: client_ca needs tls (a client certificate comes over TLS)")
+        return None, None
+    served = (home / "server.crt", home / "server.key")
+    for source, copy in zip(tls, served, strict=True):
+        shutil.copyfile(source, copy)
+        os.chmod(copy, 0o600)
+    trusted = None
+    if client_ca is not None:
+        trusted = home / "client-ca.crt"
+        shutil.copyfile(client_ca, trusted)
+        write_text(home / _CERT_HBA, _client_cert_hba())
+    chown_to(home, run_as)
+    return served, trusted
+
+
 def start_postgres(
     workdir: Path,
     *,
@@ -266,11 +313,15 @@ def start_postgres(
     max_connections: int = 100,
     port: int | None = None,
     tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
 ) -> PostgresServer:
     """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port. Passwords
     are random unless given (see the module docstring). ``tls``: (certificate, key) PEM files
     the server presents, copied beside its data for its user (PostgreSQL refuses a key others
-    can read); clients may then ask for TLS (plain connections stay allowed).
+    can read); clients may then ask for TLS (plain connections stay allowed). ``client_ca``
+    (with ``tls``): the CA certificate (PEM) that signs client certificates; every role but
+    the superuser must then connect over TLS with one whose CN is its name (pg_hba.conf
+    ``hostssl … cert``), and is refused without.
 
     >>> pg = start_postgres(tmp_path)            # doctest: +SKIP
     >>> psycopg.connect(pg.dsn)                  # doctest: +SKIP
@@ -283,13 +334,7 @@ def start_postgres(
     fresh = not (datadir / "PG_VERSION").exists()
     if fresh:
         _initdb(home, datadir, run_as, password, superuser_password)
-    served = None
-    if tls is not None:
-        served = (home / "server.crt", home / "server.key")
-        for source, copy in zip(tls, served, strict=True):
-            shutil.copyfile(source, copy)
-            os.chmod(copy, 0o600)
-        chown_to(home, run_as)
+    served, trusted = _tls_files(home, run_as, tls, client_ca)
     server = start_on_free_port(
         lambda chosen: PostgresServer(
             port=chosen,
@@ -300,6 +345,7 @@ def start_postgres(
             superuser_password=superuser_password,
             max_connections=max_connections,
             tls=served,
+            client_ca=trusted,
         ),
         port=port,
     )
