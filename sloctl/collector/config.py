@@ -222,9 +222,13 @@ TARGET_SHAPE = Shape(
                     "caFile": Field("string"),
                     "serverName": Field("string"),
                     "insecureSkipVerify": Field("boolean"),
-                    "certFile": Field("string", "redis, http: client certificate (PEM), with keyFile"),
+                    "certFile": Field(
+                        "string", "postgres, pgbouncer, redis, http: client certificate (PEM), with keyFile"
+                    ),
                     "keyFile": Field(
-                        "string", "redis, http: the client certificate's key (PEM, no passphrase)"
+                        "string",
+                        "postgres, pgbouncer, redis, http: the client certificate's key (PEM, no"
+                        " passphrase; postgres and pgbouncer: mode 0600)",
                     ),
                 }
             ),
@@ -383,9 +387,12 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     return _server_target(ctx, common)
 
 
-#: the kinds whose probe presents ``tls.certFile``: the probes that build their own TLS context
-#: (psycopg's and pymongo's take theirs from options this config does not pass yet)
-_CLIENT_CERT_KINDS = frozenset({Kind.REDIS, Kind.HTTP})
+#: the kinds whose probe presents ``tls.certFile``: redis and http from the TLS context they are
+#: given, postgres and pgbouncer through libpq's ``sslcert``/``sslkey`` (pymongo takes its
+#: certificate from options this config does not pass yet)
+_CLIENT_CERT_KINDS = frozenset({Kind.REDIS, Kind.HTTP, Kind.POSTGRES, Kind.PGBOUNCER})
+#: the kinds whose client key libpq loads, and refuses when others may read it
+_LIBPQ_KINDS = frozenset({Kind.POSTGRES, Kind.PGBOUNCER})
 
 
 def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
@@ -419,8 +426,8 @@ def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
         if kind not in _CLIENT_CERT_KINDS:
             t.problem(
                 key,
-                f"target {name!r}: a client certificate (mutual TLS) is supported for kinds redis and"
-                f" http only, not {kind.value}: remove certFile and keyFile",
+                f"target {name!r}: a client certificate (mutual TLS) is supported for kinds postgres,"
+                f" pgbouncer, redis and http, not {kind.value}: remove certFile and keyFile",
             )
         elif (tls.key_file if other == "keyFile" else tls.cert_file) is None:
             t.problem(
@@ -786,7 +793,8 @@ def tls_file_problems(config: CollectorConfig, contexts: TlsContexts | None = No
         key = _tls_key(t)
         if key not in found:
             found[key] = contexts.problems(t)
-        for name, said in found[key]:
+        said_here = found[key] or (_libpq_key_problems(t.tls) if t.kind in _LIBPQ_KINDS else [])
+        for name, said in said_here:
             where = {"caFile": t.tls.ca_file_location, "certFile": t.tls.cert_file_location}.get(
                 name, t.tls.key_file_location
             )
@@ -834,6 +842,26 @@ def _client_certificate_problems(tls: TlsConfig) -> list[tuple[str, str]]:
             f" {exc.reason or exc} (both PEM, the key the certificate's own)"
         )
         return [("certFile", said)]
+    return []
+
+
+def _libpq_key_problems(tls: TlsConfig) -> list[tuple[str, str]]:
+    """A client key that libpq would refuse at every connection: one that group or others may
+    read or write (libpq's rule: at most 0600, or 0640 when root owns the file)."""
+    if tls.key_file is None:
+        return []
+    try:
+        st = Path(tls.key_file).stat()
+    except OSError as exc:  # loaded a moment ago: gone since
+        return [("keyFile", f"cannot read client key {tls.key_file}: {exc.strerror or exc}")]
+    if st.st_mode & (0o037 if st.st_uid == 0 else 0o077):
+        return [
+            (
+                "keyFile",
+                f"client key {tls.key_file} has mode {st.st_mode & 0o777:04o} (group or world access),"
+                f" which libpq refuses at every connection: run chmod 600 {tls.key_file}",
+            )
+        ]
     return []
 
 

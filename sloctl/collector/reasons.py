@@ -38,6 +38,9 @@ _AUTH_TEXT = (
     "no password supplied",
     "sasl authentication",
     "pg_hba.conf",  # "no pg_hba.conf entry for host …", "pg_hba.conf rejects connection …"
+    # PostgreSQL's refusal, after the handshake, of a connection that brought no client
+    # certificate where pg_hba.conf asks for one (``cert``, ``clientcert=verify-full``)
+    "requires a valid client certificate",
 )
 # libpq's words for an error the server answered a new connection with (psycopg gives it no
 # SQLSTATE): out of connection slots, no such database, shutting down, PgBouncer's "no such
@@ -51,6 +54,9 @@ _TLS_TEXT = (
     "ssl error:",
     "server does not support ssl",
     "root certificate file",
+    # libpq's own refusals of tls.certFile/keyFile: changed since the config was checked
+    'certificate file "',
+    'private key file "',
 )
 _POOL_TEXT = ("query_wait_timeout", "no more connections allowed", "pool_timeout")
 _CLOSED_TEXT = (

@@ -302,7 +302,7 @@ def test_a_client_certificate_is_loaded_at_check_time_with_its_key_and_named_at_
         _err(
             f"""targets:
   - {{name: a, kind: redis, tls: {{certFile: {cert}}}}}
-  - {{name: b, kind: postgres, user: u, database: d, tls: {{certFile: {cert}, keyFile: {key}}}}}
+  - {{name: b, kind: mongodb, tls: {{certFile: {cert}, keyFile: {key}}}}}
 """
         )
     ).splitlines()
@@ -312,10 +312,10 @@ def test_a_client_certificate_is_loaded_at_check_time_with_its_key_and_named_at_
         " a client certificate is given with its key"
     ), needs
     unsupported = (
-        "target 'b': a client certificate (mutual TLS) is supported for kinds redis and http only,"
-        " not postgres: remove certFile and keyFile"
+        "target 'b': a client certificate (mutual TLS) is supported for kinds postgres, pgbouncer,"
+        " redis and http, not mongodb: remove certFile and keyFile"
     )
-    assert unsupported_cert == f"t.yaml:5:59: targets[1].tls.certFile: {unsupported}", unsupported_cert
+    assert unsupported_cert == f"t.yaml:5:36: targets[1].tls.certFile: {unsupported}", unsupported_cert
     assert unsupported_key.startswith("t.yaml:5:"), unsupported_key
     assert unsupported_key.endswith(f": targets[1].tls.keyFile: {unsupported}"), unsupported_key
 

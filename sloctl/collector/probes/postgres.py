@@ -118,6 +118,10 @@ class PostgresProbe(DatabaseProbe):
         }
         if t.tls.enabled and t.tls.ca_file:
             params["sslrootcert"] = t.tls.ca_file
+        if t.tls.enabled and t.tls.cert_file:
+            # the client certificate (``cert`` or ``clientcert=verify-full`` in pg_hba.conf);
+            # its files were checked when the config was (mode 0600 included, as libpq wants)
+            params["sslcert"], params["sslkey"] = t.tls.cert_file, t.tls.key_file
         if password is not None:
             params["password"] = password
         return psycopg.conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})

@@ -1,0 +1,195 @@
+"""Client certificates (``tls.certFile``/``tls.keyFile``) on PostgreSQL targets, against a real
+PostgreSQL that requires one: ``start_postgres(..., client_ca=…)``, whose pg_hba.conf has
+``hostssl all all 127.0.0.1/32 cert`` for every role but the superuser, with a private CA, a
+server certificate and client certificates made by ``openssl`` on the spot.
+
+Before, a postgres target could not give a client certificate at all (an error at
+``certFile``): such a server could not be probed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pwd
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import psycopg
+import pytest
+
+from sloctl.collector.config import check_tls_files, load_config_text, tls_file_problems
+from sloctl.collector.runner import RunResult
+from sloctl.servers import PostgresServer, start_postgres
+from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.fixtures.certs import issue_cert, make_ca
+
+pytestmark = pytest.mark.servers
+
+
+class Pki(NamedTuple):
+    """``ca`` signed the server's certificate and ``client`` (CN ``platform``, the role it logs
+    in as); ``other_ca`` signed ``stranger``, also CN ``platform``, which no server here trusts."""
+
+    ca: Path
+    server: tuple[Path, Path]
+    client: tuple[Path, Path]
+    stranger: tuple[Path, Path]
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    tmp = tmp_path_factory.mktemp("pg-pki")
+    ca, other_ca = make_ca(tmp, "ca"), make_ca(tmp, "other-ca")
+    made = Pki(
+        ca=ca[0],
+        server=issue_cert(tmp, ca, "server"),
+        client=issue_cert(tmp, ca, "platform", client=True),
+        stranger=issue_cert(tmp, other_ca, "stranger-platform", client=True),
+    )
+    for _cert, key in (made.client, made.stranger):
+        os.chmod(key, 0o600)  # libpq's rule for a client key (the check says so otherwise)
+    return made
+
+
+@pytest.fixture(scope="module")
+def cert_postgres(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[PostgresServer]:
+    """A PostgreSQL that requires a client certificate signed by ``pki.ca`` of role platform."""
+    with start_postgres(tmp_path_factory.mktemp("pg-cert"), tls=pki.server, client_ca=pki.ca) as server:
+        yield server
+
+
+def _first_runs(config: str, secrets: dict[tuple[str, str], str], runs: int) -> dict[str, list[RunResult]]:
+    """At least ``runs`` runs of each target of ``config``, its TLS files checked first as
+    ``sloctl collector run`` checks them."""
+    check_tls_files(load_config_text(config, "pg-cert.yaml"))
+
+    async def main() -> dict[str, list[RunResult]]:
+        collector = quiet_collector(config, "pg-cert.yaml", logger="sloctl.collector.pgcert", secrets=secrets)
+        async with collector:
+            return await histories_when(
+                collector, lambda counts: min(counts) >= runs, timeout=30, what=f"{runs} run(s) of each"
+            )
+
+    return asyncio.run(main())
+
+
+def test_a_postgres_that_requires_a_client_certificate_takes_tls_cert_file_without_a_password(
+    cert_postgres: PostgresServer, pki: Pki
+) -> None:
+    """With the certificate, and no password (``cert`` authentication), cold and warm lanes
+    pass, canary included. Without one the server refuses at authentication, after a TLS
+    handshake that went well (``FATAL: connection requires a valid client certificate``):
+    reason ``auth`` (it read ``server_error``, as a server out of slots). A certificate from
+    another CA fails the handshake itself (``tlsv1 alert unknown ca``): reason ``tls``."""
+    common = f"kind: postgres, port: {cert_postgres.port}, user: platform, database: platform"
+    ca = f"caFile: '{pki.ca}'"
+    mine = f"certFile: '{pki.client[0]}', keyFile: '{pki.client[1]}'"
+    theirs = f"certFile: '{pki.stranger[0]}', keyFile: '{pki.stranger[1]}'"
+    config = collector_config(
+        [
+            f"name: mutual, {common}, canary: true, connections: [cold, warm], tls: {{{ca}, {mine}}}",
+            f"name: none, {common}, tls: {{{ca}}}",
+            f"name: none-pw, {common}, password: {{env: PG}}, tls: {{{ca}}}",
+            f"name: stranger, {common}, tls: {{{ca}, {theirs}}}",
+        ],
+        "interval: 1s, timeout: 800ms, connections: [cold]",
+    )
+    history = _first_runs(config, {("none-pw", "password"): cert_postgres.password}, runs=4)
+    mutual = history.pop("mutual")
+    assert mutual and all(r.ok for r in mutual), [r.error for r in mutual]
+    assert {r.connection for r in mutual} == {"cold", "warm"}, mutual
+    cold = [r for r in mutual if r.connection == "cold"]
+    assert all(r.durations.keys() >= {"connect", "auth", "query", "canary"} for r in cold), cold
+    assert all(r.durations.keys() >= {"query", "canary"} for r in mutual), mutual
+    for name in ("none", "none-pw"):
+        runs = history[name]
+        assert runs and {r.reason for r in runs} == {"auth"}, [(r.reason, r.error) for r in runs]
+        said = "connection requires a valid client certificate"
+        assert all(r.error and said in r.error for r in runs), runs
+    stranger = history["stranger"]
+    assert stranger and {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
+    assert all(r.error and "unknown ca" in r.error for r in stranger), stranger
+
+
+def _libpq_refuses(server: PostgresServer, pki: Pki, cert: Path, key: Path) -> str | None:
+    """What libpq itself says of the key (None: it connected with it)."""
+    dsn = (
+        f"host=127.0.0.1 port={server.port} dbname=platform user=platform connect_timeout=5"
+        f" sslmode=verify-full sslrootcert={pki.ca} sslcert={cert} sslkey={key}"
+    )
+    try:
+        psycopg.connect(dsn).close()
+    except psycopg.OperationalError as exc:
+        return str(exc)
+    return None
+
+
+def test_the_check_refuses_a_client_key_exactly_when_libpq_does_naming_the_chmod_to_run(
+    cert_postgres: PostgresServer, pki: Pki, tmp_path: Path
+) -> None:
+    """libpq refuses a client key that group or others may access (0600 at most; 0640 when root
+    owns it) at every connection. The check says so at ``keyFile``, with the ``chmod`` to run,
+    for postgres and pgbouncer targets (Python's ssl, which the redis and http probes use, has
+    no such rule), and agrees with libpq itself on every mode and owner tried here."""
+    other_uid = pwd.getpwnam("nobody").pw_uid
+    owners = [os.getuid()] + ([0, other_uid] if os.getuid() == 0 else [])
+    cert, original = pki.client
+    for owner in owners:
+        for mode in (0o600, 0o400, 0o640, 0o644, 0o660, 0o604, 0o610):
+            key = tmp_path / f"key-{owner}-{mode:o}.pem"
+            shutil.copyfile(original, key)
+            os.chmod(key, mode)
+            if owner != os.getuid():
+                os.chown(key, owner, -1)
+            libpq = _libpq_refuses(cert_postgres, pki, cert, key)
+            text = collector_config(
+                [
+                    "name: pg, kind: postgres, user: platform, database: platform,"
+                    f" tls: {{caFile: '{pki.ca}', certFile: '{cert}', keyFile: '{key}'}}",
+                    f"name: rd, kind: redis, tls: {{certFile: '{cert}', keyFile: '{key}'}}",
+                ]
+            )
+            said = [str(e) for e in tls_file_problems(load_config_text(text, "t.yaml"))]
+            line = next(i for i, t in enumerate(text.splitlines(), 1) if "name: pg" in t)
+            column = text.splitlines()[line - 1].index("keyFile:") + 1  # at the key
+            case = (owner, f"{mode:04o}", libpq, said)
+            if libpq is None:
+                assert said == [], case
+                continue
+            assert "has group or world access" in libpq, case  # libpq's own reason, not another
+            assert said == [
+                f"t.yaml:{line}:{column}: targets[0].tls.keyFile: client key {key} has mode"
+                f" {mode:04o} (group or world access), which libpq refuses at every connection:"
+                f" run chmod 600 {key}"
+            ], case
+
+
+def test_a_client_key_opened_to_others_after_the_check_is_reason_tls_at_once_naming_it(
+    cert_postgres: PostgresServer, pki: Pki, tmp_path: Path
+) -> None:
+    """A key whose mode changed after ``collector run`` started: libpq refuses it at each
+    connection, before a byte reaches the server; reason ``tls``, with libpq's words (its file
+    and its rule), at once, not a deadline."""
+    key = tmp_path / "opened.key"
+    shutil.copyfile(pki.client[1], key)
+    os.chmod(key, 0o644)
+    config = collector_config(
+        [
+            f"name: opened, kind: postgres, port: {cert_postgres.port}, user: platform, database: platform,"
+            f" tls: {{caFile: '{pki.ca}', certFile: '{pki.client[0]}', keyFile: '{key}'}}"
+        ],
+        "interval: 4s, timeout: 3s, connections: [cold]",
+    )
+
+    async def main() -> dict[str, list[RunResult]]:
+        collector = quiet_collector(config, "pg-cert.yaml", logger="sloctl.collector.pgcertkey")
+        async with collector:
+            return await histories_when(collector, lambda counts: min(counts) >= 1, timeout=20, what="a run")
+
+    (run, *_more) = asyncio.run(main())["opened"]
+    assert (run.ok, run.reason) == (False, "tls"), run
+    assert run.error is not None and f'private key file "{key}" has group or world access' in run.error, run
+    assert run.durations["total"] < 1.5, run.durations
