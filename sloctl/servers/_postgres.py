@@ -440,8 +440,10 @@ def _pgbouncer_ini(
     max_client_conn: int,
     max_db_connections: int,
     query_wait_timeout: float,
+    auth: Sequence[str] = ("auth_type = scram-sha-256",),
 ) -> str:
-    """``pgbouncer.ini``: the databases it pools on ``upstream`` and how, listening on ``port``."""
+    """``pgbouncer.ini``: the databases it pools on ``upstream`` and how, listening on ``port``;
+    ``auth``: how clients authenticate (:func:`_pgbouncer_client_tls`'s lines)."""
     return "\n".join(
         [
             "[databases]",
@@ -459,7 +461,7 @@ def _pgbouncer_ini(
             f"listen_addr = {LOOPBACK}",
             f"listen_port = {port}",
             "unix_socket_dir =",
-            "auth_type = scram-sha-256",
+            *auth,
             f"auth_file = {_ini_value(str(home / 'userlist.txt'), 'auth_file')}",
             "admin_users = pgbouncer",
             "stats_users = pgbouncer",
@@ -477,6 +479,42 @@ def _pgbouncer_ini(
     )
 
 
+def _pgbouncer_client_tls(
+    home: Path, tls: tuple[Path, Path] | None, client_ca: Path | None
+) -> tuple[str, ...]:
+    """pgbouncer.ini's lines of client authentication: SCRAM alone; with ``tls`` (certificate,
+    key, copied into ``home``) TLS required of every client (``client_tls_sslmode = require``);
+    with ``client_ca`` too, a certificate it signed, whose CN is the user's name, in place of a
+    password for every user but the admin (``auth_type = hba``, ``cert``). A certificate a
+    client offers is verified against ``client_ca`` in any case."""
+    if tls is None:
+        if client_ca is not None:
+            raise ValueError("start_pgbouncer: client_ca needs tls (a client certificate comes over TLS)")
+        return ("auth_type = scram-sha-256",)
+    cert, key = home / "client-tls.crt", home / "client-tls.key"
+    for source, copy in ((tls[0], cert), (tls[1], key)):
+        shutil.copyfile(source, copy)
+        os.chmod(copy, 0o600)
+    lines = [
+        "client_tls_sslmode = require",
+        f"client_tls_cert_file = {_ini_value(str(cert), 'client_tls_cert_file')}",
+        f"client_tls_key_file = {_ini_value(str(key), 'client_tls_key_file')}",
+    ]
+    if client_ca is None:
+        return (*lines, "auth_type = scram-sha-256")
+    shutil.copyfile(client_ca, home / "client-ca.crt")
+    write_text(
+        home / "pgbouncer_hba.conf",
+        f"host    all pgbouncer {LOOPBACK}/32 scram-sha-256\nhostssl all all {LOOPBACK}/32 cert\n",
+    )
+    return (
+        *lines,
+        f"client_tls_ca_file = {_ini_value(str(home / 'client-ca.crt'), 'client_tls_ca_file')}",
+        "auth_type = hba",
+        f"auth_hba_file = {_ini_value(str(home / 'pgbouncer_hba.conf'), 'auth_hba_file')}",
+    )
+
+
 def start_pgbouncer(
     workdir: Path,
     upstream: PostgresServer,
@@ -487,8 +525,13 @@ def start_pgbouncer(
     max_db_connections: int = 200,
     query_wait_timeout: float = 10.0,
     port: int | None = None,
+    tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
 ) -> PgBouncerServer:
-    """Start PgBouncer on 127.0.0.1 pooling database ``platform`` of ``upstream``."""
+    """Start PgBouncer on 127.0.0.1 pooling database ``platform`` of ``upstream``. ``tls``:
+    (certificate, key) PEM files it presents to its clients, which must then use TLS;
+    ``client_ca`` (with ``tls``): every user but the admin logs in with a client certificate
+    that CA signed and no password (see :func:`_pgbouncer_client_tls`)."""
     if pool_mode not in ("session", "transaction", "statement"):
         raise ValueError(f"pool_mode must be session, transaction or statement, not {pool_mode!r}")
     run_as = service_user()
@@ -500,6 +543,7 @@ def start_pgbouncer(
         "pgbouncer": admin_password,
     }
     write_text(home / "userlist.txt", "".join(_userlist_line(u, p) for u, p in users.items()), private=True)
+    auth = _pgbouncer_client_tls(home, tls, client_ca)
 
     def server_on(chosen: int) -> PgBouncerServer:
         server = PgBouncerServer(
@@ -520,6 +564,7 @@ def start_pgbouncer(
                 max_client_conn=max_client_conn,
                 max_db_connections=max_db_connections,
                 query_wait_timeout=query_wait_timeout,
+                auth=auth,
             )
         )
         chown_to(home, run_as)

@@ -22,7 +22,7 @@ import pytest
 
 from sloctl.collector.config import check_tls_files, load_config_text, tls_file_problems
 from sloctl.collector.runner import RunResult
-from sloctl.servers import PostgresServer, start_postgres
+from sloctl.servers import PgBouncerServer, PostgresServer, start_pgbouncer, start_postgres
 from tests.collector.helpers import collector_config, histories_when, quiet_collector
 from tests.fixtures.certs import issue_cert, make_ca
 
@@ -58,6 +58,17 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
 def cert_postgres(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[PostgresServer]:
     """A PostgreSQL that requires a client certificate signed by ``pki.ca`` of role platform."""
     with start_postgres(tmp_path_factory.mktemp("pg-cert"), tls=pki.server, client_ca=pki.ca) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def cert_pgbouncer(
+    tmp_path_factory: pytest.TempPathFactory, pki: Pki, postgres_server: PostgresServer
+) -> Iterator[PgBouncerServer]:
+    """A PgBouncer that requires TLS of its clients and, of role platform, a client certificate
+    signed by ``pki.ca`` (``auth_type = hba``, ``cert``), pooling the session's PostgreSQL."""
+    workdir = tmp_path_factory.mktemp("pgb-cert")
+    with start_pgbouncer(workdir, postgres_server, tls=pki.server, client_ca=pki.ca) as server:
         yield server
 
 
@@ -111,6 +122,34 @@ def test_a_postgres_that_requires_a_client_certificate_takes_tls_cert_file_witho
         assert all(r.error and said in r.error for r in runs), runs
     stranger = history["stranger"]
     assert stranger and {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
+    assert all(r.error and "unknown ca" in r.error for r in stranger), stranger
+
+
+def test_a_pgbouncer_that_requires_a_client_certificate_takes_tls_cert_file_too(
+    cert_pgbouncer: PgBouncerServer, pki: Pki
+) -> None:
+    """The probe is PgBouncer's client (``client_tls_*``): with the certificate and no password,
+    cold and warm lanes pass through the pool; without one PgBouncer refuses at authentication
+    (``certificate authentication failed``): ``auth``; from another CA, in the handshake: ``tls``."""
+    common = f"kind: pgbouncer, port: {cert_pgbouncer.port}, user: platform, database: platform"
+    ca = f"caFile: '{pki.ca}'"
+    mine = f"certFile: '{pki.client[0]}', keyFile: '{pki.client[1]}'"
+    theirs = f"certFile: '{pki.stranger[0]}', keyFile: '{pki.stranger[1]}'"
+    config = collector_config(
+        [
+            f"name: mutual, {common}, connections: [cold, warm], tls: {{{ca}, {mine}}}",
+            f"name: none, {common}, tls: {{{ca}}}",
+            f"name: stranger, {common}, tls: {{{ca}, {theirs}}}",
+        ],
+        "interval: 1s, timeout: 800ms, connections: [cold]",
+    )
+    history = _first_runs(config, {}, runs=4)
+    mutual, none, stranger = history["mutual"], history["none"], history["stranger"]
+    assert mutual and all(r.ok for r in mutual), [r.error for r in mutual]
+    assert {r.connection for r in mutual} == {"cold", "warm"}, mutual
+    assert {r.reason for r in none} == {"auth"}, [(r.reason, r.error) for r in none]
+    assert all(r.error and "certificate authentication failed" in r.error for r in none), none
+    assert {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
     assert all(r.error and "unknown ca" in r.error for r in stranger), stranger
 
 
