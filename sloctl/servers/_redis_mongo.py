@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -190,9 +191,13 @@ class MongoServer(_HomeServer):
     name = "mongodb"
     startup_timeout = 30.0
 
-    def __init__(self, *, port: int, home: Path, test_commands: bool = False) -> None:
+    def __init__(
+        self, *, port: int, home: Path, test_commands: bool = False, tls: tuple[Path, Path] | None = None
+    ) -> None:
         super().__init__(port=port, home=home)
         self.test_commands = test_commands
+        self.tls = tls
+        """(certificate, key) the server presents: its port speaks TLS alone; None: plaintext."""
 
     @property
     def uri(self) -> str:
@@ -214,6 +219,7 @@ class MongoServer(_HomeServer):
             "--cache-size",
             "256M",
             *(["--enable-test-commands"] if self.test_commands else []),
+            *(["--tls-cert-file", str(self.tls[0]), "--tls-key-file", str(self.tls[1])] if self.tls else []),
         ]
 
     def _env(self) -> dict[str, str]:
@@ -222,12 +228,25 @@ class MongoServer(_HomeServer):
     def _ready(self) -> bool:
         """A ``ping`` through the OP_MSG protocol, without needing pymongo."""
         try:
-            with socket.create_connection((self.host, self.port), timeout=0.5) as sock:
+            raw = socket.create_connection((self.host, self.port), timeout=0.5)
+            # wrap_socket takes raw over (raw is closed with it), or closes raw when it fails
+            with raw if self.tls is None else _UNVERIFIED.wrap_socket(raw) as sock:
                 sock.sendall(_op_msg_ping())
                 header = sock.recv(16)
                 return len(header) == 16
-        except OSError:
+        except OSError:  # ssl.SSLError too
             return False
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """The readiness check's TLS: it asks whether the server answers, not whom to trust."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_UNVERIFIED = _unverified_context()
 
 
 def _op_msg_ping() -> bytes:
@@ -247,14 +266,21 @@ def _op_msg_ping() -> bytes:
     return header + payload
 
 
-def start_mongodb(workdir: Path, *, port: int | None = None, test_commands: bool = False) -> MongoServer:
+def start_mongodb(
+    workdir: Path,
+    *,
+    port: int | None = None,
+    test_commands: bool = False,
+    tls: tuple[Path, Path] | None = None,
+) -> MongoServer:
     """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra).
-    ``test_commands``: enable ``configureFailPoint`` (``failCommand``, for fault injection)."""
+    ``test_commands``: enable ``configureFailPoint`` (``failCommand``, for fault injection).
+    ``tls``: (certificate, key) PEM files it presents; its port then speaks TLS alone."""
     exe = Path(sys.executable).parent / "secantusd-py"
     if not exe.exists() and shutil.which("secantusd-py") is None:
         raise ServerStartError("SecantusDB not installed: pip install 'secantusdb==0.7.0b3' (the dev extra)")
     home = Path(workdir).resolve() / "mongodb"
     home.mkdir(parents=True, exist_ok=True)
     return start_on_free_port(
-        lambda chosen: MongoServer(port=chosen, home=home, test_commands=test_commands), port=port
+        lambda chosen: MongoServer(port=chosen, home=home, test_commands=test_commands, tls=tls), port=port
     )
