@@ -150,7 +150,7 @@ class MongoProbe(DatabaseProbe):
         task = asyncio.ensure_future(bounded())
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
         try:
-            done, _pending = await asyncio.wait({task}, timeout=self._budget)
+            done = await self._wait(task)
         except asyncio.CancelledError:
             self._abandon(task)
             self._explain_deadline()
@@ -167,6 +167,31 @@ class MongoProbe(DatabaseProbe):
             if exc.timeout and not isinstance(exc, ServerSelectionTimeoutError):
                 self._slow_server(detail(exc), exc)
             raise
+
+    async def _wait(self, task: asyncio.Task[T]) -> bool:
+        """Wait for ``task`` up to the budget (True: it is done), looking at the driver's view
+        of the server every 50 ms: pymongo retries a handshake whose certificate it cannot
+        verify until the deadline, which read as a frozen server's ``connect_timeout``; a
+        verification failure does not pass by waiting, and the run fails with ``tls`` at once."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._budget
+        while (left := end - loop.time()) > 0:  # bounded: each pass waits 50 ms or less
+            done, _pending = await asyncio.wait({task}, timeout=min(0.05, left))
+            if done:
+                return True
+            if (said := self._unverified_certificate()) is not None:
+                self._abandon(task)
+                raise ProbeFailure(Reason.TLS, said)
+        return task.done()
+
+    def _unverified_certificate(self) -> str | None:
+        """What pymongo's monitor said of a server certificate it could not verify, if it did."""
+        if self._client is None:
+            return None
+        for server in self._client.topology_description.server_descriptions().values():
+            if server.error is not None and "certificate verify failed" in str(server.error).lower():
+                return f"{type(server.error).__name__}: {server.error}"
+        return None
 
     def _slow_server(self, said: str, cause: BaseException | None = None) -> None:
         """Raise the timeout it is when a call timed out on a server that pymongo still knows
