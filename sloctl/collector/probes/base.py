@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +21,9 @@ from sloctl.contract import Phase, Reason
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
+    "CLEANUP_ALLOWANCE",
+    "MAX_PENDING_CLEANUPS",
+    "Cleanups",
     "DatabaseProbe",
     "PgBouncerPool",
     "PgBouncerStats",
@@ -68,6 +71,62 @@ class ProbeReport:
     stats: list[PgBouncerStats] = field(default_factory=list)
     #: why the PgBouncer admin console gave no pools and stats (it never fails the run)
     console_error: str | None = None
+
+
+#: How long a run may outlast its deadline (seconds): the time to interrupt a driver and let go
+#: of its connection, on a loaded machine too. Whatever waits on the server after the deadline
+#: (a cancel request PostgreSQL is asked to confirm, a TLS ``close_notify``, pymongo's
+#: ``endSessions``) is a background :class:`Cleanups` task, never the lane's, or is cut short:
+#: a frozen server must not hold a lane past its deadline, nor make it skip its next slot
+#: (psycopg's cancel handling held PostgreSQL and PgBouncer lanes 0.07–0.1 s past it, a TLS
+#: ``close_notify`` a Redis lane 0.5 s; ``tests/collector/test_deadline.py``).
+CLEANUP_ALLOWANCE = 0.05
+
+#: Background cleanups one probe may have pending at once. Each is bounded in time, so a lane
+#: has at most a few at a time (one per run its deadline ended, each ending within seconds):
+#: the bound only bites when a server is frozen for long and its cleanups wait on it, and then
+#: handing off one more ends the oldest at once, which closes its connection without waiting.
+MAX_PENDING_CLEANUPS = 8
+
+
+class Cleanups:
+    """A probe's background cleanups: work that may wait on the server after a run ended,
+    taken off the lane's critical path, each bounded in time by its own code and at most
+    :data:`MAX_PENDING_CLEANUPS` at once (the oldest is cancelled to make room: a cleanup
+    answers cancellation by closing hard, without waiting)."""
+
+    def __init__(self, limit: int = MAX_PENDING_CLEANUPS) -> None:
+        self._limit = limit
+        self._tasks: dict[asyncio.Task[None], None] = {}  # in hand-off order
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def hand_off(self, cleanup: Coroutine[object, object, None]) -> None:
+        while len(self._tasks) >= self._limit:
+            oldest = next(iter(self._tasks))
+            del self._tasks[oldest]
+            oldest.cancel()
+        task = asyncio.create_task(cleanup)
+        self._tasks[task] = None
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(task, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: a cleanup's failure is no run's
+
+    async def wait(self, timeout: float) -> None:
+        """Wait for the pending cleanups, at most ``timeout`` seconds; those still pending
+        then are cancelled (closed hard)."""
+        if not self._tasks:
+            return
+        pending = set(self._tasks)
+        _done, late = await asyncio.wait(pending, timeout=timeout)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=CLEANUP_ALLOWANCE)
 
 
 class PhaseRecorder:
@@ -143,13 +202,15 @@ async def retry_stale_once(reused: bool, attempt: Callable[[], Awaitable[ProbeRe
 
 class DatabaseProbe:
     """What a probe of a database target holds: the target, whether it keeps its connection,
-    the password (from the secrets) and the egress guard every address is checked against."""
+    the password (from the secrets), the egress guard every address is checked against, and
+    its background cleanups."""
 
     def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
         self.target = target
         self.mode = mode
         self._password = password
         self._egress = egress
+        self._cleanups = Cleanups()
 
 
 class Probe(Protocol):
@@ -216,12 +277,14 @@ def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | 
 
 
 async def close_quietly(writer: asyncio.StreamWriter | None) -> None:
+    """Close a connection, waiting at most half the cleanup allowance: a TLS connection waits
+    for its peer's ``close_notify``, which a frozen peer never sends (it held the lane 0.5 s
+    past its deadline); past that, the connection is aborted (a reset), as it is dropped anyway."""
     if writer is None:
         return
     writer.close()
     try:
-        # Bounded: a frozen peer must not hold up the lane that closes its connection.
-        async with asyncio.timeout(0.5):
+        async with asyncio.timeout(CLEANUP_ALLOWANCE / 2):
             await writer.wait_closed()
     except (OSError, TimeoutError, ssl.SSLError):
         writer.transport.abort()

@@ -47,7 +47,6 @@ class MongoProbe(DatabaseProbe):
     def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
         super().__init__(target, mode, password, egress)
         self._client: AsyncMongoClient[dict[str, object]] | None = None
-        self._closing: set[asyncio.Task[Any]] = set()
         self._budget = target.timeout
         self._rec: PhaseRecorder | None = None
 
@@ -226,8 +225,9 @@ class MongoProbe(DatabaseProbe):
                 return
 
     def _abandon(self, task: asyncio.Task[Any]) -> None:
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        """A driver call the run no longer waits for ends in the background (pymongo's own
+        deadline bounds it), counted among the probe's cleanups."""
+        self._cleanups.hand_off(_ended(task))
 
     async def _drop(self) -> None:
         """Close in the background: ``close()`` sends ``endSessions``, which waits on a frozen
@@ -235,9 +235,7 @@ class MongoProbe(DatabaseProbe):
         client, self._client = self._client, None
         if client is None:
             return
-        task = asyncio.create_task(self._close_client(client))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._cleanups.hand_off(self._close_client(client))
 
     @staticmethod
     async def _close_client(client: AsyncMongoClient[dict[str, object]]) -> None:
@@ -249,8 +247,16 @@ class MongoProbe(DatabaseProbe):
 
     async def close(self) -> None:
         await self._drop()
-        if self._closing:
-            await asyncio.wait(set(self._closing), timeout=10.0)
+        await self._cleanups.wait(timeout=10.0)
+
+
+async def _ended(task: asyncio.Task[Any]) -> None:
+    """Wait for ``task`` to end; cancelled, cancel it."""
+    try:
+        await asyncio.wait({task})
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 def _role(hello: dict[str, Any]) -> str:
