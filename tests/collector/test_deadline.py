@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import shutil
 import ssl
 import threading
@@ -41,7 +42,12 @@ from sloctl.servers import (
     start_postgres,
     start_redis,
 )
-from tests.collector.helpers import RunqueueWait, collector_config, quiet_collector
+from tests.collector.helpers import (
+    PYMONGO_MONITOR_SOCKET_LEAK,
+    RunqueueWait,
+    collector_config,
+    quiet_collector,
+)
 from tests.fixtures.servers import RedisPki
 from tests.waiting import wait_until
 
@@ -49,11 +55,7 @@ pytestmark = [
     pytest.mark.servers,
     pytest.mark.slow,
     pytest.mark.xdist_group("collector-deadline"),
-    # pymongo leaks a socket when its monitor task is cancelled mid-connect (test_faults.py)
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+    *PYMONGO_MONITOR_SOCKET_LEAK,
 ]
 
 TIMEOUT = 0.8
@@ -133,6 +135,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: RedisPki) -> It
         for s in reversed(started):
             s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+        gc.collect()  # pymongo's leaked sockets warn here, not in another module's test
 
 
 def _collector(s: Servers) -> Collector:

@@ -35,7 +35,13 @@ import redis
 from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
-from tests.collector.helpers import LiveCollector, RunqueueWait, collector_config, live_collector
+from tests.collector.helpers import (
+    PYMONGO_MONITOR_SOCKET_LEAK,
+    LiveCollector,
+    RunqueueWait,
+    collector_config,
+    live_collector,
+)
 from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
 
@@ -43,14 +49,7 @@ pytestmark = [
     pytest.mark.servers,
     pytest.mark.slow,
     pytest.mark.xdist_group("collector-faults"),
-    # pymongo 4.x leaks a socket when its monitor task is cancelled mid-connect, which
-    # AsyncMongoClient.close() does to a client whose server is down or frozen (see
-    # MongoProbe._detach). Only that unraisable ResourceWarning is tolerated here, and the
-    # module collects garbage at teardown so that it never lands in another module's test.
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+    *PYMONGO_MONITOR_SOCKET_LEAK,
 ]
 
 INTERVAL = 1.0
