@@ -62,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rate-limit",
         type=float,
-        default=1000.0,
+        default=TestbedConfig.rate_limit_per_second,
         help="requests/s per address (no API key)",
     )
-    p.add_argument("--rate-burst", type=int, default=2000)
+    p.add_argument("--rate-burst", type=int, default=TestbedConfig.rate_limit_burst)
     p.add_argument(
         "--api-keys",
         type=Path,
@@ -73,20 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
         help='JSON {"keys": [{"sha256", "tenant", "tier"}]}: callers with a key get their tier\'s rate limit'
         " and PostgreSQL pool (docs/testbed.md); default: no keys, every caller unauthenticated",
     )
-    p.add_argument("--backup-dir", type=Path, default=Path("backups"))
+    p.add_argument("--backup-dir", type=Path, default=TestbedConfig.backup_dir)
     p.add_argument(
-        "--backup-workers", type=int, default=1, help="pg_dump processes at a time, off the request path"
+        "--backup-workers",
+        type=int,
+        default=TestbedConfig.backup_workers,
+        help="pg_dump processes at a time, off the request path",
     )
     p.add_argument(
-        "--backup-queue", type=int, default=16, help="backups waiting at most; more are refused with 503"
+        "--backup-queue",
+        type=int,
+        default=TestbedConfig.backup_queue,
+        help="backups waiting at most; more are refused with 503",
     )
     p.add_argument(
         "--backup-timeout",
         type=float,
-        default=60.0,
+        default=TestbedConfig.backup_timeout,
         metavar="SECONDS",
         help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
-        " (default 60)",
+        f" (default {TestbedConfig.backup_timeout:g})",
     )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from testbed.__main__ import build_parser, config_from_args, main
+from testbed.config import TestbedConfig
 
 DSNS = [
     "--port",
@@ -17,6 +18,16 @@ DSNS = [
     "--mongodb-uri",
     "mongodb://127.0.0.1:1/platform",
 ]
+
+
+def test_a_flag_left_out_means_the_configs_own_default() -> None:
+    """``python -m testbed`` without its optional flags serves as a ``TestbedConfig`` built in
+    Python does: the flags take their defaults from it (the rate limit's and the backups' were
+    spelled a second time in the parser)."""
+    given = config_from_args(build_parser().parse_args(DSNS))
+    assert given == TestbedConfig(
+        postgres_dsn=DSNS[3], redis_url=DSNS[5], mongodb_uri=DSNS[7], postgres_direct_dsn=None
+    )
 
 
 def test_the_backup_timeout_is_a_flag_and_defaults_to_a_minute() -> None:
