@@ -281,7 +281,7 @@ def _document_operations() -> dict[str, Any]:
             201,
             _rate_limited("stored", _json_schema("DocumentId")),
             (400, 413, 415, 422),
-            body={_JSON: {"schema": {"$ref": "#/components/schemas/NewDocument"}}},
+            body=_json_schema("NewDocument"),
         ),
         "getDocument": _operation(
             "One document",
