@@ -192,6 +192,17 @@ SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI | CompositeSLI
 SLICE_RATIO_TOLERANCE = 1e-9
 
 
+def _as_written(percent: float) -> Decimal:
+    """The percentage as written: ``repr`` gives the shortest decimal that reads back as the
+    same float, so 99.9 stays 99.9 and not the float's exact binary value,
+    99.900000000000005684…; decimal arithmetic on it then gives the ratios a person computes.
+
+    >>> _as_written(99.9), Decimal(99.9)
+    (Decimal('99.9'), Decimal('99.900000000000005684341886080801486968994140625'))
+    """
+    return Decimal(repr(float(percent)))
+
+
 def complement_ratio(percent: float) -> float:
     """``(100 − percent) / 100`` in decimal, from the percentage as written (its shortest
     spelling): 99.9 gives 0.001 and 99.99 gives 0.0001, where binary floating point gives
@@ -201,7 +212,7 @@ def complement_ratio(percent: float) -> float:
     >>> complement_ratio(99.9), complement_ratio(99.99), complement_ratio(95)
     (0.001, 0.0001, 0.05)
     """
-    return float((100 - Decimal(repr(float(percent)))) / 100)
+    return float((100 - _as_written(percent)) / 100)
 
 
 def percent_ratio(percent: float) -> float:
@@ -210,7 +221,7 @@ def percent_ratio(percent: float) -> float:
     >>> percent_ratio(99.9), 99.9 / 100, percent_ratio(99.99999), percent_ratio(95)
     (0.999, 0.9990000000000001, 0.9999999, 0.95)
     """
-    return float(Decimal(repr(float(percent))) / 100)
+    return float(_as_written(percent) / 100)
 
 
 def nearest_rank(count: int, percent: float) -> int:
@@ -221,7 +232,7 @@ def nearest_rank(count: int, percent: float) -> int:
     >>> nearest_rank(1000, 99.9), math.ceil(99.9 / 100 * 1000), nearest_rank(20, 95), nearest_rank(3, 0)
     (999, 1000, 19, 1)
     """
-    return max(1, math.ceil(Decimal(repr(float(percent))) * count / 100))
+    return max(1, math.ceil(_as_written(percent) * count / 100))
 
 
 @dataclass(frozen=True)
