@@ -525,6 +525,36 @@ class _V1Document:
     errors_before: int
     """The reader's error count when the document's reading began."""
 
+    def slo(
+        self,
+        reader: Reader,
+        name: str,
+        objective: float,
+        sli: SLI,
+        source: Location,
+        own_labels: dict[str, str] | None = None,
+        timeslices: Timeslices | None = None,
+        calendar: Calendar | None = None,
+    ) -> SLO:
+        """An SLO of this document, an objective's or the composite's: what differs between
+        them is given (``own_labels`` are added to the document's), the rest is the document's."""
+        return SLO(
+            service=self.service,
+            name=name,
+            objective=objective,
+            period=self.period,
+            sli=sli,
+            alerting=_v1_alerting(name, self.windows, self.alerting),
+            windows=self.windows,
+            description=reader.string(self.description, "spec.description"),
+            labels=labels({**self.labels, **(own_labels or {})}),
+            source=source,
+            spec_version=self.objects.api,
+            document_name=self.name,
+            timeslices=timeslices,
+            calendar=calendar,
+        )
+
 
 def _v1_spec(reader: Reader, node: YNode | None, doc: YNode, objects: V1Objects) -> dict[str, YNode]:
     spec = reader.mapping(
@@ -641,7 +671,6 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
     # v2alpha objectives carry labels of their own, on top of the document's (checked with it).
     own_labels = _v1_labels(reader, o.get("labels"), objects.api, f"{p}.labels")
     build.check_labels(reader, own_labels, f"{p}.labels", o.get("labels") or obj.loc)
-    objective_labels = {**d.labels, **own_labels}
     objective_sli = _v1_indicator(reader, o, obj.loc, objects, p) if d.composite else d.sli
     if d.composite and not (objects.indicator in o or objects.indicator_ref in o):
         reader.error(
@@ -661,22 +690,7 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
     if objective is None or slo_sli is None or len(reader.errors) > d.errors_before:
         return None
     slo_name = d.name if d.objectives == 1 and not d.composite else f"{d.name}-{i}"
-    slo = SLO(
-        service=d.service,
-        name=slo_name,
-        objective=objective,
-        period=d.period,
-        sli=slo_sli,
-        alerting=_v1_alerting(slo_name, d.windows, d.alerting),
-        windows=d.windows,
-        description=reader.string(d.description, "spec.description"),
-        labels=labels(objective_labels),
-        source=obj.loc,
-        spec_version=objects.api,
-        document_name=d.name,
-        timeslices=timeslices,
-        calendar=d.calendar,
-    )
+    slo = d.slo(reader, slo_name, objective, slo_sli, obj.loc, own_labels, timeslices, d.calendar)
     target = "target" if "target" in o else "targetPercent"
     placed = {
         **d.placed,
@@ -729,20 +743,7 @@ def composite_objective(targets: Sequence[tuple[float, float]]) -> float:
 
 def _v1_composite(reader: Reader, d: _V1Document, components: list[Component], objective: float) -> SLO:
     """The composite SLO over its objectives' SLOs (:func:`composite_objective`)."""
-    whole = SLO(
-        service=d.service,
-        name=d.name,
-        objective=objective,
-        period=d.period,
-        sli=CompositeSLI(tuple(components)),
-        alerting=_v1_alerting(d.name, d.windows, d.alerting),
-        windows=d.windows,
-        description=reader.string(d.description, "spec.description"),
-        labels=labels(d.labels),
-        source=d.source,
-        spec_version=d.objects.api,
-        document_name=d.name,
-    )
+    whole = d.slo(reader, d.name, objective, CompositeSLI(tuple(components)), d.source)
     build.check_slo(reader, whole, build.Fields("spec", None, d.source, d.placed))
     return whole
 
