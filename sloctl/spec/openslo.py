@@ -314,6 +314,8 @@ _SPEC_COMPOSITE_TIMESLICES = (
     "OpenSLO v1, Notes (Composite SLO): Timeslices composites count 'a bad minute for any individual "
     "objective' as bad, which is not a weighted mean"
 )
+_TIMESLICE_METHODS = ("Timeslices", "RatioTimeslices")
+"""The budgeting methods that count time slices, which no composite compiles."""
 _SPEC_OP = "OpenSLO v1, Objectives: op is the 'operator used to compare the SLI against the value'"
 
 # Data source types whose queries are PromQL, compared without case: the engines sloctl's rule
@@ -447,13 +449,8 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
     indicator = objects.indicator_ref if objects.indicator_ref in spec else objects.indicator
     windows = catalogs.resolve(period, reader, build.loc_of(tw_node, sloc), "spec.timeWindow")
     alerting = _v1_alert_policies(reader, spec.get("alertPolicies"), objects, windows, period)
-    if composite and method in ("Timeslices", "RatioTimeslices"):
-        reader.error(
-            spec["budgetingMethod"].loc,
-            "spec.budgetingMethod",
-            f"a composite is compiled as the weighted mean of its objectives' error ratios, with "
-            f"Occurrences budgeting only ({_SPEC_COMPOSITE_TIMESLICES})",
-        )
+    if composite:
+        _v1_composite_budget(reader, spec, method, calendar, build.child(tw_node, 0))
     document = _V1Document(
         name=name,
         service=service,
@@ -479,6 +476,31 @@ def read_v1_slo(doc: YNode, reader: Reader, catalogs: Catalogs, objects: V1Objec
         errors_before=doc_errors,
     )
     return _v1_slos(reader, document, objectives)
+
+
+def _v1_composite_budget(
+    reader: Reader, spec: dict[str, YNode], method: str, calendar: Calendar | None, window: YNode | None
+) -> None:
+    """A composite document's budgeting method and time window, each refused once at its field,
+    in OpenSLO's terms: its objectives become component SLOs that count events on a rolling
+    period, which ``build.check_composites`` would otherwise say of each component, at the
+    native format's ``spec.slos[…].sli.composite.components``."""
+    if method in _TIMESLICE_METHODS:
+        reader.error(
+            spec["budgetingMethod"].loc,
+            "spec.budgetingMethod",
+            f"a composite is compiled as the weighted mean of its objectives' error ratios, with "
+            f"Occurrences budgeting only ({_SPEC_COMPOSITE_TIMESLICES})",
+        )
+    if calendar is not None and window is not None:
+        reader.error(
+            window.loc,
+            "spec.timeWindow[0]",
+            f"a composite is compiled over a rolling time window only (its objectives count events "
+            f"on a rolling period), not a calendar {calendar.unit}: write timeWindow: "
+            f"[{{duration: {format_duration(NOMINAL_SECONDS[calendar.unit])}, isRolling: true}}], "
+            f"or give each objective an SLO document of its own, which may keep the calendar window",
+        )
 
 
 def _v1_slos(reader: Reader, document: _V1Document, objectives: list[YNode]) -> list[SLO]:
@@ -685,7 +707,12 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
         slo_sli = objective_sli
         _v1_ratio_op(reader, o, p)
     weight = _v1_weight(reader, o, p, d.composite)
-    slo_sli, timeslices = _v1_slicing(reader, d.method, slo_sli, o, obj.loc, p)
+    if d.composite and d.method in _TIMESLICE_METHODS:
+        timeslices = None  # refused once, at spec.budgetingMethod, not again at each objective
+    else:
+        slo_sli, timeslices = _v1_slicing(reader, d.method, slo_sli, o, obj.loc, p)
+    if d.composite and isinstance(slo_sli, RawSLI):
+        _v1_raw_component(reader, o, p, objects)
     objective = _v1_target(reader, o, obj, p)
     if objective is None or slo_sli is None or len(reader.errors) > d.errors_before:
         return None
@@ -702,6 +729,22 @@ def _v1_objective(reader: Reader, d: _V1Document, obj: YNode, i: int) -> tuple[S
         placed["sli"] = (f"{p}.{indicator}", o.get(indicator))
     build.check_slo(reader, slo, build.Fields(p, obj, obj.loc, placed))
     return slo, weight
+
+
+def _v1_raw_component(reader: Reader, o: dict[str, YNode], p: str, objects: V1Objects) -> None:
+    """A composite's objective with a raw ratio, refused at its ``raw`` (or at the reference to
+    the SLI that has it): a component SLO needs event counts of its own."""
+    key = objects.indicator_ref if objects.indicator_ref in o else objects.indicator
+    raw = build.child(o.get(key), "spec", "ratioMetric", "raw")
+    path = f"{p}.{key}" + (".spec.ratioMetric.raw" if raw is not None else "")
+    reader.error(
+        (raw or o[key]).loc,
+        path,
+        "an objective of a composite needs event counts (ratioMetric good or bad, with total): "
+        "the composite's events, which its low-traffic guard, no-data alert and dashboards read, are "
+        "its objectives' together, and a raw ratio counts none; give this objective good/total or "
+        "bad/total, or an SLO document of its own",
+    )
 
 
 def _v1_target(reader: Reader, o: dict[str, YNode], obj: YNode, p: str) -> float | None:
