@@ -403,7 +403,11 @@ def check_composites(
             if isinstance(comp.sli, (CompositeSLI, RawSLI)):
                 problem = f"is a {comp.sli.kind} SLO; components need event counts of their own"
             elif comp.timeslices is not None or comp.calendar is not None:
-                problem = "uses timeslices or a calendar period; components count events on a rolling period"
+                setting = "timeslices" if comp.timeslices is not None else "calendar"
+                problem = (
+                    f"has {setting}; components count events on a rolling period: drop its {setting}, "
+                    "or leave it out of the composite"
+                )
             elif where.ok and not needed <= set(alert_windows(comp)):
                 problem = (
                     "does not record every window the composite reads (period "

@@ -14,6 +14,7 @@ import pytest
 from sloctl.cli.main import main
 from sloctl.errors import SpecError
 from sloctl.spec import load_text
+from tests.fixtures.specs import events_slo, shop_slo
 
 PROM = "{type: Prometheus, spec: {query: 'sum(rate(%s[{{.window}}]))'}}"
 RATIO = f"{{good: {{metricSource: {PROM % 'ok_total'}}}, total: {{metricSource: {PROM % 'all_total'}}}}}"
@@ -175,3 +176,24 @@ def test_a_raw_objective_in_a_composite_by_reference_is_refused_at_its_indicator
     (error,) = errors(text)
     assert error.path == "spec.objectives[1].indicatorRef"
     assert where(error) == place(text, "failures", "indicatorRef")
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting"),
+    [("calendar: {unit: month}", "calendar"), ("timeslices: {slice: 5m, target: 95}", "timeslices")],
+)
+def test_a_native_composite_names_which_setting_of_a_component_keeps_it_out(extra: str, setting: str) -> None:
+    """In the native format the component is the field at fault: the error stays there, and says
+    which of its settings it is."""
+    more = events_slo("odd", extra=extra) + (
+        "\n- name: whole\n  objective: 99\n  sli:\n    composite:\n"
+        "      components: [{slo: availability}, {slo: odd}]\n"
+    )
+    text = shop_slo(more_slos=more)
+    (error,) = errors(text)
+    assert error.path == "spec.slos[2].sli.composite.components[1].slo"
+    assert where(error) == place(text, "odd}", "components")
+    assert error.message == (
+        f"component 'odd' has {setting}; components count events on a rolling period: drop its "
+        f"{setting}, or leave it out of the composite"
+    )
