@@ -32,7 +32,7 @@ from sloctl.shelf import find
 from sloctl.spec import load_paths, load_text
 from tests.fixtures import random_specs
 from tests.fixtures.sloth import sloth_spec
-from tests.fixtures.specs import ONCALL_TARGET, alert_windows
+from tests.fixtures.specs import ONCALL_TARGET, alert_windows, openslo_sli
 from tests.paths import ROOT
 
 SLOCTL = str(Path(sys.executable).with_name("sloctl"))
@@ -1074,7 +1074,7 @@ def test_a_composite_whose_objectives_would_read_back_as_another_slos_name_is_re
 def test_an_openslo_composite_survives_openslo_to_native_and_back_and_to_openslo_again() -> None:
     """The other direction: a composite written in OpenSLO, read, converted to the native
     format and to OpenSLO, reads back the same, without a loss."""
-    text = """\
+    composite = """\
 apiVersion: openslo/v1
 kind: SLO
 metadata: {name: checkout, labels: {team: shop}}
@@ -1086,21 +1086,15 @@ spec:
     - target: 0.99
       compositeWeight: 3
       indicator:
-        metadata: {name: checkout-errors}
-        spec:
-          ratioMetric:
-            counter: true
-            good: {metricSource: {type: Prometheus, spec: {query: 'sum(checkout_ok_total)'}}}
-            total: {metricSource: {type: Prometheus, spec: {query: 'sum(checkout_total)'}}}
-    - targetPercent: 99.9
-      indicator:
-        metadata: {name: checkout-payments}
-        spec:
-          ratioMetric:
-            counter: true
-            bad: {metricSource: {type: Prometheus, spec: {query: 'sum(payment_failed_total)'}}}
-            total: {metricSource: {type: Prometheus, spec: {query: 'sum(payment_total)'}}}
 """
+    text = (
+        composite
+        + openslo_sli("checkout-errors", good="sum(checkout_ok_total)", total="sum(checkout_total)", indent=8)
+        + "    - targetPercent: 99.9\n      indicator:\n"
+        + openslo_sli(
+            "checkout-payments", bad="sum(payment_failed_total)", total="sum(payment_total)", indent=8
+        )
+    )
     original = read(text)
     assert [s.name for s in original] == ["checkout-0", "checkout-1", "checkout"]
     assert original[2].objective == weighted_mean([(3, 99), (1, 99.9)])

@@ -19,7 +19,7 @@ import pytest
 from sloctl.shelf import find
 from sloctl.spec import load_text
 from tests.fixtures.sloth import sloth_spec
-from tests.fixtures.specs import alert_windows, openslo_slo, pyrra_slo, shop_slo
+from tests.fixtures.specs import alert_windows, openslo_sli, openslo_slo, pyrra_slo, rate, shop_slo
 
 BLANK = "expected a duration such as 5m, 1h or 30d, found nothing (null)"
 EMPTY = "'' is not a Prometheus duration such as 500ms, 10s, 5m, 1h30m or 30d"
@@ -51,14 +51,9 @@ V1ALPHA = openslo_slo(
 
 OPENSLO = openslo_slo(
     "v1",
-    """\
-  indicator:
-    metadata: {name: api-ratio}
-    spec:
-      ratioMetric:
-        counter: true
-        good: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(ok_total[{{.window}}]))'}}}
-        total: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(all_total[{{.window}}]))'}}}
+    "  indicator:\n"
+    + openslo_sli("api-ratio", good=rate("ok_total"), total=rate("all_total"), indent=4)
+    + """\
   timeWindow:
     - duration: 30d
       isRolling: true

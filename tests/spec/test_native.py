@@ -15,7 +15,7 @@ from sloctl.model import WINDOW_PLACEHOLDER, EventsSLI, LatencySLI, ProbeSLI, Ra
 from sloctl.render.rules import render_rule_file
 from sloctl.spec import load_paths, load_text
 from sloctl.spec.yamlsrc import LIMITS, NO_DOCUMENT
-from tests.fixtures.specs import events_slo, service_doc
+from tests.fixtures.specs import events_slo, openslo_sli, rate, service_doc
 from tests.paths import ROOT, SLOTH
 
 BASE = """\
@@ -339,16 +339,10 @@ def test_an_alias_bomb_fails_fast_with_a_clear_error() -> None:
 
 
 def test_openslo_v1_reads_a_referenced_sli_and_rejects_unsupported_features_by_name() -> None:
-    text = """\
-apiVersion: openslo/v1
-kind: SLI
-metadata: {name: good-requests}
-spec:
-  ratioMetric:
-    counter: true
-    good: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(ok_total[{{.window}}]))'}}}
-    total: {metricSource: {type: Prometheus, spec: {query: 'sum(rate(all_total[{{.window}}]))'}}}
----
+    sli = openslo_sli("good-requests", good=rate("ok_total"), total=rate("all_total"))
+    text = (
+        f"apiVersion: openslo/v1\nkind: SLI\n{sli}---\n"
+        + """\
 apiVersion: openslo/v1
 kind: SLO
 metadata: {name: api-availability}
@@ -380,6 +374,7 @@ spec:
   timeWindow: [{duration: 2M, isRolling: false, calendar: {timeZone: UTC}}]
   objectives: [{target: 0.99, compositeWeight: 2}]
 """
+    )
     result = load_text(text, "o.yaml")
     assert [s.id for s in result.slos] == ["api-api-availability", "api-latency"]
     assert isinstance(result.slos[0].sli, RatioSLI) and result.slos[0].objective == pytest.approx(99.5)
