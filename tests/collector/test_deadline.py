@@ -48,7 +48,7 @@ from tests.collector.helpers import (
     collector_config,
     quiet_collector,
 )
-from tests.fixtures.servers import RedisPki
+from tests.fixtures.certs import Pki
 from tests.waiting import wait_until
 
 pytestmark = [
@@ -105,7 +105,7 @@ class Servers:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: RedisPki) -> Iterator[Servers]:
+def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: Pki) -> Iterator[Servers]:
     workdir = tmp_path_factory.mktemp("collector-deadline")
     started: list[ManagedProcess] = []
     http = _FreezableHttp(("127.0.0.1", 0), _Frozen)

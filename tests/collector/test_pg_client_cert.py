@@ -15,7 +15,6 @@ import pwd
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -24,31 +23,16 @@ from sloctl.collector.config import check_tls_files, load_config_text, tls_file_
 from sloctl.collector.runner import RunResult
 from sloctl.servers import PgBouncerServer, PostgresServer, start_pgbouncer, start_postgres
 from tests.collector.helpers import collector_config, histories_when, quiet_collector
-from tests.fixtures.certs import issue_cert, make_ca
+from tests.fixtures.certs import Pki, make_pki
 
 pytestmark = pytest.mark.servers
 
 
-class Pki(NamedTuple):
-    """``ca`` signed the server's certificate and ``client`` (CN ``platform``, the role it logs
-    in as); ``other_ca`` signed ``stranger``, also CN ``platform``, which no server here trusts."""
-
-    ca: Path
-    server: tuple[Path, Path]
-    client: tuple[Path, Path]
-    stranger: tuple[Path, Path]
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    tmp = tmp_path_factory.mktemp("pg-pki")
-    ca, other_ca = make_ca(tmp, "ca"), make_ca(tmp, "other-ca")
-    made = Pki(
-        ca=ca[0],
-        server=issue_cert(tmp, ca, "server"),
-        client=issue_cert(tmp, ca, "platform", client=True),
-        stranger=issue_cert(tmp, other_ca, "stranger-platform", client=True),
-    )
+    """The client certificate is of CN ``platform``, the role it logs in as; the stranger's is
+    of CN ``stranger-platform``."""
+    made = make_pki(tmp_path_factory.mktemp("pg-pki"), client="platform", stranger="stranger-platform")
     for _cert, key in (made.client, made.stranger):
         os.chmod(key, 0o600)  # libpq's rule for a client key (the check says so otherwise)
     return made

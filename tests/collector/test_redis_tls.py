@@ -19,8 +19,8 @@ from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import RedisServer
 from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.fixtures.certs import Pki
 from tests.fixtures.metrics import in_text
-from tests.fixtures.servers import RedisPki
 
 pytestmark = pytest.mark.servers
 
@@ -70,7 +70,7 @@ def _not_after(cert: Path) -> float:
 
 
 def test_a_probe_that_trusts_the_servers_ca_passes_and_its_series_say_so(
-    redis_tls_server: RedisServer, redis_pki: RedisPki
+    redis_tls_server: RedisServer, redis_pki: Pki
 ) -> None:
     port = redis_tls_server.port
     history, metrics = _first_runs(
@@ -113,7 +113,7 @@ def _assert_refused(runs: list[RunResult], *words: str) -> None:
 
 
 def test_a_certificate_the_probe_cannot_verify_is_reason_tls_within_the_handshake(
-    redis_tls_server: RedisServer, redis_pki: RedisPki
+    redis_tls_server: RedisServer, redis_pki: Pki
 ) -> None:
     common = f"kind: redis, port: {redis_tls_server.port}, password: {{env: RD}}"
     history, metrics = _first_runs(
@@ -138,7 +138,7 @@ def test_a_certificate_the_probe_cannot_verify_is_reason_tls_within_the_handshak
 
 
 def test_a_redis_that_requires_a_client_certificate_takes_tls_cert_file_and_refuses_none_as_tls(
-    redis_mtls_server: RedisServer, redis_pki: RedisPki
+    redis_mtls_server: RedisServer, redis_pki: Pki
 ) -> None:
     """TLS 1.3 ends the client's handshake before the server checks the client's certificate:
     the server's refusal (an alert, then close) meets the probe's first command. It read as
