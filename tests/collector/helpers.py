@@ -33,17 +33,26 @@ T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: pymongo 4.x leaks a socket when its monitor task is cancelled mid-connect, which
-#: AsyncMongoClient.close() does to a client whose server is down or frozen (see
-#: MongoProbe._detach). The modules that freeze or stop MongoDB tolerate that unraisable
-#: ResourceWarning only, and collect garbage at teardown so that it never lands in another
-#: module's test.
-PYMONGO_MONITOR_SOCKET_LEAK = [
-    pytest.mark.filterwarnings(
-        "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
-]
+
+def frozen_servers_module(group: str) -> list[pytest.MarkDecorator]:
+    """The marks of a module that starts servers of its own, MongoDB among them, and freezes or
+    stops them: ``servers`` and ``slow``; the xdist group ``group``, so that its tests share
+    those servers on one worker, in file order; and pymongo's leaked monitor socket tolerated.
+
+    pymongo 4.x leaks a socket when its monitor task is cancelled mid-connect, which
+    AsyncMongoClient.close() does to a client whose server is down or frozen (see
+    MongoProbe._detach). Such a module tolerates that unraisable ResourceWarning only, and
+    collects garbage at teardown so that it never lands in another module's test."""
+    return [
+        pytest.mark.servers,
+        pytest.mark.slow,
+        pytest.mark.xdist_group(group),
+        pytest.mark.filterwarnings(
+            "ignore:Exception ignored in. <socket.socket:pytest.PytestUnraisableExceptionWarning"
+        ),
+        pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+    ]
+
 
 #: the probes' defaults of most tests: one run a second, on a new connection, 0.8 s to answer
 COLD_EVERY_SECOND = "interval: 1s, timeout: 800ms, connections: [cold]"

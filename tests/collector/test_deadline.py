@@ -43,20 +43,15 @@ from sloctl.servers import (
     start_redis,
 )
 from tests.collector.helpers import (
-    PYMONGO_MONITOR_SOCKET_LEAK,
     RunqueueWait,
     collector_config,
+    frozen_servers_module,
     quiet_collector,
 )
 from tests.fixtures.certs import Pki
 from tests.waiting import wait_until
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.slow,
-    pytest.mark.xdist_group("collector-deadline"),
-    *PYMONGO_MONITOR_SOCKET_LEAK,
-]
+pytestmark = frozen_servers_module("collector-deadline")
 
 TIMEOUT = 0.8
 PG_PASSWORD = "pg-Secret-5e6f"

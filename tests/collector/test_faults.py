@@ -36,21 +36,16 @@ from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import (
-    PYMONGO_MONITOR_SOCKET_LEAK,
     LiveCollector,
     RunqueueWait,
     collector_config,
+    frozen_servers_module,
     live_collector,
 )
 from tests.fixtures.metrics import in_text
 from tests.waiting import wait_until
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.slow,
-    pytest.mark.xdist_group("collector-faults"),
-    *PYMONGO_MONITOR_SOCKET_LEAK,
-]
+pytestmark = frozen_servers_module("collector-faults")
 
 INTERVAL = 1.0
 TIMEOUT = 0.8
