@@ -9,12 +9,12 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from sloctl import contract
 from sloctl.collector import app
-from sloctl.collector.config import CollectorConfig, ConnectionMode, Target, TlsContexts
 from sloctl.collector.probes.base import Probe
 from sloctl.collector.runner import build_probe
 from tests.collector.helpers import LiveCollector, collector_config, live_collector
@@ -120,14 +120,9 @@ def test_the_first_slots_are_planned_after_every_probe_is_built(monkeypatch: pyt
     timed out behind each other. The origin is taken once every probe is built."""
     built: list[float] = []
 
-    def build_and_note(
-        target: Target,
-        mode: ConnectionMode,
-        secrets: dict[tuple[str, str], str],
-        config: CollectorConfig,
-        tls: TlsContexts,
-    ) -> Probe:
-        probe = build_probe(target, mode, secrets, config, tls)
+    def build_and_note(*args: Any, **kwargs: Any) -> Probe:
+        """:func:`build_probe`, whatever its arguments, and the time it returned."""
+        probe = build_probe(*args, **kwargs)
         built.append(time.monotonic())  # the loop's clock (asyncio's default)
         return probe
 
