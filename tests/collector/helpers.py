@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TypeVar
 
@@ -25,7 +26,18 @@ from prometheus_client import CollectorRegistry
 
 from sloctl.collector import Collector, load_config_text
 from sloctl.collector.runner import RunResult
-from sloctl.servers import free_port
+from sloctl.servers import (
+    ManagedProcess,
+    MongoServer,
+    PgBouncerServer,
+    PostgresServer,
+    RedisServer,
+    free_port,
+    start_mongodb,
+    start_pgbouncer,
+    start_postgres,
+    start_redis,
+)
 from tests.fixtures.cli import SLOCTL
 from tests.waiting import wait_until
 
@@ -52,6 +64,41 @@ def frozen_servers_module(group: str) -> list[pytest.MarkDecorator]:
         ),
         pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
     ]
+
+
+@dataclass(frozen=True)
+class BreakableServers:
+    """A module's own database servers, for tests that stop, freeze or slow them: PostgreSQL;
+    PgBouncer before it, two server connections a pool and 30 s for a client to wait for one
+    (so that a test can exhaust the pool); Redis with ``DEBUG`` (``DEBUG SLEEP``); MongoDB with
+    test commands (``failCommand``)."""
+
+    pg: PostgresServer
+    pgb: PgBouncerServer
+    rd: RedisServer
+    mg: MongoServer
+
+    def by_target(self) -> dict[str, ManagedProcess]:
+        """Each server by the name of the target that probes it: pg, pgb, rd and mg."""
+        return {"pg": self.pg, "pgb": self.pgb, "rd": self.rd, "mg": self.mg}
+
+
+@contextmanager
+def breakable_servers(
+    workdir: Path, *, pg_password: str, rd_password: str, superuser_password: str | None = None
+) -> Iterator[BreakableServers]:
+    """:class:`BreakableServers` in ``workdir``, stopped by pid on exit (PgBouncer before
+    PostgreSQL), with the passwords given."""
+    with contextlib.ExitStack() as started:
+        pg = started.enter_context(
+            start_postgres(workdir, password=pg_password, superuser_password=superuser_password)
+        )
+        pgb = started.enter_context(
+            start_pgbouncer(workdir, upstream=pg, default_pool_size=2, query_wait_timeout=30)
+        )
+        rd = started.enter_context(start_redis(workdir, password=rd_password, debug_command=True))
+        mg = started.enter_context(start_mongodb(workdir, test_commands=True))
+        yield BreakableServers(pg, pgb, rd, mg)
 
 
 #: the probes' defaults of most tests: one run a second, on a new connection, 0.8 s to answer

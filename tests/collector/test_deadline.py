@@ -30,20 +30,11 @@ from sloctl.collector import Collector
 from sloctl.collector.config import ConnectionMode, Target
 from sloctl.collector.probes.base import CLEANUP_ALLOWANCE, MAX_PENDING_CLEANUPS, Cleanups, Probe
 from sloctl.collector.runner import RunResult
-from sloctl.servers import (
-    ManagedProcess,
-    MongoServer,
-    PgBouncerServer,
-    PostgresServer,
-    RedisServer,
-    RedisTls,
-    start_mongodb,
-    start_pgbouncer,
-    start_postgres,
-    start_redis,
-)
+from sloctl.servers import RedisServer, RedisTls, start_redis
 from tests.collector.helpers import (
+    BreakableServers,
     RunqueueWait,
+    breakable_servers,
     collector_config,
     frozen_servers_module,
     quiet_collector,
@@ -87,14 +78,13 @@ class _Frozen(BaseHTTPRequestHandler):
         return None
 
 
-@dataclass
-class Servers:
-    pg: PostgresServer
-    pgb: PgBouncerServer
-    rd: RedisServer
+@dataclass(frozen=True)
+class Servers(BreakableServers):
+    """The database servers to freeze, a Redis that speaks TLS alone (its CA: ``ca``), and an
+    HTTP and an HTTPS server to freeze."""
+
     rd_tls: RedisServer
     ca: Path
-    mg: MongoServer
     http: _FreezableHttp
     https: _FreezableHttp
 
@@ -102,7 +92,6 @@ class Servers:
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: Pki) -> Iterator[Servers]:
     workdir = tmp_path_factory.mktemp("collector-deadline")
-    started: list[ManagedProcess] = []
     http = _FreezableHttp(("127.0.0.1", 0), _Frozen)
     https = _FreezableHttp(("127.0.0.1", 0), _Frozen)
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -111,24 +100,16 @@ def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: Pki) -> Iterato
     for server in (http, https):
         threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        pg = start_postgres(workdir, password=PG_PASSWORD)
-        started.append(pg)
-        pgb = start_pgbouncer(workdir, upstream=pg, default_pool_size=2, query_wait_timeout=30)
-        started.append(pgb)
-        rd = start_redis(workdir, password=RD_PASSWORD, debug_command=True)
-        started.append(rd)
-        rd_tls = start_redis(workdir / "tls", password=RD_PASSWORD, tls=RedisTls(*redis_pki.server))
-        started.append(rd_tls)
-        mg = start_mongodb(workdir, test_commands=True)
-        started.append(mg)
-        yield Servers(pg, pgb, rd, rd_tls, redis_pki.ca, mg, http, https)
+        with (
+            breakable_servers(workdir, pg_password=PG_PASSWORD, rd_password=RD_PASSWORD) as db,
+            start_redis(workdir / "tls", password=RD_PASSWORD, tls=RedisTls(*redis_pki.server)) as rd_tls,
+        ):
+            yield Servers(db.pg, db.pgb, db.rd, db.mg, rd_tls, redis_pki.ca, http, https)
     finally:
         for server in (http, https):
             server.thawed.set()
             server.shutdown()
             server.server_close()
-        for s in reversed(started):
-            s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
         gc.collect()  # pymongo's leaked sockets warn here, not in another module's test
 
@@ -193,7 +174,7 @@ def _freeze(s: Servers, name: str) -> tuple[Callable[[], None], Callable[[], Non
             http.thawed.set()
 
         return freeze, thaw
-    server = {"pg": s.pg, "pgb": s.pgb, "rd": s.rd, "rdtls": s.rd_tls, "mg": s.mg}[name]
+    server = {**s.by_target(), "rdtls": s.rd_tls}[name]
     return server.pause, server.resume
 
 

@@ -26,7 +26,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -34,10 +33,11 @@ import redis
 
 from sloctl import contract
 from sloctl.collector.runner import RunResult
-from sloctl.servers import start_mongodb, start_pgbouncer, start_postgres, start_redis
 from tests.collector.helpers import (
+    BreakableServers,
     LiveCollector,
     RunqueueWait,
+    breakable_servers,
     collector_config,
     frozen_servers_module,
     live_collector,
@@ -50,32 +50,25 @@ pytestmark = frozen_servers_module("collector-faults")
 INTERVAL = 1.0
 TIMEOUT = 0.8
 WRONG_PASSWORD = "not-the-password-7f3a"
-
-
-class Servers:
-    def __init__(self, workdir: Path) -> None:
-        self.pg = start_postgres(workdir, password="pg-Secret-1a2b", superuser_password="su-Secret-9z8y")
-        self.pgb = start_pgbouncer(workdir, upstream=self.pg, default_pool_size=2, query_wait_timeout=30)
-        self.rd = start_redis(workdir, password="rd-Secret-3c4d", debug_command=True)
-        self.mg = start_mongodb(workdir, test_commands=True)
-
-    def stop(self) -> None:
-        for s in (self.pgb, self.pg, self.rd, self.mg):
-            s.stop()
+RD_PASSWORD = "rd-Secret-3c4d"
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BreakableServers]:
     workdir = tmp_path_factory.mktemp("collector-faults")
-    s = Servers(workdir)
     try:
-        yield s
+        with breakable_servers(
+            workdir,
+            pg_password="pg-Secret-1a2b",
+            rd_password=RD_PASSWORD,
+            superuser_password="su-Secret-9z8y",
+        ) as s:
+            yield s
     finally:
-        s.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _config(s: Servers) -> str:
+def _config(s: BreakableServers) -> str:
     common = f"interval: {int(INTERVAL * 1000)}ms, timeout: {int(TIMEOUT * 1000)}ms"
     pg = f"user: platform, database: platform, password: {{env: PG}}, {common}"
     return f"""\
@@ -97,12 +90,12 @@ targets:
 """
 
 
-def _secrets(s: Servers) -> dict[tuple[str, str], str]:
+def _secrets(s: BreakableServers) -> dict[tuple[str, str], str]:
     return {
         ("pg", "password"): s.pg.password,
         ("pgb", "password"): s.pgb.password,
         ("pgb", "admin"): s.pgb.admin_password,
-        ("rd", "password"): "rd-Secret-3c4d",
+        ("rd", "password"): RD_PASSWORD,
         ("pg-badpw", "password"): WRONG_PASSWORD,
         ("pgb-badpw", "password"): WRONG_PASSWORD,
         ("rd-badpw", "password"): WRONG_PASSWORD,
@@ -110,7 +103,7 @@ def _secrets(s: Servers) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture(scope="module")
-def live(servers: Servers) -> Iterator[LiveCollector]:
+def live(servers: BreakableServers) -> Iterator[LiveCollector]:
     with live_collector(_config(servers), _secrets(servers)) as c:
         for name in ("pg", "pgb", "rd", "mg"):
             c.wait_for(name, lambda r: r.ok, after=0, timeout=10)
@@ -223,9 +216,9 @@ def test_wrong_password_is_reason_auth(live: LiveCollector, target: str) -> None
 
 @pytest.mark.parametrize("target", ["pg", "pgb", "rd", "mg"])
 def test_stopped_server_is_refused_and_recovers_after_restart(
-    live: LiveCollector, servers: Servers, target: str
+    live: LiveCollector, servers: BreakableServers, target: str
 ) -> None:
-    server = {"pg": servers.pg, "pgb": servers.pgb, "rd": servers.rd, "mg": servers.mg}[target]
+    server = servers.by_target()[target]
     server.stop()
     t_fault = time.time()
     try:
@@ -240,9 +233,9 @@ def test_stopped_server_is_refused_and_recovers_after_restart(
 
 @pytest.mark.parametrize("target", ["pg", "pgb", "rd", "mg"])
 def test_frozen_server_is_connect_timeout_and_delays_no_other_target(
-    live: LiveCollector, servers: Servers, target: str
+    live: LiveCollector, servers: BreakableServers, target: str
 ) -> None:
-    server = {"pg": servers.pg, "pgb": servers.pgb, "rd": servers.rd, "mg": servers.mg}[target]
+    server = servers.by_target()[target]
     live.wait_for(target, lambda r: r.ok, after=time.time(), timeout=INTERVAL * 4)  # clean start
     with RunqueueWait(live.thread.native_id) as waited:
         since = live.now()
@@ -283,7 +276,9 @@ def _sleep_until(monotonic_t: float) -> None:
     time.sleep(max(0.0, monotonic_t - time.monotonic()))
 
 
-def test_postgres_slowed_by_pg_sleep_lock_is_query_timeout(live: LiveCollector, servers: Servers) -> None:
+def test_postgres_slowed_by_pg_sleep_lock_is_query_timeout(
+    live: LiveCollector, servers: BreakableServers
+) -> None:
     # A session holds the canary table's lock while it runs pg_sleep: the probe connects and
     # answers its first query, then its canary write waits past the deadline.
     done = threading.Event()
@@ -309,7 +304,7 @@ def test_postgres_slowed_by_pg_sleep_lock_is_query_timeout(live: LiveCollector, 
 
 
 def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
-    live: LiveCollector, servers: Servers
+    live: LiveCollector, servers: BreakableServers
 ) -> None:
     # DEBUG SLEEP blocks the single-threaded server: a kept connection sees its PING go
     # unanswered (query_timeout); a new one cannot even finish AUTH, like a frozen server
@@ -318,7 +313,7 @@ def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
     # left, so an attempt whose run the loaded machine started outside that window is made
     # again (at most three), and said when none hits it.
     sleep_s = 1.0
-    client = redis.Redis(host="127.0.0.1", port=servers.rd.port, password="rd-Secret-3c4d")
+    client = redis.Redis(host="127.0.0.1", port=servers.rd.port, password=RD_PASSWORD)
     try:
         client.ping()  # connect and AUTH now, so that DEBUG SLEEP goes out when aimed
         missed: list[str] = []
@@ -356,7 +351,7 @@ def test_redis_slowed_by_debug_sleep_is_query_timeout_on_a_kept_connection(
 
 
 def test_mongodb_slowed_by_failcommand_block_connection_is_query_timeout(
-    live: LiveCollector, servers: Servers
+    live: LiveCollector, servers: BreakableServers
 ) -> None:
     import pymongo
 
@@ -398,7 +393,7 @@ def test_mongodb_slowed_by_failcommand_block_connection_is_query_timeout(
 # --- pool exhaustion -----------------------------------------------------------------------
 
 
-def test_pgbouncer_pool_exhaustion_is_pool_timeout(live: LiveCollector, servers: Servers) -> None:
+def test_pgbouncer_pool_exhaustion_is_pool_timeout(live: LiveCollector, servers: BreakableServers) -> None:
     # default_pool_size=2: two clients in open transactions pin both server connections, so
     # the probe's query queues in PgBouncer (cl_waiting) until its deadline.
     holders = [psycopg.connect(servers.pgb.dsn, prepare_threshold=None) for _ in range(2)]
@@ -465,7 +460,7 @@ def _slow_console_proxy(port: int, delay: float) -> Iterator[int]:
             thread.join(5)
 
 
-def test_pool_exhaustion_is_pool_timeout_with_a_console_slow_to_answer(servers: Servers) -> None:
+def test_pool_exhaustion_is_pool_timeout_with_a_console_slow_to_answer(servers: BreakableServers) -> None:
     """The console is asked while the pooled query waits (at 40 % of the deadline); it had 30 %
     of the deadline to answer, and a console slower than that (auth took 0.14 s of a probe's own
     connection on a loaded machine) left the run an ambiguous query_timeout. It has the rest of
@@ -530,7 +525,7 @@ def test_metrics_pass_promtool_and_carry_exemplars(live: LiveCollector) -> None:
 
 
 def test_no_configured_password_leaks_into_metrics_logs_traces_or_debug_page(
-    live: LiveCollector, servers: Servers
+    live: LiveCollector, servers: BreakableServers
 ) -> None:
     passwords = set(_secrets(servers).values())
     _c, metrics = live.get("/metrics")
