@@ -127,7 +127,7 @@ RATIO = "ratio: {errors: {metric: e}, total: {metric: t}}"
 @pytest.mark.parametrize(
     ("window", "indicator", "message"),
     [
-        ("10d", "ratio: {errors: {metric: e}, total: {metric: t}}", "no burn-rate windows catalog for a 10d"),
+        ("10d", RATIO, "no burn-rate windows catalog for a 10d"),
         ("4w", "{}", "exactly one indicator is needed"),
         ("4w", "ratio: {errors: {metric: e}, total: {metric: 't{'}}", "PromQL syntax error"),
         (
