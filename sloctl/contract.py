@@ -187,6 +187,8 @@ class Phase(StrEnum):
 
 
 class Role(StrEnum):
+    """``role`` of a database server as its probe found it (``sloctl_probe_role``)."""
+
     PRIMARY = "primary"
     REPLICA = "replica"
 

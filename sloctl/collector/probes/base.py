@@ -17,7 +17,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from sloctl.collector.config import ConnectionMode, Target, TlsConfig
 from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
-from sloctl.contract import Phase, Reason
+from sloctl.contract import Phase, Reason, Role
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = [
@@ -65,7 +65,7 @@ class ProbeReport:
     connections_max: float | None = None
     memory_used: float | None = None
     memory_max: float | None = None
-    role: str | None = None  # "primary" or "replica"
+    role: Role | None = None
     cert_not_after: float | None = None
     pools: list[PgBouncerPool] = field(default_factory=list)
     stats: list[PgBouncerStats] = field(default_factory=list)

@@ -31,7 +31,7 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
-from sloctl.contract import Phase, Reason
+from sloctl.contract import Phase, Reason, Role
 from sloctl.egress import Egress
 
 __all__ = ["MongoProbe"]
@@ -259,6 +259,6 @@ async def _ended(task: asyncio.Task[Any]) -> None:
             task.cancel()
 
 
-def _role(hello: dict[str, Any]) -> str:
+def _role(hello: dict[str, Any]) -> Role:
     """The server's role from its ``hello`` answer."""
-    return "primary" if hello.get("isWritablePrimary") else "replica"
+    return Role.PRIMARY if hello.get("isWritablePrimary") else Role.REPLICA

@@ -40,7 +40,7 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import ProbeFailure, detail
-from sloctl.contract import Phase, Reason
+from sloctl.contract import Phase, Reason, Role
 from sloctl.egress import Egress
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
@@ -182,7 +182,7 @@ class PostgresProbe(DatabaseProbe):
         if row is None:
             raise ProbeFailure(Reason.VALIDATION, "saturation query returned no row")
         in_recovery, used, max_conn = row
-        report.role = "replica" if in_recovery else "primary"
+        report.role = Role.REPLICA if in_recovery else Role.PRIMARY
         report.connections_used = float(used)
         report.connections_max = float(max_conn)
 

@@ -28,7 +28,7 @@ from sloctl.collector.probes.base import (
     tcp_connect,
 )
 from sloctl.collector.reasons import ProbeFailure
-from sloctl.contract import Phase, Reason
+from sloctl.contract import Phase, Reason, Role
 from sloctl.egress import Egress, EgressDenied
 
 __all__ = ["RedisProbe", "RespError"]
@@ -229,7 +229,7 @@ class RedisProbe(DatabaseProbe):
                     maxmem = _num(info.get("maxmemory"))
                     report.memory_max = maxmem if maxmem else None  # 0 means "no limit"
                     role = info.get("role")
-                    report.role = {"master": "primary", "slave": "replica"}.get(role or "")
+                    report.role = {"master": Role.PRIMARY, "slave": Role.REPLICA}.get(role or "")
                 if self.target.canary:
                     async with rec.phase(Phase.CANARY):
                         key = f"sloctl:canary:{self.target.name}:{self.mode.value}"
