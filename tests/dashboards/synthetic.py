@@ -1,5 +1,6 @@
-"""Synthetic series for every metric of docs/metrics.md, as OpenMetrics text for
-``promtool tsdb create-blocks-from openmetrics`` (timestamps in seconds, ending with ``# EOF``).
+"""Synthetic series for every metric of docs/metrics.md: as OpenMetrics text for
+``promtool tsdb create-blocks-from openmetrics`` (timestamps in seconds, ending with ``# EOF``),
+and the same samples as ``Sample`` rows for VictoriaMetrics' import API.
 
 The platform API has an incident in its last hour (20 % of ``GET /v1/projects`` answer 503), so
 that page alerts fire and the "firing alerts" panels have something to show.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sloctl import contract
+from sloctl.backtest.series import Sample
 
 STEP = 30
 API_BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.2", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf")
@@ -31,19 +33,21 @@ class _Writer:
     def __init__(self, start: int, end: int) -> None:
         self.times = list(range(start, end + 1, STEP))
         self.start = start
-        self.lines: list[str] = []
-        self.families: set[str] = set()
+        self.points: list[tuple[str, str, float, int]] = []
+        """Each sample's name, labels, value and time."""
+        self.families: list[tuple[str, str, int]] = []
+        """Each family's name, type and the index of its first sample."""
 
     def family(self, name: str, kind: str) -> None:
-        assert name not in self.families, name
-        self.families.add(name)
-        self.lines.append(f"# TYPE {name} {kind}")
+        assert name not in {f[0] for f in self.families}, name
+        self.families.append((name, kind, len(self.points)))
 
     def series(self, name: str, labels: str, value_at: object) -> None:
         fn = value_at  # a callable of the seconds since start
         for t in self.times:
             v = fn(t - self.start)  # type: ignore[operator]
-            self.lines.append(f"{name}{labels} {v:.6g} {t}")
+            # As the text writes it (six significant digits), so both forms hold the same values.
+            self.points.append((name, labels, float(f"{v:.6g}"), t))
 
     def counter(
         self, name: str, labels: str, per_second: float, incident: float = 0.0, since: int = 0
@@ -56,9 +60,26 @@ class _Writer:
     def gauge(self, name: str, labels: str, value: float) -> None:
         self.series(name, labels, lambda _s: value)
 
+    def text(self) -> str:
+        lines: list[str] = []
+        ends = [first for _, _, first in self.families[1:]] + [len(self.points)]
+        for (name, kind, first), end in zip(self.families, ends, strict=True):
+            lines.append(f"# TYPE {name} {kind}")
+            lines += (f"{n}{labels} {v:.6g} {t}" for n, labels, v, t in self.points[first:end])
+        return "\n".join(lines) + "\n# EOF\n"
+
 
 def openmetrics(start: int, end: int) -> str:
-    """Samples every 30 s from ``start`` to ``end`` (Unix seconds)."""
+    """Samples every 30 s from ``start`` to ``end`` (Unix seconds), as OpenMetrics text."""
+    return _write(start, end).text()
+
+
+def samples(start: int, end: int) -> list[Sample]:
+    """The samples of :func:`openmetrics`, in its order."""
+    return [Sample(*point) for point in _write(start, end).points]
+
+
+def _write(start: int, end: int) -> _Writer:
     # Long but flat: one family of samples after another, in the contract's order.
     w = _Writer(start, end)
     incident = end - start - 3600
@@ -153,7 +174,7 @@ def openmetrics(start: int, end: int) -> str:
     w.counter(contract.PGBOUNCER_QUERIES.name, _labels(**stats), 50.0)
     w.family(contract.PGBOUNCER_QUERY_SECONDS.client_name, "counter")
     w.counter(contract.PGBOUNCER_QUERY_SECONDS.name, _labels(**stats), 0.5)
-    return "\n".join(w.lines) + "\n# EOF\n"
+    return w
 
 
 def metric_families(text: str) -> Iterator[str]:

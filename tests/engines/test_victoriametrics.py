@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import SupportsFloat
 
 import pytest
 
@@ -43,7 +42,7 @@ from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_n
 from sloctl.spec import load_text
 from sloctl.status import collect
 from tests.dashboards.factories import all_test_slos
-from tests.dashboards.synthetic import openmetrics as dashboard_series
+from tests.dashboards.synthetic import samples as dashboard_samples
 from tests.fixtures.dashboards import Prom, check_panels
 from tests.fixtures.engines import compat
 from tests.fixtures.once import once_per_run
@@ -463,32 +462,6 @@ def test_cli_backtest_on_victoriametrics_reports_the_page_and_refuses_history(
 # -- the dashboards' queries ------------------------------------------------------------------------
 
 
-def _millis(timestamp: SupportsFloat | None) -> int:
-    """A parsed sample's timestamp, in milliseconds (the synthetic series give every sample one)."""
-    assert timestamp is not None
-    return round(float(timestamp) * 1000)
-
-
-def _samples_of(openmetrics_text: str) -> list[Sample]:
-    """The samples of an OpenMetrics text, read by prometheus_client's own parser (its
-    Prometheus-text one: the synthetic series write each histogram series whole, bucket by
-    bucket, which promtool backfills but the OpenMetrics parser refuses as out of order)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    openmetrics_text = openmetrics_text.replace("# EOF\n", "")
-
-    return [
-        Sample(
-            s.name,
-            "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in s.labels.items()) + "}" if s.labels else "",
-            float(s.value),
-            _millis(s.timestamp),  # the text parser reads timestamps as milliseconds
-        )
-        for family in text_string_to_metric_families(openmetrics_text)
-        for s in family.samples
-    ]
-
-
 @pytest.mark.parametrize("name", ENGINE_NAMES)
 def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
     name: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -500,7 +473,7 @@ def test_every_panel_query_of_every_dashboard_returns_data_from_victoriametrics(
     engine = next(e for e in ENGINES if e.name == name)
     slos = all_test_slos()
     end = int(time.time()) // EVAL * EVAL
-    series = _samples_of(dashboard_series(end - 3 * 3600, end))
+    series = dashboard_samples(end - 3 * 3600, end)
     rules = RuleSet("dashboards", render_rule_file(slos, ["tests"], "test"))
     with replay_victoria(
         rules, series, tmp_path, start=end - 3 * 3600, end=end, topology=engine.topology
