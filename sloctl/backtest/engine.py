@@ -90,10 +90,17 @@ def query_range(base: str, expr: str, start: float, end: float, step: int) -> Re
         return prom.query_range(expr, start, end, step)
 
 
-def query(base: str, expr: str, time: int | None = None, result_type: ResultType = "vector") -> Result:
+def query(
+    base: str,
+    expr: str,
+    time: int | None = None,
+    result_type: ResultType = "vector",
+    *,
+    extra: Mapping[str, str] | None = None,
+) -> Result:
     """An instant query on the replay's own Prometheus at ``base`` (:mod:`sloctl.prometheus`)."""
     with _local(base) as prom:
-        return prom.query(expr, time, result_type)
+        return prom.query(expr, time, result_type, extra=extra)
 
 
 def backfill_openmetrics(

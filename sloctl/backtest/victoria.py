@@ -81,6 +81,8 @@ VISIBLE_TIMEOUT = 120.0
 """Seconds a written batch may take to become searchable on every running node: a bound."""
 _BATCH = 20_000
 """Samples per import request."""
+_NO_LATENCY_OFFSET = {"latency_offset": "1ms"}
+"""The least ``-search.latencyOffset`` a VictoriaMetrics query may ask for (0 is refused)."""
 
 
 @dataclass(frozen=True)
@@ -194,10 +196,13 @@ def _post(url: str, body: str) -> None:
 
 
 def _count(node: VictoriaMetricsServer, names: Sequence[str], start: int, end: int) -> int:
-    """Samples of the series named ``names`` stored on ``node`` in ``[start, end]``."""
+    """Samples of the series named ``names`` stored on ``node`` in ``[start, end]``. Those of
+    the last 30 s are counted too: VictoriaMetrics would otherwise move a query at an ``end``
+    that close to now back by its ``-search.latencyOffset`` and miss them until it has passed."""
     node.force_flush()
     selector = '{__name__=~"' + "|".join(names) + '"}'  # metric names hold no regex syntax
-    res = query(node.url, f"sum(count_over_time({selector}[{end - start + 1}s]))", end)
+    expr = f"sum(count_over_time({selector}[{end - start + 1}s]))"
+    res = query(node.url, expr, end, extra=_NO_LATENCY_OFFSET)
     if not res:
         return 0
     value = res[0]["value"]

@@ -198,10 +198,18 @@ class Prometheus:
             tuple(mask_text(i) for i in body.get("infos") or ()),
         )
 
-    def query(self, expr: str, time: float | None = None, result_type: ResultType = "vector") -> Result:
+    def query(
+        self,
+        expr: str,
+        time: float | None = None,
+        result_type: ResultType = "vector",
+        *,
+        extra: Mapping[str, str] | None = None,
+    ) -> Result:
         """An instant query, now or at ``time`` (Unix seconds): a vector, or a matrix for a range
-        selector (``x[5m]``, its raw samples) when ``result_type`` says so."""
-        params = {"query": expr} | ({"time": _num(time)} if time is not None else {})
+        selector (``x[5m]``, its raw samples) when ``result_type`` says so. ``extra``: parameters
+        of a server's own beside the API's (VictoriaMetrics' ``latency_offset``)."""
+        params = dict(extra or {}) | {"query": expr} | ({"time": _num(time)} if time is not None else {})
         return self._get("query", params, repr(expr), result_type).listed("result")
 
     def query_many(self, exprs: Mapping[str, str], time: float | None = None) -> dict[str, Result]:

@@ -31,13 +31,14 @@ from sloctl.backtest.run import (
     scenario_slo,
 )
 from sloctl.backtest.scenarios import Scenario
-from sloctl.backtest.series import ERRORS, REQUESTS, Sample, openmetrics, samples
-from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, replay_victoria
+from sloctl.backtest.series import ERRORS, REQUESTS, Sample, import_text, openmetrics, samples
+from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, _count, _post, replay_victoria
 from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render import promsim
 from sloctl.render.flavours import wrap_rules
 from sloctl.render.rules import render_rule_file
+from sloctl.servers.victoria import start_victoria_metrics
 from sloctl.shelf import PrometheusEngine, ToolMissing, default_engine, engine_named, find
 from sloctl.spec import load_text
 from sloctl.status import collect
@@ -377,6 +378,18 @@ def test_a_rejoining_node_receives_what_it_missed_and_holds_the_same_series_as_i
         if int(t) // 1000 > node_loss.at
     ]
     assert late  # alerts evaluated while the node was down reached it after it rejoined
+
+
+def test_a_replay_ending_now_counts_what_it_wrote_in_the_last_30_s_at_once(tmp_path: Path) -> None:
+    """A replay waits until each node holds every sample it wrote, counted by a query at the
+    replay's end. When that end is now (the rule-quality benchmark's cost replay, the panel
+    test), VictoriaMetrics' ``-search.latencyOffset`` (30 s) must not hide the newest samples
+    from the count: the wait would last until they were 30 s old."""
+    now = int(time.time())
+    series = [Sample(REQUESTS, '{shard="0"}', float(i), now - 50 + 10 * i) for i in range(6)]
+    with start_victoria_metrics(tmp_path / "vm") as vm:
+        _post(vm.import_url, import_text(series))
+        assert _count(vm, [REQUESTS], now - 60, now) == len(series)  # _count flushes first
 
 
 # -- vmalert loads the generated rule files ----------------------------------------------------------
