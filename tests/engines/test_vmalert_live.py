@@ -8,7 +8,10 @@ measures it). ``--flavour vmalert`` puts each level in its own group, staggered 
 
 The flavour runs at a 24 s interval here (four levels 6 s apart; the default output at 12 s) so
 that the test takes under a minute: VictoriaMetrics made a sample searchable 3 s after it arrived
-(5.6 s for a new series) on this machine, and vmalert flushes every 500 ms in this test.
+(5.6 s for a new series) on this machine, and vmalert flushes every 500 ms in this test. The
+test's poll forces VictoriaMetrics to flush every 0.25 s, so what vmalert writes is searchable
+well within the 6 s (without it the first window ratio, read from new series, often missed them
+and the wait took another 24 s).
 ``VMALERT_MIN_SPACING`` (10 s; 15 s apart at the default 1m) is what production needs with
 vmalert's default 2 s flush.
 """
@@ -82,6 +85,21 @@ class Live:
     budget: float
 
 
+def _evaluated(vms: dict[str, VictoriaMetricsServer], since: int) -> bool:
+    """Whether both vmalerts have recorded what the tests read. The default output records its
+    first window ratio at its second evaluation (the first finds no 5m rates yet); the flavour's
+    burn rate follows its window ratio one level (SPACING) later."""
+    for vm in vms.values():
+        # What vmalert wrote is searchable from this poll on, not after VictoriaMetrics' own
+        # buffer flush (3 s; 5.6 s for a new series, so the flavour's first window ratio,
+        # SPACING after its new 5m rates, often missed them and cost an INTERVAL more).
+        vm.force_flush()
+    level1 = {name: _samples(vm, RATIO5M, since) for name, vm in vms.items()}
+    burn = _samples(vms["flavour"], BURN, since)
+    newest_ratio = max(level1["flavour"], default=0)
+    return bool(level1["default"]) and bool(level1["flavour"]) and max(burn, default=0) > newest_ratio
+
+
 def _run_live(root: Path) -> dict[str, Live]:
     """The default output and the vmalert flavour, each evaluated live by its own vmalert on its
     own VictoriaMetrics, until both have recorded a window ratio read from 5m rates."""
@@ -116,19 +134,9 @@ def _run_live(root: Path) -> dict[str, Live]:
             )  # fmt: skip
             vms[name] = vm
 
-        def evaluated() -> bool:
-            # real timer: vmalert evaluates on its own schedule. The default output records its
-            # first window ratio at its second evaluation (the first finds no 5m rates yet); the
-            # flavour's burn rate follows its window ratio one level (SPACING) later.
-            level1 = {name: _samples(vm, RATIO5M, since) for name, vm in vms.items()}
-            burn = _samples(vms["flavour"], BURN, since)
-            return (
-                bool(level1["default"])
-                and bool(level1["flavour"])
-                and max(burn, default=0) > max(level1["flavour"])
-            )
-
-        assert wait_until(evaluated, timeout=8 * INTERVAL, interval=1.0), "vmalert did not evaluate the rules"
+        # real timer: vmalert evaluates on its own schedule
+        done = wait_until(lambda: _evaluated(vms, since), timeout=8 * INTERVAL, interval=0.25)
+        assert done, "vmalert did not evaluate the rules"
         out: dict[str, Live] = {}
         for name, vm in vms.items():
             vm.force_flush()
@@ -210,12 +218,13 @@ def test_a_replay_with_live_rules_leaves_vmalert_evaluating_them_over_the_replay
         recorded: list[dict[str, object]] = []
 
         def evaluated() -> bool:
+            bt.nodes[0].force_flush()  # searchable now, not after VictoriaMetrics' buffer flush
             recorded[:] = bt.query("live:rate1h", int(time.time()))
             return bool(recorded)
 
-        # real timer: vmalert's 1s group interval, and VictoriaMetrics' latency offset before
-        # the remote-written result is searchable
-        assert wait_until(evaluated, timeout=90, interval=0.5), "vmalert did not evaluate the live rule"
+        # real timer: vmalert's 1s group interval and its 2 s remote-write flush before the
+        # result reaches VictoriaMetrics
+        assert wait_until(evaluated, timeout=90, interval=0.25), "vmalert did not evaluate the live rule"
         value = recorded[0]["value"]
         assert isinstance(value, list)
         assert float(value[1]) == pytest.approx(1.0, rel=1e-9)
