@@ -8,8 +8,6 @@ that page alerts fire and the "firing alerts" panels have something to show.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from sloctl import contract
 from sloctl.backtest.series import Sample
 
@@ -175,9 +173,3 @@ def _write(start: int, end: int) -> _Writer:
     w.family(contract.PGBOUNCER_QUERY_SECONDS.client_name, "counter")
     w.counter(contract.PGBOUNCER_QUERY_SECONDS.name, _labels(**stats), 0.5)
     return w
-
-
-def metric_families(text: str) -> Iterator[str]:
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            yield line.split()[2]
