@@ -29,23 +29,26 @@ __all__ = [
     "TierResult",
     "evaluate",
     "our_rules",
+    "plan_runs",
     "plan_scenarios",
     "prepare",
+    "run_many",
     "run_scenarios",
     "scenario_slo",
 ]
 
 
-def _selector(s: Scenario, component: str | None) -> str:
-    return "{" + labels(s, component) + "}"
+def _twin_name(s: Scenario, component: str | None, apart: str | None) -> str:
+    return "-".join([s.name.replace("_", "-"), *(x for x in (component, apart) if x)])
 
 
-def scenario_slo(base: SLO, s: Scenario, component: str | None = None) -> SLO:
+def scenario_slo(base: SLO, s: Scenario, component: str | None = None, apart: str | None = None) -> SLO:
     """``base`` (objective, period, budgeting, catalog, tiers, guard, policy) with its SLI
     reading the scenario's counters — or its histogram, for a latency SLI; service
-    ``backtest``, SLO name = scenario name (and component)."""
-    sel = _selector(s, component)
-    name = s.name.replace("_", "-") + (f"-{component}" if component else "")
+    ``backtest``, SLO name = scenario name (and component, and ``apart``: the id of the SLO
+    that the twin stands for in a run that replays the scenario for several)."""
+    sel = "{" + labels(s, component, apart) + "}"
+    name = _twin_name(s, component, apart)
     if isinstance(base.sli, LatencySLI):
         sli: EventsSLI | LatencySLI = LatencySLI(HISTOGRAM, sel, base.sli.threshold_seconds)
     else:
@@ -68,6 +71,8 @@ class Item:
     slo: SLO
     feeds: tuple[Feed, ...]
     members: tuple[SLO, ...] = ()
+    source_id: str = ""
+    """Id of the SLO the twin was derived from."""
 
     @property
     def slos(self) -> tuple[SLO, ...]:
@@ -78,12 +83,16 @@ def _heaviest(sli: CompositeSLI) -> str:
     return max(sli.components, key=lambda c: (c.weight, c.slo)).slo
 
 
-def prepare(base: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> Item:
+def prepare(base: SLO, s: Scenario, service_slos: Sequence[SLO] = (), *, apart: bool = False) -> Item:
     """The twin of ``base`` for ``s``; a composite's components (from ``service_slos``) each get
-    their counters, and the scenario's incidents hit the heaviest one."""
+    their counters, and the scenario's incidents hit the heaviest one. With ``apart``, the
+    twins and their counters carry ``base``'s id, so that one replay can hold ``s`` for other
+    SLOs too (:func:`plan_runs`)."""
+    tag = base.id if apart else None
     if not isinstance(base.sli, CompositeSLI):
         le = base.sli.threshold_seconds if isinstance(base.sli, LatencySLI) else None
-        return Item(s, scenario_slo(base, s), (Feed(s, counts(s, base.error_budget), None, le),))
+        feed = Feed(s, counts(s, base.error_budget), None, le, tag)
+        return Item(s, scenario_slo(base, s, apart=tag), (feed,), source_id=base.id)
     by_name = {m.name: m for m in service_slos if m.service == base.service}
     heavy = _heaviest(base.sli)
     members: list[SLO] = []
@@ -91,18 +100,18 @@ def prepare(base: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> Item:
     for c in base.sli.components:
         member = by_name[c.slo]
         sub = s if c.slo == heavy else replace(s, incidents=())
-        members.append(scenario_slo(member, s, component=c.slo))
-        feeds.append(Feed(sub, counts(sub, member.error_budget), c.slo))
+        members.append(scenario_slo(member, s, component=c.slo, apart=tag))
+        feeds.append(Feed(sub, counts(sub, member.error_budget), c.slo, slo=tag))
     twin = replace(
         base,
         service="backtest",
-        name=s.name.replace("_", "-"),
+        name=_twin_name(s, None, tag),
         labels=(),
         sli=CompositeSLI(
             tuple(Component(m.name, c.weight) for m, c in zip(members, base.sli.components, strict=True))
         ),
     )
-    return Item(s, twin, tuple(feeds), tuple(members))
+    return Item(s, twin, tuple(feeds), tuple(members), base.id)
 
 
 @dataclass(frozen=True)
@@ -302,7 +311,6 @@ def evaluate(
     alerts: Sequence[AlertSeries],
     *,
     start: int = EPOCH,
-    source_id: str = "",
 ) -> list[ScenarioResult]:
     """Per-scenario results of our rules in ``bt`` (their series names)."""
     out: list[ScenarioResult] = []
@@ -329,7 +337,7 @@ def evaluate(
         series = _plots(bt, slo, sel, start, s.duration)
         out.append(
             ScenarioResult(
-                s, slo, tiers, left, 1 - true_ratio / budget, ratio, true_ratio, series, source_id, start
+                s, slo, tiers, left, 1 - true_ratio / budget, ratio, true_ratio, series, item.source_id, start
             )
         )
     return out
@@ -389,17 +397,32 @@ def plan_scenarios(
 ) -> list[ScenarioPlan]:
     """One plan per scenario start (most scenarios start at ``EPOCH``; calendar ones at their
     dates), in the order of those starts."""
+    return plan_runs([(base, scenarios)], rules, service_slos)
+
+
+def plan_runs(
+    runs: Sequence[tuple[SLO, Sequence[Scenario]]],
+    rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
+    service_slos: Sequence[SLO] = (),
+) -> list[ScenarioPlan]:
+    """:func:`plan_scenarios` for several SLOs, each with its scenarios: the scenarios of every
+    SLO that start at one moment share one plan, so one replay (one backfill per rule level,
+    one Prometheus per level) serves them all. Of several SLOs, the twins and their counters
+    carry their SLO's id (``prepare(apart=True)``), so that a scenario replayed for two of
+    them is two sets of series and rules."""
+    apart = len(runs) > 1
+    chosen = [(base, s) for base, scenarios in runs for s in scenarios]
     plans: list[ScenarioPlan] = []
-    for epoch in sorted({s.epoch or EPOCH for s in scenarios}):
-        chosen = [s for s in scenarios if (s.epoch or EPOCH) == epoch]
-        items = tuple(prepare(base, s, service_slos) for s in chosen)
+    for epoch in sorted({s.epoch or EPOCH for _base, s in chosen}):
+        these = [(base, s) for base, s in chosen if (s.epoch or EPOCH) == epoch]
+        items = tuple(prepare(base, s, service_slos, apart=apart) for base, s in these)
         plans.append(
             ScenarioPlan(
                 items,
                 rules([slo for i in items for slo in i.slos]),
-                step=min(s.step for s in chosen),
-                end=epoch + max(s.duration for s in chosen),
-                warmup_start=epoch - max(s.warmup for s in chosen),
+                step=min(s.step for _base, s in these),
+                end=epoch + max(s.duration for _base, s in these),
+                warmup_start=epoch - max(s.warmup for _base, s in these),
                 start=epoch,
             )
         )
@@ -418,7 +441,22 @@ def run_scenarios(
     """Backtest ``scenarios`` against the rules of ``base``, per scenario start, in one
     throwaway Prometheus (``engine``'s, or the default engine's) or in VictoriaMetrics
     evaluated by vmalert."""
-    plans = plan_scenarios(base, scenarios, rules, service_slos)
+    return run_many([(base, scenarios)], workdir, rules=rules, service_slos=service_slos, engine=engine)
+
+
+def run_many(
+    runs: Sequence[tuple[SLO, Sequence[Scenario]]],
+    workdir: Path,
+    *,
+    rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
+    service_slos: Sequence[SLO] = (),
+    engine: PrometheusEngine | VictoriaEngine | None = None,
+) -> list[ScenarioResult]:
+    """:func:`run_scenarios` for several SLOs, each with its scenarios, in one replay per
+    scenario start (:func:`plan_runs`): a replay's fixed costs (a Prometheus started per rule
+    level, a promtool run per level) are paid once, not once per SLO. Results in the order of
+    ``runs``, then of each one's scenarios."""
+    plans = plan_runs(runs, rules, service_slos)
     results: list[ScenarioResult] = []
     for n, p in enumerate(plans):
         sub = workdir if len(plans) == 1 else workdir / f"start-{n}"
@@ -427,7 +465,7 @@ def run_scenarios(
                 p.rules, list(samples(p.feeds, start=p.start)), sub, start=p.start, end=p.end,
                 step=p.step, warmup_start=p.warmup_start, topology=engine.topology,
             ) as vm:  # fmt: skip
-                results.extend(evaluate(vm, p.items, vm.alerts(), start=p.start, source_id=base.id))
+                results.extend(evaluate(vm, p.items, vm.alerts(), start=p.start))
             continue
         with replay(
             p.rules,
@@ -439,8 +477,9 @@ def run_scenarios(
             warmup_start=p.warmup_start,
             engine=engine,
         ) as bt:
-            results.extend(evaluate(bt, p.items, bt.alerts(), start=p.start, source_id=base.id))
-    return results
+            results.extend(evaluate(bt, p.items, bt.alerts(), start=p.start))
+    order = {(base.id, s): k for k, (base, s) in enumerate((b, s) for b, ss in runs for s in ss)}
+    return sorted(results, key=lambda r: order[r.source_id, r.scenario])
 
 
 def run_history(
@@ -467,7 +506,7 @@ def run_history(
     c = replace(c, warmup=warmup)
     # History gives event counts (the SLI's own 5m rates), so even a latency SLI replays counters.
     twin = scenario_slo(replace(slo, sli=EventsSLI("", "")), s)
-    item = Item(s, twin, (Feed(s, c),))
+    item = Item(s, twin, (Feed(s, c),), source_id=slo.id)
     with replay(
         our_rules([twin]),
         openmetrics(item.feeds, start=start),
@@ -478,7 +517,7 @@ def run_history(
         warmup_start=start - warmup,
         engine=engine,
     ) as bt:
-        return evaluate(bt, [item], bt.alerts(), start=start, source_id=slo.id)
+        return evaluate(bt, [item], bt.alerts(), start=start)
 
 
 def describe(seconds: int | None) -> str:

@@ -34,12 +34,14 @@ _MEAN_SECONDS = 0.05
 @dataclass(frozen=True)
 class Feed:
     """The counters of one SLI in a run: a scenario's counts, for an SLO or one component of
-    a composite, as event counters or (``le``: the threshold bucket) a latency histogram."""
+    a composite, as event counters or (``le``: the threshold bucket) a latency histogram;
+    ``slo`` names the SLO they are for when a run replays several (:func:`labels`)."""
 
     scenario: Scenario
     counts: Counts
     component: str | None = None
     le: float | None = None
+    slo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,12 @@ class Sample:
     """Unix seconds."""
 
 
-def labels(s: Scenario, component: str | None) -> str:
-    """A feed's labels, as OpenMetrics writes them (no spaces) and PromQL reads them."""
+def labels(s: Scenario, component: str | None, slo: str | None = None) -> str:
+    """A feed's labels, as OpenMetrics writes them (no spaces) and PromQL reads them: the
+    scenario, the component of a composite, and the SLO when one run replays the same scenario
+    for several."""
     extra = f',component="{component}"' if component else ""
+    extra += f',slo="{slo}"' if slo else ""
     return f'scenario="{s.name}"{extra}'
 
 
@@ -64,7 +69,7 @@ def _feeds(items: Sequence[tuple[Scenario, Counts] | Feed]) -> list[Feed]:
 
 def _histogram(f: Feed, start: int) -> Iterator[Sample]:
     """One unsharded histogram: the threshold bucket counts the fast requests."""
-    c, base = f.counts, labels(f.scenario, f.component)
+    c, base = f.counts, labels(f.scenario, f.component, f.slo)
     fast = total = 0.0
     for i in range(len(c.requests)):
         if c.reset[i]:
@@ -89,7 +94,7 @@ def samples(items: Sequence[tuple[Scenario, Counts] | Feed], start: int = EPOCH)
         for f in counters:
             s, c = f.scenario, f.counts
             per_step = c.errors if pick == 0 else c.requests
-            base = labels(s, f.component)
+            base = labels(s, f.component, f.slo)
             for shard in range(s.series):
                 shard_labels = f'{{{base},shard="{shard}"}}'
                 value = 0.0

@@ -247,56 +247,74 @@ def _replay(
     engine: PrometheusEngine | VictoriaEngine,
     workdir: Path,
 ) -> list[ScenarioResult]:
-    """Every SLO's history (``--prometheus``) or its scenarios of ``plan`` (:func:`_plan`), each
-    in its own directory, with progress on stderr."""
-    from sloctl.backtest.run import run_history, run_scenarios
+    """Every SLO's history (``--prometheus``), each in its own directory, or the scenarios of
+    ``plan`` (:func:`_plan`) of every SLO together, with progress on stderr."""
+    if args.prometheus:
+        return _replay_history(args, slos, engine, workdir)
+    from sloctl.backtest.run import run_many
+
+    runs: list[tuple[SLO, Sequence[Scenario]]] = []
+    for i, (slo, chosen) in enumerate(zip(slos, plan, strict=True)):
+        progress = f"sloctl backtest: [{i + 1}/{len(slos)}] {slo.id}"
+        if not chosen:
+            which = "no scenario of --scenario is" if args.scenario else "no scenario is"
+            print(f"{progress}: {which} meant for its kind; skipped", file=sys.stderr, flush=True)
+            continue
+        print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
+        runs.append((slo, chosen))
+    if not runs:
+        return []
+    ids = ", ".join(slo.id for slo, _chosen in runs)
+    began = time.monotonic()
+    try:
+        results = run_many(runs, workdir, service_slos=slos, engine=engine)
+    except subprocess.TimeoutExpired as exc:
+        tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
+        raise _NoVerdict(
+            f"{ids}: {tool} did not finish within {exc.timeout:g} s (the machine may be"
+            " overloaded, or pick fewer scenarios with --scenario); no verdict"
+        ) from None
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        raise _NoVerdict(f"{ids}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}") from None
+    print(
+        f"sloctl backtest: {len(runs)} SLO(s) replayed together: done in {time.monotonic() - began:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    return results
+
+
+def _replay_history(
+    args: argparse.Namespace, slos: Sequence[SLO], engine: PrometheusEngine | VictoriaEngine, workdir: Path
+) -> list[ScenarioResult]:
+    """Every SLO's history from ``--prometheus``, each in its own directory."""
+    from sloctl.backtest.run import run_history
     from sloctl.model import CompositeSLI
     from sloctl.prometheus import PrometheusError
     from sloctl.shelf import PrometheusEngine
 
     results: list[ScenarioResult] = []
     for i, slo in enumerate(slos):
-        sub = workdir / f"{i}-{slo.id}"
         progress = f"sloctl backtest: [{i + 1}/{len(slos)}] {slo.id}"
-        if args.prometheus:
-            if isinstance(slo.sli, CompositeSLI):
-                print(f"{progress}: a composite has no history of its own; skipped", file=sys.stderr)
-                continue
-            assert isinstance(engine, PrometheusEngine)
-            print(f"{progress}: history", file=sys.stderr, flush=True)
-            try:
-                results.extend(
-                    run_history(
-                        slo,
-                        args.prometheus,
-                        args.start,
-                        args.end,
-                        sub,
-                        allow=args.allow_host,
-                        engine=engine,
-                        token=args.prometheus_token,
-                    )
-                )
-            except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
-                raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
+        if isinstance(slo.sli, CompositeSLI):
+            print(f"{progress}: a composite has no history of its own; skipped", file=sys.stderr)
             continue
-        chosen = plan[i]
-        if not chosen:
-            which = "no scenario of --scenario is" if args.scenario else "no scenario is"
-            print(f"{progress}: {which} meant for its kind; skipped", file=sys.stderr, flush=True)
-            continue
-        print(f"{progress}: {', '.join(s.name for s in chosen)}", file=sys.stderr, flush=True)
-        began = time.monotonic()
+        assert isinstance(engine, PrometheusEngine)
+        print(f"{progress}: history", file=sys.stderr, flush=True)
         try:
-            results.extend(run_scenarios(slo, chosen, sub, service_slos=slos, engine=engine))
-        except subprocess.TimeoutExpired as exc:
-            tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
-            raise _NoVerdict(
-                f"{slo.id}: {tool} did not finish within {exc.timeout:g} s (the machine may be"
-                " overloaded, or pick fewer scenarios with --scenario); no verdict"
-            ) from None
-        except subprocess.CalledProcessError as exc:
-            detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise _NoVerdict(f"{slo.id}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}") from None
-        print(f"{progress}: done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+            results.extend(
+                run_history(
+                    slo,
+                    args.prometheus,
+                    args.start,
+                    args.end,
+                    workdir / f"{i}-{slo.id}",
+                    allow=args.allow_host,
+                    engine=engine,
+                    token=args.prometheus_token,
+                )
+            )
+        except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
+            raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
     return results

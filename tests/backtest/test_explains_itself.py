@@ -141,7 +141,8 @@ def test_a_tier_designed_not_to_page_on_a_short_outage_is_expected_silent_and_th
     assert "shop-availability full_outage page_quick: designed silent: it fires after" in captured.out
     assert "the incident lasts 20m" in captured.out
     assert "[1/1] shop-availability: full_outage" in captured.err  # progress
-    assert re.search(r"\[1/1\] shop-availability: done in \d+ s", captured.err)
+    done = r"^sloctl backtest: 1 SLO\(s\) replayed together: done in \d+ s$"
+    assert re.search(done, captured.err, re.MULTILINE)
     page = report.read_text()
     assert "<h2>shop-availability: full_outage</h2>" in page
     assert "time since the scenario start" in page and "budget left" in page
@@ -183,7 +184,7 @@ def test_a_tool_that_times_out_is_a_message_naming_the_slo_not_a_traceback(
         # what promtool's backfill raised on this 2-core machine at load average 20
         raise subprocess.TimeoutExpired(["/usr/bin/promtool", "tsdb", "create-blocks-from", "rules"], 600)
 
-    monkeypatch.setattr(backtest_run, "run_scenarios", overloaded)
+    monkeypatch.setattr(backtest_run, "run_many", overloaded)
     spec = tmp_path / "shop.yaml"
     spec.write_text(_spec("99.9"))
     assert main(["backtest", str(spec), "--scenario", "full_outage"]) == 1

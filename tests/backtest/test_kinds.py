@@ -12,7 +12,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -249,25 +249,39 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
     prometheus_engine: PrometheusEngine,
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """``sloctl backtest slos/ --scenario no_data``: the series stay flat long enough for each
     SLO's no-data ticket (platform-jobs-provisioning waits 6h), so every one fires within its
-    design, and clears when traffic is back."""
+    design, and clears when traffic is back. The SLOs share one replay (one Prometheus per rule
+    level, not one per SLO and level), each SLO's series and rules apart from the others'
+    (promtool refuses two groups of one name), and each budget equals its truth."""
+    import sloctl.backtest.run as backtest_run
+    from sloctl.backtest.engine import replay
     from sloctl.cli.main import main
     from tests.paths import ROOT
 
+    replays: list[object] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        replays.append(args[0])
+        return replay(*args, **kwargs)
+
+    monkeypatch.setattr(backtest_run, "replay", counted)
     compat(request, prometheus_engine.name, "backtest alerts at designed time")
     argv = ["backtest", str(ROOT / "slos"), "--scenario", "no_data", "-o", "json", "--workdir", str(tmp_path)]
     code = main([*argv, "--engine", prometheus_engine.name])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    tickets = {
-        row["slo"]: t for row in json.loads(captured.out) for t in row["tiers"] if t["tier"] == "no_data"
-    }
-    assert "platform-jobs-provisioning" in tickets
+    rows = json.loads(captured.out)
+    tickets = {row["slo"]: t for row in rows for t in row["tiers"] if t["tier"] == "no_data"}
+    assert "platform-jobs-provisioning" in tickets and len(tickets) > 1
     for slo, t in tickets.items():
         assert t["expected"] and t["detection_seconds"] <= t["designed_seconds"] + SCRAPE, (slo, t)
         assert t["reset_seconds"] is not None, (slo, t)
+    assert len(replays) == 1
+    for row in rows:
+        assert row["budget_left"] == pytest.approx(row["budget_left_truth"], abs=0.01), row["slo"]
 
 
 def test_a_no_data_ticket_longer_than_the_longest_flat_part_is_designed_silent(slos: dict[str, SLO]) -> None:
