@@ -83,7 +83,7 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
             ],
             capture_output=True,
             text=True,
-            timeout=600,  # 90 s of load, then the page resolves (its 15 s short window)
+            timeout=600,  # 90 s of load, then the page resolves (its 5 s short window)
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "memory-exhaustion: pass" in run.stdout
