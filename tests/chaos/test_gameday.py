@@ -272,7 +272,10 @@ def test_a_fault_that_is_not_applied_is_inconclusive(rig: GamedayRig, tmp_path: 
             activity["provider"]["arguments"]["apply"] = False
     path = tmp_path / "not-applied.json"
     path.write_text(json.dumps(experiment))
-    result = run_gameday(path, configuration=configuration(rig), out_dir=tmp_path / "report")
+    # With no fault the breaker never opens: its check fails after the breaker window whatever
+    # its length, so the shortest (1 s) rather than the quick profile's 10 s.
+    config = configuration(rig, breaker_window_seconds=1)
+    result = run_gameday(path, configuration=config, out_dir=tmp_path / "report")
     assert result.verdict == "inconclusive", result.reasons
     assert any("fault not confirmed active" in r for r in result.reasons)
     assert_no_fault_left(rig)
