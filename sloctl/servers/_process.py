@@ -281,7 +281,7 @@ class ManagedProcess(Stoppable):
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(self._stop_signal)
             try:
-                proc.wait(timeout=self.stop_timeout)
+                self._wait_stopped(proc)
             except subprocess.TimeoutExpired:
                 self._signal_group(signal.SIGKILL)
                 proc.wait(timeout=10)
@@ -290,6 +290,11 @@ class ManagedProcess(Stoppable):
         self._signal_group(signal.SIGKILL)
         LIFELINE.forget(proc.pid)
         self._proc = None
+
+    def _wait_stopped(self, proc: subprocess.Popen[bytes]) -> None:
+        """Wait for ``proc`` to exit after the stop signal, ``stop_timeout`` seconds at most
+        (``TimeoutExpired`` after: :meth:`stop` kills it)."""
+        proc.wait(timeout=self.stop_timeout)
 
     def pause(self) -> None:
         """SIGSTOP the server and every process it forked: the port stays open, nothing
