@@ -109,6 +109,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "failing at exactly the gate's limit shows as many less often than P (above 0, below 1; "
         "default 0.001)",
     )
+    p.add_argument(
+        "--breakpoint-step",
+        metavar="DURATION",
+        type=duration_flag,
+        help="how long each step of a breakpoint search lasts before it adds --users more (1s or"
+        " more; default 5s): a step must see enough requests for each gate it judges",
+    )
     add_allow_host_argument(p, "--host")
     p.add_argument(
         "--report-dir",
@@ -138,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         command="sloctl loadtest " + shlex.join(sys.argv[2:]),
         breakpoint_at_least=args.breakpoint_at_least,
         breakpoint_alpha=args.breakpoint_alpha,
+        breakpoint_step=args.breakpoint_step,
     )
     # SIGINT and SIGTERM set ``stop``: Locust is stopped the graceful way (its users deprovision)
     # and what ran is reported, rather than this process dying and leaving Locust running.

@@ -21,7 +21,9 @@ process (and forks workers with ``--processes``):
   shape parameters; ``SLOCTL_BREAKPOINT_GATES``: JSON list of the gates the breakpoint shape
   judges per step (every field of each :class:`~.thresholds.Threshold`);
   ``SLOCTL_BREAKPOINT_ALPHA``: the significance it judges ``failure_ratio`` gates at
-  (``--breakpoint-alpha``, default :data:`~.results.STEP_FAILURE_ALPHA`).
+  (``--breakpoint-alpha``, default :data:`~.results.STEP_FAILURE_ALPHA`);
+  ``SLOCTL_BREAKPOINT_STEP``: the seconds of its steps (``--breakpoint-step``, default
+  :data:`~.runner.BREAKPOINT_STEP_SECONDS`).
 """
 
 from __future__ import annotations
@@ -436,11 +438,12 @@ class BreakpointShape(LoadTestShape):
     Bounded by the duration (whole steps only: a step cut short measures too little to hold or
     break) and :data:`~.runner.BREAKPOINT_MAX_STEPS` steps; the last step is measured too."""
 
-    step_seconds = BREAKPOINT_STEP_SECONDS
     max_steps = BREAKPOINT_MAX_STEPS
 
     def __init__(self) -> None:
         super().__init__()
+        #: seconds a step lasts (``--breakpoint-step``)
+        self.step_seconds = _env_float("SLOCTL_BREAKPOINT_STEP", BREAKPOINT_STEP_SECONDS)
         self._step = 0
         self._gates = _breakpoint_gates()
         STEP.alpha = _env_float("SLOCTL_BREAKPOINT_ALPHA", STEP_FAILURE_ALPHA)

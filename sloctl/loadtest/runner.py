@@ -49,8 +49,11 @@ MAX_DURATION = float(DAY)
 #: The highest rate a load flag takes, per second: far above what Locust sends from one machine
 #: (thousands a core); ``1e308`` made every user a busy loop.
 MAX_RATE = 1e6
-#: a breakpoint search's step (seconds; each step adds ``--users`` users) and its most steps
+#: a breakpoint search's step by default (seconds, ``--breakpoint-step``; each step adds
+#: ``--users`` users), the shortest one (Locust asks a shape for its users once a second: a
+#: shorter step would be measured over the same second as the next) and its most steps
 BREAKPOINT_STEP_SECONDS = 5.0
+BREAKPOINT_MIN_STEP_SECONDS = 1.0
 BREAKPOINT_MAX_STEPS = 20
 
 
@@ -84,6 +87,8 @@ class RunOptions(LoadShape):
     breakpoint_gates: tuple[Threshold, ...] = ()
     #: the significance the breakpoint search judges ``failure_ratio`` gates at
     breakpoint_alpha: float = STEP_FAILURE_ALPHA
+    #: seconds each step of a breakpoint search lasts
+    breakpoint_step: float = BREAKPOINT_STEP_SECONDS
 
     def __post_init__(self) -> None:
         cores = os.cpu_count() or 1
@@ -118,6 +123,12 @@ class RunOptions(LoadShape):
                 f"a number from 0 to {MAX_RATE:,.0f} (0: users × user-rps)",
             ),
             ("--max-requests", f"{self.max_requests}", self.max_requests >= 0, "0 or more (0: no limit)"),
+            (
+                "--breakpoint-step",
+                f"{self.breakpoint_step:g}s",
+                BREAKPOINT_MIN_STEP_SECONDS <= self.breakpoint_step <= MAX_DURATION,
+                f"{BREAKPOINT_MIN_STEP_SECONDS:g}s or more (Locust sets a search's users once a second)",
+            ),
             # Each Locust worker is one process on one core: more of them than cores only adds
             # start-up time and contention (99 workers on 2 cores sent no request in 30 s).
             (
@@ -415,6 +426,7 @@ def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
         "SLOCTL_LOADTEST_DURATION": str(options.duration),
         "SLOCTL_BREAKPOINT_GATES": json.dumps([_gate_json(t) for t in options.breakpoint_gates]),
         "SLOCTL_BREAKPOINT_ALPHA": repr(options.breakpoint_alpha),
+        "SLOCTL_BREAKPOINT_STEP": repr(options.breakpoint_step),
         "PYTHONUNBUFFERED": "1",
     }
     return env

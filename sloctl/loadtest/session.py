@@ -79,6 +79,8 @@ class LoadtestRequest:
     #: how unlikely a step's failures must be at a ``failure_ratio`` gate's limit before they
     #: break the search (None: :data:`~.results.STEP_FAILURE_ALPHA`)
     breakpoint_alpha: float | None = None
+    #: seconds each step of a breakpoint search lasts (None: :data:`~.runner.BREAKPOINT_STEP_SECONDS`)
+    breakpoint_step: float | None = None
 
 
 def run_loadtest(
@@ -160,7 +162,7 @@ def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
     """A breakpoint search that could only end one way is refused before any load: one without a
     gate to stop on, shorter than a step, or asked to hold more users than it can add. Your own
     Locust file is not inspected (whether it searches is known after the run)."""
-    least, alpha = request.breakpoint_at_least, request.breakpoint_alpha
+    least, alpha, step = request.breakpoint_at_least, request.breakpoint_alpha, request.breakpoint_step
     if least is not None and least < 1:
         raise LoadtestAborted(f"--breakpoint-at-least {least}: give 1 or more users")
     if alpha is not None and not 0 < alpha < 1:
@@ -169,7 +171,11 @@ def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
             f" (default {STEP_FAILURE_ALPHA:g})"
         )
     if request.scenario in SCENARIOS and request.scenario != "breakpoint":
-        for flag, value in (("--breakpoint-at-least", least), ("--breakpoint-alpha", alpha)):
+        for flag, value in (
+            ("--breakpoint-at-least", least),
+            ("--breakpoint-alpha", alpha),
+            ("--breakpoint-step", step),
+        ):
             if value is not None:
                 raise LoadtestAborted(
                     f"{flag}: the {request.scenario} scenario runs no breakpoint search;"
@@ -184,16 +190,17 @@ def _check_search(request: LoadtestRequest, options: RunOptions) -> None:
             " (p(…), avg, max or failure_ratio with < or <=), and none was given: give --slos with"
             " latency or availability SLOs, or --threshold 'p(95)<200'"
         )
-    steps = min(BREAKPOINT_MAX_STEPS, int(options.duration // BREAKPOINT_STEP_SECONDS))
+    seconds = options.breakpoint_step
+    steps = min(BREAKPOINT_MAX_STEPS, int(options.duration // seconds))
     if steps < 1:
         raise LoadtestAborted(
-            f"--duration {options.duration:g}s: a breakpoint search runs steps of"
-            f" {BREAKPOINT_STEP_SECONDS:g} s; give {BREAKPOINT_STEP_SECONDS:g}s or more"
+            f"--duration {options.duration:g}s: a breakpoint search runs steps of {seconds:g} s"
+            f" (--breakpoint-step); give {seconds:g}s or more"
         )
     if least is not None and least > steps * options.users:
         raise LoadtestAborted(
             f"--breakpoint-at-least {least}: the search reaches {steps * options.users} users at most"
-            f" ({steps} steps of {BREAKPOINT_STEP_SECONDS:g} s in --duration {options.duration:g}s,"
+            f" ({steps} steps of {seconds:g} s in --duration {options.duration:g}s,"
             f" at most {BREAKPOINT_MAX_STEPS}, each adding --users {options.users}); raise --users or"
             " --duration"
         )
@@ -210,6 +217,9 @@ def _options(request: LoadtestRequest, scenario: Path, gates: tuple[Threshold, .
             breakpoint_alpha=STEP_FAILURE_ALPHA
             if request.breakpoint_alpha is None
             else request.breakpoint_alpha,
+            breakpoint_step=BREAKPOINT_STEP_SECONDS
+            if request.breakpoint_step is None
+            else request.breakpoint_step,
             **asdict(request.load),
         )
     except (LoadtestError, EgressDenied) as exc:

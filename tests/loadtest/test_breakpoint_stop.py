@@ -29,9 +29,8 @@ def _answer(request: StubRequest) -> Answer:
 def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, report = run_locust_file(
-        tmp_path, LOCUST_FILE, _answer, "--duration", "60s", "--users", "2", "--threshold", "p(95)<=5"
-    )
+    flags = ["--duration", "60s", "--users", "2", "--threshold", "p(95)<=5", "--breakpoint-step", "2s"]
+    code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags)
     out = capsys.readouterr().out
     # Before: exit 1 and "FAILED: at least one threshold was violated" for a search that found
     # its point, as every search that broke did.
@@ -40,7 +39,7 @@ def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_
     assert (found["broke_at_users"], found["held_users"], found["broken_by"]) == (2, 0, "p(95) <= 5"), found
     assert found["broken_value"] > 5 and found["failure"] is None, found
     assert report["passed"] is True
-    # Before: 'stopped_by: duration' (and "(stopped by duration)") for a run of one 5 s step of 60 s.
+    # Before: 'stopped_by: duration' (and "(stopped by duration)") for a run of one step of 60 s.
     assert report["stopped_by"] == "breakpoint", report["stopped_by"]
     assert "(stopped by breakpoint)" in out, out
     assert "breakpoint: no step held; broke at 2 users" in out, out
@@ -51,34 +50,24 @@ def test_a_breakpoint_search_that_broke_exits_0_and_says_where_and_what_stopped_
 def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_users_asked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    flags = ["--duration", "10s", "--users", "1", "--threshold", "p(95)<=1000"]
+    # Steps of 2 s (--breakpoint-step): 5 s steps in 10 s prove the same, in 10 s instead of 4.
+    flags = ["--duration", "4s", "--users", "1", "--threshold", "p(95)<=1000", "--breakpoint-step", "2s"]
     code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags, "--breakpoint-at-least", "2")
     out = capsys.readouterr().out
-    # Two whole steps of 5 s in 10 s: before, the search stopped at the duration without
+    # Two whole steps of 2 s in 4 s: before, the search stopped at the duration without
     # measuring the step then ending, and held 1 user.
     assert code == 0, out
     found = report["breakpoint"]
     assert (found["steps"], found["held_users"], found["broke_at_users"]) == (2, 2, None), found
     assert "held 2 users" in out and "in 2 steps: no gate it watches broke" in out, out
-    # The same search asked to hold 3 users (it adds 1 per step, 2 steps in 10 s) cannot: refused
+    # The same search asked to hold 3 users (it adds 1 per step, 2 steps in 4 s) cannot: refused
     # before any load; one that held too few fails.
     refused = ["loadtest", "breakpoint", "--host", "http://127.0.0.1:9", "--report-dir", str(tmp_path / "r")]
-    refused += ["--duration", "10s", "--users", "1", "--threshold", "p(95)<200", "--breakpoint-at-least", "3"]
+    refused += [*flags, "--breakpoint-at-least", "3"]
     assert main(refused) == 2
-    assert "the search reaches 2 users at most" in capsys.readouterr().err
-    code, report = run_locust_file(
-        tmp_path,
-        LOCUST_FILE,
-        _answer,
-        "--duration",
-        "10s",
-        "--users",
-        "1",
-        "--threshold",
-        "p(95)<=5",
-        "--breakpoint-at-least",
-        "1",
-    )
+    assert "the search reaches 2 users at most (2 steps of 2 s in --duration 4s" in capsys.readouterr().err
+    flags = ["--duration", "4s", "--users", "1", "--threshold", "p(95)<=5", "--breakpoint-step", "2s"]
+    code, report = run_locust_file(tmp_path, LOCUST_FILE, _answer, *flags, "--breakpoint-at-least", "1")
     out = capsys.readouterr().out
     assert code == 1, out
     assert report["breakpoint"]["failure"] == "held 0 users, fewer than --breakpoint-at-least 1", report
@@ -91,6 +80,12 @@ def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_use
         (["steady", "--breakpoint-at-least", "5"], "the steady scenario runs no breakpoint search"),
         (["breakpoint", "--breakpoint-at-least", "0"], "--breakpoint-at-least 0: give 1 or more users"),
         (["breakpoint", "--duration", "3s"], "--duration 3s: a breakpoint search runs steps of 5 s"),
+        (
+            ["breakpoint", "--duration", "3s", "--breakpoint-step", "4s"],
+            "--duration 3s: a breakpoint search runs steps of 4 s (--breakpoint-step); give 4s or more",
+        ),
+        (["breakpoint", "--breakpoint-step", "500ms"], "--breakpoint-step 0.5s: give 1s or more"),
+        (["steady", "--breakpoint-step", "2s"], "--breakpoint-step: the steady scenario runs no breakpoint"),
         (["breakpoint", "--breakpoint-at-least", "201"], "the search reaches 200 users at most"),
         (
             ["breakpoint", "--breakpoint-alpha", "0"],

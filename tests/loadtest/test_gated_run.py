@@ -122,8 +122,10 @@ def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(loadtest:
 
 def test_breakpoint_steps_up_until_a_gate_breaks(loadtest: LoadTest) -> None:
     # p(50) <= 1 ms breaks at once: the shape must stop at the first measured step, and the
-    # search found its point (exit 0; before, exit 1 as for a violated gate).
-    code, out, report = loadtest("breakpoint", duration="30s", users=5, threshold="p(50)<=1")
+    # search found its point (exit 0; before, exit 1 as for a violated gate). Steps of 2 s: the
+    # first step's some 50 requests judge p(50) as 5 s of them would.
+    flags = {"duration": "30s", "users": 5, "threshold": "p(50)<=1", "breakpoint-step": "2s"}
+    code, out, report = loadtest("breakpoint", **flags)
     assert code == 0, out
     assert report["breakpoint"]["broke_at_users"] == 5
     assert report["total"]["requests"] > 0
