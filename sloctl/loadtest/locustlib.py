@@ -552,6 +552,9 @@ def _on_request(
         # The time as measured (not truncated): the maximum and the buckets read it to the ms.
         # Locust's own listener logs the same float; its hint says int.
         SUCCEEDED.log_request(request_type, name, response_time, response_length or 0)  # type: ignore[arg-type]
+    env = _ENV.get("env")
+    if env is not None and not isinstance(env.runner, MasterRunner | WorkerRunner):
+        RECORDER.count(env, name)
 
 
 @events.report_to_master.add_listener
@@ -570,6 +573,14 @@ def _succeeded_from_worker(client_id: str, data: dict[str, Any], **_kwargs: Any)
     SUCCEEDED.total.extend(_ExactEntry.unserialize(report["total"], SUCCEEDED))
 
 
+@events.worker_report.add_listener
+def _bound_on_report(client_id: str, data: dict[str, Any], **_kwargs: Any) -> None:
+    env = _ENV.get("env")
+    if env is not None:
+        # spawned: Locust adds the report to its statistics in a hook that runs after this one
+        gevent.spawn(RECORDER.bound, env)
+
+
 class _Recorder:
     """Per-interval samples (not Locust's cumulative numbers) and the request-count bound."""
 
@@ -578,6 +589,9 @@ class _Recorder:
         self.started = time.monotonic()
         self.stopped_by = "duration"
         self.workers = 0
+        #: ``--max-requests`` (0: no bound), and the requests it counts so far in one process
+        self.max_requests = 0
+        self.counted = 0
         self._prev: tuple[float, int, int, dict[int, int]] | None = None
 
     def sample(self, environment: Environment) -> None:
@@ -610,20 +624,38 @@ class _Recorder:
             }
         )
 
-    def loop(self, environment: Environment, max_requests: int) -> None:
+    def loop(self, environment: Environment) -> None:
         limit = int(_env_float("SLOCTL_LOADTEST_DURATION", 3600) / SAMPLE_SECONDS) + 600
         for _ in range(limit):  # bounded: the run's duration plus ten minutes of samples
             gevent.sleep(SAMPLE_SECONDS)
+            if self.stopped_by == "max_requests" or environment.runner is None:
+                return
             self.sample(environment)
-            runner = environment.runner
-            if runner is None:
-                return
-            # counted as the report's total counts: the operational routes left out (a Locust
-            # file polling /healthz stopped before, short of the requests the gates judge)
-            if max_requests and _gated(runner.stats)[0] >= max_requests:
-                self.stopped_by = "max_requests"
-                runner.quit()
-                return
+
+    # The bound is checked as the requests are counted, not once a second with the samples: a
+    # second of load ran past it before (some 700 requests over --max-requests 50 against a fast
+    # service), and a run that reached it went on for half a second on average.
+    def count(self, environment: Environment, name: str) -> None:
+        """One request of this process (one Locust process, not distributed) counted against
+        the bound as the report's total counts it: the operational routes left out (a Locust
+        file polling /healthz stopped before, short of the requests the gates judge)."""
+        if self.max_requests and name not in OPERATIONAL_PATHS:
+            self.counted += 1
+            if self.counted >= self.max_requests:
+                self._quit(environment)
+
+    def bound(self, environment: Environment) -> None:
+        """The bound checked against the master's statistics (distributed: after a worker's
+        report was added to them), counted as :meth:`count` counts."""
+        runner = environment.runner
+        if self.max_requests and runner is not None and _gated(runner.stats)[0] >= self.max_requests:
+            self._quit(environment)
+
+    def _quit(self, environment: Environment) -> None:
+        """Quit the run once (from a greenlet of its own: a user's request hook may ask)."""
+        if self.stopped_by != "max_requests" and environment.runner is not None:
+            self.stopped_by = "max_requests"
+            gevent.spawn(environment.runner.quit)
 
 
 RECORDER = _Recorder()
@@ -669,8 +701,8 @@ def _on_init(environment: Environment, **_kwargs: Any) -> None:
         raise SystemExit(2) from None
     if _is_worker(environment):
         return
-    max_requests = int(_env_float("SLOCTL_LOADTEST_MAX_REQUESTS", 0))
-    gevent.spawn(RECORDER.loop, environment, max_requests)
+    RECORDER.max_requests = int(_env_float("SLOCTL_LOADTEST_MAX_REQUESTS", 0))
+    gevent.spawn(RECORDER.loop, environment)
 
 
 @events.test_start.add_listener
@@ -679,6 +711,7 @@ def _on_test_start(environment: Environment, **_kwargs: Any) -> None:
     if not _is_worker(environment):
         RECORDER.started = time.monotonic()
         RECORDER._prev = None
+        RECORDER.counted = 0
 
 
 @events.quit.add_listener

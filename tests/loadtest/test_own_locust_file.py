@@ -155,3 +155,15 @@ def test_max_requests_counts_what_the_aggregate_counts_not_the_operational_route
     assert report["total"]["requests"] >= 12, report["total"]
     assert report["aggregate_leaves_out"]["requests"] >= 3 * (report["total"]["requests"] - 1)
     assert code == 0
+
+
+@real_locust_run
+def test_max_requests_stops_the_run_at_its_bound_not_a_second_of_load_later(tmp_path: Path) -> None:
+    """Users without a wait against a service answering at once (hundreds of requests a second):
+    before, the bound was checked once a second with the samples, and the run went on hundreds of
+    requests past it."""
+    flags = ["--duration", "20s", "--users", "2", "--max-requests", "50", "--threshold", "failure_ratio<=0"]
+    code, report = run_locust_file(tmp_path, locust_file("/ok"), lambda _request: text("ok"), *flags)
+    assert code == 0 and report["stopped_by"] == "max_requests", report["stopped_by"]
+    # the bound, and what the other user finished before the quit took effect
+    assert 50 <= report["total"]["requests"] <= 55, report["total"]
