@@ -95,8 +95,19 @@ class Runner:
 
 
 def _wait_for_exit(pid: int, timeout: float = 60) -> None:
-    # The job's background sloctl is a child of an exited bash: poll its /proc entry.
-    wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout=timeout, what=f"process {pid} to exit")
+    # The job's background sloctl is a child of an exited bash, reparented to init: poll its
+    # /proc entry. A zombie has exited: init reaps it when it gets to it (here 1.5 s later,
+    # which every test waited out on top of the stop).
+    wait_until(lambda: _exited(pid), timeout=timeout, what=f"process {pid} to exit")
+
+
+def _exited(pid: int) -> bool:
+    """True once ``pid`` has gone or is a zombie (its state, after the command name in parentheses)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
 @pytest.fixture
