@@ -339,13 +339,25 @@ def descendants(pid: int, *, most: int = 10_000) -> list[int]:
     found: list[int] = []
     queue = [pid]
     while queue and len(found) < most:
-        parent = queue.pop(0)
-        for tasks in (Path("/proc") / str(parent) / "task").glob("*/children"):
-            with contextlib.suppress(OSError):
-                children = [int(c) for c in tasks.read_text().split()]
-                found += children
-                queue += children
+        children = _children(queue.pop(0))
+        found += children
+        queue += children
     return found[:most]
+
+
+def _children(parent: int) -> list[int]:
+    """The processes ``parent``'s threads forked; what could be read of them when ``parent``,
+    or one of its threads, ends while they are listed (its ``/proc`` entry goes with it:
+    a PostgreSQL backend whose client disconnects as its server stops)."""
+    out: list[int] = []
+    try:
+        tasks = list((Path("/proc") / str(parent) / "task").glob("*/children"))
+    except OSError:  # the folder went between its check and its listing
+        return out
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in task.read_text().split()]
+    return out
 
 
 class HttpProcess(ManagedProcess):

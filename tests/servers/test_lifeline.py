@@ -12,13 +12,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sloctl.servers import signal_group, start_redis
 from sloctl.servers._lifeline import Lifeline, alive, start_time
-from sloctl.servers._process import wait_until
+from sloctl.servers._process import descendants, wait_until
 from tests.fixtures.pids import ends_at_sigterm, on_pid_of
 from tests.waiting import wait_until as wait_for
 
@@ -221,6 +222,44 @@ def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_anot
         if squatter is not None:
             squatter.kill()
             squatter.wait()
+
+
+def test_a_process_that_ends_while_its_children_are_listed_stops_no_group_signal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A PostgreSQL backend whose client disconnects as its server stops ends while
+    ``signal_group`` lists the processes its server forked: its ``/proc`` folder goes between
+    the check and the listing. That raised out of ``stop()``, the testbed's stop went on to the
+    next server, and PostgreSQL ran on (pytest later warned of its unwaited process). The
+    listing is made to fail as the folder goes."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; c = subprocess.Popen(['sleep', '120'],"
+            " start_new_session=True); print(c.pid, flush=True); sys.stdin.read()",
+        ],
+        start_new_session=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        glob = Path.glob
+
+        def vanishing(self: Path, pattern: str) -> Iterator[Path]:
+            if self == Path(f"/proc/{child}/task"):
+                raise FileNotFoundError(2, "No such file or directory", str(self))
+            return glob(self, pattern)
+
+        monkeypatch.setattr(Path, "glob", vanishing)
+        assert descendants(parent.pid) == [child]
+        signal_group(parent.pid, start_time(parent.pid), signal.SIGKILL)
+        assert parent.wait(timeout=10) == -signal.SIGKILL
+        wait_for(lambda: not alive(child), timeout=10, what=f"the forked session {child} to be killed")
+    finally:
+        _end(parent)
 
 
 def test_a_watcher_killed_before_its_launcher_is_replaced_by_one_told_every_registration() -> None:
