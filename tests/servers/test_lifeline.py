@@ -190,10 +190,9 @@ def test_stopping_a_server_that_died_leaves_the_process_that_took_its_pid_alone(
             squatter.wait()
 
 
-def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_another_process() -> None:
-    """``signal_group`` (servers' pause, resume and stop; the load test's end of Locust): the
-    group of a process and of every process it forked into a session of its own (PostgreSQL's
-    backends), and nothing once the process has ended and its pid has gone to another."""
+def _parent_of_a_session() -> tuple[subprocess.Popen[bytes], int]:
+    """A process that has forked ``sleep 120`` into a session of its own, as PostgreSQL forks
+    its backends, and that child's pid; the process waits on its stdin (:func:`_end`)."""
     parent = subprocess.Popen(
         [
             sys.executable,
@@ -205,10 +204,17 @@ def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_anot
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+    assert parent.stdout is not None
+    return parent, int(parent.stdout.readline())
+
+
+def test_a_group_signal_reaches_the_forked_sessions_and_never_a_pid_gone_to_another_process() -> None:
+    """``signal_group`` (servers' pause, resume and stop; the load test's end of Locust): the
+    group of a process and of every process it forked into a session of its own (PostgreSQL's
+    backends), and nothing once the process has ended and its pid has gone to another."""
+    parent, child = _parent_of_a_session()
     squatter = None
     try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
         assert os.getpgid(child) == child != parent.pid
         started = start_time(parent.pid)
         signal_group(parent.pid, started, signal.SIGKILL)
@@ -232,20 +238,8 @@ def test_a_process_that_ends_while_its_children_are_listed_stops_no_group_signal
     the check and the listing. That raised out of ``stop()``, the testbed's stop went on to the
     next server, and PostgreSQL ran on (pytest later warned of its unwaited process). The
     listing is made to fail as the folder goes."""
-    parent = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess, sys; c = subprocess.Popen(['sleep', '120'],"
-            " start_new_session=True); print(c.pid, flush=True); sys.stdin.read()",
-        ],
-        start_new_session=True,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    parent, child = _parent_of_a_session()
     try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
         glob = Path.glob
 
         def vanishing(self: Path, pattern: str) -> Iterator[Path]:
