@@ -19,7 +19,7 @@ from pathlib import Path
 from sloctl.render.flavours import prometheus_rules
 from sloctl.shelf import ToolMissing, default_engine
 
-__all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "run_rule_tests"]
+__all__ = ["PromtoolMissing", "RuleTestReport", "find_promtool", "promtool_env", "run_rule_tests"]
 
 TIMEOUT = 900  # seconds for one promtool process: a bound, not an expectation
 
@@ -28,6 +28,15 @@ TIMEOUT = 900  # seconds for one promtool process: a bound, not an expectation
 #: CPU for about 30 % more memory (120 → 140-150 MB for a timeslice SLO's tests). The caller's own
 #: ``GOGC`` wins.
 GOGC = "200"
+
+
+def promtool_env(tmpdir: str | Path, **go: str) -> dict[str, str]:
+    """The environment promtool runs in: the Go runtime settings ``go`` (``GOGC=…``,
+    ``GOMEMLIMIT=…``) unless the caller's environment sets them, and ``TMPDIR`` set to
+    ``tmpdir``, a folder of ours that its caller removes. promtool keeps a storage there for
+    each rule test (``test_storage…``) and removes it only when it ends on its own: one killed
+    by a timeout or a Ctrl-C left it in /tmp."""
+    return {**go, **os.environ, "TMPDIR": str(tmpdir)}
 
 
 class PromtoolMissing(RuntimeError):
@@ -85,19 +94,20 @@ class RuleTestReport:
 
 def _run(cmd: Sequence[str], kind: str, file: Path) -> _Result:
     start = time.monotonic()
-    try:
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            cwd=file.parent,
-            check=False,
-            env={"GOGC": GOGC, **os.environ},
-        )
-        ok, output = proc.returncode == 0, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired:
-        ok, output = False, f"timed out after {TIMEOUT}s"
+    with tempfile.TemporaryDirectory(prefix="sloctl-promtool-") as tmp:
+        try:
+            proc = subprocess.run(
+                cmd,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                cwd=file.parent,
+                check=False,
+                env=promtool_env(tmp, GOGC=GOGC),
+            )
+            ok, output = proc.returncode == 0, proc.stdout + proc.stderr
+        except subprocess.TimeoutExpired:
+            ok, output = False, f"timed out after {TIMEOUT}s"
     return _Result(kind, str(file), ok, time.monotonic() - start, output)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
@@ -33,7 +32,7 @@ import yaml
 from sloctl.durations import parse_duration
 from sloctl.egress import Egress
 from sloctl.prometheus import Prometheus, Result, ResultType
-from sloctl.promtool import find_promtool
+from sloctl.promtool import find_promtool, promtool_env
 from sloctl.render.levels import rule_levels
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
@@ -58,8 +57,8 @@ TIMEOUT = 600  # seconds for one promtool run: a bound, not an expectation
 #: promtool's backfill with Go's garbage collector held off until its heap reaches 256 MiB:
 #: each rule's range query answer and block are garbage once written, and collecting them as
 #: they go was most of promtool's CPU (docs/benchmarks.md, "Backtest of several SLOs"). The
-#: caller's own ``GOGC``/``GOMEMLIMIT`` win.
-_PROMTOOL_ENV = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
+#: caller's own ``GOGC``/``GOMEMLIMIT`` win (:func:`sloctl.promtool.promtool_env`).
+_BACKFILL_GO = {"GOGC": "off", "GOMEMLIMIT": "256MiB"}
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ def backfill_openmetrics(
         check=True,
         capture_output=True,
         timeout=TIMEOUT,
-        env=_PROMTOOL_ENV | dict(os.environ),
+        env=promtool_env(workdir, **_BACKFILL_GO),
     )
     src.unlink()
 
@@ -430,7 +429,7 @@ def _backfill_level(
             check=True,
             capture_output=True,
             timeout=TIMEOUT,
-            env=_PROMTOOL_ENV | dict(os.environ),
+            env=promtool_env(workdir, **_BACKFILL_GO),
         )  # fmt: skip
     for g in groups:
         pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
