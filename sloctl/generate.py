@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sloctl import __version__, naming
 from sloctl.model import SLO, Service
+from sloctl.progress import Progress, silent
 from sloctl.render.alertmanager import AlertmanagerOptions
 from sloctl.render.flavours import FLAVOURS, wrap_rules
 from sloctl.render.rules import RuleOptions, render_rule_file
@@ -77,20 +78,15 @@ def _display_source(slo: SLO, options: GenerateOptions) -> str:
 PARALLEL_MIN_SLOS = 2000
 """Below this many SLOs one process is faster than starting workers and shipping text back."""
 
-Progress = Callable[[str, int, int], None]
-"""``progress(what, done, total)``: ``rules and tests`` (SLOs), ``dashboards`` (services),
-``files written``."""
-
 
 def plan_outputs(
-    slos: Sequence[SLO], options: GenerateOptions = GenerateOptions(), progress: Progress | None = None
+    slos: Sequence[SLO], options: GenerateOptions = GenerateOptions(), progress: Progress = silent
 ) -> dict[str, str]:
     """Every file ``sloctl generate`` writes for ``slos``, relative to the output directory.
 
     With ``options.jobs > 1`` and a large input, services are rendered by that many worker
     processes; the result is the same either way (sorted by path). ``progress`` hears the SLOs
     whose rules and tests are made, then the service dashboards."""
-    say = progress or (lambda _what, _done, _total: None)
     services = group_by_service(slos)
     out: dict[str, str] = {}
     done = 0
@@ -98,7 +94,7 @@ def plan_outputs(
     def slos_done(count: int) -> None:
         nonlocal done
         done += count
-        say("rules and tests", done, len(slos))
+        progress("rules and tests", done, len(slos))
 
     if options.jobs > 1 and len(slos) >= PARALLEL_MIN_SLOS and len(services) > 1:
         batches = [services[i :: options.jobs] for i in range(options.jobs)]
@@ -120,7 +116,7 @@ def plan_outputs(
             slos,
             datasource_uid=options.datasource_uid,
             components=options.components,
-            progress=lambda done, total: say("dashboards", done, total),
+            progress=lambda done, total: progress("dashboards", done, total),
         )
         for fname, ftext in dashboards.items():
             out[f"{DASHBOARDS_DIR}/{fname}"] = ftext
@@ -231,17 +227,16 @@ def check_outputs(root: Path, planned: Mapping[str, str]) -> list[str]:
 
 
 def write_outputs(
-    root: Path, planned: Mapping[str, str], progress: Progress | None = None
+    root: Path, planned: Mapping[str, str], progress: Progress = silent
 ) -> tuple[list[str], list[str]]:
     """Write changed files atomically and remove stale generated ones; returns (written, removed).
     On failure nothing changes: staged files are removed, and so are the directories made for
     them. ``progress`` hears the files compared or staged so far."""
-    say = progress or (lambda _what, _done, _total: None)
     staged: list[tuple[Path, Path]] = []
     made: list[Path] = []
     try:
         for i, (rel, text) in enumerate(planned.items()):
-            say("files written", i, len(planned))
+            progress("files written", i, len(planned))
             dest = root / rel
             if dest.is_file() and dest.read_text(encoding="utf-8") == text:
                 continue
@@ -261,7 +256,7 @@ def write_outputs(
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when empty
         raise
-    say("files written", len(planned), len(planned))
+    progress("files written", len(planned), len(planned))
     written: list[str] = []
     for staged_path, dest in staged:
         os.replace(staged_path, dest)

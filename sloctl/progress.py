@@ -22,7 +22,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["EVERY", "Ticker"]
+__all__ = ["EVERY", "Progress", "Ticker", "silent"]
+
+Progress = Callable[[str, int, int], None]
+"""``progress(what, done, total)``: ``total`` steps of the phase ``what``, ``done`` of them done."""
+
+
+def silent(_what: str, _done: int, _total: int) -> None:
+    """A :data:`Progress` that says nothing."""
+
 
 EVERY = 2.0
 """Seconds of work before the first progress line, and between two lines."""

@@ -31,6 +31,7 @@ import yaml
 
 from sloctl.durations import parse_duration
 from sloctl.egress import Egress
+from sloctl.progress import Progress, silent
 from sloctl.prometheus import Prometheus, Result, ResultType
 from sloctl.promtool import find_promtool, promtool_env
 from sloctl.render.levels import rule_levels
@@ -465,6 +466,7 @@ def replay(
     engine: PrometheusEngine | None = None,
     live_targets: Sequence[str] = (),
     live_interval: int = LIVE_INTERVAL_SECONDS,
+    progress: Progress = silent,
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
@@ -478,7 +480,8 @@ def replay(
     ``instance``): series that go on live after the backfilled ones (``serve --demo``).
     ``live_interval`` is the final server's evaluation interval in seconds (a group without
     its own): a test of the live evaluations waits on it (Prometheus writes ``ALERTS`` from a
-    group's third evaluation on, once it has restored its alerts' state)."""
+    group's third evaluation on, once it has restored its alerts' state). ``progress`` hears
+    ``replay`` steps: the raw series, then each rule level, backfilled."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     engine = engine or default_engine()
@@ -486,8 +489,10 @@ def replay(
     # Prometheus 3 always accepts overlapping blocks and no longer knows the flag.
     overlap = (*_LOOKBACK, *(_OVERLAP_2X if engine.major < 3 else ()))
     earliest = start if warmup_start is None else min(start, warmup_start)
-    backfill_openmetrics(series_text, workdir, data, promtool=promtool, span=end - earliest)
     levels = recording_levels(rule_groups(rules.text))
+    progress("replay", 0, len(levels) + 1)
+    backfill_openmetrics(series_text, workdir, data, promtool=promtool, span=end - earliest)
+    progress("replay", 1, len(levels) + 1)
     server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
     try:
         for i, groups in enumerate(levels):
@@ -504,6 +509,7 @@ def replay(
             server = start_prometheus(
                 workdir, config_text=config, data_dir=data, extra_args=overlap, binary=binary
             )
+            progress("replay", i + 2, len(levels) + 1)
         yield Backtest(server, rules, start, end, step)
     finally:
         server.stop()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from sloctl import naming
 from sloctl.calendars import period_bounds
 from sloctl.durations import DAY, format_duration
 from sloctl.model import SLO, AlertTier, Component, CompositeSLI, EventsSLI, LatencySLI
+from sloctl.progress import Progress, silent
 from sloctl.render.promql import matchers
 from sloctl.render.rules import RuleOptions, render_rule_file
 from sloctl.render.ruletests import designed_detection
@@ -451,21 +453,25 @@ def run_many(
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
     service_slos: Sequence[SLO] = (),
     engine: PrometheusEngine | VictoriaEngine | None = None,
+    progress: Progress = silent,
 ) -> list[ScenarioResult]:
     """:func:`run_scenarios` for several SLOs, each with its scenarios, in one replay per
     scenario start (:func:`plan_runs`): a replay's fixed costs (a Prometheus started per rule
     level, a promtool run per level) are paid once, not once per SLO. Results in the order of
-    ``runs``, then of each one's scenarios."""
+    ``runs``, then of each one's scenarios. ``progress`` hears each replay's steps (``replay``,
+    ``replay k/N`` of several starts) and the scenarios evaluated (``evaluate``)."""
     plans = plan_runs(runs, rules, service_slos)
     results: list[ScenarioResult] = []
     for n, p in enumerate(plans):
         sub = workdir if len(plans) == 1 else workdir / f"start-{n}"
+        what = "replay" if len(plans) == 1 else f"replay {n + 1}/{len(plans)}"
+        steps = partial(_renamed, progress, what)
         if isinstance(engine, VictoriaEngine):
             with replay_victoria(
                 p.rules, list(samples(p.feeds, start=p.start)), sub, start=p.start, end=p.end,
-                step=p.step, warmup_start=p.warmup_start, topology=engine.topology,
+                step=p.step, warmup_start=p.warmup_start, topology=engine.topology, progress=steps,
             ) as vm:  # fmt: skip
-                results.extend(evaluate(vm, p.items, vm.alerts(), start=p.start))
+                results.extend(_evaluate_each(vm, p.items, vm.alerts(), p.start, progress))
             continue
         with replay(
             p.rules,
@@ -476,10 +482,26 @@ def run_many(
             step=p.step,
             warmup_start=p.warmup_start,
             engine=engine,
+            progress=steps,
         ) as bt:
-            results.extend(evaluate(bt, p.items, bt.alerts(), start=p.start))
+            results.extend(_evaluate_each(bt, p.items, bt.alerts(), p.start, progress))
     order = {(base.id, s): k for k, (base, s) in enumerate((b, s) for b, ss in runs for s in ss)}
     return sorted(results, key=lambda r: order[r.source_id, r.scenario])
+
+
+def _renamed(progress: Progress, what: str, _what: str, done: int, total: int) -> None:
+    progress(what, done, total)
+
+
+def _evaluate_each(
+    bt: Replayed, items: Sequence[Item], alerts: Sequence[AlertSeries], start: int, progress: Progress
+) -> list[ScenarioResult]:
+    """:func:`evaluate` one item at a time, ``progress`` hearing each (``evaluate``)."""
+    out: list[ScenarioResult] = []
+    for k, item in enumerate(items):
+        out.extend(evaluate(bt, [item], alerts, start=start))
+        progress("evaluate", k + 1, len(items))
+    return out
 
 
 def run_history(

@@ -39,6 +39,7 @@ from typing import Literal
 import yaml
 
 from sloctl.durations import parse_duration
+from sloctl.progress import Progress, silent
 from sloctl.servers import open_direct
 from sloctl.servers._process import wait_until
 from sloctl.servers.victoria import (
@@ -350,12 +351,14 @@ def replay_victoria(
     topology: Topology = "single",
     node_loss: NodeLoss | None = None,
     live_rules: str | None = None,
+    progress: Progress = silent,
 ) -> Iterator[VictoriaBacktest]:
     """Write ``series`` and replay ``rules`` over ``[start, end]`` on VictoriaMetrics with
     vmalert; yields the running set-up, stopped on exit. Recordings that read only raw series
     start at ``warmup_start`` (long windows see a full history, as in the Prometheus backtest).
     With ``live_rules`` (a rule file), a vmalert then evaluates those rules live at their
-    groups' intervals against the same storage (``bt.live``; cost measurements)."""
+    groups' intervals against the same storage (``bt.live``; cost measurements). ``progress``
+    hears ``replay`` steps: per segment, the raw series imported, then each rule level."""
     if topology not in TOPOLOGIES:
         raise ValueError(f"unknown topology {topology!r}; expected one of {', '.join(TOPOLOGIES)}")
     if warmup_start is not None and warmup_start > start:
@@ -374,16 +377,19 @@ def replay_victoria(
         nodes, (import_url, write_url, read_url) = _start_topology(stack, workdir, topology, vm_args)
         bt = VictoriaBacktest(read_url, rules, start, end, step, topology, nodes, origin=origin)
         running = list(nodes)
+        steps = len(segments) * (len(levels) + 1)
+        progress("replay", 0, steps)
         for k, (a, b) in enumerate(segments):
             if k == 1:
                 running = _stop_first_node(bt, nodes, a, b)
             batch = [x for x in series if a <= x.time <= b or (k == 0 and x.time < a)]
             _import_raw(bt, running, import_url, batch, raw_names, a, b)
+            progress("replay", k * (len(levels) + 1) + 1, steps)
             for i, level in enumerate(levels):
                 lo = max(a, first if i == 0 else start)
-                if not level or lo > b:
-                    continue
-                _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
+                if level and lo <= b:
+                    _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
+                progress("replay", k * (len(levels) + 1) + i + 2, steps)
         if live_rules is not None:
             bt.live = stack.enter_context(_start_live(workdir, live_rules, read_url, write_url, step))
         yield bt

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
+from sloctl.progress import Ticker
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.build import url_problem
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
@@ -52,6 +53,7 @@ __all__ = [
     "output_dir",
     "plain_help",
     "print_input_errors",
+    "progress_ticker",
     "read_project",
 ]
 
@@ -178,6 +180,16 @@ def add_subcommand(
     one-line help as a sentence, unless ``kwargs`` give a description of its own."""
     kwargs.setdefault("description", f"{help[0].upper()}{help[1:]}.")
     return subparsers.add_parser(name, help=help, **kwargs)
+
+
+def progress_ticker(command: str) -> Ticker:
+    """Progress of ``sloctl COMMAND``'s long work on stderr, once it has taken two seconds:
+    ``sloctl COMMAND: WHAT: DONE/TOTAL`` (:class:`sloctl.progress.Ticker`)."""
+
+    def say(what: str, done: int, total: int) -> None:
+        print(f"sloctl {command}: {what}: {done:,}/{total:,}", file=sys.stderr, flush=True)
+
+    return Ticker(say)
 
 
 def plain_help(doc: str | None) -> str:

@@ -33,6 +33,7 @@ from sloctl.cli._common import (
     load_slos_of,
     output_dir,
     output_file,
+    progress_ticker,
 )
 from sloctl.durations import DAY, format_duration
 
@@ -267,7 +268,8 @@ def _replay(
     ids = ", ".join(slo.id for slo, _chosen in runs)
     began = time.monotonic()
     try:
-        results = run_many(runs, workdir, service_slos=slos, engine=engine)
+        ticker = progress_ticker("backtest")
+        results = run_many(runs, workdir, service_slos=slos, engine=engine, progress=ticker)
     except subprocess.TimeoutExpired as exc:
         tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
         raise _NoVerdict(

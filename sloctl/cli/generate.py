@@ -22,6 +22,7 @@ from sloctl.cli._common import (
     cpu_jobs,
     load_slos_of,
     output_dir,
+    progress_ticker,
 )
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import (
@@ -33,7 +34,6 @@ from sloctl.generate import (
     write_outputs,
 )
 from sloctl.model import SLO
-from sloctl.progress import Ticker
 from sloctl.promtool import PromtoolMissing, run_rule_tests
 from sloctl.render.alertmanager import AlertmanagerOptions, OptionsError, TeamReceivers, unused_teams
 from sloctl.render.flavours import FLAVOURS, FlavourOptionError
@@ -127,7 +127,7 @@ def _generate(args: argparse.Namespace) -> int:
         grafana_path=_text(settings, "grafana.path", GenerateOptions.grafana_path),
     )
     try:
-        planned = plan_outputs(result.slos, options, progress=_ticker())
+        planned = plan_outputs(result.slos, options, progress=progress_ticker("generate"))
     except FlavourOptionError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
@@ -145,15 +145,6 @@ def _output(args: argparse.Namespace, output: object, project: Project) -> str:
     args.output_flag = "-o" if args.output else f"{project.source}: output"
     args.output = output
     return output
-
-
-def _ticker() -> Ticker:
-    """Progress on stderr once the work has taken two seconds (10,000 SLOs take a minute)."""
-
-    def say(what: str, done: int, total: int) -> None:
-        print(f"sloctl generate: {what}: {done:,}/{total:,}", file=sys.stderr, flush=True)
-
-    return Ticker(say)
 
 
 def _interval(flag: str | None) -> int | None:
@@ -331,7 +322,7 @@ def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> i
     # nothing behind; a folder that cannot be made is a usage error naming where it was given.
     output_dir(root, args.output_flag)
     try:
-        written, removed = write_outputs(root, planned, progress=_ticker())
+        written, removed = write_outputs(root, planned, progress=progress_ticker("generate"))
     except OSError as exc:
         for folder in made:  # deepest first, as they were made
             with contextlib.suppress(OSError):

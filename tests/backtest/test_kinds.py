@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -255,10 +256,16 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
     SLO's no-data ticket (platform-jobs-provisioning waits 6h), so every one fires within its
     design, and clears when traffic is back. The SLOs share one replay (one Prometheus per rule
     level, not one per SLO and level), each SLO's series and rules apart from the others'
-    (promtool refuses two groups of one name), and each budget equals its truth."""
+    (promtool refuses two groups of one name), and each budget equals its truth. Its progress
+    says each step of the replay and each scenario evaluated (every step said here: the ticker
+    speaks at once, not after two seconds)."""
+    from functools import partial
+
     import sloctl.backtest.run as backtest_run
+    import sloctl.cli._common as cli_common
     from sloctl.backtest.engine import replay
     from sloctl.cli.main import main
+    from sloctl.progress import Ticker
     from tests.paths import ROOT
 
     replays: list[object] = []
@@ -268,6 +275,7 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
         return replay(*args, **kwargs)
 
     monkeypatch.setattr(backtest_run, "replay", counted)
+    monkeypatch.setattr(cli_common, "Ticker", partial(Ticker, every=0))
     compat(request, prometheus_engine.name, "backtest alerts at designed time")
     argv = ["backtest", str(ROOT / "slos"), "--scenario", "no_data", "-o", "json", "--workdir", str(tmp_path)]
     code = main([*argv, "--engine", prometheus_engine.name])
@@ -282,6 +290,15 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
     assert len(replays) == 1
     for row in rows:
         assert row["budget_left"] == pytest.approx(row["budget_left_truth"], abs=0.01), row["slo"]
+    said = re.findall(r"^sloctl backtest: (replay|evaluate): (\d+)/(\d+)$", captured.err, re.MULTILINE)
+    steps = [(what, int(done), int(total)) for what, done, total in said]
+    levels = steps[0][2]
+    assert levels > 2  # the raw series and each rule level
+    assert steps == [
+        *(("replay", k, levels) for k in range(levels + 1)),
+        *(("evaluate", k, len(rows)) for k in range(1, len(rows) + 1)),
+    ]
+    assert captured.err.index("evaluate: ") < captured.err.index("replayed together")
 
 
 def test_a_no_data_ticket_longer_than_the_longest_flat_part_is_designed_silent(slos: dict[str, SLO]) -> None:
