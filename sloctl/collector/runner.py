@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from sloctl.collector.config import CollectorConfig, ConnectionMode, Kind, Target, TlsContexts
 from sloctl.collector.metrics import CollectorMetrics
-from sloctl.collector.probes.base import PhaseRecorder, Probe, ProbeReport
+from sloctl.collector.probes.base import DatabaseAccess, PhaseRecorder, Probe, ProbeReport
 from sloctl.collector.reasons import classify, detail, timeout_reason
 from sloctl.contract import Phase, Reason
 from sloctl.masking import Masker
@@ -63,25 +63,23 @@ def build_probe(
 ) -> Probe:
     """Import drivers lazily: a config with only Redis targets never imports pymongo. ``tls``:
     the config's TLS contexts, shared by the probes of one TLS configuration."""
-    password = secrets.get((target.name, "password"))
+    access = DatabaseAccess(target, mode, secrets.get((target.name, "password")), config.egress())
     if target.kind is Kind.POSTGRES:
         from sloctl.collector.probes.postgres import PostgresProbe
 
-        return PostgresProbe(target, mode, password, config.egress())
+        return PostgresProbe(access)
     if target.kind is Kind.PGBOUNCER:
         from sloctl.collector.probes.postgres import PgBouncerProbe
 
-        return PgBouncerProbe(target, mode, password, config.egress(), secrets.get((target.name, "admin")))
+        return PgBouncerProbe(access, secrets.get((target.name, "admin")))
     if target.kind is Kind.REDIS:
         from sloctl.collector.probes.redis import RedisProbe
 
-        return RedisProbe(
-            target, mode, password, config.egress(), tls.context(target) if target.tls.enabled else None
-        )
+        return RedisProbe(access, tls.context(target) if target.tls.enabled else None)
     if target.kind is Kind.MONGODB:
         from sloctl.collector.probes.mongodb import MongoProbe
 
-        return MongoProbe(target, mode, password, config.egress())
+        return MongoProbe(access)
     from sloctl.collector.probes.http import HttpProbe
 
     # every http probe verifies with its context, an http:// one too (httpx wants one)

@@ -24,6 +24,7 @@ __all__ = [
     "CLEANUP_ALLOWANCE",
     "MAX_PENDING_CLEANUPS",
     "Cleanups",
+    "DatabaseAccess",
     "DatabaseProbe",
     "PgBouncerPool",
     "PgBouncerStats",
@@ -200,16 +201,26 @@ async def retry_stale_once(reused: bool, attempt: Callable[[], Awaitable[ProbeRe
     return await attempt()
 
 
-class DatabaseProbe:
-    """What a probe of a database target holds: the target, whether it keeps its connection,
-    the password (from the secrets), the egress guard every address is checked against, and
-    its background cleanups."""
+@dataclass(frozen=True)
+class DatabaseAccess:
+    """What every database probe is built from: the target, whether it keeps its connection,
+    the password (from the secrets) and the egress guard every address is checked against."""
 
-    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
-        self.target = target
-        self.mode = mode
-        self._password = password
-        self._egress = egress
+    target: Target
+    mode: ConnectionMode
+    password: str | None
+    egress: Egress
+
+
+class DatabaseProbe:
+    """What a probe of a database target holds: its :class:`DatabaseAccess`, unpacked, and its
+    background cleanups."""
+
+    def __init__(self, access: DatabaseAccess) -> None:
+        self.target = access.target
+        self.mode = access.mode
+        self._password = access.password
+        self._egress = access.egress
         self._cleanups = Cleanups()
 
 

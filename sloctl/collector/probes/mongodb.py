@@ -20,8 +20,9 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError, ServerSelectionTimeoutError
 from pymongo.write_concern import WriteConcern
 
-from sloctl.collector.config import ConnectionMode, Target
+from sloctl.collector.config import ConnectionMode
 from sloctl.collector.probes.base import (
+    DatabaseAccess,
     DatabaseProbe,
     PhaseRecorder,
     ProbeReport,
@@ -32,7 +33,6 @@ from sloctl.collector.probes.base import (
 )
 from sloctl.collector.reasons import ProbeFailure, classify, detail, timeout_reason
 from sloctl.contract import Phase, Reason, Role
-from sloctl.egress import Egress
 
 __all__ = ["MongoProbe"]
 
@@ -44,10 +44,10 @@ class _Abandoned(Exception):
 
 
 class MongoProbe(DatabaseProbe):
-    def __init__(self, target: Target, mode: ConnectionMode, password: str | None, egress: Egress) -> None:
-        super().__init__(target, mode, password, egress)
+    def __init__(self, access: DatabaseAccess) -> None:
+        super().__init__(access)
         self._client: AsyncMongoClient[dict[str, object]] | None = None
-        self._budget = target.timeout
+        self._budget = access.target.timeout
         self._rec: PhaseRecorder | None = None
 
     def app_name(self) -> str:

@@ -25,9 +25,10 @@ import psycopg
 from psycopg import AsyncClientCursor, AsyncConnection
 from psycopg.rows import TupleRow
 
-from sloctl.collector.config import ConnectionMode, Kind, Target
+from sloctl.collector.config import ConnectionMode, Kind
 from sloctl.collector.probes.base import (
     Cleanups,
+    DatabaseAccess,
     DatabaseProbe,
     PgBouncerPool,
     PgBouncerStats,
@@ -41,7 +42,6 @@ from sloctl.collector.probes.base import (
 )
 from sloctl.collector.reasons import ProbeFailure, detail
 from sloctl.contract import Phase, Reason, Role
-from sloctl.egress import Egress
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
 
@@ -244,17 +244,10 @@ class PostgresProbe(DatabaseProbe):
 class PgBouncerProbe(PostgresProbe):
     """A query through the pooler plus the admin console's pools and stats."""
 
-    def __init__(
-        self,
-        target: Target,
-        mode: ConnectionMode,
-        password: str | None,
-        egress: Egress,
-        admin_password: str | None,
-    ) -> None:
-        super().__init__(target, mode, password, egress)
+    def __init__(self, access: DatabaseAccess, admin_password: str | None) -> None:
+        super().__init__(access)
         self._admin_password = admin_password
-        assert target.kind is Kind.PGBOUNCER
+        assert access.target.kind is Kind.PGBOUNCER
 
     async def _pooled_query(
         self, conn: AsyncConnection[TupleRow], report: ProbeReport, rec: PhaseRecorder

@@ -15,8 +15,9 @@ import asyncio
 import secrets
 import ssl
 
-from sloctl.collector.config import ConnectionMode, Target
+from sloctl.collector.config import ConnectionMode
 from sloctl.collector.probes.base import (
+    DatabaseAccess,
     DatabaseProbe,
     PhaseRecorder,
     ProbeReport,
@@ -29,7 +30,7 @@ from sloctl.collector.probes.base import (
 )
 from sloctl.collector.reasons import ProbeFailure
 from sloctl.contract import Phase, Reason, Role
-from sloctl.egress import Egress, EgressDenied
+from sloctl.egress import EgressDenied
 
 __all__ = ["RedisProbe", "RespError"]
 
@@ -97,18 +98,11 @@ class RedisProbe(DatabaseProbe):
     #: a TLS connection whose server has not answered yet: it may still refuse the client
     _unanswered_tls = False
 
-    def __init__(
-        self,
-        target: Target,
-        mode: ConnectionMode,
-        password: str | None,
-        egress: Egress,
-        ssl_context: ssl.SSLContext | None,
-    ) -> None:
+    def __init__(self, access: DatabaseAccess, ssl_context: ssl.SSLContext | None) -> None:
         """``ssl_context``: for a target with ``tls`` on, its context, shared with every probe
         of the same TLS configuration (:class:`~sloctl.collector.config.TlsContexts`); it was
         built for every handshake (a CA file loaded per run)."""
-        super().__init__(target, mode, password, egress)
+        super().__init__(access)
         self._ssl = ssl_context
 
     async def _call(self, *args: str | bytes) -> object:
