@@ -41,6 +41,7 @@ from sloctl.servers import (
     start_pgbouncer,
     start_postgres,
     start_redis,
+    stop_all,
 )
 
 __all__ = [
@@ -270,14 +271,16 @@ class Testbed(Stoppable):
         return first_exited(self.servers)
 
     def stop(self) -> None:
-        stops = [self.api.stop, *(f.stop for f in self.fronts.values())]
-        stops += [s.stop for s in (self.pgbouncer, self.postgres, self.redis, self.mongodb)]
-        for stop in stops:
-            with contextlib.suppress(Exception):
-                stop()
-        if self.claim is not None:
-            os.close(self.claim)  # the lock goes with its descriptor
-            self.claim = None
+        """Stop every server and front, each even when one before it failed to stop, release
+        the work folder; then :class:`~sloctl.servers.ServerStopError` if any stop raised."""
+        stops = [(self.api.name, self.api.stop), *((f"{n} front", f.stop) for n, f in self.fronts.items())]
+        stops += [(s.name, s.stop) for s in (self.pgbouncer, self.postgres, self.redis, self.mongodb)]
+        try:
+            stop_all(stops)
+        finally:
+            if self.claim is not None:
+                os.close(self.claim)  # the lock goes with its descriptor
+                self.claim = None
 
 
 class WorkdirInUse(ServerStartError):

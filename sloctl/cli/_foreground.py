@@ -80,17 +80,28 @@ def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], co
     """``run(folder)``'s exit code, ``folder`` being ``workdir`` (the user's: kept), or a new
     temporary directory that PostgreSQL's user can traverse (mkdtemp makes it 0700): removed after
     a clean run, kept after a failed one for its logs, its path said. (Every run left its
-    databases there before, 56 MB a testbed.)"""
+    databases there before, 56 MB a testbed.) Servers that could not be stopped
+    (:class:`~sloctl.servers.ServerStopError`, every other one stopped) are said, exit code 1."""
     if workdir is not None:
-        return run(output_dir(workdir, "--workdir"))
+        return _stopped(run, output_dir(workdir, "--workdir"), command)
     made = Path(tempfile.mkdtemp(prefix=prefix))
     made.chmod(0o711)
-    code = run(made)
+    code = _stopped(run, made, command)
     if code == 0:
         shutil.rmtree(made, ignore_errors=True)
     else:
         print(f"{command}: data and logs kept in {made}", file=sys.stderr, flush=True)
     return code
+
+
+def _stopped(run: Callable[[Path], int], folder: Path, command: str) -> int:
+    from sloctl.servers import ServerStopError
+
+    try:
+        return run(folder)
+    except ServerStopError as exc:
+        print(f"{command}: {exc}", file=sys.stderr, flush=True)
+        return 1
 
 
 class StopEvent(threading.Event):

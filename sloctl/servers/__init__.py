@@ -15,11 +15,13 @@ from ._process import (
     HttpProcess,
     ManagedProcess,
     ServerStartError,
+    ServerStopError,
     Stoppable,
     first_exited,
     free_port,
     open_direct,
     signal_group,
+    stop_all,
 )
 from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
@@ -32,6 +34,7 @@ __all__ = [
     "RedisServer",
     "RedisTls",
     "ServerStartError",
+    "ServerStopError",
     "Stoppable",
     "first_exited",
     "free_port",
@@ -42,4 +45,5 @@ __all__ = [
     "start_pgbouncer",
     "start_postgres",
     "start_redis",
+    "stop_all",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "HttpProcess",
     "ManagedProcess",
     "ServerStartError",
+    "ServerStopError",
     "Stoppable",
     "first_exited",
     "free_port",
@@ -51,6 +52,24 @@ LOOPBACK = "127.0.0.1"
 
 class ServerStartError(RuntimeError):
     """A server did not become ready; the message carries the tail of its log."""
+
+
+class ServerStopError(RuntimeError):
+    """Servers whose stop raised (:func:`stop_all`); every other one was stopped all the same."""
+
+
+def stop_all(stops: Sequence[tuple[str, Callable[[], None]]]) -> None:
+    """Call each ``(name, stop)`` in order, each even when one before it raised; then raise
+    :class:`ServerStopError` naming every one that raised and what it raised, if any did: a stop
+    cut short must not leave the next servers running, nor pass unsaid."""
+    failed: list[str] = []
+    for name, stop in stops:
+        try:
+            stop()
+        except Exception as exc:  # any: the next servers are stopped first, then it is raised
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise ServerStopError("could not stop " + "; ".join(failed))
 
 
 def free_port(host: str = LOOPBACK) -> int:

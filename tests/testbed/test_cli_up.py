@@ -270,3 +270,27 @@ def test_a_temporary_work_folder_goes_after_a_clean_stop_and_stays_after_a_failu
         assert f"sloctl testbed: data and logs kept in {kept}" in failed.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_server_that_cannot_be_stopped_is_said_and_every_other_one_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stop that raises (the API's, first in line) is named on stderr with exit code 1, and
+    the databases after it are stopped all the same: each stop was silently swallowed before."""
+    from sloctl.testbed_runner import ApiServer
+
+    stop = ApiServer.stop
+
+    def broken(self: ApiServer) -> None:
+        stop(self)
+        raise RuntimeError("a stop that went wrong")
+
+    monkeypatch.setattr(ApiServer, "stop", broken)
+    code = main(["testbed", "up", "--workdir", str(tmp_path), "--for", "1s"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "sloctl testbed: could not stop platform-api: RuntimeError: a stop that went wrong" in captured.err
+    addresses = dict(line.split() for line in captured.out.splitlines())
+    for name in ("postgres", "pgbouncer", "redis", "mongodb"):
+        host, port = addresses[name].rsplit(":", 1)
+        assert not listening(host, int(port)), f"{name} still listening after the stop"
