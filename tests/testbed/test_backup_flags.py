@@ -3,6 +3,8 @@ was reachable from Python alone (``TestbedConfig.backup_timeout``, 60 s)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from testbed.__main__ import build_parser, config_from_args, main
@@ -44,3 +46,28 @@ def test_a_backup_timeout_that_is_not_positive_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.startswith("testbed: backup timeout must be a positive number of seconds"), err
     assert "Traceback" not in err
+
+
+def test_testbed_up_help_gives_the_apis_own_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """``sloctl testbed up --help`` states the API's defaults (sloctl does not import the
+    testbed package, so they are written there again): each must be the one testbed.config and
+    testbed.breaker hold."""
+    from sloctl.cli.main import main as sloctl
+    from testbed.breaker import BreakerSettings
+
+    fields = {f.name: f.default for f in dataclasses.fields(TestbedConfig)}
+    stated = {
+        "--rate-limit RATE": f"default {fields['rate_limit_per_second']:g}",
+        "--rate-burst N": f"default {fields['rate_limit_burst']}",
+        "--backup-workers N": f"default {fields['backup_workers']}",
+        "--backup-queue N": f"default {fields['backup_queue']}",
+        "--backup-timeout SECONDS": f"default {fields['backup_timeout']:g}",
+        "--breaker-open-seconds SECONDS": f"plan's {BreakerSettings().open_seconds:g} s",
+    }
+    with pytest.raises(SystemExit):
+        sloctl(["testbed", "up", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in stated.items():
+        start = text.index(f" {flag} ", text.index("options:"))
+        said = text[start : text.index(" --", start + len(flag) + 2)]
+        assert default in said, (flag, said)
