@@ -11,7 +11,12 @@ from typing import Any, ClassVar
 import pytest
 
 from sloctl import naming
-from sloctl.chaos.detection import _budget_figure, resolution_figures
+from sloctl.chaos.detection import (
+    RESOLVE_POLL_SECONDS,
+    _budget_figure,
+    resolution_figures,
+    wait_until_resolved,
+)
 from sloctl.chaos.result import GamedayResult
 from tests.chaos.results import completed_run
 from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
@@ -54,13 +59,13 @@ def _result() -> GamedayResult:
 def test_the_wait_ends_when_no_page_fires_and_every_page_of_the_run_is_listed(prometheus: str) -> None:
     start = time.time() - 20
     _Alerts.fired = {EXPECTED: start + 6.0, OTHER: start + 7.0}
-    _Alerts.firing_polls = 2  # two polls, a second apart, see them firing
+    _Alerts.firing_polls = 2  # two polls, RESOLVE_POLL_SECONDS apart, see them firing
     result = _result()
     ended = resolution_figures(result, {"prometheus_url": prometheus}, start)
     assert ended is not None and result.time_to_resolve_s is not None
     # from the fault (4 s into the run) to the poll that saw no page any more
     assert result.time_to_resolve_s == pytest.approx(ended - (start + 4.0), abs=0.01)
-    assert ended - time.time() < 1 and result.time_to_resolve_s >= 16 + 2 - 0.1
+    assert ended - time.time() < 1 and result.time_to_resolve_s >= 16 + 2 * RESOLVE_POLL_SECONDS - 0.1
     assert result.pages == {
         EXPECTED: "expected, fired 2.0 s after the fault",
         OTHER: "unexpected, fired 3.0 s after the fault",
@@ -68,12 +73,28 @@ def test_the_wait_ends_when_no_page_fires_and_every_page_of_the_run_is_listed(pr
     assert result.verdict == "pass"
 
 
+def test_the_wait_sees_the_pages_resolve_within_a_rule_evaluation_not_a_second_later() -> None:
+    """A rig's Prometheus evaluates its rules every second; the wait read the pages once a
+    second too, so it saw them resolve up to a second late (0.8 s here), after every game day
+    of a sequence. It reads them every RESOLVE_POLL_SECONDS now."""
+    resolves_at = time.time() + 0.3
+
+    def answer(_request: StubRequest) -> Answer:
+        firing = time.time() < resolves_at
+        return vector(*([({"alertname": OTHER}, 1.0)] if firing else []), at=time.time())
+
+    with serve(answer) as stub:
+        seen = wait_until_resolved(stub.url, timeout=10)
+    assert seen is not None
+    assert 0 <= seen - resolves_at < 0.5, seen - resolves_at
+
+
 def test_pages_still_firing_at_the_resolve_deadline_fail_the_game_day(prometheus: str) -> None:
     start = time.time() - 20
     _Alerts.fired = {EXPECTED: start + 6.0}
     _Alerts.firing_polls = 10**6
     result = _result()
-    # the deadline (17 s after the fault, 4 s into the run) is 1 s away: one or two polls
+    # the deadline (17 s after the fault, 4 s into the run) is 1 s away: a few polls
     resolution_figures(result, {"prometheus_url": prometheus, "resolve_deadline_seconds": 17}, start)
     assert result.verdict == "fail" and result.time_to_resolve_s is None
     assert result.reasons == ["the pages still fired 17 s after the fault (resolve_deadline_seconds)"]
