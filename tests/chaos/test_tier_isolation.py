@@ -5,7 +5,6 @@ PgBouncer with a pool per tier, the API with a pool and breaker per tier)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,9 +17,8 @@ from sloctl import contract
 from sloctl.chaos.actions import STORM_MARK, postgres_slow_query_storm_stop
 from sloctl.chaos.load import STOP
 from sloctl.chaos.probes import parse_metrics
-from sloctl.chaos.profiles import PROFILES
 from sloctl.chaos.result import verdict_of
-from sloctl.chaos.rig import GamedayRig, start_rig
+from sloctl.chaos.rig import GamedayRig
 from sloctl.contract import TIERS
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -28,13 +26,6 @@ from tests.waiting import wait_until
 pytestmark = [pytest.mark.servers, pytest.mark.xdist_group("chaos-rig")]
 
 FREE, ENTERPRISE = TIERS[0], TIERS[-1]
-
-
-@pytest.fixture(scope="module")
-def plain_rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GamedayRig]:
-    """The quick profile's rig without Prometheus: these steps read the API, not the alerts."""
-    with start_rig(tmp_path_factory.mktemp("isolation"), profile=PROFILES["quick"]) as rig:
-        yield rig
 
 
 @pytest.fixture(autouse=True)
