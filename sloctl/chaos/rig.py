@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from sloctl.contract import METRICS_PATH
 from sloctl.model import SLO, with_fast_reset
-from sloctl.servers import ManagedProcess, ServerStartError
+from sloctl.servers import ManagedProcess, ServerStartError, stop_all
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.testbed_runner import Front, Testbed, start_testbed
 
@@ -119,9 +119,9 @@ class GamedayRig(Testbed):
         write_text(path, json.dumps(self.configuration(), indent=2) + "\n", private=True)
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._stack.close()
-        super().stop()
+        """Stop the Prometheus (and what else the rig started for it), then the testbed, the
+        testbed even when the first raised (:func:`~sloctl.servers.stop_all`)."""
+        stop_all([("the rig's Prometheus", self._stack.close), ("the testbed", super().stop)])
 
 
 def _fault_proxy(_dependency: str, upstream: tuple[str, int]) -> Front:

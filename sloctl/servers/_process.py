@@ -61,15 +61,30 @@ class ServerStopError(RuntimeError):
 def stop_all(stops: Sequence[tuple[str, Callable[[], None]]]) -> None:
     """Call each ``(name, stop)`` in order, each even when one before it raised; then raise
     :class:`ServerStopError` naming every one that raised and what it raised, if any did: a stop
-    cut short must not leave the next servers running, nor pass unsaid."""
+    cut short must not leave the next servers running, nor pass unsaid.
+
+    >>> stopped = []
+    >>> def broken() -> None:
+    ...     raise OSError("no such process")
+    >>> stop_all([("api", broken), ("redis", lambda: stopped.append("redis"))])
+    Traceback (most recent call last):
+    sloctl.servers._process.ServerStopError: could not stop api: OSError: no such process
+    >>> stopped
+    ['redis']
+    """
     failed: list[str] = []
     for name, stop in stops:
         try:
             stop()
+        except ServerStopError as exc:  # a nested stop_all's: its own names
+            failed.append(str(exc).removeprefix(_COULD_NOT))
         except Exception as exc:  # any: the next servers are stopped first, then it is raised
             failed.append(f"{name}: {type(exc).__name__}: {exc}")
     if failed:
-        raise ServerStopError("could not stop " + "; ".join(failed))
+        raise ServerStopError(_COULD_NOT + "; ".join(failed))
+
+
+_COULD_NOT = "could not stop "
 
 
 def free_port(host: str = LOOPBACK) -> int:
