@@ -88,14 +88,42 @@ class _Converter:
         self.count = 0
         self.errors: list[SpecError] = []
 
+    def _too_many(self) -> str:
+        return f"document expands to more than {self.limits.max_nodes} nodes (too large, or an alias bomb)"
+
+    def check_size(self, root: yaml.Node) -> None:
+        """:class:`_TooBig` at once when ``root`` expands to more nodes than the limit allows,
+        before anything is converted: an alias is its anchor's very node, so each distinct
+        node's expanded size is counted once. Converting a "billion laughs" document node by
+        node up to the limit took seconds. Counted as :meth:`convert` counts (mapping values,
+        sequence items); past the depth limit, or round a cycle, a node counts one and
+        :meth:`convert` says what is wrong there."""
+        sizes: dict[int, int] = {}
+        active: set[int] = set()
+        room = self.limits.max_nodes - self.count
+
+        def size(node: yaml.Node, depth: int) -> int:
+            if id(node) in sizes:
+                return sizes[id(node)]
+            if depth > self.limits.max_depth or id(node) in active:
+                return 1
+            active.add(id(node))
+            total = 1
+            for child in _children(node):
+                total += size(child, depth + 1)
+                if total > room:
+                    raise _TooBig(_loc(self.file, child.start_mark), self._too_many())
+            active.discard(id(node))
+            sizes[id(node)] = total
+            return total
+
+        size(root, 0)
+
     def convert(self, node: yaml.Node, depth: int) -> YNode:
         loc = _loc(self.file, node.start_mark)
         self.count += 1
         if self.count > self.limits.max_nodes:
-            raise _TooBig(
-                loc,
-                f"document expands to more than {self.limits.max_nodes} nodes (too large, or an alias bomb)",
-            )
+            raise _TooBig(loc, self._too_many())
         if depth > self.limits.max_depth:
             raise _TooBig(loc, f"nesting deeper than {self.limits.max_depth} levels")
         if isinstance(node, yaml.MappingNode):
@@ -131,6 +159,24 @@ class _Converter:
         return YNode(value, loc, tag=node.tag, plain=not getattr(node, "style", None), text=str(node.value))
 
 
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes :meth:`_Converter.convert` converts under ``node``: a mapping's values of plain
+    keys (each key once, no merge key), a sequence's items."""
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if not isinstance(node, yaml.MappingNode):
+        return []
+    seen: set[str] = set()
+    out = []
+    for key, value in node.value:
+        if key.tag == "tag:yaml.org,2002:merge" or not isinstance(key, yaml.ScalarNode):
+            continue
+        if str(key.value) not in seen:
+            seen.add(str(key.value))
+            out.append(value)
+    return out
+
+
 def parse_documents(
     data: bytes | str, file: str, limits: Limits = LIMITS
 ) -> tuple[list[YNode], list[SpecError]]:
@@ -152,12 +198,15 @@ def parse_documents(
         text = data
     docs: list[YNode] = []
     conv = _Converter(file, limits)
+    aliased = "&" in text  # no anchor, no alias: convert's own count is the expanded size
     try:
         for i, node in enumerate(yaml.compose_all(text, Loader=_CoreLoader)):
             if i >= limits.max_documents:
                 raise _TooBig(loc0, f"more than {limits.max_documents} documents in one file")
             if node is None:
                 continue
+            if aliased:
+                conv.check_size(node)
             docs.append(conv.convert(node, 0))
     except _TooBig as exc:
         return [], [*conv.errors, SpecError(exc.loc, "", exc.message)]
