@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from sloctl import naming
 from sloctl.backtest.series import Sample
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
-from sloctl.serve.demo import LiveFeeds
+from sloctl.serve import demo as demo_module
+from sloctl.serve.demo import DemoError, LiveFeeds
 from tests.fixtures.cli import start_sloctl
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -76,6 +79,40 @@ def test_the_live_feeds_serve_each_series_latest_sample_then_go_on_at_its_last_r
     assert feeds.exposition() == 'c_total{s="a"} 16 120000\n'
     now[0] = 280
     assert feeds.exposition() == 'c_total{s="a"} 32 280000\n'
+
+
+def _rule_groups(evaluated: dict[str, str]) -> Callable[[StubRequest], Answer]:
+    """A Prometheus rules API whose groups last evaluated at the times ``evaluated`` says."""
+    groups = [{"name": n, "lastEvaluation": t, "interval": 60, "rules": []} for n, t in evaluated.items()]
+    return lambda _request: prometheus_answer({"groups": groups})
+
+
+@pytest.mark.parametrize(
+    ("evaluated", "live"),
+    [
+        ({"a": "1970-01-01T00:16:40.5Z", "b": "1970-01-01T00:16:41.25+00:00"}, True),
+        ({"a": "1970-01-01T00:16:40.5Z", "b": "1970-01-01T00:16:39.75Z"}, False),  # b: before it
+        ({"a": "1970-01-01T00:16:40.5Z", "b": "0001-01-01T00:00:00Z"}, False),  # b: not yet
+    ],
+    ids=["both-after-the-scrape", "one-before", "one-never"],
+)
+def test_the_demo_is_live_once_every_group_evaluated_after_the_first_scrape_however_late_it_looks(
+    evaluated: dict[str, str], live: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first scrape at 1000 s; the groups evaluated already when the start-up looks (within
+    its poll's step, or on a busy machine before it began to wait). It waited for each group to
+    change after it had noticed the scrape: a whole interval more, a minute in ``serve --demo``
+    (here, until its deadline)."""
+    feeds = LiveFeeds([Sample("c_total", "{}", 1.0, 60)], after=0, clock=lambda: 1000.0)
+    feeds.exposition()  # Prometheus' first scrape
+    monkeypatch.setattr(demo_module, "LIVE_WAIT_SECONDS", 1.0)  # bounds the cases that wait it out
+    with serve(_rule_groups(evaluated)) as prometheus:
+        if live:
+            demo_module._wait_live(prometheus.url, feeds)
+        else:
+            with pytest.raises(DemoError, match="rules were not evaluated within 1 s"):
+                demo_module._wait_live(prometheus.url, feeds)
+        assert len(prometheus.requests) >= 1
 
 
 def _running_in(folder: Path) -> list[str]:
