@@ -8,8 +8,14 @@ and engine the promtool CPU (user + sys of the promtool processes, from ``wait4`
 time of each tree, their ratio, and the slowest files. Ratios, not absolute times, compare on a
 shared machine (docs/benchmarks.md, "Issue 14 again").
 
+``--scenarios`` also runs every test group alone (one file per group, beside its rule files)
+and prints the promtool CPU per scenario: the group's name with its figures masked, so that,
+say, every SLO's "zero traffic" test adds up in one row. A group run alone pays promtool's
+start (about 10 ms) once more; the sum is the file sets' CPU plus that.
+
     .venv/bin/python benchmarks/rule_test_time.py --tree old=/tmp/speed-old --tree new=. \\
-        [--engine prometheus-2 --engine prometheus-3] [--random-engine prometheus-3] [--jobs 2]
+        [--engine prometheus-2 --engine prometheus-3] [--random-engine prometheus-3] [--jobs 2] \\
+        [--scenarios]
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -96,6 +104,49 @@ def run_set(
     return sum(r[1] for r in results), time.perf_counter() - start, results
 
 
+_FIGURE = re.compile(r"\d[\w.]*")
+
+
+def scenario_of(group: str) -> str:
+    """A test group's scenario: its name with every figure (count, duration, factor) masked.
+
+    >>> scenario_of("page_slow fires within 2d20h9m37s of a burn 1.15 times its factor")
+    'page_slow fires within # of a burn # times its factor'
+    """
+    return _FIGURE.sub("#", group)
+
+
+def split_groups(tests: Path, out: Path) -> list[tuple[str, Path]]:
+    """Every test group of ``tests`` in a file of its own under ``out`` (with the rule files):
+    ``(scenario, file)``."""
+    out.mkdir(parents=True)
+    for rules in tests.glob("*.rules.yml"):
+        shutil.copy(rules, out / rules.name)
+    groups = []
+    for test in sorted(tests.glob("*.test.yml")):
+        doc = yaml.safe_load(test.read_text())
+        for k, group in enumerate(doc["tests"]):
+            one = out / f"{test.name.removesuffix('.test.yml')}.{k}.test.yml"
+            one.write_text(yaml.safe_dump({**doc, "tests": [group]}, sort_keys=False))
+            groups.append((scenario_of(str(group["name"])), one))
+    return groups
+
+
+def print_scenarios(promtool: str, tests: Path, work: Path, jobs: int, top: int) -> None:
+    groups = split_groups(tests, work)
+    with ThreadPoolExecutor(jobs) as pool:
+        results = list(pool.map(lambda g: run_one(promtool, g[1]), groups))
+    by: dict[str, list[float]] = {}
+    for (scenario, _), (_name, cpu, _wall, _ok) in zip(groups, results, strict=True):
+        by.setdefault(scenario, []).append(cpu)
+    total = sum(sum(v) for v in by.values())
+    failed = [r[0] for r in results if not r[3]]
+    note = f"; FAILED {failed}" if failed else ""
+    print(f"      {len(groups)} groups alone: promtool CPU {total:.1f} s{note}")
+    for scenario, cpus in sorted(by.items(), key=lambda kv: -sum(kv[1]))[:top]:
+        print(f"      {sum(cpus):6.1f} s CPU {100 * sum(cpus) / total:5.1f} % {len(cpus):4d}x  {scenario}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tree", action="append", required=True, help="LABEL=DIR of a sloctl checkout")
@@ -107,6 +158,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=20261127, help="default: the test's Prometheus 3 corpus")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--top", type=int, default=5)
+    p.add_argument("--scenarios", action="store_true", help="also the CPU per scenario, each group alone")
     args = p.parse_args()
     trees = [(label, Path(d).resolve()) for label, _, d in (t.partition("=") for t in args.tree)]
     engines = {e.name: str(e.promtool) for e in prometheus_engines()}
@@ -146,6 +198,9 @@ def main() -> int:
             )
             for fname, c, w, _ok in sorted(results, key=lambda r: -r[1])[: args.top]:
                 print(f"      {c:6.1f} s CPU {w:6.1f} s wall  {fname}")
+            if args.scenarios:
+                split = Path(tempfile.mkdtemp(prefix=f"groups-{label}-", dir=work)) / engine
+                print_scenarios(engines[engine], dirs[label], split, args.jobs, args.top)
     return 0
 
 
