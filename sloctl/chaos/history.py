@@ -22,13 +22,12 @@ the raw counters, which are not backfilled: a fault still pages as on a young se
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from sloctl import naming
+from sloctl.backtest.engine import rule_groups
 from sloctl.durations import DAY
 
 __all__ = ["HISTORY_PERIOD", "HistorySeries", "healthy_history", "history_series"]
@@ -44,8 +43,8 @@ class HistorySeries:
     events: bool
 
 
-def _slo_records(doc: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, str]]]:
-    for group in doc.get("groups") or []:
+def _slo_records(groups: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, dict[str, str]]]:
+    for group in groups:
         for rule in group.get("rules") or []:
             if "record" in rule:
                 yield str(rule["record"]), {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
@@ -56,9 +55,7 @@ def history_series(rules_text: str, base_window: int = naming.BASE_WINDOW) -> li
     over ``base_window``: each SLO that records its own error rate (a composite, computed from
     its components, records none) gets its event and error rates; a timeslice SLO also its
     bad-slice flag."""
-    records = [
-        r for doc in yaml.safe_load_all(rules_text) if isinstance(doc, dict) for r in _slo_records(doc)
-    ]
+    records = list(_slo_records(rule_groups(rules_text)))
     events, errors = naming.events_rate(base_window), naming.errors_rate(base_window)
     with_errors = {labels.get(naming.LABEL_ID) for name, labels in records if name == errors}
     series: list[HistorySeries] = []
