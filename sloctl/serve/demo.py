@@ -35,7 +35,7 @@ from sloctl.durations import HOUR
 from sloctl.model import SLO, CompositeSLI
 from sloctl.prometheus import Prometheus
 from sloctl.render.rules import render_rule_file
-from sloctl.servers import ServerStartError
+from sloctl.servers import ServerStartError, remove_at_exit
 from sloctl.servers._process import wait_until
 from sloctl.shelf import PrometheusEngine
 
@@ -138,6 +138,7 @@ def demo(
     rules = render_rule_file(twins, ["sloctl serve --demo"], "demo")
     live = LiveFeeds(samples(feeds, start=first), after=end)
     with tempfile.TemporaryDirectory(prefix="sloctl-demo-") as tmp, _serving(live) as target:
+        remove_at_exit(tmp)  # a SIGKILLed demo leaves no Prometheus data behind either
         where = workdir or Path(tmp)
         progress(
             f"demo: backfilling {len(items)} SLOs' scenarios and their rules into {where} (a minute or two)"

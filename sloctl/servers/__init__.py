@@ -10,6 +10,9 @@ manager support.
 ...     psycopg.connect(pgb.dsn, prepare_threshold=None)
 """
 
+import os
+
+from ._lifeline import LIFELINE
 from ._postgres import PgBouncerServer, PostgresServer, pg_bin, start_pgbouncer, start_postgres
 from ._process import (
     HttpProcess,
@@ -38,8 +41,10 @@ __all__ = [
     "Stoppable",
     "first_exited",
     "free_port",
+    "keep_at_exit",
     "open_direct",
     "pg_bin",
+    "remove_at_exit",
     "signal_group",
     "start_mongodb",
     "start_pgbouncer",
@@ -47,3 +52,16 @@ __all__ = [
     "start_redis",
     "stop_all",
 ]
+
+
+def remove_at_exit(path: str | os.PathLike[str]) -> None:
+    """Remove the folder ``path`` when this process ends, however it ends: its lifeline (a
+    watcher process, ``_lifeline``) removes it after stopping the servers still registered, so
+    that a SIGKILLed ``sloctl testbed up`` leaves no databases in /tmp. A process that ends
+    normally removes it itself first, or calls :func:`keep_at_exit`."""
+    LIFELINE.remove_at_end(path)
+
+
+def keep_at_exit(path: str | os.PathLike[str]) -> None:
+    """Undo :func:`remove_at_exit`: the folder stays (a failed run's, kept for its logs)."""
+    LIFELINE.keep(path)

@@ -15,8 +15,10 @@ The launcher keeps its registrations as well: a watcher that dies before it is r
 by one told all of them, and a forked child never holds the pipe (see :class:`Lifeline`).
 
 A launcher may also register directories (a PostgreSQL cluster made in /tmp because the work
-directory is out of the service user's reach): the watcher removes them at the end of the pipe,
-after the servers are stopped, so that a killed launcher leaves no server files behind either.
+directory is out of the service user's reach, a command's temporary work folder): the watcher
+removes them at the end of the pipe, after the servers are stopped, so that a killed launcher
+leaves no server files behind either; one the launcher decides to keep (a failed run's folder,
+for its logs) is unregistered first.
 
 The watcher runs as this file with the standard library only (``python -I _lifeline.py``), in
 its own session, so that a Ctrl-C or a kill of the launcher's group leaves it to do its work.
@@ -124,6 +126,15 @@ class Lifeline:
         with self._lock:
             self._directories.append(where)
             self._send(f"d {where}\n")
+
+    def keep(self, path: str | os.PathLike[str]) -> None:
+        """Leave the directory tree ``path`` in place after all (a failed run's folder, kept
+        for its logs): undoes :meth:`remove_at_end`."""
+        where = os.path.abspath(path)
+        with self._lock:
+            if where in self._directories:
+                self._directories = [d for d in self._directories if d != where]
+                self._send(f"k {where}\n")
 
     def forget(self, pid: int) -> None:
         """``pid`` has been stopped the normal way."""
@@ -259,6 +270,10 @@ def _main() -> None:
     for line in sys.stdin.buffer:
         if line.startswith(b"d /"):
             directories.append(line[2:].rstrip(b"\n"))
+            continue
+        if line.startswith(b"k /"):
+            kept = line[2:].rstrip(b"\n")
+            directories = [d for d in directories if d != kept]
             continue
         op, *args = line.split()
         if op == b"+" and len(args) == 3:

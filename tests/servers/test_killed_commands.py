@@ -1,0 +1,88 @@
+"""A command killed outright (SIGKILL, a CI job's timeout) leaves no temporary work folder behind:
+its servers' lifeline removes it after stopping them; a failed run's folder, kept for its logs,
+is unregistered first and stays."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from sloctl.servers._lifeline import Lifeline, alive
+from tests.fixtures.cli import SLOCTL
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.servers
+
+
+def test_a_folder_kept_after_all_stays_when_the_lifeline_ends(tmp_path: Path) -> None:
+    line = Lifeline(grace_seconds=1)
+    gone, kept = tmp_path / "removed", tmp_path / "kept for its logs"
+    for folder in (gone, kept):
+        folder.mkdir()
+    line.remove_at_end(gone)
+    line.remove_at_end(kept)
+    line.keep(kept)
+    watcher = line.watcher_pid
+    assert watcher is not None
+    line.close()
+    wait_until(lambda: not alive(watcher), timeout=20, what="the watcher's end")
+    assert not gone.exists() and kept.is_dir()
+
+
+def _listening(address: str) -> bool:
+    """Something accepts connections at ``address`` (``host:port`` or a URL)."""
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    assert url.hostname is not None and url.port is not None, address
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((url.hostname, url.port)) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.waits
+def test_a_killed_testbed_up_leaves_no_temporary_work_folder() -> None:
+    """Before, its folder (the databases, 56 MB) stayed in /tmp, the servers stopped by the
+    lifeline."""
+    # TMPDIR a folder PostgreSQL's user can traverse (pytest's tmp_path is 0700 down the tree)
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)
+    proc = subprocess.Popen(
+        [*SLOCTL, "testbed", "up", "--for", "120s"],
+        env={**os.environ, "TMPDIR": str(base)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        addresses: dict[str, str] = {}
+        deadline = time.monotonic() + 90
+        while "mongodb" not in addresses and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            name, _, address = line.strip().partition(" ")
+            addresses[name] = address.strip()
+        assert {"api", "postgres", "redis", "mongodb"} <= set(addresses), addresses
+        (folder,) = base.glob("sloctl-testbed-*")
+        proc.send_signal(signal.SIGKILL)  # no finally, no atexit runs in it
+        proc.wait(timeout=10)
+        wait_until(lambda: not folder.exists(), timeout=30, what=f"{folder} removed")
+        databases = [addresses[n] for n in ("postgres", "redis", "mongodb")]
+        wait_until(lambda: not any(_listening(a) for a in databases), timeout=15, what=f"{databases} stopped")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        shutil.rmtree(base, ignore_errors=True)
