@@ -420,6 +420,13 @@ def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
             " IP address of host) and cannot verify another name; remove serverName and give the"
             " server a certificate that names that IP address (subjectAltName IP:…)",
         )
+    ignored = _tls_settings_given(tls)
+    if kind is not Kind.HTTP and not tls.enabled and ignored:
+        t.problem(
+            "enabled",
+            f"target {name!r}: tls.enabled is false, so {', '.join(ignored)} would be ignored and the"
+            " probe would connect in plaintext: set enabled: true, or remove them",
+        )
     for key, given, other in (("certFile", tls.cert_file, "keyFile"), ("keyFile", tls.key_file, "certFile")):
         if given is None:
             continue
@@ -436,6 +443,39 @@ def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
     return tls
 
 
+def _tls_settings_given(tls: TlsConfig) -> list[str]:
+    """The keys of a ``tls`` mapping that only mean something over TLS, as written."""
+    given = {
+        "caFile": tls.ca_file is not None,
+        "serverName": tls.server_name is not None,
+        "insecureSkipVerify": tls.insecure_skip_verify,
+        "certFile": tls.cert_file is not None,
+        "keyFile": tls.key_file is not None,
+    }
+    return [key for key, set_ in given.items() if set_]
+
+
+def _http_tls(ctx: _Ctx, name: object, scheme: str, tls: TlsConfig) -> None:
+    """An http target's URL scheme decides TLS: a ``tls`` mapping that says otherwise (settings
+    for an http:// URL, or ``enabled: false`` for an https:// one) is an error, not ignored."""
+    t = ctx.sub("tls")
+    if t is None or scheme not in ("http", "https"):
+        return
+    said_on = tls.enabled and "enabled" in t.data  # enabled defaults to true under tls
+    if scheme == "http" and (ignored := _tls_settings_given(tls) + (["enabled: true"] if said_on else [])):
+        ctx.problem(
+            "tls",
+            f"target {name!r}: the URL is http://, so tls {', '.join(ignored)} would be ignored and the"
+            " probe would connect in plaintext: use an https:// URL, or remove tls",
+        )
+    elif scheme == "https" and not tls.enabled:
+        t.problem(
+            "enabled",
+            f"target {name!r}: kind http takes TLS from the URL, and it is https://: remove tls.enabled"
+            " (or use an http:// URL)",
+        )
+
+
 def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target:
     """An ``http`` target: its URL decides host, port and TLS."""
     url = ctx.str_("url")
@@ -450,6 +490,7 @@ def _http_target(ctx: _Ctx, common: dict[str, object], tls: TlsConfig) -> Target
             "credentials in the URL (user:password@) are not accepted: a password never lives in "
             "this file, and the probe would send it to the API as Basic auth; remove them",
         )
+    _http_tls(ctx, common["name"], parts.scheme, tls)
     common["tls"] = dataclasses.replace(tls, enabled=parts.scheme == "https")
     return Target(
         host=parts.hostname or "",
