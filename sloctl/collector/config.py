@@ -387,10 +387,6 @@ def _parse_target(ctx: _Ctx, defaults: _Defaults) -> Target:
     return _server_target(ctx, common)
 
 
-#: the kinds whose probe presents ``tls.certFile``: redis and http from the TLS context they are
-#: given, postgres and pgbouncer through libpq's ``sslcert``/``sslkey`` (pymongo takes its
-#: certificate from options this config does not pass yet)
-_CLIENT_CERT_KINDS = frozenset({Kind.REDIS, Kind.HTTP, Kind.POSTGRES, Kind.PGBOUNCER})
 #: the kinds whose client key libpq loads, and refuses when others may read it
 _LIBPQ_KINDS = frozenset({Kind.POSTGRES, Kind.PGBOUNCER})
 
@@ -427,16 +423,11 @@ def _tls(t: _Ctx, name: str, kind: Kind) -> TlsConfig:
             f"target {name!r}: tls.enabled is false, so {', '.join(ignored)} would be ignored and the"
             " probe would connect in plaintext: set enabled: true, or remove them",
         )
+    # Every kind presents a client certificate (mutual TLS): redis and http from the TLS context
+    # they are given, postgres and pgbouncer through libpq's sslcert/sslkey, mongodb through
+    # pymongo's tlsCertificateKeyFile (probes/mongodb.py).
     for key, given, other in (("certFile", tls.cert_file, "keyFile"), ("keyFile", tls.key_file, "certFile")):
-        if given is None:
-            continue
-        if kind not in _CLIENT_CERT_KINDS:
-            t.problem(
-                key,
-                f"target {name!r}: a client certificate (mutual TLS) is supported for kinds postgres,"
-                f" pgbouncer, redis and http, not {kind.value}: remove certFile and keyFile",
-            )
-        elif (tls.key_file if other == "keyFile" else tls.cert_file) is None:
+        if given is not None and (tls.key_file if other == "keyFile" else tls.cert_file) is None:
             t.problem(
                 key, f"target {name!r}: {key} needs {other}: a client certificate is given with its key"
             )

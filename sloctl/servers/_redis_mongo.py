@@ -195,12 +195,21 @@ class MongoServer(_HomeServer):
     startup_timeout = 30.0
 
     def __init__(
-        self, *, port: int, home: Path, test_commands: bool = False, tls: tuple[Path, Path] | None = None
+        self,
+        *,
+        port: int,
+        home: Path,
+        test_commands: bool = False,
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
     ) -> None:
         super().__init__(port=port, home=home)
         self.test_commands = test_commands
         self.tls = tls
         """(certificate, key) the server presents: its port speaks TLS alone; None: plaintext."""
+        self.client_ca = client_ca
+        """With ``tls``: the CA whose certificate the server requires of every client (mutual
+        TLS: SecantusDB's ``--tls-ca-file`` and ``--tls-require-client-cert``)."""
 
     @property
     def uri(self) -> str:
@@ -223,13 +232,16 @@ class MongoServer(_HomeServer):
             "256M",
             *(["--enable-test-commands"] if self.test_commands else []),
             *(["--tls-cert-file", str(self.tls[0]), "--tls-key-file", str(self.tls[1])] if self.tls else []),
+            *(["--tls-ca-file", str(self.client_ca), "--tls-require-client-cert"] if self.client_ca else []),
         ]
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     def _ready(self) -> bool:
-        """A ``ping`` through the OP_MSG protocol, without needing pymongo."""
+        """A ``ping`` through the OP_MSG protocol, without needing pymongo. A server that
+        requires a client certificate is ready once it refuses this check's TLS for having none
+        (TLS 1.3's ``certificate required`` alert: it took the handshake and judged it)."""
         try:
             raw = socket.create_connection((self.host, self.port), timeout=0.5)
             # wrap_socket takes raw over (raw is closed with it), or closes raw when it fails
@@ -237,7 +249,9 @@ class MongoServer(_HomeServer):
                 sock.sendall(_op_msg_ping())
                 header = sock.recv(16)
                 return len(header) == 16
-        except OSError:  # ssl.SSLError too
+        except ssl.SSLError as exc:
+            return self.client_ca is not None and exc.reason == "TLSV13_ALERT_CERTIFICATE_REQUIRED"
+        except OSError:
             return False
 
     def _wait_stopped(self, proc: subprocess.Popen[bytes]) -> None:
@@ -297,15 +311,22 @@ def start_mongodb(
     port: int | None = None,
     test_commands: bool = False,
     tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
 ) -> MongoServer:
     """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra).
     ``test_commands``: enable ``configureFailPoint`` (``failCommand``, for fault injection).
-    ``tls``: (certificate, key) PEM files it presents; its port then speaks TLS alone."""
+    ``tls``: (certificate, key) PEM files it presents; its port then speaks TLS alone.
+    ``client_ca`` (with ``tls``): it then requires every client's certificate, signed by that CA."""
+    if client_ca is not None and tls is None:
+        raise ValueError("client_ca needs tls: a client certificate is asked for in the TLS handshake")
     exe = Path(sys.executable).parent / "secantusd-py"
     if not exe.exists() and shutil.which("secantusd-py") is None:
         raise ServerStartError("SecantusDB not installed: pip install 'secantusdb==0.7.0b3' (the dev extra)")
     home = Path(workdir).resolve() / "mongodb"
     home.mkdir(parents=True, exist_ok=True)
     return start_on_free_port(
-        lambda chosen: MongoServer(port=chosen, home=home, test_commands=test_commands, tls=tls), port=port
+        lambda chosen: MongoServer(
+            port=chosen, home=home, test_commands=test_commands, tls=tls, client_ca=client_ca
+        ),
+        port=port,
     )

@@ -264,7 +264,7 @@ def test_a_client_certificate_is_loaded_at_check_time_with_its_key_and_named_at_
 ) -> None:
     """tls.certFile and tls.keyFile (mutual TLS): a missing file, a key that is not the
     certificate's, an encrypted key (OpenSSL would ask for its passphrase on the terminal) are
-    each an error at the field; the pair only together; only for the kinds that present it."""
+    each an error at the field; the pair only together; for every kind."""
     ca = make_ca(tmp_path, "ca")
     cert, key = issue_cert(tmp_path, ca, "client", client=True)
     other_key = issue_cert(tmp_path, ca, "other", client=True)[1]
@@ -302,22 +302,28 @@ def test_a_client_certificate_is_loaded_at_check_time_with_its_key_and_named_at_
         _err(
             f"""targets:
   - {{name: a, kind: redis, tls: {{certFile: {cert}}}}}
-  - {{name: b, kind: mongodb, tls: {{certFile: {cert}, keyFile: {key}}}}}
+  - {{name: b, kind: mongodb, tls: {{keyFile: {key}}}}}
 """
         )
     ).splitlines()
-    needs, unsupported_cert, unsupported_key = err
+    needs, needs_cert = err
     assert needs == (
         "t.yaml:4:34: targets[0].tls.certFile: target 'a': certFile needs keyFile:"
         " a client certificate is given with its key"
     ), needs
-    unsupported = (
-        "target 'b': a client certificate (mutual TLS) is supported for kinds postgres, pgbouncer,"
-        " redis and http, not mongodb: remove certFile and keyFile"
+    assert needs_cert.startswith("t.yaml:5:36: targets[1].tls.keyFile: target 'b': keyFile needs certFile"), (
+        needs_cert
     )
-    assert unsupported_cert == f"t.yaml:5:36: targets[1].tls.certFile: {unsupported}", unsupported_cert
-    assert unsupported_key.startswith("t.yaml:5:"), unsupported_key
-    assert unsupported_key.endswith(f": targets[1].tls.keyFile: {unsupported}"), unsupported_key
+
+
+def test_every_kind_takes_a_client_certificate(tmp_path: Path) -> None:
+    """mongodb too, since stop 54 (tests/collector/test_mongodb_client_cert.py); it refused them."""
+    cert, key = issue_cert(tmp_path, make_ca(tmp_path, "ca"), "client", client=True)
+    for kind in ("postgres, user: u, database: d", "pgbouncer, user: u, database: d", "mongodb", "redis"):
+        target = f"{{name: e, kind: {kind}, tls: {{certFile: {cert}, keyFile: {key}}}}}"
+        loaded = load_config_text(HEAD + f"targets:\n  - {target}\n", "t.yaml")
+        check_tls_files(loaded)
+        assert (loaded.targets[0].tls.cert_file, loaded.targets[0].tls.key_file) == (str(cert), str(key))
 
 
 def test_every_shape_mistake_is_reported_at_once_each_at_its_line_and_column() -> None:

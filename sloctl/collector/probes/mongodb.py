@@ -6,13 +6,20 @@ connection handshake — server selection, ``hello``, TLS when configured and SC
 ``hello`` round trip that also tells the role; ``query`` is ``ping`` plus ``serverStatus``
 (connections), and ``hello`` on a kept connection (its role now); ``canary`` an upsert with
 ``w: majority`` then a read-back.
+
+A client certificate (``tls.certFile`` and ``tls.keyFile``) reaches pymongo as the one PEM file
+its ``tlsCertificateKeyFile`` takes, certificate and key together: when they are two files, the
+probe joins them in an in-memory file of its own (``memfd_create``, read through
+``/proc/self/fd``), so that the key is never copied to disk and goes with the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pymongo
@@ -49,6 +56,7 @@ class MongoProbe(DatabaseProbe):
         self._client: AsyncMongoClient[dict[str, object]] | None = None
         self._budget = access.target.timeout
         self._rec: PhaseRecorder | None = None
+        self._certificate_fd: int | None = None  # the joined certificate and key, when made
 
     def app_name(self) -> str:
         """Lets fault tests aim a ``failCommand`` at this probe only."""
@@ -64,6 +72,8 @@ class MongoProbe(DatabaseProbe):
             kwargs.update(tls=True, tlsAllowInvalidCertificates=t.tls.insecure_skip_verify)
             if t.tls.ca_file:
                 kwargs["tlsCAFile"] = t.tls.ca_file
+            if t.tls.cert_file and t.tls.key_file:
+                kwargs["tlsCertificateKeyFile"] = self._certificate_key_file(t.tls.cert_file, t.tls.key_file)
         return AsyncMongoClient(
             host=address,
             port=t.port,
@@ -79,6 +89,22 @@ class MongoProbe(DatabaseProbe):
             retryWrites=False,
             **kwargs,  # type: ignore[arg-type]
         )
+
+    def _certificate_key_file(self, cert_file: str, key_file: str) -> str:
+        """One file with the client certificate and its key, as pymongo takes them: the
+        certificate file itself when it holds the key too, else an in-memory join of the two,
+        made once (the check loaded the pair; a file unreadable since fails the run: ``tls``)."""
+        if os.path.abspath(cert_file) == os.path.abspath(key_file):
+            return cert_file
+        if self._certificate_fd is None:
+            try:
+                joined = Path(cert_file).read_bytes().rstrip(b"\n") + b"\n" + Path(key_file).read_bytes()
+            except OSError as exc:
+                raise ProbeFailure(Reason.TLS, f"cannot read the client certificate or key: {exc}") from exc
+            fd = os.memfd_create(f"sloctl-{self.target.name}-client-pem", os.MFD_CLOEXEC)
+            os.write(fd, joined)
+            self._certificate_fd = fd
+        return f"/proc/self/fd/{self._certificate_fd}"
 
     async def run(self, rec: PhaseRecorder) -> ProbeReport:
         reused = self._client is not None and self.mode is ConnectionMode.WARM
@@ -178,18 +204,37 @@ class MongoProbe(DatabaseProbe):
             done, _pending = await asyncio.wait({task}, timeout=min(0.05, left))
             if done:
                 return True
-            if (said := self._unverified_certificate()) is not None:
+            if (said := self._refused_tls()) is not None:
                 self._abandon(task)
                 raise ProbeFailure(Reason.TLS, said)
         return task.done()
 
-    def _unverified_certificate(self) -> str | None:
-        """What pymongo's monitor said of a server certificate it could not verify, if it did."""
+    def _refused_tls(self) -> str | None:
+        """What pymongo's monitor said of a TLS handshake that waiting will not mend, if it did:
+        a server certificate it could not verify, or a server that refused the client's: none
+        given (TLS 1.3's ``certificate required`` alert), or one it does not trust (it ends the
+        connection right after the handshake: judged so only while the run opens its connection,
+        for a target that presents a certificate)."""
         if self._client is None:
             return None
+        tls = self.target.tls
+        opening = self._rec is not None and self._rec.current is Phase.AUTH
         for server in self._client.topology_description.server_descriptions().values():
-            if server.error is not None and "certificate verify failed" in str(server.error).lower():
-                return f"{type(server.error).__name__}: {server.error}"
+            if server.error is None:
+                continue
+            said = f"{type(server.error).__name__}: {server.error}"
+            text = str(server.error).lower()
+            if "certificate verify failed" in text:
+                return said
+            if "certificate required" in text:
+                return f"{said}: the server requires a client certificate (tls.certFile and tls.keyFile)"
+            ended = "eof occurred in violation of protocol" in text or "connection is already closed" in text
+            if ended and opening and tls.enabled and tls.cert_file is not None:
+                return (
+                    f"{said}: the server ended the connection right after the TLS handshake, before its"
+                    " first answer, as one that requires a client certificate does when it does not"
+                    " trust the one it got"
+                )
         return None
 
     def _slow_server(self, said: str, cause: BaseException | None = None) -> None:
@@ -248,6 +293,9 @@ class MongoProbe(DatabaseProbe):
     async def close(self) -> None:
         await self._drop()
         await self._cleanups.wait(timeout=10.0)
+        if self._certificate_fd is not None:
+            os.close(self._certificate_fd)
+            self._certificate_fd = None
 
 
 async def _ended(task: asyncio.Task[Any]) -> None:
