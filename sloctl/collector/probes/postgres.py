@@ -45,6 +45,10 @@ from sloctl.contract import Phase, Reason, Role
 
 __all__ = ["PgBouncerProbe", "PostgresProbe", "interruptible"]
 
+#: libpq 16 or later: ``sslcertmode`` and ``sslrootcert=system`` (psycopg's binary wheels carry
+#: a newer one; a system libpq may be older, and its probes keep libpq's defaults)
+_LIBPQ_16 = psycopg.pq.version() >= 160000
+
 T = TypeVar("T")
 
 _SATURATION_SQL = (
@@ -155,10 +159,18 @@ class PostgresProbe(DatabaseProbe):
         }
         if t.tls.enabled and t.tls.ca_file:
             params["sslrootcert"] = t.tls.ca_file
+        elif t.tls.enabled and _LIBPQ_16:
+            # the system's trusted CAs, as the other kinds' probes use without a caFile (libpq's
+            # own default is ~/.postgresql/root.crt, and the run failed where it is missing)
+            params["sslrootcert"] = "system"
         if t.tls.enabled and t.tls.cert_file:
             # the client certificate (``cert`` or ``clientcert=verify-full`` in pg_hba.conf);
             # its files were checked when the config was (mode 0600 included, as libpq wants)
             params["sslcert"], params["sslkey"] = t.tls.cert_file, t.tls.key_file
+        elif _LIBPQ_16:
+            # none: libpq would otherwise present ~/.postgresql/postgresql.crt (or $PGSSLCERT)
+            # when the server asks, a certificate the targets file does not name
+            params["sslcertmode"] = "disable"
         if password is not None:
             params["password"] = password
         return psycopg.conninfo.make_conninfo("", **{k: v for k, v in params.items() if v is not None})
