@@ -139,6 +139,28 @@ def quiet_collector(
     )
 
 
+def runs_of_each(
+    config_text: str,
+    file: str,
+    *,
+    logger: str,
+    runs: int = 1,
+    timeout: float = 30,
+    secrets: dict[tuple[str, str], str] | None = None,
+) -> dict[str, list[RunResult]]:
+    """Each target's first runs (``runs`` of each at least) by a :func:`quiet_collector` of
+    ``config_text``, stopped once they are in."""
+
+    async def main() -> dict[str, list[RunResult]]:
+        collector = quiet_collector(config_text, file, logger=logger, secrets=secrets)
+        async with collector:
+            return await histories_when(
+                collector, lambda counts: min(counts) >= runs, timeout=timeout, what=f"{runs} run(s) of each"
+            )
+
+    return asyncio.run(main())
+
+
 async def histories_when(
     collector: Collector, enough: Callable[[list[int]], bool], *, timeout: float, what: str
 ) -> dict[str, list[RunResult]]:

@@ -3,21 +3,19 @@
 ``--tls-require-client-cert``), with a private CA made by ``openssl`` on the spot. The probe
 presents ``tls.certFile`` with ``tls.keyFile`` (joined in memory for pymongo, or one file that
 holds both) and passes, cold and warm; without a certificate, or with one from another CA, the
-run is reason ``tls`` long before the deadline, saying why. Before, a mongodb target refused
+run is reason ``tls`` well before the deadline, saying why. Before, a mongodb target refused
 ``certFile`` and ``keyFile`` and could not probe such a server at all."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sloctl.collector.runner import RunResult
 from sloctl.servers import MongoServer, start_mongodb
-from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.collector.helpers import collector_config, runs_of_each
 from tests.fixtures.certs import Pki, make_pki
 
 pytestmark = pytest.mark.servers
@@ -57,15 +55,7 @@ def test_a_mongodb_that_requires_a_client_certificate_gets_the_targets_and_refus
         f"interval: {(DEADLINE + 0.5) * 1000:.0f}ms, timeout: {DEADLINE:g}s, connections: [cold]",
     )
     fds_before = set(os.listdir("/proc/self/fd"))
-
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "mongo-mtls.yaml", logger="sloctl.collector.mongomtls")
-        async with collector:
-            return await histories_when(
-                collector, lambda counts: min(counts) >= 2, timeout=60, what="two runs of each"
-            )
-
-    history = asyncio.run(main())
+    history = runs_of_each(config, "mongo-mtls.yaml", logger="sloctl.collector.mongomtls", runs=2, timeout=60)
     mutual, one_file = history["mutual"], history["one-file"]
     assert mutual and all(r.ok for r in mutual), [r.error for r in mutual]
     assert {r.connection for r in mutual} == {"cold", "warm"}, mutual
@@ -73,11 +63,13 @@ def test_a_mongodb_that_requires_a_client_certificate_gets_the_targets_and_refus
     assert one_file and all(r.ok for r in one_file), [r.error for r in one_file]
     none, stranger = history["none"], history["stranger"]
     assert {r.reason for r in none} == {"tls"}, [(r.reason, r.error) for r in none]
-    assert all(r.error and "the server requires a client certificate" in r.error for r in none), none
+    assert all(r.error and "requires a client certificate" in r.error for r in none), none
     assert {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
     assert all(r.error and "does not trust the one it got" in r.error for r in stranger), stranger
-    assert all(r.durations["total"] < DEADLINE / 2 for r in none + stranger), [
-        r.durations for r in none + stranger
+    # Well before the deadline: as soon as pymongo's monitor says why (0.06–0.6 s seen), at the
+    # latest when its server selection gives up (half the deadline; 2.08 s seen once in 16 runs)
+    assert all(r.durations["total"] < DEADLINE * 0.75 for r in none + stranger), [
+        (r.target, r.durations, r.error) for r in none + stranger
     ]
     # the in-memory joins went with the probes that made them
     assert set(os.listdir("/proc/self/fd")) <= fds_before | {"0", "1", "2"}

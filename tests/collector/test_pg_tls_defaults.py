@@ -8,7 +8,6 @@ PostgreSQL that requires a client certificate, ``HOME`` pointed at a folder of t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from sloctl.collector.runner import RunResult
 from sloctl.servers import PostgresServer, start_postgres
-from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.collector.helpers import collector_config, runs_of_each
 from tests.fixtures.certs import Pki, make_pki
 
 pytestmark = pytest.mark.servers
@@ -41,12 +40,7 @@ def cert_postgres(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterato
 def _runs(target: str) -> list[RunResult]:
     config = collector_config([target], "interval: 2s, timeout: 1500ms, connections: [cold]")
 
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "pg-defaults.yaml", logger="sloctl.collector.pgdefaults")
-        async with collector:
-            return await histories_when(collector, lambda counts: min(counts) >= 1, timeout=30, what="a run")
-
-    (runs,) = asyncio.run(main()).values()
+    (runs,) = runs_of_each(config, "pg-defaults.yaml", logger="sloctl.collector.pgdefaults").values()
     return runs
 
 

@@ -35,6 +35,7 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     close_quietly,
     connection_lifetime,
+    refused_after_handshake,
     retry_stale_once,
     tcp_connect,
 )
@@ -204,17 +205,17 @@ class MongoProbe(DatabaseProbe):
             done, _pending = await asyncio.wait({task}, timeout=min(0.05, left))
             if done:
                 return True
-            if (said := self._refused_tls()) is not None:
+            if (refused := self._refused_tls()) is not None:
                 self._abandon(task)
-                raise ProbeFailure(Reason.TLS, said)
+                raise refused
         return task.done()
 
-    def _refused_tls(self) -> str | None:
-        """What pymongo's monitor said of a TLS handshake that waiting will not mend, if it did:
-        a server certificate it could not verify, or a server that refused the client's: none
-        given (TLS 1.3's ``certificate required`` alert), or one it does not trust (it ends the
-        connection right after the handshake: judged so only while the run opens its connection,
-        for a target that presents a certificate)."""
+    def _refused_tls(self) -> ProbeFailure | None:
+        """Reason ``tls`` for what pymongo's monitor said of a TLS handshake that waiting will
+        not mend, if it did: a server certificate it could not verify, or a server that refused
+        the client's: none given (TLS 1.3's ``certificate required`` alert), or one it does not
+        trust; the server then often just ends the connection right after the handshake, judged
+        so while the run opens its connection (:func:`refused_after_handshake`)."""
         if self._client is None:
             return None
         tls = self.target.tls
@@ -225,16 +226,13 @@ class MongoProbe(DatabaseProbe):
             said = f"{type(server.error).__name__}: {server.error}"
             text = str(server.error).lower()
             if "certificate verify failed" in text:
-                return said
+                return ProbeFailure(Reason.TLS, said)
             if "certificate required" in text:
-                return f"{said}: the server requires a client certificate (tls.certFile and tls.keyFile)"
+                needs = "the server requires a client certificate (tls.certFile and tls.keyFile)"
+                return ProbeFailure(Reason.TLS, f"{said}: {needs}")
             ended = "eof occurred in violation of protocol" in text or "connection is already closed" in text
-            if ended and opening and tls.enabled and tls.cert_file is not None:
-                return (
-                    f"{said}: the server ended the connection right after the TLS handshake, before its"
-                    " first answer, as one that requires a client certificate does when it does not"
-                    " trust the one it got"
-                )
+            if ended and opening and tls.enabled:
+                return refused_after_handshake(tls, server.error)
         return None
 
     def _slow_server(self, said: str, cause: BaseException | None = None) -> None:
