@@ -65,11 +65,11 @@ def test_a_mongodb_that_requires_a_client_certificate_gets_the_targets_and_refus
     assert {r.reason for r in none} == {"tls"}, [(r.reason, r.error) for r in none]
     assert all(r.error and "requires a client certificate" in r.error for r in none), none
     assert {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
-    assert all(r.error and "does not trust the one it got" in r.error for r in stranger), stranger
-    # Well before the deadline: as soon as pymongo's monitor says why (0.06–0.6 s seen), at the
-    # latest when its server selection gives up (half the deadline; 2.08 s seen once in 16 runs)
-    assert all(r.durations["total"] < DEADLINE * 0.75 for r in none + stranger), [
-        (r.target, r.durations, r.error) for r in none + stranger
-    ]
+    assert all(r.error and "does not trust" in r.error for r in stranger), stranger
+    # Well before the deadline: as soon as pymongo's monitor says why (0.05–0.6 s seen), at the
+    # latest when its server selection gives up: half the deadline and a monitor's beat (2.08 s seen)
+    refused = none + stranger
+    late = [(r.target, r.durations, r.error) for r in refused if r.durations["total"] >= DEADLINE * 0.75]
+    assert not late, late
     # the in-memory joins went with the probes that made them
     assert set(os.listdir("/proc/self/fd")) <= fds_before | {"0", "1", "2"}

@@ -214,8 +214,9 @@ class MongoProbe(DatabaseProbe):
         """Reason ``tls`` for what pymongo's monitor said of a TLS handshake that waiting will
         not mend, if it did: a server certificate it could not verify, or a server that refused
         the client's: none given (TLS 1.3's ``certificate required`` alert), or one it does not
-        trust; the server then often just ends the connection right after the handshake, judged
-        so while the run opens its connection (:func:`refused_after_handshake`)."""
+        trust (``unknown ca``); the server often just ends the connection right after the
+        handshake instead, judged so while the run opens its connection
+        (:func:`refused_after_handshake`)."""
         if self._client is None:
             return None
         tls = self.target.tls
@@ -230,6 +231,9 @@ class MongoProbe(DatabaseProbe):
             if "certificate required" in text:
                 needs = "the server requires a client certificate (tls.certFile and tls.keyFile)"
                 return ProbeFailure(Reason.TLS, f"{said}: {needs}")
+            if "alert unknown ca" in text or "alert bad certificate" in text:
+                distrusted = f"the server does not trust tls.certFile {tls.cert_file}"
+                return ProbeFailure(Reason.TLS, f"{said}: {distrusted}")
             ended = "eof occurred in violation of protocol" in text or "connection is already closed" in text
             if ended and opening and tls.enabled:
                 return refused_after_handshake(tls, server.error)
