@@ -3,7 +3,13 @@ each job's shell steps (GitHub Actions ``run:``, GitLab CI ``script:``) run in o
 workflow's variables, the install steps left out (this machine has what they install). The
 service under test starts in the job, the load test passes its SLO gates, a violated gate fails
 the step, the game-day suite runs on a rig, and the reports are where the artifact steps upload
-them from."""
+them from.
+
+The two files' jobs run the same command lines but one, the line that carries the testbed's
+addresses to the load test (``$GITHUB_ENV`` in GitHub Actions, ``set -a; .`` in GitLab CI's one
+shell), which :func:`test_the_two_examples_run_the_same_commands` checks without running them: so
+each file's load-test job runs (each carries the addresses its own way), and the violated gate
+and the game-day job, whose lines are the same in both, run once, on the GitHub Actions file."""
 
 from __future__ import annotations
 
@@ -31,6 +37,14 @@ EXAMPLES = ROOT / "docs" / "examples"
 #: test worker; tests/loadtest/test_gated_run.py holds a 30 s run to the SLOs); the game days as
 #: a dry run (the five run for real in tests/chaos/test_gameday.py, about 45 minutes)
 QUICK = {"LOADTEST_DURATION": "10s", "LOADTEST_EXTRA": "--users 4", "GAMEDAY_FLAGS": "--dry-run"}
+#: the file the jobs whose command lines are the same in both run on, once
+ONE_EXAMPLE = "github-actions-drills.yml"
+#: the one line by which the two files' load-test jobs differ: how the testbed's addresses reach
+#: the load test (a GitHub Actions step's environment ends with it; GitLab runs one shell)
+CARRY_ENV = {
+    "github-actions-drills.yml": 'cat .sloctl/testbed.env >> "$GITHUB_ENV"',
+    "gitlab-ci-drills.yml": "set -a; . .sloctl/testbed.env; set +a",
+}
 
 
 def _github_steps(job: dict[str, Any]) -> list[str]:
@@ -145,6 +159,47 @@ def _run_job(example: str, runner: Runner, name: str) -> dict[str, Any]:
     return job
 
 
+def _commands(example: str, job: dict[str, Any]) -> list[str]:
+    """The job's shell command lines as a runner runs them, install steps left out, each with
+    its whitespace collapsed (a folded YAML line reads as one, as does a line continued by a
+    backslash)."""
+    steps = (step.replace("\\\n", " ") for step in _steps(example, job))
+    lines = (line.strip() for step in steps for line in step.splitlines())
+    return [" ".join(line.split()) for line in lines if line and not line.startswith("#")]
+
+
+def test_the_two_examples_run_the_same_commands() -> None:
+    """The lines the other tests run once are the same in both files: the load-test job's differ
+    by the line carrying the testbed's addresses alone, the game-day job's not at all; each job
+    ends with the command whose exit code is the job's, and neither tolerates its failure."""
+    github, gitlab = (_jobs(name)[0] for name in CARRY_ENV)
+    commands = {
+        name: {job: _commands(name, jobs[job]) for job in ("loadtest", "gamedays")}
+        for name, jobs in zip(CARRY_ENV, (github, gitlab), strict=True)
+    }
+    for name, carry in CARRY_ENV.items():
+        assert commands[name]["loadtest"].count(carry) == 1, (name, commands[name]["loadtest"])
+        commands[name]["loadtest"].remove(carry)
+        assert commands[name]["loadtest"][-1].startswith("sloctl loadtest "), commands[name]
+        assert commands[name]["gamedays"][-1].startswith("sloctl gameday suite "), commands[name]
+    assert commands["github-actions-drills.yml"] == commands["gitlab-ci-drills.yml"]
+    tolerant = [
+        ("continue-on-error", job)
+        for job in github.values()
+        for x in (job, *job["steps"])
+        if x.get("continue-on-error")
+    ]
+    tolerant += [("allow_failure", job) for job in gitlab.values() if job.get("allow_failure")]
+    tolerant += [
+        ("|| true", line)
+        for jobs in commands.values()
+        for lines in jobs.values()
+        for line in lines
+        if "|| true" in line
+    ]
+    assert not tolerant, tolerant
+
+
 @pytest.fixture
 def runner(example: str, workdir: Path) -> Iterator[Runner]:
     _, variables = _jobs(example)
@@ -164,10 +219,13 @@ def test_the_load_test_job_passes_its_slo_gates_and_leaves_its_report_for_the_ar
         assert any((workdir / path).glob("*.json")) and any((workdir / path).glob("*.html")), path
 
 
+@pytest.mark.parametrize("example", [ONE_EXAMPLE])
 def test_a_violated_load_test_gate_fails_the_job(example: str, runner: Runner, workdir: Path) -> None:
     jobs, _ = _jobs(example)
     runner.env["LOADTEST_EXTRA"] += " --threshold p(95)<0.001"  # no API answers in a microsecond
-    runner.env["LOADTEST_DURATION"] = "5s"  # the gate fails on the first answer's latency
+    # The gate fails on the first answer's latency: a second of load (the users' first requests,
+    # their projects provisioned) is all it takes.
+    runner.env["LOADTEST_DURATION"] = "1s"
     steps = _steps(example, jobs["loadtest"])
     results = [runner.run(step) for step in steps]
     assert results[-1].returncode == 1, (results[-1].stdout, results[-1].stderr)
@@ -178,6 +236,7 @@ def test_a_violated_load_test_gate_fails_the_job(example: str, runner: Runner, w
     assert any(t["limit"] == 0.001 and t["percentile"] == 95 for t in failed), failed
 
 
+@pytest.mark.parametrize("example", [ONE_EXAMPLE])
 def test_the_game_day_job_starts_a_rig_and_runs_the_schedule_as_a_suite(
     example: str, runner: Runner, workdir: Path
 ) -> None:
