@@ -109,7 +109,8 @@ def test_a_30_second_steady_load_test_holds_the_slos_and_leaves_nothing_behind(
 
 
 def test_distributed_mode_with_two_workers_and_a_violated_gate_exits_1(loadtest: LoadTest) -> None:
-    flags = {"slos": SLOS, "duration": "20s", "processes": 2, "users": 4, "max-requests": 200}
+    # 4 users at 10 requests/s each: the 200 requests in some 5 s (at the default 5/s, 10 s)
+    flags = {"slos": SLOS, "duration": "20s", "processes": 2, "users": 4, "user-rps": 10, "max-requests": 200}
     code, out, report = loadtest("steady", threshold="max<0.5", **flags)
     assert code == 1, out
     assert report["run"] == {"distributed": "True", "workers": "2"}

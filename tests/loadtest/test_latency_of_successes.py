@@ -33,7 +33,7 @@ def _answer(request: StubRequest) -> Answer:
 def test_latency_gates_read_the_successful_requests_while_failures_count_for_availability(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], processes: int
 ) -> None:
-    flags = ["--duration", "20s", "--users", "4", "--max-requests", "200"]
+    flags = ["--duration", "20s", "--users", "8", "--max-requests", "200"]
     flags += ["--threshold", "p(95)<100", "--threshold", "max<300", "--threshold", "failure_ratio<0.9"]
     if processes > 1:
         flags += ["--processes", str(processes)]
@@ -46,7 +46,7 @@ def test_latency_gates_read_the_successful_requests_while_failures_count_for_ava
     assert gates["max < 300"]["passed"], gates
     assert "successful requests of" in gates["p(95) < 100"]["note"], gates
     assert 0.3 < gates["failure_ratio < 0.9"]["value"] < 0.7, gates
-    # 200 requests at some 20 a second: stopped early, and the report says how long it ran
+    # 200 requests at some 40 a second: stopped early, and the report says how long it ran
     # (it said the 20 s asked, as for a run interrupted at 10 s of 60)
     assert report["stopped_by"] == "max_requests" and report["duration_seconds"] == 20, report["stopped_by"]
     assert 0 < report["ran_seconds"] < 20, report["ran_seconds"]
