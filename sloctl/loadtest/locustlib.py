@@ -41,6 +41,7 @@ from typing import Any
 
 import gevent
 import gevent.pool
+import locust.runners
 import locust.stats
 from locust import FastHttpUser, LoadTestShape, constant, constant_throughput, events, task
 from locust.env import Environment
@@ -76,6 +77,12 @@ GUARD = ProcessGuard(
 GUARD.install()
 
 SAMPLE_SECONDS = 1.0
+#: In distributed mode a worker sends its statistics to the master this often (seconds): once
+#: per sample, so that every sample of the master's time series, the ``--max-requests`` bound and
+#: a breakpoint step's judgement read the load up to the last second. Locust's default (3 s, its
+#: ``WORKER_REPORT_INTERVAL``, which no flag sets) left two samples of three empty, ran up to 3 s
+#: of load past the bound, and judged a step on statistics up to 3 s old.
+locust.runners.WORKER_REPORT_INTERVAL = SAMPLE_SECONDS
 #: below this many milliseconds a response time is kept to the millisecond (above, to 100 ms)
 EXACT_BELOW_MS = 10_000
 
