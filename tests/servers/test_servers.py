@@ -15,6 +15,8 @@ import psycopg
 import pymongo
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from sloctl.servers import (
     MongoServer,
@@ -76,7 +78,8 @@ def test_pgbouncer_rejects_a_wrong_password(pgbouncer_server: PgBouncerServer) -
 
 def test_redis_requires_its_password(redis_server: RedisServer) -> None:
     assert redis.Redis.from_url(redis_server.url).ping() is True
-    anonymous = redis.Redis(host=redis_server.host, port=redis_server.port)
+    # No retries: redis-py 8 retries a refused handshake three times with back-off (4 s).
+    anonymous = redis.Redis(host=redis_server.host, port=redis_server.port, retry=Retry(NoBackoff(), 0))
     with pytest.raises(redis.AuthenticationError):
         anonymous.ping()
     anonymous.close()
