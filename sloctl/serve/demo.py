@@ -39,6 +39,8 @@ from sloctl.servers import ServerStartError, remove_at_exit
 from sloctl.servers._process import wait_until
 from sloctl.shelf import PrometheusEngine
 
+from .server import STOP_POLL_SECONDS
+
 __all__ = ["AHEAD", "DemoError", "LiveFeeds", "demo", "demo_items"]
 
 AHEAD = 2 * HOUR
@@ -260,7 +262,9 @@ def _serving(live: LiveFeeds) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, name="sloctl-demo-feeds", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(STOP_POLL_SECONDS,), name="sloctl-demo-feeds", daemon=True
+    )
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}"
