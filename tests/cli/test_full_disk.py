@@ -18,6 +18,7 @@ import pytest
 
 from sloctl.files import write_text
 from tests.fixtures.cli import run_sloctl
+from tests.fixtures.stub_http import STOP_POLL_SECONDS
 from tests.paths import ROOT
 
 
@@ -86,7 +87,7 @@ def test_load_test_results_on_a_full_disk_name_their_file(full_disk: Path) -> No
     report_dir = full_disk / "lt"
     flags = ("--threshold", "p(95)<200", "--duration", "1s", "--users", "1", "--report-dir", str(report_dir))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(STOP_POLL_SECONDS,), daemon=True).start()
     try:
         done = run_sloctl(
             "loadtest", "steady", "--host", f"http://127.0.0.1:{server.server_address[1]}", *flags

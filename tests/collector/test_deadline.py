@@ -40,6 +40,7 @@ from tests.collector.helpers import (
     quiet_collector,
 )
 from tests.fixtures.certs import Pki
+from tests.fixtures.stub_http import STOP_POLL_SECONDS
 from tests.waiting import wait_until
 
 pytestmark = frozen_servers_module("collector-deadline")
@@ -108,7 +109,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, redis_pki: Pki) -> Iterato
     tls.load_cert_chain(*redis_pki.server)
     https.socket = tls.wrap_socket(https.socket, server_side=True)
     for server in (http, https):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(STOP_POLL_SECONDS,), daemon=True).start()
     try:
         with (
             breakable_servers(workdir, pg_password=PG_PASSWORD, rd_password=RD_PASSWORD) as db,

@@ -15,13 +15,14 @@ import sloctl.loadtest.runner
 from sloctl.cli.main import main
 from sloctl.loadtest.results import RouteStats, RunStats, evaluate
 from sloctl.loadtest.thresholds import parse_threshold
+from tests.fixtures.stub_http import STOP_POLL_SECONDS
 
 
 @pytest.fixture
 def answering() -> Iterator[str]:
     """A loopback HTTP server that answers anything (404): something listens at --host."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_SECONDS,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
