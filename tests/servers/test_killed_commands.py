@@ -10,14 +10,13 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from sloctl.servers._lifeline import Lifeline, alive
-from tests.fixtures.cli import SLOCTL
+from tests.fixtures.cli import SLOCTL, printed_addresses
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -63,15 +62,7 @@ def test_a_killed_testbed_up_leaves_no_temporary_work_folder() -> None:
         text=True,
     )
     try:
-        assert proc.stdout is not None
-        addresses: dict[str, str] = {}
-        deadline = time.monotonic() + 90
-        while "mongodb" not in addresses and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            name, _, address = line.strip().partition(" ")
-            addresses[name] = address.strip()
+        addresses = printed_addresses(proc, last="mongodb", timeout=90)
         assert {"api", "postgres", "redis", "mongodb"} <= set(addresses), addresses
         (folder,) = base.glob("sloctl-testbed-*")
         proc.send_signal(signal.SIGKILL)  # no finally, no atexit runs in it

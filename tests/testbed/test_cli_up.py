@@ -28,7 +28,7 @@ from sloctl.cli.main import main
 from sloctl.collector.config import load_config
 from sloctl.contract import TIERS
 from sloctl.servers.prometheus import start_prometheus
-from tests.fixtures.cli import SLOCTL
+from tests.fixtures.cli import SLOCTL, printed_addresses
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -60,18 +60,9 @@ def test_testbed_up_serves_the_api_and_stops_every_server_on_sigterm(tmp_path: P
         stderr=subprocess.PIPE,
         text=True,
     )
-    urls: dict[str, str] = {}
-    printed: list[str] = []
     try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 60
-        while len(urls) < 7 and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            printed.append(line)
-            name, _, url = line.strip().partition(" ")
-            urls[name] = url.strip()
+        urls = printed_addresses(proc, last="config")
+        printed = [f"{name} {address}" for name, address in urls.items()]
         assert set(urls) == {"api", "metrics", "postgres", "pgbouncer", "redis", "mongodb", "config"}
         config = Path(urls.pop("config"))
         for url in urls.values():
@@ -104,7 +95,7 @@ def test_testbed_up_passes_its_backup_flags_to_the_api_it_starts(tmp_path: Path)
     argv += ["--write-config", str(tmp_path / "config"), "--rules", str(ROOT / "rules")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        urls = _printed_urls(proc)
+        urls = printed_addresses(proc, last="config")
         targets = json.loads((Path(urls["config"]) / "targets.json").read_text())
         with httpx.Client(base_url=urls["api"], timeout=10) as api:
             project = api.post("/v1/projects", json={"name": "backup_flags"}).json()
@@ -143,21 +134,6 @@ def test_testbed_up_passes_its_backup_flags_to_the_api_it_starts(tmp_path: Path)
 def _ended(api: httpx.Client, location: str) -> dict[str, object] | None:
     job: dict[str, object] = api.get(location).json()
     return job if job["status"] in ("done", "failed", "cancelled") else None
-
-
-def _printed_urls(proc: subprocess.Popen[str]) -> dict[str, str]:
-    """What ``testbed up --write-config`` printed: each server's address, and the config folder."""
-    assert proc.stdout is not None
-    urls: dict[str, str] = {}
-    deadline = time.monotonic() + 60
-    while "config" not in urls and time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        name, _, url = line.strip().partition(" ")
-        urls[name] = url.strip()
-    assert "config" in urls, urls
-    return urls
 
 
 def _assert_config_wires_the_testbed(config: Path, api: str, workdir: Path) -> None:
