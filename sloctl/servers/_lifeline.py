@@ -28,6 +28,7 @@ Linux only (``/proc``), like the launchers.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -168,9 +169,21 @@ class Lifeline:
 
     def _spawn(self) -> None:
         """A new watcher, told every registration kept here, and a thread that replaces it
-        should it die before this process (at most ``_REPLACEMENTS`` times)."""
+        should it die before this process (at most ``_REPLACEMENTS`` times).
+
+        The registrations go into the pipe before the watcher starts, when the pipe's buffer
+        holds them (it always has: some 50 bytes a registration, 64 KiB): were this process
+        killed the instant after the spawn, before telling them, the new watcher would read the
+        end of the pipe knowing nothing, and stop no server (seen once in a suite run, a test
+        killing the launcher as soon as the replaced watcher appeared)."""
         self._closed = False
         read, write = os.pipe()  # both ends close on exec: no other child holds the write end
+        told = [f"+ {p} {sig} {started}\n" for p, (sig, started) in self._servers.items()]
+        told += [f"d {where}\n" for where in self._directories]
+        data = "".join(told).encode()
+        early = bool(data) and len(data) <= fcntl.fcntl(write, fcntl.F_GETPIPE_SZ)
+        if early:
+            _write_all(write, data)  # into the buffer: no reader needed yet
         try:
             pid = os.posix_spawn(
                 sys.executable,
@@ -182,15 +195,16 @@ class Lifeline:
                 ],
                 setsid=True,
             )
+        except BaseException:
+            os.close(write)
+            raise
         finally:
             os.close(read)
         self._fd, self.watcher_pid = write, pid
-        told = [f"+ {p} {sig} {started}\n" for p, (sig, started) in self._servers.items()]
-        told += [f"d {where}\n" for where in self._directories]
-        if told:
+        if data and not early:
             # A failure here leaves the new watcher to its guard, which replaces it.
             with contextlib.suppress(OSError):
-                _write_all(write, "".join(told).encode())
+                _write_all(write, data)
         threading.Thread(target=self._guard, args=(pid,), name="sloctl-lifeline", daemon=True).start()
 
     def _guard(self, pid: int) -> None:

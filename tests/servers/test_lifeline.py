@@ -380,3 +380,37 @@ def test_every_server_of_a_killed_launcher_stops_and_its_files_go(tmp_path: Path
         wait_until(lambda: not any(alive(pid, began) for pid, began in processes), timeout=15)
         for home in outside:
             shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_new_watcher_knows_every_registration_before_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher may die the instant after starting a watcher (a replacement of a killed
+    one, seen once in a suite run): the registrations are in the pipe before the watcher runs,
+    so that even with nothing told after the spawn it stops the server. Before, they were
+    written after the spawn, and such a watcher read the end of the pipe knowing nothing."""
+    import sloctl.servers._lifeline as lifeline
+
+    spawned: list[int] = []
+    spawn, write_all = os.posix_spawn, lifeline._write_all
+
+    def spawn_and_mark(*args: object, **kwargs: object) -> int:
+        spawned.append(spawn(*args, **kwargs))  # type: ignore[arg-type]
+        return spawned[-1]
+
+    def dead_after_the_spawn(fd: int, data: bytes) -> None:
+        if spawned:
+            raise OSError("the launcher is gone: nothing it writes now arrives")
+        write_all(fd, data)
+
+    monkeypatch.setattr(os, "posix_spawn", spawn_and_mark)
+    monkeypatch.setattr(lifeline, "_write_all", dead_after_the_spawn)
+    line = Lifeline(grace_seconds=5)
+    server = _sleeper()
+    try:
+        line.watch(server.pid)
+        assert spawned, "the watch started a watcher"
+        line.close()
+        assert wait_until(lambda: server.poll() is not None, timeout=15), "the watcher stopped the server"
+        assert server.returncode == -signal.SIGTERM
+    finally:
+        server.kill()
+        server.wait()
