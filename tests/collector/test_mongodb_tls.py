@@ -8,15 +8,13 @@ MongoDB over TLS had no test."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from sloctl.collector.runner import RunResult
 from sloctl.servers import MongoServer, start_mongodb
-from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.collector.helpers import collector_config, runs_of_each
 from tests.fixtures.certs import issue_cert, make_ca
 
 pytestmark = pytest.mark.servers
@@ -58,14 +56,7 @@ def test_a_mongodb_over_tls_is_verified_against_tls_ca_file(
         f"interval: {(DEADLINE + 0.5) * 1000:.0f}ms, timeout: {DEADLINE:g}s, connections: [cold]",
     )
 
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "mongo-tls.yaml", logger="sloctl.collector.mongotls")
-        async with collector:
-            return await histories_when(
-                collector, lambda counts: min(counts) >= 2, timeout=60, what="two runs of each"
-            )
-
-    history = asyncio.run(main())
+    history = runs_of_each(config, "mongo-tls.yaml", logger="sloctl.collector.mongotls", runs=2, timeout=60)
     trusted, other_ca, plaintext = history["trusted"], history["other-ca"], history["plaintext"]
     assert trusted and all(r.ok for r in trusted), [r.error for r in trusted]
     assert {r.connection for r in trusted} == {"cold", "warm"}, trusted

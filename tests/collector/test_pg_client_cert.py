@@ -9,7 +9,6 @@ Before, a postgres target could not give a client certificate at all (an error a
 
 from __future__ import annotations
 
-import asyncio
 import os
 import pwd
 import shutil
@@ -22,7 +21,7 @@ import pytest
 from sloctl.collector.config import check_tls_files, load_config_text, tls_file_problems
 from sloctl.collector.runner import RunResult
 from sloctl.servers import PgBouncerServer, PostgresServer, start_pgbouncer, start_postgres
-from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.collector.helpers import collector_config, runs_of_each
 from tests.fixtures.certs import Pki, make_pki
 
 pytestmark = pytest.mark.servers
@@ -60,15 +59,7 @@ def _first_runs(config: str, secrets: dict[tuple[str, str], str], runs: int) -> 
     """At least ``runs`` runs of each target of ``config``, its TLS files checked first as
     ``sloctl collector run`` checks them."""
     check_tls_files(load_config_text(config, "pg-cert.yaml"))
-
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "pg-cert.yaml", logger="sloctl.collector.pgcert", secrets=secrets)
-        async with collector:
-            return await histories_when(
-                collector, lambda counts: min(counts) >= runs, timeout=30, what=f"{runs} run(s) of each"
-            )
-
-    return asyncio.run(main())
+    return runs_of_each(config, "pg-cert.yaml", logger="sloctl.collector.pgcert", secrets=secrets, runs=runs)
 
 
 def test_a_postgres_that_requires_a_client_certificate_takes_tls_cert_file_without_a_password(
@@ -207,12 +198,8 @@ def test_a_client_key_opened_to_others_after_the_check_is_reason_tls_at_once_nam
         "interval: 4s, timeout: 3s, connections: [cold]",
     )
 
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "pg-cert.yaml", logger="sloctl.collector.pgcertkey")
-        async with collector:
-            return await histories_when(collector, lambda counts: min(counts) >= 1, timeout=20, what="a run")
-
-    (run, *_more) = asyncio.run(main())["opened"]
+    history = runs_of_each(config, "pg-cert.yaml", logger="sloctl.collector.pgcertkey", timeout=20)
+    (run, *_more) = history["opened"]
     assert (run.ok, run.reason) == (False, "tls"), run
     assert run.error is not None and f'private key file "{key}" has group or world access' in run.error, run
     assert run.durations["total"] < 1.5, run.durations

@@ -15,7 +15,7 @@ import pytest
 from sloctl import contract
 from sloctl.collector.runner import RunResult
 from sloctl.servers import RedisServer, start_postgres
-from tests.collector.helpers import collector_config, histories_when, quiet_collector
+from tests.collector.helpers import collector_config, histories_when, quiet_collector, runs_of_each
 from tests.fixtures.certs import issue_cert, make_ca, make_cert
 from tests.fixtures.metrics import in_text
 
@@ -99,17 +99,9 @@ def test_a_postgres_certificate_is_verified_against_tls_server_name(tmp_path: Pa
             "interval: 4s, timeout: 3s, connections: [cold]",
         )
         secrets = {("named", "password"): pg.password, ("by-host", "password"): pg.password}
-
-        async def main() -> dict[str, list[RunResult]]:
-            collector = quiet_collector(
-                config, "pg-tls.yaml", logger="sloctl.collector.pgtls", secrets=secrets
-            )
-            async with collector:
-                return await histories_when(
-                    collector, lambda runs: min(runs) >= 1, timeout=20, what="a run of each"
-                )
-
-        history = asyncio.run(main())
+        history = runs_of_each(
+            config, "pg-tls.yaml", logger="sloctl.collector.pgtls", secrets=secrets, timeout=20
+        )
     finally:
         pg.stop()
     named, by_host = history["named"], history["by-host"]
@@ -197,15 +189,9 @@ def test_tls_to_a_plaintext_redis_is_reason_tls_at_once_and_a_wrong_password_the
         "interval: 2500ms, timeout: 2s, connections: [cold]",
     )
     secrets = {("tls", "password"): redis_server.password, ("badpw", "password"): "not-the-password"}
-
-    async def main() -> dict[str, list[RunResult]]:
-        collector = quiet_collector(config, "rd-tls.yaml", logger="sloctl.collector.rdtls", secrets=secrets)
-        async with collector:
-            return await histories_when(
-                collector, lambda runs: min(runs) >= 1, timeout=20, what="a run of each"
-            )
-
-    history = asyncio.run(main())
+    history = runs_of_each(
+        config, "rd-tls.yaml", logger="sloctl.collector.rdtls", secrets=secrets, timeout=20
+    )
     (tls,), (badpw,) = history["tls"], history["badpw"]
     assert (tls.reason, badpw.reason) == ("tls", "auth"), (tls, badpw)
     assert tls.error is not None and tls.error.startswith("the server answers in plaintext ('-NOAUTH"), tls
