@@ -115,13 +115,9 @@ def test_the_collector_starts_on_the_ports_it_is_given_and_nowhere_else(tmp_path
 
 TRACES_PER_SOURCE = 500
 ERROR_EVERY = 5  # every fifth trace of each source fails; the last one of each does
-SEND_SECONDS = 10.0  # spread the traffic so that several batch windows pass (100 traces/s)
+SEND_SECONDS = 15.0  # spread the traffic so that several batch windows pass (~67 traces/s)
 WAIT = 90.0  # seconds: a bound on waiting for the collector's output, not an expectation
-#: the senders' BatchSpanProcessor schedule delay (OTEL_BSP_SCHEDULE_DELAY; the SDK's default is
-#: 5 s): spans reach the collector within a second of their end, so that the traces' arrivals,
-#: and with them the tail sampler's decisions, spread evenly over the sending; with 5 s they came
-#: in lumps seconds apart, and sending took 15 s to spread the output over three batch windows
-SDK_EXPORT_DELAY = 1.0
+SDK_EXPORT_DELAY = 5.0  # the OpenTelemetry SDK's BatchSpanProcessor schedule delay (its default)
 
 
 class SeededIds(IdGenerator):
@@ -299,15 +295,9 @@ def _failed(spans: list[ReadableSpan]) -> bool:
 @pytest.mark.servers
 @pytest.mark.waits
 def test_a_thousand_traces_keep_every_error_and_ten_percent_of_the_rest_in_batch_windows(
-    tmp_path: Path,
-    receiver: tuple[str, Received],
-    http_target: str,
-    redis_server: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, receiver: tuple[str, Received], http_target: str, redis_server: RedisServer
 ) -> None:
     # Long: one live Collector; the sampling and the batching are checked on the same export.
-    # read by each BatchSpanProcessor as it is made: the two senders' below
-    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", f"{SDK_EXPORT_DELAY * 1000:.0f}")
     out_endpoint, received = receiver
     processors = _shipped()["processors"]
     decision_wait = parse_duration(str(processors["tail_sampling"]["decision_wait"]))  # type: ignore[index]
