@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from sloctl.backtest.engine import LIVE_INTERVAL_SECONDS, RuleSet, replay
@@ -39,7 +39,7 @@ from sloctl.servers import ServerStartError, remove_at_exit
 from sloctl.servers._process import wait_until
 from sloctl.shelf import PrometheusEngine
 
-from .server import STOP_POLL_SECONDS
+from .server import STOP_POLL_SECONDS, QuietHTTPServer
 
 __all__ = ["AHEAD", "DemoError", "LiveFeeds", "demo", "demo_items"]
 
@@ -260,8 +260,7 @@ def _serving(live: LiveFeeds) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass  # one scrape a minute: nothing to say
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = QuietHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(
         target=server.serve_forever, args=(STOP_POLL_SECONDS,), name="sloctl-demo-feeds", daemon=True
     )

@@ -33,6 +33,7 @@ __all__ = [
     "Bound",
     "ListenError",
     "Listener",
+    "QuietHTTPServer",
     "bind",
     "parse_listen",
     "settle_heap",
@@ -126,8 +127,21 @@ class Listener:
         self.thread.join(timeout=10)
 
 
-class _Server(ThreadingHTTPServer):
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that says nothing when a client goes away mid-request or mid-answer
+    (a closed tab, a scrape given up at its timeout, a Prometheus stopped): the standard library
+    printed a traceback on stderr for each (``BrokenPipeError``, ``ConnectionResetError``), a
+    false alarm on the terminal of ``sloctl serve``. Any other error of a handler is still printed."""
+
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Server(QuietHTTPServer):
     request_queue_size = LISTEN_BACKLOG
 
     app: App

@@ -6,7 +6,10 @@ scrape, going on at its last rate past the scenarios' end."""
 from __future__ import annotations
 
 import signal
+import socket
+import struct
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,3 +159,31 @@ def test_a_signal_during_the_demo_backfill_stops_it_at_once_and_what_it_started(
     assert code == 130 and "sloctl: interrupted" in said, said
     assert "Ctrl-C stops" not in said  # never announced as serving
     assert _running_in(workdir) == []
+
+
+def test_a_scrape_given_up_mid_answer_is_no_traceback_on_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The demo's Prometheus stopped (or a scrape past its timeout) while the feeds were being
+    written: ``BrokenPipeError`` and its traceback went to stderr, from a thread that outlives
+    the demo (the CI saw it land in a later test's output)."""
+    series = 200_000  # some 10 MB: more than the two sockets' buffers hold, so the write is cut
+    points = [Sample("c_total", f'{{shard="{i}"}}', 1.0, 60) for i in range(series)]
+    feeds = LiveFeeds(points, after=0, clock=lambda: 1000.0)
+    with demo_module._serving(feeds) as target:
+        host, port = target.split(":")
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.settimeout(10)
+        s.connect((host, int(port)))
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.0 200")  # the answer under way
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        wait_until(lambda: not _handlers(), timeout=10, what="the scrape's handler to end")
+    assert capsys.readouterr().err == ""
+
+
+def _handlers() -> list[threading.Thread]:
+    """The threads of the standard library's threaded server handling a request now."""
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]

@@ -11,6 +11,7 @@ import json
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
 import urllib.parse
@@ -252,3 +253,26 @@ def test_a_listener_stops_without_waiting_out_a_poll_period() -> None:
             took.append(time.perf_counter() - began)
     # the fastest of five: one slow moment of a busy machine does not decide
     assert min(took) < 0.25, took
+
+
+def _reset(s: socket.socket) -> None:
+    """Close ``s`` with a reset (linger 0): the client gone, as a closed tab or a stopped scraper."""
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def test_a_client_gone_mid_request_is_no_traceback_on_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A client that reset its connection halfway through its request (a tab closed while it
+    loaded) printed ``ConnectionResetError`` and its traceback on ``sloctl serve``'s stderr."""
+    with fake_app(1) as (app, _calls), listening(app) as served:
+        host, port = served.server.server_address[:2]
+        s = socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request: the server waits for the rest
+        wait_until(lambda: served.server.connections == 1, timeout=ANSWER_TIMEOUT, what="request read")
+        _reset(s)
+        wait_until(lambda: served.server.connections == 0, timeout=ANSWER_TIMEOUT, what="handler ended")
+        with httpx.Client(trust_env=False) as client:  # the server goes on
+            assert client.get(served.url + "/healthz", timeout=ANSWER_TIMEOUT).status_code == 200
+    assert capsys.readouterr().err == ""
