@@ -79,9 +79,10 @@ def add_workdir_argument(p: argparse.ArgumentParser) -> None:
 def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], command: str) -> int:
     """``run(folder)``'s exit code, ``folder`` being ``workdir`` (the user's: kept), or a new
     temporary directory that PostgreSQL's user can traverse (mkdtemp makes it 0700): removed after
-    a clean run, kept after a failed one for its logs, its path said; removed by the servers'
-    lifeline when this process is killed (:func:`sloctl.servers.remove_at_exit`). (Every run
-    left its databases there before, 56 MB a testbed.) Servers that could not be stopped
+    a clean run, kept after a failed one for its logs, its path said (after an exception too,
+    before its traceback); removed by the servers' lifeline when this process is killed
+    (:func:`sloctl.servers.remove_at_exit`). (Every run left its databases there before, 56 MB a
+    testbed.) Servers that could not be stopped
     (:class:`~sloctl.servers.ServerStopError`, every other one stopped) are said, exit code 1."""
     if workdir is not None:
         return _stopped(run, output_dir(workdir, "--workdir"), command)
@@ -90,12 +91,15 @@ def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], co
     made = Path(tempfile.mkdtemp(prefix=prefix))
     made.chmod(0o711)
     remove_at_exit(made)  # a SIGKILL leaves no databases behind either
-    code = _stopped(run, made, command)
-    if code == 0:
-        shutil.rmtree(made, ignore_errors=True)
-    else:
-        keep_at_exit(made)
-        print(f"{command}: data and logs kept in {made}", file=sys.stderr, flush=True)
+    code = 1
+    try:
+        code = _stopped(run, made, command)
+    finally:  # an error nobody expected (its traceback follows) keeps the logs that explain it
+        if code == 0:
+            shutil.rmtree(made, ignore_errors=True)
+        else:
+            keep_at_exit(made)
+            print(f"{command}: data and logs kept in {made}", file=sys.stderr, flush=True)
     return code
 
 

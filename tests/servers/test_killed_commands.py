@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -76,4 +77,41 @@ def test_a_killed_testbed_up_leaves_no_temporary_work_folder() -> None:
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+_FAILS_UNEXPECTEDLY = """
+import sys
+from sloctl.cli._foreground import in_workdir
+from sloctl.servers import LIFELINE
+
+def run(folder):
+    (folder / "api.log").write_text("what went wrong")
+    print(LIFELINE.watcher_pid, flush=True)
+    raise RuntimeError("a defect of the command")
+
+in_workdir(None, "sloctl-testbed-", run, "sloctl testbed")
+"""
+
+
+def test_a_run_ended_by_an_unexpected_exception_keeps_its_folder_and_says_where() -> None:
+    """A defect's traceback came with no logs to explain it: the folder was left registered for
+    removal, and the lifeline removed it once the process ended."""
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _FAILS_UNEXPECTEDLY],
+            env={**os.environ, "TMPDIR": str(base)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 1 and "RuntimeError: a defect of the command" in done.stderr
+        watcher = int(done.stdout.split()[0])
+        wait_until(lambda: not alive(watcher), timeout=20, what="the lifeline's end")
+        (kept,) = base.glob("sloctl-testbed-*")
+        assert (kept / "api.log").read_text() == "what went wrong"
+        said = f"sloctl testbed: data and logs kept in {kept}"
+        assert said in done.stderr and done.stderr.index(said) < done.stderr.index("Traceback")
+    finally:
         shutil.rmtree(base, ignore_errors=True)
