@@ -9,6 +9,10 @@ and its stop signal, waits ``GRACE_SECONDS``, then SIGKILLs the process group (w
 forked into it; PostgreSQL's backends lead groups of their own and end with their postmaster).
 A server stopped the normal way is unregistered first.
 
+A server that needs it (SecantusDB, whose accept thread only a connection wakes once it is
+told to stop) is registered with its address, and the watcher connects to it once it has closed
+its listening socket, as its normal stop does (:func:`left_in_accept`, :func:`wake`).
+
 A registration carries the process's start time (field 22 of ``/proc/PID/stat``): a pid that
 the kernel has given to another process since is never signalled, nor the group it may lead.
 The launcher keeps its registrations as well: a watcher that dies before it is replaced at once
@@ -32,17 +36,63 @@ import fcntl
 import os
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
 import weakref
 
-__all__ = ["GRACE_SECONDS", "LIFELINE", "Lifeline", "alive", "ours_still", "start_time"]
+__all__ = [
+    "GRACE_SECONDS",
+    "LIFELINE",
+    "Lifeline",
+    "alive",
+    "left_in_accept",
+    "ours_still",
+    "start_time",
+    "wake",
+]
 
 GRACE_SECONDS = 10.0
 """How long the watcher waits between the stop signal and SIGKILL, by default (as
 ``ManagedProcess.stop`` does)."""
 _POLL_SECONDS = 0.05
+
+Address = tuple[str, int]
+"""A server's ``(host, port)``, for :func:`wake`."""
+
+
+def wake(address: Address, timeout: float) -> None:
+    """Connect to ``address`` and hang up: a server that waits in ``accept()`` for its stop to
+    go on wakes (a refused connection says its socket is gone already: nothing to wake)."""
+    with contextlib.suppress(OSError):
+        socket.create_connection(address, timeout=timeout).close()
+
+
+def left_in_accept(pid: int, port: int) -> bool:
+    """Has process ``pid`` closed its socket listening on ``port`` while the kernel still keeps
+    it listening? A thread of it is then still in ``accept()``, which the close did not wake
+    (Linux): only a connection does. Before the close, a connection would be taken as a client's,
+    so the wake waits for it (a SecantusDB connected to at the instant of its stop signal missed
+    that signal now and then, and waited for SIGKILL)."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as f:
+            for row in f.read().splitlines()[1:]:
+                cells = row.split()
+                if cells[3] == "0A" and int(cells[1].rsplit(":", 1)[1], 16) == port:
+                    listening.add(f"socket:[{cells[9]}]")
+    if not listening:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False  # gone
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in listening:
+                return False
+    return True
 
 
 def _stat(pid: int) -> list[bytes] | None:
@@ -102,20 +152,28 @@ class Lifeline:
         self._lock = threading.Lock()
         self.watcher_pid: int | None = None
         self._fd: int | None = None
-        self._servers: dict[int, tuple[int, str]] = {}
+        self._servers: dict[int, tuple[int, str, Address | None]] = {}
         self._directories: list[str] = []
         self._closed = False
         self._replacements = 0
 
-    def watch(self, pid: int, stop_signal: int = signal.SIGTERM, *, started: str | None = None) -> None:
+    def watch(
+        self,
+        pid: int,
+        stop_signal: int = signal.SIGTERM,
+        *,
+        started: str | None = None,
+        wake: Address | None = None,
+    ) -> None:
         """Stop the process group of ``pid`` (its leader first, with ``stop_signal``) if this
-        process dies before :meth:`forget`. ``started`` defaults to the process's start time."""
+        process dies before :meth:`forget`. ``started`` defaults to the process's start time;
+        ``wake``, the server's address, is connected to while it stops (:func:`wake`)."""
         started = started or start_time(pid)
         if started is None:
             return  # already gone
         with self._lock:
-            self._servers[pid] = (int(stop_signal), started)
-            self._send(f"+ {pid} {int(stop_signal)} {started}\n")
+            self._servers[pid] = (int(stop_signal), started, wake)
+            self._send(_registration(pid, int(stop_signal), started, wake))
 
     def remove_at_end(self, path: str | os.PathLike[str]) -> None:
         """Remove the directory tree ``path`` when the lifeline ends, once the servers still
@@ -178,7 +236,7 @@ class Lifeline:
         killing the launcher as soon as the replaced watcher appeared)."""
         self._closed = False
         read, write = os.pipe()  # both ends close on exec: no other child holds the write end
-        told = [f"+ {p} {sig} {started}\n" for p, (sig, started) in self._servers.items()]
+        told = [_registration(p, *how) for p, how in self._servers.items()]
         told += [f"d {where}\n" for where in self._directories]
         data = "".join(told).encode()
         early = bool(data) and len(data) <= fcntl.fcntl(write, fcntl.F_GETPIPE_SZ)
@@ -221,6 +279,12 @@ class Lifeline:
                 self._spawn()
 
 
+def _registration(pid: int, stop_signal: int, started: str, wake: Address | None) -> str:
+    """The line that registers a server with the watcher (:func:`_main` reads it)."""
+    address = "" if wake is None else f" {wake[0]} {wake[1]}"
+    return f"+ {pid} {stop_signal} {started}{address}\n"
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """All of ``data`` to ``fd`` (a write to a pipe may take part of it when a signal comes)."""
     view = memoryview(data)
@@ -256,21 +320,26 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-def _reap(watched: dict[int, tuple[int, str]], grace: float) -> None:
+def _reap(watched: dict[int, tuple[int, str, Address | None]], grace: float) -> None:
     """Stop every watched process that is still the one registered: SIGCONT (a paused server
     cannot handle its stop signal) and the stop signal, then SIGKILL of each group after at
-    most ``grace`` seconds, unless its leader's pid has gone to another process meanwhile."""
+    most ``grace`` seconds, unless its leader's pid has gone to another process meanwhile.
+    Meanwhile the servers registered with an address are woken at every poll (:func:`wake`)."""
     ours = {pid: how for pid, how in watched.items() if alive(pid, how[1])}
-    for pid, (sig, _started) in ours.items():
+    for pid, (sig, _started, _wake) in ours.items():
         _signal_group(pid, signal.SIGCONT)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
     deadline = time.monotonic() + grace
     for _ in range(int(grace / _POLL_SECONDS) + 1):
-        if time.monotonic() >= deadline or not any(alive(p, s) for p, (_, s) in ours.items()):
+        running = [(pid, address) for pid, (_, began, address) in ours.items() if alive(pid, began)]
+        if time.monotonic() >= deadline or not running:
             break
+        for pid, address in running:
+            if address is not None and left_in_accept(pid, address[1]):
+                wake(address, _POLL_SECONDS)
         time.sleep(_POLL_SECONDS)
-    for pid, (_sig, started) in ours.items():
+    for pid, (_sig, started, _wake) in ours.items():
         if ours_still(pid, started):
             _signal_group(pid, signal.SIGKILL)
 
@@ -278,7 +347,7 @@ def _reap(watched: dict[int, tuple[int, str]], grace: float) -> None:
 def _main() -> None:
     # A Ctrl-C at the terminal reaches the launcher, which stops its servers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    watched: dict[int, tuple[int, str]] = {}
+    watched: dict[int, tuple[int, str, Address | None]] = {}
     directories: list[bytes] = []
     # One line per registration; the loop ends at the end of the pipe (the launcher is gone).
     for line in sys.stdin.buffer:
@@ -290,8 +359,9 @@ def _main() -> None:
             directories = [d for d in directories if d != kept]
             continue
         op, *args = line.split()
-        if op == b"+" and len(args) == 3:
-            watched[int(args[0])] = (int(args[1]), args[2].decode())
+        if op == b"+" and len(args) in (3, 5):
+            address = (args[3].decode(), int(args[4])) if len(args) == 5 else None
+            watched[int(args[0])] = (int(args[1]), args[2].decode(), address)
         elif op == b"-" and args:
             watched.pop(int(args[0]), None)
     _reap(watched, float(sys.argv[1]))

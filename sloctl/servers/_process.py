@@ -234,6 +234,8 @@ class ManagedProcess(Stoppable):
 
     name = "server"
     _stop_signal: int = signal.SIGTERM
+    _woken_to_stop = False
+    """Whether a stopping server waits for a connection to go on (:func:`~._lifeline.wake`)."""
     startup_timeout: float = 30.0
     stop_timeout: float = 10.0
 
@@ -284,7 +286,8 @@ class ManagedProcess(Stoppable):
         finally:
             log.close()
         self._started = start_time(self._proc.pid)
-        LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started)
+        wake = (self.host, self.port) if self._woken_to_stop else None
+        LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started, wake=wake)
         if not wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout):
             self.stop()
             raise ServerStartError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -18,6 +17,7 @@ from urllib.parse import quote
 
 from sloctl.files import write_text
 
+from ._lifeline import left_in_accept, wake
 from ._process import LOOPBACK, ManagedProcess, ServerStartError, start_on_free_port
 
 __all__ = ["MongoServer", "RedisServer", "RedisTls", "start_mongodb", "start_redis"]
@@ -193,6 +193,7 @@ class MongoServer(_HomeServer):
 
     name = "mongodb"
     startup_timeout = 30.0
+    _woken_to_stop = True
 
     def __init__(
         self,
@@ -258,8 +259,10 @@ class MongoServer(_HomeServer):
         """SecantusDB's SIGTERM handler closes its listening socket, then waits 2 s for its
         accept thread, which close() does not wake on Linux: every stop took 2.3 s (and ``sloctl
         testbed up`` 3 s to stop on SIGTERM). A connection to the port, once the handler has
-        closed it, ends that accept() at once: so one every :data:`_WAKE_EVERY` seconds until
-        the process exits, ``stop_timeout`` seconds at most."""
+        closed it, ends that accept() at once: so one every :data:`_WAKE_EVERY` seconds from
+        then until the process exits (:func:`~._lifeline.left_in_accept`), ``stop_timeout``
+        seconds at most (the lifeline's watcher does the same for a server whose launcher was
+        killed: ``_woken_to_stop``)."""
         deadline = time.monotonic() + self.stop_timeout
         for _ in range(int(self.stop_timeout / _WAKE_EVERY) + 1):
             try:
@@ -268,8 +271,8 @@ class MongoServer(_HomeServer):
             except subprocess.TimeoutExpired:
                 if time.monotonic() >= deadline:
                     raise
-            with contextlib.suppress(OSError):  # refused: the socket is gone, the exit near
-                socket.create_connection((self.host, self.port), timeout=_WAKE_EVERY).close()
+            if left_in_accept(proc.pid, self.port):
+                wake((self.host, self.port), _WAKE_EVERY)
         proc.wait(timeout=0)
 
 

@@ -6,19 +6,23 @@ child forked without exec does not keep the watcher waiting."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sloctl.servers import signal_group, start_redis
-from sloctl.servers._lifeline import Lifeline, alive, start_time
+from sloctl.servers._lifeline import Lifeline, alive, left_in_accept, start_time, wake
 from sloctl.servers._process import descendants, wait_until
 from tests.fixtures.pids import ends_at_sigterm, on_pid_of
 from tests.waiting import wait_until as wait_for
@@ -414,3 +418,66 @@ def test_a_new_watcher_knows_every_registration_before_it_starts(monkeypatch: py
     finally:
         server.kill()
         server.wait()
+
+
+MONGODB_LAUNCHER = """
+import sys
+import time
+from pathlib import Path
+from sloctl.servers import start_mongodb
+server = start_mongodb(Path(sys.argv[1]))
+print(server.pid, flush=True)
+sys.stdin.read()
+"""
+
+#: SecantusDB's stop waits this long for its accept thread when nothing connects to it.
+SECANTUSDB_ACCEPT_WAIT = 2.0
+
+
+def test_the_watcher_wakes_a_stopping_mongodb_as_its_normal_stop_does(tmp_path: Path) -> None:
+    """SecantusDB ends its accept() only when a connection comes: a killed launcher's MongoDB
+    took SecantusDB's own 2 s wait (2.1-2.4 s) to stop, where a normal stop takes 0.1 s."""
+    launcher = _launch(MONGODB_LAUNCHER, tmp_path)
+    try:
+        assert launcher.stdout is not None
+        pid = int(launcher.stdout.readline())
+        began = start_time(pid)
+        killed = time.monotonic()
+        launcher.kill()
+        wait_for(lambda: not alive(pid, began), timeout=15, what="MongoDB's stop")
+        took = time.monotonic() - killed
+        assert took < SECANTUSDB_ACCEPT_WAIT * 0.75, (
+            f"MongoDB stopped {took:.2f} s after its launcher was killed"
+        )
+    finally:
+        _end(launcher)
+
+
+def test_a_socket_closed_while_a_thread_is_in_its_accept_is_told_and_woken() -> None:
+    """What the wake reads: before the close the socket is this process's (a connection would
+    be a client's); after it, the kernel keeps it listening for the thread still in accept()."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted = threading.Event()
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            server.accept()[0].close()
+        accepted.set()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    wait_for(lambda: _in_accept(thread), timeout=10, what="the thread in accept()")
+    assert not left_in_accept(os.getpid(), port)
+    server.close()  # Linux: the thread stays in accept()
+    assert left_in_accept(os.getpid(), port)
+    assert not accepted.wait(0.2)
+    wake(("127.0.0.1", port), timeout=5)
+    assert accepted.wait(10)
+    assert not left_in_accept(os.getpid(), port)
+
+
+def _in_accept(thread: threading.Thread) -> bool:
+    """``thread`` sleeps in a system call (accept)."""
+    with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
