@@ -9,6 +9,7 @@ them (the CLI's ``sloctl gameday generate``).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -284,9 +285,36 @@ def fault_problem(experiment: Mapping[str, Any]) -> str | None:
     return NO_FAULT
 
 
+def vault_problems(experiment: Mapping[str, Any], vault_client: bool | None = None) -> list[str]:
+    """The experiment's Vault secrets (``{"type": "vault", …}``) when this installation has no
+    Vault client (``vault_client``, by default: the ``hvac`` package can be imported). Chaos
+    Toolkit's library then logs an error and gives each of them no value, and the game day ran
+    on with the secret silently empty (a probe without its token, answered 401: a "failed" game
+    day whose cause was in a log).
+
+    >>> vault_problems({"secrets": {"pg": {"password": {"type": "vault", "path": "db"}}}}, False)[0][:29]
+    'secrets: pg.password: a Vault'
+    """
+    if vault_client is None:
+        vault_client = importlib.util.find_spec("hvac") is not None
+    secrets = experiment.get("secrets")
+    if vault_client or not isinstance(secrets, Mapping):
+        return []
+    return [
+        f"secrets: {scope}.{key}: a Vault secret, and this installation has no Vault client: it would"
+        " be empty. Install chaostoolkit-lib[vault] (the hvac package) beside sloctl, or give the"
+        ' value from the environment ({"type": "env", "key": "NAME"})'
+        for scope, entries in secrets.items()
+        if isinstance(entries, Mapping)
+        for key, secret in entries.items()
+        if isinstance(secret, Mapping) and secret.get("type") == "vault"
+    ]
+
+
 class ExperimentValueError(ValueError):
     """Experiments that cannot run as written: values of their own that an action would clamp
-    (:func:`experiment_problems`), or a method without an action (:func:`fault_problem`).
+    (:func:`experiment_problems`), a method without an action (:func:`fault_problem`), or Vault
+    secrets that would be empty (:func:`vault_problems`).
     ``str()`` is one line per problem naming its file, key and bound, then, for values, where
     the ranges are written. Raised before anything runs."""
 
@@ -300,7 +328,8 @@ def check_experiment_values(
 ) -> None:
     """Raise :class:`ExperimentValueError` when one of ``experiments`` (path → its JSON) holds a
     value outside its bounds with ``configuration`` (the caller's, applied over each one's own),
-    or has no action in its method (it would inject nothing and pass): every game day, a
+    has no action in its method (it would inject nothing and pass), or Vault secrets that would
+    be empty (:func:`vault_problems`): every game day, a
     sequence or the CLI's, is checked here before any of them runs.
 
     >>> try:
@@ -312,6 +341,9 @@ def check_experiment_values(
     """
     faultless = [
         f"{path}: {NO_FAULT}" for path, experiment in experiments.items() if fault_problem(experiment)
+    ]
+    faultless += [
+        f"{path}: {p}" for path, experiment in experiments.items() for p in vault_problems(experiment)
     ]
     problems = [
         f"{path}: {problem}"
