@@ -28,7 +28,7 @@ from tests.waiting import wait_until
 
 from .conftest import Stack
 
-#: Bounds a failure only: the rules are evaluated every 10 s here (conftest.LIVE_INTERVAL), and
+#: Bounds a failure only: the rules are evaluated every 5 s here (conftest.LIVE_INTERVAL), and
 #: ``ALERTS`` is written from a group's third evaluation on.
 LIVE_DEADLINE = 240.0
 #: Bounds a failure only: the backfill's step under way (a promtool run) ends within seconds.
