@@ -11,9 +11,11 @@ drops every window's error ratio below every tier's threshold at the same evalua
 Timing, and why exactly one trigger is deterministic here: Prometheus sends each alerting
 rule's alerts in its own request, a few milliseconds apart, and Alertmanager re-notifies a group
 whenever a flush (every group_interval, counted from the previous flush) finds its alerts
-changed. So the heal happens right after the first notification: every resolve (one scrape and
-one evaluation later, about 2 s) reaches Alertmanager long before the group's next flush
-(group_interval 5 s), which then sees all of them at once. group_wait 4 s gathers both page
+changed. So the heal happens right after the first notification: every resolve (a scrape, an
+evaluation and Prometheus' send later: over 3 s measured, not the 2 s of the intervals alone)
+reaches Alertmanager before the group's next flush (group_interval 5 s), which then sees all of
+them at once; 2 s and 3 s for group_wait and group_interval each failed once in three or four
+runs (a first trigger with one tier only, a second trigger instead of the resolve). group_wait 4 s gathers both page
 tiers even when Prometheus' first send is a second late (its notifier may not know the
 Alertmanager yet at the first evaluation; the resend delay is 1 s).
 """
