@@ -191,6 +191,14 @@ SLI = EventsSLI | RatioSLI | RawSLI | LatencySLI | ProbeSLI | CompositeSLI
 #: (one event in a billion) is far above it.
 SLICE_RATIO_TOLERANCE = 1e-9
 
+#: The shortest slice a fast reset (:func:`with_fast_reset`) leaves a timeslice SLO: a game day's
+#: fault hurts latency for a few seconds, which a 5-minute slice dilutes and a 5 s slice (÷ 60)
+#: does not. At 5 s three or four of the rig's five game days each spoiled a slice of the whole
+#: API's latency, which the generated rules never page, and the sequence tripped a slow latency
+#: page once or twice per run (3 spoiled slices in its long window); with 10 s slices the five
+#: paged the generated rules' latency pages, no others, and no slow page (docs/gameday.md).
+FAST_RESET_MIN_SLICE = 10
+
 
 def _as_written(percent: float) -> Decimal:
     """The percentage as written: ``repr`` gives the shortest decimal that reads back as the
@@ -586,13 +594,17 @@ def with_fast_reset(slo: SLO, divisor: int) -> SLO:
     many seconds weighs in them as before), hence the burn-rate factors and the low-traffic
     guard; for a timeslice SLO, whose slice is the base window, the number of slices in each
     window, so its long windows are divided too, with the share of the budget each tier
-    allows in them (the burn-rate factors stay) and the guard's events. The period and the
-    objective stay. ValueError when a window does not divide into whole seconds."""
+    allows in them (the burn-rate factors stay) and the guard's events. A timeslice SLO is
+    divided by ``divisor`` or by less, so that its slice stays at least
+    :data:`FAST_RESET_MIN_SLICE` seconds (÷ 60 gives a 5-minute slice ÷ 30: 10 s). The period
+    and the objective stay. ValueError when a window does not divide into whole seconds."""
     if divisor < 1:
         raise ValueError(f"the fast-reset divisor must be 1 or more, not {divisor}")
+    slices = slo.timeslices
+    if slices is not None:
+        divisor = min(divisor, max(1, slices.slice_seconds // FAST_RESET_MIN_SLICE))
     if divisor == 1:
         return slo
-    slices = slo.timeslices
     shorter = [("the base window", slo.base_window)]
     for w in slo.windows.windows:
         shorter.append((f"the {w.tier} short window", w.short_window))

@@ -82,14 +82,15 @@ def healthy_history(
     period: int = HISTORY_PERIOD,
     recent: int = DAY,
     rate: float = 1.0,
-    base_window: int = naming.BASE_WINDOW,
+    base_windows: Sequence[int] = (naming.BASE_WINDOW,),
     eval_interval: float = 1.0,
 ) -> str:
     """OpenMetrics text (timestamps in seconds, ``# EOF``) of ``period`` seconds of healthy
     traffic at ``rate`` events/s per SLO up to ``end``, for rules whose rates are recorded over
-    ``base_window``.
+    ``base_windows`` (one per SLO; a fast-reset rig's timeslice SLOs keep a longer one than the
+    others: :data:`sloctl.model.FAST_RESET_MIN_SLICE`).
 
-    The last ``recent`` seconds have one sample per ``step`` (the base window), aligned on
+    The last ``recent`` seconds have one sample per ``step`` (the SLO's base window), aligned on
     multiples of ``step``
     (where the timeslice subqueries evaluate); the rest of the period is one sample in its
     middle that carries that stretch's weight. Prometheus writes a block per two hours of
@@ -97,24 +98,33 @@ def healthy_history(
     seconds and keep every window up to ``recent`` exact. A timeslice SLO sees only the recent
     layer's slices (a day: 288 good slices), so one bad slice spends more of its budget than
     it would after a month."""
-    step = base_window
-    if step <= 0 or eval_interval <= 0 or not step <= recent < period:
-        raise ValueError("need 0 < step <= recent < period and a positive eval_interval")
-    last = int(end // step) * step
-    recent_times = list(range(last - (recent // step - 1) * step, last + 1, step))
-    # The older stretch's weight sits in its middle: inside the period's window for half a
-    # period to come (a sample at its start would leave the 30-day window minutes after the rig
-    # starts), outside every alert window shorter than the older stretch's end.
-    older = last - ((period + recent) // 2 // step) * step
-    weights = [(older, (period - recent) / eval_interval)] + [(t, step / eval_interval) for t in recent_times]
-    by_name: dict[str, list[HistorySeries]] = {}
-    for s in history_series(rules_text, base_window):
-        by_name.setdefault(s.name, []).append(s)
+    by_name: dict[str, list[tuple[HistorySeries, list[tuple[int, float]]]]] = {}
+    for step in sorted(set(base_windows)):
+        weights = _weights(step, end=end, period=period, recent=recent, eval_interval=eval_interval)
+        for s in history_series(rules_text, step):
+            by_name.setdefault(s.name, []).append((s, weights))
     lines: list[str] = []
     for name, series in by_name.items():
         lines.append(f"# TYPE {name} gauge")
-        for s in series:
+        for s, weights in series:
             labels = ",".join(f'{k}="{_escape(v)}"' for k, v in s.labels)
             lines.extend(f"{name}{{{labels}}} {rate * w if s.events else 0:g} {t}" for t, w in weights)
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
+
+
+def _weights(
+    step: int, *, end: float, period: int, recent: int, eval_interval: float
+) -> list[tuple[int, float]]:
+    """``(timestamp, weight)`` of a history at one sample per ``step`` for the ``recent``
+    seconds up to ``end`` and one sample standing for the rest of ``period``: each weighs as
+    many live evaluations (every ``eval_interval``) as the stretch it stands for."""
+    if step <= 0 or eval_interval <= 0 or not step <= recent < period:
+        raise ValueError("need 0 < step <= recent < period and a positive eval_interval")
+    last = int(end // step) * step
+    recent_times = range(last - (recent // step - 1) * step, last + 1, step)
+    # The older stretch's weight sits in its middle: inside the period's window for half a
+    # period to come (a sample at its start would leave the 30-day window minutes after the rig
+    # starts), outside every alert window shorter than the older stretch's end.
+    older = last - ((period + recent) // 2 // step) * step
+    return [(older, (period - recent) / eval_interval)] + [(t, step / eval_interval) for t in recent_times]

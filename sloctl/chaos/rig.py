@@ -163,9 +163,9 @@ def start_rig_prometheus(
     data.mkdir(parents=True, exist_ok=True)
     reset = [with_fast_reset(s, fast_reset) for s in slos]
     text = _render(reset)
-    (base,) = {s.base_window for s in reset}  # the history's step: one base window for all
     write_text(workdir / "rules.yml", text)
-    history = healthy_history(text, end=time.time() - 1, rate=history_rate, base_window=base)
+    bases = [s.base_window for s in reset]  # the history's steps: a timeslice SLO's slice has a floor
+    history = healthy_history(text, end=time.time() - 1, rate=history_rate, base_windows=bases)
     # One block for the month (not one per two hours of samples): ready sooner, and each of the
     # rules' evaluations every second reads one block.
     backfill_openmetrics(history, workdir, data, span=HISTORY_PERIOD)

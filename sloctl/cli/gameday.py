@@ -23,8 +23,8 @@
   generated rules of ``--slos`` over a backfilled healthy month), until Ctrl-C; it writes the
   ``--config`` file for ``run``. ``--profile quick`` (default) shortens the breakers and
   timeouts so that a game day takes about a minute; ``--profile plan`` keeps the reliability
-  plan's. ``--fast-reset N`` divides the rules' short windows by N, so that pages resolve N
-  times sooner and game days run back to back.
+  plan's. ``--fast-reset N`` divides the rules' short windows by N (a timeslice SLO's slices
+  keep at least 10 s), so that pages resolve N times sooner and game days run back to back.
 
 Exit codes: 0 pass (or a dry run), 1 fail or inconclusive (also a run refused because another
 game day holds the targets' lock), 2 usage errors, 130 interrupted (Ctrl-C or SIGTERM, during a
@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
 from sloctl.files import parse_json
+from sloctl.model import FAST_RESET_MIN_SLICE
 
 from ._common import (
     UsageError,
@@ -151,8 +152,8 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="N",
         help="divide the rules' base and short windows by N so that pages resolve N times sooner"
         " after a fault, the same faults tripping the same pages (burn rates and budgets stay as"
-        " generated; docs/gameday.md, Fast reset); 1 (default): exactly the rules `sloctl"
-        " generate` writes",
+        f" generated; a timeslice SLO's slices keep at least {FAST_RESET_MIN_SLICE} s; docs/gameday.md,"
+        " Fast reset); 1 (default): exactly the rules `sloctl generate` writes",
     )
     rig.add_argument(
         "--config-out",

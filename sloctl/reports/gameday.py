@@ -106,8 +106,9 @@ def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] =
         "duration": f"{result.duration_s} s",
         "timing profile": result.timing_profile or "not stated",
         "rules' short windows": (
-            f"÷ {result.fast_reset} (fast reset: pages resolve {result.fast_reset}× sooner than with the"
-            " generated rules; the same faults trip them; burn rates and budgets as generated)"
+            f"÷ {result.fast_reset} (fast reset: pages resolve up to {result.fast_reset}× sooner than"
+            " with the generated rules, a timeslice SLO's less: its slices keep a floor; the same"
+            " faults trip them; burn rates and budgets as generated)"
             if result.fast_reset > 1
             else "as generated"
         ),

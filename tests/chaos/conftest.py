@@ -2,7 +2,7 @@
 commands on), a fault proxy on each database path, the platform API with short breaker
 timings and a Prometheus over a backfilled healthy month evaluating the rules of
 slos/platform-api.yaml with their short windows divided by :data:`FAST_RESET`, so that the
-pages of one game day resolve within a quarter of a minute (under a minute when a slow page
+pages of one game day resolve within a quarter of a minute (about a minute when a slow page
 trips) and the next can start (never the shared session servers: these tests break things on purpose).
 Tests of the actions and steps, which read the servers and the API and not the alerts, get the
 same rig without Prometheus (:func:`plain_rig`)."""
@@ -20,12 +20,12 @@ from sloctl.model import SLO
 from sloctl.spec import load_paths
 from tests.paths import ROOT
 
-#: the rig's short windows ÷ 60: the quick page's 5 minutes become 5 s, and so do the latency
-#: slices (1 s scrapes and evaluations leave 5 samples in each), the slow page's 30 minutes 30 s.
-#: At ÷ 20 (15 s) a game day waited about 17 s for its pages after its run, and a slow page that
-#: tripped on a busy machine kept the next waiting 90 s. A fault's seconds weigh in the long
-#: windows as before, so the expected pages fire as before; the finer slice pages the whole
-#: API's latency more often, a page listed, not expected (docs/gameday.md, findings).
+#: the rig's short windows ÷ 60: the quick page's 5 minutes become 5 s, the slow page's 30
+#: minutes 30 s; the latency slices ÷ 30 only, 10 s (``sloctl.model.FAST_RESET_MIN_SLICE``: at 5 s
+#: a game day's seconds of slow answers spoiled the whole API's latency slices, and a slow
+#: latency page tripped in most sequences). At ÷ 20 (15 s) a game day waited about 17 s for its
+#: pages after its run. A fault's seconds weigh in the long windows as before, so the expected
+#: pages fire as before (docs/gameday.md, findings).
 FAST_RESET = 60
 
 #: chaostoolkit aborts a run by raising its InterruptExecution from a signal handler in the main

@@ -15,10 +15,12 @@ import yaml
 from sloctl import naming
 from sloctl.backtest.engine import backfill_openmetrics
 from sloctl.chaos.history import healthy_history, history_series
-from sloctl.chaos.rig import wait_for_recordings
+from sloctl.chaos.rig import rig_rules, wait_for_recordings
 from sloctl.gate import evaluate
+from sloctl.model import with_fast_reset
 from sloctl.servers import ServerStartError
 from sloctl.servers.prometheus import start_prometheus
+from sloctl.spec import load_paths
 from tests.paths import ROOT
 
 RULES = ROOT / "rules" / "platform-api.yml"
@@ -45,7 +47,7 @@ def test_the_history_covers_every_slo_that_records_its_own_errors() -> None:
 def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_for() -> None:
     end, period, recent, step, rate = 1_800_000_123.0, 30 * 86400, 86400, 300, 2.0
     text = healthy_history(
-        RULES.read_text(), end=end, period=period, recent=recent, rate=rate, base_window=step
+        RULES.read_text(), end=end, period=period, recent=recent, rate=rate, base_windows=[step]
     )
     assert text.endswith("# EOF\n")
     samples = _samples(text)
@@ -64,6 +66,32 @@ def test_each_history_sample_weighs_as_much_as_the_live_evaluations_it_stands_fo
     # the older stretch's sample sits in its middle: inside the period's window for half that
     # stretch to come, outside the 3-day alert windows
     assert (period - recent) / 2 - step <= period - (end - times[0]) and end - times[0] > 3 * 86400
+
+
+def test_each_slo_has_its_history_at_its_own_base_window() -> None:
+    """A fast-reset rig's rules record their rates over two base windows (÷ 60: 5 s, and 10 s
+    for the timeslice SLOs, whose slices keep a floor): each SLO's samples at its own step."""
+    slos = load_paths([ROOT / "slos" / "platform-api.yaml"]).slos
+    reset = [with_fast_reset(s, 60) for s in slos]
+    end, period, rate = 1_800_000_123.0, 30 * 86400, 2.0
+    bases = [s.base_window for s in reset]
+    text = healthy_history(rig_rules(slos, 60), end=end, period=period, rate=rate, base_windows=bases)
+    samples = _samples(text)
+    for step in (5, 10):
+        events = [s for s in samples if s[0] == naming.events_rate(step)]
+        own = {s.id for s in reset if s.base_window == step and s.sli.kind != "composite"}
+        assert {_slo_id(labels) for _, labels, _, _ in events} == own
+        assert all(t % step == 0 for *_, t in events)
+        assert sum(value for _, _, value, _ in events) == pytest.approx(rate * period * len(own))
+    bad = {_slo_id(labels) for name, labels, _, _ in samples if name == naming.TIMESLICE_BAD}
+    assert bad == {s.id for s in reset if s.timeslices is not None and s.base_window == 10}
+    assert text.count("# TYPE ") == len({name for name, *_ in samples})  # one family each
+
+
+def _slo_id(labels: str) -> str:
+    found = re.search(rf'{naming.LABEL_ID}="([^"]+)"', labels)
+    assert found is not None, labels
+    return found[1]
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from sloctl.backtest.run import TierResult, our_rules, run_scenarios
 from sloctl.backtest.scenarios import Incident, scenario
 from sloctl.chaos.rig import rig_rules
 from sloctl.durations import HOUR
-from sloctl.model import SLO, with_fast_reset
+from sloctl.model import FAST_RESET_MIN_SLICE, SLO, with_fast_reset
 from sloctl.naming import BASE_WINDOW
 from sloctl.spec import load_paths, load_text
 from tests.fixtures.specs import shop_slo
@@ -81,6 +81,23 @@ def test_no_fast_reset_is_what_sloctl_generate_writes_but_for_the_quick_window_r
             else:
                 assert mine == theirs
     assert raw >= 4
+
+
+def test_a_fast_reset_leaves_a_slice_its_floor_and_divides_the_other_slos_fully() -> None:
+    """÷ 60 would make a 5-minute slice 5 s, which a game day's few seconds of slow answers
+    fill: the rig paged latency that the generated rules never page. A timeslice SLO is
+    divided by 30 there (10 s slices, the floor), an SLO that counts events by 60."""
+    checked = {"occurrences": 0, "timeslices": 0}
+    for slo in _bundled():
+        fast = with_fast_reset(slo, 60)
+        if slo.timeslices is None:
+            assert fast.base_window * 60 == slo.base_window
+        else:
+            assert fast.timeslices is not None and fast.base_window == fast.timeslices.slice_seconds
+            assert fast.base_window == FAST_RESET_MIN_SLICE == slo.base_window // 30
+            assert fast == with_fast_reset(slo, 30)
+        checked[slo.budgeting] += 1
+    assert all(checked.values()), checked
 
 
 @pytest.mark.parametrize(
