@@ -15,9 +15,9 @@ changed. So the heal happens right after the first notification: every resolve (
 evaluation and Prometheus' send later: over 3 s measured, not the 2 s of the intervals alone)
 reaches Alertmanager before the group's next flush (group_interval 5 s), which then sees all of
 them at once; 2 s and 3 s for group_wait and group_interval each failed once in three or four
-runs (a first trigger with one tier only, a second trigger instead of the resolve). group_wait 4 s gathers both page
-tiers even when Prometheus' first send is a second late (its notifier may not know the
-Alertmanager yet at the first evaluation; the resend delay is 1 s).
+runs (a first trigger with one tier only, a second trigger instead of the resolve). group_wait
+4 s gathers both page tiers even when Prometheus' first send is a second late (its notifier may
+not know the Alertmanager yet at the first evaluation; the resend delay is 1 s).
 """
 
 from __future__ import annotations
