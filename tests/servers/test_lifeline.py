@@ -478,6 +478,7 @@ def test_a_socket_closed_while_a_thread_is_in_its_accept_is_told_and_woken() -> 
 
 
 def _in_accept(thread: threading.Thread) -> bool:
-    """``thread`` sleeps in a system call (accept)."""
-    with open(f"/proc/self/task/{thread.native_id}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+    """``thread`` sleeps in the kernel's accept (a sleeping state alone may be a wait for the
+    interpreter's lock, before the call: the close would then come first)."""
+    with open(f"/proc/self/task/{thread.native_id}/wchan") as f:
+        return f.read() == "inet_csk_accept"
