@@ -430,7 +430,8 @@ print(server.pid, flush=True)
 sys.stdin.read()
 """
 
-#: SecantusDB's stop waits this long for its accept thread when nothing connects to it.
+#: SecantusDB's stop waits this long for its accept thread when nothing connects to it: a stop
+#: without the wake takes longer (2.04-2.32 s measured), one with it 0.05-0.5 s.
 SECANTUSDB_ACCEPT_WAIT = 2.0
 
 
@@ -446,9 +447,7 @@ def test_the_watcher_wakes_a_stopping_mongodb_as_its_normal_stop_does(tmp_path: 
         launcher.kill()
         wait_for(lambda: not alive(pid, began), timeout=15, what="MongoDB's stop")
         took = time.monotonic() - killed
-        assert took < SECANTUSDB_ACCEPT_WAIT * 0.75, (
-            f"MongoDB stopped {took:.2f} s after its launcher was killed"
-        )
+        assert took < SECANTUSDB_ACCEPT_WAIT, f"MongoDB stopped {took:.2f} s after its launcher was killed"
     finally:
         _end(launcher)
 
