@@ -17,7 +17,11 @@ The schedule file::
 Each game day becomes ``sloctl-gameday-<name>`` (systemd units, CronJob): names must differ,
 or systemd would keep one timer and Kubernetes get two CronJobs of one name. Two game days of
 one experiment each need a ``name``. No two crons may fire in the same minute (``0 3 * * *``
-and ``0 3 * * 1`` do on Mondays): the two game days would measure each other's faults.
+and ``0 3 * * 1`` do on Mondays): the two game days would measure each other's faults. Nor may
+a game day start while another may still hold the targets (:func:`check_overlaps`): each may
+last its maintenance window (:func:`~sloctl.chaos.gameday.maintenance_minutes`: the load and
+the fault, the recovery, the wait for the pages to resolve), and a run that finds the targets
+held is refused (exit 1).
 
 Cron fields accept numbers, ``*``, lists and ranges (``1-5``), which is what systemd's
 ``OnCalendar`` can express too; anything else is refused rather than guessed. Pure: the
@@ -26,8 +30,11 @@ renderers return text; :func:`write_schedule` writes it.
 
 from __future__ import annotations
 
+import bisect
 import datetime
+import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -48,7 +55,9 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "check_experiments",
+    "check_overlaps",
     "cron_to_oncalendar",
+    "gameday_minutes",
     "load_schedule",
     "render_cronjob",
     "render_github_workflow",
@@ -293,6 +302,134 @@ def check_experiments(schedule: Schedule) -> None:
     ]
     if errors:
         raise SpecErrors(errors)
+
+
+#: The cycle in which every date falls on every weekday (from a Monday 1 January, a leap year):
+#: two crons that ever overlap do so within it.
+_CYCLE_START, _CYCLE_DAYS = datetime.date(2024, 1, 1), 28 * 366
+_DAY_MINUTES = 24 * 60
+
+
+def gameday_minutes(schedule: Schedule) -> list[int]:
+    """How long each game day of ``schedule`` may hold its targets, in minutes: its maintenance
+    window (:func:`~sloctl.chaos.gameday.maintenance_minutes`) for its experiment's configuration
+    under the schedule's ``config`` file (as ``sloctl gameday run --config`` applies it). A config
+    file that is not there yet (the rig writes it) counts as one with a Prometheus: the longest,
+    the wait for the pages to resolve included. Reads the files (call :func:`check_experiments`
+    first); an experiment that is not JSON is a :class:`~sloctl.errors.SpecErrors` at its entry."""
+    from .gameday import maintenance_minutes
+
+    try:
+        given = json.loads(Path(schedule.config).read_text())
+    except (OSError, ValueError):
+        given = None
+    config = given if isinstance(given, dict) else {"prometheus_url": "assumed"}
+    minutes, errors = [], []
+    for i, entry in enumerate(schedule.gamedays):
+        try:
+            experiment = json.loads(Path(entry.experiment).read_text())
+        except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+            problem = f"{entry.experiment}: not an experiment's JSON: {exc}"
+            errors.append(SpecError(entry.location, f"spec.gamedays[{i}].experiment", problem))
+            continue
+        own = experiment.get("configuration") if isinstance(experiment, dict) else None
+        minutes.append(maintenance_minutes({**(own if isinstance(own, dict) else {}), **config}))
+    if errors:
+        raise SpecErrors(errors)
+    return minutes
+
+
+def check_overlaps(schedule: Schedule, minutes: Sequence[int]) -> None:
+    """A :class:`~sloctl.errors.SpecErrors` when a game day of ``schedule`` starts while one
+    started before it may still hold the targets (``minutes[i]`` for game day ``i``, each at most
+    a day: :func:`gameday_minutes`), its own next run included; each named at the later entry."""
+    errors: list[SpecError] = []
+    entries = schedule.gamedays
+    for i, entry in enumerate(entries):
+        for j, earlier in enumerate(entries[: i + 1]):
+            if (clash := _clash_in_time(entry, minutes[i], j, earlier, minutes[j])) is not None:
+                errors.append(SpecError(entry.location, f"spec.gamedays[{i}]", clash))
+                break
+    if errors:
+        raise SpecErrors(errors)
+
+
+def _clash_in_time(
+    entry: GamedayEntry, length: int, j: int, earlier: GamedayEntry, earlier_length: int
+) -> str | None:
+    """How ``entry`` and ``earlier`` (at ``spec.gamedays[j]``; ``entry`` itself for its own next
+    run) overlap in time, said for the user, or None."""
+    why = (
+        f"(its maintenance window): {_AT_ONCE}, and the later run would find the targets held and"
+        " be refused; move one"
+    )
+    if earlier is entry:
+        if (seen := _overlap(entry.cron, length, entry.cron, again=True)) is None:
+            return None
+        gap, at, then = seen
+        return (
+            f"cron {entry.cron!r} fires again at {then} UTC, {gap} minutes after it fired at {at},"
+            f" while its game day may last {length} minutes {why}"
+        )
+    where = f"spec.gamedays[{j}] (line {earlier.location.line})"
+    if (seen := _overlap(earlier.cron, earlier_length, entry.cron)) is not None:
+        gap, at, then = seen
+        return (
+            f"cron {entry.cron!r} fires at {then} UTC, {gap} minutes after {where} started at {at}"
+            f" ({earlier.cron!r}), while that game day may last {earlier_length} minutes {why}"
+        )
+    if (seen := _overlap(entry.cron, length, earlier.cron)) is not None:
+        gap, at, then = seen
+        return (
+            f"{where} fires at {then} UTC ({earlier.cron!r}), {gap} minutes after cron {entry.cron!r}"
+            f" started at {at}, while this game day may last {length} minutes {why}"
+        )
+    return None
+
+
+def _overlap(first: str, length: int, then: str, again: bool = False) -> tuple[int, str, str] | None:
+    """The first time in the weekday-date cycle that cron ``then`` fires within ``length``
+    minutes after cron ``first`` did (``again``: its own next firing, ``then`` being ``first``):
+    ``(minutes between, when first fired, when then fired)``, or None."""
+    starts, later = _minutes_of_day(first), _minutes_of_day(then)
+    candidates = [(later[0] + _DAY_MINUTES - starts[-1], starts[-1], 1)]  # into the next day
+    for a in starts:
+        k = bisect.bisect_right(later, a) if again else bisect.bisect_left(later, a)
+        if k < len(later):
+            candidates.append((later[k] - a, a, 0))
+    days, then_days = _firing_days(first), _firing_days(then)
+    for gap, a, next_day in sorted(candidates):
+        if gap >= length:
+            return None
+        day = next((d for d in sorted(days) if d + next_day in then_days), None)
+        if day is not None:
+            at = datetime.datetime.combine(_CYCLE_START + datetime.timedelta(days=day), datetime.time())
+            at += datetime.timedelta(minutes=a)
+            return gap, _when(at), _when(at + datetime.timedelta(minutes=gap))
+    return None
+
+
+def _minutes_of_day(cron: str) -> list[int]:
+    minute, hour, *_ = _check_cron(cron)
+    return sorted(h * 60 + m for h in _expand(hour, *_LIMITS[1]) for m in _expand(minute, *_LIMITS[0]))
+
+
+def _firing_days(cron: str) -> frozenset[int]:
+    """The days of the weekday-date cycle (:data:`_CYCLE_START` + n) on which ``cron`` fires."""
+    _minute, _hour, day, month, weekday = _check_cron(cron)
+    days, months = _expand(day, *_LIMITS[2]), _expand(month, *_LIMITS[3])
+    weekdays = _expand(weekday, *_LIMITS[4])
+    return frozenset(
+        n
+        for n in range(_CYCLE_DAYS + 1)
+        if (at := _CYCLE_START + datetime.timedelta(days=n)).month in months
+        and at.day in days
+        and at.isoweekday() % 7 in weekdays
+    )
+
+
+def _when(at: datetime.datetime) -> str:
+    return f"{_DAYS[at.isoweekday() % 7]} {at.day} {at:%b} {at:%H:%M}"
 
 
 def _calendar_field(value: str, width: int) -> str:

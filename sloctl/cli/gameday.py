@@ -306,9 +306,11 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import write_schedule
+    from sloctl.chaos.schedule import check_overlaps, gameday_minutes, write_schedule
 
     schedule = _load_schedule(args)
+    # `suite` runs the same game days one after the other: overlaps are the calendar's alone.
+    check_overlaps(schedule, gameday_minutes(schedule))
     for path in write_schedule(schedule, output_dir(Path(args.output), "-o")):
         print(path)
     return 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import shutil
 import subprocess
@@ -14,8 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sloctl.chaos.schedule import (
+    GamedayEntry,
+    Schedule,
     ScheduleError,
+    _overlap,
     _shared_minute,
+    check_overlaps,
     cron_to_oncalendar,
     load_schedule,
     render_cronjob,
@@ -291,3 +296,120 @@ def test_a_missing_default_schedule_is_a_usage_error_saying_how_to_start_one(
     assert f"--file: the default chaos/schedule.yaml is not in {tmp_path}" in err, err
     assert "write a GamedaySchedule there (its format: docs/gameday.md, Schedule)" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_game_day_that_starts_while_another_may_hold_the_targets_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10:00 daily and 10:15 on Mondays were accepted: on Mondays the second found the targets
+    held by the first (its game day, recovery and 15-minute resolve deadline: 22 minutes with
+    the margin) and was refused, exit 1, the calendar saying nothing of it."""
+    monkeypatch.chdir(tmp_path)  # no chaos/targets.json: a Prometheus assumed, the longest
+    out = tmp_path / "out"
+    both = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '0 10 * * *'", f"{MEMORY}, cron: '15 10 * * 1'")
+    assert main(["gameday", "schedule", "--file", str(both), "-o", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {both}:6:8: spec.gamedays[1]: cron '15 10 * * 1' fires at Mon 1 Jan 10:15 UTC, 15"
+        " minutes after spec.gamedays[0] (line 5) started at Mon 1 Jan 10:00 ('0 10 * * *'), while"
+        " that game day may last 22 minutes (its maintenance window): two game days at once would"
+        " measure each other's faults, and the later run would find the targets held and be"
+        " refused; move one",
+        "1 error(s) in 1 file(s)",
+    ]
+    assert not out.exists()
+    # Without a Prometheus in the config the pages are not waited for: 7 minutes.
+    (tmp_path / "targets.json").write_text('{"api_url": "http://127.0.0.1:8080"}')
+    config = both.read_text().replace("spec:\n", f"spec:\n  config: {tmp_path / 'targets.json'}\n")
+    both.write_text(config)
+    assert main(["gameday", "schedule", "--file", str(both), "-o", str(out)]) == 0
+    assert len(list(out.rglob("*"))) > 1
+
+
+@pytest.mark.parametrize(
+    ("cron", "said"),
+    [
+        ("0,10 10 * * *", "fires again at Mon 1 Jan 10:10 UTC, 10 minutes after it fired at Mon 1 Jan 10:00"),
+        (
+            "5,50 0,23 * * *",
+            "fires again at Tue 2 Jan 00:05 UTC, 15 minutes after it fired at Mon 1 Jan 23:50",
+        ),
+        ("0,30 10 * * *", None),
+        ("50 23 * * *", None),
+    ],
+)
+def test_a_game_day_that_starts_again_before_its_last_run_may_be_over_is_refused(
+    cron: str, said: str | None
+) -> None:
+    entry = GamedayEntry("x.json", cron, "x")
+    schedule = Schedule("s", "i", "c", (entry,), "s.yaml")
+    if said is None:
+        check_overlaps(schedule, [22])
+        return
+    with pytest.raises(SpecErrors) as info:
+        check_overlaps(schedule, [22])
+    assert f"spec.gamedays[0]: cron {cron!r} {said}, while its game day may last 22 minutes" in str(
+        info.value
+    )
+
+
+def _numbers(low: int, high: int) -> st.SearchStrategy[str]:
+    """A cron field of numbers, lists and ranges, never ``*``: every firing stays in the
+    oracle's few minutes of the day."""
+    number = st.integers(low, high)
+    part = st.one_of(number.map(str), st.tuples(number, number).map(lambda ab: f"{min(ab)}-{max(ab)}"))
+    return st.lists(part, min_size=1, max_size=3).map(",".join)
+
+
+_TIMED_CRON = st.tuples(_numbers(0, 2), _numbers(9, 10), _field(27, 31), _field(1, 3), _field(0, 7)).map(
+    lambda f: " ".join(f if f[2] == "*" or f[4] == "*" else (*f[:4], "*"))
+)
+
+
+def _firings(cron: str) -> list[datetime.datetime]:
+    """Every firing of ``cron`` (at 09:00-10:02) in 28 years from a Monday 1 January, by the
+    brute-force reading: its date first, then each of the six minutes."""
+    date_only = "* * " + " ".join(cron.split()[2:])
+    start = datetime.datetime(2024, 1, 1)
+    days = (start + datetime.timedelta(days=n) for n in range(28 * 366 + 1))
+    return [
+        at
+        for day in days
+        if _fires_on(date_only, day)
+        for hour in (9, 10)
+        for minute in (0, 1, 2)
+        if _fires_on(cron, at := day.replace(hour=hour, minute=minute))
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=_TIMED_CRON, b=_TIMED_CRON, length=st.integers(1, 24 * 60))
+def test_two_crons_overlap_exactly_when_one_fires_within_the_others_length(
+    a: str, b: str, length: int
+) -> None:
+    """The analytic answer against every firing of 28 years (the weekday-date cycle), whose
+    nearest later firing of the other cron is measured: the same day or the next."""
+    try:
+        cron_to_oncalendar(a), cron_to_oncalendar(b)
+    except ScheduleError:
+        return
+    later = _firings(b)
+    expected = any(
+        (later[k] - at).total_seconds() / 60 < length
+        for at in _firings(a)
+        if (k := bisect.bisect_left(later, at)) < len(later)
+    )
+    assert (_overlap(a, length, b) is not None) == expected, (a, b, length)
+
+
+def test_an_experiment_that_is_not_json_is_named_at_its_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    schedule = _schedule(tmp_path, f"experiment: {broken}, cron: '0 10 8 1 *'")
+    assert main(["gameday", "schedule", "--file", str(schedule), "-o", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: {schedule}:5:8: spec.gamedays[0].experiment: {broken}: not an experiment's JSON:"
+    )
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
