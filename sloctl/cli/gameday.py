@@ -113,7 +113,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sch = add_subcommand(
         sub,
         "schedule",
-        "write systemd timers, Kubernetes CronJobs and a GitHub Actions workflow from the schedule file",
+        "write systemd timers, Kubernetes CronJobs and a GitHub Actions workflow from the schedule"
+        " file; refused when two game days would fire in one minute, or one while another may still"
+        " hold the targets (its maintenance window)",
     )
     _schedule_file_argument(sch)
     add_output_dir_argument(sch, "output directory (default chaos/schedule/)", default="chaos/schedule")
