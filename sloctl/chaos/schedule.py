@@ -269,6 +269,12 @@ def _expand(values: str, low: int, high: int) -> frozenset[int]:
     return frozenset(v % 7 if high == 7 else v for v in matched)
 
 
+#: The cycle in which every date falls on every weekday (from a Monday 1 January, a leap year):
+#: two crons that ever overlap do so within it.
+_CYCLE_START, _CYCLE_DAYS = datetime.date(2024, 1, 1), 28 * 366
+_DAY_MINUTES = 24 * 60
+
+
 def _shared_minute(a: str, b: str) -> str | None:
     """A minute at which both checked crons fire (``Mon 1 Jan 03:00``, the first from a Monday
     1 January), or None.
@@ -282,10 +288,10 @@ def _shared_minute(a: str, b: str) -> str | None:
     dates = [(m, d) for m in sorted(month) for d in sorted(day) if d <= _MONTH_DAYS[m - 1]]
     if not (minute and hour and weekday and dates):
         return None
-    at = datetime.date(2024, 1, 1)  # a Monday, in a leap year
+    at = _CYCLE_START
     while not ((at.month, at.day) in dates and at.isoweekday() % 7 in weekday):
         at += datetime.timedelta(days=1)  # ends within 28 years, by the reasoning above
-    return f"{_DAYS[at.isoweekday() % 7]} {at.day} {at:%b} {min(hour):02d}:{min(minute):02d}"
+    return _when(datetime.datetime.combine(at, datetime.time(min(hour), min(minute))))
 
 
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -302,12 +308,6 @@ def check_experiments(schedule: Schedule) -> None:
     ]
     if errors:
         raise SpecErrors(errors)
-
-
-#: The cycle in which every date falls on every weekday (from a Monday 1 January, a leap year):
-#: two crons that ever overlap do so within it.
-_CYCLE_START, _CYCLE_DAYS = datetime.date(2024, 1, 1), 28 * 366
-_DAY_MINUTES = 24 * 60
 
 
 def gameday_minutes(schedule: Schedule) -> list[int]:
@@ -388,9 +388,10 @@ def _clash_in_time(
 
 
 def _overlap(first: str, length: int, then: str, again: bool = False) -> tuple[int, str, str] | None:
-    """The first time in the weekday-date cycle that cron ``then`` fires within ``length``
-    minutes after cron ``first`` did (``again``: its own next firing, ``then`` being ``first``):
-    ``(minutes between, when first fired, when then fired)``, or None."""
+    """Whether cron ``then`` ever fires within ``length`` minutes after cron ``first`` did
+    (``again``: its own next firing, ``then`` being ``first``): the closest such pair, on the
+    first day of the weekday-date cycle it comes, as ``(minutes between, when first fired, when
+    then fired)``; or None."""
     starts, later = _minutes_of_day(first), _minutes_of_day(then)
     candidates = [(later[0] + _DAY_MINUTES - starts[-1], starts[-1], 1)]  # into the next day
     for a in starts:
