@@ -339,10 +339,11 @@ def check_experiment_values(
     ...     print(exc.problems)
     ('a.json: configuration: gameday_seconds: must be between 1 and 300',)
     """
-    faultless = [
+    # refusals that are not about values: no line on where the configuration's ranges are written
+    unrunnable = [
         f"{path}: {NO_FAULT}" for path, experiment in experiments.items() if fault_problem(experiment)
     ]
-    faultless += [
+    unrunnable += [
         f"{path}: {p}" for path, experiment in experiments.items() for p in vault_problems(experiment)
     ]
     problems = [
@@ -350,8 +351,8 @@ def check_experiment_values(
         for path, experiment in experiments.items()
         for problem in experiment_problems(experiment, configuration)
     ]
-    if faultless or problems:
-        raise ExperimentValueError([*faultless, *problems], values=bool(problems))
+    if unrunnable or problems:
+        raise ExperimentValueError([*unrunnable, *problems], values=bool(problems))
 
 
 def _argument_problems(activity: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:

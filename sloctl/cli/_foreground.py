@@ -82,8 +82,8 @@ def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], co
     a clean run, kept after a failed one for its logs, its path said (after an exception too,
     before its traceback); removed by the servers' lifeline when this process is killed
     (:func:`sloctl.servers.remove_at_exit`). (Every run left its databases there before, 56 MB a
-    testbed.) Servers that could not be stopped
-    (:class:`~sloctl.servers.ServerStopError`, every other one stopped) are said, exit code 1."""
+    testbed.) Servers that could not be stopped (:class:`~sloctl.servers.ServerStopError`, every
+    other one stopped) are said, exit code 1."""
     if workdir is not None:
         return _stopped(run, output_dir(workdir, "--workdir"), command)
     from sloctl.servers import keep_at_exit, remove_at_exit

@@ -167,7 +167,8 @@ class Lifeline:
     ) -> None:
         """Stop the process group of ``pid`` (its leader first, with ``stop_signal``) if this
         process dies before :meth:`forget`. ``started`` defaults to the process's start time;
-        ``wake``, the server's address, is connected to while it stops (:func:`wake`)."""
+        ``wake``, the server's address, is connected to once the stopping server has closed its
+        listening socket (:func:`left_in_accept`, :func:`wake`)."""
         started = started or start_time(pid)
         if started is None:
             return  # already gone
