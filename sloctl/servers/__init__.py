@@ -13,7 +13,14 @@ manager support.
 import os
 
 from ._lifeline import LIFELINE
-from ._postgres import PgBouncerServer, PostgresServer, pg_bin, start_pgbouncer, start_postgres
+from ._postgres import (
+    PgBouncerClientTlsMode,
+    PgBouncerServer,
+    PostgresServer,
+    pg_bin,
+    start_pgbouncer,
+    start_postgres,
+)
 from ._process import (
     HttpProcess,
     ManagedProcess,
@@ -32,6 +39,7 @@ __all__ = [
     "HttpProcess",
     "ManagedProcess",
     "MongoServer",
+    "PgBouncerClientTlsMode",
     "PgBouncerServer",
     "PostgresServer",
     "RedisServer",

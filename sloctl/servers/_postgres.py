@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, NamedTuple, get_args
 from urllib.parse import quote
 
 from sloctl.contract import TIERS
@@ -38,7 +39,14 @@ from ._process import (
     start_on_free_port,
 )
 
-__all__ = ["PgBouncerServer", "PostgresServer", "pg_bin", "start_pgbouncer", "start_postgres"]
+__all__ = [
+    "PgBouncerClientTlsMode",
+    "PgBouncerServer",
+    "PostgresServer",
+    "pg_bin",
+    "start_pgbouncer",
+    "start_postgres",
+]
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
 
@@ -102,7 +110,9 @@ def _service_dir(workdir: Path, name: str, user: str | None) -> Path:
 
 
 def _uri(user: str, password: str, host: str, port: int, database: str) -> str:
-    return f"postgresql://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/{quote(database)}"
+    """A libpq URI; ``host`` an address or a Unix socket's directory (percent-encoded)."""
+    login = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"postgresql://{login}@{quote(host, safe='')}:{port}/{quote(database)}"
 
 
 def _psql(
@@ -361,7 +371,9 @@ def start_postgres(
 
 
 class PgBouncerServer(ManagedProcess):
-    """PgBouncer in front of a :class:`PostgresServer`, SCRAM auth from a userlist file."""
+    """PgBouncer in front of a :class:`PostgresServer`, SCRAM auth from a userlist file.
+    ``admin_host``: where its admin console is reached, 127.0.0.1 or the directory of its Unix
+    socket (see :class:`_ClientAuth`)."""
 
     name = "pgbouncer"
     startup_timeout = 15.0
@@ -375,9 +387,11 @@ class PgBouncerServer(ManagedProcess):
         run_as: str | None,
         upstream: PostgresServer,
         admin_password: str,
+        admin_host: str,
     ) -> None:
         super().__init__(host=LOOPBACK, port=port, logfile=logfile, run_as=run_as)
         self.home = home
+        self.admin_host = admin_host
         self.upstream = upstream
         self.user = upstream.user
         self.password = upstream.password
@@ -397,14 +411,14 @@ class PgBouncerServer(ManagedProcess):
     @property
     def admin_dsn(self) -> str:
         """PgBouncer's admin console (database ``pgbouncer``)."""
-        return _uri(self.admin_user, self.admin_password, self.host, self.port, "pgbouncer")
+        return _uri(self.admin_user, self.admin_password, self.admin_host, self.port, "pgbouncer")
 
     def _command(self) -> Sequence[str]:
         return ["pgbouncer", str(self.config_path)]
 
     def _ready(self) -> bool:
         probe = _psql(
-            self.host, self.port, self.admin_user, self.admin_password, "pgbouncer", "SHOW VERSION", 3
+            self.admin_host, self.port, self.admin_user, self.admin_password, "pgbouncer", "SHOW VERSION", 3
         )
         return probe.returncode == 0
 
@@ -430,6 +444,26 @@ def _ini_value(value: str, what: str) -> str:
     return value
 
 
+#: PgBouncer's ``client_tls_sslmode`` values that :func:`start_pgbouncer` writes. ``require``:
+#: TLS of every client, a certificate checked only when one is offered; ``verify-ca`` and
+#: ``verify-full``: a certificate that ``client_ca`` signed, asked for in the handshake itself.
+#: PgBouncer 1.18 verifies the client's certificate alike in both (``tls_config_verify_client``)
+#: and compares no name in it with anything: only ``cert`` authentication matches its name
+#: with the user's (``tests/collector/test_pg_client_cert.py``).
+PgBouncerClientTlsMode = Literal["require", "verify-ca", "verify-full"]
+
+
+class _ClientAuth(NamedTuple):
+    """How clients reach PgBouncer and log in: ``lines`` of ``pgbouncer.ini``, and the directory
+    of a Unix socket it listens on as well (None: none). A verifying mode asks every TCP
+    client for a certificate in the handshake, the admin's readiness check included, and
+    PgBouncer asks for neither TLS nor a certificate over a Unix socket: its admin console is
+    reached there."""
+
+    lines: tuple[str, ...]
+    socket_dir: Path | None = None
+
+
 def _pgbouncer_ini(
     upstream: PostgresServer,
     home: Path,
@@ -440,10 +474,11 @@ def _pgbouncer_ini(
     max_client_conn: int,
     max_db_connections: int,
     query_wait_timeout: float,
-    auth: Sequence[str] = ("auth_type = scram-sha-256",),
+    auth: _ClientAuth,
 ) -> str:
     """``pgbouncer.ini``: the databases it pools on ``upstream`` and how, listening on ``port``;
-    ``auth``: how clients authenticate (:func:`_pgbouncer_client_tls`'s lines)."""
+    ``auth``: how clients reach it and authenticate (:func:`_pgbouncer_client_tls`)."""
+    socket_dir = "" if auth.socket_dir is None else _ini_value(str(auth.socket_dir), "unix_socket_dir")
     return "\n".join(
         [
             "[databases]",
@@ -460,8 +495,8 @@ def _pgbouncer_ini(
             "[pgbouncer]",
             f"listen_addr = {LOOPBACK}",
             f"listen_port = {port}",
-            "unix_socket_dir =",
-            *auth,
+            f"unix_socket_dir = {socket_dir}",
+            *auth.lines,
             f"auth_file = {_ini_value(str(home / 'userlist.txt'), 'auth_file')}",
             "admin_users = pgbouncer",
             "stats_users = pgbouncer",
@@ -479,39 +514,67 @@ def _pgbouncer_ini(
     )
 
 
-def _pgbouncer_client_tls(
-    home: Path, tls: tuple[Path, Path] | None, client_ca: Path | None
-) -> tuple[str, ...]:
-    """pgbouncer.ini's lines of client authentication: SCRAM alone; with ``tls`` (certificate,
-    key, copied into ``home``) TLS required of every client (``client_tls_sslmode = require``);
-    with ``client_ca`` too, a certificate it signed, whose CN is the user's name, in place of a
-    password for every user but the admin (``auth_type = hba``, ``cert``). A certificate a
-    client offers is verified against ``client_ca`` in any case."""
-    if tls is None:
-        if client_ca is not None:
-            raise ValueError("start_pgbouncer: client_ca needs tls (a client certificate comes over TLS)")
-        return ("auth_type = scram-sha-256",)
+def _copy_client_tls(home: Path, tls: tuple[Path, Path], sslmode: str) -> list[str]:
+    """``tls`` (certificate, key) copied into ``home`` (0600); pgbouncer.ini's lines for them."""
     cert, key = home / "client-tls.crt", home / "client-tls.key"
     for source, copy in ((tls[0], cert), (tls[1], key)):
         shutil.copyfile(source, copy)
         os.chmod(copy, 0o600)
-    lines = [
-        "client_tls_sslmode = require",
+    return [
+        f"client_tls_sslmode = {sslmode}",
         f"client_tls_cert_file = {_ini_value(str(cert), 'client_tls_cert_file')}",
         f"client_tls_key_file = {_ini_value(str(key), 'client_tls_key_file')}",
     ]
+
+
+def _check_client_tls(tls: tuple[Path, Path] | None, client_ca: Path | None, sslmode: str) -> None:
+    """:func:`start_pgbouncer`'s TLS arguments, refused (ValueError) before anything is written:
+    a mode not in :data:`PgBouncerClientTlsMode`, a CA without TLS, a verifying mode without
+    the CA it verifies client certificates with."""
+    modes = get_args(PgBouncerClientTlsMode)
+    if sslmode not in modes:
+        raise ValueError(
+            f"start_pgbouncer: client_tls_sslmode must be one of {', '.join(modes)}, not {sslmode!r}"
+        )
+    if client_ca is not None and tls is None:
+        raise ValueError("start_pgbouncer: client_ca needs tls (a client certificate comes over TLS)")
+    if sslmode != "require" and client_ca is None:
+        raise ValueError(
+            f"start_pgbouncer: client_tls_sslmode {sslmode} needs tls and client_ca (the CA it verifies"
+            " client certificates with)"
+        )
+
+
+def _pgbouncer_client_tls(
+    home: Path, tls: tuple[Path, Path] | None, client_ca: Path | None, sslmode: str
+) -> _ClientAuth:
+    """Client authentication: SCRAM alone; with ``tls`` (certificate, key) TLS of every client
+    in ``client_tls_sslmode`` ``sslmode`` (:data:`PgBouncerClientTlsMode`). With ``client_ca``
+    too: in ``require``, a certificate it signed, whose CN is the user's name, in place of a
+    password for every user but the admin (``auth_type = hba``, ``cert``; a certificate a
+    client offers is verified against ``client_ca`` in any case); in ``verify-ca`` or
+    ``verify-full``, such a certificate (of any name) in the handshake, then the user's
+    password (SCRAM): the certificate vouches for the client, the password for the user, and
+    the admin logs in over a Unix socket (:class:`_ClientAuth`)."""
+    if tls is None:
+        return _ClientAuth(("auth_type = scram-sha-256",))
+    lines = _copy_client_tls(home, tls, sslmode)
     if client_ca is None:
-        return (*lines, "auth_type = scram-sha-256")
+        return _ClientAuth((*lines, "auth_type = scram-sha-256"))
     shutil.copyfile(client_ca, home / "client-ca.crt")
+    lines.append(f"client_tls_ca_file = {_ini_value(str(home / 'client-ca.crt'), 'client_tls_ca_file')}")
+    if sslmode != "require":
+        return _ClientAuth((*lines, "auth_type = scram-sha-256"), socket_dir=home)
     write_text(
         home / "pgbouncer_hba.conf",
         f"host    all pgbouncer {LOOPBACK}/32 scram-sha-256\nhostssl all all {LOOPBACK}/32 cert\n",
     )
-    return (
-        *lines,
-        f"client_tls_ca_file = {_ini_value(str(home / 'client-ca.crt'), 'client_tls_ca_file')}",
-        "auth_type = hba",
-        f"auth_hba_file = {_ini_value(str(home / 'pgbouncer_hba.conf'), 'auth_hba_file')}",
+    return _ClientAuth(
+        (
+            *lines,
+            "auth_type = hba",
+            f"auth_hba_file = {_ini_value(str(home / 'pgbouncer_hba.conf'), 'auth_hba_file')}",
+        )
     )
 
 
@@ -527,13 +590,16 @@ def start_pgbouncer(
     port: int | None = None,
     tls: tuple[Path, Path] | None = None,
     client_ca: Path | None = None,
+    client_tls_sslmode: PgBouncerClientTlsMode = "require",
 ) -> PgBouncerServer:
     """Start PgBouncer on 127.0.0.1 pooling database ``platform`` of ``upstream``. ``tls``:
     (certificate, key) PEM files it presents to its clients, which must then use TLS;
-    ``client_ca`` (with ``tls``): every user but the admin logs in with a client certificate
-    that CA signed and no password (see :func:`_pgbouncer_client_tls`)."""
+    ``client_ca`` (with ``tls``): the CA of client certificates. ``client_tls_sslmode``:
+    ``require`` (with ``client_ca``, a certificate in place of a password) or ``verify-ca`` or
+    ``verify-full`` (one in the handshake, then the password): :func:`_pgbouncer_client_tls`."""
     if pool_mode not in ("session", "transaction", "statement"):
         raise ValueError(f"pool_mode must be session, transaction or statement, not {pool_mode!r}")
+    _check_client_tls(tls, client_ca, client_tls_sslmode)
     run_as = service_user()
     home = _service_dir(Path(workdir), "pgbouncer", run_as)
     admin_password = new_password()
@@ -543,7 +609,7 @@ def start_pgbouncer(
         "pgbouncer": admin_password,
     }
     write_text(home / "userlist.txt", "".join(_userlist_line(u, p) for u, p in users.items()), private=True)
-    auth = _pgbouncer_client_tls(home, tls, client_ca)
+    auth = _pgbouncer_client_tls(home, tls, client_ca, client_tls_sslmode)
 
     def server_on(chosen: int) -> PgBouncerServer:
         server = PgBouncerServer(
@@ -553,6 +619,7 @@ def start_pgbouncer(
             run_as=run_as,
             upstream=upstream,
             admin_password=admin_password,
+            admin_host=LOOPBACK if auth.socket_dir is None else str(auth.socket_dir),
         )
         server.config_path.write_text(
             _pgbouncer_ini(

@@ -26,6 +26,7 @@ from sloctl.servers import (
     ServerStartError,
     free_port,
     start_mongodb,
+    start_pgbouncer,
     start_postgres,
     start_redis,
 )
@@ -74,6 +75,36 @@ def test_pgbouncer_rejects_a_wrong_password(pgbouncer_server: PgBouncerServer) -
     bad = pgbouncer_server.dsn.replace(pgbouncer_server.password, "wrong")
     with pytest.raises(psycopg.OperationalError, match="authentication failed"):
         psycopg.connect(bad, connect_timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("tls", "client_ca", "mode", "said"),
+    [
+        (
+            True,
+            True,
+            "verify",
+            "client_tls_sslmode must be one of require, verify-ca, verify-full, not 'verify'",
+        ),
+        (True, False, "verify-ca", "client_tls_sslmode verify-ca needs tls and client_ca"),
+        (False, False, "verify-full", "client_tls_sslmode verify-full needs tls and client_ca"),
+        (False, True, "require", "client_ca needs tls"),
+    ],
+)
+def test_start_pgbouncer_refuses_a_client_tls_it_cannot_write_before_writing_anything(
+    postgres_server: PostgresServer, tmp_path: Path, tls: bool, client_ca: bool, mode: str, said: str
+) -> None:
+    """A ``client_tls_sslmode`` PgBouncer does not have here, or a verifying one without the CA
+    it verifies client certificates with: a ValueError that says so, and no folder written."""
+    with pytest.raises(ValueError, match=said):
+        start_pgbouncer(
+            tmp_path,
+            postgres_server,
+            tls=(tmp_path / "server.pem", tmp_path / "server.key") if tls else None,
+            client_ca=tmp_path / "ca.pem" if client_ca else None,
+            client_tls_sslmode=mode,  # type: ignore[arg-type]  # a caller without a type checker
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_redis_requires_its_password(redis_server: RedisServer) -> None:
