@@ -13,6 +13,7 @@ import os
 import pwd
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import psycopg
@@ -20,9 +21,15 @@ import pytest
 
 from sloctl.collector.config import check_tls_files, load_config_text, tls_file_problems
 from sloctl.collector.runner import RunResult
-from sloctl.servers import PgBouncerServer, PostgresServer, start_pgbouncer, start_postgres
+from sloctl.servers import (
+    PgBouncerClientTlsMode,
+    PgBouncerServer,
+    PostgresServer,
+    start_pgbouncer,
+    start_postgres,
+)
 from tests.collector.helpers import collector_config, runs_of_each
-from tests.fixtures.certs import Pki, make_pki
+from tests.fixtures.certs import Pki, issue_cert, make_pki
 
 pytestmark = pytest.mark.servers
 
@@ -35,6 +42,10 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     for _cert, key in (made.client, made.stranger):
         os.chmod(key, 0o600)  # libpq's rule for a client key (the check says so otherwise)
     return made
+
+
+#: PgBouncer's client_tls_sslmode values that verify a client certificate in the handshake
+VERIFYING_MODES: tuple[PgBouncerClientTlsMode, ...] = ("verify-ca", "verify-full")
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +64,27 @@ def cert_pgbouncer(
     workdir = tmp_path_factory.mktemp("pgb-cert")
     with start_pgbouncer(workdir, postgres_server, tls=pki.server, client_ca=pki.ca) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def verifying_pgbouncers(
+    tmp_path_factory: pytest.TempPathFactory, pki: Pki, postgres_server: PostgresServer
+) -> Iterator[dict[str, PgBouncerServer]]:
+    """One PgBouncer per verifying ``client_tls_sslmode``, trusting ``pki.ca``, SCRAM after the
+    handshake, pooling the session's PostgreSQL; by mode."""
+    with ExitStack() as stack:
+        yield {
+            mode: stack.enter_context(
+                start_pgbouncer(
+                    tmp_path_factory.mktemp(f"pgb-{mode}"),
+                    postgres_server,
+                    tls=pki.server,
+                    client_ca=pki.ca,
+                    client_tls_sslmode=mode,
+                )
+            )
+            for mode in VERIFYING_MODES
+        }
 
 
 def _first_runs(config: str, secrets: dict[tuple[str, str], str], runs: int) -> dict[str, list[RunResult]]:
@@ -126,6 +158,56 @@ def test_a_pgbouncer_that_requires_a_client_certificate_takes_tls_cert_file_too(
     assert all(r.error and "certificate authentication failed" in r.error for r in none), none
     assert {r.reason for r in stranger} == {"tls"}, [(r.reason, r.error) for r in stranger]
     assert all(r.error and "unknown ca" in r.error for r in stranger), stranger
+
+
+def _verifying_targets(
+    servers: dict[str, PgBouncerServer], pki: Pki, certs: dict[str, tuple[Path, Path]], password: str
+) -> tuple[str, dict[tuple[str, str], str]]:
+    """A config with, for each PgBouncer of ``servers`` (by mode), a target ``MODE-none``
+    without a certificate and a target ``MODE-NAME`` per certificate of ``certs``, all with the
+    password (so that a refusal is the certificate's); and their secrets."""
+    ca = f"caFile: '{pki.ca}'"
+    targets: list[str] = []
+    secrets: dict[tuple[str, str], str] = {}
+    for mode, server in servers.items():
+        common = (
+            f"kind: pgbouncer, port: {server.port}, user: platform, database: platform, password: {{env: PG}}"
+        )
+        targets.append(f"name: {mode}-none, {common}, tls: {{{ca}}}")
+        for name, (cert, key) in certs.items():
+            tls = f"tls: {{{ca}, certFile: '{cert}', keyFile: '{key}'}}"
+            targets.append(f"name: {mode}-{name}, {common}, connections: [cold, warm], {tls}")
+        secrets |= {(f"{mode}-{name}", "password"): password for name in ("none", *certs)}
+    return collector_config(targets, "interval: 1s, timeout: 800ms, connections: [cold]"), secrets
+
+
+def test_a_verifying_pgbouncer_refuses_in_the_handshake_a_client_without_a_trusted_certificate(
+    verifying_pgbouncers: dict[str, PgBouncerServer],
+    pki: Pki,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    """In ``verify-ca`` and ``verify-full`` PgBouncer asks for the client's certificate in the
+    TLS handshake: without one the handshake fails (``tlsv13 alert certificate required``), and
+    with one from another CA too (``unknown ca``): reason ``tls`` both, never ``auth``. With one
+    ``pki.ca`` signed, and the password, cold and warm lanes pass through the pool, whatever
+    name the certificate bears: ``verify-full`` compares none with the user's (PgBouncer 1.18
+    treats it as ``verify-ca``; only ``cert`` authentication matches CN and user)."""
+    renamed = issue_cert(tmp_path, (pki.ca, pki.ca_key), "not-a-role-here", client=True)
+    os.chmod(renamed[1], 0o600)
+    certs = {"mutual": pki.client, "renamed": renamed, "stranger": pki.stranger}
+    config, secrets = _verifying_targets(verifying_pgbouncers, pki, certs, postgres_server.password)
+    history = _first_runs(config, secrets, runs=2)
+    for mode in VERIFYING_MODES:
+        for name in ("mutual", "renamed"):
+            runs = history[f"{mode}-{name}"]
+            assert runs and all(r.ok for r in runs), (mode, name, [r.error for r in runs])
+            assert {r.connection for r in runs} == {"cold", "warm"}, (mode, name, runs)
+        for name, said in (("none", "alert certificate required"), ("stranger", "alert unknown ca")):
+            runs = history[f"{mode}-{name}"]
+            why = [(r.reason, r.error) for r in runs]
+            assert runs and {r.reason for r in runs} == {"tls"}, (mode, name, why)
+            assert all(r.error and said in r.error for r in runs), (mode, name, why)
 
 
 def _libpq_refuses(server: PostgresServer, pki: Pki, cert: Path, key: Path) -> str | None:
