@@ -45,7 +45,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -605,17 +605,21 @@ def _read_within(response: httpx.Response, started: float, limit: float | None) 
     return b"".join(chunks)
 
 
-def get_json(client: httpx.Client, url: str) -> tuple[int, object]:
-    """GET ``url`` with a guarded client: the answer's HTTP status and its decoded JSON body,
-    whatever the status (APIs such as Prometheus' answer errors in JSON, and the status tells
-    an API not served, 404, from a failing one). A redirect is an error: it is not followed, because
+def get_json(
+    client: httpx.Client, url: str, form: Mapping[str, str | Sequence[str]] | None = None
+) -> tuple[int, object]:
+    """GET ``url`` (POST ``form`` to it, form-encoded, when given) with a guarded client: the
+    answer's HTTP status and its decoded JSON body, whatever the status (APIs such as
+    Prometheus' answer errors in JSON, and the status tells an API not served, 404, from a
+    failing one). A redirect is an error: it is not followed, because
     it could lead outside the allow-list. The client's read timeout bounds the whole answer, not
     only each wait for a byte: a server (or a proxy) that trickles its answer is given up once
     that long has passed since the request, as one that never answers is."""
     limit = client.timeout.read
     started = time.monotonic()
     try:
-        with client.stream("GET", url) as response:
+        sent = client.stream("GET", url) if form is None else client.stream("POST", url, data=dict(form))
+        with sent as response:
             content = b"" if response.is_redirect else _read_within(response, started, limit)
     except httpx.HTTPError as exc:
         # The server, not the query, is what failed: name it without the query string.

@@ -18,6 +18,7 @@ is kept, a query string or fragment refused.
 
 from ._client import (
     MAX_POINTS,
+    MAX_QUERY_STRING,
     TIMEOUT,
     NotServed,
     Prometheus,
@@ -31,6 +32,7 @@ from ._client import (
 
 __all__ = [
     "MAX_POINTS",
+    "MAX_QUERY_STRING",
     "TIMEOUT",
     "NotServed",
     "Prometheus",

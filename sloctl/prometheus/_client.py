@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -55,6 +56,14 @@ PARALLEL = 16
 #: Prometheus refuses a range query of more than 11,000 points per series; longer ranges are
 #: read in chunks of this many.
 MAX_POINTS = 10_000
+
+
+#: The longest query string sent in a GET; a longer one (a query naming a page of long SLO
+#: ids, or an id a client typed) is POSTed form-encoded, as Prometheus' API (and VictoriaMetrics',
+#: Thanos', Mimir's) takes it "for a large query that may breach server-side URL character
+#: limits": nginx's default request-line buffer is 8 KiB (a 414 from a proxy in front), and httpx
+#: refuses to build a URL whose query is over 64 KiB.
+MAX_QUERY_STRING = 8000
 
 
 TIMEOUT = 30.0
@@ -171,16 +180,20 @@ class Prometheus:
     ) -> _Answer:
         """A successful answer, its shape checked (:func:`_misshapen`, with the ``result_type``
         a query expects): a malformed answer is a :class:`PrometheusError`, never an empty
-        result. The one place an answer's ``warnings`` and ``infos`` are read."""
-        url = str(httpx.URL(f"{self.url}/api/v1/{endpoint}", params=dict(params or {})))
+        result. The one place an answer's ``warnings`` and ``infos`` are read. Sent as a GET, or
+        as a form POST past :data:`MAX_QUERY_STRING`."""
+        where = f"{self.url}/api/v1/{endpoint}"
+        args = dict(params or {})
         with self._lock:
             self.requests += 1
-        status, body = get_json(self._client, url)
+        if len(urlencode(args, doseq=True)) > MAX_QUERY_STRING:
+            status, body = get_json(self._client, where, form=args)
+        else:
+            status, body = get_json(self._client, str(httpx.URL(where, params=args)))
         what = what or endpoint
         if not (isinstance(body, dict) and ("error" if status >= 400 else "status") in body):
             # JSON, but not Prometheus' error nor its answer: another service answers there (its
             # own 404, its own {"ok": true}).
-            where = f"{self.url}/api/v1/{endpoint}"
             raise PrometheusError(_not_the_api(where, status, body, self._flag), status)
         if body.get("status") != "success" and "error" in body:
             raise PrometheusError(

@@ -13,7 +13,6 @@ SLO page runs range queries for one SLO, with a step chosen for the time range
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
@@ -27,6 +26,7 @@ from sloctl.durations import format_duration, parse_duration
 from sloctl.explain import SLOExplanation, explain
 from sloctl.model import SLO, complement_ratio
 from sloctl.prometheus import TIMEOUT, Prometheus, Result, by_label
+from sloctl.render.promql import quote
 from sloctl.status import QUERIES, STATES, StatusRow, read_info_rules, read_rule_health, rows_from
 
 __all__ = [
@@ -302,9 +302,10 @@ def details(
     if not ids:
         return Details()
     # Ids are matched as a regular expression (RE2): escaped alternatives of literals, which
-    # Prometheus turns into a set lookup.
-    wanted = f"{naming.LABEL_ID}=~{json.dumps('|'.join(re.escape(i) for i in sorted(set(ids))))}"
-    ratios = f"{{__name__=~{json.dumps(re.escape(_RATIO) + '.+')}, {wanted}}}"
+    # Prometheus turns into a set lookup. Quoted as PromQL reads strings (JSON's "\ud83d\ude00"
+    # for an emoji is a pair of surrogates that Prometheus refuses: a 502 for that SLO's page).
+    wanted = f"{naming.LABEL_ID}=~{quote('|'.join(re.escape(i) for i in sorted(set(ids))))}"
+    ratios = f"{{__name__=~{quote(re.escape(_RATIO) + '.+')}, {wanted}}}"
     # A budget of 0 or less has no burn rate (the window reads unknown), as a missing budget.
     budget = f"max by ({naming.LABEL_ID}) ({naming.ERROR_BUDGET}{{{wanted}}}) > 0"
     result = prom.query(
@@ -369,7 +370,7 @@ class SloSeries:
 
 
 def _selector(slo_id: str) -> str:
-    return f"{{{naming.LABEL_ID}={json.dumps(slo_id)}}}"
+    return f"{{{naming.LABEL_ID}={quote(slo_id)}}}"
 
 
 def _points(result: Result) -> tuple[tuple[float, float], ...]:

@@ -14,7 +14,15 @@ import pytest
 
 from sloctl.chaos.probes import parse_metrics
 from sloctl.egress import EgressDenied, UnexpectedAnswer
-from sloctl.prometheus import MAX_POINTS, NotServed, Prometheus, PrometheusError, by_label, scalar
+from sloctl.prometheus import (
+    MAX_POINTS,
+    MAX_QUERY_STRING,
+    NotServed,
+    Prometheus,
+    PrometheusError,
+    by_label,
+    scalar,
+)
 from sloctl.servers import free_port
 
 
@@ -275,3 +283,21 @@ def test_a_path_prefix_is_kept_as_behind_a_reverse_proxy() -> None:
     with Prometheus.connect("http://127.0.0.1:9/prometheus/", transport=transport) as prom:
         assert prom.query("up") == []
     assert [r.url.path for r in sent] == ["/prometheus/api/v1/query"]
+
+
+def test_a_query_too_long_for_a_query_string_is_posted_as_a_form_and_a_short_one_is_a_get() -> None:
+    """A page of long SLO ids, or an id a client typed, makes a query of tens of kilobytes:
+    httpx refused to build its URL (past 64 KiB), and a proxy in front refuses a request line
+    past 8 KiB. Prometheus takes the same parameters form-encoded in a POST."""
+    sent: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        form = dict(httpx.QueryParams(request.content.decode())) if request.method == "POST" else {}
+        sent.append((request.method, {**request.url.params, **form}["query"]))
+        return _ok({"resultType": "vector", "result": []})
+
+    long_query = 'up{job="' + "é" * (MAX_QUERY_STRING // 2) + '"}'
+    with Prometheus.connect("http://127.0.0.1:9", transport=httpx.MockTransport(handler)) as prom:
+        prom.query("up")
+        prom.query(long_query, 12.5)
+    assert sent == [("GET", "up"), ("POST", long_query)]

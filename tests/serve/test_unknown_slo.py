@@ -1,7 +1,8 @@
 """An SLO page for an id Prometheus does not know is a 404 said after one read at most (none
 when a fresh overview is kept, else the page's own query, sent with the overview's first reads),
 counted at a stub Prometheus: its range queries are never sent. The page names the id, links to
-the overview, and says when a served file has the SLO that its rules are not loaded."""
+the overview, and says when a served file has the SLO that its rules are not loaded. Odd ids (an
+emoji, a NUL, 20,000 characters) are a 404 from a real Prometheus too, not a 502 or a 500."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import pytest
 from sloctl import naming
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
+from sloctl.serve.app import slo_href
 from sloctl.spec import load_text
 from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
 from tests.fixtures.slow_prometheus import slow_prometheus
 from tests.fixtures.stub_http import StubRequest, serve
+
+from .conftest import Stack
 
 
 def _kinds(requests: list[StubRequest]) -> list[str]:
@@ -77,3 +81,20 @@ def test_the_404_names_the_id_links_to_the_overview_and_says_when_rules_are_not_
     assert f"SLO '{spec.id}' ({spec.source.file}:{spec.source.line}) has no series in Prometheus" in served
     assert "its generated rules are not loaded" in served
     assert known.status == 200
+
+
+#: Ids no SLO has, that a client may type or paste: an emoji (a character past U+FFFF, which
+#: JSON escapes as two surrogates that PromQL refuses: this was a 502), a NUL, and ids too long
+#: for a query string (a 20,000-character id made a 500 and a traceback on the terminal).
+ODD_IDS = ("😀", "platform-api-😀-availability", "a\x00b", "a" * 20_000, "é" * 10_000)
+
+
+@pytest.mark.parametrize("slo_id", ODD_IDS, ids=["emoji", "emoji-inside", "nul", "20k", "10k-accented"])
+def test_an_odd_unknown_id_is_a_404_from_a_real_prometheus(serve_stack: Stack, slo_id: str) -> None:
+    """Read cold (no overview kept), so that the page's own query carries the id to Prometheus."""
+    with Prometheus.connect(serve_stack.url) as prom:
+        app = App(ServeConfig(cache_seconds=0), prom, now=serve_stack.at)
+        page = app.handle(slo_href(slo_id), {})
+        app.close()
+    assert page.status == 404, page.body.decode()[-600:]
+    assert html.escape(repr(slo_id)[1:-1][:40]) in page.body.decode(), page.body.decode()[-600:]
