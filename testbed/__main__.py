@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
         f" (default {TestbedConfig.backup_timeout:g})",
     )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=TestbedConfig.body_timeout,
+        metavar="SECONDS",
+        help="a request body not whole after this long is answered 408"
+        f" (default {TestbedConfig.body_timeout:g})",
+    )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
@@ -165,6 +173,7 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         backup_workers=args.backup_workers,
         backup_queue=args.backup_queue,
         backup_timeout=args.backup_timeout,
+        body_timeout=args.body_timeout,
         otlp_endpoint=args.otlp_endpoint,
     )
 

@@ -216,7 +216,7 @@ def _project_operations() -> dict[str, Any]:
             "Provision a project (a PostgreSQL schema)",
             201,
             _rate_limited("provisioned", _json_schema("Project")),
-            (400, 409, 413, 415),
+            (400, 408, 409, 413, 415),
             body=_json_schema("NewProject"),
         ),
         "getProject": _operation(
@@ -266,7 +266,7 @@ def _cache_operations() -> dict[str, Any]:
             "Write a cached value",
             204,
             _rate_limited("stored"),
-            (400, 413),
+            (400, 408, 413),
             parameters=(_query_param("ttl", {"type": "integer", "minimum": 1, "maximum": 2592000}),),
             body={"application/octet-stream": {"schema": {"type": "string", "maxLength": 65536}}},
         ),
@@ -280,7 +280,7 @@ def _document_operations() -> dict[str, Any]:
             "Store a JSON document",
             201,
             _rate_limited("stored", _json_schema("DocumentId")),
-            (400, 413, 415, 422),
+            (400, 408, 413, 415, 422),
             body=_json_schema("NewDocument"),
         ),
         "getDocument": _operation(

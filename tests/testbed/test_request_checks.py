@@ -1,11 +1,14 @@
 """What a client sends that the API cannot take as meant is refused, naming what and where: a
 body not sent as JSON (415, with Accept-Post), a JSON object naming a member twice or a query
-parameter given twice (400: which one counts is the parser's guess), and a document carrying
-the server's own fields (422). Against the real API on the real databases; nothing is stored."""
+parameter given twice (400: which one counts is the parser's guess), a document carrying
+the server's own fields (422), a body that never comes whole (408 after the body timeout) and a
+client gone before its body is whole (a 400 in the metrics, no traceback in the log). Against
+the real API on the real databases; nothing is stored."""
 
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +16,14 @@ from typing import Any
 import httpx
 import pymongo
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from sloctl import contract
 from sloctl.servers import MongoServer
 from sloctl.testbed_runner import ApiServer
+from tests.fixtures.servers import api_fixture
 from tests.security.api import is_problem
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
 
@@ -184,3 +191,70 @@ def test_an_id_field_inside_a_document_is_the_clients_and_comes_back(client: htt
     assert r.status_code == 201, r.text
     doc_id = r.json()["id"]
     assert client.get(f"/v1/documents/{doc_id}").json() == {"id": doc_id, "line": {"_id": 7, "id": "x"}}
+
+
+#: The body timeout of the API that the tests below wait out (the default is 10 s).
+BODY_TIMEOUT = 1.0
+#: What these tests wait for an answer at most: only a failure takes that long.
+ANSWER_TIMEOUT = 10.0
+short_body_api = api_fixture("short-body-timeout", {"body-timeout": BODY_TIMEOUT})
+
+
+def _start_post(api: ApiServer, headers: str, first_chunk: bytes) -> socket.socket:
+    conn = socket.create_connection((api.host, api.port), timeout=ANSWER_TIMEOUT)
+    conn.sendall(f"POST /v1/projects HTTP/1.1\r\nHost: {api.host}\r\n{headers}\r\n".encode() + first_chunk)
+    return conn
+
+
+@pytest.mark.parametrize(
+    ("headers", "first_chunk"),
+    [
+        ("Content-Type: application/json\r\nContent-Length: 100\r\n", b'{"name": "x"'),  # 12 of 100
+        ("Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n", b'5\r\n{"nam\r\n'),
+    ],
+    ids=["shorter-than-declared", "chunked-never-ending"],
+)
+def test_a_body_that_never_comes_whole_is_a_408_after_the_body_timeout_and_the_connection_closes(
+    short_body_api: ApiServer, headers: str, first_chunk: bytes
+) -> None:
+    """Each was waited on for ever (a client gone quiet held its request and connection)."""
+    started = time.monotonic()
+    with _start_post(short_body_api, headers, first_chunk) as conn:
+        answer = conn.makefile(
+            "rb"
+        ).read()  # to the server's close; each read bounded by the socket's timeout
+    waited = time.monotonic() - started
+    status = int(answer.split(b" ", 2)[1])
+    assert status == 408 and b"/body-timeout" in answer, answer
+    assert b"connection: close" in answer.lower()  # the rest of a body is not read as a request
+    assert BODY_TIMEOUT <= waited < ANSWER_TIMEOUT
+
+
+def _answered(client: httpx.Client, code: str) -> float:
+    """POST /v1/projects requests answered ``code``, from the API's request counter."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for s in family.samples
+        if s.name == contract.API_REQUESTS.name
+        and s.labels["route"] == "/v1/projects"
+        and s.labels["method"] == "POST"
+        and s.labels["code"] == code
+    )
+
+
+def test_a_client_gone_before_its_body_is_whole_is_counted_a_400_and_logs_no_traceback(
+    short_body_api: ApiServer,
+) -> None:
+    """It was a 500 in the request counter (an availability SLO's error) and a traceback of
+    starlette's ClientDisconnect in the API's log."""
+    with httpx.Client(base_url=short_body_api.url, timeout=ANSWER_TIMEOUT) as client:
+        before = _answered(client, "400"), _answered(client, "500")
+        _start_post(short_body_api, "Content-Type: application/json\r\nContent-Length: 100\r\n", b"{").close()
+        wait_until(
+            lambda: _answered(client, "400") > before[0],
+            timeout=ANSWER_TIMEOUT,
+            what="the abandoned request counted as answered 400",
+        )
+        assert _answered(client, "500") == before[1]
+    assert "Traceback" not in short_body_api.logfile.read_text()
