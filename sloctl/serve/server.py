@@ -1,5 +1,7 @@
 """The listener of ``sloctl serve``: a threaded HTTP server (standard library) in front of
-:class:`~sloctl.serve.app.App`, read-only (GET and HEAD; any other method is 405 with ``Allow``).
+:class:`~sloctl.serve.app.App`, read-only (GET and HEAD; any other method is 405 with ``Allow``),
+one request a connection, whose request line and headers must come within
+:data:`CONNECTION_TIMEOUT`.
 
 It listens on loopback unless told otherwise; a non-loopback address needs ``expose=True`` and
 either basic auth (``auth``: ``user:password``) or ``behind_proxy=True`` (a reverse proxy that
@@ -12,10 +14,12 @@ from __future__ import annotations
 import base64
 import gc
 import hmac
+import io
 import ipaddress
 import socket
 import sys
 import threading
+import time
 import traceback
 import urllib.parse
 from dataclasses import dataclass
@@ -49,8 +53,10 @@ _CSP = (
 #: The methods answered; anything else is 405 with ``Allow`` (the UI is read-only).
 ALLOWED_METHODS = ("GET", "HEAD")
 #: Seconds a connection may stay silent (no request line, headers or reading of the answer)
-#: before it is dropped: a client that opens a socket and sends half a request would otherwise
-#: hold a thread for ever. Long enough for a slow link; a page is answered in milliseconds.
+#: before it is dropped, and that a client has in all to send its request line and headers: a
+#: client that opens a socket and sends half a request, or drips it a byte a second (slowloris),
+#: would otherwise hold a thread for ever. Long enough for a slow link; a page is answered in
+#: milliseconds.
 CONNECTION_TIMEOUT = 30.0
 #: Connections handled at once, a thread each; more wait in the listen backlog for a free one.
 #: A wallboard and a few dozen people reloading need far fewer; idle ones are dropped after
@@ -190,6 +196,32 @@ class _Server(QuietHTTPServer):
         self._slots.release()
 
 
+class _Deadline(io.RawIOBase):
+    """The bytes of ``sock`` until ``deadline`` (``time.monotonic()``): each read waits what is
+    left of it at most, and a read after it is a :class:`TimeoutError`, which the standard
+    library's handler takes as a request timed out (the connection closed). The socket's own
+    timeout, which bounds the writing of the answer, is kept."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request line and headers took too long")
+        kept = self._sock.gettimeout()
+        self._sock.settimeout(left)
+        try:
+            return self._sock.recv_into(buffer)
+        finally:
+            self._sock.settimeout(kept)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     server_version = "sloctl-serve"
@@ -198,6 +230,10 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.connection_timeout)  # idle clients are dropped
+        # and slow ones too: the request (HTTP/1.0, one a connection) is read by this deadline
+        deadline = time.monotonic() + self.server.connection_timeout
+        self.rfile.close()  # the standard library's reader, which would hold the socket open
+        self.rfile = io.BufferedReader(_Deadline(self.connection, deadline))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the CLI prints the URL; a per-request log is noise on a terminal

@@ -1,14 +1,15 @@
 """The listener of ``sloctl serve`` as a client sees it: error pages with the UI's headers (a
 Prometheus that cannot be read is an HTML 502 that keeps refreshing), parameters checked before
 Prometheus is read, every method but GET and HEAD refused alike, no framing, idle connections
-dropped and connection threads bounded, links that survive any SLO id, and ``--listen`` and
-``--workdir`` read strictly."""
+dropped (a request dripped a byte at a time too) and connection threads bounded, links that
+survive any SLO id, and ``--listen`` and ``--workdir`` read strictly."""
 
 from __future__ import annotations
 
 import html
 import json
 import re
+import select
 import signal
 import socket
 import struct
@@ -136,6 +137,28 @@ def test_an_idle_connection_is_dropped_after_the_connection_timeout() -> None:
         with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")  # half a request, then silence
             assert s.recv(1) == b""  # closed by the server (a timeout here raises)
+
+
+def test_a_client_that_drips_its_request_is_dropped_after_the_connection_timeout_in_all() -> None:
+    """Slowloris: each byte came within the timeout, so the connection (and its thread, one of
+    ``max_connections``) was held for as long as the client went on dripping."""
+    timeout = 0.5
+    with fake_app(1) as (app, _calls), listening(app, connection_timeout=timeout) as served:
+        host, port = served.server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
+            started = time.monotonic()
+            s.sendall(b"GET / HTTP/1.1\r\n")
+            try:
+                for _ in range(int(ANSWER_TIMEOUT / (timeout / 5))):  # bounded: a byte a fifth of it
+                    if select.select([s], [], [], timeout / 5)[0]:
+                        break  # the server answered or closed
+                    s.sendall(b"X")  # one header line that never ends
+                answer = s.recv(1)
+            except ConnectionError:  # closed while a dripped byte was on its way: a reset
+                answer = b""
+            held = time.monotonic() - started
+    assert answer == b"", "the server answered a request it never got whole"
+    assert timeout <= held < 4 * timeout, held
 
 
 def test_connections_are_handled_by_a_bounded_number_of_threads() -> None:
