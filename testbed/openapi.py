@@ -133,7 +133,9 @@ def _responses() -> dict[str, Any]:
         },
         "UnsupportedMediaType": {
             "description": "the body was not sent as JSON (application/json or application/*+json, "
-            "UTF-8): the problem names the Content-Type sent; judged from the headers, the body unread",
+            "UTF-8), or was sent with a content coding, which the API does not decode (then with"
+            " Accept-Encoding: identity): the problem names the Content-Type sent; judged from the"
+            " headers, the body unread",
             "headers": {
                 "Accept-Post": {
                     "description": "the media type a POST takes",

@@ -275,9 +275,11 @@ def _media_type(header: str) -> tuple[str, dict[str, str]]:
     return kind.strip().lower(), parsed
 
 
-def _unsupported_media_type(request: Request, sent: str | None, why: str = "") -> Response:
+def _unsupported_media_type(
+    request: Request, sent: str | None, why: str = "", headers: Mapping[str, str] | None = None
+) -> Response:
     """415 naming what was sent and what is taken, with ``Accept-Post`` (W3C LDP) or
-    ``Accept-Patch`` (RFC 5789) on the methods that have one."""
+    ``Accept-Patch`` (RFC 5789) on the methods that have one, and ``headers``."""
     accept = {"POST": "Accept-Post", "PATCH": "Accept-Patch"}.get(request.method)
     said = f"Content-Type {sent[:80]!r}" if sent is not None else "no Content-Type"
     return problem(
@@ -286,15 +288,21 @@ def _unsupported_media_type(request: Request, sent: str | None, why: str = "") -
         "Unsupported media type",
         f"the body was sent with {said}{why}; send it as {JSON_MEDIA_TYPE} (or application/*+json), UTF-8",
         instance=request.url.path,
-        headers={accept: JSON_MEDIA_TYPE} if accept else None,
+        headers={**({accept: JSON_MEDIA_TYPE} if accept else {}), **(headers or {})},
     )
 
 
 def _json_media_type_problem(request: Request) -> Response | None:
-    """A 415 for a ``Content-Type`` that is not JSON, or JSON in a charset other than UTF-8 (RFC
-    8259 §8.1); None when it is JSON, or absent (then the body decides: see
+    """A 415 for a body with a content coding (``Content-Encoding: gzip``), which the API does
+    not decode (RFC 9110 §15.5.16, with ``Accept-Encoding: identity``: it was parsed as it came),
+    for a ``Content-Type`` that is not JSON, or JSON in a charset other than UTF-8 (RFC 8259
+    §8.1); None when it is JSON, or absent (then the body decides: see
     :func:`read_json_object`)."""
     sent = request.headers.get("content-type")
+    coding = request.headers.get("content-encoding", "identity").strip().lower()
+    if coding != "identity":
+        why = f" and Content-Encoding {coding[:40]!r}, which the API does not decode"
+        return _unsupported_media_type(request, sent, why, {"Accept-Encoding": "identity"})
     if sent is None:
         return None
     kind, params = _media_type(sent)

@@ -258,3 +258,25 @@ def test_a_client_gone_before_its_body_is_whole_is_counted_a_400_and_logs_no_tra
         )
         assert _answered(client, "500") == before[1]
     assert "Traceback" not in short_body_api.logfile.read_text()
+
+
+@pytest.mark.parametrize("path", ["/v1/projects", "/v1/documents"])
+def test_a_json_body_with_a_content_coding_is_a_415_with_accept_encoding_and_nothing_is_stored(
+    client: httpx.Client, mongodb_server: MongoServer, path: str
+) -> None:
+    """The API decodes no content coding: a body said to be gzip was parsed as it came (and
+    provisioned or stored)."""
+    name = _name()
+    r = client.post(
+        path,
+        content=f'{{"name": "{name}"}}'.encode(),
+        headers={"content-type": "application/json", "content-encoding": "gzip"},
+    )
+    assert r.status_code == 415 and is_problem(r), (r.status_code, r.text)
+    assert "Content-Encoding 'gzip'" in r.json()["detail"], r.json()["detail"]
+    assert r.headers["Accept-Encoding"] == "identity" and r.headers["Accept-Post"] == "application/json"
+    if path == "/v1/projects":  # nothing was provisioned: the same name sent unencoded is new
+        assert client.post("/v1/projects", json={"name": name}).status_code == 201
+    mongo: pymongo.MongoClient[dict[str, Any]]
+    with pymongo.MongoClient(mongodb_server.uri, serverSelectionTimeoutMS=5000) as mongo:
+        assert mongo.platform.documents.count_documents({"name": name}) == 0
