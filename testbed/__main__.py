@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
+    from .protocol import BoundedHeadProtocol
 
     with _audit_stream(args.audit_log) as audit:
         uvicorn.run(
@@ -208,6 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifespan="on",
             timeout_graceful_shutdown=5,
             timeout_keep_alive=args.keep_alive,
+            http=BoundedHeadProtocol,  # a request's head bounded (testbed.protocol)
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on loopback that is
             # every client, and a spoofed header per request would dodge the rate limit.
             proxy_headers=bool(args.trusted_proxy),

@@ -12,7 +12,8 @@ operation is written to the audit log (:mod:`testbed.audit`).
 
 Layout: :mod:`testbed.dependencies` (pools, clients, breakers), :mod:`testbed.routes` (one
 module per database, plus the service routes), :mod:`testbed.middleware` (version, trace
-context, rate limit, metrics); this module wires them into a Starlette app.
+context, rate limit, metrics); this module wires them into a Starlette app, which
+``python -m testbed`` serves with uvicorn over :mod:`testbed.protocol` (a request's head bounded).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Client errors are client errors: what a client gets wrong answers 400, 404, 413 or 422 with
 an RFC 9457 body, before any dependency is called, so that it never opens a breaker; every 5xx
-is a problem document; bodies are limited while they stream; X-Forwarded-For is believed only
-from a configured proxy. Against a real API on the real databases."""
+is a problem document; bodies and request heads are limited while they stream;
+X-Forwarded-For is believed only from a configured proxy. Against a real API on the real databases."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +133,34 @@ def test_a_200_mb_body_is_refused_while_it_streams(api: ApiServer) -> None:
     with httpx.Client(base_url=api.url, timeout=10) as c:
         declared = c.put("/v1/cache/big", content=b"x" * (64 * 1024 + 1))
     assert declared.status_code == 413 and is_problem(declared)
+
+
+def _head_answer(api: ApiServer, header_bytes: int) -> bytes:
+    """The API's answer to a GET with one header of ``header_bytes`` bytes, sent a MiB at a time
+    until the API answers or closes (a refused head is not read to its end)."""
+    chunk = b"a" * (1 << 20)
+    with socket.create_connection((api.host, api.port), timeout=30) as conn:
+        conn.sendall(f"GET /healthz HTTP/1.1\r\nHost: {api.host}\r\nX-Big: ".encode())
+        try:
+            for start in range(0, header_bytes, len(chunk)):
+                conn.sendall(chunk[: header_bytes - start])
+            conn.sendall(b"\r\nConnection: close\r\n\r\n")
+        except ConnectionError:
+            pass  # refused and closed while we were still sending: its answer is read below
+        try:
+            return b"".join(iter(lambda: conn.recv(65536), b""))
+        except ConnectionResetError:
+            return b""  # closed with our bytes unread: the answer was dropped with them
+
+
+def test_a_100_mib_header_is_refused_431_while_it_streams_and_a_512_kib_one_is_taken(api: ApiServer) -> None:
+    """The API took a 100 MiB header, answered 200 and grew by some 200 MiB."""
+    peak_before = _peak_rss_kib(api.pid)
+    refused = _head_answer(api, 100 << 20)
+    grown_mib = (_peak_rss_kib(api.pid) - peak_before) / 1024
+    assert refused == b"" or refused.startswith(b"HTTP/1.1 431 "), refused[:200]
+    assert grown_mib < 20, f"the API's peak memory grew by {grown_mib:.0f} MiB for a refused header"
+    assert _head_answer(api, 512 << 10).startswith(b"HTTP/1.1 200 ")  # a big real head still passes
 
 
 def test_a_spoofed_x_forwarded_for_does_not_dodge_the_rate_limit(
