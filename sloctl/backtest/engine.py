@@ -35,6 +35,7 @@ from sloctl.progress import Progress, silent
 from sloctl.prometheus import Prometheus, Result, ResultType
 from sloctl.promtool import find_promtool, promtool_env
 from sloctl.render.levels import rule_levels
+from sloctl.render.promql import selector
 from sloctl.servers.prometheus import PrometheusServer, start_prometheus
 from sloctl.shelf import PrometheusEngine, default_engine
 
@@ -268,8 +269,10 @@ def _group_offset(url: str, group: Mapping[str, object], interval: int, start: i
     # The record's own labels pick this group's series: other groups record the same names
     # at other offsets, and their offset would evaluate this group's alerts between two of
     # its recordings (one evaluation late).
-    matchers = ", ".join(f"{k}={json.dumps(str(v))}" for k, v in sorted((rule.get("labels") or {}).items()))
-    res = query(url, f"{rule['record']}{{{matchers}}}[{interval * 3}s]", start + interval * 4, "matrix")
+    labels = {str(k): str(v) for k, v in sorted((rule.get("labels") or {}).items())}
+    res = query(
+        url, f"{selector(str(rule['record']), labels)}[{interval * 3}s]", start + interval * 4, "matrix"
+    )
     if not res:
         return 0.0
     values = res[0]["values"]
