@@ -11,7 +11,8 @@ writes them so that a reader never finds the JSON without its page of the same w
 
 :func:`parse_json` is ``json.loads`` for text sloctl did not write (a user's experiment, a
 runs folder's reports, a probed target's answer): a document nested past the decoder's depth
-is a ``ValueError`` like any malformed one, not a ``RecursionError``.
+is a ``ValueError`` like any malformed one, not a ``RecursionError``; :func:`json_kind` names
+what a decoded value is, for the message that refuses it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["parse_json", "write_pair", "write_text"]
+__all__ = ["json_kind", "parse_json", "write_pair", "write_text"]
 
 
 def parse_json(text: str | bytes) -> Any:
@@ -37,6 +38,20 @@ def parse_json(text: str | bytes) -> Any:
         return json.loads(text)
     except RecursionError:
         raise ValueError("nested more deeply than a JSON reader follows (about 1,000 levels)") from None
+
+
+def json_kind(value: object) -> str:
+    """What a decoded JSON value is, in words, for a message that expected another kind.
+
+    >>> json_kind([1]), json_kind(None), json_kind({"a": 1})
+    ('a list', 'null', 'an object')
+    """
+    if value is None:
+        return "null"
+    for types, name in ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list")):
+        if isinstance(value, types):
+            return name
+    return "an object"
 
 
 def write_text(path: Path, text: str, *, private: bool = False) -> Path:

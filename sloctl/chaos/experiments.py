@@ -12,13 +12,14 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sloctl.contract import METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
 from sloctl.errors import Location, SpecError
+from sloctl.files import json_kind
 from sloctl.model import SLO
 from sloctl.render import promql
 from sloctl.spec.shape import Field, Shape
@@ -41,6 +42,7 @@ __all__ = [
     "experiment_problems",
     "fault_problem",
     "render_experiment",
+    "shape_problems",
     "write_experiments",
 ]
 
@@ -253,10 +255,80 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
             " the operator allows them (--allow-unguarded-providers, or --config)"
         )
     merged = {**own, **configuration}
-    activities = [*experiment.get("method", []), *experiment.get("rollbacks", [])]
+    # a method or rollbacks that is not a list has no activities to check: Chaos Toolkit
+    # rejects the experiment, saying so, after these checks
+    lists = (experiment.get(key) for key in ("method", "rollbacks"))
+    activities = [a for steps in lists if isinstance(steps, list) for a in steps]
     for activity in (a for a in activities if isinstance(a, Mapping)):
         problems += _argument_problems(activity, merged)
     return problems
+
+
+@dataclass(frozen=True)
+class Container:
+    """What one key of an experiment must hold when it is there (``kind``): a ``list``, an
+    ``object`` or a ``string``; ``fields``, the keys of that object, or of each item of that
+    list (every item then an object); ``values``, what each value of an object of any keys
+    must hold."""
+
+    kind: str
+    fields: Mapping[str, Container] = field(default_factory=dict)
+    values: Container | None = None
+
+
+_ACTIVITY: dict[str, Container] = {
+    "provider": Container("object", {"arguments": Container("object")}),
+    "pauses": Container("object"),
+}
+
+#: The keys of a Chaos Toolkit experiment that Chaos Toolkit walks (and sloctl reads) without
+#: checking their type first: given a number or a string, its validation failed with a
+#: TypeError or AttributeError traceback (``"method": 5``, ``"configuration": 5``). The
+#: format: chaostoolkit.org's experiment reference (method, rollbacks, steady-state-hypothesis,
+#: configuration, secrets, extensions, controls, tags).
+EXPERIMENT_SHAPE: dict[str, Container] = {
+    "method": Container("list", _ACTIVITY),
+    "rollbacks": Container("list", _ACTIVITY),
+    "steady-state-hypothesis": Container("object", {"probes": Container("list", _ACTIVITY)}),
+    "configuration": Container("object"),
+    "secrets": Container("object", values=Container("object")),
+    "extensions": Container("list", {"name": Container("string")}),
+    "controls": Container("list", {"provider": Container("object")}),
+    "tags": Container("list"),
+}
+
+_KINDS: dict[str, type] = {"list": list, "object": dict, "string": str}
+
+
+def shape_problems(experiment: Mapping[str, Any]) -> list[str]:
+    """Where ``experiment`` holds another kind of value than :data:`EXPERIMENT_SHAPE` says,
+    each at its key path: checked before Chaos Toolkit or sloctl walks it.
+
+    >>> shape_problems({"method": 5, "steady-state-hypothesis": {"probes": [1]}})
+    ['method: a number, not a list', 'steady-state-hypothesis.probes[0]: a number, not an object']
+    """
+    return _problems(experiment, EXPERIMENT_SHAPE, "")
+
+
+def _problems(value: Mapping[str, Any], fields: Mapping[str, Container], path: str) -> list[str]:
+    problems: list[str] = []
+    for key, expected in fields.items():
+        if key in value:
+            problems += _container_problems(value[key], expected, f"{path}.{key}" if path else key)
+    return problems
+
+
+def _container_problems(value: object, expected: Container, path: str) -> list[str]:
+    if not isinstance(value, _KINDS[expected.kind]):
+        return [
+            f"{path}: {json_kind(value)}, not {'an' if expected.kind == 'object' else 'a'} {expected.kind}"
+        ]
+    if isinstance(value, list) and expected.fields:
+        items = Container("object", expected.fields)
+        return [p for i, item in enumerate(value) for p in _container_problems(item, items, f"{path}[{i}]")]
+    if isinstance(value, dict) and expected.values is not None:
+        return [p for k, v in value.items() for p in _container_problems(v, expected.values, f"{path}.{k}")]
+    return _problems(value, expected.fields, path) if isinstance(value, dict) else []
 
 
 #: the last line of a refusal of configuration values: where their ranges are written
@@ -312,7 +384,8 @@ def vault_problems(experiment: Mapping[str, Any], vault_client: bool | None = No
 
 
 class ExperimentValueError(ValueError):
-    """Experiments that cannot run as written: values of their own that an action would clamp
+    """Experiments that cannot run as written: a key holding another kind of value than the
+    format's (:func:`shape_problems`), values of their own that an action would clamp
     (:func:`experiment_problems`), a method without an action (:func:`fault_problem`), or Vault
     secrets that would be empty (:func:`vault_problems`).
     ``str()`` is one line per problem naming its file, key and bound, then, for values, where
@@ -326,7 +399,9 @@ class ExperimentValueError(ValueError):
 def check_experiment_values(
     experiments: Mapping[Path, Mapping[str, Any]], configuration: Mapping[str, Any]
 ) -> None:
-    """Raise :class:`ExperimentValueError` when one of ``experiments`` (path → its JSON) holds a
+    """Raise :class:`ExperimentValueError` when one of ``experiments`` (path → its JSON) holds
+    another kind of value than the format's where a list or an object must be
+    (:func:`shape_problems`, checked first: the other checks walk those), a
     value outside its bounds with ``configuration`` (the caller's, applied over each one's own),
     has no action in its method (it would inject nothing and pass), or Vault secrets that would
     be empty (:func:`vault_problems`): every game day, a
@@ -339,6 +414,11 @@ def check_experiment_values(
     ...     print(exc.problems)
     ('a.json: configuration: gameday_seconds: must be between 1 and 300',)
     """
+    malformed = [
+        f"{path}: {p}" for path, experiment in experiments.items() for p in shape_problems(experiment)
+    ]
+    if malformed:  # the checks below, and Chaos Toolkit's, walk what these would have to be
+        raise ExperimentValueError(malformed, values=False)
     # refusals that are not about values: no line on where the configuration's ranges are written
     unrunnable = [
         f"{path}: {NO_FAULT}" for path, experiment in experiments.items() if fault_problem(experiment)

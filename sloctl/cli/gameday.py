@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sloctl.chaos.profiles import PROFILES
-from sloctl.files import parse_json
+from sloctl.files import json_kind, parse_json
 from sloctl.model import FAST_RESET_MIN_SLICE
 
 from ._common import (
@@ -345,17 +345,6 @@ def _fail(message: str, command: str = "run") -> int:
     return 2
 
 
-#: what a top-level JSON value that is not an object is, in JSON's words
-_JSON_TYPES: dict[type, str] = {
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "a boolean",
-    type(None): "null",
-}
-
-
 def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
     """The JSON object in ``path``, or an error message."""
     try:
@@ -369,7 +358,7 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any] | str:
     except ValueError as exc:  # nested too deep
         return f"{what} {path}: not valid JSON: {exc}"
     if not isinstance(data, dict):
-        return f"{what} {path}: expected a JSON object, found {_JSON_TYPES.get(type(data), 'a value')}"
+        return f"{what} {path}: expected a JSON object, found {json_kind(data)}"
     return data
 
 

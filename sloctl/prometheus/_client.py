@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import httpx
 
 from sloctl.egress import Egress, EgressDenied, Endpoint, UnexpectedAnswer, get_json
+from sloctl.files import json_kind
 from sloctl.masking import mask_text
 
 _T = TypeVar("_T")
@@ -345,7 +346,9 @@ def _not_the_api(url: str, status: int, body: object, flag: str) -> str:
         phrase = ""
     said = f"{mask_text(url)} answered {status}{phrase} with JSON that is not Prometheus' API answer"
     if status < 400:
-        what = "no status field" if isinstance(body, dict) else f"{_kind(body)}, not an object with a status"
+        what = (
+            "no status field" if isinstance(body, dict) else f"{json_kind(body)}, not an object with a status"
+        )
         return (
             f"{said} ({what}): check that {flag} is the server's base URL, such as http://127.0.0.1:9090,"
             " with its path prefix if it answers under one (--web.route-prefix, a reverse proxy's)"
@@ -367,16 +370,6 @@ def _num(v: float) -> str:
     return f"{v:.3f}"
 
 
-def _kind(value: object) -> str:
-    """What a decoded JSON value is, in words."""
-    if value is None:
-        return "null"
-    for types, name in ((bool, "a boolean"), (int | float, "a number"), (str, "a string"), (list, "a list")):
-        if isinstance(value, types):
-            return name
-    return "an object"
-
-
 #: The list in ``data`` and the keys of its items: of a query's answer by its resultType, of the
 #: other endpoints' by endpoint.
 _SHAPES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -396,11 +389,11 @@ def _misshapen(endpoint: str, body: dict[str, Any], result_type: ResultType | No
         return f"its status is {body.get('status')!r}, not 'success', and it gives no error"
     data = body.get("data")
     if not isinstance(data, dict):
-        return f"its data is {_kind(data)}, not an object"
+        return f"its data is {json_kind(data)}, not an object"
     for notes in ("warnings", "infos"):
         said = body.get(notes)
         if said is not None and not (type(said) is list and all(type(n) is str for n in said)):
-            return f"its {notes} are {_kind(said)}, not a list of strings"
+            return f"its {notes} are {json_kind(said)}, not a list of strings"
     if result_type is not None and data.get("resultType") != result_type:
         return f"its resultType is {data.get('resultType')!r}, not {result_type!r}"
     if (result_type or endpoint) not in _SHAPES:
@@ -408,7 +401,7 @@ def _misshapen(endpoint: str, body: dict[str, Any], result_type: ResultType | No
     key, fields = _SHAPES[result_type or endpoint]
     items = data.get(key)
     if not isinstance(items, list):
-        return f"its data.{key} is {_kind(items)}, not a list"
+        return f"its data.{key} is {json_kind(items)}, not a list"
     for i, item in enumerate(items):
         wrong = _item(item, fields, result_type)
         if wrong:
@@ -419,19 +412,19 @@ def _misshapen(endpoint: str, body: dict[str, Any], result_type: ResultType | No
 def _item(item: object, fields: tuple[str, ...], result_type: ResultType | None) -> str | None:
     """What is wrong with one vector sample, matrix series, rule group or alert."""
     if type(item) is not dict:
-        return f"it is {_kind(item)}, not an object"
+        return f"it is {json_kind(item)}, not an object"
     for field in fields:
         if field not in item:
             return f"it has no {field}"
     if result_type is None:
         return None
     if type(item["metric"]) is not dict:
-        return f"its metric is {_kind(item['metric'])}, not an object"
+        return f"its metric is {json_kind(item['metric'])}, not an object"
     if result_type == "vector":
         return _sample(item["value"])
     values = item["values"]
     if type(values) is not list:
-        return f"its values are {_kind(values)}, not a list"
+        return f"its values are {json_kind(values)}, not a list"
     for point in values:
         wrong = _sample(point)
         if wrong:

@@ -314,11 +314,11 @@ def _usage_error(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
         pytest.param(
             "experiment",
             "[1, 2]",
-            "expected a JSON object, found an array",
+            "expected a JSON object, found a list",
             id="an experiment that is an array",
         ),
         pytest.param(
-            "--config", "[1]", "expected a JSON object, found an array", id="a config that is an array"
+            "--config", "[1]", "expected a JSON object, found a list", id="a config that is an array"
         ),
         pytest.param(
             "--config", '"api_url"', "expected a JSON object, found a string", id="a config that is a string"
@@ -350,6 +350,43 @@ def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
     err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
     assert f"{bad}: Chaos Toolkit rejected the experiment: an experiment requires a method" in err
     assert not (tmp_path / "report.json").exists()
+
+
+#: (the key path, the value of another kind given there, what the refusal says): each was a
+#: TypeError or AttributeError traceback, in sloctl's checks or Chaos Toolkit's validation
+WRONG_KINDS = [
+    (("method",), 5, "method: a number, not a list"),
+    (("method",), "inject", "method: a string, not a list"),
+    (("method",), {"a": 1}, "method: an object, not a list"),
+    (("method", 0), 5, "method[0]: a number, not an object"),
+    (("method", 0, "provider"), 5, "method[0].provider: a number, not an object"),
+    (("method", 0, "provider", "arguments"), [1], "method[0].provider.arguments: a list, not an object"),
+    (("method", 0, "pauses"), 5, "method[0].pauses: a number, not an object"),
+    (("rollbacks",), 5, "rollbacks: a number, not a list"),
+    (("configuration",), 5, "configuration: a number, not an object"),
+    (("secrets",), {"api": 5}, "secrets.api: a number, not an object"),
+    (("steady-state-hypothesis",), [], "steady-state-hypothesis: a list, not an object"),
+    (("steady-state-hypothesis", "probes"), 5, "steady-state-hypothesis.probes: a number, not a list"),
+    (("extensions",), [{"name": 5}], "extensions[0].name: a number, not a string"),
+    (("controls",), [5], "controls[0]: a number, not an object"),
+    (("tags",), 5, "tags: a number, not a list"),
+]
+
+
+@pytest.mark.parametrize(("keys", "value", "said"), WRONG_KINDS, ids=[w[2] for w in WRONG_KINDS])
+def test_an_experiment_key_of_another_kind_is_a_usage_error_naming_its_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], keys: tuple[str | int, ...], value: object, said: str
+) -> None:
+    experiment = json.loads(EXPERIMENT.read_text())
+    parent = experiment
+    for key in keys[:-1]:
+        parent = parent[key]
+    parent[keys[-1]] = value
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(experiment))
+    err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
+    assert err == f"sloctl gameday run: {bad}: {said}\n"
+    assert list(tmp_path.iterdir()) == [bad]  # no report of a plan
 
 
 @pytest.mark.parametrize("flag", ["--pagerduty", "--practice-incident"])
