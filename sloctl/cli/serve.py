@@ -91,7 +91,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...]:
+    """The runs folders of ``flag``: ``given``, else ``default`` when it is a folder. A given
+    folder that is not there yet is said once and kept; a file there is a usage error (it never
+    becomes a folder: its runs would never show, and nothing would say why)."""
     for path in given:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{flag} {path}: that is a file, not a folder; give the folder of the reports")
         if not path.is_dir():
             # Runs may land there later (the pages list the folders again as their cache expires).
             print(

@@ -391,6 +391,23 @@ def test_serve_says_so_when_a_runs_folder_does_not_exist_yet(
     assert "--loadtests" not in err
 
 
+@pytest.mark.parametrize("flag", ["--gamedays", "--loadtests", "--backtests"])
+def test_serve_refuses_a_file_given_as_a_runs_folder_before_it_listens(
+    flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: "no such folder yet; its runs show once it exists", exit 0, and it served a page
+    that would never list a run (a file never becomes a folder)."""
+    report = tmp_path / "report.json"
+    report.write_text("{}")
+    argv = ["serve", "--prometheus", "http://127.0.0.1:9", "--listen", "127.0.0.1:0", "--for", "1s"]
+    assert main([*argv, flag, str(report)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"sloctl serve: {flag} {report}: that is a file, not a folder; give the folder of the reports\n"
+    )
+
+
 def test_the_runs_index_reads_each_kind_and_names_the_file_it_could_not(tmp_path: Path) -> None:
     (slo,) = load_text(SPEC).slos
     (tmp_path / "g").mkdir()
