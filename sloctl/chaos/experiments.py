@@ -276,38 +276,71 @@ class Container:
     values: Container | None = None
 
 
+_PROVIDER = Container("object", {"module": Container("string"), "arguments": Container("object")})
 _ACTIVITY: dict[str, Container] = {
-    "provider": Container("object", {"arguments": Container("object")}),
+    "name": Container("string"),
+    "provider": _PROVIDER,
     "pauses": Container("object"),
 }
 
 #: The keys of a Chaos Toolkit experiment that Chaos Toolkit walks (and sloctl reads) without
 #: checking their type first: given a number or a string, its validation failed with a
-#: TypeError or AttributeError traceback (``"method": 5``, ``"configuration": 5``). The
+#: TypeError or AttributeError traceback (``"method": 5``, ``"configuration": 5``, a
+#: provider's ``"module": 5``, an activity's ``"name": 5`` in the plan of a dry run). The
 #: format: chaostoolkit.org's experiment reference (method, rollbacks, steady-state-hypothesis,
 #: configuration, secrets, extensions, controls, tags).
 EXPERIMENT_SHAPE: dict[str, Container] = {
+    "title": Container("string"),
+    "description": Container("string"),
     "method": Container("list", _ACTIVITY),
     "rollbacks": Container("list", _ACTIVITY),
     "steady-state-hypothesis": Container("object", {"probes": Container("list", _ACTIVITY)}),
     "configuration": Container("object"),
     "secrets": Container("object", values=Container("object")),
     "extensions": Container("list", {"name": Container("string")}),
-    "controls": Container("list", {"provider": Container("object")}),
+    "controls": Container("list", {"name": Container("string"), "provider": _PROVIDER}),
     "tags": Container("list"),
+}
+
+#: The keys of sloctl's own extension (``{"name": "sloctl", …}``, written by
+#: :func:`build_experiments`) that the game day reads as lists, an object or a string.
+SLOCTL_EXTENSION: dict[str, Container] = {
+    "gameday": Container("string"),
+    **{
+        key: Container("list")
+        for key in (
+            "failed_dependencies",
+            "expected_alerts",
+            "protected_alerts",
+            "validates",
+            "generated_from",
+        )
+    },
+    "budget": Container(
+        "object", {key: Container("string") for key in ("service", "slo", "error_query", "total_query")}
+    ),
 }
 
 _KINDS: dict[str, type] = {"list": list, "object": dict, "string": str}
 
 
 def shape_problems(experiment: Mapping[str, Any]) -> list[str]:
-    """Where ``experiment`` holds another kind of value than :data:`EXPERIMENT_SHAPE` says,
-    each at its key path: checked before Chaos Toolkit or sloctl walks it.
+    """Where ``experiment`` holds another kind of value than :data:`EXPERIMENT_SHAPE` (and,
+    in sloctl's own extension, :data:`SLOCTL_EXTENSION`) says, each at its key path: checked
+    before Chaos Toolkit or sloctl walks it.
 
     >>> shape_problems({"method": 5, "steady-state-hypothesis": {"probes": [1]}})
     ['method: a number, not a list', 'steady-state-hypothesis.probes[0]: a number, not an object']
     """
-    return _problems(experiment, EXPERIMENT_SHAPE, "")
+    problems = _problems(experiment, EXPERIMENT_SHAPE, "")
+    if problems:
+        return problems
+    return [
+        problem
+        for i, extension in enumerate(experiment.get("extensions", []))
+        if extension.get("name") == "sloctl"
+        for problem in _problems(extension, SLOCTL_EXTENSION, f"extensions[{i}]")
+    ]
 
 
 def _problems(value: Mapping[str, Any], fields: Mapping[str, Container], path: str) -> list[str]:

@@ -353,7 +353,8 @@ def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
 
 
 #: (the key path, the value of another kind given there, what the refusal says): each was a
-#: TypeError or AttributeError traceback, in sloctl's checks or Chaos Toolkit's validation
+#: TypeError or AttributeError traceback, in sloctl's checks or Chaos Toolkit's validation (the
+#: budget's in a real run, once its Prometheus is read: a dry run passed it)
 WRONG_KINDS = [
     (("method",), 5, "method: a number, not a list"),
     (("method",), "inject", "method: a string, not a list"),
@@ -362,6 +363,9 @@ WRONG_KINDS = [
     (("method", 0, "provider"), 5, "method[0].provider: a number, not an object"),
     (("method", 0, "provider", "arguments"), [1], "method[0].provider.arguments: a list, not an object"),
     (("method", 0, "pauses"), 5, "method[0].pauses: a number, not an object"),
+    (("method", 0, "name"), 5, "method[0].name: a number, not a string"),
+    (("method", 0, "provider", "module"), 5, "method[0].provider.module: a number, not a string"),
+    (("controls", 0, "provider", "module"), 5, "controls[0].provider.module: a number, not a string"),
     (("rollbacks",), 5, "rollbacks: a number, not a list"),
     (("configuration",), 5, "configuration: a number, not an object"),
     (("secrets",), {"api": 5}, "secrets.api: a number, not an object"),
@@ -370,6 +374,8 @@ WRONG_KINDS = [
     (("extensions",), [{"name": 5}], "extensions[0].name: a number, not a string"),
     (("controls",), [5], "controls[0]: a number, not an object"),
     (("tags",), 5, "tags: a number, not a list"),
+    (("extensions", 0, "expected_alerts"), 5, "extensions[0].expected_alerts: a number, not a list"),
+    (("extensions", 0, "budget"), 5, "extensions[0].budget: a number, not an object"),
 ]
 
 
