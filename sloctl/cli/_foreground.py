@@ -27,6 +27,8 @@ __all__ = [
     "duration_flag",
     "in_workdir",
     "sigterm_as_ctrl_c",
+    "start_failed",
+    "start_interrupted",
     "stop_on_signals",
     "wait_in_foreground",
 ]
@@ -79,7 +81,8 @@ def add_workdir_argument(p: argparse.ArgumentParser) -> None:
 def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], command: str) -> int:
     """``run(folder)``'s exit code, ``folder`` being ``workdir`` (the user's: kept), or a new
     temporary directory that PostgreSQL's user can traverse (mkdtemp makes it 0700): removed after
-    a clean run, kept after a failed one for its logs, its path said (after an exception too,
+    a clean run or one a signal ended (:func:`start_failed`), kept after a failed one for its
+    logs, its path said (after an exception too,
     before its traceback); removed by the servers' lifeline when this process is killed
     (:func:`sloctl.servers.remove_at_exit`). (Every run left its databases there before, 56 MB a
     testbed.) Servers that could not be stopped (:class:`~sloctl.servers.ServerStopError`, every
@@ -95,7 +98,7 @@ def in_workdir(workdir: Path | None, prefix: str, run: Callable[[Path], int], co
     try:
         code = _stopped(run, made, command)
     finally:  # an error nobody expected (its traceback follows) keeps the logs that explain it
-        if code == 0:
+        if code == 0 or code > SIGNALLED:  # a clean stop, or one a signal asked for
             shutil.rmtree(made, ignore_errors=True)
         else:
             keep_at_exit(made)
@@ -113,6 +116,11 @@ def _stopped(run: Callable[[Path], int], folder: Path, command: str) -> int:
         return 1
 
 
+#: Exit codes above this are 128 + the number of the signal that ended the command (130 for
+#: SIGINT, 143 for SIGTERM), as a shell reports them: a stop that was asked for, not a failure.
+SIGNALLED = 128
+
+
 class StopEvent(threading.Event):
     """The event :func:`stop_on_signals` yields; ``signum`` is the first signal that set it."""
 
@@ -122,7 +130,26 @@ class StopEvent(threading.Event):
     def exit_code(self) -> int:
         """128 + the signal's number (130 for SIGINT, 143 for SIGTERM), as a shell reports a
         command a signal ended; 0 when no signal came."""
-        return 128 + self.signum if self.signum is not None else 0
+        return SIGNALLED + self.signum if self.signum is not None else 0
+
+
+def start_failed(command: str, exc: Exception, stop: StopEvent) -> int:
+    """The exit code of a start of servers that raised ``exc``, said on stderr after
+    ``command``. A terminal's Ctrl-C signals the whole process group, so the servers being
+    started die of it too and the start fails: once ``stop`` is set, that is the interrupt
+    (:func:`start_interrupted`), not a server's failure (``exc`` with its log, 1)."""
+    if stop.is_set():
+        return start_interrupted(command, stop)
+    print(f"{command}: {exc}", file=sys.stderr, flush=True)
+    return 1
+
+
+def start_interrupted(command: str, stop: StopEvent) -> int:
+    """The exit code of a start that a signal (``stop``) came during, said in one line after
+    ``command``: 130 or 143 (the temporary folder removed, :func:`in_workdir`), whether the
+    start failed of it or finished first; never addresses of servers about to stop."""
+    print(f"{command}: interrupted while starting; everything started is stopped", file=sys.stderr)
+    return stop.exit_code
 
 
 @contextlib.contextmanager

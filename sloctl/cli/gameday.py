@@ -65,6 +65,8 @@ from ._foreground import (
     add_workdir_argument,
     in_workdir,
     sigterm_as_ctrl_c,
+    start_failed,
+    start_interrupted,
     stop_on_signals,
     wait_in_foreground,
 )
@@ -290,8 +292,9 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
                 )
             )
         except (ServerStartError, OSError, subprocess.SubprocessError) as exc:
-            say(str(exc))
-            return 1
+            return start_failed("sloctl gameday rig", exc, stop)
+        if stop.is_set():
+            return start_interrupted("sloctl gameday rig", stop)
         # The targets die with the rig: no stale file that points at closed ports.
         stack.callback(config_out.unlink, missing_ok=True)
         target.write_targets(config_out)

@@ -22,6 +22,8 @@ from ._foreground import (
     add_for_argument,
     add_workdir_argument,
     in_workdir,
+    start_failed,
+    start_interrupted,
     stop_on_signals,
     wait_in_foreground,
 )
@@ -156,9 +158,10 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
         try:
             testbed = start_testbed(workdir, port=args.port, options=options)
         except (ServerStartError, OSError) as exc:
-            print(f"sloctl testbed up: {exc}", file=sys.stderr)
-            return 1
+            return start_failed("sloctl testbed up", exc, stop)
         with testbed:
+            if stop.is_set():
+                return start_interrupted("sloctl testbed up", stop)
             if args.write_config is not None:
                 from sloctl.servers import free_port
                 from sloctl.testbed_config import write_config

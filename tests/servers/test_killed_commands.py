@@ -1,6 +1,6 @@
 """A command killed outright (SIGKILL, a CI job's timeout) leaves no temporary work folder behind:
 its servers' lifeline removes it after stopping them; a failed run's folder, kept for its logs,
-is unregistered first and stays."""
+is unregistered first and stays. Ctrl-C while the servers start is an interrupt, not a failure."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from sloctl.servers._lifeline import Lifeline, alive
-from tests.fixtures.cli import SLOCTL, printed_addresses
+from tests.fixtures.cli import SLOCTL, printed_addresses, sigint_as_in_a_terminal
+from tests.paths import ROOT
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -113,5 +114,68 @@ def test_a_run_ended_by_an_unexpected_exception_keeps_its_folder_and_says_where(
         assert (kept / "api.log").read_text() == "what went wrong"
         said = f"sloctl testbed: data and logs kept in {kept}"
         assert said in done.stderr and done.stderr.index(said) < done.stderr.index("Traceback")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _running_under(folder: Path) -> list[str]:
+    """The command lines of the processes whose command line names ``folder`` (the servers
+    started in it), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # not a process, or one that ended meanwhile
+            continue
+        if str(folder) in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "argv",
+    [["testbed", "up"], ["gameday", "rig", "--slos", str(ROOT / "slos" / "platform-api.yaml")]],
+    ids=["testbed up", "gameday rig"],
+)
+def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(argv: list[str]) -> None:
+    """A terminal's Ctrl-C signals the whole process group, so the servers being started die of
+    it too. Before, the start said it failed (initdb's output, exit 1) and kept its folder in
+    /tmp ("data and logs kept"), as if a server were broken; or, when the start finished first,
+    printed the addresses of servers about to stop, exit 0."""
+    # TMPDIR a folder PostgreSQL's user can traverse (pytest's tmp_path is 0700 down the tree)
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)
+    proc = subprocess.Popen(
+        [*SLOCTL, *argv, "--for", "120s"],
+        env={**os.environ, "TMPDIR": str(base)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=sigint_as_in_a_terminal,
+    )
+    try:
+        assert proc.stderr is not None
+        starting = proc.stderr.readline()  # said before the first server starts
+        assert "starting" in starting, starting
+        # the first server's start under way (initdb), so that it dies of the Ctrl-C too
+        wait_until(lambda: _running_under(base) != [], timeout=60, what=f"a server starting in {base}")
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.communicate(timeout=60)
+    try:
+        command = " ".join(argv[:2])
+        assert (proc.returncode, out) == (130, ""), err
+        # after the progress lines of the start, if any: the one line that says what happened
+        said = f"sloctl {command}: interrupted while starting; everything started is stopped\n"
+        assert err.endswith(said) and all(
+            line.startswith(f"sloctl {argv[0]}") for line in err.splitlines()
+        ), err
+        assert not any(base.iterdir()), "the temporary folder removed"
+        assert _running_under(base) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)
