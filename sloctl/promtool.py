@@ -164,8 +164,10 @@ def run_rule_tests(
     report = RuleTestReport()
     total, finished, lock = len(rules) + len(tests), 0, threading.Lock()
 
-    def ended(_future: Future[_Result]) -> None:
+    def ended(future: Future[_Result]) -> None:
         nonlocal finished
+        if future.cancelled():  # dropped by an interrupt, never run
+            return
         with lock:
             finished += 1
             if progress is not None:
@@ -176,14 +178,21 @@ def run_rule_tests(
         future.add_done_callback(ended)
         return future
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool, tempfile.TemporaryDirectory() as plain:
-        checked = {f: _checkable(f, Path(plain)) for f in rules}
-        given = {str(g): f for f, g in checked.items() if g != f}
-        checks = [
-            submit(pool, [promtool, "check", "rules", "--lint-fatal", g.name], "check", g)
-            for g in checked.values()
-        ]
-        report.results.extend(_as_given(c.result(), given) for c in checks)
-        runs = [submit(pool, [promtool, "test", "rules", f.name], "test", f) for f in tests]
-        report.results.extend(r.result() for r in runs)
+    with tempfile.TemporaryDirectory() as plain:
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+        try:
+            checked = {f: _checkable(f, Path(plain)) for f in rules}
+            given = {str(g): f for f, g in checked.items() if g != f}
+            checks = [
+                submit(pool, [promtool, "check", "rules", "--lint-fatal", g.name], "check", g)
+                for g in checked.values()
+            ]
+            report.results.extend(_as_given(c.result(), given) for c in checks)
+            runs = [submit(pool, [promtool, "test", "rules", f.name], "test", f) for f in tests]
+            report.results.extend(r.result() for r in runs)
+        finally:
+            # Ctrl-C drops the runs not started yet (the pool's own exit ran every queued one
+            # first: 125 files, ten seconds after the interrupt), and the runs under way end
+            # before their copies in ``plain`` go
+            pool.shutdown(wait=True, cancel_futures=True)
     return report

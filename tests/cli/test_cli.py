@@ -6,6 +6,8 @@ import argparse
 import json
 import math
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +20,10 @@ from sloctl.calendars import period_bounds as calendar_bounds
 from sloctl.cli.main import main
 from sloctl.durations import HOUR, parse_duration
 from sloctl.model import CalendarUnit
-from tests.fixtures.cli import SLOCTL, run_sloctl
+from tests.fixtures.cli import SLOCTL, run_sloctl, sigint_as_in_a_terminal
 from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT
+from tests.waiting import wait_until
 
 SLOS = ROOT / "slos"
 
@@ -329,6 +332,55 @@ def test_sloctl_test_reports_a_failing_rule_test(tmp_path: Path) -> None:
     # Progress on stderr while promtool runs (a minute or more for a real suite, silent before).
     files = len(list(tmp_path.glob("*.yml")))
     assert f": {files}/{files} file(s) run\n" in proc.stderr and proc.stderr.startswith("sloctl test: ")
+
+
+def _promtool_runs(log: Path) -> int:
+    """The rule checks and rule tests the logging promtool of the test below has started."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sum(line.startswith(("check ", "test ")) for line in lines)
+
+
+def _in_the_tests(log: Path, err: Path) -> bool:
+    """The run of the test below is in its rule tests (its rule checks all started), and its
+    progress has been said (once it has, the end of a phase is said at once)."""
+    runs = log.read_text().splitlines() if log.exists() else []
+    return any(line.startswith("test ") for line in runs) and "file(s) run" in err.read_text()
+
+
+def test_ctrl_c_during_sloctl_test_starts_no_further_promtool_nor_counts_one(tmp_path: Path) -> None:
+    """The pool's exit ran every queued file before the interrupt was said: ``sloctl test rules``
+    ran on for ten seconds after Ctrl-C, its 125 files to the last; and once the queued runs
+    were dropped, its progress counted them as run ("125/125 file(s) run")."""
+    from sloctl.promtool import find_promtool
+
+    log, err = tmp_path / "runs.log", tmp_path / "stderr"
+    promtool = tmp_path / "promtool"  # the real promtool, each run logged first
+    promtool.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{find_promtool()}" "$@"\n')
+    promtool.chmod(0o755)
+    with err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [*SLOCTL, "test", str(ROOT / "rules"), "--jobs", "1"],
+            env={**os.environ, "PROMTOOL": str(promtool)},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+            preexec_fn=sigint_as_in_a_terminal,
+        )
+        try:
+            wait_until(lambda: _in_the_tests(log, err), timeout=120, what="a rule test, and progress")
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: promtool's run under way ends too
+            at_signal = _promtool_runs(log)
+            assert proc.wait(timeout=120) == 130
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    said = err.read_text()
+    assert said.endswith("sloctl: interrupted\n") and "Traceback" not in said, said
+    runs = _promtool_runs(log)
+    assert runs <= at_signal + 1, f"{runs - at_signal} promtool runs after Ctrl-C"  # +1: one starting
+    counted = [int(done) for done in re.findall(r"(\d+)/\d+ file\(s\) run", said)]
+    assert counted and max(counted) <= runs, said
 
 
 def test_sloctl_test_on_the_folder_generate_wrote_reads_its_rules_alone(tmp_path: Path) -> None:
