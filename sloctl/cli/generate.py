@@ -81,6 +81,7 @@ def _map(value: object) -> dict[str, str]:
 def _generate(args: argparse.Namespace) -> int:
     extra = _pairs(args.extra_label, "--extra-label")
     op_labels = _pairs(args.operator_label, "--operator-label")
+    _check_operator_labels(op_labels)
     # The same rules as alert labels in SLO files: these go on every generated rule.
     _check_labels(extra, lambda key, value: f"--extra-label {key}={value}")
     interval = _interval(args.interval)
@@ -213,6 +214,30 @@ def _check_flag_combinations(args: argparse.Namespace, flavour: str) -> None:
 
 #: A Kubernetes namespace (an RFC 1123 DNS label).
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+#: A Kubernetes label's name (after its optional prefix, a DNS subdomain of at most 253
+#: characters, and '/') and its value (which may be empty): at most 63 letters, digits, '-',
+#: '_' and '.', starting and ending with a letter or digit. The API server refuses an object
+#: with another label, so the PrometheusRule written would not apply.
+_K8S_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN_MAX = 253
+
+
+def _check_operator_labels(labels: Sequence[tuple[str, str]]) -> None:
+    """A usage error for the first ``--operator-label`` Kubernetes would refuse on the
+    PrometheusRule (the namespace, alike, is checked in :func:`_check_flag_combinations`)."""
+    text = "at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+    for key, value in labels:
+        prefix, slash, name = key.rpartition("/")
+        domain = prefix.split(".") if slash else []
+        if len(prefix) > _DNS_SUBDOMAIN_MAX or not all(_DNS_LABEL.fullmatch(part) for part in domain):
+            wrong = f"its prefix {prefix!r} is not a DNS subdomain such as example.com"
+        elif not _K8S_LABEL_NAME.fullmatch(name):
+            wrong = f"its name {name!r} is not a Kubernetes label name ({text})"
+        elif value and not _K8S_LABEL_NAME.fullmatch(value):
+            wrong = f"its value {value!r} is not a Kubernetes label value ({text}, or empty)"
+        else:
+            continue
+        raise UsageError(f"--operator-label {key}={value}: {wrong}")
 
 
 def _check_alertmanager_urls(project: Project, settings: Mapping[str, object]) -> None:

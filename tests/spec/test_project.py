@@ -190,6 +190,19 @@ def test_every_wrong_value_of_a_project_file_is_an_error_at_its_line_in_validate
             "--operator-label applies to --flavour operator only",
         ),
         (["--flavour", "operator", "--namespace", "Bad Namespace!"], "a Kubernetes namespace is lower-case"),
+        # the PrometheusRule was written with it, and the API server refused it when applied
+        (
+            ["--flavour", "operator", "--operator-label", "team=site reliability"],
+            "--operator-label team=site reliability: its value 'site reliability' is not a Kubernetes label",
+        ),
+        (
+            ["--flavour", "operator", "--operator-label", "bad key=x"],
+            "--operator-label bad key=x: its name 'bad key' is not a Kubernetes label name",
+        ),
+        (
+            ["--flavour", "operator", "--operator-label", "Example.com/team=sre"],
+            "its prefix 'Example.com' is not a DNS subdomain such as example.com",
+        ),
         # an empty value read as "not set": the default receiver was written without a word
         (["--alertmanager-page-receiver", ""], "--alertmanager-page-receiver: empty; give a value"),
         (
