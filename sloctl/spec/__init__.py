@@ -75,7 +75,7 @@ def _expand(
         elif p.exists():  # a file, or a pipe (`<(kustomize build …)`) or a device, read as one
             files.append(p)
         else:
-            errors.append(unreadable(p))
+            errors.append(unreadable(p, _not_there(p)))
     files = _unique(files)
     if len(files) > MAX_FILES:
         errors.append(
@@ -85,6 +85,16 @@ def _expand(
         )
         files = files[:MAX_FILES]
     return files
+
+
+def _not_there(path: Path) -> OSError | None:
+    """Why ``path``, which ``exists()`` says is not there, cannot be read: a symlink loop or a
+    path under a file is said as such (as a project file's is), not as a missing file."""
+    try:
+        path.stat()
+    except OSError as exc:
+        return exc
+    return None  # there after all (made meanwhile): missing when it was looked for
 
 
 def _unique(files: Sequence[Path]) -> list[Path]:

@@ -101,6 +101,30 @@ def test_a_missing_path_is_an_input_error() -> None:
     assert proc.returncode == 1 and "no such file or directory" in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("made", "said"),
+    [
+        ("loop", "cannot read: Too many levels of symbolic links"),
+        ("under a file", "cannot read: Not a directory"),
+    ],
+)
+def test_a_path_that_is_there_but_cannot_be_reached_says_why_as_a_project_file_would(
+    made: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both said "no such file or directory", which sent the user looking for a typo."""
+    if made == "loop":
+        path = tmp_path / "a.yaml"
+        path.symlink_to(tmp_path / "b.yaml")
+        (tmp_path / "b.yaml").symlink_to(path)
+    else:
+        (tmp_path / "slo.yaml").write_text("")
+        path = tmp_path / "slo.yaml" / "x.yaml"
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr().err == f"error: {path}:1:1: {said}\n1 error(s) in 1 file(s)\n"
+    assert main(["validate", str(SLOS), "--config", str(path)]) == 1  # worded alike
+    assert f"error: {path}:1:1: {said}\n" in capsys.readouterr().err
+
+
 def test_a_project_file_that_cannot_be_read_is_worded_as_an_slo_file_would_be(tmp_path: Path) -> None:
     missing = run_sloctl("validate", str(SLOS), "--config", str(tmp_path / "sloctl.yaml"))
     assert missing.returncode == 1
