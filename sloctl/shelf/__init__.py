@@ -288,14 +288,20 @@ def engine_named(name: str) -> PrometheusEngine:
 _VERSION = re.compile(r"version (\d+\.\d+\.\d+)")
 
 
-def _version_of(binary: Path) -> str:
+def _version_text(binary: Path) -> str:
+    """What ``binary --version`` prints, both streams ('' when it cannot run)."""
     try:
         out = subprocess.run(
             [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False
         )
     except OSError:
-        return "unknown"
-    m = _VERSION.search(out.stdout + out.stderr)
+        return ""
+    return out.stdout + out.stderr
+
+
+def _version_of(binary: Path, text: str | None = None) -> str:
+    """The version ``binary --version`` (or its ``text``) says, or ``unknown``."""
+    m = _VERSION.search(_version_text(binary) if text is None else text)
     return m.group(1) if m else "unknown"
 
 
@@ -307,7 +313,7 @@ def default_engine() -> PrometheusEngine:
         "`scripts/tools.sh prometheus`, or set PROMTOOL=/path/to/promtool"
     )
     configured = os.environ.get("PROMTOOL")
-    if configured and not os.access(configured, os.X_OK):
+    if configured and not (Path(configured).is_file() and os.access(configured, os.X_OK)):
         raise ToolMissing(f"PROMTOOL={configured} is not an executable file; {hint}")
     found = configured or shutil.which("promtool") or find("promtool")
     server = os.environ.get("PROMETHEUS") or shutil.which("prometheus") or find("prometheus")
@@ -317,7 +323,11 @@ def default_engine() -> PrometheusEngine:
     for e in prometheus_engines():
         if e.promtool == promtool and (server is None or Path(server) == e.prometheus):
             return e
-    version = _version_of(promtool)
+    said = _version_text(promtool)
+    if "promtool" not in said:  # /bin/true passed every check and test, exit 0
+        given = f"PROMTOOL={promtool}" if configured else str(promtool)
+        raise ToolMissing(f"{given} is not promtool (its --version does not say promtool); {hint}")
+    version = _version_of(promtool, said)
     server_path = Path(server) if server else promtool.with_name("prometheus")
     return PrometheusEngine(f"prometheus-{version.split('.')[0]}", version, server_path, promtool)
 

@@ -316,6 +316,26 @@ def test_sloctl_test_without_promtool_says_how_to_install_it(tmp_path: Path) -> 
     assert "apt-get install prometheus" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("promtool", "said"),
+    [
+        ("/bin/true", "PROMTOOL=/bin/true is not promtool (its --version does not say promtool)"),
+        ("/", "PROMTOOL=/ is not an executable file"),
+    ],
+    ids=["an executable that is not promtool", "a folder"],
+)
+def test_sloctl_test_refuses_a_promtool_that_is_not_one(
+    promtool: str, said: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/bin/true passed every check and rule test ("1 passed, 0 failed", exit 0): a green CI
+    with nothing checked; a folder ran, each run "Permission denied", exit 1."""
+    monkeypatch.setenv("PROMTOOL", promtool)
+    assert main(["test", str(ROOT / "rules" / "platform-jobs.yml")]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"sloctl test: --engine default: {said}; on Debian/Ubuntu run"), err
+    assert out == ""
+
+
 def test_sloctl_test_refuses_a_missing_folder_and_more_jobs_than_cores(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
