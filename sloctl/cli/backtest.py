@@ -253,6 +253,7 @@ def _replay(
     if args.prometheus:
         return _replay_history(args, slos, engine, workdir)
     from sloctl.backtest.run import run_many
+    from sloctl.servers import ServerStartError
 
     runs: list[tuple[SLO, Sequence[Scenario]]] = []
     for i, (slo, chosen) in enumerate(zip(slos, plan, strict=True)):
@@ -279,6 +280,8 @@ def _replay(
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise _NoVerdict(f"{ids}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}") from None
+    except ServerStartError as exc:  # the replay's Prometheus (or VictoriaMetrics) did not start
+        raise _NoVerdict(f"{ids}: {exc}") from None
     print(
         f"sloctl backtest: {len(runs)} SLO(s) replayed together: done in {time.monotonic() - began:.0f} s",
         file=sys.stderr,
@@ -294,6 +297,7 @@ def _replay_history(
     from sloctl.backtest.run import run_history
     from sloctl.model import CompositeSLI
     from sloctl.prometheus import PrometheusError
+    from sloctl.servers import ServerStartError
     from sloctl.shelf import PrometheusEngine
 
     results: list[ScenarioResult] = []
@@ -319,4 +323,6 @@ def _replay_history(
             )
         except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
             raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
+        except ServerStartError as exc:  # the Prometheus it is replayed in did not start
+            raise _NoVerdict(f"{slo.id}: {exc}") from None
     return results

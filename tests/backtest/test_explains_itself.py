@@ -19,6 +19,7 @@ from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render.rules import RuleOptions, render_rule_file
 from tests.fixtures.cli import run_sloctl
+from tests.fixtures.stub_http import prometheus_answer, serve
 
 PROMTOOL = shutil.which("promtool")
 needs_prometheus = pytest.mark.skipif(PROMTOOL is None, reason="no promtool (apt-get install prometheus)")
@@ -191,3 +192,25 @@ def test_a_tool_that_times_out_is_a_message_naming_the_slo_not_a_traceback(
     err = capsys.readouterr().err
     assert "sloctl backtest: shop-availability: promtool did not finish within 600 s" in err
     assert "Traceback" not in err
+
+
+@needs_prometheus
+@pytest.mark.parametrize("history", [False, True], ids=["scenarios", "history"])
+def test_a_prometheus_that_exits_during_start_up_is_a_message_naming_the_slo_not_a_traceback(
+    history: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ServerStartError traceback before; here the Prometheus of $PROMETHEUS is a real
+    program that is not one (ls: "unrecognized option '--config.file=…'", exit 2)."""
+    monkeypatch.setenv("PROMETHEUS", "/bin/ls")
+    spec = tmp_path / "shop.yaml"
+    spec.write_text(_spec("99.9"))
+    argv = ["backtest", str(spec)]
+    with serve(lambda _request: prometheus_answer({"resultType": "matrix", "result": []})) as source:
+        if history:
+            argv += ["--prometheus", source.url, "--from", "0", "--to", "3600"]
+        else:
+            argv += ["--scenario", "full_outage"]
+        assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "sloctl backtest: shop-availability: prometheus exited with code 2 during start-up" in err, err
+    assert "unrecognized option '--config.file=" in err and "Traceback" not in err
