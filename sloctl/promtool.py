@@ -100,6 +100,7 @@ def _run(cmd: Sequence[str], kind: str, file: Path) -> _Result:
                 cmd,
                 capture_output=True,
                 text=True,
+                errors="replace",  # promtool repeats file names, which need not be UTF-8
                 timeout=TIMEOUT,
                 cwd=file.parent,
                 check=False,

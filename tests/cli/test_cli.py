@@ -427,6 +427,33 @@ def test_ctrl_c_during_sloctl_test_starts_no_further_promtool_nor_counts_one(tmp
     assert counted and max(counted) <= runs, said
 
 
+#: a file name whose bytes are not UTF-8 (a Latin-1 "é" from an old archive), as Python holds it
+NOT_UTF8 = os.fsdecode(b"caf\xe9")
+
+
+def test_a_file_name_that_is_not_utf8_is_generated_from_and_tested_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """generate wrote the name into its headers (UnicodeEncodeError, nothing written), and test
+    read promtool's output, which repeats it, as strict UTF-8 (UnicodeDecodeError)."""
+    (tmp_path / "slos").mkdir()
+    (tmp_path / "slos" / f"{NOT_UTF8}.yaml").write_text((SLOS / "platform-jobs.yaml").read_text())
+    assert main(["generate", str(tmp_path / "slos"), "-o", str(tmp_path / "out"), "--no-dashboards"]) == 0
+    header = (tmp_path / "out" / "rules" / "platform-jobs.yml").read_text().splitlines()[0]
+    assert header.endswith("from ../slos/caf\ufffd.yaml. DO NOT EDIT."), header  # relative to -o
+    capsys.readouterr()
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / f"{NOT_UTF8}.yml").write_text(
+        (tmp_path / "out" / "rules" / "platform-jobs.yml").read_text()
+    )
+    proc = run_sloctl("test", str(tmp_path / "rules"))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "promtool check rules --lint-fatal: 1/1 file(s) passed" in proc.stdout
+        and "Traceback" not in proc.stderr
+    )
+
+
 def test_sloctl_test_on_the_folder_generate_wrote_reads_its_rules_alone(tmp_path: Path) -> None:
     """The dashboards' provider file and the Alertmanager configuration are YAML too: linted as
     rule files they failed ("field route not found")."""
