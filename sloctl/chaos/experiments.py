@@ -269,14 +269,24 @@ class Container:
     """What one key of an experiment must hold when it is there (``kind``): a ``list``, an
     ``object`` or a ``string``; ``fields``, the keys of that object, or of each item of that
     list (every item then an object); ``values``, what each value of an object of any keys
-    must hold."""
+    must hold; ``of_type``, more fields of an object whose ``type`` is the key."""
 
     kind: str
     fields: Mapping[str, Container] = field(default_factory=dict)
     values: Container | None = None
+    of_type: Mapping[str, Mapping[str, Container]] = field(default_factory=dict)
 
 
-_PROVIDER = Container("object", {"module": Container("string"), "arguments": Container("object")})
+# A python provider's arguments are keyword arguments (an object); a process provider's are a
+# command line (a string or a list), an http provider's a body: theirs are not checked here.
+_PROVIDER = Container(
+    "object",
+    of_type={
+        "python": {"module": Container("string"), "arguments": Container("object")},
+        "process": {"path": Container("string")},
+        "http": {"url": Container("string")},
+    },
+)
 _ACTIVITY: dict[str, Container] = {
     "name": Container("string"),
     "provider": _PROVIDER,
@@ -361,7 +371,11 @@ def _container_problems(value: object, expected: Container, path: str) -> list[s
         return [p for i, item in enumerate(value) for p in _container_problems(item, items, f"{path}[{i}]")]
     if isinstance(value, dict) and expected.values is not None:
         return [p for k, v in value.items() for p in _container_problems(v, expected.values, f"{path}.{k}")]
-    return _problems(value, expected.fields, path) if isinstance(value, dict) else []
+    if not isinstance(value, dict):
+        return []
+    kind = value.get("type")
+    more = expected.of_type.get(kind, {}) if isinstance(kind, str) else {}
+    return _problems(value, {**expected.fields, **more}, path)
 
 
 #: the last line of a refusal of configuration values: where their ranges are written

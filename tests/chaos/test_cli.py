@@ -366,6 +366,11 @@ WRONG_KINDS = [
     (("method", 0, "name"), 5, "method[0].name: a number, not a string"),
     (("method", 0, "provider", "module"), 5, "method[0].provider.module: a number, not a string"),
     (("controls", 0, "provider", "module"), 5, "controls[0].provider.module: a number, not a string"),
+    (
+        ("method", 0, "provider"),
+        {"type": "process", "path": 5},
+        "method[0].provider.path: a number, not a string",
+    ),
     (("rollbacks",), 5, "rollbacks: a number, not a list"),
     (("configuration",), 5, "configuration: a number, not an object"),
     (("secrets",), {"api": 5}, "secrets.api: a number, not an object"),
