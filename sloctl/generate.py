@@ -69,13 +69,10 @@ class GenerateOptions:
 
 
 def _display_source(slo: SLO, options: GenerateOptions) -> str:
-    """The SLO's file as the generated files' headers name it: relative to the output root, and
-    UTF-8 text (a name's bytes that are not, kept by Python as surrogates, could not be written:
-    a UnicodeEncodeError traceback, nothing generated)."""
     name = slo.source.file
     if options.source_root is not None and os.path.isabs(name) == os.path.isabs(options.source_root):
         name = os.path.relpath(name, options.source_root)
-    return os.fsencode(Path(name).as_posix()).decode("utf-8", errors="replace")
+    return Path(name).as_posix()
 
 
 PARALLEL_MIN_SLOS = 2000

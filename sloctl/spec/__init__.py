@@ -14,6 +14,7 @@ prometheus/v1`` and ``apiVersion: sloth.slok.dev/v1`` (Sloth), ``apiVersion: ope
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -516,8 +517,16 @@ def _read(files: Sequence[Path], errors: list[SpecError]) -> list[tuple[str, byt
             too_big = f"file is more than {limit} bytes; the limit is {limit} bytes"
             errors.append(SpecError(Location(str(f), 1, 1), "", too_big))
             continue
-        out.append((str(f), data))
+        out.append((_text_name(f), data))
     return out
+
+
+def _text_name(path: Path) -> str:
+    """``path`` as the locations of its documents name it: UTF-8 text, any byte of its name
+    that is not shown as U+FFFD. Python keeps such a byte as a lone surrogate, which no UTF-8
+    output can hold: the SLOs' file names go into generated rules, tests, experiments and web
+    pages, and each of those writes was a UnicodeEncodeError traceback."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
 
 
 def load_paths(

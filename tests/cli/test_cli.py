@@ -434,13 +434,21 @@ NOT_UTF8 = os.fsdecode(b"caf\xe9")
 def test_a_file_name_that_is_not_utf8_is_generated_from_and_tested_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """generate wrote the name into its headers (UnicodeEncodeError, nothing written), and test
-    read promtool's output, which repeats it, as strict UTF-8 (UnicodeDecodeError)."""
+    """generate and gameday generate wrote the name into their headers and experiments
+    (UnicodeEncodeError, nothing written), and test read promtool's output, which repeats it,
+    as strict UTF-8 (UnicodeDecodeError)."""
     (tmp_path / "slos").mkdir()
-    (tmp_path / "slos" / f"{NOT_UTF8}.yaml").write_text((SLOS / "platform-jobs.yaml").read_text())
+    for name in ("platform-jobs", "platform-api"):
+        (tmp_path / "slos" / f"{NOT_UTF8}-{name}.yaml").write_text((SLOS / f"{name}.yaml").read_text())
     assert main(["generate", str(tmp_path / "slos"), "-o", str(tmp_path / "out"), "--no-dashboards"]) == 0
     header = (tmp_path / "out" / "rules" / "platform-jobs.yml").read_text().splitlines()[0]
-    assert header.endswith("from ../slos/caf\ufffd.yaml. DO NOT EDIT."), header  # relative to -o
+    assert header.endswith("from ../slos/caf\ufffd-platform-jobs.yaml. DO NOT EDIT."), (
+        header
+    )  # relative to -o
+    assert main(["gameday", "generate", str(tmp_path / "slos"), "-o", str(tmp_path / "chaos")]) == 0
+    experiment = json.loads((tmp_path / "chaos" / "connection-loss.json").read_text())
+    (sloctl,) = (e for e in experiment["extensions"] if e["name"] == "sloctl")
+    assert sloctl["generated_from"][0].startswith("caf\ufffd-platform-api.yaml:"), sloctl
     capsys.readouterr()
     (tmp_path / "rules").mkdir()
     (tmp_path / "rules" / f"{NOT_UTF8}.yml").write_text(
