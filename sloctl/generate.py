@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import glob
 import multiprocessing
 import os
 import tempfile
@@ -234,6 +235,7 @@ def write_outputs(
     them. ``progress`` hears the files compared or staged so far."""
     staged: list[tuple[Path, Path]] = []
     made: list[Path] = []
+    dest: Path | None = None
     try:
         for i, (rel, text) in enumerate(planned.items()):
             progress("files written", i, len(planned))
@@ -252,6 +254,9 @@ def write_outputs(
     except BaseException:
         for staged_path, _ in staged:
             staged_path.unlink(missing_ok=True)
+        if dest is not None:  # an interrupt between mkstemp and its listing in ``staged``
+            for stray in dest.parent.glob(f".{glob.escape(dest.name)}.*.tmp"):
+                stray.unlink(missing_ok=True)
         for directory in sorted(made, key=lambda d: len(d.parts), reverse=True):  # deepest first
             with contextlib.suppress(OSError):
                 directory.rmdir()  # only when empty

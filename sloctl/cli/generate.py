@@ -24,6 +24,7 @@ from sloctl.cli._common import (
     output_dir,
     progress_ticker,
 )
+from sloctl.cli._foreground import sigterm_as_ctrl_c
 from sloctl.durations import DurationError, format_duration, parse_duration
 from sloctl.generate import (
     ALERTMANAGER_FILE,
@@ -347,7 +348,10 @@ def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> i
     # nothing behind; a folder that cannot be made is a usage error naming where it was given.
     output_dir(root, args.output_flag)
     try:
-        written, removed = write_outputs(root, planned, progress=progress_ticker("generate"))
+        # SIGTERM (a CI job's timeout) unwinds as Ctrl-C does, so that the staged files go: it
+        # killed the process mid-way, leaving thousands of hidden .tmp files in the output
+        with sigterm_as_ctrl_c():
+            written, removed = write_outputs(root, planned, progress=progress_ticker("generate"))
     except OSError as exc:
         for folder in made:  # deepest first, as they were made
             with contextlib.suppress(OSError):
