@@ -192,12 +192,17 @@ def _project_grafana_url(args: argparse.Namespace) -> str:
 def _auth(path: Path | None) -> str | None:
     if path is None:
         return None
+    from sloctl.serve.server import basic_auth_problem
+
     try:
-        return path.read_text(encoding="utf-8").strip()
+        auth = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise UsageError(f"--basic-auth-file {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"--basic-auth-file {path}: not UTF-8 text; give one line user:password") from None
+    if problem := basic_auth_problem(auth):
+        raise UsageError(f"--basic-auth-file {path}: {problem}")
+    return auth
 
 
 def _serve(

@@ -38,6 +38,7 @@ __all__ = [
     "ListenError",
     "Listener",
     "QuietHTTPServer",
+    "basic_auth_problem",
     "bind",
     "parse_listen",
     "settle_heap",
@@ -336,9 +337,18 @@ def bind(
                 f"--expose on {listen} needs --basic-auth-file FILE (one line user:password) or"
                 " --behind-proxy (a reverse proxy that authenticates, docs/serve.md)"
             )
-    if auth is not None and (auth.partition(":")[0] in ("", auth) or len(auth.splitlines()) != 1):
-        raise ListenError("the basic-auth file must hold one line user:password")
+    if auth is not None and (problem := basic_auth_problem(auth)):
+        raise ListenError(f"the basic-auth file {problem}")
     return Bound(_Server((host, port), auth, connection_timeout, max_connections))
+
+
+def basic_auth_problem(auth: str) -> str | None:
+    """What keeps ``auth`` (a basic-auth file's text, stripped) from being credentials, None when
+    nothing does: one line ``user:password``, a user before the first colon (the password may
+    hold colons). Said without the text: it may be a secret."""
+    if auth.partition(":")[0] in ("", auth) or len(auth.splitlines()) != 1:
+        return "must hold one line user:password"
+    return None
 
 
 @dataclass

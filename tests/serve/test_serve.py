@@ -329,15 +329,22 @@ def test_a_basic_auth_file_that_is_not_one_line_user_colon_password_is_refused(a
         start(app, "127.0.0.1:0", auth=auth)
 
 
-def test_a_basic_auth_file_that_is_not_text_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"\xff\xfeadmin:secret", "not UTF-8 text; give one line user:password"),
+        (b"admin secret\n", "must hold one line user:password"),  # named neither file nor flag
+    ],
+)
+def test_a_basic_auth_file_that_is_not_credentials_is_a_usage_error_naming_flag_and_file(
+    content: bytes, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = tmp_path / "auth"
-    secret.write_bytes(b"\xff\xfeadmin:secret")
+    secret.write_bytes(content)
     assert main(["serve", "--prometheus", "http://127.0.0.1:9", "--basic-auth-file", str(secret)]) == 2
-    assert (
-        f"--basic-auth-file {secret}: not UTF-8 text; give one line user:password" in capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert f"--basic-auth-file {secret}: {said}" in err
+    assert "secret" not in err.replace(str(secret), "")  # the file's text is not echoed
 
 
 def test_slo_files_with_errors_are_printed_as_every_command_prints_them(
