@@ -307,6 +307,7 @@ def add_input_arguments(
     _add_windows_argument(p)
     p.add_argument(
         "--sloth-period",
+        type=_sloth_period,
         default=None,
         metavar="DURATION",
         help="period of Sloth-format SLOs, as Sloth's --default-slo-period (default 30d)",
@@ -315,6 +316,14 @@ def add_input_arguments(
 
 MAX_TIMEOUT = 600.0
 """The longest ``--timeout`` a command that reads Prometheus takes: every wait is bounded."""
+
+
+def _sloth_period(text: str) -> int:
+    """``--sloth-period`` in seconds (argparse type): an empty value is refused, not the default."""
+    try:
+        return parse_duration(text.strip())
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _timeout(text: str) -> float:
@@ -509,7 +518,7 @@ def load_slos(
     *,
     project: Project | None = None,
     windows: Sequence[str] = (),
-    sloth_period: str | None = None,
+    sloth_period: int | None = None,
     compat: str | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -519,16 +528,10 @@ def load_slos(
     ``paths``); warnings are printed here, errors raised as :class:`~sloctl.errors.SpecErrors`."""
     if project is None:
         project = read_project(paths)
-    period = None
-    if sloth_period:
-        try:
-            period = parse_duration(sloth_period)
-        except DurationError as exc:
-            raise UsageError(f"--sloth-period: {exc}") from None
     result = load_paths(
         list(paths),
         windows_dirs=list(windows),
-        sloth_period=period,
+        sloth_period=sloth_period,
         compat=compat,
         include=list(include) or _strings(project.get("include")),
         exclude=list(exclude) or _strings(project.get("exclude")),

@@ -29,6 +29,8 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("explain",): ["explain", SLO],
     ("generate",): ["generate", SLO, "-o", "{tmp}/out"],
     ("test",): ["test", str(ROOT / "rules" / "platform-jobs.yml")],
+    ("convert",): ["convert", SLO, "--to", "openslo", "-o", "{tmp}/out"],
+    ("gameday", "generate"): ["gameday", "generate", SLO, "-o", "{tmp}/out"],
     ("testbed", "up"): ["testbed", "up", "--for", "1s", "--workdir", "{tmp}/work"],
     ("loadtest",): [
         "loadtest",
@@ -119,6 +121,14 @@ def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
     assert code == 2, (argv, err)
     assert flag in err and "Traceback" not in err, err
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists(), "nothing made"
+
+
+def test_an_empty_sloth_period_is_refused_not_read_as_the_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--sloth-period ''`` was taken for no flag at all: Sloth's 30d, exit 0."""
+    with pytest.raises(SystemExit) as exited:
+        main(["validate", SLO, "--sloth-period", ""])
+    assert exited.value.code == 2
+    assert "argument --sloth-period: '' is not a Prometheus duration" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
