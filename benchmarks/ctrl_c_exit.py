@@ -28,10 +28,27 @@ RUN = "import sys; from sloctl.cli.main import main; sys.exit(main(sys.argv[1:])
 GIVE_UP_SECONDS = 120.0
 
 
-def _round(tree: Path, after: float) -> tuple[float, int]:
+def _env(tree: Path) -> dict[str, str]:
+    """The environment that makes ``tree``'s ``sloctl`` the one imported (with ``-P``: the
+    working folder, this checkout, is not put first on the path), checked before it is used."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    where = subprocess.run(
+        [sys.executable, "-P", "-c", "import sloctl; print(sloctl.__file__)"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(where).is_relative_to(tree):
+        raise SystemExit(f"{tree}: its sloctl is not the one imported ({where})")
+    return env
+
+
+def _round(tree: Path, after: float) -> tuple[float, int]:
+    env = _env(tree)
     job = subprocess.Popen(
-        [sys.executable, "-c", RUN, *COMMAND],
+        [sys.executable, "-P", "-c", RUN, *COMMAND],
         cwd=ROOT,
         env=env,
         start_new_session=True,
