@@ -14,6 +14,7 @@ import os
 
 from ._lifeline import LIFELINE
 from ._postgres import (
+    UNIX_SOCKET_PATH_MAX,
     PgBouncerClientTlsMode,
     PgBouncerServer,
     PostgresServer,
@@ -36,6 +37,7 @@ from ._process import (
 from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
 __all__ = [
+    "UNIX_SOCKET_PATH_MAX",
     "HttpProcess",
     "ManagedProcess",
     "MongoServer",

@@ -545,6 +545,25 @@ def _check_client_tls(tls: tuple[Path, Path] | None, client_ca: Path | None, ssl
         )
 
 
+#: The longest path of a Unix socket Linux binds, in bytes: ``sockaddr_un.sun_path`` holds 108
+#: with the terminating NUL. A longer one would make PgBouncer fail to start with only its log.
+UNIX_SOCKET_PATH_MAX = 107
+
+#: The highest TCP port: PgBouncer's longest socket name in a folder is ``.s.PGSQL.65535``.
+_HIGHEST_PORT = 65535
+
+
+def _check_socket_path(path: Path) -> None:
+    """Refuse (ValueError, before PgBouncer is started) a Unix socket ``path`` longer than
+    :data:`UNIX_SOCKET_PATH_MAX` bytes, naming it and what to do."""
+    size = len(os.fsencode(path))
+    if size > UNIX_SOCKET_PATH_MAX:
+        raise ValueError(
+            f"start_pgbouncer: the admin console's Unix socket {path} would be {size} bytes, past the"
+            f" {UNIX_SOCKET_PATH_MAX} a socket path may have; give a shorter workdir"
+        )
+
+
 def _pgbouncer_client_tls(
     home: Path, tls: tuple[Path, Path] | None, client_ca: Path | None, sslmode: str
 ) -> _ClientAuth:
@@ -558,6 +577,8 @@ def _pgbouncer_client_tls(
     the admin logs in over a Unix socket (:class:`_ClientAuth`)."""
     if tls is None:
         return _ClientAuth(("auth_type = scram-sha-256",))
+    if client_ca is not None and sslmode != "require":
+        _check_socket_path(home / f".s.PGSQL.{_HIGHEST_PORT}")
     lines = _copy_client_tls(home, tls, sslmode)
     if client_ca is None:
         return _ClientAuth((*lines, "auth_type = scram-sha-256"))

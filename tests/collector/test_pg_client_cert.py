@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from sloctl.collector.config import check_tls_files, load_config_text, tls_file_problems
 from sloctl.collector.runner import RunResult
 from sloctl.servers import (
+    UNIX_SOCKET_PATH_MAX,
     PgBouncerClientTlsMode,
     PgBouncerServer,
     PostgresServer,
@@ -208,6 +210,44 @@ def test_a_verifying_pgbouncer_refuses_in_the_handshake_a_client_without_a_trust
             why = [(r.reason, r.error) for r in runs]
             assert runs and {r.reason for r in runs} == {"tls"}, (mode, name, why)
             assert all(r.error and said in r.error for r in runs), (mode, name, why)
+
+
+@pytest.fixture
+def open_tmp() -> Iterator[Path]:
+    """A fresh folder in /tmp that other users may traverse (mode 0755), so that the launcher
+    puts PgBouncer's files under it rather than in a short folder of its own; removed after."""
+    path = Path(tempfile.mkdtemp(prefix="sloctl-sock-"))
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _workdir_with_socket_of(base: Path, size: int) -> Path:
+    """A workdir under ``base`` where the admin socket of the highest port,
+    ``pgbouncer/.s.PGSQL.65535``, is ``size`` bytes long."""
+    tail = "/pgbouncer/.s.PGSQL.65535"  # the highest port: the longest name it may get
+    filler = size - len(f"{base}/") - len(tail)
+    workdir = base / ("w" * filler)
+    assert len(os.fsencode(f"{workdir}{tail}")) == size
+    return workdir
+
+
+def test_a_verifying_pgbouncer_takes_a_socket_path_up_to_the_limit_and_refuses_a_longer_one_before_starting(
+    open_tmp: Path, pki: Pki, postgres_server: PostgresServer
+) -> None:
+    """The admin console of a verifying PgBouncer is reached over a Unix socket in its folder,
+    whose path Linux bounds at :data:`UNIX_SOCKET_PATH_MAX` bytes: a workdir that makes it
+    exactly that long starts and answers; one byte more is a ValueError naming the socket and
+    what to do, not a PgBouncer that fails to start with only its log."""
+    settings = {"tls": pki.server, "client_ca": pki.ca, "client_tls_sslmode": "verify-ca"}
+    at_limit = _workdir_with_socket_of(open_tmp / "a", UNIX_SOCKET_PATH_MAX)
+    with start_pgbouncer(at_limit, postgres_server, **settings) as server:  # type: ignore[arg-type]
+        assert Path(server.admin_host) == at_limit / "pgbouncer"
+        with psycopg.connect(server.admin_dsn, autocommit=True) as admin:
+            assert admin.execute("SHOW VERSION").fetchone()
+    over = _workdir_with_socket_of(open_tmp / "b", UNIX_SOCKET_PATH_MAX + 1)
+    with pytest.raises(ValueError, match=r"Unix socket .*108 bytes.*shorter workdir"):
+        start_pgbouncer(over, postgres_server, **settings)  # type: ignore[arg-type]
 
 
 def _libpq_refuses(server: PostgresServer, pki: Pki, cert: Path, key: Path) -> str | None:
