@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +22,17 @@ from sloctl.errors import Location, SpecError
 from sloctl.files import json_kind
 from sloctl.model import SLO
 from sloctl.render import promql
-from sloctl.spec.shape import Field, Shape
-from sloctl.spec.yamlsrc import YNode
+from sloctl.spec.shape import Field, Shape, Words
+from sloctl.spec.yamlsrc import YNode, plain_node
 
 from .proxy import MAX_LATENCY_MS
 
 __all__ = [
     "ALLOW_UNGUARDED",
     "CONFIGURATION",
+    "EXPERIMENT",
     "GAMEDAYS",
+    "JSON_WORDS",
     "SETTINGS",
     "ExperimentValueError",
     "GameDay",
@@ -228,9 +230,8 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
     own = set(declared) - set(SETTINGS.fields)
     ours = {key: v for key, v in values.items() if key not in own}
     problems = [f"{key}: null: leave the key out for its default" for key, v in ours.items() if v is None]
-    node = YNode({key: YNode(v, here) for key, v in ours.items() if v is not None}, here)  # type: ignore[arg-type]
     errors: list[SpecError] = []
-    SETTINGS.check(node, "", errors)
+    SETTINGS.check(plain_node({key: v for key, v in ours.items() if v is not None}, here), "", errors)
     return problems + [f"{e.path}: {e.message}" for e in errors]
 
 
@@ -264,60 +265,62 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
     return problems
 
 
-@dataclass(frozen=True)
-class Container:
-    """What one key of an experiment must hold when it is there (``kind``): a ``list``, an
-    ``object`` or a ``string``; ``fields``, the keys of that object, or of each item of that
-    list (every item then an object); ``values``, what each value of an object of any keys
-    must hold; ``of_type``, more fields of an object whose ``type`` is the key."""
+class _JsonWords(Words):
+    """A decoded JSON document's words for a shape's walk: a value is named by its JSON kind
+    (``a number, not a list``), ``null`` is a value of its own (not a key left unset, as
+    ``key:`` is in YAML), and only a string is text (a number is not read as its digits)."""
 
-    kind: str
-    fields: Mapping[str, Container] = field(default_factory=dict)
-    values: Container | None = None
-    of_type: Mapping[str, Mapping[str, Container]] = field(default_factory=dict)
+    #: the walk's names of the kinds it expects, as JSON names them
+    NAMES: Mapping[str, str] = {"a mapping": "an object", "true or false": "a boolean"}
+
+    def unset(self, spec: Field) -> bool:
+        return False
+
+    def is_text(self, spec: Field, value: object) -> bool:
+        return isinstance(value, str)
+
+    def wrong(self, spec: Field | None, expected: str, node: YNode) -> str:
+        return f"{json_kind(node.value)}, not {self.NAMES.get(expected, expected)}"
 
 
+JSON_WORDS = _JsonWords()
+
+
+def _open(
+    fields: Mapping[str, Field], key: str = "", variants: Mapping[str, Mapping[str, Field]] | None = None
+) -> Field:
+    """An object of ``fields`` that Chaos Toolkit lets hold other keys too (and, by the value of
+    ``key``, the fields of one of ``variants``)."""
+    return Field("mapping", shape=Shape(fields, open=True, variant_key=key, variants=variants or {}))
+
+
+def _list_of(item: Field) -> Field:
+    return Field("list", items=item)
+
+
+_STRING = Field("string")
+_OBJECT = Field("mapping")  # keys and values the format leaves open: configuration, arguments
 # A python provider's arguments are keyword arguments (an object); a process provider's are a
 # command line (a string or a list), an http provider's a body: theirs are not checked here.
-_PROVIDER = Container(
-    "object",
-    of_type={
-        "python": {"module": Container("string"), "arguments": Container("object")},
-        "process": {"path": Container("string")},
-        "http": {"url": Container("string")},
+_PROVIDER = _open(
+    {},
+    "type",
+    {
+        "python": {"module": _STRING, "arguments": _OBJECT},
+        "process": {"path": _STRING},
+        "http": {"url": _STRING},
     },
 )
-_ACTIVITY: dict[str, Container] = {
-    "name": Container("string"),
-    "provider": _PROVIDER,
-    "pauses": Container("object"),
-}
-
-#: The keys of a Chaos Toolkit experiment that Chaos Toolkit walks (and sloctl reads) without
-#: checking their type first: given a number or a string, its validation failed with a
-#: TypeError or AttributeError traceback (``"method": 5``, ``"configuration": 5``, a
-#: provider's ``"module": 5``, an activity's ``"name": 5`` in the plan of a dry run). The
-#: format: chaostoolkit.org's experiment reference (method, rollbacks, steady-state-hypothesis,
-#: configuration, secrets, extensions, controls, tags).
-EXPERIMENT_SHAPE: dict[str, Container] = {
-    "title": Container("string"),
-    "description": Container("string"),
-    "method": Container("list", _ACTIVITY),
-    "rollbacks": Container("list", _ACTIVITY),
-    "steady-state-hypothesis": Container("object", {"probes": Container("list", _ACTIVITY)}),
-    "configuration": Container("object"),
-    "secrets": Container("object", values=Container("object")),
-    "extensions": Container("list", {"name": Container("string")}),
-    "controls": Container("list", {"name": Container("string"), "provider": _PROVIDER}),
-    "tags": Container("list"),
-}
+_ACTIVITY = _open({"name": _STRING, "provider": _PROVIDER, "pauses": _OBJECT})
 
 #: The keys of sloctl's own extension (``{"name": "sloctl", …}``, written by
-#: :func:`build_experiments`) that the game day reads as lists, an object or a string.
-SLOCTL_EXTENSION: dict[str, Container] = {
-    "gameday": Container("string"),
+#: :func:`build_experiments`) that the game day reads: the names of dependencies, alerts,
+#: validations and SLO files it lists (an alert name of another kind was a TypeError
+#: traceback in the report), the budget's queries, the game day's name.
+SLOCTL_EXTENSION: dict[str, Field] = {
+    "gameday": _STRING,
     **{
-        key: Container("list")
+        key: _list_of(_STRING)
         for key in (
             "failed_dependencies",
             "expected_alerts",
@@ -326,56 +329,45 @@ SLOCTL_EXTENSION: dict[str, Container] = {
             "generated_from",
         )
     },
-    "budget": Container(
-        "object", {key: Container("string") for key in ("service", "slo", "error_query", "total_query")}
-    ),
+    "budget": _open({key: _STRING for key in ("service", "slo", "error_query", "total_query")}),
 }
 
-_KINDS: dict[str, type] = {"list": list, "object": dict, "string": str}
+#: The keys of a Chaos Toolkit experiment that Chaos Toolkit walks (and sloctl reads) without
+#: checking their type first: given a number or a string, its validation failed with a
+#: TypeError or AttributeError traceback (``"method": 5``, ``"configuration": 5``, a
+#: provider's ``"module": 5``, an activity's ``"name": 5`` in the plan of a dry run). Every
+#: object is open: the format lets each hold keys of its own (chaostoolkit.org's experiment
+#: reference: method, rollbacks, steady-state-hypothesis, configuration, secrets, extensions,
+#: controls, tags). Its JSON Schema comes from the same declaration (``EXPERIMENT.json_schema(JSON_WORDS)``).
+EXPERIMENT = Shape(
+    {
+        "title": _STRING,
+        "description": _STRING,
+        "method": _list_of(_ACTIVITY),
+        "rollbacks": _list_of(_ACTIVITY),
+        "steady-state-hypothesis": _open({"probes": _list_of(_ACTIVITY)}),
+        "configuration": _OBJECT,
+        "secrets": Field("map", values=_OBJECT),
+        "extensions": _list_of(_open({"name": _STRING}, "name", {"sloctl": SLOCTL_EXTENSION})),
+        "controls": _list_of(_open({"name": _STRING, "provider": _PROVIDER})),
+        "tags": Field("list"),
+    },
+    "a Chaos Toolkit experiment, as far as Chaos Toolkit and sloctl walk it (docs/gameday.md)",
+    open=True,
+)
 
 
 def shape_problems(experiment: Mapping[str, Any]) -> list[str]:
-    """Where ``experiment`` holds another kind of value than :data:`EXPERIMENT_SHAPE` (and,
-    in sloctl's own extension, :data:`SLOCTL_EXTENSION`) says, each at its key path: checked
-    before Chaos Toolkit or sloctl walks it.
+    """Where ``experiment`` (decoded JSON) holds another kind of value than :data:`EXPERIMENT`
+    says, each at its key path: checked before Chaos Toolkit or sloctl walks it. JSON decoded
+    by ``json.loads`` has no places: the path is the location.
 
     >>> shape_problems({"method": 5, "steady-state-hypothesis": {"probes": [1]}})
     ['method: a number, not a list', 'steady-state-hypothesis.probes[0]: a number, not an object']
     """
-    problems = _problems(experiment, EXPERIMENT_SHAPE, "")
-    if problems:
-        return problems
-    return [
-        problem
-        for i, extension in enumerate(experiment.get("extensions", []))
-        if extension.get("name") == "sloctl"
-        for problem in _problems(extension, SLOCTL_EXTENSION, f"extensions[{i}]")
-    ]
-
-
-def _problems(value: Mapping[str, Any], fields: Mapping[str, Container], path: str) -> list[str]:
-    problems: list[str] = []
-    for key, expected in fields.items():
-        if key in value:
-            problems += _container_problems(value[key], expected, f"{path}.{key}" if path else key)
-    return problems
-
-
-def _container_problems(value: object, expected: Container, path: str) -> list[str]:
-    if not isinstance(value, _KINDS[expected.kind]):
-        return [
-            f"{path}: {json_kind(value)}, not {'an' if expected.kind == 'object' else 'a'} {expected.kind}"
-        ]
-    if isinstance(value, list) and expected.fields:
-        items = Container("object", expected.fields)
-        return [p for i, item in enumerate(value) for p in _container_problems(item, items, f"{path}[{i}]")]
-    if isinstance(value, dict) and expected.values is not None:
-        return [p for k, v in value.items() for p in _container_problems(v, expected.values, f"{path}.{k}")]
-    if not isinstance(value, dict):
-        return []
-    kind = value.get("type")
-    more = expected.of_type.get(kind, {}) if isinstance(kind, str) else {}
-    return _problems(value, {**expected.fields, **more}, path)
+    errors: list[SpecError] = []
+    EXPERIMENT.check(plain_node(experiment, Location("experiment", 1, 1)), "", errors, JSON_WORDS)
+    return [f"{e.path}: {e.message}" for e in errors]
 
 
 #: the last line of a refusal of configuration values: where their ranges are written

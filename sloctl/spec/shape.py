@@ -202,7 +202,7 @@ class Field:
             where = _join(path, key)
             if self.keys is not None:
                 self.keys.check(YNode(key, node.key_locs.get(key, node.loc)), where, errors, words)
-            if self.values is not None and child.value is not None:
+            if self.values is not None and (child.value is not None or not words.unset(self.values)):
                 self.values.check(child, where, errors, words)
 
     def _check_list(self, node: YNode, path: str, errors: list[SpecError], words: Words) -> None:
@@ -316,13 +316,19 @@ class Field:
 
 @dataclass(frozen=True)
 class Shape:
-    """The fields of one mapping; ``exactly_one`` names fields of which one must be present."""
+    """The fields of one mapping; ``exactly_one`` names fields of which one must be present.
+    ``open``: keys not declared are allowed and not checked (a format with extension points: a
+    Chaos Toolkit experiment's extensions, a provider's own arguments). ``variants``: more fields
+    of a mapping whose ``variant_key`` holds one of its keys (a provider's by its ``type``)."""
 
     fields: Mapping[str, Field]
     description: str = ""
     exactly_one: tuple[str, ...] = ()
     one_of: str = ""  # what each of ``exactly_one`` is ("SLI kind"), for the SLO readers' words
     extra: Mapping[str, object] = field(default_factory=dict)  # JSON Schema only (e.g. examples)
+    open: bool = False
+    variant_key: str = ""
+    variants: Mapping[str, Mapping[str, Field]] = field(default_factory=dict)
 
     def json_schema(self, words: Words | None = None) -> dict[str, object]:
         """The JSON Schema of the mapping, as the walk worded by ``words`` (the config files'
@@ -330,18 +336,25 @@ class Shape:
         may be null."""
         words = words or CONFIG
 
-        def property_schema(f: Field) -> dict[str, object]:
-            out = f.json_schema(words)
-            return _nullable(out) if words.unset(f) else out
+        def properties(fields: Mapping[str, Field]) -> dict[str, object]:
+            schemas = {name: f.json_schema(words) for name, f in fields.items()}
+            out: dict[str, object] = {
+                "properties": {n: _nullable(s) if words.unset(fields[n]) else s for n, s in schemas.items()}
+            }
+            required = [name for name, f in fields.items() if f.required]
+            return {**out, "required": required} if required else out
 
-        out: dict[str, object] = {
-            "type": "object",
-            "properties": {name: property_schema(f) for name, f in self.fields.items()},
-            "additionalProperties": False,
-        }
-        required = [name for name, f in self.fields.items() if f.required]
-        if required:
-            out["required"] = required
+        out: dict[str, object] = {"type": "object", **properties(self.fields)}
+        if not self.open:  # with variants, their fields count as evaluated in their branch
+            out["unevaluatedProperties" if self.variants else "additionalProperties"] = False
+        if self.variants:
+            out["allOf"] = [
+                {
+                    "if": {"properties": {self.variant_key: {"const": tag}}, "required": [self.variant_key]},
+                    "then": properties(more),
+                }
+                for tag, more in self.variants.items()
+            ]
         if self.exactly_one:
             out["oneOf"] = [{"required": [name]} for name in self.exactly_one]
         if self.description:
@@ -356,10 +369,13 @@ class Shape:
         if not isinstance(node.value, dict):
             errors.append(SpecError(node.loc, path, words.wrong(None, "a mapping", node)))
             return
-        known = list(self.fields)
+        fields = self._fields_of(node.value)
+        known = list(fields)
         for key, child in node.value.items():
             where = _join(path, key)
-            spec = self.fields.get(key)
+            spec = fields.get(key)
+            if spec is None and self.open:
+                continue
             if spec is None:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else f"; known fields: {', '.join(known)}"
@@ -368,12 +384,19 @@ class Shape:
                 continue  # `key:` with nothing after it reads as "not set"
             else:
                 spec.check(child, where, errors, words)
-        for key, spec in self.fields.items():
+        for key, spec in fields.items():
             if spec.required and words.missing(node.value, key):
                 errors.append(SpecError(node.loc, _join(path, key), words.required(key)))
         present = [k for k in self.exactly_one if node.value.get(k) is not None]
         if self.exactly_one and len(present) != 1:
             errors.append(SpecError(node.loc, path, words.not_one(self, len(present))))
+
+    def _fields_of(self, mapping: Mapping[str, YNode]) -> Mapping[str, Field]:
+        """The fields ``mapping`` is checked against: these, and its variant's when its
+        ``variant_key`` holds one (a value of another kind, or none, selects no variant)."""
+        tag = mapping.get(self.variant_key) if self.variant_key else None
+        more = self.variants.get(tag.value) if tag is not None and isinstance(tag.value, str) else None
+        return {**self.fields, **more} if more else self.fields
 
 
 class Words:

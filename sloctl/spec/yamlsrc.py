@@ -14,7 +14,7 @@ import yaml
 
 from sloctl.errors import Location, SpecError
 
-__all__ = ["LIMITS", "NO_DOCUMENT", "Limits", "YNode", "parse_documents"]
+__all__ = ["LIMITS", "NO_DOCUMENT", "Limits", "YNode", "parse_documents", "plain_node"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,31 @@ class YNode:
         if isinstance(self.value, list):
             return [v.to_python() for v in self.value]
         return self.value
+
+
+def plain_node(value: object, loc: Location) -> YNode:
+    """``value`` (decoded JSON: dicts with string keys, lists, scalars) as a ``YNode`` tree with
+    every node at ``loc``, for a shape's walk over data that was read without places (a game-day
+    experiment read by ``json.loads``): its errors then have the key path for a place. Built
+    without recursion: ``json.loads`` takes nesting deeper than Python's recursion limit.
+
+    >>> plain_node({"a": [1]}, Location("x.json", 1, 1)).value["a"].value[0].value
+    1
+    """
+    root = YNode(None, loc)
+    todo: list[tuple[YNode, object]] = [(root, value)]
+    while todo:
+        node, v = todo.pop()
+        if isinstance(v, dict):
+            node.value = {str(k): YNode(None, loc) for k in v}
+            todo += [(node.value[str(k)], child) for k, child in v.items()]
+        elif isinstance(v, list):
+            node.value = [YNode(None, loc) for _ in v]
+            todo += zip(node.value, v, strict=True)
+        else:
+            assert v is None or isinstance(v, str | int | float | bool), f"not decoded JSON: {v!r}"
+            node.value = v
+    return root
 
 
 def _loc(file: str, mark: yaml.Mark | None) -> Location:

@@ -17,7 +17,7 @@ import sloctl.egress
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import EXPERIMENT, own_configuration, sloctl_action
+from tests.chaos.experiments import EXPERIMENT, WRONG_KINDS, own_configuration, sloctl_action
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import run_sloctl
 from tests.fixtures.experiments import TINY
@@ -350,38 +350,6 @@ def test_an_experiment_that_chaos_toolkit_rejects_is_a_usage_error(
     err = _usage_error(capsys, ["gameday", "run", str(bad), "--dry-run", "--report-dir", str(tmp_path)])
     assert f"{bad}: Chaos Toolkit rejected the experiment: an experiment requires a method" in err
     assert not (tmp_path / "report.json").exists()
-
-
-#: (the key path, the value of another kind given there, what the refusal says): each was a
-#: TypeError or AttributeError traceback, in sloctl's checks or Chaos Toolkit's validation (the
-#: budget's in a real run, once its Prometheus is read: a dry run passed it)
-WRONG_KINDS = [
-    (("method",), 5, "method: a number, not a list"),
-    (("method",), "inject", "method: a string, not a list"),
-    (("method",), {"a": 1}, "method: an object, not a list"),
-    (("method", 0), 5, "method[0]: a number, not an object"),
-    (("method", 0, "provider"), 5, "method[0].provider: a number, not an object"),
-    (("method", 0, "provider", "arguments"), [1], "method[0].provider.arguments: a list, not an object"),
-    (("method", 0, "pauses"), 5, "method[0].pauses: a number, not an object"),
-    (("method", 0, "name"), 5, "method[0].name: a number, not a string"),
-    (("method", 0, "provider", "module"), 5, "method[0].provider.module: a number, not a string"),
-    (("controls", 0, "provider", "module"), 5, "controls[0].provider.module: a number, not a string"),
-    (
-        ("method", 0, "provider"),
-        {"type": "process", "path": 5},
-        "method[0].provider.path: a number, not a string",
-    ),
-    (("rollbacks",), 5, "rollbacks: a number, not a list"),
-    (("configuration",), 5, "configuration: a number, not an object"),
-    (("secrets",), {"api": 5}, "secrets.api: a number, not an object"),
-    (("steady-state-hypothesis",), [], "steady-state-hypothesis: a list, not an object"),
-    (("steady-state-hypothesis", "probes"), 5, "steady-state-hypothesis.probes: a number, not a list"),
-    (("extensions",), [{"name": 5}], "extensions[0].name: a number, not a string"),
-    (("controls",), [5], "controls[0]: a number, not an object"),
-    (("tags",), 5, "tags: a number, not a list"),
-    (("extensions", 0, "expected_alerts"), 5, "extensions[0].expected_alerts: a number, not a list"),
-    (("extensions", 0, "budget"), 5, "extensions[0].budget: a number, not an object"),
-]
 
 
 @pytest.mark.parametrize(("keys", "value", "said"), WRONG_KINDS, ids=[w[2] for w in WRONG_KINDS])

@@ -206,3 +206,43 @@ def test_a_second_item_of_a_unique_key_is_reported_at_its_value() -> None:
     assert [str(e) for e in check_document(RICH, docs[0])] == [
         "t.yaml:3:14: steps[1].action: action 'a' is listed twice"
     ]
+
+
+#: a provider as Chaos Toolkit writes one: its own keys beside the declared ones (open), and the
+#: fields of its type (variants); the same variants on a closed shape
+_VARIANTS = {"python": {"module": Field("string")}, "http": {"url": Field("string", required=True)}}
+OPEN = Shape({"type": Field("string")}, open=True, variant_key="type", variants=_VARIANTS)
+CLOSED = Shape({"type": Field("string")}, variant_key="type", variants=_VARIANTS)
+VARIANT_BODIES = [
+    (OPEN, "{type: python, module: m, arguments: {a: 1}, x-note: n}\n", True),
+    (OPEN, "{type: python, module: [m]}\n", False),
+    (OPEN, "{type: process, module: [m]}\n", True),  # a module is a python provider's field only
+    (OPEN, "{type: http, url: u}\n", True),
+    (OPEN, "{type: http}\n", False),  # a variant's required field
+    (OPEN, "{module: [m]}\n", True),
+    (CLOSED, "{type: python, module: m}\n", True),
+    (CLOSED, "{type: python, url: u}\n", False),  # the other variant's field: unknown here
+    (CLOSED, "{type: python, arguments: {}}\n", False),
+    (CLOSED, "{type: process, module: m}\n", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "body", "valid"),
+    VARIANT_BODIES,
+    ids=[f"{'open' if s.open else 'closed'} {b.strip()}" for s, b, _ in VARIANT_BODIES],
+)
+def test_open_keys_and_variants_by_a_field_s_value_agree_with_their_json_schema(
+    shape: Shape, body: str, valid: bool
+) -> None:
+    assert _verdicts(shape, body) == (valid, valid)
+
+
+def test_a_variant_s_field_of_another_type_is_reported_at_its_value() -> None:
+    docs, _ = parse_documents("type: python\nmodule: [m]\narguments: {a: 1}\n", "t.yaml")
+    assert [str(e) for e in check_document(OPEN, docs[0])] == ["t.yaml:2:9: module: must be a string"]
+
+
+def test_a_variant_key_of_another_kind_selects_no_variant_and_is_reported_itself() -> None:
+    docs, _ = parse_documents("type: [python]\nmodule: [m]\n", "t.yaml")  # a list: unhashable
+    assert [str(e) for e in check_document(OPEN, docs[0])] == ["t.yaml:1:7: type: must be a string"]
