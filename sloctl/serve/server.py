@@ -1,7 +1,8 @@
 """The listener of ``sloctl serve``: a threaded HTTP server (standard library) in front of
 :class:`~sloctl.serve.app.App`, read-only (GET and HEAD; any other method is 405 with ``Allow``),
 one request a connection, whose request line and headers must come within
-:data:`CONNECTION_TIMEOUT`.
+:data:`CONNECTION_TIMEOUT`. Those heads are read by one thread for all connections
+(:mod:`.heads`): a handler thread gets a connection only once its request is whole.
 
 It listens on loopback unless told otherwise; a non-loopback address needs ``expose=True`` and
 either basic auth (``auth``: ``user:password``) or ``behind_proxy=True`` (a reverse proxy that
@@ -30,9 +31,11 @@ from typing import Any, TypedDict, Unpack
 from sloctl.egress import split_host_port
 
 from .app import App, Page
+from .heads import HeadReader, ReadHead
 
 __all__ = [
     "LISTEN_BACKLOG",
+    "MAX_READING",
     "STOP_POLL_SECONDS",
     "Bound",
     "ListenError",
@@ -59,10 +62,17 @@ ALLOWED_METHODS = ("GET", "HEAD")
 #: would otherwise hold a thread for ever. Long enough for a slow link; a page is answered in
 #: milliseconds.
 CONNECTION_TIMEOUT = 30.0
-#: Connections handled at once, a thread each; more wait in the listen backlog for a free one.
-#: A wallboard and a few dozen people reloading need far fewer; idle ones are dropped after
-#: :data:`CONNECTION_TIMEOUT`.
+#: Requests handled at once, a thread each; more wait, read, for a free one. A wallboard and a
+#: few dozen people reloading need far fewer. A connection takes a thread only once its request
+#: line and headers are whole (:mod:`.heads`).
 MAX_CONNECTIONS = 64
+#: Connections whose request heads are being read (or, read, wait for a thread) at once: a
+#: socket and at most :data:`~sloctl.serve.heads.HEAD_READ_LIMIT` bytes each (32 MiB in all),
+#: well under the 1,024 descriptors a process may open by default. Past it a new connection
+#: drops the head unfinished the longest (:meth:`~sloctl.serve.heads.HeadReader.make_room`),
+#: or, when all are read and wait for threads, waits in the listen backlog; slow ones are
+#: dropped after :data:`CONNECTION_TIMEOUT` in any case.
+MAX_READING = 512
 #: Connections the kernel queues for the accept loop (the ``listen()`` backlog) while every
 #: thread is busy, a slow Prometheus say. The standard library's 5 held six: a wallboard farm or
 #: a burst of reloads past that had its handshakes dropped, and its clients waited on TCP
@@ -159,31 +169,60 @@ class _Server(QuietHTTPServer):
         auth: str | None,
         connection_timeout: float = CONNECTION_TIMEOUT,
         max_connections: int = MAX_CONNECTIONS,
+        max_reading: int = MAX_READING,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
-        super().__init__(address, _Handler)
+        self.head_reader = HeadReader(connection_timeout, self._dispatch, self._release_reading)
+        super().__init__(address, _Handler)  # a port in use: server_close, the reader stopped
         self.auth = auth
         self.connection_timeout = connection_timeout
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._reading_slots = threading.BoundedSemaphore(max_reading)
         self._count_lock = threading.Lock()
+        self._heads: dict[socket.socket, ReadHead] = {}
         self.connections = 0
-        """Connections being handled now (at most ``max_connections``)."""
+        """Requests being handled now, a thread each (at most ``max_connections``)."""
         self.peak_connections = 0
 
+    @property
+    def reading(self) -> int:
+        """Connections whose heads are being read, or wait, read, for a thread."""
+        return self.head_reader.held
+
+    def _release_reading(self) -> None:
+        self._reading_slots.release()
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        # The accept loop waits for a free slot: a connection beyond the bound stays in the
-        # listen backlog until a handled one ends (at most CONNECTION_TIMEOUT when idle).
-        self._slots.acquire()
+        # The accept loop hands each connection to the head reader. When it is full, the head
+        # unfinished the longest goes (slow clients cannot keep a new one out); when all it
+        # holds are read and wait for threads, the accept loop waits and the backlog holds.
+        if not self._reading_slots.acquire(blocking=False):
+            self.head_reader.make_room()
+            self._reading_slots.acquire()
+        self.head_reader.add(request, client_address)
+
+    def _dispatch(self, ready: ReadHead) -> bool:
+        """Handle ``ready`` in a thread of its own if one of the ``max_connections`` is free
+        (False: none is; the head reader keeps it until :meth:`_release` wakes it)."""
+        if not self._slots.acquire(blocking=False):
+            return False
         with self._count_lock:
             self.connections += 1
             self.peak_connections = max(self.peak_connections, self.connections)
+            self._heads[ready.sock] = ready
         try:
-            super().process_request(request, client_address)
+            super().process_request(ready.sock, ready.address)
         except BaseException:
             self._release()
             raise
+        return True
+
+    def read_head(self, sock: socket.socket) -> ReadHead:
+        """What the head reader read of ``sock``, for its handler (once)."""
+        with self._count_lock:
+            return self._heads.pop(sock)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
@@ -195,23 +234,35 @@ class _Server(QuietHTTPServer):
         with self._count_lock:
             self.connections -= 1
         self._slots.release()
+        self.head_reader.wake()  # a read head may be waiting for this thread
+
+    def server_close(self) -> None:
+        self.head_reader.stop()
+        super().server_close()
 
 
 class _Deadline(io.RawIOBase):
-    """The bytes of ``sock`` until ``deadline`` (``time.monotonic()``): each read waits what is
-    left of it at most, and a read after it is a :class:`TimeoutError`, which the standard
-    library's handler takes as a request timed out (the connection closed). The socket's own
-    timeout, which bounds the writing of the answer, is kept."""
+    """``read`` (what the head reader read) and then the bytes of ``sock`` until ``deadline``
+    (``time.monotonic()``): each read of the socket waits what is left of it at most, and a
+    read after it is a :class:`TimeoutError`, which the standard library's handler takes as a
+    request timed out (the connection closed). The socket's own timeout, which bounds the
+    writing of the answer, is kept."""
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    def __init__(self, sock: socket.socket, read: bytes, deadline: float) -> None:
         super().__init__()
         self._sock = sock
+        self._read = memoryview(read)
         self._deadline = deadline
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
+        if self._read:
+            size = min(len(buffer), len(self._read))
+            buffer[:size] = self._read[:size]
+            self._read = self._read[size:]
+            return size
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request line and headers took too long")
@@ -231,10 +282,11 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.connection_timeout)  # idle clients are dropped
-        # and slow ones too: the request (HTTP/1.0, one a connection) is read by this deadline
-        deadline = time.monotonic() + self.server.connection_timeout
+        # and slow ones too: the request (HTTP/1.0, one a connection), mostly read already by
+        # the head reader, is read by the deadline set when it was accepted
+        read = self.server.read_head(self.connection)
         self.rfile.close()  # the standard library's reader, which would hold the socket open
-        self.rfile = io.BufferedReader(_Deadline(self.connection, deadline))
+        self.rfile = io.BufferedReader(_Deadline(self.connection, read.head, read.deadline))
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: the CLI prints the URL; a per-request log is noise on a terminal
@@ -317,13 +369,14 @@ def bind(
     behind_proxy: bool = False,
     connection_timeout: float = CONNECTION_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    max_reading: int = MAX_READING,
 ) -> Bound:
     """Take ``listen`` (checked as :func:`start` does) before there is anything to serve: a
     caller with slow work ahead (``serve --demo`` fills a Prometheus first) finds a port in use
     at once; connections made meanwhile wait in the backlog (:data:`LISTEN_BACKLOG`).
     :meth:`Bound.serve` starts serving, :meth:`Bound.close` gives the port back.
-    ``connection_timeout`` and ``max_connections``: :data:`CONNECTION_TIMEOUT` and
-    :data:`MAX_CONNECTIONS` unless a test needs them small."""
+    ``connection_timeout``, ``max_connections`` and ``max_reading``: :data:`CONNECTION_TIMEOUT`,
+    :data:`MAX_CONNECTIONS` and :data:`MAX_READING` unless a test needs them small."""
     host, port = parse_listen(listen)
     if not _loopback(host):
         if not expose:
@@ -339,7 +392,7 @@ def bind(
             )
     if auth is not None and (problem := basic_auth_problem(auth)):
         raise ListenError(f"the basic-auth file {problem}")
-    return Bound(_Server((host, port), auth, connection_timeout, max_connections))
+    return Bound(_Server((host, port), auth, connection_timeout, max_connections, max_reading))
 
 
 def basic_auth_problem(auth: str) -> str | None:
@@ -378,6 +431,7 @@ class BindOptions(TypedDict, total=False):
     behind_proxy: bool
     connection_timeout: float
     max_connections: int
+    max_reading: int
 
 
 def start(app: App, listen: str = "127.0.0.1:0", **options: Unpack[BindOptions]) -> Listener:

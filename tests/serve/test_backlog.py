@@ -1,8 +1,9 @@
 """A burst of connections (a wallboard farm, everyone reloading during an incident) while every
-connection thread waits for a slow Prometheus: the connections past the threads wait in the
-listen backlog and are all answered. With the standard library's backlog of 5, Linux queued 6
-and dropped the handshake's last ACK of the others: their clients, connected as far as they
-knew, waited on TCP retransmissions (seconds, growing) before their request was even read."""
+connection thread waits for a slow Prometheus: the connections past the threads wait, their
+requests read, in the head reader, those past it in the listen backlog, and all are answered.
+With the standard library's backlog of 5, Linux queued 6 and dropped the handshake's last ACK
+of the others: their clients, connected as far as they knew, waited on TCP retransmissions
+(seconds, growing) before their request was even read."""
 
 from __future__ import annotations
 
@@ -15,14 +16,15 @@ from contextlib import contextmanager
 
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig, start
-from sloctl.serve.server import MAX_CONNECTIONS, Listener
+from sloctl.serve.server import MAX_CONNECTIONS, MAX_READING, Listener
 from tests.fixtures.one_slo_prometheus import answer
 from tests.fixtures.stub_http import Answer, StubRequest, serve
 from tests.waiting import wait_until
 
-#: More connections than the threads take and the standard library's backlog of 5 holds (Linux
-#: queues backlog + 1), fewer than the threads and :data:`~sloctl.serve.server.LISTEN_BACKLOG`.
-BURST = MAX_CONNECTIONS + 60
+#: More connections than the threads and the head reader take and the standard library's backlog
+#: of 5 holds (Linux queues backlog + 1), fewer than those and
+#: :data:`~sloctl.serve.server.LISTEN_BACKLOG`.
+BURST = MAX_CONNECTIONS + MAX_READING + 60
 #: Seconds the burst may take to be taken in and answered: only a failure waits that long.
 DEADLINE = 10.0
 
@@ -47,10 +49,11 @@ def _queued(listening: socket.socket) -> int:
 
 
 def _held(served: Listener) -> int:
-    """Connections the server holds: handled by a thread, or waiting in its accept queue; the
-    accept loop holds one more, accepted, while it waits for a free thread."""
+    """Connections the server holds: handled by a thread, read by the head reader (waiting for
+    a thread), or waiting in its accept queue; the accept loop holds one more, accepted, while
+    it waits for room in the head reader."""
     server = served.server
-    return server.connections + _queued(server.socket) + (server.connections == MAX_CONNECTIONS)
+    return server.connections + server.reading + _queued(server.socket) + (server.reading == MAX_READING)
 
 
 class Burst:
@@ -99,7 +102,7 @@ def test_a_burst_of_connections_while_every_thread_waits_for_prometheus_is_all_a
         burst = Burst(("127.0.0.1", int(served.server.server_address[1])))
         try:
             # Every thread waits for Prometheus (the first request's read, the others for it):
-            # the connections past them are held by the listen backlog alone, or not at all.
+            # the connections past them are held by the head reader and the listen backlog.
             def held() -> bool:
                 burst.send()
                 return served.server.connections == MAX_CONNECTIONS and _held(served) == BURST
