@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..dependencies import ClientProblem, Dependencies
 from ..problems import problem
 
 __all__ = [
+    "CANONICAL_DECIMAL",
     "MAX_BODY",
     "MAX_INT64",
     "audited",
@@ -63,10 +65,20 @@ def unprocessable(detail: str, instance: str) -> Response:
     return problem(422, "invalid-document", "Unprocessable document", detail, instance=instance)
 
 
+#: A whole number's one spelling: ASCII digits, no leading zero, at most 19 (an int64's). Not
+#: ``int()`` alone, which also reads '01', '+1', ' 1', '1_0' and other scripts' digits ('１',
+#: '١'): ``/v1/projects/01`` was project 1, a second URL for one resource (another cache entry,
+#: another audit line); nor ``str.isdigit()``, which also says yes to '²' (that ``int()`` refuses).
+CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
 def int_param(text: str, low: int, high: int) -> int | None:
-    """A whole number written in ASCII digits within ``[low, high]``, else None. Not
-    ``str.isdigit()``, which also accepts '²' (that ``int()`` refuses) and '١' (that it reads)."""
-    if not (0 < len(text) <= 19 and text.isascii() and text.isdigit()):
+    """A whole number written as :data:`CANONICAL_DECIMAL` within ``[low, high]``, else None.
+
+    >>> [int_param(t, 0, 100) for t in ("7", "0", "07", "+7", " 7", "1_0", "\uff17", "101")]
+    [7, 0, None, None, None, None, None, None]
+    """
+    if CANONICAL_DECIMAL.fullmatch(text) is None:
         return None
     value = int(text)
     return value if low <= value <= high else None

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pymongo
@@ -280,3 +281,37 @@ def test_a_json_body_with_a_content_coding_is_a_415_with_accept_encoding_and_not
     mongo: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(mongodb_server.uri, serverSelectionTimeoutMS=5000) as mongo:
         assert mongo.platform.documents.count_documents({"name": name}) == 0
+
+
+def _spellings(number: int) -> list[str]:
+    """Other ways ``int()`` reads ``number``, each percent-encoded for a path."""
+    text = str(number)
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in text)  # '１２'
+    return [f"0{text}", f"00{text}", f"+{text}", f"%20{text}", f"{text}%20", f"{text[0]}_{text[1:] or '0'}",
+            quote(fullwidth), quote("".join(chr(0x0660 + int(d)) for d in text))]  # fmt: skip
+
+
+def test_an_id_in_a_path_has_one_spelling_the_others_are_answered_like_any_malformed_id(
+    client: httpx.Client,
+) -> None:
+    """``/v1/projects/01`` was project 1 (``int()`` also reads '+1', ' 1', '1_0' and '１'): two
+    URLs for one resource, two cache entries, two audit lines."""
+    project_id = 0
+    for _ in range(10):  # to a two-digit id, which has a spelling with '_' in it (1_0)
+        created = client.post("/v1/projects", json={"name": _name()})
+        assert created.status_code == 201, created.text
+        project_id = created.json()["id"]
+        if project_id >= 10:
+            break
+    malformed = client.get("/v1/projects/abc")
+    assert malformed.status_code == 404 and is_problem(malformed), malformed.text
+    for spelling in _spellings(project_id):
+        for method in ("GET", "DELETE"):
+            r = client.request(method, f"/v1/projects/{spelling}")
+            assert (r.status_code, r.json()["type"]) == (404, malformed.json()["type"]), (spelling, r.text)
+        r = client.post(f"/v1/projects/{spelling}/backups")
+        assert (r.status_code, r.json()["type"]) == (404, malformed.json()["type"]), (spelling, r.text)
+    assert client.get(f"/v1/projects/{project_id}").status_code == 200  # nothing deleted, one spelling
+    for query in ("limit=05", "limit=+5", "offset=00"):
+        r = client.get(f"/v1/projects?{query}")
+        assert r.status_code == 400 and is_problem(r), (query, r.text)
