@@ -3,6 +3,7 @@ id, Server-Timing, request counter and latency histogram."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from contextvars import Token
@@ -10,17 +11,20 @@ from contextvars import Token
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .config import API_VERSION, DEPRECATED_VERSIONS
 from .metrics import PlatformMetrics
+from .negotiation import acceptable
+from .openapi import answer_media_types
 from .problems import REQUEST_ID, internal_error, problem
 from .ratelimit import RateLimiter
 from .routes import ROUTE_DEPENDENCY, ROUTES
 from .tiers import CALLER_TIER, ApiKey, bearer_key, key_digest
 
-__all__ = ["PlatformMiddleware", "negotiate_version"]
+__all__ = ["PlatformMiddleware", "host_problem", "negotiate_version"]
 
 
 class PlatformMiddleware:
@@ -96,14 +100,13 @@ class PlatformMiddleware:
             span.set_attribute("http.route", route)
             tier_token: Token[str | None] | None = None
             try:
-                if route.startswith("/v1/"):
-                    refused, tier = await self._admit(scope, receive, send, request_headers, version, extra)
-                    if tier is not None:
-                        span.set_attribute("platform.tier", tier)
-                        tier_token = CALLER_TIER.set(tier)
-                    if refused is not None:
-                        status = refused
-                        return
+                refused, tier = await self._admit(scope, receive, send, request_headers, version, extra)
+                if tier is not None:
+                    span.set_attribute("platform.tier", tier)
+                    tier_token = CALLER_TIER.set(tier)
+                if refused is not None:
+                    status = refused
+                    return
 
                 answer = _Answer(send, extra, started)
                 try:
@@ -138,8 +141,16 @@ class PlatformMiddleware:
         version: str | None,
         extra: list[tuple[bytes, bytes]],
     ) -> tuple[int | None, str | None]:
-        """A ``/v1/`` request's API version, key and rate limit: the status of the refusal sent
-        (None: admitted, its rate-limit headers added to ``extra``), and the caller's tier."""
+        """Every request's ``Host`` and ``Accept``, then a ``/v1/`` request's API version, key and
+        rate limit: the status of the refusal sent (None: admitted, its rate-limit headers added
+        to ``extra``), and the caller's tier."""
+        route: str = scope["state"]["route"]
+        refused = _malformed(scope, route)
+        if refused is not None:
+            await refused(scope, receive, _with_headers(send, extra))
+            return refused.status_code, None
+        if not route.startswith("/v1/"):
+            return None, None
         if version is None:
             await self._refuse_version(request_headers["api-version"], scope, receive, send, extra)
             return 400, None
@@ -194,6 +205,62 @@ class PlatformMiddleware:
 
 
 _W3C = TraceContextTextMapPropagator()
+
+#: What each route answers, by (method, route template): a request whose ``Accept`` takes none
+#: of it is a 406 (HEAD is answered as GET). From the OpenAPI description, which says it.
+_OFFERED = answer_media_types()
+
+#: RFC 9110's ``Host`` value: ``uri-host [":" port]``, where the host is an IP literal in
+#: brackets or a reg-name (unreserved characters, percent-encodings, sub-delims; may be empty).
+_HOST = re.compile(
+    r"(\[[0-9A-Za-z._~!$&'()*+,;=:-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?"
+)
+
+
+def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
+    """What is wrong with a request's ``Host`` header lines ``hosts`` (RFC 9112 §3.2: none in an
+    HTTP/1.1 request, more than one, or a value that is not ``host[:port]`` is a 400), or None.
+    uvicorn's httptools protocol checks none of it (h11 checks the first two): a request with two
+    ``Host`` lines was answered, each layer free to read a different one.
+
+    >>> host_problem([b"127.0.0.1:8000"], "1.1"), host_problem([], "1.0")
+    (None, None)
+    >>> host_problem([b"a", b"b"], "1.1")
+    'Host is given 2 times; give it once'
+    >>> host_problem([b"a b"], "1.1")
+    "Host 'a b' is not host[:port]"
+    """
+    if len(hosts) > 1:
+        return f"Host is given {len(hosts)} times; give it once"
+    if not hosts:
+        return "an HTTP/1.1 request must carry Host" if http_version == "1.1" else None
+    value = hosts[0].decode("latin-1")
+    if _HOST.fullmatch(value) is None:
+        return f"Host {value[:60]!r} is not host[:port]"
+    return None
+
+
+def _malformed(scope: Scope, route: str) -> Response | None:
+    """The 400 of a request's ``Host`` (:func:`host_problem`) or the 406 of its ``Accept`` (none of
+    what its route answers), else None."""
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    wrong = host_problem([v for k, v in headers if k.lower() == b"host"], scope.get("http_version", "1.1"))
+    if wrong is not None:
+        return problem(400, "invalid-host", "Invalid Host header", wrong, instance=scope["path"])
+    method = "GET" if scope["method"] == "HEAD" else scope["method"]
+    offered = _OFFERED.get((method, route))
+    lines = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]
+    if offered is None or not lines or acceptable(", ".join(lines), offered) is not None:
+        return None
+    asked = ", ".join(lines)
+    return problem(
+        406,
+        "not-acceptable",
+        "Not Acceptable",
+        f"Accept {asked[:200]!r} takes none of what {route} answers: {', '.join(offered)}",
+        instance=scope["path"],
+        extra={"offered": list(offered)},
+    )
 
 
 class _Answer:

@@ -15,7 +15,7 @@ from sloctl.contract import ROUTES, TIERS
 
 from .config import API_VERSION
 
-__all__ = ["openapi_document"]
+__all__ = ["answer_media_types", "openapi_document"]
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 #: a problem document per status, where its answer carries more than the problem
@@ -24,6 +24,30 @@ _PROBLEMS = {
     415: {"$ref": "#/components/responses/UnsupportedMediaType"},
 }
 _JSON = "application/json"
+
+
+def answer_media_types() -> dict[tuple[str, str], tuple[str, ...]]:
+    """What each operation answers, by (method, path template): the media types of its own
+    answers, then those of the problem documents it describes (through ``$ref``); an operation
+    whose own answers have no body (204) is left out, having nothing to negotiate. The
+    middleware's content negotiation offers these, so that a 406 lists what this description
+    says."""
+    document = openapi_document()
+    shared = document["components"]["responses"]
+    offered: dict[tuple[str, str], tuple[str, ...]] = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method == "parameters":
+                continue
+            own: list[str] = []
+            problems: list[str] = []
+            for answer in operation["responses"].values():
+                ref = answer.get("$ref")
+                found = shared[ref.rsplit("/", 1)[1]] if ref else answer
+                (problems if ref else own).extend(found.get("content", ()))
+            if own:
+                offered[method.upper(), path] = tuple(dict.fromkeys([*own, *problems]))
+    return offered
 
 
 def _rate_limited(description: str, content: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -160,11 +184,13 @@ def _operation(
     """An API operation: the API-Version header and its own ``parameters``, its required request
     ``body`` (content by media type) if it takes one, its one success ``answer`` under ``status``,
     and a problem document for each of ``problems`` and for the 401, 429 and 503 that every
-    operation may answer."""
+    operation may answer, and the 406 that one with a body answers to an ``Accept`` taking none
+    of it."""
     operation: dict[str, Any] = {"summary": summary, "parameters": [_VERSION, *parameters]}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
-    errors = {str(code): _PROBLEMS.get(code, _PROBLEM) for code in (*problems, 401, 429, 503)}
+    negotiated = (406,) if "content" in answer else ()
+    errors = {str(code): _PROBLEMS.get(code, _PROBLEM) for code in (*problems, 401, *negotiated, 429, 503)}
     return {**operation, "responses": {str(status): answer, **errors}}
 
 

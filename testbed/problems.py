@@ -28,9 +28,9 @@ def problem(
     *,
     instance: str | None = None,
     headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, str | int | float] | None = None,
+    extra: Mapping[str, str | int | float | list[str]] | None = None,
 ) -> Response:
-    body: dict[str, str | int | float] = {
+    body: dict[str, str | int | float | list[str]] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
         "status": status,

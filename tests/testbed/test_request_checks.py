@@ -315,3 +315,94 @@ def test_an_id_in_a_path_has_one_spelling_the_others_are_answered_like_any_malfo
     for query in ("limit=05", "limit=+5", "offset=00"):
         r = client.get(f"/v1/projects?{query}")
         assert r.status_code == 400 and is_problem(r), (query, r.text)
+
+
+def _raw(api: ApiServer, head: bytes) -> bytes:
+    """The API's whole answer to a request of ``head`` (request line and headers, no body),
+    read to the close that ``Connection: close`` asks for; each read bounded by the timeout."""
+    with socket.create_connection((api.host, api.port), timeout=ANSWER_TIMEOUT) as conn:
+        conn.sendall(head + b"Connection: close\r\n\r\n")
+        return conn.makefile("rb").read()
+
+
+@pytest.mark.parametrize(
+    ("version", "hosts", "status"),
+    [
+        ("1.1", ["127.0.0.1", "evil.invalid"], 400),  # two lines: which one counts is a guess
+        ("1.1", ["127.0.0.1", "127.0.0.1"], 400),
+        ("1.0", ["127.0.0.1", "evil.invalid"], 400),
+        ("1.1", [], 400),  # HTTP/1.1 requires it
+        ("1.1", ["a b"], 400),
+        ("1.1", ["a/b"], 400),
+        ("1.1", ["127.0.0.1:8x"], 400),
+        ("1.1", ["[::1]:8000"], 200),
+        ("1.1", ["127.0.0.1:8000"], 200),
+        ("1.1", [""], 200),  # an empty Host is what a URI without an authority sends
+        ("1.0", [], 200),  # HTTP/1.0 did not have it
+    ],
+)
+def test_a_request_with_no_one_valid_host_is_a_400_on_every_route(
+    platform_api: ApiServer, version: str, hosts: list[str], status: int
+) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without ``Host``, to any
+    with more than one ``Host`` line or an invalid one; uvicorn's httptools protocol answered
+    each (h11 refuses the first two only)."""
+    lines = "".join(f"Host: {h}\r\n" for h in hosts)
+    for path in ("/healthz", "/v1/cache/host-check"):
+        answer = _raw(platform_api, f"GET {path} HTTP/{version}\r\n{lines}".encode())
+        got = int(answer.split(b" ", 2)[1])
+        if status == 400:
+            assert got == 400 and b"application/problem+json" in answer, answer
+            assert b"/invalid-host" in answer and b"x-request-id" in answer.lower(), answer
+        else:  # /v1/cache/host-check was never written: its 404 is the route's own answer
+            assert got == (200 if path == "/healthz" else 404), answer
+
+
+@pytest.mark.parametrize(
+    ("path", "accept"),
+    [
+        ("/v1/projects", "application/xml"),
+        ("/v1/projects", "text/html, application/xhtml+xml"),
+        ("/v1/projects", "application/json;q=0"),
+        ("/v1/projects", "application/json;q=0, application/problem+json;q=0, text/*"),
+        ("/v1/projects", "json"),  # no media range at all
+        ("/v1/cache/negotiated", "application/json"),  # the cache answers octet-stream
+        ("/metrics", "application/json"),
+    ],
+)
+def test_an_accept_that_takes_nothing_the_route_answers_is_a_406_listing_what_it_offers(
+    client: httpx.Client, path: str, accept: str
+) -> None:
+    r = client.get(path, headers={"accept": accept})
+    assert r.status_code == 406 and is_problem(r), (r.status_code, r.text)
+    offered = r.json()["offered"]
+    expected = {
+        "/v1/projects": ["application/json", "application/problem+json"],
+        "/v1/cache/negotiated": ["application/octet-stream", "application/problem+json"],
+        "/metrics": ["text/plain"],
+    }[path]
+    assert offered == expected and all(t in r.json()["detail"] for t in offered), r.text
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [
+        None,
+        "*/*",
+        "application/*",
+        "application/json",
+        "Application/JSON",
+        "application/problem+json",
+        "application/xml, application/json;q=0.5",
+        "application/xml;q=1, */*;q=0.1",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",  # a browser's
+        "application/json; charset=utf-8",
+        "application/xml,, */*;q=0.1",  # an empty element is skipped
+    ],
+)
+def test_an_accept_that_takes_json_keeps_working(client: httpx.Client, accept: str | None) -> None:
+    request = client.build_request("GET", "/v1/projects", headers={"accept": accept or "*/*"})
+    if accept is None:  # httpx sends */* unless told: a request without the header at all
+        del request.headers["accept"]
+    r = client.send(request)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
