@@ -304,6 +304,12 @@ class _Handler(BaseHTTPRequestHandler):
         short = self.responses.get(code, ("error",))[0]
         text = f"sloctl serve: {code} {message or short}\n"
         self.close_connection = True
+        # The standard library takes the request's version only once it has read and accepted
+        # it: until then it is HTTP/0.9, whose answers are a bare body, so a 505 (HTTP/2.0) or a
+        # 400 (HTTP/1.x) went out without a status line or a header. An error answer here is
+        # always in this server's version (HTTP/1.0, as every answer of it), with its headers.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = self.protocol_version
         head = (
             self.command == "HEAD" or code < 200 or code in (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
         )

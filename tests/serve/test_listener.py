@@ -124,6 +124,33 @@ def test_a_malformed_request_is_answered_with_the_ui_headers_too() -> None:
     assert head.startswith("http/1.0 431") and "x-frame-options: deny" in head and "<html" not in head
 
 
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"GET / HTTP/2.0", 505),
+        (b"GET / HTTP/12.3", 505),
+        (b"GET / HTTP/1.x", 400),
+        (b"GET / HTTP/1.1 x", 400),
+        (b"GET / HTTP/3", 400),
+    ],
+)
+def test_a_request_line_of_an_unsupported_or_malformed_version_gets_a_status_line_and_headers(
+    request_line: bytes, status: int
+) -> None:
+    """The standard library answers these before it has taken the request's version, as to an
+    HTTP/0.9 request: the body alone ('sloctl serve: 505 …'), no status line, no header."""
+    with fake_app(1) as (app, _calls), listening(app) as served:
+        host, port = served.server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
+            s.sendall(request_line + b"\r\nHost: x\r\n\r\n")
+            answer = b"".join(iter(lambda: s.recv(65536), b""))  # to the server's close
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    lines = head.lower().split("\r\n")
+    assert lines[0].startswith(f"http/1.0 {status} "), answer
+    assert all(f"{h}: " in head.lower() for h in SECURITY_HEADERS) and "connection: close" in lines
+    assert f"content-length: {len(body)}" in lines and body.startswith(f"sloctl serve: {status} "), answer
+
+
 def test_no_page_can_be_framed_by_another_site() -> None:
     with fake_app(1) as (app, _calls), listening(app) as served, httpx.Client(trust_env=False) as client:
         answers = [client.get(served.url + p) for p in ("/", "/slo/s-0", "/runs/gameday", "/nope")]
