@@ -89,13 +89,40 @@ class Page:
 
 
 DIRECTIONS = ("asc", "desc")
+#: The title of the error page of a :class:`BadQuery`, by its status.
+_ERROR_TITLES = {400: "Bad request", 414: "Address too long"}
+
+
+#: The most characters of a refused query value that its error page quotes: enough to see the
+#: typo, not a copy of whatever was sent.
+SHOWN_VALUE = 40
+#: The longest query value read, in characters: a run's key (``run=``) is a path below a run
+#: folder, which Linux bounds at PATH_MAX (4,096); SLO ids and label filters are far shorter. A
+#: longer one is refused 414 (URI Too Long, what the standard library answers a request line past
+#: 64 KiB), not read, nor echoed: a 60 KB ``label=`` came back in the filter box and in every
+#: sort and page link, a 424 KB page (and 22 bytes for each ``<`` sent). Cut short instead, the
+#: echo would be another filter than the one asked for, in the links of a page filtered by it.
+MAX_QUERY_VALUE = 4096
 
 
 class BadQuery(ValueError):
-    """A query parameter the page cannot honour: answered 400 with the choices, not guessed."""
+    """A query parameter the page cannot honour: answered ``status`` (400; 414 for a value past
+    :data:`MAX_QUERY_VALUE`) with what it takes, not guessed; the value quoted to
+    :data:`SHOWN_VALUE` characters."""
 
-    def __init__(self, key: str, value: str, wanted: str) -> None:
-        super().__init__(f"{key}={value!r} is not {wanted}; change it in the address")
+    def __init__(self, key: str, value: str, wanted: str, status: int = 400) -> None:
+        shown = value[:SHOWN_VALUE] + ("…" if len(value) > SHOWN_VALUE else "")
+        super().__init__(f"{key}={shown!r} is not {wanted}; change it in the address")
+        self.status = status
+
+
+def _check_lengths(query: Mapping[str, Sequence[str]]) -> None:
+    """:class:`BadQuery` (414) for the first value of ``query`` past :data:`MAX_QUERY_VALUE`."""
+    for key, values in query.items():
+        for value in values:
+            if len(value) > MAX_QUERY_VALUE:
+                wanted = f"at most {MAX_QUERY_VALUE} characters long (it has {len(value)})"
+                raise BadQuery(key[:SHOWN_VALUE], value, wanted, status=414)
 
 
 def _one(query: Mapping[str, Sequence[str]], key: str, default: str = "") -> str:
@@ -236,13 +263,15 @@ class App:
 
     # -- routing ----------------------------------------------------------------------------------
     def handle(self, path: str, query: Mapping[str, Sequence[str]]) -> Page:
-        """The page at ``path``: 400 for a query parameter out of its choices (checked before
+        """The page at ``path``: 414 for a query value past :data:`MAX_QUERY_VALUE` characters,
+        400 for a query parameter out of its choices (both checked before
         Prometheus is read), 502 when Prometheus cannot be read (a page that keeps the refresh
         asked for, so that a wallboard comes back by itself), 404 for no such page."""
         try:
+            _check_lengths(query)
             return self._route(path, query)
         except BadQuery as exc:
-            return self._error(400, "Bad request", str(exc), {})
+            return self._error(exc.status, _ERROR_TITLES[exc.status], str(exc), {})
         except (PrometheusError, OSError) as exc:
             return self._error(502, "Prometheus cannot be read", f"Cannot read Prometheus: {exc}", query)
 
@@ -671,7 +700,7 @@ def _page_number(query: Mapping[str, Sequence[str]]) -> int:
     """The page asked for (``page``, a positive number, ASCII digits); :class:`BadQuery` else."""
     text = _one(query, "page", "1")
     if not (text.isascii() and text.isdigit() and len(text) <= MAX_PAGE_DIGITS and int(text) >= 1):
-        raise BadQuery("page", text[:20] + ("…" if len(text) > 20 else ""), "a page number (1, 2, …)")
+        raise BadQuery("page", text, "a page number (1, 2, …)")
     return int(text)
 
 

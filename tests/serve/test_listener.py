@@ -28,6 +28,7 @@ from sloctl import naming
 from sloctl.cli.main import main
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ListenError, ServeConfig, start
+from sloctl.serve.app import MAX_QUERY_VALUE, SHOWN_VALUE
 from sloctl.serve.server import Listener, parse_listen
 from tests.fixtures.cli import start_sloctl
 from tests.fixtures.fake_prometheus import fake_app
@@ -94,12 +95,43 @@ def test_parameters_are_checked_before_prometheus_is_read(key: str, value: str) 
     assert slo.status == 400 and "range=" in slo.body.decode()
 
 
-@pytest.mark.parametrize("digits", [10, 4301, 100_000])
+@pytest.mark.parametrize(
+    ("path", "key"),
+    [("/", "label"), ("/", "service"), ("/", "sort"), ("/", "unknown"), ("/runs/gameday", "slo"),
+     ("/report", "run"), ("/slo", "id")],
+)  # fmt: skip
+def test_a_query_value_past_the_bound_is_a_414_quoting_a_few_characters_of_it(path: str, key: str) -> None:
+    """A 60 KB ``label=`` was echoed in the filter box and every sort and page link: a 424 KB
+    page (a 20 KB one of ``<`` made 443 KB); a long bad ``sort=`` was quoted whole in its 400."""
+    with fake_app(3) as (app, calls):
+        sent = len(calls)
+        refused = app.handle(path, {key: ["<" * 60_000]})
+        assert len(calls) == sent, "refused before Prometheus is read"
+        at_bound = app.handle("/", {"label": ["<" * MAX_QUERY_VALUE]})
+        bad_sort = app.handle("/", {"sort": ["<" * MAX_QUERY_VALUE]})
+    body = refused.body.decode()
+    assert refused.status == 414 and f"{key[:SHOWN_VALUE]}=" in body and "60000" in body, body[-800:]
+    assert "&lt;" * SHOWN_VALUE + "…" in body and "&lt;" * (SHOWN_VALUE + 1) not in body
+    assert at_bound.status == 200 and "&lt;" * MAX_QUERY_VALUE in at_bound.body.decode()
+    sort_body = bad_sort.body.decode()
+    assert bad_sort.status == 400 and "&lt;" * (SHOWN_VALUE + 1) not in sort_body and "sort=" in sort_body
+
+
+def test_a_query_value_past_the_bound_is_a_414_over_http() -> None:
+    with fake_app(1) as (app, _calls), listening(app) as served, httpx.Client(trust_env=False) as client:
+        answer = client.get(served.url + "/", params={"label": "x" * 60_000}, timeout=ANSWER_TIMEOUT)
+        small = client.get(served.url + "/", params={"label": "x"}, timeout=ANSWER_TIMEOUT)
+    assert answer.status_code == 414 and all(h in answer.headers for h in SECURITY_HEADERS)
+    assert len(answer.content) < len(small.content), (len(answer.content), len(small.content))
+
+
+@pytest.mark.parametrize("digits", [10, MAX_QUERY_VALUE, 4301, 100_000])
 def test_a_page_number_of_many_digits_is_a_client_error_naming_the_parameter(digits: int) -> None:
+    """Past :data:`MAX_QUERY_VALUE` characters, any value is a 414 before it is read."""
     with fake_app(3) as (app, _calls):
         page = app.handle("/", {"page": ["1" * digits]})
         zeros = app.handle("/", {"page": ["0001"]})
-    assert page.status == 400 and "page=" in page.body.decode()
+    assert page.status == (400 if digits <= MAX_QUERY_VALUE else 414) and "page=" in page.body.decode()
     assert zeros.status == 200
 
 
