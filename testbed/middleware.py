@@ -24,7 +24,7 @@ from .ratelimit import RateLimiter
 from .routes import ROUTE_DEPENDENCY, ROUTES
 from .tiers import CALLER_TIER, ApiKey, bearer_key, key_digest
 
-__all__ = ["PlatformMiddleware", "host_problem", "negotiate_version"]
+__all__ = ["HTTP_VERSIONS", "PlatformMiddleware", "host_problem", "negotiate_version"]
 
 
 class PlatformMiddleware:
@@ -210,6 +210,11 @@ _W3C = TraceContextTextMapPropagator()
 #: of it is a 406 (HEAD is answered as GET). From the OpenAPI description, which says it.
 _OFFERED = answer_media_types()
 
+#: The HTTP versions of the request lines answered. httptools (llhttp) reads any digit pair: a
+#: request line ending ``HTTP/2.0`` was answered 200 as HTTP/1.1 (it is a 505 now, RFC 9110
+#: §15.6.6); HTTP/2 itself is not served (uvicorn's h2c upgrade is not used).
+HTTP_VERSIONS = ("1.1", "1.0")
+
 #: RFC 9110's ``Host`` value: ``uri-host [":" port]``, where the host is an IP literal in
 #: brackets or a reg-name (unreserved characters, percent-encodings, sub-delims; may be empty).
 _HOST = re.compile(
@@ -241,10 +246,16 @@ def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
 
 
 def _malformed(scope: Scope, route: str) -> Response | None:
-    """The 400 of a request's ``Host`` (:func:`host_problem`) or the 406 of its ``Accept`` (none of
-    what its route answers), else None."""
+    """The 505 of a request line of another HTTP version than :data:`HTTP_VERSIONS`, the 400 of
+    a request's ``Host`` (:func:`host_problem`) or the 406 of its ``Accept`` (none of what its
+    route answers), else None."""
+    version: str = scope.get("http_version", "1.1")
+    if version not in HTTP_VERSIONS:
+        served = " and ".join(f"HTTP/{v}" for v in HTTP_VERSIONS)
+        detail = f"HTTP/{version[:10]} is not served; this API speaks {served}"
+        return problem(505, "http-version-not-supported", "HTTP Version Not Supported", detail)
     headers: list[tuple[bytes, bytes]] = scope["headers"]
-    wrong = host_problem([v for k, v in headers if k.lower() == b"host"], scope.get("http_version", "1.1"))
+    wrong = host_problem([v for k, v in headers if k.lower() == b"host"], version)
     if wrong is not None:
         return problem(400, "invalid-host", "Invalid Host header", wrong, instance=scope["path"])
     method = "GET" if scope["method"] == "HEAD" else scope["method"]

@@ -406,3 +406,18 @@ def test_an_accept_that_takes_json_keeps_working(client: httpx.Client, accept: s
         del request.headers["accept"]
     r = client.send(request)
     assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+
+
+@pytest.mark.parametrize(("version", "status"), [("2.0", 505), ("1.2", 400), ("3.0", 400), ("9.9", 400)])
+def test_a_request_line_of_another_http_version_is_a_client_error(
+    platform_api: ApiServer, version: str, status: int
+) -> None:
+    """``GET /healthz HTTP/2.0`` was answered 200, as HTTP/1.1: httptools (llhttp) takes 2.0
+    (and refuses the others with uvicorn's own 400, before the app)."""
+    host = f"Host: {platform_api.host}\r\n"
+    for path in ("/healthz", "/v1/projects"):
+        answer = _raw(platform_api, f"GET {path} HTTP/{version}\r\n{host}".encode())
+        assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer
+        if status == 505:
+            assert b"/http-version-not-supported" in answer and b"x-request-id" in answer.lower(), answer
+            assert b"HTTP/2.0 is not served; this API speaks HTTP/1.1 and HTTP/1.0" in answer, answer
