@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a request body not whole after this long is answered 408"
         f" (default {TestbedConfig.body_timeout:g})",
     )
+    p.add_argument(
+        "--head-timeout",
+        type=float,
+        default=TestbedConfig.head_timeout,
+        metavar="SECONDS",
+        help="a request line and headers not whole this long after the connection opened are"
+        f" answered 408 (default {TestbedConfig.head_timeout:g})",
+    )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
@@ -174,6 +182,7 @@ def config_from_args(args: argparse.Namespace) -> TestbedConfig:
         backup_queue=args.backup_queue,
         backup_timeout=args.backup_timeout,
         body_timeout=args.body_timeout,
+        head_timeout=args.head_timeout,
         otlp_endpoint=args.otlp_endpoint,
     )
 
@@ -197,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from .app import create_app
-    from .protocol import BoundedHeadProtocol
+    from .protocol import bounded_head_protocol
 
     with _audit_stream(args.audit_log) as audit:
         uvicorn.run(
@@ -209,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lifespan="on",
             timeout_graceful_shutdown=5,
             timeout_keep_alive=args.keep_alive,
-            http=BoundedHeadProtocol,  # a request's head bounded (testbed.protocol)
+            http=bounded_head_protocol(config.head_timeout),  # a request's head bounded (testbed.protocol)
             # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: on loopback that is
             # every client, and a spoofed header per request would dodge the rate limit.
             proxy_headers=bool(args.trusted_proxy),

@@ -65,6 +65,11 @@ class TestbedConfig:
     #: it sends, or a chunked body that never ends, is answered 408 then, not waited on for ever.
     #: A whole body (64 KiB at most) takes 9 s at 56 kbit/s; on loopback, milliseconds.
     body_timeout: float = 10.0
+    #: Seconds a request's head (request line and headers) may take to arrive whole, from the
+    #: connection's opening: a client that sends half of one, or drips it, or nothing, is
+    #: answered 408 or closed then (testbed.protocol). As for a body: a head of 64 KiB takes 9 s
+    #: at 56 kbit/s.
+    head_timeout: float = 10.0
     page_size_default: int = 20
     page_size_max: int = 100
     otlp_endpoint: str | None = None
@@ -84,8 +89,9 @@ class TestbedConfig:
             raise ValueError(
                 f"backup timeout must be a positive number of seconds, not {self.backup_timeout}"
             )
-        if not self.body_timeout > 0:  # NaN too
-            raise ValueError(f"body timeout must be a positive number of seconds, not {self.body_timeout}")
+        for what, seconds in (("body", self.body_timeout), ("head", self.head_timeout)):
+            if not seconds > 0:  # NaN too
+                raise ValueError(f"{what} timeout must be a positive number of seconds, not {seconds}")
         if self.rate_limit_per_second <= 0 or self.rate_limit_burst < 1:
             raise ValueError("rate limit must be positive, with a burst of at least 1")
         for name, seconds in self.timeouts:

@@ -1,16 +1,25 @@
-"""The API's HTTP/1.1 protocol: uvicorn's httptools protocol with a bound on a request's head.
+"""The API's HTTP/1.1 protocol: uvicorn's httptools protocol with bounds on a request's head.
 
 httptools (llhttp) gathers a header's value whole before uvicorn sees it, and uvicorn sets no
 limit on it: one 100 MiB header was answered 200 and grew the API by 200 MiB. Here a head
 (request line and headers) still open after more than :data:`MAX_HEAD` bytes is answered 431 and
-its connection closed, before the ASGI app (and its metrics) ever sees the request.
+its connection closed, before the ASGI app (and its metrics) ever sees the request. Nor does
+uvicorn time a head: a client that sent half a request, or dripped it a byte a second
+(slowloris), or connected and sent nothing, held its connection for ever. Here a head must be
+whole ``head_timeout`` seconds after the connection opened, or after its first byte on a
+kept-alive connection (uvicorn's keep-alive timeout bounds the wait for that byte): past it, a
+head begun is answered 408 and the connection closed; a connection that sent nothing is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-__all__ = ["MAX_HEAD", "BoundedHeadProtocol"]
+from .config import TestbedConfig
+
+__all__ = ["MAX_HEAD", "BoundedHeadProtocol", "bounded_head_protocol"]
 
 #: The most bytes a request's head may take: Go's net/http default (``DefaultMaxHeaderBytes``,
 #: which Prometheus and most Go servers keep). A read is counted whole while a head is open, so
@@ -18,8 +27,8 @@ __all__ = ["MAX_HEAD", "BoundedHeadProtocol"]
 #: read size) counts with it: the bound sits well above that, so no real head is refused.
 MAX_HEAD = 1 << 20
 
-_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+_ANSWER = (
+    b"HTTP/1.1 %s\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
     b"content-length: %d\r\n"
     b"connection: close\r\n\r\n%s"
@@ -28,17 +37,30 @@ _431 = (
 
 class BoundedHeadProtocol(HttpToolsProtocol):
     """:class:`HttpToolsProtocol` that counts the bytes read while a request's head is open and
-    refuses the request past :data:`MAX_HEAD` (uvicorn's ``http=`` takes the class)."""
+    refuses the request past :data:`MAX_HEAD`, and times the head: whole within
+    ``head_timeout`` (:func:`bounded_head_protocol` sets it; uvicorn's ``http=`` takes the class)."""
 
+    head_timeout = TestbedConfig.head_timeout
     _in_head = False
     _head_bytes = 0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._time_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._untime_head()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head, self._head_bytes = True, 0
+        self._time_head()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._untime_head()
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -47,6 +69,37 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             return
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEAD:
-            text = f"the request line and headers pass {MAX_HEAD} bytes".encode()
-            self.transport.write(_431 % (len(text), text))
-            self.transport.close()
+            self._refuse(
+                b"431 Request Header Fields Too Large", f"the request line and headers pass {MAX_HEAD} bytes"
+            )
+
+    def _time_head(self) -> None:
+        """Start the head's clock, unless it runs already (from the connection's opening)."""
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+
+    def _untime_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._in_head:
+            self._refuse(
+                b"408 Request Timeout", f"the request line and headers took over {self.head_timeout:g} s"
+            )
+        else:
+            self.transport.close()  # connected and sent nothing
+
+    def _refuse(self, status: bytes, why: str) -> None:
+        text = why.encode()
+        self.transport.write(_ANSWER % (status, len(text), text))
+        self.transport.close()
+
+
+def bounded_head_protocol(head_timeout: float) -> type[BoundedHeadProtocol]:
+    """:class:`BoundedHeadProtocol` whose heads must be whole within ``head_timeout`` seconds."""
+    return type("BoundedHeadProtocol", (BoundedHeadProtocol,), {"head_timeout": head_timeout})

@@ -1,12 +1,14 @@
 """What a client sends that the API cannot take as meant is refused, naming what and where: a
 body not sent as JSON (415, with Accept-Post), a JSON object naming a member twice or a query
 parameter given twice (400: which one counts is the parser's guess), a document carrying
-the server's own fields (422), a body that never comes whole (408 after the body timeout) and a
+the server's own fields (422), a head or a body that never comes whole (408 after the head or
+the body timeout) and a
 client gone before its body is whole (a 400 in the metrics, no traceback in the log). Against
 the real API on the real databases; nothing is stored."""
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 import uuid
@@ -194,11 +196,12 @@ def test_an_id_field_inside_a_document_is_the_clients_and_comes_back(client: htt
     assert client.get(f"/v1/documents/{doc_id}").json() == {"id": doc_id, "line": {"_id": 7, "id": "x"}}
 
 
-#: The body timeout of the API that the tests below wait out (the default is 10 s).
+#: The body and head timeouts of the API that the tests below wait out (the defaults are 10 s).
 BODY_TIMEOUT = 1.0
+HEAD_TIMEOUT = 1.0
 #: What these tests wait for an answer at most: only a failure takes that long.
 ANSWER_TIMEOUT = 10.0
-short_body_api = api_fixture("short-body-timeout", {"body-timeout": BODY_TIMEOUT})
+short_body_api = api_fixture("short-timeouts", {"body-timeout": BODY_TIMEOUT, "head-timeout": HEAD_TIMEOUT})
 
 
 def _start_post(api: ApiServer, headers: str, first_chunk: bytes) -> socket.socket:
@@ -229,6 +232,74 @@ def test_a_body_that_never_comes_whole_is_a_408_after_the_body_timeout_and_the_c
     assert status == 408 and b"/body-timeout" in answer, answer
     assert b"connection: close" in answer.lower()  # the rest of a body is not read as a request
     assert BODY_TIMEOUT <= waited < ANSWER_TIMEOUT
+
+
+def _read_to_close(conn: socket.socket) -> bytes:
+    """What the server sends until it closes ``conn`` (each read bounded by its timeout: a
+    server that holds the connection open fails the test with a timeout)."""
+    return conn.makefile("rb").read()
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"GET /v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"GET /v1/proj"],
+    ids=["headers-never-ending", "request-line-cut"],
+)
+def test_a_head_that_never_comes_whole_is_a_408_after_the_head_timeout(
+    short_body_api: ApiServer, sent: bytes
+) -> None:
+    """Half a request held its connection for ever (uvicorn times no head)."""
+    started = time.monotonic()
+    with socket.create_connection((short_body_api.host, short_body_api.port), timeout=ANSWER_TIMEOUT) as conn:
+        conn.sendall(sent)
+        answer = _read_to_close(conn)
+    waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower(), answer
+    assert HEAD_TIMEOUT <= waited < ANSWER_TIMEOUT, waited
+
+
+def test_a_dripped_head_is_cut_at_the_head_timeout_from_the_connections_opening(
+    short_body_api: ApiServer,
+) -> None:
+    """Slowloris: a header byte every fifth of the timeout was never idle long enough for any
+    timer; the head's clock runs from the connection's opening."""
+    started = time.monotonic()
+    with socket.create_connection((short_body_api.host, short_body_api.port), timeout=ANSWER_TIMEOUT) as conn:
+        conn.sendall(b"GET /v1/projects HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ")
+        answer = b""
+        for _ in range(int(ANSWER_TIMEOUT / (HEAD_TIMEOUT / 5))):  # bounded: a byte a fifth of it
+            if select.select([conn], [], [], HEAD_TIMEOUT / 5)[0]:
+                answer = _read_to_close(conn)
+                break
+            conn.sendall(b"x")
+    waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert HEAD_TIMEOUT <= waited < 3 * HEAD_TIMEOUT, waited
+
+
+def test_a_connection_that_sends_nothing_is_closed_at_the_head_timeout(short_body_api: ApiServer) -> None:
+    started = time.monotonic()
+    with socket.create_connection((short_body_api.host, short_body_api.port), timeout=ANSWER_TIMEOUT) as conn:
+        assert _read_to_close(conn) == b""
+    waited = time.monotonic() - started
+    assert HEAD_TIMEOUT <= waited < ANSWER_TIMEOUT, waited
+
+
+def test_a_slow_head_leaves_a_kept_alive_connections_next_request_alone(short_body_api: ApiServer) -> None:
+    """The head's clock stops when a head is whole: a kept-alive connection's second request,
+    sent after the head timeout has passed since the connection opened, is answered."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with socket.create_connection((short_body_api.host, short_body_api.port), timeout=ANSWER_TIMEOUT) as conn:
+        replies = conn.makefile("rb")
+        for _ in range(2):
+            conn.sendall(request)
+            assert replies.readline().startswith(b"HTTP/1.1 200 ")
+            headers = list(iter(replies.readline, b"\r\n"))  # to the empty line
+            length = next(int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length:"))
+            replies.read(length)
+            # real timer: uvicorn's keep-alive (5 s) outlasts the head timeout here; the second
+            # request must find the head's clock stopped at the first head's end, not run out
+            time.sleep(HEAD_TIMEOUT * 1.5)
 
 
 def _answered(client: httpx.Client, code: str) -> float:
