@@ -298,6 +298,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._refuse
         raise AttributeError(name)
 
+    def parse_request(self) -> bool:
+        """The standard library's reading of the request line, less HTTP/0.9 (``GET /`` with no
+        version), whose answer is a bare body: the page went out without a status line or any
+        of the UI's headers, the Content-Security-Policy among them. A 505 now, in HTTP/1.0."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(
+                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not served; use HTTP/1.0 or 1.1"
+            )
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The standard library's errors (a malformed request line, headers too long, a timeout
         answered 408) as a short text with our headers, not its HTML page without them."""

@@ -164,6 +164,7 @@ def test_a_malformed_request_is_answered_with_the_ui_headers_too() -> None:
         (b"GET / HTTP/1.x", 400),
         (b"GET / HTTP/1.1 x", 400),
         (b"GET / HTTP/3", 400),
+        (b"GET /", 505),  # HTTP/0.9: the page went out bare, without a status line or the CSP
     ],
 )
 def test_a_request_line_of_an_unsupported_or_malformed_version_gets_a_status_line_and_headers(
