@@ -46,6 +46,7 @@ __all__ = [
     "add_slos_argument",
     "add_subcommand",
     "add_timeout_argument",
+    "count",
     "default_paths",
     "live_prometheus_options",
     "load_slos",
@@ -363,6 +364,23 @@ def positive_number(text: str) -> float:
     return _finite(
         text, least=0, most=LARGEST, strict=True, give=f"a number above 0 and at most {LARGEST:,.0f}"
     )
+
+
+def count(most: int, why: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1 to ``most``; ``why`` says where that bound comes
+    from, in the refusal (``--backup-workers 100000: give 1 to 32 (each dump holds …)``), so that
+    a count that would start that many processes, users or jobs stops before anything starts."""
+
+    def convert(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 to {most:,}") from None
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{text}: give 1 to {most:,} ({why})")
+        return value
+
+    return convert
 
 
 def http_url(text: str) -> str:

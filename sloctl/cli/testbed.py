@@ -16,7 +16,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from sloctl.cli._common import UsageError, add_command, add_subcommand, output_dir, positive_number
+from sloctl.cli._common import (
+    LARGEST,
+    UsageError,
+    add_command,
+    add_subcommand,
+    count,
+    output_dir,
+    positive_number,
+)
 
 from ._foreground import (
     add_for_argument,
@@ -28,7 +36,19 @@ from ._foreground import (
     wait_in_foreground,
 )
 
-__all__ = ["register"]
+__all__ = ["MAX_BACKUP_QUEUE", "MAX_BACKUP_WORKERS", "register"]
+
+#: The most ``pg_dump`` processes ``--backup-workers`` lets run at once. Each holds a session of
+#: the testbed's PostgreSQL, whose 100 connections (``start_postgres``' ``max_connections``) it
+#: shares with PgBouncer's pools, the collector's probes and a game day's admin sessions; and each
+#: dump is a process of 100–380 ms of CPU (docs/benchmarks.md, Testbed), so that on the 2-core
+#: machine class a handful at once already fill it. 100,000 started as many idle workers, and a
+#: full queue that many dumps at once.
+MAX_BACKUP_WORKERS = 32
+#: The most backups ``--backup-queue`` lets wait: the API keeps its last 1,000 jobs
+#: (``testbed.backups.BackupJobs``' ``keep``) and, given a longer queue, failed to start with a
+#: traceback in its log.
+MAX_BACKUP_QUEUE = 1000
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,18 +67,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--rate-limit", metavar="RATE", type=positive_number, help="requests/s per client (default 1000)"
     )
-    up.add_argument("--rate-burst", metavar="N", type=int, help="bucket size (default 2000)")
+    up.add_argument(
+        "--rate-burst",
+        metavar="N",
+        type=count(int(LARGEST), "the largest count a flag takes"),
+        help="bucket size (default 2000)",
+    )
     up.add_argument(
         "--backup-workers",
         metavar="N",
-        type=int,
-        help="pg_dump processes at a time, off the request path (default 1)",
+        type=count(
+            MAX_BACKUP_WORKERS, "each dump holds a session of the testbed's PostgreSQL, which takes 100"
+        ),
+        help=f"pg_dump processes at a time, off the request path (default 1, at most {MAX_BACKUP_WORKERS})",
     )
     up.add_argument(
         "--backup-queue",
         metavar="N",
-        type=int,
-        help="backups waiting at most; more are refused with 503 (default 16)",
+        type=count(MAX_BACKUP_QUEUE, f"the API keeps its last {MAX_BACKUP_QUEUE:,} backup jobs"),
+        help=f"backups waiting at most; more are refused with 503 (default 16, at most {MAX_BACKUP_QUEUE:,})",
     )
     up.add_argument(
         "--backup-timeout",
@@ -98,11 +125,8 @@ def _up(args: argparse.Namespace) -> int:
             "127.0.0.1:9465 (the collector refuses to listen elsewhere unless its config says "
             "allowNonLoopbackListen: true)"
         )
-    for flag in ("rate_burst", "backup_workers", "backup_queue"):
-        if (count := getattr(args, flag)) is not None and count < 1:
-            raise UsageError(f"--{flag.replace('_', '-')} {count}: give 1 or more")
     options: dict[str, str | int | float] = {}
-    # each checked: by type, or above
+    # each checked by its type
     for flag in (
         "breaker_open_seconds",
         "rate_limit",

@@ -49,6 +49,12 @@ MAX_DURATION = float(DAY)
 #: The highest rate a load flag takes, per second: far above what Locust sends from one machine
 #: (thousands a core); ``1e308`` made every user a busy loop.
 MAX_RATE = 1e6
+#: The most users ``--users`` starts (per step of a breakpoint search). Each is a greenlet with
+#: its own connection that provisions a project (a PostgreSQL schema and table, 180 ms p95) before
+#: its first request; on the 2-core machine class 20 users already fill the API (376 req/s for the
+#: full route mix, docs/benchmarks.md, Testbed), and 1,000 at the default 5 req/s offer 5,000 req/s
+#: (a spike 5× that). A billion were accepted and started against the testbed.
+MAX_USERS = 1000
 #: a breakpoint search's step by default (seconds, ``--breakpoint-step``; each step adds
 #: ``--users`` users), the shortest one (Locust asks a shape for its users once a second: a
 #: shorter step would be measured over the same second as the next) and its most steps
@@ -103,7 +109,13 @@ class RunOptions(LoadShape):
                 0 < self.duration <= MAX_DURATION,
                 f"more than 0 and at most {format_duration(int(MAX_DURATION))}",
             ),
-            ("--users", f"{self.users}", self.users >= 1, "1 or more"),
+            (
+                "--users",
+                f"{self.users}",
+                1 <= self.users <= MAX_USERS,
+                f"1 to {MAX_USERS:,} (what one machine's Locust drives; beyond, run Locust distributed"
+                " on several machines)",
+            ),
             (
                 "--spawn-rate",
                 f"{self.spawn_rate:g}",

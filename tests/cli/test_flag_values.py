@@ -179,3 +179,84 @@ def test_a_prometheus_url_with_a_query_string_or_fragment_is_a_usage_error_befor
     assert "valid:" not in out  # validate said "valid" before the usage error
     assert "without a query string or fragment" in err and "Traceback" not in err
     assert stub.requests == []
+
+
+#: A value far above what each number flag of the commands that start load, servers or a game
+#: day may take, and the bound its refusal states: ``loadtest --users 1000000000`` and ``testbed
+#: up --backup-workers 100000`` were accepted (the first would have started a billion users).
+HUGE: dict[tuple[tuple[str, ...], str], tuple[str, str]] = {
+    (("loadtest",), "--users"): ("1000000000", "--users 1000000000: give 1 to 1,000 (what one machine's"),
+    (("loadtest",), "--spawn-rate"): (
+        "1e7",
+        "--spawn-rate 1e+07: give a number above 0 and at most 1,000,000",
+    ),
+    (("loadtest",), "--user-rps"): ("1e7", "--user-rps 1e+07: give a number above 0 and at most 1,000,000"),
+    (("loadtest",), "--rate"): ("1e7", "--rate 1e+07: give a number from 0 to 1,000,000"),
+    (("loadtest",), "--duration"): ("2d", "--duration 2d: give more than 0 and at most 1d"),
+    (("loadtest",), "--processes"): ("1000", "--processes 1000: give 0 to "),
+    (("testbed", "up"), "--backup-workers"): ("100000", "argument --backup-workers: 100000: give 1 to 32 ("),
+    (("testbed", "up"), "--backup-queue"): ("100000", "argument --backup-queue: 100000: give 1 to 1,000 ("),
+    (("testbed", "up"), "--rate-burst"): ("10000000000", "10000000000: give 1 to 1,000,000,000"),
+    (("testbed", "up"), "--rate-limit"): ("1e10", "1e10: give a number above 0 and at most 1,000,000,000"),
+    (("testbed", "up"), "--breaker-open-seconds"): ("1e10", "1e10: give a number above 0 and at most"),
+    (("testbed", "up"), "--backup-timeout"): ("1e10", "1e10: give a number above 0 and at most"),
+    (("testbed", "up"), "--port"): ("70000", "--port must be 1-65535, not 70000"),
+    (("testbed", "up"), "--for"): ("8d", "argument --for: 8d: give at most 1w, a week"),
+    (("gameday", "rig"), "--fast-reset"): (
+        "1000000000",
+        "the base window (300s) does not divide by 1000000000",
+    ),
+    (("gameday", "rig"), "--for"): ("8d", "argument --for: 8d: give at most 1w, a week"),
+}
+#: the number flags of those commands not in HUGE, and why (their refusals: tests/loadtest)
+UNBOUNDED = {
+    (("loadtest",), "--max-requests"): "a limit: the run ends at --duration whatever it says",
+    (("loadtest",), "--breakpoint-at-least"): "refused above the users a search adds (--users × 20 steps)",
+    (("loadtest",), "--breakpoint-alpha"): "a probability, refused at 1 or above",
+    (("loadtest",), "--breakpoint-step"): "refused when longer than --duration (a day at most)",
+}
+#: typed flags of those commands that take no number
+NOT_A_NUMBER = {"--allow-host", "--prometheus-token-file"}
+STARTERS = {("loadtest",), ("testbed", "up"), ("gameday", "rig"), ("gameday", "run"), ("gameday", "suite")}
+
+
+def test_every_number_flag_of_a_command_that_starts_load_or_servers_has_an_upper_bound_tested() -> None:
+    numbers = {(path, flag) for path, flag in CASES if path in STARTERS and flag not in NOT_A_NUMBER}
+    assert numbers == set(HUGE) | set(UNBOUNDED)
+    # the collector's only flag is its file
+    assert not [flag for path, flag in CASES if path[0] == "collector"]
+
+
+@pytest.mark.parametrize(("case", "huge"), list(HUGE.items()), ids=[f"{' '.join(p)} {f}" for p, f in HUGE])
+def test_a_number_flag_refuses_a_value_beyond_its_bound_saying_the_bound(
+    case: tuple[tuple[str, ...], str],
+    huge: tuple[str, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (path, flag), (value, said) = case, huge
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in BASE[path]]
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+    else:
+        argv += [flag, value]
+    code: int | str | None
+    try:
+        code = main(argv)
+    except SystemExit as exited:  # argparse's refusal
+        code = exited.code
+    err = capsys.readouterr().err
+    assert code == 2, (argv, err)
+    assert said in err and "Traceback" not in err, err
+    assert not (tmp_path / "work").exists(), "nothing started"
+
+
+def test_the_backup_queue_bound_is_the_jobs_the_api_keeps() -> None:
+    """The API refuses to start with a queue longer than the jobs it keeps (sloctl does not
+    import the testbed package, so the figure is written in sloctl.cli.testbed again)."""
+    import inspect
+
+    from sloctl.cli.testbed import MAX_BACKUP_QUEUE
+    from testbed.backups import BackupJobs
+
+    assert inspect.signature(BackupJobs).parameters["keep"].default == MAX_BACKUP_QUEUE

@@ -202,8 +202,11 @@ def test_a_collector_listen_the_collector_would_refuse_is_refused_before_anythin
 def test_a_bad_testbed_option_leaves_no_work_folder(
     flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _refused(tmp_path, "--rules", str(ROOT / "rules"), flag, "0")
-    assert f"{flag} 0: give 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse's refusal: the flag's type
+        _refused(tmp_path, "--rules", str(ROOT / "rules"), flag, "0")
+    assert exited.value.code == 2
+    assert f"argument {flag}: 0: give 1 to " in capsys.readouterr().err
+    assert not (tmp_path / "work").exists() and not (tmp_path / "cfg").exists(), "nothing started"
 
 
 @pytest.mark.parametrize(
