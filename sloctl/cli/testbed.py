@@ -51,6 +51,7 @@ MAX_BACKUP_WORKERS = 32
 MAX_BACKUP_QUEUE = 1000
 
 
+# Long but flat: one argparse declaration per flag of `testbed up`, nothing else.
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = add_command(subparsers, "testbed", None, __doc__)
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
