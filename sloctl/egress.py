@@ -59,6 +59,7 @@ __all__ = [
     "HOSTS_FILE",
     "LOOPBACK",
     "MAX_ANSWER_BYTES",
+    "MAX_PORT",
     "AsyncGuardedTransport",
     "Egress",
     "EgressDenied",
@@ -81,6 +82,8 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 HOSTS_FILE = Path("/etc/hosts")
 """Where a loopback-only guard looks names up (it asks no DNS server)."""
 _LOCALHOST = ("127.0.0.1", "::1")
+MAX_PORT = 65535
+"""The highest TCP port (ports are 16 bits); 0 is none a server listens on."""
 
 
 class EgressDenied(ValueError):
@@ -124,9 +127,9 @@ def split_host_port(text: str) -> tuple[str, int] | None:
     """
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= len("65535")):
+    if not sep or not host or not (port.isascii() and port.isdigit() and len(port) <= len(str(MAX_PORT))):
         return None
-    return (host, int(port)) if int(port) <= 65535 else None
+    return (host, int(port)) if int(port) <= MAX_PORT else None
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -322,15 +325,25 @@ class Egress:
         self, url: str, *, flag: str, example: str = "http://127.0.0.1:9090", resolve: Resolver | None = None
     ) -> Endpoint:
         """The endpoint of an http(s) URL given with ``flag``; every address checked
-        (``resolve`` as for :meth:`check`)."""
+        (``resolve`` as for :meth:`check`). A port no server listens on (0, or beyond 65535) is
+        refused here, before any connection: ``:0`` was taken for no port (80, "connection
+        refused") and ``:70000`` said only "must be an http(s) URL"."""
         try:
             parts = urlsplit(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError:
-            parts, port = None, 0
+        except ValueError:  # a bracketed host that is not an IPv6 address
+            parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise EgressDenied(f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}")
-        return self.check(parts.hostname, port, resolve=resolve)
+        try:
+            port = parts.port
+        except ValueError:  # beyond 65535, or not a number
+            port = -1
+        if port is not None and not 0 < port <= MAX_PORT:
+            raise EgressDenied(
+                f"{flag} {mask_text(url)}: its port is not one a server listens on; give a port from 1"
+                f" to {MAX_PORT}, such as {example}"
+            )
+        return self.check(parts.hostname, port or (443 if parts.scheme == "https" else 80), resolve=resolve)
 
     # -- sockets ------------------------------------------------------------------------------
     def connect(self, host: str, port: int, timeout: float) -> socket.socket:

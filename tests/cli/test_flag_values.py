@@ -260,3 +260,29 @@ def test_the_backup_queue_bound_is_the_jobs_the_api_keeps() -> None:
     from testbed.backups import BackupJobs
 
     assert inspect.signature(BackupJobs).parameters["keep"].default == MAX_BACKUP_QUEUE
+
+
+@pytest.mark.parametrize("port", ["0", "00", "70000"])
+@pytest.mark.parametrize(
+    "argv",
+    [*WITH_PROMETHEUS.values(), ["loadtest", "steady", "--slos", API, "--duration", "1s", "--host"]],
+    ids=[*WITH_PROMETHEUS, "loadtest"],
+)
+def test_a_url_whose_port_no_server_listens_on_is_a_usage_error_naming_the_flag(
+    argv: list[str],
+    port: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--prometheus http://127.0.0.1:0`` was read as port 80 ("connection refused", exit 1 or
+    3), and ``:70000`` said only "must be an http(s) URL"."""
+    monkeypatch.chdir(tmp_path)  # loadtest's report folder, were it made
+    flag = "--host" if argv[0] == "loadtest" else "--prometheus"
+    url = f"http://127.0.0.1:{port}"
+    assert main([*argv, url] if flag == "--host" else [*argv, flag, url]) == 2
+    out, err = capsys.readouterr()
+    said = f"{flag} {url}: its port is not one a server listens on; give a port from 1 to 65535"
+    assert f"sloctl {argv[0]}: {said}" in err, err
+    assert "Traceback" not in err and "valid:" not in out
+    assert not any(tmp_path.iterdir())
