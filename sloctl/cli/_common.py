@@ -27,6 +27,7 @@ from sloctl.spec.build import url_problem
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
 
 if TYPE_CHECKING:  # sloctl.status (httpx) is imported when a command reads Prometheus, not before
+    from sloctl.shelf import PrometheusEngine
     from sloctl.status import ReadOptions
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "plain_help",
     "print_input_errors",
     "progress_ticker",
+    "prometheus_engine",
     "read_project",
 ]
 
@@ -128,6 +130,20 @@ def add_jobs_argument(p: argparse.ArgumentParser, what: str) -> None:
 def default_jobs() -> int:
     """Worker processes when none are asked for: two, or one on a single core."""
     return min(2, os.cpu_count() or 1)
+
+
+def prometheus_engine(name: str | None = None) -> PrometheusEngine:
+    """The Prometheus ``--engine NAME`` names (``prometheus-2``, ``prometheus-3``, ``default``),
+    or without a name the default one (``$PROMTOOL``/``$PROMETHEUS``, PATH, the tool shelf:
+    :func:`sloctl.shelf.default_engine`), found before any work; else a :class:`UsageError`
+    saying what to install or which variable to change (a folder, or a program that is not
+    promtool or Prometheus, was a traceback after the game-day rig's testbed had started)."""
+    from sloctl.shelf import ToolMissing, default_engine, engine_named
+
+    try:
+        return engine_named(name) if name not in (None, "default") else default_engine()
+    except ToolMissing as exc:
+        raise UsageError(f"--engine {name}: {exc}" if name else str(exc)) from None
 
 
 def print_input_errors(errors: Sequence[SpecError]) -> None:

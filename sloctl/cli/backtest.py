@@ -34,6 +34,7 @@ from sloctl.cli._common import (
     output_dir,
     output_file,
     progress_ticker,
+    prometheus_engine,
 )
 from sloctl.durations import DAY, format_duration
 
@@ -178,19 +179,19 @@ class _NoVerdict(Exception):
 def _engine(args: argparse.Namespace) -> PrometheusEngine | VictoriaEngine:
     """The engine ``--engine`` names, its binaries found."""
     from sloctl.backtest.victoria import ENGINES, VictoriaEngine
-    from sloctl.shelf import ToolMissing, default_engine, engine_named, require
+    from sloctl.shelf import ToolMissing, require
 
     victoria = {e.name: e for e in ENGINES}
     engine: PrometheusEngine | VictoriaEngine
-    try:
-        if args.engine in victoria:
+    if args.engine in victoria:
+        try:
             for binary in ("victoria-metrics", "vmalert", "vmagent", "vmauth"):
                 require(binary)
-            engine = victoria[args.engine]
-        else:
-            engine = default_engine() if args.engine == "default" else engine_named(args.engine)
-    except ToolMissing as exc:
-        raise UsageError(f"--engine {args.engine}: {exc}") from None
+        except ToolMissing as exc:
+            raise UsageError(f"--engine {args.engine}: {exc}") from None
+        engine = victoria[args.engine]
+    else:
+        engine = prometheus_engine(args.engine)
     if args.prometheus and isinstance(engine, VictoriaEngine):
         raise UsageError(
             f"--engine {args.engine} replays the synthetic scenarios; history read "

@@ -59,6 +59,7 @@ from ._common import (
     load_slos_of,
     output_dir,
     output_file,
+    prometheus_engine,
 )
 from ._foreground import (
     add_for_argument,
@@ -264,6 +265,7 @@ def _rig(args: argparse.Namespace) -> int:
         rig_rules(slos, args.fast_reset)  # refused here, before anything starts
     except ValueError as exc:
         raise UsageError(f"--fast-reset {args.fast_reset}: {exc}") from None
+    prometheus_engine()  # the rules' Prometheus, found before the testbed starts
     if args.config_out is not None:
         output_file(args.config_out, "--config-out")
     return in_workdir(

@@ -23,6 +23,7 @@ from sloctl.cli._common import (
     load_slos_of,
     output_dir,
     progress_ticker,
+    prometheus_engine,
 )
 from sloctl.cli._foreground import sigterm_as_ctrl_c
 from sloctl.durations import DurationError, format_duration, parse_duration
@@ -366,19 +367,13 @@ def _write(args: argparse.Namespace, planned: Mapping[str, str], slos: int) -> i
 
 
 def _test(args: argparse.Namespace) -> int:
-    from sloctl.shelf import ToolMissing, default_engine, engine_named, prometheus_engines
+    from sloctl.shelf import prometheus_engines
 
-    try:
-        if args.engine == "all":
-            engines = prometheus_engines()
-            if not engines:
-                raise ToolMissing(
-                    "no Prometheus on this machine (apt-get install prometheus, scripts/tools.sh)"
-                )
-        else:
-            engines = [default_engine() if args.engine == "default" else engine_named(args.engine)]
-    except ToolMissing as exc:
-        raise UsageError(f"--engine {args.engine}: {exc}") from None
+    engines = prometheus_engines() if args.engine == "all" else [prometheus_engine(args.engine)]
+    if not engines:
+        raise UsageError(
+            "--engine all: no Prometheus on this machine (apt-get install prometheus, scripts/tools.sh)"
+        )
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"{missing[0]}: no such file or directory; give the folder `generate -o` wrote")

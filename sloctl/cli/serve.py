@@ -30,6 +30,7 @@ from sloctl.cli._common import (
     http_url,
     load_slos_of,
     output_dir,
+    prometheus_engine,
 )
 from sloctl.serve.app import RANGES
 
@@ -128,6 +129,8 @@ def _run(args: argparse.Namespace) -> int:
         cache_seconds=args.cache,
         default_range=args.range or ("6h" if args.demo else "period"),
     )
+    if args.demo:
+        prometheus_engine()  # the demo's Prometheus and promtool, found before any work
     workdir = output_dir(args.workdir, "--workdir") if args.demo and args.workdir is not None else None
     bound = _bind(args, auth)  # before --demo's minute of work: a port in use is said at once
     try:

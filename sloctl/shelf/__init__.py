@@ -307,29 +307,42 @@ def _version_of(binary: Path, text: str | None = None) -> str:
 
 def default_engine() -> PrometheusEngine:
     """The Prometheus sloctl runs unless told otherwise: ``$PROMTOOL``/``$PROMETHEUS`` when set,
-    else the ones on PATH (a team's own), else the shelf's 3.x. ToolMissing when there is none."""
+    else the ones on PATH (a team's own), else the shelf's 3.x. ToolMissing when there is none,
+    or when either variable names something that is not that program (:func:`_checked`)."""
     hint = (
         "on Debian/Ubuntu run `apt-get install prometheus`, or build Prometheus 3 with "
         "`scripts/tools.sh prometheus`, or set PROMTOOL=/path/to/promtool"
     )
     configured = os.environ.get("PROMTOOL")
-    if configured and not (Path(configured).is_file() and os.access(configured, os.X_OK)):
-        raise ToolMissing(f"PROMTOOL={configured} is not an executable file; {hint}")
+    configured_server = os.environ.get("PROMETHEUS")
     found = configured or shutil.which("promtool") or find("promtool")
-    server = os.environ.get("PROMETHEUS") or shutil.which("prometheus") or find("prometheus")
+    server = configured_server or shutil.which("prometheus") or find("prometheus")
     if not found:
         raise ToolMissing(f"promtool is not installed: {hint}")
+    if configured_server:
+        _checked(Path(configured_server), "prometheus", f"PROMETHEUS={configured_server}", hint)
     promtool = Path(found)
     for e in prometheus_engines():
         if e.promtool == promtool and (server is None or Path(server) == e.prometheus):
             return e
-    said = _version_text(promtool)
-    if "promtool" not in said:  # /bin/true passed every check and test, exit 0
-        given = f"PROMTOOL={promtool}" if configured else str(promtool)
-        raise ToolMissing(f"{given} is not promtool (its --version does not say promtool); {hint}")
-    version = _version_of(promtool, said)
+    given = f"PROMTOOL={promtool}" if configured else str(promtool)
+    version = _version_of(promtool, _checked(promtool, "promtool", given, hint))
     server_path = Path(server) if server else promtool.with_name("prometheus")
     return PrometheusEngine(f"prometheus-{version.split('.')[0]}", version, server_path, promtool)
+
+
+def _checked(binary: Path, name: str, given: str, hint: str) -> str:
+    """What ``binary --version`` says, once checked that ``binary`` (``given``: how the user
+    named it, such as ``PROMTOOL=/bin/true``) is an executable file whose ``--version`` says it
+    is ``name`` (promtool, prometheus); ToolMissing with ``hint`` otherwise. A folder ran, each run
+    "Permission denied", exit 1; /bin/true passed every check and test, exit 0; /bin/ls as the
+    server failed each replay with "unrecognized option"."""
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise ToolMissing(f"{given} is not an executable file; {hint}")
+    said = _version_text(binary)
+    if not re.search(rf"^{name}, version ", said, re.MULTILINE):
+        raise ToolMissing(f"{given} is not {name} (its --version does not say {name}); {hint}")
+    return said
 
 
 def which(binary: str) -> str | None:

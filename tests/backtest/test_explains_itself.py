@@ -199,9 +199,16 @@ def test_a_tool_that_times_out_is_a_message_naming_the_slo_not_a_traceback(
 def test_a_prometheus_that_exits_during_start_up_is_a_message_naming_the_slo_not_a_traceback(
     history: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A ServerStartError traceback before; here the Prometheus of $PROMETHEUS is a real
-    program that is not one (ls: "unrecognized option '--config.file=…'", exit 2)."""
-    monkeypatch.setenv("PROMETHEUS", "/bin/ls")
+    """A ServerStartError traceback before; here the Prometheus of $PROMETHEUS says it is one
+    (``--version``, checked before any work) and then refuses its flags as ls does
+    ("unrecognized option '--config.file=…'", exit 2)."""
+    server = tmp_path / "prometheus"
+    server.write_text(
+        '#!/bin/sh\n[ "$1" = --version ] && exec echo "prometheus, version 3.0.0"\n'
+        "echo \"unrecognized option '$1'\" >&2\nexit 2\n"
+    )
+    server.chmod(0o755)
+    monkeypatch.setenv("PROMETHEUS", str(server))
     spec = tmp_path / "shop.yaml"
     spec.write_text(_spec("99.9"))
     argv = ["backtest", str(spec)]

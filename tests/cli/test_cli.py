@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -335,6 +336,52 @@ def test_sloctl_test_refuses_a_promtool_that_is_not_one(
     out, err = capsys.readouterr()
     assert err.startswith(f"sloctl test: --engine default: {said}; on Debian/Ubuntu run"), err
     assert out == ""
+
+
+#: every command that runs the default Prometheus engine, with what else it needs
+WITH_ENGINE = {
+    "test": ["test", str(ROOT / "rules" / "platform-jobs.yml")],
+    "backtest": ["backtest", str(ROOT / "slos" / "platform-jobs.yaml"), "--scenario", "full_outage"],
+    "gameday rig": ["gameday", "rig", "--for", "1s", "--slos", str(ROOT / "slos" / "platform-api.yaml")],
+    "serve --demo": ["serve", "--demo", "--for", "1s", str(ROOT / "slos" / "platform-api.yaml")],
+}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("PROMETHEUS", "/", "PROMETHEUS=/ is not an executable file"),
+        (
+            "PROMETHEUS",
+            "/bin/true",
+            "PROMETHEUS=/bin/true is not prometheus (its --version does not say prometheus)",
+        ),
+        ("PROMTOOL", "/", "PROMTOOL=/ is not an executable file"),
+    ],
+    ids=["PROMETHEUS a folder", "PROMETHEUS not prometheus", "PROMTOOL a folder"],
+)
+@pytest.mark.parametrize("command", list(WITH_ENGINE))
+def test_a_prometheus_or_promtool_variable_that_names_no_such_program_is_a_usage_error_before_any_work(
+    command: str,
+    variable: str,
+    value: str,
+    said: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """$PROMETHEUS was not checked (/bin/ls failed each replay at its start, "unrecognized
+    option"), and either variable wrong was a traceback from ``gameday rig`` once its testbed
+    had started, and from ``serve --demo``."""
+    monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(tmp_path)  # the work folders, were any made
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # and the temporary ones
+    assert main(WITH_ENGINE[command]) == 2
+    out, err = capsys.readouterr()
+    prog = command.split(" --")[0]
+    assert err.startswith(f"sloctl {prog}: "), err
+    assert said in err and "Traceback" not in err, err
+    assert not any(tmp_path.iterdir()) and out == "", "nothing started"
 
 
 def test_sloctl_test_refuses_a_missing_folder_and_more_jobs_than_cores(
