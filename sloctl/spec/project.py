@@ -308,7 +308,7 @@ def load_project(path: Path) -> tuple[Project, list[SpecError]]:
         return Project(), [unreadable(name, exc)]
     docs, errors = parse_documents(data, name)
     reader = Reader(name)
-    if len(docs) != 1:
+    if len(docs) != 1 and not errors:  # a file that is not YAML is said once, as that
         reader.error(Location(name, 1, 1), "", "a project file holds one YAML document")
     values = _read(docs[0], reader) if docs else {}
     return Project(values, name), [*errors, *reader.errors]

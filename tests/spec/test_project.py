@@ -147,6 +147,25 @@ def test_a_misspelt_project_setting_is_an_error_with_the_file_and_a_suggestion(
     assert "sloctl.yaml:7:3: grafana.ulr: unknown field (did you mean 'url'?)" in err
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (Path("/bin/ls").read_bytes(), "sloctl.yaml:1:1: file is binary (NUL bytes), not YAML"),
+        (b"apiVersion: [\n", "sloctl.yaml:2:1: YAML syntax error"),
+    ],
+    ids=["binary", "not YAML"],
+)
+def test_a_project_file_that_is_not_yaml_is_one_error_line(
+    content: bytes, said: str, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second line followed, "a project file holds one YAML document", which said nothing the
+    first had not."""
+    (repo / "sloctl.yaml").write_bytes(content)
+    assert main(["validate", str(repo)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and said in lines[0] and lines[1] == "1 error(s) in 1 file(s)", lines
+
+
 def test_every_wrong_value_of_a_project_file_is_an_error_at_its_line_in_validate_as_in_generate(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
