@@ -49,6 +49,7 @@ __all__ = [
     "add_timeout_argument",
     "count",
     "default_paths",
+    "input_path",
     "live_prometheus_options",
     "load_slos",
     "load_slos_of",
@@ -84,6 +85,8 @@ def output_dir(path: Path, flag: str) -> Path:
     """``path`` made (parents too) before any work, or a :class:`UsageError` naming ``flag``:
     a folder that cannot be written is a flag to change, found before a replay or a load test
     runs for nothing (and never a traceback at its end)."""
+    if str(path) == "-":  # a folder called "-" was made, where standard output was meant
+        raise UsageError(f"{flag} -: standard output is not accepted here; give a folder")
     if path.exists() and not path.is_dir():
         raise UsageError(f"{flag} {path}: that is a file, not a folder; give a folder")
     try:
@@ -100,6 +103,8 @@ def output_dir(path: Path, flag: str) -> Path:
 def output_file(path: Path, flag: str) -> Path:
     """``path`` a file can be written at (its folder made, as :func:`output_dir` makes it) before
     any work, or a :class:`UsageError` naming ``flag``: a folder there is refused by name."""
+    if str(path) == "-":  # a file called "-" was written, where standard output was meant
+        raise UsageError(f"{flag} -: standard output is not accepted here; give a file path")
     if path.is_dir():
         raise UsageError(f"{flag} {path}: that is a folder; give a file path")
     output_dir(path.parent, flag)
@@ -292,6 +297,7 @@ def _add_windows_argument(p: argparse.ArgumentParser) -> None:
         "--windows",
         action="append",
         default=[],
+        type=input_path("folder"),
         metavar="DIR",
         help="extra burn-rate window catalogs (AlertWindows documents)",
     )
@@ -315,6 +321,7 @@ def add_input_arguments(
     p.add_argument(
         "--config",
         default=None,
+        type=input_path("file"),
         metavar="FILE",
         help=f"project file (default: {FILE_NAME} in the first directory given; docs/spec.md, Project file)",
     )
@@ -399,6 +406,22 @@ def count(most: int, why: str) -> Callable[[str], int]:
     return convert
 
 
+def input_path(kind: str) -> Callable[[str], str]:
+    """An argparse type for a flag naming a ``kind`` (file, folder) to read: ``-`` is refused by
+    name rather than looked for as a file called ``-`` ("-:1:1: no such file or directory"), for
+    standard input is read by the SLO paths alone (``sloctl validate -``), never by a flag; an
+    empty path too (``--config ''`` was taken for no project file at all)."""
+
+    def convert(text: str) -> str:
+        if text == "-":
+            raise argparse.ArgumentTypeError(f"- (standard input) is not accepted here; give a {kind} path")
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{text!r} is not a path; give a {kind} path")
+        return text
+
+    return convert
+
+
 def http_url(text: str) -> str:
     """An http:// or https:// URL with a host (argparse type), as the project file's URLs."""
     wrong = url_problem(text)
@@ -431,7 +454,7 @@ TOKEN_FILE_MAX = 64 * 1024
 def _token_file(text: str) -> str:
     """``--prometheus-token-file``: the bearer token in the file ``text`` (surrounding blank
     space and a final newline left out), never the file name itself (argparse type)."""
-    path = Path(text)
+    path = Path(input_path("file")(text))
     try:
         with path.open("rb") as f:
             raw = f.read(TOKEN_FILE_MAX + 1)

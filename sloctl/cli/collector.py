@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sloctl.cli._common import add_command, add_subcommand
+from sloctl.cli._common import add_command, add_subcommand, input_path
 
 
 def register(subparsers: Any) -> None:  # argparse's _SubParsersAction is private
@@ -31,6 +31,7 @@ def _config_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config",
         required=True,
+        type=input_path("file"),
         metavar="FILE",
         help="the targets file (a CollectorConfig, e.g. collector/targets.yaml; docs/collector.md)",
     )

@@ -55,6 +55,7 @@ from ._common import (
     add_slos_argument,
     add_subcommand,
     default_paths,
+    input_path,
     load_slos,
     load_slos_of,
     output_dir,
@@ -134,6 +135,7 @@ def _schedule_file_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--file",
         metavar="FILE",
+        type=input_path("file"),
         help=f"the schedule file (default {SCHEDULE}; docs/gameday.md, Schedule)",
     )
 
@@ -179,7 +181,10 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 # Long but flat: one argparse declaration per flag of `gameday run`, nothing else.
 def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", metavar="FILE", type=Path, help="JSON file of configuration values (targets, timings)"
+        "--config",
+        metavar="FILE",
+        type=input_path("file"),
+        help="JSON file of configuration values (targets, timings)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
@@ -377,7 +382,7 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
     configuration: dict[str, Any] = {}
     problems: list[str] = []
     if args.config:
-        loaded = _read_json_object(args.config, "--config")
+        loaded = _read_json_object(Path(args.config), "--config")
         if isinstance(loaded, str):
             return loaded
         problems += [f"--config {args.config}: {p}" for p in configuration_problems(loaded, declared)]
@@ -453,7 +458,7 @@ def _run_experiments(args: argparse.Namespace, paths: list[Path]) -> int:
     from sloctl.chaos.lock import GamedayLocked, LockFileError, gameday_lock, lock_path
 
     reports = args.report_dir or output_dir(paths[0].parent / "reports", "--report-dir")
-    lock = lock_path(args.config, reports)
+    lock = lock_path(Path(args.config) if args.config else None, reports)
     with sigterm_as_ctrl_c():
         try:
             with gameday_lock(lock):

@@ -28,6 +28,7 @@ from sloctl.cli._common import (
     add_timeout_argument,
     default_paths,
     http_url,
+    input_path,
     load_slos_of,
     output_dir,
     prometheus_engine,
@@ -65,7 +66,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_prometheus_arguments(p, group=src)
     p.add_argument("--listen", default="127.0.0.1:8080", metavar="HOST:PORT", help="default 127.0.0.1:8080")
     p.add_argument("--expose", action="store_true", help=_EXPOSE_HELP)
-    p.add_argument("--basic-auth-file", type=Path, metavar="FILE", help="one line user:password")
+    p.add_argument(
+        "--basic-auth-file", type=input_path("file"), metavar="FILE", help="one line user:password"
+    )
     p.add_argument("--behind-proxy", action="store_true", help="a reverse proxy in front authenticates")
     p.add_argument("--gamedays", action="append", type=Path, default=[], metavar="DIR",
                    help="game-day reports (repeatable; default chaos/reports if it exists)")  # fmt: skip
@@ -117,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
             "--workdir keeps the data of --demo's Prometheus: give it with --demo, or leave it out"
         )
     specs = _specs(args)
-    auth = _auth(args.basic_auth_file)
+    auth = _auth(Path(args.basic_auth_file) if args.basic_auth_file else None)
     config = ServeConfig(
         specs=specs,
         run_dirs={

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.cli._common import COMMANDS
+from sloctl.cli._common import COMMANDS, input_path
 from sloctl.cli.main import _build_parser, main
 from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT
@@ -51,6 +51,9 @@ BASE: dict[tuple[str, ...], list[str]] = {
     ("status",): ["status", *PROMETHEUS],
     ("gate",): ["gate", *PROMETHEUS],
     ("serve",): ["serve", *PROMETHEUS, "--for", "1s"],
+    ("collector", "run"): ["collector", "run"],
+    ("collector", "check"): ["collector", "check"],
+    ("gameday", "schedule"): ["gameday", "schedule", "-o", "{tmp}/out"],
 }
 VALUES = ("nan", "inf", "1e308", "-1", "zz", "")
 
@@ -73,11 +76,17 @@ def _parsers() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
         yield from walk(sub.choices[command], (command,))
 
 
+def _reads_a_path(action: argparse.Action) -> bool:
+    """Whether ``action`` names a file or folder to read (its type made by ``input_path``)."""
+    return getattr(action.type, "__qualname__", "").startswith(f"{input_path.__qualname__}.")
+
+
 def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:
-    """(command path, flag) of every option whose argparse type converts its text."""
+    """(command path, flag) of every option whose argparse type converts its text (a path to
+    read is not converted: :func:`test_a_flag_that_names_a_path_to_read_refuses_standard_input`)."""
     for path, parser in _parsers():
         for action in parser._actions:
-            if action.option_strings and action.type not in (None, str, Path):
+            if action.option_strings and action.type not in (None, str, Path) and not _reads_a_path(action):
                 yield path, action.option_strings[-1]
 
 
@@ -286,3 +295,69 @@ def test_a_url_whose_port_no_server_listens_on_is_a_usage_error_naming_the_flag(
     assert f"sloctl {argv[0]}: {said}" in err, err
     assert "Traceback" not in err and "valid:" not in out
     assert not any(tmp_path.iterdir())
+
+
+#: the flags with a FILE or DIR that are written, each checked by output_dir or output_file
+WRITTEN = {"--output", "--report-dir", "--workdir", "--write-config", "--config-out", "--report"}
+#: the flags with a FILE or DIR that are read without input_path, and what they say of ``-``
+READ_AS_IT_COMES = {
+    "--rules": "testbed up: '--rules -: no rule files (*.yml) there; run sloctl generate first'",
+    "--gamedays": "serve: '--gamedays -: no such folder yet; its runs show once it exists'",
+    "--loadtests": "serve: as --gamedays",
+    "--backtests": "serve: as --gamedays",
+}
+#: (command path, flag) of every flag that names a file or folder to read
+READ = sorted(
+    (path, action.option_strings[-1])
+    for path, parser in _parsers()
+    for action in parser._actions
+    if _reads_a_path(action) or action.option_strings[-1:] == ["--prometheus-token-file"]
+)
+
+
+def test_every_flag_that_names_a_file_or_folder_is_read_as_one_or_written_as_one() -> None:
+    named = {
+        action.option_strings[-1]
+        for _path, parser in _parsers()
+        for action in parser._actions
+        if action.option_strings and action.metavar in ("FILE", "DIR")
+    }
+    assert named == {flag for _path, flag in READ} | WRITTEN | set(READ_AS_IT_COMES)
+    assert {"--config", "--file", "--windows", "--basic-auth-file"} <= {flag for _path, flag in READ}
+
+
+@pytest.mark.parametrize("value", ["-", ""])
+@pytest.mark.parametrize(("path", "flag"), READ, ids=[f"{' '.join(p)} {f}" for p, f in READ])
+def test_a_flag_that_names_a_path_to_read_refuses_standard_input(
+    path: tuple[str, ...], flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--config -`` said "-:1:1: no such file or directory" (exit 1), as if a file called
+    ``-`` were meant; ``--config ''`` was taken for no project file at all."""
+    with pytest.raises(SystemExit) as exited:
+        main([*(a.replace("{tmp}", str(tmp_path)) for a in BASE[path]), flag, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    said = "- (standard input) is not accepted here; give a " if value else "'' is not a path; give a "
+    assert f"argument {flag}: {said}" in err, err
+
+
+OUTPUTS = {
+    "generate": ["generate", SLO, "-o"],
+    "gameday generate": ["gameday", "generate", SLO, "-o"],
+    "backtest": ["backtest", SLO, "--scenario", "full_outage", "--report"],
+    "loadtest": [*BASE[("loadtest",)][:-2], "--report-dir"],
+    "testbed up": ["testbed", "up", "--for", "1s", "--workdir"],
+    "gameday rig": ["gameday", "rig", "--for", "1s", "--slos", API, "--config-out"],
+}
+
+
+@pytest.mark.parametrize("argv", list(OUTPUTS.values()), ids=list(OUTPUTS))
+def test_a_flag_that_names_a_path_to_write_refuses_standard_output(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``generate -o -`` wrote its files into a folder called ``-``, ``backtest --report -`` a
+    file called ``-``, where standard output was meant."""
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "-"]) == 2
+    assert f"{argv[-1]} -: standard output is not accepted here; give a " in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing written"
