@@ -1,31 +1,63 @@
-"""How long ``sloctl test rules --engine all`` takes to exit after a terminal's Ctrl-C
-(docs/benchmarks.md, "Ctrl-C during long commands").
+"""How long a long command takes to exit after an interrupt (docs/benchmarks.md, "Ctrl-C during
+long commands"): ``sloctl test rules --engine all`` after a terminal's Ctrl-C, or ``sloctl
+generate`` of a large fleet after ``kill -INT`` of its own process while its workers render.
 
-    .venv/bin/python benchmarks/ctrl_c_exit.py [--rounds 3] [--after 3] [--old DIR]
+    .venv/bin/python benchmarks/ctrl_c_exit.py [--command test|generate] [--rounds 3] [--after 3] [--old DIR]
 
-Each round starts the command in a session of its own (as a terminal starts a job), sends SIGINT
-to its whole process group ``--after`` seconds later (a terminal's Ctrl-C reaches every process
-of the job: promtool's runs too) and takes the time until the command has exited, and its exit
-code. With ``--old DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/old REV``)
-the same rounds run that checkout's ``sloctl`` (first on ``PYTHONPATH``) alternately with this
-one, side by side in one run. Both read this checkout's ``rules/``.
+Each round starts the command in a session of its own (as a terminal starts a job) and signals
+it: ``test``, SIGINT to its whole process group ``--after`` seconds later (a terminal's Ctrl-C
+reaches every process of the job: promtool's runs too); ``generate``, SIGINT to the ``sloctl``
+process alone (``kill -INT PID``: its worker processes hear nothing) a second after its worker
+processes appear, for 9,900 SLOs (1,100 copies of slos/platform-api.yaml), enough for them to
+run. It takes the time
+until every process of the job has exited, and the command's exit code. With ``--old DIR`` (a
+checkout of another commit, e.g. ``git worktree add /tmp/old REV``) the same rounds run that
+checkout's ``sloctl`` (first on ``PYTHONPATH``) alternately with this one, side by side in one
+run. Both read this checkout's ``rules/`` and ``slos/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ("test", "rules", "--engine", "all")
 RUN = "import sys; from sloctl.cli.main import main; sys.exit(main(sys.argv[1:]))"
 #: Bounds a round: the old code took about 24 s to exit after the signal.
 GIVE_UP_SECONDS = 120.0
+#: copies of slos/platform-api.yaml (9 SLOs each) ``generate`` reads: 9,900 SLOs, above
+#: sloctl.generate.PARALLEL_MIN_SLOS, so that its worker processes render them
+GENERATE_COPIES = 1100
+#: how long after its worker processes appear ``generate`` is signalled: mid-batch, for both the
+#: old code and the new (a batch of 4,950 SLOs takes several seconds on 2 cores)
+WORKING_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """A command to interrupt: its arguments (``{input}``, ``{out}``: a temporary folder's), and
+    whether the signal goes to the whole process group ``--after`` seconds from the start (a
+    terminal's Ctrl-C), or to the command alone :data:`WORKING_SECONDS` after its worker
+    processes appear."""
+
+    argv: tuple[str, ...]
+    group: bool
+
+
+CASES = {
+    "test": Case(("test", "rules", "--engine", "all"), group=True),
+    "generate": Case(("generate", "{input}", "-o", "{out}"), group=False),
+}
 
 
 def _env(tree: Path) -> dict[str, str]:
@@ -45,46 +77,103 @@ def _env(tree: Path) -> dict[str, str]:
     return env
 
 
-def _round(tree: Path, after: float) -> tuple[float, int]:
-    env = _env(tree)
-    job = subprocess.Popen(
-        [sys.executable, "-P", "-c", RUN, *COMMAND],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _fleet(folder: Path) -> Path:
+    """``GENERATE_COPIES`` copies of the platform API's SLOs, each its own service, in ``folder``."""
+    text = (ROOT / "slos" / "platform-api.yaml").read_text()
+    slos = folder / "slos"
+    slos.mkdir()
+    for i in range(GENERATE_COPIES):
+        (slos / f"s{i}.yaml").write_text(text.replace("platform-api", f"s{i}"))
+    return slos
+
+
+def _start(tree: Path, case: Case, folder: Path) -> subprocess.Popen[bytes]:
+    """The command of ``case`` run by ``tree``'s sloctl, its stderr going to a file (a pipe no
+    one reads would block it)."""
+    argv = [a.format(input=folder / "slos", out=folder / "out") for a in case.argv]
+    err = folder / "stderr"
+    with err.open("wb") as stderr:
+        job = subprocess.Popen(
+            [sys.executable, "-P", "-c", RUN, *argv],
+            cwd=ROOT,
+            env=_env(tree),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    return job
+
+
+def _until(condition: Callable[[], bool], job: subprocess.Popen[bytes], what: str) -> None:
+    """Poll ``condition`` every 10 ms for ``GIVE_UP_SECONDS`` at most; the job must not end first."""
+    deadline = time.monotonic() + GIVE_UP_SECONDS
+    while not condition():
+        if job.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the command ended, or {GIVE_UP_SECONDS:g} s passed, before {what}")
+        time.sleep(0.01)
+
+
+def _has_children(pid: int) -> bool:
+    """Whether process ``pid`` has child processes (Linux: /proc/PID/task/*/children)."""
+    return any(p.read_text().strip() for p in Path(f"/proc/{pid}/task").glob("*/children"))
+
+
+def _group_gone(pgid: int) -> bool:
     try:
-        job.wait(timeout=after)
-        raise SystemExit(f"{tree}: the command ended before the signal ({after:g} s): nothing to time")
-    except subprocess.TimeoutExpired:
-        pass
-    signalled = time.monotonic()
-    os.killpg(job.pid, signal.SIGINT)
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _round(tree: Path, case: Case, after: float, folder: Path) -> tuple[float, int]:
+    shutil.rmtree(folder / "out", ignore_errors=True)
+    job = _start(tree, case, folder)
     try:
-        code = job.wait(timeout=GIVE_UP_SECONDS)
-    except subprocess.TimeoutExpired:
-        os.killpg(job.pid, signal.SIGKILL)
+        wait = after
+        if not case.group:
+            _until(lambda: _has_children(job.pid), job, "its worker processes started")
+            wait = WORKING_SECONDS
+        deadline = time.monotonic() + wait
+        _until(lambda: time.monotonic() >= deadline, job, f"the signal ({wait:g} s)")
+        signalled = time.monotonic()
+        if case.group:
+            os.killpg(job.pid, signal.SIGINT)
+        else:
+            os.kill(job.pid, signal.SIGINT)
+        try:
+            code = job.wait(timeout=GIVE_UP_SECONDS)
+        except subprocess.TimeoutExpired:
+            return GIVE_UP_SECONDS, -signal.SIGKILL  # killed below: it never exited by itself
+        while not _group_gone(job.pid) and time.monotonic() < signalled + GIVE_UP_SECONDS:
+            time.sleep(0.01)  # its workers, orphaned or being stopped
+        return time.monotonic() - signalled, code
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
         job.wait()
-        code = -signal.SIGKILL
-    return time.monotonic() - signalled, code
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--command", choices=sorted(CASES), default="test", help="what to interrupt")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--after", type=float, default=3.0, help="seconds from the start to the signal")
     parser.add_argument("--old", type=Path, help="a checkout of another commit, measured alternately")
     args = parser.parse_args()
     trees = {"this": ROOT, **({"old": args.old.resolve()} if args.old else {})}
     taken: dict[str, list[tuple[float, int]]] = {name: [] for name in trees}
-    for _ in range(args.rounds):
-        for name, tree in trees.items():
-            taken[name].append(_round(tree, args.after))
+    case = CASES[args.command]
+    with tempfile.TemporaryDirectory(prefix="sloctl-ctrl-c-") as tmp:
+        folder = Path(tmp)
+        if "{input}" in case.argv:
+            _fleet(folder)
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                taken[name].append(_round(tree, case, args.after, folder))
     for name, rounds in taken.items():
         figures = ", ".join(f"{t:.2f} s (exit {c})" for t, c in rounds)
-        print(f"{name:5} {trees[name]}: signal to exit {figures}")
+        print(f"{name:5} {trees[name]}: {args.command}: signal to exit {figures}")
 
 
 if __name__ == "__main__":

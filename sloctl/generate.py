@@ -16,9 +16,9 @@ import difflib
 import glob
 import multiprocessing
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,10 @@ def _display_source(slo: SLO, options: GenerateOptions) -> str:
 
 PARALLEL_MIN_SLOS = 2000
 """Below this many SLOs one process is faster than starting workers and shipping text back."""
+BATCHES_PER_JOB = 8
+"""Batches of services each worker process renders in turn: progress is said as each comes back
+(one batch a worker said nothing until the last came back), and a slow one is not waited for
+alone at the end."""
 
 
 def plan_outputs(
@@ -98,14 +102,17 @@ def plan_outputs(
         progress("rules and tests", done, len(slos))
 
     if options.jobs > 1 and len(slos) >= PARALLEL_MIN_SLOS and len(services) > 1:
-        batches = [services[i :: options.jobs] for i in range(options.jobs)]
+        size = -(-len(services) // (options.jobs * BATCHES_PER_JOB))
+        batches = [services[i : i + size] for i in range(0, len(services), size)]
         ctx = (
             multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
         )
-        with ProcessPoolExecutor(max_workers=options.jobs, mp_context=ctx) as pool:
-            for batch, part in zip(
-                batches, pool.map(_plan_services, batches, [options] * len(batches)), strict=True
-            ):
+        # A multiprocessing pool, whose exit terminates its workers: an interrupt of this process
+        # alone (``kill -INT``, SIGTERM) stops them at once. A ProcessPoolExecutor's exit waited
+        # for each worker to finish its batch: 15–18 s after the signal (docs/benchmarks.md).
+        with (ctx or multiprocessing).Pool(options.jobs, initializer=_worker_signals) as pool:
+            parts = pool.imap(_plan_batch, [(batch, options) for batch in batches])
+            for batch, part in zip(batches, parts, strict=True):
                 out.update(part)
                 slos_done(sum(len(s.slos) for s in batch))
     else:
@@ -129,6 +136,20 @@ def plan_outputs(
 
         out[ALERTMANAGER_FILE] = render_alertmanager(slos, options.alertmanager_options)
     return dict(sorted(out.items()))
+
+
+def _worker_signals() -> None:
+    """A worker's signals: the parent alone hears Ctrl-C (a terminal's reaches the whole process
+    group) and stops its workers with SIGTERM, which ends each at once and silently; a forked
+    worker would otherwise keep the parent's SIGTERM handler, which raises KeyboardInterrupt
+    (``sloctl.cli._foreground.sigterm_as_ctrl_c``), and print its traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _plan_batch(batch: tuple[Sequence[Service], GenerateOptions]) -> dict[str, str]:
+    """:func:`_plan_services` of a worker's batch (``Pool.imap`` passes one argument)."""
+    return _plan_services(*batch)
 
 
 def _plan_services(

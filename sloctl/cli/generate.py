@@ -130,7 +130,10 @@ def _generate(args: argparse.Namespace) -> int:
         grafana_path=_text(settings, "grafana.path", GenerateOptions.grafana_path),
     )
     try:
-        planned = plan_outputs(result.slos, options, progress=progress_ticker("generate"))
+        # SIGTERM unwinds as Ctrl-C does, so that the worker processes are stopped on the way
+        # out rather than left rendering for a parent that is gone
+        with sigterm_as_ctrl_c():
+            planned = plan_outputs(result.slos, options, progress=progress_ticker("generate"))
     except FlavourOptionError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -499,6 +500,57 @@ def test_sigterm_while_generate_stages_its_files_leaves_no_staged_file(tmp_path:
             proc.communicate()
     assert (proc.returncode, err.splitlines()[-1:]) == (130, ["sloctl: interrupted"]), err
     assert list(out.rglob(".*.tmp")) == []
+
+
+#: how soon generate's worker processes must be gone after its own process is interrupted: the
+#: batch a worker was left to finish took 4 s and more for the SLOs below (15–18 s, 44–53 s for
+#: larger inputs: docs/benchmarks.md); stopped, they go in 0.2 s
+WORKERS_STOPPED_SECONDS = 2.0
+
+
+def _children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux: /proc/PID/task/*/children)."""
+    return {int(c) for p in Path(f"/proc/{pid}/task").glob("*/children") for c in p.read_text().split()}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["kill -INT", "kill -TERM"])
+def test_an_interrupt_of_generate_alone_stops_its_worker_processes_at_once(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    """``kill -INT`` of generate's own process (not of its group, as a terminal's Ctrl-C) let
+    each worker process finish its batch before "interrupted"; ``kill -TERM`` left them
+    rendering for a parent that was gone."""
+    from sloctl.generate import PARALLEL_MIN_SLOS
+
+    slos, out = tmp_path / "slos", tmp_path / "out"
+    slos.mkdir()
+    text = (SLOS / "platform-api.yaml").read_text()
+    for i in range(PARALLEL_MIN_SLOS // text.count("\n    - name: ") + 1):  # the workers' path
+        (slos / f"s{i}.yaml").write_text(text.replace("platform-api", f"s{i}"))
+    proc = start_sloctl("generate", str(slos), "-o", str(out), stdout=subprocess.DEVNULL)
+    workers: set[int] = set()
+    try:
+        wait_until(lambda: proc.poll() is not None or _children(proc.pid), timeout=120, what="its workers")
+        workers = _children(proc.pid)
+        assert proc.poll() is None and workers, "generate ended before its workers were seen"
+        proc.send_signal(signum)
+        wait_until(
+            lambda: not any(Path(f"/proc/{w}").exists() for w in workers),
+            timeout=WORKERS_STOPPED_SECONDS,
+            what="its workers stopped",
+        )
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            workers |= _children(proc.pid)
+            proc.kill()
+        for pid in workers:  # orphans hold its stderr open: they go too, or it never ends
+            with contextlib.suppress(OSError):
+                if b"generate" in Path(f"/proc/{pid}/cmdline").read_bytes():  # not a reused pid
+                    os.kill(pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert (proc.returncode, err.splitlines()[-1:]) == (130, ["sloctl: interrupted"]), err
+    assert "Traceback" not in err and not out.exists(), err
 
 
 def test_an_interrupt_just_after_a_file_is_staged_does_not_leave_it_behind(
