@@ -129,18 +129,25 @@ def _generate(args: argparse.Namespace) -> int:
         grafana_folder=_text(settings, "grafana.folder", GenerateOptions.grafana_folder),
         grafana_path=_text(settings, "grafana.path", GenerateOptions.grafana_path),
     )
+    planned = _plan(result.slos, options)
+    if planned is None:
+        return 1
+    return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+
+
+def _plan(slos: Sequence[SLO], options: GenerateOptions) -> dict[str, str] | None:
+    """Every output of ``slos``, its progress said; None once the SLOs' own error is printed. SIGTERM
+    unwinds as Ctrl-C does, so that the worker processes are stopped on the way out rather than
+    left rendering for a parent that is gone."""
     try:
-        # SIGTERM unwinds as Ctrl-C does, so that the worker processes are stopped on the way
-        # out rather than left rendering for a parent that is gone
         with sigterm_as_ctrl_c():
-            planned = plan_outputs(result.slos, options, progress=progress_ticker("generate"))
+            return plan_outputs(slos, options, progress=progress_ticker("generate"))
     except FlavourOptionError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
         for line in str(exc).splitlines():
             print(f"sloctl generate: {line}", file=sys.stderr)
-        return 1
-    return _check(args, planned) if args.check else _write(args, planned, len(result.slos))
+        return None
 
 
 def _output(args: argparse.Namespace, output: object, project: Project) -> str:
