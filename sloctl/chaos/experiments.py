@@ -18,6 +18,7 @@ from typing import Any
 
 from sloctl.contract import METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
+from sloctl.egress import MAX_PORT
 from sloctl.errors import Location, SpecError
 from sloctl.files import json_kind
 from sloctl.model import SLO
@@ -160,7 +161,7 @@ def _integer(description: str, minimum: int, maximum: int | None = None) -> Fiel
 #: give (``--config``, ``--set``, the flag), never the experiment's own
 ALLOW_UNGUARDED = "allow_unguarded_providers"
 
-_PORT = _integer("control port of the fault proxy on that path (0: none)", 0, 65535)
+_PORT = _integer("control port of the fault proxy on that path (0: none)", 0, MAX_PORT)
 
 #: Every configuration key a game day reads, declared once: its type and range (the bounds are
 #: those the actions hold to: the load runs at most 300 s at 0.1 to 200 requests/s, the proxy

@@ -25,6 +25,7 @@ from sloctl.cli._common import (
     output_dir,
     positive_number,
 )
+from sloctl.egress import MAX_PORT
 
 from ._foreground import (
     add_for_argument,
@@ -118,8 +119,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _up(args: argparse.Namespace) -> int:
-    if args.port is not None and not 0 < args.port < 65536:
-        raise UsageError(f"--port must be 1-65535, not {args.port}")
+    if args.port is not None and not 0 < args.port <= MAX_PORT:
+        raise UsageError(f"--port must be 1-{MAX_PORT}, not {args.port}")
     if args.collector_listen is not None and not _loopback_listen(args.collector_listen):
         raise UsageError(
             f"--collector-listen {args.collector_listen}: give a loopback address and port such as "

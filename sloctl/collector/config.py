@@ -31,7 +31,7 @@ from urllib.parse import SplitResult, urlsplit
 from sloctl import naming
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
-from sloctl.egress import LOOPBACK, Egress, EgressDenied, split_host_port
+from sloctl.egress import LOOPBACK, MAX_PORT, Egress, EgressDenied, split_host_port
 from sloctl.errors import Location, SpecError, SpecErrors
 from sloctl.spec.shape import Field, Shape, checked_document, read_checked_document
 from sloctl.spec.yamlsrc import YNode
@@ -251,7 +251,7 @@ TARGET_SHAPE = Shape(
             ),
         ),
         "host": Field("string", "default 127.0.0.1"),
-        "port": Field("integer", "default: the kind's conventional port", minimum=1, maximum=65535),
+        "port": Field("integer", "default: the kind's conventional port", minimum=1, maximum=MAX_PORT),
         "user": Field("string", "postgres and pgbouncer: required"),
         "database": Field("string", "postgres and pgbouncer: required"),
         "password": _SECRET,
@@ -510,7 +510,7 @@ def _split_url(ctx: _Ctx, key: str, schemes: tuple[str, ...]) -> tuple[SplitResu
         ctx.problem(key, f"{url!r} must be an absolute URL: {wanted}")
         return None
     if port == 0:
-        ctx.problem(key, f"{url!r}: port 0 is not a port to connect to (1..65535)")
+        ctx.problem(key, f"{url!r}: port 0 is not a port to connect to (1..{MAX_PORT})")
         return None
     return parts, port
 
@@ -655,7 +655,7 @@ def _listen(ctx: _Ctx) -> tuple[str, int, bool]:
     split = split_host_port(listen)
     non_loopback = ctx.bool_("allowNonLoopbackListen", False)
     if split is None:
-        ctx.problem("listen", f"listen {listen!r} must be HOST:PORT (a port 0..65535 in ASCII digits)")
+        ctx.problem("listen", f"listen {listen!r} must be HOST:PORT (a port 0..{MAX_PORT} in ASCII digits)")
         return "", 0, non_loopback
     host, port = split
     refused = None if non_loopback else _refused_literal(host, LISTEN)
