@@ -111,11 +111,11 @@ def test_every_command_that_reads_a_prometheus_takes_its_token_and_the_networks_
         assert "--prometheus" in (flags["--allow-host"].help or ""), path
 
 
-@pytest.mark.parametrize("value", VALUES)
-@pytest.mark.parametrize(("path", "flag"), CASES, ids=[f"{' '.join(p)} {f}" for p, f in CASES])
-def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
+def _run_with(
     path: tuple[str, ...], flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> tuple[list[str], int | str | None, str]:
+    """``sloctl`` run in-process with the command ``path``'s BASE arguments, ``flag`` given
+    ``value``: its arguments, its exit code (argparse's refusal included) and its stderr."""
     argv = [a.replace("{tmp}", str(tmp_path)) for a in BASE[path]]
     if flag in argv:
         argv[argv.index(flag) + 1] = value
@@ -126,7 +126,15 @@ def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
         code = main(argv)
     except SystemExit as exited:  # argparse's refusal
         code = exited.code
-    err = capsys.readouterr().err
+    return argv, code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize(("path", "flag"), CASES, ids=[f"{' '.join(p)} {f}" for p, f in CASES])
+def test_a_typed_flag_refuses_a_value_that_is_not_one_by_name(
+    path: tuple[str, ...], flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv, code, err = _run_with(path, flag, value, tmp_path, capsys)
     assert code == 2, (argv, err)
     assert flag in err and "Traceback" not in err, err
     assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists(), "nothing made"
@@ -244,17 +252,7 @@ def test_a_number_flag_refuses_a_value_beyond_its_bound_saying_the_bound(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (path, flag), (value, said) = case, huge
-    argv = [a.replace("{tmp}", str(tmp_path)) for a in BASE[path]]
-    if flag in argv:
-        argv[argv.index(flag) + 1] = value
-    else:
-        argv += [flag, value]
-    code: int | str | None
-    try:
-        code = main(argv)
-    except SystemExit as exited:  # argparse's refusal
-        code = exited.code
-    err = capsys.readouterr().err
+    argv, code, err = _run_with(path, flag, value, tmp_path, capsys)
     assert code == 2, (argv, err)
     assert said in err and "Traceback" not in err, err
     assert not (tmp_path / "work").exists(), "nothing started"
