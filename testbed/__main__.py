@@ -30,6 +30,15 @@ SECRET_FLAGS = {
 }
 
 
+#: The API's own timeouts, a ``--WHAT-timeout`` flag each (seconds; ``TestbedConfig.WHAT_timeout``
+#: its default), and what happens past it.
+_TIMEOUTS = (
+    ("backup", "a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"),
+    ("body", "a request body not whole after this long is answered 408"),
+    ("head", "a request line and headers not whole this long after the connection opened are answered 408"),
+)
+
+
 # Long but flat: one argparse declaration per flag of the testbed's server, nothing else.
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -86,30 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=TestbedConfig.backup_queue,
         help="backups waiting at most; more are refused with 503",
     )
-    p.add_argument(
-        "--backup-timeout",
-        type=float,
-        default=TestbedConfig.backup_timeout,
-        metavar="SECONDS",
-        help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
-        f" (default {TestbedConfig.backup_timeout:g})",
-    )
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        default=TestbedConfig.body_timeout,
-        metavar="SECONDS",
-        help="a request body not whole after this long is answered 408"
-        f" (default {TestbedConfig.body_timeout:g})",
-    )
-    p.add_argument(
-        "--head-timeout",
-        type=float,
-        default=TestbedConfig.head_timeout,
-        metavar="SECONDS",
-        help="a request line and headers not whole this long after the connection opened are"
-        f" answered 408 (default {TestbedConfig.head_timeout:g})",
-    )
+    for what, past_it in _TIMEOUTS:
+        default = getattr(TestbedConfig, f"{what}_timeout")
+        p.add_argument(
+            f"--{what}-timeout",
+            type=float,
+            default=default,
+            metavar="SECONDS",
+            help=f"{past_it} (default {default:g})",
+        )
     p.add_argument("--otlp-endpoint", help="OTLP/HTTP traces endpoint (default: no export)")
     p.add_argument(
         "--audit-log",
