@@ -205,7 +205,7 @@ def test_cli_names_every_load_flag_out_of_bounds_at_once(
     flags = ["loadtest", "steady", "--threshold", "p(95)<200", "--host", "http://127.0.0.1:1"]
     bad = {
         "--duration": ("99d", "more than 0 and at most 1d"),
-        "--users": ("0", "1 or more"),
+        "--users": ("0", "1 to 1,000 (what one machine's Locust drives"),
         "--spawn-rate": ("inf", "a number above 0 and at most 1,000,000"),
         "--user-rps": ("-2", "a number above 0 and at most 1,000,000"),
         "--rate": ("nan", "a number from 0 to 1,000,000"),
