@@ -100,8 +100,7 @@ def test_slow_clients_past_the_bound_give_way_to_a_new_connection_oldest_first()
         server = served.server
         slow = [_half_request(stack, served) for _ in range(bound)]
         wait_until(lambda: server.reading == bound, timeout=ANSWER_TIMEOUT, what="the reader full")
-        # real timer: the head reader's own EVICTABLE_AFTER, the thing tested (heads older than it)
-        time.sleep(EVICTABLE_AFTER)
+        time.sleep(EVICTABLE_AFTER)  # real timer: the head reader's own, the thing tested
         began = time.monotonic()
         with httpx.Client(trust_env=False) as client:
             assert client.get(served.url + "/healthz", timeout=ANSWER_TIMEOUT).status_code == 200

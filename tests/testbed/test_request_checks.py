@@ -301,9 +301,9 @@ def test_a_slow_head_leaves_a_kept_alive_connections_next_request_alone(short_bo
             headers = list(iter(replies.readline, b"\r\n"))  # to the empty line
             length = next(int(h.split(b":")[1]) for h in headers if h.lower().startswith(b"content-length:"))
             replies.read(length)
-            # real timer: uvicorn's keep-alive (5 s) outlasts the head timeout here; the second
-            # request must find the head's clock stopped at the first head's end, not run out
-            time.sleep(HEAD_TIMEOUT * 1.5)
+            # uvicorn's keep-alive (5 s) outlasts the head timeout here; the second request must
+            # find the head's clock stopped at the first head's end, not run out
+            time.sleep(HEAD_TIMEOUT * 1.5)  # real timer: the head timeout's, the thing tested
 
 
 def _answered(client: httpx.Client, code: str) -> float:
