@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from multiprocessing.pool import Pool
@@ -112,8 +112,8 @@ def plan_outputs(
         # A multiprocessing pool, whose exit terminates its workers: an interrupt of this process
         # alone (``kill -INT``, SIGTERM) stops them at once. A ProcessPoolExecutor's exit waited
         # for each worker to finish its batch: 15–18 s after the signal (docs/benchmarks.md).
-        with _pool(ctx, options.jobs) as pool:
-            parts = pool.imap(_plan_batch, [(batch, options) for batch in batches])
+        with _pool(ctx, options.jobs, (batches, options)) as pool:
+            parts = pool.imap(_plan_batch, range(len(batches)))
             for batch, part in zip(batches, parts, strict=True):
                 out.update(part)
                 slos_done(sum(len(s.slos) for s in batch))
@@ -140,38 +140,57 @@ def plan_outputs(
     return dict(sorted(out.items()))
 
 
+#: What every worker process plans: the batches of services, and the options (:func:`_pool`).
+_Work = tuple[Sequence[Sequence[Service]], GenerateOptions]
+_WORK: list[_Work] = []
+
+
 #: The signals that stop generate: held back while its pool of workers is being made.
 _STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
-def _pool(context: BaseContext, jobs: int) -> Pool:
-    """A pool of ``jobs`` worker processes, made with Ctrl-C and SIGTERM held back: one that came
-    while the pool forked its workers raised KeyboardInterrupt inside ``Pool()``, which stops
-    the workers made so far only for an ``Exception``: they were left waiting for work, for ever,
-    holding the terminal (1 run in 8 of the interrupt test). Held, it comes once the pool is
-    made, in the ``with`` whose exit stops them all. The workers inherit the held mask and
-    release it in :func:`_worker_signals`."""
+@contextlib.contextmanager
+def _pool(context: BaseContext, jobs: int, work: _Work) -> Iterator[Pool]:
+    """A pool of ``jobs`` worker processes, each given ``work`` as it starts (a task is then a
+    batch's index: :func:`_plan_batch`), terminated on the way out whatever the way. The batches
+    themselves went as tasks, through the pipe the workers read: the pool's task thread blocked
+    on it when full, and its ``terminate()`` killed the workers, then waited for that thread for
+    ever (1 interrupt in 10 to 25; the workers zombies, the parent in ``join``). It is made
+    with Ctrl-C and SIGTERM held back: one that came while ``Pool()`` forked its workers raised
+    inside it, which stops the workers made so far only for an ``Exception``, and they were left
+    waiting for work for ever, holding the terminal. Held, the signal comes once the pool is
+    made and inside the ``try`` that terminates it. The workers inherit the held mask and
+    release it in :func:`_worker_start`."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
-        return context.Pool(jobs, initializer=_worker_signals)
-    finally:
+        pool = context.Pool(jobs, initializer=_worker_start, initargs=(work,))
+    except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a signal held back is raised here
+        yield pool
+    finally:
+        pool.terminate()
 
 
-def _worker_signals() -> None:
-    """A worker's signals: the parent alone hears Ctrl-C (a terminal's reaches the whole process
-    group) and stops its workers with SIGTERM, which ends each at once and silently; a forked
+def _worker_start(work: _Work) -> None:
+    """A worker's start: its ``work`` kept (:data:`_WORK`), and its signals. The parent alone
+    hears Ctrl-C (a terminal's reaches the whole process group) and stops its workers with
+    SIGTERM, which ends each at once and silently; a forked
     worker would otherwise keep the parent's SIGTERM handler, which raises KeyboardInterrupt
     (``sloctl.cli._foreground.sigterm_as_ctrl_c``), and print its traceback. Then the signals
     :func:`_pool` held back are let through (a SIGTERM already sent ends the worker here)."""
+    _WORK.append(work)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
 
 
-def _plan_batch(batch: tuple[Sequence[Service], GenerateOptions]) -> dict[str, str]:
-    """:func:`_plan_services` of a worker's batch (``Pool.imap`` passes one argument)."""
-    return _plan_services(*batch)
+def _plan_batch(index: int) -> dict[str, str]:
+    """:func:`_plan_services` of the worker's batch ``index`` (of its :data:`_WORK`)."""
+    batches, options = _WORK[-1]
+    return _plan_services(batches[index], options)
 
 
 def _plan_services(
