@@ -33,6 +33,7 @@ __all__ = [
     "BREAKER_STATE",
     "BREAKER_TRANSITIONS",
     "COLLECTOR_METRICS",
+    "DATABASES",
     "LIVENESS_PATH",
     "METRICS",
     "METRICS_PATH",
@@ -200,6 +201,10 @@ class Dependency(StrEnum):
     REDIS = "redis"
     MONGODB = "mongodb"
     NONE = "none"
+
+
+DATABASES: tuple[str, ...] = tuple(d.value for d in Dependency if d is not Dependency.NONE)
+"""The platform's databases, in the order its pages, game days and the testbed list them."""
 
 
 class BreakerState(enum.Enum):

@@ -13,7 +13,7 @@ from sloctl.contract import TIERS
 from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 from .tiers import ApiKey
 
-__all__ = ["API_VERSION", "DEPENDENCIES", "DEPRECATED_VERSIONS", "TestbedConfig", "default_pool_size"]
+__all__ = ["API_VERSION", "DEPRECATED_VERSIONS", "TestbedConfig", "default_pool_size"]
 
 #: Date-based API version sent in the ``API-Version`` header of every response.
 API_VERSION = "2026-11-01"
@@ -22,7 +22,6 @@ API_VERSION = "2026-11-01"
 DEPRECATED_VERSIONS: dict[str, tuple[int, int]] = {
     "2025-06-01": (1780272000, 1798761600),  # deprecated 2026-06-01, sunset 2027-01-01
 }
-DEPENDENCIES = ("postgres", "redis", "mongodb")
 
 
 def default_pool_size(spindles: int = 1) -> int:

@@ -19,13 +19,13 @@ from pymongo import AsyncMongoClient
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from sloctl.contract import TIERS, Operation, Outcome
+from sloctl.contract import DATABASES, TIERS, Operation, Outcome
 from sloctl.masking import Masker
 
 from .audit import AuditLog
 from .backups import DUMP, BackupFailed, BackupJob, BackupJobs, pg_dump
 from .breaker import CircuitBreaker, Clock, State
-from .config import DEPENDENCIES, TestbedConfig
+from .config import TestbedConfig
 from .metrics import PlatformMetrics
 from .tiers import CALLER_TIER
 
@@ -122,9 +122,9 @@ class Dependencies:
         self.audit = audit or AuditLog(None, config.service_name, Masker(), tracer)
         self.breakers = {
             dep: CircuitBreaker(dep, config.breaker_for(dep), clock=clock, listener=metrics)
-            for dep in DEPENDENCIES
+            for dep in DATABASES
         }
-        self.in_flight = dict.fromkeys(DEPENDENCIES, 0)
+        self.in_flight = dict.fromkeys(DATABASES, 0)
         #: callers waiting for a PostgreSQL connection from the pool
         self.pg_waiting = 0
         self.pg_pool = self._pg_pool(config.postgres_dsn, 1, config.pool_size, "platform")
@@ -182,7 +182,7 @@ class Dependencies:
         )
 
     def _export_pool_gauges(self) -> None:
-        for dep in DEPENDENCIES:
+        for dep in DATABASES:
             self.metrics.init_dependency(dep)
             self.metrics.pool_size.labels(dep).set(self.config.pool_max(dep))
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sloctl.contract import METRICS_PATH, PLAN_BREAKERS, TIERS
+from sloctl.contract import DATABASES, METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
 from sloctl.egress import MAX_PORT
 from sloctl.errors import Location, SpecError
@@ -624,7 +624,7 @@ def _tier_isolation(threshold_ms: float) -> list[dict[str, Any]]:
 
 def render_experiment(day: GameDay, slos: Sequence[SLO]) -> dict[str, Any]:
     """One game day as a Chaos Toolkit experiment (a dict ready for JSON)."""
-    others = [d for d in ("postgres", "redis", "mongodb") if d not in day.failed]
+    others = [d for d in DATABASES if d not in day.failed]
     availability = _require(
         slos, "availability", day.name, "the hypothesis's availability tolerance"
     ).objective
@@ -721,7 +721,7 @@ def _hypothesis(availability: float, latency_threshold: float) -> dict[str, Any]
                 "load",
                 "routes_availability",
                 "every route meets the availability objective",
-                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
+                {"api_url": "${api_url}", "dependencies": list(DATABASES)},
                 kind="probe",
                 tolerance={"type": "range", "range": [availability, 100.0]},
             ),
@@ -729,7 +729,7 @@ def _hypothesis(availability: float, latency_threshold: float) -> dict[str, Any]
                 "load",
                 "route_p95_ms",
                 f"p95 latency of every route under {latency_threshold} ms",
-                {"api_url": "${api_url}", "dependencies": ["postgres", "redis", "mongodb"]},
+                {"api_url": "${api_url}", "dependencies": list(DATABASES)},
                 kind="probe",
                 tolerance={"type": "range", "range": [0.0, latency_threshold]},
             ),
@@ -748,7 +748,7 @@ def _method(
             "load: steady traffic on every route",
             {
                 "api_url": "${api_url}",
-                "dependencies": ["postgres", "redis", "mongodb"],
+                "dependencies": list(DATABASES),
                 "rate": "${load_rate}",
                 "seconds": "${gameday_seconds}",
             },
