@@ -19,12 +19,9 @@ from typing import Any
 from sloctl.contract import DATABASES, METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
 from sloctl.egress import MAX_PORT
-from sloctl.errors import Location, SpecError
-from sloctl.files import json_kind
 from sloctl.model import SLO
 from sloctl.render import promql
-from sloctl.spec.shape import Field, Shape, Words
-from sloctl.spec.yamlsrc import YNode, plain_node
+from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 
 from .proxy import MAX_LATENCY_MS
 
@@ -33,7 +30,6 @@ __all__ = [
     "CONFIGURATION",
     "EXPERIMENT",
     "GAMEDAYS",
-    "JSON_WORDS",
     "SETTINGS",
     "ExperimentValueError",
     "GameDay",
@@ -227,13 +223,11 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
     >>> configuration_problems({"load_rat": 5})[0]
     "load_rat: unknown field 'load_rat' (did you mean 'load_rate'?)"
     """
-    here = Location("configuration", 1, 1)
     own = set(declared) - set(SETTINGS.fields)
     ours = {key: v for key, v in values.items() if key not in own}
     problems = [f"{key}: null: leave the key out for its default" for key, v in ours.items() if v is None]
-    errors: list[SpecError] = []
-    SETTINGS.check(plain_node({key: v for key, v in ours.items() if v is not None}, here), "", errors)
-    return problems + [f"{e.path}: {e.message}" for e in errors]
+    given = {key: v for key, v in ours.items() if v is not None}
+    return problems + json_problems(SETTINGS, given, CONFIG)
 
 
 def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
@@ -264,27 +258,6 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
     for activity in (a for a in activities if isinstance(a, Mapping)):
         problems += _argument_problems(activity, merged)
     return problems
-
-
-class _JsonWords(Words):
-    """A decoded JSON document's words for a shape's walk: a value is named by its JSON kind
-    (``a number, not a list``), ``null`` is a value of its own (not a key left unset, as
-    ``key:`` is in YAML), and only a string is text (a number is not read as its digits)."""
-
-    #: the walk's names of the kinds it expects, as JSON names them
-    NAMES: Mapping[str, str] = {"a mapping": "an object", "true or false": "a boolean"}
-
-    def unset(self, spec: Field) -> bool:
-        return False
-
-    def is_text(self, spec: Field, value: object) -> bool:
-        return isinstance(value, str)
-
-    def wrong(self, spec: Field | None, expected: str, node: YNode) -> str:
-        return f"{json_kind(node.value)}, not {self.NAMES.get(expected, expected)}"
-
-
-JSON_WORDS = _JsonWords()
 
 
 def _open(
@@ -339,7 +312,8 @@ SLOCTL_EXTENSION: dict[str, Field] = {
 #: provider's ``"module": 5``, an activity's ``"name": 5`` in the plan of a dry run). Every
 #: object is open: the format lets each hold keys of its own (chaostoolkit.org's experiment
 #: reference: method, rollbacks, steady-state-hypothesis, configuration, secrets, extensions,
-#: controls, tags). Its JSON Schema comes from the same declaration (``EXPERIMENT.json_schema(JSON_WORDS)``).
+#: controls, tags). Its JSON Schema comes from the same declaration
+#: (``EXPERIMENT.json_schema(JSON_WORDS)``, :data:`sloctl.spec.shape.JSON_WORDS`).
 EXPERIMENT = Shape(
     {
         "title": _STRING,
@@ -366,9 +340,7 @@ def shape_problems(experiment: Mapping[str, Any]) -> list[str]:
     >>> shape_problems({"method": 5, "steady-state-hypothesis": {"probes": [1]}})
     ['method: a number, not a list', 'steady-state-hypothesis.probes[0]: a number, not an object']
     """
-    errors: list[SpecError] = []
-    EXPERIMENT.check(plain_node(experiment, Location("experiment", 1, 1)), "", errors, JSON_WORDS)
-    return [f"{e.path}: {e.message}" for e in errors]
+    return json_problems(EXPERIMENT, experiment)
 
 
 #: the last line of a refusal of configuration values: where their ranges are written

@@ -32,16 +32,20 @@ from sloctl.durations import (
     spellings,
 )
 from sloctl.errors import Location, SpecError, SpecErrors, unreadable
-from sloctl.spec.yamlsrc import NO_DOCUMENT, YNode, parse_documents
+from sloctl.files import json_kind
+from sloctl.spec.yamlsrc import NO_DOCUMENT, YNode, parse_documents, plain_node
 
 __all__ = [
     "CONFIG",
+    "JSON_WORDS",
     "Field",
+    "JsonWords",
     "Shape",
     "Words",
     "check_document",
     "checked_document",
     "document_schema",
+    "json_problems",
     "read_checked_document",
 ]
 
@@ -289,6 +293,19 @@ class Field:
             return words.wrong(self, "a finite number", node)
         return None if self.held_by or not self._outside(v) else words.outside(self, key, v)
 
+    def _checked_part(self, value: object) -> object:
+        """``value`` (decoded JSON) without what :meth:`check` does not walk
+        (:meth:`Shape._checked_part`)."""
+        if self.any_of or self.one_or_list:
+            return value
+        if self.type == "mapping" and self.shape is not None:
+            return self.shape._checked_part(value)
+        if self.type == "list" and self.items is not None and isinstance(value, list):
+            return [self.items._checked_part(v) for v in value]
+        if self.type == "map" and self.values is not None and isinstance(value, dict):
+            return {key: self.values._checked_part(v) for key, v in value.items()}
+        return value
+
     def _bounds(self) -> str:
         low = self.minimum if self.minimum is not None else self.exclusive_minimum
         high = self.maximum if self.maximum is not None else self.exclusive_maximum
@@ -369,7 +386,8 @@ class Shape:
         if not isinstance(node.value, dict):
             errors.append(SpecError(node.loc, path, words.wrong(None, "a mapping", node)))
             return
-        fields = self._fields_of(node.value)
+        tag = node.value.get(self.variant_key) if self.variant_key else None
+        fields = self._fields_of(None if tag is None else tag.value)
         known = list(fields)
         for key, child in node.value.items():
             where = _join(path, key)
@@ -391,12 +409,25 @@ class Shape:
         if self.exactly_one and len(present) != 1:
             errors.append(SpecError(node.loc, path, words.not_one(self, len(present))))
 
-    def _fields_of(self, mapping: Mapping[str, YNode]) -> Mapping[str, Field]:
-        """The fields ``mapping`` is checked against: these, and its variant's when its
-        ``variant_key`` holds one (a value of another kind, or none, selects no variant)."""
-        tag = mapping.get(self.variant_key) if self.variant_key else None
-        more = self.variants.get(tag.value) if tag is not None and isinstance(tag.value, str) else None
+    def _fields_of(self, tag: object) -> Mapping[str, Field]:
+        """The fields a mapping whose ``variant_key`` holds ``tag`` is checked against: these, and
+        that variant's (a value of another kind, or none, selects no variant)."""
+        more = self.variants.get(tag) if isinstance(tag, str) else None
         return {**self.fields, **more} if more else self.fields
+
+    def _checked_part(self, value: object) -> object:
+        """``value`` (decoded JSON) without what :meth:`check` does not walk: the keys of an open
+        object that no field declares (its variant key kept). A report's unread bulk (a load
+        test's time series) is then not turned into nodes: for a 0.75 MB load-test report, that
+        took some 90 ms where reading it takes 6 (docs/benchmarks.md, the runs index)."""
+        if not isinstance(value, dict):
+            return value
+        fields = self._fields_of(value.get(self.variant_key) if self.variant_key else None)
+        return {
+            key: fields[key]._checked_part(v) if key in fields else v
+            for key, v in value.items()
+            if key in fields or key == self.variant_key or not self.open
+        }
 
 
 class Words:
@@ -466,6 +497,50 @@ class Words:
 
 
 CONFIG = Words()
+
+
+class JsonWords(Words):
+    """A decoded JSON document's words for a shape's walk: a value is named by its JSON kind
+    (``a number, not a list``) and only a string is text (a number is not read as its digits).
+    ``null`` is a value of its own (Chaos Toolkit walks a null ``method`` as it walks a number;
+    it is not a key left unset, as ``key:`` is in YAML); with ``null_is_absent`` it stands for
+    an optional key left out (the reports sloctl writes: ``"time_to_detect_s": null`` is a
+    figure not measured), and is a wrong kind where the key is required."""
+
+    #: the walk's names of the kinds it expects, as JSON names them
+    NAMES: Mapping[str, str] = {"a mapping": "an object", "true or false": "a boolean"}
+
+    def __init__(self, *, null_is_absent: bool = False) -> None:
+        self.null_is_absent = null_is_absent
+
+    def unset(self, spec: Field) -> bool:
+        return self.null_is_absent and not spec.required
+
+    def is_text(self, spec: Field, value: object) -> bool:
+        return isinstance(value, str)
+
+    def wrong(self, spec: Field | None, expected: str, node: YNode) -> str:
+        return f"{json_kind(node.value)}, not {self.NAMES.get(expected, expected)}"
+
+
+#: the words of a JSON document in which null is a value (a Chaos Toolkit experiment)
+JSON_WORDS = JsonWords()
+#: where a decoded JSON value's nodes are: ``json.loads`` keeps no places; the key path says where
+_JSON_PLACE = Location("json", 1, 1)
+
+
+def json_problems(shape: Shape | Field, value: object, words: Words = JSON_WORDS) -> list[str]:
+    """Where ``value`` (decoded JSON, or values read without places: a game day's settings)
+    holds another kind of value than ``shape`` says, each as ``key.path: problem``, worded by
+    ``words`` (JSON's by default). Read by ``json.loads``, it has no places: the path is the
+    place. A :class:`Field` checks a document that is not an object (a list of rows).
+
+    >>> json_problems(Shape({"a": Field("list", items=Field("number"))}), {"a": [1, True]})
+    ['a[1]: a boolean, not a number']
+    """
+    errors: list[SpecError] = []
+    shape.check(plain_node(shape._checked_part(value), _JSON_PLACE), "", errors, words)
+    return [f"{e.path}: {e.message}" if e.path else e.message for e in errors]
 
 
 def check_document(shape: Shape, node: YNode) -> list[SpecError]:

@@ -12,7 +12,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from sloctl.chaos.experiments import EXPERIMENT, JSON_WORDS, shape_problems
+from sloctl.chaos.experiments import EXPERIMENT, shape_problems
+from sloctl.spec.shape import JSON_WORDS
 from tests.chaos.experiments import EXPERIMENT as STORM
 from tests.chaos.experiments import WRONG_KINDS
 from tests.paths import ROOT

@@ -3,6 +3,9 @@ declaration, so they accept and refuse the same documents."""
 
 from __future__ import annotations
 
+import json
+import math
+
 import jsonschema
 import pytest
 import yaml
@@ -10,7 +13,16 @@ import yaml
 from sloctl.chaos.schedule import SHAPE as SCHEDULE
 from sloctl.collector.config import SHAPE as COLLECTOR
 from sloctl.errors import SpecErrors
-from sloctl.spec.shape import Field, Shape, check_document, checked_document, document_schema
+from sloctl.spec.shape import (
+    JSON_WORDS,
+    Field,
+    JsonWords,
+    Shape,
+    check_document,
+    checked_document,
+    document_schema,
+    json_problems,
+)
 from sloctl.spec.yamlsrc import parse_documents
 from tests.paths import ROOT
 
@@ -246,3 +258,51 @@ def test_a_variant_s_field_of_another_type_is_reported_at_its_value() -> None:
 def test_a_variant_key_of_another_kind_selects_no_variant_and_is_reported_itself() -> None:
     docs, _ = parse_documents("type: [python]\nmodule: [m]\n", "t.yaml")  # a list: unhashable
     assert [str(e) for e in check_document(OPEN, docs[0])] == ["t.yaml:1:7: type: must be a string"]
+
+
+#: A report's shape, walked over decoded JSON: a required name, an optional figure, a list.
+REPORT = Shape(
+    {
+        "name": Field("string", required=True),
+        "took": Field("number"),
+        "rows": Field("list", items=Field("number")),
+    },
+    open=True,
+)
+ABSENT = JsonWords(null_is_absent=True)
+#: (document, its problems in JSON's words, with null standing for an optional key left out)
+JSON_DOCS: list[tuple[dict[str, object], list[str], list[str]]] = [
+    ({"name": "a", "took": 1.5, "rows": [1], "other": [None]}, [], []),  # open: other keys unread
+    ({"name": "a", "took": None}, ["took: null, not a number"], []),
+    ({"name": None}, ["name: null, not a string"], ["name: null, not a string"]),  # required
+    ({"name": "a", "rows": [None]}, ["rows[0]: null, not a number"], ["rows[0]: null, not a number"]),
+    ({"name": "a", "took": True}, ["took: a boolean, not a number"], ["took: a boolean, not a number"]),
+    (
+        {"name": 1, "took": "1"},
+        ["name: a number, not a string", "took: a string, not a number"],
+        ["name: a number, not a string", "took: a string, not a number"],
+    ),
+    ({}, ["name: missing required field 'name'"], ["name: missing required field 'name'"]),
+]
+
+
+@pytest.mark.parametrize(("doc", "plain", "absent"), JSON_DOCS, ids=[json.dumps(d) for d, _, _ in JSON_DOCS])
+def test_null_in_json_is_a_value_of_its_own_unless_the_words_say_it_stands_for_a_key_left_out(
+    doc: dict[str, object], plain: list[str], absent: list[str]
+) -> None:
+    """JSON_WORDS (a Chaos Toolkit experiment: Chaos Toolkit walks a null as a value) and the
+    words of the reports sloctl writes (null: not measured) differ on an optional key alone; each
+    agrees with the JSON Schema the same declaration gives in its words."""
+    assert json_problems(REPORT, doc) == plain
+    assert json_problems(REPORT, doc, ABSENT) == absent
+    for words, problems in ((JSON_WORDS, plain), (ABSENT, absent)):
+        validator = jsonschema.Draft202012Validator(REPORT.json_schema(words))
+        assert validator.is_valid(doc) == (not problems), (words.null_is_absent, validator.schema)
+
+
+def test_a_json_document_that_is_a_list_is_walked_by_a_field_and_an_infinite_number_is_refused() -> None:
+    rows = Field("list", items=Field("mapping", shape=REPORT))
+    assert json_problems(rows, [{"name": "a"}, {"name": "b", "took": math.inf}], ABSENT) == [
+        "[1].took: a number, not a finite number"
+    ]
+    assert json_problems(rows, {"name": "a"}) == ["an object, not a list"]  # the root: no path
