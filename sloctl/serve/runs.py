@@ -9,12 +9,15 @@ the configured directories, read into one shape (:class:`Run`) whatever the kind
   one run per SLO and scenario, each tier a gate (detected within design, no false alert).
 
 A file that is not one of these is listed under ``skipped`` with the reason, never an error
-page: the directories are the user's.
+page: the directories are the user's. So is a report of one of these kinds with a field its
+reader uses of another kind than its command writes: its shape (``_GAMEDAY``, ``_LOADTEST``,
+``_BACKTEST``) is declared and checked as the game-day experiments' is
+(:func:`sloctl.spec.shape.json_problems`), and the reason names the field by its key path
+(``the load test's report: thresholds[0].value: a string, not a number``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any, Literal
 
 from sloctl.files import parse_json
 from sloctl.model import SLO, derived_alert_name
+from sloctl.spec.shape import Field, JsonWords, Shape, json_problems
 
 __all__ = ["KINDS", "Gate", "Run", "RunIndex", "alert_owners", "find_runs"]
 
@@ -90,8 +94,9 @@ def alert_owners(specs: Iterable[SLO]) -> dict[str, str]:
     return owners
 
 
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and math.isfinite(v) else None
+def _num(v: float | None) -> float | None:
+    """A figure of a report, its shape checked (a finite number, or null for not measured)."""
+    return None if v is None else float(v)
 
 
 def _html_beside(path: Path) -> Path | None:
@@ -116,88 +121,119 @@ class BadShape(ValueError):
     """A report of a known kind with a field that is not of the shape its command writes."""
 
 
-# The shapes of what the readers below use of each kind of report: a type (or types), a list of
-# a shape ``[shape]``, or an object ``{key: shape}`` whose other keys are not read. A key may be
-# absent or null unless its shape is :class:`_Required`.
-_NUMBER = (int, float)
-_Shape = type | tuple[type, ...] | list[Any] | dict[str, Any]
+def _text(required: bool = False) -> Field:
+    return Field("string", required=required)
 
 
-@dataclass(frozen=True)
-class _Required:
-    shape: _Shape
+def _objects(fields: Mapping[str, Field], required: bool = False) -> Field:
+    """A list of objects with ``fields`` (and other keys, not read)."""
+    return Field("list", required=required, items=Field("mapping", shape=Shape(fields, open=True)))
 
 
-_GAMEDAY: dict[str, Any] = {"expected_alerts": [str], "checks": [{}]}
-_LOADTEST: dict[str, Any] = {
-    "thresholds": _Required(
-        [{"value": _NUMBER, "broke_search": {"users": _NUMBER, "rps": _NUMBER, "value": _NUMBER}}]
-    ),
-    "total": {},
-    "breakpoint": {"broken_by": str, "broke_at_users": _NUMBER, "broke_at_rps": _NUMBER},
-}
-_BACKTEST_ROW: dict[str, Any] = {
-    "budget_left": object,
-    "tiers": _Required(
-        [
+_NUMBER = Field("number")
+_COUNT = Field("integer")
+_FLAG = Field("boolean")
+
+# The shapes of what the readers below use of each kind of report, as its command writes it:
+# open objects (the keys not read are not checked), null where a key is optional standing for
+# the key left out (a figure not measured), numbers finite and never booleans.
+_GAMEDAY = Shape(
+    {
+        "gameday": _text(required=True),
+        "verdict": _text(required=True),
+        "experiment": _text(),
+        "status": _text(),
+        "time_to_detect_s": _NUMBER,
+        "budget_consumed_percent": _NUMBER,
+        "expected_alerts": Field("list", items=_text()),
+        "checks": _objects({"name": _text(), "status": _text()}),
+    },
+    "a game day's report.json (sloctl gameday run), as sloctl serve reads it",
+    open=True,
+)
+_BROKE_SEARCH = {"users": _COUNT, "rps": _NUMBER, "value": _NUMBER}
+_LOADTEST = Shape(
+    {
+        "passed": Field("boolean", required=True),
+        "interrupted": _FLAG,
+        "scenario": _text(),
+        "host": _text(),
+        "thresholds": _objects(
             {
-                "tier": _Required(object),
+                "expression": _text(),
+                "scope": _text(),
+                "source": _text(),
+                "value": _NUMBER,
+                "passed": _FLAG,
+                "broke_search": Field("mapping", shape=Shape(_BROKE_SEARCH, open=True)),
+            },
+            required=True,
+        ),
+        "total": Field("mapping", shape=Shape({"requests": _COUNT}, open=True)),
+        "breakpoint": Field(
+            "mapping",
+            shape=Shape({"broken_by": _text(), "broke_at_users": _COUNT, "broke_at_rps": _NUMBER}, open=True),
+        ),
+    },
+    "a load test's report.json (sloctl loadtest), as sloctl serve reads it",
+    open=True,
+)
+_BACKTEST = _objects(
+    {
+        "slo": _text(required=True),
+        "scenario": _text(),
+        "budget_left": _NUMBER,
+        "tiers": _objects(
+            {
+                "tier": _text(required=True),
+                "expected": _FLAG,
                 "detection_seconds": _NUMBER,
                 "designed_seconds": _NUMBER,
-                "false_alerts": _NUMBER,
-            }
-        ]
-    ),
-}
+                "false_alerts": _COUNT,
+            },
+            required=True,
+        ),
+    }
+)
+#: JSON's words, null standing for an optional key left out: the writers write None for a
+#: figure they did not measure
+_WORDS = JsonWords(null_is_absent=True)
 
 
-def _check(value: Any, shape: Any, where: str) -> None:
-    """:class:`BadShape` naming the first field of ``value`` (at ``where``) not of ``shape``."""
-    if isinstance(shape, _Required):
-        shape = shape.shape
-    if isinstance(shape, list):
-        if not isinstance(value, list):
-            raise BadShape(f"{where} is {type(value).__name__}, not a list")
-        for i, item in enumerate(value):
-            _check(item, shape[0], f"{where}[{i}]")
-    elif isinstance(shape, dict):
-        if not isinstance(value, dict):
-            raise BadShape(f"{where} is {type(value).__name__}, not an object")
-        for key, inner in shape.items():
-            if value.get(key) is not None:
-                _check(value[key], inner, f"{where}.{key}")
-            elif isinstance(inner, _Required):
-                raise BadShape(f"{where} has no {key}")
-    elif not isinstance(value, shape) or (isinstance(value, bool) and shape == _NUMBER):
-        wanted = " or ".join(t.__name__ for t in (shape if isinstance(shape, tuple) else (shape,)))
-        raise BadShape(f"{where} is {type(value).__name__}, not {wanted}")
+def _require_shape(doc: Any, shape: Shape | Field, what: str) -> None:
+    """:class:`BadShape` naming the first field of ``doc`` not of ``shape`` by its key path
+    (and how many more there are), ``what`` being the kind of report."""
+    problems = json_problems(shape, doc, _WORDS)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BadShape(f"{what}: {problems[0]}{more}")
 
 
 def _runs_of(found: _Found, doc: Any, owners: Mapping[str, str]) -> list[Run]:
     """The runs of one JSON document, whichever of the three kinds it is; :class:`BadShape` when
     a field that the kind's reader uses is not of the shape its command writes."""
     if isinstance(doc, dict) and "gameday" in doc and "verdict" in doc:
-        _check(doc, _GAMEDAY, "the game day's report")
+        _require_shape(doc, _GAMEDAY, "the game day's report")
         return [_gameday(found, doc, owners)]
     if isinstance(doc, dict) and "thresholds" in doc and "passed" in doc:
-        _check(doc, _LOADTEST, "the load test's report")
+        _require_shape(doc, _LOADTEST, "the load test's report")
         return [_loadtest(found, doc)]
     if (
         isinstance(doc, list)
         and doc
         and all(isinstance(r, dict) and "tiers" in r and "slo" in r for r in doc)
     ):
-        _check(doc, [_BACKTEST_ROW], "the backtest's report")
+        _require_shape(doc, _BACKTEST, "the backtest's report")
         return [_backtest(found, i, row) for i, row in enumerate(doc)]
     raise ValueError("not a game-day, load-test or backtest report")
 
 
 def _gameday(found: _Found, doc: dict[str, Any], owners: Mapping[str, str]) -> Run:
     """A game day exercised the SLOs whose alerts it expected; its checks are its gates."""
-    slos = sorted({owners[a] for a in doc.get("expected_alerts", []) if a in owners})
+    slos = sorted({owners[a] for a in doc.get("expected_alerts") or [] if a in owners})
     gates = tuple(
         Gate(str(c.get("name", "")), c.get("status") == "succeeded", str(c.get("status", "")))
-        for c in doc.get("checks", [])
+        for c in doc.get("checks") or []
     )
     return Run(
         "gameday",
