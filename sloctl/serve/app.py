@@ -93,8 +93,9 @@ DIRECTIONS = ("asc", "desc")
 _ERROR_TITLES = {400: "Bad request", 414: "Address too long"}
 
 
-#: The most characters of a refused query value that its error page quotes: enough to see the
-#: typo, not a copy of whatever was sent.
+#: The most characters of a refused value (a query value, an SLO id, a run or a path no page
+#: has) that its error page quotes: enough to see the typo, not a copy of whatever was sent (an
+#: unknown SLO id came back whole, 20,000 characters of it).
 SHOWN_VALUE = 40
 #: The longest query value read, in characters: a run's key (``run=``) is a path below a run
 #: folder, which Linux bounds at PATH_MAX (4,096); SLO ids and label filters are far shorter. A
@@ -111,9 +112,18 @@ class BadQuery(ValueError):
     :data:`SHOWN_VALUE` characters."""
 
     def __init__(self, key: str, value: str, wanted: str, status: int = 400) -> None:
-        shown = value[:SHOWN_VALUE] + ("…" if len(value) > SHOWN_VALUE else "")
-        super().__init__(f"{key}={shown!r} is not {wanted}; change it in the address")
+        super().__init__(f"{key}={_quoted(value)} is not {wanted}; change it in the address")
         self.status = status
+
+
+def _quoted(value: str) -> str:
+    """``value`` quoted as Python quotes it, cut to :data:`SHOWN_VALUE` characters with an
+    ellipsis: how an error page names what it refused (the page escapes it).
+
+    >>> _quoted("svc-avial"), _quoted("a" * 50)
+    ("'svc-avial'", "'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…'")
+    """
+    return repr(value[:SHOWN_VALUE] + ("…" if len(value) > SHOWN_VALUE else ""))
 
 
 def _check_lengths(query: Mapping[str, Sequence[str]]) -> None:
@@ -298,7 +308,7 @@ class App:
             return self._report(_one(query, "run"))
         if parts == ["healthz"]:
             return Page(200, b"ok\n", "text/plain; charset=utf-8")
-        return self._not_found(f"no page at {path}")
+        return self._not_found(f"no page at {_quoted(path)}")
 
     def _html(self, status: int, text: str) -> Page:
         return Page(status, text.encode())
@@ -470,11 +480,11 @@ class App:
         spec = self.specs.get(slo_id)
         if spec is None:
             return self._not_found(
-                f"Prometheus knows no SLO {slo_id!r}, and no SLO file given to sloctl serve has it:"
+                f"Prometheus knows no SLO {_quoted(slo_id)}, and no SLO file given to sloctl serve has it:"
                 " check the id, or load the SLO's generated rules into Prometheus"
             )
         return self._not_found(
-            f"SLO {slo_id!r} ({spec.source.file}:{spec.source.line}) has no series in Prometheus:"
+            f"SLO {_quoted(slo_id)} ({spec.source.file}:{spec.source.line}) has no series in Prometheus:"
             " its generated rules are not loaded (sloctl generate writes them under rules/; add the"
             " file to Prometheus' rule_files and reload it)"
         )
@@ -519,7 +529,7 @@ class App:
     def _report(self, key: str) -> Page:
         run = self.runs().get(key)
         if run is None or run.html is None:
-            return self._not_found(f"no HTML report for run {key!r}")
+            return self._not_found(f"no HTML report for run {_quoted(key)}")
         try:
             return Page(200, run.html.read_bytes(), sandbox=True)
         except OSError as exc:

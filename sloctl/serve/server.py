@@ -299,15 +299,22 @@ class _Handler(BaseHTTPRequestHandler):
         raise AttributeError(name)
 
     def parse_request(self) -> bool:
-        """The standard library's reading of the request line, less HTTP/0.9 (``GET /`` with no
-        version), whose answer is a bare body: the page went out without a status line or any
-        of the UI's headers, the Content-Security-Policy among them. A 505 now, in HTTP/1.0."""
+        """The standard library's reading of the request line and headers, less HTTP/0.9
+        (``GET /`` with no version), whose answer is a bare body: the page went out without a
+        status line or any of the UI's headers, the Content-Security-Policy among them. A 505
+        now, in HTTP/1.0. And less a request with more than one ``Host`` line, which RFC 9112
+        §3.2 answers 400 (as the testbed does): it was answered 200, a proxy in front free to
+        have read another ``Host`` than the one behind it."""
         if not super().parse_request():
             return False
         if self.request_version == "HTTP/0.9":
             self.send_error(
                 HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not served; use HTTP/1.0 or 1.1"
             )
+            return False
+        hosts = self.headers.get_all("Host") or []
+        if len(hosts) > 1:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Host is given {len(hosts)} times; give it once")
             return False
         return True
 

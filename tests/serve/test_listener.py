@@ -184,6 +184,28 @@ def test_a_request_line_of_an_unsupported_or_malformed_version_gets_a_status_lin
     assert f"content-length: {len(body)}" in lines and body.startswith(f"sloctl serve: {status} "), answer
 
 
+@pytest.mark.parametrize(
+    ("host_lines", "status", "said"),
+    [
+        (b"Host: x\r\n", 200, "ok\n"),
+        (b"Host: a\r\nHost: b\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
+        (b"Host: x\r\nhost: x\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
+    ],
+    ids=["one", "two", "the-same-twice"],
+)
+def test_a_request_with_more_than_one_host_line_is_a_400(host_lines: bytes, status: int, said: str) -> None:
+    """RFC 9112 §3.2, as the testbed answers it: two ``Host`` lines were answered 200, a proxy in
+    front free to have read another one than the server behind it."""
+    with fake_app(1) as (app, _calls), listening(app) as served:
+        host, port = served.server.server_address[:2]
+        with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\n" + host_lines + b"\r\n")
+            answer = b"".join(iter(lambda: s.recv(65536), b""))  # to the server's close
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    assert head.lower().split("\r\n")[0].startswith(f"http/1.0 {status} "), answer
+    assert all(f"{h}: " in head.lower() for h in SECURITY_HEADERS) and body == said, answer
+
+
 def test_no_page_can_be_framed_by_another_site() -> None:
     with fake_app(1) as (app, _calls), listening(app) as served, httpx.Client(trust_env=False) as client:
         answers = [client.get(served.url + p) for p in ("/", "/slo/s-0", "/runs/gameday", "/nope")]

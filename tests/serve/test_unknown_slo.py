@@ -7,13 +7,14 @@ emoji, a NUL, 20,000 characters) are a 404 from a real Prometheus too, not a 502
 from __future__ import annotations
 
 import html
+import urllib.parse
 
 import pytest
 
 from sloctl import naming
 from sloctl.prometheus import Prometheus
 from sloctl.serve import App, ServeConfig
-from sloctl.serve.app import slo_href
+from sloctl.serve.app import SHOWN_VALUE, slo_href
 from sloctl.spec import load_text
 from tests.fixtures.one_slo_prometheus import SLO_ID, SPEC, answer
 from tests.fixtures.slow_prometheus import slow_prometheus
@@ -98,3 +99,33 @@ def test_an_odd_unknown_id_is_a_404_from_a_real_prometheus(serve_stack: Stack, s
         app.close()
     assert page.status == 404, page.body.decode()[-600:]
     assert html.escape(repr(slo_id)[1:-1][:40]) in page.body.decode(), page.body.decode()[-600:]
+
+
+#: Markup, and longer than an error page quotes.
+LONG_ID = "<b>" + "x" * 100
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "named"),
+    [
+        ("/slo/" + urllib.parse.quote(LONG_ID, safe=""), {}, LONG_ID),
+        ("/slo", {"id": [LONG_ID]}, LONG_ID),
+        ("/report", {"run": [LONG_ID]}, LONG_ID),
+        ("/" + LONG_ID, {}, "/" + LONG_ID),
+    ],
+    ids=["slo-path", "slo-id", "run", "page"],
+)
+def test_a_404_quotes_what_it_did_not_find_to_the_shown_length_escaped(
+    path: str, query: dict[str, list[str]], named: str
+) -> None:
+    """The unknown SLO's 404 quoted its id whole however long (the no-page and no-run 404s their
+    path and key): now its first :data:`SHOWN_VALUE` characters and an ellipsis, as a refused
+    query value is quoted, escaped."""
+    with serve(answer) as stub, Prometheus.connect(stub.url) as prom:
+        app = App(ServeConfig(), prom)
+        page = app.handle(path, query)
+        app.close()
+    body = page.body.decode()
+    assert page.status == 404
+    assert "<b>" not in body and repr(named[:SHOWN_VALUE] + "…") in html.unescape(body), body
+    assert named[: SHOWN_VALUE + 1] not in html.unescape(body), body
