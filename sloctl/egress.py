@@ -54,12 +54,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from sloctl.masking import mask_text
+from sloctl.ports import MAX_PORT, url_port
 
 __all__ = [
     "HOSTS_FILE",
     "LOOPBACK",
     "MAX_ANSWER_BYTES",
-    "MAX_PORT",
     "AsyncGuardedTransport",
     "Egress",
     "EgressDenied",
@@ -82,8 +82,6 @@ LOOPBACK: tuple[Network, ...] = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.
 HOSTS_FILE = Path("/etc/hosts")
 """Where a loopback-only guard looks names up (it asks no DNS server)."""
 _LOCALHOST = ("127.0.0.1", "::1")
-MAX_PORT = 65535
-"""The highest TCP port (ports are 16 bits); 0 is none a server listens on."""
 
 
 class EgressDenied(ValueError):
@@ -326,8 +324,8 @@ class Egress:
     ) -> Endpoint:
         """The endpoint of an http(s) URL given with ``flag``; every address checked
         (``resolve`` as for :meth:`check`). A port no server listens on (0, or beyond 65535) is
-        refused here, before any connection: ``:0`` was taken for no port (80, "connection
-        refused") and ``:70000`` said only "must be an http(s) URL"."""
+        refused here (:func:`sloctl.ports.url_port`), before any connection: ``:0`` was taken
+        for no port (80, "connection refused") and ``:70000`` said only "must be an http(s) URL"."""
         try:
             parts = urlsplit(url)
         except ValueError:  # a bracketed host that is not an IPv6 address
@@ -335,14 +333,9 @@ class Egress:
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise EgressDenied(f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}")
         try:
-            port = parts.port
-        except ValueError:  # beyond 65535, or not a number
-            port = -1
-        if port is not None and not 0 < port <= MAX_PORT:
-            raise EgressDenied(
-                f"{flag} {mask_text(url)}: its port is not one a server listens on; give a port from 1"
-                f" to {MAX_PORT}, such as {example}"
-            )
+            port = url_port(parts)
+        except ValueError as exc:
+            raise EgressDenied(f"{flag} {mask_text(url)}: {exc}, such as {example}") from None
         return self.check(parts.hostname, port or (443 if parts.scheme == "https" else 80), resolve=resolve)
 
     # -- sockets ------------------------------------------------------------------------------

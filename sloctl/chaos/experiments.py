@@ -18,8 +18,8 @@ from typing import Any
 
 from sloctl.contract import DATABASES, METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
-from sloctl.egress import MAX_PORT
 from sloctl.model import SLO
+from sloctl.ports import MAX_PORT
 from sloctl.render import promql
 from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 

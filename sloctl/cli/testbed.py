@@ -25,7 +25,7 @@ from sloctl.cli._common import (
     output_dir,
     positive_number,
 )
-from sloctl.egress import MAX_PORT
+from sloctl.ports import MAX_PORT
 
 from ._foreground import (
     add_for_argument,

@@ -31,8 +31,9 @@ from urllib.parse import SplitResult, urlsplit
 from sloctl import naming
 from sloctl.contract import ProbeConnection, ProbeKind
 from sloctl.durations import parse_seconds
-from sloctl.egress import LOOPBACK, MAX_PORT, Egress, EgressDenied, split_host_port
+from sloctl.egress import LOOPBACK, Egress, EgressDenied, split_host_port
 from sloctl.errors import Location, SpecError, SpecErrors
+from sloctl.ports import MAX_PORT
 from sloctl.spec.shape import Field, Shape, checked_document, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 

@@ -27,6 +27,7 @@ from sloctl.model import (
     alert_windows,
     canonical_window,
 )
+from sloctl.ports import url_port
 from sloctl.spec.metricsql import metricsql_functions
 from sloctl.spec.reader import Reader
 from sloctl.spec.yamlsrc import YNode
@@ -92,11 +93,14 @@ def url_problem(text: str) -> str | None:
         return f"{text!r} is not an http:// or https:// URL with a host"
     try:
         parts = urllib.parse.urlsplit(text)
-        parts.port  # noqa: B018 (raises on a port that is not one)
-    except ValueError as exc:
+    except ValueError as exc:  # a bracketed host that is not an IPv6 address
         return f"{text!r} is not a URL ({exc})"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"{text!r} is not an http:// or https:// URL with a host"
+    try:
+        url_port(parts)  # the port rule of the URL flags (sloctl.egress), read by the same code
+    except ValueError as exc:
+        return f"{text!r}: {exc}"
     return None
 
 

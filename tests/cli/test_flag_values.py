@@ -295,6 +295,20 @@ def test_a_url_whose_port_no_server_listens_on_is_a_usage_error_naming_the_flag(
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("port", ["0", "00", "70000", "x"])
+@pytest.mark.parametrize("path", [("generate",), ("serve",)], ids=["generate", "serve"])
+def test_a_grafana_url_whose_port_no_server_listens_on_is_refused_as_the_url_flags_refuse_it(
+    path: tuple[str, ...], port: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--grafana-url http://…:0`` was taken and linked from every page and notification."""
+    url = f"http://127.0.0.1:{port}"
+    argv, code, err = _run_with(path, "--grafana-url", url, tmp_path, capsys)
+    assert code == 2, (argv, err)
+    said = "its port is not one a server listens on; give a port from 1 to 65535"
+    assert f"--grafana-url: '{url}': {said}" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 #: the flags with a FILE or DIR that are written, each checked by output_dir or output_file
 WRITTEN = {"--output", "--report-dir", "--workdir", "--write-config", "--config-out", "--report"}
 #: the flags with a FILE or DIR that are read without input_path, and what they say of ``-``

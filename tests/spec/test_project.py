@@ -189,10 +189,38 @@ def test_every_wrong_value_of_a_project_file_is_an_error_at_its_line_in_validate
     assert not (repo / "out").exists()
 
 
+@pytest.mark.parametrize("port", ["0", "00", "70000", "x"])
+def test_a_project_file_url_whose_port_no_server_listens_on_is_an_error_at_its_line_as_a_flags_is(
+    port: str, repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``grafana.url: http://…:0`` was taken (a link to port 0 in every page), while
+    ``--grafana-url`` and the URL flags refused it; the same check says the same words."""
+    wrong = PROJECT.replace("https://grafana.example.test", f"https://grafana.example.test:{port}").replace(
+        "https://tickets.example.test/hook", f"https://tickets.example.test:{port}/hook"
+    )
+    (repo / "sloctl.yaml").write_text(wrong)
+    said = "its port is not one a server listens on; give a port from 1 to 65535"
+    for command in (["validate", str(repo)], ["generate", str(repo)]):
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert f"sloctl.yaml:7:8: grafana.url: 'https://grafana.example.test:{port}': {said}" in err, err
+        assert (
+            f"sloctl.yaml:17:21: alertmanager.ticketWebhookUrl: 'https://tickets.example.test:{port}/" in err
+        )
+        assert "2 error(s) in 1 file(s)" in err and "Traceback" not in err
+    assert not (repo / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("flags", "said"),
     [
         (["--grafana-url", "not a url"], "--grafana-url: 'not a url' is not an http:// or https:// URL"),
+        # taken before, and written into every notification's dashboard link
+        (
+            ["--grafana-url", "http://g.example.test:0"],
+            "--grafana-url: 'http://g.example.test:0': its port is not one a server listens on; give a"
+            " port from 1 to 65535",
+        ),
         (
             ["--alertmanager-ticket-webhook-url", "http://[::1/"],
             "--alertmanager-ticket-webhook-url: 'http://[::1/' is not a URL",
