@@ -376,17 +376,24 @@ def _finite(text: str, *, least: float, most: float, strict: bool, give: str) ->
     return value
 
 
-#: The largest rate, count or time in seconds a number flag takes (``positive_number``).
+#: The largest rate or count a number flag takes whose own bound nothing else sets: far beyond
+#: any figure the toolkit's work reaches, so that it only stops a typo or an overflow.
 LARGEST = 1e9
 #: 9999-12-31T23:59:59Z: ``--time`` beyond it is a typo, and Python's dates end there.
 LAST_TIME = 253_402_300_799
 
 
-def positive_number(text: str) -> float:
-    """A number above 0 and at most :data:`LARGEST` (argparse type)."""
-    return _finite(
-        text, least=0, most=LARGEST, strict=True, give=f"a number above 0 and at most {LARGEST:,.0f}"
-    )
+def positive_number(most: float, why: str) -> Callable[[str], float]:
+    """An argparse type: a number above 0 and at most ``most``; ``why`` says where that bound
+    comes from, in the refusal (``--rate-limit 1e10: give a number above 0 and at most 1,000,000
+    (…)``), as :func:`count` says it of a whole number."""
+
+    def convert(text: str) -> float:
+        return _finite(
+            text, least=0, most=most, strict=True, give=f"a number above 0 and at most {most:,.0f} ({why})"
+        )
+
+    return convert
 
 
 def count(most: int, why: str) -> Callable[[str], int]:

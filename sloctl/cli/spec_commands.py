@@ -7,6 +7,7 @@ import json
 import sys
 
 from sloctl.cli._common import (
+    LARGEST,
     UsageError,
     add_command,
     add_compat_argument,
@@ -123,7 +124,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_format_argument(p, "text")
     p.add_argument(
         "--requests-per-second",
-        type=positive_number,
+        type=positive_number(LARGEST, "the largest rate a flag takes"),
         default=None,
         metavar="RATE",
         help="typical traffic, to express the error budget in events",

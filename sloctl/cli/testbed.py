@@ -28,6 +28,7 @@ from sloctl.cli._common import (
 from sloctl.ports import MAX_PORT
 
 from ._foreground import (
+    MAX_RUN_SECONDS,
     add_for_argument,
     add_workdir_argument,
     in_workdir,
@@ -37,7 +38,14 @@ from ._foreground import (
     wait_in_foreground,
 )
 
-__all__ = ["MAX_BACKUP_QUEUE", "MAX_BACKUP_WORKERS", "register"]
+__all__ = [
+    "MAX_BACKUP_QUEUE",
+    "MAX_BACKUP_TIMEOUT",
+    "MAX_BACKUP_WORKERS",
+    "MAX_BREAKER_OPEN_SECONDS",
+    "MAX_RATE_LIMIT",
+    "register",
+]
 
 #: The most ``pg_dump`` processes ``--backup-workers`` lets run at once. Each holds a session of
 #: the testbed's PostgreSQL, whose 100 connections (``start_postgres``' ``max_connections``) it
@@ -50,6 +58,20 @@ MAX_BACKUP_WORKERS = 32
 #: (``testbed.backups.BackupJobs``' ``keep``) and, given a longer queue, failed to start with a
 #: traceback in its log.
 MAX_BACKUP_QUEUE = 1000
+#: The highest ``--rate-limit`` (requests/s per client): a thousand times the plan's default of
+#: 1,000, and thousands of times what the testbed serves on the 2-core machine class (376 req/s
+#: for the full route mix, docs/benchmarks.md, Testbed); a limit above it never refuses a request,
+#: so that it can only be a typo (1e9 was taken).
+MAX_RATE_LIMIT = 1e6
+#: The longest ``--breaker-open-seconds``: a week, the longest a testbed runs (``--for``,
+#: ``MAX_RUN_SECONDS``). A breaker held open longer never makes its half-open trial within a run:
+#: its dependency is cut for good, which is a fault to inject (a game day), not a breaker setting.
+MAX_BREAKER_OPEN_SECONDS = MAX_RUN_SECONDS
+#: The longest ``--backup-timeout``: an hour. A dump of the testbed's schema takes 100–380 ms
+#: (docs/benchmarks.md, Testbed) and the default of 60 s is 150 times that; a ``pg_dump`` still
+#: running after an hour is hung, and it holds one of the ``--backup-workers`` and its PostgreSQL
+#: session all that time (1e9 s was taken: a hung dump was never killed).
+MAX_BACKUP_TIMEOUT = 3600.0
 
 
 # Long but flat: one argparse declaration per flag of `testbed up`, nothing else.
@@ -63,11 +85,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--breaker-open-seconds",
         metavar="SECONDS",
-        type=positive_number,
-        help="override the plan's 30 s open time (game days, demos)",
+        type=positive_number(MAX_BREAKER_OPEN_SECONDS, "a week, the longest a testbed runs"),
+        help="override the plan's 30 s open time (game days, demos; at most a week)",
     )
     up.add_argument(
-        "--rate-limit", metavar="RATE", type=positive_number, help="requests/s per client (default 1000)"
+        "--rate-limit",
+        metavar="RATE",
+        type=positive_number(MAX_RATE_LIMIT, "a higher limit would refuse no request"),
+        help=f"requests/s per client (default 1000, at most {MAX_RATE_LIMIT:,.0f})",
     )
     up.add_argument(
         "--rate-burst",
@@ -92,9 +117,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--backup-timeout",
         metavar="SECONDS",
-        type=positive_number,
+        type=positive_number(MAX_BACKUP_TIMEOUT, "a dump takes under a second; one running an hour is hung"),
         help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
-        " (default 60)",
+        f" (default 60, at most {MAX_BACKUP_TIMEOUT:,.0f})",
     )
     up.add_argument(
         "--write-config",

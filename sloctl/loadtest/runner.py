@@ -55,6 +55,11 @@ MAX_RATE = 1e6
 #: full route mix, docs/benchmarks.md, Testbed), and 1,000 at the default 5 req/s offer 5,000 req/s
 #: (a spike 5× that). A billion were accepted and started against the testbed.
 MAX_USERS = 1000
+#: The highest ``--max-requests``: what the highest rate sends in the longest run (MAX_RATE for
+#: MAX_DURATION), beyond which a limit never stops a run. Locust's process reads the limit as a
+#: float (``SLOCTL_LOADTEST_MAX_REQUESTS``), exact up to 2**53 only; a limit of 400 digits (taken
+#: before) is infinity there, and ``int()`` of it an OverflowError in that process.
+MAX_REQUESTS = int(MAX_RATE * MAX_DURATION)
 #: a breakpoint search's step by default (seconds, ``--breakpoint-step``; each step adds
 #: ``--users`` users), the shortest one (Locust asks a shape for its users once a second: a
 #: shorter step would be measured over the same second as the next) and its most steps
@@ -96,6 +101,7 @@ class RunOptions(LoadShape):
     #: seconds each step of a breakpoint search lasts
     breakpoint_step: float = BREAKPOINT_STEP_SECONDS
 
+    # Long but flat: one row per load flag (its bound and what to give), nothing else.
     def __post_init__(self) -> None:
         cores = os.cpu_count() or 1
         # (the sloctl loadtest flag, its value as given, whether it is in bounds, what to give):
@@ -134,12 +140,19 @@ class RunOptions(LoadShape):
                 0 <= self.rate <= MAX_RATE,
                 f"a number from 0 to {MAX_RATE:,.0f} (0: users × user-rps)",
             ),
-            ("--max-requests", f"{self.max_requests}", self.max_requests >= 0, "0 or more (0: no limit)"),
+            (
+                "--max-requests",
+                f"{self.max_requests}",
+                0 <= self.max_requests <= MAX_REQUESTS,
+                f"0 to {MAX_REQUESTS:,} (0: no limit; the most a run sends at {MAX_RATE:,.0f} req/s for"
+                f" {format_duration(int(MAX_DURATION))})",
+            ),
             (
                 "--breakpoint-step",
                 f"{self.breakpoint_step:g}s",
                 BREAKPOINT_MIN_STEP_SECONDS <= self.breakpoint_step <= MAX_DURATION,
-                f"{BREAKPOINT_MIN_STEP_SECONDS:g}s or more (Locust sets a search's users once a second)",
+                f"{BREAKPOINT_MIN_STEP_SECONDS:g}s to {format_duration(int(MAX_DURATION))} (Locust sets a"
+                " search's users once a second; a run lasts a day at most)",
             ),
             # Each Locust worker is one process on one core: more of them than cores only adds
             # start-up time and contention (99 workers on 2 cores sent no request in 30 s).

@@ -84,7 +84,7 @@ def test_a_search_that_held_to_its_end_counts_its_last_step_and_gates_on_the_use
             ["breakpoint", "--duration", "3s", "--breakpoint-step", "4s"],
             "--duration 3s: a breakpoint search runs steps of 4 s (--breakpoint-step); give 4s or more",
         ),
-        (["breakpoint", "--breakpoint-step", "500ms"], "--breakpoint-step 0.5s: give 1s or more"),
+        (["breakpoint", "--breakpoint-step", "500ms"], "--breakpoint-step 0.5s: give 1s to 1d"),
         (["steady", "--breakpoint-step", "2s"], "--breakpoint-step: the steady scenario runs no breakpoint"),
         (["breakpoint", "--breakpoint-at-least", "201"], "the search reaches 200 users at most"),
         (

@@ -209,7 +209,7 @@ def test_cli_names_every_load_flag_out_of_bounds_at_once(
         "--spawn-rate": ("inf", "a number above 0 and at most 1,000,000"),
         "--user-rps": ("-2", "a number above 0 and at most 1,000,000"),
         "--rate": ("nan", "a number from 0 to 1,000,000"),
-        "--max-requests": ("-5", "0 or more (0: no limit)"),
+        "--max-requests": ("-5", "0 to 86,400,000,000 (0: no limit; the most a run sends"),
         "--processes": ("3", "0 to 2, this machine's CPU cores"),
     }
     assert main([*flags, *(x for flag, (value, _) in bad.items() for x in (flag, value))]) == 2
