@@ -54,6 +54,7 @@ __all__ = [
     "load_slos",
     "load_slos_of",
     "output_dir",
+    "output_path",
     "plain_help",
     "print_input_errors",
     "progress_ticker",
@@ -415,18 +416,33 @@ def count(most: int, why: str) -> Callable[[str], int]:
 
 def input_path(kind: str) -> Callable[[str], str]:
     """An argparse type for a flag naming a ``kind`` (file, folder) to read: ``-`` is refused by
-    name rather than looked for as a file called ``-`` ("-:1:1: no such file or directory"), for
+    name rather than looked for as a file called ``-`` ("-:1:1: no such file or directory";
+    ``testbed up --rules -`` and ``serve --gamedays -`` looked for a folder called ``-``), for
     standard input is read by the SLO paths alone (``sloctl validate -``), never by a flag; an
-    empty path too (``--config ''`` was taken for no project file at all)."""
+    empty path too (:func:`_a_path`)."""
 
     def convert(text: str) -> str:
         if text == "-":
             raise argparse.ArgumentTypeError(f"- (standard input) is not accepted here; give a {kind} path")
-        if not text.strip():
-            raise argparse.ArgumentTypeError(f"{text!r} is not a path; give a {kind} path")
-        return text
+        return _a_path(text, kind)
 
     return convert
+
+
+def output_path(kind: str) -> Callable[[str], Path]:
+    """An argparse type for a flag naming a ``kind`` (file, folder) to write: an empty path is
+    refused (:func:`_a_path`); ``-`` is refused by :func:`output_dir` and :func:`output_file`,
+    which every such flag goes through before any work."""
+    return lambda text: Path(_a_path(text, kind))
+
+
+def _a_path(text: str, kind: str) -> str:
+    """``text``, unless it names no path: ``--config ''`` was taken for no project file at all,
+    and ``testbed up --workdir ''`` for the working folder (``Path('')`` is ``.``), where the
+    testbed's databases would have gone."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path; give a {kind} path")
+    return text
 
 
 def http_url(text: str) -> str:

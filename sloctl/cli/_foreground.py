@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
-from sloctl.cli._common import output_dir
+from sloctl.cli._common import output_dir, output_path
 from sloctl.durations import DAY, DurationError, format_duration, parse_seconds
 
 __all__ = [
@@ -72,7 +72,7 @@ def add_workdir_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--workdir",
         metavar="DIR",
-        type=Path,
+        type=output_path("folder"),
         help="data and logs here, kept (default: a temporary folder, removed after a clean stop, "
         "kept with its logs after a failure)",
     )

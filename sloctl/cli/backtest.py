@@ -33,6 +33,7 @@ from sloctl.cli._common import (
     load_slos_of,
     output_dir,
     output_file,
+    output_path,
     progress_ticker,
     prometheus_engine,
 )
@@ -114,14 +115,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--report",
         metavar="FILE",
-        type=Path,
+        type=output_path("file"),
         help="write an HTML report here (and its JSON beside it, for sloctl serve)",
     )
     add_format_argument(p)
     p.add_argument(
         "--workdir",
         metavar="DIR",
-        type=Path,
+        type=output_path("folder"),
         help="keep the Prometheus data here (default: a temporary directory)",
     )
     add_engine_argument(p, victoria=True)

@@ -60,6 +60,7 @@ from ._common import (
     load_slos_of,
     output_dir,
     output_file,
+    output_path,
     prometheus_engine,
 )
 from ._foreground import (
@@ -165,7 +166,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rig.add_argument(
         "--config-out",
         metavar="FILE",
-        type=Path,
+        type=output_path("file"),
         help="where to write the targets (default: <workdir>/targets.json)",
     )
     rig.add_argument(
@@ -192,7 +193,7 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report-dir",
         metavar="DIR",
-        type=Path,
+        type=output_path("folder"),
         help="default: reports/<experiment>/ beside each experiment; with several, DIR/<experiment>/",
     )
     parser.add_argument(

@@ -28,6 +28,7 @@ from sloctl.cli._common import (
     add_slos_argument,
     load_slos,
     output_dir,
+    output_path,
 )
 from sloctl.cli._foreground import duration_flag, stop_on_signals
 
@@ -120,7 +121,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--report-dir",
         metavar="DIR",
-        type=Path,
+        type=output_path("folder"),
         default=Path("loadtest-report"),
         help="JSON and HTML reports go here (default loadtest-report/)",
     )

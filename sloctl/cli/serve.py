@@ -31,6 +31,7 @@ from sloctl.cli._common import (
     input_path,
     load_slos_of,
     output_dir,
+    output_path,
     prometheus_engine,
 )
 from sloctl.serve.app import RANGES
@@ -70,11 +71,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--basic-auth-file", type=input_path("file"), metavar="FILE", help="one line user:password"
     )
     p.add_argument("--behind-proxy", action="store_true", help="a reverse proxy in front authenticates")
-    p.add_argument("--gamedays", action="append", type=Path, default=[], metavar="DIR",
+    p.add_argument("--gamedays", action="append", type=input_path("folder"), default=[], metavar="DIR",
                    help="game-day reports (repeatable; default chaos/reports if it exists)")  # fmt: skip
-    p.add_argument("--loadtests", action="append", type=Path, default=[], metavar="DIR",
+    p.add_argument("--loadtests", action="append", type=input_path("folder"), default=[], metavar="DIR",
                    help="load-test reports (repeatable; default loadtest-report if it exists)")  # fmt: skip
-    p.add_argument("--backtests", action="append", type=Path, default=[], metavar="DIR",
+    p.add_argument("--backtests", action="append", type=input_path("folder"), default=[], metavar="DIR",
                    help="backtest JSON reports (repeatable; default backtest-report if any)")  # fmt: skip
     p.add_argument("--range", choices=("period", *RANGES),
                    help="the SLO pages' time range (default: the SLO's period; 6h with --demo)")  # fmt: skip
@@ -90,14 +91,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_timeout_argument(p)
     add_for_argument(p, "1h")
     p.add_argument(
-        "--workdir", metavar="DIR", type=Path, help="--demo: keep the throwaway Prometheus' data here"
+        "--workdir",
+        metavar="DIR",
+        type=output_path("folder"),
+        help="--demo: keep the throwaway Prometheus' data here",
     )
 
 
-def _default_dirs(given: list[Path], default: str, flag: str) -> tuple[Path, ...]:
+def _default_dirs(named: list[str], default: str, flag: str) -> tuple[Path, ...]:
     """The runs folders of ``flag``: ``given``, else ``default`` when it is a folder. A given
     folder that is not there yet is said once and kept; a file there is a usage error (it never
     becomes a folder: its runs would never show, and nothing would say why)."""
+    given = [Path(name) for name in named]
     for path in given:
         if path.exists() and not path.is_dir():
             raise UsageError(f"{flag} {path}: that is a file, not a folder; give the folder of the reports")

@@ -22,7 +22,9 @@ from sloctl.cli._common import (
     add_command,
     add_subcommand,
     count,
+    input_path,
     output_dir,
+    output_path,
     positive_number,
 )
 from sloctl.ports import MAX_PORT
@@ -123,7 +125,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     up.add_argument(
         "--write-config",
-        type=Path,
+        type=output_path("folder"),
         metavar="DIR",
         help="write the collector's targets, a Prometheus configuration (API and collector, generated"
         " rules), the game-day targets and testbed.env into DIR; passwords go to DIR/secrets/ (0600)",
@@ -131,8 +133,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--rules",
         metavar="DIR",
-        type=Path,
-        default=Path("rules"),
+        type=input_path("folder"),
+        default="rules",
         help="generated rules for --write-config (default rules/)",
     )
     up.add_argument(
@@ -219,7 +221,7 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
 
                 listen = args.collector_listen or f"127.0.0.1:{free_port()}"
                 try:
-                    write_config(testbed, args.write_config, rules=args.rules, collector_listen=listen)
+                    write_config(testbed, args.write_config, rules=Path(args.rules), collector_listen=listen)
                 except OSError as exc:
                     print(f"sloctl testbed up: --write-config {args.write_config}: {exc}", file=sys.stderr)
                     return 1

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.cli._common import COMMANDS, input_path
+from sloctl.cli._common import COMMANDS, input_path, output_path
 from sloctl.cli.main import _build_parser, main
 from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT
@@ -81,12 +81,19 @@ def _reads_a_path(action: argparse.Action) -> bool:
     return getattr(action.type, "__qualname__", "").startswith(f"{input_path.__qualname__}.")
 
 
+def _writes_a_path(action: argparse.Action) -> bool:
+    """Whether ``action`` names a file or folder to write (its type made by ``output_path``)."""
+    return getattr(action.type, "__qualname__", "").startswith(f"{output_path.__qualname__}.")
+
+
 def _typed_flags() -> Iterator[tuple[tuple[str, ...], str]]:
-    """(command path, flag) of every option whose argparse type converts its text (a path to
-    read is not converted: :func:`test_a_flag_that_names_a_path_to_read_refuses_standard_input`)."""
+    """(command path, flag) of every option whose argparse type converts its text (a path is not
+    converted: :func:`test_a_flag_that_names_a_path_to_read_refuses_standard_input`,
+    :func:`test_a_flag_that_names_a_path_to_write_refuses_an_empty_one`)."""
     for path, parser in _parsers():
         for action in parser._actions:
-            if action.option_strings and action.type not in (None, str, Path) and not _reads_a_path(action):
+            names_a_path = _reads_a_path(action) or _writes_a_path(action)
+            if action.option_strings and action.type not in (None, str, Path) and not names_a_path:
                 yield path, action.option_strings[-1]
 
 
@@ -336,15 +343,9 @@ def test_a_grafana_url_whose_port_no_server_listens_on_is_refused_as_the_url_fla
     assert not (tmp_path / "out").exists()
 
 
-#: the flags with a FILE or DIR that are written, each checked by output_dir or output_file
+#: the flags with a FILE or DIR that are written, each checked by output_dir or output_file (and
+#: typed by output_path, but -o: ``convert -o -`` is standard output, ``generate -o ''`` refused)
 WRITTEN = {"--output", "--report-dir", "--workdir", "--write-config", "--config-out", "--report"}
-#: the flags with a FILE or DIR that are read without input_path, and what they say of ``-``
-READ_AS_IT_COMES = {
-    "--rules": "testbed up: '--rules -: no rule files (*.yml) there; run sloctl generate first'",
-    "--gamedays": "serve: '--gamedays -: no such folder yet; its runs show once it exists'",
-    "--loadtests": "serve: as --gamedays",
-    "--backtests": "serve: as --gamedays",
-}
 #: (command path, flag) of every flag that names a file or folder to read
 READ = sorted(
     (path, action.option_strings[-1])
@@ -361,8 +362,12 @@ def test_every_flag_that_names_a_file_or_folder_is_read_as_one_or_written_as_one
         for action in parser._actions
         if action.option_strings and action.metavar in ("FILE", "DIR")
     }
-    assert named == {flag for _path, flag in READ} | WRITTEN | set(READ_AS_IT_COMES)
-    assert {"--config", "--file", "--windows", "--basic-auth-file"} <= {flag for _path, flag in READ}
+    assert named == {flag for _path, flag in READ} | WRITTEN
+    # testbed up --rules - and serve --gamedays - looked for a folder called -
+    assert {"--config", "--file", "--windows", "--basic-auth-file", "--rules", "--gamedays"} <= {
+        flag for _path, flag in READ
+    }
+    assert {flag for _path, flag in WRITE} == WRITTEN - {"--output"}
 
 
 @pytest.mark.parametrize("value", ["-", ""])
@@ -378,6 +383,33 @@ def test_a_flag_that_names_a_path_to_read_refuses_standard_input(
     err = capsys.readouterr().err
     said = "- (standard input) is not accepted here; give a " if value else "'' is not a path; give a "
     assert f"argument {flag}: {said}" in err, err
+
+
+#: (command path, flag) of every flag typed by output_path
+WRITE = sorted(
+    (path, action.option_strings[-1])
+    for path, parser in _parsers()
+    for action in parser._actions
+    if _writes_a_path(action)
+)
+
+
+@pytest.mark.parametrize(("path", "flag"), WRITE, ids=[f"{' '.join(p)} {f}" for p, f in WRITE])
+def test_a_flag_that_names_a_path_to_write_refuses_an_empty_one(
+    path: tuple[str, ...],
+    flag: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``testbed up --workdir ''`` was taken for the working folder (``Path('')`` is ``.``), where the
+    testbed's databases would have gone, and been kept."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main([*(a.replace("{tmp}", str(tmp_path)) for a in BASE[path]), flag, ""])
+    assert exited.value.code == 2
+    assert f"argument {flag}: '' is not a path; give a " in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing written"
 
 
 OUTPUTS = {
