@@ -20,11 +20,20 @@ from .metrics import PlatformMetrics
 from .negotiation import acceptable
 from .openapi import answer_media_types
 from .problems import REQUEST_ID, internal_error, problem
+from .protocol import REQUEST_TARGET
 from .ratelimit import RateLimiter
 from .routes import ROUTE_DEPENDENCY, ROUTES
 from .tiers import CALLER_TIER, ApiKey, bearer_key, key_digest
 
-__all__ = ["HTTP_VERSIONS", "PlatformMiddleware", "host_problem", "negotiate_version"]
+__all__ = [
+    "HTTP_VERSIONS",
+    "SINGLE_HEADERS",
+    "PlatformMiddleware",
+    "host_problem",
+    "negotiate_version",
+    "repeated_problem",
+    "target_problem",
+]
 
 
 class PlatformMiddleware:
@@ -236,7 +245,7 @@ def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
     "Host 'a b' is not host[:port]"
     """
     if len(hosts) > 1:
-        return f"Host is given {len(hosts)} times; give it once"
+        return _more_than_once("Host", len(hosts))
     if not hosts:
         return "an HTTP/1.1 request must carry Host" if http_version == "1.1" else None
     value = hosts[0].decode("latin-1")
@@ -245,19 +254,72 @@ def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
     return None
 
 
+#: Request headers the API reads one value of, each named as a client writes it: with two lines,
+#: which one counts is each reader's guess (the middleware took the last ``API-Version`` and
+#: ``Authorization``, another layer might take the first), so a request with two is a 400, as
+#: one with two ``Host`` lines is.
+SINGLE_HEADERS = ("API-Version", "Authorization")
+
+
+def _more_than_once(name: str, given: int) -> str | None:
+    return f"{name} is given {given} times; give it once" if given > 1 else None
+
+
+def repeated_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """Which of :data:`SINGLE_HEADERS` ``headers`` (name, value lines) give more than once, or None.
+
+    >>> repeated_problem([(b"api-version", b"2026-11-01"), (b"API-Version", b"2025-06-01")])
+    'API-Version is given 2 times; give it once'
+    >>> repeated_problem([(b"accept", b"a/b"), (b"accept", b"c/d"), (b"authorization", b"Bearer k")])
+    """
+    for name in SINGLE_HEADERS:
+        wrong = _more_than_once(name, sum(1 for k, _ in headers if k.lower() == name.lower().encode()))
+        if wrong:
+            return wrong
+    return None
+
+
+def target_problem(target: bytes, hosts: Sequence[bytes]) -> str | None:
+    """What is wrong with an absolute-form request target (``GET http://host/path``) whose
+    authority is not the request's one ``Host`` (the same text, case aside), or None: an
+    origin-form target (``/path``) or ``*`` has none. RFC 9112 §3.2.2 makes the target's authority
+    the one the request is for, and uvicorn dropped it: ``GET http://other.example/v1/projects``
+    was answered as this API's own. No name is resolved.
+
+    >>> target_problem(b"/v1/projects", [b"127.0.0.1:8000"])
+    >>> target_problem(b"http://127.0.0.1:8000/v1/projects", [b"127.0.0.1:8000"])
+    >>> target_problem(b"http://other.example/v1/projects", [b"127.0.0.1:8000"])
+    "the request target names 'other.example' and Host '127.0.0.1:8000'; name one authority in both"
+    """
+    if target.startswith(b"/") or target == b"*":
+        return None
+    # what follows the scheme's "//" up to the path, query or fragment (RFC 3986's authority)
+    authority = re.split(r"[/?#]", target.decode("latin-1").partition("://")[2], maxsplit=1)[0]
+    host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
+    if authority.lower() == host.lower():
+        return None
+    return f"the request target names {authority[:60]!r} and Host {host[:60]!r}; name one authority in both"
+
+
 def _malformed(scope: Scope, route: str) -> Response | None:
     """The 505 of a request line of another HTTP version than :data:`HTTP_VERSIONS`, the 400 of
-    a request's ``Host`` (:func:`host_problem`) or the 406 of its ``Accept`` (none of what its
-    route answers), else None."""
+    a request's ``Host`` (:func:`host_problem`) or absolute-form target (:func:`target_problem`),
+    of a header given twice (:func:`repeated_problem`), or the 406 of its ``Accept`` (none of
+    what its route answers), else None."""
     version: str = scope.get("http_version", "1.1")
     if version not in HTTP_VERSIONS:
         served = " and ".join(f"HTTP/{v}" for v in HTTP_VERSIONS)
         detail = f"HTTP/{version[:10]} is not served; this API speaks {served}"
         return problem(505, "http-version-not-supported", "HTTP Version Not Supported", detail)
     headers: list[tuple[bytes, bytes]] = scope["headers"]
-    wrong = host_problem([v for k, v in headers if k.lower() == b"host"], version)
+    hosts = [v for k, v in headers if k.lower() == b"host"]
+    target: bytes = (scope.get("extensions") or {}).get(REQUEST_TARGET, {}).get("target", b"/")
+    wrong = host_problem(hosts, version) or target_problem(target, hosts)
     if wrong is not None:
         return problem(400, "invalid-host", "Invalid Host header", wrong, instance=scope["path"])
+    wrong = repeated_problem(headers)
+    if wrong is not None:
+        return problem(400, "invalid-request", "Invalid request", wrong, instance=scope["path"])
     method = "GET" if scope["method"] == "HEAD" else scope["method"]
     offered = _OFFERED.get((method, route))
     lines = [v.decode("latin-1") for k, v in headers if k.lower() == b"accept"]

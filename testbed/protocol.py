@@ -19,13 +19,19 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import TestbedConfig
 
-__all__ = ["MAX_HEAD", "BoundedHeadProtocol", "bounded_head_protocol"]
+__all__ = ["MAX_HEAD", "REQUEST_TARGET", "BoundedHeadProtocol", "bounded_head_protocol"]
 
 #: The most bytes a request's head may take: Go's net/http default (``DefaultMaxHeaderBytes``,
 #: which Prometheus and most Go servers keep). A read is counted whole while a head is open, so
 #: a read that also carries the end of the previous request's body (256 KiB at most, asyncio's
 #: read size) counts with it: the bound sits well above that, so no real head is refused.
 MAX_HEAD = 1 << 20
+
+#: The ASGI scope extension holding the request target as the request line sent it
+#: (``{"target": b"http://host/path"}``): uvicorn keeps its path and query alone, so that an
+#: absolute-form target's authority (``GET http://other.example/v1/projects``) reached no one
+#: (``testbed.middleware.target_problem`` reads it).
+REQUEST_TARGET = "testbed.request_target"
 
 _ANSWER = (
     b"HTTP/1.1 %s\r\n"
@@ -61,6 +67,7 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._untime_head()
+        self.scope["extensions"] = {REQUEST_TARGET: {"target": self.url}}
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:

@@ -1,6 +1,8 @@
 """What a client sends that the API cannot take as meant is refused, naming what and where: a
 body not sent as JSON (415, with Accept-Post), a JSON object naming a member twice or a query
-parameter given twice (400: which one counts is the parser's guess), a document carrying
+parameter or an ``API-Version`` or ``Authorization`` header given twice (400: which one counts is
+the parser's guess), an absolute-form target naming another authority than ``Host`` (400), a
+document carrying
 the server's own fields (422), a head or a body that never comes whole (408 after the head or
 the body timeout) and a
 client gone before its body is whole (a 400 in the metrics, no traceback in the log). Against
@@ -8,6 +10,7 @@ the real API on the real databases; nothing is stored."""
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import time
@@ -431,6 +434,64 @@ def test_a_request_with_no_one_valid_host_is_a_400_on_every_route(
             assert b"/invalid-host" in answer and b"x-request-id" in answer.lower(), answer
         else:  # /v1/cache/host-check was never written: its 404 is the route's own answer
             assert got == (200 if path == "/healthz" else 404), answer
+
+
+def _problem_of(answer: bytes) -> tuple[int, dict[str, Any]]:
+    """The status of a raw ``answer`` and its problem+json body (an empty dict for another body)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    is_json = b"application/problem+json" in head.lower()
+    return int(answer.split(b" ", 2)[1]), json.loads(body) if is_json else {}
+
+
+@pytest.mark.parametrize(
+    ("lines", "status"),
+    [
+        # the middleware took the last of each: which one counts was its guess
+        (["API-Version: 2025-06-01", "API-Version: 2026-11-01"], 400),
+        (["API-Version: 2026-11-01", "api-version: 2026-11-01"], 400),
+        (["Authorization: Bearer a", "Authorization: Bearer b"], 400),
+        (["API-Version: 2026-11-01", "Accept: application/json", "Accept: */*"], 200),
+    ],
+)
+def test_a_header_the_api_reads_once_given_twice_is_a_400_naming_it(
+    platform_api: ApiServer, lines: list[str], status: int
+) -> None:
+    head = "".join(f"{line}\r\n" for line in lines)
+    name = lines[0].split(":")[0]
+    for path in ("/healthz", "/v1/projects"):
+        got, body = _problem_of(_raw(platform_api, f"GET {path} HTTP/1.1\r\nHost: a\r\n{head}".encode()))
+        assert got == status, (path, got, body)
+        if status == 400:
+            assert body["type"].endswith("/invalid-request") and body["request_id"], body
+            assert body["detail"] == f"{name} is given 2 times; give it once", body
+
+
+@pytest.mark.parametrize(
+    ("target", "host", "status"),
+    [
+        ("http://other.example/v1/projects", "{api}", 400),  # answered as this API's own before
+        ("http://{api}/v1/projects", "other.example", 400),
+        ("http://127.0.0.1:1/v1/projects", "127.0.0.1:{port}", 400),  # another port: another origin
+        ("http://user@{api}/v1/projects", "{api}", 400),  # userinfo: RFC 9110 §4.2.4 calls it an error
+        ("http://{api}/v1/projects", "{api}", 200),
+        ("HTTP://{API}/v1/projects", "{api}", 200),  # scheme and host names have no case
+        ("http://other.example/v1/projects", "other.example", 200),  # no name is resolved
+    ],
+)
+def test_an_absolute_form_target_is_a_400_unless_its_authority_is_the_host_header(
+    platform_api: ApiServer, target: str, host: str, status: int
+) -> None:
+    """RFC 9112 §3.2.2: an absolute-form target names the authority the request is for; uvicorn
+    dropped it, and ``GET http://other.example/v1/projects`` was answered as this API's."""
+    api = f"{platform_api.host}:{platform_api.port}"
+    fill = {"{api}": api, "{API}": api.upper(), "{port}": str(platform_api.port)}
+    for key, value in fill.items():
+        target, host = target.replace(key, value), host.replace(key, value)
+    got, body = _problem_of(_raw(platform_api, f"GET {target} HTTP/1.1\r\nHost: {host}\r\n".encode()))
+    assert got == status, (got, body)
+    if status == 400:
+        assert body["type"].endswith("/invalid-host") and body["request_id"], body
+        assert "the request target" in body["detail"], body
 
 
 @pytest.mark.parametrize(
