@@ -7,7 +7,8 @@ Prints, for each checkout: the status and size of ``sloctl serve``'s answer to t
 query values (a listener over the tests' fake Prometheus of one SLO, over HTTP); the time of
 ``GET /healthz`` through the testbed's whole ASGI app in process (middleware included; the
 databases are not reached: ``/healthz`` calls none), the median of 5 × 1,000 requests a round;
-and the time of the middleware's ``Host`` and ``Accept`` checks alone. With ``--old DIR`` (a
+and the time of the middleware's request checks alone (``Host``, the request target, the
+headers read once, ``Accept``). With ``--old DIR`` (a
 checkout of another commit, e.g. ``git worktree add /tmp/old REV``) each round runs that
 checkout (first on ``PYTHONPATH``, ``python -P``) then this one.
 """
@@ -73,7 +74,7 @@ async def _healthz_us() -> float:
 
 
 def _checks_us() -> float | None:
-    """The middleware's ``Host`` and ``Accept`` checks alone on an httpx-like request (min of 5
+    """The middleware's request checks alone (``_malformed``) on an httpx-like request (min of 5
     × 50,000 calls); None for a checkout without them."""
     import timeit
 
@@ -125,7 +126,7 @@ def main() -> None:
             checks = figures["checks_us"]
             alone = "none" if checks is None else f"{checks:.1f} µs"
             print(f"round {n} {name}: serve {sizes}; GET /healthz in process {figures['healthz_us']:.0f} µs;"
-                  f" Host and Accept checks alone {alone}")  # fmt: skip
+                  f" request checks alone {alone}")  # fmt: skip
 
 
 if __name__ == "__main__":
