@@ -15,6 +15,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sloctl.http1 import host_problem, more_than_once
+
 from .config import API_VERSION, DEPRECATED_VERSIONS
 from .metrics import PlatformMetrics
 from .negotiation import acceptable
@@ -29,7 +31,6 @@ __all__ = [
     "HTTP_VERSIONS",
     "SINGLE_HEADERS",
     "PlatformMiddleware",
-    "host_problem",
     "negotiate_version",
     "repeated_problem",
     "target_problem",
@@ -224,45 +225,11 @@ _OFFERED = answer_media_types()
 #: §15.6.6); HTTP/2 itself is not served (uvicorn's h2c upgrade is not used).
 HTTP_VERSIONS = ("1.1", "1.0")
 
-#: RFC 9110's ``Host`` value: ``uri-host [":" port]``, where the host is an IP literal in
-#: brackets or a reg-name (unreserved characters, percent-encodings, sub-delims; may be empty).
-_HOST = re.compile(
-    r"(\[[0-9A-Za-z._~!$&'()*+,;=:-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?"
-)
-
-
-def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
-    """What is wrong with a request's ``Host`` header lines ``hosts`` (RFC 9112 §3.2: none in an
-    HTTP/1.1 request, more than one, or a value that is not ``host[:port]`` is a 400), or None.
-    uvicorn's httptools protocol checks none of it (h11 checks the first two): a request with two
-    ``Host`` lines was answered, each layer free to read a different one.
-
-    >>> host_problem([b"127.0.0.1:8000"], "1.1"), host_problem([], "1.0")
-    (None, None)
-    >>> host_problem([b"a", b"b"], "1.1")
-    'Host is given 2 times; give it once'
-    >>> host_problem([b"a b"], "1.1")
-    "Host 'a b' is not host[:port]"
-    """
-    if len(hosts) > 1:
-        return _more_than_once("Host", len(hosts))
-    if not hosts:
-        return "an HTTP/1.1 request must carry Host" if http_version == "1.1" else None
-    value = hosts[0].decode("latin-1")
-    if _HOST.fullmatch(value) is None:
-        return f"Host {value[:60]!r} is not host[:port]"
-    return None
-
-
 #: Request headers the API reads one value of, each named as a client writes it: with two lines,
 #: which one counts is each reader's guess (the middleware took the last ``API-Version`` and
 #: ``Authorization``, another layer might take the first), so a request with two is a 400, as
 #: one with two ``Host`` lines is.
 SINGLE_HEADERS = ("API-Version", "Authorization")
-
-
-def _more_than_once(name: str, given: int) -> str | None:
-    return f"{name} is given {given} times; give it once" if given > 1 else None
 
 
 def repeated_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
@@ -273,7 +240,7 @@ def repeated_problem(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
     >>> repeated_problem([(b"accept", b"a/b"), (b"accept", b"c/d"), (b"authorization", b"Bearer k")])
     """
     for name in SINGLE_HEADERS:
-        wrong = _more_than_once(name, sum(1 for k, _ in headers if k.lower() == name.lower().encode()))
+        wrong = more_than_once(name, sum(1 for k, _ in headers if k.lower() == name.lower().encode()))
         if wrong:
             return wrong
     return None

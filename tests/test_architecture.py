@@ -19,8 +19,10 @@ def allowed_imports() -> dict[str, set[str] | None]:
     rows: dict[str, set[str] | None] = {}
     for line in TABLE.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and (m := re.fullmatch(r"`([a-z_]+)`", cells[0])):
-            rows[m.group(1)] = None if cells[2] == "any" else set(re.findall(r"`([a-z_]+)`", cells[2]))
+        if len(cells) == 3 and (m := re.fullmatch(r"`([a-z_][a-z0-9_]*)`", cells[0])):
+            rows[m.group(1)] = (
+                None if cells[2] == "any" else set(re.findall(r"`([a-z_][a-z0-9_]*)`", cells[2]))
+            )
     return rows
 
 

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypedDict, Unpack
 
 from sloctl.egress import split_host_port
+from sloctl.http1 import host_problem
 
 from .app import App, Page
 from .heads import HeadReader, ReadHead
@@ -302,9 +303,10 @@ class _Handler(BaseHTTPRequestHandler):
         """The standard library's reading of the request line and headers, less HTTP/0.9
         (``GET /`` with no version), whose answer is a bare body: the page went out without a
         status line or any of the UI's headers, the Content-Security-Policy among them. A 505
-        now, in HTTP/1.0. And less a request with more than one ``Host`` line, which RFC 9112
-        §3.2 answers 400 (as the testbed does): it was answered 200, a proxy in front free to
-        have read another ``Host`` than the one behind it."""
+        now, in HTTP/1.0. And less a request whose ``Host`` RFC 9112 §3.2 answers 400, as the
+        testbed does (:func:`sloctl.http1.host_problem`): more than one line (answered 200 before,
+        a proxy in front free to have read another ``Host`` than the one behind it), none in
+        HTTP/1.1, or a value that is not ``host[:port]``."""
         if not super().parse_request():
             return False
         if self.request_version == "HTTP/0.9":
@@ -312,9 +314,10 @@ class _Handler(BaseHTTPRequestHandler):
                 HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, "HTTP/0.9 is not served; use HTTP/1.0 or 1.1"
             )
             return False
-        hosts = self.headers.get_all("Host") or []
-        if len(hosts) > 1:
-            self.send_error(HTTPStatus.BAD_REQUEST, f"Host is given {len(hosts)} times; give it once")
+        hosts = [h.encode("latin-1") for h in self.headers.get_all("Host") or []]
+        wrong = host_problem(hosts, self.request_version.removeprefix("HTTP/"))
+        if wrong:
+            self.send_error(HTTPStatus.BAD_REQUEST, wrong)
             return False
         return True
 

@@ -185,21 +185,27 @@ def test_a_request_line_of_an_unsupported_or_malformed_version_gets_a_status_lin
 
 
 @pytest.mark.parametrize(
-    ("host_lines", "status", "said"),
+    ("version", "host_lines", "status", "said"),
     [
-        (b"Host: x\r\n", 200, "ok\n"),
-        (b"Host: a\r\nHost: b\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
-        (b"Host: x\r\nhost: x\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
+        (b"1.1", b"Host: x\r\n", 200, "ok\n"),
+        (b"1.0", b"", 200, "ok\n"),
+        (b"1.1", b"Host: a\r\nHost: b\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
+        (b"1.1", b"Host: x\r\nhost: x\r\n", 400, "sloctl serve: 400 Host is given 2 times; give it once\n"),
+        (b"1.1", b"", 400, "sloctl serve: 400 an HTTP/1.1 request must carry Host\n"),
+        (b"1.1", b"Host: a b\r\n", 400, "sloctl serve: 400 Host 'a b' is not host[:port]\n"),
     ],
-    ids=["one", "two", "the-same-twice"],
+    ids=["one", "none-in-1.0", "two", "the-same-twice", "none-in-1.1", "not-host-port"],
 )
-def test_a_request_with_more_than_one_host_line_is_a_400(host_lines: bytes, status: int, said: str) -> None:
-    """RFC 9112 §3.2, as the testbed answers it: two ``Host`` lines were answered 200, a proxy in
-    front free to have read another one than the server behind it."""
+def test_a_request_whose_host_rfc_9112_refuses_is_a_400(
+    version: bytes, host_lines: bytes, status: int, said: str
+) -> None:
+    """RFC 9112 §3.2, as the testbed answers it (one rule, ``sloctl.http1``): two ``Host`` lines
+    were answered 200, a proxy in front free to have read another one than the server behind it;
+    so were an HTTP/1.1 request without one and a value that is no ``host[:port]``."""
     with fake_app(1) as (app, _calls), listening(app) as served:
         host, port = served.server.server_address[:2]
         with socket.create_connection((str(host), port), timeout=ANSWER_TIMEOUT) as s:
-            s.sendall(b"GET /healthz HTTP/1.1\r\n" + host_lines + b"\r\n")
+            s.sendall(b"GET /healthz HTTP/" + version + b"\r\n" + host_lines + b"\r\n")
             answer = b"".join(iter(lambda: s.recv(65536), b""))  # to the server's close
     head, _, body = answer.decode().partition("\r\n\r\n")
     assert head.lower().split("\r\n")[0].startswith(f"http/1.0 {status} "), answer
