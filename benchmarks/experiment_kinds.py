@@ -15,18 +15,18 @@ times the shape check alone (``shape_problems``) over the shipped experiments in
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import copy
 import io
 import json
 import tempfile
 import timeit
 import traceback
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import kind_sweeps
+from kind_sweeps import VALUES, Key, key_paths, replaced
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "chaos" / "connection-loss.json"
@@ -34,37 +34,14 @@ EXPERIMENT = ROOT / "chaos" / "connection-loss.json"
 DEPTH = 5
 #: ``--time``: the check over the shipped experiments this many times a round, best of ``ROUNDS``
 CALLS, ROUNDS = 200, 5
-#: a value of each JSON kind, empty and not, negative and fractional numbers, both booleans
-VALUES: tuple[object, ...] = (5, -1, 1.5, "x", "", True, False, None, [], [1], {}, {"a": 1})
-
-Key = str | int
-
-
-def key_paths(value: object, prefix: tuple[Key, ...] = ()) -> Iterator[tuple[Key, ...]]:
-    """The path of every key and list item in ``value``, at most :data:`DEPTH` long."""
-    if len(prefix) >= DEPTH:
-        return
-    items: list[tuple[Key, object]] = []
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    for key, child in items:
-        yield (*prefix, key)
-        yield from key_paths(child, (*prefix, key))
 
 
 def run_case(base: dict[str, Any], path: tuple[Key, ...], value: object, folder: Path) -> dict[str, Any]:
     """``base`` with ``value`` at ``path``, dry-run: its exit code, its words, and a traceback."""
     from sloctl.cli.main import main
 
-    experiment = copy.deepcopy(base)
-    parent: Any = experiment
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
     bad = folder / "bad.json"
-    bad.write_text(json.dumps(experiment))
+    bad.write_text(json.dumps(replaced(base, path, value)))
     err, out = io.StringIO(), io.StringIO()
     code: object = "traceback"
     failure = ""
@@ -82,7 +59,7 @@ def sweep() -> dict[str, dict[str, Any]]:
     base = json.loads(EXPERIMENT.read_text())
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        for path in key_paths(base):
+        for path in key_paths(base, DEPTH):
             for value in VALUES:
                 results[f"{list(path)}={json.dumps(value)}"] = run_case(base, path, value, Path(folder))
     return results
@@ -109,27 +86,22 @@ def time_check() -> float:
     return min(rounds) / CALLS * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write each case's exit code and words here")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
-    parser.add_argument("--time", action="store_true", help="time the shape check alone")
-    args = parser.parse_args()
-    if args.compare:
-        old, new = (json.loads(p.read_text()) for p in args.compare)
-        compare(old, new)
-        return
-    import sloctl
-
-    if args.time:
-        print(f"{sloctl.__file__}: shape_problems over the shipped experiments: {time_check():.3f} ms")
-        return
-    results = sweep()
+def _summary(results: dict[str, dict[str, Any]]) -> str:
     codes = Counter(str(r["code"]) for r in results.values())
     tracebacks = sum(1 for r in results.values() if r["traceback"])
-    print(f"{sloctl.__file__}: {len(results)} runs, {tracebacks} tracebacks, exit codes {dict(codes)}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    return f"{len(results)} runs, {tracebacks} tracebacks, exit codes {dict(codes)}"
+
+
+def main() -> None:
+    kind_sweeps.main(
+        __doc__.splitlines()[0],
+        sweep=sweep,
+        compare=compare,
+        summary=_summary,
+        timed=lambda: f"shape_problems over the shipped experiments: {time_check():.3f} ms",
+        out_help="write each case's exit code and words here",
+        time_help="time the shape check alone",
+    )
 
 
 if __name__ == "__main__":

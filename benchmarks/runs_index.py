@@ -16,17 +16,17 @@ changed; ``--time`` times the index over a load-test report of :data:`SAMPLES` s
 
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import statistics
 import tempfile
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import kind_sweeps
+from kind_sweeps import VALUES, Key, key_paths, replaced
 
 #: a report of each kind as its command writes it, with every field the runs pages read
 REPORTS: dict[str, Any] = {
@@ -55,25 +55,9 @@ REPORTS: dict[str, Any] = {
         }],
     }],
 }  # fmt: skip
-#: a value of each JSON kind, empty and not, negative and fractional numbers, both booleans
-VALUES: tuple[object, ...] = (5, -1, 1.5, "x", "", True, False, None, [], [1], {}, {"a": 1})
 #: ``--time``: samples in the load-test report's time series (a 2-hour soak at one a second:
 #: about 1 MB), and how many times the index is built (the median is printed)
 SAMPLES, CALLS = 7200, 15
-
-Key = str | int
-
-
-def key_paths(value: object, prefix: tuple[Key, ...] = ()) -> Iterator[tuple[Key, ...]]:
-    """The path of every key and list item in ``value``."""
-    items: list[tuple[Key, object]] = []
-    if isinstance(value, dict):
-        items = list(value.items())
-    elif isinstance(value, list):
-        items = list(enumerate(value))
-    for key, child in items:
-        yield (*prefix, key)
-        yield from key_paths(child, (*prefix, key))
 
 
 def run_case(kind: str, path: tuple[Key, ...], value: object, folder: Path) -> str:
@@ -81,12 +65,7 @@ def run_case(kind: str, path: tuple[Key, ...], value: object, folder: Path) -> s
     ``traceback: error``."""
     from sloctl.serve.runs import find_runs
 
-    doc = copy.deepcopy(REPORTS[kind])
-    parent: Any = doc
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    (folder / "report.json").write_text(json.dumps(doc))
+    (folder / "report.json").write_text(json.dumps(replaced(REPORTS[kind], path, value)))
     try:
         index = find_runs({kind: (folder,)}, {})  # type: ignore[dict-item]
     except Exception:
@@ -138,24 +117,17 @@ def time_index() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, help="write each case's outcome here")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("OLD", "NEW"))
-    parser.add_argument("--time", action="store_true", help="time the index over a large report")
-    args = parser.parse_args()
-    if args.compare:
-        old, new = (json.loads(p.read_text()) for p in args.compare)
-        compare(old, new)
-        return
-    import sloctl
-
-    if args.time:
-        print(f"{sloctl.__file__}: the runs index, median of {CALLS}: {time_index():.1f} ms")
-        return
-    results = sweep()
-    print(f"{sloctl.__file__}: {len(results)} cases: {dict(Counter(outcome(r) for r in results.values()))}")
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+    kind_sweeps.main(
+        __doc__.splitlines()[0],
+        sweep=sweep,
+        compare=compare,
+        summary=lambda results: (
+            f"{len(results)} cases: {dict(Counter(outcome(r) for r in results.values()))}"
+        ),
+        timed=lambda: f"the runs index, median of {CALLS}: {time_index():.1f} ms",
+        out_help="write each case's outcome here",
+        time_help="time the index over a large report",
+    )
 
 
 if __name__ == "__main__":
