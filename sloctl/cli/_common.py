@@ -377,8 +377,10 @@ def _finite(text: str, *, least: float, most: float, strict: bool, give: str) ->
     return value
 
 
-#: The largest rate or count a number flag takes whose own bound nothing else sets: far beyond
-#: any figure the toolkit's work reaches, so that it only stops a typo or an overflow.
+#: The largest rate a number flag takes whose own bound nothing else sets (``explain
+#: --requests-per-second``: the traffic of the user's service, which sloctl cannot know, unlike the
+#: flags that start load or servers here, each bounded by what it drives): far beyond any figure
+#: the toolkit's work reaches, so that it only stops a typo or an overflow.
 LARGEST = 1e9
 #: 9999-12-31T23:59:59Z: ``--time`` beyond it is a typo, and Python's dates end there.
 LAST_TIME = 253_402_300_799

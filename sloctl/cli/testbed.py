@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from sloctl.cli._common import (
-    LARGEST,
     UsageError,
     add_command,
     add_subcommand,
@@ -45,6 +44,7 @@ __all__ = [
     "MAX_BACKUP_TIMEOUT",
     "MAX_BACKUP_WORKERS",
     "MAX_BREAKER_OPEN_SECONDS",
+    "MAX_RATE_BURST",
     "MAX_RATE_LIMIT",
     "register",
 ]
@@ -65,6 +65,13 @@ MAX_BACKUP_QUEUE = 1000
 #: for the full route mix, docs/benchmarks.md, Testbed); a limit above it never refuses a request,
 #: so that it can only be a typo (1e9 was taken).
 MAX_RATE_LIMIT = 1e6
+#: The largest ``--rate-burst``: the bucket of each client, the requests it may send at once
+#: before ``--rate-limit`` holds it back (``testbed.ratelimit.TokenBucket``'s capacity). A second's
+#: worth at the highest ``--rate-limit`` (``MAX_RATE_LIMIT``) and 500 times the plan's default of
+#: 2,000. A client sending all the testbed serves on the 2-core machine class (376 req/s for the
+#: full route mix, docs/benchmarks.md, Testbed) takes 44 minutes to empty a bucket that size, so
+#: that a larger one can only be a typo (1e9 was taken; the game days' "no limit" sets 100,000).
+MAX_RATE_BURST = 1_000_000
 #: The longest ``--breaker-open-seconds``: a week, the longest a testbed runs (``--for``,
 #: ``MAX_RUN_SECONDS``). A breaker held open longer never makes its half-open trial within a run:
 #: its dependency is cut for good, which is a fault to inject (a game day), not a breaker setting.
@@ -99,8 +106,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     up.add_argument(
         "--rate-burst",
         metavar="N",
-        type=count(int(LARGEST), "the largest count a flag takes"),
-        help="bucket size (default 2000)",
+        type=count(MAX_RATE_BURST, "a second's worth at the highest --rate-limit"),
+        help=f"bucket size: requests a client may send at once (default 2000, at most {MAX_RATE_BURST:,})",
     )
     up.add_argument(
         "--backup-workers",

@@ -225,7 +225,10 @@ HUGE: dict[tuple[tuple[str, ...], str], tuple[str, str]] = {
     (("loadtest",), "--processes"): ("1000", "--processes 1000: give 0 to "),
     (("testbed", "up"), "--backup-workers"): ("100000", "argument --backup-workers: 100000: give 1 to 32 ("),
     (("testbed", "up"), "--backup-queue"): ("100000", "argument --backup-queue: 100000: give 1 to 1,000 ("),
-    (("testbed", "up"), "--rate-burst"): ("10000000000", "10000000000: give 1 to 1,000,000,000"),
+    (("testbed", "up"), "--rate-burst"): (
+        "1000001",  # taken before: 1,000,000,000 was its bound
+        "argument --rate-burst: 1000001: give 1 to 1,000,000 (a second's worth at the highest --rate-limit)",
+    ),
     (("testbed", "up"), "--rate-limit"): (
         "1e10",
         "argument --rate-limit: 1e10: give a number above 0 and at most 1,000,000 (a higher limit",
