@@ -274,9 +274,11 @@ def add_compat_argument(p: argparse.ArgumentParser, help: str) -> None:
 
 
 def add_output_dir_argument(p: argparse.ArgumentParser, help: str, default: str | None = None) -> None:
-    """``-o/--output DIR`` of a command that writes files (checked by :func:`output_dir` before
-    any work). Commands that print take ``-o json`` instead (:func:`add_format_argument`)."""
-    p.add_argument("-o", "--output", default=default, metavar="DIR", help=help)
+    """``-o/--output DIR`` of a command that writes files (typed by :func:`output_path`, so that
+    ``-o ''`` is refused rather than read as the working folder; checked by :func:`output_dir`
+    before any work, where ``-`` is refused unless the command reads it as standard output first).
+    Commands that print take ``-o json`` instead (:func:`add_format_argument`)."""
+    p.add_argument("-o", "--output", type=output_path("folder"), default=default, metavar="DIR", help=help)
 
 
 def add_slos_argument(p: argparse.ArgumentParser, purpose: str, default: str | None = None) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from sloctl.cli._common import (
     add_command,
@@ -41,11 +40,11 @@ def _convert(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    if args.output == "-":
+    if str(args.output) == "-":
         sys.stdout.write(render_text(out))
         return 0
     # Made only now: a refused conversion leaves nothing behind, not even the folder.
-    folder = output_dir(Path(args.output), "-o")
+    folder = output_dir(args.output, "-o")
     paths = [write_text(folder / name, text) for name, text in files(out, args.to).items()]
     print(f"wrote {', '.join(map(str, paths))} ({len(out.documents)} document(s))")
     return 0

@@ -324,7 +324,7 @@ def _schedule(args: argparse.Namespace) -> int:
     schedule = _load_schedule(args)
     # `suite` runs the same game days one after the other: overlaps are the calendar's alone.
     check_overlaps(schedule, gameday_minutes(schedule))
-    for path in write_schedule(schedule, output_dir(Path(args.output), "-o")):
+    for path in write_schedule(schedule, output_dir(args.output, "-o")):
         print(path)
     return 0
 
@@ -334,7 +334,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     slos = load_slos_of(args).slos
     try:
-        written = write_experiments(slos, output_dir(Path(args.output), "-o"))
+        written = write_experiments(slos, output_dir(args.output, "-o"))
     except MissingSlo as exc:
         print(f"sloctl gameday generate: {exc}", file=sys.stderr)
         return 1

@@ -60,8 +60,8 @@ _NO_LOOPBACK_DEFAULT = ("grafana.url", "alertmanager.ticketWebhookUrl")
 def _flag_or_file(args: argparse.Namespace, project: Project, setting: Setting) -> object:
     """The flag's value when given, else the project file's (None when neither)."""
     given = getattr(args, setting.dest, None)
-    if setting.key == "output":
-        given = args.output
+    if setting.key == "output":  # a Path (output_path), or None: the project file's
+        given = None if args.output is None else str(args.output)
     elif setting.key == "flavour":
         given = args.flavour
     elif setting.key == "extraLabels":

@@ -9,6 +9,7 @@ nan`` a traceback, ``serve --allow-host zz`` an EgressDenied traceback."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -346,8 +347,8 @@ def test_a_grafana_url_whose_port_no_server_listens_on_is_refused_as_the_url_fla
     assert not (tmp_path / "out").exists()
 
 
-#: the flags with a FILE or DIR that are written, each checked by output_dir or output_file (and
-#: typed by output_path, but -o: ``convert -o -`` is standard output, ``generate -o ''`` refused)
+#: the flags with a FILE or DIR that are written, each typed by output_path and checked by
+#: output_dir or output_file (but ``convert -o -``, standard output)
 WRITTEN = {"--output", "--report-dir", "--workdir", "--write-config", "--config-out", "--report"}
 #: (command path, flag) of every flag that names a file or folder to read
 READ = sorted(
@@ -370,7 +371,11 @@ def test_every_flag_that_names_a_file_or_folder_is_read_as_one_or_written_as_one
     assert {"--config", "--file", "--windows", "--basic-auth-file", "--rules", "--gamedays"} <= {
         flag for _path, flag in READ
     }
-    assert {flag for _path, flag in WRITE} == WRITTEN - {"--output"}
+    assert {flag for _path, flag in WRITE} == WRITTEN
+    # -o '' of these wrote into the working folder (``Path('')`` is ``.``)
+    assert {("convert",), ("generate",), ("gameday", "generate"), ("gameday", "schedule")} <= {
+        path for path, flag in WRITE if flag == "--output"
+    }
 
 
 @pytest.mark.parametrize("value", ["-", ""])
@@ -406,12 +411,14 @@ def test_a_flag_that_names_a_path_to_write_refuses_an_empty_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``testbed up --workdir ''`` was taken for the working folder (``Path('')`` is ``.``), where the
-    testbed's databases would have gone, and been kept."""
+    testbed's databases would have gone, and been kept; ``convert -o ''``, ``gameday generate -o ''``
+    and ``gameday schedule -o ''`` wrote their files there."""
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as exited:
         main([*(a.replace("{tmp}", str(tmp_path)) for a in BASE[path]), flag, ""])
     assert exited.value.code == 2
-    assert f"argument {flag}: '' is not a path; give a " in capsys.readouterr().err
+    # argparse names the flag by all its spellings: "argument -o/--output: ''"
+    assert re.search(rf"argument (-\w/)?{flag}: '' is not a path; give a ", capsys.readouterr().err)
     assert not any(tmp_path.iterdir()), "nothing written"
 
 
