@@ -331,7 +331,8 @@ def start_testbed(
     database answers through the path the API uses, ``ready_timeout`` seconds at most); the one
     launcher of ``sloctl testbed up``, the game-day rig and the test fixtures. On any failure,
     stop what was started and raise :class:`~sloctl.servers.ServerStartError`
-    (:class:`WorkdirInUse` before anything starts when another testbed runs in ``workdir``)."""
+    (:class:`WorkdirInUse` before anything starts when another testbed runs in ``workdir``); on
+    an interrupt (KeyboardInterrupt: a command's Ctrl-C), stop it and let the interrupt go on."""
     claim = claim_workdir(Path(workdir))
     with contextlib.ExitStack() as stack:
         stack.callback(os.close, claim)

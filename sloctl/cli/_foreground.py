@@ -125,6 +125,25 @@ class StopEvent(threading.Event):
     """The event :func:`stop_on_signals` yields; ``signum`` is the first signal that set it."""
 
     signum: int | None = None
+    #: whether the first signal raises KeyboardInterrupt as well (:meth:`interrupting`)
+    raising: bool = False
+
+    @contextlib.contextmanager
+    def interrupting(self) -> Iterator[None]:
+        """While inside, the first signal also raises KeyboardInterrupt where the main thread
+        is (at once, if one came before), as Ctrl-C does without a handler: for a start of
+        servers, which waits on each in turn (initdb, a readiness poll, a ``sleep``) and never
+        looks at the event. A signal to sloctl alone (``kill -INT PID``; a terminal's Ctrl-C
+        reaches initdb too, which fails the start) let every server start first, 0.8–2.2 s;
+        the start now unwinds, stopping what it started. Later signals only set the event, so
+        that the stop of what was started runs whole."""
+        if self.is_set():
+            raise KeyboardInterrupt
+        self.raising = True
+        try:
+            yield
+        finally:
+            self.raising = False
 
     @property
     def exit_code(self) -> int:
@@ -133,11 +152,12 @@ class StopEvent(threading.Event):
         return SIGNALLED + self.signum if self.signum is not None else 0
 
 
-def start_failed(command: str, exc: Exception, stop: StopEvent) -> int:
+def start_failed(command: str, exc: BaseException, stop: StopEvent) -> int:
     """The exit code of a start of servers that raised ``exc``, said on stderr after
-    ``command``. A terminal's Ctrl-C signals the whole process group, so the servers being
-    started die of it too and the start fails: once ``stop`` is set, that is the interrupt
-    (:func:`start_interrupted`), not a server's failure (``exc`` with its log, 1)."""
+    ``command``. A terminal's Ctrl-C signals the whole process group, so the programs the start
+    runs (initdb, psql) die of it too and the start fails; a signal to sloctl alone interrupts it
+    (KeyboardInterrupt, :meth:`StopEvent.interrupting`): once ``stop`` is set, either is the
+    interrupt (:func:`start_interrupted`), not a server's failure (``exc`` with its log, 1)."""
     if stop.is_set():
         return start_interrupted(command, stop)
     print(f"{command}: {exc}", file=sys.stderr, flush=True)
@@ -162,6 +182,9 @@ def stop_on_signals() -> Iterator[StopEvent]:
         if stop.signum is None:
             stop.signum = signum
         stop.set()
+        if stop.raising:
+            stop.raising = False
+            raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

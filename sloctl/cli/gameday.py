@@ -290,16 +290,17 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
     with stop_on_signals() as stop, contextlib.ExitStack() as stack:
         try:
-            target = stack.enter_context(
-                start_rig(
-                    workdir,
-                    profile=PROFILES[args.profile],
-                    slos=slos,
-                    fast_reset=args.fast_reset,
-                    progress=say,
+            with stop.interrupting():  # a signal stops the start, not only what follows it
+                target = stack.enter_context(
+                    start_rig(
+                        workdir,
+                        profile=PROFILES[args.profile],
+                        slos=slos,
+                        fast_reset=args.fast_reset,
+                        progress=say,
+                    )
                 )
-            )
-        except (ServerStartError, OSError, subprocess.SubprocessError) as exc:
+        except (ServerStartError, OSError, subprocess.SubprocessError, KeyboardInterrupt) as exc:
             return start_failed("sloctl gameday rig", exc, stop)
         if stop.is_set():
             return start_interrupted("sloctl gameday rig", stop)

@@ -216,8 +216,9 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
     with stop_on_signals() as stop:
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)
         try:
-            testbed = start_testbed(workdir, port=args.port, options=options)
-        except (ServerStartError, OSError) as exc:
+            with stop.interrupting():  # a signal stops the start, not only what follows it
+                testbed = start_testbed(workdir, port=args.port, options=options)
+        except (ServerStartError, OSError, KeyboardInterrupt) as exc:
             return start_failed("sloctl testbed up", exc, stop)
         with testbed:
             if stop.is_set():

@@ -174,6 +174,48 @@ def wait_until(check: Callable[[], bool], *, timeout: float, interval: float = 0
     return False
 
 
+#: How long a program a start runs to its end (initdb) has to end after an interrupt is passed
+#: to its process group, before the group is killed: initdb ends its step and removes its data
+#: directory in well under a second (docs/benchmarks.md, "Ctrl-C during long commands").
+INTERRUPT_GRACE_SECONDS = 5.0
+#: How often :func:`run_in_own_group` looks whether its program has ended.
+_RUN_POLL_SECONDS = 0.01
+
+
+def run_in_own_group(argv: Sequence[str], *, log: Path, timeout: float) -> int:
+    """The exit code of ``argv`` run to its end in a process group of its own, its output appended
+    to ``log``; :class:`ServerStartError` when it runs longer than ``timeout`` seconds (then
+    killed). Interrupted (KeyboardInterrupt: a command's Ctrl-C, or ``kill -INT`` of sloctl
+    alone), it passes SIGINT to that whole group, as a terminal's Ctrl-C does, and waits for the
+    group's leader to end before going on: ``subprocess.run`` killed initdb alone, and the
+    ``postgres`` it had forked went on in the data directory about to be removed."""
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        ended = wait_until(lambda: proc.poll() is not None, timeout=timeout, interval=_RUN_POLL_SECONDS)
+    except BaseException:
+        _end_group(proc, signal.SIGINT)
+        raise
+    if not ended:
+        _end_group(proc, signal.SIGKILL)
+        raise ServerStartError(f"{argv[0]} did not end in {timeout:g} s; log tail ({log}):\n{log_tail(log)}")
+    return proc.returncode
+
+
+def _end_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """``sig`` to the process group ``proc`` leads; once ``proc`` has ended (SIGKILL to the group
+    after :data:`INTERRUPT_GRACE_SECONDS`), the group is killed, whatever of it is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=INTERRUPT_GRACE_SECONDS)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -272,7 +314,8 @@ class ManagedProcess(Stoppable):
 
     def start(self) -> None:
         """Start the process and wait until it is ready (``startup_timeout``); on failure stop
-        it and raise :class:`ServerStartError` with the tail of its log."""
+        it and raise :class:`ServerStartError` with the tail of its log. Interrupted once the
+        process runs (KeyboardInterrupt: a command's Ctrl-C), it stops it before going on."""
         log = open(self.logfile, "ab")  # noqa: SIM115 - the child keeps the descriptor
         try:
             self._proc = subprocess.Popen(
@@ -285,10 +328,15 @@ class ManagedProcess(Stoppable):
             )
         finally:
             log.close()
-        self._started = start_time(self._proc.pid)
-        wake = (self.host, self.port) if self._woken_to_stop else None
-        LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started, wake=wake)
-        if not wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout):
+        try:
+            self._started = start_time(self._proc.pid)
+            wake = (self.host, self.port) if self._woken_to_stop else None
+            LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started, wake=wake)
+            ready = wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout)
+        except BaseException:  # an interrupt: no caller holds the server yet to stop it
+            self.stop()
+            raise
+        if not ready:
             self.stop()
             raise ServerStartError(
                 f"{self.name} on {self.host}:{self.port} was not ready after {self.startup_timeout:.0f} s; "

@@ -11,13 +11,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from sloctl.servers._lifeline import Lifeline, alive
-from tests.fixtures.cli import SLOCTL, printed_addresses, sigint_as_in_a_terminal
+from tests.fixtures.cli import SLOCTL, printed_addresses, run_sloctl, sigint_as_in_a_terminal
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -132,23 +133,24 @@ def _running_under(folder: Path) -> list[str]:
     return found
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "argv",
-    [["testbed", "up"], ["gameday", "rig", "--slos", str(ROOT / "slos" / "platform-api.yaml")]],
-    ids=["testbed up", "gameday rig"],
-)
-def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(argv: list[str]) -> None:
-    """A terminal's Ctrl-C signals the whole process group, so the servers being started die of
-    it too. Before, the start said it failed (initdb's output, exit 1) and kept its folder in
-    /tmp ("data and logs kept"), as if a server were broken; or, when the start finished first,
-    printed the addresses of servers about to stop, exit 0."""
-    # TMPDIR a folder PostgreSQL's user can traverse (pytest's tmp_path is 0700 down the tree)
-    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
-    base.chmod(0o711)
+#: how a test signals a command: a terminal's Ctrl-C (the whole process group: what the command
+#: runs hears it too), or ``kill -INT PID`` (the sloctl process alone)
+SIGNALLED: dict[str, Callable[[int], None]] = {
+    "ctrl-c": lambda pid: os.killpg(pid, signal.SIGINT),
+    "kill -INT pid": lambda pid: os.kill(pid, signal.SIGINT),
+}
+
+
+def _start_then_signal(
+    argv: list[str], tmpdir: Path, under: Path, signal_to: str, program: str = ""
+) -> subprocess.Popen[str]:
+    """``sloctl *argv`` in a process group of its own (a terminal's foreground job), its temporary
+    folders in ``tmpdir``, signalled as ``signal_to`` says (:data:`SIGNALLED`) once a process whose
+    command line holds ``program`` runs in ``under`` (by default the first: initdb): its streams
+    left to read."""
     proc = subprocess.Popen(
-        [*SLOCTL, *argv, "--for", "120s"],
-        env={**os.environ, "TMPDIR": str(base)},
+        [*SLOCTL, *argv],
+        env={**os.environ, "TMPDIR": str(tmpdir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -159,17 +161,53 @@ def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(
         assert proc.stderr is not None
         starting = proc.stderr.readline()  # said before the first server starts
         assert "starting" in starting, starting
-        # the first server's start under way (initdb), so that it dies of the Ctrl-C too
-        wait_until(lambda: _running_under(base) != [], timeout=60, what=f"a server starting in {base}")
-        os.killpg(proc.pid, signal.SIGINT)
+        wait_until(
+            lambda: any(program in line for line in _running_under(under)),
+            timeout=60,
+            what=f"{program or 'a server'} starting in {under}",
+            interval=0.01,  # a step of the start lasts tenths of a second
+        )
+        SIGNALLED[signal_to](proc.pid)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
+        raise
+    return proc
+
+
+def _interrupted(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """The exit code and streams of ``proc``, signalled while its servers start, once it has ended."""
+    try:
         out, err = proc.communicate(timeout=120)
+        return proc.returncode, out, err
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.communicate(timeout=60)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signal_to", list(SIGNALLED))
+@pytest.mark.parametrize(
+    "argv",
+    [["testbed", "up"], ["gameday", "rig", "--slos", str(ROOT / "slos" / "platform-api.yaml")]],
+    ids=["testbed up", "gameday rig"],
+)
+def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(
+    argv: list[str], signal_to: str
+) -> None:
+    """A terminal's Ctrl-C signals the whole process group, so what the start runs (initdb) dies
+    of it too. Before, the start said it failed (initdb's output, exit 1) and kept its folder in
+    /tmp ("data and logs kept"), as if a server were broken; or, when the start finished first,
+    printed the addresses of servers about to stop, exit 0. ``kill -INT`` of sloctl alone let
+    the start finish first (:func:`test_kill_int_of_sloctl_alone_stops_the_start_where_it_is`)."""
+    # TMPDIR a folder PostgreSQL's user can traverse (pytest's tmp_path is 0700 down the tree)
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)
     try:
+        code, out, err = _interrupted(_start_then_signal([*argv, "--for", "120s"], base, base, signal_to))
         command = " ".join(argv[:2])
-        assert (proc.returncode, out) == (130, ""), err
+        assert (code, out) == (130, ""), err
         # after the progress lines of the start, if any: the one line that says what happened
         said = f"sloctl {command}: interrupted while starting; everything started is stopped\n"
         assert err.endswith(said) and all(
@@ -177,5 +215,46 @@ def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(
         ), err
         assert not any(base.iterdir()), "the temporary folder removed"
         assert _running_under(base) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+#: moments of the start a test signals it at: what the command line of the program then running
+#: holds, and the servers that are not to be started after (their folders in the work folder;
+#: not the next one, which the signal may come as it starts)
+MOMENTS = {
+    "during initdb": ("bin/initdb -D", {"pgbouncer", "redis", "mongodb", "api"}),
+    "as PostgreSQL starts": ("bin/postgres -D", {"mongodb", "api"}),
+    "as MongoDB starts": ("--storage-path", {"api"}),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("program", "not_started"), list(MOMENTS.values()), ids=list(MOMENTS))
+def test_kill_int_of_sloctl_alone_stops_the_start_where_it_is_leaving_a_folder_a_rerun_starts_in(
+    program: str, not_started: set[str]
+) -> None:
+    """``kill -INT`` of the sloctl process alone reached no server, and the start went on to
+    start every one (0.8–2.2 s, docs/benchmarks.md, "Ctrl-C during long commands") before it
+    stopped them; it now stops at once, where it is, the server being started stopped too. A
+    cluster half made (initdb's, or one whose role was not created yet: a Ctrl-C as PostgreSQL
+    starts) is not left for the next start in ``--workdir`` to take for a made one (its API
+    then waited 30 s for a database it could not log in to)."""
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)  # for PostgreSQL's user
+    workdir = base / "work"
+    try:
+        argv = ["testbed", "up", "--workdir", str(workdir)]
+        proc = _start_then_signal([*argv, "--for", "120s"], base, workdir, "kill -INT pid", program)
+        code, out, err = _interrupted(proc)
+        assert (code, out) == (130, ""), err
+        assert err.endswith(
+            "sloctl testbed up: interrupted while starting; everything started is stopped\n"
+        ), err
+        assert _running_under(workdir) == []
+        started = not_started & {p.name for p in workdir.iterdir()}
+        assert not started, f"started after the signal: {started}"
+        again = run_sloctl(*argv, "--for", "1s", env={**os.environ, "TMPDIR": str(base)})
+        assert again.returncode == 0, again.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psycopg
@@ -19,17 +20,21 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from sloctl.servers import (
+    ManagedProcess,
     MongoServer,
     PgBouncerServer,
     PostgresServer,
     RedisServer,
     ServerStartError,
+    _process,
     free_port,
     start_mongodb,
     start_pgbouncer,
     start_postgres,
     start_redis,
 )
+from sloctl.servers._lifeline import LIFELINE, alive
+from sloctl.servers._process import run_in_own_group
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -255,3 +260,61 @@ def test_mongodb_stops_in_well_under_the_2_s_its_accept_thread_took(tmp_path: Pa
     assert not server.running
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", server.port)) != 0, "still listening"
+
+
+class _Interrupted(ManagedProcess):
+    """A server whose start is interrupted (KeyboardInterrupt: a command's Ctrl-C) while it waits
+    for it to be ready; ``seen`` its pid."""
+
+    seen: int | None = None
+
+    def _command(self) -> Sequence[str]:
+        return [sys.executable, "-c", "import signal; signal.pause()"]  # until it is stopped
+
+    def _ready(self) -> bool:
+        self.seen = self.pid
+        raise KeyboardInterrupt
+
+
+def test_a_start_interrupted_while_it_waits_stops_its_server(tmp_path: Path) -> None:
+    """Nothing held the server yet to stop it: it ran on until the lifeline stopped it, once the
+    command had exited (its work folder removed under it)."""
+    server = _Interrupted(host="127.0.0.1", port=free_port(), logfile=tmp_path / "log", run_as=None)
+    with pytest.raises(KeyboardInterrupt):
+        server.start()
+    assert server.seen is not None and not alive(server.seen)
+    assert not server.running and server.seen not in LIFELINE._servers
+
+
+def _ended(pid: int) -> bool:
+    """Process ``pid`` is gone, or dead and not yet reaped (a zombie: its parent was killed too)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_program_run_to_its_end_is_ended_with_all_it_forked_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """initdb was run by subprocess.run, which killed initdb alone on an interrupt: the postgres
+    it had forked went on in the data directory about to be removed. SIGINT now goes to the
+    program's whole group, and what ignores it (sh's background jobs do) is killed after."""
+    log = tmp_path / "log"
+    forked: list[int] = []
+
+    def interrupted(check: Callable[[], bool], **_kwargs: float) -> bool:
+        forked.append(wait_until(lambda: _first_line(log), timeout=30, what="the child's pid"))
+        assert not check()  # still running
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_process, "wait_until", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_in_own_group(["sh", "-c", "sleep 60 & echo $!; exec sleep 60"], log=log, timeout=60)
+    wait_until(lambda: _ended(forked[0]), timeout=10, what="the forked sleep ended")
+
+
+def _first_line(path: Path) -> int | None:
+    """The number on the first line of ``path``, once there is one."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    return int(lines[0]) if lines else None
