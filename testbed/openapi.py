@@ -18,20 +18,31 @@ from .config import API_VERSION
 __all__ = ["answer_media_types", "openapi_document"]
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
-#: a problem document per status, where its answer carries more than the problem
+#: a problem document per status, where the API says more of it than "a problem" (:func:`_responses`)
 _PROBLEMS = {
+    400: {"$ref": "#/components/responses/BadRequest"},
+    406: {"$ref": "#/components/responses/NotAcceptable"},
+    408: {"$ref": "#/components/responses/BodyTimeout"},
     413: {"$ref": "#/components/responses/TooLarge"},
     415: {"$ref": "#/components/responses/UnsupportedMediaType"},
+    505: {"$ref": "#/components/responses/HttpVersionNotSupported"},
 }
+#: What every operation may answer, the request judged as HTTP before its route reads it
+#: (``testbed.middleware._malformed``): its Host or a header given twice (400) and its HTTP
+#: version (505); and, where the operation answers a body, its Accept taking none of it (406).
+_PROTOCOL = (400, 505)
+#: The shared answers left out of what a route offers to an ``Accept`` (:func:`answer_media_types`):
+#: the protocol's, sent whatever the request accepts (the 406 is the refusal itself).
+_UNNEGOTIATED = {_PROBLEMS[code]["$ref"] for code in (*_PROTOCOL, 406)}
 _JSON = "application/json"
 
 
 def answer_media_types() -> dict[tuple[str, str], tuple[str, ...]]:
     """What each operation answers, by (method, path template): the media types of its own
-    answers, then those of the problem documents it describes (through ``$ref``); an operation
-    whose own answers have no body (204) is left out, having nothing to negotiate. The
-    middleware's content negotiation offers these, so that a 406 lists what this description
-    says."""
+    answers, then those of the problem documents it describes (through ``$ref``) but the
+    protocol's (:data:`_UNNEGOTIATED`); an operation whose own answers have no body (204) is left
+    out, having nothing to negotiate. The middleware's content negotiation offers these, so that
+    a 406 lists what this description says."""
     document = openapi_document()
     shared = document["components"]["responses"]
     offered: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -43,6 +54,8 @@ def answer_media_types() -> dict[tuple[str, str], tuple[str, ...]]:
             problems: list[str] = []
             for answer in operation["responses"].values():
                 ref = answer.get("$ref")
+                if ref in _UNNEGOTIATED:
+                    continue
                 found = shared[ref.rsplit("/", 1)[1]] if ref else answer
                 (problems if ref else own).extend(found.get("content", ()))
             if own:
@@ -142,13 +155,57 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
+#: a problem document's content: what every problem the API answers is (testbed.problems)
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
 def _responses() -> dict[str, Any]:
-    """The problem answers: any problem, the 413 of a body too large (and when it comes before
-    a 415), and the 415 of a body not sent as JSON, which says in ``Accept-Post`` (W3C LDP) what
-    a POST takes."""
-    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    """The problem answers: any problem, those of the protocol (:func:`_protocol_responses`) and
+    those of a body (:func:`_body_responses`)."""
     return {
-        "Problem": {"description": "an RFC 9457 problem document", "content": content},
+        "Problem": {"description": "an RFC 9457 problem document", "content": _PROBLEM_CONTENT},
+        **_protocol_responses(),
+        **_body_responses(),
+    }
+
+
+def _protocol_responses() -> dict[str, Any]:
+    """What the API answers a request whose HTTP it refuses before its route reads it (the 400s
+    by problem type, :data:`_PROTOCOL`), and the 406 of its content negotiation."""
+    return {
+        "BadRequest": {
+            "description": "a problem of the request: `invalid-host`, a Host header missing (HTTP/1.1),"
+            " given twice or not host[:port], or an absolute-form target (GET http://host/path) whose"
+            " authority is not the Host header's (RFC 9112 §3.2); `invalid-request`, API-Version or"
+            " Authorization given twice; on /v1/ routes, `unsupported-version`, an API-Version not"
+            " served; or what the operation says of its parameters or body",
+            "content": _PROBLEM_CONTENT,
+        },
+        "NotAcceptable": {
+            "description": "`not-acceptable`: the Accept header takes none of the media types the"
+            " operation answers, which `offered` lists",
+            "content": _PROBLEM_CONTENT,
+        },
+        "HttpVersionNotSupported": {
+            "description": "`http-version-not-supported`: a request line of another HTTP version than"
+            " HTTP/1.1 and HTTP/1.0",
+            "content": _PROBLEM_CONTENT,
+        },
+    }
+
+
+def _body_responses() -> dict[str, Any]:
+    """What the API answers a request body it refuses: the 408 of a body not whole in time, the
+    413 of a body too large (and when it comes before a 415), and the 415 of a body not sent as
+    JSON, which says in ``Accept-Post`` (W3C LDP) what a POST takes."""
+    content = _PROBLEM_CONTENT
+    return {
+        "BodyTimeout": {
+            "description": "`body-timeout`: the body was not whole within the API's body timeout"
+            " (--body-timeout, 10 s by default); the connection is closed, the rest of it unread",
+            "headers": {"Connection": {"required": True, "schema": {"type": "string", "const": "close"}}},
+            "content": content,
+        },
         "TooLarge": {
             "description": "the body exceeds 65536 bytes (64 KiB): judged from Content-Length"
             " before its media type (a body declared too large is a 413 whatever its type, not a"
@@ -183,15 +240,21 @@ def _operation(
 ) -> dict[str, Any]:
     """An API operation: the API-Version header and its own ``parameters``, its required request
     ``body`` (content by media type) if it takes one, its one success ``answer`` under ``status``,
-    and a problem document for each of ``problems`` and for the 401, 429 and 503 that every
-    operation may answer, and the 406 that one with a body answers to an ``Accept`` taking none
-    of it."""
+    a problem document for each of ``problems`` and for the 401, 429 and 503 that every ``/v1/``
+    operation may answer, and the protocol's (:func:`_protocol_problems`)."""
     operation: dict[str, Any] = {"summary": summary, "parameters": [_VERSION, *parameters]}
     if body is not None:
         operation["requestBody"] = {"required": True, "content": body}
-    negotiated = (406,) if "content" in answer else ()
-    errors = {str(code): _PROBLEMS.get(code, _PROBLEM) for code in (*problems, 401, *negotiated, 429, 503)}
-    return {**operation, "responses": {str(status): answer, **errors}}
+    errors = {code: _PROBLEMS.get(code, _PROBLEM) for code in (*problems, 401, 429, 503)}
+    answers = {status: answer, **errors, **_protocol_problems({status: answer})}
+    return {**operation, "responses": {str(code): answers[code] for code in sorted(answers)}}
+
+
+def _protocol_problems(answers: dict[int, dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """The problems of :data:`_PROTOCOL` that an operation whose own ``answers`` these are may
+    answer besides: the 400 and 505, and the 406 when one of them has a body."""
+    negotiated = (406,) if any("content" in answer for answer in answers.values()) else ()
+    return {code: _PROBLEMS[code] for code in (*_PROTOCOL, *negotiated)}
 
 
 def _paths() -> dict[str, Any]:
@@ -320,25 +383,32 @@ def _document_operations() -> dict[str, Any]:
     }
 
 
+def _operational(summary: str, answers: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """An operational route's GET: its own ``answers`` (no rate limit, no API version) and the
+    protocol's problems (:func:`_protocol_problems`)."""
+    every = {**answers, **_protocol_problems(answers)}
+    return {"summary": summary, "responses": {str(code): every[code] for code in sorted(every)}}
+
+
 def _operational_get(summary: str, description: str, media_type: str, schema_type: str) -> dict[str, Any]:
-    """A GET of the operational routes: one 200 answer, no rate limit, no API version, no problem."""
+    """A GET of the operational routes with one answer, a 200."""
     content = {media_type: {"schema": {"type": schema_type}}}
-    return {"summary": summary, "responses": {"200": {"description": description, "content": content}}}
+    return _operational(summary, {200: {"description": description, "content": content}})
 
 
 def _readiness() -> dict[str, Any]:
     """``/readyz``: 200 when every database answers its ping, 503 naming those that do not."""
     content = {_JSON: {"schema": {"type": "object"}}}
-    return {
-        "summary": "Readiness: a ping of PostgreSQL (through PgBouncer), Redis and MongoDB, each bounded",
-        "responses": {
-            "200": {"description": "ready", "content": content},
-            "503": {
+    return _operational(
+        "Readiness: a ping of PostgreSQL (through PgBouncer), Redis and MongoDB, each bounded",
+        {
+            200: {"description": "ready", "content": content},
+            503: {
                 "description": "not ready: `failing` names the databases, `checks` says why",
                 "content": content,
             },
         },
-    }
+    )
 
 
 def _operational_operations() -> dict[str, Any]:
@@ -369,6 +439,11 @@ def _problem_schema() -> dict[str, Any]:
             "pointer": {
                 "type": "string",
                 "description": "the RFC 6901 JSON pointer of what the body got wrong",
+            },
+            "offered": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "in a 406: the media types the route answers",
             },
         },
     }

@@ -3,6 +3,7 @@ exactly the routes the API serves, and whose problem schema the API's problems m
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from sloctl import contract
 from sloctl.servers import PostgresServer
 from sloctl.testbed_runner import ApiServer
+from testbed.config import API_VERSION
 from testbed.openapi import openapi_document
 from testbed.routes import ROUTES
 from tests.waiting import wait_until
@@ -103,3 +105,53 @@ def test_the_new_client_errors_and_cancellations_meet_the_document(
         wait_until(lambda: c.get(done).json()["status"] == "done", timeout=30, what="the backup done")
         _declared(doc, "cancelBackup", c.post(f"{done}/cancel"))
         _declared(doc, "cancelBackup", c.post(f"{backups}/0123456789abcdef/cancel"))
+
+
+#: a value of each path template parameter, so that every operation's route is the one reached
+SAMPLE = {"project_id": "1", "key": "k", "backup_id": "0123456789abcdef", "document_id": "0" * 24}
+#: requests every operation answers as HTTP, before its route reads them: the request line's
+#: HTTP version, the header lines, and the status (the 406: an operation that answers a body)
+PROTOCOL = {
+    "two Host lines": ("1.1", ["Host: a", "Host: b"], 400),
+    "an absolute-form target of another authority": ("1.1", ["Host: a"], 400),
+    "two API-Version lines": (
+        "1.1",
+        ["Host: a", f"API-Version: {API_VERSION}", f"API-Version: {API_VERSION}"],
+        400,
+    ),
+    "HTTP/2.0": ("2.0", ["Host: a"], 505),
+    "an Accept of nothing it answers": ("1.1", ["Host: a", "Accept: application/x-nothing"], 406),
+}
+
+
+def _raw_response(api: ApiServer, head: str) -> httpx.Response:
+    """The API's answer to the request ``head`` (request line and headers, no body), read to the
+    close that ``Connection: close`` asks for (each read bounded by the socket's timeout)."""
+    with socket.create_connection((api.host, api.port), timeout=10) as conn:
+        conn.sendall(f"{head}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        answer = conn.makefile("rb").read()
+    top, _, body = answer.partition(b"\r\n\r\n")
+    status, *lines = top.decode("latin-1").split("\r\n")
+    headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
+    return httpx.Response(int(status.split()[1]), headers=headers, content=body)
+
+
+@pytest.mark.parametrize("case", list(PROTOCOL))
+def test_every_operation_declares_the_problems_of_the_protocol_it_answers(
+    platform_api: ApiServer, case: str
+) -> None:
+    """The 400 of a Host or a header given twice (``invalid-host``, ``invalid-request``) and the
+    505 of another HTTP version were answered by every operation and declared by none, the 400 by
+    a few for their parameters alone; the 406, by the /v1/ operations alone."""
+    version, lines, status = PROTOCOL[case]
+    doc = openapi_document()
+    for route in contract.ROUTES:
+        responses = doc["paths"][route.path][route.method.lower()]["responses"]
+        if status == 406 and not any("content" in responses[c] for c in responses if c.startswith("2")):
+            continue  # a 204 has nothing to negotiate
+        path = route.path.format(**SAMPLE)
+        target = f"http://elsewhere.invalid{path}" if "absolute-form" in case else path
+        head = "".join(f"{line}\r\n" for line in [f"{route.method} {target} HTTP/{version}", *lines])
+        response = _raw_response(platform_api, head)
+        assert response.status_code == status, (route.operation_id, response.text)
+        _declared(doc, route.operation_id, response)
