@@ -185,18 +185,21 @@ def _collector_lateness(
 ) -> list[tuple[float, str]]:
     """Each start of a lane not of ``exclude`` due since ``since`` (monotonic): the collector's
     share of its lateness (the lateness less the time this process's threads waited for a CPU
-    meanwhile) and what it was made of, the largest share first. A probe held up by another,
-    frozen one would show the whole hold (up to a TIMEOUT, 800 ms) here, whatever the load."""
+    meanwhile, and less the garbage collections of this test worker's heap, which stop the loop
+    too) and what it was made of, the largest share first. A probe held up by another, frozen
+    one would show the whole hold (up to a TIMEOUT, 800 ms) here, whatever the load."""
     rows = []
     for (t, m), starts in live.starts().items():
         for scheduled, actual in starts:
             if t != exclude and scheduled >= since:
                 rq, loop, others = waited.between(scheduled, actual)
+                collecting = waited.gc_between(scheduled, actual)
                 said = (
                     f"{t}/{m} {(actual - scheduled) * 1000:.0f} ms late: {rq * 1000:.0f} waiting for"
-                    f" a CPU, the loop {loop * 1000:.0f} on one, other threads {others * 1000:.0f}"
+                    f" a CPU, the loop {loop * 1000:.0f} on one, other threads {others * 1000:.0f},"
+                    f" garbage collection {collecting * 1000:.0f}"
                 )
-                rows.append((actual - scheduled - rq, said))
+                rows.append((actual - scheduled - rq - collecting, said))
     return sorted(rows, reverse=True)
 
 
