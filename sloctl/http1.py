@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["host_problem", "more_than_once"]
+__all__ = ["SHOWN_HOST", "host_problem", "more_than_once"]
 
 #: RFC 9110's ``Host`` value: ``uri-host [":" port]``, where the host is an IP literal in
 #: brackets or a reg-name (unreserved characters, percent-encodings, sub-delims; may be empty).
@@ -23,8 +23,8 @@ _HOST = re.compile(
     r"(\[[0-9A-Za-z._~!$&'()*+,;=:-]+\]|(?:[0-9A-Za-z._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})*)(:[0-9]*)?"
 )
 
-#: how much of a refused ``Host`` value the answer quotes
-_SHOWN = 60
+#: how much of a refused ``Host`` value (or request target's authority) an answer quotes
+SHOWN_HOST = 60
 
 
 def more_than_once(name: str, given: int) -> str | None:
@@ -44,5 +44,5 @@ def host_problem(hosts: Sequence[bytes], http_version: str) -> str | None:
         return "an HTTP/1.1 request must carry Host" if http_version == "1.1" else None
     value = hosts[0].decode("latin-1")
     if _HOST.fullmatch(value) is None:
-        return f"Host {value[:_SHOWN]!r} is not host[:port]"
+        return f"Host {value[:SHOWN_HOST]!r} is not host[:port]"
     return None

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sloctl.http1 import host_problem, more_than_once
+from sloctl.http1 import SHOWN_HOST, host_problem, more_than_once
 
 from .config import API_VERSION, DEPRECATED_VERSIONS
 from .metrics import PlatformMetrics
@@ -265,7 +265,10 @@ def target_problem(target: bytes, hosts: Sequence[bytes]) -> str | None:
     host = hosts[0].decode("latin-1") if len(hosts) == 1 else ""
     if authority.lower() == host.lower():
         return None
-    return f"the request target names {authority[:60]!r} and Host {host[:60]!r}; name one authority in both"
+    return (
+        f"the request target names {authority[:SHOWN_HOST]!r} and Host {host[:SHOWN_HOST]!r};"
+        " name one authority in both"
+    )
 
 
 def _malformed(scope: Scope, route: str) -> Response | None:
