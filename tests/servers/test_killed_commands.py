@@ -61,7 +61,7 @@ def test_a_killed_testbed_up_leaves_no_temporary_work_folder() -> None:
         [*SLOCTL, "testbed", "up", "--for", "120s"],
         env={**os.environ, "TMPDIR": str(base)},
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,  # read on failure: why it printed nothing
         text=True,
     )
     try:
@@ -77,8 +77,9 @@ def test_a_killed_testbed_up_leaves_no_temporary_work_folder() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
         shutil.rmtree(base, ignore_errors=True)
 
 
