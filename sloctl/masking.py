@@ -10,8 +10,14 @@ whatever leaves through a log line, a debug page or a report goes through :class
 - passwords in URLs and connection strings (``postgresql://u:pw@h``, ``redis://:pw@h``,
   ``password=pw`` in a libpq DSN), ``Authorization`` / ``Bearer`` / ``Basic`` credentials and
   JWTs;
-- ``password``/``secret``/``token``/``api_key``… fields, in ``key=value`` text and, in
-  structured data (:meth:`Masker.data`), at any depth and whatever the value's type;
+- ``password``/``secret``/``token``/``api_key``/``cookie``… fields, in ``key=value`` text
+  (``pass_word=``, ``db.password:``, ``"client_secret": "…"``: the key ends with the word,
+  ``-``, ``_`` or ``.`` anywhere in it) and, in structured data (:meth:`Masker.data`), at any
+  depth and whatever the value's type (there, a field holding the word anywhere is masked);
+- cookies: every pair of a ``Cookie:`` header up to the end of its value (``sid=[secret];
+  theme=[secret]``); a ``Set-Cookie:`` header keeps the cookie's name and its attributes
+  (``Path``, ``Expires``, ``Max-Age``, ``Domain``, ``Secure``, ``HttpOnly``, ``SameSite``…),
+  which say where and how long it is sent, not what it is;
 - emails, US social security numbers, card numbers (issuer prefix, length and Luhn checked, so
   that epoch milliseconds and counters survive) and phone numbers (E.164 and national forms).
 
@@ -41,9 +47,12 @@ SSN = "[ssn]"
 CARD = "[card]"
 PHONE = "[phone]"
 
-# Field names whose values are credentials, compared without case, '-' or '_'. Substrings, so
-# that PGPASSWORD, client_secret and X-Api-Key match; "key" alone is not one (cache keys, sort
-# keys and dictionary keys are everywhere and are not secrets).
+# The two words whose free text is a header with a step of its own (below).
+_AUTHORIZATION, _COOKIE = "authorization", "cookie"
+# Field names whose values are credentials, compared without case, '-', '_' or '.'. Substrings,
+# so that PGPASSWORD, client_secret and X-Api-Key match; "key" alone is not one (cache keys, sort
+# keys and dictionary keys are everywhere and are not secrets). The one declaration: the field
+# check (is_secret_key) and the free-text key patterns below are both made from it.
 _SECRET_WORDS = (
     "password",
     "passwd",
@@ -55,26 +64,71 @@ _SECRET_WORDS = (
     "accesskey",
     "privatekey",
     "routingkey",  # a PagerDuty Events API routing key lets anyone page the team
-    "authorization",
+    _AUTHORIZATION,
     "credential",
-    "cookie",
+    "credentials",  # what free text writes, and a text key must end with the word (below)
+    _COOKIE,  # a session cookie logs in whoever holds it
 )
-_SECRET_KEY_TEXT = (
-    r"[A-Za-z0-9_.-]*?(?:pass(?:word|wd|phrase)|pwd|secret|token|api[-_]?key|access[-_]?key"
-    r"|private[-_]?key|routing[-_]?key|credentials?)"
-)
-# key=value, key: value, "key": "value" in free text; the value ends at a separator.
+# Words that free text writes as HTTP headers, with a grammar of their own: a scheme before the
+# credential (``Authorization: Bearer …``), cookie pairs and attributes (``Set-Cookie: a=b;
+# Path=/``). Their own steps mask them; the generic key=value step would mask only the scheme
+# word or the first pair.
+_HEADER_WORDS = (_AUTHORIZATION, _COOKIE)
+_KEY_SEPARATORS = "-_."
+"""What :func:`is_secret_key` drops before comparing, and what a free-text key may hold between
+the letters of a word (``pass_word``, ``api-key``, ``access.key``)."""
+
+
+def _text_key(words: Iterable[str]) -> str:
+    """A free-text key's last part: one of ``words``, its letters apart by any
+    :data:`_KEY_SEPARATORS` (``pass_word``, ``api-key``). Whatever comes before it in the key
+    (``PG`` of ``PGPASSWORD``, ``client_`` of ``client_secret``) is left out of the match and
+    thus kept as written. A key must end with the word, where a field only has to hold it:
+    ``token_ttl=300`` is a duration, not a token, and ``api_keys: 3 loaded`` a count (fields of
+    those names are masked whole)."""
+    between = f"[{re.escape(_KEY_SEPARATORS)}]*"
+    alternatives = "|".join(between.join(map(re.escape, word)) for word in words)
+    return f"(?:{alternatives})"
+
+
+# key=value, key: value, "key": "value" in free text; the value ends at a separator. A value an
+# earlier step masked (a known secret, a cookie's) is one piece: its ']' ends nothing, so it is
+# not masked again into "[secret]]".
+_MASKED = re.escape(SECRET)
+_KV_KEY = _text_key(word for word in _SECRET_WORDS if word not in _HEADER_WORDS)
 _KV_SECRET = re.compile(
     rf"""(?ix)
-    (?<![A-Za-z0-9])(?P<q>["']?)(?P<key>{_SECRET_KEY_TEXT})(?P=q)
-    (?P<sep>\s*[=:]\s*)
-    (?P<value>\\"(?:(?!\\").)*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|[^\s,;&}}\])"'\\]+)
+    {_KV_KEY}["']?\s*[=:]\s*
+    (?P<value>\\"(?:(?!\\").)*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|(?:{_MASKED}|[^\s,;&}}\])"'\\])+)
     """
 )
 _AUTH_HEADER = re.compile(
-    r"(?i)\b(?P<head>(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+    rf"(?i)(?P<head>{_text_key((_AUTHORIZATION,))}[\"']?\s*[:=]\s*[\"']?)"
     r"(?P<scheme>(?:bearer|basic|digest|token|negotiate|apikey)\s+)?(?P<cred>[^\s\"',;]+)"
 )
+# Set-Cookie attributes (RFC 6265 §5.2; SameSite from RFC 6265bis, Partitioned from CHIPS,
+# Priority from Chromium): where and how long a cookie is sent, not a secret, so they survive a
+# Set-Cookie header. In a Cookie header every pair is a cookie, whatever its name.
+_COOKIE_ATTRIBUTES = frozenset(
+    {"expires", "max-age", "domain", "path", "secure", "httponly", "samesite", "partitioned", "priority"}
+)
+# One cookie pair (its value plain or double-quoted, RFC 6265's cookie-value), a bare value, or
+# an attribute; an Expires date holds a comma and spaces ("Wed, 21 Oct 2026 07:28:00 GMT").
+_COOKIE_ITEM = r"""(?:expires=[A-Za-z]{3,9},[^;,\r\n"']*|[^\s;,="']+(?:=(?:"[^"\r\n]*"|[^\s;,"']*))?)"""
+# Pairs are apart by ';', and by ',' followed by name= where a client joined repeated Set-Cookie
+# headers into one line.
+_COOKIE_SEPARATOR = r"""\s*;\s*|\s*,\s*(?=[^\s;,="']+=)"""
+# Set-Cookie rather than Cookie: "set" (and one separator) right before the cookie word.
+_SET_COOKIE = rf"(?<=set{_COOKIE})|(?<=set[{re.escape(_KEY_SEPARATORS)}]{_COOKIE})"
+# Cookie: / Set-Cookie: / "cookie": "..." / session_cookie=...; the value is every pair up to
+# the end of the header value (a quote, the end of the line, or a space that ends no pair).
+_COOKIE_HEADER = re.compile(
+    rf"""(?ix)
+    (?P<head>{_text_key((_COOKIE,))}(?P<setting>{_SET_COOKIE})?["']?\s*[=:]\s*["']?)
+    (?P<value>{_COOKIE_ITEM}(?:(?:{_COOKIE_SEPARATOR}){_COOKIE_ITEM})*)
+    """
+)
+_COOKIE_PAIR = re.compile(rf"(?i){_COOKIE_ITEM}")
 _BEARER = re.compile(r"(?i)\b(?P<scheme>bearer\s+)(?P<cred>[A-Za-z0-9\-._~+/]{8,}=*)")
 _BASIC = re.compile(r"\b(?P<scheme>Basic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
@@ -102,8 +156,11 @@ _TRUNK = re.compile(
 )
 
 
+_DROP_SEPARATORS = str.maketrans("", "", _KEY_SEPARATORS)
+
+
 def _normal_key(key: str) -> str:
-    return key.lower().replace("-", "").replace("_", "").replace(".", "")
+    return key.lower().translate(_DROP_SEPARATORS)
 
 
 def is_secret_key(key: str) -> bool:
@@ -189,11 +246,24 @@ def _credential(match: re.Match[str]) -> str:
     return match.group(0)[: match.start("cred") - match.start()] + SECRET
 
 
+def _cookie(match: re.Match[str]) -> str:
+    """Every cookie's value masked, its name kept; a Set-Cookie header's attributes kept whole."""
+    kept = _COOKIE_ATTRIBUTES if match.group("setting") is not None else frozenset()
+
+    def item(pair: re.Match[str]) -> str:
+        name, equals, _value = pair.group(0).partition("=")
+        if name.lower() in kept:
+            return pair.group(0)
+        return f"{name}{equals}{SECRET}" if equals else SECRET
+
+    return match.group("head") + _COOKIE_PAIR.sub(item, match.group("value"))
+
+
 def _kv(match: re.Match[str]) -> str:
+    """The key and its separator kept, the value masked inside the quotes it had."""
     value = match.group("value")
     quote = '\\"' if value.startswith('\\"') else value[0] if value[:1] in ("'", '"') else ""
-    q = match.group("q")
-    return f"{q}{match.group('key')}{q}{match.group('sep')}{quote}{SECRET}{quote}"
+    return f"{match.group(0)[: match.start('value') - match.start()]}{quote}{SECRET}{quote}"
 
 
 def url_secrets(text: str) -> list[str]:
@@ -229,6 +299,7 @@ _STEPS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_AUTH_HEADER, _credential),
     (_BEARER, _credential),
     (_BASIC, _basic),
+    (_COOKIE_HEADER, _cookie),
     (_KV_SECRET, _kv),
     (_EMAIL, EMAIL),
     (_SSN, SSN),

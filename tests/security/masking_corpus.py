@@ -2,8 +2,10 @@
 
 ``SENSITIVE`` pairs a text with the values that must not survive masking; ``CLEAN`` holds texts
 that must come back unchanged (what operators need to read: durations, ports, pids, trace and
-span ids, UUIDs, timestamps, addresses, versions); ``STRUCTURED`` pairs data with the values
-that must not survive :meth:`Masker.data`. All values are fake: example.com/.test domains,
+span ids, UUIDs, timestamps, addresses, versions); ``MASKED_AS`` pairs a text with its exact
+masked form, where what survives beside the secret matters too (a cookie's name, a Set-Cookie
+attribute, an Authorization scheme); ``STRUCTURED`` pairs data with the values that must not
+survive :meth:`Masker.data`. All values are fake: example.com/.test domains,
 the card networks' test numbers, NANP 555-01xx, Ofcom's drama numbers, the SSA's advertising
 SSNs.
 """
@@ -96,6 +98,16 @@ SENSITIVE: list[tuple[str, list[str]]] = [
     ("private_key: -----BEGIN-----MIIEvQIBADAN", ["-----BEGIN-----MIIEvQIBADAN"]),
     ("passwd=p4ss.w0rd!", ["p4ss.w0rd!"]),
     ("https://api.test/v1?token=qs-token-55&page=2", ["qs-token-55"]),
+    # the field check's separators in a free-text key: '_', '-' and '.' between a word's letters
+    ("pass_word=abc123", ["abc123"]),
+    ("db.pass-word: dotted-pw-4", ["dotted-pw-4"]),
+    ("X_Authorization: xauth-0042", ["xauth-0042"]),
+    ("credentials=svc-creds-31", ["svc-creds-31"]),
+    # cookies: a session cookie logs in whoever holds it
+    ("cookie=sid123456", ["sid123456"]),
+    ('"cookie": "sid=abc123"', ["abc123"]),
+    ("{'Cookie': 'csrftoken=c5rf-t0k; sessionid=s3ss-1d'}", ["c5rf-t0k", "s3ss-1d"]),
+    ('Cookie: sid="quoted-v4lue"; theme=dark', ["quoted-v4lue", "dark"]),
     # -- several at once, as a driver's error message has them
     (
         "INSERT INTO users VALUES ('Jane', 'jane@example.com', '+1 415-555-0142', '4111111111111111')",
@@ -163,8 +175,34 @@ CLEAN: list[str] = [
     "http://127.0.0.1:8080/path@v2",
     "the key cache:k1 expired",
     "secretary of state",
+    # a free-text key names a secret only when it ends with the word: these are durations
+    "token_ttl=300 password_age_days=90 session_cookie_max_age=3600",
+    "api_keys: 3 loaded, tokens: 2000 left, cookies: 0",
+    "cookie consent banner shown; Set-Cookie header missing from the answer",
     "version 2026-11-01",
     'exemplar {trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.043 1767225600.123',
+]
+
+MASKED_AS: list[tuple[str, str]] = [
+    # every pair of a Cookie header, up to the end of the header value (a quote ends it)
+    ("Cookie: sid=abc123def; theme=dark", "Cookie: sid=[secret]; theme=[secret]"),
+    (
+        "curl -H 'Cookie: a=b1; c=d2' http://127.0.0.1:8080/v1/projects",
+        "curl -H 'Cookie: a=[secret]; c=[secret]' http://127.0.0.1:8080/v1/projects",
+    ),
+    # a Set-Cookie header keeps its cookie's name and its attributes (where and how long it is
+    # sent), also where a client joined two headers with a comma
+    ("Set-Cookie: session=abcdef123; Path=/", "Set-Cookie: session=[secret]; Path=/"),
+    (
+        "set-cookie: id=a3fWa; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure; HttpOnly, "
+        "refresh=r3fr3sh; Max-Age=3600; Domain=api.test; SameSite=Lax",
+        "set-cookie: id=[secret]; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Secure; HttpOnly, "
+        "refresh=[secret]; Max-Age=3600; Domain=api.test; SameSite=Lax",
+    ),
+    # a cookie named like a secret field is masked once, not into "[secret]]"
+    ("Set-Cookie: token=abcdef; Path=/", "Set-Cookie: token=[secret]; Path=/"),
+    # the Authorization header keeps its scheme word and masks the credential after it
+    ("authorization=Bearer abc", "authorization=Bearer [secret]"),
 ]
 
 STRUCTURED: list[tuple[object, list[str]]] = [
