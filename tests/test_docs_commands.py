@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli._common import COMMANDS
-from sloctl.cli.main import _build_parser
+from sloctl.cli.main import build_parser
 from tests.paths import ROOT
 
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -68,6 +68,6 @@ def test_a_documented_command_line_is_one_the_parser_takes(line: str) -> None:
     argv = shlex.split(line)[1:]
     assert argv[0] in COMMANDS, f"{line}: no command {argv[0]!r}"
     try:
-        _build_parser(argv[0]).parse_args(argv)
+        build_parser(argv[0]).parse_args(argv)
     except SystemExit as exc:
         pytest.fail(f"{line}: the parser refuses it (exit {exc.code}); see its error above")

@@ -29,6 +29,8 @@ from sloctl.cli._common import COMMANDS, UsageError, print_input_errors
 from sloctl.cli._common import plain_help as plain_help  # cli/gameday.py imports it from here
 from sloctl.errors import SpecErrors
 
+__all__ = ["build_parser", "main"]
+
 
 class _Parser(argparse.ArgumentParser):
     """argparse exits with 2 on usage errors, which is our convention too.
@@ -53,9 +55,11 @@ class _Parser(argparse.ArgumentParser):
 _PROG = "sloctl"
 
 
-def _build_parser(command: str | None) -> argparse.ArgumentParser:
-    """Registers the chosen command's module for real and every other command as a stub (for
-    ``--help``), so that only the chosen command's dependencies are imported."""
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The ``sloctl`` parser: the chosen command's module registered for real and every other
+    command as a stub (for ``--help``), so that only the chosen command's dependencies are
+    imported. Public for what reads the command line whole (the docs' commands checked against
+    it, every flag's values walked)."""
     parser = _Parser(prog=_PROG, description="SLOs as code: one SLO file, every artefact proven.")
     parser.add_argument("--version", action="version", version=f"sloctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -89,7 +93,7 @@ def _missing(name: str, exc: ModuleNotFoundError) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in args_list if not a.startswith("-")), None)
-    parser = _build_parser(command if command in COMMANDS else None)
+    parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(args_list)
     func = getattr(args, "func", None)
     if func is None:

@@ -690,7 +690,7 @@ def test_an_unknown_argument_is_refused_by_its_command_with_its_usage(
 def _help_paths() -> list[list[str]]:
     """Every command and sub-command, as the argv that reaches it."""
     from sloctl.cli._common import COMMANDS
-    from sloctl.cli.main import _build_parser
+    from sloctl.cli.main import build_parser
 
     def choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
         for action in parser._actions:
@@ -701,7 +701,7 @@ def _help_paths() -> list[list[str]]:
     paths: list[list[str]] = []
     for command in COMMANDS:
         paths.append([command])
-        paths += [[command, name] for name in sorted(choices(choices(_build_parser(command))[command]))]
+        paths += [[command, name] for name in sorted(choices(choices(build_parser(command))[command]))]
     return paths
 
 
@@ -722,9 +722,9 @@ def test_every_command_and_sub_command_has_a_plain_text_help_that_says_what_it_d
 
 @pytest.mark.parametrize("argv", _help_paths(), ids=" ".join)
 def test_every_argument_of_every_command_says_what_it_is_for(argv: list[str]) -> None:
-    from sloctl.cli.main import _build_parser
+    from sloctl.cli.main import build_parser
 
-    parser = _build_parser(argv[0])
+    parser = build_parser(argv[0])
     for name in argv:  # down to the (sub-)command's own parser
         parser = next(a.choices[name] for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     bare = [

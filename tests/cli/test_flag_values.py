@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli._common import COMMANDS, input_path, output_path
-from sloctl.cli.main import _build_parser, main
+from sloctl.cli.main import build_parser, main
 from tests.fixtures.stub_http import serve, vector
 from tests.paths import ROOT
 
@@ -72,7 +72,7 @@ def _parsers() -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
                     yield from walk(sub, (*path, name))
 
     for command in COMMANDS:
-        parser = _build_parser(command)
+        parser = build_parser(command)
         (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         yield from walk(sub.choices[command], (command,))
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sloctl.cli._foreground import duration_flag
-from sloctl.cli.main import _build_parser
+from sloctl.cli.main import build_parser
 from sloctl.durations import (
     DURATION_PATTERN,
     DurationError,
@@ -29,7 +29,7 @@ from sloctl.durations import (
     ],
 )
 def test_1h30m_is_read_by_every_duration_flag(argv: list[str]) -> None:
-    assert _build_parser(argv[0]).parse_args(argv).duration == 5400.0
+    assert build_parser(argv[0]).parse_args(argv).duration == 5400.0
 
 
 def test_a_flag_names_the_grammar_when_a_duration_is_malformed() -> None:
@@ -50,10 +50,10 @@ def test_for_is_at_most_the_week_a_foreground_command_runs(
 ) -> None:
     """``--for 8d`` ran for the week the help promises at most, saying nothing."""
     with pytest.raises(SystemExit) as exited:
-        _build_parser(command[0]).parse_args([*command, "--for", "8d"])
+        build_parser(command[0]).parse_args([*command, "--for", "8d"])
     assert exited.value.code == 2
     assert "argument --for: 8d: give at most 1w, a week" in capsys.readouterr().err
-    assert _build_parser(command[0]).parse_args([*command, "--for", "7d"]).duration == 7 * 86400
+    assert build_parser(command[0]).parse_args([*command, "--for", "7d"]).duration == 7 * 86400
 
 
 def test_rule_durations_refuse_milliseconds_and_timers_take_them() -> None:
