@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
+from sloctl import limits
+
 from .breaker import BreakerSettings, default_failure_ratios, default_timeouts
 from .config import TestbedConfig, default_pool_size
 from .tiers import load_api_keys
@@ -31,11 +33,19 @@ SECRET_FLAGS = {
 
 
 #: The API's own timeouts, a ``--WHAT-timeout`` flag each (seconds; ``TestbedConfig.WHAT_timeout``
-#: its default), and what happens past it.
+#: its default), the argparse type that bounds it, and what happens past it.
 _TIMEOUTS = (
-    ("backup", "a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"),
-    ("body", "a request body not whole after this long is answered 408"),
-    ("head", "a request line and headers not whole this long after the connection opened are answered 408"),
+    (
+        "backup",
+        limits.BACKUP_TIMEOUT,
+        "a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed",
+    ),
+    ("body", limits.CLIENT_WAIT, "a request body not whole after this long is answered 408"),
+    (
+        "head",
+        limits.CLIENT_WAIT,
+        "a request line and headers not whole this long after the connection opened are answered 408",
+    ),
 )
 
 
@@ -45,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m testbed", description="Serve the platform API (loopback only)."
     )
     p.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=limits.PORT, required=True)
     p.add_argument(
         "--postgres-dsn", help="through PgBouncer (transaction mode); default $TESTBED_POSTGRES_DSN"
     )
@@ -54,27 +64,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--redis-url", help="default $TESTBED_REDIS_URL")
     p.add_argument("--mongodb-uri", help="default $TESTBED_MONGODB_URI")
-    p.add_argument("--pool-size", type=int, default=default_pool_size(), help="default (cores × 2) + 1")
-    p.add_argument("--breaker-open-seconds", type=float, default=BreakerSettings.open_seconds)
-    p.add_argument("--breaker-window-seconds", type=float, default=BreakerSettings.window_seconds)
-    p.add_argument("--breaker-minimum-calls", type=int, default=BreakerSettings.minimum_calls)
-    p.add_argument("--default-timeout", type=float, default=BreakerSettings.call_timeout)
+    p.add_argument(
+        "--pool-size", type=limits.POOL_SIZE, default=default_pool_size(), help="default (cores × 2) + 1"
+    )
+    p.add_argument(
+        "--breaker-open-seconds", type=limits.BREAKER_OPEN_SECONDS, default=BreakerSettings.open_seconds
+    )
+    p.add_argument(
+        "--breaker-window-seconds", type=limits.BREAKER_WINDOW_SECONDS, default=BreakerSettings.window_seconds
+    )
+    p.add_argument(
+        "--breaker-minimum-calls", type=limits.BREAKER_MINIMUM_CALLS, default=BreakerSettings.minimum_calls
+    )
+    p.add_argument("--default-timeout", type=limits.CALL_TIMEOUT, default=BreakerSettings.call_timeout)
     for dep, seconds in default_timeouts().items():
-        p.add_argument(f"--{dep}-timeout", type=float, default=seconds)
+        p.add_argument(f"--{dep}-timeout", type=limits.CALL_TIMEOUT, default=seconds)
     for dep, ratio in default_failure_ratios().items():
         p.add_argument(
             f"--{dep}-failure-ratio",
-            type=float,
+            type=limits.FAILURE_RATIO,
             default=ratio,
             help=f"share of failed {dep} calls in the window that opens its breaker (default {ratio:g})",
         )
     p.add_argument(
         "--rate-limit",
-        type=float,
+        type=limits.RATE_LIMIT,
         default=TestbedConfig.rate_limit_per_second,
         help="requests/s per address (no API key)",
     )
-    p.add_argument("--rate-burst", type=int, default=TestbedConfig.rate_limit_burst)
+    p.add_argument("--rate-burst", type=limits.RATE_BURST, default=TestbedConfig.rate_limit_burst)
     p.add_argument(
         "--api-keys",
         type=Path,
@@ -85,21 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backup-dir", type=Path, default=TestbedConfig.backup_dir)
     p.add_argument(
         "--backup-workers",
-        type=int,
+        type=limits.BACKUP_WORKERS,
         default=TestbedConfig.backup_workers,
         help="pg_dump processes at a time, off the request path",
     )
     p.add_argument(
         "--backup-queue",
-        type=int,
+        type=limits.BACKUP_QUEUE,
         default=TestbedConfig.backup_queue,
         help="backups waiting at most; more are refused with 503",
     )
-    for what, past_it in _TIMEOUTS:
+    for what, seconds_type, past_it in _TIMEOUTS:
         default = getattr(TestbedConfig, f"{what}_timeout")
         p.add_argument(
             f"--{what}-timeout",
-            type=float,
+            type=seconds_type,
             default=default,
             metavar="SECONDS",
             help=f"{past_it} (default {default:g})",
@@ -122,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--keep-alive",
-        type=int,
+        type=limits.KEEP_ALIVE,
         default=5,
         metavar="SECONDS",
         help="close an idle keep-alive connection after this long (uvicorn's default: 5)",

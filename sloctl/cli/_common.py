@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
+from sloctl.limits import number_within
 from sloctl.progress import Ticker
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.build import url_problem
@@ -47,7 +48,6 @@ __all__ = [
     "add_slos_argument",
     "add_subcommand",
     "add_timeout_argument",
-    "count",
     "default_paths",
     "input_path",
     "live_prometheus_options",
@@ -366,19 +366,6 @@ def _timeout(text: str) -> float:
     return seconds
 
 
-def _finite(text: str, *, least: float, most: float, strict: bool, give: str) -> float:
-    """``text`` as a number at or above ``least`` (above it when ``strict``) and at most ``most``,
-    or an argparse error saying what to ``give``: ``nan``, ``inf``, ``1e308`` and ``-5`` are
-    refused by name (a huge value overflows the arithmetic it feeds)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give {give}") from None
-    if not (least < value if strict else least <= value) or not value <= most:
-        raise argparse.ArgumentTypeError(f"{text}: give {give}")
-    return value
-
-
 #: The largest rate a number flag takes whose own bound nothing else sets (``explain
 #: --requests-per-second``: the traffic of the user's service, which sloctl cannot know, unlike the
 #: flags that start load or servers here, each bounded by what it drives): far beyond any figure
@@ -386,36 +373,6 @@ def _finite(text: str, *, least: float, most: float, strict: bool, give: str) ->
 LARGEST = 1e9
 #: 9999-12-31T23:59:59Z: ``--time`` beyond it is a typo, and Python's dates end there.
 LAST_TIME = 253_402_300_799
-
-
-def positive_number(most: float, why: str) -> Callable[[str], float]:
-    """An argparse type: a number above 0 and at most ``most``; ``why`` says where that bound
-    comes from, in the refusal (``--rate-limit 1e10: give a number above 0 and at most 1,000,000
-    (…)``), as :func:`count` says it of a whole number."""
-
-    def convert(text: str) -> float:
-        return _finite(
-            text, least=0, most=most, strict=True, give=f"a number above 0 and at most {most:,.0f} ({why})"
-        )
-
-    return convert
-
-
-def count(most: int, why: str) -> Callable[[str], int]:
-    """An argparse type: a whole number from 1 to ``most``; ``why`` says where that bound comes
-    from, in the refusal (``--backup-workers 100000: give 1 to 32 (each dump holds …)``), so that
-    a count that would start that many processes, users or jobs stops before anything starts."""
-
-    def convert(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 to {most:,}") from None
-        if not 1 <= value <= most:
-            raise argparse.ArgumentTypeError(f"{text}: give 1 to {most:,} ({why})")
-        return value
-
-    return convert
 
 
 def input_path(kind: str) -> Callable[[str], str]:
@@ -459,7 +416,7 @@ def http_url(text: str) -> str:
 
 def unix_time(text: str) -> float:
     """``--time``: Unix seconds from 1970 to the year 9999 (argparse type)."""
-    return _finite(text, least=0, most=LAST_TIME, strict=False, give="Unix seconds, such as 1767225600")
+    return number_within(text, least=0, most=LAST_TIME, strict=False, give="Unix seconds, such as 1767225600")
 
 
 def add_timeout_argument(p: argparse.ArgumentParser) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 from types import FrameType
 
 from sloctl.cli._common import output_dir, output_path
-from sloctl.durations import DAY, DurationError, format_duration, parse_seconds
+from sloctl.durations import DurationError, format_duration, parse_seconds
+from sloctl.limits import MAX_RUN_SECONDS
 
 __all__ = [
-    "MAX_RUN_SECONDS",
     "StopEvent",
     "add_for_argument",
     "add_workdir_argument",
@@ -32,8 +32,6 @@ __all__ = [
     "stop_on_signals",
     "wait_in_foreground",
 ]
-
-MAX_RUN_SECONDS = 7.0 * DAY
 
 
 def duration_flag(text: str) -> float:

@@ -15,9 +15,9 @@ from sloctl.cli._common import (
     add_input_arguments,
     add_prometheus_arguments,
     load_slos_of,
-    positive_number,
 )
 from sloctl.explain import as_dicts, explain, format_explanations
+from sloctl.limits import positive_number
 from sloctl.spec.project import FILE_NAME
 from sloctl.spec.project import schema_text as project_schema_text
 from sloctl.spec.schema import schema_text

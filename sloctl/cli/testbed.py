@@ -16,20 +16,17 @@ import shutil
 import sys
 from pathlib import Path
 
+from sloctl import limits
 from sloctl.cli._common import (
     UsageError,
     add_command,
     add_subcommand,
-    count,
     input_path,
     output_dir,
     output_path,
-    positive_number,
 )
-from sloctl.ports import MAX_PORT
 
 from ._foreground import (
-    MAX_RUN_SECONDS,
     add_for_argument,
     add_workdir_argument,
     in_workdir,
@@ -39,48 +36,7 @@ from ._foreground import (
     wait_in_foreground,
 )
 
-__all__ = [
-    "MAX_BACKUP_QUEUE",
-    "MAX_BACKUP_TIMEOUT",
-    "MAX_BACKUP_WORKERS",
-    "MAX_BREAKER_OPEN_SECONDS",
-    "MAX_RATE_BURST",
-    "MAX_RATE_LIMIT",
-    "register",
-]
-
-#: The most ``pg_dump`` processes ``--backup-workers`` lets run at once. Each holds a session of
-#: the testbed's PostgreSQL, whose 100 connections (``start_postgres``' ``max_connections``) it
-#: shares with PgBouncer's pools, the collector's probes and a game day's admin sessions; and each
-#: dump is a process of 100–380 ms of CPU (docs/benchmarks.md, Testbed), so that on the 2-core
-#: machine class a handful at once already fill it. 100,000 started as many idle workers, and a
-#: full queue that many dumps at once.
-MAX_BACKUP_WORKERS = 32
-#: The most backups ``--backup-queue`` lets wait: the API keeps its last 1,000 jobs
-#: (``testbed.backups.BackupJobs``' ``keep``) and, given a longer queue, failed to start with a
-#: traceback in its log.
-MAX_BACKUP_QUEUE = 1000
-#: The highest ``--rate-limit`` (requests/s per client): a thousand times the plan's default of
-#: 1,000, and thousands of times what the testbed serves on the 2-core machine class (376 req/s
-#: for the full route mix, docs/benchmarks.md, Testbed); a limit above it never refuses a request,
-#: so that it can only be a typo (1e9 was taken).
-MAX_RATE_LIMIT = 1e6
-#: The largest ``--rate-burst``: the bucket of each client, the requests it may send at once
-#: before ``--rate-limit`` holds it back (``testbed.ratelimit.TokenBucket``'s capacity). A second's
-#: worth at the highest ``--rate-limit`` (``MAX_RATE_LIMIT``) and 500 times the plan's default of
-#: 2,000. A client sending all the testbed serves on the 2-core machine class (376 req/s for the
-#: full route mix, docs/benchmarks.md, Testbed) takes 44 minutes to empty a bucket that size, so
-#: that a larger one can only be a typo (1e9 was taken; the game days' "no limit" sets 100,000).
-MAX_RATE_BURST = 1_000_000
-#: The longest ``--breaker-open-seconds``: a week, the longest a testbed runs (``--for``,
-#: ``MAX_RUN_SECONDS``). A breaker held open longer never makes its half-open trial within a run:
-#: its dependency is cut for good, which is a fault to inject (a game day), not a breaker setting.
-MAX_BREAKER_OPEN_SECONDS = MAX_RUN_SECONDS
-#: The longest ``--backup-timeout``: an hour. A dump of the testbed's schema takes 100–380 ms
-#: (docs/benchmarks.md, Testbed) and the default of 60 s is 150 times that; a ``pg_dump`` still
-#: running after an hour is hung, and it holds one of the ``--backup-workers`` and its PostgreSQL
-#: session all that time (1e9 s was taken: a hung dump was never killed).
-MAX_BACKUP_TIMEOUT = 3600.0
+__all__ = ["register"]
 
 
 # Long but flat: one argparse declaration per flag of `testbed up`, nothing else.
@@ -89,46 +45,47 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = parser.add_subparsers(dest="testbed_command", metavar="ACTION")
     up = add_subcommand(sub, "up", "start PostgreSQL, PgBouncer, Redis, MongoDB and the API; stop on Ctrl-C")
     add_workdir_argument(up)
-    up.add_argument("--port", metavar="PORT", type=int, help="API port (default: a free one)")
+    up.add_argument("--port", metavar="PORT", type=limits.PORT, help="API port (default: a free one)")
     add_for_argument(up, "30s")
     up.add_argument(
         "--breaker-open-seconds",
         metavar="SECONDS",
-        type=positive_number(MAX_BREAKER_OPEN_SECONDS, "a week, the longest a testbed runs"),
+        type=limits.BREAKER_OPEN_SECONDS,
         help="override the plan's 30 s open time (game days, demos; at most a week)",
     )
     up.add_argument(
         "--rate-limit",
         metavar="RATE",
-        type=positive_number(MAX_RATE_LIMIT, "a higher limit would refuse no request"),
-        help=f"requests/s per client (default 1000, at most {MAX_RATE_LIMIT:,.0f})",
+        type=limits.RATE_LIMIT,
+        help=f"requests/s per client (default 1000, at most {limits.MAX_RATE_LIMIT:,.0f})",
     )
     up.add_argument(
         "--rate-burst",
         metavar="N",
-        type=count(MAX_RATE_BURST, "a second's worth at the highest --rate-limit"),
-        help=f"bucket size: requests a client may send at once (default 2000, at most {MAX_RATE_BURST:,})",
+        type=limits.RATE_BURST,
+        help="bucket size: requests a client may send at once"
+        f" (default 2000, at most {limits.MAX_RATE_BURST:,})",
     )
     up.add_argument(
         "--backup-workers",
         metavar="N",
-        type=count(
-            MAX_BACKUP_WORKERS, "each dump holds a session of the testbed's PostgreSQL, which takes 100"
-        ),
-        help=f"pg_dump processes at a time, off the request path (default 1, at most {MAX_BACKUP_WORKERS})",
+        type=limits.BACKUP_WORKERS,
+        help="pg_dump processes at a time, off the request path"
+        f" (default 1, at most {limits.MAX_BACKUP_WORKERS})",
     )
     up.add_argument(
         "--backup-queue",
         metavar="N",
-        type=count(MAX_BACKUP_QUEUE, f"the API keeps its last {MAX_BACKUP_QUEUE:,} backup jobs"),
-        help=f"backups waiting at most; more are refused with 503 (default 16, at most {MAX_BACKUP_QUEUE:,})",
+        type=limits.BACKUP_QUEUE,
+        help="backups waiting at most; more are refused with 503"
+        f" (default 16, at most {limits.MAX_BACKUP_QUEUE:,})",
     )
     up.add_argument(
         "--backup-timeout",
         metavar="SECONDS",
-        type=positive_number(MAX_BACKUP_TIMEOUT, "a dump takes under a second; one running an hour is hung"),
+        type=limits.BACKUP_TIMEOUT,
         help="a pg_dump running longer is killed, its PostgreSQL session ended and the backup failed"
-        f" (default 60, at most {MAX_BACKUP_TIMEOUT:,.0f})",
+        f" (default 60, at most {limits.MAX_BACKUP_TIMEOUT:,.0f})",
     )
     up.add_argument(
         "--write-config",
@@ -153,8 +110,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _up(args: argparse.Namespace) -> int:
-    if args.port is not None and not 0 < args.port <= MAX_PORT:
-        raise UsageError(f"--port must be 1-{MAX_PORT}, not {args.port}")
     if args.collector_listen is not None and not _loopback_listen(args.collector_listen):
         raise UsageError(
             f"--collector-listen {args.collector_listen}: give a loopback address and port such as "

@@ -242,7 +242,10 @@ HUGE: dict[tuple[tuple[str, ...], str], tuple[str, str]] = {
         "1e10",
         "argument --backup-timeout: 1e10: give a number above 0 and at most 3,600 (a dump takes",
     ),
-    (("testbed", "up"), "--port"): ("70000", "--port must be 1-65535, not 70000"),
+    (("testbed", "up"), "--port"): (
+        "70000",
+        "argument --port: 70000: give 1 to 65,535 (the highest TCP port)",
+    ),
     (("testbed", "up"), "--for"): ("8d", "argument --for: 8d: give at most 1w, a week"),
     (("gameday", "rig"), "--fast-reset"): (
         "1000000000",
@@ -298,10 +301,10 @@ def test_a_number_flag_refuses_a_value_beyond_its_bound_saying_the_bound(
 
 def test_the_backup_queue_bound_is_the_jobs_the_api_keeps() -> None:
     """The API refuses to start with a queue longer than the jobs it keeps (sloctl does not
-    import the testbed package, so the figure is written in sloctl.cli.testbed again)."""
+    import the testbed package, so the figure is written in sloctl.limits again)."""
     import inspect
 
-    from sloctl.cli.testbed import MAX_BACKUP_QUEUE
+    from sloctl.limits import MAX_BACKUP_QUEUE
     from testbed.backups import BackupJobs
 
     assert inspect.signature(BackupJobs).parameters["keep"].default == MAX_BACKUP_QUEUE
