@@ -1,9 +1,11 @@
 """How long a long command takes to exit after an interrupt (docs/benchmarks.md, "Ctrl-C during
 long commands"): ``sloctl test rules --engine all`` after a terminal's Ctrl-C, ``sloctl
 generate`` of a large fleet after ``kill -INT`` of its own process while its workers render, or
-``sloctl testbed up`` after ``kill -INT`` of its own process while its servers start.
+``sloctl testbed up`` after ``kill -INT`` of its own process while its servers start, or
+``sloctl serve --demo`` after ``kill -INT`` of its own process while its demo Prometheus is made.
 
-    .venv/bin/python benchmarks/ctrl_c_exit.py [--command test|generate|testbed] [--rounds 3] [--after 3]
+    .venv/bin/python benchmarks/ctrl_c_exit.py
+        [--command test|generate|testbed|serve-demo|serve-demo-live] [--rounds 3] [--after 3]
         [--working SECONDS] [--old DIR]
 
 Each round starts the command in a session of its own (as a terminal starts a job) and signals
@@ -13,7 +15,10 @@ process alone (``kill -INT PID``: its worker processes hear nothing) a second af
 processes appear, for 9,900 SLOs (1,100 copies of slos/platform-api.yaml), enough for them to
 run; ``testbed``, SIGINT to the ``sloctl`` process alone :data:`STARTING_SECONDS` after its
 first child process appears (its servers' lifeline, then initdb), while PostgreSQL is made and
-started, its temporary work folder in the round's folder (``TMPDIR``). It takes the time until
+started, its temporary work folder in the round's folder (``TMPDIR``); ``serve-demo``, SIGINT
+to the ``sloctl`` process alone a second after it says it backfills (promtool's backfill under
+way), and ``serve-demo-live`` :data:`LIVE_SECONDS` after it says it waits for the rules' first
+live evaluation (its Prometheus running: a minute of the start). It takes the time until
 every process of the job has exited (the servers, each in a session of its own, included: every
 process whose command line names the round's folder), and the command's exit code; a round that
 leaves a file in its folder says so. With ``--old DIR`` (a
@@ -51,6 +56,11 @@ WORKING_SECONDS = 1.0
 #: PostgreSQL's start under way (the whole start takes about 2.5 s on 2 cores, idle), with servers still
 #: to start
 STARTING_SECONDS = 1.0
+#: how long after ``serve --demo`` says it waits for the first live evaluation it is signalled:
+#: its Prometheus up and polled, the minute's wait under way
+LIVE_SECONDS = 5.0
+#: the demo's SLOs, on a loopback port of its own
+DEMO = ("serve", "--demo", "slos", "--listen", "127.0.0.1:0", "--for", "300s")
 
 
 @dataclass(frozen=True)
@@ -58,17 +68,20 @@ class Case:
     """A command to interrupt: its arguments (``{input}``, ``{out}``: a temporary folder's), and
     whether the signal goes to the whole process group ``--after`` seconds from the start (a
     terminal's Ctrl-C), or to the command alone ``working`` seconds after its first child
-    process appears."""
+    process appears (or, given ``said``, after its stderr says that)."""
 
     argv: tuple[str, ...]
     group: bool
     working: float = WORKING_SECONDS
+    said: str | None = None
 
 
 CASES = {
     "test": Case(("test", "rules", "--engine", "all"), group=True),
     "generate": Case(("generate", "{input}", "-o", "{out}"), group=False),
     "testbed": Case(("testbed", "up", "--for", "120s"), group=False, working=STARTING_SECONDS),
+    "serve-demo": Case(DEMO, group=False, said="demo: backfilling"),
+    "serve-demo-live": Case(DEMO, group=False, working=LIVE_SECONDS, said="demo: waiting for the rules"),
 }
 
 
@@ -162,7 +175,11 @@ def _round(tree: Path, case: Case, after: float, folder: Path) -> tuple[float, i
     job = _start(tree, case, folder)
     try:
         wait = after
-        if not case.group:
+        if case.said is not None:
+            said = case.said
+            _until(lambda: said in (folder / "stderr").read_text(), job, f"it said {said!r}")
+            wait = case.working
+        elif not case.group:
             _until(lambda: _has_children(job.pid), job, "its child processes started")
             wait = case.working
         deadline = time.monotonic() + wait
@@ -198,7 +215,8 @@ def main() -> None:
         "--working",
         type=float,
         help="for generate and testbed: seconds from the first child process to the signal "
-        f"(default {WORKING_SECONDS:g} and {STARTING_SECONDS:g})",
+        f"(default {WORKING_SECONDS:g} and {STARTING_SECONDS:g}); for serve-demo and serve-demo-live, "
+        f"from the line it waits for (default {WORKING_SECONDS:g} and {LIVE_SECONDS:g})",
     )
     parser.add_argument("--old", type=Path, help="a checkout of another commit, measured alternately")
     args = parser.parse_args()
