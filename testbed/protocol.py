@@ -67,7 +67,11 @@ class BoundedHeadProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._untime_head()
-        self.scope["extensions"] = {REQUEST_TARGET: {"target": self.url}}
+        # merged into the server's own extensions (uvicorn's or a later version's), never in
+        # their place: an app reading one of those must still find it
+        extensions = self.scope.get("extensions") or {}
+        extensions[REQUEST_TARGET] = {"target": self.url}
+        self.scope["extensions"] = extensions
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
