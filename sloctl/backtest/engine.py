@@ -45,6 +45,7 @@ __all__ = [
     "Replayed",
     "RuleSet",
     "backfill_openmetrics",
+    "evaluate_pinned",
     "query",
     "query_range",
     "recording_levels",
@@ -332,7 +333,7 @@ def _evaluate_run(
     return at
 
 
-def _evaluate_pinned(
+def evaluate_pinned(
     url: str,
     group: Mapping[str, object],
     rules: Sequence[Mapping[str, object]],
@@ -414,7 +415,7 @@ def _backfill_level(
     step: int,
 ) -> Path:
     """Blocks in ``out`` of one level's recordings over ``[first, end]``, evaluated by promtool
-    against the Prometheus at ``url`` (pinned rules by :func:`_evaluate_pinned`)."""
+    against the Prometheus at ``url`` (pinned rules by :func:`evaluate_pinned`)."""
     workdir = out.parent  # promtool runs there, on the rule file it holds
     out.mkdir(exist_ok=True)
     # One path for every level: promtool offsets a group's evaluations by a hash of its
@@ -444,7 +445,7 @@ def _backfill_level(
     for g in groups:
         pinned = [r for r in g["rules"] if _pinned(r)]  # type: ignore[attr-defined]
         if pinned:
-            text = _evaluate_pinned(url, _full_group(rules.text, g), pinned, first, end, step)
+            text = evaluate_pinned(url, _full_group(rules.text, g), pinned, first, end, step)
             backfill_openmetrics(text, workdir, out, promtool=promtool, span=end - first)
     return out
 

@@ -37,6 +37,7 @@ __all__ = [
     "run_many",
     "run_scenarios",
     "scenario_slo",
+    "tier_result",
 ]
 
 
@@ -223,7 +224,11 @@ def _expectation(item: Item, tier: AlertTier, step: int, start: int) -> tuple[in
     return designed, ""
 
 
-def _tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, start: int) -> TierResult:
+def tier_result(item: Item, tier_name: str, firing: Sequence[int], step: int, start: int) -> TierResult:
+    """What the alert of ``tier_name`` did in ``item``'s scenario, given the offsets it fired at
+    (``firing``, seconds from ``start``, every ``step``): whether it was expected, its designed
+    and actual detection, its false alerts; a no-data ticket whose flat part is shorter than its
+    wait is expected silent, the note says why."""
     slo, s = item.slo, item.scenario
     eps = _episodes(firing, step)
     designed = None
@@ -324,7 +329,7 @@ def evaluate(
         if slo.alerting.no_data.enabled:
             names.append("no_data")
         tiers = tuple(
-            _tier_result(item, name, _firing_offsets(alerts, slo, name, start, end), bt.step, start)
+            tier_result(item, name, _firing_offsets(alerts, slo, name, start, end), bt.step, start)
             for name in names
         )
         budget = slo.error_budget

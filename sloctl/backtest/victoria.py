@@ -62,6 +62,9 @@ __all__ = [
     "Topology",
     "VictoriaBacktest",
     "VictoriaEngine",
+    "count_samples",
+    "export_series",
+    "post_import",
     "replay_victoria",
 ]
 
@@ -140,7 +143,7 @@ class VictoriaBacktest:
     def export(self, match: str, *, url: str | None = None) -> list[dict[str, object]]:
         """Raw samples of the series matching ``match`` over ``[start, end]`` (``/api/v1/export``):
         exactly what was written, without a query's look-back filling gaps."""
-        return _export(url or self.url, match, self.start, self.end)
+        return export_series(url or self.url, match, self.start, self.end)
 
     def rejoin(self) -> float:
         """Restart every stopped node (same port, same data) and wait until vmagent has
@@ -184,19 +187,23 @@ class VictoriaBacktest:
         ]
 
 
-def _export(url: str, match: str, start: int, end: int) -> list[dict[str, object]]:
+def export_series(url: str, match: str, start: int, end: int) -> list[dict[str, object]]:
+    """The series matching ``match`` in ``[start, end]`` on the VictoriaMetrics at ``url``, as its
+    ``/api/v1/export`` gives them (one JSON object a series), read past any proxy variable."""
     params = urllib.parse.urlencode({"match[]": match, "start": start, "end": end})
     with open_direct(f"{url}/api/v1/export?{params}", timeout=120) as resp:
         return [json.loads(line) for line in resp.read().decode().splitlines() if line.strip()]
 
 
-def _post(url: str, body: str) -> None:
+def post_import(url: str, body: str) -> None:
+    """POST ``body`` (samples in the Prometheus text format) to a VictoriaMetrics import ``url``,
+    past any proxy variable."""
     req = urllib.request.Request(url, data=body.encode(), method="POST")
     with open_direct(req, timeout=120) as resp:
         resp.read()
 
 
-def _count(node: VictoriaMetricsServer, names: Sequence[str], start: int, end: int) -> int:
+def count_samples(node: VictoriaMetricsServer, names: Sequence[str], start: int, end: int) -> int:
     """Samples of the series named ``names`` stored on ``node`` in ``[start, end]``. Those of
     the last 30 s are counted too: VictoriaMetrics would otherwise move a query at an ``end``
     that close to now back by its ``-search.latencyOffset`` and miss them until it has passed."""
@@ -224,7 +231,7 @@ def _wait_visible(
         seen: list[int] = []
 
         def done(node: VictoriaMetricsServer = node, seen: list[int] = seen) -> bool:
-            seen[:] = [_count(node, names, start, end)]
+            seen[:] = [count_samples(node, names, start, end)]
             if seen[0] > expected:
                 raise RuntimeError(
                     f"{node.url} holds {seen[0]} samples of {what}, more than the {expected} written"
@@ -418,7 +425,7 @@ def _import_raw(
     """Import the raw samples of a segment, and wait until every running node holds them."""
     t0 = time.monotonic()
     for i in range(0, len(batch), _BATCH):
-        _post(import_url, import_text(batch[i : i + _BATCH]))
+        post_import(import_url, import_text(batch[i : i + _BATCH]))
     _record(bt, running, "raw series", raw_names, len(batch), a, b, t0)
 
 

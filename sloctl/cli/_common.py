@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sloctl import progress
 from sloctl.durations import DurationError, format_duration, parse_duration, parse_seconds
 from sloctl.errors import SpecError, SpecErrors
 from sloctl.limits import number_within
-from sloctl.progress import Ticker
 from sloctl.spec import LoadResult, load_paths
 from sloctl.spec.build import url_problem
 from sloctl.spec.project import FILE_NAME, SETTINGS, Project, find_project, load_project
@@ -205,14 +205,15 @@ def add_subcommand(
     return subparsers.add_parser(name, help=help, **kwargs)
 
 
-def progress_ticker(command: str) -> Ticker:
+def progress_ticker(command: str) -> progress.Ticker:
     """Progress of ``sloctl COMMAND``'s long work on stderr, once it has taken two seconds:
-    ``sloctl COMMAND: WHAT: DONE/TOTAL`` (:class:`sloctl.progress.Ticker`)."""
+    ``sloctl COMMAND: WHAT: DONE/TOTAL`` (:class:`sloctl.progress.Ticker`, looked up there when
+    called, so that a test can give it a clock of its own)."""
 
     def say(what: str, done: int, total: int) -> None:
         print(f"sloctl {command}: {what}: {done:,}/{total:,}", file=sys.stderr, flush=True)
 
-    return Ticker(say)
+    return progress.Ticker(say)
 
 
 def plain_help(doc: str | None) -> str:

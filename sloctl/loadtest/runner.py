@@ -38,6 +38,7 @@ __all__ = [
     "LoadtestError",
     "LoadtestInterrupted",
     "RunOptions",
+    "locust_command",
     "preflight",
     "resolve_scenario",
     "run_scenario",
@@ -293,7 +294,7 @@ def run_scenario(
     out = workdir / "locust-final.json"
     out.unlink(missing_ok=True)
     env = _locust_environment(options, out)
-    cmd = _locust_command(scenario, options)
+    cmd = locust_command(scenario, options)
     log = workdir / "locust.log"
     limit = options.duration + 120
     stop = stop or threading.Event()
@@ -457,8 +458,9 @@ def _locust_environment(options: RunOptions, out: Path) -> dict[str, str]:
     return env
 
 
-def _locust_command(scenario: Path, options: RunOptions) -> list[str]:
-    """Locust headless on ``scenario``, for the run's users and time; through
+def locust_command(scenario: Path, options: RunOptions) -> list[str]:
+    """The command line sloctl runs Locust with (what ``ps`` shows of a run: never a password):
+    Locust headless on ``scenario``, for the run's users and time; through
     :mod:`._locust_main`, which loads sloctl's hooks first (a Locust file of one's own needs no
     import of sloctl)."""
     cmd = [

@@ -262,7 +262,7 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
     from functools import partial
 
     import sloctl.backtest.run as backtest_run
-    import sloctl.cli._common as cli_common
+    from sloctl import progress
     from sloctl.backtest.engine import replay
     from sloctl.cli.main import main
     from sloctl.progress import Ticker
@@ -275,7 +275,7 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
         return replay(*args, **kwargs)
 
     monkeypatch.setattr(backtest_run, "replay", counted)
-    monkeypatch.setattr(cli_common, "Ticker", partial(Ticker, every=0))
+    monkeypatch.setattr(progress, "Ticker", partial(Ticker, every=0))
     compat(request, prometheus_engine.name, "backtest alerts at designed time")
     argv = ["backtest", str(ROOT / "slos"), "--scenario", "no_data", "-o", "json", "--workdir", str(tmp_path)]
     code = main([*argv, "--engine", prometheus_engine.name])
@@ -304,7 +304,7 @@ def test_the_bundled_slos_no_data_scenario_passes_each_tickets_for_included(
 def test_a_no_data_ticket_longer_than_the_longest_flat_part_is_designed_silent(slos: dict[str, SLO]) -> None:
     """The flat part grows with ``noData.for`` up to its bound; past it the ticket is expected
     silent (the report says why) rather than missed."""
-    from sloctl.backtest.run import _tier_result
+    from sloctl.backtest.run import tier_result
     from sloctl.backtest.scenarios import NO_DATA_FLAT, NO_DATA_LONGEST_FLAT, designed_no_data, fitted
 
     base = slos["availability"]
@@ -320,5 +320,5 @@ def test_a_no_data_ticket_longer_than_the_longest_flat_part_is_designed_silent(s
             assert b - a > designed_no_data(slo, SCRAPE) and b - a > NO_DATA_FLAT
             continue
         assert b - a == flat
-        t = _tier_result(prepare(slo, s), "no_data", [], SCRAPE, 0)
+        t = tier_result(prepare(slo, s), "no_data", [], SCRAPE, 0)
         assert not t.expected and t.designed_seconds is None and "designed silent" in t.note

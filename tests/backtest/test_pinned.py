@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from sloctl import naming
-from sloctl.backtest.engine import _evaluate_pinned, query, replay, rule_groups, value_at
+from sloctl.backtest.engine import evaluate_pinned, query, replay, rule_groups, value_at
 from sloctl.backtest.run import plan_scenarios
 from sloctl.backtest.scenarios import calendar_scenarios
 from sloctl.backtest.series import openmetrics
@@ -84,6 +84,6 @@ def test_the_pinned_period_ratio_is_replayed_as_instant_queries_answer_it_at_eac
         # offset, each pinned selector's values (2), one range query per hour (the boundary is
         # on one), and a run of one where an hour's first evaluation falls on the 5m grid.
         sent = _queries(bt.url)
-        text = _evaluate_pinned(bt.url, group, [pinned], start, end, plan.step)
+        text = evaluate_pinned(bt.url, group, [pinned], start, end, plan.step)
         assert text.count(pinned["record"] + "{") == len(values)
         assert _queries(bt.url) - sent <= 1 + 2 + 4 + 4, _queries(bt.url) - sent

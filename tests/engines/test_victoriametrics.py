@@ -32,7 +32,14 @@ from sloctl.backtest.run import (
 )
 from sloctl.backtest.scenarios import Scenario
 from sloctl.backtest.series import ERRORS, REQUESTS, Sample, import_text, openmetrics, samples
-from sloctl.backtest.victoria import ENGINES, NodeLoss, VictoriaBacktest, _count, _post, replay_victoria
+from sloctl.backtest.victoria import (
+    ENGINES,
+    NodeLoss,
+    VictoriaBacktest,
+    count_samples,
+    post_import,
+    replay_victoria,
+)
 from sloctl.cli.main import main
 from sloctl.model import SLO
 from sloctl.render import promsim
@@ -388,8 +395,8 @@ def test_a_replay_ending_now_counts_what_it_wrote_in_the_last_30_s_at_once(tmp_p
     now = int(time.time())
     series = [Sample(REQUESTS, '{shard="0"}', float(i), now - 50 + 10 * i) for i in range(6)]
     with start_victoria_metrics(tmp_path / "vm") as vm:
-        _post(vm.import_url, import_text(series))
-        assert _count(vm, [REQUESTS], now - 60, now) == len(series)  # _count flushes first
+        post_import(vm.import_url, import_text(series))
+        assert count_samples(vm, [REQUESTS], now - 60, now) == len(series)  # count_samples flushes first
 
 
 # -- vmalert loads the generated rule files ----------------------------------------------------------

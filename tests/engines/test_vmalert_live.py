@@ -29,7 +29,7 @@ from sloctl.backtest.engine import RuleSet
 from sloctl.backtest.run import our_rules, scenario_slo
 from sloctl.backtest.scenarios import Scenario
 from sloctl.backtest.series import ERRORS, REQUESTS, Sample, import_text
-from sloctl.backtest.victoria import _post, replay_victoria
+from sloctl.backtest.victoria import post_import, replay_victoria
 from sloctl.render.flavours import vmalert_groups
 from sloctl.servers._process import ManagedProcess, wait_until
 from sloctl.servers.victoria import VictoriaMetricsServer, start_victoria_metrics, start_vmalert
@@ -65,10 +65,10 @@ def _series(now: int) -> list[Sample]:
 
 
 def _samples(vm: VictoriaMetricsServer, name: str, since: int) -> dict[int, float]:
-    from sloctl.backtest.victoria import _export
+    from sloctl.backtest.victoria import export_series
 
     out: dict[int, float] = {}
-    for row in _export(vm.url, name, since, since + 3600):
+    for row in export_series(vm.url, name, since, since + 3600):
         for t, v in zip(row["timestamps"], row["values"], strict=True):  # type: ignore[call-overload]
             out[int(t) // 1000] = float(v)
     return out
@@ -122,7 +122,7 @@ def _run_live(root: Path) -> dict[str, Live]:
             work = root / name
             vm = start_victoria_metrics(work / "vm")
             servers.append(vm)
-            _post(vm.import_url, series)
+            post_import(vm.import_url, series)
             vm.force_flush()
             rules = work / "rules.yml"
             rules.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))

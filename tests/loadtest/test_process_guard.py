@@ -18,7 +18,7 @@ from sloctl.cli.main import main
 from sloctl.egress import Egress, hosts_names
 from sloctl.loadtest import RunOptions, run_scenario
 from sloctl.loadtest.netguard import ProcessGuard, Refused
-from sloctl.loadtest.runner import _locust_command
+from sloctl.loadtest.runner import locust_command
 from tests.fixtures.locust_files import real_locust_run
 from tests.fixtures.stub_http import Answer, StubRequest, serve, text
 
@@ -140,7 +140,7 @@ def test_pinning_the_host_keeps_its_basic_authentication_and_never_prints_the_pa
     assert report["host"] == f"http://tester:[secret]@localhost:{stub.port}", report["host"]
     written = [p.read_text(errors="replace") for p in report_dir.rglob("*") if p.is_file()]
     # nor on Locust's command line, which any user of the machine reads (ps)
-    written.append(" ".join(_locust_command(tmp_path / "both.py", RunOptions(host=host, duration=10))))
+    written.append(" ".join(locust_command(tmp_path / "both.py", RunOptions(host=host, duration=10))))
     assert not [text for text in (captured.out, captured.err, *written) if PASSWORD in text]
 
 

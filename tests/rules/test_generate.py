@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sloctl import generate as gen
-from sloctl.cli import _common as cli_common
+from sloctl import progress
 from sloctl.cli.main import main
 from sloctl.explain import explain
 from sloctl.progress import Ticker
@@ -72,7 +72,7 @@ def test_the_cli_says_progress_only_for_work_longer_than_two_seconds(
     machine (and said their progress, as they should then), which failed this test."""
     steps = itertools.count()
     clock = lambda: next(steps) * seconds_a_step  # noqa: E731
-    monkeypatch.setattr(cli_common, "Ticker", functools.partial(Ticker, clock=clock))
+    monkeypatch.setattr(progress, "Ticker", functools.partial(Ticker, clock=clock))
     assert main(["generate", str(SLOS), "-o", str(tmp_path)]) == 0
     said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sloctl generate:")]
     if not seconds_a_step:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.backtest.victoria import _export, _post
+from sloctl.backtest.victoria import export_series, post_import
 from sloctl.servers.victoria import start_victoria_metrics
 from tests.fixtures.stub_http import Answer, serve
 from tests.fixtures.victoria_unit import victoriametrics_marks
@@ -28,9 +28,9 @@ def test_the_backtest_s_victoriametrics_calls_ignore_http_proxy(
     with serve(lambda _r: Answer(b"", "text/plain")) as proxy, start_victoria_metrics(tmp_path / "vm") as vm:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("http_proxy", proxy.url)
-        _post(vm.import_url, f"sloctl_test_up 1 {now * 1000}\n")
+        post_import(vm.import_url, f"sloctl_test_up 1 {now * 1000}\n")
         vm.force_flush()
-        exported = _export(vm.url, "sloctl_test_up", now - 60, now + 60)
+        exported = export_series(vm.url, "sloctl_test_up", now - 60, now + 60)
         served = vm.requests_served("/api/v1/export")
     # Before: every one of the four went to the proxy (the export read its empty answer).
     assert proxy.requests == [], [(r.method, r.path) for r in proxy.requests]
