@@ -14,6 +14,7 @@ from typing import Any
 from sloctl.contract import ROUTES, TIERS
 
 from .config import API_VERSION
+from .protocol import MAX_HEAD
 
 __all__ = ["answer_media_types", "openapi_document"]
 
@@ -22,15 +23,18 @@ _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _PROBLEMS = {
     400: {"$ref": "#/components/responses/BadRequest"},
     406: {"$ref": "#/components/responses/NotAcceptable"},
-    408: {"$ref": "#/components/responses/BodyTimeout"},
+    408: {"$ref": "#/components/responses/Timeout"},
     413: {"$ref": "#/components/responses/TooLarge"},
     415: {"$ref": "#/components/responses/UnsupportedMediaType"},
+    431: {"$ref": "#/components/responses/HeadTooLarge"},
     505: {"$ref": "#/components/responses/HttpVersionNotSupported"},
 }
-#: What every operation may answer, the request judged as HTTP before its route reads it
-#: (``testbed.middleware._malformed``): its Host or a header given twice (400) and its HTTP
-#: version (505); and, where the operation answers a body, its Accept taking none of it (406).
-_PROTOCOL = (400, 505)
+#: What every operation may answer, the request judged as HTTP before its route reads it: its
+#: head too slow (408) or too large (431), before any operation is known (``testbed.protocol``);
+#: its Host or a header given twice (400) and its HTTP version (505)
+#: (``testbed.middleware._malformed``); and, where the operation answers a body, its Accept taking
+#: none of it (406).
+_PROTOCOL = (400, 408, 431, 505)
 #: The shared answers left out of what a route offers to an ``Accept`` (:func:`answer_media_types`):
 #: the protocol's, sent whatever the request accepts (the 406 is the refusal itself).
 _UNNEGOTIATED = {_PROBLEMS[code]["$ref"] for code in (*_PROTOCOL, 406)}
@@ -171,8 +175,16 @@ def _responses() -> dict[str, Any]:
 
 def _protocol_responses() -> dict[str, Any]:
     """What the API answers a request whose HTTP it refuses before its route reads it (the 400s
-    by problem type, :data:`_PROTOCOL`), and the 406 of its content negotiation."""
+    by problem type, the 431 of a head too large, :data:`_PROTOCOL`; the 408 of a head too slow is
+    :func:`_body_responses`' too), and the 406 of its content negotiation."""
     return {
+        "HeadTooLarge": {
+            "description": f"`head-too-large`: the request line and headers pass {MAX_HEAD} bytes (1 MiB,"
+            " Go's net/http default), refused while they stream, before any operation is known;"
+            " the connection is closed, the rest unread",
+            "headers": {"Connection": {"required": True, "schema": {"type": "string", "const": "close"}}},
+            "content": _PROBLEM_CONTENT,
+        },
         "BadRequest": {
             "description": "a problem of the request: `invalid-host`, a Host header missing (HTTP/1.1),"
             " given twice or not host[:port], or an absolute-form target (GET http://host/path) whose"
@@ -195,14 +207,17 @@ def _protocol_responses() -> dict[str, Any]:
 
 
 def _body_responses() -> dict[str, Any]:
-    """What the API answers a request body it refuses: the 408 of a body not whole in time, the
-    413 of a body too large (and when it comes before a 415), and the 415 of a body not sent as
-    JSON, which says in ``Accept-Post`` (W3C LDP) what a POST takes."""
+    """What the API answers a request body it refuses: the 408 of a body (or of a head, before
+    any operation is known) not whole in time, the 413 of a body too large (and when it comes
+    before a 415), and the 415 of a body not sent as JSON, which says in ``Accept-Post`` (W3C LDP)
+    what a POST takes."""
     content = _PROBLEM_CONTENT
     return {
-        "BodyTimeout": {
-            "description": "`body-timeout`: the body was not whole within the API's body timeout"
-            " (--body-timeout, 10 s by default); the connection is closed, the rest of it unread",
+        "Timeout": {
+            "description": "`head-timeout`: the request line and headers were not whole within the"
+            " API's head timeout (--head-timeout, 10 s by default) of the connection's opening,"
+            " before any operation is known; `body-timeout`: the body was not whole within its body"
+            " timeout (--body-timeout, 10 s by default); the connection is closed, the rest unread",
             "headers": {"Connection": {"required": True, "schema": {"type": "string", "const": "close"}}},
             "content": content,
         },

@@ -10,7 +10,7 @@ from contextvars import ContextVar
 
 from starlette.responses import Response
 
-__all__ = ["PROBLEM_BASE", "REQUEST_ID", "internal_error", "problem"]
+__all__ = ["PROBLEM_BASE", "REQUEST_ID", "internal_error", "problem", "problem_document"]
 
 #: The id of the request being answered (the trace id of its server span, set by the
 #: middleware): every problem carries it, so a client's bug report finds the trace.
@@ -30,6 +30,26 @@ def problem(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, str | int | float | list[str]] | None = None,
 ) -> Response:
+    """The problem ``slug`` as the app's answer (:func:`problem_document`, ``headers`` added)."""
+    return Response(
+        json.dumps(problem_document(status, slug, title, detail, instance=instance, extra=extra)),
+        status_code=status,
+        media_type="application/problem+json",
+        headers=dict(headers or {}),
+    )
+
+
+def problem_document(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    extra: Mapping[str, str | int | float | list[str]] | None = None,
+) -> dict[str, str | int | float | list[str]]:
+    """The problem document of type ``slug``: what the app answers (:func:`problem`) and what
+    the HTTP protocol writes itself, before any app sees the request (``testbed.protocol``)."""
     body: dict[str, str | int | float | list[str]] = {
         "type": PROBLEM_BASE + slug,
         "title": title,
@@ -43,12 +63,7 @@ def problem(
     body["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if extra:
         body.update(extra)
-    return Response(
-        json.dumps(body),
-        status_code=status,
-        media_type="application/problem+json",
-        headers=dict(headers or {}),
-    )
+    return body
 
 
 def internal_error(instance: str) -> Response:

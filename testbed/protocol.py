@@ -9,15 +9,19 @@ uvicorn time a head: a client that sent half a request, or dripped it a byte a s
 whole ``head_timeout`` seconds after the connection opened, or after its first byte on a
 kept-alive connection (uvicorn's keep-alive timeout bounds the wait for that byte): past it, a
 head begun is answered 408 and the connection closed; a connection that sent nothing is closed.
+Both answers are RFC 9457 problem documents, as every other refusal of the API is
+(``head-too-large``, ``head-timeout``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .config import TestbedConfig
+from .problems import problem_document
 
 __all__ = ["MAX_HEAD", "REQUEST_TARGET", "BoundedHeadProtocol", "bounded_head_protocol"]
 
@@ -34,8 +38,8 @@ MAX_HEAD = 1 << 20
 REQUEST_TARGET = "testbed.request_target"
 
 _ANSWER = (
-    b"HTTP/1.1 %s\r\n"
-    b"content-type: text/plain; charset=utf-8\r\n"
+    b"HTTP/1.1 %d %s\r\n"
+    b"content-type: application/problem+json\r\n"
     b"content-length: %d\r\n"
     b"connection: close\r\n\r\n%s"
 )
@@ -81,7 +85,10 @@ class BoundedHeadProtocol(HttpToolsProtocol):
         self._head_bytes += len(data)
         if self._head_bytes > MAX_HEAD:
             self._refuse(
-                b"431 Request Header Fields Too Large", f"the request line and headers pass {MAX_HEAD} bytes"
+                431,
+                "head-too-large",
+                "Request header fields too large",
+                f"the request line and headers pass {MAX_HEAD} bytes",
             )
 
     def _time_head(self) -> None:
@@ -100,14 +107,19 @@ class BoundedHeadProtocol(HttpToolsProtocol):
             return
         if self._in_head:
             self._refuse(
-                b"408 Request Timeout", f"the request line and headers took over {self.head_timeout:g} s"
+                408,
+                "head-timeout",
+                "Request timeout",
+                f"the request line and headers took over {self.head_timeout:g} s",
             )
         else:
             self.transport.close()  # connected and sent nothing
 
-    def _refuse(self, status: bytes, why: str) -> None:
-        text = why.encode()
-        self.transport.write(_ANSWER % (status, len(text), text))
+    def _refuse(self, status: int, slug: str, title: str, detail: str) -> None:
+        """Answer the problem ``slug`` and close: the request is never read whole, so no app
+        answers it (nor can the connection be read on)."""
+        text = json.dumps(problem_document(status, slug, title, detail)).encode()
+        self.transport.write(_ANSWER % (status, title.encode(), len(text), text))
         self.transport.close()
 
 

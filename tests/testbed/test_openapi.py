@@ -3,6 +3,7 @@ exactly the routes the API serves, and whose problem schema the API's problems m
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import Any
 
@@ -17,7 +18,9 @@ from sloctl.servers import PostgresServer
 from sloctl.testbed_runner import ApiServer
 from testbed.config import API_VERSION
 from testbed.openapi import openapi_document
+from testbed.protocol import MAX_HEAD
 from testbed.routes import ROUTES
+from tests.fixtures.servers import api_fixture
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -110,7 +113,9 @@ def test_the_new_client_errors_and_cancellations_meet_the_document(
 #: a value of each path template parameter, so that every operation's route is the one reached
 SAMPLE = {"project_id": "1", "key": "k", "backup_id": "0123456789abcdef", "document_id": "0" * 24}
 #: requests every operation answers as HTTP, before its route reads them: the request line's
-#: HTTP version, the header lines, and the status (the 406: an operation that answers a body)
+#: HTTP version, the header lines, and the status (the 406: an operation that answers a body;
+#: the 408 and 431: a head never whole, sent to the API of a short head timeout, or cut one byte
+#: past the bound, so that nothing sent lies unread when the API closes)
 PROTOCOL = {
     "two Host lines": ("1.1", ["Host: a", "Host: b"], 400),
     "an absolute-form target of another authority": ("1.1", ["Host: a"], 400),
@@ -121,15 +126,31 @@ PROTOCOL = {
     ),
     "HTTP/2.0": ("2.0", ["Host: a"], 505),
     "an Accept of nothing it answers": ("1.1", ["Host: a", "Accept: application/x-nothing"], 406),
+    "a head too slow": ("1.1", ["Host: a", "X-Never-Ends: a"], 408),
+    "a head too large": ("1.1", ["Host: a", "X-Big: " + "a" * MAX_HEAD], 431),
 }
+#: The head timeout of the API the 408 is awaited from (the default is 10 s, a wait per operation).
+HEAD_TIMEOUT = 1
+short_head_api = api_fixture("openapi-short-head", {"head-timeout": HEAD_TIMEOUT})
 
 
-def _raw_response(api: ApiServer, head: str) -> httpx.Response:
-    """The API's answer to the request ``head`` (request line and headers, no body), read to the
-    close that ``Connection: close`` asks for (each read bounded by the socket's timeout)."""
-    with socket.create_connection((api.host, api.port), timeout=10) as conn:
+def _send(api: ApiServer, head: str, status: int) -> socket.socket:
+    """A connection to ``api`` that sent the request ``head`` (request line and headers): whole,
+    without a body and asking for the close, or, for a 408 or 431, never whole (cut one byte past
+    the bound for the 431)."""
+    conn = socket.create_connection((api.host, api.port), timeout=30)
+    if status == 408:
+        conn.sendall(head.encode())
+    elif status == 431:
+        conn.sendall(head.encode()[: MAX_HEAD + 1])
+    else:
         conn.sendall(f"{head}Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
-        answer = conn.makefile("rb").read()
+    return conn
+
+
+def _raw_response(conn: socket.socket) -> httpx.Response:
+    """The answer on ``conn``, read to the API's close (each read bounded by the socket's timeout)."""
+    answer = conn.makefile("rb").read()
     top, _, body = answer.partition(b"\r\n\r\n")
     status, *lines = top.decode("latin-1").split("\r\n")
     headers = [(name.strip(), value.strip()) for name, _, value in (line.partition(":") for line in lines)]
@@ -138,20 +159,27 @@ def _raw_response(api: ApiServer, head: str) -> httpx.Response:
 
 @pytest.mark.parametrize("case", list(PROTOCOL))
 def test_every_operation_declares_the_problems_of_the_protocol_it_answers(
-    platform_api: ApiServer, case: str
+    request: pytest.FixtureRequest, case: str
 ) -> None:
     """The 400 of a Host or a header given twice (``invalid-host``, ``invalid-request``) and the
     505 of another HTTP version were answered by every operation and declared by none, the 400 by
-    a few for their parameters alone; the 406, by the /v1/ operations alone."""
+    a few for their parameters alone; the 406, by the /v1/ operations alone; the 408 and 431 of a
+    head, by none, and in plain text. Every operation's request is sent before any answer is
+    read, so that the 408s come in one head timeout."""
     version, lines, status = PROTOCOL[case]
+    api: ApiServer = request.getfixturevalue("short_head_api" if status == 408 else "platform_api")
     doc = openapi_document()
-    for route in contract.ROUTES:
-        responses = doc["paths"][route.path][route.method.lower()]["responses"]
-        if status == 406 and not any("content" in responses[c] for c in responses if c.startswith("2")):
-            continue  # a 204 has nothing to negotiate
-        path = route.path.format(**SAMPLE)
-        target = f"http://elsewhere.invalid{path}" if "absolute-form" in case else path
-        head = "".join(f"{line}\r\n" for line in [f"{route.method} {target} HTTP/{version}", *lines])
-        response = _raw_response(platform_api, head)
-        assert response.status_code == status, (route.operation_id, response.text)
-        _declared(doc, route.operation_id, response)
+    sent: list[tuple[str, socket.socket]] = []
+    with contextlib.ExitStack() as connections:
+        for route in contract.ROUTES:
+            responses = doc["paths"][route.path][route.method.lower()]["responses"]
+            if status == 406 and not any("content" in responses[c] for c in responses if c.startswith("2")):
+                continue  # a 204 has nothing to negotiate
+            path = route.path.format(**SAMPLE)
+            target = f"http://elsewhere.invalid{path}" if "absolute-form" in case else path
+            head = "".join(f"{line}\r\n" for line in [f"{route.method} {target} HTTP/{version}", *lines])
+            sent.append((route.operation_id, connections.enter_context(_send(api, head, status))))
+        for operation_id, conn in sent:
+            response = _raw_response(conn)
+            assert response.status_code == status, (operation_id, response.text)
+            _declared(doc, operation_id, response)
