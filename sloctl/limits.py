@@ -46,11 +46,13 @@ __all__ = [
     "MAX_RATE_BURST",
     "MAX_RATE_LIMIT",
     "MAX_RUN_SECONDS",
+    "MIN_BREAKER_WINDOW_SECONDS",
     "POOL_SIZE",
     "PORT",
     "RATE_BURST",
     "RATE_LIMIT",
     "count",
+    "number_from",
     "number_within",
     "positive_number",
 ]
@@ -77,6 +79,17 @@ def positive_number(most: float, why: str) -> Callable[[str], float]:
     def convert(text: str) -> float:
         give = f"a number above 0 and at most {most:,.0f} ({why})"
         return number_within(text, least=0, most=most, strict=True, give=give)
+
+    return convert
+
+
+def number_from(least: float, most: float, why: str) -> Callable[[str], float]:
+    """An argparse type: a number from ``least`` to ``most``; ``why`` says where those bounds
+    come from, in the refusal, as :func:`positive_number` says it of a number above 0."""
+
+    def convert(text: str) -> float:
+        give = f"a number from {least:,g} to {most:,.0f} ({why})"
+        return number_within(text, least=least, most=most, strict=False, give=give)
 
     return convert
 
@@ -130,6 +143,11 @@ MAX_RATE_BURST = 1_000_000
 #: within a run: its dependency is cut for good, which is a fault to inject (a game day), not a
 #: breaker setting; a window longer than the run counts no call more.
 MAX_BREAKER_OPEN_SECONDS = MAX_RUN_SECONDS
+#: The narrowest ``--breaker-window-seconds``: one bucket of a breaker's rolling window (the
+#: window moves in steps of it: ``testbed.breaker.BreakerSettings.bucket_seconds`` is this). A
+#: narrower window holds no whole bucket; the testbed refused it at start naming its field
+#: (``bucket_seconds must not exceed window_seconds``), not the flag.
+MIN_BREAKER_WINDOW_SECONDS = 1.0
 #: The longest ``--backup-timeout``: an hour. A dump of the testbed's schema takes 100–380 ms
 #: (docs/benchmarks.md, Testbed) and the default of 60 s is 150 times that; a ``pg_dump`` still
 #: running after an hour is hung, and it holds one of the ``--backup-workers`` and its PostgreSQL
@@ -173,7 +191,9 @@ BACKUP_TIMEOUT = positive_number(
 #: ``--breaker-open-seconds``
 BREAKER_OPEN_SECONDS = positive_number(MAX_BREAKER_OPEN_SECONDS, "a week, the longest a testbed runs")
 #: ``--breaker-window-seconds``
-BREAKER_WINDOW_SECONDS = positive_number(MAX_BREAKER_OPEN_SECONDS, "a week, the longest a testbed runs")
+BREAKER_WINDOW_SECONDS = number_from(
+    MIN_BREAKER_WINDOW_SECONDS, MAX_BREAKER_OPEN_SECONDS, "a bucket of the window at least, a week at most"
+)
 #: ``--breaker-minimum-calls``
 BREAKER_MINIMUM_CALLS = count(
     MAX_BREAKER_MINIMUM_CALLS, "a breaker waiting for more never opens in a game day"

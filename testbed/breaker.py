@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sloctl.contract import PLAN_BREAKERS, BreakerResult, BreakerState
+from sloctl.limits import MIN_BREAKER_WINDOW_SECONDS
 
 __all__ = [
     "BreakerOpenError",
@@ -64,8 +65,9 @@ class BreakerSettings:
     minimum_calls: int = 20
     open_seconds: float = PLAN_BREAKERS.open_seconds
     call_timeout: float = PLAN_BREAKERS.default_timeout
-    #: width of one bucket of the rolling window; the window moves in these steps
-    bucket_seconds: float = 1.0
+    #: width of one bucket of the rolling window; the window moves in these steps (and is one at
+    #: least: ``python -m testbed --breaker-window-seconds`` takes no narrower one)
+    bucket_seconds: float = MIN_BREAKER_WINDOW_SECONDS
 
     def __post_init__(self) -> None:
         if not 0 < self.failure_ratio <= 1:

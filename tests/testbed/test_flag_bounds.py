@@ -18,6 +18,7 @@ import pytest
 from sloctl.cli.main import build_parser as sloctl_parser
 from sloctl.cli.main import main as sloctl
 from testbed.__main__ import build_parser, main
+from testbed.breaker import BreakerSettings
 
 #: flag -> (a value below its bound, one above it, the highest it takes, the bound as refused, and
 #: its reason, which a value out of range is told)
@@ -32,11 +33,11 @@ BOUNDS: dict[str, tuple[str, str, str, str, str]] = {
         "(a week, the longest a testbed runs)",
     ),
     "--breaker-window-seconds": (
-        "-5",
+        "0.5",
         "604801",
         "604800",
-        "give a number above 0 and at most 604,800",
-        "(a week, the longest a testbed runs)",
+        "give a number from 1 to 604,800",
+        "(a bucket of the window at least, a week at most)",
     ),
     "--breaker-minimum-calls": (
         "0",
@@ -182,6 +183,15 @@ def test_the_highest_value_of_each_flag_is_taken() -> None:
     args = vars(build_parser().parse_args(argv))
     for flag, (_, _, highest, _, _) in BOUNDS.items():
         assert args[flag[2:].replace("-", "_")] == float(highest), flag
+
+
+def test_the_narrowest_breaker_window_is_the_narrowest_the_breaker_takes() -> None:
+    """``--breaker-window-seconds 0.5`` reached the breaker, which refused it naming its own field
+    (``bucket_seconds must not exceed window_seconds``): the flag's bound is the breaker's rule."""
+    narrowest = build_parser().parse_args(["--port", "1", "--breaker-window-seconds", "1"])
+    assert BreakerSettings(window_seconds=narrowest.breaker_window_seconds).window_seconds == 1.0
+    with pytest.raises(ValueError, match="bucket_seconds must not exceed window_seconds"):
+        BreakerSettings(window_seconds=0.999)
 
 
 def _testbed_up() -> argparse.ArgumentParser:
