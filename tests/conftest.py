@@ -28,18 +28,28 @@ def _cpu_seconds(item: pytest.Item) -> float:
 #: the xdist group of the tests marked ``waits``
 WAITS = "waits"
 
+#: session fixtures that build a stack (servers, a backfill) worth building once a run, and the
+#: xdist group that every test using one joins, so that one worker builds it. A marker written
+#: by hand was missed: five tests of tests/serve/test_unknown_slo.py outside the group made the
+#: other worker build the serve stack again (20-30 s of a worker; tests/serve took 67 s, not 42 s).
+STACK_GROUPS = {"serve_stack": "serve-stack"}
 
-# A wrapper around every plugin's hook: the tests marked ``waits`` join their group before
-# xdist's hook puts each test's group in its node id, and the queue is set after pytest's own
-# reordering, which gathers the tests of each parameter of a session fixture
-# (``prometheus_engine``) and so pulled every test on Prometheus 2, then every one on
-# Prometheus 3, ahead of the groups queued here (the ``waits`` tests started after some 90
-# engine tests). A module's tests keep pytest's order among themselves, an engine's together.
+
+# A wrapper around every plugin's hook: the tests marked ``waits``, and those using a stack of
+# :data:`STACK_GROUPS`, join their group before xdist's hook puts each test's group in its node
+# id, and the queue is set after pytest's own reordering, which gathers the tests of each
+# parameter of a session fixture (``prometheus_engine``) and so pulled every test on Prometheus 2,
+# then every one on Prometheus 3, ahead of the groups queued here (the ``waits`` tests started
+# after some 90 engine tests). A module's tests keep pytest's order among themselves, an engine's
+# together.
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     for item in items:
         if item.get_closest_marker("waits"):
             item.add_marker(pytest.mark.xdist_group(WAITS))
+        for fixture, group in STACK_GROUPS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(group))
     yield
     _queue_the_work(items)
 

@@ -31,7 +31,6 @@ from .conftest import Stack
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.promtool,
-    pytest.mark.xdist_group("serve-stack"),  # one worker builds the demo stack (40 s), not both
     *NEEDS_BROWSER,
 ]
 

@@ -43,7 +43,6 @@ def _alert_key(labels: dict[str, str], state: str) -> tuple[str, str, str, str]:
 
 @pytest.mark.slow
 @pytest.mark.promtool
-@pytest.mark.xdist_group("serve-stack")  # with the browser tests: one worker builds the stack
 def test_the_demo_alerts_are_written_to_alerts_and_shown_firing(serve_stack: Stack) -> None:
     config = ServeConfig(specs=serve_stack.slos, cache_seconds=0)
     with Prometheus.connect(serve_stack.url) as prom:

@@ -15,7 +15,7 @@ from sloctl.serve import App, ServeConfig
 
 from .conftest import Stack
 
-pytestmark = [pytest.mark.slow, pytest.mark.promtool, pytest.mark.xdist_group("serve-stack")]
+pytestmark = [pytest.mark.slow, pytest.mark.promtool]
 
 
 def _shown_queries(page: str) -> dict[str, str]:

@@ -134,7 +134,6 @@ def test_the_burn_rate_of_every_window_is_read_for_the_rows_of_the_page_alone() 
 
 @pytest.mark.slow
 @pytest.mark.promtool
-@pytest.mark.xdist_group("serve-stack")  # with the browser tests: one worker builds the stack
 def test_one_query_for_many_slos_gives_each_the_burn_rates_and_thresholds_of_its_own_series(
     serve_stack: Stack,
 ) -> None:
