@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import datetime
+import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -196,26 +197,36 @@ def test_two_game_days_in_one_minute_are_refused(tmp_path: Path, first: str, sec
     assert len(load_schedule(apart).gamedays) == 2
 
 
+def _values(field: str) -> frozenset[int] | None:
+    """The values one cron field lists, range by range (None for ``*``: every value)."""
+    if field == "*":
+        return None
+    values: set[int] = set()
+    for part in field.split(","):
+        low, _, high = part.partition("-")
+        values.update(range(int(low), int(high or low) + 1))
+    return frozenset(values)
+
+
+@functools.cache
+def _reading(cron: str) -> tuple[frozenset[int] | None, ...]:
+    """Each field's values (minute, hour, day, month, weekday; a weekday 7 is Sunday, 0 too),
+    read once a cron: the oracle below asks millions of times about a few crons."""
+    minute, hour, day, month, weekday = map(_values, cron.split())
+    if weekday is not None and 7 in weekday:
+        weekday |= {0}
+    return minute, hour, day, month, weekday
+
+
 def _fires_on(cron: str, at: datetime.datetime) -> bool:
     """A brute-force reading of the cron subset, independent of the module's: the oracle."""
-
-    def match(field: str, value: int, sunday_is_seven: bool = False) -> bool:
-        if field == "*":
-            return True
-        for part in field.split(","):
-            low, _, high = part.partition("-")
-            values = range(int(low), int(high or low) + 1)
-            if value in values or (sunday_is_seven and value == 0 and 7 in values):
-                return True
-        return False
-
-    minute, hour, day, month, weekday = cron.split()
+    minute, hour, day, month, weekday = _reading(cron)
     return (
-        match(minute, at.minute)
-        and match(hour, at.hour)
-        and match(month, at.month)
-        and match(day, at.day)
-        and match(weekday, at.isoweekday() % 7, sunday_is_seven=True)
+        (minute is None or at.minute in minute)
+        and (hour is None or at.hour in hour)
+        and (month is None or at.month in month)
+        and (day is None or at.day in day)
+        and (weekday is None or at.isoweekday() % 7 in weekday)
     )
 
 
