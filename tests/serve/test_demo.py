@@ -165,7 +165,11 @@ def test_a_signal_during_the_demo_start_stops_it_at_once_and_what_it_started(
             proc.kill()
             proc.wait()
     said = err.read_text()
-    assert code == 130 and "sloctl: interrupted" in said, said
+    # 130, or dead of SIGINT, which a shell reports as 130 too: in about one run in ten under
+    # load, during the live wait, sloctl says "interrupted", returns 130, and the interpreter
+    # then ends itself with SIGINT at exit (its own "unhandled KeyboardInterrupt" path, seen
+    # with strace, for SIGTERM too; what sets it is not known yet)
+    assert code in (130, -signal.SIGINT) and "sloctl: interrupted" in said, (code, said)
     assert "Ctrl-C stops" not in said  # never announced as serving
     assert _running_in(workdir) == []
 
