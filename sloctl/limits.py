@@ -46,11 +46,14 @@ __all__ = [
     "MAX_RATE_BURST",
     "MAX_RATE_LIMIT",
     "MAX_RUN_SECONDS",
+    "MAX_START_TIMEOUT_SECONDS",
     "MIN_BREAKER_WINDOW_SECONDS",
+    "MIN_START_TIMEOUT_SECONDS",
     "POOL_SIZE",
     "PORT",
     "RATE_BURST",
     "RATE_LIMIT",
+    "START_TIMEOUT",
     "count",
     "number_from",
     "number_within",
@@ -170,6 +173,16 @@ MAX_CALL_TIMEOUT = 600.0
 #: holds a connection of the server's, which a client dripping bytes or idling would keep.
 MAX_CLIENT_WAIT = 600
 
+#: The shortest ``--start-timeout``: a second. On the 2-core machine class the slowest server to
+#: answer, the API, takes about half a second (its imports: 0.4–0.5 s at a load average of 3 to
+#: 4.6, PgBouncer and Redis under 0.1 s; docs/benchmarks.md, Start timeout), so a shorter limit
+#: fails every start but the luckiest.
+MIN_START_TIMEOUT_SECONDS = 1.0
+#: The longest ``--start-timeout``: an hour, sixty times the longest a server waits by its own
+#: (Prometheus, 60 s). A server not ready after an hour is stuck, and a command waits that long on
+#: each of its servers in turn before it says so (1e9 would have waited for ever).
+MAX_START_TIMEOUT_SECONDS = 3600.0
+
 #: ``--port`` of the API
 PORT = count(MAX_PORT, "the highest TCP port")
 #: ``--pool-size`` (the API's PostgreSQL pool)
@@ -206,3 +219,7 @@ CALL_TIMEOUT = positive_number(MAX_CALL_TIMEOUT, "sixty times the plan's longest
 CLIENT_WAIT = positive_number(MAX_CLIENT_WAIT, "each wait holds one of the server's connections")
 #: ``--keep-alive`` (whole seconds, as uvicorn takes it)
 KEEP_ALIVE = count(MAX_CLIENT_WAIT, "each wait holds one of the server's connections")
+#: ``--start-timeout`` (seconds each server may take to become ready)
+START_TIMEOUT = number_from(
+    MIN_START_TIMEOUT_SECONDS, MAX_START_TIMEOUT_SECONDS, "a server not ready after an hour is stuck"
+)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sloctl.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, READINESS_TIMEOUT_SECONDS, TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
+    RAISE_START_TIMEOUT,
     HttpProcess,
     ManagedProcess,
     MongoServer,
@@ -177,11 +178,13 @@ def start_api(
     port: int | None = None,
     options: Mapping[str, str | int | float] | None = None,
     through: Mapping[str, int] | None = None,
+    start_timeout: float | None = None,
 ) -> ApiServer:
     """Start the API against running servers. ``options`` are extra ``python -m testbed``
     flags without the dashes, e.g. ``{"breaker-open-seconds": 2}``; ``through`` maps
     ``postgres`` (the PgBouncer path), ``redis`` and ``mongodb`` to the loopback port the API
-    must connect to instead of the server's own (a fault proxy in front of it)."""
+    must connect to instead of the server's own (a fault proxy in front of it);
+    ``start_timeout``: the most seconds its process may take to answer (None: its own)."""
     home = Path(workdir).resolve() / "api"
     home.mkdir(parents=True, exist_ok=True)
     keys = write_api_keys(home)
@@ -196,7 +199,7 @@ def start_api(
         mongodb_uri=_with_port(mongodb.uri, ports.get("mongodb")),
     )
     server = ApiServer(port=port or free_port(), home=home, args=args, secrets=secrets, api_keys=keys)
-    server.start()
+    server.start(start_timeout)
     return server
 
 
@@ -229,8 +232,8 @@ def wait_ready(api: ApiServer, timeout: float) -> None:
     except (ValueError, KeyError, TypeError):
         failing = "unknown"
     raise ServerStartError(
-        f"{api.name} on {api.host}:{api.port} was not ready after {timeout:.0f} s (databases not"
-        f" answering: {failing}); {READINESS_PATH} answered: {answer.strip()}"
+        f"{api.name} on {api.host}:{api.port} was not ready after {timeout:g} s (databases not"
+        f" answering: {failing}); {RAISE_START_TIMEOUT}; {READINESS_PATH} answered: {answer.strip()}"
     )
 
 
@@ -324,22 +327,26 @@ def start_testbed(
     options: Mapping[str, str | int | float] | None = None,
     mongodb_test_commands: bool = False,
     front: FrontFactory | None = None,
-    ready_timeout: float = ApiServer.startup_timeout,
+    start_timeout: float | None = None,
 ) -> Testbed:
     """Start the databases, a ``front`` in front of each database path when given (a game
     day's fault proxies), then the API, and wait until it is ready (:func:`wait_ready`: each
-    database answers through the path the API uses, ``ready_timeout`` seconds at most); the one
-    launcher of ``sloctl testbed up``, the game-day rig and the test fixtures. On any failure,
+    database answers through the path the API uses); the one launcher of ``sloctl testbed up``,
+    the game-day rig and the test fixtures. ``start_timeout``: the most seconds each server may
+    take to be ready, the API's databases through it as well (``--start-timeout``; None: each
+    server's own ``startup_timeout``). On any failure,
     stop what was started and raise :class:`~sloctl.servers.ServerStartError`
     (:class:`WorkdirInUse` before anything starts when another testbed runs in ``workdir``); on
     an interrupt (KeyboardInterrupt: a command's Ctrl-C), stop it and let the interrupt go on."""
     claim = claim_workdir(Path(workdir))
     with contextlib.ExitStack() as stack:
         stack.callback(os.close, claim)
-        pg = stack.enter_context(start_postgres(workdir))
-        pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg))
-        rd = stack.enter_context(start_redis(workdir))
-        mg = stack.enter_context(start_mongodb(workdir, test_commands=mongodb_test_commands))
+        pg = stack.enter_context(start_postgres(workdir, start_timeout=start_timeout))
+        pgb = stack.enter_context(start_pgbouncer(workdir, upstream=pg, start_timeout=start_timeout))
+        rd = stack.enter_context(start_redis(workdir, start_timeout=start_timeout))
+        mg = stack.enter_context(
+            start_mongodb(workdir, test_commands=mongodb_test_commands, start_timeout=start_timeout)
+        )
         fronts: dict[str, Front] = {}
         if front is not None:
             for name, server in (("postgres", pgb), ("redis", rd), ("mongodb", mg)):
@@ -355,11 +362,12 @@ def start_testbed(
             port=port,
             options=options,
             through=through,
+            start_timeout=start_timeout,
         )
         stack.callback(api.stop)
         # Live is not ready: the API starts without its databases (its breakers tell), and a
         # testbed is up only when each of them answers through the path the API uses.
-        wait_ready(api, ready_timeout)
+        wait_ready(api, api.startup_timeout if start_timeout is None else start_timeout)
         stack.pop_all()
     return Testbed(
         postgres=pg,

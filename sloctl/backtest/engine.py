@@ -462,6 +462,7 @@ def _final_config(workdir: Path, live_rules: str | None, live_targets: Sequence[
     return config
 
 
+# Long but flat: the backfill's steps in their order, a Prometheus started for each rule level.
 @contextmanager
 def replay(
     rules: RuleSet,
@@ -477,6 +478,7 @@ def replay(
     live_targets: Sequence[str] = (),
     live_interval: int = LIVE_INTERVAL_SECONDS,
     progress: Progress = silent,
+    start_timeout: float | None = None,
 ) -> Iterator[Backtest]:
     """Backfill ``series_text`` (OpenMetrics) and the recordings of ``rules`` over
     ``[start, end]``; yields a running Prometheus holding both. Stopped on exit.
@@ -491,7 +493,8 @@ def replay(
     ``live_interval`` is the final server's evaluation interval in seconds (a group without
     its own): a test of the live evaluations waits on it (Prometheus writes ``ALERTS`` from a
     group's third evaluation on, once it has restored its alerts' state). ``progress`` hears
-    ``replay`` steps: the raw series, then each rule level, backfilled."""
+    ``replay`` steps: the raw series, then each rule level, backfilled. ``start_timeout``: the
+    most seconds each start of Prometheus may take to be ready (None: its own)."""
     workdir.mkdir(parents=True, exist_ok=True)
     data = workdir / "data"
     engine = engine or default_engine()
@@ -503,7 +506,8 @@ def replay(
     progress("replay", 0, len(levels) + 1)
     backfill_openmetrics(series_text, workdir, data, promtool=promtool, span=end - earliest)
     progress("replay", 1, len(levels) + 1)
-    server = start_prometheus(workdir, config_text=_CONFIG, data_dir=data, extra_args=overlap, binary=binary)
+    run = partial(start_prometheus, workdir, data_dir=data, extra_args=overlap, binary=binary)
+    server = run(config_text=_CONFIG, start_timeout=start_timeout)
     try:
         for i, groups in enumerate(levels):
             first = warmup_start if i == 0 and warmup_start is not None else start
@@ -516,9 +520,7 @@ def replay(
                     shutil.move(str(block), data / block.name)
             last = i == len(levels) - 1
             config = _final_config(workdir, live_rules, live_targets, live_interval) if last else _CONFIG
-            server = start_prometheus(
-                workdir, config_text=config, data_dir=data, extra_args=overlap, binary=binary
-            )
+            server = run(config_text=config, start_timeout=start_timeout)
             progress("replay", i + 2, len(levels) + 1)
         yield Backtest(server, rules, start, end, step)
     finally:

@@ -147,12 +147,18 @@ def _render(slos: Sequence[SLO]) -> str:
 
 
 def start_rig_prometheus(
-    api_url: str, workdir: Path, slos: Sequence[SLO], history_rate: float, fast_reset: int = 1
+    api_url: str,
+    workdir: Path,
+    slos: Sequence[SLO],
+    history_rate: float,
+    fast_reset: int = 1,
+    start_timeout: float | None = None,
 ) -> PrometheusServer:
     """A Prometheus in ``workdir`` that scrapes the API at ``api_url`` and evaluates the rules of
     ``slos`` (:func:`rig_rules`) every second over a backfilled healthy month at
     ``history_rate`` events/s per SLO; returned once every SLO's budget is recorded (stopped
-    again on failure)."""
+    again on failure). ``start_timeout``: the most seconds Prometheus may take to be ready
+    (None: its own)."""
     from sloctl.backtest.engine import backfill_openmetrics
     from sloctl.files import write_text
     from sloctl.testbed_config import file_sd, prometheus_config
@@ -171,7 +177,7 @@ def start_rig_prometheus(
     backfill_openmetrics(history, workdir, data, span=HISTORY_PERIOD)
     write_text(workdir / "targets" / "platform-api.json", file_sd(urlsplit(api_url).netloc, "platform-api"))
     config = prometheus_config("rules.yml", interval="1s", jobs=["platform-api"])
-    server = start_prometheus(workdir, config_text=config, data_dir=data)
+    server = start_prometheus(workdir, config_text=config, data_dir=data, start_timeout=start_timeout)
     try:
         wait_for_recordings(server.url, expected=len({s.id for s in slos}))
     except BaseException:
@@ -189,6 +195,7 @@ def start_rig(
     fast_reset: int = 1,
     history_rate: float | None = None,
     progress: Callable[[str], None] | None = None,
+    start_timeout: float | None = None,
 ) -> GamedayRig:
     """Start the testbed with a fault proxy on each database path (``postgres`` in front of
     PgBouncer, ``redis``, ``mongodb``), SecantusDB's test commands on, and the API with the
@@ -197,12 +204,15 @@ def start_rig(
     a backfilled healthy month at ``history_rate`` events/s per SLO (default: the profile's
     ``load_rate``, the traffic a game day sends each route group, so that its fault weighs
     against its history as it would on a platform with that traffic), returned once every SLO's
-    budget is recorded."""
+    budget is recorded. ``start_timeout``: the most seconds each server may take to be ready
+    (``--start-timeout``; None: each server's own)."""
     say = progress or (lambda _message: None)
     workdir = Path(workdir)
     flags = {**profile.api_options, **(options or {})}
     say(f"starting the testbed with fault proxies ({profile.name} timings) in {workdir}")
-    testbed = start_testbed(workdir, options=flags, mongodb_test_commands=True, front=_fault_proxy)
+    testbed = start_testbed(
+        workdir, options=flags, mongodb_test_commands=True, front=_fault_proxy, start_timeout=start_timeout
+    )
     parts = {f.name: getattr(testbed, f.name) for f in fields(Testbed)}
     rig = GamedayRig(**parts, profile=profile, fast_reset=fast_reset)
     if not slos:
@@ -211,7 +221,9 @@ def start_rig(
         reset = f", short windows ÷ {fast_reset}" if fast_reset > 1 else ""
         say(f"backfilling a healthy month for {len(slos)} SLOs and starting Prometheus{reset}")
         rate = float(history_rate if history_rate is not None else profile.timings.get("load_rate", 1.0))
-        rig.prometheus = start_rig_prometheus(rig.api.url, workdir / "prometheus", slos, rate, fast_reset)
+        rig.prometheus = start_rig_prometheus(
+            rig.api.url, workdir / "prometheus", slos, rate, fast_reset, start_timeout
+        )
         rig._stack.callback(rig.prometheus.stop)
     except BaseException:
         rig.stop()

@@ -18,11 +18,12 @@ from types import FrameType
 
 from sloctl.cli._common import output_dir, output_path
 from sloctl.durations import DurationError, format_duration, parse_seconds
-from sloctl.limits import MAX_RUN_SECONDS
+from sloctl.limits import MAX_RUN_SECONDS, MAX_START_TIMEOUT_SECONDS, START_TIMEOUT
 
 __all__ = [
     "StopEvent",
     "add_for_argument",
+    "add_start_timeout_argument",
     "add_workdir_argument",
     "duration_flag",
     "in_workdir",
@@ -62,6 +63,20 @@ def add_for_argument(p: argparse.ArgumentParser, example: str) -> None:
         type=_run_for,
         metavar="DURATION",
         help=f"stop after this long (e.g. {example}; default: until Ctrl-C or SIGTERM, a week at most)",
+    )
+
+
+def add_start_timeout_argument(p: argparse.ArgumentParser, own: str, what: str = "each server") -> None:
+    """``--start-timeout SECONDS`` of a command that starts servers (``args.start_timeout``; None:
+    each server's own ``startup_timeout``, which ``own`` states for the help), bounded by
+    :data:`~sloctl.limits.START_TIMEOUT`: a slow machine (a loaded CI runner, cold disk caches)
+    may need longer than those, a user who wants a stuck start to fail fast less."""
+    p.add_argument(
+        "--start-timeout",
+        metavar="SECONDS",
+        type=START_TIMEOUT,
+        help=f"the most seconds {what} may take to become ready (default: {own}; at most"
+        f" {MAX_START_TIMEOUT_SECONDS:,.0f}); raise it on a slow machine",
     )
 
 

@@ -65,6 +65,7 @@ from ._common import (
 )
 from ._foreground import (
     add_for_argument,
+    add_start_timeout_argument,
     add_workdir_argument,
     in_workdir,
     sigterm_as_ctrl_c,
@@ -152,6 +153,7 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     add_workdir_argument(rig)
     add_for_argument(rig, "30m")
+    add_start_timeout_argument(rig, "each server's own, 15 to 60 s")
     add_slos_argument(rig, "whose generated rules Prometheus evaluates", default=RIG_SLOS)
     rig.add_argument(
         "--fast-reset",
@@ -298,6 +300,7 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
                         slos=slos,
                         fast_reset=args.fast_reset,
                         progress=say,
+                        start_timeout=args.start_timeout,
                     )
                 )
         except (ServerStartError, OSError, subprocess.SubprocessError, KeyboardInterrupt) as exc:

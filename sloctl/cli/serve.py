@@ -38,6 +38,7 @@ from sloctl.serve.app import RANGES
 
 from ._foreground import (
     add_for_argument,
+    add_start_timeout_argument,
     duration_flag,
     sigterm_as_ctrl_c,
     stop_on_signals,
@@ -96,6 +97,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=output_path("folder"),
         help="--demo: keep the throwaway Prometheus' data here",
     )
+    add_start_timeout_argument(p, "its own, 60 s", what="--demo's Prometheus")
 
 
 def _default_dirs(named: list[str], default: str, flag: str) -> tuple[Path, ...]:
@@ -123,6 +125,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.workdir is not None and not args.demo:
         raise UsageError(
             "--workdir keeps the data of --demo's Prometheus: give it with --demo, or leave it out"
+        )
+    if args.start_timeout is not None and not args.demo:
+        raise UsageError(
+            "--start-timeout bounds the start of --demo's Prometheus: give it with --demo, or leave it out"
         )
     specs = _specs(args)
     auth = _auth(Path(args.basic_auth_file) if args.basic_auth_file else None)
@@ -152,7 +158,12 @@ def _run(args: argparse.Namespace) -> int:
                 with sigterm_as_ctrl_c():
                     try:
                         url = stack.enter_context(
-                            demo(specs, workdir=workdir, progress=lambda m: print(m, file=sys.stderr))
+                            demo(
+                                specs,
+                                workdir=workdir,
+                                progress=lambda m: print(m, file=sys.stderr),
+                                start_timeout=args.start_timeout,
+                            )
                         )
                     except DemoError as exc:
                         print(f"sloctl serve: {exc}", file=sys.stderr)

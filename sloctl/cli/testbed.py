@@ -28,6 +28,7 @@ from sloctl.cli._common import (
 
 from ._foreground import (
     add_for_argument,
+    add_start_timeout_argument,
     add_workdir_argument,
     in_workdir,
     start_failed,
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_workdir_argument(up)
     up.add_argument("--port", metavar="PORT", type=limits.PORT, help="API port (default: a free one)")
     add_for_argument(up, "30s")
+    add_start_timeout_argument(up, "each server's own, 15 to 30 s")
     up.add_argument(
         "--breaker-open-seconds",
         metavar="SECONDS",
@@ -172,7 +174,9 @@ def _run_up(args: argparse.Namespace, options: dict[str, str | int | float], wor
         print(f"sloctl testbed: starting in {workdir} ...", file=sys.stderr, flush=True)
         try:
             with stop.interrupting():  # a signal stops the start, not only what follows it
-                testbed = start_testbed(workdir, port=args.port, options=options)
+                testbed = start_testbed(
+                    workdir, port=args.port, options=options, start_timeout=args.start_timeout
+                )
         except (ServerStartError, OSError, KeyboardInterrupt) as exc:
             return start_failed("sloctl testbed up", exc, stop)
         with testbed:

@@ -124,10 +124,13 @@ def demo(
     engine: PrometheusEngine | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     live_interval: int = LIVE_INTERVAL_SECONDS,
+    start_timeout: float | None = None,
 ) -> Iterator[str]:
     """A running, filled Prometheus for ``slos`` (``engine``'s, or the default one); yields its
     URL and stops it on exit. The scenarios' history ends at ``now``; their traffic goes on live,
-    its rules evaluated every ``live_interval`` seconds (a minute; the tests' demo, less)."""
+    its rules evaluated every ``live_interval`` seconds (a minute; the tests' demo, less).
+    ``start_timeout``: the most seconds each start of its Prometheus may take to be ready
+    (``--start-timeout``; None: its own)."""
     items = demo_items(slos, span)
     if not items:
         raise DemoError("no SLO to show: give SLO files (default slos/) that the backtest has scenarios for")
@@ -157,6 +160,7 @@ def demo(
                 engine=engine,
                 live_targets=(target,),
                 live_interval=live_interval,
+                start_timeout=start_timeout,
             ) as bt:
                 progress("demo: waiting for the rules' first live evaluation (a minute at most)")
                 _wait_live(bt.url, live)

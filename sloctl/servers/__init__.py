@@ -23,6 +23,7 @@ from ._postgres import (
     start_postgres,
 )
 from ._process import (
+    RAISE_START_TIMEOUT,
     HttpProcess,
     ManagedProcess,
     ServerStartError,
@@ -37,6 +38,7 @@ from ._process import (
 from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
 __all__ = [
+    "RAISE_START_TIMEOUT",
     "UNIX_SOCKET_PATH_MAX",
     "HttpProcess",
     "ManagedProcess",

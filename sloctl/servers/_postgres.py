@@ -332,6 +332,7 @@ def start_postgres(
     port: int | None = None,
     tls: tuple[Path, Path] | None = None,
     client_ca: Path | None = None,
+    start_timeout: float | None = None,
 ) -> PostgresServer:
     """Initialise (first time) and start PostgreSQL on 127.0.0.1 on a free port. Passwords
     are random unless given (see the module docstring). ``tls``: (certificate, key) PEM files
@@ -339,7 +340,8 @@ def start_postgres(
     can read); clients may then ask for TLS (plain connections stay allowed). ``client_ca``
     (with ``tls``): the CA certificate (PEM) that signs client certificates; every role but
     the superuser must then connect over TLS with one whose CN is its name (pg_hba.conf
-    ``hostssl … cert``), and is refused without.
+    ``hostssl … cert``), and is refused without. ``start_timeout``: the most seconds the server
+    may take to be ready (None: its own, :class:`~._process.ManagedProcess`), initdb apart.
 
     >>> pg = start_postgres(tmp_path)            # doctest: +SKIP
     >>> psycopg.connect(pg.dsn)                  # doctest: +SKIP
@@ -367,6 +369,7 @@ def start_postgres(
                 client_ca=trusted,
             ),
             port=port,
+            timeout=start_timeout,
         )
         if fresh:
             _create_platform(server, password)
@@ -620,6 +623,19 @@ def _pgbouncer_client_tls(
     )
 
 
+def _write_userlist(home: Path, upstream: PostgresServer) -> str:
+    """PgBouncer's ``auth_file`` in ``home`` (0600): ``upstream``'s app role and superuser, and its
+    own admin ``pgbouncer`` with a password drawn now, which is returned."""
+    admin_password = new_password()
+    users = {
+        upstream.user: upstream.password,
+        upstream.superuser: upstream.superuser_password,
+        "pgbouncer": admin_password,
+    }
+    write_text(home / "userlist.txt", "".join(_userlist_line(u, p) for u, p in users.items()), private=True)
+    return admin_password
+
+
 def start_pgbouncer(
     workdir: Path,
     upstream: PostgresServer,
@@ -633,24 +649,20 @@ def start_pgbouncer(
     tls: tuple[Path, Path] | None = None,
     client_ca: Path | None = None,
     client_tls_sslmode: PgBouncerClientTlsMode = "require",
+    start_timeout: float | None = None,
 ) -> PgBouncerServer:
     """Start PgBouncer on 127.0.0.1 pooling database ``platform`` of ``upstream``. ``tls``:
     (certificate, key) PEM files it presents to its clients, which must then use TLS;
     ``client_ca`` (with ``tls``): the CA of client certificates. ``client_tls_sslmode``:
     ``require`` (with ``client_ca``, a certificate in place of a password) or ``verify-ca`` or
-    ``verify-full`` (one in the handshake, then the password): :func:`_pgbouncer_client_tls`."""
+    ``verify-full`` (one in the handshake, then the password): :func:`_pgbouncer_client_tls`.
+    ``start_timeout``: the most seconds it may take to be ready (None: its own)."""
     if pool_mode not in ("session", "transaction", "statement"):
         raise ValueError(f"pool_mode must be session, transaction or statement, not {pool_mode!r}")
     _check_client_tls(tls, client_ca, client_tls_sslmode)
     run_as = service_user()
     home = _service_dir(Path(workdir), "pgbouncer", run_as)
-    admin_password = new_password()
-    users = {
-        upstream.user: upstream.password,
-        upstream.superuser: upstream.superuser_password,
-        "pgbouncer": admin_password,
-    }
-    write_text(home / "userlist.txt", "".join(_userlist_line(u, p) for u, p in users.items()), private=True)
+    admin_password = _write_userlist(home, upstream)
     auth = _pgbouncer_client_tls(home, tls, client_ca, client_tls_sslmode)
 
     def server_on(chosen: int) -> PgBouncerServer:
@@ -679,4 +691,4 @@ def start_pgbouncer(
         chown_to(home, run_as)
         return server
 
-    return start_on_free_port(server_on, port=port)
+    return start_on_free_port(server_on, port=port, timeout=start_timeout)

@@ -50,6 +50,11 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 
+#: What a message of a server not ready in time says to do: a slow machine (a loaded CI runner,
+#: cold disk caches) may need longer than a server's own ``startup_timeout``.
+RAISE_START_TIMEOUT = "on a slow machine, give it longer with --start-timeout SECONDS"
+
+
 class ServerStartError(RuntimeError):
     """A server did not become ready; the message carries the tail of its log."""
 
@@ -312,10 +317,12 @@ class ManagedProcess(Stoppable):
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
-        """Start the process and wait until it is ready (``startup_timeout``); on failure stop
-        it and raise :class:`ServerStartError` with the tail of its log. Interrupted once the
+    def start(self, timeout: float | None = None) -> None:
+        """Start the process and wait until it is ready, ``timeout`` seconds at most (None: the
+        server's own ``startup_timeout``; a command's ``--start-timeout``); on failure stop it
+        and raise :class:`ServerStartError` with the tail of its log. Interrupted once the
         process runs (KeyboardInterrupt: a command's Ctrl-C), it stops it before going on."""
+        limit = self.startup_timeout if timeout is None else timeout
         log = open(self.logfile, "ab")  # noqa: SIM115 - the child keeps the descriptor
         try:
             self._proc = subprocess.Popen(
@@ -332,15 +339,15 @@ class ManagedProcess(Stoppable):
             self._started = start_time(self._proc.pid)
             wake = (self.host, self.port) if self._woken_to_stop else None
             LIFELINE.watch(self._proc.pid, self._stop_signal, started=self._started, wake=wake)
-            ready = wait_until(lambda: not self.running or self._ready(), timeout=self.startup_timeout)
+            ready = wait_until(lambda: not self.running or self._ready(), timeout=limit)
         except BaseException:  # an interrupt: no caller holds the server yet to stop it
             self.stop()
             raise
         if not ready:
             self.stop()
             raise ServerStartError(
-                f"{self.name} on {self.host}:{self.port} was not ready after {self.startup_timeout:.0f} s; "
-                f"log tail ({self.logfile}):\n{log_tail(self.logfile)}"
+                f"{self.name} on {self.host}:{self.port} was not ready after {limit:g} s;"
+                f" {RAISE_START_TIMEOUT}; log tail ({self.logfile}):\n{log_tail(self.logfile)}"
             )
         if not self.running:
             code = self._proc.returncode if self._proc else None
@@ -481,9 +488,14 @@ _Server = TypeVar("_Server", bound=ManagedProcess)
 
 
 def start_on_free_port(
-    make: Callable[[int], _Server], *, port: int | None = None, attempts: int = 3
+    make: Callable[[int], _Server],
+    *,
+    port: int | None = None,
+    attempts: int = 3,
+    timeout: float | None = None,
 ) -> _Server:
-    """``make(port)`` started on ``port``, or on a free port when None; returns once it is ready.
+    """``make(port)`` started on ``port``, or on a free port when None; returns once it is ready,
+    ``timeout`` seconds at most (None: the server's own, :meth:`ManagedProcess.start`).
 
     A free port may be taken by another process between probing and binding: when the start
     fails for that reason ("address already in use" in the log), build and start again on
@@ -493,11 +505,11 @@ def start_on_free_port(
     for _ in range(attempts - 1):
         server = make(port or free_port())
         try:
-            server.start()
+            server.start(timeout)
             return server
         except ServerStartError as exc:
             if port is not None or "in use" not in str(exc).lower():
                 raise
     server = make(port or free_port())
-    server.start()
+    server.start(timeout)
     return server

@@ -135,11 +135,13 @@ def start_redis(
     port: int | None = None,
     debug_command: bool = False,
     tls: RedisTls | None = None,
+    start_timeout: float | None = None,
 ) -> RedisServer:
     """Start redis-server on 127.0.0.1 on a free port, with ``password`` (random unless given;
     its configuration file, which holds it, is mode 0600). ``debug_command``: allow ``DEBUG``
     from loopback (Redis 7 refuses it unless set at start-up; fault tests use ``DEBUG SLEEP``).
-    ``tls``: that port speaks TLS only (:class:`RedisTls`)."""
+    ``tls``: that port speaks TLS only (:class:`RedisTls`). ``start_timeout``: the most seconds
+    it may take to be ready, its append-only file loaded (None: its own)."""
     if shutil.which("redis-server") is None:
         raise ServerStartError("redis-server not found; install the Debian redis-server package")
     home = Path(workdir).resolve() / "redis"
@@ -168,7 +170,7 @@ def start_redis(
         write_text(home / "redis.conf", "\n".join(lines) + "\n", private=True)
         return RedisServer(port=chosen, home=home, password=password, tls=tls)
 
-    return start_on_free_port(server_on, port=port)
+    return start_on_free_port(server_on, port=port, timeout=start_timeout)
 
 
 def _tls_lines(tls: RedisTls, home: Path) -> list[str]:
@@ -315,11 +317,13 @@ def start_mongodb(
     test_commands: bool = False,
     tls: tuple[Path, Path] | None = None,
     client_ca: Path | None = None,
+    start_timeout: float | None = None,
 ) -> MongoServer:
     """Start SecantusDB on 127.0.0.1 on a free port (needs the ``dev`` extra).
     ``test_commands``: enable ``configureFailPoint`` (``failCommand``, for fault injection).
     ``tls``: (certificate, key) PEM files it presents; its port then speaks TLS alone.
-    ``client_ca`` (with ``tls``): it then requires every client's certificate, signed by that CA."""
+    ``client_ca`` (with ``tls``): it then requires every client's certificate, signed by that CA.
+    ``start_timeout``: the most seconds it may take to be ready (None: its own)."""
     if client_ca is not None and tls is None:
         raise ValueError("client_ca needs tls: a client certificate is asked for in the TLS handshake")
     exe = Path(sys.executable).parent / "secantusd-py"
@@ -332,4 +336,5 @@ def start_mongodb(
             port=chosen, home=home, test_commands=test_commands, tls=tls, client_ca=client_ca
         ),
         port=port,
+        timeout=start_timeout,
     )

@@ -72,9 +72,11 @@ def start_prometheus(
     data_dir: Path | None = None,
     extra_args: Sequence[str] = (),
     binary: Path | None = None,
+    start_timeout: float | None = None,
 ) -> PrometheusServer:
     """Write ``config_text`` to ``workdir/prometheus.yml`` (rule files are relative to it) and
-    start Prometheus on it; returns once ``/-/ready`` answers (at most 60 s)."""
+    start Prometheus on it; returns once ``/-/ready`` answers, ``start_timeout`` seconds at most
+    (None: its own 60 s)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(config_text)
@@ -87,5 +89,6 @@ def start_prometheus(
             data_dir=data_dir or workdir / "data",
             extra_args=extra_args,
             binary=binary_path,
-        )
+        ),
+        timeout=start_timeout,
     )

@@ -247,11 +247,19 @@ HUGE: dict[tuple[tuple[str, ...], str], tuple[str, str]] = {
         "argument --port: 70000: give 1 to 65,535 (the highest TCP port)",
     ),
     (("testbed", "up"), "--for"): ("8d", "argument --for: 8d: give at most 1w, a week"),
+    (("testbed", "up"), "--start-timeout"): (
+        "1e9",
+        "argument --start-timeout: 1e9: give a number from 1 to 3,600 (a server not ready after an hour",
+    ),
     (("gameday", "rig"), "--fast-reset"): (
         "1000000000",
         "the base window (300s) does not divide by 1000000000",
     ),
     (("gameday", "rig"), "--for"): ("8d", "argument --for: 8d: give at most 1w, a week"),
+    (("gameday", "rig"), "--start-timeout"): (
+        "1e9",
+        "argument --start-timeout: 1e9: give a number from 1 to 3,600 (a server not ready after an hour",
+    ),
     (("loadtest",), "--max-requests"): (
         "1" + "0" * 400,  # taken before: infinity to Locust's process, which reads it as a float
         "--max-requests 1" + "0" * 400 + ": give 0 to 86,400,000,000 (0: no limit; the most a run sends",
