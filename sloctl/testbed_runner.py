@@ -26,13 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 from sloctl.contract import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, READINESS_TIMEOUT_SECONDS, TIERS
 from sloctl.files import write_text
 from sloctl.servers import (
-    RAISE_START_TIMEOUT,
     HttpProcess,
     ManagedProcess,
     MongoServer,
     PgBouncerServer,
     PostgresServer,
     RedisServer,
+    ServerNotReady,
     ServerStartError,
     Stoppable,
     first_exited,
@@ -231,9 +231,9 @@ def wait_ready(api: ApiServer, timeout: float) -> None:
         failing = ", ".join(json.loads(answer)["failing"]) or "none named"
     except (ValueError, KeyError, TypeError):
         failing = "unknown"
-    raise ServerStartError(
+    raise ServerNotReady(
         f"{api.name} on {api.host}:{api.port} was not ready after {timeout:g} s (databases not"
-        f" answering: {failing}); {RAISE_START_TIMEOUT}; {READINESS_PATH} answered: {answer.strip()}"
+        f" answering: {failing}); {READINESS_PATH} answered: {answer.strip()}"
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "add_workdir_argument",
     "duration_flag",
     "in_workdir",
+    "say_start_timeout",
     "sigterm_as_ctrl_c",
     "start_failed",
     "start_interrupted",
@@ -78,6 +79,10 @@ def add_start_timeout_argument(p: argparse.ArgumentParser, own: str, what: str =
         help=f"the most seconds {what} may take to become ready (default: {own}; at most"
         f" {MAX_START_TIMEOUT_SECONDS:,.0f}); raise it on a slow machine",
     )
+
+
+#: The last line of a start that failed on a server slow to answer (:func:`say_start_timeout`).
+RAISE_START_TIMEOUT = "on a slow machine, give it longer with --start-timeout SECONDS"
 
 
 def add_workdir_argument(p: argparse.ArgumentParser) -> None:
@@ -174,7 +179,18 @@ def start_failed(command: str, exc: BaseException, stop: StopEvent) -> int:
     if stop.is_set():
         return start_interrupted(command, stop)
     print(f"{command}: {exc}", file=sys.stderr, flush=True)
+    say_start_timeout(command, exc)
     return 1
+
+
+def say_start_timeout(command: str, exc: BaseException) -> None:
+    """After the error of a start that failed because a server was slow to answer (``exc`` or
+    its cause a :class:`~sloctl.servers.ServerNotReady`), the remedy in the last line: the flag
+    of :func:`add_start_timeout_argument`, which every command that calls this one has."""
+    from sloctl.servers import ServerNotReady
+
+    if isinstance(exc, ServerNotReady) or isinstance(exc.__cause__, ServerNotReady):
+        print(f"{command}: {RAISE_START_TIMEOUT}", file=sys.stderr, flush=True)
 
 
 def start_interrupted(command: str, stop: StopEvent) -> int:

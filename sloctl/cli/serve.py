@@ -40,6 +40,7 @@ from ._foreground import (
     add_for_argument,
     add_start_timeout_argument,
     duration_flag,
+    say_start_timeout,
     sigterm_as_ctrl_c,
     stop_on_signals,
     wait_in_foreground,
@@ -167,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
                         )
                     except DemoError as exc:
                         print(f"sloctl serve: {exc}", file=sys.stderr)
+                        say_start_timeout("sloctl serve", exc)
                         return 1
             with stop_on_signals() as stop:
                 return _serve(args, config, url, bound, stop)

@@ -166,7 +166,7 @@ def demo(
                 _wait_live(bt.url, live)
                 yield bt.url
         except ServerStartError as exc:
-            raise DemoError(f"the demo's Prometheus did not start: {exc}") from None
+            raise DemoError(f"the demo's Prometheus did not start: {exc}") from exc
 
 
 #: How long the demo waits for its live series and rules before it is shown: the scrape (15 s)

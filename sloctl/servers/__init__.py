@@ -23,9 +23,9 @@ from ._postgres import (
     start_postgres,
 )
 from ._process import (
-    RAISE_START_TIMEOUT,
     HttpProcess,
     ManagedProcess,
+    ServerNotReady,
     ServerStartError,
     ServerStopError,
     Stoppable,
@@ -38,7 +38,6 @@ from ._process import (
 from ._redis_mongo import MongoServer, RedisServer, RedisTls, start_mongodb, start_redis
 
 __all__ = [
-    "RAISE_START_TIMEOUT",
     "UNIX_SOCKET_PATH_MAX",
     "HttpProcess",
     "ManagedProcess",
@@ -48,6 +47,7 @@ __all__ = [
     "PostgresServer",
     "RedisServer",
     "RedisTls",
+    "ServerNotReady",
     "ServerStartError",
     "ServerStopError",
     "Stoppable",

@@ -50,13 +50,14 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 
-#: What a message of a server not ready in time says to do: a slow machine (a loaded CI runner,
-#: cold disk caches) may need longer than a server's own ``startup_timeout``.
-RAISE_START_TIMEOUT = "on a slow machine, give it longer with --start-timeout SECONDS"
-
-
 class ServerStartError(RuntimeError):
     """A server did not become ready; the message carries the tail of its log."""
+
+
+class ServerNotReady(ServerStartError):
+    """A server that runs but did not answer within its start timeout: a slow machine (a loaded
+    CI runner, cold disk caches) may need longer, which a command that starts servers lets its
+    user give (``--start-timeout``; the library names no flag: not every command has it)."""
 
 
 class ServerStopError(RuntimeError):
@@ -345,9 +346,9 @@ class ManagedProcess(Stoppable):
             raise
         if not ready:
             self.stop()
-            raise ServerStartError(
+            raise ServerNotReady(
                 f"{self.name} on {self.host}:{self.port} was not ready after {limit:g} s;"
-                f" {RAISE_START_TIMEOUT}; log tail ({self.logfile}):\n{log_tail(self.logfile)}"
+                f" log tail ({self.logfile}):\n{log_tail(self.logfile)}"
             )
         if not self.running:
             code = self._proc.returncode if self._proc else None

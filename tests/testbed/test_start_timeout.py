@@ -31,6 +31,8 @@ from sloctl.servers import (
     PgBouncerServer,
     PostgresServer,
     RedisServer,
+    ServerNotReady,
+    ServerStartError,
     _lifeline,
 )
 from sloctl.servers.prometheus import PrometheusServer
@@ -168,8 +170,9 @@ def test_a_server_slower_than_the_start_timeout_fails_the_start_and_a_longer_one
     assert sloctl(["testbed", "up", "--workdir", str(workdir), "--for", "1s", "--start-timeout", "3"]) == 1
     err = capsys.readouterr().err
     assert "sloctl testbed up: redis on 127.0.0.1:" in err, err
-    said = "was not ready after 3 s; on a slow machine, give it longer with --start-timeout SECONDS"
-    assert said in err and "Traceback" not in err, err
+    assert "was not ready after 3 s; log tail" in err and "Traceback" not in err, err
+    remedy = "sloctl testbed up: on a slow machine, give it longer with --start-timeout SECONDS"
+    assert err.rstrip().endswith(remedy), err
     assert _processes_in(base) == [], "servers left running after the failed start"
     # No half state: the same work folder starts, every server of it (the cluster the failed
     # start made included), Redis given more than its own 15 s for a load longer than those.
@@ -190,3 +193,30 @@ def test_a_server_slower_than_the_start_timeout_fails_the_start_and_a_longer_one
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    ("failure", "remedy"),
+    [
+        (ServerNotReady("redis on 127.0.0.1:1 was not ready after 3 s; log tail (x):"), True),
+        (ServerStartError("redis exited with code 1 before it was ready"), False),
+        (OSError("No space left on device"), False),
+    ],
+)
+def test_only_a_server_slow_to_answer_is_told_of_the_flag_and_only_by_a_command_that_has_it(
+    failure: Exception, remedy: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The servers' library names no flag (``sloctl backtest`` starts Prometheus too, without
+    one); the commands that have ``--start-timeout`` say it after the error, for a server that ran
+    but did not answer in time, directly or as the cause of the demo's error, and for nothing
+    else: a server that exited or a full disk is not a slow machine."""
+    from sloctl.cli._foreground import say_start_timeout
+    from sloctl.serve.demo import DemoError
+
+    said = "give it longer with --start-timeout SECONDS"
+    wrapped = DemoError(f"the demo's Prometheus did not start: {failure}")
+    wrapped.__cause__ = failure
+    for exc in (failure, wrapped):
+        say_start_timeout("sloctl serve", exc)
+        assert (said in capsys.readouterr().err) is remedy, exc
+    assert said not in str(failure)
