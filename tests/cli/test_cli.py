@@ -20,9 +20,11 @@ import pytest
 import yaml
 
 from sloctl.calendars import period_bounds as calendar_bounds
+from sloctl.cli import serve as serve_command
 from sloctl.cli.main import main
 from sloctl.durations import HOUR, parse_duration
 from sloctl.model import CalendarUnit
+from tests.fixtures import string_code_signal
 from tests.fixtures.cli import SLOCTL, run_sloctl, sigint_as_in_a_terminal, start_sloctl
 from tests.fixtures.specs import events_slo, service_doc
 from tests.paths import ROOT
@@ -500,6 +502,28 @@ def test_sigterm_while_generate_stages_its_files_leaves_no_staged_file(tmp_path:
             proc.communicate()
     assert (proc.returncode, err.splitlines()[-1:]) == (130, ["sloctl: interrupted"]), err
     assert list(out.rglob(".*.tmp")) == []
+
+
+@pytest.mark.promtool  # serve --demo finds its Prometheus and promtool first
+def test_an_interrupt_raised_in_code_run_from_a_string_is_still_exit_130(tmp_path: Path) -> None:
+    """CPython records a KeyboardInterrupt that leaves code run from a string (``exec`` of
+    text: the methods ``dataclasses`` makes as a lazy import defines a class) as unhandled, even
+    when sloctl handles it: a ``python -m sloctl.cli.main`` process said ``sloctl: interrupted``
+    and then ended itself with SIGINT (returncode -2), whatever its command. Here Ctrl-C comes
+    at that instant (:mod:`tests.fixtures.string_code_signal`): ``serve --demo`` importing the
+    backtest, before any server starts."""
+    proc = subprocess.run(
+        [
+            *string_code_signal.command("SIGINT", serve_command._run.__name__),
+            "serve", "--demo", str(ROOT / "slos"), "--listen", "127.0.0.1:0",
+            "--workdir", str(tmp_path / "demo"), "--for", "1s",  # --for: bounds a failure only
+        ],
+        capture_output=True, text=True, timeout=120, preexec_fn=sigint_as_in_a_terminal, check=False,
+    )  # fmt: skip
+    said = proc.stderr.splitlines()
+    assert (proc.returncode, said[-2:]) == (130, [string_code_signal.SAID, "sloctl: interrupted"]), (
+        proc.stderr
+    )
 
 
 #: how soon generate's worker processes must be gone after its own process is interrupted: the
