@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from sloctl.chaos.rig import start_rig
 from sloctl.servers._lifeline import Lifeline, alive
+from tests.fixtures import string_code_signal
 from tests.fixtures.cli import SLOCTL, printed_addresses, run_sloctl, sigint_as_in_a_terminal
 from tests.paths import ROOT
 from tests.waiting import wait_until
@@ -214,6 +216,38 @@ def test_ctrl_c_while_the_servers_start_is_exit_130_in_one_line_leaving_nothing(
         assert err.endswith(said) and all(
             line.startswith(f"sloctl {argv[0]}") for line in err.splitlines()
         ), err
+        assert not any(base.iterdir()), "the temporary folder removed"
+        assert _running_under(base) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_signal_raised_in_code_run_from_a_string_as_the_rig_starts_keeps_its_exit_code(
+    sig: str, code: int
+) -> None:
+    """The game-day rig's start runs code compiled from a string (the methods ``dataclasses``
+    makes as a lazy import defines a class) as it starts its Prometheus. CPython records a
+    KeyboardInterrupt raised there as unhandled even when sloctl handles it: the ``python -m``
+    process said it was interrupted, then died of SIGINT (-2), for SIGTERM too. The signal comes
+    at that instant (:mod:`tests.fixtures.string_code_signal`)."""
+    base = Path(tempfile.mkdtemp(prefix="sloctl-test-tmpdir-"))
+    base.chmod(0o711)  # for PostgreSQL's user
+    try:
+        proc = subprocess.run(
+            [
+                *string_code_signal.command(sig, start_rig.__name__),
+                "gameday", "rig", "--slos", str(ROOT / "slos" / "platform-api.yaml"),
+                "--for", "1s",  # bounds a failure only: the instant never came, the rig ran
+            ],
+            env={**os.environ, "TMPDIR": str(base)}, capture_output=True, text=True, timeout=300,
+            preexec_fn=sigint_as_in_a_terminal, check=False,
+        )  # fmt: skip
+        said = "sloctl gameday rig: interrupted while starting; everything started is stopped"
+        assert (proc.returncode, proc.stderr.splitlines()[-2:]) == (code, [string_code_signal.SAID, said]), (
+            proc.stderr
+        )
         assert not any(base.iterdir()), "the temporary folder removed"
         assert _running_under(base) == []
     finally:
