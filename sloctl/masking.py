@@ -14,6 +14,10 @@ whatever leaves through a log line, a debug page or a report goes through :class
   (``pass_word=``, ``db.password:``, ``"client_secret": "…"``: the key ends with the word,
   ``-``, ``_`` or ``.`` anywhere in it) and, in structured data (:meth:`Masker.data`), at any
   depth and whatever the value's type (there, a field holding the word anywhere is masked);
+- in text, these keys, ``Authorization`` and cookies also in JSON written inside JSON strings,
+  at any depth (``{\\"password\\": \\"…\\"}`` in a Docker json-file line, ``\\\\\\"`` one
+  level deeper): a quoted value masked whole up to its own closing quote, the escaping around
+  it left valid;
 - cookies: every pair of a ``Cookie:`` header up to the end of its value (``sid=[secret];
   theme=[secret]``); a ``Set-Cookie:`` header keeps the cookie's name and its attributes
   (``Path``, ``Expires``, ``Max-Age``, ``Domain``, ``Secure``, ``HttpOnly``, ``SameSite``…),
@@ -91,20 +95,48 @@ def _text_key(words: Iterable[str]) -> str:
     return f"(?:{alternatives})"
 
 
-# key=value, key: value, "key": "value" in free text; the value ends at a separator. A value an
+# A quote in free text, at any depth of JSON written inside JSON strings (Docker's json-file
+# lines, a structured logger's request body, a journal holding a probe's JSON output): '"' as
+# is, '\"' once escaped, '\\\"' twice; 2**n - 1 backslashes at depth n.
+_KEY_QUOTE = r"""(?:\\*"|')?"""
+# A value's opening quote. A double quote's backslashes (esc) say its depth, and the value is
+# then read to the quote that closes it (_QUOTED_BODY); key=value reads a single-quoted value to
+# the next "'" (single); otherwise, or where a double-quoted value does not close before the
+# string around it does, the step reads the value as unquoted.
+_OPENING_QUOTE = r"""(?:(?P<esc>\\*)"|(?P<single>')|\\*["'])?"""
+# At depth n a backslash of the value is written 2**n backslashes (esc and one more), an escaped
+# one twice that: so a run of backslashes then '"' closes the value when it is the opening's
+# esc after whole escaped backslashes, and is a character of the value (an escaped quote of a
+# deeper level) when it is longer; a shorter run (a bare '"' ending the outer string) ends the
+# body unclosed, and the step reads the value unquoted instead. A value the end of the text cuts
+# (a log line split at its size limit) runs to the end. Runs are taken whole (possessive), so a
+# masked value never ends inside an escape and the text around it stays valid at every level.
+_ESCAPED_BACKSLASHES = r"(?:(?P=esc)\\(?P=esc)\\)*+"
+_QUOTED_BODY = (
+    rf"""(?:[^\\"]++|\\++(?!")|(?!{_ESCAPED_BACKSLASHES}(?P=esc)")(?=(?P=esc)\\)\\++")*+"""
+    rf"""{_ESCAPED_BACKSLASHES}(?=(?P=esc)"|\Z)"""
+)
+
+# key=value, key: value, "key": "value" (at any depth) in free text; an unquoted value ends at a
+# separator or a backslash (an escape of the string the text sits in: \n, \"). A value an
 # earlier step masked (a known secret, a cookie's) is one piece: its ']' ends nothing, so it is
 # not masked again into "[secret]]".
 _MASKED = re.escape(SECRET)
 _KV_KEY = _text_key(word for word in _SECRET_WORDS if word not in _HEADER_WORDS)
 _KV_SECRET = re.compile(
     rf"""(?ix)
-    {_KV_KEY}["']?\s*[=:]\s*
-    (?P<value>\\"(?:(?!\\").)*\\"|"(?:[^"\\]|\\.)*"|'[^']*'|(?:{_MASKED}|[^\s,;&}}\])"'\\])+)
+    {_KV_KEY}{_KEY_QUOTE}\s*[=:]\s*{_OPENING_QUOTE}
+    (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')|(?:{_MASKED}|[^\s,;&}}\])"'\\])+)))
     """
 )
+# A quoted Authorization value is a credential to its closing quote (after the scheme word); an
+# unquoted one to a space, a quote, a separator or a backslash.
 _AUTH_HEADER = re.compile(
-    rf"(?i)(?P<head>{_text_key((_AUTHORIZATION,))}[\"']?\s*[:=]\s*[\"']?)"
-    r"(?P<scheme>(?:bearer|basic|digest|token|negotiate|apikey)\s+)?(?P<cred>[^\s\"',;]+)"
+    rf"""(?ix)
+    (?P<head>{_text_key((_AUTHORIZATION,))}{_KEY_QUOTE}\s*[:=]\s*{_OPENING_QUOTE})
+    (?P<scheme>(?:bearer|basic|digest|token|negotiate|apikey)\s+)?
+    (?P<cred>(?(esc){_QUOTED_BODY}|[^\s"',;\\]+))
+    """
 )
 # Set-Cookie attributes (RFC 6265 §5.2; SameSite from RFC 6265bis, Partitioned from CHIPS,
 # Priority from Chromium): where and how long a cookie is sent, not a secret, so they survive a
@@ -112,23 +144,31 @@ _AUTH_HEADER = re.compile(
 _COOKIE_ATTRIBUTES = frozenset(
     {"expires", "max-age", "domain", "path", "secure", "httponly", "samesite", "partitioned", "priority"}
 )
-# One cookie pair (its value plain or double-quoted, RFC 6265's cookie-value), a bare value, or
-# an attribute; an Expires date holds a comma and spaces ("Wed, 21 Oct 2026 07:28:00 GMT").
-_COOKIE_ITEM = r"""(?:expires=[A-Za-z]{3,9},[^;,\r\n"']*|[^\s;,="']+(?:=(?:"[^"\r\n]*"|[^\s;,"']*))?)"""
+# One cookie pair (its value plain or double-quoted, RFC 6265's cookie-value, its quotes maybe
+# escaped), a bare value, or an attribute; an Expires date holds a comma and spaces ("Wed, 21
+# Oct 2026 07:28:00 GMT"). No backslash outside the quotes: it escapes the string the header
+# sits in.
+_COOKIE_ITEM = (
+    r"""(?:expires=[A-Za-z]{3,9},[^;,\r\n"'\\]*"""
+    r"""|[^\s;,="'\\]+(?:=(?:\\*"[^"\r\n\\]*\\*"|[^\s;,"'\\]*))?)"""
+)
 # Pairs are apart by ';', and by ',' followed by name= where a client joined repeated Set-Cookie
 # headers into one line.
-_COOKIE_SEPARATOR = r"""\s*;\s*|\s*,\s*(?=[^\s;,="']+=)"""
+_COOKIE_SEPARATOR = r"""\s*;\s*|\s*,\s*(?=[^\s;,="'\\]+=)"""
+_COOKIE_SPLIT = re.compile(rf"({_COOKIE_SEPARATOR})")
+# A cookie's name as written: kept, where anything else in an item is masked.
+_COOKIE_NAME = re.compile(r"""[^\s;,="'\\]+""")
 # Set-Cookie rather than Cookie: "set" (and one separator) right before the cookie word.
 _SET_COOKIE = rf"(?<=set{_COOKIE})|(?<=set[{re.escape(_KEY_SEPARATORS)}]{_COOKIE})"
 # Cookie: / Set-Cookie: / "cookie": "..." / session_cookie=...; the value is every pair up to
-# the end of the header value (a quote, the end of the line, or a space that ends no pair).
+# the end of the header value: its closing quote (at any depth), else the end of the line, a
+# quote, a backslash or a space that ends no pair.
 _COOKIE_HEADER = re.compile(
     rf"""(?ix)
-    (?P<head>{_text_key((_COOKIE,))}(?P<setting>{_SET_COOKIE})?["']?\s*[=:]\s*["']?)
-    (?P<value>{_COOKIE_ITEM}(?:(?:{_COOKIE_SEPARATOR}){_COOKIE_ITEM})*)
+    (?P<head>{_text_key((_COOKIE,))}(?P<setting>{_SET_COOKIE})?{_KEY_QUOTE}\s*[=:]\s*{_OPENING_QUOTE})
+    (?P<value>(?(esc){_QUOTED_BODY}|{_COOKIE_ITEM}(?:(?:{_COOKIE_SEPARATOR}){_COOKIE_ITEM})*))
     """
 )
-_COOKIE_PAIR = re.compile(rf"(?i){_COOKIE_ITEM}")
 _BEARER = re.compile(r"(?i)\b(?P<scheme>bearer\s+)(?P<cred>[A-Za-z0-9\-._~+/]{8,}=*)")
 _BASIC = re.compile(r"\b(?P<scheme>Basic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
@@ -242,28 +282,26 @@ def _userinfo(match: re.Match[str]) -> str:
 
 
 def _credential(match: re.Match[str]) -> str:
-    """What comes before the ``cred`` group (a header name, a scheme) kept, the credential masked."""
+    """What comes before the ``cred`` group (a key, a header name, a scheme, an opening quote)
+    kept, the credential masked; its closing quote is no part of the match and stays."""
     return match.group(0)[: match.start("cred") - match.start()] + SECRET
 
 
 def _cookie(match: re.Match[str]) -> str:
-    """Every cookie's value masked, its name kept; a Set-Cookie header's attributes kept whole."""
+    """Every cookie's value masked, its name kept; a Set-Cookie header's attributes kept whole.
+    An item whose name is no cookie name (a quote, a backslash in it) is masked whole."""
     kept = _COOKIE_ATTRIBUTES if match.group("setting") is not None else frozenset()
 
-    def item(pair: re.Match[str]) -> str:
-        name, equals, _value = pair.group(0).partition("=")
-        if name.lower() in kept:
-            return pair.group(0)
-        return f"{name}{equals}{SECRET}" if equals else SECRET
+    def item(text: str) -> str:
+        name, equals, _value = text.partition("=")
+        if not text or name.lower() in kept:
+            return text
+        if equals and _COOKIE_NAME.fullmatch(name):
+            return f"{name}={SECRET}"
+        return SECRET
 
-    return match.group("head") + _COOKIE_PAIR.sub(item, match.group("value"))
-
-
-def _kv(match: re.Match[str]) -> str:
-    """The key and its separator kept, the value masked inside the quotes it had."""
-    value = match.group("value")
-    quote = '\\"' if value.startswith('\\"') else value[0] if value[:1] in ("'", '"') else ""
-    return f"{match.group(0)[: match.start('value') - match.start()]}{quote}{SECRET}{quote}"
+    parts = _COOKIE_SPLIT.split(match.group("value"))
+    return match.group("head") + "".join(part if i % 2 else item(part) for i, part in enumerate(parts))
 
 
 def url_secrets(text: str) -> list[str]:
@@ -278,10 +316,7 @@ def url_secrets(text: str) -> list[str]:
             password = None
         if password:
             found += [password, unquote(password)]
-    for match in _KV_SECRET.finditer(text):
-        value = match.group("value").strip("'\"")
-        if value:
-            found.append(value)
+    found += [match.group("cred") for match in _KV_SECRET.finditer(text)]
     return sorted({s for s in found if len(s) >= 3})
 
 
@@ -300,7 +335,7 @@ _STEPS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_BEARER, _credential),
     (_BASIC, _basic),
     (_COOKIE_HEADER, _cookie),
-    (_KV_SECRET, _kv),
+    (_KV_SECRET, _credential),
     (_EMAIL, EMAIL),
     (_SSN, SSN),
     (_CARD_CANDIDATE, _card),

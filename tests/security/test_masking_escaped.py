@@ -1,0 +1,263 @@
+"""Secrets in JSON written inside JSON strings (Docker's json-file lines, a structured logger's
+request body, a journal holding a probe's output) are masked at every depth, and the masked text
+still parses at every depth.
+
+The oracle builds nested documents itself: secret fields at one to four depths of JSON-in-a-JSON-
+string, keys spelled at random from the secret words (case, a prefix, '-', '_' or '.' between
+letters), values with quotes, backslashes, control characters and any Unicode, the inner
+documents dumped with random separators, indentation and ASCII escaping. After ``mask_text`` of
+the outermost text, each depth must parse and equal the document with every secret value
+replaced by its masked form, so no secret value survives and nothing else changed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sloctl.masking import SECRET, mask_text
+
+#: The words whose key=value the masker promises to mask in free text (docs/security.md), apart
+#: from the two with a grammar of their own.
+PLAIN_WORDS = (
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "routingkey",
+    "credential",
+    "credentials",
+)
+KEY_PREFIXES = ("", "x-", "client_", "db.", "PG", "Proxy-", "session_")
+KEY_SEPARATORS = ("", "", "", "-", "_", ".")
+#: Authorization schemes the masker keeps in front of the credential.
+SCHEMES = ("", "Bearer ", "Basic ", "Token ", "Digest ", "ApiKey ")
+SCHEME = re.compile(r"(?i)(?:bearer|basic|digest|token|negotiate|apikey)?\s")
+#: Set-Cookie attributes, which survive (docs/security.md).
+ATTRIBUTES = (
+    "Path=/",
+    "HttpOnly",
+    "Secure",
+    "Max-Age=3600",
+    "SameSite=Lax",
+    "Expires=Wed, 21 Oct 2026 07:28:00 GMT",
+)
+#: Fields beside the secrets, which must come back unchanged; no key ends with a secret word.
+CLEAN_FIELDS = {
+    "user": "bob",
+    "port": 5432,
+    "level": "info",
+    "ok": True,
+    "ratio": 0.25,
+    "path": "/v1/projects",
+}
+NESTED_KEY = "log"
+Depth = dict[str, tuple[object, object]]
+"""One depth's fields: key → (value as written, value as masked)."""
+EXAMPLES = 500
+"""Documents per run. Each of the defects tried on purpose (the key's escaped quote not read, a
+value closed at the first escaped quote or by the first depth's rule, a cookie's or an
+unquoted credential's value cutting an escape) fails within the first 300."""
+#: How json.dumps writes an inner document: compact, spaced, indented (its newlines escaped
+#: one level up), ASCII-escaped or not.
+DUMPS = (
+    {"separators": (",", ":")},
+    {"separators": (", ", ": ")},
+    {"indent": 2},
+    {"ensure_ascii": False},
+    {"separators": (",", ":"), "ensure_ascii": False},
+)
+
+special = st.sampled_from("\"\\'{}[],:;= \n\t/\x00\x1f\u00e9\u20ac\u2028\U0001f600")
+anything = st.text(st.one_of(special, st.characters(exclude_categories=["Cs"])), max_size=16)
+# A cookie value holds anything but a space and the header's separators (';', ',').
+cookie_value = st.text(
+    st.one_of(special, st.characters(exclude_categories=["Cs", "Zs", "Zl", "Zp", "Cc"])).filter(
+        lambda ch: ch not in ";, \n\t\x00\x1f\u2028"
+    ),
+    max_size=12,
+)
+token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", min_size=1, max_size=12)
+cookie_name = st.text(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8
+)
+
+
+@st.composite
+def spelled(draw: st.DrawFn, word: str, prefixes: tuple[str, ...] = KEY_PREFIXES, inner: bool = True) -> str:
+    """``word`` as a key: a prefix, each letter in either case, separators between letters."""
+    letters = [draw(st.sampled_from((ch.lower(), ch.upper()))) for ch in word]
+    gaps = [draw(st.sampled_from(KEY_SEPARATORS)) if inner else "" for _ in letters[1:]] + [""]
+    return draw(st.sampled_from(prefixes)) + "".join(a + b for a, b in zip(letters, gaps, strict=True))
+
+
+@st.composite
+def secret_fields(draw: st.DrawFn) -> tuple[str, str, str]:
+    """A secret field: (key, value, the value as masked)."""
+    kind = draw(st.sampled_from(("plain", "authorization", "cookie", "set-cookie", "line")))
+    if kind == "line":
+        return draw(log_lines())
+    if kind == "plain":
+        return draw(spelled(draw(st.sampled_from(PLAIN_WORDS)))), draw(anything), SECRET
+    if kind == "authorization":
+        # the scheme word and its space stay, the rest is the credential (which therefore
+        # does not start with a space or with a scheme word and a space of its own)
+        scheme, cred = draw(st.sampled_from(SCHEMES)), draw(anything.filter(lambda c: not SCHEME.match(c)))
+        return draw(spelled("authorization")), scheme + cred, scheme + SECRET
+    names = draw(
+        st.lists(
+            cookie_name.filter(lambda n: n.lower() not in ("secure", "httponly")), min_size=1, max_size=3
+        )
+    )
+    values = [draw(cookie_value.map(lambda v: f'"{v}"') | cookie_value) for _ in names]
+    attributes = draw(st.lists(st.sampled_from(ATTRIBUTES), max_size=2)) if kind == "set-cookie" else []
+    key = (
+        draw(spelled("cookie", ("", "x-", "session_")))
+        if kind == "cookie"
+        else draw(spelled("set-cookie", ("",), inner=False))
+    )
+    value = "; ".join([f"{n}={v}" for n, v in zip(names, values, strict=True)] + attributes)
+    return key, value, "; ".join([f"{n}={SECRET}" for n in names] + attributes)
+
+
+@st.composite
+def log_lines(draw: st.DrawFn) -> tuple[str, str, str]:
+    """A field holding a log line with a credential in it, unquoted or in quotes of its own
+    (escaped one level deeper than the field): ("message", line, line as masked). An unquoted
+    value ends at a space, a quote or a backslash, so that its end never cuts an escape."""
+    word, one, two = draw(st.sampled_from(PLAIN_WORDS)), draw(token), draw(token)
+    before, after = draw(
+        st.sampled_from((("", ""), ("sent ", " upstream"), ('sent "', '" upstream'), ("", "\nnext")))
+    )
+    line, masked = draw(
+        st.sampled_from(
+            (
+                (f"Authorization: Bearer {one}", f"Authorization: Bearer {SECRET}"),
+                (f"authorization={one}", f"authorization={SECRET}"),
+                (f"Cookie: a={one}; b={two}", f"Cookie: a={SECRET}; b={SECRET}"),
+                (f"{word}={one}", f"{word}={SECRET}"),
+                (f'{word}: "{one} {two}"', f'{word}: "{SECRET}"'),
+            )
+        )
+    )
+    return "message", before + line + after, before + masked + after
+
+
+@st.composite
+def depths(draw: st.DrawFn) -> list[Depth]:
+    """One to four depths, outermost first: each maps keys to (value, value as masked)."""
+    out: list[Depth] = []
+    for _ in range(draw(st.integers(1, 4))):
+        fields: Depth = {
+            key: (value, masked) for key, value, masked in draw(st.lists(secret_fields(), max_size=2))
+        }
+        clean = draw(st.lists(st.sampled_from(sorted(CLEAN_FIELDS)), max_size=2, unique=True))
+        fields.update({key: (CLEAN_FIELDS[key], CLEAN_FIELDS[key]) for key in clean})
+        out.append(fields)
+    return out
+
+
+def build(fields: list[Depth], dumps: list[dict[str, Any]], masked: bool) -> Any:
+    """The document, each depth below the first a JSON string under :data:`NESTED_KEY`; its
+    secret values as written or as masked."""
+    inner: Any = None
+    for depth, level in reversed(list(enumerate(fields))):
+        document = {key: pair[1] if masked else pair[0] for key, pair in level.items()}
+        if inner is not None:
+            document[NESTED_KEY] = inner if masked else json.dumps(inner, **dumps[depth])
+        inner = document
+    return inner
+
+
+def unnest(document: Any) -> Any:
+    """The document with every :data:`NESTED_KEY` string parsed, depth by depth (a depth that
+    does not parse fails the test with its text)."""
+    if isinstance(document, dict) and isinstance(document.get(NESTED_KEY), str):
+        try:
+            return {**document, NESTED_KEY: unnest(json.loads(document[NESTED_KEY]))}
+        except json.JSONDecodeError as error:
+            pytest.fail(f"{error}: {document[NESTED_KEY]!r}")
+    return document
+
+
+@settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(depths(), st.lists(st.sampled_from(DUMPS), min_size=4, max_size=4), st.sampled_from(DUMPS))
+def test_secrets_at_every_depth_of_json_in_json_are_masked_and_every_depth_still_parses(
+    fields: list[Depth], dumps: list[dict[str, Any]], outer: dict[str, Any]
+) -> None:
+    text = json.dumps(build(fields, dumps, masked=False), **outer)
+    masked = mask_text(text)
+    assert unnest(json.loads(masked)) == build(fields, dumps, masked=True), masked
+
+
+@pytest.mark.parametrize(
+    ("document", "masked"),
+    [
+        # the defect as found: a Docker json-file line holding a structured logger's line
+        (
+            {"log": json.dumps({"password": "hunter2", "token": "abc"})},
+            {"log": json.dumps({"password": SECRET, "token": SECRET})},
+        ),
+        # twice escaped (\\\"), the value holding an escaped quote and a backslash of its own
+        (
+            {"log": json.dumps({"body": json.dumps({"client_secret": 'a"b\\c', "user": "bob"})})},
+            {"log": json.dumps({"body": json.dumps({"client_secret": SECRET, "user": "bob"})})},
+        ),
+        (
+            {"log": json.dumps({"Authorization": "Token 9f8e 7d6c", "Cookie": 'sid="s1"; theme=dark'})},
+            {
+                "log": json.dumps(
+                    {"Authorization": f"Token {SECRET}", "Cookie": f"sid={SECRET}; theme={SECRET}"}
+                )
+            },
+        ),
+        (
+            {"log": json.dumps({"set-cookie": "sid=abc; Path=/; HttpOnly"})},
+            {"log": json.dumps({"set-cookie": f"sid={SECRET}; Path=/; HttpOnly"})},
+        ),
+        # a header line inside a JSON string: its value ends before the backslash of \"
+        (
+            {"msg": 'sent "Cookie: sid=abc" and "Authorization: Bearer abc" upstream'},
+            {"msg": f'sent "Cookie: sid={SECRET}" and "Authorization: Bearer {SECRET}" upstream'},
+        ),
+    ],
+)
+def test_escaped_json_masks_as_written(document: dict[str, str], masked: dict[str, str]) -> None:
+    assert mask_text(json.dumps(document)) == json.dumps(masked)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        # an escaped quote that no escaped quote closes before its string does: the value is
+        # read unquoted, and the next field (its own escaped quotes) is not swallowed
+        (
+            json.dumps({"msg": 'password: "cut', "note": 'say "hi"'}),
+            json.dumps({"msg": f'password: "{SECRET}', "note": 'say "hi"'}),
+        ),
+        (
+            json.dumps({"log": json.dumps({"msg": 'password: "cut', "note": 'say "hi"'})}),
+            json.dumps({"log": json.dumps({"msg": f'password: "{SECRET}', "note": 'say "hi"'})}),
+        ),
+        # a line cut at its size limit inside a quoted value: masked to the end
+        ('{"log":"{\\"password\\": \\"hunter 2', f'{{"log":"{{\\"password\\": \\"{SECRET}'),
+        (
+            '{"log":"{\\"authorization\\": \\"Bearer ab cd',
+            f'{{"log":"{{\\"authorization\\": \\"Bearer {SECRET}',
+        ),
+    ],
+)
+def test_an_unclosed_escaped_value_is_masked_and_nothing_after_it_swallowed(text: str, masked: str) -> None:
+    assert mask_text(text) == masked
