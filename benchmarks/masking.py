@@ -4,18 +4,22 @@ another checkout's masker masks differently.
 The lines are made once, from a fixed seed, in this process: database driver errors (psycopg,
 redis-py and pymongo as they word them, some echoing a connection string, an INSERT's values or
 a password), access-log lines (some with a token in the query), JSON log lines (ECS fields,
-some with request headers: Cookie, Set-Cookie, Authorization) and the texts of the masking
-corpus (tests/security/masking_corpus.py). Each tree masks them in a fresh process
-(``Masker()``, one warm-up pass, then ``--passes`` timed passes, CPU time). With ``--baseline
+some with request headers: Cookie, Set-Cookie, Authorization), Docker json-file lines holding
+such JSON lines (their quotes escaped) and the texts of the masking corpus
+(tests/security/masking_corpus.py). Each tree masks them in a fresh process (``Masker()``, one
+warm-up pass, then ``--passes`` timed passes, CPU time). With ``--baseline
 DIR`` (another checkout of sloctl, e.g. ``git archive REV sloctl | tar -x -C DIR``), that
 version runs too, with ``PYTHONPATH=DIR``, the two in turn ``--rounds`` times, so both see the
 same load; its last column counts the lines it masked differently from this tree, and
 ``--show N`` prints N of them.
 
+``--repository REV`` adds the distinct non-blank lines of this repository's text files at REV
+as one more kind.
+
 Usage::
 
     .venv/bin/python benchmarks/masking.py [--lines 3000] [--passes 5] [--rounds 3]
-        [--baseline DIR] [--show 20]
+        [--baseline DIR] [--show 20] [--repository REV]
 """
 
 from __future__ import annotations
@@ -120,6 +124,15 @@ def json_line(rnd: random.Random) -> str:
     return json.dumps(line)
 
 
+def docker_line(rnd: random.Random) -> str:
+    r"""A Docker json-file line: a container's ECS JSON line (:func:`json_line`) as the string of
+    its ``log`` field, so its quotes are escaped (``{\"authorization\": \"Bearer …\"}``)."""
+    stamp = f"2026-12-07T01:{rnd.randint(0, 59):02}:{rnd.randint(0, 59):02}.{rnd.randint(0, 10**9 - 1):09}Z"
+    return json.dumps(
+        {"log": json_line(rnd) + "\n", "stream": rnd.choice(("stdout", "stderr")), "time": stamp}
+    )
+
+
 def lines(count: int) -> dict[str, list[str]]:
     """``count`` lines of each kind, and the corpus's texts."""
     sys.path.insert(0, str(ROOT))
@@ -130,8 +143,19 @@ def lines(count: int) -> dict[str, list[str]]:
         "driver errors": [driver_error(rnd) for _ in range(count)],
         "access log": [access_line(rnd) for _ in range(count)],
         "JSON lines": [json_line(rnd) for _ in range(count)],
+        "Docker lines": [docker_line(rnd) for _ in range(count)],
         "corpus": [text for text, _ in SENSITIVE] + CLEAN + [text for text, _ in MASKED_AS],
     }
+
+
+def repository_lines(rev: str) -> list[str]:
+    """The distinct non-blank lines of the text files of this repository at ``rev`` (code,
+    docs, YAML; ``git grep -I``): real text the masker must leave alone but where a secret
+    shape is, so that a change to it shows every line it masks differently."""
+    found = subprocess.run(
+        ["git", "grep", "-I", "-h", "-e", "", rev], cwd=ROOT, capture_output=True, check=True
+    ).stdout.decode(errors="replace")
+    return sorted({line for line in found.splitlines() if line.strip()})
 
 
 class Result(TypedDict):
@@ -179,12 +203,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline", help="another checkout's folder holding sloctl/, run in turn")
     parser.add_argument("--show", type=int, default=0, help="print this many lines masked differently")
+    parser.add_argument(
+        "--repository",
+        metavar="REV",
+        help="also mask the distinct lines of this commit's text files (about 73,000: use --passes 1)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(json.loads(sys.stdin.read()), args.passes)))
         return
     kinds = lines(args.lines)
+    if args.repository:
+        kinds["repository"] = repository_lines(args.repository)
     trees = {"this tree": str(ROOT), **({"baseline": args.baseline} if args.baseline else {})}
     print(f"| round | tree | {' | '.join(kinds)} (lines/s) | lines masked differently from this tree |")
     print("|---|---|" + "---:|" * (len(kinds) + 1))
