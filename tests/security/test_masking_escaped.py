@@ -65,9 +65,10 @@ NESTED_KEY = "log"
 Depth = dict[str, tuple[object, object]]
 """One depth's fields: key → (value as written, value as masked)."""
 EXAMPLES = 500
-"""Documents per run. Each of the defects tried on purpose (the key's escaped quote not read, a
-value closed at the first escaped quote or by the first depth's rule, a cookie's or an
-unquoted credential's value cutting an escape) fails within the first 300."""
+"""Documents per run (about 3 s). Each of the five defects tried on purpose (the key's escaped
+quote not read, a value closed at the first escaped quote or by the first depth's rule, a
+cookie's or an unquoted credential's value cutting an escape) fails within the first 300; the
+documents are whole, so values left unclosed or cut are the exact cases' below."""
 #: How json.dumps writes an inner document: compact, spaced, indented (its newlines escaped
 #: one level up), ASCII-escaped or not.
 DUMPS = (
@@ -130,27 +131,28 @@ def secret_fields(draw: st.DrawFn) -> tuple[str, str, str]:
     return key, value, "; ".join([f"{n}={SECRET}" for n in names] + attributes)
 
 
+#: Where a credential sits in a log line: alone, between words, in quotes of its own (escaped one
+#: level deeper than the field holding the line), before a newline (escaped as \n).
+CONTEXTS = (("", ""), ("sent ", " upstream"), ('sent "', '" upstream'), ("", "\nnext"))
+
+
 @st.composite
 def log_lines(draw: st.DrawFn) -> tuple[str, str, str]:
-    """A field holding a log line with a credential in it, unquoted or in quotes of its own
-    (escaped one level deeper than the field): ("message", line, line as masked). An unquoted
+    """A field holding a log line with a credential of each free-text form in it, each in a
+    context of :data:`CONTEXTS`, in any order: ("message", line, line as masked). An unquoted
     value ends at a space, a quote or a backslash, so that its end never cuts an escape."""
     word, one, two = draw(st.sampled_from(PLAIN_WORDS)), draw(token), draw(token)
-    before, after = draw(
-        st.sampled_from((("", ""), ("sent ", " upstream"), ('sent "', '" upstream'), ("", "\nnext")))
-    )
-    line, masked = draw(
-        st.sampled_from(
-            (
-                (f"Authorization: Bearer {one}", f"Authorization: Bearer {SECRET}"),
-                (f"authorization={one}", f"authorization={SECRET}"),
-                (f"Cookie: a={one}; b={two}", f"Cookie: a={SECRET}; b={SECRET}"),
-                (f"{word}={one}", f"{word}={SECRET}"),
-                (f'{word}: "{one} {two}"', f'{word}: "{SECRET}"'),
-            )
-        )
-    )
-    return "message", before + line + after, before + masked + after
+    forms = [
+        (f"Authorization: Bearer {one}", f"Authorization: Bearer {SECRET}"),
+        (f"authorization={one}", f"authorization={SECRET}"),
+        (f"Cookie: a={one}; b={two}", f"Cookie: a={SECRET}; b={SECRET}"),
+        (f"{word}={one}", f"{word}={SECRET}"),
+        (f'{word}: "{one} {two}"', f'{word}: "{SECRET}"'),
+    ]
+    pieces = [(draw(st.sampled_from(CONTEXTS)), form) for form in draw(st.permutations(forms))]
+    line = " | ".join(before + text + after for (before, after), (text, _) in pieces)
+    masked = " | ".join(before + text + after for (before, after), (_, text) in pieces)
+    return "message", line, masked
 
 
 @st.composite
@@ -231,6 +233,11 @@ def test_secrets_at_every_depth_of_json_in_json_are_masked_and_every_depth_still
         (
             {"msg": 'sent "Cookie: sid=abc" and "Authorization: Bearer abc" upstream'},
             {"msg": f'sent "Cookie: sid={SECRET}" and "Authorization: Bearer {SECRET}" upstream'},
+        ),
+        # ... and a quoted cookie value in it, its quotes escaped
+        (
+            {"msg": 'Cookie: sid="abc"; theme=dark'},
+            {"msg": f"Cookie: sid={SECRET}; theme={SECRET}"},
         ),
     ],
 )
