@@ -17,7 +17,8 @@ whatever leaves through a log line, a debug page or a report goes through :class
 - in text, these keys, ``Authorization`` and cookies also in JSON written inside JSON strings,
   at any depth (``{\\"password\\": \\"…\\"}`` in a Docker json-file line, ``\\\\\\"`` one
   level deeper): a quoted value masked whole up to its own closing quote, the escaping around
-  it left valid;
+  it left valid, and a JSON number, ``true``, ``false`` or ``null`` made the string
+  ``"[secret]"`` so that the document still parses;
 - cookies: every pair of a ``Cookie:`` header up to the end of its value (``sid=[secret];
   theme=[secret]``); a ``Set-Cookie:`` header keeps the cookie's name and its attributes
   (``Path``, ``Expires``, ``Max-Age``, ``Domain``, ``Secure``, ``HttpOnly``, ``SameSite``…),
@@ -125,10 +126,13 @@ _MASKED = re.escape(SECRET)
 _KV_KEY = _text_key(word for word in _SECRET_WORDS if word not in _HEADER_WORDS)
 _KV_SECRET = re.compile(
     rf"""(?ix)
-    {_KV_KEY}{_KEY_QUOTE}\s*[=:]\s*{_OPENING_QUOTE}
+    {_KV_KEY}(?P<key_quote>{_KEY_QUOTE})\s*(?P<separator>[=:])\s*(?P<opening>{_OPENING_QUOTE})
     (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')|(?:{_MASKED}|[^\s,;&}}\])"'\\])+)))
     """
 )
+# JSON's scalars other than strings, as json.dumps writes them (NaN and Infinity included): a
+# key=value step masks one into a string (_kv).
+_JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|NaN|-?Infinity")
 # A quoted Authorization value is a credential to its closing quote (after the scheme word); an
 # unquoted one to a space, a quote, a separator or a backslash.
 _AUTH_HEADER = re.compile(
@@ -287,6 +291,22 @@ def _credential(match: re.Match[str]) -> str:
     return match.group(0)[: match.start("cred") - match.start()] + SECRET
 
 
+def _kv(match: re.Match[str]) -> str:
+    """The key and its separator kept, the value masked. A JSON number, ``true``, ``false`` or
+    ``null`` after a double-quoted key and ':' becomes a string quoted as the key is, at the
+    key's depth, so that the document around it still parses."""
+    head = match.group(0)[: match.start("cred") - match.start()]
+    key_quote = match.group("key_quote")
+    json_scalar = (
+        match.group("separator") == ":"
+        and key_quote.endswith('"')
+        and not match.group("opening")
+        and _JSON_SCALAR.fullmatch(match.group("cred")) is not None
+    )
+    quote = key_quote if json_scalar else ""
+    return f"{head}{quote}{SECRET}{quote}"
+
+
 def _cookie(match: re.Match[str]) -> str:
     """Every cookie's value masked, its name kept; a Set-Cookie header's attributes kept whole.
     An item whose name is no cookie name (a quote, a backslash in it) is masked whole."""
@@ -335,7 +355,7 @@ _STEPS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
     (_BEARER, _credential),
     (_BASIC, _basic),
     (_COOKIE_HEADER, _cookie),
-    (_KV_SECRET, _credential),
+    (_KV_SECRET, _kv),
     (_EMAIL, EMAIL),
     (_SSN, SSN),
     (_CARD_CANDIDATE, _card),

@@ -4,10 +4,11 @@ still parses at every depth.
 
 The oracle builds nested documents itself: secret fields at one to four depths of JSON-in-a-JSON-
 string, keys spelled at random from the secret words (case, a prefix, '-', '_' or '.' between
-letters), values with quotes, backslashes, control characters and any Unicode, the inner
-documents dumped with random separators, indentation and ASCII escaping. After ``mask_text`` of
-the outermost text, each depth must parse and equal the document with every secret value
-replaced by its masked form, so no secret value survives and nothing else changed.
+letters), values with quotes, backslashes, control characters and any Unicode (or a number, a
+boolean, null), the inner documents dumped with random separators, indentation and ASCII
+escaping. After ``mask_text`` of the outermost text, each depth must parse and equal the
+document with every secret value replaced by its masked form, so no secret value survives and
+nothing else changed.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ cookie_value = st.text(
     ),
     max_size=12,
 )
+# JSON's other scalars: masked into a string, so that the document still parses.
+scalars = st.none() | st.booleans() | st.integers() | st.floats()
 token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", min_size=1, max_size=12)
 cookie_name = st.text(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8
@@ -103,13 +106,13 @@ def spelled(draw: st.DrawFn, word: str, prefixes: tuple[str, ...] = KEY_PREFIXES
 
 
 @st.composite
-def secret_fields(draw: st.DrawFn) -> tuple[str, str, str]:
+def secret_fields(draw: st.DrawFn) -> tuple[str, object, str]:
     """A secret field: (key, value, the value as masked)."""
     kind = draw(st.sampled_from(("plain", "authorization", "cookie", "set-cookie", "line")))
     if kind == "line":
         return draw(log_lines())
     if kind == "plain":
-        return draw(spelled(draw(st.sampled_from(PLAIN_WORDS)))), draw(anything), SECRET
+        return draw(spelled(draw(st.sampled_from(PLAIN_WORDS)))), draw(anything | scalars), SECRET
     if kind == "authorization":
         # the scheme word and its space stay, the rest is the credential (which therefore
         # does not start with a space or with a scheme word and a space of its own)
@@ -211,6 +214,11 @@ def test_secrets_at_every_depth_of_json_in_json_are_masked_and_every_depth_still
         (
             {"log": json.dumps({"password": "hunter2", "token": "abc"})},
             {"log": json.dumps({"password": SECRET, "token": SECRET})},
+        ),
+        # a secret field holding a number or null: a string once masked, at its key's depth
+        (
+            {"log": json.dumps({"password": None, "token": 123, "user": "bob"})},
+            {"log": json.dumps({"password": SECRET, "token": SECRET, "user": "bob"})},
         ),
         # twice escaped (\\\"), the value holding an escaped quote and a backslash of its own
         (
