@@ -173,29 +173,52 @@ _COOKIE_HEADER = re.compile(
     (?P<value>(?(esc){_QUOTED_BODY}|{_COOKIE_ITEM}(?:(?:{_COOKIE_SEPARATOR}){_COOKIE_ITEM})*))
     """
 )
-_BEARER = re.compile(r"(?i)\b(?P<scheme>bearer\s+)(?P<cred>[A-Za-z0-9\-._~+/]{8,}=*)")
-_BASIC = re.compile(r"\b(?P<scheme>Basic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+# A JSON string's escapes end in a letter or hex digits (\n, \t, \u00e9): in JSON text read
+# as text, what follows one starts a word, as it would after the character it stands for; without
+# this, a card number or an SSN after a line break of a JSON log line was glued to the 'n' and
+# left whole, and an email's mask swallowed that 'n' ("\[email]", which no JSON parser reads).
+
+
+def _first(glue: str) -> str:
+    """Put right after a pattern's first character: the datum starts there when the character
+    before it is not of the class ``glue`` (which makes it part of a longer word or number) or
+    ends a JSON escape. Checked after that character, not before it, so that the search moves
+    on at once from every place where the datum's first character is not (as fast as no check)."""
+    return rf"(?:(?<![{glue}].)|(?<=\\[bfnrt].)|(?<=\\u[0-9A-Fa-f]{{4}}.))"
+
+
+_WORD = _first(r"\w")
+_BEARER = re.compile(r"(?i)(?P<scheme>b" + _WORD + r"earer\s+)(?P<cred>[A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC = re.compile(r"(?P<scheme>B" + _WORD + r"asic\s+)(?P<cred>[A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])")
+_JWT = re.compile(r"e" + _WORD + r"yJ[A-Za-z0-9_-]{2,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 # scheme://authority: the userinfo is everything before the last '@' of the authority.
 _URL_AUTHORITY = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<authority>[^/?#\s\"'<>]*@)")
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])(?<!//)[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b"
+    r"[A-Za-z0-9._%+-]" + _first(r"A-Za-z0-9._%+\-") + r"(?<!\\[bfnrtu])(?<!//.)[A-Za-z0-9._%+-]*@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b"
 )
 # US SSN with separators: area 001-899 but 666, group 01-99, serial 0001-9999 (SSA rules).
-_SSN = re.compile(r"(?<![\w-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])")
-_CARD_CANDIDATE = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-])")
+_SSN = re.compile(
+    r"[0-8]" + _first(r"\w-") + r"(?!(?<=0)00|(?<=6)66)\d{2}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w-])"
+)
+_CARD_CANDIDATE = re.compile(r"\d" + _first(r"\w.-") + r"(?:[ -]?\d){12,18}(?![\w-])")
 # E.164: '+', country code, then 7 to 14 more digits in groups (spaces, dots, dashes, brackets).
-_E164 = re.compile(r"(?<![\w+])\+[1-9](?:[ .-]?\(?\d\)?){7,14}(?![\w])")
+_E164 = re.compile(r"\+" + _first(r"\w+") + r"[1-9](?:[ .-]?\(?\d\)?){7,14}(?![\w])")
 # National forms: NANP (415) 555-0100, 415-555-0100, 415.555.0100, 415 555 0100; trunk-prefix
 # forms with a leading 0 (020 7946 0958, 07700 900123, 06 12 34 56 78, 030-12345678).
-_NANP = re.compile(r"(?<![\w.:/-])(?:\(\d{3}\)\s?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w.-])")
+_NANP = re.compile(
+    r"(?:\("
+    + _first(r"\w.:/-")
+    + r"\d{3}\)\s?|\d"
+    + _first(r"\w.:/-")
+    + r"\d{2}[-. ])\d{3}[-. ]\d{4}(?![\w.-])"
+)
 _TRUNK = re.compile(
-    r"(?<![\w.:/-])(?:"
-    r"0[1-9](?:[ .-]\d{2}){4}"  # France: 06 12 34 56 78
-    r"|0\d{2,4}[ -]?\d{3,4}[ -]\d{3,4}"  # United Kingdom: 020 7946 0958, 0161 496 0000
-    r"|0\d{2,4}[ -]\d{6}"  # United Kingdom: 07700 900123
-    r"|0\d{2,4}[ /-]\d{5,8}"  # Germany: 030 12345678, 089-1234567
+    r"0" + _first(r"\w.:/-") + r"(?:"
+    r"[1-9](?:[ .-]\d{2}){4}"  # France: 06 12 34 56 78
+    r"|\d{2,4}[ -]?\d{3,4}[ -]\d{3,4}"  # United Kingdom: 020 7946 0958, 0161 496 0000
+    r"|\d{2,4}[ -]\d{6}"  # United Kingdom: 07700 900123
+    r"|\d{2,4}[ /-]\d{5,8}"  # Germany: 030 12345678, 089-1234567
     r")(?![\w.:-])"
 )
 

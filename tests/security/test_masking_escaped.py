@@ -276,3 +276,42 @@ def test_escaped_json_masks_as_written(document: dict[str, str], masked: dict[st
 )
 def test_an_unclosed_escaped_value_is_masked_and_nothing_after_it_swallowed(text: str, masked: str) -> None:
     assert mask_text(text) == masked
+
+
+#: Personal data and credentials the masker promises to mask in text wherever they stand
+#: (docs/security.md), each as it is written, with a piece of it that must not survive the masking
+DATA = (
+    ("4111 1111 1111 1111", "1111 1111"),  # a Visa test card
+    ("4111111111111111", "41111111"),
+    ("123-45-6789", "45-6789"),  # a US SSN
+    ("jane.doe@example.com", "doe@example"),
+    ("+1 415-555-0100", "555-0100"),  # E.164
+    ("+44 20 7946 0958", "7946"),
+    ("(415) 555-0100", "555-0100"),  # NANP
+    ("020 7946 0958", "7946 0958"),  # a UK national number
+    ("Bearer abcdefgh12345678", "abcdefgh"),
+    ("Basic dXNlcjpwYXNz", "dXNlcjpw"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxIn0"),  # a JWT
+)
+#: What a JSON writer puts right before the datum: a line break, a tab, a carriage return, a
+#: form feed or backspace, a non-ASCII letter written as ``\\uXXXX``, a quote
+AFTER = ("\n", "\t", "\r", "\f", "\b", "é", '"', "\u2028")
+
+
+@pytest.mark.parametrize(("datum", "piece"), DATA)
+@pytest.mark.parametrize("before", AFTER)
+def test_data_right_after_a_json_escape_is_masked_and_the_text_still_parses(
+    datum: str, piece: str, before: str
+) -> None:
+    """A JSON string's escape (``\\n``, ``\\t``, ``\\u00e9``) ends in a letter or digits: read
+    as text, that letter glued the datum to a word, so a card number, an SSN, a bearer token or
+    a JWT after a line break of a JSON log line was left whole, and an email's mask swallowed the
+    escape's letter (``\\[email]``), which no JSON parser reads."""
+    message = f"user{before}{datum} signed in"
+    texts = [json.dumps({"msg": message})]
+    if not before.isalpha():  # written as itself, a letter glues the datum to a word: not data
+        texts.append(json.dumps({"msg": message}, ensure_ascii=False))
+    for text in texts:
+        masked = mask_text(text)
+        assert piece not in masked, (text, masked)
+        assert json.loads(masked)["msg"].startswith(f"user{before}"), (text, masked)
