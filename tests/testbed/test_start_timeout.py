@@ -157,6 +157,7 @@ LOAD_PAST_ITS_OWN = 18
 
 @pytest.mark.servers
 @pytest.mark.slow
+@pytest.mark.waits  # about 25 s of Redis sleeping through its file: beside the CPU-heavy tests
 @pytest.mark.timeout(300)
 def test_a_server_slower_than_the_start_timeout_fails_the_start_and_a_longer_one_lets_it_up(
     base: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
