@@ -17,8 +17,9 @@ whatever leaves through a log line, a debug page or a report goes through :class
 - in text, these keys, ``Authorization`` and cookies also in JSON written inside JSON strings,
   at any depth (``{\\"password\\": \\"…\\"}`` in a Docker json-file line, ``\\\\\\"`` one
   level deeper): a quoted value masked whole up to its own closing quote, the escaping around
-  it left valid, and a JSON number, ``true``, ``false`` or ``null`` made the string
-  ``"[secret]"`` so that the document still parses;
+  it left valid, and a JSON number, ``true``, ``false``, ``null``, array or object (read to
+  the bracket that closes it, brackets in its strings skipped) made the string ``"[secret]"``
+  so that the document still parses;
 - cookies: every pair of a ``Cookie:`` header up to the end of its value (``sid=[secret];
   theme=[secret]``); a ``Set-Cookie:`` header keeps the cookie's name and its attributes
   (``Path``, ``Expires``, ``Max-Age``, ``Domain``, ``Secure``, ``HttpOnly``, ``SameSite``…),
@@ -42,6 +43,7 @@ import base64
 import binascii
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 __all__ = ["SECRET", "Masker", "is_secret_key", "mask_text", "url_secrets"]
@@ -121,15 +123,30 @@ _QUOTED_BODY = (
 # key=value, key: value, "key": "value" (at any depth) in free text; an unquoted value ends at a
 # separator or a backslash (an escape of the string the text sits in: \n, \"). A value an
 # earlier step masked (a known secret, a cookie's) is one piece: its ']' ends nothing, so it is
-# not masked again into "[secret]]".
+# not masked again into "[secret]]". An unquoted value that opens with '[' or '{' (a JSON array
+# or object) is one too: the group bracket holds its opening, and the step reads it to the
+# bracket that closes it (_bracket_end), which no regular expression can find.
 _MASKED = re.escape(SECRET)
 _KV_KEY = _text_key(word for word in _SECRET_WORDS if word not in _HEADER_WORDS)
 _KV_SECRET = re.compile(
     rf"""(?ix)
     {_KV_KEY}(?P<key_quote>{_KEY_QUOTE})\s*(?P<separator>[=:])\s*(?P<opening>{_OPENING_QUOTE})
-    (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')|(?:{_MASKED}|[^\s,;&}}\])"'\\])+)))
+    (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')
+    |(?:(?<!["'])(?!{_MASKED})(?P<bracket>[\[{{])|(?:{_MASKED}|[^\s,;&}}\])"'\\])+))))
     """
 )
+# What moves the bracket depth of an array or object value: a bracket, or a run of backslashes
+# and the quote after it (the value's strings, at its own depth, are skipped whole; see
+# _bracket_end). Inside a string only the quote runs count.
+_BRACKET_TOKEN = re.compile(r'\\*"|[\[\]{}]')
+_QUOTE_RUN = re.compile(r'\\*"')
+_BRACKET_SCAN_LIMIT = 65_536
+"""The most characters :func:`_bracket_end` reads of one array or object value. The scan walks
+the text in Python, a token at a time: bounded, so that an opening bracket never closed in a
+multi-megabyte text (a report, a journal read whole) is not walked to its end. Longer than any
+line the collectors and Docker keep whole (Docker's json-file splits a line at 16 KiB, journald's
+LineMax is 48 KiB); a value it does not close is masked to the end of the text, as an unclosed
+one is."""
 # JSON's scalars other than strings, as json.dumps writes them (NaN and Infinity included): a
 # key=value step masks one into a string (_kv).
 _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null|NaN|-?Infinity")
@@ -315,19 +332,59 @@ def _credential(match: re.Match[str]) -> str:
 
 
 def _kv(match: re.Match[str]) -> str:
-    """The key and its separator kept, the value masked. A JSON number, ``true``, ``false`` or
-    ``null`` after a double-quoted key and ':' becomes a string quoted as the key is, at the
-    key's depth, so that the document around it still parses."""
+    """The key and its separator kept, the value masked. A JSON number, ``true``, ``false``,
+    ``null``, array or object after a double-quoted key and ':' becomes a string quoted as the
+    key is, at the key's depth, so that the document around it still parses."""
     head = match.group(0)[: match.start("cred") - match.start()]
     key_quote = match.group("key_quote")
-    json_scalar = (
+    json_value = (
         match.group("separator") == ":"
         and key_quote.endswith('"')
         and not match.group("opening")
-        and _JSON_SCALAR.fullmatch(match.group("cred")) is not None
+        and (match.group("bracket") is not None or _JSON_SCALAR.fullmatch(match.group("cred")) is not None)
     )
-    quote = key_quote if json_scalar else ""
+    quote = key_quote if json_value else ""
     return f"{head}{quote}{SECRET}{quote}"
+
+
+def _bracket_end(text: str, match: re.Match[str]) -> int:
+    """Where the array or object value that ``match`` opens ends: after the bracket that closes
+    its opening one, brackets inside its strings skipped. Its strings are quoted at the key's
+    depth, and a run of backslashes before a quote is read as in :data:`_QUOTED_BODY`: the
+    value's own quote when it is the key quote's backslashes after whole escaped backslashes, a
+    character of a deeper level when longer, the end of the string the value sits in when
+    shorter (the value, cut there, ends before it, and the text around it stays valid). A value
+    the end of the text or :data:`_BRACKET_SCAN_LIMIT` cuts runs to the end of the text."""
+    key_quote = match.group("key_quote")
+    esc = len(key_quote) - 1 if key_quote.endswith('"') else 0
+    depth, in_string, position = 1, False, match.end()
+    limit = min(len(text), position + _BRACKET_SCAN_LIMIT)
+    while token := (_QUOTE_RUN if in_string else _BRACKET_TOKEN).search(text, position, limit):
+        position = token.end()
+        if token.group() in "[{":
+            depth += 1
+        elif token.group() in "]}":
+            depth -= 1
+            if depth == 0:
+                return position
+        elif (run := len(token.group()) - 1) < esc:
+            return token.start()
+        elif (run - esc) % (2 * esc + 2) == 0:
+            in_string = not in_string
+    return len(text)
+
+
+def _mask_kv(text: str) -> str:
+    """The key=value step: :func:`_kv` on each :data:`_KV_SECRET` match, an array or object
+    value taken to its end (:func:`_bracket_end`), and the search resumed after it, so that
+    nothing inside a masked value is read again."""
+    pieces: list[str] = []
+    done = 0
+    while match := _KV_SECRET.search(text, done):
+        end = match.end() if match.group("bracket") is None else _bracket_end(text, match)
+        pieces += (text[done : match.start()], _kv(match))
+        done = end
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 def _cookie(match: re.Match[str]) -> str:
@@ -363,28 +420,29 @@ def url_secrets(text: str) -> list[str]:
     return sorted({s for s in found if len(s) >= 3})
 
 
-_Replacement = str | Callable[[re.Match[str]], str]
 # The steps of Masker, in order (after the known secrets, which go first so that no pattern cuts
-# one apart). The order matters where two patterns can claim the same characters: URL userinfo
-# before emails and the digit patterns (``rediss://u:pw@cache.test:6380`` would read as the
-# address ``pw@cache.test`` and lose its host), key=value before the personal-data patterns (a
-# credential's value is masked whole as a secret, ``token=abc@example.com``, not piecemeal),
-# E.164 before the national phone forms (``+1 415-555-0100`` would keep its ``+1``). Swapping any
-# other two steps changes no output on the corpus.
-_STEPS: tuple[tuple[re.Pattern[str], _Replacement], ...] = (
-    (_JWT, SECRET),
-    (_URL_AUTHORITY, _userinfo),
-    (_AUTH_HEADER, _credential),
-    (_BEARER, _credential),
-    (_BASIC, _basic),
-    (_COOKIE_HEADER, _cookie),
-    (_KV_SECRET, _kv),
-    (_EMAIL, EMAIL),
-    (_SSN, SSN),
-    (_CARD_CANDIDATE, _card),
-    (_E164, _e164),
-    (_NANP, PHONE),
-    (_TRUNK, _trunk),
+# one apart), each text to text: a pattern's substitution, or the key=value step, which reads an
+# array or object value past its match (_mask_kv). The order matters where two patterns can
+# claim the same characters: URL userinfo before emails and the digit patterns
+# (``rediss://u:pw@cache.test:6380`` would read as the address ``pw@cache.test`` and lose its
+# host), key=value before the personal-data patterns (a credential's value is masked whole as a
+# secret, ``token=abc@example.com``, not piecemeal), E.164 before the national phone forms (``+1
+# 415-555-0100`` would keep its ``+1``). Swapping any other two steps changes no output on the
+# corpus.
+_STEPS: tuple[Callable[[str], str], ...] = (
+    partial(_JWT.sub, SECRET),
+    partial(_URL_AUTHORITY.sub, _userinfo),
+    partial(_AUTH_HEADER.sub, _credential),
+    partial(_BEARER.sub, _credential),
+    partial(_BASIC.sub, _basic),
+    partial(_COOKIE_HEADER.sub, _cookie),
+    _mask_kv,
+    partial(_EMAIL.sub, EMAIL),
+    partial(_SSN.sub, SSN),
+    partial(_CARD_CANDIDATE.sub, _card),
+    partial(_E164.sub, _e164),
+    partial(_NANP.sub, PHONE),
+    partial(_TRUNK.sub, _trunk),
 )
 
 
@@ -401,8 +459,8 @@ class Masker:
     def __call__(self, text: str) -> str:
         for s in self._secrets:
             text = text.replace(s, SECRET)
-        for pattern, replacement in _STEPS:
-            text = pattern.sub(replacement, text)
+        for step in _STEPS:
+            text = step(text)
         return text
 
     def data(self, value: object) -> object:

@@ -5,10 +5,10 @@ still parses at every depth.
 The oracle builds nested documents itself: secret fields at one to four depths of JSON-in-a-JSON-
 string, keys spelled at random from the secret words (case, a prefix, '-', '_' or '.' between
 letters), values with quotes, backslashes, control characters and any Unicode (or a number, a
-boolean, null), the inner documents dumped with random separators, indentation and ASCII
-escaping. After ``mask_text`` of the outermost text, each depth must parse and equal the
-document with every secret value replaced by its masked form, so no secret value survives and
-nothing else changed.
+boolean, null, or arrays and objects of them, nested, their strings holding brackets), the inner
+documents dumped with random separators, indentation and ASCII escaping. After ``mask_text``
+of the outermost text, each depth must parse and equal the document with every secret value
+replaced by its masked form, so no secret value survives and nothing else changed.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sloctl.masking import SECRET, mask_text
+from sloctl.masking import _BRACKET_SCAN_LIMIT, SECRET, mask_text
 
 #: The words whose key=value the masker promises to mask in free text (docs/security.md), apart
 #: from the two with a grammar of their own.
@@ -68,8 +68,10 @@ Depth = dict[str, tuple[object, object]]
 EXAMPLES = 500
 """Documents per run (about 3 s). Each of the five defects tried on purpose (the key's escaped
 quote not read, a value closed at the first escaped quote or by the first depth's rule, a
-cookie's or an unquoted credential's value cutting an escape) fails within the first 300; the
-documents are whole, so values left unclosed or cut are the exact cases' below."""
+cookie's or an unquoted credential's value cutting an escape) fails within the first 300, and so
+does each of three in an array or object value (read as the scalar before it, its strings'
+brackets counted, its strings' quotes read at the first depth); the documents are whole, so
+values left unclosed or cut are the exact cases' below."""
 #: How json.dumps writes an inner document: compact, spaced, indented (its newlines escaped
 #: one level up), ASCII-escaped or not.
 DUMPS = (
@@ -91,6 +93,13 @@ cookie_value = st.text(
 )
 # JSON's other scalars: masked into a string, so that the document still parses.
 scalars = st.none() | st.booleans() | st.integers() | st.floats()
+# Any JSON value: arrays and objects of those, nested, their strings (keys too) holding brackets,
+# quotes and backslashes; masked whole into a string.
+json_values = st.recursive(
+    anything | scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(anything, inner, max_size=3),
+    max_leaves=8,
+)
 token = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~", min_size=1, max_size=12)
 cookie_name = st.text(
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8
@@ -112,7 +121,7 @@ def secret_fields(draw: st.DrawFn) -> tuple[str, object, str]:
     if kind == "line":
         return draw(log_lines())
     if kind == "plain":
-        return draw(spelled(draw(st.sampled_from(PLAIN_WORDS)))), draw(anything | scalars), SECRET
+        return draw(spelled(draw(st.sampled_from(PLAIN_WORDS)))), draw(json_values), SECRET
     if kind == "authorization":
         # the scheme word and its space stay, the rest is the credential (which therefore
         # does not start with a space or with a scheme word and a space of its own)
@@ -145,9 +154,12 @@ def log_lines(draw: st.DrawFn) -> tuple[str, str, str]:
     context of :data:`CONTEXTS`, in any order: ("message", line, line as masked). An unquoted
     value ends at a space, a quote or a backslash, so that its end never cuts an escape."""
     word, one, two = draw(st.sampled_from(PLAIN_WORDS)), draw(token), draw(token)
+    # a bare scheme word as the whole credential ("authorization=BEARER | ...") reads as a scheme
+    # and its space, as in secret_fields
+    bare = draw(token.filter(lambda t: not SCHEME.match(t + " ")))
     forms = [
         (f"Authorization: Bearer {one}", f"Authorization: Bearer {SECRET}"),
-        (f"authorization={one}", f"authorization={SECRET}"),
+        (f"authorization={bare}", f"authorization={SECRET}"),
         (f"Cookie: a={one}; b={two}", f"Cookie: a={SECRET}; b={SECRET}"),
         (f"{word}={one}", f"{word}={SECRET}"),
         (f'{word}: "{one} {two}"', f'{word}: "{SECRET}"'),
@@ -242,6 +254,21 @@ def test_secrets_at_every_depth_of_json_in_json_are_masked_and_every_depth_still
             {"msg": 'sent "Cookie: sid=abc" and "Authorization: Bearer abc" upstream'},
             {"msg": f'sent "Cookie: sid={SECRET}" and "Authorization: Bearer {SECRET}" upstream'},
         ),
+        # an array or an object under a secret key: masked whole into a string, at every depth,
+        # brackets, quotes and backslashes in its strings read as characters
+        ({"secret": ["abc", "def"]}, {"secret": SECRET}),
+        ({"token": {"value": "abc"}}, {"token": SECRET}),
+        ({"api_key": [1, 2]}, {"api_key": SECRET}),
+        ({"log": json.dumps({"secret": ["abc", "def"]})}, {"log": json.dumps({"secret": SECRET})}),
+        (
+            {"password": ["a]b", '}"{', "c\\", {"[": [[]]}], "user": "bob"},
+            {"password": SECRET, "user": "bob"},
+        ),
+        (
+            {"log": json.dumps({"body": json.dumps({"token": {"k": ['x"]\\', "]}"]}, "user": "bob"})})},
+            {"log": json.dumps({"body": json.dumps({"token": SECRET, "user": "bob"})})},
+        ),
+        ({"msg": "password=[a, b] sent"}, {"msg": f"password={SECRET} sent"}),
         # ... and a quoted cookie value in it, its quotes escaped
         (
             {"msg": 'Cookie: sid="abc"; theme=dark'},
@@ -271,6 +298,15 @@ def test_escaped_json_masks_as_written(document: dict[str, str], masked: dict[st
         (
             '{"log":"{\\"authorization\\": \\"Bearer ab cd',
             f'{{"log":"{{\\"authorization\\": \\"Bearer {SECRET}',
+        ),
+        # ... inside an array: masked to the end
+        ('{"secret": ["abc", "d]e', f'{{"secret": "{SECRET}"'),
+        ('{"log":"{\\"token\\": [1, {\\"a\\": \\"b', f'{{"log":"{{\\"token\\": \\"{SECRET}\\"'),
+        # an inner document cut inside an array, its string closed: masked to the end of that
+        # string, which still parses
+        (
+            json.dumps({"log": '{"secret": ["abc", "de', "user": "bob"}),
+            json.dumps({"log": f'{{"secret": "{SECRET}"', "user": "bob"}),
         ),
     ],
 )
@@ -315,3 +351,20 @@ def test_data_right_after_a_json_escape_is_masked_and_the_text_still_parses(
         masked = mask_text(text)
         assert piece not in masked, (text, masked)
         assert json.loads(masked)["msg"].startswith(f"user{before}"), (text, masked)
+
+
+@pytest.mark.parametrize(
+    ("length", "closed"), [(_BRACKET_SCAN_LIMIT - 3, True), (_BRACKET_SCAN_LIMIT - 2, False)]
+)
+def test_an_array_longer_than_the_scan_limit_is_masked_to_the_end_of_the_text(
+    length: int, closed: bool
+) -> None:
+    """The scan reads at most :data:`_BRACKET_SCAN_LIMIT` characters after a value's opening
+    bracket (here a string of ``length`` characters, its quotes and the closing bracket): a value
+    it closes within them is masked to its bracket, a longer one to the end of the text, unread,
+    as an unclosed one is. Words, not one long run of letters, which the URL step reads in
+    quadratic time."""
+    text = json.dumps({"secret": [("ab " * length)[:length]], "user": "bob"})
+    masked = mask_text(text)
+    expected = json.dumps({"secret": SECRET, "user": "bob"}) if closed else f'{{"secret": "{SECRET}"'
+    assert masked == expected, masked[:100]
