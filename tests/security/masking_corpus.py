@@ -184,6 +184,13 @@ CLEAN: list[str] = [
 ]
 
 MASKED_AS: list[tuple[str, str]] = [
+    # a scheme longer than the 32 characters the URL step reads back from "://", or glued to a
+    # long word: the userinfo is masked as a URL's, not as an email address
+    (
+        "ms-app.example.windows.camera.multipicker://me:c4m3ra-pw@host.test/",
+        "ms-app.example.windows.camera.multipicker://me:[secret]@host.test/",
+    ),
+    ("x" * 200 + "https://deploy:l0ng-run-pw@git.test/r", "x" * 200 + "https://deploy:[secret]@git.test/r"),
     # every pair of a Cookie header, up to the end of the header value (a quote ends it)
     ("Cookie: sid=abc123def; theme=dark", "Cookie: sid=[secret]; theme=[secret]"),
     (
