@@ -459,12 +459,14 @@ def run_many(
     service_slos: Sequence[SLO] = (),
     engine: PrometheusEngine | VictoriaEngine | None = None,
     progress: Progress = silent,
+    start_timeout: float | None = None,
 ) -> list[ScenarioResult]:
     """:func:`run_scenarios` for several SLOs, each with its scenarios, in one replay per
     scenario start (:func:`plan_runs`): a replay's fixed costs (a Prometheus started per rule
     level, a promtool run per level) are paid once, not once per SLO. Results in the order of
     ``runs``, then of each one's scenarios. ``progress`` hears each replay's steps (``replay``,
-    ``replay k/N`` of several starts) and the scenarios evaluated (``evaluate``)."""
+    ``replay k/N`` of several starts) and the scenarios evaluated (``evaluate``).
+    ``start_timeout``: the most seconds each server start may take to be ready (None: its own)."""
     plans = plan_runs(runs, rules, service_slos)
     results: list[ScenarioResult] = []
     for n, p in enumerate(plans):
@@ -475,6 +477,7 @@ def run_many(
             with replay_victoria(
                 p.rules, list(samples(p.feeds, start=p.start)), sub, start=p.start, end=p.end,
                 step=p.step, warmup_start=p.warmup_start, topology=engine.topology, progress=steps,
+                start_timeout=start_timeout,
             ) as vm:  # fmt: skip
                 results.extend(_evaluate_each(vm, p.items, vm.alerts(), p.start, progress))
             continue
@@ -488,6 +491,7 @@ def run_many(
             warmup_start=p.warmup_start,
             engine=engine,
             progress=steps,
+            start_timeout=start_timeout,
         ) as bt:
             results.extend(_evaluate_each(bt, p.items, bt.alerts(), p.start, progress))
     order = {(base.id, s): k for k, (base, s) in enumerate((b, s) for b, ss in runs for s in ss)}
@@ -521,10 +525,12 @@ def run_history(
     engine: PrometheusEngine | None = None,
     allow: Sequence[str] = (),
     token: str | None = None,
+    start_timeout: float | None = None,
 ) -> list[ScenarioResult]:
     """Replay ``slo``'s rules over its real history in ``[start, end]`` read from ``url``
     (through the egress guard: loopback plus ``allow``; ``token`` a bearer token), with
-    ``warmup`` of history before ``start`` for long windows."""
+    ``warmup`` of history before ``start`` for long windows. ``start_timeout``: the most seconds
+    each start of its Prometheus may take to be ready (None: its own)."""
     from .history import history_counts, history_scenario
 
     start -= (start - EPOCH) % step
@@ -543,6 +549,7 @@ def run_history(
         step=step,
         warmup_start=start - warmup,
         engine=engine,
+        start_timeout=start_timeout,
     ) as bt:
         return evaluate(bt, [item], bt.alerts(), start=start)
 

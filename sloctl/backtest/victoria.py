@@ -301,19 +301,26 @@ def _segments(
 
 
 def _start_topology(
-    stack: ExitStack, workdir: Path, topology: Topology, vm_args: Sequence[str]
+    stack: ExitStack, workdir: Path, topology: Topology, vm_args: Sequence[str], start_timeout: float | None
 ) -> tuple[tuple[VictoriaMetricsServer, ...], tuple[str, str, str]]:
     """The storage nodes, and the URLs to import raw series at, to write recordings to and to
-    read from: the node itself, or vmagent and vmauth in front of the replicated pair."""
+    read from: the node itself, or vmagent and vmauth in front of the replicated pair; each
+    started within ``start_timeout`` seconds (None: its own)."""
     count = 2 if topology == "ha" else 1
     nodes = tuple(
-        stack.enter_context(start_victoria_metrics(workdir / f"vm-{i}", extra_args=vm_args))
+        stack.enter_context(
+            start_victoria_metrics(workdir / f"vm-{i}", extra_args=vm_args, start_timeout=start_timeout)
+        )
         for i in range(count)
     )
     if topology != "ha":
         return nodes, (nodes[0].import_url, nodes[0].url, nodes[0].url)
-    agent = stack.enter_context(start_vmagent(workdir / "vmagent", remote_write=[n.write_url for n in nodes]))
-    auth = stack.enter_context(start_vmauth(workdir / "vmauth", backends=[n.url for n in nodes]))
+    writes = [n.write_url for n in nodes]
+    agent = stack.enter_context(
+        start_vmagent(workdir / "vmagent", remote_write=writes, start_timeout=start_timeout)
+    )
+    reads = [n.url for n in nodes]
+    auth = stack.enter_context(start_vmauth(workdir / "vmauth", backends=reads, start_timeout=start_timeout))
     return nodes, (agent.import_url, agent.url, auth.url)
 
 
@@ -359,13 +366,15 @@ def replay_victoria(
     node_loss: NodeLoss | None = None,
     live_rules: str | None = None,
     progress: Progress = silent,
+    start_timeout: float | None = None,
 ) -> Iterator[VictoriaBacktest]:
     """Write ``series`` and replay ``rules`` over ``[start, end]`` on VictoriaMetrics with
     vmalert; yields the running set-up, stopped on exit. Recordings that read only raw series
     start at ``warmup_start`` (long windows see a full history, as in the Prometheus backtest).
     With ``live_rules`` (a rule file), a vmalert then evaluates those rules live at their
     groups' intervals against the same storage (``bt.live``; cost measurements). ``progress``
-    hears ``replay`` steps: per segment, the raw series imported, then each rule level."""
+    hears ``replay`` steps: per segment, the raw series imported, then each rule level.
+    ``start_timeout``: the most seconds each server start may take to be ready (None: its own)."""
     if topology not in TOPOLOGIES:
         raise ValueError(f"unknown topology {topology!r}; expected one of {', '.join(TOPOLOGIES)}")
     if warmup_start is not None and warmup_start > start:
@@ -381,7 +390,9 @@ def replay_victoria(
     raw_names = sorted({x.metric for x in series})
     origin = min([first, *(x.time for x in series)])
     with ExitStack() as stack:
-        nodes, (import_url, write_url, read_url) = _start_topology(stack, workdir, topology, vm_args)
+        nodes, (import_url, write_url, read_url) = _start_topology(
+            stack, workdir, topology, vm_args, start_timeout
+        )
         bt = VictoriaBacktest(read_url, rules, start, end, step, topology, nodes, origin=origin)
         running = list(nodes)
         steps = len(segments) * (len(levels) + 1)
@@ -398,7 +409,8 @@ def replay_victoria(
                     _replay_level(bt, running, workdir, i, level, lo, b, (read_url, write_url))
                 progress("replay", k * (len(levels) + 1) + i + 2, steps)
         if live_rules is not None:
-            bt.live = stack.enter_context(_start_live(workdir, live_rules, read_url, write_url, step))
+            live = _start_live(workdir, live_rules, (read_url, write_url), step, start_timeout)
+            bt.live = stack.enter_context(live)
         yield bt
 
 
@@ -429,14 +441,18 @@ def _import_raw(
     _record(bt, running, "raw series", raw_names, len(batch), a, b, t0)
 
 
-def _start_live(workdir: Path, live_rules: str, read_url: str, write_url: str, step: int) -> VmalertServer:
-    """A vmalert evaluating ``live_rules`` at their groups' intervals (cost measurements)."""
+def _start_live(
+    workdir: Path, live_rules: str, urls: tuple[str, str], step: int, start_timeout: float | None
+) -> VmalertServer:
+    """A vmalert evaluating ``live_rules`` at their groups' intervals (cost measurements), reading
+    from and writing to ``urls``."""
     path = workdir / "live.yml"
     path.write_text(live_rules)
     return start_vmalert(
         workdir / "vmalert-live",
         rules=[path],
-        datasource=read_url,
-        remote_write=write_url,
+        datasource=urls[0],
+        remote_write=urls[1],
         evaluation_interval=_interval(rule_groups(live_rules), step),
+        start_timeout=start_timeout,
     )

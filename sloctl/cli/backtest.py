@@ -37,6 +37,7 @@ from sloctl.cli._common import (
     progress_ticker,
     prometheus_engine,
 )
+from sloctl.cli._foreground import add_start_timeout_argument, say_start_timeout
 from sloctl.durations import DAY, format_duration
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="keep the Prometheus data here (default: a temporary directory)",
     )
     add_engine_argument(p, victoria=True)
+    add_start_timeout_argument(p, "each server's own, 60 s")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -156,6 +158,7 @@ def _run(args: argparse.Namespace) -> int:
             results = _replay(args, loaded.slos, plan, engine, args.workdir or Path(tmp))
     except _NoVerdict as exc:
         print(f"sloctl backtest: {exc}", file=sys.stderr)
+        say_start_timeout("sloctl backtest", exc)
         return 1
     as_json = json.dumps(render_json(results), indent=2, sort_keys=True) + "\n"
     if args.report:
@@ -272,7 +275,9 @@ def _replay(
     began = time.monotonic()
     try:
         ticker = progress_ticker("backtest")
-        results = run_many(runs, workdir, service_slos=slos, engine=engine, progress=ticker)
+        results = run_many(
+            runs, workdir, service_slos=slos, engine=engine, progress=ticker, start_timeout=args.start_timeout
+        )
     except subprocess.TimeoutExpired as exc:
         tool = Path(str(exc.cmd[0])).name if isinstance(exc.cmd, list | tuple) else "a tool"
         raise _NoVerdict(
@@ -283,7 +288,7 @@ def _replay(
         detail = (exc.stderr or b"").decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
         raise _NoVerdict(f"{ids}: {Path(str(exc.cmd[0])).name} failed: {detail[0]}") from None
     except ServerStartError as exc:  # the replay's Prometheus (or VictoriaMetrics) did not start
-        raise _NoVerdict(f"{ids}: {exc}") from None
+        raise _NoVerdict(f"{ids}: {exc}") from exc  # its cause tells a slow start (say_start_timeout)
     print(
         f"sloctl backtest: {len(runs)} SLO(s) replayed together: done in {time.monotonic() - began:.0f} s",
         file=sys.stderr,
@@ -321,10 +326,11 @@ def _replay_history(
                     allow=args.allow_host,
                     engine=engine,
                     token=args.prometheus_token,
+                    start_timeout=args.start_timeout,
                 )
             )
         except (OSError, PrometheusError) as exc:  # refused, an error answer, an unreadable one, …
             raise _NoVerdict(f"{slo.id}: cannot read its history: {exc}") from None
         except ServerStartError as exc:  # the Prometheus it is replayed in did not start
-            raise _NoVerdict(f"{slo.id}: {exc}") from None
+            raise _NoVerdict(f"{slo.id}: {exc}") from exc  # its cause tells a slow start
     return results

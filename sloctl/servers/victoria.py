@@ -229,26 +229,35 @@ def _vmalert_common(rules: Sequence[Path], datasource: str, remote_write: str, e
     ]
 
 
-def _start(make: Callable[..., _VM], workdir: Path, **kwargs: Any) -> _VM:
+def _start(make: Callable[..., _VM], workdir: Path, start_timeout: float | None, **kwargs: Any) -> _VM:
     """The component ``make`` (its class) on a free port, its log in ``workdir``; returns once
-    ``/health`` answers (at most 60 s)."""
+    ``/health`` answers, ``start_timeout`` seconds at most (None: its own 60 s). Every ``start_*``
+    of this module takes ``start_timeout=`` for that (a command's ``--start-timeout``)."""
     workdir.mkdir(parents=True, exist_ok=True)
-    return start_on_free_port(lambda port: make(workdir=workdir, port=port, **kwargs))
+    return start_on_free_port(lambda port: make(workdir=workdir, port=port, **kwargs), timeout=start_timeout)
 
 
-def start_victoria_metrics(workdir: Path, **options: Unpack[_Options]) -> VictoriaMetricsServer:
+def start_victoria_metrics(
+    workdir: Path, *, start_timeout: float | None = None, **options: Unpack[_Options]
+) -> VictoriaMetricsServer:
     """Single-node VictoriaMetrics with its data in ``workdir/data``."""
-    return _start(VictoriaMetricsServer, workdir, data_dir=workdir / "data", **options)
+    return _start(VictoriaMetricsServer, workdir, start_timeout, data_dir=workdir / "data", **options)
 
 
 def start_vmagent(
-    workdir: Path, *, remote_write: Sequence[str], **options: Unpack[_Options]
+    workdir: Path,
+    *,
+    remote_write: Sequence[str],
+    start_timeout: float | None = None,
+    **options: Unpack[_Options],
 ) -> VmagentServer:
-    return _start(VmagentServer, workdir, remote_write=remote_write, **options)
+    return _start(VmagentServer, workdir, start_timeout, remote_write=remote_write, **options)
 
 
-def start_vmauth(workdir: Path, *, backends: Sequence[str], **options: Unpack[_Options]) -> VmauthServer:
-    return _start(VmauthServer, workdir, backends=backends, **options)
+def start_vmauth(
+    workdir: Path, *, backends: Sequence[str], start_timeout: float | None = None, **options: Unpack[_Options]
+) -> VmauthServer:
+    return _start(VmauthServer, workdir, start_timeout, backends=backends, **options)
 
 
 def start_vmalert(
@@ -258,11 +267,13 @@ def start_vmalert(
     datasource: str,
     remote_write: str,
     evaluation_interval: int = 60,
+    start_timeout: float | None = None,
     **options: Unpack[_Options],
 ) -> VmalertServer:
     return _start(
         VmalertServer,
         workdir,
+        start_timeout,
         rules=rules,
         datasource=datasource,
         remote_write=remote_write,

@@ -1,14 +1,15 @@
 """``--start-timeout SECONDS`` of the commands that start servers (``sloctl testbed up``,
-``sloctl gameday rig``, ``sloctl serve --demo``): the most seconds each server may take to become
-ready, each server's own limit (15 to 60 s) when left out. Before, no flag reached those limits:
-a CI run at a load average of about 4 saw ``testbed up`` fail after 35 s with no way to give it
-longer, and a user could not make a stuck start fail sooner either.
+``sloctl gameday rig``, ``sloctl serve --demo``, ``sloctl backtest``): the most seconds each
+server may take to become ready, each server's own limit (15 to 60 s) when left out. Before,
+no flag reached those limits: a CI run at a load average of about 4 saw ``testbed up`` fail after
+35 s with no way to give it longer, and a user could not make a stuck start fail sooner either.
 
 The slow server is a real Redis loading a real append-only file that cannot load in less than a
 known time: each ``DEBUG SLEEP 0.001`` in it sleeps at least a millisecond while Redis replays
 it (Redis answers ``-LOADING`` meanwhile), as a large data set on a cold disk would. A limit
 below that time fails the start naming the server, the limit and the flag, and stops what was
-started; a limit above Redis's own 15 s lets a load longer than those 15 s come up."""
+started; a limit above Redis's own 15 s lets a load longer than those 15 s come up. The
+backtest's servers, slow in their own way, are in tests/backtest/test_start_timeout.py."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from sloctl.servers import (
     _lifeline,
 )
 from sloctl.servers.prometheus import PrometheusServer
+from sloctl.servers.victoria import VictoriaMetricsServer, VmagentServer, VmauthServer
 from sloctl.testbed_runner import ApiServer
 from tests.fixtures.cli import SLOCTL, printed_addresses, stopped_on_failure
 from tests.paths import ROOT
@@ -52,6 +54,20 @@ STARTERS: dict[tuple[str, ...], tuple[list[str], tuple[type[ManagedProcess], ...
         (PostgresServer, PgBouncerServer, RedisServer, MongoServer, ApiServer, PrometheusServer),
     ),
     ("serve",): (["--demo", "--for", "1s", "--listen", "127.0.0.1:0"], (PrometheusServer,)),
+    # history from a port nothing listens on: were a refused flag taken, the run would stop at
+    # its first read (having made its --workdir); the servers of either form, on any engine
+    ("backtest",): (
+        [
+            str(ROOT / "slos" / "platform-jobs.yaml"),
+            "--prometheus",
+            "http://127.0.0.1:9",
+            "--from",
+            "0",
+            "--to",
+            "3600",
+        ],
+        (PrometheusServer, VictoriaMetricsServer, VmagentServer, VmauthServer),
+    ),
 }
 #: the one refusal of a value out of bounds: the bounds and their reason (sloctl.limits)
 BOUNDS = "give a number from 1 to 3,600 (a server not ready after an hour is stuck)"
@@ -207,10 +223,10 @@ def test_a_server_slower_than_the_start_timeout_fails_the_start_and_a_longer_one
 def test_only_a_server_slow_to_answer_is_told_of_the_flag_and_only_by_a_command_that_has_it(
     failure: Exception, remedy: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The servers' library names no flag (``sloctl backtest`` starts Prometheus too, without
-    one); the commands that have ``--start-timeout`` say it after the error, for a server that ran
-    but did not answer in time, directly or as the cause of the demo's error, and for nothing
-    else: a server that exited or a full disk is not a slow machine."""
+    """The servers' library names no flag (not all its callers are commands: the suite, a
+    library user); the commands that have ``--start-timeout`` say it after the error, for a server
+    that ran but did not answer in time, directly or as the cause of the demo's error, and for
+    nothing else: a server that exited or a full disk is not a slow machine."""
     from sloctl.cli._foreground import say_start_timeout
     from sloctl.serve.demo import DemoError
 
