@@ -125,14 +125,19 @@ _QUOTED_BODY = (
 # earlier step masked (a known secret, a cookie's) is one piece: its ']' ends nothing, so it is
 # not masked again into "[secret]]". An unquoted value that opens with '[' or '{' (a JSON array
 # or object) is one too: the group bracket holds its opening, and the step reads it to the
-# bracket that closes it (_bracket_end), which no regular expression can find.
+# bracket that closes it (_bracket_end), which no regular expression can find. A header's key
+# (Authorization, Cookie) is this step's only for such a value (a logger's headers object, where
+# Set-Cookie is a list): its other values have a grammar of their own, the header steps' below.
 _MASKED = re.escape(SECRET)
 _KV_KEY = _text_key(word for word in _SECRET_WORDS if word not in _HEADER_WORDS)
+_BRACKET_VALUE = rf"""(?<!["'])(?!{_MASKED})[\[{{]"""
 _KV_SECRET = re.compile(
     rf"""(?ix)
-    {_KV_KEY}(?P<key_quote>{_KEY_QUOTE})\s*(?P<separator>[=:])\s*(?P<opening>{_OPENING_QUOTE})
+    (?:{_text_key(_HEADER_WORDS)}(?P<header>)|{_KV_KEY})
+    (?P<key_quote>{_KEY_QUOTE})\s*(?P<separator>[=:])\s*(?P<opening>{_OPENING_QUOTE})
+    (?(header)(?={_BRACKET_VALUE}))
     (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')
-    |(?:(?<!["'])(?!{_MASKED})(?P<bracket>[\[{{])|(?:{_MASKED}|[^\s,;&}}\])"'\\])+))))
+    |(?:(?={_BRACKET_VALUE})(?P<bracket>.)|(?:{_MASKED}|[^\s,;&}}\])"'\\])+))))
     """
 )
 # What moves the bracket depth of an array or object value: a bracket, or a run of backslashes
@@ -154,7 +159,7 @@ _JSON_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|fal
 # unquoted one to a space, a quote, a separator or a backslash.
 _AUTH_HEADER = re.compile(
     rf"""(?ix)
-    (?P<head>{_text_key((_AUTHORIZATION,))}{_KEY_QUOTE}\s*[:=]\s*{_OPENING_QUOTE})
+    (?P<head>{_text_key((_AUTHORIZATION,))}{_KEY_QUOTE}\s*[:=]\s*{_OPENING_QUOTE})(?!{_BRACKET_VALUE})
     (?P<scheme>(?:bearer|basic|digest|token|negotiate|apikey)\s+)?
     (?P<cred>(?(esc){_QUOTED_BODY}|[^\s"',;\\]+))
     """
@@ -187,6 +192,7 @@ _SET_COOKIE = rf"(?<=set{_COOKIE})|(?<=set[{re.escape(_KEY_SEPARATORS)}]{_COOKIE
 _COOKIE_HEADER = re.compile(
     rf"""(?ix)
     (?P<head>{_text_key((_COOKIE,))}(?P<setting>{_SET_COOKIE})?{_KEY_QUOTE}\s*[=:]\s*{_OPENING_QUOTE})
+    (?!{_BRACKET_VALUE})
     (?P<value>(?(esc){_QUOTED_BODY}|{_COOKIE_ITEM}(?:(?:{_COOKIE_SEPARATOR}){_COOKIE_ITEM})*))
     """
 )

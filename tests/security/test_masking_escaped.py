@@ -269,6 +269,15 @@ def test_secrets_at_every_depth_of_json_in_json_are_masked_and_every_depth_still
             {"log": json.dumps({"body": json.dumps({"token": SECRET, "user": "bob"})})},
         ),
         ({"msg": "password=[a, b] sent"}, {"msg": f"password={SECRET} sent"}),
+        # ... under a header's key too (a logger's headers object: Node's set-cookie is a list)
+        ({"set-cookie": ["sid=abc; Path=/", "csrf=x1"]}, {"set-cookie": SECRET}),
+        ({"cookie": ["sid=abc"], "user": "bob"}, {"cookie": SECRET, "user": "bob"}),
+        ({"Authorization": ["Bearer abcdefghijk"]}, {"Authorization": SECRET}),
+        ({"authorization": {"scheme": "Bearer", "token": "zzz"}}, {"authorization": SECRET}),
+        (
+            {"log": json.dumps({"headers": {"Set-Cookie": ["a=b", "c=d"], "Accept": "*/*"}})},
+            {"log": json.dumps({"headers": {"Set-Cookie": SECRET, "Accept": "*/*"}})},
+        ),
         # ... and a quoted cookie value in it, its quotes escaped
         (
             {"msg": 'Cookie: sid="abc"; theme=dark'},
