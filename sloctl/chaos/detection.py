@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from sloctl.durations import DurationError, parse_duration
 from sloctl.reports.gameday import NOT_MEASURED_INTERRUPTED
 
 from . import probes
@@ -27,6 +28,7 @@ __all__ = [
     "firing_pages",
     "pages_between",
     "resolution_figures",
+    "settle_seconds",
     "wait_until_resolved",
 ]
 
@@ -39,6 +41,11 @@ PLAN_MTTR_SECONDS = 900.0
 RESOLVE_POLL_SECONDS = 0.25
 #: every page alert, from Prometheus' ALERTS series
 _PAGES = 'max by (alertname) (ALERTS{alertstate="firing", severity="page"})'
+#: the slice of every timeslice SLO of the generated rules (their info series' label)
+_SLICES = 'group by (sloctl_slice) (sloctl_slo_info{sloctl_budgeting="timeslices"})'
+#: rule evaluations a page lags behind its data: the scrape that brings a sample, then the
+#: evaluation of the rules that read it (one interval each, the scrape's at most the rules')
+_SETTLE_EVALUATIONS = 2
 
 
 def pages_between(url: str, start: float, end: float) -> dict[str, float]:
@@ -60,28 +67,80 @@ def wait_until_resolved(
     every: float = 15.0,
     stop: threading.Event | None = None,
     poll: float = RESOLVE_POLL_SECONDS,
+    quiet_until: float = 0.0,
+    awaited: Collection[str] = (),
+    awaited_until: float = 0.0,
 ) -> float | None:
-    """Poll Prometheus every ``poll`` seconds until no page fires; the epoch second it was seen
-    so, or None after ``timeout`` seconds or once ``stop`` is set (a bounded loop)."""
+    """Poll Prometheus every ``poll`` seconds until no page fires and none can still trip; the
+    epoch second from which the pages were seen quiet, once that quiet has lasted until
+    ``quiet_until`` (epoch seconds: what the run left has been judged) and, until
+    ``awaited_until``, every page of ``awaited`` has been seen firing (a page that fires again
+    ends the quiet: it is counted from its next resolution). None when pages still fire after
+    ``timeout`` seconds or once ``stop`` is set (a bounded loop); quiet at the timeout counts."""
     poll = max(poll, 0.01)
     deadline = time.monotonic() + timeout
     next_report = time.monotonic() + every
     stop = stop or threading.Event()
+    pending = set(awaited)
+    quiet_since: float | None = None
     for _ in range(math.ceil(timeout / poll) + 2):  # one read per ``poll`` at most
         firing = firing_pages(url)
-        if not firing:
-            return time.time()
-        if time.monotonic() >= deadline or stop.is_set():
+        now = time.time()
+        pending -= firing
+        quiet_since = None if firing else (now if quiet_since is None else quiet_since)
+        hold = max(quiet_until, awaited_until if pending else 0.0)
+        over = time.monotonic() >= deadline
+        if quiet_since is not None and (now >= hold or over):
+            return quiet_since
+        if over or stop.is_set():
             return None
         if progress is not None and time.monotonic() >= next_report:
-            progress(
-                f"waiting for the pages to resolve: {', '.join(sorted(firing))}"
-                " (Ctrl-C ends the wait and keeps the report)"
-            )
+            progress(_waiting_for(firing, pending, hold - now))
             next_report += every
         if stop.wait(poll):
             return None
     return None
+
+
+def _waiting_for(firing: Collection[str], pending: Collection[str], left: float) -> str:
+    """What the wait for the pages to resolve is waiting for, in words."""
+    if firing:
+        what = f"waiting for the pages to resolve: {', '.join(sorted(firing))}"
+    elif pending:
+        what = f"no page fires; waiting up to {left:.0f} s for {', '.join(sorted(pending))} (expected)"
+    else:
+        what = f"no page fires; waiting {left:.0f} s more for the run's last data to be judged"
+    return f"{what} (Ctrl-C ends the wait and keeps the report)"
+
+
+def settle_seconds(url: str, configuration: Mapping[str, Any]) -> float:
+    """How long after a run its pages must stay quiet before they count as resolved: a page
+    can still trip until the run's last data has been judged, which takes up to the longest
+    timeslice (a slice is judged once it has ended) and two rule evaluations (the scrape, then
+    the rules). ``resolve_settle_seconds`` when set; otherwise read from Prometheus: the slices
+    of the generated rules' ``sloctl_slo_info`` and the evaluation interval of the rule groups
+    that hold page alerts. Without it, a rig's wait ended at the first quiet poll, a latency
+    page tripped by the run's last slice fired a few seconds later (CI, 2026-12-07), and the
+    next game day started on a firing page."""
+    given = configuration.get("resolve_settle_seconds")
+    if given is not None and not isinstance(given, bool):
+        try:
+            seconds = float(given)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if math.isfinite(seconds):
+            return max(seconds, 0.0)
+    slices = [_slice(labels.get("sloctl_slice")) for labels in probes.prometheus_labels(url, _SLICES)]
+    return max(slices, default=0) + _SETTLE_EVALUATIONS * probes.page_evaluation_interval(url)
+
+
+def _slice(label: str | None) -> int:
+    """Seconds in a ``sloctl_slice`` label; 0 for none or one that is not a duration (an info
+    series that other rules than sloctl's wrote)."""
+    try:
+        return parse_duration(label) if label else 0
+    except DurationError:
+        return 0
 
 
 def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
@@ -91,6 +150,24 @@ def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
     except (TypeError, ValueError):
         return PLAN_MTTR_SECONDS
     return seconds if math.isfinite(seconds) else PLAN_MTTR_SECONDS
+
+
+def _what_to_wait_for(
+    url: str, result: GamedayResult, configuration: Mapping[str, Any], start: float, fault: float | None
+) -> dict[str, Any]:
+    """Besides quiet, what the wait for the run's pages holds out for: the settle after the run
+    (:func:`settle_seconds`) and, until the detection deadline after the fault (when above 0),
+    the expected pages that have not fired yet."""
+    try:
+        seconds = float(configuration.get("detection_deadline_seconds") or 0)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    judged = fault is not None and math.isfinite(seconds) and seconds > 0
+    return {
+        "quiet_until": time.time() + settle_seconds(url, configuration),
+        "awaited": set(result.expected_alerts) - set(pages_between(url, start, time.time())),
+        "awaited_until": fault + seconds if judged and fault is not None else 0.0,
+    }
 
 
 def _page_moment(first: float, start: float, fault: float | None) -> str:
@@ -127,7 +204,11 @@ def resolution_figures(
     try:
         if waits:
             resolved = wait_until_resolved(
-                url, timeout=max(0.0, since + deadline - time.time()), progress=progress, stop=stop
+                url,
+                timeout=max(0.0, since + deadline - time.time()),
+                progress=progress,
+                stop=stop,
+                **_what_to_wait_for(url, result, configuration, start, fault),
             )
         else:
             resolved = time.time() if not firing_pages(url) else None
@@ -139,7 +220,27 @@ def resolution_figures(
     for alert, first in sorted(seen.items()):
         kind = "expected" if alert in result.expected_alerts else "unexpected"
         result.pages[alert] = f"{kind}, {_page_moment(first, start, fault)}"
-    if waits and resolved is None and stop is not None and stop.is_set():
+    stopped = waits and resolved is None and stop is not None and stop.is_set()
+    _resolution_verdict(
+        result, resolved, fault, fired=bool(seen), waits=waits, stopped=stopped, deadline=deadline
+    )
+    return ended
+
+
+def _resolution_verdict(
+    result: GamedayResult,
+    resolved: float | None,
+    fault: float | None,
+    *,
+    fired: bool,
+    waits: bool,
+    stopped: bool,
+    deadline: float,
+) -> None:
+    """The time to resolve (from the fault to ``resolved``, when pages ``fired``), or why there
+    is none: the wait ``stopped`` (the run then fails as interrupted), the run was interrupted,
+    or the pages still fired at the ``deadline``, which fails a passing run."""
+    if stopped:
         result.interrupted = True
         if result.verdict != "fail":
             result.verdict, result.reasons = "fail", []
@@ -158,9 +259,8 @@ def resolution_figures(
             result.reasons.append(
                 f"the pages still fired {deadline:g} s after the fault (resolve_deadline_seconds)"
             )
-    elif seen and fault is not None:
+    elif fired and fault is not None:
         result.time_to_resolve_s = round(resolved - fault, 3)
-    return ended
 
 
 def detection_figures(

@@ -198,6 +198,8 @@ _SETTINGS: dict[str, tuple[Field, Any]] = {
     "recover_timeout_seconds": (_number("how long recovery may take", 1, 3600), 60),
     # Not in the generated experiments: read with their defaults where they are used.
     "resolve_deadline_seconds": (_number("wait for the pages to resolve (0: do not wait)", 0, DAY), None),
+    #: default: the longest timeslice and two rule evaluations, read from Prometheus
+    "resolve_settle_seconds": (_number("how long the pages stay quiet to count as resolved", 0, DAY), None),
     "timing_profile": (_text("the rig's timing profile, stated in the report"), None),
     "fast_reset": (_integer("the rig's --fast-reset, stated in the report", 1), None),
     ALLOW_UNGUARDED: (

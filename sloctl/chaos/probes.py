@@ -23,17 +23,19 @@ from sloctl import contract, naming
 from sloctl.durations import format_duration
 from sloctl.egress import Egress
 from sloctl.model import WINDOW_PLACEHOLDER, nearest_rank
-from sloctl.prometheus import Prometheus, PrometheusError, scalar
+from sloctl.prometheus import NotServed, Prometheus, PrometheusError, scalar
 from sloctl.render import promql
 
 __all__ = [
     "BREAKER_STATES",
+    "DEFAULT_EVALUATION_SECONDS",
     "alert_fired_at",
     "alert_firing",
     "alert_rules",
     "breaker_state",
     "budget_consumed",
     "budget_consumed_since",
+    "page_evaluation_interval",
     "pool_saturation",
     "prometheus_query",
     "prometheus_range",
@@ -247,6 +249,28 @@ def alert_rules(prometheus_url: str, transport: httpx.BaseTransport | None = Non
     """The names of the alerting rules Prometheus evaluates."""
     with _prometheus(prometheus_url, transport) as prom:
         return {str(rule.get("name")) for group in prom.rules("alert") for rule in group.get("rules", [])}
+
+
+#: Prometheus' default ``evaluation_interval``, for an engine that serves no rules API
+DEFAULT_EVALUATION_SECONDS = 60.0
+
+
+def page_evaluation_interval(prometheus_url: str, transport: httpx.BaseTransport | None = None) -> float:
+    """The longest evaluation interval (seconds) of the rule groups that hold a page alert (0:
+    none); Prometheus' default, a minute, where no rules API answers (Mimir without its ruler)."""
+    with _prometheus(prometheus_url, transport) as prom:
+        try:
+            groups = prom.rules("alert")
+        except NotServed:
+            return DEFAULT_EVALUATION_SECONDS
+    return max(
+        (
+            float(group.get("interval") or 0)
+            for group in groups
+            if any((rule.get("labels") or {}).get("severity") == "page" for rule in group.get("rules", []))
+        ),
+        default=0.0,
+    )
 
 
 def prometheus_range(

@@ -135,12 +135,16 @@ def _the_schedule_in_sequence(rig: GamedayRig, tmp_path: Path) -> list[GamedayRe
     Prometheus (over the rig's backfilled healthy month): ``sloctl gate`` lets each start,
     each pages within the quick profile's 30 s, and each waits until its pages resolve before
     the next starts (the plan's MTTR bound, 15 min)."""
-    from sloctl.chaos.detection import firing_pages
+    from sloctl.chaos.detection import firing_pages, settle_seconds
     from sloctl.chaos.gameday import run_gamedays
     from sloctl.chaos.schedule import load_schedule
 
     assert rig.prometheus is not None
     prometheus = rig.prometheus.url
+    # Each wait holds the pages quiet for the rig's longest slice and two 1 s evaluations, read
+    # from its Prometheus: a page tripped by a run's last slice is waited for (CI, 2026-12-07).
+    slice_ = max(s.base_window for s in platform_slos() for s in [with_fast_reset(s, rig.fast_reset)])
+    assert settle_seconds(prometheus, {}) == slice_ + 2 * 1.0
     wait_until_healthy(rig)
     # The tests before this one may have left pages to resolve (their short windows' length).
     wait_until(lambda: not firing_pages(prometheus), timeout=900, what="the earlier pages to resolve")
@@ -180,8 +184,9 @@ def _the_schedule_in_sequence(rig: GamedayRig, tmp_path: Path) -> list[GamedayRe
 
 
 # Five runs, each followed by a few seconds until its pages resolve (the quick page's short
-# window is 5 s on this rig, a latency slice 10 s; about a minute when a slow page trips): about
-# 2 minutes, each bounded by the plan's 15 minutes.
+# window is 5 s on this rig, a latency slice 10 s; about a minute when a slow page trips) and
+# stay quiet for the settle (12 s after the run): about 3 minutes, each bounded by the plan's
+# 15 minutes.
 @pytest.mark.timeout(5 * (60 + 900) + 120)
 def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolved(
     rig: GamedayRig, tmp_path: Path

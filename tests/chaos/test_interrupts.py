@@ -26,7 +26,7 @@ from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import start_sloctl
-from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, vector
+from tests.fixtures.stub_http import Answer, StubRequest, prometheus_answer, serve, settle_reads, vector
 from tests.paths import ROOT
 from tests.waiting import wait_until
 
@@ -76,6 +76,9 @@ def _experiment(tmp_path: Path, name: str, seconds: float) -> Path:
 
 def _always_paging(request: StubRequest) -> Answer:
     """A Prometheus whose page has fired since the epoch and never resolves."""
+    settle = settle_reads(request, [(1.0, "page")])
+    if settle is not None:
+        return settle
     if request.path.endswith("/query_range"):
         values = [[float(request.query["start"]), "1"]]
         return prometheus_answer(
