@@ -444,11 +444,21 @@ def run_scenarios(
     rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
     service_slos: Sequence[SLO] = (),
     engine: PrometheusEngine | VictoriaEngine | None = None,
+    progress: Progress = silent,
+    start_timeout: float | None = None,
 ) -> list[ScenarioResult]:
     """Backtest ``scenarios`` against the rules of ``base``, per scenario start, in one
     throwaway Prometheus (``engine``'s, or the default engine's) or in VictoriaMetrics
-    evaluated by vmalert."""
-    return run_many([(base, scenarios)], workdir, rules=rules, service_slos=service_slos, engine=engine)
+    evaluated by vmalert; ``progress`` and ``start_timeout`` as :func:`run_many`'s."""
+    return run_many(
+        [(base, scenarios)],
+        workdir,
+        rules=rules,
+        service_slos=service_slos,
+        engine=engine,
+        progress=progress,
+        start_timeout=start_timeout,
+    )
 
 
 def run_many(
