@@ -120,6 +120,12 @@ _QUOTED_BODY = (
     rf"""{_ESCAPED_BACKSLASHES}(?=(?P=esc)"|\Z)"""
 )
 
+# A single-quoted value runs to the quote that closes it: a quote after backslashes is one of
+# the value's (libpq's conninfo escapes a quote as \', and inside a JSON string that is \\'), and a
+# value the end of the text cuts runs to the end, as a double-quoted one does. A value that ends
+# in an escaped backslash (libpq's 'a\\') reads on to the next quote: more masked, never less.
+_SINGLE_QUOTED_BODY = r"""(?:[^'\\]++|\\++'?)*+(?='|\Z)"""
+
 # key=value, key: value, "key": "value" (at any depth) in free text; an unquoted value ends at a
 # separator or a backslash (an escape of the string the text sits in: \n, \"). A value an
 # earlier step masked (a known secret, a cookie's) is one piece: its ']' ends nothing, so it is
@@ -136,7 +142,7 @@ _KV_SECRET = re.compile(
     (?:{_text_key(_HEADER_WORDS)}(?P<header>)|{_KV_KEY})
     (?P<key_quote>{_KEY_QUOTE})\s*(?P<separator>[=:])\s*(?P<opening>{_OPENING_QUOTE})
     (?(header)(?={_BRACKET_VALUE}))
-    (?P<cred>(?(esc){_QUOTED_BODY}|(?(single)[^']*(?=')
+    (?P<cred>(?(esc){_QUOTED_BODY}|(?(single){_SINGLE_QUOTED_BODY}
     |(?:(?={_BRACKET_VALUE})(?P<bracket>.)|(?:{_MASKED}|[^\s,;&}}\])"'\\])+))))
     """
 )

@@ -184,6 +184,21 @@ CLEAN: list[str] = [
 ]
 
 MASKED_AS: list[tuple[str, str]] = [
+    # a single-quoted value to the quote that closes it: libpq's conninfo escapes a quote in it
+    # as \' (\\' inside a JSON string), which ended the value there and left the rest in the
+    # clear; a value the end of the text cuts runs to the end, as a double-quoted one does
+    (
+        "host=db.test password='it\\'s a s3cret' sslmode=require",
+        "host=db.test password='[secret]' sslmode=require",
+    ),
+    (
+        '{"dsn": "host=db.test password=\'it\\\\\'s a s3cret\' sslmode=require"}',
+        '{"dsn": "host=db.test password=\'[secret]\' sslmode=require"}',
+    ),
+    (
+        "FATAL: connection to host=db.test password='cut at the lim",
+        "FATAL: connection to host=db.test password='[secret]",
+    ),
     # a scheme longer than the 32 characters the URL step reads back from "://", or glued to a
     # long word: the userinfo is masked as a URL's, not as an email address
     (
