@@ -31,6 +31,11 @@ pytestmark = [
 ]
 
 
+#: seconds after a 5m boundary by which the records reading its slice have settled (chained
+#: records, each group evaluated every second: a few evaluations, with a margin)
+SLICE_SETTLES = 10
+
+
 def _slos() -> list[SLO]:
     return all_test_slos()
 
@@ -74,13 +79,17 @@ def prometheus(
         since = time.time() + 2
         assert wait_until(lambda: prom.groups_evaluated_after(since), timeout=60, interval=0.25)
         # Timeslice windows read the slices ending on 5m boundaries: until the first one after
-        # the rules started, a freshly deployed timeslice SLO is unknown. Either that boundary is
-        # under 40 s away (wait for it) or the test runs well before it.
+        # the rules started, a freshly deployed timeslice SLO is unknown, and its records are
+        # known a few evaluations after that boundary. Every query is evaluated at one instant,
+        # so the tests see the slices before the boundary or settled after it, never a boundary
+        # crossed between two queries (before, the fixture waited up to 50 s whenever the
+        # boundary was under 40 s away).
         boundary = started - started % 300 + 300
-        if boundary - time.time() < 40:
-            # real timer: the wall clock's 5m boundary
-            assert wait_until(lambda: time.time() > boundary + 10, timeout=60, interval=1)
-        prom.slices_ready = time.time() > boundary
+        if boundary <= time.time() < boundary + SLICE_SETTLES:
+            # real timer: the wall clock's 5m boundary, then the records that read it
+            assert wait_until(lambda: time.time() > boundary + SLICE_SETTLES, timeout=60, interval=0.5)
+        prom.at = time.time()
+        prom.slices_ready = prom.at > boundary
         yield prom
 
 
