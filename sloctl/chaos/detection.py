@@ -122,14 +122,9 @@ def settle_seconds(url: str, configuration: Mapping[str, Any]) -> float:
     that hold page alerts. Without it, a rig's wait ended at the first quiet poll, a latency
     page tripped by the run's last slice fired a few seconds later (CI, 2026-12-07), and the
     next game day started on a firing page."""
-    given = configuration.get("resolve_settle_seconds")
-    if given is not None and not isinstance(given, bool):
-        try:
-            seconds = float(given)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        if math.isfinite(seconds):
-            return max(seconds, 0.0)
+    given = _seconds_set(configuration, "resolve_settle_seconds")
+    if given is not None:
+        return max(given, 0.0)
     slices = [_slice(labels.get("sloctl_slice")) for labels in probes.prometheus_labels(url, _SLICES)]
     return max(slices, default=0) + _SETTLE_EVALUATIONS * probes.page_evaluation_interval(url)
 
@@ -143,13 +138,22 @@ def _slice(label: str | None) -> int:
         return 0
 
 
-def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
-    value = configuration.get("resolve_deadline_seconds", PLAN_MTTR_SECONDS)
+def _seconds_set(configuration: Mapping[str, Any], key: str) -> float | None:
+    """The finite number of seconds ``configuration[key]`` holds; None when it holds none (left
+    out, or not a number, e.g. an environment lookup that Chaos Toolkit resolves later)."""
+    value = configuration.get(key)
+    if value is None or isinstance(value, bool):
+        return None
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        return PLAN_MTTR_SECONDS
-    return seconds if math.isfinite(seconds) else PLAN_MTTR_SECONDS
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
+    seconds = _seconds_set(configuration, "resolve_deadline_seconds")
+    return PLAN_MTTR_SECONDS if seconds is None else seconds
 
 
 def _what_to_wait_for(
@@ -158,15 +162,11 @@ def _what_to_wait_for(
     """Besides quiet, what the wait for the run's pages holds out for: the settle after the run
     (:func:`settle_seconds`) and, until the detection deadline after the fault (when above 0),
     the expected pages that have not fired yet."""
-    try:
-        seconds = float(configuration.get("detection_deadline_seconds") or 0)
-    except (TypeError, ValueError):
-        seconds = 0.0
-    judged = fault is not None and math.isfinite(seconds) and seconds > 0
+    seconds = _seconds_set(configuration, "detection_deadline_seconds") or 0.0
     return {
         "quiet_until": time.time() + settle_seconds(url, configuration),
         "awaited": set(result.expected_alerts) - set(pages_between(url, start, time.time())),
-        "awaited_until": fault + seconds if judged and fault is not None else 0.0,
+        "awaited_until": fault + seconds if fault is not None and seconds > 0 else 0.0,
     }
 
 
