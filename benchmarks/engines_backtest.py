@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sloctl.backtest.run import ScenarioResult, evaluate, plan_scenarios, run_scenarios
+from sloctl.backtest.run import ScenarioResult, evaluate, plan_scenarios, run_many
 from sloctl.backtest.scenarios import scenario
 from sloctl.backtest.series import samples
 from sloctl.backtest.victoria import ENGINES, NodeLoss, Phase, replay_victoria
@@ -74,7 +74,7 @@ def main() -> int:
                 continue
             name = e if isinstance(e, str) else e.name  # type: ignore[attr-defined]
             t0 = time.monotonic()
-            results = run_scenarios(base, [scenario(n) for n in names], Path(tmp) / name, engine=engine)  # type: ignore[arg-type]
+            results = run_many([(base, [scenario(n) for n in names])], Path(tmp) / name, engine=engine)  # type: ignore[arg-type]
             walls[name] = time.monotonic() - t0
             runs[name] = {r.scenario.name: r for r in results}
         t0 = time.monotonic()

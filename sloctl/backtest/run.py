@@ -35,7 +35,6 @@ __all__ = [
     "plan_scenarios",
     "prepare",
     "run_many",
-    "run_scenarios",
     "scenario_slo",
     "tier_result",
 ]
@@ -436,31 +435,6 @@ def plan_runs(
     return plans
 
 
-def run_scenarios(
-    base: SLO,
-    scenarios: Sequence[Scenario],
-    workdir: Path,
-    *,
-    rules: Callable[[Sequence[SLO]], RuleSet] = our_rules,
-    service_slos: Sequence[SLO] = (),
-    engine: PrometheusEngine | VictoriaEngine | None = None,
-    progress: Progress = silent,
-    start_timeout: float | None = None,
-) -> list[ScenarioResult]:
-    """Backtest ``scenarios`` against the rules of ``base``, per scenario start, in one
-    throwaway Prometheus (``engine``'s, or the default engine's) or in VictoriaMetrics
-    evaluated by vmalert; ``progress`` and ``start_timeout`` as :func:`run_many`'s."""
-    return run_many(
-        [(base, scenarios)],
-        workdir,
-        rules=rules,
-        service_slos=service_slos,
-        engine=engine,
-        progress=progress,
-        start_timeout=start_timeout,
-    )
-
-
 def run_many(
     runs: Sequence[tuple[SLO, Sequence[Scenario]]],
     workdir: Path,
@@ -471,7 +445,9 @@ def run_many(
     progress: Progress = silent,
     start_timeout: float | None = None,
 ) -> list[ScenarioResult]:
-    """:func:`run_scenarios` for several SLOs, each with its scenarios, in one replay per
+    """Backtest each SLO's scenarios against its rules (``rules``; ``service_slos``: the SLOs
+    a composite's components are found among), in one throwaway Prometheus (``engine``'s, or
+    the default engine's) or in VictoriaMetrics evaluated by vmalert, in one replay per
     scenario start (:func:`plan_runs`): a replay's fixed costs (a Prometheus started per rule
     level, a promtool run per level) are paid once, not once per SLO. Results in the order of
     ``runs``, then of each one's scenarios. ``progress`` hears each replay's steps (``replay``,

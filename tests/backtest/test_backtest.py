@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.backtest import SCENARIOS, ScenarioResult, run_scenarios, scenario
+from sloctl.backtest import SCENARIOS, ScenarioResult, run_many, scenario
 from sloctl.backtest.scenarios import counts
 from sloctl.cli.main import main
 from sloctl.model import SLO
@@ -49,7 +49,7 @@ def results(
     tmp_path_factory: pytest.TempPathFactory, prometheus_engine: PrometheusEngine
 ) -> dict[str, ScenarioResult]:
     chosen = [scenario(n) for n in ("full_outage", "burn_14x", "burn_6x")]
-    out = run_scenarios(_slo(), chosen, tmp_path_factory.mktemp("backtest"), engine=prometheus_engine)
+    out = run_many([(_slo(), chosen)], tmp_path_factory.mktemp("backtest"), engine=prometheus_engine)
     return {r.scenario.name: r for r in out}
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from sloctl.backtest.run import ScenarioResult, prepare, run_scenarios, truth
+from sloctl.backtest.run import ScenarioResult, prepare, run_many, truth
 from sloctl.backtest.scenarios import SCENARIOS, Scenario, calendar_scenarios, scenario
 from sloctl.calendars import period_bounds
 from sloctl.model import SLO
@@ -105,7 +105,7 @@ def backtest(tmp_path: Path, prometheus_engine: PrometheusEngine, request: pytes
     compat(request, prometheus_engine.name, "backtest alerts at designed time")
 
     def run(slo: SLO, s: Scenario, service_slos: Sequence[SLO] = ()) -> ScenarioResult:
-        (r,) = run_scenarios(slo, [s], tmp_path, service_slos=service_slos, engine=prometheus_engine)
+        (r,) = run_many([(slo, [s])], tmp_path, service_slos=service_slos, engine=prometheus_engine)
         _designed_alerts_fire_in_time_and_none_is_false(r)
         return r
 

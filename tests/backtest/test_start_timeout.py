@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from sloctl.backtest import run_scenarios, scenario
+from sloctl.backtest import run_many, scenario
 from sloctl.backtest.victoria import ENGINES
 from sloctl.cli.main import main
 from sloctl.servers import ServerNotReady
@@ -149,18 +149,18 @@ def test_a_replay_prometheus_not_ready_within_the_start_timeout_fails_the_backte
 @pytest.mark.promtool
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_the_librarys_run_scenarios_takes_the_start_timeout_too(
+def test_the_librarys_run_many_takes_the_start_timeout_too(
     tmp_path: Path, prometheus_engine: PrometheusEngine
 ) -> None:
-    """``run_scenarios``, the library's entry point (``sloctl.backtest``), had no such limit:
-    a caller waited out the server's own 60 s."""
+    """``run_many``, the library's entry point (``sloctl.backtest``), takes the limit as the
+    command does (its one-SLO wrapper, gone since, took none: a caller waited out 60 s)."""
     (slo,) = load_text(shop_slo()).slos
     work = tmp_path / "work"
     _pipe_at(work / PROMETHEUS_WAL)
     with _released_on_stop(work / PROMETHEUS_WAL, work / "prometheus.log"):
         began = time.monotonic()
         with pytest.raises(ServerNotReady, match=r"was not ready after 1 s"):
-            run_scenarios(slo, [scenario("full_outage")], work, engine=prometheus_engine, start_timeout=1)
+            run_many([(slo, [scenario("full_outage")])], work, engine=prometheus_engine, start_timeout=1)
     assert time.monotonic() - began < 30  # the limit and the stop, not the 60 s
     assert _processes_naming(work) == [], "a server left running after the failed start"
 

@@ -27,7 +27,7 @@ from sloctl.backtest.run import (
     evaluate,
     our_rules,
     plan_scenarios,
-    run_scenarios,
+    run_many,
     scenario_slo,
 )
 from sloctl.backtest.scenarios import Scenario
@@ -452,8 +452,8 @@ def _vmalert_flavour(slos: Sequence[SLO]) -> RuleSet:
 def test_the_vmalert_flavour_fires_the_same_alerts_and_spends_the_same_budget_as_the_default_output(
     tmp_path: Path, victoria_runs: dict[str, VictoriaRun]
 ) -> None:
-    flavour = _by_name(run_scenarios(_base(), [scenario(n) for n in NAMES], tmp_path, rules=_vmalert_flavour,
-                                     engine=ENGINES[0]))  # fmt: skip
+    flavour = _by_name(run_many([(_base(), [scenario(n) for n in NAMES])], tmp_path, rules=_vmalert_flavour,
+                                engine=ENGINES[0]))  # fmt: skip
     default = victoria_runs["victoriametrics"].results
     assert _firsts(flavour) == _firsts(default)
     for n in NAMES:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sloctl.backtest.run import TierResult, our_rules, run_scenarios
+from sloctl.backtest.run import TierResult, our_rules, run_many
 from sloctl.backtest.scenarios import Incident, scenario
 from sloctl.chaos.rig import rig_rules
 from sloctl.durations import HOUR
@@ -133,8 +133,8 @@ def test_on_a_real_prometheus_a_full_outage_pages_at_the_same_moment_and_resets_
     )
 
     def quick_page(base: SLO, where: str) -> TierResult:
-        (result,) = run_scenarios(
-            base, [outage], tmp_path / where, rules=lambda slos: our_rules(slos, interval=STEP)
+        (result,) = run_many(
+            [(base, [outage])], tmp_path / where, rules=lambda slos: our_rules(slos, interval=STEP)
         )
         return next(t for t in result.tiers if t.tier == "page_quick")
 

@@ -14,7 +14,7 @@ import pytest
 
 from sloctl.backtest.output import render_json as backtest_json
 from sloctl.backtest.report import render_html as backtest_html
-from sloctl.backtest.run import run_scenarios
+from sloctl.backtest.run import run_many
 from sloctl.backtest.scenarios import scenario
 from sloctl.chaos.result import GamedayResult
 from sloctl.loadtest import Report, RunStats, evaluate
@@ -102,7 +102,7 @@ def _backtest(out: Path, slos: list[SLO], workdir: Path) -> None:
     """What ``sloctl backtest --report`` writes (the page and its JSON), for a full outage
     without the scenario's 3-day warm-up (a quicker replay)."""
     short = replace(scenario("full_outage"), warmup=0)
-    results = [r for i, s in enumerate(slos) for r in run_scenarios(s, [short], workdir / str(i))]
+    results = [r for i, s in enumerate(slos) for r in run_many([(s, [short])], workdir / str(i))]
     out.mkdir()
     (out / "jobs.html").write_text(backtest_html(results))
     (out / "jobs.json").write_text(json.dumps(backtest_json(results)))
