@@ -160,11 +160,13 @@ def _what_to_wait_for(
     url: str, result: GamedayResult, configuration: Mapping[str, Any], start: float, fault: float | None
 ) -> dict[str, Any]:
     """Besides quiet, what the wait for the run's pages holds out for: the settle after the run
-    (:func:`settle_seconds`) and, until the detection deadline after the fault (when above 0),
-    the expected pages that have not fired yet."""
+    (:func:`settle_seconds`, stated in the result) and, until the detection deadline after the
+    fault (when above 0), the expected pages that have not fired yet."""
     seconds = _seconds_set(configuration, "detection_deadline_seconds") or 0.0
+    settle = settle_seconds(url, configuration)
+    result.resolve_settle_s = round(settle, 3)
     return {
-        "quiet_until": time.time() + settle_seconds(url, configuration),
+        "quiet_until": time.time() + settle,
         "awaited": set(result.expected_alerts) - set(pages_between(url, start, time.time())),
         "awaited_until": fault + seconds if fault is not None and seconds > 0 else 0.0,
     }

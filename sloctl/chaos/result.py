@@ -70,6 +70,9 @@ class GamedayResult:
     fault_at_s: float | None = None
     #: the last page of the run resolved, seconds after the fault was confirmed (Prometheus)
     time_to_resolve_s: float | None = None
+    #: the settle: how many seconds after the run its pages had to stay quiet to count as
+    #: resolved (:func:`sloctl.chaos.detection.settle_seconds`); None: no wait for the pages
+    resolve_settle_s: float | None = None
     #: every page that fired from the start of the run until they resolved, expected or not:
     #: alert name → what happened to it
     pages: dict[str, str] = field(default_factory=dict)

@@ -608,6 +608,13 @@ def _pagerduty_sent(
     return sent
 
 
+def _settle(result: GamedayResult) -> str:
+    """The settle the wait for the pages held out for, in words; nothing when it did not wait."""
+    if result.resolve_settle_s is None:
+        return ""
+    return f" (settle: quiet {result.resolve_settle_s:g} s after the run)"
+
+
 def _print_result(args: argparse.Namespace, result: GamedayResult, pagerduty_sent: str | None) -> None:
     """``pagerduty_sent``: what the run sends PagerDuty (:func:`_pagerduty_sent`); None without it."""
     from sloctl.reports.gameday import figure
@@ -617,7 +624,7 @@ def _print_result(args: argparse.Namespace, result: GamedayResult, pagerduty_sen
         print(f"  - {reason}")
     print(
         f"  time to detect (page): {figure(result, 'time_to_detect_s')},"
-        f" time to resolve: {figure(result, 'time_to_resolve_s')},"
+        f" time to resolve: {figure(result, 'time_to_resolve_s')}{_settle(result)},"
         f" breaker open: {figure(result, 'breaker_open_s')},"
         f" time to recover: {figure(result, 'time_to_recover_s')},"
         f" budget consumed: {figure(result, 'budget_consumed_percent')}"

@@ -64,6 +64,7 @@ _ABSENT = {
     "breaker_open_s": "not seen",
     "time_to_recover_s": "not seen",
     "time_to_resolve_s": "no page to resolve",
+    "resolve_settle_s": "no wait for the pages",
     "budget_consumed_percent": "not measured",
 }
 
@@ -95,6 +96,10 @@ def render_html(result: GamedayResult, profile: Sequence[tuple[str, str, str]] =
         "time to recover (breaker closed after recovery started)": figure(result, "time_to_recover_s"),
         "time to resolve (the last page resolved after the fault; plan: under 15 min)": figure(
             result, "time_to_resolve_s"
+        ),
+        "settle (how long after the run the pages had to stay quiet to count as resolved: the"
+        " longest timeslice and two rule evaluations, or resolve_settle_seconds)": figure(
+            result, "resolve_settle_s"
         ),
         "pages during the run": "; ".join(f"{a}: {s}" for a, s in result.pages.items()) or "none",
         "error budget consumed": figure(result, "budget_consumed_percent"),

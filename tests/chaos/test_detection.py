@@ -136,6 +136,7 @@ def test_a_page_the_runs_last_slice_trips_after_a_quiet_poll_is_waited_for_and_l
         waited = time.monotonic() - began
     assert ended is not None and ended >= late[1]
     assert 1.5 <= waited < 3, waited  # the settle, not the ticket group's 600 s
+    assert result.resolve_settle_s == 1.5  # stated in the report
     assert result.pages == {OTHER: f"unexpected, fired {round(late[0] - start - 4.0, 3)} s after the fault"}
     assert result.time_to_resolve_s == pytest.approx(ended - (start + 4.0), abs=0.01)
 
@@ -156,6 +157,7 @@ def test_an_expected_page_not_yet_fired_when_the_run_ends_is_awaited_until_the_d
     assert ended is not None and span[1] <= ended < span[1] + 0.5
     assert result.alerts == {EXPECTED: f"fired {round(span[0] - start - 4.0, 3)} s after the fault"}
     assert result.verdict == "pass", result.reasons
+    assert result.resolve_settle_s == 0
     # never firing: the wait holds until the deadline, no longer, and the run fails
     with serve(_timeline({}, [], [])) as stub:
         result = _result()

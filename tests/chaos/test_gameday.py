@@ -205,6 +205,7 @@ def test_the_five_game_days_pass_in_sequence_on_one_rig_each_detected_and_resolv
     assert slowest == 60 and slice_ == 10, (slowest, slice_)
     for r in results:
         assert r.fault_at_s is not None
+        assert r.resolve_settle_s == slice_ + 2 * 1.0  # the settle, stated in the report
         fault = r.phases["recover"][0] - r.fault_at_s  # how long the fault lasted
         # the short window after the fault, a slice to end and one to be judged, 1 s scrapes
         # and evaluations, and the wait's own polling

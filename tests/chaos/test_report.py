@@ -239,6 +239,12 @@ def test_a_figure_names_its_unit_or_why_it_is_missing() -> None:
     assert figure(after_the_fault, "time_to_resolve_s") == "no page to resolve"
     assert figure(before_the_fault, "time_to_detect_s") == "not measured"
     assert "None" not in render_html(before_the_fault) and "None" not in render_html(after_the_fault)
+    # the settle the wait for the pages held out for, stated beside the time to resolve
+    assert figure(after_the_fault, "resolve_settle_s") == "no wait for the pages"
+    waited = completed_run("connection-loss", fault_at_s=4.0, time_to_resolve_s=21.1, resolve_settle_s=12.0)
+    facts = dict(re.findall(r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td></tr>', render_html(waited)))
+    (settle,) = [v for k, v in facts.items() if k.startswith("settle (")]
+    assert settle == "12.0 s", facts
 
 
 def test_an_interrupted_run_has_no_budget_figure_in_its_report_nor_in_serve(

@@ -96,6 +96,8 @@ def test_a_rig_with_the_plan_timings_runs_a_game_day_that_pages_and_resolves_the
         assert result["alerts"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("fired ")
         assert result["time_to_detect_s"] is not None and result["time_to_detect_s"] < 300
         assert result["time_to_resolve_s"] is not None
+        assert f"(settle: quiet {result['resolve_settle_s']:g} s after the run)" in run.stdout
+        assert result["resolve_settle_s"] > 0
         assert result["time_to_detect_s"] < result["time_to_resolve_s"] < 900
         assert result["pages"]["PlatformApiRedisAvailabilityBudgetBurn"].startswith("expected, fired ")
         # The plan's timings, stated in the report: the breaker stayed open its 30 s.
