@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sloctl.egress import EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
-from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures
+from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures, settle_seconds
 from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values
 from .providers import GUARD, http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
 from .report import write_reports
@@ -368,6 +368,11 @@ def _keep_before_the_wait(
     waits = not result.interrupted and deadline > 0
     if waits:
         now.reasons.append("the pages had not resolved yet when this report was written")
+        # the settle the wait holds out for; Prometheus down: the wait's own read says so
+        with contextlib.suppress(Exception):
+            now.resolve_settle_s = round(
+                settle_seconds(str(configuration["prometheus_url"]), configuration), 3
+            )
     keep(now, journal)
     if progress is None:
         return

@@ -226,6 +226,7 @@ def test_a_signal_during_the_wait_for_the_pages_ends_it_and_keeps_the_report(
         PAGE: "unexpected, was already firing before the fault, still firing"
     }
     assert "the pages had not resolved yet when this report was written" in early["reasons"]
+    assert early["resolve_settle_s"] == 2.0  # the settle the wait holds out for: two 1 s evaluations
     proc.send_signal(signum)
     stopped = time.monotonic()
     out = _ended(proc, 30)
@@ -238,7 +239,7 @@ def test_a_signal_during_the_wait_for_the_pages_ends_it_and_keeps_the_report(
         "interrupted while waiting for the pages to resolve: time to resolve not measured: interrupted"
         in (final["reasons"])
     )
-    assert "time to resolve: not measured: interrupted" in out
+    assert "time to resolve: not measured: interrupted (settle: quiet 2 s after the run)" in out
     assert json.loads((report / "journal.json").read_text())["status"] == "completed"
 
 
