@@ -24,6 +24,7 @@ from .result import GamedayResult
 __all__ = [
     "PLAN_MTTR_SECONDS",
     "RESOLVE_POLL_SECONDS",
+    "configured_seconds",
     "detection_figures",
     "firing_pages",
     "pages_between",
@@ -122,7 +123,7 @@ def settle_seconds(url: str, configuration: Mapping[str, Any]) -> float:
     that hold page alerts. Without it, a rig's wait ended at the first quiet poll, a latency
     page tripped by the run's last slice fired a few seconds later (CI, 2026-12-07), and the
     next game day started on a firing page."""
-    given = _seconds_set(configuration, "resolve_settle_seconds")
+    given = configured_seconds(configuration, "resolve_settle_seconds")
     if given is not None:
         return max(given, 0.0)
     slices = [_slice(labels.get("sloctl_slice")) for labels in probes.prometheus_labels(url, _SLICES)]
@@ -138,7 +139,7 @@ def _slice(label: str | None) -> int:
         return 0
 
 
-def _seconds_set(configuration: Mapping[str, Any], key: str) -> float | None:
+def configured_seconds(configuration: Mapping[str, Any], key: str) -> float | None:
     """The finite number of seconds ``configuration[key]`` holds; None when it holds none (left
     out, or not a number, e.g. an environment lookup that Chaos Toolkit resolves later)."""
     value = configuration.get(key)
@@ -152,7 +153,7 @@ def _seconds_set(configuration: Mapping[str, Any], key: str) -> float | None:
 
 
 def _resolve_deadline(configuration: Mapping[str, Any]) -> float:
-    seconds = _seconds_set(configuration, "resolve_deadline_seconds")
+    seconds = configured_seconds(configuration, "resolve_deadline_seconds")
     return PLAN_MTTR_SECONDS if seconds is None else seconds
 
 
@@ -162,7 +163,7 @@ def _what_to_wait_for(
     """Besides quiet, what the wait for the run's pages holds out for: the settle after the run
     (:func:`settle_seconds`, stated in the result) and, until the detection deadline after the
     fault (when above 0), the expected pages that have not fired yet."""
-    seconds = _seconds_set(configuration, "detection_deadline_seconds") or 0.0
+    seconds = configured_seconds(configuration, "detection_deadline_seconds") or 0.0
     settle = settle_seconds(url, configuration)
     result.resolve_settle_s = round(settle, 3)
     return {

@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any
 from sloctl.egress import EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
-from .detection import PLAN_MTTR_SECONDS, detection_figures, resolution_figures, settle_seconds
+from .detection import (
+    PLAN_MTTR_SECONDS,
+    configured_seconds,
+    detection_figures,
+    resolution_figures,
+    settle_seconds,
+)
 from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values
 from .providers import GUARD, http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
 from .report import write_reports
@@ -188,16 +194,12 @@ def target_refusal(configuration: Mapping[str, Any]) -> str | None:
 MAINTENANCE_MARGIN_MINUTES = 5
 
 
-def _seconds(value: Any, default: float) -> float:
-    """A configuration value in seconds; ``default`` when it is not a finite number (e.g. an
+def _seconds(configuration: Mapping[str, Any], key: str, default: float) -> float:
+    """``configuration[key]`` in seconds, 0 at least (:func:`~sloctl.chaos.detection.
+    configured_seconds`); ``default`` when it holds no finite number (left out, or an
     environment lookup that Chaos Toolkit resolves later)."""
-    if isinstance(value, bool):
-        return default
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        return default
-    return max(seconds, 0.0) if math.isfinite(seconds) else default
+    seconds = configured_seconds(configuration, key)
+    return default if seconds is None else max(seconds, 0.0)
 
 
 def maintenance_minutes(configuration: Mapping[str, Any]) -> int:
@@ -208,11 +210,11 @@ def maintenance_minutes(configuration: Mapping[str, Any]) -> int:
     rounded up to whole minutes, plus :data:`MAINTENANCE_MARGIN_MINUTES`; within 1..1440
     (PagerDuty's day). The window is closed as soon as the run is over: its length only matters
     if sloctl dies mid-run."""
-    seconds = _seconds(configuration.get("gameday_seconds"), 60) + _seconds(
-        configuration.get("recover_timeout_seconds"), 60
+    seconds = _seconds(configuration, "gameday_seconds", 60) + _seconds(
+        configuration, "recover_timeout_seconds", 60
     )
     if configuration.get("prometheus_url"):
-        seconds += _seconds(configuration.get("resolve_deadline_seconds"), PLAN_MTTR_SECONDS)
+        seconds += _seconds(configuration, "resolve_deadline_seconds", PLAN_MTTR_SECONDS)
     return min(max(math.ceil(seconds / 60) + MAINTENANCE_MARGIN_MINUTES, 1), 24 * 60)
 
 
@@ -364,7 +366,7 @@ def _keep_before_the_wait(
     # the pages so far, listed without waiting (a deadline of 0)
     resolution_figures(now, {**configuration, "resolve_deadline_seconds": 0}, start)
     detection_figures(now, configuration, ext, start)
-    deadline = _seconds(configuration.get("resolve_deadline_seconds"), PLAN_MTTR_SECONDS)
+    deadline = _seconds(configuration, "resolve_deadline_seconds", PLAN_MTTR_SECONDS)
     waits = not result.interrupted and deadline > 0
     if waits:
         now.reasons.append("the pages had not resolved yet when this report was written")
