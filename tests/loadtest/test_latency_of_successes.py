@@ -4,6 +4,7 @@ latency SLI does; the failures are the availability gate's."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,14 @@ def test_latency_gates_read_the_successful_requests_while_failures_count_for_ava
     assert report["stopped_by"] == "max_requests" and report["duration_seconds"] == 20, report["stopped_by"]
     assert 0 < report["ran_seconds"] < 20, report["ran_seconds"]
     if processes > 1:
-        # A sample a second: the workers report every second. Before, every 3 s (Locust's
-        # default): at most two samples in three seconds, two in three with nothing new.
+        # A sample a second: the workers report every second, so most samples follow the one
+        # before by a second. Before, every 3 s (Locust's default): at most two samples in three
+        # seconds, so at most half the gaps that short. Most, not all: on a loaded machine a
+        # worker's report can come late and leave one gap of 2-3 s (CI, 2026-12-07:
+        # 2.0, 3.0, 4.01, 6.51 s), which failed a bound on the mean gap.
         t = [s["t"] for s in report["timeseries"]]
-        assert len(t) >= 3 and (t[-1] - t[0]) / (len(t) - 1) < 1.35, t
+        gaps = [b - a for a, b in itertools.pairwise(t)]
+        assert len(gaps) >= 2 and sum(g < 1.35 for g in gaps) > len(gaps) / 2, t
     _assert_the_report_agrees_with_the_gates(report, gates, (tmp_path / "report.html").read_text())
 
 
