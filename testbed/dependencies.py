@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -270,13 +272,16 @@ class Dependencies:
         counters count callers until they get one."""
         tier = CALLER_TIER.get()
         pool = self.pg_pool if tier is None else self.tier_pools[tier]
-        async with contextlib.AsyncExitStack() as stack:
-            self._waiting(tier, +1)
-            try:
-                conn = await stack.enter_async_context(pool.connection())
-            finally:
-                self._waiting(tier, -1)
-            yield conn
+        self._waiting(tier, +1)
+        try:
+            conn = await _checked_out(pool)
+        finally:
+            self._waiting(tier, -1)
+        try:
+            async with conn:
+                yield conn
+        finally:
+            await pool.putconn(conn)
 
     def _waiting(self, tier: str | None, delta: int) -> None:
         if tier is None:
@@ -312,6 +317,40 @@ class Dependencies:
                 # connection is dropped by the pool instead.
                 await conn.close()
                 raise
+
+
+async def _checked_out(pool: PgPool) -> psycopg.AsyncConnection[tuple[Any, ...]]:
+    """A connection of ``pool`` whose other end is still there, within the pool's timeout.
+
+    A connection that sat idle in the pool may have been closed under it: by a middlebox's idle
+    timeout (a NAT, a firewall, a load balancer; a game day's fault proxy ends a connection idle
+    for 10 minutes), a PgBouncer restart or a reset. psycopg_pool hands it out as it is, and the
+    request that gets it fails; its ``check`` callback would try the next one only after a
+    backoff of a second or more. So each connection is looked at as it leaves the pool (no round
+    trip: :func:`_peer_gone`), and a dead one is closed, which makes the pool open another in its
+    place, and the next one is taken at once: what redis-py and PyMongo do with theirs."""
+    deadline = time.monotonic() + pool.timeout
+    for _ in range(pool.max_size + 1):
+        conn = await pool.getconn(max(0.0, deadline - time.monotonic()))
+        if not _peer_gone(conn):
+            return conn
+        await conn.close()
+        await pool.putconn(conn)
+    raise psycopg.OperationalError(f"every connection of pool {pool.name!r} had been closed by its other end")
+
+
+def _peer_gone(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> bool:
+    """Whether ``conn``'s other end has closed or reset it (or written to it, which an idle
+    connection's server does only on its way out: PgBouncer's FATAL before it closes one), read
+    without blocking and without consuming anything."""
+    if conn.closed:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True
 
 
 def _in_use(pool: PgPool) -> Callable[[], float]:
