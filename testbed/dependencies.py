@@ -334,8 +334,10 @@ async def _checked_out(pool: PgPool) -> psycopg.AsyncConnection[tuple[Any, ...]]
         conn = await pool.getconn(max(0.0, deadline - time.monotonic()))
         if not _peer_gone(conn):
             return conn
-        await conn.close()
-        await pool.putconn(conn)
+        try:
+            await conn.close()
+        finally:  # even when the call's timeout cancels it here: the pool must not lose its place
+            await pool.putconn(conn)
     raise psycopg.OperationalError(f"every connection of pool {pool.name!r} had been closed by its other end")
 
 
