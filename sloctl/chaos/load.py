@@ -440,10 +440,14 @@ def expect_tier_isolation(
         "protected_max_ms": round(max(durations), 3),
         "exhausted_answers": dict(sorted(load.answers.items())),
     }
-    if failed or (p95 or 0.0) > float(max_p95_ms):
+    broken = [
+        *([f"{failed} of {count} answered 5xx, 429 or not at all"] if failed else []),
+        *([f"p95 {p95} ms over {max_p95_ms} ms"] if (p95 or 0.0) > float(max_p95_ms) else []),
+    ]
+    if broken:
         raise ActivityFailed(
             f"the {protected} tier suffered from the {exhausted} tier's exhausted pool"
-            f" (p95 over {max_p95_ms} ms, or answers 5xx or 429): {figures}"
+            f" ({'; '.join(broken)}): {figures}"
         )
     return figures
 
