@@ -3,7 +3,13 @@ sat idle (a NAT's or a load balancer's idle timeout; on a game-day rig, its faul
 minutes) are replaced before a request gets one: no request fails for them. Found by `make
 drills`, where game days run 10 minutes apart: the enterprise tier's five pooled connections
 had been closed by the rig's proxy, and the first five requests of the isolation check got 503.
-Against the session's real PostgreSQL and PgBouncer, through a real fault proxy."""
+Redis likewise (redis-py checks a pooled connection itself; this holds it to that). Not MongoDB
+at a 1 s idle timeout: PyMongo's monitor heartbeats every 10 s on a connection of its own, so a
+middlebox that ends connections idle for less than that ends the monitor's, and the client
+marks the server unknown and clears its pool, again and again (measured here: 80 connections
+in 15 s); the rig's 10 minutes let the heartbeat keep it open, and `make drills` runs the
+MongoDB game day 10 minutes after the one before. Against the session's real servers, through
+real fault proxies."""
 
 from __future__ import annotations
 
@@ -61,3 +67,32 @@ def test_connections_closed_while_idle_in_the_pool_are_replaced_before_a_request
         )
         assert answers == {200: 4 * low}, answers
         assert proxy.state().accepted > 2 * (low + 1)  # the pools opened new connections
+
+
+def test_redis_connections_closed_while_idle_are_replaced_before_a_request_gets_one(
+    databases: Databases, tmp_path: Path
+) -> None:
+    redis = databases.redis
+    with (
+        FaultProxy((redis.host, redis.port), idle_timeout=IDLE_TIMEOUT_S) as proxy,
+        start_api(tmp_path, **databases._asdict(), through={"redis": proxy.port}) as api,
+        httpx.Client(base_url=api.url, timeout=10.0) as client,
+        concurrent.futures.ThreadPoolExecutor(8) as pool,
+    ):
+
+        def write(n: int) -> int:
+            return client.put(f"/v1/cache/idle-{n}", content=b"v").status_code
+
+        # Several connections open in the pool (concurrent calls), then sit idle.
+        assert set(pool.map(write, range(8))) == {204}
+        opened = proxy.state().accepted
+        assert opened >= 2
+        wait_until(
+            lambda: proxy.state().connections == 0,
+            timeout=IDLE_TIMEOUT_S + 10.0,
+            what="the proxy ending the pooled connections left idle",
+            interval=0.1,
+        )
+        # As many concurrent calls again: every one is served, on connections opened anew.
+        assert Counter(pool.map(write, range(8, 16))) == {204: 8}
+        assert proxy.state().accepted > opened
