@@ -15,6 +15,12 @@ DEB_DEMO := prometheus
 DEB_TEST := prometheus prometheus-alertmanager postgresql pgbouncer redis-server chromium \
             prometheus-postgres-exporter prometheus-redis-exporter openssl
 
+# Compiled modules are kept (__pycache__, ignored by git) even where the environment sets
+# PYTHONDONTWRITEBYTECODE: the suite starts the CLI and the testbed's API hundreds of times and
+# collects every test module in each worker, and each would compile our modules anew
+# (benchmarks/bytecode_cache.py; docs/benchmarks.md, "Compiled modules kept").
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test drills browser-deps tools lint typecheck generate check-generated unit system-deps-demo system-deps-test venv testbed clean
 
 demo: venv system-deps-demo
