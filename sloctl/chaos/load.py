@@ -440,16 +440,19 @@ def expect_tier_isolation(
         "protected_max_ms": round(max(durations), 3),
         "exhausted_answers": dict(sorted(load.answers.items())),
     }
-    broken = [
-        *([f"{failed} of {count} answered 5xx, 429 or not at all"] if failed else []),
-        *([f"p95 {p95} ms over {max_p95_ms} ms"] if (p95 or 0.0) > float(max_p95_ms) else []),
-    ]
-    if broken:
+    if broken := _isolation_broken(failed, count, p95, float(max_p95_ms)):
         raise ActivityFailed(
-            f"the {protected} tier suffered from the {exhausted} tier's exhausted pool"
-            f" ({'; '.join(broken)}): {figures}"
+            f"the {protected} tier suffered from the {exhausted} tier's exhausted pool ({broken}): {figures}"
         )
     return figures
+
+
+def _isolation_broken(failed: int, count: int, p95: float | None, max_p95_ms: float) -> str:
+    """Which of the isolation promise's conditions the protected tier's answers broke ("": none)."""
+    broken = [f"{failed} of {count} answered 5xx, 429 or not at all"] if failed else []
+    if (p95 or 0.0) > max_p95_ms:
+        broken.append(f"p95 {p95} ms over {max_p95_ms} ms")
+    return "; ".join(broken)
 
 
 def _timed(
