@@ -301,6 +301,17 @@ async def close_quietly(writer: asyncio.StreamWriter | None) -> None:
         writer.transport.abort()
 
 
+async def closed_or_reset(writer: asyncio.StreamWriter) -> None:
+    """:func:`close_quietly` as a background cleanup (:meth:`Cleanups.hand_off`), so that a lane
+    ending at its deadline does not wait for a frozen peer's ``close_notify``; cancelled (the
+    probe's cleanups full, or waited out at its close), the connection is reset at once."""
+    try:
+        await close_quietly(writer)
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise
+
+
 def mode_label(mode: ConnectionMode) -> str:
     return mode.value
 

@@ -23,6 +23,7 @@ from sloctl.collector.probes.base import (
     ProbeReport,
     cert_not_after,
     close_quietly,
+    closed_or_reset,
     connection_lifetime,
     refused_after_handshake,
     retry_stale_once,
@@ -240,10 +241,13 @@ class RedisProbe(DatabaseProbe):
         conn, self._conn = self._conn, None
         self._unanswered_tls = False
         if conn is not None:
-            await close_quietly(conn[1])
+            # off the lane's path: a TLS connection waits for its peer's close_notify, which a
+            # frozen Redis never sends (half the cleanup allowance of every run it ended)
+            self._cleanups.hand_off(closed_or_reset(conn[1]))
 
     async def close(self) -> None:
         await self._drop()
+        await self._cleanups.wait(timeout=1.0)
 
 
 def _num(value: str | None) -> float | None:
