@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -62,16 +61,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="runs of each command each way (default 3)")
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="sloctl-bench-pyc-"))
     environ = {
         k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
     }
     figures: dict[tuple[str, str], list[float]] = {}
-    try:
+    with tempfile.TemporaryDirectory(prefix="sloctl-bench-pyc-") as tmp:
         ways = {
             # nothing of ours ever compiled to disk: every module of the tree compiled at every start
-            "compiled anew": (_copy(base / "anew"), {**environ, "PYTHONDONTWRITEBYTECODE": "1"}),
-            "compiled kept": (_copy(base / "kept"), environ),
+            "compiled anew": (_copy(Path(tmp, "anew")), {**environ, "PYTHONDONTWRITEBYTECODE": "1"}),
+            "compiled kept": (_copy(Path(tmp, "kept")), environ),
         }
         for argv in COMMANDS.values():
             _took(argv, *ways["compiled kept"])  # fills the kept copy's __pycache__ folders
@@ -79,8 +77,6 @@ def main() -> int:
             for name, argv in COMMANDS.items():
                 for way, (tree, env) in ways.items():
                     figures.setdefault((name, way), []).append(_took(argv, tree, env))
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
     print(f"{'command':36} {'way':14} {'median s':>9} {'worst s':>8}")
     for (name, way), times in figures.items():
         print(f"{name:36} {way:14} {statistics.median(times):9.3f} {max(times):8.3f}")
