@@ -330,6 +330,18 @@ class RunqueueWait:
         915 ms long, cause not seen; this says whether it was a collection)."""
         return sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.collections)
 
+    def not_the_collectors(self, start: float, end: float) -> tuple[float, str]:
+        """Of ``[start, end]`` (monotonic times), the seconds that were not the collector's doing
+        (its threads' waits for a CPU, the worker's garbage collections) and what the span was
+        made of, said for a failure."""
+        rq, loop, others = self.between(start, end)
+        collecting = self.gc_between(start, end)
+        said = (
+            f"{rq * 1000:.0f} ms waiting for a CPU, the loop {loop * 1000:.0f} ms on one, other"
+            f" threads {others * 1000:.0f} ms, garbage collection {collecting * 1000:.0f} ms"
+        )
+        return rq + collecting, said
+
     def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.monotonic()

@@ -187,13 +187,8 @@ async def _timed(
     )
     assert not result.ok and result.reason in {"connect_timeout", "query_timeout", "pool_timeout"}, result
     total = result.durations["total"]
-    rq, loop, others = waited.between(t0, t1)
-    collecting = waited.gc_between(t0, t1)
-    said = (
-        f"{total:.3f} s: {rq * 1000:.0f} ms waiting for a CPU, the loop {loop * 1000:.0f} ms on one,"
-        f" other threads {others * 1000:.0f} ms, garbage collection {collecting * 1000:.0f} ms"
-    )
-    return total - rq - collecting, said
+    not_its, made_of = waited.not_the_collectors(t0, t1)
+    return total - not_its, f"{total:.3f} s: {made_of}"
 
 
 def _judged(timed: list[tuple[float, str]], what: str) -> None:

@@ -192,14 +192,9 @@ def _collector_lateness(
     for (t, m), starts in live.starts().items():
         for scheduled, actual in starts:
             if t != exclude and scheduled >= since:
-                rq, loop, others = waited.between(scheduled, actual)
-                collecting = waited.gc_between(scheduled, actual)
-                said = (
-                    f"{t}/{m} {(actual - scheduled) * 1000:.0f} ms late: {rq * 1000:.0f} waiting for"
-                    f" a CPU, the loop {loop * 1000:.0f} on one, other threads {others * 1000:.0f},"
-                    f" garbage collection {collecting * 1000:.0f}"
-                )
-                rows.append((actual - scheduled - rq - collecting, said))
+                not_its, made_of = waited.not_the_collectors(scheduled, actual)
+                said = f"{t}/{m} {(actual - scheduled) * 1000:.0f} ms late: {made_of}"
+                rows.append((actual - scheduled - not_its, said))
     return sorted(rows, reverse=True)
 
 
