@@ -6,7 +6,8 @@ parsed arguments and returning the exit code. Modules are imported only when the
 is run, so that ``sloctl validate`` never imports the collector's or the load tester's
 dependencies.
 
-Exit codes: 0 success, 1 the input or the checked system is not as it should be, 2 usage error.
+Exit codes: 0 success, 1 the input or the checked system is not as it should be, 2 usage error,
+130 interrupted (Ctrl-C, from the first import of the library on).
 Commands raise :class:`~sloctl.cli._common.UsageError` for a flag to change and
 :class:`~sloctl.errors.SpecErrors` for input files with errors; both are printed here
 (argparse's own usage errors exit 2 too).
@@ -14,20 +15,25 @@ Commands raise :class:`~sloctl.cli._common.UsageError` for a flag to change and
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import errno
+import functools
 import importlib
 import os
+import signal
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sloctl import __version__
-from sloctl.cli._common import COMMANDS, UsageError, print_input_errors
-from sloctl.cli._common import plain_help as plain_help  # cli/gameday.py imports it from here
-from sloctl.errors import SpecErrors
+
+# Nothing of sloctl's own beyond the package's version is imported before main() runs: a Ctrl-C
+# comes as a KeyboardInterrupt wherever the interpreter is, and only main() answers it with
+# "interrupted" (exit 130) rather than a traceback. The library's imports (``sloctl.spec``
+# alone took 0.16 s; a command's own modules more) happen inside it.
 
 __all__ = ["build_parser", "main"]
 
@@ -63,6 +69,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     parser = _Parser(prog=_PROG, description="SLOs as code: one SLO file, every artefact proven.")
     parser.add_argument("--version", action="version", version=f"sloctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from sloctl.cli._common import COMMANDS
+
     if command is not None:
         module = COMMANDS[command][0]
         try:
@@ -91,7 +99,38 @@ def _missing(name: str, exc: ModuleNotFoundError) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    """Run the ``sloctl`` command line ``argv`` (default: the process' arguments); the exit code.
+
+    A Ctrl-C anywhere in it (the library's imports included) is ``sloctl: interrupted``, 130."""
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = functools.partial(_interrupt_again, previous_hook)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("sloctl: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.unraisablehook = previous_hook
+        _forget_handled_interrupts()
+
+
+def _interrupt_again(previous_hook: Callable[[Any], object], unraisable: Any) -> None:
+    """:data:`sys.unraisablehook` while :func:`main` runs: a Ctrl-C that came while a weakref's
+    callback ran (the import system's module locks have one: 2 of 104 signals sent 60–300 ms
+    into a command's start) is raised in that callback, where CPython can only print "Exception
+    ignored in …" and go on, so the command ran to its end as if no Ctrl-C had come. It is
+    delivered again to the main thread by a thread of its own: from here, the main thread would
+    hear it at once, still inside this hook, and CPython would ignore it again."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        _thread.start_new_thread(_thread.interrupt_main, (signal.SIGINT,))
+        return
+    previous_hook(unraisable)
+
+
+def _run(args_list: list[str]) -> int:
+    from sloctl.cli._common import COMMANDS, UsageError, print_input_errors
+    from sloctl.errors import SpecErrors
+
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(args_list)
@@ -107,9 +146,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecErrors as exc:
         print_input_errors(exc.errors)
         return 1
-    except KeyboardInterrupt:
-        print("sloctl: interrupted", file=sys.stderr)
-        return 130
     except ModuleNotFoundError as exc:  # an extra's module imported when first needed
         if exc.name is None or exc.name.split(".")[0] == "sloctl":
             raise
@@ -122,8 +158,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: {where + ': ' if where else ''}{exc.strerror or exc}", file=sys.stderr)
         _drop_stdout()
         return 1
-    finally:
-        _forget_handled_interrupts()
     return code
 
 
