@@ -114,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _forget_handled_interrupts()
 
 
-def _interrupt_again(previous_hook: Callable[[Any], object], unraisable: Any) -> None:
+def _interrupt_again(
+    previous_hook: Callable[[sys.UnraisableHookArgs], object], unraisable: sys.UnraisableHookArgs
+) -> None:
     """:data:`sys.unraisablehook` while :func:`main` runs: a Ctrl-C that came while a weakref's
     callback ran (the import system's module locks have one: 2 of 104 signals sent 60–300 ms
     into a command's start) is raised in that callback, where CPython can only print "Exception
