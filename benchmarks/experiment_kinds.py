@@ -30,6 +30,9 @@ from kind_sweeps import VALUES, Key, key_paths, replaced
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "chaos" / "connection-loss.json"
+#: the target it needs that has no default, on loopback's closed port 9 (a dry run contacts
+#: nothing): left unset, every case would be refused for that alone
+TARGETS = {"pgbouncer_admin_dsn": "host=127.0.0.1 port=9 dbname=pgbouncer"}
 #: keys this many levels deep and above are replaced (the method's provider arguments are 5 deep)
 DEPTH = 5
 #: ``--time``: the check over the shipped experiments this many times a round, best of ``ROUNDS``
@@ -57,6 +60,7 @@ def run_case(base: dict[str, Any], path: tuple[Key, ...], value: object, folder:
 def sweep() -> dict[str, dict[str, Any]]:
     """Every case, by ``path=value``."""
     base = json.loads(EXPERIMENT.read_text())
+    base["configuration"].update(TARGETS)
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for path in key_paths(base, DEPTH):

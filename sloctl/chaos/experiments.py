@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,7 +260,66 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
     activities = [a for steps in lists if isinstance(steps, list) for a in steps]
     for activity in (a for a in activities if isinstance(a, Mapping)):
         problems += _argument_problems(activity, merged)
-    return problems
+    return problems + _unset_problems(experiment, merged)
+
+
+def _unset_problems(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
+    """A key of :data:`NEEDED` that an activity uses (``${key}`` in its provider) and
+    ``configuration`` leaves unset: the generated experiments carry ``""`` and ``0`` for them, so
+    a run without ``--config`` injected nothing where it meant to and failed in its rollbacks
+    (``not a MongoDB URI``, ``control port 127.0.0.1:0``), and an empty libpq DSN reaches the
+    local socket's PostgreSQL, whatever runs there.
+
+    >>> probe = {"name": "pool", "provider": {"arguments": {"dsn": "${pgbouncer_admin_dsn}"}}}
+    >>> _unset_problems({"method": [probe]}, {"pgbouncer_admin_dsn": ""})[0][:64]
+    "configuration: pgbouncer_admin_dsn: not set, and 'pool' uses it;"
+    """
+    hypothesis = experiment.get("steady-state-hypothesis")
+    probes = hypothesis.get("probes") if isinstance(hypothesis, Mapping) else None
+    users: dict[str, list[str]] = {}
+    for steps in (probes, experiment.get("method"), experiment.get("rollbacks")):
+        for activity in steps if isinstance(steps, list) else ():
+            if not isinstance(activity, Mapping):
+                continue
+            for key in sorted(_references(activity.get("provider")) & NEEDED):
+                if _unset(configuration, key):
+                    users.setdefault(key, []).append(str(activity.get("name", "?")))
+    return [
+        f"configuration: {key}: not set, and {_listed(names)} use{'s' * (len(names) == 1)} it;"
+        f" give it with --config FILE or --set {key}=VALUE (`sloctl gameday rig` writes a --config"
+        " file for its local target)"
+        for key, names in users.items()
+    ]
+
+
+def _unset(configuration: Mapping[str, Any], key: str) -> bool:
+    """``key`` left out, empty or blank, or the port 0; a value of another kind (``null``,
+    ``false``) is :func:`configuration_problems`' to name."""
+    value = configuration.get(key, "")
+    return (isinstance(value, str) and not value.strip()) or (type(value) is int and value == 0)
+
+
+def _references(value: object) -> set[str]:
+    """The configuration keys ``value`` (a provider, walked through) names as ``${key}``."""
+    if isinstance(value, str):
+        return set(_REFERENCE.findall(value))
+    if isinstance(value, Mapping):
+        return set().union(*map(_references, value.values()))
+    if isinstance(value, list):
+        return set().union(*map(_references, value))
+    return set()
+
+
+def _listed(names: Sequence[str]) -> str:
+    """'a', 'a and b', 'a and 2 more activities'."""
+    quoted = [repr(n) for n in dict.fromkeys(names)]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return f"{quoted[0]} and {len(quoted) - 1} more activities"
+
+
+_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""A configuration key as Chaos Toolkit substitutes it in a provider's strings."""
 
 
 def _open(
@@ -491,6 +551,12 @@ TARGETS: dict[str, str] = {
     "redis_url": "redis",
     "mongodb_uri": "mongodb",
 }
+#: The keys an activity that uses them cannot do without: the targets but ``prometheus_url``
+#: (empty, the alerts are reported as not measured), the load's API keys and the fault proxies'
+#: control ports. Their defaults in the generated experiments (``""``, ``0``) mean "not given".
+NEEDED = frozenset(
+    {*TARGETS, "api_keys_file", *(f"{name}_proxy_control_port" for name in DATABASES)} - {"prometheus_url"}
+)
 
 
 def experiment_problem(path: Path) -> str | None:

@@ -18,6 +18,7 @@ from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.result import sloctl_extension
 from sloctl.chaos.rig import start_rig_prometheus
 from tests.chaos.conftest import FAST_RESET, platform_slos
+from tests.chaos.experiments import CLOSED_TARGETS
 from tests.paths import ROOT
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -74,7 +75,12 @@ def test_an_alert_prometheus_has_no_rule_for_stops_the_game_day_before_anything_
     path = tmp_path / "memory-exhaustion.json"
     path.write_text(json.dumps(experiment))
     api = f"http://127.0.0.1:{_closed_port()}"
-    configuration = {"api_url": api, "metrics_url": f"{api}/metrics", "prometheus_url": prometheus}
+    configuration = {
+        **CLOSED_TARGETS,
+        "api_url": api,
+        "metrics_url": f"{api}/metrics",
+        "prometheus_url": prometheus,
+    }
     result = run_gameday(path, configuration=configuration, out_dir=tmp_path / "report")
     assert result.verdict == "inconclusive" and result.status == "not run", result.reasons
     assert result.reasons[0].startswith(f"refused: Prometheus evaluates no alerting rule {alert} ({why})")
@@ -88,6 +94,7 @@ def test_the_generated_experiment_names_only_alerts_prometheus_evaluates(
     starts (and, with no API on its port, its baseline finds nothing to compare with)."""
     api = f"http://127.0.0.1:{_closed_port()}"
     configuration = {
+        **CLOSED_TARGETS,
         "api_url": api,
         "metrics_url": f"{api}/metrics",
         "prometheus_url": prometheus,

@@ -17,15 +17,15 @@ import sloctl.egress
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import EXPERIMENT, WRONG_KINDS, own_configuration, sloctl_action
+from tests.chaos.experiments import EXPERIMENT, SET_TARGETS, WRONG_KINDS, own_configuration, sloctl_action
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import run_sloctl
 from tests.fixtures.experiments import TINY
 from tests.paths import ROOT
 
 KEY = "R0UTINGKEY" + "0" * 22
-#: a dry run of the slow-query storm against an API on a closed loopback port
-DRY_RUN = ["gameday", "run", str(EXPERIMENT), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+#: a dry run of the slow-query storm with every target on a closed loopback port
+DRY_RUN = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--dry-run"]
 
 
 def test_generate_writes_the_five_experiments_of_chaos(
@@ -79,7 +79,7 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     is injected and the verdict says which setting to fix (its password never shown)."""
     # Game days allow loopback only: names are read from the hosts file, never from DNS.
     _hosts(monkeypatch, tmp_path, "192.0.2.80 platform.internal")
-    argv = ["gameday", "run", str(EXPERIMENT), "--set", f"{key}={value}"]
+    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--set", f"{key}={value}"]
     out = _refused_before_anything_runs(argv, dry_run, tmp_path, capsys)
     assert f"refused: configuration {key}: refusing to reach a game-day target at {said}" in out
     assert "s3cretpw" not in out
@@ -150,7 +150,7 @@ def test_an_http_provider_outside_loopback_stops_the_game_day_before_anything_ru
         experiment[where].append(_http_probe(url))
     path = tmp_path / "own.json"
     path.write_text(json.dumps(experiment))
-    argv = ["gameday", "run", str(path), "--set", "api_url=http://127.0.0.1:9"]
+    argv = ["gameday", "run", str(path), *SET_TARGETS]
     out = _refused_before_anything_runs(argv, dry_run, tmp_path / "r", capsys)
     assert (
         "refused: probe 'status page': its http provider's url: refusing to reach a game-day target at" in out
@@ -163,7 +163,7 @@ def test_an_http_provider_on_loopback_is_allowed(tmp_path: Path, capsys: pytest.
     experiment["method"].append(_http_probe("${api_url}/healthz"))
     path = tmp_path / "own.json"
     path.write_text(json.dumps(experiment))
-    assert main(["gameday", "run", str(path), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]) == 0
+    assert main(["gameday", "run", str(path), *SET_TARGETS, "--dry-run"]) == 0
     assert "slow-query-storm: dry-run" in capsys.readouterr().out
 
 
@@ -174,6 +174,7 @@ def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
         "gameday",
         "run",
         str(EXPERIMENT),
+        *SET_TARGETS,
         "--set",
         "api_url=ftp://127.0.0.1:1",
         "--report-dir",
@@ -203,7 +204,7 @@ def test_only_the_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixt
     experiment["configuration"]["runbook_url"] = ""
     own = tmp_path / "slow-query-storm.json"
     own.write_text(json.dumps(experiment))
-    argv = ["gameday", "run", str(own), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+    argv = ["gameday", "run", str(own), *SET_TARGETS, "--dry-run"]
     assert main([*argv, "--set", "runbook_url=http://192.0.2.9/", "--report-dir", str(tmp_path)]) == 0
     assert "slow-query-storm: dry-run" in capsys.readouterr().out
 
@@ -381,7 +382,7 @@ def test_pagerduty_without_a_routing_key_is_a_usage_error(
         monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
     else:
         monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", value)
-    argv = ["gameday", "run", str(EXPERIMENT), flag, "--dry-run", "--report-dir", str(tmp_path)]
+    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, flag, "--dry-run", "--report-dir", str(tmp_path)]
     err = _usage_error(capsys, argv)
     state = "is not set" if value is None else "is empty"
     assert f"{flag} needs the PagerDuty Events API v2 routing key" in err
@@ -394,7 +395,15 @@ def test_the_routing_key_variable_can_be_renamed(
 ) -> None:
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("GAMEDAY_PD_KEY", raising=False)
-    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty", "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY"]
+    argv = [
+        "gameday",
+        "run",
+        str(EXPERIMENT),
+        *SET_TARGETS,
+        "--pagerduty",
+        "--pagerduty-routing-key-env",
+        "GAMEDAY_PD_KEY",
+    ]
     err = _usage_error(capsys, [*argv, "--dry-run", "--report-dir", str(tmp_path)])
     assert "environment variable GAMEDAY_PD_KEY, which is not set" in err
 
@@ -468,7 +477,15 @@ def test_the_pagerduty_options_reach_run_gameday(
     practice: bool,
 ) -> None:
     monkeypatch.setenv("GAMEDAY_PD_KEY", f" {KEY}\n")
-    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY", *flags]
+    argv = [
+        "gameday",
+        "run",
+        str(EXPERIMENT),
+        *SET_TARGETS,
+        "--pagerduty-routing-key-env",
+        "GAMEDAY_PD_KEY",
+        *flags,
+    ]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
     (call,) = fake_run.calls
     pd = call["pagerduty"]
@@ -486,7 +503,7 @@ def test_without_pagerduty_options_run_gameday_gets_no_client(
 ) -> None:
     fake_run.verdict = "fail"
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    assert main(["gameday", "run", str(EXPERIMENT), "--report-dir", str(tmp_path)]) == 1
+    assert main(["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--report-dir", str(tmp_path)]) == 1
     (call,) = fake_run.calls
     assert call["pagerduty"] is None and call["practice_incident"] is False
     assert "pagerduty" not in capsys.readouterr().out
@@ -500,7 +517,7 @@ def test_a_routing_key_pagerduty_refuses_is_reported_without_a_traceback(
     # pagerduty.Error's __init__ is unannotated
     fake_run.error = pagerduty.Error("invalid routing key")  # type: ignore[no-untyped-call]
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    argv = ["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]
+    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--pagerduty", "--report-dir", str(tmp_path)]
     err = _usage_error(capsys, argv)
     assert "PagerDuty refused a request (invalid routing key)" in err
     assert "$PAGERDUTY_ROUTING_KEY" in err and KEY not in err
@@ -511,7 +528,9 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error(
 ) -> None:
     taken = tmp_path / "taken"
     taken.write_text("")
-    err = _usage_error(capsys, ["gameday", "run", str(EXPERIMENT), "--dry-run", "--report-dir", str(taken)])
+    err = _usage_error(
+        capsys, ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--dry-run", "--report-dir", str(taken)]
+    )
     assert f"--report-dir {taken}: " in err
 
 
@@ -523,6 +542,16 @@ MAINTENANCE = [
     "PNOISY1",
     "--protected-service",
     "PAPI",
+]
+#: a real run of the slow-query storm with the window's options
+MAINTENANCE_RUN = [
+    "gameday",
+    "run",
+    str(EXPERIMENT),
+    *SET_TARGETS,
+    *MAINTENANCE,
+    "--pagerduty-from",
+    "sre@example.com",
 ]
 
 
@@ -602,7 +631,18 @@ def test_a_maintenance_window_that_cannot_be_opened_safely_is_a_usage_error(
     sender = [] if "--pagerduty-from" in argv else ["--pagerduty-from", "sre@example.com"]
     dry = ["--dry-run"] if dry_run else []
     err = _usage_error(
-        capsys, ["gameday", "run", str(EXPERIMENT), *argv, *sender, *dry, "--report-dir", str(tmp_path)]
+        capsys,
+        [
+            "gameday",
+            "run",
+            str(EXPERIMENT),
+            *SET_TARGETS,
+            *argv,
+            *sender,
+            *dry,
+            "--report-dir",
+            str(tmp_path),
+        ],
     )
     assert expected in err
     assert KEY not in err and API_KEY not in err
@@ -622,7 +662,7 @@ def test_the_maintenance_options_reach_run_gameday(
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("PAGERDUTY_API_KEY", raising=False)
     monkeypatch.setenv("GAMEDAY_PD_API", f"{API_KEY}\n")
-    argv = ["gameday", "run", str(EXPERIMENT), *pagerduty_flag, *MAINTENANCE]
+    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, *pagerduty_flag, *MAINTENANCE]
     argv += ["--pagerduty-api-key-env", "GAMEDAY_PD_API", "--pagerduty-from", "sre@example.com"]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
     (call,) = fake_run.calls
@@ -642,7 +682,10 @@ def test_without_maintenance_options_run_gameday_gets_no_services(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
     both_keys(monkeypatch)
-    assert main(["gameday", "run", str(EXPERIMENT), "--pagerduty", "--report-dir", str(tmp_path)]) == 0
+    assert (
+        main(["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--pagerduty", "--report-dir", str(tmp_path)])
+        == 0
+    )
     (call,) = fake_run.calls
     assert call["maintenance_services"] == () and call["protected_services"] == ()
     assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
@@ -670,8 +713,7 @@ def test_a_window_refused_by_run_gameday_is_a_usage_error(
 
     fake_run.error = MaintenanceWindowError("a REST API key is needed for maintenance windows")
     both_keys(monkeypatch)
-    argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
-    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
+    err = _usage_error(capsys, [*MAINTENANCE_RUN, "--report-dir", str(tmp_path)])
     assert "--maintenance-service: a REST API key is needed for maintenance windows" in err
 
 
@@ -685,8 +727,7 @@ def test_a_request_pagerduty_refuses_with_a_window_names_every_credential(
         "Received 401 Unauthorized response from the API"
     )
     both_keys(monkeypatch)
-    argv = ["gameday", "run", str(EXPERIMENT), *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
-    err = _usage_error(capsys, [*argv, "--report-dir", str(tmp_path)])
+    err = _usage_error(capsys, [*MAINTENANCE_RUN, "--report-dir", str(tmp_path)])
     assert "PagerDuty refused a request (Received 401 Unauthorized" in err
     assert "$PAGERDUTY_ROUTING_KEY, the REST API key in $PAGERDUTY_API_KEY and --pagerduty-from" in err
     assert API_KEY not in err
@@ -768,7 +809,16 @@ def test_suite_runs_every_game_day_of_the_schedule_in_its_order_into_one_folder_
         f"    - {{experiment: {ROOT / 'chaos' / 'connection-loss.json'}, cron: '0 10 9 1 *'}}\n"
     )
     code = main(
-        ["gameday", "suite", "--file", str(schedule), "--dry-run", "--report-dir", str(tmp_path / "r")]
+        [
+            "gameday",
+            "suite",
+            "--file",
+            str(schedule),
+            *SET_TARGETS,
+            "--dry-run",
+            "--report-dir",
+            str(tmp_path / "r"),
+        ]
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -827,8 +877,9 @@ def test_a_dry_run_without_report_dir_never_replaces_the_last_real_runs_report(
     last = {"report.json": '{"verdict": "pass"}', "report.html": "<p>the last real run</p>"}
     for name, text in last.items():
         (reports / name).write_text(text)
-    code = main(["gameday", "run", str(experiment), "--dry-run", "--set", target])
+    code = main(["gameday", "run", str(experiment), *SET_TARGETS, "--dry-run", "--set", target])
     out = capsys.readouterr().out
+    assert code == (0 if "127.0.0.1" in target else 1), out
     assert ("refused: configuration pgbouncer_dsn" in out) == (code == 1), out
     assert {p.name: p.read_text() for p in reports.iterdir()} == last
     assert "report" not in out, "no report file is named: none was written"
@@ -885,7 +936,7 @@ def test_a_value_of_an_experiment_s_own_that_an_action_would_clamp_is_refused_na
     assert f"sloctl gameday run: {path}: {said}\n" in err, err
     assert fake_run.calls == [] and not (tmp_path / "report").exists()
     if "gameday_seconds" in configuration:  # a value --set replaces is never used: not refused
-        argv = ["gameday", "run", str(path), "--set", "gameday_seconds=60", "--dry-run"]
+        argv = ["gameday", "run", str(path), *SET_TARGETS, "--set", "gameday_seconds=60", "--dry-run"]
         assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 0, capsys.readouterr().err
         assert len(fake_run.calls) == 1
 

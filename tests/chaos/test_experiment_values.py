@@ -12,10 +12,9 @@ import pytest
 from sloctl.chaos.experiments import ExperimentValueError
 from sloctl.chaos.gameday import run_gameday, run_gamedays
 from sloctl.cli.main import main
-from tests.chaos.experiments import own_configuration, sloctl_action
+from tests.chaos.experiments import CLOSED_TARGETS as TARGETS
+from tests.chaos.experiments import SET_TARGETS, own_configuration, sloctl_action
 
-#: targets on a closed loopback port: a dry run contacts nothing
-TARGETS = {"api_url": "http://127.0.0.1:9"}
 PAUSE = sloctl_action(
     "inject: pause", "redis_client_pause", {"url": "${redis_url}", "seconds": "${pause_seconds}"}
 )
@@ -65,7 +64,7 @@ def test_run_gamedays_refuses_the_sequence_before_its_first_game_day(tmp_path: P
 
 def test_the_cli_says_the_same_lines_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = own_configuration(tmp_path, {"pause_seconds": 600}, [PAUSE])
-    argv = ["gameday", "run", str(path), "--set", "api_url=http://127.0.0.1:9", "--dry-run"]
+    argv = ["gameday", "run", str(path), *SET_TARGETS, "--dry-run"]
     assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 2
     assert capsys.readouterr().err == (
         f"sloctl gameday run: {path}: {SAID}\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.files import write_text
+from tests.chaos.experiments import SET_TARGETS
 from tests.fixtures.cli import run_sloctl
 from tests.fixtures.stub_http import STOP_POLL_SECONDS
 from tests.paths import ROOT
@@ -69,6 +70,7 @@ def test_a_game_day_report_on_a_full_disk_names_its_file(full_disk: Path) -> Non
         "gameday",
         "run",
         str(ROOT / "chaos" / "connection-loss.json"),
+        *SET_TARGETS,
         "--dry-run",
         "--report-dir",
         str(report_dir),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli.main import main
+from tests.chaos.experiments import SET_TARGETS
 
 REPO = Path(__file__).resolve().parents[2]
 SLO = str(REPO / "slos" / "platform-jobs.yaml")
@@ -20,8 +21,16 @@ CASES = [
     ("--report", ["backtest", SLO, "--scenario", "full_outage"], "/r.html"),
     ("-o", ["gameday", "generate", SLO], ""),
     ("-o", ["gameday", "schedule", "--file", str(REPO / "chaos" / "schedule.yaml")], ""),
-    ("--report-dir", ["gameday", "run", str(REPO / "chaos" / "connection-loss.json"), "--dry-run"], ""),
-    ("--report-dir", ["gameday", "suite", "--file", str(REPO / "chaos" / "schedule.yaml"), "--dry-run"], ""),
+    (
+        "--report-dir",
+        ["gameday", "run", str(REPO / "chaos" / "connection-loss.json"), *SET_TARGETS, "--dry-run"],
+        "",
+    ),
+    (
+        "--report-dir",
+        ["gameday", "suite", "--file", str(REPO / "chaos" / "schedule.yaml"), *SET_TARGETS, "--dry-run"],
+        "",
+    ),
     ("--workdir", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], ""),
     ("--config-out", ["gameday", "rig", "--slos", str(REPO / "slos" / "platform-api.yaml")], "/rig.json"),
     ("--workdir", ["testbed", "up"], ""),
