@@ -45,6 +45,8 @@ def test_ctrl_c_while_sloctl_imports_is_an_interruption_and_never_a_traceback(
         preexec_fn=sigint_as_in_a_terminal,
         check=False,
     )
-    assert (proc.returncode, proc.stderr) == (130, f"{import_signal.SAID}\nsloctl: interrupted\n"), (
-        proc.stderr
-    )
+    lines = proc.stderr.splitlines()
+    assert (proc.returncode, lines[-2:]) == (130, [import_signal.SAID, "sloctl: interrupted"]), proc.stderr
+    # before them, only the command's own progress: generate shows it after 2 s, which a loaded
+    # machine takes to reach the dashboards (CI, 2026-12-07: "rules and tests: 10/15")
+    assert all(line.startswith(f"sloctl {args[0]}: ") for line in lines[:-2]), proc.stderr
