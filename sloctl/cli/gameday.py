@@ -187,7 +187,8 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "--config",
         metavar="FILE",
         type=input_path("file"),
-        help="JSON file of configuration values (targets, timings)",
+        help="JSON file of configuration values (targets, timings); the databases and proxies"
+        " have no defaults (gameday rig and testbed up --write-config write such a file)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
