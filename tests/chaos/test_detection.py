@@ -148,7 +148,9 @@ def test_an_expected_page_not_yet_fired_when_the_run_ends_is_awaited_until_the_d
     start = time.time() - 20
     now = time.time()
     configuration: dict[str, Any] = {"resolve_settle_seconds": 0, "detection_deadline_seconds": 18.0}
-    span = (now + 0.5, now + 0.7)  # the deadline is 2 s away: 4 s into the run + 18 s
+    # the deadline is 2 s away (4 s into the run + 18 s); the page fires over three polls: a
+    # span shorter than one (0.2 s, before) fell between two polls in 1 run of 10 or so
+    span = (now + 0.5, now + 0.5 + 3 * RESOLVE_POLL_SECONDS)
     with serve(_timeline({EXPECTED: span}, [], [])) as stub:
         result = _result()
         configuration["prometheus_url"] = stub.url
