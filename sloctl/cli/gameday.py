@@ -114,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.set_defaults(func=_run, prog=run.prog)
     suite = add_subcommand(sub, "suite", "run every game day of a schedule file, one after the other")
     _schedule_file_argument(suite)
-    _run_options(suite)
+    _run_options(suite, config_default=", by default the schedule's spec.config when that file is there")
     suite.set_defaults(func=_suite, prog=suite.prog)
     sch = add_subcommand(
         sub,
@@ -182,13 +182,13 @@ def _register_rig(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 # Long but flat: one argparse declaration per flag of `gameday run`, nothing else.
-def _run_options(parser: argparse.ArgumentParser) -> None:
+def _run_options(parser: argparse.ArgumentParser, config_default: str = "") -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
         type=input_path("file"),
-        help="JSON file of configuration values (targets, timings); the databases and proxies"
-        " have no defaults (gameday rig and testbed up --write-config write such a file)",
+        help=f"JSON file of configuration values (targets, timings){config_default}; the databases"
+        " and proxies have no defaults (gameday rig and testbed up --write-config write such a file)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
@@ -414,6 +414,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _suite(args: argparse.Namespace) -> int:
     schedule = _load_schedule(args)
+    if args.config is None and Path(schedule.config).is_file():
+        # the configuration its timers run with (`gameday schedule`): run by hand, the same
+        args = argparse.Namespace(**{**vars(args), "config": schedule.config})
     return _run_experiments(args, [Path(entry.experiment) for entry in schedule.gamedays])
 
 

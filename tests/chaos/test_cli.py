@@ -17,7 +17,14 @@ import sloctl.egress
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import EXPERIMENT, SET_TARGETS, WRONG_KINDS, own_configuration, sloctl_action
+from tests.chaos.experiments import (
+    CLOSED_TARGETS,
+    EXPERIMENT,
+    SET_TARGETS,
+    WRONG_KINDS,
+    own_configuration,
+    sloctl_action,
+)
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import run_sloctl
 from tests.fixtures.experiments import TINY
@@ -796,6 +803,29 @@ def test_generate_reads_slos_as_every_command_does_the_project_file_and_errors_a
     assert sorted(p.name for p in (tmp_path / "chaos").glob("*.json")) == sorted(
         p.name for p in (ROOT / "chaos").glob("*.json")
     )
+
+
+def test_suite_without_config_runs_with_the_schedule_s_config_as_its_timers_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The timers `gameday schedule` writes pass the schedule's spec.config; before, `suite` by
+    hand ignored it and ran with the experiments' empty targets."""
+    schedule, config, other = tmp_path / "schedule.yaml", tmp_path / "targets.json", tmp_path / "other.json"
+    schedule.write_text(
+        "apiVersion: sloctl/v1\nkind: GamedaySchedule\nmetadata: {name: one}\nspec:\n"
+        f"  config: {config}\n  gamedays:\n"
+        f"    - {{experiment: {ROOT / 'chaos' / 'connection-loss.json'}, cron: '0 10 8 1 *'}}\n"
+    )
+    config.write_text(json.dumps({**CLOSED_TARGETS, "gameday_seconds": 1000}))
+    other.write_text(json.dumps(CLOSED_TARGETS))
+    argv = ["gameday", "suite", "--file", str(schedule), "--dry-run", "--report-dir", str(tmp_path / "r")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"--config {config}: gameday_seconds: must be between 1 and 300" in err, err
+    assert main([*argv, "--config", str(other)]) == 0, capsys.readouterr().err  # --config wins
+    config.unlink()  # none there: the targets are unset, and said so
+    assert main(argv) == 2
+    assert "configuration: pgbouncer_admin_dsn: not set" in capsys.readouterr().err
 
 
 def test_suite_runs_every_game_day_of_the_schedule_in_its_order_into_one_folder_each(
