@@ -9,27 +9,9 @@ from typing import Any
 
 from tests.paths import ROOT
 
-__all__ = ["CLOSED_TARGETS", "EXPERIMENT", "SET_TARGETS", "WRONG_KINDS", "own_configuration", "sloctl_action"]
+__all__ = ["EXPERIMENT", "WRONG_KINDS", "own_configuration", "sloctl_action"]
 
 EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
-
-#: every target a shipped experiment needs (``sloctl.chaos.experiments.NEEDED``), each on
-#: loopback's closed port 9: a game day refused or dry-run with them contacts nothing
-CLOSED_TARGETS: dict[str, Any] = {
-    "api_url": "http://127.0.0.1:9",
-    "metrics_url": "http://127.0.0.1:9/metrics",
-    "pgbouncer_dsn": "host=127.0.0.1 port=9 dbname=platform user=app",
-    "pgbouncer_admin_dsn": "host=127.0.0.1 port=9 dbname=pgbouncer user=admin",
-    "postgres_admin_dsn": "host=127.0.0.1 port=9 dbname=postgres user=postgres",
-    "redis_url": "redis://127.0.0.1:9/0",
-    "mongodb_uri": "mongodb://127.0.0.1:9/platform",
-    "api_keys_file": "api/client-keys.json",
-    "redis_proxy_control_port": 9,
-    "postgres_proxy_control_port": 9,
-    "mongodb_proxy_control_port": 9,
-}
-#: the same as ``gameday run`` flags
-SET_TARGETS = [arg for key, value in CLOSED_TARGETS.items() for arg in ("--set", f"{key}={value}")]
 
 
 def own_configuration(

@@ -18,7 +18,7 @@ from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.result import sloctl_extension
 from sloctl.chaos.rig import start_rig_prometheus
 from tests.chaos.conftest import FAST_RESET, platform_slos
-from tests.chaos.experiments import CLOSED_TARGETS
+from tests.fixtures.experiments import CLOSED_TARGETS
 from tests.paths import ROOT
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]

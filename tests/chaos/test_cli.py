@@ -17,17 +17,10 @@ import sloctl.egress
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import (
-    CLOSED_TARGETS,
-    EXPERIMENT,
-    SET_TARGETS,
-    WRONG_KINDS,
-    own_configuration,
-    sloctl_action,
-)
+from tests.chaos.experiments import EXPERIMENT, WRONG_KINDS, own_configuration, sloctl_action
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import run_sloctl
-from tests.fixtures.experiments import TINY
+from tests.fixtures.experiments import CLOSED_TARGETS, SET_TARGETS, TINY
 from tests.paths import ROOT
 
 KEY = "R0UTINGKEY" + "0" * 22

@@ -12,8 +12,9 @@ import pytest
 from sloctl.chaos.experiments import ExperimentValueError
 from sloctl.chaos.gameday import run_gameday, run_gamedays
 from sloctl.cli.main import main
-from tests.chaos.experiments import CLOSED_TARGETS as TARGETS
-from tests.chaos.experiments import SET_TARGETS, own_configuration, sloctl_action
+from tests.chaos.experiments import own_configuration, sloctl_action
+from tests.fixtures.experiments import CLOSED_TARGETS as TARGETS
+from tests.fixtures.experiments import SET_TARGETS
 
 PAUSE = sloctl_action(
     "inject: pause", "redis_client_pause", {"url": "${redis_url}", "seconds": "${pause_seconds}"}

@@ -18,7 +18,8 @@ from sloctl.chaos.experiments import CONFIGURATION_HINT, NEEDED, TARGETS, Experi
 from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import CLOSED_TARGETS, SET_TARGETS, sloctl_action
+from tests.chaos.experiments import sloctl_action
+from tests.fixtures.experiments import CLOSED_TARGETS, SET_TARGETS
 from tests.paths import ROOT
 
 CASCADING = ROOT / "chaos" / "cascading-failure.json"

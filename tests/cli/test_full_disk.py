@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from sloctl.files import write_text
-from tests.chaos.experiments import SET_TARGETS
 from tests.fixtures.cli import run_sloctl
+from tests.fixtures.experiments import SET_TARGETS
 from tests.fixtures.stub_http import STOP_POLL_SECONDS
 from tests.paths import ROOT
 

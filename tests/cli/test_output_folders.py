@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sloctl.cli.main import main
-from tests.chaos.experiments import SET_TARGETS
+from tests.fixtures.experiments import SET_TARGETS
 
 REPO = Path(__file__).resolve().parents[2]
 SLO = str(REPO / "slos" / "platform-jobs.yaml")

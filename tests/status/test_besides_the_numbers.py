@@ -31,6 +31,7 @@ from sloctl.serve import App, ServeConfig
 from sloctl.servers.prometheus import PrometheusServer
 from sloctl.shelf import PrometheusEngine
 from sloctl.spec import load_text
+from tests.fixtures.experiments import SET_TARGETS
 from tests.fixtures.prometheus_proxy import prometheus_proxy
 from tests.fixtures.specs import shop_policy_slo
 from tests.fixtures.stub_http import Answer
@@ -272,7 +273,15 @@ def test_a_game_day_reads_a_prometheus_behind_a_bearer_token_from_a_file(
     experiment = _experiment(tmp_path)
     (tmp_path / "token").write_text(TOKEN + "\n")
     with prometheus_proxy(prometheus.url, token=TOKEN) as proxy:
-        argv = ["gameday", "run", str(experiment), "--set", f"prometheus_url={proxy.url}", "--quiet"]
+        argv = [
+            "gameday",
+            "run",
+            str(experiment),
+            *SET_TARGETS,
+            "--set",
+            f"prometheus_url={proxy.url}",
+            "--quiet",
+        ]
         code, out, err = _run(capsys, *argv, "--report-dir", str(tmp_path / "without"))
         report = json.loads((tmp_path / "without" / "report.json").read_text())
         assert code == 1 and report["reasons"][0].startswith(
