@@ -43,6 +43,7 @@ __all__ = [
     "fault_problem",
     "render_experiment",
     "shape_problems",
+    "unset_targets",
     "write_experiments",
 ]
 
@@ -264,16 +265,26 @@ def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[st
 
 
 def _unset_problems(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
-    """A key of :data:`NEEDED` that an activity uses (``${key}`` in its provider) and
-    ``configuration`` leaves unset: the generated experiments carry ``""`` and ``0`` for them, so
-    a run without ``--config`` injected nothing where it meant to and failed in its rollbacks
-    (``not a MongoDB URI``, ``control port 127.0.0.1:0``), and an empty libpq DSN reaches the
-    local socket's PostgreSQL, whatever runs there.
+    """:func:`unset_targets` in words, with how to give each key.
 
     >>> probe = {"name": "pool", "provider": {"arguments": {"dsn": "${pgbouncer_admin_dsn}"}}}
     >>> _unset_problems({"method": [probe]}, {"pgbouncer_admin_dsn": ""})[0][:64]
     "configuration: pgbouncer_admin_dsn: not set, and 'pool' uses it;"
     """
+    return [
+        f"configuration: {unset}; give it with --config FILE or --set {key}=VALUE (`sloctl gameday"
+        " rig` writes a --config file for its local target)"
+        for key, unset in unset_targets(experiment, configuration).items()
+    ]
+
+
+def unset_targets(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> dict[str, str]:
+    """Each key of :data:`NEEDED` that an activity uses (``${key}`` in its provider) and
+    ``configuration`` leaves unset → ``"key: not set, and 'activity' uses it"``. The generated
+    experiments carry ``""`` and ``0`` for them, so a run without ``--config`` injected nothing
+    where it meant to and failed in its rollbacks (``not a MongoDB URI``, ``control port
+    127.0.0.1:0``), and an empty libpq DSN reaches the local socket's PostgreSQL, whatever runs
+    there."""
     hypothesis = experiment.get("steady-state-hypothesis")
     probes = hypothesis.get("probes") if isinstance(hypothesis, Mapping) else None
     users: dict[str, list[str]] = {}
@@ -284,12 +295,10 @@ def _unset_problems(experiment: Mapping[str, Any], configuration: Mapping[str, A
             for key in sorted(_references(activity.get("provider")) & NEEDED):
                 if _unset(configuration, key):
                     users.setdefault(key, []).append(str(activity.get("name", "?")))
-    return [
-        f"configuration: {key}: not set, and {_listed(names)} use{'s' * (len(names) == 1)} it;"
-        f" give it with --config FILE or --set {key}=VALUE (`sloctl gameday rig` writes a --config"
-        " file for its local target)"
+    return {
+        key: f"{key}: not set, and {_listed(names)} use{'s' * (len(names) == 1)} it"
         for key, names in users.items()
-    ]
+    }
 
 
 def _unset(configuration: Mapping[str, Any], key: str) -> bool:

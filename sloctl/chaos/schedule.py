@@ -47,7 +47,7 @@ from sloctl.naming import API_VERSION, slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
-from .experiments import experiment_problem
+from .experiments import experiment_problem, unset_targets
 
 __all__ = [
     "SHAPE",
@@ -56,6 +56,7 @@ __all__ = [
     "ScheduleError",
     "check_experiments",
     "check_overlaps",
+    "check_targets",
     "cron_to_oncalendar",
     "gameday_minutes",
     "load_schedule",
@@ -337,6 +338,37 @@ def gameday_minutes(schedule: Schedule) -> list[int]:
     if errors:
         raise SpecErrors(errors)
     return minutes
+
+
+def check_targets(schedule: Schedule) -> None:
+    """A :class:`~sloctl.errors.SpecErrors` when the schedule's ``config`` file is there and
+    leaves a target unset that a game day's activities use
+    (:func:`~sloctl.chaos.experiments.unset_targets`, under the experiment's own configuration):
+    its timer would run ``gameday run --config`` and exit 2 on the day. Nothing to check while
+    the file is not there (the deployment or the rig writes it). Reads the files (call
+    :func:`gameday_minutes` first: it names an experiment that is not JSON)."""
+    try:
+        config = json.loads(Path(schedule.config).read_text())
+    except (OSError, ValueError):
+        return
+    if not isinstance(config, dict):
+        return  # `gameday run --config` names it, on the day as now
+    errors: list[SpecError] = []
+    for i, entry in enumerate(schedule.gamedays):
+        experiment = json.loads(Path(entry.experiment).read_text())
+        own = experiment.get("configuration") if isinstance(experiment, dict) else None
+        merged = {**(own if isinstance(own, dict) else {}), **config}
+        errors += [
+            SpecError(
+                entry.location,
+                f"spec.gamedays[{i}].experiment",
+                f"{entry.experiment}: {unset}; add it to spec.config {schedule.config}, or its timer"
+                " will exit 2 on the day",
+            )
+            for unset in (unset_targets(experiment, merged) if isinstance(experiment, dict) else {}).values()
+        ]
+    if errors:
+        raise SpecErrors(errors)
 
 
 def check_overlaps(schedule: Schedule, minutes: Sequence[int]) -> None:

@@ -121,7 +121,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "schedule",
         "write systemd timers, Kubernetes CronJobs and a GitHub Actions workflow from the schedule"
         " file; refused when two game days would fire in one minute, or one while another may still"
-        " hold the targets (its maintenance window)",
+        " hold the targets (its maintenance window), or the schedule's config file is there and"
+        " leaves a target of a game day unset",
     )
     _schedule_file_argument(sch)
     add_output_dir_argument(sch, "output directory (default chaos/schedule/)", default="chaos/schedule")
@@ -324,11 +325,12 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import check_overlaps, gameday_minutes, write_schedule
+    from sloctl.chaos.schedule import check_overlaps, check_targets, gameday_minutes, write_schedule
 
     schedule = _load_schedule(args)
     # `suite` runs the same game days one after the other: overlaps are the calendar's alone.
     check_overlaps(schedule, gameday_minutes(schedule))
+    check_targets(schedule)
     for path in write_schedule(schedule, output_dir(args.output, "-o")):
         print(path)
     return 0

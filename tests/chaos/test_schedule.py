@@ -6,6 +6,7 @@ from __future__ import annotations
 import bisect
 import datetime
 import functools
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -30,6 +31,7 @@ from sloctl.chaos.schedule import (
 )
 from sloctl.cli.main import main
 from sloctl.errors import SpecErrors
+from tests.fixtures.experiments import CLOSED_TARGETS
 from tests.paths import ROOT
 
 SCHEDULE = ROOT / "chaos" / "schedule.yaml"
@@ -329,11 +331,34 @@ def test_a_game_day_that_starts_while_another_may_hold_the_targets_is_refused(
     ]
     assert not out.exists()
     # Without a Prometheus in the config the pages are not waited for: 7 minutes.
-    (tmp_path / "targets.json").write_text('{"api_url": "http://127.0.0.1:8080"}')
+    (tmp_path / "targets.json").write_text(json.dumps(CLOSED_TARGETS))
     config = both.read_text().replace("spec:\n", f"spec:\n  config: {tmp_path / 'targets.json'}\n")
     both.write_text(config)
     assert main(["gameday", "schedule", "--file", str(both), "-o", str(out)]) == 0
     assert len(list(out.rglob("*"))) > 1
+
+
+def test_a_config_that_leaves_a_game_day_s_target_unset_is_refused_at_its_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timers run `gameday run --config <spec.config>`, which refuses a target left unset
+    (exit 2): on the day, before. `schedule` says so now, while the config file is there."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    both = _schedule(tmp_path, f"{CONNECTION_LOSS}, cron: '0 10 * * 1'", f"{MEMORY}, cron: '0 10 * * 3'")
+    config = tmp_path / "targets.json"
+    both.write_text(both.read_text().replace("spec:\n", f"spec:\n  config: {config}\n"))
+    config.write_text(json.dumps({key: v for key, v in CLOSED_TARGETS.items() if key != "redis_url"}))
+    assert main(["gameday", "schedule", "--file", str(both), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(
+        f"error: {both}:7:8: spec.gamedays[1].experiment: {MEMORY.split(': ')[1]}: redis_url: not set, and"
+        " 'inject: redis_maxmemory_squeeze' and 2 more activities use it; add it to spec.config"
+        f" {config}, or its timer will exit 2 on the day"
+    ), err
+    assert err[1:] == ["1 error(s) in 1 file(s)"] and not out.exists()
+    config.unlink()  # not there yet (the deployment or the rig writes it): nothing to check
+    assert main(["gameday", "schedule", "--file", str(both), "-o", str(out)]) == 0
 
 
 @pytest.mark.parametrize(
