@@ -24,8 +24,9 @@ from tests.fixtures.experiments import CLOSED_TARGETS, SET_TARGETS, TINY
 from tests.paths import ROOT
 
 KEY = "R0UTINGKEY" + "0" * 22
-#: a dry run of the slow-query storm with every target on a closed loopback port
-DRY_RUN = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--dry-run"]
+#: the slow-query storm with every target on a closed loopback port, and a dry run of it
+RUN = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS]
+DRY_RUN = [*RUN, "--dry-run"]
 
 
 def test_generate_writes_the_five_experiments_of_chaos(
@@ -79,7 +80,7 @@ def test_a_target_outside_loopback_stops_the_game_day_before_anything_runs(
     is injected and the verdict says which setting to fix (its password never shown)."""
     # Game days allow loopback only: names are read from the hosts file, never from DNS.
     _hosts(monkeypatch, tmp_path, "192.0.2.80 platform.internal")
-    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--set", f"{key}={value}"]
+    argv = [*RUN, "--set", f"{key}={value}"]
     out = _refused_before_anything_runs(argv, dry_run, tmp_path, capsys)
     assert f"refused: configuration {key}: refusing to reach a game-day target at {said}" in out
     assert "s3cretpw" not in out
@@ -170,16 +171,7 @@ def test_an_http_provider_on_loopback_is_allowed(tmp_path: Path, capsys: pytest.
 def test_a_target_url_that_is_not_http_is_refused_naming_the_setting_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [
-        "gameday",
-        "run",
-        str(EXPERIMENT),
-        *SET_TARGETS,
-        "--set",
-        "api_url=ftp://127.0.0.1:1",
-        "--report-dir",
-        str(tmp_path),
-    ]
+    argv = [*RUN, "--set", "api_url=ftp://127.0.0.1:1", "--report-dir", str(tmp_path)]
     assert main([*argv, "--dry-run"]) == 1
     out = capsys.readouterr().out
     assert "refused: configuration api_url: it must be an http(s) URL such as" in out
@@ -382,7 +374,7 @@ def test_pagerduty_without_a_routing_key_is_a_usage_error(
         monkeypatch.delenv("PAGERDUTY_ROUTING_KEY", raising=False)
     else:
         monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", value)
-    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, flag, "--dry-run", "--report-dir", str(tmp_path)]
+    argv = [*RUN, flag, "--dry-run", "--report-dir", str(tmp_path)]
     err = _usage_error(capsys, argv)
     state = "is not set" if value is None else "is empty"
     assert f"{flag} needs the PagerDuty Events API v2 routing key" in err
@@ -395,15 +387,7 @@ def test_the_routing_key_variable_can_be_renamed(
 ) -> None:
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("GAMEDAY_PD_KEY", raising=False)
-    argv = [
-        "gameday",
-        "run",
-        str(EXPERIMENT),
-        *SET_TARGETS,
-        "--pagerduty",
-        "--pagerduty-routing-key-env",
-        "GAMEDAY_PD_KEY",
-    ]
+    argv = [*RUN, "--pagerduty", "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY"]
     err = _usage_error(capsys, [*argv, "--dry-run", "--report-dir", str(tmp_path)])
     assert "environment variable GAMEDAY_PD_KEY, which is not set" in err
 
@@ -477,15 +461,7 @@ def test_the_pagerduty_options_reach_run_gameday(
     practice: bool,
 ) -> None:
     monkeypatch.setenv("GAMEDAY_PD_KEY", f" {KEY}\n")
-    argv = [
-        "gameday",
-        "run",
-        str(EXPERIMENT),
-        *SET_TARGETS,
-        "--pagerduty-routing-key-env",
-        "GAMEDAY_PD_KEY",
-        *flags,
-    ]
+    argv = [*RUN, "--pagerduty-routing-key-env", "GAMEDAY_PD_KEY", *flags]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
     (call,) = fake_run.calls
     pd = call["pagerduty"]
@@ -503,7 +479,7 @@ def test_without_pagerduty_options_run_gameday_gets_no_client(
 ) -> None:
     fake_run.verdict = "fail"
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    assert main(["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--report-dir", str(tmp_path)]) == 1
+    assert main([*RUN, "--report-dir", str(tmp_path)]) == 1
     (call,) = fake_run.calls
     assert call["pagerduty"] is None and call["practice_incident"] is False
     assert "pagerduty" not in capsys.readouterr().out
@@ -517,7 +493,7 @@ def test_a_routing_key_pagerduty_refuses_is_reported_without_a_traceback(
     # pagerduty.Error's __init__ is unannotated
     fake_run.error = pagerduty.Error("invalid routing key")  # type: ignore[no-untyped-call]
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
-    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--pagerduty", "--report-dir", str(tmp_path)]
+    argv = [*RUN, "--pagerduty", "--report-dir", str(tmp_path)]
     err = _usage_error(capsys, argv)
     assert "PagerDuty refused a request (invalid routing key)" in err
     assert "$PAGERDUTY_ROUTING_KEY" in err and KEY not in err
@@ -528,9 +504,7 @@ def test_a_report_dir_that_is_a_file_is_a_usage_error(
 ) -> None:
     taken = tmp_path / "taken"
     taken.write_text("")
-    err = _usage_error(
-        capsys, ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--dry-run", "--report-dir", str(taken)]
-    )
+    err = _usage_error(capsys, [*RUN, "--dry-run", "--report-dir", str(taken)])
     assert f"--report-dir {taken}: " in err
 
 
@@ -544,15 +518,7 @@ MAINTENANCE = [
     "PAPI",
 ]
 #: a real run of the slow-query storm with the window's options
-MAINTENANCE_RUN = [
-    "gameday",
-    "run",
-    str(EXPERIMENT),
-    *SET_TARGETS,
-    *MAINTENANCE,
-    "--pagerduty-from",
-    "sre@example.com",
-]
+MAINTENANCE_RUN = [*RUN, *MAINTENANCE, "--pagerduty-from", "sre@example.com"]
 
 
 def both_keys(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -632,17 +598,7 @@ def test_a_maintenance_window_that_cannot_be_opened_safely_is_a_usage_error(
     dry = ["--dry-run"] if dry_run else []
     err = _usage_error(
         capsys,
-        [
-            "gameday",
-            "run",
-            str(EXPERIMENT),
-            *SET_TARGETS,
-            *argv,
-            *sender,
-            *dry,
-            "--report-dir",
-            str(tmp_path),
-        ],
+        [*RUN, *argv, *sender, *dry, "--report-dir", str(tmp_path)],
     )
     assert expected in err
     assert KEY not in err and API_KEY not in err
@@ -662,7 +618,7 @@ def test_the_maintenance_options_reach_run_gameday(
     monkeypatch.setenv("PAGERDUTY_ROUTING_KEY", KEY)
     monkeypatch.delenv("PAGERDUTY_API_KEY", raising=False)
     monkeypatch.setenv("GAMEDAY_PD_API", f"{API_KEY}\n")
-    argv = ["gameday", "run", str(EXPERIMENT), *SET_TARGETS, *pagerduty_flag, *MAINTENANCE]
+    argv = [*RUN, *pagerduty_flag, *MAINTENANCE]
     argv += ["--pagerduty-api-key-env", "GAMEDAY_PD_API", "--pagerduty-from", "sre@example.com"]
     assert main([*argv, "--report-dir", str(tmp_path)]) == 0
     (call,) = fake_run.calls
@@ -682,10 +638,7 @@ def test_without_maintenance_options_run_gameday_gets_no_services(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_run: FakeRun
 ) -> None:
     both_keys(monkeypatch)
-    assert (
-        main(["gameday", "run", str(EXPERIMENT), *SET_TARGETS, "--pagerduty", "--report-dir", str(tmp_path)])
-        == 0
-    )
+    assert main([*RUN, "--pagerduty", "--report-dir", str(tmp_path)]) == 0
     (call,) = fake_run.calls
     assert call["maintenance_services"] == () and call["protected_services"] == ()
     assert call["pagerduty"].api_key is None  # the REST API key is only read for a window
@@ -831,18 +784,8 @@ def test_suite_runs_every_game_day_of_the_schedule_in_its_order_into_one_folder_
         f"    - {{experiment: {ROOT / 'chaos' / 'memory-exhaustion.json'}, cron: '0 10 8 1 *'}}\n"
         f"    - {{experiment: {ROOT / 'chaos' / 'connection-loss.json'}, cron: '0 10 9 1 *'}}\n"
     )
-    code = main(
-        [
-            "gameday",
-            "suite",
-            "--file",
-            str(schedule),
-            *SET_TARGETS,
-            "--dry-run",
-            "--report-dir",
-            str(tmp_path / "r"),
-        ]
-    )
+    argv = ["gameday", "suite", "--file", str(schedule), *SET_TARGETS]
+    code = main([*argv, "--dry-run", "--report-dir", str(tmp_path / "r")])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     # in the schedule's order, each with its result, then one line for the suite
