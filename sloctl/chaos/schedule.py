@@ -311,21 +311,17 @@ def check_experiments(schedule: Schedule) -> None:
         raise SpecErrors(errors)
 
 
-def gameday_minutes(schedule: Schedule) -> list[int]:
-    """How long each game day of ``schedule`` may hold its targets, in minutes: its maintenance
-    window (:func:`~sloctl.chaos.gameday.maintenance_minutes`) for its experiment's configuration
-    under the schedule's ``config`` file (as ``sloctl gameday run --config`` applies it). A config
-    file that is not there yet (the rig writes it) counts as one with a Prometheus: the longest,
-    the wait for the pages to resolve included. Reads the files (call :func:`check_experiments`
-    first); an experiment that is not JSON is a :class:`~sloctl.errors.SpecErrors` at its entry."""
-    from .gameday import maintenance_minutes
-
+def _read(schedule: Schedule) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The schedule's ``config`` file (None while it is not there or holds no JSON object: the
+    deployment or the rig writes it, `gameday run --config` names what is wrong with it) and each
+    game day's experiment (``{}`` for JSON that is not an object, which `gameday run` names);
+    an experiment that is not JSON is a :class:`~sloctl.errors.SpecErrors` at its entry. Call
+    :func:`check_experiments` first."""
     try:
         given = json.loads(Path(schedule.config).read_text())
     except (OSError, ValueError):
         given = None
-    config = given if isinstance(given, dict) else {"prometheus_url": "assumed"}
-    minutes, errors = [], []
+    experiments, errors = [], []
     for i, entry in enumerate(schedule.gamedays):
         try:
             experiment = json.loads(Path(entry.experiment).read_text())
@@ -333,11 +329,30 @@ def gameday_minutes(schedule: Schedule) -> list[int]:
             problem = f"{entry.experiment}: not an experiment's JSON: {exc}"
             errors.append(SpecError(entry.location, f"spec.gamedays[{i}].experiment", problem))
             continue
-        own = experiment.get("configuration") if isinstance(experiment, dict) else None
-        minutes.append(maintenance_minutes({**(own if isinstance(own, dict) else {}), **config}))
+        experiments.append(experiment if isinstance(experiment, dict) else {})
     if errors:
         raise SpecErrors(errors)
-    return minutes
+    return (given if isinstance(given, dict) else None), experiments
+
+
+def _under(experiment: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's own configuration with ``config`` over it, as `gameday run --config`
+    applies it."""
+    own = experiment.get("configuration")
+    return {**(own if isinstance(own, dict) else {}), **config}
+
+
+def gameday_minutes(schedule: Schedule) -> list[int]:
+    """How long each game day of ``schedule`` may hold its targets, in minutes: its maintenance
+    window (:func:`~sloctl.chaos.gameday.maintenance_minutes`) for its experiment's configuration
+    under the schedule's ``config`` file. A config file that is not there yet (the rig writes
+    it) counts as one with a Prometheus: the longest, the wait for the pages to resolve
+    included. Reads the files (:func:`_read`)."""
+    from .gameday import maintenance_minutes
+
+    config, experiments = _read(schedule)
+    assumed = config if config is not None else {"prometheus_url": "assumed"}
+    return [maintenance_minutes(_under(experiment, assumed)) for experiment in experiments]
 
 
 def check_targets(schedule: Schedule) -> None:
@@ -345,28 +360,20 @@ def check_targets(schedule: Schedule) -> None:
     leaves a target unset that a game day's activities use
     (:func:`~sloctl.chaos.experiments.unset_targets`, under the experiment's own configuration):
     its timer would run ``gameday run --config`` and exit 2 on the day. Nothing to check while
-    the file is not there (the deployment or the rig writes it). Reads the files (call
-    :func:`gameday_minutes` first: it names an experiment that is not JSON)."""
-    try:
-        config = json.loads(Path(schedule.config).read_text())
-    except (OSError, ValueError):
+    the file is not there. Reads the files (:func:`_read`)."""
+    config, experiments = _read(schedule)
+    if config is None:
         return
-    if not isinstance(config, dict):
-        return  # `gameday run --config` names it, on the day as now
-    errors: list[SpecError] = []
-    for i, entry in enumerate(schedule.gamedays):
-        experiment = json.loads(Path(entry.experiment).read_text())
-        own = experiment.get("configuration") if isinstance(experiment, dict) else None
-        merged = {**(own if isinstance(own, dict) else {}), **config}
-        errors += [
-            SpecError(
-                entry.location,
-                f"spec.gamedays[{i}].experiment",
-                f"{entry.experiment}: {unset}; add it to spec.config {schedule.config}, or its timer"
-                " will exit 2 on the day",
-            )
-            for unset in (unset_targets(experiment, merged) if isinstance(experiment, dict) else {}).values()
-        ]
+    errors = [
+        SpecError(
+            entry.location,
+            f"spec.gamedays[{i}].experiment",
+            f"{entry.experiment}: {unset}; add it to spec.config {schedule.config}, or its timer will"
+            " exit 2 on the day",
+        )
+        for i, (entry, experiment) in enumerate(zip(schedule.gamedays, experiments, strict=True))
+        for unset in unset_targets(experiment, _under(experiment, config)).values()
+    ]
     if errors:
         raise SpecErrors(errors)
 
