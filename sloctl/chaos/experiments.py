@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sloctl.ports import MAX_PORT
 from sloctl.render import promql
 from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 
+from .env_lookups import is_lookup, resolve_lookups
 from .proxy import MAX_LATENCY_MS
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "experiment_problem",
     "experiment_problems",
     "fault_problem",
+    "own_configuration",
     "render_experiment",
     "shape_problems",
     "unset_targets",
@@ -234,21 +237,49 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
     return problems + json_problems(SETTINGS, given, CONFIG)
 
 
-def experiment_problems(experiment: Mapping[str, Any], configuration: Mapping[str, Any]) -> list[str]:
+def own_configuration(
+    experiment: Mapping[str, Any], configuration: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The experiment's own ``configuration`` block with the environment lookups of sloctl's keys
+    (:mod:`sloctl.chaos.env_lookups`) resolved from ``environ`` (default: this process's
+    environment), but for the keys ``configuration`` gives (``--config``, ``--set``: the block's
+    value is not used, as Chaos Toolkit skips a lookup its caller's value replaces); and
+    ``configuration: key: problem`` for each lookup that cannot be resolved.
+
+    >>> lookup = {"configuration": {"redis_url": {"type": "env", "key": "R"}}}
+    >>> own_configuration(lookup, {}, {})[1][0][:64]
+    'configuration: redis_url: environment variable R is not set, and'
+    >>> own_configuration(lookup, {"redis_url": "x"}, {})
+    ({'redis_url': {'type': 'env', 'key': 'R'}}, [])
+    """
+    own = experiment.get("configuration")
+    own = dict(own) if isinstance(own, Mapping) else {}
+    fields = {k: f for k, f in SETTINGS.fields.items() if k not in configuration}
+    resolved, problems = resolve_lookups(own, fields, os.environ if environ is None else environ)
+    return resolved, [f"configuration: {p}" for p in problems]
+
+
+def experiment_problems(
+    experiment: Mapping[str, Any], configuration: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> list[str]:
     """Why ``experiment`` cannot run with ``configuration`` (``--config`` and ``--set``, already
-    checked), checked as those are, so that nothing is clamped without a word: a key of sloctl's
-    (:data:`SETTINGS`) in the experiment's own ``configuration`` block with a value outside its
-    range, and an argument of a sloctl action (its own or from a configuration key) outside the
-    bounds the action holds to (:data:`sloctl.chaos.actions.BOUNDS`).
+    checked and their lookups resolved), checked as those are, so that nothing is clamped
+    without a word: an environment lookup of the experiment's own that cannot be resolved
+    (:func:`own_configuration`), a key of sloctl's (:data:`SETTINGS`) in its own
+    ``configuration`` block with a value outside its range, and an argument of a sloctl action
+    (its own or from a configuration key) outside the bounds the action holds to
+    (:data:`sloctl.chaos.actions.BOUNDS`).
 
     >>> experiment_problems({"configuration": {"gameday_seconds": 900}}, {})[0]
     'configuration: gameday_seconds: must be between 1 and 300'
     """
-    own = experiment.get("configuration")
-    own = own if isinstance(own, Mapping) else {}
+    own, problems = own_configuration(experiment, configuration, environ)
     # A key that --config or --set gives is not read from the experiment: its value is not used.
-    unused = {k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration}
-    problems = [f"configuration: {p}" for p in configuration_problems(unused)]
+    # A lookup that could not be resolved is still one: its problem is said, not a wrong kind too.
+    unused = {
+        k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration and not is_lookup(v)
+    }
+    problems += [f"configuration: {p}" for p in configuration_problems(unused)]
     if ALLOW_UNGUARDED in own:
         problems.append(
             f"configuration: {ALLOW_UNGUARDED}: an experiment cannot allow its own unguarded providers;"

@@ -45,7 +45,7 @@ from .detection import (
     resolution_figures,
     settle_seconds,
 )
-from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values
+from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values, own_configuration
 from .providers import GUARD, http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
 from .report import write_reports
 from .result import (
@@ -75,10 +75,12 @@ Progress = Callable[[str], None]
 
 
 def apply_configuration(experiment: dict[str, Any], configuration: Mapping[str, Any]) -> dict[str, Any]:
-    """The experiment with ``configuration`` values set literally (env lookups replaced)."""
-    merged = dict(experiment.get("configuration", {}))
-    merged.update(configuration)
-    return {**experiment, "configuration": merged}
+    """The experiment with ``configuration`` values set literally over its own, and the
+    environment lookups of sloctl's keys in its own block resolved
+    (:func:`~sloctl.chaos.experiments.own_configuration`; one that cannot be resolved stays a
+    lookup: :func:`~sloctl.chaos.experiments.check_experiment_values` refuses it first)."""
+    own, _problems = own_configuration(experiment, configuration)
+    return {**experiment, "configuration": {**own, **configuration}}
 
 
 def budget_gate(configuration: Mapping[str, Any], ext: Mapping[str, Any]) -> str | None:

@@ -23,6 +23,12 @@ last its maintenance window (:func:`~sloctl.chaos.gameday.maintenance_minutes`: 
 the fault, the recovery, the wait for the pages to resolve), and a run that finds the targets
 held is refused (exit 1).
 
+A game day's configuration may take values from the environment (``{"type": "env", "key":
+"REDIS_URL"}``, :mod:`~sloctl.chaos.env_lookups`): the variables the config file and the
+experiments name (:func:`environment_names`) come from an ``EnvironmentFile`` (systemd,
+:data:`SYSTEMD_ENV_FILE`), the Kubernetes Secret :data:`K8S_SECRET`, or the repository's
+Actions secrets of the same names.
+
 Cron fields accept numbers, ``*``, lists and ranges (``1-5``), which is what systemd's
 ``OnCalendar`` can express too; anything else is refused rather than guessed. Pure: the
 renderers return text; :func:`write_schedule` writes it.
@@ -47,6 +53,7 @@ from sloctl.naming import API_VERSION, slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
+from .env_lookups import NAME, is_lookup
 from .experiments import experiment_problem, unset_targets
 
 __all__ = [
@@ -58,6 +65,7 @@ __all__ = [
     "check_overlaps",
     "check_targets",
     "cron_to_oncalendar",
+    "environment_names",
     "gameday_minutes",
     "load_schedule",
     "render_cronjob",
@@ -73,6 +81,11 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 #: a CronJob name is at most 52 characters (its Jobs get an 11-character suffix), the prefix 15
 _MAX_NAME = 52 - len("sloctl-gameday-")
 _DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: where the systemd services read the environment lookups' variables (``NAME=value`` lines;
+#: mode 0600: they are connection strings and passwords), outside the repository's checkout
+SYSTEMD_ENV_FILE = "%h/.config/sloctl/gameday.env"
+#: the Kubernetes Secret whose keys of the same names give the CronJobs those variables
+K8S_SECRET = "sloctl-gameday"
 
 
 class ScheduleError(ValueError):
@@ -355,6 +368,26 @@ def gameday_minutes(schedule: Schedule) -> list[int]:
     return [maintenance_minutes(_under(experiment, assumed)) for experiment in experiments]
 
 
+def environment_names(schedule: Schedule) -> tuple[str, ...]:
+    """The environment variables the game days' configuration looks up (``{"type": "env",
+    "key": NAME}``): in the schedule's ``config`` file and in each experiment's own
+    ``configuration`` block (sloctl resolves its keys', Chaos Toolkit the others'), sorted; their
+    timers must be given them. Reads the files (:func:`_read`)."""
+    config, experiments = _read(schedule)
+    blocks = [config or {}, *(e.get("configuration") for e in experiments)]
+    return tuple(
+        sorted(
+            {
+                str(value["key"])
+                for block in blocks
+                if isinstance(block, dict)
+                for value in block.values()
+                if is_lookup(value) and NAME.match(str(value.get("key")))
+            }
+        )
+    )
+
+
 def check_targets(schedule: Schedule) -> None:
     """A :class:`~sloctl.errors.SpecErrors` when the schedule's ``config`` file is there and
     leaves a target unset that a game day's activities use
@@ -507,16 +540,24 @@ def _command(schedule: Schedule, entry: GamedayEntry) -> list[str]:
     return ["sloctl", "gameday", "run", entry.experiment, "--config", schedule.config]
 
 
-def render_systemd(schedule: Schedule) -> dict[str, str]:
-    """``{file name: text}``: one oneshot service and one timer per game day."""
+def render_systemd(schedule: Schedule, env: Sequence[str] = ()) -> dict[str, str]:
+    """``{file name: text}``: one oneshot service and one timer per game day; with ``env`` (the
+    configuration's environment lookups, :func:`environment_names`), each service reads
+    :data:`SYSTEMD_ENV_FILE` and fails to start while it is missing."""
     header = "# " + HEADER.format(source=schedule.source)
+    environment = (
+        f"# {SYSTEMD_ENV_FILE} (mode 0600) sets {', '.join(env)}: the configuration's environment lookups\n"
+        f"EnvironmentFile={SYSTEMD_ENV_FILE}\n"
+        if env
+        else ""
+    )
     files: dict[str, str] = {}
     for entry in schedule.gamedays:
         unit = f"sloctl-gameday-{entry.name}"
         files[f"{unit}.service"] = (
             f"{header}\n[Unit]\nDescription=sloctl game day {entry.name}\n"
             "After=network-online.target\n\n[Service]\nType=oneshot\n"
-            "WorkingDirectory=%h/sloctl\n"
+            f"WorkingDirectory=%h/sloctl\n{environment}"
             f"ExecStart={' '.join(_command(schedule, entry))}\n"
             # SIGINT is the signal whose path runs every rollback.
             "KillSignal=SIGINT\nTimeoutStopSec=60\n"
@@ -533,8 +574,13 @@ def _yaml(doc: Any, header: str) -> str:
     return f"# {header}\n" + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
 
 
-def render_cronjob(schedule: Schedule) -> str:
-    """One Kubernetes ``batch/v1`` CronJob per game day, in one multi-document YAML."""
+def render_cronjob(schedule: Schedule, env: Sequence[str] = ()) -> str:
+    """One Kubernetes ``batch/v1`` CronJob per game day, in one multi-document YAML; with ``env``
+    (:func:`environment_names`), each variable from the key of its name in the Secret
+    :data:`K8S_SECRET`."""
+    variables = [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": K8S_SECRET, "key": name}}} for name in env
+    ]
     docs = []
     for entry in schedule.gamedays:
         docs.append(
@@ -564,6 +610,7 @@ def render_cronjob(schedule: Schedule) -> str:
                                             "name": "gameday",
                                             "image": schedule.image,
                                             "args": _command(schedule, entry)[1:],
+                                            **({"env": variables} if variables else {}),
                                         }
                                     ],
                                 }
@@ -577,9 +624,11 @@ def render_cronjob(schedule: Schedule) -> str:
     return "---\n".join(_yaml(doc, header) for doc in docs)
 
 
-def render_github_workflow(schedule: Schedule) -> str:
+def render_github_workflow(schedule: Schedule, env: Sequence[str] = ()) -> str:
     """A GitHub Actions workflow: one ``schedule`` trigger per game day, a matrix-free job
-    that picks the experiment whose cron fired (``github.event.schedule``)."""
+    that picks the experiment whose cron fired (``github.event.schedule``); with ``env``
+    (:func:`environment_names`), the game day's step has each from the Actions secret of its
+    name."""
     crons = [entry.cron for entry in schedule.gamedays]
     pick = " ".join(
         f'"{e.cron}") echo "experiment={e.experiment}" >> "$GITHUB_OUTPUT" ;;' for e in schedule.gamedays
@@ -610,8 +659,9 @@ def render_github_workflow(schedule: Schedule) -> str:
                         f'else case "$SCHEDULE" in {pick} esac; fi',
                     },
                     {
+                        **({"env": {name: f"${{{{ secrets.{name} }}}}" for name in env}} if env else {}),
                         "run": 'sloctl gameday run "${{ steps.pick.outputs.experiment }}"'
-                        f" --config {schedule.config} --report-dir gameday-report"
+                        f" --config {schedule.config} --report-dir gameday-report",
                     },
                     {
                         "if": "always()",
@@ -625,11 +675,12 @@ def render_github_workflow(schedule: Schedule) -> str:
     return _yaml(doc, HEADER.format(source=schedule.source))
 
 
-def write_schedule(schedule: Schedule, out_dir: Path) -> list[Path]:
-    """``systemd/*``, ``kubernetes/cronjobs.yaml`` and ``github/gameday.yml`` under ``out_dir``."""
-    outputs = {f"systemd/{name}": text for name, text in render_systemd(schedule).items()}
-    outputs["kubernetes/cronjobs.yaml"] = render_cronjob(schedule)
-    outputs["github/gameday.yml"] = render_github_workflow(schedule)
+def write_schedule(schedule: Schedule, out_dir: Path, env: Sequence[str] = ()) -> list[Path]:
+    """``systemd/*``, ``kubernetes/cronjobs.yaml`` and ``github/gameday.yml`` under ``out_dir``;
+    ``env``: the configuration's environment lookups (:func:`environment_names`)."""
+    outputs = {f"systemd/{name}": text for name, text in render_systemd(schedule, env).items()}
+    outputs["kubernetes/cronjobs.yaml"] = render_cronjob(schedule, env)
+    outputs["github/gameday.yml"] = render_github_workflow(schedule, env)
     written = []
     for rel, text in outputs.items():
         path = out_dir / rel

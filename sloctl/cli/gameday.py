@@ -189,7 +189,8 @@ def _run_options(parser: argparse.ArgumentParser, config_default: str = "") -> N
         metavar="FILE",
         type=input_path("file"),
         help=f"JSON file of configuration values (targets, timings){config_default}; the databases"
-        " and proxies have no defaults (gameday rig and testbed up --write-config write such a file)",
+        " and proxies have no defaults (gameday rig and testbed up --write-config write such a file);"
+        ' a value may come from the environment: {"type": "env", "key": "REDIS_URL"}',
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="one configuration value"
@@ -325,14 +326,30 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from sloctl.chaos.schedule import check_overlaps, check_targets, gameday_minutes, write_schedule
+    from sloctl.chaos.schedule import (
+        check_overlaps,
+        check_targets,
+        environment_names,
+        gameday_minutes,
+        write_schedule,
+    )
 
     schedule = _load_schedule(args)
     # `suite` runs the same game days one after the other: overlaps are the calendar's alone.
     check_overlaps(schedule, gameday_minutes(schedule))
     check_targets(schedule)
-    for path in write_schedule(schedule, output_dir(args.output, "-o")):
+    env = environment_names(schedule)
+    for path in write_schedule(schedule, output_dir(args.output, "-o"), env):
         print(path)
+    if env:
+        from sloctl.chaos.schedule import K8S_SECRET, SYSTEMD_ENV_FILE
+
+        print(
+            f"sloctl gameday schedule: the game days look up {', '.join(env)} in the environment:"
+            f" give them in {SYSTEMD_ENV_FILE} (systemd), the Secret {K8S_SECRET} (Kubernetes) or"
+            " the repository's Actions secrets of those names (GitHub)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -385,7 +402,13 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
     key neither declared by sloctl (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared``
     (the experiments' own configuration keys), or a value outside its declaration, named with
     where it came from."""
-    from sloctl.chaos.experiments import ALLOW_UNGUARDED, CONFIGURATION_HINT, configuration_problems
+    from sloctl.chaos.env_lookups import is_lookup, resolve_lookups
+    from sloctl.chaos.experiments import (
+        ALLOW_UNGUARDED,
+        CONFIGURATION_HINT,
+        SETTINGS,
+        configuration_problems,
+    )
 
     configuration: dict[str, Any] = {}
     problems: list[str] = []
@@ -393,7 +416,11 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
         loaded = _read_json_object(Path(args.config), "--config")
         if isinstance(loaded, str):
             return loaded
-        problems += [f"--config {args.config}: {p}" for p in configuration_problems(loaded, declared)]
+        # sloctl's keys given as environment lookups: their values, or why not (said once)
+        loaded, failed = resolve_lookups(loaded, SETTINGS.fields, os.environ)
+        problems += [f"--config {args.config}: {p}" for p in failed]
+        checked = {k: v for k, v in loaded.items() if not (k in SETTINGS.fields and is_lookup(v))}
+        problems += [f"--config {args.config}: {p}" for p in configuration_problems(checked, declared)]
         configuration.update(loaded)
     for item in args.set:
         key, sep, value = item.partition("=")

@@ -256,6 +256,8 @@ class Field:
             return words.empty(self)
         if not self.held_by:
             if self.pattern and not re.match(self.pattern, text):
+                if self.message:
+                    return self.message.format(key=key, value=text)
                 return f"{key} {text!r} must match {self.pattern}"
             if self.not_pattern and re.match(self.not_pattern, text):
                 return f"{key} {text!r} is reserved"
