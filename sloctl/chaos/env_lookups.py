@@ -143,7 +143,12 @@ def _convert(name: str, kind: str | None, value: Any) -> Any:
         if kind == "float":
             return float(value)
         if kind == "json":
-            return json.loads(value) if value else value
+            decoded = json.loads(value) if value else value
+            if is_lookup(decoded):  # one level only: Chaos Toolkit does not look it up again
+                return _Problem(
+                    f"environment variable {name} holds a lookup, not a value (env_var_type json)"
+                )
+            return decoded
     except ValueError:
         return _Problem(f"environment variable {name} does not read as {kind} (env_var_type)")
     return value.lower() not in ("false", "0", "no")  # bool, as Chaos Toolkit reads it

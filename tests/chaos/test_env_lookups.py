@@ -143,6 +143,14 @@ def test_a_lookup_that_cannot_be_resolved_is_named_without_quoting_the_value(
     assert SECRET not in " ".join(problems)
 
 
+def test_a_json_variable_that_holds_a_lookup_is_refused_not_looked_up_again() -> None:
+    lookup = {"type": "env", "key": "VAR", "env_var_type": "json"}
+    inner = json.dumps({"type": "env", "key": "PASSWORD"})
+    resolved, problems = resolve_lookups({"value": lookup}, TEXT, {"VAR": inner, "PASSWORD": SECRET})
+    assert problems == ["value: environment variable VAR holds a lookup, not a value (env_var_type json)"]
+    assert resolved["value"] == lookup
+
+
 def test_only_sloctl_keys_are_resolved_the_others_are_chaos_toolkits() -> None:
     own = {"type": "env", "key": "PAUSE"}
     resolved, problems = resolve_lookups({"pause_seconds": own}, SETTINGS.fields, {})
