@@ -20,7 +20,7 @@ from typing import Any
 
 from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 
-__all__ = ["ENV_TYPES", "LOOKUP", "NAME", "is_lookup", "resolve_lookups"]
+__all__ = ["ENV_TYPES", "LOOKUP", "NAME", "is_lookup", "lookup_problems", "resolve_lookups"]
 
 #: ``env_var_type`` → the type name the value is converted to (Chaos Toolkit's names; ``bytes``
 #: left out: no key of sloctl's holds bytes)
@@ -90,7 +90,7 @@ def resolve_lookups(
             continue
         outcome = _resolve(key, value, fields[key], environ)
         if isinstance(outcome, _Problem):
-            problems.append(f"{key}{'.' if outcome.inside else ': '}{outcome.text}")
+            problems.append(_said(key, outcome))
         else:
             resolved[key] = outcome
     return resolved, problems
@@ -103,18 +103,48 @@ class _Problem:
     inside: bool = False
 
 
-def _resolve(key: str, lookup: Mapping[str, Any], field: Field, environ: Mapping[str, str]) -> Any:
-    """The lookup's value, or a :class:`_Problem`."""
+def lookup_problems(values: Mapping[str, Any], fields: Mapping[str, Field]) -> list[str]:
+    """``key: problem`` of each lookup of a key of ``fields`` that no environment could resolve:
+    a field it does not know, no or a bad ``key``, an unknown ``env_var_type``, a number or a
+    boolean read without one. What :func:`resolve_lookups` says whatever the environment holds
+    (``gameday schedule`` checks a file its timers will read elsewhere).
+
+    >>> lookup_problems({"redis_url": {"type": "env", "key": "1X"}}, {"redis_url": Field("string")})
+    ["redis_url.key: '1X': a variable's name is letters, digits and _, not starting with a digit"]
+    """
+    return [
+        _said(key, problem)
+        for key, value in values.items()
+        if key in fields and is_lookup(value)
+        for problem in [_static_problem(key, value, fields[key])]
+        if problem is not None
+    ]
+
+
+def _said(key: str, problem: _Problem) -> str:
+    return f"{key}{'.' if problem.inside else ': '}{problem.text}"
+
+
+def _static_problem(key: str, lookup: Mapping[str, Any], field: Field) -> _Problem | None:
+    """What is wrong with the lookup whatever the environment holds, or None."""
     shape = json_problems(LOOKUP, lookup, CONFIG)
     if shape:
         return _Problem(shape[0], inside=True)
-    name, kind = lookup["key"], lookup.get("env_var_type")
     needed = _NEEDED_TYPE.get(field.type)
-    if kind is None and needed is not None:
+    if lookup.get("env_var_type") is None and needed is not None:
         return _Problem(
-            f"environment variable {name} is text, and {key} is a {_article(field.type)}: add"
+            f"environment variable {lookup['key']} is text, and {key} is a {_article(field.type)}: add"
             f' "env_var_type": "{needed}" to the lookup'
         )
+    return None
+
+
+def _resolve(key: str, lookup: Mapping[str, Any], field: Field, environ: Mapping[str, str]) -> Any:
+    """The lookup's value, or a :class:`_Problem`."""
+    problem = _static_problem(key, lookup, field)
+    if problem is not None:
+        return problem
+    name, kind = lookup["key"], lookup.get("env_var_type")
     if name not in environ:
         if "default" not in lookup:
             return _Problem(

@@ -53,8 +53,8 @@ from sloctl.naming import API_VERSION, slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
-from .env_lookups import NAME, is_lookup
-from .experiments import experiment_problem, unset_targets
+from .env_lookups import NAME, is_lookup, lookup_problems
+from .experiments import SETTINGS, experiment_problem, unset_targets
 
 __all__ = [
     "SHAPE",
@@ -110,6 +110,8 @@ class Schedule:
     config: str
     gamedays: tuple[GamedayEntry, ...]
     source: str
+    #: where ``config`` is written (the ``spec`` when it is left to its default)
+    config_location: Location = field(default=Location("<schedule>", 1, 1), compare=False)
 
 
 def _check_cron(cron: str) -> list[str]:
@@ -208,6 +210,9 @@ def load_schedule(path: Path) -> Schedule:
         config=str(spec.get("config") or "chaos/targets.json"),
         gamedays=tuple(entries),
         source=str(path),
+        config_location=(spec_node.value.get("config") or spec_node).loc
+        if isinstance(spec_node.value, dict)
+        else spec_node.loc,
     )
 
 
@@ -391,22 +396,42 @@ def environment_names(schedule: Schedule) -> tuple[str, ...]:
 def check_targets(schedule: Schedule) -> None:
     """A :class:`~sloctl.errors.SpecErrors` when the schedule's ``config`` file is there and
     leaves a target unset that a game day's activities use
-    (:func:`~sloctl.chaos.experiments.unset_targets`, under the experiment's own configuration):
-    its timer would run ``gameday run --config`` and exit 2 on the day. Nothing to check while
-    the file is not there. Reads the files (:func:`_read`)."""
+    (:func:`~sloctl.chaos.experiments.unset_targets`, under the experiment's own configuration),
+    or when it or an experiment's own block holds an environment lookup no environment could
+    resolve (:func:`~sloctl.chaos.env_lookups.lookup_problems`): its timer would run ``gameday
+    run --config`` and exit 2 on the day. The targets are not checked while the file is not
+    there. Reads the files (:func:`_read`)."""
     config, experiments = _read(schedule)
-    if config is None:
-        return
+    # a lookup no environment could resolve: refused on the day, wherever the timer runs
     errors = [
         SpecError(
-            entry.location,
-            f"spec.gamedays[{i}].experiment",
-            f"{entry.experiment}: {unset}; add it to spec.config {schedule.config}, or its timer will"
-            " exit 2 on the day",
+            schedule.config_location,
+            "spec.config",
+            f"{schedule.config}: {problem}; its timers would exit 2 on the day",
         )
-        for i, (entry, experiment) in enumerate(zip(schedule.gamedays, experiments, strict=True))
-        for unset in unset_targets(experiment, _under(experiment, config)).values()
+        for problem in lookup_problems(config or {}, SETTINGS.fields)
     ]
+    for i, (entry, experiment) in enumerate(zip(schedule.gamedays, experiments, strict=True)):
+        own = experiment.get("configuration")
+        fields = {k: f for k, f in SETTINGS.fields.items() if k not in (config or {})}
+        errors += [
+            SpecError(
+                entry.location,
+                f"spec.gamedays[{i}].experiment",
+                f"{entry.experiment}: configuration: {problem}; its timer would exit 2 on the day",
+            )
+            for problem in lookup_problems(own if isinstance(own, dict) else {}, fields)
+        ]
+        if config is not None:  # the deployment or the rig writes it: nothing to check before
+            errors += [
+                SpecError(
+                    entry.location,
+                    f"spec.gamedays[{i}].experiment",
+                    f"{entry.experiment}: {unset}; add it to spec.config {schedule.config}, or its"
+                    " timer will exit 2 on the day",
+                )
+                for unset in unset_targets(experiment, _under(experiment, config)).values()
+            ]
     if errors:
         raise SpecErrors(errors)
 

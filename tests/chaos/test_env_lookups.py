@@ -251,22 +251,34 @@ def test_chaos_toolkit_is_handed_the_resolved_values(monkeypatch: pytest.MonkeyP
     ]
 
 
-def test_the_timers_are_given_the_variables_the_configuration_looks_up(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def _scheduled(tmp_path: Path, own: dict[str, Any], **lookups: object) -> Path:
+    """A schedule of one game day, ``mine.json`` (connection-loss with ``own`` in its block),
+    under ``targets.json`` (every target, ``lookups`` over them); the folder is the cwd."""
     experiment = json.loads(CONNECTION_LOSS.read_text())
-    experiment["configuration"]["pause_seconds"] = {"type": "env", "key": "PAUSE"}
+    experiment["configuration"].update(own)
     (tmp_path / "mine.json").write_text(json.dumps(experiment))
-    _config(
-        tmp_path, redis_url={"type": "env", "key": "REDIS_URL"}, api_url={"type": "env", "key": "bad name"}
-    )
+    _config(tmp_path, **lookups)
     schedule = tmp_path / "schedule.yaml"
     schedule.write_text(
         "apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec:\n  config: targets.json\n  gamedays:\n"
         "    - {experiment: mine.json, cron: '0 10 * * 1'}\n"
     )
-    assert environment_names(load_schedule(schedule)) == ("PAUSE", "REDIS_URL")
+    return schedule
+
+
+def test_the_timers_are_given_the_variables_the_configuration_looks_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    pause = {"pause_seconds": {"type": "env", "key": "PAUSE"}}
+    schedule = _scheduled(
+        tmp_path,
+        pause,
+        redis_url={"type": "env", "key": "REDIS_URL"},
+        api_url={"type": "env", "key": "bad name"},
+    )
+    assert environment_names(load_schedule(schedule)) == ("PAUSE", "REDIS_URL")  # no bad name
+    _config(tmp_path, redis_url={"type": "env", "key": "REDIS_URL"})  # schedule refuses one
     assert main(["gameday", "schedule", "--file", str(schedule), "-o", "out"]) == 0
     err = capsys.readouterr().err
     assert "look up PAUSE, REDIS_URL in the environment" in err, err
@@ -298,3 +310,23 @@ def test_a_schedule_without_lookups_gives_its_timers_no_environment(
     assert not any("EnvironmentFile" in p.read_text() for p in (tmp_path / "systemd").iterdir())
     assert "secretKeyRef" not in (tmp_path / "kubernetes" / "cronjobs.yaml").read_text()
     assert "secrets." not in (tmp_path / "github" / "gameday.yml").read_text()
+
+
+def test_a_lookup_no_environment_could_resolve_is_refused_by_schedule_at_its_place(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timers would exit 2 on the day, whatever their environment holds: said now."""
+    monkeypatch.chdir(tmp_path)
+    rate = {"load_rate": {"type": "env", "key": "RATE"}}
+    schedule = _scheduled(tmp_path, rate, redis_url={"type": "env", "key": "REDIS_URL", "defualt": "x"})
+    assert main(["gameday", "schedule", "--file", str(schedule), "-o", "out"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"error: {schedule}:4:11: spec.config: targets.json: redis_url.defualt: unknown field 'defualt'"
+        " (did you mean 'default'?); its timers would exit 2 on the day",
+        f"error: {schedule}:6:8: spec.gamedays[0].experiment: mine.json: configuration: load_rate:"
+        ' environment variable RATE is text, and load_rate is a number: add "env_var_type": "float" to'
+        " the lookup; its timer would exit 2 on the day",
+        "2 error(s) in 1 file(s)",
+    ]
+    assert not (tmp_path / "out").exists()
