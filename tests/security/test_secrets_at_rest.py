@@ -50,12 +50,22 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_the_game_day_journal_and_reports_hold_no_password_and_are_owner_only(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["written", "looked up"])
+def test_the_game_day_journal_and_reports_hold_no_password_and_are_owner_only(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written in the experiment, or looked up in the environment (``{"type": "env"}``, resolved
+    before Chaos Toolkit runs): the same masking."""
     from sloctl.chaos.experiments import ALLOW_UNGUARDED
     from sloctl.chaos.gameday import run_gameday
 
+    experiment = json.loads(json.dumps(EXPERIMENT))
+    if given == "looked up":
+        for key in ("postgres_admin_dsn", "redis_url"):
+            monkeypatch.setenv(key.upper(), experiment["configuration"][key])
+            experiment["configuration"][key] = {"type": "env", "key": key.upper()}
     path = tmp_path / "secrets.json"
-    path.write_text(json.dumps(EXPERIMENT))
+    path.write_text(json.dumps(experiment))
     # os.path is no module of sloctl's: the operator allows it, as for any other
     result = run_gameday(path, configuration={ALLOW_UNGUARDED: True}, out_dir=tmp_path / "report")
     assert result.verdict == "pass", result.reasons
