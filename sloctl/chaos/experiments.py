@@ -39,6 +39,7 @@ __all__ = [
     "MissingSlo",
     "build_experiments",
     "check_experiment_values",
+    "checked_configuration",
     "configuration_problems",
     "experiment_problem",
     "experiment_problems",
@@ -237,14 +238,33 @@ def configuration_problems(values: Mapping[str, object], declared: Iterable[str]
     return problems + json_problems(SETTINGS, given, CONFIG)
 
 
+def checked_configuration(
+    values: Mapping[str, Any], declared: Iterable[str] = (), environ: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """``values`` (``--config``, ``--set``, an experiment's own block) with the environment
+    lookups of sloctl's keys resolved (:mod:`sloctl.chaos.env_lookups`, from ``environ``;
+    default: this process's environment), and ``key: problem`` of each lookup that cannot be
+    resolved and of each value :func:`configuration_problems` refuses: a resolved value is
+    checked as a written one, a lookup that failed is named once, not as a value of another kind
+    too. ``declared``: as for :func:`configuration_problems`.
+
+    >>> rate = {"load_rate": {"type": "env", "key": "R", "env_var_type": "float"}}
+    >>> checked_configuration(rate, (), {"R": "900"})
+    ({'load_rate': 900.0}, ['load_rate: must be between 0.1 and 200'])
+    """
+    resolved, problems = resolve_lookups(values, SETTINGS.fields, os.environ if environ is None else environ)
+    written = {k: v for k, v in resolved.items() if not (k in SETTINGS.fields and is_lookup(v))}
+    return resolved, problems + configuration_problems(written, declared)
+
+
 def own_configuration(
     experiment: Mapping[str, Any], configuration: Mapping[str, Any], environ: Mapping[str, str] | None = None
 ) -> tuple[dict[str, Any], list[str]]:
-    """The experiment's own ``configuration`` block with the environment lookups of sloctl's keys
-    (:mod:`sloctl.chaos.env_lookups`) resolved from ``environ`` (default: this process's
-    environment), but for the keys ``configuration`` gives (``--config``, ``--set``: the block's
-    value is not used, as Chaos Toolkit skips a lookup its caller's value replaces); and
-    ``configuration: key: problem`` for each lookup that cannot be resolved.
+    """The experiment's own ``configuration`` block with the lookups of sloctl's keys resolved,
+    and ``configuration: key: problem`` of each of those values (:func:`checked_configuration`),
+    but for the keys ``configuration`` gives (``--config``, ``--set``): the block's value is then
+    not used, neither resolved nor checked (Chaos Toolkit, too, skips a lookup its caller's value
+    replaces). The keys the experiment declares for itself are its own business.
 
     >>> lookup = {"configuration": {"redis_url": {"type": "env", "key": "R"}}}
     >>> own_configuration(lookup, {}, {})[1][0][:64]
@@ -254,9 +274,9 @@ def own_configuration(
     """
     own = experiment.get("configuration")
     own = dict(own) if isinstance(own, Mapping) else {}
-    fields = {k: f for k, f in SETTINGS.fields.items() if k not in configuration}
-    resolved, problems = resolve_lookups(own, fields, os.environ if environ is None else environ)
-    return resolved, [f"configuration: {p}" for p in problems]
+    used = {k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration}
+    resolved, problems = checked_configuration(used, (), environ)
+    return {**own, **resolved}, [f"configuration: {p}" for p in problems]
 
 
 def experiment_problems(
@@ -264,22 +284,15 @@ def experiment_problems(
 ) -> list[str]:
     """Why ``experiment`` cannot run with ``configuration`` (``--config`` and ``--set``, already
     checked and their lookups resolved), checked as those are, so that nothing is clamped
-    without a word: an environment lookup of the experiment's own that cannot be resolved
-    (:func:`own_configuration`), a key of sloctl's (:data:`SETTINGS`) in its own
-    ``configuration`` block with a value outside its range, and an argument of a sloctl action
-    (its own or from a configuration key) outside the bounds the action holds to
-    (:data:`sloctl.chaos.actions.BOUNDS`).
+    without a word: a value of sloctl's (:data:`SETTINGS`) in its own ``configuration`` block
+    that cannot be resolved or is outside its range (:func:`own_configuration`), and an argument
+    of a sloctl action (its own or from a configuration key) outside the bounds the action holds
+    to (:data:`sloctl.chaos.actions.BOUNDS`).
 
     >>> experiment_problems({"configuration": {"gameday_seconds": 900}}, {})[0]
     'configuration: gameday_seconds: must be between 1 and 300'
     """
     own, problems = own_configuration(experiment, configuration, environ)
-    # A key that --config or --set gives is not read from the experiment: its value is not used.
-    # A lookup that could not be resolved is still one: its problem is said, not a wrong kind too.
-    unused = {
-        k: v for k, v in own.items() if k in SETTINGS.fields and k not in configuration and not is_lookup(v)
-    }
-    problems += [f"configuration: {p}" for p in configuration_problems(unused)]
     if ALLOW_UNGUARDED in own:
         problems.append(
             f"configuration: {ALLOW_UNGUARDED}: an experiment cannot allow its own unguarded providers;"

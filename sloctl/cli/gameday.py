@@ -402,13 +402,7 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
     key neither declared by sloctl (``sloctl.chaos.experiments.SETTINGS``) nor in ``declared``
     (the experiments' own configuration keys), or a value outside its declaration, named with
     where it came from."""
-    from sloctl.chaos.env_lookups import is_lookup, resolve_lookups
-    from sloctl.chaos.experiments import (
-        ALLOW_UNGUARDED,
-        CONFIGURATION_HINT,
-        SETTINGS,
-        configuration_problems,
-    )
+    from sloctl.chaos.experiments import ALLOW_UNGUARDED, CONFIGURATION_HINT, checked_configuration
 
     configuration: dict[str, Any] = {}
     problems: list[str] = []
@@ -416,20 +410,17 @@ def _configuration(args: argparse.Namespace, declared: set[str]) -> dict[str, An
         loaded = _read_json_object(Path(args.config), "--config")
         if isinstance(loaded, str):
             return loaded
-        # sloctl's keys given as environment lookups: their values, or why not (said once)
-        loaded, failed = resolve_lookups(loaded, SETTINGS.fields, os.environ)
-        problems += [f"--config {args.config}: {p}" for p in failed]
-        checked = {k: v for k, v in loaded.items() if not (k in SETTINGS.fields and is_lookup(v))}
-        problems += [f"--config {args.config}: {p}" for p in configuration_problems(checked, declared)]
+        # sloctl's keys given as environment lookups are resolved, then checked as written ones
+        loaded, found = checked_configuration(loaded, declared, os.environ)
+        problems += [f"--config {args.config}: {p}" for p in found]
         configuration.update(loaded)
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key:
             return f"--set {item!r}: expected KEY=VALUE"
-        configuration[key] = _value(value)
-        problems += [
-            f"--set {item}: {p}" for p in configuration_problems({key: configuration[key]}, declared)
-        ]
+        given, found = checked_configuration({key: _value(value)}, declared, os.environ)
+        configuration.update(given)
+        problems += [f"--set {item}: {p}" for p in found]
     if problems:
         return "\n".join([*problems, CONFIGURATION_HINT])
     if args.allow_unguarded_providers:

@@ -194,6 +194,21 @@ def test_config_lookups_give_the_dry_run_its_targets(
     assert f"--config {config}: gameday_seconds: must be between 1 and 300" in err and SECRET not in err
 
 
+def test_a_set_flag_may_give_a_lookup_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--set`` reads its value as JSON when it is: one rule for every place a value is given."""
+    given = 'pgbouncer_dsn={"type": "env", "key": "PGB"}'
+    monkeypatch.delenv("PGB", raising=False)
+    assert main(_dry_run(_config(tmp_path), "--set", given)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"sloctl gameday run: --set {given}: pgbouncer_dsn: environment variable PGB is not set"
+    ), err
+    monkeypatch.setenv("PGB", "host=127.0.0.1 port=9 dbname=platform")
+    assert main(_dry_run(_config(tmp_path), "--set", given)) == 0, capsys.readouterr().err
+
+
 def test_a_lookup_reaches_the_egress_guard_as_its_value(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
