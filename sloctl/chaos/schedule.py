@@ -402,6 +402,7 @@ def check_targets(schedule: Schedule) -> None:
     run --config`` and exit 2 on the day. The targets are not checked while the file is not
     there. Reads the files (:func:`_read`)."""
     config, experiments = _read(schedule)
+    given = config or {}
     # a lookup no environment could resolve: refused on the day, wherever the timer runs
     errors = [
         SpecError(
@@ -409,11 +410,12 @@ def check_targets(schedule: Schedule) -> None:
             "spec.config",
             f"{schedule.config}: {problem}; its timers would exit 2 on the day",
         )
-        for problem in lookup_problems(config or {}, SETTINGS.fields)
+        for problem in lookup_problems(given, SETTINGS.fields)
     ]
+    # an experiment's own value of a key the config file gives is not read (`gameday run --config`)
+    fields = {k: f for k, f in SETTINGS.fields.items() if k not in given}
     for i, (entry, experiment) in enumerate(zip(schedule.gamedays, experiments, strict=True)):
         own = experiment.get("configuration")
-        fields = {k: f for k, f in SETTINGS.fields.items() if k not in (config or {})}
         errors += [
             SpecError(
                 entry.location,

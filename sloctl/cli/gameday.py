@@ -327,6 +327,8 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 def _schedule(args: argparse.Namespace) -> int:
     from sloctl.chaos.schedule import (
+        K8S_SECRET,
+        SYSTEMD_ENV_FILE,
         check_overlaps,
         check_targets,
         environment_names,
@@ -342,8 +344,6 @@ def _schedule(args: argparse.Namespace) -> int:
     for path in write_schedule(schedule, output_dir(args.output, "-o"), env):
         print(path)
     if env:
-        from sloctl.chaos.schedule import K8S_SECRET, SYSTEMD_ENV_FILE
-
         print(
             f"sloctl gameday schedule: the game days look up {', '.join(env)} in the environment:"
             f" give them in {SYSTEMD_ENV_FILE} (systemd), the Secret {K8S_SECRET} (Kubernetes) or"
