@@ -40,7 +40,7 @@ import bisect
 import datetime
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -53,7 +53,7 @@ from sloctl.naming import API_VERSION, slug
 from sloctl.spec.shape import Field, Shape, read_checked_document
 from sloctl.spec.yamlsrc import YNode
 
-from .env_lookups import NAME, is_lookup, lookup_problems
+from .env_lookups import NAME, is_lookup, lookup_problems, resolve_lookups
 from .experiments import SETTINGS, experiment_problem, unset_targets
 
 __all__ = [
@@ -365,32 +365,45 @@ def gameday_minutes(schedule: Schedule) -> list[int]:
     window (:func:`~sloctl.chaos.gameday.maintenance_minutes`) for its experiment's configuration
     under the schedule's ``config`` file. A config file that is not there yet (the rig writes
     it) counts as one with a Prometheus: the longest, the wait for the pages to resolve
-    included. Reads the files (:func:`_read`)."""
+    included. A timing looked up in the environment counts as the lookup's ``default`` (the
+    timer's environment is not known here), as its key's default when the lookup gives none.
+    Reads the files (:func:`_read`)."""
     from .gameday import maintenance_minutes
 
     config, experiments = _read(schedule)
     assumed = config if config is not None else {"prometheus_url": "assumed"}
-    return [maintenance_minutes(_under(experiment, assumed)) for experiment in experiments]
+    return [
+        maintenance_minutes(resolve_lookups(_under(experiment, assumed), SETTINGS.fields, {})[0])
+        for experiment in experiments
+    ]
 
 
 def environment_names(schedule: Schedule) -> tuple[str, ...]:
     """The environment variables the game days' configuration looks up (``{"type": "env",
     "key": NAME}``): in the schedule's ``config`` file and in each experiment's own
     ``configuration`` block (sloctl resolves its keys', Chaos Toolkit the others'), sorted; their
-    timers must be given them. Reads the files (:func:`_read`)."""
+    timers must be given them. An experiment's lookup for a key the ``config`` file gives is not
+    read on the day (``gameday run --config`` sets the file's value over it): not listed.
+    Reads the files (:func:`_read`)."""
     config, experiments = _read(schedule)
-    blocks = [config or {}, *(e.get("configuration") for e in experiments)]
+    given = config or {}
+    blocks = [given, *({k: v for k, v in _block(e).items() if k not in given} for e in experiments)]
     return tuple(
         sorted(
             {
                 str(value["key"])
                 for block in blocks
-                if isinstance(block, dict)
                 for value in block.values()
                 if is_lookup(value) and NAME.match(str(value.get("key")))
             }
         )
     )
+
+
+def _block(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The experiment's own ``configuration`` block, empty when it is none or not an object."""
+    own = experiment.get("configuration")
+    return own if isinstance(own, Mapping) else {}
 
 
 def check_targets(schedule: Schedule) -> None:
@@ -415,14 +428,13 @@ def check_targets(schedule: Schedule) -> None:
     # an experiment's own value of a key the config file gives is not read (`gameday run --config`)
     fields = {k: f for k, f in SETTINGS.fields.items() if k not in given}
     for i, (entry, experiment) in enumerate(zip(schedule.gamedays, experiments, strict=True)):
-        own = experiment.get("configuration")
         errors += [
             SpecError(
                 entry.location,
                 f"spec.gamedays[{i}].experiment",
                 f"{entry.experiment}: configuration: {problem}; its timer would exit 2 on the day",
             )
-            for problem in lookup_problems(own if isinstance(own, dict) else {}, fields)
+            for problem in lookup_problems(_block(experiment), fields)
         ]
         if config is not None:  # the deployment or the rig writes it: nothing to check before
             errors += [

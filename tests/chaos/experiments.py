@@ -9,12 +9,12 @@ from typing import Any
 
 from tests.paths import ROOT
 
-__all__ = ["EXPERIMENT", "WRONG_KINDS", "own_configuration", "sloctl_action"]
+__all__ = ["EXPERIMENT", "WRONG_KINDS", "experiment_with_own_block", "sloctl_action"]
 
 EXPERIMENT = ROOT / "chaos" / "slow-query-storm.json"
 
 
-def own_configuration(
+def experiment_with_own_block(
     tmp_path: Path, configuration: dict[str, Any], method: list[dict[str, Any]], name: str = "own"
 ) -> Path:
     """The slow-query-storm experiment with ``configuration`` added to its own block and

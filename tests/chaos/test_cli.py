@@ -17,7 +17,7 @@ import sloctl.egress
 from sloctl.chaos.pagerduty import GamedayPagerDuty
 from sloctl.chaos.result import GamedayResult
 from sloctl.cli.main import main
-from tests.chaos.experiments import EXPERIMENT, WRONG_KINDS, own_configuration, sloctl_action
+from tests.chaos.experiments import EXPERIMENT, WRONG_KINDS, experiment_with_own_block, sloctl_action
 from tests.chaos.results import completed_run
 from tests.fixtures.cli import run_sloctl
 from tests.fixtures.experiments import CLOSED_TARGETS, SET_TARGETS, TINY
@@ -897,7 +897,7 @@ def test_a_value_of_an_experiment_s_own_that_an_action_would_clamp_is_refused_na
 ) -> None:
     """Before, such values ran, clamped to the bound without a word (a fault of 120 s for the
     600 asked), while the same value from ``--set`` was refused."""
-    path = own_configuration(tmp_path, configuration, method)
+    path = experiment_with_own_block(tmp_path, configuration, method)
     err = _usage_error(capsys, ["gameday", "run", str(path), "--report-dir", str(tmp_path / "report")])
     assert f"sloctl gameday run: {path}: {said}\n" in err, err
     assert fake_run.calls == [] and not (tmp_path / "report").exists()

@@ -12,7 +12,7 @@ import pytest
 from sloctl.chaos.experiments import ExperimentValueError
 from sloctl.chaos.gameday import run_gameday, run_gamedays
 from sloctl.cli.main import main
-from tests.chaos.experiments import own_configuration, sloctl_action
+from tests.chaos.experiments import experiment_with_own_block, sloctl_action
 from tests.fixtures.experiments import CLOSED_TARGETS as TARGETS
 from tests.fixtures.experiments import SET_TARGETS
 
@@ -31,7 +31,7 @@ def test_run_gameday_refuses_an_own_value_an_action_would_clamp_before_anything_
     """Before, only the CLI checked: a library caller's game day ran the pause clamped to 120 s
     for the 600 asked, without a word (a dry run, which checks as a real run does, so that the
     test never starts a fault on the code before the fix)."""
-    path = own_configuration(tmp_path, {"pause_seconds": 600}, [PAUSE])
+    path = experiment_with_own_block(tmp_path, {"pause_seconds": 600}, [PAUSE])
     with pytest.raises(ExperimentValueError) as raised:
         run_gameday(path, configuration=TARGETS, out_dir=tmp_path / "report", dry_run=True)
     assert raised.value.problems == (f"{path}: {SAID}",)
@@ -40,7 +40,7 @@ def test_run_gameday_refuses_an_own_value_an_action_would_clamp_before_anything_
 
 
 def test_a_value_the_caller_s_configuration_replaces_is_not_refused(tmp_path: Path) -> None:
-    path = own_configuration(tmp_path, {"gameday_seconds": 900}, [])
+    path = experiment_with_own_block(tmp_path, {"gameday_seconds": 900}, [])
     with pytest.raises(ExperimentValueError, match="gameday_seconds: must be between 1 and 300"):
         run_gameday(path, configuration=TARGETS, dry_run=True)
     result = run_gameday(path, configuration={**TARGETS, "gameday_seconds": 60}, dry_run=True)
@@ -48,8 +48,8 @@ def test_a_value_the_caller_s_configuration_replaces_is_not_refused(tmp_path: Pa
 
 
 def test_run_gamedays_refuses_the_sequence_before_its_first_game_day(tmp_path: Path) -> None:
-    good = own_configuration(tmp_path, {}, [], name="good")
-    bad = own_configuration(tmp_path, {"pause_seconds": 600}, [PAUSE], name="bad")
+    good = experiment_with_own_block(tmp_path, {}, [], name="good")
+    bad = experiment_with_own_block(tmp_path, {"pause_seconds": 600}, [PAUSE], name="bad")
     said: list[str] = []
     with pytest.raises(ExperimentValueError) as raised:
         run_gamedays(
@@ -64,7 +64,7 @@ def test_run_gamedays_refuses_the_sequence_before_its_first_game_day(tmp_path: P
 
 
 def test_the_cli_says_the_same_lines_and_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = own_configuration(tmp_path, {"pause_seconds": 600}, [PAUSE])
+    path = experiment_with_own_block(tmp_path, {"pause_seconds": 600}, [PAUSE])
     argv = ["gameday", "run", str(path), *SET_TARGETS, "--dry-run"]
     assert main([*argv, "--report-dir", str(tmp_path / "report")]) == 2
     assert capsys.readouterr().err == (
