@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sloctl.chaos.env_lookups import resolve_lookups
 from sloctl.chaos.experiments import SETTINGS, own_configuration
 from sloctl.chaos.gameday import apply_configuration
-from sloctl.chaos.schedule import environment_names, load_schedule
+from sloctl.chaos.schedule import environment_names, gameday_minutes, load_schedule
 from sloctl.cli.main import main
 from sloctl.spec.shape import Field
 from tests.fixtures.experiments import CLOSED_TARGETS
@@ -285,7 +285,11 @@ def test_the_timers_are_given_the_variables_the_configuration_looks_up(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    pause = {"pause_seconds": {"type": "env", "key": "PAUSE"}}
+    # the experiment's own REDIS_PW is not read on the day: the config file gives redis_url
+    pause = {
+        "pause_seconds": {"type": "env", "key": "PAUSE"},
+        "redis_url": {"type": "env", "key": "REDIS_PW"},
+    }
     schedule = _scheduled(
         tmp_path,
         pause,
@@ -312,6 +316,20 @@ def test_the_timers_are_given_the_variables_the_configuration_looks_up(
     step = workflow["jobs"]["gameday"]["steps"][4]
     assert step["env"] == {"PAUSE": "${{ secrets.PAUSE }}", "REDIS_URL": "${{ secrets.REDIS_URL }}"}
     assert step["run"].startswith("sloctl gameday run ")
+
+
+def test_a_looked_up_timing_counts_as_its_default_in_the_schedule_s_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAMEDAY_SECONDS", "1")  # the timer's environment, not this one's
+
+    def minutes(gameday_seconds: object) -> list[int]:
+        return gameday_minutes(load_schedule(_scheduled(tmp_path, {}, gameday_seconds=gameday_seconds)))
+
+    lookup = {"type": "env", "key": "GAMEDAY_SECONDS", "env_var_type": "int"}
+    assert minutes({**lookup, "default": 300}) == minutes(300) != minutes(60)
+    assert minutes(lookup) == minutes(60)  # no default: the key's own
 
 
 def test_a_schedule_without_lookups_gives_its_timers_no_environment(
