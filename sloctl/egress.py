@@ -65,6 +65,7 @@ __all__ = [
     "EgressDenied",
     "Endpoint",
     "GuardedTransport",
+    "MalformedTarget",
     "Network",
     "Resolver",
     "UnexpectedAnswer",
@@ -87,6 +88,17 @@ _LOCALHOST = ("127.0.0.1", "::1")
 class EgressDenied(ValueError):
     """A destination outside the allow-list, a name that does not resolve, or a target the guard
     cannot check (an SRV seed list, a libpq service file); the message says which and why."""
+
+
+class MalformedTarget(EgressDenied):
+    """A target that is not the kind of address asked for (no http(s) URL, no connection string
+    libpq, redis-py or PyMongo can read), refused before any host is looked at. The message
+    quotes the value, masked; ``expected`` names the kind alone, for a caller that must not
+    quote it at all (a value from the environment may be a password in the wrong variable)."""
+
+    def __init__(self, message: str, expected: str) -> None:
+        super().__init__(message)
+        self.expected = expected
 
 
 class UnexpectedAnswer(OSError):
@@ -331,11 +343,16 @@ class Egress:
         except ValueError:  # a bracketed host that is not an IPv6 address
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise EgressDenied(f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}")
+            raise MalformedTarget(
+                f"{flag} must be an http(s) URL such as {example}, not {mask_text(url)!r}", "an http(s) URL"
+            )
         try:
             port = url_port(parts)
         except ValueError as exc:
-            raise EgressDenied(f"{flag} {mask_text(url)}: {exc}, such as {example}") from None
+            raise MalformedTarget(
+                f"{flag} {mask_text(url)}: {exc}, such as {example}",
+                "an http(s) URL with a port from 1 to 65535",
+            ) from None
         return self.check(parts.hostname, port or (443 if parts.scheme == "https" else 80), resolve=resolve)
 
     # -- sockets ------------------------------------------------------------------------------
@@ -392,7 +409,9 @@ class Egress:
         try:
             params: dict[str, Any] = conninfo_to_dict(dsn)
         except ProgrammingError as exc:
-            raise EgressDenied(f"not a PostgreSQL connection string: {mask_text(str(exc))}") from None
+            raise MalformedTarget(
+                f"not a PostgreSQL connection string: {mask_text(str(exc))}", "a PostgreSQL connection string"
+            ) from None
         if params.get("service") or os.environ.get("PGSERVICE"):
             raise EgressDenied(
                 "a libpq service (service= or PGSERVICE) can name any host, which the allow-list cannot"
@@ -430,7 +449,7 @@ class Egress:
         try:
             kwargs: dict[str, Any] = parse_url(url)  # type: ignore[no-untyped-call]
         except ValueError as exc:
-            raise EgressDenied(f"not a Redis URL: {mask_text(str(exc))}") from None
+            raise MalformedTarget(f"not a Redis URL: {mask_text(str(exc))}", "a Redis URL") from None
         if "path" in kwargs:
             return kwargs  # unix://: a local socket
         host = str(kwargs.get("host") or "localhost")
@@ -453,7 +472,7 @@ class Egress:
         try:
             parsed = parse_uri(uri)
         except (InvalidURI, ValueError) as exc:
-            raise EgressDenied(f"not a MongoDB URI: {mask_text(str(exc))}") from None
+            raise MalformedTarget(f"not a MongoDB URI: {mask_text(str(exc))}", "a MongoDB URI") from None
         nodes = parsed["nodelist"]
         checked = [
             (host, port) if _local_socket(host) else (self.check(host, port).addresses[0], port)

@@ -27,6 +27,7 @@ from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 
 from .env_lookups import is_lookup, resolve_lookups
 from .proxy import MAX_LATENCY_MS
+from .targets import TARGETS
 
 __all__ = [
     "ALLOW_UNGUARDED",
@@ -254,7 +255,36 @@ def checked_configuration(
     """
     resolved, problems = resolve_lookups(values, SETTINGS.fields, os.environ if environ is None else environ)
     written = {k: v for k, v in resolved.items() if not (k in SETTINGS.fields and is_lookup(v))}
-    return resolved, problems + configuration_problems(written, declared)
+    return resolved, problems + _malformed_lookups(values, resolved) + configuration_problems(
+        written, declared
+    )
+
+
+def _malformed_lookups(values: Mapping[str, Any], resolved: Mapping[str, Any]) -> list[str]:
+    """``key: problem`` for each target (:data:`~sloctl.chaos.targets.TARGETS`) looked up in
+    the environment whose text is no address of its kind, said without the text: the guard's
+    refusal would quote it, and a variable that holds a password where its URL belongs would be
+    printed. A well-formed target outside the allow-list is left to the guard's refusal (it
+    names the host, never a password)."""
+    from sloctl.egress import EgressDenied, MalformedTarget
+
+    from .targets import check_target
+
+    found = []
+    for key in TARGETS:
+        text = resolved.get(key)
+        if not is_lookup(values.get(key)) or not isinstance(text, str) or not text.strip():
+            continue
+        try:
+            check_target(key, text.strip())
+        except MalformedTarget as exc:
+            found.append(
+                f"{key}: environment variable {values[key]['key']} does not hold {exc.expected} (its"
+                " text is not shown: it may be a secret); set it to one"
+            )
+        except EgressDenied:
+            continue  # outside the allow-list: refused as a written value is, before the run
+    return found
 
 
 def own_configuration(
@@ -592,18 +622,6 @@ def _argument_problems(activity: Mapping[str, Any], configuration: Mapping[str, 
     return problems
 
 
-#: The configuration's targets and how each is written: a game day reaches these and nothing
-#: else, and ``run_gameday`` checks them all against the egress guard before it starts.
-TARGETS: dict[str, str] = {
-    "api_url": "http",
-    "metrics_url": "http",
-    "prometheus_url": "prometheus",
-    "pgbouncer_dsn": "libpq",
-    "pgbouncer_admin_dsn": "libpq",
-    "postgres_admin_dsn": "libpq",
-    "redis_url": "redis",
-    "mongodb_uri": "mongodb",
-}
 #: The keys an activity that uses them cannot do without: the targets but ``prometheus_url``
 #: (empty, the alerts are reported as not measured), the load's API keys and the fault proxies'
 #: control ports. Their defaults in the generated experiments (``""``, ``0``) mean "not given".

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sloctl.egress import EgressDenied, Endpoint
 from sloctl.masking import Masker, url_secrets
 
 from .detection import (
@@ -45,8 +44,8 @@ from .detection import (
     resolution_figures,
     settle_seconds,
 )
-from .experiments import ALLOW_UNGUARDED, TARGETS, check_experiment_values, own_configuration
-from .providers import GUARD, http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
+from .experiments import ALLOW_UNGUARDED, check_experiment_values, own_configuration
+from .providers import http_activity_refusal, http_provider_guarded, unguarded_activity_refusal
 from .report import write_reports
 from .result import (
     GamedayResult,
@@ -56,6 +55,7 @@ from .result import (
     sloctl_extension,
     summarise,
 )
+from .targets import target_refusal
 
 if TYPE_CHECKING:
     from .pagerduty import GamedayPagerDuty
@@ -157,39 +157,6 @@ def alert_rules_refusal(experiment: Mapping[str, Any]) -> str | None:
         f"refused: Prometheus evaluates no alerting rule {', '.join(missing)}: load the rules"
         " `sloctl generate` writes from the SLO files the experiment came from"
     )
-
-
-def _prometheus_url(text: str) -> Endpoint:
-    """``prometheus_url`` checked as the probes' client checks it: a base URL, no query string."""
-    from sloctl.prometheus import check_url
-
-    return check_url(text, GUARD, flag="it")
-
-
-_CHECK: dict[str, Callable[[str], object]] = {
-    # a refusal names the setting: "configuration api_url: it must be an http(s) URL …"
-    "http": lambda text: GUARD.check_url(text, flag="it"),
-    "prometheus": _prometheus_url,
-    "libpq": GUARD.pin_dsn,
-    "redis": GUARD.pin_redis_url,
-    "mongodb": GUARD.pin_mongodb_uri,
-}
-"""How each kind of target in ``experiments.TARGETS`` is read and checked."""
-
-
-def target_refusal(configuration: Mapping[str, Any]) -> str | None:
-    """Why the game day must not start: one of its targets (``experiments.TARGETS``) is outside
-    the loopback allow-list or cannot be read. The activities would refuse it mid-run; asked
-    first, a dry run says so and a real run injects nothing. None when every target is allowed."""
-    for key, kind in TARGETS.items():
-        text = str(configuration.get(key) or "").strip()
-        if not text:
-            continue
-        try:
-            _CHECK[kind](text)
-        except EgressDenied as exc:
-            return f"refused: configuration {key}: {exc}"
-    return None
 
 
 #: minutes added to a maintenance window beyond the run's expected length

@@ -35,21 +35,18 @@ import requests.adapters
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.util import parse_url
 
-from sloctl.egress import Egress, EgressDenied
+from sloctl.egress import EgressDenied
 
 from .experiments import ALLOW_UNGUARDED
+from .targets import GUARD
 
 __all__ = [
-    "GUARD",
     "GUARDED_MODULES",
     "activities",
     "http_activity_refusal",
     "http_provider_guarded",
     "unguarded_activity_refusal",
 ]
-
-GUARD = Egress(action="reach a game-day target at")
-"""The guard a game day's activities connect through, asked before any of them runs."""
 
 #: sloctl's modules that experiments may name: every connection they open goes through the guard
 GUARDED_MODULES = frozenset(

@@ -220,6 +220,33 @@ def test_a_lookup_reaches_the_egress_guard_as_its_value(
     assert "refused: configuration redis_url: refusing to reach a game-day target at 192.0.2.1" in out
 
 
+#: each kind of target, and what the refusal calls it
+TARGET_KINDS = {
+    "api_url": "an http(s) URL",
+    "prometheus_url": "an http(s) URL",
+    "pgbouncer_dsn": "a PostgreSQL connection string",
+    "redis_url": "a Redis URL",
+    "mongodb_uri": "a MongoDB URI",
+}
+
+
+@pytest.mark.parametrize("key", TARGET_KINDS)
+def test_a_looked_up_target_that_is_no_address_is_refused_without_its_text(
+    key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A password in the variable where the target belongs: the guard would quote it
+    ("not 's3cr3t-Pa55'"); from the environment, the key and the variable are named instead."""
+    monkeypatch.setenv("TARGET", SECRET)
+    config = _config(tmp_path, **{key: {"type": "env", "key": "TARGET"}})
+    assert main(_dry_run(config)) == 2
+    out, err = capsys.readouterr()
+    assert f"{key}: environment variable TARGET does not hold {TARGET_KINDS[key]} (its text is not" in err
+    assert SECRET not in out + err
+    # the same text written in the file is the user's own to see: the guard's refusal quotes it
+    assert main(_dry_run(_config(tmp_path, **{key: SECRET}))) == 1
+    assert f"refused: configuration {key}: " in capsys.readouterr().out
+
+
 def test_the_experiment_s_own_lookups_are_resolved_unless_the_config_replaces_them(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

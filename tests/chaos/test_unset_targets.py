@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 
 import sloctl.chaos.gameday
-from sloctl.chaos.experiments import CONFIGURATION_HINT, NEEDED, TARGETS, ExperimentValueError
+from sloctl.chaos.experiments import CONFIGURATION_HINT, NEEDED, ExperimentValueError
 from sloctl.chaos.gameday import run_gameday
 from sloctl.chaos.result import GamedayResult
+from sloctl.chaos.targets import TARGETS
 from sloctl.cli.main import main
 from tests.chaos.experiments import sloctl_action
 from tests.fixtures.experiments import CLOSED_TARGETS, SET_TARGETS
