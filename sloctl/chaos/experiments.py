@@ -255,9 +255,8 @@ def checked_configuration(
     """
     resolved, problems = resolve_lookups(values, SETTINGS.fields, os.environ if environ is None else environ)
     written = {k: v for k, v in resolved.items() if not (k in SETTINGS.fields and is_lookup(v))}
-    return resolved, problems + _malformed_lookups(values, resolved) + configuration_problems(
-        written, declared
-    )
+    problems += _malformed_lookups(values, resolved)
+    return resolved, problems + configuration_problems(written, declared)
 
 
 def _malformed_lookups(values: Mapping[str, Any], resolved: Mapping[str, Any]) -> list[str]:

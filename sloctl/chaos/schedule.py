@@ -353,11 +353,16 @@ def _read(schedule: Schedule) -> tuple[dict[str, Any] | None, list[dict[str, Any
     return (given if isinstance(given, dict) else None), experiments
 
 
+def _block(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The experiment's own ``configuration`` block, empty when it is none or not an object."""
+    own = experiment.get("configuration")
+    return own if isinstance(own, Mapping) else {}
+
+
 def _under(experiment: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     """The experiment's own configuration with ``config`` over it, as `gameday run --config`
     applies it."""
-    own = experiment.get("configuration")
-    return {**(own if isinstance(own, dict) else {}), **config}
+    return {**_block(experiment), **config}
 
 
 def gameday_minutes(schedule: Schedule) -> list[int]:
@@ -398,12 +403,6 @@ def environment_names(schedule: Schedule) -> tuple[str, ...]:
             }
         )
     )
-
-
-def _block(experiment: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The experiment's own ``configuration`` block, empty when it is none or not an object."""
-    own = experiment.get("configuration")
-    return own if isinstance(own, Mapping) else {}
 
 
 def check_targets(schedule: Schedule) -> None:
