@@ -52,7 +52,7 @@ class CalendarError(ValueError):
 
 def zone(name: str) -> zoneinfo.ZoneInfo:
     try:
-        if not ZONE_NAME.match(name):
+        if not ZONE_NAME.fullmatch(name):
             raise ValueError(name)
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:

@@ -109,9 +109,9 @@ class DurationError(ValueError):
 
 def _milliseconds(text: object) -> int:
     """Milliseconds in a duration of the grammar; raises :class:`DurationError`."""
-    if not isinstance(text, str) or not _PARTS_ONLY.match(text):
+    if not isinstance(text, str) or not _PARTS_ONLY.fullmatch(text):
         raise DurationError(f"{text!r} is not a Prometheus duration {_EXAMPLES}")
-    if not _GRAMMAR.match(text):
+    if not _GRAMMAR.fullmatch(text):
         raise DurationError(f"{text!r}: units must go from largest to smallest, each once")
     total = sum(
         int(number) * (1 if unit == "ms" else _SECONDS[unit] * 1000) for number, unit in _PART.findall(text)
@@ -127,7 +127,7 @@ def _milliseconds(text: object) -> int:
 
 def parse_duration(text: str) -> int:
     """Seconds in a Prometheus duration; sub-second parts are rejected (rules work in seconds)."""
-    if isinstance(text, str) and text.endswith("ms") and _GRAMMAR.match(text):
+    if isinstance(text, str) and text.endswith("ms") and _GRAMMAR.fullmatch(text):
         raise DurationError(f"{text!r}: milliseconds are not supported here; use whole seconds")
     return _milliseconds(text) // 1000
 

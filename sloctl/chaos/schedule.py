@@ -26,8 +26,10 @@ held is refused (exit 1).
 A game day's configuration may take values from the environment (``{"type": "env", "key":
 "REDIS_URL"}``, :mod:`~sloctl.chaos.env_lookups`): the variables the config file and the
 experiments name (:func:`environment_names`) come from an ``EnvironmentFile`` (systemd,
-:data:`SYSTEMD_ENV_FILE`), the Kubernetes Secret :data:`K8S_SECRET`, or the repository's
-Actions secrets of the same names.
+``spec.environmentFile``, default :data:`SYSTEMD_ENV_FILE`), a Kubernetes Secret
+(``spec.secret``, default :data:`K8S_SECRET`), or the repository's Actions secrets of the same
+names. The systemd services run in ``spec.workingDirectory`` (default :data:`SYSTEMD_WORKDIR`),
+where the experiments' and the config file's relative paths are read.
 
 Cron fields accept numbers, ``*``, lists and ranges (``1-5``), which is what systemd's
 ``OnCalendar`` can express too; anything else is refused rather than guessed. Pure: the
@@ -86,6 +88,12 @@ _DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SYSTEMD_ENV_FILE = "%h/.config/sloctl/gameday.env"
 #: the Kubernetes Secret whose keys of the same names give the CronJobs those variables
 K8S_SECRET = "sloctl-gameday"
+#: the folder the systemd services run in: the repository's checkout on that host
+SYSTEMD_WORKDIR = "%h/sloctl"
+#: a systemd path setting: absolute, or under the user's home (``%h``), on one line
+_UNIT_PATH = re.compile(r"^(/|%h(/|$))[^\x00-\x1f\x7f]*$")
+#: a Kubernetes object name (a DNS subdomain, RFC 1123)
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 class ScheduleError(ValueError):
@@ -110,6 +118,10 @@ class Schedule:
     config: str
     gamedays: tuple[GamedayEntry, ...]
     source: str
+    #: the systemd services' ``WorkingDirectory`` and ``EnvironmentFile``, the CronJobs' Secret
+    working_directory: str = SYSTEMD_WORKDIR
+    environment_file: str = SYSTEMD_ENV_FILE
+    secret: str = K8S_SECRET
     #: where ``config`` is written (the ``spec`` when it is left to its default)
     config_location: Location = field(default=Location("<schedule>", 1, 1), compare=False)
 
@@ -121,7 +133,7 @@ def _check_cron(cron: str) -> list[str]:
     for value, (low, high), label in zip(
         fields, _LIMITS, ("minute", "hour", "day", "month", "weekday"), strict=True
     ):
-        if not _FIELD.match(value):
+        if not _FIELD.fullmatch(value):
             raise ScheduleError(f"cron {cron!r}: {label} {value!r}: only numbers, *, lists and ranges")
         for number in re.findall(r"\d+", value):
             if not low <= int(number) <= high:
@@ -158,6 +170,29 @@ SHAPE = Shape(
                 {
                     "image": Field("string", "container image of the CronJob"),
                     "config": Field("string", "--config of sloctl gameday run (default chaos/targets.json)"),
+                    "workingDirectory": Field(
+                        "string",
+                        "the folder the systemd services run in, the repository's checkout"
+                        f" (default {SYSTEMD_WORKDIR})",
+                        pattern=_UNIT_PATH.pattern,
+                        message="{value!r} is not an absolute path or one under %h, on one line",
+                    ),
+                    "environmentFile": Field(
+                        "string",
+                        "the systemd services' EnvironmentFile, the variables the configuration looks up"
+                        f" (default {SYSTEMD_ENV_FILE})",
+                        pattern=_UNIT_PATH.pattern,
+                        message="{value!r} is not an absolute path or one under %h, on one line",
+                    ),
+                    "secret": Field(
+                        "string",
+                        "the Kubernetes Secret the CronJobs take those variables from"
+                        f" (default {K8S_SECRET})",
+                        pattern=_K8S_NAME.pattern,
+                        max_length=253,
+                        message="{value!r} is not a Kubernetes object name (lower-case letters,"
+                        " digits, '-' and '.', at most 253)",
+                    ),
                     "gamedays": Field(
                         "list",
                         required=True,
@@ -210,6 +245,9 @@ def load_schedule(path: Path) -> Schedule:
         config=str(spec.get("config") or "chaos/targets.json"),
         gamedays=tuple(entries),
         source=str(path),
+        working_directory=str(spec.get("workingDirectory") or SYSTEMD_WORKDIR),
+        environment_file=str(spec.get("environmentFile") or SYSTEMD_ENV_FILE),
+        secret=str(spec.get("secret") or K8S_SECRET),
         config_location=(spec_node.value.get("config") or spec_node).loc
         if isinstance(spec_node.value, dict)
         else spec_node.loc,
@@ -399,7 +437,7 @@ def environment_names(schedule: Schedule) -> tuple[str, ...]:
                 str(value["key"])
                 for block in blocks
                 for value in block.values()
-                if is_lookup(value) and NAME.match(str(value.get("key")))
+                if is_lookup(value) and NAME.fullmatch(str(value.get("key")))
             }
         )
     )
@@ -580,12 +618,13 @@ def _command(schedule: Schedule, entry: GamedayEntry) -> list[str]:
 
 def render_systemd(schedule: Schedule, env: Sequence[str] = ()) -> dict[str, str]:
     """``{file name: text}``: one oneshot service and one timer per game day; with ``env`` (the
-    configuration's environment lookups, :func:`environment_names`), each service reads
-    :data:`SYSTEMD_ENV_FILE` and fails to start while it is missing."""
+    configuration's environment lookups, :func:`environment_names`), each service reads the
+    schedule's ``environment_file`` and fails to start while it is missing."""
     header = "# " + HEADER.format(source=schedule.source)
     environment = (
-        f"# {SYSTEMD_ENV_FILE} (mode 0600) sets {', '.join(env)}: the configuration's environment lookups\n"
-        f"EnvironmentFile={SYSTEMD_ENV_FILE}\n"
+        f"# {schedule.environment_file} (mode 0600) sets {', '.join(env)}: the configuration's"
+        " environment lookups\n"
+        f"EnvironmentFile={schedule.environment_file}\n"
         if env
         else ""
     )
@@ -595,7 +634,7 @@ def render_systemd(schedule: Schedule, env: Sequence[str] = ()) -> dict[str, str
         files[f"{unit}.service"] = (
             f"{header}\n[Unit]\nDescription=sloctl game day {entry.name}\n"
             "After=network-online.target\n\n[Service]\nType=oneshot\n"
-            f"WorkingDirectory=%h/sloctl\n{environment}"
+            f"WorkingDirectory={schedule.working_directory}\n{environment}"
             f"ExecStart={' '.join(_command(schedule, entry))}\n"
             # SIGINT is the signal whose path runs every rollback.
             "KillSignal=SIGINT\nTimeoutStopSec=60\n"
@@ -614,10 +653,10 @@ def _yaml(doc: Any, header: str) -> str:
 
 def render_cronjob(schedule: Schedule, env: Sequence[str] = ()) -> str:
     """One Kubernetes ``batch/v1`` CronJob per game day, in one multi-document YAML; with ``env``
-    (:func:`environment_names`), each variable from the key of its name in the Secret
-    :data:`K8S_SECRET`."""
+    (:func:`environment_names`), each variable from the key of its name in the schedule's
+    Secret (``secret``)."""
     variables = [
-        {"name": name, "valueFrom": {"secretKeyRef": {"name": K8S_SECRET, "key": name}}} for name in env
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": schedule.secret, "key": name}}} for name in env
     ]
     docs = []
     for entry in schedule.gamedays:

@@ -327,8 +327,6 @@ def _run_rig(args: argparse.Namespace, slos: Sequence[SLO], workdir: Path) -> in
 
 def _schedule(args: argparse.Namespace) -> int:
     from sloctl.chaos.schedule import (
-        K8S_SECRET,
-        SYSTEMD_ENV_FILE,
         check_overlaps,
         check_targets,
         environment_names,
@@ -346,8 +344,8 @@ def _schedule(args: argparse.Namespace) -> int:
     if env:
         print(
             f"sloctl gameday schedule: the game days look up {', '.join(env)} in the environment:"
-            f" give them in {SYSTEMD_ENV_FILE} (systemd), the Secret {K8S_SECRET} (Kubernetes) or"
-            " the repository's Actions secrets of those names (GitHub)",
+            f" give them in {schedule.environment_file} (systemd), the Secret {schedule.secret}"
+            " (Kubernetes) or the repository's Actions secrets of those names (GitHub)",
             file=sys.stderr,
         )
     return 0

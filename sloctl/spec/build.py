@@ -35,10 +35,16 @@ from sloctl.spec.yamlsrc import YNode
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9_.-]*[a-zA-Z0-9])?$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
-URL = re.compile(r"^[hH][tT][tT][pP][sS]?://([^/?#\s]*@)?[^/?#@:\s][^/?#@\s]*([/?#]|$)")
+#: white space as Python's ``re`` and ECMA-262 (the JSON Schema's readers) both read it: their
+#: ``\s`` differ (Python's takes U+001C–U+001F and U+0085, ECMA's U+FEFF), so the patterns an
+#: editor checks too spell it out
+SPACE = r"[ \t\n\r\f\v]"
+URL = re.compile(
+    r"^[hH][tT][tT][pP][sS]?://([^/?# \t\n\r\f\v]*@)?[^/?#@: \t\n\r\f\v][^/?#@ \t\n\r\f\v]*([/?#][\s\S]*)?$"
+)
 """An http:// or https:// URL with a host (any case in the scheme, as URLs allow): the shape
 :func:`url_problem` asks for first, and the JSON Schema's pattern (:mod:`sloctl.spec.schema`)."""
-THRESHOLD = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m)\s*$")
+THRESHOLD = re.compile(rf"^{SPACE}*([0-9]+(?:\.[0-9]+)?){SPACE}*(ms|s|m){SPACE}*$")
 """A latency with its unit (``200ms``, ``1.5s``), as the native format's ``threshold``."""
 RESERVED_LABEL_PREFIXES = ("sloctl_", "sloth_", "__")
 
@@ -53,7 +59,7 @@ NAMES_MAX = NAME_MAX - LONGEST_SUFFIX - STAGING - len("--")
 
 
 def check_name(reader: Reader, value: str, loc: Location, path: str, what: str) -> None:
-    if value and not NAME.match(value):
+    if value and not NAME.fullmatch(value):
         reader.error(
             loc,
             path,
@@ -77,7 +83,7 @@ def check_labels(
 
 def label_name_problem(name: str) -> str | None:
     """Why ``name`` is not a Prometheus label name, or None."""
-    if LABEL_NAME.match(name):
+    if LABEL_NAME.fullmatch(name):
         return None
     return f"{name!r} is not a valid Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)"
 
@@ -89,7 +95,7 @@ def url_problem(text: str) -> str | None:
     >>> url_problem("javascript:alert(1)")
     "'javascript:alert(1)' is not an http:// or https:// URL with a host"
     """
-    if not URL.match(text):
+    if not URL.fullmatch(text):
         return f"{text!r} is not an http:// or https:// URL with a host"
     try:
         parts = urllib.parse.urlsplit(text)
@@ -309,7 +315,7 @@ def check_slo(reader: Reader, slo: SLO, fields: Fields) -> None:
         error("sli", "error query equals total query: the SLO would always be 0 %")
     if isinstance(sli, RatioSLI) and sli.good_query and _norm(sli.good_query) == _norm(sli.total_query):
         error("sli", "good query equals total query: the SLO could never burn budget")
-    if isinstance(sli, LatencySLI) and not METRIC_NAME.match(sli.histogram):
+    if isinstance(sli, LatencySLI) and not METRIC_NAME.fullmatch(sli.histogram):
         error("sli.latency.histogram", f"{sli.histogram!r} is not a metric name")
     longest = max((w.long_window for w in slo.windows.windows), default=0)
     if slo.alerting.enabled_tiers and longest > slo.period:

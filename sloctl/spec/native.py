@@ -227,7 +227,7 @@ def _read_probe(node: YNode, p: str, reader: Reader) -> ProbeSLI | None:
             reader.error(node.loc, p, "give either target (a collector target name) or selector")
         return None
     if target:
-        if not build.NAME.match(target):
+        if not build.NAME.fullmatch(target):
             reader.error(g["target"].loc, f"{p}.target", f"{target!r} is not a target name")
         selector = f'{{target="{target}"}}'
     matchers = build.check_selector(reader, selector, (sel_node or node).loc, f"{p}.selector")
@@ -328,7 +328,7 @@ def _threshold(reader: Reader, node: YNode | None, path: str) -> float:
     if isinstance(raw, (int, float)):
         reader.error(node.loc, path, f"threshold {raw} has no unit; write it as {raw}ms or {raw}s")
         return 0.2
-    m = build.THRESHOLD.match(str(raw))
+    m = build.THRESHOLD.fullmatch(str(raw))
     if not m:
         reader.error(node.loc, path, f"expected a latency such as 200ms or 1.5s, found {raw!r}")
         return 0.2

@@ -20,6 +20,7 @@ from sloctl.spec.build import (
     NAME,
     NAMES_MAX,
     RESERVED_LABEL_PREFIXES,
+    SPACE,
     THRESHOLD,
     URL,
 )
@@ -112,7 +113,10 @@ def _name(description: str, **more: object) -> Field:
 _OWNER_NAME = "letters, digits, '-', '_' or '.'; with the other name, part of generated file names"
 #: label matchers in braces; what is inside them is checked by validate (a PromQL parser)
 _SELECTOR = Field(
-    "string", 'label matchers, e.g. {route="/v1/projects"}', pattern=r"^\s*(\{[\s\S]*\})?\s*$", held_by=_MODEL
+    "string",
+    'label matchers, e.g. {route="/v1/projects"}',
+    pattern=rf"^{SPACE}*(\{{[\s\S]*\}})?{SPACE}*$",
+    held_by=_MODEL,
 )
 _QUERY = Field("string", "PromQL; {{.window}} is replaced by each window", required=True, min_length=1)
 _ALERT_NAME = Field("string", "any name Prometheus accepts (empty: derived)", strict_text=True)
@@ -139,7 +143,7 @@ def _sli() -> Field:
             "string",
             "latency with its unit, e.g. 200ms",
             required=True,
-            pattern=r"^(?=\s*0*\.?0*[1-9])" + THRESHOLD.pattern[1:],
+            pattern=rf"^(?={SPACE}*0*\.?0*[1-9])" + THRESHOLD.pattern[1:],
             held_by=_MODEL,
         ),
     }

@@ -177,7 +177,7 @@ def check_alerting(reader: Reader, slo: SLO, fields: Fields) -> None:
                 reader.error(*fields.at(f"{where}.labels.{name}"), found)
         for name, value in notes:
             at = fields.at(f"{where}.annotations.{name}")
-            if not LABEL_NAME.match(name):
+            if not LABEL_NAME.fullmatch(name):
                 reader.error(*at, f"{name!r} is not a valid annotation name")
             found = template_problem(value)
             if found:

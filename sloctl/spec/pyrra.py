@@ -267,7 +267,7 @@ def _grouping(node: YNode | None, path: str, reader: Reader, loc: Location) -> t
     names: list[str] = []
     for n in reader.sequence(node, path):
         name = reader.string(n, path)
-        if build.LABEL_NAME.match(name):
+        if build.LABEL_NAME.fullmatch(name):
             names.append(name)
         else:
             reader.error(build.loc_of(node, loc), path, f"{name!r} is not a label name")

@@ -337,7 +337,7 @@ def go_scalar_text(node: YNode) -> str:
     if not text or text[0] not in "+-.0123456789":
         return text  # go-yaml v2 tries numbers only for text starting like one (`_1` stays text)
     plain = text.replace("_", "")  # and then drops every underscore before parsing them
-    m = _GO_INT.match(plain)
+    m = _GO_INT.fullmatch(plain)
     if m:
         digits = m.group(2)
         prefix = digits[:2].lower()
@@ -348,7 +348,7 @@ def go_scalar_text(node: YNode) -> str:
         value = -magnitude if m.group(1) == "-" else magnitude
         if -_INT64 <= value < _INT64 or (not m.group(1) and value < _UINT64):
             return str(value)
-    if _GO_FLOAT.match(plain):
+    if _GO_FLOAT.fullmatch(plain):
         number = float(plain)
         if math.isfinite(number):
             return go_float32(number)

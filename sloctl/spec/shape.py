@@ -46,6 +46,7 @@ __all__ = [
     "checked_document",
     "document_schema",
     "json_problems",
+    "pattern_matches",
     "read_checked_document",
 ]
 
@@ -64,6 +65,18 @@ _JSON_TYPES: dict[str, dict[str, object]] = {
         ],
     },
 }
+
+
+def pattern_matches(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches a field's ``pattern`` as the JSON Schema's readers (editors,
+    ECMA-262 regular expressions) match it: every field's pattern is anchored, ``^…$``, and
+    ECMA's ``$`` ends the text, where Python's ``re.match`` also lets it match before a last
+    newline (``"checkout\\n"`` passed ``^[a-z]+$``, and a unit file took the newline).
+
+    >>> pattern_matches("^[a-z]+$", "checkout"), pattern_matches("^[a-z]+$", "checkout\\n")
+    (True, False)
+    """
+    return re.fullmatch(pattern, text) is not None
 
 
 @dataclass(frozen=True)
@@ -255,7 +268,7 @@ class Field:
         if self.min_length and not text.strip():
             return words.empty(self)
         if not self.held_by:
-            if self.pattern and not re.match(self.pattern, text):
+            if self.pattern and not pattern_matches(self.pattern, text):
                 if self.message:
                     return self.message.format(key=key, value=text)
                 return f"{key} {text!r} must match {self.pattern}"

@@ -26,7 +26,7 @@ CACHE_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 
 def _cache_key(request: Request) -> str | None:
     key: str = request.path_params["key"]
-    return key if CACHE_KEY.match(key) else None
+    return key if CACHE_KEY.fullmatch(key) else None
 
 
 async def get_cache(request: Request) -> Response:

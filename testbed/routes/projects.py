@@ -127,7 +127,7 @@ async def create_project(request: Request) -> Response:
     if isinstance(data, Response):
         return data
     name = data.get("name")
-    if not isinstance(name, str) or not PROJECT_NAME.match(name):
+    if not isinstance(name, str) or not PROJECT_NAME.fullmatch(name):
         return bad_request("name must match [a-z][a-z0-9_]{0,39}", request.url.path)
     schema = f"project_{name}"
     metrics = deps_of(request).metrics

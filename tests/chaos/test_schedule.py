@@ -98,6 +98,39 @@ def test_systemd_accepts_every_timer_calendar() -> None:
             assert "KillSignal=SIGINT" in text and "ExecStart=sloctl gameday run chaos/" in text
 
 
+def test_the_services_folder_variables_file_and_secret_are_the_schedule_s(tmp_path: Path) -> None:
+    """Defaults as before; each given in the file reaches its output (a second deployment on one
+    cluster or host keeps its variables apart)."""
+    text = SCHEDULE.read_text()
+    default = load_schedule(SCHEDULE)
+    (service, *_), cronjobs = (
+        render_systemd(default, ["REDIS_URL"]).values(),
+        render_cronjob(default, ["REDIS_URL"]),
+    )
+    assert "\nWorkingDirectory=%h/sloctl\n" in service
+    assert "\nEnvironmentFile=%h/.config/sloctl/gameday.env\n" in service
+    assert "name: sloctl-gameday\n" in cronjobs
+    path = tmp_path / "schedule.yaml"
+    given = (
+        "  workingDirectory: /srv/sloctl\n"
+        "  environmentFile: /etc/sloctl/staging.env\n"
+        "  secret: gamedays.staging\n"
+    )
+    path.write_text(text.replace("spec:\n", "spec:\n" + given, 1))
+    mine = load_schedule(path)
+    (service, *_), cronjobs = (
+        render_systemd(mine, ["REDIS_URL"]).values(),
+        render_cronjob(mine, ["REDIS_URL"]),
+    )
+    assert "\nWorkingDirectory=/srv/sloctl\n" in service
+    assert "\nEnvironmentFile=/etc/sloctl/staging.env\n" in service
+    (job, *_) = [d for d in yaml.safe_load_all(cronjobs) if d]
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["env"] == [
+        {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "gamedays.staging", "key": "REDIS_URL"}}}
+    ]
+
+
 def test_cronjobs_and_workflow_schedule_each_game_day() -> None:
     schedule = load_schedule(SCHEDULE)
     jobs = [d for d in yaml.safe_load_all(render_cronjob(schedule)) if d]

@@ -70,6 +70,19 @@ def test_a_project_body_not_sent_as_json_is_a_415_and_provisions_nothing(
     assert client.post("/v1/projects", json={"name": name}).status_code == 201
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", " "])
+def test_a_project_name_with_a_line_break_or_blank_after_it_is_a_400_and_provisions_nothing(
+    client: httpx.Client, end: str
+) -> None:
+    """Python's ``$`` matches before a last newline: ``p…\\n`` passed the name's pattern, and
+    PostgreSQL got a schema whose name ends in a newline."""
+    name = _name()
+    r = client.post("/v1/projects", json={"name": name + end})
+    assert r.status_code == 400 and is_problem(r), (r.status_code, r.text)
+    assert "name must match" in r.json()["detail"]
+    assert client.post("/v1/projects", json={"name": name}).status_code == 201
+
+
 def test_a_document_body_not_sent_as_json_is_a_415(client: httpx.Client) -> None:
     r = client.post("/v1/documents", content=b'{"a": 1}', headers={"content-type": "text/plain"})
     assert r.status_code == 415 and is_problem(r), r.text
