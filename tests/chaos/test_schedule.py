@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -98,36 +99,39 @@ def test_systemd_accepts_every_timer_calendar() -> None:
             assert "KillSignal=SIGINT" in text and "ExecStart=sloctl gameday run chaos/" in text
 
 
-def test_the_services_folder_variables_file_and_secret_are_the_schedule_s(tmp_path: Path) -> None:
+def _service_and_cronjob(schedule: Schedule) -> tuple[str, dict[str, Any]]:
+    """The first game day's systemd service and CronJob container, given ``REDIS_URL``."""
+    service = next(iter(render_systemd(schedule, ["REDIS_URL"]).values()))
+    job = next(d for d in yaml.safe_load_all(render_cronjob(schedule, ["REDIS_URL"])) if d)
+    return service, job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {},
+        {
+            "workingDirectory": "/srv/sloctl",
+            "environmentFile": "/etc/sloctl/staging.env",
+            "secret": "gd.staging",
+        },
+    ],
+)
+def test_the_services_folder_variables_file_and_secret_are_the_schedule_s(
+    tmp_path: Path, given: dict[str, str]
+) -> None:
     """Defaults as before; each given in the file reaches its output (a second deployment on one
     cluster or host keeps its variables apart)."""
-    text = SCHEDULE.read_text()
-    default = load_schedule(SCHEDULE)
-    (service, *_), cronjobs = (
-        render_systemd(default, ["REDIS_URL"]).values(),
-        render_cronjob(default, ["REDIS_URL"]),
-    )
-    assert "\nWorkingDirectory=%h/sloctl\n" in service
-    assert "\nEnvironmentFile=%h/.config/sloctl/gameday.env\n" in service
-    assert "name: sloctl-gameday\n" in cronjobs
     path = tmp_path / "schedule.yaml"
-    given = (
-        "  workingDirectory: /srv/sloctl\n"
-        "  environmentFile: /etc/sloctl/staging.env\n"
-        "  secret: gamedays.staging\n"
-    )
-    path.write_text(text.replace("spec:\n", "spec:\n" + given, 1))
-    mine = load_schedule(path)
-    (service, *_), cronjobs = (
-        render_systemd(mine, ["REDIS_URL"]).values(),
-        render_cronjob(mine, ["REDIS_URL"]),
-    )
-    assert "\nWorkingDirectory=/srv/sloctl\n" in service
-    assert "\nEnvironmentFile=/etc/sloctl/staging.env\n" in service
-    (job, *_) = [d for d in yaml.safe_load_all(cronjobs) if d]
-    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    fields = "".join(f"  {k}: {v}\n" for k, v in given.items())
+    path.write_text(SCHEDULE.read_text().replace("spec:\n", "spec:\n" + fields, 1))
+    service, container = _service_and_cronjob(load_schedule(path))
+    folder = given.get("workingDirectory", "%h/sloctl")
+    assert f"\nWorkingDirectory={folder}\n" in service
+    assert f"\nEnvironmentFile={given.get('environmentFile', '%h/.config/sloctl/gameday.env')}\n" in service
+    secret = given.get("secret", "sloctl-gameday")
     assert container["env"] == [
-        {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": "gamedays.staging", "key": "REDIS_URL"}}}
+        {"name": "REDIS_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": "REDIS_URL"}}}
     ]
 
 

@@ -137,25 +137,24 @@ def test_a_name_with_a_last_newline_is_refused_by_validate(
         assert "name 'availability\\n' must be letters" in err, err
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "problem"),
-    [
-        ("name", "abc\\n", "spec.gamedays[0].name"),
-        ("environmentFile", "/x/y.env\\n", "spec.environmentFile: '/x/y.env\\n' is not an absolute path"),
-        ("workingDirectory", "srv/sloctl", "spec.workingDirectory: 'srv/sloctl' is not an absolute path"),
-        ("secret", "Game_Days", "spec.secret: 'Game_Days' is not a Kubernetes object name"),
-    ],
-)
+#: a schedule's field, a value of it, and the words of its refusal
+SCHEDULE_REFUSALS = {
+    "name": ("abc\\n", "spec.gamedays[0].name"),
+    "environmentFile": ("/x/y.env\\n", "spec.environmentFile: '/x/y.env\\n' is not an absolute path"),
+    "workingDirectory": ("srv/sloctl", "spec.workingDirectory: 'srv/sloctl' is not an absolute path"),
+    "secret": ("Game_Days", "spec.secret: 'Game_Days' is not a Kubernetes object name"),
+}
+
+
+@pytest.mark.parametrize("field", SCHEDULE_REFUSALS)
 def test_a_schedule_s_names_and_paths_are_refused_at_their_place(
-    field: str, value: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    entry = f'    - {{experiment: x.json, cron: "0 10 * * 1", name: "{value}"}}'
-    spec = f'  {field}: "{value}"\n' if field != "name" else ""
-    if field != "name":
-        entry = '    - {experiment: x.json, cron: "0 10 * * 1"}'
+    value, problem = SCHEDULE_REFUSALS[field]
+    name, spec = (f', name: "{value}"', "") if field == "name" else ("", f'  {field}: "{value}"\n')
     path = tmp_path / "schedule.yaml"
+    entry = f'    - {{experiment: x.json, cron: "0 10 * * 1"{name}}}'
     path.write_text(f"apiVersion: sloctl/v1\nkind: GamedaySchedule\nspec:\n{spec}  gamedays:\n{entry}\n")
     assert main(["gameday", "schedule", "--file", str(path), "-o", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert problem in err, err
+    assert problem in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
