@@ -38,9 +38,10 @@ METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 #: white space as Python's ``re`` and ECMA-262 (the JSON Schema's readers) both read it: their
 #: ``\s`` differ (Python's takes U+001C–U+001F and U+0085, ECMA's U+FEFF), so the patterns an
 #: editor checks too spell it out
-SPACE = r"[ \t\n\r\f\v]"
+_BLANKS = r" \t\n\r\f\v"
+SPACE = rf"[{_BLANKS}]"
 URL = re.compile(
-    r"^[hH][tT][tT][pP][sS]?://([^/?# \t\n\r\f\v]*@)?[^/?#@: \t\n\r\f\v][^/?#@ \t\n\r\f\v]*([/?#][\s\S]*)?$"
+    rf"^[hH][tT][tT][pP][sS]?://([^/?#{_BLANKS}]*@)?[^/?#@:{_BLANKS}][^/?#@{_BLANKS}]*([/?#][\s\S]*)?$"
 )
 """An http:// or https:// URL with a host (any case in the scheme, as URLs allow): the shape
 :func:`url_problem` asks for first, and the JSON Schema's pattern (:mod:`sloctl.spec.schema`)."""
