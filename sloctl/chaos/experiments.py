@@ -20,6 +20,7 @@ from typing import Any
 
 from sloctl.contract import DATABASES, METRICS_PATH, PLAN_BREAKERS, TIERS
 from sloctl.durations import DAY
+from sloctl.egress import EgressDenied, MalformedTarget
 from sloctl.model import SLO
 from sloctl.ports import MAX_PORT
 from sloctl.render import promql
@@ -27,7 +28,7 @@ from sloctl.spec.shape import CONFIG, Field, Shape, json_problems
 
 from .env_lookups import is_lookup, resolve_lookups
 from .proxy import MAX_LATENCY_MS
-from .targets import TARGETS
+from .targets import TARGETS, check_target
 
 __all__ = [
     "ALLOW_UNGUARDED",
@@ -265,10 +266,6 @@ def _malformed_lookups(values: Mapping[str, Any], resolved: Mapping[str, Any]) -
     refusal would quote it, and a variable that holds a password where its URL belongs would be
     printed. A well-formed target outside the allow-list is left to the guard's refusal (it
     names the host, never a password)."""
-    from sloctl.egress import EgressDenied, MalformedTarget
-
-    from .targets import check_target
-
     found = []
     for key in TARGETS:
         text = resolved.get(key)
